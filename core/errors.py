@@ -1,0 +1,102 @@
+"""The one exception hierarchy of Outpost.
+
+Every error that crosses a boundary (wire, storage, network, configuration) is translated into
+one of these, with the original chained as ``__cause__``. Messages name what failed, the bad
+value, what was expected and, where there is one, the fix.
+
+::
+
+    OutpostError
+    ├── WireError            a frame or body that cannot be parsed (bad JSON, wrong type, too big)
+    ├── SchemaError          a schema file that cannot be loaded (names file, line and field)
+    ├── ValidationError      an action that does not fit the schema or the ledger state
+    ├── ConflictError        a transaction whose base is behind changes it collides with
+    ├── StorageError         the database failed (disk full, read only, locked); retry later
+    ├── HubError             the hub answered with an error, or could not be reached
+    └── ConfigError          a bad setting or command line value
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.model import Conflict
+
+__all__ = [
+    "ConfigError",
+    "ConflictError",
+    "HubError",
+    "OutpostError",
+    "SchemaError",
+    "StorageError",
+    "ValidationError",
+    "WireError",
+]
+
+
+class OutpostError(Exception):
+    """Base of every error Outpost raises on purpose."""
+
+
+class WireError(OutpostError):
+    """A frame or message body that cannot be decoded.
+
+    Attributes:
+        subj: the frame's subject when it was readable, else ``""``.
+        tok: the frame's token when it was readable, else ``""``.
+        fatal: True when the peer should be disconnected (no subject, internal subject,
+            invalid UTF-8, oversized frame), False when an error reply is enough.
+    """
+
+    def __init__(self, message: str, *, subj: str = "", tok: str = "", fatal: bool = False):
+        super().__init__(message)
+        self.subj = subj
+        self.tok = tok
+        self.fatal = fatal
+
+
+class SchemaError(OutpostError):
+    """A schema file or definition that cannot be used."""
+
+
+class ValidationError(OutpostError):
+    """An action that does not fit the schema or the current ledger state. Nothing was applied."""
+
+
+class ConflictError(OutpostError):
+    """A transaction rejected because changes made after its base collide with it.
+
+    Attributes:
+        conflicts: one entry per colliding Sig, naming fields, their current values and the
+            revision and user of the change that won.
+    """
+
+    def __init__(self, conflicts: Sequence[Conflict]):
+        self.conflicts = tuple(conflicts)
+        parts = [c.describe() for c in self.conflicts]
+        super().__init__("conflict: " + "; ".join(parts))
+
+
+class StorageError(OutpostError):
+    """The database could not do what was asked (disk full, read only, locked, gone).
+
+    Nothing was applied. These are environment problems: show them and retry later.
+    """
+
+
+class HubError(OutpostError):
+    """The hub replied with an error or could not be reached.
+
+    Attributes:
+        detail: extra fields of the error reply (for example ``conflicts``).
+    """
+
+    def __init__(self, message: str, detail: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.detail = detail or {}
+
+
+class ConfigError(OutpostError):
+    """A bad setting, file or command line value."""

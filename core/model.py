@@ -1,0 +1,294 @@
+"""The event vocabulary of daql's ``evt`` package, as immutable Python values.
+
+Names follow daql: a :class:`Sig` (topic + key) identifies a record; an :class:`Action` is an
+unpublished change (``new``, ``mod`` or ``del``); an :class:`Event` is an action published to a
+ledger at a revision; a :class:`Trans` asks to publish actions on a base revision; an
+:class:`Audit` describes one published revision. :class:`Watch`, :class:`Note`, :class:`Update`
+and :class:`Status` are the subscription and status messages.
+
+Argument dicts (``arg``) are typed as read-only ``Mapping``: never mutate one in place;
+:func:`merge` and friends always build new dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from core.errors import ValidationError
+from core.revision import ZERO_REV, Rev, format_rev
+
+__all__ = [
+    "CMD_DEL",
+    "CMD_MOD",
+    "CMD_NEW",
+    "CMDS",
+    "Action",
+    "Audit",
+    "Cmd",
+    "Conflict",
+    "Event",
+    "Note",
+    "Sig",
+    "Status",
+    "Trans",
+    "Update",
+    "Watch",
+    "apply_action",
+    "by_id",
+    "by_rev",
+    "collect",
+    "collect_all",
+    "merge",
+    "merge_deltas",
+    "changed_fields",
+]
+
+
+class Cmd(StrEnum):
+    """The three commands that reach storage."""
+
+    NEW = "new"
+    MOD = "mod"
+    DEL = "del"
+
+
+CMD_NEW = Cmd.NEW
+CMD_MOD = Cmd.MOD
+CMD_DEL = Cmd.DEL
+CMDS = frozenset(c.value for c in Cmd)
+
+Arg = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Sig:
+    """Event signature: a record's topic (``schema.model``) and key."""
+
+    top: str
+    key: str
+
+    def __str__(self) -> str:
+        return f"{self.top} {self.key}"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """An unpublished change of one record.
+
+    ``arg`` holds field values: all given fields for ``new``, only the changed ones for
+    ``mod``, and ``None`` for ``del``.
+    """
+
+    top: str
+    key: str
+    cmd: Cmd
+    arg: Arg | None = None
+
+    @property
+    def sig(self) -> Sig:
+        return Sig(self.top, self.key)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An action published to a ledger: ``id`` counts events, ``rev`` is its transaction's."""
+
+    id: int
+    rev: Rev
+    top: str
+    key: str
+    cmd: Cmd
+    arg: Arg | None = None
+
+    @property
+    def sig(self) -> Sig:
+        return Sig(self.top, self.key)
+
+    @property
+    def action(self) -> Action:
+        return Action(self.top, self.key, self.cmd, self.arg)
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """Detail of one published revision; exactly one per revision."""
+
+    rev: Rev
+    created: Rev = ZERO_REV
+    arrived: Rev = ZERO_REV
+    usr: str = ""
+    extra: Arg | None = None
+    uid: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Trans:
+    """A request to publish ``acts`` on top of the ledger state at ``base``.
+
+    ``uid`` (ours, not daql's) is made when the user makes the edit; the ledger applies a uid at
+    most once. ``usr`` sent by a client is ignored: the hub sets it from the connection.
+    """
+
+    acts: tuple[Action, ...]
+    base: Rev = ZERO_REV
+    id: int = 0
+    rev: Rev = ZERO_REV
+    created: Rev = ZERO_REV
+    arrived: Rev = ZERO_REV
+    usr: str = ""
+    extra: Arg | None = None
+    uid: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """A monitor's topic and keys; the key ``new`` watches creation in the topic."""
+
+    top: str
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A notice to monitor ``mon`` that watched keys changed."""
+
+    mon: int
+    watch: tuple[Watch, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """Events (and notes) up to a revision."""
+
+    rev: Rev
+    evs: tuple[Event, ...] = ()
+    note: tuple[Note, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A ledger's revision and schema version (``mig``), with online/offline times."""
+
+    rev: Rev
+    mig: str = ""
+    on: Rev = ZERO_REV
+    off: Rev = ZERO_REV
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """One Sig of a transaction that collides with a change made after its base.
+
+    Attributes:
+        top, key: the record.
+        cmd: the rejected action's command.
+        fields: the fields both sides changed (empty for whole-record conflicts).
+        theirs: current values of those fields in the ledger (``None`` when deleted).
+        rev, usr: revision and user of the change that won.
+        reason: short text: ``"field changed"``, ``"deleted"``, ``"modified"``, ``"created"``.
+    """
+
+    top: str
+    key: str
+    cmd: Cmd
+    reason: str
+    fields: tuple[str, ...] = ()
+    theirs: Arg | None = None
+    rev: Rev = ZERO_REV
+    usr: str = ""
+
+    def describe(self) -> str:
+        who = f" by {self.usr}" if self.usr else ""
+        what = f" fields {', '.join(self.fields)}" if self.fields else ""
+        return f"{self.cmd} {self.top} {self.key}:{what} {self.reason} at {format_rev(self.rev)}{who}"
+
+
+# ---------------------------------------------------------------------------------------------
+# ordering, collecting and merging
+
+
+def by_rev(evs: Iterable[Event]) -> list[Event]:
+    """Events sorted by revision, then id (stable for one revision)."""
+    return sorted(evs, key=lambda e: (e.rev, e.id))
+
+
+def by_id(evs: Iterable[Event]) -> list[Event]:
+    """Events sorted by id."""
+    return sorted(evs, key=lambda e: e.id)
+
+
+def collect(evs: Iterable[Event], sig: Sig) -> list[Event]:
+    """The events of one Sig, in the given order."""
+    return [e for e in evs if e.top == sig.top and e.key == sig.key]
+
+
+def collect_all(evs: Iterable[Event]) -> dict[Sig, list[Event]]:
+    """The events grouped by Sig, each group in the given order."""
+    res: dict[Sig, list[Event]] = {}
+    for e in evs:
+        res.setdefault(Sig(e.top, e.key), []).append(e)
+    return res
+
+
+def merge_deltas(a: Arg | None, b: Arg | None) -> dict[str, Any]:
+    """Combine two ``mod`` deltas: fields of ``b`` override those of ``a``."""
+    res = dict(a or {})
+    res.update(b or {})
+    return res
+
+
+def merge(a: Action, b: Action) -> Action:
+    """Combine two actions on one Sig (``b`` after ``a``) into one, as daql's ``Merge``.
+
+    new+mod → new with the delta applied; mod+mod → merged delta; del+new → mod; new/mod+del
+    → del; new after new, mod after del and del after del are errors.
+
+    Raises:
+        ValidationError: the actions are of different Sigs or cannot follow each other.
+    """
+    if a.top != b.top or a.key != b.key:
+        raise ValidationError(f"cannot merge actions of different records: {a.sig} and {b.sig}")
+    if a.cmd == Cmd.DEL:
+        if b.cmd == Cmd.NEW:
+            return Action(a.top, a.key, Cmd.MOD, dict(b.arg or {}))
+        if b.cmd == Cmd.MOD:
+            raise ValidationError(f"mod after del for {a.sig}: the record is deleted")
+        raise ValidationError(f"double del for {a.sig}")
+    if b.cmd == Cmd.NEW:
+        raise ValidationError(f"new for existing record {a.sig}")
+    if b.cmd == Cmd.MOD:
+        return Action(a.top, a.key, a.cmd, merge_deltas(a.arg, b.arg))
+    return b
+
+
+def apply_action(state: Mapping[str, Any] | None, act: Action) -> dict[str, Any] | None:
+    """Apply one action to a record's fields; ``None`` means the record does not exist.
+
+    Raises:
+        ValidationError: ``new`` on an existing record, ``mod``/``del`` on a missing one.
+    """
+    if act.cmd == Cmd.NEW:
+        if state is not None:
+            raise ValidationError(f"new {act.top} {act.key}: the record already exists; use mod")
+        return dict(act.arg or {})
+    if state is None:
+        raise ValidationError(f"{act.cmd} {act.top} {act.key}: no such record")
+    if act.cmd == Cmd.DEL:
+        return None
+    res = dict(state)
+    res.update(act.arg or {})
+    return res
+
+
+def changed_fields(acts: Sequence[Action]) -> tuple[str, ...]:
+    """The field names touched by the given actions, in first-seen order."""
+    seen: dict[str, None] = {}
+    for a in acts:
+        for k in a.arg or ():
+            seen.setdefault(k, None)
+    return tuple(seen)
+
+

@@ -1,0 +1,135 @@
+"""Revisions: UTC timestamps with millisecond precision, strictly increasing in a ledger.
+
+Outpost keeps a revision as an ``int``: milliseconds since the zero revision
+``0001-01-01T00:00:00Z`` (so the zero revision is ``0``). Integers sort, compare and store fast;
+conversion to text happens only at the wire and display boundary.
+
+On the wire a revision is an RFC 3339 string. We write UTC with ``Z``, truncated to
+milliseconds, with trailing zeros of the fraction dropped as daql does
+(``2026-11-26T11:26:29.25Z``, ``2026-11-26T11:26:29Z``). We read any offset, with or without a
+fraction of any length (digits past milliseconds are truncated, as daql truncates).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+
+__all__ = [
+    "ZERO_REV",
+    "Rev",
+    "format_rev",
+    "from_datetime",
+    "next_rev",
+    "now_rev",
+    "parse_rev",
+    "to_datetime",
+]
+
+Rev = int
+"""Milliseconds since 0001-01-01T00:00:00Z."""
+
+ZERO_REV: Rev = 0
+
+_EPOCH0 = datetime(1, 1, 1, tzinfo=UTC)
+# Milliseconds from the zero revision to the Unix epoch.
+_UNIX_OFFSET_MS = 62135596800000
+_MAX_REV = int((datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC) - _EPOCH0)
+               / timedelta(milliseconds=1))
+
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))\Z"
+)
+
+
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    """Days since 0001-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm)."""
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    # 719468 shifts 0000-03-01 to the Unix epoch; 719162 is 0001-01-01 -> 1970-01-01.
+    return era * 146097 + doe - 719468 + 719162
+
+
+_MDAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def parse_rev(text: str) -> Rev:
+    """Parse an RFC 3339 timestamp into a revision.
+
+    Args:
+        text: for example ``2026-11-26T11:26:54.628Z`` or ``2026-11-26T12:26:54+01:00``.
+
+    Returns:
+        Milliseconds since the zero revision, truncated to the millisecond.
+
+    Raises:
+        ValueError: the text is not an RFC 3339 timestamp; the message says what is expected.
+    """
+    m = _RFC3339.match(text) if isinstance(text, str) else None
+    if m is None:
+        raise ValueError(
+            f"invalid revision {text!r}: expected an RFC 3339 time such as "
+            "'2026-11-26T11:26:54.628Z'"
+        )
+    year, month, day = int(m[1]), int(m[2]), int(m[3])
+    hour, minute, sec = int(m[4]), int(m[5]), int(m[6])
+    if not (1 <= month <= 12 and 1 <= day <= _MDAYS[month - 1] and hour < 24 and minute < 60
+            and sec < 60 and year >= 1):
+        raise ValueError(f"invalid revision {text!r}: date or time out of range")
+    if month == 2 and day == 29 and not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)):
+        raise ValueError(f"invalid revision {text!r}: {year} is not a leap year")
+    frac = m[7]
+    ms = int((frac + "00")[:3]) if frac else 0
+    total = ((_days_from_civil(year, month, day) * 24 + hour) * 60 + minute) * 60 + sec
+    total = total * 1000 + ms
+    if m[9]:
+        off = (int(m[10]) * 60 + int(m[11])) * 60000
+        total = total - off if m[9] == "+" else total + off
+    if total < 0:
+        raise ValueError(f"invalid revision {text!r}: before 0001-01-01T00:00:00Z")
+    return total
+
+
+def format_rev(rev: Rev) -> str:
+    """Format a revision as daql does: UTC, ``Z``, milliseconds with trailing zeros dropped."""
+    if rev < 0 or rev > _MAX_REV:
+        raise ValueError(f"revision {rev} out of range 0..{_MAX_REV}")
+    dt = _EPOCH0 + timedelta(milliseconds=rev)
+    base = f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"
+    ms = rev % 1000
+    if ms == 0:
+        return base + "Z"
+    return base + ("." + f"{ms:03d}".rstrip("0")) + "Z"
+
+
+def from_datetime(dt: datetime) -> Rev:
+    """Convert an aware datetime to a revision (naive datetimes are taken as UTC)."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return (dt - _EPOCH0) // timedelta(milliseconds=1)
+
+
+def to_datetime(rev: Rev) -> datetime:
+    """Convert a revision to an aware UTC datetime."""
+    return _EPOCH0 + timedelta(milliseconds=rev)
+
+
+def now_rev() -> Rev:
+    """The current wall-clock time as a revision (not yet made unique: see :func:`next_rev`)."""
+    return time.time_ns() // 1_000_000 + _UNIX_OFFSET_MS
+
+
+def next_rev(last: Rev, now: Rev | None = None) -> Rev:
+    """The revision for the next transaction after ``last``.
+
+    ``now`` truncated to milliseconds if it is after ``last``, else ``last + 1 ms``: a clock
+    that jumps back never breaks the order.
+    """
+    if now is None:
+        now = now_rev()
+    return now if now > last else last + 1

@@ -1,0 +1,516 @@
+"""Schemas: Project → schemas → models → fields, loaded from a TOML file.
+
+A topic is a model's qualified name, ``schema.model`` (``field.site``). The file format is
+documented in ``docs/schema.md``; in short::
+
+    [project]
+    name = "demo"
+
+    [field.site]                 # schema "field", model "site"
+    key = "str"                  # "str": UUIDv7 keys made on the client; "int": given integers
+    display = "name"
+    [field.site.fields]
+    name = { type = "str", required = true }
+    lat = "float"                # shorthand for { type = "float" }
+
+Values travel and are stored as JSON values: ``date`` as ``YYYY-MM-DD``, ``datetime`` as
+RFC 3339 text, ``ref`` as the target record's key. :meth:`Model.check` validates an action's
+argument and raises :class:`~core.errors.ValidationError` naming topic, key, field, the bad
+value and what was expected, with "did you mean" for misspelt names.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import difflib
+import hashlib
+import json
+import math
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import SchemaError, ValidationError
+from core.model import Action, Cmd
+
+__all__ = [
+    "FIELD_TYPES",
+    "Field",
+    "Model",
+    "Project",
+    "did_you_mean",
+    "load_project",
+    "parse_project",
+]
+
+FIELD_TYPES = ("str", "text", "int", "float", "bool", "date", "datetime", "enum", "ref", "json")
+KEY_KINDS = ("str", "int")
+_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
+_RESERVED = frozenset({"key", "rev"})
+MAX_INT = 2**63 - 1
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """``": did you mean 'x'?"`` for the closest choice, or ``""`` when none is close."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f": did you mean {close[0]!r}?" if close else ""
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One field of a model.
+
+    Attributes:
+        name: the field name (``[a-z][a-z0-9_]*``).
+        type: one of :data:`FIELD_TYPES`.
+        required: a ``new`` must give a non-null value and a ``mod`` cannot clear it.
+        default: the value a new record gets when none is given (``None``: no default).
+        values: the allowed values of an ``enum``.
+        ref: the topic a ``ref`` points at.
+        label: a human name for forms and headers.
+    """
+
+    name: str
+    type: str
+    required: bool = False
+    default: Any = None
+    values: tuple[str, ...] = ()
+    ref: str = ""
+    label: str = ""
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.replace("_", " ").capitalize()
+
+    def check_value(self, value: Any) -> str | None:
+        """Return why ``value`` does not fit this field, or ``None`` when it fits.
+
+        ``None`` (JSON null) fits every optional field.
+        """
+        if value is None:
+            return "a value (the field is required)" if self.required else None
+        t = self.type
+        if t in ("str", "text"):
+            if not isinstance(value, str):
+                return "a string"
+            if t == "str" and ("\n" in value or "\r" in value):
+                return "a single line of text (use a text field for several lines)"
+            return None
+        if t == "int":
+            if isinstance(value, bool) or not isinstance(value, int):
+                return "an integer"
+            if not -MAX_INT - 1 <= value <= MAX_INT:
+                return "an integer within 64 bits"
+            return None
+        if t == "float":
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return "a number"
+            if isinstance(value, float) and not math.isfinite(value):
+                return "a finite number"
+            return None
+        if t == "bool":
+            return None if isinstance(value, bool) else "true or false"
+        if t == "date":
+            if not isinstance(value, str):
+                return "a date as 'YYYY-MM-DD'"
+            try:
+                _dt.date.fromisoformat(value)
+            except ValueError:
+                return "a date as 'YYYY-MM-DD'"
+            return None if len(value) == 10 else "a date as 'YYYY-MM-DD'"
+        if t == "datetime":
+            from core.revision import parse_rev
+
+            if not isinstance(value, str):
+                return "a date and time as RFC 3339, e.g. '2026-05-01T09:30:00Z'"
+            try:
+                parse_rev(value)
+            except ValueError:
+                return "a date and time as RFC 3339, e.g. '2026-05-01T09:30:00Z'"
+            return None
+        if t == "enum":
+            if value not in self.values:
+                hint = did_you_mean(str(value), self.values)
+                return f"one of {', '.join(self.values)}{hint}"
+            return None
+        if t == "ref":
+            if isinstance(value, bool) or not isinstance(value, str | int):
+                return f"the key of a {self.ref} record"
+            if isinstance(value, str) and not value:
+                return f"the key of a {self.ref} record (not empty)"
+            return None
+        # json: anything JSON can carry
+        return None
+
+    def parse_text(self, text: str) -> Any:
+        """Convert text (command line ``field=value``, a CSV cell) to this field's value.
+
+        Empty text means null. Raises ``ValueError`` naming what is expected.
+        """
+        if text == "":
+            return None
+        t = self.type
+        try:
+            if t == "int":
+                return int(text)
+            if t == "float":
+                return float(text)
+            if t == "bool":
+                low = text.strip().lower()
+                if low in ("true", "yes", "1", "y", "on"):
+                    return True
+                if low in ("false", "no", "0", "n", "off"):
+                    return False
+                raise ValueError(text)
+            if t == "json":
+                return json.loads(text)
+        except ValueError:
+            raise ValueError(
+                f"field {self.name!r}: {text!r} is not {self.check_value(text) or 'valid JSON'}"
+            ) from None
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """A model: its topic, key kind, display field and fields in order."""
+
+    schema: str
+    name: str
+    fields: tuple[Field, ...]
+    key: str = "str"
+    display: str = ""
+    label: str = ""
+    _by_name: dict[str, Field] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_name.update({f.name: f for f in self.fields})
+
+    @property
+    def topic(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.replace("_", " ").capitalize()
+
+    def field(self, name: str) -> Field | None:
+        return self._by_name.get(name)
+
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    def defaults(self) -> dict[str, Any]:
+        """The default values a new record gets."""
+        return {f.name: f.default for f in self.fields if f.default is not None}
+
+    def check_key(self, key: str) -> None:
+        """Raise ValidationError when ``key`` is not a valid key of this model."""
+        if not isinstance(key, str) or not key:
+            raise ValidationError(f"{self.topic}: empty key: every record needs a key")
+        if len(key) > 200:
+            raise ValidationError(f"{self.topic}: key {_short(key)} is longer than 200 characters")
+        if self.key == "int" and not re.fullmatch(r"-?[0-9]+", key):
+            raise ValidationError(
+                f"{self.topic}: key {key!r} is not an integer; this model has integer keys"
+            )
+
+    def check_arg(self, cmd: Cmd, key: str, arg: Mapping[str, Any] | None) -> None:
+        """Validate an action's argument against this model's fields.
+
+        Raises:
+            ValidationError: an unknown field, a value of the wrong type, a missing required
+                field on ``new``, or an argument given to ``del``.
+        """
+        where = f"{cmd} {self.topic} {key}"
+        if cmd == Cmd.DEL:
+            if arg:
+                raise ValidationError(f"{where}: del takes no field values; leave arg out")
+            return
+        if arg is None:
+            arg = {}
+        if not isinstance(arg, Mapping):
+            raise ValidationError(f"{where}: arg must be an object of field values")
+        if cmd == Cmd.MOD and not arg:
+            raise ValidationError(f"{where}: mod without changed fields")
+        for name, value in arg.items():
+            f = self._by_name.get(name)
+            if f is None:
+                hint = did_you_mean(name, self._by_name)
+                raise ValidationError(f"{where}: unknown field {name!r} for {self.topic}{hint}")
+            problem = f.check_value(value)
+            if problem is not None:
+                raise ValidationError(
+                    f"{where}: field {name!r} got {_short(value)}, expected {problem}"
+                )
+        if cmd == Cmd.NEW:
+            for f in self.fields:
+                if f.required and arg.get(f.name) is None and f.default is None:
+                    raise ValidationError(f"{where}: required field {f.name!r} is missing")
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    """A project: its name and every model, by topic, in file order."""
+
+    name: str
+    models: tuple[Model, ...]
+    _by_topic: dict[str, Model] = field(default_factory=dict, compare=False, repr=False)
+    definition: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_topic.update({m.topic: m for m in self.models})
+
+    @property
+    def topics(self) -> list[str]:
+        return [m.topic for m in self.models]
+
+    def model(self, topic: str) -> Model:
+        """The model of a topic.
+
+        Raises:
+            ValidationError: no model has that topic (with "did you mean").
+        """
+        m = self._by_topic.get(topic)
+        if m is None:
+            raise ValidationError(
+                f"no model found for topic {topic!r}{did_you_mean(str(topic), self._by_topic)}"
+            )
+        return m
+
+    def has(self, topic: str) -> bool:
+        return topic in self._by_topic
+
+    def check_action(self, act: Action) -> Model:
+        """Validate an action against the schema (not against ledger state).
+
+        Raises:
+            ValidationError: unknown topic, empty or malformed key, unknown command, unknown
+                field, wrong value type, missing required field.
+        """
+        m = self.model(act.top)
+        m.check_key(act.key)
+        if act.cmd not in (Cmd.NEW, Cmd.MOD, Cmd.DEL):
+            raise ValidationError(
+                f"{act.top} {act.key}: unknown cmd {act.cmd!r}: expected new, mod or del"
+            )
+        m.check_arg(act.cmd, act.key, act.arg)
+        return m
+
+    @property
+    def version(self) -> str:
+        """A stable hash of the definition: the schema version (``Status.mig``)."""
+        canon = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canon.encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The project as a JSON-ready dict (what ``dom.project`` serves)."""
+        out: dict[str, Any] = {"project": {"name": self.name}}
+        for m in self.models:
+            fields: dict[str, Any] = {}
+            for f in m.fields:
+                d: dict[str, Any] = {"type": f.type}
+                if f.required:
+                    d["required"] = True
+                if f.default is not None:
+                    d["default"] = f.default
+                if f.values:
+                    d["values"] = list(f.values)
+                if f.ref:
+                    d["ref"] = f.ref
+                if f.label:
+                    d["label"] = f.label
+                fields[f.name] = d
+            md: dict[str, Any] = {"key": m.key, "display": m.display, "fields": fields}
+            if m.label:
+                md["label"] = m.label
+            out.setdefault(m.schema, {})[m.name] = md
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+
+def _line_of(text: str, *path: str) -> int:
+    """Best-effort line number of the last name of ``path`` in TOML ``text`` (0 if unknown)."""
+    if not text:
+        return 0
+    lines = text.splitlines()
+    start = 0
+    # find the table header of the model first, then the key inside it
+    if len(path) >= 2:
+        header = re.compile(
+            r"^\s*\[\s*" + re.escape(path[0]) + r"\s*\.\s*" + re.escape(path[1]) + r"\b"
+        )
+        for i, line in enumerate(lines):
+            if header.match(line):
+                start = i
+                break
+    name = path[-1]
+    pat = re.compile(r"^\s*\"?" + re.escape(name) + r"\"?\s*=|\[[^\]]*\b" + re.escape(name) + r"\]")
+    for i in range(start, len(lines)):
+        if pat.search(lines[i]):
+            return i + 1
+    return start + 1 if start else 0
+
+
+class _Loader:
+    def __init__(self, source: str, text: str):
+        self.source = source
+        self.text = text
+
+    def fail(self, msg: str, *path: str) -> SchemaError:
+        line = _line_of(self.text, *path)
+        where = f"{self.source}:{line}" if line else self.source
+        return SchemaError(f"{where}: {'.'.join(path)}: {msg}")
+
+    def project(self, data: Mapping[str, Any]) -> Project:
+        proj = data.get("project", {})
+        if not isinstance(proj, Mapping):
+            raise self.fail("must be a table with a name", "project")
+        name = proj.get("name", "outpost")
+        if not isinstance(name, str) or not name:
+            raise self.fail("name must be a non-empty string", "project", "name")
+        models: list[Model] = []
+        for sname, sdef in data.items():
+            if sname == "project":
+                continue
+            if not isinstance(sdef, Mapping):
+                raise self.fail(
+                    "expected a schema table such as [field.site]; top-level keys other than "
+                    "[project] name schemas", sname)
+            if not _NAME.match(sname):
+                raise self.fail("schema names use lower case letters, digits and _", sname)
+            for mname, mdef in sdef.items():
+                models.append(self.model(sname, mname, mdef))
+        if not models:
+            raise SchemaError(f"{self.source}: no models defined; add a table such as [field.site]")
+        topics = {m.topic for m in models}
+        for m in models:
+            for f in m.fields:
+                if f.type == "ref" and f.ref not in topics:
+                    raise self.fail(
+                        f"ref {f.ref!r} is not a model of this project"
+                        f"{did_you_mean(f.ref, topics)}",
+                        m.schema, m.name, "fields", f.name)
+        return Project(name=name, models=tuple(models), definition=dict(data))
+
+    def model(self, sname: str, mname: str, mdef: Any) -> Model:
+        path = (sname, mname)
+        if not isinstance(mdef, Mapping):
+            raise self.fail("expected a model table with fields", *path)
+        if not _NAME.match(mname):
+            raise self.fail("model names use lower case letters, digits and _", *path)
+        allowed = {"key", "display", "label", "fields"}
+        for k in mdef:
+            if k not in allowed:
+                raise self.fail(f"unknown model setting{did_you_mean(k, allowed)}", *path, k)
+        key = mdef.get("key", "str")
+        if key not in KEY_KINDS:
+            raise self.fail(f"key must be 'str' or 'int', got {key!r}", *path, "key")
+        fdefs = mdef.get("fields")
+        if not isinstance(fdefs, Mapping) or not fdefs:
+            raise self.fail("a model needs a [fields] table with at least one field",
+                            *path, "fields")
+        fields = tuple(self.field(sname, mname, n, d) for n, d in fdefs.items())
+        names = [f.name for f in fields]
+        display = mdef.get("display", "")
+        if display == "":
+            display = next((f.name for f in fields if f.type in ("str", "text")), names[0])
+        if display not in names:
+            raise self.fail(f"display field {display!r} is not a field{did_you_mean(display, names)}",
+                            *path, "display")
+        label = mdef.get("label", "")
+        if not isinstance(label, str):
+            raise self.fail("label must be a string", *path, "label")
+        return Model(schema=sname, name=mname, fields=fields, key=key, display=display,
+                     label=label)
+
+    def field(self, sname: str, mname: str, name: str, fdef: Any) -> Field:
+        path = (sname, mname, "fields", name)
+        if not _NAME.match(name):
+            raise self.fail("field names use lower case letters, digits and _", *path)
+        if name in _RESERVED:
+            raise self.fail(f"{name!r} is reserved; choose another field name", *path)
+        if isinstance(fdef, str):
+            fdef = {"type": fdef}
+        if not isinstance(fdef, Mapping):
+            raise self.fail("expected a type name or a table such as { type = \"str\" }", *path)
+        allowed = {"type", "required", "default", "values", "ref", "label"}
+        for k in fdef:
+            if k not in allowed:
+                raise self.fail(f"unknown field setting {k!r}{did_you_mean(k, allowed)}", *path)
+        ftype = fdef.get("type")
+        if ftype not in FIELD_TYPES:
+            raise self.fail(
+                f"unknown type {ftype!r}{did_you_mean(str(ftype), FIELD_TYPES)} "
+                f"(types: {', '.join(FIELD_TYPES)})", *path)
+        required = fdef.get("required", False)
+        if not isinstance(required, bool):
+            raise self.fail("required must be true or false", *path)
+        values = fdef.get("values", ())
+        if ftype == "enum":
+            if (not isinstance(values, list) or not values
+                    or not all(isinstance(v, str) and v for v in values)):
+                raise self.fail("an enum needs values = [\"a\", \"b\", ...]", *path)
+        elif values:
+            raise self.fail("values are only for enum fields", *path)
+        ref = fdef.get("ref", "")
+        if ftype == "ref":
+            if not isinstance(ref, str) or not ref:
+                raise self.fail("a ref needs ref = \"schema.model\"", *path)
+            if "." not in ref:
+                ref = f"{sname}.{ref}"
+        elif ref:
+            raise self.fail("ref is only for ref fields", *path)
+        label = fdef.get("label", "")
+        if isinstance(fdef.get("default"), _dt.date | _dt.datetime | _dt.time):
+            raise self.fail("write date defaults as quoted text, e.g. \"2026-01-31\"", *path)
+        f = Field(name=name, type=ftype, required=required, default=fdef.get("default"),
+                  values=tuple(values), ref=ref, label=str(label))
+        if f.default is not None:
+            problem = f.check_value(f.default)
+            if problem:
+                raise self.fail(f"default {f.default!r} is not {problem}", *path)
+        return f
+
+
+def parse_project(data: Mapping[str, Any] | str, source: str = "<schema>") -> Project:
+    """Build a project from TOML text or from an already parsed dict (e.g. ``dom.project``).
+
+    Raises:
+        SchemaError: naming the source, the line where known, the path and the fix.
+    """
+    text = ""
+    if isinstance(data, str):
+        text = data
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise SchemaError(f"{source}: not valid TOML: {exc}") from exc
+    return _Loader(source, text).project(data)
+
+
+def load_project(path: str | Path) -> Project:
+    """Load a project from a TOML schema file.
+
+    Raises:
+        SchemaError: the file cannot be read or defines a broken schema.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise SchemaError(f"{p}: schema file not found; check the path") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SchemaError(f"{p}: cannot read schema file: {exc}") from exc
+    return parse_project(text, str(p))

@@ -1,0 +1,584 @@
+"""The daql hub wire format, sans I/O: text frames in, typed messages out, and back.
+
+A frame is one WebSocket text message: ``subj[#tok]``, then optionally ``\\n`` and a JSON body.
+A request with a token gets a reply with the same subject and token; a reply body is
+``{"res": ...}`` or ``{"err": "...", ...}`` (we add ``conflicts`` beside ``err``). Pushes
+(``evt.update``) carry no token and, as daql writes them, end with a newline.
+
+Nothing here raises anything but :class:`~core.errors.WireError` on bad input: no subject, an
+internal (``_``) subject, invalid UTF-8 or an oversized frame are *fatal* (the peer is closed,
+as daql does); bad JSON or a wrong field type is not (an error reply is enough).
+
+JSON is handled by orjson: ``bench/wire.py`` measured it several times faster than the stdlib
+on 100-event batches (figures in ``docs/benchmarks.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import orjson
+
+from core.errors import WireError
+from core.model import (
+    Action,
+    Audit,
+    Cmd,
+    Conflict,
+    Event,
+    Note,
+    Status,
+    Trans,
+    Update,
+    Watch,
+)
+from core.revision import ZERO_REV, Rev, format_rev, parse_rev
+
+__all__ = [
+    "MAX_FRAME",
+    "Ack",
+    "Frame",
+    "MonReq",
+    "Reject",
+    "SatReq",
+    "SatRes",
+    "SubReq",
+    "decode_body",
+    "decode_error",
+    "decode_json",
+    "dumps",
+    "enc_action",
+    "enc_conflict",
+    "enc_event",
+    "enc_status",
+    "enc_trans",
+    "enc_update",
+    "format_frame",
+    "format_push",
+    "format_reply",
+    "parse_frame",
+]
+
+MAX_FRAME = 1 << 20
+"""Default largest frame we accept: 1 MiB."""
+
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------------------------------------
+# frames
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One frame: subject, token (``""`` when absent) and raw JSON body (``None`` when absent)."""
+
+    subj: str
+    tok: str = ""
+    body: str | None = None
+
+
+def parse_frame(data: str | bytes, max_size: int = MAX_FRAME) -> Frame:
+    """Split a frame into subject, token and raw body.
+
+    Raises:
+        WireError: fatal for no subject, a ``_`` subject, invalid UTF-8 or a frame over
+            ``max_size`` bytes.
+    """
+    if len(data) > max_size:
+        raise WireError(
+            f"frame of {len(data)} bytes is over the limit of {max_size} bytes", fatal=True
+        )
+    if isinstance(data, bytes | bytearray | memoryview):
+        try:
+            data = bytes(data).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise WireError(f"frame is not valid UTF-8: {exc.reason} at byte {exc.start}",
+                            fatal=True) from exc
+    head, sep, body = data.partition("\n")
+    head = head.rstrip("\r")
+    subj, _, tok = head.partition("#")
+    if not subj or subj.strip() != subj or " " in subj:
+        raise WireError("frame without subject: expected 'subj[#tok]' on the first line",
+                        tok=tok, fatal=True)
+    if subj.startswith("_"):
+        raise WireError(f"internal subject {subj!r} is not accepted from clients",
+                        subj=subj, tok=tok, fatal=True)
+    if len(subj) > 128 or len(tok) > 128:
+        raise WireError("subject or token longer than 128 characters", subj=subj[:128],
+                        tok=tok[:128], fatal=True)
+    stripped = body.strip() if sep else ""
+    return Frame(subj, tok, stripped or None)
+
+
+def format_frame(subj: str, tok: str = "", body: bytes | None = None, *, push: bool = False) -> str:
+    """Build a frame. Pushes end with a newline, as daql writes them."""
+    head = f"{subj}#{tok}" if tok else subj
+    if body is None:
+        return head
+    text = head + "\n" + body.decode("utf-8")
+    return text + "\n" if push else text
+
+
+def format_reply(subj: str, tok: str, res: Any = None, err: str | None = None,
+                 **extra: Any) -> str:
+    """A reply frame: ``{"res": res}``, or ``{"err": err, **extra}`` when ``err`` is given."""
+    if err is not None:
+        payload: dict[str, Any] = {"err": err}
+        payload.update(extra)
+    else:
+        payload = {"res": res}
+    return format_frame(subj, tok, dumps(payload))
+
+
+def format_push(subj: str, body: Any) -> str:
+    """A push frame (no token, trailing newline)."""
+    return format_frame(subj, "", dumps(body), push=True)
+
+
+def dumps(obj: Any) -> bytes:
+    """Encode JSON (orjson; keys as given; no NaN)."""
+    return orjson.dumps(obj)
+
+
+def decode_json(raw: str | bytes | None, subj: str = "", tok: str = "") -> Any:
+    """Decode a raw JSON body (``None`` stays ``None``).
+
+    Raises:
+        WireError: not JSON, too deep, a number out of range; names the position.
+    """
+    if raw is None:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise WireError(f"invalid JSON body: {exc}", subj=subj, tok=tok) from exc
+
+
+def decode_body(frame: Frame, required: bool = True) -> Any:
+    """Decode a frame's body, failing clearly when a required body is missing."""
+    if frame.body is None:
+        if required:
+            raise WireError(f"{frame.subj}: missing JSON body after the subject line",
+                            subj=frame.subj, tok=frame.tok)
+        return None
+    return decode_json(frame.body, frame.subj, frame.tok)
+
+
+# ---------------------------------------------------------------------------------------------
+# field readers: each names the field, the bad value's type and what was expected
+
+
+class _Reader:
+    __slots__ = ("obj", "where")
+
+    def __init__(self, obj: Any, where: str):
+        if obj is None:
+            obj = {}
+        if not isinstance(obj, dict):
+            raise WireError(f"{where}: expected a JSON object, got {_jtype(obj)}")
+        self.obj: dict[str, Any] = obj
+        self.where = where
+
+    def fail(self, name: str, expected: str, value: Any) -> WireError:
+        return WireError(f"{self.where}: field {name!r} must be {expected}, got {_jtype(value)}")
+
+    def str(self, name: str, default: str = "", required: bool = False) -> str:
+        v = self.obj.get(name)
+        if v is None:
+            if required:
+                raise WireError(f"{self.where}: field {name!r} is missing")
+            return default
+        if not isinstance(v, str):
+            raise self.fail(name, "a string", v)
+        return v
+
+    def int(self, name: str, default: int = 0) -> int:
+        v = self.obj.get(name)
+        if v is None:
+            return default
+        if isinstance(v, bool) or not isinstance(v, int) or not -(2**63) <= v < 2**63:
+            raise self.fail(name, "an integer within 64 bits", v)
+        return v
+
+    def rev(self, name: str, default: Rev = ZERO_REV) -> Rev:
+        v = self.obj.get(name)
+        if v is None or v == "":
+            return default
+        if not isinstance(v, str):
+            raise self.fail(name, "an RFC 3339 time string", v)
+        try:
+            return parse_rev(v)
+        except ValueError as exc:
+            raise WireError(f"{self.where}: field {name!r}: {exc}") from exc
+
+    def dict(self, name: str) -> dict[str, Any] | None:
+        v = self.obj.get(name)
+        if v is None:
+            return None
+        if not isinstance(v, dict):
+            raise self.fail(name, "an object", v)
+        return v
+
+    def list(self, name: str, item: Callable[[Any, str], T]) -> tuple[T, ...]:
+        v = self.obj.get(name)
+        if v is None:
+            return ()
+        if not isinstance(v, list):
+            raise self.fail(name, "a list", v)
+        return tuple(item(x, f"{self.where}.{name}[{i}]") for i, x in enumerate(v))
+
+    def strs(self, name: str) -> tuple[str, ...]:
+        return self.list(name, _str_item)
+
+
+def _jtype(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, int | float):
+        return f"the number {v!r}" if len(repr(v)) < 30 else "a number"
+    if isinstance(v, str):
+        return f"the string {v!r}" if len(v) < 40 else "a long string"
+    if isinstance(v, list):
+        return "a list"
+    return "an object"
+
+
+def _str_item(v: Any, where: str) -> str:
+    if not isinstance(v, str):
+        raise WireError(f"{where}: must be a string, got {_jtype(v)}")
+    return v
+
+
+def _cmd(r: _Reader) -> Cmd:
+    c = r.str("cmd", required=True)
+    try:
+        return Cmd(c)
+    except ValueError:
+        raise WireError(f"{r.where}: unknown cmd {c!r}: expected new, mod or del") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# decoders
+
+
+def dec_action(obj: Any, where: str = "action") -> Action:
+    r = _Reader(obj, where)
+    cmd = _cmd(r)
+    arg = r.dict("arg")
+    return Action(r.str("top", required=True), r.str("key"), cmd, arg)
+
+
+def dec_event(obj: Any, where: str = "event") -> Event:
+    r = _Reader(obj, where)
+    cmd = _cmd(r)
+    return Event(r.int("id"), r.rev("rev"), r.str("top", required=True), r.str("key"), cmd,
+                 r.dict("arg"))
+
+
+def dec_trans(obj: Any, where: str = "trans") -> Trans:
+    r = _Reader(obj, where)
+    return Trans(
+        acts=r.list("acts", dec_action),
+        base=r.rev("base"),
+        id=r.int("id"),
+        rev=r.rev("rev"),
+        created=r.rev("created"),
+        arrived=r.rev("arrived"),
+        usr=r.str("usr"),
+        extra=r.dict("extra"),
+        uid=r.str("uid"),
+    )
+
+
+def dec_audit(obj: Any, where: str = "audit") -> Audit:
+    r = _Reader(obj, where)
+    return Audit(r.rev("rev"), r.rev("created"), r.rev("arrived"), r.str("usr"),
+                 r.dict("extra"), r.str("uid"))
+
+
+def dec_watch(obj: Any, where: str = "watch") -> Watch:
+    r = _Reader(obj, where)
+    return Watch(r.str("top", required=True), r.strs("keys"))
+
+
+def dec_note(obj: Any, where: str = "note") -> Note:
+    r = _Reader(obj, where)
+    return Note(r.int("mon"), r.list("watch", dec_watch))
+
+
+def dec_update(obj: Any, where: str = "update") -> Update:
+    r = _Reader(obj, where)
+    return Update(r.rev("rev"), r.list("evs", dec_event), r.list("note", dec_note))
+
+
+def dec_status(obj: Any, where: str = "status") -> Status:
+    r = _Reader(obj, where)
+    return Status(r.rev("rev"), r.str("mig"), r.rev("on"), r.rev("off"))
+
+
+def dec_conflict(obj: Any, where: str = "conflict") -> Conflict:
+    r = _Reader(obj, where)
+    return Conflict(r.str("top"), r.str("key"), _cmd(r), r.str("reason"), r.strs("fields"),
+                    r.dict("theirs"), r.rev("rev"), r.str("usr"))
+
+
+@dataclass(frozen=True, slots=True)
+class SubReq:
+    """``evt.sub`` / ``evt.unsub`` body: ``{"rev", "tops"}``."""
+
+    rev: Rev
+    tops: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MonReq:
+    """``evt.mon`` body: ``{"rev", "watch": [Watch]}``."""
+
+    rev: Rev
+    watch: tuple[Watch, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SatReq:
+    """``evt.sat`` body: ``{"rev", "trans": [Trans] | null, "tops"}``; ``lim`` is ours."""
+
+    rev: Rev
+    trans: tuple[Trans, ...]
+    tops: tuple[str, ...]
+    lim: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """One accepted offline transaction of an ``evt.sat`` reply (ours)."""
+
+    uid: str
+    rev: Rev
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """One rejected offline transaction of an ``evt.sat`` reply (ours)."""
+
+    uid: str
+    err: str
+    conflicts: tuple[Conflict, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SatRes:
+    """``evt.sat`` result: an Update plus per-transaction outcomes (``acks``, ``rejects``).
+
+    ``more`` (ours) says the catch-up was cut at a batch limit: ask again from ``rev``.
+    """
+
+    rev: Rev
+    evs: tuple[Event, ...] = ()
+    acks: tuple[Ack, ...] = ()
+    rejects: tuple[Reject, ...] = ()
+    more: bool = False
+
+
+def dec_sub(obj: Any, where: str = "evt.sub") -> SubReq:
+    r = _Reader(obj, where)
+    return SubReq(r.rev("rev"), r.strs("tops"))
+
+
+def dec_mon(obj: Any, where: str = "evt.mon") -> MonReq:
+    r = _Reader(obj, where)
+    return MonReq(r.rev("rev"), r.list("watch", dec_watch))
+
+
+def dec_unmon(obj: Any, where: str = "evt.unmon") -> int:
+    return _Reader(obj, where).int("mon")
+
+
+def dec_sat(obj: Any, where: str = "evt.sat") -> SatReq:
+    r = _Reader(obj, where)
+    lim = r.int("lim")
+    if lim < 0:
+        raise WireError(f"{where}: field 'lim' must not be negative")
+    return SatReq(r.rev("rev"), r.list("trans", dec_trans), r.strs("tops"), lim)
+
+
+def _dec_ack(obj: Any, where: str) -> Ack:
+    r = _Reader(obj, where)
+    return Ack(r.str("uid"), r.rev("rev"))
+
+
+def _dec_reject(obj: Any, where: str) -> Reject:
+    r = _Reader(obj, where)
+    return Reject(r.str("uid"), r.str("err"), r.list("conflicts", dec_conflict))
+
+
+def dec_sat_res(obj: Any, where: str = "evt.sat result") -> SatRes:
+    r = _Reader(obj, where)
+    more = r.obj.get("more", False)
+    if not isinstance(more, bool):
+        raise r.fail("more", "true or false", more)
+    return SatRes(r.rev("rev"), r.list("evs", dec_event), r.list("acks", _dec_ack),
+                  r.list("rejects", _dec_reject), more)
+
+
+def decode_error(payload: Any) -> tuple[str, tuple[Conflict, ...]] | None:
+    """``(err, conflicts)`` of an error reply payload, or ``None`` when it is a result."""
+    if isinstance(payload, dict) and payload.get("err"):
+        err = payload["err"]
+        conflicts = _Reader(payload, "error reply").list("conflicts", dec_conflict)
+        return (err if isinstance(err, str) else str(err)), conflicts
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# encoders: JSON-ready dicts with daql's names and omission rules
+
+
+class _RevCache:
+    """Format revisions, reusing the text of the last one (events of a batch share revs)."""
+
+    __slots__ = ("rev", "text")
+
+    def __init__(self) -> None:
+        self.rev = -1
+        self.text = ""
+
+    def __call__(self, rev: Rev) -> str:
+        if rev != self.rev:
+            self.rev = rev
+            self.text = format_rev(rev)
+        return self.text
+
+
+def enc_action(a: Action) -> dict[str, Any]:
+    d: dict[str, Any] = {"top": a.top, "key": a.key, "cmd": a.cmd.value}
+    if a.arg is not None and a.cmd != Cmd.DEL:
+        d["arg"] = a.arg
+    return d
+
+
+def enc_event(e: Event, fmt: Callable[[Rev], str] = format_rev) -> dict[str, Any]:
+    d: dict[str, Any] = {"id": e.id, "rev": fmt(e.rev), "top": e.top, "key": e.key,
+                         "cmd": e.cmd.value}
+    if e.arg is not None and e.cmd != Cmd.DEL:
+        d["arg"] = e.arg
+    return d
+
+
+def enc_events(evs: Sequence[Event]) -> list[dict[str, Any]]:
+    fmt = _RevCache()
+    return [enc_event(e, fmt) for e in evs]
+
+
+def enc_trans(t: Trans) -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    if t.id:
+        d["id"] = t.id
+    d["base"] = format_rev(t.base)
+    if t.rev:
+        d["rev"] = format_rev(t.rev)
+    if t.created:
+        d["created"] = format_rev(t.created)
+    if t.arrived:
+        d["arrived"] = format_rev(t.arrived)
+    if t.usr:
+        d["usr"] = t.usr
+    if t.extra:
+        d["extra"] = t.extra
+    if t.uid:
+        d["uid"] = t.uid
+    d["acts"] = [enc_action(a) for a in t.acts]
+    return d
+
+
+def enc_audit(a: Audit) -> dict[str, Any]:
+    d: dict[str, Any] = {"rev": format_rev(a.rev)}
+    if a.created:
+        d["created"] = format_rev(a.created)
+    if a.arrived:
+        d["arrived"] = format_rev(a.arrived)
+    if a.usr:
+        d["usr"] = a.usr
+    if a.extra:
+        d["extra"] = a.extra
+    if a.uid:
+        d["uid"] = a.uid
+    return d
+
+
+def enc_watch(w: Watch) -> dict[str, Any]:
+    return {"top": w.top, "keys": list(w.keys)}
+
+
+def enc_note(n: Note) -> dict[str, Any]:
+    return {"mon": n.mon, "watch": [enc_watch(w) for w in n.watch]}
+
+
+def enc_update(u: Update) -> dict[str, Any]:
+    d: dict[str, Any] = {"rev": format_rev(u.rev)}
+    if u.evs:
+        d["evs"] = enc_events(u.evs)
+    if u.note:
+        d["note"] = [enc_note(n) for n in u.note]
+    return d
+
+
+def enc_status(s: Status) -> dict[str, Any]:
+    return {"rev": format_rev(s.rev), "mig": s.mig, "on": format_rev(s.on),
+            "off": format_rev(s.off)}
+
+
+def enc_conflict(c: Conflict) -> dict[str, Any]:
+    d: dict[str, Any] = {"top": c.top, "key": c.key, "cmd": c.cmd.value, "reason": c.reason}
+    if c.fields:
+        d["fields"] = list(c.fields)
+    if c.theirs is not None:
+        d["theirs"] = c.theirs
+    d["rev"] = format_rev(c.rev)
+    if c.usr:
+        d["usr"] = c.usr
+    return d
+
+
+def enc_sub(req: SubReq) -> dict[str, Any]:
+    return {"rev": format_rev(req.rev), "tops": list(req.tops)}
+
+
+def enc_mon(req: MonReq) -> dict[str, Any]:
+    return {"rev": format_rev(req.rev), "watch": [enc_watch(w) for w in req.watch]}
+
+
+def enc_sat(req: SatReq) -> dict[str, Any]:
+    d: dict[str, Any] = {"rev": format_rev(req.rev), "trans": [enc_trans(t) for t in req.trans],
+                         "tops": list(req.tops)}
+    if req.lim:
+        d["lim"] = req.lim
+    return d
+
+
+def enc_sat_res(res: SatRes) -> dict[str, Any]:
+    d: dict[str, Any] = {"rev": format_rev(res.rev)}
+    if res.evs:
+        d["evs"] = enc_events(res.evs)
+    if res.acks:
+        d["acks"] = [{"uid": a.uid, "rev": format_rev(a.rev)} for a in res.acks]
+    if res.rejects:
+        rj: list[dict[str, Any]] = []
+        for x in res.rejects:
+            item: dict[str, Any] = {"uid": x.uid, "err": x.err}
+            if x.conflicts:
+                item["conflicts"] = [enc_conflict(c) for c in x.conflicts]
+            rj.append(item)
+        d["rejects"] = rj
+    if res.more:
+        d["more"] = True
+    return d
+
+
+def enc_args(arg: Mapping[str, Any] | None) -> bytes:
+    """Canonical JSON of an argument dict (sorted keys), for storage and comparison."""
+    return orjson.dumps(arg, option=orjson.OPT_SORT_KEYS)
