@@ -21,10 +21,10 @@ from core.errors import ValidationError
 from core.revision import ZERO_REV, Rev, format_rev
 
 __all__ = [
+    "CMDS",
     "CMD_DEL",
     "CMD_MOD",
     "CMD_NEW",
-    "CMDS",
     "Action",
     "Audit",
     "Cmd",
@@ -39,11 +39,11 @@ __all__ = [
     "apply_action",
     "by_id",
     "by_rev",
+    "changed_fields",
     "collect",
     "collect_all",
     "merge",
     "merge_deltas",
-    "changed_fields",
 ]
 
 
@@ -203,7 +203,8 @@ class Conflict:
     def describe(self) -> str:
         who = f" by {self.usr}" if self.usr else ""
         what = f" fields {', '.join(self.fields)}" if self.fields else ""
-        return f"{self.cmd} {self.top} {self.key}:{what} {self.reason} at {format_rev(self.rev)}{who}"
+        at = format_rev(self.rev)
+        return f"{self.cmd} {self.top} {self.key}:{what} {self.reason} at {at}{who}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -100,7 +100,8 @@ def format_rev(rev: Rev) -> str:
     if rev < 0 or rev > _MAX_REV:
         raise ValueError(f"revision {rev} out of range 0..{_MAX_REV}")
     dt = _EPOCH0 + timedelta(milliseconds=rev)
-    base = f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"
+    base = (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}"
+            f"T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}")
     ms = rev % 1000
     if ms == 0:
         return base + "Z"

@@ -427,8 +427,8 @@ class _Loader:
         if display == "":
             display = next((f.name for f in fields if f.type in ("str", "text")), names[0])
         if display not in names:
-            raise self.fail(f"display field {display!r} is not a field{did_you_mean(display, names)}",
-                            *path, "display")
+            hint = did_you_mean(display, names)
+            raise self.fail(f"display field {display!r} is not a field{hint}", *path, "display")
         label = mdef.get("label", "")
         if not isinstance(label, str):
             raise self.fail("label must be a string", *path, "label")

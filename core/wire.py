@@ -15,6 +15,7 @@ on 100-event batches (figures in ``docs/benchmarks.md``).
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -195,7 +196,7 @@ class _Reader:
             raise self.fail(name, "a string", v)
         return v
 
-    def int(self, name: str, default: int = 0) -> int:
+    def int(self, name: builtins.str, default: int = 0) -> int:
         v = self.obj.get(name)
         if v is None:
             return default
@@ -203,7 +204,7 @@ class _Reader:
             raise self.fail(name, "an integer within 64 bits", v)
         return v
 
-    def rev(self, name: str, default: Rev = ZERO_REV) -> Rev:
+    def rev(self, name: builtins.str, default: Rev = ZERO_REV) -> Rev:
         v = self.obj.get(name)
         if v is None or v == "":
             return default
@@ -214,7 +215,7 @@ class _Reader:
         except ValueError as exc:
             raise WireError(f"{self.where}: field {name!r}: {exc}") from exc
 
-    def dict(self, name: str) -> dict[str, Any] | None:
+    def dict(self, name: builtins.str) -> builtins.dict[builtins.str, Any] | None:
         v = self.obj.get(name)
         if v is None:
             return None
@@ -222,7 +223,7 @@ class _Reader:
             raise self.fail(name, "an object", v)
         return v
 
-    def list(self, name: str, item: Callable[[Any, str], T]) -> tuple[T, ...]:
+    def list(self, name: builtins.str, item: Callable[[Any, builtins.str], T]) -> tuple[T, ...]:
         v = self.obj.get(name)
         if v is None:
             return ()
@@ -230,7 +231,7 @@ class _Reader:
             raise self.fail(name, "a list", v)
         return tuple(item(x, f"{self.where}.{name}[{i}]") for i, x in enumerate(v))
 
-    def strs(self, name: str) -> tuple[str, ...]:
+    def strs(self, name: builtins.str) -> tuple[builtins.str, ...]:
         return self.list(name, _str_item)
 
 
