@@ -1,0 +1,177 @@
+"""An in-memory ledger: the reference implementation of the protocols, for tests and simulation.
+
+It follows exactly the same rules as the SQL ledger (both call :func:`core.ledger.rules.plan`);
+a publish computes everything first and mutates only when nothing can fail any more.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from core.errors import ValidationError
+from core.ledger.protocols import HistoryEntry, PubResult
+from core.ledger.rules import Later, apply_events, plan, sigs_of
+from core.model import Audit, Cmd, Event, Sig, Trans
+from core.revision import ZERO_REV, Rev, now_rev
+from core.schema import Project
+
+__all__ = ["MemLedger"]
+
+
+class MemLedger:
+    """A ledger held in memory (Publisher and Replicator)."""
+
+    def __init__(self, project: Project):
+        self._project = project
+        self._evs: list[Event] = []
+        self._revs: list[Rev] = []  # parallel to _evs, for bisect
+        self._audits: dict[Rev, Audit] = {}
+        self._state: dict[Sig, dict[str, Any]] = {}
+        self._state_rev: dict[Sig, Rev] = {}
+        self._uids: dict[str, Rev] = {}
+        self._rev: Rev = ZERO_REV
+
+    @property
+    def project(self) -> Project:
+        return self._project
+
+    def rev(self) -> Rev:
+        return self._rev
+
+    def close(self) -> None:
+        pass
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0) -> list[Event]:
+        start = bisect.bisect_right(self._revs, rev)
+        wanted = None if tops is None else set(tops)
+        out: list[Event] = []
+        for e in self._evs[start:]:
+            if limit and len(out) >= limit and e.rev != out[-1].rev:
+                break
+            if wanted is None or e.top in wanted:
+                out.append(e)
+        return out
+
+    def _sig_events(self, sig: Sig, after: Rev = ZERO_REV) -> list[Event]:
+        start = bisect.bisect_right(self._revs, after)
+        return [e for e in self._evs[start:] if e.top == sig.top and e.key == sig.key]
+
+    def state(self, top: str, key: str, rev: Rev | None = None) -> dict[str, Any] | None:
+        sig = Sig(top, key)
+        if rev is None or rev >= self._rev:
+            cur = self._state.get(sig)
+            return None if cur is None else self._full(top, cur)
+        folded: dict[Sig, dict[str, Any]] = {}
+        apply_events(folded, [e for e in self._sig_events(sig) if e.rev <= rev])
+        cur = folded.get(sig)
+        return None if cur is None else self._full(top, cur)
+
+    def states(self, top: str, rev: Rev | None = None) -> dict[str, dict[str, Any]]:
+        if rev is None or rev >= self._rev:
+            return {s.key: self._full(top, v) for s, v in self._state.items() if s.top == top}
+        folded: dict[Sig, dict[str, Any]] = {}
+        apply_events(folded, [e for e in self._evs if e.top == top and e.rev <= rev])
+        return {s.key: self._full(top, v) for s, v in folded.items()}
+
+    def _full(self, top: str, fields: dict[str, Any]) -> dict[str, Any]:
+        model = self._project.model(top)
+        return {n: fields.get(n) for n in model.field_names()}
+
+    def history(self, top: str, key: str) -> list[HistoryEntry]:
+        out = []
+        for e in self._sig_events(Sig(top, key)):
+            a = self._audits.get(e.rev)
+            out.append(HistoryEntry(e.rev, a.usr if a else "", e.cmd,
+                                    dict(e.arg) if e.arg is not None else None))
+        return out
+
+    def audit(self, rev: Rev) -> Audit | None:
+        return self._audits.get(rev)
+
+    def uid_rev(self, uid: str) -> Rev | None:
+        """The revision a uid was applied at, or ``None``."""
+        return self._uids.get(uid)
+
+    def verify(self) -> list[str]:
+        folded: dict[Sig, dict[str, Any]] = {}
+        apply_events(folded, self._evs)
+        problems = []
+        for sig in sorted(set(folded) | set(self._state), key=lambda s: (s.top, s.key)):
+            want = folded.get(sig)
+            have = self._state.get(sig)
+            if want is None and have is not None:
+                problems.append(f"{sig}: in state but deleted or absent in the event log")
+            elif have is None:
+                problems.append(f"{sig}: in the event log but missing from state")
+            elif self._full(sig.top, want) != self._full(sig.top, have):
+                problems.append(f"{sig}: state {have} differs from replay {want}")
+        return problems
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def publish(self, trans: Trans, usr: str = "", now: Rev | None = None) -> PubResult:
+        if trans.uid and trans.uid in self._uids:
+            rev = self._uids[trans.uid]
+            return PubResult(rev, tuple(e for e in self._evs if e.rev == rev), dup=True)
+        sigs = sigs_of(trans)
+        states = {s: self._state.get(s) for s in sigs}
+        later: dict[Sig, list[Later]] = {}
+        if trans.base < self._rev:
+            for s in sigs:
+                later[s] = [Later(e, self._usr(e.rev)) for e in self._sig_events(s, trans.base)]
+        p = plan(self._project, trans, last_rev=self._rev,
+                 last_id=self._evs[-1].id if self._evs else 0,
+                 states=states, later=later, now=now_rev() if now is None else now)
+        # nothing below can fail
+        self._append(p.evs, Audit(p.rev, trans.created, now_rev() if now is None else now,
+                                  usr, trans.extra, trans.uid))
+        for sig, st in p.states.items():
+            if st is None:
+                self._state.pop(sig, None)
+                self._state_rev.pop(sig, None)
+            else:
+                self._state[sig] = st
+                self._state_rev[sig] = p.rev
+        if trans.uid:
+            self._uids[trans.uid] = p.rev
+        self._rev = p.rev
+        return PubResult(p.rev, p.evs)
+
+    def publish_many(self, trans: Sequence[tuple[Trans, str]],
+                     now: Rev | None = None) -> list[PubResult | Exception]:
+        out: list[PubResult | Exception] = []
+        for t, usr in trans:
+            try:
+                out.append(self.publish(t, usr, now))
+            except (ValidationError, Exception) as exc:  # each transaction on its own
+                out.append(exc)
+        return out
+
+    def _usr(self, rev: Rev) -> str:
+        a = self._audits.get(rev)
+        return a.usr if a else ""
+
+    def _append(self, evs: Sequence[Event], audit: Audit) -> None:
+        self._evs.extend(evs)
+        self._revs.extend(e.rev for e in evs)
+        self._audits[audit.rev] = audit
+
+    def replicate(self, rev: Rev, evs: Sequence[Event], audits: Sequence[Audit] = ()) -> None:
+        if rev < self._rev:
+            raise ValidationError("replicate: revision goes back; replicas only move forward")
+        fresh = [e for e in evs if e.rev > self._rev]
+        apply_events(self._state, fresh)
+        for e in fresh:
+            if e.cmd == Cmd.DEL:
+                self._state_rev.pop(e.sig, None)
+            else:
+                self._state_rev[e.sig] = e.rev
+        self._evs.extend(fresh)
+        self._revs.extend(e.rev for e in fresh)
+        for a in audits:
+            self._audits[a.rev] = a
+        self._rev = rev

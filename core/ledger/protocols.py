@@ -1,0 +1,119 @@
+"""The ledger protocols, named as in daql's ``evt`` package.
+
+``Ledger`` is read access: revision, project, events after a revision, state and history.
+``Publisher`` adds ``publish`` (the hub's side); ``Replicator`` adds ``replicate`` (a satellite
+storing events the hub confirmed, together with the new revision).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from core.model import Audit, Cmd, Event, Trans
+from core.revision import Rev
+from core.schema import Project
+
+__all__ = ["HistoryEntry", "Ledger", "PubResult", "Publisher", "Replicator"]
+
+
+@dataclass(frozen=True, slots=True)
+class PubResult:
+    """The outcome of a publish: the revision and events, ``dup`` when the uid was applied before."""
+
+    rev: Rev
+    evs: tuple[Event, ...]
+    dup: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One change of a record: revision, user, command and the fields it set."""
+
+    rev: Rev
+    usr: str
+    cmd: Cmd
+    arg: dict[str, Any] | None
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(self.arg or ())
+
+
+class Ledger(Protocol):
+    """Read access to an ordered event log and the latest state it produced."""
+
+    @property
+    def project(self) -> Project: ...
+
+    def rev(self) -> Rev:
+        """The revision of the last published (or replicated) transaction."""
+        ...
+
+    def events(self, rev: Rev, tops: Iterable[str] | None = None,
+               limit: int = 0) -> list[Event]:
+        """Events after ``rev`` of the given topics (all when ``None``), in (rev, id) order.
+
+        ``limit`` > 0 cuts the list after that many events, but never inside a revision.
+        """
+        ...
+
+    def state(self, top: str, key: str, rev: Rev | None = None) -> dict[str, Any] | None:
+        """A record's fields now, or as of ``rev``; ``None`` when it does not exist."""
+        ...
+
+    def states(self, top: str, rev: Rev | None = None) -> dict[str, dict[str, Any]]:
+        """Every record of a topic (key → fields), now or as of ``rev``."""
+        ...
+
+    def history(self, top: str, key: str) -> list[HistoryEntry]:
+        """Every change of one record, oldest first."""
+        ...
+
+    def audit(self, rev: Rev) -> Audit | None:
+        """The audit row of one revision."""
+        ...
+
+    def verify(self) -> list[str]:
+        """Replay the event log and compare with the state; one line per difference."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Publisher(Ledger, Protocol):
+    """A ledger that accepts transactions (the hub's ledger)."""
+
+    def publish(self, trans: Trans, usr: str = "", now: Rev | None = None) -> PubResult:
+        """Validate, check conflicts, assign a revision and store ``trans`` atomically.
+
+        Args:
+            trans: the transaction; its ``usr`` is ignored.
+            usr: the authenticated user, recorded in the audit row.
+            now: the clock reading to derive the revision from (default: wall clock).
+
+        Raises:
+            ValidationError: nothing applied.
+            ConflictError: nothing applied; names every colliding record.
+            StorageError: the database failed; nothing applied.
+        """
+        ...
+
+    def publish_many(self, trans: Sequence[tuple[Trans, str]],
+                     now: Rev | None = None) -> list[PubResult | Exception]:
+        """Publish several transactions in one durable commit, each on its own.
+
+        One rejected transaction does not block the others; the result list holds a
+        :class:`PubResult` or the error for each, in order.
+        """
+        ...
+
+
+class Replicator(Ledger, Protocol):
+    """A ledger that stores events confirmed elsewhere (a satellite's replica)."""
+
+    def replicate(self, rev: Rev, evs: Sequence[Event],
+                  audits: Sequence[Audit] = ()) -> None:
+        """Apply ``evs`` (all after the current rev) and set the rev to ``rev``, atomically."""
+        ...

@@ -1,0 +1,198 @@
+"""The publish rules of DESIGN §3, without storage.
+
+A ledger gathers what the rules need — the current state of every record a transaction touches
+and, when the transaction's base is behind, the events on those records after the base — and
+:func:`plan` decides: it validates, detects conflicts, applies the actions and returns the
+revision, the events and the new states to store. Both the in-memory and the SQL ledger call
+it, so the rules live in one place and are tested once.
+
+Conflicts (base < ledger rev; for every action, the events on its Sig after base):
+
+=========  ==============================================  ===================
+action     collides with, after base                       reason
+=========  ==============================================  ===================
+new        a ``new`` of the same key                       ``created``
+mod        a ``del`` of the record                         ``deleted``
+mod        a change of any field the mod also changes      ``field changed``
+del        a ``del`` of the record                         ``deleted``
+del        a ``mod`` of the record                         ``modified``
+=========  ==============================================  ===================
+
+Changes to different fields of one record merge cleanly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from core.errors import ConflictError, ValidationError
+from core.model import Action, Cmd, Conflict, Event, Sig, Trans, apply_action
+from core.revision import Rev, format_rev, next_rev
+from core.schema import Project
+
+__all__ = ["MAX_ACTS", "Later", "Plan", "apply_events", "plan", "sigs_of"]
+
+MAX_ACTS = 10_000
+"""The most actions one transaction may carry."""
+
+
+@dataclass(frozen=True, slots=True)
+class Later:
+    """An event on a Sig after a transaction's base, with the user who published it."""
+
+    ev: Event
+    usr: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a publish will store: its revision, events and each touched record's new state."""
+
+    rev: Rev
+    evs: tuple[Event, ...]
+    states: dict[Sig, dict[str, Any] | None]
+
+
+def sigs_of(trans: Trans) -> list[Sig]:
+    """The distinct Sigs a transaction touches, in first-seen order."""
+    seen: dict[Sig, None] = {}
+    for a in trans.acts:
+        seen.setdefault(Sig(a.top, a.key), None)
+    return list(seen)
+
+
+def check_shape(project: Project, trans: Trans, last_rev: Rev) -> None:
+    """Validation that needs no stored state: actions present, base not in the future, schema.
+
+    Raises:
+        ValidationError: the first problem found, naming record, field, value and fix.
+    """
+    if not trans.acts:
+        raise ValidationError("no actions: a transaction needs at least one action")
+    if len(trans.acts) > MAX_ACTS:
+        raise ValidationError(
+            f"{len(trans.acts)} actions in one transaction; the limit is {MAX_ACTS}: split it"
+        )
+    if trans.base > last_rev:
+        raise ValidationError(
+            f"base revision {format_rev(trans.base)} is in the future of the ledger "
+            f"(at {format_rev(last_rev)}): sync first, then publish on the current revision"
+        )
+    for a in trans.acts:
+        project.check_action(a)
+
+
+def _conflict(act: Action, later: Sequence[Later],
+              current: Mapping[str, Any] | None) -> Conflict | None:
+    if not later:
+        return None
+    last = later[-1]
+    if act.cmd == Cmd.NEW:
+        for lt in later:
+            if lt.ev.cmd == Cmd.NEW:
+                return Conflict(act.top, act.key, act.cmd, "created", (),
+                                dict(current) if current is not None else None,
+                                lt.ev.rev, lt.usr)
+        return None
+    dels = [lt for lt in later if lt.ev.cmd == Cmd.DEL]
+    if dels:
+        return Conflict(act.top, act.key, act.cmd, "deleted", (),
+                        None if current is None else dict(current), dels[-1].ev.rev, dels[-1].usr)
+    if act.cmd == Cmd.DEL:
+        fields: dict[str, None] = {}
+        for lt in later:
+            for k in lt.ev.arg or ():
+                fields.setdefault(k, None)
+        theirs = {k: (current or {}).get(k) for k in fields}
+        return Conflict(act.top, act.key, act.cmd, "modified", tuple(fields), theirs,
+                        last.ev.rev, last.usr)
+    mine = set(act.arg or ())
+    hit: dict[str, None] = {}
+    winner: Later | None = None
+    for lt in later:
+        touched = [k for k in (lt.ev.arg or ()) if k in mine]
+        if touched:
+            winner = lt
+            for k in touched:
+                hit.setdefault(k, None)
+    if winner is None:
+        return None
+    theirs = {k: (current or {}).get(k) for k in hit}
+    return Conflict(act.top, act.key, act.cmd, "field changed", tuple(hit), theirs,
+                    winner.ev.rev, winner.usr)
+
+
+def plan(
+    project: Project,
+    trans: Trans,
+    *,
+    last_rev: Rev,
+    last_id: int,
+    states: Mapping[Sig, Mapping[str, Any] | None],
+    later: Mapping[Sig, Sequence[Later]],
+    now: Rev,
+) -> Plan:
+    """Decide a publish.
+
+    Args:
+        project: the schema to validate against.
+        trans: the transaction.
+        last_rev, last_id: the ledger's current revision and last event id.
+        states: the current fields of every Sig of ``trans`` (``None``: no such record).
+        later: for every Sig, the events on it after ``trans.base`` in order (empty when the
+            base is current).
+        now: the clock reading the revision derives from.
+
+    Raises:
+        ValidationError: nothing to apply.
+        ConflictError: with every colliding Sig.
+    """
+    check_shape(project, trans, last_rev)
+    if trans.base < last_rev:
+        conflicts: dict[Sig, Conflict] = {}
+        for a in trans.acts:
+            sig = Sig(a.top, a.key)
+            if sig in conflicts:
+                continue
+            c = _conflict(a, later.get(sig, ()), states.get(sig))
+            if c is not None:
+                conflicts[sig] = c
+        if conflicts:
+            raise ConflictError(list(conflicts.values()))
+    new_states: dict[Sig, dict[str, Any] | None] = {}
+    rev = next_rev(last_rev, now)
+    evs: list[Event] = []
+    eid = last_id
+    for a in trans.acts:
+        sig = Sig(a.top, a.key)
+        cur = new_states[sig] if sig in new_states else states.get(sig)
+        arg = a.arg
+        if a.cmd == Cmd.NEW:
+            model = project.model(a.top)
+            arg = {**model.defaults(), **(a.arg or {})}
+            if cur is not None:
+                raise ValidationError(
+                    f"new {a.top} {a.key}: the record already exists; use mod to change it"
+                )
+        elif cur is None:
+            raise ValidationError(f"{a.cmd} {a.top} {a.key}: no such record")
+        act = Action(a.top, a.key, a.cmd, None if a.cmd == Cmd.DEL else dict(arg or {}))
+        new_states[sig] = apply_action(cur, act)
+        eid += 1
+        evs.append(Event(eid, rev, a.top, a.key, a.cmd, act.arg))
+    return Plan(rev, tuple(evs), new_states)
+
+
+def apply_events(state: dict[Sig, dict[str, Any]], evs: Sequence[Event]) -> None:
+    """Fold events into a state map in place (replay); tolerant of replicas' own order."""
+    for e in evs:
+        sig = Sig(e.top, e.key)
+        if e.cmd == Cmd.DEL:
+            state.pop(sig, None)
+        elif e.cmd == Cmd.NEW:
+            state[sig] = dict(e.arg or {})
+        else:
+            cur = state.setdefault(sig, {})
+            cur.update(e.arg or {})

@@ -1,0 +1,171 @@
+"""What the desktop (and the headless CLI) see of a satellite: the contract between them.
+
+The satellite (``core.satellite.satellite.Satellite``) implements :class:`SatelliteAPI`; the
+desktop's item models and widgets use only this surface, so they can be developed and tested
+against any implementation of it. Everything here is synchronous and fast (local SQLite
+reads and writes of a few rows); syncing runs in ``core.satellite.client`` on asyncio.
+
+Listeners are called on the thread that made the change (the asyncio/Qt thread in the app),
+after the change is committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from core.ledger.protocols import HistoryEntry
+from core.model import Action, Conflict
+from core.revision import ZERO_REV, Rev
+from core.schema import Project
+
+__all__ = [
+    "Change",
+    "Keep",
+    "Listener",
+    "Receipt",
+    "ReceiptState",
+    "RecordView",
+    "SatStatus",
+    "SatelliteAPI",
+]
+
+
+class ReceiptState(StrEnum):
+    """Where a local transaction stands."""
+
+    PENDING = "pending"      # made locally, not yet accepted by the hub
+    ACCEPTED = "accepted"    # the hub applied it at ``rev``
+    REJECTED = "rejected"    # the hub (or a local rebase) refused it: a conflict to resolve
+    RESOLVED = "resolved"    # the user resolved the rejection (kept as a receipt)
+
+
+class Keep(StrEnum):
+    MINE = "mine"
+    THEIRS = "theirs"
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """One local transaction and its outcome; receipts are kept, never silently deleted."""
+
+    uid: str
+    base: Rev
+    created: Rev
+    acts: tuple[Action, ...]
+    state: ReceiptState
+    rev: Rev = ZERO_REV
+    err: str = ""
+    conflicts: tuple[Conflict, ...] = ()
+    resolved_by: str = ""   # uid of the transaction that resolved this one
+    resolves: str = ""      # uid of the rejected transaction this one resolves
+
+
+@dataclass(frozen=True, slots=True)
+class RecordView:
+    """A record as the user sees it: the replica with pending actions applied on top.
+
+    ``confirmed`` is the replica's state (``None`` when the hub has no such record); ``fields``
+    what the user sees (``None`` when deleted locally). ``pending`` lists the uids of pending
+    transactions touching it; ``conflict`` the uids of rejected ones.
+    """
+
+    top: str
+    key: str
+    fields: Mapping[str, Any] | None
+    confirmed: Mapping[str, Any] | None
+    rev: Rev = ZERO_REV
+    pending: tuple[str, ...] = ()
+    conflict: tuple[str, ...] = ()
+
+    @property
+    def is_pending(self) -> bool:
+        return bool(self.pending)
+
+    @property
+    def is_conflict(self) -> bool:
+        return bool(self.conflict)
+
+
+@dataclass(frozen=True, slots=True)
+class SatStatus:
+    """Everything the status bar shows."""
+
+    online: bool = False
+    since: Rev = ZERO_REV          # online/offline since
+    hub: str = ""                  # hub URL ("" when none is set)
+    rev: Rev = ZERO_REV            # replica revision: the hub's state we have
+    hub_rev: Rev = ZERO_REV        # the hub's revision as last heard
+    local_rev: Rev = ZERO_REV      # revision of the last local change
+    pending: int = 0
+    conflicts: int = 0
+    last_sync: Rev = ZERO_REV
+    last_error: str = ""
+    mig: str = ""                  # schema version
+    syncing: bool = False
+    progress: tuple[int, int] = (0, 0)   # (done, total) of a running catch-up; total 0: unknown
+    offline_mode: bool = False     # the user chose "work offline"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A notice to listeners: records that changed (by topic) and/or a status change."""
+
+    records: Mapping[str, frozenset[str]] = field(default_factory=dict)  # topic -> keys
+    status: bool = False
+    receipts: bool = False
+    reset: bool = False  # everything may have changed (e.g. schema fetched, big catch-up)
+
+
+Listener = Callable[[Change], None]
+
+
+class SatelliteAPI(Protocol):
+    """The satellite surface used by the desktop and the headless CLI."""
+
+    @property
+    def project(self) -> Project: ...
+
+    def status(self) -> SatStatus: ...
+
+    def keys(self, top: str) -> list[str]:
+        """Keys of the records the user sees in a topic (replica + pending), sorted."""
+        ...
+
+    def records(self, top: str) -> list[RecordView]:
+        """Every record the user sees in a topic (replica + pending; locally deleted ones are
+        left out), ordered by key."""
+        ...
+
+    def record(self, top: str, key: str) -> RecordView | None: ...
+
+    def count(self, top: str) -> int: ...
+
+    def pub(self, acts: Sequence[Action], *, resolves: str = "") -> str:
+        """Queue a local transaction (durable before returning) and return its uid.
+
+        Raises:
+            ValidationError: an action does not fit the schema or the local view.
+        """
+        ...
+
+    def receipts(self, states: Sequence[ReceiptState] | None = None) -> list[Receipt]: ...
+
+    def receipt(self, uid: str) -> Receipt | None: ...
+
+    def resolve(self, uid: str, keep: Keep | Mapping[str, Mapping[str, Keep]]) -> str:
+        """Resolve a rejected transaction: keep mine (republish on the current base), keep
+        theirs (drop it), or per field: ``{"top key": {"field": Keep}}``. Returns the uid of
+        the new transaction ("" when nothing needed publishing).
+        """
+        ...
+
+    def history(self, top: str, key: str) -> list[HistoryEntry]: ...
+
+    def state_at(self, top: str, key: str, rev: Rev) -> dict[str, Any] | None: ...
+
+    def listen(self, fn: Listener) -> Callable[[], None]:
+        """Call ``fn`` on every change; returns a function that stops the calls."""
+        ...
