@@ -1,0 +1,228 @@
+"""Rejected transactions as rows of base / mine / theirs, one per conflicting field.
+
+Each row carries a "keep mine" check box, so the conflicts view can resolve per field; the
+model builds the ``{"top key": {"field": Keep}}`` mapping :meth:`SatelliteAPI.resolve` takes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor
+
+from core.model import Cmd
+from core.revision import ZERO_REV, Rev
+from core.satellite.api import Change, Keep, Receipt, ReceiptState, SatelliteAPI
+from desktop.format import display_value, readable_rev
+from desktop.models.records import ref_label
+
+__all__ = ["WHOLE", "ConflictRow", "ConflictsModel"]
+
+WHOLE = ""  # the field name of a whole-record conflict row
+_Index = QModelIndex | QPersistentModelIndex
+HEADERS = ("Record", "Field", "Base", "Mine", "Theirs", "Changed by", "When", "Keep")
+COL_KEEP = 7
+_MINE_BG = QColor("#e3f0ff")
+_THEIRS_BG = QColor("#eaf7e3")
+
+
+@dataclass(slots=True)
+class ConflictRow:
+    """One conflicting field (or a whole record) of a rejected transaction."""
+
+    uid: str
+    top: str
+    key: str
+    field: str
+    label: str
+    base: Any
+    mine: Any
+    theirs: Any
+    usr: str
+    rev: Rev
+    reason: str
+    cmd: Cmd
+    keep_mine: bool = True
+
+    @property
+    def sig(self) -> str:
+        return f"{self.top} {self.key}"
+
+
+class ConflictsModel(QAbstractTableModel):
+    """Every rejected, unresolved local transaction, flattened to conflicting fields."""
+
+    def __init__(self, sat: SatelliteAPI, parent: Any = None):
+        super().__init__(parent)
+        self._sat = sat
+        self._rows: list[ConflictRow] = []
+        self._rows = self._build()
+
+    # -- public --------------------------------------------------------------------------------
+
+    def rows(self) -> list[ConflictRow]:
+        return list(self._rows)
+
+    def row(self, i: int) -> ConflictRow:
+        return self._rows[i]
+
+    def uids(self) -> list[str]:
+        """The uids of the rejected transactions shown, in order."""
+        return list(dict.fromkeys(r.uid for r in self._rows))
+
+    def set_keep(self, i: int, keep: Keep) -> None:
+        self.setData(self.index(i, COL_KEEP),
+                     (Qt.CheckState.Checked if keep == Keep.MINE
+                      else Qt.CheckState.Unchecked).value,
+                     Qt.ItemDataRole.CheckStateRole)
+
+    def picks(self, uid: str) -> dict[str, dict[str, Keep]]:
+        """The per-field choice for one transaction, as ``resolve`` takes it.
+
+        Fields of the transaction that did not conflict are kept (mine): only the conflicting
+        ones are a choice.
+        """
+        r = self._sat.receipt(uid)
+        out: dict[str, dict[str, Keep]] = {}
+        if r is not None:
+            for a in r.acts:
+                for f in a.arg or {}:
+                    out.setdefault(f"{a.top} {a.key}", {})[f] = Keep.MINE
+        for row in self._rows:
+            if row.uid == uid and row.field != WHOLE:
+                out.setdefault(row.sig, {})[row.field] = (
+                    Keep.MINE if row.keep_mine else Keep.THEIRS)
+        return out
+
+    def on_change(self, ch: Change) -> None:
+        if ch.receipts or ch.reset or ch.records:
+            self.refresh()
+
+    def refresh(self) -> None:
+        rows = self._build()
+        keep = {(r.uid, r.sig, r.field): r.keep_mine for r in self._rows}
+        for r in rows:
+            r.keep_mine = keep.get((r.uid, r.sig, r.field), r.keep_mine)
+        self.beginResetModel()
+        self._rows = rows
+        self.endResetModel()
+
+    # -- Qt ------------------------------------------------------------------------------------
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if (role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal
+                and 0 <= section < len(HEADERS)):
+            return HEADERS[section]
+        return None
+
+    def flags(self, index: _Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        fl = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        if index.column() == COL_KEEP and self._rows[index.row()].field != WHOLE:
+            fl |= Qt.ItemFlag.ItemIsUserCheckable
+        return fl
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not (0 <= index.row() < len(self._rows)):
+            return None
+        r = self._rows[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.CheckStateRole and col == COL_KEEP and r.field != WHOLE:
+            return Qt.CheckState.Checked if r.keep_mine else Qt.CheckState.Unchecked
+        if role == Qt.ItemDataRole.BackgroundRole:
+            if col == 3 and r.keep_mine:
+                return QBrush(_MINE_BG)
+            if col == 4 and not r.keep_mine:
+                return QBrush(_THEIRS_BG)
+            return None
+        if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return None
+        if col == 0:
+            return r.label
+        if col == 1:
+            return r.field or f"(record {r.reason})"
+        if col in (2, 3, 4):
+            return self._show(r, (r.base, r.mine, r.theirs)[col - 2], col)
+        if col == 5:
+            return r.usr or "—"
+        if col == 6:
+            return readable_rev(r.rev)
+        if col == COL_KEEP:
+            if r.field == WHOLE:
+                return "whole record"
+            return "mine" if r.keep_mine else "theirs"
+        return None
+
+    def setData(self, index: _Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        if (not index.isValid() or index.column() != COL_KEEP
+                or role != Qt.ItemDataRole.CheckStateRole):
+            return False
+        r = self._rows[index.row()]
+        if r.field == WHOLE:
+            return False
+        state = value.value if isinstance(value, Qt.CheckState) else int(value)
+        r.keep_mine = state == Qt.CheckState.Checked.value
+        self.dataChanged.emit(self.index(index.row(), 0), self.index(index.row(), COL_KEEP))
+        return True
+
+    # -- building rows -------------------------------------------------------------------------
+
+    def _show(self, r: ConflictRow, value: Any, col: int) -> str:
+        if r.field == WHOLE:
+            return str(value) if value is not None else "—"
+        m = self._sat.project.model(r.top)
+        f = m.field(r.field)
+        if value is None:
+            return "(empty)"
+        if f is not None and f.type == "ref":
+            return ref_label(self._sat, f.ref, str(value))
+        return display_value(f, value)
+
+    def _build(self) -> list[ConflictRow]:
+        rows: list[ConflictRow] = []
+        for rc in self._sat.receipts([ReceiptState.REJECTED]):
+            rows.extend(self._rows_of(rc))
+        return rows
+
+    def _rows_of(self, rc: Receipt) -> list[ConflictRow]:
+        out: list[ConflictRow] = []
+        acts = {(a.top, a.key): a for a in rc.acts}
+        for c in rc.conflicts:
+            act = acts.get((c.top, c.key))
+            label = self._label(c.top, c.key)
+            base = self._sat.state_at(c.top, c.key, rc.base) if rc.base != ZERO_REV else None
+            if c.fields and act is not None:
+                for name in c.fields:
+                    out.append(ConflictRow(
+                        rc.uid, c.top, c.key, name, label, (base or {}).get(name),
+                        (act.arg or {}).get(name),
+                        None if c.theirs is None else c.theirs.get(name),
+                        c.usr, c.rev, c.reason, c.cmd))
+            else:
+                mine = {"new": "create", "mod": "modify", "del": "delete"}.get(str(c.cmd))
+                out.append(ConflictRow(rc.uid, c.top, c.key, WHOLE, label,
+                                       "exists" if base is not None else "absent", mine,
+                                       c.reason, c.usr, c.rev, c.reason, c.cmd))
+        if not rc.conflicts:  # rejected for another reason (validation): one row with the error
+            a = rc.acts[0] if rc.acts else None
+            out.append(ConflictRow(rc.uid, a.top if a else "", a.key if a else "", WHOLE,
+                                   self._label(a.top, a.key) if a else "", None,
+                                   str(a.cmd) if a else "", rc.err or "rejected", "",
+                                   rc.rev, rc.err or "rejected", a.cmd if a else Cmd.MOD))
+        return out
+
+    def _label(self, top: str, key: str) -> str:
+        if not self._sat.project.has(top):
+            return f"{top} {key}"
+        m = self._sat.project.model(top)
+        return f"{m.title}: {ref_label(self._sat, top, key)}"

@@ -1,0 +1,192 @@
+"""An in-memory implementation of :class:`core.satellite.api.SatelliteAPI` for widget tests.
+
+A fake of our own interface (allowed by the house rules): the replica is a
+:class:`~core.ledger.memory.MemLedger`, the "hub" another one, and :meth:`FakeSatellite.sync`
+publishes the pending queue to it and replicates what came back, the way the real satellite
+does over the wire. Used to develop and test item models without sockets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from core.errors import ConflictError, ValidationError
+from core.ids import new_uid
+from core.ledger.memory import MemLedger
+from core.ledger.protocols import HistoryEntry
+from core.model import Action, Cmd, Trans, apply_action
+from core.revision import Rev, now_rev
+from core.satellite.api import (
+    Change,
+    Keep,
+    Listener,
+    Receipt,
+    ReceiptState,
+    RecordView,
+    SatStatus,
+)
+from core.schema import Project
+
+
+class FakeSatellite:
+    """Replica + local queue in memory; ``sync()`` talks to a :class:`MemLedger` hub."""
+
+    def __init__(self, project: Project, hub: MemLedger | None = None, usr: str = "me"):
+        self._project = project
+        self.hub = hub
+        self.usr = usr
+        self.replica = MemLedger(project)
+        self._receipts: dict[str, Receipt] = {}
+        self._listeners: list[Listener] = []
+        self.online = False
+        self.last_error = ""
+
+    # -- reading -------------------------------------------------------------------------------
+
+    @property
+    def project(self) -> Project:
+        return self._project
+
+    def _pending(self) -> list[Receipt]:
+        return [r for r in self._receipts.values() if r.state == ReceiptState.PENDING]
+
+    def status(self) -> SatStatus:
+        return SatStatus(
+            online=self.online, hub="memory://hub" if self.hub else "", rev=self.replica.rev(),
+            hub_rev=self.hub.rev() if self.hub and self.online else self.replica.rev(),
+            pending=len(self._pending()),
+            conflicts=sum(r.state == ReceiptState.REJECTED for r in self._receipts.values()),
+            last_error=self.last_error, mig=self._project.version)
+
+    def _view(self, top: str) -> dict[str, RecordView]:
+        conf = self.replica.states(top)
+        out: dict[str, RecordView] = {
+            k: RecordView(top, k, v, v) for k, v in conf.items()}
+        for r in self._receipts.values():
+            for a in r.acts:
+                if a.top != top:
+                    continue
+                cur = out.get(a.key) or RecordView(top, a.key, None, None)
+                if r.state == ReceiptState.PENDING:
+                    try:
+                        fields = apply_action(cur.fields, a)
+                    except ValidationError:
+                        fields = cur.fields
+                    if fields is not None:
+                        full = {n: fields.get(n) for n in self._project.model(top).field_names()}
+                        fields = full
+                    cur = replace(cur, fields=fields, pending=(*cur.pending, r.uid))
+                elif r.state == ReceiptState.REJECTED:
+                    cur = replace(cur, conflict=(*cur.conflict, r.uid))
+                else:
+                    continue
+                out[a.key] = cur
+        return out
+
+    def keys(self, top: str) -> list[str]:
+        return sorted(k for k, v in self._view(top).items() if v.fields is not None)
+
+    def records(self, top: str) -> list[RecordView]:
+        v = self._view(top)
+        return [v[k] for k in sorted(v) if v[k].fields is not None]
+
+    def record(self, top: str, key: str) -> RecordView | None:
+        return self._view(top).get(key)
+
+    def count(self, top: str) -> int:
+        return len(self.keys(top))
+
+    def receipts(self, states: Sequence[ReceiptState] | None = None) -> list[Receipt]:
+        return [r for r in self._receipts.values() if states is None or r.state in states]
+
+    def receipt(self, uid: str) -> Receipt | None:
+        return self._receipts.get(uid)
+
+    def history(self, top: str, key: str) -> list[HistoryEntry]:
+        return self.replica.history(top, key)
+
+    def state_at(self, top: str, key: str, rev: Rev) -> dict[str, Any] | None:
+        return self.replica.state(top, key, rev)
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def listen(self, fn: Listener) -> Callable[[], None]:
+        self._listeners.append(fn)
+        return lambda: self._listeners.remove(fn)
+
+    def _notify(self, ch: Change) -> None:
+        for fn in list(self._listeners):
+            fn(ch)
+
+    def pub(self, acts: Sequence[Action], *, resolves: str = "") -> str:
+        view: dict[str, dict[str, RecordView]] = {}
+        for a in acts:
+            self._project.check_action(a)
+            v = view.setdefault(a.top, self._view(a.top)).get(a.key)
+            apply_action(v.fields if v else None, a)
+        uid = new_uid()
+        self._receipts[uid] = Receipt(uid, self.replica.rev(), now_rev(), tuple(acts),
+                                      ReceiptState.PENDING, resolves=resolves)
+        recs: dict[str, set[str]] = {}
+        for a in acts:
+            recs.setdefault(a.top, set()).add(a.key)
+        self._notify(Change({t: frozenset(k) for t, k in recs.items()}, status=True,
+                            receipts=True))
+        return uid
+
+    def resolve(self, uid: str, keep: Keep | Mapping[str, Mapping[str, Keep]]) -> str:
+        r = self._receipts[uid]
+        new = ""
+        if keep == Keep.MINE:
+            acts = list(self._rebased(r.acts))
+            new = self.pub(acts, resolves=uid) if acts else ""
+        elif isinstance(keep, Mapping):
+            acts = []
+            for a in r.acts:
+                picks = keep.get(f"{a.top} {a.key}", {})
+                arg = {f: v for f, v in (a.arg or {}).items() if picks.get(f) == Keep.MINE}
+                if arg and a.cmd == Cmd.MOD:
+                    acts.append(Action(a.top, a.key, Cmd.MOD, arg))
+            new = self.pub(acts, resolves=uid) if acts else ""
+        self._receipts[uid] = replace(self._receipts[uid], state=ReceiptState.RESOLVED,
+                                      resolved_by=new)
+        recs: dict[str, set[str]] = {}
+        for a in r.acts:
+            recs.setdefault(a.top, set()).add(a.key)
+        self._notify(Change({t: frozenset(k) for t, k in recs.items()}, status=True,
+                            receipts=True))
+        return new
+
+    def _rebased(self, acts: Sequence[Action]) -> list[Action]:
+        out = []
+        for a in acts:
+            cur = self.replica.state(a.top, a.key)
+            if a.cmd == Cmd.MOD and cur is None:
+                out.append(Action(a.top, a.key, Cmd.NEW, a.arg))
+            else:
+                out.append(a)
+        return out
+
+    def sync(self) -> None:
+        """Publish pending receipts to the hub, then replicate everything new."""
+        assert self.hub is not None
+        self.online = True
+        touched: dict[str, set[str]] = {}
+        for r in self._pending():
+            for a in r.acts:
+                touched.setdefault(a.top, set()).add(a.key)
+            try:
+                res = self.hub.publish(Trans(r.acts, base=r.base, uid=r.uid), self.usr)
+                self._receipts[r.uid] = replace(r, state=ReceiptState.ACCEPTED, rev=res.rev)
+            except ConflictError as exc:
+                self._receipts[r.uid] = replace(r, state=ReceiptState.REJECTED, err=str(exc),
+                                                conflicts=exc.conflicts)
+        evs = self.hub.events(self.replica.rev())
+        audits = [a for a in (self.hub.audit(rv) for rv in {e.rev for e in evs}) if a]
+        self.replica.replicate(self.hub.rev(), evs, audits)
+        for e in evs:
+            touched.setdefault(e.top, set()).add(e.key)
+        self._notify(Change({t: frozenset(k) for t, k in touched.items()}, status=True,
+                            receipts=True))

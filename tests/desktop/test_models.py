@@ -1,0 +1,118 @@
+"""Item models against the fake satellite: qtmodeltester, lazy fetching, change notices."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, Qt
+
+from core.ledger.memory import MemLedger
+from core.model import Action, Cmd, Trans
+from core.satellite.api import Keep
+from desktop.models import (
+    PENDING_ROLE,
+    ConflictsModel,
+    HistoryModel,
+    RecordTableModel,
+    TopicListModel,
+)
+from desktop.models import records as records_mod
+from tests.desktop.fakes import FakeSatellite
+
+
+def test_record_model_passes_modeltester(qtmodeltester: Any, fake_sat: FakeSatellite) -> None:
+    m = RecordTableModel(fake_sat, "field.site")
+    qtmodeltester.check(m)
+    assert m.rowCount() == 2
+    assert m.data(m.index(0, 0)) == "Alder Creek"
+
+
+def test_record_model_ref_shows_display_field(fake_sat: FakeSatellite) -> None:
+    m = RecordTableModel(fake_sat, "field.obs")
+    col = [f.name for f in m.model_def.fields].index("site")
+    assert m.data(m.index(0, col)) == "Alder Creek"
+
+
+def test_record_model_fetches_lazily_and_sorts(qtmodeltester: Any, fake_sat: FakeSatellite,
+                                               monkeypatch: Any) -> None:
+    monkeypatch.setattr(records_mod, "PAGE", 10)
+    fake_sat.pub([Action("field.site", f"k{i:03d}", Cmd.NEW, {"name": f"Site {i:03d}"})
+                  for i in range(35)])
+    m = RecordTableModel(fake_sat, "field.site")
+    assert m.total() == 37
+    assert m.rowCount() == 10
+    assert m.canFetchMore(QModelIndex())
+    m.fetchMore(QModelIndex())
+    assert m.rowCount() == 20
+    m.sort(0, Qt.SortOrder.DescendingOrder)
+    assert m.data(m.index(0, 0)) == "Site 034"
+    qtmodeltester.check(m)
+    m.set_filter("site 01")
+    assert m.total() == 10
+    assert all("Site 01" in m.data(m.index(r, 0)) for r in range(m.rowCount()))
+
+
+def test_record_model_follows_changes(qtbot: Any, fake_sat: FakeSatellite) -> None:
+    m = RecordTableModel(fake_sat, "field.site")
+    fake_sat.listen(m.on_change)
+    with qtbot.waitSignal(m.rowsInserted):
+        fake_sat.pub([Action("field.site", "s0", Cmd.NEW, {"name": "Aspen"})])
+    assert m.key_at(0) == "s0"
+    assert m.data(m.index(0, 0), PENDING_ROLE) == "pending"
+    with qtbot.waitSignal(m.dataChanged):
+        fake_sat.pub([Action("field.site", "s1", Cmd.MOD, {"name": "Alder Creek 2"})])
+    assert m.data(m.index(1, 0)) == "Alder Creek 2"
+    with qtbot.waitSignal(m.rowsRemoved):
+        fake_sat.pub([Action("field.site", "s2", Cmd.DEL)])
+    assert m.rowCount() == 2
+    fake_sat.sync()
+    assert all(m.data(m.index(r, 0), PENDING_ROLE) == "" for r in range(m.rowCount()))
+
+
+def test_topic_model_counts(qtmodeltester: Any, fake_sat: FakeSatellite) -> None:
+    m = TopicListModel(fake_sat)
+    fake_sat.listen(m.on_change)
+    qtmodeltester.check(m)
+    assert m.data(m.index(0, 0)) == "Sites  (2)"
+    fake_sat.pub([Action("field.site", "s3", Cmd.NEW, {"name": "Cedar"})])
+    assert m.data(m.index(0, 0)) == "Sites  (3)"
+
+
+def test_history_model(qtmodeltester: Any, fake_sat: FakeSatellite) -> None:
+    fake_sat.pub([Action("field.site", "s1", Cmd.MOD, {"region": "East"})])
+    fake_sat.sync()
+    m = HistoryModel(fake_sat)
+    m.set_record("field.site", "s1")
+    qtmodeltester.check(m)
+    assert m.rowCount() == 2
+    assert m.data(m.index(0, 2)) == "modified"
+    assert m.data(m.index(0, 3)) == "region"
+    assert m.data(m.index(1, 2)) == "created"
+
+
+def test_conflicts_model_and_per_field_resolve(qtmodeltester: Any, project: Any,
+                                               hub: MemLedger, fake_sat: FakeSatellite) -> None:
+    fake_sat.pub([Action("field.site", "s1", Cmd.MOD, {"name": "Mine", "region": "Mine R"})])
+    hub.publish(Trans((Action("field.site", "s1", Cmd.MOD,
+                              {"name": "Theirs", "region": "Theirs R"}),),
+                      base=hub.rev()), "alice")
+    fake_sat.sync()
+    m = ConflictsModel(fake_sat)
+    fake_sat.listen(m.on_change)
+    qtmodeltester.check(m)
+    assert m.rowCount() == 2
+    rows = {r.field: r for r in m.rows()}
+    assert rows["name"].base == "Alder Creek"
+    assert rows["name"].mine == "Mine"
+    assert rows["name"].theirs == "Theirs"
+    assert rows["name"].usr == "alice"
+    m.set_keep([r.field for r in m.rows()].index("region"), Keep.THEIRS)
+    uid = m.uids()[0]
+    picks = m.picks(uid)
+    assert picks == {"field.site s1": {"name": Keep.MINE, "region": Keep.THEIRS}}
+    fake_sat.resolve(uid, picks)
+    assert m.rowCount() == 0
+    fake_sat.sync()
+    rec = fake_sat.record("field.site", "s1")
+    assert rec is not None and rec.fields is not None
+    assert (rec.fields["name"], rec.fields["region"]) == ("Mine", "Theirs R")
