@@ -103,7 +103,7 @@ class MemLedger:
         for sig in sorted(set(folded) | set(self._state), key=lambda s: (s.top, s.key)):
             want = folded.get(sig)
             have = self._state.get(sig)
-            if want is None and have is not None:
+            if want is None:
                 problems.append(f"{sig}: in state but deleted or absent in the event log")
             elif have is None:
                 problems.append(f"{sig}: in the event log but missing from state")

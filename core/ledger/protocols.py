@@ -20,7 +20,7 @@ __all__ = ["HistoryEntry", "Ledger", "PubResult", "Publisher", "Replicator"]
 
 @dataclass(frozen=True, slots=True)
 class PubResult:
-    """The outcome of a publish: the revision and events, ``dup`` when the uid was applied before."""
+    """The outcome of a publish: revision and events; ``dup`` when the uid was applied before."""
 
     rev: Rev
     evs: tuple[Event, ...]

@@ -1,0 +1,65 @@
+"""The SQL ledger's own surface: opening, schema version, engine/metadata, replicate in a
+caller's transaction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Integer, Table, select
+
+from core.errors import SchemaError
+from core.ledger.sql import SqlLedger, open_ledger
+from core.model import Action, Cmd, Event, Trans
+from core.schema import Project, parse_project
+
+
+def site(key: str, **arg: object) -> Action:
+    return Action("field.site", key, Cmd.NEW, {"name": "n", **arg})
+
+
+def test_open_bare_path_and_reopen_keeps_everything(tmp_path: Path, project: Project) -> None:
+    led = open_ledger(tmp_path / "l.db", project)
+    res = led.publish(Trans((site("a"),), uid="u1"), "ann", now=1000)
+    led.close()
+    again = open_ledger(str(tmp_path / "l.db"), project)
+    assert again.rev() == res.rev == 1000
+    assert again.last_id() == 1
+    assert again.uid_rev("u1") == 1000
+    assert again.state("field.site", "a") == {"name": "n", "region": None, "lat": None,
+                                              "lon": None, "notes": None}
+    assert again.status_mig() == project.version
+    again.close()
+
+
+def test_other_schema_version_is_refused(tmp_path: Path, project: Project) -> None:
+    SqlLedger(f"sqlite:///{tmp_path / 'l.db'}", project).close()
+    other = parse_project('[x.y.fields]\nname = "str"\n', "other.toml")
+    with pytest.raises(SchemaError) as err:
+        SqlLedger(f"sqlite:///{tmp_path / 'l.db'}", other)
+    msg = str(err.value)
+    assert project.version in msg and other.version in msg
+    assert "open it with the schema it was made with" in msg
+
+
+def test_replicate_inside_callers_transaction(tmp_path: Path, project: Project) -> None:
+    led = SqlLedger(f"sqlite:///{tmp_path / 'l.db'}", project)
+    queue = Table("sat_queue", led.metadata, Column("n", Integer, primary_key=True))
+    led.metadata.create_all(led.engine)
+    ev = Event(7, 5000, "field.site", "a", Cmd.NEW, {"name": "x"})
+    with pytest.raises(RuntimeError), led.begin() as conn:
+        conn.execute(queue.insert().values(n=1))
+        led.replicate(5000, [ev], conn=conn)
+        raise RuntimeError("caller fails after replicate: both roll back")
+    assert led.rev() == 0
+    assert led.state("field.site", "a") is None
+    with led.begin() as conn:
+        conn.execute(queue.insert().values(n=1))
+        led.replicate(5000, [ev], conn=conn)
+    assert led.rev() == 5000 and led.last_id() == 7
+    assert led.state("field.site", "a") == {"name": "x", "region": None, "lat": None,
+                                            "lon": None, "notes": None}
+    with led.engine.connect() as c:
+        assert c.execute(select(queue.c.n)).scalars().all() == [1]
+    assert led.verify() == []
+    led.close()
