@@ -1,0 +1,149 @@
+"""Hub users and their tokens, in a small SQLite file next to the hub database.
+
+A token is 32 random bytes (URL-safe base64); the file keeps only its SHA-256, which is
+enough for a high-entropy secret (no salt or slow hash needed: nothing to brute-force).
+Lookups hash the presented token and compare with :func:`hmac.compare_digest` against every
+stored hash, so timing does not reveal how much of a token matched. The token is shown once,
+by ``outpost-hub user add``; it cannot be recovered, only replaced.
+
+Clients send it in the opening handshake as ``Authorization: Bearer <token>`` (never in the
+URL: URLs end up in logs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import ConfigError, StorageError
+
+__all__ = ["ROLES", "User", "Users", "hash_token", "parse_bearer"]
+
+ROLES = ("reader", "writer")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS hub_user (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('reader', 'writer')),
+    token_sha256 TEXT NOT NULL UNIQUE,
+    created REAL NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """An authenticated user: the audit ``usr`` and whether it may publish."""
+
+    name: str
+    role: str
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token: hex SHA-256 of its UTF-8 bytes."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def parse_bearer(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer T`` header, or ``None``."""
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class Users:
+    """The users file.
+
+    Args:
+        path: the SQLite file (made on first use).
+
+    Raises:
+        StorageError: the file cannot be opened or written.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False)
+            with self._db:
+                self._db.execute(_SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise StorageError(f"cannot open the users file {self.path}: {exc}; check the "
+                               "path and its permissions") from exc
+        self._cache: list[tuple[str, str, str]] | None = None
+        self._mtime = 0
+
+    def close(self) -> None:
+        self._db.close()
+
+    def add(self, name: str, role: str = "writer") -> str:
+        """Add a user (or replace its token); returns the new token, shown only this once.
+
+        Raises:
+            ConfigError: an empty name or an unknown role.
+        """
+        if not name or not name.strip() or len(name) > 100:
+            raise ConfigError(f"user name {name!r}: expected 1 to 100 characters")
+        if role not in ROLES:
+            raise ConfigError(f"role {role!r}: expected one of {', '.join(ROLES)}")
+        token = secrets.token_urlsafe(32)
+        try:
+            with self._db:
+                self._db.execute(
+                    "INSERT INTO hub_user (name, role, token_sha256, created) VALUES (?,?,?,?) "
+                    "ON CONFLICT(name) DO UPDATE SET role=excluded.role, "
+                    "token_sha256=excluded.token_sha256",
+                    (name, role, hash_token(token), time.time()))
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot add user {name!r} to {self.path}: {exc}") from exc
+        self._cache = None
+        return token
+
+    def remove(self, name: str) -> bool:
+        """Remove a user; False when there was none of that name."""
+        try:
+            with self._db:
+                cur = self._db.execute("DELETE FROM hub_user WHERE name = ?", (name,))
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot remove user {name!r} from {self.path}: {exc}") from exc
+        self._cache = None
+        return cur.rowcount > 0
+
+    def list(self) -> list[User]:
+        """Every user, by name."""
+        rows = self._db.execute("SELECT name, role FROM hub_user ORDER BY name").fetchall()
+        return [User(n, r) for n, r in rows]
+
+    def authenticate(self, token: str | None) -> User | None:
+        """The user a token belongs to, or ``None`` (compared in constant time)."""
+        if not token:
+            return None
+        try:
+            mtime = os.stat(self.path).st_mtime_ns
+        except OSError:
+            mtime = 0
+        if self._cache is None or mtime != self._mtime:
+            # another process (``outpost-hub user add``) may have changed the file
+            self._mtime = mtime
+            self._cache = self._db.execute(
+                "SELECT name, role, token_sha256 FROM hub_user").fetchall()
+        digest = hash_token(token)
+        found: User | None = None
+        for name, role, stored in self._cache:
+            if hmac.compare_digest(digest, stored):
+                found = User(name, role)
+        return found
+
+    def reload(self) -> None:
+        """Forget cached users (after ``user add`` / ``user remove`` by another process)."""
+        self._cache = None

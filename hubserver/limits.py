@@ -1,0 +1,74 @@
+"""The hub's limits: every bound on what one client can make the hub hold or do.
+
+Each limit has a default that fits a team hub on one machine; ``outpost-hub serve`` exposes
+the ones an operator is likely to change. When a limit is hit the client gets an error reply
+(a request that is too big) or the connection is closed with a code and a reason that names
+the limit (a client that floods or cannot keep up); memory never grows without bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.wire import MAX_FRAME
+
+__all__ = [
+    "CLOSE_INTERNAL",
+    "CLOSE_POLICY",
+    "CLOSE_PROTOCOL",
+    "CLOSE_SHUTDOWN",
+    "CLOSE_TOO_SLOW",
+    "Limits",
+]
+
+CLOSE_PROTOCOL = 1002
+"""A frame the protocol forbids: no subject, an internal ``_`` subject, not UTF-8."""
+CLOSE_POLICY = 1008
+"""A client broke a limit of the hub (message rate, idle time)."""
+CLOSE_INTERNAL = 1011
+"""The hub hit a bug; the client may reconnect."""
+CLOSE_SHUTDOWN = 1001
+"""The hub is going away (shutdown)."""
+CLOSE_TOO_SLOW = 1013
+"""The client does not read its pushes fast enough; reconnect and resync from your rev."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds the hub enforces.
+
+    Attributes:
+        max_message: largest frame accepted, in bytes (larger: close 1009).
+        max_acts: most actions in one transaction (more: error reply).
+        max_trans: most transactions in one ``evt.sat`` (more: error reply).
+        max_tops: most topics or watches in one request.
+        rate: sustained messages per second per connection (above: close 1008).
+        burst: messages a connection may send at once before ``rate`` applies.
+        max_pending: most events waiting to be pushed to one connection; above, the
+            connection is closed with 1013 and its satellite resyncs from its rev.
+        send_queue: most frames waiting to be written to one connection.
+        max_connections: connections served at once (above: HTTP 503 at the handshake).
+        handshake_timeout: seconds to finish the opening handshake.
+        idle_timeout: seconds without a message before the hub closes the connection
+            (pings from the hub keep a healthy but quiet client alive; 0 = never).
+        ping_interval, ping_timeout: WebSocket keepalive, seconds.
+        compression: permessage-deflate when True (off by default: CPU and memory per
+            connection for little gain on small frames).
+        sat_batch: largest catch-up batch (events) when a satellite asks with ``lim`` 0.
+    """
+
+    max_message: int = MAX_FRAME
+    max_acts: int = 10_000
+    max_trans: int = 10_000
+    max_tops: int = 1_000
+    rate: float = 200.0
+    burst: int = 400
+    max_pending: int = 50_000
+    send_queue: int = 1_024
+    max_connections: int = 1_000
+    handshake_timeout: float = 10.0
+    idle_timeout: float = 0.0
+    ping_interval: float = 20.0
+    ping_timeout: float = 20.0
+    compression: bool = False
+    sat_batch: int = 0

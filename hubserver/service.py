@@ -1,0 +1,452 @@
+"""The hub's service logic without I/O: daql's ``evt`` Ctrl/Server, as a state machine.
+
+:class:`HubService` takes text frames from connections and hands back what to do: frames to
+send, connections to close, and, for publishes, a :class:`PubJob` to run against the ledger.
+It never touches a socket, a thread or the event loop, so it is tested directly and driven by
+the satellite simulation as well as by the asyncio adapter in :mod:`hubserver.server`.
+
+Two ways to drive it:
+
+- synchronously: :meth:`HubService.handle_sync` runs a publish at once on the ledger and
+  returns every output (tests, simulation);
+- with group commit: :meth:`HubService.handle` returns the job; the adapter collects the jobs
+  that arrive while a commit runs, publishes them together with ``publish_many`` (one durable
+  commit) on a writer thread, then calls :meth:`HubService.finish` for each job in order.
+
+Consistency of replies and pushes: the service keeps :attr:`HubService.rev`, the last revision
+it has fanned out. Replies read the ledger only up to that revision and set the subscriber's
+watermark to it; pushes carry only events after the watermark. A commit that is durable but
+not yet finished is therefore neither lost nor delivered twice.
+
+Pushes are coalesced: fan-out adds events to a per-connection pending :class:`Delivery` and
+emits one :class:`Flush` when it was empty; the adapter's writer then calls
+:meth:`HubService.take_push`, which drains whatever accumulated meanwhile into one frame.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import ConflictError, OutpostError, ValidationError, WireError
+from core.ledger.protocols import Publisher, PubResult
+from core.model import Event, Note, Status, Trans, Update
+from core.revision import ZERO_REV, Rev, format_rev, now_rev
+from core.subs import Delivery, Subs, notes_for
+from core.wire import (
+    Ack,
+    Frame,
+    Reject,
+    SatReq,
+    SatRes,
+    dec_mon,
+    dec_sat,
+    dec_sub,
+    dec_trans,
+    dec_unmon,
+    decode_body,
+    enc_conflict,
+    enc_sat_res,
+    enc_status,
+    enc_update,
+    format_push,
+    format_reply,
+    parse_frame,
+)
+from hubserver.limits import CLOSE_POLICY, CLOSE_PROTOCOL, CLOSE_TOO_SLOW, Limits
+
+__all__ = [
+    "ROLES",
+    "SUBJECTS",
+    "Close",
+    "Flush",
+    "HubService",
+    "Out",
+    "PubJob",
+    "Send",
+]
+
+log = logging.getLogger("outpost.hub")
+
+ConnId = Hashable
+ROLES = ("reader", "writer")
+SUBJECTS = ("dom.project", "evt.hist", "evt.mon", "evt.pub", "evt.sat", "evt.stat",
+            "evt.sub", "evt.unmon", "evt.unsub")
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send ``text`` to ``conn``."""
+
+    conn: ConnId
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Close ``conn`` with a WebSocket close code and a reason (at most 120 bytes)."""
+
+    conn: ConnId
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Flush:
+    """Pushes are pending for ``conn``: call :meth:`HubService.take_push` when ready to send."""
+
+    conn: ConnId
+
+
+Out = Send | Close | Flush
+
+
+@dataclass(slots=True)
+class PubJob:
+    """Transactions of one request, to publish on the ledger (``items``: trans and user)."""
+
+    conn: ConnId
+    subj: str
+    tok: str
+    items: list[tuple[Trans, str]]
+    sat: SatReq | None = None
+    pre: dict[int, Exception] = field(default_factory=dict)  # rejected before publishing
+
+
+@dataclass(slots=True)
+class _Conn:
+    user: str
+    role: str
+    tokens: float
+    last: Rev
+
+
+class HubService:
+    """daql's hub services over any :class:`~core.ledger.protocols.Publisher`.
+
+    Args:
+        ledger: the hub's ledger.
+        clock: current time as a revision (ms); injected for deterministic tests.
+        limits: the bounds to enforce.
+    """
+
+    def __init__(self, ledger: Publisher, clock: Callable[[], Rev] = now_rev,
+                 limits: Limits | None = None):
+        self.ledger = ledger
+        self.clock = clock
+        self.limits = limits or Limits()
+        self.subs = Subs()
+        self.rev: Rev = ledger.rev()
+        self._conns: dict[ConnId, _Conn] = {}
+        self._pending: dict[ConnId, Delivery] = {}
+        self._mig = ledger.project.version
+        self._project_dict = ledger.project.to_dict()
+        self._project_dict.setdefault("project", {})["mig"] = self._mig
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def connect(self, conn: ConnId, user: str, role: str = "writer") -> None:
+        """Register an authenticated connection; ``user`` becomes the audit ``usr``."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}: expected one of {', '.join(ROLES)}")
+        self._conns[conn] = _Conn(user, role, float(self.limits.burst), self.clock())
+
+    def disconnect(self, conn: ConnId) -> None:
+        """Forget a connection: subscriptions, monitors and pending pushes."""
+        self._conns.pop(conn, None)
+        self._pending.pop(conn, None)
+        self.subs.remove(conn)
+
+    @property
+    def connections(self) -> int:
+        return len(self._conns)
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def handle(self, conn: ConnId, text: str | bytes) -> tuple[list[Out], PubJob | None]:
+        """Process one frame from ``conn``.
+
+        Returns:
+            The outputs to carry out now, and a publish job (``evt.pub``, ``evt.sat``) to run
+            on the ledger and pass to :meth:`finish`, or ``None``.
+        """
+        c = self._conns.get(conn)
+        if c is None:
+            return [Close(conn, CLOSE_PROTOCOL, "not connected")], None
+        if not self._take_token(c):
+            return [Close(conn, CLOSE_POLICY,
+                          f"message rate over {self.limits.rate:g}/s: slow down")], None
+        try:
+            frame = parse_frame(text, self.limits.max_message)
+        except WireError as exc:
+            # fatal errors (no subject, internal subject, not UTF-8, too big) close, as daql
+            return [Close(conn, CLOSE_PROTOCOL, str(exc)[:120])], None
+        try:
+            return self._dispatch(conn, c, frame)
+        except WireError as exc:
+            return self._err(conn, frame, str(exc)), None
+        except ValidationError as exc:
+            return self._err(conn, frame, str(exc)), None
+
+    def handle_sync(self, conn: ConnId, text: str | bytes) -> list[Out]:
+        """Process one frame completely, publishing at once (tests and simulation)."""
+        outs, job = self.handle(conn, text)
+        if job is not None:
+            results = self.run_job(job)
+            outs.extend(self.finish(job, results))
+        return outs
+
+    def run_job(self, job: PubJob) -> list[PubResult | Exception]:
+        """Publish one job's transactions on the ledger (blocking; not on an event loop)."""
+        return self.ledger.publish_many(job.items, self.clock())
+
+    def _take_token(self, c: _Conn) -> bool:
+        now = self.clock()
+        c.tokens = min(float(self.limits.burst),
+                       c.tokens + (now - c.last) * self.limits.rate / 1000.0)
+        c.last = now
+        if c.tokens < 1.0:
+            return False
+        c.tokens -= 1.0
+        return True
+
+    def _err(self, conn: ConnId, frame: Frame, msg: str, **extra: Any) -> list[Out]:
+        return [Send(conn, format_reply(frame.subj, frame.tok, err=msg, **extra))]
+
+    def _res(self, conn: ConnId, frame: Frame, res: Any) -> list[Out]:
+        return [Send(conn, format_reply(frame.subj, frame.tok, res))]
+
+    def _dispatch(self, conn: ConnId, c: _Conn,
+                  frame: Frame) -> tuple[list[Out], PubJob | None]:
+        s = frame.subj
+        if s == "evt.stat":
+            st = Status(self.rev, self._mig, ZERO_REV, ZERO_REV)
+            return self._res(conn, frame, enc_status(st)), None
+        if s == "evt.pub":
+            return self._pub(conn, c, frame)
+        if s == "evt.sat":
+            return self._sat(conn, c, frame)
+        if s == "evt.sub":
+            return self._sub(conn, frame), None
+        if s == "evt.unsub":
+            req = dec_sub(decode_body(frame), "evt.unsub")
+            self.subs.unsubscribe(conn, req.tops)
+            return self._res(conn, frame, True), None
+        if s == "evt.mon":
+            return self._mon(conn, frame), None
+        if s == "evt.unmon":
+            mon = dec_unmon(decode_body(frame))
+            return self._res(conn, frame, self.subs.unmonitor(conn, mon)), None
+        if s == "evt.hist":
+            return self._hist(conn, frame), None
+        if s == "dom.project":
+            return self._res(conn, frame, self._project_dict), None
+        if not frame.tok:
+            return [], None  # daql: no reply without a token
+        return self._err(conn, frame, f"unknown subject {s!r}: known subjects are "
+                         + ", ".join(SUBJECTS)), None
+
+    # -- evt.sub / evt.mon / evt.hist ----------------------------------------------------------
+
+    def _check_tops(self, tops: Sequence[str], where: str) -> None:
+        if len(tops) > self.limits.max_tops:
+            raise ValidationError(f"{where}: {len(tops)} topics; the limit is "
+                                  f"{self.limits.max_tops}")
+        for t in tops:
+            self.ledger.project.model(t)
+
+    def _events(self, rev: Rev, tops: Sequence[str], limit: int = 0) -> list[Event]:
+        """Events after ``rev`` up to the fanned-out revision (see the module docstring)."""
+        if not tops or rev >= self.rev:
+            return []
+        evs = self.ledger.events(rev, tops, limit)
+        if evs and evs[-1].rev > self.rev:
+            evs = [e for e in evs if e.rev <= self.rev]
+        return evs
+
+    def _sub(self, conn: ConnId, frame: Frame) -> list[Out]:
+        req = dec_sub(decode_body(frame))
+        self._check_tops(req.tops, "evt.sub")
+        fresh = self.subs.subscribe(conn, req.tops)
+        if not fresh:
+            return self._err(conn, frame, "no new subscriptions")
+        sub = self.subs.get(conn)
+        evs = self._events(req.rev, fresh)
+        sub.watermark = max(sub.watermark, self.rev)
+        if not evs:
+            return self._res(conn, frame, None)
+        return self._res(conn, frame, enc_update(Update(self.rev, tuple(evs))))
+
+    def _mon(self, conn: ConnId, frame: Frame) -> list[Out]:
+        req = dec_mon(decode_body(frame))
+        self._check_tops([w.top for w in req.watch], "evt.mon")
+        m = self.subs.monitor(conn, req.watch)
+        outs = self._res(conn, frame, m.id)
+        if req.rev and req.rev < self.rev:
+            # changes after the given rev were missed: note them at once
+            notes = notes_for([m], self._events(req.rev, list(m.keys)))
+            if notes:
+                outs.extend(self._queue(conn, [], notes, self.rev))
+        return outs
+
+    def _hist(self, conn: ConnId, frame: Frame) -> list[Out]:
+        body = decode_body(frame)
+        if not isinstance(body, dict) or not isinstance(body.get("top"), str) \
+                or not isinstance(body.get("key"), str):
+            raise WireError('evt.hist: expected {"top": "schema.model", "key": "..."}')
+        self.ledger.project.model(body["top"])
+        hist = self.ledger.history(body["top"], body["key"])
+        res = []
+        for h in hist:
+            d: dict[str, Any] = {"rev": format_rev(h.rev), "usr": h.usr, "cmd": h.cmd.value}
+            if h.arg is not None:
+                d["arg"] = h.arg
+            res.append(d)
+        return self._res(conn, frame, res)
+
+    # -- evt.pub / evt.sat ---------------------------------------------------------------------
+
+    def _check_trans(self, c: _Conn, t: Trans) -> None:
+        if c.role != "writer":
+            raise ValidationError(f"user {c.user!r} is a reader and cannot publish: "
+                                  "ask the hub operator for a writer token")
+        if len(t.acts) > self.limits.max_acts:
+            raise ValidationError(f"{len(t.acts)} actions in one transaction; the hub's limit "
+                                  f"is {self.limits.max_acts}: split it")
+
+    def _pub(self, conn: ConnId, c: _Conn, frame: Frame) -> tuple[list[Out], PubJob | None]:
+        t = dec_trans(decode_body(frame), "evt.pub")
+        self._check_trans(c, t)
+        return [], PubJob(conn, frame.subj, frame.tok, [(t, c.user)])
+
+    def _sat(self, conn: ConnId, c: _Conn, frame: Frame) -> tuple[list[Out], PubJob | None]:
+        req = dec_sat(decode_body(frame))
+        self._check_tops(req.tops, "evt.sat")
+        if len(req.trans) > self.limits.max_trans:
+            raise ValidationError(f"evt.sat: {len(req.trans)} transactions; the limit is "
+                                  f"{self.limits.max_trans}: send them in several requests")
+        job = PubJob(conn, frame.subj, frame.tok, [], req)
+        for i, t in enumerate(req.trans):
+            try:
+                self._check_trans(c, t)
+            except ValidationError as exc:
+                job.pre[i] = exc
+                continue
+            job.items.append((t, c.user))
+        if not job.items:
+            return self.finish(job, []), None
+        return [], job
+
+    def finish(self, job: PubJob, results: Sequence[PubResult | Exception]) -> list[Out]:
+        """Reply to a job after its commit is durable, and fan its events out.
+
+        Args:
+            job: the job :meth:`handle` returned.
+            results: what ``publish_many`` returned for ``job.items``, in order.
+        """
+        outs: list[Out] = []
+        done = [r for r in results if isinstance(r, PubResult) and not r.dup]
+        if done:
+            outs.extend(self.published([e for r in done for e in r.evs],
+                                       {r.rev: job.conn for r in done}))
+        if job.conn not in self._conns:
+            return outs  # the publisher left while its commit ran
+        if job.sat is None:
+            r = results[0] if results else ValidationError("nothing published")
+            frame = Frame(job.subj, job.tok)
+            if isinstance(r, PubResult):
+                outs[:0] = self._res(job.conn, frame, enc_update(Update(r.rev, r.evs)))
+            else:
+                outs[:0] = self._reply_error(job.conn, frame, r)
+            return outs
+        outs[:0] = self._sat_reply(job, results)
+        return outs
+
+    def _reply_error(self, conn: ConnId, frame: Frame, exc: Exception) -> list[Out]:
+        if isinstance(exc, ConflictError):
+            return self._err(conn, frame, str(exc),
+                             conflicts=[enc_conflict(x) for x in exc.conflicts])
+        if isinstance(exc, OutpostError):
+            return self._err(conn, frame, str(exc))
+        log.error("publish failed with an unexpected error", exc_info=exc)
+        return self._err(conn, frame, f"internal error while publishing: {type(exc).__name__}")
+
+    def _sat_reply(self, job: PubJob, results: Sequence[PubResult | Exception]) -> list[Out]:
+        assert job.sat is not None
+        req = job.sat
+        acks: list[Ack] = []
+        rejects: list[Reject] = []
+        it = iter(results)
+        for i, t in enumerate(req.trans):
+            r: PubResult | Exception | None = job.pre.get(i)
+            if r is None:
+                r = next(it, ValidationError("no result"))
+            if isinstance(r, PubResult):
+                acks.append(Ack(t.uid, r.rev))
+            else:
+                if not isinstance(r, OutpostError):
+                    log.error("publish failed with an unexpected error", exc_info=r)
+                conflicts = r.conflicts if isinstance(r, ConflictError) else ()
+                rejects.append(Reject(t.uid, str(r), conflicts))
+        self.subs.replace(job.conn, req.tops)
+        sub = self.subs.get(job.conn)
+        lim = req.lim or self.limits.sat_batch
+        evs = self._events(req.rev, req.tops, lim)
+        more = False
+        if lim and len(evs) >= lim and evs[-1].rev < self.rev:
+            nxt = self.ledger.events(evs[-1].rev, req.tops, 1)
+            more = bool(nxt) and nxt[0].rev <= self.rev
+        rev = evs[-1].rev if more else max(self.rev, req.rev)
+        sub.paused = more
+        sub.watermark = rev
+        self._pending.pop(job.conn, None)  # the reply covers everything up to rev
+        res = SatRes(rev, tuple(evs), tuple(acks), tuple(rejects), more)
+        return [Send(job.conn, format_reply(job.subj, job.tok, enc_sat_res(res)))]
+
+    # -- fan-out -------------------------------------------------------------------------------
+
+    def published(self, evs: Sequence[Event], exclude: dict[Rev, ConnId] | None = None
+                  ) -> list[Out]:
+        """Fan out newly committed events (in revision order) and advance :attr:`rev`.
+
+        Args:
+            evs: the events of the new revisions.
+            exclude: revision → publishing connection (it gets them in its reply).
+        """
+        if not evs:
+            return []
+        outs: list[Out] = []
+        for conn, d in self.subs.fanout(evs, exclude).items():
+            outs.extend(self._queue(conn, d.evs, d.note, d.rev))
+        self.rev = max(self.rev, evs[-1].rev)
+        return outs
+
+    def _queue(self, conn: ConnId, evs: list[Event], notes: list[Note], rev: Rev) -> list[Out]:
+        d = self._pending.get(conn)
+        first = d is None
+        if d is None:
+            d = self._pending[conn] = Delivery(rev)
+        d.rev = max(d.rev, rev)
+        d.evs.extend(evs)
+        d.note.extend(notes)
+        if len(d.evs) + len(d.note) > self.limits.max_pending:
+            self._pending.pop(conn, None)
+            self.subs.remove(conn)
+            return [Close(conn, CLOSE_TOO_SLOW,
+                          f"more than {self.limits.max_pending} events waiting: "
+                          "reconnect and resync from your rev")]
+        return [Flush(conn)] if first else []
+
+    def take_push(self, conn: ConnId) -> str | None:
+        """The coalesced ``evt.update`` frame pending for ``conn``, or ``None``."""
+        d = self._pending.pop(conn, None)
+        if d is None or (not d.evs and not d.note):
+            return None
+        return format_push("evt.update", enc_update(Update(d.rev, tuple(d.evs), tuple(d.note))))
+
+    def pending(self, conn: ConnId) -> int:
+        """Events and notes waiting to be pushed to ``conn``."""
+        d = self._pending.get(conn)
+        return 0 if d is None else len(d.evs) + len(d.note)
