@@ -1,0 +1,138 @@
+"""The satellite's data directory and its settings.
+
+Layout of a data directory (default: the platform's user data directory for ``outpost``)::
+
+    config.json     hub URL, token, authoritative topics   (mode 0600: it holds the token)
+    schema.json     the project the replica follows (fetched from the hub, or given)
+    satellite.db    the replica and the local queue (SQLite, WAL)
+
+The token is never logged and never shown: :meth:`SatConfig.__repr__` masks it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfigError, SchemaError
+from core.schema import Project, parse_project
+
+__all__ = ["DataDir", "SatConfig", "default_data_dir"]
+
+APP = "outpost"
+
+
+def default_data_dir() -> Path:
+    """The user data directory for Outpost (platformdirs)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP, appauthor=False))
+
+
+@dataclass(frozen=True)
+class SatConfig:
+    """Settings of one satellite."""
+
+    hub: str = ""
+    token: str = field(default="", repr=False)
+    auth_topics: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        tok = "***" if self.token else ""
+        return f"SatConfig(hub={self.hub!r}, token={tok!r}, auth_topics={self.auth_topics!r})"
+
+    def with_hub(self, hub: str, token: str | None = None) -> SatConfig:
+        return replace(self, hub=hub, token=self.token if token is None else token)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically with mode 0600."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class DataDir:
+    """A satellite's data directory (created on first use)."""
+
+    def __init__(self, path: Path | str | None = None):
+        self.path = Path(path) if path else default_data_dir()
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def schema_file(self) -> Path:
+        return self.path / "schema.json"
+
+    @property
+    def db_file(self) -> Path:
+        return self.path / "satellite.db"
+
+    def ensure(self) -> None:
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the data directory {self.path}: {exc}; "
+                              "choose another with --data DIR") from exc
+
+    def load_config(self) -> SatConfig:
+        """The stored settings (defaults when there is no config file)."""
+        try:
+            raw = self.config_file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return SatConfig()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {self.config_file}: {exc}") from exc
+        try:
+            data: Any = json.loads(raw)
+            if not isinstance(data, dict):
+                raise ValueError("expected a JSON object")
+            return SatConfig(str(data.get("hub", "")), str(data.get("token", "")),
+                             tuple(str(t) for t in data.get("auth_topics", ())))
+        except ValueError as exc:
+            raise ConfigError(f"{self.config_file} is not a valid config ({exc}): fix it or "
+                              "delete it and run `outpost connect URL` again") from exc
+
+    def save_config(self, cfg: SatConfig) -> None:
+        """Store the settings with mode 0600 (the file holds the token)."""
+        self.ensure()
+        data = {"hub": cfg.hub, "token": cfg.token, "auth_topics": list(cfg.auth_topics)}
+        try:
+            _write_private(self.config_file, json.dumps(data, indent=2) + "\n")
+        except OSError as exc:
+            raise ConfigError(f"cannot write {self.config_file}: {exc}") from exc
+
+    def load_project(self) -> Project | None:
+        """The stored schema, or ``None`` when the satellite has none yet."""
+        try:
+            raw = self.schema_file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ConfigError(f"cannot read {self.schema_file}: {exc}") from exc
+        try:
+            return parse_project(json.loads(raw), str(self.schema_file))
+        except (ValueError, SchemaError) as exc:
+            raise ConfigError(f"{self.schema_file} holds no valid schema ({exc}): delete it "
+                              "and run `outpost connect URL` to fetch the hub's") from exc
+
+    def save_project(self, project: Project) -> None:
+        self.ensure()
+        try:
+            _write_private(self.schema_file, json.dumps(project.to_dict(), indent=2) + "\n")
+        except OSError as exc:
+            raise ConfigError(f"cannot write {self.schema_file}: {exc}") from exc

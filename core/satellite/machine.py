@@ -1,0 +1,399 @@
+"""The satellite's sync state machine, without I/O.
+
+Inputs are method calls — :meth:`SyncMachine.start`, :meth:`~SyncMachine.connected`,
+:meth:`~SyncMachine.received`, :meth:`~SyncMachine.disconnected`, :meth:`~SyncMachine.tick`,
+:meth:`~SyncMachine.local_change` — each with the current time ``now`` in seconds of any
+monotonic clock (a virtual one in the simulation). Outputs are :class:`Open`, :class:`Send`
+and :class:`Close` commands collected in an outbox (:meth:`~SyncMachine.take`), and
+:meth:`~SyncMachine.wake_at`, the time the next ``tick`` is due. Randomness (backoff jitter)
+comes from a ``random.Random`` passed in, so a seed replays identically.
+
+Storage is reached through :class:`SyncStore` (local, synchronous SQLite in the real satellite;
+anything in a simulation).
+
+Protocol (see ``docs/satellite.md``)::
+
+    OFFLINE --tick at wake--> CONNECTING --connected--> HANDSHAKE: evt.stat
+    HANDSHAKE --Status (mig ok)--> CATCHUP: evt.sat {rev, trans: whole pending queue, tops, lim}
+    CATCHUP --SatRes more--> evt.sat {rev: reply rev, trans: []}  (batches, progress)
+    CATCHUP --SatRes final--> LIVE: pushes (evt.update) applied as they come
+    LIVE --local_change--> evt.sat {rev, trans: pending not yet sent on this connection}
+    any --disconnected / request timeout--> OFFLINE, retry after backoff with jitter
+    HANDSHAKE --Status mig differs--> STOPPED (clear error, nothing touched, no retry)
+
+Exactly once: pending transactions are resent with the same uid on every connection until the
+hub acks or rejects them; the hub acks a uid it applied before with its original revision.
+Pushes that arrive during a batched catch-up are held and applied after the last batch, so the
+replica never skips a revision.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any, Protocol
+
+from core.errors import WireError
+from core.model import Trans, Update
+from core.revision import ZERO_REV, Rev
+from core.wire import (
+    SatReq,
+    SatRes,
+    dec_sat_res,
+    dec_status,
+    dec_update,
+    decode_error,
+    decode_json,
+    dumps,
+    enc_sat,
+    format_frame,
+    parse_frame,
+)
+
+__all__ = [
+    "Backoff",
+    "Close",
+    "Open",
+    "Output",
+    "Phase",
+    "Send",
+    "SyncInfo",
+    "SyncMachine",
+    "SyncStore",
+]
+
+
+class Phase(StrEnum):
+    OFFLINE = "offline"        # waiting to (re)connect
+    CONNECTING = "connecting"  # asked the adapter to open a connection
+    HANDSHAKE = "handshake"    # evt.stat sent
+    CATCHUP = "catchup"        # evt.sat batches
+    LIVE = "live"              # caught up, receiving pushes
+    STOPPED = "stopped"        # will not retry (schema mismatch, or stopped by the user)
+
+
+@dataclass(frozen=True, slots=True)
+class Open:
+    """Open a connection to the hub; answer with ``connected`` or ``disconnected``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send one text frame."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Close the connection; the adapter then calls ``disconnected``."""
+
+    reason: str
+
+
+Output = Open | Send | Close
+
+
+class SyncStore(Protocol):
+    """What the machine needs from local storage."""
+
+    def rev(self) -> Rev:
+        """The replica's revision."""
+        ...
+
+    def mig(self) -> str:
+        """The local schema version (``Project.version``)."""
+        ...
+
+    def topics(self) -> list[str]: ...
+
+    def outbox(self) -> list[Trans]:
+        """Pending transactions (with uid, base, created, acts) in queue order."""
+        ...
+
+    def apply_sat(self, res: SatRes) -> None:
+        """Store one ``evt.sat`` reply: events, new rev, acks and rejects in one commit."""
+        ...
+
+    def apply_update(self, upd: Update) -> None:
+        """Store a pushed update (events after the replica's rev)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff with jitter: attempt n waits a uniform time in
+    ``[d/2, d]`` where ``d = min(high, low * 2**n)``."""
+
+    low: float = 0.5
+    high: float = 30.0
+
+    def delay(self, attempt: int, rnd: random.Random) -> float:
+        d = min(self.high, self.low * (2 ** min(attempt, 62)))
+        return rnd.uniform(d / 2, d)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncInfo:
+    """The machine's part of the satellite status."""
+
+    phase: Phase = Phase.OFFLINE
+    since: float = 0.0               # machine time of the last online/offline switch
+    hub_rev: Rev = ZERO_REV
+    hub_mig: str = ""
+    last_sync: float = 0.0           # machine time of the last completed catch-up (0: never)
+    last_error: str = ""
+    progress: tuple[int, int] = (0, 0)
+    attempts: int = 0
+    retry_at: float | None = None
+
+    @property
+    def online(self) -> bool:
+        return self.phase in (Phase.CATCHUP, Phase.LIVE)
+
+
+class SyncMachine:
+    """Sync logic of one satellite; see the module docstring for the protocol.
+
+    Args:
+        store: local storage.
+        rnd: random source for jitter (seed it for replays).
+        lim: events per catch-up batch asked of the hub (0: the hub's default).
+        backoff: reconnect delays.
+        timeout: seconds a request may stay unanswered before the connection is dropped.
+    """
+
+    def __init__(self, store: SyncStore, rnd: random.Random | None = None, *, lim: int = 5000,
+                 backoff: Backoff | None = None, timeout: float = 60.0):
+        self.store = store
+        self.rnd = rnd or random.Random()
+        self.lim = lim
+        self.backoff = backoff or Backoff()
+        self.timeout = timeout
+        self.info = SyncInfo()
+        self._out: list[Output] = []
+        self._tok = 0
+        self._waiting: dict[str, tuple[str, float]] = {}   # tok -> (kind, sent at)
+        self._sent: set[str] = set()                       # uids sent on this connection
+        self._held: list[Update] = []                      # pushes held during catch-up
+        self._sat_busy = False
+        self._done_evs = 0
+        self._stopped_by_user = False
+
+    # -- outputs -------------------------------------------------------------------------------
+
+    def take(self) -> list[Output]:
+        """The commands produced since the last call, in order."""
+        out, self._out = self._out, []
+        return out
+
+    def wake_at(self) -> float | None:
+        """When ``tick`` is next due (``None``: nothing scheduled)."""
+        times: list[float] = []
+        if self.info.phase == Phase.OFFLINE and self.info.retry_at is not None:
+            times.append(self.info.retry_at)
+        times.extend(t + self.timeout for _, t in self._waiting.values())
+        return min(times) if times else None
+
+    @property
+    def phase(self) -> Phase:
+        return self.info.phase
+
+    @property
+    def idle(self) -> bool:
+        """Caught up, nothing in flight and nothing left to send."""
+        return (self.info.phase == Phase.LIVE and not self._sat_busy
+                and not self.store.outbox())
+
+    # -- inputs --------------------------------------------------------------------------------
+
+    def start(self, now: float) -> None:
+        """Begin syncing: connect at once."""
+        self._stopped_by_user = False
+        if self.info.phase in (Phase.OFFLINE, Phase.STOPPED):
+            self._set(phase=Phase.CONNECTING, retry_at=None)
+            self._out.append(Open())
+
+    def stop(self, now: float, reason: str = "stopped") -> None:
+        """Stop syncing (the user chose to work offline); no retry until ``start``."""
+        self._stopped_by_user = True
+        if self.info.phase not in (Phase.OFFLINE, Phase.STOPPED):
+            self._out.append(Close(reason))
+        self._reset_conn()
+        self._set(phase=Phase.STOPPED, since=now, retry_at=None)
+
+    def connected(self, now: float) -> None:
+        """The connection is open: ask the hub's status first."""
+        if self.info.phase != Phase.CONNECTING:
+            self._out.append(Close("unexpected connection"))
+            return
+        self._set(phase=Phase.HANDSHAKE)
+        self._request("evt.stat", None, "stat", now)
+
+    def disconnected(self, now: float, reason: str = "") -> None:
+        """The connection closed or could not be opened: retry after a backoff."""
+        was_online = self.info.online
+        self._reset_conn()
+        if self.info.phase == Phase.STOPPED:
+            return
+        delay = self.backoff.delay(self.info.attempts, self.rnd)
+        err = reason or self.info.last_error
+        since = now if was_online or not self.info.since else self.info.since
+        self._set(phase=Phase.OFFLINE, since=since, retry_at=now + delay,
+                  attempts=self.info.attempts + 1, last_error=err, progress=(0, 0))
+
+    def tick(self, now: float) -> None:
+        """Time passed: reconnect when the backoff is over; drop a connection whose request
+        went unanswered for ``timeout`` seconds."""
+        ph = self.info.phase
+        if ph == Phase.OFFLINE and self.info.retry_at is not None and now >= self.info.retry_at:
+            self._set(phase=Phase.CONNECTING, retry_at=None)
+            self._out.append(Open())
+            return
+        for kind, sent in self._waiting.values():
+            if now - sent >= self.timeout:
+                self._set(last_error=f"the hub did not answer {kind} within {self.timeout:g} s")
+                self._out.append(Close("request timeout"))
+                return
+
+    def local_change(self, now: float) -> None:
+        """The user queued a transaction: send it now when live."""
+        if self.info.phase == Phase.LIVE and not self._sat_busy:
+            self._send_sat(now, only_new=True)
+
+    def received(self, text: str | bytes, now: float) -> None:
+        """A frame arrived from the hub."""
+        try:
+            frame = parse_frame(text)
+            body = decode_json(frame.body, frame.subj, frame.tok)
+        except WireError as exc:
+            self._set(last_error=f"bad frame from the hub: {exc}")
+            self._out.append(Close("bad frame"))
+            return
+        if not frame.tok:
+            if frame.subj == "evt.update":
+                self._on_push(body, now)
+            return
+        waiting = self._waiting.pop(frame.tok, None)
+        if waiting is None:
+            return  # a stale or duplicated reply: ignore
+        kind = waiting[0]
+        try:
+            if kind == "stat":
+                self._on_stat(body, now)
+            elif kind == "sat":
+                self._on_sat(body, now)
+        except WireError as exc:
+            self._set(last_error=f"bad {kind} reply from the hub: {exc}")
+            self._out.append(Close("bad reply"))
+
+    # -- handlers ------------------------------------------------------------------------------
+
+    def _on_stat(self, body: Any, now: float) -> None:
+        err = decode_error(body)
+        if err is not None:
+            self._set(last_error=f"hub refused evt.stat: {err[0]}")
+            self._out.append(Close("stat refused"))
+            return
+        st = dec_status(body.get("res") if isinstance(body, dict) else None, "evt.stat result")
+        mine = self.store.mig()
+        if st.mig and mine and st.mig != mine:
+            self._set(phase=Phase.STOPPED, since=now, hub_rev=st.rev, hub_mig=st.mig,
+                      last_error=(f"the hub's schema version {st.mig} differs from this "
+                                  f"satellite's {mine}: sync stopped, nothing was changed; "
+                                  "reconnect this data directory to the hub (outpost connect) "
+                                  "or use a satellite with the hub's schema"))
+            self._out.append(Close("schema mismatch"))
+            self._reset_conn()
+            return
+        self._set(phase=Phase.CATCHUP, since=now, hub_rev=st.rev, hub_mig=st.mig,
+                  progress=(0, 0))
+        self._done_evs = 0
+        self._send_sat(now, only_new=False)
+
+    def _on_sat(self, body: Any, now: float) -> None:
+        self._sat_busy = False
+        err = decode_error(body)
+        if err is not None:
+            self._set(last_error=f"hub refused evt.sat: {err[0]}")
+            self._out.append(Close("sat refused"))
+            return
+        res = dec_sat_res(body.get("res") if isinstance(body, dict) else None, "evt.sat result")
+        if res.rev < self.store.rev():
+            # an answer from behind our replica (e.g. after a reconnect race): keep ours
+            res = replace(res, rev=self.store.rev())
+        self.store.apply_sat(res)
+        self._done_evs += len(res.evs)
+        hub_rev = max(self.info.hub_rev, res.rev)
+        if res.more:
+            self._set(progress=(self._done_evs, 0), hub_rev=hub_rev)
+            self._request("evt.sat", enc_sat(SatReq(self.store.rev(), (), self._tops(),
+                                                    self.lim)), "sat", now)
+            self._sat_busy = True
+            return
+        held, self._held = self._held, []
+        for upd in held:
+            if upd.rev > self.store.rev():
+                self.store.apply_update(upd)
+                hub_rev = max(hub_rev, upd.rev)
+        errs = [f"{r.uid}: {r.err}" for r in res.rejects]
+        self._set(phase=Phase.LIVE, last_sync=now, hub_rev=hub_rev, attempts=0,
+                  progress=(self._done_evs, self._done_evs),
+                  last_error="" if not errs else f"rejected by the hub: {'; '.join(errs)}")
+        if any(t.uid not in self._sent for t in self.store.outbox()):
+            self._send_sat(now, only_new=True)
+
+    def _on_push(self, body: Any, now: float) -> None:
+        if self.info.phase not in (Phase.CATCHUP, Phase.LIVE):
+            return
+        try:
+            upd = dec_update(body)
+        except WireError as exc:
+            self._set(last_error=f"bad evt.update from the hub: {exc}")
+            self._out.append(Close("bad push"))
+            return
+        if self.info.phase == Phase.CATCHUP or self._sat_busy:
+            # a reply is outstanding: its events and the push may overlap; keep the order
+            self._held.append(upd)
+            return
+        if upd.rev > self.store.rev():
+            self.store.apply_update(upd)
+        self._set(hub_rev=max(self.info.hub_rev, upd.rev), last_sync=now)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _tops(self) -> tuple[str, ...]:
+        return tuple(self.store.topics())
+
+    def _send_sat(self, now: float, *, only_new: bool) -> None:
+        trans = self.store.outbox()
+        if only_new:
+            trans = [t for t in trans if t.uid not in self._sent]
+            if not trans:
+                return
+        self._sent.update(t.uid for t in trans)
+        req = SatReq(self.store.rev(), tuple(trans), self._tops(), self.lim)
+        self._request("evt.sat", enc_sat(req), "sat", now)
+        self._sat_busy = True
+
+    def _request(self, subj: str, body: Any, kind: str, now: float) -> None:
+        self._tok += 1
+        tok = str(self._tok)
+        self._waiting[tok] = (kind, now)
+        self._out.append(Send(format_frame(subj, tok, None if body is None else dumps(body))))
+
+    def _reset_conn(self) -> None:
+        self._waiting.clear()
+        self._sent.clear()
+        self._held.clear()
+        self._sat_busy = False
+
+    def _set(self, **kw: Any) -> None:
+        self.info = replace(self.info, **kw)
+
+
+def frames_of(outs: Sequence[Output]) -> list[str]:
+    """The texts of the ``Send`` commands among ``outs`` (a helper for tests and simulation)."""
+    return [o.text for o in outs if isinstance(o, Send)]

@@ -1,0 +1,253 @@
+"""The local publish queue: the user's transactions and their receipts, in SQLite.
+
+Table ``sat_receipt`` (one row per local transaction, kept forever as a receipt):
+
+=============  ==================================================================================
+``seq``        queue order (integer primary key, autoincrement)
+``uid``        the transaction uid, UNIQUE (made when the user made the edit)
+``base``       the replica revision the edit was made on
+``created``    when the user made it (revision int, the satellite's clock: display only)
+``acts``       the actions, JSON
+``extra``      the transaction's ``extra`` (e.g. ``{"resolves": uid}``), JSON
+``state``      pending | accepted | rejected | resolved
+``rev``        the hub's revision once accepted
+``err``        the hub's error once rejected
+``conflicts``  the hub's conflicts once rejected, JSON
+``local_err``  set while a pending transaction no longer applies on the replica (rebase)
+``resolves``   uid of the rejected transaction this one resolves
+``resolved_by`` uid of the transaction that resolved this one (or ``-`` for keep theirs)
+``auth``       1 when it only touches authoritative topics
+=============  ==================================================================================
+
+and ``sat_meta`` (key → JSON value) for the satellite's own settings kept with the data
+(hub revision last heard, last sync time).
+
+The tables live in the replica's SQLite file, on the ledger's ``MetaData``, so that marking
+receipts and replicating the hub's events commit in one transaction: every method takes an
+optional open connection ``conn`` to join the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+)
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from core.errors import StorageError, ValidationError
+from core.model import Action, Conflict, Trans
+from core.satellite.api import Receipt, ReceiptState
+from core.wire import dec_action, dec_conflict, enc_action, enc_conflict
+
+__all__ = ["Queue", "queue_tables"]
+
+
+def queue_tables(metadata: MetaData) -> tuple[Table, Table]:
+    """Add the queue's tables to ``metadata`` (idempotent) and return them."""
+    if "sat_receipt" in metadata.tables:
+        return metadata.tables["sat_receipt"], metadata.tables["sat_meta"]
+    receipt = Table(
+        "sat_receipt", metadata,
+        Column("seq", Integer, primary_key=True, autoincrement=True),
+        Column("uid", String(64), nullable=False, unique=True),
+        Column("base", BigInteger, nullable=False),
+        Column("created", BigInteger, nullable=False),
+        Column("acts", Text, nullable=False),
+        Column("extra", Text),
+        Column("state", String(16), nullable=False, index=True),
+        Column("rev", BigInteger, nullable=False, default=0),
+        Column("err", Text, nullable=False, default=""),
+        Column("conflicts", Text),
+        Column("local_err", Text, nullable=False, default=""),
+        Column("resolves", String(64), nullable=False, default=""),
+        Column("resolved_by", String(64), nullable=False, default=""),
+        Column("auth", Boolean(create_constraint=False), nullable=False, default=False),
+        sqlite_autoincrement=True,
+    )
+    meta = Table(
+        "sat_meta", metadata,
+        Column("name", String(64), primary_key=True),
+        Column("value", Text, nullable=False),
+    )
+    return receipt, meta
+
+
+def _j(v: Any) -> str:
+    return orjson.dumps(v).decode()
+
+
+class Queue:
+    """The receipts of local transactions, on an SQLAlchemy engine (the replica's)."""
+
+    def __init__(self, engine: Engine, metadata: MetaData,
+                 begin: Callable[[], AbstractContextManager[Connection]] | None = None):
+        self.engine = engine
+        self._begin = begin or engine.begin
+        self.t, self.meta = queue_tables(metadata)
+        try:
+            metadata.create_all(engine, tables=[self.t, self.meta])
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot create the queue tables in {engine.url}: {exc}") from exc
+
+    @contextmanager
+    def _conn(self, conn: Connection | None) -> Iterator[Connection]:
+        if conn is not None:
+            yield conn
+            return
+        try:
+            with self._begin() as c:
+                yield c
+        except IntegrityError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StorageError(f"local queue ({self.engine.url}): {exc}") from exc
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def add(self, trans: Trans, *, auth: bool = False, resolves: str = "",
+            conn: Connection | None = None) -> None:
+        """Append a pending transaction (durable once the surrounding commit returns).
+
+        Raises:
+            ValidationError: the uid is already queued.
+            StorageError: the database failed.
+        """
+        row = {
+            "uid": trans.uid, "base": trans.base, "created": trans.created,
+            "acts": _j([enc_action(a) for a in trans.acts]),
+            "extra": _j(trans.extra) if trans.extra else None,
+            "state": ReceiptState.PENDING.value, "rev": 0, "err": "", "conflicts": None,
+            "local_err": "", "resolves": resolves, "resolved_by": "", "auth": auth,
+        }
+        try:
+            with self._conn(conn) as c:
+                c.execute(self.t.insert().values(**row))
+        except (IntegrityError, StorageError) as exc:
+            if isinstance(exc, IntegrityError) or isinstance(exc.__cause__, IntegrityError):
+                raise ValidationError(f"transaction uid {trans.uid} is already queued") from exc
+            raise
+
+    def accept(self, uid: str, rev: int, conn: Connection | None = None) -> bool:
+        """Mark a pending transaction accepted at ``rev``; False when it was not pending."""
+        with self._conn(conn) as c:
+            r = c.execute(self.t.update()
+                          .where(self.t.c.uid == uid,
+                                 self.t.c.state == ReceiptState.PENDING.value)
+                          .values(state=ReceiptState.ACCEPTED.value, rev=rev, local_err=""))
+            return bool(r.rowcount)
+
+    def reject(self, uid: str, err: str, conflicts: Sequence[Conflict],
+               conn: Connection | None = None) -> bool:
+        """Mark a pending transaction rejected by the hub; False when it was not pending."""
+        with self._conn(conn) as c:
+            r = c.execute(self.t.update()
+                          .where(self.t.c.uid == uid,
+                                 self.t.c.state == ReceiptState.PENDING.value)
+                          .values(state=ReceiptState.REJECTED.value, err=err,
+                                  conflicts=_j([enc_conflict(x) for x in conflicts])))
+            return bool(r.rowcount)
+
+    def resolve(self, uid: str, by: str, conn: Connection | None = None) -> bool:
+        """Mark a rejected transaction resolved by ``by`` (a uid, or ``-`` for keep theirs)."""
+        with self._conn(conn) as c:
+            r = c.execute(self.t.update()
+                          .where(self.t.c.uid == uid,
+                                 self.t.c.state == ReceiptState.REJECTED.value)
+                          .values(state=ReceiptState.RESOLVED.value, resolved_by=by))
+            return bool(r.rowcount)
+
+    def set_local(self, marks: dict[str, str], conn: Connection | None = None) -> None:
+        """Set ``local_err`` of pending transactions: ``marks`` holds uid → error for those that
+        no longer apply; every other pending one is cleared."""
+        with self._conn(conn) as c:
+            c.execute(self.t.update()
+                      .where(self.t.c.state == ReceiptState.PENDING.value,
+                             self.t.c.local_err != "")
+                      .values(local_err=""))
+            for uid, err in marks.items():
+                c.execute(self.t.update().where(self.t.c.uid == uid).values(local_err=err))
+
+    def set_meta(self, name: str, value: Any, conn: Connection | None = None) -> None:
+        with self._conn(conn) as c:
+            c.execute(self.meta.delete().where(self.meta.c.name == name))
+            c.execute(self.meta.insert().values(name=name, value=_j(value)))
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def get_meta(self, name: str, default: Any = None) -> Any:
+        with self._conn(None) as c:
+            v = c.execute(select(self.meta.c.value).where(self.meta.c.name == name)).scalar()
+        return default if v is None else orjson.loads(v)
+
+    def receipts(self, states: Sequence[ReceiptState] | None = None,
+                 conn: Connection | None = None) -> list[Receipt]:
+        """Receipts in queue order, optionally only those in ``states``."""
+        q = select(self.t).order_by(self.t.c.seq)
+        if states is not None:
+            q = q.where(self.t.c.state.in_([s.value for s in states]))
+        with self._conn(conn) as c:
+            return [self._receipt(r) for r in c.execute(q).mappings()]
+
+    def receipt(self, uid: str) -> Receipt | None:
+        with self._conn(None) as c:
+            r = c.execute(select(self.t).where(self.t.c.uid == uid)).mappings().first()
+        return None if r is None else self._receipt(r)
+
+    def rows(self, states: Sequence[ReceiptState] | None = None) -> list[dict[str, Any]]:
+        """Raw rows (with ``auth``, ``extra`` and ``local_err``), in queue order."""
+        q = select(self.t).order_by(self.t.c.seq)
+        if states is not None:
+            q = q.where(self.t.c.state.in_([s.value for s in states]))
+        with self._conn(None) as c:
+            return [dict(r) for r in c.execute(q).mappings()]
+
+    def count(self, state: ReceiptState) -> int:
+        with self._conn(None) as c:
+            n = c.execute(select(func.count()).select_from(self.t)
+                          .where(self.t.c.state == state.value)).scalar()
+        return int(n or 0)
+
+    def local_conflicts(self) -> int:
+        with self._conn(None) as c:
+            n = c.execute(select(func.count()).select_from(self.t)
+                          .where(self.t.c.state == ReceiptState.PENDING.value,
+                                 self.t.c.local_err != "")).scalar()
+        return int(n or 0)
+
+    @staticmethod
+    def trans_of(row: Any) -> Trans:
+        """The transaction of a row, ready to send (uid, base, created, extra, acts)."""
+        acts = tuple(dec_action(a) for a in orjson.loads(row["acts"]))
+        extra = orjson.loads(row["extra"]) if row["extra"] else None
+        return Trans(acts, base=row["base"], created=row["created"], extra=extra,
+                     uid=row["uid"])
+
+    def _receipt(self, r: Any) -> Receipt:
+        acts = tuple(dec_action(a) for a in orjson.loads(r["acts"]))
+        conflicts = tuple(dec_conflict(x) for x in orjson.loads(r["conflicts"] or "[]"))
+        return Receipt(r["uid"], r["base"], r["created"], acts, ReceiptState(r["state"]),
+                       r["rev"] or 0, r["err"] or r["local_err"] or "", conflicts,
+                       r["resolved_by"] or "", r["resolves"] or "")
+
+
+def touched(acts: Sequence[Action]) -> set[tuple[str, str]]:
+    """(topic, key) of every record the actions touch."""
+    return {(a.top, a.key) for a in acts}
+
+

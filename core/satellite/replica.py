@@ -1,0 +1,76 @@
+"""The satellite's replica: the hub's confirmed events and state, and the local queue, in one
+SQLite file.
+
+The replica is the SQL ledger (:class:`core.ledger.sql.SqlLedger`) used as a
+:class:`~core.ledger.protocols.Replicator`; the queue's tables (:mod:`core.satellite.queue`) sit
+in the same file, so :meth:`Replica.apply` stores the hub's events, the new revision and the
+acks/rejects of local transactions in ONE database transaction: a crash between them cannot
+leave an accepted transaction pending (which would be harmless: it is resent and the hub acks the
+uid again) or, worse, a pending one marked accepted without its events.
+
+Durability: the file runs in WAL mode with ``synchronous=FULL``. WAL with ``NORMAL`` survives a
+crash of the process but may lose the last commits on power loss or an OS crash; a field laptop
+whose battery dies must not lose the edit the user just saved, and a commit with FULL costs one
+fsync of the WAL (a few ms), far below the time a person takes to make an edit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from core.ledger.protocols import Ledger
+from core.ledger.sql import SqlLedger
+from core.model import Audit, Event
+from core.revision import Rev
+from core.satellite.queue import Queue
+from core.schema import Project
+from core.wire import Ack, Reject
+
+__all__ = ["Replica", "sqlite_url"]
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+class Replica:
+    """The replica ledger and the local queue of one satellite, in ``path``.
+
+    Args:
+        path: the SQLite file (created when missing).
+        project: the schema.
+    """
+
+    def __init__(self, path: Path, project: Project):
+        self.path = Path(path)
+        self.project = project
+        self.ledger = SqlLedger(sqlite_url(self.path), project, synchronous="FULL")
+        self.queue = Queue(self.ledger.engine, self.ledger.metadata, self.ledger.begin)
+
+    @property
+    def read(self) -> Ledger:
+        """The replica as a read-only ledger."""
+        led: Ledger = self.ledger
+        return led
+
+    def rev(self) -> Rev:
+        return int(self.ledger.rev())
+
+    def apply(self, rev: Rev, evs: Sequence[Event], acks: Sequence[Ack] = (),
+              rejects: Sequence[Reject] = (), audits: Sequence[Audit] = ()) -> None:
+        """Store the hub's events up to ``rev`` and the outcomes of local transactions, in one
+        commit. Events at or before the replica's revision are skipped (duplicates)."""
+        cur = self.rev()
+        fresh = [e for e in evs if e.rev > cur]
+        new_rev = max(rev, cur)
+        with self.ledger.begin() as conn:
+            if new_rev > cur or fresh or audits:
+                self.ledger.replicate(new_rev, fresh, audits, conn=conn)
+            for a in acks:
+                self.queue.accept(a.uid, a.rev, conn)
+            for r in rejects:
+                self.queue.reject(r.uid, r.err, r.conflicts, conn)
+
+    def close(self) -> None:
+        self.ledger.close()

@@ -1,0 +1,384 @@
+"""The satellite: replica + local queue + view, behind :class:`~core.satellite.api.SatelliteAPI`.
+
+:class:`Satellite` is what the desktop and the headless CLI use; it is also the
+:class:`~core.satellite.machine.SyncStore` of the sync state machine. All methods are
+synchronous local SQLite work. ``pub`` commits before it returns.
+
+Decisions (see ``docs/satellite.md``):
+
+- A pending transaction that no longer applies on the replica after hub events arrived is
+  *marked* (``Receipt.err`` set, counted in ``conflicts``, shown on the record) but stays
+  pending and is still sent: the hub's verdict is final.
+- Keep theirs marks the rejected receipt resolved (``resolved_by = "theirs"``) and publishes
+  nothing; keep mine and per field publish a new transaction on the current view whose
+  ``extra`` is ``{"resolves": uid}``, in the same commit that marks the old one resolved.
+- Authoritative topics: transactions touching only them are final locally (no pending mark, no
+  conflict check) and forwarded to the hub like any other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfigError, ConflictError, ValidationError
+from core.ids import new_uid
+from core.ledger.protocols import HistoryEntry
+from core.ledger.rules import plan
+from core.model import Action, Cmd, Sig, Trans, Update
+from core.revision import ZERO_REV, Rev, now_rev
+from core.satellite.api import (
+    Change,
+    Keep,
+    Listener,
+    Receipt,
+    ReceiptState,
+    RecordView,
+    SatStatus,
+)
+from core.satellite.config import DataDir, SatConfig
+from core.satellite.machine import Phase, SyncInfo
+from core.satellite.queue import Queue
+from core.satellite.replica import Replica
+from core.satellite.view import Overlay, Queued, rebase
+from core.schema import Project
+from core.wire import SatRes
+
+__all__ = ["Satellite"]
+
+_OVERLAY_STATES = (ReceiptState.PENDING, ReceiptState.ACCEPTED)
+
+
+class Satellite:
+    """One satellite's data, in a data directory.
+
+    Args:
+        data: the data directory (a path or :class:`DataDir`).
+        project: the schema; when given and the directory has none, it is stored. When not
+            given, the stored schema is used.
+        clock: wall clock as a revision (creation times of local transactions).
+
+    Raises:
+        ConfigError: no schema given and none stored.
+    """
+
+    def __init__(self, data: DataDir | Path | str, project: Project | None = None, *,
+                 clock: Callable[[], Rev] = now_rev):
+        self.data = data if isinstance(data, DataDir) else DataDir(data)
+        self.data.ensure()
+        stored = self.data.load_project()
+        if project is None:
+            if stored is None:
+                raise ConfigError(
+                    f"no schema in {self.data.path}: run `outpost connect URL` to fetch the "
+                    "hub's schema first"
+                )
+            project = stored
+        elif stored is None or stored.version != project.version:
+            self.data.save_project(project)
+        self._project = project
+        self.config: SatConfig = self.data.load_config()
+        self._clock = clock
+        self.replica = Replica(self.data.db_file, project)
+        self.queue: Queue = self.replica.queue
+        self._listeners: list[Listener] = []
+        self._info = SyncInfo()
+        self._since: Rev = ZERO_REV
+        self._last_sync: Rev = int(self.queue.get_meta("last_sync", 0))
+        self._hub_rev: Rev = int(self.queue.get_meta("hub_rev", 0))
+        self.offline_mode = False
+        self.on_local: Callable[[], None] | None = None   # set by the sync client
+        self._ov = Overlay()
+        self._rejected: dict[Sig, list[str]] = {}
+        self._refresh(persist=True)
+
+    # -- SatelliteAPI: reading ---------------------------------------------------------------
+
+    @property
+    def project(self) -> Project:
+        return self._project
+
+    @property
+    def auth_topics(self) -> frozenset[str]:
+        return frozenset(self.config.auth_topics)
+
+    def status(self) -> SatStatus:
+        q = self.queue
+        conflicts = q.count(ReceiptState.REJECTED) + len(self._ov.conflicts)
+        info = self._info
+        local = q.rows()
+        local_rev = max((r["created"] for r in local), default=ZERO_REV)
+        return SatStatus(
+            online=info.online, since=self._since, hub=self.config.hub,
+            rev=self.replica.rev(), hub_rev=max(self._hub_rev, info.hub_rev),
+            local_rev=local_rev, pending=q.count(ReceiptState.PENDING), conflicts=conflicts,
+            last_sync=self._last_sync, last_error=info.last_error, mig=self._project.version,
+            syncing=info.phase in (Phase.HANDSHAKE, Phase.CATCHUP), progress=info.progress,
+            offline_mode=self.offline_mode)
+
+    def keys(self, top: str) -> list[str]:
+        return [r.key for r in self.records(top)]
+
+    def records(self, top: str) -> list[RecordView]:
+        self._project.model(top)
+        base = self.replica.read.states(top)
+        keys = set(base)
+        keys.update(s.key for s in self._ov.states if s.top == top)
+        keys.update(s.key for s in self._ov.conflict_sigs if s.top == top)
+        out = []
+        for k in sorted(keys):
+            rv = self._view(top, k, base.get(k))
+            if rv.fields is not None:
+                out.append(rv)
+        return out
+
+    def record(self, top: str, key: str) -> RecordView | None:
+        self._project.model(top)
+        rv = self._view(top, key, self.replica.read.state(top, key))
+        if rv.fields is None and rv.confirmed is None and not rv.conflict:
+            return None
+        return rv
+
+    def count(self, top: str) -> int:
+        return len(self.records(top))
+
+    def receipts(self, states: Sequence[ReceiptState] | None = None) -> list[Receipt]:
+        return [self._with_local(r) for r in self.queue.receipts(states)]
+
+    def receipt(self, uid: str) -> Receipt | None:
+        r = self.queue.receipt(uid)
+        return None if r is None else self._with_local(r)
+
+    def history(self, top: str, key: str) -> list[HistoryEntry]:
+        self._project.model(top)
+        return self.replica.read.history(top, key)
+
+    def state_at(self, top: str, key: str, rev: Rev) -> dict[str, Any] | None:
+        return self.replica.read.state(top, key, rev)
+
+    def listen(self, fn: Listener) -> Callable[[], None]:
+        self._listeners.append(fn)
+
+        def stop() -> None:
+            if fn in self._listeners:
+                self._listeners.remove(fn)
+        return stop
+
+    # -- SatelliteAPI: writing ---------------------------------------------------------------
+
+    def pub(self, acts: Sequence[Action], *, resolves: str = "") -> str:
+        """Queue a transaction (committed to SQLite before returning); returns its uid.
+
+        Raises:
+            ValidationError: an action does not fit the schema or what the user sees (e.g.
+                ``mod`` of a record that does not exist, ``new`` of one that does).
+        """
+        uid = new_uid()
+        trans = self._make_trans(acts, uid, resolves)
+        self._check_on_view(trans)
+        self.queue.add(trans, auth=self._is_auth(trans), resolves=resolves)
+        self._after_pub(trans)
+        return uid
+
+    def resolve(self, uid: str, keep: Keep | Mapping[str, Mapping[str, Keep]]) -> str:
+        """Resolve a rejected transaction; see the module docstring. Returns the new uid or
+        ``""`` when nothing was published.
+
+        Raises:
+            ValidationError: no rejected transaction has that uid.
+        """
+        rec = self.queue.receipt(uid)
+        if rec is None:
+            raise ValidationError(f"no local transaction with uid {uid}: see `outpost conflicts`")
+        if rec.state != ReceiptState.REJECTED:
+            raise ValidationError(
+                f"transaction {uid} is {rec.state.value}, not rejected: only rejected "
+                "transactions can be resolved")
+        acts = self._resolution(rec, keep)
+        if not acts:
+            self.queue.resolve(uid, "theirs")
+            self._refresh(persist=False)
+            self._notify(Change(status=True, receipts=True, records=self._sigs(rec.acts)))
+            return ""
+        new = new_uid()
+        trans = self._make_trans(acts, new, uid)
+        self._check_on_view(trans)
+        with self.queue._conn(None) as conn:
+            self.queue.add(trans, auth=self._is_auth(trans), resolves=uid, conn=conn)
+            self.queue.resolve(uid, new, conn)
+        self._after_pub(trans, also=rec.acts)
+        return new
+
+    # -- SyncStore (for the sync machine) ----------------------------------------------------
+
+    def rev(self) -> Rev:
+        return self.replica.rev()
+
+    def mig(self) -> str:
+        return self._project.version
+
+    def topics(self) -> list[str]:
+        return self._project.topics
+
+    def outbox(self) -> list[Trans]:
+        return [Queue.trans_of(r) for r in self.queue.rows([ReceiptState.PENDING])]
+
+    def apply_sat(self, res: SatRes) -> None:
+        self.replica.apply(res.rev, res.evs, res.acks, res.rejects)
+        self._after_hub(res.evs, receipts=bool(res.acks or res.rejects))
+
+    def apply_update(self, upd: Update) -> None:
+        self.replica.apply(upd.rev, upd.evs)
+        self._after_hub(upd.evs, receipts=False)
+
+    def set_sync(self, info: SyncInfo) -> None:
+        """Take the sync machine's status (called by the client after every input)."""
+        old = self._info
+        if info == old:
+            return
+        now = self._clock()
+        stopped = info.phase == Phase.STOPPED
+        if info.online != old.online or stopped != (old.phase == Phase.STOPPED):
+            self._since = now
+        if info.last_sync and info.last_sync != old.last_sync:
+            self._last_sync = now
+            self._hub_rev = max(self._hub_rev, info.hub_rev)
+            self.queue.set_meta("last_sync", now)
+            self.queue.set_meta("hub_rev", self._hub_rev)
+        self._info = info
+        self._notify(Change(status=True))
+
+    def close(self) -> None:
+        self.replica.close()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _make_trans(self, acts: Sequence[Action], uid: str, resolves: str) -> Trans:
+        if not acts:
+            raise ValidationError("no actions: a transaction needs at least one action")
+        for a in acts:
+            self._project.check_action(a)
+        extra = {"resolves": resolves} if resolves else None
+        return Trans(tuple(acts), base=self.replica.rev(), created=self._clock(), extra=extra,
+                     uid=uid)
+
+    def _is_auth(self, trans: Trans) -> bool:
+        auth = self.auth_topics
+        return bool(auth) and all(a.top in auth for a in trans.acts)
+
+    def _check_on_view(self, trans: Trans) -> None:
+        """Raise ValidationError when ``trans`` does not apply on what the user sees."""
+        states = {}
+        for a in trans.acts:
+            s = Sig(a.top, a.key)
+            if s not in states:
+                states[s] = self._seen(s)
+        try:
+            plan(self._project, trans, last_rev=trans.base, last_id=0, states=states,
+                 later={}, now=trans.base)
+        except ConflictError as exc:  # cannot happen with base == rev; keep the type clear
+            raise ValidationError(str(exc)) from exc
+
+    def _seen(self, s: Sig) -> dict[str, Any] | None:
+        if s in self._ov.states:
+            return self._ov.states[s]
+        return self.replica.read.state(s.top, s.key)
+
+    def _after_pub(self, trans: Trans, also: Sequence[Action] = ()) -> None:
+        # extend the overlay with the new transaction only: O(1) per edit, not a full rebase
+        self._ov = rebase(self.replica.read, [Queued(trans.uid, trans, self._is_auth(trans))],
+                          base=self._ov)
+        self._notify(Change(records=self._sigs((*trans.acts, *also)), status=True,
+                            receipts=True))
+        if self.on_local is not None:
+            self.on_local()
+
+    def _after_hub(self, evs: Sequence[Any], receipts: bool) -> None:
+        before = self._ov.touched()
+        self._refresh(persist=True)
+        recs: dict[str, set[str]] = {}
+        for e in evs:
+            recs.setdefault(e.top, set()).add(e.key)
+        for d in (before, self._ov.touched()):
+            for t, ks in d.items():
+                recs.setdefault(t, set()).update(ks)
+        self._notify(Change(records={t: frozenset(k) for t, k in recs.items()}, status=True,
+                            receipts=receipts or bool(self._ov.conflicts)))
+
+    def _refresh(self, persist: bool) -> None:
+        """Full rebase of the queue on the replica; persist local conflict marks."""
+        rev = self.replica.rev()
+        queued = []
+        rejected: dict[Sig, list[str]] = {}
+        for r in self.queue.rows([*_OVERLAY_STATES, ReceiptState.REJECTED]):
+            if r["state"] == ReceiptState.REJECTED.value:
+                for s in dict.fromkeys(Sig(a.top, a.key) for a in Queue.trans_of(r).acts):
+                    rejected.setdefault(s, []).append(r["uid"])
+                continue
+            if r["state"] == ReceiptState.ACCEPTED.value and r["rev"] <= rev:
+                continue
+            queued.append(Queued(r["uid"], Queue.trans_of(r), bool(r["auth"]),
+                                 r["state"] == ReceiptState.ACCEPTED.value))
+        old = self._ov.conflicts
+        self._ov = rebase(self.replica.read, queued)
+        self._rejected = rejected
+        if persist and (old.keys() != self._ov.conflicts.keys() or self._ov.conflicts):
+            self.queue.set_local({u: e for u, (e, _) in self._ov.conflicts.items()})
+
+    def _view(self, top: str, key: str, confirmed: Mapping[str, Any] | None) -> RecordView:
+        s = Sig(top, key)
+        fields = self._ov.states.get(s, confirmed)
+        conflict = tuple(self._ov.conflict_sigs.get(s, ())) + tuple(self._rejected.get(s, ()))
+        return RecordView(top, key, fields, confirmed, ZERO_REV,
+                          tuple(self._ov.pending.get(s, ())), conflict)
+
+    def _with_local(self, r: Receipt) -> Receipt:
+        if r.state == ReceiptState.PENDING and r.uid in self._ov.conflicts:
+            from dataclasses import replace
+
+            err, conflicts = self._ov.conflicts[r.uid]
+            return replace(r, err=err, conflicts=conflicts)
+        return r
+
+    def _resolution(self, rec: Receipt,
+                    keep: Keep | Mapping[str, Mapping[str, Keep]]) -> list[Action]:
+        """The actions that carry out a resolution on the current view."""
+        if keep == Keep.THEIRS:
+            return []
+        out: list[Action] = []
+        for a in rec.acts:
+            s = Sig(a.top, a.key)
+            arg = dict(a.arg or {})
+            if not isinstance(keep, Keep):
+                choice = keep.get(f"{a.top} {a.key}", {})
+                if a.cmd == Cmd.MOD:
+                    arg = {f: v for f, v in arg.items() if choice.get(f) == Keep.MINE}
+                    if not arg:
+                        continue
+                elif Keep.MINE not in choice.values():
+                    continue
+            cur = self._seen(s)
+            if a.cmd == Cmd.DEL:
+                if cur is not None:
+                    out.append(Action(a.top, a.key, Cmd.DEL))
+            elif cur is None:
+                before = self.replica.read.state(a.top, a.key, rec.base) or {}
+                full = {k: v for k, v in {**before, **arg}.items() if v is not None}
+                out.append(Action(a.top, a.key, Cmd.NEW, full))
+            else:
+                delta = {k: v for k, v in arg.items() if cur.get(k) != v}
+                if delta:
+                    out.append(Action(a.top, a.key, Cmd.MOD, delta))
+        return out
+
+    @staticmethod
+    def _sigs(acts: Sequence[Action]) -> dict[str, frozenset[str]]:
+        out: dict[str, set[str]] = {}
+        for a in acts:
+            out.setdefault(a.top, set()).add(a.key)
+        return {t: frozenset(k) for t, k in out.items()}
+
+    def _notify(self, change: Change) -> None:
+        for fn in list(self._listeners):
+            fn(change)

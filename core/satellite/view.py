@@ -1,0 +1,145 @@
+"""What the user sees: the replica with the local queue's actions applied on top (rebase).
+
+Pure logic, no storage and no I/O: :func:`rebase` takes a read-only ledger (the replica) and
+the receipts that still overlay it, in queue order, and computes
+
+- the overlaid state of every record a queued action touches,
+- which queued transactions no longer apply on the replica as it is now (a *local conflict*).
+
+A queued transaction is checked exactly as the hub will check it: with
+:func:`core.ledger.rules.plan`, against the replica's events on its records after its base,
+and on the state left by the queued transactions before it. So a conflict shows up the moment
+the hub's events arrive, before the hub is asked. The hub's verdict stays final: a locally
+conflicting transaction stays *pending* (it is still sent; the hub rejects it, or accepts it when
+the collision went away, e.g. the other side's change was undone), it only is *marked*, and a
+marked transaction is not applied to the overlay (the user sees the replica's value for it and
+a conflict flag on the record).
+
+Receipts of authoritative topics (the satellite owns them) are applied without a conflict check.
+Accepted receipts whose revision the replica has not reached yet (the ack came before the
+events in a batched catch-up) stay in the overlay so the record does not flicker back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import ConflictError, ValidationError
+from core.ledger.protocols import Ledger
+from core.ledger.rules import Later, plan
+from core.model import Conflict, Event, Sig, Trans
+from core.revision import Rev
+
+__all__ = ["Overlay", "Queued", "rebase"]
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """One queued transaction as the view needs it."""
+
+    uid: str
+    trans: Trans
+    auth: bool = False        # only authoritative topics: final locally, never a conflict
+    accepted: bool = False    # accepted by the hub, replica not yet at its revision
+
+
+@dataclass(slots=True)
+class Overlay:
+    """The result of a rebase.
+
+    Attributes:
+        states: for every record a queued action touches, its fields after the queue
+            (``None``: deleted locally).
+        pending: record → uids of the not-yet-accepted transactions applied to it.
+        conflicts: uid → (error text, conflicts) of queued transactions that no longer apply.
+        conflict_sigs: record → uids of conflicting transactions touching it.
+    """
+
+    states: dict[Sig, dict[str, Any] | None] = field(default_factory=dict)
+    pending: dict[Sig, list[str]] = field(default_factory=dict)
+    conflicts: dict[str, tuple[str, tuple[Conflict, ...]]] = field(default_factory=dict)
+    conflict_sigs: dict[Sig, list[str]] = field(default_factory=dict)
+
+    def topics(self) -> set[str]:
+        return {s.top for s in self.states}
+
+    def touched(self) -> dict[str, set[str]]:
+        """Topic → keys touched by the overlay (applied or conflicting)."""
+        out: dict[str, set[str]] = {}
+        for s in (*self.states, *self.conflict_sigs):
+            out.setdefault(s.top, set()).add(s.key)
+        return out
+
+
+def _later(ledger: Ledger, sig: Sig, base: Rev) -> list[Later]:
+    """The replica's changes of one record after ``base``, as the rules want them."""
+    out = []
+    for h in ledger.history(sig.top, sig.key):
+        if h.rev > base:
+            out.append(Later(Event(0, h.rev, sig.top, sig.key, h.cmd, h.arg), h.usr))
+    return out
+
+
+def rebase(ledger: Ledger, queued: Sequence[Queued], *, now: Rev = 0,
+           base: Overlay | None = None) -> Overlay:
+    """Apply queued transactions, in order, on the replica; mark the ones that no longer apply.
+
+    Args:
+        ledger: the replica (read only).
+        queued: pending (and accepted-but-not-yet-replicated) transactions in queue order.
+        now: clock reading for the rules (only used to derive a throwaway revision).
+        base: an overlay to extend (in place) instead of starting from the bare replica.
+
+    Returns:
+        The overlay: records' states after the queue, and the local conflicts.
+    """
+    ov = base if base is not None else Overlay()
+    rev = ledger.rev()
+    project = ledger.project
+    for q in queued:
+        t = q.trans
+        sigs = list(dict.fromkeys(Sig(a.top, a.key) for a in t.acts))
+        states: dict[Sig, Mapping[str, Any] | None] = {}
+        for s in sigs:
+            states[s] = ov.states[s] if s in ov.states else ledger.state(s.top, s.key)
+        check_base = q.auth or q.accepted or t.base >= rev
+        later = {} if check_base else {s: _later(ledger, s, t.base) for s in sigs}
+        probe = Trans(t.acts, base=rev if check_base else t.base, uid=t.uid)
+        try:
+            p = plan(project, probe, last_rev=rev, last_id=0, states=states, later=later,
+                     now=now)
+        except ConflictError as exc:
+            ov.conflicts[q.uid] = (str(exc), exc.conflicts)
+            for s in sigs:
+                ov.conflict_sigs.setdefault(s, []).append(q.uid)
+            continue
+        except ValidationError as exc:
+            ov.conflicts[q.uid] = (str(exc), ())
+            for s in sigs:
+                ov.conflict_sigs.setdefault(s, []).append(q.uid)
+            continue
+        for s, st in p.states.items():
+            ov.states[s] = None if st is None else _full(ledger, s.top, st)
+            if not q.auth and not q.accepted:
+                ov.pending.setdefault(s, []).append(q.uid)
+    return ov
+
+
+def _full(ledger: Ledger, top: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    names = ledger.project.model(top).field_names()
+    return {n: fields.get(n) for n in names}
+
+
+def keys_of(base: Iterable[str], ov: Overlay, top: str) -> list[str]:
+    """The keys a user sees in a topic: the replica's keys with the overlay applied, sorted."""
+    keys = set(base)
+    for s, st in ov.states.items():
+        if s.top != top:
+            continue
+        if st is None:
+            keys.discard(s.key)
+        else:
+            keys.add(s.key)
+    return sorted(keys)
