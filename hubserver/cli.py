@@ -1,0 +1,282 @@
+"""``outpost-hub``: serve a hub, manage its users, verify, back up and restore its ledger.
+
+::
+
+    outpost-hub serve [--db PATH|postgresql://...] [--schema FILE] [--host H] [--port P]
+                      [--auth token|none] [--users FILE] [--max-message BYTES]
+                      [--allow-origin ORIGIN ...] [--tls-cert PEM --tls-key PEM]
+                      [--seed-demo] [--user NAME] [--log-level LEVEL]
+    outpost-hub user add NAME [--role reader|writer]   prints the token once
+    outpost-hub user list | user remove NAME
+    outpost-hub verify | backup FILE | restore FILE
+
+``serve`` prints exactly one line starting with ``outpost-hub ready: `` and holding the
+``ws://`` (or ``wss://``) URL once it listens, then logs to stderr. SIGINT and SIGTERM finish
+the publishes in flight and exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+import ssl
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import platformdirs
+
+from core.errors import ConfigError, OutpostError
+from core.ledger.protocols import Publisher
+from core.model import Trans
+from core.schema import Project, load_project
+from core.wire import dec_trans
+from hubserver.auth import ROLES, Users
+from hubserver.limits import Limits
+from hubserver.server import Hub, is_loopback
+
+__all__ = ["DEMO_DATA", "DEMO_SCHEMA", "default_db", "main", "open_hub_ledger", "seed_demo"]
+
+log = logging.getLogger("outpost.hub")
+
+_ASSETS = Path(__file__).resolve().parent.parent / "assets"
+DEMO_SCHEMA = _ASSETS / "demo-schema.toml"
+DEMO_DATA = _ASSETS / "demo-data.json"
+_DEF = Limits()
+
+
+def default_db() -> Path:
+    """The default hub database: ``hub.db`` in the user data directory."""
+    return Path(platformdirs.user_data_dir("outpost-hub", appauthor=False)) / "hub.db"
+
+
+def _users_path(db: str, given: str | None) -> Path:
+    if given:
+        return Path(given).expanduser()
+    if "://" in db and not db.startswith("sqlite:"):
+        return default_db().parent / "hub-users.db"
+    path = db.split("sqlite:///", 1)[1] if db.startswith("sqlite:///") else db
+    return Path(path).expanduser().resolve().parent / "hub-users.db"
+
+
+def open_hub_ledger(db: str, project: Project) -> Publisher:
+    """Open the hub's SQL ledger (SQLite path or URL, or PostgreSQL URL)."""
+    from core.ledger.sql import open_ledger
+
+    if "://" not in db:
+        Path(db).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    return open_ledger(db, project)
+
+
+def seed_demo(ledger: Publisher, path: Path = DEMO_DATA) -> int:
+    """Publish the demo data into an empty ledger; returns how many transactions were added.
+
+    The file holds ``{"transactions": [{"acts": [...]}, ...]}``.
+    """
+    if ledger.rev():
+        return 0
+    try:
+        data: Any = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read demo data {path}: {exc}") from exc
+    items: list[tuple[Trans, str]] = []
+    for i, t in enumerate(data.get("transactions", []) if isinstance(data, dict) else []):
+        items.append((dec_trans(t, f"{path.name}: transactions[{i}]"), "demo"))
+    results = ledger.publish_many(items)
+    for i, r in enumerate(results):
+        if isinstance(r, Exception):
+            raise ConfigError(f"{path}: transactions[{i}] was rejected: {r}")
+    return len(items)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="outpost-hub", description="The Outpost hub server.")
+    sub = p.add_subparsers(dest="cmd")
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--db", default=str(default_db()),
+                        help="SQLite file or postgresql:// URL (default: %(default)s)")
+        sp.add_argument("--schema", default=str(DEMO_SCHEMA),
+                        help="schema TOML file (default: the demo schema)")
+        sp.add_argument("--users", default=None,
+                        help="users file (default: hub-users.db next to the database)")
+        sp.add_argument("--log-level", default="INFO",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+    s = sub.add_parser("serve", help="run the hub")
+    common(s)
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    s.add_argument("--auth", choices=["token", "none"], default="token")
+    s.add_argument("--user", default="anonymous", help="the user of every connection with "
+                   "--auth none (default: %(default)s)")
+    s.add_argument("--max-message", type=int, default=_DEF.max_message,
+                   help="largest frame in bytes (default: %(default)s)")
+    s.add_argument("--max-connections", type=int, default=_DEF.max_connections)
+    s.add_argument("--idle-timeout", type=float, default=_DEF.idle_timeout,
+                   help="seconds without a message before closing (0: never)")
+    s.add_argument("--compression", action="store_true",
+                   help="allow permessage-deflate (off by default)")
+    s.add_argument("--allow-origin", action="append", default=None, metavar="ORIGIN",
+                   help="accepted Origin header (repeat; default: any)")
+    s.add_argument("--tls-cert", default=None)
+    s.add_argument("--tls-key", default=None)
+    s.add_argument("--seed-demo", action="store_true",
+                   help="load assets/demo-data.json into an empty ledger")
+
+    u = sub.add_parser("user", help="manage users and tokens")
+    common(u)
+    us = u.add_subparsers(dest="ucmd")
+    ua = us.add_parser("add", help="add a user (or replace its token); prints the token once")
+    ua.add_argument("name")
+    ua.add_argument("--role", choices=list(ROLES), default="writer")
+    us.add_parser("list", help="list users")
+    ur = us.add_parser("remove", help="remove a user")
+    ur.add_argument("name")
+
+    v = sub.add_parser("verify", help="replay the event log and compare with the state")
+    common(v)
+    b = sub.add_parser("backup", help="write the events and audit to FILE")
+    common(b)
+    b.add_argument("file")
+    r = sub.add_parser("restore", help="restore a backup FILE into an empty database")
+    common(r)
+    r.add_argument("file")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``outpost-hub``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    if args.cmd is None:
+        args = _parser().parse_args(["serve", *(argv or [])])
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.cmd == "serve":
+            return asyncio.run(_serve(args))
+        if args.cmd == "user":
+            return _user(args)
+        return _ops(args)
+    except OutpostError as exc:
+        print(f"outpost-hub: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+def _user(args: argparse.Namespace) -> int:
+    users = Users(_users_path(args.db, args.users))
+    try:
+        if args.ucmd == "add":
+            token = users.add(args.name, args.role)
+            print(f"user {args.name} ({args.role}) token (shown once, keep it secret):")
+            print(token)
+            return 0
+        if args.ucmd == "remove":
+            if not users.remove(args.name):
+                print(f"outpost-hub: no user named {args.name!r}", file=sys.stderr)
+                return 1
+            print(f"removed user {args.name}")
+            return 0
+        for u in users.list():
+            print(f"{u.name}\t{u.role}")
+        return 0
+    finally:
+        users.close()
+
+
+def _ops(args: argparse.Namespace) -> int:
+    project = load_project(args.schema)
+    try:
+        ops: Any = importlib.import_module("core.ledger.ops")
+    except ImportError as exc:
+        raise ConfigError("core.ledger.ops is not available in this build: verify, backup "
+                          "and restore need it") from exc
+    if args.cmd == "verify":
+        ledger = open_hub_ledger(args.db, project)
+        try:
+            problems = ops.verify(ledger)
+        finally:
+            ledger.close()
+        for line in problems or []:
+            print(line)
+        print("ok" if not problems else f"{len(problems)} problems")
+        return 0 if not problems else 1
+    ledger = open_hub_ledger(args.db, project)
+    try:
+        if args.cmd == "backup":
+            ops.backup(ledger, args.file)
+        else:
+            ops.restore(ledger, args.file)
+    finally:
+        ledger.close()
+    print(f"{args.cmd} done: {args.file}")
+    return 0
+
+
+def _tls(args: argparse.Namespace) -> ssl.SSLContext | None:
+    if not args.tls_cert and not args.tls_key:
+        return None
+    if not (args.tls_cert and args.tls_key):
+        raise ConfigError("TLS needs both --tls-cert and --tls-key")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load TLS certificate {args.tls_cert} / key "
+                          f"{args.tls_key}: {exc}") from exc
+    return ctx
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    if args.auth == "none" and not is_loopback(args.host):
+        raise ConfigError(f"--auth none with --host {args.host}: without tokens the hub only "
+                          "listens on loopback; add users with `outpost-hub user add NAME`")
+    project = load_project(args.schema)
+    limits = Limits(max_message=args.max_message, max_connections=args.max_connections,
+                    idle_timeout=args.idle_timeout, compression=args.compression)
+    ledger = open_hub_ledger(args.db, project)
+    if args.seed_demo:
+        n = seed_demo(ledger)
+        if n:
+            log.info("seeded %d demo transactions", n)
+    users = None if args.auth == "none" else Users(_users_path(args.db, args.users))
+    if users is None:
+        log.warning("AUTH DISABLED (--auth none): every connection is user %r; loopback only",
+                    args.user)
+    elif not users.list():
+        log.warning("no users yet: add one with `outpost-hub user add NAME` (token auth)")
+    hub = Hub(ledger, host=args.host, port=args.port, users=users, anon_user=args.user,
+              limits=limits, origins=args.allow_origin, ssl=_tls(args), close_ledger=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        url = await hub.start()
+    except OSError as exc:
+        ledger.close()
+        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc}") from exc
+    where = args.db if "://" not in args.db else args.db.split("@")[-1]
+    print(f"outpost-hub ready: {url} (db {where}, schema {args.schema}, auth {args.auth})",
+          flush=True)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down: finishing in-flight publishes")
+        await hub.stop()
+        if users is not None:
+            users.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
