@@ -1,0 +1,387 @@
+"""The main window: topics sidebar, records table with filter, record form, history,
+conflicts, status bar; new / save / delete / undo / redo through the embedded satellite.
+
+Widgets only display and forward: every edit becomes actions published with
+:meth:`SatelliteAPI.pub`; every satellite change notice is forwarded to the item models.
+Slots turn errors into visible messages (status bar, form, message box).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from PySide6.QtCore import QItemSelection, QModelIndex, QSettings, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLineEdit,
+    QListView,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QStackedWidget,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.errors import OutpostError
+from core.ids import new_key
+from core.model import Action, Cmd
+from core.satellite.api import Change, SatelliteAPI
+from desktop.icons import icon
+from desktop.models.records import RecordTableModel
+from desktop.models.topics import TopicListModel
+from desktop.sync import NoSync, SyncControl
+from desktop.undo import PubCommand, inverse
+from desktop.widgets.conflicts import ConflictsDialog
+from desktop.widgets.form import RecordForm
+from desktop.widgets.history import HistoryView
+from desktop.widgets.statusbar import SyncStatusBar
+
+__all__ = ["MainWindow"]
+
+
+class MainWindow(QMainWindow):
+    """One satellite's window.
+
+    Args:
+        sat: the satellite (replica + local queue) this window edits.
+        sync: the sync controls ("work offline", "sync now").
+        title: shown in the window title (profile name).
+        on_settings: called by File → Connection settings (the app opens its dialog).
+    """
+
+    def __init__(self, sat: SatelliteAPI, sync: SyncControl | None = None, title: str = "",
+                 on_settings: Callable[[], None] | None = None):
+        super().__init__()
+        self.sat = sat
+        self.sync = sync or NoSync()
+        self._on_settings = on_settings
+        self.setWindowTitle(f"Outpost — {title}" if title else "Outpost")
+        self.setWindowIcon(icon("app"))
+        self.resize(1200, 750)
+        self.undo_stack = QUndoStack(self)
+        self.topics = TopicListModel(sat, self)
+        self.record_models: dict[str, RecordTableModel] = {}
+        self.forms: dict[str, RecordForm] = {}
+        self.conflicts_dialog: ConflictsDialog | None = None
+        self._top = ""
+
+        # sidebar
+        self.topic_view = QListView()
+        self.topic_view.setModel(self.topics)
+        self.topic_view.setMaximumWidth(230)
+        self.topic_view.setMinimumWidth(160)
+        self.topic_view.selectionModel().currentChanged.connect(self._topic_changed)
+        # records
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("Filter records (Ctrl+F)")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.textChanged.connect(self._filter_changed)
+        self.table = QTableView()
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().setDefaultSectionSize(24)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        center = QWidget()
+        cl = QVBoxLayout(center)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.addWidget(self.filter)
+        cl.addWidget(self.table, 1)
+        # form + history
+        self.form_stack = QStackedWidget()
+        self.history = HistoryView(sat)
+        self.history.restore_requested.connect(self._restore)
+        self.side = QTabWidget()
+        self.side.addTab(self.form_stack, icon("save"), "Record")
+        self.side.addTab(self.history, icon("history"), "History")
+        self.side.setMinimumWidth(360)
+        split = QSplitter()
+        split.addWidget(self.topic_view)
+        split.addWidget(center)
+        split.addWidget(self.side)
+        split.setStretchFactor(1, 3)
+        split.setStretchFactor(2, 2)
+        split.setSizes([180, 640, 380])
+        self.setCentralWidget(split)
+        # status bar
+        self.status = SyncStatusBar()
+        self.status.conflicts_clicked.connect(self.show_conflicts)
+        self.status.offline_toggled.connect(self._offline_toggled)
+        self.status.sync_clicked.connect(self._sync_now)
+        self.setStatusBar(self.status)
+        self._make_actions()
+        self._unlisten = sat.listen(self.on_change)
+        self.status.show_status(sat.status())
+        if self.topics.rowCount():
+            self.topic_view.setCurrentIndex(self.topics.index(0, 0))
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def _make_actions(self) -> None:
+        def act(text: str, name: str, keys: QKeySequence | str | QKeySequence.StandardKey,
+                slot: Callable[[], Any], tip: str) -> QAction:
+            a = QAction(icon(name), text, self)
+            a.setShortcut(QKeySequence(keys))
+            a.setToolTip(f"{tip} ({QKeySequence(keys).toString()})")
+            a.triggered.connect(slot)
+            self.addAction(a)
+            return a
+
+        self.new_action = act("New", "new", QKeySequence.StandardKey.New, self.new_record,
+                              "New record")
+        self.save_action = act("Save", "save", QKeySequence.StandardKey.Save, self.save,
+                               "Save the record")
+        self.delete_action = act("Delete", "delete", "Ctrl+Delete", self.delete_record,
+                                 "Delete the record")
+        self.undo_action = self.undo_stack.createUndoAction(self, "Undo")
+        self.undo_action.setIcon(icon("undo"))
+        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
+        self.redo_action = self.undo_stack.createRedoAction(self, "Redo")
+        self.redo_action.setIcon(icon("redo"))
+        self.redo_action.setShortcut(QKeySequence.StandardKey.Redo)
+        self.sync_action = act("Sync now", "sync", "F5", self._sync_now,
+                               "Connect and send pending changes")
+        self.conflicts_action = act("Conflicts", "conflict", "Ctrl+Shift+C",
+                                    self.show_conflicts, "Open the conflicts view")
+        self.history_action = act("History", "history", "Ctrl+H",
+                                  lambda: self.side.setCurrentWidget(self.history),
+                                  "History of the record")
+        self.offline_action = QAction("Work offline", self)
+        self.offline_action.setCheckable(True)
+        self.offline_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
+        self.offline_action.toggled.connect(self.status.offline.setChecked)
+        self.addAction(self.offline_action)
+        find = QAction(self)
+        find.setShortcut(QKeySequence.StandardKey.Find)
+        find.triggered.connect(lambda: self.filter.setFocus())
+        self.addAction(find)
+        settings = QAction(icon("settings"), "Connection settings…", self)
+        settings.triggered.connect(self._settings)
+        bar = self.addToolBar("Main")
+        bar.setObjectName("main_toolbar")
+        bar.setMovable(False)
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        for a in (self.new_action, self.save_action, self.delete_action):
+            bar.addAction(a)
+        bar.addSeparator()
+        bar.addAction(self.undo_action)
+        bar.addAction(self.redo_action)
+        bar.addSeparator()
+        for a in (self.sync_action, self.conflicts_action, self.history_action):
+            bar.addAction(a)
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        file_menu.addAction(settings)
+        file_menu.addAction(self.offline_action)
+        quit_action = file_menu.addAction("Quit")
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        edit = menu.addMenu("&Edit")
+        for a in (self.new_action, self.save_action, self.delete_action, self.undo_action,
+                  self.redo_action):
+            edit.addAction(a)
+        view = menu.addMenu("&Sync")
+        for a in (self.sync_action, self.conflicts_action, self.history_action):
+            view.addAction(a)
+
+    # -- topics and records --------------------------------------------------------------------
+
+    @property
+    def topic(self) -> str:
+        return self._top
+
+    @property
+    def records(self) -> RecordTableModel:
+        return self.record_models[self._top]
+
+    @property
+    def form(self) -> RecordForm:
+        return self.forms[self._top]
+
+    def select_topic(self, top: str) -> None:
+        self.topic_view.setCurrentIndex(self.topics.index(self.topics.row_of(top), 0))
+
+    def _topic_changed(self, cur: QModelIndex, _prev: QModelIndex) -> None:
+        if not cur.isValid():
+            return
+        top = self.topics.topic_at(cur.row())
+        self._top = top
+        if top not in self.record_models:
+            self.record_models[top] = RecordTableModel(self.sat, top, self)
+            form = RecordForm(self.sat, self.sat.project.model(top))
+            form.save_requested.connect(self._save_fields)
+            self.forms[top] = form
+            self.form_stack.addWidget(form)
+        model = self.record_models[top]
+        model.set_filter(self.filter.text())
+        self.table.setModel(model)
+        self.table.selectionModel().selectionChanged.connect(self._record_selected)
+        self.form_stack.setCurrentWidget(self.forms[top])
+        self.forms[top].clear()
+        self.history.set_record(top, "")
+        self.table.resizeColumnsToContents()
+        for c in range(model.columnCount()):
+            self.table.setColumnWidth(c, min(max(self.table.columnWidth(c), 80), 240))
+
+    def _filter_changed(self, text: str) -> None:
+        if self._top:
+            self.records.set_filter(text)
+
+    def select_key(self, key: str) -> bool:
+        """Select the record ``key`` of the current topic; False when it is not shown."""
+        row = self.records.row_of(key)
+        if row < 0:
+            return False
+        self.table.selectRow(row)
+        self.table.scrollTo(self.records.index(row, 0))
+        return True
+
+    def current_key(self) -> str:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        return self.records.key_at(rows[0].row()) if rows else ""
+
+    def _record_selected(self, _sel: QItemSelection, _old: QItemSelection) -> None:
+        key = self.current_key()
+        if not key:
+            return
+        rv = self.sat.record(self._top, key)
+        if rv is not None:
+            self.form.load(rv)
+        self.history.set_record(self._top, key)
+
+    # -- editing -------------------------------------------------------------------------------
+
+    def new_record(self) -> None:
+        if not self._top:
+            return
+        m = self.sat.project.model(self._top)
+        key = new_key() if m.key == "str" else str(self.records.total() + 1)
+        self.table.clearSelection()
+        self.side.setCurrentWidget(self.form_stack)
+        self.form.start_new(key)
+        self.form.focus_first()
+
+    def save(self) -> None:
+        if self._top:
+            self.form.request_save()
+
+    def _save_fields(self, fields: dict[str, Any]) -> None:
+        form = self.form
+        key = form.key
+        if form.is_new:
+            ok = self.publish([Action(self._top, key, Cmd.NEW, fields)], f"new {key[:8]}")
+        else:
+            ok = self.publish([Action(self._top, key, Cmd.MOD, fields)],
+                              f"edit {', '.join(fields)}")
+        if ok:
+            self.select_key(key)
+            rv = self.sat.record(self._top, key)
+            if rv is not None:
+                form.load(rv)
+
+    def delete_record(self) -> None:
+        key = self.current_key()
+        if not key:
+            self.status.showMessage("Select a record to delete", 4000)
+            return
+        if self.publish([Action(self._top, key, Cmd.DEL)], "delete"):
+            self.form.clear()
+            self.history.set_record(self._top, "")
+
+    def _restore(self, acts: list[Action]) -> None:
+        self.publish(acts, "restore version")
+
+    def publish(self, acts: Sequence[Action], text: str) -> bool:
+        """Publish ``acts`` through the satellite as one undoable step; False on error."""
+        try:
+            undo = inverse(self.sat, acts)
+            self.sat.pub(acts)
+        except OutpostError as exc:
+            self.show_error(str(exc))
+            if self._top in self.forms:
+                self.form.show_errors(str(exc))
+            return False
+        self.undo_stack.push(PubCommand(self.sat, text, acts, undo, self.show_error))
+        return True
+
+    def show_error(self, text: str) -> None:
+        """Show an error where the user looks: the status bar (and its tooltip)."""
+        self.status.showMessage(text, 10000)
+
+    # -- sync ----------------------------------------------------------------------------------
+
+    def on_change(self, ch: Change) -> None:
+        """Forward a satellite change notice to every model and view."""
+        try:
+            self.topics.on_change(ch)
+            for m in self.record_models.values():
+                m.on_change(ch)
+            self.history.on_change(ch)
+            if ch.status or ch.receipts:
+                self.status.show_status(self.sat.status())
+            self._refresh_form(ch)
+        except OutpostError as exc:  # e.g. the database went away: show it, keep running
+            self.show_error(f"cannot refresh the view: {exc}")
+
+    def _refresh_form(self, ch: Change) -> None:
+        if not self._top or self._top not in self.forms:
+            return
+        form = self.form
+        if not form.key or form.is_new or form.dirty:
+            return
+        if ch.reset or form.key in ch.records.get(self._top, ()):
+            rv = self.sat.record(self._top, form.key)
+            if rv is None or rv.fields is None:
+                form.clear()
+            else:
+                form.load(rv)
+
+    def show_conflicts(self) -> ConflictsDialog:
+        if self.conflicts_dialog is None:
+            self.conflicts_dialog = ConflictsDialog(self.sat, self)
+            self.conflicts_dialog.failed.connect(self.show_error)
+        self.conflicts_dialog.model.refresh()
+        self.conflicts_dialog.show()
+        self.conflicts_dialog.raise_()
+        return self.conflicts_dialog
+
+    def _offline_toggled(self, offline: bool) -> None:
+        self.offline_action.setChecked(offline)
+        try:
+            self.sync.set_offline(offline)
+        except OutpostError as exc:
+            self.show_error(str(exc))
+        self.status.showMessage("Working offline" if offline else "Going online", 3000)
+
+    def _sync_now(self) -> None:
+        try:
+            self.sync.sync_now()
+        except OutpostError as exc:
+            self.show_error(str(exc))
+
+    def _settings(self) -> None:
+        if self._on_settings is not None:
+            self._on_settings()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        dirty = [t for t, f in self.forms.items() if f.dirty and not f.is_new]
+        if dirty and QMessageBox.question(
+                self, "Unsaved changes",
+                "The record form has unsaved changes. Close anyway?") != (
+                QMessageBox.StandardButton.Yes):
+            event.ignore()
+            return
+        self._unlisten()
+        if self.conflicts_dialog is not None:
+            self.conflicts_dialog.detach()
+        QSettings().setValue("window/geometry", self.saveGeometry())
+        super().closeEvent(event)

@@ -1,0 +1,68 @@
+"""Undo and redo as compensating actions (``QUndoStack``).
+
+Nothing is ever taken out of the ledger: undoing a publish publishes its inverse (``new`` →
+``del``, ``del`` → ``new`` with the old fields, ``mod`` → ``mod`` back to the old values of the
+changed fields); redo publishes the original again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from PySide6.QtGui import QUndoCommand
+
+from core.errors import OutpostError
+from core.model import Action, Cmd
+from core.satellite.api import SatelliteAPI
+
+__all__ = ["PubCommand", "inverse"]
+
+
+def inverse(sat: SatelliteAPI, acts: Sequence[Action]) -> list[Action]:
+    """The actions that undo ``acts`` given the records as the user sees them now."""
+    out: list[Action] = []
+    for a in reversed(acts):
+        rv = sat.record(a.top, a.key)
+        cur = dict(rv.fields) if rv is not None and rv.fields is not None else None
+        if a.cmd == Cmd.NEW:
+            out.append(Action(a.top, a.key, Cmd.DEL))
+        elif a.cmd == Cmd.DEL:
+            out.append(Action(a.top, a.key, Cmd.NEW,
+                              {k: v for k, v in (cur or {}).items() if v is not None}))
+        else:
+            out.append(Action(a.top, a.key, Cmd.MOD,
+                              {k: (cur or {}).get(k) for k in a.arg or {}}))
+    return out
+
+
+class PubCommand(QUndoCommand):
+    """A published edit; its undo publishes the compensating actions.
+
+    Create it *after* the first publish succeeded (``done``), so a rejected edit never enters
+    the stack; pass the inverse computed before that publish.
+    """
+
+    def __init__(self, sat: SatelliteAPI, text: str, acts: Sequence[Action],
+                 undo_acts: Sequence[Action], on_error: Callable[[str], None]):
+        super().__init__(text)
+        self._sat = sat
+        self._acts = list(acts)
+        self._undo = list(undo_acts)
+        self._on_error = on_error
+        self._first = True
+
+    def redo(self) -> None:
+        if self._first:  # already published by the caller
+            self._first = False
+            return
+        self._run(self._acts, "redo")
+
+    def undo(self) -> None:
+        self._run(self._undo, "undo")
+
+    def _run(self, acts: list[Action], what: str) -> None:
+        try:
+            self._sat.pub(acts)
+        except OutpostError as exc:
+            self.setObsolete(True)
+            self._on_error(f"cannot {what} {self.text()!r}: {exc}")
