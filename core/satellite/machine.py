@@ -163,15 +163,18 @@ class SyncMachine:
         lim: events per catch-up batch asked of the hub (0: the hub's default).
         backoff: reconnect delays.
         timeout: seconds a request may stay unanswered before the connection is dropped.
+        max_trans: most transactions sent in one ``evt.sat`` (the rest follow after the reply).
     """
 
     def __init__(self, store: SyncStore, rnd: random.Random | None = None, *, lim: int = 5000,
-                 backoff: Backoff | None = None, timeout: float = 60.0):
+                 backoff: Backoff | None = None, timeout: float = 60.0,
+                 max_trans: int = 1000):
         self.store = store
         self.rnd = rnd or random.Random()
         self.lim = lim
         self.backoff = backoff or Backoff()
         self.timeout = timeout
+        self.max_trans = max_trans
         self.info = SyncInfo()
         self._out: list[Output] = []
         self._tok = 0
@@ -368,11 +371,10 @@ class SyncMachine:
         return tuple(self.store.topics())
 
     def _send_sat(self, now: float, *, only_new: bool) -> None:
-        trans = self.store.outbox()
-        if only_new:
-            trans = [t for t in trans if t.uid not in self._sent]
-            if not trans:
-                return
+        trans = [t for t in self.store.outbox() if t.uid not in self._sent]
+        if only_new and not trans:
+            return
+        trans = trans[:self.max_trans]
         self._sent.update(t.uid for t in trans)
         req = SatReq(self.store.rev(), tuple(trans), self._tops(), self.lim)
         self._request("evt.sat", enc_sat(req), "sat", now)

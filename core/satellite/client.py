@@ -1,0 +1,282 @@
+"""The asyncio adapter of the sync machine over websockets: :class:`SyncClient`.
+
+It only moves bytes: it opens the connection the machine asks for (``Authorization: Bearer``
+in the handshake), feeds received frames, closes and timer ticks to
+:class:`~core.satellite.machine.SyncMachine`, and carries out the machine's outputs. All
+decisions live in the machine. websockets errors are translated to
+:class:`~core.errors.HubError` here, and only here, with the cause chained.
+
+The token is never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+from core.errors import HubError, OutpostError, SchemaError
+from core.satellite.machine import Backoff, Close, Open, Phase, Send, SyncMachine
+from core.satellite.satellite import Satellite
+from core.schema import Project, parse_project
+from core.wire import decode_error, decode_json, format_frame, parse_frame
+
+__all__ = ["SyncClient", "fetch_project", "hub_error"]
+
+log = logging.getLogger("outpost.sat.client")
+
+MAX_MESSAGE = 64 * 1024 * 1024
+
+
+def _headers(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def hub_error(url: str, exc: BaseException) -> HubError:
+    """A HubError for a failure to reach or talk to the hub at ``url``, naming the fix."""
+    if isinstance(exc, InvalidStatus):
+        code = exc.response.status_code
+        if code in (401, 403):
+            return HubError(f"the hub at {url} refused the token (HTTP {code}): check it with "
+                            "the hub operator and run `outpost connect URL --token T`")
+        return HubError(f"the hub at {url} refused the connection (HTTP {code})")
+    if isinstance(exc, InvalidURI):
+        return HubError(f"{url!r} is not a hub URL: expected ws://host:port or wss://host:port")
+    if isinstance(exc, TimeoutError):
+        return HubError(f"the hub at {url} did not answer in time: check the URL and the "
+                        "network; the satellite keeps working offline")
+    if isinstance(exc, ConnectionClosed):
+        return HubError(f"the connection to {url} closed: {exc}")
+    return HubError(f"cannot reach the hub at {url}: {exc or type(exc).__name__}: check that "
+                    "`outpost-hub serve` runs there; the satellite keeps working offline")
+
+
+async def _open(url: str, token: str, timeout: float) -> ClientConnection:
+    try:
+        return await connect(url, additional_headers=_headers(token), open_timeout=timeout,
+                             max_size=MAX_MESSAGE, ping_interval=20, ping_timeout=20,
+                             logger=logging.getLogger("outpost.sat.ws"))
+    except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
+        raise hub_error(url, exc) from exc
+
+
+async def fetch_project(url: str, token: str = "", timeout: float = 10.0) -> Project:
+    """Fetch the hub's schema (``dom.project``).
+
+    Raises:
+        HubError: the hub cannot be reached or answered with an error.
+        SchemaError: the hub's schema cannot be used.
+    """
+    async with asyncio.timeout(timeout):
+        ws = await _open(url, token, timeout)
+        try:
+            await ws.send(format_frame("dom.project", "1"))
+            while True:
+                text = await ws.recv()
+                frame = parse_frame(text, MAX_MESSAGE)
+                if frame.subj == "dom.project" and frame.tok == "1":
+                    break
+        except ConnectionClosed as exc:
+            raise hub_error(url, exc) from exc
+        finally:
+            await ws.close()
+    body = decode_json(frame.body)
+    err = decode_error(body)
+    if err is not None:
+        raise HubError(f"the hub at {url} refused dom.project: {err[0]}")
+    res = body.get("res") if isinstance(body, dict) else None
+    if not isinstance(res, dict):
+        raise SchemaError(f"the hub at {url} sent no schema (dom.project result is empty)")
+    data = {k: v for k, v in res.items()}
+    if isinstance(data.get("project"), dict):
+        data["project"] = {k: v for k, v in data["project"].items() if k != "mig"}
+    return parse_project(data, f"{url} dom.project")
+
+
+class SyncClient:
+    """Keeps one satellite in sync with a hub until stopped.
+
+    Args:
+        sat: the satellite.
+        url: the hub's ``ws://`` URL.
+        token: the bearer token ("" for none).
+        rnd: random source for backoff jitter.
+        backoff, lim, timeout: passed to the machine.
+        open_timeout: seconds to open a connection.
+    """
+
+    def __init__(self, sat: Satellite, url: str, token: str = "", *,
+                 rnd: random.Random | None = None, backoff: Backoff | None = None,
+                 lim: int = 5000, timeout: float = 60.0, open_timeout: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.sat = sat
+        self.url = url
+        self.token = token
+        self.open_timeout = open_timeout
+        self.clock = clock
+        self.machine = SyncMachine(sat, rnd, lim=lim, backoff=backoff, timeout=timeout)
+        self._inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._ws: ClientConnection | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stop = asyncio.Event()
+        self._running = False
+
+    # -- public --------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Sync until :meth:`stop` is called (reconnecting forever)."""
+        await self.run_until(lambda: False, None)
+
+    async def sync_once(self, timeout: float) -> None:
+        """Connect, push the queue and catch up; return when idle.
+
+        Raises:
+            HubError: not done within ``timeout`` seconds (with the last error), or sync
+                stopped (e.g. schema mismatch).
+        """
+        ok = await self.run_until(lambda: self.machine.idle, timeout)
+        if not ok:
+            info = self.machine.info
+            why = info.last_error or f"still {info.phase.value}"
+            raise HubError(f"sync with {self.url} did not finish within {timeout:g} s: {why}")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None
+
+    # -- loop ----------------------------------------------------------------------------------
+
+    async def run_until(self, done: Callable[[], bool], timeout: float | None) -> bool:
+        """Run the machine until ``done()`` (True), ``timeout`` seconds pass or sync stops
+        for good (False)."""
+        m = self.machine
+        self._stop.clear()
+        self._inbox = asyncio.Queue()
+        deadline = None if timeout is None else self.clock() + timeout
+        self.sat.on_local = self._kick
+        m.start(self.clock())
+        try:
+            while True:
+                await self._carry_out()
+                self.sat.set_sync(m.info)
+                if done():
+                    return True
+                if self._stop.is_set() or m.phase == Phase.STOPPED:
+                    return False
+                now = self.clock()
+                if deadline is not None and now >= deadline:
+                    return False
+                waits = [t for t in (m.wake_at(), deadline) if t is not None]
+                delay = max(0.0, min(waits) - now) if waits else None
+                try:
+                    kind, arg = await asyncio.wait_for(self._next(), delay)
+                except TimeoutError:
+                    m.tick(self.clock())
+                    continue
+                self._feed(kind, arg)
+        finally:
+            self.sat.on_local = None
+            await self._shutdown()
+            self.sat.set_sync(m.info)
+
+    async def _next(self) -> tuple[str, Any]:
+        get = asyncio.ensure_future(self._inbox.get())
+        stop = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({get, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if get.done():
+            return get.result()
+        get.cancel()
+        return ("stop", None)
+
+    def _feed(self, kind: str, arg: Any) -> None:
+        m = self.machine
+        now = self.clock()
+        try:
+            if kind == "frame":
+                m.received(arg, now)
+            elif kind == "opened":
+                self._ws = arg
+                m.connected(now)
+            elif kind == "closed":
+                self._ws = None
+                m.disconnected(now, arg)
+            elif kind == "kick":
+                m.local_change(now)
+        except OutpostError as exc:
+            # local storage failed while applying hub data: drop the connection, retry later
+            log.warning("sync input failed: %s", exc)
+            m.info = replace(m.info, last_error=str(exc))
+            self._close_ws()
+
+    def _kick(self) -> None:
+        self._inbox.put_nowait(("kick", None))
+
+    async def _carry_out(self) -> None:
+        for out in self.machine.take():
+            if isinstance(out, Open):
+                self._spawn(self._connect())
+            elif isinstance(out, Send):
+                ws = self._ws
+                if ws is not None:
+                    with contextlib.suppress(ConnectionClosed):  # the reader reports it
+                        await ws.send(out.text)
+            elif isinstance(out, Close):
+                self._close_ws()
+
+    def _close_ws(self) -> None:
+        ws = self._ws
+        if ws is not None:
+            self._spawn(self._close(ws))
+
+    async def _close(self, ws: ClientConnection) -> None:
+        with contextlib.suppress(Exception):
+            await ws.close()
+
+    async def _connect(self) -> None:
+        try:
+            ws = await _open(self.url, self.token, self.open_timeout)
+        except HubError as exc:
+            self._inbox.put_nowait(("closed", str(exc)))
+            return
+        self._inbox.put_nowait(("opened", ws))
+        reason = ""
+        try:
+            async for text in ws:
+                self._inbox.put_nowait(("frame", text))
+        except ConnectionClosed as exc:
+            reason = str(hub_error(self.url, exc))
+        self._inbox.put_nowait(("closed", reason or f"the connection to {self.url} closed"))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _shutdown(self) -> None:
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            await self._close(ws)
+        for t in list(self._tasks):
+            t.cancel()
+        for t in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        if self.machine.phase not in (Phase.OFFLINE, Phase.STOPPED):
+            self.machine.disconnected(self.clock(), "")
+            self.machine.take()
+
