@@ -174,4 +174,6 @@ class MemLedger:
         self._revs.extend(e.rev for e in fresh)
         for a in audits:
             self._audits[a.rev] = a
+            if a.uid:
+                self._uids.setdefault(a.uid, a.rev)
         self._rev = rev

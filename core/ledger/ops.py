@@ -1,0 +1,228 @@
+"""Ledger operations: verify, backup to one file while running, restore into an empty ledger.
+
+A backup is a SQLite file (format ``outpost-ledger-backup/1``) holding the event log, the
+audit log, the applied uids and the schema (version and definition), all read in ONE read
+transaction of the source (a snapshot: on SQLite a WAL read transaction, on PostgreSQL
+``REPEATABLE READ``), so publishes can go on meanwhile and the backup is still consistent. It is
+written to ``<path>.tmp``, synced, then renamed over ``path``: a crash never leaves a half
+backup under the final name. State tables are not copied: they are derived, and restore
+rebuilds them by replaying the events, then verifies.
+
+The hub exposes these as ``outpost-hub verify|backup|restore``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.exc import SQLAlchemyError
+
+from core.errors import OutpostError, SchemaError, StorageError
+from core.ledger.sql import SqlLedger
+from core.ledger.tables import loads
+from core.model import Audit, Cmd, Event
+from core.schema import Project
+
+__all__ = ["BACKUP_FORMAT", "BackupInfo", "backup", "restore", "verify"]
+
+BACKUP_FORMAT = "outpost-ledger-backup/1"
+_BATCH = 5000
+
+_DDL = (
+    "CREATE TABLE backup_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE evt_event (id INTEGER PRIMARY KEY, rev INTEGER NOT NULL, top TEXT NOT NULL,"
+    " key TEXT NOT NULL, cmd TEXT NOT NULL, arg TEXT)",
+    "CREATE INDEX ix_evt_event_rev ON evt_event (rev)",
+    "CREATE TABLE evt_audit (rev INTEGER PRIMARY KEY, created INTEGER NOT NULL,"
+    " arrived INTEGER NOT NULL, usr TEXT NOT NULL, extra TEXT, uid TEXT NOT NULL)",
+    "CREATE TABLE evt_uid (uid TEXT PRIMARY KEY, rev INTEGER NOT NULL)",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BackupInfo:
+    """What a backup holds: its revision, counts and schema version."""
+
+    path: Path
+    rev: int
+    events: int
+    audits: int
+    uids: int
+    version: str
+
+
+def verify(ledger: SqlLedger) -> list[str]:
+    """Replay the event log and compare with the state tables; one line per difference."""
+    return ledger.verify()
+
+
+@contextmanager
+def _snapshot(ledger: SqlLedger) -> Iterator[Connection]:
+    """One read transaction: every read inside sees the same committed state."""
+    with ledger.engine.connect() as conn:
+        if ledger.engine.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            yield conn
+
+
+def backup(ledger: SqlLedger, path: str | Path) -> BackupInfo:
+    """Write a consistent backup of ``ledger`` to one SQLite file while it keeps running.
+
+    Args:
+        ledger: the ledger to back up.
+        path: the backup file; replaced atomically when it exists.
+
+    Raises:
+        StorageError: reading the ledger or writing the file failed; no file at ``path`` was
+            changed.
+    """
+    dest = Path(path)
+    tmp = dest.with_name(dest.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    t = ledger.tables
+    counts = {"events": 0, "audits": 0, "uids": 0}
+    try:
+        out = sqlite3.connect(tmp)
+        try:
+            for ddl in _DDL:
+                out.execute(ddl)
+            with _snapshot(ledger) as conn:
+                meta = conn.execute(select(t.meta)).one()
+                for name, q, sql in (
+                    ("events", select(t.event).order_by(t.event.c.id),
+                     "INSERT INTO evt_event VALUES (?,?,?,?,?,?)"),
+                    ("audits", select(t.audit).order_by(t.audit.c.rev),
+                     "INSERT INTO evt_audit VALUES (?,?,?,?,?,?)"),
+                    ("uids", select(t.uid), "INSERT INTO evt_uid VALUES (?,?)"),
+                ):
+                    res = conn.execution_options(yield_per=_BATCH).execute(q)
+                    for part in res.partitions():
+                        rows = [tuple(r) for r in part]
+                        out.executemany(sql, rows)
+                        counts[name] += len(rows)
+            out.executemany("INSERT INTO backup_meta VALUES (?, ?)", [
+                ("format", BACKUP_FORMAT), ("version", meta.version),
+                ("definition", meta.definition), ("rev", str(meta.rev)),
+                ("last_id", str(meta.last_id))])
+            out.commit()
+        finally:
+            out.close()
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, dest)
+    except OutpostError:
+        tmp.unlink(missing_ok=True)
+        raise
+    except (OSError, sqlite3.Error) as exc:
+        tmp.unlink(missing_ok=True)
+        raise StorageError(f"backup to {dest} failed: {exc}: check that the directory exists, "
+                           "is writable and has free space, then retry") from exc
+    except SQLAlchemyError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StorageError(f"backup of the ledger failed while reading it: {exc}: "
+                           "retry; check the database if it persists") from exc
+    return BackupInfo(dest, int(meta.rev), counts["events"], counts["audits"], counts["uids"],
+                      meta.version)
+
+
+def _open_backup(path: Path) -> tuple[sqlite3.Connection, dict[str, str]]:
+    if not path.is_file():
+        raise StorageError(f"backup file {path} not found: check the path")
+    try:
+        src = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        meta = dict(src.execute("SELECT name, value FROM backup_meta").fetchall())
+    except sqlite3.Error as exc:
+        raise StorageError(f"{path} is not an Outpost ledger backup ({exc}): give a file "
+                           "written by `outpost-hub backup`") from exc
+    if meta.get("format") != BACKUP_FORMAT:
+        src.close()
+        raise StorageError(f"{path}: backup format {meta.get('format')!r} is not "
+                           f"{BACKUP_FORMAT!r}: restore it with the Outpost version that made it")
+    return src, meta
+
+
+def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
+    """Restore a backup into an empty ledger at ``url``: events, audit, uids, then state.
+
+    State is rebuilt by replaying the events, all in one transaction; then the ledger is
+    verified.
+
+    Args:
+        path: a file written by :func:`backup`.
+        url: the target database (``sqlite:///...`` or ``postgresql://...``).
+        project: the schema; must be the version the backup was made with.
+
+    Returns:
+        The restored ledger, open.
+
+    Raises:
+        SchemaError: the backup was made with another schema version.
+        StorageError: the target is not empty, the file is not a backup, the database failed,
+            or verification found differences.
+    """
+    p = Path(path)
+    src, meta = _open_backup(p)
+    try:
+        if meta["version"] != project.version:
+            raise SchemaError(
+                f"backup {p} was made with schema version {meta['version']}, the schema file "
+                f"has version {project.version}: restore with the schema the backup was made "
+                "with (its definition is stored in the backup's backup_meta table)")
+        led = SqlLedger(url, project)
+        try:
+            if led.rev() != 0 or led.last_id() != 0 or led.events(0, limit=1):
+                raise StorageError(
+                    f"refusing to restore into {url.split('@')[-1]}: the ledger is not empty "
+                    f"(at revision {led.rev()}); restore into a new, empty database")
+            _copy(src, led, int(meta["rev"]))
+            problems = led.verify()
+            if problems:
+                raise StorageError(f"restore of {p}: verify found {len(problems)} "
+                                   f"difference(s): {'; '.join(problems[:5])}")
+        except BaseException:
+            led.close()
+            raise
+        return led
+    finally:
+        src.close()
+
+
+def _copy(src: sqlite3.Connection, led: SqlLedger, final_rev: int) -> None:
+    ins = (pg_dialect.insert if led.engine.dialect.name == "postgresql"
+           else sqlite_dialect.insert)
+    with led.begin() as conn:
+        done_rev = 0
+        cur = src.execute("SELECT id, rev, top, key, cmd, arg FROM evt_event ORDER BY rev, id")
+        batch: list[Event] = []
+
+        def flush(upto: int) -> None:
+            nonlocal done_rev
+            audits = [Audit(r[0], r[1], r[2], r[3], None if r[4] is None else loads(r[4]), r[5])
+                      for r in src.execute("SELECT rev, created, arrived, usr, extra, uid FROM "
+                                           "evt_audit WHERE rev > ? AND rev <= ? ORDER BY rev",
+                                           (done_rev, upto))]
+            led.replicate(upto, batch, audits, conn=conn)
+            done_rev = upto
+            batch.clear()
+
+        for row in cur:
+            e = Event(int(row[0]), int(row[1]), row[2], row[3], Cmd(row[4]),
+                      None if row[5] is None else loads(row[5]))
+            if len(batch) >= _BATCH and e.rev != batch[-1].rev:
+                flush(batch[-1].rev)
+            batch.append(e)
+        flush(max(final_rev, batch[-1].rev if batch else done_rev))
+        uids: list[dict[str, Any]] = [{"uid": u, "rev": r} for u, r in
+                                      src.execute("SELECT uid, rev FROM evt_uid")]
+        for i in range(0, len(uids), _BATCH):
+            conn.execute(ins(led.tables.uid).on_conflict_do_nothing(), uids[i:i + _BATCH])

@@ -1,0 +1,283 @@
+"""The ledger contract (DESIGN §3), run against every backend: memory, SQLite, PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from core.errors import ConflictError, ValidationError
+from core.ledger.memory import MemLedger
+from core.ledger.sql import SqlLedger
+from core.model import Action, Audit, Cmd, Event, Trans
+from core.revision import ZERO_REV
+
+Led = MemLedger | SqlLedger
+
+SITE = "field.site"
+OBS = "field.obs"
+BLANK_SITE = {"name": None, "region": None, "lat": None, "lon": None, "notes": None}
+
+
+def new(key: str, **arg: Any) -> Action:
+    return Action(SITE, key, Cmd.NEW, {"name": "n", **arg})
+
+
+def mod(key: str, **arg: Any) -> Action:
+    return Action(SITE, key, Cmd.MOD, arg)
+
+
+def delete(key: str) -> Action:
+    return Action(SITE, key, Cmd.DEL)
+
+
+def pub(led: Led, *acts: Action, base: int | None = None, usr: str = "ann", now: int = 0,
+        uid: str = "") -> Any:
+    b = led.rev() if base is None else base
+    return led.publish(Trans(tuple(acts), base=b, uid=uid), usr, now=now or led.rev() + 1000)
+
+
+def site(**fields: Any) -> dict[str, Any]:
+    return {**BLANK_SITE, **fields}
+
+
+def snapshot(led: Led) -> tuple[Any, ...]:
+    return (led.rev(), led.events(ZERO_REV), led.states(SITE), led.states(OBS))
+
+
+# -- validation ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("acts", "base", "needle"), [
+    ((Action("field.sit", "a", Cmd.NEW, {"name": "x"}),), None,
+     "no model found for topic 'field.sit': did you mean 'field.site'?"),
+    ((Action(SITE, "", Cmd.NEW, {"name": "x"}),), None, "empty key"),
+    ((Action(SITE, "a", "upd", {"name": "x"}),), None,  # type: ignore[arg-type]
+     "unknown cmd 'upd': expected new, mod or del"),
+    ((Action(SITE, "a", Cmd.NEW, {"nmae": "x"}),), None,
+     "unknown field 'nmae' for field.site: did you mean 'name'?"),
+    ((Action(SITE, "a", Cmd.NEW, {"name": "x", "lat": "north"}),), None,
+     "field 'lat' got 'north', expected a number"),
+    ((Action(SITE, "a", Cmd.NEW, {"region": "x"}),), None, "required field 'name' is missing"),
+    ((new("old"),), None, "new field.site old: the record already exists"),
+    ((mod("nope", name="x"),), None, "mod field.site nope: no such record"),
+    ((delete("nope"),), None, "del field.site nope: no such record"),
+    ((), None, "no actions"),
+    ((mod("old", name="y"),), 10**13, "is in the future of the ledger"),
+    # a valid action followed by an invalid one: the whole transaction is refused
+    ((new("fresh"), mod("nope", name="x")), None, "mod field.site nope: no such record"),
+])
+def test_validation_errors_apply_nothing(ledger: Led, acts: tuple[Action, ...],
+                                         base: int | None, needle: str) -> None:
+    pub(ledger, new("old"), uid="u0")
+    before = snapshot(ledger)
+    with pytest.raises(ValidationError) as err:
+        pub(ledger, *acts, base=base, uid="u-bad")
+    assert needle in str(err.value)
+    assert snapshot(ledger) == before
+    assert ledger.uid_rev("u-bad") is None
+
+
+# -- conflicts ----------------------------------------------------------------------------------
+
+
+def test_mod_vs_mod_same_field_conflicts_with_details(ledger: Led) -> None:
+    base = pub(ledger, new("a", region="r0")).rev
+    won = pub(ledger, mod("a", region="theirs"), usr="bob")
+    before = snapshot(ledger)
+    with pytest.raises(ConflictError) as err:
+        pub(ledger, mod("a", region="mine", notes="n"), base=base, usr="cy")
+    (c,) = err.value.conflicts
+    assert (c.top, c.key, c.cmd, c.reason) == (SITE, "a", Cmd.MOD, "field changed")
+    assert c.fields == ("region",)
+    assert c.theirs == {"region": "theirs"}
+    assert (c.rev, c.usr) == (won.rev, "bob")
+    assert "by bob" in str(err.value)
+    assert snapshot(ledger) == before
+
+
+def test_different_fields_merge_cleanly(ledger: Led) -> None:
+    base = pub(ledger, new("a", region="r0")).rev
+    pub(ledger, mod("a", region="theirs"), usr="bob")
+    res = pub(ledger, mod("a", notes="mine"), base=base, usr="cy")
+    assert not res.dup
+    assert ledger.state(SITE, "a") == site(name="n", region="theirs", notes="mine")
+
+
+@pytest.mark.parametrize(("mine", "reason"), [
+    (mod("a", region="x"), "deleted"),
+    (delete("a"), "deleted"),
+])
+def test_changes_on_a_record_deleted_after_base_conflict(ledger: Led, mine: Action,
+                                                         reason: str) -> None:
+    base = pub(ledger, new("a")).rev
+    gone = pub(ledger, delete("a"), usr="bob")
+    with pytest.raises(ConflictError) as err:
+        pub(ledger, mine, base=base)
+    (c,) = err.value.conflicts
+    assert (c.reason, c.rev, c.usr, c.theirs) == (reason, gone.rev, "bob", None)
+
+
+def test_del_of_a_record_modified_after_base_conflicts(ledger: Led) -> None:
+    base = pub(ledger, new("a")).rev
+    won = pub(ledger, mod("a", lat=1.5), usr="bob")
+    with pytest.raises(ConflictError) as err:
+        pub(ledger, delete("a"), base=base)
+    (c,) = err.value.conflicts
+    assert (c.cmd, c.reason, c.fields, c.theirs) == (Cmd.DEL, "modified", ("lat",), {"lat": 1.5})
+    assert (c.rev, c.usr) == (won.rev, "bob")
+    assert ledger.state(SITE, "a") == site(name="n", lat=1.5)
+
+
+def test_new_vs_new_conflicts(ledger: Led) -> None:
+    base = ledger.rev()
+    pub(ledger, new("a", region="first"), usr="bob")
+    with pytest.raises(ConflictError) as err:
+        pub(ledger, new("a", region="second"), base=base)
+    (c,) = err.value.conflicts
+    assert (c.cmd, c.reason, c.usr) == (Cmd.NEW, "created", "bob")
+    assert ledger.state(SITE, "a") == site(name="n", region="first")
+
+
+def test_conflict_names_every_colliding_record(ledger: Led) -> None:
+    base = pub(ledger, new("a"), new("b"), new("c")).rev
+    pub(ledger, mod("a", name="x"), delete("b"), usr="bob")
+    with pytest.raises(ConflictError) as err:
+        pub(ledger, mod("a", name="y"), mod("b", name="y"), mod("c", name="ok"), base=base)
+    assert {(c.key, c.reason) for c in err.value.conflicts} == {
+        ("a", "field changed"), ("b", "deleted")}
+    assert ledger.state(SITE, "c") == site(name="n")
+
+
+# -- exactly once, audit identity, revisions ----------------------------------------------------
+
+
+def test_resent_uid_returns_original_and_changes_nothing(ledger: Led) -> None:
+    first = pub(ledger, new("a"), uid="u1")
+    pub(ledger, new("b"), uid="u2")
+    before = snapshot(ledger)
+    for _ in range(3):
+        again = ledger.publish(Trans((new("zzz"),), base=ZERO_REV, uid="u1"), "eve",
+                               now=first.rev + 10**6)
+        assert again.dup
+        assert (again.rev, again.evs) == (first.rev, first.evs)
+    assert snapshot(ledger) == before
+    assert ledger.uid_rev("u1") == first.rev
+
+
+def test_usr_comes_from_the_caller_not_the_client(ledger: Led) -> None:
+    t = Trans((new("a"),), base=ZERO_REV, usr="mallory", uid="u1", created=123)
+    res = ledger.publish(t, "ann", now=5000)
+    audit = ledger.audit(res.rev)
+    assert audit is not None
+    assert (audit.usr, audit.uid, audit.created, audit.arrived) == ("ann", "u1", 123, 5000)
+    assert [h.usr for h in ledger.history(SITE, "a")] == ["ann"]
+
+
+def test_next_rev_strictly_increases_when_the_clock_goes_back(ledger: Led) -> None:
+    r1 = pub(ledger, new("a"), now=10_000).rev
+    r2 = pub(ledger, new("b"), now=5_000).rev
+    r3 = pub(ledger, new("c"), now=10_000).rev
+    r4 = pub(ledger, new("d"), now=20_000).rev
+    assert (r1, r2, r3, r4) == (10_000, 10_001, 10_002, 20_000)
+    assert ledger.rev() == 20_000
+    evs = ledger.events(ZERO_REV)
+    assert [e.id for e in evs] == [1, 2, 3, 4]
+    assert [e.rev for e in evs] == [r1, r2, r3, r4]
+
+
+# -- queries ------------------------------------------------------------------------------------
+
+
+def test_events_order_topics_and_limit_never_cuts_a_revision(ledger: Led) -> None:
+    r1 = pub(ledger, new("a"), new("b"), new("c")).rev
+    r2 = pub(ledger, Action(OBS, "o", Cmd.NEW, {"species": "fox"})).rev
+    r3 = pub(ledger, mod("a", lat=1.0), mod("b", lat=2.0)).rev
+    evs = ledger.events(ZERO_REV)
+    assert [(e.rev, e.key) for e in evs] == [(r1, "a"), (r1, "b"), (r1, "c"), (r2, "o"),
+                                             (r3, "a"), (r3, "b")]
+    assert [e.id for e in evs] == [1, 2, 3, 4, 5, 6]
+    assert [e.key for e in ledger.events(ZERO_REV, [OBS])] == ["o"]
+    assert ledger.events(ZERO_REV, []) == []
+    assert [e.id for e in ledger.events(r1)] == [4, 5, 6]
+    assert ledger.events(r3) == []
+    # limit 1 inside a 3-event revision: the whole revision comes
+    assert [e.id for e in ledger.events(ZERO_REV, limit=1)] == [1, 2, 3]
+    assert [e.id for e in ledger.events(ZERO_REV, limit=4)] == [1, 2, 3, 4]
+    assert [e.id for e in ledger.events(ZERO_REV, limit=5)] == [1, 2, 3, 4, 5, 6]
+    assert [e.id for e in ledger.events(ZERO_REV, [SITE], limit=4)] == [1, 2, 3, 5, 6]
+    assert evs[0].arg == {"name": "n"}
+
+
+def test_state_states_and_history_as_of_a_revision(ledger: Led) -> None:
+    r1 = pub(ledger, new("a", region="r1"), new("b"), usr="ann").rev
+    r2 = pub(ledger, mod("a", region="r2", lat=3.5), usr="bob").rev
+    r3 = pub(ledger, delete("b"), new("c"), usr="cy").rev
+    assert ledger.state(SITE, "a") == site(name="n", region="r2", lat=3.5)
+    assert ledger.state(SITE, "a", r1) == site(name="n", region="r1")
+    assert ledger.state(SITE, "b", r2) == site(name="n")
+    assert ledger.state(SITE, "b") is None
+    assert ledger.state(SITE, "a", ZERO_REV) is None
+    assert ledger.states(SITE, r1) == {"a": site(name="n", region="r1"), "b": site(name="n")}
+    assert ledger.states(SITE) == {"a": site(name="n", region="r2", lat=3.5),
+                                   "c": site(name="n")}
+    assert set(ledger.states(SITE, r3)) == {"a", "c"}
+    hist = ledger.history(SITE, "a")
+    assert [(h.rev, h.usr, h.cmd, h.fields) for h in hist] == [
+        (r1, "ann", Cmd.NEW, ("name", "region")), (r2, "bob", Cmd.MOD, ("region", "lat"))]
+    assert [(h.usr, h.cmd) for h in ledger.history(SITE, "b")] == [("ann", Cmd.NEW),
+                                                                    ("cy", Cmd.DEL)]
+
+
+def test_values_of_every_type_round_trip(ledger: Led) -> None:
+    obs = {"site": "s-1", "species": "fox", "count": 2**40, "observed": "2026-05-01T09:30:00Z",
+           "observer": "ann", "condition": "good", "notes": "line 1\nline 2 — ünïcode"}
+    pub(ledger, Action(OBS, "o", Cmd.NEW, obs))
+    assert ledger.state(OBS, "o") == obs
+    assert ledger.events(ZERO_REV)[0].arg == obs
+
+
+def test_defaults_are_applied_on_new(ledger: Led) -> None:
+    assert ledger.verify() == []
+    pub(ledger, new("a"), Action(OBS, "o", Cmd.NEW, {"species": "x", "site": 7}))
+    assert ledger.state(OBS, "o") is not None
+    assert ledger.state(OBS, "o")["site"] == 7  # type: ignore[index]
+    assert ledger.verify() == []
+
+
+# -- publish_many and replicate -----------------------------------------------------------------
+
+
+def test_publish_many_each_on_its_own(ledger: Led) -> None:
+    pub(ledger, new("a"))
+    base = ledger.rev()
+    res = ledger.publish_many([
+        (Trans((new("b"),), base=base, uid="u1"), "ann"),
+        (Trans((mod("nope", name="x"), new("zz")), base=base, uid="u2"), "bob"),
+        (Trans((new("c"),), base=base, uid="u3"), "cy"),
+        (Trans((new("b"),), base=base, uid="u1"), "ann"),  # resend inside the batch
+    ], now=base + 1000)
+    assert isinstance(res[1], ValidationError)
+    ok = [r for r in res if not isinstance(r, Exception)]
+    assert [r.rev for r in ok] == [base + 1000, base + 1001, base + 1000]
+    assert [r.dup for r in ok] == [False, False, True]
+    assert set(ledger.states(SITE)) == {"a", "b", "c"}
+    assert ledger.uid_rev("u2") is None
+    assert ledger.audit(base + 1001).usr == "cy"  # type: ignore[union-attr]
+    assert ledger.rev() == base + 1001
+
+
+def test_replicate_applies_forward_and_skips_old_events(ledger: Led) -> None:
+    evs = [Event(1, 100, SITE, "a", Cmd.NEW, {"name": "x"}),
+           Event(2, 200, SITE, "a", Cmd.MOD, {"lat": 1.0}),
+           Event(3, 200, SITE, "b", Cmd.NEW, {"name": "y"})]
+    ledger.replicate(200, evs, [Audit(100, usr="ann", uid="u1"), Audit(200, usr="bob")])
+    ledger.replicate(300, [*evs, Event(4, 300, SITE, "b", Cmd.DEL)])
+    assert ledger.rev() == 300
+    assert ledger.states(SITE) == {"a": site(name="x", lat=1.0)}
+    assert [e.id for e in ledger.events(ZERO_REV)] == [1, 2, 3, 4]
+    assert ledger.uid_rev("u1") == 100
+    assert [h.usr for h in ledger.history(SITE, "a")] == ["ann", "bob"]
+    assert ledger.verify() == []
+    with pytest.raises(ValidationError, match="only move forward"):
+        ledger.replicate(250, [])
