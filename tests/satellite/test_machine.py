@@ -1,0 +1,231 @@
+"""The sync state machine with scripted frames and a virtual clock (no sockets)."""
+
+from __future__ import annotations
+
+import random
+
+import orjson
+
+from core.model import Action, Cmd, Event, Trans, Update
+from core.revision import Rev, format_rev
+from core.satellite.machine import Backoff, Close, Open, Phase, SyncMachine, frames_of
+from core.wire import Ack, Reject, SatRes, enc_sat_res, enc_update, format_push, format_reply
+
+
+class FakeStore:
+    """Our own SyncStore interface, in memory."""
+
+    def __init__(self, mig: str = "v1") -> None:
+        self._rev: Rev = 0
+        self._mig = mig
+        self.pending: list[Trans] = []
+        self.evs: list[Event] = []
+        self.acked: dict[str, Rev] = {}
+        self.rejected: dict[str, str] = {}
+
+    def rev(self) -> Rev:
+        return self._rev
+
+    def mig(self) -> str:
+        return self._mig
+
+    def topics(self) -> list[str]:
+        return ["field.site"]
+
+    def outbox(self) -> list[Trans]:
+        return list(self.pending)
+
+    def apply_sat(self, res: SatRes) -> None:
+        self._apply(res.rev, res.evs)
+        for a in res.acks:
+            self.acked[a.uid] = a.rev
+        for r in res.rejects:
+            self.rejected[r.uid] = r.err
+        done = {a.uid for a in res.acks} | {r.uid for r in res.rejects}
+        self.pending = [t for t in self.pending if t.uid not in done]
+
+    def apply_update(self, upd: Update) -> None:
+        self._apply(upd.rev, upd.evs)
+
+    def _apply(self, rev: Rev, evs: tuple[Event, ...]) -> None:
+        assert rev >= self._rev, "the replica must never go back"
+        self.evs.extend(e for e in evs if e.rev > self._rev)
+        self._rev = rev
+
+
+def ev(i: int) -> Event:
+    return Event(i, 1000 * i, "field.site", f"k{i}", Cmd.NEW, {"name": str(i)})
+
+
+def trans(uid: str) -> Trans:
+    return Trans((Action("field.site", uid, Cmd.NEW, {"name": uid}),), uid=uid)
+
+
+def body(text: str) -> tuple[str, dict]:  # type: ignore[type-arg]
+    head, _, raw = text.partition("\n")
+    return head, orjson.loads(raw) if raw else {}
+
+
+def stat_reply(tok: str, rev: Rev = 0, mig: str = "v1") -> str:
+    return format_reply("evt.stat", tok, {"rev": format_rev(rev), "mig": mig})
+
+
+def sat_reply(tok: str, res: SatRes) -> str:
+    return format_reply("evt.sat", tok, enc_sat_res(res))
+
+
+def connect(m: SyncMachine, now: float = 0.0) -> str:
+    """Start and connect; answer evt.stat; return the evt.sat frame sent."""
+    m.start(now)
+    assert m.take() == [Open()]
+    m.connected(now)
+    [stat] = frames_of(m.take())
+    assert stat == "evt.stat#1"
+    m.received(stat_reply("1", 5000), now)
+    [sat] = frames_of(m.take())
+    return sat
+
+
+def test_connect_sends_pending_queue_and_all_topics() -> None:
+    st = FakeStore()
+    st.pending = [trans("u1"), trans("u2")]
+    m = SyncMachine(st, random.Random(1), lim=2)
+    sat = connect(m)
+    head, b = body(sat)
+    assert head == "evt.sat#2"
+    assert [t["uid"] for t in b["trans"]] == ["u1", "u2"]
+    assert b["tops"] == ["field.site"] and b["lim"] == 2
+    assert m.phase == Phase.CATCHUP and m.info.hub_rev == 5000
+
+
+def test_catch_up_in_batches_with_more_and_held_pushes() -> None:
+    st = FakeStore()
+    m = SyncMachine(st, random.Random(1), lim=2)
+    connect(m)
+    m.received(sat_reply("2", SatRes(2000, (ev(1), ev(2)), more=True)), 1.0)
+    [again] = frames_of(m.take())
+    head, b = body(again)
+    assert head == "evt.sat#3" and b["trans"] == [] and b["rev"] == format_rev(2000)
+    assert m.info.progress == (2, 0) and m.phase == Phase.CATCHUP
+    # a push during catch-up is held, not applied past the missing batch
+    m.received(format_push("evt.update", enc_update(Update(6000, (ev(6),)))), 1.1)
+    assert st.rev() == 2000
+    m.received(sat_reply("3", SatRes(5000, (ev(3), ev(4), ev(5)))), 1.2)
+    assert m.phase == Phase.LIVE and m.idle
+    assert [e.id for e in st.evs] == [1, 2, 3, 4, 5, 6] and st.rev() == 6000
+    m.received(format_push("evt.update", enc_update(Update(7000, (ev(7),)))), 2.0)
+    assert st.rev() == 7000 and m.info.last_sync == 2.0
+
+
+def test_acks_rejects_and_live_publish() -> None:
+    st = FakeStore()
+    st.pending = [trans("u1"), trans("u2")]
+    m = SyncMachine(st, random.Random(1))
+    connect(m)
+    m.received(sat_reply("2", SatRes(6000, acks=(Ack("u1", 6000),),
+                                     rejects=(Reject("u2", "conflict: x"),))), 1.0)
+    assert st.acked == {"u1": 6000} and "u2" in st.rejected
+    assert m.phase == Phase.LIVE and "u2" in m.info.last_error
+    st.pending.append(trans("u3"))
+    m.local_change(2.0)
+    [f] = frames_of(m.take())
+    head, b = body(f)
+    assert head.startswith("evt.sat#") and [t["uid"] for t in b["trans"]] == ["u3"]
+    assert not m.idle
+
+
+def test_lost_ack_resends_same_uid_after_reconnect() -> None:
+    st = FakeStore()
+    st.pending = [trans("u1")]
+    rnd = random.Random(7)
+    m = SyncMachine(st, rnd, backoff=Backoff(0.5, 30.0))
+    first = body(connect(m))[1]
+    m.disconnected(1.0, "connection lost")  # the ack never came
+    assert m.phase == Phase.OFFLINE and m.info.retry_at is not None
+    assert 1.0 + 0.25 <= m.info.retry_at <= 1.0 + 0.5
+    m.tick(m.info.retry_at)
+    assert m.take() == [Open()]
+    m.connected(2.0)
+    [stat] = frames_of(m.take())
+    m.received(stat_reply(stat.split("#")[1]), 2.0)
+    [sat] = frames_of(m.take())
+    second = body(sat)[1]
+    assert [t["uid"] for t in second["trans"]] == [t["uid"] for t in first["trans"]] == ["u1"]
+    # a stale reply to the first connection's token is ignored
+    m.received(sat_reply("2", SatRes(9000, acks=(Ack("u1", 9000),))), 2.1)
+    assert st.acked == {}
+
+
+def test_backoff_grows_to_the_cap_with_bounded_jitter() -> None:
+    st = FakeStore()
+    m = SyncMachine(st, random.Random(3), backoff=Backoff(0.5, 30.0))
+    m.start(0.0)
+    m.take()
+    now = 0.0
+    delays = []
+    for attempt in range(12):
+        m.disconnected(now, "refused")
+        assert m.info.retry_at is not None
+        d = m.info.retry_at - now
+        cap = min(30.0, 0.5 * 2 ** attempt)
+        assert cap / 2 <= d <= cap, (attempt, d)
+        delays.append(d)
+        assert m.wake_at() == m.info.retry_at
+        m.tick(now + d / 2)
+        assert m.take() == []  # not yet
+        now += d
+        m.tick(now)
+        assert m.take() == [Open()]
+    assert delays[-1] >= 15.0 and m.info.attempts == 12
+
+
+def test_same_seed_same_delays() -> None:
+    def run(seed: int) -> list[float]:
+        m = SyncMachine(FakeStore(), random.Random(seed))
+        m.start(0.0)
+        out = []
+        for _ in range(5):
+            m.disconnected(0.0, "x")
+            out.append(m.info.retry_at or 0.0)
+            m.tick(1e9)
+        return out
+    assert run(42) == run(42) and run(42) != run(43)
+
+
+def test_schema_mismatch_stops_without_touching_data() -> None:
+    st = FakeStore(mig="mine")
+    st.pending = [trans("u1")]
+    m = SyncMachine(st, random.Random(1))
+    m.start(0.0)
+    m.take()
+    m.connected(0.0)
+    m.take()
+    m.received(stat_reply("1", 5000, mig="theirs"), 0.5)
+    outs = m.take()
+    assert outs == [Close("schema mismatch")]
+    assert m.phase == Phase.STOPPED and "schema version theirs" in m.info.last_error
+    assert st.rev() == 0 and st.pending and st.evs == []
+    m.disconnected(1.0, "closed")
+    assert m.phase == Phase.STOPPED and m.wake_at() is None
+
+
+def test_unanswered_request_times_out() -> None:
+    m = SyncMachine(FakeStore(), random.Random(1), timeout=10.0)
+    m.start(0.0)
+    m.take()
+    m.connected(0.0)
+    m.take()
+    assert m.wake_at() == 10.0
+    m.tick(10.0)
+    assert m.take() == [Close("request timeout")]
+    assert "did not answer" in m.info.last_error
+
+
+def test_bad_frame_closes_with_error() -> None:
+    m = SyncMachine(FakeStore(), random.Random(1))
+    m.start(0.0)
+    m.take()
+    m.connected(0.0)
+    m.take()
+    m.received("evt.stat#1\n{not json", 0.1)
+    assert m.take() == [Close("bad frame")] and "bad frame" in m.info.last_error
