@@ -14,11 +14,18 @@ import uuid
 __all__ = ["new_key", "new_uid", "uuid7"]
 
 
-def uuid7(ms: int | None = None) -> uuid.UUID:
-    """A version 7 UUID for the given Unix time in milliseconds (default: now)."""
+def uuid7(ms: int | None = None, rand: int | None = None) -> uuid.UUID:
+    """A version 7 UUID for the given Unix time in milliseconds (default: now).
+
+    Args:
+        ms: Unix time in milliseconds.
+        rand: 80 random bits (default: from ``os.urandom``); pass them only to make
+            deterministic keys, e.g. for demo data made from a seeded generator.
+    """
     if ms is None:
         ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
+    if rand is None:
+        rand = int.from_bytes(os.urandom(10), "big")
     value = (ms & 0xFFFF_FFFF_FFFF) << 80
     value |= 0x7 << 76  # version
     value |= ((rand >> 62) & 0xFFF) << 64  # rand_a: 12 bits

@@ -40,7 +40,8 @@ _MAX_REV = int((datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC) - _EPOCH0
 
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
-    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))\Z"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))\Z",
+    re.ASCII,  # RFC 3339 digits are ASCII: no other scripts' digits
 )
 
 
@@ -88,10 +89,15 @@ def parse_rev(text: str) -> Rev:
     total = ((_days_from_civil(year, month, day) * 24 + hour) * 60 + minute) * 60 + sec
     total = total * 1000 + ms
     if m[9]:
+        if int(m[10]) > 23 or int(m[11]) > 59:
+            raise ValueError(f"invalid revision {text!r}: offset out of range")
         off = (int(m[10]) * 60 + int(m[11])) * 60000
         total = total - off if m[9] == "+" else total + off
     if total < 0:
         raise ValueError(f"invalid revision {text!r}: before 0001-01-01T00:00:00Z")
+    if total > _MAX_REV:
+        # an offset can push 9999-12-31 past the last time we can format
+        raise ValueError(f"invalid revision {text!r}: after 9999-12-31T23:59:59.999Z")
     return total
 
 

@@ -346,6 +346,7 @@ def _line_of(text: str, *path: str) -> int:
         return 0
     lines = text.splitlines()
     start = 0
+    found = False
     # find the table header of the model first, then the key inside it
     if len(path) >= 2:
         header = re.compile(
@@ -354,13 +355,14 @@ def _line_of(text: str, *path: str) -> int:
         for i, line in enumerate(lines):
             if header.match(line):
                 start = i
+                found = True
                 break
     name = path[-1]
     pat = re.compile(r"^\s*\"?" + re.escape(name) + r"\"?\s*=|\[[^\]]*\b" + re.escape(name) + r"\]")
     for i in range(start, len(lines)):
         if pat.search(lines[i]):
             return i + 1
-    return start + 1 if start else 0
+    return start + 1 if found else 0
 
 
 class _Loader:
@@ -450,6 +452,9 @@ class _Loader:
             if k not in allowed:
                 raise self.fail(f"unknown field setting {k!r}{did_you_mean(k, allowed)}", *path)
         ftype = fdef.get("type")
+        if ftype is None:
+            raise self.fail(f"missing type: add type = \"str\" or another of "
+                            f"{', '.join(FIELD_TYPES)}", *path)
         if ftype not in FIELD_TYPES:
             raise self.fail(
                 f"unknown type {ftype!r}{did_you_mean(str(ftype), FIELD_TYPES)} "
@@ -496,7 +501,10 @@ def parse_project(data: Mapping[str, Any] | str, source: str = "<schema>") -> Pr
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise SchemaError(f"{source}: not valid TOML: {exc}") from exc
+            # Python 3.11's TOMLDecodeError has no lineno attribute: read it from the message
+            m = re.search(r"at line (\d+)", str(exc))
+            where = f"{source}:{m[1]}" if m else source
+            raise SchemaError(f"{where}: not valid TOML: {exc}") from exc
     return _Loader(source, text).project(data)
 
 

@@ -88,9 +88,13 @@ def parse_frame(data: str | bytes, max_size: int = MAX_FRAME) -> Frame:
         WireError: fatal for no subject, a ``_`` subject, invalid UTF-8 or a frame over
             ``max_size`` bytes.
     """
-    if len(data) > max_size:
+    size = len(data)
+    if isinstance(data, str) and not data.isascii() and size <= max_size:
+        # the limit is in bytes: text of max_size characters can be up to 4x as many bytes
+        size = len(data.encode("utf-8", "surrogatepass"))
+    if size > max_size:
         raise WireError(
-            f"frame of {len(data)} bytes is over the limit of {max_size} bytes", fatal=True
+            f"frame of {size} bytes is over the limit of {max_size} bytes", fatal=True
         )
     if isinstance(data, bytes | bytearray | memoryview):
         try:
@@ -107,6 +111,9 @@ def parse_frame(data: str | bytes, max_size: int = MAX_FRAME) -> Frame:
     if subj.startswith("_"):
         raise WireError(f"internal subject {subj!r} is not accepted from clients",
                         subj=subj, tok=tok, fatal=True)
+    if not (subj + tok).isprintable():
+        # control characters or lone surrogates could not even be echoed back in a reply
+        raise WireError("subject or token with control or non-text characters", fatal=True)
     if len(subj) > 128 or len(tok) > 128:
         raise WireError("subject or token longer than 128 characters", subj=subj[:128],
                         tok=tok[:128], fatal=True)

@@ -1,0 +1,39 @@
+# Outpost: `make test` is the whole test suite (the same command CI runs via .ci/run);
+# `make demo` runs the desktop app on embedded defaults.
+
+PYTHON_SYS := $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.stamp
+PYTEST_ARGS ?=
+LINT_PATHS := core hubserver desktop tests bench
+
+.PHONY: venv test lint typecheck demo soak clean
+
+venv: $(STAMP)
+
+# Reinstall only when pyproject.toml changed since the last install.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || { echo "creating $(VENV) with $(PYTHON_SYS)"; $(PYTHON_SYS) -m venv $(VENV); }
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	@touch $(STAMP)
+
+lint: venv
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+# pytest exits 5 when it collected no tests: scripts/run-pytest treats that as a failure too.
+test: lint typecheck
+	QT_QPA_PLATFORM=offscreen scripts/with-pg scripts/run-pytest $(PY) -q $(PYTEST_ARGS)
+
+demo: venv
+	$(VENV)/bin/outpost demo
+
+soak: venv
+	QT_QPA_PLATFORM=offscreen scripts/with-pg scripts/run-pytest $(PY) -q -m slow $(PYTEST_ARGS)
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis .pgtest
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

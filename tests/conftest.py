@@ -1,0 +1,79 @@
+"""Shared fixtures: the demo project and a real PostgreSQL for tests marked ``pg``.
+
+PostgreSQL comes from ``OUTPOST_TEST_PG_URL`` (``make test`` and ``.ci/run`` start a throwaway
+cluster and set it; developers can use ``scripts/pg-test-cluster start``). Outside CI a missing
+URL skips the ``pg`` tests with the reason; in CI (``CI=true``) it fails them, so a broken CI
+setup can never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core.schema import Project, load_project
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_SCHEMA = ROOT / "assets" / "demo-schema.toml"
+DEMO_DATA = ROOT / "assets" / "demo-data.json"
+
+PG_ENV = "OUTPOST_TEST_PG_URL"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def project() -> Project:
+    """The demo project (``assets/demo-schema.toml``): topics field.site and field.obs."""
+    return load_project(DEMO_SCHEMA)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """URL of a PostgreSQL server the tests may create databases on."""
+    url = os.environ.get(PG_ENV, "")
+    if url:
+        return url
+    reason = (
+        f"{PG_ENV} is not set: run `make test` (starts a throwaway cluster when PostgreSQL is "
+        "installed) or `scripts/pg-test-cluster start` and export the URL it prints"
+    )
+    if in_ci():
+        pytest.fail(f"CI=true but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def _with_db(url: str, db: str) -> str:
+    """``url`` pointing at database ``db`` instead of the one it names."""
+    base, _, tail = url.rpartition("/")
+    query = ""
+    if "?" in tail:
+        query = "?" + tail.split("?", 1)[1]
+    return f"{base}/{db}{query}"
+
+
+@pytest.fixture
+def fresh_pg_db(pg_url: str) -> Iterator[str]:
+    """A new, empty, uniquely named database; yields its URL and drops it afterwards."""
+    import psycopg
+
+    name = f"outpost_test_{uuid.uuid4().hex[:16]}"
+    try:
+        admin = psycopg.connect(pg_url, autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        msg = f"cannot connect to PostgreSQL at {pg_url}: {exc}"
+        if in_ci():
+            pytest.fail(msg, pytrace=False)
+        pytest.skip(msg)
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield _with_db(pg_url, name)
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,0 +1,33 @@
+"""The PostgreSQL fixtures of conftest.py work against the real server."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+pytestmark = pytest.mark.pg
+
+# names of the databases made by fresh_pg_db in this module, checked by the test after
+_made: list[str] = []
+
+
+def test_fresh_pg_db_is_empty_and_dropped_afterwards(pg_url: str, fresh_pg_db: str) -> None:
+    name = fresh_pg_db.rsplit("/", 1)[1]
+    assert name.startswith("outpost_test_")
+    with psycopg.connect(fresh_pg_db, autocommit=True) as conn:
+        assert conn.execute("select current_database()").fetchone() == (name,)
+        tables = conn.execute(
+            "select count(*) from information_schema.tables where table_schema = 'public'"
+        ).fetchone()
+        assert tables == (0,)
+        conn.execute("create table t (x int primary key)")
+    _made.append(name)
+
+
+def test_previous_fresh_db_was_dropped(pg_url: str) -> None:
+    if not _made:
+        pytest.skip("runs after test_fresh_pg_db_is_empty_and_dropped_afterwards")
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        row = conn.execute("select count(*) from pg_database where datname = any(%s)",
+                           (_made,)).fetchone()
+    assert row == (0,)
