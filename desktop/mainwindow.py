@@ -372,7 +372,7 @@ class MainWindow(QMainWindow):
         if self._on_settings is not None:
             self._on_settings()
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+    def closeEvent(self, event: QCloseEvent) -> None:
         dirty = [t for t, f in self.forms.items() if f.dirty and not f.is_new]
         if dirty and QMessageBox.question(
                 self, "Unsaved changes",

@@ -6,9 +6,15 @@ any object with these two methods (e.g. one that syncs a fake satellite).
 
 from __future__ import annotations
 
-from typing import Protocol
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
 
-__all__ = ["NoSync", "SyncControl"]
+__all__ = ["ClientSync", "NoSync", "SyncControl"]
+
+log = logging.getLogger("outpost.desktop")
 
 
 class SyncControl(Protocol):
@@ -29,3 +35,74 @@ class NoSync:
 
     def sync_now(self) -> None:
         pass
+
+
+class ClientSync:
+    """Runs a :class:`~core.satellite.client.SyncClient` as an asyncio task and adapts it to
+    :class:`SyncControl` ("work offline" stops the task, "sync now" restarts it, which skips
+    any backoff wait).
+
+    Args:
+        client: the sync client (its satellite gets ``offline_mode`` set).
+        on_error: shows an unexpected failure of the task to the user.
+    """
+
+    def __init__(self, client: Any, on_error: Callable[[str], None] | None = None):
+        self.client = client
+        self._on_error = on_error or (lambda _msg: None)
+        self._task: asyncio.Task[None] | None = None
+        self._jobs: set[asyncio.Future[None]] = set()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        """Start syncing (on the running asyncio loop)."""
+        if self.running or self.client.sat.offline_mode:
+            return
+        self._task = asyncio.ensure_future(self.client.run())
+        self._task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("sync stopped: %s", exc, exc_info=exc)
+            self._on_error(f"sync stopped: {exc}")
+
+    async def stop(self) -> None:
+        """Stop syncing and wait until the connection is closed."""
+        task = self._task
+        if task is None:
+            return
+        self.client.stop()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(asyncio.shield(task), 5)
+        if not task.done():
+            task.cancel()
+        self._task = None
+
+    def set_offline(self, offline: bool) -> None:
+        self.client.sat.offline_mode = offline
+        if offline:
+            self._spawn(self.stop())
+        else:
+            self.start()
+
+    def sync_now(self) -> None:
+        if self.client.sat.offline_mode:
+            self._on_error("working offline: untick \"Work offline\" to sync")
+            return
+
+        async def restart() -> None:
+            await self.stop()
+            self.start()
+
+        self._spawn(restart())
+
+    def _spawn(self, coro: Any) -> None:
+        job = asyncio.ensure_future(coro)
+        self._jobs.add(job)
+        job.add_done_callback(self._jobs.discard)

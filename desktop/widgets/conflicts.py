@@ -89,10 +89,11 @@ class ConflictsDialog(QDialog):
 
         Returns the uids of the new transactions published.
         """
-        out = []
+        out: list[str] = []
         for uid in self.selected_uids():
             try:
-                choice = keep if keep is not None else self.model.picks(uid)
+                choice: Keep | dict[str, dict[str, Keep]] = (
+                    keep if keep is not None else self.model.picks(uid))
                 new = self._sat.resolve(uid, choice)
             except OutpostError as exc:
                 self.failed.emit(f"cannot resolve: {exc}")

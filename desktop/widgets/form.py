@@ -9,6 +9,7 @@ as blank (their minimum is the "no value" marker), so optional fields can be cle
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from PySide6.QtCore import QDate, QDateTime, Qt, QTimeZone, Signal
@@ -29,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.revision import from_datetime, parse_rev, to_datetime
+from core.revision import format_rev, from_datetime, parse_rev, to_datetime
 from core.satellite.api import RecordView, SatelliteAPI
 from core.schema import Field, Model
 from desktop.models.records import ref_label
@@ -147,9 +148,6 @@ class FieldEditor:
             if w.dateTime() == w.minimumDateTime():
                 return None
             secs = w.dateTime().toSecsSinceEpoch()
-            from datetime import UTC, datetime
-            from core.revision import format_rev
-
             return format_rev(from_datetime(datetime.fromtimestamp(secs, UTC)))
         if isinstance(w, QDateEdit):
             return None if w.date() == w.minimumDate() else w.date().toString("yyyy-MM-dd")
@@ -377,10 +375,10 @@ class RecordForm(QWidget):
             ed.show_error("")
         self._set_dirty(self._is_new)
 
-    def _edited(self, *_: Any) -> None:
-        _, errs = self.values()
+    def _edited(self, *_args: Any) -> None:
+        _, problems = self.values()
         for name, ed in self.editors.items():
-            ed.show_error(errs.get(name, ""))
+            ed.show_error(problems.get(name, ""))
         self._set_dirty(self._is_new or bool(self.changes()))
 
     def _set_dirty(self, dirty: bool) -> None:

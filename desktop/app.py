@@ -1,0 +1,146 @@
+"""The app entry: one QApplication, one qasync event loop, a window per satellite.
+
+This is the one place where asyncio meets Qt. Each window's :class:`SyncClient` runs as an
+asyncio task on the qasync loop; the satellite notifies the window's models on that same
+thread. Opening a satellite for the first time fetches the hub's schema (awaited on the loop,
+so the UI stays responsive).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from core.errors import ConfigError, OutpostError
+from core.satellite.client import SyncClient, fetch_project
+from core.satellite.config import DataDir
+from core.satellite.satellite import Satellite
+from core.schema import Project
+from desktop.icons import icon
+from desktop.mainwindow import MainWindow
+from desktop.sync import ClientSync
+
+__all__ = ["WindowSpec", "ensure_app", "open_satellite", "open_window", "run_app"]
+
+log = logging.getLogger("outpost.desktop")
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """One window: its satellite's data directory and hub."""
+
+    data_dir: Path
+    hub: str = ""
+    token: str = field(default="", repr=False)
+    title: str = ""
+
+
+def ensure_app(argv: Sequence[str] | None = None) -> QApplication:
+    """The QApplication (created once)."""
+    app = QApplication.instance()
+    if isinstance(app, QApplication):
+        return app
+    app = QApplication(list(argv or sys.argv[:1]))
+    app.setApplicationName("Outpost")
+    app.setOrganizationName("outpost")
+    app.setWindowIcon(icon("app"))
+    return app
+
+
+async def open_satellite(spec: WindowSpec, project: Project | None = None) -> Satellite:
+    """Open (or create) the satellite in ``spec.data_dir``; fetch the schema when it has none.
+
+    Raises:
+        HubError: the schema had to be fetched and the hub could not be reached.
+        ConfigError: no hub URL and no schema.
+    """
+    dd = DataDir(spec.data_dir)
+    dd.ensure()
+    if spec.hub:
+        cfg = dd.load_config()
+        if cfg.hub != spec.hub or (spec.token and cfg.token != spec.token):
+            dd.save_config(cfg.with_hub(spec.hub, spec.token or None))
+    if project is None and dd.load_project() is None:
+        if not spec.hub:
+            raise ConfigError(f"{spec.data_dir} has no schema and no hub is set: connect to a "
+                              "hub first (File → Connection settings, or `outpost connect URL`)")
+        project = await fetch_project(spec.hub, spec.token)
+    return Satellite(dd, project)
+
+
+def open_window(sat: Satellite, spec: WindowSpec,
+                on_settings: Callable[[], None] | None = None) -> MainWindow:
+    """A window on ``sat`` with its sync client started (when a hub is set)."""
+    w: MainWindow
+    sync: ClientSync | None = None
+    if sat.config.hub:
+        client = SyncClient(sat, sat.config.hub, sat.config.token)
+        sync = ClientSync(client, on_error=lambda m: w.show_error(m))
+    w = MainWindow(sat, sync, spec.title or sat.config.hub, on_settings=on_settings)
+    w.sync_handle = sync  # type: ignore[attr-defined]
+    if sync is not None:
+        sync.start()
+    return w
+
+
+async def close_window(w: MainWindow) -> None:
+    sync = getattr(w, "sync_handle", None)
+    if sync is not None:
+        await sync.stop()
+    w.sat.close()  # type: ignore[attr-defined]
+
+
+def run_app(start: Callable[[], Awaitable[list[MainWindow]]],
+            cleanup: Callable[[], None] | None = None) -> int:
+    """Run the Qt app on a qasync loop: ``start`` opens the windows; returns the exit code."""
+    import qasync  # type: ignore[import-untyped]
+
+    app = ensure_app()
+    app.setQuitOnLastWindowClosed(True)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    windows: list[MainWindow] = []
+    code = 0
+
+    async def main() -> None:
+        nonlocal code
+        quit_event = asyncio.Event()
+        app.lastWindowClosed.connect(quit_event.set)
+        try:
+            windows.extend(await start())
+        except OutpostError as exc:
+            QMessageBox.critical(None, "Outpost", str(exc))
+            code = 1
+            return
+        if not windows:
+            return
+        await quit_event.wait()
+        for w in windows:
+            await close_window(w)
+
+    try:
+        with loop:
+            loop.run_until_complete(main())
+    finally:
+        if cleanup is not None:
+            cleanup()
+    return code
+
+
+def place_side_by_side(windows: Sequence[Any]) -> None:
+    """Tile windows left to right on the primary screen."""
+    screen = QApplication.primaryScreen()
+    if screen is None or not windows:
+        return
+    geo = screen.availableGeometry()
+    width = geo.width() // len(windows)
+    for i, w in enumerate(windows):
+        w.resize(min(width, 1200), min(geo.height(), 750))
+        w.move(geo.x() + i * width, geo.y())

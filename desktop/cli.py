@@ -1,0 +1,103 @@
+"""``outpost``: the desktop app and the headless satellite commands.
+
+::
+
+    outpost                      open the app with the last profile (first run: a dialog)
+    outpost demo [--two]         start a local demo hub and open the app connected to it
+    outpost app [--data DIR] [--hub URL] [--token TOKEN] [--profile NAME]
+    outpost connect|pub|sync|status|show|history|conflicts|resolve|import|export ...
+
+This module imports no Qt: the headless commands (``desktop.headless``) run without PySide6;
+the GUI modules are imported only when a window is opened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+_EPILOG = """\
+Headless commands (no GUI; every one takes --data DIR and --json):
+  connect URL      store the hub URL and token, fetch the schema
+  pub              queue a change (works offline)
+  sync             sync with the hub once
+  status           replica and queue status
+  show / history   records, and the changes of one record
+  conflicts        the conflict inbox; resolve UID --keep mine|theirs
+  import / export  CSV in and out
+Run `outpost COMMAND --help` for the options of one command.
+
+Quick start: `outpost demo --two` opens two windows on a local demo hub, so you can edit
+offline ("Work offline"), sync, and watch a conflict appear and get resolved.
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="outpost",
+        description="Outpost: an offline-first record editor that syncs with a hub. "
+                    "Without a command, opens the app with the last profile.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    d = sub.add_parser("demo", help="start a local demo hub and open the app on it",
+                       description="Start `outpost-hub serve --auth none` on 127.0.0.1 with "
+                       "the demo schema and data in its own data directory, and open the app "
+                       "connected to it. The hub stops when the app closes.")
+    d.add_argument("--two", action="store_true",
+                   help="open two windows with separate replicas, side by side")
+    d.add_argument("--data", metavar="DIR", type=Path, default=None,
+                   help="demo data directory (default: the user data directory + /demo)")
+    a = sub.add_parser("app", help="open the app on a data directory or profile",
+                       description="Open the app. With --hub, the satellite in --data (or the "
+                       "profile's directory) connects to that hub; its schema is fetched on "
+                       "first use.")
+    a.add_argument("--data", metavar="DIR", type=Path, default=None,
+                   help="the satellite's data directory (default: the profile's)")
+    a.add_argument("--hub", metavar="URL", default="", help="hub URL, e.g. ws://host:8765")
+    a.add_argument("--token", default="", help="hub token (stored, never logged)")
+    a.add_argument("--profile", metavar="NAME", default="",
+                   help="profile to use and remember (default: the last one)")
+    from desktop.headless import add_commands
+
+    add_commands(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``outpost`` console script."""
+    args = _parser().parse_args(argv)
+    cmd = args.command
+    if cmd == "demo":
+        from desktop.demo import run_demo
+
+        return _guard(lambda: run_demo(two=args.two, data=args.data))
+    if cmd is None or cmd == "app":
+        from desktop.launch import launch
+
+        return _guard(lambda: launch(data=getattr(args, "data", None),
+                                     hub=getattr(args, "hub", ""),
+                                     token=getattr(args, "token", ""),
+                                     profile=getattr(args, "profile", "")))
+    from desktop.headless import run
+
+    return run(args)
+
+
+def _guard(fn: "object") -> int:
+    from core.errors import OutpostError
+
+    try:
+        return int(fn())  # type: ignore[operator]
+    except OutpostError as exc:
+        print(f"outpost: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

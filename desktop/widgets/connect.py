@@ -1,0 +1,95 @@
+"""The connect / settings dialog, also the first-run dialog (hub URL + token, or the demo)."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.icons import icon
+from desktop.settings import Profile
+
+__all__ = ["ConnectDialog"]
+
+
+class ConnectDialog(QDialog):
+    """Asks for hub URL, token and data directory; ``wants_demo`` after "Start the demo"."""
+
+    def __init__(self, profile: Profile | None = None, *, first_run: bool = False,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Welcome to Outpost" if first_run else "Connection settings")
+        self.setWindowIcon(icon("app"))
+        self.wants_demo = False
+        p = profile or Profile("default")
+        self.name = QLineEdit(p.name)
+        self.hub = QLineEdit(p.hub)
+        self.hub.setPlaceholderText("ws://hub.example.org:8765")
+        self.token = QLineEdit(p.token)
+        self.token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.token.setPlaceholderText("from `outpost-hub user add NAME`")
+        self.data_dir = QLineEdit(p.data_dir)
+        self.data_dir.setPlaceholderText(str(p.path))
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.data_dir, 1)
+        row.addWidget(browse)
+        self.error = QLabel()
+        self.error.setStyleSheet("color: #b3261e;")
+        form = QFormLayout()
+        form.addRow("Profile", self.name)
+        form.addRow("Hub URL", self.hub)
+        form.addRow("Token", self.token)
+        form.addRow("Data directory", row)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Connect")
+        buttons.accepted.connect(self._accept)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        if first_run:
+            intro = QLabel("Outpost keeps a copy of your records on this computer, so you can "
+                           "edit offline, and syncs with a hub when online.\nConnect to your "
+                           "team's hub, or try the demo (a local hub with sample data).")
+            intro.setWordWrap(True)
+            lay.addWidget(intro)
+        lay.addLayout(form)
+        lay.addWidget(self.error)
+        if first_run:
+            demo = QPushButton("Start the demo")
+            demo.setObjectName("start_demo")
+            demo.clicked.connect(self._demo)
+            buttons.addButton(demo, QDialogButtonBox.ButtonRole.ActionRole)
+        lay.addWidget(buttons)
+        self.resize(520, 0)
+
+    def profile(self) -> Profile:
+        return Profile(self.name.text().strip() or "default", self.hub.text().strip(),
+                       self.token.text().strip(), self.data_dir.text().strip())
+
+    def _browse(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Data directory", self.data_dir.text())
+        if d:
+            self.data_dir.setText(d)
+
+    def _accept(self) -> None:
+        hub = self.hub.text().strip()
+        if not hub.startswith(("ws://", "wss://")):
+            self.error.setText(f"hub URL {hub!r} must start with ws:// or wss://, "
+                               "e.g. ws://127.0.0.1:8765")
+            return
+        self.accept()
+
+    def _demo(self) -> None:
+        self.wants_demo = True
+        self.accept()
