@@ -156,6 +156,10 @@ def plan(
             sig = Sig(a.top, a.key)
             if sig in conflicts:
                 continue
+            if not trans.base and a.cmd != Cmd.NEW:
+                # base zero is daql's "no base" (its clients leave it out or send zero): a
+                # mod/del is applied on the current state, as the daql capture shows
+                continue
             c = _conflict(a, later.get(sig, ()), states.get(sig))
             if c is not None:
                 conflicts[sig] = c

@@ -1,0 +1,317 @@
+"""HubService without sockets: every service, deterministic (MemLedger, manual clock)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from core.ledger import MemLedger
+from core.revision import format_rev
+from core.schema import Project
+from hubserver.limits import CLOSE_POLICY, CLOSE_PROTOCOL, CLOSE_TOO_SLOW, Limits
+from hubserver.service import Close, Flush, HubService, Out, Send
+from tests.hub.conftest import Clock
+
+Z = "0001-01-01T00:00:00Z"
+
+
+def body(out: Out) -> Any:
+    assert isinstance(out, Send), out
+    _head, _, raw = out.text.partition("\n")
+    return orjson.loads(raw)
+
+
+def frame(subj: str, obj: Any = None) -> str:
+    return subj if obj is None else subj + "\n" + orjson.dumps(obj).decode()
+
+
+def new(key: str, name: str, top: str = "prod.cat") -> dict[str, Any]:
+    return {"top": top, "key": key, "cmd": "new", "arg": {"name": name}}
+
+
+@pytest.fixture
+def svc(prod: Project, clock: Clock) -> HubService:
+    s = HubService(MemLedger(prod), clock)
+    for c, role in (("A", "writer"), ("B", "writer"), ("C", "writer"), ("R", "reader")):
+        s.connect(c, f"user{c}", role)
+    return s
+
+
+def push_of(svc: HubService, outs: list[Out], conn: str) -> Any | None:
+    flushes = [o for o in outs if isinstance(o, Flush) and o.conn == conn]
+    if not flushes:
+        return None
+    assert len(flushes) == 1
+    text = svc.take_push(conn)
+    assert text is not None and text.startswith("evt.update\n") and text.endswith("\n")
+    return orjson.loads(text.split("\n", 1)[1])
+
+
+def test_stat_reply_shape(svc: HubService) -> None:
+    (out,) = svc.handle_sync("A", "evt.stat#1")
+    assert isinstance(out, Send) and out.text.startswith("evt.stat#1\n")
+    res = body(out)["res"]
+    assert res == {"rev": Z, "mig": svc.ledger.project.version, "on": Z, "off": Z}
+
+
+def test_pub_reply_and_push_to_others_not_self(svc: HubService) -> None:
+    svc.handle_sync("A", frame("evt.sub#1", {"rev": Z, "tops": ["prod.cat"]}))
+    (r,) = svc.handle_sync("B", frame("evt.sub#1", {"rev": Z, "tops": ["prod.cat"]}))
+    assert body(r) == {"res": None}
+    outs = svc.handle_sync("A", frame("evt.pub#2", {"acts": [new("1", "a")]}))
+    reply = body(outs[0])["res"]
+    assert reply["evs"][0]["key"] == "1" and reply["evs"][0]["id"] == 1
+    assert push_of(svc, outs, "A") is None
+    pushed = push_of(svc, outs, "B")
+    assert pushed["evs"] == reply["evs"] and pushed["rev"] == reply["rev"]
+
+
+def test_pushes_coalesce_until_taken(svc: HubService) -> None:
+    svc.handle_sync("B", frame("evt.sub#1", {"rev": Z, "tops": ["prod.cat"]}))
+    flushes = 0
+    for i in range(5):
+        outs = svc.handle_sync("A", frame("evt.pub", {"acts": [new(str(i), "x")]}))
+        flushes += sum(isinstance(o, Flush) for o in outs)
+    assert flushes == 1  # one pending flush per connection
+    assert svc.pending("B") == 5
+    text = svc.take_push("B")
+    assert text is not None
+    assert [e["key"] for e in orjson.loads(text.split("\n", 1)[1])["evs"]] == list("01234")
+    assert svc.take_push("B") is None
+
+
+def test_sub_catch_up_and_no_new_subscriptions(svc: HubService) -> None:
+    svc.handle_sync("A", frame("evt.pub", {"acts": [new("1", "a"), new("5", "p", "prod.prod")]}))
+    (r,) = svc.handle_sync("C", frame("evt.sub#7", {"rev": Z, "tops": ["prod.cat"]}))
+    res = body(r)["res"]
+    assert [e["top"] for e in res["evs"]] == ["prod.cat"]
+    (r,) = svc.handle_sync("C", frame("evt.sub#8", {"rev": Z, "tops": ["prod.cat"]}))
+    assert body(r) == {"err": "no new subscriptions"}
+    (r,) = svc.handle_sync("C", frame("evt.sub#9", {"rev": Z, "tops": ["prod.prod"]}))
+    assert [e["key"] for e in body(r)["res"]["evs"]] == ["5"]
+
+
+def test_unsub_stops_pushes(svc: HubService) -> None:
+    svc.handle_sync("B", frame("evt.sub", {"rev": Z, "tops": ["prod.cat", "prod.prod"]}))
+    (r,) = svc.handle_sync("B", frame("evt.unsub#2", {"tops": ["prod.cat"]}))
+    assert body(r) == {"res": True}
+    outs = svc.handle_sync("A", frame("evt.pub", {"acts": [new("1", "a")]}))
+    assert push_of(svc, outs, "B") is None
+    outs = svc.handle_sync("A", frame("evt.pub", {"acts": [new("2", "b", "prod.prod")]}))
+    assert push_of(svc, outs, "B")["evs"][0]["key"] == "2"
+
+
+def test_monitor_new_key_and_note_names_real_key(svc: HubService) -> None:
+    svc.handle_sync("A", frame("evt.pub", {"acts": [new("1", "a")]}))
+    (r,) = svc.handle_sync("B", frame("evt.mon#2", {"rev": Z, "watch": [
+        {"top": "prod.cat", "keys": ["1"]}, {"top": "prod.prod", "keys": ["new"]}]}))
+    mon = body(r)["res"]
+    assert isinstance(mon, int) and mon >= 1
+    svc.take_push("B")  # a catch-up note for key 1 created after rev Z
+    outs = svc.handle_sync("A", frame("evt.pub", {"acts": [
+        {"top": "prod.cat", "key": "1", "cmd": "mod", "arg": {"name": "b"}},
+        new("25", "Y", "prod.prod")]}))
+    p = push_of(svc, outs, "B")
+    assert "evs" not in p  # monitor only, no topic subscription
+    assert p["note"] == [{"mon": mon, "watch": [{"top": "prod.cat", "keys": ["1"]},
+                                                 {"top": "prod.prod", "keys": ["25"]}]}]
+    (r,) = svc.handle_sync("B", frame("evt.unmon#3", {"mon": mon}))
+    assert body(r) == {"res": True}
+    (r,) = svc.handle_sync("B", frame("evt.unmon#4", {"mon": mon}))
+    assert body(r) == {"res": False}
+    outs = svc.handle_sync("A", frame("evt.pub", {"acts": [new("26", "Z", "prod.prod")]}))
+    assert push_of(svc, outs, "B") is None
+
+
+def test_mon_catch_up_note_for_changes_after_rev(svc: HubService) -> None:
+    svc.handle_sync("A", frame("evt.pub", {"acts": [new("1", "a")]}))
+    outs = svc.handle_sync("B", frame("evt.mon#1", {"rev": "2000-01-01T00:00:00Z",
+                                                    "watch": [{"top": "prod.cat",
+                                                               "keys": ["1"]}]}))
+    p = push_of(svc, outs, "B")
+    assert p["note"][0]["watch"] == [{"top": "prod.cat", "keys": ["1"]}]
+
+
+def test_pub_errors_keep_daql_wording(svc: HubService) -> None:
+    (r,) = svc.handle_sync("A", frame("evt.pub#9", {"acts": []}))
+    assert body(r)["err"].startswith("no actions")
+    (r,) = svc.handle_sync("A", frame("evt.pub#10", {"acts": [
+        {"top": "prod.nope", "key": "1", "cmd": "new"}]}))
+    assert "no model found for topic 'prod.nope'" in body(r)["err"]
+    (r,) = svc.handle_sync("A", frame("evt.pub#11", {"acts": [
+        {"top": "prod.cat", "key": "99", "cmd": "del"}]}))
+    assert "no such record" in body(r)["err"]
+    (r,) = svc.handle_sync("A", "evt.pub#13\nnot json")
+    assert body(r)["err"].startswith("invalid JSON body")
+    (r,) = svc.handle_sync("A", "evt.sub#14")
+    assert "missing JSON body" in body(r)["err"]
+
+
+def test_pub_conflict_reply_has_conflicts(svc: HubService) -> None:
+    (r,) = svc.handle_sync("A", frame("evt.pub#1", {"acts": [new("1", "a")]}))
+    base = body(r)["res"]["rev"]
+    svc.handle_sync("B", frame("evt.pub#1", {"base": base, "acts": [
+        {"top": "prod.cat", "key": "1", "cmd": "mod", "arg": {"name": "theirs"}}]}))
+    (r,) = svc.handle_sync("A", frame("evt.pub#2", {"base": base, "acts": [
+        {"top": "prod.cat", "key": "1", "cmd": "mod", "arg": {"name": "mine"}}]}))
+    b = body(r)
+    assert b["err"].startswith("conflict")
+    (c,) = b["conflicts"]
+    assert c["fields"] == ["name"] and c["theirs"] == {"name": "theirs"} and c["usr"] == "userB"
+
+
+def test_usr_is_connection_user_not_the_sent_one(svc: HubService) -> None:
+    (r,) = svc.handle_sync("A", frame("evt.pub#1", {"usr": "mallory", "acts": [new("1", "a")]}))
+    rev = body(r)["res"]["rev"]
+    (r,) = svc.handle_sync("A", frame("evt.hist#2", {"top": "prod.cat", "key": "1"}))
+    assert body(r)["res"] == [{"rev": rev, "usr": "userA", "cmd": "new", "arg": {"name": "a"}}]
+
+
+def test_reader_cannot_publish(svc: HubService) -> None:
+    (r,) = svc.handle_sync("R", frame("evt.pub#1", {"acts": [new("1", "a")]}))
+    assert "reader and cannot publish" in body(r)["err"]
+    outs = svc.handle_sync("R", frame("evt.sat#2", {"rev": Z, "tops": ["prod.cat"], "trans": [
+        {"uid": "u1", "acts": [new("1", "a")]}]}))
+    res = body(outs[0])["res"]
+    assert res["rejects"][0]["uid"] == "u1" and "reader" in res["rejects"][0]["err"]
+    assert svc.ledger.rev() == 0
+
+
+def test_sat_publishes_each_on_its_own_with_acks_rejects_and_exactly_once(
+        svc: HubService) -> None:
+    svc.handle_sync("A", frame("evt.pub", {"acts": [new("1", "a")]}))
+    sat = {"rev": Z, "tops": ["prod.cat"], "trans": [
+        {"uid": "u1", "acts": [new("7", "sat")]},
+        {"uid": "u2", "acts": [new("1", "dup key")]},      # rejected
+        {"uid": "u3", "acts": [new("8", "after the reject")]}]}
+    outs = svc.handle_sync("C", frame("evt.sat#1", sat))
+    res = body(outs[0])["res"]
+    assert [a["uid"] for a in res["acks"]] == ["u1", "u3"]
+    assert [x["uid"] for x in res["rejects"]] == ["u2"]
+    assert "created" in res["rejects"][0]["err"]  # new on a key made after its base
+    assert [e["key"] for e in res["evs"]] == ["1", "7", "8"]  # its own events included
+    assert res["rev"] == format_rev(svc.ledger.rev())
+    # resend (lost reply): exactly once, acked with the original revisions
+    outs = svc.handle_sync("C", frame("evt.sat#2", {**sat, "rev": res["rev"]}))
+    res2 = body(outs[0])["res"]
+    assert res2["acks"] == res["acks"]
+    assert "evs" not in res2
+    assert len(svc.ledger.events(0)) == 3
+
+
+def test_sat_pushes_go_to_others_and_not_back(svc: HubService) -> None:
+    svc.handle_sync("B", frame("evt.sub", {"rev": Z, "tops": ["prod.cat"]}))
+    outs = svc.handle_sync("C", frame("evt.sat#1", {"rev": Z, "tops": ["prod.cat"], "trans": [
+        {"uid": "u1", "acts": [new("7", "sat")]}]}))
+    assert push_of(svc, outs, "B")["evs"][0]["key"] == "7"
+    assert push_of(svc, outs, "C") is None
+    outs = svc.handle_sync("A", frame("evt.pub", {"acts": [new("9", "x")]}))
+    assert push_of(svc, outs, "C")["evs"][0]["key"] == "9"
+
+
+def test_sat_lim_batches_never_cut_a_revision_and_pushes_wait(svc: HubService) -> None:
+    for i in range(10):
+        svc.handle_sync("A", frame("evt.pub", {"acts": [new(str(i * 2), "x"),
+                                                        new(str(i * 2 + 1), "y")]}))
+    rev, seen, rounds = Z, [], 0
+    while rounds < 20:
+        rounds += 1
+        outs = svc.handle_sync("C", frame("evt.sat#1", {"rev": rev, "tops": ["prod.cat"],
+                                                        "trans": [], "lim": 3}))
+        res = body(outs[0])["res"]
+        evs = res.get("evs", [])
+        for r in {e["rev"] for e in evs}:  # whole revisions only
+            whole = [e for e in svc.ledger.events(0) if format_rev(e.rev) == r]
+            assert len(whole) == sum(e["rev"] == r for e in evs)
+        seen += [e["key"] for e in evs]
+        rev = res["rev"]
+        if res.get("more"):
+            # no pushes while catching up
+            o2 = svc.handle_sync("A", frame("evt.pub", {"acts": [new(str(1000 + rounds), "z")]}))
+            assert push_of(svc, o2, "C") is None
+            continue
+        break
+    assert rounds > 2
+    assert seen == [e.key for e in svc.ledger.events(0)]  # nothing lost, nothing twice
+    outs = svc.handle_sync("A", frame("evt.pub", {"acts": [new("999", "z")]}))
+    assert push_of(svc, outs, "C")["evs"][0]["key"] == "999"
+
+
+def test_group_commit_finish_order_no_gap_no_dup(svc: HubService) -> None:
+    """A commit durable but not finished when a sub arrives is pushed later, exactly once."""
+    outs, job = svc.handle("A", frame("evt.pub#1", {"acts": [new("1", "a")]}))
+    assert outs == [] and job is not None
+    results = svc.run_job(job)  # durable, not yet finished
+    (r,) = svc.handle_sync("B", frame("evt.sub#1", {"rev": Z, "tops": ["prod.cat"]}))
+    assert body(r) == {"res": None}  # not fanned out yet: not in the reply
+    outs = svc.finish(job, results)
+    assert body(outs[0])["res"]["evs"][0]["key"] == "1"
+    assert push_of(svc, outs, "B")["evs"][0]["key"] == "1"
+
+
+def test_unknown_subject_and_fatal_frames(svc: HubService) -> None:
+    (r,) = svc.handle_sync("A", "evt.nope#15\n{}")
+    assert "unknown subject 'evt.nope'" in body(r)["err"] and "evt.pub" in body(r)["err"]
+    assert svc.handle_sync("A", "evt.nope\n{}") == []
+    for bad in ("_intern#1", "\n{}", "#1\n{}", b"\xff\xfe"):
+        (c,) = svc.handle_sync("A", bad)
+        assert isinstance(c, Close) and c.code == CLOSE_PROTOCOL
+
+
+def test_dom_project_rebuilds_the_schema(svc: HubService) -> None:
+    from core.schema import parse_project
+
+    (r,) = svc.handle_sync("A", "dom.project#1")
+    res = body(r)["res"]
+    p = parse_project(res)
+    assert p.topics == svc.ledger.project.topics
+    assert res["project"]["mig"] == svc.ledger.project.version == p.version
+
+
+def test_rate_limit_closes(prod: Project) -> None:
+    clock = Clock(step=0)  # time stands still: only the burst is available
+    s = HubService(MemLedger(prod), clock, Limits(rate=10, burst=5))
+    s.connect("A", "a")
+    outs = [s.handle_sync("A", "evt.stat#1") for _ in range(6)]
+    assert all(isinstance(o[0], Send) for o in outs[:5])
+    assert isinstance(outs[5][0], Close) and outs[5][0].code == CLOSE_POLICY
+    clock.now += 1000  # a second later the bucket has refilled
+    assert isinstance(s.handle_sync("A", "evt.stat#1")[0], Send)
+
+
+def test_slow_subscriber_is_closed_and_memory_bounded(prod: Project, clock: Clock) -> None:
+    s = HubService(MemLedger(prod), clock, Limits(max_pending=10))
+    s.connect("A", "a")
+    s.connect("B", "b")
+    s.handle_sync("B", frame("evt.sub", {"rev": Z, "tops": ["prod.cat"]}))
+    closed = []
+    for i in range(20):
+        outs = s.handle_sync("A", frame("evt.pub", {"acts": [new(str(i), "x")]}))
+        closed += [o for o in outs if isinstance(o, Close)]
+        assert s.pending("B") <= 10
+    assert closed and closed[0].conn == "B" and closed[0].code == CLOSE_TOO_SLOW
+
+
+def test_disconnect_cleans_up(svc: HubService) -> None:
+    svc.handle_sync("B", frame("evt.sub", {"rev": Z, "tops": ["prod.cat"]}))
+    svc.handle_sync("B", frame("evt.mon", {"rev": Z, "watch": [{"top": "prod.cat",
+                                                               "keys": ["new"]}]}))
+    svc.disconnect("B")
+    assert "B" not in svc.subs
+    outs = svc.handle_sync("A", frame("evt.pub", {"acts": [new("1", "a")]}))
+    assert [o for o in outs if o.conn == "B"] == []
+    (c,) = svc.handle_sync("B", "evt.stat#1")
+    assert isinstance(c, Close)
+
+
+def test_limits_on_acts_and_topics(prod: Project, clock: Clock) -> None:
+    s = HubService(MemLedger(prod), clock, Limits(max_acts=2, max_tops=1))
+    s.connect("A", "a")
+    (r,) = s.handle_sync("A", frame("evt.pub#1", {"acts": [new(str(i), "x") for i in range(3)]}))
+    assert "limit is 2" in body(r)["err"]
+    (r,) = s.handle_sync("A", frame("evt.sub#1", {"rev": Z, "tops": ["prod.cat", "prod.prod"]}))
+    assert "limit is 1" in body(r)["err"]
+    (r,) = s.handle_sync("A", frame("evt.sub#1", {"rev": Z, "tops": ["prod.nah"]}))
+    assert "no model found" in body(r)["err"]
