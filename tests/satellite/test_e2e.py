@@ -1,0 +1,194 @@
+"""Satellites against a real in-process hub on 127.0.0.1 port 0 (real websockets, real SQLite)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from core.errors import HubError
+from core.ledger.memory import MemLedger
+from core.model import Action, Cmd
+from core.satellite.api import Keep, ReceiptState
+from core.satellite.client import SyncClient, fetch_project
+from core.satellite.machine import Backoff, Phase
+from core.satellite.satellite import Satellite
+from core.schema import Project, parse_project
+from hubserver.server import Hub
+
+SITE = "field.site"
+
+
+@pytest.fixture
+async def hub(project: Project) -> AsyncIterator[Hub]:
+    async with Hub(MemLedger(project), port=0) as h:
+        yield h
+
+
+async def sync(sat: Satellite, hub: Hub) -> None:
+    await SyncClient(sat, hub.url, rnd=random.Random(0)).sync_once(10)
+
+
+async def test_offline_edit_syncs_and_other_satellite_sees_it(
+        tmp_path: Path, project: Project, hub: Hub) -> None:
+    a = Satellite(tmp_path / "a", project)
+    b = Satellite(tmp_path / "b", project)
+    uid = a.pub([Action(SITE, "s1", Cmd.NEW, {"name": "Ridge"})])  # offline
+    assert a.status().pending == 1
+    await sync(a, hub)
+    rec = a.receipt(uid)
+    assert rec is not None and rec.state == ReceiptState.ACCEPTED and rec.rev > 0
+    st = a.status()
+    assert st.pending == 0 and st.rev == hub.ledger.rev() and st.last_sync > 0
+    await sync(b, hub)
+    rv = b.record(SITE, "s1")
+    assert rv is not None and not rv.is_pending and rv.confirmed is not None
+    assert rv.confirmed["name"] == "Ridge"
+    # a resend after a lost ack is a no-op at the hub: sync a again, hub has it once
+    await sync(a, hub)
+    assert len([e for e in hub.ledger.events(0) if e.key == "s1"]) == 1
+    a.close()
+    b.close()
+
+
+async def _collide(tmp_path: Path, project: Project, hub: Hub
+                   ) -> tuple[Satellite, Satellite, str]:
+    a = Satellite(tmp_path / "a", project)
+    b = Satellite(tmp_path / "b", project)
+    a.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A0", "region": "N"})])
+    await sync(a, hub)
+    await sync(b, hub)
+    a.pub([Action(SITE, "s1", Cmd.MOD, {"name": "A1", "region": "S"})])
+    ub = b.pub([Action(SITE, "s1", Cmd.MOD, {"name": "B1", "region": "W", "lat": 1.0})])
+    await sync(a, hub)
+    await sync(b, hub)
+    rec = b.receipt(ub)
+    assert rec is not None and rec.state == ReceiptState.REJECTED
+    assert set(rec.conflicts[0].fields) == {"name", "region"}
+    st = b.status()
+    assert st.conflicts == 1 and st.pending == 0
+    rv = b.record(SITE, "s1")
+    assert rv is not None and rv.is_conflict and rv.fields is not None
+    assert rv.fields["name"] == "A1"  # theirs shows until resolved
+    return a, b, ub
+
+
+async def test_conflict_keep_mine(tmp_path: Path, project: Project, hub: Hub) -> None:
+    a, b, ub = await _collide(tmp_path, project, hub)
+    new = b.resolve(ub, Keep.MINE)
+    old = b.receipt(ub)
+    assert old is not None and old.state == ReceiptState.RESOLVED and old.resolved_by == new
+    await sync(b, hub)
+    assert hub.ledger.state(SITE, "s1") is not None
+    assert hub.ledger.state(SITE, "s1")["name"] == "B1"  # type: ignore[index]
+    audit = hub.ledger.audit(hub.ledger.rev())
+    assert audit is not None and audit.extra == {"resolves": ub}
+    assert b.status().conflicts == 0
+    a.close()
+    b.close()
+
+
+async def test_conflict_keep_theirs(tmp_path: Path, project: Project, hub: Hub) -> None:
+    a, b, ub = await _collide(tmp_path, project, hub)
+    rev = hub.ledger.rev()
+    assert b.resolve(ub, Keep.THEIRS) == ""
+    rec = b.receipt(ub)
+    assert rec is not None and rec.state == ReceiptState.RESOLVED
+    await sync(b, hub)
+    assert hub.ledger.rev() == rev  # nothing published
+    assert b.status().conflicts == 0
+    a.close()
+    b.close()
+
+
+async def test_conflict_per_field(tmp_path: Path, project: Project, hub: Hub) -> None:
+    a, b, ub = await _collide(tmp_path, project, hub)
+    new = b.resolve(ub, {f"{SITE} s1": {"name": Keep.MINE, "region": Keep.THEIRS,
+                                        "lat": Keep.MINE}})
+    assert new
+    await sync(b, hub)
+    state = hub.ledger.state(SITE, "s1")
+    assert state is not None
+    assert (state["name"], state["region"], state["lat"]) == ("B1", "S", 1.0)
+    await sync(a, hub)
+    assert a.record(SITE, "s1").fields["name"] == "B1"  # type: ignore[union-attr,index]
+    a.close()
+    b.close()
+
+
+async def test_local_conflict_shows_before_hub_is_asked(
+        tmp_path: Path, project: Project, hub: Hub) -> None:
+    a = Satellite(tmp_path / "a", project)
+    b = Satellite(tmp_path / "b", project)
+    a.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A0"})])
+    await sync(a, hub)
+    await sync(b, hub)
+    ub = b.pub([Action(SITE, "s1", Cmd.MOD, {"name": "B"})])
+    a.pub([Action(SITE, "s1", Cmd.DEL)])
+    await sync(a, hub)
+    # b receives the delete through a push-free catch-up without sending its own queue:
+    client = SyncClient(b, hub.url, rnd=random.Random(0))
+    b_outbox = b.outbox
+    b.outbox = lambda: []  # type: ignore[method-assign]  # hold b's queue back
+    await client.sync_once(10)
+    b.outbox = b_outbox  # type: ignore[method-assign]
+    rec = b.receipt(ub)
+    assert rec is not None and rec.state == ReceiptState.PENDING and "deleted" in rec.err
+    assert b.status().conflicts == 1
+    await sync(b, hub)  # the hub's verdict is final
+    rec = b.receipt(ub)
+    assert rec is not None and rec.state == ReceiptState.REJECTED
+    a.close()
+    b.close()
+
+
+async def test_live_push_reaches_other_satellite(
+        tmp_path: Path, project: Project, hub: Hub) -> None:
+    a = Satellite(tmp_path / "a", project)
+    b = Satellite(tmp_path / "b", project)
+    cb = SyncClient(b, hub.url, rnd=random.Random(0))
+    await cb.sync_once(10)
+    import asyncio
+
+    task = asyncio.create_task(cb.run())
+    a.pub([Action(SITE, "p1", Cmd.NEW, {"name": "pushed"})])
+    await sync(a, hub)
+    for _ in range(200):  # bounded: 200 x 10 ms
+        if b.record(SITE, "p1") is not None:
+            break
+        await asyncio.sleep(0.01)
+    cb.stop()
+    await asyncio.wait_for(task, 5)
+    rv = b.record(SITE, "p1")
+    assert rv is not None and rv.confirmed is not None and rv.confirmed["name"] == "pushed"
+    a.close()
+    b.close()
+
+
+async def test_schema_fetch_and_mismatch_stops(tmp_path: Path, project: Project,
+                                               hub: Hub) -> None:
+    fetched = await fetch_project(hub.url)
+    assert fetched.version == project.version
+    other = parse_project({"project": {"name": "x"},
+                           "field": {"site": {"fields": {"name": {"type": "str"}}}}})
+    sat = Satellite(tmp_path / "x", other)
+    sat.pub([Action(SITE, "s1", Cmd.NEW, {"name": "kept"})])
+    client = SyncClient(sat, hub.url, rnd=random.Random(0))
+    with pytest.raises(HubError, match="schema version"):
+        await client.sync_once(5)
+    assert client.machine.phase == Phase.STOPPED
+    assert sat.status().pending == 1 and sat.rev() == 0
+    assert "schema version" in sat.status().last_error
+    sat.close()
+
+
+async def test_unreachable_hub_times_out_with_reason(tmp_path: Path, project: Project) -> None:
+    sat = Satellite(tmp_path, project)
+    client = SyncClient(sat, "ws://127.0.0.1:9", rnd=random.Random(0),
+                        backoff=Backoff(0.05, 0.2), open_timeout=1)
+    with pytest.raises(HubError, match="cannot reach the hub"):
+        await client.sync_once(0.5)
+    assert not sat.status().online
+    sat.close()
