@@ -135,9 +135,6 @@ class SqlLedger:
                       if c.name != "key"})
         self._ins_audit = ins(self.tables.audit).on_conflict_do_nothing()
         self._ins_uid = ins(self.tables.uid).on_conflict_do_nothing()
-        self._stale = False
-        self._rev: Rev = ZERO_REV
-        self._last_id = 0
         with self._guard("opening the ledger"):
             self._open()
 
@@ -194,14 +191,10 @@ class SqlLedger:
                 )
         self.metadata.create_all(self.engine)
         with self._write() as conn:
-            row = conn.execute(select(meta.c.rev, meta.c.last_id)).first()
-            if row is None:
+            if conn.execute(select(meta.c.id)).first() is None:
                 conn.execute(meta.insert().values(
                     id=1, rev=ZERO_REV, last_id=0, version=self._project.version,
                     definition=dumps(self._project.to_dict())))
-                self._rev, self._last_id = ZERO_REV, 0
-            else:
-                self._rev, self._last_id = int(row.rev), int(row.last_id)
 
     # -- transactions and errors ---------------------------------------------------------------
 
@@ -254,7 +247,6 @@ class SqlLedger:
             StorageError: the database failed; nothing was committed.
         """
         with self._guard("a write transaction"), self._write() as conn:
-            self._stale = True
             yield conn
 
     # -- reading -------------------------------------------------------------------------------
@@ -267,21 +259,20 @@ class SqlLedger:
         row = conn.execute(select(self.tables.meta.c.rev, self.tables.meta.c.last_id)).one()
         return int(row.rev), int(row.last_id)
 
-    def _refresh(self) -> None:
-        if self._pg or self._stale:
-            with self._guard("reading the revision"), self.engine.connect() as conn:
-                self._rev, self._last_id = self._read_meta(conn)
-                conn.rollback()
+    def _meta_now(self) -> tuple[Rev, int]:
+        # read every time: another process (a second hub, the CLI) may have published
+        with self._guard("reading the revision"), self.engine.connect() as conn:
+            res = self._read_meta(conn)
+            conn.rollback()
+        return res
 
     def rev(self) -> Rev:
-        """The revision of the last published or replicated transaction."""
-        self._refresh()
-        return self._rev
+        """The revision of the last published or replicated transaction (read from the db)."""
+        return self._meta_now()[0]
 
     def last_id(self) -> int:
         """The id of the last event stored."""
-        self._refresh()
-        return self._last_id
+        return self._meta_now()[1]
 
     def status_mig(self) -> str:
         """The schema version (``Status.mig``) of this ledger."""
@@ -541,14 +532,13 @@ class SqlLedger:
         for attempt in range(2):
             try:
                 with self._guard("publishing a transaction"), self._write() as conn:
-                    res, rev, last_id = self._publish_in(conn, trans, usr, now)
+                    res, _, _ = self._publish_in(conn, trans, usr, now)
                 break
             except StorageError as exc:
                 # a uid applied by another process between our check and our insert
                 if attempt == 0 and isinstance(exc.__cause__, IntegrityError) and trans.uid:
                     continue
                 raise
-        self._rev, self._last_id, self._stale = rev, last_id, False
         return res
 
     def publish_many(self, trans: Sequence[tuple[Trans, str]],
@@ -560,13 +550,12 @@ class SqlLedger:
         the database itself fails, nothing is committed and every entry is that StorageError.
         """
         out: list[PubResult | Exception] = []
-        rev, last_id = self._rev, self._last_id
         try:
             with self._guard("publishing transactions"), self._write() as conn:
                 for t, usr in trans:
                     sp = conn.begin_nested()
                     try:
-                        res, rev, last_id = self._publish_in(conn, t, usr, now)
+                        res, _, _ = self._publish_in(conn, t, usr, now)
                     except (ValidationError, ConflictError) as exc:
                         sp.rollback()
                         out.append(exc)
@@ -575,7 +564,6 @@ class SqlLedger:
                     out.append(res)
         except StorageError as exc:
             return [exc for _ in trans]
-        self._rev, self._last_id, self._stale = rev, last_id, False
         return out
 
     def replicate(self, rev: Rev, evs: Sequence[Event], audits: Sequence[Audit] = (), *,
@@ -596,13 +584,11 @@ class SqlLedger:
             StorageError: the database failed; nothing applied.
         """
         if conn is not None:
-            self._stale = True
             with self._guard("replicating events"):
                 self._replicate_in(conn, rev, evs, audits)
             return
         with self._guard("replicating events"), self._write() as c:
-            new_rev, new_id = self._replicate_in(c, rev, evs, audits)
-        self._rev, self._last_id, self._stale = new_rev, new_id, False
+            self._replicate_in(c, rev, evs, audits)
 
     def _replicate_in(self, conn: Connection, rev: Rev, evs: Sequence[Event],
                       audits: Sequence[Audit]) -> tuple[Rev, int]:

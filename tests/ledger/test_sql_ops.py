@@ -1,0 +1,190 @@
+"""SQL ledger operations and failure modes: verify, backup/restore, atomicity, disk full,
+concurrent writers (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select, text
+
+from core.errors import SchemaError, StorageError, ValidationError
+from core.ledger import ops
+from core.ledger.sql import SqlLedger
+from core.model import Action, Cmd, Trans
+from core.revision import ZERO_REV
+from core.schema import Project, parse_project
+
+SITE = "field.site"
+
+
+def new(key: str, **arg: Any) -> Action:
+    return Action(SITE, key, Cmd.NEW, {"name": "n", **arg})
+
+
+def dump(led: SqlLedger) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every ledger table, in primary key order."""
+    out = {}
+    with led.engine.connect() as conn:
+        for t in led.metadata.sorted_tables:
+            pk = list(t.primary_key.columns)
+            out[t.name] = [tuple(r) for r in conn.execute(select(t).order_by(*pk))]
+    return out
+
+
+def fill(led: SqlLedger, n: int = 5) -> None:
+    for i in range(n):
+        led.publish(Trans((new(f"k{i}", lat=float(i)),), base=led.rev(), uid=f"u{i}"),
+                    f"user{i % 2}", now=1000 * (i + 1))
+    led.publish(Trans((Action(SITE, "k0", Cmd.MOD, {"region": "r"}),
+                       Action(SITE, "k1", Cmd.DEL)), base=led.rev(), uid="u-last"),
+                "ann", now=10_000)
+
+
+def test_verify_reports_a_tampered_state_row(sql_ledger: SqlLedger) -> None:
+    fill(sql_ledger)
+    assert ops.verify(sql_ledger) == []
+    with sql_ledger.engine.begin() as conn:
+        conn.execute(text("UPDATE st_field_site SET region = 'forged' WHERE key = 'k2'"))
+        conn.execute(text("DELETE FROM st_field_site WHERE key = 'k3'"))
+        conn.execute(text("INSERT INTO st_field_site (key, name, rev) VALUES ('ghost', 'g', 1)"))
+    problems = sql_ledger.verify()
+    assert any("k2" in p and "region" in p and "forged" in p for p in problems), problems
+    assert any("k3" in p and "missing from state" in p for p in problems), problems
+    assert any("ghost" in p and "absent in the event log" in p for p in problems), problems
+    assert len(problems) == 3
+
+
+def test_backup_restore_round_trip(sql_ledger: SqlLedger, project: Project,
+                                   tmp_path: Path) -> None:
+    fill(sql_ledger)
+    info = ops.backup(sql_ledger, tmp_path / "b.backup")
+    assert (info.rev, info.events, info.audits, info.uids) == (10_000, 7, 6, 6)
+    assert not (tmp_path / "b.backup.tmp").exists()
+    # publishing after the backup does not change it
+    sql_ledger.publish(Trans((new("later"),), base=sql_ledger.rev()), "x", now=20_000)
+    restored = ops.restore(tmp_path / "b.backup", f"sqlite:///{tmp_path / 'r.db'}", project)
+    try:
+        assert restored.rev() == 10_000
+        assert restored.verify() == []
+        assert restored.events(ZERO_REV) == sql_ledger.events(ZERO_REV)[:7]
+        assert restored.states(SITE) == sql_ledger.states(SITE, 10_000)
+        assert restored.uid_rev("u-last") == 10_000
+        assert restored.audit(10_000) == sql_ledger.audit(10_000)
+        assert [h.usr for h in restored.history(SITE, "k0")] == ["user0", "ann"]
+        # a restored hub carries on: same uid is still a duplicate, new ones publish
+        again = restored.publish(Trans((new("zz"),), uid="u3"), "x", now=30_000)
+        assert again.dup and again.rev == 4000
+        assert restored.publish(Trans((new("zz"),), base=restored.rev()), "x").rev > 10_000
+        assert restored.last_id() == 8
+    finally:
+        restored.close()
+
+
+def test_restore_to_postgres_or_sqlite(sql_url: str, project: Project, tmp_path: Path) -> None:
+    src = SqlLedger(f"sqlite:///{tmp_path / 'src.db'}", project)
+    fill(src)
+    ops.backup(src, tmp_path / "b.backup")
+    led = ops.restore(tmp_path / "b.backup", sql_url, project)
+    try:
+        assert led.events(ZERO_REV) == src.events(ZERO_REV)
+        assert led.states(SITE) == src.states(SITE)
+        assert led.verify() == []
+    finally:
+        led.close()
+        src.close()
+
+
+def test_restore_refuses_a_non_empty_ledger_and_other_schemas(project: Project,
+                                                              tmp_path: Path) -> None:
+    src = SqlLedger(f"sqlite:///{tmp_path / 'src.db'}", project)
+    fill(src)
+    ops.backup(src, tmp_path / "b.backup")
+    src.close()
+    with pytest.raises(StorageError, match="not empty"):
+        ops.restore(tmp_path / "b.backup", f"sqlite:///{tmp_path / 'src.db'}", project)
+    other = parse_project('[x.y.fields]\nname = "str"\n', "other.toml")
+    with pytest.raises(SchemaError, match="schema version"):
+        ops.restore(tmp_path / "b.backup", f"sqlite:///{tmp_path / 'o.db'}", other)
+    (tmp_path / "junk").write_text("not a backup")
+    with pytest.raises(StorageError, match="not an Outpost ledger backup"):
+        ops.restore(tmp_path / "junk", f"sqlite:///{tmp_path / 'j.db'}", project)
+
+
+def test_failed_transactions_leave_the_content_unchanged(sql_ledger: SqlLedger) -> None:
+    fill(sql_ledger)
+    before = dump(sql_ledger)
+    base = 2000  # behind: k0 and k1 were changed after it
+    for acts in [(new("x1"), Action(SITE, "k0", Cmd.MOD, {"region": "mine"})),
+                 (new("x2"), Action(SITE, "k4", Cmd.MOD, {"nmae": "x"})),
+                 (new("x3"), new("x3"))]:
+        with pytest.raises((ValidationError, Exception)):
+            sql_ledger.publish(Trans(acts, base=base, uid="bad"), "eve", now=50_000)
+    res = sql_ledger.publish_many([(Trans((new("x4"), new("k2")), base=10_000), "eve")])
+    assert isinstance(res[0], ValidationError)
+    assert dump(sql_ledger) == before
+    assert sql_ledger.rev() == 10_000
+
+
+def test_disk_full_is_a_storage_error_and_applies_nothing(project: Project,
+                                                          tmp_path: Path) -> None:
+    led = SqlLedger(f"sqlite:///{tmp_path / 'l.db'}", project)
+    fill(led)
+    before = dump(led)
+    led.engine.dispose()
+    with led.engine.connect() as conn:
+        pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
+
+    @event.listens_for(led.engine, "connect")
+    def _limit(dbapi: Any, _rec: Any) -> None:
+        dbapi.execute(f"PRAGMA max_page_count = {pages}")
+
+    led.engine.dispose()
+    big = tuple(new(f"big{i}", notes="x" * 2000) for i in range(200))
+    with pytest.raises(StorageError) as err:
+        led.publish(Trans(big, base=led.rev(), uid="big"), "ann", now=99_000)
+    msg = str(err.value)
+    assert "database or disk is full" in msg and "free space" in msg
+    assert "nothing was applied" in msg
+    res = led.publish_many([(Trans(big, base=led.rev()), "ann")], now=99_000)
+    assert isinstance(res[0], StorageError)
+    assert dump(led) == before
+    assert led.rev() == 10_000 and led.uid_rev("big") is None
+    led.close()
+
+
+def test_concurrent_writers_keep_revisions_strictly_increasing(sql_url: str,
+                                                               project: Project) -> None:
+    """Two ledger objects (separate engines, as two hub processes) publish at once."""
+    SqlLedger(sql_url, project).close()
+    leds = [SqlLedger(sql_url, project) for _ in range(2)]
+    revs: list[list[int]] = [[], []]
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            for n in range(25):
+                led = leds[i]
+                # a fixed clock forces next_rev to build on the other writer's revision
+                res = led.publish(Trans((new(f"w{i}-{n}"),), base=ZERO_REV), f"w{i}", now=5000)
+                revs[i].append(res.rev)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors
+    for r in revs:
+        assert r == sorted(r) and len(set(r)) == 25
+    assert len(set(revs[0]) | set(revs[1])) == 50
+    evs = leds[0].events(ZERO_REV)
+    assert [e.id for e in evs] == list(range(1, 51))
+    assert [e.rev for e in evs] == list(range(5000, 5050))
+    assert leds[1].rev() == 5049 and leds[0].verify() == []
+    for led in leds:
+        led.close()
