@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(args)
 
 
-def _guard(fn: "object") -> int:
+def _guard(fn: object) -> int:
     from core.errors import OutpostError
 
     try:
