@@ -16,8 +16,13 @@ from core.satellite.client import SyncClient
 from core.satellite.satellite import Satellite
 from core.schema import Project
 from desktop.mainwindow import MainWindow
-from desktop.models import PENDING_ROLE, ConflictsModel, HistoryModel, RecordTableModel
-from desktop.models import TopicListModel
+from desktop.models import (
+    PENDING_ROLE,
+    ConflictsModel,
+    HistoryModel,
+    RecordTableModel,
+    TopicListModel,
+)
 from desktop.sync import ClientSync
 from hubserver.cli import open_hub_ledger
 from hubserver.server import Hub
