@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import json
 import sys
@@ -179,10 +180,8 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         if args.once:
             asyncio.run(client.sync_once(args.timeout))
         else:
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 asyncio.run(client.run())
-            except KeyboardInterrupt:
-                pass
         st = sat.status()
     finally:
         sat.close()
@@ -237,10 +236,11 @@ def _cmd_history(args: argparse.Namespace) -> int:
         hist = sat.history(args.topic, args.key)
     finally:
         sat.close()
-    rows = [{"rev": format_rev(h.rev), "usr": h.usr, "cmd": h.cmd.value,
-             "fields": list(h.fields), "arg": h.arg} for h in hist]
-    _out(args, rows, "\n".join(f"{r['rev']}\t{r['usr'] or '-'}\t{r['cmd']}\t"
-                               f"{','.join(r['fields'])}" for r in rows))
+    rows: list[dict[str, Any]] = [
+        {"rev": format_rev(h.rev), "usr": h.usr, "cmd": h.cmd.value, "fields": list(h.fields),
+         "arg": h.arg} for h in hist]
+    _out(args, rows, "\n".join(f"{format_rev(h.rev)}\t{h.usr or '-'}\t{h.cmd.value}\t"
+                               f"{','.join(h.fields)}" for h in hist))
     return 0
 
 
@@ -279,7 +279,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     try:
         model = sat.project.model(args.topic)
         try:
-            fh = Path(args.file).open(newline="", encoding="utf-8")
+            fh = Path(args.file).open(newline="", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
             raise ConfigError(f"cannot read {args.file}: {exc}") from exc
         with fh:

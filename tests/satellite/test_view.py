@@ -50,7 +50,7 @@ def test_hub_change_of_same_field_is_a_local_conflict_at_once(project: Project) 
     rep.replicate(hub.rev(), hub.events(base))
     ov = rebase(rep, [mine])
     assert "u1" in ov.conflicts
-    err, conflicts = ov.conflicts["u1"]
+    _err, conflicts = ov.conflicts["u1"]
     assert conflicts[0].fields == ("name",) and conflicts[0].reason == "field changed"
     assert not any(k.key == "s1" for k in ov.states)  # not applied: the replica's value shows
     assert [k.key for k in ov.conflict_sigs] == ["s1"]
