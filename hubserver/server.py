@@ -114,6 +114,7 @@ class Hub:
         self._writer: asyncio.Task[None] | None = None
         self._exec: ThreadPoolExecutor | None = None
         self._stopping = False
+        self._closing: set[asyncio.Task[None]] = set()
         self.url = ""
         self.commits = 0
         """Number of durable commits made (group commit: ≤ the number of publishes)."""
@@ -295,8 +296,19 @@ class Hub:
         self.service.disconnect(peer.conn)
         if peer.sender is not None:
             peer.sender.cancel()
-        asyncio.get_running_loop().create_task(peer.ws.close(code, reason.encode()[:120]
-                                                             .decode(errors="ignore")))
+        reason = reason.encode()[:120].decode(errors="ignore")
+        task = asyncio.get_running_loop().create_task(self._close_peer(peer, code, reason))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    @staticmethod
+    async def _close_peer(peer: _Peer, code: int, reason: str) -> None:
+        # a peer that does not read never answers the close frame: do not wait 10 s for it
+        try:
+            async with asyncio.timeout(1.0):
+                await peer.ws.close(code, reason)
+        except TimeoutError:
+            peer.ws.transport.abort()
 
     # -- group commit --------------------------------------------------------------------------
 

@@ -1,0 +1,273 @@
+"""The hub over real websockets on 127.0.0.1: services, auth, limits, group commit."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from core.ledger import MemLedger
+from core.ledger.sql import open_ledger
+from core.schema import Project
+from hubserver.auth import Users
+from hubserver.limits import Limits
+from hubserver.server import Hub
+from tests.hub.conftest import recv_json, request
+
+Z = "0001-01-01T00:00:00Z"
+
+
+def new(key: str, name: str, top: str = "prod.cat") -> dict[str, Any]:
+    return {"top": top, "key": key, "cmd": "new", "arg": {"name": name}}
+
+
+async def no_frame(ws: Any, wait: float = 0.2) -> bool:
+    try:
+        await asyncio.wait_for(ws.recv(), wait)
+    except TimeoutError:
+        return True
+    return False
+
+
+async def test_two_subscribers_see_each_other_not_themselves(hub: Hub) -> None:
+    async with connect(hub.url) as a, connect(hub.url) as b:
+        for ws in (a, b):
+            assert await request(ws, "evt.sub", {"rev": Z, "tops": ["prod.cat"]}) == {"res": None}
+        ra = await request(a, "evt.pub", {"acts": [new("1", "from a")]})
+        head, push = await recv_json(b)
+        assert head == "evt.update" and push["evs"] == ra["res"]["evs"]
+        rb = await request(b, "evt.pub", {"acts": [new("2", "from b")]})
+        head, push = await recv_json(a)
+        assert head == "evt.update" and push["evs"] == rb["res"]["evs"]
+        assert await no_frame(a) and await no_frame(b)
+
+
+async def test_every_service_answers(hub: Hub) -> None:
+    async with connect(hub.url) as a, connect(hub.url) as b:
+        st = await request(a, "evt.stat")
+        assert st["res"]["rev"] == Z and st["res"]["mig"] == hub.ledger.project.version
+        mon = (await request(b, "evt.mon", {"rev": Z, "watch": [
+            {"top": "prod.prod", "keys": ["new"]}]}))["res"]
+        assert mon == 1
+        pub = await request(a, "evt.pub", {"acts": [new("25", "Y", "prod.prod")]})
+        head, note = await recv_json(b)
+        assert head == "evt.update"
+        assert note == {"rev": pub["res"]["rev"], "note": [
+            {"mon": mon, "watch": [{"top": "prod.prod", "keys": ["25"]}]}]}
+        assert (await request(b, "evt.unmon", {"mon": mon})) == {"res": True}
+        assert (await request(b, "evt.sub", {"rev": Z, "tops": ["prod.prod"]}))["res"]["evs"]
+        assert (await request(b, "evt.unsub", {"tops": ["prod.prod"]})) == {"res": True}
+        hist = await request(a, "evt.hist", {"top": "prod.prod", "key": "25"})
+        assert hist["res"][0]["usr"] == "anonymous" and hist["res"][0]["cmd"] == "new"
+        proj = await request(a, "dom.project")
+        assert set(proj["res"]["prod"]) == {"cat", "prod", "label"}
+        sat = await request(b, "evt.sat", {"rev": Z, "tops": ["prod.prod"], "trans": [
+            {"uid": "u-1", "acts": [new("26", "Z", "prod.prod")]}]})
+        assert [x["uid"] for x in sat["res"]["acks"]] == ["u-1"]
+        assert [e["key"] for e in sat["res"]["evs"]] == ["25", "26"]
+        err = await request(a, "evt.what")
+        assert err["err"].startswith("unknown subject 'evt.what'")
+
+
+async def test_internal_subject_and_no_subject_close(hub: Hub) -> None:
+    for bad in ("_ctl#1\n{}", "\n{}", "#3"):
+        async with connect(hub.url) as ws:
+            await ws.send(bad)
+            with pytest.raises(ConnectionClosed) as ei:
+                await asyncio.wait_for(ws.recv(), 5)
+            assert ei.value.rcvd is not None and ei.value.rcvd.code == 1002
+
+
+async def test_malformed_bodies_get_error_replies(hub: Hub) -> None:
+    async with connect(hub.url) as ws:
+        for subj, raw in (("evt.pub", "not json"), ("evt.sub", "[1,2]"),
+                          ("evt.sat", '{"rev": 5}'), ("evt.mon", '{"watch": "x"}'),
+                          ("evt.unmon", '{"mon": "x"}'), ("evt.hist", "{}")):
+            await ws.send(f"{subj}#9\n{raw}")
+            head, body = await recv_json(ws)
+            assert head == f"{subj}#9" and isinstance(body["err"], str) and body["err"]
+        assert (await request(ws, "evt.stat"))["res"]["rev"] == Z
+
+
+async def test_oversized_frame_closes_with_1009(prod: Project) -> None:
+    async with Hub(MemLedger(prod), limits=Limits(max_message=1000)) as hub:
+        async with connect(hub.url, max_size=None) as ws:
+            await ws.send("evt.pub#1\n" + "x" * 2000)
+            with pytest.raises(ConnectionClosed) as ei:
+                await asyncio.wait_for(ws.recv(), 5)
+            assert ei.value.rcvd is not None and ei.value.rcvd.code == 1009
+        async with connect(hub.url) as ws:  # the hub is still up
+            assert (await request(ws, "evt.stat"))["res"]["rev"] == Z
+
+
+async def test_flood_is_closed_with_policy_code(prod: Project) -> None:
+    async with Hub(MemLedger(prod), limits=Limits(rate=50, burst=20)) as hub:
+        async with connect(hub.url) as ws:
+            with pytest.raises(ConnectionClosed) as ei:
+                for i in range(2000):  # bounded: closes after ~20
+                    await ws.send(f"evt.stat#{i}")
+                for _ in range(2000):
+                    await asyncio.wait_for(ws.recv(), 5)
+            assert ei.value.rcvd is not None and ei.value.rcvd.code == 1008
+            assert "rate" in ei.value.rcvd.reason
+        async with connect(hub.url) as ws:
+            assert (await request(ws, "evt.stat"))["res"]["rev"] == Z
+
+
+async def test_slow_reader_is_disconnected_memory_bounded(prod: Project) -> None:
+    limits = Limits(max_pending=50, rate=1e6, burst=1_000_000)
+    async with Hub(MemLedger(prod), limits=limits) as hub:
+        # a subscriber that never reads; small client buffers so the server's writes block
+        async with connect(hub.url, max_queue=1, close_timeout=0.5) as slow, \
+                connect(hub.url) as pub:
+            assert (await request(slow, "evt.sub", {"rev": Z, "tops": ["prod.cat"]}))
+            big = "y" * 100_000
+            for i in range(400):  # bounded: ~10 MB fill the loopback buffers first
+                await request(pub, "evt.pub", {"acts": [new(str(i), big)]})
+                assert max(hub.service.pending(c) for c in (1, 2)) <= 50
+                if hub.service.connections < 2:
+                    break
+            assert hub.service.connections == 1  # the slow one was dropped
+            assert hub.service.pending(1) == 0
+            assert (await request(pub, "evt.stat"))["res"]["rev"] != Z  # others unaffected
+
+
+async def test_connection_cap(prod: Project) -> None:
+    async with Hub(MemLedger(prod), limits=Limits(max_connections=2)) as hub:
+        async with connect(hub.url), connect(hub.url) as b:
+            await request(b, "evt.stat")
+            with pytest.raises(InvalidStatus) as ei:
+                async with connect(hub.url):
+                    pass
+            assert ei.value.response.status_code == 503
+
+
+async def test_origin_allowlist(prod: Project) -> None:
+    async with Hub(MemLedger(prod), origins=["https://ok.example"]) as hub:
+        async with connect(hub.url, origin="https://ok.example") as ws:  # type: ignore[arg-type]
+            await request(ws, "evt.stat")
+        with pytest.raises(InvalidStatus) as ei:
+            async with connect(hub.url, origin="https://evil.example"):  # type: ignore[arg-type]
+                pass
+        assert ei.value.response.status_code == 403
+
+
+async def test_idle_timeout(prod: Project) -> None:
+    async with Hub(MemLedger(prod), limits=Limits(idle_timeout=0.3)) as hub:
+        async with connect(hub.url) as ws:
+            with pytest.raises(ConnectionClosed) as ei:
+                await asyncio.wait_for(ws.recv(), 5)
+            assert ei.value.rcvd is not None and ei.value.rcvd.code == 1008
+
+
+# -- auth ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def users(tmp_path: Path) -> Users:
+    u = Users(tmp_path / "users.db")
+    yield u  # type: ignore[misc]
+    u.close()
+
+
+async def test_auth_failures_and_roles(prod: Project, users: Users) -> None:
+    ann = users.add("ann", "writer")
+    rita = users.add("rita", "reader")
+    async with Hub(MemLedger(prod), users=users) as hub:
+        with pytest.raises(InvalidStatus) as ei:
+            async with connect(hub.url):
+                pass
+        assert ei.value.response.status_code == 401
+        with pytest.raises(InvalidStatus) as ei:
+            async with connect(hub.url, additional_headers={"Authorization": "Bearer nope"}):
+                pass
+        assert ei.value.response.status_code == 401
+        hdr = {"Authorization": f"Bearer {rita}"}
+        async with connect(hub.url, additional_headers=hdr) as r:
+            res = await request(r, "evt.pub", {"acts": [new("1", "x")]})
+            assert "reader and cannot publish" in res["err"]
+            assert (await request(r, "evt.stat"))["res"]["rev"] == Z
+        hdr = {"Authorization": f"Bearer {ann}"}
+        async with connect(hub.url, additional_headers=hdr) as a:
+            res = await request(a, "evt.pub", {"usr": "mallory", "acts": [new("1", "x")]})
+            assert "res" in res
+            hist = await request(a, "evt.hist", {"top": "prod.cat", "key": "1"})
+            assert hist["res"][0]["usr"] == "ann"  # the token's user, not the sent one
+        assert users.remove("ann")
+        with pytest.raises(InvalidStatus):
+            async with connect(hub.url, additional_headers=hdr):
+                pass
+
+
+def test_users_store_hashes_tokens(users: Users) -> None:
+    tok = users.add("bob", "writer")
+    raw = users.path.read_bytes()
+    assert tok.encode() not in raw
+    assert users.authenticate(tok) is not None and users.authenticate(tok).name == "bob"  # type: ignore[union-attr]
+    assert users.authenticate(tok[:-1]) is None
+    assert [u.name for u in users.list()] == ["bob"]
+
+
+def test_auth_none_refused_off_loopback(prod: Project) -> None:
+    from core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="loopback"):
+        Hub(MemLedger(prod), host="0.0.0.0")
+
+
+# -- group commit on a real SQLite ledger ----------------------------------------------------------
+
+
+async def test_group_commit_acks_every_publish_after_commit(prod: Project,
+                                                            tmp_path: Path) -> None:
+    ledger = open_ledger(tmp_path / "hub.db", prod)
+    async with Hub(ledger, close_ledger=True) as hub:
+        async def client(n: int) -> list[str]:
+            async with connect(hub.url) as ws:
+                revs = []
+                for i in range(20):
+                    res = await request(ws, "evt.pub", {"acts": [new(str(n * 100 + i), "x")]})
+                    revs.append(res["res"]["rev"])
+                return revs
+
+        results = await asyncio.gather(*(client(n) for n in range(10)))
+        assert sum(len(r) for r in results) == 200
+        assert hub.commits < 200  # several clients' transactions shared a commit
+        assert len(ledger.events(0)) == 200
+    reopened = open_ledger(tmp_path / "hub.db", prod)
+    try:
+        assert len(reopened.events(0)) == 200  # durable: all acknowledged ones are there
+    finally:
+        reopened.close()
+
+
+async def test_pushes_in_order_no_gap_no_dup_under_concurrency(prod: Project,
+                                                               tmp_path: Path) -> None:
+    ledger = open_ledger(tmp_path / "hub.db", prod)
+    async with Hub(ledger, close_ledger=True) as hub:
+        async with connect(hub.url) as sub:
+            async def client(n: int) -> None:
+                async with connect(hub.url) as ws:
+                    for i in range(10):
+                        await request(ws, "evt.pub", {"acts": [new(str(n * 100 + i), "x")]})
+
+            pubs = asyncio.gather(*(client(n) for n in range(5)))
+            await asyncio.sleep(0.01)
+            first = await request(sub, "evt.sub", {"rev": Z, "tops": ["prod.cat"]})
+            await pubs
+            ids = [e["id"] for e in ((first["res"] or {}).get("evs") or [])]
+            for _ in range(200):
+                if len(ids) >= 50:
+                    break
+                _, push = await recv_json(sub)
+                ids += [e["id"] for e in push["evs"]]
+            assert ids == list(range(1, 51))
+
+
+def test_json_helpers_roundtrip() -> None:
+    assert orjson.loads(orjson.dumps({"a": 1})) == {"a": 1}
