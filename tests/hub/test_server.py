@@ -121,10 +121,9 @@ async def test_flood_is_closed_with_policy_code(prod: Project) -> None:
 
 async def test_slow_reader_is_disconnected_memory_bounded(prod: Project) -> None:
     limits = Limits(max_pending=50, rate=1e6, burst=1_000_000)
-    async with Hub(MemLedger(prod), limits=limits) as hub:
-        # a subscriber that never reads; small client buffers so the server's writes block
-        async with connect(hub.url, max_queue=1, close_timeout=0.5) as slow, \
-                connect(hub.url) as pub:
+    # a subscriber that never reads; small client buffers so the server's writes block
+    async with Hub(MemLedger(prod), limits=limits) as hub, \
+            connect(hub.url, max_queue=1, close_timeout=0.5) as slow, connect(hub.url) as pub:
             assert (await request(slow, "evt.sub", {"rev": Z, "tops": ["prod.cat"]}))
             big = "y" * 100_000
             for i in range(400):  # bounded: ~10 MB fill the loopback buffers first
@@ -138,8 +137,8 @@ async def test_slow_reader_is_disconnected_memory_bounded(prod: Project) -> None
 
 
 async def test_connection_cap(prod: Project) -> None:
-    async with Hub(MemLedger(prod), limits=Limits(max_connections=2)) as hub:
-        async with connect(hub.url), connect(hub.url) as b:
+    async with Hub(MemLedger(prod), limits=Limits(max_connections=2)) as hub, \
+            connect(hub.url), connect(hub.url) as b:
             await request(b, "evt.stat")
             with pytest.raises(InvalidStatus) as ei:
                 async with connect(hub.url):
@@ -158,8 +157,8 @@ async def test_origin_allowlist(prod: Project) -> None:
 
 
 async def test_idle_timeout(prod: Project) -> None:
-    async with Hub(MemLedger(prod), limits=Limits(idle_timeout=0.3)) as hub:
-        async with connect(hub.url) as ws:
+    async with Hub(MemLedger(prod), limits=Limits(idle_timeout=0.3)) as hub, \
+            connect(hub.url) as ws:
             with pytest.raises(ConnectionClosed) as ei:
                 await asyncio.wait_for(ws.recv(), 5)
             assert ei.value.rcvd is not None and ei.value.rcvd.code == 1008
@@ -249,24 +248,23 @@ async def test_group_commit_acks_every_publish_after_commit(prod: Project,
 async def test_pushes_in_order_no_gap_no_dup_under_concurrency(prod: Project,
                                                                tmp_path: Path) -> None:
     ledger = open_ledger(tmp_path / "hub.db", prod)
-    async with Hub(ledger, close_ledger=True) as hub:
-        async with connect(hub.url) as sub:
-            async def client(n: int) -> None:
-                async with connect(hub.url) as ws:
-                    for i in range(10):
-                        await request(ws, "evt.pub", {"acts": [new(str(n * 100 + i), "x")]})
+    async with Hub(ledger, close_ledger=True) as hub, connect(hub.url) as sub:
+        async def client(n: int) -> None:
+            async with connect(hub.url) as ws:
+                for i in range(10):
+                    await request(ws, "evt.pub", {"acts": [new(str(n * 100 + i), "x")]})
 
-            pubs = asyncio.gather(*(client(n) for n in range(5)))
-            await asyncio.sleep(0.01)
-            first = await request(sub, "evt.sub", {"rev": Z, "tops": ["prod.cat"]})
-            await pubs
-            ids = [e["id"] for e in ((first["res"] or {}).get("evs") or [])]
-            for _ in range(200):
-                if len(ids) >= 50:
-                    break
-                _, push = await recv_json(sub)
-                ids += [e["id"] for e in push["evs"]]
-            assert ids == list(range(1, 51))
+        pubs = asyncio.gather(*(client(n) for n in range(5)))
+        await asyncio.sleep(0.01)
+        first = await request(sub, "evt.sub", {"rev": Z, "tops": ["prod.cat"]})
+        await pubs
+        ids = [e["id"] for e in ((first["res"] or {}).get("evs") or [])]
+        for _ in range(200):
+            if len(ids) >= 50:
+                break
+            _, push = await recv_json(sub)
+            ids += [e["id"] for e in push["evs"]]
+        assert ids == list(range(1, 51))
 
 
 def test_json_helpers_roundtrip() -> None:
