@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core.errors import ConfigError, OutpostError
@@ -125,10 +127,23 @@ def run_app(start: Callable[[], Awaitable[list[MainWindow]]],
         for w in windows:
             await close_window(w)
 
+    # Ctrl+C / SIGTERM close the windows, so the sync tasks stop and ``cleanup`` runs (the
+    # demo hub is stopped). Python handles signals only when it runs: a timer lets it.
+    def on_signal(_sig: int, _frame: Any) -> None:
+        app.closeAllWindows()
+        app.quit()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    ticker = QTimer()
+    ticker.start(200)
+    ticker.timeout.connect(lambda: None)
     try:
         with loop:
             loop.run_until_complete(main())
     finally:
+        ticker.stop()
+        for s, h in old.items():
+            signal.signal(s, h)
         if cleanup is not None:
             cleanup()
     return code

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from core.revision import ZERO_REV, Rev, to_datetime
 from core.schema import Field
 
-__all__ = ["display_value", "readable_rev", "short_rev"]
+__all__ = ["compact_rev", "display_value", "readable_rev", "short_rev"]
 
 
 def readable_rev(rev: Rev) -> str:
@@ -16,6 +17,16 @@ def readable_rev(rev: Rev) -> str:
     if rev == ZERO_REV:
         return "never"
     return to_datetime(rev).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def compact_rev(rev: Rev) -> str:
+    """A revision as local time; only the time of day when it is today."""
+    if rev == ZERO_REV:
+        return "never"
+    dt = to_datetime(rev).astimezone()
+    if dt.date() == datetime.now().astimezone().date():
+        return dt.strftime("%H:%M:%S")
+    return dt.strftime("%Y-%m-%d %H:%M")
 
 
 def short_rev(rev: Rev) -> str:

@@ -84,6 +84,9 @@ class MainWindow(QMainWindow):
         self.filter.textChanged.connect(self._filter_changed)
         self.table = QTableView()
         self.table.setSortingEnabled(True)
+        # no sort column at first: rows in key order (UUIDv7 ≈ creation order) need no read
+        # of the whole topic, which keeps the first paint fast on big replicas
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setAlternatingRowColors(True)

@@ -150,7 +150,11 @@ class ConflictsModel(QAbstractTableModel):
         if col == 0:
             return r.label
         if col == 1:
-            return r.field or f"(record {r.reason})"
+            if r.field == WHOLE:
+                return f"(record {r.reason})"
+            f = self._sat.project.model(r.top).field(r.field) if self._sat.project.has(
+                r.top) else None
+            return f.title if f is not None else r.field
         if col in (2, 3, 4):
             return self._show(r, (r.base, r.mine, r.theirs)[col - 2], col)
         if col == 5:

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.satellite.api import SatStatus
-from desktop.format import readable_rev
+from desktop.format import compact_rev, readable_rev
 from desktop.icons import icon
 
 __all__ = ["SyncStatusBar"]
@@ -53,7 +53,7 @@ class SyncStatusBar(QStatusBar):
         self.error = QLabel()
         self.error.setObjectName("error")
         self.error.setStyleSheet("color: #b3261e;")
-        self.error.setMaximumWidth(320)
+        self.error.setMaximumWidth(220)
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(180)
         self.progress.setFormat("%v / %m")
@@ -84,16 +84,21 @@ class SyncStatusBar(QStatusBar):
             state = "Syncing" if st.syncing else "Online"
         else:
             state = "Offline"
-        since = f" since {readable_rev(st.since)}" if st.since else ""
+        since = f" since {compact_rev(st.since)}" if st.since else ""
+        self.conn.setToolTip(f"{state} since {readable_rev(st.since)}" if st.since else state)
         self.conn.setText(state + since)
         self.conn_icon.setPixmap(icon("online" if st.online else "offline").pixmap(12, 12))
-        self.hub.setText(f"Hub: {st.hub}" if st.hub else "No hub set")
-        self.hub_rev.setText(f"Hub revision: {readable_rev(st.hub_rev or st.rev)}")
+        self.hub.setText(st.hub.removeprefix("ws://") if st.hub else "No hub set")
+        self.hub.setToolTip(f"Hub: {st.hub}" if st.hub else "No hub set: File → Connection")
+        self.hub_rev.setText(f"Hub rev {compact_rev(st.hub_rev or st.rev)}")
+        self.hub_rev.setToolTip("The hub's revision as last heard (its latest change)")
         self.pending.setText(f"Pending: {st.pending}")
         self.conflicts.setText(f"Conflicts: {st.conflicts}")
         self.conflicts.setStyleSheet("color: #b3261e; font-weight: 600;" if st.conflicts else "")
-        self.last_sync.setText(f"Last sync: {readable_rev(st.last_sync)}")
-        self.error.setText(st.last_error)
+        self.last_sync.setText(f"Synced {compact_rev(st.last_sync)}")
+        self.last_sync.setToolTip("Last successful sync with the hub")
+        err = st.last_error
+        self.error.setText(err if len(err) <= 40 else err[:38] + "…")
         self.error.setToolTip(st.last_error)
         done, total = st.progress
         if st.syncing and (done or total):
