@@ -383,11 +383,13 @@ class HubService:
             r: PubResult | Exception | None = job.pre.get(i)
             if r is None:
                 r = next(it, ValidationError("no result"))
+            if not isinstance(r, PubResult | OutpostError):
+                log.error("publish failed with an unexpected error", exc_info=r)
+            if not t.uid:
+                continue  # a daql client sends no uid: nothing to acknowledge by (as daql)
             if isinstance(r, PubResult):
                 acks.append(Ack(t.uid, r.rev))
             else:
-                if not isinstance(r, OutpostError):
-                    log.error("publish failed with an unexpected error", exc_info=r)
                 conflicts = r.conflicts if isinstance(r, ConflictError) else ()
                 rejects.append(Reject(t.uid, str(r), conflicts))
         self.subs.replace(job.conn, req.tops)
