@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from PySide6.QtCore import QItemSelection, QModelIndex, QSettings, Qt
+from PySide6.QtCore import QItemSelection, QModelIndex, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -126,6 +126,8 @@ class MainWindow(QMainWindow):
         self.status.show_status(sat.status())
         if self.topics.rowCount():
             self.topic_view.setCurrentIndex(self.topics.index(0, 0))
+        # the other topics' counts after the first paint (each is a read of the topic)
+        QTimer.singleShot(0, self.topics.count_all)
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -231,9 +233,12 @@ class MainWindow(QMainWindow):
         self.form_stack.setCurrentWidget(self.forms[top])
         self.forms[top].clear()
         self.history.set_record(top, "")
-        self.table.resizeColumnsToContents()
-        for c in range(model.columnCount()):
-            self.table.setColumnWidth(c, min(max(self.table.columnWidth(c), 80), 240))
+        if not self.filter.text():
+            self.topics.set_count(top, model.total())
+        widths = {"str": 190, "text": 260, "int": 80, "float": 100, "bool": 60, "date": 110,
+                  "datetime": 170, "enum": 100, "ref": 190, "json": 160}
+        for c, f in enumerate(model.model_def.fields):
+            self.table.setColumnWidth(c, widths.get(f.type, 140))
 
     def _filter_changed(self, text: str) -> None:
         if self._top:

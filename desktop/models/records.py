@@ -17,6 +17,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QPersistentModelIndex,
     Qt,
+    QTimer,
 )
 from PySide6.QtGui import QBrush, QColor, QFont
 
@@ -33,6 +34,7 @@ PENDING_ROLE = int(Qt.ItemDataRole.UserRole) + 2
 
 PAGE = 200
 RESET_OVER = 500  # more changed keys than this in one notice: reload instead of row updates
+RELOAD_DELAY_MS = 400  # big notices (a catch-up in batches) coalesce into one reload
 
 _PENDING_BG = QColor("#fff4cc")
 _CONFLICT_BG = QColor("#ffd9d6")
@@ -60,6 +62,10 @@ class RecordTableModel(QAbstractTableModel):
         self._filter = ""
         self._sort_col = -1  # -1: by key
         self._sort_desc = False
+        self._reload_timer = QTimer(self)
+        self._reload_timer.setSingleShot(True)
+        self._reload_timer.setInterval(RELOAD_DELAY_MS)
+        self._reload_timer.timeout.connect(self.reload)
         self._reload()
 
     # -- public helpers ------------------------------------------------------------------------
@@ -220,14 +226,15 @@ class RecordTableModel(QAbstractTableModel):
                                       self.index(self._loaded - 1, len(self._fields) - 1))
         if not keys:
             return
-        if len(keys) > RESET_OVER:
-            self.reload()
+        if len(keys) > RESET_OVER or self._reload_timer.isActive():
+            self._reload_timer.start()  # coalesce a burst of big notices into one reload
             return
         for key in sorted(keys):
             self._apply_key(key)
 
     def reload(self) -> None:
         """Re-read the keys from the satellite (a reset of the whole model)."""
+        self._reload_timer.stop()
         self.beginResetModel()
         self._reload()
         self.endResetModel()
@@ -240,7 +247,10 @@ class RecordTableModel(QAbstractTableModel):
             self._cache.update({r.key: r for r in recs})
             keys = [r.key for r in recs]
         else:
-            keys = self._sat.keys(self._top)
+            # one read of the topic gives the keys and the first pages (no per-row reads)
+            recs = self._sat.records(self._top)
+            self._cache.update({r.key: r for r in recs[:2 * PAGE]})
+            keys = [r.key for r in recs]
         self._keys = self._ordered(keys)
         self._loaded = min(PAGE, len(self._keys))
 

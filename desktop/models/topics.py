@@ -21,7 +21,7 @@ class TopicListModel(QAbstractListModel):
         super().__init__(parent)
         self._sat = sat
         self._topics = list(sat.project.topics)
-        self._counts = {t: sat.count(t) for t in self._topics}
+        self._counts: dict[str, int | None] = dict.fromkeys(self._topics)  # None: not counted
 
     def topic_at(self, row: int) -> str:
         return self._topics[row]
@@ -38,9 +38,11 @@ class TopicListModel(QAbstractListModel):
         top = self._topics[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             m = self._sat.project.model(top)
-            return f"{m.title}  ({self._counts.get(top, 0):,})"
+            n = self._counts.get(top)
+            return f"{m.title}  ({'…' if n is None else f'{n:,}'})"
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"topic {top}: {self._counts.get(top, 0):,} records"
+            n = self._counts.get(top)
+            return f"topic {top}: {'?' if n is None else f'{n:,}'} records"
         if role == TOPIC_ROLE:
             return top
         if role == Qt.ItemDataRole.DecorationRole:
@@ -49,12 +51,21 @@ class TopicListModel(QAbstractListModel):
             return icon("topic")
         return None
 
+    def set_count(self, top: str, n: int) -> None:
+        """Set a topic's count (known elsewhere, e.g. from its record table)."""
+        if top in self._counts and self._counts[top] != n:
+            self._counts[top] = n
+            i = self.index(self._topics.index(top), 0)
+            self.dataChanged.emit(i, i)
+
+    def count_all(self) -> None:
+        """Count the topics not counted yet (the window calls it after the first paint)."""
+        for t in self._topics:
+            if self._counts[t] is None:
+                self.set_count(t, self._sat.count(t))
+
     def on_change(self, ch: Change) -> None:
         """Refresh the counts of the topics a change touched."""
         tops = self._topics if ch.reset else [t for t in self._topics if t in ch.records]
         for t in tops:
-            n = self._sat.count(t)
-            if n != self._counts.get(t):
-                self._counts[t] = n
-                i = self.index(self._topics.index(t), 0)
-                self.dataChanged.emit(i, i)
+            self.set_count(t, self._sat.count(t))

@@ -73,6 +73,8 @@ def test_topic_model_counts(qtmodeltester: Any, fake_sat: FakeSatellite) -> None
     m = TopicListModel(fake_sat)
     fake_sat.listen(m.on_change)
     qtmodeltester.check(m)
+    assert m.data(m.index(0, 0)) == "Sites  (…)"  # counted after the first paint
+    m.count_all()
     assert m.data(m.index(0, 0)) == "Sites  (2)"
     fake_sat.pub([Action("field.site", "s3", Cmd.NEW, {"name": "Cedar"})])
     assert m.data(m.index(0, 0)) == "Sites  (3)"

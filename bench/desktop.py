@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""Desktop benchmark: first paint on a big replica, and event-loop lag during a catch-up.
+
+1. Open the app's main window on a satellite whose replica holds ``--records`` records
+   (default 100,000): time from opening the satellite to the first paint of the records
+   table, and the process's memory (RSS) after it.
+2. Event-loop lag while a fresh satellite catches up ``--events`` events (default 100,000;
+   ``--full`` for 1,000,000) from a real hub (``outpost-hub serve`` subprocess on 127.0.0.1,
+   SQLite) with the window open on a qasync loop: a probe task sleeps 10 ms again and again
+   and records how late it wakes (p50 / p99 / max).
+
+Prints figures; never pass/fail. Targets from the issue: first paint ≤ 1.5 s, lag p99 ≤ 50 ms.
+
+Usage: QT_QPA_PLATFORM=offscreen .venv/bin/python bench/desktop.py [--records N]
+       [--events N | --full] [--lim N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QEvent, QObject  # noqa: E402
+
+from core.model import Action, Cmd, Event, Trans  # noqa: E402
+from core.revision import now_rev  # noqa: E402
+from core.satellite.satellite import Satellite  # noqa: E402
+from core.schema import load_project  # noqa: E402
+from desktop.app import ensure_app  # noqa: E402
+from desktop.mainwindow import MainWindow  # noqa: E402
+from hubserver.cli import DEMO_SCHEMA, open_hub_ledger  # noqa: E402
+
+PROJECT = load_project(DEMO_SCHEMA)
+SITE = "field.site"
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def site_args(i: int) -> dict[str, object]:
+    return {"name": f"Site {i:07d}", "region": ("Engadin", "Valais", "Jura")[i % 3],
+            "lat": 46.0 + (i % 1000) / 1000, "lon": 7.0 + (i % 997) / 997}
+
+
+def build_replica(path: Path, n: int, per_rev: int = 5000) -> float:
+    """A satellite replica with ``n`` site records, written through Replica.apply."""
+    t0 = time.perf_counter()
+    sat = Satellite(path, PROJECT)
+    rev = now_rev() - n  # one revision per batch, strictly increasing
+    eid = 0
+    for start in range(0, n, per_rev):
+        rev += per_rev
+        evs = []
+        for i in range(start, min(n, start + per_rev)):
+            eid += 1
+            evs.append(Event(eid, rev, SITE, f"k{i:08d}", Cmd.NEW, site_args(i)))
+        sat.replica.apply(rev, evs)
+    sat.close()
+    return time.perf_counter() - t0
+
+
+class PaintSpy(QObject):
+    def __init__(self) -> None:
+        super().__init__()
+        self.painted_at = 0.0
+
+    def eventFilter(self, obj: QObject, ev: QEvent) -> bool:  # noqa: N802
+        if ev.type() == QEvent.Type.Paint and not self.painted_at:
+            self.painted_at = time.perf_counter()
+        return False
+
+
+def first_paint(path: Path) -> tuple[float, float, int]:
+    app = ensure_app()
+    t0 = time.perf_counter()
+    sat = Satellite(path)
+    w = MainWindow(sat, None, "bench")
+    spy = PaintSpy()
+    w.table.viewport().installEventFilter(spy)
+    w.show()
+    deadline = time.perf_counter() + 30
+    while not spy.painted_at and time.perf_counter() < deadline:
+        app.processEvents()
+    took = spy.painted_at - t0 if spy.painted_at else float("nan")
+    rows = w.records.total()
+    mem = rss_mb()
+    w.close()
+    sat.close()
+    return took, mem, rows
+
+
+def build_hub(path: Path, n: int, per_trans: int = 1000) -> float:
+    t0 = time.perf_counter()
+    ledger = open_hub_ledger(str(path), PROJECT)
+    batch: list[tuple[Trans, str]] = []
+    for start in range(0, n, per_trans):
+        acts = tuple(Action(SITE, f"k{i:08d}", Cmd.NEW, site_args(i))
+                     for i in range(start, min(n, start + per_trans)))
+        batch.append((Trans(acts), "bench"))
+        if len(batch) == 50:
+            ledger.publish_many(batch)
+            batch = []
+    if batch:
+        ledger.publish_many(batch)
+    ledger.close()
+    return time.perf_counter() - t0
+
+
+async def catchup_lag(hub_url: str, data: Path, n: int, lim: int) -> dict[str, float]:
+    import random
+
+    from core.satellite.client import SyncClient
+
+    sat = Satellite(data, PROJECT)
+    w = MainWindow(sat, None, "bench catch-up")
+    w.show()
+    lags: list[float] = []
+    done = asyncio.Event()
+
+    async def probe() -> None:
+        while not done.is_set() and len(lags) < 2_000_000:
+            t = time.perf_counter()
+            await asyncio.sleep(0.01)
+            lags.append((time.perf_counter() - t - 0.01) * 1000)
+
+    client = SyncClient(sat, hub_url, rnd=random.Random(0), lim=lim, timeout=600)
+    task = asyncio.ensure_future(probe())
+    t0 = time.perf_counter()
+    await client.sync_once(1800)
+    took = time.perf_counter() - t0
+    done.set()
+    await task
+    got = sat.count(SITE)
+    rows = w.records.total()
+    w.close()
+    sat.close()
+    lags.sort()
+    return {"events": got, "rows": rows, "seconds": took, "samples": len(lags),
+            "p50": statistics.median(lags), "p99": lags[int(len(lags) * 0.99) - 1],
+            "max": lags[-1]}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description="desktop benchmark (prints figures)")
+    p.add_argument("--records", type=int, default=100_000)
+    p.add_argument("--events", type=int, default=100_000)
+    p.add_argument("--full", action="store_true", help="catch up 1,000,000 events")
+    p.add_argument("--lim", type=int, default=5000, help="events per catch-up batch")
+    args = p.parse_args()
+    events = 1_000_000 if args.full else args.events
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+          f"{platform.python_version()}, {platform.platform()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        took = build_replica(d / "big", args.records)
+        print(f"built a replica of {args.records:,} records in {took:.1f} s")
+        fp, mem, rows = first_paint(d / "big")
+        print(f"first paint: {fp * 1000:.0f} ms (target ≤ 1500 ms), RSS {mem:.0f} MB, "
+              f"{rows:,} rows")
+        took = build_hub(d / "hub.sqlite", events)
+        print(f"built a hub ledger of {events:,} events in {took:.1f} s")
+        from desktop.demo import start_hub
+
+        import shutil
+
+        (d / "hubdir").mkdir()
+        shutil.move(str(d / "hub.sqlite"), d / "hubdir" / "hub.sqlite")
+        hub = start_hub(d / "hubdir", seed_demo=False)
+        try:
+            import qasync  # type: ignore[import-untyped]
+
+            app = ensure_app()
+            loop = qasync.QEventLoop(app)
+            asyncio.set_event_loop(loop)
+            with loop:
+                r = loop.run_until_complete(catchup_lag(hub.url, d / "fresh", events,
+                                                        args.lim))
+        finally:
+            hub.stop()
+        print(f"catch-up of {r['events']:,} events in {r['seconds']:.1f} s "
+              f"({r['events'] / r['seconds']:,.0f} events/s, batches of {args.lim}); "
+              f"table shows {r['rows']:,} rows")
+        print(f"event-loop lag during catch-up: p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, "
+              f"max {r['max']:.1f} ms over {r['samples']:,} samples (target p99 ≤ 50 ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
