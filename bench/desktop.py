@@ -78,7 +78,7 @@ class PaintSpy(QObject):
         super().__init__()
         self.painted_at = 0.0
 
-    def eventFilter(self, obj: QObject, ev: QEvent) -> bool:  # noqa: N802
+    def eventFilter(self, obj: QObject, ev: QEvent) -> bool:
         if ev.type() == QEvent.Type.Paint and not self.painted_at:
             self.painted_at = time.perf_counter()
         return False
@@ -173,9 +173,9 @@ def main() -> int:
               f"{rows:,} rows")
         took = build_hub(d / "hub.sqlite", events)
         print(f"built a hub ledger of {events:,} events in {took:.1f} s")
-        from desktop.demo import start_hub
-
         import shutil
+
+        from desktop.demo import start_hub
 
         (d / "hubdir").mkdir()
         shutil.move(str(d / "hub.sqlite"), d / "hubdir" / "hub.sqlite")
