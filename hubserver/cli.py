@@ -38,6 +38,7 @@ from core.model import Trans
 from core.schema import Project, load_project
 from core.wire import dec_trans
 from hubserver.auth import ROLES, Users
+from hubserver.cluster import ClusterListener, is_postgres
 from hubserver.limits import Limits
 from hubserver.server import Hub, is_loopback
 
@@ -265,6 +266,15 @@ async def _serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         ledger.close()
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc}") from exc
+    listener = None
+    if is_postgres(args.db):
+        # scale-out: learn about revisions published through other hubs (hubserver.cluster)
+        listener = ClusterListener(args.db, hub.request_catch_up)
+        try:
+            await listener.start()
+        except OutpostError:
+            await hub.stop()
+            raise
     where = args.db if "://" not in args.db else args.db.split("@")[-1]
     print(f"outpost-hub ready: {url} (db {where}, schema {args.schema}, auth {args.auth})",
           flush=True)
@@ -272,6 +282,8 @@ async def _serve(args: argparse.Namespace) -> int:
         await stop.wait()
     finally:
         log.info("shutting down: finishing in-flight publishes")
+        if listener is not None:
+            await listener.stop()
         await hub.stop()
         if users is not None:
             users.close()

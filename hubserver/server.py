@@ -310,6 +310,36 @@ class Hub:
         except TimeoutError:
             peer.ws.transport.abort()
 
+    # -- scale-out -----------------------------------------------------------------------------
+
+    _catch_up = False
+    CATCH_UP_BATCH = 5000
+    """Most events one catch-up read fans out (a long outage is caught up in several)."""
+
+    def request_catch_up(self) -> None:
+        """Fan out revisions other hubs published on the shared ledger (thread: event loop).
+
+        :mod:`hubserver.cluster` calls this on every PostgreSQL NOTIFY, after a reconnect and
+        on a timer. The read runs in the writer loop, between commits, so it never sees a
+        commit of this hub whose reply is not out yet (its events would be pushed to the
+        publisher too); the service drops what it has already fanned out.
+        """
+        self._catch_up = True
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _run_catch_up(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._catch_up = False
+        try:
+            evs = await loop.run_in_executor(self._exec, self.ledger.events,
+                                             self.service.rev, None, self.CATCH_UP_BATCH)
+        except Exception as exc:  # the cluster listener asks again after its reconnect/timer
+            log.warning("catch-up from the ledger failed: %s", exc)
+            return
+        self._deliver(self.service.catch_up(evs))
+        if len(evs) >= self.CATCH_UP_BATCH:
+            self.request_catch_up()
+
     # -- group commit --------------------------------------------------------------------------
 
     _busy = False
@@ -327,6 +357,8 @@ class Hub:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if self._catch_up:
+                await self._run_catch_up(loop)
             if not self._jobs:
                 continue
             batch, self._jobs = self._jobs, []

@@ -139,6 +139,7 @@ class HubService:
         self.limits = limits or Limits()
         self.subs = Subs()
         self.rev: Rev = ledger.rev()
+        self._last_id: int | None = None  # id of the last event fanned out; None: unknown
         self._conns: dict[ConnId, _Conn] = {}
         self._pending: dict[ConnId, Delivery] = {}
         self._mig = ledger.project.version
@@ -348,9 +349,15 @@ class HubService:
         """
         outs: list[Out] = []
         done = [r for r in results if isinstance(r, PubResult) and not r.dup]
+        mine = {r.rev: job.conn for r in results if isinstance(r, PubResult)}
         if done:
-            outs.extend(self.published([e for r in done for e in r.evs],
-                                       {r.rev: job.conn for r in done}))
+            outs.extend(self.published([e for r in done for e in r.evs], mine))
+        if mine and max(mine) > self.rev:
+            # a resend whose uid was applied through another hub that this hub has not fanned
+            # out yet: catch up to it, so the reply is not behind its own ack
+            top = max(mine)
+            outs.extend(self.published(
+                [e for e in self.ledger.events(self.rev) if e.rev <= top], mine))
         if job.conn not in self._conns:
             return outs  # the publisher left while its commit ran
         if job.sat is None:
@@ -417,13 +424,31 @@ class HubService:
             evs: the events of the new revisions.
             exclude: revision → publishing connection (it gets them in its reply).
         """
+        evs = [e for e in evs if e.rev > self.rev]  # already fanned out (by a catch-up)
         if not evs:
             return []
+        if self._last_id is None or evs[0].id != self._last_id + 1:
+            # event ids are dense and assigned in revision order under the ledger's write
+            # lock: a hole means revisions published through another hub (same PostgreSQL
+            # ledger) that this hub has not fanned out yet; fetch them first, so subscribers
+            # never skip one (docs/scaleout.md)
+            gap = [e for e in self.ledger.events(self.rev) if e.rev < evs[0].rev]
+            evs = gap + evs
         outs: list[Out] = []
         for conn, d in self.subs.fanout(evs, exclude).items():
             outs.extend(self._queue(conn, d.evs, d.note, d.rev))
         self.rev = max(self.rev, evs[-1].rev)
+        self._last_id = evs[-1].id
         return outs
+
+    def catch_up(self, evs: Sequence[Event]) -> list[Out]:
+        """Fan out events read from the ledger after :attr:`rev` (published by other hubs).
+
+        ``evs`` must be every event of the ledger after some revision ``<= self.rev`` up to
+        the end of a revision, in (rev, id) order, as :meth:`Ledger.events` returns them;
+        events already fanned out are dropped. Used by :mod:`hubserver.cluster`.
+        """
+        return self.published(evs)
 
     def _queue(self, conn: ConnId, evs: list[Event], notes: list[Note], rev: Rev) -> list[Out]:
         d = self._pending.get(conn)

@@ -41,10 +41,17 @@ from core.model import Audit, Cmd, Event, Sig, Trans
 from core.revision import ZERO_REV, Rev, now_rev
 from core.schema import Project
 
-__all__ = ["PG_LOCK_KEY", "SqlLedger", "open_ledger", "replay"]
+__all__ = ["PG_CHANNEL", "PG_LOCK_KEY", "SqlLedger", "open_ledger", "replay"]
 
 PG_LOCK_KEY = 0x6F7574706F7374
 """The advisory lock every publish on PostgreSQL takes (``pg_advisory_xact_lock``)."""
+
+PG_CHANNEL = "outpost_rev"
+"""The LISTEN/NOTIFY channel a publish on PostgreSQL notifies, inside its transaction.
+
+The payload is the new revision as decimal text. It is only a wake-up call: listeners
+(``hubserver.cluster``) read the events from the ledger after the last revision they
+delivered, they never trust the payload (see ``docs/scaleout.md``)."""
 
 _CHUNK = 500  # keys per IN (...) list
 _SYNC = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -147,7 +154,11 @@ class SqlLedger:
             if u.get_backend_name() != "postgresql":
                 raise ValueError(f"unsupported database {u.get_backend_name()!r}: "
                                  "use sqlite or postgresql")
-            return create_engine(u, pool_pre_ping=False)
+            # READ COMMITTED (PostgreSQL's default, pinned against a server-wide
+            # default_transaction_isolation): each statement after pg_advisory_xact_lock takes
+            # a new snapshot and so sees the previous publish's commit; under REPEATABLE READ
+            # the snapshot would predate the lock wait and re-use the last revision
+            return create_engine(u, pool_pre_ping=False, isolation_level="READ COMMITTED")
         memory = u.database in (None, "", ":memory:")
         kw: dict[str, Any] = {"connect_args": {"check_same_thread": False,
                                                "timeout": _BUSY_MS / 1000}}
@@ -512,6 +523,12 @@ class SqlLedger:
         conn.execute(self.tables.meta.update().values(rev=p.rev, last_id=new_id))
         return PubResult(p.rev, p.evs), p.rev, new_id
 
+    def _notify(self, conn: Connection, rev: Rev) -> None:
+        # PostgreSQL delivers a NOTIFY only when (and if) the transaction commits, after it
+        # is visible; the other hubs then fetch the events from the ledger (cluster.py)
+        if self._pg:
+            conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": PG_CHANNEL, "p": str(rev)})
+
     def publish(self, trans: Trans, usr: str = "", now: Rev | None = None) -> PubResult:
         """Validate, check conflicts, assign a revision and store ``trans`` in one transaction.
 
@@ -533,6 +550,8 @@ class SqlLedger:
             try:
                 with self._guard("publishing a transaction"), self._write() as conn:
                     res, _, _ = self._publish_in(conn, trans, usr, now)
+                    if not res.dup:
+                        self._notify(conn, res.rev)
                 break
             except StorageError as exc:
                 # a uid applied by another process between our check and our insert
@@ -562,6 +581,9 @@ class SqlLedger:
                         continue
                     sp.commit()
                     out.append(res)
+                fresh = [r.rev for r in out if isinstance(r, PubResult) and not r.dup]
+                if fresh:
+                    self._notify(conn, max(fresh))
         except StorageError as exc:
             return [exc for _ in trans]
         return out
