@@ -65,7 +65,7 @@ class RecordTableModel(QAbstractTableModel):
         self._reload_timer = QTimer(self)
         self._reload_timer.setSingleShot(True)
         self._reload_timer.setInterval(RELOAD_DELAY_MS)
-        self._reload_timer.timeout.connect(self.reload)
+        self._reload_timer.timeout.connect(self._reload_when_idle)
         self._reload()
 
     # -- public helpers ------------------------------------------------------------------------
@@ -231,6 +231,14 @@ class RecordTableModel(QAbstractTableModel):
             return
         for key in sorted(keys):
             self._apply_key(key)
+
+    def _reload_when_idle(self) -> None:
+        # during a catch-up, every batch would cost a read of the whole topic on the UI
+        # thread: wait until the satellite says the catch-up is over
+        if self._sat.status().syncing:
+            self._reload_timer.start()
+            return
+        self.reload()
 
     def reload(self) -> None:
         """Re-read the keys from the satellite (a reset of the whole model)."""

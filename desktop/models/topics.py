@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, QTimer
 
 from core.satellite.api import Change, SatelliteAPI
 
@@ -22,6 +22,11 @@ class TopicListModel(QAbstractListModel):
         self._sat = sat
         self._topics = list(sat.project.topics)
         self._counts: dict[str, int | None] = dict.fromkeys(self._topics)  # None: not counted
+        self._stale: set[str] = set()
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(400)
+        self._timer.timeout.connect(self._recount)
 
     def topic_at(self, row: int) -> str:
         return self._topics[row]
@@ -67,5 +72,19 @@ class TopicListModel(QAbstractListModel):
     def on_change(self, ch: Change) -> None:
         """Refresh the counts of the topics a change touched."""
         tops = self._topics if ch.reset else [t for t in self._topics if t in ch.records]
+        big = ch.reset or sum(len(ch.records.get(t, ())) for t in tops) > 500
+        if big or self._timer.isActive():  # a catch-up: count once it is over
+            self._stale.update(tops)
+            self._timer.start()
+            return
         for t in tops:
             self.set_count(t, self._sat.count(t))
+
+    def _recount(self) -> None:
+        if self._sat.status().syncing:
+            self._timer.start()
+            return
+        stale, self._stale = self._stale, set()
+        for t in self._topics:
+            if t in stale:
+                self.set_count(t, self._sat.count(t))
