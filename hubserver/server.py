@@ -39,6 +39,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Origin
 
+from core.crashpoints import crash_point
 from core.errors import ConfigError
 from core.ledger.protocols import Publisher, PubResult
 from core.revision import Rev, now_rev
@@ -369,6 +370,7 @@ class Hub:
                     results: list[PubResult | Exception] = await loop.run_in_executor(
                         self._exec, self.ledger.publish_many, items, self.service.clock())
                     self.commits += 1
+                    crash_point("hub.after_append_before_ack")
                 except Exception as exc:  # the whole commit failed: every item gets the error
                     log.error("commit of %d transactions failed: %s", len(items), exc)
                     results = [exc] * len(items)

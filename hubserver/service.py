@@ -30,7 +30,13 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.errors import ConflictError, OutpostError, ValidationError, WireError
+from core.errors import (
+    ConflictError,
+    OutpostError,
+    StorageError,
+    ValidationError,
+    WireError,
+)
 from core.ledger.protocols import Publisher, PubResult
 from core.model import Event, Note, Status, Trans, Update
 from core.revision import ZERO_REV, Rev, format_rev, now_rev
@@ -367,6 +373,15 @@ class HubService:
                 outs[:0] = self._res(job.conn, frame, enc_update(Update(r.rev, r.evs)))
             else:
                 outs[:0] = self._reply_error(job.conn, frame, r)
+            return outs
+        storage = next((r for r in results if isinstance(r, StorageError)), None)
+        if storage is not None:
+            # an environment failure is not a verdict on the transactions: rejecting them would
+            # move them out of the satellite's pending queue; an error reply keeps them pending
+            # and the satellite resends them (same uids) after its backoff
+            outs[:0] = self._err(job.conn, Frame(job.subj, job.tok),
+                                 f"the hub could not store the transactions: {storage}; they "
+                                 "stay pending on the satellite and are sent again")
             return outs
         outs[:0] = self._sat_reply(job, results)
         return outs

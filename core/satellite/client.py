@@ -23,6 +23,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from core.crashpoints import crash_point
 from core.errors import HubError, OutpostError, SchemaError
 from core.satellite.machine import Backoff, Close, Open, Phase, Send, SyncMachine
 from core.satellite.satellite import Satellite
@@ -234,6 +235,8 @@ class SyncClient:
                 if ws is not None:
                     with contextlib.suppress(ConnectionClosed):  # the reader reports it
                         await ws.send(out.text)
+                    if out.text.startswith("evt.sat"):
+                        crash_point("sat.after_send")
             elif isinstance(out, Close):
                 self._close_ws()
 

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from core.crashpoints import crash_point
 from core.errors import ConfigError, ConflictError, ValidationError
 from core.ids import new_uid
 from core.ledger.protocols import HistoryEntry
@@ -177,7 +178,9 @@ class Satellite:
         uid = new_uid()
         trans = self._make_trans(acts, uid, resolves)
         self._check_on_view(trans)
+        crash_point("sat.before_local_commit")
         self.queue.add(trans, auth=self._is_auth(trans), resolves=resolves)
+        crash_point("sat.after_local_commit")
         self._after_pub(trans)
         return uid
 
@@ -225,7 +228,11 @@ class Satellite:
         return [Queue.trans_of(r) for r in self.queue.rows([ReceiptState.PENDING])]
 
     def apply_sat(self, res: SatRes) -> None:
+        if res.acks:
+            crash_point("sat.after_ack_before_record")
         self.replica.apply(res.rev, res.evs, res.acks, res.rejects)
+        if res.more:
+            crash_point("sat.mid_catchup")
         self._after_hub(res.evs, receipts=bool(res.acks or res.rejects))
 
     def apply_update(self, upd: Update) -> None:
