@@ -12,7 +12,7 @@ from typing import Any
 
 from core.errors import ValidationError
 from core.ledger.protocols import HistoryEntry, PubResult
-from core.ledger.rules import Later, apply_events, plan, sigs_of
+from core.ledger.rules import Later, apply_events, needs_conflict_check, plan, sigs_of
 from core.model import Audit, Cmd, Event, Sig, Trans
 from core.revision import ZERO_REV, Rev, now_rev
 from core.schema import Project
@@ -120,7 +120,7 @@ class MemLedger:
         sigs = sigs_of(trans)
         states = {s: self._state.get(s) for s in sigs}
         later: dict[Sig, list[Later]] = {}
-        if trans.base < self._rev:
+        if needs_conflict_check(trans, self._rev):
             for s in sigs:
                 later[s] = [Later(e, self._usr(e.rev)) for e in self._sig_events(s, trans.base)]
         p = plan(self._project, trans, last_rev=self._rev,

@@ -18,7 +18,9 @@ del        a ``del`` of the record                         ``deleted``
 del        a ``mod`` of the record                         ``modified``
 =========  ==============================================  ===================
 
-Changes to different fields of one record merge cleanly.
+Changes to different fields of one record merge cleanly. A zero base is daql's "no base":
+``mod`` and ``del`` then apply to the current state (last writer wins); a ``new`` still reports
+a key created by someone else as a conflict.
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ from typing import Any
 
 from core.errors import ConflictError, ValidationError
 from core.model import Action, Cmd, Conflict, Event, Sig, Trans, apply_action
-from core.revision import Rev, format_rev, next_rev
+from core.revision import ZERO_REV, Rev, format_rev, next_rev
 from core.schema import Project
 
-__all__ = ["MAX_ACTS", "Later", "Plan", "apply_events", "plan", "sigs_of"]
+__all__ = ["MAX_ACTS", "Later", "Plan", "apply_events", "needs_conflict_check", "plan", "sigs_of"]
 
 MAX_ACTS = 10_000
 """The most actions one transaction may carry."""
@@ -61,6 +63,11 @@ def sigs_of(trans: Trans) -> list[Sig]:
     for a in trans.acts:
         seen.setdefault(Sig(a.top, a.key), None)
     return list(seen)
+
+
+def needs_conflict_check(trans: Trans, last_rev: Rev) -> bool:
+    """True when ``trans`` has a base behind the ledger, so later changes may collide with it."""
+    return trans.base < last_rev
 
 
 def check_shape(project: Project, trans: Trans, last_rev: Rev) -> None:
@@ -150,15 +157,15 @@ def plan(
         ConflictError: with every colliding Sig.
     """
     check_shape(project, trans, last_rev)
-    if trans.base < last_rev:
+    if needs_conflict_check(trans, last_rev):
         conflicts: dict[Sig, Conflict] = {}
         for a in trans.acts:
             sig = Sig(a.top, a.key)
             if sig in conflicts:
                 continue
-            if not trans.base and a.cmd != Cmd.NEW:
-                # base zero is daql's "no base" (its clients leave it out or send zero): a
-                # mod/del is applied on the current state, as the daql capture shows
+            if trans.base == ZERO_REV and a.cmd != Cmd.NEW:
+                # the zero base is daql's "no base" (its clients leave it out; the daql capture
+                # applies a mod without base): mod/del apply to the current state
                 continue
             c = _conflict(a, later.get(sig, ()), states.get(sig))
             if c is not None:

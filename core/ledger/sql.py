@@ -35,7 +35,7 @@ from sqlalchemy.sql import Executable
 
 from core.errors import ConflictError, OutpostError, SchemaError, StorageError, ValidationError
 from core.ledger.protocols import HistoryEntry, PubResult
-from core.ledger.rules import Later, plan, sigs_of
+from core.ledger.rules import Later, needs_conflict_check, plan, sigs_of
 from core.ledger.tables import LedgerTables, StateTable, build_tables, dumps, loads
 from core.model import Audit, Cmd, Event, Sig, Trans
 from core.revision import ZERO_REV, Rev, now_rev
@@ -506,7 +506,8 @@ class SqlLedger:
                 return self._dup(conn, int(done)), last_rev, last_id
         sigs = sigs_of(trans)
         states = self._load_states(conn, sigs)
-        later = self._load_later(conn, sigs, trans.base) if trans.base < last_rev else {}
+        later = (self._load_later(conn, sigs, trans.base)
+                 if needs_conflict_check(trans, last_rev) else {})
         clock = now_rev() if now is None else now
         p = plan(self._project, trans, last_rev=last_rev, last_id=last_id,
                  states={s: states.get(s) for s in sigs}, later=later, now=clock)
