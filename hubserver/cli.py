@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import logging
 import signal
 import ssl
@@ -34,7 +33,9 @@ import platformdirs
 
 from core.errors import ConfigError, OutpostError
 from core.ledger.protocols import Publisher
+from core.ledger.sql import SqlLedger, open_ledger
 from core.model import Trans
+from core.revision import format_rev
 from core.schema import Project, load_project
 from core.wire import dec_trans
 from hubserver.auth import ROLES, Users
@@ -66,10 +67,8 @@ def _users_path(db: str, given: str | None) -> Path:
     return Path(path).expanduser().resolve().parent / "hub-users.db"
 
 
-def open_hub_ledger(db: str, project: Project) -> Publisher:
+def open_hub_ledger(db: str, project: Project) -> SqlLedger:
     """Open the hub's SQL ledger (SQLite path or URL, or PostgreSQL URL)."""
-    from core.ledger.sql import open_ledger
-
     if "://" not in db:
         Path(db).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
     return open_ledger(db, project)
@@ -132,14 +131,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="load assets/demo-data.json into an empty ledger")
 
     u = sub.add_parser("user", help="manage users and tokens")
-    common(u)
-    us = u.add_subparsers(dest="ucmd")
+    us = u.add_subparsers(dest="ucmd", required=True)
     ua = us.add_parser("add", help="add a user (or replace its token); prints the token once")
     ua.add_argument("name")
     ua.add_argument("--role", choices=list(ROLES), default="writer")
-    us.add_parser("list", help="list users")
+    common(ua)
+    common(us.add_parser("list", help="list users"))
     ur = us.add_parser("remove", help="remove a user")
     ur.add_argument("name")
+    common(ur)
 
     v = sub.add_parser("verify", help="replay the event log and compare with the state")
     common(v)
@@ -194,32 +194,32 @@ def _user(args: argparse.Namespace) -> int:
 
 
 def _ops(args: argparse.Namespace) -> int:
+    from core.ledger import ops
+
     project = load_project(args.schema)
-    try:
-        ops: Any = importlib.import_module("core.ledger.ops")
-    except ImportError as exc:
-        raise ConfigError("core.ledger.ops is not available in this build: verify, backup "
-                          "and restore need it") from exc
-    if args.cmd == "verify":
-        ledger = open_hub_ledger(args.db, project)
-        try:
-            problems = ops.verify(ledger)
-        finally:
-            ledger.close()
-        for line in problems or []:
-            print(line)
-        print("ok" if not problems else f"{len(problems)} problems")
-        return 0 if not problems else 1
+    if args.cmd == "restore":
+        db = args.db
+        if "://" not in db:
+            Path(db).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+            db = "sqlite:///" + str(Path(db).expanduser().resolve())
+        restored = ops.restore(args.file, db, project)
+        rev = restored.rev()
+        restored.close()
+        print(f"restore done: {args.file} -> {args.db} (rev {format_rev(rev)})")
+        return 0
     ledger = open_hub_ledger(args.db, project)
     try:
-        if args.cmd == "backup":
-            ops.backup(ledger, args.file)
-        else:
-            ops.restore(ledger, args.file)
+        if args.cmd == "verify":
+            problems = ops.verify(ledger)
+            for line in problems:
+                print(line)
+            print("ok" if not problems else f"{len(problems)} problems")
+            return 0 if not problems else 1
+        info = ops.backup(ledger, args.file)
+        print(f"backup done: {info.path} ({info.events} events, rev {format_rev(info.rev)})")
+        return 0
     finally:
         ledger.close()
-    print(f"{args.cmd} done: {args.file}")
-    return 0
 
 
 def _tls(args: argparse.Namespace) -> ssl.SSLContext | None:

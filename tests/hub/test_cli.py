@@ -1,0 +1,147 @@
+"""``outpost-hub`` as a real process: ready line, users and tokens, SIGTERM, ops."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from hubserver.cli import main
+from tests.hub.conftest import request
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def hub_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "hubserver.cli", *args]
+
+
+def start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(hub_cmd("serve", "--db", str(tmp_path / "hub.db"), "--port", "0",
+                                    *args),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                            cwd=tmp_path)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # blocks until the ready line (or exit)
+    if not line.startswith("outpost-hub ready: "):
+        proc.kill()
+        raise AssertionError(f"no ready line: {line!r} {proc.stderr.read() if proc.stderr else ''}")
+    url = line.split()[2]
+    assert url.startswith("ws://127.0.0.1:")
+    return proc, url
+
+
+def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> tuple[int, str]:
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=20)
+    return proc.returncode, err
+
+
+def test_user_add_list_remove_prints_token_once(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "hub.db")
+    assert main(["user", "add", "ann", "--role", "reader", "--db", db]) == 0
+    out = capsys.readouterr().out
+    token = out.strip().splitlines()[-1]
+    assert len(token) >= 40
+    assert main(["user", "list", "--db", db]) == 0
+    listed = capsys.readouterr().out
+    assert "ann\treader" in listed and token not in listed
+    assert main(["user", "remove", "ann", "--db", db]) == 0
+    assert main(["user", "remove", "ann", "--db", db]) == 1
+
+
+async def test_serve_with_tokens_and_sigterm_exit_0(tmp_path: Path) -> None:
+    db = str(tmp_path / "hub.db")
+    add = subprocess.run(hub_cmd("user", "add", "ann", "--db", db), capture_output=True,
+                         text=True, env=ENV, check=True)
+    token = add.stdout.strip().splitlines()[-1]
+    proc, url = await asyncio.to_thread(start, tmp_path)
+    try:
+        with pytest.raises(InvalidStatus):
+            async with connect(url):
+                pass
+        async with connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+            res = await request(ws, "evt.pub", {"acts": [
+                {"top": "field.site", "key": "s1", "cmd": "new", "arg": {"name": "Alder"}}]})
+            assert res["res"]["evs"][0]["key"] == "s1"
+            # a token added while the hub runs works at once
+            add2 = subprocess.run(hub_cmd("user", "add", "bob", "--db", db),
+                                  capture_output=True, text=True, env=ENV, check=True)
+            tok2 = add2.stdout.strip().splitlines()[-1]
+        async with connect(url, additional_headers={"Authorization": f"Bearer {tok2}"}) as ws:
+            assert (await request(ws, "evt.stat"))["res"]["rev"] != "0001-01-01T00:00:00Z"
+    finally:
+        rc, err = await asyncio.to_thread(stop, proc)
+    assert rc == 0
+    assert token not in err and tok2 not in err and "Alder" not in err  # no secrets, no bodies
+
+
+async def test_auth_none_is_announced_and_data_survives_restart(tmp_path: Path) -> None:
+    proc, url = await asyncio.to_thread(start, tmp_path, "--auth", "none", "--user", "field")
+    try:
+        async with connect(url) as ws:
+            await request(ws, "evt.pub", {"acts": [
+                {"top": "field.site", "key": "s1", "cmd": "new", "arg": {"name": "A"}}]})
+            hist = await request(ws, "evt.hist", {"top": "field.site", "key": "s1"})
+            assert hist["res"][0]["usr"] == "field"
+    finally:
+        rc, err = await asyncio.to_thread(stop, proc, signal.SIGINT)
+    assert rc == 0 and "AUTH DISABLED" in err
+    proc, url = await asyncio.to_thread(start, tmp_path, "--auth", "none")
+    try:
+        async with connect(url) as ws:
+            sub = await request(ws, "evt.sub", {"rev": "0001-01-01T00:00:00Z",
+                                                "tops": ["field.site"]})
+            assert [e["key"] for e in sub["res"]["evs"]] == ["s1"]
+    finally:
+        await asyncio.to_thread(stop, proc)
+
+
+def test_auth_none_off_loopback_is_refused(tmp_path: Path) -> None:
+    r = subprocess.run(hub_cmd("serve", "--db", str(tmp_path / "h.db"), "--auth", "none",
+                               "--host", "0.0.0.0", "--port", "0"),
+                       capture_output=True, text=True, env=ENV, timeout=30)
+    assert r.returncode == 2 and "loopback" in r.stderr and "ready" not in r.stdout
+
+
+def test_verify_backup_restore(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from core.ledger.sql import open_ledger
+    from core.model import Action, Cmd, Trans
+    from core.schema import load_project
+    from hubserver.cli import DEMO_SCHEMA
+
+    db = tmp_path / "hub.db"
+    led = open_ledger(db, load_project(DEMO_SCHEMA))
+    led.publish(Trans((Action("field.site", "s1", Cmd.NEW, {"name": "A"}),)), "ann")
+    led.close()
+    assert main(["verify", "--db", str(db)]) == 0
+    assert "ok" in capsys.readouterr().out
+    backup = tmp_path / "b.sqlite"
+    assert main(["backup", str(backup), "--db", str(db)]) == 0
+    assert backup.exists()
+    target = tmp_path / "restored.db"
+    assert main(["restore", str(backup), "--db", str(target)]) == 0
+    led = open_ledger(target, load_project(DEMO_SCHEMA))
+    try:
+        assert led.state("field.site", "s1") is not None
+        assert led.history("field.site", "s1")[0].usr == "ann"
+    finally:
+        led.close()
+
+
+def test_ready_line_is_the_only_stdout_line(tmp_path: Path) -> None:
+    proc, _url = start(tmp_path, "--auth", "none")
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and out.strip() == ""  # nothing after the ready line
