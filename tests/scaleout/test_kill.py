@@ -47,7 +47,7 @@ async def test_kill9_one_of_three_hubs_mid_publish(fresh_pg_db: str, project: Pr
     try:
         # the first hub creates the tables; the others start on an existing ledger
         for i in range(3):
-            env = {"OUTPOST_CRASH_AT": "hub.after_append_before_ack:10"} if i == KILL else {}
+            env = {"OUTPOST_CRASH_AT": "hub.after_append_before_ack:5"} if i == KILL else {}
             p = HubProc(fresh_pg_db, env, tmp_path / f"hub{i}.log")
             procs.append(p)
             await asyncio.to_thread(p.wait_ready)
