@@ -77,6 +77,10 @@ class MemLedger:
         apply_events(folded, [e for e in self._evs if e.top == top and e.rev <= rev])
         return {s.key: self._full(top, v) for s, v in folded.items()}
 
+    def keys(self, top: str) -> list[str]:
+        self._project.model(top)
+        return sorted(s.key for s in self._state if s.top == top)
+
     def _full(self, top: str, fields: dict[str, Any]) -> dict[str, Any]:
         model = self._project.model(top)
         return {n: fields.get(n) for n in model.field_names()}

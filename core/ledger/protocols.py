@@ -67,6 +67,10 @@ class Ledger(Protocol):
         """Every record of a topic (key → fields), now or as of ``rev``."""
         ...
 
+    def keys(self, top: str) -> list[str]:
+        """The keys of a topic's current records, sorted."""
+        ...
+
     def history(self, top: str, key: str) -> list[HistoryEntry]:
         """Every change of one record, oldest first."""
         ...

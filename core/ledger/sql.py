@@ -367,6 +367,17 @@ class SqlLedger:
         return {s.key: self._full(top, v[0]) for s, v in sorted(folded.items(),
                                                                 key=lambda kv: kv[0].key)}
 
+    def keys(self, top: str) -> list[str]:
+        """The keys of a topic's current records, sorted (an index-only read, no fields)."""
+        st = self.tables.states.get(top)
+        if st is None:
+            self._project.model(top)
+            return []
+        with self._guard("reading keys"), self.engine.connect() as conn:
+            keys = list(conn.execute(select(st.table.c.key).order_by(st.table.c.key)).scalars())
+            conn.rollback()
+        return keys
+
     def history(self, top: str, key: str) -> list[HistoryEntry]:
         """Every change of one record, oldest first, with the user of each revision."""
         ev, au = self.tables.event, self.tables.audit

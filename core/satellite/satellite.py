@@ -42,7 +42,7 @@ from core.satellite.config import DataDir, SatConfig
 from core.satellite.machine import Phase, SyncInfo
 from core.satellite.queue import Queue
 from core.satellite.replica import Replica
-from core.satellite.view import Overlay, Queued, rebase
+from core.satellite.view import Overlay, Queued, keys_of, rebase
 from core.schema import Project
 from core.wire import SatRes
 
@@ -119,7 +119,8 @@ class Satellite:
             offline_mode=self.offline_mode)
 
     def keys(self, top: str) -> list[str]:
-        return [r.key for r in self.records(top)]
+        self._project.model(top)
+        return keys_of(self.replica.read.keys(top), self._ov, top)
 
     def records(self, top: str) -> list[RecordView]:
         self._project.model(top)
@@ -142,7 +143,7 @@ class Satellite:
         return rv
 
     def count(self, top: str) -> int:
-        return len(self.records(top))
+        return len(self.keys(top))
 
     def receipts(self, states: Sequence[ReceiptState] | None = None) -> list[Receipt]:
         return [self._with_local(r) for r in self.queue.receipts(states)]
