@@ -145,3 +145,45 @@ def test_ready_line_is_the_only_stdout_line(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0 and out.strip() == ""  # nothing after the ready line
+
+
+def test_seed_demo_loads_demo_data_once(tmp_path: Path) -> None:
+    from core.ledger.sql import open_ledger
+    from core.schema import load_project
+    from hubserver.cli import DEMO_DATA, DEMO_SCHEMA, seed_demo
+
+    led = open_ledger(tmp_path / "hub.db", load_project(DEMO_SCHEMA))
+    try:
+        n = seed_demo(led, DEMO_DATA)
+        assert n > 0 and led.rev() > 0
+        rev = led.rev()
+        assert seed_demo(led, DEMO_DATA) == 0 and led.rev() == rev  # not an empty ledger
+    finally:
+        led.close()
+
+
+async def test_tls_wss(tmp_path: Path) -> None:
+    import ssl
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    proc, url = await asyncio.to_thread(start_tls, tmp_path, str(cert), str(key))
+    try:
+        assert url.startswith("wss://")
+        ctx = ssl.create_default_context(cafile=str(cert))
+        async with connect(url, ssl=ctx) as ws:
+            assert (await request(ws, "evt.stat"))["res"]["rev"] == "0001-01-01T00:00:00Z"
+    finally:
+        await asyncio.to_thread(stop, proc)
+
+
+def start_tls(tmp_path: Path, cert: str, key: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(hub_cmd("serve", "--db", str(tmp_path / "hub.db"), "--port", "0",
+                                    "--auth", "none", "--tls-cert", cert, "--tls-key", key),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("outpost-hub ready: wss://"), line
+    return proc, line.split()[2]
