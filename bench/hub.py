@@ -1,0 +1,236 @@
+"""Hub benchmark: publish → push latency and durable publish rate, beside raw baselines.
+
+Runs ``outpost-hub serve`` as a separate process (SQLite ledger, WAL, synchronous=FULL, auth
+none on loopback) and drives it from this process over real websockets:
+
+1. latency from ``evt.pub`` sent to ``evt.update`` received at 1, 10 and 100 subscribers
+   (p50/p99 over every subscriber's receipt), with a raw websockets echo server's round trip
+   as the floor;
+2. sustained durable publish rate with 10 concurrent clients (each waits for its ack), beside
+   raw sqlite3 doing one commit per transaction (same pragmas, an event and an audit row).
+
+Prints figures; never passes or fails on time. Usage::
+
+    .venv/bin/python bench/hub.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.server import ServerConnection, serve
+
+ROOT = Path(__file__).resolve().parents[1]
+ZERO = "0001-01-01T00:00:00Z"
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * p))] if xs else float("nan")
+
+
+def start_hub(tmp: Path, db: str = "") -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hubserver.cli", "serve", "--db", db or str(tmp / "hub.db"),
+         "--port", "0", "--auth", "none", "--log-level", "WARNING"],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("outpost-hub ready: "):
+        proc.kill()
+        raise SystemExit(f"hub did not start: {line!r}")
+    return proc, line.split()[2]
+
+
+def stop_hub(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+
+
+class Client:
+    """A minimal daql client: numbered tokens, replies matched, pushes to a callback."""
+
+    def __init__(self, ws: ClientConnection):
+        self.ws = ws
+        self.tok = 0
+        self.waiting: dict[str, asyncio.Future[Any]] = {}
+        self.on_push: Any = None
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for text in self.ws:
+            assert isinstance(text, str)
+            now = time.perf_counter()
+            head, _, body = text.partition("\n")
+            if head == "evt.update":
+                if self.on_push:
+                    self.on_push(now, body)
+                continue
+            fut = self.waiting.pop(head, None)
+            if fut is not None and not fut.done():
+                fut.set_result(orjson.loads(body) if body else None)
+
+    async def req(self, subj: str, body: Any = None) -> Any:
+        self.tok += 1
+        head = f"{subj}#{self.tok}"
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.waiting[head] = fut
+        await self.ws.send(head if body is None else head + "\n" + orjson.dumps(body).decode())
+        return await asyncio.wait_for(fut, 30)
+
+    async def close(self) -> None:
+        await self.ws.close()
+        self.reader.cancel()
+
+
+def act(key: str) -> dict[str, Any]:
+    return {"top": "field.site", "key": key, "cmd": "new", "arg": {"name": "bench " + key}}
+
+
+async def latency(url: str, nsubs: int, n: int, tag: str) -> tuple[list[float], list[float]]:
+    subs = [Client(await connect(url)) for _ in range(nsubs)]
+    pub = Client(await connect(url))
+    sent: dict[str, float] = {}
+    lat: list[float] = []
+    acks: list[float] = []
+    got = 0
+    done = asyncio.Event()
+
+    def on_push(now: float, body: str) -> None:
+        nonlocal got
+        for e in orjson.loads(body).get("evs", ()):
+            t0 = sent.get(e["key"])
+            if t0 is not None:
+                lat.append((now - t0) * 1000)
+                got += 1
+        if got >= n * nsubs:
+            done.set()
+
+    for s in subs:
+        s.on_push = on_push
+        await s.req("evt.sub", {"rev": ZERO, "tops": ["field.site"]})
+    for i in range(n):
+        key = f"{tag}-{nsubs}-{i}"
+        sent[key] = t0 = time.perf_counter()
+        await pub.req("evt.pub", {"acts": [act(key)]})
+        acks.append((time.perf_counter() - t0) * 1000)
+        await asyncio.sleep(0.002)  # a steady stream, not one burst
+    try:
+        await asyncio.wait_for(done.wait(), 60)
+    except TimeoutError:
+        print(f"  warning: {got} of {n * nsubs} pushes arrived")
+    for c in [*subs, pub]:
+        await c.close()
+    return lat, acks
+
+
+async def publish_rate(url: str, clients: int, seconds: float) -> tuple[float, int]:
+    stop_at = time.perf_counter() + seconds
+    counts = [0] * clients
+
+    async def one(i: int) -> None:
+        c = Client(await connect(url))
+        n = 0
+        while time.perf_counter() < stop_at:
+            r = await c.req("evt.pub", {"acts": [act(f"rate-{i}-{n}")]})
+            assert "res" in r, r
+            n += 1
+        counts[i] = n
+        await c.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(clients)))
+    return sum(counts) / (time.perf_counter() - t0), sum(counts)
+
+
+def raw_sqlite_rate(path: Path, seconds: float) -> float:
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE ev (id INTEGER PRIMARY KEY, rev INTEGER, top TEXT, key TEXT, "
+               "cmd TEXT, arg BLOB)")
+    db.execute("CREATE TABLE audit (rev INTEGER PRIMARY KEY, usr TEXT, uid TEXT UNIQUE)")
+    n = 0
+    t0 = time.perf_counter()
+    stop_at = t0 + seconds
+    while time.perf_counter() < stop_at:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO ev (rev, top, key, cmd, arg) VALUES (?,?,?,?,?)",
+                   (n, "field.site", f"k{n}", "new", orjson.dumps({"name": "x"})))
+        db.execute("INSERT INTO audit VALUES (?,?,?)", (n, "bench", f"u{n}"))
+        db.execute("COMMIT")
+        n += 1
+    rate = n / (time.perf_counter() - t0)
+    db.close()
+    return rate
+
+
+async def echo_latency(n: int) -> list[float]:
+    async def handler(ws: ServerConnection) -> None:
+        async for m in ws:
+            await ws.send(m)
+
+    async with serve(handler, "127.0.0.1", 0, compression=None) as srv:
+        port = next(iter(srv.sockets)).getsockname()[1]
+        async with connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
+            out = []
+            for i in range(n):
+                t0 = time.perf_counter()
+                await ws.send(f"echo {i}")
+                await ws.recv()
+                out.append((time.perf_counter() - t0) * 1000)
+            return out
+
+
+async def run(quick: bool, db: str = "") -> None:
+    n = 100 if quick else 300
+    secs = 3.0 if quick else 8.0
+    print(f"machine: {platform.machine()} {platform.processor() or ''} "
+          f"{os.cpu_count()} cpus, Python {platform.python_version()}, "
+          f"{platform.system()} {platform.release()}")
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        echo = await echo_latency(n * 3)
+        print(f"raw websockets echo round trip: p50 {pct(echo, .5):.3f} ms, "
+              f"p99 {pct(echo, .99):.3f} ms")
+        proc, url = start_hub(tmp, db)
+        print(f"hub ledger: {db or 'SQLite file, WAL, synchronous=FULL'}")
+        try:
+            for nsubs in (1, 10, 100):
+                lat, acks = await latency(url, nsubs, n if nsubs < 100 else n // 3, "lat")
+                print(f"publish -> push, {nsubs:3d} subscribers: p50 {pct(lat, .5):.2f} ms, "
+                      f"p99 {pct(lat, .99):.2f} ms ({len(lat)} receipts); publish -> ack "
+                      f"p50 {pct(acks, .5):.2f} ms, p99 {pct(acks, .99):.2f} ms")
+            rate, total = await publish_rate(url, 10, secs)
+            print(f"durable publish rate, 10 clients: {rate:.0f} tx/s ({total} in {secs:g} s)")
+        finally:
+            stop_hub(proc)
+        raw = raw_sqlite_rate(tmp / "raw.db", secs)
+        print(f"raw sqlite3, one commit per transaction (WAL, synchronous=FULL): {raw:.0f} tx/s")
+        print(f"hub / raw: {rate / raw:.2f}x")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else "")
+    ap.add_argument("--quick", action="store_true", help="fewer samples, shorter runs")
+    ap.add_argument("--db", default="", help="hub database (default: a SQLite file in a temp "
+                    "dir; 'sqlite://' = in memory, to see the cost without the disk)")
+    args = ap.parse_args()
+    asyncio.run(run(args.quick, args.db))
+
+
+if __name__ == "__main__":
+    main()
