@@ -40,7 +40,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Origin
 
 from core.crashpoints import crash_point
-from core.errors import ConfigError
+from core.errors import ConfigError, StorageError
 from core.ledger.protocols import Publisher, PubResult
 from core.revision import Rev, now_rev
 from hubserver.auth import User, Users, parse_bearer
@@ -346,6 +346,12 @@ class Hub:
     _busy = False
 
     async def _submit(self, job: PubJob) -> None:
+        if self._stopping:
+            # publishes in flight are finished; new ones are refused (the satellite keeps
+            # them pending and resends them to the next hub)
+            err = StorageError("the hub is shutting down: publish again after reconnecting")
+            self._deliver(self.service.finish(job, [err] * len(job.items)))
+            return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._jobs.append((job, fut))
         assert self._wake is not None

@@ -269,3 +269,28 @@ async def test_pushes_in_order_no_gap_no_dup_under_concurrency(prod: Project,
 
 def test_json_helpers_roundtrip() -> None:
     assert orjson.loads(orjson.dumps({"a": 1})) == {"a": 1}
+
+
+async def test_stop_acknowledges_in_flight_publishes(prod: Project, tmp_path: Path) -> None:
+    ledger = open_ledger(tmp_path / "hub.db", prod)
+    hub = Hub(ledger)
+    await hub.start()
+    acked: list[str] = []
+
+    async def client(n: int) -> None:
+        try:
+            async with connect(hub.url) as ws:
+                for i in range(500):  # bounded; the hub stops long before
+                    res = await request(ws, "evt.pub", {"acts": [new(str(n * 1000 + i), "x")]})
+                    if "res" in res:
+                        acked.append(str(n * 1000 + i))
+        except (ConnectionClosed, TimeoutError):
+            pass
+
+    tasks = [asyncio.create_task(client(n)) for n in range(5)]
+    await asyncio.sleep(0.3)
+    await hub.stop()
+    await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    stored = {e.key for e in ledger.events(0)}
+    ledger.close()
+    assert acked and set(acked) <= stored  # every acknowledged publish is durable
