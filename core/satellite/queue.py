@@ -163,6 +163,22 @@ class Queue:
                                   conflicts=_j([enc_conflict(x) for x in conflicts])))
             return bool(r.rowcount)
 
+    def accepted_revs(self, after: int) -> set[int]:
+        """The revisions of this satellite's accepted transactions after ``after``."""
+        with self._conn(None) as c:
+            rows = c.execute(select(self.t.c.rev).where(
+                self.t.c.state == ReceiptState.ACCEPTED.value, self.t.c.rev > after))
+            return {int(r[0]) for r in rows}
+
+    def set_bases(self, bases: dict[str, int], conn: Connection | None = None) -> None:
+        """Move pending transactions (uid → base) onto a later base revision."""
+        with self._conn(conn) as c:
+            for uid, base in bases.items():
+                c.execute(self.t.update()
+                          .where(self.t.c.uid == uid,
+                                 self.t.c.state == ReceiptState.PENDING.value)
+                          .values(base=base))
+
     def resolve(self, uid: str, by: str, conn: Connection | None = None) -> bool:
         """Mark a rejected transaction resolved by ``by`` (a uid, or ``-`` for keep theirs)."""
         with self._conn(conn) as c:

@@ -26,7 +26,8 @@ from core.crashpoints import crash_point
 from core.errors import ConfigError, ConflictError, ValidationError
 from core.ids import new_uid
 from core.ledger.protocols import HistoryEntry
-from core.ledger.rules import plan
+from core.ledger.rules import Later, plan
+from core.ledger.rules import _conflict as conflict_of
 from core.model import Action, Cmd, Sig, Trans, Update
 from core.revision import ZERO_REV, Rev, now_rev
 from core.satellite.api import (
@@ -226,7 +227,63 @@ class Satellite:
         return self._project.topics
 
     def outbox(self) -> list[Trans]:
-        return [Queue.trans_of(r) for r in self.queue.rows([ReceiptState.PENDING])]
+        """The pending transactions that can be sent now, in queue order.
+
+        A transaction that touches a record also touched by an earlier pending one waits
+        (the list stops before it) until the earlier one is acknowledged; then its base moves
+        past that acknowledged revision (:meth:`_advance_bases`). Otherwise the hub would see
+        the satellite's own earlier edit as a change made after the base, and reject the
+        second of two edits of one record made offline as a conflict with the first.
+        """
+        rows = self.queue.rows([ReceiptState.PENDING])
+        if not rows:
+            return []
+        self._advance_bases(rows)
+        out: list[Trans] = []
+        seen: set[Sig] = set()
+        for r in rows:
+            t = Queue.trans_of(r)
+            sigs = {Sig(a.top, a.key) for a in t.acts}
+            if sigs & seen:
+                break
+            seen |= sigs
+            out.append(t)
+        return out
+
+    def _advance_bases(self, rows: list[dict[str, Any]]) -> None:
+        """Move pending transactions made before one of this satellite's own transactions was
+        acknowledged onto the replica's revision, when no *other* change on their records
+        since their base collides with them (the same rule the hub applies); updates ``rows``.
+        """
+        rev = self.replica.rev()
+        low = min(int(r["base"]) for r in rows)
+        if low >= rev:
+            return
+        own = self.queue.accepted_revs(low)
+        if not own:
+            return
+        trans = {r["uid"]: Queue.trans_of(r) for r in rows}
+        tops = sorted({a.top for t in trans.values() for a in t.acts})
+        by_sig: dict[Sig, list[Any]] = {}
+        for e in self.replica.read.events(low, tops):
+            by_sig.setdefault(Sig(e.top, e.key), []).append(e)
+        bases: dict[str, int] = {}
+        for r in rows:
+            base = int(r["base"])
+            if base >= rev or not any(base < x <= rev for x in own):
+                continue
+            ok = True
+            for a in trans[r["uid"]].acts:
+                later = [Later(e) for e in by_sig.get(Sig(a.top, a.key), ())
+                         if e.rev > base and e.rev not in own]
+                if conflict_of(a, later, None) is not None:
+                    ok = False
+                    break
+            if ok:
+                bases[r["uid"]] = rev
+                r["base"] = rev
+        if bases:
+            self.queue.set_bases(bases)
 
     def apply_sat(self, res: SatRes) -> None:
         if res.acks:

@@ -3,7 +3,7 @@
 ::
 
     python tests/reliability/satdriver.py pub DIR [N]            queue N new sites, print uids
-    python tests/reliability/satdriver.py sync DIR URL [--lim L]  sync once (exit 0) or fail (1)
+    python tests/reliability/satdriver.py sync DIR URL [--lim L] [--pub N]  sync once (0) or fail (1)
     python tests/reliability/satdriver.py chaos DIR URL NAME SEED editing + syncing until DIR/stop
 
 Crash points (``OUTPOST_CRASH_AT``) apply as in the real satellite: this drives the real
@@ -63,6 +63,8 @@ def cmd_pub(args: argparse.Namespace) -> int:
 
 async def cmd_sync(args: argparse.Namespace) -> int:
     sat = open_sat(args.data)
+    for i in range(args.pub):
+        sat.pub([new_site("p", i)])
     client = SyncClient(sat, args.url, lim=args.lim, timeout=10.0, open_timeout=5.0,
                         backoff=Backoff(0.05, 0.5))
     try:
@@ -170,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("data")
     s.add_argument("url")
     s.add_argument("--lim", type=int, default=5000)
+    s.add_argument("--pub", type=int, default=0, help="queue this many new sites first")
     s.add_argument("--timeout", type=float, default=15.0)
     s = sub.add_parser("chaos")
     s.add_argument("data")

@@ -69,7 +69,7 @@ async def crash_run(point: str, hub: HubProc, data: Path, project: Project) -> s
         assert rc == 0, err
         await hub.stop()
         await hub.start(crash=point)
-        rc, _, err = await run("sync", str(data), url, "--timeout", "4")
+        rc, _, err = await run("sync", str(data), url, "--timeout", "2")
         assert rc == 1, "the sync should fail: the hub died before acking"
         assert await hub.wait() == CRASHED
         assert integrity(hub.db) == "ok"
@@ -80,10 +80,8 @@ async def crash_run(point: str, hub: HubProc, data: Path, project: Project) -> s
             sat.close()
         await hub.start()
     else:
-        rc, _, err = await run("pub", str(data), "2")
-        assert rc == 0, err
         lim = "3" if point == "sat.mid_catchup" else "5000"
-        rc, _, err = await run("sync", str(data), url, "--lim", lim, crash=point)
+        rc, _, err = await run("sync", str(data), url, "--lim", lim, "--pub", "2", crash=point)
         assert rc == CRASHED, err
         assert integrity(sat_db(data)) == "ok"
         if point == "sat.after_ack_before_record":

@@ -1,0 +1,52 @@
+"""Regressions for defects found by the chaos runs (each named in docs/reliability.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.ledger.sql import SqlLedger
+from core.model import Action, Cmd
+from core.satellite.api import ReceiptState
+from core.satellite.client import SyncClient
+from core.satellite.machine import Backoff
+from core.satellite.satellite import Satellite
+from core.schema import Project
+from hubserver.server import Hub
+
+TOP = "field.site"
+
+
+async def test_offline_edits_of_one_record_do_not_conflict_with_each_other(
+        tmp_path: Path, project: Project) -> None:
+    """Defect 1: every queued edit carried the replica's rev as base, so the hub saw the
+    satellite's own earlier edit of a record as a change after the base of the next one and
+    rejected it as a conflict. A real conflict from another satellite is still reported."""
+    hub_led = SqlLedger(f"sqlite:///{tmp_path / 'hub.db'}", project)
+    async with Hub(hub_led) as hub:
+        a = Satellite(tmp_path / "a", project)
+        b = Satellite(tmp_path / "b", project)
+        try:
+            a.pub([Action(TOP, "k1", Cmd.NEW, {"name": "one"})])
+            a.pub([Action(TOP, "k1", Cmd.MOD, {"name": "two", "lat": 1.0})])
+            a.pub([Action(TOP, "k1", Cmd.MOD, {"name": "three"})])
+            a.pub([Action(TOP, "k2", Cmd.NEW, {"name": "other"})])
+            await SyncClient(a, hub.url, backoff=Backoff(0.05, 0.2)).sync_once(20)
+            assert [r.state for r in a.receipts()] == [ReceiptState.ACCEPTED] * 4
+            assert hub_led.state(TOP, "k1") is not None
+            assert hub_led.state(TOP, "k1")["name"] == "three"  # type: ignore[index]
+
+            # a true conflict: b edits k1's name offline while a edits it twice and syncs first
+            await SyncClient(b, hub.url, backoff=Backoff(0.05, 0.2)).sync_once(20)
+            b.pub([Action(TOP, "k1", Cmd.MOD, {"name": "b's"})])
+            a.pub([Action(TOP, "k1", Cmd.MOD, {"name": "a1"})])
+            a.pub([Action(TOP, "k1", Cmd.MOD, {"name": "a2"})])
+            await SyncClient(a, hub.url, backoff=Backoff(0.05, 0.2)).sync_once(20)
+            await SyncClient(b, hub.url, backoff=Backoff(0.05, 0.2)).sync_once(20)
+            assert all(r.state == ReceiptState.ACCEPTED for r in a.receipts())
+            rejected = b.receipts([ReceiptState.REJECTED])
+            assert len(rejected) == 1 and "name" in rejected[0].err
+            assert hub_led.state(TOP, "k1")["name"] == "a2"  # type: ignore[index]
+        finally:
+            a.close()
+            b.close()
+    hub_led.close()
