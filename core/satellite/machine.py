@@ -259,6 +259,9 @@ class SyncMachine:
             if now - sent >= self.timeout:
                 self._set(last_error=f"the hub did not answer {kind} within {self.timeout:g} s")
                 self._out.append(Close("request timeout"))
+                # stop timing this connection's requests: it is being dropped, and a wake time
+                # left in the past made the adapter spin on tick() until the close completed
+                self._waiting.clear()
                 return
 
     def local_change(self, now: float) -> None:
