@@ -1,0 +1,272 @@
+"""Ledger benchmark: SqlLedger.publish beside raw drivers measured in the same run.
+
+Rows (each beside its reference):
+
+- SQLite, 100-action transactions (events/s) vs raw ``sqlite3`` inserting the same event rows,
+  one audit row and the latest-state upserts in 100-row transactions, same ``synchronous``;
+- SQLite, 1-action transactions (transactions/s) vs raw ``sqlite3`` one commit per row and vs
+  the ``eventsourcing`` library's SQLite application recorder (WAL; its connections keep
+  SQLite's default ``synchronous=FULL``, checked and printed);
+- PostgreSQL (when ``--pg URL`` or ``OUTPOST_TEST_PG_URL`` is given): the same two workloads
+  vs raw ``psycopg`` ``executemany``.
+
+Usage::
+
+    .venv/bin/python bench/ledger.py [--n100 40] [--n1 300] [--sync FULL] [--pg URL]
+
+It prints figures; it never passes or fails on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sqlite3
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core.ledger.sql import SqlLedger  # noqa: E402
+from core.ledger.tables import dumps  # noqa: E402
+from core.model import Action, Cmd, Trans  # noqa: E402
+from core.schema import load_project  # noqa: E402
+
+PROJECT = load_project(ROOT / "assets" / "demo-schema.toml")
+TOP = "field.site"
+
+
+def arg_of(i: int) -> dict[str, object]:
+    return {"name": f"site {i}", "region": "north", "lat": 46.5 + i * 1e-6, "lon": 7.25,
+            "notes": "a short note"}
+
+
+def timed(fn: Callable[[], None]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+# -- SqlLedger ---------------------------------------------------------------------------------
+
+
+def ledger_run(url: str, n_tx: int, per_tx: int, sync: str) -> float:
+    led = SqlLedger(url, PROJECT, synchronous=sync)
+    txs = [Trans(tuple(Action(TOP, f"k{t}-{j}", Cmd.NEW, arg_of(j)) for j in range(per_tx)),
+                 uid=str(uuid.uuid4())) for t in range(n_tx)]
+
+    def go() -> None:
+        for tx in txs:
+            led.publish(Trans(tx.acts, base=0, uid=tx.uid), "bench")
+
+    dt = timed(go)
+    led.close()
+    return dt
+
+
+# -- raw sqlite3 -------------------------------------------------------------------------------
+
+RAW_DDL = [
+    "CREATE TABLE ev (id INTEGER PRIMARY KEY, rev INTEGER NOT NULL, top TEXT NOT NULL,"
+    " key TEXT NOT NULL, cmd TEXT NOT NULL, arg TEXT)",
+    "CREATE INDEX ev_rev ON ev (rev)",
+    "CREATE INDEX ev_sig ON ev (top, key, rev)",
+    "CREATE TABLE au (rev INTEGER PRIMARY KEY, usr TEXT, uid TEXT)",
+    "CREATE TABLE st (key TEXT PRIMARY KEY, name TEXT, region TEXT, lat REAL, lon REAL,"
+    " notes TEXT, rev INTEGER NOT NULL)",
+]
+RAW_UPSERT = ("INSERT INTO st VALUES (?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET "
+              "name=excluded.name, region=excluded.region, lat=excluded.lat, lon=excluded.lon, "
+              "notes=excluded.notes, rev=excluded.rev")
+
+
+def raw_sqlite_run(path: Path, n_tx: int, per_tx: int, sync: str) -> float:
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA synchronous={sync}")
+    for ddl in RAW_DDL:
+        db.execute(ddl)
+    eid = 0
+
+    def go() -> None:
+        nonlocal eid
+        for t in range(n_tx):
+            rev = 1000 + t
+            evs, sts = [], []
+            for j in range(per_tx):
+                eid += 1
+                a = arg_of(j)
+                evs.append((eid, rev, TOP, f"k{t}-{j}", "new", dumps(a)))
+                sts.append((f"k{t}-{j}", a["name"], a["region"], a["lat"], a["lon"],
+                            a["notes"], rev))
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("INSERT INTO ev VALUES (?,?,?,?,?,?)", evs)
+            db.execute("INSERT INTO au VALUES (?,?,?)", (rev, "bench", str(uuid.uuid4())))
+            db.executemany(RAW_UPSERT, sts)
+            db.execute("COMMIT")
+
+    dt = timed(go)
+    db.close()
+    return dt
+
+
+def eventsourcing_run(path: Path, n_tx: int) -> tuple[float, int]:
+    from eventsourcing.persistence import StoredEvent
+    from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+
+    ds = SQLiteDatastore(str(path))
+    rec = SQLiteApplicationRecorder(ds)
+    rec.create_table()
+    with ds.transaction(commit=False) as curs:
+        curs.execute("PRAGMA synchronous")
+        sync = int(curs.fetchone()[0])
+    evs = [StoredEvent(uuid.uuid4(), 1, "bench:Created", dumps(arg_of(i)).encode())
+           for i in range(n_tx)]
+
+    def go() -> None:
+        for e in evs:
+            rec.insert_events([e])
+
+    dt = timed(go)
+    ds.close()
+    return dt, sync
+
+
+# -- raw psycopg -------------------------------------------------------------------------------
+
+
+def raw_pg_run(url: str, n_tx: int, per_tx: int) -> float:
+    import psycopg
+
+    conn = psycopg.connect(url)
+    with conn.cursor() as c:
+        c.execute("DROP TABLE IF EXISTS bench_ev, bench_au, bench_st")
+        c.execute("CREATE TABLE bench_ev (id BIGINT PRIMARY KEY, rev BIGINT NOT NULL, top TEXT,"
+                  " key TEXT, cmd TEXT, arg TEXT)")
+        c.execute("CREATE INDEX ON bench_ev (rev)")
+        c.execute("CREATE INDEX ON bench_ev (top, key, rev)")
+        c.execute("CREATE TABLE bench_au (rev BIGINT PRIMARY KEY, usr TEXT, uid TEXT)")
+        c.execute("CREATE TABLE bench_st (key TEXT PRIMARY KEY, name TEXT, region TEXT,"
+                  " lat DOUBLE PRECISION, lon DOUBLE PRECISION, notes TEXT, rev BIGINT)")
+    conn.commit()
+    upsert = ("INSERT INTO bench_st VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (key) DO UPDATE "
+              "SET name=excluded.name, region=excluded.region, lat=excluded.lat, "
+              "lon=excluded.lon, notes=excluded.notes, rev=excluded.rev")
+    eid = 0
+
+    def go() -> None:
+        nonlocal eid
+        for t in range(n_tx):
+            rev = 1000 + t
+            evs, sts = [], []
+            for j in range(per_tx):
+                eid += 1
+                a = arg_of(j)
+                evs.append((eid, rev, TOP, f"k{t}-{j}", "new", dumps(a)))
+                sts.append((f"k{t}-{j}", a["name"], a["region"], a["lat"], a["lon"],
+                            a["notes"], rev))
+            with conn.cursor() as c:
+                c.executemany("INSERT INTO bench_ev VALUES (%s,%s,%s,%s,%s,%s)", evs)
+                c.execute("INSERT INTO bench_au VALUES (%s,%s,%s)",
+                          (rev, "bench", str(uuid.uuid4())))
+                c.executemany(upsert, sts)
+            conn.commit()
+
+    dt = timed(go)
+    with conn.cursor() as c:
+        c.execute("DROP TABLE bench_ev, bench_au, bench_st")
+    conn.commit()
+    conn.close()
+    return dt
+
+
+def fresh_pg(url: str) -> tuple[str, Callable[[], None]]:
+    import psycopg
+
+    name = f"outpost_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = url.rpartition("/")
+    db_url = f"{base}/{name}"
+
+    def drop() -> None:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return db_url, drop
+
+
+# -- main --------------------------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n100", type=int, default=40, help="100-action transactions per run")
+    ap.add_argument("--n1", type=int, default=300, help="1-action transactions per run")
+    ap.add_argument("--sync", default="FULL", help="SQLite synchronous setting (FULL)")
+    ap.add_argument("--pg", default=os.environ.get("OUTPOST_TEST_PG_URL", ""),
+                    help="PostgreSQL URL (a scratch database is created and dropped)")
+    a = ap.parse_args()
+    print(f"machine: {os.cpu_count()} CPUs, {cpu_model()}, Python {platform.python_version()}, "
+          f"SQLite {sqlite3.sqlite_version}, synchronous={a.sync}")
+    rows: list[tuple[str, str, float, str, float]] = []
+    with tempfile.TemporaryDirectory(prefix="outpost-bench-") as d:
+        tmp = Path(d)
+        ev100 = a.n100 * 100
+        t_led = ledger_run(f"sqlite:///{tmp / 'l100.db'}", a.n100, 100, a.sync)
+        t_raw = raw_sqlite_run(tmp / "r100.db", a.n100, 100, a.sync)
+        rows.append(("SQLite 100-action tx", "events/s", ev100 / t_led, "raw sqlite3",
+                     ev100 / t_raw))
+        t_led1 = ledger_run(f"sqlite:///{tmp / 'l1.db'}", a.n1, 1, a.sync)
+        t_raw1 = raw_sqlite_run(tmp / "r1.db", a.n1, 1, a.sync)
+        rows.append(("SQLite 1-action tx", "tx/s", a.n1 / t_led1, "raw sqlite3", a.n1 / t_raw1))
+        t_es, es_sync = eventsourcing_run(tmp / "es.db", a.n1)
+        rows.append(("SQLite 1-action tx", "tx/s", a.n1 / t_led1,
+                     f"eventsourcing (sync={es_sync})", a.n1 / t_es))
+    if a.pg:
+        db_url, drop = fresh_pg(a.pg)
+        try:
+            ev100 = a.n100 * 100
+            t_led = ledger_run(db_url, a.n100, 100, a.sync)
+            t_raw = raw_pg_run(db_url, a.n100, 100)
+            rows.append(("PostgreSQL 100-action tx", "events/s", ev100 / t_led,
+                         "raw psycopg executemany", ev100 / t_raw))
+        finally:
+            drop()
+        db_url, drop = fresh_pg(a.pg)
+        try:
+            t_led1 = ledger_run(db_url, a.n1, 1, a.sync)
+            t_raw1 = raw_pg_run(db_url, a.n1, 1)
+            rows.append(("PostgreSQL 1-action tx", "tx/s", a.n1 / t_led1,
+                         "raw psycopg executemany", a.n1 / t_raw1))
+        finally:
+            drop()
+    else:
+        print("(PostgreSQL rows skipped: give --pg URL or set OUTPOST_TEST_PG_URL)")
+    print()
+    print(f"| {'workload':<26} | {'unit':<8} | {'SqlLedger':>10} | {'reference':<30} | "
+          f"{'ref':>10} | {'ratio':>6} |")
+    print(f"|{'-' * 28}|{'-' * 10}|{'-' * 12}|{'-' * 32}|{'-' * 12}|{'-' * 8}|")
+    for name, unit, ours, ref_name, ref in rows:
+        print(f"| {name:<26} | {unit:<8} | {ours:>10,.0f} | {ref_name:<30} | {ref:>10,.0f} | "
+              f"{ours / ref:>5.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
