@@ -25,7 +25,7 @@ Values are stored as follows: ``str``, ``text``, ``date``, ``datetime`` and ``en
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,10 +47,12 @@ from sqlalchemy.types import TypeEngine
 from core.schema import Field, Model, Project
 
 __all__ = [
+    "HotSql",
     "LedgerTables",
     "StateTable",
     "build_tables",
     "dumps",
+    "hot_sql",
     "loads",
     "state_table_name",
 ]
@@ -103,6 +105,11 @@ def _from_json(v: Any) -> Any:
     return None if v is None else loads(v)
 
 
+def _from_bool(v: Any) -> Any:
+    # SQLite hands back 0/1 when read through the driver
+    return None if v is None else bool(v)
+
+
 @dataclass(frozen=True, slots=True)
 class StateTable:
     """The latest-state table of one model, with value converters per field.
@@ -126,6 +133,11 @@ class StateTable:
         for name, conv in zip(self.fields, self.to_db, strict=True):
             out[name] = conv(values.get(name))
         return out
+
+    def row_tuple(self, key: str, values: Mapping[str, Any], rev: int) -> tuple[Any, ...]:
+        """The column values in table order (``key``, fields..., ``rev``) for driver SQL."""
+        return (key, *(conv(values.get(name)) for name, conv in zip(self.fields, self.to_db,
+                                                                     strict=True)), rev)
 
     def values(self, row: Any) -> dict[str, Any]:
         """Field values of a selected row (``key``, fields..., ``rev`` in column order)."""
@@ -205,6 +217,9 @@ def build_tables(project: Project, metadata: MetaData | None = None) -> LedgerTa
             if f.type in ("json", "ref"):
                 to_db.append(_to_json)
                 from_db.append(_from_json)
+            elif f.type == "bool":
+                to_db.append(_identity)
+                from_db.append(_from_bool)
             else:
                 to_db.append(_identity)
                 from_db.append(_identity)
@@ -213,3 +228,78 @@ def build_tables(project: Project, metadata: MetaData | None = None) -> LedgerTa
         states[m.topic] = StateTable(m, table, tuple(m.field_names()), tuple(to_db),
                                      tuple(from_db))
     return LedgerTables(md, event, audit, uid, meta, states)
+
+
+@dataclass(frozen=True, slots=True)
+class HotSql:
+    """Pre-rendered driver SQL for the publish path, in the driver's parameter style.
+
+    Core statements are compiled and cache-keyed on every execute; for a one-action publish
+    that costs more than the database work, so the hot path sends these strings through
+    ``Connection.exec_driver_sql`` inside the same transaction (positional parameters:
+    ``?`` for sqlite3, ``%s`` for psycopg).
+    """
+
+    pg: bool
+    read_meta: str
+    set_meta: str
+    find_uid: str
+    ins_event: str
+    ins_audit: str
+    ins_uid: str
+    ins_audit_keep: str
+    ins_uid_keep: str
+    events_at: str
+    select_state: dict[str, str]
+    delete_state: dict[str, str]
+    upsert_state: dict[str, str]
+    later: str
+
+    def in_list(self, n: int) -> str:
+        """`` = ANY(%s)`` on PostgreSQL, `` IN (?, ...)`` with ``n`` markers on SQLite."""
+        return " = ANY(%s)" if self.pg else " IN (" + ",".join("?" * n) + ")"
+
+    def in_params(self, keys: Sequence[str]) -> tuple[Any, ...]:
+        return (list(keys),) if self.pg else tuple(keys)
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def hot_sql(lt: LedgerTables, dialect: str) -> HotSql:
+    """The :class:`HotSql` of a ledger's tables for ``dialect`` (``sqlite``/``postgresql``)."""
+    pg = dialect == "postgresql"
+    p = "%s" if pg else "?"
+
+    def marks(n: int) -> str:
+        return ",".join([p] * n)
+
+    ev = "evt_event (id, rev, top, key, cmd, arg)"
+    au = "evt_audit (rev, created, arrived, usr, extra, uid)"
+    sel, dele, ups = {}, {}, {}
+    for topic, st in lt.states.items():
+        t = _q(st.table.name)
+        cols = [c.name for c in st.table.columns]
+        sel[topic] = f"SELECT {', '.join(_q(c) for c in cols)} FROM {t} WHERE key"
+        dele[topic] = f"DELETE FROM {t} WHERE key"
+        sets = ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in cols if c != "key")
+        ups[topic] = (f"INSERT INTO {t} ({', '.join(_q(c) for c in cols)}) "
+                      f"VALUES ({marks(len(cols))}) ON CONFLICT (key) DO UPDATE SET {sets}")
+    return HotSql(
+        pg=pg,
+        read_meta="SELECT rev, last_id FROM evt_meta WHERE id = 1",
+        set_meta=f"UPDATE evt_meta SET rev = {p}, last_id = {p} WHERE id = 1",
+        find_uid=f"SELECT rev FROM evt_uid WHERE uid = {p}",
+        ins_event=f"INSERT INTO {ev} VALUES ({marks(6)})",
+        ins_audit=f"INSERT INTO {au} VALUES ({marks(6)})",
+        ins_uid=f"INSERT INTO evt_uid (uid, rev) VALUES ({p}, {p})",
+        ins_audit_keep=f"INSERT INTO {au} VALUES ({marks(6)}) ON CONFLICT DO NOTHING",
+        ins_uid_keep=f"INSERT INTO evt_uid (uid, rev) VALUES ({p}, {p}) ON CONFLICT DO NOTHING",
+        events_at=(f"SELECT id, rev, top, key, cmd, arg FROM evt_event WHERE rev = {p} "
+                   "ORDER BY id"),
+        select_state=sel, delete_state=dele, upsert_state=ups,
+        later=("SELECT e.id, e.rev, e.top, e.key, e.cmd, e.arg, a.usr FROM evt_event e "
+               f"LEFT JOIN evt_audit a ON a.rev = e.rev WHERE e.top = {p} AND e.rev > {p} "
+               "AND e.key"),
+    )
