@@ -256,7 +256,7 @@ class SyncMachine:
             self._out.append(Open())
             return
         for kind, sent in self._waiting.values():
-            if now - sent >= self.timeout:
+            if now >= sent + self.timeout:  # the same sum as wake_at (float rounding)
                 self._set(last_error=f"the hub did not answer {kind} within {self.timeout:g} s")
                 self._out.append(Close("request timeout"))
                 # stop timing this connection's requests: it is being dropped, and a wake time
