@@ -255,6 +255,12 @@ class SyncClient:
         except HubError as exc:
             self._inbox.put_nowait(("closed", str(exc)))
             return
+        except Exception as exc:
+            # whatever else a broken handshake raises must still end this attempt: a task that
+            # dies silently would leave the machine CONNECTING forever
+            log.warning("connecting to %s failed: %s: %s", self.url, type(exc).__name__, exc)
+            self._inbox.put_nowait(("closed", str(hub_error(self.url, exc))))
+            return
         self._inbox.put_nowait(("opened", ws))
         reason = ""
         try:

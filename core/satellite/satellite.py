@@ -233,12 +233,10 @@ class Satellite:
         (the list stops before it) until the earlier one is acknowledged; then its base moves
         past that acknowledged revision (:meth:`_advance_bases`). Otherwise the hub would see
         the satellite's own earlier edit as a change made after the base, and reject the
-        second of two edits of one record made offline as a conflict with the first.
+        second of two edits of one record made offline as a conflict with the first. (Bases
+        move in :meth:`_refresh`, after every batch of hub data.)
         """
         rows = self.queue.rows([ReceiptState.PENDING])
-        if not rows:
-            return []
-        self._advance_bases(rows)
         out: list[Trans] = []
         seen: set[Sig] = set()
         for r in rows:
@@ -376,7 +374,13 @@ class Satellite:
         rev = self.replica.rev()
         queued = []
         rejected: dict[Sig, list[str]] = {}
-        for r in self.queue.rows([*_OVERLAY_STATES, ReceiptState.REJECTED]):
+        rows = self.queue.rows([*_OVERLAY_STATES, ReceiptState.REJECTED])
+        pending = [r for r in rows if r["state"] == ReceiptState.PENDING.value]
+        if pending:
+            # before the local rebase: else an edit would be marked as colliding with this
+            # satellite's own earlier edit and left out of what the user sees
+            self._advance_bases(pending)
+        for r in rows:
             if r["state"] == ReceiptState.REJECTED.value:
                 for s in dict.fromkeys(Sig(a.top, a.key) for a in Queue.trans_of(r).acts):
                     rejected.setdefault(s, []).append(r["uid"])

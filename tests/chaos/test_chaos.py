@@ -52,11 +52,11 @@ class SatProc:
 
     async def start(self) -> None:
         self.starts += 1
-        self.proc = await asyncio.create_subprocess_exec(
-            PY, DRIVER, "chaos", str(self.data), self.url, self.name,
-            str(self.seed * 1000 + self.starts), "--max-time", "1200", "--drain", "90",
-            cwd=ROOT, env=env(), stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE)
+        with open(self.data.parent / f"{self.name}.log", "ab") as log:
+            self.proc = await asyncio.create_subprocess_exec(
+                PY, DRIVER, "chaos", str(self.data), self.url, self.name,
+                str(self.seed * 1000 + self.starts), "--max-time", "1200", "--drain", "40",
+                cwd=ROOT, env=env(), stdout=asyncio.subprocess.DEVNULL, stderr=log)
 
     async def kill(self) -> None:
         assert self.proc is not None

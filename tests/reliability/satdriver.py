@@ -3,7 +3,7 @@
 ::
 
     python tests/reliability/satdriver.py pub DIR [N]            queue N new sites, print uids
-    python tests/reliability/satdriver.py sync DIR URL [--lim L] [--pub N]  sync once (0) or fail (1)
+    python tests/reliability/satdriver.py sync DIR URL [--lim L] [--pub N]  sync once: 0, or 1
     python tests/reliability/satdriver.py chaos DIR URL NAME SEED editing + syncing until DIR/stop
 
 Crash points (``OUTPOST_CRASH_AT``) apply as in the real satellite: this drives the real
@@ -156,6 +156,12 @@ class Chaos:
                 break
             await asyncio.sleep(0.05)
         idle = self.client.machine.idle
+        if not idle:
+            m = self.client.machine
+            print(f"satdriver {self.args.name}: not idle after the drain: phase "
+                  f"{m.phase.value}, busy {m._sat_busy}, outbox {len(self.sat.outbox())}, "
+                  f"pending {self.sat.status().pending}, waiting {m._waiting}, "
+                  f"error {m.info.last_error!r}", file=sys.stderr, flush=True)
         self.poll_acks()
         await self.offline()
         self.sat.close()
@@ -187,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_pub(args)
     if args.cmd == "sync":
         return asyncio.run(cmd_sync(args))
+    import logging
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     for name in ("journal", "acks"):
         (Path(args.data) / name).touch()
     return asyncio.run(Chaos(args).run())

@@ -51,7 +51,7 @@ async def crash_run(point: str, hub: HubProc, data: Path, project: Project) -> s
     """One run of one crash point; returns a note for the report."""
     url = hub.url
     if point in ("sat.before_local_commit", "sat.after_local_commit"):
-        rc, out, err = await run("pub", str(data), "1", crash=point)
+        rc, _, err = await run("pub", str(data), "1", crash=point)
         assert rc == CRASHED, err
         assert integrity(sat_db(data)) == "ok"
         sat = open_sat(str(data))
@@ -62,7 +62,7 @@ async def crash_run(point: str, hub: HubProc, data: Path, project: Project) -> s
         # before the commit nothing is queued; after it the edit is durable though the
         # process died before pub() returned
         assert pending == (0 if point == "sat.before_local_commit" else 1)
-        rc, out, err = await run("pub", str(data), "1")
+        rc, _, err = await run("pub", str(data), "1")
         assert rc == 0, err
     elif point == "hub.after_append_before_ack":
         rc, _, err = await run("pub", str(data), "2")

@@ -46,6 +46,19 @@ async def test_offline_edits_of_one_record_do_not_conflict_with_each_other(
             rejected = b.receipts([ReceiptState.REJECTED])
             assert len(rejected) == 1 and "name" in rejected[0].err
             assert hub_led.state(TOP, "k1")["name"] == "a2"  # type: ignore[index]
+
+            # new, mod, del of one record offline: the view never shows the deleted record
+            # again while the earlier edits are acknowledged one by one
+            a.pub([Action(TOP, "k3", Cmd.NEW, {"name": "x"})])
+            a.pub([Action(TOP, "k3", Cmd.MOD, {"name": "y"})])
+            a.pub([Action(TOP, "k3", Cmd.DEL)])
+            seen: list[bool] = []
+            a.listen(lambda _c: seen.append(a.record(TOP, "k3") is not None
+                                            and a.record(TOP, "k3").fields is not None))  # type: ignore[union-attr]
+            await SyncClient(a, hub.url, backoff=Backoff(0.05, 0.2)).sync_once(20)
+            assert all(r.state == ReceiptState.ACCEPTED for r in a.receipts())
+            assert hub_led.state(TOP, "k3") is None and a.record(TOP, "k3") is None
+            assert not any(seen), "the deleted record reappeared in the view"
         finally:
             a.close()
             b.close()
