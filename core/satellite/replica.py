@@ -40,12 +40,13 @@ class Replica:
     Args:
         path: the SQLite file (created when missing).
         project: the schema.
+        synchronous: SQLite's ``PRAGMA synchronous`` (see the module docstring for FULL).
     """
 
-    def __init__(self, path: Path, project: Project):
+    def __init__(self, path: Path, project: Project, *, synchronous: str = "FULL"):
         self.path = Path(path)
         self.project = project
-        self.ledger = SqlLedger(sqlite_url(self.path), project, synchronous="FULL")
+        self.ledger = SqlLedger(sqlite_url(self.path), project, synchronous=synchronous)
         self.queue = Queue(self.ledger.engine, self.ledger.metadata, self.ledger.begin)
 
     @property

@@ -60,13 +60,16 @@ class Satellite:
         project: the schema; when given and the directory has none, it is stored. When not
             given, the stored schema is used.
         clock: wall clock as a revision (creation times of local transactions).
+        synchronous: SQLite's ``PRAGMA synchronous`` for the replica (``FULL``, the default,
+            survives power loss; the simulation, which only closes and reopens the file, uses
+            ``NORMAL``).
 
     Raises:
         ConfigError: no schema given and none stored.
     """
 
     def __init__(self, data: DataDir | Path | str, project: Project | None = None, *,
-                 clock: Callable[[], Rev] = now_rev):
+                 clock: Callable[[], Rev] = now_rev, synchronous: str = "FULL"):
         self.data = data if isinstance(data, DataDir) else DataDir(data)
         self.data.ensure()
         stored = self.data.load_project()
@@ -82,7 +85,7 @@ class Satellite:
         self._project = project
         self.config: SatConfig = self.data.load_config()
         self._clock = clock
-        self.replica = Replica(self.data.db_file, project)
+        self.replica = Replica(self.data.db_file, project, synchronous=synchronous)
         self.queue: Queue = self.replica.queue
         self._listeners: list[Listener] = []
         self._info = SyncInfo()
