@@ -1,0 +1,636 @@
+"""The deterministic simulation: one hub and several satellites over a simulated network.
+
+Everything runs in one thread on a virtual clock, driven by a single seeded
+``random.Random``: the same seed replays the same run, frame for frame.
+
+- The **hub** is the real :class:`hubserver.service.HubService` over a synchronous in-memory
+  ledger (:class:`core.ledger.memory.MemLedger`), driven with ``handle_sync``; its coalesced
+  pushes (``Flush``) are taken after a short virtual delay, as the asyncio adapter's writer does.
+- Each **satellite** is the real :class:`core.satellite.satellite.Satellite` on its own SQLite
+  file in the test's ``tmp_path``, with the real :class:`core.satellite.machine.SyncMachine`
+  (jitter from the seeded random, time from the virtual clock). A satellite clock may be off by
+  a day: it only stamps ``created``.
+- The **network** is ours. Every frame gets a random delay (sometimes a long one), so frames of
+  different satellites and connections reach the hub in shuffled order; hub → satellite frames
+  are sometimes delivered twice; a frame may be lost, which breaks its connection (as on TCP:
+  a lost segment is never skipped over, the stream stalls) — then either both ends see a close
+  after a while, or the connection hangs until the machine's request timeout; connection
+  attempts fail at random; satellites are partitioned from the hub for long stretches (offline
+  sessions), switch to "work offline" and back, and **crash** (the SQLite file is closed
+  mid-flight and reopened later, with a new machine; replies in flight are lost).
+  Within one live connection frames stay in order, because a WebSocket over TCP guarantees
+  that and the protocol relies on it (a push carries no sequence number).
+- **Edits** collide on purpose: a handful of keys, a few fields, new/mod/del chosen from what
+  the user sees, two-record transactions, and an "office" publishing on the hub directly with
+  stale bases. Rejected transactions are sometimes resolved (keep mine / theirs / per field).
+
+After the session the network heals (no faults, partitions end, crashed satellites restart,
+everyone back online) and the run continues until every satellite is idle and nothing is in
+flight — bounded in steps and virtual time. :mod:`tests.sim.invariants` then checks the
+invariants.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import OutpostError, ValidationError
+from core.ledger.memory import MemLedger
+from core.model import Action, Cmd, Trans
+from core.revision import Rev, parse_rev
+from core.satellite.api import Keep, ReceiptState
+from core.satellite.machine import Backoff, Close, Open, Phase, Send, SyncMachine
+from core.satellite.satellite import Satellite
+from core.schema import Project
+from hubserver import service as hubsvc
+from hubserver.limits import Limits
+
+BASE_REV: Rev = parse_rev("2026-11-26T00:00:00Z")
+DAY_MS = 86_400_000
+TOPIC = "field.site"
+FIELDS = ("name", "region", "lat", "lon", "notes")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+@dataclass(frozen=True)
+class Size:
+    """How big one simulated session is."""
+
+    sats: tuple[int, int] = (2, 3)        # satellites (min, max)
+    edits: tuple[int, int] = (2, 5)       # edits per satellite
+    office: tuple[int, int] = (0, 2)      # edits published on the hub directly
+    keys: int = 4                         # keys edits pick from (few: collisions)
+    duration: float = 30.0                # virtual seconds of faulty session
+    max_steps: int = 20_000               # bound on simulation steps after the heal
+    max_heal: float = 900.0               # bound on virtual seconds after the heal
+
+
+SMALL = Size()
+LONG = Size(sats=(3, 5), edits=(5, 20), office=(1, 5), keys=6, duration=120.0,
+            max_steps=200_000, max_heal=1800.0)
+
+
+@dataclass
+class Faults:
+    """Fault probabilities of the network while the session runs (all off after the heal)."""
+
+    on: bool = True
+    drop: float = 0.03          # a frame is lost (its connection breaks)
+    hang: float = 0.5           # a broken connection hangs until keepalive ends it
+    dup: float = 0.05           # a hub -> satellite frame is delivered twice
+    slow: float = 0.1           # a frame is slow (0.3-3 s) instead of fast (1-50 ms)
+    connect_fail: float = 0.15  # a connection attempt fails
+
+
+@dataclass
+class Conn:
+    """One simulated WebSocket connection."""
+
+    id: int
+    sat: SimSat
+    gen: int                     # the satellite's incarnation that opened it
+    alive: bool = True           # the hub still has it
+    broken: bool = False         # a frame was lost: nothing more gets through
+    open_: bool = False          # the satellite's machine was told it is connected
+    last: dict[str, float] = field(default_factory=lambda: {"up": 0.0, "down": 0.0})
+
+
+@dataclass
+class SimSat:
+    """One satellite: its data directory, its Satellite and machine (None while crashed)."""
+
+    idx: int
+    path: Path
+    skew: int                                  # clock offset in ms
+    sat: Satellite | None = None
+    m: SyncMachine | None = None
+    conn: Conn | None = None
+    gen: int = 0
+    partitioned: bool = False
+    tick_at: float | None = None
+    uids: list[str] = field(default_factory=list)   # every uid this satellite made
+    crashes: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"sat{self.idx}"
+
+
+@dataclass
+class Stats:
+    """What happened in a run (so tests can assert the faults really occurred)."""
+
+    frames: int = 0
+    drops: int = 0
+    dups: int = 0
+    hangs: int = 0
+    connect_fails: int = 0
+    crashes: int = 0
+    partitions: int = 0
+    pubs: int = 0
+    pub_refused: int = 0
+    resolves: int = 0
+    office: int = 0
+    heal_time: float = 0.0
+    steps: int = 0
+
+
+class World:
+    """One simulated run for ``seed``; see the module docstring.
+
+    Args:
+        seed: the seed of everything random in the run.
+        root: a directory for the satellites' data (the test's ``tmp_path``).
+        project: the schema.
+        size: session size.
+        template: a satellite data directory with the schema and an empty replica, copied
+            for each satellite (creating the tables costs more than copying a file).
+        trace: keep a trace of every input (for the replay test and for debugging).
+        synchronous: the satellites' SQLite ``PRAGMA synchronous``. A simulated crash closes
+            and reopens the file (the process survives), which WAL with ``NORMAL`` keeps
+            exactly as ``FULL`` does, without an fsync per commit; power loss is not
+            simulated (the real-process tests kill -9 satellites that run with ``FULL``).
+    """
+
+    def __init__(self, seed: int, root: Path, project: Project, size: Size = SMALL, *,
+                 template: Path | None = None, trace: bool = False,
+                 synchronous: str = "NORMAL"):
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.root = root
+        self.project = project
+        self.size = size
+        self.template = template
+        self.synchronous = synchronous
+        self.faults = Faults()
+        self.stats = Stats()
+        self.now = 0.0
+        self._q: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
+        self._seq = 0
+        self._in_flight = 0
+        self._next_conn = 0
+        self.conns: dict[int, Conn] = {}
+        self.hub_ledger = MemLedger(project)
+        self.hub = hubsvc.HubService(self.hub_ledger, clock=self.hub_clock,
+                                     limits=Limits(rate=1e6, burst=1_000_000))
+        self.office_uids: list[str] = []
+        self._trace: list[str] | None = [] if trace else None
+        self._uid_names: dict[str, str] = {}
+        self.sats: list[SimSat] = []
+
+    # -- clocks and the event queue ------------------------------------------------------------
+
+    def hub_clock(self) -> Rev:
+        return BASE_REV + int(self.now * 1000)
+
+    def at(self, t: float, fn: Callable[..., None], *args: Any) -> None:
+        self._seq += 1
+        heapq.heappush(self._q, (max(t, self.now), self._seq, fn, args))
+
+    def log(self, text: str) -> None:
+        if self._trace is not None:
+            text = _UUID.sub(self._uid_name, text)
+            self._trace.append(f"{self.now:.6f} {text}")
+
+    def _uid_name(self, m: re.Match[str]) -> str:
+        return self._uid_names.setdefault(m[0], f"U{len(self._uid_names)}")
+
+    @property
+    def trace(self) -> list[str]:
+        return list(self._trace or [])
+
+    def _step(self) -> bool:
+        if not self._q:
+            return False
+        t, _, fn, args = heapq.heappop(self._q)
+        self.now = t
+        self.stats.steps += 1
+        fn(*args)
+        return True
+
+    # -- the run -------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """The whole run: set up, faulty session, heal, settle."""
+        rng = self.rng
+        size = self.size
+        self._office_seed()
+        for i in range(rng.randint(*size.sats)):
+            skew = rng.choice([0, 0, DAY_MS, -DAY_MS, rng.randint(-5000, 5000)])
+            s = SimSat(i, self.root / f"sat{i}", skew)
+            self.sats.append(s)
+            self._open_sat(s)
+            self.at(rng.uniform(0, 2), self._start, s)
+            for _ in range(rng.randint(*size.edits)):
+                self.at(rng.uniform(0, size.duration), self._edit, s)
+            for _ in range(rng.randint(0, 2)):
+                t0 = rng.uniform(0, size.duration)
+                self.at(t0, self._partition, s, True)
+                self.at(t0 + rng.uniform(1, size.duration / 2), self._partition, s, False)
+            if rng.random() < 0.2:
+                t0 = rng.uniform(0, size.duration)
+                self.at(t0, self._offline_mode, s, True)
+                self.at(t0 + rng.uniform(1, 10), self._offline_mode, s, False)
+            for _ in range(rng.choice([0, 0, 1, 1, 2])):
+                self.at(rng.uniform(0, size.duration), self._crash, s)
+            if rng.random() < 0.5:
+                self.at(rng.uniform(size.duration / 2, size.duration), self._resolve_some, s)
+        for _ in range(rng.randint(*size.office)):
+            self.at(rng.uniform(0, size.duration), self._office_edit)
+        while self._q and self._q[0][0] <= size.duration:
+            if self.stats.steps > size.max_steps:
+                raise AssertionError(f"more than {size.max_steps} steps before the heal (at "
+                                     f"{self.now:.3f} s): something loops; last: "
+                                     f"{(self._trace or ['(run with a trace)'])[-5:]}")
+            self._step()
+        self._heal()
+        self._settle()
+
+    def close(self) -> None:
+        for s in self.sats:
+            if s.sat is not None:
+                s.sat.close()
+                s.sat = None
+
+    def _heal(self) -> None:
+        self.now = max(self.now, self.size.duration)
+        self.log("heal")
+        self.faults.on = False
+        self.stats.heal_time = self.now
+        for s in self.sats:
+            s.partitioned = False
+            if s.sat is None:
+                self._restart(s, s.gen)
+            assert s.m is not None
+            if s.m.phase == Phase.STOPPED:
+                s.m.start(self.now)
+                self._pump(s)
+
+    def quiet(self) -> bool:
+        """Nothing in flight, no pushes waiting at the hub, every satellite idle."""
+        if self._in_flight:
+            return False
+        for c in self.conns.values():
+            if c.alive and self.hub.pending(c.id):
+                return False
+        # a satellite on a dead link looks idle until keepalive notices: not quiet yet
+        return all(s.m is not None and s.m.idle and s.conn is not None and s.conn.alive
+                   and not s.conn.broken for s in self.sats)
+
+    def _settle(self) -> None:
+        start, steps = self.now, 0
+        while not self.quiet():
+            if steps >= self.size.max_steps or self.now - start > self.size.max_heal:
+                raise AssertionError(
+                    f"no quiescence after the heal within {self.size.max_steps} steps / "
+                    f"{self.size.max_heal:g} virtual s: " + "; ".join(
+                        f"{s.name} {s.m.phase if s.m else 'crashed'} "
+                        f"pending={len(s.sat.outbox()) if s.sat else '?'} "
+                        f"err={s.m.info.last_error if s.m else ''!r}" for s in self.sats))
+            if not self._step():
+                raise AssertionError("the simulation ran out of events before quiescence")
+            steps += 1
+
+    # -- satellites ----------------------------------------------------------------------------
+
+    def _open_sat(self, s: SimSat) -> None:
+        if not s.path.exists() and self.template is not None:
+            shutil.copytree(self.template, s.path)
+        s.sat = Satellite(s.path, self.project, synchronous=self.synchronous,
+                          clock=lambda: BASE_REV + int(self.now * 1000) + s.skew)
+        s.m = SyncMachine(s.sat, random.Random(self.rng.random()), lim=self.rng.choice([3, 50]),
+                          backoff=Backoff(0.2, 8.0), timeout=5.0,
+                          max_trans=self.rng.choice([2, 1000]))
+
+    def _start(self, s: SimSat) -> None:
+        if s.m is not None and s.m.phase == Phase.OFFLINE and s.m.info.retry_at is None:
+            s.m.start(self.now)
+            self._pump(s)
+
+    def _pump(self, s: SimSat) -> None:
+        """Carry out the machine's outputs, as the asyncio adapter does."""
+        m, sat = s.m, s.sat
+        if m is None or sat is None:
+            return
+        for out in m.take():
+            if isinstance(out, Open):
+                self._next_conn += 1
+                c = Conn(self._next_conn, s, s.gen)
+                self.conns[c.id] = c
+                self.log(f"{s.name} open c{c.id}")
+                if s.partitioned or (self.faults.on and
+                                     self.rng.random() < self.faults.connect_fail):
+                    self.stats.connect_fails += 1
+                    self.at(self.now + self.rng.uniform(0.01, 3.0), self._open_failed, c)
+                else:
+                    self.at(self.now + self.rng.uniform(0.001, 0.05), self._opened, c)
+            elif isinstance(out, Send):
+                if s.conn is not None and s.conn.open_:
+                    self._transmit(s.conn, "up", out.text)
+            elif isinstance(out, Close):
+                c = s.conn
+                if c is not None:
+                    self.log(f"{s.name} close c{c.id} {out.reason}")
+                    self._hub_drop(c)
+                    self.at(self.now + self.rng.uniform(0.001, 0.05), self._sat_closed, c,
+                            out.reason)
+        sat.set_sync(m.info)
+        w = m.wake_at()
+        if w is not None and w != s.tick_at:
+            s.tick_at = w
+            self.at(w, self._tick, s, s.gen)
+
+    def _tick(self, s: SimSat, gen: int) -> None:
+        if gen != s.gen or s.m is None:
+            return
+        w = s.m.wake_at()
+        if w is not None and self.now >= w:
+            s.tick_at = None
+            s.m.tick(self.now)
+            self._pump(s)
+
+    def _opened(self, c: Conn) -> None:
+        s = c.sat
+        if c.gen != s.gen or s.m is None or not c.alive:
+            return
+        if s.partitioned:
+            self._open_failed(c)
+            return
+        if s.m.phase != Phase.CONNECTING:
+            self._hub_drop(c)
+            return
+        self.hub.connect(c.id, s.name)
+        s.conn, c.open_ = c, True
+        self.log(f"{s.name} connected c{c.id}")
+        s.m.connected(self.now)
+        self._pump(s)
+
+    def _open_failed(self, c: Conn) -> None:
+        s = c.sat
+        c.alive = False
+        if c.gen != s.gen or s.m is None:
+            return
+        self.log(f"{s.name} open failed c{c.id}")
+        s.m.disconnected(self.now, "connect failed")
+        self._pump(s)
+
+    def _sat_closed(self, c: Conn, reason: str) -> None:
+        s = c.sat
+        if c.gen != s.gen or s.m is None or s.conn is not c:
+            return
+        s.conn = None
+        c.open_ = False
+        self.log(f"{s.name} closed c{c.id} {reason}")
+        s.m.disconnected(self.now, reason)
+        self._pump(s)
+
+    def _edit(self, s: SimSat) -> None:
+        sat = s.sat
+        if sat is None:
+            return
+        rng = self.rng
+        acts = [self._action(sat, rng)]
+        if rng.random() < 0.2:
+            a2 = self._action(sat, rng)
+            if a2.key != acts[0].key:
+                acts.append(a2)
+        try:
+            uid = sat.pub(acts)
+        except ValidationError as exc:
+            self.stats.pub_refused += 1
+            self.log(f"{s.name} pub refused {exc}")
+            return
+        s.uids.append(uid)
+        self.stats.pubs += 1
+        self.log(f"{s.name} pub {uid} {acts}")
+        if s.m is not None:
+            s.m.local_change(self.now)
+            self._pump(s)
+
+    def _action(self, sat: Satellite, rng: random.Random) -> Action:
+        key = f"k{rng.randrange(self.size.keys)}"
+        seen = sat.record(TOPIC, key)
+        if seen is None or seen.fields is None:
+            return Action(TOPIC, key, Cmd.NEW, {"name": f"n{rng.randrange(100)}",
+                                                "lat": float(rng.randrange(90))})
+        if rng.random() < 0.15:
+            return Action(TOPIC, key, Cmd.DEL)
+        fields = rng.sample(FIELDS[:4], rng.randint(1, 2))
+        arg: dict[str, Any] = {}
+        for f in fields:
+            arg[f] = (float(rng.randrange(90)) if f in ("lat", "lon")
+                      else f"{f}{rng.randrange(100)}")
+        return Action(TOPIC, key, Cmd.MOD, arg)
+
+    def _resolve_some(self, s: SimSat) -> None:
+        sat = s.sat
+        if sat is None:
+            return
+        for r in sat.receipts([ReceiptState.REJECTED]):
+            choice = self.rng.choice(["mine", "theirs", "fields"])
+            keep: Keep | dict[str, dict[str, Keep]]
+            if choice == "mine":
+                keep = Keep.MINE
+            elif choice == "theirs":
+                keep = Keep.THEIRS
+            else:
+                keep = {f"{a.top} {a.key}": {f: self.rng.choice([Keep.MINE, Keep.THEIRS])
+                                             for f in (a.arg or {"name": None})}
+                        for a in r.acts}
+            try:
+                new = sat.resolve(r.uid, keep)
+            except ValidationError as exc:
+                self.log(f"{s.name} resolve refused {r.uid} {exc}")
+                continue
+            self.stats.resolves += 1
+            self.log(f"{s.name} resolve {r.uid} {choice} -> {new}")
+            if new:
+                s.uids.append(new)
+        if s.m is not None:
+            s.m.local_change(self.now)
+            self._pump(s)
+
+    def _partition(self, s: SimSat, on: bool) -> None:
+        if not self.faults.on:
+            return
+        self.log(f"{s.name} partition {on}")
+        s.partitioned = on
+        if on:
+            self.stats.partitions += 1
+            if s.conn is not None:
+                self._break(s.conn)
+
+    def _offline_mode(self, s: SimSat, on: bool) -> None:
+        if not self.faults.on or s.m is None:
+            return
+        self.log(f"{s.name} offline mode {on}")
+        if on:
+            c = s.conn
+            s.m.stop(self.now, "work offline")
+            self._pump(s)
+            if c is not None:
+                # the adapter closes the socket; the stopped machine ignores the close
+                self._hub_drop(c)
+                s.conn = None
+        elif s.m.phase == Phase.STOPPED:
+            s.m.start(self.now)
+            self._pump(s)
+
+    def _crash(self, s: SimSat) -> None:
+        if not self.faults.on or s.sat is None:
+            return
+        self.log(f"{s.name} crash")
+        self.stats.crashes += 1
+        s.crashes += 1
+        c = s.conn
+        s.gen += 1
+        s.sat.close()
+        s.sat, s.m, s.conn, s.tick_at = None, None, None, None
+        if c is not None:
+            c.open_ = False
+            # the hub sees the TCP reset a little later
+            self.at(self.now + self.rng.uniform(0.001, 1.0), self._hub_drop, c)
+        self.at(self.now + self.rng.uniform(0.1, 5.0), self._restart, s, s.gen)
+
+    def _restart(self, s: SimSat, gen: int) -> None:
+        if s.sat is not None or gen != s.gen:
+            return
+        self.log(f"{s.name} restart")
+        self._open_sat(s)
+        assert s.m is not None
+        s.m.start(self.now)
+        self._pump(s)
+
+    # -- the office: publishes on the hub directly --------------------------------------------
+
+    def _office_seed(self) -> None:
+        acts = tuple(Action(TOPIC, f"k{i}", Cmd.NEW, {"name": f"office{i}"})
+                     for i in range(0, self.size.keys, 2))
+        self._office_pub(Trans(acts, base=self.hub.rev, uid=f"office-{len(self.office_uids)}"))
+
+    def _office_edit(self) -> None:
+        if not self.faults.on:
+            return
+        key = f"k{self.rng.randrange(self.size.keys)}"
+        cur = self.hub_ledger.state(TOPIC, key)
+        if cur is None:
+            act = Action(TOPIC, key, Cmd.NEW, {"name": "office"})
+        else:
+            act = Action(TOPIC, key, Cmd.MOD, {self.rng.choice(FIELDS): "office"}
+                         if self.rng.random() < 0.5 else {"notes": "office"})
+        # a stale base, sometimes: the office also edits from an old view
+        base = self.hub.rev if self.rng.random() < 0.5 else self.rng.randint(0, self.hub.rev)
+        self._office_pub(Trans((act,), base=base, uid=f"office-{len(self.office_uids)}"))
+
+    def _office_pub(self, t: Trans) -> None:
+        try:
+            res = self.hub_ledger.publish(t, "office", now=self.hub_clock())
+        except OutpostError as exc:
+            self.log(f"office refused {exc}")
+            return
+        self.office_uids.append(t.uid)
+        self.stats.office += 1
+        self.log(f"office pub {t.uid} rev {res.rev}")
+        self._hub_outs(self.hub.published(list(res.evs)))
+
+    # -- the network ---------------------------------------------------------------------------
+
+    def _transmit(self, c: Conn, way: str, text: str) -> None:
+        if not c.alive or c.broken:
+            return
+        f = self.faults
+        rng = self.rng
+        self.stats.frames += 1
+        if f.on and rng.random() < f.drop:
+            self.stats.drops += 1
+            self.log(f"lost {way} c{c.id} {text[:40]!r}")
+            self._break(c)
+            return
+        d = rng.uniform(0.3, 3.0) if f.on and rng.random() < f.slow else rng.uniform(0.001, 0.05)
+        t = max(self.now + d, c.last[way])   # FIFO within a connection
+        c.last[way] = t
+        n = 1
+        if way == "down" and f.on and rng.random() < f.dup:
+            self.stats.dups += 1
+            n = 2
+        for _ in range(n):
+            self._in_flight += 1
+            self.at(t, self._deliver, c, way, text)
+
+    def _deliver(self, c: Conn, way: str, text: str) -> None:
+        self._in_flight -= 1
+        if way == "up":
+            if not c.alive:
+                return
+            self.log(f"hub <- c{c.id} {text}")
+            self._hub_outs(self.hub.handle_sync(c.id, text))
+            return
+        s = c.sat
+        if c.gen != s.gen or s.conn is not c or s.m is None:
+            return
+        self.log(f"{s.name} <- c{c.id} {text}")
+        try:
+            s.m.received(text, self.now)
+        except OutpostError as exc:  # as the adapter: storage failed, drop and retry
+            self.log(f"{s.name} input failed {exc}")
+            self._hub_drop(c)
+            self.at(self.now + 0.01, self._sat_closed, c, str(exc))
+        self._pump(s)
+
+    def _break(self, c: Conn) -> None:
+        """A frame was lost: the connection stalls; maybe both ends see a close later."""
+        if c.broken or not c.alive:
+            return
+        c.broken = True
+        if self.rng.random() < self.faults.hang:
+            # a dead link without a close: a request times out in the machine, or (no request
+            # waiting) websockets' keepalive (ping every 20 s, 20 s timeout) ends it
+            self.stats.hangs += 1
+            self.log(f"hang c{c.id}")
+            later = self.now + self.rng.uniform(20.0, 40.0)
+        else:
+            later = self.now + self.rng.uniform(0.05, 4.0)
+        self.at(later, self._hub_drop, c)
+        self.at(later + self.rng.uniform(0.0, 0.5), self._sat_closed, c, "connection reset")
+
+    def _hub_drop(self, c: Conn) -> None:
+        if c.alive:
+            c.alive = False
+            self.hub.disconnect(c.id)
+
+    def _hub_outs(self, outs: list[hubsvc.Out]) -> None:
+        for o in outs:
+            c = self.conns.get(o.conn)  # type: ignore[arg-type]
+            if c is None:
+                continue
+            if isinstance(o, hubsvc.Send):
+                self._transmit(c, "down", o.text)
+            elif isinstance(o, hubsvc.Close):
+                self.log(f"hub closes c{c.id} {o.code} {o.reason}")
+                self._hub_drop(c)
+                self.at(self.now + self.rng.uniform(0.001, 0.05), self._sat_closed, c,
+                        o.reason)
+            elif isinstance(o, hubsvc.Flush):
+                self._in_flight += 1
+                self.at(self.now + self.rng.uniform(0.0, 0.02), self._flush, c)
+
+    def _flush(self, c: Conn) -> None:
+        self._in_flight -= 1
+        if not c.alive:
+            return
+        text = self.hub.take_push(c.id)
+        if text is not None:
+            self._transmit(c, "down", text)
+
+
+def replay_command(seed: int, long: bool = False) -> str:
+    """The command that replays one seed."""
+    k = "replay_long" if long else "replay"
+    return f"OUTPOST_SIM_SEED={seed} .venv/bin/python -m pytest tests/sim -k {k} -p no:randomly"
