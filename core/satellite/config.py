@@ -19,11 +19,42 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError, SchemaError
+from core.revision import Rev, now_rev
 from core.schema import Project, parse_project
 
-__all__ = ["DataDir", "SatConfig", "default_data_dir"]
+__all__ = ["CLOCK_OFFSET_ENV", "DataDir", "SatConfig", "clock_offset_ms", "default_data_dir",
+           "sat_clock"]
 
 APP = "outpost"
+
+CLOCK_OFFSET_ENV = "OUTPOST_CLOCK_OFFSET_MS"
+"""Environment variable: milliseconds added to the satellite's wall clock (tests, and to
+reproduce a field laptop whose clock is wrong). Read here only; the hub never reads it."""
+
+
+def clock_offset_ms() -> int:
+    """The satellite clock's offset from ``OUTPOST_CLOCK_OFFSET_MS`` (0 when unset).
+
+    Raises:
+        ConfigError: the value is not an integer.
+    """
+    raw = os.environ.get(CLOCK_OFFSET_ENV, "").strip()
+    if not raw:
+        return 0
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{CLOCK_OFFSET_ENV}={raw!r}: expected an integer number of "
+                          "milliseconds, e.g. 86400000 for one day ahead or -86400000 for one "
+                          "day behind; unset it to use the system clock") from exc
+
+
+def sat_clock() -> Rev:
+    """The satellite's wall clock as a revision: the system clock plus
+    ``OUTPOST_CLOCK_OFFSET_MS``. It only stamps ``created`` of local transactions and the
+    status times; the hub orders everything with its own clock (DESIGN §5: satellite clocks
+    are never trusted for ordering)."""
+    return now_rev() + clock_offset_ms()
 
 
 def default_data_dir() -> Path:

@@ -29,7 +29,7 @@ from core.ledger.protocols import HistoryEntry
 from core.ledger.rules import Later, plan
 from core.ledger.rules import _conflict as conflict_of
 from core.model import Action, Cmd, Sig, Trans, Update
-from core.revision import ZERO_REV, Rev, now_rev
+from core.revision import ZERO_REV, Rev
 from core.satellite.api import (
     Change,
     Keep,
@@ -39,7 +39,7 @@ from core.satellite.api import (
     RecordView,
     SatStatus,
 )
-from core.satellite.config import DataDir, SatConfig
+from core.satellite.config import DataDir, SatConfig, sat_clock
 from core.satellite.machine import Phase, SyncInfo
 from core.satellite.queue import Queue
 from core.satellite.replica import Replica
@@ -59,7 +59,8 @@ class Satellite:
         data: the data directory (a path or :class:`DataDir`).
         project: the schema; when given and the directory has none, it is stored. When not
             given, the stored schema is used.
-        clock: wall clock as a revision (creation times of local transactions).
+        clock: wall clock as a revision (creation times of local transactions); default:
+            the system clock plus ``OUTPOST_CLOCK_OFFSET_MS`` (:func:`config.sat_clock`).
         synchronous: SQLite's ``PRAGMA synchronous`` for the replica (``FULL``, the default,
             survives power loss; the simulation, which only closes and reopens the file, uses
             ``NORMAL``).
@@ -69,7 +70,7 @@ class Satellite:
     """
 
     def __init__(self, data: DataDir | Path | str, project: Project | None = None, *,
-                 clock: Callable[[], Rev] = now_rev, synchronous: str = "FULL"):
+                 clock: Callable[[], Rev] = sat_clock, synchronous: str = "FULL"):
         self.data = data if isinstance(data, DataDir) else DataDir(data)
         self.data.ensure()
         stored = self.data.load_project()
