@@ -246,8 +246,14 @@ class SyncClient:
             self._spawn(self._close(ws))
 
     async def _close(self, ws: ClientConnection) -> None:
-        with contextlib.suppress(Exception):
-            await ws.close()
+        # a blackholed link never answers the close frame: do not wait websockets' 10 s
+        try:
+            async with asyncio.timeout(2.0):
+                await ws.close()
+        except TimeoutError:
+            ws.transport.abort()
+        except Exception:  # closing a broken connection: nothing left to do
+            pass
 
     async def _connect(self) -> None:
         try:
@@ -277,15 +283,18 @@ class SyncClient:
 
     async def _shutdown(self) -> None:
         ws, self._ws = self._ws, None
-        if ws is not None:
-            await self._close(ws)
+        # the machine first, before anything that awaits: if this coroutine is cancelled
+        # while closing a dead link, a machine left CONNECTING or LIVE would ignore the next
+        # start() and never connect again
+        if self.machine.phase not in (Phase.OFFLINE, Phase.STOPPED):
+            self.machine.disconnected(self.clock(), "")
+            self.machine.take()
         for t in list(self._tasks):
             t.cancel()
+        if ws is not None:
+            await self._close(ws)
         for t in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks.clear()
-        if self.machine.phase not in (Phase.OFFLINE, Phase.STOPPED):
-            self.machine.disconnected(self.clock(), "")
-            self.machine.take()
 

@@ -63,3 +63,49 @@ async def test_offline_edits_of_one_record_do_not_conflict_with_each_other(
             a.close()
             b.close()
     hub_led.close()
+
+
+async def test_sync_resumes_after_a_stop_cancelled_on_a_dead_link(tmp_path: Path,
+                                                                  project: Project) -> None:
+    """Defect 3 (found by the chaos run): stopping sync while the link was blackholed could be
+    cancelled inside the shutdown (closing a dead websocket waits for a close frame); the
+    machine stayed LIVE or CONNECTING and the next run() never connected again."""
+    import asyncio
+    import contextlib
+
+    from tests.support.faultproxy import FaultProxy
+
+    hub_led = SqlLedger(f"sqlite:///{tmp_path / 'hub.db'}", project)
+    async with Hub(hub_led) as hub:
+        proxy = FaultProxy("127.0.0.1", hub.port)
+        await proxy.start()
+        sat = Satellite(tmp_path / "s", project)
+        client = SyncClient(sat, f"ws://127.0.0.1:{proxy.port}", timeout=2.0,
+                            open_timeout=2.0, backoff=Backoff(0.05, 0.2))
+        try:
+            task = asyncio.ensure_future(client.run())
+            for _ in range(200):
+                if client.machine.idle:
+                    break
+                await asyncio.sleep(0.02)
+            assert client.machine.idle
+            proxy.set_mode("blackhole")
+            client.stop()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(task, 0.05)   # cancelled in the middle of the shutdown
+            proxy.set_mode("pass")
+            proxy.cut()
+            uid = sat.pub([Action(TOP, "r1", Cmd.NEW, {"name": "after"})])
+            task = asyncio.ensure_future(client.run())
+            for _ in range(500):
+                rec = sat.receipt(uid)
+                if rec is not None and rec.state == ReceiptState.ACCEPTED:
+                    break
+                await asyncio.sleep(0.02)
+            assert sat.receipt(uid).state == ReceiptState.ACCEPTED  # type: ignore[union-attr]
+            client.stop()
+            await asyncio.wait_for(task, 10)
+        finally:
+            sat.close()
+            await proxy.close()
+    hub_led.close()
