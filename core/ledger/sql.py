@@ -1,12 +1,16 @@
 """The SQL ledger: SQLite (default, WAL) or PostgreSQL (psycopg 3) through SQLAlchemy Core.
 
 Every publish is one database transaction: take the write lock (``BEGIN IMMEDIATE`` on SQLite,
-``pg_advisory_xact_lock`` on PostgreSQL) → re-read the revision and last event id → look up
-the uid → read the touched records and, when the base is behind, the events on them after the
-base → :func:`core.ledger.rules.plan` decides (validation, conflicts, revision) → append
-events, audit and uid, upsert/delete state, move the revision → commit. Any failure rolls the
+``pg_advisory_xact_lock`` on PostgreSQL) → read the revision and last event id, the uids, the
+touched records and, when a base is behind, the events on them after the base →
+:func:`core.ledger.rules.plan` decides (validation, conflicts, revision) → append events,
+audit and uid, upsert/delete state, move the revision → commit. Any failure rolls the
 transaction back: nothing partial is ever visible and nothing is reverted by hand. The uid
 table's primary key (UNIQUE) backs exactly-once even against a second process.
+``publish_many`` (the hub's group commit) does the same for several transactions in one
+database transaction, deciding each against the ones before it in memory
+(:mod:`core.ledger.batch`, :mod:`core.ledger.sql_batch`): one statement per table, whatever
+the batch size, and no SAVEPOINT per transaction.
 
 Durability: SQLite runs in WAL mode with ``synchronous=FULL`` by default, because the hub
 acknowledges a transaction only once its commit is durable; with ``NORMAL`` a WAL database
@@ -31,9 +35,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from core.errors import ConflictError, OutpostError, SchemaError, StorageError, ValidationError
+from core.errors import OutpostError, SchemaError, StorageError, ValidationError
 from core.ledger.protocols import HistoryEntry, PubResult
-from core.ledger.rules import Later, needs_conflict_check, plan, sigs_of
+from core.ledger.sql_batch import chunks, event_of, event_rows, publish_batch
 from core.ledger.tables import (
     HotSql,
     LedgerTables,
@@ -59,7 +63,6 @@ The payload is the new revision as decimal text. It is only a wake-up call: list
 (``hubserver.cluster``) read the events from the ledger after the last revision they
 delivered, they never trust the payload (see ``docs/scaleout.md``)."""
 
-_CHUNK = 500  # keys per IN (...) list
 _SYNC = ("OFF", "NORMAL", "FULL", "EXTRA")
 _BUSY_MS = 10_000
 
@@ -110,11 +113,6 @@ def _run(conn: Connection, sql: str, params: Any = ()) -> Any:
     else:
         cur.execute(sql, params)
     return cur
-
-
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i:i + _CHUNK]
 
 
 class SqlLedger:
@@ -249,12 +247,16 @@ class SqlLedger:
             raise self._storage_error(what, exc) from exc
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """A connection in a write transaction holding the ledger's write lock."""
+    def _write(self, lock: bool = True) -> Iterator[Connection]:
+        """A connection in a write transaction holding the ledger's write lock.
+
+        On SQLite ``BEGIN IMMEDIATE`` is the lock. On PostgreSQL ``lock=False`` leaves the
+        advisory lock to the caller (the publish path sends it in its read pipeline).
+        """
         with self.engine.connect() as conn:
             conn.execution_options(outpost_write=True)
             with conn.begin():
-                if self._pg:
+                if self._pg and lock:
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_KEY})
                 yield conn
 
@@ -303,8 +305,7 @@ class SqlLedger:
 
     @staticmethod
     def _event(row: Any) -> Event:
-        return Event(int(row[0]), int(row[1]), row[2], row[3], Cmd(row[4]),
-                     None if row[5] is None else loads(row[5]))
+        return event_of(row)
 
     def _ev_cols(self) -> Any:
         ev = self.tables.event
@@ -476,29 +477,11 @@ class SqlLedger:
             st = self.tables.states.get(top)
             if st is None:
                 continue  # plan() rejects the unknown topic with a clear message
-            for part in _chunks(keys):
+            for part in chunks(keys):
                 sql = hot.select_state[top] + hot.in_list(len(part))
                 for row in _run(conn, sql, hot.in_params(part)):
                     out[Sig(top, row[0])] = st.values(row)
         return out
-
-    def _load_later(self, conn: Connection, sigs: Sequence[Sig], base: Rev,
-                    ) -> dict[Sig, list[Later]]:
-        by_top: dict[str, list[str]] = {}
-        for s in sigs:
-            by_top.setdefault(s.top, []).append(s.key)
-        out: dict[Sig, list[Later]] = {}
-        hot = self._sql
-        for top, keys in by_top.items():
-            for part in _chunks(keys):
-                sql = hot.later + hot.in_list(len(part)) + " ORDER BY e.rev, e.id"
-                for r in _run(conn, sql, (top, base, *hot.in_params(part))):
-                    out.setdefault(Sig(top, r[3]), []).append(Later(self._event(r), r[6] or ""))
-        return out
-
-    def _dup(self, conn: Connection, rev: Rev) -> PubResult:
-        rows = _run(conn, self._sql.events_at, (rev,)).fetchall()
-        return PubResult(rev, tuple(self._event(r) for r in rows), dup=True)
 
     def _write_state(self, conn: Connection,
                      changes: Mapping[Sig, tuple[Mapping[str, Any] | None, Rev]]) -> None:
@@ -512,7 +495,7 @@ class SqlLedger:
                 ups.setdefault(sig.top, []).append(st.row_tuple(sig.key, fields, rev))
         hot = self._sql
         for top, keys in dels.items():
-            for part in _chunks(keys):
+            for part in chunks(keys):
                 _run(conn, hot.delete_state[top] + hot.in_list(len(part)),
                                      hot.in_params(part))
         for top, rows in ups.items():
@@ -523,42 +506,34 @@ class SqlLedger:
 
     @staticmethod
     def _event_rows(evs: Iterable[Event]) -> list[tuple[Any, ...]]:
-        return [(e.id, e.rev, e.top, e.key, e.cmd.value, None if e.arg is None else dumps(e.arg))
-                for e in evs]
+        return event_rows(list(evs))
 
-    def _publish_in(self, conn: Connection, trans: Trans, usr: str, now: Rev | None,
-                    ) -> tuple[PubResult, Rev, int]:
-        last_rev, last_id = self._read_meta(conn)
-        if trans.uid:
-            found = _run(conn, self._sql.find_uid, (trans.uid,)).fetchone()
-            done = None if found is None else found[0]
-            if done is not None:
-                return self._dup(conn, int(done)), last_rev, last_id
-        sigs = sigs_of(trans)
-        states = self._load_states(conn, sigs)
-        later = (self._load_later(conn, sigs, trans.base)
-                 if needs_conflict_check(trans, last_rev) else {})
-        clock = now_rev() if now is None else now
-        p = plan(self._project, trans, last_rev=last_rev, last_id=last_id,
-                 states={s: states.get(s) for s in sigs}, later=later, now=clock)
-        hot = self._sql
-        rows = self._event_rows(p.evs)
-        _run(conn, hot.ins_event, rows[0] if len(rows) == 1 else rows)
-        _run(conn, hot.ins_audit, (
-            p.rev, trans.created, clock, usr,
-            None if trans.extra is None else dumps(trans.extra), trans.uid))
-        if trans.uid:
-            _run(conn, hot.ins_uid, (trans.uid, p.rev))
-        self._write_state(conn, {s: (v, p.rev) for s, v in p.states.items()})
-        new_id = p.evs[-1].id if p.evs else last_id
-        _run(conn, hot.set_meta, (p.rev, new_id))
-        return PubResult(p.rev, p.evs), p.rev, new_id
+    def _batch(self, items: Sequence[tuple[Trans, str]], now: Rev | None,
+               ) -> list[PubResult | Exception]:
+        """One write transaction publishing ``items`` (see :mod:`core.ledger.sql_batch`).
 
-    def _notify(self, conn: Connection, rev: Rev) -> None:
-        # PostgreSQL delivers a NOTIFY only when (and if) the transaction commits, after it
-        # is visible; the other hubs then fetch the events from the ledger (cluster.py)
-        if self._pg:
-            conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": PG_CHANNEL, "p": str(rev)})
+        Raises:
+            StorageError: the database failed; nothing of the batch was stored. Its cause is
+                an IntegrityError when a uid was stored by another writer meanwhile.
+        """
+        clock = now_rev if now is None else (lambda: now)
+        with self._guard("publishing transactions"), self._write(lock=False) as conn:
+            return publish_batch(
+                conn.connection.dbapi_connection, project=self._project, tables=self.tables,
+                hot=self._sql, items=items, clock=clock, lock_key=PG_LOCK_KEY,
+                channel=PG_CHANNEL)
+
+    def _batch_retry(self, items: Sequence[tuple[Trans, str]], now: Rev | None,
+                     ) -> list[PubResult | Exception]:
+        # the write lock makes this unreachable between our own writers, but a uid stored by
+        # a writer that does not take the lock is reported as a duplicate on the second try
+        dup = (IntegrityError, sqlite3.IntegrityError, psycopg.IntegrityError)
+        try:
+            return self._batch(items, now)
+        except StorageError as exc:
+            if isinstance(exc.__cause__, dup) and any(t.uid for t, _ in items):
+                return self._batch(items, now)
+            raise
 
     def publish(self, trans: Trans, usr: str = "", now: Rev | None = None) -> PubResult:
         """Validate, check conflicts, assign a revision and store ``trans`` in one transaction.
@@ -577,48 +552,27 @@ class SqlLedger:
             ConflictError: nothing applied; names every colliding record.
             StorageError: the database failed (disk full, read only, locked); nothing applied.
         """
-        for attempt in range(2):
-            try:
-                with self._guard("publishing a transaction"), self._write() as conn:
-                    res, _, _ = self._publish_in(conn, trans, usr, now)
-                    if not res.dup:
-                        self._notify(conn, res.rev)
-                break
-            except StorageError as exc:
-                # a uid applied by another process between our check and our insert
-                dup = (IntegrityError, sqlite3.IntegrityError, psycopg.IntegrityError)
-                if attempt == 0 and isinstance(exc.__cause__, dup) and trans.uid:
-                    continue
-                raise
+        res = self._batch_retry([(trans, usr)], now)[0]
+        if isinstance(res, Exception):
+            raise res
         return res
 
     def publish_many(self, trans: Sequence[tuple[Trans, str]],
                      now: Rev | None = None) -> list[PubResult | Exception]:
         """Publish several transactions, each on its own, in ONE durable commit.
 
-        Each transaction runs inside a SAVEPOINT: a rejected one (ValidationError,
-        ConflictError) is rolled back alone and its error takes its place in the result. When
-        the database itself fails, nothing is committed and every entry is that StorageError.
+        Each transaction is decided as if published alone after the ones before it (it sees
+        their records, revisions and events); a rejected one (ValidationError, ConflictError)
+        changes nothing and its error takes its place in the result. A uid given twice is
+        applied once (the second gets ``dup=True``). When the database itself fails, nothing
+        is committed and every entry is that StorageError.
         """
-        out: list[PubResult | Exception] = []
+        if not trans:
+            return []
         try:
-            with self._guard("publishing transactions"), self._write() as conn:
-                for t, usr in trans:
-                    sp = conn.begin_nested()
-                    try:
-                        res, _, _ = self._publish_in(conn, t, usr, now)
-                    except (ValidationError, ConflictError) as exc:
-                        sp.rollback()
-                        out.append(exc)
-                        continue
-                    sp.commit()
-                    out.append(res)
-                fresh = [r.rev for r in out if isinstance(r, PubResult) and not r.dup]
-                if fresh:
-                    self._notify(conn, max(fresh))
+            return self._batch_retry(trans, now)
         except StorageError as exc:
             return [exc for _ in trans]
-        return out
 
     def replicate(self, rev: Rev, evs: Sequence[Event], audits: Sequence[Audit] = (), *,
                   conn: Connection | None = None) -> None:

@@ -244,6 +244,7 @@ class HotSql:
     read_meta: str
     set_meta: str
     find_uid: str
+    find_uids: str
     ins_event: str
     ins_audit: str
     ins_uid: str
@@ -291,6 +292,7 @@ def hot_sql(lt: LedgerTables, dialect: str) -> HotSql:
         read_meta="SELECT rev, last_id FROM evt_meta WHERE id = 1",
         set_meta=f"UPDATE evt_meta SET rev = {p}, last_id = {p} WHERE id = 1",
         find_uid=f"SELECT rev FROM evt_uid WHERE uid = {p}",
+        find_uids="SELECT uid, rev FROM evt_uid WHERE uid",
         ins_event=f"INSERT INTO {ev} VALUES ({marks(6)})",
         ins_audit=f"INSERT INTO {au} VALUES ({marks(6)})",
         ins_uid=f"INSERT INTO evt_uid (uid, rev) VALUES ({p}, {p})",

@@ -1,0 +1,185 @@
+"""Planning a batch of transactions for one commit, without storage (sans-I/O).
+
+The SQL ledger publishes several transactions (``publish_many``: the hub's group commit; and
+``publish``, a batch of one) in ONE database transaction without a SAVEPOINT per
+transaction. Under the write lock it reads, once for the whole batch, what the rules need:
+
+- the current state of every Sig of every transaction (:func:`batch_sigs`),
+- the uids already applied,
+- the events after the oldest base on the Sigs whose transactions may conflict
+  (:func:`later_wanted`),
+
+and :func:`plan_batch` then decides every transaction in order with
+:func:`core.ledger.rules.plan` against an in-memory overlay: each transaction sees the state,
+revision, event ids and events of the ones before it, exactly as if each had been published
+and committed on its own. ``plan`` raises before anything is built, so a rejected transaction
+leaves the overlay untouched and needs no rollback. What the batch stores (event, audit and uid
+rows, the final state of every touched record, the new revision and last event id) is
+returned in one :class:`BatchPlan` for the ledger to write with one statement per table.
+
+Exactly-once: a uid the database already holds is a duplicate (``dup_of``: the ledger reads
+that revision's events); a uid published earlier in the same batch is a duplicate of that
+result; a uid whose earlier attempt in the batch was rejected is planned again, as a resend
+after a rejection would be.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import ConflictError, ValidationError
+from core.ledger.protocols import PubResult
+from core.ledger.rules import Later, needs_conflict_check, plan, sigs_of
+from core.model import Cmd, Event, Sig, Trans
+from core.revision import ZERO_REV, Rev
+from core.schema import Project
+
+__all__ = ["AuditRow", "BatchPlan", "batch_sigs", "later_wanted", "plan_batch"]
+
+AuditRow = tuple[Rev, Rev, Rev, str, Mapping[str, Any] | None, str]
+"""An audit row to store: ``(rev, created, arrived, usr, extra, uid)``."""
+
+
+@dataclass(slots=True)
+class BatchPlan:
+    """What one commit of a batch stores, and each transaction's outcome.
+
+    Attributes:
+        results: per transaction, in order: its :class:`PubResult`, the ValidationError or
+            ConflictError that rejected it, or ``None`` for a uid applied before the batch
+            (see ``dup_of``).
+        dup_of: index in ``results`` → the revision a uid was applied at before the batch.
+        events: the new events, in (rev, id) order.
+        audits: one row per new revision.
+        uids: ``(uid, rev)`` of every applied transaction that carries a uid.
+        states: the final fields (``None``: deleted) and revision of every touched record.
+        last_rev, last_id: the ledger's revision and last event id after the batch.
+    """
+
+    results: list[PubResult | Exception | None]
+    dup_of: dict[int, Rev]
+    events: list[Event] = field(default_factory=list)
+    audits: list[AuditRow] = field(default_factory=list)
+    uids: list[tuple[str, Rev]] = field(default_factory=list)
+    states: dict[Sig, tuple[dict[str, Any] | None, Rev]] = field(default_factory=dict)
+    last_rev: Rev = ZERO_REV
+    last_id: int = 0
+
+    @property
+    def changed(self) -> bool:
+        """True when the batch stores anything (some transaction was applied)."""
+        return bool(self.audits)
+
+
+def batch_sigs(items: Sequence[tuple[Trans, str]]) -> list[Sig]:
+    """Every distinct Sig the batch touches, in first-seen order."""
+    seen: dict[Sig, None] = {}
+    for t, _ in items:
+        for a in t.acts:
+            seen.setdefault(Sig(a.top, a.key), None)
+    return list(seen)
+
+
+def later_wanted(items: Sequence[tuple[Trans, str]], last_rev: Rev,
+                 ) -> dict[str, tuple[Rev, list[str]]]:
+    """Per topic, the oldest base and the keys whose stored events after it the batch needs.
+
+    A transaction needs the events on its Sigs after its base when that base is behind the
+    ledger (``last_rev``, the revision before the batch); events of earlier transactions of
+    the batch come from the plan itself. With the zero base (daql's "no base") only ``new``
+    actions are checked, so only their Sigs are wanted.
+    """
+    out: dict[str, tuple[Rev, dict[str, None]]] = {}
+    for t, _ in items:
+        if not needs_conflict_check(t, last_rev):
+            continue
+        for a in t.acts:
+            if t.base == ZERO_REV and a.cmd != Cmd.NEW:
+                continue
+            got = out.get(a.top)
+            if got is None:
+                out[a.top] = (t.base, {a.key: None})
+            else:
+                got[1].setdefault(a.key, None)
+                if t.base < got[0]:
+                    out[a.top] = (t.base, got[1])
+    return {top: (base, list(keys)) for top, (base, keys) in out.items()}
+
+
+def plan_batch(
+    project: Project,
+    items: Sequence[tuple[Trans, str]],
+    *,
+    last_rev: Rev,
+    last_id: int,
+    states: Mapping[Sig, Mapping[str, Any] | None],
+    later: Mapping[Sig, Sequence[Later]],
+    applied: Mapping[str, Rev],
+    clock: Callable[[], Rev],
+) -> BatchPlan:
+    """Decide every transaction of a batch in order, as if each were committed on its own.
+
+    Args:
+        project: the schema.
+        items: ``(transaction, authenticated user)`` pairs, in publish order.
+        last_rev, last_id: the ledger's revision and last event id before the batch.
+        states: the stored fields of every Sig of the batch (missing or ``None``: no record).
+        later: stored events after the bases :func:`later_wanted` asked for, per Sig, in
+            (rev, id) order, with the user of each; filtered per transaction by its base.
+        applied: uids of the batch already stored → their revision.
+        clock: called once per planned transaction for the clock reading its revision
+            derives from (also its audit's ``arrived``).
+
+    Returns:
+        The plan. A ValidationError or ConflictError is an outcome in ``results``, never
+        raised; anything else (a bug) propagates.
+    """
+    out = BatchPlan(results=[], dup_of={}, last_rev=last_rev, last_id=last_id)
+    overlay: dict[Sig, dict[str, Any] | None] = {}
+    mine: dict[Sig, list[Later]] = {}  # events of this batch, per Sig
+    done: dict[str, PubResult] = {}  # uids applied in this batch
+    for t, usr in items:
+        if t.uid:
+            first = done.get(t.uid)
+            if first is not None:
+                out.results.append(PubResult(first.rev, first.evs, dup=True))
+                continue
+            stored = applied.get(t.uid)
+            if stored is not None:
+                out.dup_of[len(out.results)] = stored
+                out.results.append(None)
+                continue
+        sigs = sigs_of(t)
+        cur = {s: overlay[s] if s in overlay else states.get(s) for s in sigs}
+        lt: dict[Sig, list[Later]] = {}
+        if needs_conflict_check(t, out.last_rev):
+            for s in sigs:
+                got = [x for x in later.get(s, ()) if x.ev.rev > t.base]
+                got.extend(x for x in mine.get(s, ()) if x.ev.rev > t.base)
+                if got:
+                    lt[s] = got
+        now = clock()
+        try:
+            p = plan(project, t, last_rev=out.last_rev, last_id=out.last_id, states=cur,
+                     later=lt, now=now)
+        except (ValidationError, ConflictError) as exc:
+            out.results.append(exc)
+            continue
+        res = PubResult(p.rev, p.evs)
+        out.results.append(res)
+        out.events.extend(p.evs)
+        out.audits.append((p.rev, t.created, now, usr, t.extra, t.uid))
+        if t.uid:
+            out.uids.append((t.uid, p.rev))
+            done[t.uid] = res
+        for s, v in p.states.items():
+            overlay[s] = v
+            out.states[s] = (v, p.rev)
+        for e in p.evs:
+            mine.setdefault(Sig(e.top, e.key), []).append(Later(e, usr))
+        out.last_rev = p.rev
+        if p.evs:
+            out.last_id = p.evs[-1].id
+    return out

@@ -1,0 +1,217 @@
+"""The SQL ledger's publish path: one batch of transactions, one database transaction.
+
+:class:`SqlLedger <core.ledger.sql.SqlLedger>` opens the write transaction and hands its DBAPI
+connection here. :func:`publish_batch` then
+
+1. reads what the rules need for the whole batch: the revision and last event id (after the
+   write lock on PostgreSQL), the uids already applied, the state of every touched record,
+   and the events after the oldest base where a transaction may conflict — one statement per
+   table and topic, whatever the batch size;
+2. plans every transaction in order (:func:`core.ledger.batch.plan_batch`, no storage: a
+   rejected transaction changes nothing, so no SAVEPOINT is needed);
+3. writes the events, audits and uids with one ``executemany`` each, the final state of every
+   touched record with one upsert (and one delete) per topic, the new revision, and on
+   PostgreSQL the ``pg_notify`` of the new revision;
+
+all before the caller commits. On PostgreSQL the reads go out as one pipeline (one round trip,
+the lock first: READ COMMITTED gives every later statement a snapshot taken after the lock is
+granted, so the previous publish's commit is seen) and the writes as another.
+
+Any storage error propagates (the caller rolls back, nothing of the batch is stored).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+from core.ledger.batch import BatchPlan, batch_sigs, later_wanted, plan_batch
+from core.ledger.protocols import PubResult
+from core.ledger.rules import Later
+from core.ledger.tables import HotSql, LedgerTables, dumps, loads
+from core.model import Cmd, Event, Sig, Trans
+from core.revision import Rev
+from core.schema import Project
+
+__all__ = ["CHUNK", "chunks", "event_of", "event_rows", "publish_batch"]
+
+CHUNK = 500
+"""Keys per ``IN (...)`` list (SQLite allows 999 parameters per statement by default)."""
+
+_ALL = 1 << 62  # a revision after every other: "assume every base may be behind"
+
+
+def chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    """``items`` in slices of at most :data:`CHUNK`."""
+    for i in range(0, len(items), CHUNK):
+        yield items[i:i + CHUNK]
+
+
+def event_of(row: Any) -> Event:
+    """The Event of an ``(id, rev, top, key, cmd, arg)`` row."""
+    return Event(int(row[0]), int(row[1]), row[2], row[3], Cmd(row[4]),
+                 None if row[5] is None else loads(row[5]))
+
+
+class _Reads:
+    """The batch's read statements; on PostgreSQL all are sent before any result is read."""
+
+    def __init__(self, dbapi: Any, hot: HotSql, tables: LedgerTables):
+        self.dbapi = dbapi
+        self.hot = hot
+        self.tables = tables
+        self.states: list[tuple[str, Any]] = []
+        self.uids: list[Any] = []
+        self.later: list[tuple[str, Any]] = []
+
+    def run(self, sql: str, params: Any = ()) -> Any:
+        cur = self.dbapi.cursor()
+        cur.execute(sql, params)
+        return cur
+
+    def many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if len(rows) == 1:
+            self.run(sql, rows[0])
+        elif rows:
+            self.dbapi.cursor().executemany(sql, rows)
+
+    def ask_uids(self, uids: Sequence[str]) -> None:
+        hot = self.hot
+        for part in chunks(uids):
+            self.uids.append(self.run(hot.find_uids + hot.in_list(len(part)),
+                                      hot.in_params(part)))
+
+    def ask_states(self, sigs: Sequence[Sig]) -> None:
+        by_top: dict[str, list[str]] = {}
+        for s in sigs:
+            by_top.setdefault(s.top, []).append(s.key)
+        hot = self.hot
+        for top, keys in by_top.items():
+            if top not in self.tables.states:
+                continue  # plan() rejects the unknown topic with a clear message
+            for part in chunks(keys):
+                self.states.append((top, self.run(hot.select_state[top] + hot.in_list(len(part)),
+                                                  hot.in_params(part))))
+
+    def ask_later(self, wanted: dict[str, tuple[Rev, list[str]]]) -> None:
+        hot = self.hot
+        for top, (base, keys) in wanted.items():
+            if top not in self.tables.states:
+                continue
+            for part in chunks(keys):
+                sql = hot.later + hot.in_list(len(part)) + " ORDER BY e.rev, e.id"
+                self.later.append((top, self.run(sql, (top, base, *hot.in_params(part)))))
+
+    def applied(self) -> dict[str, Rev]:
+        return {r[0]: int(r[1]) for cur in self.uids for r in cur.fetchall()}
+
+    def current(self) -> dict[Sig, dict[str, Any] | None]:
+        out: dict[Sig, dict[str, Any] | None] = {}
+        for top, cur in self.states:
+            st = self.tables.states[top]
+            for row in cur.fetchall():
+                out[Sig(top, row[0])] = st.values(row)
+        return out
+
+    def events_after(self) -> dict[Sig, list[Later]]:
+        out: dict[Sig, list[Later]] = {}
+        for top, cur in self.later:
+            for r in cur.fetchall():
+                out.setdefault(Sig(top, r[3]), []).append(Later(event_of(r), r[6] or ""))
+        return out
+
+
+def _pipeline(dbapi: Any, pg: bool) -> AbstractContextManager[Any]:
+    return dbapi.pipeline() if pg else nullcontext()
+
+
+def publish_batch(dbapi: Any, *, project: Project, tables: LedgerTables, hot: HotSql,
+                  items: Sequence[tuple[Trans, str]], clock: Callable[[], Rev],
+                  lock_key: int, channel: str) -> list[PubResult | Exception]:
+    """Publish ``items`` inside the caller's open write transaction on ``dbapi``.
+
+    Args:
+        dbapi: the DBAPI connection (sqlite3 after ``BEGIN IMMEDIATE``; psycopg 3 inside a
+            READ COMMITTED transaction, not yet holding the lock: it is taken here).
+        project, tables, hot: the ledger's schema, tables and driver SQL.
+        items: ``(transaction, user)`` pairs in publish order.
+        clock: the clock reading per transaction (``now`` or the wall clock).
+        lock_key, channel: PostgreSQL's advisory lock key and NOTIFY channel.
+
+    Returns:
+        Per transaction its PubResult (``dup=True`` for a uid applied before) or the
+        ValidationError / ConflictError that rejected it. The caller commits.
+
+    Raises:
+        sqlite3.Error, psycopg.Error: the database failed; the caller rolls back.
+    """
+    pg = hot.pg
+    reads = _Reads(dbapi, hot, tables)
+    sigs = batch_sigs(items)
+    uids = list(dict.fromkeys(t.uid for t, _ in items if t.uid))
+    with _pipeline(dbapi, pg) as pipe:
+        if pg:
+            reads.run("SELECT pg_advisory_xact_lock(%s)", (lock_key,))
+        meta = reads.run(hot.read_meta)
+        if pg:
+            # the revision is not known before the pipeline returns: ask for the events after
+            # every base; a base that turns out current has none, so nothing extra comes back
+            wanted = later_wanted(items, _ALL)
+        else:
+            row = meta.fetchone()
+            wanted = later_wanted(items, int(row[0]))
+        reads.ask_uids(uids)
+        reads.ask_states(sigs)
+        reads.ask_later(wanted)
+        if pipe is not None:
+            pipe.sync()
+        if pg:
+            row = meta.fetchone()
+        last_rev, last_id = int(row[0]), int(row[1])
+        bp = plan_batch(project, items, last_rev=last_rev, last_id=last_id,
+                        states=reads.current(), later=reads.events_after(),
+                        applied=reads.applied(), clock=clock)
+        dup_cur = {i: reads.run(hot.events_at, (rev,)) for i, rev in bp.dup_of.items()}
+        if bp.changed:
+            _write(reads, hot, tables, bp)
+            if pg:
+                reads.run("SELECT pg_notify(%s, %s)", (channel, str(bp.last_rev)))
+        if pipe is not None:
+            pipe.sync()
+        out: list[PubResult | Exception] = []
+        for i, r in enumerate(bp.results):
+            if r is None:
+                evs = tuple(event_of(x) for x in dup_cur[i].fetchall())
+                out.append(PubResult(bp.dup_of[i], evs, dup=True))
+            else:
+                out.append(r)
+    return out
+
+
+def event_rows(evs: Sequence[Event]) -> list[tuple[Any, ...]]:
+    """Driver rows for ``evt_event``."""
+    return [(e.id, e.rev, e.top, e.key, e.cmd.value, None if e.arg is None else dumps(e.arg))
+            for e in evs]
+
+
+def _write(io: _Reads, hot: HotSql, tables: LedgerTables, bp: BatchPlan) -> None:
+    io.many(hot.ins_event, event_rows(bp.events))
+    io.many(hot.ins_audit, [(rev, created, arrived, usr,
+                                None if extra is None else dumps(extra), uid)
+                               for rev, created, arrived, usr, extra, uid in bp.audits])
+    io.many(hot.ins_uid, list(bp.uids))
+    ups: dict[str, list[tuple[Any, ...]]] = {}
+    dels: dict[str, list[str]] = {}
+    for sig, (fields, rev) in bp.states.items():
+        if fields is None:
+            dels.setdefault(sig.top, []).append(sig.key)
+        else:
+            ups.setdefault(sig.top, []).append(
+                tables.states[sig.top].row_tuple(sig.key, fields, rev))
+    for top, keys in dels.items():
+        for part in chunks(keys):
+            io.run(hot.delete_state[top] + hot.in_list(len(part)), hot.in_params(part))
+    for top, rows in ups.items():
+        io.many(hot.upsert_state[top], rows)
+    io.run(hot.set_meta, (bp.last_rev, bp.last_id))
