@@ -141,7 +141,12 @@ class Client:
         self._waiting[tok] = fut
         frame = f"{subj}#{tok}" if body is None else \
             f"{subj}#{tok}\n" + orjson.dumps(body).decode()
-        await self.ws.send(frame)
+        try:
+            await self.ws.send(frame)
+        except ConnectionClosed as exc:
+            # the hub died between two requests: the same as dying with one in flight
+            self._waiting.pop(tok, None)
+            raise ConnectionError("connection closed") from exc
         return await asyncio.wait_for(fut, timeout)
 
     async def sub(self, tops: list[str] | None = None, rev: str = ZERO) -> Any:
