@@ -25,6 +25,7 @@ after a rejection would be.
 
 from __future__ import annotations
 
+from collections import ChainMap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -137,10 +138,12 @@ def plan_batch(
         raised; anything else (a bug) propagates.
     """
     out = BatchPlan(results=[], dup_of={}, last_rev=last_rev, last_id=last_id)
-    overlay: dict[Sig, dict[str, Any] | None] = {}
+    overlay: dict[Sig, dict[str, Any] | None] = {}  # records changed earlier in the batch
+    seen: Mapping[Sig, Mapping[str, Any] | None] = ChainMap(overlay, states)  # type: ignore[arg-type]
     mine: dict[Sig, list[Later]] = {}  # events of this batch, per Sig
     done: dict[str, PubResult] = {}  # uids applied in this batch
-    for t, usr in items:
+    last = len(items) - 1
+    for i, (t, usr) in enumerate(items):
         if t.uid:
             first = done.get(t.uid)
             if first is not None:
@@ -148,22 +151,20 @@ def plan_batch(
                 continue
             stored = applied.get(t.uid)
             if stored is not None:
-                out.dup_of[len(out.results)] = stored
+                out.dup_of[i] = stored
                 out.results.append(None)
                 continue
-        sigs = sigs_of(t)
-        cur = {s: overlay[s] if s in overlay else states.get(s) for s in sigs}
         lt: dict[Sig, list[Later]] = {}
-        if needs_conflict_check(t, out.last_rev):
-            for s in sigs:
+        if (later or mine) and needs_conflict_check(t, out.last_rev):
+            for s in sigs_of(t):
                 got = [x for x in later.get(s, ()) if x.ev.rev > t.base]
                 got.extend(x for x in mine.get(s, ()) if x.ev.rev > t.base)
                 if got:
                     lt[s] = got
         now = clock()
         try:
-            p = plan(project, t, last_rev=out.last_rev, last_id=out.last_id, states=cur,
-                     later=lt, now=now)
+            p = plan(project, t, last_rev=out.last_rev, last_id=out.last_id,
+                     states=seen if overlay else states, later=lt, now=now)
         except (ValidationError, ConflictError) as exc:
             out.results.append(exc)
             continue
@@ -174,12 +175,14 @@ def plan_batch(
         if t.uid:
             out.uids.append((t.uid, p.rev))
             done[t.uid] = res
+        rev = p.rev
         for s, v in p.states.items():
-            overlay[s] = v
-            out.states[s] = (v, p.rev)
-        for e in p.evs:
-            mine.setdefault(Sig(e.top, e.key), []).append(Later(e, usr))
-        out.last_rev = p.rev
+            out.states[s] = (v, rev)
+        if i < last:  # what the next transactions of the batch see
+            overlay.update(p.states)
+            for e in p.evs:
+                mine.setdefault(Sig(e.top, e.key), []).append(Later(e, usr))
+        out.last_rev = rev
         if p.evs:
             out.last_id = p.evs[-1].id
     return out

@@ -21,6 +21,12 @@ process-wide metadata). Other parts (the satellite's queue) add their tables to 
 Values are stored as follows: ``str``, ``text``, ``date``, ``datetime`` and ``enum`` as text;
 ``int`` as BIGINT; ``float`` as DOUBLE; ``bool`` as BOOLEAN; ``ref`` and ``json`` as JSON text
 (a ``ref`` may hold an integer or a string key, and JSON keeps which).
+
+SQLite layout (fewer B-trees, so fewer pages written and synced per commit): the integer
+primary keys of ``evt_event`` and ``evt_audit`` are declared ``INTEGER`` there, which makes them
+the rowid (no separate primary-key index); ``evt_uid`` and the state tables, keyed by text,
+are ``WITHOUT ROWID`` (the row lives in the primary-key B-tree). Databases made before keep
+their layout and work unchanged. PostgreSQL gets BIGINT and ordinary tables.
 """
 
 from __future__ import annotations
@@ -126,6 +132,8 @@ class StateTable:
     fields: tuple[str, ...]
     to_db: tuple[Callable[[Any], Any], ...]
     from_db: tuple[Callable[[Any], Any], ...]
+    # (field, converter or None for "as is"): row_tuple on the publish path
+    store: tuple[tuple[str, Callable[[Any], Any] | None], ...]
 
     def row(self, key: str, values: Mapping[str, Any], rev: int) -> dict[str, Any]:
         """The column values of a record (missing fields are NULL)."""
@@ -136,8 +144,9 @@ class StateTable:
 
     def row_tuple(self, key: str, values: Mapping[str, Any], rev: int) -> tuple[Any, ...]:
         """The column values in table order (``key``, fields..., ``rev``) for driver SQL."""
-        return (key, *(conv(values.get(name)) for name, conv in zip(self.fields, self.to_db,
-                                                                     strict=True)), rev)
+        get = values.get
+        return (key, *[get(name) if conv is None else conv(get(name))
+                       for name, conv in self.store], rev)
 
     def values(self, row: Any) -> dict[str, Any]:
         """Field values of a selected row (``key``, fields..., ``rev`` in column order)."""
@@ -160,11 +169,15 @@ class LedgerTables:
         return self.states[topic]
 
 
+# BIGINT everywhere but SQLite, where INTEGER PRIMARY KEY is the rowid itself (64-bit too)
+_ROWID = BigInteger().with_variant(Integer(), "sqlite")
+
+
 def core_tables(metadata: MetaData) -> tuple[Table, Table, Table, Table]:
     """The fixed tables (event, audit, uid, meta) added to ``metadata``; backups use these."""
     event = Table(
         "evt_event", metadata,
-        Column("id", BigInteger, primary_key=True, autoincrement=False),
+        Column("id", _ROWID, primary_key=True, autoincrement=False),
         Column("rev", BigInteger, nullable=False),
         Column("top", String(200), nullable=False),
         Column("key", String(200), nullable=False),
@@ -175,7 +188,7 @@ def core_tables(metadata: MetaData) -> tuple[Table, Table, Table, Table]:
     )
     audit = Table(
         "evt_audit", metadata,
-        Column("rev", BigInteger, primary_key=True, autoincrement=False),
+        Column("rev", _ROWID, primary_key=True, autoincrement=False),
         Column("created", BigInteger, nullable=False, default=0),
         Column("arrived", BigInteger, nullable=False, default=0),
         Column("usr", Text, nullable=False, default=""),
@@ -186,6 +199,7 @@ def core_tables(metadata: MetaData) -> tuple[Table, Table, Table, Table]:
         "evt_uid", metadata,
         Column("uid", String(200), primary_key=True),
         Column("rev", BigInteger, nullable=False),
+        sqlite_with_rowid=False,
     )
     meta = Table(
         "evt_meta", metadata,
@@ -224,9 +238,11 @@ def build_tables(project: Project, metadata: MetaData | None = None) -> LedgerTa
                 to_db.append(_identity)
                 from_db.append(_identity)
         cols.append(Column("rev", BigInteger, nullable=False))
-        table = Table(state_table_name(m.topic), md, *cols)
-        states[m.topic] = StateTable(m, table, tuple(m.field_names()), tuple(to_db),
-                                     tuple(from_db))
+        table = Table(state_table_name(m.topic), md, *cols, sqlite_with_rowid=False)
+        states[m.topic] = StateTable(
+            m, table, tuple(m.field_names()), tuple(to_db), tuple(from_db),
+            tuple((f, None if c is _identity else c) for f, c in zip(m.field_names(), to_db,
+                                                                     strict=True)))
     return LedgerTables(md, event, audit, uid, meta, states)
 
 
