@@ -79,7 +79,7 @@ class _Reads:
     def ask_uids(self, uids: Sequence[str]) -> None:
         hot = self.hot
         for part in chunks(uids):
-            self.uids.append(self.run(hot.find_uids + hot.in_list(len(part)),
+            self.uids.append(self.run(hot.by_keys(hot.find_uids, len(part)),
                                       hot.in_params(part)))
 
     def ask_states(self, sigs: Sequence[Sig]) -> None:
@@ -91,8 +91,8 @@ class _Reads:
             if top not in self.tables.states:
                 continue  # plan() rejects the unknown topic with a clear message
             for part in chunks(keys):
-                self.states.append((top, self.run(hot.select_state[top] + hot.in_list(len(part)),
-                                                  hot.in_params(part))))
+                sql = hot.by_keys(hot.select_state[top], len(part))
+                self.states.append((top, self.run(sql, hot.in_params(part))))
 
     def ask_later(self, wanted: dict[str, tuple[Rev, list[str]]]) -> None:
         hot = self.hot
@@ -100,8 +100,8 @@ class _Reads:
             if top not in self.tables.states:
                 continue
             for part in chunks(keys):
-                sql = hot.later + hot.in_list(len(part)) + " ORDER BY e.rev, e.id"
-                self.later.append((top, self.run(sql, (top, base, *hot.in_params(part)))))
+                self.later.append((top, self.run(hot.later_sql(len(part)),
+                                                 hot.later_params(top, base, part))))
 
     def applied(self) -> dict[str, Rev]:
         return {r[0]: int(r[1]) for cur in self.uids for r in cur.fetchall()}
@@ -210,6 +210,9 @@ def _write(io: _Reads, hot: HotSql, tables: LedgerTables, bp: BatchPlan) -> None
             ups.setdefault(sig.top, []).append(
                 tables.states[sig.top].row_tuple(sig.key, fields, rev))
     for top, keys in dels.items():
+        if hot.pg:  # one index probe per key (see HotSql.by_keys), pipelined
+            io.many(hot.delete_state[top] + " = %s", [(k,) for k in keys])
+            continue
         for part in chunks(keys):
             io.run(hot.delete_state[top] + hot.in_list(len(part)), hot.in_params(part))
     for top, rows in ups.items():

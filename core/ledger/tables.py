@@ -279,6 +279,37 @@ class HotSql:
     def in_params(self, keys: Sequence[str]) -> tuple[Any, ...]:
         return (list(keys),) if self.pg else tuple(keys)
 
+    def by_keys(self, select: str, n: int) -> str:
+        """``select`` (``... WHERE key``) for ``n`` keys given by :meth:`in_params`.
+
+        On PostgreSQL one index probe per key, whatever the statistics say: ``key = ANY(..)``
+        on a table that grew since its last ANALYZE (a new ledger, its first minutes) was
+        planned as a scan of every row of the topic, O(ledger size) per publish. The keys
+        are unnested and each is looked up in a LATERAL subquery that ``OFFSET 0`` keeps
+        from being flattened back into the same plan.
+        """
+        if not self.pg:
+            return select + self.in_list(n)
+        head, _, tail = select.partition(" FROM ")
+        return (f"SELECT s.* FROM unnest(%s::text[]) AS k(k) CROSS JOIN LATERAL "
+                f"(SELECT {head[len('SELECT '):]} FROM {tail} = k.k OFFSET 0) s")
+
+    def later_sql(self, n: int) -> str:
+        """Events (with the audit's ``usr``) of a topic after a base on ``n`` keys, in order.
+
+        Parameters: :meth:`later_params`.
+        """
+        if not self.pg:
+            return self.later + self.in_list(n) + " ORDER BY e.rev, e.id"
+        return ("SELECT e.id, e.rev, e.top, e.key, e.cmd, e.arg, a.usr "
+                "FROM unnest(%s::text[]) AS k(k) CROSS JOIN LATERAL "
+                "(SELECT id, rev, top, key, cmd, arg FROM evt_event WHERE top = %s AND "
+                "rev > %s AND key = k.k OFFSET 0) e "
+                "LEFT JOIN evt_audit a ON a.rev = e.rev ORDER BY e.rev, e.id")
+
+    def later_params(self, top: str, base: int, keys: Sequence[str]) -> tuple[Any, ...]:
+        return (list(keys), top, base) if self.pg else (top, base, *keys)
+
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
