@@ -127,6 +127,7 @@ class SyncClient:
         self._inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._ws: ClientConnection | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._self_closed: set[ClientConnection] = set()
         self._stop = asyncio.Event()
         self._running = False
 
@@ -243,6 +244,7 @@ class SyncClient:
     def _close_ws(self) -> None:
         ws = self._ws
         if ws is not None:
+            self._self_closed.add(ws)
             self._spawn(self._close(ws))
 
     async def _close(self, ws: ClientConnection) -> None:
@@ -252,6 +254,11 @@ class SyncClient:
                 await ws.close()
         except TimeoutError:
             ws.transport.abort()
+        except asyncio.CancelledError:
+            # cancelled by the shutdown: never leave the socket open behind (the hub would keep
+            # the half-closed connection, and its satellite slot, until its pings time out)
+            ws.transport.abort()
+            raise
         except Exception:  # closing a broken connection: nothing left to do
             pass
 
@@ -274,7 +281,19 @@ class SyncClient:
                 self._inbox.put_nowait(("frame", text))
         except ConnectionClosed as exc:
             reason = str(hub_error(self.url, exc))
-        self._inbox.put_nowait(("closed", reason or f"the connection to {self.url} closed"))
+        except asyncio.CancelledError:
+            # stopped before the loop took this connection over (its "opened" still queued):
+            # nobody else will close it, so do not leave the socket open behind
+            ws.transport.abort()
+            raise
+        if ws in self._self_closed:
+            # we closed it because of an error the machine already recorded (e.g. the hub
+            # could not store the transactions): keep that error, not "connection closed"
+            self._self_closed.discard(ws)
+            reason = ""
+        else:
+            reason = reason or f"the connection to {self.url} closed"
+        self._inbox.put_nowait(("closed", reason))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

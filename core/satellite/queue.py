@@ -118,6 +118,20 @@ class Queue:
         except SQLAlchemyError as exc:
             raise StorageError(f"local queue ({self.engine.url}): {exc}") from exc
 
+    @contextmanager
+    def _read(self, conn: Connection | None = None) -> Iterator[Connection]:
+        """A read-only connection: reads take no write lock, so the queue stays readable on a
+        read-only or full database (the user still sees their pending work)."""
+        if conn is not None:
+            yield conn
+            return
+        try:
+            with self.engine.connect() as c:
+                yield c
+                c.rollback()
+        except SQLAlchemyError as exc:
+            raise StorageError(f"local queue ({self.engine.url}): {exc}") from exc
+
     # -- writing -------------------------------------------------------------------------------
 
     def add(self, trans: Trans, *, auth: bool = False, resolves: str = "",
@@ -165,7 +179,7 @@ class Queue:
 
     def accepted_revs(self, after: int) -> set[int]:
         """The revisions of this satellite's accepted transactions after ``after``."""
-        with self._conn(None) as c:
+        with self._read() as c:
             rows = c.execute(select(self.t.c.rev).where(
                 self.t.c.state == ReceiptState.ACCEPTED.value, self.t.c.rev > after))
             return {int(r[0]) for r in rows}
@@ -207,7 +221,7 @@ class Queue:
     # -- reading -------------------------------------------------------------------------------
 
     def get_meta(self, name: str, default: Any = None) -> Any:
-        with self._conn(None) as c:
+        with self._read() as c:
             v = c.execute(select(self.meta.c.value).where(self.meta.c.name == name)).scalar()
         return default if v is None else orjson.loads(v)
 
@@ -217,11 +231,11 @@ class Queue:
         q = select(self.t).order_by(self.t.c.seq)
         if states is not None:
             q = q.where(self.t.c.state.in_([s.value for s in states]))
-        with self._conn(conn) as c:
+        with self._read(conn) as c:
             return [self._receipt(r) for r in c.execute(q).mappings()]
 
     def receipt(self, uid: str) -> Receipt | None:
-        with self._conn(None) as c:
+        with self._read() as c:
             r = c.execute(select(self.t).where(self.t.c.uid == uid)).mappings().first()
         return None if r is None else self._receipt(r)
 
@@ -230,17 +244,17 @@ class Queue:
         q = select(self.t).order_by(self.t.c.seq)
         if states is not None:
             q = q.where(self.t.c.state.in_([s.value for s in states]))
-        with self._conn(None) as c:
+        with self._read() as c:
             return [dict(r) for r in c.execute(q).mappings()]
 
     def count(self, state: ReceiptState) -> int:
-        with self._conn(None) as c:
+        with self._read() as c:
             n = c.execute(select(func.count()).select_from(self.t)
                           .where(self.t.c.state == state.value)).scalar()
         return int(n or 0)
 
     def local_conflicts(self) -> int:
-        with self._conn(None) as c:
+        with self._read() as c:
             n = c.execute(select(func.count()).select_from(self.t)
                           .where(self.t.c.state == ReceiptState.PENDING.value,
                                  self.t.c.local_err != "")).scalar()

@@ -147,13 +147,28 @@ async def chaos(seconds: float, seed: int, tmp_path: Path, project: Project) -> 
             assert s.proc is not None
             codes.append(await asyncio.wait_for(s.proc.wait(), 120))
         drained = time.monotonic() - heal
-        # one last catch-up each, straight to the hub: pushes after a satellite went idle
-        for s in sats:
-            sat = open_sat(str(s.data))
+        # last catch-ups straight to the hub (a satellite that went idle before another
+        # published its last edits needs one more round), until every replica has the hub's rev
+        for _ in range(3):
+            behind = 0
+            for s in sats:
+                sat = open_sat(str(s.data))
+                try:
+                    await SyncClient(sat, hub.url, backoff=Backoff(0.05, 0.5)).sync_once(30)
+                finally:
+                    sat.close()
+            led = SqlLedger(f"sqlite:///{hub.db}", project)
             try:
-                await SyncClient(sat, hub.url, backoff=Backoff(0.05, 0.5)).sync_once(30)
+                for s in sats:
+                    sat = open_sat(str(s.data))
+                    try:
+                        behind += sat.replica.rev() != led.rev()
+                    finally:
+                        sat.close()
             finally:
-                sat.close()
+                led.close()
+            if not behind:
+                break
         converged = time.monotonic() - heal
     finally:
         for s in sats:

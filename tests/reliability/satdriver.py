@@ -162,6 +162,9 @@ class Chaos:
                   f"{m.phase.value}, busy {m._sat_busy}, outbox {len(self.sat.outbox())}, "
                   f"pending {self.sat.status().pending}, waiting {m._waiting}, "
                   f"error {m.info.last_error!r}", file=sys.stderr, flush=True)
+            for t in asyncio.all_tasks():
+                print(f"task {t.get_name()}: {t.get_coro()!r}", file=sys.stderr)
+                t.print_stack(limit=12, file=sys.stderr)
         self.poll_acks()
         await self.offline()
         self.sat.close()
