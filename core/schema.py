@@ -223,6 +223,10 @@ class Model:
                 f"{self.topic}: key {key!r} is not an integer; this model has integer keys"
             )
 
+    def _where(self, cmd: Cmd, key: str) -> str:
+        # built only when a message needs it: check_arg runs for every action published
+        return f"{cmd} {self.topic} {key}"
+
     def check_arg(self, cmd: Cmd, key: str, arg: Mapping[str, Any] | None) -> None:
         """Validate an action's argument against this model's fields.
 
@@ -230,31 +234,33 @@ class Model:
             ValidationError: an unknown field, a value of the wrong type, a missing required
                 field on ``new``, or an argument given to ``del``.
         """
-        where = f"{cmd} {self.topic} {key}"
         if cmd == Cmd.DEL:
             if arg:
-                raise ValidationError(f"{where}: del takes no field values; leave arg out")
+                raise ValidationError(
+                    f"{self._where(cmd, key)}: del takes no field values; leave arg out")
             return
         if arg is None:
             arg = {}
         if not isinstance(arg, Mapping):
-            raise ValidationError(f"{where}: arg must be an object of field values")
+            raise ValidationError(
+                f"{self._where(cmd, key)}: arg must be an object of field values")
         if cmd == Cmd.MOD and not arg:
-            raise ValidationError(f"{where}: mod without changed fields")
+            raise ValidationError(f"{self._where(cmd, key)}: mod without changed fields")
         for name, value in arg.items():
             f = self._by_name.get(name)
             if f is None:
                 hint = did_you_mean(name, self._by_name)
-                raise ValidationError(f"{where}: unknown field {name!r} for {self.topic}{hint}")
+                raise ValidationError(
+                    f"{self._where(cmd, key)}: unknown field {name!r} for {self.topic}{hint}")
             problem = f.check_value(value)
             if problem is not None:
-                raise ValidationError(
-                    f"{where}: field {name!r} got {_short(value)}, expected {problem}"
-                )
+                raise ValidationError(f"{self._where(cmd, key)}: field {name!r} got "
+                                      f"{_short(value)}, expected {problem}")
         if cmd == Cmd.NEW:
             for f in self.fields:
                 if f.required and arg.get(f.name) is None and f.default is None:
-                    raise ValidationError(f"{where}: required field {f.name!r} is missing")
+                    raise ValidationError(
+                        f"{self._where(cmd, key)}: required field {f.name!r} is missing")
 
 
 @dataclass(frozen=True, slots=True)

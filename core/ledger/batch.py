@@ -4,7 +4,7 @@ The SQL ledger publishes several transactions (``publish_many``: the hub's group
 ``publish``, a batch of one) in ONE database transaction without a SAVEPOINT per
 transaction. Under the write lock it reads, once for the whole batch, what the rules need:
 
-- the current state of every Sig of every transaction (:func:`batch_sigs`),
+- the current state of every Sig of every transaction (:func:`batch_keys`),
 - the uids already applied,
 - the events after the oldest base on the Sigs whose transactions may conflict
   (:func:`later_wanted`),
@@ -37,7 +37,7 @@ from core.model import Cmd, Event, Sig, Trans
 from core.revision import ZERO_REV, Rev
 from core.schema import Project
 
-__all__ = ["AuditRow", "BatchPlan", "batch_sigs", "later_wanted", "plan_batch"]
+__all__ = ["AuditRow", "BatchPlan", "batch_keys", "later_wanted", "plan_batch"]
 
 AuditRow = tuple[Rev, Rev, Rev, str, Mapping[str, Any] | None, str]
 """An audit row to store: ``(rev, created, arrived, usr, extra, uid)``."""
@@ -74,13 +74,17 @@ class BatchPlan:
         return bool(self.audits)
 
 
-def batch_sigs(items: Sequence[tuple[Trans, str]]) -> list[Sig]:
-    """Every distinct Sig the batch touches, in first-seen order."""
-    seen: dict[Sig, None] = {}
+def batch_keys(items: Sequence[tuple[Trans, str]]) -> dict[str, list[str]]:
+    """Per topic, every distinct key the batch touches, in first-seen order."""
+    seen: dict[str, dict[str, None]] = {}
     for t, _ in items:
         for a in t.acts:
-            seen.setdefault(Sig(a.top, a.key), None)
-    return list(seen)
+            keys = seen.get(a.top)
+            if keys is None:
+                seen[a.top] = {a.key: None}
+            else:
+                keys[a.key] = None
+    return {top: list(keys) for top, keys in seen.items()}
 
 
 def later_wanted(items: Sequence[tuple[Trans, str]], last_rev: Rev,

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.errors import ConflictError, ValidationError
-from core.model import Action, Cmd, Conflict, Event, Sig, Trans, apply_action
+from core.model import Action, Cmd, Conflict, Event, Sig, Trans
 from core.revision import ZERO_REV, Rev, format_rev, next_rev
 from core.schema import Project
 
@@ -176,23 +176,32 @@ def plan(
     rev = next_rev(last_rev, now)
     evs: list[Event] = []
     eid = last_id
+    defaults: dict[str, dict[str, Any]] = {}  # per topic: built once per plan, not per action
     for a in trans.acts:
         sig = Sig(a.top, a.key)
         cur = new_states[sig] if sig in new_states else states.get(sig)
-        arg = a.arg
-        if a.cmd == Cmd.NEW:
-            model = project.model(a.top)
-            arg = {**model.defaults(), **(a.arg or {})}
+        cmd = a.cmd
+        arg: dict[str, Any] | None
+        if cmd == Cmd.NEW:
             if cur is not None:
                 raise ValidationError(
                     f"new {a.top} {a.key}: the record already exists; use mod to change it"
                 )
+            d = defaults.get(a.top)
+            if d is None:
+                d = defaults[a.top] = project.model(a.top).defaults()
+            arg = {**d, **a.arg} if a.arg else dict(d)
+            new_states[sig] = dict(arg)
         elif cur is None:
-            raise ValidationError(f"{a.cmd} {a.top} {a.key}: no such record")
-        act = Action(a.top, a.key, a.cmd, None if a.cmd == Cmd.DEL else dict(arg or {}))
-        new_states[sig] = apply_action(cur, act)
+            raise ValidationError(f"{cmd} {a.top} {a.key}: no such record")
+        elif cmd == Cmd.DEL:
+            arg = None
+            new_states[sig] = None
+        else:
+            arg = dict(a.arg or {})
+            new_states[sig] = {**cur, **arg}
         eid += 1
-        evs.append(Event(eid, rev, a.top, a.key, a.cmd, act.arg))
+        evs.append(Event(eid, rev, a.top, a.key, cmd, arg))
     return Plan(rev, tuple(evs), new_states)
 
 

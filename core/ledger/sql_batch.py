@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from core.ledger.batch import BatchPlan, batch_sigs, later_wanted, plan_batch
+from core.ledger.batch import BatchPlan, batch_keys, later_wanted, plan_batch
 from core.ledger.protocols import PubResult
 from core.ledger.rules import Later
 from core.ledger.tables import HotSql, LedgerTables, dumps, loads
@@ -82,10 +82,7 @@ class _Reads:
             self.uids.append(self.run(hot.by_keys(hot.find_uids, len(part)),
                                       hot.in_params(part)))
 
-    def ask_states(self, sigs: Sequence[Sig]) -> None:
-        by_top: dict[str, list[str]] = {}
-        for s in sigs:
-            by_top.setdefault(s.top, []).append(s.key)
+    def ask_states(self, by_top: dict[str, list[str]]) -> None:
         hot = self.hot
         for top, keys in by_top.items():
             if top not in self.tables.states:
@@ -148,7 +145,6 @@ def publish_batch(dbapi: Any, *, project: Project, tables: LedgerTables, hot: Ho
     """
     pg = hot.pg
     reads = _Reads(dbapi, hot, tables)
-    sigs = batch_sigs(items)
     uids = list(dict.fromkeys(t.uid for t, _ in items if t.uid))
     with _pipeline(dbapi, pg) as pipe:
         if pg:
@@ -162,7 +158,7 @@ def publish_batch(dbapi: Any, *, project: Project, tables: LedgerTables, hot: Ho
             row = meta.fetchone()
             wanted = later_wanted(items, int(row[0]))
         reads.ask_uids(uids)
-        reads.ask_states(sigs)
+        reads.ask_states(batch_keys(items))
         reads.ask_later(wanted)
         if pipe is not None:
             pipe.sync()
