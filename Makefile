@@ -31,8 +31,12 @@ test: lint typecheck
 demo: venv
 	$(VENV)/bin/outpost demo
 
+# The long tier: every test marked slow, with OUTPOST_SOAK=1 selecting the soak sizes of
+# tests/chaos and tests/reliability (20 runs per crash point, 10,000 fuzz cases, 2,000 leak
+# cycles, OUTPOST_CHAOS_SECONDS of chaos); figures in docs/reliability.md.
 soak: venv
-	QT_QPA_PLATFORM=offscreen scripts/with-pg scripts/run-pytest $(PY) -q -m slow $(PYTEST_ARGS)
+	OUTPOST_SOAK=1 QT_QPA_PLATFORM=offscreen scripts/with-pg scripts/run-pytest $(PY) -q -s \
+		-m slow $(PYTEST_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis .pgtest

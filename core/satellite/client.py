@@ -128,6 +128,8 @@ class SyncClient:
         self._ws: ClientConnection | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._self_closed: set[ClientConnection] = set()
+        self._connector: asyncio.Task[None] | None = None
+        self._connecting_since: float | None = None
         self._stop = asyncio.Event()
         self._running = False
 
@@ -179,11 +181,18 @@ class SyncClient:
                 now = self.clock()
                 if deadline is not None and now >= deadline:
                     return False
-                waits = [t for t in (m.wake_at(), deadline) if t is not None]
+                guard = self._connect_guard()
+                waits = [t for t in (m.wake_at(), deadline, guard) if t is not None]
                 delay = max(0.0, min(waits) - now) if waits else None
-                try:
-                    kind, arg = await asyncio.wait_for(self._next(), delay)
-                except TimeoutError:
+                kind, arg = await self._next(delay)
+                if kind == "tick":
+                    if guard is not None and self.clock() >= guard \
+                            and m.phase == Phase.CONNECTING and self._connector_lost():
+                        # safety net: a connect attempt that ended without a word (should not
+                        # happen) must not leave the machine CONNECTING forever
+                        log.warning("connect attempt to %s never reported; retrying", self.url)
+                        self._feed("closed", f"the connect attempt to {self.url} was lost")
+                        continue
                     m.tick(self.clock())
                     continue
                 self._feed(kind, arg)
@@ -192,17 +201,27 @@ class SyncClient:
             await self._shutdown()
             self.sat.set_sync(m.info)
 
-    async def _next(self) -> tuple[str, Any]:
+    async def _next(self, timeout: float | None) -> tuple[str, Any]:
+        """The next input, ``("stop", None)``, or ``("tick", None)`` after ``timeout`` s.
+
+        The timeout is handled here, not by cancelling this coroutine from outside: a getter
+        left behind by a cancelled wait would take the next input (e.g. "opened") from the
+        inbox and drop it, leaving the machine CONNECTING forever (found by the chaos run).
+        """
         get = asyncio.ensure_future(self._inbox.get())
         stop = asyncio.ensure_future(self._stop.wait())
         try:
-            await asyncio.wait({get, stop}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({get, stop}, timeout=timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.cancel()
-        if get.done():
+            if not get.done():
+                get.cancel()  # the item, if any, stays in the queue
+        if get.done() and not get.cancelled():
             return get.result()
-        get.cancel()
-        return ("stop", None)
+        if self._stop.is_set():
+            return ("stop", None)
+        return ("tick", None)
 
     def _feed(self, kind: str, arg: Any) -> None:
         m = self.machine
@@ -227,10 +246,23 @@ class SyncClient:
     def _kick(self) -> None:
         self._inbox.put_nowait(("kick", None))
 
+    def _connect_guard(self) -> float | None:
+        """When to check that a connect attempt still runs (None: not connecting)."""
+        if self.machine.phase != Phase.CONNECTING:
+            self._connecting_since = None
+            return None
+        if self._connecting_since is None:
+            self._connecting_since = self.clock()
+        return self._connecting_since + self.open_timeout + 5.0
+
+    def _connector_lost(self) -> bool:
+        return self._connector is None or self._connector.done()
+
     async def _carry_out(self) -> None:
         for out in self.machine.take():
             if isinstance(out, Open):
-                self._spawn(self._connect())
+                self._connecting_since = None
+                self._connector = self._spawn(self._connect())
             elif isinstance(out, Send):
                 ws = self._ws
                 if ws is not None:
@@ -295,10 +327,11 @@ class SyncClient:
             reason = reason or f"the connection to {self.url} closed"
         self._inbox.put_nowait(("closed", reason))
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
+    def _spawn(self, coro: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _shutdown(self) -> None:
         ws, self._ws = self._ws, None
