@@ -6,14 +6,22 @@ Rows (each beside its reference):
   one audit row and the latest-state upserts in 100-row transactions, same ``synchronous``;
 - SQLite, 1-action transactions (transactions/s) vs raw ``sqlite3`` one commit per row and vs
   the ``eventsourcing`` library's SQLite application recorder (WAL; its connections keep
-  SQLite's default ``synchronous=FULL``, checked and printed);
-- PostgreSQL (when ``--pg URL`` or ``OUTPOST_TEST_PG_URL`` is given): the same two workloads
-  vs raw ``psycopg`` ``executemany``.
+  SQLite's default ``synchronous=FULL``, checked and printed: the same durability, one
+  fsync per commit, same directory);
+- SQLite, one-action transactions published ``--group`` at a time with ``publish_many`` (the
+  hub's group commit: one durable commit per group) vs raw ``sqlite3`` one commit per
+  transaction;
+- PostgreSQL (when ``--pg URL`` or ``OUTPOST_TEST_PG_URL`` is given): the 100-action and
+  1-action workloads vs raw ``psycopg`` ``executemany``, each run on a fresh database.
+
+Every round runs each row's two sides back to back (alternating which goes first); the table
+shows median rates and the median of the per-round ratios with their range, because the
+shared disk's fsync time and the machine's load drift during a run.
 
 Usage::
 
-    .venv/bin/python bench/ledger.py [--n100 40] [--n1 300] [--sync FULL] [--rounds 3]
-                                     [--pg URL]
+    .venv/bin/python bench/ledger.py [--n100 40] [--n1 300] [--group 10] [--sync FULL]
+                                     [--rounds 5] [--pg URL]
 
 It prints figures; it never passes or fails on time.
 """
@@ -65,6 +73,22 @@ def ledger_run(url: str, n_tx: int, per_tx: int, sync: str) -> float:
     def go() -> None:
         for tx in txs:
             led.publish(Trans(tx.acts, base=0, uid=tx.uid), "bench")
+
+    dt = timed(go)
+    led.close()
+    return dt
+
+
+def ledger_many_run(url: str, n_tx: int, group: int, sync: str) -> float:
+    """``n_tx`` one-action transactions, ``group`` per ``publish_many`` (the hub's commit)."""
+    led = SqlLedger(url, PROJECT, synchronous=sync)
+    txs = [(Trans((Action(TOP, f"g{t}", Cmd.NEW, arg_of(t)),), uid=str(uuid.uuid4())), "bench")
+           for t in range(n_tx)]
+
+    def go() -> None:
+        for i in range(0, n_tx, group):
+            for res in led.publish_many(txs[i:i + group]):
+                assert not isinstance(res, Exception), res
 
     dt = timed(go)
     led.close()
@@ -216,80 +240,107 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+Row = tuple[str, str, Callable[[int], float], str, Callable[[int], float]]
+"""(workload, unit, run ours in round i -> rate, reference name, run reference -> rate)."""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n100", type=int, default=40, help="100-action transactions per run")
     ap.add_argument("--n1", type=int, default=300, help="1-action transactions per run")
+    ap.add_argument("--group", type=int, default=10,
+                    help="transactions per publish_many commit in the group-commit row")
     ap.add_argument("--sync", default="FULL", help="SQLite synchronous setting (FULL)")
-    ap.add_argument("--rounds", type=int, default=3,
-                    help="alternating rounds per row; the median rate is shown")
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="rounds; in each, every row runs ours then its reference back to back")
     ap.add_argument("--pg", default=os.environ.get("OUTPOST_TEST_PG_URL", ""),
                     help="PostgreSQL URL (a scratch database is created and dropped)")
     a = ap.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, {cpu_model()}, Python {platform.python_version()}, "
-          f"SQLite {sqlite3.sqlite_version}, synchronous={a.sync}")
-    rows: list[tuple[str, str, float, str, float]] = []
+          f"SQLite {sqlite3.sqlite_version}, synchronous={a.sync}, "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     r = max(1, a.rounds)
-
-    def best(run: Callable[[int], float], count: int) -> float:
-        # fsync times on a shared disk vary a lot: alternate rounds, keep the median rate
-        rates = sorted(count / run(i) for i in range(r))
-        return rates[len(rates) // 2]
+    ev100 = a.n100 * 100
+    es_sync: list[int] = []
 
     with tempfile.TemporaryDirectory(prefix="outpost-bench-") as d:
         tmp = Path(d)
-        ev100 = a.n100 * 100
-        led100: list[float] = []
-        raw100: list[float] = []
-        led1: list[float] = []
-        raw1: list[float] = []
-        es1: list[float] = []
-        es_sync = 0
+
+        def sq(name: str) -> str:
+            return f"sqlite:///{tmp / name}"
+
+        def es_rate(i: int) -> float:
+            t, sync = eventsourcing_run(tmp / f"es-{i}.db", a.n1)
+            es_sync.append(sync)
+            return a.n1 / t
+
+        rows: list[Row] = [
+            ("SQLite 100-action tx", "events/s",
+             lambda i: ev100 / ledger_run(sq(f"l100-{i}.db"), a.n100, 100, a.sync),
+             "raw sqlite3",
+             lambda i: ev100 / raw_sqlite_run(tmp / f"r100-{i}.db", a.n100, 100, a.sync)),
+            ("SQLite 1-action tx", "tx/s",
+             lambda i: a.n1 / ledger_run(sq(f"l1-{i}.db"), a.n1, 1, a.sync),
+             "raw sqlite3",
+             lambda i: a.n1 / raw_sqlite_run(tmp / f"r1-{i}.db", a.n1, 1, a.sync)),
+            ("SQLite 1-action tx", "tx/s",
+             lambda i: a.n1 / ledger_run(sq(f"le-{i}.db"), a.n1, 1, a.sync),
+             "eventsourcing SQLite recorder", es_rate),
+            (f"SQLite {a.group} tx per commit", "tx/s",
+             lambda i: a.n1 / ledger_many_run(sq(f"lg-{i}.db"), a.n1, a.group, a.sync),
+             "raw sqlite3, 1 commit per tx",
+             lambda i: a.n1 / raw_sqlite_run(tmp / f"rg-{i}.db", a.n1, 1, a.sync)),
+        ]
+        if a.pg:
+            def on_pg(fn: Callable[[str], float]) -> Callable[[int], float]:
+                def run(_i: int) -> float:
+                    db_url, drop = fresh_pg(a.pg)
+                    try:
+                        return fn(db_url)
+                    finally:
+                        drop()
+                return run
+
+            rows += [
+                ("PostgreSQL 100-action tx", "events/s",
+                 on_pg(lambda u: ev100 / ledger_run(u, a.n100, 100, a.sync)),
+                 "raw psycopg executemany",
+                 on_pg(lambda u: ev100 / raw_pg_run(u, a.n100, 100))),
+                ("PostgreSQL 1-action tx", "tx/s",
+                 on_pg(lambda u: a.n1 / ledger_run(u, a.n1, 1, a.sync)),
+                 "raw psycopg executemany",
+                 on_pg(lambda u: a.n1 / raw_pg_run(u, a.n1, 1))),
+            ]
+        else:
+            print("(PostgreSQL rows skipped: give --pg URL or set OUTPOST_TEST_PG_URL)")
+        # the disk's fsync time and the machine's load drift during a run: every round runs
+        # each row's two sides back to back, and the ratio is the median of the per-round
+        # ratios (paired), shown with its range
+        ours: list[list[float]] = [[] for _ in rows]
+        refs: list[list[float]] = [[] for _ in rows]
         for i in range(r):
-            led100.append(ev100 / ledger_run(f"sqlite:///{tmp / f'l100-{i}.db'}", a.n100, 100,
-                                             a.sync))
-            raw100.append(ev100 / raw_sqlite_run(tmp / f"r100-{i}.db", a.n100, 100, a.sync))
-            led1.append(a.n1 / ledger_run(f"sqlite:///{tmp / f'l1-{i}.db'}", a.n1, 1, a.sync))
-            raw1.append(a.n1 / raw_sqlite_run(tmp / f"r1-{i}.db", a.n1, 1, a.sync))
-            t_es, es_sync = eventsourcing_run(tmp / f"es-{i}.db", a.n1)
-            es1.append(a.n1 / t_es)
+            for k, (_n, _u, run_ours, _rn, run_ref) in enumerate(rows):
+                if i % 2:  # alternate which side goes first
+                    refs[k].append(run_ref(i))
+                    ours[k].append(run_ours(i))
+                else:
+                    ours[k].append(run_ours(i))
+                    refs[k].append(run_ref(i))
 
-        def med(xs: list[float]) -> float:
-            return sorted(xs)[len(xs) // 2]
+    def med(xs: list[float]) -> float:
+        return sorted(xs)[len(xs) // 2]
 
-        rows.append(("SQLite 100-action tx", "events/s", med(led100), "raw sqlite3", med(raw100)))
-        rows.append(("SQLite 1-action tx", "tx/s", med(led1), "raw sqlite3", med(raw1)))
-        rows.append(("SQLite 1-action tx", "tx/s", med(led1),
-                     f"eventsourcing (sync={es_sync})", med(es1)))
-    if a.pg:
-        ev100 = a.n100 * 100
-
-        def pg_rate(fn: Callable[[str], float], count: int) -> Callable[[int], float]:
-            def run(_i: int) -> float:
-                db_url, drop = fresh_pg(a.pg)
-                try:
-                    return fn(db_url)
-                finally:
-                    drop()
-            return run
-
-        rows.append(("PostgreSQL 100-action tx", "events/s",
-                     best(pg_rate(lambda u: ledger_run(u, a.n100, 100, a.sync), ev100), ev100),
-                     "raw psycopg executemany",
-                     best(pg_rate(lambda u: raw_pg_run(u, a.n100, 100), ev100), ev100)))
-        rows.append(("PostgreSQL 1-action tx", "tx/s",
-                     best(pg_rate(lambda u: ledger_run(u, a.n1, 1, a.sync), a.n1), a.n1),
-                     "raw psycopg executemany",
-                     best(pg_rate(lambda u: raw_pg_run(u, a.n1, 1), a.n1), a.n1)))
-    else:
-        print("(PostgreSQL rows skipped: give --pg URL or set OUTPOST_TEST_PG_URL)")
+    print(f"rounds: {r}; medians; eventsourcing connections: PRAGMA synchronous = "
+          f"{sorted(set(es_sync))} (2 = FULL), journal_mode WAL, same directory")
     print()
     print(f"| {'workload':<26} | {'unit':<8} | {'SqlLedger':>10} | {'reference':<30} | "
-          f"{'ref':>10} | {'ratio':>6} |")
-    print(f"|{'-' * 28}|{'-' * 10}|{'-' * 12}|{'-' * 32}|{'-' * 12}|{'-' * 8}|")
-    for name, unit, ours, ref_name, ref in rows:
-        print(f"| {name:<26} | {unit:<8} | {ours:>10,.0f} | {ref_name:<30} | {ref:>10,.0f} | "
-              f"{ours / ref:>5.2f}x |")
+          f"{'ref':>10} | {'ratio':>6} | {'ratio range':>12} |")
+    print(f"|{'-' * 28}|{'-' * 10}|{'-' * 12}|{'-' * 32}|{'-' * 12}|{'-' * 8}|{'-' * 14}|")
+    for k, (name, unit, _o, ref_name, _r) in enumerate(rows):
+        ratios = [o / f for o, f in zip(ours[k], refs[k], strict=True)]
+        rng = f"{min(ratios):.2f}-{max(ratios):.2f}"
+        print(f"| {name:<26} | {unit:<8} | {med(ours[k]):>10,.0f} | {ref_name:<30} | "
+              f"{med(refs[k]):>10,.0f} | {med(ratios):>5.2f}x | {rng:>12} |")
 
 
 if __name__ == "__main__":

@@ -13,9 +13,9 @@ connection here. :func:`publish_batch` then
    touched record with one upsert (and one delete) per topic, the new revision, and on
    PostgreSQL the ``pg_notify`` of the new revision;
 
-all before the caller commits. On PostgreSQL the reads go out as one pipeline (one round trip,
+all before the commit. On PostgreSQL the reads go out as one pipeline (one round trip,
 the lock first: READ COMMITTED gives every later statement a snapshot taken after the lock is
-granted, so the previous publish's commit is seen) and the writes as another.
+granted, so the previous publish's commit is seen) and the writes plus COMMIT as another.
 
 Any storage error propagates (the caller rolls back, nothing of the batch is stored).
 """
@@ -138,7 +138,9 @@ def publish_batch(dbapi: Any, *, project: Project, tables: LedgerTables, hot: Ho
 
     Returns:
         Per transaction its PubResult (``dup=True`` for a uid applied before) or the
-        ValidationError / ConflictError that rejected it. The caller commits.
+        ValidationError / ConflictError that rejected it. The caller commits on SQLite; on
+        PostgreSQL the commit is sent at the end of the write pipeline (the caller's commit
+        then has nothing to do).
 
     Raises:
         sqlite3.Error, psycopg.Error: the database failed; the caller rolls back.
@@ -174,7 +176,9 @@ def publish_batch(dbapi: Any, *, project: Project, tables: LedgerTables, hot: Ho
             if pg:
                 reads.run("SELECT pg_notify(%s, %s)", (channel, str(bp.last_rev)))
         if pipe is not None:
-            pipe.sync()
+            # COMMIT goes out with the writes: one round trip fewer (the caller's commit is
+            # then a no-op); the lock is held until it is done
+            dbapi.commit()
         out: list[PubResult | Exception] = []
         for i, r in enumerate(bp.results):
             if r is None:
