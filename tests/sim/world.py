@@ -64,10 +64,10 @@ class Size:
     """How big one simulated session is."""
 
     sats: tuple[int, int] = (2, 3)        # satellites (min, max)
-    edits: tuple[int, int] = (2, 5)       # edits per satellite
+    edits: tuple[int, int] = (2, 4)       # edits per satellite
     office: tuple[int, int] = (0, 2)      # edits published on the hub directly
     keys: int = 4                         # keys edits pick from (few: collisions)
-    duration: float = 30.0                # virtual seconds of faulty session
+    duration: float = 25.0                # virtual seconds of faulty session
     max_steps: int = 20_000               # bound on simulation steps after the heal
     max_heal: float = 900.0               # bound on virtual seconds after the heal
 
