@@ -77,3 +77,15 @@ def fresh_pg_db(pg_url: str) -> Iterator[str]:
             yield _with_db(pg_url, name)
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave ``slow`` tests out of a plain run (``make test``, CI); ``make soak`` (``-m slow`` or
+    ``OUTPOST_SOAK=1``) selects them. Deselected, never skipped."""
+    if ("slow" in (config.getoption("markexpr") or "")
+            or os.environ.get("OUTPOST_SOAK", "") not in ("", "0")):
+        return
+    drop = [it for it in items if it.get_closest_marker("slow")]
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = [it for it in items if it.get_closest_marker("slow") is None]
