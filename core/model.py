@@ -161,11 +161,16 @@ class Note:
 
 @dataclass(frozen=True, slots=True)
 class Update:
-    """Events (and notes) up to a revision."""
+    """Events (and notes) up to a revision.
+
+    ``audits`` (our extension, sent only to satellites) holds the audit of each revision of
+    ``evs``, so a replica can show who made each change.
+    """
 
     rev: Rev
     evs: tuple[Event, ...] = ()
     note: tuple[Note, ...] = ()
+    audits: tuple[Audit, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,7 @@ __all__ = [
     "decode_json",
     "dumps",
     "enc_action",
+    "enc_audits",
     "enc_conflict",
     "enc_event",
     "enc_status",
@@ -219,7 +220,7 @@ class _Reader:
         if not isinstance(v, str):
             raise self.fail(name, "an RFC 3339 time string", v)
         try:
-            return parse_rev(v)
+            return _parse_rev_cached(v)
         except ValueError as exc:
             raise WireError(f"{self.where}: field {name!r}: {exc}") from exc
 
@@ -241,6 +242,24 @@ class _Reader:
 
     def strs(self, name: builtins.str) -> tuple[builtins.str, ...]:
         return self.list(name, _str_item)
+
+
+_last_rev: tuple[str, Rev] = ("", ZERO_REV)
+
+
+def _parse_rev_cached(text: str) -> Rev:
+    """``parse_rev`` remembering the last text: the events of a revision share its text, so a
+    batch parses each revision once (parsing was a third of decoding an event)."""
+    global _last_rev
+    last = _last_rev  # one tuple, read and replaced whole: safe across threads
+    if last[0] == text and text:
+        return last[1]
+    rev = parse_rev(text)
+    _last_rev = (text, rev)
+    return rev
+
+
+_CMDS: dict[str, Cmd] = {c.value: c for c in Cmd}
 
 
 def _jtype(v: Any) -> str:
@@ -283,6 +302,23 @@ def dec_action(obj: Any, where: str = "action") -> Action:
 
 
 def dec_event(obj: Any, where: str = "event") -> Event:
+    if type(obj) is dict:
+        # fast path for a well-formed event; anything unusual takes the careful reader below,
+        # which names what is wrong
+        i = obj.get("id", 0)
+        rv = obj.get("rev")
+        top = obj.get("top")
+        key = obj.get("key", "")
+        arg = obj.get("arg")
+        c = obj.get("cmd")
+        cmd = _CMDS.get(c) if type(c) is str else None
+        if (cmd is not None and type(i) is int and type(rv) is str and rv
+                and type(top) is str and type(key) is str
+                and (arg is None or type(arg) is dict) and -(2**63) <= i < 2**63):
+            try:
+                return Event(i, _parse_rev_cached(rv), top, key, cmd, arg)
+            except ValueError:
+                pass
     r = _Reader(obj, where)
     cmd = _cmd(r)
     return Event(r.int("id"), r.rev("rev"), r.str("top", required=True), r.str("key"), cmd,
@@ -322,7 +358,8 @@ def dec_note(obj: Any, where: str = "note") -> Note:
 
 def dec_update(obj: Any, where: str = "update") -> Update:
     r = _Reader(obj, where)
-    return Update(r.rev("rev"), r.list("evs", dec_event), r.list("note", dec_note))
+    return Update(r.rev("rev"), r.list("evs", dec_event), r.list("note", dec_note),
+                  r.list("audits", dec_audit))
 
 
 def dec_status(obj: Any, where: str = "status") -> Status:
@@ -354,12 +391,18 @@ class MonReq:
 
 @dataclass(frozen=True, slots=True)
 class SatReq:
-    """``evt.sat`` body: ``{"rev", "trans": [Trans] | null, "tops"}``; ``lim`` is ours."""
+    """``evt.sat`` body: ``{"rev", "trans": [Trans] | null, "tops"}``.
+
+    Ours: ``lim`` (events per catch-up batch) and ``audits`` (``true``: this connection is an
+    Outpost satellite and wants the ``audits`` extension in replies and pushes; a daql client
+    never sends it, so what it receives stays byte-identical to daql).
+    """
 
     rev: Rev
     trans: tuple[Trans, ...]
     tops: tuple[str, ...]
     lim: int = 0
+    audits: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,6 +427,7 @@ class SatRes:
     """``evt.sat`` result: an Update plus per-transaction outcomes (``acks``, ``rejects``).
 
     ``more`` (ours) says the catch-up was cut at a batch limit: ask again from ``rev``.
+    ``audits`` (ours) holds the audit (user, creation time, uid) of each revision of ``evs``.
     """
 
     rev: Rev
@@ -391,6 +435,7 @@ class SatRes:
     acks: tuple[Ack, ...] = ()
     rejects: tuple[Reject, ...] = ()
     more: bool = False
+    audits: tuple[Audit, ...] = ()
 
 
 def dec_sub(obj: Any, where: str = "evt.sub") -> SubReq:
@@ -412,7 +457,10 @@ def dec_sat(obj: Any, where: str = "evt.sat") -> SatReq:
     lim = r.int("lim")
     if lim < 0:
         raise WireError(f"{where}: field 'lim' must not be negative")
-    return SatReq(r.rev("rev"), r.list("trans", dec_trans), r.strs("tops"), lim)
+    audits = r.obj.get("audits", False)
+    if not isinstance(audits, bool):
+        raise r.fail("audits", "true or false", audits)
+    return SatReq(r.rev("rev"), r.list("trans", dec_trans), r.strs("tops"), lim, audits)
 
 
 def _dec_ack(obj: Any, where: str) -> Ack:
@@ -431,7 +479,7 @@ def dec_sat_res(obj: Any, where: str = "evt.sat result") -> SatRes:
     if not isinstance(more, bool):
         raise r.fail("more", "true or false", more)
     return SatRes(r.rev("rev"), r.list("evs", dec_event), r.list("acks", _dec_ack),
-                  r.list("rejects", _dec_reject), more)
+                  r.list("rejects", _dec_reject), more, r.list("audits", dec_audit))
 
 
 def decode_error(payload: Any) -> tuple[str, tuple[Conflict, ...]] | None:
@@ -519,6 +567,23 @@ def enc_audit(a: Audit) -> dict[str, Any]:
     return d
 
 
+def enc_audits(audits: Sequence[Audit]) -> list[dict[str, Any]]:
+    """The ``audits`` of an Update or SatRes (our extension, for satellites only):
+    ``{"rev", "usr", "created"?, "uid"?, "extra"?}`` per revision (``arrived`` stays on the hub).
+    """
+    out: list[dict[str, Any]] = []
+    for a in audits:
+        d: dict[str, Any] = {"rev": format_rev(a.rev), "usr": a.usr}
+        if a.created:
+            d["created"] = format_rev(a.created)
+        if a.uid:
+            d["uid"] = a.uid
+        if a.extra:
+            d["extra"] = a.extra
+        out.append(d)
+    return out
+
+
 def enc_watch(w: Watch) -> dict[str, Any]:
     return {"top": w.top, "keys": list(w.keys)}
 
@@ -533,6 +598,8 @@ def enc_update(u: Update) -> dict[str, Any]:
         d["evs"] = enc_events(u.evs)
     if u.note:
         d["note"] = [enc_note(n) for n in u.note]
+    if u.audits:
+        d["audits"] = enc_audits(u.audits)
     return d
 
 
@@ -566,6 +633,8 @@ def enc_sat(req: SatReq) -> dict[str, Any]:
                          "tops": list(req.tops)}
     if req.lim:
         d["lim"] = req.lim
+    if req.audits:
+        d["audits"] = True
     return d
 
 
@@ -585,6 +654,8 @@ def enc_sat_res(res: SatRes) -> dict[str, Any]:
         d["rejects"] = rj
     if res.more:
         d["more"] = True
+    if res.audits:
+        d["audits"] = enc_audits(res.audits)
     return d
 
 

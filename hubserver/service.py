@@ -18,6 +18,13 @@ it has fanned out. Replies read the ledger only up to that revision and set the 
 watermark to it; pushes carry only events after the watermark. A commit that is durable but
 not yet finished is therefore neither lost nor delivered twice.
 
+Audits (our extension): a connection whose ``evt.sat`` says ``"audits": true`` (an Outpost
+satellite) gets, beside the events of every reply and push, the audit of each of their
+revisions (who published it), so its replica's history shows the user. The service keeps the
+audits of the revisions it published recently (:attr:`HubService.AUDIT_CACHE` of them); others
+(catch-ups, revisions published through another hub) are read with ``Ledger.audits`` in one
+range query. Other connections never get the field: their frames stay byte-identical to daql.
+
 Pushes are coalesced: fan-out adds events to a per-connection pending :class:`Delivery` and
 emits one :class:`Flush` when it was empty; the adapter's writer then calls
 :meth:`HubService.take_push`, which drains whatever accumulated meanwhile into one frame.
@@ -38,7 +45,7 @@ from core.errors import (
     WireError,
 )
 from core.ledger.protocols import Publisher, PubResult
-from core.model import Event, Note, Status, Trans, Update
+from core.model import Audit, Event, Note, Status, Trans, Update
 from core.revision import ZERO_REV, Rev, format_rev, now_rev
 from core.subs import Delivery, Subs, notes_for
 from core.wire import (
@@ -127,6 +134,7 @@ class _Conn:
     role: str
     tokens: float
     last: Rev
+    audits: bool = False  # an Outpost satellite: send the audits extension
 
 
 class HubService:
@@ -138,6 +146,9 @@ class HubService:
         limits: the bounds to enforce.
     """
 
+    AUDIT_CACHE = 4096
+    """How many recently published revisions' audits are kept for pushes."""
+
     def __init__(self, ledger: Publisher, clock: Callable[[], Rev] = now_rev,
                  limits: Limits | None = None):
         self.ledger = ledger
@@ -148,6 +159,7 @@ class HubService:
         self._last_id: int | None = None  # id of the last event fanned out; None: unknown
         self._conns: dict[ConnId, _Conn] = {}
         self._pending: dict[ConnId, Delivery] = {}
+        self._audits: dict[Rev, Audit] = {}  # recent revisions, oldest first
         self._mig = ledger.project.version
         self._project_dict = ledger.project.to_dict()
         self._project_dict.setdefault("project", {})["mig"] = self._mig
@@ -331,6 +343,8 @@ class HubService:
     def _sat(self, conn: ConnId, c: _Conn, frame: Frame) -> tuple[list[Out], PubJob | None]:
         req = dec_sat(decode_body(frame))
         self._check_tops(req.tops, "evt.sat")
+        if req.audits:
+            c.audits = True
         if len(req.trans) > self.limits.max_trans:
             raise ValidationError(f"evt.sat: {len(req.trans)} transactions; the limit is "
                                   f"{self.limits.max_trans}: send them in several requests")
@@ -354,6 +368,10 @@ class HubService:
             results: what ``publish_many`` returned for ``job.items``, in order.
         """
         outs: list[Out] = []
+        for (t, usr), r in zip(job.items, results, strict=False):
+            if isinstance(r, PubResult) and not r.dup:
+                # what the ledger stored in the audit row (core.ledger.batch), minus arrived
+                self._remember(Audit(r.rev, t.created, ZERO_REV, usr, t.extra, t.uid))
         done = [r for r in results if isinstance(r, PubResult) and not r.dup]
         mine = {r.rev: job.conn for r in results if isinstance(r, PubResult)}
         if done:
@@ -426,7 +444,13 @@ class HubService:
         sub.paused = more
         sub.watermark = rev
         self._pending.pop(job.conn, None)  # the reply covers everything up to rev
-        res = SatRes(rev, tuple(evs), tuple(acks), tuple(rejects), more)
+        audits: tuple[Audit, ...] = ()
+        c = self._conns.get(job.conn)
+        if evs and c is not None and c.audits:
+            revs = {e.rev for e in evs}
+            audits = tuple(a for a in self.ledger.audits(min(revs) - 1, max(revs))
+                           if a.rev in revs)
+        res = SatRes(rev, tuple(evs), tuple(acks), tuple(rejects), more, audits)
         return [Send(job.conn, format_reply(job.subj, job.tok, enc_sat_res(res)))]
 
     # -- fan-out -------------------------------------------------------------------------------
@@ -486,7 +510,26 @@ class HubService:
         d = self._pending.pop(conn, None)
         if d is None or (not d.evs and not d.note):
             return None
-        return format_push("evt.update", enc_update(Update(d.rev, tuple(d.evs), tuple(d.note))))
+        c = self._conns.get(conn)
+        audits = self._audits_of(d.evs) if c is not None and c.audits else ()
+        return format_push("evt.update", enc_update(Update(d.rev, tuple(d.evs), tuple(d.note),
+                                                           audits)))
+
+    def _remember(self, a: Audit) -> None:
+        self._audits[a.rev] = a
+        if len(self._audits) > self.AUDIT_CACHE:
+            del self._audits[next(iter(self._audits))]
+
+    def _audits_of(self, evs: Sequence[Event]) -> tuple[Audit, ...]:
+        """The audits of the revisions of ``evs``: from the cache, else read in one query."""
+        revs = sorted({e.rev for e in evs})
+        missing = [r for r in revs if r not in self._audits]
+        if missing:
+            want = set(missing)
+            for a in self.ledger.audits(missing[0] - 1, missing[-1]):
+                if a.rev in want:
+                    self._remember(a)
+        return tuple(self._audits[r] for r in revs if r in self._audits)
 
     def pending(self, conn: ConnId) -> int:
         """Events and notes waiting to be pushed to ``conn``."""

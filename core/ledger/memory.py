@@ -96,6 +96,9 @@ class MemLedger:
     def audit(self, rev: Rev) -> Audit | None:
         return self._audits.get(rev)
 
+    def audits(self, lo: Rev, hi: Rev) -> list[Audit]:
+        return sorted((a for r, a in self._audits.items() if lo < r <= hi), key=lambda a: a.rev)
+
     def uid_rev(self, uid: str) -> Rev | None:
         """The revision a uid was applied at, or ``None``."""
         return self._uids.get(uid)

@@ -79,6 +79,10 @@ class Ledger(Protocol):
         """The audit row of one revision."""
         ...
 
+    def audits(self, lo: Rev, hi: Rev) -> list[Audit]:
+        """The audit rows of the revisions after ``lo`` up to ``hi`` (inclusive), in order."""
+        ...
+
     def verify(self) -> list[str]:
         """Replay the event log and compare with the state; one line per difference."""
         ...

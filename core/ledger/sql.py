@@ -414,6 +414,17 @@ class SqlLedger:
         return Audit(int(row.rev), int(row.created), int(row.arrived), row.usr,
                      None if row.extra is None else loads(row.extra), row.uid)
 
+    def audits(self, lo: Rev, hi: Rev) -> list[Audit]:
+        """The audit rows of the revisions after ``lo`` up to ``hi``, in order (one range
+        read of the primary key)."""
+        au = self.tables.audit
+        q = select(au).where(au.c.rev > lo, au.c.rev <= hi).order_by(au.c.rev)
+        with self._guard("reading audits"), self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+            conn.rollback()
+        return [Audit(int(r.rev), int(r.created), int(r.arrived), r.usr,
+                      None if r.extra is None else loads(r.extra), r.uid) for r in rows]
+
     def uid_rev(self, uid: str) -> Rev | None:
         """The revision a transaction uid was applied at, or ``None``."""
         u = self.tables.uid

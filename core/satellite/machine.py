@@ -336,7 +336,7 @@ class SyncMachine:
         if res.more:
             self._set(progress=(self._done_evs, 0), hub_rev=hub_rev)
             self._request("evt.sat", enc_sat(SatReq(self.store.rev(), (), self._tops(),
-                                                    self.lim)), "sat", now)
+                                                    self.lim, audits=True)), "sat", now)
             self._sat_busy = True
             return
         held, self._held = self._held, []
@@ -379,7 +379,7 @@ class SyncMachine:
             return
         trans = trans[:self.max_trans]
         self._sent.update(t.uid for t in trans)
-        req = SatReq(self.store.rev(), tuple(trans), self._tops(), self.lim)
+        req = SatReq(self.store.rev(), tuple(trans), self._tops(), self.lim, audits=True)
         self._request("evt.sat", enc_sat(req), "sat", now)
         self._sat_busy = True
 

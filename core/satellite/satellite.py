@@ -290,13 +290,13 @@ class Satellite:
     def apply_sat(self, res: SatRes) -> None:
         if res.acks:
             crash_point("sat.after_ack_before_record")
-        self.replica.apply(res.rev, res.evs, res.acks, res.rejects)
+        self.replica.apply(res.rev, res.evs, res.acks, res.rejects, res.audits)
         if res.more:
             crash_point("sat.mid_catchup")
         self._after_hub(res.evs, receipts=bool(res.acks or res.rejects))
 
     def apply_update(self, upd: Update) -> None:
-        self.replica.apply(upd.rev, upd.evs)
+        self.replica.apply(upd.rev, upd.evs, audits=upd.audits)
         self._after_hub(upd.evs, receipts=False)
 
     def set_sync(self, info: SyncInfo) -> None:

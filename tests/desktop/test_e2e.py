@@ -141,7 +141,8 @@ async def test_history_shows_versions_and_restores_one(
     assert h.model.rowCount() == 3
     assert [h.model.data(h.model.index(r, 2)) for r in range(3)] == [
         "modified", "modified", "created"]
-    # the replica has no audit rows (evt.sat carries events only), so no user yet: see report
+    # the hub sends each revision's audit to satellites (the audits extension): the user shows
+    assert [h.model.data(h.model.index(r, 1)) for r in range(3)] == ["office"] * 3
     h.select_row(2)  # the first version: time travel
     shown = {h.state.item(r, 0).text(): h.state.item(r, 1).text()
              for r in range(h.state.rowCount())}
