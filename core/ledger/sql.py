@@ -38,10 +38,10 @@ from sqlalchemy.pool import StaticPool
 from core.errors import OutpostError, SchemaError, StorageError, ValidationError
 from core.ledger.protocols import HistoryEntry, PubResult
 from core.ledger.sql_batch import chunks, event_of, event_rows, publish_batch
+from core.ledger.sql_replicate import plan_states, write_states
 from core.ledger.tables import (
     HotSql,
     LedgerTables,
-    StateTable,
     build_tables,
     dumps,
     hot_sql,
@@ -151,6 +151,7 @@ class SqlLedger:
         self._where = self.engine.url.render_as_string(hide_password=True)
         self._pg = self.engine.dialect.name == "postgresql"
         self._sql: HotSql = hot_sql(self.tables, self.engine.dialect.name)
+        self._partial_sql: dict[tuple[str, tuple[str, ...]], str] = {}  # sql_replicate
         with self._guard("opening the ledger"):
             self._open()
 
@@ -477,48 +478,6 @@ class SqlLedger:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def _load_states(self, conn: Connection, sigs: Sequence[Sig],
-                     ) -> dict[Sig, dict[str, Any] | None]:
-        by_top: dict[str, list[str]] = {}
-        for s in sigs:
-            by_top.setdefault(s.top, []).append(s.key)
-        out: dict[Sig, dict[str, Any] | None] = {}
-        hot = self._sql
-        for top, keys in by_top.items():
-            st = self.tables.states.get(top)
-            if st is None:
-                continue  # plan() rejects the unknown topic with a clear message
-            for part in chunks(keys):
-                sql = hot.select_state[top] + hot.in_list(len(part))
-                for row in _run(conn, sql, hot.in_params(part)):
-                    out[Sig(top, row[0])] = st.values(row)
-        return out
-
-    def _write_state(self, conn: Connection,
-                     changes: Mapping[Sig, tuple[Mapping[str, Any] | None, Rev]]) -> None:
-        ups: dict[str, list[tuple[Any, ...]]] = {}
-        dels: dict[str, list[str]] = {}
-        for sig, (fields, rev) in changes.items():
-            st: StateTable = self.tables.states[sig.top]
-            if fields is None:
-                dels.setdefault(sig.top, []).append(sig.key)
-            else:
-                ups.setdefault(sig.top, []).append(st.row_tuple(sig.key, fields, rev))
-        hot = self._sql
-        for top, keys in dels.items():
-            for part in chunks(keys):
-                _run(conn, hot.delete_state[top] + hot.in_list(len(part)),
-                                     hot.in_params(part))
-        for top, rows in ups.items():
-            if len(rows) == 1:
-                _run(conn, hot.upsert_state[top], rows[0])
-            else:
-                _run(conn, hot.upsert_state[top], rows)
-
-    @staticmethod
-    def _event_rows(evs: Iterable[Event]) -> list[tuple[Any, ...]]:
-        return event_rows(list(evs))
-
     def _batch(self, items: Sequence[tuple[Trans, str]], now: Rev | None,
                ) -> list[PubResult | Exception]:
         """One write transaction publishing ``items`` (see :mod:`core.ledger.sql_batch`).
@@ -643,30 +602,24 @@ class SqlLedger:
                 f"replicate to revision {rev} but the ledger is at {cur_rev}: replicas only "
                 "move forward; resync from the current revision")
         fresh = [e for e in evs if e.rev > cur_rev]
-        for e in fresh:
-            if e.top not in self.tables.states:
-                self._project.model(e.top)  # raises with "did you mean"
-        sigs = list(dict.fromkeys(Sig(e.top, e.key) for e in fresh))
-        loaded = self._load_states(conn, sigs)
-        folded: dict[Sig, tuple[dict[str, Any], Rev]] = {
-            s: (v, ZERO_REV) for s, v in loaded.items() if v is not None}
-        replay(fresh, folded)
+        for top in {e.top for e in fresh}:
+            if top not in self.tables.states:
+                self._project.model(top)  # raises with "did you mean"
         hot = self._sql
+
+        def run(sql: str, params: Any) -> Any:
+            return _run(conn, sql, params)
+
         if fresh:
-            _run(conn, hot.ins_event, self._event_rows(fresh))
+            run(hot.ins_event, event_rows(fresh))
         rows = [(a.rev, a.created, a.arrived, a.usr,
                  None if a.extra is None else dumps(a.extra), a.uid) for a in audits]
         if rows:
-            _run(conn, hot.ins_audit_keep, rows)
+            run(hot.ins_audit_keep, rows)
         uids = [(a.uid, a.rev) for a in audits if a.uid]
         if uids:
-            _run(conn, hot.ins_uid_keep, uids)
-        touched = {Sig(e.top, e.key) for e in fresh}
-        changes: dict[Sig, tuple[Mapping[str, Any] | None, Rev]] = {}
-        for s in touched:
-            got = folded.get(s)
-            changes[s] = (None, ZERO_REV) if got is None else got
-        self._write_state(conn, changes)
-        new_id = max([last_id, *(e.id for e in fresh)])
+            run(hot.ins_uid_keep, uids)
+        write_states(plan_states(fresh), self.tables, hot, run, self._partial_sql, chunks)
+        new_id = max(last_id, max((e.id for e in fresh), default=0))
         _run(conn, hot.set_meta, (rev, new_id))
         return rev, new_id

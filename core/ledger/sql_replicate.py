@@ -1,0 +1,117 @@
+"""Storing events confirmed elsewhere (a satellite's replica): the write plan of
+:meth:`core.ledger.sql.SqlLedger.replicate`, without reading the state first.
+
+A batch of events is folded in Python per record, in order, into one of three outcomes:
+
+- **full**: the batch holds the record's ``new`` (or a ``mod`` after its ``del``): its whole
+  row is known → the topic's ordinary upsert;
+- **partial**: only ``mod``\\ s → their merged fields are written with an upsert that sets
+  just those columns (and ``rev``), so the stored row is never read: ``INSERT (key, f..., rev)
+  ... ON CONFLICT (key) DO UPDATE SET f = excluded.f, rev = excluded.rev``. A ``mod`` of a
+  record the replica does not have creates it with those fields, as :func:`replay` does;
+- **deleted**: the last event is a ``del``.
+
+Then one ``executemany`` per topic and outcome (partials grouped by their set of columns), and
+one for the events. Measured on a catch-up of 100,000 events: reading the touched records'
+state before folding was about a quarter of the satellite's time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from core.ledger.tables import HotSql, LedgerTables, StateTable
+from core.model import Cmd, Event
+
+__all__ = ["StatePlan", "plan_states", "write_states"]
+
+_FULL, _PART, _DEL = 0, 1, 2
+
+
+class StatePlan:
+    """Per topic: key → ``(kind, fields, rev)`` with kind full, partial or deleted."""
+
+    __slots__ = ("tops",)
+
+    def __init__(self) -> None:
+        self.tops: dict[str, dict[str, list[Any]]] = {}
+
+
+def plan_states(evs: Sequence[Event]) -> StatePlan:
+    """Fold ``evs`` (in (rev, id) order) into the final write of every record they touch."""
+    plan = StatePlan()
+    tops = plan.tops
+    new, mod = Cmd.NEW, Cmd.MOD
+    for e in evs:
+        recs = tops.get(e.top)
+        if recs is None:
+            recs = tops[e.top] = {}
+        cur = recs.get(e.key)
+        cmd = e.cmd
+        if cmd is mod:
+            if cur is None:
+                recs[e.key] = [_PART, dict(e.arg) if e.arg else {}, e.rev]
+            elif cur[0] == _DEL:
+                # a mod of a record deleted earlier in the batch: replay makes it anew
+                recs[e.key] = [_FULL, dict(e.arg) if e.arg else {}, e.rev]
+            else:
+                if e.arg:
+                    cur[1].update(e.arg)
+                cur[2] = e.rev
+        elif cmd is new:
+            recs[e.key] = [_FULL, dict(e.arg) if e.arg else {}, e.rev]
+        else:
+            recs[e.key] = [_DEL, None, e.rev]
+    return plan
+
+
+def _partial_sql(hot: HotSql, st: StateTable, fields: tuple[str, ...]) -> str:
+    p = "%s" if hot.pg else "?"
+    t = '"' + st.table.name.replace('"', '""') + '"'
+    cols = ["key", *fields, "rev"]
+    q = ['"' + c.replace('"', '""') + '"' for c in cols]
+    sets = ", ".join(f"{c} = excluded.{c}" for c in q[1:])
+    return (f"INSERT INTO {t} ({', '.join(q)}) VALUES ({','.join([p] * len(cols))}) "
+            f"ON CONFLICT (key) DO UPDATE SET {sets}")
+
+
+def write_states(plan: StatePlan, tables: LedgerTables, hot: HotSql,
+                 run: Callable[[str, Any], Any], cache: dict[tuple[str, tuple[str, ...]], str],
+                 chunks: Callable[[Sequence[str]], Any]) -> None:
+    """Write a :class:`StatePlan`: deletes, full upserts, then partial upserts per column set.
+
+    Args:
+        run: runs driver SQL with a parameter tuple or, for a list, ``executemany``.
+        cache: partial-upsert SQL per (topic, columns), kept by the ledger between batches.
+        chunks: splits a key list into parts small enough for one ``IN (...)``.
+    """
+    for top, recs in plan.tops.items():
+        st = tables.states[top]
+        order = {name: i for i, name in enumerate(st.fields)}
+        conv = dict(st.store)
+        dels = [k for k, (kind, _, _) in recs.items() if kind == _DEL]
+        for part in chunks(dels):
+            if hot.pg:
+                run(hot.delete_state[top] + " = %s", [(k,) for k in part])
+            else:
+                run(hot.delete_state[top] + hot.in_list(len(part)), hot.in_params(part))
+        full = [st.row_tuple(k, f, rev) for k, (kind, f, rev) in recs.items() if kind == _FULL]
+        if full:
+            run(hot.upsert_state[top], full)
+        groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        for k, (kind, f, rev) in recs.items():
+            if kind != _PART:
+                continue
+            names = tuple(sorted((n for n in f if n in order), key=order.__getitem__))
+            row = [k]
+            for n in names:
+                c = conv[n]
+                row.append(f[n] if c is None else c(f[n]))
+            row.append(rev)
+            groups.setdefault(names, []).append(tuple(row))
+        for names, rows in groups.items():
+            sql = cache.get((top, names))
+            if sql is None:
+                sql = cache[(top, names)] = _partial_sql(hot, st, names)
+            run(sql, rows)
