@@ -77,6 +77,14 @@ class MemLedger:
         apply_events(folded, [e for e in self._evs if e.top == top and e.rev <= rev])
         return {s.key: self._full(top, v) for s, v in folded.items()}
 
+    def states_of(self, top: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        out = {}
+        for k in keys:
+            cur = self._state.get(Sig(top, k))
+            if cur is not None:
+                out[k] = self._full(top, cur)
+        return out
+
     def keys(self, top: str) -> list[str]:
         self._project.model(top)
         return sorted(s.key for s in self._state if s.top == top)

@@ -67,6 +67,11 @@ class Ledger(Protocol):
         """Every record of a topic (key → fields), now or as of ``rev``."""
         ...
 
+    def states_of(self, top: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The current fields of the given records of a topic (key → fields); keys of
+        records that do not exist are left out. One read for many keys."""
+        ...
+
     def keys(self, top: str) -> list[str]:
         """The keys of a topic's current records, sorted."""
         ...

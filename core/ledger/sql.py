@@ -296,6 +296,11 @@ class SqlLedger:
         """The revision of the last published or replicated transaction (read from the db)."""
         return self._meta_now()[0]
 
+    def rev_in(self, conn: Connection) -> Rev:
+        """The revision as seen inside the caller's transaction (from :meth:`begin`)."""
+        with self._guard("reading the revision"):
+            return self._read_meta(conn)[0]
+
     def last_id(self) -> int:
         """The id of the last event stored."""
         return self._meta_now()[1]
@@ -380,6 +385,26 @@ class SqlLedger:
             conn.rollback()
         return {s.key: self._full(top, v[0]) for s, v in sorted(folded.items(),
                                                                 key=lambda kv: kv[0].key)}
+
+    def states_of(self, top: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The current fields of the given records (key → fields), in one read per chunk of
+        keys; records that do not exist are left out."""
+        st = self.tables.states.get(top)
+        if st is None:
+            self._project.model(top)
+            return {}
+        want = list(dict.fromkeys(keys))
+        out: dict[str, dict[str, Any]] = {}
+        if not want:
+            return out
+        hot = self._sql
+        with self._guard("reading state"), self.engine.connect() as conn:
+            for part in chunks(want):
+                sql = hot.by_keys(hot.select_state[top], len(part))
+                for row in _run(conn, sql, hot.in_params(part)):
+                    out[row[0]] = st.values(row)
+            conn.rollback()
+        return out
 
     def keys(self, top: str) -> list[str]:
         """The keys of a topic's current records, sorted (an index-only read, no fields)."""

@@ -6,6 +6,12 @@ in the handshake), feeds received frames, closes and timer ticks to
 decisions live in the machine. websockets errors are translated to
 :class:`~core.errors.HubError` here, and only here, with the cause chained.
 
+Hub data (catch-up batches, pushes) is stored on a worker thread (``asyncio.to_thread``): the
+machine emits :class:`~core.satellite.machine.Apply`, the adapter runs ``Satellite.write`` in
+the thread and feeds ``applied`` back; ``Satellite.written`` (the overlay and listeners) runs
+on the event loop's thread. So the loop (the desktop's UI) stays responsive while a batch of
+5,000 events is written, and the next batch is already on its way (pipelining).
+
 The token is never logged.
 """
 
@@ -25,7 +31,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from core.crashpoints import crash_point
 from core.errors import HubError, OutpostError, SchemaError
-from core.satellite.machine import Backoff, Close, Open, Phase, Send, SyncMachine
+from core.satellite.machine import Apply, Backoff, Close, Open, Phase, Send, SyncMachine
 from core.satellite.satellite import Satellite
 from core.schema import Project, parse_project
 from core.wire import decode_error, decode_json, format_frame, parse_frame
@@ -123,7 +129,9 @@ class SyncClient:
         self.token = token
         self.open_timeout = open_timeout
         self.clock = clock
-        self.machine = SyncMachine(sat, rnd, lim=lim, backoff=backoff, timeout=timeout)
+        self.machine = SyncMachine(sat, rnd, lim=lim, backoff=backoff, timeout=timeout,
+                                   defer_apply=True)
+        self._applier: asyncio.Task[None] | None = None
         self._inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._ws: ClientConnection | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -168,6 +176,11 @@ class SyncClient:
         self._stop.clear()
         self._inbox = asyncio.Queue()
         deadline = None if timeout is None else self.clock() + timeout
+        if m.applying:
+            # an earlier run was cancelled while storing: let that write end, then resync
+            if self._applier is not None and not self._applier.done():
+                await asyncio.wait({self._applier})
+            m.drop_applies()
         self.sat.on_local = self._kick
         m.start(self.clock())
         try:
@@ -237,6 +250,8 @@ class SyncClient:
                 m.disconnected(now, arg)
             elif kind == "kick":
                 m.local_change(now)
+            elif kind == "applied":
+                m.applied(now, arg)
         except OutpostError as exc:
             # local storage failed while applying hub data: drop the connection, retry later
             log.warning("sync input failed: %s", exc)
@@ -272,6 +287,45 @@ class SyncClient:
                         crash_point("sat.after_send")
             elif isinstance(out, Close):
                 self._close_ws()
+            elif isinstance(out, Apply):
+                # not in self._tasks: the shutdown lets a write finish instead of cancelling
+                self._applier = asyncio.ensure_future(self._apply(out))
+
+    async def _apply(self, out: Apply) -> None:
+        err = ""
+        try:
+            await asyncio.to_thread(self.sat.write, out.item)
+        except OutpostError as exc:
+            # local storage failed (disk full, locked): the machine drops the connection
+            log.warning("storing hub data failed: %s", exc)
+            err = str(exc)
+        except Exception as exc:  # a bug: keep the traceback, and do not leave the machine waiting
+            log.error("storing hub data failed", exc_info=exc)
+            err = f"{type(exc).__name__}: {exc}"
+        self._inbox.put_nowait(("applied", err))
+
+    async def _finish_applies(self) -> None:
+        """Store what was received before stopping (bounded: a few batches at most)."""
+        m = self.machine
+        for _ in range(100):
+            if not m.applying:
+                return
+            t = self._applier
+            if t is not None and not t.done():
+                await asyncio.wait({t})
+            fed = False
+            while not self._inbox.empty():
+                kind, arg = self._inbox.get_nowait()
+                if kind == "applied":
+                    m.applied(self.clock(), arg)
+                    fed = True
+            for out in m.take():
+                if isinstance(out, Apply):
+                    self._applier = asyncio.ensure_future(self._apply(out))
+            if not fed and (t is None or t.done()) and m.applying and \
+                    (self._applier is None or self._applier.done()):
+                break  # lost track of it: resync later
+        m.drop_applies()
 
     def _close_ws(self) -> None:
         ws = self._ws
@@ -341,6 +395,7 @@ class SyncClient:
         if self.machine.phase not in (Phase.OFFLINE, Phase.STOPPED):
             self.machine.disconnected(self.clock(), "")
             self.machine.take()
+        await self._finish_applies()
         for t in list(self._tasks):
             t.cancel()
         if ws is not None:

@@ -25,6 +25,16 @@ Exactly once: pending transactions are resent with the same uid on every connect
 hub acks or rejects them; the hub acks a uid it applied before with its original revision.
 Pushes that arrive during a batched catch-up are held and applied after the last batch, so the
 replica never skips a revision.
+
+Storing hub data: with ``defer_apply=False`` (the simulation, tests) the machine calls
+``store.apply_sat`` / ``store.apply_update`` inside the input that brought the data. With
+``defer_apply=True`` (the asyncio client) it emits :class:`Apply` instead: the adapter runs
+``store.write(item)`` wherever it likes (a worker thread, so the event loop stays responsive)
+and reports :meth:`SyncMachine.applied`; the machine then calls ``store.written(item)`` (on the
+adapter's thread: notifications) and starts the next. At most one Apply is outstanding and
+they run in the order the data arrived. Either way a catch-up is *pipelined*: the next
+``evt.sat`` batch is requested as soon as a reply with ``more`` arrives, before that reply is
+stored, so the hub prepares batch n+1 while the satellite writes batch n.
 """
 
 from __future__ import annotations
@@ -53,6 +63,7 @@ from core.wire import (
 )
 
 __all__ = [
+    "Apply",
     "Backoff",
     "Close",
     "Open",
@@ -93,7 +104,14 @@ class Close:
     reason: str
 
 
-Output = Open | Send | Close
+@dataclass(frozen=True, slots=True)
+class Apply:
+    """Store hub data with ``SyncStore.write(item)``, then report ``applied``."""
+
+    item: SatRes | Update
+
+
+Output = Open | Send | Close | Apply
 
 
 class SyncStore(Protocol):
@@ -119,6 +137,14 @@ class SyncStore(Protocol):
 
     def apply_update(self, upd: Update) -> None:
         """Store a pushed update (events after the replica's rev)."""
+        ...
+
+    def write(self, item: SatRes | Update) -> None:
+        """``defer_apply``: store a reply or push (may run on another thread); no notices."""
+        ...
+
+    def written(self, item: SatRes | Update) -> None:
+        """``defer_apply``: ``item`` is stored: update what the user sees (adapter's thread)."""
         ...
 
 
@@ -164,18 +190,23 @@ class SyncMachine:
         backoff: reconnect delays.
         timeout: seconds a request may stay unanswered before the connection is dropped.
         max_trans: most transactions sent in one ``evt.sat`` (the rest follow after the reply).
+        defer_apply: emit :class:`Apply` for hub data instead of storing it in the input
+            (see the module docstring).
     """
 
     def __init__(self, store: SyncStore, rnd: random.Random | None = None, *, lim: int = 5000,
                  backoff: Backoff | None = None, timeout: float = 60.0,
-                 max_trans: int = 1000):
+                 max_trans: int = 1000, defer_apply: bool = False):
         self.store = store
         self.rnd = rnd or random.Random()
         self.lim = lim
         self.backoff = backoff or Backoff()
         self.timeout = timeout
         self.max_trans = max_trans
+        self.defer_apply = defer_apply
         self.info = SyncInfo()
+        self._applies: list[SatRes | Update] = []          # to store, in order (deferred)
+        self._applying: SatRes | Update | None = None      # the Apply outstanding
         self._out: list[Output] = []
         self._tok = 0
         self._waiting: dict[str, tuple[str, float]] = {}   # tok -> (kind, sent at)
@@ -207,8 +238,37 @@ class SyncMachine:
     @property
     def idle(self) -> bool:
         """Caught up, nothing in flight and nothing left to send."""
-        return (self.info.phase == Phase.LIVE and not self._sat_busy
+        return (self.info.phase == Phase.LIVE and not self._sat_busy and not self.applying
                 and not self.store.outbox())
+
+    @property
+    def applying(self) -> bool:
+        """Hub data received but not stored yet (an Apply outstanding or queued)."""
+        return self._applying is not None or bool(self._applies)
+
+    def drop_applies(self) -> None:
+        """Forget hub data not stored yet (the adapter lost track of an Apply): the next
+        connection resyncs from the replica's revision."""
+        self._applies.clear()
+        self._applying = None
+
+    def applied(self, now: float, error: str = "") -> None:
+        """The outstanding :class:`Apply` finished (``error``: the storage failure)."""
+        item, self._applying = self._applying, None
+        if item is None:
+            return
+        if error:
+            # nothing of it was stored: drop what was queued behind it and resync from the
+            # replica's revision on the next connection
+            self._applies.clear()
+            self._set(last_error=f"storing hub data failed: {error}")
+            if self.info.phase not in (Phase.OFFLINE, Phase.STOPPED):
+                self._out.append(Close("storage failed"))
+            return
+        self.store.written(item)
+        self._pump()
+        if not self.applying:
+            self._send_unsent(now)
 
     # -- inputs --------------------------------------------------------------------------------
 
@@ -327,29 +387,32 @@ class SyncMachine:
             self._out.append(Close("sat refused"))
             return
         res = dec_sat_res(body.get("res") if isinstance(body, dict) else None, "evt.sat result")
-        if res.rev < self.store.rev():
+        known = self._rev()
+        if res.rev < known:
             # an answer from behind our replica (e.g. after a reconnect race): keep ours
-            res = replace(res, rev=self.store.rev())
-        self.store.apply_sat(res)
+            res = replace(res, rev=known)
         self._done_evs += len(res.evs)
         hub_rev = max(self.info.hub_rev, res.rev)
         if res.more:
             self._set(progress=(self._done_evs, 0), hub_rev=hub_rev)
-            self._request("evt.sat", enc_sat(SatReq(self.store.rev(), (), self._tops(),
+            # pipelined: ask for the next batch before storing this one
+            self._request("evt.sat", enc_sat(SatReq(res.rev, (), self._tops(),
                                                     self.lim, audits=True)), "sat", now)
             self._sat_busy = True
+            self._store(res)
             return
+        self._store(res)
         held, self._held = self._held, []
         for upd in held:
-            if upd.rev > self.store.rev():
-                self.store.apply_update(upd)
+            if upd.rev > self._rev():
+                self._store(upd)
                 hub_rev = max(hub_rev, upd.rev)
         errs = [f"{r.uid}: {r.err}" for r in res.rejects]
         self._set(phase=Phase.LIVE, last_sync=now, hub_rev=hub_rev, attempts=0,
                   progress=(self._done_evs, self._done_evs),
                   last_error="" if not errs else f"rejected by the hub: {'; '.join(errs)}")
-        if any(t.uid not in self._sent for t in self.store.outbox()):
-            self._send_sat(now, only_new=True)
+        if not self.applying:
+            self._send_unsent(now)  # deferred: once the reply is stored (applied())
 
     def _on_push(self, body: Any, now: float) -> None:
         if self.info.phase not in (Phase.CATCHUP, Phase.LIVE):
@@ -364,8 +427,8 @@ class SyncMachine:
             # a reply is outstanding: its events and the push may overlap; keep the order
             self._held.append(upd)
             return
-        if upd.rev > self.store.rev():
-            self.store.apply_update(upd)
+        if upd.rev > self._rev():
+            self._store(upd)
         self._set(hub_rev=max(self.info.hub_rev, upd.rev), last_sync=now)
 
     # -- helpers -------------------------------------------------------------------------------
@@ -373,13 +436,45 @@ class SyncMachine:
     def _tops(self) -> tuple[str, ...]:
         return tuple(self.store.topics())
 
+    def _rev(self) -> Rev:
+        """The replica's revision once everything received is stored."""
+        rev = self.store.rev()
+        if self._applying is not None:
+            rev = max(rev, self._applying.rev)
+        for it in self._applies:
+            rev = max(rev, it.rev)
+        return rev
+
+    def _store(self, item: SatRes | Update) -> None:
+        if not self.defer_apply:
+            if isinstance(item, SatRes):
+                self.store.apply_sat(item)
+            else:
+                self.store.apply_update(item)
+            return
+        self._applies.append(item)
+        self._pump()
+
+    def _pump(self) -> None:
+        if self._applying is None and self._applies:
+            self._applying = self._applies.pop(0)
+            self._out.append(Apply(self._applying))
+
+    def _send_unsent(self, now: float) -> None:
+        """When live and idle: send pending transactions not yet sent on this connection (one
+        waiting for an earlier one's ack becomes sendable once that ack is stored)."""
+        if self.info.phase != Phase.LIVE or self._sat_busy:
+            return
+        if any(t.uid not in self._sent for t in self.store.outbox()):
+            self._send_sat(now, only_new=True)
+
     def _send_sat(self, now: float, *, only_new: bool) -> None:
         trans = [t for t in self.store.outbox() if t.uid not in self._sent]
         if only_new and not trans:
             return
         trans = trans[:self.max_trans]
         self._sent.update(t.uid for t in trans)
-        req = SatReq(self.store.rev(), tuple(trans), self._tops(), self.lim, audits=True)
+        req = SatReq(self._rev(), tuple(trans), self._tops(), self.lim, audits=True)
         self._request("evt.sat", enc_sat(req), "sat", now)
         self._sat_busy = True
 

@@ -16,8 +16,9 @@ fsync of the WAL (a few ms), far below the time a person takes to make an edit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from core.ledger.protocols import Ledger
 from core.ledger.sql import SqlLedger
@@ -59,19 +60,23 @@ class Replica:
         return int(self.ledger.rev())
 
     def apply(self, rev: Rev, evs: Sequence[Event], acks: Sequence[Ack] = (),
-              rejects: Sequence[Reject] = (), audits: Sequence[Audit] = ()) -> None:
-        """Store the hub's events up to ``rev`` and the outcomes of local transactions, in one
-        commit. Events at or before the replica's revision are skipped (duplicates)."""
-        cur = self.rev()
-        fresh = [e for e in evs if e.rev > cur]
-        new_rev = max(rev, cur)
+              rejects: Sequence[Reject] = (), audits: Sequence[Audit] = (),
+              meta: Mapping[str, Any] | None = None) -> None:
+        """Store the hub's events up to ``rev``, the outcomes of local transactions and
+        ``meta`` (``sat_meta`` values), in one commit. Events at or before the replica's
+        revision are skipped (duplicates)."""
         with self.ledger.begin() as conn:
+            cur = self.ledger.rev_in(conn)
+            fresh = [e for e in evs if e.rev > cur]
+            new_rev = max(rev, cur)
             if new_rev > cur or fresh or audits:
                 self.ledger.replicate(new_rev, fresh, audits, conn=conn)
-            for a in acks:
-                self.queue.accept(a.uid, a.rev, conn)
+            if acks:
+                self.queue.accept_many([(a.uid, a.rev) for a in acks], conn)
             for r in rejects:
                 self.queue.reject(r.uid, r.err, r.conflicts, conn)
+            for name, value in (meta or {}).items():
+                self.queue.set_meta(name, value, conn)
 
     def close(self) -> None:
         self.ledger.close()

@@ -18,12 +18,13 @@ Decisions (see ``docs/satellite.md``):
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from core.crashpoints import crash_point
-from core.errors import ConfigError, ConflictError, ValidationError
+from core.errors import ConfigError, ConflictError, StorageError, ValidationError
 from core.ids import new_uid
 from core.ledger.protocols import HistoryEntry
 from core.ledger.rules import Later, plan
@@ -93,6 +94,10 @@ class Satellite:
         self._since: Rev = ZERO_REV
         self._last_sync: Rev = int(self.queue.get_meta("last_sync", 0))
         self._hub_rev: Rev = int(self.queue.get_meta("hub_rev", 0))
+        # sat_meta values changed since they were last stored: written with the next batch of
+        # hub data (same commit, no fsync of their own) or on close
+        self._meta: dict[str, Any] = {}
+        self._meta_lock = threading.Lock()
         self.offline_mode = False
         self.on_local: Callable[[], None] | None = None   # set by the sync client
         self._ov = Overlay()
@@ -113,8 +118,7 @@ class Satellite:
         q = self.queue
         conflicts = q.count(ReceiptState.REJECTED) + len(self._ov.conflicts)
         info = self._info
-        local = q.rows()
-        local_rev = max((r["created"] for r in local), default=ZERO_REV)
+        local_rev = q.last_created()
         return SatStatus(
             online=info.online, since=self._since, hub=self.config.hub,
             rev=self.replica.rev(), hub_rev=max(self._hub_rev, info.hub_rev),
@@ -288,16 +292,48 @@ class Satellite:
             self.queue.set_bases(bases)
 
     def apply_sat(self, res: SatRes) -> None:
-        if res.acks:
-            crash_point("sat.after_ack_before_record")
-        self.replica.apply(res.rev, res.evs, res.acks, res.rejects, res.audits)
-        if res.more:
-            crash_point("sat.mid_catchup")
-        self._after_hub(res.evs, receipts=bool(res.acks or res.rejects))
+        self.write(res)
+        self.written(res)
 
     def apply_update(self, upd: Update) -> None:
-        self.replica.apply(upd.rev, upd.evs, audits=upd.audits)
-        self._after_hub(upd.evs, receipts=False)
+        self.write(upd)
+        self.written(upd)
+
+    def write(self, item: SatRes | Update) -> None:
+        """Store an ``evt.sat`` reply or a push in one commit, without notifying anyone.
+
+        Safe on a worker thread (the sync client runs it there): it touches only the database
+        (SQLAlchemy's pool gives the thread its own connection), never the overlay.
+        """
+        meta = self._take_meta()
+        try:
+            if isinstance(item, SatRes):
+                if item.acks:
+                    crash_point("sat.after_ack_before_record")
+                self.replica.apply(item.rev, item.evs, item.acks, item.rejects, item.audits,
+                                   meta=meta)
+                if item.more:
+                    crash_point("sat.mid_catchup")
+            else:
+                self.replica.apply(item.rev, item.evs, audits=item.audits, meta=meta)
+        except BaseException:
+            self._put_meta(meta)  # not stored: keep for the next commit
+            raise
+
+    def written(self, item: SatRes | Update) -> None:
+        """After :meth:`write` (on the thread that owns the overlay): rebase the local queue on
+        the new replica state and notify listeners."""
+        receipts = isinstance(item, SatRes) and bool(item.acks or item.rejects)
+        self._after_hub(item.evs, receipts=receipts)
+
+    def _take_meta(self) -> dict[str, Any]:
+        with self._meta_lock:
+            meta, self._meta = self._meta, {}
+        return meta
+
+    def _put_meta(self, meta: dict[str, Any]) -> None:
+        with self._meta_lock:
+            self._meta = {**meta, **self._meta}
 
     def set_sync(self, info: SyncInfo) -> None:
         """Take the sync machine's status (called by the client after every input)."""
@@ -311,12 +347,19 @@ class Satellite:
         if info.last_sync and info.last_sync != old.last_sync:
             self._last_sync = now
             self._hub_rev = max(self._hub_rev, info.hub_rev)
-            self.queue.set_meta("last_sync", now)
-            self.queue.set_meta("hub_rev", self._hub_rev)
+            self._put_meta({"last_sync": now, "hub_rev": self._hub_rev})
         self._info = info
         self._notify(Change(status=True))
 
     def close(self) -> None:
+        meta = self._take_meta()
+        if meta:
+            try:
+                with self.queue._conn(None) as conn:
+                    for name, value in meta.items():
+                        self.queue.set_meta(name, value, conn)
+            except StorageError:
+                pass  # display values only (last sync, hub rev): not worth failing a close
         self.replica.close()
 
     # -- internals ---------------------------------------------------------------------------

@@ -98,12 +98,25 @@ def rebase(ledger: Ledger, queued: Sequence[Queued], *, now: Rev = 0,
     ov = base if base is not None else Overlay()
     rev = ledger.rev()
     project = ledger.project
+    # the replica's state of every record the queue touches, in one read per topic (a read
+    # per transaction made replaying 10,000 offline edits quadratic in queries)
+    need: dict[str, set[str]] = {}
+    for q in queued:
+        for a in q.trans.acts:
+            if Sig(a.top, a.key) not in ov.states:
+                need.setdefault(a.top, set()).add(a.key)
+    replica: dict[Sig, Mapping[str, Any]] = {}
+    for top, keys in need.items():
+        if top not in project.topics:
+            continue  # plan() rejects the unknown topic with a clear message
+        for k, v in ledger.states_of(top, keys).items():
+            replica[Sig(top, k)] = v
     for q in queued:
         t = q.trans
         sigs = list(dict.fromkeys(Sig(a.top, a.key) for a in t.acts))
         states: dict[Sig, Mapping[str, Any] | None] = {}
         for s in sigs:
-            states[s] = ov.states[s] if s in ov.states else ledger.state(s.top, s.key)
+            states[s] = ov.states[s] if s in ov.states else replica.get(s)
         check_base = q.auth or q.accepted or t.base >= rev
         later = {} if check_base else {s: _later(ledger, s, t.base) for s in sigs}
         probe = Trans(t.acts, base=rev if check_base else t.base, uid=t.uid)

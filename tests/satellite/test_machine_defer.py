@@ -1,0 +1,96 @@
+"""The sync machine with ``defer_apply`` (what the asyncio client uses): hub data goes out as
+:class:`Apply` commands, one at a time and in order; the next catch-up batch is requested before
+the current one is stored (pipelining). Scripted frames, virtual clock, no sockets."""
+
+from __future__ import annotations
+
+import random
+
+from core.model import Update
+from core.satellite.machine import Apply, Close, Phase, SyncMachine, frames_of
+from core.wire import Ack, SatRes, enc_update, format_push
+from tests.satellite.test_machine import FakeStore, body, connect, ev, sat_reply, trans
+
+
+class DeferStore(FakeStore):
+    """FakeStore plus the deferred-apply half of SyncStore."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written_items: list[SatRes | Update] = []
+
+    def write(self, item: SatRes | Update) -> None:
+        if isinstance(item, SatRes):
+            self.apply_sat(item)
+        else:
+            self.apply_update(item)
+
+    def written(self, item: SatRes | Update) -> None:
+        self.written_items.append(item)
+
+
+def applies(outs: list[object]) -> list[Apply]:
+    return [o for o in outs if isinstance(o, Apply)]
+
+
+def run_apply(st: DeferStore, m: SyncMachine, a: Apply, now: float) -> list[object]:
+    st.write(a.item)
+    m.applied(now)
+    return list(m.take())
+
+
+def test_next_batch_is_requested_before_the_current_one_is_stored() -> None:
+    st = DeferStore()
+    m = SyncMachine(st, random.Random(1), lim=2, defer_apply=True)
+    connect(m)
+    m.received(sat_reply("2", SatRes(2000, (ev(1), ev(2)), more=True)), 1.0)
+    outs = m.take()
+    [again] = frames_of(outs)  # type: ignore[arg-type]
+    [a1] = applies(outs)  # type: ignore[arg-type]
+    assert outs.index(a1) > outs.index(next(o for o in outs if not isinstance(o, Apply)))
+    head, b = body(again)
+    assert head == "evt.sat#3" and b["rev"] == "0001-01-01T00:00:02Z"
+    assert st.rev() == 0 and m.applying  # nothing stored yet
+    # batch 2 arrives while batch 1 is still being written: queued, not started
+    m.received(format_push("evt.update", enc_update(Update(6000, (ev(6),)))), 1.05)
+    m.received(sat_reply("3", SatRes(5000, (ev(3), ev(4), ev(5)))), 1.1)
+    assert applies(m.take()) == []  # type: ignore[arg-type]
+    assert m.phase == Phase.LIVE and not m.idle  # live, but not idle until stored
+    outs = run_apply(st, m, a1, 1.2)
+    [a2] = applies(outs)  # type: ignore[arg-type]
+    assert st.rev() == 2000 and isinstance(a2.item, SatRes) and a2.item.rev == 5000
+    [a3] = applies(run_apply(st, m, a2, 1.3))  # type: ignore[arg-type]
+    assert isinstance(a3.item, Update) and a3.item.rev == 6000  # the held push, after
+    run_apply(st, m, a3, 1.4)
+    assert [e.id for e in st.evs] == [1, 2, 3, 4, 5, 6] and st.rev() == 6000
+    assert len(st.written_items) == 3 and m.idle
+
+
+def test_pending_sent_after_an_earlier_ack_is_stored() -> None:
+    st = DeferStore()
+    st.pending = [trans("u1")]
+    m = SyncMachine(st, random.Random(1), defer_apply=True)
+    connect(m)
+    m.received(sat_reply("2", SatRes(6000, acks=(Ack("u1", 6000),))), 1.0)
+    [a] = applies(m.take())  # type: ignore[arg-type]
+    st.pending.append(trans("u2"))  # e.g. became sendable once u1's ack is stored
+    outs = run_apply(st, m, a, 1.1)
+    [f] = frames_of(outs)  # type: ignore[arg-type]
+    _head, b = body(f)
+    assert [t["uid"] for t in b["trans"]] == ["u2"] and b["rev"] == "0001-01-01T00:00:06Z"
+
+
+def test_storage_failure_drops_queued_data_and_closes() -> None:
+    st = DeferStore()
+    m = SyncMachine(st, random.Random(1), lim=2, defer_apply=True)
+    connect(m)
+    m.received(sat_reply("2", SatRes(2000, (ev(1), ev(2)), more=True)), 1.0)
+    m.take()
+    m.received(sat_reply("3", SatRes(4000, (ev(3), ev(4)), more=True)), 1.1)
+    m.take()
+    m.applied(1.2, "disk full")
+    outs = m.take()
+    assert any(isinstance(o, Close) for o in outs) and not applies(outs)  # type: ignore[arg-type]
+    assert not m.applying and "disk full" in m.info.last_error
+    m.disconnected(1.3, "")
+    assert st.rev() == 0  # the next connection asks again from the replica's revision
