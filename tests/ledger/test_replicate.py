@@ -33,10 +33,7 @@ def histories(draw: st.DrawFn) -> tuple[list[Event], list[int]]:
     rev = 1000
     for i in range(n):
         key = draw(st.sampled_from(["a", "b", "c", "d"]))
-        if key in present:
-            cmd = draw(st.sampled_from([Cmd.MOD, Cmd.MOD, Cmd.DEL]))
-        else:
-            cmd = Cmd.NEW
+        cmd = draw(st.sampled_from([Cmd.MOD, Cmd.MOD, Cmd.DEL])) if key in present else Cmd.NEW
         arg = None if cmd == Cmd.DEL else draw(_site_arg)
         if cmd == Cmd.NEW:
             arg = {"name": "n", **(arg or {})}
