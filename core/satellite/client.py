@@ -31,7 +31,16 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from core.crashpoints import crash_point
 from core.errors import HubError, OutpostError, SchemaError
-from core.satellite.machine import Apply, Backoff, Close, Open, Phase, Send, SyncMachine
+from core.satellite.machine import (
+    Apply,
+    Backoff,
+    Close,
+    Open,
+    Phase,
+    Send,
+    SyncMachine,
+    decode_incoming,
+)
 from core.satellite.satellite import Satellite
 from core.schema import Project, parse_project
 from core.wire import decode_error, decode_json, format_frame, parse_frame
@@ -41,6 +50,8 @@ __all__ = ["SyncClient", "fetch_project", "hub_error"]
 log = logging.getLogger("outpost.sat.client")
 
 MAX_MESSAGE = 64 * 1024 * 1024
+BIG_FRAME = 32 * 1024
+"""Frames at least this long are decoded on a worker thread, off the event loop."""
 
 
 def _headers(token: str) -> dict[str, str]:
@@ -364,7 +375,12 @@ class SyncClient:
         reason = ""
         try:
             async for text in ws:
-                self._inbox.put_nowait(("frame", text))
+                if len(text) >= BIG_FRAME:
+                    # one at a time, in order: the next frame waits for this one
+                    self._inbox.put_nowait(("frame", await asyncio.to_thread(decode_incoming,
+                                                                             text)))
+                else:
+                    self._inbox.put_nowait(("frame", text))
         except ConnectionClosed as exc:
             reason = str(hub_error(self.url, exc))
         except asyncio.CancelledError:

@@ -279,6 +279,14 @@ class Queue:
             names = list(cur.keys())
             return [dict(zip(names, r, strict=True)) for r in cur]
 
+    def summary(self) -> tuple[dict[str, int], int]:
+        """Receipts per state and the newest creation time, in one read (for the status)."""
+        with self._read() as c:
+            rows = c.exec_driver_sql(
+                "SELECT state, count(*), max(created) FROM sat_receipt GROUP BY state").all()
+        return ({r[0]: int(r[1]) for r in rows},
+                max((int(r[2] or 0) for r in rows), default=0))
+
     def last_created(self) -> int:
         """The creation time of the newest local transaction (0 when there is none)."""
         with self._read() as c:

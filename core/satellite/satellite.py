@@ -115,14 +115,14 @@ class Satellite:
         return frozenset(self.config.auth_topics)
 
     def status(self) -> SatStatus:
-        q = self.queue
-        conflicts = q.count(ReceiptState.REJECTED) + len(self._ov.conflicts)
+        counts, local_rev = self.queue.summary()  # one read: the UI asks after every change
+        conflicts = counts.get(ReceiptState.REJECTED.value, 0) + len(self._ov.conflicts)
         info = self._info
-        local_rev = q.last_created()
         return SatStatus(
             online=info.online, since=self._since, hub=self.config.hub,
             rev=self.replica.rev(), hub_rev=max(self._hub_rev, info.hub_rev),
-            local_rev=local_rev, pending=q.count(ReceiptState.PENDING), conflicts=conflicts,
+            local_rev=local_rev, pending=counts.get(ReceiptState.PENDING.value, 0),
+            conflicts=conflicts,
             last_sync=self._last_sync, last_error=info.last_error, mig=self._project.version,
             syncing=info.phase in (Phase.HANDSHAKE, Phase.CATCHUP), progress=info.progress,
             offline_mode=self.offline_mode)

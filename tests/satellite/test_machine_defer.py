@@ -94,3 +94,20 @@ def test_storage_failure_drops_queued_data_and_closes() -> None:
     assert not m.applying and "disk full" in m.info.last_error
     m.disconnected(1.3, "")
     assert st.rev() == 0  # the next connection asks again from the replica's revision
+
+
+def test_frames_decoded_elsewhere_are_taken_as_they_are() -> None:
+    from core.satellite.machine import Incoming, decode_incoming
+
+    st = DeferStore()
+    m = SyncMachine(st, random.Random(1), lim=2, defer_apply=True)
+    connect(m)
+    inc = decode_incoming(sat_reply("2", SatRes(2000, (ev(1), ev(2)))))
+    assert isinstance(inc.res, SatRes) and inc.res.evs == (ev(1), ev(2))
+    m.received(inc, 1.0)
+    [a] = applies(m.take())  # type: ignore[arg-type]
+    assert a.item is inc.res and m.phase == Phase.LIVE
+    bad = decode_incoming("")
+    assert isinstance(bad, Incoming) and bad.err is not None
+    m.received(bad, 1.1)
+    assert any(isinstance(o, Close) for o in m.take()) and "bad frame" in m.info.last_error
