@@ -27,7 +27,9 @@ from core.satellite.api import ReceiptState
 from core.satellite.client import SyncClient
 from core.satellite.machine import Backoff
 from core.schema import Project
-from tests.reliability.procs import (
+from tests.reliability.satdriver import TOP, open_sat
+from tests.support.faultproxy import FaultProxy
+from tests.support.procs import (
     DRIVER,
     PY,
     ROOT,
@@ -37,8 +39,6 @@ from tests.reliability.procs import (
     ledger_uids,
     sat_db,
 )
-from tests.reliability.satdriver import TOP, open_sat
-from tests.support.faultproxy import FaultProxy
 
 SATS = 4
 KINDS = ["cut", "cut", "blackhole", "latency", "slices", "refuse", "kill_hub", "kill_sat"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from core.revision import from_datetime, parse_rev
-from tests.processes.procs import (
+from tests.support.procs import (
     HubProc,
     cli,
     hub_counts,
@@ -120,7 +120,7 @@ async def test_kill9_hub_during_publish(tmp_path: Path) -> None:
     hub = HubProc(tmp_path / "hub.db")
     a, b = tmp_path / "a", tmp_path / "b"
     # 1. the hub dies after committing the satellite's first transaction, before the ack
-    await hub.start(OUTPOST_CRASH_AT="hub.after_append_before_ack")
+    await hub.start(crash="hub.after_append_before_ack")
     try:
         for d in (a, b):
             rc, _, err = await cli(d, "connect", hub.url)
@@ -140,7 +140,7 @@ async def test_kill9_hub_during_publish(tmp_path: Path) -> None:
         assert rc == 0, err
         sync = await spawn_sync(a)
         await asyncio.sleep(random.Random(3).uniform(0.8, 1.5))
-        await hub.kill9()
+        await hub.kill()
         await hub.start()
         sync.kill()
         await asyncio.wait_for(sync.wait(), 10)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+SOAK = os.environ.get("OUTPOST_SOAK", "") not in ("", "0")
 _MINE = tuple(str(Path(__file__).resolve().parent.parent / d) for d in ("chaos", "reliability"))
 
 
@@ -16,7 +17,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if os.environ.get("OUTPOST_SOAK", "") not in ("", "0"):
+    if SOAK:
         return
     keep, drop = [], []
     for it in items:

@@ -16,8 +16,9 @@ from core.crashpoints import POINTS
 from core.ledger.sql import SqlLedger
 from core.satellite.api import ReceiptState
 from core.schema import Project
-from tests.reliability.procs import SOAK, HubProc, integrity, ledger_uids, run, sat_db
+from tests.reliability.conftest import SOAK
 from tests.reliability.satdriver import TOP, open_sat
+from tests.support.procs import HubProc, integrity, ledger_uids, run, sat_db
 
 RUNS = 20 if SOAK else 3
 CRASHED = 137

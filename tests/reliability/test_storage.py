@@ -23,7 +23,7 @@ from core.satellite.machine import Backoff
 from core.satellite.satellite import Satellite
 from core.schema import Project
 from hubserver.server import Hub
-from tests.reliability.procs import integrity
+from tests.support.procs import integrity
 
 TOP = "field.site"
 

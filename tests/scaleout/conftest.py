@@ -2,7 +2,6 @@
 
 - :func:`cluster`: N in-process hubs, each with its own :class:`SqlLedger` (own connection
   pool, as a separate process would have) and its own :class:`ClusterListener`.
-- :class:`HubProc`: a real ``outpost-hub serve`` process (for ``kill -9``).
 - :class:`Client`: a raw WebSocket client that publishes (``evt.pub``) and subscribes
   (``evt.sub``) and records, in arrival order, every event it was given (reply or push), so a
   test can check that nothing was skipped, duplicated or reordered.
@@ -12,9 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -180,49 +176,3 @@ def check_stream(got: list[tuple[int, int]], ledger_ids: list[tuple[int, int]],
     missing = sorted(set(i for i, _ in ledger_ids) - set(ids))
     assert not missing, f"{who}: skipped {len(missing)} events, first {missing[:5]}"
     assert got == ledger_ids, f"{who}: stream differs from the ledger"
-
-
-class HubProc:
-    """A real ``outpost-hub serve`` process on port 0 with ``--auth none``."""
-
-    def __init__(self, db: str, env: dict[str, str] | None = None,
-                 log: Path | None = None):
-        self.log = log
-        self._logf = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hubserver.cli", "serve", "--db", db, "--port", "0",
-             "--auth", "none", "--log-level", "WARNING"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=self._logf,
-            env={**os.environ, **(env or {})})
-        self.url = ""
-
-    def wait_ready(self, timeout: float = 30.0) -> str:
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline().decode()
-            if not line:
-                raise AssertionError(f"hub exited ({self.proc.poll()}) before ready; "
-                                     f"log: {self.log}")
-            if line.startswith("outpost-hub ready: "):
-                self.url = line.split()[2]
-                return self.url
-        raise AssertionError("hub not ready in time")
-
-    def kill9(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()  # SIGKILL: no cleanup, no finally
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        if self._logf is not subprocess.DEVNULL:
-            self._logf.close()  # type: ignore[union-attr]

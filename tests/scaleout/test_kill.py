@@ -30,7 +30,8 @@ from core.satellite.api import ReceiptState
 from core.satellite.client import SyncClient
 from core.satellite.satellite import Satellite
 from core.schema import Project
-from tests.scaleout.conftest import TOPS, Client, HubProc, check_stream, site, trans
+from tests.scaleout.conftest import TOPS, Client, check_stream, site, trans
+from tests.support.procs import HubProc
 
 pytestmark = [pytest.mark.pg, pytest.mark.timeout(120)]
 
@@ -47,10 +48,9 @@ async def test_kill9_one_of_three_hubs_mid_publish(fresh_pg_db: str, project: Pr
     try:
         # the first hub creates the tables; the others start on an existing ledger
         for i in range(3):
-            env = {"OUTPOST_CRASH_AT": "hub.after_append_before_ack:5"} if i == KILL else {}
-            p = HubProc(fresh_pg_db, env, tmp_path / f"hub{i}.log")
+            p = HubProc(fresh_pg_db, log=tmp_path / f"hub{i}.log", log_level="WARNING")
             procs.append(p)
-            await asyncio.to_thread(p.wait_ready)
+            await p.start(crash="hub.after_append_before_ack:5" if i == KILL else "")
         urls = [p.url for p in procs]
 
         subs = [await Client.open(u) for u in urls]
@@ -99,10 +99,10 @@ async def test_kill9_one_of_three_hubs_mid_publish(fresh_pg_db: str, project: Pr
         async def killer() -> None:
             # fallback if the crash point was not reached: SIGKILL while publishes run
             for _ in range(1000):
-                if len(via_kill) >= 14 or procs[KILL].proc.poll() is not None:
+                if len(via_kill) >= 14 or procs[KILL].returncode is not None:
                     break
                 await asyncio.sleep(0.005)
-            procs[KILL].kill9()
+            await procs[KILL].kill()
 
         async def sync_sat(i: int) -> None:
             await SyncClient(sats[i], urls[i], rnd=random.Random(i)).sync_once(15)
@@ -114,8 +114,8 @@ async def test_kill9_one_of_three_hubs_mid_publish(fresh_pg_db: str, project: Pr
                 return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
         assert not errors, errors
-        print(f"hub {KILL} exit status {procs[KILL].proc.returncode}; resent {sorted(resent)}")
-        assert procs[KILL].proc.returncode in (137, -9), procs[KILL].proc.returncode
+        print(f"hub {KILL} exit status {procs[KILL].returncode}; resent {sorted(resent)}")
+        assert procs[KILL].returncode in (137, -9), procs[KILL].returncode
         assert KILL in dead and resent, "hub 2 did not die with a publish in flight"
 
         # the satellite of the dead hub finishes through another hub
@@ -173,4 +173,4 @@ async def test_kill9_one_of_three_hubs_mid_publish(fresh_pg_db: str, project: Pr
         for sat in sats:
             sat.close()
         for p in procs:
-            p.stop()
+            await p.stop()
