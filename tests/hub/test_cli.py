@@ -25,7 +25,7 @@ def hub_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "hubserver.cli", *args]
 
 
-def start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
+def start(tmp_path: Path, *args: str, scheme: str = "ws") -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(hub_cmd("serve", "--db", str(tmp_path / "hub.db"), "--port", "0",
                                     *args),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
@@ -36,7 +36,7 @@ def start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
         proc.kill()
         raise AssertionError(f"no ready line: {line!r} {proc.stderr.read() if proc.stderr else ''}")
     url = line.split()[2]
-    assert url.startswith("ws://127.0.0.1:")
+    assert url.startswith(f"{scheme}://127.0.0.1:")
     return proc, url
 
 
@@ -169,7 +169,8 @@ async def test_tls_wss(tmp_path: Path) -> None:
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                     "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    proc, url = await asyncio.to_thread(start_tls, tmp_path, str(cert), str(key))
+    proc, url = await asyncio.to_thread(start, tmp_path, "--auth", "none", "--tls-cert",
+                                        str(cert), "--tls-key", str(key), scheme="wss")
     try:
         assert url.startswith("wss://")
         ctx = ssl.create_default_context(cafile=str(cert))
@@ -177,13 +178,3 @@ async def test_tls_wss(tmp_path: Path) -> None:
             assert (await request(ws, "evt.stat"))["res"]["rev"] == "0001-01-01T00:00:00Z"
     finally:
         await asyncio.to_thread(stop, proc)
-
-
-def start_tls(tmp_path: Path, cert: str, key: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(hub_cmd("serve", "--db", str(tmp_path / "hub.db"), "--port", "0",
-                                    "--auth", "none", "--tls-cert", cert, "--tls-key", key),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line.startswith("outpost-hub ready: wss://"), line
-    return proc, line.split()[2]

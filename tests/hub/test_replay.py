@@ -48,18 +48,38 @@ def norm(text: str) -> tuple[str, Any]:
     return head, walk(obj)
 
 
+class Conns:
+    """The client connections of a replay, each opened on its first frame, and the frames
+    each one received."""
+
+    def __init__(self, hub: Hub):
+        self.url = hub.url
+        self.ws: dict[str, ClientConnection] = {}
+        self.got: dict[str, list[str]] = {}
+
+    async def send(self, f: DaqlFrame) -> None:
+        if f.conn not in self.ws:
+            self.ws[f.conn] = await connect(self.url)
+        await self.ws[f.conn].send(f.text)
+
+    async def recv(self, conn: str, timeout: float) -> None:
+        text = await asyncio.wait_for(self.ws[conn].recv(), timeout)
+        assert isinstance(text, str)
+        self.got.setdefault(conn, []).append(text)
+
+    async def close(self) -> None:
+        for ws in self.ws.values():
+            await ws.close()
+
+
 async def replay(hub: Hub, frames: list[DaqlFrame]) -> dict[str, list[str]]:
     """Send each client frame in order and collect what each connection receives."""
-    conns: dict[str, ClientConnection] = {}
-    got: dict[str, list[str]] = {}
+    conns = Conns(hub)
     try:
         for i, f in enumerate(frames):
             if f.direction != "c2s":
                 continue
-            ws = conns.get(f.conn)
-            if ws is None:
-                ws = conns[f.conn] = await connect(hub.url)
-            await ws.send(f.text)
+            await conns.send(f)
             expect: dict[str, int] = {}
             for g in frames[i + 1:]:
                 if g.direction == "c2s":
@@ -71,19 +91,43 @@ async def replay(hub: Hub, frames: list[DaqlFrame]) -> dict[str, list[str]]:
                     else expect[f.conn]
             for c, n in expect.items():
                 for _ in range(n):
-                    text = await asyncio.wait_for(conns[c].recv(), 5)
-                    assert isinstance(text, str)
-                    got.setdefault(c, []).append(text)
+                    await conns.recv(c, 5)
     finally:
-        for ws in conns.values():
-            await ws.close()
-    return got
+        await conns.close()
+    return conns.got
+
+
+async def replay_lenient(hub: Hub, frames: list[DaqlFrame]) -> dict[str, list[str]]:
+    """Send every client frame, then read whatever arrives until quiet."""
+    conns = Conns(hub)
+    try:
+        for f in frames:
+            if f.direction != "c2s":
+                continue
+            await conns.send(f)
+            await asyncio.sleep(0.05)
+            for c in conns.ws:
+                for _ in range(10):
+                    try:
+                        await conns.recv(c, 0.05)
+                    except TimeoutError:
+                        break
+    finally:
+        await conns.close()
+    return conns.got
+
+
+async def replay_session(prod: Project, session: str, *, lenient: bool = False
+                         ) -> tuple[list[DaqlFrame], dict[str, list[str]]]:
+    """The captured frames of ``session`` and what a fresh hub sent back to each connection."""
+    frames = [f for f in FRAMES if f.session == session]
+    async with Hub(MemLedger(prod)) as hub:
+        got = await (replay_lenient if lenient else replay)(hub, frames)
+    return frames, got
 
 
 async def test_session1_replies_have_daql_shape(prod: Project) -> None:
-    frames = [f for f in FRAMES if f.session == "session1"]
-    async with Hub(MemLedger(prod)) as hub:
-        got = await replay(hub, frames)
+    frames, got = await replay_session(prod, "session1")
     for conn in "ABCD":
         want = [f.text for f in frames if f.direction == "s2c" and f.conn == conn]
         have = got.get(conn, [])
@@ -99,9 +143,7 @@ async def test_session1_replies_have_daql_shape(prod: Project) -> None:
 
 
 async def test_session2_same_events_reach_the_late_subscriber(prod: Project) -> None:
-    frames = [f for f in FRAMES if f.session == "session2"]
-    async with Hub(MemLedger(prod)) as hub:
-        got = await replay_lenient(hub, frames)
+    frames, got = await replay_session(prod, "session2", lenient=True)
     ids: list[int] = []
     for t in got["A"]:
         body = orjson.loads(t.split("\n", 1)[1])
@@ -112,36 +154,8 @@ async def test_session2_same_events_reach_the_late_subscriber(prod: Project) -> 
     assert [norm(t) for t in got["B"]] == want_b
 
 
-async def replay_lenient(hub: Hub, frames: list[DaqlFrame]) -> dict[str, list[str]]:
-    """Send every client frame, then read whatever arrives until quiet."""
-    conns: dict[str, ClientConnection] = {}
-    got: dict[str, list[str]] = {}
-    try:
-        for f in frames:
-            if f.direction != "c2s":
-                continue
-            if f.conn not in conns:
-                conns[f.conn] = await connect(hub.url)
-            await conns[f.conn].send(f.text)
-            await asyncio.sleep(0.05)
-            for c, ws in conns.items():
-                for _ in range(10):
-                    try:
-                        text = await asyncio.wait_for(ws.recv(), 0.05)
-                    except TimeoutError:
-                        break
-                    assert isinstance(text, str)
-                    got.setdefault(c, []).append(text)
-    finally:
-        for ws in conns.values():
-            await ws.close()
-    return got
-
-
 async def test_go_client_frames_are_accepted(prod: Project) -> None:
-    frames = [f for f in FRAMES if f.session == "go-client"]
-    async with Hub(MemLedger(prod)) as hub:
-        got = await replay_lenient(hub, frames)
+    _, got = await replay_session(prod, "go-client", lenient=True)
     heads = [t.split("\n", 1)[0] for t in got["G"]]
     assert heads == ["evt.stat#1", "evt.sat", "evt.pub#2", "evt.sub#3"]
     bodies = [orjson.loads(t.split("\n", 1)[1]) for t in got["G"]]
