@@ -1,7 +1,8 @@
 """An in-memory ledger: the reference implementation of the protocols, for tests and simulation.
 
-It follows exactly the same rules as the SQL ledger (both call :func:`core.ledger.rules.plan`);
-a publish computes everything first and mutates only when nothing can fail any more.
+It follows exactly the same rules as the SQL ledger (both call :func:`core.ledger.rules.plan`;
+``publish_many`` uses the SQL ledger's batch planner, :mod:`core.ledger.batch`); a publish
+computes everything first and mutates only when nothing can fail any more.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from core.errors import ValidationError
+from core.ledger.batch import later_wanted, plan_batch
 from core.ledger.protocols import HistoryEntry, PubResult
 from core.ledger.rules import Later, apply_events, needs_conflict_check, plan, sigs_of
 from core.model import Audit, Cmd, Event, Sig, Trans
@@ -158,12 +160,52 @@ class MemLedger:
 
     def publish_many(self, trans: Sequence[tuple[Trans, str]],
                      now: Rev | None = None) -> list[PubResult | Exception]:
+        """Publish several transactions, each on its own, as one step.
+
+        Goes through the SQL ledger's batch planner (:func:`core.ledger.batch.plan_batch`),
+        so the reference implementation exercises it; :meth:`publish` stays the one-by-one
+        oracle. A ValidationError or ConflictError takes the transaction's place in the
+        result; anything else is a bug and propagates, with nothing applied.
+        """
+        items = list(trans)
+        if not items:
+            return []
+        states = {s: self._state.get(s) for t, _ in items for s in sigs_of(t)}
+        later: dict[Sig, list[Later]] = {}
+        for top, (base, keys) in later_wanted(items, self._rev).items():
+            for k in keys:
+                sig = Sig(top, k)
+                got = [Later(e, self._usr(e.rev)) for e in self._sig_events(sig, base)]
+                if got:
+                    later[sig] = got
+        applied = {t.uid: self._uids[t.uid] for t, _ in items if t.uid in self._uids}
+        bp = plan_batch(self._project, items, last_rev=self._rev,
+                        last_id=self._evs[-1].id if self._evs else 0, states=states,
+                        later=later, applied=applied,
+                        clock=now_rev if now is None else (lambda: now))
+        # nothing below can fail
+        self._evs.extend(bp.events)
+        self._revs.extend(e.rev for e in bp.events)
+        for rev, created, arrived, usr, extra, uid in bp.audits:
+            self._audits[rev] = Audit(rev, created, arrived, usr,
+                                      None if extra is None else dict(extra), uid)
+        self._uids.update(bp.uids)
+        for sig, (st, rev) in bp.states.items():
+            if st is None:
+                self._state.pop(sig, None)
+                self._state_rev.pop(sig, None)
+            else:
+                self._state[sig] = st
+                self._state_rev[sig] = rev
+        self._rev = bp.last_rev
         out: list[PubResult | Exception] = []
-        for t, usr in trans:
-            try:
-                out.append(self.publish(t, usr, now))
-            except (ValidationError, Exception) as exc:  # each transaction on its own
-                out.append(exc)
+        for i, r in enumerate(bp.results):
+            if r is None:
+                rev = bp.dup_of[i]
+                out.append(PubResult(rev, tuple(e for e in self._evs if e.rev == rev),
+                                     dup=True))
+            else:
+                out.append(r)
         return out
 
     def _usr(self, rev: Rev) -> str:

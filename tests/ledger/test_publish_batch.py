@@ -1,9 +1,10 @@
 """publish_many without SAVEPOINTs: a batch decides each transaction against the ones before it.
 
-The oracle is the in-memory ledger, whose ``publish_many`` publishes one transaction after the
-other. Hypothesis draws batches of valid, invalid, conflicting and resent transactions on random
-bases; the SQL ledger must give the same outcome for every entry (result, or error type and
-message) and end with the same events, audits, uids and state. Plus: the planner on its own
+The oracle is the in-memory ledger's ``publish``, one transaction after the other. Hypothesis
+draws batches of valid, invalid, conflicting and resent transactions on random bases; the SQL
+ledger's and the in-memory ledger's ``publish_many`` (both through the batch planner) must give
+the same outcome for every entry (result, or error type and message) and end with the same
+events, audits, uids and state. Plus: the planner on its own
 (sans-I/O), a storage failure in the middle of a batch (real SQLite trigger), and the same
 batch on PostgreSQL.
 """
@@ -19,6 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.errors import ConflictError, StorageError, ValidationError
+from core.ledger import batch as batch_mod
+from core.ledger import memory as memory_mod
 from core.ledger.batch import later_wanted, plan_batch
 from core.ledger.memory import MemLedger
 from core.ledger.protocols import PubResult
@@ -47,6 +50,18 @@ def outcome(r: PubResult | Exception) -> tuple[Any, ...]:
     return ("ok", r.rev, r.evs, r.dup)
 
 
+def one_by_one(led: MemLedger, items: list[tuple[Trans, str]],
+               now: int) -> list[PubResult | Exception]:
+    """The oracle: each transaction published on its own."""
+    out: list[PubResult | Exception] = []
+    for t, usr in items:
+        try:
+            out.append(led.publish(t, usr, now))
+        except (ValidationError, ConflictError) as exc:
+            out.append(exc)
+    return out
+
+
 def contents(led: MemLedger | SqlLedger) -> tuple[Any, ...]:
     evs = led.events(ZERO_REV)
     audits = [led.audit(r) for r in sorted({e.rev for e in evs})]
@@ -66,6 +81,7 @@ entry = st.tuples(
 @given(batches=st.lists(st.lists(entry, min_size=1, max_size=6), min_size=1, max_size=4))
 def test_batch_equals_sequential_publishes(batches: list[list[tuple[Any, ...]]]) -> None:
     mem = MemLedger(PROJECT)
+    mem_batch = MemLedger(PROJECT)
     sql = SqlLedger("sqlite://", PROJECT)
     try:
         revs = [ZERO_REV]
@@ -77,15 +93,16 @@ def test_batch_equals_sequential_publishes(batches: list[list[tuple[Any, ...]]])
                 base = [ZERO_REV, revs[len(revs) // 2], cur, cur + 5][pick]
                 items.append((Trans(tuple(acts), base=base, uid=uid), f"usr{pick}"))
             now += 10
-            want = mem.publish_many(items, now=now)
-            got = sql.publish_many(items, now=now)
-            assert [outcome(r) for r in got] == [outcome(r) for r in want]
+            want = [outcome(r) for r in one_by_one(mem, items, now)]
+            assert [outcome(r) for r in sql.publish_many(items, now=now)] == want
+            assert [outcome(r) for r in mem_batch.publish_many(items, now=now)] == want
             revs.append(mem.rev())
             assert contents(sql) == contents(mem)
+            assert contents(mem_batch) == contents(mem)
             for _, _, uid in batch:
                 if uid:
-                    assert sql.uid_rev(uid) == mem.uid_rev(uid)
-        assert sql.verify() == []
+                    assert sql.uid_rev(uid) == mem.uid_rev(uid) == mem_batch.uid_rev(uid)
+        assert sql.verify() == [] and mem_batch.verify() == []
     finally:
         sql.close()
 
@@ -183,6 +200,31 @@ def test_storage_failure_fails_the_whole_batch_and_stores_nothing(tmp_path: Path
         assert led.verify() == []
     finally:
         led.close()
+
+
+def test_mem_publish_many_lets_a_bug_propagate_and_applies_nothing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only rejections are per-transaction outcomes; a bug is not turned into a reject."""
+    led = MemLedger(PROJECT)
+    led.publish(Trans((new("a"),), uid="u0"), "ann")
+    before = contents(led)
+    real = batch_mod.plan
+
+    def plan(project: Project, t: Trans, **kw: Any) -> Any:
+        if any(a.key == "bug" for a in t.acts):
+            raise RuntimeError("a bug in the rules")
+        return real(project, t, **kw)
+
+    monkeypatch.setattr(batch_mod, "plan", plan)
+    monkeypatch.setattr(memory_mod, "plan", plan)
+    with pytest.raises(RuntimeError, match="a bug in the rules"):
+        led.publish_many([(Trans((new("b"),), uid="u1"), "ann"),
+                          (Trans((new("bug"),), uid="u2"), "ann")])
+    assert contents(led) == before and led.uid_rev("u1") is None
+    # rejections still are outcomes, and the rest applies
+    res = led.publish_many([(Trans((new("a"),), base=led.rev(), uid="u3"), "ann"),
+                            (Trans((new("b"),), uid="u1"), "ann")])
+    assert isinstance(res[0], ValidationError) and isinstance(res[1], PubResult)
 
 
 # -- the same batch on SQLite and PostgreSQL -----------------------------------------------------
