@@ -29,13 +29,12 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from core.errors import OutpostError, SchemaError, StorageError, ValidationError
+from core.errors import ConfigError, OutpostError, SchemaError, StorageError, ValidationError
 from core.ledger.protocols import HistoryEntry, PubResult
 from core.ledger.sql_batch import chunks, event_of, event_rows, publish_batch
 from core.ledger.sql_replicate import plan_states, write_states
@@ -50,6 +49,18 @@ from core.ledger.tables import (
 from core.model import Audit, Cmd, Event, Sig, Trans
 from core.revision import ZERO_REV, Rev, now_rev
 from core.schema import Project
+
+try:  # PostgreSQL support is optional: a desktop install may lack psycopg
+    import psycopg as _psycopg
+except ImportError:  # pragma: no cover - exercised in a subprocess by the ledger tests
+    _psycopg = None  # type: ignore[assignment]
+
+_DB_ERRORS: tuple[type[Exception], ...] = (
+    (sqlite3.Error, _psycopg.Error) if _psycopg is not None else (sqlite3.Error,))
+"""Driver errors that mean the database failed (mapped to StorageError)."""
+_GUARDED: tuple[type[Exception], ...] = (DBAPIError, *_DB_ERRORS)
+_DUP_ERRORS: tuple[type[Exception], ...] = (IntegrityError, sqlite3.IntegrityError) + (
+    (_psycopg.IntegrityError,) if _psycopg is not None else ())
 
 __all__ = ["PG_CHANNEL", "PG_LOCK_KEY", "SqlLedger", "open_ledger", "replay"]
 
@@ -164,6 +175,9 @@ class SqlLedger:
             if u.get_backend_name() != "postgresql":
                 raise ValueError(f"unsupported database {u.get_backend_name()!r}: "
                                  "use sqlite or postgresql")
+            if _psycopg is None:
+                raise ConfigError(f"{u.render_as_string()}: a PostgreSQL ledger needs psycopg "
+                                  "3, which is not installed: pip install 'psycopg[binary]'")
             # READ COMMITTED (PostgreSQL's default, pinned against a server-wide
             # default_transaction_isolation): each statement after pg_advisory_xact_lock takes
             # a new snapshot and so sees the previous publish's commit; under REPEATABLE READ
@@ -242,7 +256,7 @@ class SqlLedger:
             yield
         except OutpostError:
             raise
-        except (DBAPIError, sqlite3.Error, psycopg.Error) as exc:
+        except _GUARDED as exc:
             raise self._storage_error(what, exc) from exc
         except SQLAlchemyError as exc:
             raise self._storage_error(what, exc) from exc
@@ -538,7 +552,7 @@ class SqlLedger:
             except BaseException:
                 try:
                     dbapi.rollback()
-                except (sqlite3.Error, psycopg.Error):
+                except _DB_ERRORS:
                     proxy.invalidate()  # never hand a connection in an unknown state back
                 raise
         finally:
@@ -548,7 +562,7 @@ class SqlLedger:
                      ) -> list[PubResult | Exception]:
         # the write lock makes this unreachable between our own writers, but a uid stored by
         # a writer that does not take the lock is reported as a duplicate on the second try
-        dup = (IntegrityError, sqlite3.IntegrityError, psycopg.IntegrityError)
+        dup = _DUP_ERRORS
         try:
             return self._batch(items, now)
         except StorageError as exc:

@@ -3,6 +3,8 @@ caller's transaction."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,32 @@ def test_replicate_inside_callers_transaction(tmp_path: Path, project: Project) 
         assert c.execute(select(queue.c.n)).scalars().all() == [1]
     assert led.verify() == []
     led.close()
+
+
+def test_sqlite_ledger_works_without_psycopg(tmp_path: Path) -> None:
+    """A desktop install without psycopg: the SQLite ledger imports and works; PostgreSQL says
+    what is missing."""
+    code = f"""
+import sys
+sys.modules["psycopg"] = None  # import psycopg -> ImportError
+from core.errors import ConfigError, StorageError
+from core.ledger.sql import SqlLedger
+from core.model import Action, Cmd, Trans
+from core.schema import load_project
+from tests.conftest import DEMO_SCHEMA
+project = load_project(DEMO_SCHEMA)
+led = SqlLedger("sqlite:///{tmp_path / 'l.db'}", project)
+led.publish(Trans((Action("field.site", "k", Cmd.NEW, {{"name": "n"}}),), uid="u"), "ann")
+assert led.states("field.site")["k"]["name"] == "n"
+led.close()
+try:
+    SqlLedger("postgresql://u:secret@127.0.0.1:1/x", project)
+except ConfigError as exc:
+    assert "psycopg" in str(exc) and "secret" not in str(exc), exc
+    print("ok")
+"""
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
