@@ -115,16 +115,24 @@ class Queue:
                  begin: Callable[[], AbstractContextManager[Connection]] | None = None):
         self.engine = engine
         self._begin = begin or engine.begin
+        self.version = 0
+        """Counts writes (bumped after each commit, see :meth:`touch`): readers cache by it."""
         self.t, self.meta = queue_tables(metadata)
         try:
             metadata.create_all(engine, tables=[self.t, self.meta])
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot create the queue tables in {engine.url}: {exc}") from exc
 
+    def touch(self) -> None:
+        """Bump :attr:`version`; callers that write with their own transaction call it after
+        their commit (so a cache filled before the commit cannot keep the old rows)."""
+        self.version += 1
+
     @contextmanager
     def _conn(self, conn: Connection | None) -> Iterator[Connection]:
         if conn is not None:
             yield conn
+            self.touch()
             return
         try:
             with self._begin() as c:
@@ -133,6 +141,8 @@ class Queue:
             raise
         except SQLAlchemyError as exc:
             raise StorageError(f"local queue ({self.engine.url}): {exc}") from exc
+        finally:
+            self.touch()
 
     @contextmanager
     def _read(self, conn: Connection | None = None) -> Iterator[Connection]:
@@ -275,8 +285,10 @@ class Queue:
             params = tuple(s.value for s in states)
             sql += " WHERE state IN (" + ",".join("?" * len(params)) + ")"
         with self._read() as c:
-            cur = c.exec_driver_sql(sql + " ORDER BY seq", params)
-            names = list(cur.keys())
+            # the DBAPI cursor: SQLAlchemy's row machinery cost more than SQLite for 10,000 rows
+            cur = c.connection.driver_connection.execute(  # type: ignore[union-attr]
+                sql + " ORDER BY seq", params)
+            names = [d[0] for d in cur.description]
             return [dict(zip(names, r, strict=True)) for r in cur]
 
     def summary(self) -> tuple[dict[str, int], int]:

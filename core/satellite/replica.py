@@ -77,6 +77,8 @@ class Replica:
                 self.queue.reject(r.uid, r.err, r.conflicts, conn)
             for name, value in (meta or {}).items():
                 self.queue.set_meta(name, value, conn)
+        if acks or rejects:
+            self.queue.touch()  # after the commit (Queue.version)
 
     def close(self) -> None:
         self.ledger.close()

@@ -101,6 +101,7 @@ class Satellite:
         self.offline_mode = False
         self.on_local: Callable[[], None] | None = None   # set by the sync client
         self._ov = Overlay()
+        self._outbox: tuple[int, list[Trans]] | None = None  # (Queue.version, outbox)
         self._rejected: dict[Sig, list[str]] = {}
         self._refresh(persist=True)
 
@@ -244,6 +245,10 @@ class Satellite:
         second of two edits of one record made offline as a conflict with the first. (Bases
         move in :meth:`_refresh`, after every batch of hub data.)
         """
+        version = self.queue.version  # read before the rows: a write meanwhile bumps it
+        cached = self._outbox
+        if cached is not None and cached[0] == version:
+            return list(cached[1])
         rows = self.queue.rows([ReceiptState.PENDING])
         out: list[Trans] = []
         seen: set[Sig] = set()
@@ -254,7 +259,8 @@ class Satellite:
                 break
             seen |= sigs
             out.append(t)
-        return out
+        self._outbox = (version, out)
+        return list(out)
 
     def _advance_bases(self, rows: list[dict[str, Any]]) -> None:
         """Move pending transactions made before one of this satellite's own transactions was
@@ -406,7 +412,7 @@ class Satellite:
 
     def _after_hub(self, evs: Sequence[Any], receipts: bool) -> None:
         before = self._ov.touched()
-        self._refresh(persist=True)
+        self._refresh(persist=True, changed={Sig(e.top, e.key) for e in evs})
         recs: dict[str, set[str]] = {}
         for e in evs:
             recs.setdefault(e.top, set()).add(e.key)
@@ -416,8 +422,12 @@ class Satellite:
         self._notify(Change(records={t: frozenset(k) for t, k in recs.items()}, status=True,
                             receipts=receipts or bool(self._ov.conflicts)))
 
-    def _refresh(self, persist: bool) -> None:
-        """Full rebase of the queue on the replica; persist local conflict marks."""
+    def _refresh(self, persist: bool, changed: set[Sig] | None = None) -> None:
+        """Rebase the queue on the replica; persist local conflict marks.
+
+        ``changed``: the records hub data just changed; only the transactions it can affect
+        are checked again (``view.rebase``). ``None``: check every one.
+        """
         rev = self.replica.rev()
         queued = []
         rejected: dict[Sig, list[str]] = {}
@@ -437,7 +447,7 @@ class Satellite:
             queued.append(Queued(r["uid"], Queue.trans_of(r), bool(r["auth"]),
                                  r["state"] == ReceiptState.ACCEPTED.value))
         old = self._ov.conflicts
-        self._ov = rebase(self.replica.read, queued)
+        self._ov = rebase(self.replica.read, queued, prev=self._ov, changed=changed)
         self._rejected = rejected
         if persist and (old.keys() != self._ov.conflicts.keys() or self._ov.conflicts):
             self.queue.set_local({u: e for u, (e, _) in self._ov.conflicts.items()})

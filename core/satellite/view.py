@@ -61,6 +61,7 @@ class Overlay:
     pending: dict[Sig, list[str]] = field(default_factory=dict)
     conflicts: dict[str, tuple[str, tuple[Conflict, ...]]] = field(default_factory=dict)
     conflict_sigs: dict[Sig, list[str]] = field(default_factory=dict)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
 
     def topics(self) -> set[str]:
         return {s.top for s in self.states}
@@ -83,7 +84,8 @@ def _later(ledger: Ledger, sig: Sig, base: Rev) -> list[Later]:
 
 
 def rebase(ledger: Ledger, queued: Sequence[Queued], *, now: Rev = 0,
-           base: Overlay | None = None) -> Overlay:
+           base: Overlay | None = None, prev: Overlay | None = None,
+           changed: Iterable[Sig] | None = None) -> Overlay:
     """Apply queued transactions, in order, on the replica; mark the ones that no longer apply.
 
     Args:
@@ -91,6 +93,10 @@ def rebase(ledger: Ledger, queued: Sequence[Queued], *, now: Rev = 0,
         queued: pending (and accepted-but-not-yet-replicated) transactions in queue order.
         now: clock reading for the rules (only used to derive a throwaway revision).
         base: an overlay to extend (in place) instead of starting from the bare replica.
+        prev: the overlay of the previous full rebase, and ``changed``: the records the replica
+            changed since. Then only transactions that touch a changed record (or a record of
+            a transaction that left the queue, or of one recomputed before them) are checked
+            again; the others keep their outcome (see :func:`_reusable`).
 
     Returns:
         The overlay: records' states after the queue, and the local conflicts.
@@ -98,13 +104,15 @@ def rebase(ledger: Ledger, queued: Sequence[Queued], *, now: Rev = 0,
     ov = base if base is not None else Overlay()
     rev = ledger.rev()
     project = ledger.project
-    # the replica's state of every record the queue touches, in one read per topic (a read
-    # per transaction made replaying 10,000 offline edits quadratic in queries)
+    todo = _to_check(queued, rev, prev, changed)
+    # the replica's state of every record to check, in one read per topic (a read per
+    # transaction made replaying 10,000 offline edits quadratic in queries)
     need: dict[str, set[str]] = {}
     for q in queued:
-        for a in q.trans.acts:
-            if Sig(a.top, a.key) not in ov.states:
-                need.setdefault(a.top, set()).add(a.key)
+        if q.uid in todo:
+            for a in q.trans.acts:
+                if Sig(a.top, a.key) not in ov.states:
+                    need.setdefault(a.top, set()).add(a.key)
     replica: dict[Sig, Mapping[str, Any]] = {}
     for top, keys in need.items():
         if top not in project.topics:
@@ -112,8 +120,11 @@ def rebase(ledger: Ledger, queued: Sequence[Queued], *, now: Rev = 0,
         for k, v in ledger.states_of(top, keys).items():
             replica[Sig(top, k)] = v
     for q in queued:
+        if q.uid not in todo and prev is not None:
+            _replay(ov, q, prev.outcomes[q.uid])
+            continue
         t = q.trans
-        sigs = list(dict.fromkeys(Sig(a.top, a.key) for a in t.acts))
+        sigs = tuple(dict.fromkeys(Sig(a.top, a.key) for a in t.acts))
         states: dict[Sig, Mapping[str, Any] | None] = {}
         for s in sigs:
             states[s] = ov.states[s] if s in ov.states else replica.get(s)
@@ -124,20 +135,67 @@ def rebase(ledger: Ledger, queued: Sequence[Queued], *, now: Rev = 0,
             p = plan(project, probe, last_rev=rev, last_id=0, states=states, later=later,
                      now=now)
         except ConflictError as exc:
-            ov.conflicts[q.uid] = (str(exc), exc.conflicts)
-            for s in sigs:
-                ov.conflict_sigs.setdefault(s, []).append(q.uid)
+            _replay(ov, q, Outcome(sigs, check_base, None, (str(exc), exc.conflicts)))
             continue
         except ValidationError as exc:
-            ov.conflicts[q.uid] = (str(exc), ())
-            for s in sigs:
-                ov.conflict_sigs.setdefault(s, []).append(q.uid)
+            _replay(ov, q, Outcome(sigs, check_base, None, (str(exc), ())))
             continue
-        for s, st in p.states.items():
-            ov.states[s] = None if st is None else _full(ledger, s.top, st)
-            if not q.auth and not q.accepted:
-                ov.pending.setdefault(s, []).append(q.uid)
+        out = {s: None if st is None else _full(ledger, s.top, st) for s, st in p.states.items()}
+        _replay(ov, q, Outcome(sigs, check_base, out, None))
     return ov
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one queued transaction did to the overlay (kept to reuse in the next rebase)."""
+
+    sigs: tuple[Sig, ...]
+    checked_on_rev: bool   # checked on the replica's revision (no later events involved)
+    states: dict[Sig, dict[str, Any] | None] | None    # None: it conflicts
+    conflict: tuple[str, tuple[Conflict, ...]] | None
+
+
+def _replay(ov: Overlay, q: Queued, oc: Outcome) -> None:
+    ov.outcomes[q.uid] = oc
+    if oc.states is None:
+        assert oc.conflict is not None
+        ov.conflicts[q.uid] = oc.conflict
+        for s in oc.sigs:
+            ov.conflict_sigs.setdefault(s, []).append(q.uid)
+        return
+    for s, st in oc.states.items():
+        ov.states[s] = st
+        if not q.auth and not q.accepted:
+            ov.pending.setdefault(s, []).append(q.uid)
+
+
+def _to_check(queued: Sequence[Queued], rev: Rev, prev: Overlay | None,
+              changed: Iterable[Sig] | None) -> set[str]:
+    """The uids whose outcome may differ from ``prev``'s: the others are replayed as they were.
+
+    A transaction checked on the replica's revision both then and now (its base is not behind,
+    or it is authoritative / accepted) depends only on the states of its records, which are
+    the replica's or those left by the transactions before it. So its outcome stands unless
+    one of its records changed in the replica, or belonged to a transaction that left the
+    queue or was checked again before it (then its records count as changed too).
+    """
+    if prev is None or changed is None:
+        return {q.uid for q in queued}
+    dirty = set(changed)
+    current = {q.uid for q in queued}
+    for uid, gone in prev.outcomes.items():
+        if uid not in current:
+            dirty.update(gone.sigs)
+    todo: set[str] = set()
+    for q in queued:
+        oc = prev.outcomes.get(q.uid)
+        now_on_rev = q.auth or q.accepted or q.trans.base >= rev
+        if (oc is not None and now_on_rev and oc.checked_on_rev
+                and dirty.isdisjoint(oc.sigs)):
+            continue
+        todo.add(q.uid)
+        dirty.update(Sig(a.top, a.key) for a in q.trans.acts)
+    return todo
 
 
 def _full(ledger: Ledger, top: str, fields: Mapping[str, Any]) -> dict[str, Any]:
