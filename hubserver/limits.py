@@ -54,7 +54,12 @@ class Limits:
         ping_interval, ping_timeout: WebSocket keepalive, seconds.
         compression: permessage-deflate when True (off by default: CPU and memory per
             connection for little gain on small frames).
-        sat_batch: largest catch-up batch (events) when a satellite asks with ``lim`` 0.
+        sat_batch: catch-up batch (events) when a satellite asks with ``lim`` 0 (0: use
+            ``max_batch``).
+        max_batch: most events in one ``evt.sat`` reply, whatever ``lim`` the client asks
+            for (about: a revision is never cut); the reply then says ``more`` and the
+            client asks again from its ``rev``. Bounds what one reply reads, encodes and
+            holds on the event loop.
     """
 
     max_message: int = MAX_FRAME
@@ -72,3 +77,4 @@ class Limits:
     ping_timeout: float = 20.0
     compression: bool = False
     sat_batch: int = 0
+    max_batch: int = 5_000

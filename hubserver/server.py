@@ -40,7 +40,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Origin
 
 from core.crashpoints import crash_point
-from core.errors import ConfigError, StorageError
+from core.errors import ConfigError, OutpostError, StorageError
 from core.ledger.protocols import Publisher, PubResult
 from core.revision import Rev, now_rev
 from hubserver.auth import User, Users, parse_bearer
@@ -378,7 +378,13 @@ class Hub:
                     self.commits += 1
                     crash_point("hub.after_append_before_ack")
                 except Exception as exc:  # the whole commit failed: every item gets the error
-                    log.error("commit of %d transactions failed: %s", len(items), exc)
+                    if isinstance(exc, OutpostError):
+                        log.error("commit of %d transactions failed: %s", len(items), exc)
+                    else:  # publish_many reports storage errors itself: this is a bug
+                        log.error("commit of %d transactions failed with an unexpected error "
+                                  "(a hub bug)", len(items), exc_info=exc)
+                    # not a verdict on the transactions: the service answers with an error
+                    # reply and they stay pending on their satellites
                     results = [exc] * len(items)
                 i = 0
                 for job, fut in batch:
@@ -386,7 +392,13 @@ class Hub:
                     try:
                         self._deliver(self.service.finish(job, results[i:i + n]))
                     except Exception:
-                        log.exception("conn %s: bug while finishing a publish", job.conn)
+                        # no reply would come: close, so the client reconnects and resends
+                        # now instead of waiting for its request to time out
+                        log.exception("conn %s: bug while finishing a publish; closing with "
+                                      "1011", job.conn)
+                        peer = self._peers.get(job.conn)  # type: ignore[call-overload]
+                        if peer is not None:
+                            self._close_now(peer, CLOSE_INTERNAL, "internal error")
                     i += n
                     if not fut.done():
                         fut.set_result(None)

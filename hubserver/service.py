@@ -40,7 +40,6 @@ from typing import Any
 from core.errors import (
     ConflictError,
     OutpostError,
-    StorageError,
     ValidationError,
     WireError,
 )
@@ -68,10 +67,10 @@ from core.wire import (
     format_reply,
     parse_frame,
 )
+from hubserver.auth import ROLES
 from hubserver.limits import CLOSE_POLICY, CLOSE_PROTOCOL, CLOSE_TOO_SLOW, Limits
 
 __all__ = [
-    "ROLES",
     "SUBJECTS",
     "Close",
     "Flush",
@@ -84,7 +83,6 @@ __all__ = [
 log = logging.getLogger("outpost.hub")
 
 ConnId = Hashable
-ROLES = ("reader", "writer")
 SUBJECTS = ("dom.project", "evt.hist", "evt.mon", "evt.pub", "evt.sat", "evt.stat",
             "evt.sub", "evt.unmon", "evt.unsub")
 
@@ -204,10 +202,13 @@ class HubService:
             return [Close(conn, CLOSE_PROTOCOL, str(exc)[:120])], None
         try:
             return self._dispatch(conn, c, frame)
-        except WireError as exc:
+        except (WireError, ValidationError) as exc:
             return self._err(conn, frame, str(exc)), None
-        except ValidationError as exc:
-            return self._err(conn, frame, str(exc)), None
+        except OutpostError as exc:
+            # the hub's own trouble (a StorageError reading the ledger): name it in the reply
+            # instead of closing the connection as if it were a bug
+            log.warning("conn %s: %s failed: %s", conn, frame.subj, exc)
+            return self._err(conn, frame, f"{frame.subj} failed on the hub: {exc}"), None
 
     def handle_sync(self, conn: ConnId, text: str | bytes) -> list[Out]:
         """Process one frame completely, publishing at once (tests and simulation)."""
@@ -292,7 +293,11 @@ class HubService:
         if not fresh:
             return self._err(conn, frame, "no new subscriptions")
         sub = self.subs.get(conn)
-        evs = self._events(req.rev, fresh)
+        try:
+            evs = self._events(req.rev, fresh)
+        except OutpostError:
+            self.subs.unsubscribe(conn, fresh)  # not caught up: the client may ask again
+            raise
         sub.watermark = max(sub.watermark, self.rev)
         if not evs:
             return self._res(conn, frame, None)
@@ -305,7 +310,12 @@ class HubService:
         outs = self._res(conn, frame, m.id)
         if req.rev and req.rev < self.rev:
             # changes after the given rev were missed: note them at once
-            notes = notes_for([m], self._events(req.rev, list(m.keys)))
+            try:
+                missed = self._events(req.rev, list(m.keys))
+            except OutpostError:
+                self.subs.unmonitor(conn, m.id)  # the client gets an error: no monitor
+                raise
+            notes = notes_for([m], missed)
             if notes:
                 outs.extend(self._queue(conn, [], notes, self.rev))
         return outs
@@ -345,6 +355,11 @@ class HubService:
         self._check_tops(req.tops, "evt.sat")
         if req.audits:
             c.audits = True
+        if req.trans and c.role != "writer":
+            # not a verdict on the edits: rejecting them would turn them into conflicts the
+            # user cannot resolve; an error reply leaves them pending on the satellite
+            raise ValidationError(f"user {c.user!r} may only read: ask the hub operator for a "
+                                  "writer token; your edits stay pending")
         if len(req.trans) > self.limits.max_trans:
             raise ValidationError(f"evt.sat: {len(req.trans)} transactions; the limit is "
                                   f"{self.limits.max_trans}: send them in several requests")
@@ -363,17 +378,67 @@ class HubService:
     def finish(self, job: PubJob, results: Sequence[PubResult | Exception]) -> list[Out]:
         """Reply to a job after its commit is durable, and fan its events out.
 
+        Only a ValidationError or ConflictError is a verdict on a transaction (a reject);
+        any other outcome (a StorageError, the hub shutting down, a bug) answers an
+        ``evt.sat`` with one error reply, so its transactions stay pending on the satellite
+        and are sent again with the same uids (exactly once: an applied uid is acked then).
+        A StorageError while building the reply also becomes an error reply.
+
         Args:
             job: the job :meth:`handle` returned.
             results: what ``publish_many`` returned for ``job.items``, in order.
         """
         outs: list[Out] = []
+        frame = Frame(job.subj, job.tok)
+        failed = next((r for r in results if isinstance(r, Exception)
+                       and not isinstance(r, ValidationError | ConflictError)), None)
+        if failed is not None and not isinstance(failed, OutpostError):
+            log.error("conn %s: publish failed with an unexpected error (a hub bug)", job.conn,
+                      exc_info=failed)
+        whole = failed is not None and job.sat is not None  # one error reply for the request
+        try:
+            self._finish(job, results, outs, whole)
+            if job.conn in self._conns:  # else the publisher left while its commit ran
+                outs[:0] = self._reply(job, frame, results, failed)
+        except OutpostError as exc:
+            log.warning("conn %s: %s: could not answer: %s", job.conn, job.subj, exc)
+            if job.conn in self._conns:
+                pending = "; the transactions stay pending and are sent again" \
+                    if job.sat is not None and job.sat.trans else ""
+                outs[:0] = self._err(job.conn, frame,
+                                     f"the hub could not answer {job.subj}: {exc}{pending}")
+        return outs
+
+    def _reply(self, job: PubJob, frame: Frame, results: Sequence[PubResult | Exception],
+               failed: Exception | None) -> list[Out]:
+        if job.sat is None:
+            r = results[0] if results else ValidationError("nothing published")
+            if isinstance(r, PubResult):
+                return self._res(job.conn, frame, enc_update(Update(r.rev, r.evs)))
+            return self._reply_error(job.conn, frame, r)
+        if failed is None:
+            return self._sat_reply(job, results)
+        # an environment failure or a bug is not a verdict on the transactions: rejecting
+        # them would move them out of the satellite's pending queue; an error reply keeps
+        # them pending and the satellite resends them (same uids) after its backoff
+        if isinstance(failed, OutpostError):
+            why = f"the hub could not store the transactions: {failed}"
+        else:
+            why = (f"internal error in the hub while publishing ({type(failed).__name__}; "
+                   "the hub operator finds it in the hub's log)")
+        return self._err(job.conn, frame,
+                         f"{why}; they stay pending on the satellite and are sent again")
+
+    def _finish(self, job: PubJob, results: Sequence[PubResult | Exception], outs: list[Out],
+                whole: bool) -> None:
+        """Fan out what a job published (into ``outs``; ``whole``: no reply carries it)."""
         for (t, usr), r in zip(job.items, results, strict=False):
             if isinstance(r, PubResult) and not r.dup:
                 # what the ledger stored in the audit row (core.ledger.batch), minus arrived
                 self._remember(Audit(r.rev, t.created, ZERO_REV, usr, t.extra, t.uid))
         done = [r for r in results if isinstance(r, PubResult) and not r.dup]
-        mine = {r.rev: job.conn for r in results if isinstance(r, PubResult)}
+        # the publisher gets its events in its reply; with an error reply instead, as pushes
+        mine = {} if whole else {r.rev: job.conn for r in results if isinstance(r, PubResult)}
         if done:
             outs.extend(self.published([e for r in done for e in r.evs], mine))
         if mine and max(mine) > self.rev:
@@ -382,27 +447,6 @@ class HubService:
             top = max(mine)
             outs.extend(self.published(
                 [e for e in self.ledger.events(self.rev) if e.rev <= top], mine))
-        if job.conn not in self._conns:
-            return outs  # the publisher left while its commit ran
-        if job.sat is None:
-            r = results[0] if results else ValidationError("nothing published")
-            frame = Frame(job.subj, job.tok)
-            if isinstance(r, PubResult):
-                outs[:0] = self._res(job.conn, frame, enc_update(Update(r.rev, r.evs)))
-            else:
-                outs[:0] = self._reply_error(job.conn, frame, r)
-            return outs
-        storage = next((r for r in results if isinstance(r, StorageError)), None)
-        if storage is not None:
-            # an environment failure is not a verdict on the transactions: rejecting them would
-            # move them out of the satellite's pending queue; an error reply keeps them pending
-            # and the satellite resends them (same uids) after its backoff
-            outs[:0] = self._err(job.conn, Frame(job.subj, job.tok),
-                                 f"the hub could not store the transactions: {storage}; they "
-                                 "stay pending on the satellite and are sent again")
-            return outs
-        outs[:0] = self._sat_reply(job, results)
-        return outs
 
     def _reply_error(self, conn: ConnId, frame: Frame, exc: Exception) -> list[Out]:
         if isinstance(exc, ConflictError):
@@ -410,7 +454,7 @@ class HubService:
                              conflicts=[enc_conflict(x) for x in exc.conflicts])
         if isinstance(exc, OutpostError):
             return self._err(conn, frame, str(exc))
-        log.error("publish failed with an unexpected error", exc_info=exc)
+        # logged with its traceback by finish()
         return self._err(conn, frame, f"internal error while publishing: {type(exc).__name__}")
 
     def _sat_reply(self, job: PubJob, results: Sequence[PubResult | Exception]) -> list[Out]:
@@ -423,8 +467,6 @@ class HubService:
             r: PubResult | Exception | None = job.pre.get(i)
             if r is None:
                 r = next(it, ValidationError("no result"))
-            if not isinstance(r, PubResult | OutpostError):
-                log.error("publish failed with an unexpected error", exc_info=r)
             if not t.uid:
                 continue  # a daql client sends no uid: nothing to acknowledge by (as daql)
             if isinstance(r, PubResult):
@@ -432,24 +474,36 @@ class HubService:
             else:
                 conflicts = r.conflicts if isinstance(r, ConflictError) else ()
                 rejects.append(Reject(t.uid, str(r), conflicts))
-        self.subs.replace(job.conn, req.tops)
-        sub = self.subs.get(job.conn)
-        lim = req.lim or self.limits.sat_batch
+        # every read first: a StorageError leaves the subscription as it was
+        cap = max(1, self.limits.max_batch)
+        lim = min(req.lim or self.limits.sat_batch or cap, cap)
         evs = self._events(req.rev, req.tops, lim)
         more = False
-        if lim and len(evs) >= lim and evs[-1].rev < self.rev:
+        if len(evs) >= lim and evs[-1].rev < self.rev:
             nxt = self.ledger.events(evs[-1].rev, req.tops, 1)
             more = bool(nxt) and nxt[0].rev <= self.rev
         rev = evs[-1].rev if more else max(self.rev, req.rev)
-        sub.paused = more
-        sub.watermark = rev
-        self._pending.pop(job.conn, None)  # the reply covers everything up to rev
         audits: tuple[Audit, ...] = ()
         c = self._conns.get(job.conn)
         if evs and c is not None and c.audits:
             revs = {e.rev for e in evs}
             audits = tuple(a for a in self.ledger.audits(min(revs) - 1, max(revs))
                            if a.rev in revs)
+        self.subs.replace(job.conn, req.tops)
+        sub = self.subs.get(job.conn)
+        sub.paused = more
+        sub.watermark = rev
+        d = self._pending.get(job.conn)
+        if d is not None:
+            # the reply (or, with more, the batches after it) covers every pending event of
+            # tops, and the subscription is now exactly tops: drop them all. Notes are in no
+            # reply: keep them for the push already on its way (its Flush is queued), and let
+            # it claim no revision beyond what the client had when it asked
+            d.evs.clear()
+            if d.note:
+                d.rev = min(d.rev, req.rev)
+            else:
+                del self._pending[job.conn]
         res = SatRes(rev, tuple(evs), tuple(acks), tuple(rejects), more, audits)
         return [Send(job.conn, format_reply(job.subj, job.tok, enc_sat_res(res)))]
 

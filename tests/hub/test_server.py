@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from core.errors import StorageError
 from core.ledger import MemLedger
 from core.ledger.sql import open_ledger
 from core.schema import Project
@@ -294,3 +296,44 @@ async def test_stop_acknowledges_in_flight_publishes(prod: Project, tmp_path: Pa
     stored = {e.key for e in ledger.events(0)}
     ledger.close()
     assert acked and set(acked) <= stored  # every acknowledged publish is durable
+
+
+class BrokenLedger(MemLedger):
+    """A MemLedger whose publish hits a bug and whose reads fail with a StorageError, on
+    demand."""
+
+    bug = False
+    broken = False
+
+    def publish_many(self, trans: Any, now: Any = None) -> Any:
+        if self.bug:
+            raise RuntimeError("a bug in publish_many")
+        return super().publish_many(trans, now)
+
+    def events(self, rev: Any, tops: Any = None, limit: int = 0) -> Any:
+        if self.broken:
+            raise StorageError("reading events failed on hub.db: disk I/O error: retry")
+        return super().events(rev, tops, limit)
+
+
+async def test_publish_bug_and_storage_errors_get_error_replies_over_sockets(
+        prod: Project, caplog: pytest.LogCaptureFixture) -> None:
+    ledger = BrokenLedger(prod)
+    async with Hub(ledger) as hub, connect(hub.url) as ws:
+        await request(ws, "evt.pub", {"acts": [new("9", "p", "prod.prod")]})
+        ledger.bug = True
+        sat = {"rev": Z, "tops": ["prod.cat"], "trans": [{"uid": "u1", "acts": [new("1", "a")]}]}
+        with caplog.at_level(logging.ERROR, "outpost.hub"):
+            r = await request(ws, "evt.sat", sat)
+        # not a reject (which would drop the edit from the satellite's pending queue)
+        assert "res" not in r and "stay pending" in r["err"] and "RuntimeError" in r["err"]
+        assert any(x.exc_info is not None for x in caplog.records)  # logged as a bug
+        ledger.bug = False
+        ledger.broken = True
+        r = await request(ws, "evt.sub", {"rev": Z, "tops": ["prod.prod"]})
+        assert "disk I/O error" in r["err"]  # the connection stays open (no 1011)
+        ledger.broken = False
+        r = await request(ws, "evt.sat", sat)
+        assert [a["uid"] for a in r["res"]["acks"]] == ["u1"]
+        r = await request(ws, "evt.sub", {"rev": Z, "tops": ["prod.prod"]})
+        assert [e["key"] for e in r["res"]["evs"]] == ["9"]

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
 import pytest
 
+from core.errors import StorageError
 from core.ledger import MemLedger
-from core.revision import format_rev
+from core.ledger.protocols import HistoryEntry
+from core.model import Audit, Event
+from core.revision import Rev, format_rev
 from core.schema import Project
 from hubserver.limits import CLOSE_POLICY, CLOSE_PROTOCOL, CLOSE_TOO_SLOW, Limits
 from hubserver.service import Close, Flush, HubService, Out, Send
@@ -174,9 +179,16 @@ def test_reader_cannot_publish(svc: HubService) -> None:
     assert "reader and cannot publish" in body(r)["err"]
     outs = svc.handle_sync("R", frame("evt.sat#2", {"rev": Z, "tops": ["prod.cat"], "trans": [
         {"uid": "u1", "acts": [new("1", "a")]}]}))
-    res = body(outs[0])["res"]
-    assert res["rejects"][0]["uid"] == "u1" and "reader" in res["rejects"][0]["err"]
+    # not a reject per transaction (a conflict the user could not resolve): one error reply,
+    # so the edits stay pending on the satellite
+    (r,) = outs
+    assert body(r) == {"err": "user 'userR' may only read: ask the hub operator for a writer "
+                              "token; your edits stay pending"}
     assert svc.ledger.rev() == 0
+    # without transactions a reader syncs as usual
+    (r,) = svc.handle_sync("R", frame("evt.sat#3", {"rev": Z, "tops": ["prod.cat"],
+                                                    "trans": []}))
+    assert "res" in body(r)
 
 
 def test_sat_publishes_each_on_its_own_with_acks_rejects_and_exactly_once(
@@ -315,3 +327,160 @@ def test_limits_on_acts_and_topics(prod: Project, clock: Clock) -> None:
     assert "limit is 1" in body(r)["err"]
     (r,) = s.handle_sync("A", frame("evt.sub#1", {"rev": Z, "tops": ["prod.nah"]}))
     assert "no model found" in body(r)["err"]
+
+
+# -- failures that are not a verdict on the transactions ------------------------------------------
+
+
+class FlakyLedger(MemLedger):
+    """A MemLedger whose reads fail with a StorageError while ``broken`` (disk, server gone)."""
+
+    broken = False
+
+    def _check(self) -> None:
+        if self.broken:
+            raise StorageError("reading events failed on hub.db: disk I/O error: retry")
+
+    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0) -> list[Event]:
+        self._check()
+        return super().events(rev, tops, limit)
+
+    def audits(self, lo: Rev, hi: Rev) -> list[Audit]:
+        self._check()
+        return super().audits(lo, hi)
+
+    def history(self, top: str, key: str) -> list[HistoryEntry]:
+        self._check()
+        return super().history(top, key)
+
+
+@pytest.fixture
+def flaky(prod: Project, clock: Clock) -> HubService:
+    s = HubService(FlakyLedger(prod), clock)
+    for c in ("A", "C"):
+        s.connect(c, f"user{c}", "writer")
+    return s
+
+
+def sat_body(*trans: dict[str, Any], rev: str = Z, **kw: Any) -> dict[str, Any]:
+    return {"rev": rev, "tops": ["prod.cat"], "trans": list(trans), **kw}
+
+
+def test_sat_bug_in_publish_is_one_error_reply_and_edits_stay_pending(
+        svc: HubService, caplog: pytest.LogCaptureFixture) -> None:
+    svc.handle_sync("C", frame("evt.sat#1", sat_body()))  # C subscribed, live
+    t1, t2 = {"uid": "u1", "acts": [new("1", "a")]}, {"uid": "u2", "acts": [new("2", "b")]}
+    outs, job = svc.handle("C", frame("evt.sat#2", sat_body(t1, t2)))
+    assert outs == [] and job is not None
+    # the first one committed, then the ledger hit a bug on the second (not a verdict on it)
+    results = [*svc.ledger.publish_many(job.items[:1]), RuntimeError("a hub bug")]
+    with caplog.at_level(logging.ERROR, "outpost.hub"):
+        outs = svc.finish(job, results)
+    reply = body(outs[0])
+    assert "res" not in reply  # no rejects: the satellite keeps both pending
+    assert "internal error" in reply["err"] and "RuntimeError" in reply["err"]
+    assert "stay pending" in reply["err"]
+    assert any(r.exc_info and "a hub bug" in str(r.exc_info[1]) for r in caplog.records)
+    # no reply carries u1's event: it is pushed, so C's revision never skips it
+    assert [e["key"] for e in push_of(svc, outs, "C")["evs"]] == ["1"]
+    # the resend: u1 acked once (original rev), u2 applied
+    (r,) = svc.handle_sync("C", frame("evt.sat#3", sat_body(t1, t2)))
+    res = body(r)["res"]
+    assert [a["uid"] for a in res["acks"]] == ["u1", "u2"] and "rejects" not in res
+    assert len(svc.ledger.events(0)) == 2
+
+
+def test_sat_storage_error_of_the_commit_is_one_error_reply(svc: HubService) -> None:
+    _outs, job = svc.handle("C", frame("evt.sat#1", sat_body({"uid": "u1",
+                                                              "acts": [new("1", "a")]})))
+    assert job is not None
+    (r,) = svc.finish(job, [StorageError("disk full")])
+    assert body(r) == {"err": "the hub could not store the transactions: disk full; they stay "
+                              "pending on the satellite and are sent again"}
+
+
+def test_storage_errors_reading_get_error_replies_not_a_closed_connection(
+        flaky: HubService) -> None:
+    led = flaky.ledger
+    assert isinstance(led, FlakyLedger)
+    flaky.handle_sync("A", frame("evt.pub", {"acts": [new("1", "a")]}))
+    led.broken = True
+    for req in (frame("evt.sub#1", {"rev": Z, "tops": ["prod.cat"]}),
+                frame("evt.mon#2", {"rev": "2000-01-01T00:00:00Z",
+                                    "watch": [{"top": "prod.cat", "keys": ["1"]}]}),
+                frame("evt.hist#3", {"top": "prod.cat", "key": "1"}),
+                frame("evt.sat#4", sat_body(audits=True))):
+        (r,) = flaky.handle_sync("C", req)
+        assert isinstance(r, Send), r
+        assert "disk I/O error" in body(r)["err"], body(r)
+    # nothing half done: the subscription and the monitor were not left behind
+    sub = flaky.subs.get("C")
+    assert not sub.tops and not sub.monitors
+    led.broken = False
+    (r,) = flaky.handle_sync("C", frame("evt.sub#5", {"rev": Z, "tops": ["prod.cat"]}))
+    assert [e["key"] for e in body(r)["res"]["evs"]] == ["1"]
+
+
+def test_storage_error_while_answering_a_publish_still_replies(flaky: HubService) -> None:
+    """The commit is durable; reading the reply (audits) fails: an error reply, not silence."""
+    led = flaky.ledger
+    assert isinstance(led, FlakyLedger)
+    flaky.handle_sync("C", frame("evt.sat#1", sat_body(audits=True)))
+    sat = sat_body({"uid": "u1", "acts": [new("1", "a")]}, audits=True)
+    outs, job = flaky.handle("C", frame("evt.sat#2", sat))
+    assert job is not None
+    results = flaky.run_job(job)
+    led.broken = True
+    outs = flaky.finish(job, results)
+    (r,) = [o for o in outs if isinstance(o, Send)]
+    assert "disk I/O error" in body(r)["err"] and "stay pending" in body(r)["err"]
+    led.broken = False
+    (r,) = flaky.handle_sync("C", frame("evt.sat#3", sat))  # the resend is acked, once
+    assert [a["uid"] for a in body(r)["res"]["acks"]] == ["u1"]
+    assert len(led.events(0)) == 1
+
+
+# -- bounds ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lim", [0, 1000])
+def test_sat_reply_is_capped_whatever_lim_the_client_asks(prod: Project, clock: Clock,
+                                                          lim: int) -> None:
+    s = HubService(MemLedger(prod), clock, Limits(max_batch=3))
+    s.connect("A", "a")
+    s.connect("C", "c")
+    for i in range(10):
+        s.handle_sync("A", frame("evt.pub", {"acts": [new(str(i), "x")]}))
+    rev, seen, rounds = Z, [], 0
+    while True:
+        rounds += 1
+        (r,) = s.handle_sync("C", frame("evt.sat#1", sat_body(rev=rev, lim=lim)))
+        res = body(r)["res"]
+        assert len(res.get("evs", [])) <= 3
+        seen += [e["key"] for e in res.get("evs", [])]
+        rev = res["rev"]
+        if not res.get("more"):
+            break
+    assert rounds == 4 and seen == [str(i) for i in range(10)]
+
+
+# -- monitor notes and evt.sat ---------------------------------------------------------------------
+
+
+def test_notes_pending_when_a_sat_reply_goes_out_are_still_pushed(svc: HubService) -> None:
+    svc.handle_sync("C", frame("evt.sat#1", sat_body()))
+    (r,) = svc.handle_sync("C", frame("evt.mon#2", {"watch": [{"top": "prod.cat",
+                                                              "keys": ["1"]}]}))
+    mon = body(r)["res"]
+    outs = svc.handle_sync("A", frame("evt.pub", {"acts": [new("1", "a")]}))
+    assert [o for o in outs if isinstance(o, Flush) and o.conn == "C"]  # push on its way
+    # before C's push is written, C syncs again: the reply has the event ...
+    (r,) = svc.handle_sync("C", frame("evt.sat#3", sat_body()))
+    assert [e["key"] for e in body(r)["res"]["evs"]] == ["1"]
+    # ... and the push has the note, not the event a second time
+    text = svc.take_push("C")
+    assert text is not None
+    p = orjson.loads(text.split("\n", 1)[1])
+    assert "evs" not in p
+    assert p["note"] == [{"mon": mon, "watch": [{"top": "prod.cat", "keys": ["1"]}]}]
+    assert p["rev"] == Z  # claims no revision the client does not have yet
