@@ -483,12 +483,19 @@ def dec_sat_res(obj: Any, where: str = "evt.sat result") -> SatRes:
 
 
 def decode_error(payload: Any) -> tuple[str, tuple[Conflict, ...]] | None:
-    """``(err, conflicts)`` of an error reply payload, or ``None`` when it is a result."""
-    if isinstance(payload, dict) and payload.get("err"):
-        err = payload["err"]
-        conflicts = _Reader(payload, "error reply").list("conflicts", dec_conflict)
-        return (err if isinstance(err, str) else str(err)), conflicts
-    return None
+    """``(err, conflicts)`` of an error reply payload, or ``None`` when it is a result.
+
+    A payload with an ``err`` field is an error, even an empty one (its message is then
+    "unknown error from the hub"); only ``"err": null`` beside a ``res`` reads as a result.
+    """
+    if not isinstance(payload, dict) or "err" not in payload:
+        return None
+    err = payload["err"]
+    if err is None and "res" in payload:
+        return None
+    conflicts = _Reader(payload, "error reply").list("conflicts", dec_conflict)
+    msg = err if isinstance(err, str) else ("" if err is None else str(err))
+    return (msg or "unknown error from the hub"), conflicts
 
 
 # ---------------------------------------------------------------------------------------------
