@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from core.model import Conflict
 
 __all__ = [
+    "CONFLICT_FIX",
     "ConfigError",
     "ConflictError",
     "HubError",
@@ -65,6 +66,11 @@ class ValidationError(OutpostError):
     """An action that does not fit the schema or the current ledger state. Nothing was applied."""
 
 
+CONFLICT_FIX = ("To fix: sync, then resolve it in the Conflicts view or with `outpost conflicts` "
+                "/ `outpost resolve UID --keep mine|theirs`")
+"""How to fix a conflict; ends every ConflictError message."""
+
+
 class ConflictError(OutpostError):
     """A transaction rejected because changes made after its base collide with it.
 
@@ -76,7 +82,7 @@ class ConflictError(OutpostError):
     def __init__(self, conflicts: Sequence[Conflict]):
         self.conflicts = tuple(conflicts)
         parts = [c.describe() for c in self.conflicts]
-        super().__init__("conflict: " + "; ".join(parts))
+        super().__init__("conflict: " + "; ".join(parts) + ". " + CONFLICT_FIX)
 
 
 class StorageError(OutpostError):

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from core.errors import ConflictError, ValidationError
+from core.errors import CONFLICT_FIX, ConflictError, ValidationError
 from core.model import (
     CMDS,
     Action,
@@ -264,4 +264,4 @@ def test_conflict_describe_and_error() -> None:
     assert d.describe() == "del field.site k2: modified at 2026-11-26T11:26:57.899Z"
     err = ConflictError([c, d])
     assert err.conflicts == (c, d)
-    assert str(err) == "conflict: " + c.describe() + "; " + d.describe()
+    assert str(err) == "conflict: " + c.describe() + "; " + d.describe() + ". " + CONFLICT_FIX
