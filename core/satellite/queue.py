@@ -277,13 +277,20 @@ class Queue:
             r = c.execute(select(self.t).where(self.t.c.uid == uid)).mappings().first()
         return None if r is None else self._receipt(r)
 
-    def rows(self, states: Sequence[ReceiptState] | None = None) -> list[dict[str, Any]]:
-        """Raw rows (with ``auth``, ``extra`` and ``local_err``), in queue order."""
+    def rows(self, states: Sequence[ReceiptState] | None = None, *,
+             accepted_after: int | None = None) -> list[dict[str, Any]]:
+        """Raw rows (with ``auth``, ``extra`` and ``local_err``), in queue order.
+
+        ``accepted_after``: also the accepted rows whose revision is after it.
+        """
         sql = "SELECT * FROM sat_receipt"
-        params: tuple[str, ...] = ()
+        params: tuple[Any, ...] = ()
         if states is not None:
             params = tuple(s.value for s in states)
             sql += " WHERE state IN (" + ",".join("?" * len(params)) + ")"
+            if accepted_after is not None:
+                sql += " OR (state = ? AND rev > ?)"
+                params += (ReceiptState.ACCEPTED.value, accepted_after)
         with self._read() as c:
             # the DBAPI cursor: SQLAlchemy's row machinery cost more than SQLite for 10,000 rows
             cur = c.connection.driver_connection.execute(  # type: ignore[union-attr]

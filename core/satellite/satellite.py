@@ -50,7 +50,6 @@ from core.wire import SatRes
 
 __all__ = ["Satellite"]
 
-_OVERLAY_STATES = (ReceiptState.PENDING, ReceiptState.ACCEPTED)
 
 
 class Satellite:
@@ -412,26 +411,28 @@ class Satellite:
 
     def _after_hub(self, evs: Sequence[Any], receipts: bool) -> None:
         before = self._ov.touched()
-        self._refresh(persist=True, changed={Sig(e.top, e.key) for e in evs})
         recs: dict[str, set[str]] = {}
         for e in evs:
             recs.setdefault(e.top, set()).add(e.key)
+        self._refresh(persist=True, changed=recs)
         for d in (before, self._ov.touched()):
             for t, ks in d.items():
                 recs.setdefault(t, set()).update(ks)
         self._notify(Change(records={t: frozenset(k) for t, k in recs.items()}, status=True,
                             receipts=receipts or bool(self._ov.conflicts)))
 
-    def _refresh(self, persist: bool, changed: set[Sig] | None = None) -> None:
+    def _refresh(self, persist: bool, changed: Mapping[str, set[str]] | None = None) -> None:
         """Rebase the queue on the replica; persist local conflict marks.
 
-        ``changed``: the records hub data just changed; only the transactions it can affect
+        ``changed``: topic → keys hub data just changed; only the transactions it can affect
         are checked again (``view.rebase``). ``None``: check every one.
         """
         rev = self.replica.rev()
         queued = []
         rejected: dict[Sig, list[str]] = {}
-        rows = self.queue.rows([*_OVERLAY_STATES, ReceiptState.REJECTED])
+        # accepted receipts are kept forever: read only those the replica has not reached
+        rows = self.queue.rows([ReceiptState.PENDING, ReceiptState.REJECTED],
+                               accepted_after=rev)
         pending = [r for r in rows if r["state"] == ReceiptState.PENDING.value]
         if pending:
             # before the local rebase: else an edit would be marked as colliding with this
@@ -447,7 +448,9 @@ class Satellite:
             queued.append(Queued(r["uid"], Queue.trans_of(r), bool(r["auth"]),
                                  r["state"] == ReceiptState.ACCEPTED.value))
         old = self._ov.conflicts
-        self._ov = rebase(self.replica.read, queued, prev=self._ov, changed=changed)
+        sigs = None if changed is None or not queued else {
+            Sig(t, k) for t, ks in changed.items() for k in ks}
+        self._ov = rebase(self.replica.read, queued, prev=self._ov, changed=sigs)
         self._rejected = rejected
         if persist and (old.keys() != self._ov.conflicts.keys() or self._ov.conflicts):
             self.queue.set_local({u: e for u, (e, _) in self._ov.conflicts.items()})
