@@ -160,7 +160,8 @@ def main() -> int:
     p.add_argument("--records", type=int, default=100_000)
     p.add_argument("--events", type=int, default=100_000)
     p.add_argument("--full", action="store_true", help="catch up 1,000,000 events")
-    p.add_argument("--lim", type=int, default=5000, help="events per catch-up batch")
+    p.add_argument("--lim", type=int, default=1000,
+                   help="events per catch-up batch (the desktop app's, desktop/app.py)")
     args = p.parse_args()
     events = 1_000_000 if args.full else args.events
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "

@@ -6,7 +6,9 @@ in the handshake), feeds received frames, closes and timer ticks to
 decisions live in the machine. websockets errors are translated to
 :class:`~core.errors.HubError` here, and only here, with the cause chained.
 
-Hub data (catch-up batches, pushes) is stored on a worker thread (``asyncio.to_thread``): the
+Hub data (catch-up batches, pushes) is stored on a worker thread (the client's own
+``ThreadPoolExecutor`` of plain threads, whatever the loop's default executor is: under qasync
+it is a pool of QThreads): the
 machine emits :class:`~core.satellite.machine.Apply`, the adapter runs ``Satellite.write`` in
 the thread and feeds ``applied`` back; ``Satellite.written`` (the overlay and listeners) runs
 on the event loop's thread. So the loop (the desktop's UI) stays responsive while a batch of
@@ -23,6 +25,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -143,6 +146,7 @@ class SyncClient:
         self.machine = SyncMachine(sat, rnd, lim=lim, backoff=backoff, timeout=timeout,
                                    defer_apply=True)
         self._applier: asyncio.Task[None] | None = None
+        self._pool: ThreadPoolExecutor | None = None
         self._inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._ws: ClientConnection | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -302,10 +306,15 @@ class SyncClient:
                 # not in self._tasks: the shutdown lets a write finish instead of cancelling
                 self._applier = asyncio.ensure_future(self._apply(out))
 
+    async def _in_thread(self, fn: Callable[[Any], Any], arg: Any) -> Any:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="outpost-sync")
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, arg)
+
     async def _apply(self, out: Apply) -> None:
         err = ""
         try:
-            await asyncio.to_thread(self.sat.write, out.item)
+            await self._in_thread(self.sat.write, out.item)
         except OutpostError as exc:
             # local storage failed (disk full, locked): the machine drops the connection
             log.warning("storing hub data failed: %s", exc)
@@ -377,8 +386,8 @@ class SyncClient:
             async for text in ws:
                 if len(text) >= BIG_FRAME:
                     # one at a time, in order: the next frame waits for this one
-                    self._inbox.put_nowait(("frame", await asyncio.to_thread(decode_incoming,
-                                                                             text)))
+                    self._inbox.put_nowait(("frame", await self._in_thread(decode_incoming,
+                                                                           text)))
                 else:
                     self._inbox.put_nowait(("frame", text))
         except ConnectionClosed as exc:
@@ -420,4 +429,7 @@ class SyncClient:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks.clear()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)  # idle: the applies are finished
 
