@@ -365,7 +365,9 @@ class SyncMachine:
 
     def local_change(self, now: float) -> None:
         """The user queued a transaction: send it now when live."""
-        if self.info.phase == Phase.LIVE and not self._sat_busy:
+        if self.info.phase == Phase.LIVE and not self._sat_busy and not self.applying:
+            # while hub data is being stored an ack may be recorded but the bases of later
+            # edits of the same records not yet moved past it: wait for applied()
             self._send_sat(now, only_new=True)
 
     def received(self, text: str | bytes | Incoming, now: float) -> None:
@@ -508,7 +510,9 @@ class SyncMachine:
             self._send_sat(now, only_new=True)
 
     def _send_sat(self, now: float, *, only_new: bool) -> None:
-        trans = [t for t in self.store.outbox() if t.uid not in self._sent]
+        # nothing leaves while hub data is being stored (see local_change); applied() sends it
+        trans = [] if self.applying else [
+            t for t in self.store.outbox() if t.uid not in self._sent]
         if only_new and not trans:
             return
         trans = trans[:self.max_trans]
