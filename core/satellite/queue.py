@@ -249,7 +249,10 @@ class Queue:
                              self.t.c.local_err != "")
                       .values(local_err=""))
             for uid, err in marks.items():
-                c.execute(self.t.update().where(self.t.c.uid == uid).values(local_err=err))
+                c.execute(self.t.update()
+                          .where(self.t.c.uid == uid,
+                                 self.t.c.state == ReceiptState.PENDING.value)
+                          .values(local_err=err))
 
     def set_meta(self, name: str, value: Any, conn: Connection | None = None) -> None:
         with self._conn(conn) as c:

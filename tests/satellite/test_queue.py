@@ -70,3 +70,22 @@ def test_listeners_hear_pub(tmp_path: Path, project: Project) -> None:
     sat.pub([Action(SITE, "s2", Cmd.NEW, {"name": "B"})])
     sat.close()
     assert len(seen) == 1 and seen[0].records == {SITE: frozenset({"s1"})}
+
+
+def test_local_mark_only_sticks_to_pending_receipts(tmp_path: Path, project: Project) -> None:
+    sat = Satellite(tmp_path, project)
+    try:
+        done = sat.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A"})])
+        open_ = sat.pub([Action(SITE, "s2", Cmd.NEW, {"name": "B"})])
+        assert sat.queue.accept(done, 7)
+        # a stale mark for a receipt the hub accepted meanwhile must not stick to it
+        sat.queue.set_local({done: "stale conflict", open_: "field changed"})
+        rec = sat.queue.receipt(done)
+        assert rec is not None and rec.state == ReceiptState.ACCEPTED and rec.err == ""
+        rec = sat.queue.receipt(open_)
+        assert rec is not None and rec.err == "field changed"
+        sat.queue.set_local({})
+        rec = sat.queue.receipt(open_)
+        assert rec is not None and rec.err == ""
+    finally:
+        sat.close()
