@@ -33,7 +33,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from core.crashpoints import crash_point
-from core.errors import HubError, OutpostError, SchemaError
+from core.errors import HubError, OutpostError, SchemaError, WireError
 from core.satellite.machine import (
     Apply,
     Backoff,
@@ -107,9 +107,14 @@ async def fetch_project(url: str, token: str = "", timeout: float = 10.0) -> Pro
                     break
         except ConnectionClosed as exc:
             raise hub_error(url, exc) from exc
+        except WireError as exc:
+            raise HubError(f"the hub at {url} sent a bad frame for dom.project: {exc}") from exc
         finally:
             await ws.close()
-    body = decode_json(frame.body)
+    try:
+        body = decode_json(frame.body)
+    except WireError as exc:
+        raise HubError(f"the hub at {url} sent a bad dom.project reply: {exc}") from exc
     err = decode_error(body)
     if err is not None:
         raise HubError(f"the hub at {url} refused dom.project: {err[0]}")

@@ -192,3 +192,24 @@ async def test_unreachable_hub_times_out_with_reason(tmp_path: Path, project: Pr
         await client.sync_once(0.5)
     assert not sat.status().online
     sat.close()
+
+
+@pytest.mark.parametrize("reply", ["garbage without a frame header \x00",
+                                   "json-body"])
+async def test_fetch_project_bad_reply_is_a_hub_error(reply: str) -> None:
+    from websockets.asyncio.server import ServerConnection, serve
+
+    from core.errors import WireError
+    from core.wire import format_frame
+
+    async def answer(ws: ServerConnection) -> None:
+        await ws.recv()
+        await ws.send(reply if reply != "json-body"
+                      else format_frame("dom.project", "1", b"{not json"))
+        await ws.wait_closed()
+
+    async with serve(answer, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        with pytest.raises(HubError, match="bad") as info:
+            await fetch_project(f"ws://127.0.0.1:{port}", timeout=5)
+    assert isinstance(info.value.__cause__, WireError)
