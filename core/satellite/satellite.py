@@ -479,15 +479,17 @@ class Satellite:
         for a in rec.acts:
             s = Sig(a.top, a.key)
             arg = dict(a.arg or {})
+            cur = self._seen(s)
             if not isinstance(keep, Keep):
                 choice = keep.get(f"{a.top} {a.key}", {})
-                if a.cmd == Cmd.MOD:
+                if a.cmd == Cmd.MOD or (a.cmd == Cmd.NEW and cur is not None):
+                    # a new that collided with a record created meanwhile: a mod of the
+                    # fields kept as mine (the others: theirs)
                     arg = {f: v for f, v in arg.items() if choice.get(f) == Keep.MINE}
                     if not arg:
                         continue
                 elif Keep.MINE not in choice.values():
-                    continue
-            cur = self._seen(s)
+                    continue  # del, or a new with no record now: nothing of theirs to keep
             if a.cmd == Cmd.DEL:
                 if cur is not None:
                     out.append(Action(a.top, a.key, Cmd.DEL))

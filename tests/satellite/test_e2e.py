@@ -213,3 +213,23 @@ async def test_fetch_project_bad_reply_is_a_hub_error(reply: str) -> None:
         with pytest.raises(HubError, match="bad") as info:
             await fetch_project(f"ws://127.0.0.1:{port}", timeout=5)
     assert isinstance(info.value.__cause__, WireError)
+
+
+async def test_per_field_theirs_is_kept_for_a_colliding_new(
+        tmp_path: Path, project: Project, hub: Hub) -> None:
+    a = Satellite(tmp_path / "a", project)
+    b = Satellite(tmp_path / "b", project)
+    a.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A", "region": "N"})])
+    ub = b.pub([Action(SITE, "s1", Cmd.NEW, {"name": "B", "region": "S"})])
+    await sync(a, hub)
+    await sync(b, hub)
+    rec = b.receipt(ub)
+    assert rec is not None and rec.state == ReceiptState.REJECTED
+    new = b.resolve(ub, {f"{SITE} s1": {"name": Keep.MINE, "region": Keep.THEIRS}})
+    r = b.receipt(new)
+    assert r is not None and [(x.cmd, x.arg) for x in r.acts] == [(Cmd.MOD, {"name": "B"})]
+    await sync(b, hub)
+    state = hub.ledger.state(SITE, "s1")
+    assert state is not None and (state["name"], state["region"]) == ("B", "N")
+    a.close()
+    b.close()
