@@ -254,6 +254,7 @@ class SyncMachine:
         self._sat_busy = False
         self._done_evs = 0
         self._stopped_by_user = False
+        self._dropping = False  # a failed connection is closing: ignore its frames
 
     # -- outputs -------------------------------------------------------------------------------
 
@@ -302,7 +303,7 @@ class SyncMachine:
             self._applies.clear()
             self._set(last_error=f"storing hub data failed: {error}")
             if self.info.phase not in (Phase.OFFLINE, Phase.STOPPED):
-                self._out.append(Close("storage failed"))
+                self._drop("storage failed")
             return
         self.store.written(item)
         self._pump()
@@ -328,6 +329,7 @@ class SyncMachine:
 
     def connected(self, now: float) -> None:
         """The connection is open: ask the hub's status first."""
+        self._dropping = False
         if self.info.phase != Phase.CONNECTING:
             self._out.append(Close("unexpected connection"))
             return
@@ -338,6 +340,7 @@ class SyncMachine:
         """The connection closed or could not be opened: retry after a backoff."""
         was_online = self.info.online
         self._reset_conn()
+        self._dropping = False
         if self.info.phase == Phase.STOPPED:
             return
         delay = self.backoff.delay(self.info.attempts, self.rnd)
@@ -357,10 +360,10 @@ class SyncMachine:
         for kind, sent in self._waiting.values():
             if now >= sent + self.timeout:  # the same sum as wake_at (float rounding)
                 self._set(last_error=f"the hub did not answer {kind} within {self.timeout:g} s")
-                self._out.append(Close("request timeout"))
-                # stop timing this connection's requests: it is being dropped, and a wake time
-                # left in the past made the adapter spin on tick() until the close completed
-                self._waiting.clear()
+                # stop timing this connection's requests (a wake time left in the past made the
+                # adapter spin on tick() until the close completed) and store nothing more from
+                # it: a late reply would be ignored and later pushes would skip its events
+                self._drop("request timeout")
                 return
 
     def local_change(self, now: float) -> None:
@@ -372,11 +375,13 @@ class SyncMachine:
 
     def received(self, text: str | bytes | Incoming, now: float) -> None:
         """A frame arrived from the hub (its text, or :func:`decode_incoming` of it)."""
+        if self._dropping:
+            return  # the connection is being dropped: storing more would skip what failed
         inc = text if isinstance(text, Incoming) else decode_incoming(text)
         frame, body = inc.frame, inc.body
         if inc.err is not None or frame is None:
             self._set(last_error=f"bad frame from the hub: {inc.err}")
-            self._out.append(Close("bad frame"))
+            self._drop("bad frame")
             return
         if not frame.tok:
             if frame.subj == "evt.update":
@@ -393,7 +398,7 @@ class SyncMachine:
                 self._on_sat(body, now, inc.res)
         except WireError as exc:
             self._set(last_error=f"bad {kind} reply from the hub: {exc}")
-            self._out.append(Close("bad reply"))
+            self._drop("bad reply")
 
     # -- handlers ------------------------------------------------------------------------------
 
@@ -401,7 +406,7 @@ class SyncMachine:
         err = decode_error(body)
         if err is not None:
             self._set(last_error=f"hub refused evt.stat: {err[0]}")
-            self._out.append(Close("stat refused"))
+            self._drop("stat refused")
             return
         st = dec_status(body.get("res") if isinstance(body, dict) else None, "evt.stat result")
         mine = self.store.mig()
@@ -424,7 +429,7 @@ class SyncMachine:
         err = decode_error(body)
         if err is not None:
             self._set(last_error=f"hub refused evt.sat: {err[0]}")
-            self._out.append(Close("sat refused"))
+            self._drop("sat refused")
             return
         res = pre if isinstance(pre, SatRes) else dec_sat_res(
             body.get("res") if isinstance(body, dict) else None, "evt.sat result")
@@ -462,7 +467,7 @@ class SyncMachine:
             upd = pre if isinstance(pre, Update) else dec_update(body)
         except WireError as exc:
             self._set(last_error=f"bad evt.update from the hub: {exc}")
-            self._out.append(Close("bad push"))
+            self._drop("bad push")
             return
         if self.info.phase == Phase.CATCHUP or self._sat_busy:
             # a reply is outstanding: its events and the push may overlap; keep the order
@@ -526,6 +531,14 @@ class SyncMachine:
         tok = str(self._tok)
         self._waiting[tok] = (kind, now)
         self._out.append(Send(format_frame(subj, tok, None if body is None else dumps(body))))
+
+    def _drop(self, reason: str) -> None:
+        """Close the connection and ignore everything that still arrives on it: after a
+        failure (storage, a bad frame, a refused or unanswered request) the replica must not
+        move past what failed; the next connection resyncs from the replica's revision."""
+        self._out.append(Close(reason))
+        self._reset_conn()
+        self._dropping = True
 
     def _reset_conn(self) -> None:
         self._waiting.clear()

@@ -229,3 +229,42 @@ def test_bad_frame_closes_with_error() -> None:
     m.take()
     m.received("evt.stat#1\n{not json", 0.1)
     assert m.take() == [Close("bad frame")] and "bad frame" in m.info.last_error
+
+
+def _live(m: SyncMachine) -> None:
+    """Connect and finish the catch-up so the machine is LIVE."""
+    connect(m)
+    m.received(sat_reply("2", SatRes(5000)), 0.0)
+    m.take()
+    assert m.phase == Phase.LIVE
+
+
+def _push(i: int) -> str:
+    return format_push("evt.update", enc_update(Update(1000 * i, (ev(i),))))
+
+
+def test_nothing_is_stored_after_a_failure_until_reconnected() -> None:
+    """A push that arrives after a failed one (bad push here; storage failures and timeouts
+    take the same path) must not be stored: the replica would move past the failed events."""
+    st = FakeStore()
+    m = SyncMachine(st, random.Random(1))
+    _live(m)
+    m.received(_push(6), 0.1)
+    assert [e.id for e in st.evs] == [6]
+    m.received("evt.update\n{\"rev\": 12}", 0.2)  # a bad push: dropped, connection closes
+    assert m.take() == [Close("bad push")]
+    m.received(_push(8), 0.3)  # still in flight on the dying connection
+    assert [e.id for e in st.evs] == [6] and st.rev() == 6000
+    m.disconnected(0.4, "closed")
+    assert m.phase == Phase.OFFLINE
+
+
+def test_a_late_reply_after_a_timeout_is_not_followed_by_its_pushes() -> None:
+    st = FakeStore()
+    m = SyncMachine(st, random.Random(1), timeout=10.0)
+    connect(m)  # evt.sat#2 outstanding
+    m.tick(10.0)
+    assert m.take() == [Close("request timeout")]
+    m.received(sat_reply("2", SatRes(7000, (ev(7),))), 10.1)
+    m.received(_push(9), 10.2)
+    assert st.evs == [] and st.rev() == 0
