@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from core.errors import OutpostError
 from core.ids import new_key
 from core.model import Action, Cmd
+from core.revision import Rev
 from core.satellite.api import Change, SatelliteAPI
 from desktop.icons import icon
 from desktop.models.records import RecordTableModel
@@ -285,11 +286,14 @@ class MainWindow(QMainWindow):
     def _save_fields(self, fields: dict[str, Any]) -> None:
         form = self.form
         key = form.key
+        # the base is the revision the form loaded the record at: a change that arrived
+        # while the user was editing is then a conflict, not silently overwritten
         if form.is_new:
-            ok = self.publish([Action(self._top, key, Cmd.NEW, fields)], f"new {key[:8]}")
+            ok = self.publish([Action(self._top, key, Cmd.NEW, fields)], f"new {key[:8]}",
+                              base=form.base)
         else:
             ok = self.publish([Action(self._top, key, Cmd.MOD, fields)],
-                              f"edit {', '.join(fields)}")
+                              f"edit {', '.join(fields)}", base=form.base)
         if ok:
             self.select_key(key)
             rv = self.sat.record(self._top, key)
@@ -308,11 +312,13 @@ class MainWindow(QMainWindow):
     def _restore(self, acts: list[Action]) -> None:
         self.publish(acts, "restore version")
 
-    def publish(self, acts: Sequence[Action], text: str) -> bool:
-        """Publish ``acts`` through the satellite as one undoable step; False on error."""
+    def publish(self, acts: Sequence[Action], text: str, base: Rev | None = None) -> bool:
+        """Publish ``acts`` through the satellite as one undoable step; False on error.
+
+        ``base``: the replica revision the edit was made on (default: the current one)."""
         try:
             undo = inverse(self.sat, acts)
-            self.sat.pub(acts)
+            self.sat.pub(acts, base=base)
         except OutpostError as exc:
             self.show_error(str(exc))
             if self._top in self.forms:
@@ -344,7 +350,11 @@ class MainWindow(QMainWindow):
         if not self._top or self._top not in self.forms:
             return
         form = self.form
-        if not form.key or form.is_new or form.dirty:
+        if not form.key or form.is_new:
+            return
+        if form.dirty:  # keep the user's edits; their base makes a collision a conflict
+            if ch.reset or form.key in ch.records.get(self._top, ()):
+                form.note_changed(self.sat.record(self._top, form.key))
             return
         if ch.reset or form.key in ch.records.get(self._top, ()):
             rv = self.sat.record(self._top, form.key)

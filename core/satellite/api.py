@@ -143,8 +143,12 @@ class SatelliteAPI(Protocol):
 
     def count(self, top: str) -> int: ...
 
-    def pub(self, acts: Sequence[Action], *, resolves: str = "") -> str:
+    def pub(self, acts: Sequence[Action], *, resolves: str = "", base: Rev | None = None) -> str:
         """Queue a local transaction (durable before returning) and return its uid.
+
+        ``base``: the replica revision the user's edit was made on (e.g. when a form loaded
+        the record); default: the current one. A change the hub made to the same fields after
+        it is then a conflict (marked at once, rejected by the hub), not overwritten.
 
         Raises:
             ValidationError: an action does not fit the schema or the local view.

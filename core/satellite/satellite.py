@@ -45,6 +45,7 @@ from core.satellite.machine import Phase, SyncInfo
 from core.satellite.queue import Queue
 from core.satellite.replica import Replica
 from core.satellite.view import Overlay, Queued, keys_of, rebase
+from core.satellite.view import _later as view_later
 from core.schema import Project
 from core.wire import SatRes
 
@@ -178,20 +179,28 @@ class Satellite:
 
     # -- SatelliteAPI: writing ---------------------------------------------------------------
 
-    def pub(self, acts: Sequence[Action], *, resolves: str = "") -> str:
+    def pub(self, acts: Sequence[Action], *, resolves: str = "", base: Rev | None = None) -> str:
         """Queue a transaction (committed to SQLite before returning); returns its uid.
+
+        ``base``: the replica revision the edit was made on (a form passes the revision it
+        loaded the record at); default: the current one. Hub changes after it that collide
+        with the edit make it a conflict, marked at once by the rebase and rejected by the hub
+        (this satellite's own accepted edits since do not count).
 
         Raises:
             ValidationError: an action does not fit the schema or what the user sees (e.g.
-                ``mod`` of a record that does not exist, ``new`` of one that does).
+                ``mod`` of a record that does not exist, ``new`` of one that does); ``base``
+                is ahead of the replica.
         """
         uid = new_uid()
-        trans = self._make_trans(acts, uid, resolves)
+        trans = self._make_trans(acts, uid, resolves, base)
         self._check_on_view(trans)
         crash_point("sat.before_local_commit")
         self.queue.add(trans, auth=self._is_auth(trans), resolves=resolves)
         crash_point("sat.after_local_commit")
         self._after_pub(trans)
+        if trans.uid in self._ov.conflicts:
+            self.queue.set_local({u: e for u, (e, _) in self._ov.conflicts.items()})
         return uid
 
     def resolve(self, uid: str, keep: Keep | Mapping[str, Mapping[str, Keep]]) -> str:
@@ -369,14 +378,34 @@ class Satellite:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _make_trans(self, acts: Sequence[Action], uid: str, resolves: str) -> Trans:
+    def _make_trans(self, acts: Sequence[Action], uid: str, resolves: str,
+                    base: Rev | None = None) -> Trans:
         if not acts:
             raise ValidationError("no actions: a transaction needs at least one action")
         for a in acts:
             self._project.check_action(a)
         extra = {"resolves": resolves} if resolves else None
-        return Trans(tuple(acts), base=self.replica.rev(), created=self._clock(), extra=extra,
-                     uid=uid)
+        rev = self.replica.rev()
+        if base is None:
+            base = rev
+        elif not 0 <= base <= rev:
+            raise ValidationError(f"base revision {base} is not between 0 and the replica's "
+                                  f"revision {rev}")
+        elif base < rev and self._only_own_since(acts, base):
+            base = rev
+        return Trans(tuple(acts), base=base, created=self._clock(), extra=extra, uid=uid)
+
+    def _only_own_since(self, acts: Sequence[Action], base: Rev) -> bool:
+        """Whether no change after ``base`` but this satellite's own accepted ones collides
+        with ``acts`` (then the edit can take the replica's revision as its base: otherwise
+        the hub would see the user's own earlier edit as a conflict; cf. _advance_bases)."""
+        own = self.queue.accepted_revs(base)
+        for a in acts:
+            later = [x for x in view_later(self.replica.read, Sig(a.top, a.key), base)
+                     if x.ev.rev not in own]
+            if conflict_of(a, later, None) is not None:
+                return False
+        return True
 
     def _is_auth(self, trans: Trans) -> bool:
         auth = self.auth_topics

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.revision import format_rev, from_datetime, parse_rev, to_datetime
+from core.revision import Rev, format_rev, from_datetime, parse_rev, to_datetime
 from core.satellite.api import RecordView, SatelliteAPI
 from core.schema import Field, Model
 from desktop.models.records import ref_label
@@ -222,6 +222,7 @@ class RecordForm(QWidget):
         self._model = model
         self._key = ""
         self._original: dict[str, Any] = {}
+        self._base: Rev | None = None
         self._is_new = False
         self._dirty = False
         self.title = QLabel()
@@ -273,9 +274,15 @@ class RecordForm(QWidget):
     def dirty(self) -> bool:
         return self._dirty
 
+    @property
+    def base(self) -> Rev | None:
+        """The replica revision the record was loaded at: the base of the edit to save, so
+        a change that reached the hub meanwhile becomes a conflict, not overwritten."""
+        return self._base
+
     def clear(self) -> None:
         """Show no record."""
-        self._key, self._is_new, self._original = "", False, {}
+        self._key, self._is_new, self._original, self._base = "", False, {}, None
         for ed in self.editors.values():
             ed.set(self._sat, None)
             ed.show_error("")
@@ -287,6 +294,7 @@ class RecordForm(QWidget):
     def load(self, rv: RecordView) -> None:
         """Show ``rv`` for editing (drops unsaved edits)."""
         self._key, self._is_new = rv.key, False
+        self._base = self._sat.status().rev
         self._original = dict(rv.fields or {})
         self._fill(self._original)
         d = self._original.get(self._model.display)
@@ -305,6 +313,7 @@ class RecordForm(QWidget):
     def start_new(self, key: str) -> None:
         """Show an empty form (with defaults) for a new record with ``key``."""
         self._key, self._is_new = key, True
+        self._base = self._sat.status().rev
         self._original = {}
         self._fill(self._model.defaults())
         self.title.setText(f"New {self._model.title.lower().rstrip('s')}")
@@ -359,6 +368,15 @@ class RecordForm(QWidget):
                 ed.show_error(message)
                 return
         self.state.setText(message)
+        self.state.setStyleSheet("color: #b3261e;")
+
+    def note_changed(self, rv: RecordView | None) -> None:
+        """A change notice for the record while the form has unsaved edits: say so when what
+        the user sees now differs from what the form loaded (the edits are kept)."""
+        if rv is not None and dict(rv.fields or {}) == self._original:
+            return
+        self.state.setText("⚠ Changed meanwhile: saving a field that changed since you "
+                           "opened the record makes a conflict.")
         self.state.setStyleSheet("color: #b3261e;")
 
     def revert(self) -> None:

@@ -120,14 +120,15 @@ class FakeSatellite:
         for fn in list(self._listeners):
             fn(ch)
 
-    def pub(self, acts: Sequence[Action], *, resolves: str = "") -> str:
+    def pub(self, acts: Sequence[Action], *, resolves: str = "", base: Rev | None = None) -> str:
         view: dict[str, dict[str, RecordView]] = {}
         for a in acts:
             self._project.check_action(a)
             v = view.setdefault(a.top, self._view(a.top)).get(a.key)
             apply_action(v.fields if v else None, a)
         uid = new_uid()
-        self._receipts[uid] = Receipt(uid, self.replica.rev(), now_rev(), tuple(acts),
+        rev = self.replica.rev() if base is None else base
+        self._receipts[uid] = Receipt(uid, rev, now_rev(), tuple(acts),
                                       ReceiptState.PENDING, resolves=resolves)
         recs: dict[str, set[str]] = {}
         for a in acts:

@@ -210,3 +210,26 @@ async def test_client_sync_work_offline_and_sync_now(
     await ctl.stop()
     assert errors == []
     sat.close()
+
+
+async def test_edit_in_progress_when_the_same_field_changes_becomes_a_conflict(
+        qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:
+    a = await synced_window(qtbot, tmp_path, "a", project, hub)
+    b = await synced_window(qtbot, tmp_path, "b", project, hub)
+    assert b.select_key("s1")
+    b.form.set_value("region", "East")  # b is editing s1: unsaved
+    assert a.select_key("s1")
+    a.form.set_value("region", "West")
+    a.save_action.trigger()
+    await sync(a.sat, hub)  # type: ignore[arg-type]
+    await sync(b.sat, hub)  # type: ignore[arg-type]  # a's change arrives meanwhile
+    assert b.form.dirty and "Changed meanwhile" in b.form.state.text()
+    b.save_action.trigger()
+    st = b.sat.status()
+    assert st.conflicts == 1  # visible at once, before the hub is asked
+    rv = b.sat.record(SITE, "s1")
+    assert rv is not None and rv.is_conflict and rv.fields["region"] == "West"  # type: ignore[index]
+    assert "conflict" in b.form.state.text()
+    await sync(b.sat, hub)  # type: ignore[arg-type]
+    assert hub.ledger.state(SITE, "s1")["region"] == "West"  # type: ignore[attr-defined,index]
+    assert b.sat.status().conflicts == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import HubError
+from core.errors import HubError, ValidationError
 from core.ledger.memory import MemLedger
 from core.model import Action, Cmd
 from core.satellite.api import Keep, ReceiptState
@@ -231,5 +231,45 @@ async def test_per_field_theirs_is_kept_for_a_colliding_new(
     await sync(b, hub)
     state = hub.ledger.state(SITE, "s1")
     assert state is not None and (state["name"], state["region"]) == ("B", "N")
+    a.close()
+    b.close()
+
+
+async def test_edit_on_an_older_base_is_a_conflict_not_an_overwrite(
+        tmp_path: Path, project: Project, hub: Hub) -> None:
+    a = Satellite(tmp_path / "a", project)
+    b = Satellite(tmp_path / "b", project)
+    a.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A0", "region": "N"})])
+    await sync(a, hub)
+    await sync(b, hub)
+    opened = b.rev()  # b's form loads the record here
+    a.pub([Action(SITE, "s1", Cmd.MOD, {"name": "A1"})])
+    await sync(a, hub)
+    await sync(b, hub)  # the change arrives while b's form has unsaved edits
+    ub = b.pub([Action(SITE, "s1", Cmd.MOD, {"name": "B1"})], base=opened)
+    rec = b.receipt(ub)
+    assert rec is not None and rec.state == ReceiptState.PENDING and rec.err  # marked at once
+    assert b.status().conflicts == 1
+    rv = b.record(SITE, "s1")
+    assert rv is not None and rv.is_conflict and rv.fields["name"] == "A1"  # type: ignore[index]
+    await sync(b, hub)
+    rec = b.receipt(ub)
+    assert rec is not None and rec.state == ReceiptState.REJECTED
+    assert hub.ledger.state(SITE, "s1")["name"] == "A1"  # type: ignore[index]
+    # a field nobody else changed saves fine on the old base; so does a second edit of a
+    # field whose only change since is b's own accepted edit
+    b.resolve(ub, Keep.THEIRS)
+    opened = b.rev()
+    u1 = b.pub([Action(SITE, "s1", Cmd.MOD, {"region": "S"})], base=opened)
+    await sync(b, hub)
+    u2 = b.pub([Action(SITE, "s1", Cmd.MOD, {"region": "W"})], base=opened)
+    assert b.status().conflicts == 0
+    await sync(b, hub)
+    for u in (u1, u2):
+        r = b.receipt(u)
+        assert r is not None and r.state == ReceiptState.ACCEPTED
+    assert hub.ledger.state(SITE, "s1")["region"] == "W"  # type: ignore[index]
+    with pytest.raises(ValidationError, match="base revision"):
+        b.pub([Action(SITE, "s1", Cmd.MOD, {"region": "E"})], base=b.rev() + 1)
     a.close()
     b.close()
