@@ -29,12 +29,14 @@ from core.revision import format_rev
 from core.satellite.api import Keep, ReceiptState
 from core.satellite.config import DataDir
 from core.satellite.satellite import Satellite
+from core.wire import dumps, enc_action
 
 __all__ = ["COMMANDS", "add_commands", "main", "run"]
 
 COMMANDS = ("connect", "pub", "sync", "status", "show", "history", "conflicts", "resolve",
             "import", "export")
 IMPORT_BATCH = 500
+IMPORT_BYTES = 256 * 1024  # encoded actions per transaction at most (a long-text CSV)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -285,6 +287,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
         with fh:
             reader = csv.DictReader(fh)
             batch: list[Action] = []
+            size = 0
             for line, row in enumerate(reader, start=2):
                 key = (row.pop("key", "") or "").strip() or new_key()
                 try:
@@ -294,11 +297,20 @@ def _cmd_import(args: argparse.Namespace) -> int:
                     raise ValidationError(f"{args.file} line {line}: {exc}") from exc
                 arg = {k: v for k, v in arg.items() if v is not None}
                 exists = sat.record(args.topic, key) is not None
-                batch.append(Action(model.topic, key, Cmd.MOD if exists else Cmd.NEW, arg))
+                act = Action(model.topic, key, Cmd.MOD if exists else Cmd.NEW, arg)
+                grow = len(dumps(enc_action(act))) + 1
+                if batch and size + grow > IMPORT_BYTES:
+                    uids.append(sat.pub(batch))
+                    n += len(batch)
+                    batch, size = [], 0
+                    if not args.json:
+                        print(f"imported {n} rows", file=sys.stderr)
+                batch.append(act)
+                size += grow
                 if len(batch) >= IMPORT_BATCH:
                     uids.append(sat.pub(batch))
                     n += len(batch)
-                    batch = []
+                    batch, size = [], 0
                     if not args.json:
                         print(f"imported {n} rows", file=sys.stderr)
             if batch:

@@ -59,11 +59,21 @@ from core.wire import (
     decode_json,
     dumps,
     enc_sat,
+    enc_trans,
     format_frame,
     parse_frame,
 )
 
+#: bytes of encoded transactions sent in one ``evt.sat`` at most (the rest follow after the
+#: reply; at least one is always sent): the hub takes frames of up to 1 MiB (MAX_FRAME) and
+#: closes the connection on a bigger one, which then was resent forever
+SAT_BYTES = 512 * 1024
+#: largest encoded transaction ``Satellite.pub`` accepts (so one always fits in a frame)
+MAX_TRANS_BYTES = 768 * 1024
+
 __all__ = [
+    "MAX_TRANS_BYTES",
+    "SAT_BYTES",
     "Apply",
     "Backoff",
     "Close",
@@ -229,19 +239,22 @@ class SyncMachine:
         backoff: reconnect delays.
         timeout: seconds a request may stay unanswered before the connection is dropped.
         max_trans: most transactions sent in one ``evt.sat`` (the rest follow after the reply).
+        max_bytes: most bytes of encoded transactions in one ``evt.sat`` (at least one is sent).
         defer_apply: emit :class:`Apply` for hub data instead of storing it in the input
             (see the module docstring).
     """
 
     def __init__(self, store: SyncStore, rnd: random.Random | None = None, *, lim: int = 5000,
                  backoff: Backoff | None = None, timeout: float = 60.0,
-                 max_trans: int = 1000, defer_apply: bool = False):
+                 max_trans: int = 1000, max_bytes: int = SAT_BYTES,
+                 defer_apply: bool = False):
         self.store = store
         self.rnd = rnd or random.Random()
         self.lim = lim
         self.backoff = backoff or Backoff()
         self.timeout = timeout
         self.max_trans = max_trans
+        self.max_bytes = max_bytes
         self.defer_apply = defer_apply
         self.info = SyncInfo()
         self._applies: list[SatRes | Update] = []          # to store, in order (deferred)
@@ -520,10 +533,19 @@ class SyncMachine:
             t for t in self.store.outbox() if t.uid not in self._sent]
         if only_new and not trans:
             return
-        trans = trans[:self.max_trans]
+        encs: list[dict[str, Any]] = []
+        size = 0
+        for t in trans[:self.max_trans]:
+            enc = enc_trans(t)
+            size += len(dumps(enc)) + 1
+            if encs and size > self.max_bytes:
+                break
+            encs.append(enc)
+        trans = trans[:len(encs)]
         self._sent.update(t.uid for t in trans)
-        req = SatReq(self._rev(), tuple(trans), self._tops(), self.lim, audits=True)
-        self._request("evt.sat", enc_sat(req), "sat", now)
+        body = enc_sat(SatReq(self._rev(), (), self._tops(), self.lim, audits=True))
+        body["trans"] = encs
+        self._request("evt.sat", body, "sat", now)
         self._sat_busy = True
 
     def _request(self, subj: str, body: Any, kind: str, now: float) -> None:

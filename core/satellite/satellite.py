@@ -41,13 +41,13 @@ from core.satellite.api import (
     SatStatus,
 )
 from core.satellite.config import DataDir, SatConfig, sat_clock
-from core.satellite.machine import Phase, SyncInfo
+from core.satellite.machine import MAX_TRANS_BYTES, Phase, SyncInfo
 from core.satellite.queue import Queue
 from core.satellite.replica import Replica
 from core.satellite.view import Overlay, Queued, keys_of, rebase
 from core.satellite.view import _later as view_later
 from core.schema import Project
-from core.wire import SatRes
+from core.wire import SatRes, dumps, enc_trans
 
 __all__ = ["Satellite"]
 
@@ -393,7 +393,13 @@ class Satellite:
                                   f"revision {rev}")
         elif base < rev and self._only_own_since(acts, base):
             base = rev
-        return Trans(tuple(acts), base=base, created=self._clock(), extra=extra, uid=uid)
+        trans = Trans(tuple(acts), base=base, created=self._clock(), extra=extra, uid=uid)
+        size = len(dumps(enc_trans(trans)))
+        if size > MAX_TRANS_BYTES:
+            raise ValidationError(
+                f"transaction too large: {len(acts)} actions, {size // 1024} KiB encoded (at most "
+                f"{MAX_TRANS_BYTES // 1024} KiB): split it into smaller transactions")
+        return trans
 
     def _only_own_since(self, acts: Sequence[Action], base: Rev) -> bool:
         """Whether no change after ``base`` but this satellite's own accepted ones collides

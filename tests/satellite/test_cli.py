@@ -113,3 +113,19 @@ async def test_cli_import_export_and_errors(tmp_path: Path, hub: Hub) -> None:
     assert (await cli(c, "connect", "ws://127.0.0.1:9", "--timeout", "1"))[0] != 0
     rc, out, err = await cli(c, "sync", "--once", "--timeout", "1")
     assert rc != 0 and "hub" in err
+
+
+async def test_cli_import_splits_long_text_by_size(tmp_path: Path, hub: Hub) -> None:
+    a = tmp_path / "a"
+    assert (await cli(a, "connect", hub.url))[0] == 0
+    src = tmp_path / "long.csv"
+    note = "z" * 5000
+    src.write_text("key,name,notes\n" + "".join(f"k{i},N{i},{note}\n" for i in range(400)),
+                   encoding="utf-8")  # ~2 MB: one transaction of 400 rows was too big to send
+    rc, out, err = await cli(a, "import", "field.site", str(src))
+    assert rc == 0, err
+    res = json.loads(out)
+    assert res["rows"] == 400 and len(res["uids"]) >= 8
+    rc, out, err = await cli(a, "sync", "--once", "--timeout", "20")
+    assert rc == 0, err
+    assert len(hub.ledger.keys("field.site")) == 400

@@ -273,3 +273,23 @@ async def test_edit_on_an_older_base_is_a_conflict_not_an_overwrite(
         b.pub([Action(SITE, "s1", Cmd.MOD, {"region": "E"})], base=b.rev() + 1)
     a.close()
     b.close()
+
+
+async def test_a_queue_bigger_than_a_frame_syncs_in_several_frames(
+        tmp_path: Path, project: Project, hub: Hub) -> None:
+    from core.satellite.machine import MAX_TRANS_BYTES
+
+    sat = Satellite(tmp_path / "a", project)
+    note = "x" * 2000
+    uids = [sat.pub([Action(SITE, f"s{i}", Cmd.NEW, {"name": f"n{i}", "notes": note})])
+            for i in range(800)]  # ~1.7 MB encoded: more than the hub's 1 MiB frame limit
+    await sync(sat, hub)
+    assert sat.status().pending == 0
+    for u in (uids[0], uids[-1]):
+        r = sat.receipt(u)
+        assert r is not None and r.state == ReceiptState.ACCEPTED
+    assert len(hub.ledger.keys(SITE)) == 800
+    with pytest.raises(ValidationError, match="split it"):
+        sat.pub([Action(SITE, "big", Cmd.NEW, {"name": "b", "notes": "y" * MAX_TRANS_BYTES})])
+    assert sat.record(SITE, "big") is None
+    sat.close()
