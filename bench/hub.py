@@ -20,16 +20,14 @@ import argparse
 import asyncio
 import os
 import platform
-import signal
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import orjson
+from benchlib import start_hub, stop_hub
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 
@@ -40,24 +38,6 @@ ZERO = "0001-01-01T00:00:00Z"
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(len(xs) * p))] if xs else float("nan")
-
-
-def start_hub(tmp: Path, db: str = "") -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hubserver.cli", "serve", "--db", db or str(tmp / "hub.db"),
-         "--port", "0", "--auth", "none", "--log-level", "WARNING"],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("outpost-hub ready: "):
-        proc.kill()
-        raise SystemExit(f"hub did not start: {line!r}")
-    return proc, line.split()[2]
-
-
-def stop_hub(proc: subprocess.Popen[str]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30)
 
 
 class Client:
@@ -206,7 +186,7 @@ async def run(quick: bool, db: str = "") -> None:
         echo = await echo_latency(n * 3)
         print(f"raw websockets echo round trip: p50 {pct(echo, .5):.3f} ms, "
               f"p99 {pct(echo, .99):.3f} ms")
-        proc, url = start_hub(tmp, db)
+        proc, url = start_hub(db or tmp / "hub.db")
         print(f"hub ledger: {db or 'SQLite file, WAL, synchronous=FULL'}")
         try:
             for nsubs in (1, 10, 100):

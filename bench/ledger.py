@@ -46,6 +46,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchlib import cpu_model  # noqa: E402
+
 from core.ledger.sql import SqlLedger  # noqa: E402
 from core.ledger.tables import dumps  # noqa: E402
 from core.model import Action, Cmd, Trans  # noqa: E402
@@ -236,16 +238,6 @@ def fresh_pg(url: str) -> tuple[str, Callable[[], None]]:
 
 
 # -- main --------------------------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 Row = tuple[str, str, Callable[[int], float], str, Callable[[int], float]]

@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
+from benchlib import start_hub, stop_hub  # noqa: E402
 
 from core.ledger.sql import SqlLedger  # noqa: E402
 from core.model import Action, Cmd, Event, Trans  # noqa: E402
@@ -53,25 +54,6 @@ LIM = 5000  # the satellite's default catch-up batch
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(len(xs) * p))] if xs else float("nan")
-
-
-def start_hub(db: Path) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hubserver.cli", "serve", "--db", str(db), "--port", "0",
-         "--auth", "none", "--log-level", "WARNING"],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        cwd=ROOT)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("outpost-hub ready: "):
-        proc.kill()
-        raise SystemExit(f"hub did not start: {line!r}")
-    return proc, line.split()[2]
-
-
-def stop_hub(proc: subprocess.Popen[str]) -> None:
-    proc.terminate()
-    proc.wait(timeout=60)
 
 
 def events_for(n_events: int, n_records: int, start: int = 0, stop: int = -1) -> list[Event]:

@@ -24,6 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import orjson
+from benchlib import cpu_model
 
 from core.model import Cmd, Event, Update
 from core.revision import parse_rev
@@ -95,16 +96,6 @@ def measure(fn: Callable[[Any], Any], arg: Any, seconds: float) -> float:
             fn(arg)
         best = max(best, per_run / (time.perf_counter() - t0))
     return best
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
