@@ -208,6 +208,10 @@ class Model:
     def field_names(self) -> list[str]:
         return [f.name for f in self.fields]
 
+    def full(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """A record's fields in schema order, ``None`` for every field not in ``fields``."""
+        return {f.name: fields.get(f.name) for f in self.fields}
+
     def defaults(self) -> dict[str, Any]:
         """The default values a new record gets."""
         return {f.name: f.default for f in self.fields if f.default is not None}

@@ -92,8 +92,7 @@ class MemLedger:
         return sorted(s.key for s in self._state if s.top == top)
 
     def _full(self, top: str, fields: dict[str, Any]) -> dict[str, Any]:
-        model = self._project.model(top)
-        return {n: fields.get(n) for n in model.field_names()}
+        return self._project.model(top).full(fields)
 
     def history(self, top: str, key: str) -> list[HistoryEntry]:
         out = []

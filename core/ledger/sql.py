@@ -364,7 +364,7 @@ class SqlLedger:
         return [self._event(r) for r in rows]
 
     def _full(self, top: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-        return {n: fields.get(n) for n in self._project.model(top).field_names()}
+        return self._project.model(top).full(fields)
 
     def _sig_events(self, conn: Connection, top: str, key: str | None, upto: Rev) -> list[Event]:
         ev = self.tables.event

@@ -199,8 +199,7 @@ def _to_check(queued: Sequence[Queued], rev: Rev, prev: Overlay | None,
 
 
 def _full(ledger: Ledger, top: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-    names = ledger.project.model(top).field_names()
-    return {n: fields.get(n) for n in names}
+    return ledger.project.model(top).full(fields)
 
 
 def keys_of(base: Iterable[str], ov: Overlay, top: str) -> list[str]:
