@@ -42,6 +42,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -64,6 +65,17 @@ def arg_of(i: int) -> dict[str, object]:
 
 CLOCK: Callable[[], float] = time.perf_counter
 """Wall clock; ``--cpu`` switches to this process's CPU time (time.process_time)."""
+
+
+def raw_rows(t: int, rev: int, per_tx: int, eid: int) -> tuple[list[tuple[Any, ...]],
+                                                               list[tuple[Any, ...]]]:
+    """The event and latest-state rows a raw reference writes for transaction ``t``."""
+    evs, sts = [], []
+    for j in range(per_tx):
+        a = arg_of(j)
+        evs.append((eid + j + 1, rev, TOP, f"k{t}-{j}", "new", dumps(a)))
+        sts.append((f"k{t}-{j}", a["name"], a["region"], a["lat"], a["lon"], a["notes"], rev))
+    return evs, sts
 
 
 def timed(fn: Callable[[], None]) -> float:
@@ -133,13 +145,8 @@ def raw_sqlite_run(path: Path, n_tx: int, per_tx: int, sync: str) -> float:
         nonlocal eid
         for t in range(n_tx):
             rev = 1000 + t
-            evs, sts = [], []
-            for j in range(per_tx):
-                eid += 1
-                a = arg_of(j)
-                evs.append((eid, rev, TOP, f"k{t}-{j}", "new", dumps(a)))
-                sts.append((f"k{t}-{j}", a["name"], a["region"], a["lat"], a["lon"],
-                            a["notes"], rev))
+            evs, sts = raw_rows(t, rev, per_tx, eid)
+            eid += per_tx
             db.execute("BEGIN IMMEDIATE")
             db.executemany("INSERT INTO ev VALUES (?,?,?,?,?,?)", evs)
             db.execute("INSERT INTO au VALUES (?,?,?)", (rev, "bench", str(uuid.uuid4())))
@@ -199,13 +206,8 @@ def raw_pg_run(url: str, n_tx: int, per_tx: int) -> float:
         nonlocal eid
         for t in range(n_tx):
             rev = 1000 + t
-            evs, sts = [], []
-            for j in range(per_tx):
-                eid += 1
-                a = arg_of(j)
-                evs.append((eid, rev, TOP, f"k{t}-{j}", "new", dumps(a)))
-                sts.append((f"k{t}-{j}", a["name"], a["region"], a["lat"], a["lon"],
-                            a["notes"], rev))
+            evs, sts = raw_rows(t, rev, per_tx, eid)
+            eid += per_tx
             with conn.cursor() as c:
                 c.executemany("INSERT INTO bench_ev VALUES (%s,%s,%s,%s,%s,%s)", evs)
                 c.execute("INSERT INTO bench_au VALUES (%s,%s,%s)",

@@ -559,21 +559,6 @@ def enc_trans(t: Trans) -> dict[str, Any]:
     return d
 
 
-def enc_audit(a: Audit) -> dict[str, Any]:
-    d: dict[str, Any] = {"rev": format_rev(a.rev)}
-    if a.created:
-        d["created"] = format_rev(a.created)
-    if a.arrived:
-        d["arrived"] = format_rev(a.arrived)
-    if a.usr:
-        d["usr"] = a.usr
-    if a.extra:
-        d["extra"] = a.extra
-    if a.uid:
-        d["uid"] = a.uid
-    return d
-
-
 def enc_audits(audits: Sequence[Audit]) -> list[dict[str, Any]]:
     """The ``audits`` of an Update or SatRes (our extension, for satellites only):
     ``{"rev", "usr", "created"?, "uid"?, "extra"?}`` per revision (``arrived`` stays on the hub).

@@ -34,7 +34,16 @@ from core.model import Action, Cmd, Conflict, Event, Sig, Trans
 from core.revision import ZERO_REV, Rev, format_rev, next_rev
 from core.schema import Project
 
-__all__ = ["MAX_ACTS", "Later", "Plan", "apply_events", "needs_conflict_check", "plan", "sigs_of"]
+__all__ = [
+    "MAX_ACTS",
+    "Later",
+    "Plan",
+    "apply_events",
+    "conflict_of",
+    "needs_conflict_check",
+    "plan",
+    "sigs_of",
+]
 
 MAX_ACTS = 10_000
 """The most actions one transaction may carry."""
@@ -91,8 +100,13 @@ def check_shape(project: Project, trans: Trans, last_rev: Rev) -> None:
         project.check_action(a)
 
 
-def _conflict(act: Action, later: Sequence[Later],
-              current: Mapping[str, Any] | None) -> Conflict | None:
+def conflict_of(act: Action, later: Sequence[Later],
+                current: Mapping[str, Any] | None) -> Conflict | None:
+    """The conflict of one action with the changes ``later`` made to its record after the
+    transaction's base (the table in this module's docstring), or ``None``.
+
+    ``current`` is the record's state now (reported as *theirs*).
+    """
     if not later:
         return None
     last = later[-1]
@@ -167,7 +181,7 @@ def plan(
                 # the zero base is daql's "no base" (its clients leave it out; the daql capture
                 # applies a mod without base): mod/del apply to the current state
                 continue
-            c = _conflict(a, later.get(sig, ()), states.get(sig))
+            c = conflict_of(a, later.get(sig, ()), states.get(sig))
             if c is not None:
                 conflicts[sig] = c
         if conflicts:

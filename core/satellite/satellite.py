@@ -27,8 +27,7 @@ from core.crashpoints import crash_point
 from core.errors import ConfigError, ConflictError, StorageError, ValidationError
 from core.ids import new_uid
 from core.ledger.protocols import HistoryEntry
-from core.ledger.rules import Later, plan
-from core.ledger.rules import _conflict as conflict_of
+from core.ledger.rules import Later, conflict_of, plan
 from core.model import Action, Cmd, Sig, Trans, Update
 from core.revision import ZERO_REV, Rev
 from core.satellite.api import (
