@@ -37,7 +37,7 @@ from core.model import Action, Cmd, Event, Trans  # noqa: E402
 from core.revision import now_rev  # noqa: E402
 from core.satellite.satellite import Satellite  # noqa: E402
 from core.schema import load_project  # noqa: E402
-from desktop.app import ensure_app  # noqa: E402
+from desktop.app import ensure_app, settle_heap  # noqa: E402
 from desktop.mainwindow import MainWindow  # noqa: E402
 from hubserver.cli import DEMO_SCHEMA, open_hub_ledger  # noqa: E402
 
@@ -128,6 +128,7 @@ async def catchup_lag(hub_url: str, data: Path, n: int, lim: int) -> dict[str, f
     sat = Satellite(data, PROJECT)
     w = MainWindow(sat, None, "bench catch-up")
     w.show()
+    settle_heap()  # as run_app does once its windows are open
     lags: list[float] = []
     done = asyncio.Event()
 
