@@ -52,6 +52,26 @@ def test_record_model_fetches_lazily_and_sorts(qtmodeltester: Any, fake_sat: Fak
     assert all("Site 01" in m.data(m.index(r, 0)) for r in range(m.rowCount()))
 
 
+def test_record_model_in_key_order_reads_keys_not_every_record(
+        qtmodeltester: Any, fake_sat: FakeSatellite, monkeypatch: Any) -> None:
+    # a reload after a 1,000,000-event catch-up read every record on the UI thread (~20 s):
+    # in key order the keys are enough, rows are read when shown
+    fake_sat.pub([Action("field.site", f"k{i:03d}", Cmd.NEW, {"name": f"Site {i:03d}"})
+                  for i in range(30)])
+    read_all: list[str] = []
+    every = fake_sat.records
+    monkeypatch.setattr(fake_sat, "records", lambda top: read_all.append(top) or every(top))
+    m = RecordTableModel(fake_sat, "field.site")
+    m.reload()
+    assert read_all == []
+    assert m.total() == 32 and m.key_at(0) == "k000" and m.key_at(31) == "s2"
+    assert m.data(m.index(0, 0)) == "Site 000"
+    assert m.data(m.index(0, 0), PENDING_ROLE) == "pending"
+    qtmodeltester.check(m)
+    m.sort(0, Qt.SortOrder.DescendingOrder)  # by a field: every record is needed
+    assert read_all and m.data(m.index(0, 0)) == "Site 029"
+
+
 def test_record_model_follows_changes(qtbot: Any, fake_sat: FakeSatellite) -> None:
     m = RecordTableModel(fake_sat, "field.site")
     fake_sat.listen(m.on_change)
