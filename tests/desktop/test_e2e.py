@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import QModelIndex
 
 from core.model import Action, Cmd, Trans
 from core.satellite.client import SyncClient
@@ -233,3 +234,58 @@ async def test_edit_in_progress_when_the_same_field_changes_becomes_a_conflict(
     await sync(b.sat, hub)  # type: ignore[arg-type]
     assert hub.ledger.state(SITE, "s1")["region"] == "West"  # type: ignore[attr-defined,index]
     assert b.sat.status().conflicts == 1
+
+
+async def test_catch_up_in_big_batches_leaves_rows_marks_counts_and_status_right(
+        qtbot: Any, qtmodeltester: Any, tmp_path: Path, project: Project, hub: Hub) -> None:
+    """A catch-up whose batches are over RESET_OVER keys takes the coalesced path (no row
+    updates, one reload once the satellite is idle): afterwards the table, the marks, the
+    sidebar count and the status bar must show what the satellite holds."""
+    a = await synced_window(qtbot, tmp_path, "a", project, hub)
+    b = await synced_window(qtbot, tmp_path, "b", project, hub)
+    assert b.select_key("s1")  # b edits s1's name offline ...
+    b.form.set_value("name", "Alder B")
+    b.save_action.trigger()
+    b.new_action.trigger()  # ... and creates a record
+    new_key = b.form.key
+    b.form.set_value("name", "Dogwood")
+    b.save_action.trigger()
+    assert a.select_key("s1")  # a changes the same field and 1,800 new records reach the hub
+    a.form.set_value("name", "Alder A")
+    a.save_action.trigger()
+    await sync(a.sat, hub)  # type: ignore[arg-type]
+    c = Satellite(tmp_path / "c", project)
+    for start in range(0, 1800, 600):
+        c.pub([Action(SITE, f"z{i:05d}", Cmd.NEW, {"name": f"Site {i}"})
+               for i in range(start, start + 600)])
+    await sync(c, hub)
+    assert c.status().pending == 0 and c.count(SITE) == 1802
+    c.close()
+    b.records.fetchMore(QModelIndex())  # rows shown before the catch-up: a reset must drop them
+    reloads: list[int] = []
+    b.records.modelReset.connect(lambda: reloads.append(b.records.total()))
+    sat = b.sat
+    assert isinstance(sat, Satellite)
+    # batches of 700 events: every notice is over RESET_OVER (500) keys
+    await SyncClient(sat, hub.url, rnd=random.Random(0), lim=700).sync_once(30)
+    total = 2 + 1 + 1800
+    label = b.topics.index(b.topics.row_of(SITE), 0)
+    # the reload and the recount are coalesced on Qt timers: let Qt run them
+    qtbot.waitUntil(lambda: bool(reloads) and b.topics.data(label) == f"Sites  ({total:,})",
+                    timeout=10_000)
+    assert reloads == [total]  # one reload, after the catch-up
+    assert b.topics.data(label) == f"Sites  ({total:,})"
+    got = marks(b)
+    assert got["s1"] == "conflict" and got[new_key] == "" and got["s2"] == ""
+    assert b.records.rowCount() <= b.records.total()
+    while b.records.canFetchMore(QModelIndex()):
+        b.records.fetchMore(QModelIndex())
+    keys = [b.records.key_at(r) for r in range(b.records.rowCount())]
+    assert keys == sorted(sat.keys(SITE)) and len(keys) == total
+    assert b.records.data(b.records.index(keys.index("z01799"), 0)) == "Site 1799"
+    assert b.records.data(b.records.index(keys.index("s1"), 0)) == "Alder A"  # hub's: rejected
+    assert b.status.pending.text() == "Pending: 0"
+    assert b.status.conflicts.text() == "Conflicts: 1"
+    qtmodeltester.check(b.records)
+    a.sat.close()  # type: ignore[attr-defined]
+    sat.close()
