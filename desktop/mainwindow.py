@@ -222,7 +222,9 @@ class MainWindow(QMainWindow):
         top = self.topics.topic_at(cur.row())
         self._top = top
         if top not in self.record_models:
-            self.record_models[top] = RecordTableModel(self.sat, top, self)
+            self.record_models[top] = model = RecordTableModel(self.sat, top, self)
+            # a reload reads every key: the sidebar takes its count instead of reading again
+            model.modelReset.connect(lambda m=model: self._table_reloaded(m))
             form = RecordForm(self.sat, self.sat.project.model(top))
             form.save_requested.connect(self._save_fields)
             self.forms[top] = form
@@ -240,6 +242,10 @@ class MainWindow(QMainWindow):
                   "datetime": 170, "enum": 100, "ref": 190, "json": 160}
         for c, f in enumerate(model.model_def.fields):
             self.table.setColumnWidth(c, widths.get(f.type, 140))
+
+    def _table_reloaded(self, model: RecordTableModel) -> None:
+        if model.complete:
+            self.topics.counted(model.topic, model.total())
 
     def _filter_changed(self, text: str) -> None:
         if self._top:
@@ -336,9 +342,13 @@ class MainWindow(QMainWindow):
     def on_change(self, ch: Change) -> None:
         """Forward a satellite change notice to every model and view."""
         try:
-            self.topics.on_change(ch)
+            # the tables first: after a catch-up their (coalesced) reloads then run before
+            # the sidebar's recount, which takes their counts instead of reading again
             for m in self.record_models.values():
                 m.on_change(ch)
+            known = {t: m.total() for t, m in self.record_models.items()
+                     if (ch.reset or t in ch.records) and m.complete}
+            self.topics.on_change(ch, known)
             self.history.on_change(ch)
             if ch.status or ch.receipts:
                 self.status.show_status(self.sat.status())

@@ -78,6 +78,11 @@ class RecordTableModel(QAbstractTableModel):
     def model_def(self) -> Model:
         return self._model
 
+    @property
+    def complete(self) -> bool:
+        """Whether :meth:`total` is the topic's count: no filter, no reload pending."""
+        return not self._filter and not self._reload_timer.isActive()
+
     def total(self) -> int:
         """How many records match (fetched or not)."""
         return len(self._keys)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, QTimer
@@ -63,15 +64,29 @@ class TopicListModel(QAbstractListModel):
             i = self.index(self._topics.index(top), 0)
             self.dataChanged.emit(i, i)
 
+    def counted(self, top: str, n: int) -> None:
+        """A fresh count from a full read made elsewhere (the records table's reload): no
+        recount of ``top`` is needed for the changes seen so far."""
+        self._stale.discard(top)
+        self.set_count(top, n)
+
     def count_all(self) -> None:
         """Count the topics not counted yet (the window calls it after the first paint)."""
         for t in self._topics:
             if self._counts[t] is None:
                 self.set_count(t, self._sat.count(t))
 
-    def on_change(self, ch: Change) -> None:
-        """Refresh the counts of the topics a change touched."""
-        tops = self._topics if ch.reset else [t for t in self._topics if t in ch.records]
+    def on_change(self, ch: Change, known: Mapping[str, int] | None = None) -> None:
+        """Refresh the counts of the topics a change touched.
+
+        ``known``: counts already known after the change (a records table that follows the
+        topic row by row): taken as they are, without a read of the topic's keys (a second
+        or more on a topic of a million records).
+        """
+        known = known or {}
+        for t, n in known.items():
+            self.counted(t, n)
+        tops = [t for t in self._topics if t not in known and (ch.reset or t in ch.records)]
         big = ch.reset or sum(len(ch.records.get(t, ())) for t in tops) > 500
         if big or self._timer.isActive():  # a catch-up: count once it is over
             self._stale.update(tops)

@@ -73,3 +73,27 @@ def test_conflict_dialog_keep_theirs(qtbot: Any, hub: MemLedger,
     dlg.keep_theirs.click()
     assert w.status.conflicts.text() == "Conflicts: 0"
     assert dlg.model.rowCount() == 0
+
+
+def test_sidebar_count_of_the_shown_topic_comes_from_its_table(
+        qtbot: Any, fake_sat: FakeSatellite, monkeypatch: Any) -> None:
+    # counting reads every key of the topic (seconds at a million records): the table that
+    # shows the topic already knows its count, after an edit and after a coalesced reload
+    w = MainWindow(fake_sat, FakeSync(fake_sat))
+    qtbot.addWidget(w)
+    qtbot.waitUntil(lambda: w.topics.data(w.topics.index(1, 0)).endswith("(1)"))  # field.obs
+    counted: list[str] = []
+    count = fake_sat.count
+    monkeypatch.setattr(fake_sat, "count", lambda top: counted.append(top) or count(top))
+    label = w.topics.index(w.topics.row_of("field.site"), 0)
+    w.new_action.trigger()
+    w.form.set_value("name", "Cedar Flats")
+    w.save_action.trigger()
+    assert w.topics.data(label) == "Sites  (3)"
+    fake_sat.pub([Action("field.site", f"k{i:03d}", Cmd.NEW, {"name": f"Site {i}"})
+                  for i in range(600)])  # over RESET_OVER: the table reloads later
+    qtbot.waitUntil(lambda: w.topics.data(label) == "Sites  (603)")
+    assert w.records.total() == 603
+    fake_sat.pub([Action("field.obs", "o2", Cmd.NEW, {"site": "s1", "species": "Owl"})])
+    assert w.topics.data(w.topics.index(w.topics.row_of("field.obs"), 0)).endswith("(2)")
+    assert counted == ["field.obs"]  # no table shows field.obs
