@@ -91,3 +91,16 @@ def test_authoritative_and_accepted_are_not_checked(project: Project) -> None:
     ov = rebase(rep, [Queued("u1", t, auth=True)])
     assert ov.conflicts == {} and ov.pending == {}
     assert next(iter(ov.states.values()))["name"] == "mine"  # type: ignore[index]
+
+
+def test_keys_of_applies_the_overlay_to_the_sorted_replica_keys() -> None:
+    from core.model import Sig
+    from core.satellite.view import Overlay, keys_of
+
+    ov = Overlay(states={Sig(SITE, "b"): None, Sig(SITE, "c"): {"name": "C2"},
+                         Sig(SITE, "a0"): {"name": "new"}, Sig(SITE, "zz"): {"name": "new"},
+                         Sig("field.obs", "x"): {"site": "c"}})
+    assert keys_of(["a", "b", "c", "d"], ov, SITE) == ["a", "a0", "c", "d", "zz"]
+    assert keys_of(["d", "c", "b", "a"], ov, SITE) == ["a", "a0", "c", "d", "zz"]  # any order
+    assert keys_of([], ov, "field.obs") == ["x"]
+    assert keys_of(["a"], Overlay(), SITE) == ["a"]
