@@ -25,11 +25,14 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def start_hub(db: str | Path) -> tuple[subprocess.Popen[str], str]:
-    """Start ``outpost-hub serve`` on a free loopback port (auth none); return it and its URL."""
+def start_hub(db: str | Path, *args: str) -> tuple[subprocess.Popen[str], str]:
+    """Start ``outpost-hub serve`` on a free loopback port (auth none); return it and its URL.
+
+    ``args`` are more ``serve`` options (``--rate``, ``--burst``...).
+    """
     proc = subprocess.Popen(
         [sys.executable, "-m", "hubserver.cli", "serve", "--db", str(db), "--port", "0",
-         "--auth", "none", "--log-level", "WARNING"],
+         "--auth", "none", "--log-level", "WARNING", *args],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
         cwd=ROOT)
     assert proc.stdout is not None

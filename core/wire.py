@@ -294,7 +294,25 @@ def _cmd(r: _Reader) -> Cmd:
 # decoders
 
 
+def _fast_action(obj: Any) -> Action | None:
+    """A well-formed action built without the careful reader; ``None``: take the reader."""
+    if type(obj) is not dict:
+        return None
+    top = obj.get("top")
+    key = obj.get("key", "")
+    c = obj.get("cmd")
+    arg = obj.get("arg")
+    cmd = _CMDS.get(c) if type(c) is str else None
+    if cmd is None or type(top) is not str or type(key) is not str \
+            or (arg is not None and type(arg) is not dict):
+        return None
+    return Action(top, key, cmd, arg)
+
+
 def dec_action(obj: Any, where: str = "action") -> Action:
+    a = _fast_action(obj)
+    if a is not None:
+        return a
     r = _Reader(obj, where)
     cmd = _cmd(r)
     arg = r.dict("arg")
@@ -325,7 +343,55 @@ def dec_event(obj: Any, where: str = "event") -> Event:
                  r.dict("arg"))
 
 
+_TRANS_REVS = ("base", "rev", "created", "arrived")
+
+
+def _fast_trans(obj: Any) -> Trans | None:
+    """A well-formed transaction built without the careful reader (about 4x faster: the hub
+    decodes one per publish); ``None`` for anything unusual, which the reader then names."""
+    if type(obj) is not dict:
+        return None
+    raw = obj.get("acts")
+    acts: list[Action] = []
+    if raw is not None:
+        if type(raw) is not list:
+            return None
+        for x in raw:
+            a = _fast_action(x)
+            if a is None:
+                return None
+            acts.append(a)
+    revs: list[Rev] = []
+    for name in _TRANS_REVS:
+        v = obj.get(name)
+        if v is None or v == "":
+            revs.append(ZERO_REV)
+        elif type(v) is str:
+            try:
+                revs.append(_parse_rev_cached(v))
+            except ValueError:
+                return None
+        else:
+            return None
+    i = obj.get("id")
+    usr = obj.get("usr")
+    extra = obj.get("extra")
+    uid = obj.get("uid")
+    if i is None:
+        i = 0
+    elif type(i) is not int or not -(2**63) <= i < 2**63:
+        return None
+    if (usr is not None and type(usr) is not str) or (uid is not None and type(uid) is not str) \
+            or (extra is not None and type(extra) is not dict):
+        return None
+    return Trans(tuple(acts), revs[0], i, revs[1], revs[2], revs[3], usr or "", extra,
+                 uid or "")
+
+
 def dec_trans(obj: Any, where: str = "trans") -> Trans:
+    t = _fast_trans(obj)
+    if t is not None:
+        return t
     r = _Reader(obj, where)
     return Trans(
         acts=r.list("acts", dec_action),

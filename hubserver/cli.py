@@ -4,6 +4,7 @@
 
     outpost-hub serve [--db PATH|postgresql://...] [--schema FILE] [--host H] [--port P]
                       [--auth token|none] [--users FILE] [--max-message BYTES]
+                      [--rate MSGS_PER_S] [--burst MSGS]
                       [--allow-origin ORIGIN ...] [--tls-cert PEM --tls-key PEM]
                       [--seed-demo] [--user NAME] [--log-level LEVEL]
     outpost-hub user add NAME [--role reader|writer]   prints the token once
@@ -119,6 +120,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--max-message", type=int, default=_DEF.max_message,
                    help="largest frame in bytes (default: %(default)s)")
     s.add_argument("--max-connections", type=int, default=_DEF.max_connections)
+    s.add_argument("--rate", type=float, default=_DEF.rate,
+                   help="messages per second one connection may send after its burst; above, "
+                   "it is closed with 1008 (default: %(default)g)")
+    s.add_argument("--burst", type=int, default=_DEF.burst,
+                   help="messages one connection may send at once (default: %(default)s)")
     s.add_argument("--idle-timeout", type=float, default=_DEF.idle_timeout,
                    help="seconds without a message before closing (0: never)")
     s.add_argument("--compression", action="store_true",
@@ -245,8 +251,12 @@ async def _serve(args: argparse.Namespace) -> int:
     # (measured by bench/hub.py). A shorter interval keeps the loop responsive.
     sys.setswitchinterval(0.0005)
     project = load_project(args.schema)
+    if args.rate <= 0 or args.burst < 1:
+        raise ConfigError(f"--rate {args.rate:g} --burst {args.burst}: the rate must be above 0 "
+                          "and the burst at least 1")
     limits = Limits(max_message=args.max_message, max_connections=args.max_connections,
-                    idle_timeout=args.idle_timeout, compression=args.compression)
+                    idle_timeout=args.idle_timeout, compression=args.compression,
+                    rate=args.rate, burst=args.burst)
     ledger = open_hub_ledger(args.db, project)
     if args.seed_demo:
         n = seed_demo(ledger)

@@ -37,11 +37,13 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 from websockets.typing import Origin
 
 from core.crashpoints import crash_point
 from core.errors import ConfigError, OutpostError, StorageError
 from core.ledger.protocols import Publisher, PubResult
+from core.model import Trans
 from core.revision import Rev, now_rev
 from hubserver.auth import User, Users, parse_bearer
 from hubserver.limits import CLOSE_INTERNAL, CLOSE_POLICY, CLOSE_TOO_SLOW, Limits
@@ -63,7 +65,7 @@ def is_loopback(host: str) -> bool:
 class _Peer:
     """One connection: its socket, its outbound queue and its sender task."""
 
-    __slots__ = ("conn", "queue", "sender", "user", "ws")
+    __slots__ = ("conn", "idle", "queue", "sender", "user", "ws")
 
     def __init__(self, conn: int, ws: ServerConnection, user: User, size: int):
         self.conn = conn
@@ -71,6 +73,25 @@ class _Peer:
         self.user = user
         self.queue: asyncio.Queue[object] = asyncio.Queue(maxsize=size)
         self.sender: asyncio.Task[None] | None = None
+        self.idle = False
+        """The sender waits for the queue: nothing of this connection is being written."""
+
+    def send_now(self, text: str) -> bool:
+        """Write ``text`` at once when nothing is queued or in flight; False: queue it.
+
+        The sender task's ``ws.send`` does the same (``protocol.send_text`` then
+        ``send_data``) after a queue hop and a task switch, which cost more CPU than the
+        write itself for a small reply. Only taken while the connection is open and its
+        transport accepts more (not paused): a client that does not read still fills the
+        bounded queue and is closed with 1013.
+        """
+        ws = self.ws
+        if not self.idle or self.queue.qsize() or ws.paused or ws.send_in_progress is not None \
+                or ws.protocol.state is not State.OPEN:
+            return False
+        ws.protocol.send_text(text.encode())
+        ws.send_data()
+        return True
 
 
 class Hub:
@@ -259,7 +280,11 @@ class Hub:
     async def _send_loop(self, peer: _Peer) -> None:
         try:
             while True:
-                item = await peer.queue.get()
+                peer.idle = True
+                try:
+                    item = await peer.queue.get()
+                finally:
+                    peer.idle = False
                 if item is _FLUSH:
                     text = self.service.take_push(peer.conn)
                     if text is None:
@@ -278,6 +303,8 @@ class Hub:
                 continue
             item: object
             if isinstance(o, Send):
+                if peer.send_now(o.text):
+                    continue
                 item = o.text
             elif isinstance(o, Flush):
                 item = _FLUSH
@@ -368,45 +395,92 @@ class Hub:
                 await self._run_catch_up(loop)
             if not self._jobs:
                 continue
-            batch, self._jobs = self._jobs, []
             self._busy = True
             try:
-                items = [it for job, _ in batch for it in job.items]
-                try:
-                    results: list[PubResult | Exception] = await loop.run_in_executor(
-                        self._exec, self.ledger.publish_many, items, self.service.clock())
-                    self.commits += 1
-                    crash_point("hub.after_append_before_ack")
-                except Exception as exc:  # the whole commit failed: every item gets the error
-                    if isinstance(exc, OutpostError):
-                        log.error("commit of %d transactions failed: %s", len(items), exc)
-                    else:  # publish_many reports storage errors itself: this is a bug
-                        log.error("commit of %d transactions failed with an unexpected error "
-                                  "(a hub bug)", len(items), exc_info=exc)
-                    # not a verdict on the transactions: the service answers with an error
-                    # reply and they stay pending on their satellites
-                    results = [exc] * len(items)
-                i = 0
-                for job, fut in batch:
-                    n = len(job.items)
-                    try:
-                        self._deliver(self.service.finish(job, results[i:i + n]))
-                    except Exception:
-                        # no reply would come: close, so the client reconnects and resends
-                        # now instead of waiting for its request to time out
-                        log.exception("conn %s: bug while finishing a publish; closing with "
-                                      "1011", job.conn)
-                        peer = self._peers.get(job.conn)  # type: ignore[call-overload]
-                        if peer is not None:
-                            self._close_now(peer, CLOSE_INTERNAL, "internal error")
-                    i += n
-                    if not fut.done():
-                        fut.set_result(None)
+                await self._commit_pipeline(loop)
             finally:
                 self._busy = False
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_result(None)
+
+    async def _commit_pipeline(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Commit the waiting jobs, then keep committing while more wait.
+
+        Pipelined: as soon as a commit returns, the jobs that arrived meanwhile go to the
+        writer thread, and only then are the returned commit's replies built and fanned
+        out, so the thread commits the next batch while the event loop answers the last one.
+        Replies still follow commit order, each only after its own commit returned. A
+        requested catch-up stops the pipeline: it runs between commits, after every reply
+        of this hub's commits is out (see :meth:`request_catch_up`).
+        """
+        batch, self._jobs = self._jobs, []
+        running: asyncio.Future[list[PubResult | Exception]] | None
+        running = self._start_commit(loop, batch)
+        while running is not None:
+            try:
+                results = await running
+            except BaseException:
+                _release(batch)  # stopping: never leave a submitter waiting
+                raise
+            nxt: list[tuple[PubJob, asyncio.Future[None]]] = []
+            running = None
+            if self._jobs and not self._catch_up:
+                nxt, self._jobs = self._jobs, []
+                running = self._start_commit(loop, nxt)
+            self._finish_batch(batch, results)
+            batch = nxt
+
+    def _start_commit(self, loop: asyncio.AbstractEventLoop,
+                      batch: list[tuple[PubJob, asyncio.Future[None]]],
+                      ) -> asyncio.Future[list[PubResult | Exception]]:
+        """Run one ``publish_many`` of ``batch`` on the writer thread (one durable commit)."""
+        items = [it for job, _ in batch for it in job.items]
+        return loop.run_in_executor(self._exec, self._commit, items, self.service.clock())
+
+    def _commit(self, items: list[tuple[Trans, str]], now: Rev,
+                ) -> list[PubResult | Exception]:
+        """The writer thread's part: publish, and turn a failed commit into per-item errors."""
+        try:
+            results = self.ledger.publish_many(items, now)
+            crash_point("hub.after_append_before_ack")
+        except Exception as exc:  # the whole commit failed: every item gets the error
+            if isinstance(exc, OutpostError):
+                log.error("commit of %d transactions failed: %s", len(items), exc)
+            else:  # publish_many reports storage errors itself: this is a bug
+                log.error("commit of %d transactions failed with an unexpected error "
+                          "(a hub bug)", len(items), exc_info=exc)
+            # not a verdict on the transactions: the service answers with an error
+            # reply and they stay pending on their satellites
+            return [exc] * len(items)
+        self.commits += 1
+        return results
+
+    def _finish_batch(self, batch: list[tuple[PubJob, asyncio.Future[None]]],
+                      results: list[PubResult | Exception]) -> None:
+        """Reply to every job of a returned commit, in order, and release its submitter."""
+        i = 0
+        try:
+            for job, fut in batch:
+                n = len(job.items)
+                try:
+                    self._deliver(self.service.finish(job, results[i:i + n]))
+                except Exception:
+                    # no reply would come: close, so the client reconnects and resends
+                    # now instead of waiting for its request to time out
+                    log.exception("conn %s: bug while finishing a publish; closing with "
+                                  "1011", job.conn)
+                    peer = self._peers.get(job.conn)  # type: ignore[call-overload]
+                    if peer is not None:
+                        self._close_now(peer, CLOSE_INTERNAL, "internal error")
+                i += n
+                if not fut.done():
+                    fut.set_result(None)
+        finally:
+            _release(batch)
+
+
+def _release(batch: list[tuple[PubJob, asyncio.Future[None]]]) -> None:
+    for _, fut in batch:
+        if not fut.done():
+            fut.set_result(None)
 
 
 def _addr(ws: ServerConnection) -> str:

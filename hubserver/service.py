@@ -147,6 +147,9 @@ class HubService:
     AUDIT_CACHE = 4096
     """How many recently published revisions' audits are kept for pushes."""
 
+    PUSH_CACHE = 8
+    """How many recently encoded push frames are kept for the next subscribers."""
+
     def __init__(self, ledger: Publisher, clock: Callable[[], Rev] = now_rev,
                  limits: Limits | None = None):
         self.ledger = ledger
@@ -158,6 +161,7 @@ class HubService:
         self._conns: dict[ConnId, _Conn] = {}
         self._pending: dict[ConnId, Delivery] = {}
         self._audits: dict[Rev, Audit] = {}  # recent revisions, oldest first
+        self._push_cache: dict[tuple[Any, ...], str] = {}  # recent push frames, oldest first
         self._mig = ledger.project.version
         self._project_dict = ledger.project.to_dict()
         self._project_dict.setdefault("project", {})["mig"] = self._mig
@@ -565,9 +569,23 @@ class HubService:
         if d is None or (not d.evs and not d.note):
             return None
         c = self._conns.get(conn)
-        audits = self._audits_of(d.evs) if c is not None and c.audits else ()
-        return format_push("evt.update", enc_update(Update(d.rev, tuple(d.evs), tuple(d.note),
+        with_audits = c is not None and c.audits
+        key: tuple[Any, ...] | None = None
+        if not d.note:
+            # subscribers of the same topics get the same frame: encode it once per fan-out
+            # (event ids are unique, so the ids and the revision identify the frame)
+            key = (d.rev, with_audits, *[e.id for e in d.evs])
+            cached = self._push_cache.get(key)
+            if cached is not None:
+                return cached
+        audits = self._audits_of(d.evs) if with_audits else ()
+        text = format_push("evt.update", enc_update(Update(d.rev, tuple(d.evs), tuple(d.note),
                                                            audits)))
+        if key is not None:
+            if len(self._push_cache) >= self.PUSH_CACHE:
+                del self._push_cache[next(iter(self._push_cache))]
+            self._push_cache[key] = text
+        return text
 
     def _remember(self, a: Audit) -> None:
         self._audits[a.rev] = a

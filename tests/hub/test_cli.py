@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from hubserver.cli import main
 from tests.hub.conftest import request
@@ -105,6 +105,25 @@ async def test_auth_none_is_announced_and_data_survives_restart(tmp_path: Path) 
             assert [e["key"] for e in sub["res"]["evs"]] == ["s1"]
     finally:
         await asyncio.to_thread(stop, proc)
+
+
+async def test_rate_and_burst_options_set_the_flood_limit(tmp_path: Path) -> None:
+    """``--rate``/``--burst`` replace the 200/s, 400 default (bench/hub.py raises them)."""
+    proc, url = await asyncio.to_thread(start, tmp_path, "--auth", "none", "--rate", "0.001",
+                                        "--burst", "3")
+    try:
+        async with connect(url) as ws:
+            for _ in range(3):
+                assert "res" in await request(ws, "evt.stat")
+            await ws.send("evt.stat#x")
+            with pytest.raises(ConnectionClosed) as ei:
+                await asyncio.wait_for(ws.recv(), 10)
+            assert ei.value.rcvd is not None and ei.value.rcvd.code == 1008
+    finally:
+        await asyncio.to_thread(stop, proc)
+    r = subprocess.run(hub_cmd("serve", "--db", str(tmp_path / "h.db"), "--rate", "0"),
+                       capture_output=True, text=True, env=ENV, timeout=60)
+    assert r.returncode != 0 and "--rate 0" in r.stderr
 
 
 def test_auth_none_off_loopback_is_refused(tmp_path: Path) -> None:

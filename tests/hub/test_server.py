@@ -138,6 +138,26 @@ async def test_slow_reader_is_disconnected_memory_bounded(prod: Project) -> None
             assert (await request(pub, "evt.stat"))["res"]["rev"] != Z  # others unaffected
 
 
+async def test_requester_that_never_reads_replies_is_disconnected(prod: Project) -> None:
+    """Replies are written at once while the connection keeps up (no queue hop); a client
+    that stops reading still fills the bounded send queue and is closed (1013)."""
+    limits = Limits(send_queue=4, rate=1e6, burst=1_000_000)
+    async with Hub(MemLedger(prod), limits=limits) as hub, \
+            connect(hub.url, max_queue=1, close_timeout=0.5) as slow, connect(hub.url) as pub:
+            await request(pub, "evt.pub", {"acts": [new("7", "y" * 100_000)]})
+            for i in range(2000):  # bounded: ~200 MB of replies if nothing stopped it
+                await slow.send(f"evt.hist#{i}\n" + '{"top": "prod.cat", "key": "7"}')
+                await asyncio.sleep(0)
+                if hub.service.connections < 2:
+                    break
+            for _ in range(100):
+                if hub.service.connections < 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert hub.service.connections == 1  # the one that does not read was dropped
+            assert (await request(pub, "evt.stat"))["res"]["rev"] != Z  # others unaffected
+
+
 async def test_connection_cap(prod: Project) -> None:
     async with Hub(MemLedger(prod), limits=Limits(max_connections=2)) as hub, \
             connect(hub.url), connect(hub.url) as b:

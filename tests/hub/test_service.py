@@ -87,6 +87,34 @@ def test_pushes_coalesce_until_taken(svc: HubService) -> None:
     assert svc.take_push("B") is None
 
 
+def test_push_frames_are_shared_only_when_identical(prod: Project, clock: Clock) -> None:
+    """A push frame is encoded once per fan-out and reused for subscribers that get exactly
+    the same (same events, same revision, audits or not); others get their own frame."""
+    svc = HubService(MemLedger(prod), clock)
+    for c in ("P", "S1", "S2", "T", "U", "V"):
+        svc.connect(c, f"user{c}")
+    for c in ("S1", "S2"):
+        svc.handle_sync(c, frame("evt.sub#1", {"rev": Z, "tops": ["prod.cat"]}))
+    svc.handle_sync("T", frame("evt.sub#1", {"rev": Z, "tops": ["prod.cat", "prod.prod"]}))
+    svc.handle_sync("U", frame("evt.sub#1", {"rev": Z, "tops": ["prod.prod"]}))
+    svc.handle_sync("V", frame("evt.sat#1", {"rev": Z, "tops": ["prod.cat"], "audits": True}))
+    outs = svc.handle_sync("P", frame("evt.pub#2", {"acts": [
+        new("1", "a"), {"top": "prod.prod", "key": "9", "cmd": "new", "arg": {"name": "p"}}]}))
+    texts = {c: svc.take_push(c) for c in ("S1", "S2", "T", "U", "V")}
+    assert sum(isinstance(o, Flush) for o in outs) == 5
+    assert texts["S1"] is texts["S2"]  # the same frame object: encoded once
+    keys = {c: [e["key"] for e in orjson.loads(t.split("\n", 1)[1])["evs"]]
+            for c, t in texts.items() if t is not None}
+    assert keys == {"S1": ["1"], "S2": ["1"], "T": ["1", "9"], "U": ["9"], "V": ["1"]}
+    v = orjson.loads(texts["V"].split("\n", 1)[1])  # type: ignore[union-attr]
+    assert [a["usr"] for a in v["audits"]] == ["userP"]
+    assert "audits" not in orjson.loads(texts["S1"].split("\n", 1)[1])  # type: ignore[union-attr]
+    # a later fan-out of other events is a new frame
+    svc.handle_sync("P", frame("evt.pub#3", {"acts": [new("2", "b")]}))
+    later = svc.take_push("S1")
+    assert later is not None and later != texts["S1"] and '"key":"2"' in later
+
+
 def test_sub_catch_up_and_no_new_subscriptions(svc: HubService) -> None:
     svc.handle_sync("A", frame("evt.pub", {"acts": [new("1", "a"), new("5", "p", "prod.prod")]}))
     (r,) = svc.handle_sync("C", frame("evt.sub#7", {"rev": Z, "tops": ["prod.cat"]}))

@@ -231,3 +231,18 @@ def test_parse_any_offset_matches_datetime(rev: int, offset_min: int) -> None:
 def test_datetime_conversion_truncates_to_ms(dt: datetime) -> None:
     rev = from_datetime(dt)
     assert to_datetime(rev) == dt.replace(microsecond=dt.microsecond // 1000 * 1000)
+
+
+
+@given(st.lists(st.integers(min_value=0, max_value=parse_rev("9999-12-31T23:59:59.999Z")),
+                min_size=1, max_size=4))
+def test_format_rev_matches_formatting_from_scratch(revs: list[int]) -> None:
+    """format_rev reuses the text of the last second: the same text as formatting each anew
+    (several revisions in a row, so the reuse and the change of second are both taken)."""
+    for rev in [r for x in revs for r in (x, x - x % 1000, x - x % 1000 + 999)]:
+        dt = datetime(1, 1, 1, tzinfo=UTC) + timedelta(milliseconds=rev)
+        want = (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}"
+                f"T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}")
+        if rev % 1000:
+            want += "." + f"{rev % 1000:03d}".rstrip("0")
+        assert format_rev(rev) == want + "Z"

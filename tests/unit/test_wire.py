@@ -554,3 +554,45 @@ def test_arbitrary_json_bodies_only_raise_wire_error(body: Any) -> None:
         return
     only_wire_errors("evt.sat#3\n" + text)
     only_wire_errors(("evt.pub#4\n" + text).encode())
+
+
+_FIELD_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**64), max_value=2**64), st.text(max_size=8),
+    st.sampled_from(["", "2026-11-26T11:26:54.628Z", "2026-11-26T11:26:54Z", "not a rev",
+                     "new", "mod", "del"]),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.lists(st.integers(), max_size=2))
+_ACTION_LIKE = st.one_of(
+    _FIELD_VALUES,
+    st.fixed_dictionaries({}, optional={k: _FIELD_VALUES for k in ("top", "key", "cmd", "arg")}),
+    st.fixed_dictionaries({"top": st.just("field.site"), "key": st.text(max_size=4),
+                           "cmd": st.sampled_from(["new", "mod", "del"])},
+                          optional={"arg": st.dictionaries(st.text(max_size=3), st.integers(),
+                                                           max_size=2)}))
+_TRANS_LIKE = st.fixed_dictionaries(
+    {}, optional={"acts": st.one_of(_FIELD_VALUES, st.lists(_ACTION_LIKE, max_size=3)),
+                  **{k: _FIELD_VALUES for k in ("base", "id", "rev", "created", "arrived", "usr",
+                                                "extra", "uid")}})
+
+
+@given(_TRANS_LIKE)
+@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
+def test_fast_trans_decoding_matches_the_careful_reader(obj: dict[str, Any]) -> None:
+    """dec_trans takes a fast path for well-formed bodies: same value, or the reader's error."""
+    from core import wire
+
+    def careful() -> Any:
+        fast = wire._fast_trans, wire._fast_action
+        wire._fast_trans = wire._fast_action = lambda o: None  # type: ignore[assignment]
+        try:
+            return dec_trans(obj, "evt.pub")
+        except WireError as exc:
+            return str(exc)
+        finally:
+            wire._fast_trans, wire._fast_action = fast
+
+    try:
+        got: Any = dec_trans(obj, "evt.pub")
+    except WireError as exc:
+        got = str(exc)
+    assert got == careful()
