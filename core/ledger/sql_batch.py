@@ -191,7 +191,8 @@ def publish_batch(dbapi: Any, *, project: Project, tables: LedgerTables, hot: Ho
 
 def event_rows(evs: Sequence[Event]) -> list[tuple[Any, ...]]:
     """Driver rows for ``evt_event``."""
-    return [(e.id, e.rev, e.top, e.key, e.cmd.value, None if e.arg is None else dumps(e.arg))
+    # str(cmd): the plain text of the StrEnum (drivers get a str, never the Enum)
+    return [(e.id, e.rev, e.top, e.key, str(e.cmd), None if e.arg is None else dumps(e.arg))
             for e in evs]
 
 
@@ -203,12 +204,17 @@ def _write(io: _Reads, hot: HotSql, tables: LedgerTables, bp: BatchPlan) -> None
     io.many(hot.ins_uid, list(bp.uids))
     ups: dict[str, list[tuple[Any, ...]]] = {}
     dels: dict[str, list[str]] = {}
+    top_of, rows_of = "", None  # a batch's records are mostly of one topic: cache its table
+    row_tuple = None
     for sig, (fields, rev) in bp.states.items():
         if fields is None:
             dels.setdefault(sig.top, []).append(sig.key)
-        else:
-            ups.setdefault(sig.top, []).append(
-                tables.states[sig.top].row_tuple(sig.key, fields, rev))
+            continue
+        if sig.top != top_of or rows_of is None or row_tuple is None:
+            top_of = sig.top
+            rows_of = ups.setdefault(top_of, [])
+            row_tuple = tables.states[top_of].row_tuple
+        rows_of.append(row_tuple(sig.key, fields, rev))
     for top, keys in dels.items():
         if hot.pg:  # one index probe per key (see HotSql.by_keys), pipelined
             io.many(hot.delete_state[top] + " = %s", [(k,) for k in keys])

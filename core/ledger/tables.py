@@ -134,6 +134,7 @@ class StateTable:
     from_db: tuple[Callable[[Any], Any], ...]
     # (field, converter or None for "as is"): row_tuple on the publish path
     store: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+    plain: bool = False  # no field needs a converter (row_tuple's fast path)
 
     def row(self, key: str, values: Mapping[str, Any], rev: int) -> dict[str, Any]:
         """The column values of a record (missing fields are NULL)."""
@@ -145,6 +146,8 @@ class StateTable:
     def row_tuple(self, key: str, values: Mapping[str, Any], rev: int) -> tuple[Any, ...]:
         """The column values in table order (``key``, fields..., ``rev``) for driver SQL."""
         get = values.get
+        if self.plain:  # no converter: one C-level map over the field names
+            return (key, *map(get, self.fields), rev)
         return (key, *[get(name) if conv is None else conv(get(name))
                        for name, conv in self.store], rev)
 
@@ -242,7 +245,8 @@ def build_tables(project: Project, metadata: MetaData | None = None) -> LedgerTa
         states[m.topic] = StateTable(
             m, table, tuple(m.field_names()), tuple(to_db), tuple(from_db),
             tuple((f, None if c is _identity else c) for f, c in zip(m.field_names(), to_db,
-                                                                     strict=True)))
+                                                                     strict=True)),
+            all(c is _identity for c in to_db))
     return LedgerTables(md, event, audit, uid, meta, states)
 
 
