@@ -223,4 +223,5 @@ def _write(io: _Reads, hot: HotSql, tables: LedgerTables, bp: BatchPlan) -> None
             io.run(hot.delete_state[top] + hot.in_list(len(part)), hot.in_params(part))
     for top, rows in ups.items():
         io.many(hot.upsert_state[top], rows)
-    io.run(hot.set_meta, (bp.last_rev, bp.last_id))
+    # no evt_meta update: the audit row and the events carry the new revision and last event
+    # id (HotSql.read_meta reads them back)

@@ -329,6 +329,14 @@ def hot_sql(lt: LedgerTables, dialect: str) -> HotSql:
 
     ev = "evt_event (id, rev, top, key, cmd, arg)"
     au = "evt_audit (rev, created, arrived, usr, extra, uid)"
+    # the revision and last event id: a publish does not write evt_meta (one page and one
+    # statement fewer per commit); its audit row and events carry them, and the last row
+    # of a primary key is one index lookup. evt_meta keeps what replicate sets (a revision
+    # may move past the last stored audit there) and what older versions wrote.
+    big = "GREATEST" if pg else "max"
+    read_meta = (f"SELECT {big}(m.rev, COALESCE((SELECT max(rev) FROM evt_audit), 0)), "
+                 f"{big}(m.last_id, COALESCE((SELECT max(id) FROM evt_event), 0)) "
+                 "FROM evt_meta m WHERE m.id = 1")
     sel, dele, ups = {}, {}, {}
     for topic, st in lt.states.items():
         t = _q(st.table.name)
@@ -340,7 +348,7 @@ def hot_sql(lt: LedgerTables, dialect: str) -> HotSql:
                       f"VALUES ({marks(len(cols))}) ON CONFLICT (key) DO UPDATE SET {sets}")
     return HotSql(
         pg=pg,
-        read_meta="SELECT rev, last_id FROM evt_meta WHERE id = 1",
+        read_meta=read_meta,
         set_meta=f"UPDATE evt_meta SET rev = {p}, last_id = {p} WHERE id = 1",
         find_uid=f"SELECT rev FROM evt_uid WHERE uid = {p}",
         find_uids="SELECT uid, rev FROM evt_uid WHERE uid",
