@@ -32,7 +32,7 @@ their layout and work unchanged. PostgreSQL gets BIGINT and ordinary tables.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -275,6 +275,9 @@ class HotSql:
     delete_state: dict[str, str]
     upsert_state: dict[str, str]
     later: str
+    meta_uids: str = ""
+    cache: dict[Any, str] = field(default_factory=dict, compare=False)
+    """Statements built per batch shape (the PostgreSQL one-statement write)."""
 
     def in_list(self, n: int) -> str:
         """`` = ANY(%s)`` on PostgreSQL, `` IN (?, ...)`` with ``n`` markers on SQLite."""
@@ -334,8 +337,8 @@ def hot_sql(lt: LedgerTables, dialect: str) -> HotSql:
     # of a primary key is one index lookup. evt_meta keeps what replicate sets (a revision
     # may move past the last stored audit there) and what older versions wrote.
     big = "GREATEST" if pg else "max"
-    read_meta = (f"SELECT {big}(m.rev, COALESCE((SELECT max(rev) FROM evt_audit), 0)), "
-                 f"{big}(m.last_id, COALESCE((SELECT max(id) FROM evt_event), 0)) "
+    read_meta = (f"SELECT {big}(m.rev, COALESCE((SELECT max(rev) FROM evt_audit), 0)) AS rev, "
+                 f"{big}(m.last_id, COALESCE((SELECT max(id) FROM evt_event), 0)) AS last_id "
                  "FROM evt_meta m WHERE m.id = 1")
     sel, dele, ups = {}, {}, {}
     for topic, st in lt.states.items():
@@ -363,4 +366,11 @@ def hot_sql(lt: LedgerTables, dialect: str) -> HotSql:
         later=("SELECT e.id, e.rev, e.top, e.key, e.cmd, e.arg, a.usr FROM evt_event e "
                f"LEFT JOIN evt_audit a ON a.rev = e.rev WHERE e.top = {p} AND e.rev > {p} "
                "AND e.key"),
+        # PostgreSQL: the revision and last id with the applied uids of a text[] (rows of
+        # rev, last_id, uid, uid's rev; uid NULL when none is applied)
+        meta_uids=(f"SELECT mr.rev, mr.last_id, u.uid, u.rev FROM ({read_meta}) mr "
+                   "LEFT JOIN LATERAL "
+                   "(SELECT s.* FROM unnest(%s::text[]) AS k(k) CROSS JOIN LATERAL "
+                   "(SELECT uid, rev FROM evt_uid WHERE uid = k.k OFFSET 0) s) u ON true"
+                   if pg else ""),
     )
