@@ -157,10 +157,14 @@ def publish_batch(dbapi: Any, *, project: Project, tables: LedgerTables, hot: Ho
             # extra comes back
             meta = reads.run(hot.meta_uids, (uids,))
             wanted = later_wanted(items, _ALL)
+        elif len(uids) <= CHUNK:
+            meta = reads.run(hot.meta_uids_in(len(uids)), tuple(uids))
+            rows = meta.fetchall()
+            wanted = later_wanted(items, int(rows[0][0]))
         else:
             meta = reads.run(hot.read_meta)
-            row = meta.fetchone()
-            wanted = later_wanted(items, int(row[0]))
+            rows = [meta.fetchone()]
+            wanted = later_wanted(items, int(rows[0][0]))
             reads.ask_uids(uids)
         reads.ask_states(batch_keys(items))
         reads.ask_later(wanted)
@@ -168,10 +172,9 @@ def publish_batch(dbapi: Any, *, project: Project, tables: LedgerTables, hot: Ho
             pipe.sync()
         if pg:
             rows = meta.fetchall()
-            row = rows[0]
-            applied = {r[2]: int(r[3]) for r in rows if r[2] is not None}
-        else:
-            applied = reads.applied()
+        row = rows[0]
+        applied = reads.applied() if reads.uids else {
+            r[2]: int(r[3]) for r in rows if len(r) > 2 and r[2] is not None}
         last_rev, last_id = int(row[0]), int(row[1])
         bp = plan_batch(project, items, last_rev=last_rev, last_id=last_id,
                         states=reads.current(), later=reads.events_after(),
@@ -251,7 +254,9 @@ def _write_pg(io: _Reads, hot: HotSql, tables: LedgerTables, bp: BatchPlan,
     shape = (len(evs), len(auds), len(uids), tuple((top, len(rows)) for top, rows in ups.items()))
     sql = hot.cache.get(shape)
     if sql is None:
-        sql = hot.cache[shape] = _write_pg_sql(hot, shape)
+        sql = _write_pg_sql(hot, shape)
+        if len(hot.cache) < 10_000:  # batch shapes vary: keep the cache bounded
+            hot.cache[shape] = sql
     params: list[Any] = []
     for rows in (evs, auds, uids, *ups.values()):
         for r in rows:

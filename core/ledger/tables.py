@@ -277,11 +277,26 @@ class HotSql:
     later: str
     meta_uids: str = ""
     cache: dict[Any, str] = field(default_factory=dict, compare=False)
-    """Statements built per batch shape (the PostgreSQL one-statement write)."""
+    """Statements built per shape: the PostgreSQL one-statement write per batch shape, the
+    ``IN`` lists per key count (bounded in size)."""
 
     def in_list(self, n: int) -> str:
         """`` = ANY(%s)`` on PostgreSQL, `` IN (?, ...)`` with ``n`` markers on SQLite."""
         return " = ANY(%s)" if self.pg else " IN (" + ",".join("?" * n) + ")"
+
+    def meta_uids_in(self, n: int) -> str:
+        """SQLite: :attr:`read_meta` with the applied uids among ``n`` (``?`` each), in one
+        statement: rows of ``rev, last_id, uid, uid's rev`` (uid NULL when none is applied)."""
+        if n == 0:
+            return self.read_meta
+        ck = ("meta_uids", n)
+        sql = self.cache.get(ck)
+        if sql is None:
+            sql = (f"SELECT mr.rev, mr.last_id, u.uid, u.rev FROM ({self.read_meta}) mr "
+                   f"LEFT JOIN evt_uid u ON u.uid{self.in_list(n)}")
+            if len(self.cache) < 10_000:
+                self.cache[ck] = sql
+        return sql
 
     def in_params(self, keys: Sequence[str]) -> tuple[Any, ...]:
         return (list(keys),) if self.pg else tuple(keys)
@@ -295,11 +310,19 @@ class HotSql:
         are unnested and each is looked up in a LATERAL subquery that ``OFFSET 0`` keeps
         from being flattened back into the same plan.
         """
+        ck = ("by_keys", select, n if not self.pg else 0)
+        sql = self.cache.get(ck)
+        if sql is not None:
+            return sql
         if not self.pg:
-            return select + self.in_list(n)
-        head, _, tail = select.partition(" FROM ")
-        return (f"SELECT s.* FROM unnest(%s::text[]) AS k(k) CROSS JOIN LATERAL "
-                f"(SELECT {head[len('SELECT '):]} FROM {tail} = k.k OFFSET 0) s")
+            sql = select + self.in_list(n)
+        else:
+            head, _, tail = select.partition(" FROM ")
+            sql = (f"SELECT s.* FROM unnest(%s::text[]) AS k(k) CROSS JOIN LATERAL "
+                   f"(SELECT {head[len('SELECT '):]} FROM {tail} = k.k OFFSET 0) s")
+        if len(self.cache) < 10_000:  # key counts vary: keep the cache bounded
+            self.cache[ck] = sql
+        return sql
 
     def later_sql(self, n: int) -> str:
         """Events (with the audit's ``usr``) of a topic after a base on ``n`` keys, in order.
@@ -307,7 +330,13 @@ class HotSql:
         Parameters: :meth:`later_params`.
         """
         if not self.pg:
-            return self.later + self.in_list(n) + " ORDER BY e.rev, e.id"
+            ck = ("later", n)
+            sql = self.cache.get(ck)
+            if sql is None:
+                sql = self.later + self.in_list(n) + " ORDER BY e.rev, e.id"
+                if len(self.cache) < 10_000:
+                    self.cache[ck] = sql
+            return sql
         return ("SELECT e.id, e.rev, e.top, e.key, e.cmd, e.arg, a.usr "
                 "FROM unnest(%s::text[]) AS k(k) CROSS JOIN LATERAL "
                 "(SELECT id, rev, top, key, cmd, arg FROM evt_event WHERE top = %s AND "
