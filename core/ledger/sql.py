@@ -525,9 +525,15 @@ class SqlLedger:
         with self._pub_lock:
             proxy, self._pub = self._pub, None
             if proxy is not None:
-                with suppress(*_GUARDED, SQLAlchemyError):
-                    proxy.close()
+                self._release(proxy)
         self.engine.dispose()
+
+    def _release(self, proxy: Any) -> None:
+        """Give the publisher's connection back to its pool as the pool made it."""
+        with suppress(*_GUARDED, SQLAlchemyError):
+            if self._pg:
+                proxy.driver_connection.autocommit = False
+            proxy.close()
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -557,18 +563,24 @@ class SqlLedger:
         publish); a lock serializes this process's publishes on it, as the database's write
         lock would anyway. It is dropped (invalidated) when a rollback fails or the server
         closed it, replaced after ``engine.dispose()``, and returned by :meth:`close`. SQLite:
-        ``BEGIN IMMEDIATE`` here is the write lock. PostgreSQL: psycopg opens the transaction
-        (READ COMMITTED, set on every pooled connection) at the first statement, which takes
-        the advisory lock (:mod:`core.ledger.sql_batch`).
+        ``BEGIN IMMEDIATE`` here is the write lock. PostgreSQL: the connection is kept in
+        autocommit mode and :mod:`core.ledger.sql_batch` sends ``BEGIN ISOLATION LEVEL READ
+        COMMITTED``, the advisory lock and the reads in one pipeline, and the writes with
+        ``COMMIT`` in a second (psycopg would wait for its own BEGIN and COMMIT in round trips
+        of their own). A failure rolls back here.
         """
         with self._pub_lock:
             proxy = self._pub
             if proxy is None or self._pub_pool is not self.engine.pool:
                 if proxy is not None:  # engine.dispose() made a new pool: follow it
-                    with suppress(*_GUARDED, SQLAlchemyError):
-                        proxy.close()
+                    self._release(proxy)
                 self._pub_pool = self.engine.pool
                 proxy = self._pub = self.engine.raw_connection()
+                if self._pg:
+                    # BEGIN and COMMIT are sent by publish_batch inside its pipelines (no
+                    # round trip of their own); _release restores the pool's setting
+                    conn: Any = proxy.driver_connection
+                    conn.autocommit = True
             dbapi: Any = proxy.driver_connection
             try:
                 if not self._pg:

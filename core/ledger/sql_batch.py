@@ -14,8 +14,10 @@ connection here. :func:`publish_batch` then
    PostgreSQL the ``pg_notify`` of the new revision;
 
 all before the commit. On PostgreSQL the reads go out as one pipeline (one round trip,
-the lock first: READ COMMITTED gives every later statement a snapshot taken after the lock is
-granted, so the previous publish's commit is seen) and the writes plus COMMIT as another.
+BEGIN and the lock first: READ COMMITTED gives every later statement a snapshot taken after the
+lock is granted, so the previous publish's commit is seen) and the writes plus COMMIT as
+another: two round trips and seven statements per publish (BEGIN, lock, revision + uids,
+states, later events; one write statement, COMMIT).
 
 Any storage error propagates (the caller rolls back, nothing of the batch is stored).
 """
@@ -148,7 +150,12 @@ def publish_batch(dbapi: Any, *, project: Project, tables: LedgerTables, hot: Ho
     pg = hot.pg
     reads = _Reads(dbapi, hot, tables)
     uids = list(dict.fromkeys(t.uid for t, _ in items if t.uid))
+    # PostgreSQL, the publisher's connection in autocommit mode: BEGIN and COMMIT are sent in
+    # the pipelines (psycopg waits for its own BEGIN and COMMIT in a round trip of their own)
+    explicit = pg and bool(getattr(dbapi, "autocommit", False))
     with _pipeline(dbapi, pg) as pipe:
+        if explicit:
+            reads.run("BEGIN ISOLATION LEVEL READ COMMITTED")
         if pg:
             reads.run("SELECT pg_advisory_xact_lock(%s)", (lock_key,))
             # the revision and the applied uids in one statement (after the lock: its own
@@ -186,17 +193,19 @@ def publish_batch(dbapi: Any, *, project: Project, tables: LedgerTables, hot: Ho
             elif not _write_pg(reads, hot, tables, bp, channel):
                 _write(reads, hot, tables, bp)  # too many parameters for one statement
                 reads.run("SELECT pg_notify(%s, %s)", (channel, str(bp.last_rev)))
-        if pipe is not None:
-            # COMMIT goes out with the writes: one round trip fewer (the caller's commit is
-            # then a no-op); the lock is held until it is done
+        if explicit:
+            # COMMIT goes out with the writes and the pipeline's closing Sync: one round trip
+            # for both (the caller's commit is then a no-op); the lock is held until it is done
+            reads.run("COMMIT")
+        elif pipe is not None:
             dbapi.commit()
-        out: list[PubResult | Exception] = []
-        for i, r in enumerate(bp.results):
-            if r is None:
-                evs = tuple(event_of(x) for x in dup_cur[i].fetchall())
-                out.append(PubResult(bp.dup_of[i], evs, dup=True))
-            else:
-                out.append(r)
+    out: list[PubResult | Exception] = []
+    for i, r in enumerate(bp.results):
+        if r is None:
+            evs = tuple(event_of(x) for x in dup_cur[i].fetchall())
+            out.append(PubResult(bp.dup_of[i], evs, dup=True))
+        else:
+            out.append(r)
     return out
 
 

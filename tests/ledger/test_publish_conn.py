@@ -113,3 +113,29 @@ def test_pg_connection_killed_by_the_server_is_replaced(fresh_pg_db: str,
     assert sorted(led.states(SITE)) == ["a", "b"]
     assert led.verify() == []
     led.close()
+
+
+def test_database_error_mid_publish_rolls_back_and_the_next_publish_works(
+        sql_ledger: SqlLedger) -> None:
+    """The write fails inside the database (a constraint added here): nothing of the batch is
+    stored, the lock is released, and the same connection publishes again (on PostgreSQL the
+    publisher sends BEGIN/COMMIT itself and must roll the failed transaction back)."""
+    with sql_ledger.engine.begin() as conn:
+        if sql_ledger.engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("ALTER TABLE st_field_site ADD CONSTRAINT no_boom "
+                                 "CHECK (name <> 'boom')")
+        else:
+            conn.exec_driver_sql("CREATE TRIGGER no_boom BEFORE INSERT ON st_field_site "
+                                 "WHEN NEW.name = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END")
+    sql_ledger.publish(Trans((new("a"),), uid="ua"), "ann", now=1000)
+    before = (sql_ledger.rev(), sql_ledger.last_id(), sql_ledger.events(0))
+    boom = Trans((new("b"), Action(SITE, "c", Cmd.NEW, {"name": "boom"})), uid="ub")
+    for _ in range(2):
+        with pytest.raises(StorageError):
+            sql_ledger.publish(boom, "ann", now=2000)
+        assert (sql_ledger.rev(), sql_ledger.last_id(), sql_ledger.events(0)) == before
+        assert sql_ledger.uid_rev("ub") is None
+    res = sql_ledger.publish(Trans((new("b"),), uid="ub"), "ann", now=3000)
+    assert res.rev == 3000 and not res.dup
+    assert sorted(sql_ledger.states(SITE)) == ["a", "b"]
+    assert sql_ledger.verify() == []
