@@ -121,6 +121,85 @@ class _Reads:
         return out
 
 
+_PG_READ_MAX_TOPICS = 80
+"""Topics (state plus later-event reads) one PostgreSQL read statement may carry: each is
+an argument of ``json_build_array``, which takes at most 100."""
+
+
+class _PgRead:
+    """PostgreSQL: every read of a batch but the lock in ONE statement.
+
+    The revision and last event id, the applied uids, the state of the touched records and
+    the later events per topic come back as one JSON document (``json_build_array`` of
+    ``json_agg`` sub-selects, each key looked up by an index probe as in
+    :meth:`HotSql.by_keys`), so a publish sends BEGIN, the lock and this statement in its read
+    pipeline instead of five statements: each statement costs psycopg about 0.1 ms of client
+    CPU. Values survive JSON unchanged (text, bigint, boolean; a double is read back as a
+    float, and PostgreSQL prints the shortest text that reads back to the same double).
+    """
+
+    def __init__(self, cur: Any, tables: LedgerTables, stops: tuple[str, ...],
+                 ltops: tuple[str, ...]):
+        self.cur, self.tables, self.stops, self.ltops = cur, tables, stops, ltops
+
+    @classmethod
+    def ask(cls, reads: _Reads, uids: list[str], by_top: dict[str, list[str]],
+            wanted: dict[str, tuple[Rev, list[str]]]) -> _PgRead | None:
+        """Send the statement (in the caller's pipeline); None when it would be too wide."""
+        states = reads.tables.states
+        stops = tuple(t for t in by_top if t in states)  # plan() rejects unknown topics
+        ltops = tuple(t for t in wanted if t in states)
+        if len(stops) + len(ltops) > _PG_READ_MAX_TOPICS:
+            return None
+        hot = reads.hot
+        sql = hot.cache.get(("pg_read", stops, ltops))
+        if sql is None:
+            sql = hot.cache[("pg_read", stops, ltops)] = _pg_read_sql(hot, stops, ltops)
+        params: list[Any] = [uids]
+        params.extend(by_top[t] for t in stops)
+        for t in ltops:
+            base, keys = wanted[t]
+            params.extend((keys, t, base))
+        return cls(reads.run(sql, params), reads.tables, stops, ltops)
+
+    def result(self) -> tuple[Rev, int, dict[str, Rev], dict[Sig, dict[str, Any] | None],
+                              dict[Sig, list[Later]]]:
+        doc = loads(self.cur.fetchone()[0])
+        applied = {u: int(r) for u, r in doc[2] or ()}
+        states: dict[Sig, dict[str, Any] | None] = {}
+        for top, objs in zip(self.stops, doc[3:3 + len(self.stops)], strict=True):
+            st = self.tables.states[top]
+            cols = [c.name for c in st.table.columns]
+            floats = [i for i, c in enumerate(cols) if c in st.floats]
+            for o in objs or ():
+                row = [o[c] for c in cols]
+                for i in floats:  # a double printed without a fraction reads back as an int
+                    if row[i] is not None:
+                        row[i] = float(row[i])
+                states[Sig(top, row[0])] = st.values(row)
+        later: dict[Sig, list[Later]] = {}
+        for top, evs in zip(self.ltops, doc[3 + len(self.stops):], strict=True):
+            for r in evs or ():
+                later.setdefault(Sig(top, r[3]), []).append(Later(event_of(r), r[6] or ""))
+        return int(doc[0]), int(doc[1]), applied, states, later
+
+
+def _pg_read_sql(hot: HotSql, stops: tuple[str, ...], ltops: tuple[str, ...]) -> str:
+    probe = "FROM unnest(%s::text[]) AS k(k) CROSS JOIN LATERAL"
+    parts = ["mr.rev", "mr.last_id",
+             f"(SELECT json_agg(json_build_array(u.uid, u.rev)) {probe} "
+             "(SELECT uid, rev FROM evt_uid WHERE uid = k.k OFFSET 0) u)"]
+    for top in stops:
+        parts.append(f"(SELECT json_agg(s) {probe} ({hot.select_state[top]} = k.k OFFSET 0) s)")
+    for _top in ltops:
+        parts.append(
+            "(SELECT json_agg(json_build_array(e.id, e.rev, e.top, e.key, e.cmd, e.arg, a.usr)"
+            f" ORDER BY e.rev, e.id) {probe} (SELECT id, rev, top, key, cmd, arg FROM evt_event"
+            " WHERE top = %s AND rev > %s AND key = k.k OFFSET 0) e"
+            " LEFT JOIN evt_audit a ON a.rev = e.rev)")
+    return f"SELECT json_build_array({', '.join(parts)})::text FROM ({hot.read_meta}) mr"
+
+
 def _pipeline(dbapi: Any, pg: bool) -> AbstractContextManager[Any]:
     return dbapi.pipeline() if pg else nullcontext()
 
@@ -153,17 +232,19 @@ def publish_batch(dbapi: Any, *, project: Project, tables: LedgerTables, hot: Ho
     # PostgreSQL, the publisher's connection in autocommit mode: BEGIN and COMMIT are sent in
     # the pipelines (psycopg waits for its own BEGIN and COMMIT in a round trip of their own)
     explicit = pg and bool(getattr(dbapi, "autocommit", False))
+    one: _PgRead | None = None
     with _pipeline(dbapi, pg) as pipe:
         if explicit:
             reads.run("BEGIN ISOLATION LEVEL READ COMMITTED")
         if pg:
             reads.run("SELECT pg_advisory_xact_lock(%s)", (lock_key,))
-            # the revision and the applied uids in one statement (after the lock: its own
-            # snapshot). The revision is not known before the pipeline returns: ask for the
-            # events after every base; a base that turns out current has none, so nothing
-            # extra comes back
-            meta = reads.run(hot.meta_uids, (uids,))
+            # everything else after the lock (its own snapshot). The revision is not known
+            # before the pipeline returns: ask for the events after every base; a base that
+            # turns out current has none, so nothing extra comes back
             wanted = later_wanted(items, _ALL)
+            one = _PgRead.ask(reads, uids, batch_keys(items), wanted)
+            if one is None:  # too many topics for one statement: one read per table
+                meta = reads.run(hot.meta_uids, (uids,))
         elif len(uids) <= CHUNK:
             meta = reads.run(hot.meta_uids_in(len(uids)), tuple(uids))
             rows = meta.fetchall()
@@ -173,19 +254,23 @@ def publish_batch(dbapi: Any, *, project: Project, tables: LedgerTables, hot: Ho
             rows = [meta.fetchone()]
             wanted = later_wanted(items, int(rows[0][0]))
             reads.ask_uids(uids)
-        reads.ask_states(batch_keys(items))
-        reads.ask_later(wanted)
+        if one is None:
+            reads.ask_states(batch_keys(items))
+            reads.ask_later(wanted)
         if pipe is not None:
             pipe.sync()
-        if pg:
-            rows = meta.fetchall()
-        row = rows[0]
-        applied = reads.applied() if reads.uids else {
-            r[2]: int(r[3]) for r in rows if len(r) > 2 and r[2] is not None}
-        last_rev, last_id = int(row[0]), int(row[1])
+        if one is not None:
+            last_rev, last_id, applied, states, later = one.result()
+        else:
+            if pg:
+                rows = meta.fetchall()
+            row = rows[0]
+            applied = reads.applied() if reads.uids else {
+                r[2]: int(r[3]) for r in rows if len(r) > 2 and r[2] is not None}
+            last_rev, last_id = int(row[0]), int(row[1])
+            states, later = reads.current(), reads.events_after()
         bp = plan_batch(project, items, last_rev=last_rev, last_id=last_id,
-                        states=reads.current(), later=reads.events_after(),
-                        applied=applied, clock=clock)
+                        states=states, later=later, applied=applied, clock=clock)
         dup_cur = {i: reads.run(hot.events_at, (rev,)) for i, rev in bp.dup_of.items()}
         if bp.changed:
             if not pg:

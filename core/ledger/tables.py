@@ -135,6 +135,7 @@ class StateTable:
     # (field, converter or None for "as is"): row_tuple on the publish path
     store: tuple[tuple[str, Callable[[Any], Any] | None], ...]
     plain: bool = False  # no field needs a converter (row_tuple's fast path)
+    floats: frozenset[str] = frozenset()  # the float fields (read back as float from JSON)
 
     def row(self, key: str, values: Mapping[str, Any], rev: int) -> dict[str, Any]:
         """The column values of a record (missing fields are NULL)."""
@@ -246,7 +247,8 @@ def build_tables(project: Project, metadata: MetaData | None = None) -> LedgerTa
             m, table, tuple(m.field_names()), tuple(to_db), tuple(from_db),
             tuple((f, None if c is _identity else c) for f, c in zip(m.field_names(), to_db,
                                                                      strict=True)),
-            all(c is _identity for c in to_db))
+            all(c is _identity for c in to_db),
+            frozenset(f.name for f in m.fields if f.type == "float"))
     return LedgerTables(md, event, audit, uid, meta, states)
 
 
