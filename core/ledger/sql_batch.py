@@ -5,19 +5,21 @@ connection here. :func:`publish_batch` then
 
 1. reads what the rules need for the whole batch: the revision and last event id (after the
    write lock on PostgreSQL), the uids already applied, the state of every touched record,
-   and the events after the oldest base where a transaction may conflict — one statement per
-   table and topic, whatever the batch size;
+   and the events after the oldest base where a transaction may conflict — on SQLite one
+   statement per table and topic, on PostgreSQL one statement (:class:`_PgRead`), whatever
+   the batch size;
 2. plans every transaction in order (:func:`core.ledger.batch.plan_batch`, no storage: a
    rejected transaction changes nothing, so no SAVEPOINT is needed);
-3. writes the events, audits and uids with one ``executemany`` each, the final state of every
-   touched record with one upsert (and one delete) per topic, the new revision, and on
-   PostgreSQL the ``pg_notify`` of the new revision;
+3. writes the events, audits and uids with one ``executemany`` each and the final state of
+   every touched record with one upsert (and one delete) per topic on SQLite; on PostgreSQL
+   all of it and the ``pg_notify`` of the new revision in one statement (:func:`_write_pg`).
+   The revision itself is not written: the audit row and the events carry it;
 
 all before the commit. On PostgreSQL the reads go out as one pipeline (one round trip,
 BEGIN and the lock first: READ COMMITTED gives every later statement a snapshot taken after the
 lock is granted, so the previous publish's commit is seen) and the writes plus COMMIT as
-another: two round trips and seven statements per publish (BEGIN, lock, revision + uids,
-states, later events; one write statement, COMMIT).
+another: two round trips and five statements per publish (BEGIN, the lock, one read of the
+revision, uids, states and later events; one write statement, COMMIT).
 
 Any storage error propagates (the caller rolls back, nothing of the batch is stored).
 """
@@ -156,7 +158,9 @@ class _PgRead:
         hot = reads.hot
         sql = hot.cache.get(("pg_read", stops, ltops))
         if sql is None:
-            sql = hot.cache[("pg_read", stops, ltops)] = _pg_read_sql(hot, stops, ltops)
+            sql = _pg_read_sql(hot, stops, ltops)
+            if len(hot.cache) < 10_000:  # topic combinations vary: keep the cache bounded
+                hot.cache[("pg_read", stops, ltops)] = sql
         params: list[Any] = [uids]
         params.extend(by_top[t] for t in stops)
         for t in ltops:
@@ -372,7 +376,9 @@ def _write_pg(io: _Reads, hot: HotSql, tables: LedgerTables, bp: BatchPlan,
                  tuple((top, len(rows)) for top, rows in ups.items()))
         sql = hot.cache.get(small)
         if sql is None:
-            sql = hot.cache[small] = _write_pg_values_sql(hot, small)
+            sql = _write_pg_values_sql(hot, small)
+            if len(hot.cache) < 10_000:
+                hot.cache[small] = sql
         flat: list[Any] = []
         for rows in (evs, auds, bp.uids, *ups.values()):
             for r in rows:
@@ -384,7 +390,9 @@ def _write_pg(io: _Reads, hot: HotSql, tables: LedgerTables, bp: BatchPlan,
     shape = ("pg_write", bool(bp.uids), tuple(ups))
     sql = hot.cache.get(shape)
     if sql is None:
-        sql = hot.cache[shape] = _write_pg_sql(hot, tables, bool(bp.uids), tuple(ups))
+        sql = _write_pg_sql(hot, tables, bool(bp.uids), tuple(ups))
+        if len(hot.cache) < 10_000:
+            hot.cache[shape] = sql
     # a batch that changed anything has events and audits; uids only when some carry one
     params: list[Any] = _columns(evs)
     params += _columns(auds)
