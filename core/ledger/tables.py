@@ -13,6 +13,10 @@ Fixed tables (the same in every ledger):
 and one latest-state table per model, ``st_<schema>_<model>`` (``st_field_site``): ``key``
 (pk), one column per field with a fitting SQL type, and ``rev`` of the last change.
 
+``evt_meta.rev``/``last_id`` are set by ``replicate`` only: the ledger's revision and last
+event id are the greater of them and the last ``evt_audit.rev`` / ``evt_event.id``
+(:attr:`HotSql.read_meta`), so a publish writes no ``evt_meta`` row.
+
 The tables are SQLAlchemy Core :class:`~sqlalchemy.Table` objects in a :class:`MetaData` of
 their own per ledger (state tables depend on the project, so they cannot live in SQLModel's
 process-wide metadata). Other parts (the satellite's queue) add their tables to the same
