@@ -21,11 +21,13 @@ shared disk's fsync time and the machine's load drift during a run.
 Usage::
 
     .venv/bin/python bench/ledger.py [--n100 40] [--n1 300] [--group 10] [--sync FULL]
-                                     [--rounds 5] [--pg URL] [--cpu]
+                                     [--rounds 5] [--pg URL] [--cpu] [--wal]
 
 ``--cpu --sync OFF`` measures the CPU each side spends per transaction in this process: on a
 shared machine whose fsync time swings by 10x it is the stable figure for what the ledger's
-own code costs (the wall-clock rows are what a user gets).
+own code costs (the wall-clock rows are what a user gets). ``--wal`` prints how many WAL
+pages (and bytes) one 1-action commit appends on each side: every one is written and fsync'ed
+by the commit.
 
 It prints figures; it never passes or fails on time.
 """
@@ -180,6 +182,78 @@ def eventsourcing_run(path: Path, n_tx: int) -> tuple[float, int]:
     return dt, sync
 
 
+# -- WAL written per commit ---------------------------------------------------------------------
+
+
+def _wal_frames(db: Path) -> tuple[int, int]:
+    """(frames in ``db``'s WAL file, page size): the WAL is a 32-byte header, then frames of a
+    24-byte header and one page each. The file is never shrunk by a checkpoint (only reused),
+    so the runs below stay under the 1,000-page auto-checkpoint."""
+    wal = Path(str(db) + "-wal")
+    with sqlite3.connect(db) as c:
+        ps = int(c.execute("PRAGMA page_size").fetchone()[0])
+    if not wal.exists():
+        return 0, ps
+    return max(0, wal.stat().st_size - 32) // (24 + ps), ps
+
+
+def wal_per_commit(tmp: Path, n: int = 100, warm: int = 20) -> list[tuple[str, float, int]]:
+    """WAL pages (and bytes) one 1-action commit appends: SqlLedger, raw sqlite3 and the
+    eventsourcing recorder, each after ``warm`` commits into a fresh file in ``tmp``. Every
+    page is written and fsync'ed by the commit (synchronous=FULL), and WAL pages are what a
+    checkpoint later copies into the database file."""
+    from eventsourcing.persistence import StoredEvent
+    from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+
+    out: list[tuple[str, float, int]] = []
+
+    def measure(name: str, db: Path, commit: Callable[[int], None]) -> None:
+        for t in range(warm):
+            commit(t)
+        f0, ps = _wal_frames(db)
+        for t in range(warm, warm + n):
+            commit(t)
+        f1, _ = _wal_frames(db)
+        out.append((name, (f1 - f0) / n, round((f1 - f0) * (24 + ps) / n)))
+
+    led = SqlLedger(f"sqlite:///{tmp / 'wal-l.db'}", PROJECT, synchronous="FULL")
+
+    def ledger_commit(t: int) -> None:
+        led.publish(Trans((Action(TOP, f"k{t}", Cmd.NEW, arg_of(t)),), uid=str(uuid.uuid4())),
+                    "bench")
+
+    measure("SqlLedger.publish", tmp / "wal-l.db", ledger_commit)
+    led.close()
+
+    db = sqlite3.connect(tmp / "wal-r.db", isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    for ddl in RAW_DDL:
+        db.execute(ddl)
+
+    def raw_commit(t: int) -> None:
+        evs, sts = raw_rows(t, 1000 + t, 1, t)
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany("INSERT INTO ev VALUES (?,?,?,?,?,?)", evs)
+        db.execute("INSERT INTO au VALUES (?,?,?)", (1000 + t, "bench", str(uuid.uuid4())))
+        db.executemany(RAW_UPSERT, sts)
+        db.execute("COMMIT")
+
+    measure("raw sqlite3", tmp / "wal-r.db", raw_commit)
+    db.close()
+
+    ds = SQLiteDatastore(str(tmp / "wal-e.db"))
+    rec = SQLiteApplicationRecorder(ds)
+    rec.create_table()
+    def es_commit(t: int) -> None:
+        rec.insert_events([StoredEvent(uuid.uuid4(), 1, "bench:Created",
+                                       dumps(arg_of(t)).encode())])
+
+    measure("eventsourcing recorder", tmp / "wal-e.db", es_commit)
+    ds.close()
+    return out
+
+
 # -- raw psycopg -------------------------------------------------------------------------------
 
 
@@ -261,7 +335,17 @@ def main() -> None:
                     help="rates per CPU-second of this process instead of per wall-clock "
                          "second (fsync waits and other jobs' load left out; use with "
                          "--sync OFF; PostgreSQL rows then leave out the server's work)")
+    ap.add_argument("--wal", action="store_true",
+                    help="only print the WAL pages and bytes one 1-action commit appends "
+                         "(SqlLedger, raw sqlite3, eventsourcing) and exit")
     a = ap.parse_args()
+    if a.wal:
+        with tempfile.TemporaryDirectory(prefix="outpost-bench-") as d:
+            print("WAL appended per 1-action commit (synchronous=FULL, after 20 commits, "
+                  "mean of 100):")
+            for name, pages, nbytes in wal_per_commit(Path(d)):
+                print(f"  {name:<24} {pages:5.2f} pages  {nbytes:7,} bytes")
+        return
     if a.cpu:
         global CLOCK
         CLOCK = time.process_time

@@ -28,7 +28,7 @@ import json
 import math
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,8 @@ KEY_KINDS = ("str", "int")
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 _RESERVED = frozenset({"key", "rev"})
 MAX_INT = 2**63 - 1
+_NEW, _MOD, _DEL = Cmd.NEW, Cmd.MOD, Cmd.DEL  # module constants: Enum class lookups are slow
+_CMDS = (_NEW, _MOD, _DEL)
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
@@ -179,6 +181,45 @@ class Field:
         return text
 
 
+def _not_none(value: Any) -> bool:
+    return value is not None
+
+
+def _reject(_value: Any) -> bool:
+    return False
+
+
+def _quick_check(f: Field) -> Callable[[Any], bool]:
+    """A fast test for one field: True only for values :meth:`Field.check_value` accepts.
+
+    It looks at the exact type of the common values only (a ``str`` without line breaks for
+    ``str``, a finite ``float`` or an ``int`` in range for ``float``...); False means "not
+    sure", and the caller asks ``check_value``, which also words the error. Publishing
+    validates every value of every action, so this is on the hot path.
+    """
+    t = f.type
+    if t == "str":
+        return lambda v: type(v) is str and "\n" not in v and "\r" not in v
+    if t == "text":
+        return lambda v: type(v) is str
+    if t == "float":
+        isfinite = math.isfinite
+        return lambda v: type(v) is float and isfinite(v)
+    if t == "int":
+        lo, hi = -MAX_INT - 1, MAX_INT
+        return lambda v: type(v) is int and lo <= v <= hi
+    if t == "bool":
+        return lambda v: type(v) is bool
+    if t == "enum":
+        allowed = frozenset(f.values)
+        return lambda v: type(v) is str and v in allowed
+    if t == "ref":
+        return lambda v: type(v) is str and v != ""
+    if t == "json":
+        return _not_none
+    return _reject  # date, datetime: check_value parses them
+
+
 @dataclass(frozen=True, slots=True)
 class Model:
     """A model: its topic, key kind, display field and fields in order."""
@@ -190,9 +231,17 @@ class Model:
     display: str = ""
     label: str = ""
     _by_name: dict[str, Field] = field(default_factory=dict, compare=False, repr=False)
+    # per field, a quick test that accepts the common valid values (see _quick_check); a
+    # value it does not accept goes through Field.check_value, which decides
+    _quick: dict[str, Callable[[Any], bool]] = field(default_factory=dict, compare=False,
+                                                     repr=False)
+    # required fields without a default: a ``new`` must give them
+    _needed: list[str] = field(default_factory=list, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self._by_name.update({f.name: f for f in self.fields})
+        self._quick.update({f.name: _quick_check(f) for f in self.fields})
+        self._needed.extend(f.name for f in self.fields if f.required and f.default is None)
 
     @property
     def topic(self) -> str:
@@ -238,19 +287,23 @@ class Model:
             ValidationError: an unknown field, a value of the wrong type, a missing required
                 field on ``new``, or an argument given to ``del``.
         """
-        if cmd == Cmd.DEL:
+        if cmd == _DEL:
             if arg:
                 raise ValidationError(
                     f"{self._where(cmd, key)}: del takes no field values; leave arg out")
             return
         if arg is None:
             arg = {}
-        if not isinstance(arg, Mapping):
+        if type(arg) is not dict and not isinstance(arg, Mapping):
             raise ValidationError(
                 f"{self._where(cmd, key)}: arg must be an object of field values")
-        if cmd == Cmd.MOD and not arg:
+        if cmd == _MOD and not arg:
             raise ValidationError(f"{self._where(cmd, key)}: mod without changed fields")
+        quick = self._quick
         for name, value in arg.items():
+            ok = quick.get(name)
+            if ok is not None and ok(value):
+                continue  # the common case: a valid value of the exact type (see _quick_check)
             f = self._by_name.get(name)
             if f is None:
                 hint = did_you_mean(name, self._by_name)
@@ -260,11 +313,11 @@ class Model:
             if problem is not None:
                 raise ValidationError(f"{self._where(cmd, key)}: field {name!r} got "
                                       f"{_short(value)}, expected {problem}")
-        if cmd == Cmd.NEW:
-            for f in self.fields:
-                if f.required and arg.get(f.name) is None and f.default is None:
+        if cmd == _NEW:
+            for name in self._needed:
+                if arg.get(name) is None:
                     raise ValidationError(
-                        f"{self._where(cmd, key)}: required field {f.name!r} is missing")
+                        f"{self._where(cmd, key)}: required field {name!r} is missing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +361,7 @@ class Project:
         """
         m = self.model(act.top)
         m.check_key(act.key)
-        if act.cmd not in (Cmd.NEW, Cmd.MOD, Cmd.DEL):
+        if act.cmd not in _CMDS:
             raise ValidationError(
                 f"{act.top} {act.key}: unknown cmd {act.cmd!r}: expected new, mod or del"
             )

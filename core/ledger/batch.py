@@ -97,19 +97,22 @@ def later_wanted(items: Sequence[tuple[Trans, str]], last_rev: Rev,
     actions are checked, so only their Sigs are wanted.
     """
     out: dict[str, tuple[Rev, dict[str, None]]] = {}
+    new = Cmd.NEW
     for t, _ in items:
+        base = t.base
         if not needs_conflict_check(t, last_rev):
             continue
+        only_new = base == ZERO_REV
         for a in t.acts:
-            if t.base == ZERO_REV and a.cmd != Cmd.NEW:
+            if only_new and a.cmd != new:
                 continue
             got = out.get(a.top)
             if got is None:
-                out[a.top] = (t.base, {a.key: None})
+                out[a.top] = (base, {a.key: None})
             else:
-                got[1].setdefault(a.key, None)
-                if t.base < got[0]:
-                    out[a.top] = (t.base, got[1])
+                got[1][a.key] = None
+                if base < got[0]:
+                    out[a.top] = (base, got[1])
     return {top: (base, list(keys)) for top, (base, keys) in out.items()}
 
 

@@ -98,6 +98,9 @@ def backup(ledger: SqlLedger, path: str | Path) -> BackupInfo:
                 out.execute(ddl)
             with _snapshot(ledger) as conn:
                 meta = conn.execute(select(t.meta)).one()
+                # the revision and last id as the ledger reads them (a publish leaves
+                # evt_meta's own columns behind: see HotSql.read_meta)
+                rev, last_id = ledger._read_meta(conn)
                 for name, q, sql in (
                     ("events", select(t.event).order_by(t.event.c.id),
                      "INSERT INTO evt_event VALUES (?,?,?,?,?,?)"),
@@ -112,8 +115,8 @@ def backup(ledger: SqlLedger, path: str | Path) -> BackupInfo:
                         counts[name] += len(rows)
             out.executemany("INSERT INTO backup_meta VALUES (?, ?)", [
                 ("format", BACKUP_FORMAT), ("version", meta.version),
-                ("definition", meta.definition), ("rev", str(meta.rev)),
-                ("last_id", str(meta.last_id))])
+                ("definition", meta.definition), ("rev", str(rev)),
+                ("last_id", str(last_id))])
             out.commit()
         finally:
             out.close()
@@ -131,7 +134,7 @@ def backup(ledger: SqlLedger, path: str | Path) -> BackupInfo:
         tmp.unlink(missing_ok=True)
         raise StorageError(f"backup of the ledger failed while reading it: {exc}: "
                            "retry; check the database if it persists") from exc
-    return BackupInfo(dest, int(meta.rev), counts["events"], counts["audits"], counts["uids"],
+    return BackupInfo(dest, int(rev), counts["events"], counts["audits"], counts["uids"],
                       meta.version)
 
 

@@ -32,7 +32,7 @@ from typing import Any
 from core.errors import ConflictError, ValidationError
 from core.model import Action, Cmd, Conflict, Event, Sig, Trans
 from core.revision import ZERO_REV, Rev, format_rev, next_rev
-from core.schema import Project
+from core.schema import Model, Project
 
 __all__ = [
     "MAX_ACTS",
@@ -47,6 +47,10 @@ __all__ = [
 
 MAX_ACTS = 10_000
 """The most actions one transaction may carry."""
+
+_NEW, _MOD, _DEL = Cmd.NEW, Cmd.MOD, Cmd.DEL  # module constants: Enum class lookups are slow
+_CMDS = (_NEW, _MOD, _DEL)
+_UNSEEN: Any = object()  # "not changed earlier in this transaction" (None means deleted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +100,20 @@ def check_shape(project: Project, trans: Trans, last_rev: Rev) -> None:
             f"base revision {format_rev(trans.base)} is in the future of the ledger "
             f"(at {format_rev(last_rev)}): sync first, then publish on the current revision"
         )
+    if len(trans.acts) == 1:
+        project.check_action(trans.acts[0])
+        return
+    models: dict[str, Model] = {}
     for a in trans.acts:
-        project.check_action(a)
+        m = models.get(a.top)
+        if m is None:
+            m = models[a.top] = project.check_action(a)  # the topic's model, first action
+            continue
+        # Project.check_action without the topic lookup
+        m.check_key(a.key)
+        if a.cmd not in _CMDS:
+            project.check_action(a)  # raises with the message
+        m.check_arg(a.cmd, a.key, a.arg)
 
 
 def conflict_of(act: Action, later: Sequence[Later],
@@ -171,7 +187,8 @@ def plan(
         ConflictError: with every colliding Sig.
     """
     check_shape(project, trans, last_rev)
-    if needs_conflict_check(trans, last_rev):
+    # conflict_of finds nothing without later events: skip the loop when there are none
+    if later and needs_conflict_check(trans, last_rev):
         conflicts: dict[Sig, Conflict] = {}
         for a in trans.acts:
             sig = Sig(a.top, a.key)
@@ -191,12 +208,15 @@ def plan(
     evs: list[Event] = []
     eid = last_id
     defaults: dict[str, dict[str, Any]] = {}  # per topic: built once per plan, not per action
+    state_of = states.get
     for a in trans.acts:
         sig = Sig(a.top, a.key)
-        cur = new_states[sig] if sig in new_states else states.get(sig)
+        cur = new_states.get(sig, _UNSEEN)
+        if cur is _UNSEEN:
+            cur = state_of(sig)
         cmd = a.cmd
         arg: dict[str, Any] | None
-        if cmd == Cmd.NEW:
+        if cmd == _NEW:
             if cur is not None:
                 raise ValidationError(
                     f"new {a.top} {a.key}: the record already exists; use mod to change it"
@@ -204,11 +224,11 @@ def plan(
             d = defaults.get(a.top)
             if d is None:
                 d = defaults[a.top] = project.model(a.top).defaults()
-            arg = {**d, **a.arg} if a.arg else dict(d)
-            new_states[sig] = dict(arg)
+            arg = {**d, **a.arg} if d and a.arg else dict(a.arg or d)
+            new_states[sig] = arg.copy()
         elif cur is None:
             raise ValidationError(f"{cmd} {a.top} {a.key}: no such record")
-        elif cmd == Cmd.DEL:
+        elif cmd == _DEL:
             arg = None
             new_states[sig] = None
         else:

@@ -13,6 +13,10 @@ Fixed tables (the same in every ledger):
 and one latest-state table per model, ``st_<schema>_<model>`` (``st_field_site``): ``key``
 (pk), one column per field with a fitting SQL type, and ``rev`` of the last change.
 
+``evt_meta.rev``/``last_id`` are set by ``replicate`` only: the ledger's revision and last
+event id are the greater of them and the last ``evt_audit.rev`` / ``evt_event.id``
+(:attr:`HotSql.read_meta`), so a publish writes no ``evt_meta`` row.
+
 The tables are SQLAlchemy Core :class:`~sqlalchemy.Table` objects in a :class:`MetaData` of
 their own per ledger (state tables depend on the project, so they cannot live in SQLModel's
 process-wide metadata). Other parts (the satellite's queue) add their tables to the same
@@ -32,7 +36,7 @@ their layout and work unchanged. PostgreSQL gets BIGINT and ordinary tables.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -134,6 +138,8 @@ class StateTable:
     from_db: tuple[Callable[[Any], Any], ...]
     # (field, converter or None for "as is"): row_tuple on the publish path
     store: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+    plain: bool = False  # no field needs a converter (row_tuple's fast path)
+    floats: frozenset[str] = frozenset()  # the float fields (read back as float from JSON)
 
     def row(self, key: str, values: Mapping[str, Any], rev: int) -> dict[str, Any]:
         """The column values of a record (missing fields are NULL)."""
@@ -145,6 +151,8 @@ class StateTable:
     def row_tuple(self, key: str, values: Mapping[str, Any], rev: int) -> tuple[Any, ...]:
         """The column values in table order (``key``, fields..., ``rev``) for driver SQL."""
         get = values.get
+        if self.plain:  # no converter: one C-level map over the field names
+            return (key, *map(get, self.fields), rev)
         return (key, *[get(name) if conv is None else conv(get(name))
                        for name, conv in self.store], rev)
 
@@ -242,7 +250,9 @@ def build_tables(project: Project, metadata: MetaData | None = None) -> LedgerTa
         states[m.topic] = StateTable(
             m, table, tuple(m.field_names()), tuple(to_db), tuple(from_db),
             tuple((f, None if c is _identity else c) for f, c in zip(m.field_names(), to_db,
-                                                                     strict=True)))
+                                                                     strict=True)),
+            all(c is _identity for c in to_db),
+            frozenset(f.name for f in m.fields if f.type == "float"))
     return LedgerTables(md, event, audit, uid, meta, states)
 
 
@@ -271,10 +281,28 @@ class HotSql:
     delete_state: dict[str, str]
     upsert_state: dict[str, str]
     later: str
+    meta_uids: str = ""
+    cache: dict[Any, str] = field(default_factory=dict, compare=False)
+    """Statements built per shape: the PostgreSQL one-statement write per batch shape, the
+    ``IN`` lists per key count (bounded in size)."""
 
     def in_list(self, n: int) -> str:
         """`` = ANY(%s)`` on PostgreSQL, `` IN (?, ...)`` with ``n`` markers on SQLite."""
         return " = ANY(%s)" if self.pg else " IN (" + ",".join("?" * n) + ")"
+
+    def meta_uids_in(self, n: int) -> str:
+        """SQLite: :attr:`read_meta` with the applied uids among ``n`` (``?`` each), in one
+        statement: rows of ``rev, last_id, uid, uid's rev`` (uid NULL when none is applied)."""
+        if n == 0:
+            return self.read_meta
+        ck = ("meta_uids", n)
+        sql = self.cache.get(ck)
+        if sql is None:
+            sql = (f"SELECT mr.rev, mr.last_id, u.uid, u.rev FROM ({self.read_meta}) mr "
+                   f"LEFT JOIN evt_uid u ON u.uid{self.in_list(n)}")
+            if len(self.cache) < 10_000:
+                self.cache[ck] = sql
+        return sql
 
     def in_params(self, keys: Sequence[str]) -> tuple[Any, ...]:
         return (list(keys),) if self.pg else tuple(keys)
@@ -288,11 +316,19 @@ class HotSql:
         are unnested and each is looked up in a LATERAL subquery that ``OFFSET 0`` keeps
         from being flattened back into the same plan.
         """
+        ck = ("by_keys", select, n if not self.pg else 0)
+        sql = self.cache.get(ck)
+        if sql is not None:
+            return sql
         if not self.pg:
-            return select + self.in_list(n)
-        head, _, tail = select.partition(" FROM ")
-        return (f"SELECT s.* FROM unnest(%s::text[]) AS k(k) CROSS JOIN LATERAL "
-                f"(SELECT {head[len('SELECT '):]} FROM {tail} = k.k OFFSET 0) s")
+            sql = select + self.in_list(n)
+        else:
+            head, _, tail = select.partition(" FROM ")
+            sql = (f"SELECT s.* FROM unnest(%s::text[]) AS k(k) CROSS JOIN LATERAL "
+                   f"(SELECT {head[len('SELECT '):]} FROM {tail} = k.k OFFSET 0) s")
+        if len(self.cache) < 10_000:  # key counts vary: keep the cache bounded
+            self.cache[ck] = sql
+        return sql
 
     def later_sql(self, n: int) -> str:
         """Events (with the audit's ``usr``) of a topic after a base on ``n`` keys, in order.
@@ -300,7 +336,13 @@ class HotSql:
         Parameters: :meth:`later_params`.
         """
         if not self.pg:
-            return self.later + self.in_list(n) + " ORDER BY e.rev, e.id"
+            ck = ("later", n)
+            sql = self.cache.get(ck)
+            if sql is None:
+                sql = self.later + self.in_list(n) + " ORDER BY e.rev, e.id"
+                if len(self.cache) < 10_000:
+                    self.cache[ck] = sql
+            return sql
         return ("SELECT e.id, e.rev, e.top, e.key, e.cmd, e.arg, a.usr "
                 "FROM unnest(%s::text[]) AS k(k) CROSS JOIN LATERAL "
                 "(SELECT id, rev, top, key, cmd, arg FROM evt_event WHERE top = %s AND "
@@ -325,6 +367,14 @@ def hot_sql(lt: LedgerTables, dialect: str) -> HotSql:
 
     ev = "evt_event (id, rev, top, key, cmd, arg)"
     au = "evt_audit (rev, created, arrived, usr, extra, uid)"
+    # the revision and last event id: a publish does not write evt_meta (one page and one
+    # statement fewer per commit); its audit row and events carry them, and the last row
+    # of a primary key is one index lookup. evt_meta keeps what replicate sets (a revision
+    # may move past the last stored audit there) and what older versions wrote.
+    big = "GREATEST" if pg else "max"
+    read_meta = (f"SELECT {big}(m.rev, COALESCE((SELECT max(rev) FROM evt_audit), 0)) AS rev, "
+                 f"{big}(m.last_id, COALESCE((SELECT max(id) FROM evt_event), 0)) AS last_id "
+                 "FROM evt_meta m WHERE m.id = 1")
     sel, dele, ups = {}, {}, {}
     for topic, st in lt.states.items():
         t = _q(st.table.name)
@@ -336,7 +386,7 @@ def hot_sql(lt: LedgerTables, dialect: str) -> HotSql:
                       f"VALUES ({marks(len(cols))}) ON CONFLICT (key) DO UPDATE SET {sets}")
     return HotSql(
         pg=pg,
-        read_meta="SELECT rev, last_id FROM evt_meta WHERE id = 1",
+        read_meta=read_meta,
         set_meta=f"UPDATE evt_meta SET rev = {p}, last_id = {p} WHERE id = 1",
         find_uid=f"SELECT rev FROM evt_uid WHERE uid = {p}",
         find_uids="SELECT uid, rev FROM evt_uid WHERE uid",
@@ -351,4 +401,11 @@ def hot_sql(lt: LedgerTables, dialect: str) -> HotSql:
         later=("SELECT e.id, e.rev, e.top, e.key, e.cmd, e.arg, a.usr FROM evt_event e "
                f"LEFT JOIN evt_audit a ON a.rev = e.rev WHERE e.top = {p} AND e.rev > {p} "
                "AND e.key"),
+        # PostgreSQL: the revision and last id with the applied uids of a text[] (rows of
+        # rev, last_id, uid, uid's rev; uid NULL when none is applied)
+        meta_uids=(f"SELECT mr.rev, mr.last_id, u.uid, u.rev FROM ({read_meta}) mr "
+                   "LEFT JOIN LATERAL "
+                   "(SELECT s.* FROM unnest(%s::text[]) AS k(k) CROSS JOIN LATERAL "
+                   "(SELECT uid, rev FROM evt_uid WHERE uid = k.k OFFSET 0) s) u ON true"
+                   if pg else ""),
     )
