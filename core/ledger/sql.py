@@ -83,6 +83,10 @@ __all__ = ["PG_CHANNEL", "PG_LOCK_KEY", "SqlLedger", "open_ledger", "replay"]
 PG_LOCK_KEY = 0x6F7574706F7374
 """The advisory lock every publish on PostgreSQL takes (``pg_advisory_xact_lock``)."""
 
+PG_OPEN_LOCK_KEY = PG_LOCK_KEY + 1
+"""The advisory lock held while a ledger opens on PostgreSQL (checks and makes the tables):
+hubs started together on an empty database would otherwise race in ``CREATE TABLE``."""
+
 PG_CHANNEL = "outpost_rev"
 """The LISTEN/NOTIFY channel a publish on PostgreSQL notifies, inside its transaction.
 
@@ -228,6 +232,21 @@ class SqlLedger:
         return engine
 
     def _open(self) -> None:
+        if not self._pg:
+            self._open_tables()
+            return
+        # one opener at a time (session lock on its own connection; the checks and the
+        # CREATE TABLEs below run on other pooled connections and wait for nothing else)
+        with self.engine.connect() as lock_conn:
+            lock_conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": PG_OPEN_LOCK_KEY})
+            lock_conn.commit()
+            try:
+                self._open_tables()
+            finally:
+                lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PG_OPEN_LOCK_KEY})
+                lock_conn.commit()
+
+    def _open_tables(self) -> None:
         meta = self.tables.meta
         if inspect(self.engine).has_table(meta.name):
             with self.engine.connect() as conn:
