@@ -32,9 +32,12 @@ Storing hub data: with ``defer_apply=False`` (the simulation, tests) the machine
 ``store.write(item)`` wherever it likes (a worker thread, so the event loop stays responsive)
 and reports :meth:`SyncMachine.applied`; the machine then calls ``store.written(item)`` (on the
 adapter's thread: notifications) and starts the next. At most one Apply is outstanding and
-they run in the order the data arrived. Either way a catch-up is *pipelined*: the next
-``evt.sat`` batch is requested as soon as a reply with ``more`` arrives, before that reply is
-stored, so the hub prepares batch n+1 while the satellite writes batch n.
+they run in the order the data arrived. Either way sync is *pipelined*: the next
+``evt.sat`` — the next catch-up batch after a reply with ``more``, or the next pending
+transactions after a final reply — is sent as soon as the reply arrives, before it is stored,
+with the reply's revision as ``rev``; so the hub prepares batch n+1 (or publishes the next
+transactions) while the satellite writes batch n. One ``evt.sat`` is in flight at a time, so
+replies come in request order and ``rev`` never runs ahead of what the hub sent.
 """
 
 from __future__ import annotations
@@ -177,7 +180,10 @@ class SyncStore(Protocol):
     def topics(self) -> list[str]: ...
 
     def outbox(self) -> list[Trans]:
-        """Pending transactions (with uid, base, created, acts) in queue order."""
+        """Pending transactions that can be sent (with uid, base, created, acts), in queue
+        order. Read at any time, also while hub data is being stored (``write`` running on
+        another thread): it must not change until ``written`` (or ``apply_*``) of that data,
+        so it never shows an edit whose base is not yet moved past an ack being stored."""
         ...
 
     def apply_sat(self, res: SatRes) -> None:
@@ -320,8 +326,8 @@ class SyncMachine:
             return
         self.store.written(item)
         self._pump()
-        if not self.applying:
-            self._send_unsent(now)
+        # the stored acks may have made edits waiting behind them sendable
+        self._send_unsent(now)
 
     # -- inputs --------------------------------------------------------------------------------
 
@@ -380,10 +386,10 @@ class SyncMachine:
                 return
 
     def local_change(self, now: float) -> None:
-        """The user queued a transaction: send it now when live."""
-        if self.info.phase == Phase.LIVE and not self._sat_busy and not self.applying:
-            # while hub data is being stored an ack may be recorded but the bases of later
-            # edits of the same records not yet moved past it: wait for applied()
+        """The user queued a transaction: send it now when live (even while hub data is
+        being stored: ``SyncStore.outbox`` never shows an edit whose base is not yet moved
+        past a stored ack)."""
+        if self.info.phase == Phase.LIVE and not self._sat_busy:
             self._send_sat(now, only_new=True)
 
     def received(self, text: str | bytes | Incoming, now: float) -> None:
@@ -470,8 +476,9 @@ class SyncMachine:
         self._set(phase=Phase.LIVE, last_sync=now, hub_rev=hub_rev, attempts=0,
                   progress=(self._done_evs, self._done_evs),
                   last_error="" if not errs else f"rejected by the hub: {'; '.join(errs)}")
-        if not self.applying:
-            self._send_unsent(now)  # deferred: once the reply is stored (applied())
+        # pipelined: the next transactions go out now, while this reply is stored (deferred),
+        # so the hub publishes them while the satellite writes; its rev is this reply's
+        self._send_unsent(now)
 
     def _on_push(self, body: Any, now: float, pre: SatRes | Update | None = None) -> None:
         if self.info.phase not in (Phase.CATCHUP, Phase.LIVE):
@@ -528,9 +535,7 @@ class SyncMachine:
             self._send_sat(now, only_new=True)
 
     def _send_sat(self, now: float, *, only_new: bool) -> None:
-        # nothing leaves while hub data is being stored (see local_change); applied() sends it
-        trans = [] if self.applying else [
-            t for t in self.store.outbox() if t.uid not in self._sent]
+        trans = [t for t in self.store.outbox() if t.uid not in self._sent]
         if only_new and not trans:
             return
         encs: list[dict[str, Any]] = []
