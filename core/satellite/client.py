@@ -206,6 +206,8 @@ class SyncClient:
         try:
             while True:
                 await self._carry_out()
+                # while the hub works on the request just sent: encode the next one
+                m.prepare()
                 self.sat.set_sync(m.info)
                 if done():
                     return True

@@ -271,6 +271,7 @@ class SyncMachine:
         self._sent: set[str] = set()                       # uids sent on this connection
         self._held: list[Update] = []                      # pushes held during catch-up
         self._sat_busy = False
+        self._encoded: dict[str, tuple[Trans, bytes]] = {}  # uid -> JSON made by prepare()
         self._done_evs = 0
         self._stopped_by_user = False
         self._dropping = False  # a failed connection is closing: ignore its frames
@@ -534,30 +535,53 @@ class SyncMachine:
         if any(t.uid not in self._sent for t in self.store.outbox()):
             self._send_sat(now, only_new=True)
 
+    def prepare(self) -> None:
+        """Encode, ahead of time, the transactions the next ``evt.sat`` will carry: pure CPU
+        work an adapter may do while a request is in flight, so that sending the next one when
+        the reply arrives takes less time (the hub waits for it). Optional; no outputs."""
+        if not self._sat_busy or self.info.phase != Phase.LIVE:
+            return
+        n = 0
+        for t in self.store.outbox():
+            if t.uid in self._sent:
+                continue
+            c = self._encoded.get(t.uid)
+            if c is None or c[0] is not t:
+                self._encoded[t.uid] = (t, dumps(enc_trans(t)))
+            n += 1
+            if n >= self.max_trans:
+                break
+
     def _send_sat(self, now: float, *, only_new: bool) -> None:
         trans = [t for t in self.store.outbox() if t.uid not in self._sent]
         if only_new and not trans:
             return
-        encs: list[dict[str, Any]] = []
+        parts: list[bytes] = []
         size = 0
+        encoded = self._encoded
         for t in trans[:self.max_trans]:
-            enc = enc_trans(t)
-            size += len(dumps(enc)) + 1
-            if encs and size > self.max_bytes:
+            c = encoded.pop(t.uid, None)
+            b = c[1] if c is not None and c[0] is t else dumps(enc_trans(t))
+            size += len(b) + 1
+            if parts and size > self.max_bytes:
                 break
-            encs.append(enc)
-        trans = trans[:len(encs)]
+            parts.append(b)
+        trans = trans[:len(parts)]
         self._sent.update(t.uid for t in trans)
-        body = enc_sat(SatReq(self._rev(), (), self._tops(), self.lim, audits=True))
-        body["trans"] = encs
+        head = enc_sat(SatReq(self._rev(), (), self._tops(), self.lim, audits=True))
+        del head["trans"]
+        # each transaction serialized once: the body is spliced from their JSON texts
+        body = dumps(head)[:-1] + b',"trans":[' + b",".join(parts) + b"]}"
         self._request("evt.sat", body, "sat", now)
         self._sat_busy = True
 
     def _request(self, subj: str, body: Any, kind: str, now: float) -> None:
+        """Send a request; ``body``: a JSON value, or its encoding (bytes), or None."""
         self._tok += 1
         tok = str(self._tok)
         self._waiting[tok] = (kind, now)
-        self._out.append(Send(format_frame(subj, tok, None if body is None else dumps(body))))
+        raw = body if body is None or isinstance(body, bytes) else dumps(body)
+        self._out.append(Send(format_frame(subj, tok, raw)))
 
     def _drop(self, reason: str) -> None:
         """Close the connection and ignore everything that still arrives on it: after a
@@ -570,6 +594,7 @@ class SyncMachine:
     def _reset_conn(self) -> None:
         self._waiting.clear()
         self._sent.clear()
+        self._encoded.clear()
         self._held.clear()
         self._sat_busy = False
 

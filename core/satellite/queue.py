@@ -156,6 +156,8 @@ class Queue:
     def take_changed(self, read: bool = True) -> list[dict[str, Any]]:
         """The rows (any state) of the uids written by transactions committed since the last
         call, in queue order; ``read=False`` only forgets them (the caller reads everything).
+        Only the columns that change are read (``seq, uid, base, state, rev, auth``): a row's
+        actions, ``created`` and ``extra`` never do (:meth:`rows` has them).
         """
         with self._lock:
             uids, self._changed = self._changed, set()
@@ -167,7 +169,7 @@ class Queue:
             for i in range(0, len(ids), 500):
                 chunk = ids[i:i + 500]
                 out += self._select(" WHERE uid IN (" + ",".join("?" * len(chunk)) + ")",
-                                    tuple(chunk))
+                                    tuple(chunk), "seq, uid, base, state, rev, auth")
         except BaseException:
             with self._lock:
                 self._changed |= uids  # not read: keep them for the next call
@@ -365,13 +367,23 @@ class Queue:
                 params += (ReceiptState.ACCEPTED.value, accepted_after)
         return self._select(sql, params)
 
-    def _select(self, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+    def _select(self, where: str, params: tuple[Any, ...],
+                cols: str = "*") -> list[dict[str, Any]]:
         with self._read() as c:
             # the DBAPI cursor: SQLAlchemy's row machinery cost more than SQLite for 10,000 rows
             cur = c.connection.driver_connection.execute(  # type: ignore[union-attr]
-                "SELECT * FROM sat_receipt" + where + " ORDER BY seq", params)
+                f"SELECT {cols} FROM sat_receipt" + where + " ORDER BY seq", params)
             names = [d[0] for d in cur.description]
             return [dict(zip(names, r, strict=True)) for r in cur]
+
+    def rows_of(self, uids: Sequence[str]) -> list[dict[str, Any]]:
+        """Raw rows of these uids (all columns), in queue order."""
+        out: list[dict[str, Any]] = []
+        for i in range(0, len(uids), 500):
+            chunk = tuple(uids[i:i + 500])
+            out += self._select(" WHERE uid IN (" + ",".join("?" * len(chunk)) + ")", chunk)
+        out.sort(key=lambda r: r["seq"])
+        return out
 
     def summary(self) -> tuple[dict[str, int], int]:
         """Receipts per state and the newest creation time, in one read (for the status)."""

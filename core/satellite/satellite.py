@@ -139,7 +139,7 @@ class Satellite:
         self._rejects: set[str] = set()    # uids in _open rejected
         self._qv = QueueView()
         self._outbox: dict[str, Trans] | None = None  # uid -> pending trans, queue order
-        self._outbox_sigs: set[Sig] = set()
+        self._outbox_sigs: set[Sig] | None = set()   # records in it (None: not known)
         self._outbox_cut = False                    # stopped before a record repeats
         self._marks: dict[str, str] = {}            # local conflict marks last stored
         self._rejected: dict[Sig, list[str]] = {}
@@ -510,6 +510,8 @@ class Satellite:
         self._qv.update(self.replica.read, [e.queued()])
         if self._outbox is not None and not self._outbox_cut:
             sigs = sigs_of(trans)
+            if self._outbox_sigs is None:
+                self._outbox_sigs = {sg for u in self._outbox for sg in self._open[u].sigs}
             if self._outbox_sigs.isdisjoint(sigs):
                 self._outbox[trans.uid] = trans
                 self._outbox_sigs.update(sigs)
@@ -563,6 +565,12 @@ class Satellite:
     def _refresh_changed(self, rev: Rev, changed: set[Sig]) -> set[Sig]:
         read = self.replica.read
         rows = self.queue.take_changed()
+        unseen = [r["uid"] for r in rows if r["uid"] not in self._open]
+        if unseen:
+            # receipts this process holds nothing of (e.g. accepted ones it had dropped): all
+            # their columns, actions included
+            full = {r["uid"]: r for r in self.queue.rows_of(unseen)}
+            rows = [full.get(r["uid"], r) for r in rows]
         upd: set[str] = set()        # entries new or changed (in the view: upsert)
         gone: set[str] = set()       # left the view (accepted and replicated, rejected, ...)
         newly_acked: list[tuple[Sig, ...]] = []
@@ -584,11 +592,15 @@ class Satellite:
                     del self._open[uid]
                     gone.add(uid)
                 continue
-            e = _Open.of(r)
             if old is None:
+                e = _Open.of(r)
                 resort = resort or e.seq < last
-            elif old.same(e):
-                continue
+            else:
+                base = int(r["base"])
+                t = old.trans if base == old.trans.base else dc_replace(old.trans, base=base)
+                e = _Open(old.seq, state, int(r["rev"] or 0), bool(r["auth"]), t, old.sigs)
+                if old.same(e):
+                    continue
             self._open[uid] = e
             if state == _REJECTED:
                 gone.add(uid)
@@ -641,7 +653,8 @@ class Satellite:
                     return
                 ob[u] = e.trans  # e.g. its base moved
             elif u in ob:
-                self._outbox_sigs.difference_update(sigs_of(ob.pop(u)))
+                del ob[u]
+                self._outbox_sigs = None  # computed again when a new edit needs it
 
     def _rejected_map(self) -> None:
         rejected: dict[Sig, list[str]] = {}
