@@ -206,7 +206,9 @@ class SyncClient:
         try:
             while True:
                 await self._carry_out()
-                # while the hub works on the request just sent: encode the next one
+                # while the hub works on the request just sent: encode the next one (after
+                # letting a write just handed to the worker thread start)
+                await asyncio.sleep(0)
                 m.prepare()
                 self.sat.set_sync(m.info)
                 if done():

@@ -539,7 +539,7 @@ class SyncMachine:
         """Encode, ahead of time, the transactions the next ``evt.sat`` will carry: pure CPU
         work an adapter may do while a request is in flight, so that sending the next one when
         the reply arrives takes less time (the hub waits for it). Optional; no outputs."""
-        if not self._sat_busy or self.info.phase != Phase.LIVE:
+        if not self._sat_busy or not self.info.online:
             return
         n = 0
         for t in self.store.outbox():

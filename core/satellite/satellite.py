@@ -291,7 +291,9 @@ class Satellite:
         (the list stops before it) until the earlier one is acknowledged; then its base moves
         past that acknowledged revision (:meth:`_advance_bases`). Otherwise the hub would see
         the satellite's own earlier edit as a change made after the base, and reject the
-        second of two edits of one record made offline as a conflict with the first.
+        second of two edits of one record made offline as a conflict with the first. The same
+        holds after the ack while the acknowledged transaction's events are not replicated
+        yet (a batched catch-up sends acks first).
 
         The list changes only in :meth:`written` (after bases moved) and :meth:`pub`, never
         while a reply is being stored on another thread (:meth:`write`): so the sync machine
@@ -302,6 +304,11 @@ class Satellite:
             seen: set[Sig] = set()
             cut = False
             for e in self._open.values():
+                if e.state == _ACCEPTED:
+                    # acknowledged, its events not replicated yet (they come in a later reply):
+                    # a later edit of its records waits for them, then its base moves
+                    seen.update(e.sigs)
+                    continue
                 if e.state != _PENDING:
                     continue
                 sigs = e.sigs
@@ -511,7 +518,8 @@ class Satellite:
         if self._outbox is not None and not self._outbox_cut:
             sigs = sigs_of(trans)
             if self._outbox_sigs is None:
-                self._outbox_sigs = {sg for u in self._outbox for sg in self._open[u].sigs}
+                self._outbox_sigs = {sg for u in (*self._outbox, *self._accepted)
+                                     for sg in self._open[u].sigs}
             if self._outbox_sigs.isdisjoint(sigs):
                 self._outbox[trans.uid] = trans
                 self._outbox_sigs.update(sigs)
@@ -645,6 +653,7 @@ class Satellite:
         if ob is None or self._outbox_cut:
             self._outbox = None
             return
+        self._outbox_sigs = None  # computed again when a new edit needs it
         for u in uids:
             e = self._open.get(u)
             if e is not None and e.state == _PENDING:
@@ -654,7 +663,6 @@ class Satellite:
                 ob[u] = e.trans  # e.g. its base moved
             elif u in ob:
                 del ob[u]
-                self._outbox_sigs = None  # computed again when a new edit needs it
 
     def _rejected_map(self) -> None:
         rejected: dict[Sig, list[str]] = {}
