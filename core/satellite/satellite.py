@@ -630,7 +630,7 @@ class Satellite:
             near.update(sigs)
         moved = self._advance_bases(self._qv.on(near), rev) if near else set()
         upd |= moved
-        if rows or moved:
+        if upd or gone:
             self._outbox_after(upd | gone)
         ups = sorted((u for u in upd if u in self._open), key=lambda u: self._open[u].seq)
         touched = self._qv.update(read, [self._open[u].queued() for u in ups],

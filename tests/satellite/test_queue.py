@@ -169,3 +169,27 @@ def test_an_edit_waits_until_the_acked_edit_before_it_is_replicated(
         assert t2.uid == u2 and t2.base == rev
     finally:
         sat.close()
+
+
+def test_an_edit_blocked_behind_an_acked_one_is_sent_once_that_is_replicated(
+        tmp_path: Path, project: Project) -> None:
+    """As above, but u2 collides with a change of someone else, so its base cannot move: it is
+    still sent once u1's event is in (the hub decides), not left out of a stale outbox (found
+    by the simulation, seed 99)."""
+    from core.model import Event, Update
+    from core.revision import parse_rev
+    from core.wire import Ack, SatRes
+
+    sat = Satellite(tmp_path, project)
+    try:
+        u1 = sat.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A"})])
+        u2 = sat.pub([Action(SITE, "s1", Cmd.MOD, {"name": "B"})])
+        rev = parse_rev("2026-11-26T10:00:00Z")
+        sat.apply_sat(SatRes(rev - 5, acks=(Ack(u1, rev),), more=True))
+        assert sat.outbox() == []
+        sat.apply_update(Update(rev + 1, (Event(1, rev, SITE, "s1", Cmd.NEW, {"name": "A"}),
+                                          Event(2, rev + 1, SITE, "s1", Cmd.MOD, {"name": "C"}))))
+        [t2] = sat.outbox()
+        assert t2.uid == u2 and t2.base == 0  # not moved: "name" changed by someone else
+    finally:
+        sat.close()
