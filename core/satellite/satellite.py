@@ -637,10 +637,8 @@ class Satellite:
                                     gone | (upd - set(ups)), changed)
         if rejects_changed:
             before = set(self._rejected)
-            self._rejects = {u for u, e in self._open.items() if e.state == _REJECTED} \
-                if resort or len(rows) > len(self._rejects) else \
-                {u for u in self._rejects | {r["uid"] for r in rows}
-                 if u in self._open and self._open[u].state == _REJECTED}
+            self._rejects = {u for u in self._rejects | {r["uid"] for r in rows}
+                             if u in self._open and self._open[u].state == _REJECTED}
             self._rejected_map()
             touched |= before | set(self._rejected)
         return touched
