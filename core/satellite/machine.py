@@ -541,16 +541,15 @@ class SyncMachine:
         the reply arrives takes less time (the hub waits for it). Optional; no outputs."""
         if not self._sat_busy or not self.info.online:
             return
-        n = 0
+        old, new = self._encoded, {}
         for t in self.store.outbox():
             if t.uid in self._sent:
                 continue
-            c = self._encoded.get(t.uid)
-            if c is None or c[0] is not t:
-                self._encoded[t.uid] = (t, dumps(enc_trans(t)))
-            n += 1
-            if n >= self.max_trans:
+            c = old.get(t.uid)
+            new[t.uid] = c if c is not None and c[0] is t else (t, dumps(enc_trans(t)))
+            if len(new) >= self.max_trans:
                 break
+        self._encoded = new  # only the next request's: nothing stale is kept
 
     def _send_sat(self, now: float, *, only_new: bool) -> None:
         trans = [t for t in self.store.outbox() if t.uid not in self._sent]
