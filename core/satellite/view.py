@@ -172,7 +172,10 @@ class QueueView:
             now: clock reading for the rules (only used to derive a throwaway revision).
         """
         ov = self.ov
-        dirty: set[Sig] = set(changed)
+        # a changed record no queued transaction touches has no overlay entry to redo (a
+        # catch-up of 5,000 events with an empty queue costs nothing here)
+        by_sig = self._by_sig
+        dirty: set[Sig] = {s for s in changed if s in by_sig}
         for uid in removed:
             q = self._queued.pop(uid, None)
             if q is None:
