@@ -490,9 +490,9 @@ class HubService:
         audits: tuple[Audit, ...] = ()
         c = self._conns.get(job.conn)
         if evs and c is not None and c.audits:
-            revs = {e.rev for e in evs}
-            audits = tuple(a for a in self.ledger.audits(min(revs) - 1, max(revs))
-                           if a.rev in revs)
+            # from the cache of audits this hub published (a satellite's own transactions,
+            # just remembered by _finish); only older revisions are read
+            audits = self._audits_of(evs)
         self.subs.replace(job.conn, req.tops)
         sub = self.subs.get(job.conn)
         sub.paused = more

@@ -206,6 +206,10 @@ class SyncClient:
         try:
             while True:
                 await self._carry_out()
+                # while the hub works on the request just sent: encode the next one (after
+                # letting a write just handed to the worker thread start)
+                await asyncio.sleep(0)
+                m.prepare()
                 self.sat.set_sync(m.info)
                 if done():
                     return True

@@ -32,9 +32,12 @@ Storing hub data: with ``defer_apply=False`` (the simulation, tests) the machine
 ``store.write(item)`` wherever it likes (a worker thread, so the event loop stays responsive)
 and reports :meth:`SyncMachine.applied`; the machine then calls ``store.written(item)`` (on the
 adapter's thread: notifications) and starts the next. At most one Apply is outstanding and
-they run in the order the data arrived. Either way a catch-up is *pipelined*: the next
-``evt.sat`` batch is requested as soon as a reply with ``more`` arrives, before that reply is
-stored, so the hub prepares batch n+1 while the satellite writes batch n.
+they run in the order the data arrived. Either way sync is *pipelined*: the next
+``evt.sat`` — the next catch-up batch after a reply with ``more``, or the next pending
+transactions after a final reply — is sent as soon as the reply arrives, before it is stored,
+with the reply's revision as ``rev``; so the hub prepares batch n+1 (or publishes the next
+transactions) while the satellite writes batch n. One ``evt.sat`` is in flight at a time, so
+replies come in request order and ``rev`` never runs ahead of what the hub sent.
 """
 
 from __future__ import annotations
@@ -177,7 +180,10 @@ class SyncStore(Protocol):
     def topics(self) -> list[str]: ...
 
     def outbox(self) -> list[Trans]:
-        """Pending transactions (with uid, base, created, acts) in queue order."""
+        """Pending transactions that can be sent (with uid, base, created, acts), in queue
+        order. Read at any time, also while hub data is being stored (``write`` running on
+        another thread): it must not change until ``written`` (or ``apply_*``) of that data,
+        so it never shows an edit whose base is not yet moved past an ack being stored."""
         ...
 
     def apply_sat(self, res: SatRes) -> None:
@@ -265,6 +271,7 @@ class SyncMachine:
         self._sent: set[str] = set()                       # uids sent on this connection
         self._held: list[Update] = []                      # pushes held during catch-up
         self._sat_busy = False
+        self._encoded: dict[str, tuple[Trans, bytes]] = {}  # uid -> JSON made by prepare()
         self._done_evs = 0
         self._stopped_by_user = False
         self._dropping = False  # a failed connection is closing: ignore its frames
@@ -320,8 +327,8 @@ class SyncMachine:
             return
         self.store.written(item)
         self._pump()
-        if not self.applying:
-            self._send_unsent(now)
+        # the stored acks may have made edits waiting behind them sendable
+        self._send_unsent(now)
 
     # -- inputs --------------------------------------------------------------------------------
 
@@ -380,10 +387,10 @@ class SyncMachine:
                 return
 
     def local_change(self, now: float) -> None:
-        """The user queued a transaction: send it now when live."""
-        if self.info.phase == Phase.LIVE and not self._sat_busy and not self.applying:
-            # while hub data is being stored an ack may be recorded but the bases of later
-            # edits of the same records not yet moved past it: wait for applied()
+        """The user queued a transaction: send it now when live (even while hub data is
+        being stored: ``SyncStore.outbox`` never shows an edit whose base is not yet moved
+        past a stored ack)."""
+        if self.info.phase == Phase.LIVE and not self._sat_busy:
             self._send_sat(now, only_new=True)
 
     def received(self, text: str | bytes | Incoming, now: float) -> None:
@@ -470,8 +477,9 @@ class SyncMachine:
         self._set(phase=Phase.LIVE, last_sync=now, hub_rev=hub_rev, attempts=0,
                   progress=(self._done_evs, self._done_evs),
                   last_error="" if not errs else f"rejected by the hub: {'; '.join(errs)}")
-        if not self.applying:
-            self._send_unsent(now)  # deferred: once the reply is stored (applied())
+        # pipelined: the next transactions go out now, while this reply is stored (deferred),
+        # so the hub publishes them while the satellite writes; its rev is this reply's
+        self._send_unsent(now)
 
     def _on_push(self, body: Any, now: float, pre: SatRes | Update | None = None) -> None:
         if self.info.phase not in (Phase.CATCHUP, Phase.LIVE):
@@ -527,32 +535,52 @@ class SyncMachine:
         if any(t.uid not in self._sent for t in self.store.outbox()):
             self._send_sat(now, only_new=True)
 
+    def prepare(self) -> None:
+        """Encode, ahead of time, the transactions the next ``evt.sat`` will carry: pure CPU
+        work an adapter may do while a request is in flight, so that sending the next one when
+        the reply arrives takes less time (the hub waits for it). Optional; no outputs."""
+        if not self._sat_busy or not self.info.online:
+            return
+        old, new = self._encoded, {}
+        for t in self.store.outbox():
+            if t.uid in self._sent:
+                continue
+            c = old.get(t.uid)
+            new[t.uid] = c if c is not None and c[0] is t else (t, dumps(enc_trans(t)))
+            if len(new) >= self.max_trans:
+                break
+        self._encoded = new  # only the next request's: nothing stale is kept
+
     def _send_sat(self, now: float, *, only_new: bool) -> None:
-        # nothing leaves while hub data is being stored (see local_change); applied() sends it
-        trans = [] if self.applying else [
-            t for t in self.store.outbox() if t.uid not in self._sent]
+        trans = [t for t in self.store.outbox() if t.uid not in self._sent]
         if only_new and not trans:
             return
-        encs: list[dict[str, Any]] = []
+        parts: list[bytes] = []
         size = 0
+        encoded = self._encoded
         for t in trans[:self.max_trans]:
-            enc = enc_trans(t)
-            size += len(dumps(enc)) + 1
-            if encs and size > self.max_bytes:
+            c = encoded.pop(t.uid, None)
+            b = c[1] if c is not None and c[0] is t else dumps(enc_trans(t))
+            size += len(b) + 1
+            if parts and size > self.max_bytes:
                 break
-            encs.append(enc)
-        trans = trans[:len(encs)]
+            parts.append(b)
+        trans = trans[:len(parts)]
         self._sent.update(t.uid for t in trans)
-        body = enc_sat(SatReq(self._rev(), (), self._tops(), self.lim, audits=True))
-        body["trans"] = encs
+        head = enc_sat(SatReq(self._rev(), (), self._tops(), self.lim, audits=True))
+        del head["trans"]
+        # each transaction serialized once: the body is spliced from their JSON texts
+        body = dumps(head)[:-1] + b',"trans":[' + b",".join(parts) + b"]}"
         self._request("evt.sat", body, "sat", now)
         self._sat_busy = True
 
     def _request(self, subj: str, body: Any, kind: str, now: float) -> None:
+        """Send a request; ``body``: a JSON value, or its encoding (bytes), or None."""
         self._tok += 1
         tok = str(self._tok)
         self._waiting[tok] = (kind, now)
-        self._out.append(Send(format_frame(subj, tok, None if body is None else dumps(body))))
+        raw = body if body is None or isinstance(body, bytes) else dumps(body)
+        self._out.append(Send(format_frame(subj, tok, raw)))
 
     def _drop(self, reason: str) -> None:
         """Close the connection and ignore everything that still arrives on it: after a
@@ -565,6 +593,7 @@ class SyncMachine:
     def _reset_conn(self) -> None:
         self._waiting.clear()
         self._sent.clear()
+        self._encoded.clear()
         self._held.clear()
         self._sat_busy = False
 

@@ -25,11 +25,19 @@ and ``sat_meta`` (key → JSON value) for the satellite's own settings kept with
 The tables live in the replica's SQLite file, on the ledger's ``MetaData``, so that marking
 receipts and replicating the hub's events commit in one transaction: every method takes an
 optional open connection ``conn`` to join the caller's transaction.
+
+Readers that keep the open part of the queue in memory (the satellite: pending, rejected, and
+accepted rows the replica has not reached) ask :meth:`Queue.take_changed` for the rows written
+since they last asked: every write method remembers the uids it touched, and they become
+visible to ``take_changed`` once the transaction that wrote them has committed
+(:meth:`Queue.touch`), so a reader never caches a row as it was before a commit that changed
+it. This assumes one process writes the data directory (as the whole satellite does).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -117,6 +125,9 @@ class Queue:
         self._begin = begin or engine.begin
         self.version = 0
         """Counts writes (bumped after each commit, see :meth:`touch`): readers cache by it."""
+        self._lock = threading.Lock()
+        self._local = threading.local()   # uids written by this thread's open transaction
+        self._changed: set[str] = set()   # uids written by committed transactions, not taken
         self.t, self.meta = queue_tables(metadata)
         try:
             metadata.create_all(engine, tables=[self.t, self.meta])
@@ -124,15 +135,52 @@ class Queue:
             raise StorageError(f"cannot create the queue tables in {engine.url}: {exc}") from exc
 
     def touch(self) -> None:
-        """Bump :attr:`version`; callers that write with their own transaction call it after
-        their commit (so a cache filled before the commit cannot keep the old rows)."""
+        """The transaction of this thread committed (or ended): bump :attr:`version` and hand
+        the uids it wrote to :meth:`take_changed`. Callers that write with their own
+        transaction (``conn``) call it after their commit, on the same thread (so a cache
+        filled before the commit cannot keep the old rows)."""
+        staged: set[str] | None = getattr(self._local, "staged", None)
+        if staged:
+            with self._lock:
+                self._changed |= staged
+            staged.clear()
         self.version += 1
+
+    def _mark(self, uids: Iterable[str]) -> None:
+        """Remember uids written in this thread's open transaction (see :meth:`touch`)."""
+        staged: set[str] | None = getattr(self._local, "staged", None)
+        if staged is None:
+            staged = self._local.staged = set()
+        staged.update(uids)
+
+    def take_changed(self, read: bool = True) -> list[dict[str, Any]]:
+        """The rows (any state) of the uids written by transactions committed since the last
+        call, in queue order; ``read=False`` only forgets them (the caller reads everything).
+        Only the columns that change are read (``seq, uid, base, state, rev, auth``): a row's
+        actions, ``created`` and ``extra`` never do (:meth:`rows` has them).
+        """
+        with self._lock:
+            uids, self._changed = self._changed, set()
+        if not uids or not read:
+            return []
+        try:
+            out: list[dict[str, Any]] = []
+            ids = sorted(uids)
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                out += self._select(" WHERE uid IN (" + ",".join("?" * len(chunk)) + ")",
+                                    tuple(chunk), "seq, uid, base, state, rev, auth")
+        except BaseException:
+            with self._lock:
+                self._changed |= uids  # not read: keep them for the next call
+            raise
+        out.sort(key=lambda r: r["seq"])
+        return out
 
     @contextmanager
     def _conn(self, conn: Connection | None) -> Iterator[Connection]:
         if conn is not None:
-            yield conn
-            self.touch()
+            yield conn  # the caller commits, then calls touch()
             return
         try:
             with self._begin() as c:
@@ -161,8 +209,9 @@ class Queue:
     # -- writing -------------------------------------------------------------------------------
 
     def add(self, trans: Trans, *, auth: bool = False, resolves: str = "",
-            conn: Connection | None = None) -> None:
-        """Append a pending transaction (durable once the surrounding commit returns).
+            conn: Connection | None = None) -> int:
+        """Append a pending transaction (durable once the surrounding commit returns); returns
+        its ``seq``.
 
         Raises:
             ValidationError: the uid is already queued.
@@ -177,7 +226,10 @@ class Queue:
         }
         try:
             with self._conn(conn) as c:
-                c.execute(self.t.insert().values(**row))
+                self._mark((trans.uid,))
+                r = c.execute(self.t.insert().values(**row))
+                seq = r.inserted_primary_key[0] if r.inserted_primary_key else 0
+                return int(seq or 0)
         except (IntegrityError, StorageError) as exc:
             if isinstance(exc, IntegrityError) or isinstance(exc.__cause__, IntegrityError):
                 raise ValidationError(f"transaction uid {trans.uid} is already queued") from exc
@@ -186,6 +238,7 @@ class Queue:
     def accept(self, uid: str, rev: int, conn: Connection | None = None) -> bool:
         """Mark a pending transaction accepted at ``rev``; False when it was not pending."""
         with self._conn(conn) as c:
+            self._mark((uid,))
             r = c.execute(self.t.update()
                           .where(self.t.c.uid == uid,
                                  self.t.c.state == ReceiptState.PENDING.value)
@@ -198,6 +251,7 @@ class Queue:
         if not acks:
             return
         with self._conn(conn) as c:
+            self._mark(uid for uid, _ in acks)
             c.exec_driver_sql(
                 "UPDATE sat_receipt SET state = ?, rev = ?, local_err = '' "
                 "WHERE uid = ? AND state = ?",
@@ -208,6 +262,7 @@ class Queue:
                conn: Connection | None = None) -> bool:
         """Mark a pending transaction rejected by the hub; False when it was not pending."""
         with self._conn(conn) as c:
+            self._mark((uid,))
             r = c.execute(self.t.update()
                           .where(self.t.c.uid == uid,
                                  self.t.c.state == ReceiptState.PENDING.value)
@@ -222,11 +277,26 @@ class Queue:
                 self.t.c.state == ReceiptState.ACCEPTED.value, self.t.c.rev > after))
             return {int(r[0]) for r in rows}
 
+    def accepted_among(self, revs: Iterable[int]) -> set[int]:
+        """Those of ``revs`` that are revisions of this satellite's accepted transactions."""
+        want = sorted(set(revs))
+        out: set[int] = set()
+        with self._read() as c:
+            for i in range(0, len(want), 500):
+                chunk = want[i:i + 500]
+                rows = c.exec_driver_sql(
+                    "SELECT rev FROM sat_receipt WHERE state = ? AND rev IN ("
+                    + ",".join("?" * len(chunk)) + ")",
+                    (ReceiptState.ACCEPTED.value, *chunk))
+                out.update(int(r[0]) for r in rows)
+        return out
+
     def set_bases(self, bases: dict[str, int], conn: Connection | None = None) -> None:
         """Move pending transactions (uid → base) onto a later base revision."""
         if not bases:
             return
         with self._conn(conn) as c:
+            self._mark(bases)
             c.exec_driver_sql(
                 "UPDATE sat_receipt SET base = ? WHERE uid = ? AND state = ?",
                 [(base, uid, ReceiptState.PENDING.value) for uid, base in bases.items()])
@@ -234,6 +304,7 @@ class Queue:
     def resolve(self, uid: str, by: str, conn: Connection | None = None) -> bool:
         """Mark a rejected transaction resolved by ``by`` (a uid, or ``-`` for keep theirs)."""
         with self._conn(conn) as c:
+            self._mark((uid,))
             r = c.execute(self.t.update()
                           .where(self.t.c.uid == uid,
                                  self.t.c.state == ReceiptState.REJECTED.value)
@@ -286,7 +357,7 @@ class Queue:
 
         ``accepted_after``: also the accepted rows whose revision is after it.
         """
-        sql = "SELECT * FROM sat_receipt"
+        sql = ""
         params: tuple[Any, ...] = ()
         if states is not None:
             params = tuple(s.value for s in states)
@@ -294,12 +365,25 @@ class Queue:
             if accepted_after is not None:
                 sql += " OR (state = ? AND rev > ?)"
                 params += (ReceiptState.ACCEPTED.value, accepted_after)
+        return self._select(sql, params)
+
+    def _select(self, where: str, params: tuple[Any, ...],
+                cols: str = "*") -> list[dict[str, Any]]:
         with self._read() as c:
             # the DBAPI cursor: SQLAlchemy's row machinery cost more than SQLite for 10,000 rows
             cur = c.connection.driver_connection.execute(  # type: ignore[union-attr]
-                sql + " ORDER BY seq", params)
+                f"SELECT {cols} FROM sat_receipt" + where + " ORDER BY seq", params)
             names = [d[0] for d in cur.description]
             return [dict(zip(names, r, strict=True)) for r in cur]
+
+    def rows_of(self, uids: Sequence[str]) -> list[dict[str, Any]]:
+        """Raw rows of these uids (all columns), in queue order."""
+        out: list[dict[str, Any]] = []
+        for i in range(0, len(uids), 500):
+            chunk = tuple(uids[i:i + 500])
+            out += self._select(" WHERE uid IN (" + ",".join("?" * len(chunk)) + ")", chunk)
+        out.sort(key=lambda r: r["seq"])
+        return out
 
     def summary(self) -> tuple[dict[str, int], int]:
         """Receipts per state and the newest creation time, in one read (for the status)."""

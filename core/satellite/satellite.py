@@ -19,7 +19,9 @@ Decisions (see ``docs/satellite.md``):
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import replace as dc_replace
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +45,42 @@ from core.satellite.config import DataDir, SatConfig, sat_clock
 from core.satellite.machine import MAX_TRANS_BYTES, Phase, SyncInfo
 from core.satellite.queue import Queue
 from core.satellite.replica import Replica
-from core.satellite.view import Overlay, Queued, keys_of, rebase
+from core.satellite.view import Overlay, Queued, QueueView, keys_of, sigs_of
 from core.satellite.view import _later as view_later
 from core.schema import Project
 from core.wire import SatRes, dumps, enc_trans
 
 __all__ = ["Satellite"]
+
+_PENDING = ReceiptState.PENDING.value
+_ACCEPTED = ReceiptState.ACCEPTED.value
+_REJECTED = ReceiptState.REJECTED.value
+
+
+@dataclass(slots=True)
+class _Open:
+    """One receipt of the open part of the queue, in memory: pending, rejected, or accepted
+    with a revision the replica has not reached yet."""
+
+    seq: int
+    state: str
+    rev: int
+    auth: bool
+    trans: Trans
+    sigs: tuple[Sig, ...]
+
+    @staticmethod
+    def of(row: Mapping[str, Any]) -> _Open:
+        t = Queue.trans_of(row)
+        return _Open(int(row["seq"]), row["state"], int(row["rev"] or 0), bool(row["auth"]),
+                     t, sigs_of(t))
+
+    def same(self, o: _Open) -> bool:
+        return (self.seq, self.state, self.rev, self.auth, self.trans) == (
+            o.seq, o.state, o.rev, o.auth, o.trans)
+
+    def queued(self) -> Queued:
+        return Queued(self.trans.uid, self.trans, self.auth, self.state == _ACCEPTED)
 
 
 
@@ -99,8 +131,17 @@ class Satellite:
         self._meta_lock = threading.Lock()
         self.offline_mode = False
         self.on_local: Callable[[], None] | None = None   # set by the sync client
-        self._ov = Overlay()
-        self._outbox: tuple[int, list[Trans]] | None = None  # (Queue.version, outbox)
+        # the open part of the queue, in memory (uid -> receipt, in queue order), kept up to
+        # date from Queue.take_changed: reading and decoding every pending row after each
+        # reply made an offline replay quadratic
+        self._open: dict[str, _Open] = {}
+        self._accepted: set[str] = set()   # uids in _open accepted (replica not there yet)
+        self._rejects: set[str] = set()    # uids in _open rejected
+        self._qv = QueueView()
+        self._outbox: dict[str, Trans] | None = None  # uid -> pending trans, queue order
+        self._outbox_sigs: set[Sig] | None = set()   # records in it (None: not known)
+        self._outbox_cut = False                    # stopped before a record repeats
+        self._marks: dict[str, str] = {}            # local conflict marks last stored
         self._rejected: dict[Sig, list[str]] = {}
         self._refresh(persist=True)
 
@@ -195,11 +236,11 @@ class Satellite:
         trans = self._make_trans(acts, uid, resolves, base)
         self._check_on_view(trans)
         crash_point("sat.before_local_commit")
-        self.queue.add(trans, auth=self._is_auth(trans), resolves=resolves)
+        seq = self.queue.add(trans, auth=self._is_auth(trans), resolves=resolves)
         crash_point("sat.after_local_commit")
-        self._after_pub(trans)
+        self._after_pub(trans, seq)
         if trans.uid in self._ov.conflicts:
-            self.queue.set_local({u: e for u, (e, _) in self._ov.conflicts.items()})
+            self._store_marks()
         return uid
 
     def resolve(self, uid: str, keep: Keep | Mapping[str, Mapping[str, Keep]]) -> str:
@@ -219,16 +260,17 @@ class Satellite:
         acts = self._resolution(rec, keep)
         if not acts:
             self.queue.resolve(uid, "theirs")
-            self._refresh(persist=False)
+            self._refresh(persist=False, changed=set())
             self._notify(Change(status=True, receipts=True, records=self._sigs(rec.acts)))
             return ""
         new = new_uid()
         trans = self._make_trans(acts, new, uid)
         self._check_on_view(trans)
         with self.queue._conn(None) as conn:
-            self.queue.add(trans, auth=self._is_auth(trans), resolves=uid, conn=conn)
+            seq = self.queue.add(trans, auth=self._is_auth(trans), resolves=uid, conn=conn)
             self.queue.resolve(uid, new, conn)
-        self._after_pub(trans, also=rec.acts)
+        self._after_pub(trans, seq, also=rec.acts)
+        self._refresh(persist=False, changed=set())  # the resolved receipt leaves
         return new
 
     # -- SyncStore (for the sync machine) ----------------------------------------------------
@@ -249,60 +291,90 @@ class Satellite:
         (the list stops before it) until the earlier one is acknowledged; then its base moves
         past that acknowledged revision (:meth:`_advance_bases`). Otherwise the hub would see
         the satellite's own earlier edit as a change made after the base, and reject the
-        second of two edits of one record made offline as a conflict with the first. (Bases
-        move in :meth:`_refresh`, after every batch of hub data.)
-        """
-        version = self.queue.version  # read before the rows: a write meanwhile bumps it
-        cached = self._outbox
-        if cached is not None and cached[0] == version:
-            return list(cached[1])
-        rows = self.queue.rows([ReceiptState.PENDING])
-        out: list[Trans] = []
-        seen: set[Sig] = set()
-        for r in rows:
-            t = Queue.trans_of(r)
-            sigs = {Sig(a.top, a.key) for a in t.acts}
-            if sigs & seen:
-                break
-            seen |= sigs
-            out.append(t)
-        self._outbox = (version, out)
-        return list(out)
+        second of two edits of one record made offline as a conflict with the first. The same
+        holds after the ack while the acknowledged transaction's events are not replicated
+        yet (a batched catch-up sends acks first).
 
-    def _advance_bases(self, rows: list[dict[str, Any]]) -> None:
-        """Move pending transactions made before one of this satellite's own transactions was
-        acknowledged onto the replica's revision, when no *other* change on their records
-        since their base collides with them (the same rule the hub applies); updates ``rows``.
+        The list changes only in :meth:`written` (after bases moved) and :meth:`pub`, never
+        while a reply is being stored on another thread (:meth:`write`): so the sync machine
+        may read it at any time, e.g. to send the next ``evt.sat`` before storing a reply.
         """
-        rev = self.replica.rev()
-        low = min(int(r["base"]) for r in rows)
-        if low >= rev:
-            return
-        own = self.queue.accepted_revs(low)
+        if self._outbox is None:
+            out: dict[str, Trans] = {}
+            seen: set[Sig] = set()
+            cut = False
+            for e in self._open.values():
+                if e.state == _ACCEPTED:
+                    # acknowledged, its events not replicated yet (they come in a later reply):
+                    # a later edit of its records waits for them, then its base moves
+                    seen.update(e.sigs)
+                    continue
+                if e.state != _PENDING:
+                    continue
+                sigs = e.sigs
+                if not seen.isdisjoint(sigs):
+                    cut = True
+                    break
+                seen.update(sigs)
+                out[e.trans.uid] = e.trans
+            self._outbox, self._outbox_sigs, self._outbox_cut = out, seen, cut
+        return list(self._outbox.values())
+
+    def _advance_bases(self, uids: Iterable[str], rev: Rev) -> set[str]:
+        """Move pending transactions (of ``uids``) made before one of this satellite's own
+        transactions on their records was acknowledged onto the replica's revision ``rev``,
+        when no *other* change on their records since their base collides with them (the same
+        rule the hub applies). Returns the uids moved (their ``_open`` entries are updated).
+
+        Only transactions on records that just changed (or of a transaction just accepted)
+        are asked about: the others' records have no new events, so moving them would change
+        nothing the hub or the view decides.
+        """
+        todo = [(u, e) for u in uids
+                if (e := self._open.get(u)) is not None and e.state == _PENDING
+                and e.trans.base < rev]
+        if not todo:
+            return set()
+        sigs = {s for _, e in todo for s in e.sigs}
+        low = min(e.trans.base for _, e in todo)
+        read = self.replica.read
+        by_sig: dict[Sig, list[Later]] = {}
+        if len(sigs) <= 64:
+            for s in sigs:
+                by_sig[s] = view_later(read, s, low)
+        else:
+            for ev in read.events(low, sorted({s.top for s in sigs})):
+                sg = Sig(ev.top, ev.key)
+                if sg in sigs:
+                    by_sig.setdefault(sg, []).append(Later(ev))
+        own = self.queue.accepted_among(x.ev.rev for ls in by_sig.values() for x in ls)
         if not own:
-            return
-        trans = {r["uid"]: Queue.trans_of(r) for r in rows}
-        tops = sorted({a.top for t in trans.values() for a in t.acts})
-        by_sig: dict[Sig, list[Any]] = {}
-        for e in self.replica.read.events(low, tops):
-            by_sig.setdefault(Sig(e.top, e.key), []).append(e)
+            return set()
         bases: dict[str, int] = {}
-        for r in rows:
-            base = int(r["base"])
-            if base >= rev or not any(base < x <= rev for x in own):
-                continue
+        for u, e in todo:
+            base = e.trans.base
+            mine = False
             ok = True
-            for a in trans[r["uid"]].acts:
-                later = [Later(e) for e in by_sig.get(Sig(a.top, a.key), ())
-                         if e.rev > base and e.rev not in own]
+            for a in e.trans.acts:
+                later = []
+                for x in by_sig.get(Sig(a.top, a.key), ()):
+                    if x.ev.rev <= base:
+                        continue
+                    if x.ev.rev in own:
+                        mine = True
+                    else:
+                        later.append(x)
                 if conflict_of(a, later, None) is not None:
                     ok = False
                     break
-            if ok:
-                bases[r["uid"]] = rev
-                r["base"] = rev
+            if ok and mine:
+                bases[u] = rev
         if bases:
             self.queue.set_bases(bases)
+            for u in bases:
+                e = self._open[u]
+                e.trans = dc_replace(e.trans, base=rev)
+        return set(bases)
 
     def apply_sat(self, res: SatRes) -> None:
         self.write(res)
@@ -434,60 +506,173 @@ class Satellite:
             return self._ov.states[s]
         return self.replica.read.state(s.top, s.key)
 
-    def _after_pub(self, trans: Trans, also: Sequence[Action] = ()) -> None:
-        # extend the overlay with the new transaction only: O(1) per edit, not a full rebase
-        self._ov = rebase(self.replica.read, [Queued(trans.uid, trans, self._is_auth(trans))],
-                          base=self._ov)
+    @property
+    def _ov(self) -> Overlay:
+        return self._qv.ov
+
+    def _after_pub(self, trans: Trans, seq: int, also: Sequence[Action] = ()) -> None:
+        # extend the overlay with the new transaction only: O(its records), not a rebase
+        e = _Open(seq, _PENDING, 0, self._is_auth(trans), trans, sigs_of(trans))
+        self._open[trans.uid] = e
+        self._qv.update(self.replica.read, [e.queued()])
+        if self._outbox is not None and not self._outbox_cut:
+            sigs = sigs_of(trans)
+            if self._outbox_sigs is None:
+                self._outbox_sigs = {sg for u in (*self._outbox, *self._accepted)
+                                     for sg in self._open[u].sigs}
+            if self._outbox_sigs.isdisjoint(sigs):
+                self._outbox[trans.uid] = trans
+                self._outbox_sigs.update(sigs)
+            else:
+                self._outbox_cut = True
         self._notify(Change(records=self._sigs((*trans.acts, *also)), status=True,
                             receipts=True))
         if self.on_local is not None:
             self.on_local()
 
     def _after_hub(self, evs: Sequence[Any], receipts: bool) -> None:
-        before = self._ov.touched()
+        changed = {Sig(e.top, e.key) for e in evs}
+        touched = self._refresh(persist=True, changed=changed)
         recs: dict[str, set[str]] = {}
-        for e in evs:
-            recs.setdefault(e.top, set()).add(e.key)
-        self._refresh(persist=True, changed=recs)
-        for d in (before, self._ov.touched()):
-            for t, ks in d.items():
-                recs.setdefault(t, set()).update(ks)
+        for sg in (*changed, *touched):
+            recs.setdefault(sg.top, set()).add(sg.key)
         self._notify(Change(records={t: frozenset(k) for t, k in recs.items()}, status=True,
                             receipts=receipts or bool(self._ov.conflicts)))
 
-    def _refresh(self, persist: bool, changed: Mapping[str, set[str]] | None = None) -> None:
-        """Rebase the queue on the replica; persist local conflict marks.
+    def _refresh(self, persist: bool, changed: set[Sig] | None = None) -> set[Sig]:
+        """Bring the in-memory queue and the view up to date; persist local conflict marks.
 
-        ``changed``: topic → keys hub data just changed; only the transactions it can affect
-        are checked again (``view.rebase``). ``None``: check every one.
+        ``changed``: the records hub data just changed; then only the receipts written since
+        the last refresh are read (:meth:`Queue.take_changed`) and only the transactions they
+        and ``changed`` can affect are checked again (:class:`QueueView`). ``None``: read the
+        open part of the queue and rebase all of it (on open). Returns the records whose view
+        may have changed.
         """
         rev = self.replica.rev()
-        queued = []
-        rejected: dict[Sig, list[str]] = {}
-        # accepted receipts are kept forever: read only those the replica has not reached
-        rows = self.queue.rows([ReceiptState.PENDING, ReceiptState.REJECTED],
-                               accepted_after=rev)
-        pending = [r for r in rows if r["state"] == ReceiptState.PENDING.value]
-        if pending:
-            # before the local rebase: else an edit would be marked as colliding with this
-            # satellite's own earlier edit and left out of what the user sees
-            self._advance_bases(pending)
+        read = self.replica.read
+        if changed is None:
+            self.queue.take_changed(read=False)  # before the read: later writes are seen
+            rows = self.queue.rows([ReceiptState.PENDING, ReceiptState.REJECTED],
+                                   accepted_after=rev)
+            self._open = {r["uid"]: _Open.of(r) for r in rows}
+            self._accepted = {u for u, e in self._open.items() if e.state == _ACCEPTED}
+            self._rejects = {u for u, e in self._open.items() if e.state == _REJECTED}
+            self._qv = QueueView()
+            self._advance_bases(list(self._open), rev)
+            ups = [e.queued() for e in self._open.values() if e.state != _REJECTED]
+            touched = self._qv.update(read, ups)
+            self._outbox = None
+            self._rejected_map()
+        else:
+            touched = self._refresh_changed(rev, changed)
+        new = {u: err for u, (err, _) in self._ov.conflicts.items()}
+        if persist and new != self._marks:
+            self._store_marks()
+        return touched
+
+    def _refresh_changed(self, rev: Rev, changed: set[Sig]) -> set[Sig]:
+        read = self.replica.read
+        rows = self.queue.take_changed()
+        unseen = [r["uid"] for r in rows if r["uid"] not in self._open]
+        if unseen:
+            # receipts this process holds nothing of (e.g. accepted ones it had dropped): all
+            # their columns, actions included
+            full = {r["uid"]: r for r in self.queue.rows_of(unseen)}
+            rows = [full.get(r["uid"], r) for r in rows]
+        upd: set[str] = set()        # entries new or changed (in the view: upsert)
+        gone: set[str] = set()       # left the view (accepted and replicated, rejected, ...)
+        newly_acked: list[tuple[Sig, ...]] = []
+        rejects_changed = False
+        resort = False
+        last = max((e.seq for e in self._open.values()), default=0) if rows else 0
         for r in rows:
-            if r["state"] == ReceiptState.REJECTED.value:
-                for s in dict.fromkeys(Sig(a.top, a.key) for a in Queue.trans_of(r).acts):
-                    rejected.setdefault(s, []).append(r["uid"])
+            uid = r["uid"]
+            old = self._open.get(uid)
+            state = r["state"]
+            keep = state in (_PENDING, _REJECTED) or (state == _ACCEPTED and
+                                                      int(r["rev"] or 0) > rev)
+            if state == _ACCEPTED and (old is None or old.state != _ACCEPTED):
+                newly_acked.append(old.sigs if old is not None else sigs_of(Queue.trans_of(r)))
+            if (old is not None and old.state == _REJECTED) or state == _REJECTED:
+                rejects_changed = True
+            if not keep:
+                if old is not None:
+                    del self._open[uid]
+                    gone.add(uid)
                 continue
-            if r["state"] == ReceiptState.ACCEPTED.value and r["rev"] <= rev:
-                continue
-            queued.append(Queued(r["uid"], Queue.trans_of(r), bool(r["auth"]),
-                                 r["state"] == ReceiptState.ACCEPTED.value))
-        old = self._ov.conflicts
-        sigs = None if changed is None or not queued else {
-            Sig(t, k) for t, ks in changed.items() for k in ks}
-        self._ov = rebase(self.replica.read, queued, prev=self._ov, changed=sigs)
+            if old is None:
+                e = _Open.of(r)
+                resort = resort or e.seq < last
+            else:
+                base = int(r["base"])
+                t = old.trans if base == old.trans.base else dc_replace(old.trans, base=base)
+                e = _Open(old.seq, state, int(r["rev"] or 0), bool(r["auth"]), t, old.sigs)
+                if old.same(e):
+                    continue
+            self._open[uid] = e
+            if state == _REJECTED:
+                gone.add(uid)
+            else:
+                upd.add(uid)
+        if resort:
+            self._open = dict(sorted(self._open.items(), key=lambda kv: kv[1].seq))
+        self._accepted = {u for u in self._accepted | upd
+                          if u in self._open and self._open[u].state == _ACCEPTED}
+        for u in [u for u in self._accepted if self._open[u].rev <= rev]:
+            # acknowledged earlier, now replicated: it is part of the replica
+            del self._open[u]
+            self._accepted.discard(u)
+            gone.add(u)
+        # bases first: else an edit would be marked as colliding with this satellite's own
+        # earlier edit and left out of what the user sees
+        near = set(changed)
+        for sigs in newly_acked:
+            near.update(sigs)
+        moved = self._advance_bases(self._qv.on(near), rev) if near else set()
+        upd |= moved
+        if upd or gone:
+            self._outbox_after(upd | gone)
+        ups = sorted((u for u in upd if u in self._open), key=lambda u: self._open[u].seq)
+        touched = self._qv.update(read, [self._open[u].queued() for u in ups],
+                                    gone | (upd - set(ups)), changed)
+        if rejects_changed:
+            before = set(self._rejected)
+            self._rejects = {u for u in self._rejects | {r["uid"] for r in rows}
+                             if u in self._open and self._open[u].state == _REJECTED}
+            self._rejected_map()
+            touched |= before | set(self._rejected)
+        return touched
+
+    def _outbox_after(self, uids: set[str]) -> None:
+        """Update the cached outbox after the receipts ``uids`` changed. While it holds every
+        pending transaction (no record repeats: the common case) that is O(len(uids)) plus a
+        filter of the list; otherwise it is computed again when next asked."""
+        ob = self._outbox
+        if ob is None or self._outbox_cut:
+            self._outbox = None
+            return
+        self._outbox_sigs = None  # computed again when a new edit needs it
+        for u in uids:
+            e = self._open.get(u)
+            if e is not None and e.state == _PENDING:
+                if u not in ob:
+                    self._outbox = None  # a pending one it did not hold: compute again
+                    return
+                ob[u] = e.trans  # e.g. its base moved
+            elif u in ob:
+                del ob[u]
+
+    def _rejected_map(self) -> None:
+        rejected: dict[Sig, list[str]] = {}
+        for u in sorted(self._rejects, key=lambda u: self._open[u].seq):
+            for sg in self._open[u].sigs:
+                rejected.setdefault(sg, []).append(u)
         self._rejected = rejected
-        if persist and (old.keys() != self._ov.conflicts.keys() or self._ov.conflicts):
-            self.queue.set_local({u: e for u, (e, _) in self._ov.conflicts.items()})
+
+    def _store_marks(self) -> None:
+        marks = {u: err for u, (err, _) in self._ov.conflicts.items()}
+        self.queue.set_local(marks)
+        self._marks = marks
 
     def _view(self, top: str, key: str, confirmed: Mapping[str, Any] | None) -> RecordView:
         s = Sig(top, key)

@@ -23,6 +23,7 @@ events in a batched catch-up) stay in the overlay so the record does not flicker
 from __future__ import annotations
 
 import bisect
+import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +34,7 @@ from core.ledger.rules import Later, plan
 from core.model import Conflict, Event, Sig, Trans
 from core.revision import Rev
 
-__all__ = ["Overlay", "Queued", "rebase"]
+__all__ = ["Outcome", "Overlay", "QueueView", "Queued", "rebase", "sigs_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,119 +85,234 @@ def _later(ledger: Ledger, sig: Sig, base: Rev) -> list[Later]:
     return out
 
 
-def rebase(ledger: Ledger, queued: Sequence[Queued], *, now: Rev = 0,
-           base: Overlay | None = None, prev: Overlay | None = None,
-           changed: Iterable[Sig] | None = None) -> Overlay:
+def rebase(ledger: Ledger, queued: Sequence[Queued], *, now: Rev = 0) -> Overlay:
     """Apply queued transactions, in order, on the replica; mark the ones that no longer apply.
+
+    A full rebase (:class:`QueueView` keeps one up to date incrementally).
 
     Args:
         ledger: the replica (read only).
         queued: pending (and accepted-but-not-yet-replicated) transactions in queue order.
         now: clock reading for the rules (only used to derive a throwaway revision).
-        base: an overlay to extend (in place) instead of starting from the bare replica.
-        prev: the overlay of the previous full rebase, and ``changed``: the records the replica
-            changed since. Then only transactions that touch a changed record (or a record of
-            a transaction that left the queue, or of one recomputed before them) are checked
-            again; the others keep their outcome (see :func:`_reusable`).
 
     Returns:
         The overlay: records' states after the queue, and the local conflicts.
     """
-    ov = base if base is not None else Overlay()
-    rev = ledger.rev()
-    project = ledger.project
-    todo = _to_check(queued, rev, prev, changed)
-    # the replica's state of every record to check, in one read per topic (a read per
-    # transaction made replaying 10,000 offline edits quadratic in queries)
-    need: dict[str, set[str]] = {}
-    for q in queued:
-        if q.uid in todo:
-            for a in q.trans.acts:
-                if Sig(a.top, a.key) not in ov.states:
-                    need.setdefault(a.top, set()).add(a.key)
-    replica: dict[Sig, Mapping[str, Any]] = {}
-    for top, keys in need.items():
-        if top not in project.topics:
-            continue  # plan() rejects the unknown topic with a clear message
-        for k, v in ledger.states_of(top, keys).items():
-            replica[Sig(top, k)] = v
-    for q in queued:
-        if q.uid not in todo and prev is not None:
-            _replay(ov, q, prev.outcomes[q.uid])
-            continue
-        t = q.trans
-        sigs = tuple(dict.fromkeys(Sig(a.top, a.key) for a in t.acts))
-        states: dict[Sig, Mapping[str, Any] | None] = {}
-        for s in sigs:
-            states[s] = ov.states[s] if s in ov.states else replica.get(s)
-        check_base = q.auth or q.accepted or t.base >= rev
-        later = {} if check_base else {s: _later(ledger, s, t.base) for s in sigs}
-        probe = Trans(t.acts, base=rev if check_base else t.base, uid=t.uid)
-        try:
-            p = plan(project, probe, last_rev=rev, last_id=0, states=states, later=later,
-                     now=now)
-        except ConflictError as exc:
-            _replay(ov, q, Outcome(sigs, check_base, None, (str(exc), exc.conflicts)))
-            continue
-        except ValidationError as exc:
-            _replay(ov, q, Outcome(sigs, check_base, None, (str(exc), ())))
-            continue
-        out = {s: None if st is None else _full(ledger, s.top, st) for s, st in p.states.items()}
-        _replay(ov, q, Outcome(sigs, check_base, out, None))
-    return ov
+    view = QueueView()
+    view.update(ledger, queued, now=now)
+    return view.ov
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What one queued transaction did to the overlay (kept to reuse in the next rebase)."""
+    """What one queued transaction did to the overlay (kept to reuse in the next update)."""
 
     sigs: tuple[Sig, ...]
-    checked_on_rev: bool   # checked on the replica's revision (no later events involved)
     states: dict[Sig, dict[str, Any] | None] | None    # None: it conflicts
     conflict: tuple[str, tuple[Conflict, ...]] | None
 
 
-def _replay(ov: Overlay, q: Queued, oc: Outcome) -> None:
-    ov.outcomes[q.uid] = oc
-    if oc.states is None:
-        assert oc.conflict is not None
-        ov.conflicts[q.uid] = oc.conflict
-        for s in oc.sigs:
-            ov.conflict_sigs.setdefault(s, []).append(q.uid)
-        return
-    for s, st in oc.states.items():
-        ov.states[s] = st
-        if not q.auth and not q.accepted:
-            ov.pending.setdefault(s, []).append(q.uid)
+def sigs_of(t: Trans) -> tuple[Sig, ...]:
+    """The records a transaction touches, in order, once each."""
+    return tuple(dict.fromkeys(Sig(a.top, a.key) for a in t.acts))
 
 
-def _to_check(queued: Sequence[Queued], rev: Rev, prev: Overlay | None,
-              changed: Iterable[Sig] | None) -> set[str]:
-    """The uids whose outcome may differ from ``prev``'s: the others are replayed as they were.
+class QueueView:
+    """The overlay of the queue, kept up to date in O(what changed).
 
-    A transaction checked on the replica's revision both then and now (its base is not behind,
-    or it is authoritative / accepted) depends only on the states of its records, which are
-    the replica's or those left by the transactions before it. So its outcome stands unless
-    one of its records changed in the replica, or belonged to a transaction that left the
-    queue or was checked again before it (then its records count as changed too).
+    It holds the queued transactions in queue order, an index record → transactions touching
+    it, and each transaction's :class:`Outcome`. :meth:`update` takes what changed — queued
+    transactions added or changed (a base moved, an ack arrived), removed (acknowledged and
+    replicated, rejected, resolved), and the records whose replica state changed — and checks
+    again only the transactions those can affect, in queue order:
+
+    - every transaction touching a changed record (its state or the events after its base
+      changed), or a record of a transaction that left or changed;
+    - every later transaction touching a record of one checked again (its input may differ).
+
+    Any other transaction's outcome stands: it depends only on its own actions, base and
+    flags, the replica's state and events of its records, and the outcomes of the earlier
+    transactions on its records — none of which changed. Then the overlay entries of the
+    records involved are folded again from the outcomes. A Hypothesis test checks that any
+    sequence of updates equals a full rebase (``tests/satellite/test_view_incremental.py``).
     """
-    if prev is None or changed is None:
-        return {q.uid for q in queued}
-    dirty = set(changed)
-    current = {q.uid for q in queued}
-    for uid, gone in prev.outcomes.items():
-        if uid not in current:
-            dirty.update(gone.sigs)
-    todo: set[str] = set()
-    for q in queued:
-        oc = prev.outcomes.get(q.uid)
-        now_on_rev = q.auth or q.accepted or q.trans.base >= rev
-        if (oc is not None and now_on_rev and oc.checked_on_rev
-                and dirty.isdisjoint(oc.sigs)):
-            continue
-        todo.add(q.uid)
-        dirty.update(Sig(a.top, a.key) for a in q.trans.acts)
-    return todo
+
+    def __init__(self) -> None:
+        self.ov = Overlay()
+        self._queued: dict[str, Queued] = {}
+        self._pos: dict[str, int] = {}
+        self._by_sig: dict[Sig, list[str]] = {}
+        self._sigs: dict[str, tuple[Sig, ...]] = {}
+        self._next = 0
+
+    def __contains__(self, uid: object) -> bool:
+        return uid in self._queued
+
+    def __len__(self) -> int:
+        return len(self._queued)
+
+    def get(self, uid: str) -> Queued | None:
+        return self._queued.get(uid)
+
+    def on(self, sigs: Iterable[Sig]) -> set[str]:
+        """The uids of the queued transactions touching any of ``sigs``."""
+        out: set[str] = set()
+        for s in sigs:
+            out.update(self._by_sig.get(s, ()))
+        return out
+
+    def update(self, ledger: Ledger, upserts: Iterable[Queued] = (), removed: Iterable[str] = (),
+               changed: Iterable[Sig] = (), *, now: Rev = 0) -> set[Sig]:
+        """Bring the overlay up to date; returns the records whose overlay may have changed.
+
+        Args:
+            ledger: the replica (read only), already holding the changes.
+            upserts: transactions new to the queue (appended, in queue order) or changed.
+            removed: uids that left the queue.
+            changed: records whose replica state or events changed since the last update.
+            now: clock reading for the rules (only used to derive a throwaway revision).
+        """
+        ov = self.ov
+        # a changed record no queued transaction touches has no overlay entry to redo (a
+        # catch-up of 5,000 events with an empty queue costs nothing here)
+        by_sig = self._by_sig
+        dirty: set[Sig] = {s for s in changed if s in by_sig}
+        for uid in removed:
+            q = self._queued.pop(uid, None)
+            if q is None:
+                continue
+            del self._pos[uid]
+            for s in self._sigs.pop(uid):
+                lst = self._by_sig[s]
+                lst.remove(uid)
+                if not lst:
+                    del self._by_sig[s]
+                dirty.add(s)
+            ov.outcomes.pop(uid, None)
+            ov.conflicts.pop(uid, None)
+        for q in upserts:
+            old = self._queued.get(q.uid)
+            if old is not None and old == q:
+                continue
+            if old is None:
+                sigs = self._sigs[q.uid] = sigs_of(q.trans)
+                self._pos[q.uid] = self._next
+                self._next += 1
+                for s in sigs:
+                    self._by_sig.setdefault(s, []).append(q.uid)
+            elif old.trans.acts is not q.trans.acts and old.trans.acts != q.trans.acts:
+                raise ValueError(f"queued transaction {q.uid} changed its actions")
+            else:
+                sigs = self._sigs[q.uid]
+            self._queued[q.uid] = q
+            ov.outcomes.pop(q.uid, None)
+            dirty.update(sigs)
+        if not dirty:
+            return dirty
+        rev = ledger.rev()
+        heap: list[tuple[int, str]] = []
+        for s in dirty:
+            for u in self._by_sig.get(s, ()):
+                heap.append((self._pos[u], u))
+        heapq.heapify(heap)
+        replica = _StateCache(ledger, {s for _, u in heap for s in self._sigs[u]})
+        done: set[str] = set()
+        while heap:
+            pos, uid = heapq.heappop(heap)
+            if uid in done:
+                continue
+            done.add(uid)
+            q = self._queued[uid]
+            oc = self._check(ledger, q, rev, now, replica)
+            ov.outcomes[uid] = oc
+            if oc.conflict is not None:
+                ov.conflicts[uid] = oc.conflict
+            else:
+                ov.conflicts.pop(uid, None)
+            for s in oc.sigs:
+                if s not in dirty:
+                    # its outcome may differ: the later transactions on its records too
+                    dirty.add(s)
+                    for u in self._by_sig[s]:
+                        if self._pos[u] > pos:
+                            heapq.heappush(heap, (self._pos[u], u))
+        for s in dirty:
+            self._fold(s)
+        return dirty
+
+    def _before(self, uid: str, s: Sig, replica: _StateCache) -> Mapping[str, Any] | None:
+        """The state of record ``s`` that transaction ``uid`` applies to: left by the last
+        earlier transaction on it that applied, else the replica's."""
+        lst = self._by_sig[s]
+        outcomes = self.ov.outcomes
+        for u in reversed(lst[:lst.index(uid)]):
+            oc = outcomes[u]
+            if oc.states is not None:
+                return oc.states[s]
+        return replica.get(s)
+
+    def _check(self, ledger: Ledger, q: Queued, rev: Rev, now: Rev,
+               replica: _StateCache) -> Outcome:
+        t = q.trans
+        sigs = self._sigs[q.uid]
+        states = {s: self._before(q.uid, s, replica) for s in sigs}
+        check_base = q.auth or q.accepted or t.base >= rev
+        later = {} if check_base else {s: _later(ledger, s, t.base) for s in sigs}
+        probe = Trans(t.acts, base=rev if check_base else t.base, uid=t.uid)
+        try:
+            p = plan(ledger.project, probe, last_rev=rev, last_id=0, states=states,
+                     later=later, now=now)
+        except ConflictError as exc:
+            return Outcome(sigs, None, (str(exc), exc.conflicts))
+        except ValidationError as exc:
+            return Outcome(sigs, None, (str(exc), ()))
+        out = {s: None if st is None else _full(ledger, s.top, st) for s, st in p.states.items()}
+        return Outcome(sigs, out, None)
+
+    def _fold(self, s: Sig) -> None:
+        """Recompute the overlay entries of record ``s`` from the outcomes, in queue order."""
+        ov = self.ov
+        ov.states.pop(s, None)
+        ov.pending.pop(s, None)
+        ov.conflict_sigs.pop(s, None)
+        for u in self._by_sig.get(s, ()):
+            oc = ov.outcomes[u]
+            if oc.states is None:
+                ov.conflict_sigs.setdefault(s, []).append(u)
+                continue
+            ov.states[s] = oc.states[s]
+            q = self._queued[u]
+            if not q.auth and not q.accepted:
+                ov.pending.setdefault(s, []).append(u)
+
+
+class _StateCache:
+    """Replica states of records, read in one query per topic for the records known to be
+    needed (a read per transaction made replaying 10,000 offline edits quadratic in queries),
+    and one at a time for the rest."""
+
+    def __init__(self, ledger: Ledger, sigs: Iterable[Sig]):
+        self._ledger = ledger
+        self._got: dict[Sig, Mapping[str, Any] | None] = {}
+        need: dict[str, set[str]] = {}
+        for s in sigs:
+            need.setdefault(s.top, set()).add(s.key)
+        for top, keys in need.items():
+            self._read(top, keys)
+
+    def _read(self, top: str, keys: set[str]) -> None:
+        if top not in self._ledger.project.topics:
+            for k in keys:  # plan() rejects the unknown topic with a clear message
+                self._got[Sig(top, k)] = None
+            return
+        found = self._ledger.states_of(top, keys)
+        for k in keys:
+            self._got[Sig(top, k)] = found.get(k)
+
+    def get(self, s: Sig) -> Mapping[str, Any] | None:
+        if s not in self._got:
+            self._read(s.top, {s.key})
+        return self._got[s]
 
 
 def _full(ledger: Ledger, top: str, fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -111,3 +111,67 @@ def test_frames_decoded_elsewhere_are_taken_as_they_are() -> None:
     assert isinstance(bad, Incoming) and bad.err is not None
     m.received(bad, 1.1)
     assert any(isinstance(o, Close) for o in m.take()) and "bad frame" in m.info.last_error
+
+
+def test_next_transactions_leave_when_a_reply_arrives_not_when_it_is_stored() -> None:
+    from core.revision import format_rev
+
+    st = DeferStore()
+    st.pending = [trans("u1"), trans("u2"), trans("u3")]
+    m = SyncMachine(st, random.Random(1), max_trans=1, defer_apply=True)
+    _head, b = body(connect(m))
+    assert [t["uid"] for t in b["trans"]] == ["u1"]
+    m.received(sat_reply("2", SatRes(6000, (ev(6),), acks=(Ack("u1", 6000),))), 1.0)
+    outs = m.take()
+    [a1] = applies(outs)  # type: ignore[arg-type]
+    [f] = frames_of(outs)  # type: ignore[arg-type]
+    _head, b = body(f)
+    # pipelined: u2 goes out while the reply that acked u1 is still to be stored, asking for
+    # events after that reply's revision (not the replica's, which has not moved yet)
+    assert [t["uid"] for t in b["trans"]] == ["u2"] and b["rev"] == format_rev(6000)
+    assert st.rev() == 0 and m.applying
+    # the next reply arrives while the first one is still being stored: u3 leaves at once
+    m.received(sat_reply("3", SatRes(7000, (ev(7),), acks=(Ack("u2", 7000),))), 1.1)
+    outs = m.take()
+    assert applies(outs) == []  # type: ignore[arg-type]  # queued behind a1: in order
+    [f] = frames_of(outs)  # type: ignore[arg-type]
+    _head, b = body(f)
+    assert [t["uid"] for t in b["trans"]] == ["u3"] and b["rev"] == format_rev(7000)
+    [a2] = applies(run_apply(st, m, a1, 1.2))  # type: ignore[arg-type]
+    m.received(sat_reply("4", SatRes(8000, (ev(8),), acks=(Ack("u3", 8000),))), 1.3)
+    [a3] = applies(run_apply(st, m, a2, 1.4))  # type: ignore[arg-type]
+    assert frames_of(run_apply(st, m, a3, 1.5)) == []  # type: ignore[arg-type]
+    assert [e.id for e in st.evs] == [6, 7, 8] and st.acked == {"u1": 6000, "u2": 7000,
+                                                                 "u3": 8000}
+    assert m.idle
+
+
+def test_a_new_edit_is_sent_while_a_reply_is_being_stored() -> None:
+    st = DeferStore()
+    m = SyncMachine(st, random.Random(1), defer_apply=True)
+    connect(m)
+    m.received(sat_reply("2", SatRes(6000, (ev(6),))), 1.0)
+    [a] = applies(m.take())  # type: ignore[arg-type]
+    st.pending.append(trans("u1"))
+    m.local_change(1.1)
+    [f] = frames_of(m.take())  # type: ignore[arg-type]
+    assert [t["uid"] for t in body(f)[1]["trans"]] == ["u1"]
+    run_apply(st, m, a, 1.2)
+
+
+def test_prepare_encodes_the_next_request_ahead_and_sends_the_same_bytes() -> None:
+    def run(prepare: bool) -> str:
+        st = DeferStore()
+        st.pending = [trans(f"u{i}") for i in range(5)]
+        m = SyncMachine(st, random.Random(1), max_trans=2, defer_apply=True)
+        connect(m)
+        if prepare:
+            m.prepare()
+            assert set(m._encoded) == {"u2", "u3"}
+        m.received(sat_reply("2", SatRes(6000, acks=(Ack("u0", 6000), Ack("u1", 6000)))), 1.0)
+        [f] = frames_of(m.take())  # type: ignore[arg-type]
+        assert not m._encoded
+        return f
+
+    assert run(True) == run(False)
+    assert [t["uid"] for t in body(run(True))[1]["trans"]] == ["u2", "u3"]

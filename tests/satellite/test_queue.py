@@ -89,3 +89,107 @@ def test_local_mark_only_sticks_to_pending_receipts(tmp_path: Path, project: Pro
         assert rec is not None and rec.err == ""
     finally:
         sat.close()
+
+
+def test_take_changed_sees_a_write_once_its_transaction_committed(
+        tmp_path: Path, project: Project) -> None:
+    sat = Satellite(tmp_path, project)
+    q = sat.queue
+    try:
+        q.take_changed(read=False)
+        uid = sat.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A"})])
+        [r] = q.take_changed()
+        assert r["uid"] == uid and r["state"] == ReceiptState.PENDING.value
+        assert q.take_changed() == []
+        with sat.replica.ledger.begin() as conn:
+            q.accept_many([(uid, 5)], conn)
+            assert q.take_changed() == []  # not committed: a reader would cache the old row
+        assert q.take_changed() == []      # the transaction's owner calls touch() after it
+        q.touch()
+        [r] = q.take_changed()
+        assert r["state"] == ReceiptState.ACCEPTED.value and r["rev"] == 5
+    finally:
+        sat.close()
+
+
+def test_outbox_changes_only_when_a_stored_reply_is_written(
+        tmp_path: Path, project: Project) -> None:
+    """The sync machine reads the outbox while a reply is stored on a worker thread: between
+    ``write`` (the ack of u1 committed) and ``written`` it must not show u2, a later edit of
+    the same record whose base is not yet moved past u1 (the hub would reject it as a
+    conflict with the satellite's own edit)."""
+    from core.model import Audit, Event
+    from core.revision import parse_rev
+    from core.wire import Ack, SatRes
+
+    sat = Satellite(tmp_path, project)
+    try:
+        u1 = sat.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A"})])
+        u2 = sat.pub([Action(SITE, "s1", Cmd.MOD, {"name": "B"})])
+        [t1] = sat.outbox()
+        assert t1.uid == u1  # u2 waits for u1's ack
+        rev = parse_rev("2026-11-26T10:00:00Z")
+        res = SatRes(rev, (Event(1, rev, SITE, "s1", Cmd.NEW, {"name": "A"}),),
+                     acks=(Ack(u1, rev),), audits=(Audit(rev, t1.created, 0, "ann", None, u1),))
+        sat.write(res)
+        assert [t.uid for t in sat.outbox()] == [u1]  # as before, until written
+        sat.written(res)
+        [t2] = sat.outbox()
+        assert t2.uid == u2 and t2.base == rev
+        rec = sat.receipt(u1)
+        assert rec is not None and rec.state == ReceiptState.ACCEPTED
+        rv = sat.record(SITE, "s1")
+        assert rv is not None and rv.fields is not None and rv.fields["name"] == "B"
+        assert rv.pending == (u2,) and not rv.conflict
+    finally:
+        sat.close()
+
+
+def test_an_edit_waits_until_the_acked_edit_before_it_is_replicated(
+        tmp_path: Path, project: Project) -> None:
+    """A batched catch-up sends acks before the events: u2 (same record as u1) must not be sent
+    while u1 is acknowledged but its event not replicated, else it leaves with a base before
+    u1 and the hub rejects it as a conflict with the satellite's own edit (found by the
+    simulation with pipelined sync)."""
+    from core.model import Event
+    from core.revision import parse_rev
+    from core.wire import Ack, SatRes
+
+    sat = Satellite(tmp_path, project)
+    try:
+        u1 = sat.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A"})])
+        u2 = sat.pub([Action(SITE, "s1", Cmd.MOD, {"name": "B"})])
+        rev = parse_rev("2026-11-26T10:00:00Z")
+        sat.apply_sat(SatRes(rev - 5, acks=(Ack(u1, rev),), more=True))
+        assert sat.outbox() == []
+        rv = sat.record(SITE, "s1")
+        assert rv is not None and rv.fields is not None and rv.fields["name"] == "B"
+        sat.apply_sat(SatRes(rev, (Event(1, rev, SITE, "s1", Cmd.NEW, {"name": "A"}),)))
+        [t2] = sat.outbox()
+        assert t2.uid == u2 and t2.base == rev
+    finally:
+        sat.close()
+
+
+def test_an_edit_blocked_behind_an_acked_one_is_sent_once_that_is_replicated(
+        tmp_path: Path, project: Project) -> None:
+    """As above, but u2 collides with a change of someone else, so its base cannot move: it is
+    still sent once u1's event is in (the hub decides), not left out of a stale outbox (found
+    by the simulation, seed 99)."""
+    from core.model import Event, Update
+    from core.revision import parse_rev
+    from core.wire import Ack, SatRes
+
+    sat = Satellite(tmp_path, project)
+    try:
+        u1 = sat.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A"})])
+        u2 = sat.pub([Action(SITE, "s1", Cmd.MOD, {"name": "B"})])
+        rev = parse_rev("2026-11-26T10:00:00Z")
+        sat.apply_sat(SatRes(rev - 5, acks=(Ack(u1, rev),), more=True))
+        assert sat.outbox() == []
+        sat.apply_update(Update(rev + 1, (Event(1, rev, SITE, "s1", Cmd.NEW, {"name": "A"}),
+                                          Event(2, rev + 1, SITE, "s1", Cmd.MOD, {"name": "C"}))))
+        [t2] = sat.outbox()
+        assert t2.uid == u2 and t2.base == 0  # not moved: "name" changed by someone else
+    finally:
+        sat.close()

@@ -46,7 +46,7 @@ from core.ledger.memory import MemLedger
 from core.model import Action, Cmd, Trans
 from core.revision import Rev, parse_rev
 from core.satellite.api import Keep, ReceiptState
-from core.satellite.machine import Backoff, Close, Open, Phase, Send, SyncMachine
+from core.satellite.machine import Apply, Backoff, Close, Open, Phase, Send, SyncMachine
 from core.satellite.satellite import Satellite
 from core.schema import Project
 from hubserver import service as hubsvc
@@ -305,9 +305,13 @@ class World:
             shutil.copytree(self.template, s.path)
         s.sat = Satellite(s.path, self.project, synchronous=self.synchronous,
                           clock=lambda: BASE_REV + int(self.now * 1000) + s.skew)
+        # half the satellites store hub data as the asyncio client does (defer_apply: an Apply
+        # done later, "on a worker thread"), so the next evt.sat leaves before a reply is
+        # stored and edits are sent while one is being stored (pipelining)
         s.m = SyncMachine(s.sat, random.Random(self.rng.random()), lim=self.rng.choice([3, 50]),
                           backoff=Backoff(0.2, 8.0), timeout=5.0,
-                          max_trans=self.rng.choice([2, 1000]))
+                          max_trans=self.rng.choice([2, 1000]),
+                          defer_apply=self.rng.random() < 0.5)
 
     def _start(self, s: SimSat) -> None:
         if s.m is not None and s.m.phase == Phase.OFFLINE and s.m.info.retry_at is None:
@@ -341,11 +345,30 @@ class World:
                     self._hub_drop(c)
                     self.at(self.now + self.rng.uniform(0.001, 0.05), self._sat_closed, c,
                             out.reason)
+            elif isinstance(out, Apply):
+                # stored "on a worker thread": takes a while; frames keep arriving meanwhile
+                slow = self.rng.random() < 0.2
+                self.at(self.now + self.rng.uniform(0.05, 1.0) if slow else
+                        self.now + self.rng.uniform(0.0005, 0.02), self._apply, s, s.gen, m, out)
+        if self.rng.random() < 0.5:
+            m.prepare()  # what the asyncio client does while a request is in flight
         sat.set_sync(m.info)
         w = m.wake_at()
         if w is not None and w != s.tick_at:
             s.tick_at = w
             self.at(w, self._tick, s, s.gen)
+
+    def _apply(self, s: SimSat, gen: int, m: SyncMachine, out: Apply) -> None:
+        if gen != s.gen or s.m is not m or s.sat is None:
+            return  # crashed meanwhile: what was received and not stored is gone
+        err = ""
+        try:
+            s.sat.write(out.item)
+        except OutpostError as exc:
+            err = str(exc)
+        self.log(f"{s.name} stored {type(out.item).__name__} rev {out.item.rev} {err}")
+        m.applied(self.now, err)
+        self._pump(s)
 
     def _tick(self, s: SimSat, gen: int) -> None:
         if gen != s.gen or s.m is None:
