@@ -231,7 +231,7 @@ def bench_replay(tmp: Path, project: Project, n: int, rounds: int = 1) -> None:
         if rounds > 1:
             print(f"    round {r + 1}: replay {secs:6.2f} s, publish_many {ref_many:5.2f} s, "
                   f"ratio {secs / ref_many:.2f}x  (load {os.getloadavg()[0]:.1f})")
-    led = SqlLedger(f"sqlite:///{tmp / 'ref-b1.db'}", project)
+    led = SqlLedger(f"sqlite:///{tmp / 'ref-b-one.db'}", project)  # not a ref-b{r}.db
     m = min(n, 2000)
     t0 = time.perf_counter()
     for i, a in enumerate(acts[:m]):
