@@ -30,6 +30,7 @@ __all__ = [
     "ConflictError",
     "HubError",
     "OutpostError",
+    "ReadOnlyError",
     "SchemaError",
     "StorageError",
     "ValidationError",
@@ -64,6 +65,11 @@ class SchemaError(OutpostError):
 
 class ValidationError(OutpostError):
     """An action that does not fit the schema or the current ledger state. Nothing was applied."""
+
+
+class ReadOnlyError(ValidationError):
+    """A user who may only read sent edits to the hub (a reader's token). Nothing was applied;
+    the hub's error reply carries ``"code": "readonly"`` (ours; see docs/protocol.md)."""
 
 
 CONFLICT_FIX = ("To fix: sync, then resolve it in the Conflicts view or with `outpost conflicts` "

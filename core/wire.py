@@ -132,6 +132,10 @@ def format_frame(subj: str, tok: str = "", body: bytes | None = None, *, push: b
     return text + "\n" if push else text
 
 
+ERR_CODE_READONLY = "readonly"
+"""``code`` of the hub's error reply to edits from a user who may only read (ours)."""
+
+
 def format_reply(subj: str, tok: str, res: Any = None, err: str | None = None,
                  **extra: Any) -> str:
     """A reply frame: ``{"res": res}``, or ``{"err": err, **extra}`` when ``err`` is given."""

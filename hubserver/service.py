@@ -40,6 +40,7 @@ from typing import Any
 from core.errors import (
     ConflictError,
     OutpostError,
+    ReadOnlyError,
     ValidationError,
     WireError,
 )
@@ -48,6 +49,7 @@ from core.model import Audit, Event, Note, Status, Trans, Update
 from core.revision import ZERO_REV, Rev, format_rev, now_rev
 from core.subs import Delivery, Subs, notes_for
 from core.wire import (
+    ERR_CODE_READONLY,
     Ack,
     Frame,
     Reject,
@@ -206,6 +208,10 @@ class HubService:
             return [Close(conn, CLOSE_PROTOCOL, str(exc)[:120])], None
         try:
             return self._dispatch(conn, c, frame)
+        except ReadOnlyError as exc:
+            # machine-readable: the satellite then catches up without its edits (they stay
+            # pending) instead of reconnecting for ever
+            return self._err(conn, frame, str(exc), code=ERR_CODE_READONLY), None
         except (WireError, ValidationError) as exc:
             return self._err(conn, frame, str(exc)), None
         except OutpostError as exc:
@@ -343,8 +349,8 @@ class HubService:
 
     def _check_trans(self, c: _Conn, t: Trans) -> None:
         if c.role != "writer":
-            raise ValidationError(f"user {c.user!r} is a reader and cannot publish: "
-                                  "ask the hub operator for a writer token")
+            raise ReadOnlyError(f"user {c.user!r} is a reader and cannot publish: "
+                                "ask the hub operator for a writer token")
         if len(t.acts) > self.limits.max_acts:
             raise ValidationError(f"{len(t.acts)} actions in one transaction; the hub's limit "
                                   f"is {self.limits.max_acts}: split it")
@@ -362,7 +368,7 @@ class HubService:
         if req.trans and c.role != "writer":
             # not a verdict on the edits: rejecting them would turn them into conflicts the
             # user cannot resolve; an error reply leaves them pending on the satellite
-            raise ValidationError(f"user {c.user!r} may only read: ask the hub operator for a "
+            raise ReadOnlyError(f"user {c.user!r} may only read: ask the hub operator for a "
                                   "writer token; your edits stay pending")
         if len(req.trans) > self.limits.max_trans:
             raise ValidationError(f"evt.sat: {len(req.trans)} transactions; the limit is "

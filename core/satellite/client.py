@@ -171,10 +171,25 @@ class SyncClient:
         """Connect, push the queue and catch up; return when idle.
 
         Raises:
-            HubError: not done within ``timeout`` seconds (with the last error), or sync
-                stopped (e.g. schema mismatch).
+            HubError: not done within ``timeout`` seconds (with the last error), sync
+                stopped (e.g. schema mismatch), or the hub refuses this user's edits (a
+                reader's token: caught up, the edits stay pending).
         """
-        ok = await self.run_until(lambda: self.machine.idle, timeout)
+        m = self.machine
+        held = ""  # the hub's reason for refusing this user's edits, once caught up
+
+        def done() -> bool:
+            nonlocal held
+            if m.idle:
+                return True
+            if m.read_only and m.caught_up:
+                held = m.read_only
+                return True
+            return False
+
+        ok = await self.run_until(done, timeout)
+        if ok and held:
+            raise HubError(f"sync with {self.url}: caught up with the hub, but {held}")
         if not ok:
             info = self.machine.info
             why = info.last_error or f"still {info.phase.value}"

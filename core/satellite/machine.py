@@ -52,6 +52,7 @@ from core.errors import WireError
 from core.model import Trans, Update
 from core.revision import ZERO_REV, Rev
 from core.wire import (
+    ERR_CODE_READONLY,
     Frame,
     SatReq,
     SatRes,
@@ -275,6 +276,7 @@ class SyncMachine:
         self._done_evs = 0
         self._stopped_by_user = False
         self._dropping = False  # a failed connection is closing: ignore its frames
+        self._read_only = ""    # the hub refuses this user's edits (its message): hold them
 
     # -- outputs -------------------------------------------------------------------------------
 
@@ -298,8 +300,19 @@ class SyncMachine:
     @property
     def idle(self) -> bool:
         """Caught up, nothing in flight and nothing left to send."""
-        return (self.info.phase == Phase.LIVE and not self._sat_busy and not self.applying
-                and not self.store.outbox())
+        return self.caught_up and not self.store.outbox()
+
+    @property
+    def caught_up(self) -> bool:
+        """Live, nothing in flight and everything received stored (edits may be pending)."""
+        return self.info.phase == Phase.LIVE and not self._sat_busy and not self.applying
+
+    @property
+    def read_only(self) -> str:
+        """The hub's reason when it refused this user's edits on this connection (a reader's
+        token; ``""`` otherwise): the satellite then only catches up, and the edits stay
+        pending until the next connection (e.g. with a writer token)."""
+        return self._read_only
 
     @property
     def applying(self) -> bool:
@@ -448,6 +461,17 @@ class SyncMachine:
         self._sat_busy = False
         err = decode_error(body)
         if err is not None:
+            if (isinstance(body, dict) and body.get("code") == ERR_CODE_READONLY
+                    and not self._read_only):
+                # the user may only read: nothing was stored. Catch up without the edits (they
+                # stay pending, the reason stays in the status) instead of reconnecting for
+                # ever without ever getting the hub's changes
+                self._read_only = f"hub refused the edits: {err[0]}"
+                self._sent.clear()
+                self._encoded.clear()
+                self._set(last_error=self._read_only)
+                self._send_sat(now, only_new=False)
+                return
             self._set(last_error=f"hub refused evt.sat: {err[0]}")
             self._drop("sat refused")
             return
@@ -476,7 +500,8 @@ class SyncMachine:
         errs = [f"{r.uid}: {r.err}" for r in res.rejects]
         self._set(phase=Phase.LIVE, last_sync=now, hub_rev=hub_rev, attempts=0,
                   progress=(self._done_evs, self._done_evs),
-                  last_error="" if not errs else f"rejected by the hub: {'; '.join(errs)}")
+                  last_error=(f"rejected by the hub: {'; '.join(errs)}" if errs
+                              else self._read_only))
         # pipelined: the next transactions go out now, while this reply is stored (deferred),
         # so the hub publishes them while the satellite writes; its rev is this reply's
         self._send_unsent(now)
@@ -530,7 +555,7 @@ class SyncMachine:
     def _send_unsent(self, now: float) -> None:
         """When live and idle: send pending transactions not yet sent on this connection (one
         waiting for an earlier one's ack becomes sendable once that ack is stored)."""
-        if self.info.phase != Phase.LIVE or self._sat_busy:
+        if self.info.phase != Phase.LIVE or self._sat_busy or self._read_only:
             return
         if any(t.uid not in self._sent for t in self.store.outbox()):
             self._send_sat(now, only_new=True)
@@ -539,7 +564,7 @@ class SyncMachine:
         """Encode, ahead of time, the transactions the next ``evt.sat`` will carry: pure CPU
         work an adapter may do while a request is in flight, so that sending the next one when
         the reply arrives takes less time (the hub waits for it). Optional; no outputs."""
-        if not self._sat_busy or not self.info.online:
+        if not self._sat_busy or not self.info.online or self._read_only:
             return
         old, new = self._encoded, {}
         for t in self.store.outbox():
@@ -552,7 +577,8 @@ class SyncMachine:
         self._encoded = new  # only the next request's: nothing stale is kept
 
     def _send_sat(self, now: float, *, only_new: bool) -> None:
-        trans = [t for t in self.store.outbox() if t.uid not in self._sent]
+        trans = [] if self._read_only else [
+            t for t in self.store.outbox() if t.uid not in self._sent]
         if only_new and not trans:
             return
         parts: list[bytes] = []
@@ -591,6 +617,7 @@ class SyncMachine:
         self._dropping = True
 
     def _reset_conn(self) -> None:
+        self._read_only = ""
         self._waiting.clear()
         self._sent.clear()
         self._encoded.clear()

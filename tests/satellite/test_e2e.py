@@ -293,3 +293,41 @@ async def test_a_queue_bigger_than_a_frame_syncs_in_several_frames(
         sat.pub([Action(SITE, "big", Cmd.NEW, {"name": "b", "notes": "y" * MAX_TRANS_BYTES})])
     assert sat.record(SITE, "big") is None
     sat.close()
+
+
+async def test_reader_token_catches_up_and_keeps_its_edits_pending(
+        tmp_path: Path, project: Project) -> None:
+    """A satellite on a reader's token with offline edits: the hub refuses the edits, but the
+    satellite still catches up (it used to reconnect for ever without ever receiving the hub's
+    changes); the edits stay pending with the reason in the status, and reach the hub exactly
+    once when the user gets a writer token."""
+    from hubserver.auth import Users
+
+    users = Users(tmp_path / "users.db")
+    rita, ann = users.add("rita", "reader"), users.add("ann", "writer")
+    try:
+        async with Hub(MemLedger(project), port=0, users=users) as hub:
+            w = Satellite(tmp_path / "w", project)
+            w.pub([Action(SITE, "s1", Cmd.NEW, {"name": "from the office"})])
+            await SyncClient(w, hub.url, ann, rnd=random.Random(0)).sync_once(10)
+            r = Satellite(tmp_path / "r", project)
+            uid = r.pub([Action(SITE, "s2", Cmd.NEW, {"name": "from the field"})])
+            with pytest.raises(HubError, match="caught up with the hub, but .*may only read"):
+                await SyncClient(r, hub.url, rita, rnd=random.Random(0)).sync_once(10)
+            st = r.status()
+            assert st.rev == hub.ledger.rev() > 0  # the office's record arrived
+            rv = r.record(SITE, "s1")
+            assert rv is not None and rv.confirmed is not None
+            assert rv.confirmed["name"] == "from the office"
+            assert st.pending == 1 and st.conflicts == 0 and "may only read" in st.last_error
+            assert [e.key for e in hub.ledger.events(0)] == ["s1"]  # nothing of rita's
+            # with a writer token the held edit goes out, once
+            await SyncClient(r, hub.url, ann, rnd=random.Random(0)).sync_once(10)
+            rec = r.receipt(uid)
+            assert rec is not None and rec.state == ReceiptState.ACCEPTED
+            assert [e.key for e in hub.ledger.events(0)] == ["s1", "s2"]
+            assert r.status().pending == 0 and r.status().last_error == ""
+            w.close()
+            r.close()
+    finally:
+        users.close()
