@@ -312,7 +312,7 @@ async def test_reader_token_catches_up_and_keeps_its_edits_pending(
             await SyncClient(w, hub.url, ann, rnd=random.Random(0)).sync_once(10)
             r = Satellite(tmp_path / "r", project)
             uid = r.pub([Action(SITE, "s2", Cmd.NEW, {"name": "from the field"})])
-            with pytest.raises(HubError, match="caught up with the hub, but .*may only read"):
+            with pytest.raises(HubError, match=r"caught up with the hub, but .*may only read"):
                 await SyncClient(r, hub.url, rita, rnd=random.Random(0)).sync_once(10)
             st = r.status()
             assert st.rev == hub.ledger.rev() > 0  # the office's record arrived
