@@ -67,6 +67,8 @@ class MainWindow(QMainWindow):
         self.resize(1200, 750)
         self.undo_stack = QUndoStack(self)
         self.topics = TopicListModel(sat, self)
+        self.topics.reloading = lambda top: (top in self.record_models
+                                             and self.record_models[top].reloading)
         self.record_models: dict[str, RecordTableModel] = {}
         self.forms: dict[str, RecordForm] = {}
         self.conflicts_dialog: ConflictsDialog | None = None

@@ -130,8 +130,17 @@ class SatelliteAPI(Protocol):
 
     def status(self) -> SatStatus: ...
 
-    def keys(self, top: str) -> list[str]:
-        """Keys of the records the user sees in a topic (replica + pending), sorted."""
+    def keys(self, top: str, confirmed: Sequence[str] | None = None) -> list[str]:
+        """Keys of the records the user sees in a topic (replica + pending), sorted.
+
+        ``confirmed``: the replica's keys as :meth:`confirmed_keys` returned them (read on
+        another thread): only the pending edits are merged in here."""
+        ...
+
+    def confirmed_keys(self, top: str) -> list[str]:
+        """The replica's keys of a topic, sorted, without the pending edits. Safe to call on
+        any thread (it only reads the replica): a window reads a million keys off its UI
+        thread with it, then merges them with :meth:`keys` ``(top, confirmed=...)``."""
         ...
 
     def records(self, top: str) -> list[RecordView]:

@@ -168,9 +168,14 @@ class Satellite:
             syncing=info.phase in (Phase.HANDSHAKE, Phase.CATCHUP), progress=info.progress,
             offline_mode=self.offline_mode)
 
-    def keys(self, top: str) -> list[str]:
+    def keys(self, top: str, confirmed: Sequence[str] | None = None) -> list[str]:
         self._project.model(top)
-        return keys_of(self.replica.read.keys(top), self._ov, top)
+        base = self.replica.read.keys(top) if confirmed is None else confirmed
+        return keys_of(base, self._ov, top)
+
+    def confirmed_keys(self, top: str) -> list[str]:
+        self._project.model(top)
+        return self.replica.read.keys(top)
 
     def records(self, top: str) -> list[RecordView]:
         self._project.model(top)

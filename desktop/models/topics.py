@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, QTimer
@@ -28,6 +28,9 @@ class TopicListModel(QAbstractListModel):
         self._timer.setSingleShot(True)
         self._timer.setInterval(400)
         self._timer.timeout.connect(self._recount)
+        self.reloading: Callable[[str], bool] = lambda top: False
+        """Whether a records table showing ``top`` is reloading (its count then comes
+        through :meth:`counted`): set by the window."""
 
     def topic_at(self, row: int) -> str:
         return self._topics[row]
@@ -68,6 +71,8 @@ class TopicListModel(QAbstractListModel):
         """A fresh count from a full read made elsewhere (the records table's reload): no
         recount of ``top`` is needed for the changes seen so far."""
         self._stale.discard(top)
+        if not self._stale:
+            self._timer.stop()  # nothing left to recount
         self.set_count(top, n)
 
     def count_all(self) -> None:
@@ -102,4 +107,8 @@ class TopicListModel(QAbstractListModel):
         stale, self._stale = self._stale, set()
         for t in self._topics:
             if t in stale:
+                if self.reloading(t):  # its table reads the keys anyway: wait for its count
+                    self._stale.add(t)
+                    self._timer.start()
+                    continue
                 self.set_count(t, self._sat.count(t))

@@ -85,8 +85,18 @@ class FakeSatellite:
                 out[a.key] = cur
         return out
 
-    def keys(self, top: str) -> list[str]:
-        return sorted(k for k, v in self._view(top).items() if v.fields is not None)
+    def keys(self, top: str, confirmed: Sequence[str] | None = None) -> list[str]:
+        out = set(self.replica.states(top) if confirmed is None else confirmed)
+        for k, rv in self._view(top).items():
+            if rv.pending:  # as the satellite: pending edits on top of the replica's keys
+                if rv.fields is None:
+                    out.discard(k)
+                else:
+                    out.add(k)
+        return sorted(out)
+
+    def confirmed_keys(self, top: str) -> list[str]:
+        return sorted(self.replica.states(top))
 
     def records(self, top: str) -> list[RecordView]:
         v = self._view(top)
