@@ -58,6 +58,13 @@ def _days_from_civil(y: int, m: int, d: int) -> int:
 
 _MDAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
+_SECONDS: dict[str, int] = {}
+"""Date-and-time parts (``YYYY-MM-DDTHH:MM:SS``) already validated by a full parse of a UTC
+(``Z``) text -> that second in milliseconds: the revisions of a frame share a few seconds
+(each transaction's ``base`` and ``created``, the events' ``rev``), and the full parse costs
+about 4 µs against well under 1 µs here."""
+_SECONDS_MAX = 4096
+
 
 def parse_rev(text: str) -> Rev:
     """Parse an RFC 3339 timestamp into a revision.
@@ -71,6 +78,16 @@ def parse_rev(text: str) -> Rev:
     Raises:
         ValueError: the text is not an RFC 3339 timestamp; the message says what is expected.
     """
+    if type(text) is str and len(text) >= 20:
+        base = _SECONDS.get(text[:19])
+        if base is not None:  # a second seen before: only the fraction and the Z are left
+            tail = text[19:]
+            if tail == "Z":
+                return base
+            if 3 <= len(tail) <= 11 and tail[0] == "." and tail[-1] == "Z":
+                digits = tail[1:-1]
+                if digits.isascii() and digits.isdigit():
+                    return base + int((digits + "00")[:3])
     m = _RFC3339.match(text) if isinstance(text, str) else None
     if m is None:
         raise ValueError(
@@ -98,6 +115,10 @@ def parse_rev(text: str) -> Rev:
     if total > _MAX_REV:
         # an offset can push 9999-12-31 past the last time we can format
         raise ValueError(f"invalid revision {text!r}: after 9999-12-31T23:59:59.999Z")
+    if m[8] == "Z":
+        if len(_SECONDS) >= _SECONDS_MAX:
+            _SECONDS.clear()
+        _SECONDS[text[:19]] = total - ms
     return total
 
 

@@ -246,3 +246,39 @@ def test_format_rev_matches_formatting_from_scratch(revs: list[int]) -> None:
         if rev % 1000:
             want += "." + f"{rev % 1000:03d}".rstrip("0")
         assert format_rev(rev) == want + "Z"
+
+
+def _parse_uncached(text: str) -> int:
+    from core import revision
+
+    revision._SECONDS.clear()
+    return parse_rev(text)
+
+
+@given(st.integers(0, 3_155_378_975_999_999 // 1000 * 1000 + 999), st.integers(1, 9),
+       st.sampled_from(["T", "t", " "]), st.booleans())
+@settings(max_examples=300)
+def test_parse_rev_cached_second_gives_the_full_parse(rev: int, digits: int, sep: str,
+                                                       z_lower: bool) -> None:
+    # the second's cache (filled by a full parse) must decide exactly as the full parse does
+    from core.revision import _MAX_REV
+
+    rev = min(rev, _MAX_REV)
+    text = format_rev(rev)
+    head, frac = text[:19], text[19:-1]
+    frac = (frac[1:] if frac else "").ljust(digits, "0")[:digits] if digits else ""
+    variants = [text, f"{head[:10]}{sep}{head[11:]}.{frac}Z", f"{head}Z",
+                f"{head}.{frac}{'z' if z_lower else 'Z'}"]
+    for v in variants:
+        want = _parse_uncached(v)
+        parse_rev(v)  # fills the cache
+        assert parse_rev(v) == want
+        assert parse_rev(text) == rev  # from the cache now
+
+
+@pytest.mark.parametrize("tail", [".Z", ".1234567890Z", ".12aZ", ".１２Z", "Z ", ".5", "",
+                                  ".5z ", "+01:00x", ".-1Z"])
+def test_parse_rev_cached_second_still_refuses_bad_tails(tail: str) -> None:
+    parse_rev("2026-11-26T11:26:54.628Z")  # the second is cached
+    with pytest.raises(ValueError, match="invalid revision"):
+        parse_rev("2026-11-26T11:26:54" + tail)
