@@ -196,7 +196,10 @@ def _pg_read_sql(hot: HotSql, stops: tuple[str, ...], ltops: tuple[str, ...]) ->
              f"(SELECT json_agg(json_build_array(u.uid, u.rev)) {probe} "
              "(SELECT uid, rev FROM evt_uid WHERE uid = k.k OFFSET 0) u)"]
     for top in stops:
-        parts.append(f"(SELECT json_agg(s) {probe} ({hot.select_state[top]} = k.k OFFSET 0) s)")
+        # the row's alias starts with "_", which no field name can (a field named like the
+        # alias would make json_agg aggregate that column instead of the row)
+        parts.append(f'(SELECT json_agg("_row") {probe} ({hot.select_state[top]} = k.k '
+                     'OFFSET 0) "_row")')
     for _top in ltops:
         parts.append(
             "(SELECT json_agg(json_build_array(e.id, e.rev, e.top, e.key, e.cmd, e.arg, a.usr)"

@@ -149,3 +149,22 @@ def test_many_topics_fall_back_to_one_read_per_table(tmp_path: Any, sql_url: str
     assert sql.events(0) == mem.events(0)
     assert sql.verify() == []
     sql.close()
+
+
+@pytest.mark.parametrize("field", ["s", "k", "u", "e", "a", "mr"])
+def test_fields_named_like_the_read_statements_aliases(sql_url: str, field: str) -> None:
+    """A field named like an alias of the one read statement (found in review: a field ``s``
+    made PostgreSQL aggregate that column instead of the state row, so every mod and del of
+    the topic failed)."""
+    from core.schema import parse_project
+
+    proj = parse_project(f'[t.m.fields]\n{field} = "str"\nother = "str"\n', "alias.toml")
+    led = SqlLedger(sql_url, proj)
+    try:
+        led.publish(Trans((Action("t.m", "k1", Cmd.NEW, {field: "a", "other": "b"}),)), "u")
+        led.publish(Trans((Action("t.m", "k1", Cmd.MOD, {field: "c"}),)), "u")
+        assert led.state("t.m", "k1") == {field: "c", "other": "b"}
+        led.publish(Trans((Action("t.m", "k1", Cmd.DEL),)), "u")
+        assert led.state("t.m", "k1") is None and led.verify() == []
+    finally:
+        led.close()
