@@ -91,6 +91,10 @@ class MemLedger:
         self._project.model(top)
         return sorted(s.key for s in self._state if s.top == top)
 
+    def count(self, top: str) -> int:
+        self._project.model(top)
+        return sum(1 for s in self._state if s.top == top)
+
     def _full(self, top: str, fields: dict[str, Any]) -> dict[str, Any]:
         return self._project.model(top).full(fields)
 

@@ -76,6 +76,10 @@ class Ledger(Protocol):
         """The keys of a topic's current records, sorted."""
         ...
 
+    def count(self, top: str) -> int:
+        """How many current records a topic has (``len(keys(top))`` without reading them)."""
+        ...
+
     def history(self, top: str, key: str) -> list[HistoryEntry]:
         """Every change of one record, oldest first."""
         ...

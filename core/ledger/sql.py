@@ -45,7 +45,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
@@ -473,6 +473,17 @@ class SqlLedger:
             keys = list(conn.execute(select(st.table.c.key).order_by(st.table.c.key)).scalars())
             conn.rollback()
         return keys
+
+    def count(self, top: str) -> int:
+        """How many current records a topic has (one ``count(*)``, no keys fetched)."""
+        st = self.tables.states.get(top)
+        if st is None:
+            self._project.model(top)
+            return 0
+        with self._guard("counting records"), self.engine.connect() as conn:
+            n = conn.execute(select(func.count()).select_from(st.table)).scalar_one()
+            conn.rollback()
+        return int(n)
 
     def history(self, top: str, key: str) -> list[HistoryEntry]:
         """Every change of one record, oldest first, with the user of each revision."""

@@ -281,3 +281,10 @@ def test_replicate_applies_forward_and_skips_old_events(ledger: Led) -> None:
     assert ledger.verify() == []
     with pytest.raises(ValidationError, match="only move forward"):
         ledger.replicate(250, [])
+
+
+def test_count_is_the_number_of_keys_without_reading_them(ledger: Any) -> None:
+    assert ledger.count(SITE) == 0
+    ledger.publish(Trans((new("1", name="a"), new("2", name="b"), new("3", name="c"))), "u")
+    ledger.publish(Trans((delete("2"),)), "u")
+    assert ledger.count(SITE) == len(ledger.keys(SITE)) == 2

@@ -331,3 +331,30 @@ async def test_reader_token_catches_up_and_keeps_its_edits_pending(
             r.close()
     finally:
         users.close()
+
+
+async def test_count_follows_pending_edits_without_reading_every_key(
+        tmp_path: Path, project: Project, hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sidebar's count of a topic: the replica's count(*) adjusted by the pending edits
+    (a new key adds one, deleting a confirmed record removes one, editing one changes
+    nothing), equal to len(keys) in every state, and no read of every key."""
+    a = Satellite(tmp_path / "a", project)
+    a.pub([Action(SITE, f"s{i}", Cmd.NEW, {"name": f"site {i}"}) for i in range(5)])
+    await sync(a, hub)
+    read_all: list[str] = []
+    keys = a.replica.read.keys
+    monkeypatch.setattr(a.replica.ledger, "keys",
+                        lambda top: read_all.append(top) or keys(top))
+    assert a.count(SITE) == 5
+    a.pub([Action(SITE, "s0", Cmd.DEL)])                       # confirmed, deleted here
+    a.pub([Action(SITE, "s1", Cmd.MOD, {"name": "renamed"})])  # confirmed, edited here
+    a.pub([Action(SITE, "n1", Cmd.NEW, {"name": "new here"})])  # only here
+    a.pub([Action(SITE, "n2", Cmd.NEW, {"name": "gone again"})])
+    a.pub([Action(SITE, "n2", Cmd.DEL)])                       # made and deleted here
+    assert a.count(SITE) == 5 - 1 + 1
+    assert read_all == []
+    assert a.count(SITE) == len(a.keys(SITE))
+    await sync(a, hub)
+    assert a.status().pending == 0
+    assert a.count(SITE) == len(a.keys(SITE)) == 5
+    a.close()
