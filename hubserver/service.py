@@ -601,13 +601,15 @@ class HubService:
     def _audits_of(self, evs: Sequence[Event]) -> tuple[Audit, ...]:
         """The audits of the revisions of ``evs``: from the cache, else read in one query."""
         revs = sorted({e.rev for e in evs})
-        missing = [r for r in revs if r not in self._audits]
+        found = {r: a for r in revs if (a := self._audits.get(r)) is not None}
+        missing = [r for r in revs if r not in found]
         if missing:
             want = set(missing)
             for a in self.ledger.audits(missing[0] - 1, missing[-1]):
                 if a.rev in want:
+                    found[a.rev] = a  # from here, not the cache: a big reply outgrows it
                     self._remember(a)
-        return tuple(self._audits[r] for r in revs if r in self._audits)
+        return tuple(found[r] for r in revs if r in found)
 
     def pending(self, conn: ConnId) -> int:
         """Events and notes waiting to be pushed to ``conn``."""

@@ -512,3 +512,18 @@ def test_notes_pending_when_a_sat_reply_goes_out_are_still_pushed(svc: HubServic
     assert "evs" not in p
     assert p["note"] == [{"mon": mon, "watch": [{"top": "prod.cat", "keys": ["1"]}]}]
     assert p["rev"] == Z  # claims no revision the client does not have yet
+
+
+def test_sat_reply_has_every_audit_when_it_outgrows_the_audit_cache(svc: HubService) -> None:
+    # found in review: audits read for a reply were put in the bounded cache and the reply
+    # was built from the cache, so a catch-up over more revisions than it holds lost the
+    # oldest audits, and the satellite's replica kept those events without their user
+    svc.AUDIT_CACHE = 8  # type: ignore[misc]
+    for i in range(30):
+        svc.handle_sync("A", frame(f"evt.pub#{i}", {"acts": [new(str(i + 1), "x")]}))
+    (r,) = svc.handle_sync("B", frame("evt.sat#1", {"rev": Z, "tops": ["prod.cat"],
+                                                    "audits": True, "lim": 100}))
+    res = body(r)["res"]
+    assert len(res["evs"]) == 30
+    assert sorted(a["rev"] for a in res["audits"]) == sorted({e["rev"] for e in res["evs"]})
+    assert {a["usr"] for a in res["audits"]} == {"userA"}
