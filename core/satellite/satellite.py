@@ -55,7 +55,6 @@ __all__ = ["Satellite"]
 _PENDING = ReceiptState.PENDING.value
 _ACCEPTED = ReceiptState.ACCEPTED.value
 _REJECTED = ReceiptState.REJECTED.value
-_COUNT_PROBES = 200  # count(): above this many pending records, merge the keys instead
 
 
 @dataclass(slots=True)
@@ -203,16 +202,15 @@ class Satellite:
         shows: a read of a million keys held the UI thread for about a second)."""
         self._project.model(top)
         read = self.replica.read
-        mine = [(s.key, st) for s, st in self._ov.states.items() if s.top == top]
-        if len(mine) > _COUNT_PROBES:
-            return len(self.keys(top))  # many pending edits: one merge beats a probe each
+        mine = {s.key: st for s, st in self._ov.states.items() if s.top == top}
         n = read.count(top)
-        for key, st in mine:  # what the pending edits add (new keys) or remove (deleted ones)
-            there = read.state(top, key) is not None
-            if st is None and there:
-                n -= 1
-            elif st is not None and not there:
-                n += 1
+        if mine:  # what the pending edits add (new keys) or remove (deleted ones): one read
+            there = read.states_of(top, mine)
+            for key, st in mine.items():
+                if st is None and key in there:
+                    n -= 1
+                elif st is not None and key not in there:
+                    n += 1
         return n
 
     def receipts(self, states: Sequence[ReceiptState] | None = None) -> list[Receipt]:
