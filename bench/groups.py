@@ -238,7 +238,7 @@ def main() -> None:
                     items = items_of(a.n)
                     run_no += 1
 
-                    def one(side: str) -> None:
+                    for side in (("ours", "raw") if r % 2 == 0 else ("raw", "ours")):
                         fn = ours if side == "ours" else raw
                         path = tmp / f"{side}-{run_no}.db"
                         if mode == "contend":
@@ -249,9 +249,6 @@ def main() -> None:
                         else:
                             dt = fn(path, items, g, sync, clock)
                         (mine if side == "ours" else ref).append(dt * 1e6 / a.n)
-
-                    for side in (("ours", "raw") if r % 2 == 0 else ("raw", "ours")):
-                        one(side)
                 ratios = [m / f for m, f in zip(mine, ref, strict=True)]
                 print(f"| {label:<36} | {g:>5} | {med(mine):>9.1f} | {med(ref):>11.1f} | "
                       f"{med(ratios):>5.2f}x | {min(ratios):.2f}-{max(ratios):.2f}"

@@ -170,6 +170,7 @@ def plan(
     states: Mapping[Sig, Mapping[str, Any] | None],
     later: Mapping[Sig, Sequence[Later]],
     now: Rev,
+    defaults: dict[str, dict[str, Any]] | None = None,
 ) -> Plan:
     """Decide a publish.
 
@@ -181,6 +182,8 @@ def plan(
         later: for every Sig, the events on it after ``trans.base`` in order (empty when the
             base is current).
         now: the clock reading the revision derives from.
+        defaults: a cache of each topic's default values, kept by a caller that plans many
+            transactions (the batch planner); filled here.
 
     Raises:
         ValidationError: nothing to apply.
@@ -207,7 +210,8 @@ def plan(
     rev = next_rev(last_rev, now)
     evs: list[Event] = []
     eid = last_id
-    defaults: dict[str, dict[str, Any]] = {}  # per topic: built once per plan, not per action
+    if defaults is None:  # per topic: built once per plan (or batch), not per action
+        defaults = {}
     state_of = states.get
     for a in trans.acts:
         sig = Sig(a.top, a.key)
