@@ -209,8 +209,13 @@ class SqlLedger:
             # the snapshot would predate the lock wait and re-use the last revision
             return create_engine(u, pool_pre_ping=False, isolation_level="READ COMMITTED")
         memory = u.database in (None, "", ":memory:")
+        # cached_statements: sqlite3 keeps 128 prepared statements per connection by default;
+        # the publish path's statements vary with the batch's shape (key counts of the one
+        # read, rows of the multi-row inserts: core.ledger.sql_batch), and one prepared again
+        # costs more than running it
         kw: dict[str, Any] = {"connect_args": {"check_same_thread": False,
-                                               "timeout": _BUSY_MS / 1000}}
+                                               "timeout": _BUSY_MS / 1000,
+                                               "cached_statements": 512}}
         if memory:
             kw["poolclass"] = StaticPool
         engine = create_engine(u, **kw)
