@@ -23,6 +23,10 @@ event loop. Every sqlite3 call releases the GIL and must win it back from that t
 this shows what the writer's GIL hand-offs cost the hub; the other thread's work done
 meanwhile is printed as bursts per transaction.
 
+The CPU rows also print how many SQL statements each side runs per commit (sqlite3's trace
+callback: every run of a statement, each row of an ``executemany`` too): every one releases
+the GIL for its step and takes it back, a hand-off to the hub's event loop.
+
 ``--profile N`` prints a cProfile of ours at group size N (synchronous=OFF) and exits.
 
 Usage::
@@ -78,11 +82,21 @@ def items_of(n: int, prefix: str = "g") -> list[tuple[Trans, str]]:
 Clock = Callable[[], float]
 
 
+STEPS = [0]
+"""SQL statements run on the publishing connection (sqlite3's trace callback: every run of a
+statement, each row of an ``executemany`` too); each one releases the GIL and takes it back."""
+
+
+def count_step(_sql: str) -> None:
+    STEPS[0] += 1
+
+
 def ours(path: Path, items: list[tuple[Trans, str]], group: int, sync: str,
          clock: Clock) -> float:
     """Seconds (of ``clock``) to publish ``items`` ``group`` at a time."""
     led = SqlLedger(f"sqlite:///{path}", PROJECT, synchronous=sync)
     led.publish_many(items_of(1, "warm"))  # the first publish opens the publisher's connection
+    led._pub.driver_connection.set_trace_callback(count_step)
     t0 = clock()
     for i in range(0, len(items), group):
         now = now_rev()  # as the hub: one clock reading per commit
@@ -117,6 +131,7 @@ def raw(path: Path, items: list[tuple[Trans, str]], group: int, sync: str,
     db.execute(f"PRAGMA synchronous={sync}")
     for ddl in RAW_DDL:
         db.execute(ddl)
+    db.set_trace_callback(count_step)
     rev = eid = 0
     t0 = clock()
     for i in range(0, len(items), group):
@@ -234,6 +249,7 @@ def main() -> None:
                 mine: list[float] = []
                 ref: list[float] = []
                 bursts: list[float] = []
+                steps: dict[str, float] = {}
                 for r in range(a.rounds):
                     items = items_of(a.n)
                     run_no += 1
@@ -247,12 +263,17 @@ def main() -> None:
                             if side == "ours":
                                 bursts.append(c.bursts / a.n)
                         else:
+                            STEPS[0] = 0
                             dt = fn(path, items, g, sync, clock)
+                            steps[side] = STEPS[0] / (a.n / g)
                         (mine if side == "ours" else ref).append(dt * 1e6 / a.n)
                 ratios = [m / f for m, f in zip(mine, ref, strict=True)]
                 print(f"| {label:<36} | {g:>5} | {med(mine):>9.1f} | {med(ref):>11.1f} | "
                       f"{med(ratios):>5.2f}x | {min(ratios):.2f}-{max(ratios):.2f}"
                       f"{'':>2} | {load():<14} |", flush=True)
+                if steps and mode == "cpu":
+                    print(f"|   (statements run per commit: SqlLedger {steps['ours']:.1f}, "
+                          f"raw {steps['raw']:.1f})")
                 if bursts:
                     print(f"|   (contender bursts per tx during ours: {med(bursts):.1f})")
 
