@@ -195,13 +195,15 @@ class _SqRead:
 
     The revision and last event id, the applied uids, the state of the touched records and
     the later events per topic come back as rows of one compound select, each tagged with
-    its kind and topic and padded with NULLs to one width; keys go in ``IN (?, ...)`` lists
-    as before (one index probe per key). Three statements became one: for the hub's small
-    group commits that took the reads from about 29 to 11 µs of the writer thread's CPU for
-    one transaction, 49 to 27 µs for five (the statements' own work, not only Python's),
-    and one GIL hand-off per statement step fewer. Values come back as stored (doubles
-    exact). The text depends on the batch's topics and key counts: statements are cached
-    per shape (bounded), and only batches of up to :data:`CHUNK` parameters take this path.
+    its kind and topic and padded with NULLs to one width. Up to :data:`_ARM_KEYS` keys of
+    a kind are looked up in one arm each (``key = ?``), more in one ``IN (?, ...)`` arm
+    (SQLite builds a temporary index of an ``IN`` list first: for five keys the arms cost
+    about 5 µs less). Three statements became one: for the hub's small group commits that
+    took the reads from about 29 to 11 µs of the writer thread's CPU for one transaction and
+    49 to 27 µs for five (the statements' own work, not only Python's), and two GIL
+    hand-offs fewer. Values come back as stored (doubles exact). The text depends on the
+    batch's topics and key counts: statements are cached per shape (bounded), and only
+    batches of up to :data:`CHUNK` parameters take this path.
     """
 
     def __init__(self, cur: Any, tables: LedgerTables, stops: tuple[str, ...],
@@ -218,7 +220,7 @@ class _SqRead:
         if len(stops) + len(ltops) > _PG_READ_MAX_TOPICS:
             return None
         n = len(uids) + sum(len(by_top[t]) for t in stops)
-        n += sum(len(wanted[t][1]) + 2 for t in ltops)
+        n += sum(len(wanted[t][1]) * 3 for t in ltops)
         if n > CHUNK:
             return None
         shape = ("sq_read", len(uids), tuple((t, len(by_top[t])) for t in stops),
@@ -234,9 +236,15 @@ class _SqRead:
             params.extend(by_top[t])
         for t in ltops:
             base, keys = wanted[t]
-            params.append(t)
-            params.append(base)
-            params.extend(keys)
+            if len(keys) > _ARM_KEYS:
+                params.append(t)
+                params.append(base)
+                params.extend(keys)
+            else:
+                for k in keys:
+                    params.append(t)
+                    params.append(base)
+                    params.append(k)
         return cls(reads.run(sql, params), reads.tables, stops, ltops)
 
     def result(self) -> tuple[Rev, int, dict[str, Rev], dict[Sig, dict[str, Any] | None],
@@ -263,6 +271,10 @@ class _SqRead:
         return last_rev, last_id, applied, states, later
 
 
+_ARM_KEYS = 8
+""":class:`_SqRead`: up to this many keys of a kind get one ``key = ?`` arm each."""
+
+
 def _ev_order(x: Later) -> tuple[Rev, int]:
     return x.ev.rev, x.ev.id
 
@@ -275,19 +287,23 @@ def _sq_read_sql(hot: HotSql, tables: LedgerTables, shape: tuple[Any, ...]) -> s
     def pad(n: int) -> str:
         return ", NULL" * (width - n)
 
-    arms = [f"SELECT 0, NULL, mr.rev, mr.last_id{pad(2)} FROM ({hot.read_meta}) mr"]
+    def arms(select: str, n: int) -> list[str]:  # select ends with "WHERE <column>"
+        if n > _ARM_KEYS:
+            return [select + hot.in_list(n)]
+        return [select + " = ?"] * n
+
+    out = [f"SELECT 0, NULL, mr.rev, mr.last_id{pad(2)} FROM ({hot.read_meta}) mr"]
     if n_uids:
-        arms.append(f"SELECT 1, NULL, uid, rev{pad(2)} FROM evt_uid WHERE uid"
-                    f"{hot.in_list(n_uids)}")
+        out += arms(f"SELECT 1, NULL, uid, rev{pad(2)} FROM evt_uid WHERE uid", n_uids)
     for i, (top, n) in enumerate(stops):
         head, _, rest = hot.select_state[top].partition("SELECT ")[2].partition(" FROM ")
         cols = len(tables.states[top].table.columns)
-        arms.append(f"SELECT 2, {i}, {head}{pad(cols)} FROM {rest}{hot.in_list(n)}")
+        out += arms(f"SELECT 2, {i}, {head}{pad(cols)} FROM {rest}", n)
     for i, (_top, n) in enumerate(ltops):
-        arms.append(f"SELECT 3, {i}, e.id, e.rev, e.top, e.key, e.cmd, e.arg, a.usr{pad(7)} "
+        out += arms(f"SELECT 3, {i}, e.id, e.rev, e.top, e.key, e.cmd, e.arg, a.usr{pad(7)} "
                     "FROM evt_event e LEFT JOIN evt_audit a ON a.rev = e.rev "
-                    f"WHERE e.top = ? AND e.rev > ? AND e.key{hot.in_list(n)}")
-    return " UNION ALL ".join(arms)
+                    "WHERE e.top = ? AND e.rev > ? AND e.key", n)
+    return " UNION ALL ".join(out)
 
 
 def _pg_read_sql(hot: HotSql, stops: tuple[str, ...], ltops: tuple[str, ...]) -> str:
