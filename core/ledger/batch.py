@@ -36,7 +36,7 @@ from core.model import Cmd, Event, Sig, Trans
 from core.revision import ZERO_REV, Rev
 from core.schema import Project
 
-__all__ = ["AuditRow", "BatchPlan", "batch_keys", "later_wanted", "plan_batch"]
+__all__ = ["AuditRow", "BatchPlan", "batch_keys", "batch_reads", "later_wanted", "plan_batch"]
 
 AuditRow = tuple[Rev, Rev, Rev, str, Mapping[str, Any] | None, str]
 """An audit row to store: ``(rev, created, arrived, usr, extra, uid)``."""
@@ -71,6 +71,10 @@ class BatchPlan:
     def changed(self) -> bool:
         """True when the batch stores anything (some transaction was applied)."""
         return bool(self.audits)
+
+
+_NO_LATER: Mapping[Sig, Sequence[Later]] = {}
+"""No later events (shared: plan() never changes the mapping it gets)."""
 
 
 def batch_keys(items: Sequence[tuple[Trans, str]]) -> dict[str, list[str]]:
@@ -113,6 +117,40 @@ def later_wanted(items: Sequence[tuple[Trans, str]], last_rev: Rev,
                 if base < got[0]:
                     out[a.top] = (base, got[1])
     return {top: (base, list(keys)) for top, (base, keys) in out.items()}
+
+
+def batch_reads(items: Sequence[tuple[Trans, str]], last_rev: Rev,
+                ) -> tuple[list[str], dict[str, list[str]], dict[str, tuple[Rev, list[str]]]]:
+    """The batch's distinct uids, :func:`batch_keys` and :func:`later_wanted` in one pass
+    over its actions (the publish path's reads; it runs for every group commit)."""
+    uids: dict[str, None] = {}
+    seen: dict[str, dict[str, None]] = {}
+    out: dict[str, tuple[Rev, dict[str, None]]] = {}
+    new = Cmd.NEW
+    for t, _ in items:
+        if t.uid:
+            uids[t.uid] = None
+        base = t.base
+        check = needs_conflict_check(t, last_rev)
+        only_new = base == ZERO_REV
+        for a in t.acts:
+            top, key = a.top, a.key
+            keys = seen.get(top)
+            if keys is None:
+                seen[top] = {key: None}
+            else:
+                keys[key] = None
+            if not check or (only_new and a.cmd != new):
+                continue
+            got = out.get(top)
+            if got is None:
+                out[top] = (base, {key: None})
+            else:
+                got[1][key] = None
+                if base < got[0]:
+                    out[top] = (base, got[1])
+    return (list(uids), {top: list(keys) for top, keys in seen.items()},
+            {top: (base, list(keys)) for top, (base, keys) in out.items()})
 
 
 def plan_batch(
@@ -166,9 +204,10 @@ def plan_batch(
                 out.dup_of[i] = stored
                 results.append(None)
                 continue
-        lt: dict[Sig, list[Later]] = {}
+        lt: Mapping[Sig, Sequence[Later]] = _NO_LATER
         base = t.base
         if hot and base < out.last_rev and any(a.key in hot for a in t.acts):
+            lt = {}
             for s in sigs_of(t):
                 got = [x for x in later.get(s, ()) if x.ev.rev > base]
                 got.extend(Later(e, u) for e, u in mine.get(s.key, ())

@@ -31,7 +31,7 @@ from typing import Any
 
 from core.errors import ConflictError, ValidationError
 from core.model import Action, Cmd, Conflict, Event, Sig, Trans
-from core.revision import ZERO_REV, Rev, format_rev, next_rev
+from core.revision import ZERO_REV, Rev, format_rev
 from core.schema import Model, Project
 
 __all__ = [
@@ -207,7 +207,7 @@ def plan(
         if conflicts:
             raise ConflictError(list(conflicts.values()))
     new_states: dict[Sig, dict[str, Any] | None] = {}
-    rev = next_rev(last_rev, now)
+    rev = now if now > last_rev else last_rev + 1  # next_rev(last_rev, now), inlined
     evs: list[Event] = []
     eid = last_id
     if defaults is None:  # per topic: built once per plan (or batch), not per action
@@ -215,7 +215,7 @@ def plan(
     state_of = states.get
     for a in trans.acts:
         sig = Sig(a.top, a.key)
-        cur = new_states.get(sig, _UNSEEN)
+        cur = new_states.get(sig, _UNSEEN) if new_states else _UNSEEN
         if cur is _UNSEEN:
             cur = state_of(sig)
         cmd = a.cmd

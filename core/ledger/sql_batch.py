@@ -32,7 +32,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Double, Integer
 
-from core.ledger.batch import BatchPlan, batch_keys, later_wanted, plan_batch
+from core.ledger.batch import BatchPlan, batch_reads, later_wanted, plan_batch
 from core.ledger.protocols import PubResult
 from core.ledger.rules import Later
 from core.ledger.tables import HotSql, LedgerTables, dumps, loads
@@ -215,16 +215,21 @@ class _SqRead:
             wanted: dict[str, tuple[Rev, list[str]]]) -> _SqRead | None:
         """Run the statement; None when the batch is too big for one."""
         states = reads.tables.states
-        stops = tuple(t for t in by_top if t in states)  # plan() rejects unknown topics
-        ltops = tuple(t for t in wanted if t in states)
-        if len(stops) + len(ltops) > _PG_READ_MAX_TOPICS:
+        # plan() rejects unknown topics; the shape: topic and key count of every arm group
+        n = len(uids)
+        skeys = []
+        for t, keys in by_top.items():
+            if t in states:
+                skeys.append((t, len(keys)))
+                n += len(keys)
+        lkeys = []
+        for t, (_base, keys) in wanted.items():
+            if t in states:
+                lkeys.append((t, len(keys)))
+                n += 3 * len(keys)
+        if n > CHUNK or len(skeys) + len(lkeys) > _PG_READ_MAX_TOPICS:
             return None
-        n = len(uids) + sum(len(by_top[t]) for t in stops)
-        n += sum(len(wanted[t][1]) * 3 for t in ltops)
-        if n > CHUNK:
-            return None
-        shape = ("sq_read", len(uids), tuple((t, len(by_top[t])) for t in stops),
-                 tuple((t, len(wanted[t][1])) for t in ltops))
+        shape = ("sq_read", len(uids), tuple(skeys), tuple(lkeys))
         hot = reads.hot
         sql = hot.cache.get(shape)
         if sql is None:
@@ -232,11 +237,11 @@ class _SqRead:
             if len(hot.cache) < 10_000:  # shapes vary: keep the cache bounded
                 hot.cache[shape] = sql
         params: list[Any] = list(uids)
-        for t in stops:
+        for t, _n in skeys:
             params.extend(by_top[t])
-        for t in ltops:
+        for t, n_keys in lkeys:
             base, keys = wanted[t]
-            if len(keys) > _ARM_KEYS:
+            if n_keys > _ARM_KEYS:
                 params.append(t)
                 params.append(base)
                 params.extend(keys)
@@ -245,6 +250,8 @@ class _SqRead:
                     params.append(t)
                     params.append(base)
                     params.append(k)
+        stops = tuple(t for t, _n in skeys)
+        ltops = tuple(t for t, _n in lkeys)
         return cls(reads.run(sql, params), reads.tables, stops, ltops)
 
     def result(self) -> tuple[Rev, int, dict[str, Rev], dict[Sig, dict[str, Any] | None],
@@ -353,7 +360,9 @@ def publish_batch(dbapi: Any, *, project: Project, tables: LedgerTables, hot: Ho
     """
     pg = hot.pg
     reads = _Reads(dbapi, hot, tables)
-    uids = list(dict.fromkeys(t.uid for t, _ in items if t.uid))
+    # the revision is not known before the read: ask for the events after every base; a base
+    # that turns out current has none, so nothing extra comes back
+    uids, by_top, wanted = batch_reads(items, _ALL)
     # PostgreSQL, the publisher's connection in autocommit mode: BEGIN and COMMIT are sent in
     # the pipelines (psycopg waits for its own BEGIN and COMMIT in a round trip of their own)
     explicit = pg and bool(getattr(dbapi, "autocommit", False))
@@ -364,23 +373,20 @@ def publish_batch(dbapi: Any, *, project: Project, tables: LedgerTables, hot: Ho
             reads.run("BEGIN ISOLATION LEVEL READ COMMITTED")
         if pg:
             reads.run("SELECT pg_advisory_xact_lock(%s)", (lock_key,))
-            # everything else after the lock (its own snapshot). The revision is not known
-            # before the pipeline returns: ask for the events after every base; a base that
-            # turns out current has none, so nothing extra comes back
-            wanted = later_wanted(items, _ALL)
-            one = _PgRead.ask(reads, uids, batch_keys(items), wanted)
+            # everything else after the lock (its own snapshot)
+            one = _PgRead.ask(reads, uids, by_top, wanted)
             if one is None:  # too many topics for one statement: one read per table
                 meta = reads.run(hot.meta_uids, (uids,))
         else:
-            # one statement for everything; None when too many topics for one compound
-            sq = _SqRead.ask(reads, uids, batch_keys(items), later_wanted(items, _ALL))
+            # one statement for everything; None for a batch too big for one
+            sq = _SqRead.ask(reads, uids, by_top, wanted)
             if sq is None:
                 meta = reads.run(hot.read_meta)
                 rows = [meta.fetchone()]
                 wanted = later_wanted(items, int(rows[0][0]))
                 reads.ask_uids(uids)
         if one is None and sq is None:
-            reads.ask_states(batch_keys(items))
+            reads.ask_states(by_top)
             reads.ask_later(wanted)
         if pipe is not None:
             pipe.sync()
