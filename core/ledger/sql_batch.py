@@ -5,15 +5,18 @@ connection here. :func:`publish_batch` then
 
 1. reads what the rules need for the whole batch: the revision and last event id (after the
    write lock on PostgreSQL), the uids already applied, the state of every touched record,
-   and the events after the oldest base where a transaction may conflict — on SQLite one
-   statement per table and topic, on PostgreSQL one statement (:class:`_PgRead`), whatever
-   the batch size;
+   and the events after the oldest base where a transaction may conflict — in ONE statement
+   (:class:`_SqRead` on SQLite for batches of up to :data:`CHUNK` parameters, one statement
+   per table and topic beyond; :class:`_PgRead` on PostgreSQL);
 2. plans every transaction in order (:func:`core.ledger.batch.plan_batch`, no storage: a
    rejected transaction changes nothing, so no SAVEPOINT is needed);
-3. writes the events, audits and uids with one ``executemany`` each and the final state of
-   every touched record with one upsert (and one delete) per topic on SQLite; on PostgreSQL
-   all of it and the ``pg_notify`` of the new revision in one statement (:func:`_write_pg`).
-   The revision itself is not written: the audit row and the events carry it;
+3. writes the events, audits and uids with one statement each (a multi-row ``INSERT`` up to
+   :data:`_MULTI_ROWS` rows, else ``executemany``) and the final state of every touched
+   record with one upsert (and one delete) per topic on SQLite: a group commit of up to 64
+   one-action transactions runs seven statements (BEGIN, the read, four inserts, COMMIT),
+   each of which releases the GIL for its step and takes it back; on PostgreSQL all of it and
+   the ``pg_notify`` of the new revision in one statement (:func:`_write_pg`). The revision
+   itself is not written: the audit row and the events carry it;
 
 all before the commit. On PostgreSQL the reads go out as one pipeline (one round trip,
 BEGIN and the lock first: READ COMMITTED gives every later statement a snapshot taken after the
