@@ -14,14 +14,11 @@ Two figures per group size, each over ``--rounds`` paired rounds (ours then raw,
 alternating), medians with the range of the per-round ratios:
 
 - ``cpu``: CPU µs per transaction of the publishing thread (``time.thread_time``) with
-  ``synchronous=OFF`` (no fsync: the code's own cost, stable under other jobs' load);
+  ``synchronous=OFF`` (no fsync: the code's own cost; on a shared machine it still moves
+  by up to 2x between runs, so read the per-round ratio; for a deterministic figure count
+  instructions, as docs/benchmarks.md does: ``valgrind --tool=cachegrind --cache-sim=no``
+  over a run that publishes, minus one that only builds the transactions);
 - ``wall``: wall-clock µs per transaction with ``synchronous=FULL`` (one fsync per group).
-
-``--contend`` adds a third: wall µs per transaction (synchronous=OFF) while another thread
-of this process runs Python in short bursts with a system call between them, like the hub's
-event loop. Every sqlite3 call releases the GIL and must win it back from that thread, so
-this shows what the writer's GIL hand-offs cost the hub; the other thread's work done
-meanwhile is printed as bursts per transaction.
 
 The CPU rows also print how many SQL statements each side runs per commit (sqlite3's trace
 callback: every run of a statement, each row of an ``executemany`` too): every one releases
@@ -32,7 +29,7 @@ the GIL for its step and takes it back, a hand-off to the hub's event loop.
 Usage::
 
     .venv/bin/python bench/groups.py [--groups 1,5,10] [--n 600] [--rounds 5]
-                                     [--mode cpu,wall] [--contend] [--profile N]
+                                     [--mode cpu,wall] [--profile N]
 
 It prints figures; it never passes or fails on time.
 """
@@ -47,7 +44,6 @@ import pstats
 import sqlite3
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -157,34 +153,6 @@ def raw(path: Path, items: list[tuple[Trans, str]], group: int, sync: str,
     return dt
 
 
-class Contender:
-    """Another thread running Python in bursts of about 20 µs with a system call between
-    them (a stand-in for the hub's event loop, which holds the GIL between its epoll, recv
-    and send calls)."""
-
-    def __init__(self) -> None:
-        self.bursts = 0
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        stop = self._stop.is_set
-        while not stop():
-            x = 0
-            for k in range(200):  # about 20 µs of bytecode
-                x += k
-            self.bursts += 1
-            time.sleep(0)  # releases the GIL, as a socket call does
-
-    def __enter__(self) -> Contender:
-        self._t.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._t.join()
-
-
 def med(xs: list[float]) -> float:
     return sorted(xs)[len(xs) // 2]
 
@@ -216,15 +184,11 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=600, help="transactions per run")
     ap.add_argument("--rounds", type=int, default=5, help="paired rounds per figure")
     ap.add_argument("--mode", default="cpu,wall", help="cpu, wall (comma-separated)")
-    ap.add_argument("--contend", action="store_true",
-                    help="also wall µs with a Python thread contending for the GIL")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="print a cProfile of publish_many at group size N and exit")
     a = ap.parse_args()
     groups = [int(g) for g in a.groups.split(",")]
     modes = [m.strip() for m in a.mode.split(",") if m.strip()]
-    if a.contend:
-        modes.append("contend")
     print(f"machine: {os.cpu_count()} CPUs, {cpu_model()}, Python {platform.python_version()}, "
           f"SQLite {sqlite3.sqlite_version}, load average {load()}")
     with tempfile.TemporaryDirectory(prefix="outpost-groups-") as d:
@@ -243,12 +207,10 @@ def main() -> None:
             sync = "FULL" if mode == "wall" else "OFF"
             clock: Clock = time.thread_time if mode == "cpu" else time.perf_counter
             label = {"cpu": "CPU µs/tx, synchronous=OFF",
-                     "wall": "wall µs/tx, synchronous=FULL",
-                     "contend": "wall µs/tx, OFF, GIL contended"}[mode]
+                     "wall": "wall µs/tx, synchronous=FULL"}[mode]
             for g in groups:
                 mine: list[float] = []
                 ref: list[float] = []
-                bursts: list[float] = []
                 steps: dict[str, float] = {}
                 for r in range(a.rounds):
                     items = items_of(a.n)
@@ -257,15 +219,9 @@ def main() -> None:
                     for side in (("ours", "raw") if r % 2 == 0 else ("raw", "ours")):
                         fn = ours if side == "ours" else raw
                         path = tmp / f"{side}-{run_no}.db"
-                        if mode == "contend":
-                            with Contender() as c:
-                                dt = fn(path, items, g, sync, clock)
-                            if side == "ours":
-                                bursts.append(c.bursts / a.n)
-                        else:
-                            STEPS[0] = 0
-                            dt = fn(path, items, g, sync, clock)
-                            steps[side] = STEPS[0] / (a.n / g)
+                        STEPS[0] = 0
+                        dt = fn(path, items, g, sync, clock)
+                        steps[side] = STEPS[0] / (a.n / g)
                         (mine if side == "ours" else ref).append(dt * 1e6 / a.n)
                 ratios = [m / f for m, f in zip(mine, ref, strict=True)]
                 print(f"| {label:<36} | {g:>5} | {med(mine):>9.1f} | {med(ref):>11.1f} | "
@@ -274,8 +230,6 @@ def main() -> None:
                 if steps and mode == "cpu":
                     print(f"|   (statements run per commit: SqlLedger {steps['ours']:.1f}, "
                           f"raw {steps['raw']:.1f})")
-                if bursts:
-                    print(f"|   (contender bursts per tx during ours: {med(bursts):.1f})")
 
 
 if __name__ == "__main__":
