@@ -220,17 +220,20 @@ class _SqRead:
         states = reads.tables.states
         # plan() rejects unknown topics; the shape: topic and key count of every arm group
         n = len(uids)
+        arms = 1 + _arms(n)
         skeys = []
         for t, keys in by_top.items():
             if t in states:
                 skeys.append((t, len(keys)))
                 n += len(keys)
+                arms += _arms(len(keys))
         lkeys = []
         for t, (_base, keys) in wanted.items():
             if t in states:
                 lkeys.append((t, len(keys)))
                 n += 3 * len(keys)
-        if n > CHUNK or len(skeys) + len(lkeys) > _PG_READ_MAX_TOPICS:
+                arms += _arms(len(keys))
+        if n > CHUNK or arms > _MAX_ARMS or len(skeys) + len(lkeys) > _PG_READ_MAX_TOPICS:
             return None
         shape = ("sq_read", len(uids), tuple(skeys), tuple(lkeys))
         hot = reads.hot
@@ -283,6 +286,16 @@ class _SqRead:
 
 _ARM_KEYS = 8
 """:class:`_SqRead`: up to this many keys of a kind get one ``key = ?`` arm each."""
+
+_MAX_ARMS = 400
+""":class:`_SqRead`: the most arms one statement may have (SQLite refuses a compound select of
+more than 500: "too many terms in compound SELECT"); a batch needing more reads table by
+table."""
+
+
+def _arms(n: int) -> int:
+    """The arms of :class:`_SqRead` that look ``n`` keys of a kind up."""
+    return n if n <= _ARM_KEYS else (1 if n else 0)
 
 
 def _ev_order(x: Later) -> tuple[Rev, int]:

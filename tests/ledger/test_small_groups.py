@@ -118,3 +118,31 @@ def test_small_group_commit_runs_seven_statements_whatever_its_size(tmp_path: An
         assert led.verify() == []
     finally:
         led.close()
+
+
+def test_batch_with_more_lookups_than_one_compound_select_takes(sql_url: str) -> None:
+    """500 keys of eight or fewer per topic (and eight uids): within the one read's 500
+    parameters, but one arm each would make 501 terms of a compound select, which SQLite
+    refuses ("too many terms in compound SELECT"): the batch reads table by table."""
+    from core.schema import parse_project
+
+    proj = parse_project("".join(f'[s.m{i}.fields]\nname = "str"\n' for i in range(62)),
+                         "wide.toml")
+    items = []
+    for k in range(8):  # transaction k modifies key k of every topic (no such records)
+        acts = tuple(Action(f"s.m{t}", f"k{k}", Cmd.MOD, {"name": "x"})
+                     for t in range(62) if t < 61 or k < 4)
+        items.append((Trans(acts, uid=f"u{k}"), "ann"))
+    assert sum(len(t.acts) for t, _ in items) == 492
+    mem = MemLedger(proj)
+    sql = SqlLedger(sql_url, proj)
+    try:
+        for led in (mem, sql):
+            led.publish(Trans((Action("s.m0", "k0", Cmd.NEW, {"name": "a"}),)), "ann", now=100)
+        want = [outcome(r) for r in one_by_one(mem, items, 200)]
+        got = [outcome(r) for r in sql.publish_many(items, now=200)]
+        assert got == want
+        assert [w[0] for w in want] == ["ValidationError"] * 8
+        assert sql.verify() == []
+    finally:
+        sql.close()
