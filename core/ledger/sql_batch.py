@@ -206,7 +206,7 @@ class _SqRead:
     49 to 27 µs for five (the statements' own work, not only Python's), and two GIL
     hand-offs fewer. Values come back as stored (doubles exact). The text depends on the
     batch's topics and key counts: statements are cached per shape (bounded), and only
-    batches of up to :data:`CHUNK` parameters take this path.
+    batches of up to :data:`CHUNK` parameters and :data:`_MAX_ARMS` arms take this path.
     """
 
     def __init__(self, cur: Any, tables: LedgerTables, stops: tuple[str, ...],
