@@ -25,7 +25,6 @@ after a rejection would be.
 
 from __future__ import annotations
 
-from collections import ChainMap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +36,7 @@ from core.model import Cmd, Event, Sig, Trans
 from core.revision import ZERO_REV, Rev
 from core.schema import Project
 
-__all__ = ["AuditRow", "BatchPlan", "batch_keys", "later_wanted", "plan_batch"]
+__all__ = ["AuditRow", "BatchPlan", "batch_keys", "batch_reads", "later_wanted", "plan_batch"]
 
 AuditRow = tuple[Rev, Rev, Rev, str, Mapping[str, Any] | None, str]
 """An audit row to store: ``(rev, created, arrived, usr, extra, uid)``."""
@@ -72,6 +71,10 @@ class BatchPlan:
     def changed(self) -> bool:
         """True when the batch stores anything (some transaction was applied)."""
         return bool(self.audits)
+
+
+_NO_LATER: Mapping[Sig, Sequence[Later]] = {}
+"""No later events (shared: plan() never changes the mapping it gets)."""
 
 
 def batch_keys(items: Sequence[tuple[Trans, str]]) -> dict[str, list[str]]:
@@ -116,6 +119,40 @@ def later_wanted(items: Sequence[tuple[Trans, str]], last_rev: Rev,
     return {top: (base, list(keys)) for top, (base, keys) in out.items()}
 
 
+def batch_reads(items: Sequence[tuple[Trans, str]], last_rev: Rev,
+                ) -> tuple[list[str], dict[str, list[str]], dict[str, tuple[Rev, list[str]]]]:
+    """The batch's distinct uids, :func:`batch_keys` and :func:`later_wanted` in one pass
+    over its actions (the publish path's reads; it runs for every group commit)."""
+    uids: dict[str, None] = {}
+    seen: dict[str, dict[str, None]] = {}
+    out: dict[str, tuple[Rev, dict[str, None]]] = {}
+    new = Cmd.NEW
+    for t, _ in items:
+        if t.uid:
+            uids[t.uid] = None
+        base = t.base
+        check = needs_conflict_check(t, last_rev)
+        only_new = base == ZERO_REV
+        for a in t.acts:
+            top, key = a.top, a.key
+            keys = seen.get(top)
+            if keys is None:
+                seen[top] = {key: None}
+            else:
+                keys[key] = None
+            if not check or (only_new and a.cmd != new):
+                continue
+            got = out.get(top)
+            if got is None:
+                out[top] = (base, {key: None})
+            else:
+                got[1][key] = None
+                if base < got[0]:
+                    out[top] = (base, got[1])
+    return (list(uids), {top: list(keys) for top, keys in seen.items()},
+            {top: (base, list(keys)) for top, (base, keys) in out.items()})
+
+
 def plan_batch(
     project: Project,
     items: Sequence[tuple[Trans, str]],
@@ -145,50 +182,65 @@ def plan_batch(
         raised; anything else (a bug) propagates.
     """
     out = BatchPlan(results=[], dup_of={}, last_rev=last_rev, last_id=last_id)
-    overlay: dict[Sig, dict[str, Any] | None] = {}  # records changed earlier in the batch
-    seen: Mapping[Sig, Mapping[str, Any] | None] = ChainMap(overlay, states)  # type: ignore[arg-type]
-    mine: dict[Sig, list[Later]] = {}  # events of this batch, per Sig
+    results, out_states = out.results, out.states
+    # the records as the next transaction sees them: stored, then changed earlier in the batch
+    seen: dict[Sig, Mapping[str, Any] | None] = dict(states)
+    mine: dict[str, list[tuple[Event, str]]] = {}  # events of this batch (and user), per key
+    # keys with events a transaction whose base is behind may collide with (stored events
+    # after the bases asked for, and this batch's): any other transaction skips the search
+    hot: set[str] = {s.key for s in later}
     done: dict[str, PubResult] = {}  # uids applied in this batch
+    defaults: dict[str, dict[str, Any]] = {}  # per topic, for plan()
     last = len(items) - 1
     for i, (t, usr) in enumerate(items):
-        if t.uid:
-            first = done.get(t.uid)
+        uid = t.uid
+        if uid:
+            first = done.get(uid)
             if first is not None:
-                out.results.append(PubResult(first.rev, first.evs, dup=True))
+                results.append(PubResult(first.rev, first.evs, dup=True))
                 continue
-            stored = applied.get(t.uid)
+            stored = applied.get(uid)
             if stored is not None:
                 out.dup_of[i] = stored
-                out.results.append(None)
+                results.append(None)
                 continue
-        lt: dict[Sig, list[Later]] = {}
-        if (later or mine) and needs_conflict_check(t, out.last_rev):
+        lt: Mapping[Sig, Sequence[Later]] = _NO_LATER
+        base = t.base
+        if hot and base < out.last_rev and any(a.key in hot for a in t.acts):
+            lt = {}
             for s in sigs_of(t):
-                got = [x for x in later.get(s, ()) if x.ev.rev > t.base]
-                got.extend(x for x in mine.get(s, ()) if x.ev.rev > t.base)
+                got = [x for x in later.get(s, ()) if x.ev.rev > base]
+                got.extend(Later(e, u) for e, u in mine.get(s.key, ())
+                           if e.rev > base and e.top == s.top)
                 if got:
                     lt[s] = got
         now = clock()
         try:
-            p = plan(project, t, last_rev=out.last_rev, last_id=out.last_id,
-                     states=seen if overlay else states, later=lt, now=now)
+            p = plan(project, t, last_rev=out.last_rev, last_id=out.last_id, states=seen,
+                     later=lt, now=now, defaults=defaults)
         except (ValidationError, ConflictError) as exc:
-            out.results.append(exc)
+            results.append(exc)
             continue
         res = PubResult(p.rev, p.evs)
-        out.results.append(res)
+        results.append(res)
         out.events.extend(p.evs)
-        out.audits.append((p.rev, t.created, now, usr, t.extra, t.uid))
-        if t.uid:
-            out.uids.append((t.uid, p.rev))
-            done[t.uid] = res
+        out.audits.append((p.rev, t.created, now, usr, t.extra, uid))
+        if uid:
+            out.uids.append((uid, p.rev))
+            done[uid] = res
         rev = p.rev
         for s, v in p.states.items():
-            out.states[s] = (v, rev)
+            out_states[s] = (v, rev)
         if i < last:  # what the next transactions of the batch see
-            overlay.update(p.states)
+            seen.update(p.states)
             for e in p.evs:
-                mine.setdefault(Sig(e.top, e.key), []).append(Later(e, usr))
+                key = e.key
+                got_mine = mine.get(key)
+                if got_mine is None:
+                    mine[key] = [(e, usr)]
+                    hot.add(key)
+                else:
+                    got_mine.append((e, usr))
         out.last_rev = rev
         if p.evs:
             out.last_id = p.evs[-1].id

@@ -31,7 +31,7 @@ from typing import Any
 
 from core.errors import ConflictError, ValidationError
 from core.model import Action, Cmd, Conflict, Event, Sig, Trans
-from core.revision import ZERO_REV, Rev, format_rev, next_rev
+from core.revision import ZERO_REV, Rev, format_rev
 from core.schema import Model, Project
 
 __all__ = [
@@ -170,6 +170,7 @@ def plan(
     states: Mapping[Sig, Mapping[str, Any] | None],
     later: Mapping[Sig, Sequence[Later]],
     now: Rev,
+    defaults: dict[str, dict[str, Any]] | None = None,
 ) -> Plan:
     """Decide a publish.
 
@@ -181,6 +182,8 @@ def plan(
         later: for every Sig, the events on it after ``trans.base`` in order (empty when the
             base is current).
         now: the clock reading the revision derives from.
+        defaults: a cache of each topic's default values, kept by a caller that plans many
+            transactions (the batch planner); filled here.
 
     Raises:
         ValidationError: nothing to apply.
@@ -204,14 +207,15 @@ def plan(
         if conflicts:
             raise ConflictError(list(conflicts.values()))
     new_states: dict[Sig, dict[str, Any] | None] = {}
-    rev = next_rev(last_rev, now)
+    rev = now if now > last_rev else last_rev + 1  # next_rev(last_rev, now), inlined
     evs: list[Event] = []
     eid = last_id
-    defaults: dict[str, dict[str, Any]] = {}  # per topic: built once per plan, not per action
+    if defaults is None:  # per topic: built once per plan (or batch), not per action
+        defaults = {}
     state_of = states.get
     for a in trans.acts:
         sig = Sig(a.top, a.key)
-        cur = new_states.get(sig, _UNSEEN)
+        cur = new_states.get(sig, _UNSEEN) if new_states else _UNSEEN
         if cur is _UNSEEN:
             cur = state_of(sig)
         cmd = a.cmd

@@ -75,6 +75,8 @@ _DB_ERRORS: tuple[type[Exception], ...] = (
     (sqlite3.Error, _psycopg.Error) if _psycopg is not None else (sqlite3.Error,))
 """Driver errors that mean the database failed (mapped to StorageError)."""
 _GUARDED: tuple[type[Exception], ...] = (DBAPIError, *_DB_ERRORS)
+_PUB_ERRORS: tuple[type[Exception], ...] = (*_GUARDED, SQLAlchemyError)
+"""What a publish maps to StorageError (as :meth:`SqlLedger._guard` does)."""
 _DUP_ERRORS: tuple[type[Exception], ...] = (IntegrityError, sqlite3.IntegrityError) + (
     (_psycopg.IntegrityError,) if _psycopg is not None else ())
 
@@ -184,7 +186,7 @@ class SqlLedger:
         self._sql: HotSql = hot_sql(self.tables, self.engine.dialect.name)
         self._partial_sql: dict[tuple[str, tuple[str, ...]], str] = {}  # sql_replicate
         self._pub_lock = threading.Lock()  # one publish at a time on self._pub
-        self._pub: Any = None  # the publisher's pooled connection, kept (see _raw_write)
+        self._pub: Any = None  # the publisher's pooled connection, kept (see _batch)
         self._pub_pool: Any = None  # the pool it came from (engine.dispose() replaces it)
         with self._guard("opening the ledger"):
             self._open()
@@ -207,8 +209,13 @@ class SqlLedger:
             # the snapshot would predate the lock wait and re-use the last revision
             return create_engine(u, pool_pre_ping=False, isolation_level="READ COMMITTED")
         memory = u.database in (None, "", ":memory:")
+        # cached_statements: sqlite3 keeps 128 prepared statements per connection by default;
+        # the publish path's statements vary with the batch's shape (key counts of the one
+        # read, rows of the multi-row inserts: core.ledger.sql_batch), and one prepared again
+        # costs more than running it
         kw: dict[str, Any] = {"connect_args": {"check_same_thread": False,
-                                               "timeout": _BUSY_MS / 1000}}
+                                               "timeout": _BUSY_MS / 1000,
+                                               "cached_statements": 512}}
         if memory:
             kw["poolclass"] = StaticPool
         engine = create_engine(u, **kw)
@@ -604,62 +611,73 @@ class SqlLedger:
 
     def _batch(self, items: Sequence[tuple[Trans, str]], now: Rev | None,
                ) -> list[PubResult | Exception]:
-        """One write transaction publishing ``items`` (see :mod:`core.ledger.sql_batch`).
+        """One write transaction publishing ``items`` (see :mod:`core.ledger.sql_batch`) on
+        the publisher's connection; commits at the end, else rolls back.
+
+        The publish path's transaction without SQLAlchemy's Connection (measured: its
+        connect/begin/commit/close cost as much CPU as a whole one-action publish), and
+        without context managers: the hub's writer thread runs this for every group commit,
+        and each generator-based ``with`` cost about 2 µs of its CPU (under the GIL). The
+        connection is taken from the pool once and kept for every publish (the pool's
+        checkout, reset-on-return rollback and checkin cost about a fifth of a one-action
+        publish); a lock serializes this process's publishes on it, as the database's write
+        lock would anyway. It is dropped (invalidated) when a rollback fails or the server
+        closed it, replaced after ``engine.dispose()``, and returned by :meth:`close`. SQLite:
+        ``BEGIN IMMEDIATE`` here is the write lock; its wait, every statement and the
+        commit's fsync run with the GIL released (``sqlite3`` releases it around each step).
+        PostgreSQL: the connection is kept in autocommit mode and
+        :mod:`core.ledger.sql_batch` sends ``BEGIN ISOLATION LEVEL READ COMMITTED``, the
+        advisory lock and the reads in one pipeline, and the writes with ``COMMIT`` in a
+        second (psycopg would wait for its own BEGIN and COMMIT in round trips of their own).
 
         Raises:
             StorageError: the database failed; nothing of the batch was stored. Its cause is
                 an IntegrityError when a uid was stored by another writer meanwhile.
         """
         clock = now_rev if now is None else (lambda: now)
-        with self._guard("publishing transactions"), self._raw_write() as dbapi:
-            return publish_batch(
-                dbapi, project=self._project, tables=self.tables, hot=self._sql, items=items,
-                clock=clock, lock_key=PG_LOCK_KEY, channel=PG_CHANNEL)
-
-    @contextmanager
-    def _raw_write(self) -> Iterator[Any]:
-        """The publisher's DBAPI connection in a write transaction; commits at the end, else
-        rolls back.
-
-        The publish path's transaction without SQLAlchemy's Connection (measured: its
-        connect/begin/commit/close cost as much CPU as a whole one-action publish). The
-        connection is taken from the pool once and kept for every publish (the pool's
-        checkout, reset-on-return rollback and checkin cost about a fifth of a one-action
-        publish); a lock serializes this process's publishes on it, as the database's write
-        lock would anyway. It is dropped (invalidated) when a rollback fails or the server
-        closed it, replaced after ``engine.dispose()``, and returned by :meth:`close`. SQLite:
-        ``BEGIN IMMEDIATE`` here is the write lock. PostgreSQL: the connection is kept in
-        autocommit mode and :mod:`core.ledger.sql_batch` sends ``BEGIN ISOLATION LEVEL READ
-        COMMITTED``, the advisory lock and the reads in one pipeline, and the writes with
-        ``COMMIT`` in a second (psycopg would wait for its own BEGIN and COMMIT in round trips
-        of their own). A failure rolls back here.
-        """
-        with self._pub_lock:
-            proxy = self._pub
-            if proxy is None or self._pub_pool is not self.engine.pool:
-                if proxy is not None:  # engine.dispose() made a new pool: follow it
-                    self._release(proxy)
-                self._pub_pool = self.engine.pool
-                proxy = self._pub = self.engine.raw_connection()
-                if self._pg:
-                    self._pg_publisher(proxy.driver_connection)
-            dbapi: Any = proxy.driver_connection
-            try:
-                if not self._pg:
-                    dbapi.execute("BEGIN IMMEDIATE")
-                yield dbapi
-                dbapi.commit()  # sqlite3 commits an open transaction even in autocommit mode
-            except BaseException:
+        try:
+            with self._pub_lock:
+                proxy = self._pub
+                if proxy is None or self._pub_pool is not self.engine.pool:
+                    proxy = self._new_publisher(proxy)
+                dbapi: Any = proxy.driver_connection
                 try:
-                    dbapi.rollback()
-                    broken = bool(getattr(dbapi, "closed", False))  # psycopg: connection lost
-                except _DB_ERRORS:
-                    broken = True
-                if broken:  # never reuse a connection in an unknown state
-                    self._pub = None
-                    with suppress(*_GUARDED, SQLAlchemyError):
-                        proxy.invalidate()
-                raise
+                    if not self._pg:
+                        dbapi.execute("BEGIN IMMEDIATE")
+                    out = publish_batch(
+                        dbapi, project=self._project, tables=self.tables, hot=self._sql,
+                        items=items, clock=clock, lock_key=PG_LOCK_KEY, channel=PG_CHANNEL)
+                    dbapi.commit()  # sqlite3 commits an open transaction even in autocommit
+                except BaseException:
+                    self._roll_back(proxy, dbapi)
+                    raise
+            return out
+        except OutpostError:
+            raise
+        except _PUB_ERRORS as exc:
+            raise self._storage_error("publishing transactions", exc) from exc
+
+    def _new_publisher(self, old: Any) -> Any:
+        """Take the publisher's connection from the pool (see :meth:`_batch`)."""
+        if old is not None:  # engine.dispose() made a new pool: follow it
+            self._release(old)
+        self._pub_pool = self.engine.pool
+        proxy = self._pub = self.engine.raw_connection()
+        if self._pg:
+            self._pg_publisher(proxy.driver_connection)
+        return proxy
+
+    def _roll_back(self, proxy: Any, dbapi: Any) -> None:
+        """Roll the publisher's transaction back; drop the connection when that fails."""
+        try:
+            dbapi.rollback()
+            broken = bool(getattr(dbapi, "closed", False))  # psycopg: connection lost
+        except _DB_ERRORS:
+            broken = True
+        if broken:  # never reuse a connection in an unknown state
+            self._pub = None
+            with suppress(*_GUARDED, SQLAlchemyError):
+                proxy.invalidate()
 
     def _batch_retry(self, items: Sequence[tuple[Trans, str]], now: Rev | None,
                      ) -> list[PubResult | Exception]:

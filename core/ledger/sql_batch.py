@@ -5,15 +5,18 @@ connection here. :func:`publish_batch` then
 
 1. reads what the rules need for the whole batch: the revision and last event id (after the
    write lock on PostgreSQL), the uids already applied, the state of every touched record,
-   and the events after the oldest base where a transaction may conflict — on SQLite one
-   statement per table and topic, on PostgreSQL one statement (:class:`_PgRead`), whatever
-   the batch size;
+   and the events after the oldest base where a transaction may conflict — in ONE statement
+   (:class:`_SqRead` on SQLite for batches of up to :data:`CHUNK` parameters, one statement
+   per table and topic beyond; :class:`_PgRead` on PostgreSQL);
 2. plans every transaction in order (:func:`core.ledger.batch.plan_batch`, no storage: a
    rejected transaction changes nothing, so no SAVEPOINT is needed);
-3. writes the events, audits and uids with one ``executemany`` each and the final state of
-   every touched record with one upsert (and one delete) per topic on SQLite; on PostgreSQL
-   all of it and the ``pg_notify`` of the new revision in one statement (:func:`_write_pg`).
-   The revision itself is not written: the audit row and the events carry it;
+3. writes the events, audits and uids with one statement each (a multi-row ``INSERT`` up to
+   :data:`_MULTI_ROWS` rows, else ``executemany``) and the final state of every touched
+   record with one upsert (and one delete) per topic on SQLite: a group commit of up to 64
+   one-action transactions runs seven statements (BEGIN, the read, four inserts, COMMIT),
+   each of which releases the GIL for its step and takes it back; on PostgreSQL all of it and
+   the ``pg_notify`` of the new revision in one statement (:func:`_write_pg`). The revision
+   itself is not written: the audit row and the events carry it;
 
 all before the commit. On PostgreSQL the reads go out as one pipeline (one round trip,
 BEGIN and the lock first: READ COMMITTED gives every later statement a snapshot taken after the
@@ -32,7 +35,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Double, Integer
 
-from core.ledger.batch import BatchPlan, batch_keys, later_wanted, plan_batch
+from core.ledger.batch import BatchPlan, batch_reads, later_wanted, plan_batch
 from core.ledger.protocols import PubResult
 from core.ledger.rules import Later
 from core.ledger.tables import HotSql, LedgerTables, dumps, loads
@@ -190,6 +193,142 @@ class _PgRead:
         return int(doc[0]), int(doc[1]), applied, states, later
 
 
+class _SqRead:
+    """SQLite: every read of a small batch in ONE statement (a ``UNION ALL`` of tagged rows).
+
+    The revision and last event id, the applied uids, the state of the touched records and
+    the later events per topic come back as rows of one compound select, each tagged with
+    its kind and topic and padded with NULLs to one width. Up to :data:`_ARM_KEYS` keys of
+    a kind are looked up in one arm each (``key = ?``), more in one ``IN (?, ...)`` arm
+    (SQLite builds a temporary index of an ``IN`` list first: for five keys the arms cost
+    about 5 µs less). Three statements became one: for the hub's small group commits that
+    took the reads from about 29 to 11 µs of the writer thread's CPU for one transaction and
+    49 to 27 µs for five (the statements' own work, not only Python's), and two GIL
+    hand-offs fewer. Values come back as stored (doubles exact). The text depends on the
+    batch's topics and key counts: statements are cached per shape (bounded), and only
+    batches of up to :data:`CHUNK` parameters and :data:`_MAX_ARMS` arms take this path.
+    """
+
+    def __init__(self, cur: Any, tables: LedgerTables, stops: tuple[str, ...],
+                 ltops: tuple[str, ...]):
+        self.cur, self.tables, self.stops, self.ltops = cur, tables, stops, ltops
+
+    @classmethod
+    def ask(cls, reads: _Reads, uids: list[str], by_top: dict[str, list[str]],
+            wanted: dict[str, tuple[Rev, list[str]]]) -> _SqRead | None:
+        """Run the statement; None when the batch is too big for one."""
+        states = reads.tables.states
+        # plan() rejects unknown topics; the shape: topic and key count of every arm group
+        n = len(uids)
+        arms = 1 + _arms(n)
+        skeys = []
+        for t, keys in by_top.items():
+            if t in states:
+                skeys.append((t, len(keys)))
+                n += len(keys)
+                arms += _arms(len(keys))
+        lkeys = []
+        for t, (_base, keys) in wanted.items():
+            if t in states:
+                lkeys.append((t, len(keys)))
+                n += 3 * len(keys)
+                arms += _arms(len(keys))
+        if n > CHUNK or arms > _MAX_ARMS or len(skeys) + len(lkeys) > _PG_READ_MAX_TOPICS:
+            return None
+        shape = ("sq_read", len(uids), tuple(skeys), tuple(lkeys))
+        hot = reads.hot
+        sql = hot.cache.get(shape)
+        if sql is None:
+            sql = _sq_read_sql(hot, reads.tables, shape)
+            if len(hot.cache) < 10_000:  # shapes vary: keep the cache bounded
+                hot.cache[shape] = sql
+        params: list[Any] = list(uids)
+        for t, _n in skeys:
+            params.extend(by_top[t])
+        for t, n_keys in lkeys:
+            base, keys = wanted[t]
+            if n_keys > _ARM_KEYS:
+                params.append(t)
+                params.append(base)
+                params.extend(keys)
+            else:
+                for k in keys:
+                    params.append(t)
+                    params.append(base)
+                    params.append(k)
+        stops = tuple(t for t, _n in skeys)
+        ltops = tuple(t for t, _n in lkeys)
+        return cls(reads.run(sql, params), reads.tables, stops, ltops)
+
+    def result(self) -> tuple[Rev, int, dict[str, Rev], dict[Sig, dict[str, Any] | None],
+                              dict[Sig, list[Later]]]:
+        last_rev = last_id = 0
+        applied: dict[str, Rev] = {}
+        states: dict[Sig, dict[str, Any] | None] = {}
+        later: dict[Sig, list[Later]] = {}
+        for r in self.cur.fetchall():
+            kind = r[0]
+            if kind == 0:
+                last_rev, last_id = int(r[2]), int(r[3])
+            elif kind == 1:
+                applied[r[2]] = int(r[3])
+            elif kind == 2:
+                top = self.stops[r[1]]
+                states[Sig(top, r[2])] = self.tables.states[top].values(r[2:])
+            else:
+                later.setdefault(Sig(self.ltops[r[1]], r[5]), []).append(
+                    Later(event_of(r[2:]), r[8] or ""))
+        for evs in later.values():  # (rev, id) order per record, whatever the plan's order
+            if len(evs) > 1:
+                evs.sort(key=_ev_order)
+        return last_rev, last_id, applied, states, later
+
+
+_ARM_KEYS = 8
+""":class:`_SqRead`: up to this many keys of a kind get one ``key = ?`` arm each."""
+
+_MAX_ARMS = 400
+""":class:`_SqRead`: the most arms one statement may have (SQLite refuses a compound select of
+more than 500: "too many terms in compound SELECT"); a batch needing more reads table by
+table."""
+
+
+def _arms(n: int) -> int:
+    """The arms of :class:`_SqRead` that look ``n`` keys of a kind up."""
+    return n if n <= _ARM_KEYS else (1 if n else 0)
+
+
+def _ev_order(x: Later) -> tuple[Rev, int]:
+    return x.ev.rev, x.ev.id
+
+
+def _sq_read_sql(hot: HotSql, tables: LedgerTables, shape: tuple[Any, ...]) -> str:
+    """The compound select of :class:`_SqRead`: rows of ``kind, topic index, values...``."""
+    _, n_uids, stops, ltops = shape
+    width = max([7, *(len(tables.states[t].table.columns) for t, _ in stops)])
+
+    def pad(n: int) -> str:
+        return ", NULL" * (width - n)
+
+    def arms(select: str, n: int) -> list[str]:  # select ends with "WHERE <column>"
+        if n > _ARM_KEYS:
+            return [select + hot.in_list(n)]
+        return [select + " = ?"] * n
+
+    out = [f"SELECT 0, NULL, mr.rev, mr.last_id{pad(2)} FROM ({hot.read_meta}) mr"]
+    if n_uids:
+        out += arms(f"SELECT 1, NULL, uid, rev{pad(2)} FROM evt_uid WHERE uid", n_uids)
+    for i, (top, n) in enumerate(stops):
+        head, _, rest = hot.select_state[top].partition("SELECT ")[2].partition(" FROM ")
+        cols = len(tables.states[top].table.columns)
+        out += arms(f"SELECT 2, {i}, {head}{pad(cols)} FROM {rest}", n)
+    for i, (_top, n) in enumerate(ltops):
+        out += arms(f"SELECT 3, {i}, e.id, e.rev, e.top, e.key, e.cmd, e.arg, a.usr{pad(7)} "
+                    "FROM evt_event e LEFT JOIN evt_audit a ON a.rev = e.rev "
+                    "WHERE e.top = ? AND e.rev > ? AND e.key", n)
+    return " UNION ALL ".join(out)
+
+
 def _pg_read_sql(hot: HotSql, stops: tuple[str, ...], ltops: tuple[str, ...]) -> str:
     probe = "FROM unnest(%s::text[]) AS k(k) CROSS JOIN LATERAL"
     parts = ["mr.rev", "mr.last_id",
@@ -237,39 +376,40 @@ def publish_batch(dbapi: Any, *, project: Project, tables: LedgerTables, hot: Ho
     """
     pg = hot.pg
     reads = _Reads(dbapi, hot, tables)
-    uids = list(dict.fromkeys(t.uid for t, _ in items if t.uid))
+    # the revision is not known before the read: ask for the events after every base; a base
+    # that turns out current has none, so nothing extra comes back
+    uids, by_top, wanted = batch_reads(items, _ALL)
     # PostgreSQL, the publisher's connection in autocommit mode: BEGIN and COMMIT are sent in
     # the pipelines (psycopg waits for its own BEGIN and COMMIT in a round trip of their own)
     explicit = pg and bool(getattr(dbapi, "autocommit", False))
     one: _PgRead | None = None
+    sq: _SqRead | None = None
     with _pipeline(dbapi, pg) as pipe:
         if explicit:
             reads.run("BEGIN ISOLATION LEVEL READ COMMITTED")
         if pg:
             reads.run("SELECT pg_advisory_xact_lock(%s)", (lock_key,))
-            # everything else after the lock (its own snapshot). The revision is not known
-            # before the pipeline returns: ask for the events after every base; a base that
-            # turns out current has none, so nothing extra comes back
-            wanted = later_wanted(items, _ALL)
-            one = _PgRead.ask(reads, uids, batch_keys(items), wanted)
+            # everything else after the lock (its own snapshot)
+            one = _PgRead.ask(reads, uids, by_top, wanted)
             if one is None:  # too many topics for one statement: one read per table
                 meta = reads.run(hot.meta_uids, (uids,))
-        elif len(uids) <= CHUNK:
-            meta = reads.run(hot.meta_uids_in(len(uids)), tuple(uids))
-            rows = meta.fetchall()
-            wanted = later_wanted(items, int(rows[0][0]))
         else:
-            meta = reads.run(hot.read_meta)
-            rows = [meta.fetchone()]
-            wanted = later_wanted(items, int(rows[0][0]))
-            reads.ask_uids(uids)
-        if one is None:
-            reads.ask_states(batch_keys(items))
+            # one statement for everything; None for a batch too big for one
+            sq = _SqRead.ask(reads, uids, by_top, wanted)
+            if sq is None:
+                meta = reads.run(hot.read_meta)
+                rows = [meta.fetchone()]
+                wanted = later_wanted(items, int(rows[0][0]))
+                reads.ask_uids(uids)
+        if one is None and sq is None:
+            reads.ask_states(by_top)
             reads.ask_later(wanted)
         if pipe is not None:
             pipe.sync()
         if one is not None:
             last_rev, last_id, applied, states, later = one.result()
+        elif sq is not None:
+            last_rev, last_id, applied, states, later = sq.result()
         else:
             if pg:
                 rows = meta.fetchall()
@@ -292,6 +432,8 @@ def publish_batch(dbapi: Any, *, project: Project, tables: LedgerTables, hot: Ho
             reads.run("COMMIT")
         elif pipe is not None:
             dbapi.commit()
+    if not bp.dup_of:  # no None left in the results
+        return bp.results  # type: ignore[return-value]
     out: list[PubResult | Exception] = []
     for i, r in enumerate(bp.results):
         if r is None:
@@ -446,12 +588,37 @@ def _write_pg_sql(hot: HotSql, tables: LedgerTables, uids: bool, tops: tuple[str
     return f"WITH {', '.join(ctes)} SELECT pg_notify(%s, %s)"
 
 
+_MULTI_ROWS = 64
+"""SQLite: up to this many rows (and 999 parameters) go into one table as ONE multi-row
+``INSERT ... VALUES (...), (...)`` statement instead of an ``executemany``: one step
+instead of one per row (each a GIL release and re-acquire on the hub's writer thread), about
+1.5 µs less CPU per table for 5 rows and 5 µs for 10."""
+
+
+def _insert(io: _Reads, hot: HotSql, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    """SQLite: ``rows`` into one table with the one-row statement ``sql`` (``... VALUES
+    (?, ...)`` and maybe an ``ON CONFLICT`` clause): one multi-row statement when small."""
+    n = len(rows)
+    if n < 2 or n > _MULTI_ROWS or n * len(rows[0]) > 999:
+        io.many(sql, rows)
+        return
+    ck = ("multi", sql, n)
+    multi = hot.cache.get(ck)
+    if multi is None:
+        head, _, rest = sql.partition(" VALUES ")
+        row, sep, tail = rest.partition(" ON CONFLICT ")
+        multi = f"{head} VALUES {', '.join([row] * n)}{sep}{tail}"
+        if len(hot.cache) < 10_000:
+            hot.cache[ck] = multi
+    io.run(multi, [v for r in rows for v in r])
+
+
 def _write(io: _Reads, hot: HotSql, tables: LedgerTables, bp: BatchPlan) -> None:
-    io.many(hot.ins_event, event_rows(bp.events))
-    io.many(hot.ins_audit, [(rev, created, arrived, usr,
-                                None if extra is None else dumps(extra), uid)
-                               for rev, created, arrived, usr, extra, uid in bp.audits])
-    io.many(hot.ins_uid, list(bp.uids))
+    _insert(io, hot, hot.ins_event, event_rows(bp.events))
+    _insert(io, hot, hot.ins_audit, [(rev, created, arrived, usr,
+                                      None if extra is None else dumps(extra), uid)
+                                     for rev, created, arrived, usr, extra, uid in bp.audits])
+    _insert(io, hot, hot.ins_uid, list(bp.uids))
     ups, dels = _states_by_top(tables, bp)
     for top, keys in dels.items():
         if hot.pg:  # one index probe per key (see HotSql.by_keys), pipelined
@@ -460,6 +627,6 @@ def _write(io: _Reads, hot: HotSql, tables: LedgerTables, bp: BatchPlan) -> None
         for part in chunks(keys):
             io.run(hot.delete_state[top] + hot.in_list(len(part)), hot.in_params(part))
     for top, rows in ups.items():
-        io.many(hot.upsert_state[top], rows)
+        _insert(io, hot, hot.upsert_state[top], rows)
     # no evt_meta update: the audit row and the events carry the new revision and last event
     # id (HotSql.read_meta reads them back)

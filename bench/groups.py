@@ -1,0 +1,236 @@
+"""Ledger benchmark: the hub's small group commits, µs per transaction, beside raw sqlite3.
+
+The hub's writer thread calls ``SqlLedger.publish_many(items, now)`` with the transactions
+that arrived during the previous commit: with 10 clients, groups of about 1-10 one-action
+``new`` transactions. This benchmark publishes such groups (``--groups 1,5,10``; each
+transaction one ``new`` of ``field.site`` with all five fields, a uid and the zero base, as
+a satellite's first edit) into a fresh SQLite file and, in the same round, has raw
+``sqlite3`` write the same rows (event, audit, uid and state row per transaction, in the
+ledger's table layout) with the same commit per group: ``BEGIN IMMEDIATE``, one
+``executemany`` per table, ``COMMIT``. Raw sqlite3 with groups of 1 is issue #4's
+reference (one commit per transaction).
+
+Two figures per group size, each over ``--rounds`` paired rounds (ours then raw, the order
+alternating), medians with the range of the per-round ratios:
+
+- ``cpu``: CPU µs per transaction of the publishing thread (``time.thread_time``) with
+  ``synchronous=OFF`` (no fsync: the code's own cost; on a shared machine it still moves
+  by up to 2x between runs, so read the per-round ratio; for a deterministic figure count
+  instructions, as docs/benchmarks.md does: ``valgrind --tool=cachegrind --cache-sim=no``
+  over a run that publishes, minus one that only builds the transactions);
+- ``wall``: wall-clock µs per transaction with ``synchronous=FULL`` (one fsync per group).
+
+The CPU rows also print how many SQL statements each side runs per commit (sqlite3's trace
+callback: every run of a statement, each row of an ``executemany`` too): every one releases
+the GIL for its step and takes it back, a hand-off to the hub's event loop.
+
+``--profile N`` prints a cProfile of ours at group size N (synchronous=OFF) and exits.
+
+Usage::
+
+    .venv/bin/python bench/groups.py [--groups 1,5,10] [--n 600] [--rounds 5]
+                                     [--mode cpu,wall] [--profile N]
+
+It prints figures; it never passes or fails on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import platform
+import pstats
+import sqlite3
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchlib import cpu_model  # noqa: E402
+
+from core.ledger.sql import SqlLedger  # noqa: E402
+from core.ledger.tables import dumps  # noqa: E402
+from core.model import Action, Cmd, Trans  # noqa: E402
+from core.revision import now_rev  # noqa: E402
+from core.schema import load_project  # noqa: E402
+
+PROJECT = load_project(ROOT / "assets" / "demo-schema.toml")
+TOP = "field.site"
+
+
+def arg_of(i: int) -> dict[str, Any]:
+    return {"name": f"site {i}", "region": "north", "lat": 46.5 + i * 1e-6, "lon": 7.25,
+            "notes": "a short note"}
+
+
+def items_of(n: int, prefix: str = "g") -> list[tuple[Trans, str]]:
+    return [(Trans((Action(TOP, f"{prefix}{t}", Cmd.NEW, arg_of(t)),), uid=str(uuid.uuid4())),
+             "bench") for t in range(n)]
+
+
+Clock = Callable[[], float]
+
+
+STEPS = [0]
+"""SQL statements run on the publishing connection (sqlite3's trace callback: every run of a
+statement, each row of an ``executemany`` too); each one releases the GIL and takes it back."""
+
+
+def count_step(_sql: str) -> None:
+    STEPS[0] += 1
+
+
+def ours(path: Path, items: list[tuple[Trans, str]], group: int, sync: str,
+         clock: Clock) -> float:
+    """Seconds (of ``clock``) to publish ``items`` ``group`` at a time."""
+    led = SqlLedger(f"sqlite:///{path}", PROJECT, synchronous=sync)
+    led.publish_many(items_of(1, "warm"))  # the first publish opens the publisher's connection
+    led._pub.driver_connection.set_trace_callback(count_step)
+    t0 = clock()
+    for i in range(0, len(items), group):
+        now = now_rev()  # as the hub: one clock reading per commit
+        for res in led.publish_many(items[i:i + group], now):
+            assert not isinstance(res, Exception), res
+    dt = clock() - t0
+    led.close()
+    return dt
+
+
+RAW_DDL = [
+    "CREATE TABLE evt_event (id INTEGER PRIMARY KEY, rev BIGINT NOT NULL, top TEXT NOT NULL,"
+    " key TEXT NOT NULL, cmd TEXT NOT NULL, arg TEXT)",
+    "CREATE INDEX ix_evt_event_rev ON evt_event (rev)",
+    "CREATE INDEX ix_evt_event_sig ON evt_event (top, key, rev)",
+    "CREATE TABLE evt_audit (rev INTEGER PRIMARY KEY, created BIGINT, arrived BIGINT,"
+    " usr TEXT, extra TEXT, uid TEXT)",
+    "CREATE TABLE evt_uid (uid TEXT PRIMARY KEY, rev BIGINT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE st (key TEXT PRIMARY KEY, name TEXT, region TEXT, lat REAL, lon REAL,"
+    " notes TEXT, rev BIGINT NOT NULL) WITHOUT ROWID",
+]
+RAW_UPSERT = ("INSERT INTO st VALUES (?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET "
+              "name=excluded.name, region=excluded.region, lat=excluded.lat, lon=excluded.lon, "
+              "notes=excluded.notes, rev=excluded.rev")
+
+
+def raw(path: Path, items: list[tuple[Trans, str]], group: int, sync: str,
+        clock: Clock) -> float:
+    """Raw sqlite3 writing the same rows with the same commits (no reads, no rules)."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA synchronous={sync}")
+    for ddl in RAW_DDL:
+        db.execute(ddl)
+    db.set_trace_callback(count_step)
+    rev = eid = 0
+    t0 = clock()
+    for i in range(0, len(items), group):
+        evs, auds, uids, sts = [], [], [], []
+        for t, usr in items[i:i + group]:
+            rev += 1
+            a = t.acts[0]
+            eid += 1
+            arg = a.arg
+            evs.append((eid, rev, a.top, a.key, "new", dumps(arg)))
+            auds.append((rev, 0, rev, usr, None, t.uid))
+            uids.append((t.uid, rev))
+            sts.append((a.key, arg["name"], arg["region"], arg["lat"], arg["lon"],
+                        arg["notes"], rev))
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany("INSERT INTO evt_event VALUES (?,?,?,?,?,?)", evs)
+        db.executemany("INSERT INTO evt_audit VALUES (?,?,?,?,?,?)", auds)
+        db.executemany("INSERT INTO evt_uid VALUES (?,?)", uids)
+        db.executemany(RAW_UPSERT, sts)
+        db.execute("COMMIT")
+    dt = clock() - t0
+    db.close()
+    return dt
+
+
+def med(xs: list[float]) -> float:
+    return sorted(xs)[len(xs) // 2]
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def profile(tmp: Path, n: int, group: int) -> None:
+    items = items_of(n)
+    led = SqlLedger(f"sqlite:///{tmp / 'prof.db'}", PROJECT, synchronous="OFF")
+    led.publish_many(items_of(1, "warm"))
+    prof = cProfile.Profile(time.thread_time)
+    prof.enable()
+    for i in range(0, len(items), group):
+        led.publish_many(items[i:i + group], now_rev())
+    prof.disable()
+    led.close()
+    print(f"cProfile (thread CPU), {n} transactions in groups of {group}, synchronous=OFF, "
+          f"load {load()}")
+    st = pstats.Stats(prof)
+    st.sort_stats("tottime").print_stats(30)
+    st.sort_stats("cumulative").print_stats(25)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--groups", default="1,5,10", help="group sizes, comma-separated")
+    ap.add_argument("--n", type=int, default=600, help="transactions per run")
+    ap.add_argument("--rounds", type=int, default=5, help="paired rounds per figure")
+    ap.add_argument("--mode", default="cpu,wall", help="cpu, wall (comma-separated)")
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="print a cProfile of publish_many at group size N and exit")
+    a = ap.parse_args()
+    groups = [int(g) for g in a.groups.split(",")]
+    modes = [m.strip() for m in a.mode.split(",") if m.strip()]
+    print(f"machine: {os.cpu_count()} CPUs, {cpu_model()}, Python {platform.python_version()}, "
+          f"SQLite {sqlite3.sqlite_version}, load average {load()}")
+    with tempfile.TemporaryDirectory(prefix="outpost-groups-") as d:
+        tmp = Path(d)
+        if a.profile:
+            profile(tmp, a.n, a.profile)
+            return
+        print(f"{a.n} one-action transactions per run, {a.rounds} paired rounds; µs per "
+              "transaction, medians; ratio = ours / raw per round")
+        print()
+        print(f"| {'figure':<36} | {'group':>5} | {'SqlLedger':>9} | {'raw sqlite3':>11} | "
+              f"{'ratio':>6} | {'range':>11} | {'load':<14} |")
+        print(f"|{'-' * 38}|{'-' * 7}|{'-' * 11}|{'-' * 13}|{'-' * 8}|{'-' * 13}|{'-' * 16}|")
+        run_no = 0
+        for mode in modes:
+            sync = "FULL" if mode == "wall" else "OFF"
+            clock: Clock = time.thread_time if mode == "cpu" else time.perf_counter
+            label = {"cpu": "CPU µs/tx, synchronous=OFF",
+                     "wall": "wall µs/tx, synchronous=FULL"}[mode]
+            for g in groups:
+                mine: list[float] = []
+                ref: list[float] = []
+                steps: dict[str, float] = {}
+                for r in range(a.rounds):
+                    items = items_of(a.n)
+                    run_no += 1
+
+                    for side in (("ours", "raw") if r % 2 == 0 else ("raw", "ours")):
+                        fn = ours if side == "ours" else raw
+                        path = tmp / f"{side}-{run_no}.db"
+                        STEPS[0] = 0
+                        dt = fn(path, items, g, sync, clock)
+                        steps[side] = STEPS[0] / (a.n / g)
+                        (mine if side == "ours" else ref).append(dt * 1e6 / a.n)
+                ratios = [m / f for m, f in zip(mine, ref, strict=True)]
+                print(f"| {label:<36} | {g:>5} | {med(mine):>9.1f} | {med(ref):>11.1f} | "
+                      f"{med(ratios):>5.2f}x | {min(ratios):.2f}-{max(ratios):.2f}"
+                      f"{'':>2} | {load():<14} |", flush=True)
+                if steps and mode == "cpu":
+                    print(f"|   (statements run per commit: SqlLedger {steps['ours']:.1f}, "
+                          f"raw {steps['raw']:.1f})")
+
+
+if __name__ == "__main__":
+    main()
