@@ -361,12 +361,7 @@ class RecordTableModel(QAbstractTableModel):
         edits of now placed in."""
         self._cache.clear()
         self._ref_cache.clear()
-        if not q.filter and q.col < 0:
-            keys = self._sat.keys(self._top, confirmed=keys)  # merges in memory
-            if q.desc:
-                keys.reverse()
-        else:
-            keys = self._merge(q, snap, keys, vals)
+        keys = self._merge(q, snap, keys, vals)
         if not q.filter:
             self._size = len(keys)
         old = self._keys
@@ -539,12 +534,16 @@ def _read_rows(sat: SatelliteAPI, top: str, fields: tuple[Field, ...], q: _Query
                skip: frozenset[str], stale: Callable[[], bool] | None,
                ) -> tuple[list[str], list[Any] | None]:
     """The replica's rows of ``q`` without the records ``skip``: keys in order, and their sort
-    values when ordered by a field. Key order without a filter: the keys ascending (the
-    caller merges the pending edits with ``Satellite.keys``). Runs on any thread."""
+    values when ordered by a field. Runs on any thread."""
     f = fields[q.col] if q.col >= 0 else None
     if not q.filter:
         if f is None:
-            return sat.confirmed_keys(top), None
+            keys = sat.confirmed_keys(top)
+            if skip:
+                keys = [k for k in keys if k not in skip]
+            if q.desc:
+                keys.reverse()
+            return keys, None
         keys, vals = sat.confirmed_order(top, f.name, q.desc)
         if skip:
             pairs = [(k, v) for k, v in zip(keys, vals, strict=True) if k not in skip]
