@@ -108,6 +108,10 @@ def first_paint(path: Path) -> tuple[float, float, int]:
     while not spy.painted_at and time.perf_counter() < deadline:
         app.processEvents()
     took = spy.painted_at - t0 if spy.painted_at else float("nan")
+    # a big topic's rows are read off the UI thread: wait for them (to count them)
+    while getattr(w.records, "busy", False) and time.perf_counter() < deadline:
+        app.processEvents()
+        time.sleep(0.001)
     rows = w.records.total()
     mem = rss_mb()
     w.close()
