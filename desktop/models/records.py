@@ -365,13 +365,36 @@ class RecordTableModel(QAbstractTableModel):
         if not q.filter:
             self._size = len(keys)
         old = self._keys
-        self.beginResetModel()
-        self._keys = keys
-        self._loaded = min(PAGE, len(keys))
-        self.endResetModel()
+        if len(keys) == len(old) and self.persistentIndexList():
+            self._relayout(keys)  # e.g. a sort: the selected row follows its record
+        else:
+            self.beginResetModel()
+            self._keys = keys
+            self._loaded = min(PAGE, len(keys))
+            self.endResetModel()
         _drop_later(old, vals)
         self.sort_applied.emit(q.col, Qt.SortOrder.DescendingOrder if q.desc
                                else Qt.SortOrder.AscendingOrder)
+
+    def _relayout(self, keys: list[str]) -> None:
+        """Show ``keys`` (as many as the rows shown) in a new order, moving the persistent
+        indexes (the selection, the current row) with their records."""
+        self.layoutAboutToBeChanged.emit()
+        pers = self.persistentIndexList()
+        rows: dict[str, int] = {}
+        new = []
+        for i in pers:
+            k = self._keys[i.row()]
+            if k not in rows:
+                try:
+                    rows[k] = keys.index(k)
+                except ValueError:
+                    rows[k] = -1
+            r = rows[k]
+            new.append(self.index(r, i.column()) if 0 <= r < self._loaded else QModelIndex())
+        self._keys = keys
+        self.changePersistentIndexList(pers, new)
+        self.layoutChanged.emit()
 
     def _merge(self, q: _Query, snap: frozenset[str], keys: list[str],
                vals: list[Any] | None) -> list[str]:

@@ -201,6 +201,7 @@ def test_sorting_is_the_visible_records_sorted_in_python(
     m = w.records
     names = [f.name for f in m.model_def.fields]
     header = w.table.horizontalHeader()
+    assert w.select_key("o007")
     for name in ("species", "count", "observed", "site", "observer", "notes"):
         f = m.model_def.field(name)
         assert f is not None
@@ -215,6 +216,7 @@ def test_sorting_is_the_visible_records_sorted_in_python(
                 col, DESC if desc else ASC), name
             want = python_order(sat.records(OBS), name, f.type, desc)
             assert shown(m) == want, (name, desc)
+            assert w.current_key() == "o007" and w.form.key == "o007"  # still selected
     assert order.off_main() and len(order.calls) == 12
     # an edit after the sort goes where the order puts it
     col = names.index("count")
