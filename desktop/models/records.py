@@ -420,6 +420,7 @@ class RecordTableModel(QAbstractTableModel):
             ins.append((pos, ok, k))
         if not ins:
             return keys
+
         def cmp(a: tuple[int, tuple[int, int, Any, str], str],
                 b: tuple[int, tuple[int, int, Any, str], str]) -> int:
             if a[0] != b[0]:
