@@ -15,7 +15,9 @@ from PySide6.QtCore import QItemSelection, QModelIndex, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QHBoxLayout,
     QHeaderView,
+    QLabel,
     QLineEdit,
     QListView,
     QMainWindow,
@@ -97,10 +99,19 @@ class MainWindow(QMainWindow):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        # shown while the current table reads its rows off the UI thread (a big topic opened,
+        # sorted or filtered); the rows shown meanwhile are the table's previous ones
+        self.loading = QLabel()
+        self.loading.setObjectName("loading")
+        self.loading.setStyleSheet("color: palette(mid); padding: 0 4px;")
+        self.loading.hide()
         center = QWidget()
         cl = QVBoxLayout(center)
         cl.setContentsMargins(0, 0, 0, 0)
-        cl.addWidget(self.filter)
+        top_row = QHBoxLayout()
+        top_row.addWidget(self.filter, 1)
+        top_row.addWidget(self.loading)
+        cl.addLayout(top_row)
         cl.addWidget(self.table, 1)
         # form + history
         self.form_stack = QStackedWidget()
@@ -224,9 +235,12 @@ class MainWindow(QMainWindow):
         top = self.topics.topic_at(cur.row())
         self._top = top
         if top not in self.record_models:
-            self.record_models[top] = model = RecordTableModel(self.sat, top, self)
+            self.record_models[top] = model = RecordTableModel(
+                self.sat, top, self, size=self.topics.count_of(top))
             # a reload reads every key: the sidebar takes its count instead of reading again
             model.modelReset.connect(lambda m=model: self._table_reloaded(m))
+            model.busy_changed.connect(lambda _b, m=model: self._table_busy(m))
+            model.sort_applied.connect(lambda c, o, m=model: self._sort_shown(m, c, o))
             form = RecordForm(self.sat, self.sat.project.model(top))
             form.save_requested.connect(self._save_fields)
             self.forms[top] = form
@@ -235,10 +249,12 @@ class MainWindow(QMainWindow):
         model.set_filter(self.filter.text())
         self.table.setModel(model)
         self.table.selectionModel().selectionChanged.connect(self._record_selected)
+        self._sort_shown(model, *model.sort_order)  # this table's order, not the last one's
+        self._table_busy(model)
         self.form_stack.setCurrentWidget(self.forms[top])
         self.forms[top].clear()
         self.history.set_record(top, "")
-        if not self.filter.text():
+        if model.complete:
             self.topics.set_count(top, model.total())
         widths = {"str": 190, "text": 260, "int": 80, "float": 100, "bool": 60, "date": 110,
                   "datetime": 170, "enum": 100, "ref": 190, "json": 160}
@@ -248,6 +264,25 @@ class MainWindow(QMainWindow):
     def _table_reloaded(self, model: RecordTableModel) -> None:
         if model.complete:
             self.topics.counted(model.topic, model.total())
+
+    def _table_busy(self, model: RecordTableModel) -> None:
+        if model.topic != self._top:
+            return  # another topic's table: its state shows when it is selected again
+        if model.busy:
+            col, _order = model.sort_order
+            what = ("Filtering" if model.filter_text else
+                    "Sorting" if col >= 0 and model.total() else "Loading")
+            self.loading.setText(f"{what} {model.model_def.title}…")
+        self.loading.setVisible(model.busy)
+
+    def _sort_shown(self, model: RecordTableModel, col: int, order: Qt.SortOrder) -> None:
+        """Show the current table's order in the header (the view re-sorting to the same
+        order is a no-op in the model)."""
+        if model.topic != self._top:
+            return
+        header = self.table.horizontalHeader()
+        if (header.sortIndicatorSection(), header.sortIndicatorOrder()) != (col, order):
+            header.setSortIndicator(col, order)
 
     def _filter_changed(self, text: str) -> None:
         if self._top:

@@ -11,7 +11,7 @@ after the change is committed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -141,6 +141,25 @@ class SatelliteAPI(Protocol):
         """The replica's keys of a topic, sorted, without the pending edits. Safe to call on
         any thread (it only reads the replica): a window reads a million keys off its UI
         thread with it, then merges them with :meth:`keys` ``(top, confirmed=...)``."""
+        ...
+
+    def confirmed_order(self, top: str, field: str, desc: bool = False,
+                        ) -> tuple[list[str], list[Any]]:
+        """The replica's keys of a topic ordered by a field (the rule of
+        :mod:`core.satellite.order`), and each one's sort value, without the pending edits.
+        Safe to call on any thread: a window sorts a million records off its UI thread
+        with it, then places the records of :meth:`overlaid` itself."""
+        ...
+
+    def confirmed_scan(self, top: str, chunk: int = 5_000) -> Iterator[list[RecordView]]:
+        """The replica's records of a topic in key order, in chunks, without the pending
+        edits (``fields`` is ``confirmed``). Safe to call on any thread (a window filters a
+        million records off its UI thread)."""
+        ...
+
+    def overlaid(self, top: str) -> frozenset[str]:
+        """Keys of a topic whose fields the pending edits change (new, changed or deleted
+        locally)."""
         ...
 
     def records(self, top: str) -> list[RecordView]:

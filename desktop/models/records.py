@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import (
@@ -24,6 +27,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor, QFont
 
+from core.satellite import order
 from core.satellite.api import Change, RecordView, SatelliteAPI
 from core.schema import Field, Model
 from desktop.format import display_value
@@ -50,11 +54,18 @@ class RecordTableModel(QAbstractTableModel):
     Args:
         sat: the satellite.
         top: the topic shown.
+        size: how many records it has, when known (else counted here): a bigger topic than
+            :data:`SYNC_UNDER` is read off the UI thread (:attr:`busy` meanwhile).
     """
 
-    _keys_read = Signal(object)  # (generation, replica rev, keys or the error): from a thread
+    _read_done = Signal(object)  # (generation, replica rev, query, snapshot, result): a thread
+    busy_changed = Signal(bool)
+    """A read off the UI thread started (True) or its rows are shown (False)."""
+    sort_applied = Signal(int, object)
+    """The order the rows now show: column (-1: key order) and :class:`Qt.SortOrder`."""
 
-    def __init__(self, sat: SatelliteAPI, top: str, parent: Any = None):
+    def __init__(self, sat: SatelliteAPI, top: str, parent: Any = None, *,
+                 size: int | None = None):
         super().__init__(parent)
         self._sat = sat
         self._top = top
@@ -71,10 +82,13 @@ class RecordTableModel(QAbstractTableModel):
         self._reload_timer.setSingleShot(True)
         self._reload_timer.setInterval(RELOAD_DELAY_MS)
         self._reload_timer.timeout.connect(self._reload_when_idle)
-        self._read_gen = 0      # the generation of the last key read started off the UI thread
-        self._reading = False   # such a read is in flight
-        self._keys_read.connect(self._on_keys_read, Qt.ConnectionType.QueuedConnection)
-        self._reload()
+        self._read_gen = 0      # the generation of the last read started
+        self._reading = False   # a read off the UI thread is in flight
+        self._read_done.connect(self._on_read, Qt.ConnectionType.QueuedConnection)
+        # the topic's size as last seen (``size``: known already, e.g. the sidebar's count; a
+        # count(*) of a million records is 20-50 ms): its rows are read here or off the thread
+        self._size = sat.count(top) if size is None else size
+        self._start()
 
     # -- public helpers ------------------------------------------------------------------------
 
@@ -95,6 +109,23 @@ class RecordTableModel(QAbstractTableModel):
     def reloading(self) -> bool:
         """A reload is scheduled or its keys are being read off the UI thread."""
         return self._reload_timer.isActive() or self._reading
+
+    @property
+    def filter_text(self) -> str:
+        return self._filter
+
+    @property
+    def busy(self) -> bool:
+        """The rows are being read off the UI thread (opening, sorting, filtering, reloading
+        a big topic): the rows shown are the previous ones until then."""
+        return self._reading
+
+    @property
+    def sort_order(self) -> tuple[int, Qt.SortOrder]:
+        """The order asked for last (column, -1 for key order): what the rows show once
+        :attr:`busy` is over."""
+        return self._sort_col, (Qt.SortOrder.DescendingOrder if self._sort_desc
+                                else Qt.SortOrder.AscendingOrder)
 
     def total(self) -> int:
         """How many records match (fetched or not)."""
@@ -129,9 +160,7 @@ class RecordTableModel(QAbstractTableModel):
         if text == self._filter:
             return
         self._filter = text
-        self.beginResetModel()
-        self._reload()
-        self.endResetModel()
+        self._start()
 
     # -- Qt model interface --------------------------------------------------------------------
 
@@ -216,17 +245,14 @@ class RecordTableModel(QAbstractTableModel):
         return None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        self.layoutAboutToBeChanged.emit()
-        self._sort_col = column if 0 <= column < len(self._fields) else -1
-        self._sort_desc = order == Qt.SortOrder.DescendingOrder
-        old = self.persistentIndexList()
-        old_keys = [(self._keys[i.row()], i.column()) for i in old]
-        self._keys = self._ordered(self._keys)
-        pos = {k: r for r, k in enumerate(self._keys)}
-        new = [self.index(pos[k], c) if pos[k] < self._loaded else QModelIndex()
-               for k, c in old_keys]
-        self.changePersistentIndexList(old, new)
-        self.layoutChanged.emit()
+        """Order the rows by a field (``column``; -1: by key); the rows are read off the UI
+        thread on a big topic (:attr:`busy`), :attr:`sort_applied` tells when they show."""
+        col = column if 0 <= column < len(self._fields) else -1
+        desc = order == Qt.SortOrder.DescendingOrder
+        if (col, desc) == (self._sort_col, self._sort_desc):
+            return  # e.g. the view setting its indicator to what is shown
+        self._sort_col, self._sort_desc = col, desc
+        self._start()
 
     # -- reacting to the satellite -------------------------------------------------------------
 
@@ -251,115 +277,178 @@ class RecordTableModel(QAbstractTableModel):
             self._apply_key(key)
 
     def _reload_when_idle(self) -> None:
-        # during a catch-up, every batch would cost a read of the whole topic on the UI
-        # thread: wait until the satellite says the catch-up is over
+        # during a catch-up, every batch would cost a read of the whole topic: wait until the
+        # satellite says the catch-up is over
         if self._sat.status().syncing:
             self._reload_timer.start()
             return
-        if self._filter or self._sort_col >= 0:
-            self.reload()  # needs every record: read here, as sorting and filtering do
-            return
-        self._read_keys_off_thread()
-
-    def _read_keys_off_thread(self) -> None:
-        """Reload in key order with the replica's keys read on a worker thread: after a
-        1,000,000-event catch-up that read held the UI thread for 1.2 s. The rows stay as they
-        are until the keys arrive (:meth:`_on_keys_read`)."""
-        self._read_gen += 1
-        self._reading = True
-        gen, rev, top, sat, done = (self._read_gen, self._sat.status().rev, self._top,
-                                    self._sat, self._keys_read)
-
-        def work() -> None:
-            keys: list[str] | Exception
-            try:
-                keys = sat.confirmed_keys(top)
-            except Exception as exc:  # handed to the UI thread, which reloads there
-                keys = exc
-            with contextlib.suppress(RuntimeError):  # the model was deleted (window closed)
-                done.emit((gen, rev, keys))
-
-        threading.Thread(target=work, name="outpost-keys", daemon=True).start()
-
-    def _on_keys_read(self, msg: tuple[int, int, list[str] | Exception]) -> None:
-        gen, rev, keys = msg
-        if gen != self._read_gen or not self._reading:
-            return  # superseded by a later read or a reload
-        self._reading = False
-        if self._reload_timer.isActive():
-            return  # more hub data came meanwhile: that reload reads again
-        if isinstance(keys, Exception) or self._filter or self._sort_col >= 0:
-            self.reload()  # on this thread: its error (if any) surfaces as before
-            return
-        if self._sat.status().rev != rev:
-            self._read_keys_off_thread()  # hub data was stored during the read: read again
-            return
-        self.beginResetModel()
-        self._cache.clear()
-        self._ref_cache.clear()
-        self._keys = self._ordered(self._sat.keys(self._top, confirmed=keys))
-        self._loaded = min(PAGE, len(self._keys))
-        self.endResetModel()
+        self._start(threaded=True)  # the topic may have grown by a million records
 
     def reload(self) -> None:
-        """Re-read the keys from the satellite (a reset of the whole model)."""
-        self._reload_timer.stop()
-        self._reading = False  # a read in flight is superseded
-        self.beginResetModel()
-        self._reload()
-        self.endResetModel()
+        """Read the rows again (a reset of the whole model; off the UI thread on a big
+        topic)."""
+        self._start()
 
-    def _reload(self) -> None:
+    # -- reading the rows ----------------------------------------------------------------------
+    #
+    # A read (opening the topic, a sort, a filter, a reload) of a topic over SYNC_UNDER
+    # records runs on a worker thread: the replica's rows, without the records pending edits
+    # change (``overlaid``, taken when the read starts); then, on the UI thread, the records
+    # the pending edits change *now* are placed in (a few record reads and binary searches).
+    # A read superseded by a later one is dropped (generation); when hub data was stored
+    # meanwhile (the replica's revision moved) it runs again. Smaller topics are read at once
+    # on the UI thread, the same way (no "loading" flash).
+
+    def _start(self, threaded: bool = False) -> None:
+        self._reload_timer.stop()
+        self._read_gen += 1
+        gen = self._read_gen
+        q = _Query(self._filter, self._sort_col, self._sort_desc)
+        if not threaded and self._size <= SYNC_UNDER:
+            was = self._reading
+            self._reading = False
+            keys, vals = _read_rows(self._sat, self._top, self._fields, q, frozenset(), None)
+            self._show(q, frozenset(), keys, vals)
+            if was:
+                self.busy_changed.emit(False)
+            return
+        snap = self._sat.overlaid(self._top)
+        rev, top, sat, fields, done = (self._sat.status().rev, self._top, self._sat,
+                                       self._fields, self._read_done)
+        if not self._reading:
+            self._reading = True
+            self.busy_changed.emit(True)
+
+        def stale() -> bool:
+            return gen != self._read_gen
+
+        def work() -> None:
+            res: tuple[list[str], list[Any] | None] | BaseException | None
+            try:
+                res = _read_rows(sat, top, fields, q, snap, stale)
+            except _Superseded:
+                return
+            except Exception as exc:  # handed to the UI thread, which reads there
+                res = exc
+            with contextlib.suppress(RuntimeError):  # the model was deleted (window closed)
+                done.emit((gen, rev, q, snap, res))
+
+        threading.Thread(target=work, name="outpost-rows", daemon=True).start()
+
+    def _on_read(self, msg: tuple[int, int, _Query, frozenset[str],
+                                  tuple[list[str], list[Any] | None] | Exception]) -> None:
+        gen, rev, q, snap, res = msg
+        if gen != self._read_gen or not self._reading:
+            return  # superseded by a later read
+        if self._reload_timer.isActive():
+            return  # more hub data came meanwhile: that reload reads again
+        if isinstance(res, Exception):  # read here: its error surfaces as a read's would
+            self._reading = False
+            self.busy_changed.emit(False)
+            keys, vals = _read_rows(self._sat, self._top, self._fields, q, frozenset(), None)
+            self._show(q, frozenset(), keys, vals)
+            return
+        if self._sat.status().rev != rev:
+            self._start()  # hub data was stored during the read: read again
+            return
+        self._reading = False
+        self._show(q, snap, *res)
+        self.busy_changed.emit(False)
+
+    def _show(self, q: _Query, snap: frozenset[str], keys: list[str],
+              vals: list[Any] | None) -> None:
+        """Show the rows read for ``q`` (without the records of ``snap``) with the pending
+        edits of now placed in."""
         self._cache.clear()
         self._ref_cache.clear()
-        if self._filter:
-            recs = [r for r in self._sat.records(self._top) if self._matches(r)]
-            self._cache.update({r.key: r for r in recs})
-            keys = [r.key for r in recs]
-        elif self._sort_col < 0:
-            # in key order only the keys are needed (an index-only read): rows are read when
-            # first shown. Reading every record here cost ~20 s on the UI thread after a
-            # 1,000,000-event catch-up (a million RecordViews, and full garbage collections
-            # over them), and 1.2 s at first paint on 100,000 records.
-            keys = self._sat.keys(self._top)
+        keys = self._merge(q, snap, keys, vals)
+        if not q.filter:
+            self._size = len(keys)
+        old = self._keys
+        if len(keys) == len(old) and self.persistentIndexList():
+            self._relayout(keys)  # e.g. a sort: the selected row follows its record
         else:
-            recs = self._sat.records(self._top)  # sorting by a field needs every record
-            self._cache.update({r.key: r for r in recs})
-            keys = [r.key for r in recs]
-        self._keys = self._ordered(keys)
-        self._loaded = min(PAGE, len(self._keys))
+            self.beginResetModel()
+            self._keys = keys
+            self._loaded = min(PAGE, len(keys))
+            self.endResetModel()
+        _drop_later(old, vals)
+        self.sort_applied.emit(q.col, Qt.SortOrder.DescendingOrder if q.desc
+                               else Qt.SortOrder.AscendingOrder)
 
-    def _ordered(self, keys: list[str]) -> list[str]:
-        if self._sort_col < 0:
-            return sorted(keys, reverse=self._sort_desc)
-        f = self._fields[self._sort_col]
-        if len(self._cache) < len(keys):
-            self._cache.update({r.key: r for r in self._sat.records(self._top)})
+    def _relayout(self, keys: list[str]) -> None:
+        """Show ``keys`` (as many as the rows shown) in a new order, moving the persistent
+        indexes (the selection, the current row) with their records."""
+        self.layoutAboutToBeChanged.emit()
+        pers = self.persistentIndexList()
+        rows: dict[str, int] = {}
+        new = []
+        for i in pers:
+            k = self._keys[i.row()]
+            if k not in rows:
+                try:
+                    rows[k] = keys.index(k)
+                except ValueError:
+                    rows[k] = -1
+            r = rows[k]
+            new.append(self.index(r, i.column()) if 0 <= r < self._loaded else QModelIndex())
+        self._keys = keys
+        self.changePersistentIndexList(pers, new)
+        self.layoutChanged.emit()
 
-        def sort_key(k: str) -> tuple[int, Any, str]:
-            rv = self._cache.get(k)
-            v = (rv.fields or {}).get(f.name) if rv else None
-            if v is None:
-                return (1, "", k)  # empty values last
-            if isinstance(v, bool | int | float):
-                return (0, float(v), k)
-            return (0, str(v).lower(), k)
+    def _merge(self, q: _Query, snap: frozenset[str], keys: list[str],
+               vals: list[Any] | None) -> list[str]:
+        cur = self._sat.overlaid(self._top)
+        extra = cur - snap  # edited during the read: still in ``keys`` as the replica has them
+        if extra:
+            drop = set(extra)
+            if vals is not None:
+                pairs = [(k, v) for k, v in zip(keys, vals, strict=True) if k not in drop]
+                keys, vals = [k for k, _ in pairs], [v for _, v in pairs]
+            else:
+                keys = [k for k in keys if k not in drop]
+        f = self._fields[q.col] if q.col >= 0 else None
+        ins: list[tuple[int, tuple[int, int, Any, str], str]] = []
+        for k in sorted(cur | snap):
+            rv = self._sat.record(self._top, k)
+            if rv is None or rv.fields is None or not _matches(self._fields, q.filter, rv):
+                continue
+            self._cache[k] = rv
+            ok = _okey(f, rv, k)
+            pos = _position(len(keys), ok, q.desc,
+                            lambda i: _okey_raw(f, vals, keys, i))
+            ins.append((pos, ok, k))
+        if not ins:
+            return keys
 
-        try:
-            return sorted(keys, key=sort_key, reverse=self._sort_desc)
-        except TypeError:  # mixed value types: fall back to text
-            return sorted(keys, key=lambda k: str(sort_key(k)), reverse=self._sort_desc)
+        def cmp(a: tuple[int, tuple[int, int, Any, str], str],
+                b: tuple[int, tuple[int, int, Any, str], str]) -> int:
+            if a[0] != b[0]:
+                return a[0] - b[0]
+            return -1 if order.before(a[1], b[1], q.desc) else 1
+
+        ins.sort(key=functools.cmp_to_key(cmp))
+        out: list[str] = []
+        prev = 0
+        for pos, _, k in ins:
+            out.extend(keys[prev:pos])
+            out.append(k)
+            prev = pos
+        out.extend(keys[prev:])
+        return out
 
     def _matches(self, rv: RecordView) -> bool:
-        if not self._filter:
-            return True
-        if self._filter in rv.key.lower():
-            return True
-        for f in self._fields:
-            v = (rv.fields or {}).get(f.name)
-            if v is not None and self._filter in display_value(f, v).lower():
-                return True
-        return False
+        return _matches(self._fields, self._filter, rv)
+
+    def _live_position(self, key: str, rv: RecordView) -> int:
+        """Where a record new to the rows goes in the order shown (rows read as needed)."""
+        f = self._fields[self._sort_col] if self._sort_col >= 0 else None
+
+        def at(i: int) -> tuple[int, int, Any, str]:
+            other = self.view(i)
+            return _okey(f, other, self._keys[i]) if other is not None else (1, 0, 0, "")
+
+        return _position(len(self._keys), _okey(f, rv, key), self._sort_desc, at)
 
     def _apply_key(self, key: str) -> None:
         rv = self._sat.record(self._top, key)
@@ -392,7 +481,7 @@ class RecordTableModel(QAbstractTableModel):
         if self._sort_col < 0 and not self._sort_desc:
             pos = bisect.bisect_left(self._keys, key)
         else:
-            pos = len(self._keys)
+            pos = self._live_position(key, rv)
         if pos <= self._loaded:
             self.beginInsertRows(QModelIndex(), pos, pos)
             self._keys.insert(pos, key)
@@ -419,3 +508,111 @@ def ref_label(sat: SatelliteAPI, top: str, key: str) -> str:
         return f"{key} (missing)"
     v = rv.fields.get(m.display)
     return str(v) if v not in (None, "") else key
+
+
+SYNC_UNDER = 5_000
+"""Topics with at most this many records are read on the UI thread (a few ms): no "loading"
+state; bigger ones off it (reading a million keys took about 1 s)."""
+
+
+def _drop_later(*lists: list[Any] | None) -> None:
+    """Free big lists on a worker thread, a slice at a time: freeing a million keys or values
+    at once held the GIL (and so the UI thread) for 30-60 ms."""
+    big = [x for x in lists if x is not None and len(x) > 20_000]
+    if not big:
+        return
+
+    def free() -> None:
+        for x in big:
+            while x:
+                del x[-10_000:]
+
+    threading.Thread(target=free, name="outpost-free", daemon=True).start()
+
+
+class _Superseded(Exception):
+    """A read off the UI thread stopped: a later one replaced it."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    filter: str
+    col: int      # -1: key order
+    desc: bool
+
+
+def _matches(fields: tuple[Field, ...], text: str, rv: RecordView) -> bool:
+    """Whether a record's key or a field's cell text contains ``text`` (lower case)."""
+    if not text:
+        return True
+    if text in rv.key.lower():
+        return True
+    for f in fields:
+        v = (rv.fields or {}).get(f.name)
+        if v is not None and text in display_value(f, v).lower():
+            return True
+    return False
+
+
+def _read_rows(sat: SatelliteAPI, top: str, fields: tuple[Field, ...], q: _Query,
+               skip: frozenset[str], stale: Callable[[], bool] | None,
+               ) -> tuple[list[str], list[Any] | None]:
+    """The replica's rows of ``q`` without the records ``skip``: keys in order, and their sort
+    values when ordered by a field. Runs on any thread."""
+    f = fields[q.col] if q.col >= 0 else None
+    if not q.filter:
+        if f is None:
+            keys = sat.confirmed_keys(top)
+            if skip:
+                keys = [k for k in keys if k not in skip]
+            if q.desc:
+                keys.reverse()
+            return keys, None
+        keys, vals = sat.confirmed_order(top, f.name, q.desc)
+        if skip:
+            pairs = [(k, v) for k, v in zip(keys, vals, strict=True) if k not in skip]
+            keys, vals = [k for k, _ in pairs], [v for _, v in pairs]
+        return keys, vals
+    items: list[tuple[str, Any]] = []
+    for chunk in sat.confirmed_scan(top):
+        if stale is not None and stale():
+            raise _Superseded
+        for rv in chunk:
+            if rv.key not in skip and _matches(fields, q.filter, rv):
+                items.append((rv.key, None if f is None else
+                              order.sort_value(f, (rv.fields or {}).get(f.name))))
+    if f is None:
+        keys = [k for k, _ in items]  # the scan is in key order
+        if q.desc:
+            keys.reverse()
+        return keys, None
+    keys = order.ordered_keys(f, items, q.desc)
+    by = dict(items)
+    return keys, [by[k] for k in keys]
+
+
+def _okey(f: Field | None, rv: RecordView, key: str) -> tuple[int, int, Any, str]:
+    """The order key of a record (key order when ``f`` is None)."""
+    if f is None:
+        return (0, 0, 0, key)
+    return order.order_key(f, order.sort_value(f, (rv.fields or {}).get(f.name)), key)
+
+
+def _okey_raw(f: Field | None, vals: list[Any] | None, keys: list[str],
+              i: int) -> tuple[int, int, Any, str]:
+    if f is None or vals is None:
+        return (0, 0, 0, keys[i])
+    return order.order_key(f, vals[i], keys[i])
+
+
+def _position(n: int, probe: tuple[int, int, Any, str], desc: bool,
+              at: Callable[[int], tuple[int, int, Any, str]]) -> int:
+    """Where ``probe`` goes among ``n`` ordered rows whose order keys ``at`` gives."""
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if order.before(at(mid), probe, desc):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo

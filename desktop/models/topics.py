@@ -60,6 +60,10 @@ class TopicListModel(QAbstractListModel):
             return icon("topic")
         return None
 
+    def count_of(self, top: str) -> int | None:
+        """The topic's count as shown (None: not counted yet)."""
+        return self._counts.get(top)
+
     def set_count(self, top: str, n: int) -> None:
         """Set a topic's count (known elsewhere, e.g. from its record table)."""
         if top in self._counts and self._counts[top] != n:

@@ -8,7 +8,7 @@ does over the wire. Used to develop and test item models without sockets.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -27,6 +27,7 @@ from core.satellite.api import (
     RecordView,
     SatStatus,
 )
+from core.satellite.order import ordered_keys, sort_value
 from core.schema import Project
 
 
@@ -97,6 +98,25 @@ class FakeSatellite:
 
     def confirmed_keys(self, top: str) -> list[str]:
         return sorted(self.replica.states(top))
+
+    def confirmed_order(self, top: str, field: str, desc: bool = False,
+                        ) -> tuple[list[str], list[Any]]:
+        f = self._project.model(top).field(field)
+        assert f is not None
+        conf = self.replica.states(top)
+        items = [(k, sort_value(f, v.get(field))) for k, v in conf.items()]
+        keys = ordered_keys(f, items, desc)
+        by = dict(items)
+        return keys, [by[k] for k in keys]
+
+    def confirmed_scan(self, top: str, chunk: int = 5_000) -> Iterator[list[RecordView]]:
+        conf = self.replica.states(top)
+        out = [RecordView(top, k, conf[k], conf[k]) for k in sorted(conf)]
+        for i in range(0, len(out), chunk):
+            yield out[i:i + chunk]
+
+    def overlaid(self, top: str) -> frozenset[str]:
+        return frozenset(k for k, rv in self._view(top).items() if rv.pending)
 
     def records(self, top: str) -> list[RecordView]:
         v = self._view(top)

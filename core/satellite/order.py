@@ -1,0 +1,93 @@
+"""The order of a topic's records by one field: the desktop's sorted table.
+
+One rule, computed in two places that must agree: SQLite sorts the replica's state table
+(:func:`order_sql`, read off the UI thread by ``Satellite.confirmed_order``) and Python places
+the few records pending edits change (:func:`order_key`). The rule:
+
+- **Empty values last**, in both directions: ``None``, and ``""`` for text fields.
+- Text fields (``str``, ``text``, ``date``, ``datetime``, ``enum``) compare by code point with
+  ASCII letters folded to lower case (SQLite's ``NOCASE``; other letters are not folded, as
+  SQLite does not fold them either). Dates are ISO text, so this is also the time order.
+- ``int``, ``float``, ``bool`` (false < true) compare as numbers.
+- ``ref`` compares the referenced key: integer keys before text keys, text keys as text fields.
+- ``json`` compares the stored JSON text.
+- Ties (and empty values among themselves) by record key.
+- Descending is the exact reverse of ascending for the non-empty values, and of the empty ones
+  among themselves, which stay last.
+
+Pure logic, no storage: the SQL text is built here, run by the satellite.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable
+from typing import Any
+
+from core.ledger.tables import dumps
+from core.schema import Field
+
+__all__ = ["TEXT_TYPES", "before", "order_key", "order_sql", "ordered_keys", "sort_value"]
+
+TEXT_TYPES = frozenset({"str", "text", "date", "datetime", "enum"})
+_FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def sort_value(f: Field, value: Any) -> Any:
+    """A field value (as a :class:`RecordView` holds it) as the SQL of :func:`order_sql`
+    returns it: ``None`` when empty, else a number or a text."""
+    if value is None:
+        return None
+    if f.type in TEXT_TYPES:
+        return str(value) or None
+    if f.type == "bool":
+        return int(bool(value))
+    if f.type == "json":
+        return dumps(value)
+    if f.type == "ref" and isinstance(value, bool):  # as SQLite's json_extract reads it
+        return int(value)
+    return value
+
+
+def order_key(f: Field, raw: Any, key: str) -> tuple[int, int, Any, str]:
+    """The ascending comparison key of a record whose :func:`sort_value` is ``raw``:
+    (empty, kind, value, key). Descending: see :func:`ordered_keys`."""
+    if raw is None:
+        return (1, 0, 0, key)
+    if isinstance(raw, str):
+        return (0, 1, raw if f.type == "json" else raw.translate(_FOLD), key)
+    return (0, 0, raw, key)
+
+
+def before(a: tuple[int, int, Any, str], b: tuple[int, int, Any, str], desc: bool) -> bool:
+    """Whether ``a`` comes before ``b`` (two :func:`order_key` results) in that direction."""
+    if a[0] != b[0]:
+        return a[0] < b[0]  # empty values last either way
+    return a[1:] > b[1:] if desc else a[1:] < b[1:]
+
+
+def ordered_keys(f: Field, items: Iterable[tuple[str, Any]], desc: bool = False) -> list[str]:
+    """The keys of ``(key, raw value)`` pairs in the order of the rule (in Python)."""
+    ks = sorted((order_key(f, raw, k) for k, raw in items))
+    full = [k for k in ks if not k[0]]
+    empty = [k for k in ks if k[0]]
+    if desc:
+        full.reverse()
+        empty.reverse()
+    return [k[3] for k in full] + [k[3] for k in empty]
+
+
+def order_sql(f: Field, table: str, desc: bool = False) -> str:
+    """SQLite: ``key`` and the field's sort value of every row of ``table``, in the order of
+    the rule. ``table`` and the field name are quoted here (they come from the schema)."""
+    col = '"' + f.name.replace('"', '""') + '"'
+    tbl = '"' + table.replace('"', '""') + '"'
+    if f.type in TEXT_TYPES:
+        val, coll = f"NULLIF({col}, '')", " COLLATE NOCASE"
+    elif f.type == "ref":
+        val, coll = f"json_extract({col}, '$')", " COLLATE NOCASE"
+    else:
+        val, coll = col, ""
+    d = " DESC" if desc else ""
+    return (f"SELECT key, {val} AS v FROM {tbl} "
+            f"ORDER BY v IS NULL, v{coll}{d}, key{d}")
