@@ -66,6 +66,7 @@ from core.wire import (
     enc_trans,
     format_frame,
     parse_frame,
+    rev_memo,
 )
 
 #: bytes of encoded transactions sent in one ``evt.sat`` at most (the rest follow after the
@@ -567,11 +568,12 @@ class SyncMachine:
         if not self._sat_busy or not self.info.online or self._read_only:
             return
         old, new = self._encoded, {}
+        fmt = rev_memo()
         for t in self.store.outbox():
             if t.uid in self._sent:
                 continue
             c = old.get(t.uid)
-            new[t.uid] = c if c is not None and c[0] is t else (t, dumps(enc_trans(t)))
+            new[t.uid] = c if c is not None and c[0] is t else (t, dumps(enc_trans(t, fmt)))
             if len(new) >= self.max_trans:
                 break
         self._encoded = new  # only the next request's: nothing stale is kept
@@ -584,9 +586,10 @@ class SyncMachine:
         parts: list[bytes] = []
         size = 0
         encoded = self._encoded
+        fmt = rev_memo()
         for t in trans[:self.max_trans]:
             c = encoded.pop(t.uid, None)
-            b = c[1] if c is not None and c[0] is t else dumps(enc_trans(t))
+            b = c[1] if c is not None and c[0] is t else dumps(enc_trans(t, fmt))
             size += len(b) + 1
             if parts and size > self.max_bytes:
                 break
