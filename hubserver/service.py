@@ -71,6 +71,7 @@ from core.wire import (
 )
 from hubserver.auth import ROLES
 from hubserver.limits import CLOSE_POLICY, CLOSE_PROTOCOL, CLOSE_TOO_SLOW, Limits
+from hubserver.recent import RecentEvents
 
 __all__ = [
     "SUBJECTS",
@@ -152,6 +153,10 @@ class HubService:
     PUSH_CACHE = 8
     """How many recently encoded push frames are kept for the next subscribers."""
 
+    RECENT_EVENTS = 8192
+    """How many recently fanned-out events are kept for ``evt.sat`` replies (see
+    :mod:`hubserver.recent`)."""
+
     def __init__(self, ledger: Publisher, clock: Callable[[], Rev] = now_rev,
                  limits: Limits | None = None):
         self.ledger = ledger
@@ -164,6 +169,7 @@ class HubService:
         self._pending: dict[ConnId, Delivery] = {}
         self._audits: dict[Rev, Audit] = {}  # recent revisions, oldest first
         self._push_cache: dict[tuple[Any, ...], str] = {}  # recent push frames, oldest first
+        self._recent = RecentEvents(self.rev, self.RECENT_EVENTS)  # every event after a rev
         self._mig = ledger.project.version
         self._project_dict = ledger.project.to_dict()
         self._project_dict.setdefault("project", {})["mig"] = self._mig
@@ -487,11 +493,7 @@ class HubService:
         # every read first: a StorageError leaves the subscription as it was
         cap = max(1, self.limits.max_batch)
         lim = min(req.lim or self.limits.sat_batch or cap, cap)
-        evs = self._events(req.rev, req.tops, lim)
-        more = False
-        if len(evs) >= lim and evs[-1].rev < self.rev:
-            nxt = self.ledger.events(evs[-1].rev, req.tops, 1)
-            more = bool(nxt) and nxt[0].rev <= self.rev
+        evs, more = self._sat_events(req.rev, req.tops, lim)
         rev = evs[-1].rev if more else max(self.rev, req.rev)
         audits: tuple[Audit, ...] = ()
         c = self._conns.get(job.conn)
@@ -516,6 +518,22 @@ class HubService:
                 del self._pending[job.conn]
         res = SatRes(rev, tuple(evs), tuple(acks), tuple(rejects), more, audits)
         return [Send(job.conn, format_reply(job.subj, job.tok, enc_sat_res(res)))]
+
+    def _sat_events(self, rev: Rev, tops: Sequence[str], lim: int) -> tuple[list[Event], bool]:
+        """The events of an ``evt.sat`` reply (as :meth:`_events`) and whether more follow:
+        from the recently fanned-out events when they reach back to ``rev`` (a replaying
+        satellite's reply holds the events its batch just published), else from the ledger."""
+        if self._recent.covers(rev):
+            evs = self._recent.after(rev, tops, lim) if tops and rev < self.rev else []
+            more = len(evs) >= lim and evs[-1].rev < self.rev \
+                and bool(self._recent.after(evs[-1].rev, tops, 1))
+            return evs, more
+        evs = self._events(rev, tops, lim)
+        more = False
+        if len(evs) >= lim and evs[-1].rev < self.rev:
+            nxt = self.ledger.events(evs[-1].rev, tops, 1)
+            more = bool(nxt) and nxt[0].rev <= self.rev
+        return evs, more
 
     # -- fan-out -------------------------------------------------------------------------------
 
@@ -542,6 +560,7 @@ class HubService:
             outs.extend(self._queue(conn, d.evs, d.note, d.rev))
         self.rev = max(self.rev, evs[-1].rev)
         self._last_id = evs[-1].id
+        self._recent.add(evs)
         return outs
 
     def catch_up(self, evs: Sequence[Event]) -> list[Out]:
