@@ -493,9 +493,12 @@ class MonReq:
 class SatReq:
     """``evt.sat`` body: ``{"rev", "trans": [Trans] | null, "tops"}``.
 
-    Ours: ``lim`` (events per catch-up batch) and ``audits`` (``true``: this connection is an
+    Ours: ``lim`` (events per catch-up batch), ``audits`` (``true``: this connection is an
     Outpost satellite and wants the ``audits`` extension in replies and pushes; a daql client
-    never sends it, so what it receives stays byte-identical to daql).
+    never sends it, so what it receives stays byte-identical to daql) and ``cont`` (``true``:
+    the reply starts after what this connection's previous ``evt.sat`` reply ended with, when
+    that is later than ``rev``: a satellite may then send a request before the previous reply
+    arrived; see ``docs/protocol.md``).
     """
 
     rev: Rev
@@ -503,6 +506,7 @@ class SatReq:
     tops: tuple[str, ...]
     lim: int = 0
     audits: bool = False
+    cont: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -528,6 +532,7 @@ class SatRes:
 
     ``more`` (ours) says the catch-up was cut at a batch limit: ask again from ``rev``.
     ``audits`` (ours) holds the audit (user, creation time, uid) of each revision of ``evs``.
+    ``cont`` (ours) says the hub honours ``cont`` requests on this connection.
     """
 
     rev: Rev
@@ -536,6 +541,7 @@ class SatRes:
     rejects: tuple[Reject, ...] = ()
     more: bool = False
     audits: tuple[Audit, ...] = ()
+    cont: bool = False
 
 
 def dec_sub(obj: Any, where: str = "evt.sub") -> SubReq:
@@ -560,6 +566,9 @@ def dec_sat(obj: Any, where: str = "evt.sat") -> SatReq:
     audits = r.obj.get("audits", False)
     if not isinstance(audits, bool):
         raise r.fail("audits", "true or false", audits)
+    cont = r.obj.get("cont", False)
+    if not isinstance(cont, bool):
+        raise r.fail("cont", "true or false", cont)
     raw = r.obj.get("trans")
     trans: tuple[Trans, ...] = ()
     if type(raw) is list:
@@ -578,7 +587,7 @@ def dec_sat(obj: Any, where: str = "evt.sat") -> SatReq:
             trans = r.list("trans", dec_trans)
     elif raw is not None:
         trans = r.list("trans", dec_trans)  # names the bad type
-    return SatReq(r.rev("rev"), trans, r.strs("tops"), lim, audits)
+    return SatReq(r.rev("rev"), trans, r.strs("tops"), lim, audits, cont)
 
 
 def _dec_ack(obj: Any, where: str, prs: Callable[[str], Rev] = _parse_rev_cached) -> Ack:
@@ -604,11 +613,14 @@ def dec_sat_res(obj: Any, where: str = "evt.sat result") -> SatRes:
     more = r.obj.get("more", False)
     if not isinstance(more, bool):
         raise r.fail("more", "true or false", more)
+    cont = r.obj.get("cont", False)
+    if not isinstance(cont, bool):
+        raise r.fail("cont", "true or false", cont)
     prs = _RevTexts().__getitem__  # an event's, its ack's and its audit's rev: parsed once
     return SatRes(r.rev("rev"), r.list("evs", lambda x, w: dec_event(x, w, prs)),
                   r.list("acks", lambda x, w: _dec_ack(x, w, prs)),
                   r.list("rejects", _dec_reject), more,
-                  r.list("audits", lambda x, w: dec_audit(x, w, prs)))
+                  r.list("audits", lambda x, w: dec_audit(x, w, prs)), cont)
 
 
 def decode_error(payload: Any) -> tuple[str, tuple[Conflict, ...]] | None:
@@ -773,6 +785,8 @@ def enc_sat(req: SatReq) -> dict[str, Any]:
         d["lim"] = req.lim
     if req.audits:
         d["audits"] = True
+    if req.cont:
+        d["cont"] = True
     return d
 
 
@@ -795,6 +809,8 @@ def enc_sat_res(res: SatRes) -> dict[str, Any]:
         d["more"] = True
     if res.audits:
         d["audits"] = enc_audits(res.audits, fmt)
+    if res.cont:
+        d["cont"] = True
     return d
 
 

@@ -463,14 +463,15 @@ conflicts = st.builds(
 )
 sat_reqs = st.builds(SatReq, rev=revs, trans=st.lists(trans, max_size=3).map(tuple),
                      tops=st.lists(names, max_size=3).map(tuple),
-                     lim=st.integers(min_value=0, max_value=2**63 - 1))
+                     lim=st.integers(min_value=0, max_value=2**63 - 1), audits=st.booleans(),
+                     cont=st.booleans())
 sat_res = st.builds(
     SatRes, rev=revs, evs=st.lists(events(), max_size=3).map(tuple),
     acks=st.lists(st.builds(Ack, uid=names, rev=revs), max_size=3).map(tuple),
     rejects=st.lists(st.builds(Reject, uid=names, err=names,
                                conflicts=st.lists(conflicts, max_size=2).map(tuple)),
                      max_size=2).map(tuple),
-    more=st.booleans(),
+    more=st.booleans(), cont=st.booleans(),
 )
 
 ROUND_TRIPS: list[tuple[str, Any, Callable[[Any], Any], Callable[[Any], Any]]] = [
@@ -623,8 +624,11 @@ def _careful_sat_res(obj: Any) -> Any:
         more = r.obj.get("more", False)
         if not isinstance(more, bool):
             raise r.fail("more", "true or false", more)
+        cont = r.obj.get("cont", False)
+        if not isinstance(cont, bool):
+            raise r.fail("cont", "true or false", cont)
         return SatRes(r.rev("rev"), r.list("evs", ev), r.list("acks", ack),
-                      r.list("rejects", wire._dec_reject), more, r.list("audits", audit))
+                      r.list("rejects", wire._dec_reject), more, r.list("audits", audit), cont)
     except WireError as exc:
         return str(exc)
 
@@ -644,7 +648,7 @@ _ITEM_LIKE = st.one_of(
 
 
 @given(st.fixed_dictionaries({}, optional={
-    "rev": _REV_LIKE, "more": st.booleans(),
+    "rev": _REV_LIKE, "more": st.booleans(), "cont": st.one_of(st.booleans(), st.none()),
     **{k: st.one_of(_FIELD_VALUES, st.lists(_ITEM_LIKE, max_size=4))
        for k in ("evs", "acks", "audits")}}))
 @settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
