@@ -178,8 +178,19 @@ def offline_trans(n: int) -> list[list[Action]]:
             for i in range(n)]
 
 
-def _replay_once(tmp: Path, project: Project, made: Path, n: int, r: int) -> float:
-    """One replay of the prepared offline queue (a copy of it) into a fresh hub process."""
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process used so far (Linux /proc; 0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _replay_once(tmp: Path, project: Project, made: Path, n: int,
+                 r: int) -> tuple[float, float, float]:
+    """One replay of the prepared offline queue (a copy of it) into a fresh hub process:
+    wall seconds, and the CPU seconds of this (the satellite's) process and of the hub's."""
     from core.satellite.client import SyncClient
     from core.satellite.satellite import Satellite
 
@@ -188,15 +199,17 @@ def _replay_once(tmp: Path, project: Project, made: Path, n: int, r: int) -> flo
     proc, url = start_hub(tmp / f"hub-b{r}.db")
     try:
         sat = Satellite(data, project)  # FULL, as in the field
+        hub0, sat0 = proc_cpu(proc.pid), time.process_time()
         t0 = time.perf_counter()
         asyncio.run(SyncClient(sat, url).sync_once(3600))
         secs = time.perf_counter() - t0
+        sat_cpu, hub_cpu = time.process_time() - sat0, proc_cpu(proc.pid) - hub0
         st = sat.status()
         sat.close()
     finally:
         stop_hub(proc)
     assert st.pending == 0 and st.conflicts == 0, st
-    return secs
+    return secs, sat_cpu, hub_cpu
 
 
 def _publish_many_once(tmp: Path, project: Project, acts: list[list[Action]], r: int) -> float:
@@ -225,12 +238,12 @@ def bench_replay(tmp: Path, project: Project, n: int, rounds: int = 1) -> None:
     prep.close()
     pairs = []
     for r in range(rounds):
-        secs = _replay_once(tmp, project, made, n, r)
+        secs, sat_cpu, hub_cpu = _replay_once(tmp, project, made, n, r)
         ref_many = _publish_many_once(tmp, project, acts, r)
         pairs.append((secs, ref_many))
-        if rounds > 1:
-            print(f"    round {r + 1}: replay {secs:6.2f} s, publish_many {ref_many:5.2f} s, "
-                  f"ratio {secs / ref_many:.2f}x  (load {os.getloadavg()[0]:.1f})")
+        print(f"    round {r + 1}: replay {secs:6.2f} s (CPU: satellite {sat_cpu:.2f} s, hub "
+              f"{hub_cpu:.2f} s), publish_many {ref_many:5.2f} s, ratio {secs / ref_many:.2f}x"
+              f"  (load {os.getloadavg()[0]:.1f})")
     led = SqlLedger(f"sqlite:///{tmp / 'ref-b-one.db'}", project)  # not a ref-b{r}.db
     m = min(n, 2000)
     t0 = time.perf_counter()

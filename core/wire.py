@@ -62,6 +62,7 @@ __all__ = [
     "format_push",
     "format_reply",
     "parse_frame",
+    "rev_memo",
 ]
 
 MAX_FRAME = 1 << 20
@@ -263,6 +264,18 @@ def _parse_rev_cached(text: str) -> Rev:
     return rev
 
 
+class _RevTexts(dict[str, Rev]):
+    """Revision texts parsed within one frame (``memo[text]``): the revisions of a frame repeat
+    (an event's, its ack's and its audit's; every transaction's ``base``), so each distinct
+    text is parsed once. Raises ValueError like ``parse_rev`` (nothing is stored then)."""
+
+    __slots__ = ()
+
+    def __missing__(self, text: str) -> Rev:
+        rev = self[text] = parse_rev(text)
+        return rev
+
+
 _CMDS: dict[str, Cmd] = {c.value: c for c in Cmd}
 
 
@@ -323,7 +336,8 @@ def dec_action(obj: Any, where: str = "action") -> Action:
     return Action(r.str("top", required=True), r.str("key"), cmd, arg)
 
 
-def dec_event(obj: Any, where: str = "event") -> Event:
+def dec_event(obj: Any, where: str = "event",
+              prs: Callable[[str], Rev] = _parse_rev_cached) -> Event:
     if type(obj) is dict:
         # fast path for a well-formed event; anything unusual takes the careful reader below,
         # which names what is wrong
@@ -338,7 +352,7 @@ def dec_event(obj: Any, where: str = "event") -> Event:
                 and type(top) is str and type(key) is str
                 and (arg is None or type(arg) is dict) and -(2**63) <= i < 2**63):
             try:
-                return Event(i, _parse_rev_cached(rv), top, key, cmd, arg)
+                return Event(i, prs(rv), top, key, cmd, arg)
             except ValueError:
                 pass
     r = _Reader(obj, where)
@@ -347,10 +361,7 @@ def dec_event(obj: Any, where: str = "event") -> Event:
                  r.dict("arg"))
 
 
-_TRANS_REVS = ("base", "rev", "created", "arrived")
-
-
-def _fast_trans(obj: Any) -> Trans | None:
+def _fast_trans(obj: Any, prs: Callable[[str], Rev] = _parse_rev_cached) -> Trans | None:
     """A well-formed transaction built without the careful reader (about 4x faster: the hub
     decodes one per publish); ``None`` for anything unusual, which the reader then names."""
     if type(obj) is not dict:
@@ -365,22 +376,18 @@ def _fast_trans(obj: Any) -> Trans | None:
             if a is None:
                 return None
             acts.append(a)
-    revs: list[Rev] = []
-    for name in _TRANS_REVS:
-        v = obj.get(name)
-        if v is None or v == "":
-            revs.append(ZERO_REV)
-        elif type(v) is str:
-            try:
-                revs.append(_parse_rev_cached(v))
-            except ValueError:
-                return None
-        else:
-            return None
-    i = obj.get("id")
-    usr = obj.get("usr")
-    extra = obj.get("extra")
-    uid = obj.get("uid")
+    get = obj.get
+    try:
+        base = _opt_rev(get("base"), prs)
+        rev = _opt_rev(get("rev"), prs)
+        created = _opt_rev(get("created"), prs)
+        arrived = _opt_rev(get("arrived"), prs)
+    except (ValueError, TypeError):
+        return None
+    i = get("id")
+    usr = get("usr")
+    extra = get("extra")
+    uid = get("uid")
     if i is None:
         i = 0
     elif type(i) is not int or not -(2**63) <= i < 2**63:
@@ -388,8 +395,17 @@ def _fast_trans(obj: Any) -> Trans | None:
     if (usr is not None and type(usr) is not str) or (uid is not None and type(uid) is not str) \
             or (extra is not None and type(extra) is not dict):
         return None
-    return Trans(tuple(acts), revs[0], i, revs[1], revs[2], revs[3], usr or "", extra,
-                 uid or "")
+    return Trans(tuple(acts), base, i, rev, created, arrived, usr or "", extra, uid or "")
+
+
+def _opt_rev(v: Any, prs: Callable[[str], Rev]) -> Rev:
+    """An optional revision field of a fast path: absent, ``null`` or ``""`` is the zero
+    revision; anything but a string raises TypeError (the fast path then gives up)."""
+    if v is None or v == "":
+        return ZERO_REV
+    if type(v) is not str:
+        raise TypeError
+    return prs(v)
 
 
 def dec_trans(obj: Any, where: str = "trans") -> Trans:
@@ -410,7 +426,21 @@ def dec_trans(obj: Any, where: str = "trans") -> Trans:
     )
 
 
-def dec_audit(obj: Any, where: str = "audit") -> Audit:
+def dec_audit(obj: Any, where: str = "audit",
+              prs: Callable[[str], Rev] = _parse_rev_cached) -> Audit:
+    if type(obj) is dict:
+        # fast path for a well-formed audit (a reply carries one per revision)
+        get = obj.get
+        usr = get("usr")
+        extra = get("extra")
+        uid = get("uid")
+        if (usr is None or type(usr) is str) and (uid is None or type(uid) is str) \
+                and (extra is None or type(extra) is dict):
+            try:
+                return Audit(_opt_rev(get("rev"), prs), _opt_rev(get("created"), prs),
+                             _opt_rev(get("arrived"), prs), usr or "", extra, uid or "")
+            except (ValueError, TypeError):
+                pass
     r = _Reader(obj, where)
     return Audit(r.rev("rev"), r.rev("created"), r.rev("arrived"), r.str("usr"),
                  r.dict("extra"), r.str("uid"))
@@ -463,9 +493,12 @@ class MonReq:
 class SatReq:
     """``evt.sat`` body: ``{"rev", "trans": [Trans] | null, "tops"}``.
 
-    Ours: ``lim`` (events per catch-up batch) and ``audits`` (``true``: this connection is an
+    Ours: ``lim`` (events per catch-up batch), ``audits`` (``true``: this connection is an
     Outpost satellite and wants the ``audits`` extension in replies and pushes; a daql client
-    never sends it, so what it receives stays byte-identical to daql).
+    never sends it, so what it receives stays byte-identical to daql) and ``cont`` (``true``:
+    the reply starts after what this connection's previous ``evt.sat`` reply ended with, when
+    that is later than ``rev``: a satellite may then send a request before the previous reply
+    arrived; see ``docs/protocol.md``).
     """
 
     rev: Rev
@@ -473,6 +506,7 @@ class SatReq:
     tops: tuple[str, ...]
     lim: int = 0
     audits: bool = False
+    cont: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,6 +532,7 @@ class SatRes:
 
     ``more`` (ours) says the catch-up was cut at a batch limit: ask again from ``rev``.
     ``audits`` (ours) holds the audit (user, creation time, uid) of each revision of ``evs``.
+    ``cont`` (ours) says the hub honours ``cont`` requests on this connection.
     """
 
     rev: Rev
@@ -506,6 +541,7 @@ class SatRes:
     rejects: tuple[Reject, ...] = ()
     more: bool = False
     audits: tuple[Audit, ...] = ()
+    cont: bool = False
 
 
 def dec_sub(obj: Any, where: str = "evt.sub") -> SubReq:
@@ -530,10 +566,39 @@ def dec_sat(obj: Any, where: str = "evt.sat") -> SatReq:
     audits = r.obj.get("audits", False)
     if not isinstance(audits, bool):
         raise r.fail("audits", "true or false", audits)
-    return SatReq(r.rev("rev"), r.list("trans", dec_trans), r.strs("tops"), lim, audits)
+    cont = r.obj.get("cont", False)
+    if not isinstance(cont, bool):
+        raise r.fail("cont", "true or false", cont)
+    raw = r.obj.get("trans")
+    trans: tuple[Trans, ...] = ()
+    if type(raw) is list:
+        # one pass over well-formed transactions (the hub decodes up to 1,000 per request);
+        # the first unusual one goes to the careful reader, which names what is wrong
+        prs = _RevTexts()
+        fast: list[Trans] = []
+        for x in raw:
+            t = _fast_trans(x, prs.__getitem__)
+            if t is None:
+                break
+            fast.append(t)
+        else:
+            trans = tuple(fast)
+        if len(fast) < len(raw):
+            trans = r.list("trans", dec_trans)
+    elif raw is not None:
+        trans = r.list("trans", dec_trans)  # names the bad type
+    return SatReq(r.rev("rev"), trans, r.strs("tops"), lim, audits, cont)
 
 
-def _dec_ack(obj: Any, where: str) -> Ack:
+def _dec_ack(obj: Any, where: str, prs: Callable[[str], Rev] = _parse_rev_cached) -> Ack:
+    if type(obj) is dict:
+        uid = obj.get("uid")
+        rv = obj.get("rev")
+        if (uid is None or type(uid) is str) and type(rv) is str and rv:
+            try:
+                return Ack(uid or "", prs(rv))
+            except ValueError:
+                pass
     r = _Reader(obj, where)
     return Ack(r.str("uid"), r.rev("rev"))
 
@@ -548,8 +613,14 @@ def dec_sat_res(obj: Any, where: str = "evt.sat result") -> SatRes:
     more = r.obj.get("more", False)
     if not isinstance(more, bool):
         raise r.fail("more", "true or false", more)
-    return SatRes(r.rev("rev"), r.list("evs", dec_event), r.list("acks", _dec_ack),
-                  r.list("rejects", _dec_reject), more, r.list("audits", dec_audit))
+    cont = r.obj.get("cont", False)
+    if not isinstance(cont, bool):
+        raise r.fail("cont", "true or false", cont)
+    prs = _RevTexts().__getitem__  # an event's, its ack's and its audit's rev: parsed once
+    return SatRes(r.rev("rev"), r.list("evs", lambda x, w: dec_event(x, w, prs)),
+                  r.list("acks", lambda x, w: _dec_ack(x, w, prs)),
+                  r.list("rejects", _dec_reject), more,
+                  r.list("audits", lambda x, w: dec_audit(x, w, prs)), cont)
 
 
 def decode_error(payload: Any) -> tuple[str, tuple[Conflict, ...]] | None:
@@ -572,20 +643,21 @@ def decode_error(payload: Any) -> tuple[str, tuple[Conflict, ...]] | None:
 # encoders: JSON-ready dicts with daql's names and omission rules
 
 
-class _RevCache:
-    """Format revisions, reusing the text of the last one (events of a batch share revs)."""
+class _RevMemo(dict[Rev, str]):
+    """Revisions formatted within one frame (``memo[rev]``): an event's, its ack's and its
+    audit's revision are the same, and ``format_rev``'s own cache of the last second is lost
+    when texts alternate between seconds (an audit's ``rev`` and ``created``)."""
 
-    __slots__ = ("rev", "text")
+    __slots__ = ()
 
-    def __init__(self) -> None:
-        self.rev = -1
-        self.text = ""
+    def __missing__(self, rev: Rev) -> str:
+        text = self[rev] = format_rev(rev)
+        return text
 
-    def __call__(self, rev: Rev) -> str:
-        if rev != self.rev:
-            self.rev = rev
-            self.text = format_rev(rev)
-        return self.text
+
+def rev_memo() -> Callable[[Rev], str]:
+    """A ``format_rev`` that remembers what it formatted: for the revisions of one frame."""
+    return _RevMemo().__getitem__
 
 
 def enc_action(a: Action) -> dict[str, Any]:
@@ -603,22 +675,34 @@ def enc_event(e: Event, fmt: Callable[[Rev], str] = format_rev) -> dict[str, Any
     return d
 
 
-def enc_events(evs: Sequence[Event]) -> list[dict[str, Any]]:
-    fmt = _RevCache()
-    return [enc_event(e, fmt) for e in evs]
+def enc_events(evs: Sequence[Event], fmt: Callable[[Rev], str] | None = None,
+               ) -> list[dict[str, Any]]:
+    fmt = fmt or _RevMemo().__getitem__
+    out: list[dict[str, Any]] = []
+    dl = Cmd.DEL
+    for e in evs:  # enc_event, inlined: a reply carries up to thousands
+        d: dict[str, Any] = {"id": e.id, "rev": fmt(e.rev), "top": e.top, "key": e.key,
+                             "cmd": e.cmd.value}
+        if e.arg is not None and e.cmd is not dl:
+            d["arg"] = e.arg
+        out.append(d)
+    return out
 
 
-def enc_trans(t: Trans) -> dict[str, Any]:
+def enc_trans(t: Trans, fmt: Callable[[Rev], str] = format_rev) -> dict[str, Any]:
+    """``fmt``: ``format_rev``, or a :func:`rev_memo` shared by the transactions of a frame
+    (their ``base`` and ``created`` are in different seconds: ``format_rev``'s cache of the
+    last second does not help)."""
     d: dict[str, Any] = {}
     if t.id:
         d["id"] = t.id
-    d["base"] = format_rev(t.base)
+    d["base"] = fmt(t.base)
     if t.rev:
-        d["rev"] = format_rev(t.rev)
+        d["rev"] = fmt(t.rev)
     if t.created:
-        d["created"] = format_rev(t.created)
+        d["created"] = fmt(t.created)
     if t.arrived:
-        d["arrived"] = format_rev(t.arrived)
+        d["arrived"] = fmt(t.arrived)
     if t.usr:
         d["usr"] = t.usr
     if t.extra:
@@ -629,15 +713,17 @@ def enc_trans(t: Trans) -> dict[str, Any]:
     return d
 
 
-def enc_audits(audits: Sequence[Audit]) -> list[dict[str, Any]]:
+def enc_audits(audits: Sequence[Audit], fmt: Callable[[Rev], str] | None = None,
+               ) -> list[dict[str, Any]]:
     """The ``audits`` of an Update or SatRes (our extension, for satellites only):
     ``{"rev", "usr", "created"?, "uid"?, "extra"?}`` per revision (``arrived`` stays on the hub).
     """
+    fmt = fmt or _RevMemo().__getitem__
     out: list[dict[str, Any]] = []
     for a in audits:
-        d: dict[str, Any] = {"rev": format_rev(a.rev), "usr": a.usr}
+        d: dict[str, Any] = {"rev": fmt(a.rev), "usr": a.usr}
         if a.created:
-            d["created"] = format_rev(a.created)
+            d["created"] = fmt(a.created)
         if a.uid:
             d["uid"] = a.uid
         if a.extra:
@@ -655,13 +741,14 @@ def enc_note(n: Note) -> dict[str, Any]:
 
 
 def enc_update(u: Update) -> dict[str, Any]:
-    d: dict[str, Any] = {"rev": format_rev(u.rev)}
+    fmt = _RevMemo().__getitem__
+    d: dict[str, Any] = {"rev": fmt(u.rev)}
     if u.evs:
-        d["evs"] = enc_events(u.evs)
+        d["evs"] = enc_events(u.evs, fmt)
     if u.note:
         d["note"] = [enc_note(n) for n in u.note]
     if u.audits:
-        d["audits"] = enc_audits(u.audits)
+        d["audits"] = enc_audits(u.audits, fmt)
     return d
 
 
@@ -691,21 +778,25 @@ def enc_mon(req: MonReq) -> dict[str, Any]:
 
 
 def enc_sat(req: SatReq) -> dict[str, Any]:
-    d: dict[str, Any] = {"rev": format_rev(req.rev), "trans": [enc_trans(t) for t in req.trans],
+    fmt = _RevMemo().__getitem__
+    d: dict[str, Any] = {"rev": fmt(req.rev), "trans": [enc_trans(t, fmt) for t in req.trans],
                          "tops": list(req.tops)}
     if req.lim:
         d["lim"] = req.lim
     if req.audits:
         d["audits"] = True
+    if req.cont:
+        d["cont"] = True
     return d
 
 
 def enc_sat_res(res: SatRes) -> dict[str, Any]:
-    d: dict[str, Any] = {"rev": format_rev(res.rev)}
+    fmt = _RevMemo().__getitem__  # each revision is formatted once for its event, ack, audit
+    d: dict[str, Any] = {"rev": fmt(res.rev)}
     if res.evs:
-        d["evs"] = enc_events(res.evs)
+        d["evs"] = enc_events(res.evs, fmt)
     if res.acks:
-        d["acks"] = [{"uid": a.uid, "rev": format_rev(a.rev)} for a in res.acks]
+        d["acks"] = [{"uid": a.uid, "rev": fmt(a.rev)} for a in res.acks]
     if res.rejects:
         rj: list[dict[str, Any]] = []
         for x in res.rejects:
@@ -717,7 +808,9 @@ def enc_sat_res(res: SatRes) -> dict[str, Any]:
     if res.more:
         d["more"] = True
     if res.audits:
-        d["audits"] = enc_audits(res.audits)
+        d["audits"] = enc_audits(res.audits, fmt)
+    if res.cont:
+        d["cont"] = True
     return d
 
 

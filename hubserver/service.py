@@ -71,6 +71,7 @@ from core.wire import (
 )
 from hubserver.auth import ROLES
 from hubserver.limits import CLOSE_POLICY, CLOSE_PROTOCOL, CLOSE_TOO_SLOW, Limits
+from hubserver.recent import RecentEvents
 
 __all__ = [
     "SUBJECTS",
@@ -135,6 +136,8 @@ class _Conn:
     tokens: float
     last: Rev
     audits: bool = False  # an Outpost satellite: send the audits extension
+    sat_end: Rev = ZERO_REV  # where the last evt.sat reply on this connection ended...
+    sat_tops: frozenset[str] = frozenset()  # ...and its topics (for "cont" requests)
 
 
 class HubService:
@@ -152,6 +155,10 @@ class HubService:
     PUSH_CACHE = 8
     """How many recently encoded push frames are kept for the next subscribers."""
 
+    RECENT_EVENTS = 8192
+    """How many recently fanned-out events are kept for ``evt.sat`` replies (see
+    :mod:`hubserver.recent`)."""
+
     def __init__(self, ledger: Publisher, clock: Callable[[], Rev] = now_rev,
                  limits: Limits | None = None):
         self.ledger = ledger
@@ -164,6 +171,7 @@ class HubService:
         self._pending: dict[ConnId, Delivery] = {}
         self._audits: dict[Rev, Audit] = {}  # recent revisions, oldest first
         self._push_cache: dict[tuple[Any, ...], str] = {}  # recent push frames, oldest first
+        self._recent = RecentEvents(self.rev, self.RECENT_EVENTS)  # every event after a rev
         self._mig = ledger.project.version
         self._project_dict = ledger.project.to_dict()
         self._project_dict.setdefault("project", {})["mig"] = self._mig
@@ -374,13 +382,13 @@ class HubService:
             raise ValidationError(f"evt.sat: {len(req.trans)} transactions; the limit is "
                                   f"{self.limits.max_trans}: send them in several requests")
         job = PubJob(conn, frame.subj, frame.tok, [], req)
-        for i, t in enumerate(req.trans):
-            try:
-                self._check_trans(c, t)
-            except ValidationError as exc:
-                job.pre[i] = exc
+        items, usr, most = job.items, c.user, self.limits.max_acts
+        for i, t in enumerate(req.trans):  # _check_trans, inlined (the role is checked above)
+            if len(t.acts) > most:
+                job.pre[i] = ValidationError(f"{len(t.acts)} actions in one transaction; the "
+                                             f"hub's limit is {most}: split it")
                 continue
-            job.items.append((t, c.user))
+            items.append((t, usr))
         if not job.items:
             return self.finish(job, []), None
         return [], job
@@ -473,10 +481,13 @@ class HubService:
         acks: list[Ack] = []
         rejects: list[Reject] = []
         it = iter(results)
+        pre = job.pre
         for i, t in enumerate(req.trans):
-            r: PubResult | Exception | None = job.pre.get(i)
+            r: PubResult | Exception | None = pre.get(i) if pre else None
             if r is None:
-                r = next(it, ValidationError("no result"))
+                r = next(it, None)
+                if r is None:
+                    r = ValidationError("no result")
             if not t.uid:
                 continue  # a daql client sends no uid: nothing to acknowledge by (as daql)
             if isinstance(r, PubResult):
@@ -484,17 +495,19 @@ class HubService:
             else:
                 conflicts = r.conflicts if isinstance(r, ConflictError) else ()
                 rejects.append(Reject(t.uid, str(r), conflicts))
+        c = self._conns.get(job.conn)
+        start = req.rev
+        if req.cont and c is not None and c.sat_tops == frozenset(req.tops):
+            # ours: a request sent before the previous reply arrived (docs/protocol.md); the
+            # replies of a connection go out in request order, so everything up to where the
+            # last one ended is delivered before this one
+            start = max(start, c.sat_end)
         # every read first: a StorageError leaves the subscription as it was
         cap = max(1, self.limits.max_batch)
         lim = min(req.lim or self.limits.sat_batch or cap, cap)
-        evs = self._events(req.rev, req.tops, lim)
-        more = False
-        if len(evs) >= lim and evs[-1].rev < self.rev:
-            nxt = self.ledger.events(evs[-1].rev, req.tops, 1)
-            more = bool(nxt) and nxt[0].rev <= self.rev
-        rev = evs[-1].rev if more else max(self.rev, req.rev)
+        evs, more = self._sat_events(start, req.tops, lim)
+        rev = evs[-1].rev if more else max(self.rev, start)
         audits: tuple[Audit, ...] = ()
-        c = self._conns.get(job.conn)
         if evs and c is not None and c.audits:
             # from the cache of audits this hub published (a satellite's own transactions,
             # just remembered by _finish); only older revisions are read
@@ -511,11 +524,30 @@ class HubService:
             # it claim no revision beyond what the client had when it asked
             d.evs.clear()
             if d.note:
-                d.rev = min(d.rev, req.rev)
+                d.rev = min(d.rev, start)
             else:
                 del self._pending[job.conn]
-        res = SatRes(rev, tuple(evs), tuple(acks), tuple(rejects), more, audits)
+        if c is not None:
+            c.sat_end, c.sat_tops = rev, frozenset(req.tops)
+        res = SatRes(rev, tuple(evs), tuple(acks), tuple(rejects), more, audits,
+                     cont=req.cont)
         return [Send(job.conn, format_reply(job.subj, job.tok, enc_sat_res(res)))]
+
+    def _sat_events(self, rev: Rev, tops: Sequence[str], lim: int) -> tuple[list[Event], bool]:
+        """The events of an ``evt.sat`` reply (as :meth:`_events`) and whether more follow:
+        from the recently fanned-out events when they reach back to ``rev`` (a replaying
+        satellite's reply holds the events its batch just published), else from the ledger."""
+        if self._recent.covers(rev):
+            evs = self._recent.after(rev, tops, lim) if tops and rev < self.rev else []
+            more = len(evs) >= lim and evs[-1].rev < self.rev \
+                and bool(self._recent.after(evs[-1].rev, tops, 1))
+            return evs, more
+        evs = self._events(rev, tops, lim)
+        more = False
+        if len(evs) >= lim and evs[-1].rev < self.rev:
+            nxt = self.ledger.events(evs[-1].rev, tops, 1)
+            more = bool(nxt) and nxt[0].rev <= self.rev
+        return evs, more
 
     # -- fan-out -------------------------------------------------------------------------------
 
@@ -542,6 +574,7 @@ class HubService:
             outs.extend(self._queue(conn, d.evs, d.note, d.rev))
         self.rev = max(self.rev, evs[-1].rev)
         self._last_id = evs[-1].id
+        self._recent.add(evs)
         return outs
 
     def catch_up(self, evs: Sequence[Event]) -> list[Out]:

@@ -36,8 +36,16 @@ they run in the order the data arrived. Either way sync is *pipelined*: the next
 ``evt.sat`` — the next catch-up batch after a reply with ``more``, or the next pending
 transactions after a final reply — is sent as soon as the reply arrives, before it is stored,
 with the reply's revision as ``rev``; so the hub prepares batch n+1 (or publishes the next
-transactions) while the satellite writes batch n. One ``evt.sat`` is in flight at a time, so
-replies come in request order and ``rev`` never runs ahead of what the hub sent.
+transactions) while the satellite writes batch n. Replies come in request order.
+
+Two requests in flight (ours, ``cont``): every ``evt.sat`` says ``"cont": true``; a hub that
+echoes it in its reply starts each reply where the connection's previous reply ended (when
+that is after the request's ``rev``). Once a reply on the connection echoed it, the machine
+sends pending transactions while live even with one request still unanswered (at most
+``pipeline`` in flight), so the hub reads and decodes the next batch as soon as it answered
+the previous one, instead of waiting for the satellite to receive that answer and send again.
+Without the echo (a daql hub, an older Outpost hub) one request stays in flight, as before:
+its ``rev`` then never runs ahead of what the hub sent.
 """
 
 from __future__ import annotations
@@ -66,6 +74,7 @@ from core.wire import (
     enc_trans,
     format_frame,
     parse_frame,
+    rev_memo,
 )
 
 #: bytes of encoded transactions sent in one ``evt.sat`` at most (the rest follow after the
@@ -249,12 +258,14 @@ class SyncMachine:
         max_bytes: most bytes of encoded transactions in one ``evt.sat`` (at least one is sent).
         defer_apply: emit :class:`Apply` for hub data instead of storing it in the input
             (see the module docstring).
+        pipeline: most ``evt.sat`` requests in flight on a connection whose hub honours
+            ``cont`` (see the module docstring; 1: never more than one).
     """
 
     def __init__(self, store: SyncStore, rnd: random.Random | None = None, *, lim: int = 5000,
                  backoff: Backoff | None = None, timeout: float = 60.0,
                  max_trans: int = 1000, max_bytes: int = SAT_BYTES,
-                 defer_apply: bool = False):
+                 defer_apply: bool = False, pipeline: int = 2):
         self.store = store
         self.rnd = rnd or random.Random()
         self.lim = lim
@@ -263,6 +274,7 @@ class SyncMachine:
         self.max_trans = max_trans
         self.max_bytes = max_bytes
         self.defer_apply = defer_apply
+        self.pipeline = max(1, pipeline)
         self.info = SyncInfo()
         self._applies: list[SatRes | Update] = []          # to store, in order (deferred)
         self._applying: SatRes | Update | None = None      # the Apply outstanding
@@ -271,7 +283,8 @@ class SyncMachine:
         self._waiting: dict[str, tuple[str, float]] = {}   # tok -> (kind, sent at)
         self._sent: set[str] = set()                       # uids sent on this connection
         self._held: list[Update] = []                      # pushes held during catch-up
-        self._sat_busy = False
+        self._sat_out = 0                                  # evt.sat requests in flight
+        self._cont = False                                 # the hub echoed "cont"
         self._encoded: dict[str, tuple[Trans, bytes]] = {}  # uid -> JSON made by prepare()
         self._done_evs = 0
         self._stopped_by_user = False
@@ -296,6 +309,11 @@ class SyncMachine:
     @property
     def phase(self) -> Phase:
         return self.info.phase
+
+    @property
+    def _sat_busy(self) -> bool:
+        """An ``evt.sat`` is in flight (its reply may overlap pushes: they are held)."""
+        return self._sat_out > 0
 
     @property
     def idle(self) -> bool:
@@ -403,8 +421,7 @@ class SyncMachine:
         """The user queued a transaction: send it now when live (even while hub data is
         being stored: ``SyncStore.outbox`` never shows an edit whose base is not yet moved
         past a stored ack)."""
-        if self.info.phase == Phase.LIVE and not self._sat_busy:
-            self._send_sat(now, only_new=True)
+        self._send_unsent(now)
 
     def received(self, text: str | bytes | Incoming, now: float) -> None:
         """A frame arrived from the hub (its text, or :func:`decode_incoming` of it)."""
@@ -458,7 +475,7 @@ class SyncMachine:
         self._send_sat(now, only_new=False)
 
     def _on_sat(self, body: Any, now: float, pre: SatRes | Update | None = None) -> None:
-        self._sat_busy = False
+        self._sat_out = max(0, self._sat_out - 1)
         err = decode_error(body)
         if err is not None:
             if (isinstance(body, dict) and body.get("code") == ERR_CODE_READONLY
@@ -477,6 +494,8 @@ class SyncMachine:
             return
         res = pre if isinstance(pre, SatRes) else dec_sat_res(
             body.get("res") if isinstance(body, dict) else None, "evt.sat result")
+        if res.cont:
+            self._cont = True  # the hub continues each reply where the last one ended
         known = self._rev()
         if res.rev < known:
             # an answer from behind our replica (e.g. after a reconnect race): keep ours
@@ -486,25 +505,36 @@ class SyncMachine:
         if res.more:
             self._set(progress=(self._done_evs, 0), hub_rev=hub_rev)
             # pipelined: ask for the next batch before storing this one
-            self._request("evt.sat", enc_sat(SatReq(res.rev, (), self._tops(),
-                                                    self.lim, audits=True)), "sat", now)
-            self._sat_busy = True
+            self._request("evt.sat", enc_sat(SatReq(res.rev, (), self._tops(), self.lim,
+                                                    audits=True, cont=True)), "sat", now)
+            self._sat_out += 1
             self._store(res)
             return
         self._store(res)
+        if self._sat_out:
+            # another request is in flight (cont): its reply follows this one; held pushes
+            # wait for the last reply (they may overlap its events)
+            self._set(phase=Phase.LIVE, last_sync=now, hub_rev=hub_rev, attempts=0,
+                      progress=(self._done_evs, self._done_evs),
+                      last_error=self._rejected_text(res) or self._read_only)
+            self._send_unsent(now)
+            return
         held, self._held = self._held, []
         for upd in held:
             if upd.rev > self._rev():
                 self._store(upd)
                 hub_rev = max(hub_rev, upd.rev)
-        errs = [f"{r.uid}: {r.err}" for r in res.rejects]
         self._set(phase=Phase.LIVE, last_sync=now, hub_rev=hub_rev, attempts=0,
                   progress=(self._done_evs, self._done_evs),
-                  last_error=(f"rejected by the hub: {'; '.join(errs)}" if errs
-                              else self._read_only))
+                  last_error=self._rejected_text(res) or self._read_only)
         # pipelined: the next transactions go out now, while this reply is stored (deferred),
         # so the hub publishes them while the satellite writes; its rev is this reply's
         self._send_unsent(now)
+
+    @staticmethod
+    def _rejected_text(res: SatRes) -> str:
+        errs = [f"{r.uid}: {r.err}" for r in res.rejects]
+        return f"rejected by the hub: {'; '.join(errs)}" if errs else ""
 
     def _on_push(self, body: Any, now: float, pre: SatRes | Update | None = None) -> None:
         if self.info.phase not in (Phase.CATCHUP, Phase.LIVE):
@@ -553,11 +583,15 @@ class SyncMachine:
             self._out.append(Apply(self._applying))
 
     def _send_unsent(self, now: float) -> None:
-        """When live and idle: send pending transactions not yet sent on this connection (one
-        waiting for an earlier one's ack becomes sendable once that ack is stored)."""
-        if self.info.phase != Phase.LIVE or self._sat_busy or self._read_only:
+        """When live and idle (or pipelining, see the module docstring): send pending
+        transactions not yet sent on this connection (one waiting for an earlier one's ack
+        becomes sendable once that ack is stored)."""
+        if self.info.phase != Phase.LIVE or self._read_only:
             return
-        if any(t.uid not in self._sent for t in self.store.outbox()):
+        most = self.pipeline if self._cont else 1
+        while self._sat_out < most:
+            if not any(t.uid not in self._sent for t in self.store.outbox()):
+                return
             self._send_sat(now, only_new=True)
 
     def prepare(self) -> None:
@@ -567,11 +601,12 @@ class SyncMachine:
         if not self._sat_busy or not self.info.online or self._read_only:
             return
         old, new = self._encoded, {}
+        fmt = rev_memo()
         for t in self.store.outbox():
             if t.uid in self._sent:
                 continue
             c = old.get(t.uid)
-            new[t.uid] = c if c is not None and c[0] is t else (t, dumps(enc_trans(t)))
+            new[t.uid] = c if c is not None and c[0] is t else (t, dumps(enc_trans(t, fmt)))
             if len(new) >= self.max_trans:
                 break
         self._encoded = new  # only the next request's: nothing stale is kept
@@ -584,21 +619,22 @@ class SyncMachine:
         parts: list[bytes] = []
         size = 0
         encoded = self._encoded
+        fmt = rev_memo()
         for t in trans[:self.max_trans]:
             c = encoded.pop(t.uid, None)
-            b = c[1] if c is not None and c[0] is t else dumps(enc_trans(t))
+            b = c[1] if c is not None and c[0] is t else dumps(enc_trans(t, fmt))
             size += len(b) + 1
             if parts and size > self.max_bytes:
                 break
             parts.append(b)
         trans = trans[:len(parts)]
         self._sent.update(t.uid for t in trans)
-        head = enc_sat(SatReq(self._rev(), (), self._tops(), self.lim, audits=True))
+        head = enc_sat(SatReq(self._rev(), (), self._tops(), self.lim, audits=True, cont=True))
         del head["trans"]
         # each transaction serialized once: the body is spliced from their JSON texts
         body = dumps(head)[:-1] + b',"trans":[' + b",".join(parts) + b"]}"
         self._request("evt.sat", body, "sat", now)
-        self._sat_busy = True
+        self._sat_out += 1
 
     def _request(self, subj: str, body: Any, kind: str, now: float) -> None:
         """Send a request; ``body``: a JSON value, or its encoding (bytes), or None."""
@@ -622,7 +658,8 @@ class SyncMachine:
         self._sent.clear()
         self._encoded.clear()
         self._held.clear()
-        self._sat_busy = False
+        self._sat_out = 0
+        self._cont = False
 
     def _set(self, **kw: Any) -> None:
         self.info = replace(self.info, **kw)

@@ -432,6 +432,10 @@ def test_storage_errors_reading_get_error_replies_not_a_closed_connection(
     led = flaky.ledger
     assert isinstance(led, FlakyLedger)
     flaky.handle_sync("A", frame("evt.pub", {"acts": [new("1", "a")]}))
+    # a restarted hub: the event is only in the ledger (not among the recent events an
+    # evt.sat reply is built from without reading)
+    flaky = HubService(led, flaky.clock)
+    flaky.connect("C", "userC", "writer")
     led.broken = True
     for req in (frame("evt.sub#1", {"rev": Z, "tops": ["prod.cat"]}),
                 frame("evt.mon#2", {"rev": "2000-01-01T00:00:00Z",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -358,3 +359,49 @@ async def test_count_follows_pending_edits_without_reading_every_key(
     assert a.status().pending == 0
     assert a.count(SITE) == len(a.keys(SITE)) == 5
     a.close()
+
+
+async def test_replay_with_two_requests_in_flight_is_exactly_once(
+        tmp_path: Path, project: Project, hub: Hub) -> None:
+    """A queue replayed in small batches with two evt.sat in flight (the hub echoes "cont"),
+    while another satellite publishes live: every edit once in the hub, nothing lost, both
+    replicas equal to the hub."""
+    a = Satellite(tmp_path / "a", project)
+    b = Satellite(tmp_path / "b", project)
+    for i in range(40):
+        a.pub([Action(SITE, f"a{i:02d}", Cmd.NEW, {"name": f"a{i}"})])
+    for i in range(5):  # edits of one record wait behind the earlier ones (outbox)
+        a.pub([Action(SITE, "a00", Cmd.MOD, {"name": f"a0-v{i}"})])
+    client = SyncClient(a, hub.url, rnd=random.Random(0))
+    client.machine.max_trans = 3
+    in_flight: list[int] = []
+    send = client.machine._send_sat
+
+    def probe(now: float, *, only_new: bool) -> None:
+        send(now, only_new=only_new)
+        in_flight.append(client.machine._sat_out)
+
+    client.machine._send_sat = probe  # type: ignore[method-assign]
+    cb = SyncClient(b, hub.url, rnd=random.Random(1))
+    live = asyncio.create_task(cb.run())
+    for i in range(10):
+        b.pub([Action(SITE, f"b{i}", Cmd.NEW, {"name": f"b{i}"})])
+    await client.sync_once(20)
+    await cb.run_until(lambda: cb.machine.idle, 20)
+    cb.stop()
+    await live
+    await sync(b, hub)
+    assert max(in_flight) == 2  # pipelined
+    assert a.status().pending == 0 and a.status().conflicts == 0
+    evs = hub.ledger.events(0)
+    keys = [e.key for e in evs]
+    want = {f"a{i:02d}" for i in range(40)} | {f"b{i}" for i in range(10)}
+    assert set(keys) == want
+    assert len(keys) == 40 + 5 + 10  # each edit once
+    hub_state = hub.ledger.states(SITE)
+    for sat in (a, b):
+        assert sat.rev() == hub.ledger.rev()
+        assert sat.replica.read.states(SITE) == hub_state
+    assert hub_state["a00"]["name"] == "a0-v4"
+    a.close()
+    b.close()

@@ -268,3 +268,46 @@ def test_a_late_reply_after_a_timeout_is_not_followed_by_its_pushes() -> None:
     m.received(sat_reply("2", SatRes(7000, (ev(7),))), 10.1)
     m.received(_push(9), 10.2)
     assert st.evs == [] and st.rev() == 0
+
+
+def _live_with_pending(n: int, *, cont: bool, pipeline: int = 2) -> tuple[FakeStore,
+                                                                           SyncMachine]:
+    st = FakeStore()
+    st.pending = [trans(f"u{i}") for i in range(n)]
+    m = SyncMachine(st, random.Random(1), max_trans=1, pipeline=pipeline)
+    sat = connect(m)
+    _head, b = body(sat)
+    assert b["cont"] is True and [t["uid"] for t in b["trans"]] == ["u0"]
+    m.received(sat_reply("2", SatRes(6000, (), (Ack("u0", 6000),), cont=cont)), 1.0)
+    return st, m
+
+
+def test_two_sat_requests_in_flight_once_the_hub_echoes_cont() -> None:
+    st, m = _live_with_pending(5, cont=True)
+    sent = [body(f) for f in frames_of(m.take())]
+    # u1 and u2 leave at once: the second before the first's reply (the hub continues it)
+    assert [[t["uid"] for t in b["trans"]] for _, b in sent] == [["u1"], ["u2"]]
+    assert [h for h, _ in sent] == ["evt.sat#3", "evt.sat#4"]
+    assert m.phase == Phase.LIVE and not m.caught_up
+    # a push while requests are in flight is held until the last reply
+    late = Event(10, 9500, "field.site", "k10", Cmd.NEW, {"name": "x"})
+    m.received(format_push("evt.update", enc_update(Update(9500, (late,)))), 1.05)
+    assert st.rev() == 6000
+    m.received(sat_reply("3", SatRes(7000, (), (Ack("u1", 7000),), cont=True)), 1.1)
+    assert [[t["uid"] for t in body(f)[1]["trans"]] for f in frames_of(m.take())] == [["u3"]]
+    m.received(sat_reply("4", SatRes(8000, (), (Ack("u2", 8000),), cont=True)), 1.2)
+    m.received(sat_reply("5", SatRes(9000, (), (Ack("u3", 9000),), cont=True)), 1.3)
+    [last] = frames_of(m.take())
+    assert [t["uid"] for t in body(last)[1]["trans"]] == ["u4"]
+    m.received(sat_reply("6", SatRes(9200, (), (Ack("u4", 9200),), cont=True)), 1.4)
+    assert m.idle and st.acked == {f"u{i}": 6000 + 1000 * i for i in range(4)} | {"u4": 9200}
+    assert st.rev() == 9500 and [e.id for e in st.evs] == [10]  # the held push, stored last
+
+
+def test_one_sat_request_in_flight_without_the_echo_or_with_pipeline_1() -> None:
+    for cont, pipeline in ((False, 2), (True, 1)):
+        _st, m = _live_with_pending(3, cont=cont, pipeline=pipeline)
+        [only] = frames_of(m.take())
+        assert [t["uid"] for t in body(only)[1]["trans"]] == ["u1"]
+        m.local_change(1.05)
+        assert frames_of(m.take()) == []  # still one in flight

@@ -138,6 +138,7 @@ class Stats:
     pub_refused: int = 0
     resolves: int = 0
     office: int = 0
+    pipelined: int = 0
     heal_time: float = 0.0
     steps: int = 0
 
@@ -307,11 +308,13 @@ class World:
                           clock=lambda: BASE_REV + int(self.now * 1000) + s.skew)
         # half the satellites store hub data as the asyncio client does (defer_apply: an Apply
         # done later, "on a worker thread"), so the next evt.sat leaves before a reply is
-        # stored and edits are sent while one is being stored (pipelining)
+        # stored and edits are sent while one is being stored (pipelining); a third keep one
+        # evt.sat in flight (as with a hub that does not echo "cont"), the others up to 2 or 3
         s.m = SyncMachine(s.sat, random.Random(self.rng.random()), lim=self.rng.choice([3, 50]),
                           backoff=Backoff(0.2, 8.0), timeout=5.0,
                           max_trans=self.rng.choice([2, 1000]),
-                          defer_apply=self.rng.random() < 0.5)
+                          defer_apply=self.rng.random() < 0.5,
+                          pipeline=self.rng.choice([1, 2, 3]))
 
     def _start(self, s: SimSat) -> None:
         if s.m is not None and s.m.phase == Phase.OFFLINE and s.m.info.retry_at is None:
@@ -337,6 +340,8 @@ class World:
                     self.at(self.now + self.rng.uniform(0.001, 0.05), self._opened, c)
             elif isinstance(out, Send):
                 if s.conn is not None and s.conn.open_:
+                    if out.text.startswith("evt.sat#") and m._sat_out >= 2:
+                        self.stats.pipelined += 1  # sent before the previous reply arrived
                     self._transmit(s.conn, "up", out.text)
             elif isinstance(out, Close):
                 c = s.conn

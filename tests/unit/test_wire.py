@@ -463,14 +463,15 @@ conflicts = st.builds(
 )
 sat_reqs = st.builds(SatReq, rev=revs, trans=st.lists(trans, max_size=3).map(tuple),
                      tops=st.lists(names, max_size=3).map(tuple),
-                     lim=st.integers(min_value=0, max_value=2**63 - 1))
+                     lim=st.integers(min_value=0, max_value=2**63 - 1), audits=st.booleans(),
+                     cont=st.booleans())
 sat_res = st.builds(
     SatRes, rev=revs, evs=st.lists(events(), max_size=3).map(tuple),
     acks=st.lists(st.builds(Ack, uid=names, rev=revs), max_size=3).map(tuple),
     rejects=st.lists(st.builds(Reject, uid=names, err=names,
                                conflicts=st.lists(conflicts, max_size=2).map(tuple)),
                      max_size=2).map(tuple),
-    more=st.booleans(),
+    more=st.booleans(), cont=st.booleans(),
 )
 
 ROUND_TRIPS: list[tuple[str, Any, Callable[[Any], Any], Callable[[Any], Any]]] = [
@@ -583,7 +584,7 @@ def test_fast_trans_decoding_matches_the_careful_reader(obj: dict[str, Any]) -> 
 
     def careful() -> Any:
         fast = wire._fast_trans, wire._fast_action
-        wire._fast_trans = wire._fast_action = lambda o: None  # type: ignore[assignment]
+        wire._fast_trans = wire._fast_action = lambda *a: None  # type: ignore[assignment]
         try:
             return dec_trans(obj, "evt.pub")
         except WireError as exc:
@@ -596,3 +597,115 @@ def test_fast_trans_decoding_matches_the_careful_reader(obj: dict[str, Any]) -> 
     except WireError as exc:
         got = str(exc)
     assert got == careful()
+
+
+def _careful_sat_res(obj: Any) -> Any:
+    """evt.sat result through the careful reader only (what dec_sat_res was before its fast
+    paths for events, acks and audits): the value, or the error message."""
+    from core import wire
+
+    def ev(o: Any, where: str) -> Event:
+        r = wire._Reader(o, where)
+        cmd = wire._cmd(r)
+        return Event(r.int("id"), r.rev("rev"), r.str("top", required=True), r.str("key"), cmd,
+                     r.dict("arg"))
+
+    def ack(o: Any, where: str) -> Ack:
+        r = wire._Reader(o, where)
+        return Ack(r.str("uid"), r.rev("rev"))
+
+    def audit(o: Any, where: str) -> Any:
+        r = wire._Reader(o, where)
+        return wire.Audit(r.rev("rev"), r.rev("created"), r.rev("arrived"), r.str("usr"),
+                          r.dict("extra"), r.str("uid"))
+
+    try:
+        r = wire._Reader(obj, "evt.sat result")
+        more = r.obj.get("more", False)
+        if not isinstance(more, bool):
+            raise r.fail("more", "true or false", more)
+        cont = r.obj.get("cont", False)
+        if not isinstance(cont, bool):
+            raise r.fail("cont", "true or false", cont)
+        return SatRes(r.rev("rev"), r.list("evs", ev), r.list("acks", ack),
+                      r.list("rejects", wire._dec_reject), more, r.list("audits", audit), cont)
+    except WireError as exc:
+        return str(exc)
+
+
+_REV_LIKE = st.one_of(_FIELD_VALUES, st.sampled_from(["2026-11-26T11:26:54.628Z",
+                                                      "2026-11-26T11:26:55.1Z", "bad"]))
+_ITEM_LIKE = st.one_of(
+    _FIELD_VALUES,
+    st.fixed_dictionaries({}, optional={k: _REV_LIKE for k in (
+        "id", "rev", "top", "key", "cmd", "arg", "uid", "usr", "created", "arrived", "extra")}),
+    st.fixed_dictionaries({"id": st.integers(0, 9), "rev": st.just("2026-11-26T11:26:54.628Z"),
+                           "top": st.just("field.site"), "key": st.text(max_size=3),
+                           "cmd": st.sampled_from(["new", "mod", "del"])}),
+    st.fixed_dictionaries({"rev": st.sampled_from(["2026-11-26T11:26:54.628Z", ""])},
+                          optional={"usr": st.text(max_size=3), "uid": st.text(max_size=3),
+                                    "created": _REV_LIKE, "extra": _FIELD_VALUES}))
+
+
+@given(st.fixed_dictionaries({}, optional={
+    "rev": _REV_LIKE, "more": st.booleans(), "cont": st.one_of(st.booleans(), st.none()),
+    **{k: st.one_of(_FIELD_VALUES, st.lists(_ITEM_LIKE, max_size=4))
+       for k in ("evs", "acks", "audits")}}))
+@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
+def test_sat_res_fast_paths_match_the_careful_reader(obj: dict[str, Any]) -> None:
+    """dec_sat_res decodes well-formed events, acks and audits without the reader (and parses
+    each revision text once per frame): same value, or the reader's error."""
+    try:
+        got: Any = dec_sat_res(obj)
+    except WireError as exc:
+        got = str(exc)
+    assert got == _careful_sat_res(obj)
+
+
+@given(st.fixed_dictionaries({}, optional={
+    "rev": _REV_LIKE, "tops": st.lists(st.text(max_size=3), max_size=2),
+    "trans": st.one_of(_FIELD_VALUES, st.lists(_TRANS_LIKE, max_size=4),
+                       st.lists(st.fixed_dictionaries({
+                           "base": st.sampled_from(["2026-11-26T11:26:54.628Z", ""]),
+                           "uid": st.text(max_size=3),
+                           "acts": st.lists(_ACTION_LIKE, max_size=2)}), max_size=4))}))
+@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
+def test_sat_request_fast_path_matches_the_careful_reader(obj: dict[str, Any]) -> None:
+    """dec_sat decodes the transactions of a request in one pass (each revision text parsed
+    once): same value, or the reader's error."""
+    from core import wire
+
+    def careful() -> Any:
+        fast = wire._fast_trans, wire._fast_action
+        wire._fast_trans = wire._fast_action = lambda *a: None  # type: ignore[assignment]
+        try:
+            return dec_sat(obj)
+        except WireError as exc:
+            return str(exc)
+        finally:
+            wire._fast_trans, wire._fast_action = fast
+
+    try:
+        got: Any = dec_sat(obj)
+    except WireError as exc:
+        got = str(exc)
+    assert got == careful()
+
+
+def test_sat_res_encodes_each_revision_as_format_rev_does() -> None:
+    """The reply encoder formats each revision once (events, acks and audits share them);
+    the texts are format_rev's, also when an audit's created is in another second."""
+    from core.model import Audit
+    from core.revision import format_rev
+
+    revs = [R0 + i * 37 for i in range(5)]
+    res = SatRes(revs[-1], tuple(Event(i + 1, r, "a.b", str(i), Cmd.NEW, {"x": i})
+                                 for i, r in enumerate(revs)),
+                 tuple(Ack(f"u{i}", r) for i, r in enumerate(revs)), (), False,
+                 tuple(Audit(r, r - 86_400_000 * (i + 1), 0, "me", None, f"u{i}")
+                       for i, r in enumerate(revs)))
+    d = enc_sat_res(res)
+    assert [e["rev"] for e in d["evs"]] == [a["rev"] for a in d["acks"]] \
+        == [a["rev"] for a in d["audits"]] == [format_rev(r) for r in revs]
+    assert [a["created"] for a in d["audits"]] == [format_rev(a.created) for a in res.audits]
+    assert dec_sat_res(orjson.loads(dumps(d))) == res
