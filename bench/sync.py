@@ -6,6 +6,8 @@
 (b) replay: T offline transactions (made offline, then the satellite restarts) pushed on
     reconnect until all are acknowledged — vs the SQL ledger publishing the same transactions
     directly, in the same batches of 1000 (``publish_many``), and one by one (target ≤ 2x).
+    The satellite settles its heap as ``outpost sync`` does (``--default-gc``: it does not);
+    the GC settings then stay for the reference in this process, as the hub has them.
 (c) lag: publish on satellite A → the change visible in satellite B (B's change listener), both
     syncing live through the hub — p50/p99 (target p50 ≤ 20 ms, p99 ≤ 100 ms).
 
@@ -42,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 from benchlib import start_hub, stop_hub  # noqa: E402
 
+from core.heap import GC_YOUNG, settle_heap  # noqa: E402
 from core.ledger.sql import SqlLedger  # noqa: E402
 from core.model import Action, Cmd, Event, Trans  # noqa: E402
 from core.revision import parse_rev  # noqa: E402
@@ -188,7 +191,7 @@ def proc_cpu(pid: int) -> float:
 
 
 def _replay_once(tmp: Path, project: Project, made: Path, n: int,
-                 r: int) -> tuple[float, float, float]:
+                 r: int, settle: bool = True) -> tuple[float, float, float]:
     """One replay of the prepared offline queue (a copy of it) into a fresh hub process:
     wall seconds, and the CPU seconds of this (the satellite's) process and of the hub's."""
     from core.satellite.client import SyncClient
@@ -199,6 +202,8 @@ def _replay_once(tmp: Path, project: Project, made: Path, n: int,
     proc, url = start_hub(tmp / f"hub-b{r}.db")
     try:
         sat = Satellite(data, project)  # FULL, as in the field
+        if settle:  # as `outpost sync` does once its queue is loaded (core.heap)
+            settle_heap(GC_YOUNG)
         hub0, sat0 = proc_cpu(proc.pid), time.process_time()
         t0 = time.perf_counter()
         asyncio.run(SyncClient(sat, url).sync_once(3600))
@@ -223,7 +228,8 @@ def _publish_many_once(tmp: Path, project: Project, acts: list[list[Action]], r:
     return secs
 
 
-def bench_replay(tmp: Path, project: Project, n: int, rounds: int = 1) -> None:
+def bench_replay(tmp: Path, project: Project, n: int, rounds: int = 1,
+                 settle: bool = True) -> None:
     from core.satellite.satellite import Satellite
 
     print(f"\n(b) {n:,} offline transactions replayed on reconnect until all acknowledged"
@@ -238,7 +244,7 @@ def bench_replay(tmp: Path, project: Project, n: int, rounds: int = 1) -> None:
     prep.close()
     pairs = []
     for r in range(rounds):
-        secs, sat_cpu, hub_cpu = _replay_once(tmp, project, made, n, r)
+        secs, sat_cpu, hub_cpu = _replay_once(tmp, project, made, n, r, settle)
         ref_many = _publish_many_once(tmp, project, acts, r)
         pairs.append((secs, ref_many))
         print(f"    round {r + 1}: replay {secs:6.2f} s (CPU: satellite {sat_cpu:.2f} s, hub "
@@ -344,6 +350,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1,
                     help="(b): paired rounds of replay and publish_many; prints the medians")
     ap.add_argument("--only", choices=["a", "b", "c"], action="append")
+    ap.add_argument("--default-gc", action="store_true",
+                    help="(b): replay with Python's default garbage collector settings instead "
+                    "of those `outpost sync` applies (core.heap.settle_heap)")
     args = ap.parse_args()
     n_ev = args.events or (1_000_000 if args.full else 100_000)
     n_rec = args.records or max(1, n_ev // 10)
@@ -358,7 +367,7 @@ def main() -> None:
         if "a" in only:
             bench_catchup(tmp, project, n_ev, n_rec)
         if "b" in only:
-            bench_replay(tmp, project, n_tx, args.rounds)
+            bench_replay(tmp, project, n_tx, args.rounds, not args.default_gc)
         if "c" in only:
             bench_lag(tmp, project, args.lag_samples)
     finally:

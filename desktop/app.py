@@ -9,7 +9,6 @@ so the UI stays responsive).
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 import sys
@@ -22,6 +21,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core.errors import ConfigError, OutpostError
+from core.heap import settle_heap
 from core.satellite.client import SyncClient, fetch_project
 from core.satellite.config import DataDir
 from core.satellite.satellite import Satellite
@@ -55,22 +55,6 @@ def ensure_app(argv: Sequence[str] | None = None) -> QApplication:
     app.setOrganizationName("outpost")
     app.setWindowIcon(icon("app"))
     return app
-
-
-def settle_heap() -> None:
-    """Keep what start-up built out of the garbage collector's full collections (``gc.freeze``).
-
-    A full (generation 2) collection visits every object the collector tracks while holding
-    the GIL, so every thread waits, the UI's included. Once PySide6, SQLAlchemy, websockets
-    and the first window are loaded that is about 75,000 objects and 45-60 ms per collection;
-    during a catch-up the sync worker's batches trigger one every 15-20 batches, which was the
-    main cause of the event loop's long stalls (``bench/desktop.py --full``: lag p99 57 ms,
-    with this 28 ms on the same loaded machine). Frozen objects are never collected: call this
-    once, after start-up, when what is alive is meant to live as long as the app (garbage
-    is collected first, so none of it is kept).
-    """
-    gc.collect()
-    gc.freeze()
 
 
 async def open_satellite(spec: WindowSpec, project: Project | None = None) -> Satellite:

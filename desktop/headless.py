@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError, OutpostError, ValidationError
+from core.heap import GC_YOUNG, settle_heap
 from core.ids import new_key
 from core.model import Action, Cmd
 from core.revision import format_rev
@@ -177,6 +178,9 @@ def _cmd_sync(args: argparse.Namespace) -> int:
 
         dd.save_project(asyncio.run(fetch_project(cfg.hub, cfg.token, args.timeout)))
     sat = Satellite(dd)
+    # the pending queue is loaded: keep it and start-up out of full collections, which held
+    # the GIL for 150-450 ms per 10,000-edit replay (core.heap, docs/benchmarks.md Sync (b))
+    settle_heap(GC_YOUNG)
     try:
         client = SyncClient(sat, cfg.hub, cfg.token)
         if args.once:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 import ssl
@@ -34,6 +33,7 @@ import orjson
 import platformdirs
 
 from core.errors import ConfigError, OutpostError
+from core.heap import GC_YOUNG, settle_heap
 from core.ledger.protocols import Publisher
 from core.ledger.sql import SqlLedger, open_ledger
 from core.model import Trans
@@ -243,28 +243,6 @@ def _tls(args: argparse.Namespace) -> ssl.SSLContext | None:
     return ctx
 
 
-GC_GEN0 = 10_000
-"""Allocations (net) between the hub's young-generation garbage collections (Python: 700)."""
-
-
-def settle_heap() -> None:
-    """Tune the garbage collector for serving, once the hub has started.
-
-    Every request allocates in bursts (an ``evt.sat`` of 1,000 transactions makes about 15,000
-    objects, most of them freed by reference counting a moment later). With Python's default
-    threshold of 700 the collector ran about 25 times per such request, promoted what was
-    alive at that moment and so triggered full collections, which visited every object of
-    the hub (SQLAlchemy, the schema, caches) while holding the GIL: a third of the hub's CPU
-    decoding an ``evt.sat`` went there. What start-up built is frozen (never visited, never
-    collected: it lives as long as the hub) and young collections run every
-    :data:`GC_GEN0` allocations instead (measured: ``docs/benchmarks.md``, Sync (b)).
-    """
-    gc.collect()
-    gc.freeze()
-    _, g1, g2 = gc.get_threshold()
-    gc.set_threshold(GC_GEN0, g1, g2)
-
-
 async def _serve(args: argparse.Namespace) -> int:
     if args.auth == "none" and not is_loopback(args.host):
         raise ConfigError(f"--auth none with --host {args.host}: without tokens the hub only "
@@ -312,7 +290,7 @@ async def _serve(args: argparse.Namespace) -> int:
         except OutpostError:
             await hub.stop()
             raise
-    settle_heap()
+    settle_heap(GC_YOUNG)  # core.heap: fewer GIL-holding full collections while serving
     where = args.db if "://" not in args.db else args.db.split("@")[-1]
     print(f"outpost-hub ready: {url} (db {where}, schema {args.schema}, auth {args.auth})",
           flush=True)

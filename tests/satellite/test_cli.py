@@ -129,3 +129,23 @@ async def test_cli_import_splits_long_text_by_size(tmp_path: Path, hub: Hub) -> 
     rc, out, err = await cli(a, "sync", "--once", "--timeout", "20")
     assert rc == 0, err
     assert len(hub.ledger.keys("field.site")) == 400
+
+
+async def test_sync_settles_the_heap_once_the_queue_is_loaded(tmp_path: Path, hub: Hub) -> None:
+    """`outpost sync` freezes start-up and its loaded queue out of full collections and
+    collects young objects less often (core.heap), as the hub does; `pub` does not."""
+    a = tmp_path / "a"
+    assert (await cli(a, "connect", hub.url))[0] == 0
+    assert (await cli(a, "pub", "field.site", "-", "new", "name=Ridge"))[0] == 0
+    code = ("import gc, sys; from desktop.headless import main; from core.heap import GC_YOUNG; "
+            "before = gc.get_freeze_count(); rc = main(sys.argv[1:]); "
+            "print('GC', rc, before, gc.get_freeze_count() > 1000, "
+            "gc.get_threshold()[0] == GC_YOUNG)")
+    for cmd, settled in (("pub", "False"), ("sync", "True")):
+        args = ["field.site", "-", "new", "name=Two"] if cmd == "pub" else ["--once"]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, cmd, "--data", str(a), "--json", *args, cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=asyncio.subprocess.PIPE)
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+        line = next(ln for ln in out.decode().splitlines() if ln.startswith("GC "))
+        assert line.split()[1:] == ["0", "0", settled, settled], (cmd, line)
