@@ -58,7 +58,7 @@ class RecordTableModel(QAbstractTableModel):
             :data:`SYNC_UNDER` is read off the UI thread (:attr:`busy` meanwhile).
     """
 
-    _read_done = Signal(object)  # (generation, replica rev, query, snapshot, result): a thread
+    _read_done = Signal(object)  # (generation, query, snapshot, result): a thread
     busy_changed = Signal(bool)
     """A read off the UI thread started (True) or its rows are shown (False)."""
     sort_applied = Signal(int, object)
@@ -84,6 +84,7 @@ class RecordTableModel(QAbstractTableModel):
         self._reload_timer.timeout.connect(self._reload_when_idle)
         self._read_gen = 0      # the generation of the last read started
         self._reading = False   # a read off the UI thread is in flight
+        self._during: set[str] = set()  # keys of this topic changed while it is in flight
         self._read_done.connect(self._on_read, Qt.ConnectionType.QueuedConnection)
         # the topic's size as last seen (``size``: known already, e.g. the sidebar's count; a
         # count(*) of a million records is 20-50 ms): its rows are read here or off the thread
@@ -270,6 +271,10 @@ class RecordTableModel(QAbstractTableModel):
                                       self.index(self._loaded - 1, len(self._fields) - 1))
         if not keys:
             return
+        if self._reading and len(keys) <= RESET_OVER:
+            # the read in flight may have seen these records before or after the change:
+            # they are applied again to what it shows (a big notice: the timer reloads)
+            self._during.update(keys)
         if len(keys) > RESET_OVER or self._reload_timer.isActive():
             self._reload_timer.start()  # coalesce a burst of big notices into one reload
             return
@@ -295,9 +300,13 @@ class RecordTableModel(QAbstractTableModel):
     # records runs on a worker thread: the replica's rows, without the records pending edits
     # change (``overlaid``, taken when the read starts); then, on the UI thread, the records
     # the pending edits change *now* are placed in (a few record reads and binary searches).
-    # A read superseded by a later one is dropped (generation); when hub data was stored
-    # meanwhile (the replica's revision moved) it runs again. Smaller topics are read at once
-    # on the UI thread, the same way (no "loading" flash).
+    # A read superseded by a later one is dropped (generation). What changed in the topic
+    # while it ran is applied to what it shows, key by key, as a live change is; a change too
+    # big for that (a catch-up batch) has started the reload timer, which reads again once
+    # the catch-up is over: the rows read are shown meanwhile. (Reading again whenever hub
+    # data was stored never finished while a catch-up or a busy hub stored data more often
+    # than a read of a big topic takes.) Smaller topics are read at once on the UI thread,
+    # the same way (no "loading" flash).
 
     def _start(self, threaded: bool = False) -> None:
         self._reload_timer.stop()
@@ -313,8 +322,8 @@ class RecordTableModel(QAbstractTableModel):
                 self.busy_changed.emit(False)
             return
         snap = self._sat.overlaid(self._top)
-        rev, top, sat, fields, done = (self._sat.status().rev, self._top, self._sat,
-                                       self._fields, self._read_done)
+        top, sat, fields, done = self._top, self._sat, self._fields, self._read_done
+        self._during = set()
         if not self._reading:
             self._reading = True
             self.busy_changed.emit(True)
@@ -331,28 +340,27 @@ class RecordTableModel(QAbstractTableModel):
             except Exception as exc:  # handed to the UI thread, which reads there
                 res = exc
             with contextlib.suppress(RuntimeError):  # the model was deleted (window closed)
-                done.emit((gen, rev, q, snap, res))
+                done.emit((gen, q, snap, res))
 
         threading.Thread(target=work, name="outpost-rows", daemon=True).start()
 
-    def _on_read(self, msg: tuple[int, int, _Query, frozenset[str],
+    def _on_read(self, msg: tuple[int, _Query, frozenset[str],
                                   tuple[list[str], list[Any] | None] | Exception]) -> None:
-        gen, rev, q, snap, res = msg
+        gen, q, snap, res = msg
         if gen != self._read_gen or not self._reading:
             return  # superseded by a later read
-        if self._reload_timer.isActive():
-            return  # more hub data came meanwhile: that reload reads again
         if isinstance(res, Exception):  # read here: its error surfaces as a read's would
             self._reading = False
             self.busy_changed.emit(False)
             keys, vals = _read_rows(self._sat, self._top, self._fields, q, frozenset(), None)
             self._show(q, frozenset(), keys, vals)
             return
-        if self._sat.status().rev != rev:
-            self._start()  # hub data was stored during the read: read again
-            return
         self._reading = False
         self._show(q, snap, *res)
+        during, self._during = self._during, set()
+        if not self._reload_timer.isActive():  # else it reads everything again anyway
+            for key in sorted(during):
+                self._apply_key(key)
         self.busy_changed.emit(False)
 
     def _show(self, q: _Query, snap: frozenset[str], keys: list[str],
