@@ -11,7 +11,8 @@ the few records pending edits change (:func:`order_key`). The rule:
 - ``int``, ``float``, ``bool`` (false < true) compare as numbers.
 - ``ref`` compares the referenced key: integer keys before text keys, text keys as text fields.
 - ``json`` compares the stored JSON text.
-- Ties (and empty values among themselves) by record key.
+- Ties (and empty values among themselves) by record key. A text with a NUL character compares
+  as ``NOCASE`` does (:func:`_nocase`); ``json_extract`` ends a ref's text at a NUL.
 - Descending is the exact reverse of ascending for the non-empty values, and of the empty ones
   among themselves, which stay last.
 
@@ -46,7 +47,21 @@ def sort_value(f: Field, value: Any) -> Any:
         return dumps(value)
     if f.type == "ref" and isinstance(value, bool):  # as SQLite's json_extract reads it
         return int(value)
+    if f.type == "ref" and isinstance(value, str):  # json_extract's text ends at a NUL
+        return value.split("\x00", 1)[0]
     return value
+
+
+def _nocase(text: str) -> tuple[str, int]:
+    """SQLite's ``NOCASE`` as a sort key. It folds ASCII letters and compares the UTF-8 bytes
+    up to the shorter length, but stops at a NUL both have at the same place (the schema
+    allows NUL in text), and then the longer text is the greater: so a text with a NUL sorts
+    by what precedes it, the NUL, then its length in bytes. Texts without a NUL that fold
+    alike have the same length, so their length is not needed."""
+    nul = text.find("\x00")
+    if nul < 0:
+        return (text.translate(_FOLD), 0)
+    return (text[:nul + 1].translate(_FOLD), len(text.encode()))
 
 
 def order_key(f: Field, raw: Any, key: str) -> tuple[int, int, Any, str]:
@@ -55,7 +70,9 @@ def order_key(f: Field, raw: Any, key: str) -> tuple[int, int, Any, str]:
     if raw is None:
         return (1, 0, 0, key)
     if isinstance(raw, str):
-        return (0, 1, raw if f.type == "json" else raw.translate(_FOLD), key)
+        if f.type == "json":
+            return (0, 1, raw, key)
+        return (0, 1, _nocase(raw), key)
     return (0, 0, raw, key)
 
 
