@@ -3,13 +3,18 @@
 Everything that decides lives in :mod:`hubserver.service`; this module only
 
 - accepts connections (auth in the HTTP handshake, origin allowlist, connection cap, TLS),
-- reads frames and feeds them to the service, one at a time per connection (replies keep
-  request order),
-- writes each connection's outputs from one sender task with a bounded queue (a client that
-  does not read is closed with 1013 instead of growing memory),
+- hands each complete message to the service as soon as websockets has parsed it (no read
+  task per connection: :class:`_Connection` overrides websockets' ``process_event``), one
+  request at a time per connection: while a connection's publish waits for its commit, its
+  next messages wait in its inbox (replies keep request order; reading is paused when the
+  inbox fills, as websockets' own receive queue does),
+- writes each connection's outputs at once when nothing is queued, else from one sender task
+  with a bounded queue (a client that does not read is closed with 1013 instead of growing
+  memory),
 - runs publishes on one dedicated writer thread with **group commit**: jobs that arrive while
   a commit runs are published together by the next ``publish_many`` call (one durable
-  commit), and each is acknowledged only after that commit returned.
+  commit), and each is acknowledged only after that commit returned. The loop hands the
+  thread one batch and gets one callback back per commit (no task or future per publish).
 
 Use it in-process (tests, the desktop demo)::
 
@@ -26,9 +31,12 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import queue
 import ssl as _ssl
+import threading
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any
@@ -36,14 +44,16 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Request, Response
+from websockets.protocol import Event as WsEvent
 from websockets.protocol import State
-from websockets.typing import Origin
+from websockets.typing import BytesLike, Origin
 
 from core.crashpoints import crash_point
 from core.errors import ConfigError, OutpostError, StorageError
 from core.ledger.protocols import Publisher, PubResult
-from core.model import Trans
+from core.model import Event, Trans
 from core.revision import Rev, now_rev
 from hubserver.auth import User, Users, parse_bearer
 from hubserver.limits import CLOSE_INTERNAL, CLOSE_POLICY, CLOSE_TOO_SLOW, Limits
@@ -62,12 +72,105 @@ def is_loopback(host: str) -> bool:
     return host in LOOPBACK or host.startswith("127.")
 
 
+_MAX_FRAGMENTS = 4096
+"""Most frames one fragmented message may have (as websockets' own receive queue)."""
+
+
+class _Connection(ServerConnection):
+    """A websockets server connection that hands each complete message to the hub at once.
+
+    websockets' asyncio API queues every data frame for a ``recv()`` call in the handler's
+    task: per message a queue hop, a future and a task switch, which cost the hub more CPU
+    than the frame itself. This subclass (given to ``serve(create_connection=...)``, the
+    documented way to customize connections) overrides ``process_event``, which websockets'
+    ``data_received`` calls for every parsed event, and keeps complete messages in
+    :attr:`inbox`; :attr:`sink` (the hub's pump for this connection) is called after each.
+    Everything else stays websockets': the handshake, pings and pongs, close codes,
+    ``max_size``, TLS, the write buffer's flow control. Fragmented messages are joined here
+    (at most :data:`_MAX_FRAGMENTS` frames, ``max_size`` bytes in total as websockets checks),
+    text is decoded as UTF-8 (invalid: close 1007, as ``recv()`` does). Reading is paused
+    while the inbox holds ``max_queue`` messages, as websockets' queue does.
+    ``tests/hub/test_server.py::test_websockets_hooks_the_hub_relies_on`` pins the hook.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.inbox: deque[str | bytes] = deque()
+        self.sink: Callable[[], None] | None = None
+        self.reading_paused = False
+        self._frags: list[BytesLike] | None = None
+        self._frag_text = False
+
+    def process_event(self, event: WsEvent) -> None:
+        if self.request is None or not isinstance(event, Frame):
+            super().process_event(event)  # the opening handshake
+            return
+        op = event.opcode
+        if op is Opcode.TEXT or op is Opcode.BINARY:
+            if self._frags is not None:  # websockets' parser refuses this first
+                return
+            if not event.fin:
+                self._frags = [event.data]
+                self._frag_text = op is Opcode.TEXT
+                return
+            self._message(event.data, op is Opcode.TEXT)
+        elif op is Opcode.CONT:
+            frags = self._frags
+            if frags is None:
+                return
+            frags.append(event.data)
+            if event.fin:
+                self._frags = None
+                self._message(b"".join(frags), self._frag_text)
+            elif len(frags) > _MAX_FRAGMENTS:
+                self._frags = None
+                self._fail(CloseCode.MESSAGE_TOO_BIG, "too many fragments")
+        else:
+            super().process_event(event)  # pongs acknowledge pings
+
+    def _message(self, raw: BytesLike, text: bool) -> None:
+        data = raw if isinstance(raw, bytes) else bytes(raw)
+        msg: str | bytes = data
+        if text:
+            try:
+                msg = data.decode()
+            except UnicodeDecodeError as exc:
+                self._fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+                return
+        self.inbox.append(msg)
+        if len(self.inbox) >= (self.max_queue_high or 16) and not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pause_reading()
+        if self.sink is not None:
+            self.sink()
+
+    def taken(self) -> None:
+        """The hub took messages from the inbox: read again once it has room."""
+        if self.reading_paused and len(self.inbox) <= (self.max_queue_low or 4):
+            self.reading_paused = False
+            with contextlib.suppress(Exception):  # the transport may be closing
+                self.transport.resume_reading()
+
+    def _fail(self, code: int, reason: str) -> None:
+        self.inbox.clear()
+        if self.protocol.state is State.OPEN:
+            self.protocol.fail(code, reason)
+            self.send_data()
+            # the server half-closed: a client that never closes its side is cut off
+            self.loop.call_later(self.close_timeout or 10.0, self._abort)
+
+    def _abort(self) -> None:
+        if self.state is not State.CLOSED:
+            self.transport.abort()
+
+
 class _Peer:
     """One connection: its socket, its outbound queue and its sender task."""
 
-    __slots__ = ("conn", "idle", "queue", "sender", "user", "ws")
+    __slots__ = ("busy", "conn", "gone", "idle", "last", "queue", "sender", "timer", "user",
+                 "ws")
 
-    def __init__(self, conn: int, ws: ServerConnection, user: User, size: int):
+    def __init__(self, conn: int, ws: _Connection, user: User, size: int):
         self.conn = conn
         self.ws = ws
         self.user = user
@@ -75,6 +178,13 @@ class _Peer:
         self.sender: asyncio.Task[None] | None = None
         self.idle = False
         """The sender waits for the queue: nothing of this connection is being written."""
+        self.busy = False
+        """A publish of this connection waits for its commit: its next messages wait."""
+        self.gone = False
+        """Closed or being closed: nothing more is read from it."""
+        self.last = 0.0
+        """Loop time of the last message handled or reply to a publish (idle timeout)."""
+        self.timer: asyncio.TimerHandle | None = None
 
     def send_now(self, text: str) -> bool:
         """Write ``text`` at once when nothing is queued or in flight; False: queue it.
@@ -92,6 +202,49 @@ class _Peer:
         ws.protocol.send_text(text.encode())
         ws.send_data()
         return True
+
+
+_Done = Callable[[Any], None]
+
+
+class _WriterThread:
+    """The one thread that runs the ledger's writes (and catch-up reads) for the hub.
+
+    One queue item per commit in, one ``call_soon_threadsafe`` per commit out: what a
+    ``run_in_executor`` call does, without its two futures and their chained callbacks.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self._loop = loop
+        self._q: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], _Done] | None]
+        self._q = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="outpost-hub-writer")
+        self._thread.start()
+
+    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], done: _Done) -> None:
+        """Run ``fn(*args)`` on the thread, then ``done(result or exception)`` on the loop."""
+        self._q.put((fn, args, done))
+
+    def _run(self) -> None:
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            fn, args, done = item
+            try:
+                res = fn(*args)
+            except BaseException as exc:  # handed to the loop, which logs it
+                res = exc
+            try:
+                self._loop.call_soon_threadsafe(done, res)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                return
+
+    async def stop(self) -> None:
+        """Finish the running item and end the thread."""
+        self._q.put(None)
+        while self._thread.is_alive():
+            await asyncio.sleep(0.005)
 
 
 class Hub:
@@ -131,10 +284,11 @@ class Hub:
         self._server: Server | None = None
         self._peers: dict[int, _Peer] = {}
         self._ids = itertools.count(1)
-        self._jobs: list[tuple[PubJob, asyncio.Future[None]]] = []
-        self._wake: asyncio.Event | None = None
-        self._writer: asyncio.Task[None] | None = None
-        self._exec: ThreadPoolExecutor | None = None
+        self._jobs: list[tuple[PubJob, _Peer]] = []
+        self._writer: _WriterThread | None = None
+        self._kick_soon = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The event loop the hub runs on (set by :meth:`start`)."""
         self._stopping = False
         self._closing: set[asyncio.Task[None]] = set()
         self.url = ""
@@ -145,9 +299,8 @@ class Hub:
 
     async def start(self) -> str:
         """Start listening; returns the ``ws://`` or ``wss://`` URL."""
-        self._wake = asyncio.Event()
-        self._exec = ThreadPoolExecutor(1, thread_name_prefix="outpost-hub-writer")
-        self._writer = asyncio.create_task(self._write_loop(), name="outpost-hub-writer")
+        self.loop = asyncio.get_running_loop()
+        self._writer = _WriterThread(self.loop)
         lim = self.limits
         origins: list[Origin | None] | None = None
         if self.origins:
@@ -162,6 +315,7 @@ class Hub:
             ping_timeout=lim.ping_timeout or None,
             max_size=lim.max_message,
             max_queue=16,
+            create_connection=_Connection,
             ssl=self.ssl,
             logger=logging.getLogger("outpost.hub.ws"),
         )
@@ -186,11 +340,7 @@ class Hub:
         self._server.close(close_connections=True)
         await self._server.wait_closed()
         if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
-        if self._exec is not None:
-            self._exec.shutdown(wait=True)
+            await self._writer.stop()
         if self.close_ledger:
             self.ledger.close()
         log.info("stopped")
@@ -238,6 +388,7 @@ class Hub:
     # -- connections ---------------------------------------------------------------------------
 
     async def _handler(self, ws: ServerConnection) -> None:
+        assert isinstance(ws, _Connection)
         user: User = getattr(ws, "outpost_user", self.anon)
         conn = next(self._ids)
         peer = _Peer(conn, ws, user, self.limits.send_queue)
@@ -245,14 +396,20 @@ class Hub:
         self.service.connect(conn, user.name, user.role)
         peer.sender = asyncio.create_task(self._send_loop(peer), name=f"outpost-send-{conn}")
         log.info("conn %d: %s (%s) connected from %s", conn, user.name, user.role, _addr(ws))
+        idle = self.limits.idle_timeout
+        if idle > 0:
+            assert self.loop is not None
+            peer.last = self.loop.time()
+            peer.timer = self.loop.call_later(idle, self._idle_check, peer)
         try:
-            await self._read_loop(peer)
-        except ConnectionClosed:
-            pass
-        except Exception:
-            log.exception("conn %d: bug while serving; closing with 1011", conn)
-            await ws.close(CLOSE_INTERNAL, "internal error")
+            ws.sink = partial(self._pump, peer)
+            self._pump(peer)  # what arrived with the handshake
+            await ws.wait_closed()
         finally:
+            peer.gone = True
+            ws.sink = None
+            if peer.timer is not None:
+                peer.timer.cancel()
             self.service.disconnect(conn)
             self._peers.pop(conn, None)
             peer.sender.cancel()
@@ -260,22 +417,48 @@ class Hub:
                 await peer.sender
             log.info("conn %d: %s disconnected (code %s)", conn, user.name, ws.close_code)
 
-    async def _read_loop(self, peer: _Peer) -> None:
+    def _pump(self, peer: _Peer) -> None:
+        """Handle the connection's waiting messages in order, until one is a publish.
+
+        Called when a message arrived and when the connection's publish was answered. A
+        publish makes the connection busy until its commit's reply is out, so replies keep
+        request order (as daql's one reader per connection).
+        """
+        ws = peer.ws
+        inbox = ws.inbox
+        if not inbox:
+            return
+        handled = False
+        while inbox and not peer.busy and not peer.gone:
+            msg = inbox.popleft()
+            handled = True
+            try:
+                outs, job = self.service.handle(peer.conn, msg)
+                self._deliver(outs)
+                if job is not None:
+                    self._submit(peer, job)
+            except Exception:
+                log.exception("conn %d: bug while serving; closing with 1011", peer.conn)
+                self._close_now(peer, CLOSE_INTERNAL, "internal error")
+        if handled:
+            ws.taken()
+            if peer.timer is not None:
+                assert self.loop is not None
+                peer.last = self.loop.time()
+
+    def _idle_check(self, peer: _Peer) -> None:
+        if peer.gone:
+            return
+        assert self.loop is not None
         idle = self.limits.idle_timeout
-        while True:
-            if idle > 0:
-                try:
-                    async with asyncio.timeout(idle):
-                        msg = await peer.ws.recv()
-                except TimeoutError:
-                    await peer.ws.close(CLOSE_POLICY, f"idle for {idle:g} s")
-                    return
-            else:
-                msg = await peer.ws.recv()
-            outs, job = self.service.handle(peer.conn, msg)
-            self._deliver(outs)
-            if job is not None:
-                await self._submit(job)
+        now = self.loop.time()
+        if peer.busy or peer.ws.inbox:
+            peer.last = now  # a request is being served: not idle
+        if now - peer.last >= idle:
+            log.info("conn %d: closing: idle for %g s", peer.conn, idle)
+            self._close_now(peer, CLOSE_POLICY, f"idle for {idle:g} s")
+            return
+        peer.timer = self.loop.call_later(peer.last + idle - now, self._idle_check, peer)
 
     async def _send_loop(self, peer: _Peer) -> None:
         try:
@@ -321,6 +504,10 @@ class Hub:
                                 "reconnect and resync from your rev")
 
     def _close_now(self, peer: _Peer, code: int, reason: str) -> None:
+        if peer.gone:
+            return  # closed or closing already
+        peer.gone = True
+        peer.ws.inbox.clear()
         self.service.disconnect(peer.conn)
         if peer.sender is not None:
             peer.sender.cancel()
@@ -348,92 +535,93 @@ class Hub:
         """Fan out revisions other hubs published on the shared ledger (thread: event loop).
 
         :mod:`hubserver.cluster` calls this on every PostgreSQL NOTIFY, after a reconnect and
-        on a timer. The read runs in the writer loop, between commits, so it never sees a
+        on a timer. The read runs on the writer thread between commits, so it never sees a
         commit of this hub whose reply is not out yet (its events would be pushed to the
         publisher too); the service drops what it has already fanned out.
         """
         self._catch_up = True
-        if self._wake is not None:
-            self._wake.set()
+        self._kick_later()
 
-    async def _run_catch_up(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._catch_up = False
-        try:
-            evs = await loop.run_in_executor(self._exec, self.ledger.events,
-                                             self.service.rev, None, self.CATCH_UP_BATCH)
-        except Exception as exc:  # the cluster listener asks again after its reconnect/timer
-            log.warning("catch-up from the ledger failed: %s", exc)
-            return
-        self._deliver(self.service.catch_up(evs))
-        if len(evs) >= self.CATCH_UP_BATCH:
-            self.request_catch_up()
+    def _caught_up(self, evs: list[Event] | BaseException) -> None:
+        self._busy = False
+        if isinstance(evs, BaseException):  # the cluster listener asks again later
+            log.warning("catch-up from the ledger failed: %s", evs)
+        else:
+            self._deliver(self.service.catch_up(evs))
+            if len(evs) >= self.CATCH_UP_BATCH:
+                self._catch_up = True
+        self._kick()
 
     # -- group commit --------------------------------------------------------------------------
 
     _busy = False
+    """The writer thread runs a commit or a catch-up read."""
 
-    async def _submit(self, job: PubJob) -> None:
+    def _submit(self, peer: _Peer, job: PubJob) -> None:
         if self._stopping:
             # publishes in flight are finished; new ones are refused (the satellite keeps
             # them pending and resends them to the next hub)
             err = StorageError("the hub is shutting down: publish again after reconnecting")
             self._deliver(self.service.finish(job, [err] * len(job.items)))
             return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._jobs.append((job, fut))
-        assert self._wake is not None
-        self._wake.set()
-        await fut
+        peer.busy = True
+        self._jobs.append((job, peer))
+        self._kick_later()
 
-    async def _write_loop(self) -> None:
-        assert self._wake is not None and self._exec is not None
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if self._catch_up:
-                await self._run_catch_up(loop)
-            if not self._jobs:
-                continue
-            self._busy = True
-            try:
-                await self._commit_pipeline(loop)
-            finally:
-                self._busy = False
+    def _kick_later(self) -> None:
+        """Start the next commit once the messages that arrived with this one are handled.
 
-    async def _commit_pipeline(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Commit the waiting jobs, then keep committing while more wait.
-
-        Pipelined: as soon as a commit returns, the jobs that arrived meanwhile go to the
-        writer thread, and only then are the returned commit's replies built and fanned
-        out, so the thread commits the next batch while the event loop answers the last one.
-        Replies still follow commit order, each only after its own commit returned. A
-        requested catch-up stops the pipeline: it runs between commits, after every reply
-        of this hub's commits is out (see :meth:`request_catch_up`).
+        ``call_soon`` runs after the callbacks already due in this loop iteration (every
+        socket that was ready), so publishes that arrived together share a commit.
         """
-        batch, self._jobs = self._jobs, []
-        running: asyncio.Future[list[PubResult | Exception]] | None
-        running = self._start_commit(loop, batch)
-        while running is not None:
-            try:
-                results = await running
-            except BaseException:
-                _release(batch)  # stopping: never leave a submitter waiting
-                raise
-            nxt: list[tuple[PubJob, asyncio.Future[None]]] = []
-            running = None
-            if self._jobs and not self._catch_up:
-                nxt, self._jobs = self._jobs, []
-                running = self._start_commit(loop, nxt)
-            self._finish_batch(batch, results)
-            batch = nxt
+        if not self._busy and not self._kick_soon and self.loop is not None:
+            self._kick_soon = True
+            self.loop.call_soon(self._kick)
 
-    def _start_commit(self, loop: asyncio.AbstractEventLoop,
-                      batch: list[tuple[PubJob, asyncio.Future[None]]],
-                      ) -> asyncio.Future[list[PubResult | Exception]]:
-        """Run one ``publish_many`` of ``batch`` on the writer thread (one durable commit)."""
+    def _kick(self) -> None:
+        """Hand the waiting jobs (or a requested catch-up) to the writer thread if it is free."""
+        self._kick_soon = False
+        if self._busy or self._writer is None:
+            return
+        if self._catch_up:
+            self._catch_up = False
+            self._busy = True
+            self._writer.submit(self.ledger.events, (self.service.rev, None,
+                                                     self.CATCH_UP_BATCH), self._caught_up)
+            return
+        if not self._jobs:
+            return
+        batch, self._jobs = self._jobs, []
+        self._busy = True
         items = [it for job, _ in batch for it in job.items]
-        return loop.run_in_executor(self._exec, self._commit, items, self.service.clock())
+        self._writer.submit(self._commit, (items, self.service.clock()),
+                            partial(self._committed, batch))
+
+    def _committed(self, batch: list[tuple[PubJob, _Peer]],
+                   results: list[PubResult | Exception] | BaseException) -> None:
+        """A commit returned (on the loop): start the next one, then answer this one.
+
+        Pipelined: the jobs that arrived meanwhile go to the writer thread first, and only
+        then are the returned commit's replies built and fanned out, so the thread commits
+        the next batch while the event loop answers the last one. Replies still follow
+        commit order, each only after its own commit returned. A requested catch-up waits
+        until the replies are out (see :meth:`request_catch_up`).
+        """
+        self._busy = False
+        if isinstance(results, BaseException):  # _commit catches everything: a hub bug
+            log.error("commit thread failed (a hub bug)", exc_info=results)
+            results = [StorageError(f"internal error: {type(results).__name__}")] * sum(
+                len(job.items) for job, _ in batch)
+        if not self._catch_up:
+            self._kick()
+        self._finish_batch(batch, results)
+        for _, peer in batch:
+            peer.busy = False
+            if peer.timer is not None:
+                assert self.loop is not None
+                peer.last = self.loop.time()
+            self._pump(peer)
+        self._kick_later()
 
     def _commit(self, items: list[tuple[Trans, str]], now: Rev,
                 ) -> list[PubResult | Exception]:
@@ -453,34 +641,21 @@ class Hub:
         self.commits += 1
         return results
 
-    def _finish_batch(self, batch: list[tuple[PubJob, asyncio.Future[None]]],
+    def _finish_batch(self, batch: list[tuple[PubJob, _Peer]],
                       results: list[PubResult | Exception]) -> None:
-        """Reply to every job of a returned commit, in order, and release its submitter."""
+        """Reply to every job of a returned commit, in order."""
         i = 0
-        try:
-            for job, fut in batch:
-                n = len(job.items)
-                try:
-                    self._deliver(self.service.finish(job, results[i:i + n]))
-                except Exception:
-                    # no reply would come: close, so the client reconnects and resends
-                    # now instead of waiting for its request to time out
-                    log.exception("conn %s: bug while finishing a publish; closing with "
-                                  "1011", job.conn)
-                    peer = self._peers.get(job.conn)  # type: ignore[call-overload]
-                    if peer is not None:
-                        self._close_now(peer, CLOSE_INTERNAL, "internal error")
-                i += n
-                if not fut.done():
-                    fut.set_result(None)
-        finally:
-            _release(batch)
-
-
-def _release(batch: list[tuple[PubJob, asyncio.Future[None]]]) -> None:
-    for _, fut in batch:
-        if not fut.done():
-            fut.set_result(None)
+        for job, peer in batch:
+            n = len(job.items)
+            try:
+                self._deliver(self.service.finish(job, results[i:i + n]))
+            except Exception:
+                # no reply would come: close, so the client reconnects and resends
+                # now instead of waiting for its request to time out
+                log.exception("conn %s: bug while finishing a publish; closing with "
+                              "1011", job.conn)
+                self._close_now(peer, CLOSE_INTERNAL, "internal error")
+            i += n
 
 
 def _addr(ws: ServerConnection) -> str:
