@@ -271,7 +271,8 @@ class _Peer:
 
         The sender task's ``ws.send`` does the same (``protocol.send_text`` then
         ``send_data``) after a queue hop and a task switch, which cost more CPU than the
-        write itself for a small reply. Only taken while the connection is open and its
+        write itself for a small reply. On a connection the hub parses itself (no extension)
+        the frame is built here too. Only taken while the connection is open and its
         transport accepts more (not paused): a client that does not read still fills the
         bounded queue and is closed with 1013.
         """
@@ -279,8 +280,21 @@ class _Peer:
         if not self.idle or self.queue.qsize() or ws.paused or ws.send_in_progress is not None \
                 or ws.protocol.state is not State.OPEN:
             return False
-        ws.protocol.send_text(text.encode())
-        ws.send_data()
+        data = text.encode()
+        if ws._fast:
+            # no extension: the frame is the header and the text (a server does not mask);
+            # websockets' own writes are always flushed before the loop runs anything else
+            n = len(data)
+            if n < 126:
+                head = bytes((0x81, n))
+            elif n < 1 << 16:
+                head = b"\x81\x7e" + n.to_bytes(2, "big")
+            else:
+                head = b"\x81\x7f" + n.to_bytes(8, "big")
+            ws.transport.write(head + data)
+        else:
+            ws.protocol.send_text(data)
+            ws.send_data()
         return True
 
 

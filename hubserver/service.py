@@ -398,6 +398,8 @@ class HubService:
             job: the job :meth:`handle` returned.
             results: what ``publish_many`` returned for ``job.items``, in order.
         """
+        if job.sat is None and len(results) == 1 and type(results[0]) is PubResult:
+            return self._pub_done(job, results[0])  # the common case, without the general path
         outs: list[Out] = []
         frame = Frame(job.subj, job.tok)
         failed = next((r for r in results if isinstance(r, Exception)
@@ -417,6 +419,31 @@ class HubService:
                     if job.sat is not None and job.sat.trans else ""
                 outs[:0] = self._err(job.conn, frame,
                                      f"the hub could not answer {job.subj}: {exc}{pending}")
+        return outs
+
+    def _pub_done(self, job: PubJob, r: PubResult) -> list[Out]:
+        """:meth:`finish` of an ``evt.pub`` that was published (or was a duplicate)."""
+        conn = job.conn
+        mine = {r.rev: conn}
+        try:
+            outs: list[Out] = []
+            if not r.dup:
+                t, usr = job.items[0]
+                # what the ledger stored in the audit row (core.ledger.batch), minus arrived
+                self._remember(Audit(r.rev, t.created, ZERO_REV, usr, t.extra, t.uid))
+                outs = self.published(r.evs, mine)
+            if r.rev > self.rev:  # see _finish: applied through another hub, not fanned out
+                outs.extend(self.published(
+                    [e for e in self.ledger.events(self.rev) if e.rev <= r.rev], mine))
+        except OutpostError as exc:
+            log.warning("conn %s: %s: could not answer: %s", conn, job.subj, exc)
+            if conn not in self._conns:
+                return []
+            return self._err(conn, Frame(job.subj, job.tok),
+                             f"the hub could not answer {job.subj}: {exc}")
+        if conn in self._conns:  # else the publisher left while its commit ran
+            outs.insert(0, Send(conn, format_reply(job.subj, job.tok,
+                                                   enc_update(Update(r.rev, r.evs)))))
         return outs
 
     def _reply(self, job: PubJob, frame: Frame, results: Sequence[PubResult | Exception],
