@@ -468,6 +468,41 @@ def test_storage_error_while_answering_a_publish_still_replies(flaky: HubService
     assert len(led.events(0)) == 1
 
 
+def test_pub_answers_a_resent_uid_a_gone_publisher_and_a_failed_fanout_read(
+        flaky: HubService) -> None:
+    """The one-transaction evt.pub answer (HubService._pub_done): a resend of an applied uid
+    gets the first publish's revision and no second push; a publisher that left gets
+    nothing while the others still get the push; a ledger read failing while fanning out
+    (the first publish after start reads the events it may have missed) is an error reply."""
+    led = flaky.ledger
+    assert isinstance(led, FlakyLedger)
+    flaky.handle_sync("C", frame("evt.sub#1", {"rev": Z, "tops": ["prod.cat"]}))
+    led.broken = True
+    outs, job = flaky.handle("A", frame("evt.pub#1", {"uid": "u1", "acts": [new("1", "a")]}))
+    assert job is not None
+    led.broken = False
+    results = flaky.run_job(job)
+    led.broken = True
+    (r,) = flaky.finish(job, results)
+    assert "disk I/O error" in body(r)["err"]
+    led.broken = False
+    outs = flaky.handle_sync("A", frame("evt.pub#2", {"uid": "u1", "acts": [new("1", "a")]}))
+    first = results[0]
+    assert not isinstance(first, Exception)
+    assert body(outs[0])["res"]["rev"] == format_rev(first.rev)
+    pushed = push_of(flaky, outs, "C")  # the failed answer's fan-out came with the resend
+    assert pushed is not None and [e["key"] for e in pushed["evs"]] == ["1"]
+    outs = flaky.handle_sync("A", frame("evt.pub#3", {"uid": "u1", "acts": [new("1", "a")]}))
+    assert len(outs) == 1 and body(outs[0])["res"]["rev"] == format_rev(first.rev)
+    _, job = flaky.handle("A", frame("evt.pub#4", {"acts": [new("2", "b")]}))
+    assert job is not None
+    results = flaky.run_job(job)
+    flaky.disconnect("A")
+    outs = flaky.finish(job, results)
+    assert not [o for o in outs if isinstance(o, Send)]
+    assert push_of(flaky, outs, "C")["evs"][0]["key"] == "2"  # type: ignore[index]
+
+
 # -- bounds ----------------------------------------------------------------------------------------
 
 
