@@ -563,15 +563,53 @@ class Hub:
                 finally:
                     peer.idle = False
                 if item is _FLUSH:
-                    text = self.service.take_push(peer.conn)
-                    if text is None:
-                        continue
+                    await self._send_pushes(peer)
                 else:
                     assert isinstance(item, str)
-                    text = item
-                await peer.ws.send(text)
+                    await peer.ws.send(item)
         except ConnectionClosed:
             return
+
+    async def _send_pushes(self, peer: _Peer) -> None:
+        """Send what is pending for the connection: an ``evt.sub`` catch-up first, batch by
+        batch (read on the writer thread, one batch in memory, each sent before the next is
+        read), then the coalesced pushes."""
+        svc = self.service
+        while True:
+            bl = svc.backlog(peer.conn)
+            if bl is None:
+                text = svc.take_push(peer.conn)
+                if text is None:
+                    return
+            else:
+                b, limit = bl
+                try:
+                    evs = await self._off_loop(self.ledger.events, b.after, b.tops, limit)
+                except OutpostError as exc:
+                    log.warning("conn %d: reading its catch-up failed: %s", peer.conn, exc)
+                    self._close_now(peer, CLOSE_TOO_SLOW, "could not read your catch-up: "
+                                    "reconnect and resync from your rev")
+                    return
+                text = svc.backlog_push(peer.conn, b, evs)
+                if text is None:
+                    continue
+            await peer.ws.send(text)
+
+    def _off_loop(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        """Run ``fn(*args)`` on the writer thread (between commits); await the result."""
+        assert self.loop is not None and self._writer is not None
+        fut: asyncio.Future[Any] = self.loop.create_future()
+
+        def done(res: Any) -> None:
+            if fut.done():  # the waiter was cancelled (its connection closed)
+                return
+            if isinstance(res, BaseException):
+                fut.set_exception(res)
+            else:
+                fut.set_result(res)
+
+        self._writer.submit(fn, args, done)
+        return fut
 
     def _deliver(self, outs: list[Out]) -> None:
         for o in outs:

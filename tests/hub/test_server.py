@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from core.errors import StorageError
 from core.ledger import MemLedger
 from core.ledger.sql import open_ledger
+from core.model import Event
+from core.revision import Rev
 from core.schema import Project
 from hubserver.auth import Users
 from hubserver.limits import Limits
@@ -156,6 +160,45 @@ async def test_requester_that_never_reads_replies_is_disconnected(prod: Project)
                 await asyncio.sleep(0.05)
             assert hub.service.connections == 1  # the one that does not read was dropped
             assert (await request(pub, "evt.stat"))["res"]["rev"] != Z  # others unaffected
+
+
+class ThreadsLedger(MemLedger):
+    """A MemLedger that records which thread read events with which limit."""
+
+    def __init__(self, project: Project):
+        super().__init__(project)
+        self.reads: list[tuple[str, int]] = []
+
+    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0) -> list[Event]:
+        self.reads.append((threading.current_thread().name, limit))
+        return super().events(rev, tops, limit)
+
+
+async def test_sub_catch_up_is_pushed_in_batches_read_off_the_loop(prod: Project) -> None:
+    """A subscriber from the zero rev of a big ledger gets a bounded reply, then the rest as
+    pushes read on the writer thread (the event loop keeps serving), then live pushes."""
+    led = ThreadsLedger(prod)
+    limits = Limits(max_batch=40, rate=1e6, burst=1_000_000)
+    async with Hub(led, limits=limits) as hub, connect(hub.url) as pub, \
+            connect(hub.url) as sub:
+        hub.service.BACKLOG_BATCH = 30
+        for i in range(1, 301):
+            await request(pub, "evt.pub", {"acts": [new(str(i), "x")]})
+        led.reads.clear()
+        await sub.send('evt.sub#1\n{"rev":"' + Z + '","tops":["prod.cat"]}')
+        head, reply = await recv_json(sub)
+        assert head == "evt.sub#1" and len(reply["res"]["evs"]) == 40
+        keys = [e["key"] for e in reply["res"]["evs"]]
+        late = asyncio.create_task(request(pub, "evt.pub", {"acts": [new("301", "late")]}))
+        while len(keys) < 301:
+            head, up = await recv_json(sub)
+            assert head == "evt.update" and len(up["evs"]) <= 30
+            keys += [e["key"] for e in up["evs"]]
+        await late
+        assert keys == [str(i) for i in range(1, 302)]
+        batch_reads = [name for name, limit in led.reads if limit == 30]
+        assert len(batch_reads) >= 9 and set(batch_reads) == {"outpost-hub-writer"}
+        assert await no_frame(sub)
 
 
 async def test_connection_cap(prod: Project) -> None:
