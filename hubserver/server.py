@@ -21,8 +21,10 @@ Use it in-process (tests, the desktop demo)::
     async with Hub(ledger, port=0, auth=None) as hub:
         url = hub.url            # ws://127.0.0.1:PORT
 
-Ledger reads (``evt.sub`` catch-up, ``evt.hist``) run on the event loop: they are short
-indexed reads; writes, which wait for the disk, never do.
+Ledger reads of one bounded batch (an ``evt.sub`` or ``evt.sat`` reply, ``evt.hist``) run on
+the event loop: they are short indexed reads. The rest of a big ``evt.sub`` catch-up is read
+batch by batch on the writer thread by the connection's sender (see
+:meth:`HubService.backlog`); writes, which wait for the disk, never run on the loop.
 """
 
 from __future__ import annotations
