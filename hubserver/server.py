@@ -249,8 +249,8 @@ def _at_frame_start(protocol: Protocol) -> bool:
 class _Peer:
     """One connection: its socket, its outbound queue and its sender task."""
 
-    __slots__ = ("busy", "conn", "gone", "idle", "last", "queue", "sender", "timer", "user",
-                 "ws")
+    __slots__ = ("busy", "conn", "flushes", "gone", "idle", "last", "push_due", "queue",
+                 "sender", "timer", "user", "void", "ws")
 
     def __init__(self, conn: int, ws: _Connection, user: User, size: int):
         self.conn = conn
@@ -267,6 +267,12 @@ class _Peer:
         self.last = 0.0
         """Loop time of the last message handled or reply to a publish (idle timeout)."""
         self.timer: asyncio.TimerHandle | None = None
+        self.push_due = False
+        """Pushes are pending and will be written by ``Hub._push_now`` (not the sender)."""
+        self.flushes = 0
+        """Flush items in the queue."""
+        self.void = 0
+        """How many of them to skip: a reply behind them took their push with it."""
 
     def send_now(self, text: str) -> bool:
         """Write ``text`` at once when nothing is queued or in flight; False: queue it.
@@ -383,6 +389,7 @@ class Hub:
         self._jobs: list[tuple[PubJob, _Peer]] = []
         self._writer: _WriterThread | None = None
         self._kick_soon = False
+        self._to_push: list[_Peer] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         """The event loop the hub runs on (set by :meth:`start`)."""
         self._stopping = False
@@ -565,6 +572,10 @@ class Hub:
                 finally:
                     peer.idle = False
                 if item is _FLUSH:
+                    peer.flushes -= 1
+                    if peer.void:
+                        peer.void -= 1
+                        continue
                     await self._send_pushes(peer)
                 else:
                     assert isinstance(item, str)
@@ -620,22 +631,68 @@ class Hub:
                 continue
             item: object
             if isinstance(o, Send):
+                if peer.push_due or self.service.pending(o.conn):
+                    # events fanned out before this reply go first, and only those: a push
+                    # taken later would also carry revisions after the reply's
+                    self._push(peer, seal=True)
                 if peer.send_now(o.text):
                     continue
                 item = o.text
             elif isinstance(o, Flush):
+                if peer.idle and not peer.queue.qsize():
+                    # written by _push_now at the end of this loop iteration (pushes of
+                    # several commits coalesce), without waking the sender task
+                    peer.push_due = True
+                    self._to_push.append(peer)
+                    if len(self._to_push) == 1:
+                        assert self.loop is not None
+                        self.loop.call_soon(self._push_now)
+                    continue
                 item = _FLUSH
             else:
                 assert isinstance(o, Close)
                 log.info("conn %d: closing: %d %s", peer.conn, o.code, o.reason)
                 self._close_now(peer, o.code, o.reason)
                 continue
-            try:
-                peer.queue.put_nowait(item)
-            except asyncio.QueueFull:
-                log.warning("conn %d: send queue full; closing", peer.conn)
-                self._close_now(peer, CLOSE_TOO_SLOW, "too slow: send queue full; "
-                                "reconnect and resync from your rev")
+            self._enqueue(peer, item)
+
+    def _enqueue(self, peer: _Peer, item: object) -> None:
+        try:
+            peer.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            log.warning("conn %d: send queue full; closing", peer.conn)
+            self._close_now(peer, CLOSE_TOO_SLOW, "too slow: send queue full; "
+                            "reconnect and resync from your rev")
+            return
+        if item is _FLUSH:
+            peer.flushes += 1
+
+    def _push_now(self) -> None:
+        """Write the pending pushes of idle connections (else their sender task does)."""
+        peers, self._to_push = self._to_push, []
+        for peer in peers:
+            if peer.push_due:
+                self._push(peer)
+
+    def _push(self, peer: _Peer, seal: bool = False) -> None:
+        """Write the connection's pending push now if it is idle, else queue it: as the
+        frame of what is pending now when ``seal`` (a reply follows), else as a flush that
+        the sender takes when it gets there (pushes keep coalescing behind a slow reader)."""
+        peer.push_due = False
+        if peer.gone:
+            return
+        svc = self.service
+        item: object
+        if svc.backlog(peer.conn) is None and (seal or (peer.idle and not peer.queue.qsize())):
+            text = svc.take_push(peer.conn)
+            # the flushes queued so far would now find later events: this frame is theirs
+            peer.void = peer.flushes
+            if text is None or peer.send_now(text):
+                return
+            item = text
+        else:  # an evt.sub catch-up is being sent: the sender sends the pushes after it
+            item = _FLUSH
+        self._enqueue(peer, item)
 
     def _close_now(self, peer: _Peer, code: int, reason: str) -> None:
         if peer.gone:

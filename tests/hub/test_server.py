@@ -332,6 +332,34 @@ async def test_pushes_in_order_no_gap_no_dup_under_concurrency(prod: Project,
         assert ids == list(range(1, 51))
 
 
+async def test_publishing_subscribers_get_every_frame_in_revision_order(prod: Project) -> None:
+    """Subscribers that publish: a push of an earlier revision (another client's event in
+    the same commit) is written before the publisher's own reply, never after it."""
+    limits = Limits(rate=1e6, burst=1_000_000)
+    async with Hub(MemLedger(prod), limits=limits) as hub:
+        seen: dict[int, list[tuple[int, str]]] = {}
+
+        async def client(n: int) -> None:
+            async with connect(hub.url) as ws:
+                await request(ws, "evt.sub", {"rev": Z, "tops": ["prod.cat"]})
+                got = seen[n] = []
+                for i in range(40):
+                    await ws.send(f"evt.pub#{i}\n" + orjson.dumps(
+                        {"acts": [new(str(n * 1000 + i + 1), "x")]}).decode())
+                    while True:
+                        head, payload = await recv_json(ws)
+                        up = payload if head == "evt.update" else payload["res"]
+                        got += [(e["id"], head) for e in up["evs"]]
+                        if head == f"evt.pub#{i}":
+                            break
+
+        await asyncio.gather(*(client(n) for n in range(6)))
+        for got in seen.values():
+            ids = [i for i, _ in got]
+            assert ids == sorted(ids), got  # a reply never overtakes an earlier push
+            assert len(ids) == len(set(ids))
+
+
 def test_json_helpers_roundtrip() -> None:
     assert orjson.loads(orjson.dumps({"a": 1})) == {"a": 1}
 
