@@ -591,7 +591,7 @@ class Hub:
         while True:
             bl = svc.backlog(peer.conn)
             if bl is None:
-                text = svc.take_push(peer.conn)
+                text = self._take_push(peer)
                 if text is None:
                     return
             else:
@@ -684,7 +684,7 @@ class Hub:
         svc = self.service
         item: object
         if svc.backlog(peer.conn) is None and (seal or (peer.idle and not peer.queue.qsize())):
-            text = svc.take_push(peer.conn)
+            text = self._take_push(peer)
             # the flushes queued so far would now find later events: this frame is theirs
             peer.void = peer.flushes
             if text is None or peer.send_now(text):
@@ -693,6 +693,20 @@ class Hub:
         else:  # an evt.sub catch-up is being sent: the sender sends the pushes after it
             item = _FLUSH
         self._enqueue(peer, item)
+
+    def _take_push(self, peer: _Peer) -> str | None:
+        """The connection's pending push; a failure to build it closes the connection (its
+        client resyncs from its rev) instead of losing the push silently."""
+        try:
+            return self.service.take_push(peer.conn)
+        except OutpostError as exc:  # reading audits of old revisions failed
+            log.warning("conn %d: building a push failed: %s", peer.conn, exc)
+            self._close_now(peer, CLOSE_TOO_SLOW, "could not build your push: reconnect "
+                            "and resync from your rev")
+        except Exception:
+            log.exception("conn %d: bug while building a push; closing with 1011", peer.conn)
+            self._close_now(peer, CLOSE_INTERNAL, "internal error")
+        return None
 
     def _close_now(self, peer: _Peer, code: int, reason: str) -> None:
         if peer.gone:

@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from core.errors import StorageError
 from core.ledger import MemLedger
 from core.ledger.sql import open_ledger
-from core.model import Event
+from core.model import Audit, Event
 from core.revision import Rev
 from core.schema import Project
 from hubserver.auth import Users
@@ -358,6 +358,36 @@ async def test_publishing_subscribers_get_every_frame_in_revision_order(prod: Pr
             ids = [i for i, _ in got]
             assert ids == sorted(ids), got  # a reply never overtakes an earlier push
             assert len(ids) == len(set(ids))
+
+
+class AuditsFail(MemLedger):
+    """A MemLedger whose audit reads fail while ``broken``."""
+
+    broken = False
+
+    def audits(self, lo: Rev, hi: Rev) -> list[Audit]:
+        if self.broken:
+            raise StorageError("reading audits failed on hub.db: disk I/O error")
+        return super().audits(lo, hi)
+
+
+async def test_a_push_that_cannot_be_built_closes_its_connection(prod: Project) -> None:
+    """Building a push can read the ledger (audits of revisions not in the cache); when
+    that fails the subscriber is closed with 1013 to resync, not left without pushes."""
+    led = AuditsFail(prod)
+    async with Hub(led) as hub, connect(hub.url) as sat, connect(hub.url) as pub:
+        hub.service.AUDIT_CACHE = 0  # every push reads its audits
+        await request(sat, "evt.sat", {"rev": Z, "tops": ["prod.cat"], "trans": [],
+                                       "audits": True})
+        assert "res" in await request(pub, "evt.pub", {"acts": [new("1", "a")]})
+        head, push = await recv_json(sat)
+        assert head == "evt.update" and push["audits"][0]["usr"] == "anonymous"
+        led.broken = True
+        assert "res" in await request(pub, "evt.pub", {"acts": [new("2", "b")]})
+        with pytest.raises(ConnectionClosed) as ei:
+            await recv_json(sat)
+        assert ei.value.rcvd is not None and ei.value.rcvd.code == 1013
+        assert "res" in await request(pub, "evt.stat")
 
 
 def test_json_helpers_roundtrip() -> None:
