@@ -3,18 +3,19 @@
 Everything that decides lives in :mod:`hubserver.service`; this module only
 
 - accepts connections (auth in the HTTP handshake, origin allowlist, connection cap, TLS),
-- hands each complete message to the service as soon as websockets has parsed it (no read
-  task per connection: :class:`_Connection` overrides websockets' ``process_event``), one
-  request at a time per connection: while a connection's publish waits for its commit, its
-  next messages wait in its inbox (replies keep request order; reading is paused when the
-  inbox fills, as websockets' own receive queue does),
+- hands each complete message to the service as soon as it is parsed (no read task per
+  connection: :class:`~hubserver.connection.HubConnection` overrides websockets'
+  ``process_event``), one request at a time per connection: while a connection's publish
+  waits for its commit, its next messages wait in its inbox (replies keep request order;
+  reading is paused when the inbox fills, as websockets' own receive queue does),
 - writes each connection's outputs at once when nothing is queued, else from one sender task
   with a bounded queue (a client that does not read is closed with 1013 instead of growing
   memory),
 - runs publishes on one dedicated writer thread with **group commit**: jobs that arrive while
   a commit runs are published together by the next ``publish_many`` call (one durable
-  commit), and each is acknowledged only after that commit returned. The loop hands the
-  thread one batch and gets one callback back per commit (no task or future per publish).
+  commit), and each is acknowledged only after that commit returned. The writer thread
+  takes the next batch itself as soon as a commit returns and hands each commit's results
+  to the loop in one callback (no task or future per publish).
 
 Use it in-process (tests, the desktop demo)::
 
@@ -33,10 +34,8 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import queue
 import ssl as _ssl
 import threading
-from collections import deque
 from collections.abc import Callable, Sequence
 from functools import partial
 from http import HTTPStatus
@@ -46,16 +45,9 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Request, Response
-from websockets.protocol import Event as WsEvent
-from websockets.protocol import Protocol, State
-from websockets.typing import BytesLike, Origin
-
-try:
-    from websockets.speedups import apply_mask
-except ImportError:  # pragma: no cover - websockets built without its C extension
-    from websockets.utils import apply_mask
+from websockets.protocol import State
+from websockets.typing import Origin
 
 from core.crashpoints import crash_point
 from core.errors import ConfigError, OutpostError, StorageError
@@ -63,6 +55,7 @@ from core.ledger.protocols import Publisher, PubResult
 from core.model import Event, Trans
 from core.revision import Rev, now_rev
 from hubserver.auth import User, Users, parse_bearer
+from hubserver.connection import HubConnection, WriterThread
 from hubserver.limits import CLOSE_INTERNAL, CLOSE_POLICY, CLOSE_TOO_SLOW, Limits
 from hubserver.service import Close, Flush, HubService, Out, PubJob, Send
 
@@ -79,180 +72,13 @@ def is_loopback(host: str) -> bool:
     return host in LOOPBACK or host.startswith("127.")
 
 
-_MAX_FRAGMENTS = 4096
-"""Most frames one fragmented message may have (as websockets' own receive queue)."""
-
-
-class _Connection(ServerConnection):
-    """A websockets server connection that hands each complete message to the hub at once.
-
-    websockets' asyncio API queues every data frame for a ``recv()`` call in the handler's
-    task: per message a queue hop, a future and a task switch, which cost the hub more CPU
-    than the frame itself. This subclass (given to ``serve(create_connection=...)``, the
-    documented way to customize connections) overrides ``process_event``, which websockets'
-    ``data_received`` calls for every parsed event, and keeps complete messages in
-    :attr:`inbox`; :attr:`sink` (the hub's pump for this connection) is called after each.
-    Everything else stays websockets': the handshake, pings and pongs, close codes,
-    ``max_size``, TLS, the write buffer's flow control. Fragmented messages are joined here
-    (at most :data:`_MAX_FRAGMENTS` frames, ``max_size`` bytes in total as websockets checks),
-    text is decoded as UTF-8 (invalid: close 1007, as ``recv()`` does). Reading is paused
-    while the inbox holds ``max_queue`` messages, as websockets' queue does.
-    ``tests/hub/test_server.py::test_websockets_hooks_the_hub_relies_on`` pins the hook.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.inbox: deque[str | bytes] = deque()
-        self.sink: Callable[[], None] | None = None
-        self.reading_paused = False
-        self._frags: list[BytesLike] | None = None
-        self._frag_text = False
-        self._fast: bool | None = None  # None: not decided yet (handshake)
-        self._buf = b""
-
-    def data_received(self, data: bytes) -> None:
-        """Parse plain text frames here; give websockets everything else.
-
-        websockets' generator-based parser costs about a third of a small message's CPU.
-        Once the handshake is done, with no extension negotiated and the parser at a frame
-        boundary, complete unfragmented masked text frames are parsed here; each control
-        frame (ping, pong, close) is fed whole to websockets' parser, so it stays at a frame
-        boundary and answers pings, checks close codes and closes as always. Anything else
-        (binary, fragmented, over ``max_size``, reserved bits, unmasked, a closing connection)
-        hands the rest of the stream to websockets for good.
-        """
-        if not self._fast:
-            super().data_received(data)
-            if self._fast is None and self.request is not None:
-                self._fast = _at_frame_start(self.protocol)
-            return
-        buf = self._buf + data if self._buf else data
-        if self.protocol.extensions:  # negotiated after the request: compression
-            self._slow(buf, 0)
-            return
-        n = len(buf)
-        i = 0
-        limit = self.protocol.max_message_size
-        while n - i >= 6:
-            b0 = buf[i]
-            b1 = buf[i + 1]
-            ln = b1 & 0x7F
-            j = i + 2
-            if ln == 126:
-                if n - i < 8:
-                    break
-                ln = int.from_bytes(buf[j:j + 2], "big")
-                j += 2
-            elif ln == 127:
-                if n - i < 14:
-                    break
-                ln = int.from_bytes(buf[j:j + 8], "big")
-                j += 8
-            op = b0 & 0x0F
-            if b0 & 0x70 or not b1 & 0x80 or self.protocol.state is not State.OPEN \
-                    or (limit is not None and ln > limit) or (op >= 8 and ln > 125) \
-                    or (op < 8 and b0 != 0x81):
-                self._slow(buf, i)
-                return
-            end = j + 4 + ln
-            if end > n:
-                break
-            if op >= 8:  # a control frame: websockets answers it
-                super().data_received(buf[i:end])
-            else:
-                self._message(apply_mask(buf[j + 4:end], buf[j:j + 4]), True)
-            i = end
-        self._buf = buf[i:] if i < n else b""
-
-    def _slow(self, buf: bytes, i: int) -> None:
-        self._fast = False
-        self._buf = b""
-        super().data_received(buf[i:])
-
-    def process_event(self, event: WsEvent) -> None:
-        if self.request is None or not isinstance(event, Frame):
-            super().process_event(event)  # the opening handshake
-            return
-        op = event.opcode
-        if op is Opcode.TEXT or op is Opcode.BINARY:
-            if self._frags is not None:  # websockets' parser refuses this first
-                return
-            if not event.fin:
-                self._frags = [event.data]
-                self._frag_text = op is Opcode.TEXT
-                return
-            self._message(event.data, op is Opcode.TEXT)
-        elif op is Opcode.CONT:
-            frags = self._frags
-            if frags is None:
-                return
-            frags.append(event.data)
-            if event.fin:
-                self._frags = None
-                self._message(b"".join(frags), self._frag_text)
-            elif len(frags) > _MAX_FRAGMENTS:
-                self._frags = None
-                self._fail(CloseCode.MESSAGE_TOO_BIG, "too many fragments")
-        else:
-            super().process_event(event)  # pongs acknowledge pings
-
-    def _message(self, raw: BytesLike, text: bool) -> None:
-        data = raw if isinstance(raw, bytes) else bytes(raw)
-        msg: str | bytes = data
-        if text:
-            try:
-                msg = data.decode()
-            except UnicodeDecodeError as exc:
-                self._fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
-                return
-        self.inbox.append(msg)
-        if len(self.inbox) >= (self.max_queue_high or 16) and not self.reading_paused:
-            self.reading_paused = True
-            self.transport.pause_reading()
-        if self.sink is not None:
-            self.sink()
-
-    def taken(self) -> None:
-        """The hub took messages from the inbox: read again once it has room."""
-        if self.reading_paused and len(self.inbox) <= (self.max_queue_low or 4):
-            self.reading_paused = False
-            with contextlib.suppress(Exception):  # the transport may be closing
-                self.transport.resume_reading()
-
-    def _fail(self, code: int, reason: str) -> None:
-        self.inbox.clear()
-        if self.protocol.state is State.OPEN:
-            self.protocol.fail(code, reason)
-            self.send_data()
-            # the server half-closed: a client that never closes its side is cut off
-            self.loop.call_later(self.close_timeout or 10.0, self._abort)
-
-    def _abort(self) -> None:
-        if self.state is not State.CLOSED:
-            self.transport.abort()
-
-
-def _at_frame_start(protocol: Protocol) -> bool:
-    """True when websockets' parser has consumed nothing of the next frame.
-
-    Its parser is a generator that waits in ``StreamReader.at_eof`` between frames (and in
-    ``read_exact`` inside one): the innermost generator tells which.
-    """
-    if protocol.reader.buffer:
-        return False
-    gen: Any = protocol.parser
-    while gen.gi_yieldfrom is not None:
-        gen = gen.gi_yieldfrom
-    return bool(gen.gi_code.co_name == "at_eof")
-
-
 class _Peer:
     """One connection: its socket, its outbound queue and its sender task."""
 
     __slots__ = ("busy", "conn", "flushes", "gone", "idle", "last", "push_due", "queue",
                  "sender", "timer", "user", "void", "ws")
 
-    def __init__(self, conn: int, ws: _Connection, user: User, size: int):
+    def __init__(self, conn: int, ws: HubConnection, user: User, size: int):
         self.conn = conn
         self.ws = ws
         self.user = user
@@ -306,49 +132,6 @@ class _Peer:
         return True
 
 
-_Done = Callable[[Any], None]
-
-
-class _WriterThread:
-    """The one thread that runs the ledger's writes (and catch-up reads) for the hub.
-
-    One queue item per commit in, one ``call_soon_threadsafe`` per commit out: what a
-    ``run_in_executor`` call does, without its two futures and their chained callbacks.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop):
-        self._loop = loop
-        self._q: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], _Done] | None]
-        self._q = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="outpost-hub-writer")
-        self._thread.start()
-
-    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], done: _Done) -> None:
-        """Run ``fn(*args)`` on the thread, then ``done(result or exception)`` on the loop."""
-        self._q.put((fn, args, done))
-
-    def _run(self) -> None:
-        while True:
-            item = self._q.get()
-            if item is None:
-                return
-            fn, args, done = item
-            try:
-                res = fn(*args)
-            except BaseException as exc:  # handed to the loop, which logs it
-                res = exc
-            try:
-                self._loop.call_soon_threadsafe(done, res)
-            except RuntimeError:  # the loop is closed: nobody waits any more
-                return
-
-    async def stop(self) -> None:
-        """Finish the running item and end the thread."""
-        self._q.put(None)
-        while self._thread.is_alive():
-            await asyncio.sleep(0.005)
-
-
 class Hub:
     """A running hub: a websockets server around a :class:`HubService`.
 
@@ -387,7 +170,11 @@ class Hub:
         self._peers: dict[int, _Peer] = {}
         self._ids = itertools.count(1)
         self._jobs: list[tuple[PubJob, _Peer]] = []
-        self._writer: _WriterThread | None = None
+        self._lock = threading.Lock()
+        """Guards ``_jobs`` and ``_chain``, shared with the writer thread."""
+        self._chain = False
+        """The writer thread runs a commit chain: it takes the waiting jobs itself."""
+        self._writer: WriterThread | None = None
         self._kick_soon = False
         self._to_push: list[_Peer] = []
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -403,7 +190,7 @@ class Hub:
     async def start(self) -> str:
         """Start listening; returns the ``ws://`` or ``wss://`` URL."""
         self.loop = asyncio.get_running_loop()
-        self._writer = _WriterThread(self.loop)
+        self._writer = WriterThread(self.loop)
         lim = self.limits
         origins: list[Origin | None] | None = None
         if self.origins:
@@ -418,7 +205,7 @@ class Hub:
             ping_timeout=lim.ping_timeout or None,
             max_size=lim.max_message,
             max_queue=16,
-            create_connection=_Connection,
+            create_connection=HubConnection,
             ssl=self.ssl,
             logger=logging.getLogger("outpost.hub.ws"),
         )
@@ -491,7 +278,7 @@ class Hub:
     # -- connections ---------------------------------------------------------------------------
 
     async def _handler(self, ws: ServerConnection) -> None:
-        assert isinstance(ws, _Connection)
+        assert isinstance(ws, HubConnection)
         user: User = getattr(ws, "outpost_user", self.anon)
         conn = next(self._ids)
         peer = _Peer(conn, ws, user, self.limits.send_queue)
@@ -770,8 +557,11 @@ class Hub:
             self._deliver(self.service.finish(job, [err] * len(job.items)))
             return
         peer.busy = True
-        self._jobs.append((job, peer))
-        self._kick_later()
+        with self._lock:
+            self._jobs.append((job, peer))
+            chained = self._chain
+        if not chained:  # else the writer thread takes it when its commit returns
+            self._kick_later()
 
     def _kick_later(self) -> None:
         """Start the next commit once the messages that arrived with this one are handled.
@@ -794,31 +584,51 @@ class Hub:
             self._writer.submit(self.ledger.events, (self.service.rev, None,
                                                      self.CATCH_UP_BATCH), self._caught_up)
             return
-        if not self._jobs:
-            return
-        batch, self._jobs = self._jobs, []
+        with self._lock:
+            if not self._jobs:
+                return
+            batch, self._jobs = self._jobs, []
+            self._chain = True
         self._busy = True
-        items = [it for job, _ in batch for it in job.items]
-        self._writer.submit(self._commit, (items, self.service.clock()),
-                            partial(self._committed, batch))
+        self._writer.submit(self._commit_chain, (batch,), self._chain_failed)
+
+    def _commit_chain(self, batch: list[tuple[PubJob, _Peer]]) -> None:
+        """The writer thread: commit ``batch``, then, while jobs wait, the next batch.
+
+        Pipelined without the loop in between: as soon as a commit returns, the jobs that
+        arrived meanwhile are committed, and the returned commit's replies go to the loop
+        (one ``call_soon_threadsafe`` per commit; the loop answers them in commit order,
+        each only after its own commit). A requested catch-up ends the chain: it runs after
+        the last commit's replies are out (see :meth:`request_catch_up`).
+        """
+        assert self.loop is not None
+        while True:
+            items = [it for job, _ in batch for it in job.items]
+            try:
+                results = self._commit(items, self.service.clock())
+            except BaseException as exc:  # _commit catches Exception: never leave them waiting
+                log.error("commit thread failed (a hub bug)", exc_info=exc)
+                results = [StorageError(f"internal error: {type(exc).__name__}")] * len(items)
+            with self._lock:
+                nxt: list[tuple[PubJob, _Peer]] | None = None
+                if self._jobs and not self._catch_up:
+                    nxt, self._jobs = self._jobs, []
+                else:
+                    self._chain = False
+            self.loop.call_soon_threadsafe(self._committed, batch, results, nxt is None)
+            if nxt is None:
+                return
+            batch = nxt
+
+    def _chain_failed(self, res: object) -> None:
+        if isinstance(res, BaseException):  # only the loop being closed gets here
+            log.error("commit chain failed (a hub bug)", exc_info=res)
 
     def _committed(self, batch: list[tuple[PubJob, _Peer]],
-                   results: list[PubResult | Exception] | BaseException) -> None:
-        """A commit returned (on the loop): start the next one, then answer this one.
-
-        Pipelined: the jobs that arrived meanwhile go to the writer thread first, and only
-        then are the returned commit's replies built and fanned out, so the thread commits
-        the next batch while the event loop answers the last one. Replies still follow
-        commit order, each only after its own commit returned. A requested catch-up waits
-        until the replies are out (see :meth:`request_catch_up`).
-        """
-        self._busy = False
-        if isinstance(results, BaseException):  # _commit catches everything: a hub bug
-            log.error("commit thread failed (a hub bug)", exc_info=results)
-            results = [StorageError(f"internal error: {type(results).__name__}")] * sum(
-                len(job.items) for job, _ in batch)
-        if not self._catch_up:
-            self._kick()
+                   results: list[PubResult | Exception], last: bool) -> None:
+        """A commit returned (on the loop): answer it; ``last``: the chain ended with it."""
+        if last:
+            self._busy = False
         self._finish_batch(batch, results)
         for _, peer in batch:
             peer.busy = False

@@ -1,4 +1,4 @@
-"""The hub's own frame path (hubserver.server._Connection) against raw bytes on a real socket.
+"""The hub's own frame path (hubserver.connection.HubConnection) against raw bytes on a real socket.
 
 The hub parses plain text frames itself and hands websockets everything else; these tests
 send exactly the bytes a client could send (several frames in one segment, a frame split
@@ -22,8 +22,9 @@ from websockets.asyncio.client import connect
 
 from core.ledger import MemLedger
 from core.schema import Project
+from hubserver.connection import HubConnection
 from hubserver.limits import Limits
-from hubserver.server import Hub, _Connection
+from hubserver.server import Hub
 from tests.hub.conftest import request
 
 TEXT, BINARY, CONT, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
@@ -220,5 +221,5 @@ async def test_websockets_hooks_the_hub_relies_on(hub: Hub) -> None:
         assert "res" in await request(ws, "evt.stat")
         peer = next(iter(hub._peers.values()))
         conn = peer.ws
-        assert isinstance(conn, _Connection) and conn._fast is True
+        assert isinstance(conn, HubConnection) and conn._fast is True
         assert conn.protocol.reader.buffer == b"" and conn.protocol.max_message_size
