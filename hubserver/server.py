@@ -3,21 +3,29 @@
 Everything that decides lives in :mod:`hubserver.service`; this module only
 
 - accepts connections (auth in the HTTP handshake, origin allowlist, connection cap, TLS),
-- reads frames and feeds them to the service, one at a time per connection (replies keep
-  request order),
-- writes each connection's outputs from one sender task with a bounded queue (a client that
-  does not read is closed with 1013 instead of growing memory),
+- hands each complete message to the service as soon as it is parsed (no read task per
+  connection: :class:`~hubserver.connection.HubConnection` overrides websockets'
+  ``process_event``), one request at a time per connection: while a connection's publish
+  waits for its commit, its next messages wait in its inbox (replies keep request order;
+  reading is paused when the inbox fills, as websockets' own receive queue does),
+- writes each connection's outputs at once when nothing is queued, else from one sender task
+  with a bounded queue (a client that does not read is closed with 1013 instead of growing
+  memory),
 - runs publishes on one dedicated writer thread with **group commit**: jobs that arrive while
   a commit runs are published together by the next ``publish_many`` call (one durable
-  commit), and each is acknowledged only after that commit returned.
+  commit), and each is acknowledged only after that commit returned. The writer thread
+  takes the next batch itself as soon as a commit returns and hands each commit's results
+  to the loop in one callback (no task or future per publish).
 
 Use it in-process (tests, the desktop demo)::
 
     async with Hub(ledger, port=0, auth=None) as hub:
         url = hub.url            # ws://127.0.0.1:PORT
 
-Ledger reads (``evt.sub`` catch-up, ``evt.hist``) run on the event loop: they are short
-indexed reads; writes, which wait for the disk, never do.
+Ledger reads of one bounded batch (an ``evt.sub`` or ``evt.sat`` reply, ``evt.hist``) run on
+the event loop: they are short indexed reads. The rest of a big ``evt.sub`` catch-up is read
+batch by batch on the writer thread by the connection's sender (see
+:meth:`HubService.backlog`); writes, which wait for the disk, never run on the loop.
 """
 
 from __future__ import annotations
@@ -27,8 +35,9 @@ import contextlib
 import itertools
 import logging
 import ssl as _ssl
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any
@@ -43,9 +52,10 @@ from websockets.typing import Origin
 from core.crashpoints import crash_point
 from core.errors import ConfigError, OutpostError, StorageError
 from core.ledger.protocols import Publisher, PubResult
-from core.model import Trans
+from core.model import Event, Trans
 from core.revision import Rev, now_rev
 from hubserver.auth import User, Users, parse_bearer
+from hubserver.connection import HubConnection, WriterThread
 from hubserver.limits import CLOSE_INTERNAL, CLOSE_POLICY, CLOSE_TOO_SLOW, Limits
 from hubserver.service import Close, Flush, HubService, Out, PubJob, Send
 
@@ -65,9 +75,10 @@ def is_loopback(host: str) -> bool:
 class _Peer:
     """One connection: its socket, its outbound queue and its sender task."""
 
-    __slots__ = ("conn", "idle", "queue", "sender", "user", "ws")
+    __slots__ = ("busy", "conn", "flushes", "gone", "idle", "last", "push_due", "queue",
+                 "sender", "timer", "user", "void", "ws")
 
-    def __init__(self, conn: int, ws: ServerConnection, user: User, size: int):
+    def __init__(self, conn: int, ws: HubConnection, user: User, size: int):
         self.conn = conn
         self.ws = ws
         self.user = user
@@ -75,13 +86,27 @@ class _Peer:
         self.sender: asyncio.Task[None] | None = None
         self.idle = False
         """The sender waits for the queue: nothing of this connection is being written."""
+        self.busy = False
+        """A publish of this connection waits for its commit: its next messages wait."""
+        self.gone = False
+        """Closed or being closed: nothing more is read from it."""
+        self.last = 0.0
+        """Loop time of the last message handled or reply to a publish (idle timeout)."""
+        self.timer: asyncio.TimerHandle | None = None
+        self.push_due = False
+        """Pushes are pending and will be written by ``Hub._push_now`` (not the sender)."""
+        self.flushes = 0
+        """Flush items in the queue."""
+        self.void = 0
+        """How many of them to skip: a reply behind them took their push with it."""
 
     def send_now(self, text: str) -> bool:
         """Write ``text`` at once when nothing is queued or in flight; False: queue it.
 
         The sender task's ``ws.send`` does the same (``protocol.send_text`` then
         ``send_data``) after a queue hop and a task switch, which cost more CPU than the
-        write itself for a small reply. Only taken while the connection is open and its
+        write itself for a small reply. On a connection the hub parses itself (no extension)
+        the frame is built here too. Only taken while the connection is open and its
         transport accepts more (not paused): a client that does not read still fills the
         bounded queue and is closed with 1013.
         """
@@ -89,8 +114,21 @@ class _Peer:
         if not self.idle or self.queue.qsize() or ws.paused or ws.send_in_progress is not None \
                 or ws.protocol.state is not State.OPEN:
             return False
-        ws.protocol.send_text(text.encode())
-        ws.send_data()
+        data = text.encode()
+        if ws._fast:
+            # no extension: the frame is the header and the text (a server does not mask);
+            # websockets' own writes are always flushed before the loop runs anything else
+            n = len(data)
+            if n < 126:
+                head = bytes((0x81, n))
+            elif n < 1 << 16:
+                head = b"\x81\x7e" + n.to_bytes(2, "big")
+            else:
+                head = b"\x81\x7f" + n.to_bytes(8, "big")
+            ws.transport.write(head + data)
+        else:
+            ws.protocol.send_text(data)
+            ws.send_data()
         return True
 
 
@@ -131,10 +169,16 @@ class Hub:
         self._server: Server | None = None
         self._peers: dict[int, _Peer] = {}
         self._ids = itertools.count(1)
-        self._jobs: list[tuple[PubJob, asyncio.Future[None]]] = []
-        self._wake: asyncio.Event | None = None
-        self._writer: asyncio.Task[None] | None = None
-        self._exec: ThreadPoolExecutor | None = None
+        self._jobs: list[tuple[PubJob, _Peer]] = []
+        self._lock = threading.Lock()
+        """Guards ``_jobs`` and ``_chain``, shared with the writer thread."""
+        self._chain = False
+        """The writer thread runs a commit chain: it takes the waiting jobs itself."""
+        self._writer: WriterThread | None = None
+        self._kick_soon = False
+        self._to_push: list[_Peer] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The event loop the hub runs on (set by :meth:`start`)."""
         self._stopping = False
         self._closing: set[asyncio.Task[None]] = set()
         self.url = ""
@@ -145,9 +189,8 @@ class Hub:
 
     async def start(self) -> str:
         """Start listening; returns the ``ws://`` or ``wss://`` URL."""
-        self._wake = asyncio.Event()
-        self._exec = ThreadPoolExecutor(1, thread_name_prefix="outpost-hub-writer")
-        self._writer = asyncio.create_task(self._write_loop(), name="outpost-hub-writer")
+        self.loop = asyncio.get_running_loop()
+        self._writer = WriterThread(self.loop)
         lim = self.limits
         origins: list[Origin | None] | None = None
         if self.origins:
@@ -162,6 +205,7 @@ class Hub:
             ping_timeout=lim.ping_timeout or None,
             max_size=lim.max_message,
             max_queue=16,
+            create_connection=HubConnection,
             ssl=self.ssl,
             logger=logging.getLogger("outpost.hub.ws"),
         )
@@ -186,11 +230,7 @@ class Hub:
         self._server.close(close_connections=True)
         await self._server.wait_closed()
         if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
-        if self._exec is not None:
-            self._exec.shutdown(wait=True)
+            await self._writer.stop()
         if self.close_ledger:
             self.ledger.close()
         log.info("stopped")
@@ -238,6 +278,7 @@ class Hub:
     # -- connections ---------------------------------------------------------------------------
 
     async def _handler(self, ws: ServerConnection) -> None:
+        assert isinstance(ws, HubConnection)
         user: User = getattr(ws, "outpost_user", self.anon)
         conn = next(self._ids)
         peer = _Peer(conn, ws, user, self.limits.send_queue)
@@ -245,14 +286,20 @@ class Hub:
         self.service.connect(conn, user.name, user.role)
         peer.sender = asyncio.create_task(self._send_loop(peer), name=f"outpost-send-{conn}")
         log.info("conn %d: %s (%s) connected from %s", conn, user.name, user.role, _addr(ws))
+        idle = self.limits.idle_timeout
+        if idle > 0:
+            assert self.loop is not None
+            peer.last = self.loop.time()
+            peer.timer = self.loop.call_later(idle, self._idle_check, peer)
         try:
-            await self._read_loop(peer)
-        except ConnectionClosed:
-            pass
-        except Exception:
-            log.exception("conn %d: bug while serving; closing with 1011", conn)
-            await ws.close(CLOSE_INTERNAL, "internal error")
+            ws.sink = partial(self._pump, peer)
+            self._pump(peer)  # what arrived with the handshake
+            await ws.wait_closed()
         finally:
+            peer.gone = True
+            ws.sink = None
+            if peer.timer is not None:
+                peer.timer.cancel()
             self.service.disconnect(conn)
             self._peers.pop(conn, None)
             peer.sender.cancel()
@@ -260,22 +307,48 @@ class Hub:
                 await peer.sender
             log.info("conn %d: %s disconnected (code %s)", conn, user.name, ws.close_code)
 
-    async def _read_loop(self, peer: _Peer) -> None:
+    def _pump(self, peer: _Peer) -> None:
+        """Handle the connection's waiting messages in order, until one is a publish.
+
+        Called when a message arrived and when the connection's publish was answered. A
+        publish makes the connection busy until its commit's reply is out, so replies keep
+        request order (as daql's one reader per connection).
+        """
+        ws = peer.ws
+        inbox = ws.inbox
+        if not inbox:
+            return
+        handled = False
+        while inbox and not peer.busy and not peer.gone:
+            msg = inbox.popleft()
+            handled = True
+            try:
+                outs, job = self.service.handle(peer.conn, msg)
+                self._deliver(outs)
+                if job is not None:
+                    self._submit(peer, job)
+            except Exception:
+                log.exception("conn %d: bug while serving; closing with 1011", peer.conn)
+                self._close_now(peer, CLOSE_INTERNAL, "internal error")
+        if handled:
+            ws.taken()
+            if peer.timer is not None:
+                assert self.loop is not None
+                peer.last = self.loop.time()
+
+    def _idle_check(self, peer: _Peer) -> None:
+        if peer.gone:
+            return
+        assert self.loop is not None
         idle = self.limits.idle_timeout
-        while True:
-            if idle > 0:
-                try:
-                    async with asyncio.timeout(idle):
-                        msg = await peer.ws.recv()
-                except TimeoutError:
-                    await peer.ws.close(CLOSE_POLICY, f"idle for {idle:g} s")
-                    return
-            else:
-                msg = await peer.ws.recv()
-            outs, job = self.service.handle(peer.conn, msg)
-            self._deliver(outs)
-            if job is not None:
-                await self._submit(job)
+        now = self.loop.time()
+        if peer.busy or peer.ws.inbox:
+            peer.last = now  # a request is being served: not idle
+        if now - peer.last >= idle:
+            log.info("conn %d: closing: idle for %g s", peer.conn, idle)
+            self._close_now(peer, CLOSE_POLICY, f"idle for {idle:g} s")
+            return
+        peer.timer = self.loop.call_later(peer.last + idle - now, self._idle_check, peer)
 
     async def _send_loop(self, peer: _Peer) -> None:
         try:
@@ -286,15 +359,57 @@ class Hub:
                 finally:
                     peer.idle = False
                 if item is _FLUSH:
-                    text = self.service.take_push(peer.conn)
-                    if text is None:
+                    peer.flushes -= 1
+                    if peer.void:
+                        peer.void -= 1
                         continue
+                    await self._send_pushes(peer)
                 else:
                     assert isinstance(item, str)
-                    text = item
-                await peer.ws.send(text)
+                    await peer.ws.send(item)
         except ConnectionClosed:
             return
+
+    async def _send_pushes(self, peer: _Peer) -> None:
+        """Send what is pending for the connection: an ``evt.sub`` catch-up first, batch by
+        batch (read on the writer thread, one batch in memory, each sent before the next is
+        read), then the coalesced pushes."""
+        svc = self.service
+        while True:
+            bl = svc.backlog(peer.conn)
+            if bl is None:
+                text = self._take_push(peer)
+                if text is None:
+                    return
+            else:
+                b, limit = bl
+                try:
+                    evs = await self._off_loop(self.ledger.events, b.after, b.tops, limit)
+                except OutpostError as exc:
+                    log.warning("conn %d: reading its catch-up failed: %s", peer.conn, exc)
+                    self._close_now(peer, CLOSE_TOO_SLOW, "could not read your catch-up: "
+                                    "reconnect and resync from your rev")
+                    return
+                text = svc.backlog_push(peer.conn, b, evs)
+                if text is None:
+                    continue
+            await peer.ws.send(text)
+
+    def _off_loop(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        """Run ``fn(*args)`` on the writer thread (between commits); await the result."""
+        assert self.loop is not None and self._writer is not None
+        fut: asyncio.Future[Any] = self.loop.create_future()
+
+        def done(res: Any) -> None:
+            if fut.done():  # the waiter was cancelled (its connection closed)
+                return
+            if isinstance(res, BaseException):
+                fut.set_exception(res)
+            else:
+                fut.set_result(res)
+
+        self._writer.submit(fn, args, done)
+        return fut
 
     def _deliver(self, outs: list[Out]) -> None:
         for o in outs:
@@ -303,24 +418,88 @@ class Hub:
                 continue
             item: object
             if isinstance(o, Send):
+                if peer.push_due or self.service.pending(o.conn):
+                    # events fanned out before this reply go first, and only those: a push
+                    # taken later would also carry revisions after the reply's
+                    self._push(peer, seal=True)
                 if peer.send_now(o.text):
                     continue
                 item = o.text
             elif isinstance(o, Flush):
+                if peer.idle and not peer.queue.qsize():
+                    # written by _push_now at the end of this loop iteration (pushes of
+                    # several commits coalesce), without waking the sender task
+                    peer.push_due = True
+                    self._to_push.append(peer)
+                    if len(self._to_push) == 1:
+                        assert self.loop is not None
+                        self.loop.call_soon(self._push_now)
+                    continue
                 item = _FLUSH
             else:
                 assert isinstance(o, Close)
                 log.info("conn %d: closing: %d %s", peer.conn, o.code, o.reason)
                 self._close_now(peer, o.code, o.reason)
                 continue
-            try:
-                peer.queue.put_nowait(item)
-            except asyncio.QueueFull:
-                log.warning("conn %d: send queue full; closing", peer.conn)
-                self._close_now(peer, CLOSE_TOO_SLOW, "too slow: send queue full; "
-                                "reconnect and resync from your rev")
+            self._enqueue(peer, item)
+
+    def _enqueue(self, peer: _Peer, item: object) -> None:
+        try:
+            peer.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            log.warning("conn %d: send queue full; closing", peer.conn)
+            self._close_now(peer, CLOSE_TOO_SLOW, "too slow: send queue full; "
+                            "reconnect and resync from your rev")
+            return
+        if item is _FLUSH:
+            peer.flushes += 1
+
+    def _push_now(self) -> None:
+        """Write the pending pushes of idle connections (else their sender task does)."""
+        peers, self._to_push = self._to_push, []
+        for peer in peers:
+            if peer.push_due:
+                self._push(peer)
+
+    def _push(self, peer: _Peer, seal: bool = False) -> None:
+        """Write the connection's pending push now if it is idle, else queue it: as the
+        frame of what is pending now when ``seal`` (a reply follows), else as a flush that
+        the sender takes when it gets there (pushes keep coalescing behind a slow reader)."""
+        peer.push_due = False
+        if peer.gone:
+            return
+        svc = self.service
+        item: object
+        if svc.backlog(peer.conn) is None and (seal or (peer.idle and not peer.queue.qsize())):
+            text = self._take_push(peer)
+            # the flushes queued so far would now find later events: this frame is theirs
+            peer.void = peer.flushes
+            if text is None or peer.send_now(text):
+                return
+            item = text
+        else:  # an evt.sub catch-up is being sent: the sender sends the pushes after it
+            item = _FLUSH
+        self._enqueue(peer, item)
+
+    def _take_push(self, peer: _Peer) -> str | None:
+        """The connection's pending push; a failure to build it closes the connection (its
+        client resyncs from its rev) instead of losing the push silently."""
+        try:
+            return self.service.take_push(peer.conn)
+        except OutpostError as exc:  # reading audits of old revisions failed
+            log.warning("conn %d: building a push failed: %s", peer.conn, exc)
+            self._close_now(peer, CLOSE_TOO_SLOW, "could not build your push: reconnect "
+                            "and resync from your rev")
+        except Exception:
+            log.exception("conn %d: bug while building a push; closing with 1011", peer.conn)
+            self._close_now(peer, CLOSE_INTERNAL, "internal error")
+        return None
 
     def _close_now(self, peer: _Peer, code: int, reason: str) -> None:
+        if peer.gone:
+            return  # closed or closing already
+        peer.gone = True
+        peer.ws.inbox.clear()
         self.service.disconnect(peer.conn)
         if peer.sender is not None:
             peer.sender.cancel()
@@ -348,92 +527,116 @@ class Hub:
         """Fan out revisions other hubs published on the shared ledger (thread: event loop).
 
         :mod:`hubserver.cluster` calls this on every PostgreSQL NOTIFY, after a reconnect and
-        on a timer. The read runs in the writer loop, between commits, so it never sees a
+        on a timer. The read runs on the writer thread between commits, so it never sees a
         commit of this hub whose reply is not out yet (its events would be pushed to the
         publisher too); the service drops what it has already fanned out.
         """
         self._catch_up = True
-        if self._wake is not None:
-            self._wake.set()
+        self._kick_later()
 
-    async def _run_catch_up(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._catch_up = False
-        try:
-            evs = await loop.run_in_executor(self._exec, self.ledger.events,
-                                             self.service.rev, None, self.CATCH_UP_BATCH)
-        except Exception as exc:  # the cluster listener asks again after its reconnect/timer
-            log.warning("catch-up from the ledger failed: %s", exc)
-            return
-        self._deliver(self.service.catch_up(evs))
-        if len(evs) >= self.CATCH_UP_BATCH:
-            self.request_catch_up()
+    def _caught_up(self, evs: list[Event] | BaseException) -> None:
+        self._busy = False
+        if isinstance(evs, BaseException):  # the cluster listener asks again later
+            log.warning("catch-up from the ledger failed: %s", evs)
+        else:
+            self._deliver(self.service.catch_up(evs))
+            if len(evs) >= self.CATCH_UP_BATCH:
+                self._catch_up = True
+        self._kick()
 
     # -- group commit --------------------------------------------------------------------------
 
     _busy = False
+    """The writer thread runs a commit or a catch-up read."""
 
-    async def _submit(self, job: PubJob) -> None:
+    def _submit(self, peer: _Peer, job: PubJob) -> None:
         if self._stopping:
             # publishes in flight are finished; new ones are refused (the satellite keeps
             # them pending and resends them to the next hub)
             err = StorageError("the hub is shutting down: publish again after reconnecting")
             self._deliver(self.service.finish(job, [err] * len(job.items)))
             return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._jobs.append((job, fut))
-        assert self._wake is not None
-        self._wake.set()
-        await fut
+        peer.busy = True
+        with self._lock:
+            self._jobs.append((job, peer))
+            chained = self._chain
+        if not chained:  # else the writer thread takes it when its commit returns
+            self._kick_later()
 
-    async def _write_loop(self) -> None:
-        assert self._wake is not None and self._exec is not None
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if self._catch_up:
-                await self._run_catch_up(loop)
-            if not self._jobs:
-                continue
-            self._busy = True
-            try:
-                await self._commit_pipeline(loop)
-            finally:
-                self._busy = False
+    def _kick_later(self) -> None:
+        """Start the next commit once the messages that arrived with this one are handled.
 
-    async def _commit_pipeline(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Commit the waiting jobs, then keep committing while more wait.
-
-        Pipelined: as soon as a commit returns, the jobs that arrived meanwhile go to the
-        writer thread, and only then are the returned commit's replies built and fanned
-        out, so the thread commits the next batch while the event loop answers the last one.
-        Replies still follow commit order, each only after its own commit returned. A
-        requested catch-up stops the pipeline: it runs between commits, after every reply
-        of this hub's commits is out (see :meth:`request_catch_up`).
+        ``call_soon`` runs after the callbacks already due in this loop iteration (every
+        socket that was ready), so publishes that arrived together share a commit.
         """
-        batch, self._jobs = self._jobs, []
-        running: asyncio.Future[list[PubResult | Exception]] | None
-        running = self._start_commit(loop, batch)
-        while running is not None:
+        if not self._busy and not self._kick_soon and self.loop is not None:
+            self._kick_soon = True
+            self.loop.call_soon(self._kick)
+
+    def _kick(self) -> None:
+        """Hand the waiting jobs (or a requested catch-up) to the writer thread if it is free."""
+        self._kick_soon = False
+        if self._busy or self._writer is None:
+            return
+        if self._catch_up:
+            self._catch_up = False
+            self._busy = True
+            self._writer.submit(self.ledger.events, (self.service.rev, None,
+                                                     self.CATCH_UP_BATCH), self._caught_up)
+            return
+        with self._lock:
+            if not self._jobs:
+                return
+            batch, self._jobs = self._jobs, []
+            self._chain = True
+        self._busy = True
+        self._writer.submit(self._commit_chain, (batch,), self._chain_failed)
+
+    def _commit_chain(self, batch: list[tuple[PubJob, _Peer]]) -> None:
+        """The writer thread: commit ``batch``, then, while jobs wait, the next batch.
+
+        Pipelined without the loop in between: as soon as a commit returns, the jobs that
+        arrived meanwhile are committed, and the returned commit's replies go to the loop
+        (one ``call_soon_threadsafe`` per commit; the loop answers them in commit order,
+        each only after its own commit). A requested catch-up ends the chain: it runs after
+        the last commit's replies are out (see :meth:`request_catch_up`).
+        """
+        assert self.loop is not None
+        while True:
+            items = [it for job, _ in batch for it in job.items]
             try:
-                results = await running
-            except BaseException:
-                _release(batch)  # stopping: never leave a submitter waiting
-                raise
-            nxt: list[tuple[PubJob, asyncio.Future[None]]] = []
-            running = None
-            if self._jobs and not self._catch_up:
-                nxt, self._jobs = self._jobs, []
-                running = self._start_commit(loop, nxt)
-            self._finish_batch(batch, results)
+                results = self._commit(items, self.service.clock())
+            except BaseException as exc:  # _commit catches Exception: never leave them waiting
+                log.error("commit thread failed (a hub bug)", exc_info=exc)
+                results = [StorageError(f"internal error: {type(exc).__name__}")] * len(items)
+            with self._lock:
+                nxt: list[tuple[PubJob, _Peer]] | None = None
+                if self._jobs and not self._catch_up:
+                    nxt, self._jobs = self._jobs, []
+                else:
+                    self._chain = False
+            self.loop.call_soon_threadsafe(self._committed, batch, results, nxt is None)
+            if nxt is None:
+                return
             batch = nxt
 
-    def _start_commit(self, loop: asyncio.AbstractEventLoop,
-                      batch: list[tuple[PubJob, asyncio.Future[None]]],
-                      ) -> asyncio.Future[list[PubResult | Exception]]:
-        """Run one ``publish_many`` of ``batch`` on the writer thread (one durable commit)."""
-        items = [it for job, _ in batch for it in job.items]
-        return loop.run_in_executor(self._exec, self._commit, items, self.service.clock())
+    def _chain_failed(self, res: object) -> None:
+        if isinstance(res, BaseException):  # only the loop being closed gets here
+            log.error("commit chain failed (a hub bug)", exc_info=res)
+
+    def _committed(self, batch: list[tuple[PubJob, _Peer]],
+                   results: list[PubResult | Exception], last: bool) -> None:
+        """A commit returned (on the loop): answer it; ``last``: the chain ended with it."""
+        if last:
+            self._busy = False
+        self._finish_batch(batch, results)
+        for _, peer in batch:
+            peer.busy = False
+            if peer.timer is not None:
+                assert self.loop is not None
+                peer.last = self.loop.time()
+            self._pump(peer)
+        self._kick_later()
 
     def _commit(self, items: list[tuple[Trans, str]], now: Rev,
                 ) -> list[PubResult | Exception]:
@@ -453,34 +656,21 @@ class Hub:
         self.commits += 1
         return results
 
-    def _finish_batch(self, batch: list[tuple[PubJob, asyncio.Future[None]]],
+    def _finish_batch(self, batch: list[tuple[PubJob, _Peer]],
                       results: list[PubResult | Exception]) -> None:
-        """Reply to every job of a returned commit, in order, and release its submitter."""
+        """Reply to every job of a returned commit, in order."""
         i = 0
-        try:
-            for job, fut in batch:
-                n = len(job.items)
-                try:
-                    self._deliver(self.service.finish(job, results[i:i + n]))
-                except Exception:
-                    # no reply would come: close, so the client reconnects and resends
-                    # now instead of waiting for its request to time out
-                    log.exception("conn %s: bug while finishing a publish; closing with "
-                                  "1011", job.conn)
-                    peer = self._peers.get(job.conn)  # type: ignore[call-overload]
-                    if peer is not None:
-                        self._close_now(peer, CLOSE_INTERNAL, "internal error")
-                i += n
-                if not fut.done():
-                    fut.set_result(None)
-        finally:
-            _release(batch)
-
-
-def _release(batch: list[tuple[PubJob, asyncio.Future[None]]]) -> None:
-    for _, fut in batch:
-        if not fut.done():
-            fut.set_result(None)
+        for job, peer in batch:
+            n = len(job.items)
+            try:
+                self._deliver(self.service.finish(job, results[i:i + n]))
+            except Exception:
+                # no reply would come: close, so the client reconnects and resends
+                # now instead of waiting for its request to time out
+                log.exception("conn %s: bug while finishing a publish; closing with "
+                              "1011", job.conn)
+                self._close_now(peer, CLOSE_INTERNAL, "internal error")
+            i += n
 
 
 def _addr(ws: ServerConnection) -> str:

@@ -75,6 +75,7 @@ from hubserver.recent import RecentEvents
 
 __all__ = [
     "SUBJECTS",
+    "Backlog",
     "Close",
     "Flush",
     "HubService",
@@ -130,6 +131,16 @@ class PubJob:
 
 
 @dataclass(slots=True)
+class Backlog:
+    """Events an ``evt.sub`` reply left out, to push in batches: after ``after`` up to
+    ``upto`` (the watermark the subscription got) of ``tops``."""
+
+    after: Rev
+    upto: Rev
+    tops: tuple[str, ...]
+
+
+@dataclass(slots=True)
 class _Conn:
     user: str
     role: str
@@ -169,6 +180,7 @@ class HubService:
         self._last_id: int | None = None  # id of the last event fanned out; None: unknown
         self._conns: dict[ConnId, _Conn] = {}
         self._pending: dict[ConnId, Delivery] = {}
+        self._backlogs: dict[ConnId, list[Backlog]] = {}  # evt.sub catch-ups to push
         self._audits: dict[Rev, Audit] = {}  # recent revisions, oldest first
         self._push_cache: dict[tuple[Any, ...], str] = {}  # recent push frames, oldest first
         self._recent = RecentEvents(self.rev, self.RECENT_EVENTS)  # every event after a rev
@@ -188,6 +200,7 @@ class HubService:
         """Forget a connection: subscriptions, monitors and pending pushes."""
         self._conns.pop(conn, None)
         self._pending.pop(conn, None)
+        self._backlogs.pop(conn, None)
         self.subs.remove(conn)
 
     @property
@@ -265,12 +278,16 @@ class HubService:
         if s == "evt.pub":
             return self._pub(conn, c, frame)
         if s == "evt.sat":
+            # a satellite resyncs from its own rev: an evt.sub catch-up still being pushed
+            # would bring it old events
+            self._backlogs.pop(conn, None)
             return self._sat(conn, c, frame)
         if s == "evt.sub":
             return self._sub(conn, frame), None
         if s == "evt.unsub":
             req = dec_sub(decode_body(frame), "evt.unsub")
             self.subs.unsubscribe(conn, req.tops)
+            self._trim_backlogs(conn)
             return self._res(conn, frame, True), None
         if s == "evt.mon":
             return self._mon(conn, frame), None
@@ -311,15 +328,84 @@ class HubService:
         if not fresh:
             return self._err(conn, frame, "no new subscriptions")
         sub = self.subs.get(conn)
+        # bounded as an evt.sat reply (daql's hub reads and sends everything at once): the
+        # reply holds the first batch (never cutting a revision); the rest, up to the
+        # watermark, follows as evt.update pushes, batch by batch, before any later push
+        cap = max(1, self.limits.max_batch)
         try:
-            evs = self._events(req.rev, fresh)
+            evs = self._events(req.rev, fresh, cap)
+            more = False
+            if len(evs) >= cap and evs[-1].rev < self.rev:
+                nxt = self.ledger.events(evs[-1].rev, fresh, 1)
+                more = bool(nxt) and nxt[0].rev <= self.rev
         except OutpostError:
             self.subs.unsubscribe(conn, fresh)  # not caught up: the client may ask again
             raise
         sub.watermark = max(sub.watermark, self.rev)
         if not evs:
             return self._res(conn, frame, None)
-        return self._res(conn, frame, enc_update(Update(self.rev, tuple(evs))))
+        if not more:
+            return self._res(conn, frame, enc_update(Update(self.rev, tuple(evs))))
+        self._backlogs.setdefault(conn, []).append(Backlog(evs[-1].rev, self.rev,
+                                                           tuple(fresh)))
+        outs = self._res(conn, frame, enc_update(Update(evs[-1].rev, tuple(evs))))
+        if conn not in self._pending:  # else its Flush is on its way already
+            outs.append(Flush(conn))
+        return outs
+
+    def _trim_backlogs(self, conn: ConnId) -> None:
+        bls = self._backlogs.get(conn)
+        if not bls:
+            return
+        tops = set(self.subs.get(conn).tops) if conn in self.subs else set()
+        keep = []
+        for b in bls:
+            left = tuple(t for t in b.tops if t in tops)
+            if left == b.tops:
+                keep.append(b)
+            elif left:  # a new object: a read for the old topics in flight is dropped
+                keep.append(Backlog(b.after, b.upto, left))
+        if keep:
+            self._backlogs[conn] = keep
+        else:
+            del self._backlogs[conn]
+
+    BACKLOG_BATCH = 1000
+    """Most events one catch-up push of an ``evt.sub`` holds (bounded by ``max_batch``)."""
+
+    def backlog(self, conn: ConnId) -> tuple[Backlog, int] | None:
+        """The catch-up ``conn`` gets pushed next and how many events to read, or ``None``.
+
+        ``Ledger.events(b.after, b.tops, limit)`` reads the events to pass to
+        :meth:`backlog_push`; the asyncio adapter reads them off the event loop.
+        """
+        bls = self._backlogs.get(conn)
+        if not bls:
+            return None
+        return bls[0], max(1, min(self.BACKLOG_BATCH, self.limits.max_batch))
+
+    def backlog_push(self, conn: ConnId, b: Backlog, evs: Sequence[Event]) -> str | None:
+        """The ``evt.update`` frame of events read for ``b`` (``None``: nothing to send).
+
+        ``b`` may have changed or gone while its events were read (``evt.unsub``,
+        ``evt.sat``): then nothing is sent and :meth:`backlog` tells what to read now.
+        """
+        bls = self._backlogs.get(conn)
+        if not bls or bls[0] is not b:
+            return None
+        mine = [e for e in evs if b.after < e.rev <= b.upto and e.top in b.tops]
+        done = not mine or mine[-1].rev >= b.upto or len(evs) > len(mine)
+        if done:  # caught up to the watermark: later events come as live pushes
+            bls.pop(0)
+            if not bls:
+                del self._backlogs[conn]
+        else:
+            b.after = mine[-1].rev
+        if not mine:
+            return None
+        # no audits, as in the evt.sub reply (the audits extension is evt.sat's)
+        up = Update(b.upto if done else mine[-1].rev, tuple(mine))
+        return format_push("evt.update", enc_update(up))
 
     def _mon(self, conn: ConnId, frame: Frame) -> list[Out]:
         req = dec_mon(decode_body(frame))
@@ -406,6 +492,8 @@ class HubService:
             job: the job :meth:`handle` returned.
             results: what ``publish_many`` returned for ``job.items``, in order.
         """
+        if job.sat is None and len(results) == 1 and type(results[0]) is PubResult:
+            return self._pub_done(job, results[0])  # the common case, without the general path
         outs: list[Out] = []
         frame = Frame(job.subj, job.tok)
         failed = next((r for r in results if isinstance(r, Exception)
@@ -425,6 +513,31 @@ class HubService:
                     if job.sat is not None and job.sat.trans else ""
                 outs[:0] = self._err(job.conn, frame,
                                      f"the hub could not answer {job.subj}: {exc}{pending}")
+        return outs
+
+    def _pub_done(self, job: PubJob, r: PubResult) -> list[Out]:
+        """:meth:`finish` of an ``evt.pub`` that was published (or was a duplicate)."""
+        conn = job.conn
+        mine = {r.rev: conn}
+        try:
+            outs: list[Out] = []
+            if not r.dup:
+                t, usr = job.items[0]
+                # what the ledger stored in the audit row (core.ledger.batch), minus arrived
+                self._remember(Audit(r.rev, t.created, ZERO_REV, usr, t.extra, t.uid))
+                outs = self.published(r.evs, mine)
+            if r.rev > self.rev:  # see _finish: applied through another hub, not fanned out
+                outs.extend(self.published(
+                    [e for e in self.ledger.events(self.rev) if e.rev <= r.rev], mine))
+        except OutpostError as exc:
+            log.warning("conn %s: %s: could not answer: %s", conn, job.subj, exc)
+            if conn not in self._conns:
+                return []
+            return self._err(conn, Frame(job.subj, job.tok),
+                             f"the hub could not answer {job.subj}: {exc}")
+        if conn in self._conns:  # else the publisher left while its commit ran
+            outs.insert(0, Send(conn, format_reply(job.subj, job.tok,
+                                                   enc_update(Update(r.rev, r.evs)))))
         return outs
 
     def _reply(self, job: PubJob, frame: Frame, results: Sequence[PubResult | Exception],
@@ -603,7 +716,17 @@ class HubService:
         return [Flush(conn)] if first else []
 
     def take_push(self, conn: ConnId) -> str | None:
-        """The coalesced ``evt.update`` frame pending for ``conn``, or ``None``."""
+        """The next ``evt.update`` frame for ``conn``, or ``None``: call it until ``None``.
+
+        An ``evt.sub`` catch-up still being pushed goes first (read here, on the caller's
+        thread; the asyncio adapter reads it off the loop with :meth:`backlog` and
+        :meth:`backlog_push`), then the coalesced events and notes of later revisions.
+        """
+        while (bl := self.backlog(conn)) is not None:
+            b, limit = bl
+            text = self.backlog_push(conn, b, self.ledger.events(b.after, b.tops, limit))
+            if text is not None:
+                return text
         d = self._pending.pop(conn, None)
         if d is None or (not d.evs and not d.note):
             return None

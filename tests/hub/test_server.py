@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from core.errors import StorageError
 from core.ledger import MemLedger
 from core.ledger.sql import open_ledger
+from core.model import Audit, Event
+from core.revision import Rev
 from core.schema import Project
 from hubserver.auth import Users
 from hubserver.limits import Limits
@@ -158,6 +162,45 @@ async def test_requester_that_never_reads_replies_is_disconnected(prod: Project)
             assert (await request(pub, "evt.stat"))["res"]["rev"] != Z  # others unaffected
 
 
+class ThreadsLedger(MemLedger):
+    """A MemLedger that records which thread read events with which limit."""
+
+    def __init__(self, project: Project):
+        super().__init__(project)
+        self.reads: list[tuple[str, int]] = []
+
+    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0) -> list[Event]:
+        self.reads.append((threading.current_thread().name, limit))
+        return super().events(rev, tops, limit)
+
+
+async def test_sub_catch_up_is_pushed_in_batches_read_off_the_loop(prod: Project) -> None:
+    """A subscriber from the zero rev of a big ledger gets a bounded reply, then the rest as
+    pushes read on the writer thread (the event loop keeps serving), then live pushes."""
+    led = ThreadsLedger(prod)
+    limits = Limits(max_batch=40, rate=1e6, burst=1_000_000)
+    async with Hub(led, limits=limits) as hub, connect(hub.url) as pub, \
+            connect(hub.url) as sub:
+        hub.service.BACKLOG_BATCH = 30
+        for i in range(1, 301):
+            await request(pub, "evt.pub", {"acts": [new(str(i), "x")]})
+        led.reads.clear()
+        await sub.send('evt.sub#1\n{"rev":"' + Z + '","tops":["prod.cat"]}')
+        head, reply = await recv_json(sub)
+        assert head == "evt.sub#1" and len(reply["res"]["evs"]) == 40
+        keys = [e["key"] for e in reply["res"]["evs"]]
+        late = asyncio.create_task(request(pub, "evt.pub", {"acts": [new("301", "late")]}))
+        while len(keys) < 301:
+            head, up = await recv_json(sub)
+            assert head == "evt.update" and len(up["evs"]) <= 30
+            keys += [e["key"] for e in up["evs"]]
+        await late
+        assert keys == [str(i) for i in range(1, 302)]
+        batch_reads = [name for name, limit in led.reads if limit == 30]
+        assert len(batch_reads) >= 9 and set(batch_reads) == {"outpost-hub-writer"}
+        assert await no_frame(sub)
+
+
 async def test_connection_cap(prod: Project) -> None:
     async with Hub(MemLedger(prod), limits=Limits(max_connections=2)) as hub, \
             connect(hub.url), connect(hub.url) as b:
@@ -287,6 +330,64 @@ async def test_pushes_in_order_no_gap_no_dup_under_concurrency(prod: Project,
             _, push = await recv_json(sub)
             ids += [e["id"] for e in push["evs"]]
         assert ids == list(range(1, 51))
+
+
+async def test_publishing_subscribers_get_every_frame_in_revision_order(prod: Project) -> None:
+    """Subscribers that publish: a push of an earlier revision (another client's event in
+    the same commit) is written before the publisher's own reply, never after it."""
+    limits = Limits(rate=1e6, burst=1_000_000)
+    async with Hub(MemLedger(prod), limits=limits) as hub:
+        seen: dict[int, list[tuple[int, str]]] = {}
+
+        async def client(n: int) -> None:
+            async with connect(hub.url) as ws:
+                await request(ws, "evt.sub", {"rev": Z, "tops": ["prod.cat"]})
+                got = seen[n] = []
+                for i in range(40):
+                    await ws.send(f"evt.pub#{i}\n" + orjson.dumps(
+                        {"acts": [new(str(n * 1000 + i + 1), "x")]}).decode())
+                    while True:
+                        head, payload = await recv_json(ws)
+                        up = payload if head == "evt.update" else payload["res"]
+                        got += [(e["id"], head) for e in up["evs"]]
+                        if head == f"evt.pub#{i}":
+                            break
+
+        await asyncio.gather(*(client(n) for n in range(6)))
+        for got in seen.values():
+            ids = [i for i, _ in got]
+            assert ids == sorted(ids), got  # a reply never overtakes an earlier push
+            assert len(ids) == len(set(ids))
+
+
+class AuditsFail(MemLedger):
+    """A MemLedger whose audit reads fail while ``broken``."""
+
+    broken = False
+
+    def audits(self, lo: Rev, hi: Rev) -> list[Audit]:
+        if self.broken:
+            raise StorageError("reading audits failed on hub.db: disk I/O error")
+        return super().audits(lo, hi)
+
+
+async def test_a_push_that_cannot_be_built_closes_its_connection(prod: Project) -> None:
+    """Building a push can read the ledger (audits of revisions not in the cache); when
+    that fails the subscriber is closed with 1013 to resync, not left without pushes."""
+    led = AuditsFail(prod)
+    async with Hub(led) as hub, connect(hub.url) as sat, connect(hub.url) as pub:
+        hub.service.AUDIT_CACHE = 0  # every push reads its audits
+        await request(sat, "evt.sat", {"rev": Z, "tops": ["prod.cat"], "trans": [],
+                                       "audits": True})
+        assert "res" in await request(pub, "evt.pub", {"acts": [new("1", "a")]})
+        head, push = await recv_json(sat)
+        assert head == "evt.update" and push["audits"][0]["usr"] == "anonymous"
+        led.broken = True
+        assert "res" in await request(pub, "evt.pub", {"acts": [new("2", "b")]})
+        with pytest.raises(ConnectionClosed) as ei:
+            await recv_json(sat)
+        assert ei.value.rcvd is not None and ei.value.rcvd.code == 1013
+        assert "res" in await request(pub, "evt.stat")
 
 
 def test_json_helpers_roundtrip() -> None:

@@ -13,7 +13,7 @@ from core.errors import StorageError
 from core.ledger import MemLedger
 from core.ledger.protocols import HistoryEntry
 from core.model import Audit, Event
-from core.revision import Rev, format_rev
+from core.revision import Rev, format_rev, parse_rev
 from core.schema import Project
 from hubserver.limits import CLOSE_POLICY, CLOSE_PROTOCOL, CLOSE_TOO_SLOW, Limits
 from hubserver.service import Close, Flush, HubService, Out, Send
@@ -124,6 +124,49 @@ def test_sub_catch_up_and_no_new_subscriptions(svc: HubService) -> None:
     assert body(r) == {"err": "no new subscriptions"}
     (r,) = svc.handle_sync("C", frame("evt.sub#9", {"rev": Z, "tops": ["prod.prod"]}))
     assert [e["key"] for e in body(r)["res"]["evs"]] == ["5"]
+
+
+def test_sub_catch_up_is_a_bounded_reply_then_pushes_in_order(prod: Project,
+                                                               clock: Clock) -> None:
+    """daql's hub answers evt.sub with every event since rev in one frame. Ours answers
+    with the first max_batch (whole revisions) and pushes the rest up to the watermark in
+    batches, before any later push; nothing lost, nothing twice; unsub and evt.sat stop it."""
+    svc = HubService(MemLedger(prod), clock, Limits(max_batch=7))
+    svc.BACKLOG_BATCH = 5
+    svc.connect("A", "ann")
+    svc.connect("C", "cid")
+    for i in range(1, 31):  # 30 revisions of 2 events: batches never cut one
+        svc.handle_sync("A", frame("evt.pub", {"acts": [new(str(i), "a"),
+                                                        new(str(i), "p", "prod.prod")]}))
+    (r,) = [o for o in svc.handle_sync("C", frame("evt.sub#1", {"rev": Z, "tops": [
+        "prod.cat", "prod.prod"]})) if isinstance(o, Send)]
+    res = body(r)["res"]
+    assert 7 <= len(res["evs"]) <= 8 and len(res["evs"]) % 2 == 0
+    assert res["rev"] == res["evs"][-1]["rev"]  # not caught up yet: the rev it has
+    got = list(res["evs"])
+    live = svc.handle_sync("A", frame("evt.pub", {"acts": [new("99", "late")]}))
+    assert any(isinstance(o, Flush) and o.conn == "C" for o in live) or svc.pending("C")
+    revs = [res["rev"]]
+    while (text := svc.take_push("C")) is not None:
+        up = orjson.loads(text.split("\n", 1)[1])
+        assert len(up["evs"]) <= 6
+        got += up["evs"]
+        revs.append(up["rev"])
+    assert [e["id"] for e in got] == list(range(1, 62))  # 60 old + the late one, in order
+    revs_ms = [parse_rev(r) for r in revs]
+    assert revs_ms == sorted(revs_ms) and revs[-1] == got[-1]["rev"]
+
+    # an unsub of every topic of the catch-up stops it; evt.sat drops it
+    for stop in ("evt.unsub", "evt.sat"):
+        svc.connect("D", "dee")
+        svc.handle_sync("D", frame("evt.sub#1", {"rev": Z, "tops": ["prod.cat"]}))
+        assert svc.backlog("D") is not None
+        if stop == "evt.unsub":
+            svc.handle_sync("D", frame("evt.unsub#2", {"tops": ["prod.cat"]}))
+        else:
+            svc.handle_sync("D", frame("evt.sat#2", sat_body(rev=res["rev"])))
+        assert svc.backlog("D") is None
+        svc.disconnect("D")
 
 
 def test_unsub_stops_pushes(svc: HubService) -> None:
@@ -470,6 +513,41 @@ def test_storage_error_while_answering_a_publish_still_replies(flaky: HubService
     (r,) = flaky.handle_sync("C", frame("evt.sat#3", sat))  # the resend is acked, once
     assert [a["uid"] for a in body(r)["res"]["acks"]] == ["u1"]
     assert len(led.events(0)) == 1
+
+
+def test_pub_answers_a_resent_uid_a_gone_publisher_and_a_failed_fanout_read(
+        flaky: HubService) -> None:
+    """The one-transaction evt.pub answer (HubService._pub_done): a resend of an applied uid
+    gets the first publish's revision and no second push; a publisher that left gets
+    nothing while the others still get the push; a ledger read failing while fanning out
+    (the first publish after start reads the events it may have missed) is an error reply."""
+    led = flaky.ledger
+    assert isinstance(led, FlakyLedger)
+    flaky.handle_sync("C", frame("evt.sub#1", {"rev": Z, "tops": ["prod.cat"]}))
+    led.broken = True
+    outs, job = flaky.handle("A", frame("evt.pub#1", {"uid": "u1", "acts": [new("1", "a")]}))
+    assert job is not None
+    led.broken = False
+    results = flaky.run_job(job)
+    led.broken = True
+    (r,) = flaky.finish(job, results)
+    assert "disk I/O error" in body(r)["err"]
+    led.broken = False
+    outs = flaky.handle_sync("A", frame("evt.pub#2", {"uid": "u1", "acts": [new("1", "a")]}))
+    first = results[0]
+    assert not isinstance(first, Exception)
+    assert body(outs[0])["res"]["rev"] == format_rev(first.rev)
+    pushed = push_of(flaky, outs, "C")  # the failed answer's fan-out came with the resend
+    assert pushed is not None and [e["key"] for e in pushed["evs"]] == ["1"]
+    outs = flaky.handle_sync("A", frame("evt.pub#3", {"uid": "u1", "acts": [new("1", "a")]}))
+    assert len(outs) == 1 and body(outs[0])["res"]["rev"] == format_rev(first.rev)
+    _, job = flaky.handle("A", frame("evt.pub#4", {"acts": [new("2", "b")]}))
+    assert job is not None
+    results = flaky.run_job(job)
+    flaky.disconnect("A")
+    outs = flaky.finish(job, results)
+    assert not [o for o in outs if isinstance(o, Send)]
+    assert push_of(flaky, outs, "C")["evs"][0]["key"] == "2"  # type: ignore[index]
 
 
 # -- bounds ----------------------------------------------------------------------------------------

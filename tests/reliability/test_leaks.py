@@ -37,7 +37,8 @@ def rss_kb() -> int:
 
 
 def hub_tasks(hub: Hub) -> int:
-    loop = hub._writer.get_loop()  # type: ignore[union-attr]
+    loop = hub.loop
+    assert loop is not None
     fut = asyncio.run_coroutine_threadsafe(_count_tasks(), loop)
     return fut.result(10)
 
