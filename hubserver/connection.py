@@ -55,10 +55,12 @@ class HubConnection(ServerConnection):
         self.inbox: deque[str | bytes] = deque()
         self.sink: Callable[[], None] | None = None
         self.reading_paused = False
+        self.discard = False
+        """The hub is closing this connection: messages are dropped, reading goes on."""
         self._frags: list[BytesLike] | None = None
         self._frag_text = False
         self._fast: bool | None = None  # None: not decided yet (handshake)
-        self._buf = b""
+        self._buf = bytearray()  # a frame's start not complete yet (fast path)
 
     def data_received(self, data: bytes) -> None:
         """Parse plain text frames here; give websockets everything else.
@@ -76,7 +78,10 @@ class HubConnection(ServerConnection):
             if self._fast is None and self.request is not None:
                 self._fast = at_frame_start(self.protocol)
             return
-        buf = self._buf + data if self._buf else data
+        buf: bytes | bytearray = data
+        if self._buf:  # grows in place: a big frame in small reads is not copied each time
+            self._buf += data
+            buf = self._buf
         if self.protocol.extensions:  # negotiated after the request: compression
             self._slow(buf, 0)
             return
@@ -108,16 +113,20 @@ class HubConnection(ServerConnection):
             if end > n:
                 break
             if op >= 8:  # a control frame: websockets answers it
-                super().data_received(buf[i:end])
+                super().data_received(bytes(buf[i:end]))
             else:
                 self._message(apply_mask(buf[j + 4:end], buf[j:j + 4]), True)
             i = end
-        self._buf = buf[i:] if i < n else b""
+        if buf is self._buf:
+            del self._buf[:i]
+        elif i < n:
+            self._buf = bytearray(buf[i:])
 
-    def _slow(self, buf: bytes, i: int) -> None:
+    def _slow(self, buf: bytes | bytearray, i: int) -> None:
         self._fast = False
-        self._buf = b""
-        super().data_received(buf[i:])
+        rest = bytes(buf[i:])
+        self._buf = bytearray()
+        super().data_received(rest)
 
     def process_event(self, event: WsEvent) -> None:
         if self.request is None or not isinstance(event, Frame):
@@ -147,6 +156,11 @@ class HubConnection(ServerConnection):
             super().process_event(event)  # pongs acknowledge pings
 
     def _message(self, raw: BytesLike, text: bool) -> None:
+        if self.discard or self.protocol.state is not State.OPEN:
+            # closing (a 1007 of an earlier frame of this read, or the hub closes it): what
+            # follows is not served, and reading goes on so the client's close is read
+            self.drop_inbox()
+            return
         data = raw if isinstance(raw, bytes) else bytes(raw)
         msg: str | bytes = data
         if text:
@@ -168,6 +182,12 @@ class HubConnection(ServerConnection):
             self.reading_paused = False
             with contextlib.suppress(Exception):  # the transport may be closing
                 self.transport.resume_reading()
+
+    def drop_inbox(self) -> None:
+        """Forget the messages not served yet (the connection is closing) and read again."""
+        self.discard = True
+        self.inbox.clear()
+        self.taken()
 
     def _fail(self, code: int, reason: str) -> None:
         self.inbox.clear()

@@ -56,7 +56,7 @@ from core.model import Event, Trans
 from core.revision import Rev, now_rev
 from hubserver.auth import User, Users, parse_bearer
 from hubserver.connection import HubConnection, WriterThread
-from hubserver.limits import CLOSE_INTERNAL, CLOSE_POLICY, CLOSE_TOO_SLOW, Limits
+from hubserver.limits import CLOSE_INTERNAL, CLOSE_POLICY, CLOSE_SHUTDOWN, CLOSE_TOO_SLOW, Limits
 from hubserver.service import Close, Flush, HubService, Out, PubJob, Send
 
 __all__ = ["LOOPBACK", "Hub", "is_loopback"]
@@ -227,7 +227,17 @@ class Hub:
             if not self._jobs and not self._busy:
                 break
             await asyncio.sleep(0.01)
-        self._server.close(close_connections=True)
+        # ... and their replies written (bounded: a client that does not read is not waited for)
+        for _ in range(100):
+            if all(p.gone or (p.idle and p.queue.empty()) for p in self._peers.values()):
+                break
+            await asyncio.sleep(0.01)
+        # websockets' Server.close() acts only once (close_connections=False above), so the
+        # connections are closed here: 1001, each waited for at most 1 s (_close_peer)
+        for peer in list(self._peers.values()):
+            self._close_now(peer, CLOSE_SHUTDOWN, "the hub is shutting down: reconnect later")
+        if self._closing:
+            await asyncio.gather(*list(self._closing), return_exceptions=True)
         await self._server.wait_closed()
         if self._writer is not None:
             await self._writer.stop()
@@ -499,7 +509,7 @@ class Hub:
         if peer.gone:
             return  # closed or closing already
         peer.gone = True
-        peer.ws.inbox.clear()
+        peer.ws.drop_inbox()  # and read on: the client's close reply is read
         self.service.disconnect(peer.conn)
         if peer.sender is not None:
             peer.sender.cancel()
