@@ -394,9 +394,20 @@ class Hub:
                 await peer.ws.send(text)
 
     def _off_loop(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-        """Run ``fn(*args)`` on the writer thread (between commits); await the result."""
+        """Run ``fn(*args)`` on the writer thread (between commits); await the result.
+
+        A commit chain running meanwhile ends after its current commit (as for a cluster
+        catch-up), so the read runs next instead of after every publish that keeps coming.
+        """
         assert self.loop is not None and self._writer is not None
         fut: asyncio.Future[Any] = self.loop.create_future()
+        with self._lock:
+            self._reads_waiting += 1
+
+        def run(*a: Any) -> Any:
+            with self._lock:
+                self._reads_waiting -= 1
+            return fn(*a)
 
         def done(res: Any) -> None:
             if fut.done():  # the waiter was cancelled (its connection closed)
@@ -406,7 +417,7 @@ class Hub:
             else:
                 fut.set_result(res)
 
-        self._writer.submit(fn, args, done)
+        self._writer.submit(run, args, done)
         return fut
 
     def _deliver(self, outs: list[Out]) -> None:
@@ -524,6 +535,7 @@ class Hub:
     # -- scale-out -----------------------------------------------------------------------------
 
     _catch_up = False
+    _reads_waiting = 0  # _off_loop reads submitted to the writer thread, not started yet
     CATCH_UP_BATCH = 5000
     """Most events one catch-up read fans out (a long outage is caught up in several)."""
 
@@ -615,7 +627,7 @@ class Hub:
                 results = [StorageError(f"internal error: {type(exc).__name__}")] * len(items)
             with self._lock:
                 nxt: list[tuple[PubJob, _Peer]] | None = None
-                if self._jobs and not self._catch_up:
+                if self._jobs and not self._catch_up and not self._reads_waiting:
                     nxt, self._jobs = self._jobs, []
                 else:
                     self._chain = False

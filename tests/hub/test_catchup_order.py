@@ -1,9 +1,10 @@
 """An ``evt.sub`` catch-up pushed in batches keeps a connection's frames in revision order
-(found in review)."""
+and does not wait for a steady stream of other clients' publishes (found in review)."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -112,3 +113,67 @@ async def test_publish_during_catch_up_is_answered_before_later_pushes(prod: Pro
         mine = heads.index("evt.pub#2")
         assert all("theirs" not in names for _, names in frames[:mine])
         assert [n for _, names in frames for n in names][-1] == "theirs"
+
+
+class Fsync(MemLedger):
+    """Commits take a while; ``entered`` is set when one starts."""
+
+    def __init__(self, prod: Project):
+        super().__init__(prod)
+        self.entered = threading.Event()
+
+    def publish_many(self, items: Any, now: Rev) -> Any:
+        self.entered.set()
+        time.sleep(0.004)
+        return super().publish_many(items, now)
+
+
+async def test_catch_up_does_not_wait_for_pipelined_publishes(prod: Project) -> None:
+    """Two clients pipelining publishes keep the writer's commit chain going; a subscriber's
+    catch-up read on the same thread (and its reply queued behind it) gets in between
+    commits instead of waiting until both are drained."""
+    n = 200
+    led = Fsync(prod)
+    async with Hub(led, limits=Limits(max_batch=40, rate=1e6, burst=10**6)) as hub:
+        hub.service.BACKLOG_BATCH = 30
+        async with connect(hub.url) as p0:
+            for i in range(1, 201):
+                await request(p0, "evt.pub", {"acts": [new(str(i), "x")]})
+        async with connect(hub.url) as a, connect(hub.url) as b, connect(hub.url) as sub:
+
+            def pub(tok: int, key: int) -> bytes:
+                return frame(f"evt.pub#{tok}", {"acts": [new(str(key), "y", "prod.prod")]}).encode()
+
+            for i in range(n):
+                a.protocol.send_text(pub(i, 10000 + i))
+            led.entered.clear()
+            a.send_data()
+            # out of phase: each commit finds the other client's next publish waiting
+            await asyncio.to_thread(led.entered.wait, 10)
+            for i in range(n):
+                b.protocol.send_text(pub(i, 20000 + i))
+            b.send_data()
+
+            async def drain(ws: Any) -> None:
+                for _ in range(n):
+                    await recv_json(ws, 60)
+
+            drains = [asyncio.create_task(drain(a)), asyncio.create_task(drain(b))]
+            for _ in range(1000):  # the chain is running
+                if hub.commits >= 205:
+                    break
+                await asyncio.sleep(0.002)
+            start = hub.commits
+            await sub.send(sub_frame("1", "prod.cat"))
+            await sub.send("evt.stat#2")
+            got = 0
+            for _ in range(100):
+                head, body = await recv_json(sub, 60)
+                got += len(evs_of(head, body))
+                if head == "evt.stat#2":
+                    break
+            during = hub.commits - start
+            await asyncio.gather(*drains)
+            assert got == 200
+            # before the fix: every pipelined publish was committed first (about n commits)
+            assert during < n // 2, during
