@@ -57,7 +57,7 @@ from core.revision import Rev, now_rev
 from hubserver.auth import User, Users, parse_bearer
 from hubserver.connection import HubConnection, WriterThread
 from hubserver.limits import CLOSE_INTERNAL, CLOSE_POLICY, CLOSE_SHUTDOWN, CLOSE_TOO_SLOW, Limits
-from hubserver.service import Close, Flush, HubService, Out, PubJob, Send
+from hubserver.service import Backlog, Close, Flush, HubService, Out, PubJob, Send
 
 __all__ = ["LOOPBACK", "Hub", "is_loopback"]
 
@@ -373,42 +373,51 @@ class Hub:
                     if peer.void:
                         peer.void -= 1
                         continue
-                    await self._send_pushes(peer)
+                    text = self._take_push(peer)
+                    if text is not None:
+                        await peer.ws.send(text)
+                elif isinstance(item, Backlog):
+                    await self._send_catch_up(peer, item)
                 else:
                     assert isinstance(item, str)
                     await peer.ws.send(item)
         except ConnectionClosed:
             return
 
-    async def _send_pushes(self, peer: _Peer) -> None:
-        """Send what is pending for the connection: an ``evt.sub`` catch-up first, batch by
-        batch (read on the writer thread, one batch in memory, each sent before the next is
-        read), then the coalesced pushes."""
+    async def _send_catch_up(self, peer: _Peer, first: Backlog) -> None:
+        """Send an ``evt.sub`` catch-up (queued right after its reply), batch by batch: read
+        on the writer thread, one batch in memory, each sent before the next is read. What
+        was queued after it (later replies, live pushes) waits: they hold later revisions.
+        An ``evt.unsub`` may narrow it meanwhile (same ``seq``), or drop it."""
         svc = self.service
-        while True:
-            bl = svc.backlog(peer.conn)
-            if bl is None:
-                text = self._take_push(peer)
-                if text is None:
-                    return
-            else:
-                b, limit = bl
-                try:
-                    evs = await self._off_loop(self.ledger.events, b.after, b.tops, limit)
-                except OutpostError as exc:
-                    log.warning("conn %d: reading its catch-up failed: %s", peer.conn, exc)
-                    self._close_now(peer, CLOSE_TOO_SLOW, "could not read your catch-up: "
-                                    "reconnect and resync from your rev")
-                    return
-                text = svc.backlog_push(peer.conn, b, evs)
-                if text is None:
-                    continue
-            await peer.ws.send(text)
+        while (bl := svc.backlog(peer.conn)) is not None and bl[0].seq == first.seq:
+            b, limit = bl
+            try:
+                evs = await self._off_loop(self.ledger.events, b.after, b.tops, limit)
+            except OutpostError as exc:
+                log.warning("conn %d: reading its catch-up failed: %s", peer.conn, exc)
+                self._close_now(peer, CLOSE_TOO_SLOW, "could not read your catch-up: "
+                                "reconnect and resync from your rev")
+                return
+            text = svc.backlog_push(peer.conn, b, evs)
+            if text is not None:
+                await peer.ws.send(text)
 
     def _off_loop(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-        """Run ``fn(*args)`` on the writer thread (between commits); await the result."""
+        """Run ``fn(*args)`` on the writer thread (between commits); await the result.
+
+        A commit chain running meanwhile ends after its current commit (as for a cluster
+        catch-up), so the read runs next instead of after every publish that keeps coming.
+        """
         assert self.loop is not None and self._writer is not None
         fut: asyncio.Future[Any] = self.loop.create_future()
+        with self._lock:
+            self._reads_waiting += 1
+
+        def run(*a: Any) -> Any:
+            with self._lock:
+                self._reads_waiting -= 1
+            return fn(*a)
 
         def done(res: Any) -> None:
             if fut.done():  # the waiter was cancelled (its connection closed)
@@ -418,7 +427,7 @@ class Hub:
             else:
                 fut.set_result(res)
 
-        self._writer.submit(fn, args, done)
+        self._writer.submit(run, args, done)
         return fut
 
     def _deliver(self, outs: list[Out]) -> None:
@@ -436,7 +445,13 @@ class Hub:
                     continue
                 item = o.text
             elif isinstance(o, Flush):
-                if peer.idle and not peer.queue.qsize():
+                if o.catch_up is not None:
+                    # in the send order right after its evt.sub reply: later replies and
+                    # pushes wait for it
+                    if peer.push_due or self.service.pending(o.conn):
+                        self._push(peer, seal=True)
+                    item = o.catch_up
+                elif peer.idle and not peer.queue.qsize():
                     # written by _push_now at the end of this loop iteration (pushes of
                     # several commits coalesce), without waking the sender task
                     peer.push_due = True
@@ -445,7 +460,8 @@ class Hub:
                         assert self.loop is not None
                         self.loop.call_soon(self._push_now)
                     continue
-                item = _FLUSH
+                else:
+                    item = _FLUSH
             else:
                 assert isinstance(o, Close)
                 log.info("conn %d: closing: %d %s", peer.conn, o.code, o.reason)
@@ -478,16 +494,15 @@ class Hub:
         peer.push_due = False
         if peer.gone:
             return
-        svc = self.service
         item: object
-        if svc.backlog(peer.conn) is None and (seal or (peer.idle and not peer.queue.qsize())):
+        if seal or (peer.idle and not peer.queue.qsize()):
             text = self._take_push(peer)
             # the flushes queued so far would now find later events: this frame is theirs
             peer.void = peer.flushes
             if text is None or peer.send_now(text):
                 return
             item = text
-        else:  # an evt.sub catch-up is being sent: the sender sends the pushes after it
+        else:
             item = _FLUSH
         self._enqueue(peer, item)
 
@@ -495,7 +510,7 @@ class Hub:
         """The connection's pending push; a failure to build it closes the connection (its
         client resyncs from its rev) instead of losing the push silently."""
         try:
-            return self.service.take_push(peer.conn)
+            return self.service.take_push(peer.conn, False)  # catch-ups: _send_catch_up
         except OutpostError as exc:  # reading audits of old revisions failed
             log.warning("conn %d: building a push failed: %s", peer.conn, exc)
             self._close_now(peer, CLOSE_TOO_SLOW, "could not build your push: reconnect "
@@ -530,6 +545,7 @@ class Hub:
     # -- scale-out -----------------------------------------------------------------------------
 
     _catch_up = False
+    _reads_waiting = 0  # _off_loop reads submitted to the writer thread, not started yet
     CATCH_UP_BATCH = 5000
     """Most events one catch-up read fans out (a long outage is caught up in several)."""
 
@@ -621,7 +637,7 @@ class Hub:
                 results = [StorageError(f"internal error: {type(exc).__name__}")] * len(items)
             with self._lock:
                 nxt: list[tuple[PubJob, _Peer]] | None = None
-                if self._jobs and not self._catch_up:
+                if self._jobs and not self._catch_up and not self._reads_waiting:
                     nxt, self._jobs = self._jobs, []
                 else:
                     self._chain = False

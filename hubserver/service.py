@@ -110,9 +110,16 @@ class Close:
 
 @dataclass(frozen=True, slots=True)
 class Flush:
-    """Pushes are pending for ``conn``: call :meth:`HubService.take_push` when ready to send."""
+    """Pushes are pending for ``conn``: call :meth:`HubService.take_push` when ready to send.
+
+    ``catch_up``: an ``evt.sub`` catch-up, pushed right after that request's reply (the
+    ``Send`` before this ``Flush``) and before any reply or push queued after it; an
+    adapter that keeps its own send order reads it batch by batch (:meth:`HubService.backlog`)
+    when it gets there, and takes the coalesced pushes with ``take_push(conn, False)``.
+    """
 
     conn: ConnId
+    catch_up: Backlog | None = None
 
 
 Out = Send | Close | Flush
@@ -138,6 +145,7 @@ class Backlog:
     after: Rev
     upto: Rev
     tops: tuple[str, ...]
+    seq: int = 0  # which evt.sub of the connection (kept when evt.unsub narrows ``tops``)
 
 
 @dataclass(slots=True)
@@ -181,6 +189,7 @@ class HubService:
         self._conns: dict[ConnId, _Conn] = {}
         self._pending: dict[ConnId, Delivery] = {}
         self._backlogs: dict[ConnId, list[Backlog]] = {}  # evt.sub catch-ups to push
+        self._backlog_seq = 0
         self._audits: dict[Rev, Audit] = {}  # recent revisions, oldest first
         self._push_cache: dict[tuple[Any, ...], str] = {}  # recent push frames, oldest first
         self._recent = RecentEvents(self.rev, self.RECENT_EVENTS)  # every event after a rev
@@ -346,11 +355,11 @@ class HubService:
             return self._res(conn, frame, None)
         if not more:
             return self._res(conn, frame, enc_update(Update(self.rev, tuple(evs))))
-        self._backlogs.setdefault(conn, []).append(Backlog(evs[-1].rev, self.rev,
-                                                           tuple(fresh)))
+        self._backlog_seq += 1
+        b = Backlog(evs[-1].rev, self.rev, tuple(fresh), self._backlog_seq)
+        self._backlogs.setdefault(conn, []).append(b)
         outs = self._res(conn, frame, enc_update(Update(evs[-1].rev, tuple(evs))))
-        if conn not in self._pending:  # else its Flush is on its way already
-            outs.append(Flush(conn))
+        outs.append(Flush(conn, b))
         return outs
 
     def _trim_backlogs(self, conn: ConnId) -> None:
@@ -364,7 +373,7 @@ class HubService:
             if left == b.tops:
                 keep.append(b)
             elif left:  # a new object: a read for the old topics in flight is dropped
-                keep.append(Backlog(b.after, b.upto, left))
+                keep.append(Backlog(b.after, b.upto, left, b.seq))
         if keep:
             self._backlogs[conn] = keep
         else:
@@ -715,14 +724,16 @@ class HubService:
                           "reconnect and resync from your rev")]
         return [Flush(conn)] if first else []
 
-    def take_push(self, conn: ConnId) -> str | None:
+    def take_push(self, conn: ConnId, catch_up: bool = True) -> str | None:
         """The next ``evt.update`` frame for ``conn``, or ``None``: call it until ``None``.
 
         An ``evt.sub`` catch-up still being pushed goes first (read here, on the caller's
-        thread; the asyncio adapter reads it off the loop with :meth:`backlog` and
-        :meth:`backlog_push`), then the coalesced events and notes of later revisions.
+        thread), then the coalesced events and notes of later revisions. ``catch_up=False``:
+        only the coalesced pushes (the asyncio adapter sends each catch-up itself, read off
+        the loop with :meth:`backlog` and :meth:`backlog_push`, where its ``Flush`` is in
+        the connection's send order).
         """
-        while (bl := self.backlog(conn)) is not None:
+        while catch_up and (bl := self.backlog(conn)) is not None:
             b, limit = bl
             text = self.backlog_push(conn, b, self.ledger.events(b.after, b.tops, limit))
             if text is not None:
