@@ -156,9 +156,10 @@ class HubConnection(ServerConnection):
             super().process_event(event)  # pongs acknowledge pings
 
     def _message(self, raw: BytesLike, text: bool) -> None:
-        if self.discard or self.protocol.state is not State.OPEN:
+        if self.discard or self.protocol.state in (State.CLOSING, State.CLOSED):
             # closing (a 1007 of an earlier frame of this read, or the hub closes it): what
-            # follows is not served, and reading goes on so the client's close is read
+            # follows is not served, and reading goes on so the client's close is read.
+            # (Frames sent with the HTTP request arrive while it is CONNECTING: served.)
             self.drop_inbox()
             return
         data = raw if isinstance(raw, bytes) else bytes(raw)
