@@ -48,26 +48,19 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchlib import cpu_model  # noqa: E402
 
+# the rows bench/ledger.py publishes: the same site records, the same demo schema
+from ledger import PROJECT, TOP, arg_of  # noqa: E402
+
 from core.ledger.sql import SqlLedger  # noqa: E402
 from core.ledger.tables import dumps  # noqa: E402
 from core.model import Action, Cmd, Trans  # noqa: E402
 from core.revision import now_rev  # noqa: E402
-from core.schema import load_project  # noqa: E402
-
-PROJECT = load_project(ROOT / "assets" / "demo-schema.toml")
-TOP = "field.site"
-
-
-def arg_of(i: int) -> dict[str, Any]:
-    return {"name": f"site {i}", "region": "north", "lat": 46.5 + i * 1e-6, "lon": 7.25,
-            "notes": "a short note"}
 
 
 def items_of(n: int, prefix: str = "g") -> list[tuple[Trans, str]]:
