@@ -220,7 +220,6 @@ def test_cmds() -> None:
 @pytest.mark.parametrize(
     "value",
     [
-        Sig(TOP, "k"),
         new(name="a"),
         EVS[0],
         Audit(R1, usr="bob"),
@@ -239,6 +238,15 @@ def test_values_are_frozen(value: object) -> None:
         setattr(value, name, "changed")
     with pytest.raises((AttributeError, TypeError)):
         value.extra_attribute = 1  # type: ignore[attr-defined]  # slots: no new attributes
+
+
+def test_sig_is_frozen() -> None:
+    sig = Sig(TOP, "k")  # a named tuple (its hash runs in C)
+    with pytest.raises(AttributeError):
+        sig.key = "changed"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        sig.extra_attribute = 1  # type: ignore[attr-defined]
+    assert (sig.top, sig.key, str(sig)) == (TOP, "k", f"{TOP} k")
 
 
 def test_equal_values_hash_equal() -> None:
