@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -45,11 +46,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import QEvent, QObject  # noqa: E402
 
+from core.heap import settle_heap  # noqa: E402
 from core.model import Action, Cmd, Event, Trans  # noqa: E402
-from core.revision import now_rev  # noqa: E402
+from core.revision import Rev, now_rev  # noqa: E402
 from core.satellite.satellite import Satellite  # noqa: E402
 from core.schema import load_project  # noqa: E402
-from desktop.app import ensure_app, settle_heap  # noqa: E402
+from desktop.app import ensure_app  # noqa: E402
 from desktop.mainwindow import MainWindow  # noqa: E402
 from hubserver.cli import DEMO_SCHEMA, open_hub_ledger  # noqa: E402
 
@@ -68,19 +70,25 @@ def site_args(i: int) -> dict[str, object]:
             "lat": 46.0 + (i % 1000) / 1000, "lon": 7.0 + (i % 997) / 997}
 
 
-def build_replica(path: Path, n: int, per_rev: int = 5000) -> float:
-    """A satellite replica with ``n`` site records, written through Replica.apply."""
-    t0 = time.perf_counter()
-    sat = Satellite(path, PROJECT)
-    rev = now_rev() - n  # one revision per batch, strictly increasing
-    eid = 0
+def _apply_batches(sat: Satellite, top: str, prefix: str, args: Any, n: int, per_rev: int,
+                   rev: Rev, eid: int) -> None:
+    """Store ``n`` new records of ``top`` (keys ``prefix`` + 8 digits) through Replica.apply,
+    ``per_rev`` per revision after ``rev``, event ids after ``eid``."""
     for start in range(0, n, per_rev):
         rev += per_rev
         evs = []
         for i in range(start, min(n, start + per_rev)):
             eid += 1
-            evs.append(Event(eid, rev, SITE, f"k{i:08d}", Cmd.NEW, site_args(i)))
+            evs.append(Event(eid, rev, top, f"{prefix}{i:08d}", Cmd.NEW, args(i)))
         sat.replica.apply(rev, evs)
+
+
+def build_replica(path: Path, n: int, per_rev: int = 5000) -> float:
+    """A satellite replica with ``n`` site records, written through Replica.apply."""
+    t0 = time.perf_counter()
+    sat = Satellite(path, PROJECT)
+    # one revision per batch, strictly increasing
+    _apply_batches(sat, SITE, "k", site_args, n, per_rev, now_rev() - n, 0)
     sat.close()
     return time.perf_counter() - t0
 
@@ -199,14 +207,7 @@ def build_ops_replica(path: Path, n: int, per_rev: int = 5000) -> float:
     rev = now_rev() - n - 1
     evs = [Event(i + 1, rev, SITE, f"k{i:08d}", Cmd.NEW, site_args(i)) for i in range(50)]
     sat.replica.apply(rev, evs)
-    eid = 50
-    for start in range(0, n, per_rev):
-        rev += per_rev
-        evs = []
-        for i in range(start, min(n, start + per_rev)):
-            eid += 1
-            evs.append(Event(eid, rev, OBS, f"o{i:08d}", Cmd.NEW, obs_args(i)))
-        sat.replica.apply(rev, evs)
+    _apply_batches(sat, OBS, "o", obs_args, n, per_rev, rev, 50)
     sat.close()
     return time.perf_counter() - t0
 

@@ -30,7 +30,7 @@ from desktop.icons import icon
 from desktop.mainwindow import MainWindow
 from desktop.sync import ClientSync
 
-__all__ = ["WindowSpec", "ensure_app", "open_satellite", "open_window", "run_app", "settle_heap"]
+__all__ = ["WindowSpec", "ensure_app", "open_satellite", "open_window", "run_app"]
 
 log = logging.getLogger("outpost.desktop")
 
