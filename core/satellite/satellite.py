@@ -605,7 +605,7 @@ class Satellite:
         # extend the overlay with the new transaction only: O(its records), not a rebase
         e = _Open(seq, _PENDING, 0, self._is_auth(trans), trans, sigs_of(trans))
         self._open[trans.uid] = e
-        self._qv.update(self.replica.read, [e.queued()])
+        self._qv.update(self.replica.read, [e.queued()], rev=self.replica.rev())
         if self._outbox is not None and not self._outbox_cut:
             sigs = sigs_of(trans)
             if self._outbox_sigs is None:
@@ -651,7 +651,7 @@ class Satellite:
             self._qv = QueueView()
             self._advance_bases(list(self._open), rev)
             ups = [e.queued() for e in self._open.values() if e.state != _REJECTED]
-            touched = self._qv.update(read, ups)
+            touched = self._qv.update(read, ups, rev=rev)
             self._outbox = None
             self._rejected_map()
         else:
@@ -725,7 +725,7 @@ class Satellite:
             self._outbox_after(upd | gone)
         ups = sorted((u for u in upd if u in self._open), key=lambda u: self._open[u].seq)
         touched = self._qv.update(read, [self._open[u].queued() for u in ups],
-                                    gone | (upd - set(ups)), changed)
+                                    gone | (upd - set(ups)), changed, rev=rev)
         if rejects_changed:
             before = set(self._rejected)
             self._rejects = {u for u in self._rejects | {r["uid"] for r in rows}

@@ -162,7 +162,8 @@ class QueueView:
         return out
 
     def update(self, ledger: Ledger, upserts: Iterable[Queued] = (), removed: Iterable[str] = (),
-               changed: Iterable[Sig] = (), *, now: Rev = 0) -> set[Sig]:
+               changed: Iterable[Sig] = (), *, now: Rev = 0, rev: Rev | None = None
+               ) -> set[Sig]:
         """Bring the overlay up to date; returns the records whose overlay may have changed.
 
         Args:
@@ -171,6 +172,7 @@ class QueueView:
             removed: uids that left the queue.
             changed: records whose replica state or events changed since the last update.
             now: clock reading for the rules (only used to derive a throwaway revision).
+            rev: the ledger's revision when the caller knows it (else it is read).
         """
         ov = self.ov
         # a changed record no queued transaction touches has no overlay entry to redo (a
@@ -209,7 +211,8 @@ class QueueView:
             dirty.update(sigs)
         if not dirty:
             return dirty
-        rev = ledger.rev()
+        if rev is None:
+            rev = ledger.rev()
         heap: list[tuple[int, str]] = []
         for s in dirty:
             for u in self._by_sig.get(s, ()):
