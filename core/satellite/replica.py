@@ -76,6 +76,7 @@ class Replica:
             new_rev = max(rev, cur)
             if new_rev > cur or fresh or audits:
                 self.ledger.replicate(new_rev, fresh, audits, conn=conn)
+                new_rev = self.ledger.rev_in(conn)  # as rev() reads it (audits count too)
             if acks:
                 self.queue.accept_many([(a.uid, a.rev) for a in acks], conn)
             for r in rejects:
