@@ -502,6 +502,10 @@ class SyncMachine:
             res = replace(res, rev=known)
         self._done_evs += len(res.evs)
         hub_rev = max(self.info.hub_rev, res.rev)
+        if self._held and self._held[0].rev <= res.rev:
+            # held pushes this reply covers (it carries every event up to its revision) would
+            # be skipped after the last reply anyway: a long pipelined replay held them all
+            self._held = [u for u in self._held if u.rev > res.rev]
         if res.more:
             self._set(progress=(self._done_evs, 0), hub_rev=hub_rev)
             # pipelined: ask for the next batch before storing this one
