@@ -243,10 +243,12 @@ def bench_replay(tmp: Path, project: Project, n: int, rounds: int = 1,
     make_secs = time.perf_counter() - t0
     prep.close()
     pairs = []
+    cpus = []
     for r in range(rounds):
         secs, sat_cpu, hub_cpu = _replay_once(tmp, project, made, n, r, settle)
         ref_many = _publish_many_once(tmp, project, acts, r)
         pairs.append((secs, ref_many))
+        cpus.append((sat_cpu, hub_cpu))
         print(f"    round {r + 1}: replay {secs:6.2f} s (CPU: satellite {sat_cpu:.2f} s, hub "
               f"{hub_cpu:.2f} s), publish_many {ref_many:5.2f} s, ratio {secs / ref_many:.2f}x"
               f"  (load {os.getloadavg()[0]:.1f})")
@@ -270,6 +272,12 @@ def bench_replay(tmp: Path, project: Project, n: int, rounds: int = 1,
           f"{med}ratio {ratio:.2f}x" + (f" (range {ratios[0]:.2f}-{ratios[-1]:.2f})"
                                         if rounds > 1 else "")
           + f" (target <= 2x): {'met' if ratio <= 2 else 'MISSED'}")
+    if rounds > 1:
+        sc = sorted(c[0] for c in cpus)
+        hc = sorted(c[1] for c in cpus)
+        print(f"    CPU per replay (median, range): satellite {sc[len(sc) // 2]:.2f} s "
+              f"({sc[0]:.2f}-{sc[-1]:.2f}), hub {hc[len(hc) // 2]:.2f} s "
+              f"({hc[0]:.2f}-{hc[-1]:.2f})")
     print(f"    ledger publish 1 by 1   {ref_one:8.2f} s  {n / ref_one:8,.0f} tx/s   "
           f"ratio {secs / ref_one:.2f}x" + ("" if m == n else f" (extrapolated from {m:,})"))
 

@@ -336,25 +336,35 @@ def dec_action(obj: Any, where: str = "action") -> Action:
     return Action(r.str("top", required=True), r.str("key"), cmd, arg)
 
 
+def _fast_event(obj: Any, prs: Callable[[str], Rev] = _parse_rev_cached) -> Event | None:
+    """A well-formed event built without the careful reader; ``None``: take the reader."""
+    if type(obj) is not dict:
+        return None
+    get = obj.get
+    i = get("id", 0)
+    rv = get("rev")
+    top = get("top")
+    key = get("key", "")
+    arg = get("arg")
+    c = get("cmd")
+    cmd = _CMDS.get(c) if type(c) is str else None
+    if (cmd is not None and type(i) is int and type(rv) is str and rv
+            and type(top) is str and type(key) is str
+            and (arg is None or type(arg) is dict) and -(2**63) <= i < 2**63):
+        try:
+            return Event(i, prs(rv), top, key, cmd, arg)
+        except ValueError:
+            pass
+    return None
+
+
 def dec_event(obj: Any, where: str = "event",
               prs: Callable[[str], Rev] = _parse_rev_cached) -> Event:
-    if type(obj) is dict:
-        # fast path for a well-formed event; anything unusual takes the careful reader below,
-        # which names what is wrong
-        i = obj.get("id", 0)
-        rv = obj.get("rev")
-        top = obj.get("top")
-        key = obj.get("key", "")
-        arg = obj.get("arg")
-        c = obj.get("cmd")
-        cmd = _CMDS.get(c) if type(c) is str else None
-        if (cmd is not None and type(i) is int and type(rv) is str and rv
-                and type(top) is str and type(key) is str
-                and (arg is None or type(arg) is dict) and -(2**63) <= i < 2**63):
-            try:
-                return Event(i, prs(rv), top, key, cmd, arg)
-            except ValueError:
-                pass
+    # fast path for a well-formed event; anything unusual takes the careful reader below,
+    # which names what is wrong
+    e = _fast_event(obj, prs)
+    if e is not None:
+        return e
     r = _Reader(obj, where)
     cmd = _cmd(r)
     return Event(r.int("id"), r.rev("rev"), r.str("top", required=True), r.str("key"), cmd,
@@ -377,11 +387,20 @@ def _fast_trans(obj: Any, prs: Callable[[str], Rev] = _parse_rev_cached) -> Tran
                 return None
             acts.append(a)
     get = obj.get
+    # _opt_rev, inlined (the hub decodes 1,000 per evt.sat; a satellite sends no rev/arrived)
+    base = get("base")
+    rev = get("rev")
+    created = get("created")
+    arrived = get("arrived")
     try:
-        base = _opt_rev(get("base"), prs)
-        rev = _opt_rev(get("rev"), prs)
-        created = _opt_rev(get("created"), prs)
-        arrived = _opt_rev(get("arrived"), prs)
+        base = ZERO_REV if base is None else prs(base) if type(base) is str and base \
+            else _no_rev(base)
+        rev = ZERO_REV if rev is None else prs(rev) if type(rev) is str and rev \
+            else _no_rev(rev)
+        created = ZERO_REV if created is None else prs(created) \
+            if type(created) is str and created else _no_rev(created)
+        arrived = ZERO_REV if arrived is None else prs(arrived) \
+            if type(arrived) is str and arrived else _no_rev(arrived)
     except (ValueError, TypeError):
         return None
     i = get("id")
@@ -396,6 +415,14 @@ def _fast_trans(obj: Any, prs: Callable[[str], Rev] = _parse_rev_cached) -> Tran
             or (extra is not None and type(extra) is not dict):
         return None
     return Trans(tuple(acts), base, i, rev, created, arrived, usr or "", extra, uid or "")
+
+
+def _no_rev(v: Any) -> Rev:
+    """An optional revision field that is not a non-empty string: ``""`` is the zero
+    revision; anything else raises TypeError (the fast path then gives up)."""
+    if v == "" and type(v) is str:
+        return ZERO_REV
+    raise TypeError
 
 
 def _opt_rev(v: Any, prs: Callable[[str], Rev]) -> Rev:
@@ -426,21 +453,30 @@ def dec_trans(obj: Any, where: str = "trans") -> Trans:
     )
 
 
+def _fast_audit(obj: Any, prs: Callable[[str], Rev] = _parse_rev_cached) -> Audit | None:
+    """A well-formed audit built without the careful reader (a reply carries one per
+    revision); ``None``: take the reader."""
+    if type(obj) is not dict:
+        return None
+    get = obj.get
+    usr = get("usr")
+    extra = get("extra")
+    uid = get("uid")
+    if (usr is None or type(usr) is str) and (uid is None or type(uid) is str) \
+            and (extra is None or type(extra) is dict):
+        try:
+            return Audit(_opt_rev(get("rev"), prs), _opt_rev(get("created"), prs),
+                         _opt_rev(get("arrived"), prs), usr or "", extra, uid or "")
+        except (ValueError, TypeError):
+            pass
+    return None
+
+
 def dec_audit(obj: Any, where: str = "audit",
               prs: Callable[[str], Rev] = _parse_rev_cached) -> Audit:
-    if type(obj) is dict:
-        # fast path for a well-formed audit (a reply carries one per revision)
-        get = obj.get
-        usr = get("usr")
-        extra = get("extra")
-        uid = get("uid")
-        if (usr is None or type(usr) is str) and (uid is None or type(uid) is str) \
-                and (extra is None or type(extra) is dict):
-            try:
-                return Audit(_opt_rev(get("rev"), prs), _opt_rev(get("created"), prs),
-                             _opt_rev(get("arrived"), prs), usr or "", extra, uid or "")
-            except (ValueError, TypeError):
-                pass
+    a = _fast_audit(obj, prs)
+    if a is not None:
+        return a
     r = _Reader(obj, where)
     return Audit(r.rev("rev"), r.rev("created"), r.rev("arrived"), r.str("usr"),
                  r.dict("extra"), r.str("uid"))
@@ -590,7 +626,7 @@ def dec_sat(obj: Any, where: str = "evt.sat") -> SatReq:
     return SatReq(r.rev("rev"), trans, r.strs("tops"), lim, audits, cont)
 
 
-def _dec_ack(obj: Any, where: str, prs: Callable[[str], Rev] = _parse_rev_cached) -> Ack:
+def _fast_ack(obj: Any, prs: Callable[[str], Rev] = _parse_rev_cached) -> Ack | None:
     if type(obj) is dict:
         uid = obj.get("uid")
         rv = obj.get("rev")
@@ -599,6 +635,13 @@ def _dec_ack(obj: Any, where: str, prs: Callable[[str], Rev] = _parse_rev_cached
                 return Ack(uid or "", prs(rv))
             except ValueError:
                 pass
+    return None
+
+
+def _dec_ack(obj: Any, where: str, prs: Callable[[str], Rev] = _parse_rev_cached) -> Ack:
+    a = _fast_ack(obj, prs)
+    if a is not None:
+        return a
     r = _Reader(obj, where)
     return Ack(r.str("uid"), r.rev("rev"))
 
@@ -617,10 +660,29 @@ def dec_sat_res(obj: Any, where: str = "evt.sat result") -> SatRes:
     if not isinstance(cont, bool):
         raise r.fail("cont", "true or false", cont)
     prs = _RevTexts().__getitem__  # an event's, its ack's and its audit's rev: parsed once
-    return SatRes(r.rev("rev"), r.list("evs", lambda x, w: dec_event(x, w, prs)),
-                  r.list("acks", lambda x, w: _dec_ack(x, w, prs)),
+    return SatRes(r.rev("rev"), _items(r, "evs", _fast_event, prs, dec_event),
+                  _items(r, "acks", _fast_ack, prs, _dec_ack),
                   r.list("rejects", _dec_reject), more,
-                  r.list("audits", lambda x, w: dec_audit(x, w, prs)), cont)
+                  _items(r, "audits", _fast_audit, prs, dec_audit), cont)
+
+
+def _items(r: _Reader, name: str, fast: Callable[[Any, Callable[[str], Rev]], T | None],
+           prs: Callable[[str], Rev],
+           careful: Callable[[Any, str, Callable[[str], Rev]], T]) -> tuple[T, ...]:
+    """``r.list(name, ...)`` of a reply's events, acks or audits: one pass of ``fast`` over
+    well-formed items (no per-item name or closure); the first unusual one sends the whole
+    list to the careful reader, which names what is wrong."""
+    raw = r.obj.get(name)
+    if type(raw) is list:
+        out: list[T] = []
+        for x in raw:
+            v = fast(x, prs)
+            if v is None:
+                break
+            out.append(v)
+        else:
+            return tuple(out)
+    return r.list(name, lambda x, w: careful(x, w, prs))
 
 
 def decode_error(payload: Any) -> tuple[str, tuple[Conflict, ...]] | None:

@@ -33,9 +33,10 @@ emits one :class:`Flush` when it was empty; the adapter's writer then calls
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from core.errors import (
     ConflictError,
@@ -190,7 +191,10 @@ class HubService:
         self._pending: dict[ConnId, Delivery] = {}
         self._backlogs: dict[ConnId, list[Backlog]] = {}  # evt.sub catch-ups to push
         self._backlog_seq = 0
-        self._audits: dict[Rev, Audit] = {}  # recent revisions, oldest first
+        # recent revisions, oldest first: an OrderedDict, whose popitem(last=False) is O(1),
+        # where deleting a dict's first key (next(iter(d))) walks the slots already deleted
+        # before it (about 2.5 us per publish at 4,096: 25 ms of the loop per 10,000)
+        self._audits: OrderedDict[Rev, Audit] = OrderedDict()
         self._push_cache: dict[tuple[Any, ...], str] = {}  # recent push frames, oldest first
         self._recent = RecentEvents(self.rev, self.RECENT_EVENTS)  # every event after a rev
         self._mig = ledger.project.version
@@ -602,21 +606,13 @@ class HubService:
         req = job.sat
         acks: list[Ack] = []
         rejects: list[Reject] = []
-        it = iter(results)
-        pre = job.pre
-        for i, t in enumerate(req.trans):
-            r: PubResult | Exception | None = pre.get(i) if pre else None
-            if r is None:
-                r = next(it, None)
-                if r is None:
-                    r = ValidationError("no result")
-            if not t.uid:
-                continue  # a daql client sends no uid: nothing to acknowledge by (as daql)
-            if isinstance(r, PubResult):
-                acks.append(Ack(t.uid, r.rev))
-            else:
-                conflicts = r.conflicts if isinstance(r, ConflictError) else ()
-                rejects.append(Reject(t.uid, str(r), conflicts))
+        if not job.pre and len(results) == len(req.trans) \
+                and all(type(r) is PubResult for r in results):
+            # the common case, every transaction published (or a duplicate): acks only
+            done = cast("Sequence[PubResult]", results)
+            acks = [Ack(t.uid, r.rev) for t, r in zip(req.trans, done, strict=True) if t.uid]
+        else:
+            self._verdicts(job, results, acks, rejects)
         c = self._conns.get(job.conn)
         start = req.rev
         if req.cont and c is not None and c.sat_tops == frozenset(req.tops):
@@ -654,6 +650,29 @@ class HubService:
         res = SatRes(rev, tuple(evs), tuple(acks), tuple(rejects), more, audits,
                      cont=req.cont)
         return [Send(job.conn, format_reply(job.subj, job.tok, enc_sat_res(res)))]
+
+    @staticmethod
+    def _verdicts(job: PubJob, results: Sequence[PubResult | Exception], acks: list[Ack],
+                  rejects: list[Reject]) -> None:
+        """The acks and rejects of an ``evt.sat``'s transactions, in request order (into
+        ``acks`` and ``rejects``): ``results`` are those of ``job.items``, the transactions
+        refused before publishing are in ``job.pre``."""
+        assert job.sat is not None
+        it = iter(results)
+        pre = job.pre
+        for i, t in enumerate(job.sat.trans):
+            r: PubResult | Exception | None = pre.get(i) if pre else None
+            if r is None:
+                r = next(it, None)
+                if r is None:
+                    r = ValidationError("no result")
+            if not t.uid:
+                continue  # a daql client sends no uid: nothing to acknowledge by (as daql)
+            if isinstance(r, PubResult):
+                acks.append(Ack(t.uid, r.rev))
+            else:
+                conflicts = r.conflicts if isinstance(r, ConflictError) else ()
+                rejects.append(Reject(t.uid, str(r), conflicts))
 
     def _sat_events(self, rev: Rev, tops: Sequence[str], lim: int) -> tuple[list[Event], bool]:
         """The events of an ``evt.sat`` reply (as :meth:`_events`) and whether more follow:
@@ -763,7 +782,7 @@ class HubService:
     def _remember(self, a: Audit) -> None:
         self._audits[a.rev] = a
         if len(self._audits) > self.AUDIT_CACHE:
-            del self._audits[next(iter(self._audits))]
+            self._audits.popitem(last=False)
 
     def _audits_of(self, evs: Sequence[Event]) -> tuple[Audit, ...]:
         """The audits of the revisions of ``evs``: from the cache, else read in one query."""

@@ -32,7 +32,9 @@ Storing hub data: with ``defer_apply=False`` (the simulation, tests) the machine
 ``store.write(item)`` wherever it likes (a worker thread, so the event loop stays responsive)
 and reports :meth:`SyncMachine.applied`; the machine then calls ``store.written(item)`` (on the
 adapter's thread: notifications) and starts the next. At most one Apply is outstanding and
-they run in the order the data arrived. Either way sync is *pipelined*: the next
+they run in the order the data arrived; ``evt.sat`` replies that queued up meanwhile go out as
+one Apply (:func:`merge_sat`, up to :data:`MERGE_EVENTS` events), so a satellite that fell
+behind the hub stores them in one commit. Either way sync is *pipelined*: the next
 ``evt.sat`` — the next catch-up batch after a reply with ``more``, or the next pending
 transactions after a final reply — is sent as soon as the reply arrives, before it is stored,
 with the reply's revision as ``rev``; so the hub prepares batch n+1 (or publishes the next
@@ -83,9 +85,12 @@ from core.wire import (
 SAT_BYTES = 512 * 1024
 #: largest encoded transaction ``Satellite.pub`` accepts (so one always fits in a frame)
 MAX_TRANS_BYTES = 768 * 1024
+#: most events of ``evt.sat`` replies stored in one write when several wait (see ``_pump``)
+MERGE_EVENTS = 10_000
 
 __all__ = [
     "MAX_TRANS_BYTES",
+    "MERGE_EVENTS",
     "SAT_BYTES",
     "Apply",
     "Backoff",
@@ -99,6 +104,7 @@ __all__ = [
     "SyncMachine",
     "SyncStore",
     "decode_incoming",
+    "merge_sat",
 ]
 
 
@@ -502,6 +508,10 @@ class SyncMachine:
             res = replace(res, rev=known)
         self._done_evs += len(res.evs)
         hub_rev = max(self.info.hub_rev, res.rev)
+        if self._held and self._held[0].rev <= res.rev:
+            # held pushes this reply covers (it carries every event up to its revision) would
+            # be skipped after the last reply anyway: a long pipelined replay held them all
+            self._held = [u for u in self._held if u.rev > res.rev]
         if res.more:
             self._set(progress=(self._done_evs, 0), hub_rev=hub_rev)
             # pipelined: ask for the next batch before storing this one
@@ -579,8 +589,17 @@ class SyncMachine:
 
     def _pump(self) -> None:
         if self._applying is None and self._applies:
-            self._applying = self._applies.pop(0)
-            self._out.append(Apply(self._applying))
+            item = self._applies.pop(0)
+            # replies that queued up while the last one was stored go in one write (one
+            # commit, one refresh): a satellite that fell behind the hub catches up
+            while isinstance(item, SatRes) and self._applies:
+                nxt = self._applies[0]
+                if not isinstance(nxt, SatRes) or len(item.evs) + len(nxt.evs) > MERGE_EVENTS:
+                    break
+                self._applies.pop(0)
+                item = merge_sat(item, nxt)
+            self._applying = item
+            self._out.append(Apply(item))
 
     def _send_unsent(self, now: float) -> None:
         """When live and idle (or pipelining, see the module docstring): send pending
@@ -663,6 +682,13 @@ class SyncMachine:
 
     def _set(self, **kw: Any) -> None:
         self.info = replace(self.info, **kw)
+
+
+def merge_sat(a: SatRes, b: SatRes) -> SatRes:
+    """Two consecutive ``evt.sat`` replies as one: storing it is storing ``a`` then ``b``
+    (events in order, acks and rejects of both, ``b``'s revision and ``more``)."""
+    return SatRes(max(a.rev, b.rev), a.evs + b.evs, a.acks + b.acks, a.rejects + b.rejects,
+                  b.more, a.audits + b.audits, b.cont)
 
 
 def frames_of(outs: Sequence[Output]) -> list[str]:

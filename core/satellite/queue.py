@@ -37,7 +37,7 @@ it. This assumes one process writes the data directory (as the whole satellite d
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -153,11 +153,15 @@ class Queue:
             staged = self._local.staged = set()
         staged.update(uids)
 
-    def take_changed(self, read: bool = True) -> list[dict[str, Any]]:
+    def take_changed(self, read: bool = True,
+                     known: Collection[str] = ()) -> list[dict[str, Any]]:
         """The rows (any state) of the uids written by transactions committed since the last
         call, in queue order; ``read=False`` only forgets them (the caller reads everything).
         Only the columns that change are read (``seq, uid, base, state, rev, auth``): a row's
         actions, ``created`` and ``extra`` never do (:meth:`rows` has them).
+
+        ``known``: uids whose rows the caller knows as they are now (e.g. the acks it just
+        stored on pending rows): taken like the others, but not read nor returned.
         """
         with self._lock:
             uids, self._changed = self._changed, set()
@@ -165,7 +169,7 @@ class Queue:
             return []
         try:
             out: list[dict[str, Any]] = []
-            ids = sorted(uids)
+            ids = sorted(uids.difference(known) if known else uids)
             for i in range(0, len(ids), 500):
                 chunk = ids[i:i + 500]
                 out += self._select(" WHERE uid IN (" + ",".join("?" * len(chunk)) + ")",

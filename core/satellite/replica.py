@@ -49,6 +49,10 @@ class Replica:
         self.project = project
         self.ledger = SqlLedger(sqlite_url(self.path), project, synchronous=synchronous)
         self.queue = Queue(self.ledger.engine, self.ledger.metadata, self.ledger.begin)
+        # the revision, kept: only apply() moves it (one process writes a data directory,
+        # docs/satellite.md), and reading it from the database on every call cost the sync
+        # loop a pooled connection, a BEGIN and a ROLLBACK five times per evt.sat reply
+        self._rev: Rev = int(self.ledger.rev())
 
     @property
     def read(self) -> Ledger:
@@ -57,7 +61,8 @@ class Replica:
         return led
 
     def rev(self) -> Rev:
-        return int(self.ledger.rev())
+        """The replica's revision (as of the last :meth:`apply` that committed)."""
+        return self._rev
 
     def apply(self, rev: Rev, evs: Sequence[Event], acks: Sequence[Ack] = (),
               rejects: Sequence[Reject] = (), audits: Sequence[Audit] = (),
@@ -71,12 +76,14 @@ class Replica:
             new_rev = max(rev, cur)
             if new_rev > cur or fresh or audits:
                 self.ledger.replicate(new_rev, fresh, audits, conn=conn)
+                new_rev = self.ledger.rev_in(conn)  # as rev() reads it (audits count too)
             if acks:
                 self.queue.accept_many([(a.uid, a.rev) for a in acks], conn)
             for r in rejects:
                 self.queue.reject(r.uid, r.err, r.conflicts, conn)
             for name, value in (meta or {}).items():
                 self.queue.set_meta(name, value, conn)
+        self._rev = new_rev  # committed (one int: read on other threads without a lock)
         if acks or rejects:
             self.queue.touch()  # after the commit (Queue.version)
 

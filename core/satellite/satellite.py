@@ -500,7 +500,17 @@ class Satellite:
         """After :meth:`write` (on the thread that owns the overlay): rebase the local queue on
         the new replica state and notify listeners."""
         receipts = isinstance(item, SatRes) and bool(item.acks or item.rejects)
-        self._after_hub(item.evs, receipts=receipts)
+        acked: dict[str, Rev] = {}
+        if isinstance(item, SatRes):
+            # write() marked these pending receipts accepted at the ack's revision (the only
+            # writer of a receipt's state is write(), one item at a time, and nothing else
+            # touches an accepted row's columns): their rows need not be read back
+            op = self._open
+            for a in item.acks:
+                e = op.get(a.uid)
+                if e is not None and e.state == _PENDING:
+                    acked[a.uid] = a.rev
+        self._after_hub(item.evs, receipts=receipts, acked=acked)
 
     def _take_meta(self) -> dict[str, Any]:
         with self._meta_lock:
@@ -605,7 +615,7 @@ class Satellite:
         # extend the overlay with the new transaction only: O(its records), not a rebase
         e = _Open(seq, _PENDING, 0, self._is_auth(trans), trans, sigs_of(trans))
         self._open[trans.uid] = e
-        self._qv.update(self.replica.read, [e.queued()])
+        self._qv.update(self.replica.read, [e.queued()], rev=self.replica.rev())
         if self._outbox is not None and not self._outbox_cut:
             sigs = sigs_of(trans)
             if self._outbox_sigs is None:
@@ -621,23 +631,26 @@ class Satellite:
         if self.on_local is not None:
             self.on_local()
 
-    def _after_hub(self, evs: Sequence[Any], receipts: bool) -> None:
+    def _after_hub(self, evs: Sequence[Any], receipts: bool,
+                   acked: Mapping[str, Rev] | None = None) -> None:
         changed = {Sig(e.top, e.key) for e in evs}
-        touched = self._refresh(persist=True, changed=changed)
+        touched = self._refresh(persist=True, changed=changed, acked=acked)
         recs: dict[str, set[str]] = {}
         for sg in (*changed, *touched):
             recs.setdefault(sg.top, set()).add(sg.key)
         self._notify(Change(records={t: frozenset(k) for t, k in recs.items()}, status=True,
                             receipts=receipts or bool(self._ov.conflicts)))
 
-    def _refresh(self, persist: bool, changed: set[Sig] | None = None) -> set[Sig]:
+    def _refresh(self, persist: bool, changed: set[Sig] | None = None,
+                 acked: Mapping[str, Rev] | None = None) -> set[Sig]:
         """Bring the in-memory queue and the view up to date; persist local conflict marks.
 
         ``changed``: the records hub data just changed; then only the receipts written since
         the last refresh are read (:meth:`Queue.take_changed`) and only the transactions they
         and ``changed`` can affect are checked again (:class:`QueueView`). ``None``: read the
-        open part of the queue and rebase all of it (on open). Returns the records whose view
-        may have changed.
+        open part of the queue and rebase all of it (on open). ``acked``: receipts pending in
+        :attr:`_open` that the stored reply marked accepted (uid -> revision), known without
+        reading them. Returns the records whose view may have changed.
         """
         rev = self.replica.rev()
         read = self.replica.read
@@ -651,19 +664,25 @@ class Satellite:
             self._qv = QueueView()
             self._advance_bases(list(self._open), rev)
             ups = [e.queued() for e in self._open.values() if e.state != _REJECTED]
-            touched = self._qv.update(read, ups)
+            touched = self._qv.update(read, ups, rev=rev)
             self._outbox = None
             self._rejected_map()
         else:
-            touched = self._refresh_changed(rev, changed)
+            touched = self._refresh_changed(rev, changed, acked)
         new = {u: err for u, (err, _) in self._ov.conflicts.items()}
         if persist and new != self._marks:
             self._store_marks()
         return touched
 
-    def _refresh_changed(self, rev: Rev, changed: set[Sig]) -> set[Sig]:
+    def _refresh_changed(self, rev: Rev, changed: set[Sig],
+                         acked: Mapping[str, Rev] | None = None) -> set[Sig]:
         read = self.replica.read
-        rows = self.queue.take_changed()
+        rows = self.queue.take_changed(known=acked or ())
+        if acked:
+            for u, at in acked.items():
+                e = self._open[u]
+                rows.append({"seq": e.seq, "uid": u, "base": e.trans.base, "state": _ACCEPTED,
+                             "rev": at, "auth": e.auth})
         unseen = [r["uid"] for r in rows if r["uid"] not in self._open]
         if unseen:
             # receipts this process holds nothing of (e.g. accepted ones it had dropped): all
@@ -675,7 +694,8 @@ class Satellite:
         newly_acked: list[tuple[Sig, ...]] = []
         rejects_changed = False
         resort = False
-        last = max((e.seq for e in self._open.values()), default=0) if rows else 0
+        # _open is in queue order: its last entry has the highest seq
+        last = next(reversed(self._open.values())).seq if rows and self._open else 0
         for r in rows:
             uid = r["uid"]
             old = self._open.get(uid)
@@ -725,7 +745,7 @@ class Satellite:
             self._outbox_after(upd | gone)
         ups = sorted((u for u in upd if u in self._open), key=lambda u: self._open[u].seq)
         touched = self._qv.update(read, [self._open[u].queued() for u in ups],
-                                    gone | (upd - set(ups)), changed)
+                                    gone | (upd - set(ups)), changed, rev=rev)
         if rejects_changed:
             before = set(self._rejected)
             self._rejects = {u for u in self._rejects | {r["uid"] for r in rows}

@@ -162,7 +162,8 @@ class QueueView:
         return out
 
     def update(self, ledger: Ledger, upserts: Iterable[Queued] = (), removed: Iterable[str] = (),
-               changed: Iterable[Sig] = (), *, now: Rev = 0) -> set[Sig]:
+               changed: Iterable[Sig] = (), *, now: Rev = 0, rev: Rev | None = None
+               ) -> set[Sig]:
         """Bring the overlay up to date; returns the records whose overlay may have changed.
 
         Args:
@@ -171,25 +172,36 @@ class QueueView:
             removed: uids that left the queue.
             changed: records whose replica state or events changed since the last update.
             now: clock reading for the rules (only used to derive a throwaway revision).
+            rev: the ledger's revision when the caller knows it (else it is read).
         """
         ov = self.ov
-        # a changed record no queued transaction touches has no overlay entry to redo (a
-        # catch-up of 5,000 events with an empty queue costs nothing here)
         by_sig = self._by_sig
-        dirty: set[Sig] = {s for s in changed if s in by_sig}
+        # records whose last queued transaction left: their overlay entries go at once (a
+        # replayed queue's acks remove 1,000 transactions per reply, each alone on its
+        # record: nothing to fold)
+        cleared: set[Sig] = set()
+        dirty: set[Sig] = set()
         for uid in removed:
             q = self._queued.pop(uid, None)
             if q is None:
                 continue
             del self._pos[uid]
             for s in self._sigs.pop(uid):
-                lst = self._by_sig[s]
-                lst.remove(uid)
-                if not lst:
-                    del self._by_sig[s]
-                dirty.add(s)
+                lst = by_sig[s]
+                if len(lst) == 1:
+                    del by_sig[s]
+                    ov.states.pop(s, None)
+                    ov.pending.pop(s, None)
+                    ov.conflict_sigs.pop(s, None)
+                    cleared.add(s)
+                else:
+                    lst.remove(uid)
+                    dirty.add(s)
             ov.outcomes.pop(uid, None)
             ov.conflicts.pop(uid, None)
+        # a changed record no queued transaction touches has no overlay entry to redo (a
+        # catch-up of 5,000 events with an empty queue costs nothing here)
+        dirty.update(s for s in changed if s in by_sig)
         for q in upserts:
             old = self._queued.get(q.uid)
             if old is not None and old == q:
@@ -208,8 +220,9 @@ class QueueView:
             ov.outcomes.pop(q.uid, None)
             dirty.update(sigs)
         if not dirty:
-            return dirty
-        rev = ledger.rev()
+            return cleared
+        if rev is None:
+            rev = ledger.rev()
         heap: list[tuple[int, str]] = []
         for s in dirty:
             for u in self._by_sig.get(s, ()):
@@ -238,7 +251,7 @@ class QueueView:
                             heapq.heappush(heap, (self._pos[u], u))
         for s in dirty:
             self._fold(s)
-        return dirty
+        return dirty | cleared if cleared else dirty
 
     def _before(self, uid: str, s: Sig, replica: _StateCache) -> Mapping[str, Any] | None:
         """The state of record ``s`` that transaction ``uid`` applies to: left by the last

@@ -311,3 +311,22 @@ def test_one_sat_request_in_flight_without_the_echo_or_with_pipeline_1() -> None
         assert [t["uid"] for t in body(only)[1]["trans"]] == ["u1"]
         m.local_change(1.05)
         assert frames_of(m.take()) == []  # still one in flight
+
+
+def test_held_pushes_a_reply_covers_are_dropped_at_once() -> None:
+    """While requests stay in flight (a long pipelined replay) every push is held; those a
+    reply covers are dropped when it arrives instead of piling up until the last reply."""
+    st, m = _live_with_pending(6, cont=True)
+    m.take()
+    pushes = [Update(r, (Event(20 + i, r, "field.site", f"p{i}", Cmd.NEW, {"name": "x"}),))
+              for i, r in enumerate((6100, 6200, 7500))]
+    for upd in pushes:
+        m.received(format_push("evt.update", enc_update(upd)), 1.05)
+    assert len(m._held) == 3
+    covered = SatRes(7000, tuple(e for u in pushes[:2] for e in u.evs), (Ack("u1", 7000),),
+                     cont=True)
+    m.received(sat_reply("3", covered), 1.1)
+    assert [u.rev for u in m._held] == [7500]  # after the reply: still held
+    m.received(sat_reply("4", SatRes(8000, pushes[2].evs, (Ack("u2", 8000),), cont=True)), 1.2)
+    assert m._held == []
+    assert [e.id for e in st.evs] == [20, 21, 22] and st.rev() == 8000

@@ -175,3 +175,24 @@ def test_prepare_encodes_the_next_request_ahead_and_sends_the_same_bytes() -> No
 
     assert run(True) == run(False)
     assert [t["uid"] for t in body(run(True))[1]["trans"]] == ["u2", "u3"]
+
+
+def test_replies_that_queued_up_are_stored_in_one_write() -> None:
+    """A satellite that fell behind (two replies arrived while the first was being stored)
+    stores the waiting replies in one write, in order."""
+    st = DeferStore()
+    st.pending = [trans(f"u{i}") for i in range(4)]
+    m = SyncMachine(st, random.Random(1), max_trans=1, defer_apply=True)
+    connect(m)
+    m.received(sat_reply("2", SatRes(6000, (ev(6),), (Ack("u0", 6000),), cont=True)), 1.0)
+    [a1] = applies(m.take())  # type: ignore[arg-type]
+    m.received(sat_reply("3", SatRes(7000, (ev(7),), (Ack("u1", 7000),), cont=True)), 1.1)
+    m.received(sat_reply("4", SatRes(8000, (ev(8),), (Ack("u2", 8000),), cont=True)), 1.2)
+    assert applies(m.take()) == []  # type: ignore[arg-type]
+    [a2] = applies(run_apply(st, m, a1, 1.3))  # type: ignore[arg-type]
+    assert isinstance(a2.item, SatRes) and a2.item.rev == 8000
+    assert [e.id for e in a2.item.evs] == [7, 8]
+    assert [a.uid for a in a2.item.acks] == ["u1", "u2"]
+    run_apply(st, m, a2, 1.4)
+    assert st.acked == {"u0": 6000, "u1": 7000, "u2": 8000} and st.rev() == 8000
+    assert [e.id for e in st.evs] == [6, 7, 8] and len(st.written_items) == 2
