@@ -4,8 +4,10 @@ Everything runs in one thread on a virtual clock, driven by a single seeded
 ``random.Random``: the same seed replays the same run, frame for frame.
 
 - The **hub** is the real :class:`hubserver.service.HubService` over a synchronous in-memory
-  ledger (:class:`core.ledger.memory.MemLedger`), driven with ``handle_sync``; its coalesced
-  pushes (``Flush``) are taken after a short virtual delay, as the asyncio adapter's writer does.
+  ledger (:class:`core.ledger.memory.MemLedger`), driven with ``handle_sync``; its outputs go
+  through one send queue per connection in the asyncio adapter's order (a reply seals the
+  pushes fanned out before it; catch-ups are read batch by batch where they are queued), and
+  coalesced pushes (``Flush``) are taken after a short virtual delay, as the adapter's writer.
 - Each **satellite** is the real :class:`core.satellite.satellite.Satellite` on its own SQLite
   file in the test's ``tmp_path``, with the real :class:`core.satellite.machine.SyncMachine`
   (jitter from the seeded random, time from the virtual clock). A satellite clock may be off by
@@ -36,6 +38,7 @@ import heapq
 import random
 import re
 import shutil
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +103,12 @@ class Conn:
     broken: bool = False         # a frame was lost: nothing more gets through
     open_: bool = False          # the satellite's machine was told it is connected
     last: dict[str, float] = field(default_factory=lambda: {"up": 0.0, "down": 0.0})
+    outq: deque[Any] = field(default_factory=deque)  # the hub's send queue (texts, pushes,
+    sending: bool = False                             # catch-ups); a step is scheduled
+
+
+_PUSH = object()
+"""A coalesced push in a connection's send queue (the adapter's ``_FLUSH``)."""
 
 
 @dataclass
@@ -634,28 +643,75 @@ class World:
             self.hub.disconnect(c.id)
 
     def _hub_outs(self, outs: list[hubsvc.Out]) -> None:
+        """Carry out the hub's outputs in the asyncio adapter's send order
+        (``hubserver.server.Hub._deliver``): per connection one queue, written in order; a
+        reply or a catch-up first seals the events fanned out before it into a push of their
+        own (the pushes queued before it are then void); a catch-up is read and sent batch by
+        batch where it is in the queue, and what was queued after it waits."""
         for o in outs:
             c = self.conns.get(o.conn)  # type: ignore[arg-type]
             if c is None:
                 continue
-            if isinstance(o, hubsvc.Send):
-                self._transmit(c, "down", o.text)
-            elif isinstance(o, hubsvc.Close):
+            if isinstance(o, hubsvc.Close):
                 self.log(f"hub closes c{c.id} {o.code} {o.reason}")
                 self._hub_drop(c)
                 self.at(self.now + self.rng.uniform(0.001, 0.05), self._sat_closed, c,
                         o.reason)
-            elif isinstance(o, hubsvc.Flush):
-                self._in_flight += 1
-                self.at(self.now + self.rng.uniform(0.0, 0.02), self._flush, c)
+                continue
+            if not c.alive:
+                continue
+            if isinstance(o, hubsvc.Flush) and o.catch_up is None:
+                self._enqueue(c, _PUSH)
+                continue
+            if self.hub.pending(c.id):
+                text = self.hub.take_push(c.id)
+                if _PUSH in c.outq:
+                    c.outq = deque(x for x in c.outq if x is not _PUSH)
+                if text is not None:
+                    self._enqueue(c, text)
+            self._enqueue(c, o.text if isinstance(o, hubsvc.Send) else o.catch_up)
 
-    def _flush(self, c: Conn) -> None:
-        self._in_flight -= 1
-        if not c.alive:
+    def _enqueue(self, c: Conn, item: Any) -> None:
+        c.outq.append(item)
+        if not c.sending:
+            self._send_next(c)
+
+    def _send_next(self, c: Conn) -> None:
+        """The connection's sender: texts go at once; a push is taken, or a catch-up batch
+        read, a little later (the adapter's end of loop iteration, its writer thread)."""
+        while c.outq and c.alive:
+            if isinstance(c.outq[0], str):
+                self._transmit(c, "down", c.outq.popleft())
+                continue
+            c.sending = True
+            self._in_flight += 1
+            self.at(self.now + self.rng.uniform(0.0, 0.02), self._send_step, c)
             return
-        text = self.hub.take_push(c.id)
-        if text is not None:
-            self._transmit(c, "down", text)
+        if not c.alive:
+            c.outq.clear()
+
+    def _send_step(self, c: Conn) -> None:
+        self._in_flight -= 1
+        c.sending = False
+        if not c.alive:
+            c.outq.clear()
+            return
+        if c.outq and c.outq[0] is _PUSH:
+            c.outq.popleft()
+            text = self.hub.take_push(c.id)
+            if text is not None:
+                self._transmit(c, "down", text)
+        elif c.outq and isinstance(c.outq[0], hubsvc.Backlog):
+            b = c.outq[0]
+            bl = self.hub.backlog(c.id)
+            if bl is None or bl[0].seq != b.seq:
+                c.outq.popleft()  # sent, or stopped (evt.unsub, evt.sat)
+            else:
+                cur, limit = bl
+                evs, more = self.hub.backlog_read(cur, limit)
+                for text in self.hub.backlog_push(c.id, cur, evs, more):
+                    self._transmit(c, "down", text)
+        self._send_next(c)
 
 
 def replay_command(seed: int, long: bool = False) -> str:
