@@ -44,14 +44,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from core.errors import OutpostError, ValidationError
 from core.ledger.memory import MemLedger
-from core.model import Action, Cmd, Trans
-from core.revision import Rev, parse_rev
+from core.model import Action, Cmd, Event, Trans
+from core.revision import Rev, format_rev, parse_rev
 from core.satellite.api import Keep, ReceiptState
 from core.satellite.machine import Apply, Backoff, Close, Open, Phase, Send, SyncMachine
 from core.satellite.satellite import Satellite
 from core.schema import Project
+from core.wire import dec_update, parse_frame
 from hubserver import service as hubsvc
 from hubserver.limits import Limits
 
@@ -97,7 +100,7 @@ class Conn:
     """One simulated WebSocket connection."""
 
     id: int
-    sat: SimSat
+    sat: SimSat | None           # None: a watcher's
     gen: int                     # the satellite's incarnation that opened it
     alive: bool = True           # the hub still has it
     broken: bool = False         # a frame was lost: nothing more gets through
@@ -105,6 +108,29 @@ class Conn:
     last: dict[str, float] = field(default_factory=lambda: {"up": 0.0, "down": 0.0})
     outq: deque[Any] = field(default_factory=deque)  # the hub's send queue (texts, pushes,
     sending: bool = False                             # catch-ups); a step is scheduled
+    watcher: Watcher | None = None
+
+
+@dataclass
+class Watcher:
+    """A daql client on the hub: on every connection it subscribes to the topic from the
+    revision it has (``evt.sub``) and applies the events of every reply and push in arrival
+    order, as daql's client does; with a small ``max_batch`` its catch-ups span batches.
+    What it got must be the hub's log: every event once, in order (ids are dense: one
+    topic), the reply before any push of the connection."""
+
+    idx: int
+    led: MemLedger
+    conn: Conn | None = None
+    tok: int = 0
+    subscribed: bool = False     # the evt.sub reply of this connection arrived
+    last_id: int = 0
+    frames: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"watch{self.idx}"
 
 
 _PUSH = object()
@@ -148,6 +174,7 @@ class Stats:
     resolves: int = 0
     office: int = 0
     pipelined: int = 0
+    catch_ups: int = 0          # catch-up batches read for watchers (evt.sub)
     heal_time: float = 0.0
     steps: int = 0
 
@@ -188,8 +215,12 @@ class World:
         self._next_conn = 0
         self.conns: dict[int, Conn] = {}
         self.hub_ledger = MemLedger(project)
+        # a small max_batch makes catch-ups (evt.sat replies, evt.sub) span several batches
+        batch = self.rng.choice([2, 5000, 5000, 5000])
         self.hub = hubsvc.HubService(self.hub_ledger, clock=self.hub_clock,
-                                     limits=Limits(rate=1e6, burst=1_000_000))
+                                     limits=Limits(rate=1e6, burst=1_000_000, max_batch=batch))
+        self.hub.BACKLOG_BATCH = self.rng.choice([1, 2, 1000])
+        self.watchers: list[Watcher] = []
         self.office_uids: list[str] = []
         self._trace: list[str] | None = [] if trace else None
         self._uid_names: dict[str, str] = {}
@@ -254,6 +285,10 @@ class World:
                 self.at(rng.uniform(size.duration / 2, size.duration), self._resolve_some, s)
         for _ in range(rng.randint(*size.office)):
             self.at(rng.uniform(0, size.duration), self._office_edit)
+        for i in range(rng.randint(1, 2)):
+            w = Watcher(i, MemLedger(self.project))
+            self.watchers.append(w)
+            self.at(rng.uniform(0, size.duration), self._watch_open, w)
         while self._q and self._q[0][0] <= size.duration:
             if self.stats.steps > size.max_steps:
                 raise AssertionError(f"more than {size.max_steps} steps before the heal (at "
@@ -282,6 +317,9 @@ class World:
             if s.m.phase == Phase.STOPPED:
                 s.m.start(self.now)
                 self._pump(s)
+        for w in self.watchers:
+            if w.conn is None:
+                self.at(self.now + self.rng.uniform(0.0, 1.0), self._watch_open, w)
 
     def quiet(self) -> bool:
         """Nothing in flight, no pushes waiting at the hub, every satellite idle."""
@@ -290,6 +328,9 @@ class World:
         for c in self.conns.values():
             if c.alive and self.hub.pending(c.id):
                 return False
+        if not all(w.conn is not None and w.subscribed and w.conn.alive
+                   and not w.conn.broken for w in self.watchers):
+            return False
         # a satellite on a dead link looks idle until keepalive notices: not quiet yet
         return all(s.m is not None and s.m.idle and s.conn is not None and s.conn.alive
                    and not s.conn.broken for s in self.sats)
@@ -395,6 +436,8 @@ class World:
 
     def _opened(self, c: Conn) -> None:
         s = c.sat
+        if s is None:
+            return
         if c.gen != s.gen or s.m is None or not c.alive:
             return
         if s.partitioned:
@@ -412,6 +455,8 @@ class World:
     def _open_failed(self, c: Conn) -> None:
         s = c.sat
         c.alive = False
+        if s is None:
+            return
         if c.gen != s.gen or s.m is None:
             return
         self.log(f"{s.name} open failed c{c.id}")
@@ -419,7 +464,12 @@ class World:
         self._pump(s)
 
     def _sat_closed(self, c: Conn, reason: str) -> None:
+        if c.watcher is not None:
+            self._watch_closed(c, reason)
+            return
         s = c.sat
+        if s is None:
+            return
         if c.gen != s.gen or s.m is None or s.conn is not c:
             return
         s.conn = None
@@ -594,7 +644,7 @@ class World:
         t = max(self.now + d, c.last[way])   # FIFO within a connection
         c.last[way] = t
         n = 1
-        if way == "down" and f.on and rng.random() < f.dup:
+        if way == "down" and f.on and rng.random() < f.dup and c.watcher is None:
             self.stats.dups += 1
             n = 2
         for _ in range(n):
@@ -609,8 +659,11 @@ class World:
             self.log(f"hub <- c{c.id} {text}")
             self._hub_outs(self.hub.handle_sync(c.id, text))
             return
+        if c.watcher is not None:
+            self._watch_frame(c, text)
+            return
         s = c.sat
-        if c.gen != s.gen or s.conn is not c or s.m is None:
+        if s is None or c.gen != s.gen or s.conn is not c or s.m is None:
             return
         self.log(f"{s.name} <- c{c.id} {text}")
         try:
@@ -708,10 +761,83 @@ class World:
                 c.outq.popleft()  # sent, or stopped (evt.unsub, evt.sat)
             else:
                 cur, limit = bl
+                self.stats.catch_ups += 1
                 evs, more = self.hub.backlog_read(cur, limit)
                 for text in self.hub.backlog_push(c.id, cur, evs, more):
                     self._transmit(c, "down", text)
         self._send_next(c)
+
+
+    # -- watchers: daql clients subscribed with evt.sub ------------------------------------
+
+    def _watch_open(self, w: Watcher) -> None:
+        if w.conn is not None:
+            return
+        self._next_conn += 1
+        c = Conn(self._next_conn, None, 0, watcher=w)
+        self.conns[c.id] = c
+        w.conn, w.subscribed = c, False
+        self.log(f"{w.name} open c{c.id}")
+        if self.faults.on and self.rng.random() < self.faults.connect_fail:
+            self.stats.connect_fails += 1
+            c.alive = False
+            self.at(self.now + self.rng.uniform(0.01, 3.0), self._watch_closed, c,
+                    "connect failed")
+            return
+        self.hub.connect(c.id, w.name, "reader")
+        c.open_ = True
+        w.tok += 1
+        body = orjson.dumps({"rev": format_rev(w.led.rev()), "tops": [TOPIC]}).decode()
+        self._transmit(c, "up", f"evt.sub#{w.tok}\n{body}")
+
+    def _watch_closed(self, c: Conn, reason: str) -> None:
+        w = c.watcher
+        if w is None or w.conn is not c:
+            return
+        self.log(f"{w.name} closed c{c.id} {reason}")
+        self._hub_drop(c)
+        w.conn, w.subscribed, c.open_ = None, False, False
+        self.at(self.now + self.rng.uniform(0.05, 3.0), self._watch_open, w)
+
+    def _watch_frame(self, c: Conn, text: str) -> None:
+        w = c.watcher
+        if w is None or w.conn is not c:
+            return
+        self.log(f"{w.name} <- c{c.id} {text}")
+        w.frames += 1
+        fr = parse_frame(text)
+        body = orjson.loads(fr.body) if fr.body else None
+        if fr.subj == "evt.sub" and fr.tok == str(w.tok):
+            if w.subscribed:
+                w.errors.append(f"c{c.id}: a second evt.sub reply: {text[:80]}")
+            w.subscribed = True
+            if body is None or "err" in body:
+                w.errors.append(f"c{c.id}: evt.sub failed: {text[:200]}")
+                return
+            if body["res"] is not None:
+                self._watch_apply(w, c, body["res"])
+        elif fr.subj == "evt.update":
+            if not w.subscribed:
+                w.errors.append(f"c{c.id}: a push before the evt.sub reply: {text[:80]}")
+            self._watch_apply(w, c, body)
+        else:
+            w.errors.append(f"c{c.id}: unexpected frame {text[:80]}")
+
+    def _watch_apply(self, w: Watcher, c: Conn, obj: Any) -> None:
+        up = dec_update(obj)
+        evs: list[Event] = list(up.evs)
+        for e in evs:
+            if e.id != w.last_id + 1:
+                w.errors.append(f"c{c.id}: event {e.id} after {w.last_id} (a gap, a "
+                                "duplicate or out of order)")
+            w.last_id = max(w.last_id, e.id)
+        if evs and evs[-1].rev > up.rev:
+            w.errors.append(f"c{c.id}: an update of rev {up.rev} holds events up to "
+                            f"{evs[-1].rev}")
+        if up.rev < w.led.rev():
+            w.errors.append(f"c{c.id}: an update of rev {up.rev} after rev {w.led.rev()}")
+            return
+        w.led.replicate(up.rev, evs)
 
 
 def replay_command(seed: int, long: bool = False) -> str:
