@@ -91,6 +91,11 @@ async def probe_main(url: str) -> None:
     out: list[tuple[float, float]] = []
     loop = asyncio.get_running_loop()
     stop = loop.run_in_executor(None, sys.stdin.readline)
+    if url == "-":  # no probe: the catch-up alone
+        print("ready", flush=True)
+        await stop
+        print("[]", flush=True)
+        return
     async with connect(url) as ws:
         print("ready", flush=True)
         i = 0
@@ -103,9 +108,9 @@ async def probe_main(url: str) -> None:
     print(orjson.dumps(out).decode(), flush=True)
 
 
-async def one(url: str, kind: str, n: int) -> dict[str, Any]:
-    pr = subprocess.Popen([sys.executable, __file__, "--probe", url], stdin=subprocess.PIPE,
-                          stdout=subprocess.PIPE, text=True)
+async def one(url: str, kind: str, n: int, with_probe: bool = True) -> dict[str, Any]:
+    pr = subprocess.Popen([sys.executable, __file__, "--probe", url if with_probe else "-"],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert pr.stdin is not None and pr.stdout is not None
     assert pr.stdout.readline().strip() == "ready"
     async with connect(url, max_size=None) as c:
@@ -144,7 +149,7 @@ async def one(url: str, kind: str, n: int) -> dict[str, Any]:
             "probes": len(during), "frame": biggest}
 
 
-async def run(n: int, rounds: int, ref: Path | None) -> None:
+async def run(n: int, rounds: int, ref: Path | None, with_probe: bool = True) -> None:
     print(f"machine: {platform.machine()} {cpu_model()}, {os.cpu_count()} CPUs; {load()}")
     db = Path(tempfile.gettempdir()) / f"outpost-bench-catchup-{n}.db"
     if not db.exists():
@@ -158,7 +163,7 @@ async def run(n: int, rounds: int, ref: Path | None) -> None:
             for name, root in sides:
                 proc, url = start(root, db)
                 try:
-                    x = await one(url, kind, n)
+                    x = await one(url, kind, n, with_probe)
                 finally:
                     stop(proc)
                 res.setdefault((name, kind), []).append(x)
@@ -181,12 +186,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--ref", type=Path, default=None,
                     help="a reference checkout (core/, hubserver/) run back to back with ours")
+    ap.add_argument("--no-probe", action="store_true",
+                    help="no probe client: the catch-up's own duration, without other traffic")
     ap.add_argument("--probe", default="", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.probe:
         asyncio.run(probe_main(a.probe))
         return
-    asyncio.run(run(a.events, a.rounds, a.ref))
+    asyncio.run(run(a.events, a.rounds, a.ref, not a.no_probe))
 
 
 if __name__ == "__main__":
