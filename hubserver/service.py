@@ -471,7 +471,10 @@ class HubService:
         if b.mon is not None:
             notes = notes_for([b.mon], mine)
             if notes:
-                out.append(format_push("evt.update", enc_update(Update(rev, (), tuple(notes)))))
+                # the revision of the request: the client has every event of its topics up
+                # to it before this frame (a batch's own would take its revision back)
+                up = Update(b.upto, (), tuple(notes))
+                out.append(format_push("evt.update", enc_update(up)))
         elif mine:
             # no audits, as in the evt.sub reply (the audits extension is evt.sat's)
             out.append(format_push("evt.update", enc_update(Update(rev, tuple(mine)))))
@@ -505,8 +508,12 @@ class HubService:
     def catch_up_sync(self, conn: ConnId, b: Backlog, reply_only: bool = False) -> list[Out]:
         """Read and format catch-up ``b`` at once, on this thread (synchronous drivers: tests,
         the simulation); the frames in order, or a ``Close``. ``reply_only``: only the batch
-        that answers its request (a ``Flush(conn, b)`` follows when more is left)."""
+        that answers its request (a ``Flush(conn, b)`` follows when more is left), and only
+        when no earlier catch-up of the connection is still to send (else ``Flush(conn, b)``
+        stays in its place: its reply comes after that one)."""
         outs: list[Out] = []
+        if reply_only and (bl := self.backlog(conn)) is not None and bl[0] is not b:
+            return [Flush(conn, b)]
         while (bl := self.backlog(conn)) is not None and bl[0].seq == b.seq:
             cur, limit = bl
             if reply_only and cur.reply is None:

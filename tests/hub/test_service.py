@@ -696,3 +696,31 @@ def test_mon_catch_up_in_batches_notes_each_change_once(prod: Project, clock: Cl
     assert len(notes) == 5
     revs = [parse_rev(n["rev"]) for n in notes]
     assert revs == sorted(revs)
+
+
+def test_a_catch_up_behind_another_is_answered_after_it(prod: Project, clock: Clock) -> None:
+    """evt.mon with a rev while the connection's evt.sub catch-up is still to push: the
+    monitor's reply and notes come after that catch-up (handle_sync leaves it in its place:
+    it returned nothing before, the reply was lost), and its notes claim the revision of the
+    request, never one behind what the subscriber has."""
+    svc = HubService(MemLedger(prod), clock, Limits(max_batch=3))
+    svc.BACKLOG_BATCH = 2
+    svc.connect("A", "ann")
+    svc.connect("C", "cid")
+    for i in range(1, 9):
+        svc.handle_sync("A", frame("evt.pub", {"acts": [new(str(i), "a")]}))
+    sub = svc.handle_sync("C", frame("evt.sub#1", {"rev": Z, "tops": ["prod.cat"]}))
+    mon = svc.handle_sync("C", frame("evt.mon#2", {"rev": "2000-01-01T00:00:00Z", "watch": [
+        {"top": "prod.cat", "keys": ["new"]}]}))
+    (fl,) = mon
+    assert isinstance(fl, Flush) and fl.catch_up is not None and fl.catch_up.reply
+    texts = drain(svc, "C", sub + mon)
+    heads = [t.split("\n", 1)[0] for t in texts]
+    assert heads[0] == "evt.sub#1" and heads.index("evt.mon#2") == 4  # after 3 + 2 + 2 + 1
+    bodies = [orjson.loads(t.split("\n", 1)[1]) for t in texts]
+    keys = [e["key"] for b in bodies[:4] for e in (b.get("res") or b)["evs"]]
+    assert keys == [str(i) for i in range(1, 9)]
+    notes = [k for b in bodies[5:] for n in b["note"] for w in n["watch"] for k in w["keys"]]
+    assert notes == [str(i) for i in range(1, 9)]
+    last = (bodies[3].get("res") or bodies[3])["rev"]
+    assert {b["rev"] for b in bodies[5:]} == {last}  # the revision the subscriber has

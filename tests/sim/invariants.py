@@ -8,6 +8,8 @@
    user sees equals the hub's state;
 5. a daql client subscribed with ``evt.sub`` (reconnecting from the revision it has) got
    every event of the hub's log once, in order, each connection's reply before its pushes;
+   its monitor (``evt.mon`` from that revision) on the last connection noted exactly the
+   keys changed since, none before the monitor's reply;
 4. every collision shows up as a conflict or merges cleanly per DESIGN §3: an accepted
    transaction collided with nothing the rules call a conflict (an oracle written here, apart
    from ``core.ledger.rules``), a rejected one names a change after its base that is in the
@@ -113,6 +115,10 @@ def check(w: World) -> list[str]:
                        f"{len(hub_evs)}")
         if wa.led.states(TOPIC) != hub_state:
             bad.append(f"{wa.name}: state {wa.led.states(TOPIC)} vs hub {hub_state}")
+        changed = {e.key for e in hub_evs if e.rev > wa.mon_rev}
+        if wa.noted != changed:
+            bad.append(f"{wa.name}: its monitor (from rev {wa.mon_rev}) noted "
+                       f"{sorted(wa.noted)}, the keys changed since are {sorted(changed)}")
 
     # 1. exactly once
     office = {u: hub.uid_rev(u) for u in w.office_uids}

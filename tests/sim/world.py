@@ -117,13 +117,19 @@ class Watcher:
     revision it has (``evt.sub``) and applies the events of every reply and push in arrival
     order, as daql's client does; with a small ``max_batch`` its catch-ups span batches.
     What it got must be the hub's log: every event once, in order (ids are dense: one
-    topic), the reply before any push of the connection."""
+    topic), the reply before any push of the connection. It also monitors every key of the
+    topic (``evt.mon`` from the revision it has, so the missed changes are noted first): a
+    connection that lasts to the end is noted every key changed after that revision, and
+    no note comes before the ``evt.mon`` reply."""
 
     idx: int
     led: MemLedger
     conn: Conn | None = None
     tok: int = 0
     subscribed: bool = False     # the evt.sub reply of this connection arrived
+    mon_rev: Rev = 0             # the rev the connection's evt.mon asked from
+    mon: int | None = None       # its monitor id, once the evt.mon reply arrived
+    noted: set[str] = field(default_factory=set)  # keys noted on this connection
     last_id: int = 0
     frames: int = 0
     errors: list[str] = field(default_factory=list)
@@ -201,6 +207,9 @@ class World:
                  synchronous: str = "NORMAL"):
         self.seed = seed
         self.rng = random.Random(seed)
+        # the watchers' (and the hub's batch sizes'): the satellites' random stream stays
+        # what it was without them
+        self.wrng = random.Random(f"watchers-{seed}")
         self.root = root
         self.project = project
         self.size = size
@@ -216,10 +225,10 @@ class World:
         self.conns: dict[int, Conn] = {}
         self.hub_ledger = MemLedger(project)
         # a small max_batch makes catch-ups (evt.sat replies, evt.sub) span several batches
-        batch = self.rng.choice([2, 5000, 5000, 5000])
+        batch = self.wrng.choice([2, 5000, 5000, 5000])
         self.hub = hubsvc.HubService(self.hub_ledger, clock=self.hub_clock,
                                      limits=Limits(rate=1e6, burst=1_000_000, max_batch=batch))
-        self.hub.BACKLOG_BATCH = self.rng.choice([1, 2, 1000])
+        self.hub.BACKLOG_BATCH = self.wrng.choice([1, 2, 1000])
         self.watchers: list[Watcher] = []
         self.office_uids: list[str] = []
         self._trace: list[str] | None = [] if trace else None
@@ -285,10 +294,10 @@ class World:
                 self.at(rng.uniform(size.duration / 2, size.duration), self._resolve_some, s)
         for _ in range(rng.randint(*size.office)):
             self.at(rng.uniform(0, size.duration), self._office_edit)
-        for i in range(rng.randint(1, 2)):
+        for i in range(self.wrng.randint(1, 2)):
             w = Watcher(i, MemLedger(self.project))
             self.watchers.append(w)
-            self.at(rng.uniform(0, size.duration), self._watch_open, w)
+            self.at(self.wrng.uniform(0, size.duration), self._watch_open, w)
         while self._q and self._q[0][0] <= size.duration:
             if self.stats.steps > size.max_steps:
                 raise AssertionError(f"more than {size.max_steps} steps before the heal (at "
@@ -319,7 +328,7 @@ class World:
                 self._pump(s)
         for w in self.watchers:
             if w.conn is None:
-                self.at(self.now + self.rng.uniform(0.0, 1.0), self._watch_open, w)
+                self.at(self.now + self.wrng.uniform(0.0, 1.0), self._watch_open, w)
 
     def quiet(self) -> bool:
         """Nothing in flight, no pushes waiting at the hub, every satellite idle."""
@@ -328,7 +337,7 @@ class World:
         for c in self.conns.values():
             if c.alive and self.hub.pending(c.id):
                 return False
-        if not all(w.conn is not None and w.subscribed and w.conn.alive
+        if not all(w.conn is not None and w.subscribed and w.mon is not None and w.conn.alive
                    and not w.conn.broken for w in self.watchers):
             return False
         # a satellite on a dead link looks idle until keepalive notices: not quiet yet
@@ -633,7 +642,7 @@ class World:
         if not c.alive or c.broken:
             return
         f = self.faults
-        rng = self.rng
+        rng = self._rng(c)
         self.stats.frames += 1
         if f.on and rng.random() < f.drop:
             self.stats.drops += 1
@@ -679,16 +688,20 @@ class World:
         if c.broken or not c.alive:
             return
         c.broken = True
-        if self.rng.random() < self.faults.hang:
+        rng = self._rng(c)
+        if rng.random() < self.faults.hang:
             # a dead link without a close: a request times out in the machine, or (no request
             # waiting) websockets' keepalive (ping every 20 s, 20 s timeout) ends it
             self.stats.hangs += 1
             self.log(f"hang c{c.id}")
-            later = self.now + self.rng.uniform(20.0, 40.0)
+            later = self.now + rng.uniform(20.0, 40.0)
         else:
-            later = self.now + self.rng.uniform(0.05, 4.0)
+            later = self.now + rng.uniform(0.05, 4.0)
         self.at(later, self._hub_drop, c)
-        self.at(later + self.rng.uniform(0.0, 0.5), self._sat_closed, c, "connection reset")
+        self.at(later + rng.uniform(0.0, 0.5), self._sat_closed, c, "connection reset")
+
+    def _rng(self, c: Conn) -> random.Random:
+        return self.rng if c.watcher is None else self.wrng
 
     def _hub_drop(self, c: Conn) -> None:
         if c.alive:
@@ -708,7 +721,7 @@ class World:
             if isinstance(o, hubsvc.Close):
                 self.log(f"hub closes c{c.id} {o.code} {o.reason}")
                 self._hub_drop(c)
-                self.at(self.now + self.rng.uniform(0.001, 0.05), self._sat_closed, c,
+                self.at(self.now + self._rng(c).uniform(0.001, 0.05), self._sat_closed, c,
                         o.reason)
                 continue
             if not c.alive:
@@ -738,7 +751,7 @@ class World:
                 continue
             c.sending = True
             self._in_flight += 1
-            self.at(self.now + self.rng.uniform(0.0, 0.02), self._send_step, c)
+            self.at(self.now + self._rng(c).uniform(0.0, 0.02), self._send_step, c)
             return
         if not c.alive:
             c.outq.clear()
@@ -778,10 +791,10 @@ class World:
         self.conns[c.id] = c
         w.conn, w.subscribed = c, False
         self.log(f"{w.name} open c{c.id}")
-        if self.faults.on and self.rng.random() < self.faults.connect_fail:
+        if self.faults.on and self.wrng.random() < self.faults.connect_fail:
             self.stats.connect_fails += 1
             c.alive = False
-            self.at(self.now + self.rng.uniform(0.01, 3.0), self._watch_closed, c,
+            self.at(self.now + self.wrng.uniform(0.01, 3.0), self._watch_closed, c,
                     "connect failed")
             return
         self.hub.connect(c.id, w.name, "reader")
@@ -789,6 +802,11 @@ class World:
         w.tok += 1
         body = orjson.dumps({"rev": format_rev(w.led.rev()), "tops": [TOPIC]}).decode()
         self._transmit(c, "up", f"evt.sub#{w.tok}\n{body}")
+        # a non-zero rev (ours): the changes after it are noted first
+        w.mon_rev, w.mon, w.noted = max(1, w.led.rev()), None, set()
+        watch = [{"top": TOPIC, "keys": ["new", *(f"k{i}" for i in range(self.size.keys))]}]
+        body = orjson.dumps({"rev": format_rev(w.mon_rev), "watch": watch}).decode()
+        self._transmit(c, "up", f"evt.mon#m{w.tok}\n{body}")
 
     def _watch_closed(self, c: Conn, reason: str) -> None:
         w = c.watcher
@@ -797,7 +815,7 @@ class World:
         self.log(f"{w.name} closed c{c.id} {reason}")
         self._hub_drop(c)
         w.conn, w.subscribed, c.open_ = None, False, False
-        self.at(self.now + self.rng.uniform(0.05, 3.0), self._watch_open, w)
+        self.at(self.now + self.wrng.uniform(0.05, 3.0), self._watch_open, w)
 
     def _watch_frame(self, c: Conn, text: str) -> None:
         w = c.watcher
@@ -816,9 +834,20 @@ class World:
                 return
             if body["res"] is not None:
                 self._watch_apply(w, c, body["res"])
+        elif fr.subj == "evt.mon" and fr.tok == f"m{w.tok}":
+            if body is None or not isinstance(body.get("res"), int) or w.mon is not None:
+                w.errors.append(f"c{c.id}: evt.mon reply {text[:200]}")
+                return
+            w.mon = body["res"]
         elif fr.subj == "evt.update":
-            if not w.subscribed:
+            if not w.subscribed and body.get("evs"):
                 w.errors.append(f"c{c.id}: a push before the evt.sub reply: {text[:80]}")
+            for note in body.get("note") or ():
+                if note["mon"] != w.mon or w.mon is None:
+                    w.errors.append(f"c{c.id}: a note of monitor {note['mon']} (the "
+                                    f"connection's: {w.mon})")
+                for wa in note["watch"]:
+                    w.noted.update(wa["keys"])
             self._watch_apply(w, c, body)
         else:
             w.errors.append(f"c{c.id}: unexpected frame {text[:80]}")
