@@ -22,9 +22,10 @@ Use it in-process (tests, the desktop demo)::
     async with Hub(ledger, port=0, auth=None) as hub:
         url = hub.url            # ws://127.0.0.1:PORT
 
-Ledger reads of one bounded batch (an ``evt.sub`` or ``evt.sat`` reply, ``evt.hist``) run on
-the event loop: they are short indexed reads. The rest of a big ``evt.sub`` catch-up is read
-batch by batch on the writer thread by the connection's sender (see
+Ledger reads of one bounded batch (an ``evt.sat`` reply, ``evt.hist``) run on the event loop:
+they are short indexed reads. An ``evt.sub`` catch-up (its reply's batch included) and an
+``evt.mon`` catch-up (notes of changes after its ``rev``) are read batch by batch on the
+writer thread by the connection's sender, where they are in its send order (see
 :meth:`HubService.backlog`); writes, which wait for the disk, never run on the loop.
 """
 
@@ -385,22 +386,25 @@ class Hub:
             return
 
     async def _send_catch_up(self, peer: _Peer, first: Backlog) -> None:
-        """Send an ``evt.sub`` catch-up (queued right after its reply), batch by batch: read
-        on the writer thread, one batch in memory, each sent before the next is read. What
-        was queued after it (later replies, live pushes) waits: they hold later revisions.
-        An ``evt.unsub`` may narrow it meanwhile (same ``seq``), or drop it."""
+        """Send an ``evt.sub`` or ``evt.mon`` catch-up (queued where its reply goes), batch by
+        batch: every batch, the reply's included, is read on the writer thread, one batch in
+        memory, each sent before the next is read. What was queued after it (later replies,
+        live pushes) waits: they hold later revisions. An ``evt.unsub``/``evt.unmon`` may
+        narrow it meanwhile (same ``seq``), or drop it."""
         svc = self.service
         while (bl := svc.backlog(peer.conn)) is not None and bl[0].seq == first.seq:
             b, limit = bl
             try:
-                evs = await self._off_loop(self.ledger.events, b.after, b.tops, limit)
+                evs, more = await self._off_loop(svc.backlog_read, b, limit)
             except OutpostError as exc:
-                log.warning("conn %d: reading its catch-up failed: %s", peer.conn, exc)
-                self._close_now(peer, CLOSE_TOO_SLOW, "could not read your catch-up: "
-                                "reconnect and resync from your rev")
-                return
-            text = svc.backlog_push(peer.conn, b, evs)
-            if text is not None:
+                err = svc.backlog_failed(peer.conn, b, exc)
+                if err is None:
+                    self._close_now(peer, CLOSE_TOO_SLOW, "could not read your catch-up: "
+                                    "reconnect and resync from your rev")
+                    return
+                await peer.ws.send(err)  # the request's error reply: nothing of it is kept
+                continue
+            for text in svc.backlog_push(peer.conn, b, evs, more):
                 await peer.ws.send(text)
 
     def _off_loop(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
@@ -510,7 +514,7 @@ class Hub:
         """The connection's pending push; a failure to build it closes the connection (its
         client resyncs from its rev) instead of losing the push silently."""
         try:
-            return self.service.take_push(peer.conn, False)  # catch-ups: _send_catch_up
+            return self.service.take_push(peer.conn)  # catch-ups: _send_catch_up
         except OutpostError as exc:  # reading audits of old revisions failed
             log.warning("conn %d: building a push failed: %s", peer.conn, exc)
             self._close_now(peer, CLOSE_TOO_SLOW, "could not build your push: reconnect "

@@ -48,7 +48,7 @@ from core.errors import (
 from core.ledger.protocols import Publisher, PubResult
 from core.model import Audit, Event, Note, Status, Trans, Update
 from core.revision import ZERO_REV, Rev, format_rev, now_rev
-from core.subs import Delivery, Subs, notes_for
+from core.subs import Delivery, Monitor, Subs, notes_for
 from core.wire import (
     ERR_CODE_READONLY,
     Ack,
@@ -113,10 +113,12 @@ class Close:
 class Flush:
     """Pushes are pending for ``conn``: call :meth:`HubService.take_push` when ready to send.
 
-    ``catch_up``: an ``evt.sub`` catch-up, pushed right after that request's reply (the
-    ``Send`` before this ``Flush``) and before any reply or push queued after it; an
-    adapter that keeps its own send order reads it batch by batch (:meth:`HubService.backlog`)
-    when it gets there, and takes the coalesced pushes with ``take_push(conn, False)``.
+    ``catch_up``: an ``evt.sub`` or ``evt.mon`` catch-up instead, to send at this place of
+    the connection's send order: before any reply or push that comes after this ``Flush``.
+    While ``catch_up.reply`` is set it also owes its request's reply (the adapter reads
+    even that batch off the event loop). An adapter reads it batch by batch
+    (:meth:`HubService.backlog`) when it gets there; a synchronous one may call
+    :meth:`HubService.catch_up_sync` (``handle_sync`` already sends the reply so).
     """
 
     conn: ConnId
@@ -140,13 +142,26 @@ class PubJob:
 
 @dataclass(slots=True)
 class Backlog:
-    """Events an ``evt.sub`` reply left out, to push in batches: after ``after`` up to
-    ``upto`` (the watermark the subscription got) of ``tops``."""
+    """A catch-up to send in batches, in the connection's send order: the events after
+    ``after`` up to ``upto`` (the revision fanned out when it was asked for) of ``tops``.
+
+    - ``evt.sub``: the events the reply holds (``reply``: its subject and token, while the
+      reply is not sent), then the rest as ``evt.update`` pushes;
+    - ``evt.mon`` with a ``rev`` (``mon``: the monitor): the monitor's id as the reply, then
+      notes of the changes it watches as ``evt.update`` pushes.
+
+    Every batch is read with :meth:`HubService.backlog_read` (any thread: it reads only the
+    ledger and this object) and turned into frames by :meth:`HubService.backlog_push`.
+    """
 
     after: Rev
     upto: Rev
     tops: tuple[str, ...]
-    seq: int = 0  # which evt.sub of the connection (kept when evt.unsub narrows ``tops``)
+    seq: int = 0  # which catch-up of the connection (kept when evt.unsub narrows ``tops``)
+    mon: Monitor | None = None
+    reply: tuple[str, str] | None = None  # (subj, tok) of the reply still to send
+    rest: tuple[str, ...] | None = None  # evt.sub: topics left for the pushes after the
+    # reply (an evt.unsub or evt.sat while the reply was pending); None: ``tops``
 
 
 @dataclass(slots=True)
@@ -260,6 +275,12 @@ class HubService:
         if job is not None:
             results = self.run_job(job)
             outs.extend(self.finish(job, results))
+        for i, o in enumerate(outs):
+            if isinstance(o, Flush) and o.catch_up is not None and o.catch_up.reply is not None:
+                # the reply now (what the adapter reads off the loop when its sender gets
+                # there); a Flush(conn, b) stands for the rest of the catch-up
+                outs[i:i + 1] = self.catch_up_sync(conn, o.catch_up, reply_only=True)
+                break
         return outs
 
     def run_job(self, job: PubJob) -> list[PubResult | Exception]:
@@ -293,7 +314,7 @@ class HubService:
         if s == "evt.sat":
             # a satellite resyncs from its own rev: an evt.sub catch-up still being pushed
             # would bring it old events
-            self._backlogs.pop(conn, None)
+            self._trim_backlogs(conn, sat=True)
             return self._sat(conn, c, frame)
         if s == "evt.sub":
             return self._sub(conn, frame), None
@@ -306,6 +327,7 @@ class HubService:
             return self._mon(conn, frame), None
         if s == "evt.unmon":
             mon = dec_unmon(decode_body(frame))
+            self._drop_mon_backlog(conn, mon)
             return self._res(conn, frame, self.subs.unmonitor(conn, mon)), None
         if s == "evt.hist":
             return self._hist(conn, frame), None
@@ -341,38 +363,40 @@ class HubService:
         if not fresh:
             return self._err(conn, frame, "no new subscriptions")
         sub = self.subs.get(conn)
-        # bounded as an evt.sat reply (daql's hub reads and sends everything at once): the
-        # reply holds the first batch (never cutting a revision); the rest, up to the
-        # watermark, follows as evt.update pushes, batch by batch, before any later push
-        cap = max(1, self.limits.max_batch)
-        try:
-            evs = self._events(req.rev, fresh, cap)
-            more = False
-            if len(evs) >= cap and evs[-1].rev < self.rev:
-                nxt = self.ledger.events(evs[-1].rev, fresh, 1)
-                more = bool(nxt) and nxt[0].rev <= self.rev
-        except OutpostError:
-            self.subs.unsubscribe(conn, fresh)  # not caught up: the client may ask again
-            raise
         sub.watermark = max(sub.watermark, self.rev)
-        if not evs:
+        if req.rev >= self.rev:
             return self._res(conn, frame, None)
-        if not more:
-            return self._res(conn, frame, enc_update(Update(self.rev, tuple(evs))))
-        self._backlog_seq += 1
-        b = Backlog(evs[-1].rev, self.rev, tuple(fresh), self._backlog_seq)
-        self._backlogs.setdefault(conn, []).append(b)
-        outs = self._res(conn, frame, enc_update(Update(evs[-1].rev, tuple(evs))))
-        outs.append(Flush(conn, b))
-        return outs
+        # bounded as an evt.sat reply (daql's hub reads and sends everything at once), and
+        # read when the connection's sender gets to it, off the event loop: the reply holds
+        # the first batch (never cutting a revision); the rest, up to the watermark, follows
+        # as evt.update pushes, batch by batch, before any later push
+        return [Flush(conn, self._add_backlog(conn, Backlog(
+            req.rev, self.rev, tuple(fresh), reply=(frame.subj, frame.tok))))]
 
-    def _trim_backlogs(self, conn: ConnId) -> None:
+    def _add_backlog(self, conn: ConnId, b: Backlog) -> Backlog:
+        self._backlog_seq += 1
+        b.seq = self._backlog_seq
+        self._backlogs.setdefault(conn, []).append(b)
+        return b
+
+    def _trim_backlogs(self, conn: ConnId, sat: bool = False) -> None:
+        """An ``evt.unsub`` (or, ``sat``, an ``evt.sat``, which resyncs the connection from its
+        own rev) narrowed the subscription: the ``evt.sub`` catch-ups push only what is left.
+        A reply still to send is sent as asked (as daql's hub would have, before serving the
+        next request); monitors' catch-ups are not concerned."""
         bls = self._backlogs.get(conn)
         if not bls:
             return
-        tops = set(self.subs.get(conn).tops) if conn in self.subs else set()
+        tops = set() if sat or conn not in self.subs else set(self.subs.get(conn).tops)
         keep = []
         for b in bls:
+            if b.mon is not None:
+                keep.append(b)
+                continue
+            if b.reply is not None:
+                b.rest = tuple(t for t in (b.tops if b.rest is None else b.rest) if t in tops)
+                keep.append(b)
+                continue
             left = tuple(t for t in b.tops if t in tops)
             if left == b.tops:
                 keep.append(b)
@@ -387,55 +411,157 @@ class HubService:
     """Most events one catch-up push of an ``evt.sub`` holds (bounded by ``max_batch``)."""
 
     def backlog(self, conn: ConnId) -> tuple[Backlog, int] | None:
-        """The catch-up ``conn`` gets pushed next and how many events to read, or ``None``.
+        """The catch-up ``conn`` gets next and how many events to read, or ``None``.
 
-        ``Ledger.events(b.after, b.tops, limit)`` reads the events to pass to
-        :meth:`backlog_push`; the asyncio adapter reads them off the event loop.
+        :meth:`backlog_read` reads them (on any thread; the asyncio adapter reads them off
+        the event loop) for :meth:`backlog_push`. A reply's batch and a monitor's are read
+        ``max_batch`` at a time, pushes of events ``BACKLOG_BATCH`` at a time.
         """
         bls = self._backlogs.get(conn)
         if not bls:
             return None
-        return bls[0], max(1, min(self.BACKLOG_BATCH, self.limits.max_batch))
+        b = bls[0]
+        cap = max(1, self.limits.max_batch)
+        return b, cap if b.reply is not None or b.mon is not None \
+            else max(1, min(self.BACKLOG_BATCH, cap))
 
-    def backlog_push(self, conn: ConnId, b: Backlog, evs: Sequence[Event]) -> str | None:
-        """The ``evt.update`` frame of events read for ``b`` (``None``: nothing to send).
+    def backlog_read(self, b: Backlog, limit: int) -> tuple[list[Event], bool]:
+        """Read the next batch of ``b``: up to ``limit`` events after ``b.after`` (whole
+        revisions), and whether more may follow up to ``b.upto``. Touches only the ledger
+        and ``b`` (never changed in place while a read may run): safe on another thread."""
+        evs = self.ledger.events(b.after, b.tops, limit) if b.tops else []
+        if len(evs) < limit or evs[-1].rev >= b.upto:
+            return evs, False
+        if b.reply is None:
+            return evs, True  # a push claims its last event's rev: no second read
+        # the reply's rev says whether the subscription is caught up: find out
+        nxt = self.ledger.events(evs[-1].rev, b.tops, 1)
+        return evs, bool(nxt) and nxt[0].rev <= b.upto
+
+    def backlog_push(self, conn: ConnId, b: Backlog, evs: Sequence[Event],
+                     more: bool = True) -> list[str]:
+        """The frames of a batch read for ``b`` (:meth:`backlog_read`), in order: the reply
+        to its request (first batch) and an ``evt.update`` push (none when nothing is left).
 
         ``b`` may have changed or gone while its events were read (``evt.unsub``,
-        ``evt.sat``): then nothing is sent and :meth:`backlog` tells what to read now.
+        ``evt.unmon``, ``evt.sat``): then nothing is sent and :meth:`backlog` tells what to
+        read now.
         """
         bls = self._backlogs.get(conn)
         if not bls or bls[0] is not b:
-            return None
-        mine = [e for e in evs if b.after < e.rev <= b.upto and e.top in b.tops]
-        done = not mine or mine[-1].rev >= b.upto or len(evs) > len(mine)
+            return []
+        mine = [e for e in evs if b.after < e.rev <= b.upto]
+        done = not more or not mine or mine[-1].rev >= b.upto or len(evs) > len(mine)
+        rev = b.upto if done else mine[-1].rev
+        out: list[str] = []
+        if b.reply is not None:
+            subj, tok = b.reply
+            b.reply = None
+            if b.mon is not None:
+                out.append(format_reply(subj, tok, b.mon.id))
+            else:
+                out.append(format_reply(subj, tok, enc_update(Update(rev, tuple(mine)))
+                                        if mine else None))
+                if b.rest is not None:  # narrowed meanwhile: the pushes cover what is left
+                    b.tops, b.rest = b.rest, None
+                    done = done or not b.tops
+                mine = []  # in the reply
         if done:  # caught up to the watermark: later events come as live pushes
             bls.pop(0)
             if not bls:
                 del self._backlogs[conn]
         else:
-            b.after = mine[-1].rev
-        if not mine:
+            b.after = mine[-1].rev if mine else rev
+        if b.mon is not None:
+            notes = notes_for([b.mon], mine)
+            if notes:
+                # the revision of the request: the client has every event of its topics up
+                # to it before this frame (a batch's own would take its revision back)
+                up = Update(b.upto, (), tuple(notes))
+                out.append(format_push("evt.update", enc_update(up)))
+        elif mine:
+            # no audits, as in the evt.sub reply (the audits extension is evt.sat's)
+            out.append(format_push("evt.update", enc_update(Update(rev, tuple(mine)))))
+        return out
+
+    def backlog_failed(self, conn: ConnId, b: Backlog, exc: OutpostError) -> str | None:
+        """Reading ``b`` failed: the error reply to send when its request is not answered
+        yet (nothing of the request is kept), else ``None``: close the connection with 1013
+        (its client resyncs from its rev)."""
+        log.warning("conn %s: reading its catch-up failed: %s", conn, exc)
+        bls = self._backlogs.get(conn)
+        if not bls or bls[0] is not b or b.reply is None:
             return None
-        # no audits, as in the evt.sub reply (the audits extension is evt.sat's)
-        up = Update(b.upto if done else mine[-1].rev, tuple(mine))
-        return format_push("evt.update", enc_update(up))
+        bls.pop(0)
+        if not bls:
+            del self._backlogs[conn]
+        subj, tok = b.reply
+        d = self._pending.get(conn)
+        if b.mon is not None:
+            self.subs.unmonitor(conn, b.mon.id)
+            if d is not None:
+                d.note = [n for n in d.note if n.mon != b.mon.id]
+        else:
+            # the client may ask again; live events of these topics are not pushed
+            gone = b.tops if b.rest is None else b.rest
+            self.subs.unsubscribe(conn, gone)
+            if d is not None:
+                d.evs = [e for e in d.evs if e.top not in gone]
+        return format_reply(subj, tok, err=f"{subj} failed on the hub: {exc}")
+
+    def catch_up_sync(self, conn: ConnId, b: Backlog, reply_only: bool = False) -> list[Out]:
+        """Read and format catch-up ``b`` at once, on this thread (synchronous drivers: tests,
+        the simulation); the frames in order, or a ``Close``. ``reply_only``: only the batch
+        that answers its request (a ``Flush(conn, b)`` follows when more is left), and only
+        when no earlier catch-up of the connection is still to send (else ``Flush(conn, b)``
+        stays in its place: its reply comes after that one)."""
+        outs: list[Out] = []
+        if reply_only and (bl := self.backlog(conn)) is not None and bl[0] is not b:
+            return [Flush(conn, b)]
+        while (bl := self.backlog(conn)) is not None and bl[0].seq == b.seq:
+            cur, limit = bl
+            if reply_only and cur.reply is None:
+                outs.append(Flush(conn, cur))
+                break
+            try:
+                evs, more = self.backlog_read(cur, limit)
+            except OutpostError as exc:
+                err = self.backlog_failed(conn, cur, exc)
+                if err is None:
+                    return [*outs, Close(conn, CLOSE_TOO_SLOW, "could not read your "
+                                         "catch-up: reconnect and resync from your rev")]
+                outs.append(Send(conn, err))
+                continue
+            outs.extend(Send(conn, t) for t in self.backlog_push(conn, cur, evs, more))
+        return outs
+
+    def _drop_mon_backlog(self, conn: ConnId, mon: int) -> None:
+        """``evt.unmon``: no more notes of that monitor's catch-up (its reply, when still to
+        send, is sent: it comes before this request's)."""
+        bls = self._backlogs.get(conn)
+        if not bls:
+            return
+        keep = []
+        for b in bls:
+            if b.mon is None or b.mon.id != mon:
+                keep.append(b)
+            elif b.reply is not None:  # a new object: a read in flight is dropped
+                keep.append(Backlog(b.after, b.upto, (), b.seq, b.mon, b.reply))
+        if keep:
+            self._backlogs[conn] = keep
+        else:
+            del self._backlogs[conn]
 
     def _mon(self, conn: ConnId, frame: Frame) -> list[Out]:
         req = dec_mon(decode_body(frame))
         self._check_tops([w.top for w in req.watch], "evt.mon")
         m = self.subs.monitor(conn, req.watch)
-        outs = self._res(conn, frame, m.id)
-        if req.rev and req.rev < self.rev:
-            # changes after the given rev were missed: note them at once
-            try:
-                missed = self._events(req.rev, list(m.keys))
-            except OutpostError:
-                self.subs.unmonitor(conn, m.id)  # the client gets an error: no monitor
-                raise
-            notes = notes_for([m], missed)
-            if notes:
-                outs.extend(self._queue(conn, [], notes, self.rev))
-        return outs
+        if not req.rev or req.rev >= self.rev:
+            return self._res(conn, frame, m.id)
+        # ours: changes after the given rev were missed: note them (after the reply, before
+        # any later push), read batch by batch off the event loop as an evt.sub catch-up
+        return [Flush(conn, self._add_backlog(conn, Backlog(
+            req.rev, self.rev, tuple(m.keys), mon=m, reply=(frame.subj, frame.tok))))]
 
     def _hist(self, conn: ConnId, frame: Frame) -> list[Out]:
         body = decode_body(frame)
@@ -743,20 +869,14 @@ class HubService:
                           "reconnect and resync from your rev")]
         return [Flush(conn)] if first else []
 
-    def take_push(self, conn: ConnId, catch_up: bool = True) -> str | None:
-        """The next ``evt.update`` frame for ``conn``, or ``None``: call it until ``None``.
+    def take_push(self, conn: ConnId) -> str | None:
+        """The pending ``evt.update`` frame for ``conn`` (the events and notes coalesced since
+        the last one), or ``None``.
 
-        An ``evt.sub`` catch-up still being pushed goes first (read here, on the caller's
-        thread), then the coalesced events and notes of later revisions. ``catch_up=False``:
-        only the coalesced pushes (the asyncio adapter sends each catch-up itself, read off
-        the loop with :meth:`backlog` and :meth:`backlog_push`, where its ``Flush`` is in
-        the connection's send order).
+        Catch-ups (``Flush.catch_up``) are not in it: each is sent where its ``Flush`` is in
+        the connection's send order, with :meth:`backlog`, :meth:`backlog_read` and
+        :meth:`backlog_push` (or :meth:`catch_up_sync`).
         """
-        while catch_up and (bl := self.backlog(conn)) is not None:
-            b, limit = bl
-            text = self.backlog_push(conn, b, self.ledger.events(b.after, b.tops, limit))
-            if text is not None:
-                return text
         d = self._pending.pop(conn, None)
         if d is None or (not d.evs and not d.note):
             return None

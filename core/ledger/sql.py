@@ -38,6 +38,7 @@ not used (``session.merge`` was measured 30–70x slower than raw sqlite3).
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -563,7 +564,7 @@ class SqlLedger:
                 problems.append(f"{sig}: in state but deleted or absent in the event log")
             else:
                 w, g = self._full(sig.top, want[0]), got[0]
-                diff = [k for k in w if w[k] != g.get(k)]
+                diff = [k for k in w if not _same(w[k], g.get(k))]
                 if diff:
                     detail = ", ".join(f"{k}: state {g.get(k)!r} != replay {w[k]!r}"
                                        for k in diff)
@@ -783,3 +784,11 @@ class SqlLedger:
         new_id = max(last_id, max((e.id for e in fresh), default=0))
         _run(conn, hot.set_meta, (rev, new_id))
         return rev, new_id
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values, and a float zero of the same sign (``-0.0 == 0.0`` in Python)."""
+    if a != b:
+        return False
+    return not (type(a) is float and type(b) is float and a == 0.0) \
+        or math.copysign(1.0, a) == math.copysign(1.0, b)

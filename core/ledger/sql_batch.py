@@ -141,8 +141,9 @@ class _PgRead:
     ``json_agg`` sub-selects, each key looked up by an index probe as in
     :meth:`HotSql.by_keys`), so a publish sends BEGIN, the lock and this statement in its read
     pipeline instead of five statements: each statement costs psycopg about 0.1 ms of client
-    CPU. Values survive JSON unchanged (text, bigint, boolean; a double is read back as a
-    float, and PostgreSQL prints the shortest text that reads back to the same double).
+    CPU. Values survive JSON unchanged (text, bigint, boolean; a double is selected as text,
+    which PostgreSQL prints as the shortest text that reads back to the same double, ``-0``
+    for ``-0.0``: a JSON number ``-0`` would read back as the integer 0).
     """
 
     def __init__(self, cur: Any, tables: LedgerTables, stops: tuple[str, ...],
@@ -179,13 +180,9 @@ class _PgRead:
         for top, objs in zip(self.stops, doc[3:3 + len(self.stops)], strict=True):
             st = self.tables.states[top]
             cols = [c.name for c in st.table.columns]
-            floats = [i for i, c in enumerate(cols) if c in st.floats]
             for o in objs or ():
-                row = [o[c] for c in cols]
-                for i in floats:  # a double printed without a fraction reads back as an int
-                    if row[i] is not None:
-                        row[i] = float(row[i])
-                states[Sig(top, row[0])] = st.values(row)
+                # doubles come as text (json_state: -0 keeps its sign); values() reads them
+                states[Sig(top, o["key"])] = st.values([o[c] for c in cols])
         later: dict[Sig, list[Later]] = {}
         for top, evs in zip(self.ltops, doc[3 + len(self.stops):], strict=True):
             for r in evs or ():
@@ -337,7 +334,7 @@ def _pg_read_sql(hot: HotSql, stops: tuple[str, ...], ltops: tuple[str, ...]) ->
     for top in stops:
         # the row's alias starts with "_", which no field name can (a field named like the
         # alias would make json_agg aggregate that column instead of the row)
-        parts.append(f'(SELECT json_agg("_row") {probe} ({hot.select_state[top]} = k.k '
+        parts.append(f'(SELECT json_agg("_row") {probe} ({hot.json_state[top]} = k.k '
                      'OFFSET 0) "_row")')
     for _top in ltops:
         parts.append(

@@ -26,6 +26,13 @@ Values are stored as follows: ``str``, ``text``, ``date``, ``datetime`` and ``en
 ``int`` as BIGINT; ``float`` as DOUBLE; ``bool`` as BOOLEAN; ``ref`` and ``json`` as JSON text
 (a ``ref`` may hold an integer or a string key, and JSON keeps which).
 
+A float keeps its sign when it is zero (``-0.0``), as in the events: on SQLite a float column
+is declared ``DOUBLE_BLOB`` (BLOB affinity: values stay as given; REAL affinity stores an
+integral double as an integer, so ``-0.0`` read back as ``0.0``), and floats are read back
+as floats; on PostgreSQL (DOUBLE PRECISION keeps the sign) the state read through JSON takes
+them as text (JSON's ``-0`` reads back as the integer 0). SQLite ledgers made before keep
+their REAL columns, which store ``-0.0`` as ``0.0`` (``verify()`` names such records).
+
 SQLite layout (fewer B-trees, so fewer pages written and synced per commit): the integer
 primary keys of ``evt_event`` and ``evt_audit`` are declared ``INTEGER`` there, which makes them
 the rowid (no separate primary-key index); ``evt_uid`` and the state tables, keyed by text,
@@ -52,7 +59,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.types import TypeEngine, UserDefinedType
 
 from core.schema import Field, Model, Project
 
@@ -93,11 +100,21 @@ def state_table_name(topic: str) -> str:
     return "st_" + topic.replace(".", "_")
 
 
+class _SqliteDouble(UserDefinedType[float]):
+    """SQLite's float column: ``DOUBLE_BLOB`` has BLOB affinity ("BLOB" is checked before
+    "DOUB"), so SQLite stores the value as given and ``-0.0`` keeps its sign."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "DOUBLE_BLOB"
+
+
 def _sql_type(f: Field) -> TypeEngine[Any]:
     if f.type == "int":
         return BigInteger()
     if f.type == "float":
-        return Double()
+        return Double().with_variant(_SqliteDouble(), "sqlite")
     if f.type == "bool":
         return Boolean(create_constraint=False)
     return Text()
@@ -113,6 +130,12 @@ def _to_json(v: Any) -> Any:
 
 def _from_json(v: Any) -> Any:
     return None if v is None else loads(v)
+
+
+def _from_float(v: Any) -> Any:
+    # an int given for a float field is stored as given on SQLite (no REAL affinity); a
+    # PostgreSQL double read as text (see hot_sql) is its shortest exact text
+    return None if v is None else float(v)
 
 
 def _from_bool(v: Any) -> Any:
@@ -139,7 +162,7 @@ class StateTable:
     # (field, converter or None for "as is"): row_tuple on the publish path
     store: tuple[tuple[str, Callable[[Any], Any] | None], ...]
     plain: bool = False  # no field needs a converter (row_tuple's fast path)
-    floats: frozenset[str] = frozenset()  # the float fields (read back as float from JSON)
+    floats: frozenset[str] = frozenset()  # the float fields (read back as floats)
 
     def row(self, key: str, values: Mapping[str, Any], rev: int) -> dict[str, Any]:
         """The column values of a record (missing fields are NULL)."""
@@ -242,6 +265,9 @@ def build_tables(project: Project, metadata: MetaData | None = None) -> LedgerTa
             elif f.type == "bool":
                 to_db.append(_identity)
                 from_db.append(_from_bool)
+            elif f.type == "float":
+                to_db.append(_identity)
+                from_db.append(_from_float)
             else:
                 to_db.append(_identity)
                 from_db.append(_identity)
@@ -278,6 +304,9 @@ class HotSql:
     ins_uid_keep: str
     events_at: str
     select_state: dict[str, str]
+    json_state: dict[str, str]
+    """PostgreSQL: :attr:`select_state` with the float columns as text, for reads through
+    JSON (which would print ``-0`` for ``-0.0``, read back as the integer 0)."""
     delete_state: dict[str, str]
     upsert_state: dict[str, str]
     later: str
@@ -375,11 +404,13 @@ def hot_sql(lt: LedgerTables, dialect: str) -> HotSql:
     read_meta = (f"SELECT {big}(m.rev, COALESCE((SELECT max(rev) FROM evt_audit), 0)) AS rev, "
                  f"{big}(m.last_id, COALESCE((SELECT max(id) FROM evt_event), 0)) AS last_id "
                  "FROM evt_meta m WHERE m.id = 1")
-    sel, dele, ups = {}, {}, {}
+    sel, jsel, dele, ups = {}, {}, {}, {}
     for topic, st in lt.states.items():
         t = _q(st.table.name)
         cols = [c.name for c in st.table.columns]
         sel[topic] = f"SELECT {', '.join(_q(c) for c in cols)} FROM {t} WHERE key"
+        jsel[topic] = "SELECT " + ", ".join(f"{_q(c)}::text AS {_q(c)}" if c in st.floats
+                                            else _q(c) for c in cols) + f" FROM {t} WHERE key"
         dele[topic] = f"DELETE FROM {t} WHERE key"
         sets = ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in cols if c != "key")
         ups[topic] = (f"INSERT INTO {t} ({', '.join(_q(c) for c in cols)}) "
@@ -397,7 +428,7 @@ def hot_sql(lt: LedgerTables, dialect: str) -> HotSql:
         ins_uid_keep=f"INSERT INTO evt_uid (uid, rev) VALUES ({p}, {p}) ON CONFLICT DO NOTHING",
         events_at=(f"SELECT id, rev, top, key, cmd, arg FROM evt_event WHERE rev = {p} "
                    "ORDER BY id"),
-        select_state=sel, delete_state=dele, upsert_state=ups,
+        select_state=sel, json_state=jsel, delete_state=dele, upsert_state=ups,
         later=("SELECT e.id, e.rev, e.top, e.key, e.cmd, e.arg, a.usr FROM evt_event e "
                f"LEFT JOIN evt_audit a ON a.rev = e.rev WHERE e.top = {p} AND e.rev > {p} "
                "AND e.key"),

@@ -11,7 +11,7 @@ after the change is committed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -168,6 +168,11 @@ class SatelliteAPI(Protocol):
         ...
 
     def record(self, top: str, key: str) -> RecordView | None: ...
+
+    def records_of(self, top: str, keys: Iterable[str]) -> dict[str, RecordView]:
+        """:meth:`record` of many keys in one read: key -> view, keys without a record left
+        out (the records of a big topic's pending edits, placed in its rows at once)."""
+        ...
 
     def count(self, top: str) -> int: ...
 

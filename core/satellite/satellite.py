@@ -270,6 +270,19 @@ class Satellite:
             return None
         return rv
 
+    def records_of(self, top: str, keys: Iterable[str]) -> dict[str, RecordView]:
+        """:meth:`record` of many keys with one replica read (``states_of``): key -> view;
+        keys :meth:`record` answers ``None`` for are left out."""
+        self._project.model(top)
+        keys = list(keys)
+        base = self.replica.read.states_of(top, keys) if keys else {}
+        out: dict[str, RecordView] = {}
+        for k in keys:
+            rv = self._view(top, k, base.get(k))
+            if rv.fields is not None or rv.confirmed is not None or rv.conflict:
+                out[k] = rv
+        return out
+
     def count(self, top: str) -> int:
         """``len(keys(top))`` without reading every key (the sidebar counts topics no table
         shows: a read of a million keys held the UI thread for about a second)."""

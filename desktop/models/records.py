@@ -421,9 +421,10 @@ class RecordTableModel(QAbstractTableModel):
                 keys = [k for k in keys if k not in drop]
         f = self._fields[q.col] if q.col >= 0 else None
         ins: list[tuple[int, tuple[int, int, Any, str], str]] = []
-        for k in sorted(cur | snap):
-            rv = self._sat.record(self._top, k)
-            if rv is None or rv.fields is None or not _matches(self._fields, q.filter, rv):
+        # the records of the pending edits in one replica read, not one read each
+        views = self._sat.records_of(self._top, sorted(cur | snap))
+        for k, rv in views.items():
+            if rv.fields is None or not _matches(self._fields, q.filter, rv):
                 continue
             self._cache[k] = rv
             ok = _okey(f, rv, k)

@@ -8,7 +8,7 @@ does over the wire. Used to develop and test item models without sockets.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -124,6 +124,10 @@ class FakeSatellite:
 
     def record(self, top: str, key: str) -> RecordView | None:
         return self._view(top).get(key)
+
+    def records_of(self, top: str, keys: Iterable[str]) -> dict[str, RecordView]:
+        v = self._view(top)
+        return {k: v[k] for k in keys if k in v}
 
     def count(self, top: str) -> int:
         return len(self.keys(top))

@@ -348,3 +348,40 @@ def test_a_big_topic_opened_during_a_catch_up_shows_its_rows(
     syncing = False  # the catch-up is over: the reload reads the batch too
     qtbot.waitUntil(lambda: len(keys.calls) == 2 and not m.reloading, timeout=10000)
     assert shown(m) == sorted({f"o{i:03d}" for i in range(40)} | {k for k, _ in batch})
+
+
+def test_the_records_of_pending_edits_are_read_at_once(
+        qtbot: Any, sat: Satellite, big: None, monkeypatch: Any) -> None:
+    """Opening (and sorting) a big topic places the records of the pending edits in the rows
+    read off the UI thread: they are read in one call, not one read each on the UI thread."""
+    pending = [f"o{i:03d}" for i in range(0, 40, 3)] + ["o900", "o901"]
+    for k in pending:
+        if k.startswith("o9"):
+            sat.pub([Action(OBS, k, Cmd.NEW, {"species": f"new {k}"})])
+        elif k == "o003":
+            sat.pub([Action(OBS, k, Cmd.DEL)])
+        else:
+            sat.pub([Action(OBS, k, Cmd.MOD, {"species": f"mine {k}"})])
+    w = window(qtbot, sat)
+    idle(qtbot, w)
+    one = Gate(monkeypatch, sat, "records_of")
+    each = Gate(monkeypatch, sat, "record")
+    w.select_topic(OBS)
+    idle(qtbot, w)
+    m = w.records
+    for sort in (None, "species"):
+        if sort is not None:
+            one.calls.clear()
+            each.calls.clear()
+            col = [f.name for f in m.model_def.fields].index(sort)
+            m.sort(col, ASC)
+            idle(qtbot, w)
+        assert len(one.calls) == 1 and sorted(one.calls[0][1]) == sorted(pending)
+        assert not {k for _top, k in each.calls} & set(pending)  # in the model's cache
+        want = sorted({f"o{i:03d}" for i in range(40)} - {"o003"} | {"o900", "o901"})
+        assert sorted(shown(m)) == want
+        vals = [m.view(i) for i in range(m.total())]
+        assert all(v is not None for v in vals)
+        assert {v.key: v.fields["species"] for v in vals if v is not None
+                and v.key in pending} == {k: f"{'new' if k.startswith('o9') else 'mine'} {k}"
+                                          for k in pending if k != "o003"}

@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 
 from core.ledger import MemLedger
 from core.model import Event
-from core.revision import Rev
+from core.revision import Rev, parse_rev
 from core.schema import Project
 from hubserver.limits import Limits
 from hubserver.server import Hub
@@ -177,3 +177,105 @@ async def test_catch_up_does_not_wait_for_pipelined_publishes(prod: Project) -> 
             assert got == 200
             # before the fix: every pipelined publish was committed first (about n commits)
             assert during < n // 2, during
+
+
+class GatedReads(MemLedger):
+    """Catch-up reads (a limit) wait for ``gate`` and record the thread they ran on."""
+
+    def __init__(self, prod: Project):
+        super().__init__(prod)
+        self.gate = threading.Event()
+        self.gate.set()
+        self.threads: list[str] = []
+
+    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0) -> list[Event]:
+        if limit:
+            self.threads.append(threading.current_thread().name)
+            self.gate.wait(5)
+        return super().events(rev, tops, limit)
+
+
+async def test_sub_reply_is_read_off_the_loop_in_its_place(prod: Project) -> None:
+    """The batch an evt.sub reply holds is read on the writer thread too: while it is read
+    the hub serves other clients; the subscriber's pipelined request is answered after the
+    reply and the catch-up pushes, and a publish committed meanwhile comes after them, every
+    event once, in order."""
+    led = GatedReads(prod)
+    async with Hub(led, limits=Limits(max_batch=40, rate=1e6, burst=10**6)) as hub, \
+            connect(hub.url) as pub, connect(hub.url) as other, connect(hub.url) as sub:
+        hub.service.BACKLOG_BATCH = 30
+        for i in range(1, 101):
+            await request(pub, "evt.pub", {"acts": [new(str(i), "x")]})
+        led.threads.clear()
+        led.gate.clear()
+        sub.protocol.send_text(sub_frame("1", "prod.cat").encode())
+        sub.protocol.send_text(b"evt.stat#2")
+        sub.send_data()
+        for _ in range(1000):  # the reply's read started (on the writer thread)
+            if led.threads:
+                break
+            await asyncio.sleep(0.002)
+        # the event loop is not held by it (before: it waited in the read, on the loop)
+        assert (await request(other, "evt.stat", timeout=2))["res"]["rev"] != Z
+        late = asyncio.create_task(request(pub, "evt.pub", {"acts": [new("101", "late")]}))
+        await asyncio.sleep(0.05)
+        led.gate.set()
+        heads: list[str] = []
+        keys: list[str] = []
+        while "101" not in keys:
+            head, body = await recv_json(sub)
+            heads.append(head)
+            keys += [e["key"] for e in evs_of(head, body)]
+        await late
+        assert keys == [str(i) for i in range(1, 102)]
+        assert heads[0] == "evt.sub#1" and heads[-1] == "evt.update"
+        assert heads.index("evt.stat#2") == len(heads) - 2  # after the catch-up's pushes
+        assert len(heads) >= 5  # 40 in the reply, then pushes of 30
+        assert set(led.threads) == {"outpost-hub-writer"}, led.threads
+
+
+async def test_mon_catch_up_in_batches_before_live_notes(prod: Project) -> None:
+    """evt.mon with an old rev on a big hub: the reply (the monitor's id), then the notes of
+    the missed changes in several pushes read on the writer thread, every watched change
+    once and in revision order, then the note of a change published during the catch-up."""
+    led = GatedReads(prod)
+    async with Hub(led, limits=Limits(max_batch=10, rate=1e6, burst=10**6)) as hub, \
+            connect(hub.url) as pub, connect(hub.url) as mon:
+        for i in range(1, 61):
+            await request(pub, "evt.pub", {"acts": [new(str(i), "x"),
+                                                    new(str(i), "p", "prod.prod")]})
+        led.threads.clear()
+        led.gate.clear()
+        await mon.send(frame("evt.mon#1", {"rev": "2000-01-01T00:00:00Z", "watch": [
+            {"top": "prod.cat", "keys": ["new", "7"]}]}))
+        for _ in range(1000):
+            if led.threads:
+                break
+            await asyncio.sleep(0.002)
+        late = asyncio.create_task(request(pub, "evt.pub", {"acts": [
+            new("61", "late"), {"top": "prod.cat", "key": "7", "cmd": "mod",
+                                "arg": {"name": "y"}}]}))
+        await asyncio.sleep(0.05)
+        led.gate.set()
+        head, body = await recv_json(mon)
+        assert head == "evt.mon#1"
+        mid = body["res"]
+        noted: list[str] = []
+        revs: list[str] = []
+        pushes = 0
+        while "61" not in noted:
+            head, body = await recv_json(mon)
+            assert head == "evt.update" and "evs" not in body
+            pushes += 1
+            (note,) = body["note"]
+            assert note["mon"] == mid
+            (w,) = note["watch"]
+            assert w["top"] == "prod.cat" and len(w["keys"]) <= 10
+            noted += w["keys"]
+            revs.append(body["rev"])
+        await late
+        # every creation once, in order (a key per revision), then the live note: 61 and 7
+        assert noted == [str(i) for i in range(1, 60 + 1)] + ["61", "7"]
+        assert pushes >= 7  # 60 changes in batches of 10 events (5 watched), then live
+        assert [parse_rev(r) for r in revs] == sorted(parse_rev(r) for r in revs)
+        assert set(led.threads) == {"outpost-hub-writer"}, led.threads

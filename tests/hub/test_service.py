@@ -54,6 +54,25 @@ def push_of(svc: HubService, outs: list[Out], conn: str) -> Any | None:
     return orjson.loads(text.split("\n", 1)[1])
 
 
+def drain(svc: HubService, conn: str, outs: list[Out]) -> list[str]:
+    """The frames ``conn`` is sent for ``outs``, in the adapter's send order: a catch-up
+    where its Flush is, coalesced pushes when a plain Flush is reached."""
+    texts: list[str] = []
+    for o in outs:
+        if o.conn != conn:
+            continue
+        if isinstance(o, Send):
+            texts.append(o.text)
+        elif isinstance(o, Flush) and o.catch_up is not None:
+            texts.extend(drain(svc, conn, svc.catch_up_sync(conn, o.catch_up)))
+        elif isinstance(o, Flush):
+            if (text := svc.take_push(conn)) is not None:
+                texts.append(text)
+        else:
+            raise AssertionError(o)
+    return texts
+
+
 def test_stat_reply_shape(svc: HubService) -> None:
     (out,) = svc.handle_sync("A", "evt.stat#1")
     assert isinstance(out, Send) and out.text.startswith("evt.stat#1\n")
@@ -138,8 +157,10 @@ def test_sub_catch_up_is_a_bounded_reply_then_pushes_in_order(prod: Project,
     for i in range(1, 31):  # 30 revisions of 2 events: batches never cut one
         svc.handle_sync("A", frame("evt.pub", {"acts": [new(str(i), "a"),
                                                         new(str(i), "p", "prod.prod")]}))
-    (r,) = [o for o in svc.handle_sync("C", frame("evt.sub#1", {"rev": Z, "tops": [
-        "prod.cat", "prod.prod"]})) if isinstance(o, Send)]
+    outs = svc.handle_sync("C", frame("evt.sub#1", {"rev": Z, "tops": [
+        "prod.cat", "prod.prod"]}))
+    r = outs[0]
+    assert isinstance(outs[-1], Flush) and outs[-1].catch_up is not None  # the rest
     res = body(r)["res"]
     assert 7 <= len(res["evs"]) <= 8 and len(res["evs"]) % 2 == 0
     assert res["rev"] == res["evs"][-1]["rev"]  # not caught up yet: the rev it has
@@ -147,7 +168,7 @@ def test_sub_catch_up_is_a_bounded_reply_then_pushes_in_order(prod: Project,
     live = svc.handle_sync("A", frame("evt.pub", {"acts": [new("99", "late")]}))
     assert any(isinstance(o, Flush) and o.conn == "C" for o in live) or svc.pending("C")
     revs = [res["rev"]]
-    while (text := svc.take_push("C")) is not None:
+    for text in drain(svc, "C", outs[1:] + live):
         up = orjson.loads(text.split("\n", 1)[1])
         assert len(up["evs"]) <= 6
         got += up["evs"]
@@ -185,7 +206,7 @@ def test_monitor_new_key_and_note_names_real_key(svc: HubService) -> None:
         {"top": "prod.cat", "keys": ["1"]}, {"top": "prod.prod", "keys": ["new"]}]}))
     mon = body(r)["res"]
     assert isinstance(mon, int) and mon >= 1
-    svc.take_push("B")  # a catch-up note for key 1 created after rev Z
+    assert svc.take_push("B") is None  # a zero rev: no catch-up (as daql)
     outs = svc.handle_sync("A", frame("evt.pub", {"acts": [
         {"top": "prod.cat", "key": "1", "cmd": "mod", "arg": {"name": "b"}},
         new("25", "Y", "prod.prod")]}))
@@ -206,8 +227,11 @@ def test_mon_catch_up_note_for_changes_after_rev(svc: HubService) -> None:
     outs = svc.handle_sync("B", frame("evt.mon#1", {"rev": "2000-01-01T00:00:00Z",
                                                     "watch": [{"top": "prod.cat",
                                                                "keys": ["1"]}]}))
-    p = push_of(svc, outs, "B")
-    assert p["note"][0]["watch"] == [{"top": "prod.cat", "keys": ["1"]}]
+    reply, push = outs  # the monitor's id, then the note (the catch-up, read at once)
+    mon = body(reply)["res"]
+    assert isinstance(push, Send) and push.text.startswith("evt.update\n")
+    assert orjson.loads(push.text.split("\n", 1)[1])["note"] == [
+        {"mon": mon, "watch": [{"top": "prod.cat", "keys": ["1"]}]}]
 
 
 def test_pub_errors_keep_daql_wording(svc: HubService) -> None:
@@ -609,3 +633,94 @@ def test_sat_reply_has_every_audit_when_it_outgrows_the_audit_cache(svc: HubServ
     assert len(res["evs"]) == 30
     assert sorted(a["rev"] for a in res["audits"]) == sorted({e["rev"] for e in res["evs"]})
     assert {a["usr"] for a in res["audits"]} == {"userA"}
+
+
+def test_catch_up_replies_read_later_keep_what_was_asked(prod: Project, clock: Clock) -> None:
+    """evt.sub and evt.mon read nothing when handled: the reply's batch is read where the
+    catch-up is in the send order. An evt.unsub, evt.sat or evt.unmon handled before that
+    leaves the reply as asked (daql answered before reading the next request) and stops
+    what would follow it."""
+    svc = HubService(MemLedger(prod), clock, Limits(max_batch=4))
+    svc.connect("A", "ann")
+    svc.connect("C", "cid")
+    for i in range(1, 11):
+        svc.handle_sync("A", frame("evt.pub", {"acts": [new(str(i), "a")]}))
+    for stop in ("evt.unsub", "evt.sat", "evt.unmon"):
+        if stop == "evt.unmon":
+            outs, _ = svc.handle("C", frame("evt.mon#1", {"rev": "2000-01-01T00:00:00Z",
+                                                          "watch": [{"top": "prod.cat",
+                                                                     "keys": ["new"]}]}))
+        else:
+            outs, _ = svc.handle("C", frame("evt.sub#1", {"rev": Z, "tops": ["prod.cat"]}))
+        (fl,) = outs
+        assert isinstance(fl, Flush) and fl.catch_up is not None and fl.catch_up.reply
+        if stop == "evt.unsub":
+            (r,) = svc.handle_sync("C", frame("evt.unsub#2", {"tops": ["prod.cat"]}))
+        elif stop == "evt.sat":
+            (r,) = svc.handle_sync("C", frame("evt.sat#2", sat_body(rev=format_rev(
+                svc.rev), tops=["prod.prod"])))
+        else:
+            (r,) = svc.handle_sync("C", frame("evt.unmon#2", {"mon": 1}))
+        assert "res" in body(r)
+        # the adapter's sender gets to the catch-up now: the reply only
+        (reply,) = svc.catch_up_sync("C", fl.catch_up)
+        if stop == "evt.unmon":
+            assert body(reply) == {"res": 1}
+        else:
+            assert [e["key"] for e in body(reply)["res"]["evs"]] == ["1", "2", "3", "4"]
+        assert svc.backlog("C") is None
+        svc.disconnect("C")
+        svc.connect("C", "cid")
+
+
+def test_mon_catch_up_in_batches_notes_each_change_once(prod: Project, clock: Clock) -> None:
+    svc = HubService(MemLedger(prod), clock, Limits(max_batch=3))
+    svc.connect("A", "ann")
+    svc.connect("B", "bob")
+    for i in range(1, 11):  # keys 1..10 created, 4 modified twice, other topics between
+        svc.handle_sync("A", frame("evt.pub", {"acts": [new(str(i), "a"),
+                                                        new(str(i), "p", "prod.prod")]}))
+    for _ in range(2):
+        svc.handle_sync("A", frame("evt.pub", {"acts": [
+            {"top": "prod.cat", "key": "4", "cmd": "mod", "arg": {"name": "b"}}]}))
+    outs, _ = svc.handle("B", frame("evt.mon#1", {"rev": "2000-01-01T00:00:00Z", "watch": [
+        {"top": "prod.cat", "keys": ["new", "4"]}]}))
+    live = svc.handle_sync("A", frame("evt.pub", {"acts": [new("11", "late")]}))
+    texts = drain(svc, "B", outs + live)
+    assert texts[0] == 'evt.mon#1\n{"res":1}'
+    notes = [orjson.loads(t.split("\n", 1)[1]) for t in texts[1:]]
+    keys = [k for n in notes for k in n["note"][0]["watch"][0]["keys"]]
+    # batches of 3 events: 1-3, 4-6, 7-9, then 10 and both mods of 4 (a note names a key
+    # once); then the live one
+    assert keys == ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "4", "11"]
+    assert len(notes) == 5
+    revs = [parse_rev(n["rev"]) for n in notes]
+    assert revs == sorted(revs)
+
+
+def test_a_catch_up_behind_another_is_answered_after_it(prod: Project, clock: Clock) -> None:
+    """evt.mon with a rev while the connection's evt.sub catch-up is still to push: the
+    monitor's reply and notes come after that catch-up (handle_sync leaves it in its place:
+    it returned nothing before, the reply was lost), and its notes claim the revision of the
+    request, never one behind what the subscriber has."""
+    svc = HubService(MemLedger(prod), clock, Limits(max_batch=3))
+    svc.BACKLOG_BATCH = 2
+    svc.connect("A", "ann")
+    svc.connect("C", "cid")
+    for i in range(1, 9):
+        svc.handle_sync("A", frame("evt.pub", {"acts": [new(str(i), "a")]}))
+    sub = svc.handle_sync("C", frame("evt.sub#1", {"rev": Z, "tops": ["prod.cat"]}))
+    mon = svc.handle_sync("C", frame("evt.mon#2", {"rev": "2000-01-01T00:00:00Z", "watch": [
+        {"top": "prod.cat", "keys": ["new"]}]}))
+    (fl,) = mon
+    assert isinstance(fl, Flush) and fl.catch_up is not None and fl.catch_up.reply
+    texts = drain(svc, "C", sub + mon)
+    heads = [t.split("\n", 1)[0] for t in texts]
+    assert heads[0] == "evt.sub#1" and heads.index("evt.mon#2") == 4  # after 3 + 2 + 2 + 1
+    bodies = [orjson.loads(t.split("\n", 1)[1]) for t in texts]
+    keys = [e["key"] for b in bodies[:4] for e in (b.get("res") or b)["evs"]]
+    assert keys == [str(i) for i in range(1, 9)]
+    notes = [k for b in bodies[5:] for n in b["note"] for w in n["watch"] for k in w["keys"]]
+    assert notes == [str(i) for i in range(1, 9)]
+    last = (bodies[3].get("res") or bodies[3])["rev"]
+    assert {b["rev"] for b in bodies[5:]} == {last}  # the revision the subscriber has

@@ -6,6 +6,10 @@
    resolved, none pending, none missing, none extra;
 3. every replica equals the hub: revision, event log and every record's state, and what the
    user sees equals the hub's state;
+5. a daql client subscribed with ``evt.sub`` (reconnecting from the revision it has) got
+   every event of the hub's log once, in order, each connection's reply before its pushes;
+   its monitor (``evt.mon`` from that revision) on the last connection noted exactly the
+   keys changed since, none before the monitor's reply;
 4. every collision shows up as a conflict or merges cleanly per DESIGN §3: an accepted
    transaction collided with nothing the rules call a conflict (an oracle written here, apart
    from ``core.ledger.rules``), a rejected one names a change after its base that is in the
@@ -102,6 +106,19 @@ def check(w: World) -> list[str]:
         if st.conflicts != n_rej or st.pending != 0:
             bad.append(f"{s.name}: status says {st.conflicts} conflicts, {st.pending} pending;"
                        f" the queue has {n_rej} rejected, 0 pending")
+
+    # 5. a daql client subscribed with evt.sub got the hub's log: every event once, in order
+    for wa in w.watchers:
+        bad.extend(f"{wa.name}: {e}" for e in wa.errors[:10])
+        if wa.led.events(0) != hub_evs:
+            bad.append(f"{wa.name}: got {len(wa.led.events(0))} events, the hub has "
+                       f"{len(hub_evs)}")
+        if wa.led.states(TOPIC) != hub_state:
+            bad.append(f"{wa.name}: state {wa.led.states(TOPIC)} vs hub {hub_state}")
+        changed = {e.key for e in hub_evs if e.rev > wa.mon_rev}
+        if wa.noted != changed:
+            bad.append(f"{wa.name}: its monitor (from rev {wa.mon_rev}) noted "
+                       f"{sorted(wa.noted)}, the keys changed since are {sorted(changed)}")
 
     # 1. exactly once
     office = {u: hub.uid_rev(u) for u in w.office_uids}

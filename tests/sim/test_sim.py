@@ -59,6 +59,7 @@ def test_seeds(first: int, tmp_path: Path, project: Project, sat_template: Path)
     assert total.pubs > 0 and total.frames > 0
     assert total.drops > 0 and total.dups > 0 and total.crashes > 0 and total.partitions > 0
     assert total.pipelined > 0  # two evt.sat in flight on a connection ("cont")
+    assert total.catch_ups > 0  # evt.sub catch-ups pushed in batches (the watchers)
 
 
 def test_replay(tmp_path: Path, project: Project, sat_template: Path) -> None:

@@ -4,8 +4,10 @@ Everything runs in one thread on a virtual clock, driven by a single seeded
 ``random.Random``: the same seed replays the same run, frame for frame.
 
 - The **hub** is the real :class:`hubserver.service.HubService` over a synchronous in-memory
-  ledger (:class:`core.ledger.memory.MemLedger`), driven with ``handle_sync``; its coalesced
-  pushes (``Flush``) are taken after a short virtual delay, as the asyncio adapter's writer does.
+  ledger (:class:`core.ledger.memory.MemLedger`), driven with ``handle_sync``; its outputs go
+  through one send queue per connection in the asyncio adapter's order (a reply seals the
+  pushes fanned out before it; catch-ups are read batch by batch where they are queued), and
+  coalesced pushes (``Flush``) are taken after a short virtual delay, as the adapter's writer.
 - Each **satellite** is the real :class:`core.satellite.satellite.Satellite` on its own SQLite
   file in the test's ``tmp_path``, with the real :class:`core.satellite.machine.SyncMachine`
   (jitter from the seeded random, time from the virtual clock). A satellite clock may be off by
@@ -36,19 +38,23 @@ import heapq
 import random
 import re
 import shutil
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from core.errors import OutpostError, ValidationError
 from core.ledger.memory import MemLedger
-from core.model import Action, Cmd, Trans
-from core.revision import Rev, parse_rev
+from core.model import Action, Cmd, Event, Trans
+from core.revision import Rev, format_rev, parse_rev
 from core.satellite.api import Keep, ReceiptState
 from core.satellite.machine import Apply, Backoff, Close, Open, Phase, Send, SyncMachine
 from core.satellite.satellite import Satellite
 from core.schema import Project
+from core.wire import dec_update, parse_frame
 from hubserver import service as hubsvc
 from hubserver.limits import Limits
 
@@ -94,12 +100,47 @@ class Conn:
     """One simulated WebSocket connection."""
 
     id: int
-    sat: SimSat
+    sat: SimSat | None           # None: a watcher's
     gen: int                     # the satellite's incarnation that opened it
     alive: bool = True           # the hub still has it
     broken: bool = False         # a frame was lost: nothing more gets through
     open_: bool = False          # the satellite's machine was told it is connected
     last: dict[str, float] = field(default_factory=lambda: {"up": 0.0, "down": 0.0})
+    outq: deque[Any] = field(default_factory=deque)  # the hub's send queue (texts, pushes,
+    sending: bool = False                             # catch-ups); a step is scheduled
+    watcher: Watcher | None = None
+
+
+@dataclass
+class Watcher:
+    """A daql client on the hub: on every connection it subscribes to the topic from the
+    revision it has (``evt.sub``) and applies the events of every reply and push in arrival
+    order, as daql's client does; with a small ``max_batch`` its catch-ups span batches.
+    What it got must be the hub's log: every event once, in order (ids are dense: one
+    topic), the reply before any push of the connection. It also monitors every key of the
+    topic (``evt.mon`` from the revision it has, so the missed changes are noted first): a
+    connection that lasts to the end is noted every key changed after that revision, and
+    no note comes before the ``evt.mon`` reply."""
+
+    idx: int
+    led: MemLedger
+    conn: Conn | None = None
+    tok: int = 0
+    subscribed: bool = False     # the evt.sub reply of this connection arrived
+    mon_rev: Rev = 0             # the rev the connection's evt.mon asked from
+    mon: int | None = None       # its monitor id, once the evt.mon reply arrived
+    noted: set[str] = field(default_factory=set)  # keys noted on this connection
+    last_id: int = 0
+    frames: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"watch{self.idx}"
+
+
+_PUSH = object()
+"""A coalesced push in a connection's send queue (the adapter's ``_FLUSH``)."""
 
 
 @dataclass
@@ -139,6 +180,7 @@ class Stats:
     resolves: int = 0
     office: int = 0
     pipelined: int = 0
+    catch_ups: int = 0          # catch-up batches read for watchers (evt.sub)
     heal_time: float = 0.0
     steps: int = 0
 
@@ -165,6 +207,9 @@ class World:
                  synchronous: str = "NORMAL"):
         self.seed = seed
         self.rng = random.Random(seed)
+        # the watchers' (and the hub's batch sizes'): the satellites' random stream stays
+        # what it was without them
+        self.wrng = random.Random(f"watchers-{seed}")
         self.root = root
         self.project = project
         self.size = size
@@ -179,8 +224,12 @@ class World:
         self._next_conn = 0
         self.conns: dict[int, Conn] = {}
         self.hub_ledger = MemLedger(project)
+        # a small max_batch makes catch-ups (evt.sat replies, evt.sub) span several batches
+        batch = self.wrng.choice([2, 5000, 5000, 5000])
         self.hub = hubsvc.HubService(self.hub_ledger, clock=self.hub_clock,
-                                     limits=Limits(rate=1e6, burst=1_000_000))
+                                     limits=Limits(rate=1e6, burst=1_000_000, max_batch=batch))
+        self.hub.BACKLOG_BATCH = self.wrng.choice([1, 2, 1000])
+        self.watchers: list[Watcher] = []
         self.office_uids: list[str] = []
         self._trace: list[str] | None = [] if trace else None
         self._uid_names: dict[str, str] = {}
@@ -245,6 +294,10 @@ class World:
                 self.at(rng.uniform(size.duration / 2, size.duration), self._resolve_some, s)
         for _ in range(rng.randint(*size.office)):
             self.at(rng.uniform(0, size.duration), self._office_edit)
+        for i in range(self.wrng.randint(1, 2)):
+            w = Watcher(i, MemLedger(self.project))
+            self.watchers.append(w)
+            self.at(self.wrng.uniform(0, size.duration), self._watch_open, w)
         while self._q and self._q[0][0] <= size.duration:
             if self.stats.steps > size.max_steps:
                 raise AssertionError(f"more than {size.max_steps} steps before the heal (at "
@@ -273,6 +326,9 @@ class World:
             if s.m.phase == Phase.STOPPED:
                 s.m.start(self.now)
                 self._pump(s)
+        for w in self.watchers:
+            if w.conn is None:
+                self.at(self.now + self.wrng.uniform(0.0, 1.0), self._watch_open, w)
 
     def quiet(self) -> bool:
         """Nothing in flight, no pushes waiting at the hub, every satellite idle."""
@@ -281,6 +337,9 @@ class World:
         for c in self.conns.values():
             if c.alive and self.hub.pending(c.id):
                 return False
+        if not all(w.conn is not None and w.subscribed and w.mon is not None and w.conn.alive
+                   and not w.conn.broken for w in self.watchers):
+            return False
         # a satellite on a dead link looks idle until keepalive notices: not quiet yet
         return all(s.m is not None and s.m.idle and s.conn is not None and s.conn.alive
                    and not s.conn.broken for s in self.sats)
@@ -386,6 +445,8 @@ class World:
 
     def _opened(self, c: Conn) -> None:
         s = c.sat
+        if s is None:
+            return
         if c.gen != s.gen or s.m is None or not c.alive:
             return
         if s.partitioned:
@@ -403,6 +464,8 @@ class World:
     def _open_failed(self, c: Conn) -> None:
         s = c.sat
         c.alive = False
+        if s is None:
+            return
         if c.gen != s.gen or s.m is None:
             return
         self.log(f"{s.name} open failed c{c.id}")
@@ -410,7 +473,12 @@ class World:
         self._pump(s)
 
     def _sat_closed(self, c: Conn, reason: str) -> None:
+        if c.watcher is not None:
+            self._watch_closed(c, reason)
+            return
         s = c.sat
+        if s is None:
+            return
         if c.gen != s.gen or s.m is None or s.conn is not c:
             return
         s.conn = None
@@ -574,7 +642,7 @@ class World:
         if not c.alive or c.broken:
             return
         f = self.faults
-        rng = self.rng
+        rng = self._rng(c)
         self.stats.frames += 1
         if f.on and rng.random() < f.drop:
             self.stats.drops += 1
@@ -585,7 +653,7 @@ class World:
         t = max(self.now + d, c.last[way])   # FIFO within a connection
         c.last[way] = t
         n = 1
-        if way == "down" and f.on and rng.random() < f.dup:
+        if way == "down" and f.on and rng.random() < f.dup and c.watcher is None:
             self.stats.dups += 1
             n = 2
         for _ in range(n):
@@ -600,8 +668,11 @@ class World:
             self.log(f"hub <- c{c.id} {text}")
             self._hub_outs(self.hub.handle_sync(c.id, text))
             return
+        if c.watcher is not None:
+            self._watch_frame(c, text)
+            return
         s = c.sat
-        if c.gen != s.gen or s.conn is not c or s.m is None:
+        if s is None or c.gen != s.gen or s.conn is not c or s.m is None:
             return
         self.log(f"{s.name} <- c{c.id} {text}")
         try:
@@ -617,16 +688,20 @@ class World:
         if c.broken or not c.alive:
             return
         c.broken = True
-        if self.rng.random() < self.faults.hang:
+        rng = self._rng(c)
+        if rng.random() < self.faults.hang:
             # a dead link without a close: a request times out in the machine, or (no request
             # waiting) websockets' keepalive (ping every 20 s, 20 s timeout) ends it
             self.stats.hangs += 1
             self.log(f"hang c{c.id}")
-            later = self.now + self.rng.uniform(20.0, 40.0)
+            later = self.now + rng.uniform(20.0, 40.0)
         else:
-            later = self.now + self.rng.uniform(0.05, 4.0)
+            later = self.now + rng.uniform(0.05, 4.0)
         self.at(later, self._hub_drop, c)
-        self.at(later + self.rng.uniform(0.0, 0.5), self._sat_closed, c, "connection reset")
+        self.at(later + rng.uniform(0.0, 0.5), self._sat_closed, c, "connection reset")
+
+    def _rng(self, c: Conn) -> random.Random:
+        return self.rng if c.watcher is None else self.wrng
 
     def _hub_drop(self, c: Conn) -> None:
         if c.alive:
@@ -634,28 +709,164 @@ class World:
             self.hub.disconnect(c.id)
 
     def _hub_outs(self, outs: list[hubsvc.Out]) -> None:
+        """Carry out the hub's outputs in the asyncio adapter's send order
+        (``hubserver.server.Hub._deliver``): per connection one queue, written in order; a
+        reply or a catch-up first seals the events fanned out before it into a push of their
+        own (the pushes queued before it are then void); a catch-up is read and sent batch by
+        batch where it is in the queue, and what was queued after it waits."""
         for o in outs:
             c = self.conns.get(o.conn)  # type: ignore[arg-type]
             if c is None:
                 continue
-            if isinstance(o, hubsvc.Send):
-                self._transmit(c, "down", o.text)
-            elif isinstance(o, hubsvc.Close):
+            if isinstance(o, hubsvc.Close):
                 self.log(f"hub closes c{c.id} {o.code} {o.reason}")
                 self._hub_drop(c)
-                self.at(self.now + self.rng.uniform(0.001, 0.05), self._sat_closed, c,
+                self.at(self.now + self._rng(c).uniform(0.001, 0.05), self._sat_closed, c,
                         o.reason)
-            elif isinstance(o, hubsvc.Flush):
-                self._in_flight += 1
-                self.at(self.now + self.rng.uniform(0.0, 0.02), self._flush, c)
+                continue
+            if not c.alive:
+                continue
+            if isinstance(o, hubsvc.Flush) and o.catch_up is None:
+                self._enqueue(c, _PUSH)
+                continue
+            if self.hub.pending(c.id):
+                text = self.hub.take_push(c.id)
+                if _PUSH in c.outq:
+                    c.outq = deque(x for x in c.outq if x is not _PUSH)
+                if text is not None:
+                    self._enqueue(c, text)
+            self._enqueue(c, o.text if isinstance(o, hubsvc.Send) else o.catch_up)
 
-    def _flush(self, c: Conn) -> None:
-        self._in_flight -= 1
-        if not c.alive:
+    def _enqueue(self, c: Conn, item: Any) -> None:
+        c.outq.append(item)
+        if not c.sending:
+            self._send_next(c)
+
+    def _send_next(self, c: Conn) -> None:
+        """The connection's sender: texts go at once; a push is taken, or a catch-up batch
+        read, a little later (the adapter's end of loop iteration, its writer thread)."""
+        while c.outq and c.alive:
+            if isinstance(c.outq[0], str):
+                self._transmit(c, "down", c.outq.popleft())
+                continue
+            c.sending = True
+            self._in_flight += 1
+            self.at(self.now + self._rng(c).uniform(0.0, 0.02), self._send_step, c)
             return
-        text = self.hub.take_push(c.id)
-        if text is not None:
-            self._transmit(c, "down", text)
+        if not c.alive:
+            c.outq.clear()
+
+    def _send_step(self, c: Conn) -> None:
+        self._in_flight -= 1
+        c.sending = False
+        if not c.alive:
+            c.outq.clear()
+            return
+        if c.outq and c.outq[0] is _PUSH:
+            c.outq.popleft()
+            text = self.hub.take_push(c.id)
+            if text is not None:
+                self._transmit(c, "down", text)
+        elif c.outq and isinstance(c.outq[0], hubsvc.Backlog):
+            b = c.outq[0]
+            bl = self.hub.backlog(c.id)
+            if bl is None or bl[0].seq != b.seq:
+                c.outq.popleft()  # sent, or stopped (evt.unsub, evt.sat)
+            else:
+                cur, limit = bl
+                self.stats.catch_ups += 1
+                evs, more = self.hub.backlog_read(cur, limit)
+                for text in self.hub.backlog_push(c.id, cur, evs, more):
+                    self._transmit(c, "down", text)
+        self._send_next(c)
+
+
+    # -- watchers: daql clients subscribed with evt.sub ------------------------------------
+
+    def _watch_open(self, w: Watcher) -> None:
+        if w.conn is not None:
+            return
+        self._next_conn += 1
+        c = Conn(self._next_conn, None, 0, watcher=w)
+        self.conns[c.id] = c
+        w.conn, w.subscribed = c, False
+        self.log(f"{w.name} open c{c.id}")
+        if self.faults.on and self.wrng.random() < self.faults.connect_fail:
+            self.stats.connect_fails += 1
+            c.alive = False
+            self.at(self.now + self.wrng.uniform(0.01, 3.0), self._watch_closed, c,
+                    "connect failed")
+            return
+        self.hub.connect(c.id, w.name, "reader")
+        c.open_ = True
+        w.tok += 1
+        body = orjson.dumps({"rev": format_rev(w.led.rev()), "tops": [TOPIC]}).decode()
+        self._transmit(c, "up", f"evt.sub#{w.tok}\n{body}")
+        # a non-zero rev (ours): the changes after it are noted first
+        w.mon_rev, w.mon, w.noted = max(1, w.led.rev()), None, set()
+        watch = [{"top": TOPIC, "keys": ["new", *(f"k{i}" for i in range(self.size.keys))]}]
+        body = orjson.dumps({"rev": format_rev(w.mon_rev), "watch": watch}).decode()
+        self._transmit(c, "up", f"evt.mon#m{w.tok}\n{body}")
+
+    def _watch_closed(self, c: Conn, reason: str) -> None:
+        w = c.watcher
+        if w is None or w.conn is not c:
+            return
+        self.log(f"{w.name} closed c{c.id} {reason}")
+        self._hub_drop(c)
+        w.conn, w.subscribed, c.open_ = None, False, False
+        self.at(self.now + self.wrng.uniform(0.05, 3.0), self._watch_open, w)
+
+    def _watch_frame(self, c: Conn, text: str) -> None:
+        w = c.watcher
+        if w is None or w.conn is not c:
+            return
+        self.log(f"{w.name} <- c{c.id} {text}")
+        w.frames += 1
+        fr = parse_frame(text)
+        body = orjson.loads(fr.body) if fr.body else None
+        if fr.subj == "evt.sub" and fr.tok == str(w.tok):
+            if w.subscribed:
+                w.errors.append(f"c{c.id}: a second evt.sub reply: {text[:80]}")
+            w.subscribed = True
+            if body is None or "err" in body:
+                w.errors.append(f"c{c.id}: evt.sub failed: {text[:200]}")
+                return
+            if body["res"] is not None:
+                self._watch_apply(w, c, body["res"])
+        elif fr.subj == "evt.mon" and fr.tok == f"m{w.tok}":
+            if body is None or not isinstance(body.get("res"), int) or w.mon is not None:
+                w.errors.append(f"c{c.id}: evt.mon reply {text[:200]}")
+                return
+            w.mon = body["res"]
+        elif fr.subj == "evt.update":
+            if not w.subscribed and body.get("evs"):
+                w.errors.append(f"c{c.id}: a push before the evt.sub reply: {text[:80]}")
+            for note in body.get("note") or ():
+                if note["mon"] != w.mon or w.mon is None:
+                    w.errors.append(f"c{c.id}: a note of monitor {note['mon']} (the "
+                                    f"connection's: {w.mon})")
+                for wa in note["watch"]:
+                    w.noted.update(wa["keys"])
+            self._watch_apply(w, c, body)
+        else:
+            w.errors.append(f"c{c.id}: unexpected frame {text[:80]}")
+
+    def _watch_apply(self, w: Watcher, c: Conn, obj: Any) -> None:
+        up = dec_update(obj)
+        evs: list[Event] = list(up.evs)
+        for e in evs:
+            if e.id != w.last_id + 1:
+                w.errors.append(f"c{c.id}: event {e.id} after {w.last_id} (a gap, a "
+                                "duplicate or out of order)")
+            w.last_id = max(w.last_id, e.id)
+        if evs and evs[-1].rev > up.rev:
+            w.errors.append(f"c{c.id}: an update of rev {up.rev} holds events up to "
+                            f"{evs[-1].rev}")
+        if up.rev < w.led.rev():
+            w.errors.append(f"c{c.id}: an update of rev {up.rev} after rev {w.led.rev()}")
+            return
+        w.led.replicate(up.rev, evs)
 
 
 def replay_command(seed: int, long: bool = False) -> str:
