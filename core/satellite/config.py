@@ -5,6 +5,7 @@ Layout of a data directory (default: the platform's user data directory for ``ou
     config.json     hub URL, token, authoritative topics   (mode 0600: it holds the token)
     schema.json     the project the replica follows (fetched from the hub, or given)
     satellite.db    the replica and the local queue (SQLite, WAL)
+    outpost.lock    held while a process has the satellite open (:meth:`DataDir.lock`)
 
 The token is never logged and never shown: :meth:`SatConfig.__repr__` masks it.
 """
@@ -17,6 +18,8 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
 
 from core.errors import ConfigError, SchemaError
 from core.revision import Rev, now_rev
@@ -112,6 +115,36 @@ class DataDir:
     @property
     def db_file(self) -> Path:
         return self.path / "satellite.db"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.path / "outpost.lock"
+
+    def lock(self) -> FileLock:
+        """Take the directory for this process: one process at a time writes a satellite.
+
+        The satellite keeps the replica's revision and the open part of the queue in memory,
+        so a second process writing the same directory (the app and ``outpost sync`` at once)
+        would leave the first one's view, and the base revision of its next edits, stale. The
+        operating system drops the lock when the process ends, even on ``kill -9``. Release
+        it with ``release()``.
+
+        Raises:
+            ConfigError: another process has the directory open.
+        """
+        self.ensure()
+        lk = FileLock(self.lock_file, timeout=0)
+        try:
+            lk.acquire()
+        except Timeout:
+            raise ConfigError(
+                f"the data directory {self.path} is in use by another Outpost process (the "
+                "app, or `outpost sync`): close it first, or pass --data DIR to use another "
+                "satellite") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot lock {self.lock_file}: {exc}; check the directory's "
+                              "permissions, or pass --data DIR") from exc
+        return lk
 
     def ensure(self) -> None:
         try:

@@ -686,7 +686,7 @@ class SyncMachine:
 
 def merge_sat(a: SatRes, b: SatRes) -> SatRes:
     """Two consecutive ``evt.sat`` replies as one: storing it is storing ``a`` then ``b``
-    (events in order, acks and rejects of both, ``b``'s revision and ``more``)."""
+    (events in order, acks and rejects of both, the later revision, ``b``'s ``more``)."""
     return SatRes(max(a.rev, b.rev), a.evs + b.evs, a.acks + b.acks, a.rejects + b.rejects,
                   b.more, a.audits + b.audits, b.cont)
 

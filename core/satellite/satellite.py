@@ -109,7 +109,15 @@ class Satellite:
     def __init__(self, data: DataDir | Path | str, project: Project | None = None, *,
                  clock: Callable[[], Rev] = sat_clock, synchronous: str = "FULL"):
         self.data = data if isinstance(data, DataDir) else DataDir(data)
-        self.data.ensure()
+        self._lock = self.data.lock()
+        try:
+            self._open_dir(project, clock, synchronous)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _open_dir(self, project: Project | None, clock: Callable[[], Rev],
+                  synchronous: str) -> None:
         stored = self.data.load_project()
         if project is None:
             if stored is None:
@@ -559,7 +567,10 @@ class Satellite:
                         self.queue.set_meta(name, value, conn)
             except StorageError:
                 pass  # display values only (last sync, hub rev): not worth failing a close
-        self.replica.close()
+        try:
+            self.replica.close()
+        finally:
+            self._lock.release()
 
     # -- internals ---------------------------------------------------------------------------
 
