@@ -51,6 +51,8 @@ KEY_KINDS = ("str", "int")
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 _RESERVED = frozenset({"key", "rev"})
 MAX_INT = 2**63 - 1
+MAX_EXACT_INT = 2**53
+"""The largest whole number a float field takes as an integer (a double holds it exactly)."""
 _NEW, _MOD, _DEL = Cmd.NEW, Cmd.MOD, Cmd.DEL  # module constants: Enum class lookups are slow
 _CMDS = (_NEW, _MOD, _DEL)
 
@@ -115,8 +117,14 @@ class Field:
         if t == "float":
             if isinstance(value, bool) or not isinstance(value, int | float):
                 return "a number"
-            if isinstance(value, float) and not math.isfinite(value):
-                return "a finite number"
+            if isinstance(value, float):
+                if not math.isfinite(value):
+                    return "a finite number"
+            elif not -MAX_EXACT_INT <= value <= MAX_EXACT_INT:
+                # a double holds integers exactly only up to 2**53: beyond, the stored state
+                # would differ from the event (or not fit at all: 10**400)
+                return ("a number a float holds exactly (whole numbers up to ±2**53; write a "
+                        "larger one with a decimal point, e.g. 1.5e20)")
             return None
         if t == "bool":
             return None if isinstance(value, bool) else "true or false"

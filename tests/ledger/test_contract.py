@@ -338,3 +338,14 @@ def test_non_finite_floats_are_refused(ledger: Led, bad: float) -> None:
     with pytest.raises(ValidationError, match="expected a finite number"):
         pub(ledger, mod("a", lat=bad))
     assert ledger.state(SITE, "a") == site(lat=1.0, name="n")
+
+
+@pytest.mark.parametrize("big", [2**53 + 1, -(2**53) - 1, 10**30, 10**400],
+                         ids=["2^53+1", "-2^53-1", "10^30", "10^400"])
+def test_whole_numbers_a_float_field_cannot_hold_exactly_are_refused(ledger: Led,
+                                                                     big: int) -> None:
+    with pytest.raises(ValidationError, match="expected a number a float holds exactly"):
+        pub(ledger, new("a", lat=big))
+    pub(ledger, new("a", lat=2**53))  # the largest exact one is taken, and kept exactly
+    assert ledger.state(SITE, "a") == site(lat=2**53, name="n")
+    assert ledger.verify() == []

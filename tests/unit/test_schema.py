@@ -87,6 +87,8 @@ def test_unknown_topic_did_you_mean(project: Project) -> None:
         (SITE, {"name": "x", "lat": "47"}, "lat", "'47'", "a number"),
         (SITE, {"name": "x", "lat": float("nan")}, "lat", "nan", "a finite number"),
         (SITE, {"name": "x", "lat": float("inf")}, "lat", "inf", "a finite number"),
+        (SITE, {"name": "x", "lat": 2**53 + 1}, "lat", str(2**53 + 1), "a number a float holds"),
+        (SITE, {"name": "x", "lat": -10**400}, "lat", "-1000", "a number a float holds exactly"),
         (SITE, {"name": 5}, "name", "5", "a string"),
         (SITE, {"name": "two\nlines"}, "name", "'two\\nlines'", "a single line of text"),
         (SITE, {"name": "x", "notes": ["a"]}, "notes", "['a']", "a string"),
