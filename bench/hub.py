@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import platform
 import sqlite3
@@ -145,6 +146,93 @@ async def publish_rate(url: str, clients: int, seconds: float, tag: str = "rate"
     return sum(counts) / (time.perf_counter() - t0), sum(counts)
 
 
+class _LeanClient(asyncio.Protocol):
+    """The rate's client without a websockets library: one HTTP upgrade, then each reply
+    parsed in ``data_received``, which sends the next ``evt.pub`` at once (no task switch,
+    no future). Frames are masked with a zero key (valid, RFC 6455: any 32-bit key), so the
+    payload goes out as is. What the hub receives is the same as from :class:`Client`."""
+
+    def __init__(self, tag: str, stop_at: float, done: asyncio.Future[int]):
+        self.tag = tag
+        self.stop_at = stop_at
+        self.done = done
+        self.n = 0
+        self.buf = b""
+        self.open = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                        b"Sec-WebSocket-Version: 13\r\n\r\n")
+
+    def _send(self) -> None:
+        assert self.transport is not None
+        data = (f"evt.pub#{self.n}\n".encode()
+                + orjson.dumps({"acts": [act(f"{self.tag}-{self.n}")]}))
+        n = len(data)
+        head = bytes((0x81, 0x80 | n)) if n < 126 else b"\x81\xfe" + n.to_bytes(2, "big")
+        self.transport.write(head + b"\0\0\0\0" + data)
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf + data
+        if not self.open:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                self.buf = buf
+                return
+            assert buf.startswith(b"HTTP/1.1 101"), buf[:80]
+            self.open = True
+            buf = buf[end + 4:]
+            self._send()
+        i = 0
+        while len(buf) - i >= 2:
+            ln = buf[i + 1] & 0x7F
+            j = i + 2
+            if ln == 126:
+                if len(buf) - i < 4:
+                    break
+                ln = int.from_bytes(buf[j:j + 2], "big")
+                j += 2
+            elif ln == 127:
+                if len(buf) - i < 10:
+                    break
+                ln = int.from_bytes(buf[j:j + 8], "big")
+                j += 8
+            if j + ln > len(buf):
+                break
+            payload = buf[j:j + ln]
+            i = j + ln
+            if payload.startswith(f"evt.pub#{self.n}\n".encode()):
+                assert b'"res"' in payload, payload[:200]
+                self.n += 1
+                if time.perf_counter() < self.stop_at:
+                    self._send()
+                elif not self.done.done():
+                    self.done.set_result(self.n)
+        self.buf = buf[i:]
+
+
+async def publish_rate_lean(url: str, clients: int, seconds: float, tag: str = "rate",
+                            ) -> tuple[float, int]:
+    """:func:`publish_rate` with :class:`_LeanClient` (``--lean``)."""
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    loop = asyncio.get_running_loop()
+    stop_at = time.perf_counter() + seconds
+    dones: list[asyncio.Future[int]] = [loop.create_future() for _ in range(clients)]
+    t0 = time.perf_counter()
+    conns = [await loop.create_connection(
+        functools.partial(_LeanClient, f"{tag}-{i}", stop_at, dones[i]), host, int(port))
+        for i in range(clients)]
+    counts = await asyncio.gather(*dones)
+    elapsed = time.perf_counter() - t0
+    for tr, _ in conns:
+        tr.close()
+    return sum(counts) / elapsed, sum(counts)
+
+
 def raw_sqlite_rate(path: Path, seconds: float) -> float:
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
@@ -224,7 +312,7 @@ def load() -> str:
     return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
-async def run(quick: bool, db: str = "", rounds: int = 3) -> None:
+async def run(quick: bool, db: str = "", rounds: int = 3, lean: bool = False) -> None:
     n = 100 if quick else 300
     secs = 3.0 if quick else 8.0
     print(f"machine: {platform.machine()} {cpu_model()}, "
@@ -236,7 +324,8 @@ async def run(quick: bool, db: str = "", rounds: int = 3) -> None:
         print(f"raw websockets echo round trip: p50 {pct(echo, .5):.3f} ms, "
               f"p99 {pct(echo, .99):.3f} ms")
         proc, url = start_hub(db or tmp / "hub.db", *NO_FLOOD_LIMIT)
-        print(f"hub ledger: {db or 'SQLite file, WAL, synchronous=FULL'}")
+        print(f"hub ledger: {db or 'SQLite file, WAL, synchronous=FULL'}; rate clients: "
+              f"{'lean (--lean)' if lean else 'websockets'}")
         rates: list[float] = []
         raws: list[float] = []
         try:
@@ -248,7 +337,8 @@ async def run(quick: bool, db: str = "", rounds: int = 3) -> None:
             for r in range(rounds):
                 before = load()
                 cpu0, me0 = thread_cpu(proc.pid), time.process_time()
-                rate, total = await publish_rate(url, 10, secs, f"rate{r}")
+                rate, total = await (publish_rate_lean if lean else publish_rate)(
+                    url, 10, secs, f"rate{r}")
                 cpu1, me1 = thread_cpu(proc.pid), time.process_time()
                 raw = raw_sqlite_rate(tmp / f"raw{r}.db", secs)
                 rates.append(rate)
@@ -272,8 +362,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="paired hub/raw rate runs")
     ap.add_argument("--db", default="", help="hub database (default: a SQLite file in a temp "
                     "dir; 'sqlite://' = in memory, to see the cost without the disk)")
+    ap.add_argument("--lean", action="store_true", help="the rate's 10 clients without the "
+                    "websockets library (less of the 2 shared CPUs; the hub gets the same "
+                    "frames)")
     args = ap.parse_args()
-    asyncio.run(run(args.quick, args.db, args.rounds))
+    asyncio.run(run(args.quick, args.db, args.rounds, args.lean))
 
 
 if __name__ == "__main__":
