@@ -25,16 +25,17 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def start_hub(db: str | Path, *args: str) -> tuple[subprocess.Popen[str], str]:
+def start_hub(db: str | Path, *args: str, root: Path = ROOT) -> tuple[subprocess.Popen[str], str]:
     """Start ``outpost-hub serve`` on a free loopback port (auth none); return it and its URL.
 
-    ``args`` are more ``serve`` options (``--rate``, ``--burst``...).
+    ``args`` are more ``serve`` options (``--rate``, ``--burst``...); ``root``: the checkout
+    whose hub runs (another one to compare with).
     """
     proc = subprocess.Popen(
         [sys.executable, "-m", "hubserver.cli", "serve", "--db", str(db), "--port", "0",
          "--auth", "none", "--log-level", "WARNING", *args],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        cwd=ROOT)
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(root)},
+        cwd=root)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line.startswith("outpost-hub ready: "):

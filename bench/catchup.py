@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import os
 import platform
-import signal
 import statistics
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from benchlib import cpu_model
+from benchlib import cpu_model, start_hub, stop_hub
 from websockets.asyncio.client import connect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,25 +61,6 @@ def build(path: Path, n: int) -> None:
                for i in range(lo, min(n, lo + chunk))]
         led.replicate(evs[-1].rev, evs)
     led.close()
-
-
-def start(root: Path, db: Path) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hubserver.cli", "serve", "--db", str(db), "--port", "0",
-         "--auth", "none", "--log-level", "WARNING", "--rate", "1000000", "--burst", "1000000"],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(root)},
-        cwd=root)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("outpost-hub ready: "):
-        proc.kill()
-        raise SystemExit(f"hub did not start: {line!r}")
-    return proc, line.split()[2]
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=60)
 
 
 async def probe_main(url: str) -> None:
@@ -161,11 +141,11 @@ async def run(n: int, rounds: int, ref: Path | None, with_probe: bool = True) ->
     for r in range(rounds):
         for kind in ("mon", "sub"):
             for name, root in sides:
-                proc, url = start(root, db)
+                proc, url = start_hub(db, "--rate", "1000000", "--burst", "1000000", root=root)
                 try:
                     x = await one(url, kind, n, with_probe)
                 finally:
-                    stop(proc)
+                    stop_hub(proc)
                 res.setdefault((name, kind), []).append(x)
                 print(f"round {r + 1} {name:4} evt.{kind}: reply {x['reply']:7.0f} ms, all "
                       f"{x['total']:7.0f} ms; probe p50 {x['p50']:6.1f} p99 {x['p99']:7.1f} "
@@ -174,7 +154,7 @@ async def run(n: int, rounds: int, ref: Path | None, with_probe: bool = True) ->
     print("medians:")
     for (name, kind), xs in res.items():
         def med(k: str, xs: list[dict[str, Any]] = xs) -> float:
-            return statistics.median(x[k] for x in xs)
+            return float(statistics.median(x[k] for x in xs))
         print(f"  {name:4} evt.{kind}: reply {med('reply'):7.0f} ms, all {med('total'):7.0f} ms,"
               f" probe p99 {med('p99'):7.1f} max {med('max'):7.1f} ms, largest frame "
               f"{med('frame') / 1e6:.2f} MB")

@@ -73,6 +73,15 @@ def snapshot(sat: Satellite) -> dict[str, Any]:
     }
 
 
+def assert_reopened_equal(path: Path, project: Project, mine: dict[str, Any]) -> None:
+    """What the satellite kept in memory equals what a satellite opened afresh reads."""
+    fresh = Satellite(path, project)
+    try:
+        assert snapshot(fresh) == mine
+    finally:
+        fresh.close()
+
+
 def test_a_reply_of_acks_is_stored_without_reading_its_receipts_or_the_revision_back(
         tmp_path: Path, project: Project) -> None:
     sat = Satellite(tmp_path / "s", project)
@@ -98,11 +107,7 @@ def test_a_reply_of_acks_is_stored_without_reading_its_receipts_or_the_revision_
             ReceiptState.PENDING] * 3
     finally:
         sat.close()
-    fresh = Satellite(tmp_path / "s", project)
-    try:
-        assert snapshot(fresh) == mine
-    finally:
-        fresh.close()
+    assert_reopened_equal(tmp_path / "s", project, mine)
 
 
 def test_a_repeated_ack_and_a_reject_are_read_back(tmp_path: Path, project: Project) -> None:
@@ -130,8 +135,4 @@ def test_a_repeated_ack_and_a_reject_are_read_back(tmp_path: Path, project: Proj
         assert mine["status"] == (0, 1)
     finally:
         sat.close()
-    fresh = Satellite(tmp_path / "s", project)
-    try:
-        assert snapshot(fresh) == mine
-    finally:
-        fresh.close()
+    assert_reopened_equal(tmp_path / "s", project, mine)
