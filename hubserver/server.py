@@ -384,6 +384,11 @@ class Hub:
                     await peer.ws.send(item)
         except ConnectionClosed:
             return
+        except Exception:
+            # a bug, or a catch-up read failing other than with an OutpostError (a corrupt
+            # row): the sender would be gone with the connection left open and silent
+            log.exception("conn %d: bug while sending; closing with 1011", peer.conn)
+            self._close_now(peer, CLOSE_INTERNAL, "internal error")
 
     async def _send_catch_up(self, peer: _Peer, first: Backlog) -> None:
         """Send an ``evt.sub`` or ``evt.mon`` catch-up (queued where its reply goes), batch by
