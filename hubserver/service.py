@@ -204,6 +204,7 @@ class HubService:
         self._last_id: int | None = None  # id of the last event fanned out; None: unknown
         self._conns: dict[ConnId, _Conn] = {}
         self._pending: dict[ConnId, Delivery] = {}
+        self._sealed: dict[ConnId, list[Delivery]] = {}  # pushes taken, not sent yet (seal)
         self._backlogs: dict[ConnId, list[Backlog]] = {}  # evt.sub catch-ups to push
         self._backlog_seq = 0
         # recent revisions, oldest first: an OrderedDict, whose popitem(last=False) is O(1),
@@ -228,6 +229,7 @@ class HubService:
         """Forget a connection: subscriptions, monitors and pending pushes."""
         self._conns.pop(conn, None)
         self._pending.pop(conn, None)
+        self._sealed.pop(conn, None)
         self._backlogs.pop(conn, None)
         self.subs.remove(conn)
 
@@ -496,16 +498,22 @@ class HubService:
         if not bls:
             del self._backlogs[conn]
         subj, tok = b.reply
-        d = self._pending.get(conn)
+        # nothing of the request goes out after its error reply: neither the events (notes)
+        # pending nor those of pushes sealed after the request and not sent yet (they follow
+        # this catch-up in the send order)
+        ds = list(self._sealed.get(conn, ()))
+        if (d := self._pending.get(conn)) is not None:
+            ds.append(d)
         if b.mon is not None:
             self.subs.unmonitor(conn, b.mon.id)
-            if d is not None:
-                d.note = [n for n in d.note if n.mon != b.mon.id]
+            mon = b.mon.id
+            for d in ds:
+                d.note = [n for n in d.note if n.mon != mon]
         else:
             # the client may ask again; live events of these topics are not pushed
             gone = b.tops if b.rest is None else b.rest
             self.subs.unsubscribe(conn, gone)
-            if d is not None:
+            for d in ds:
                 d.evs = [e for e in d.evs if e.top not in gone]
         return format_reply(subj, tok, err=f"{subj} failed on the hub: {exc}")
 
@@ -878,7 +886,36 @@ class HubService:
         :meth:`backlog_push` (or :meth:`catch_up_sync`).
         """
         d = self._pending.pop(conn, None)
+        return None if d is None else self._format_push(conn, d)
+
+    def seal(self, conn: ConnId) -> Delivery | None:
+        """Take the pending push of ``conn`` as a frame of its own, to send later with
+        :meth:`take_sealed` (an adapter that must queue it: a reply or a catch-up follows it
+        in the send order), or ``None`` when nothing is pending.
+
+        Until it is taken, a catch-up queued before it whose reply turns into an error
+        removes its topics' events (its monitor's notes) from it (:meth:`backlog_failed`).
+        """
+        d = self._pending.pop(conn, None)
         if d is None or (not d.evs and not d.note):
+            return None
+        self._sealed.setdefault(conn, []).append(d)
+        return d
+
+    def take_sealed(self, conn: ConnId, d: Delivery) -> str | None:
+        """The frame of a push sealed by :meth:`seal` (``None``: nothing is left of it)."""
+        ds = self._sealed.get(conn)
+        if ds:
+            if ds[0] is d:
+                del ds[0]
+            else:
+                ds[:] = [x for x in ds if x is not d]
+            if not ds:
+                del self._sealed[conn]
+        return self._format_push(conn, d)
+
+    def _format_push(self, conn: ConnId, d: Delivery) -> str | None:
+        if not d.evs and not d.note:
             return None
         c = self._conns.get(conn)
         with_audits = c is not None and c.audits

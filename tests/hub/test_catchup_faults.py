@@ -5,6 +5,8 @@ after that reply."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from core.errors import StorageError
 from core.ledger import MemLedger
 from core.model import Event
 from core.revision import Rev
@@ -19,7 +22,7 @@ from core.schema import Project
 from hubserver.limits import CLOSE_INTERNAL, Limits
 from hubserver.server import Hub
 from tests.hub.conftest import recv_json, request
-from tests.hub.test_catchup_order import Z, frame, new
+from tests.hub.test_catchup_order import Z, evs_of, frame, new
 
 OLD = "2000-01-01T00:00:00Z"
 
@@ -55,3 +58,84 @@ async def test_unexpected_error_reading_a_catch_up_closes_1011(
         assert info.value.rcvd is not None and info.value.rcvd.code == CLOSE_INTERNAL
         # the hub goes on serving the others
         assert (await request(pub, "evt.stat"))["res"]["rev"] != Z
+
+
+class Gated(MemLedger):
+    """Bounded reads (the sender's catch-up reads) wait for the test, one ticket each; those
+    of ``prod.prod`` then fail."""
+
+    def __init__(self, project: Project):
+        super().__init__(project)
+        self.gated = False
+        self.started = 0
+        self.allowed = 0
+        self.cond = threading.Condition()
+
+    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0) -> list[Event]:
+        tops = None if tops is None else tuple(tops)
+        if limit and self.gated:
+            with self.cond:
+                n = self.started
+                self.started += 1
+                assert self.cond.wait_for(lambda: self.allowed > n, timeout=10)
+            if tops and "prod.prod" in tops:
+                raise StorageError("disk gone")
+        return super().events(rev, tops, limit)
+
+    def allow(self, k: int = 1) -> None:
+        with self.cond:
+            self.allowed += k
+            self.cond.notify_all()
+
+
+async def until(cond: Any) -> None:
+    for _ in range(2000):
+        if cond():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("never happened")
+
+
+@pytest.mark.parametrize("second", [
+    ("evt.sub#T", {"rev": Z, "tops": ["prod.prod"]}),
+    ("evt.mon#T", {"rev": OLD, "watch": [{"top": "prod.prod", "keys": ["new"]}]}),
+])
+async def test_failed_catch_up_leaves_nothing_of_it_in_sealed_pushes(
+        prod: Project, second: tuple[str, Any]) -> None:
+    """A catch-up's first read fails after a live event of its topic (note of its monitor)
+    was sealed into a push queued behind it (a later reply sealed it): the error reply is
+    the last the client hears of it (the push would move its rev past the events it never
+    got, and a retry from that rev would miss them)."""
+    led = Gated(prod)
+    async with Hub(led, limits=Limits(max_batch=10, rate=1e6, burst=10**6)) as hub, \
+            connect(hub.url) as pub, connect(hub.url) as sub:
+        for i in range(1, 6):
+            await request(pub, "evt.pub", {"acts": [new(str(i), "c"),
+                                                    new(str(i), "p", "prod.prod")]})
+        conn = max(hub._peers)
+        led.gated = True
+        # A's catch-up (one read) holds the sender; T's is queued behind it
+        sub.protocol.send_text(frame("evt.sub#A", {"rev": Z, "tops": ["prod.cat"]}).encode())
+        sub.protocol.send_text(frame(*second).encode())
+        sub.send_data()
+        await until(lambda: led.started >= 1)
+        late = asyncio.create_task(request(pub, "evt.pub", {"acts": [new("99", "p",
+                                                                         "prod.prod")]}))
+        await until(lambda: hub._busy)  # its commit waits behind A's read on the writer
+        led.allow()
+        await late  # fanned out to T's subscription (monitor) while T's catch-up waits
+        await until(lambda: led.started >= 2)  # T's read
+        assert hub.service.pending(conn)
+        await sub.send("evt.stat#S")  # its reply seals the pending push behind T's catch-up
+        await until(lambda: not hub.service.pending(conn))
+        led.allow(10)
+        frames: list[tuple[str, Any]] = []
+        while not frames or frames[-1][0] != "evt.stat#S":
+            frames.append(await recv_json(sub))
+    heads = [h for h, _ in frames]
+    assert heads[:2] == ["evt.sub#A", "evt.sub#T" if "sub" in second[0] else "evt.mon#T"]
+    assert "failed on the hub: disk gone" in frames[1][1]["err"]
+    for head, body in frames:
+        assert all(e["top"] == "prod.cat" for e in evs_of(head, body)), head
+        assert not (body or {}).get("note"), head
+
