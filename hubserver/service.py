@@ -162,6 +162,7 @@ class Backlog:
     reply: tuple[str, str] | None = None  # (subj, tok) of the reply still to send
     rest: tuple[str, ...] | None = None  # evt.sub: topics left for the pushes after the
     # reply (an evt.unsub or evt.sat while the reply was pending); None: ``tops``
+    claim: Rev | None = None  # evt.mon: the rev its note pushes claim; None: ``upto``
 
 
 @dataclass(slots=True)
@@ -478,8 +479,9 @@ class HubService:
             notes = notes_for([b.mon], mine)
             if notes:
                 # the revision of the request: the client has every event of its topics up
-                # to it before this frame (a batch's own would take its revision back)
-                up = Update(b.upto, (), tuple(notes))
+                # to it before this frame (a batch's own would take its revision back); a
+                # satellite paused in an evt.sat catch-up only up to its last reply's
+                up = Update(b.upto if b.claim is None else b.claim, (), tuple(notes))
                 out.append(format_push("evt.update", enc_update(up)))
         elif mine:
             # no audits, as in the evt.sub reply (the audits extension is evt.sat's)
@@ -568,8 +570,13 @@ class HubService:
             return self._res(conn, frame, m.id)
         # ours: changes after the given rev were missed: note them (after the reply, before
         # any later push), read batch by batch off the event loop as an evt.sub catch-up
-        return [Flush(conn, self._add_backlog(conn, Backlog(
-            req.rev, self.rev, tuple(m.keys), mon=m, reply=(frame.subj, frame.tok))))]
+        b = Backlog(req.rev, self.rev, tuple(m.keys), mon=m, reply=(frame.subj, frame.tok))
+        c = self._conns.get(conn)
+        if c is not None and self.subs.get(conn).paused:
+            # in an evt.sat catch-up with more (its last reply is before this one in the
+            # send order): the client has the events up to that reply's rev, not the hub's
+            b.claim = min(b.upto, c.sat_end)
+        return [Flush(conn, self._add_backlog(conn, b))]
 
     def _hist(self, conn: ConnId, frame: Frame) -> list[Out]:
         body = decode_body(frame)

@@ -139,3 +139,26 @@ async def test_failed_catch_up_leaves_nothing_of_it_in_sealed_pushes(
         assert all(e["top"] == "prod.cat" for e in evs_of(head, body)), head
         assert not (body or {}).get("note"), head
 
+
+async def test_mon_catch_up_notes_claim_no_rev_past_a_paused_sat_reply(prod: Project) -> None:
+    """A satellite in an evt.sat catch-up with ``more`` (its pushes paused) asks evt.mon with
+    a rev: the notes pushed claim the rev of its last reply, as live notes then do, not the
+    hub's (which would move its rev past events it has not got)."""
+    async with Hub(MemLedger(prod), limits=Limits(max_batch=10, rate=1e6, burst=10**6)) \
+            as hub, connect(hub.url) as pub, connect(hub.url) as sat:
+        for i in range(1, 21):
+            await request(pub, "evt.pub", {"acts": [new(str(i), "c")]})
+        hub_rev = (await request(pub, "evt.stat"))["res"]["rev"]
+        res = (await request(sat, "evt.sat", {"rev": Z, "trans": [], "tops": ["prod.cat"],
+                                               "lim": 5}))["res"]
+        assert res["more"] and res["rev"] < hub_rev
+        await sat.send(frame("evt.mon#M", {"rev": OLD,
+                                           "watch": [{"top": "prod.cat", "keys": ["new"]}]}))
+        await sat.send("evt.stat#S")
+        frames: list[tuple[str, Any]] = []
+        while not frames or frames[-1][0] != "evt.stat#S":
+            frames.append(await recv_json(sat))
+    pushes = [b for h, b in frames if h == "evt.update"]
+    assert [h for h, _ in frames] == ["evt.mon#M", "evt.update", "evt.update", "evt.stat#S"]
+    assert sum(len(w["keys"]) for b in pushes for n in b["note"] for w in n["watch"]) == 20
+    assert all(b["rev"] == res["rev"] for b in pushes)
