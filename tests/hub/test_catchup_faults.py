@@ -64,6 +64,8 @@ class Gated(MemLedger):
     """Bounded reads (the sender's catch-up reads) wait for the test, one ticket each; those
     of ``prod.prod`` then fail."""
 
+    fail = "prod.prod"
+
     def __init__(self, project: Project):
         super().__init__(project)
         self.gated = False
@@ -78,7 +80,7 @@ class Gated(MemLedger):
                 n = self.started
                 self.started += 1
                 assert self.cond.wait_for(lambda: self.allowed > n, timeout=10)
-            if tops and "prod.prod" in tops:
+            if tops and self.fail in tops:
                 raise StorageError("disk gone")
         return super().events(rev, tops, limit)
 
@@ -162,3 +164,47 @@ async def test_mon_catch_up_notes_claim_no_rev_past_a_paused_sat_reply(prod: Pro
     assert [h for h, _ in frames] == ["evt.mon#M", "evt.update", "evt.update", "evt.stat#S"]
     assert sum(len(w["keys"]) for b in pushes for n in b["note"] for w in n["watch"]) == 20
     assert all(b["rev"] == res["rev"] for b in pushes)
+
+
+async def test_push_pending_before_a_catch_up_goes_before_it(prod: Project) -> None:
+    """Events fanned out before an evt.sub with a catch-up are sealed into a push of their
+    own ahead of it: a push taken later (its flush was queued while the sender was busy)
+    would also carry events of the new topic fanned out after the request, ahead of its
+    reply's older ones."""
+    led = Gated(prod)
+    led.fail = "none"
+    async with Hub(led, limits=Limits(max_batch=10, rate=1e6, burst=10**6)) as hub, \
+            connect(hub.url) as pub, connect(hub.url) as sub:
+        for i in range(1, 26):
+            await request(pub, "evt.pub", {"acts": [new(str(i), "c")]})
+        for i in range(1, 6):
+            await request(pub, "evt.pub", {"acts": [new(str(i), "p", "prod.prod")]})
+        led.gated = True
+        # A's catch-up (25 events, several reads) keeps the sender busy
+        await sub.send(frame("evt.sub#A", {"rev": Z, "tops": ["prod.cat"]}))
+        await until(lambda: led.started >= 1)
+        x = asyncio.create_task(request(pub, "evt.pub", {"acts": [new("98", "c")]}))
+        await until(lambda: hub._busy)  # X's commit waits behind A's first read
+        led.allow(2)  # the reply's batch and whether more follow: one job on the writer
+        await x  # X is pending for sub (a flush is queued: the sender is busy)
+        await until(lambda: led.started >= 3)  # A's first push batch
+        await sub.send(frame("evt.sub#T", {"rev": Z, "tops": ["prod.prod"]}))
+        await until(lambda: "prod.prod" in hub.service.subs.get(max(hub._peers)).tops)
+        y = asyncio.create_task(request(pub, "evt.pub", {"acts": [new("99", "p",
+                                                                      "prod.prod")]}))
+        await until(lambda: hub._busy)
+        led.allow()
+        await y  # Y (after T's request) is pending too
+        led.allow(100)
+        frames: list[tuple[str, list[str]]] = []
+        prods = 0
+        while prods < 6:
+            head, body = await recv_json(sub)
+            evs = evs_of(head, body)
+            prods += sum(e["top"] == "prod.prod" for e in evs)
+            frames.append((head, [e["top"] + ":" + e["key"] for e in evs]))
+    heads = [h for h, _ in frames]
+    t = heads.index("evt.sub#T")
+    assert not any(k.startswith("prod.prod") for _, ks in frames[:t] for k in ks), frames
+    assert any("prod.cat:98" in ks for _, ks in frames[:t]), frames
+    assert frames[-1][1] == ["prod.prod:99"], frames
