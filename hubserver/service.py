@@ -325,12 +325,16 @@ class HubService:
             req = dec_sub(decode_body(frame), "evt.unsub")
             self.subs.unsubscribe(conn, req.tops)
             self._trim_backlogs(conn)
+            # events of these topics fanned out and not sent yet are not sent: an evt.sub
+            # of them from an older rev would send them again (its reply holds them)
+            self._unpush(conn, tops=req.tops)
             return self._res(conn, frame, True), None
         if s == "evt.mon":
             return self._mon(conn, frame), None
         if s == "evt.unmon":
             mon = dec_unmon(decode_body(frame))
             self._drop_mon_backlog(conn, mon)
+            self._unpush(conn, mon=mon)
             return self._res(conn, frame, self.subs.unmonitor(conn, mon)), None
         if s == "evt.hist":
             return self._hist(conn, frame), None
@@ -500,24 +504,28 @@ class HubService:
         if not bls:
             del self._backlogs[conn]
         subj, tok = b.reply
-        # nothing of the request goes out after its error reply: neither the events (notes)
-        # pending nor those of pushes sealed after the request and not sent yet (they follow
-        # this catch-up in the send order)
+        # nothing of the request goes out after its error reply (pushes sealed after the
+        # request follow this catch-up in the send order); the client may ask again
+        if b.mon is not None:
+            self.subs.unmonitor(conn, b.mon.id)
+            self._unpush(conn, mon=b.mon.id)
+        else:
+            gone = b.tops if b.rest is None else b.rest
+            self.subs.unsubscribe(conn, gone)
+            self._unpush(conn, tops=gone)
+        return format_reply(subj, tok, err=f"{subj} failed on the hub: {exc}")
+
+    def _unpush(self, conn: ConnId, tops: Sequence[str] = (), mon: int | None = None) -> None:
+        """Take the events of ``tops`` (the notes of monitor ``mon``) out of what ``conn``
+        has not been sent yet: the pending push and the sealed ones (:meth:`seal`)."""
         ds = list(self._sealed.get(conn, ()))
         if (d := self._pending.get(conn)) is not None:
             ds.append(d)
-        if b.mon is not None:
-            self.subs.unmonitor(conn, b.mon.id)
-            mon = b.mon.id
-            for d in ds:
+        for d in ds:
+            if tops and d.evs:
+                d.evs = [e for e in d.evs if e.top not in tops]
+            if mon is not None and d.note:
                 d.note = [n for n in d.note if n.mon != mon]
-        else:
-            # the client may ask again; live events of these topics are not pushed
-            gone = b.tops if b.rest is None else b.rest
-            self.subs.unsubscribe(conn, gone)
-            for d in ds:
-                d.evs = [e for e in d.evs if e.top not in gone]
-        return format_reply(subj, tok, err=f"{subj} failed on the hub: {exc}")
 
     def catch_up_sync(self, conn: ConnId, b: Backlog, reply_only: bool = False) -> list[Out]:
         """Read and format catch-up ``b`` at once, on this thread (synchronous drivers: tests,

@@ -208,3 +208,59 @@ async def test_push_pending_before_a_catch_up_goes_before_it(prod: Project) -> N
     assert not any(k.startswith("prod.prod") for _, ks in frames[:t] for k in ks), frames
     assert any("prod.cat:98" in ks for _, ks in frames[:t]), frames
     assert frames[-1][1] == ["prod.prod:99"], frames
+
+
+@pytest.mark.parametrize("kind", ["sub", "mon"])
+async def test_unsub_then_sub_from_an_older_rev_sends_an_event_once(
+        prod: Project, kind: str) -> None:
+    """An event of topic T (a note of monitor M) fanned out but not sent yet when evt.unsub T
+    (evt.unmon M) arrives is not sent: an evt.sub of T (evt.mon) from an older rev then
+    brings it once, in its reply (its catch-up), not a second time in a push."""
+    led = Gated(prod)
+    led.fail = "none"
+    async with Hub(led, limits=Limits(max_batch=10, rate=1e6, burst=10**6)) as hub, \
+            connect(hub.url) as pub, connect(hub.url) as sub:
+        for i in range(1, 26):
+            await request(pub, "evt.pub", {"acts": [new(str(i), "c")]})
+        rev = (await request(pub, "evt.stat"))["res"]["rev"]
+        watch = [{"top": "prod.prod", "keys": ["new"]}]
+        if kind == "sub":
+            assert (await request(sub, "evt.sub", {"rev": rev, "tops": ["prod.prod"]})
+                    )["res"] is None
+        else:
+            mon = (await request(sub, "evt.mon", {"rev": rev, "watch": watch}))["res"]
+        led.gated = True
+        # A's catch-up (several reads) keeps the sender busy
+        await sub.send(frame("evt.sub#A", {"rev": Z, "tops": ["prod.cat"]}))
+        await until(lambda: led.started >= 1)
+        e = asyncio.create_task(request(pub, "evt.pub", {"acts": [new("7", "p",
+                                                                      "prod.prod")]}))
+        await until(lambda: hub._busy)
+        led.allow(2)
+        await e  # pending for sub: its flush waits behind A's catch-up
+        await until(lambda: led.started >= 3)
+        assert hub.service.pending(max(hub._peers))
+        if kind == "sub":
+            sub.protocol.send_text(frame("evt.unsub#U", {"rev": Z, "tops": ["prod.prod"]})
+                                   .encode())
+            sub.protocol.send_text(frame("evt.sub#T", {"rev": rev, "tops": ["prod.prod"]})
+                                   .encode())
+        else:
+            sub.protocol.send_text(frame("evt.unmon#U", {"mon": mon}).encode())
+            sub.protocol.send_text(frame("evt.mon#T", {"rev": rev, "watch": watch}).encode())
+        sub.protocol.send_text(b"evt.stat#S")
+        sub.send_data()
+        conn = max(hub._peers)
+        await until(lambda: len(hub.service._backlogs.get(conn, ())) == 2)  # A's and T's
+        led.allow(100)
+        frames: list[tuple[str, Any]] = []
+        while not frames or frames[-1][0] != "evt.stat#S":
+            frames.append(await recv_json(sub))
+    heads = [h for h, _ in frames]
+    assert heads.index("evt.unsub#U" if kind == "sub" else "evt.unmon#U") \
+        < heads.index("evt.sub#T" if kind == "sub" else "evt.mon#T")
+    sent = [e["key"] for h, b in frames for e in evs_of(h, b) if e["top"] == "prod.prod"]
+    noted = [k for _, b in frames if isinstance(b, dict) and "note" in b
+             for n in b["note"] for w in n["watch"] if w["top"] == "prod.prod"
+             for k in w["keys"]]
+    assert (sent if kind == "sub" else noted) == ["7"], frames
