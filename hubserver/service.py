@@ -877,6 +877,10 @@ class HubService:
         return self.published(evs)
 
     def _queue(self, conn: ConnId, evs: list[Event], notes: list[Note], rev: Rev) -> list[Out]:
+        if not evs and self.subs.get(conn).paused and (c := self._conns.get(conn)) is not None:
+            # notes only, to a satellite in an evt.sat catch-up with more: it has the events
+            # up to its last reply's rev, not this fan-out's (as _sat_reply's pending notes)
+            rev = min(rev, c.sat_end)
         d = self._pending.get(conn)
         first = d is None
         if d is None:

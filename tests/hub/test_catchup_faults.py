@@ -264,3 +264,20 @@ async def test_unsub_then_sub_from_an_older_rev_sends_an_event_once(
              for n in b["note"] for w in n["watch"] if w["top"] == "prod.prod"
              for k in w["keys"]]
     assert (sent if kind == "sub" else noted) == ["7"], frames
+
+
+async def test_live_notes_claim_no_rev_past_a_paused_sat_reply(prod: Project) -> None:
+    """Live notes to a satellite paused in an evt.sat catch-up with ``more`` claim the rev of
+    its last reply, not the fan-out's."""
+    async with Hub(MemLedger(prod), limits=Limits(max_batch=10, rate=1e6, burst=10**6)) \
+            as hub, connect(hub.url) as pub, connect(hub.url) as sat:
+        for i in range(1, 21):
+            await request(pub, "evt.pub", {"acts": [new(str(i), "c")]})
+        res = (await request(sat, "evt.sat", {"rev": Z, "trans": [], "tops": ["prod.cat"],
+                                               "lim": 5}))["res"]
+        assert res["more"]
+        await request(sat, "evt.mon", {"watch": [{"top": "prod.cat", "keys": ["new"]}]})
+        await request(pub, "evt.pub", {"acts": [new("21", "c")]})
+        head, body = await recv_json(sat)
+    assert head == "evt.update" and body["note"][0]["watch"][0]["keys"] == ["21"]
+    assert body["rev"] == res["rev"]
