@@ -511,9 +511,10 @@ class Hub:
                 self._push(peer)
 
     def _push(self, peer: _Peer, seal: bool = False) -> None:
-        """Write the connection's pending push now if it is idle, else queue it: as the
-        frame of what is pending now when ``seal`` (a reply follows), else as a flush that
-        the sender takes when it gets there (pushes keep coalescing behind a slow reader)."""
+        """Write the connection's pending push now if it is idle, else queue it: as what is
+        pending now when ``seal`` (a reply follows; :meth:`HubService.seal`, encoded when the
+        sender gets there), else as a flush that the sender takes when it gets there (pushes
+        keep coalescing behind a slow reader)."""
         peer.push_due = False
         if peer.gone:
             return
