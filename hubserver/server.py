@@ -55,6 +55,7 @@ from core.errors import ConfigError, OutpostError, StorageError
 from core.ledger.protocols import Publisher, PubResult
 from core.model import Event, Trans
 from core.revision import Rev, now_rev
+from core.subs import Delivery
 from hubserver.auth import User, Users, parse_bearer
 from hubserver.connection import HubConnection, WriterThread
 from hubserver.limits import CLOSE_INTERNAL, CLOSE_POLICY, CLOSE_SHUTDOWN, CLOSE_TOO_SLOW, Limits
@@ -111,10 +112,20 @@ class _Peer:
         transport accepts more (not paused): a client that does not read still fills the
         bounded queue and is closed with 1013.
         """
-        ws = self.ws
-        if not self.idle or self.queue.qsize() or ws.paused or ws.send_in_progress is not None \
-                or ws.protocol.state is not State.OPEN:
+        if not self.ready():
             return False
+        self.write(text)
+        return True
+
+    def ready(self) -> bool:
+        """Nothing of this connection is queued or in flight: ``write`` may write now."""
+        ws = self.ws
+        return self.idle and not self.queue.qsize() and not ws.paused \
+            and ws.send_in_progress is None and ws.protocol.state is State.OPEN
+
+    def write(self, text: str) -> None:
+        """Write ``text`` at once (only when :meth:`ready`)."""
+        ws = self.ws
         data = text.encode()
         if ws._fast:
             # no extension: the frame is the header and the text (a server does not mask);
@@ -130,7 +141,6 @@ class _Peer:
         else:
             ws.protocol.send_text(data)
             ws.send_data()
-        return True
 
 
 class Hub:
@@ -377,6 +387,10 @@ class Hub:
                     text = self._take_push(peer)
                     if text is not None:
                         await peer.ws.send(text)
+                elif isinstance(item, Delivery):
+                    text = self._take_push(peer, item)
+                    if text is not None:
+                        await peer.ws.send(text)
                 elif isinstance(item, Backlog):
                     await self._send_catch_up(peer, item)
                 else:
@@ -384,6 +398,11 @@ class Hub:
                     await peer.ws.send(item)
         except ConnectionClosed:
             return
+        except Exception:
+            # a bug, or a catch-up read failing other than with an OutpostError (a corrupt
+            # row): the sender would be gone with the connection left open and silent
+            log.exception("conn %d: bug while sending; closing with 1011", peer.conn)
+            self._close_now(peer, CLOSE_INTERNAL, "internal error")
 
     async def _send_catch_up(self, peer: _Peer, first: Backlog) -> None:
         """Send an ``evt.sub`` or ``evt.mon`` catch-up (queued where its reply goes), batch by
@@ -492,28 +511,39 @@ class Hub:
                 self._push(peer)
 
     def _push(self, peer: _Peer, seal: bool = False) -> None:
-        """Write the connection's pending push now if it is idle, else queue it: as the
-        frame of what is pending now when ``seal`` (a reply follows), else as a flush that
-        the sender takes when it gets there (pushes keep coalescing behind a slow reader)."""
+        """Write the connection's pending push now if it is idle, else queue it: as what is
+        pending now when ``seal`` (a reply follows; :meth:`HubService.seal`, encoded when the
+        sender gets there), else as a flush that the sender takes when it gets there (pushes
+        keep coalescing behind a slow reader)."""
         peer.push_due = False
         if peer.gone:
             return
         item: object
         if seal or (peer.idle and not peer.queue.qsize()):
-            text = self._take_push(peer)
             # the flushes queued so far would now find later events: this frame is theirs
             peer.void = peer.flushes
-            if text is None or peer.send_now(text):
+            if peer.ready():
+                text = self._take_push(peer)
+                if text is not None and not peer.gone:
+                    peer.write(text)
                 return
-            item = text
+            # queued as what it holds, not as a frame: a catch-up queued before it whose
+            # reply becomes an error takes that request's events out (backlog_failed)
+            sealed = self.service.seal(peer.conn)
+            if sealed is None:
+                return
+            item = sealed
         else:
             item = _FLUSH
         self._enqueue(peer, item)
 
-    def _take_push(self, peer: _Peer) -> str | None:
-        """The connection's pending push; a failure to build it closes the connection (its
-        client resyncs from its rev) instead of losing the push silently."""
+    def _take_push(self, peer: _Peer, sealed: Delivery | None = None) -> str | None:
+        """The connection's pending push (or the ``sealed`` one); a failure to build it
+        closes the connection (its client resyncs from its rev) instead of losing the push
+        silently."""
         try:
+            if sealed is not None:
+                return self.service.take_sealed(peer.conn, sealed)
             return self.service.take_push(peer.conn)  # catch-ups: _send_catch_up
         except OutpostError as exc:  # reading audits of old revisions failed
             log.warning("conn %d: building a push failed: %s", peer.conn, exc)

@@ -162,6 +162,7 @@ class Backlog:
     reply: tuple[str, str] | None = None  # (subj, tok) of the reply still to send
     rest: tuple[str, ...] | None = None  # evt.sub: topics left for the pushes after the
     # reply (an evt.unsub or evt.sat while the reply was pending); None: ``tops``
+    claim: Rev | None = None  # evt.mon: the rev its note pushes claim; None: ``upto``
 
 
 @dataclass(slots=True)
@@ -204,6 +205,7 @@ class HubService:
         self._last_id: int | None = None  # id of the last event fanned out; None: unknown
         self._conns: dict[ConnId, _Conn] = {}
         self._pending: dict[ConnId, Delivery] = {}
+        self._sealed: dict[ConnId, list[Delivery]] = {}  # pushes taken, not sent yet (seal)
         self._backlogs: dict[ConnId, list[Backlog]] = {}  # evt.sub catch-ups to push
         self._backlog_seq = 0
         # recent revisions, oldest first: an OrderedDict, whose popitem(last=False) is O(1),
@@ -228,6 +230,7 @@ class HubService:
         """Forget a connection: subscriptions, monitors and pending pushes."""
         self._conns.pop(conn, None)
         self._pending.pop(conn, None)
+        self._sealed.pop(conn, None)
         self._backlogs.pop(conn, None)
         self.subs.remove(conn)
 
@@ -322,12 +325,16 @@ class HubService:
             req = dec_sub(decode_body(frame), "evt.unsub")
             self.subs.unsubscribe(conn, req.tops)
             self._trim_backlogs(conn)
+            # events of these topics fanned out and not sent yet are not sent: an evt.sub
+            # of them from an older rev would send them again (its reply holds them)
+            self._unpush(conn, tops=req.tops)
             return self._res(conn, frame, True), None
         if s == "evt.mon":
             return self._mon(conn, frame), None
         if s == "evt.unmon":
             mon = dec_unmon(decode_body(frame))
             self._drop_mon_backlog(conn, mon)
+            self._unpush(conn, mon=mon)
             return self._res(conn, frame, self.subs.unmonitor(conn, mon)), None
         if s == "evt.hist":
             return self._hist(conn, frame), None
@@ -476,8 +483,9 @@ class HubService:
             notes = notes_for([b.mon], mine)
             if notes:
                 # the revision of the request: the client has every event of its topics up
-                # to it before this frame (a batch's own would take its revision back)
-                up = Update(b.upto, (), tuple(notes))
+                # to it before this frame (a batch's own would take its revision back); a
+                # satellite paused in an evt.sat catch-up only up to its last reply's
+                up = Update(b.upto if b.claim is None else b.claim, (), tuple(notes))
                 out.append(format_push("evt.update", enc_update(up)))
         elif mine:
             # no audits, as in the evt.sub reply (the audits extension is evt.sat's)
@@ -496,18 +504,28 @@ class HubService:
         if not bls:
             del self._backlogs[conn]
         subj, tok = b.reply
-        d = self._pending.get(conn)
+        # nothing of the request goes out after its error reply (pushes sealed after the
+        # request follow this catch-up in the send order); the client may ask again
         if b.mon is not None:
             self.subs.unmonitor(conn, b.mon.id)
-            if d is not None:
-                d.note = [n for n in d.note if n.mon != b.mon.id]
+            self._unpush(conn, mon=b.mon.id)
         else:
-            # the client may ask again; live events of these topics are not pushed
             gone = b.tops if b.rest is None else b.rest
             self.subs.unsubscribe(conn, gone)
-            if d is not None:
-                d.evs = [e for e in d.evs if e.top not in gone]
+            self._unpush(conn, tops=gone)
         return format_reply(subj, tok, err=f"{subj} failed on the hub: {exc}")
+
+    def _unpush(self, conn: ConnId, tops: Sequence[str] = (), mon: int | None = None) -> None:
+        """Take the events of ``tops`` (the notes of monitor ``mon``) out of what ``conn``
+        has not been sent yet: the pending push and the sealed ones (:meth:`seal`)."""
+        ds = list(self._sealed.get(conn, ()))
+        if (d := self._pending.get(conn)) is not None:
+            ds.append(d)
+        for d in ds:
+            if tops and d.evs:
+                d.evs = [e for e in d.evs if e.top not in tops]
+            if mon is not None and d.note:
+                d.note = [n for n in d.note if n.mon != mon]
 
     def catch_up_sync(self, conn: ConnId, b: Backlog, reply_only: bool = False) -> list[Out]:
         """Read and format catch-up ``b`` at once, on this thread (synchronous drivers: tests,
@@ -560,8 +578,13 @@ class HubService:
             return self._res(conn, frame, m.id)
         # ours: changes after the given rev were missed: note them (after the reply, before
         # any later push), read batch by batch off the event loop as an evt.sub catch-up
-        return [Flush(conn, self._add_backlog(conn, Backlog(
-            req.rev, self.rev, tuple(m.keys), mon=m, reply=(frame.subj, frame.tok))))]
+        b = Backlog(req.rev, self.rev, tuple(m.keys), mon=m, reply=(frame.subj, frame.tok))
+        c = self._conns.get(conn)
+        if c is not None and self.subs.get(conn).paused:
+            # in an evt.sat catch-up with more (its last reply is before this one in the
+            # send order): the client has the events up to that reply's rev, not the hub's
+            b.claim = min(b.upto, c.sat_end)
+        return [Flush(conn, self._add_backlog(conn, b))]
 
     def _hist(self, conn: ConnId, frame: Frame) -> list[Out]:
         body = decode_body(frame)
@@ -854,6 +877,10 @@ class HubService:
         return self.published(evs)
 
     def _queue(self, conn: ConnId, evs: list[Event], notes: list[Note], rev: Rev) -> list[Out]:
+        if not evs and self.subs.get(conn).paused and (c := self._conns.get(conn)) is not None:
+            # notes only, to a satellite in an evt.sat catch-up with more: it has the events
+            # up to its last reply's rev, not this fan-out's (as _sat_reply's pending notes)
+            rev = min(rev, c.sat_end)
         d = self._pending.get(conn)
         first = d is None
         if d is None:
@@ -878,7 +905,36 @@ class HubService:
         :meth:`backlog_push` (or :meth:`catch_up_sync`).
         """
         d = self._pending.pop(conn, None)
+        return None if d is None else self._format_push(conn, d)
+
+    def seal(self, conn: ConnId) -> Delivery | None:
+        """Take the pending push of ``conn`` as a frame of its own, to send later with
+        :meth:`take_sealed` (an adapter that must queue it: a reply or a catch-up follows it
+        in the send order), or ``None`` when nothing is pending.
+
+        Until it is taken, a catch-up queued before it whose reply turns into an error
+        removes its topics' events (its monitor's notes) from it (:meth:`backlog_failed`).
+        """
+        d = self._pending.pop(conn, None)
         if d is None or (not d.evs and not d.note):
+            return None
+        self._sealed.setdefault(conn, []).append(d)
+        return d
+
+    def take_sealed(self, conn: ConnId, d: Delivery) -> str | None:
+        """The frame of a push sealed by :meth:`seal` (``None``: nothing is left of it)."""
+        ds = self._sealed.get(conn)
+        if ds:
+            if ds[0] is d:
+                del ds[0]
+            else:
+                ds[:] = [x for x in ds if x is not d]
+            if not ds:
+                del self._sealed[conn]
+        return self._format_push(conn, d)
+
+    def _format_push(self, conn: ConnId, d: Delivery) -> str | None:
+        if not d.evs and not d.note:
             return None
         c = self._conns.get(conn)
         with_audits = c is not None and c.audits

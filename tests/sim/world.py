@@ -54,6 +54,7 @@ from core.satellite.api import Keep, ReceiptState
 from core.satellite.machine import Apply, Backoff, Close, Open, Phase, Send, SyncMachine
 from core.satellite.satellite import Satellite
 from core.schema import Project
+from core.subs import Delivery
 from core.wire import dec_update, parse_frame
 from hubserver import service as hubsvc
 from hubserver.limits import Limits
@@ -730,11 +731,13 @@ class World:
                 self._enqueue(c, _PUSH)
                 continue
             if self.hub.pending(c.id):
-                text = self.hub.take_push(c.id)
+                # sealed as a delivery, encoded when sent (an evt.unsub or a failed catch-up
+                # before it in the queue takes its topics' events out)
+                sealed = self.hub.seal(c.id)
                 if _PUSH in c.outq:
                     c.outq = deque(x for x in c.outq if x is not _PUSH)
-                if text is not None:
-                    self._enqueue(c, text)
+                if sealed is not None:
+                    self._enqueue(c, sealed)
             self._enqueue(c, o.text if isinstance(o, hubsvc.Send) else o.catch_up)
 
     def _enqueue(self, c: Conn, item: Any) -> None:
@@ -748,6 +751,11 @@ class World:
         while c.outq and c.alive:
             if isinstance(c.outq[0], str):
                 self._transmit(c, "down", c.outq.popleft())
+                continue
+            if isinstance(c.outq[0], Delivery):
+                text = self.hub.take_sealed(c.id, c.outq.popleft())
+                if text is not None:
+                    self._transmit(c, "down", text)
                 continue
             c.sending = True
             self._in_flight += 1
