@@ -460,7 +460,7 @@ class Hub:
                 continue
             item: object
             if isinstance(o, Send):
-                if peer.push_due or self.service.pending(o.conn):
+                if peer.push_due or self.service.has_push(o.conn):
                     # events fanned out before this reply go first, and only those: a push
                     # taken later would also carry revisions after the reply's
                     self._push(peer, seal=True)
@@ -471,7 +471,7 @@ class Hub:
                 if o.catch_up is not None:
                     # in the send order right after its evt.sub reply: later replies and
                     # pushes wait for it
-                    if peer.push_due or self.service.pending(o.conn):
+                    if peer.push_due or self.service.has_push(o.conn):
                         self._push(peer, seal=True)
                     item = o.catch_up
                 elif peer.idle and not peer.queue.qsize():

@@ -325,16 +325,15 @@ class HubService:
             req = dec_sub(decode_body(frame), "evt.unsub")
             self.subs.unsubscribe(conn, req.tops)
             self._trim_backlogs(conn)
-            # events of these topics fanned out and not sent yet are not sent: an evt.sub
-            # of them from an older rev would send them again (its reply holds them)
-            self._unpush(conn, tops=req.tops)
+            # events of these topics fanned out before it are still sent, ahead of the reply
+            # (as daql): a push's rev speaks for every topic the client had, so taking them
+            # out of a push that also holds other topics would lose them for good
             return self._res(conn, frame, True), None
         if s == "evt.mon":
             return self._mon(conn, frame), None
         if s == "evt.unmon":
             mon = dec_unmon(decode_body(frame))
             self._drop_mon_backlog(conn, mon)
-            self._unpush(conn, mon=mon)
             return self._res(conn, frame, self.subs.unmonitor(conn, mon)), None
         if s == "evt.hist":
             return self._hist(conn, frame), None
@@ -972,6 +971,12 @@ class HubService:
                     found[a.rev] = a  # from here, not the cache: a big reply outgrows it
                     self._remember(a)
         return tuple(found[r] for r in revs if r in found)
+
+    def has_push(self, conn: ConnId) -> bool:
+        """A push is open for ``conn`` (even one emptied by :meth:`backlog_failed`): the next
+        reply must seal it, else the flush queued for it would carry later events ahead of
+        that reply."""
+        return conn in self._pending
 
     def pending(self, conn: ConnId) -> int:
         """Events and notes waiting to be pushed to ``conn``."""

@@ -730,9 +730,9 @@ class World:
             if isinstance(o, hubsvc.Flush) and o.catch_up is None:
                 self._enqueue(c, _PUSH)
                 continue
-            if self.hub.pending(c.id):
-                # sealed as a delivery, encoded when sent (an evt.unsub or a failed catch-up
-                # before it in the queue takes its topics' events out)
+            if self.hub.has_push(c.id):
+                # sealed as a delivery, encoded when sent (a failed catch-up before it in the
+                # queue takes its topics' events out)
                 sealed = self.hub.seal(c.id)
                 if _PUSH in c.outq:
                     c.outq = deque(x for x in c.outq if x is not _PUSH)
