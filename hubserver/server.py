@@ -58,7 +58,7 @@ from core.revision import Rev, now_rev
 from hubserver.auth import User, Users, parse_bearer
 from hubserver.connection import HubConnection, WriterThread
 from hubserver.limits import CLOSE_INTERNAL, CLOSE_POLICY, CLOSE_SHUTDOWN, CLOSE_TOO_SLOW, Limits
-from hubserver.service import Backlog, Close, Decoded, Flush, HubService, Out, PubJob, Send
+from hubserver.service import Backlog, Close, Flush, HubService, Out, PubJob, Send
 
 __all__ = ["LOOPBACK", "Hub", "is_loopback"]
 
@@ -76,8 +76,8 @@ def is_loopback(host: str) -> bool:
 class _Peer:
     """One connection: its socket, its outbound queue and its sender task."""
 
-    __slots__ = ("ahead", "ahead_due", "busy", "conn", "flushes", "gone", "idle", "last",
-                 "push_due", "queue", "sender", "timer", "user", "void", "ws")
+    __slots__ = ("busy", "conn", "flushes", "gone", "idle", "last", "push_due", "queue",
+                 "sender", "timer", "user", "void", "ws")
 
     def __init__(self, conn: int, ws: HubConnection, user: User, size: int):
         self.conn = conn
@@ -100,10 +100,6 @@ class _Peer:
         """Flush items in the queue."""
         self.void = 0
         """How many of them to skip: a reply behind them took their push with it."""
-        self.ahead: Decoded | None = None
-        """The first message of the inbox, decoded while the connection was busy."""
-        self.ahead_due = False
-        """``Hub._decode_ahead`` is scheduled for this connection."""
 
     def send_now(self, text: str) -> bool:
         """Write ``text`` at once when nothing is queued or in flight; False: queue it.
@@ -337,13 +333,8 @@ class Hub:
         while inbox and not peer.busy and not peer.gone:
             msg = inbox.popleft()
             handled = True
-            pre = peer.ahead
-            if pre is not None:
-                peer.ahead = None
-                if pre.text is not msg:  # pragma: no cover - the inbox only pops from the left
-                    pre = None
             try:
-                outs, job = self.service.handle(peer.conn, msg, pre)
+                outs, job = self.service.handle(peer.conn, msg)
                 self._deliver(outs)
                 if job is not None:
                     self._submit(peer, job)
@@ -355,29 +346,6 @@ class Hub:
             if peer.timer is not None:
                 assert self.loop is not None
                 peer.last = self.loop.time()
-        if peer.busy and inbox and peer.ahead is None and not peer.ahead_due and not peer.gone \
-                and len(inbox[0]) >= self.DECODE_AHEAD:
-            # decode it while the publish commits, after the writer thread got its job
-            # (_kick_later's call_soon came first)
-            peer.ahead_due = True
-            assert self.loop is not None
-            self.loop.call_soon(self._decode_ahead, peer)
-
-    DECODE_AHEAD = 4096
-    """Smallest message (characters) decoded ahead while its connection is busy: an
-    ``evt.sat`` of 1,000 transactions (~210 KB) takes ~8 ms to decode, which then overlaps
-    its predecessor's commit; a small ``evt.pub`` takes microseconds, less than the
-    callback that would decode it ahead (docs/benchmarks.md, Sync (b), session 4)."""
-
-    def _decode_ahead(self, peer: _Peer) -> None:
-        """Decode the connection's next message while its publish commits: only the pure
-        part (:meth:`HubService.decode_ahead`); ``handle`` uses it when its turn comes.
-        One message per connection at most."""
-        peer.ahead_due = False
-        inbox = peer.ws.inbox
-        if peer.busy and inbox and peer.ahead is None and not peer.gone \
-                and len(inbox[0]) >= self.DECODE_AHEAD:
-            peer.ahead = self.service.decode_ahead(inbox[0])
 
     def _idle_check(self, peer: _Peer) -> None:
         if peer.gone:
@@ -561,7 +529,6 @@ class Hub:
             return  # closed or closing already
         peer.gone = True
         peer.ws.drop_inbox()  # and read on: the client's close reply is read
-        peer.ahead = None
         self.service.disconnect(peer.conn)
         if peer.sender is not None:
             peer.sender.cancel()

@@ -78,7 +78,6 @@ __all__ = [
     "SUBJECTS",
     "Backlog",
     "Close",
-    "Decoded",
     "Flush",
     "HubService",
     "Out",
@@ -139,41 +138,6 @@ class PubJob:
     items: list[tuple[Trans, str]]
     sat: SatReq | None = None
     pre: dict[int, Exception] = field(default_factory=dict)  # rejected before publishing
-
-
-class Decoded:
-    """A frame decoded ahead of :meth:`HubService.handle` (:meth:`HubService.decode_ahead`).
-
-    Only the pure part: the frame, and an ``evt.sat``'s or ``evt.pub``'s body decoded, or
-    the exception either raised (re-raised by :meth:`HubService.handle` at the point where
-    decoding it there would have raised it). Nothing of the service's state is read or
-    changed, so the adapter may decode a connection's next message while its previous
-    publish commits, and hand it to ``handle`` later, in order.
-    """
-
-    __slots__ = ("_err", "_frame", "_req", "text")
-
-    def __init__(self, text: str | bytes, frame: Frame | None, req: SatReq | Trans | None,
-                 err: Exception | None):
-        self.text = text
-        """The message this was decoded from."""
-        self._frame = frame
-        self._req = req
-        self._err = err
-
-    def frame(self) -> Frame:
-        """The parsed frame, or parse_frame's exception raised."""
-        if self._frame is None:
-            assert self._err is not None
-            raise self._err
-        return self._frame
-
-    def body(self) -> SatReq | Trans:
-        """The decoded ``evt.sat`` or ``evt.pub`` body, or the decoder's exception raised."""
-        if self._err is not None:
-            raise self._err
-        assert self._req is not None
-        return self._req
 
 
 @dataclass(slots=True)
@@ -273,34 +237,8 @@ class HubService:
 
     # -- requests ------------------------------------------------------------------------------
 
-    def decode_ahead(self, text: str | bytes) -> Decoded:
-        """Decode ``text`` for a later :meth:`handle` (any time before it, on any thread).
-
-        Pure: parses the frame and decodes an ``evt.sat``'s or ``evt.pub``'s body (other
-        subjects: only the frame); an exception is kept, and ``handle`` raises it where its
-        own decoding would have, after the rate token (so replies and closes are the same,
-        in the same order). Reads only the fixed :attr:`limits`.
-        """
-        try:
-            frame = parse_frame(text, self.limits.max_message)
-        except Exception as exc:
-            return Decoded(text, None, None, exc)
-        req: SatReq | Trans | None = None
-        try:
-            if frame.subj == "evt.sat":
-                req = dec_sat(decode_body(frame))
-            elif frame.subj == "evt.pub":
-                req = dec_trans(decode_body(frame), "evt.pub")
-        except Exception as exc:
-            return Decoded(text, frame, None, exc)
-        return Decoded(text, frame, req, None)
-
-    def handle(self, conn: ConnId, text: str | bytes,
-               pre: Decoded | None = None) -> tuple[list[Out], PubJob | None]:
+    def handle(self, conn: ConnId, text: str | bytes) -> tuple[list[Out], PubJob | None]:
         """Process one frame from ``conn``.
-
-        ``pre``: ``text`` decoded ahead by :meth:`decode_ahead` (used instead of decoding
-        it again; the outputs are the same).
 
         Returns:
             The outputs to carry out now, and a publish job (``evt.pub``, ``evt.sat``) to run
@@ -313,13 +251,12 @@ class HubService:
             return [Close(conn, CLOSE_POLICY,
                           f"message rate over {self.limits.rate:g}/s: slow down")], None
         try:
-            frame = parse_frame(text, self.limits.max_message) if pre is None \
-                else pre.frame()
+            frame = parse_frame(text, self.limits.max_message)
         except WireError as exc:
             # fatal errors (no subject, internal subject, not UTF-8, too big) close, as daql
             return [Close(conn, CLOSE_PROTOCOL, str(exc)[:120])], None
         try:
-            return self._dispatch(conn, c, frame, pre)
+            return self._dispatch(conn, c, frame)
         except ReadOnlyError as exc:
             # machine-readable: the satellite then catches up without its edits (they stay
             # pending) instead of reconnecting for ever
@@ -366,19 +303,19 @@ class HubService:
     def _res(self, conn: ConnId, frame: Frame, res: Any) -> list[Out]:
         return [Send(conn, format_reply(frame.subj, frame.tok, res))]
 
-    def _dispatch(self, conn: ConnId, c: _Conn, frame: Frame,
-                  pre: Decoded | None = None) -> tuple[list[Out], PubJob | None]:
+    def _dispatch(self, conn: ConnId, c: _Conn,
+                  frame: Frame) -> tuple[list[Out], PubJob | None]:
         s = frame.subj
         if s == "evt.stat":
             st = Status(self.rev, self._mig, ZERO_REV, ZERO_REV)
             return self._res(conn, frame, enc_status(st)), None
         if s == "evt.pub":
-            return self._pub(conn, c, frame, pre)
+            return self._pub(conn, c, frame)
         if s == "evt.sat":
             # a satellite resyncs from its own rev: an evt.sub catch-up still being pushed
             # would bring it old events
             self._trim_backlogs(conn, sat=True)
-            return self._sat(conn, c, frame, pre)
+            return self._sat(conn, c, frame)
         if s == "evt.sub":
             return self._sub(conn, frame), None
         if s == "evt.unsub":
@@ -651,16 +588,13 @@ class HubService:
             raise ValidationError(f"{len(t.acts)} actions in one transaction; the hub's limit "
                                   f"is {self.limits.max_acts}: split it")
 
-    def _pub(self, conn: ConnId, c: _Conn, frame: Frame,
-             pre: Decoded | None = None) -> tuple[list[Out], PubJob | None]:
-        t = dec_trans(decode_body(frame), "evt.pub") if pre is None \
-            else cast(Trans, pre.body())
+    def _pub(self, conn: ConnId, c: _Conn, frame: Frame) -> tuple[list[Out], PubJob | None]:
+        t = dec_trans(decode_body(frame), "evt.pub")
         self._check_trans(c, t)
         return [], PubJob(conn, frame.subj, frame.tok, [(t, c.user)])
 
-    def _sat(self, conn: ConnId, c: _Conn, frame: Frame,
-             pre: Decoded | None = None) -> tuple[list[Out], PubJob | None]:
-        req = dec_sat(decode_body(frame)) if pre is None else cast(SatReq, pre.body())
+    def _sat(self, conn: ConnId, c: _Conn, frame: Frame) -> tuple[list[Out], PubJob | None]:
+        req = dec_sat(decode_body(frame))
         self._check_tops(req.tops, "evt.sat")
         if req.audits:
             c.audits = True
