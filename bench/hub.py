@@ -168,6 +168,13 @@ class _LeanClient(asyncio.Protocol):
                         b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                         b"Sec-WebSocket-Version: 13\r\n\r\n")
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        # an error reply (the assert in data_received), a close or a reset: fail the round
+        # instead of waiting for ever
+        if not self.done.done():
+            self.done.set_exception(RuntimeError(
+                f"lean client {self.tag}: connection lost after {self.n} publishes: {exc!r}"))
+
     def _send(self) -> None:
         assert self.transport is not None
         data = (f"evt.pub#{self.n}\n".encode()

@@ -65,17 +65,22 @@ async def open_satellite(spec: WindowSpec, project: Project | None = None) -> Sa
         ConfigError: no hub URL and no schema.
     """
     dd = DataDir(spec.data_dir)
-    dd.ensure()
-    if spec.hub:
-        cfg = dd.load_config()
-        if cfg.hub != spec.hub or (spec.token and cfg.token != spec.token):
-            dd.save_config(cfg.with_hub(spec.hub, spec.token or None))
-    if project is None and dd.load_project() is None:
-        if not spec.hub:
-            raise ConfigError(f"{spec.data_dir} has no schema and no hub is set: connect to a "
-                              "hub first (File → Connection settings, or `outpost connect URL`)")
-        project = await fetch_project(spec.hub, spec.token)
-    return Satellite(dd, project)
+    lock = dd.lock()  # first: a directory another process has open is left as it is
+    try:
+        if spec.hub:
+            cfg = dd.load_config()
+            if cfg.hub != spec.hub or (spec.token and cfg.token != spec.token):
+                dd.save_config(cfg.with_hub(spec.hub, spec.token or None))
+        if project is None and dd.load_project() is None:
+            if not spec.hub:
+                raise ConfigError(f"{spec.data_dir} has no schema and no hub is set: connect "
+                                  "to a hub first (File → Connection settings, or `outpost "
+                                  "connect URL`)")
+            project = await fetch_project(spec.hub, spec.token)
+        return Satellite(dd, project, lock=lock)
+    except BaseException:
+        lock.release()
+        raise
 
 
 def open_window(sat: Satellite, spec: WindowSpec,

@@ -124,22 +124,25 @@ def _cmd_connect(args: argparse.Namespace) -> int:
     from core.satellite.client import fetch_project
 
     dd = DataDir(args.data)
-    dd.ensure()
-    cfg = dd.load_config().with_hub(args.url, args.token)
-    dd.save_config(cfg)
-    fetched = False
-    err = ""
+    lock = dd.lock()  # not under a running app or `outpost sync`: they would keep the old hub
     try:
-        proj = asyncio.run(fetch_project(args.url, cfg.token, args.timeout))
-        have = dd.load_project()
-        if have is not None and have.version != proj.version and dd.db_file.exists():
-            err = (f"the hub's schema version {proj.version} differs from this data "
-                   f"directory's {have.version}: kept the local one; use a new --data DIR")
-        else:
-            dd.save_project(proj)
-            fetched = True
-    except OutpostError as exc:
-        err = str(exc)
+        cfg = dd.load_config().with_hub(args.url, args.token)
+        dd.save_config(cfg)
+        fetched = False
+        err = ""
+        try:
+            proj = asyncio.run(fetch_project(args.url, cfg.token, args.timeout))
+            have = dd.load_project()
+            if have is not None and have.version != proj.version and dd.db_file.exists():
+                err = (f"the hub's schema version {proj.version} differs from this data "
+                       f"directory's {have.version}: kept the local one; use a new --data DIR")
+            else:
+                dd.save_project(proj)
+                fetched = True
+        except OutpostError as exc:
+            err = str(exc)
+    finally:
+        lock.release()
     _out(args, {"hub": args.url, "schema": fetched, "error": err},
          f"hub set to {args.url}" + ("; schema fetched" if fetched else
                                      f"; schema not fetched: {err}"))

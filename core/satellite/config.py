@@ -133,7 +133,8 @@ class DataDir:
             ConfigError: another process has the directory open.
         """
         self.ensure()
-        lk = FileLock(self.lock_file, timeout=0)
+        # thread_local=False: a satellite may be closed on another thread than it was opened
+        lk = FileLock(self.lock_file, timeout=0, thread_local=False)
         try:
             lk.acquire()
         except Timeout:

@@ -25,6 +25,8 @@ from dataclasses import replace as dc_replace
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from core.crashpoints import crash_point
 from core.errors import ConfigError, ConflictError, StorageError, ValidationError
 from core.ids import new_uid
@@ -101,15 +103,18 @@ class Satellite:
         synchronous: SQLite's ``PRAGMA synchronous`` for the replica (``FULL``, the default,
             survives power loss; the simulation, which only closes and reopens the file, uses
             ``NORMAL``).
+        lock: the directory's lock (:meth:`DataDir.lock`) when the caller already took it
+            (to change the directory's settings first); the satellite releases it on close.
 
     Raises:
-        ConfigError: no schema given and none stored.
+        ConfigError: no schema given and none stored; another process has the directory.
     """
 
     def __init__(self, data: DataDir | Path | str, project: Project | None = None, *,
-                 clock: Callable[[], Rev] = sat_clock, synchronous: str = "FULL"):
+                 clock: Callable[[], Rev] = sat_clock, synchronous: str = "FULL",
+                 lock: FileLock | None = None):
         self.data = data if isinstance(data, DataDir) else DataDir(data)
-        self._lock = self.data.lock()
+        self._lock = lock if lock is not None else self.data.lock()
         try:
             self._open_dir(project, clock, synchronous)
         except BaseException:

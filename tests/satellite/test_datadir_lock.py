@@ -8,10 +8,12 @@ error and changes nothing; the lock goes with the process that held it, even on 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from core.errors import ConfigError
 from core.model import Action, Cmd
 from core.satellite.satellite import Satellite
 from core.schema import Project
+from desktop.app import WindowSpec, open_satellite
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,6 +83,17 @@ def test_another_process_holds_it_until_it_is_killed(tmp_path: Path, project: Pr
         assert cli.returncode != 0
         assert "in use by another Outpost process" in cli.stderr and "--data" in cli.stderr
         assert _files(tmp_path) == before
+        # nor does `outpost connect`: a running app would keep syncing with the old hub
+        cli = subprocess.run([sys.executable, "-m", "desktop.headless", "connect", "--data",
+                              str(tmp_path), "ws://127.0.0.1:9"],
+                             env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert cli.returncode != 0 and "in use by another Outpost process" in cli.stderr
+        assert _files(tmp_path) == before
+        # nor the app opening a profile on it with another hub
+        with pytest.raises(ConfigError, match="in use by another Outpost process"):
+            asyncio.run(open_satellite(WindowSpec(tmp_path, hub="ws://127.0.0.1:9",
+                                                  token="t0k3n")))
+        assert _files(tmp_path) == before
         holder.send_signal(signal.SIGKILL)
         holder.wait(30)
         sat = Satellite(tmp_path, project)  # the kernel dropped the dead holder's lock
@@ -90,3 +104,13 @@ def test_another_process_holds_it_until_it_is_killed(tmp_path: Path, project: Pr
             holder.wait(30)
         if holder.stdout is not None:
             holder.stdout.close()
+
+
+def test_a_satellite_closed_on_another_thread_frees_the_directory(tmp_path: Path,
+                                                                  project: Project) -> None:
+    opened: list[Satellite] = []
+    t = threading.Thread(target=lambda: opened.append(Satellite(tmp_path, project)))
+    t.start()
+    t.join(30)
+    opened[0].close()  # on this thread, not the one that opened it
+    Satellite(tmp_path, project).close()
