@@ -210,6 +210,13 @@ class _Reader:
             raise self.fail(name, "a string", v)
         return v
 
+    def flag(self, name: builtins.str) -> bool:
+        """An optional ``true``/``false`` field (absent: false)."""
+        v = self.obj.get(name, False)
+        if not isinstance(v, bool):
+            raise self.fail(name, "true or false", v)
+        return v
+
     def int(self, name: builtins.str, default: int = 0) -> int:
         v = self.obj.get(name)
         if v is None:
@@ -599,12 +606,8 @@ def dec_sat(obj: Any, where: str = "evt.sat") -> SatReq:
     lim = r.int("lim")
     if lim < 0:
         raise WireError(f"{where}: field 'lim' must not be negative")
-    audits = r.obj.get("audits", False)
-    if not isinstance(audits, bool):
-        raise r.fail("audits", "true or false", audits)
-    cont = r.obj.get("cont", False)
-    if not isinstance(cont, bool):
-        raise r.fail("cont", "true or false", cont)
+    audits = r.flag("audits")
+    cont = r.flag("cont")
     raw = r.obj.get("trans")
     trans: tuple[Trans, ...] = ()
     if type(raw) is list:
@@ -653,12 +656,8 @@ def _dec_reject(obj: Any, where: str) -> Reject:
 
 def dec_sat_res(obj: Any, where: str = "evt.sat result") -> SatRes:
     r = _Reader(obj, where)
-    more = r.obj.get("more", False)
-    if not isinstance(more, bool):
-        raise r.fail("more", "true or false", more)
-    cont = r.obj.get("cont", False)
-    if not isinstance(cont, bool):
-        raise r.fail("cont", "true or false", cont)
+    more = r.flag("more")
+    cont = r.flag("cont")
     prs = _RevTexts().__getitem__  # an event's, its ack's and its audit's rev: parsed once
     return SatRes(r.rev("rev"), _items(r, "evs", _fast_event, prs, dec_event),
                   _items(r, "acks", _fast_ack, prs, _dec_ack),

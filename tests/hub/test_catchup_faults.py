@@ -90,6 +90,14 @@ class Gated(MemLedger):
             self.cond.notify_all()
 
 
+async def publish_cats(pub: Any, n: int = 25) -> str:
+    """Publish prod.cat 1..n (more than one catch-up batch at max_batch=10); the hub's rev."""
+    for i in range(1, n + 1):
+        await request(pub, "evt.pub", {"acts": [new(str(i), "c")]})
+    rev: str = (await request(pub, "evt.stat"))["res"]["rev"]
+    return rev
+
+
 async def until(cond: Any) -> None:
     for _ in range(2000):
         if cond():
@@ -175,8 +183,7 @@ async def test_push_pending_before_a_catch_up_goes_before_it(prod: Project) -> N
     led.fail = "none"
     async with Hub(led, limits=Limits(max_batch=10, rate=1e6, burst=10**6)) as hub, \
             connect(hub.url) as pub, connect(hub.url) as sub:
-        for i in range(1, 26):
-            await request(pub, "evt.pub", {"acts": [new(str(i), "c")]})
+        await publish_cats(pub)
         for i in range(1, 6):
             await request(pub, "evt.pub", {"acts": [new(str(i), "p", "prod.prod")]})
         led.gated = True
@@ -220,9 +227,7 @@ async def test_an_event_fanned_out_before_unsub_is_still_sent(prod: Project, kin
     led.fail = "none"
     async with Hub(led, limits=Limits(max_batch=10, rate=1e6, burst=10**6)) as hub, \
             connect(hub.url) as pub, connect(hub.url) as sub:
-        for i in range(1, 26):
-            await request(pub, "evt.pub", {"acts": [new(str(i), "c")]})
-        rev = (await request(pub, "evt.stat"))["res"]["rev"]
+        rev = await publish_cats(pub)
         watch = [{"top": "prod.prod", "keys": ["new"]}]
         if kind == "sub":
             assert (await request(sub, "evt.sub", {"rev": rev, "tops": ["prod.prod"]})
@@ -337,9 +342,7 @@ async def test_unsub_takes_no_event_out_of_a_push_holding_other_topics(prod: Pro
     led.fail = "none"
     async with Hub(led, limits=Limits(max_batch=10, rate=1e6, burst=10**6)) as hub, \
             connect(hub.url) as pub, connect(hub.url) as sub:
-        for i in range(1, 26):
-            await request(pub, "evt.pub", {"acts": [new(str(i), "c")]})
-        rev = (await request(pub, "evt.stat"))["res"]["rev"]
+        rev = await publish_cats(pub)
         assert (await request(sub, "evt.sub", {"rev": rev, "tops": ["prod.prod"]}))["res"] \
             is None
         led.gated = True

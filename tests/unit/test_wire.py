@@ -621,12 +621,7 @@ def _careful_sat_res(obj: Any) -> Any:
 
     try:
         r = wire._Reader(obj, "evt.sat result")
-        more = r.obj.get("more", False)
-        if not isinstance(more, bool):
-            raise r.fail("more", "true or false", more)
-        cont = r.obj.get("cont", False)
-        if not isinstance(cont, bool):
-            raise r.fail("cont", "true or false", cont)
+        more, cont = r.flag("more"), r.flag("cont")
         return SatRes(r.rev("rev"), r.list("evs", ev), r.list("acks", ack),
                       r.list("rejects", wire._dec_reject), more, r.list("audits", audit), cont)
     except WireError as exc:
