@@ -97,7 +97,24 @@ def _out(args: argparse.Namespace, obj: Any, text: str) -> None:
 
 
 def _open(args: argparse.Namespace) -> Satellite:
-    return Satellite(DataDir(args.data))
+    """The satellite, for a command that changes it: takes the directory's lock. A directory
+    that does not exist or has no schema yet is refused before anything is created in it."""
+    dd = DataDir(args.data)
+    _need_schema(dd)
+    return Satellite(dd)
+
+
+def _read(args: argparse.Namespace) -> Satellite:
+    """The satellite, for a command that only reads: opened read-only, without the lock, so it
+    works while the app or `outpost sync` has the directory open, and changes nothing."""
+    return Satellite(DataDir(args.data), read_only=True)
+
+
+def _need_schema(dd: DataDir) -> None:
+    dd.check_readable()
+    if not dd.schema_file.exists():
+        raise ConfigError(f"no schema in {dd.path}: run `outpost connect URL` to fetch the "
+                          "hub's schema first")
 
 
 def _parse_fields(sat: Satellite, topic: str, items: Sequence[str]) -> dict[str, Any]:
@@ -173,14 +190,21 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     from core.satellite.client import SyncClient
 
     dd = DataDir(args.data)
+    dd.check_readable()
     cfg = dd.load_config()
     if not cfg.hub:
-        raise ConfigError("no hub set for this data directory: run `outpost connect URL`")
-    if dd.load_project() is None:
-        from core.satellite.client import fetch_project
+        raise ConfigError(f"no hub set for {dd.path}: run `outpost connect URL` first")
+    lock = dd.lock()  # before the schema is stored: nothing changes under a running app
+    try:
+        project = dd.load_project()
+        if project is None:
+            from core.satellite.client import fetch_project
 
-        dd.save_project(asyncio.run(fetch_project(cfg.hub, cfg.token, args.timeout)))
-    sat = Satellite(dd)
+            project = asyncio.run(fetch_project(cfg.hub, cfg.token, args.timeout))
+        sat = Satellite(dd, project, lock=lock)
+    except BaseException:
+        lock.release()
+        raise
     # the pending queue is loaded: keep it and start-up out of full collections, which held
     # the GIL for 150-450 ms per 10,000-edit replay (core.heap, docs/benchmarks.md Sync (b))
     settle_heap(GC_YOUNG)
@@ -209,7 +233,7 @@ def _status_dict(st: Any) -> dict[str, Any]:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    sat = _open(args)
+    sat = _read(args)
     try:
         d = _status_dict(sat.status())
     finally:
@@ -219,7 +243,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    sat = _open(args)
+    sat = _read(args)
     try:
         if args.key:
             rv = sat.record(args.topic, args.key)
@@ -240,7 +264,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
-    sat = _open(args)
+    sat = _read(args)
     try:
         hist = sat.history(args.topic, args.key)
     finally:
@@ -254,7 +278,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 
 def _cmd_conflicts(args: argparse.Namespace) -> int:
-    sat = _open(args)
+    sat = _read(args)
     try:
         recs = [r for r in sat.receipts([ReceiptState.REJECTED, ReceiptState.PENDING])
                 if r.state == ReceiptState.REJECTED or r.err]
@@ -330,7 +354,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    sat = _open(args)
+    sat = _read(args)
     try:
         names = sat.project.model(args.topic).field_names()
         views = sat.records(args.topic)

@@ -142,12 +142,36 @@ class DataDir:
                 f"the data directory {self.path} is in use by another Outpost process (the "
                 "app, or `outpost sync`): close it first, or pass --data DIR to use another "
                 "satellite") from None
+        except PermissionError as exc:
+            raise ConfigError(f"the data directory {self.path} is not writable for this user "
+                              f"({exc.strerror}): make it writable, or pass --data DIR to use "
+                              "another satellite (the read-only commands status, show, "
+                              "history, conflicts and export work here)") from exc
         except OSError as exc:
             raise ConfigError(f"cannot lock {self.lock_file}: {exc}; check the directory's "
                               "permissions, or pass --data DIR") from exc
         return lk
 
+    def check_readable(self) -> None:
+        """For readers, which create nothing: the directory must exist already.
+
+        Raises:
+            ConfigError: it does not exist, or is a file.
+        """
+        if self.path.is_dir():
+            return
+        self._not_a_file()
+        raise ConfigError(f"there is no data directory {self.path}: run `outpost connect URL "
+                          f"--data {self.path}` to make one, or pass --data DIR with an "
+                          "existing satellite's directory")
+
+    def _not_a_file(self) -> None:
+        if self.path.exists() and not self.path.is_dir():
+            raise ConfigError(f"{self.path} is a file, not a data directory: pass --data DIR "
+                              "with a directory (it is created when missing)")
+
     def ensure(self) -> None:
+        self._not_a_file()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -161,7 +185,9 @@ class DataDir:
         except FileNotFoundError:
             return SatConfig()
         except OSError as exc:
-            raise ConfigError(f"cannot read {self.config_file}: {exc}") from exc
+            raise ConfigError(f"cannot read {self.config_file}: {exc.strerror or exc}: check "
+                              "its permissions (it is private to the user who made it), or "
+                              "pass --data DIR") from exc
         try:
             data: Any = json.loads(raw)
             if not isinstance(data, dict):
@@ -188,7 +214,9 @@ class DataDir:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise ConfigError(f"cannot read {self.schema_file}: {exc}") from exc
+            raise ConfigError(f"cannot read {self.schema_file}: {exc.strerror or exc}: check "
+                              "its permissions (it is private to the user who made it), or "
+                              "pass --data DIR") from exc
         try:
             return parse_project(json.loads(raw), str(self.schema_file))
         except (ValueError, SchemaError) as exc:
