@@ -30,7 +30,8 @@ from desktop.icons import icon
 from desktop.mainwindow import MainWindow
 from desktop.sync import ClientSync
 
-__all__ = ["WindowSpec", "ensure_app", "open_satellite", "open_window", "run_app"]
+__all__ = ["WindowSpec", "close_window", "ensure_app", "open_satellite", "open_window",
+           "open_windows", "run_app"]
 
 log = logging.getLogger("outpost.desktop")
 
@@ -101,11 +102,61 @@ def open_window(sat: Satellite, spec: WindowSpec,
     return w
 
 
+async def open_windows(specs: Sequence[WindowSpec],
+                       on_settings: Callable[[MainWindow], None] | None = None,
+                       ) -> list[MainWindow]:
+    """Open and show a window per spec, in order (:func:`open_satellite`, :func:`open_window`).
+
+    When one cannot be opened, those opened before it are closed again (sync stopped,
+    satellite closed, its directory's lock released) and the error is raised: nothing is
+    left open behind the error dialog. ``on_settings(window)``: File → Connection settings.
+    """
+    wins: list[MainWindow] = []
+    try:
+        for spec in specs:
+            sat = await open_satellite(spec)
+            try:
+                w = _window(sat, spec, on_settings)
+            except BaseException:
+                sat.close()
+                raise
+            wins.append(w)
+            w.show()
+    except BaseException:
+        await close_windows(wins)
+        raise
+    return wins
+
+
+def _window(sat: Satellite, spec: WindowSpec,
+            on_settings: Callable[[MainWindow], None] | None) -> MainWindow:
+    if on_settings is None:
+        return open_window(sat, spec)
+    w = open_window(sat, spec, on_settings=lambda: on_settings(w))
+    return w
+
+
 async def close_window(w: MainWindow) -> None:
     sync = getattr(w, "sync_handle", None)
-    if sync is not None:
-        await sync.stop()
-    w.sat.close()  # type: ignore[attr-defined]
+    try:
+        if sync is not None:
+            await sync.stop()
+    finally:
+        w.sat.close()  # type: ignore[attr-defined]
+
+
+async def close_windows(windows: Sequence[MainWindow]) -> None:
+    """Stop the sync and close the satellite of every window (each one even when another
+    fails; the first error is raised), then close the windows."""
+    first: BaseException | None = None
+    for w in windows:
+        try:
+            await close_window(w)
+        except BaseException as exc:  # the others are closed first
+            first = first or exc
+        w.close()
+    if first is not None:
+        raise first
 
 
 def run_app(start: Callable[[], Awaitable[list[MainWindow]]],
@@ -134,8 +185,7 @@ def run_app(start: Callable[[], Awaitable[list[MainWindow]]],
             return
         settle_heap()
         await quit_event.wait()
-        for w in windows:
-            await close_window(w)
+        await close_windows(windows)
 
     # Ctrl+C / SIGTERM close the windows, so the sync tasks stop and ``cleanup`` runs (the
     # demo hub is stopped). Python handles signals only when it runs: a timer lets it.

@@ -90,25 +90,25 @@ def start_hub(data: Path, *, seed_demo: bool = True, timeout: float = 30.0) -> H
 
 
 def run_demo(two: bool = False, data: Path | None = None) -> int:
-    """Start the hub and open one (or two) windows on it; stop the hub when the app exits."""
-    from desktop.app import WindowSpec, open_satellite, open_window, place_side_by_side, run_app
+    """Start the hub and open one (or two) windows on it; stop the hub when the app exits.
 
+    When a window cannot be opened, the ones opened before it are closed (sync stopped,
+    satellite closed) and the hub is stopped, on every path out of here."""
     base = data or demo_dir()
     hub = start_hub(base)
-    print(f"outpost demo: hub at {hub.url}, data in {base}", flush=True)
+    try:
+        from desktop.app import WindowSpec, open_windows, place_side_by_side, run_app
+        from desktop.mainwindow import MainWindow
 
-    from desktop.mainwindow import MainWindow
+        print(f"outpost demo: hub at {hub.url}, data in {base}", flush=True)
 
-    async def start() -> list[MainWindow]:
-        wins: list[MainWindow] = []
-        for i in range(2 if two else 1):
-            spec = WindowSpec(base / f"satellite-{i + 1}", hub.url, "",
-                              f"demo — replica {i + 1}")
-            sat = await open_satellite(spec)
-            w = open_window(sat, spec)
-            w.show()
-            wins.append(w)
-        place_side_by_side(wins)
-        return wins
+        async def start() -> list[MainWindow]:
+            specs = [WindowSpec(base / f"satellite-{i + 1}", hub.url, "",
+                                f"demo — replica {i + 1}") for i in range(2 if two else 1)]
+            wins = await open_windows(specs)
+            place_side_by_side(wins)
+            return wins
 
-    return run_app(start, cleanup=hub.stop)
+        return run_app(start, cleanup=hub.stop)
+    finally:
+        hub.stop()  # again when run_app did not get to it (stop() is idempotent)

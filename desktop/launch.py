@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from desktop.app import WindowSpec, ensure_app, open_satellite, open_window, run_app
+from desktop.app import WindowSpec, ensure_app, open_windows, run_app
 from desktop.mainwindow import MainWindow
 from desktop.settings import Profile, last_profile, load_profile, save_profile
 
@@ -42,10 +42,7 @@ def launch(data: Path | None = None, hub: str = "", token: str = "", profile: st
 
     async def start() -> list[MainWindow]:
         spec = WindowSpec(chosen.path, chosen.hub, chosen.token, chosen.name)
-        sat = await open_satellite(spec)
-        w = open_window(sat, spec, on_settings=lambda: _settings(w, chosen))
-        w.show()
-        return [w]
+        return await open_windows([spec], on_settings=lambda w: _settings(w, chosen))
 
     return run_app(start)
 
