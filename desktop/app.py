@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from core.errors import ConfigError, OutpostError
 from core.heap import settle_heap
 from core.satellite.client import SyncClient, fetch_project
-from core.satellite.config import DataDir
+from core.satellite.config import DataDir, check_hub_url
 from core.satellite.satellite import Satellite
 from core.schema import Project
 from desktop.icons import icon
@@ -61,27 +61,40 @@ def ensure_app(argv: Sequence[str] | None = None) -> QApplication:
 async def open_satellite(spec: WindowSpec, project: Project | None = None) -> Satellite:
     """Open (or create) the satellite in ``spec.data_dir``; fetch the schema when it has none.
 
+    Bad settings change nothing: a hub URL that is not ``ws://``/``wss://`` is refused first,
+    a new directory is made only once the hub's schema is here, and the profile's hub is
+    written into ``config.json`` only under the directory's lock, once the schema is known.
+
     Raises:
         HubError: the schema had to be fetched and the hub could not be reached.
-        ConfigError: no hub URL and no schema.
+        ConfigError: no hub URL and no schema; a bad hub URL or data directory; the
+            directory is in use by another process.
     """
+    if spec.hub:
+        check_hub_url(spec.hub)
     dd = DataDir(spec.data_dir)
+    dd.check_not_file()
+    if project is None and not dd.path.is_dir():
+        project = await _fetch(spec)  # nothing is made for a hub that cannot give its schema
     lock = dd.lock()  # first: a directory another process has open is left as it is
     try:
+        if project is None and dd.load_project() is None:
+            project = await _fetch(spec)
         if spec.hub:
             cfg = dd.load_config()
             if cfg.hub != spec.hub or (spec.token and cfg.token != spec.token):
                 dd.save_config(cfg.with_hub(spec.hub, spec.token or None))
-        if project is None and dd.load_project() is None:
-            if not spec.hub:
-                raise ConfigError(f"{spec.data_dir} has no schema and no hub is set: connect "
-                                  "to a hub first (File → Connection settings, or `outpost "
-                                  "connect URL`)")
-            project = await fetch_project(spec.hub, spec.token)
         return Satellite(dd, project, lock=lock)
     except BaseException:
         lock.release()
         raise
+
+
+async def _fetch(spec: WindowSpec) -> Project:
+    if not spec.hub:
+        raise ConfigError(f"{spec.data_dir} has no schema and no hub is set: connect to a hub "
+                          "first (File → Connection settings, or `outpost connect URL`)")
+    return await fetch_project(spec.hub, spec.token)
 
 
 def open_window(sat: Satellite, spec: WindowSpec,

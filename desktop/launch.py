@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.satellite.config import DataDir, check_hub_url
 from desktop.app import WindowSpec, ensure_app, open_windows, run_app
 from desktop.mainwindow import MainWindow
 from desktop.settings import Profile, last_profile, load_profile, save_profile
@@ -25,6 +26,11 @@ def launch(data: Path | None = None, hub: str = "", token: str = "", profile: st
     ensure_app()
     p = load_profile(profile) if profile else last_profile()
     if data is not None or hub:
+        # checked before the profile remembers them: a typo changes nothing
+        if hub:
+            check_hub_url(hub)
+        if data is not None:
+            DataDir(data).check_not_file()
         base = p or Profile(profile or "default")
         p = Profile(base.name, hub or base.hub, token or base.token,
                     str(data) if data is not None else base.data_dir)
