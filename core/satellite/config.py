@@ -163,10 +163,12 @@ class DataDir:
                 "app, or `outpost sync`): close it first, or pass --data DIR to use another "
                 "satellite") from None
         except PermissionError as exc:
-            raise ConfigError(f"the data directory {self.path} is not writable for this user "
-                              f"({exc.strerror}): make it writable, or pass --data DIR to use "
-                              "another satellite (the read-only commands status, show, "
-                              "history, conflicts and export work here)") from exc
+            raise ConfigError(f"cannot write in the data directory {self.path} "
+                              f"({exc.strerror}: {exc.filename}): make it and its files "
+                              "writable for this user (another user may have made them), or "
+                              "pass --data DIR to use another satellite (the read-only "
+                              "commands status, show, history, conflicts and export work "
+                              "here)") from exc
         except OSError as exc:
             raise ConfigError(f"cannot lock {self.lock_file}: {exc}; check the directory's "
                               "permissions, or pass --data DIR") from exc

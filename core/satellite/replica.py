@@ -43,15 +43,20 @@ def read_only_url(path: Path) -> str:
     write on it, and creates nothing when the file is missing. A file that does not exist yet
     (a satellite that never stored anything) gives an empty in-memory database instead.
 
-    In a directory this process may not write, a reader of a WAL database cannot make the
-    ``-shm`` index SQLite needs when no other connection has the file open: there the file is
-    opened ``immutable`` (no writer can work in such a directory either)."""
+    When no connection has the file open (no ``-wal`` file), a reader of a WAL database makes
+    the empty ``-wal`` and the ``-shm`` index SQLite needs. In a directory this process may not
+    write it cannot, and a reader running as another user than the file's owner (``sudo``)
+    would leave them owned by that user, so that the owner's app could not write any more:
+    in both cases the file is opened ``immutable`` instead (nothing is made; no writer has it
+    open)."""
     if not path.exists():
         return "sqlite://"
     # SQLite's own URI, percent-encoded (the path may hold '?', '#' or '%'), as an SQLAlchemy
     # URL that renders it back unchanged
     query = {"uri": "true", "mode": "ro"}
-    if not os.access(path.parent, os.W_OK) and not Path(f"{path}-wal").exists():
+    geteuid = getattr(os, "geteuid", None)
+    other_user = geteuid is not None and path.stat().st_uid != geteuid()
+    if not Path(f"{path}-wal").exists() and (other_user or not os.access(path.parent, os.W_OK)):
         query["immutable"] = "1"
     url = URL.create("sqlite", database=path.absolute().as_uri(), query=query)
     return url.render_as_string(hide_password=False)

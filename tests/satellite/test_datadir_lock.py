@@ -297,3 +297,34 @@ def test_read_only_commands_work_in_a_directory_this_user_cannot_write(
     finally:
         d.chmod(0o755)
         shutil.rmtree(top, ignore_errors=True)
+
+
+def test_a_read_by_another_user_leaves_no_files_of_its_own(project: Project) -> None:
+    """`sudo outpost status` on a directory no process has open: a WAL reader would make the
+    -wal and -shm files, owned by the other user, and the owner's app could not write again."""
+    prefix = _as_other_user()
+    if not prefix:
+        pytest.skip("needs root (and setpriv) to read as another user")
+    top = Path(tempfile.mkdtemp(prefix="outpost-other-"))
+    top.chmod(0o755)
+    d = top / "sat"
+    try:
+        sat = Satellite(d, project)
+        sat.pub([Action("field.site", "k1", Cmd.NEW, {"name": "Ridge"})])
+        sat.close()
+        d.chmod(0o777)  # the other user could write here
+        for f in d.iterdir():
+            f.chmod(0o644)
+        before = _stamps(d)
+        res = subprocess.run([*prefix, sys.executable, "-m", "desktop.headless", "status",
+                              "--json", "--data", str(d)],
+                             env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert json.loads(res.stdout)["pending"] == 1
+        assert _stamps(d) == before  # no -wal, no -shm
+        sat = Satellite(d, project)  # the owner writes on
+        sat.pub([Action("field.site", "k2", Cmd.NEW, {"name": "Next"})])
+        sat.close()
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
