@@ -53,19 +53,29 @@ def start_hub(data: Path, *, seed_demo: bool = True, timeout: float = 30.0) -> H
 
     Raises:
         ConfigError: the hub exited or printed no ready line within ``timeout`` seconds (the
-            message holds its last output).
+            message holds its last output); ``data`` is a file or cannot be written.
     """
-    data.mkdir(parents=True, exist_ok=True)
+    if data.exists() and not data.is_dir():
+        raise ConfigError(f"{data} is a file, not a directory: pass --data DIR with a "
+                          "directory for the demo (it is created when missing)")
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+        log_file = (data / "hub.log").open("a", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write the demo's files in {data}: {exc.strerror or exc}: "
+                          "pass --data DIR with a directory you can write") from exc
     cmd = [sys.executable, "-m", "hubserver.cli", "serve", "--auth", "none", "--host",
            "127.0.0.1", "--port", "0", "--db", str(data / "hub.sqlite")]
     if seed_demo:
         cmd.append("--seed-demo")
-    log_file = (data / "hub.log").open("a", encoding="utf-8")
     root = Path(__file__).resolve().parent.parent
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log_file, text=True, env=env)
-    log_file.close()
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log_file, text=True,
+                                env=env)
+    finally:
+        log_file.close()
     assert proc.stdout is not None
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)

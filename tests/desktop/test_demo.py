@@ -55,3 +55,16 @@ def test_demo_two_closes_the_first_satellite_when_the_second_cannot_be_opened(
     # the first window's satellite was closed (its directory's lock released) and its sync
     # stopped, before run_demo returned
     assert free == "True" and stopped == "True"
+
+
+def test_demo_with_a_file_as_data_directory_says_so(tmp_path: Path) -> None:
+    f = tmp_path / "notes.txt"
+    f.write_text("x", encoding="utf-8")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen",
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "xdg"),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-m", "desktop.cli", "demo", "--data", str(f)],
+                          capture_output=True, text=True, env=env, timeout=120, cwd=ROOT)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "is a file, not a directory" in proc.stderr and "--data" in proc.stderr
+    assert f.read_text(encoding="utf-8") == "x"
