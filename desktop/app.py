@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core.errors import ConfigError, OutpostError
 from core.heap import settle_heap
-from core.satellite.client import SyncClient, fetch_project
+from core.satellite.client import SyncClient, fetch_project, hub_error
 from core.satellite.config import DataDir, check_hub_url
 from core.satellite.satellite import Satellite
 from core.schema import Project
@@ -94,7 +94,10 @@ async def _fetch(spec: WindowSpec) -> Project:
     if not spec.hub:
         raise ConfigError(f"{spec.data_dir} has no schema and no hub is set: connect to a hub "
                           "first (File → Connection settings, or `outpost connect URL`)")
-    return await fetch_project(spec.hub, spec.token)
+    try:
+        return await fetch_project(spec.hub, spec.token)
+    except TimeoutError as exc:  # connected, but no dom.project reply in time
+        raise hub_error(spec.hub, exc) from exc
 
 
 def open_window(sat: Satellite, spec: WindowSpec,

@@ -43,6 +43,28 @@ IMPORT_BATCH = 500
 IMPORT_BYTES = 256 * 1024  # encoded actions per transaction at most (a long-text CSV)
 
 
+def _seconds(text: str) -> float:
+    """argparse type of --timeout: a number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0, "
+                                         "e.g. 10")
+    return value
+
+
+def _fetch_project(url: str, token: str, timeout: float) -> Any:
+    """The hub's schema (HubError when it cannot be had, a silent hub included)."""
+    from core.satellite.client import fetch_project, hub_error
+
+    try:
+        return asyncio.run(fetch_project(url, token, timeout))
+    except TimeoutError as exc:  # connected, but no dom.project reply in time
+        raise hub_error(url, exc) from exc
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="DIR", default=None,
                    help="the satellite's data directory (default: the user data directory)")
@@ -54,7 +76,7 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("connect", help="store the hub URL and token; fetch the schema")
     p.add_argument("url")
     p.add_argument("--token", default=None)
-    p.add_argument("--timeout", type=float, default=10.0)
+    p.add_argument("--timeout", type=_seconds, default=10.0)
     _common(p)
     p = sub.add_parser("pub", help="queue a change (works offline)")
     p.add_argument("topic")
@@ -65,7 +87,7 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("sync", help="sync with the hub")
     p.add_argument("--once", action="store_true",
                    help="push the queue, catch up and exit (non-zero if the hub is unreachable)")
-    p.add_argument("--timeout", type=float, default=30.0)
+    p.add_argument("--timeout", type=_seconds, default=30.0)
     _common(p)
     p = sub.add_parser("status", help="replica and queue status")
     _common(p)
@@ -141,8 +163,6 @@ def _parse_fields(sat: Satellite, topic: str, items: Sequence[str]) -> dict[str,
 
 
 def _cmd_connect(args: argparse.Namespace) -> int:
-    from core.satellite.client import fetch_project
-
     check_hub_url(args.url)  # a mistyped URL is refused before anything is stored
     dd = DataDir(args.data)
     dd.check_not_file()
@@ -155,7 +175,7 @@ def _cmd_connect(args: argparse.Namespace) -> int:
         proj = None
         err = ""
         try:
-            proj = asyncio.run(fetch_project(args.url, cfg.token, args.timeout))
+            proj = _fetch_project(args.url, cfg.token, args.timeout)
         except OutpostError as exc:
             if have is None:  # the directory would be of no use: leave it as it was
                 raise ConfigError(f"{exc} (nothing was stored in {dd.path}: it needs the "
@@ -210,9 +230,7 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     try:
         project = dd.load_project()
         if project is None:
-            from core.satellite.client import fetch_project
-
-            project = asyncio.run(fetch_project(cfg.hub, cfg.token, args.timeout))
+            project = _fetch_project(cfg.hub, cfg.token, args.timeout)
         sat = Satellite(dd, project, lock=lock)
     except BaseException:
         lock.release()

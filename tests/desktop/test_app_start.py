@@ -110,3 +110,27 @@ def test_outpost_app_with_bad_settings_remembers_no_profile(tmp_path: Path, args
     assert "Traceback" not in proc.stderr
     saved = [p for p in (tmp_path / "config").rglob("*") if p.is_file()]
     assert saved == []  # the profile was not stored with the typo in it
+
+
+async def test_a_hub_that_never_answers_is_a_hub_error(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from websockets.asyncio.server import ServerConnection, serve
+
+    import core.satellite.client as client_mod
+
+    real = client_mod.fetch_project
+
+    async def quick(url: str, token: str = "", timeout: float = 10.0) -> Project:
+        return await real(url, token, 1.0)
+
+    monkeypatch.setattr("desktop.app.fetch_project", quick)
+
+    async def silent(ws: ServerConnection) -> None:
+        await ws.wait_closed()
+
+    async with serve(silent, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        d = tmp_path / "sat"
+        with pytest.raises(HubError, match="did not answer in time"):
+            await open_satellite(WindowSpec(d, hub=f"ws://127.0.0.1:{port}"))
+        assert not d.exists()

@@ -282,3 +282,24 @@ async def test_output_into_a_closed_pipe_is_no_traceback(tmp_path: Path, hub: Hu
         os.close(w)
     _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert "Traceback" not in err.decode() and "BrokenPipe" not in err.decode()
+
+
+async def test_a_hub_that_never_answers_or_a_bad_timeout_is_a_clear_error(
+        tmp_path: Path) -> None:
+    from websockets.asyncio.server import ServerConnection, serve
+
+    async def silent(ws: ServerConnection) -> None:
+        await ws.wait_closed()  # accepts the connection, never answers dom.project
+
+    async with serve(silent, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        new = tmp_path / "new"
+        rc, _, err = await cli(new, "connect", f"ws://127.0.0.1:{port}", "--timeout", "1")
+        assert rc == 1 and "Traceback" not in err and "did not answer in time" in err, err
+        assert not new.exists()
+    for bad in ("0", "-5", "soon", "inf"):
+        rc, _, err = await cli(new, "connect", "ws://127.0.0.1:9", "--timeout", bad)
+        assert rc == 2 and "not a number of seconds above 0" in err and "Traceback" not in err
+        rc, _, err = await cli(new, "sync", "--once", "--timeout", bad)
+        assert rc == 2 and "not a number of seconds above 0" in err
+    assert not new.exists()
