@@ -139,7 +139,11 @@ async def open_windows(specs: Sequence[WindowSpec],
             wins.append(w)
             w.show()
     except BaseException:
-        await close_windows(wins)
+        try:
+            await close_windows(wins)
+        finally:
+            for w in wins:
+                w.close()
         raise
     return wins
 
@@ -163,14 +167,13 @@ async def close_window(w: MainWindow) -> None:
 
 async def close_windows(windows: Sequence[MainWindow]) -> None:
     """Stop the sync and close the satellite of every window (each one even when another
-    fails; the first error is raised), then close the windows."""
+    fails; the first error is raised)."""
     first: BaseException | None = None
     for w in windows:
         try:
             await close_window(w)
         except BaseException as exc:  # the others are closed first
             first = first or exc
-        w.close()
     if first is not None:
         raise first
 

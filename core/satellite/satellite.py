@@ -120,6 +120,8 @@ class Satellite:
         self.data = data if isinstance(data, DataDir) else DataDir(data)
         self.read_only = read_only
         if read_only:
+            if lock is not None:
+                raise ValueError("a read-only satellite takes no lock: pass lock or read_only")
             self.data.check_readable()
         self._lock = None if read_only else lock if lock is not None else self.data.lock()
         try:

@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from core.errors import ConfigError
 from core.model import Action, Cmd
@@ -202,6 +203,8 @@ def test_a_read_only_satellite_refuses_changes_and_writes_nothing(
             ro.close()
         with pytest.raises(ConfigError, match="in use"):  # the writer's lock is still held
             Satellite(tmp_path, project)
+        with pytest.raises(ValueError, match="takes no lock"):  # it would never release it
+            Satellite(tmp_path, read_only=True, lock=FileLock(tmp_path.parent / "x.lock"))
         assert sat.status().pending == 1
     finally:
         sat.close()
