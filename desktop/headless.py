@@ -155,11 +155,20 @@ def _parse_fields(sat: Satellite, topic: str, items: Sequence[str]) -> dict[str,
 
             raise ValidationError(f"unknown field {name!r} for {topic}"
                                   f"{did_you_mean(name, model.field_names())}")
-        try:
-            out[name] = f.parse_text(text)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from exc
+        out[name] = _value(f, text)
     return out
+
+
+_EXAMPLES = {"int": "3", "float": "46.5", "bool": "true or false", "json": '{"a": 1}'}
+
+
+def _value(f: Any, text: str) -> Any:
+    """A field's value from command-line or CSV text (empty: null)."""
+    try:
+        return f.parse_text(text)
+    except ValueError as exc:
+        eg = _EXAMPLES.get(f.type)
+        raise ValidationError(f"{exc}" + (f": write e.g. {f.name}={eg}" if eg else "")) from exc
 
 
 def _cmd_connect(args: argparse.Namespace) -> int:
@@ -447,10 +456,7 @@ def _csv_action(sat: Satellite, model: Any, fields: list[Any], key_at: int, row:
     for f, text in zip(fields, row, strict=True):
         if f is None:
             continue
-        try:
-            value = f.parse_text(text)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from exc
+        value = _value(f, text)
         if value is not None:
             arg[f.name] = value
     exists = sat.record(model.topic, key) is not None

@@ -222,6 +222,8 @@ async def test_a_bad_config_or_schema_file_gets_a_clear_error(tmp_path: Path,
     assert (await cli(a, "pub", "field.site", "-", "new", "name=X"))[0] == 0
     rc, _, err = await cli(a, "pub", "field.site", "-", "new", "=x")
     assert rc == 1 and "is not field=value" in err
+    rc, _, err = await cli(a, "pub", "field.site", "-", "new", "name=X", "lat=4,5")
+    assert rc == 1 and "'4,5' is not a number: write e.g. lat=46.5" in err
 
 
 async def test_import_checks_every_row_first_and_a_bad_one_changes_nothing(
