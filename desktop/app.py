@@ -22,15 +22,16 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core.errors import ConfigError, OutpostError
 from core.heap import settle_heap
-from core.satellite.client import SyncClient, fetch_project
-from core.satellite.config import DataDir
+from core.satellite.client import SyncClient, fetch_project, hub_error
+from core.satellite.config import DataDir, check_hub_url
 from core.satellite.satellite import Satellite
 from core.schema import Project
 from desktop.icons import icon
 from desktop.mainwindow import MainWindow
 from desktop.sync import ClientSync
 
-__all__ = ["WindowSpec", "ensure_app", "open_satellite", "open_window", "run_app"]
+__all__ = ["WindowSpec", "close_window", "ensure_app", "open_satellite", "open_window",
+           "open_windows", "run_app"]
 
 log = logging.getLogger("outpost.desktop")
 
@@ -60,27 +61,43 @@ def ensure_app(argv: Sequence[str] | None = None) -> QApplication:
 async def open_satellite(spec: WindowSpec, project: Project | None = None) -> Satellite:
     """Open (or create) the satellite in ``spec.data_dir``; fetch the schema when it has none.
 
+    Bad settings change nothing: a hub URL that is not ``ws://``/``wss://`` is refused first,
+    a new directory is made only once the hub's schema is here, and the profile's hub is
+    written into ``config.json`` only under the directory's lock, once the schema is known.
+
     Raises:
         HubError: the schema had to be fetched and the hub could not be reached.
-        ConfigError: no hub URL and no schema.
+        ConfigError: no hub URL and no schema; a bad hub URL or data directory; the
+            directory is in use by another process.
     """
+    if spec.hub:
+        check_hub_url(spec.hub)
     dd = DataDir(spec.data_dir)
+    dd.check_not_file()
+    if project is None and not dd.path.is_dir():
+        project = await _fetch(spec)  # nothing is made for a hub that cannot give its schema
     lock = dd.lock()  # first: a directory another process has open is left as it is
     try:
+        if project is None and dd.load_project() is None:
+            project = await _fetch(spec)
         if spec.hub:
             cfg = dd.load_config()
             if cfg.hub != spec.hub or (spec.token and cfg.token != spec.token):
                 dd.save_config(cfg.with_hub(spec.hub, spec.token or None))
-        if project is None and dd.load_project() is None:
-            if not spec.hub:
-                raise ConfigError(f"{spec.data_dir} has no schema and no hub is set: connect "
-                                  "to a hub first (File → Connection settings, or `outpost "
-                                  "connect URL`)")
-            project = await fetch_project(spec.hub, spec.token)
         return Satellite(dd, project, lock=lock)
     except BaseException:
         lock.release()
         raise
+
+
+async def _fetch(spec: WindowSpec) -> Project:
+    if not spec.hub:
+        raise ConfigError(f"{spec.data_dir} has no schema and no hub is set: connect to a hub "
+                          "first (File → Connection settings, or `outpost connect URL`)")
+    try:
+        return await fetch_project(spec.hub, spec.token)
+    except TimeoutError as exc:  # connected, but no dom.project reply in time
+        raise hub_error(spec.hub, exc) from exc
 
 
 def open_window(sat: Satellite, spec: WindowSpec,
@@ -101,11 +118,64 @@ def open_window(sat: Satellite, spec: WindowSpec,
     return w
 
 
+async def open_windows(specs: Sequence[WindowSpec],
+                       on_settings: Callable[[MainWindow], None] | None = None,
+                       ) -> list[MainWindow]:
+    """Open and show a window per spec, in order (:func:`open_satellite`, :func:`open_window`).
+
+    When one cannot be opened, those opened before it are closed again (sync stopped,
+    satellite closed, its directory's lock released) and the error is raised: nothing is
+    left open behind the error dialog. ``on_settings(window)``: File → Connection settings.
+    """
+    wins: list[MainWindow] = []
+    try:
+        for spec in specs:
+            sat = await open_satellite(spec)
+            try:
+                w = _window(sat, spec, on_settings)
+            except BaseException:
+                sat.close()
+                raise
+            wins.append(w)
+            w.show()
+    except BaseException:
+        try:
+            await close_windows(wins)
+        finally:
+            for w in wins:
+                w.close()
+        raise
+    return wins
+
+
+def _window(sat: Satellite, spec: WindowSpec,
+            on_settings: Callable[[MainWindow], None] | None) -> MainWindow:
+    if on_settings is None:
+        return open_window(sat, spec)
+    w = open_window(sat, spec, on_settings=lambda: on_settings(w))
+    return w
+
+
 async def close_window(w: MainWindow) -> None:
     sync = getattr(w, "sync_handle", None)
-    if sync is not None:
-        await sync.stop()
-    w.sat.close()  # type: ignore[attr-defined]
+    try:
+        if sync is not None:
+            await sync.stop()
+    finally:
+        w.sat.close()  # type: ignore[attr-defined]
+
+
+async def close_windows(windows: Sequence[MainWindow]) -> None:
+    """Stop the sync and close the satellite of every window (each one even when another
+    fails; the first error is raised)."""
+    first: BaseException | None = None
+    for w in windows:
+        try:
+            await close_window(w)
+        except BaseException as exc:  # the others are closed first
+            first = first or exc
+    if first is not None:
+        raise first
 
 
 def run_app(start: Callable[[], Awaitable[list[MainWindow]]],
@@ -134,8 +204,7 @@ def run_app(start: Callable[[], Awaitable[list[MainWindow]]],
             return
         settle_heap()
         await quit_event.wait()
-        for w in windows:
-            await close_window(w)
+        await close_windows(windows)
 
     # Ctrl+C / SIGTERM close the windows, so the sync tasks stop and ``cleanup`` runs (the
     # demo hub is stopped). Python handles signals only when it runs: a timer lets it.

@@ -53,19 +53,29 @@ def start_hub(data: Path, *, seed_demo: bool = True, timeout: float = 30.0) -> H
 
     Raises:
         ConfigError: the hub exited or printed no ready line within ``timeout`` seconds (the
-            message holds its last output).
+            message holds its last output); ``data`` is a file or cannot be written.
     """
-    data.mkdir(parents=True, exist_ok=True)
+    if data.exists() and not data.is_dir():
+        raise ConfigError(f"{data} is a file, not a directory: pass --data DIR with a "
+                          "directory for the demo (it is created when missing)")
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+        log_file = (data / "hub.log").open("a", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write the demo's files in {data}: {exc.strerror or exc}: "
+                          "pass --data DIR with a directory you can write") from exc
     cmd = [sys.executable, "-m", "hubserver.cli", "serve", "--auth", "none", "--host",
            "127.0.0.1", "--port", "0", "--db", str(data / "hub.sqlite")]
     if seed_demo:
         cmd.append("--seed-demo")
-    log_file = (data / "hub.log").open("a", encoding="utf-8")
     root = Path(__file__).resolve().parent.parent
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log_file, text=True, env=env)
-    log_file.close()
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log_file, text=True,
+                                env=env)
+    finally:
+        log_file.close()
     assert proc.stdout is not None
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
@@ -90,25 +100,25 @@ def start_hub(data: Path, *, seed_demo: bool = True, timeout: float = 30.0) -> H
 
 
 def run_demo(two: bool = False, data: Path | None = None) -> int:
-    """Start the hub and open one (or two) windows on it; stop the hub when the app exits."""
-    from desktop.app import WindowSpec, open_satellite, open_window, place_side_by_side, run_app
+    """Start the hub and open one (or two) windows on it; stop the hub when the app exits.
 
+    When a window cannot be opened, the ones opened before it are closed (sync stopped,
+    satellite closed) and the hub is stopped, on every path out of here."""
     base = data or demo_dir()
     hub = start_hub(base)
-    print(f"outpost demo: hub at {hub.url}, data in {base}", flush=True)
+    try:
+        from desktop.app import WindowSpec, open_windows, place_side_by_side, run_app
+        from desktop.mainwindow import MainWindow
 
-    from desktop.mainwindow import MainWindow
+        print(f"outpost demo: hub at {hub.url}, data in {base}", flush=True)
 
-    async def start() -> list[MainWindow]:
-        wins: list[MainWindow] = []
-        for i in range(2 if two else 1):
-            spec = WindowSpec(base / f"satellite-{i + 1}", hub.url, "",
-                              f"demo — replica {i + 1}")
-            sat = await open_satellite(spec)
-            w = open_window(sat, spec)
-            w.show()
-            wins.append(w)
-        place_side_by_side(wins)
-        return wins
+        async def start() -> list[MainWindow]:
+            specs = [WindowSpec(base / f"satellite-{i + 1}", hub.url, "",
+                                f"demo — replica {i + 1}") for i in range(2 if two else 1)]
+            wins = await open_windows(specs)
+            place_side_by_side(wins)
+            return wins
 
-    return run_app(start, cleanup=hub.stop)
+        return run_app(start, cleanup=hub.stop)
+    finally:
+        hub.stop()  # again when run_app did not get to it (stop() is idempotent)

@@ -16,19 +16,22 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import io
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from core.errors import ConfigError, OutpostError, ValidationError
+from core.errors import ConfigError, OutpostError, StorageError, ValidationError
 from core.heap import GC_YOUNG, settle_heap
 from core.ids import new_key
 from core.model import Action, Cmd
 from core.revision import format_rev
 from core.satellite.api import Keep, ReceiptState
-from core.satellite.config import DataDir
+from core.satellite.config import DataDir, check_hub_url
+from core.satellite.machine import MAX_TRANS_BYTES
 from core.satellite.satellite import Satellite
 from core.wire import dumps, enc_action
 
@@ -38,6 +41,28 @@ COMMANDS = ("connect", "pub", "sync", "status", "show", "history", "conflicts", 
             "import", "export")
 IMPORT_BATCH = 500
 IMPORT_BYTES = 256 * 1024  # encoded actions per transaction at most (a long-text CSV)
+
+
+def _seconds(text: str) -> float:
+    """argparse type of --timeout: a number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0, "
+                                         "e.g. 10")
+    return value
+
+
+def _fetch_project(url: str, token: str, timeout: float) -> Any:
+    """The hub's schema (HubError when it cannot be had, a silent hub included)."""
+    from core.satellite.client import fetch_project, hub_error
+
+    try:
+        return asyncio.run(fetch_project(url, token, timeout))
+    except TimeoutError as exc:  # connected, but no dom.project reply in time
+        raise hub_error(url, exc) from exc
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -51,7 +76,7 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("connect", help="store the hub URL and token; fetch the schema")
     p.add_argument("url")
     p.add_argument("--token", default=None)
-    p.add_argument("--timeout", type=float, default=10.0)
+    p.add_argument("--timeout", type=_seconds, default=10.0)
     _common(p)
     p = sub.add_parser("pub", help="queue a change (works offline)")
     p.add_argument("topic")
@@ -62,7 +87,7 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("sync", help="sync with the hub")
     p.add_argument("--once", action="store_true",
                    help="push the queue, catch up and exit (non-zero if the hub is unreachable)")
-    p.add_argument("--timeout", type=float, default=30.0)
+    p.add_argument("--timeout", type=_seconds, default=30.0)
     _common(p)
     p = sub.add_parser("status", help="replica and queue status")
     _common(p)
@@ -97,7 +122,24 @@ def _out(args: argparse.Namespace, obj: Any, text: str) -> None:
 
 
 def _open(args: argparse.Namespace) -> Satellite:
-    return Satellite(DataDir(args.data))
+    """The satellite, for a command that changes it: takes the directory's lock. A directory
+    that does not exist or has no schema yet is refused before anything is created in it."""
+    dd = DataDir(args.data)
+    _need_schema(dd)
+    return Satellite(dd)
+
+
+def _read(args: argparse.Namespace) -> Satellite:
+    """The satellite, for a command that only reads: opened read-only, without the lock, so it
+    works while the app or `outpost sync` has the directory open, and changes nothing."""
+    return Satellite(DataDir(args.data), read_only=True)
+
+
+def _need_schema(dd: DataDir) -> None:
+    dd.check_readable()
+    if not dd.schema_file.exists():
+        raise ConfigError(f"no schema in {dd.path}: run `outpost connect URL` to fetch the "
+                          "hub's schema first")
 
 
 def _parse_fields(sat: Satellite, topic: str, items: Sequence[str]) -> dict[str, Any]:
@@ -105,7 +147,7 @@ def _parse_fields(sat: Satellite, topic: str, items: Sequence[str]) -> dict[str,
     out: dict[str, Any] = {}
     for item in items:
         name, sep, text = item.partition("=")
-        if not sep:
+        if not sep or not name:
             raise ConfigError(f"{item!r} is not field=value: write e.g. name=Ridge")
         f = model.field(name)
         if f is None:
@@ -113,42 +155,58 @@ def _parse_fields(sat: Satellite, topic: str, items: Sequence[str]) -> dict[str,
 
             raise ValidationError(f"unknown field {name!r} for {topic}"
                                   f"{did_you_mean(name, model.field_names())}")
-        try:
-            out[name] = f.parse_text(text)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from exc
+        out[name] = _value(f, text)
     return out
 
 
-def _cmd_connect(args: argparse.Namespace) -> int:
-    from core.satellite.client import fetch_project
+_EXAMPLES = {"int": "3", "float": "46.5", "bool": "true or false", "json": '{"a": 1}'}
 
+
+def _value(f: Any, text: str) -> Any:
+    """A field's value from command-line or CSV text (empty: null)."""
+    try:
+        return f.parse_text(text)
+    except ValueError as exc:
+        eg = _EXAMPLES.get(f.type)
+        raise ValidationError(f"{exc}" + (f": write e.g. {f.name}={eg}" if eg else "")) from exc
+
+
+def _cmd_connect(args: argparse.Namespace) -> int:
+    check_hub_url(args.url)  # a mistyped URL is refused before anything is stored
     dd = DataDir(args.data)
-    lock = dd.lock()  # not under a running app or `outpost sync`: they would keep the old hub
+    dd.check_not_file()
+    # a directory that exists is locked first: a running app or `outpost sync` would keep
+    # syncing with the old hub. A new one is only made once the hub's schema is here.
+    lock = dd.lock() if dd.path.is_dir() else None
     try:
         cfg = dd.load_config().with_hub(args.url, args.token)
-        dd.save_config(cfg)
-        fetched = False
+        have = dd.load_project()
+        proj = None
         err = ""
         try:
-            proj = asyncio.run(fetch_project(args.url, cfg.token, args.timeout))
-            have = dd.load_project()
+            proj = _fetch_project(args.url, cfg.token, args.timeout)
+        except OutpostError as exc:
+            if have is None:  # the directory would be of no use: leave it as it was
+                raise ConfigError(f"{exc} (nothing was stored in {dd.path}: it needs the "
+                                  "hub's schema)") from exc
+            err = str(exc)
+        if lock is None:
+            lock = dd.lock()  # makes the directory
+        dd.save_config(cfg)
+        fetched = False
+        if proj is not None:
             if have is not None and have.version != proj.version and dd.db_file.exists():
                 err = (f"the hub's schema version {proj.version} differs from this data "
                        f"directory's {have.version}: kept the local one; use a new --data DIR")
             else:
                 dd.save_project(proj)
                 fetched = True
-        except OutpostError as exc:
-            err = str(exc)
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
     _out(args, {"hub": args.url, "schema": fetched, "error": err},
          f"hub set to {args.url}" + ("; schema fetched" if fetched else
                                      f"; schema not fetched: {err}"))
-    if err and dd.load_project() is None:
-        print(f"outpost: {err}", file=sys.stderr)
-        return 1
     return 0
 
 
@@ -173,14 +231,19 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     from core.satellite.client import SyncClient
 
     dd = DataDir(args.data)
+    dd.check_readable()
     cfg = dd.load_config()
     if not cfg.hub:
-        raise ConfigError("no hub set for this data directory: run `outpost connect URL`")
-    if dd.load_project() is None:
-        from core.satellite.client import fetch_project
-
-        dd.save_project(asyncio.run(fetch_project(cfg.hub, cfg.token, args.timeout)))
-    sat = Satellite(dd)
+        raise ConfigError(f"no hub set for {dd.path}: run `outpost connect URL` first")
+    lock = dd.lock()  # before the schema is stored: nothing changes under a running app
+    try:
+        project = dd.load_project()
+        if project is None:
+            project = _fetch_project(cfg.hub, cfg.token, args.timeout)
+        sat = Satellite(dd, project, lock=lock)
+    except BaseException:
+        lock.release()
+        raise
     # the pending queue is loaded: keep it and start-up out of full collections, which held
     # the GIL for 150-450 ms per 10,000-edit replay (core.heap, docs/benchmarks.md Sync (b))
     settle_heap(GC_YOUNG)
@@ -209,7 +272,7 @@ def _status_dict(st: Any) -> dict[str, Any]:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    sat = _open(args)
+    sat = _read(args)
     try:
         d = _status_dict(sat.status())
     finally:
@@ -219,7 +282,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    sat = _open(args)
+    sat = _read(args)
     try:
         if args.key:
             rv = sat.record(args.topic, args.key)
@@ -240,7 +303,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
-    sat = _open(args)
+    sat = _read(args)
     try:
         hist = sat.history(args.topic, args.key)
     finally:
@@ -254,7 +317,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 
 def _cmd_conflicts(args: argparse.Namespace) -> int:
-    sat = _open(args)
+    sat = _read(args)
     try:
         recs = [r for r in sat.receipts([ReceiptState.REJECTED, ReceiptState.PENDING])
                 if r.state == ReceiptState.REJECTED or r.err]
@@ -286,51 +349,142 @@ def _cmd_import(args: argparse.Namespace) -> int:
     uids: list[str] = []
     n = 0
     try:
-        model = sat.project.model(args.topic)
-        try:
-            fh = Path(args.file).open(newline="", encoding="utf-8")  # noqa: SIM115
-        except OSError as exc:
-            raise ConfigError(f"cannot read {args.file}: {exc}") from exc
-        with fh:
-            reader = csv.DictReader(fh)
-            batch: list[Action] = []
-            size = 0
-            for line, row in enumerate(reader, start=2):
-                key = (row.pop("key", "") or "").strip() or new_key()
-                try:
-                    arg = _parse_fields(sat, args.topic,
-                                        [f"{k}={v}" for k, v in row.items() if k])
-                except OutpostError as exc:
-                    raise ValidationError(f"{args.file} line {line}: {exc}") from exc
-                arg = {k: v for k, v in arg.items() if v is not None}
-                exists = sat.record(args.topic, key) is not None
-                act = Action(model.topic, key, Cmd.MOD if exists else Cmd.NEW, arg)
-                grow = len(dumps(enc_action(act))) + 1
-                if batch and size + grow > IMPORT_BYTES:
-                    uids.append(sat.pub(batch))
-                    n += len(batch)
-                    batch, size = [], 0
-                    if not args.json:
-                        print(f"imported {n} rows", file=sys.stderr)
-                batch.append(act)
-                size += grow
-                if len(batch) >= IMPORT_BATCH:
-                    uids.append(sat.pub(batch))
-                    n += len(batch)
-                    batch, size = [], 0
-                    if not args.json:
-                        print(f"imported {n} rows", file=sys.stderr)
-            if batch:
-                uids.append(sat.pub(batch))
-                n += len(batch)
+        # every row is read and checked before the first is queued: a bad row changes nothing
+        rows = _read_csv(sat, args.topic, args.file)
+        for batch in _batches(rows):
+            try:
+                uids.append(sat.pub([act for _, act in batch]))
+            except OutpostError as exc:
+                done = (f"the rows before line {batch[0][0]} were imported ({n} rows, "
+                        f"{len(uids)} transactions: {', '.join(uids)}); import the rest from "
+                        "that line on") if uids else "nothing was imported"
+                kind = StorageError if isinstance(exc, StorageError) else ValidationError
+                raise kind(f"{args.file} lines {batch[0][0]}-{batch[-1][0]}: {exc}: "
+                           f"{done}") from exc
+            n += len(batch)
+            if not args.json and n < len(rows):
+                print(f"imported {n} rows", file=sys.stderr)
     finally:
         sat.close()
     _out(args, {"rows": n, "uids": uids}, f"imported {n} rows in {len(uids)} transactions")
     return 0
 
 
+def _read_csv(sat: Satellite, topic: str, file: str) -> list[tuple[int, Action]]:
+    """The CSV's rows as actions, each with its first line number, all checked against the
+    schema (a header naming fields, one value per column, valid values, one row per key).
+
+    Raises:
+        ConfigError: the file cannot be read.
+        ValidationError: a bad header or row (named by its line), or text that is not UTF-8.
+    """
+    model = sat.project.model(topic)
+    try:
+        data = Path(file).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {file}: {exc.strerror or exc}: check the path") from exc
+    try:
+        # utf-8-sig: spreadsheets write a byte-order mark before the header
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        bad_line = data[:exc.start].count(b"\n") + 1
+        raise ValidationError(f"{file} line {bad_line} is not UTF-8 "
+                              f"text ({exc.reason}): save the file as CSV UTF-8") from exc
+    del data
+    out: list[tuple[int, Action]] = []
+    seen: dict[str, int] = {}
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise ValidationError(f"{file} is empty: expected a header line such as "
+                                  f"key,{','.join(model.field_names())}")
+        cols = [h.strip() for h in header]
+        fields = _csv_columns(file, topic, model, cols)
+        key_at = cols.index("key") if "key" in cols else -1
+        while True:
+            line = reader.line_num + 1
+            row = next(reader, None)
+            if row is None:
+                break
+            if not row:
+                continue  # a blank line
+            if len(row) != len(cols):
+                raise ValidationError(
+                    f"{file} line {line}: {len(row)} values, but the header has "
+                    f"{len(cols)} columns: one value per column (empty for none)")
+            try:
+                out.append((line, _csv_action(sat, model, fields, key_at, row, seen, line)))
+            except OutpostError as exc:
+                raise ValidationError(f"{file} line {line}: {exc}") from exc
+    except csv.Error as exc:
+        raise ValidationError(f"{file} line {reader.line_num}: {exc}") from exc
+    return out
+
+
+def _csv_columns(file: str, topic: str, model: Any, cols: list[str]) -> list[Any]:
+    """The field of each column (None for ``key``)."""
+    from core.schema import did_you_mean
+
+    fields: list[Any] = []
+    for i, c in enumerate(cols):
+        if cols.index(c) != i:
+            raise ValidationError(f"{file}: column {c!r} appears twice in the header")
+        if c == "key":
+            fields.append(None)
+            continue
+        f = model.field(c)
+        if f is None:
+            raise ValidationError(
+                f"{file}: column {c!r} is not a field of {topic}"
+                f"{did_you_mean(c, model.field_names())}: rename or remove it (the "
+                f"fields: key, {', '.join(model.field_names())})")
+        fields.append(f)
+    return fields
+
+
+def _csv_action(sat: Satellite, model: Any, fields: list[Any], key_at: int, row: list[str],
+                seen: dict[str, int], line: int) -> Action:
+    key = row[key_at].strip() if key_at >= 0 else ""
+    if key:
+        if key in seen:
+            raise ValidationError(f"key {key!r} is on line {seen[key]} too: one row per record")
+        seen[key] = line
+    else:
+        key = new_key()
+    arg: dict[str, Any] = {}
+    for f, text in zip(fields, row, strict=True):
+        if f is None:
+            continue
+        value = _value(f, text)
+        if value is not None:
+            arg[f.name] = value
+    exists = sat.record(model.topic, key) is not None
+    act = Action(model.topic, key, Cmd.MOD if exists else Cmd.NEW, arg)
+    sat.project.check_action(act)
+    if len(dumps(enc_action(act))) > MAX_TRANS_BYTES:
+        raise ValidationError(f"the row is over {MAX_TRANS_BYTES // 1024} KiB encoded, more "
+                              "than one transaction may hold: shorten its texts")
+    return act
+
+
+def _batches(rows: list[tuple[int, Action]]) -> Iterator[list[tuple[int, Action]]]:
+    """Transactions of at most IMPORT_BATCH rows and IMPORT_BYTES encoded (one row at least)."""
+    batch: list[tuple[int, Action]] = []
+    size = 0
+    for line, act in rows:
+        grow = len(dumps(enc_action(act))) + 1
+        if batch and (size + grow > IMPORT_BYTES or len(batch) >= IMPORT_BATCH):
+            yield batch
+            batch, size = [], 0
+        batch.append((line, act))
+        size += grow
+    if batch:
+        yield batch
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
-    sat = _open(args)
+    sat = _read(args)
     try:
         names = sat.project.model(args.topic).field_names()
         views = sat.records(args.topic)
@@ -356,9 +510,16 @@ _HANDLERS = {
 def run(args: argparse.Namespace) -> int:
     """Run a parsed headless command; errors go to stderr, the exit code is returned."""
     try:
-        return _HANDLERS[args.command](args)
+        rc = _HANDLERS[args.command](args)
+        sys.stdout.flush()  # here, so a closed pipe is caught below
+        return rc
     except OutpostError as exc:
         print(f"outpost: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # the reader of the output went away (`outpost show T | head`): not an error of ours;
+        # stdout goes to /dev/null so the interpreter's final flush does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
 
 

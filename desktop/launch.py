@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from desktop.app import WindowSpec, ensure_app, open_satellite, open_window, run_app
+from core.satellite.config import DataDir, check_hub_url
+from desktop.app import WindowSpec, ensure_app, open_windows, run_app
 from desktop.mainwindow import MainWindow
 from desktop.settings import Profile, last_profile, load_profile, save_profile
 
@@ -25,6 +26,11 @@ def launch(data: Path | None = None, hub: str = "", token: str = "", profile: st
     ensure_app()
     p = load_profile(profile) if profile else last_profile()
     if data is not None or hub:
+        # checked before the profile remembers them: a typo changes nothing
+        if hub:
+            check_hub_url(hub)
+        if data is not None:
+            DataDir(data).check_not_file()
         base = p or Profile(profile or "default")
         p = Profile(base.name, hub or base.hub, token or base.token,
                     str(data) if data is not None else base.data_dir)
@@ -42,10 +48,7 @@ def launch(data: Path | None = None, hub: str = "", token: str = "", profile: st
 
     async def start() -> list[MainWindow]:
         spec = WindowSpec(chosen.path, chosen.hub, chosen.token, chosen.name)
-        sat = await open_satellite(spec)
-        w = open_window(sat, spec, on_settings=lambda: _settings(w, chosen))
-        w.show()
-        return [w]
+        return await open_windows([spec], on_settings=lambda w: _settings(w, chosen))
 
     return run_app(start)
 

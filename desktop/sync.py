@@ -51,6 +51,7 @@ class ClientSync:
         self.client = client
         self._on_error = on_error or (lambda _msg: None)
         self._task: asyncio.Task[None] | None = None
+        self._started = False  # the task has begun running the client
         self._jobs: set[asyncio.Future[None]] = set()
 
     @property
@@ -61,8 +62,13 @@ class ClientSync:
         """Start syncing (on the running asyncio loop)."""
         if self.running or self.client.sat.offline_mode:
             return
-        self._task = asyncio.ensure_future(self.client.run())
+        self._started = False
+        self._task = asyncio.ensure_future(self._run())
         self._task.add_done_callback(self._done)
+
+    async def _run(self) -> None:
+        self._started = True
+        await self.client.run()
 
     def _done(self, task: asyncio.Task[None]) -> None:
         if task.cancelled():
@@ -76,6 +82,13 @@ class ClientSync:
         """Stop syncing and wait until the connection is closed."""
         task = self._task
         if task is None:
+            return
+        if not self._started:
+            # not begun yet (a window closed right after it opened): SyncClient.run would
+            # clear the stop asked now and sync on, for 5 s, until cancelled below
+            task.cancel()
+            await asyncio.wait({task})
+            self._task = None
             return
         self.client.stop()
         with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from filelock import FileLock, Timeout
 
@@ -25,8 +26,8 @@ from core.errors import ConfigError, SchemaError
 from core.revision import Rev, now_rev
 from core.schema import Project, parse_project
 
-__all__ = ["CLOCK_OFFSET_ENV", "DataDir", "SatConfig", "clock_offset_ms", "default_data_dir",
-           "sat_clock"]
+__all__ = ["CLOCK_OFFSET_ENV", "DataDir", "SatConfig", "check_hub_url", "clock_offset_ms",
+           "default_data_dir", "sat_clock"]
 
 APP = "outpost"
 
@@ -58,6 +59,25 @@ def sat_clock() -> Rev:
     status times; the hub orders everything with its own clock (DESIGN §5: satellite clocks
     are never trusted for ordering)."""
     return now_rev() + clock_offset_ms()
+
+
+def check_hub_url(url: str) -> None:
+    """Check that ``url`` can name a hub (``ws://host[:port]`` or ``wss://...``), before
+    anything is stored or created for it.
+
+    Raises:
+        ConfigError: it cannot.
+    """
+    try:
+        u = urlsplit(url)
+        ok = u.scheme in ("ws", "wss") and bool(u.hostname) and url == url.strip()
+        _ = u.port  # ValueError when the port is not a number in 0-65535
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError(f"{url!r} is not a hub URL: expected ws://host:port or "
+                          "wss://host:port, e.g. ws://192.168.1.20:8765 (ask the hub's "
+                          "operator for it)")
 
 
 def default_data_dir() -> Path:
@@ -142,12 +162,39 @@ class DataDir:
                 f"the data directory {self.path} is in use by another Outpost process (the "
                 "app, or `outpost sync`): close it first, or pass --data DIR to use another "
                 "satellite") from None
+        except PermissionError as exc:
+            raise ConfigError(f"cannot write in the data directory {self.path} "
+                              f"({exc.strerror}: {exc.filename}): make it and its files "
+                              "writable for this user (another user may have made them), or "
+                              "pass --data DIR to use another satellite (the read-only "
+                              "commands status, show, history, conflicts and export work "
+                              "here)") from exc
         except OSError as exc:
             raise ConfigError(f"cannot lock {self.lock_file}: {exc}; check the directory's "
                               "permissions, or pass --data DIR") from exc
         return lk
 
+    def check_readable(self) -> None:
+        """For readers, which create nothing: the directory must exist already.
+
+        Raises:
+            ConfigError: it does not exist, or is a file.
+        """
+        if self.path.is_dir():
+            return
+        self.check_not_file()
+        raise ConfigError(f"there is no data directory {self.path}: run `outpost connect URL "
+                          f"--data {self.path}` to make one, or pass --data DIR with an "
+                          "existing satellite's directory")
+
+    def check_not_file(self) -> None:
+        """Raises ConfigError when the path names a file (a mistyped --data)."""
+        if self.path.exists() and not self.path.is_dir():
+            raise ConfigError(f"{self.path} is a file, not a data directory: pass --data DIR "
+                              "with a directory (it is created when missing)")
+
     def ensure(self) -> None:
+        self.check_not_file()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -155,22 +202,42 @@ class DataDir:
                               "choose another with --data DIR") from exc
 
     def load_config(self) -> SatConfig:
-        """The stored settings (defaults when there is no config file)."""
+        """The stored settings (defaults when there is no config file).
+
+        Raises:
+            ConfigError: the file cannot be read, or is not a config (JSON with ``hub`` and
+                ``token`` strings and a list of ``auth_topics`` strings).
+        """
         try:
             raw = self.config_file.read_text(encoding="utf-8")
         except FileNotFoundError:
             return SatConfig()
         except OSError as exc:
-            raise ConfigError(f"cannot read {self.config_file}: {exc}") from exc
+            raise ConfigError(f"cannot read {self.config_file}: {exc.strerror or exc}: check "
+                              "its permissions (it is private to the user who made it), or "
+                              "pass --data DIR") from exc
+        except UnicodeDecodeError as exc:
+            raise self._bad_config(f"not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
         try:
             data: Any = json.loads(raw)
-            if not isinstance(data, dict):
-                raise ValueError("expected a JSON object")
-            return SatConfig(str(data.get("hub", "")), str(data.get("token", "")),
-                             tuple(str(t) for t in data.get("auth_topics", ())))
         except ValueError as exc:
-            raise ConfigError(f"{self.config_file} is not a valid config ({exc}): fix it or "
-                              "delete it and run `outpost connect URL` again") from exc
+            raise self._bad_config(str(exc)) from exc
+        if not isinstance(data, dict):
+            raise self._bad_config("expected a JSON object")
+        hub, token, topics = data.get("hub", ""), data.get("token", ""), data.get("auth_topics", [])
+        if not isinstance(hub, str):
+            raise self._bad_config(f"hub is {hub!r}, expected a string such as "
+                                   "\"ws://host:8765\"")
+        if not isinstance(token, str):
+            raise self._bad_config("token is not a string")  # never shown: it is a secret
+        if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
+            raise self._bad_config(f"auth_topics is {topics!r}, expected a list of topic "
+                                   "names such as [\"field.site\"]")
+        return SatConfig(hub, token, tuple(topics))
+
+    def _bad_config(self, why: str) -> ConfigError:
+        return ConfigError(f"{self.config_file} is not a valid config ({why}): fix it, or "
+                           "delete it and run `outpost connect URL` again")
 
     def save_config(self, cfg: SatConfig) -> None:
         """Store the settings with mode 0600 (the file holds the token)."""
@@ -182,18 +249,34 @@ class DataDir:
             raise ConfigError(f"cannot write {self.config_file}: {exc}") from exc
 
     def load_project(self) -> Project | None:
-        """The stored schema, or ``None`` when the satellite has none yet."""
+        """The stored schema, or ``None`` when the satellite has none yet.
+
+        Raises:
+            ConfigError: the file cannot be read or holds no valid schema.
+        """
         try:
             raw = self.schema_file.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise ConfigError(f"cannot read {self.schema_file}: {exc}") from exc
+            raise ConfigError(f"cannot read {self.schema_file}: {exc.strerror or exc}: check "
+                              "its permissions (it is private to the user who made it), or "
+                              "pass --data DIR") from exc
+        except UnicodeDecodeError as exc:
+            raise self._bad_schema(f"not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
         try:
-            return parse_project(json.loads(raw), str(self.schema_file))
-        except (ValueError, SchemaError) as exc:
-            raise ConfigError(f"{self.schema_file} holds no valid schema ({exc}): delete it "
-                              "and run `outpost connect URL` to fetch the hub's") from exc
+            data = json.loads(raw)
+            if not isinstance(data, dict):
+                raise ValueError("expected a JSON object")
+            return parse_project(data, str(self.schema_file))
+        # TypeError, AttributeError, KeyError: a value of the wrong type that parse_project
+        # does not check itself (e.g. a number as a model's display field)
+        except (ValueError, SchemaError, TypeError, AttributeError, KeyError) as exc:
+            raise self._bad_schema(str(exc) or type(exc).__name__) from exc
+
+    def _bad_schema(self, why: str) -> ConfigError:
+        return ConfigError(f"{self.schema_file} holds no valid schema ({why}): delete it and "
+                           "run `outpost connect URL` to fetch the hub's")
 
     def save_project(self, project: Project) -> None:
         self.ensure()

@@ -16,9 +16,12 @@ fsync of the WAL (a few ms), far below the time a person takes to make an edit.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.engine import URL
 
 from core.ledger.protocols import Ledger
 from core.ledger.sql import SqlLedger
@@ -28,11 +31,35 @@ from core.satellite.queue import Queue
 from core.schema import Project
 from core.wire import Ack, Reject
 
-__all__ = ["Replica", "sqlite_url"]
+__all__ = ["Replica", "read_only_url", "sqlite_url"]
 
 
 def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
+
+
+def read_only_url(path: Path) -> str:
+    """A URL that opens the SQLite file ``path`` read-only (``mode=ro``): SQLite refuses every
+    write on it, and creates nothing when the file is missing. A file that does not exist yet
+    (a satellite that never stored anything) gives an empty in-memory database instead.
+
+    When no connection has the file open (no ``-wal`` file), a reader of a WAL database makes
+    the empty ``-wal`` and the ``-shm`` index SQLite needs. In a directory this process may not
+    write it cannot, and a reader running as another user than the file's owner (``sudo``)
+    would leave them owned by that user, so that the owner's app could not write any more:
+    in both cases the file is opened ``immutable`` instead (nothing is made; no writer has it
+    open)."""
+    if not path.exists():
+        return "sqlite://"
+    # SQLite's own URI, percent-encoded (the path may hold '?', '#' or '%'), as an SQLAlchemy
+    # URL that renders it back unchanged
+    query = {"uri": "true", "mode": "ro"}
+    geteuid = getattr(os, "geteuid", None)
+    other_user = geteuid is not None and path.stat().st_uid != geteuid()
+    if not Path(f"{path}-wal").exists() and (other_user or not os.access(path.parent, os.W_OK)):
+        query["immutable"] = "1"
+    url = URL.create("sqlite", database=path.absolute().as_uri(), query=query)
+    return url.render_as_string(hide_password=False)
 
 
 class Replica:
@@ -42,12 +69,16 @@ class Replica:
         path: the SQLite file (created when missing).
         project: the schema.
         synchronous: SQLite's ``PRAGMA synchronous`` (see the module docstring for FULL).
+        read_only: open the file read-only (:func:`read_only_url`): for readers beside the
+            process that has the data directory open; every write fails.
     """
 
-    def __init__(self, path: Path, project: Project, *, synchronous: str = "FULL"):
+    def __init__(self, path: Path, project: Project, *, synchronous: str = "FULL",
+                 read_only: bool = False):
         self.path = Path(path)
         self.project = project
-        self.ledger = SqlLedger(sqlite_url(self.path), project, synchronous=synchronous)
+        url = read_only_url(self.path) if read_only else sqlite_url(self.path)
+        self.ledger = SqlLedger(url, project, synchronous=synchronous)
         self.queue = Queue(self.ledger.engine, self.ledger.metadata, self.ledger.begin)
         # the revision, kept: only apply() moves it (one process writes a data directory,
         # docs/satellite.md), and reading it from the database on every call cost the sync

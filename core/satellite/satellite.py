@@ -105,20 +105,30 @@ class Satellite:
             ``NORMAL``).
         lock: the directory's lock (:meth:`DataDir.lock`) when the caller already took it
             (to change the directory's settings first); the satellite releases it on close.
+        read_only: read what is stored without taking the directory's lock (another process
+            may have it open): the replica is opened read-only (SQLite ``mode=ro``), nothing
+            is created, stored or migrated, and ``pub``/``resolve``/``write`` are refused.
 
     Raises:
-        ConfigError: no schema given and none stored; another process has the directory.
+        ConfigError: no schema given and none stored; another process has the directory;
+            read-only: the directory does not exist.
     """
 
     def __init__(self, data: DataDir | Path | str, project: Project | None = None, *,
                  clock: Callable[[], Rev] = sat_clock, synchronous: str = "FULL",
-                 lock: FileLock | None = None):
+                 lock: FileLock | None = None, read_only: bool = False):
         self.data = data if isinstance(data, DataDir) else DataDir(data)
-        self._lock = lock if lock is not None else self.data.lock()
+        self.read_only = read_only
+        if read_only:
+            if lock is not None:
+                raise ValueError("a read-only satellite takes no lock: pass lock or read_only")
+            self.data.check_readable()
+        self._lock = None if read_only else lock if lock is not None else self.data.lock()
         try:
             self._open_dir(project, clock, synchronous)
         except BaseException:
-            self._lock.release()
+            if self._lock is not None:
+                self._lock.release()
             raise
 
     def _open_dir(self, project: Project | None, clock: Callable[[], Rev],
@@ -131,12 +141,13 @@ class Satellite:
                     "hub's schema first"
                 )
             project = stored
-        elif stored is None or stored.version != project.version:
+        elif not self.read_only and (stored is None or stored.version != project.version):
             self.data.save_project(project)
         self._project = project
         self.config: SatConfig = self.data.load_config()
         self._clock = clock
-        self.replica = Replica(self.data.db_file, project, synchronous=synchronous)
+        self.replica = Replica(self.data.db_file, project, synchronous=synchronous,
+                               read_only=self.read_only)
         self.queue: Queue = self.replica.queue
         self._listeners: list[Listener] = []
         self._info = SyncInfo()
@@ -161,7 +172,7 @@ class Satellite:
         self._outbox_cut = False                    # stopped before a record repeats
         self._marks: dict[str, str] = {}            # local conflict marks last stored
         self._rejected: dict[Sig, list[str]] = {}
-        self._refresh(persist=True)
+        self._refresh(persist=not self.read_only)
 
     # -- SatelliteAPI: reading ---------------------------------------------------------------
 
@@ -349,6 +360,7 @@ class Satellite:
                 ``mod`` of a record that does not exist, ``new`` of one that does); ``base``
                 is ahead of the replica.
         """
+        self._writable()
         uid = new_uid()
         trans = self._make_trans(acts, uid, resolves, base)
         self._check_on_view(trans)
@@ -367,6 +379,7 @@ class Satellite:
         Raises:
             ValidationError: no rejected transaction has that uid.
         """
+        self._writable()
         rec = self.queue.receipt(uid)
         if rec is None:
             raise ValidationError(f"no local transaction with uid {uid}: see `outpost conflicts`")
@@ -487,7 +500,8 @@ class Satellite:
             if ok and mine:
                 bases[u] = rev
         if bases:
-            self.queue.set_bases(bases)
+            if not self.read_only:  # read-only: the view moves them, the writer stores it
+                self.queue.set_bases(bases)
             for u in bases:
                 e = self._open[u]
                 e.trans = dc_replace(e.trans, base=rev)
@@ -507,6 +521,7 @@ class Satellite:
         Safe on a worker thread (the sync client runs it there): it touches only the database
         (SQLAlchemy's pool gives the thread its own connection), never the overlay.
         """
+        self._writable()
         meta = self._take_meta()
         try:
             if isinstance(item, SatRes):
@@ -565,7 +580,7 @@ class Satellite:
 
     def close(self) -> None:
         meta = self._take_meta()
-        if meta:
+        if meta and not self.read_only:
             try:
                 with self.queue._conn(None) as conn:
                     for name, value in meta.items():
@@ -575,9 +590,15 @@ class Satellite:
         try:
             self.replica.close()
         finally:
-            self._lock.release()
+            if self._lock is not None:
+                self._lock.release()
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise ConfigError(f"the satellite in {self.data.path} was opened read-only: "
+                              "open it without read_only to change it")
 
     def _make_trans(self, acts: Sequence[Action], uid: str, resolves: str,
                     base: Rev | None = None) -> Trans:

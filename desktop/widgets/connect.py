@@ -15,6 +15,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.errors import ConfigError
+from core.satellite.config import DataDir, check_hub_url
 from desktop.icons import icon
 from desktop.settings import Profile
 
@@ -46,6 +48,7 @@ class ConnectDialog(QDialog):
         row.addWidget(browse)
         self.error = QLabel()
         self.error.setStyleSheet("color: #b3261e;")
+        self.error.setWordWrap(True)
         form = QFormLayout()
         form.addRow("Profile", self.name)
         form.addRow("Hub URL", self.hub)
@@ -83,10 +86,13 @@ class ConnectDialog(QDialog):
             self.data_dir.setText(d)
 
     def _accept(self) -> None:
-        hub = self.hub.text().strip()
-        if not hub.startswith(("ws://", "wss://")):
-            self.error.setText(f"hub URL {hub!r} must start with ws:// or wss://, "
-                               "e.g. ws://127.0.0.1:8765")
+        p = self.profile()
+        try:
+            check_hub_url(p.hub)
+            if p.data_dir:
+                DataDir(p.data_dir).check_not_file()
+        except ConfigError as exc:
+            self.error.setText(str(exc))
             return
         self.accept()
 

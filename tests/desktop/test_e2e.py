@@ -289,3 +289,39 @@ async def test_catch_up_in_big_batches_leaves_rows_marks_counts_and_status_right
     qtmodeltester.check(b.records)
     a.sat.close()  # type: ignore[attr-defined]
     sat.close()
+
+
+class _Client:
+    """A sync client that records whether it ran (SyncClient's interface as ClientSync uses
+    it): ``run`` clears a stop asked before it began, as SyncClient.run_until does."""
+
+    def __init__(self, sat: Any) -> None:
+        self.sat = sat
+        self.ran = 0
+        self._stop = asyncio.Event()
+
+    async def run(self) -> None:
+        self.ran += 1
+        self._stop.clear()
+        await self._stop.wait()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+async def test_client_sync_stopped_before_its_task_began_never_runs_the_client(
+        tmp_path: Path, project: Project) -> None:
+    sat = Satellite(tmp_path / "a", project)
+    try:
+        client = _Client(sat)
+        ctl = ClientSync(client)
+        ctl.start()
+        await ctl.stop()  # at once: the window was closed (or failed) as it opened
+        assert not ctl.running and client.ran == 0
+        ctl.start()  # a later start runs it, and a stop after it began ends it
+        await asyncio.sleep(0)
+        assert ctl.running and client.ran == 1
+        await ctl.stop()
+        assert not ctl.running
+    finally:
+        sat.close()

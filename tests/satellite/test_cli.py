@@ -112,6 +112,9 @@ async def test_cli_import_export_and_errors(tmp_path: Path, hub: Hub) -> None:
     c = tmp_path / "c"
     assert (await cli(c, "connect", "ws://127.0.0.1:9", "--timeout", "1"))[0] != 0
     rc, out, err = await cli(c, "sync", "--once", "--timeout", "1")
+    assert rc != 0 and "outpost connect" in err  # the failed connect made no directory
+    assert (await cli(a, "connect", "ws://127.0.0.1:9", "--timeout", "1"))[0] == 0
+    rc, out, err = await cli(a, "sync", "--once", "--timeout", "1")
     assert rc != 0 and "hub" in err
 
 
@@ -149,3 +152,156 @@ async def test_sync_settles_the_heap_once_the_queue_is_loaded(tmp_path: Path, hu
         out, _ = await asyncio.wait_for(proc.communicate(), 60)
         line = next(ln for ln in out.decode().splitlines() if ln.startswith("GC "))
         assert line.split()[1:] == ["0", "0", settled, settled], (cmd, line)
+
+
+def _tree(d: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+async def test_connect_refuses_a_bad_hub_url_and_changes_nothing(tmp_path: Path,
+                                                                 hub: Hub) -> None:
+    new = tmp_path / "new"
+    for url in ("http://127.0.0.1:8765", "127.0.0.1:8765", "ws://", "ws://host:99999",
+                "ftp://host"):
+        rc, out, err = await cli(new, "connect", url)
+        assert rc == 1 and "is not a hub URL" in err and "ws://" in err, (url, err)
+        assert out == "" and not new.exists()
+    a = tmp_path / "a"
+    assert (await cli(a, "connect", hub.url))[0] == 0
+    before = _tree(a)
+    rc, _, err = await cli(a, "connect", "http://elsewhere:8765")
+    assert rc == 1 and "is not a hub URL" in err
+    assert _tree(a) == before  # the good hub is kept
+
+
+async def test_connect_to_an_unreachable_hub_makes_no_directory(tmp_path: Path,
+                                                                hub: Hub) -> None:
+    new = tmp_path / "new"
+    rc, out, err = await cli(new, "connect", "ws://127.0.0.1:9", "--timeout", "2")
+    assert rc == 1 and "nothing was stored" in err and out == ""
+    assert not new.exists()  # a directory without a schema would be of no use
+    # a satellite that has its schema stores the new hub and says it could not fetch
+    a = tmp_path / "a"
+    assert (await cli(a, "connect", hub.url))[0] == 0
+    rc, out, err = await cli(a, "connect", "ws://127.0.0.1:9", "--timeout", "2")
+    assert rc == 0 and json.loads(out)["schema"] is False and json.loads(out)["error"]
+    assert json.loads((a / "config.json").read_text(encoding="utf-8"))["hub"] == (
+        "ws://127.0.0.1:9")
+
+
+async def test_a_bad_config_or_schema_file_gets_a_clear_error(tmp_path: Path,
+                                                              hub: Hub) -> None:
+    a = tmp_path / "a"
+    assert (await cli(a, "connect", hub.url))[0] == 0
+    good_cfg = (a / "config.json").read_bytes()
+    good_schema = (a / "schema.json").read_bytes()
+    for raw, why in ((b"{bad", "Expecting property name"), (b"[1]", "expected a JSON object"),
+                     (b"\xff\xfe", "not UTF-8"), (b'{"hub": 5}', "hub is 5"),
+                     (b'{"auth_topics": 7}', "auth_topics is 7"),
+                     (b'{"auth_topics": "field.site"}', "auth_topics is 'field.site'"),
+                     (b'{"token": 12345}', "token is not a string")):
+        (a / "config.json").write_bytes(raw)
+        for args in (("status",), ("pub", "field.site", "-", "new", "name=X"),
+                     ("sync", "--once", "--timeout", "2"))[:3 if raw == b"{bad" else 1]:
+            rc, _, err = await cli(a, *args)
+            assert rc == 1 and "Traceback" not in err, (raw, args, err)
+            assert "config.json is not a valid config" in err and why in err, (raw, err)
+            assert "outpost connect" in err
+        assert "12345" not in err  # a token is never shown, even a malformed one
+    (a / "config.json").write_bytes(good_cfg)
+    for raw, why in ((b"{bad", "Expecting property name"), (b"[]", "expected a JSON object"),
+                     (b"\xff", "not UTF-8"), (b"{}", "no models"),
+                     (good_schema.replace(b'"display": "name"', b'"display": 5'), "")):
+        (a / "schema.json").write_bytes(raw)
+        for args in (("status",), ("pub", "field.site", "-", "new", "name=X"))[
+                :2 if raw == b"[]" else 1]:
+            rc, _, err = await cli(a, *args)
+            assert rc == 1 and "Traceback" not in err, (raw, args, err)
+            assert "schema.json holds no valid schema" in err and why in err, (raw, err)
+    (a / "schema.json").write_bytes(good_schema)
+    assert (await cli(a, "pub", "field.site", "-", "new", "name=X"))[0] == 0
+    rc, _, err = await cli(a, "pub", "field.site", "-", "new", "=x")
+    assert rc == 1 and "is not field=value" in err
+    rc, _, err = await cli(a, "pub", "field.site", "-", "new", "name=X", "lat=4,5")
+    assert rc == 1 and "'4,5' is not a number: write e.g. lat=46.5" in err
+
+
+async def test_import_checks_every_row_first_and_a_bad_one_changes_nothing(
+        tmp_path: Path, hub: Hub) -> None:
+    a = tmp_path / "a"
+    assert (await cli(a, "connect", hub.url))[0] == 0
+    assert (await cli(a, "pub", "field.site", "k1", "new", "name=Before"))[0] == 0
+    before = _tree(a)
+
+    async def refused(name: str, text: str | bytes, *want: str) -> None:
+        src = tmp_path / name
+        if isinstance(text, str):
+            src.write_text(text, encoding="utf-8")
+        else:
+            src.write_bytes(text)
+        rc, out, err = await cli(a, "import", "field.site", str(src))
+        assert rc == 1 and out == "" and "Traceback" not in err, (name, err)
+        for w in want:
+            assert w in err, (name, w, err)
+        assert _tree(a) == before, name  # nothing queued, nothing stored
+
+    # a bad value in row 650 of 700: more than one transaction's worth before it
+    rows = [f"k{i},N{i},{i}.5" for i in range(700)]
+    rows[649] = "k649,Bad,abc"
+    await refused("late.csv", "key,name,lat\n" + "\n".join(rows) + "\n",
+                  "late.csv line 651", "'abc' is not a number")
+    await refused("col.csv", "key,name,regoin\nk1,A,N\n", "column 'regoin' is not a field",
+                  "did you mean 'region'")
+    await refused("short.csv", "key,name,region\nk1,A\n", "line 2: 2 values",
+                  "3 columns")  # a missing value was stored as the text "None"
+    await refused("long.csv", "key,name\nk1,A,extra\n", "line 2: 3 values")
+    await refused("dup.csv", "key,name\nd1,A\nd2,B\nd1,C\n", "line 4", "'d1' is on line 2")
+    await refused("twice.csv", "key,name,name\nk1,A,B\n", "'name' appears twice")
+    await refused("latin1.csv", "key,name\nk1,A\nk2,Caf\xe9\n".encode("latin-1"),
+                  "latin1.csv line 3 is not UTF-8", "CSV UTF-8")
+    await refused("empty.csv", "", "is empty", "key,name")
+    await refused("required.csv", "key,name,region\nr1,,N\n", "line 2", "required")
+    # a spreadsheet's byte-order mark before the header is fine
+    src = tmp_path / "bom.csv"
+    src.write_bytes("\ufeffkey,name\nb1,Bom\n".encode())
+    rc, out, err = await cli(a, "import", "field.site", str(src))
+    assert rc == 0 and json.loads(out)["rows"] == 1, err
+    rc, out, _ = await cli(a, "show", "field.site", "b1")
+    assert json.loads(out)["fields"]["name"] == "Bom"
+
+
+async def test_output_into_a_closed_pipe_is_no_traceback(tmp_path: Path, hub: Hub) -> None:
+    a = tmp_path / "a"
+    assert (await cli(a, "connect", hub.url))[0] == 0
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r, w = os.pipe()
+    os.close(r)  # `outpost export T | head` after head exited
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "desktop.headless", "export", "field.site", "--data", str(a),
+            cwd=ROOT, env=env, stdout=w, stderr=asyncio.subprocess.PIPE)
+    finally:
+        os.close(w)
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert "Traceback" not in err.decode() and "BrokenPipe" not in err.decode()
+
+
+async def test_a_hub_that_never_answers_or_a_bad_timeout_is_a_clear_error(
+        tmp_path: Path) -> None:
+    from websockets.asyncio.server import ServerConnection, serve
+
+    async def silent(ws: ServerConnection) -> None:
+        await ws.wait_closed()  # accepts the connection, never answers dom.project
+
+    async with serve(silent, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        new = tmp_path / "new"
+        rc, _, err = await cli(new, "connect", f"ws://127.0.0.1:{port}", "--timeout", "1")
+        assert rc == 1 and "Traceback" not in err and "did not answer in time" in err, err
+        assert not new.exists()
+    for bad in ("0", "-5", "soon", "inf"):
+        rc, _, err = await cli(new, "connect", "ws://127.0.0.1:9", "--timeout", bad)
+        assert rc == 2 and "not a number of seconds above 0" in err and "Traceback" not in err
+        rc, _, err = await cli(new, "sync", "--once", "--timeout", bad)
+        assert rc == 2 and "not a number of seconds above 0" in err
+    assert not new.exists()

@@ -9,17 +9,23 @@ error and changes nothing; the lock goes with the process that held it, even on 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from core.errors import ConfigError
 from core.model import Action, Cmd
+from core.satellite.api import Keep
+from core.satellite.config import DataDir, SatConfig
 from core.satellite.satellite import Satellite
 from core.schema import Project
 from desktop.app import WindowSpec, open_satellite
@@ -28,8 +34,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 HOLDER = """
 import sys, time
+from core.model import Action, Cmd
+from core.satellite.api import Keep
+from core.satellite.config import DataDir, SatConfig
 from core.satellite.satellite import Satellite
 sat = Satellite(sys.argv[1])
+for i in range(int(sys.argv[2]) if len(sys.argv) > 2 else 0):
+    sat.pub([Action("field.site", f"h{i}", Cmd.NEW, {"name": f"Held {i}"})])
 print("open", flush=True)
 time.sleep(120)
 """
@@ -37,6 +48,21 @@ time.sleep(120)
 
 def _files(d: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(d.iterdir()) if p.is_file()}
+
+
+def _stamps(d: Path) -> dict[str, tuple[int, int, bytes]]:
+    """Every file's size, mtime and bytes; the ``-shm`` file (SQLite's shared-memory WAL
+    index, where readers register) by name only."""
+    return {p.name: (0, 0, b"") if p.name.endswith("-shm") else
+            (p.stat().st_size, p.stat().st_mtime_ns, p.read_bytes())
+            for p in sorted(d.iterdir())}
+
+
+def _cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "desktop.headless", args[0], "--data",
+                           str(data), *args[1:]],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
 def test_a_second_opener_in_the_same_process_is_refused_until_the_first_closes(
@@ -114,3 +140,194 @@ def test_a_satellite_closed_on_another_thread_frees_the_directory(tmp_path: Path
     t.join(30)
     opened[0].close()  # on this thread, not the one that opened it
     Satellite(tmp_path, project).close()
+
+
+def test_read_only_commands_answer_while_another_process_holds_the_directory(
+        tmp_path: Path, project: Project) -> None:
+    Satellite(tmp_path, project).close()  # stores the schema for the holder
+    DataDir(tmp_path).save_config(SatConfig(hub="ws://127.0.0.1:9"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path), "3"], env=env,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "open"
+        before = _stamps(tmp_path)
+        assert {"satellite.db-wal", "outpost.lock"} <= before.keys()  # the holder's
+        # a field user checking on the app: every command that only reads answers
+        st = _cli(tmp_path, "status", "--json")
+        assert st.returncode == 0, st.stderr
+        assert json.loads(st.stdout)["pending"] == 3  # the holder's edits, as committed
+        show = _cli(tmp_path, "show", "--json", "field.site")
+        assert show.returncode == 0, show.stderr
+        assert [(r["key"], r["state"]) for r in json.loads(show.stdout)] == [
+            ("h0", "pending"), ("h1", "pending"), ("h2", "pending")]
+        one = _cli(tmp_path, "show", "--json", "field.site", "h1")
+        assert one.returncode == 0 and json.loads(one.stdout)["fields"]["name"] == "Held 1"
+        for args in (("history", "--json", "field.site", "h1"), ("conflicts", "--json")):
+            res = _cli(tmp_path, *args)
+            assert res.returncode == 0 and json.loads(res.stdout) == [], res.stderr
+        exp = _cli(tmp_path, "export", "field.site")
+        assert exp.returncode == 0 and exp.stdout.splitlines()[1].startswith("h0,Held 0,")
+        # commands that change it are refused with the clear error
+        src = tmp_path.parent / f"{tmp_path.name}.csv"
+        src.write_text("key,name\nx1,X\n", encoding="utf-8")
+        for args in (("pub", "field.site", "-", "new", "name=X"),
+                     ("import", "field.site", str(src)), ("sync", "--once"),
+                     ("resolve", "no-such-uid", "--keep", "theirs")):
+            res = _cli(tmp_path, *args)
+            assert res.returncode == 1, (args, res.stderr)
+            assert "in use by another Outpost process" in res.stderr and "--data" in res.stderr
+        # and nothing in the directory changed: no file made, written or touched
+        assert _stamps(tmp_path) == before
+    finally:
+        holder.kill()
+        holder.wait(30)
+        if holder.stdout is not None:
+            holder.stdout.close()
+
+
+def test_a_read_only_satellite_refuses_changes_and_writes_nothing(
+        tmp_path: Path, project: Project) -> None:
+    sat = Satellite(tmp_path, project)
+    sat.pub([Action("field.site", "k1", Cmd.NEW, {"name": "Ridge"})])
+    try:
+        ro = Satellite(tmp_path, read_only=True)  # beside the writer, which keeps its lock
+        try:
+            assert ro.status().pending == 1 and ro.record("field.site", "k1") is not None
+            with pytest.raises(ConfigError, match="read-only"):
+                ro.pub([Action("field.site", "k2", Cmd.NEW, {"name": "Other"})])
+            with pytest.raises(ConfigError, match="read-only"):
+                ro.resolve("x", Keep.THEIRS)
+        finally:
+            ro.close()
+        with pytest.raises(ConfigError, match="in use"):  # the writer's lock is still held
+            Satellite(tmp_path, project)
+        with pytest.raises(ValueError, match="takes no lock"):  # it would never release it
+            Satellite(tmp_path, read_only=True, lock=FileLock(tmp_path.parent / "x.lock"))
+        assert sat.status().pending == 1
+    finally:
+        sat.close()
+
+
+def test_reading_creates_nothing(tmp_path: Path, project: Project) -> None:
+    # no such directory: said so clearly, and not created
+    missing = tmp_path / "nowhere"
+    res = _cli(missing, "status", "--json")
+    assert res.returncode == 1 and "there is no data directory" in res.stderr
+    assert "outpost connect" in res.stderr and "--data" in res.stderr
+    assert not missing.exists()
+    # nor by a command that would change it
+    res = _cli(missing, "pub", "field.site", "-", "new", "name=X")
+    assert res.returncode == 1 and "outpost connect" in res.stderr and not missing.exists()
+    # a file given as --data
+    afile = tmp_path / "notes.txt"
+    afile.write_text("hello", encoding="utf-8")
+    for args in (("status",), ("pub", "field.site", "-", "new", "name=X"), ("sync",),
+                 ("connect", "ws://127.0.0.1:9")):
+        res = _cli(afile, *args)
+        assert res.returncode == 1, args
+        assert "is a file, not a data directory" in res.stderr and "--data" in res.stderr
+        assert "Traceback" not in res.stderr
+    assert afile.read_text(encoding="utf-8") == "hello"
+    # a directory with a schema but no replica yet (connected, never synced): empty, and no
+    # database file, lock or WAL is made
+    d = tmp_path / "fresh"
+    d.mkdir()
+    DataDir(d).save_project(project)
+    before = _stamps(d)
+    res = _cli(d, "status", "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["pending"] == 0
+    assert _cli(d, "show", "--json", "field.site").stdout.strip() == "[]"
+    assert _stamps(d) == before
+    # an empty directory: no schema, said so, nothing made
+    e = tmp_path / "empty"
+    e.mkdir()
+    for args in (("status",), ("pub", "field.site", "-", "new", "name=X")):
+        res = _cli(e, *args)
+        assert res.returncode == 1 and "outpost connect" in res.stderr
+    assert list(e.iterdir()) == []
+
+
+def _as_other_user() -> list[str] | None:
+    """A command prefix that runs a process as an unprivileged user (root: setpriv to
+    nobody); [] when this process is not root (chmod is enough); None when impossible."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def test_read_only_commands_work_in_a_directory_this_user_cannot_write(
+        project: Project) -> None:
+    prefix = _as_other_user()
+    if prefix is None:
+        pytest.skip("running as root without setpriv: cannot drop the write permission")
+    # pytest's tmp_path is private to its user: the other user needs a path it can reach
+    top = Path(tempfile.mkdtemp(prefix="outpost-ro-"))
+    top.chmod(0o755)
+    d = top / "sat"
+    sat = Satellite(d, project)
+    sat.pub([Action("field.site", "k1", Cmd.NEW, {"name": "Ridge"})])
+    sat.close()  # no -wal left: the reader cannot make SQLite's -shm index here
+    for f in d.iterdir():
+        f.chmod(0o644)  # schema.json is private (0600) to the user who made it
+    d.chmod(0o555)
+    try:
+        before = _stamps(d)
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([*prefix, sys.executable, "-m", "desktop.headless",
+                                   args[0], "--data", str(d), *args[1:]],
+                                  env=env, cwd=ROOT, capture_output=True, text=True,
+                                  timeout=60)
+
+        res = run("status", "--json")
+        if prefix and res.returncode != 0 and "desktop.headless" in res.stderr:
+            pytest.skip(f"the other user cannot run this checkout: {res.stderr[-300:]}")
+        assert res.returncode == 0, res.stderr
+        assert json.loads(res.stdout)["pending"] == 1
+        res = run("show", "--json", "field.site", "k1")
+        assert res.returncode == 0 and json.loads(res.stdout)["fields"]["name"] == "Ridge"
+        res = run("pub", "field.site", "-", "new", "name=X")
+        assert res.returncode == 1 and str(d) in res.stderr and "writable" in res.stderr
+        assert "Traceback" not in res.stderr
+        assert _stamps(d) == before
+    finally:
+        d.chmod(0o755)
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def test_a_read_by_another_user_leaves_no_files_of_its_own(project: Project) -> None:
+    """`sudo outpost status` on a directory no process has open: a WAL reader would make the
+    -wal and -shm files, owned by the other user, and the owner's app could not write again."""
+    prefix = _as_other_user()
+    if not prefix:
+        pytest.skip("needs root (and setpriv) to read as another user")
+    top = Path(tempfile.mkdtemp(prefix="outpost-other-"))
+    top.chmod(0o755)
+    d = top / "sat"
+    try:
+        sat = Satellite(d, project)
+        sat.pub([Action("field.site", "k1", Cmd.NEW, {"name": "Ridge"})])
+        sat.close()
+        d.chmod(0o777)  # the other user could write here
+        for f in d.iterdir():
+            f.chmod(0o644)
+        before = _stamps(d)
+        res = subprocess.run([*prefix, sys.executable, "-m", "desktop.headless", "status",
+                              "--json", "--data", str(d)],
+                             env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert json.loads(res.stdout)["pending"] == 1
+        assert _stamps(d) == before  # no -wal, no -shm
+        sat = Satellite(d, project)  # the owner writes on
+        sat.pub([Action("field.site", "k2", Cmd.NEW, {"name": "Next"})])
+        sat.close()
+    finally:
+        shutil.rmtree(top, ignore_errors=True)

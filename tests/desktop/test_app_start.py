@@ -1,0 +1,136 @@
+"""The app's start-up with bad settings: a clear error that names the fix, and nothing changed
+(no directory made, no config written, no profile remembered)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.errors import ConfigError, HubError
+from core.satellite.config import DataDir, SatConfig
+from core.satellite.satellite import Satellite
+from core.schema import Project
+from desktop.app import WindowSpec, open_satellite
+from desktop.settings import Profile
+from desktop.widgets.connect import ConnectDialog
+
+ROOT = Path(__file__).resolve().parents[2]
+NOWHERE = "ws://127.0.0.1:9"  # nothing listens on the discard port
+
+
+def _tree(d: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8765", "127.0.0.1:8765", "ws://",
+                                 "ws://host:port"])
+def test_a_bad_hub_url_is_refused_before_anything_is_made(tmp_path: Path, url: str) -> None:
+    d = tmp_path / "sat"
+    with pytest.raises(ConfigError, match="is not a hub URL"):
+        asyncio.run(open_satellite(WindowSpec(d, hub=url)))
+    assert not d.exists()
+
+
+def test_an_unreachable_hub_leaves_the_directory_as_it_was(tmp_path: Path,
+                                                           project: Project) -> None:
+    d = tmp_path / "sat"
+    with pytest.raises(HubError):
+        asyncio.run(open_satellite(WindowSpec(d, hub=NOWHERE)))
+    assert not d.exists()  # a new profile's directory is made once the schema is here
+    # a directory without a schema yet (made by hand): no config.json is written into it
+    d.mkdir()
+    with pytest.raises(HubError):
+        asyncio.run(open_satellite(WindowSpec(d, hub=NOWHERE, token="t0k3n")))
+    assert not (d / "config.json").exists()
+    # with its schema, the profile's hub is stored and the app opens offline
+    Satellite(d, project).close()
+    sat = asyncio.run(open_satellite(WindowSpec(d, hub=NOWHERE)))
+    try:
+        assert sat.config.hub == NOWHERE
+    finally:
+        sat.close()
+
+
+def test_a_file_as_data_directory_or_a_bad_config_is_named(tmp_path: Path,
+                                                           project: Project) -> None:
+    f = tmp_path / "notes.txt"
+    f.write_text("x", encoding="utf-8")
+    with pytest.raises(ConfigError, match="is a file, not a data directory"):
+        asyncio.run(open_satellite(WindowSpec(f, hub=NOWHERE)))
+    assert f.read_text(encoding="utf-8") == "x"
+    d = tmp_path / "sat"
+    Satellite(d, project).close()
+    DataDir(d).save_config(SatConfig(hub=NOWHERE))
+    (d / "config.json").write_text('{"hub": ', encoding="utf-8")
+    before = _tree(d)
+    with pytest.raises(ConfigError, match=r"config\.json is not a valid config"):
+        asyncio.run(open_satellite(WindowSpec(d, hub="ws://127.0.0.1:10")))
+    assert _tree(d) == before
+
+
+def test_the_connect_dialog_refuses_a_bad_url_or_data_directory(qtbot: Any,
+                                                                 tmp_path: Path) -> None:
+    f = tmp_path / "notes.txt"
+    f.write_text("x", encoding="utf-8")
+    for hub, data, want in (("ws://", "", "is not a hub URL"),
+                            ("ws://host:port", "", "is not a hub URL"),
+                            ("http://host:8765", "", "is not a hub URL"),
+                            ("ws://host:8765", str(f), "is a file")):
+        dlg = ConnectDialog(Profile("p", hub, "", data))
+        qtbot.addWidget(dlg)
+        dlg._accept()
+        assert want in dlg.error.text() and dlg.result() == 0, (hub, data)
+    dlg = ConnectDialog(Profile("p", "ws://host:8765", "", str(tmp_path / "new")))
+    qtbot.addWidget(dlg)
+    dlg._accept()
+    assert dlg.error.text() == "" and dlg.result() == 1
+
+
+@pytest.mark.parametrize("args, want", [
+    (["--hub", "http://host:8765"], "is not a hub URL"),
+    (["--data", "FILE"], "is a file, not a data directory"),
+])
+def test_outpost_app_with_bad_settings_remembers_no_profile(tmp_path: Path, args: list[str],
+                                                            want: str) -> None:
+    f = tmp_path / "notes.txt"
+    f.write_text("x", encoding="utf-8")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen",
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "xdg"),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    argv = [a.replace("FILE", str(f)) for a in args]
+    proc = subprocess.run([sys.executable, "-m", "desktop.cli", "app", *argv], env=env,
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and want in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    saved = [p for p in (tmp_path / "config").rglob("*") if p.is_file()]
+    assert saved == []  # the profile was not stored with the typo in it
+
+
+async def test_a_hub_that_never_answers_is_a_hub_error(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from websockets.asyncio.server import ServerConnection, serve
+
+    import core.satellite.client as client_mod
+
+    real = client_mod.fetch_project
+
+    async def quick(url: str, token: str = "", timeout: float = 10.0) -> Project:
+        return await real(url, token, 1.0)
+
+    monkeypatch.setattr("desktop.app.fetch_project", quick)
+
+    async def silent(ws: ServerConnection) -> None:
+        await ws.wait_closed()
+
+    async with serve(silent, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        d = tmp_path / "sat"
+        with pytest.raises(HubError, match="did not answer in time"):
+            await open_satellite(WindowSpec(d, hub=f"ws://127.0.0.1:{port}"))
+        assert not d.exists()
