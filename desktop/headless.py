@@ -20,16 +20,16 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from core.errors import ConfigError, OutpostError, StorageError, ValidationError
 from core.heap import GC_YOUNG, settle_heap
 from core.ids import new_key
 from core.model import Action, Cmd
 from core.revision import format_rev
-from core.satellite.api import Keep, ReceiptState
+from core.satellite.api import Keep, ReceiptState, RecordView
 from core.satellite.config import DataDir, check_hub_url
 from core.satellite.machine import MAX_TRANS_BYTES
 from core.satellite.satellite import Satellite
@@ -129,10 +129,27 @@ def _open(args: argparse.Namespace) -> Satellite:
     return Satellite(dd)
 
 
-def _read(args: argparse.Namespace) -> Satellite:
-    """The satellite, for a command that only reads: opened read-only, without the lock, so it
-    works while the app or `outpost sync` has the directory open, and changes nothing."""
-    return Satellite(DataDir(args.data), read_only=True)
+T = TypeVar("T")
+
+_READ_TRIES = 20
+
+
+def _read(args: argparse.Namespace, read: Callable[[Satellite], T]) -> T:
+    """``read(sat)`` for a command that only reads: the satellite opened read-only, without
+    the lock, so it works while the app or `outpost sync` has the directory open, and changes
+    nothing. Read again when that process committed meanwhile (a reply stored between two
+    reads would show an accepted edit on top of the replica that has it: a false conflict),
+    up to :data:`_READ_TRIES` times; the last read is shown as it is."""
+    tries = 0
+    while True:
+        sat = Satellite(DataDir(args.data), read_only=True)
+        try:
+            out = read(sat)
+            tries += 1
+            if tries >= _READ_TRIES or not sat.changed():
+                return out
+        finally:
+            sat.close()
 
 
 def _need_schema(dd: DataDir) -> None:
@@ -272,28 +289,22 @@ def _status_dict(st: Any) -> dict[str, Any]:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    sat = _read(args)
-    try:
-        d = _status_dict(sat.status())
-    finally:
-        sat.close()
+    d = _read(args, lambda sat: _status_dict(sat.status()))
     _out(args, d, "\n".join(f"{k}: {v}" for k, v in d.items()))
     return 0
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    sat = _read(args)
-    try:
-        if args.key:
-            rv = sat.record(args.topic, args.key)
-            if rv is None or rv.fields is None:
-                raise ValidationError(f"no record {args.topic} {args.key}: see "
-                                      f"`outpost show {args.topic}` for the keys")
-            views = [rv]
-        else:
-            views = sat.records(args.topic)
-    finally:
-        sat.close()
+    def read(sat: Satellite) -> list[RecordView]:
+        if not args.key:
+            return sat.records(args.topic)
+        rv = sat.record(args.topic, args.key)
+        if rv is None or rv.fields is None:
+            raise ValidationError(f"no record {args.topic} {args.key}: see "
+                                  f"`outpost show {args.topic}` for the keys")
+        return [rv]
+
+    views = _read(args, read)
     rows = [{"key": v.key, "state": "conflict" if v.conflict else
              "pending" if v.pending else "confirmed", "fields": dict(v.fields or {})}
             for v in views]
@@ -303,11 +314,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
-    sat = _read(args)
-    try:
-        hist = sat.history(args.topic, args.key)
-    finally:
-        sat.close()
+    hist = _read(args, lambda sat: sat.history(args.topic, args.key))
     rows: list[dict[str, Any]] = [
         {"rev": format_rev(h.rev), "usr": h.usr, "cmd": h.cmd.value, "fields": list(h.fields),
          "arg": h.arg} for h in hist]
@@ -317,12 +324,9 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 
 def _cmd_conflicts(args: argparse.Namespace) -> int:
-    sat = _read(args)
-    try:
-        recs = [r for r in sat.receipts([ReceiptState.REJECTED, ReceiptState.PENDING])
-                if r.state == ReceiptState.REJECTED or r.err]
-    finally:
-        sat.close()
+    recs = [r for r in _read(args, lambda sat: sat.receipts([ReceiptState.REJECTED,
+                                                             ReceiptState.PENDING]))
+            if r.state == ReceiptState.REJECTED or r.err]
     rows = [{"uid": r.uid, "state": r.state.value, "err": r.err,
              "records": [f"{a.top} {a.key}" for a in r.acts],
              "conflicts": [{"top": c.top, "key": c.key, "reason": c.reason,
@@ -409,6 +413,8 @@ def _read_csv(sat: Satellite, topic: str, file: str) -> list[tuple[int, Action]]
                 break
             if not row:
                 continue  # a blank line
+            if len(row) > len(cols) and not any(v.strip() for v in row[len(cols):]):
+                row = row[:len(cols)]  # empty cells after the last column (a trailing comma)
             if len(row) != len(cols):
                 raise ValidationError(
                     f"{file} line {line}: {len(row)} values, but the header has "
@@ -422,12 +428,20 @@ def _read_csv(sat: Satellite, topic: str, file: str) -> list[tuple[int, Action]]
     return out
 
 
+_UNNAMED = object()
+"""The field of a column with no name in the header: its values must be empty."""
+
+
 def _csv_columns(file: str, topic: str, model: Any, cols: list[str]) -> list[Any]:
-    """The field of each column (None for ``key``)."""
+    """The field of each column (None for ``key``, :data:`_UNNAMED` for a column without a
+    name)."""
     from core.schema import did_you_mean
 
     fields: list[Any] = []
     for i, c in enumerate(cols):
+        if not c:  # a trailing comma in a spreadsheet's header: a column with no name
+            fields.append(_UNNAMED)
+            continue
         if cols.index(c) != i:
             raise ValidationError(f"{file}: column {c!r} appears twice in the header")
         if c == "key":
@@ -453,8 +467,13 @@ def _csv_action(sat: Satellite, model: Any, fields: list[Any], key_at: int, row:
     else:
         key = new_key()
     arg: dict[str, Any] = {}
-    for f, text in zip(fields, row, strict=True):
+    for i, (f, text) in enumerate(zip(fields, row, strict=True)):
         if f is None:
+            continue
+        if f is _UNNAMED:
+            if text.strip():
+                raise ValidationError(f"column {i + 1} has no name in the header but holds "
+                                      f"{text!r}: name it in the header or remove it")
             continue
         value = _value(f, text)
         if value is not None:
@@ -484,12 +503,8 @@ def _batches(rows: list[tuple[int, Action]]) -> Iterator[list[tuple[int, Action]
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    sat = _read(args)
-    try:
-        names = sat.project.model(args.topic).field_names()
-        views = sat.records(args.topic)
-    finally:
-        sat.close()
+    names, views = _read(args, lambda sat: (sat.project.model(args.topic).field_names(),
+                                            sat.records(args.topic)))
     w = csv.writer(sys.stdout, lineterminator="\n")
     w.writerow(["key", *names])
     for v in views:

@@ -210,6 +210,10 @@ class SqlLedger:
             # the snapshot would predate the lock wait and re-use the last revision
             return create_engine(u, pool_pre_ping=False, isolation_level="READ COMMITTED")
         memory = u.database in (None, "", ":memory:")
+        # a read-only reader (mode=ro, core.satellite.replica.read_only_url) keeps ONE
+        # connection, so that PRAGMA data_version tells it whether another process committed
+        # while it read (the value is per connection)
+        single = memory or u.query.get("mode") == "ro"
         # cached_statements: sqlite3 keeps 128 prepared statements per connection by default;
         # the publish path's statements vary with the batch's shape (key counts of the one
         # read, rows of the multi-row inserts: core.ledger.sql_batch), and one prepared again
@@ -217,7 +221,7 @@ class SqlLedger:
         kw: dict[str, Any] = {"connect_args": {"check_same_thread": False,
                                                "timeout": _BUSY_MS / 1000,
                                                "cached_statements": 512}}
-        if memory:
+        if single:
             kw["poolclass"] = StaticPool
         engine = create_engine(u, **kw)
 

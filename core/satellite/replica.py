@@ -83,7 +83,20 @@ class Replica:
         # the revision, kept: only apply() moves it (one process writes a data directory,
         # docs/satellite.md), and reading it from the database on every call cost the sync
         # loop a pooled connection, a BEGIN and a ROLLBACK five times per evt.sat reply
+        self._version = self.data_version()  # before the first read of data
         self._rev: Rev = int(self.ledger.rev())
+
+    def data_version(self) -> int:
+        """SQLite's ``PRAGMA data_version``: moves when another connection commits (a
+        read-only replica has one connection: see :meth:`changed`)."""
+        with self.ledger.engine.connect() as conn:
+            return int(conn.exec_driver_sql("PRAGMA data_version").scalar_one())
+
+    def changed(self) -> bool:
+        """Whether another process committed since this replica was opened: a read-only
+        reader's reads then may not fit together (a reply stored between two of them) and
+        should be read again."""
+        return self.data_version() != self._version
 
     @property
     def read(self) -> Ledger:

@@ -578,6 +578,11 @@ class Satellite:
         self._info = info
         self._notify(Change(status=True))
 
+    def changed(self) -> bool:
+        """Read-only: whether the process that has the directory open committed since this
+        satellite was opened (its reads may then not fit together: read again)."""
+        return self.replica.changed()
+
     def close(self) -> None:
         meta = self._take_meta()
         if meta and not self.read_only:

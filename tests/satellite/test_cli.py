@@ -260,6 +260,8 @@ async def test_import_checks_every_row_first_and_a_bad_one_changes_nothing(
     await refused("latin1.csv", "key,name\nk1,A\nk2,Caf\xe9\n".encode("latin-1"),
                   "latin1.csv line 3 is not UTF-8", "CSV UTF-8")
     await refused("empty.csv", "", "is empty", "key,name")
+    await refused("unnamed.csv", "key,name,\nu1,A,oops\n", "line 2", "column 3 has no name",
+                  "'oops'")
     await refused("required.csv", "key,name,region\nr1,,N\n", "line 2", "required")
     # a spreadsheet's byte-order mark before the header is fine
     src = tmp_path / "bom.csv"
@@ -268,6 +270,13 @@ async def test_import_checks_every_row_first_and_a_bad_one_changes_nothing(
     assert rc == 0 and json.loads(out)["rows"] == 1, err
     rc, out, _ = await cli(a, "show", "field.site", "b1")
     assert json.loads(out)["fields"]["name"] == "Bom"
+    # a spreadsheet's trailing comma: an unnamed empty column, empty cells after the last one
+    src = tmp_path / "trailing.csv"
+    src.write_text("key,name,\nt1,Trail,\nt2,Two,,\n", encoding="utf-8")
+    rc, out, err = await cli(a, "import", "field.site", str(src))
+    assert rc == 0 and json.loads(out)["rows"] == 2, err
+    rc, out, _ = await cli(a, "show", "field.site", "t2")
+    assert json.loads(out)["fields"]["name"] == "Two"
 
 
 async def test_output_into_a_closed_pipe_is_no_traceback(tmp_path: Path, hub: Hub) -> None:
