@@ -638,16 +638,22 @@ class SyncMachine:
         self._encoded = new  # only the next request's: nothing stale is kept
 
     def _send_sat(self, now: float, *, only_new: bool) -> None:
-        trans = [] if self._read_only else [
-            t for t in self.store.outbox() if t.uid not in self._sent]
+        most = self.max_trans if self._sats else min(self.max_trans, self.first_trans)
+        trans: list[Trans] = []
+        if not self._read_only:
+            sent = self._sent
+            for t in self.store.outbox():  # up to ``most``: not the whole pending queue
+                if t.uid not in sent:
+                    trans.append(t)
+                    if len(trans) >= most:
+                        break
         if only_new and not trans:
             return
         parts: list[bytes] = []
         size = 0
         encoded = self._encoded
         fmt = rev_memo()
-        most = self.max_trans if self._sats else min(self.max_trans, self.first_trans)
-        for t in trans[:most]:
+        for t in trans:
             c = encoded.pop(t.uid, None)
             b = c[1] if c is not None and c[0] is t else dumps(enc_trans(t, fmt))
             size += len(b) + 1
