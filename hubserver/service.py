@@ -202,7 +202,7 @@ class HubService:
         self.limits = limits or Limits()
         self.subs = Subs()
         self.rev: Rev = ledger.rev()
-        self._last_id: int | None = None  # id of the last event fanned out; None: unknown
+        self._last_id: int | None = self._last_id_at(self.rev)  # None: unknown
         self._conns: dict[ConnId, _Conn] = {}
         self._pending: dict[ConnId, Delivery] = {}
         self._sealed: dict[ConnId, list[Delivery]] = {}  # pushes taken, not sent yet (seal)
@@ -217,6 +217,18 @@ class HubService:
         self._mig = ledger.project.version
         self._project_dict = ledger.project.to_dict()
         self._project_dict.setdefault("project", {})["mig"] = self._mig
+
+    def _last_id_at(self, rev: Rev) -> int | None:
+        """The id of the last event of the ledger up to ``rev`` (0: none), ``None`` when
+        unknown: the id the next event fanned out follows. Known from the start, the first
+        publish after a start need not read its own events back to rule out a gap (a
+        replaying satellite's first reply waited for a read of the 1,000 events it had just
+        published); unknown, that first publish reads the ledger after ``rev`` (a gap from
+        other hubs is fetched, as before)."""
+        if rev == ZERO_REV:
+            return 0
+        last = [e for e in self.ledger.events(rev - 1) if e.rev <= rev]
+        return last[-1].id if last else None
 
     # -- connections ---------------------------------------------------------------------------
 

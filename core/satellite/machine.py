@@ -262,6 +262,11 @@ class SyncMachine:
         timeout: seconds a request may stay unanswered before the connection is dropped.
         max_trans: most transactions sent in one ``evt.sat`` (the rest follow after the reply).
         max_bytes: most bytes of encoded transactions in one ``evt.sat`` (at least one is sent).
+        first_trans: most transactions in the first ``evt.sat`` of a connection: its reply
+            tells whether the hub honours ``cont`` (two requests in flight), and until it
+            arrives the hub has nothing else to work on, so a small first request gets the
+            pipeline going sooner (a replay's first request of 1,000 left the hub idle while
+            the satellite encoded it, and again while it received the reply).
         defer_apply: emit :class:`Apply` for hub data instead of storing it in the input
             (see the module docstring).
         pipeline: most ``evt.sat`` requests in flight on a connection whose hub honours
@@ -271,7 +276,7 @@ class SyncMachine:
     def __init__(self, store: SyncStore, rnd: random.Random | None = None, *, lim: int = 5000,
                  backoff: Backoff | None = None, timeout: float = 60.0,
                  max_trans: int = 1000, max_bytes: int = SAT_BYTES,
-                 defer_apply: bool = False, pipeline: int = 2):
+                 defer_apply: bool = False, pipeline: int = 2, first_trans: int = 100):
         self.store = store
         self.rnd = rnd or random.Random()
         self.lim = lim
@@ -279,6 +284,7 @@ class SyncMachine:
         self.timeout = timeout
         self.max_trans = max_trans
         self.max_bytes = max_bytes
+        self.first_trans = max(1, first_trans)
         self.defer_apply = defer_apply
         self.pipeline = max(1, pipeline)
         self.info = SyncInfo()
@@ -291,6 +297,7 @@ class SyncMachine:
         self._held: list[Update] = []                      # pushes held during catch-up
         self._sat_out = 0                                  # evt.sat requests in flight
         self._cont = False                                 # the hub echoed "cont"
+        self._sats = 0                                     # evt.sat sent on the connection
         self._encoded: dict[str, tuple[Trans, bytes]] = {}  # uid -> JSON made by prepare()
         self._done_evs = 0
         self._stopped_by_user = False
@@ -631,15 +638,22 @@ class SyncMachine:
         self._encoded = new  # only the next request's: nothing stale is kept
 
     def _send_sat(self, now: float, *, only_new: bool) -> None:
-        trans = [] if self._read_only else [
-            t for t in self.store.outbox() if t.uid not in self._sent]
+        most = self.max_trans if self._sats else min(self.max_trans, self.first_trans)
+        trans: list[Trans] = []
+        if not self._read_only:
+            sent = self._sent
+            for t in self.store.outbox():  # up to ``most``: not the whole pending queue
+                if t.uid not in sent:
+                    trans.append(t)
+                    if len(trans) >= most:
+                        break
         if only_new and not trans:
             return
         parts: list[bytes] = []
         size = 0
         encoded = self._encoded
         fmt = rev_memo()
-        for t in trans[:self.max_trans]:
+        for t in trans:
             c = encoded.pop(t.uid, None)
             b = c[1] if c is not None and c[0] is t else dumps(enc_trans(t, fmt))
             size += len(b) + 1
@@ -654,6 +668,7 @@ class SyncMachine:
         body = dumps(head)[:-1] + b',"trans":[' + b",".join(parts) + b"]}"
         self._request("evt.sat", body, "sat", now)
         self._sat_out += 1
+        self._sats += 1
 
     def _request(self, subj: str, body: Any, kind: str, now: float) -> None:
         """Send a request; ``body``: a JSON value, or its encoding (bytes), or None."""
@@ -678,6 +693,7 @@ class SyncMachine:
         self._encoded.clear()
         self._held.clear()
         self._sat_out = 0
+        self._sats = 0
         self._cont = False
 
     def _set(self, **kw: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -12,7 +13,8 @@ import pytest
 from core.errors import StorageError
 from core.ledger import MemLedger
 from core.ledger.protocols import HistoryEntry
-from core.model import Audit, Event
+from core.ledger.sql import SqlLedger
+from core.model import Action, Audit, Cmd, Event, Trans
 from core.revision import Rev, format_rev, parse_rev
 from core.schema import Project
 from hubserver.limits import CLOSE_POLICY, CLOSE_PROTOCOL, CLOSE_TOO_SLOW, Limits
@@ -457,6 +459,13 @@ def flaky(prod: Project, clock: Clock) -> HubService:
     return s
 
 
+def other_hub_publishes(led: MemLedger) -> None:
+    """A publish through another hub on the same database (a topic the tests' clients do
+    not subscribe to): this hub's next fan-out first reads it from the ledger (ids are
+    dense)."""
+    led.publish(Trans((Action("prod.label", "9", Cmd.NEW, {"name": "other"}),)), "bob")
+
+
 def sat_body(*trans: dict[str, Any], rev: str = Z, **kw: Any) -> dict[str, Any]:
     return {"rev": rev, "tops": ["prod.cat"], "trans": list(trans), **kw}
 
@@ -528,6 +537,7 @@ def test_storage_error_while_answering_a_publish_still_replies(flaky: HubService
     sat = sat_body({"uid": "u1", "acts": [new("1", "a")]}, audits=True)
     outs, job = flaky.handle("C", frame("evt.sat#2", sat))
     assert job is not None
+    other_hub_publishes(led)  # a gap in the event ids: fanning out reads the ledger
     results = flaky.run_job(job)
     led.broken = True
     outs = flaky.finish(job, results)
@@ -536,7 +546,7 @@ def test_storage_error_while_answering_a_publish_still_replies(flaky: HubService
     led.broken = False
     (r,) = flaky.handle_sync("C", frame("evt.sat#3", sat))  # the resend is acked, once
     assert [a["uid"] for a in body(r)["res"]["acks"]] == ["u1"]
-    assert len(led.events(0)) == 1
+    assert len(led.events(0, ["prod.cat"])) == 1
 
 
 def test_pub_answers_a_resent_uid_a_gone_publisher_and_a_failed_fanout_read(
@@ -544,7 +554,7 @@ def test_pub_answers_a_resent_uid_a_gone_publisher_and_a_failed_fanout_read(
     """The one-transaction evt.pub answer (HubService._pub_done): a resend of an applied uid
     gets the first publish's revision and no second push; a publisher that left gets
     nothing while the others still get the push; a ledger read failing while fanning out
-    (the first publish after start reads the events it may have missed) is an error reply."""
+    (the events another hub published meanwhile are read first) is an error reply."""
     led = flaky.ledger
     assert isinstance(led, FlakyLedger)
     flaky.handle_sync("C", frame("evt.sub#1", {"rev": Z, "tops": ["prod.cat"]}))
@@ -552,6 +562,7 @@ def test_pub_answers_a_resent_uid_a_gone_publisher_and_a_failed_fanout_read(
     outs, job = flaky.handle("A", frame("evt.pub#1", {"uid": "u1", "acts": [new("1", "a")]}))
     assert job is not None
     led.broken = False
+    other_hub_publishes(led)
     results = flaky.run_job(job)
     led.broken = True
     (r,) = flaky.finish(job, results)
@@ -724,3 +735,71 @@ def test_a_catch_up_behind_another_is_answered_after_it(prod: Project, clock: Cl
     assert notes == [str(i) for i in range(1, 9)]
     last = (bodies[3].get("res") or bodies[3])["rev"]
     assert {b["rev"] for b in bodies[5:]} == {last}  # the revision the subscriber has
+
+
+class _CountingLedger(SqlLedger):
+    """A SQLite ledger that records the revisions ``events`` is asked to read after."""
+
+    def __init__(self, url: str, project: Project):
+        super().__init__(url, project)
+        self.reads: list[Rev] = []
+
+    def events(self, rev: Rev, tops: Iterable[str] | None = None,
+               limit: int = 0) -> list[Event]:
+        self.reads.append(rev)
+        return super().events(rev, tops, limit)
+
+
+def _pub(i: int, top: str = "prod.cat") -> str:
+    return frame(f"evt.pub#{i}", {"uid": f"u{i}", "acts": [new(str(i), f"n{i}", top)]})
+
+
+def test_a_restarted_hubs_first_publish_reads_nothing_back(prod: Project,
+                                                           tmp_path: Path) -> None:
+    """The id of the ledger's last event is known from the start: the first publish after a
+    start fans out without reading the ledger (it read its own events back to rule out a
+    gap from other hubs: a replaying satellite's first reply waited for 1,000 of them)."""
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    first = SqlLedger(url, prod)
+    try:
+        s0 = HubService(first)
+        s0.connect("A", "ann")
+        for i in range(3):
+            s0.handle_sync("A", _pub(i))
+    finally:
+        first.close()
+    led = _CountingLedger(url, prod)
+    try:
+        svc = HubService(led)  # the hub restarted
+        for c in ("A", "B"):
+            svc.connect(c, "ann")
+        svc.handle_sync("B", frame("evt.sub#1", {"rev": format_rev(led.rev()),
+                                                 "tops": ["prod.cat"]}))
+        led.reads.clear()
+        outs = svc.handle_sync("A", _pub(3))
+        assert led.reads == []
+        assert [e["key"] for e in push_of(svc, outs, "B")["evs"]] == ["3"]
+    finally:
+        led.close()
+
+
+def test_a_gap_right_after_a_restart_is_still_fetched(prod: Project, tmp_path: Path) -> None:
+    """Another hub on the same database publishes between this hub's start and its first
+    publish: its events are fanned out first (ids are dense), nothing is skipped."""
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    one, two = SqlLedger(url, prod), SqlLedger(url, prod)
+    try:
+        s2 = HubService(two)
+        s2.connect("X", "bob")
+        s2.handle_sync("X", _pub(0))
+        svc = HubService(one)  # starts after event 1
+        for c in ("A", "B"):
+            svc.connect(c, "ann")
+        svc.handle_sync("B", frame("evt.sub#1", {"rev": format_rev(one.rev()),
+                                                 "tops": ["prod.cat"]}))
+        s2.handle_sync("X", _pub(1))  # the other hub, after this one started
+        outs = svc.handle_sync("A", _pub(2))
+        assert [e["key"] for e in push_of(svc, outs, "B")["evs"]] == ["1", "2"]
+    finally:
+        one.close()
+        two.close()

@@ -330,3 +330,27 @@ def test_held_pushes_a_reply_covers_are_dropped_at_once() -> None:
     m.received(sat_reply("4", SatRes(8000, pushes[2].evs, (Ack("u2", 8000),), cont=True)), 1.2)
     assert m._held == []
     assert [e.id for e in st.evs] == [20, 21, 22] and st.rev() == 8000
+
+
+def test_the_first_sat_request_of_a_connection_is_small() -> None:
+    """Until the first reply the hub has nothing else to work on (and the satellite does not
+    know yet whether it may keep two requests in flight): the first ``evt.sat`` carries at
+    most ``first_trans`` transactions, the next ones up to ``max_trans``, on every new
+    connection."""
+    st = FakeStore()
+    st.pending = [trans(f"u{i}") for i in range(10)]
+    m = SyncMachine(st, random.Random(1), max_trans=4, first_trans=2)
+    _head, b = body(connect(m))
+    assert [t["uid"] for t in b["trans"]] == ["u0", "u1"]
+    m.received(sat_reply("2", SatRes(6000, (), (), cont=True)), 0.1)
+    sent = [body(f)[1] for f in frames_of(m.take())]
+    assert [[t["uid"] for t in b["trans"]] for b in sent] == [["u2", "u3", "u4", "u5"],
+                                                              ["u6", "u7", "u8", "u9"]]
+    m.disconnected(0.2, "gone")  # nothing acked: all ten are sent again
+    m.tick(100.0)
+    assert m.take() == [Open()]
+    m.connected(100.0)
+    [stat] = frames_of(m.take())
+    m.received(stat_reply(stat.partition("#")[2], 5000), 100.0)
+    [sat] = frames_of(m.take())
+    assert [t["uid"] for t in body(sat)[1]["trans"]] == ["u0", "u1"]
