@@ -26,10 +26,17 @@ the GIL for its step and takes it back, a hand-off to the hub's event loop.
 
 ``--profile N`` prints a cProfile of ours at group size N (synchronous=OFF) and exits.
 
+``--pages N`` prints which B-trees a commit of N transactions writes (WAL frames per commit,
+by table or index, from the WAL file and SQLite's ``dbstat``), for ours and for raw sqlite3
+writing the same rows, and exits. Its keys come from 10 interleaved streams as
+``bench/hub.py``'s 10 clients send them (``rate0-<client>-<n>``): each commit's records land
+on different leaf pages of the state table and of the event key index, as in the hub. The
+WAL's size per commit is what its ``fdatasync`` writes.
+
 Usage::
 
     .venv/bin/python bench/groups.py [--groups 1,5,10] [--n 600] [--rounds 5]
-                                     [--mode cpu,wall] [--profile N]
+                                     [--mode cpu,wall] [--profile N] [--pages N]
 
 It prints figures; it never passes or fails on time.
 """
@@ -41,6 +48,7 @@ import cProfile
 import os
 import platform
 import pstats
+import random
 import sqlite3
 import sys
 import tempfile
@@ -112,37 +120,50 @@ RAW_UPSERT = ("INSERT INTO st VALUES (?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE 
               "notes=excluded.notes, rev=excluded.rev")
 
 
+def raw_commit(db: sqlite3.Connection, chunk: list[tuple[Trans, str]], rev: list[int]) -> None:
+    """One commit of ``chunk``'s rows (``rev[0]``: the last revision and event id, moved on)."""
+    evs, auds, uids, sts = [], [], [], []
+    for t, usr in chunk:
+        rev[0] += 1
+        r = rev[0]
+        a = t.acts[0]
+        arg = a.arg
+        assert arg is not None
+        evs.append((r, r, a.top, a.key, "new", dumps(arg)))
+        auds.append((r, 0, r, usr, None, t.uid))
+        if t.uid:
+            uids.append((t.uid, r))
+        sts.append((a.key, arg["name"], arg["region"], arg["lat"], arg["lon"],
+                    arg["notes"], r))
+    db.execute("BEGIN IMMEDIATE")
+    db.executemany("INSERT INTO evt_event VALUES (?,?,?,?,?,?)", evs)
+    db.executemany("INSERT INTO evt_audit VALUES (?,?,?,?,?,?)", auds)
+    if uids:
+        db.executemany("INSERT INTO evt_uid VALUES (?,?)", uids)
+    db.executemany(RAW_UPSERT, sts)
+    db.execute("COMMIT")
+
+
 def raw(path: Path, items: list[tuple[Trans, str]], group: int, sync: str,
-        clock: Clock) -> float:
-    """Raw sqlite3 writing the same rows with the same commits (no reads, no rules)."""
+        clock: Clock, keep: list[sqlite3.Connection] | None = None) -> float:
+    """Raw sqlite3 writing the same rows with the same commits (no reads, no rules);
+    ``keep``: the connection is appended to it, open, instead of closed."""
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute(f"PRAGMA synchronous={sync}")
     for ddl in RAW_DDL:
         db.execute(ddl)
     db.set_trace_callback(count_step)
-    rev = eid = 0
+    rev = [0]
     t0 = clock()
     for i in range(0, len(items), group):
-        evs, auds, uids, sts = [], [], [], []
-        for t, usr in items[i:i + group]:
-            rev += 1
-            a = t.acts[0]
-            eid += 1
-            arg = a.arg
-            evs.append((eid, rev, a.top, a.key, "new", dumps(arg)))
-            auds.append((rev, 0, rev, usr, None, t.uid))
-            uids.append((t.uid, rev))
-            sts.append((a.key, arg["name"], arg["region"], arg["lat"], arg["lon"],
-                        arg["notes"], rev))
-        db.execute("BEGIN IMMEDIATE")
-        db.executemany("INSERT INTO evt_event VALUES (?,?,?,?,?,?)", evs)
-        db.executemany("INSERT INTO evt_audit VALUES (?,?,?,?,?,?)", auds)
-        db.executemany("INSERT INTO evt_uid VALUES (?,?)", uids)
-        db.executemany(RAW_UPSERT, sts)
-        db.execute("COMMIT")
+        raw_commit(db, items[i:i + group], rev)
     dt = clock() - t0
-    db.close()
+    if keep is None:
+        db.close()
+    else:
+        db.set_trace_callback(None)
+        keep.append(db)
     return dt
 
 
@@ -171,6 +192,79 @@ def profile(tmp: Path, n: int, group: int) -> None:
     st.sort_stats("cumulative").print_stats(25)
 
 
+def hub_items(n: int, clients: int = 10, seed: int = 1) -> list[tuple[Trans, str]]:
+    """``n`` transactions as bench/hub.py's clients send them: ``clients`` interleaved key
+    streams, no uid (a daql client's publish)."""
+    rng = random.Random(seed)
+    counts = [0] * clients
+    out = []
+    for _ in range(n):
+        i = rng.randrange(clients)
+        key = f"rate0-{i}-{counts[i]}"
+        counts[i] += 1
+        out.append((Trans((Action(TOP, key, Cmd.NEW, arg_of(len(out))),)), "bench"))
+    return out
+
+
+def wal_frames(path: Path, start: int) -> list[int]:
+    """The page numbers of the WAL frames of ``path`` from byte ``start`` on."""
+    size = 4096 + 24  # the ledger's page size (SQLite's default) plus the frame header
+    with open(str(path) + "-wal", "rb") as f:
+        f.seek(start)
+        data = f.read()
+    return [int.from_bytes(data[o:o + 4], "big") for o in range(0, len(data) - size + 1, size)]
+
+
+def pages(tmp: Path, n: int, group: int, commits: int = 200) -> None:
+    """Print the WAL frames per commit by B-tree, ours and raw (``--pages``)."""
+    print(f"WAL frames per commit of {group} transactions, by B-tree, after {n} published "
+          f"(synchronous=FULL, {commits} commits measured, checkpoints off while measuring)")
+    warm, items = hub_items(n), hub_items(commits * group, seed=2)
+    items = [(Trans((Action(TOP, "m" + t.acts[0].key, Cmd.NEW, t.acts[0].arg),)), u)
+             for t, u in items]  # keys not in the warm-up's
+    for side in ("ours", "raw"):
+        path = tmp / f"pages-{side}.db"
+        sink: list[sqlite3.Connection] = []
+        led: SqlLedger | None = None
+        rev = [n]
+        if side == "ours":
+            led = SqlLedger(f"sqlite:///{path}", PROJECT, synchronous="FULL")
+            for i in range(0, n, group):
+                led.publish_many(warm[i:i + group], now_rev())
+            pub = led._pub.driver_connection
+        else:
+            raw(path, warm, group, "FULL", time.perf_counter, sink)
+            pub = sink[0]
+        pub.execute("PRAGMA wal_autocheckpoint=0")
+        pub.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        by: dict[str, int] = {}
+        names: dict[int, str] = {}
+        look = sqlite3.connect(path)
+        for c in range(commits):
+            start = max(32, os.path.getsize(str(path) + "-wal"))
+            chunk = items[c * group:(c + 1) * group]
+            if led is not None:
+                led.publish_many(chunk, now_rev())
+            else:
+                raw_commit(pub, chunk, rev)
+            for pg in wal_frames(path, start):
+                if pg not in names:
+                    names = dict(look.execute("SELECT pageno, name FROM dbstat").fetchall())
+                    names[1] = "page 1 (the database header)"
+                name = names.get(pg, "?")
+                by[name] = by.get(name, 0) + 1
+        look.close()
+        total = sum(by.values())
+        print(f"  {'SqlLedger' if side == 'ours' else 'raw sqlite3, same rows'}: "
+              f"{total / commits:.1f} frames per commit")
+        for name, k in sorted(by.items(), key=lambda x: -x[1]):
+            print(f"    {name:<32} {k / commits:5.2f}")
+        if led is not None:
+            led.close()
+        else:
+            pub.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--groups", default="1,5,10", help="group sizes, comma-separated")
@@ -179,6 +273,9 @@ def main() -> None:
     ap.add_argument("--mode", default="cpu,wall", help="cpu, wall (comma-separated)")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="print a cProfile of publish_many at group size N and exit")
+    ap.add_argument("--pages", type=int, default=0, metavar="N",
+                    help="print the WAL frames a commit of N transactions writes, by B-tree "
+                    "(ours and raw), and exit")
     a = ap.parse_args()
     groups = [int(g) for g in a.groups.split(",")]
     modes = [m.strip() for m in a.mode.split(",") if m.strip()]
@@ -188,6 +285,9 @@ def main() -> None:
         tmp = Path(d)
         if a.profile:
             profile(tmp, a.n, a.profile)
+            return
+        if a.pages:
+            pages(tmp, a.n, a.pages)
             return
         print(f"{a.n} one-action transactions per run, {a.rounds} paired rounds; µs per "
               "transaction, medians; ratio = ours / raw per round")

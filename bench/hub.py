@@ -9,7 +9,8 @@ none on loopback) and drives it from this process over real websockets:
 2. sustained durable publish rate with 10 concurrent clients (each waits for its ack), beside
    raw sqlite3 doing one commit per transaction (same pragmas, an event and an audit row),
    in ``--rounds`` pairs run back to back (hub, then raw), each with the load average and the
-   CPU each hub thread (event loop, writer) and the clients spent per transaction, then the
+   CPU each hub thread (event loop, writer) and the clients spent per transaction (and how
+   long each waited for a CPU while runnable: Linux schedstat), then the
    medians and the range of the per-pair ratios.
 
 The hub runs with ``--rate``/``--burst`` raised: the default flood limit (200 messages/s per
@@ -282,11 +283,12 @@ async def echo_latency(n: int) -> list[float]:
 NO_FLOOD_LIMIT = ("--rate", "1000000", "--burst", "1000000")
 
 
-def thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
-    """User and system CPU seconds of each thread of a process (Linux ``/proc``): the main
-    thread is the hub's event loop, the other busy one its writer thread."""
+def thread_cpu(pid: int) -> dict[str, tuple[float, float, float]]:
+    """User and system CPU seconds of each thread of a process, and the seconds it waited
+    for a CPU while runnable (Linux ``/proc``: ``stat`` and ``schedstat``): the main thread
+    is the hub's event loop, the other busy one its writer thread."""
     tck = os.sysconf("SC_CLK_TCK")
-    out: dict[str, tuple[float, float]] = {}
+    out: dict[str, tuple[float, float, float]] = {}
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
@@ -294,24 +296,39 @@ def thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
     for tid in tids:
         try:
             stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+            sched = Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()
         except OSError:
             continue
         f = stat[stat.rindex(")") + 2:].split()
         out["loop" if tid == str(pid) else f"thread {tid}"] = (int(f[11]) / tck,
-                                                               int(f[12]) / tck)
+                                                               int(f[12]) / tck,
+                                                               int(sched[1]) / 1e9)
     return out
 
 
-def cpu_per_tx(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]],
-               n: int) -> str:
-    """'loop 95 (80u+15s), writer ...' in µs per transaction, threads that did work."""
+def my_wait() -> float:
+    """Seconds this process's threads waited for a CPU while runnable (``schedstat``)."""
+    total = 0.0
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            total += int(Path(f"/proc/self/task/{tid}/schedstat").read_text().split()[1]) / 1e9
+        except OSError:
+            continue
+    return total
+
+
+def cpu_per_tx(before: dict[str, tuple[float, float, float]],
+               after: dict[str, tuple[float, float, float]], n: int) -> str:
+    """'loop 95 (80u+15s, ran after waiting 40)...' in µs per transaction, threads that did
+    work: CPU (user+system), and the time the thread waited for a CPU while runnable."""
     parts = []
-    for name, (u1, s1) in after.items():
-        u0, s0 = before.get(name, (0.0, 0.0))
-        du, ds = (u1 - u0) / n * 1e6, (s1 - s0) / n * 1e6
+    for name, (u1, s1, w1) in after.items():
+        u0, s0, w0 = before.get(name, (0.0, 0.0, 0.0))
+        du, ds, dw = (u1 - u0) / n * 1e6, (s1 - s0) / n * 1e6, (w1 - w0) / n * 1e6
         if du + ds >= 1:
             label = name if name == "loop" else "writer"
-            parts.append(f"{label} {du + ds:.0f} ({du:.0f}u+{ds:.0f}s)")
+            parts.append(f"{label} {du + ds:.0f} ({du:.0f}u+{ds:.0f}s; waited {dw:.0f} for a "
+                         "CPU)")
     return ", ".join(parts)
 
 
@@ -343,10 +360,10 @@ async def run(quick: bool, db: str = "", rounds: int = 3, lean: bool = False) ->
                       f"p50 {pct(acks, .5):.2f} ms, p99 {pct(acks, .99):.2f} ms; {load()}")
             for r in range(rounds):
                 before = load()
-                cpu0, me0 = thread_cpu(proc.pid), time.process_time()
+                cpu0, me0, w0 = thread_cpu(proc.pid), time.process_time(), my_wait()
                 rate, total = await (publish_rate_lean if lean else publish_rate)(
                     url, 10, secs, f"rate{r}")
-                cpu1, me1 = thread_cpu(proc.pid), time.process_time()
+                cpu1, me1, w1 = thread_cpu(proc.pid), time.process_time(), my_wait()
                 raw = raw_sqlite_rate(tmp / f"raw{r}.db", secs)
                 rates.append(rate)
                 raws.append(raw)
@@ -354,7 +371,8 @@ async def run(quick: bool, db: str = "", rounds: int = 3, lean: bool = False) ->
                       f"({total} in {secs:g} s); raw sqlite3, one commit per transaction (WAL, "
                       f"synchronous=FULL): {raw:.0f} tx/s; hub / raw {rate / raw:.2f}x; {before}")
                 print(f"  CPU per transaction, us: hub {cpu_per_tx(cpu0, cpu1, total)}; the 10 "
-                      f"clients (this process) {(me1 - me0) / total * 1e6:.0f}")
+                      f"clients (this process) {(me1 - me0) / total * 1e6:.0f} (waited "
+                      f"{(w1 - w0) / total * 1e6:.0f} for a CPU)")
         finally:
             stop_hub(proc)
         ratios = sorted(a / b for a, b in zip(rates, raws, strict=True))
