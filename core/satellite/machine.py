@@ -14,12 +14,16 @@ anything in a simulation).
 Protocol (see ``docs/satellite.md``)::
 
     OFFLINE --tick at wake--> CONNECTING --connected--> HANDSHAKE: evt.stat
-    HANDSHAKE --Status (mig ok)--> CATCHUP: evt.sat {rev, trans: whole pending queue, tops, lim}
+    HANDSHAKE --Status (mig ok)--> CATCHUP: evt.sat {rev, trans: pending queue*, tops, lim}
     CATCHUP --SatRes more--> evt.sat {rev: reply rev, trans: []}  (batches, progress)
     CATCHUP --SatRes final--> LIVE: pushes (evt.update) applied as they come
     LIVE --local_change--> evt.sat {rev, trans: pending not yet sent on this connection}
     any --disconnected / request timeout--> OFFLINE, retry after backoff with jitter
     HANDSHAKE --Status mig differs--> STOPPED (clear error, nothing touched, no retry)
+
+    * the first evt.sat of a connection carries at most ``first_trans`` (100) pending
+      transactions, each later one up to ``max_trans`` (1,000): a long queue goes out in
+      requests, in queue order, pipelined (``cont``)
 
 Exactly once: pending transactions are resent with the same uid on every connection until the
 hub acks or rejects them; the hub acks a uid it applied before with its original revision.

@@ -373,6 +373,7 @@ class World:
         s.m = SyncMachine(s.sat, random.Random(self.rng.random()), lim=self.rng.choice([3, 50]),
                           backoff=Backoff(0.2, 8.0), timeout=5.0,
                           max_trans=self.rng.choice([2, 1000]),
+                          first_trans=self.rng.choice([1, 100]),
                           defer_apply=self.rng.random() < 0.5,
                           pipeline=self.rng.choice([1, 2, 3]))
 
