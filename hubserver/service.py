@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from core.errors import (
@@ -48,13 +48,12 @@ from core.errors import (
 from core.ledger.protocols import Publisher, PubResult
 from core.model import Audit, Event, Note, Status, Trans, Update
 from core.revision import ZERO_REV, Rev, format_rev, now_rev
-from core.subs import Delivery, Monitor, Subs, notes_for
+from core.subs import Delivery, Subs
 from core.wire import (
     ERR_CODE_READONLY,
     Ack,
     Frame,
     Reject,
-    SatReq,
     SatRes,
     dec_mon,
     dec_sat,
@@ -70,8 +69,11 @@ from core.wire import (
     format_reply,
     parse_frame,
 )
+from hubserver import catchup
 from hubserver.auth import ROLES
+from hubserver.catchup import Backlog
 from hubserver.limits import CLOSE_POLICY, CLOSE_PROTOCOL, CLOSE_TOO_SLOW, Limits
+from hubserver.outputs import Close, ConnId, Flush, Out, PubJob, Send
 from hubserver.recent import RecentEvents
 
 __all__ = [
@@ -87,82 +89,8 @@ __all__ = [
 
 log = logging.getLogger("outpost.hub")
 
-ConnId = Hashable
 SUBJECTS = ("dom.project", "evt.hist", "evt.mon", "evt.pub", "evt.sat", "evt.stat",
             "evt.sub", "evt.unmon", "evt.unsub")
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    """Send ``text`` to ``conn``."""
-
-    conn: ConnId
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    """Close ``conn`` with a WebSocket close code and a reason (at most 120 bytes)."""
-
-    conn: ConnId
-    code: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Flush:
-    """Pushes are pending for ``conn``: call :meth:`HubService.take_push` when ready to send.
-
-    ``catch_up``: an ``evt.sub`` or ``evt.mon`` catch-up instead, to send at this place of
-    the connection's send order: before any reply or push that comes after this ``Flush``.
-    While ``catch_up.reply`` is set it also owes its request's reply (the adapter reads
-    even that batch off the event loop). An adapter reads it batch by batch
-    (:meth:`HubService.backlog`) when it gets there; a synchronous one may call
-    :meth:`HubService.catch_up_sync` (``handle_sync`` already sends the reply so).
-    """
-
-    conn: ConnId
-    catch_up: Backlog | None = None
-
-
-Out = Send | Close | Flush
-
-
-@dataclass(slots=True)
-class PubJob:
-    """Transactions of one request, to publish on the ledger (``items``: trans and user)."""
-
-    conn: ConnId
-    subj: str
-    tok: str
-    items: list[tuple[Trans, str]]
-    sat: SatReq | None = None
-    pre: dict[int, Exception] = field(default_factory=dict)  # rejected before publishing
-
-
-@dataclass(slots=True)
-class Backlog:
-    """A catch-up to send in batches, in the connection's send order: the events after
-    ``after`` up to ``upto`` (the revision fanned out when it was asked for) of ``tops``.
-
-    - ``evt.sub``: the events the reply holds (``reply``: its subject and token, while the
-      reply is not sent), then the rest as ``evt.update`` pushes;
-    - ``evt.mon`` with a ``rev`` (``mon``: the monitor): the monitor's id as the reply, then
-      notes of the changes it watches as ``evt.update`` pushes.
-
-    Every batch is read with :meth:`HubService.backlog_read` (any thread: it reads only the
-    ledger and this object) and turned into frames by :meth:`HubService.backlog_push`.
-    """
-
-    after: Rev
-    upto: Rev
-    tops: tuple[str, ...]
-    seq: int = 0  # which catch-up of the connection (kept when evt.unsub narrows ``tops``)
-    mon: Monitor | None = None
-    reply: tuple[str, str] | None = None  # (subj, tok) of the reply still to send
-    rest: tuple[str, ...] | None = None  # evt.sub: topics left for the pushes after the
-    # reply (an evt.unsub or evt.sat while the reply was pending); None: ``tops``
-    claim: Rev | None = None  # evt.mon: the rev its note pushes claim; None: ``upto``
 
 
 @dataclass(slots=True)
@@ -194,6 +122,9 @@ class HubService:
     RECENT_EVENTS = 8192
     """How many recently fanned-out events are kept for ``evt.sat`` replies (see
     :mod:`hubserver.recent`)."""
+
+    BACKLOG_BATCH = 1000
+    """Most events one catch-up push of an ``evt.sub`` holds (bounded by ``max_batch``)."""
 
     def __init__(self, ledger: Publisher, clock: Callable[[], Rev] = now_rev,
                  limits: Limits | None = None):
@@ -329,14 +260,14 @@ class HubService:
         if s == "evt.sat":
             # a satellite resyncs from its own rev: an evt.sub catch-up still being pushed
             # would bring it old events
-            self._trim_backlogs(conn, sat=True)
+            catchup.trim(self, conn, sat=True)
             return self._sat(conn, c, frame)
         if s == "evt.sub":
             return self._sub(conn, frame), None
         if s == "evt.unsub":
             req = dec_sub(decode_body(frame), "evt.unsub")
             self.subs.unsubscribe(conn, req.tops)
-            self._trim_backlogs(conn)
+            catchup.trim(self, conn)
             # events of these topics fanned out before it are still sent, ahead of the reply
             # (as daql): a push's rev speaks for every topic the client had, so taking them
             # out of a push that also holds other topics would lose them for good
@@ -345,7 +276,7 @@ class HubService:
             return self._mon(conn, frame), None
         if s == "evt.unmon":
             mon = dec_unmon(decode_body(frame))
-            self._drop_mon_backlog(conn, mon)
+            catchup.drop_mon(self, conn, mon)
             return self._res(conn, frame, self.subs.unmonitor(conn, mon)), None
         if s == "evt.hist":
             return self._hist(conn, frame), None
@@ -388,143 +319,8 @@ class HubService:
         # read when the connection's sender gets to it, off the event loop: the reply holds
         # the first batch (never cutting a revision); the rest, up to the watermark, follows
         # as evt.update pushes, batch by batch, before any later push
-        return [Flush(conn, self._add_backlog(conn, Backlog(
+        return [Flush(conn, catchup.add(self, conn, Backlog(
             req.rev, self.rev, tuple(fresh), reply=(frame.subj, frame.tok))))]
-
-    def _add_backlog(self, conn: ConnId, b: Backlog) -> Backlog:
-        self._backlog_seq += 1
-        b.seq = self._backlog_seq
-        self._backlogs.setdefault(conn, []).append(b)
-        return b
-
-    def _trim_backlogs(self, conn: ConnId, sat: bool = False) -> None:
-        """An ``evt.unsub`` (or, ``sat``, an ``evt.sat``, which resyncs the connection from its
-        own rev) narrowed the subscription: the ``evt.sub`` catch-ups push only what is left.
-        A reply still to send is sent as asked (as daql's hub would have, before serving the
-        next request); monitors' catch-ups are not concerned."""
-        bls = self._backlogs.get(conn)
-        if not bls:
-            return
-        tops = set() if sat or conn not in self.subs else set(self.subs.get(conn).tops)
-        keep = []
-        for b in bls:
-            if b.mon is not None:
-                keep.append(b)
-                continue
-            if b.reply is not None:
-                b.rest = tuple(t for t in (b.tops if b.rest is None else b.rest) if t in tops)
-                keep.append(b)
-                continue
-            left = tuple(t for t in b.tops if t in tops)
-            if left == b.tops:
-                keep.append(b)
-            elif left:  # a new object: a read for the old topics in flight is dropped
-                keep.append(Backlog(b.after, b.upto, left, b.seq))
-        if keep:
-            self._backlogs[conn] = keep
-        else:
-            del self._backlogs[conn]
-
-    BACKLOG_BATCH = 1000
-    """Most events one catch-up push of an ``evt.sub`` holds (bounded by ``max_batch``)."""
-
-    def backlog(self, conn: ConnId) -> tuple[Backlog, int] | None:
-        """The catch-up ``conn`` gets next and how many events to read, or ``None``.
-
-        :meth:`backlog_read` reads them (on any thread; the asyncio adapter reads them off
-        the event loop) for :meth:`backlog_push`. A reply's batch and a monitor's are read
-        ``max_batch`` at a time, pushes of events ``BACKLOG_BATCH`` at a time.
-        """
-        bls = self._backlogs.get(conn)
-        if not bls:
-            return None
-        b = bls[0]
-        cap = max(1, self.limits.max_batch)
-        return b, cap if b.reply is not None or b.mon is not None \
-            else max(1, min(self.BACKLOG_BATCH, cap))
-
-    def backlog_read(self, b: Backlog, limit: int) -> tuple[list[Event], bool]:
-        """Read the next batch of ``b``: up to ``limit`` events after ``b.after`` (whole
-        revisions), and whether more may follow up to ``b.upto``. Touches only the ledger
-        and ``b`` (never changed in place while a read may run): safe on another thread."""
-        evs = self.ledger.events(b.after, b.tops, limit) if b.tops else []
-        if len(evs) < limit or evs[-1].rev >= b.upto:
-            return evs, False
-        if b.reply is None:
-            return evs, True  # a push claims its last event's rev: no second read
-        # the reply's rev says whether the subscription is caught up: find out
-        nxt = self.ledger.events(evs[-1].rev, b.tops, 1)
-        return evs, bool(nxt) and nxt[0].rev <= b.upto
-
-    def backlog_push(self, conn: ConnId, b: Backlog, evs: Sequence[Event],
-                     more: bool = True) -> list[str]:
-        """The frames of a batch read for ``b`` (:meth:`backlog_read`), in order: the reply
-        to its request (first batch) and an ``evt.update`` push (none when nothing is left).
-
-        ``b`` may have changed or gone while its events were read (``evt.unsub``,
-        ``evt.unmon``, ``evt.sat``): then nothing is sent and :meth:`backlog` tells what to
-        read now.
-        """
-        bls = self._backlogs.get(conn)
-        if not bls or bls[0] is not b:
-            return []
-        mine = [e for e in evs if b.after < e.rev <= b.upto]
-        done = not more or not mine or mine[-1].rev >= b.upto or len(evs) > len(mine)
-        rev = b.upto if done else mine[-1].rev
-        out: list[str] = []
-        if b.reply is not None:
-            subj, tok = b.reply
-            b.reply = None
-            if b.mon is not None:
-                out.append(format_reply(subj, tok, b.mon.id))
-            else:
-                out.append(format_reply(subj, tok, enc_update(Update(rev, tuple(mine)))
-                                        if mine else None))
-                if b.rest is not None:  # narrowed meanwhile: the pushes cover what is left
-                    b.tops, b.rest = b.rest, None
-                    done = done or not b.tops
-                mine = []  # in the reply
-        if done:  # caught up to the watermark: later events come as live pushes
-            bls.pop(0)
-            if not bls:
-                del self._backlogs[conn]
-        else:
-            b.after = mine[-1].rev if mine else rev
-        if b.mon is not None:
-            notes = notes_for([b.mon], mine)
-            if notes:
-                # the revision of the request: the client has every event of its topics up
-                # to it before this frame (a batch's own would take its revision back); a
-                # satellite paused in an evt.sat catch-up only up to its last reply's
-                up = Update(b.upto if b.claim is None else b.claim, (), tuple(notes))
-                out.append(format_push("evt.update", enc_update(up)))
-        elif mine:
-            # no audits, as in the evt.sub reply (the audits extension is evt.sat's)
-            out.append(format_push("evt.update", enc_update(Update(rev, tuple(mine)))))
-        return out
-
-    def backlog_failed(self, conn: ConnId, b: Backlog, exc: OutpostError) -> str | None:
-        """Reading ``b`` failed: the error reply to send when its request is not answered
-        yet (nothing of the request is kept), else ``None``: close the connection with 1013
-        (its client resyncs from its rev)."""
-        log.warning("conn %s: reading its catch-up failed: %s", conn, exc)
-        bls = self._backlogs.get(conn)
-        if not bls or bls[0] is not b or b.reply is None:
-            return None
-        bls.pop(0)
-        if not bls:
-            del self._backlogs[conn]
-        subj, tok = b.reply
-        # nothing of the request goes out after its error reply (pushes sealed after the
-        # request follow this catch-up in the send order); the client may ask again
-        if b.mon is not None:
-            self.subs.unmonitor(conn, b.mon.id)
-            self._unpush(conn, mon=b.mon.id)
-        else:
-            gone = b.tops if b.rest is None else b.rest
-            self.subs.unsubscribe(conn, gone)
-            self._unpush(conn, tops=gone)
-        return format_reply(subj, tok, err=f"{subj} failed on the hub: {exc}")
 
     def _unpush(self, conn: ConnId, tops: Sequence[str] = (), mon: int | None = None) -> None:
         """Take the events of ``tops`` (the notes of monitor ``mon``) out of what ``conn``
@@ -537,49 +333,6 @@ class HubService:
                 d.evs = [e for e in d.evs if e.top not in tops]
             if mon is not None and d.note:
                 d.note = [n for n in d.note if n.mon != mon]
-
-    def catch_up_sync(self, conn: ConnId, b: Backlog, reply_only: bool = False) -> list[Out]:
-        """Read and format catch-up ``b`` at once, on this thread (synchronous drivers: tests,
-        the simulation); the frames in order, or a ``Close``. ``reply_only``: only the batch
-        that answers its request (a ``Flush(conn, b)`` follows when more is left), and only
-        when no earlier catch-up of the connection is still to send (else ``Flush(conn, b)``
-        stays in its place: its reply comes after that one)."""
-        outs: list[Out] = []
-        if reply_only and (bl := self.backlog(conn)) is not None and bl[0] is not b:
-            return [Flush(conn, b)]
-        while (bl := self.backlog(conn)) is not None and bl[0].seq == b.seq:
-            cur, limit = bl
-            if reply_only and cur.reply is None:
-                outs.append(Flush(conn, cur))
-                break
-            try:
-                evs, more = self.backlog_read(cur, limit)
-            except OutpostError as exc:
-                err = self.backlog_failed(conn, cur, exc)
-                if err is None:
-                    return [*outs, Close(conn, CLOSE_TOO_SLOW, "could not read your "
-                                         "catch-up: reconnect and resync from your rev")]
-                outs.append(Send(conn, err))
-                continue
-            outs.extend(Send(conn, t) for t in self.backlog_push(conn, cur, evs, more))
-        return outs
-
-    def _drop_mon_backlog(self, conn: ConnId, mon: int) -> None:
-        """``evt.unmon``: no more notes of that monitor's catch-up (its reply, when still to
-        send, is sent: it comes before this request's)."""
-        bls = self._backlogs.get(conn)
-        if not bls:
-            return
-        keep = []
-        for b in bls:
-            if b.mon is None or b.mon.id != mon:
-                keep.append(b)
-            elif b.reply is not None:  # a new object: a read in flight is dropped
-                keep.append(Backlog(b.after, b.upto, (), b.seq, b.mon, b.reply))
-        if keep:
-            self._backlogs[conn] = keep
-        else:
-            del self._backlogs[conn]
 
     def _mon(self, conn: ConnId, frame: Frame) -> list[Out]:
         req = dec_mon(decode_body(frame))
@@ -595,7 +348,7 @@ class HubService:
             # in an evt.sat catch-up with more (its last reply is before this one in the
             # send order): the client has the events up to that reply's rev, not the hub's
             b.claim = min(b.upto, c.sat_end)
-        return [Flush(conn, self._add_backlog(conn, b))]
+        return [Flush(conn, catchup.add(self, conn, b))]
 
     def _hist(self, conn: ConnId, frame: Frame) -> list[Out]:
         body = decode_body(frame)
@@ -611,6 +364,14 @@ class HubService:
                 d["arg"] = h.arg
             res.append(d)
         return self._res(conn, frame, res)
+
+    # -- catch-ups (hubserver/catchup.py: the functions, bound here as methods) -----------------
+
+    backlog = catchup.backlog
+    backlog_read = catchup.backlog_read
+    backlog_push = catchup.backlog_push
+    backlog_failed = catchup.backlog_failed
+    catch_up_sync = catchup.catch_up_sync
 
     # -- evt.pub / evt.sat ---------------------------------------------------------------------
 
