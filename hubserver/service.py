@@ -36,7 +36,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from core.errors import (
     ConflictError,
@@ -51,10 +51,7 @@ from core.revision import ZERO_REV, Rev, format_rev, now_rev
 from core.subs import Delivery, Subs
 from core.wire import (
     ERR_CODE_READONLY,
-    Ack,
     Frame,
-    Reject,
-    SatRes,
     dec_mon,
     dec_sat,
     dec_sub,
@@ -62,14 +59,13 @@ from core.wire import (
     dec_unmon,
     decode_body,
     enc_conflict,
-    enc_sat_res,
     enc_status,
     enc_update,
     format_push,
     format_reply,
     parse_frame,
 )
-from hubserver import catchup
+from hubserver import catchup, satreply
 from hubserver.auth import ROLES
 from hubserver.catchup import Backlog
 from hubserver.limits import CLOSE_POLICY, CLOSE_PROTOCOL, CLOSE_TOO_SLOW, Limits
@@ -482,7 +478,7 @@ class HubService:
                 return self._res(job.conn, frame, enc_update(Update(r.rev, r.evs)))
             return self._reply_error(job.conn, frame, r)
         if failed is None:
-            return self._sat_reply(job, results)
+            return satreply.sat_reply(self, job, results)
         # an environment failure or a bug is not a verdict on the transactions: rejecting
         # them would move them out of the satellite's pending queue; an error reply keeps
         # them pending and the satellite resends them (same uids) after its backoff
@@ -521,95 +517,6 @@ class HubService:
             return self._err(conn, frame, str(exc))
         # logged with its traceback by finish()
         return self._err(conn, frame, f"internal error while publishing: {type(exc).__name__}")
-
-    def _sat_reply(self, job: PubJob, results: Sequence[PubResult | Exception]) -> list[Out]:
-        assert job.sat is not None
-        req = job.sat
-        acks: list[Ack] = []
-        rejects: list[Reject] = []
-        if not job.pre and len(results) == len(req.trans) \
-                and all(type(r) is PubResult for r in results):
-            # the common case, every transaction published (or a duplicate): acks only
-            done = cast("Sequence[PubResult]", results)
-            acks = [Ack(t.uid, r.rev) for t, r in zip(req.trans, done, strict=True) if t.uid]
-        else:
-            self._verdicts(job, results, acks, rejects)
-        c = self._conns.get(job.conn)
-        start = req.rev
-        if req.cont and c is not None and c.sat_tops == frozenset(req.tops):
-            # ours: a request sent before the previous reply arrived (docs/protocol.md); the
-            # replies of a connection go out in request order, so everything up to where the
-            # last one ended is delivered before this one
-            start = max(start, c.sat_end)
-        # every read first: a StorageError leaves the subscription as it was
-        cap = max(1, self.limits.max_batch)
-        lim = min(req.lim or self.limits.sat_batch or cap, cap)
-        evs, more = self._sat_events(start, req.tops, lim)
-        rev = evs[-1].rev if more else max(self.rev, start)
-        audits: tuple[Audit, ...] = ()
-        if evs and c is not None and c.audits:
-            # from the cache of audits this hub published (a satellite's own transactions,
-            # just remembered by _finish); only older revisions are read
-            audits = self._audits_of(evs)
-        self.subs.replace(job.conn, req.tops)
-        sub = self.subs.get(job.conn)
-        sub.paused = more
-        sub.watermark = rev
-        d = self._pending.get(job.conn)
-        if d is not None:
-            # the reply (or, with more, the batches after it) covers every pending event of
-            # tops, and the subscription is now exactly tops: drop them all. Notes are in no
-            # reply: keep them for the push already on its way (its Flush is queued), and let
-            # it claim no revision beyond what the client had when it asked
-            d.evs.clear()
-            if d.note:
-                d.rev = min(d.rev, start)
-            else:
-                del self._pending[job.conn]
-        if c is not None:
-            c.sat_end, c.sat_tops = rev, frozenset(req.tops)
-        res = SatRes(rev, tuple(evs), tuple(acks), tuple(rejects), more, audits,
-                     cont=req.cont)
-        return [Send(job.conn, format_reply(job.subj, job.tok, enc_sat_res(res)))]
-
-    @staticmethod
-    def _verdicts(job: PubJob, results: Sequence[PubResult | Exception], acks: list[Ack],
-                  rejects: list[Reject]) -> None:
-        """The acks and rejects of an ``evt.sat``'s transactions, in request order (into
-        ``acks`` and ``rejects``): ``results`` are those of ``job.items``, the transactions
-        refused before publishing are in ``job.pre``."""
-        assert job.sat is not None
-        it = iter(results)
-        pre = job.pre
-        for i, t in enumerate(job.sat.trans):
-            r: PubResult | Exception | None = pre.get(i) if pre else None
-            if r is None:
-                r = next(it, None)
-                if r is None:
-                    r = ValidationError("no result")
-            if not t.uid:
-                continue  # a daql client sends no uid: nothing to acknowledge by (as daql)
-            if isinstance(r, PubResult):
-                acks.append(Ack(t.uid, r.rev))
-            else:
-                conflicts = r.conflicts if isinstance(r, ConflictError) else ()
-                rejects.append(Reject(t.uid, str(r), conflicts))
-
-    def _sat_events(self, rev: Rev, tops: Sequence[str], lim: int) -> tuple[list[Event], bool]:
-        """The events of an ``evt.sat`` reply (as :meth:`_events`) and whether more follow:
-        from the recently fanned-out events when they reach back to ``rev`` (a replaying
-        satellite's reply holds the events its batch just published), else from the ledger."""
-        if self._recent.covers(rev):
-            evs = self._recent.after(rev, tops, lim) if tops and rev < self.rev else []
-            more = len(evs) >= lim and evs[-1].rev < self.rev \
-                and bool(self._recent.after(evs[-1].rev, tops, 1))
-            return evs, more
-        evs = self._events(rev, tops, lim)
-        more = False
-        if len(evs) >= lim and evs[-1].rev < self.rev:
-            nxt = self.ledger.events(evs[-1].rev, tops, 1)
-            more = bool(nxt) and nxt[0].rev <= self.rev
-        return evs, more
 
     # -- fan-out -------------------------------------------------------------------------------
 
