@@ -22,6 +22,7 @@ from core.model import Event, Update
 from core.revision import Rev
 from core.subs import Monitor, notes_for
 from core.wire import enc_update, format_push, format_reply
+from hubserver.fanout import unpush
 from hubserver.limits import CLOSE_TOO_SLOW
 from hubserver.outputs import Close, ConnId, Flush, Out, Send
 
@@ -190,11 +191,11 @@ def backlog_failed(svc: HubService, conn: ConnId, b: Backlog, exc: OutpostError)
     # request follow this catch-up in the send order); the client may ask again
     if b.mon is not None:
         svc.subs.unmonitor(conn, b.mon.id)
-        svc._unpush(conn, mon=b.mon.id)
+        unpush(svc, conn, mon=b.mon.id)
     else:
         gone = b.tops if b.rest is None else b.rest
         svc.subs.unsubscribe(conn, gone)
-        svc._unpush(conn, tops=gone)
+        unpush(svc, conn, tops=gone)
     return format_reply(subj, tok, err=f"{subj} failed on the hub: {exc}")
 
 

@@ -18,6 +18,7 @@ from core.ledger.protocols import PubResult
 from core.model import Audit, Event
 from core.revision import Rev
 from core.wire import Ack, Reject, SatRes, enc_sat_res, format_reply
+from hubserver.fanout import audits_of
 from hubserver.outputs import Out, PubJob, Send
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ def sat_reply(svc: HubService, job: PubJob, results: Sequence[PubResult | Except
     if evs and c is not None and c.audits:
         # from the cache of audits this hub published (a satellite's own transactions,
         # just remembered by _finish); only older revisions are read
-        audits = svc._audits_of(evs)
+        audits = audits_of(svc, evs)
     svc.subs.replace(job.conn, req.tops)
     sub = svc.subs.get(job.conn)
     sub.paused = more

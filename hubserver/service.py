@@ -28,6 +28,15 @@ range query. Other connections never get the field: their frames stay byte-ident
 Pushes are coalesced: fan-out adds events to a per-connection pending :class:`Delivery` and
 emits one :class:`Flush` when it was empty; the adapter's writer then calls
 :meth:`HubService.take_push`, which drains whatever accumulated meanwhile into one frame.
+
+This module holds the requests and the publish jobs' replies; the rest of the service's logic
+is in functions that take the service (its state stays here), several bound as its methods:
+
+- :mod:`hubserver.outputs`: what it hands back (``Send``, ``Close``, ``Flush``, ``PubJob``);
+- :mod:`hubserver.catchup`: ``evt.sub`` / ``evt.mon`` catch-ups (``backlog*``);
+- :mod:`hubserver.satreply`: the ``evt.sat`` reply;
+- :mod:`hubserver.fanout`: fan-out, push coalescing and the audit cache (``published``,
+  ``take_push``, ``seal``).
 """
 
 from __future__ import annotations
@@ -46,7 +55,7 @@ from core.errors import (
     WireError,
 )
 from core.ledger.protocols import Publisher, PubResult
-from core.model import Audit, Event, Note, Status, Trans, Update
+from core.model import Audit, Event, Status, Trans, Update
 from core.revision import ZERO_REV, Rev, format_rev, now_rev
 from core.subs import Delivery, Subs
 from core.wire import (
@@ -61,14 +70,13 @@ from core.wire import (
     enc_conflict,
     enc_status,
     enc_update,
-    format_push,
     format_reply,
     parse_frame,
 )
-from hubserver import catchup, satreply
+from hubserver import catchup, fanout, satreply
 from hubserver.auth import ROLES
 from hubserver.catchup import Backlog
-from hubserver.limits import CLOSE_POLICY, CLOSE_PROTOCOL, CLOSE_TOO_SLOW, Limits
+from hubserver.limits import CLOSE_POLICY, CLOSE_PROTOCOL, Limits
 from hubserver.outputs import Close, ConnId, Flush, Out, PubJob, Send
 from hubserver.recent import RecentEvents
 
@@ -318,18 +326,6 @@ class HubService:
         return [Flush(conn, catchup.add(self, conn, Backlog(
             req.rev, self.rev, tuple(fresh), reply=(frame.subj, frame.tok))))]
 
-    def _unpush(self, conn: ConnId, tops: Sequence[str] = (), mon: int | None = None) -> None:
-        """Take the events of ``tops`` (the notes of monitor ``mon``) out of what ``conn``
-        has not been sent yet: the pending push and the sealed ones (:meth:`seal`)."""
-        ds = list(self._sealed.get(conn, ()))
-        if (d := self._pending.get(conn)) is not None:
-            ds.append(d)
-        for d in ds:
-            if tops and d.evs:
-                d.evs = [e for e in d.evs if e.top not in tops]
-            if mon is not None and d.note:
-                d.note = [n for n in d.note if n.mon != mon]
-
     def _mon(self, conn: ConnId, frame: Frame) -> list[Out]:
         req = dec_mon(decode_body(frame))
         self._check_tops([w.top for w in req.watch], "evt.mon")
@@ -454,7 +450,7 @@ class HubService:
             if not r.dup:
                 t, usr = job.items[0]
                 # what the ledger stored in the audit row (core.ledger.batch), minus arrived
-                self._remember(Audit(r.rev, t.created, ZERO_REV, usr, t.extra, t.uid))
+                fanout.remember(self, Audit(r.rev, t.created, ZERO_REV, usr, t.extra, t.uid))
                 outs = self.published(r.evs, mine)
             if r.rev > self.rev:  # see _finish: applied through another hub, not fanned out
                 outs.extend(self.published(
@@ -496,7 +492,7 @@ class HubService:
         for (t, usr), r in zip(job.items, results, strict=False):
             if isinstance(r, PubResult) and not r.dup:
                 # what the ledger stored in the audit row (core.ledger.batch), minus arrived
-                self._remember(Audit(r.rev, t.created, ZERO_REV, usr, t.extra, t.uid))
+                fanout.remember(self, Audit(r.rev, t.created, ZERO_REV, usr, t.extra, t.uid))
         done = [r for r in results if isinstance(r, PubResult) and not r.dup]
         # the publisher gets its events in its reply; with an error reply instead, as pushes
         mine = {} if whole else {r.rev: job.conn for r in results if isinstance(r, PubResult)}
@@ -518,147 +514,12 @@ class HubService:
         # logged with its traceback by finish()
         return self._err(conn, frame, f"internal error while publishing: {type(exc).__name__}")
 
-    # -- fan-out -------------------------------------------------------------------------------
+    # -- fan-out and pushes (hubserver/fanout.py: the functions, bound here as methods) ---------
 
-    def published(self, evs: Sequence[Event], exclude: dict[Rev, ConnId] | None = None
-                  ) -> list[Out]:
-        """Fan out newly committed events (in revision order) and advance :attr:`rev`.
-
-        Args:
-            evs: the events of the new revisions.
-            exclude: revision → publishing connection (it gets them in its reply).
-        """
-        evs = [e for e in evs if e.rev > self.rev]  # already fanned out (by a catch-up)
-        if not evs:
-            return []
-        if self._last_id is None or evs[0].id != self._last_id + 1:
-            # event ids are dense and assigned in revision order under the ledger's write
-            # lock: a hole means revisions published through another hub (same PostgreSQL
-            # ledger) that this hub has not fanned out yet; fetch them first, so subscribers
-            # never skip one (docs/scaleout.md)
-            gap = [e for e in self.ledger.events(self.rev) if e.rev < evs[0].rev]
-            evs = gap + evs
-        outs: list[Out] = []
-        for conn, d in self.subs.fanout(evs, exclude).items():
-            outs.extend(self._queue(conn, d.evs, d.note, d.rev))
-        self.rev = max(self.rev, evs[-1].rev)
-        self._last_id = evs[-1].id
-        self._recent.add(evs)
-        return outs
-
-    def catch_up(self, evs: Sequence[Event]) -> list[Out]:
-        """Fan out events read from the ledger after :attr:`rev` (published by other hubs).
-
-        ``evs`` must be every event of the ledger after some revision ``<= self.rev`` up to
-        the end of a revision, in (rev, id) order, as :meth:`Ledger.events` returns them;
-        events already fanned out are dropped. Used by :mod:`hubserver.cluster`.
-        """
-        return self.published(evs)
-
-    def _queue(self, conn: ConnId, evs: list[Event], notes: list[Note], rev: Rev) -> list[Out]:
-        if not evs and self.subs.get(conn).paused and (c := self._conns.get(conn)) is not None:
-            # notes only, to a satellite in an evt.sat catch-up with more: it has the events
-            # up to its last reply's rev, not this fan-out's (as _sat_reply's pending notes)
-            rev = min(rev, c.sat_end)
-        d = self._pending.get(conn)
-        first = d is None
-        if d is None:
-            d = self._pending[conn] = Delivery(rev)
-        d.rev = max(d.rev, rev)
-        d.evs.extend(evs)
-        d.note.extend(notes)
-        if len(d.evs) + len(d.note) > self.limits.max_pending:
-            self._pending.pop(conn, None)
-            self.subs.remove(conn)
-            return [Close(conn, CLOSE_TOO_SLOW,
-                          f"more than {self.limits.max_pending} events waiting: "
-                          "reconnect and resync from your rev")]
-        return [Flush(conn)] if first else []
-
-    def take_push(self, conn: ConnId) -> str | None:
-        """The pending ``evt.update`` frame for ``conn`` (the events and notes coalesced since
-        the last one), or ``None``.
-
-        Catch-ups (``Flush.catch_up``) are not in it: each is sent where its ``Flush`` is in
-        the connection's send order, with :meth:`backlog`, :meth:`backlog_read` and
-        :meth:`backlog_push` (or :meth:`catch_up_sync`).
-        """
-        d = self._pending.pop(conn, None)
-        return None if d is None else self._format_push(conn, d)
-
-    def seal(self, conn: ConnId) -> Delivery | None:
-        """Take the pending push of ``conn`` as a frame of its own, to send later with
-        :meth:`take_sealed` (an adapter that must queue it: a reply or a catch-up follows it
-        in the send order), or ``None`` when nothing is pending.
-
-        Until it is taken, a catch-up queued before it whose reply turns into an error
-        removes its topics' events (its monitor's notes) from it (:meth:`backlog_failed`).
-        """
-        d = self._pending.pop(conn, None)
-        if d is None or (not d.evs and not d.note):
-            return None
-        self._sealed.setdefault(conn, []).append(d)
-        return d
-
-    def take_sealed(self, conn: ConnId, d: Delivery) -> str | None:
-        """The frame of a push sealed by :meth:`seal` (``None``: nothing is left of it)."""
-        ds = self._sealed.get(conn)
-        if ds:
-            if ds[0] is d:
-                del ds[0]
-            else:
-                ds[:] = [x for x in ds if x is not d]
-            if not ds:
-                del self._sealed[conn]
-        return self._format_push(conn, d)
-
-    def _format_push(self, conn: ConnId, d: Delivery) -> str | None:
-        if not d.evs and not d.note:
-            return None
-        c = self._conns.get(conn)
-        with_audits = c is not None and c.audits
-        key: tuple[Any, ...] | None = None
-        if not d.note:
-            # subscribers of the same topics get the same frame: encode it once per fan-out
-            # (event ids are unique, so the ids and the revision identify the frame)
-            key = (d.rev, with_audits, *[e.id for e in d.evs])
-            cached = self._push_cache.get(key)
-            if cached is not None:
-                return cached
-        audits = self._audits_of(d.evs) if with_audits else ()
-        text = format_push("evt.update", enc_update(Update(d.rev, tuple(d.evs), tuple(d.note),
-                                                           audits)))
-        if key is not None:
-            if len(self._push_cache) >= self.PUSH_CACHE:
-                del self._push_cache[next(iter(self._push_cache))]
-            self._push_cache[key] = text
-        return text
-
-    def _remember(self, a: Audit) -> None:
-        self._audits[a.rev] = a
-        if len(self._audits) > self.AUDIT_CACHE:
-            self._audits.popitem(last=False)
-
-    def _audits_of(self, evs: Sequence[Event]) -> tuple[Audit, ...]:
-        """The audits of the revisions of ``evs``: from the cache, else read in one query."""
-        revs = sorted({e.rev for e in evs})
-        found = {r: a for r in revs if (a := self._audits.get(r)) is not None}
-        missing = [r for r in revs if r not in found]
-        if missing:
-            want = set(missing)
-            for a in self.ledger.audits(missing[0] - 1, missing[-1]):
-                if a.rev in want:
-                    found[a.rev] = a  # from here, not the cache: a big reply outgrows it
-                    self._remember(a)
-        return tuple(found[r] for r in revs if r in found)
-
-    def has_push(self, conn: ConnId) -> bool:
-        """A push is open for ``conn`` (even one emptied by :meth:`backlog_failed`): the next
-        reply must seal it, else the flush queued for it would carry later events ahead of
-        that reply."""
-        return conn in self._pending
-
-    def pending(self, conn: ConnId) -> int:
-        """Events and notes waiting to be pushed to ``conn``."""
-        d = self._pending.get(conn)
-        return 0 if d is None else len(d.evs) + len(d.note)
+    published = fanout.published
+    catch_up = fanout.catch_up
+    take_push = fanout.take_push
+    seal = fanout.seal
+    take_sealed = fanout.take_sealed
+    has_push = fanout.has_push
+    pending = fanout.pending
