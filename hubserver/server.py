@@ -47,7 +47,6 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
-from websockets.protocol import State
 from websockets.typing import Origin
 
 from core.crashpoints import crash_point
@@ -59,6 +58,7 @@ from core.subs import Delivery
 from hubserver.auth import User, Users, parse_bearer
 from hubserver.connection import HubConnection, WriterThread
 from hubserver.limits import CLOSE_INTERNAL, CLOSE_POLICY, CLOSE_SHUTDOWN, CLOSE_TOO_SLOW, Limits
+from hubserver.peer import FLUSH, Peer
 from hubserver.service import Backlog, Close, Flush, HubService, Out, PubJob, Send
 
 __all__ = ["LOOPBACK", "Hub", "is_loopback"]
@@ -66,81 +66,11 @@ __all__ = ["LOOPBACK", "Hub", "is_loopback"]
 log = logging.getLogger("outpost.hub")
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
-_FLUSH = object()
 
 
 def is_loopback(host: str) -> bool:
     """True when ``host`` only accepts connections from this machine."""
     return host in LOOPBACK or host.startswith("127.")
-
-
-class _Peer:
-    """One connection: its socket, its outbound queue and its sender task."""
-
-    __slots__ = ("busy", "conn", "flushes", "gone", "idle", "last", "push_due", "queue",
-                 "sender", "timer", "user", "void", "ws")
-
-    def __init__(self, conn: int, ws: HubConnection, user: User, size: int):
-        self.conn = conn
-        self.ws = ws
-        self.user = user
-        self.queue: asyncio.Queue[object] = asyncio.Queue(maxsize=size)
-        self.sender: asyncio.Task[None] | None = None
-        self.idle = False
-        """The sender waits for the queue: nothing of this connection is being written."""
-        self.busy = False
-        """A publish of this connection waits for its commit: its next messages wait."""
-        self.gone = False
-        """Closed or being closed: nothing more is read from it."""
-        self.last = 0.0
-        """Loop time of the last message handled or reply to a publish (idle timeout)."""
-        self.timer: asyncio.TimerHandle | None = None
-        self.push_due = False
-        """Pushes are pending and will be written by ``Hub._push_now`` (not the sender)."""
-        self.flushes = 0
-        """Flush items in the queue."""
-        self.void = 0
-        """How many of them to skip: a reply behind them took their push with it."""
-
-    def send_now(self, text: str) -> bool:
-        """Write ``text`` at once when nothing is queued or in flight; False: queue it.
-
-        The sender task's ``ws.send`` does the same (``protocol.send_text`` then
-        ``send_data``) after a queue hop and a task switch, which cost more CPU than the
-        write itself for a small reply. On a connection the hub parses itself (no extension)
-        the frame is built here too. Only taken while the connection is open and its
-        transport accepts more (not paused): a client that does not read still fills the
-        bounded queue and is closed with 1013.
-        """
-        if not self.ready():
-            return False
-        self.write(text)
-        return True
-
-    def ready(self) -> bool:
-        """Nothing of this connection is queued or in flight: ``write`` may write now."""
-        ws = self.ws
-        return self.idle and not self.queue.qsize() and not ws.paused \
-            and ws.send_in_progress is None and ws.protocol.state is State.OPEN
-
-    def write(self, text: str) -> None:
-        """Write ``text`` at once (only when :meth:`ready`)."""
-        ws = self.ws
-        data = text.encode()
-        if ws._fast:
-            # no extension: the frame is the header and the text (a server does not mask);
-            # websockets' own writes are always flushed before the loop runs anything else
-            n = len(data)
-            if n < 126:
-                head = bytes((0x81, n))
-            elif n < 1 << 16:
-                head = b"\x81\x7e" + n.to_bytes(2, "big")
-            else:
-                head = b"\x81\x7f" + n.to_bytes(8, "big")
-            ws.transport.write(head + data)
-        else:
-            ws.protocol.send_text(data)
-            ws.send_data()
 
 
 class Hub:
@@ -178,16 +108,16 @@ class Hub:
         self.service = HubService(ledger, clock, self.limits)
         self.close_ledger = close_ledger
         self._server: Server | None = None
-        self._peers: dict[int, _Peer] = {}
+        self._peers: dict[int, Peer] = {}
         self._ids = itertools.count(1)
-        self._jobs: list[tuple[PubJob, _Peer]] = []
+        self._jobs: list[tuple[PubJob, Peer]] = []
         self._lock = threading.Lock()
         """Guards ``_jobs`` and ``_chain``, shared with the writer thread."""
         self._chain = False
         """The writer thread runs a commit chain: it takes the waiting jobs itself."""
         self._writer: WriterThread | None = None
         self._kick_soon = False
-        self._to_push: list[_Peer] = []
+        self._to_push: list[Peer] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         """The event loop the hub runs on (set by :meth:`start`)."""
         self._stopping = False
@@ -302,7 +232,7 @@ class Hub:
         assert isinstance(ws, HubConnection)
         user: User = getattr(ws, "outpost_user", self.anon)
         conn = next(self._ids)
-        peer = _Peer(conn, ws, user, self.limits.send_queue)
+        peer = Peer(conn, ws, user, self.limits.send_queue)
         self._peers[conn] = peer
         self.service.connect(conn, user.name, user.role)
         peer.sender = asyncio.create_task(self._send_loop(peer), name=f"outpost-send-{conn}")
@@ -328,7 +258,7 @@ class Hub:
                 await peer.sender
             log.info("conn %d: %s disconnected (code %s)", conn, user.name, ws.close_code)
 
-    def _pump(self, peer: _Peer) -> None:
+    def _pump(self, peer: Peer) -> None:
         """Handle the connection's waiting messages in order, until one is a publish.
 
         Called when a message arrived and when the connection's publish was answered. A
@@ -357,7 +287,7 @@ class Hub:
                 assert self.loop is not None
                 peer.last = self.loop.time()
 
-    def _idle_check(self, peer: _Peer) -> None:
+    def _idle_check(self, peer: Peer) -> None:
         if peer.gone:
             return
         assert self.loop is not None
@@ -371,7 +301,7 @@ class Hub:
             return
         peer.timer = self.loop.call_later(peer.last + idle - now, self._idle_check, peer)
 
-    async def _send_loop(self, peer: _Peer) -> None:
+    async def _send_loop(self, peer: Peer) -> None:
         try:
             while True:
                 peer.idle = True
@@ -379,7 +309,7 @@ class Hub:
                     item = await peer.queue.get()
                 finally:
                     peer.idle = False
-                if item is _FLUSH:
+                if item is FLUSH:
                     peer.flushes -= 1
                     if peer.void:
                         peer.void -= 1
@@ -404,7 +334,7 @@ class Hub:
             log.exception("conn %d: bug while sending; closing with 1011", peer.conn)
             self._close_now(peer, CLOSE_INTERNAL, "internal error")
 
-    async def _send_catch_up(self, peer: _Peer, first: Backlog) -> None:
+    async def _send_catch_up(self, peer: Peer, first: Backlog) -> None:
         """Send an ``evt.sub`` or ``evt.mon`` catch-up (queued where its reply goes), batch by
         batch: every batch, the reply's included, is read on the writer thread, one batch in
         memory, each sent before the next is read. What was queued after it (later replies,
@@ -484,7 +414,7 @@ class Hub:
                         self.loop.call_soon(self._push_now)
                     continue
                 else:
-                    item = _FLUSH
+                    item = FLUSH
             else:
                 assert isinstance(o, Close)
                 log.info("conn %d: closing: %d %s", peer.conn, o.code, o.reason)
@@ -492,7 +422,7 @@ class Hub:
                 continue
             self._enqueue(peer, item)
 
-    def _enqueue(self, peer: _Peer, item: object) -> None:
+    def _enqueue(self, peer: Peer, item: object) -> None:
         try:
             peer.queue.put_nowait(item)
         except asyncio.QueueFull:
@@ -500,7 +430,7 @@ class Hub:
             self._close_now(peer, CLOSE_TOO_SLOW, "too slow: send queue full; "
                             "reconnect and resync from your rev")
             return
-        if item is _FLUSH:
+        if item is FLUSH:
             peer.flushes += 1
 
     def _push_now(self) -> None:
@@ -510,7 +440,7 @@ class Hub:
             if peer.push_due:
                 self._push(peer)
 
-    def _push(self, peer: _Peer, seal: bool = False) -> None:
+    def _push(self, peer: Peer, seal: bool = False) -> None:
         """Write the connection's pending push now if it is idle, else queue it: as what is
         pending now when ``seal`` (a reply follows; :meth:`HubService.seal`, encoded when the
         sender gets there), else as a flush that the sender takes when it gets there (pushes
@@ -534,10 +464,10 @@ class Hub:
                 return
             item = sealed
         else:
-            item = _FLUSH
+            item = FLUSH
         self._enqueue(peer, item)
 
-    def _take_push(self, peer: _Peer, sealed: Delivery | None = None) -> str | None:
+    def _take_push(self, peer: Peer, sealed: Delivery | None = None) -> str | None:
         """The connection's pending push (or the ``sealed`` one); a failure to build it
         closes the connection (its client resyncs from its rev) instead of losing the push
         silently."""
@@ -554,7 +484,7 @@ class Hub:
             self._close_now(peer, CLOSE_INTERNAL, "internal error")
         return None
 
-    def _close_now(self, peer: _Peer, code: int, reason: str) -> None:
+    def _close_now(self, peer: Peer, code: int, reason: str) -> None:
         if peer.gone:
             return  # closed or closing already
         peer.gone = True
@@ -568,7 +498,7 @@ class Hub:
         task.add_done_callback(self._closing.discard)
 
     @staticmethod
-    async def _close_peer(peer: _Peer, code: int, reason: str) -> None:
+    async def _close_peer(peer: Peer, code: int, reason: str) -> None:
         # a peer that does not read never answers the close frame: do not wait 10 s for it
         try:
             async with asyncio.timeout(1.0):
@@ -609,7 +539,7 @@ class Hub:
     _busy = False
     """The writer thread runs a commit or a catch-up read."""
 
-    def _submit(self, peer: _Peer, job: PubJob) -> None:
+    def _submit(self, peer: Peer, job: PubJob) -> None:
         if self._stopping:
             # publishes in flight are finished; new ones are refused (the satellite keeps
             # them pending and resends them to the next hub)
@@ -652,7 +582,7 @@ class Hub:
         self._busy = True
         self._writer.submit(self._commit_chain, (batch,), self._chain_failed)
 
-    def _commit_chain(self, batch: list[tuple[PubJob, _Peer]]) -> None:
+    def _commit_chain(self, batch: list[tuple[PubJob, Peer]]) -> None:
         """The writer thread: commit ``batch``, then, while jobs wait, the next batch.
 
         Pipelined without the loop in between: as soon as a commit returns, the jobs that
@@ -670,7 +600,7 @@ class Hub:
                 log.error("commit thread failed (a hub bug)", exc_info=exc)
                 results = [StorageError(f"internal error: {type(exc).__name__}")] * len(items)
             with self._lock:
-                nxt: list[tuple[PubJob, _Peer]] | None = None
+                nxt: list[tuple[PubJob, Peer]] | None = None
                 if self._jobs and not self._catch_up and not self._reads_waiting:
                     nxt, self._jobs = self._jobs, []
                 else:
@@ -684,7 +614,7 @@ class Hub:
         if isinstance(res, BaseException):  # only the loop being closed gets here
             log.error("commit chain failed (a hub bug)", exc_info=res)
 
-    def _committed(self, batch: list[tuple[PubJob, _Peer]],
+    def _committed(self, batch: list[tuple[PubJob, Peer]],
                    results: list[PubResult | Exception], last: bool) -> None:
         """A commit returned (on the loop): answer it; ``last``: the chain ended with it."""
         if last:
@@ -716,7 +646,7 @@ class Hub:
         self.commits += 1
         return results
 
-    def _finish_batch(self, batch: list[tuple[PubJob, _Peer]],
+    def _finish_batch(self, batch: list[tuple[PubJob, Peer]],
                       results: list[PubResult | Exception]) -> None:
         """Reply to every job of a returned commit, in order."""
         i = 0
