@@ -1,6 +1,8 @@
 """The asyncio adapter: moves frames between ``websockets`` connections and the HubService.
 
-Everything that decides lives in :mod:`hubserver.service`; this module only
+Everything that decides lives in :mod:`hubserver.service`; this module (with
+:mod:`hubserver.peer`, one connection's queue and writes, and :mod:`hubserver.pipeline`, the
+writer thread's commits and reads) only
 
 - accepts connections (auth in the HTTP handshake, origin allowlist, connection cap, TLS),
 - hands each complete message to the service as soon as it is parsed (no read task per
@@ -15,7 +17,7 @@ Everything that decides lives in :mod:`hubserver.service`; this module only
   a commit runs are published together by the next ``publish_many`` call (one durable
   commit), and each is acknowledged only after that commit returned. The writer thread
   takes the next batch itself as soon as a commit returns and hands each commit's results
-  to the loop in one callback (no task or future per publish).
+  to the loop in one callback (no task or future per publish): :mod:`hubserver.pipeline`.
 
 Use it in-process (tests, the desktop demo)::
 
@@ -49,12 +51,11 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Origin
 
-from core.crashpoints import crash_point
-from core.errors import ConfigError, OutpostError, StorageError
-from core.ledger.protocols import Publisher, PubResult
-from core.model import Event, Trans
+from core.errors import ConfigError, OutpostError
+from core.ledger.protocols import Publisher
 from core.revision import Rev, now_rev
 from core.subs import Delivery
+from hubserver import pipeline
 from hubserver.auth import User, Users, parse_bearer
 from hubserver.connection import HubConnection, WriterThread
 from hubserver.limits import CLOSE_INTERNAL, CLOSE_POLICY, CLOSE_SHUTDOWN, CLOSE_TOO_SLOW, Limits
@@ -277,7 +278,7 @@ class Hub:
                 outs, job = self.service.handle(peer.conn, msg)
                 self._deliver(outs)
                 if job is not None:
-                    self._submit(peer, job)
+                    pipeline.submit(self, peer, job)
             except Exception:
                 log.exception("conn %d: bug while serving; closing with 1011", peer.conn)
                 self._close_now(peer, CLOSE_INTERNAL, "internal error")
@@ -344,7 +345,7 @@ class Hub:
         while (bl := svc.backlog(peer.conn)) is not None and bl[0].seq == first.seq:
             b, limit = bl
             try:
-                evs, more = await self._off_loop(svc.backlog_read, b, limit)
+                evs, more = await pipeline.off_loop(self, svc.backlog_read, b, limit)
             except OutpostError as exc:
                 err = svc.backlog_failed(peer.conn, b, exc)
                 if err is None:
@@ -355,33 +356,6 @@ class Hub:
                 continue
             for text in svc.backlog_push(peer.conn, b, evs, more):
                 await peer.ws.send(text)
-
-    def _off_loop(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-        """Run ``fn(*args)`` on the writer thread (between commits); await the result.
-
-        A commit chain running meanwhile ends after its current commit (as for a cluster
-        catch-up), so the read runs next instead of after every publish that keeps coming.
-        """
-        assert self.loop is not None and self._writer is not None
-        fut: asyncio.Future[Any] = self.loop.create_future()
-        with self._lock:
-            self._reads_waiting += 1
-
-        def run(*a: Any) -> Any:
-            with self._lock:
-                self._reads_waiting -= 1
-            return fn(*a)
-
-        def done(res: Any) -> None:
-            if fut.done():  # the waiter was cancelled (its connection closed)
-                return
-            if isinstance(res, BaseException):
-                fut.set_exception(res)
-            else:
-                fut.set_result(res)
-
-        self._writer.submit(run, args, done)
-        return fut
 
     def _deliver(self, outs: list[Out]) -> None:
         for o in outs:
@@ -506,10 +480,12 @@ class Hub:
         except TimeoutError:
             peer.ws.transport.abort()
 
-    # -- scale-out -----------------------------------------------------------------------------
+    # -- group commit and scale-out (hubserver/pipeline.py) -------------------------------------
 
+    _busy = False
+    """The writer thread runs a commit or a catch-up read."""
     _catch_up = False
-    _reads_waiting = 0  # _off_loop reads submitted to the writer thread, not started yet
+    _reads_waiting = 0  # off_loop reads submitted to the writer thread, not started yet
     CATCH_UP_BATCH = 5000
     """Most events one catch-up read fans out (a long outage is caught up in several)."""
 
@@ -522,145 +498,7 @@ class Hub:
         publisher too); the service drops what it has already fanned out.
         """
         self._catch_up = True
-        self._kick_later()
-
-    def _caught_up(self, evs: list[Event] | BaseException) -> None:
-        self._busy = False
-        if isinstance(evs, BaseException):  # the cluster listener asks again later
-            log.warning("catch-up from the ledger failed: %s", evs)
-        else:
-            self._deliver(self.service.catch_up(evs))
-            if len(evs) >= self.CATCH_UP_BATCH:
-                self._catch_up = True
-        self._kick()
-
-    # -- group commit --------------------------------------------------------------------------
-
-    _busy = False
-    """The writer thread runs a commit or a catch-up read."""
-
-    def _submit(self, peer: Peer, job: PubJob) -> None:
-        if self._stopping:
-            # publishes in flight are finished; new ones are refused (the satellite keeps
-            # them pending and resends them to the next hub)
-            err = StorageError("the hub is shutting down: publish again after reconnecting")
-            self._deliver(self.service.finish(job, [err] * len(job.items)))
-            return
-        peer.busy = True
-        with self._lock:
-            self._jobs.append((job, peer))
-            chained = self._chain
-        if not chained:  # else the writer thread takes it when its commit returns
-            self._kick_later()
-
-    def _kick_later(self) -> None:
-        """Start the next commit once the messages that arrived with this one are handled.
-
-        ``call_soon`` runs after the callbacks already due in this loop iteration (every
-        socket that was ready), so publishes that arrived together share a commit.
-        """
-        if not self._busy and not self._kick_soon and self.loop is not None:
-            self._kick_soon = True
-            self.loop.call_soon(self._kick)
-
-    def _kick(self) -> None:
-        """Hand the waiting jobs (or a requested catch-up) to the writer thread if it is free."""
-        self._kick_soon = False
-        if self._busy or self._writer is None:
-            return
-        if self._catch_up:
-            self._catch_up = False
-            self._busy = True
-            self._writer.submit(self.ledger.events, (self.service.rev, None,
-                                                     self.CATCH_UP_BATCH), self._caught_up)
-            return
-        with self._lock:
-            if not self._jobs:
-                return
-            batch, self._jobs = self._jobs, []
-            self._chain = True
-        self._busy = True
-        self._writer.submit(self._commit_chain, (batch,), self._chain_failed)
-
-    def _commit_chain(self, batch: list[tuple[PubJob, Peer]]) -> None:
-        """The writer thread: commit ``batch``, then, while jobs wait, the next batch.
-
-        Pipelined without the loop in between: as soon as a commit returns, the jobs that
-        arrived meanwhile are committed, and the returned commit's replies go to the loop
-        (one ``call_soon_threadsafe`` per commit; the loop answers them in commit order,
-        each only after its own commit). A requested catch-up ends the chain: it runs after
-        the last commit's replies are out (see :meth:`request_catch_up`).
-        """
-        assert self.loop is not None
-        while True:
-            items = [it for job, _ in batch for it in job.items]
-            try:
-                results = self._commit(items, self.service.clock())
-            except BaseException as exc:  # _commit catches Exception: never leave them waiting
-                log.error("commit thread failed (a hub bug)", exc_info=exc)
-                results = [StorageError(f"internal error: {type(exc).__name__}")] * len(items)
-            with self._lock:
-                nxt: list[tuple[PubJob, Peer]] | None = None
-                if self._jobs and not self._catch_up and not self._reads_waiting:
-                    nxt, self._jobs = self._jobs, []
-                else:
-                    self._chain = False
-            self.loop.call_soon_threadsafe(self._committed, batch, results, nxt is None)
-            if nxt is None:
-                return
-            batch = nxt
-
-    def _chain_failed(self, res: object) -> None:
-        if isinstance(res, BaseException):  # only the loop being closed gets here
-            log.error("commit chain failed (a hub bug)", exc_info=res)
-
-    def _committed(self, batch: list[tuple[PubJob, Peer]],
-                   results: list[PubResult | Exception], last: bool) -> None:
-        """A commit returned (on the loop): answer it; ``last``: the chain ended with it."""
-        if last:
-            self._busy = False
-        self._finish_batch(batch, results)
-        for _, peer in batch:
-            peer.busy = False
-            if peer.timer is not None:
-                assert self.loop is not None
-                peer.last = self.loop.time()
-            self._pump(peer)
-        self._kick_later()
-
-    def _commit(self, items: list[tuple[Trans, str]], now: Rev,
-                ) -> list[PubResult | Exception]:
-        """The writer thread's part: publish, and turn a failed commit into per-item errors."""
-        try:
-            results = self.ledger.publish_many(items, now)
-            crash_point("hub.after_append_before_ack")
-        except Exception as exc:  # the whole commit failed: every item gets the error
-            if isinstance(exc, OutpostError):
-                log.error("commit of %d transactions failed: %s", len(items), exc)
-            else:  # publish_many reports storage errors itself: this is a bug
-                log.error("commit of %d transactions failed with an unexpected error "
-                          "(a hub bug)", len(items), exc_info=exc)
-            # not a verdict on the transactions: the service answers with an error
-            # reply and they stay pending on their satellites
-            return [exc] * len(items)
-        self.commits += 1
-        return results
-
-    def _finish_batch(self, batch: list[tuple[PubJob, Peer]],
-                      results: list[PubResult | Exception]) -> None:
-        """Reply to every job of a returned commit, in order."""
-        i = 0
-        for job, peer in batch:
-            n = len(job.items)
-            try:
-                self._deliver(self.service.finish(job, results[i:i + n]))
-            except Exception:
-                # no reply would come: close, so the client reconnects and resends
-                # now instead of waiting for its request to time out
-                log.exception("conn %s: bug while finishing a publish; closing with "
-                              "1011", job.conn)
-                self._close_now(peer, CLOSE_INTERNAL, "internal error")
-            i += n
+        pipeline.kick_later(self)
 
 
 def _addr(ws: ServerConnection) -> str:
