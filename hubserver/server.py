@@ -1,6 +1,8 @@
 """The asyncio adapter: moves frames between ``websockets`` connections and the HubService.
 
-Everything that decides lives in :mod:`hubserver.service`; this module only
+Everything that decides lives in :mod:`hubserver.service`; this module (with
+:mod:`hubserver.peer`, one connection's queue and writes, and :mod:`hubserver.pipeline`, the
+writer thread's commits and reads) only
 
 - accepts connections (auth in the HTTP handshake, origin allowlist, connection cap, TLS),
 - hands each complete message to the service as soon as it is parsed (no read task per
@@ -15,7 +17,7 @@ Everything that decides lives in :mod:`hubserver.service`; this module only
   a commit runs are published together by the next ``publish_many`` call (one durable
   commit), and each is acknowledged only after that commit returned. The writer thread
   takes the next batch itself as soon as a commit returns and hands each commit's results
-  to the loop in one callback (no task or future per publish).
+  to the loop in one callback (no task or future per publish): :mod:`hubserver.pipeline`.
 
 Use it in-process (tests, the desktop demo)::
 
@@ -47,18 +49,17 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
-from websockets.protocol import State
 from websockets.typing import Origin
 
-from core.crashpoints import crash_point
-from core.errors import ConfigError, OutpostError, StorageError
-from core.ledger.protocols import Publisher, PubResult
-from core.model import Event, Trans
+from core.errors import ConfigError, OutpostError
+from core.ledger.protocols import Publisher
 from core.revision import Rev, now_rev
 from core.subs import Delivery
+from hubserver import pipeline
 from hubserver.auth import User, Users, parse_bearer
 from hubserver.connection import HubConnection, WriterThread
 from hubserver.limits import CLOSE_INTERNAL, CLOSE_POLICY, CLOSE_SHUTDOWN, CLOSE_TOO_SLOW, Limits
+from hubserver.peer import FLUSH, Peer
 from hubserver.service import Backlog, Close, Flush, HubService, Out, PubJob, Send
 
 __all__ = ["LOOPBACK", "Hub", "is_loopback"]
@@ -66,81 +67,11 @@ __all__ = ["LOOPBACK", "Hub", "is_loopback"]
 log = logging.getLogger("outpost.hub")
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
-_FLUSH = object()
 
 
 def is_loopback(host: str) -> bool:
     """True when ``host`` only accepts connections from this machine."""
     return host in LOOPBACK or host.startswith("127.")
-
-
-class _Peer:
-    """One connection: its socket, its outbound queue and its sender task."""
-
-    __slots__ = ("busy", "conn", "flushes", "gone", "idle", "last", "push_due", "queue",
-                 "sender", "timer", "user", "void", "ws")
-
-    def __init__(self, conn: int, ws: HubConnection, user: User, size: int):
-        self.conn = conn
-        self.ws = ws
-        self.user = user
-        self.queue: asyncio.Queue[object] = asyncio.Queue(maxsize=size)
-        self.sender: asyncio.Task[None] | None = None
-        self.idle = False
-        """The sender waits for the queue: nothing of this connection is being written."""
-        self.busy = False
-        """A publish of this connection waits for its commit: its next messages wait."""
-        self.gone = False
-        """Closed or being closed: nothing more is read from it."""
-        self.last = 0.0
-        """Loop time of the last message handled or reply to a publish (idle timeout)."""
-        self.timer: asyncio.TimerHandle | None = None
-        self.push_due = False
-        """Pushes are pending and will be written by ``Hub._push_now`` (not the sender)."""
-        self.flushes = 0
-        """Flush items in the queue."""
-        self.void = 0
-        """How many of them to skip: a reply behind them took their push with it."""
-
-    def send_now(self, text: str) -> bool:
-        """Write ``text`` at once when nothing is queued or in flight; False: queue it.
-
-        The sender task's ``ws.send`` does the same (``protocol.send_text`` then
-        ``send_data``) after a queue hop and a task switch, which cost more CPU than the
-        write itself for a small reply. On a connection the hub parses itself (no extension)
-        the frame is built here too. Only taken while the connection is open and its
-        transport accepts more (not paused): a client that does not read still fills the
-        bounded queue and is closed with 1013.
-        """
-        if not self.ready():
-            return False
-        self.write(text)
-        return True
-
-    def ready(self) -> bool:
-        """Nothing of this connection is queued or in flight: ``write`` may write now."""
-        ws = self.ws
-        return self.idle and not self.queue.qsize() and not ws.paused \
-            and ws.send_in_progress is None and ws.protocol.state is State.OPEN
-
-    def write(self, text: str) -> None:
-        """Write ``text`` at once (only when :meth:`ready`)."""
-        ws = self.ws
-        data = text.encode()
-        if ws._fast:
-            # no extension: the frame is the header and the text (a server does not mask);
-            # websockets' own writes are always flushed before the loop runs anything else
-            n = len(data)
-            if n < 126:
-                head = bytes((0x81, n))
-            elif n < 1 << 16:
-                head = b"\x81\x7e" + n.to_bytes(2, "big")
-            else:
-                head = b"\x81\x7f" + n.to_bytes(8, "big")
-            ws.transport.write(head + data)
-        else:
-            ws.protocol.send_text(data)
-            ws.send_data()
 
 
 class Hub:
@@ -178,16 +109,16 @@ class Hub:
         self.service = HubService(ledger, clock, self.limits)
         self.close_ledger = close_ledger
         self._server: Server | None = None
-        self._peers: dict[int, _Peer] = {}
+        self._peers: dict[int, Peer] = {}
         self._ids = itertools.count(1)
-        self._jobs: list[tuple[PubJob, _Peer]] = []
+        self._jobs: list[tuple[PubJob, Peer]] = []
         self._lock = threading.Lock()
         """Guards ``_jobs`` and ``_chain``, shared with the writer thread."""
         self._chain = False
         """The writer thread runs a commit chain: it takes the waiting jobs itself."""
         self._writer: WriterThread | None = None
         self._kick_soon = False
-        self._to_push: list[_Peer] = []
+        self._to_push: list[Peer] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         """The event loop the hub runs on (set by :meth:`start`)."""
         self._stopping = False
@@ -302,7 +233,7 @@ class Hub:
         assert isinstance(ws, HubConnection)
         user: User = getattr(ws, "outpost_user", self.anon)
         conn = next(self._ids)
-        peer = _Peer(conn, ws, user, self.limits.send_queue)
+        peer = Peer(conn, ws, user, self.limits.send_queue)
         self._peers[conn] = peer
         self.service.connect(conn, user.name, user.role)
         peer.sender = asyncio.create_task(self._send_loop(peer), name=f"outpost-send-{conn}")
@@ -328,7 +259,7 @@ class Hub:
                 await peer.sender
             log.info("conn %d: %s disconnected (code %s)", conn, user.name, ws.close_code)
 
-    def _pump(self, peer: _Peer) -> None:
+    def _pump(self, peer: Peer) -> None:
         """Handle the connection's waiting messages in order, until one is a publish.
 
         Called when a message arrived and when the connection's publish was answered. A
@@ -347,7 +278,7 @@ class Hub:
                 outs, job = self.service.handle(peer.conn, msg)
                 self._deliver(outs)
                 if job is not None:
-                    self._submit(peer, job)
+                    pipeline.submit(self, peer, job)
             except Exception:
                 log.exception("conn %d: bug while serving; closing with 1011", peer.conn)
                 self._close_now(peer, CLOSE_INTERNAL, "internal error")
@@ -357,7 +288,7 @@ class Hub:
                 assert self.loop is not None
                 peer.last = self.loop.time()
 
-    def _idle_check(self, peer: _Peer) -> None:
+    def _idle_check(self, peer: Peer) -> None:
         if peer.gone:
             return
         assert self.loop is not None
@@ -371,7 +302,7 @@ class Hub:
             return
         peer.timer = self.loop.call_later(peer.last + idle - now, self._idle_check, peer)
 
-    async def _send_loop(self, peer: _Peer) -> None:
+    async def _send_loop(self, peer: Peer) -> None:
         try:
             while True:
                 peer.idle = True
@@ -379,7 +310,7 @@ class Hub:
                     item = await peer.queue.get()
                 finally:
                     peer.idle = False
-                if item is _FLUSH:
+                if item is FLUSH:
                     peer.flushes -= 1
                     if peer.void:
                         peer.void -= 1
@@ -404,7 +335,7 @@ class Hub:
             log.exception("conn %d: bug while sending; closing with 1011", peer.conn)
             self._close_now(peer, CLOSE_INTERNAL, "internal error")
 
-    async def _send_catch_up(self, peer: _Peer, first: Backlog) -> None:
+    async def _send_catch_up(self, peer: Peer, first: Backlog) -> None:
         """Send an ``evt.sub`` or ``evt.mon`` catch-up (queued where its reply goes), batch by
         batch: every batch, the reply's included, is read on the writer thread, one batch in
         memory, each sent before the next is read. What was queued after it (later replies,
@@ -414,7 +345,7 @@ class Hub:
         while (bl := svc.backlog(peer.conn)) is not None and bl[0].seq == first.seq:
             b, limit = bl
             try:
-                evs, more = await self._off_loop(svc.backlog_read, b, limit)
+                evs, more = await pipeline.off_loop(self, svc.backlog_read, b, limit)
             except OutpostError as exc:
                 err = svc.backlog_failed(peer.conn, b, exc)
                 if err is None:
@@ -425,33 +356,6 @@ class Hub:
                 continue
             for text in svc.backlog_push(peer.conn, b, evs, more):
                 await peer.ws.send(text)
-
-    def _off_loop(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-        """Run ``fn(*args)`` on the writer thread (between commits); await the result.
-
-        A commit chain running meanwhile ends after its current commit (as for a cluster
-        catch-up), so the read runs next instead of after every publish that keeps coming.
-        """
-        assert self.loop is not None and self._writer is not None
-        fut: asyncio.Future[Any] = self.loop.create_future()
-        with self._lock:
-            self._reads_waiting += 1
-
-        def run(*a: Any) -> Any:
-            with self._lock:
-                self._reads_waiting -= 1
-            return fn(*a)
-
-        def done(res: Any) -> None:
-            if fut.done():  # the waiter was cancelled (its connection closed)
-                return
-            if isinstance(res, BaseException):
-                fut.set_exception(res)
-            else:
-                fut.set_result(res)
-
-        self._writer.submit(run, args, done)
-        return fut
 
     def _deliver(self, outs: list[Out]) -> None:
         for o in outs:
@@ -484,7 +388,7 @@ class Hub:
                         self.loop.call_soon(self._push_now)
                     continue
                 else:
-                    item = _FLUSH
+                    item = FLUSH
             else:
                 assert isinstance(o, Close)
                 log.info("conn %d: closing: %d %s", peer.conn, o.code, o.reason)
@@ -492,7 +396,7 @@ class Hub:
                 continue
             self._enqueue(peer, item)
 
-    def _enqueue(self, peer: _Peer, item: object) -> None:
+    def _enqueue(self, peer: Peer, item: object) -> None:
         try:
             peer.queue.put_nowait(item)
         except asyncio.QueueFull:
@@ -500,7 +404,7 @@ class Hub:
             self._close_now(peer, CLOSE_TOO_SLOW, "too slow: send queue full; "
                             "reconnect and resync from your rev")
             return
-        if item is _FLUSH:
+        if item is FLUSH:
             peer.flushes += 1
 
     def _push_now(self) -> None:
@@ -510,7 +414,7 @@ class Hub:
             if peer.push_due:
                 self._push(peer)
 
-    def _push(self, peer: _Peer, seal: bool = False) -> None:
+    def _push(self, peer: Peer, seal: bool = False) -> None:
         """Write the connection's pending push now if it is idle, else queue it: as what is
         pending now when ``seal`` (a reply follows; :meth:`HubService.seal`, encoded when the
         sender gets there), else as a flush that the sender takes when it gets there (pushes
@@ -534,10 +438,10 @@ class Hub:
                 return
             item = sealed
         else:
-            item = _FLUSH
+            item = FLUSH
         self._enqueue(peer, item)
 
-    def _take_push(self, peer: _Peer, sealed: Delivery | None = None) -> str | None:
+    def _take_push(self, peer: Peer, sealed: Delivery | None = None) -> str | None:
         """The connection's pending push (or the ``sealed`` one); a failure to build it
         closes the connection (its client resyncs from its rev) instead of losing the push
         silently."""
@@ -554,7 +458,7 @@ class Hub:
             self._close_now(peer, CLOSE_INTERNAL, "internal error")
         return None
 
-    def _close_now(self, peer: _Peer, code: int, reason: str) -> None:
+    def _close_now(self, peer: Peer, code: int, reason: str) -> None:
         if peer.gone:
             return  # closed or closing already
         peer.gone = True
@@ -568,7 +472,7 @@ class Hub:
         task.add_done_callback(self._closing.discard)
 
     @staticmethod
-    async def _close_peer(peer: _Peer, code: int, reason: str) -> None:
+    async def _close_peer(peer: Peer, code: int, reason: str) -> None:
         # a peer that does not read never answers the close frame: do not wait 10 s for it
         try:
             async with asyncio.timeout(1.0):
@@ -576,10 +480,12 @@ class Hub:
         except TimeoutError:
             peer.ws.transport.abort()
 
-    # -- scale-out -----------------------------------------------------------------------------
+    # -- group commit and scale-out (hubserver/pipeline.py) -------------------------------------
 
+    _busy = False
+    """The writer thread runs a commit or a catch-up read."""
     _catch_up = False
-    _reads_waiting = 0  # _off_loop reads submitted to the writer thread, not started yet
+    _reads_waiting = 0  # off_loop reads submitted to the writer thread, not started yet
     CATCH_UP_BATCH = 5000
     """Most events one catch-up read fans out (a long outage is caught up in several)."""
 
@@ -592,145 +498,7 @@ class Hub:
         publisher too); the service drops what it has already fanned out.
         """
         self._catch_up = True
-        self._kick_later()
-
-    def _caught_up(self, evs: list[Event] | BaseException) -> None:
-        self._busy = False
-        if isinstance(evs, BaseException):  # the cluster listener asks again later
-            log.warning("catch-up from the ledger failed: %s", evs)
-        else:
-            self._deliver(self.service.catch_up(evs))
-            if len(evs) >= self.CATCH_UP_BATCH:
-                self._catch_up = True
-        self._kick()
-
-    # -- group commit --------------------------------------------------------------------------
-
-    _busy = False
-    """The writer thread runs a commit or a catch-up read."""
-
-    def _submit(self, peer: _Peer, job: PubJob) -> None:
-        if self._stopping:
-            # publishes in flight are finished; new ones are refused (the satellite keeps
-            # them pending and resends them to the next hub)
-            err = StorageError("the hub is shutting down: publish again after reconnecting")
-            self._deliver(self.service.finish(job, [err] * len(job.items)))
-            return
-        peer.busy = True
-        with self._lock:
-            self._jobs.append((job, peer))
-            chained = self._chain
-        if not chained:  # else the writer thread takes it when its commit returns
-            self._kick_later()
-
-    def _kick_later(self) -> None:
-        """Start the next commit once the messages that arrived with this one are handled.
-
-        ``call_soon`` runs after the callbacks already due in this loop iteration (every
-        socket that was ready), so publishes that arrived together share a commit.
-        """
-        if not self._busy and not self._kick_soon and self.loop is not None:
-            self._kick_soon = True
-            self.loop.call_soon(self._kick)
-
-    def _kick(self) -> None:
-        """Hand the waiting jobs (or a requested catch-up) to the writer thread if it is free."""
-        self._kick_soon = False
-        if self._busy or self._writer is None:
-            return
-        if self._catch_up:
-            self._catch_up = False
-            self._busy = True
-            self._writer.submit(self.ledger.events, (self.service.rev, None,
-                                                     self.CATCH_UP_BATCH), self._caught_up)
-            return
-        with self._lock:
-            if not self._jobs:
-                return
-            batch, self._jobs = self._jobs, []
-            self._chain = True
-        self._busy = True
-        self._writer.submit(self._commit_chain, (batch,), self._chain_failed)
-
-    def _commit_chain(self, batch: list[tuple[PubJob, _Peer]]) -> None:
-        """The writer thread: commit ``batch``, then, while jobs wait, the next batch.
-
-        Pipelined without the loop in between: as soon as a commit returns, the jobs that
-        arrived meanwhile are committed, and the returned commit's replies go to the loop
-        (one ``call_soon_threadsafe`` per commit; the loop answers them in commit order,
-        each only after its own commit). A requested catch-up ends the chain: it runs after
-        the last commit's replies are out (see :meth:`request_catch_up`).
-        """
-        assert self.loop is not None
-        while True:
-            items = [it for job, _ in batch for it in job.items]
-            try:
-                results = self._commit(items, self.service.clock())
-            except BaseException as exc:  # _commit catches Exception: never leave them waiting
-                log.error("commit thread failed (a hub bug)", exc_info=exc)
-                results = [StorageError(f"internal error: {type(exc).__name__}")] * len(items)
-            with self._lock:
-                nxt: list[tuple[PubJob, _Peer]] | None = None
-                if self._jobs and not self._catch_up and not self._reads_waiting:
-                    nxt, self._jobs = self._jobs, []
-                else:
-                    self._chain = False
-            self.loop.call_soon_threadsafe(self._committed, batch, results, nxt is None)
-            if nxt is None:
-                return
-            batch = nxt
-
-    def _chain_failed(self, res: object) -> None:
-        if isinstance(res, BaseException):  # only the loop being closed gets here
-            log.error("commit chain failed (a hub bug)", exc_info=res)
-
-    def _committed(self, batch: list[tuple[PubJob, _Peer]],
-                   results: list[PubResult | Exception], last: bool) -> None:
-        """A commit returned (on the loop): answer it; ``last``: the chain ended with it."""
-        if last:
-            self._busy = False
-        self._finish_batch(batch, results)
-        for _, peer in batch:
-            peer.busy = False
-            if peer.timer is not None:
-                assert self.loop is not None
-                peer.last = self.loop.time()
-            self._pump(peer)
-        self._kick_later()
-
-    def _commit(self, items: list[tuple[Trans, str]], now: Rev,
-                ) -> list[PubResult | Exception]:
-        """The writer thread's part: publish, and turn a failed commit into per-item errors."""
-        try:
-            results = self.ledger.publish_many(items, now)
-            crash_point("hub.after_append_before_ack")
-        except Exception as exc:  # the whole commit failed: every item gets the error
-            if isinstance(exc, OutpostError):
-                log.error("commit of %d transactions failed: %s", len(items), exc)
-            else:  # publish_many reports storage errors itself: this is a bug
-                log.error("commit of %d transactions failed with an unexpected error "
-                          "(a hub bug)", len(items), exc_info=exc)
-            # not a verdict on the transactions: the service answers with an error
-            # reply and they stay pending on their satellites
-            return [exc] * len(items)
-        self.commits += 1
-        return results
-
-    def _finish_batch(self, batch: list[tuple[PubJob, _Peer]],
-                      results: list[PubResult | Exception]) -> None:
-        """Reply to every job of a returned commit, in order."""
-        i = 0
-        for job, peer in batch:
-            n = len(job.items)
-            try:
-                self._deliver(self.service.finish(job, results[i:i + n]))
-            except Exception:
-                # no reply would come: close, so the client reconnects and resends
-                # now instead of waiting for its request to time out
-                log.exception("conn %s: bug while finishing a publish; closing with "
-                              "1011", job.conn)
-                self._close_now(peer, CLOSE_INTERNAL, "internal error")
-            i += n
+        pipeline.kick_later(self)
 
 
 def _addr(ws: ServerConnection) -> str:

@@ -28,15 +28,24 @@ range query. Other connections never get the field: their frames stay byte-ident
 Pushes are coalesced: fan-out adds events to a per-connection pending :class:`Delivery` and
 emits one :class:`Flush` when it was empty; the adapter's writer then calls
 :meth:`HubService.take_push`, which drains whatever accumulated meanwhile into one frame.
+
+This module holds the requests and the publish jobs' replies; the rest of the service's logic
+is in functions that take the service (its state stays here), several bound as its methods:
+
+- :mod:`hubserver.outputs`: what it hands back (``Send``, ``Close``, ``Flush``, ``PubJob``);
+- :mod:`hubserver.catchup`: ``evt.sub`` / ``evt.mon`` catch-ups (``backlog*``);
+- :mod:`hubserver.satreply`: the ``evt.sat`` reply;
+- :mod:`hubserver.fanout`: fan-out, push coalescing and the audit cache (``published``,
+  ``take_push``, ``seal``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, cast
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from core.errors import (
     ConflictError,
@@ -46,16 +55,12 @@ from core.errors import (
     WireError,
 )
 from core.ledger.protocols import Publisher, PubResult
-from core.model import Audit, Event, Note, Status, Trans, Update
+from core.model import Audit, Event, Status, Trans, Update
 from core.revision import ZERO_REV, Rev, format_rev, now_rev
-from core.subs import Delivery, Monitor, Subs, notes_for
+from core.subs import Delivery, Subs
 from core.wire import (
     ERR_CODE_READONLY,
-    Ack,
     Frame,
-    Reject,
-    SatReq,
-    SatRes,
     dec_mon,
     dec_sat,
     dec_sub,
@@ -63,15 +68,16 @@ from core.wire import (
     dec_unmon,
     decode_body,
     enc_conflict,
-    enc_sat_res,
     enc_status,
     enc_update,
-    format_push,
     format_reply,
     parse_frame,
 )
+from hubserver import catchup, fanout, satreply
 from hubserver.auth import ROLES
-from hubserver.limits import CLOSE_POLICY, CLOSE_PROTOCOL, CLOSE_TOO_SLOW, Limits
+from hubserver.catchup import Backlog
+from hubserver.limits import CLOSE_POLICY, CLOSE_PROTOCOL, Limits
+from hubserver.outputs import Close, ConnId, Flush, Out, PubJob, Send
 from hubserver.recent import RecentEvents
 
 __all__ = [
@@ -87,82 +93,8 @@ __all__ = [
 
 log = logging.getLogger("outpost.hub")
 
-ConnId = Hashable
 SUBJECTS = ("dom.project", "evt.hist", "evt.mon", "evt.pub", "evt.sat", "evt.stat",
             "evt.sub", "evt.unmon", "evt.unsub")
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    """Send ``text`` to ``conn``."""
-
-    conn: ConnId
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    """Close ``conn`` with a WebSocket close code and a reason (at most 120 bytes)."""
-
-    conn: ConnId
-    code: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Flush:
-    """Pushes are pending for ``conn``: call :meth:`HubService.take_push` when ready to send.
-
-    ``catch_up``: an ``evt.sub`` or ``evt.mon`` catch-up instead, to send at this place of
-    the connection's send order: before any reply or push that comes after this ``Flush``.
-    While ``catch_up.reply`` is set it also owes its request's reply (the adapter reads
-    even that batch off the event loop). An adapter reads it batch by batch
-    (:meth:`HubService.backlog`) when it gets there; a synchronous one may call
-    :meth:`HubService.catch_up_sync` (``handle_sync`` already sends the reply so).
-    """
-
-    conn: ConnId
-    catch_up: Backlog | None = None
-
-
-Out = Send | Close | Flush
-
-
-@dataclass(slots=True)
-class PubJob:
-    """Transactions of one request, to publish on the ledger (``items``: trans and user)."""
-
-    conn: ConnId
-    subj: str
-    tok: str
-    items: list[tuple[Trans, str]]
-    sat: SatReq | None = None
-    pre: dict[int, Exception] = field(default_factory=dict)  # rejected before publishing
-
-
-@dataclass(slots=True)
-class Backlog:
-    """A catch-up to send in batches, in the connection's send order: the events after
-    ``after`` up to ``upto`` (the revision fanned out when it was asked for) of ``tops``.
-
-    - ``evt.sub``: the events the reply holds (``reply``: its subject and token, while the
-      reply is not sent), then the rest as ``evt.update`` pushes;
-    - ``evt.mon`` with a ``rev`` (``mon``: the monitor): the monitor's id as the reply, then
-      notes of the changes it watches as ``evt.update`` pushes.
-
-    Every batch is read with :meth:`HubService.backlog_read` (any thread: it reads only the
-    ledger and this object) and turned into frames by :meth:`HubService.backlog_push`.
-    """
-
-    after: Rev
-    upto: Rev
-    tops: tuple[str, ...]
-    seq: int = 0  # which catch-up of the connection (kept when evt.unsub narrows ``tops``)
-    mon: Monitor | None = None
-    reply: tuple[str, str] | None = None  # (subj, tok) of the reply still to send
-    rest: tuple[str, ...] | None = None  # evt.sub: topics left for the pushes after the
-    # reply (an evt.unsub or evt.sat while the reply was pending); None: ``tops``
-    claim: Rev | None = None  # evt.mon: the rev its note pushes claim; None: ``upto``
 
 
 @dataclass(slots=True)
@@ -194,6 +126,9 @@ class HubService:
     RECENT_EVENTS = 8192
     """How many recently fanned-out events are kept for ``evt.sat`` replies (see
     :mod:`hubserver.recent`)."""
+
+    BACKLOG_BATCH = 1000
+    """Most events one catch-up push of an ``evt.sub`` holds (bounded by ``max_batch``)."""
 
     def __init__(self, ledger: Publisher, clock: Callable[[], Rev] = now_rev,
                  limits: Limits | None = None):
@@ -329,14 +264,14 @@ class HubService:
         if s == "evt.sat":
             # a satellite resyncs from its own rev: an evt.sub catch-up still being pushed
             # would bring it old events
-            self._trim_backlogs(conn, sat=True)
+            catchup.trim(self, conn, sat=True)
             return self._sat(conn, c, frame)
         if s == "evt.sub":
             return self._sub(conn, frame), None
         if s == "evt.unsub":
             req = dec_sub(decode_body(frame), "evt.unsub")
             self.subs.unsubscribe(conn, req.tops)
-            self._trim_backlogs(conn)
+            catchup.trim(self, conn)
             # events of these topics fanned out before it are still sent, ahead of the reply
             # (as daql): a push's rev speaks for every topic the client had, so taking them
             # out of a push that also holds other topics would lose them for good
@@ -345,7 +280,7 @@ class HubService:
             return self._mon(conn, frame), None
         if s == "evt.unmon":
             mon = dec_unmon(decode_body(frame))
-            self._drop_mon_backlog(conn, mon)
+            catchup.drop_mon(self, conn, mon)
             return self._res(conn, frame, self.subs.unmonitor(conn, mon)), None
         if s == "evt.hist":
             return self._hist(conn, frame), None
@@ -388,198 +323,8 @@ class HubService:
         # read when the connection's sender gets to it, off the event loop: the reply holds
         # the first batch (never cutting a revision); the rest, up to the watermark, follows
         # as evt.update pushes, batch by batch, before any later push
-        return [Flush(conn, self._add_backlog(conn, Backlog(
+        return [Flush(conn, catchup.add(self, conn, Backlog(
             req.rev, self.rev, tuple(fresh), reply=(frame.subj, frame.tok))))]
-
-    def _add_backlog(self, conn: ConnId, b: Backlog) -> Backlog:
-        self._backlog_seq += 1
-        b.seq = self._backlog_seq
-        self._backlogs.setdefault(conn, []).append(b)
-        return b
-
-    def _trim_backlogs(self, conn: ConnId, sat: bool = False) -> None:
-        """An ``evt.unsub`` (or, ``sat``, an ``evt.sat``, which resyncs the connection from its
-        own rev) narrowed the subscription: the ``evt.sub`` catch-ups push only what is left.
-        A reply still to send is sent as asked (as daql's hub would have, before serving the
-        next request); monitors' catch-ups are not concerned."""
-        bls = self._backlogs.get(conn)
-        if not bls:
-            return
-        tops = set() if sat or conn not in self.subs else set(self.subs.get(conn).tops)
-        keep = []
-        for b in bls:
-            if b.mon is not None:
-                keep.append(b)
-                continue
-            if b.reply is not None:
-                b.rest = tuple(t for t in (b.tops if b.rest is None else b.rest) if t in tops)
-                keep.append(b)
-                continue
-            left = tuple(t for t in b.tops if t in tops)
-            if left == b.tops:
-                keep.append(b)
-            elif left:  # a new object: a read for the old topics in flight is dropped
-                keep.append(Backlog(b.after, b.upto, left, b.seq))
-        if keep:
-            self._backlogs[conn] = keep
-        else:
-            del self._backlogs[conn]
-
-    BACKLOG_BATCH = 1000
-    """Most events one catch-up push of an ``evt.sub`` holds (bounded by ``max_batch``)."""
-
-    def backlog(self, conn: ConnId) -> tuple[Backlog, int] | None:
-        """The catch-up ``conn`` gets next and how many events to read, or ``None``.
-
-        :meth:`backlog_read` reads them (on any thread; the asyncio adapter reads them off
-        the event loop) for :meth:`backlog_push`. A reply's batch and a monitor's are read
-        ``max_batch`` at a time, pushes of events ``BACKLOG_BATCH`` at a time.
-        """
-        bls = self._backlogs.get(conn)
-        if not bls:
-            return None
-        b = bls[0]
-        cap = max(1, self.limits.max_batch)
-        return b, cap if b.reply is not None or b.mon is not None \
-            else max(1, min(self.BACKLOG_BATCH, cap))
-
-    def backlog_read(self, b: Backlog, limit: int) -> tuple[list[Event], bool]:
-        """Read the next batch of ``b``: up to ``limit`` events after ``b.after`` (whole
-        revisions), and whether more may follow up to ``b.upto``. Touches only the ledger
-        and ``b`` (never changed in place while a read may run): safe on another thread."""
-        evs = self.ledger.events(b.after, b.tops, limit) if b.tops else []
-        if len(evs) < limit or evs[-1].rev >= b.upto:
-            return evs, False
-        if b.reply is None:
-            return evs, True  # a push claims its last event's rev: no second read
-        # the reply's rev says whether the subscription is caught up: find out
-        nxt = self.ledger.events(evs[-1].rev, b.tops, 1)
-        return evs, bool(nxt) and nxt[0].rev <= b.upto
-
-    def backlog_push(self, conn: ConnId, b: Backlog, evs: Sequence[Event],
-                     more: bool = True) -> list[str]:
-        """The frames of a batch read for ``b`` (:meth:`backlog_read`), in order: the reply
-        to its request (first batch) and an ``evt.update`` push (none when nothing is left).
-
-        ``b`` may have changed or gone while its events were read (``evt.unsub``,
-        ``evt.unmon``, ``evt.sat``): then nothing is sent and :meth:`backlog` tells what to
-        read now.
-        """
-        bls = self._backlogs.get(conn)
-        if not bls or bls[0] is not b:
-            return []
-        mine = [e for e in evs if b.after < e.rev <= b.upto]
-        done = not more or not mine or mine[-1].rev >= b.upto or len(evs) > len(mine)
-        rev = b.upto if done else mine[-1].rev
-        out: list[str] = []
-        if b.reply is not None:
-            subj, tok = b.reply
-            b.reply = None
-            if b.mon is not None:
-                out.append(format_reply(subj, tok, b.mon.id))
-            else:
-                out.append(format_reply(subj, tok, enc_update(Update(rev, tuple(mine)))
-                                        if mine else None))
-                if b.rest is not None:  # narrowed meanwhile: the pushes cover what is left
-                    b.tops, b.rest = b.rest, None
-                    done = done or not b.tops
-                mine = []  # in the reply
-        if done:  # caught up to the watermark: later events come as live pushes
-            bls.pop(0)
-            if not bls:
-                del self._backlogs[conn]
-        else:
-            b.after = mine[-1].rev if mine else rev
-        if b.mon is not None:
-            notes = notes_for([b.mon], mine)
-            if notes:
-                # the revision of the request: the client has every event of its topics up
-                # to it before this frame (a batch's own would take its revision back); a
-                # satellite paused in an evt.sat catch-up only up to its last reply's
-                up = Update(b.upto if b.claim is None else b.claim, (), tuple(notes))
-                out.append(format_push("evt.update", enc_update(up)))
-        elif mine:
-            # no audits, as in the evt.sub reply (the audits extension is evt.sat's)
-            out.append(format_push("evt.update", enc_update(Update(rev, tuple(mine)))))
-        return out
-
-    def backlog_failed(self, conn: ConnId, b: Backlog, exc: OutpostError) -> str | None:
-        """Reading ``b`` failed: the error reply to send when its request is not answered
-        yet (nothing of the request is kept), else ``None``: close the connection with 1013
-        (its client resyncs from its rev)."""
-        log.warning("conn %s: reading its catch-up failed: %s", conn, exc)
-        bls = self._backlogs.get(conn)
-        if not bls or bls[0] is not b or b.reply is None:
-            return None
-        bls.pop(0)
-        if not bls:
-            del self._backlogs[conn]
-        subj, tok = b.reply
-        # nothing of the request goes out after its error reply (pushes sealed after the
-        # request follow this catch-up in the send order); the client may ask again
-        if b.mon is not None:
-            self.subs.unmonitor(conn, b.mon.id)
-            self._unpush(conn, mon=b.mon.id)
-        else:
-            gone = b.tops if b.rest is None else b.rest
-            self.subs.unsubscribe(conn, gone)
-            self._unpush(conn, tops=gone)
-        return format_reply(subj, tok, err=f"{subj} failed on the hub: {exc}")
-
-    def _unpush(self, conn: ConnId, tops: Sequence[str] = (), mon: int | None = None) -> None:
-        """Take the events of ``tops`` (the notes of monitor ``mon``) out of what ``conn``
-        has not been sent yet: the pending push and the sealed ones (:meth:`seal`)."""
-        ds = list(self._sealed.get(conn, ()))
-        if (d := self._pending.get(conn)) is not None:
-            ds.append(d)
-        for d in ds:
-            if tops and d.evs:
-                d.evs = [e for e in d.evs if e.top not in tops]
-            if mon is not None and d.note:
-                d.note = [n for n in d.note if n.mon != mon]
-
-    def catch_up_sync(self, conn: ConnId, b: Backlog, reply_only: bool = False) -> list[Out]:
-        """Read and format catch-up ``b`` at once, on this thread (synchronous drivers: tests,
-        the simulation); the frames in order, or a ``Close``. ``reply_only``: only the batch
-        that answers its request (a ``Flush(conn, b)`` follows when more is left), and only
-        when no earlier catch-up of the connection is still to send (else ``Flush(conn, b)``
-        stays in its place: its reply comes after that one)."""
-        outs: list[Out] = []
-        if reply_only and (bl := self.backlog(conn)) is not None and bl[0] is not b:
-            return [Flush(conn, b)]
-        while (bl := self.backlog(conn)) is not None and bl[0].seq == b.seq:
-            cur, limit = bl
-            if reply_only and cur.reply is None:
-                outs.append(Flush(conn, cur))
-                break
-            try:
-                evs, more = self.backlog_read(cur, limit)
-            except OutpostError as exc:
-                err = self.backlog_failed(conn, cur, exc)
-                if err is None:
-                    return [*outs, Close(conn, CLOSE_TOO_SLOW, "could not read your "
-                                         "catch-up: reconnect and resync from your rev")]
-                outs.append(Send(conn, err))
-                continue
-            outs.extend(Send(conn, t) for t in self.backlog_push(conn, cur, evs, more))
-        return outs
-
-    def _drop_mon_backlog(self, conn: ConnId, mon: int) -> None:
-        """``evt.unmon``: no more notes of that monitor's catch-up (its reply, when still to
-        send, is sent: it comes before this request's)."""
-        bls = self._backlogs.get(conn)
-        if not bls:
-            return
-        keep = []
-        for b in bls:
-            if b.mon is None or b.mon.id != mon:
-                keep.append(b)
-            elif b.reply is not None:  # a new object: a read in flight is dropped
-                keep.append(Backlog(b.after, b.upto, (), b.seq, b.mon, b.reply))
-        if keep:
-            self._backlogs[conn] = keep
-        else:
-            del self._backlogs[conn]
 
     def _mon(self, conn: ConnId, frame: Frame) -> list[Out]:
         req = dec_mon(decode_body(frame))
@@ -595,7 +340,7 @@ class HubService:
             # in an evt.sat catch-up with more (its last reply is before this one in the
             # send order): the client has the events up to that reply's rev, not the hub's
             b.claim = min(b.upto, c.sat_end)
-        return [Flush(conn, self._add_backlog(conn, b))]
+        return [Flush(conn, catchup.add(self, conn, b))]
 
     def _hist(self, conn: ConnId, frame: Frame) -> list[Out]:
         body = decode_body(frame)
@@ -611,6 +356,14 @@ class HubService:
                 d["arg"] = h.arg
             res.append(d)
         return self._res(conn, frame, res)
+
+    # -- catch-ups (hubserver/catchup.py: the functions, bound here as methods) -----------------
+
+    backlog = catchup.backlog
+    backlog_read = catchup.backlog_read
+    backlog_push = catchup.backlog_push
+    backlog_failed = catchup.backlog_failed
+    catch_up_sync = catchup.catch_up_sync
 
     # -- evt.pub / evt.sat ---------------------------------------------------------------------
 
@@ -697,7 +450,7 @@ class HubService:
             if not r.dup:
                 t, usr = job.items[0]
                 # what the ledger stored in the audit row (core.ledger.batch), minus arrived
-                self._remember(Audit(r.rev, t.created, ZERO_REV, usr, t.extra, t.uid))
+                fanout.remember(self, Audit(r.rev, t.created, ZERO_REV, usr, t.extra, t.uid))
                 outs = self.published(r.evs, mine)
             if r.rev > self.rev:  # see _finish: applied through another hub, not fanned out
                 outs.extend(self.published(
@@ -721,7 +474,7 @@ class HubService:
                 return self._res(job.conn, frame, enc_update(Update(r.rev, r.evs)))
             return self._reply_error(job.conn, frame, r)
         if failed is None:
-            return self._sat_reply(job, results)
+            return satreply.sat_reply(self, job, results)
         # an environment failure or a bug is not a verdict on the transactions: rejecting
         # them would move them out of the satellite's pending queue; an error reply keeps
         # them pending and the satellite resends them (same uids) after its backoff
@@ -739,7 +492,7 @@ class HubService:
         for (t, usr), r in zip(job.items, results, strict=False):
             if isinstance(r, PubResult) and not r.dup:
                 # what the ledger stored in the audit row (core.ledger.batch), minus arrived
-                self._remember(Audit(r.rev, t.created, ZERO_REV, usr, t.extra, t.uid))
+                fanout.remember(self, Audit(r.rev, t.created, ZERO_REV, usr, t.extra, t.uid))
         done = [r for r in results if isinstance(r, PubResult) and not r.dup]
         # the publisher gets its events in its reply; with an error reply instead, as pushes
         mine = {} if whole else {r.rev: job.conn for r in results if isinstance(r, PubResult)}
@@ -761,236 +514,12 @@ class HubService:
         # logged with its traceback by finish()
         return self._err(conn, frame, f"internal error while publishing: {type(exc).__name__}")
 
-    def _sat_reply(self, job: PubJob, results: Sequence[PubResult | Exception]) -> list[Out]:
-        assert job.sat is not None
-        req = job.sat
-        acks: list[Ack] = []
-        rejects: list[Reject] = []
-        if not job.pre and len(results) == len(req.trans) \
-                and all(type(r) is PubResult for r in results):
-            # the common case, every transaction published (or a duplicate): acks only
-            done = cast("Sequence[PubResult]", results)
-            acks = [Ack(t.uid, r.rev) for t, r in zip(req.trans, done, strict=True) if t.uid]
-        else:
-            self._verdicts(job, results, acks, rejects)
-        c = self._conns.get(job.conn)
-        start = req.rev
-        if req.cont and c is not None and c.sat_tops == frozenset(req.tops):
-            # ours: a request sent before the previous reply arrived (docs/protocol.md); the
-            # replies of a connection go out in request order, so everything up to where the
-            # last one ended is delivered before this one
-            start = max(start, c.sat_end)
-        # every read first: a StorageError leaves the subscription as it was
-        cap = max(1, self.limits.max_batch)
-        lim = min(req.lim or self.limits.sat_batch or cap, cap)
-        evs, more = self._sat_events(start, req.tops, lim)
-        rev = evs[-1].rev if more else max(self.rev, start)
-        audits: tuple[Audit, ...] = ()
-        if evs and c is not None and c.audits:
-            # from the cache of audits this hub published (a satellite's own transactions,
-            # just remembered by _finish); only older revisions are read
-            audits = self._audits_of(evs)
-        self.subs.replace(job.conn, req.tops)
-        sub = self.subs.get(job.conn)
-        sub.paused = more
-        sub.watermark = rev
-        d = self._pending.get(job.conn)
-        if d is not None:
-            # the reply (or, with more, the batches after it) covers every pending event of
-            # tops, and the subscription is now exactly tops: drop them all. Notes are in no
-            # reply: keep them for the push already on its way (its Flush is queued), and let
-            # it claim no revision beyond what the client had when it asked
-            d.evs.clear()
-            if d.note:
-                d.rev = min(d.rev, start)
-            else:
-                del self._pending[job.conn]
-        if c is not None:
-            c.sat_end, c.sat_tops = rev, frozenset(req.tops)
-        res = SatRes(rev, tuple(evs), tuple(acks), tuple(rejects), more, audits,
-                     cont=req.cont)
-        return [Send(job.conn, format_reply(job.subj, job.tok, enc_sat_res(res)))]
+    # -- fan-out and pushes (hubserver/fanout.py: the functions, bound here as methods) ---------
 
-    @staticmethod
-    def _verdicts(job: PubJob, results: Sequence[PubResult | Exception], acks: list[Ack],
-                  rejects: list[Reject]) -> None:
-        """The acks and rejects of an ``evt.sat``'s transactions, in request order (into
-        ``acks`` and ``rejects``): ``results`` are those of ``job.items``, the transactions
-        refused before publishing are in ``job.pre``."""
-        assert job.sat is not None
-        it = iter(results)
-        pre = job.pre
-        for i, t in enumerate(job.sat.trans):
-            r: PubResult | Exception | None = pre.get(i) if pre else None
-            if r is None:
-                r = next(it, None)
-                if r is None:
-                    r = ValidationError("no result")
-            if not t.uid:
-                continue  # a daql client sends no uid: nothing to acknowledge by (as daql)
-            if isinstance(r, PubResult):
-                acks.append(Ack(t.uid, r.rev))
-            else:
-                conflicts = r.conflicts if isinstance(r, ConflictError) else ()
-                rejects.append(Reject(t.uid, str(r), conflicts))
-
-    def _sat_events(self, rev: Rev, tops: Sequence[str], lim: int) -> tuple[list[Event], bool]:
-        """The events of an ``evt.sat`` reply (as :meth:`_events`) and whether more follow:
-        from the recently fanned-out events when they reach back to ``rev`` (a replaying
-        satellite's reply holds the events its batch just published), else from the ledger."""
-        if self._recent.covers(rev):
-            evs = self._recent.after(rev, tops, lim) if tops and rev < self.rev else []
-            more = len(evs) >= lim and evs[-1].rev < self.rev \
-                and bool(self._recent.after(evs[-1].rev, tops, 1))
-            return evs, more
-        evs = self._events(rev, tops, lim)
-        more = False
-        if len(evs) >= lim and evs[-1].rev < self.rev:
-            nxt = self.ledger.events(evs[-1].rev, tops, 1)
-            more = bool(nxt) and nxt[0].rev <= self.rev
-        return evs, more
-
-    # -- fan-out -------------------------------------------------------------------------------
-
-    def published(self, evs: Sequence[Event], exclude: dict[Rev, ConnId] | None = None
-                  ) -> list[Out]:
-        """Fan out newly committed events (in revision order) and advance :attr:`rev`.
-
-        Args:
-            evs: the events of the new revisions.
-            exclude: revision → publishing connection (it gets them in its reply).
-        """
-        evs = [e for e in evs if e.rev > self.rev]  # already fanned out (by a catch-up)
-        if not evs:
-            return []
-        if self._last_id is None or evs[0].id != self._last_id + 1:
-            # event ids are dense and assigned in revision order under the ledger's write
-            # lock: a hole means revisions published through another hub (same PostgreSQL
-            # ledger) that this hub has not fanned out yet; fetch them first, so subscribers
-            # never skip one (docs/scaleout.md)
-            gap = [e for e in self.ledger.events(self.rev) if e.rev < evs[0].rev]
-            evs = gap + evs
-        outs: list[Out] = []
-        for conn, d in self.subs.fanout(evs, exclude).items():
-            outs.extend(self._queue(conn, d.evs, d.note, d.rev))
-        self.rev = max(self.rev, evs[-1].rev)
-        self._last_id = evs[-1].id
-        self._recent.add(evs)
-        return outs
-
-    def catch_up(self, evs: Sequence[Event]) -> list[Out]:
-        """Fan out events read from the ledger after :attr:`rev` (published by other hubs).
-
-        ``evs`` must be every event of the ledger after some revision ``<= self.rev`` up to
-        the end of a revision, in (rev, id) order, as :meth:`Ledger.events` returns them;
-        events already fanned out are dropped. Used by :mod:`hubserver.cluster`.
-        """
-        return self.published(evs)
-
-    def _queue(self, conn: ConnId, evs: list[Event], notes: list[Note], rev: Rev) -> list[Out]:
-        if not evs and self.subs.get(conn).paused and (c := self._conns.get(conn)) is not None:
-            # notes only, to a satellite in an evt.sat catch-up with more: it has the events
-            # up to its last reply's rev, not this fan-out's (as _sat_reply's pending notes)
-            rev = min(rev, c.sat_end)
-        d = self._pending.get(conn)
-        first = d is None
-        if d is None:
-            d = self._pending[conn] = Delivery(rev)
-        d.rev = max(d.rev, rev)
-        d.evs.extend(evs)
-        d.note.extend(notes)
-        if len(d.evs) + len(d.note) > self.limits.max_pending:
-            self._pending.pop(conn, None)
-            self.subs.remove(conn)
-            return [Close(conn, CLOSE_TOO_SLOW,
-                          f"more than {self.limits.max_pending} events waiting: "
-                          "reconnect and resync from your rev")]
-        return [Flush(conn)] if first else []
-
-    def take_push(self, conn: ConnId) -> str | None:
-        """The pending ``evt.update`` frame for ``conn`` (the events and notes coalesced since
-        the last one), or ``None``.
-
-        Catch-ups (``Flush.catch_up``) are not in it: each is sent where its ``Flush`` is in
-        the connection's send order, with :meth:`backlog`, :meth:`backlog_read` and
-        :meth:`backlog_push` (or :meth:`catch_up_sync`).
-        """
-        d = self._pending.pop(conn, None)
-        return None if d is None else self._format_push(conn, d)
-
-    def seal(self, conn: ConnId) -> Delivery | None:
-        """Take the pending push of ``conn`` as a frame of its own, to send later with
-        :meth:`take_sealed` (an adapter that must queue it: a reply or a catch-up follows it
-        in the send order), or ``None`` when nothing is pending.
-
-        Until it is taken, a catch-up queued before it whose reply turns into an error
-        removes its topics' events (its monitor's notes) from it (:meth:`backlog_failed`).
-        """
-        d = self._pending.pop(conn, None)
-        if d is None or (not d.evs and not d.note):
-            return None
-        self._sealed.setdefault(conn, []).append(d)
-        return d
-
-    def take_sealed(self, conn: ConnId, d: Delivery) -> str | None:
-        """The frame of a push sealed by :meth:`seal` (``None``: nothing is left of it)."""
-        ds = self._sealed.get(conn)
-        if ds:
-            if ds[0] is d:
-                del ds[0]
-            else:
-                ds[:] = [x for x in ds if x is not d]
-            if not ds:
-                del self._sealed[conn]
-        return self._format_push(conn, d)
-
-    def _format_push(self, conn: ConnId, d: Delivery) -> str | None:
-        if not d.evs and not d.note:
-            return None
-        c = self._conns.get(conn)
-        with_audits = c is not None and c.audits
-        key: tuple[Any, ...] | None = None
-        if not d.note:
-            # subscribers of the same topics get the same frame: encode it once per fan-out
-            # (event ids are unique, so the ids and the revision identify the frame)
-            key = (d.rev, with_audits, *[e.id for e in d.evs])
-            cached = self._push_cache.get(key)
-            if cached is not None:
-                return cached
-        audits = self._audits_of(d.evs) if with_audits else ()
-        text = format_push("evt.update", enc_update(Update(d.rev, tuple(d.evs), tuple(d.note),
-                                                           audits)))
-        if key is not None:
-            if len(self._push_cache) >= self.PUSH_CACHE:
-                del self._push_cache[next(iter(self._push_cache))]
-            self._push_cache[key] = text
-        return text
-
-    def _remember(self, a: Audit) -> None:
-        self._audits[a.rev] = a
-        if len(self._audits) > self.AUDIT_CACHE:
-            self._audits.popitem(last=False)
-
-    def _audits_of(self, evs: Sequence[Event]) -> tuple[Audit, ...]:
-        """The audits of the revisions of ``evs``: from the cache, else read in one query."""
-        revs = sorted({e.rev for e in evs})
-        found = {r: a for r in revs if (a := self._audits.get(r)) is not None}
-        missing = [r for r in revs if r not in found]
-        if missing:
-            want = set(missing)
-            for a in self.ledger.audits(missing[0] - 1, missing[-1]):
-                if a.rev in want:
-                    found[a.rev] = a  # from here, not the cache: a big reply outgrows it
-                    self._remember(a)
-        return tuple(found[r] for r in revs if r in found)
-
-    def has_push(self, conn: ConnId) -> bool:
-        """A push is open for ``conn`` (even one emptied by :meth:`backlog_failed`): the next
-        reply must seal it, else the flush queued for it would carry later events ahead of
-        that reply."""
-        return conn in self._pending
-
-    def pending(self, conn: ConnId) -> int:
-        """Events and notes waiting to be pushed to ``conn``."""
-        d = self._pending.get(conn)
-        return 0 if d is None else len(d.evs) + len(d.note)
+    published = fanout.published
+    catch_up = fanout.catch_up
+    take_push = fanout.take_push
+    seal = fanout.seal
+    take_sealed = fanout.take_sealed
+    has_push = fanout.has_push
+    pending = fanout.pending

@@ -141,7 +141,7 @@ class Watcher:
 
 
 _PUSH = object()
-"""A coalesced push in a connection's send queue (the adapter's ``_FLUSH``)."""
+"""A coalesced push in a connection's send queue (the adapter's ``hubserver.peer.FLUSH``)."""
 
 
 @dataclass

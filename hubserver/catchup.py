@@ -1,0 +1,245 @@
+"""Catch-ups: the events an ``evt.sub`` (or the notes an ``evt.mon`` with a ``rev``) asked for
+from before the hub's revision, sent batch by batch at their place in the connection's send order.
+
+A request that needs one hands its driver a ``Flush(conn, backlog)`` (:class:`Backlog`); the
+driver reads it when it gets there: :func:`backlog` tells what to read next,
+:func:`backlog_read` reads a batch (any thread: only the ledger and the backlog are touched;
+the asyncio adapter reads off the event loop) and :func:`backlog_push` turns it into frames
+(the request's reply first). A synchronous driver calls :func:`catch_up_sync`. These are
+:class:`~hubserver.service.HubService` methods (bound there); an ``evt.unsub``, ``evt.unmon``
+or ``evt.sat`` narrows or drops the catch-ups still to send (:func:`trim`, :func:`drop_mon`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from core.errors import OutpostError
+from core.model import Event, Update
+from core.revision import Rev
+from core.subs import Monitor, notes_for
+from core.wire import enc_update, format_push, format_reply
+from hubserver.fanout import unpush
+from hubserver.limits import CLOSE_TOO_SLOW
+from hubserver.outputs import Close, ConnId, Flush, Out, Send
+
+if TYPE_CHECKING:
+    from hubserver.service import HubService
+
+__all__ = ["Backlog", "add", "backlog", "backlog_failed", "backlog_push", "backlog_read",
+           "catch_up_sync", "drop_mon", "trim"]
+
+log = logging.getLogger("outpost.hub")
+
+
+@dataclass(slots=True)
+class Backlog:
+    """A catch-up to send in batches, in the connection's send order: the events after
+    ``after`` up to ``upto`` (the revision fanned out when it was asked for) of ``tops``.
+
+    - ``evt.sub``: the events the reply holds (``reply``: its subject and token, while the
+      reply is not sent), then the rest as ``evt.update`` pushes;
+    - ``evt.mon`` with a ``rev`` (``mon``: the monitor): the monitor's id as the reply, then
+      notes of the changes it watches as ``evt.update`` pushes.
+
+    Every batch is read with :meth:`HubService.backlog_read` (any thread: it reads only the
+    ledger and this object) and turned into frames by :meth:`HubService.backlog_push`.
+    """
+
+    after: Rev
+    upto: Rev
+    tops: tuple[str, ...]
+    seq: int = 0  # which catch-up of the connection (kept when evt.unsub narrows ``tops``)
+    mon: Monitor | None = None
+    reply: tuple[str, str] | None = None  # (subj, tok) of the reply still to send
+    rest: tuple[str, ...] | None = None  # evt.sub: topics left for the pushes after the
+    # reply (an evt.unsub or evt.sat while the reply was pending); None: ``tops``
+    claim: Rev | None = None  # evt.mon: the rev its note pushes claim; None: ``upto``
+
+
+def add(svc: HubService, conn: ConnId, b: Backlog) -> Backlog:
+    """Queue catch-up ``b`` of ``conn`` after the ones it has (numbered for :func:`trim`)."""
+    svc._backlog_seq += 1
+    b.seq = svc._backlog_seq
+    svc._backlogs.setdefault(conn, []).append(b)
+    return b
+
+
+def trim(svc: HubService, conn: ConnId, sat: bool = False) -> None:
+    """An ``evt.unsub`` (or, ``sat``, an ``evt.sat``, which resyncs the connection from its
+    own rev) narrowed the subscription: the ``evt.sub`` catch-ups push only what is left.
+    A reply still to send is sent as asked (as daql's hub would have, before serving the
+    next request); monitors' catch-ups are not concerned."""
+    bls = svc._backlogs.get(conn)
+    if not bls:
+        return
+    tops = set() if sat or conn not in svc.subs else set(svc.subs.get(conn).tops)
+    keep = []
+    for b in bls:
+        if b.mon is not None:
+            keep.append(b)
+            continue
+        if b.reply is not None:
+            b.rest = tuple(t for t in (b.tops if b.rest is None else b.rest) if t in tops)
+            keep.append(b)
+            continue
+        left = tuple(t for t in b.tops if t in tops)
+        if left == b.tops:
+            keep.append(b)
+        elif left:  # a new object: a read for the old topics in flight is dropped
+            keep.append(Backlog(b.after, b.upto, left, b.seq))
+    if keep:
+        svc._backlogs[conn] = keep
+    else:
+        del svc._backlogs[conn]
+
+
+def backlog(svc: HubService, conn: ConnId) -> tuple[Backlog, int] | None:
+    """The catch-up ``conn`` gets next and how many events to read, or ``None``.
+
+    :func:`backlog_read` reads them (on any thread; the asyncio adapter reads them off
+    the event loop) for :func:`backlog_push`. A reply's batch and a monitor's are read
+    ``max_batch`` at a time, pushes of events ``HubService.BACKLOG_BATCH`` at a time.
+    """
+    bls = svc._backlogs.get(conn)
+    if not bls:
+        return None
+    b = bls[0]
+    cap = max(1, svc.limits.max_batch)
+    return b, cap if b.reply is not None or b.mon is not None \
+        else max(1, min(svc.BACKLOG_BATCH, cap))
+
+
+def backlog_read(svc: HubService, b: Backlog, limit: int) -> tuple[list[Event], bool]:
+    """Read the next batch of ``b``: up to ``limit`` events after ``b.after`` (whole
+    revisions), and whether more may follow up to ``b.upto``. Touches only the ledger
+    and ``b`` (never changed in place while a read may run): safe on another thread."""
+    evs = svc.ledger.events(b.after, b.tops, limit) if b.tops else []
+    if len(evs) < limit or evs[-1].rev >= b.upto:
+        return evs, False
+    if b.reply is None:
+        return evs, True  # a push claims its last event's rev: no second read
+    # the reply's rev says whether the subscription is caught up: find out
+    nxt = svc.ledger.events(evs[-1].rev, b.tops, 1)
+    return evs, bool(nxt) and nxt[0].rev <= b.upto
+
+
+def backlog_push(svc: HubService, conn: ConnId, b: Backlog, evs: Sequence[Event],
+                 more: bool = True) -> list[str]:
+    """The frames of a batch read for ``b`` (:func:`backlog_read`), in order: the reply
+    to its request (first batch) and an ``evt.update`` push (none when nothing is left).
+
+    ``b`` may have changed or gone while its events were read (``evt.unsub``,
+    ``evt.unmon``, ``evt.sat``): then nothing is sent and :func:`backlog` tells what to
+    read now.
+    """
+    bls = svc._backlogs.get(conn)
+    if not bls or bls[0] is not b:
+        return []
+    mine = [e for e in evs if b.after < e.rev <= b.upto]
+    done = not more or not mine or mine[-1].rev >= b.upto or len(evs) > len(mine)
+    rev = b.upto if done else mine[-1].rev
+    out: list[str] = []
+    if b.reply is not None:
+        subj, tok = b.reply
+        b.reply = None
+        if b.mon is not None:
+            out.append(format_reply(subj, tok, b.mon.id))
+        else:
+            out.append(format_reply(subj, tok, enc_update(Update(rev, tuple(mine)))
+                                    if mine else None))
+            if b.rest is not None:  # narrowed meanwhile: the pushes cover what is left
+                b.tops, b.rest = b.rest, None
+                done = done or not b.tops
+            mine = []  # in the reply
+    if done:  # caught up to the watermark: later events come as live pushes
+        bls.pop(0)
+        if not bls:
+            del svc._backlogs[conn]
+    else:
+        b.after = mine[-1].rev if mine else rev
+    if b.mon is not None:
+        notes = notes_for([b.mon], mine)
+        if notes:
+            # the revision of the request: the client has every event of its topics up
+            # to it before this frame (a batch's own would take its revision back); a
+            # satellite paused in an evt.sat catch-up only up to its last reply's
+            up = Update(b.upto if b.claim is None else b.claim, (), tuple(notes))
+            out.append(format_push("evt.update", enc_update(up)))
+    elif mine:
+        # no audits, as in the evt.sub reply (the audits extension is evt.sat's)
+        out.append(format_push("evt.update", enc_update(Update(rev, tuple(mine)))))
+    return out
+
+
+def backlog_failed(svc: HubService, conn: ConnId, b: Backlog, exc: OutpostError) -> str | None:
+    """Reading ``b`` failed: the error reply to send when its request is not answered
+    yet (nothing of the request is kept), else ``None``: close the connection with 1013
+    (its client resyncs from its rev)."""
+    log.warning("conn %s: reading its catch-up failed: %s", conn, exc)
+    bls = svc._backlogs.get(conn)
+    if not bls or bls[0] is not b or b.reply is None:
+        return None
+    bls.pop(0)
+    if not bls:
+        del svc._backlogs[conn]
+    subj, tok = b.reply
+    # nothing of the request goes out after its error reply (pushes sealed after the
+    # request follow this catch-up in the send order); the client may ask again
+    if b.mon is not None:
+        svc.subs.unmonitor(conn, b.mon.id)
+        unpush(svc, conn, mon=b.mon.id)
+    else:
+        gone = b.tops if b.rest is None else b.rest
+        svc.subs.unsubscribe(conn, gone)
+        unpush(svc, conn, tops=gone)
+    return format_reply(subj, tok, err=f"{subj} failed on the hub: {exc}")
+
+
+def catch_up_sync(svc: HubService, conn: ConnId, b: Backlog,
+                  reply_only: bool = False) -> list[Out]:
+    """Read and format catch-up ``b`` at once, on this thread (synchronous drivers: tests,
+    the simulation); the frames in order, or a ``Close``. ``reply_only``: only the batch
+    that answers its request (a ``Flush(conn, b)`` follows when more is left), and only
+    when no earlier catch-up of the connection is still to send (else ``Flush(conn, b)``
+    stays in its place: its reply comes after that one)."""
+    outs: list[Out] = []
+    if reply_only and (bl := backlog(svc, conn)) is not None and bl[0] is not b:
+        return [Flush(conn, b)]
+    while (bl := backlog(svc, conn)) is not None and bl[0].seq == b.seq:
+        cur, limit = bl
+        if reply_only and cur.reply is None:
+            outs.append(Flush(conn, cur))
+            break
+        try:
+            evs, more = backlog_read(svc, cur, limit)
+        except OutpostError as exc:
+            err = backlog_failed(svc, conn, cur, exc)
+            if err is None:
+                return [*outs, Close(conn, CLOSE_TOO_SLOW, "could not read your "
+                                     "catch-up: reconnect and resync from your rev")]
+            outs.append(Send(conn, err))
+            continue
+        outs.extend(Send(conn, t) for t in backlog_push(svc, conn, cur, evs, more))
+    return outs
+
+
+def drop_mon(svc: HubService, conn: ConnId, mon: int) -> None:
+    """``evt.unmon``: no more notes of that monitor's catch-up (its reply, when still to
+    send, is sent: it comes before this request's)."""
+    bls = svc._backlogs.get(conn)
+    if not bls:
+        return
+    keep = []
+    for b in bls:
+        if b.mon is None or b.mon.id != mon:
+            keep.append(b)
+        elif b.reply is not None:  # a new object: a read in flight is dropped
+            keep.append(Backlog(b.after, b.upto, (), b.seq, b.mon, b.reply))
+    if keep:
+        svc._backlogs[conn] = keep
+    else:
+        del svc._backlogs[conn]

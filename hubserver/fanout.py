@@ -1,0 +1,210 @@
+"""Fan-out and push delivery of :class:`~hubserver.service.HubService`: newly committed events go
+to every subscription and monitor they concern, coalesced per connection, and the audit cache.
+
+Pushes are coalesced: :func:`published` adds events to a per-connection pending
+:class:`~core.subs.Delivery` and emits one :class:`~hubserver.outputs.Flush` when it was
+empty; the adapter's writer then calls :func:`take_push`, which drains whatever accumulated
+meanwhile into one frame (an adapter that must queue it behind a reply uses :func:`seal` and
+:func:`take_sealed`). Subscribers of the same topics get the same frame, encoded once.
+
+Audits (our extension): a connection whose ``evt.sat`` says ``"audits": true`` gets, beside
+the events of every reply and push, the audit of each of their revisions. The service keeps
+the audits of the revisions it published recently (``HubService.AUDIT_CACHE`` of them,
+:func:`remember`); others are read with ``Ledger.audits`` in one range query
+(:func:`audits_of`).
+
+The public functions are bound as :class:`~hubserver.service.HubService` methods (no extra
+call per message); they keep their state on the service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from core.model import Audit, Event, Note, Update
+from core.revision import Rev
+from core.subs import Delivery
+from core.wire import enc_update, format_push
+from hubserver.limits import CLOSE_TOO_SLOW
+from hubserver.outputs import Close, ConnId, Flush, Out
+
+if TYPE_CHECKING:
+    from hubserver.service import HubService
+
+__all__ = ["audits_of", "catch_up", "has_push", "pending", "published", "push_frame", "queue",
+           "remember", "seal", "take_push", "take_sealed", "unpush"]
+
+
+def published(svc: HubService, evs: Sequence[Event], exclude: dict[Rev, ConnId] | None = None
+              ) -> list[Out]:
+    """Fan out newly committed events (in revision order) and advance :attr:`rev`.
+
+    Args:
+        evs: the events of the new revisions.
+        exclude: revision → publishing connection (it gets them in its reply).
+    """
+    evs = [e for e in evs if e.rev > svc.rev]  # already fanned out (by a catch-up)
+    if not evs:
+        return []
+    if svc._last_id is None or evs[0].id != svc._last_id + 1:
+        # event ids are dense and assigned in revision order under the ledger's write
+        # lock: a hole means revisions published through another hub (same PostgreSQL
+        # ledger) that this hub has not fanned out yet; fetch them first, so subscribers
+        # never skip one (docs/scaleout.md)
+        gap = [e for e in svc.ledger.events(svc.rev) if e.rev < evs[0].rev]
+        evs = gap + evs
+    outs: list[Out] = []
+    for conn, d in svc.subs.fanout(evs, exclude).items():
+        outs.extend(queue(svc, conn, d.evs, d.note, d.rev))
+    svc.rev = max(svc.rev, evs[-1].rev)
+    svc._last_id = evs[-1].id
+    svc._recent.add(evs)
+    return outs
+
+
+def catch_up(svc: HubService, evs: Sequence[Event]) -> list[Out]:
+    """Fan out events read from the ledger after :attr:`rev` (published by other hubs).
+
+    ``evs`` must be every event of the ledger after some revision ``<= svc.rev`` up to
+    the end of a revision, in (rev, id) order, as :meth:`Ledger.events` returns them;
+    events already fanned out are dropped. Used by :mod:`hubserver.cluster`.
+    """
+    return published(svc, evs)
+
+
+def queue(svc: HubService, conn: ConnId, evs: list[Event], notes: list[Note], rev: Rev
+          ) -> list[Out]:
+    """Add a fan-out's events and notes for ``conn`` to its pending push: a ``Flush`` when
+    the push opens, a ``Close`` when too much is waiting."""
+    if not evs and svc.subs.get(conn).paused and (c := svc._conns.get(conn)) is not None:
+        # notes only, to a satellite in an evt.sat catch-up with more: it has the events
+        # up to its last reply's rev, not this fan-out's (as sat_reply's pending notes)
+        rev = min(rev, c.sat_end)
+    d = svc._pending.get(conn)
+    first = d is None
+    if d is None:
+        d = svc._pending[conn] = Delivery(rev)
+    d.rev = max(d.rev, rev)
+    d.evs.extend(evs)
+    d.note.extend(notes)
+    if len(d.evs) + len(d.note) > svc.limits.max_pending:
+        svc._pending.pop(conn, None)
+        svc.subs.remove(conn)
+        return [Close(conn, CLOSE_TOO_SLOW,
+                      f"more than {svc.limits.max_pending} events waiting: "
+                      "reconnect and resync from your rev")]
+    return [Flush(conn)] if first else []
+
+
+def take_push(svc: HubService, conn: ConnId) -> str | None:
+    """The pending ``evt.update`` frame for ``conn`` (the events and notes coalesced since
+    the last one), or ``None``.
+
+    Catch-ups (``Flush.catch_up``) are not in it: each is sent where its ``Flush`` is in
+    the connection's send order, with :meth:`HubService.backlog`, ``backlog_read`` and
+    ``backlog_push`` (or ``catch_up_sync``).
+    """
+    d = svc._pending.pop(conn, None)
+    return None if d is None else push_frame(svc, conn, d)
+
+
+def seal(svc: HubService, conn: ConnId) -> Delivery | None:
+    """Take the pending push of ``conn`` as a frame of its own, to send later with
+    :func:`take_sealed` (an adapter that must queue it: a reply or a catch-up follows it
+    in the send order), or ``None`` when nothing is pending.
+
+    Until it is taken, a catch-up queued before it whose reply turns into an error
+    removes its topics' events (its monitor's notes) from it
+    (:meth:`HubService.backlog_failed`).
+    """
+    d = svc._pending.pop(conn, None)
+    if d is None or (not d.evs and not d.note):
+        return None
+    svc._sealed.setdefault(conn, []).append(d)
+    return d
+
+
+def take_sealed(svc: HubService, conn: ConnId, d: Delivery) -> str | None:
+    """The frame of a push sealed by :func:`seal` (``None``: nothing is left of it)."""
+    ds = svc._sealed.get(conn)
+    if ds:
+        if ds[0] is d:
+            del ds[0]
+        else:
+            ds[:] = [x for x in ds if x is not d]
+        if not ds:
+            del svc._sealed[conn]
+    return push_frame(svc, conn, d)
+
+
+def push_frame(svc: HubService, conn: ConnId, d: Delivery) -> str | None:
+    """The ``evt.update`` frame of ``d`` for ``conn`` (``None``: nothing is left of it)."""
+    if not d.evs and not d.note:
+        return None
+    c = svc._conns.get(conn)
+    with_audits = c is not None and c.audits
+    key: tuple[Any, ...] | None = None
+    if not d.note:
+        # subscribers of the same topics get the same frame: encode it once per fan-out
+        # (event ids are unique, so the ids and the revision identify the frame)
+        key = (d.rev, with_audits, *[e.id for e in d.evs])
+        cached = svc._push_cache.get(key)
+        if cached is not None:
+            return cached
+    audits = audits_of(svc, d.evs) if with_audits else ()
+    text = format_push("evt.update", enc_update(Update(d.rev, tuple(d.evs), tuple(d.note),
+                                                       audits)))
+    if key is not None:
+        if len(svc._push_cache) >= svc.PUSH_CACHE:
+            del svc._push_cache[next(iter(svc._push_cache))]
+        svc._push_cache[key] = text
+    return text
+
+
+def remember(svc: HubService, a: Audit) -> None:
+    """Keep the audit of a revision this hub published (the oldest goes past the cap)."""
+    svc._audits[a.rev] = a
+    if len(svc._audits) > svc.AUDIT_CACHE:
+        svc._audits.popitem(last=False)
+
+
+def audits_of(svc: HubService, evs: Sequence[Event]) -> tuple[Audit, ...]:
+    """The audits of the revisions of ``evs``: from the cache, else read in one query."""
+    revs = sorted({e.rev for e in evs})
+    found = {r: a for r in revs if (a := svc._audits.get(r)) is not None}
+    missing = [r for r in revs if r not in found]
+    if missing:
+        want = set(missing)
+        for a in svc.ledger.audits(missing[0] - 1, missing[-1]):
+            if a.rev in want:
+                found[a.rev] = a  # from here, not the cache: a big reply outgrows it
+                remember(svc, a)
+    return tuple(found[r] for r in revs if r in found)
+
+
+def has_push(svc: HubService, conn: ConnId) -> bool:
+    """A push is open for ``conn`` (even one emptied by :meth:`HubService.backlog_failed`):
+    the next reply must seal it, else the flush queued for it would carry later events ahead
+    of that reply."""
+    return conn in svc._pending
+
+
+def pending(svc: HubService, conn: ConnId) -> int:
+    """Events and notes waiting to be pushed to ``conn``."""
+    d = svc._pending.get(conn)
+    return 0 if d is None else len(d.evs) + len(d.note)
+
+
+def unpush(svc: HubService, conn: ConnId, tops: Sequence[str] = (),
+           mon: int | None = None) -> None:
+    """Take the events of ``tops`` (the notes of monitor ``mon``) out of what ``conn``
+    has not been sent yet: the pending push and the sealed ones (:func:`seal`)."""
+    ds = list(svc._sealed.get(conn, ()))
+    if (d := svc._pending.get(conn)) is not None:
+        ds.append(d)
+    for d in ds:
+        if tops and d.evs:
+            d.evs = [e for e in d.evs if e.top not in tops]
+        if mon is not None and d.note:
+            d.note = [n for n in d.note if n.mon != mon]

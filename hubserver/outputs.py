@@ -1,0 +1,72 @@
+"""What :class:`~hubserver.service.HubService` hands back to its driver: the outputs to carry
+out (:class:`Send`, :class:`Close`, :class:`Flush`) and the publish jobs to run on the ledger
+(:class:`PubJob`).
+
+The asyncio adapter (:mod:`hubserver.server`) and the satellite simulation (``tests/sim``)
+carry them out; the service itself never touches a socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from core.model import Trans
+from core.wire import SatReq
+
+if TYPE_CHECKING:
+    from hubserver.catchup import Backlog
+
+__all__ = ["Close", "ConnId", "Flush", "Out", "PubJob", "Send"]
+
+ConnId = Hashable
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send ``text`` to ``conn``."""
+
+    conn: ConnId
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Close ``conn`` with a WebSocket close code and a reason (at most 120 bytes)."""
+
+    conn: ConnId
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Flush:
+    """Pushes are pending for ``conn``: call :meth:`HubService.take_push` when ready to send.
+
+    ``catch_up``: an ``evt.sub`` or ``evt.mon`` catch-up instead, to send at this place of
+    the connection's send order: before any reply or push that comes after this ``Flush``.
+    While ``catch_up.reply`` is set it also owes its request's reply (the adapter reads
+    even that batch off the event loop). An adapter reads it batch by batch
+    (:meth:`HubService.backlog`) when it gets there; a synchronous one may call
+    :meth:`HubService.catch_up_sync` (``handle_sync`` already sends the reply so).
+    """
+
+    conn: ConnId
+    catch_up: Backlog | None = None
+
+
+Out = Send | Close | Flush
+
+
+@dataclass(slots=True)
+class PubJob:
+    """Transactions of one request, to publish on the ledger (``items``: trans and user)."""
+
+    conn: ConnId
+    subj: str
+    tok: str
+    items: list[tuple[Trans, str]]
+    sat: SatReq | None = None
+    pre: dict[int, Exception] = field(default_factory=dict)  # rejected before publishing
+

@@ -1,0 +1,211 @@
+"""The hub's commit pipeline: publishes run on one writer thread with **group commit**.
+
+Jobs that arrive while a commit runs are published together by the next ``publish_many`` call
+(one durable commit), and each is acknowledged only after that commit returned. The writer
+thread takes the next batch itself as soon as a commit returns (:func:`commit_chain`) and hands
+each commit's results to the loop in one callback (:func:`committed`; no task or future per
+publish). The same thread reads what must not run on the event loop: a cluster catch-up
+(:meth:`Hub.request_catch_up <hubserver.server.Hub.request_catch_up>`, :func:`caught_up`) and
+the batches of ``evt.sub`` / ``evt.mon`` catch-ups (:func:`off_loop`), between commits.
+
+Functions of the running :class:`~hubserver.server.Hub`, whose state they use (``_jobs`` and
+``_chain`` under ``_lock``, shared with the writer thread; ``_busy`` on the loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from core.crashpoints import crash_point
+from core.errors import OutpostError, StorageError
+from core.ledger.protocols import PubResult
+from core.model import Event, Trans
+from core.revision import Rev
+from hubserver.limits import CLOSE_INTERNAL
+from hubserver.outputs import PubJob
+from hubserver.peer import Peer
+
+if TYPE_CHECKING:
+    from hubserver.server import Hub
+
+__all__ = ["caught_up", "chain_failed", "commit", "commit_chain", "committed", "finish_batch",
+           "kick", "kick_later", "off_loop", "submit"]
+
+log = logging.getLogger("outpost.hub")
+
+
+def submit(hub: Hub, peer: Peer, job: PubJob) -> None:
+    """Queue ``peer``'s publish job for the next commit (thread: event loop)."""
+    if hub._stopping:
+        # publishes in flight are finished; new ones are refused (the satellite keeps
+        # them pending and resends them to the next hub)
+        err = StorageError("the hub is shutting down: publish again after reconnecting")
+        hub._deliver(hub.service.finish(job, [err] * len(job.items)))
+        return
+    peer.busy = True
+    with hub._lock:
+        hub._jobs.append((job, peer))
+        chained = hub._chain
+    if not chained:  # else the writer thread takes it when its commit returns
+        kick_later(hub)
+
+
+def kick_later(hub: Hub) -> None:
+    """Start the next commit once the messages that arrived with this one are handled.
+
+    ``call_soon`` runs after the callbacks already due in this loop iteration (every
+    socket that was ready), so publishes that arrived together share a commit.
+    """
+    if not hub._busy and not hub._kick_soon and hub.loop is not None:
+        hub._kick_soon = True
+        hub.loop.call_soon(kick, hub)
+
+
+def kick(hub: Hub) -> None:
+    """Hand the waiting jobs (or a requested catch-up) to the writer thread if it is free."""
+    hub._kick_soon = False
+    if hub._busy or hub._writer is None:
+        return
+    if hub._catch_up:
+        hub._catch_up = False
+        hub._busy = True
+        hub._writer.submit(hub.ledger.events, (hub.service.rev, None,
+                                               hub.CATCH_UP_BATCH), partial(caught_up, hub))
+        return
+    with hub._lock:
+        if not hub._jobs:
+            return
+        batch, hub._jobs = hub._jobs, []
+        hub._chain = True
+    hub._busy = True
+    hub._writer.submit(commit_chain, (hub, batch), chain_failed)
+
+
+def commit_chain(hub: Hub, batch: list[tuple[PubJob, Peer]]) -> None:
+    """The writer thread: commit ``batch``, then, while jobs wait, the next batch.
+
+    Pipelined without the loop in between: as soon as a commit returns, the jobs that
+    arrived meanwhile are committed, and the returned commit's replies go to the loop
+    (one ``call_soon_threadsafe`` per commit; the loop answers them in commit order,
+    each only after its own commit). A requested catch-up ends the chain: it runs after
+    the last commit's replies are out (see :meth:`Hub.request_catch_up`).
+    """
+    assert hub.loop is not None
+    while True:
+        items = [it for job, _ in batch for it in job.items]
+        try:
+            results = commit(hub, items, hub.service.clock())
+        except BaseException as exc:  # commit() catches Exception: never leave them waiting
+            log.error("commit thread failed (a hub bug)", exc_info=exc)
+            results = [StorageError(f"internal error: {type(exc).__name__}")] * len(items)
+        with hub._lock:
+            nxt: list[tuple[PubJob, Peer]] | None = None
+            if hub._jobs and not hub._catch_up and not hub._reads_waiting:
+                nxt, hub._jobs = hub._jobs, []
+            else:
+                hub._chain = False
+        hub.loop.call_soon_threadsafe(committed, hub, batch, results, nxt is None)
+        if nxt is None:
+            return
+        batch = nxt
+
+
+def chain_failed(res: object) -> None:
+    """The writer thread's callback after a commit chain: log what should never happen."""
+    if isinstance(res, BaseException):  # only the loop being closed gets here
+        log.error("commit chain failed (a hub bug)", exc_info=res)
+
+
+def committed(hub: Hub, batch: list[tuple[PubJob, Peer]],
+              results: list[PubResult | Exception], last: bool) -> None:
+    """A commit returned (on the loop): answer it; ``last``: the chain ended with it."""
+    if last:
+        hub._busy = False
+    finish_batch(hub, batch, results)
+    for _, peer in batch:
+        peer.busy = False
+        if peer.timer is not None:
+            assert hub.loop is not None
+            peer.last = hub.loop.time()
+        hub._pump(peer)
+    kick_later(hub)
+
+
+def commit(hub: Hub, items: list[tuple[Trans, str]], now: Rev,
+           ) -> list[PubResult | Exception]:
+    """The writer thread's part: publish, and turn a failed commit into per-item errors."""
+    try:
+        results = hub.ledger.publish_many(items, now)
+        crash_point("hub.after_append_before_ack")
+    except Exception as exc:  # the whole commit failed: every item gets the error
+        if isinstance(exc, OutpostError):
+            log.error("commit of %d transactions failed: %s", len(items), exc)
+        else:  # publish_many reports storage errors itself: this is a bug
+            log.error("commit of %d transactions failed with an unexpected error "
+                      "(a hub bug)", len(items), exc_info=exc)
+        # not a verdict on the transactions: the service answers with an error
+        # reply and they stay pending on their satellites
+        return [exc] * len(items)
+    hub.commits += 1
+    return results
+
+
+def finish_batch(hub: Hub, batch: list[tuple[PubJob, Peer]],
+                 results: list[PubResult | Exception]) -> None:
+    """Reply to every job of a returned commit, in order."""
+    i = 0
+    for job, peer in batch:
+        n = len(job.items)
+        try:
+            hub._deliver(hub.service.finish(job, results[i:i + n]))
+        except Exception:
+            # no reply would come: close, so the client reconnects and resends
+            # now instead of waiting for its request to time out
+            log.exception("conn %s: bug while finishing a publish; closing with "
+                          "1011", job.conn)
+            hub._close_now(peer, CLOSE_INTERNAL, "internal error")
+        i += n
+
+
+def caught_up(hub: Hub, evs: list[Event] | BaseException) -> None:
+    """A catch-up read of :meth:`Hub.request_catch_up` returned (on the loop): fan it out."""
+    hub._busy = False
+    if isinstance(evs, BaseException):  # the cluster listener asks again later
+        log.warning("catch-up from the ledger failed: %s", evs)
+    else:
+        hub._deliver(hub.service.catch_up(evs))
+        if len(evs) >= hub.CATCH_UP_BATCH:
+            hub._catch_up = True
+    kick(hub)
+
+
+def off_loop(hub: Hub, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    """Run ``fn(*args)`` on the writer thread (between commits); await the result.
+
+    A commit chain running meanwhile ends after its current commit (as for a cluster
+    catch-up), so the read runs next instead of after every publish that keeps coming.
+    """
+    assert hub.loop is not None and hub._writer is not None
+    fut: asyncio.Future[Any] = hub.loop.create_future()
+    with hub._lock:
+        hub._reads_waiting += 1
+
+    def run(*a: Any) -> Any:
+        with hub._lock:
+            hub._reads_waiting -= 1
+        return fn(*a)
+
+    def done(res: Any) -> None:
+        if fut.done():  # the waiter was cancelled (its connection closed)
+            return
+        if isinstance(res, BaseException):
+            fut.set_exception(res)
+        else:
+            fut.set_result(res)
+
+    hub._writer.submit(run, args, done)
+    return fut
