@@ -151,10 +151,13 @@ class SatelliteAPI(Protocol):
         with it, then places the records of :meth:`overlaid` itself."""
         ...
 
-    def confirmed_scan(self, top: str, chunk: int = 5_000) -> Iterator[list[RecordView]]:
+    def confirmed_scan(self, top: str, chunk: int = 5_000, *,
+                       where: tuple[str, Sequence[Any]] | None = None,
+                       ) -> Iterator[list[RecordView]]:
         """The replica's records of a topic in key order, in chunks, without the pending
         edits (``fields`` is ``confirmed``). Safe to call on any thread (a window filters a
-        million records off its UI thread)."""
+        million records off its UI thread). ``where``: an SQL condition on the state table's
+        columns (``"key"``, the field names) and its ``?`` parameters: only those rows."""
         ...
 
     def overlaid(self, top: str) -> frozenset[str]:

@@ -575,6 +575,59 @@ def _matches(fields: tuple[Field, ...], text: str, rv: RecordView) -> bool:
     return False
 
 
+_FLOAT_CHARS = frozenset("0123456789.-+einfa")  # every character f"{x:g}" can show
+_LOWER_TO_ASCII = {"\u0130": "i", "\u212a": "k"}
+"""The only characters outside ASCII whose ``str.lower()`` holds an ASCII letter (İ -> i̇, the
+Kelvin sign -> k; tests/desktop/test_filter_prefilter.py checks the list against Python's
+Unicode tables). Every other one lower-cases to characters outside ASCII, so an ASCII
+filter text found in a lower-cased cell is found by SQLite's ``LIKE`` (which folds ASCII
+only) in the stored text — or the cell holds one of these."""
+_TEXT_TYPES = ("str", "text", "enum", "ref", "date", "datetime")  # the cell shows stored text
+
+
+def _prefilter(fields: tuple[Field, ...], text: str) -> tuple[str, list[Any]] | None:
+    """An SQL condition on the state table that selects every row :func:`_matches` keeps
+    for ``text`` (lower case), and few others: the filter then matches in Python only those
+    rows instead of every record. None: no such condition (read every row).
+
+    Per column, by what its cell shows (:func:`desktop.format.display_value`): stored text
+    (key, str, text — the cell shows its first line, a part of it —, enum, ref, date,
+    datetime): ``col LIKE '%text%'`` (SQLite folds ASCII only: see :data:`_LOWER_TO_ASCII`;
+    a non-ASCII ``text`` gets no condition at all); int: its decimal text; bool: ``yes``/``no``;
+    float (``%g``): kept when ``text`` could be part of a number at all; json and others:
+    kept when set."""
+    if not text or not text.isascii():
+        return None
+    conds: list[str] = []
+    params: list[Any] = []
+    like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    # the characters outside ASCII whose lower case holds an ASCII letter of ``text``
+    special = [c for c, low in _LOWER_TO_ASCII.items() if low in text]
+
+    def textual(col: str) -> None:
+        conds.append(" OR ".join([f"{col} LIKE ? ESCAPE '\\'",
+                                  *(f"instr({col}, ?) > 0" for _ in special)]))
+        params.append(like)
+        params.extend(special)
+
+    textual('"key"')
+    for f in fields:
+        col = '"' + f.name.replace('"', '""') + '"'
+        if f.type in _TEXT_TYPES:
+            textual(col)
+        elif f.type == "int":
+            conds.append(f"instr(CAST({col} AS TEXT), ?) > 0")
+            params.append(text)
+        elif f.type == "bool":
+            if text in "yes":
+                conds.append(f"{col} = 1")
+            if text in "no":
+                conds.append(f"{col} = 0")
+        elif f.type != "float" or set(text) <= _FLOAT_CHARS:
+            conds.append(f"{col} IS NOT NULL")
+    return " OR ".join(f"({c})" for c in conds), params
+
+
 def _read_rows(sat: SatelliteAPI, top: str, fields: tuple[Field, ...], q: _Query,
                skip: frozenset[str], stale: Callable[[], bool] | None,
                ) -> tuple[list[str], list[Any] | None]:
@@ -595,7 +648,7 @@ def _read_rows(sat: SatelliteAPI, top: str, fields: tuple[Field, ...], q: _Query
             keys, vals = [k for k, _ in pairs], [v for _, v in pairs]
         return keys, vals
     items: list[tuple[str, Any]] = []
-    for chunk in sat.confirmed_scan(top):
+    for chunk in sat.confirmed_scan(top, where=_prefilter(fields, q.filter)):
         if stale is not None and stale():
             raise _Superseded
         for rv in chunk:

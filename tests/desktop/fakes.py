@@ -109,8 +109,10 @@ class FakeSatellite:
         by = dict(items)
         return keys, [by[k] for k in keys]
 
-    def confirmed_scan(self, top: str, chunk: int = 5_000) -> Iterator[list[RecordView]]:
-        conf = self.replica.states(top)
+    def confirmed_scan(self, top: str, chunk: int = 5_000, *,
+                       where: tuple[str, Sequence[Any]] | None = None,
+                       ) -> Iterator[list[RecordView]]:
+        conf = self.replica.states(top)  # every record: a superset of any ``where``
         out = [RecordView(top, k, conf[k], conf[k]) for k in sorted(conf)]
         for i in range(0, len(out), chunk):
             yield out[i:i + chunk]
