@@ -497,6 +497,9 @@ class _Loader:
         fields = tuple(self.field(sname, mname, n, d) for n, d in fdefs.items())
         names = [f.name for f in fields]
         display = mdef.get("display", "")
+        if not isinstance(display, str):
+            raise self.fail(f"display must be the name of a field, e.g. display = "
+                            f"{names[0]!r}", *path, "display")
         if display == "":
             display = next((f.name for f in fields if f.type in ("str", "text")), names[0])
         if display not in names:

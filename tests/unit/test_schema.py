@@ -183,6 +183,8 @@ def line_of(text: str, needle: str) -> int:
          ["ref 'field.sites' is not a model", "did you mean 'field.site'?"]),
         ('display = "species"', 'display = "specis"', "field.obs.display",
          ["display field 'specis' is not a field", "did you mean 'species'?"]),
+        ('display = "species"', 'display = 3', "field.obs.display",
+         ["display must be the name of a field"]),
         ('count = { type = "int", label', 'count = { type = "int", default = "many", label',
          "field.obs.fields.count", ["default 'many' is not an integer"]),
         ('condition = { type = "enum", values = ["good", "fair", "poor"]',
