@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 __all__ = ["main"]
 
@@ -37,6 +36,8 @@ offline ("Work offline"), sync, and watch a conflict appear and get resolved.
 
 
 def _parser() -> argparse.ArgumentParser:
+    from desktop.headless import add_commands, data_arg
+
     p = argparse.ArgumentParser(
         prog="outpost",
         description="Outpost: an offline-first record editor that syncs with a hub. "
@@ -49,20 +50,18 @@ def _parser() -> argparse.ArgumentParser:
                        "connected to it. The hub stops when the app closes.")
     d.add_argument("--two", action="store_true",
                    help="open two windows with separate replicas, side by side")
-    d.add_argument("--data", metavar="DIR", type=Path, default=None,
+    d.add_argument("--data", metavar="DIR", type=data_arg, default=None,
                    help="demo data directory (default: the user data directory + /demo)")
     a = sub.add_parser("app", help="open the app on a data directory or profile",
                        description="Open the app. With --hub, the satellite in --data (or the "
                        "profile's directory) connects to that hub; its schema is fetched on "
                        "first use.")
-    a.add_argument("--data", metavar="DIR", type=Path, default=None,
+    a.add_argument("--data", metavar="DIR", type=data_arg, default=None,
                    help="the satellite's data directory (default: the profile's)")
     a.add_argument("--hub", metavar="URL", default="", help="hub URL, e.g. ws://host:8765")
     a.add_argument("--token", default="", help="hub token (stored, never logged)")
     a.add_argument("--profile", metavar="NAME", default="",
                    help="profile to use and remember (default: the last one)")
-    from desktop.headless import add_commands
-
     add_commands(sub)
     return p
 

@@ -65,8 +65,17 @@ def _fetch_project(url: str, token: str, timeout: float) -> Any:
         raise hub_error(url, exc) from exc
 
 
+def data_arg(text: str) -> Path:
+    """``--data DIR`` as a path; an empty one is refused (it would silently mean the
+    default directory, or the current one)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "an empty directory: give a path, or leave --data out for the default directory")
+    return Path(text)
+
+
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", metavar="DIR", default=None,
+    p.add_argument("--data", metavar="DIR", type=data_arg, default=None,
                    help="the satellite's data directory (default: the user data directory)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 

@@ -314,3 +314,18 @@ async def test_a_hub_that_never_answers_or_a_bad_timeout_is_a_clear_error(
         rc, _, err = await cli(new, "sync", "--once", "--timeout", bad)
         assert rc == 2 and "not a number of seconds above 0" in err
     assert not new.exists()
+
+
+def test_an_empty_data_directory_is_refused_not_taken_for_the_default(tmp_path: Path) -> None:
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_DATA_HOME": str(tmp_path / "xdg"),
+           "HOME": str(tmp_path)}
+    for argv in (["desktop.headless", "status", "--data", ""],
+                 ["desktop.cli", "pub", "field.site", "-", "new", "name=X", "--data", " "],
+                 ["desktop.cli", "app", "--data", ""]):
+        res = subprocess.run([sys.executable, "-m", *argv], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 2, (argv, res.stderr)
+        assert "--data: an empty directory" in res.stderr and "leave --data out" in res.stderr
+    assert not (tmp_path / "xdg").exists()  # the default directory was not touched
