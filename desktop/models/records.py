@@ -582,7 +582,10 @@ Kelvin sign -> k; tests/desktop/test_filter_prefilter.py checks the list against
 Unicode tables). Every other one lower-cases to characters outside ASCII, so an ASCII
 filter text found in a lower-cased cell is found by SQLite's ``LIKE`` (which folds ASCII
 only) in the stored text — or the cell holds one of these."""
-_TEXT_TYPES = ("str", "text", "enum", "ref", "date", "datetime")  # the cell shows stored text
+_TEXT_TYPES = ("str", "text", "enum", "date", "datetime")  # the cell shows stored text
+_JSON_ESCAPED = frozenset('"\\' + "".join(map(chr, range(32))))  # written escaped in JSON
+_MAX_CONDS = 300  # SQLite's expression depth is 1,000: wider models read every row
+_MAX_LIKE = 10_000  # SQLite refuses LIKE patterns over 50,000 bytes
 
 
 def _prefilter(fields: tuple[Field, ...], text: str) -> tuple[str, list[Any]] | None:
@@ -593,19 +596,24 @@ def _prefilter(fields: tuple[Field, ...], text: str) -> tuple[str, list[Any]] | 
     Per column, by what its cell shows (:func:`desktop.format.display_value`): stored text
     (key, str, text — the cell shows its first line, a part of it —, enum, ref, date,
     datetime): ``col LIKE '%text%'`` (SQLite folds ASCII only: see :data:`_LOWER_TO_ASCII`;
-    a non-ASCII ``text`` gets no condition at all); int: its decimal text; bool: ``yes``/``no``;
-    float (``%g``): kept when ``text`` could be part of a number at all; json and others:
-    kept when set."""
-    if not text or not text.isascii():
+    a non-ASCII ``text`` gets no condition at all; LIKE stops at a NUL, so a value holding
+    one is kept); ref (stored as JSON text): the same unless ``text`` holds a character JSON
+    escapes; int: its decimal text; bool: ``yes``/``no``; float (``%g``): kept when ``text``
+    could be part of a number at all; json and others: kept when set."""
+    if not text or not text.isascii() or len(fields) + 1 > _MAX_CONDS:
         return None
     conds: list[str] = []
     params: list[Any] = []
     like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    if len(like) > _MAX_LIKE:
+        return None
     # the characters outside ASCII whose lower case holds an ASCII letter of ``text``
     special = [c for c, low in _LOWER_TO_ASCII.items() if low in text]
 
-    def textual(col: str) -> None:
+    def textual(col: str, nul: bool = True) -> None:
+        # LIKE stops at a NUL character: a value holding one is kept whatever it holds
         conds.append(" OR ".join([f"{col} LIKE ? ESCAPE '\\'",
+                                  *([f"instr(CAST({col} AS BLOB), x'00') > 0"] if nul else []),
                                   *(f"instr({col}, ?) > 0" for _ in special)]))
         params.append(like)
         params.extend(special)
@@ -615,6 +623,8 @@ def _prefilter(fields: tuple[Field, ...], text: str) -> tuple[str, list[Any]] | 
         col = '"' + f.name.replace('"', '""') + '"'
         if f.type in _TEXT_TYPES:
             textual(col)
+        elif f.type == "ref" and not _JSON_ESCAPED.intersection(text):
+            textual(col, nul=False)  # stored as JSON text: the key between quotes, NUL escaped
         elif f.type == "int":
             conds.append(f"instr(CAST({col} AS TEXT), ?) > 0")
             params.append(text)

@@ -34,11 +34,12 @@ d = "date"
 dt = "datetime"
 e = { type = "enum", values = ["Good", "fair", "\u00c9t\u00e9"] }
 j = "json"
+r = { type = "ref", ref = "t.all" }
 """
 TOP = "t.all"
 # letters whose lower case SQLite does not know (É, the Kelvin sign K -> k, İ -> i̇, ß),
 # line breaks (a text cell shows its first line), and what numbers print
-CHARS = "abcAB kK\u212aÉé\u0130ß\n\r 0123456789.-+einf"
+CHARS = "abcAB kK\u212aÉé\u0130ß\n\r 0123456789.-+einf\"\\\t\x00"
 texts = st.text(alphabet=CHARS, max_size=12)
 values = st.fixed_dictionaries({}, optional={
     "s": texts, "tx": texts, "i": st.integers(-10**7, 10**7),
@@ -47,6 +48,7 @@ values = st.fixed_dictionaries({}, optional={
     "dt": st.sampled_from(["2026-05-01T09:30:00Z", "1999-12-31T23:59:59.5+01:00"]),
     "e": st.sampled_from(["Good", "fair", "\u00c9t\u00e9"]),
     "j": st.dictionaries(st.sampled_from(["a", "B"]), st.integers(0, 99) | texts, max_size=2),
+    "r": texts.filter(bool),
 })
 records = st.lists(st.tuples(texts, values), min_size=1, max_size=25)
 filters = st.text(alphabet=CHARS, min_size=1, max_size=4) | st.sampled_from(
@@ -69,6 +71,12 @@ filters = st.text(alphabet=CHARS, min_size=1, max_size=4) | st.sampled_from(
 @example([("x", {"s": "axb"})], "_")
 @example([("x", {"s": "a\\b"})], "\\b")
 @example([("x", {"s": "a\\b"})], "\\")  # LIKE's escape character itself
+@example([("x", {"r": 'site"1'})], 'e"')  # a ref is stored as JSON: '"site\\"1"'
+@example([("x", {"r": "c:\\dir"})], ":\\d")
+@example([("x", {"r": "a\tb"})], "a\tb")
+@example([("x", {"r": "ab"})], "ab")
+@example([("x", {"s": "abc\x00def"})], "def")  # LIKE stops at a NUL
+@example([("x", {"tx": "x\x00needle"})], "needle")
 def test_the_prefilter_keeps_every_row_the_filter_matches(
         rows: list[tuple[str, dict[str, object]]], text: str) -> None:
     project = parse_project(SCHEMA)
@@ -117,3 +125,25 @@ def test_the_characters_that_lower_case_into_ascii_are_all_known() -> None:
              for c in map(chr, range(128, sys.maxunicode + 1))
              if any(x.isascii() for x in c.lower())}
     assert found == R._LOWER_TO_ASCII
+
+
+def test_a_model_too_wide_for_one_condition_reads_every_row(tmp_path: Path) -> None:
+    """SQLite's expression depth is 1,000: a model of hundreds of fields gets no condition
+    (every row is read and matched), one below the cap gets a condition SQLite takes."""
+    for n, has in ((R._MAX_CONDS - 2, True), (R._MAX_CONDS + 5, False)):
+        fields = "\n".join(f"f{i} = \"str\"" for i in range(n))
+        project = parse_project(f'[project]\nname = "wide"\n\n[w.t]\nkey = "str"\n\n'
+                                f"[w.t.fields]\n{fields}\n")
+        model_fields = tuple(project.model("w.t").fields)
+        where = R._prefilter(model_fields, "ki")  # the Kelvin sign and İ looked for too
+        assert (where is not None) == has
+        sat = Satellite(tmp_path / f"sat{n}", project)
+        try:
+            sat.replica.apply(1000, [Event(1, 1000, "w.t", "a", Cmd.NEW, {"f0": "skip"}),
+                                     Event(2, 1000, "w.t", "b", Cmd.NEW, {"f1": "no"})])
+            got, _ = R._read_rows(sat, "w.t", model_fields, R._Query("ki", -1, False),
+                                  frozenset(), None)
+            assert got == ["a"]
+        finally:
+            sat.close()
+    assert R._prefilter(tuple(parse_project(SCHEMA).model(TOP).fields), "_" * 6_000) is None
