@@ -405,6 +405,7 @@ def _read_csv(sat: Satellite, topic: str, file: str) -> list[tuple[int, Action]]
                               f"text ({exc.reason}): save the file as CSV UTF-8") from exc
     del data
     out: list[tuple[int, Action]] = []
+    parsed: list[tuple[int, str, dict[str, Any]]] = []  # rows not yet made actions
     seen: dict[str, int] = {}
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
@@ -429,11 +430,15 @@ def _read_csv(sat: Satellite, topic: str, file: str) -> list[tuple[int, Action]]
                     f"{file} line {line}: {len(row)} values, but the header has "
                     f"{len(cols)} columns: one value per column (empty for none)")
             try:
-                out.append((line, _csv_action(sat, model, fields, key_at, row, seen, line)))
+                parsed.append((line, *_csv_row(model, fields, key_at, row, seen, line)))
             except OutpostError as exc:
                 raise ValidationError(f"{file} line {line}: {exc}") from exc
+            if len(parsed) >= IMPORT_BATCH:
+                out.extend(_csv_actions(sat, model, file, parsed))
+                parsed = []
     except csv.Error as exc:
         raise ValidationError(f"{file} line {reader.line_num}: {exc}") from exc
+    out.extend(_csv_actions(sat, model, file, parsed))
     return out
 
 
@@ -466,8 +471,9 @@ def _csv_columns(file: str, topic: str, model: Any, cols: list[str]) -> list[Any
     return fields
 
 
-def _csv_action(sat: Satellite, model: Any, fields: list[Any], key_at: int, row: list[str],
-                seen: dict[str, int], line: int) -> Action:
+def _csv_row(model: Any, fields: list[Any], key_at: int, row: list[str],
+             seen: dict[str, int], line: int) -> tuple[str, dict[str, Any]]:
+    """A row's key (a new one when empty) and field values, checked by type."""
     key = row[key_at].strip() if key_at >= 0 else ""
     if key:
         if key in seen:
@@ -487,13 +493,27 @@ def _csv_action(sat: Satellite, model: Any, fields: list[Any], key_at: int, row:
         value = _value(f, text)
         if value is not None:
             arg[f.name] = value
-    exists = sat.record(model.topic, key) is not None
-    act = Action(model.topic, key, Cmd.MOD if exists else Cmd.NEW, arg)
-    sat.project.check_action(act)
-    if len(dumps(enc_action(act))) > MAX_TRANS_BYTES:
-        raise ValidationError(f"the row is over {MAX_TRANS_BYTES // 1024} KiB encoded, more "
-                              "than one transaction may hold: shorten its texts")
-    return act
+    return key, arg
+
+
+def _csv_actions(sat: Satellite, model: Any, file: str,
+                 rows: list[tuple[int, str, dict[str, Any]]]) -> list[tuple[int, Action]]:
+    """The rows as actions: ``mod`` of a record the user sees, ``new`` otherwise (the
+    records looked up in one read), each checked against the schema."""
+    there = sat.records_of(model.topic, [key for _, key, _ in rows]) if rows else {}
+    out: list[tuple[int, Action]] = []
+    for line, key, arg in rows:
+        act = Action(model.topic, key, Cmd.MOD if key in there else Cmd.NEW, arg)
+        try:
+            sat.project.check_action(act)
+            if len(dumps(enc_action(act))) > MAX_TRANS_BYTES:
+                raise ValidationError(f"the row is over {MAX_TRANS_BYTES // 1024} KiB "
+                                      "encoded, more than one transaction may hold: shorten "
+                                      "its texts")
+        except OutpostError as exc:
+            raise ValidationError(f"{file} line {line}: {exc}") from exc
+        out.append((line, act))
+    return out
 
 
 def _batches(rows: list[tuple[int, Action]]) -> Iterator[list[tuple[int, Action]]]:

@@ -16,8 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
+from core.errors import ValidationError
 from core.model import Action, Audit, Cmd, Event
 from core.revision import parse_rev
 from core.satellite.api import ReceiptState
@@ -136,3 +138,24 @@ def test_a_repeated_ack_and_a_reject_are_read_back(tmp_path: Path, project: Proj
     finally:
         sat.close()
     assert_reopened_equal(tmp_path / "s", project, mine)
+
+
+def test_a_transaction_of_many_records_reads_their_states_at_once(
+        tmp_path: Path, project: Project) -> None:
+    """`outpost import` queues 500 rows per transaction: checking it on the user's view read
+    each record's state with a statement of its own (500 reads per transaction)."""
+    sat = Satellite(tmp_path / "sat", project)
+    try:
+        sat.pub([Action(SITE, "k0", Cmd.NEW, {"name": "Zero"})])  # one record pending
+        acts = [Action(SITE, f"k{i}", Cmd.MOD if i == 0 else Cmd.NEW, {"name": f"N{i}"})
+                for i in range(200)]
+        with statements(sat) as seen:
+            sat.pub(acts)
+        reads = [s for s in seen if s.lstrip().upper().startswith("SELECT")
+                 and "st_field_site" in s]
+        assert 1 <= len(reads) <= 2, reads  # one read of the 199 records not pending
+        assert [r.key for r in sat.records(SITE)][:3] == ["k0", "k1", "k10"]
+        with pytest.raises(ValidationError):  # still checked on the view: k0 exists
+            sat.pub([Action(SITE, "k0", Cmd.NEW, {"name": "Again"})])
+    finally:
+        sat.close()
