@@ -41,7 +41,8 @@ def sqlite_url(path: Path) -> str:
 def read_only_url(path: Path) -> str:
     """A URL that opens the SQLite file ``path`` read-only (``mode=ro``): SQLite refuses every
     write on it, and creates nothing when the file is missing. A file that does not exist yet
-    (a satellite that never stored anything) gives an empty in-memory database instead.
+    (a satellite that never stored anything), or is still empty (a writer making it right now),
+    gives an empty in-memory database instead.
 
     When no connection has the file open (no ``-wal`` file), a reader of a WAL database makes
     the empty ``-wal`` and the ``-shm`` index SQLite needs. In a directory this process may not
@@ -49,7 +50,7 @@ def read_only_url(path: Path) -> str:
     would leave them owned by that user, so that the owner's app could not write any more:
     in both cases the file is opened ``immutable`` instead (nothing is made; no writer has it
     open)."""
-    if not path.exists():
+    if not path.exists() or path.stat().st_size == 0:  # a writer may be making it right now
         return "sqlite://"
     # SQLite's own URI, percent-encoded (the path may hold '?', '#' or '%'), as an SQLAlchemy
     # URL that renders it back unchanged

@@ -240,6 +240,13 @@ def test_reading_creates_nothing(tmp_path: Path, project: Project) -> None:
     assert json.loads(res.stdout)["pending"] == 0
     assert _cli(d, "show", "--json", "field.site").stdout.strip() == "[]"
     assert _stamps(d) == before
+    # the writer has just made satellite.db and not yet written it (a zero-byte file): empty
+    # too, not a "read only" storage error
+    (d / "satellite.db").write_bytes(b"")
+    before = _stamps(d)
+    res = _cli(d, "status", "--json")
+    assert res.returncode == 0 and json.loads(res.stdout)["pending"] == 0, res.stderr
+    assert _stamps(d) == before
     # an empty directory: no schema, said so, nothing made
     e = tmp_path / "empty"
     e.mkdir()
