@@ -653,30 +653,30 @@ class Satellite:
 
     def _check_on_view(self, trans: Trans) -> None:
         """Raise ValidationError when ``trans`` does not apply on what the user sees."""
-        states: dict[Sig, dict[str, Any] | None] = {}
-        ask: dict[str, list[str]] = {}  # records the pending edits do not change, by topic
-        for a in trans.acts:
-            s = Sig(a.top, a.key)
-            if s in states:
-                continue
-            if s in self._ov.states:
-                states[s] = self._ov.states[s]
-            else:
-                states[s] = None
-                ask.setdefault(a.top, []).append(a.key)
-        for top, keys in ask.items():  # one replica read per topic (an import of 500 rows)
-            for key, st in self.replica.read.states_of(top, keys).items():
-                states[Sig(top, key)] = st
+        states = self._seen(Sig(a.top, a.key) for a in trans.acts)
         try:
             plan(self._project, trans, last_rev=trans.base, last_id=0, states=states,
                  later={}, now=trans.base)
         except ConflictError as exc:  # cannot happen with base == rev; keep the type clear
             raise ValidationError(str(exc)) from exc
 
-    def _seen(self, s: Sig) -> dict[str, Any] | None:
-        if s in self._ov.states:
-            return self._ov.states[s]
-        return self.replica.read.state(s.top, s.key)
+    def _seen(self, sigs: Iterable[Sig]) -> dict[Sig, dict[str, Any] | None]:
+        """What the user sees of these records now: the pending edits' state, else the
+        replica's (one read per topic: an import's transaction names 500 records)."""
+        out: dict[Sig, dict[str, Any] | None] = {}
+        ask: dict[str, list[str]] = {}  # records the pending edits do not change, by topic
+        for s in sigs:
+            if s in out:
+                continue
+            if s in self._ov.states:
+                out[s] = self._ov.states[s]
+            else:
+                out[s] = None
+                ask.setdefault(s.top, []).append(s.key)
+        for top, keys in ask.items():
+            for key, st in self.replica.read.states_of(top, keys).items():
+                out[Sig(top, key)] = st
+        return out
 
     @property
     def _ov(self) -> Overlay:
@@ -877,10 +877,10 @@ class Satellite:
         if keep == Keep.THEIRS:
             return []
         out: list[Action] = []
+        seen = self._seen(Sig(a.top, a.key) for a in rec.acts)
         for a in rec.acts:
-            s = Sig(a.top, a.key)
             arg = dict(a.arg or {})
-            cur = self._seen(s)
+            cur = seen[Sig(a.top, a.key)]
             if not isinstance(keep, Keep):
                 choice = keep.get(f"{a.top} {a.key}", {})
                 if a.cmd == Cmd.MOD or (a.cmd == Cmd.NEW and cur is not None):
