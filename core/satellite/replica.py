@@ -46,10 +46,10 @@ def read_only_url(path: Path) -> str:
 
     When no connection has the file open (no ``-wal`` file), a reader of a WAL database makes
     the empty ``-wal`` and the ``-shm`` index SQLite needs. In a directory this process may not
-    write it cannot, and a reader running as another user than the file's owner (``sudo``)
-    would leave them owned by that user, so that the owner's app could not write any more:
-    in both cases the file is opened ``immutable`` instead (nothing is made; no writer has it
-    open)."""
+    write it cannot, and a reader running as another user than the file's owner should not
+    (files of that user could stop the owner's app from writing; SQLite running as root
+    hands them to the database's owner, so for ``sudo`` it is a precaution): in both cases
+    the file is opened ``immutable`` instead (nothing is made; no writer has it open)."""
     if not path.exists() or path.stat().st_size == 0:  # a writer may be making it right now
         return "sqlite://"
     # SQLite's own URI, percent-encoded (the path may hold '?', '#' or '%'), as an SQLAlchemy
