@@ -191,6 +191,7 @@ def test_a_read_only_satellite_refuses_changes_and_writes_nothing(
     sat = Satellite(tmp_path, project)
     sat.pub([Action("field.site", "k1", Cmd.NEW, {"name": "Ridge"})])
     try:
+        before = _stamps(tmp_path)
         ro = Satellite(tmp_path, read_only=True)  # beside the writer, which keeps its lock
         try:
             assert ro.status().pending == 1 and ro.record("field.site", "k1") is not None
@@ -200,6 +201,7 @@ def test_a_read_only_satellite_refuses_changes_and_writes_nothing(
                 ro.resolve("x", Keep.THEIRS)
         finally:
             ro.close()
+        assert _stamps(tmp_path) == before  # opened, read, refused, closed: nothing written
         with pytest.raises(ConfigError, match="in use"):  # the writer's lock is still held
             Satellite(tmp_path, project)
         with pytest.raises(ValueError, match="takes no lock"):  # it would never release it
