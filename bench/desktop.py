@@ -282,6 +282,9 @@ async def ops_stalls(data: Path) -> list[tuple[str, float, float]]:
     await run("save an edit (row, count, status)", save, w)
     await run("type in the filter box ('heron 00')", lambda: w.filter.setText("heron 00"), w)
     await run("clear the filter", lambda: w.filter.setText(""), w)
+    await run("type in the filter box ('\u00e9bis 00', outside ASCII)",
+              lambda: w.filter.setText("\u00e9bis 00"), w)
+    await run("clear the filter again", lambda: w.filter.setText(""), w)
     await run("open the conflicts view", w.show_conflicts, w)
     await run("switch to sites and back", lambda: (w.select_topic(SITE), w.select_topic(OBS)),
               w)

@@ -37,9 +37,12 @@ j = "json"
 r = { type = "ref", ref = "t.all" }
 """
 TOP = "t.all"
-# letters whose lower case SQLite does not know (É, the Kelvin sign K -> k, İ -> i̇, ß),
-# line breaks (a text cell shows its first line), and what numbers print
-CHARS = "abcAB kK\u212aÉé\u0130ß\n\r 0123456789.-+einf\"\\\t\x00"
+# letters whose lower case SQLite does not know (É, the Kelvin sign K -> k, İ -> i̇, ß,
+# Greek sigmas, the Ohm sign Ω -> ω, the title-case ǅ, a combining dot, Cyrillic), line
+# breaks (a text cell shows its first line, then " …"), what numbers print, GLOB's and LIKE's
+# special characters
+CHARS = ("abcAB kK\u212aÉé\u0130ß\n\r 0123456789.-+einf\"\\\t\x00"
+         "σΣςω\u2126ǅǆ\u0307жЖ\u2026*?[]%_")
 texts = st.text(alphabet=CHARS, max_size=12)
 values = st.fixed_dictionaries({}, optional={
     "s": texts, "tx": texts, "i": st.integers(-10**7, 10**7),
@@ -77,6 +80,15 @@ filters = st.text(alphabet=CHARS, min_size=1, max_size=4) | st.sampled_from(
 @example([("x", {"r": "ab"})], "ab")
 @example([("x", {"s": "abc\x00def"})], "def")  # LIKE stops at a NUL
 @example([("x", {"tx": "x\x00needle"})], "needle")
+@example([("x", {"tx": "ab\ncd"})], "b ")  # the cell shows "ab …"
+@example([("x", {"tx": "ab\ncd"})], "\u2026")
+@example([("x", {"s": "ZÜRICH"})], "zürich")  # outside ASCII: GLOB with case classes
+@example([("x", {"s": "\u2126mega"})], "ωm")  # the Ohm sign lower-cases to omega
+@example([("x", {"s": "\u01c5"})], "\u01c6")  # title case ǅ -> ǆ
+@example([("x", {"s": "a \u03a3\u03a3"})], "\u03c2")  # ending a word, Σ lower-cases to ς
+@example([("x", {"s": "\u0130"})], "i\u0307")  # İ -> i + combining dot: every row read
+@example([("x", {"s": "a[é]*?"})], "[é]*?")  # GLOB's own characters, taken literally
+@example([("x", {"r": "жук"})], "Жу".lower())  # a ref's JSON text keeps Cyrillic as is
 def test_the_prefilter_keeps_every_row_the_filter_matches(
         rows: list[tuple[str, dict[str, object]]], text: str) -> None:
     project = parse_project(SCHEMA)
@@ -115,9 +127,45 @@ def test_the_prefilter_leaves_out_rows_that_cannot_match(tmp_path: Path) -> None
         assert where is not None
         kept = [rv.key for chunk in sat.confirmed_scan(TOP, where=where) for rv in chunk]
         assert kept == ["a", "c"]  # "b" is not read at all
-        assert R._prefilter(fields, "h\u00e9ron") is None  # not ASCII: every row is read
     finally:
         sat.close()
+
+
+def test_a_filter_outside_ascii_leaves_out_rows_that_cannot_match(tmp_path: Path) -> None:
+    project = parse_project(SCHEMA)
+    fields = tuple(project.model(TOP).fields)
+    sat = Satellite(tmp_path / "sat", project)
+    try:
+        evs = [Event(1, 1000, TOP, "a", Cmd.NEW, {"s": "Héron cendré", "i": 5}),
+               Event(2, 1001, TOP, "b", Cmd.NEW, {"s": "heron", "b": True}),
+               Event(3, 1002, TOP, "c", Cmd.NEW, {"tx": "GRAND HÉRON\nnotes"}),
+               Event(4, 1003, TOP, "d", Cmd.NEW, {"r": "héron"}),
+               Event(5, 1004, TOP, "e", Cmd.NEW, {"s": "Москва"}),
+               Event(6, 1005, TOP, "f", Cmd.NEW, {"s": "москва", "f": 2.5})]
+        sat.replica.apply(1005, evs)
+        for text, want in (("héron", ["a", "c", "d"]), ("москва", ["e", "f"]),
+                           ("n \u2026", ["c"])):  # a text of several lines: "… HÉRON …"
+            where = R._prefilter(fields, text)
+            assert where is not None, text
+            kept = [rv.key for chunk in sat.confirmed_scan(TOP, where=where) for rv in chunk]
+            assert kept == want, text
+    finally:
+        sat.close()
+
+
+def test_the_case_classes_cover_every_character() -> None:
+    """``_glob`` builds its classes from the characters up to ``_CASED_LAST``: no character
+    after it changes in lower case, and the classes hold every one that does."""
+    last = max(i for i in range(sys.maxunicode + 1) if chr(i).lower() != chr(i))
+    assert last == R._CASED_LAST
+    cases, later = R._cases()
+    for i in range(sys.maxunicode + 1):
+        x = chr(i)
+        low = x.lower()
+        if low != x:
+            assert x in cases[low[0]] and low[0] in cases[low[0]]
+            assert set(low[1:]) <= later
+    assert later == {"\u0307"}
 
 
 def test_the_characters_that_lower_case_into_ascii_are_all_known() -> None:
