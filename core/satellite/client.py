@@ -35,6 +35,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from core.crashpoints import crash_point
 from core.errors import HubError, OutpostError, SchemaError, WireError
 from core.satellite.machine import (
+    MAX_INCOMING,
     Apply,
     Backoff,
     Close,
@@ -52,7 +53,7 @@ __all__ = ["SyncClient", "fetch_project", "hub_error"]
 
 log = logging.getLogger("outpost.sat.client")
 
-MAX_MESSAGE = 64 * 1024 * 1024
+MAX_MESSAGE = MAX_INCOMING
 BIG_FRAME = 32 * 1024
 """Frames at least this long are decoded on a worker thread, off the event loop."""
 

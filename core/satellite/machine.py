@@ -93,6 +93,7 @@ MAX_TRANS_BYTES = 768 * 1024
 MERGE_EVENTS = 10_000
 
 __all__ = [
+    "MAX_INCOMING",
     "MAX_TRANS_BYTES",
     "MERGE_EVENTS",
     "SAT_BYTES",
@@ -165,12 +166,18 @@ class Incoming:
     err: WireError | None = None
 
 
+MAX_INCOMING = 64 * 1024 * 1024
+"""Largest frame a satellite takes from its hub (its socket's limit too). A reply may hold
+thousands of events, far more than the 1 MiB a hub takes from one client frame: a satellite
+holding to that limit could never catch up once a batch grew past it."""
+
+
 def decode_incoming(text: str | bytes) -> Incoming:
     """Parse and decode a frame from the hub: pure, safe on any thread. The asyncio client
     runs it on a worker thread for big frames (a batch of 5,000 events took 30-100 ms to
     decode, a pause of the desktop's event loop)."""
     try:
-        frame = parse_frame(text)
+        frame = parse_frame(text, MAX_INCOMING)
         body = decode_json(frame.body, frame.subj, frame.tok)
     except WireError as exc:
         return Incoming(None, err=exc)

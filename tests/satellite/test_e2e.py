@@ -296,6 +296,27 @@ async def test_a_queue_bigger_than_a_frame_syncs_in_several_frames(
     sat.close()
 
 
+async def test_a_catch_up_bigger_than_a_publish_frame_reaches_a_new_satellite(
+        tmp_path: Path, project: Project, hub: Hub) -> None:
+    """A reply holds up to thousands of events: more than the 1 MiB a hub takes from one
+    client frame. A new satellite (and one that was away) must still catch up."""
+    a = Satellite(tmp_path / "a", project)
+    note = "x" * 2000
+    for i in range(800):  # ~1.7 MB of events, published in several frames
+        a.pub([Action(SITE, f"s{i}", Cmd.NEW, {"name": f"n{i}", "notes": note})])
+    await sync(a, hub)
+    assert a.status().pending == 0
+    b = Satellite(tmp_path / "b", project)
+    await sync(b, hub)
+    st = b.status()
+    assert st.rev == hub.ledger.rev() and not st.last_error
+    assert len(b.keys(SITE)) == 800
+    rv = b.record(SITE, "s799")
+    assert rv is not None and rv.fields is not None and rv.fields["notes"] == note
+    a.close()
+    b.close()
+
+
 async def test_reader_token_catches_up_and_keeps_its_edits_pending(
         tmp_path: Path, project: Project) -> None:
     """A satellite on a reader's token with offline edits: the hub refuses the edits, but the
