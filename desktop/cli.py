@@ -23,7 +23,7 @@ _EPILOG = """\
 Headless commands (no GUI; every one takes --data DIR and --json):
   connect URL      store the hub URL and token, fetch the schema
   pub              queue a change (works offline)
-  sync             sync with the hub once
+  sync             sync with the hub (--once: push, catch up and exit)
   status           replica and queue status
   show / history   records, and the changes of one record
   conflicts        the conflict inbox; resolve UID --keep mine|theirs

@@ -19,19 +19,20 @@ import csv
 import io
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from core.errors import ConfigError, OutpostError, StorageError, ValidationError
+from core.errors import ConfigError, HubError, OutpostError, StorageError, ValidationError
 from core.heap import GC_YOUNG, settle_heap
 from core.ids import new_key
 from core.model import Action, Cmd
 from core.revision import format_rev
 from core.satellite.api import Keep, ReceiptState, RecordView
 from core.satellite.config import DataDir, check_hub_url
-from core.satellite.machine import MAX_TRANS_BYTES
+from core.satellite.machine import MAX_TRANS_BYTES, Phase
 from core.satellite.satellite import Satellite
 from core.wire import dumps, enc_action
 
@@ -93,10 +94,15 @@ def add_commands(sub: Any) -> None:
     p.add_argument("cmd", choices=["new", "mod", "del"])
     p.add_argument("fields", nargs="*", metavar="field=value")
     _common(p)
-    p = sub.add_parser("sync", help="sync with the hub")
+    p = sub.add_parser(
+        "sync", help="sync with the hub",
+        description="Sync with the hub: without --once, keep syncing (reconnecting with "
+        "backoff) until Ctrl-C or SIGTERM, reporting each change of connection on stderr; "
+        "exit 1 if the hub stops sync for good (e.g. a different schema).")
     p.add_argument("--once", action="store_true",
                    help="push the queue, catch up and exit (non-zero if the hub is unreachable)")
-    p.add_argument("--timeout", type=_seconds, default=30.0)
+    p.add_argument("--timeout", type=_seconds, default=30.0,
+                   help="with --once: seconds to finish in (default 30)")
     _common(p)
     p = sub.add_parser("status", help="replica and queue status")
     _common(p)
@@ -275,17 +281,62 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     settle_heap(GC_YOUNG)
     try:
         client = SyncClient(sat, cfg.hub, cfg.token)
+        by_user = True
         if args.once:
             asyncio.run(client.sync_once(args.timeout))
         else:
-            with contextlib.suppress(KeyboardInterrupt):
-                asyncio.run(client.run())
+            by_user = asyncio.run(_sync_until_stopped(client, sat))
         st = sat.status()
     finally:
         sat.close()
+    if not by_user:
+        # the hub ended sync for good (a different schema, ...): not a success
+        if args.json:
+            print(json.dumps(_status_dict(st), default=str))
+        raise HubError(f"sync with {cfg.hub} stopped: {st.last_error or 'by the hub'}")
     _out(args, _status_dict(st), f"synced: rev {format_rev(st.rev)}, {st.pending} pending, "
                                  f"{st.conflicts} conflicts")
     return 0
+
+
+async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
+    """``outpost sync`` without ``--once``: until Ctrl-C or SIGTERM (a clean stop: True)
+    or the hub stops sync for good (False). Every change of connection state goes to
+    stderr: a refused token or an unreachable hub is said once per change, not hidden."""
+    loop = asyncio.get_running_loop()
+    asked: list[int] = []
+
+    def stop(sig: int) -> None:
+        asked.append(sig)
+        client.stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on this platform
+            loop.add_signal_handler(sig, stop, sig)
+    said: list[tuple[bool, str]] = []
+
+    def report(change: Any) -> None:
+        if change.records or change.receipts or not change.status:
+            return  # the sync machine's own notices only (Satellite.set_sync, this thread)
+        info = client.machine.info
+        now = (info.online, info.last_error)
+        if said and said[-1] == now:
+            return
+        said.append(now)
+        st = sat.status()
+        if st.online:
+            print(f"outpost: online with {st.hub}: rev {format_rev(st.rev)}, "
+                  f"{st.pending} pending, {st.conflicts} conflicts", file=sys.stderr, flush=True)
+        elif st.last_error:
+            print(f"outpost: offline: {st.last_error} (retrying; Ctrl-C to stop)",
+                  file=sys.stderr, flush=True)
+
+    unlisten = sat.listen(report)
+    try:
+        await client.run()
+    finally:
+        unlisten()
+    return bool(asked) or client.machine.info.phase != Phase.STOPPED
 
 
 def _status_dict(st: Any) -> dict[str, Any]:

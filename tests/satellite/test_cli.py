@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from core.ledger.memory import MemLedger
-from core.schema import Project
+from core.schema import Project, parse_project
 from hubserver.server import Hub
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -329,3 +329,73 @@ def test_an_empty_data_directory_is_refused_not_taken_for_the_default(tmp_path: 
         assert res.returncode == 2, (argv, res.stderr)
         assert "--data: an empty directory" in res.stderr and "leave --data out" in res.stderr
     assert not (tmp_path / "xdg").exists()  # the default directory was not touched
+
+
+async def _spawn_sync(data: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "desktop.headless", "sync", "--data", str(data), cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+
+
+async def _line_with(stream: asyncio.StreamReader, text: str, timeout: float = 30) -> str:
+    async def find() -> str:
+        while True:
+            line = (await stream.readline()).decode()
+            assert line, f"stream ended before a line with {text!r}"
+            if text in line:
+                return line
+    return await asyncio.wait_for(find(), timeout)
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+async def test_continuous_sync_says_what_happens_and_stops_cleanly(
+        tmp_path: Path, hub: Hub, sig: str) -> None:
+    """`outpost sync` without --once reports going online and offline (with the reason) on
+    stderr, and Ctrl-C or SIGTERM stop it cleanly: exit 0, its status, no traceback."""
+    import signal
+
+    a = tmp_path / "a"
+    assert (await cli(a, "connect", hub.url))[0] == 0
+    assert (await cli(a, "pub", "field.site", "-", "new", "name=Ridge"))[0] == 0
+    proc = await _spawn_sync(a)
+    assert proc.stderr is not None and proc.stdout is not None
+    line = await _line_with(proc.stderr, "online with")
+    assert hub.url in line
+    await asyncio.sleep(0.2)
+    proc.send_signal(getattr(signal, sig))
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err
+    assert out.decode().startswith("synced: ") and "0 pending" in out.decode()
+    assert "Traceback" not in err.decode()
+    assert len(hub.ledger.keys("field.site")) == 1
+    # a hub that cannot be reached is said, with the reason, not kept quiet
+    cfg = json.loads((a / "config.json").read_text())
+    (a / "config.json").write_text(json.dumps({**cfg, "hub": "ws://127.0.0.1:9"}))
+    proc = await _spawn_sync(a)
+    assert proc.stderr is not None
+    line = await _line_with(proc.stderr, "offline:")
+    assert "127.0.0.1:9" in line and "retrying" in line
+    proc.send_signal(getattr(signal, sig))
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0 and "Traceback" not in err.decode()
+
+
+async def test_continuous_sync_that_the_hub_stops_is_an_error(
+        tmp_path: Path, hub: Hub, project: Project) -> None:
+    """A hub whose schema differs stops sync for good: `outpost sync` exits 1 and says why,
+    instead of printing "synced" with exit 0."""
+    a = tmp_path / "a"
+    assert (await cli(a, "connect", hub.url))[0] == 0
+    assert (await cli(a, "pub", "field.site", "-", "new", "name=Ridge"))[0] == 0
+    other = parse_project({"project": {"name": "x"},
+                           "field": {"site": {"fields": {"name": {"type": "str"}}}}})
+    async with Hub(MemLedger(other), port=0) as elsewhere:
+        cfg = json.loads((a / "config.json").read_text())
+        (a / "config.json").write_text(json.dumps({**cfg, "hub": elsewhere.url}))
+        proc = await _spawn_sync(a)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 1, (out, err)
+    assert "stopped" in err.decode() and "schema version" in err.decode()
+    assert not out.decode().startswith("synced")
+    assert len(elsewhere.ledger.keys("field.site")) == 0
