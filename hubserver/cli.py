@@ -280,7 +280,8 @@ async def _serve(args: argparse.Namespace) -> int:
         url = await hub.start()
     except OSError as exc:
         ledger.close()
-        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc}") from exc
+        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc}: stop what uses "
+                          "it, or choose another --port (0 picks a free one)") from exc
     listener = None
     if is_postgres(args.db):
         # scale-out: learn about revisions published through other hubs (hubserver.cluster)

@@ -133,11 +133,26 @@ class Hub:
         """Start listening; returns the ``ws://`` or ``wss://`` URL."""
         self.loop = asyncio.get_running_loop()
         self._writer = WriterThread(self.loop)
-        lim = self.limits
         origins: list[Origin | None] | None = None
         if self.origins:
             origins = [Origin(o) for o in self.origins]
-        self._server = await serve(
+        try:
+            self._server = await self._listen(origins)
+        except BaseException:
+            # e.g. the port is taken: the writer thread would keep the process alive
+            writer, self._writer = self._writer, None
+            await writer.stop()
+            raise
+        sock = next(iter(self._server.sockets))
+        self.port = sock.getsockname()[1]
+        host = self.host if ":" not in self.host else f"[{self.host}]"
+        self.url = f"{'wss' if self.ssl else 'ws'}://{host}:{self.port}"
+        log.info("listening on %s", self.url)
+        return self.url
+
+    async def _listen(self, origins: list[Origin | None] | None) -> Server:
+        lim = self.limits
+        return await serve(
             self._handler, self.host, self.port,
             origins=origins,
             compression="deflate" if lim.compression else None,
@@ -151,12 +166,6 @@ class Hub:
             ssl=self.ssl,
             logger=logging.getLogger("outpost.hub.ws"),
         )
-        sock = next(iter(self._server.sockets))
-        self.port = sock.getsockname()[1]
-        host = self.host if ":" not in self.host else f"[{self.host}]"
-        self.url = f"{'wss' if self.ssl else 'ws'}://{host}:{self.port}"
-        log.info("listening on %s", self.url)
-        return self.url
 
     async def stop(self) -> None:
         """Stop accepting, finish in-flight publishes, close connections and the writer."""

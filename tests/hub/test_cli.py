@@ -133,6 +133,24 @@ def test_auth_none_off_loopback_is_refused(tmp_path: Path) -> None:
     assert r.returncode == 2 and "loopback" in r.stderr and "ready" not in r.stdout
 
 
+def test_a_port_in_use_is_an_error_and_the_hub_exits(tmp_path: Path) -> None:
+    """The port is taken: the error names it and the fix, and the process exits (its writer
+    thread, started before the port was asked for, used to keep it alive forever)."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = subprocess.run(hub_cmd("serve", "--db", str(tmp_path / "h.db"), "--port",
+                                   str(port)),
+                           capture_output=True, text=True, env=ENV, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in r.stderr and "ready" not in r.stdout
+    assert "--port" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
 def test_verify_backup_restore(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from core.ledger.sql import open_ledger
     from core.model import Action, Cmd, Trans
