@@ -163,10 +163,15 @@ class MainWindow(QMainWindow):
                                  "Delete the record")
         self.undo_action = self.undo_stack.createUndoAction(self, "Undo")
         self.undo_action.setIcon(icon("undo"))
-        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
+        self.undo_action.setShortcuts(QKeySequence.StandardKey.Undo)
         self.redo_action = self.undo_stack.createRedoAction(self, "Redo")
         self.redo_action.setIcon(icon("redo"))
-        self.redo_action.setShortcut(QKeySequence.StandardKey.Redo)
+        # every binding of the platform (setShortcut kept only the first: Ctrl+Y on Linux),
+        # and Ctrl+Shift+Z everywhere, as docs/desktop.md says
+        redo = QKeySequence.keyBindings(QKeySequence.StandardKey.Redo)
+        if QKeySequence("Ctrl+Shift+Z") not in redo:
+            redo.append(QKeySequence("Ctrl+Shift+Z"))
+        self.redo_action.setShortcuts(redo)
         self.sync_action = act("Sync now", "sync", "F5", self._sync_now,
                                "Connect and send pending changes")
         self.conflicts_action = act("Conflicts", "conflict", "Ctrl+Shift+C",

@@ -57,6 +57,20 @@ def test_edit_new_delete_undo(qtbot: Any, fake_sat: FakeSatellite) -> None:
     assert fake_sat.hub is not None and fake_sat.hub.state("field.site", "s2") is None
 
 
+def test_undo_and_redo_answer_every_documented_shortcut(qtbot: Any,
+                                                       fake_sat: FakeSatellite) -> None:
+    """docs/desktop.md: Ctrl+Z / Ctrl+Shift+Z undo / redo (Ctrl+Y too where the platform
+    has it): each key reaches the window's actions."""
+    from PySide6.QtGui import QKeySequence
+
+    w = MainWindow(fake_sat, FakeSync(fake_sat))
+    qtbot.addWidget(w)
+    assert QKeySequence("Ctrl+Z") in w.undo_action.shortcuts()
+    redo = w.redo_action.shortcuts()
+    assert QKeySequence("Ctrl+Shift+Z") in redo
+    assert set(QKeySequence.keyBindings(QKeySequence.StandardKey.Redo)) <= set(redo)
+
+
 def test_conflict_dialog_keep_theirs(qtbot: Any, hub: MemLedger,
                                      fake_sat: FakeSatellite) -> None:
     w = MainWindow(fake_sat, FakeSync(fake_sat))
