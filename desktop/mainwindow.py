@@ -431,6 +431,12 @@ class MainWindow(QMainWindow):
         except OutpostError as exc:
             self.show_error(str(exc))
         self.status.showMessage("Working offline" if offline else "Going online", 3000)
+        try:
+            # the sync machine may not change state (the hub was already out of reach), so
+            # no status notice would come: show "Working offline" / "Offline" now
+            self.status.show_status(self.sat.status())
+        except OutpostError as exc:
+            self.show_error(f"cannot refresh the status: {exc}")
 
     def _sync_now(self) -> None:
         try:

@@ -213,6 +213,32 @@ async def test_client_sync_work_offline_and_sync_now(
     sat.close()
 
 
+async def test_work_offline_shows_at_once_when_the_hub_is_already_out_of_reach(
+        qtbot: Any, tmp_path: Path, project: Project) -> None:
+    """The hub cannot be reached (the status says "Offline"): ticking "Work offline" changes
+    no sync state, so no status notice comes; the status bar must still say so at once."""
+    from core.satellite.machine import Backoff
+
+    sat = Satellite(tmp_path / "a", project)
+    sat.config = sat.config.with_hub("ws://127.0.0.1:9")
+    ctl = ClientSync(SyncClient(sat, "ws://127.0.0.1:9", rnd=random.Random(0),
+                                backoff=Backoff(0.05, 0.2), open_timeout=1), lambda _e: None)
+    w = MainWindow(sat, ctl)
+    qtbot.addWidget(w)
+    ctl.start()
+    for _ in range(100):  # bounded: 100 × 50 ms
+        if sat.status().last_error:
+            break
+        await asyncio.sleep(0.05)
+    assert w.status.conn.text().startswith("Offline")
+    w.offline_action.trigger()  # Ctrl+Shift+O
+    assert w.status.conn.text().startswith("Working offline")
+    w.offline_action.trigger()
+    assert not w.status.conn.text().startswith("Working offline")
+    await ctl.stop()
+    sat.close()
+
+
 async def test_edit_in_progress_when_the_same_field_changes_becomes_a_conflict(
         qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:
     a = await synced_window(qtbot, tmp_path, "a", project, hub)
