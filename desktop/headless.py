@@ -187,6 +187,8 @@ def _parse_fields(sat: Satellite, topic: str, items: Sequence[str]) -> dict[str,
 
             raise ValidationError(f"unknown field {name!r} for {topic}"
                                   f"{did_you_mean(name, model.field_names())}")
+        if name in out:
+            raise ValidationError(f"field {name!r} is given twice: give each field once")
         out[name] = _value(f, text)
     return out
 
@@ -374,7 +376,16 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
-    hist = _read(args, lambda sat: sat.history(args.topic, args.key))
+    def read(sat: Satellite) -> list[Any]:
+        hist = sat.history(args.topic, args.key)
+        if not hist and sat.record(args.topic, args.key) is None:
+            # as `show`: a key never seen is an error, not an empty history (a record made
+            # offline and not synced yet has none either, but it exists)
+            raise ValidationError(f"no record {args.topic} {args.key}: see "
+                                  f"`outpost show {args.topic}` for the keys")
+        return hist
+
+    hist = _read(args, read)
     rows: list[dict[str, Any]] = [
         {"rev": format_rev(h.rev), "usr": h.usr, "cmd": h.cmd.value, "fields": list(h.fields),
          "arg": h.arg} for h in hist]
@@ -604,6 +615,14 @@ _HANDLERS = {
 
 def run(args: argparse.Namespace) -> int:
     """Run a parsed headless command; errors go to stderr, the exit code is returned."""
+    for name, value in vars(args).items():
+        # bytes that are not UTF-8 on the command line come as lone surrogates
+        # (surrogateescape): they could be neither stored nor sent
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, str) and not v.isprintable() and _not_utf8(v):
+                print(f"outpost: the {name} argument {os.fsencode(v)!r} is not valid "
+                      "UTF-8: give it as UTF-8 text", file=sys.stderr)
+                return 1
     try:
         rc = _HANDLERS[args.command](args)
         sys.stdout.flush()  # here, so a closed pipe is caught below
@@ -616,6 +635,14 @@ def run(args: argparse.Namespace) -> int:
         # stdout goes to /dev/null so the interpreter's final flush does not fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+
+
+def _not_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:

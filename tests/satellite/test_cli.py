@@ -399,3 +399,29 @@ async def test_continuous_sync_that_the_hub_stops_is_an_error(
     assert "stopped" in err.decode() and "schema version" in err.decode()
     assert not out.decode().startswith("synced")
     assert len(elsewhere.ledger.keys("field.site")) == 0
+
+
+async def test_small_mistakes_on_the_command_line_are_named(tmp_path: Path, hub: Hub) -> None:
+    """A field given twice, a key that does not exist (history, as show) and bytes that are
+    not UTF-8: each an error that names it, exit 1, nothing queued, no traceback."""
+    a = tmp_path / "a"
+    assert (await cli(a, "connect", hub.url))[0] == 0
+    rc, _, err = await cli(a, "pub", "field.site", "-", "new", "name=X", "name=Y")
+    assert rc == 1 and "'name' is given twice" in err
+    for cmd in ("show", "history"):
+        rc, out, err = await cli(a, cmd, "field.site", "nokey")
+        assert rc == 1 and "no record field.site nokey" in err and out == "", cmd
+    rc, out, _ = await cli(a, "pub", "field.site", "k1", "new", "name=Ridge")
+    assert rc == 0
+    rc, out, err = await cli(a, "history", "field.site", "k1")  # pending: exists, no history
+    assert rc == 0 and json.loads(out) == [], err
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "desktop.headless", "pub", "--data", str(a), "field.site",
+        b"\xff", "new", "name=Z", cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    _, err_b = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 1 and b"not valid UTF-8" in err_b and b"\\xff" in err_b
+    assert b"Traceback" not in err_b
+    rc, out, _ = await cli(a, "status")
+    assert json.loads(out)["pending"] == 1  # only k1
