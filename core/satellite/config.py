@@ -70,10 +70,15 @@ def check_hub_url(url: str) -> None:
     """
     try:
         u = urlsplit(url)
-        ok = u.scheme in ("ws", "wss") and bool(u.hostname) and url == url.strip()
+        ok = u.scheme in ("ws", "wss") and bool(u.hostname) and url.isprintable() \
+            and not any(c.isspace() for c in url)
         _ = u.port  # ValueError when the port is not a number in 0-65535
     except ValueError:
         ok = False
+    if ok and (u.username is not None or u.password is not None):
+        # it would be stored in config.json and shown by `outpost status` and in errors
+        raise ConfigError("a hub URL carries no user name or password: give the URL as "
+                          "ws://host:port and the token with --token T")
     if not ok:
         raise ConfigError(f"{url!r} is not a hub URL: expected ws://host:port or "
                           "wss://host:port, e.g. ws://192.168.1.20:8765 (ask the hub's "

@@ -29,11 +29,22 @@ def _tree(d: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8765", "127.0.0.1:8765", "ws://",
-                                 "ws://host:port"])
+                                 "ws://host:port", "ws://host name:8765",
+                                 "ws://host:8765/x\ty", "ws://host\n:8765"])
 def test_a_bad_hub_url_is_refused_before_anything_is_made(tmp_path: Path, url: str) -> None:
     d = tmp_path / "sat"
     with pytest.raises(ConfigError, match="is not a hub URL"):
         asyncio.run(open_satellite(WindowSpec(d, hub=url)))
+    assert not d.exists()
+
+
+@pytest.mark.parametrize("url", ["ws://alice:s3cret@127.0.0.1:8765", "ws://alice@host:1"])
+def test_a_hub_url_with_a_password_is_refused(tmp_path: Path, url: str) -> None:
+    """It would be stored in config.json and shown by `outpost status` and in errors."""
+    d = tmp_path / "sat"
+    with pytest.raises(ConfigError, match="no user name or password") as err:
+        asyncio.run(open_satellite(WindowSpec(d, hub=url)))
+    assert "s3cret" not in str(err.value) and "--token" in str(err.value)
     assert not d.exists()
 
 
