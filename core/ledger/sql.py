@@ -149,6 +149,18 @@ def _run(conn: Connection, sql: str, params: Any = ()) -> Any:
     return cur
 
 
+
+def _where(url: Any) -> str:
+    """The database as errors name it: the file of an SQLite URL (also of a read-only
+    ``file:`` URI, see core.satellite.replica), else the URL without its password."""
+    if url.get_backend_name() == "sqlite" and url.database:
+        if not url.query.get("uri"):
+            return str(url.database)
+        from urllib.parse import unquote, urlsplit
+
+        return unquote(urlsplit(url.database).path)
+    return str(url.render_as_string(hide_password=True))
+
 class SqlLedger:
     """A ledger stored in SQLite or PostgreSQL (Publisher and Replicator).
 
@@ -182,7 +194,7 @@ class SqlLedger:
         except (SQLAlchemyError, ValueError) as exc:
             raise StorageError(f"cannot open ledger database {url!r}: {exc}: "
                                "check the URL (sqlite:///path or postgresql://...)") from exc
-        self._where = self.engine.url.render_as_string(hide_password=True)
+        self._where = _where(self.engine.url)
         self._pg = self.engine.dialect.name == "postgresql"
         self._sql: HotSql = hot_sql(self.tables, self.engine.dialect.name)
         self._partial_sql: dict[tuple[str, tuple[str, ...]], str] = {}  # sql_replicate
@@ -296,8 +308,14 @@ class SqlLedger:
         elif "locked" in low or "busy" in low:
             hint = ("the database is locked by another process: wait for it to finish and "
                     "retry; nothing was applied")
-        else:
+        elif self._pg:
             hint = "nothing was applied; retry, and check the database server if it persists"
+        elif "malformed" in low or "not a database" in low or "i/o error" in low:
+            hint = ("the file cannot be read or written as a database: check the disk (free "
+                    "space, errors, a removed drive); if the file is damaged, restore it from "
+                    "a backup or move it aside; nothing was applied")
+        else:
+            hint = "nothing was applied; retry, and check the disk if it persists"
         return StorageError(f"{what} failed on {self._where}: {msg}: {hint}")
 
     @contextmanager

@@ -387,3 +387,20 @@ def test_a_read_only_satellite_sees_another_connections_commit(
     finally:
         ro.close()
         w.close()
+
+
+def test_a_damaged_satellite_db_is_named_with_what_to_do(tmp_path: Path,
+                                                         project: Project) -> None:
+    sat = Satellite(tmp_path, project)
+    sat.pub([Action("field.site", "k1", Cmd.NEW, {"name": "Ridge"})])
+    sat.close()
+    db = tmp_path / "satellite.db"
+    db.write_bytes(b"this is not an SQLite file at all" * 200)
+    before = _stamps(tmp_path)
+    for args in (("status", "--json"), ("pub", "field.site", "-", "new", "name=X")):
+        res = _cli(tmp_path, *args)
+        assert res.returncode == 1, (args, res.stderr)
+        assert str(db) in res.stderr and "move it aside" in res.stderr, res.stderr
+        assert "database server" not in res.stderr and "%" not in res.stderr
+        assert "Traceback" not in res.stderr
+    assert _stamps(tmp_path) == before
