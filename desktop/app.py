@@ -20,10 +20,11 @@ from typing import Any
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from core.errors import ConfigError, OutpostError
+from core.errors import ConfigError, HubError, OutpostError
 from core.heap import settle_heap
-from core.satellite.client import SyncClient, fetch_project, hub_error
+from core.satellite.client import SyncClient, fetch_hub, fetch_project, hub_error
 from core.satellite.config import DataDir, check_hub_url
+from core.satellite.rehome import same_ledger
 from core.satellite.satellite import Satellite
 from core.schema import Project
 from desktop.icons import icon
@@ -82,12 +83,29 @@ async def open_satellite(spec: WindowSpec, project: Project | None = None) -> Sa
             project = await _fetch(spec)
         if spec.hub:
             cfg = dd.load_config()
+            if cfg.hub != spec.hub and dd.db_file.exists():
+                await _check_other_hub(dd, spec, cfg.hub)
             if cfg.hub != spec.hub or (spec.token and cfg.token != spec.token):
                 dd.save_config(cfg.with_hub(spec.hub, spec.token or None))
         return Satellite(dd, project, lock=lock)
     except BaseException:
         lock.release()
         raise
+
+
+async def _check_other_hub(dd: DataDir, spec: WindowSpec, before: str) -> None:
+    """A replica pointed at another hub: refused when that hub cannot hold its ledger
+    (:func:`core.satellite.rehome.same_ledger`). A hub out of reach is taken as given (the
+    app works offline; its sync will say what it finds)."""
+    have = dd.load_project()
+    if have is None:
+        return
+    try:
+        proj, st = await fetch_hub(spec.hub, spec.token)
+    except (HubError, TimeoutError, OSError):
+        return
+    assert st is not None
+    same_ledger(dd, spec.hub, before, have, proj, st.rev)
 
 
 async def _fetch(spec: WindowSpec) -> Project:

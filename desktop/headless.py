@@ -33,6 +33,7 @@ from core.revision import format_rev
 from core.satellite.api import Keep, ReceiptState, RecordView
 from core.satellite.config import DataDir, check_hub_url
 from core.satellite.machine import MAX_TRANS_BYTES, Phase
+from core.satellite.rehome import same_ledger
 from core.satellite.satellite import Satellite
 from core.wire import dumps, enc_action
 
@@ -58,11 +59,16 @@ def _seconds(text: str) -> float:
 
 def _fetch_project(url: str, token: str, timeout: float) -> Any:
     """The hub's schema (HubError when it cannot be had, a silent hub included)."""
-    from core.satellite.client import fetch_project, hub_error
+    return _fetch_hub(url, token, timeout, stat=False)[0]
+
+
+def _fetch_hub(url: str, token: str, timeout: float, stat: bool = True) -> tuple[Any, Any]:
+    """The hub's schema and status (HubError when they cannot be had)."""
+    from core.satellite.client import fetch_hub, hub_error
 
     try:
-        return asyncio.run(fetch_project(url, token, timeout))
-    except TimeoutError as exc:  # connected, but no dom.project reply in time
+        return asyncio.run(fetch_hub(url, token, timeout, stat))
+    except TimeoutError as exc:  # connected, but no reply in time
         raise hub_error(url, exc) from exc
 
 
@@ -213,28 +219,27 @@ def _cmd_connect(args: argparse.Namespace) -> int:
     # syncing with the old hub. A new one is only made once the hub's schema is here.
     lock = dd.lock() if dd.path.is_dir() else None
     try:
-        cfg = dd.load_config().with_hub(args.url, args.token)
+        old = dd.load_config()
+        cfg = old.with_hub(args.url, args.token)
         have = dd.load_project()
         proj = None
         err = ""
         try:
-            proj = _fetch_project(args.url, cfg.token, args.timeout)
+            proj, st = _fetch_hub(args.url, cfg.token, args.timeout)
         except OutpostError as exc:
             if have is None:  # the directory would be of no use: leave it as it was
                 raise ConfigError(f"{exc} (nothing was stored in {dd.path}: it needs the "
                                   "hub's schema)") from exc
-            err = str(exc)
+            err = str(exc)  # offline: the URL is stored, the schema and replica kept
+        if proj is not None and have is not None and dd.db_file.exists():
+            same_ledger(dd, args.url, old.hub, have, proj, st.rev)
         if lock is None:
             lock = dd.lock()  # makes the directory
         dd.save_config(cfg)
         fetched = False
         if proj is not None:
-            if have is not None and have.version != proj.version and dd.db_file.exists():
-                err = (f"the hub's schema version {proj.version} differs from this data "
-                       f"directory's {have.version}: kept the local one; use a new --data DIR")
-            else:
-                dd.save_project(proj)
-                fetched = True
+            dd.save_project(proj)
+            fetched = True
     finally:
         if lock is not None:
             lock.release()

@@ -34,6 +34,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from core.crashpoints import crash_point
 from core.errors import HubError, OutpostError, SchemaError, WireError
+from core.model import Status
 from core.satellite.machine import (
     MAX_INCOMING,
     Apply,
@@ -47,9 +48,9 @@ from core.satellite.machine import (
 )
 from core.satellite.satellite import Satellite
 from core.schema import Project, parse_project
-from core.wire import decode_error, decode_json, format_frame, parse_frame
+from core.wire import dec_status, decode_error, decode_json, format_frame, parse_frame
 
-__all__ = ["SyncClient", "fetch_project", "hub_error"]
+__all__ = ["SyncClient", "fetch_hub", "fetch_project", "hub_error"]
 
 log = logging.getLogger("outpost.sat.client")
 
@@ -97,29 +98,59 @@ async def fetch_project(url: str, token: str = "", timeout: float = 10.0) -> Pro
         HubError: the hub cannot be reached or answered with an error.
         SchemaError: the hub's schema cannot be used.
     """
+    project, _ = await fetch_hub(url, token, timeout, stat=False)
+    return project
+
+
+async def fetch_hub(url: str, token: str = "", timeout: float = 10.0, stat: bool = True
+                    ) -> tuple[Project, Status | None]:
+    """Fetch the hub's schema (``dom.project``) and, with ``stat``, its status
+    (``evt.stat``: its revision) over one connection.
+
+    Raises:
+        HubError: the hub cannot be reached or answered with an error.
+        SchemaError: the hub's schema cannot be used.
+    """
+    want = {"1": "dom.project", **({"2": "evt.stat"} if stat else {})}
+    bodies: dict[str, Any] = {}
     async with asyncio.timeout(timeout):
         ws = await _open(url, token, timeout)
         try:
-            await ws.send(format_frame("dom.project", "1"))
-            while True:
-                text = await ws.recv()
-                frame = parse_frame(text, MAX_MESSAGE)
-                if frame.subj == "dom.project" and frame.tok == "1":
-                    break
+            for tok, subj in want.items():
+                await ws.send(format_frame(subj, tok))
+            while len(bodies) < len(want):
+                frame = parse_frame(await ws.recv(), MAX_MESSAGE)
+                if want.get(frame.tok) == frame.subj:
+                    bodies[frame.tok] = frame.body
         except ConnectionClosed as exc:
             raise hub_error(url, exc) from exc
         except WireError as exc:
-            raise HubError(f"the hub at {url} sent a bad frame for dom.project: {exc}") from exc
+            raise HubError(f"the hub at {url} sent a bad frame for {', '.join(want.values())}: "
+                           f"{exc}") from exc
         finally:
             await ws.close()
+    project = _project_of(url, _reply(url, "dom.project", bodies["1"]))
+    if not stat:
+        return project, None
     try:
-        body = decode_json(frame.body)
+        st = dec_status(_reply(url, "evt.stat", bodies["2"]), "evt.stat result")
     except WireError as exc:
-        raise HubError(f"the hub at {url} sent a bad dom.project reply: {exc}") from exc
+        raise HubError(f"the hub at {url} sent a bad evt.stat reply: {exc}") from exc
+    return project, st
+
+
+def _reply(url: str, subj: str, raw: str) -> Any:
+    try:
+        body = decode_json(raw)
+    except WireError as exc:
+        raise HubError(f"the hub at {url} sent a bad {subj} reply: {exc}") from exc
     err = decode_error(body)
     if err is not None:
-        raise HubError(f"the hub at {url} refused dom.project: {err[0]}")
-    res = body.get("res") if isinstance(body, dict) else None
+        raise HubError(f"the hub at {url} refused {subj}: {err[0]}")
+    return body.get("res") if isinstance(body, dict) else None
+
+
+def _project_of(url: str, res: Any) -> Project:
     if not isinstance(res, dict):
         raise SchemaError(f"the hub at {url} sent no schema (dom.project result is empty)")
     data = {k: v for k, v in res.items()}

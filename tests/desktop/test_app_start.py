@@ -145,3 +145,31 @@ async def test_a_hub_that_never_answers_is_a_hub_error(tmp_path: Path,
         with pytest.raises(HubError, match="did not answer in time"):
             await open_satellite(WindowSpec(d, hub=f"ws://127.0.0.1:{port}"))
         assert not d.exists()
+
+
+async def test_the_app_refuses_a_hub_behind_the_replica(tmp_path: Path,
+                                                        project: Project) -> None:
+    """`outpost app --hub URL` (or the connection settings) on a synced replica: a hub that
+    cannot hold the replica's ledger is refused with the fix, and config.json is kept."""
+    import random
+
+    from core.ledger.memory import MemLedger
+    from core.model import Action, Cmd
+    from core.satellite.client import SyncClient
+    from hubserver.server import Hub
+
+    d = tmp_path / "sat"
+    async with Hub(MemLedger(project), port=0) as first:
+        sat = Satellite(d, project)
+        sat.config = sat.config.with_hub(first.url)
+        DataDir(d).save_config(sat.config)
+        sat.pub([Action("field.site", "s1", Cmd.NEW, {"name": "Ridge"})])
+        await SyncClient(sat, first.url, rnd=random.Random(0)).sync_once(10)
+        sat.close()
+        before = (d / "config.json").read_bytes()
+        async with Hub(MemLedger(project), port=0) as other:
+            with pytest.raises(ConfigError, match="behind the replica"):
+                await open_satellite(WindowSpec(d, hub=other.url))
+        assert (d / "config.json").read_bytes() == before
+        again = await open_satellite(WindowSpec(d, hub=first.url))  # its own hub: fine
+        again.close()

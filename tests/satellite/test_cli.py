@@ -189,6 +189,33 @@ async def test_connect_to_an_unreachable_hub_makes_no_directory(tmp_path: Path,
         "ws://127.0.0.1:9")
 
 
+async def test_connect_refuses_a_hub_that_cannot_hold_the_replicas_ledger(
+        tmp_path: Path, hub: Hub, project: Project) -> None:
+    """A replica synced from one hub, pointed at another: a hub behind it (another ledger,
+    an older backup) or with another schema is refused, naming the fix; nothing changes."""
+    a = tmp_path / "a"
+    assert (await cli(a, "connect", hub.url))[0] == 0
+    assert (await cli(a, "pub", "field.site", "-", "new", "name=Ridge"))[0] == 0
+    assert (await cli(a, "sync", "--once"))[0] == 0
+    before = _tree(a)
+    async with Hub(MemLedger(project), port=0) as empty:  # same schema, another ledger
+        rc, out, err = await cli(a, "connect", empty.url)
+    assert rc == 1 and out == "", err
+    assert "behind the replica" in err and "new --data DIR" in err and hub.url in err
+    other = parse_project({"project": {"name": "x"},
+                           "field": {"site": {"fields": {"name": {"type": "str"}}}}})
+    async with Hub(MemLedger(other), port=0) as elsewhere:
+        rc, out, err = await cli(a, "connect", elsewhere.url)
+    assert rc == 1 and "schema version" in err and "new --data DIR" in err, err
+
+    def kept(tree: dict[str, bytes]) -> dict[str, bytes]:  # SQLite's -wal/-shm come and go
+        return {k: v for k, v in tree.items() if not k.endswith(("-wal", "-shm"))}
+    assert kept(_tree(a)) == kept(before)
+    # the same hub under another address is fine
+    rc, out, err = await cli(a, "connect", hub.url.replace("127.0.0.1", "localhost"))
+    assert rc == 0 and json.loads(out)["schema"] is True, err
+
+
 async def test_a_bad_config_or_schema_file_gets_a_clear_error(tmp_path: Path,
                                                               hub: Hub) -> None:
     a = tmp_path / "a"
