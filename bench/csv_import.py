@@ -45,15 +45,16 @@ def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, check=False)
 
 
-def one(root: Path, template: Path, src: Path, work: Path) -> tuple[float, float]:
-    """One import with ``root``'s code into a copy of ``template``: seconds, peak MB."""
+def one(root: Path, template: Path, src: Path, work: Path) -> tuple[float, float, float]:
+    """One import with ``root``'s code into a copy of ``template``: seconds, peak MB, CPU
+    seconds (user + system)."""
     data = work / "data"
     if data.exists():
         shutil.rmtree(data)
     shutil.copytree(template, data)
     code = ("import resource, sys; from desktop.headless import main; rc = main(sys.argv[1:]); "
-            "print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr);"
-            " sys.exit(rc)")
+            "u = resource.getrusage(resource.RUSAGE_SELF); "
+            "print('RSS', u.ru_maxrss, u.ru_utime + u.ru_stime, file=sys.stderr); sys.exit(rc)")
     t = time.perf_counter()
     p = subprocess.run([sys.executable, "-c", code, "import", "--data", str(data), "--json",
                         "field.site", str(src)], cwd=root, text=True, capture_output=True,
@@ -61,8 +62,8 @@ def one(root: Path, template: Path, src: Path, work: Path) -> tuple[float, float
     secs = time.perf_counter() - t
     if p.returncode != 0:
         raise SystemExit(f"import failed ({root}): {p.stderr[-2000:]}")
-    rss = next(int(ln.split()[1]) for ln in p.stderr.splitlines() if ln.startswith("RSS "))
-    return secs, rss / 1024  # ru_maxrss: KiB on Linux
+    rss, cpu = next(ln.split()[1:] for ln in p.stderr.splitlines() if ln.startswith("RSS "))
+    return secs, int(rss) / 1024, float(cpu)  # ru_maxrss: KiB on Linux
 
 
 def main() -> None:
@@ -88,16 +89,17 @@ def main() -> None:
         finally:
             stop_hub(proc)
         sides = [("ours", ROOT)] + ([("ref", a.ref)] if a.ref is not None else [])
-        res: dict[str, list[tuple[float, float]]] = {}
+        res: dict[str, list[tuple[float, float, float]]] = {}
         for i in range(a.rounds):
             for name, root in sides:
-                secs, mb = one(root, template, src, work)
-                res.setdefault(name, []).append((secs, mb))
-                print(f"round {i + 1} {name:4}: {secs:6.2f} s, peak RSS {mb:6.0f} MB; {load()}",
-                      flush=True)
+                secs, mb, cpu = one(root, template, src, work)
+                res.setdefault(name, []).append((secs, mb, cpu))
+                print(f"round {i + 1} {name:4}: {secs:6.2f} s ({cpu:6.2f} s CPU), peak RSS "
+                      f"{mb:6.0f} MB; {load()}", flush=True)
         print("medians:")
         for name, xs in res.items():
-            print(f"  {name:4}: {statistics.median(x[0] for x in xs):6.2f} s, peak RSS "
+            print(f"  {name:4}: {statistics.median(x[0] for x in xs):6.2f} s "
+                  f"({statistics.median(x[2] for x in xs):6.2f} s CPU), peak RSS "
                   f"{statistics.median(x[1] for x in xs):6.0f} MB")
 
 

@@ -367,11 +367,14 @@ def _cmd_import(args: argparse.Namespace) -> int:
             # bad row anywhere changes nothing; the second reads the rows again and queues
             # them batch by batch, so memory holds one batch, not the file
             before = _stamp(f)
-            total = sum(len(chunk) for chunk in _csv_chunks(sat, args.topic, args.file, f))
+            mods: set[str] = set()  # the keys of records that exist (first pass)
+            total = sum(len(chunk) for chunk in _csv_chunks(sat, args.topic, args.file, f,
+                                                            mods, check=True))
             if _stamp(f) != before:
                 raise ValidationError(f"{args.file} changed while it was being checked: "
                                       "nothing was imported; import it again")
-            rows = (r for chunk in _csv_chunks(sat, args.topic, args.file, f) for r in chunk)
+            rows = (r for chunk in _csv_chunks(sat, args.topic, args.file, f, mods, check=False)
+                    for r in chunk)
             batches = _batches(rows)
             while True:
                 try:
@@ -419,12 +422,17 @@ def _stamp(f: io.BufferedReader) -> tuple[int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
-def _csv_chunks(sat: Satellite, topic: str, file: str,
-                f: io.BufferedReader) -> Iterator[list[tuple[int, Action]]]:
-    """The CSV's rows as actions, each with its first line number, all checked against the
-    schema (a header naming fields, one value per column, valid values, one row per key), in
-    chunks of at most ``IMPORT_BATCH`` rows: the file is read from its start as it goes, and
-    only the keys seen so far are kept.
+def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader, mods: set[str],
+                check: bool) -> Iterator[list[tuple[int, Action]]]:
+    """The CSV's rows as actions, each with its first line number, checked (a header naming
+    fields, one value per column, valid values, one row per key), in chunks of at most
+    ``IMPORT_BATCH`` rows: the file is read from its start as it goes, and only the keys seen
+    so far are kept.
+
+    ``check``: each chunk's records are looked up (``mod`` of a record the user sees, else
+    ``new``; the keys of those that exist are added to ``mods``) and its actions checked
+    against the schema (the first pass). Else (the second pass, which queues them) the keys
+    in ``mods`` are ``mod``, and the actions are checked by ``Satellite.pub`` only.
 
     Raises:
         ConfigError: the file cannot be read.
@@ -463,7 +471,7 @@ def _csv_chunks(sat: Satellite, topic: str, file: str,
             except OutpostError as exc:
                 raise ValidationError(f"{file} line {line}: {exc}") from exc
             if len(parsed) >= IMPORT_BATCH:
-                yield _csv_actions(sat, model, file, parsed)
+                yield _csv_actions(sat, model, file, parsed, mods, check)
                 parsed = []
     except csv.Error as exc:
         raise ValidationError(f"{file} line {reader.line_num}: {exc}") from exc
@@ -476,7 +484,7 @@ def _csv_chunks(sat: Satellite, topic: str, file: str,
     finally:
         text.detach()  # the file stays open for the next pass
     if parsed:
-        yield _csv_actions(sat, model, file, parsed)
+        yield _csv_actions(sat, model, file, parsed, mods, check)
 
 
 def _bad_utf8(f: io.BufferedReader) -> tuple[int, str]:
@@ -545,13 +553,20 @@ def _csv_row(model: Any, fields: list[Any], key_at: int, row: list[str],
 
 
 def _csv_actions(sat: Satellite, model: Any, file: str,
-                 rows: list[tuple[int, str, dict[str, Any]]]) -> list[tuple[int, Action]]:
-    """The rows as actions: ``mod`` of a record the user sees, ``new`` otherwise (the
-    records looked up in one read), each checked against the schema."""
-    there = sat.records_of(model.topic, [key for _, key, _ in rows]) if rows else {}
+                 rows: list[tuple[int, str, dict[str, Any]]], mods: set[str],
+                 check: bool) -> list[tuple[int, Action]]:
+    """The rows as actions: ``mod`` of a record the user sees, ``new`` otherwise; with
+    ``check`` the records are looked up in one read (those that exist go into ``mods``) and
+    each action is checked against the schema, else ``mods`` says which exist."""
+    top, new, mod = model.topic, Cmd.NEW, Cmd.MOD
+    if not check:
+        return [(line, Action(top, key, mod if key in mods else new, arg))
+                for line, key, arg in rows]
+    there = sat.records_of(top, [key for _, key, _ in rows]) if rows else {}
+    mods.update(there)
     out: list[tuple[int, Action]] = []
     for line, key, arg in rows:
-        act = Action(model.topic, key, Cmd.MOD if key in there else Cmd.NEW, arg)
+        act = Action(top, key, mod if key in there else new, arg)
         try:
             sat.project.check_action(act)
             if len(dumps(enc_action(act))) > MAX_TRANS_BYTES:
