@@ -1,9 +1,11 @@
-"""Hub catch-up benchmark: what a big ``evt.mon`` or ``evt.sub`` catch-up costs the other
-connections (the event loop's stall) and the client (its largest frame).
+"""Hub catch-up benchmark: what a big ``evt.mon``, ``evt.sub`` or ``evt.sat`` catch-up costs the
+other connections (the event loop's stall) and the client (its largest frame).
 
 A real ``outpost-hub serve`` process on a SQLite ledger of ``--events`` records created one per
 revision in ``field.site``. While one client asks for a catch-up from the start (``evt.mon``
-with an old ``rev`` watching creations: ``keys: ["new"]``; ``evt.sub`` from the zero rev), a
+with an old ``rev`` watching creations: ``keys: ["new"]``; ``evt.sub`` from the zero rev;
+``evt.sat`` from the zero rev with audits, as a satellite: batch after batch of ``max_batch``
+events, each request sent when the previous reply said ``more``), a
 probe client sends ``evt.stat`` one after the other on another connection: its round trips
 show how long the hub's event loop was held (the probe runs in a process of its own).
 Printed per run: time to the reply and to the
@@ -14,7 +16,7 @@ frame the client got.
 a2f1c94 core hubserver | tar -x -C DIR``), back to back with ours, ``--rounds`` pairs, and
 prints medians. Never passes or fails on time. Usage::
 
-    .venv/bin/python bench/catchup.py [--events N] [--rounds N] [--ref DIR]
+    .venv/bin/python bench/catchup.py [--events N] [--rounds N] [--ref DIR] [--kinds sat,mon]
 """
 
 from __future__ import annotations
@@ -88,6 +90,12 @@ async def probe_main(url: str) -> None:
     print(orjson.dumps(out).decode(), flush=True)
 
 
+def sat_req(tok: int, rev: str) -> str:
+    """A satellite's ``evt.sat`` without transactions (as ``core.sync`` sends it)."""
+    return f"evt.sat#{tok}\n" + orjson.dumps(
+        {"rev": rev, "trans": [], "tops": ["field.site"], "audits": True}).decode()
+
+
 async def one(url: str, kind: str, n: int, with_probe: bool = True) -> dict[str, Any]:
     pr = subprocess.Popen([sys.executable, __file__, "--probe", url if with_probe else "-"],
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -97,9 +105,12 @@ async def one(url: str, kind: str, n: int, with_probe: bool = True) -> dict[str,
         await asyncio.sleep(0.3)
         t0 = time.perf_counter()
         m0 = time.monotonic()
+        tok = 1
         if kind == "mon":
             await c.send("evt.mon#1\n" + orjson.dumps(
                 {"rev": OLD, "watch": [{"top": "field.site", "keys": ["new"]}]}).decode())
+        elif kind == "sat":
+            await c.send(sat_req(tok, ZERO))
         else:
             await c.send("evt.sub#1\n" + orjson.dumps(
                 {"rev": ZERO, "tops": ["field.site"]}).decode())
@@ -114,7 +125,11 @@ async def one(url: str, kind: str, n: int, with_probe: bool = True) -> dict[str,
             obj = orjson.loads(body)
             if head.endswith("#1"):
                 reply = time.perf_counter() - t0
+            if head.endswith(f"#{tok}"):
                 obj = obj.get("res")
+                if kind == "sat" and obj.get("more"):  # a satellite asks for the next batch
+                    tok += 1
+                    await c.send(sat_req(tok, obj["rev"]))
             if isinstance(obj, dict):
                 got += len(obj.get("evs") or ())
                 for note in obj.get("note") or ():
@@ -129,7 +144,8 @@ async def one(url: str, kind: str, n: int, with_probe: bool = True) -> dict[str,
             "probes": len(during), "frame": biggest}
 
 
-async def run(n: int, rounds: int, ref: Path | None, with_probe: bool = True) -> None:
+async def run(n: int, rounds: int, ref: Path | None, with_probe: bool = True,
+              kinds: tuple[str, ...] = ("mon", "sub", "sat")) -> None:
     print(f"machine: {platform.machine()} {cpu_model()}, {os.cpu_count()} CPUs; {load()}")
     db = Path(tempfile.gettempdir()) / f"outpost-bench-catchup-{n}.db"
     if not db.exists():
@@ -139,7 +155,7 @@ async def run(n: int, rounds: int, ref: Path | None, with_probe: bool = True) ->
     sides = [("ours", ROOT)] + ([("ref", ref)] if ref is not None else [])
     res: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in range(rounds):
-        for kind in ("mon", "sub"):
+        for kind in kinds:
             for name, root in sides:
                 proc, url = start_hub(db, "--rate", "1000000", "--burst", "1000000", root=root)
                 try:
@@ -168,12 +184,17 @@ def main() -> None:
                     help="a reference checkout (core/, hubserver/) run back to back with ours")
     ap.add_argument("--no-probe", action="store_true",
                     help="no probe client: the catch-up's own duration, without other traffic")
+    ap.add_argument("--kinds", default="mon,sub,sat",
+                    help="which catch-ups to run, comma-separated (mon, sub, sat)")
     ap.add_argument("--probe", default="", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.probe:
         asyncio.run(probe_main(a.probe))
         return
-    asyncio.run(run(a.events, a.rounds, a.ref, not a.no_probe))
+    kinds = tuple(k for k in a.kinds.split(",") if k)
+    if not kinds or set(kinds) - {"mon", "sub", "sat"}:
+        ap.error("--kinds: a comma-separated list of mon, sub, sat")
+    asyncio.run(run(a.events, a.rounds, a.ref, not a.no_probe, kinds))
 
 
 if __name__ == "__main__":

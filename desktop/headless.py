@@ -21,7 +21,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -429,52 +429,89 @@ def _cmd_import(args: argparse.Namespace) -> int:
     uids: list[str] = []
     n = 0
     try:
-        # every row is read and checked before the first is queued: a bad row changes nothing
-        rows = _read_csv(sat, args.topic, args.file)
-        for batch in _batches(rows):
-            try:
-                uids.append(sat.pub([act for _, act in batch]))
-            except OutpostError as exc:
-                done = (f"the rows before line {batch[0][0]} were imported ({n} rows, "
-                        f"{len(uids)} transactions: {', '.join(uids)}); import the rest from "
-                        "that line on") if uids else "nothing was imported"
-                kind = StorageError if isinstance(exc, StorageError) else ValidationError
-                raise kind(f"{args.file} lines {batch[0][0]}-{batch[-1][0]}: {exc}: "
-                           f"{done}") from exc
-            n += len(batch)
-            if not args.json and n < len(rows):
-                print(f"imported {n} rows", file=sys.stderr)
+        with _open_csv(args.file) as f:
+            # a first pass reads and checks every row, keeping only the keys (for repeats): a
+            # bad row anywhere changes nothing; the second reads the rows again and queues
+            # them batch by batch, so memory holds one batch, not the file
+            before = _stamp(f)
+            mods: set[str] = set()  # the keys of records that exist (first pass)
+            total = sum(len(chunk) for chunk in _csv_chunks(sat, args.topic, args.file, f,
+                                                            mods, check=True))
+            if _stamp(f) != before:
+                raise ValidationError(f"{args.file} changed while it was being checked: "
+                                      "nothing was imported; import it again")
+            rows = (r for chunk in _csv_chunks(sat, args.topic, args.file, f, mods, check=False)
+                    for r in chunk)
+            batches = _batches(rows)
+            while True:
+                try:
+                    batch = next(batches, None)
+                except OutpostError as exc:  # a row that changed since it was checked
+                    raise _import_failed(exc, "", n, uids) from exc
+                if batch is None:
+                    break
+                try:
+                    uids.append(sat.pub([act for _, act in batch]))
+                except OutpostError as exc:
+                    where = f"{args.file} lines {batch[0][0]}-{batch[-1][0]}: "
+                    raise _import_failed(exc, where, n, uids, batch[0][0]) from exc
+                n += len(batch)
+                if not args.json and n < total:
+                    print(f"imported {n} rows", file=sys.stderr)
     finally:
         sat.close()
     _out(args, {"rows": n, "uids": uids}, f"imported {n} rows in {len(uids)} transactions")
     return 0
 
 
-def _read_csv(sat: Satellite, topic: str, file: str) -> list[tuple[int, Action]]:
-    """The CSV's rows as actions, each with its first line number, all checked against the
-    schema (a header naming fields, one value per column, valid values, one row per key).
+def _import_failed(exc: OutpostError, where: str, n: int, uids: list[str],
+                   line: int = 0) -> OutpostError:
+    """The error of an import that stopped after queuing ``n`` rows in ``uids``."""
+    at = f"line {line}" if line else "that line"
+    done = (f"the rows before {at} were imported ({n} rows, {len(uids)} transactions: "
+            f"{', '.join(uids)}); import the rest from that line on") if uids \
+        else "nothing was imported"
+    kind = StorageError if isinstance(exc, StorageError) else ValidationError
+    return kind(f"{where}{exc}: {done}")
+
+
+def _open_csv(file: str) -> io.BufferedReader:
+    """The CSV file opened for reading (binary: :func:`_csv_chunks` decodes it)."""
+    try:
+        return open(file, "rb")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {file}: {exc.strerror or exc}: check the path") from exc
+
+
+def _stamp(f: io.BufferedReader) -> tuple[int, int, int]:
+    """What changes when the open file is written: its size, mtime and ctime."""
+    st = os.fstat(f.fileno())
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader, mods: set[str],
+                check: bool) -> Iterator[list[tuple[int, Action]]]:
+    """The CSV's rows as actions, each with its first line number, checked (a header naming
+    fields, one value per column, valid values, one row per key), in chunks of at most
+    ``IMPORT_BATCH`` rows: the file is read from its start as it goes, and only the keys seen
+    so far are kept.
+
+    ``check``: each chunk's records are looked up (``mod`` of a record the user sees, else
+    ``new``; the keys of those that exist are added to ``mods``) and its actions checked
+    against the schema (the first pass). Else (the second pass, which queues them) the keys
+    in ``mods`` are ``mod``, and the actions are checked by ``Satellite.pub`` only.
 
     Raises:
         ConfigError: the file cannot be read.
         ValidationError: a bad header or row (named by its line), or text that is not UTF-8.
     """
     model = sat.project.model(topic)
-    try:
-        data = Path(file).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {file}: {exc.strerror or exc}: check the path") from exc
-    try:
-        # utf-8-sig: spreadsheets write a byte-order mark before the header
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        bad_line = data[:exc.start].count(b"\n") + 1
-        raise ValidationError(f"{file} line {bad_line} is not UTF-8 "
-                              f"text ({exc.reason}): save the file as CSV UTF-8") from exc
-    del data
-    out: list[tuple[int, Action]] = []
+    f.seek(0)
+    # utf-8-sig: spreadsheets write a byte-order mark before the header
+    text = io.TextIOWrapper(f, encoding="utf-8-sig", newline="")
     parsed: list[tuple[int, str, dict[str, Any]]] = []  # rows not yet made actions
     seen: dict[str, int] = {}
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(text)
     try:
         header = next(reader, None)
         if header is None:
@@ -501,12 +538,31 @@ def _read_csv(sat: Satellite, topic: str, file: str) -> list[tuple[int, Action]]
             except OutpostError as exc:
                 raise ValidationError(f"{file} line {line}: {exc}") from exc
             if len(parsed) >= IMPORT_BATCH:
-                out.extend(_csv_actions(sat, model, file, parsed))
+                yield _csv_actions(sat, model, file, parsed, mods, check)
                 parsed = []
     except csv.Error as exc:
         raise ValidationError(f"{file} line {reader.line_num}: {exc}") from exc
-    out.extend(_csv_actions(sat, model, file, parsed))
-    return out
+    except UnicodeDecodeError as exc:
+        bad_line, why = _bad_utf8(f)
+        raise ValidationError(f"{file} line {bad_line} is not UTF-8 "
+                              f"text ({why or exc.reason}): save the file as CSV UTF-8") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read {file}: {exc.strerror or exc}: check the path") from exc
+    finally:
+        text.detach()  # the file stays open for the next pass
+    if parsed:
+        yield _csv_actions(sat, model, file, parsed, mods, check)
+
+
+def _bad_utf8(f: io.BufferedReader) -> tuple[int, str]:
+    """The first line of ``f`` that is not UTF-8 (its number, why), read from the start."""
+    f.seek(0)
+    for i, raw in enumerate(f, 1):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return i, exc.reason
+    return 0, ""
 
 
 _UNNAMED = object()
@@ -564,13 +620,20 @@ def _csv_row(model: Any, fields: list[Any], key_at: int, row: list[str],
 
 
 def _csv_actions(sat: Satellite, model: Any, file: str,
-                 rows: list[tuple[int, str, dict[str, Any]]]) -> list[tuple[int, Action]]:
-    """The rows as actions: ``mod`` of a record the user sees, ``new`` otherwise (the
-    records looked up in one read), each checked against the schema."""
-    there = sat.records_of(model.topic, [key for _, key, _ in rows]) if rows else {}
+                 rows: list[tuple[int, str, dict[str, Any]]], mods: set[str],
+                 check: bool) -> list[tuple[int, Action]]:
+    """The rows as actions: ``mod`` of a record the user sees, ``new`` otherwise; with
+    ``check`` the records are looked up in one read (those that exist go into ``mods``) and
+    each action is checked against the schema, else ``mods`` says which exist."""
+    top, new, mod = model.topic, Cmd.NEW, Cmd.MOD
+    if not check:
+        return [(line, Action(top, key, mod if key in mods else new, arg))
+                for line, key, arg in rows]
+    there = sat.records_of(top, [key for _, key, _ in rows]) if rows else {}
+    mods.update(there)
     out: list[tuple[int, Action]] = []
     for line, key, arg in rows:
-        act = Action(model.topic, key, Cmd.MOD if key in there else Cmd.NEW, arg)
+        act = Action(top, key, mod if key in there else new, arg)
         try:
             sat.project.check_action(act)
             if len(dumps(enc_action(act))) > MAX_TRANS_BYTES:
@@ -583,7 +646,7 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
     return out
 
 
-def _batches(rows: list[tuple[int, Action]]) -> Iterator[list[tuple[int, Action]]]:
+def _batches(rows: Iterable[tuple[int, Action]]) -> Iterator[list[tuple[int, Action]]]:
     """Transactions of at most IMPORT_BATCH rows and IMPORT_BYTES encoded (one row at least)."""
     batch: list[tuple[int, Action]] = []
     size = 0

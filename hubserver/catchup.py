@@ -116,14 +116,16 @@ def backlog(svc: HubService, conn: ConnId) -> tuple[Backlog, int] | None:
 def backlog_read(svc: HubService, b: Backlog, limit: int) -> tuple[list[Event], bool]:
     """Read the next batch of ``b``: up to ``limit`` events after ``b.after`` (whole
     revisions), and whether more may follow up to ``b.upto``. Touches only the ledger
-    and ``b`` (never changed in place while a read may run): safe on another thread."""
-    evs = svc.ledger.events(b.after, b.tops, limit) if b.tops else []
+    and ``b`` (never changed in place while a read may run): safe on another thread. A
+    monitor's batch is read without the events' arguments (its notes name keys only)."""
+    read = svc.ledger.events if b.mon is None else svc.ledger.event_keys
+    evs = read(b.after, b.tops, limit) if b.tops else []
     if len(evs) < limit or evs[-1].rev >= b.upto:
         return evs, False
     if b.reply is None:
         return evs, True  # a push claims its last event's rev: no second read
     # the reply's rev says whether the subscription is caught up: find out
-    nxt = svc.ledger.events(evs[-1].rev, b.tops, 1)
+    nxt = read(evs[-1].rev, b.tops, 1)
     return evs, bool(nxt) and nxt[0].rev <= b.upto
 
 

@@ -17,6 +17,7 @@ from core.wire import SatReq
 
 if TYPE_CHECKING:
     from hubserver.catchup import Backlog
+    from hubserver.satreply import SatRead
 
 __all__ = ["Close", "ConnId", "Flush", "Out", "PubJob", "Send"]
 
@@ -50,10 +51,14 @@ class Flush:
     even that batch off the event loop). An adapter reads it batch by batch
     (:meth:`HubService.backlog`) when it gets there; a synchronous one may call
     :meth:`HubService.catch_up_sync` (``handle_sync`` already sends the reply so).
+
+    Or an ``evt.sat`` reply to read from the ledger at this place
+    (:class:`~hubserver.satreply.SatRead`): the connection's next requests are handled
+    only once it is sent (``handle_sync`` builds it at once).
     """
 
     conn: ConnId
-    catch_up: Backlog | None = None
+    catch_up: Backlog | SatRead | None = None
 
 
 Out = Send | Close | Flush

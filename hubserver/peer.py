@@ -3,8 +3,9 @@ outbound queue and its sender task, and the direct write that skips the queue wh
 the connection is queued or in flight.
 
 The queue holds reply frames (``str``), :data:`FLUSH` (write the connection's pending push when
-the sender gets there), sealed pushes (:class:`~core.subs.Delivery`) and catch-ups
-(:class:`~hubserver.catchup.Backlog`), in the connection's send order.
+the sender gets there), sealed pushes (:class:`~core.subs.Delivery`), catch-ups
+(:class:`~hubserver.catchup.Backlog`) and ``evt.sat`` replies to read
+(:class:`~hubserver.satreply.SatRead`), in the connection's send order.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ FLUSH = object()
 class Peer:
     """One connection: its socket, its outbound queue and its sender task."""
 
-    __slots__ = ("busy", "conn", "flushes", "gone", "idle", "last", "push_due", "queue",
-                 "sender", "timer", "user", "void", "ws")
+    __slots__ = ("busy", "conn", "flushes", "gone", "held", "idle", "last", "push_due",
+                 "queue", "sender", "timer", "user", "void", "ws")
 
     def __init__(self, conn: int, ws: HubConnection, user: User, size: int):
         self.conn = conn
@@ -38,6 +39,9 @@ class Peer:
         """The sender waits for the queue: nothing of this connection is being written."""
         self.busy = False
         """A publish of this connection waits for its commit: its next messages wait."""
+        self.held = False
+        """An ``evt.sat`` reply of this connection waits for its ledger read (queued as a
+        :class:`~hubserver.satreply.SatRead`): its next messages wait."""
         self.gone = False
         """Closed or being closed: nothing more is read from it."""
         self.last = 0.0

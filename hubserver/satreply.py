@@ -4,27 +4,69 @@ topics after its ``rev`` (with the audits extension), bounded by ``lim``; the co
 subscription becomes exactly those topics, caught up to the reply's revision.
 
 Called by :meth:`HubService.finish <hubserver.service.HubService.finish>`; reads come from
-the recently fanned-out events (:mod:`hubserver.recent`) when they reach back far enough, else
-from the ledger.
+the recently fanned-out events (:mod:`hubserver.recent`) when they reach back far enough. A
+reply that must read the ledger (a satellite with a gap older than those events: up to
+``max_batch`` events) is handed to the driver as a ``Flush(conn, SatRead)`` instead of being
+built on the spot: the driver reads it where it is in the connection's send order with
+:func:`sat_read` (any thread: the asyncio adapter reads it on the writer thread, off the event
+loop, and handles none of the connection's next requests until the reply is out) and builds the
+reply with :func:`sat_read_done` on the service's thread; a synchronous driver calls
+:func:`sat_read_sync`. The reply's promise is the same either way: its ``rev`` is the
+fanned-out revision when it is built (the read is bounded by the revision fanned out when it
+started, and what was fanned out meanwhile comes from the recent events), or with ``more`` the
+last event's, and every event of its topics after the request's ``rev`` up to it is in it.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
-from core.errors import ConflictError, ValidationError
-from core.ledger.protocols import PubResult
+from core.errors import ConflictError, OutpostError, ValidationError
+from core.ledger.protocols import Ledger, PubResult
 from core.model import Audit, Event
 from core.revision import Rev
 from core.wire import Ack, Reject, SatRes, enc_sat_res, format_reply
 from hubserver.fanout import audits_of
-from hubserver.outputs import Out, PubJob, Send
+from hubserver.outputs import Flush, Out, PubJob, Send
 
 if TYPE_CHECKING:
     from hubserver.service import HubService
 
-__all__ = ["sat_events", "sat_reply", "verdicts"]
+log = logging.getLogger("outpost.hub")
+
+__all__ = ["SatRead", "sat_events", "sat_read", "sat_read_done", "sat_read_failed",
+           "sat_read_sync", "sat_reply", "verdicts"]
+
+
+@dataclass(slots=True)
+class SatRead:
+    """An ``evt.sat`` reply whose events are read from the ledger where the reply is in the
+    connection's send order (see the module docstring): what the reply needs besides them,
+    and the events read so far (``evs``: every event of ``tops`` after ``start`` up to
+    ``after``, at most about ``lim``; ``audits``: theirs, when the connection asked)."""
+
+    job: PubJob
+    acks: list[Ack]
+    rejects: list[Reject]
+    start: Rev
+    lim: int
+    with_audits: bool
+    after: Rev = 0
+    evs: list[Event] = field(default_factory=list)
+    audits: list[Audit] = field(default_factory=list)
+
+    @property
+    def tops(self) -> tuple[str, ...]:
+        assert self.job.sat is not None
+        return tuple(self.job.sat.tops)
+
+    @property
+    def left(self) -> int:
+        """How many events the next read asks for (1: only whether more follow)."""
+        return max(1, self.lim - len(self.evs))
 
 
 def sat_reply(svc: HubService, job: PubJob, results: Sequence[PubResult | Exception]
@@ -52,10 +94,28 @@ def sat_reply(svc: HubService, job: PubJob, results: Sequence[PubResult | Except
     # every read first: a StorageError leaves the subscription as it was
     cap = max(1, svc.limits.max_batch)
     lim = min(req.lim or svc.limits.sat_batch or cap, cap)
+    if req.tops and start < svc.rev and not svc._recent.covers(start):
+        # older than the recent events: read from the ledger off the event loop, where the
+        # reply is in the send order (sat_read, sat_read_done)
+        return [Flush(job.conn, SatRead(job, acks, rejects, start, lim,
+                                        c is not None and c.audits, start))]
     evs, more = sat_events(svc, start, req.tops, lim)
+    return _answer(svc, job, acks, rejects, start, evs, more)
+
+
+def _answer(svc: HubService, job: PubJob, acks: list[Ack], rejects: list[Reject], start: Rev,
+            evs: list[Event], more: bool, audits: tuple[Audit, ...] | None = None
+            ) -> list[Out]:
+    """The reply, with ``evs`` (every event of the request's topics after ``start`` up to
+    the reply's rev) and ``audits`` (``None``: found here), and the connection's
+    subscription set to its topics, caught up to the reply's rev."""
+    assert job.sat is not None
+    req = job.sat
+    c = svc._conns.get(job.conn)
     rev = evs[-1].rev if more else max(svc.rev, start)
-    audits: tuple[Audit, ...] = ()
-    if evs and c is not None and c.audits:
+    if c is None or not c.audits or not evs:
+        audits = ()
+    elif audits is None:
         # from the cache of audits this hub published (a satellite's own transactions,
         # just remembered by _finish); only older revisions are read
         audits = audits_of(svc, evs)
@@ -120,3 +180,88 @@ def sat_events(svc: HubService, rev: Rev, tops: Sequence[str], lim: int
         nxt = svc.ledger.events(evs[-1].rev, tops, 1)
         more = bool(nxt) and nxt[0].rev <= svc.rev
     return evs, more
+
+
+def sat_read(ledger: Ledger, r: SatRead, upto: Rev) -> tuple[list[Event], bool, list[Audit]]:
+    """The next read of ``r`` (any thread: only the ledger is read, ``r`` is not changed):
+    the events of its topics after ``r.after`` up to ``upto`` (the revision fanned out when
+    the read started), at most about ``r.left`` (whole revisions), whether more of them
+    follow before ``upto``, and their audits when the connection asked for them."""
+    tops, limit = r.tops, r.left
+    evs = ledger.events(r.after, tops, limit) if r.after < upto else []
+    full = False
+    if evs and evs[-1].rev > upto:
+        evs = [e for e in evs if e.rev <= upto]  # everything up to upto (whole revisions)
+    elif len(evs) >= limit and evs[-1].rev < upto:
+        nxt = ledger.events(evs[-1].rev, tops, 1)
+        full = bool(nxt) and nxt[0].rev <= upto
+    audits: list[Audit] = []
+    if evs and r.with_audits:
+        revs = {e.rev for e in evs}
+        audits = [a for a in ledger.audits(evs[0].rev - 1, evs[-1].rev) if a.rev in revs]
+    return evs, full, audits
+
+
+def sat_read_done(svc: HubService, r: SatRead, got: tuple[list[Event], bool, list[Audit]],
+                  upto: Rev) -> str | None:
+    """A read of ``r`` (:func:`sat_read` up to ``upto``) returned: the reply's frame
+    (``""``: the connection is gone), or ``None``: read again (the recent events no longer
+    reach back to ``upto``). The events fanned out after ``upto`` come from the recent
+    events, so the reply's rev is the fanned-out revision now (as :func:`sat_reply`)."""
+    evs, full, audits = got
+    if r.job.conn not in svc._conns:
+        return ""
+    if len(r.evs) >= r.lim:  # a read of one event: only whether more follow
+        if evs:
+            return _done(svc, r, True)
+    else:
+        r.evs.extend(evs)
+        r.audits.extend(audits)
+        if full:
+            return _done(svc, r, True)
+    r.after = upto
+    if not svc._recent.covers(upto):
+        return None
+    tops, left = r.tops, r.lim - len(r.evs)
+    if upto >= svc.rev:
+        return _done(svc, r, False)
+    if left <= 0:
+        return _done(svc, r, bool(svc._recent.after(upto, tops, 1)))
+    extra = svc._recent.after(upto, tops, left)
+    more = len(extra) >= left and extra[-1].rev < svc.rev \
+        and bool(svc._recent.after(extra[-1].rev, tops, 1))
+    if extra:
+        r.evs.extend(extra)
+        if r.with_audits:
+            r.audits.extend(audits_of(svc, extra))
+    return _done(svc, r, more)
+
+
+def _done(svc: HubService, r: SatRead, more: bool) -> str:
+    outs = _answer(svc, r.job, r.acks, r.rejects, r.start, r.evs, more, tuple(r.audits))
+    (o,) = outs
+    assert isinstance(o, Send)
+    return o.text
+
+
+def sat_read_failed(svc: HubService, r: SatRead, exc: OutpostError) -> str:
+    """Reading ``r`` failed: its error reply (as :meth:`HubService.finish`'s; the
+    subscription stays as it was, the request's transactions are sent again)."""
+    job = r.job
+    log.warning("conn %s: %s: could not answer: %s", job.conn, job.subj, exc)
+    pending = "; the transactions stay pending and are sent again" \
+        if job.sat is not None and job.sat.trans else ""
+    return format_reply(job.subj, job.tok, err=f"the hub could not answer {job.subj}: "
+                        f"{exc}{pending}")
+
+
+def sat_read_sync(svc: HubService, r: SatRead) -> list[Out]:
+    """Read and build ``r``'s reply at once, on this thread (synchronous drivers)."""
+    while True:
+        upto = svc.rev
+        try:
+            text = sat_read_done(svc, r, sat_read(svc.ledger, r, upto), upto)
+        except OutpostError as exc:
+            text = sat_read_failed(svc, r, exc)
+        if text is not None:
+            return [Send(r.job.conn, text)] if text else []

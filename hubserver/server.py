@@ -24,11 +24,13 @@ Use it in-process (tests, the desktop demo)::
     async with Hub(ledger, port=0, auth=None) as hub:
         url = hub.url            # ws://127.0.0.1:PORT
 
-Ledger reads of one bounded batch (an ``evt.sat`` reply, ``evt.hist``) run on the event loop:
-they are short indexed reads. An ``evt.sub`` catch-up (its reply's batch included) and an
-``evt.mon`` catch-up (notes of changes after its ``rev``) are read batch by batch on the
-writer thread by the connection's sender, where they are in its send order (see
-:meth:`HubService.backlog`); writes, which wait for the disk, never run on the loop.
+Ledger reads of one bounded batch (``evt.hist``) run on the event loop: they are short
+indexed reads. An ``evt.sub`` catch-up (its reply's batch included) and an ``evt.mon``
+catch-up (notes of changes after its ``rev``) are read batch by batch on the writer thread by
+the connection's sender, where they are in its send order (see :meth:`HubService.backlog`); so
+is an ``evt.sat`` reply older than the recently fanned-out events (up to ``max_batch`` events:
+:mod:`hubserver.satreply`), and the connection's next requests wait until it is sent. Writes,
+which wait for the disk, never run on the loop.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from core.errors import ConfigError, OutpostError
 from core.ledger.protocols import Publisher
 from core.revision import Rev, now_rev
 from core.subs import Delivery
-from hubserver import pipeline
+from hubserver import pipeline, satreply
 from hubserver.auth import User, Users, parse_bearer
 from hubserver.connection import HubConnection, WriterThread
 from hubserver.limits import CLOSE_INTERNAL, CLOSE_POLICY, CLOSE_SHUTDOWN, CLOSE_TOO_SLOW, Limits
@@ -280,7 +282,7 @@ class Hub:
         if not inbox:
             return
         handled = False
-        while inbox and not peer.busy and not peer.gone:
+        while inbox and not peer.busy and not peer.held and not peer.gone:
             msg = inbox.popleft()
             handled = True
             try:
@@ -303,7 +305,7 @@ class Hub:
         assert self.loop is not None
         idle = self.limits.idle_timeout
         now = self.loop.time()
-        if peer.busy or peer.ws.inbox:
+        if peer.busy or peer.held or peer.ws.inbox:
             peer.last = now  # a request is being served: not idle
         if now - peer.last >= idle:
             log.info("conn %d: closing: idle for %g s", peer.conn, idle)
@@ -333,6 +335,8 @@ class Hub:
                         await peer.ws.send(text)
                 elif isinstance(item, Backlog):
                     await self._send_catch_up(peer, item)
+                elif isinstance(item, satreply.SatRead):
+                    await self._send_sat(peer, item)
                 else:
                     assert isinstance(item, str)
                     await peer.ws.send(item)
@@ -366,6 +370,30 @@ class Hub:
             for text in svc.backlog_push(peer.conn, b, evs, more):
                 await peer.ws.send(text)
 
+    async def _send_sat(self, peer: Peer, r: satreply.SatRead) -> None:
+        """Send an ``evt.sat`` reply read from the ledger on the writer thread (queued where
+        the reply goes); then handle the connection's next requests, which waited."""
+        svc = self.service
+        try:
+            while True:
+                upto = svc.rev
+                try:
+                    got = await pipeline.off_loop(self, satreply.sat_read, svc.ledger, r, upto)
+                    text = satreply.sat_read_done(svc, r, got, upto)
+                except OutpostError as exc:
+                    text = satreply.sat_read_failed(svc, r, exc)
+                if text is not None:
+                    break
+            if text and not peer.gone:
+                await peer.ws.send(text)
+        finally:
+            peer.held = False
+            if not peer.gone:
+                if peer.timer is not None:
+                    assert self.loop is not None
+                    peer.last = self.loop.time()
+                self._pump(peer)
+
     def _deliver(self, outs: list[Out]) -> None:
         for o in outs:
             peer = self._peers.get(o.conn)  # type: ignore[call-overload]
@@ -387,6 +415,8 @@ class Hub:
                     if peer.push_due or self.service.has_push(o.conn):
                         self._push(peer, seal=True)
                     item = o.catch_up
+                    if isinstance(item, satreply.SatRead):
+                        peer.held = True  # its next requests wait for this reply
                 elif peer.idle and not peer.queue.qsize():
                     # written by _push_now at the end of this loop iteration (pushes of
                     # several commits coalesce), without waking the sender task

@@ -226,7 +226,12 @@ class HubService:
             results = self.run_job(job)
             outs.extend(self.finish(job, results))
         for i, o in enumerate(outs):
-            if isinstance(o, Flush) and o.catch_up is not None and o.catch_up.reply is not None:
+            if isinstance(o, Flush) and isinstance(o.catch_up, satreply.SatRead):
+                # an evt.sat reply to read from the ledger: read and built now
+                outs[i:i + 1] = satreply.sat_read_sync(self, o.catch_up)
+                break
+            if isinstance(o, Flush) and isinstance(o.catch_up, Backlog) \
+                    and o.catch_up.reply is not None:
                 # the reply now (what the adapter reads off the loop when its sender gets
                 # there); a Flush(conn, b) stands for the rest of the catch-up
                 outs[i:i + 1] = self.catch_up_sync(conn, o.catch_up, reply_only=True)

@@ -58,6 +58,11 @@ class MemLedger:
                 out.append(e)
         return out
 
+    def event_keys(self, rev: Rev, tops: Iterable[str] | None = None,
+                   limit: int = 0) -> list[Event]:
+        """:meth:`events` without their ``arg`` (``None``), as ``SqlLedger.event_keys``."""
+        return [Event(e.id, e.rev, e.top, e.key, e.cmd) for e in self.events(rev, tops, limit)]
+
     def _sig_events(self, sig: Sig, after: Rev = ZERO_REV) -> list[Event]:
         start = bisect.bisect_right(self._revs, after)
         return [e for e in self._evs[start:] if e.top == sig.top and e.key == sig.key]

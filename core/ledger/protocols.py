@@ -59,6 +59,12 @@ class Ledger(Protocol):
         """
         ...
 
+    def event_keys(self, rev: Rev, tops: Iterable[str] | None = None,
+                   limit: int = 0) -> list[Event]:
+        """The events :meth:`events` returns, without their ``arg`` (``None``): topics, keys
+        and commands only, read without decoding any argument (a monitor's notes)."""
+        ...
+
     def state(self, top: str, key: str, rev: Rev | None = None) -> dict[str, Any] | None:
         """A record's fields now, or as of ``rev``; ``None`` when it does not exist."""
         ...

@@ -210,6 +210,24 @@ def test_events_order_topics_and_limit_never_cuts_a_revision(ledger: Led) -> Non
     assert evs[0].arg == {"name": "n"}
 
 
+def test_event_keys_are_the_events_without_their_args(ledger: Led) -> None:
+    """``event_keys`` (a monitor catch-up's read) answers every query as ``events`` does,
+    with ``arg`` left out: same events, order, topics and whole revisions at a limit."""
+    pub(ledger, new("a"), new("b"), new("c"))
+    r2 = pub(ledger, Action(OBS, "o", Cmd.NEW, {"species": "fox"})).rev
+    pub(ledger, mod("a", lat=1.0), mod("b", lat=2.0), delete("c"))
+    pub(ledger, Action(OBS, "o", Cmd.MOD, {"species": "cat"}))
+    for rev in (ZERO_REV, r2):
+        for tops in (None, [SITE], [OBS], [SITE, OBS], []):
+            for limit in (0, 1, 2, 4, 5, 100):
+                full = ledger.events(rev, tops, limit)
+                keys = ledger.event_keys(rev, tops, limit)
+                assert keys == [Event(e.id, e.rev, e.top, e.key, e.cmd) for e in full], \
+                    (rev, tops, limit)
+    assert all(e.arg is None for e in ledger.event_keys(ZERO_REV))
+    assert {e.cmd for e in ledger.event_keys(ZERO_REV)} == {Cmd.NEW, Cmd.MOD, Cmd.DEL}
+
+
 def test_state_states_and_history_as_of_a_revision(ledger: Led) -> None:
     r1 = pub(ledger, new("a", region="r1"), new("b"), usr="ann").rev
     r2 = pub(ledger, mod("a", region="r2", lat=3.5), usr="bob").rev

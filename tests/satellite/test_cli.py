@@ -283,6 +283,16 @@ async def test_import_checks_every_row_first_and_a_bad_one_changes_nothing(
                   "3 columns")  # a missing value was stored as the text "None"
     await refused("long.csv", "key,name\nk1,A,extra\n", "line 2: 3 values")
     await refused("dup.csv", "key,name\nd1,A\nd2,B\nd1,C\n", "line 4", "'d1' is on line 2")
+    # checked in a first pass that keeps only the keys: a repeat far from the first (after
+    # more than one transaction's worth of rows) and a bad byte late in the file
+    rows = [f"f{i},N{i}" for i in range(1200)]
+    rows[1100] = "f3,Again"
+    await refused("fardup.csv", "key,name\n" + "\n".join(rows) + "\n", "fardup.csv line 1102",
+                  "'f3' is on line 5")
+    rows = [f"g{i},N{i}" for i in range(1200)]
+    await refused("latebyte.csv", ("key,name\n" + "\n".join(rows[:1000]) + "\n").encode()
+                  + b"g1000,Caf\xe9\n" + ("\n".join(rows[1001:]) + "\n").encode(),
+                  "latebyte.csv line 1002 is not UTF-8", "CSV UTF-8")
     await refused("twice.csv", "key,name,name\nk1,A,B\n", "'name' appears twice")
     await refused("latin1.csv", "key,name\nk1,A\nk2,Caf\xe9\n".encode("latin-1"),
                   "latin1.csv line 3 is not UTF-8", "CSV UTF-8")

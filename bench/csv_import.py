@@ -1,0 +1,107 @@
+"""``outpost import`` benchmark: the time and peak memory (max RSS) of importing a CSV of
+``--rows`` rows of ``field.site`` (key, name, region, lat, lon, notes: about 65 bytes a row,
+13 MB for 200,000) into a fresh data directory.
+
+The data directory is made once with ``outpost connect`` against a real ``outpost-hub serve``
+(the schema; nothing is synced), then copied for every run, so each run queues every row.
+``--ref DIR`` runs the same import with a reference checkout (``core/``, ``desktop/``: e.g.
+``git archive BASE core desktop | tar -x -C DIR``) back to back with ours, ``--rounds``
+pairs, and prints medians. Never passes or fails on time. Usage::
+
+    .venv/bin/python bench/csv_import.py [--rows N] [--rounds N] [--ref DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchlib import ROOT, cpu_model, start_hub, stop_hub
+
+
+def load() -> str:
+    return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def write_csv(path: Path, n: int) -> None:
+    with path.open("w", encoding="utf-8", newline="") as f:
+        f.write("key,name,region,lat,lon,notes\n")
+        for i in range(n):
+            f.write(f"s{i:07d},Site number {i},Region {i % 17},{(i % 90) + 0.25},"
+                    f"{(i % 180) - 89.5},\"note {i}, checked\"\n")
+
+
+def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "desktop.headless", *args], cwd=root,
+                          env={**os.environ, "PYTHONPATH": str(root)}, text=True,
+                          capture_output=True, check=False)
+
+
+def one(root: Path, template: Path, src: Path, work: Path) -> tuple[float, float, float]:
+    """One import with ``root``'s code into a copy of ``template``: seconds, peak MB, CPU
+    seconds (user + system)."""
+    data = work / "data"
+    if data.exists():
+        shutil.rmtree(data)
+    shutil.copytree(template, data)
+    code = ("import resource, sys; from desktop.headless import main; rc = main(sys.argv[1:]); "
+            "u = resource.getrusage(resource.RUSAGE_SELF); "
+            "print('RSS', u.ru_maxrss, u.ru_utime + u.ru_stime, file=sys.stderr); sys.exit(rc)")
+    t = time.perf_counter()
+    p = subprocess.run([sys.executable, "-c", code, "import", "--data", str(data), "--json",
+                        "field.site", str(src)], cwd=root, text=True, capture_output=True,
+                       env={**os.environ, "PYTHONPATH": str(root)}, check=False)
+    secs = time.perf_counter() - t
+    if p.returncode != 0:
+        raise SystemExit(f"import failed ({root}): {p.stderr[-2000:]}")
+    rss, cpu = next(ln.split()[1:] for ln in p.stderr.splitlines() if ln.startswith("RSS "))
+    return secs, int(rss) / 1024, float(cpu)  # ru_maxrss: KiB on Linux
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", type=int, default=200_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--ref", type=Path, default=None,
+                    help="a reference checkout (core/, desktop/) run back to back with ours")
+    a = ap.parse_args()
+    print(f"machine: {platform.machine()} {cpu_model()}, {os.cpu_count()} CPUs; "
+          f"Python {platform.python_version()}; {load()}")
+    with tempfile.TemporaryDirectory(prefix="outpost-bench-import-") as tmp:
+        work = Path(tmp)
+        src = work / "sites.csv"
+        write_csv(src, a.rows)
+        print(f"{src.name}: {a.rows:,} rows, {src.stat().st_size / 1e6:.1f} MB")
+        proc, url = start_hub(work / "hub.db")
+        try:
+            template = work / "template"
+            r = cli(ROOT, "connect", url, "--data", str(template))
+            if r.returncode != 0:
+                raise SystemExit(f"connect failed: {r.stderr}")
+        finally:
+            stop_hub(proc)
+        sides = [("ours", ROOT)] + ([("ref", a.ref)] if a.ref is not None else [])
+        res: dict[str, list[tuple[float, float, float]]] = {}
+        for i in range(a.rounds):
+            for name, root in sides:
+                secs, mb, cpu = one(root, template, src, work)
+                res.setdefault(name, []).append((secs, mb, cpu))
+                print(f"round {i + 1} {name:4}: {secs:6.2f} s ({cpu:6.2f} s CPU), peak RSS "
+                      f"{mb:6.0f} MB; {load()}", flush=True)
+        print("medians:")
+        for name, xs in res.items():
+            print(f"  {name:4}: {statistics.median(x[0] for x in xs):6.2f} s "
+                  f"({statistics.median(x[2] for x in xs):6.2f} s CPU), peak RSS "
+                  f"{statistics.median(x[1] for x in xs):6.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,249 @@
+"""An ``evt.sat`` reply older than the hub's recent events is read from the ledger on the writer
+thread, where the reply is in the connection's send order, and keeps its promise: every event
+of its topics after the request's rev up to the reply's rev (the fanned-out revision when it
+is built), nothing past it, in order, the pushes after it consistent."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from websockets.asyncio.client import connect
+
+from core.errors import StorageError
+from core.ledger import MemLedger
+from core.model import Event
+from core.revision import Rev, format_rev
+from core.schema import Project
+from core.wire import dec_trans
+from hubserver import satreply
+from hubserver.limits import Limits
+from hubserver.recent import RecentEvents
+from hubserver.server import Hub
+from hubserver.service import Flush, HubService, Send
+from tests.hub.conftest import Clock, recv_json, request
+
+Z = "0001-01-01T00:00:00Z"
+
+
+def act(key: str, name: str, top: str = "prod.cat") -> dict[str, Any]:
+    return {"top": top, "key": key, "cmd": "new", "arg": {"name": name}}
+
+
+def fill(led: MemLedger, n: int, top: str = "prod.cat", first: int = 1) -> None:
+    """``n`` records created one per revision, straight on the ledger (before a hub starts:
+    older than its recent events)."""
+    for i in range(first, first + n):
+        led.publish(dec_trans({"acts": [act(str(i), "x", top)]}), "seed")
+
+
+def sat(tok: str, rev: str = Z, tops: tuple[str, ...] = ("prod.cat",), lim: int = 0,
+        keys: tuple[str, ...] = ()) -> str:
+    trans = [{"uid": f"u{k}", "acts": [act(k, "s")]} for k in keys]
+    req: dict[str, Any] = {"rev": rev, "tops": list(tops), "trans": trans, "audits": True}
+    if lim:
+        req["lim"] = lim
+    return f"evt.sat#{tok}\n" + orjson.dumps(req).decode()
+
+
+def pub(key: str, top: str = "prod.cat") -> str:
+    return "evt.pub#p\n" + orjson.dumps({"acts": [act(key, "o", top)]}).decode()
+
+
+def res_of(text: str) -> Any:
+    return orjson.loads(text.partition("\n")[2])["res"]
+
+
+class GatedReads(MemLedger):
+    """Reads with a limit (catch-up reads) wait for ``gate``, record their thread and fail
+    once when ``fail`` is set."""
+
+    def __init__(self, prod: Project):
+        super().__init__(prod)
+        self.gate = threading.Event()
+        self.gate.set()
+        self.threads: list[str] = []
+        self.fail = False
+
+    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0) -> list[Event]:
+        if limit:
+            self.threads.append(threading.current_thread().name)
+            self.gate.wait(5)
+            if self.fail:
+                self.fail = False
+                raise StorageError("disk on fire")
+        return super().events(rev, tops, limit)
+
+
+async def test_sat_reply_is_read_off_the_loop_and_the_next_requests_wait(prod: Project) -> None:
+    """While a satellite's old catch-up batch is read the hub answers other clients (before:
+    the read ran on the event loop); the satellite's pipelined requests are answered after
+    the reply (an evt.sub after it adds to the subscription the reply set), then the pushes
+    follow, every event once and in order."""
+    led = GatedReads(prod)
+    fill(led, 100)
+    async with Hub(led, limits=Limits(max_batch=5000, rate=1e6, burst=10**6)) as hub, \
+            connect(hub.url) as other, connect(hub.url) as s:
+        led.threads.clear()
+        led.gate.clear()
+        s.protocol.send_text(sat("1").encode())
+        s.protocol.send_text(b"evt.sub#2\n" + orjson.dumps(
+            {"rev": Z, "tops": ["prod.prod"]}))
+        s.protocol.send_text(b"evt.stat#3")
+        s.send_data()
+        for _ in range(1000):  # the reply's read started (on the writer thread)
+            if led.threads:
+                break
+            await asyncio.sleep(0.002)
+        assert led.threads == ["outpost-hub-writer"]
+        # the event loop is not held by the read
+        assert (await request(other, "evt.stat", timeout=2))["res"]["rev"] != Z
+        led.gate.set()
+        heads: list[str] = []
+        first: Any = None
+        for _ in range(3):
+            head, body = await recv_json(s)
+            heads.append(head)
+            if head == "evt.sat#1":
+                first = body["res"]
+        assert heads == ["evt.sat#1", "evt.sub#2", "evt.stat#3"]
+        assert [e["key"] for e in first["evs"]] == [str(i) for i in range(1, 101)]
+        assert len(first["audits"]) == 100 and not first.get("more")
+        assert first["rev"] == first["evs"][-1]["rev"]
+        # both subscriptions hold: the evt.sub was not replaced by the evt.sat's topics
+        await request(other, "evt.pub", {"acts": [act("101", "late")]})
+        await request(other, "evt.pub", {"acts": [act("1", "p", "prod.prod")]})
+        got: list[tuple[str, str]] = []
+        while len(got) < 2:
+            head, body = await recv_json(s)
+            assert head == "evt.update"
+            got += [(e["top"], e["key"]) for e in body["evs"]]
+        assert got == [("prod.cat", "101"), ("prod.prod", "1")]
+
+
+async def test_sat_read_failing_answers_with_an_error_and_serves_the_next(prod: Project) -> None:
+    """A failed read: the request's error reply (its transactions stay pending), the
+    subscription as it was, and the connection's next request is served."""
+    led = GatedReads(prod)
+    fill(led, 20)
+    async with Hub(led, limits=Limits(rate=1e6, burst=10**6)) as hub, \
+            connect(hub.url) as s:
+        led.fail = True
+        s.protocol.send_text(sat("1", keys=("50",)).encode())
+        s.protocol.send_text(b"evt.stat#2")
+        s.send_data()
+        head, body = await recv_json(s)
+        assert head == "evt.sat#1" and "disk on fire" in body["err"]
+        assert "stay pending" in body["err"]
+        head, body = await recv_json(s)
+        assert head == "evt.stat#2"
+        # asked again (the satellite's retry): acked once, with everything
+        await s.send(sat("3", keys=("50",)))
+        head, body = await recv_json(s)
+        assert head == "evt.sat#3"
+        assert [e["key"] for e in body["res"]["evs"]] == [*map(str, range(1, 21)), "50"]
+        assert [a["uid"] for a in body["res"]["acks"]] == ["u50"]
+
+
+def start(svc: HubService, conn: str, text: str) -> satreply.SatRead:
+    """Handle an evt.sat without transactions: the Flush with its ledger read."""
+    outs, job = svc.handle(conn, text)
+    assert job is None
+    (o,) = outs
+    assert isinstance(o, Flush) and isinstance(o.catch_up, satreply.SatRead), outs
+    return o.catch_up
+
+
+def test_events_fanned_out_during_the_read_are_in_the_reply(prod: Project,
+                                                              clock: Clock) -> None:
+    """The read is bounded by the revision fanned out when it started; what was fanned out
+    before the reply is built comes from the recent events, so the reply's rev is the hub's
+    and the pushes after it carry only later events."""
+    led = MemLedger(prod)
+    fill(led, 30)
+    svc = HubService(led, clock)
+    svc.connect("S", "sat")
+    svc.connect("O", "other")
+    r = start(svc, "S", sat("1"))
+    upto = svc.rev
+    got = satreply.sat_read(led, r, upto)
+    for k in ("31", "32", "33"):  # committed and fanned out while the read ran
+        svc.handle_sync("O", pub(k))
+    svc.handle_sync("O", pub("1", "prod.prod"))  # another topic
+    text = satreply.sat_read_done(svc, r, got, upto)
+    assert text
+    res = res_of(text)
+    assert [e["key"] for e in res["evs"]] == [str(i) for i in range(1, 34)]
+    assert res["rev"] > res["evs"][-1]["rev"]  # the hub's: the prod.prod publish
+    assert len(res["audits"]) == 33 and not res.get("more")
+    assert svc.take_push("S") is None  # nothing fanned out before the reply again
+    outs = svc.handle_sync("O", pub("34"))
+    assert any(isinstance(o, Flush) and o.conn == "S" for o in outs)
+    push = orjson.loads((svc.take_push("S") or "").partition("\n")[2])
+    assert [e["key"] for e in push["evs"]] == ["34"]
+
+
+def test_recent_events_moved_on_during_the_read_read_again(prod: Project,
+                                                           clock: Clock) -> None:
+    """More was fanned out during the read than the recent events keep: the rest is read
+    from the ledger again, up to the new fanned-out revision."""
+    led = MemLedger(prod)
+    fill(led, 10)
+    svc = HubService(led, clock)
+    svc._recent = RecentEvents(svc.rev, 4)
+    svc.connect("S", "sat")
+    svc.connect("O", "other")
+    r = start(svc, "S", sat("1"))
+    upto = svc.rev
+    got = satreply.sat_read(led, r, upto)
+    for k in range(11, 21):
+        svc.handle_sync("O", pub(str(k)))
+    assert not svc._recent.covers(upto)
+    assert satreply.sat_read_done(svc, r, got, upto) is None
+    upto = svc.rev
+    text = satreply.sat_read_done(svc, r, satreply.sat_read(led, r, upto), upto)
+    assert text
+    res = res_of(text)
+    assert [e["key"] for e in res["evs"]] == [str(i) for i in range(1, 21)]
+    assert res["rev"] == format_rev(svc.rev) and not res.get("more")
+
+
+def test_lim_cuts_the_read_and_the_recent_part(prod: Project, clock: Clock) -> None:
+    """``lim`` caps the reply (whole revisions) whether the cut falls in the ledger read or
+    in the recent events; with ``more`` the reply's rev is its last event's and pushes wait."""
+    for lim, fanned, want, more in ((5, 0, 5, True), (10, 3, 10, True), (12, 3, 12, True),
+                                    (13, 3, 13, False), (20, 3, 13, False)):
+        led = MemLedger(prod)
+        fill(led, 10)
+        svc = HubService(led, clock)
+        svc.connect("S", "sat")
+        svc.connect("O", "other")
+        r = start(svc, "S", sat("1", lim=lim))
+        upto = svc.rev
+        got = satreply.sat_read(led, r, upto)
+        for k in range(11, 11 + fanned):
+            svc.handle_sync("O", pub(str(k)))
+        text = satreply.sat_read_done(svc, r, got, upto)
+        assert text
+        res = res_of(text)
+        keys = [e["key"] for e in res["evs"]]
+        assert keys == [str(i) for i in range(1, want + 1)], (lim, keys)
+        assert bool(res.get("more")) is more, lim
+        assert res["rev"] == (res["evs"][-1]["rev"] if more else format_rev(svc.rev))
+        assert svc.subs.get("S").paused is more
+
+
+def test_handle_sync_builds_the_reply_at_once(prod: Project, clock: Clock) -> None:
+    """A synchronous driver gets the reply in place, as before."""
+    led = MemLedger(prod)
+    fill(led, 7)
+    svc = HubService(led, clock)
+    svc.connect("S", "sat")
+    outs = svc.handle_sync("S", sat("1", keys=("8",)))
+    assert isinstance(outs[0], Send)
+    res = res_of(outs[0].text)
+    assert [e["key"] for e in res["evs"]] == [str(i) for i in range(1, 9)]
+    assert [a["uid"] for a in res["acks"]] == ["u8"]
