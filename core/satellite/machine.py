@@ -22,8 +22,9 @@ Protocol (see ``docs/satellite.md``)::
     HANDSHAKE --Status mig differs--> STOPPED (clear error, nothing touched, no retry)
 
     * the first evt.sat of a connection carries at most ``first_trans`` (100) pending
-      transactions, each later one up to ``max_trans`` (1,000): a long queue goes out in
-      requests, in queue order, pipelined (``cont``)
+      transactions, each later one up to ``max_trans`` (1,000), and a long queue's last one
+      ``last_trans`` (200): a long queue goes out in requests, in queue order, pipelined
+      (``cont``)
 
 Exactly once: pending transactions are resent with the same uid on every connection until the
 hub acks or rejects them; the hub acks a uid it applied before with its original revision.
@@ -278,6 +279,12 @@ class SyncMachine:
             arrives the hub has nothing else to work on, so a small first request gets the
             pipeline going sooner (a replay's first request of 1,000 left the hub idle while
             the satellite encoded it, and again while it received the reply).
+        last_trans: the size of the last ``evt.sat`` of a long queue: when more than twice
+            this many are left to send (but at most ``max_trans`` more), the request leaves
+            this many for a last one. After the hub's last reply the satellite still decodes,
+            stores and refreshes it while the hub has nothing left to do; a small last reply
+            makes that tail short, and the one before it is stored while the hub publishes
+            the last (0: no smaller last request).
         defer_apply: emit :class:`Apply` for hub data instead of storing it in the input
             (see the module docstring).
         pipeline: most ``evt.sat`` requests in flight on a connection whose hub honours
@@ -287,7 +294,8 @@ class SyncMachine:
     def __init__(self, store: SyncStore, rnd: random.Random | None = None, *, lim: int = 5000,
                  backoff: Backoff | None = None, timeout: float = 60.0,
                  max_trans: int = 1000, max_bytes: int = SAT_BYTES,
-                 defer_apply: bool = False, pipeline: int = 2, first_trans: int = 100):
+                 defer_apply: bool = False, pipeline: int = 2, first_trans: int = 100,
+                 last_trans: int = 200):
         self.store = store
         self.rnd = rnd or random.Random()
         self.lim = lim
@@ -296,6 +304,7 @@ class SyncMachine:
         self.max_trans = max_trans
         self.max_bytes = max_bytes
         self.first_trans = max(1, first_trans)
+        self.last_trans = max(0, last_trans)
         self.defer_apply = defer_apply
         self.pipeline = max(1, pipeline)
         self.info = SyncInfo()
@@ -650,14 +659,22 @@ class SyncMachine:
 
     def _send_sat(self, now: float, *, only_new: bool) -> None:
         most = self.max_trans if self._sats else min(self.max_trans, self.first_trans)
+        last = self.last_trans if self._sats else 0
         trans: list[Trans] = []
         if not self._read_only:
             sent = self._sent
-            for t in self.store.outbox():  # up to ``most``: not the whole pending queue
+            upto = most + last  # enough to tell whether the rest would fit in a last request
+            for t in self.store.outbox():  # not the whole pending queue
                 if t.uid not in sent:
                     trans.append(t)
-                    if len(trans) >= most:
+                    if len(trans) > upto:
                         break
+            if len(trans) > upto:
+                del trans[most:]
+            elif last and len(trans) > 2 * last:
+                del trans[len(trans) - last:]  # the rest goes in a last request of ``last``
+            else:
+                del trans[most:]
         if only_new and not trans:
             return
         parts: list[bytes] = []

@@ -749,9 +749,23 @@ class Satellite:
                          acked: Mapping[str, Rev] | None = None) -> set[Sig]:
         read = self.replica.read
         rows = self.queue.take_changed(known=acked or ())
+        upd: set[str] = set()        # entries new or changed (in the view: upsert)
+        gone: set[str] = set()       # left the view (accepted and replicated, rejected, ...)
+        newly_acked: list[tuple[Sig, ...]] = []
+        # _open is in queue order: its last entry has the highest seq
+        last = next(reversed(self._open.values())).seq if (rows or acked) and self._open else 0
         if acked:
+            op = self._open
             for u, at in acked.items():
-                e = self._open[u]
+                e = op[u]
+                if at <= rev:
+                    # acknowledged and replicated by the same write (a replay's reply holds
+                    # its own transactions' events): it leaves the open queue at once, as
+                    # the loop below would decide for its row (no row made for it)
+                    newly_acked.append(e.sigs)
+                    del op[u]
+                    gone.add(u)
+                    continue
                 rows.append({"seq": e.seq, "uid": u, "base": e.trans.base, "state": _ACCEPTED,
                              "rev": at, "auth": e.auth})
         unseen = [r["uid"] for r in rows if r["uid"] not in self._open]
@@ -760,13 +774,8 @@ class Satellite:
             # their columns, actions included
             full = {r["uid"]: r for r in self.queue.rows_of(unseen)}
             rows = [full.get(r["uid"], r) for r in rows]
-        upd: set[str] = set()        # entries new or changed (in the view: upsert)
-        gone: set[str] = set()       # left the view (accepted and replicated, rejected, ...)
-        newly_acked: list[tuple[Sig, ...]] = []
         rejects_changed = False
         resort = False
-        # _open is in queue order: its last entry has the highest seq
-        last = next(reversed(self._open.values())).seq if rows and self._open else 0
         for r in rows:
             uid = r["uid"]
             old = self._open.get(uid)

@@ -332,6 +332,35 @@ def test_held_pushes_a_reply_covers_are_dropped_at_once() -> None:
     assert [e.id for e in st.evs] == [20, 21, 22] and st.rev() == 8000
 
 
+def test_the_last_sat_request_of_a_long_queue_is_small() -> None:
+    """After the hub's last reply the satellite still stores it while the hub has nothing
+    left to do: a request that would leave more than ``last_trans`` but at most ``max_trans``
+    transactions behind leaves exactly ``last_trans`` for a small last request (queue order
+    kept); a short rest goes whole."""
+    st = FakeStore()
+    st.pending = [trans(f"u{i}") for i in range(11)]
+    m = SyncMachine(st, random.Random(1), max_trans=4, first_trans=2, last_trans=2)
+    _head, b = body(connect(m))
+    assert [t["uid"] for t in b["trans"]] == ["u0", "u1"]
+    m.received(sat_reply("2", SatRes(6000, (), (), cont=True)), 0.1)
+    sent = [body(f)[1] for f in frames_of(m.take())]
+    # 9 left: 4 (5 left), then 3 of those 5, leaving 2 for the last request
+    assert [[t["uid"] for t in b["trans"]] for b in sent] == [["u2", "u3", "u4", "u5"],
+                                                              ["u6", "u7", "u8"]]
+    m.received(sat_reply("3", SatRes(6000, (), (), cont=True)), 0.2)
+    [last] = [body(f)[1] for f in frames_of(m.take())]
+    assert [t["uid"] for t in last["trans"]] == ["u9", "u10"]
+    # without it (0), the rest goes in requests of max_trans as before
+    st2 = FakeStore()
+    st2.pending = [trans(f"u{i}") for i in range(11)]
+    m2 = SyncMachine(st2, random.Random(1), max_trans=4, first_trans=2, last_trans=0)
+    connect(m2)
+    m2.received(sat_reply("2", SatRes(6000, (), (), cont=True)), 0.1)
+    sent = [body(f)[1] for f in frames_of(m2.take())]
+    assert [[t["uid"] for t in b["trans"]] for b in sent] == [["u2", "u3", "u4", "u5"],
+                                                              ["u6", "u7", "u8", "u9"]]
+
+
 def test_the_first_sat_request_of_a_connection_is_small() -> None:
     """Until the first reply the hub has nothing else to work on (and the satellite does not
     know yet whether it may keep two requests in flight): the first ``evt.sat`` carries at

@@ -374,6 +374,7 @@ class World:
                           backoff=Backoff(0.2, 8.0), timeout=5.0,
                           max_trans=self.rng.choice([2, 1000]),
                           first_trans=self.rng.choice([1, 100]),
+                          last_trans=self.rng.choice([0, 2, 200]),
                           defer_apply=self.rng.random() < 0.5,
                           pipeline=self.rng.choice([1, 2, 3]))
 
