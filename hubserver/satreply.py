@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
+import orjson
+
 from core.errors import ConflictError, OutpostError, ValidationError
 from core.ledger.protocols import Ledger, PubResult
 from core.model import Audit, Event
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("outpost.hub")
 
-__all__ = ["SatRead", "sat_events", "sat_read", "sat_read_done", "sat_read_failed",
+__all__ = ["SatRead", "fit", "sat_events", "sat_read", "sat_read_done", "sat_read_failed",
            "sat_read_sync", "sat_reply", "verdicts"]
 
 
@@ -112,6 +114,13 @@ def _answer(svc: HubService, job: PubJob, acks: list[Ack], rejects: list[Reject]
     assert job.sat is not None
     req = job.sat
     c = svc._conns.get(job.conn)
+    n = fit(evs, svc.limits.max_message)
+    if n < len(evs):
+        # too many bytes for one frame: the first whole revisions that fit, the rest in the
+        # next request's reply (more)
+        evs, more = evs[:n], True
+        if audits is not None:
+            audits = tuple(a for a in audits if a.rev <= evs[-1].rev)
     rev = evs[-1].rev if more else max(svc.rev, start)
     if c is None or not c.audits or not evs:
         audits = ()
@@ -139,6 +148,34 @@ def _answer(svc: HubService, job: PubJob, acks: list[Ack], rejects: list[Reject]
     res = SatRes(rev, tuple(evs), tuple(acks), tuple(rejects), more, audits,
                  cont=req.cont)
     return [Send(job.conn, format_reply(job.subj, job.tok, enc_sat_res(res)))]
+
+
+_EV_BYTES = 80  # an event's JSON around its top, key and arg: rev, id, cmd, the names
+
+
+def fit(evs: Sequence[Event], budget: int) -> int:
+    """How many of ``evs`` (in revision order) one reply carries: all when their JSON stays
+    within about ``budget`` bytes (the hub's ``max_message``), else the first whole
+    revisions that do — at least the first revision, however big. A reply was bounded by
+    its count of events only: 5,000 events of 200 bytes passed 1 MiB, more than a client
+    holding to the hub's own frame limit takes (it could then never catch up)."""
+    if len(evs) < 2:
+        return len(evs)
+    try:
+        if len(orjson.dumps([e.arg for e in evs])) + _EV_BYTES * len(evs) <= budget // 2:
+            return len(evs)  # the common case, by far: one cheap encode of the args
+        sizes = [len(orjson.dumps(e.arg)) for e in evs]
+    except (TypeError, orjson.JSONEncodeError):
+        return len(evs)  # the reply's own encoding will say what is wrong
+    keep = 0
+    size = 0
+    for i, e in enumerate(evs):
+        size += sizes[i] + _EV_BYTES + len(e.top) + len(e.key)
+        if i + 1 == len(evs) or evs[i + 1].rev != e.rev:  # the end of a revision
+            if size > budget and keep:
+                return keep
+            keep = i + 1
+    return keep
 
 
 def verdicts(job: PubJob, results: Sequence[PubResult | Exception], acks: list[Ack],
