@@ -19,17 +19,20 @@ import csv
 import io
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from core.errors import ConfigError, HubError, OutpostError, StorageError, ValidationError
 from core.heap import GC_YOUNG, settle_heap
 from core.ids import new_key
 from core.model import Action, Cmd
-from core.revision import format_rev
+from core.revision import Rev, format_rev, parse_rev
 from core.satellite.api import Keep, ReceiptState, RecordView
 from core.satellite.config import DataDir, check_hub_url
 from core.satellite.machine import MAX_TRANS_BYTES, Phase
@@ -132,6 +135,9 @@ def add_commands(sub: Any) -> None:
     _common(p)
     p = sub.add_parser("export", help="export a topic as CSV")
     p.add_argument("topic")
+    p.add_argument("--rev", action="store_true",
+                   help=f"add a {REV_COLUMN} column (the revision exported at): importing the "
+                   "file back then makes fields others changed since conflicts, not overwrites")
     _common(p)
 
 
@@ -434,13 +440,14 @@ def _cmd_import(args: argparse.Namespace) -> int:
             # bad row anywhere changes nothing; the second reads the rows again and queues
             # them batch by batch, so memory holds one batch, not the file
             before = _stamp(f)
-            mods: set[str] = set()  # the keys of records that exist (first pass)
+            seen = _Counts()
             total = sum(len(chunk) for chunk in _csv_chunks(sat, args.topic, args.file, f,
-                                                            mods, check=True))
+                                                            seen, check=True))
             if _stamp(f) != before:
                 raise ValidationError(f"{args.file} changed while it was being checked: "
                                       "nothing was imported; import it again")
-            rows = (r for chunk in _csv_chunks(sat, args.topic, args.file, f, mods, check=False)
+            rows = (r for chunk in _csv_chunks(sat, args.topic, args.file, f, _Counts(),
+                                               check=False)
                     for r in chunk)
             batches = _batches(rows)
             while True:
@@ -450,8 +457,14 @@ def _cmd_import(args: argparse.Namespace) -> int:
                     raise _import_failed(exc, "", n, uids) from exc
                 if batch is None:
                     break
+                if _stamp(f) != before:  # what was just read may be the new text: stop
+                    raise _import_failed(ValidationError(
+                        f"{args.file} changed while it was being imported"), "", n, uids,
+                        batch[0][0])
+                bases = [b for _, _, b in batch if b is not None]
                 try:
-                    uids.append(sat.pub([act for _, act in batch]))
+                    uids.append(sat.pub([act for _, act, _ in batch],
+                                        base=min(bases) if bases else None))
                 except OutpostError as exc:
                     where = f"{args.file} lines {batch[0][0]}-{batch[-1][0]}: "
                     raise _import_failed(exc, where, n, uids, batch[0][0]) from exc
@@ -460,8 +473,22 @@ def _cmd_import(args: argparse.Namespace) -> int:
                     print(f"imported {n} rows", file=sys.stderr)
     finally:
         sat.close()
-    _out(args, {"rows": n, "uids": uids}, f"imported {n} rows in {len(uids)} transactions")
+    if seen.overwrites and not args.json:
+        print(f"outpost: {seen.overwrites} records changed with the file's values, over any "
+              "change made since it was exported (`outpost export --rev` adds a _rev column "
+              "that makes such changes conflicts instead)", file=sys.stderr)
+    _out(args, {"rows": n, "unchanged": seen.unchanged, "uids": uids},
+         f"imported {n} rows in {len(uids)} transactions"
+         + (f"; {seen.unchanged} rows unchanged" if seen.unchanged else ""))
     return 0
+
+
+@dataclass
+class _Counts:
+    """What the check of a CSV found (its first pass)."""
+
+    unchanged: int = 0   # rows equal to the record: nothing to send
+    overwrites: int = 0  # changes to existing records without a _rev column
 
 
 def _import_failed(exc: OutpostError, where: str, n: int, uids: list[str],
@@ -476,9 +503,18 @@ def _import_failed(exc: OutpostError, where: str, n: int, uids: list[str],
 
 
 def _open_csv(file: str) -> io.BufferedReader:
-    """The CSV file opened for reading (binary: :func:`_csv_chunks` decodes it)."""
+    """The CSV file opened for reading (binary: :func:`_csv_chunks` decodes it). A pipe
+    (``/dev/stdin``, ``<(...)``) is copied to a temporary file first: the import reads the
+    file twice."""
     try:
-        return open(file, "rb")
+        f = open(file, "rb")  # noqa: SIM115 (returned to a with block)
+        if f.seekable():
+            return f
+        with f:
+            spool = tempfile.TemporaryFile()  # noqa: SIM115
+            shutil.copyfileobj(f, spool)
+            spool.seek(0)
+            return cast(io.BufferedReader, spool)
     except OSError as exc:
         raise ConfigError(f"cannot read {file}: {exc.strerror or exc}: check the path") from exc
 
@@ -489,17 +525,17 @@ def _stamp(f: io.BufferedReader) -> tuple[int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
-def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader, mods: set[str],
-                check: bool) -> Iterator[list[tuple[int, Action]]]:
+def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
+                counts: _Counts, check: bool) -> Iterator[list[tuple[int, Action, Rev | None]]]:
     """The CSV's rows as actions, each with its first line number, checked (a header naming
     fields, one value per column, valid values, one row per key), in chunks of at most
     ``IMPORT_BATCH`` rows: the file is read from its start as it goes, and only the keys seen
     so far are kept.
 
-    ``check``: each chunk's records are looked up (``mod`` of a record the user sees, else
-    ``new``; the keys of those that exist are added to ``mods``) and its actions checked
-    against the schema (the first pass). Else (the second pass, which queues them) the keys
-    in ``mods`` are ``mod``, and the actions are checked by ``Satellite.pub`` only.
+    Each chunk's records are looked up in one read (:func:`_csv_actions`: ``new``, or ``mod``
+    of the fields that differ, or nothing). ``check`` (the first pass): the actions are
+    checked against the schema too, and ``counts`` counts; else (the second pass, which
+    queues them) ``Satellite.pub`` checks them.
 
     Raises:
         ConfigError: the file cannot be read.
@@ -509,7 +545,7 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader, mod
     f.seek(0)
     # utf-8-sig: spreadsheets write a byte-order mark before the header
     text = io.TextIOWrapper(f, encoding="utf-8-sig", newline="")
-    parsed: list[tuple[int, str, dict[str, Any]]] = []  # rows not yet made actions
+    parsed: list[tuple[int, str, dict[str, Any], Rev | None]] = []  # not yet actions
     seen: dict[str, int] = {}
     reader = csv.reader(text)
     try:
@@ -538,7 +574,7 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader, mod
             except OutpostError as exc:
                 raise ValidationError(f"{file} line {line}: {exc}") from exc
             if len(parsed) >= IMPORT_BATCH:
-                yield _csv_actions(sat, model, file, parsed, mods, check)
+                yield _csv_actions(sat, model, file, parsed, counts, check)
                 parsed = []
     except csv.Error as exc:
         raise ValidationError(f"{file} line {reader.line_num}: {exc}") from exc
@@ -551,7 +587,7 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader, mod
     finally:
         text.detach()  # the file stays open for the next pass
     if parsed:
-        yield _csv_actions(sat, model, file, parsed, mods, check)
+        yield _csv_actions(sat, model, file, parsed, counts, check)
 
 
 def _bad_utf8(f: io.BufferedReader) -> tuple[int, str]:
@@ -567,6 +603,9 @@ def _bad_utf8(f: io.BufferedReader) -> tuple[int, str]:
 
 _UNNAMED = object()
 """The field of a column with no name in the header: its values must be empty."""
+_REV = object()
+"""The field of the ``_rev`` column (``outpost export --rev``): the revision exported at."""
+REV_COLUMN = "_rev"
 
 
 def _csv_columns(file: str, topic: str, model: Any, cols: list[str]) -> list[Any]:
@@ -584,6 +623,9 @@ def _csv_columns(file: str, topic: str, model: Any, cols: list[str]) -> list[Any
         if c == "key":
             fields.append(None)
             continue
+        if c == REV_COLUMN:
+            fields.append(_REV)
+            continue
         f = model.field(c)
         if f is None:
             raise ValidationError(
@@ -595,8 +637,9 @@ def _csv_columns(file: str, topic: str, model: Any, cols: list[str]) -> list[Any
 
 
 def _csv_row(model: Any, fields: list[Any], key_at: int, row: list[str],
-             seen: dict[str, int], line: int) -> tuple[str, dict[str, Any]]:
-    """A row's key (a new one when empty) and field values, checked by type."""
+             seen: dict[str, int], line: int) -> tuple[str, dict[str, Any], Rev | None]:
+    """A row's key (a new one when empty), field values checked by type (``None`` for an
+    empty cell) and the revision of its ``_rev`` column (``None``: none)."""
     key = row[key_at].strip() if key_at >= 0 else ""
     if key:
         if key in seen:
@@ -605,6 +648,7 @@ def _csv_row(model: Any, fields: list[Any], key_at: int, row: list[str],
     else:
         key = new_key()
     arg: dict[str, Any] = {}
+    base: Rev | None = None
     for i, (f, text) in enumerate(zip(fields, row, strict=True)):
         if f is None:
             continue
@@ -613,64 +657,93 @@ def _csv_row(model: Any, fields: list[Any], key_at: int, row: list[str],
                 raise ValidationError(f"column {i + 1} has no name in the header but holds "
                                       f"{text!r}: name it in the header or remove it")
             continue
-        value = _value(f, text)
-        if value is not None:
-            arg[f.name] = value
-    return key, arg
+        if f is _REV:
+            base = _row_rev(text)
+            continue
+        arg[f.name] = _value(f, text)
+    return key, arg, base
+
+
+def _row_rev(text: str) -> Rev | None:
+    if not text.strip():
+        return None
+    try:
+        return parse_rev(text.strip())
+    except ValueError as exc:
+        raise ValidationError(f"{REV_COLUMN} {text!r} is not a revision (as `outpost export "
+                              "--rev` writes it): leave the column as exported") from exc
 
 
 def _csv_actions(sat: Satellite, model: Any, file: str,
-                 rows: list[tuple[int, str, dict[str, Any]]], mods: set[str],
-                 check: bool) -> list[tuple[int, Action]]:
-    """The rows as actions: ``mod`` of a record the user sees, ``new`` otherwise; with
-    ``check`` the records are looked up in one read (those that exist go into ``mods``) and
-    each action is checked against the schema, else ``mods`` says which exist."""
+                 rows: list[tuple[int, str, dict[str, Any], Rev | None]], seen: _Counts,
+                 check: bool) -> list[tuple[int, Action, Rev | None]]:
+    """The rows as actions, their records looked up in one read: ``new`` (its non-empty
+    cells) for a record the user does not see, else ``mod`` of the fields whose value
+    differs (an empty cell clears one), or nothing when none does. With a ``_rev`` (the
+    revision the file was exported at) the values are compared with the record as it was
+    then, and the action's base is that revision: a field someone else changed since is a
+    conflict, not overwritten. ``check``: each action is checked against the schema."""
     top, new, mod = model.topic, Cmd.NEW, Cmd.MOD
-    if not check:
-        return [(line, Action(top, key, mod if key in mods else new, arg))
-                for line, key, arg in rows]
-    there = sat.records_of(top, [key for _, key, _ in rows]) if rows else {}
-    mods.update(there)
-    out: list[tuple[int, Action]] = []
-    for line, key, arg in rows:
-        act = Action(top, key, mod if key in there else new, arg)
+    there = sat.records_of(top, [key for _, key, _, _ in rows]) if rows else {}
+    out: list[tuple[int, Action, Rev | None]] = []
+    for line, key, arg, base in rows:
+        rv = there.get(key)
         try:
-            sat.project.check_action(act)
-            if len(dumps(enc_action(act))) > MAX_TRANS_BYTES:
-                raise ValidationError(f"the row is over {MAX_TRANS_BYTES // 1024} KiB "
-                                      "encoded, more than one transaction may hold: shorten "
-                                      "its texts")
+            if rv is None or rv.fields is None:
+                if base is not None and sat.state_at(top, key, base) is not None:
+                    raise ValidationError(
+                        f"record {key!r} was deleted since the file was exported: remove the "
+                        "row, or empty its key to import it as a new record")
+                act = Action(top, key, new, {k: v for k, v in arg.items() if v is not None})
+            else:
+                was = rv.fields if base is None else sat.state_at(top, key, base) or {}
+                changed = {k: v for k, v in arg.items() if was.get(k) != v}
+                if not changed:
+                    if check:
+                        seen.unchanged += 1
+                    continue
+                if check and base is None:
+                    seen.overwrites += 1
+                act = Action(top, key, mod, changed)
+            if check:
+                sat.project.check_action(act)
+                if len(dumps(enc_action(act))) > MAX_TRANS_BYTES:
+                    raise ValidationError(f"the row is over {MAX_TRANS_BYTES // 1024} KiB "
+                                          "encoded, more than one transaction may hold: "
+                                          "shorten its texts")
         except OutpostError as exc:
             raise ValidationError(f"{file} line {line}: {exc}") from exc
-        out.append((line, act))
+        out.append((line, act, base))
     return out
 
 
-def _batches(rows: Iterable[tuple[int, Action]]) -> Iterator[list[tuple[int, Action]]]:
+def _batches(rows: Iterable[tuple[int, Action, Rev | None]]
+             ) -> Iterator[list[tuple[int, Action, Rev | None]]]:
     """Transactions of at most IMPORT_BATCH rows and IMPORT_BYTES encoded (one row at least)."""
-    batch: list[tuple[int, Action]] = []
+    batch: list[tuple[int, Action, Rev | None]] = []
     size = 0
-    for line, act in rows:
+    for line, act, base in rows:
         grow = len(dumps(enc_action(act))) + 1
         if batch and (size + grow > IMPORT_BYTES or len(batch) >= IMPORT_BATCH):
             yield batch
             batch, size = [], 0
-        batch.append((line, act))
+        batch.append((line, act, base))
         size += grow
     if batch:
         yield batch
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    names, views = _read(args, lambda sat: (sat.project.model(args.topic).field_names(),
-                                            sat.records(args.topic)))
+    names, views, rev = _read(args, lambda sat: (sat.project.model(args.topic).field_names(),
+                                                 sat.records(args.topic), sat.rev()))
     w = csv.writer(sys.stdout, lineterminator="\n")
-    w.writerow(["key", *names])
+    tail = [format_rev(rev)] if args.rev else []
+    w.writerow(["key", *names, *([REV_COLUMN] if args.rev else [])])
     for v in views:
         f = v.fields or {}
         w.writerow([v.key, *("" if f.get(n) is None else
                              json.dumps(f[n]) if isinstance(f[n], dict | list | bool)
-                             else f[n] for n in names)])
+                             else f[n] for n in names), *tail])
     return 0
 
 
@@ -685,7 +758,9 @@ def run(args: argparse.Namespace) -> int:
     """Run a parsed headless command; errors go to stderr, the exit code is returned."""
     for name, value in vars(args).items():
         # bytes that are not UTF-8 on the command line come as lone surrogates
-        # (surrogateescape): they could be neither stored nor sent
+        # (surrogateescape): they could be neither stored nor sent (paths can: opened as is)
+        if name in ("file", "data"):
+            continue
         for v in value if isinstance(value, list) else [value]:
             if isinstance(v, str) and not v.isprintable() and _not_utf8(v):
                 print(f"outpost: the {name} argument {os.fsencode(v)!r} is not valid "

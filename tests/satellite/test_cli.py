@@ -462,3 +462,90 @@ async def test_small_mistakes_on_the_command_line_are_named(tmp_path: Path, hub:
     assert b"Traceback" not in err_b
     rc, out, _ = await cli(a, "status")
     assert json.loads(out)["pending"] == 1  # only k1
+
+
+def _rows(out: str) -> dict[str, dict[str, str]]:
+    return {r["key"]: r for r in csv.DictReader(io.StringIO(out))}
+
+
+async def test_import_back_an_exported_file_changes_only_what_was_edited(
+        tmp_path: Path, hub: Hub) -> None:
+    """A spreadsheet round trip: rows left as exported send nothing, an edited cell sends
+    that field only, an emptied cell clears the field; with `export --rev` a field someone
+    else changed since the export is a conflict, not overwritten; a record deleted since
+    the export is refused, nothing queued."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        assert (await cli(d, "connect", hub.url))[0] == 0
+    for k, region in (("s1", "North"), ("s2", "South"), ("s3", "East")):
+        assert (await cli(a, "pub", "field.site", k, "new", f"name={k.upper()}",
+                          f"region={region}", "lat=1.5"))[0] == 0
+    assert (await cli(a, "sync", "--once"))[0] == 0
+    assert (await cli(b, "sync", "--once"))[0] == 0
+    rc, exported, _ = await cli(b, "export", "field.site", "--rev", json_out=False)
+    assert rc == 0 and exported.splitlines()[0].endswith(",_rev")
+    # meanwhile a changes s1's region and deletes s3
+    assert (await cli(a, "pub", "field.site", "s1", "mod", "region=AliceRegion"))[0] == 0
+    assert (await cli(a, "pub", "field.site", "s3", "del"))[0] == 0
+    assert (await cli(a, "sync", "--once"))[0] == 0
+    assert (await cli(b, "sync", "--once"))[0] == 0
+    rows = _rows(exported)
+    header = exported.splitlines()[0].split(",")
+
+    def write(name: str, edit: dict[str, dict[str, str]]) -> Path:
+        path = tmp_path / name
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, header)
+            w.writeheader()
+            for r in edit.values():
+                w.writerow(r)
+        return path
+
+    # s3 was deleted since: refused, nothing queued
+    rc, _, err = await cli(b, "import", "field.site", str(write("all.csv", rows)))
+    assert rc == 1 and "deleted since the file was exported" in err and "line 4" in err
+    assert json.loads((await cli(b, "status"))[1])["pending"] == 0
+    # without s3: s1 left as exported (its region is stale, not edited), s2 edited
+    del rows["s3"]
+    rows["s2"]["name"] = "Edited"
+    rows["s2"]["lat"] = ""
+    rc, out, err = await cli(b, "import", "field.site", str(write("ok.csv", rows)))
+    assert rc == 0, err
+    res = json.loads(out)
+    assert res["rows"] == 1 and res["unchanged"] == 1 and len(res["uids"]) == 1
+    rc, out, _ = await cli(b, "show", "field.site", "s2")
+    assert json.loads(out)["fields"]["name"] == "Edited"
+    assert "lat" not in json.loads(out)["fields"] or json.loads(out)["fields"]["lat"] is None
+    assert (await cli(b, "sync", "--once"))[0] == 0
+    assert hub.ledger.state("field.site", "s1")["region"] == "AliceRegion"  # type: ignore[index]
+    s2 = hub.ledger.state("field.site", "s2")
+    assert s2 is not None and s2["name"] == "Edited" and s2.get("lat") is None
+    # an edit of the field alice changed since the export: a conflict, shown
+    rows["s1"]["region"] = "BobRegion"
+    rc, out, err = await cli(b, "import", "field.site", str(write("clash.csv", rows)))
+    assert rc == 0, err
+    assert (await cli(b, "sync", "--once"))[0] == 0
+    assert hub.ledger.state("field.site", "s1")["region"] == "AliceRegion"  # type: ignore[index]
+    rc, out, _ = await cli(b, "conflicts")
+    assert len(json.loads(out)) == 1
+    # without _rev the file's values win, and the import says so
+    plain = {k: {c: v for c, v in r.items() if c != "_rev"} for k, r in rows.items()}
+    header = [c for c in header if c != "_rev"]
+    plain["s2"]["region"] = "Changed"
+    rc, out, err = await cli(b, "import", "field.site", str(write("plain.csv", plain)),
+                             json_out=False)
+    assert rc == 0 and "over any change made since it was exported" in err, err
+
+
+async def test_import_reads_a_pipe_and_stops_if_the_file_changes(tmp_path: Path,
+                                                                 hub: Hub) -> None:
+    a = tmp_path / "a"
+    assert (await cli(a, "connect", hub.url))[0] == 0
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "desktop.headless", "import", "--data", str(a), "--json",
+        "field.site", "/dev/stdin", cwd=ROOT, env=env, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(b"key,name\np1,Piped\np2,Too\n"), 60)
+    assert proc.returncode == 0, err
+    assert json.loads(out)["rows"] == 2 and b"Traceback" not in err

@@ -69,3 +69,39 @@ async def test_a_file_changed_between_the_check_and_the_queue_imports_nothing(
         in capsys.readouterr().err
     rc, out, _ = await cli(a, "status")
     assert rc == 0 and json.loads(out)["pending"] == 0
+
+
+async def test_a_file_changed_while_being_imported_stops_the_import(
+        tmp_path: Path, hub: Hub, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rows are read again to be queued: a file written meanwhile stops the import
+    before a batch that may hold its new text, naming what was queued."""
+    from core.satellite.satellite import Satellite
+
+    a = tmp_path / "a"
+    assert (await cli(a, "connect", hub.url))[0] == 0
+    src = tmp_path / "rows.csv"
+    src.write_text("key,name\n" + "".join(f"r{i},Old {i}\n" for i in range(1200)),
+                   encoding="utf-8")
+    real = Satellite.pub
+    calls: list[int] = []
+
+    def pub(self: Satellite, *args: object, **kw: object) -> str:
+        uid = real(self, *args, **kw)  # type: ignore[arg-type]
+        calls.append(1)
+        if len(calls) == 1:  # someone saves the file after the first batch went in
+            src.write_text("key,name\n" + "".join(f"r{i},New {i}\n" for i in range(1200)),
+                           encoding="utf-8")
+        return uid
+
+    monkeypatch.setattr(Satellite, "pub", pub)
+    capsys.readouterr()
+    rc = main(["import", "--data", str(a), "--json", "field.site", str(src)])
+    err = capsys.readouterr().err
+    assert rc == 1 and "changed while it was being imported" in err, err
+    assert "500 rows" in err and len(calls) == 1
+    monkeypatch.undo()
+    rc = main(["show", "--data", str(a), "--json", "field.site"])
+    shown = json.loads(capsys.readouterr().out)
+    assert rc == 0 and len(shown) == 500 and all(r["fields"]["name"].startswith("Old")
+                                                 for r in shown)
