@@ -30,6 +30,7 @@ from core.errors import ConflictError, OutpostError, ValidationError
 from core.ledger.protocols import Ledger, PubResult
 from core.model import Audit, Event
 from core.revision import Rev
+from core.subs import ConnId, Delivery
 from core.wire import Ack, Reject, SatRes, enc_sat_res, format_reply
 from hubserver.fanout import audits_of
 from hubserver.outputs import Flush, Out, PubJob, Send
@@ -59,6 +60,7 @@ class SatRead:
     after: Rev = 0
     evs: list[Event] = field(default_factory=list)
     audits: list[Audit] = field(default_factory=list)
+    held: list[Event] = field(default_factory=list)  # pending pushes the reply will carry
 
     @property
     def tops(self) -> tuple[str, ...]:
@@ -99,10 +101,28 @@ def sat_reply(svc: HubService, job: PubJob, results: Sequence[PubResult | Except
     if req.tops and start < svc.rev and not svc._recent.covers(start):
         # older than the recent events: read from the ledger off the event loop, where the
         # reply is in the send order (sat_read, sat_read_done)
+        # the events waiting to be pushed to the connection are the reply's (as _answer
+        # drops them): out now, or the Flush would seal them into a push ahead of the reply
         return [Flush(job.conn, SatRead(job, acks, rejects, start, lim,
-                                        c is not None and c.audits, start))]
+                                        c is not None and c.audits, start,
+                                        held=_take_pending(svc, job.conn, start)))]
     evs, more = sat_events(svc, start, req.tops, lim)
     return _answer(svc, job, acks, rejects, start, evs, more)
+
+
+def _take_pending(svc: HubService, conn: ConnId, start: Rev) -> list[Event]:
+    """The events pending for ``conn``, taken out (its notes stay, claiming no revision
+    beyond ``start``: see :func:`_answer`)."""
+    d = svc._pending.get(conn)
+    if d is None:
+        return []
+    evs = list(d.evs)
+    d.evs.clear()
+    if d.note:
+        d.rev = min(d.rev, start)
+    else:
+        del svc._pending[conn]
+    return evs
 
 
 def _answer(svc: HubService, job: PubJob, acks: list[Ack], rejects: list[Reject], start: Rev,
@@ -286,6 +306,14 @@ def sat_read_failed(svc: HubService, r: SatRead, exc: OutpostError) -> str:
     subscription stays as it was, the request's transactions are sent again)."""
     job = r.job
     log.warning("conn %s: %s: could not answer: %s", job.conn, job.subj, exc)
+    if r.held and job.conn in svc._conns:
+        # no reply carries them: pushed after the error reply, as before the request
+        d = svc._pending.get(job.conn)
+        if d is None:
+            d = svc._pending[job.conn] = Delivery(r.held[-1].rev)
+        d.evs[:0] = r.held
+        d.rev = max(d.rev, r.held[-1].rev)
+        r.held = []
     pending = "; the transactions stay pending and are sent again" \
         if job.sat is not None and job.sat.trans else ""
     return format_reply(job.subj, job.tok, err=f"the hub could not answer {job.subj}: "
@@ -301,4 +329,7 @@ def sat_read_sync(svc: HubService, r: SatRead) -> list[Out]:
         except OutpostError as exc:
             text = sat_read_failed(svc, r, exc)
         if text is not None:
-            return [Send(r.job.conn, text)] if text else []
+            outs: list[Out] = [Send(r.job.conn, text)] if text else []
+            if text and svc.has_push(r.job.conn):
+                outs.append(Flush(r.job.conn))  # a failed read's pending pushes
+            return outs

@@ -386,6 +386,8 @@ class Hub:
                     break
             if text and not peer.gone:
                 await peer.ws.send(text)
+                if svc.has_push(peer.conn):  # a failed read's pending pushes, after its reply
+                    self._push(peer)
         finally:
             peer.held = False
             if not peer.gone:

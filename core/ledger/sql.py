@@ -39,6 +39,7 @@ not used (``session.merge`` was measured 30–70x slower than raw sqlite3).
 from __future__ import annotations
 
 import math
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -196,7 +197,11 @@ class SqlLedger:
         try:
             self.engine: Engine = self._make_engine(self._url, sync)
         except (SQLAlchemyError, ValueError) as exc:
-            raise StorageError(f"cannot open ledger database {url!r}: {exc}: "
+            pw = re.search(r"://[^:/@]*:([^@]+)@", url)  # never shown
+            why, shown = str(exc), url
+            if pw:
+                why, shown = why.replace(pw.group(1), "***"), shown.replace(pw.group(1), "***")
+            raise StorageError(f"cannot open ledger database {shown!r}: {why}: "
                                "check the URL (sqlite:///path or postgresql://...)") from exc
         self._where = _where(self.engine.url)
         self._pg = self.engine.dialect.name == "postgresql"

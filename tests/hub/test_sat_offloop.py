@@ -247,3 +247,81 @@ def test_handle_sync_builds_the_reply_at_once(prod: Project, clock: Clock) -> No
     res = res_of(outs[0].text)
     assert [e["key"] for e in res["evs"]] == [str(i) for i in range(1, 9)]
     assert [a["uid"] for a in res["acks"]] == ["u8"]
+
+
+class GatedPub(MemLedger):
+    """A ledger whose next commit waits for ``gate`` (so two clients' publishes land in one
+    commit, fanned out together just before the evt.sat reply is planned)."""
+
+    def __init__(self, prod: Project):
+        super().__init__(prod)
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Event()
+
+    def publish_many(self, items: Any, now: Any) -> Any:
+        self.entered.set()
+        self.gate.wait(5)
+        return super().publish_many(items, now)
+
+
+async def test_events_pending_for_a_subscriber_are_not_pushed_ahead_of_its_reply(
+        prod: Project) -> None:
+    """A live subscriber's evt.sat read off the loop: the events waiting to be pushed to it
+    (another client's, committed with its own transaction) are in the reply, so they are
+    not pushed before it as well (review: they were, twice)."""
+    from core.revision import parse_rev
+
+    led = GatedPub(prod)
+    fill(led, 10)
+    async with Hub(led, limits=Limits(rate=1e6, burst=10**6)) as hub, \
+            connect(hub.url) as o, connect(hub.url) as t, connect(hub.url) as s:
+        hub.service._recent = RecentEvents(hub.service.rev, 4)
+        res = (await request(s, "evt.sat", orjson.loads(sat("x").partition("\n")[2])))["res"]
+        w = res["rev"]
+        assert len(res["evs"]) == 10
+        for k in range(11, 17):  # fanned out and pushed: the recent events move past w
+            await request(o, "evt.pub", {"acts": [act(str(k), "o")]})
+        assert not hub.service._recent.covers(parse_rev(w))
+        led.gate.clear()
+        led.entered.clear()
+        await t.send("evt.pub#t\n" + orjson.dumps({"acts": [act("17", "t")]}).decode())
+        await asyncio.to_thread(led.entered.wait, 5)
+        await o.send("evt.pub#o\n" + orjson.dumps({"acts": [act("18", "o")]}).decode())
+        await asyncio.sleep(0.05)
+        await s.send(sat("3", rev=w, keys=("50",)))
+        await asyncio.sleep(0.05)
+        led.gate.set()
+        got: list[tuple[str, list[str]]] = []
+        for _ in range(50):  # bounded
+            head, body = await recv_json(s)
+            evs = body["evs"] if head == "evt.update" else body["res"]["evs"]
+            got.append((head, [e["key"] for e in evs]))
+            if head == "evt.sat#3":
+                break
+        pushed = [k for h, ks in got if h == "evt.update" for k in ks if int(k) > 16]
+        reply = got[-1][1]
+        assert got[-1][0] == "evt.sat#3"
+        assert {"17", "18", "50"} <= set(reply), got
+        assert not set(pushed) & set(reply), got
+
+
+def test_a_failed_read_pushes_the_events_it_took_after_its_error_reply(
+        prod: Project, clock: Clock) -> None:
+    """The events pending for the connection are taken out for the reply; when its read
+    fails they are pushed after the error reply instead, as they were before it."""
+    led = MemLedger(prod)
+    fill(led, 30)
+    svc = HubService(led, clock)
+    svc.connect("S", "sat")
+    svc.connect("O", "other")
+    first = [o for o in svc.handle_sync("S", sat("1")) if isinstance(o, Send)]
+    assert len(res_of(first[-1].text)["evs"]) == 30  # S is live on prod.cat now
+    svc.handle_sync("O", pub("31"))  # pending for S, not pushed yet
+    assert svc.has_push("S")
+    r = start(svc, "S", sat("2"))  # from the start again: read from the ledger
+    assert [e.key for e in r.held] == ["31"] and not svc.has_push("S")
+    text = satreply.sat_read_failed(svc, r, StorageError("disk on fire"))
+    assert "could not answer" in text
+    push = orjson.loads((svc.take_push("S") or "").partition("\n")[2])
+    assert [e["key"] for e in push["evs"]] == ["31"]

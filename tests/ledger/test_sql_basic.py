@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Column, Integer, Table, select
 
-from core.errors import SchemaError
+from core.errors import SchemaError, StorageError
 from core.ledger.sql import SqlLedger, open_ledger
 from core.model import Action, Cmd, Event, Trans
 from core.schema import Project, parse_project
@@ -94,3 +94,11 @@ except ConfigError as exc:
                          text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("url", ["postgresql://bob:s3cret@host:notaport/db",
+                                 "mysql://bob:s3cret@h/db"])
+def test_a_bad_url_error_never_shows_the_password(url: str, project: Project) -> None:
+    with pytest.raises(StorageError, match="check the URL") as err:
+        SqlLedger(url, project)
+    assert "s3cret" not in str(err.value) and "bob:***@" in str(err.value)
