@@ -26,6 +26,17 @@ the GIL for its step and takes it back, a hand-off to the hub's event loop.
 
 ``--profile N`` prints a cProfile of ours at group size N (synchronous=OFF) and exits.
 
+``--count N`` publishes N transactions as ``bench/hub.py``'s rate clients send them (one
+``new`` of ``field.site`` with a name only, no uid, 10 interleaved key streams) in groups of
+the first ``--groups`` size, ``synchronous=OFF``, after building ``--n`` of them (at least N),
+prints the thread CPU per transaction and exits; ``--count 0`` builds and publishes none.
+For user-space instructions per transaction, the deterministic figure on a shared machine
+(docs/benchmarks.md, "Hub: durable publish rate, session 6")::
+
+    PYTHONHASHSEED=0 valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
+        .venv/bin/python bench/groups.py --groups 4 --n 2000 --count 2000
+    # minus the same with --count 0, divided by 2000
+
 ``--pages N`` prints which B-trees a commit of N transactions writes (WAL frames per commit,
 by table or index, from the WAL file and SQLite's ``dbstat``), for ours and for raw sqlite3
 writing the same rows, and exits. Its keys come from 10 interleaved streams as
@@ -37,6 +48,7 @@ Usage::
 
     .venv/bin/python bench/groups.py [--groups 1,5,10] [--n 600] [--rounds 5]
                                      [--mode cpu,wall] [--profile N] [--pages N]
+                                     [--count N]
 
 It prints figures; it never passes or fails on time.
 """
@@ -206,6 +218,30 @@ def hub_items(n: int, clients: int = 10, seed: int = 1) -> list[tuple[Trans, str
     return out
 
 
+def hub_rate_items(n: int, clients: int = 10) -> list[tuple[Trans, str]]:
+    """``n`` transactions as bench/hub.py's rate clients send them: ``clients`` interleaved
+    key streams, one ``new`` with a name only, no uid, the hub's user for auth none."""
+    return [(Trans((Action(TOP, f"rate-{i % clients}-{i // clients}", Cmd.NEW,
+                           {"name": f"bench rate-{i % clients}-{i // clients}"}),)),
+             "anonymous") for i in range(n)]
+
+
+def count(tmp: Path, n: int, build: int, group: int) -> None:
+    """Publish ``n`` of ``build`` hub-shaped transactions ``group`` at a time (see --count)."""
+    items = hub_rate_items(max(n, build))
+    led = SqlLedger(f"sqlite:///{tmp / 'count.db'}", PROJECT, synchronous="OFF")
+    led.publish_many(items_of(40, "warm"))
+    t0 = time.thread_time()
+    for i in range(0, n, group):
+        for res in led.publish_many(items[i:i + group], now_rev()):
+            assert not isinstance(res, Exception), res
+    dt = time.thread_time() - t0
+    led.close()
+    if n:
+        print(f"{n} hub-shaped transactions in groups of {group}, synchronous=OFF: "
+              f"{dt / n * 1e6:.1f} µs thread CPU per transaction; load {load()}")
+
+
 def wal_frames(path: Path, start: int) -> list[int]:
     """The page numbers of the WAL frames of ``path`` from byte ``start`` on."""
     size = 4096 + 24  # the ledger's page size (SQLite's default) plus the frame header
@@ -276,6 +312,9 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=0, metavar="N",
                     help="print the WAL frames a commit of N transactions writes, by B-tree "
                     "(ours and raw), and exit")
+    ap.add_argument("--count", type=int, default=-1, metavar="N",
+                    help="publish N of --n hub-shaped transactions in groups of the first "
+                    "--groups size and exit (0: build them only; for instruction counts)")
     a = ap.parse_args()
     groups = [int(g) for g in a.groups.split(",")]
     modes = [m.strip() for m in a.mode.split(",") if m.strip()]
@@ -288,6 +327,9 @@ def main() -> None:
             return
         if a.pages:
             pages(tmp, a.n, a.pages)
+            return
+        if a.count >= 0:
+            count(tmp, a.count, a.n, groups[0])
             return
         print(f"{a.n} one-action transactions per run, {a.rounds} paired rounds; µs per "
               "transaction, medians; ratio = ours / raw per round")

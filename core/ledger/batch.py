@@ -131,7 +131,7 @@ def batch_reads(items: Sequence[tuple[Trans, str]], last_rev: Rev,
         if t.uid:
             uids[t.uid] = None
         base = t.base
-        check = needs_conflict_check(t, last_rev)
+        check = base < last_rev  # needs_conflict_check, inlined: it runs per transaction
         only_new = base == ZERO_REV
         for a in t.acts:
             top, key = a.top, a.key
@@ -206,7 +206,10 @@ def plan_batch(
                 continue
         lt: Mapping[Sig, Sequence[Later]] = _NO_LATER
         base = t.base
-        if hot and base < out.last_rev and any(a.key in hot for a in t.acts):
+        acts = t.acts
+        # one action (the common case) without any()'s generator
+        if hot and base < out.last_rev and (acts[0].key in hot if len(acts) == 1
+                                            else any(a.key in hot for a in acts)):
             lt = {}
             for s in sigs_of(t):
                 got = [x for x in later.get(s, ()) if x.ev.rev > base]

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from core.errors import ConflictError, ValidationError
 from core.model import Action, Cmd, Conflict, Event, Sig, Trans
@@ -50,6 +50,7 @@ MAX_ACTS = 10_000
 
 _NEW, _MOD, _DEL = Cmd.NEW, Cmd.MOD, Cmd.DEL  # module constants: Enum class lookups are slow
 _CMDS = (_NEW, _MOD, _DEL)
+_sig = tuple.__new__  # what Sig's (a NamedTuple's) __new__ calls, per action planned
 _UNSEEN: Any = object()  # "not changed earlier in this transaction" (None means deleted)
 
 
@@ -61,9 +62,12 @@ class Later:
     usr: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """What a publish will store: its revision, events and each touched record's new state."""
+class Plan(NamedTuple):
+    """What a publish will store: its revision, events and each touched record's new state.
+
+    A named tuple, not a frozen dataclass: one is built per planned transaction on the hub's
+    writer thread, and a tuple is built in C (a frozen dataclass's ``__init__`` sets each
+    field through ``object.__setattr__``)."""
 
     rev: Rev
     evs: tuple[Event, ...]
@@ -214,7 +218,7 @@ def plan(
         defaults = {}
     state_of = states.get
     for a in trans.acts:
-        sig = Sig(a.top, a.key)
+        sig = _sig(Sig, (a.top, a.key))  # Sig(a.top, a.key) without its Python __new__
         cur = new_states.get(sig, _UNSEEN) if new_states else _UNSEEN
         if cur is _UNSEEN:
             cur = state_of(sig)

@@ -443,9 +443,15 @@ def publish_batch(dbapi: Any, *, project: Project, tables: LedgerTables, hot: Ho
 
 def event_rows(evs: Sequence[Event]) -> list[tuple[Any, ...]]:
     """Driver rows for ``evt_event``."""
-    # str(cmd): the plain text of the StrEnum (drivers get a str, never the Enum)
-    return [(e.id, e.rev, e.top, e.key, str(e.cmd), None if e.arg is None else dumps(e.arg))
+    # the plain text of the StrEnum (drivers get a str, never the Enum: sqlite3 would send
+    # a str subclass through its adapter protocol); a dict lookup costs less than str()
+    text = _CMD_TEXT
+    return [(e.id, e.rev, e.top, e.key, text[e.cmd], None if e.arg is None else dumps(e.arg))
             for e in evs]
+
+
+_CMD_TEXT: dict[str, str] = {c: c.value for c in Cmd}
+"""Each command's text (a plain str) by command (a ``Cmd`` or its text: same hash)."""
 
 
 def _states_by_top(tables: LedgerTables, bp: BatchPlan,
