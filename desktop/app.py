@@ -31,8 +31,8 @@ from desktop.icons import icon
 from desktop.mainwindow import MainWindow
 from desktop.sync import ClientSync
 
-__all__ = ["WindowSpec", "close_window", "ensure_app", "open_satellite", "open_window",
-           "open_windows", "run_app"]
+__all__ = ["WindowSpec", "check_other_hub", "close_window", "ensure_app", "open_satellite",
+           "open_window", "open_windows", "run_app"]
 
 log = logging.getLogger("outpost.desktop")
 
@@ -84,7 +84,7 @@ async def open_satellite(spec: WindowSpec, project: Project | None = None) -> Sa
         if spec.hub:
             cfg = dd.load_config()
             if cfg.hub != spec.hub and dd.db_file.exists():
-                await _check_other_hub(dd, spec, cfg.hub)
+                await check_other_hub(dd, spec, cfg.hub)
             if cfg.hub != spec.hub or (spec.token and cfg.token != spec.token):
                 dd.save_config(cfg.with_hub(spec.hub, spec.token or None))
         return Satellite(dd, project, lock=lock)
@@ -93,7 +93,7 @@ async def open_satellite(spec: WindowSpec, project: Project | None = None) -> Sa
         raise
 
 
-async def _check_other_hub(dd: DataDir, spec: WindowSpec, before: str) -> None:
+async def check_other_hub(dd: DataDir, spec: WindowSpec, before: str) -> None:
     """A replica pointed at another hub: refused when that hub cannot hold its ledger
     (:func:`core.satellite.rehome.same_ledger`). A hub out of reach is taken as given (the
     app works offline; its sync will say what it finds)."""

@@ -307,8 +307,13 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(_status_dict(st), default=str))
         raise HubError(f"sync with {cfg.hub} stopped: {st.last_error or 'by the hub'}")
-    _out(args, _status_dict(st), f"synced: rev {format_rev(st.rev)}, {st.pending} pending, "
-                                 f"{st.conflicts} conflicts")
+    counts = f"rev {format_rev(st.rev)}, {st.pending} pending, {st.conflicts} conflicts"
+    if args.once:
+        _out(args, _status_dict(st), f"synced: {counts}")
+    else:  # stopped by Ctrl-C or SIGTERM: say whether it ever reached the hub
+        _out(args, _status_dict(st), f"stopped: {counts}; " + (
+            f"last synced {format_rev(st.last_sync)}" if st.last_sync
+            else f"never reached the hub{': ' + st.last_error if st.last_error else ''}"))
     return 0
 
 
@@ -340,7 +345,7 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
         if st.online:
             print(f"outpost: online with {st.hub}: rev {format_rev(st.rev)}, "
                   f"{st.pending} pending, {st.conflicts} conflicts", file=sys.stderr, flush=True)
-        elif st.last_error:
+        elif st.last_error and info.phase != Phase.STOPPED:  # stopped: said once, at exit
             print(f"outpost: offline: {st.last_error} (retrying; Ctrl-C to stop)",
                   file=sys.stderr, flush=True)
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+from PySide6.QtCore import QTimer
+
+from core.errors import OutpostError
 from core.satellite.config import DataDir, check_hub_url
-from desktop.app import WindowSpec, ensure_app, open_windows, run_app
+from desktop.app import WindowSpec, check_other_hub, ensure_app, open_windows, run_app
 from desktop.mainwindow import MainWindow
 from desktop.settings import Profile, last_profile, load_profile, save_profile
 
@@ -34,7 +38,6 @@ def launch(data: Path | None = None, hub: str = "", token: str = "", profile: st
         base = p or Profile(profile or "default")
         p = Profile(base.name, hub or base.hub, token or base.token,
                     str(data) if data is not None else base.data_dir)
-        save_profile(p)
     if p is None:
         p, demo = _ask(None, first_run=True)
         if demo:
@@ -43,12 +46,16 @@ def launch(data: Path | None = None, hub: str = "", token: str = "", profile: st
             return run_demo()
         if p is None:
             return 0
-        save_profile(p)
     chosen = p
 
     async def start() -> list[MainWindow]:
         spec = WindowSpec(chosen.path, chosen.hub, chosen.token, chosen.name)
-        return await open_windows([spec], on_settings=lambda w: _settings(w, chosen))
+        windows = await open_windows([spec], on_settings=lambda w: _settings(w, chosen))
+        # remembered once its satellite opened: settings that were refused (a hub that
+        # cannot hold the replica's ledger, an unreachable hub for a new profile) would
+        # make every later start fail the same way
+        save_profile(chosen)
+        return windows
 
     return run_app(start)
 
@@ -59,6 +66,26 @@ def _settings(w: MainWindow, current: Profile) -> None:
     p, _ = _ask(current, first_run=False)
     if p is None:
         return
-    save_profile(p)
-    QMessageBox.information(w, "Outpost", "Saved. The new settings apply when you restart "
-                            "Outpost.")
+    chosen = p
+
+    async def check_and_save() -> None:
+        # the same check as a start with --hub: a hub that cannot hold this replica's
+        # ledger is refused before the profile remembers it
+        try:
+            if chosen.hub and chosen.hub != current.hub:
+                await check_other_hub(DataDir(chosen.path),
+                                      WindowSpec(chosen.path, chosen.hub, chosen.token),
+                                      current.hub if chosen.path == current.path else "")
+        except OutpostError as exc:
+            w.show_error(f"Connection settings not saved: {exc}")
+            return
+        save_profile(chosen)
+        QTimer.singleShot(0, lambda: QMessageBox.information(
+            w, "Outpost", "Saved. The new settings apply when you restart Outpost."))
+
+    job = asyncio.ensure_future(check_and_save())
+    _settings_jobs.add(job)
+    job.add_done_callback(_settings_jobs.discard)
+
+
+_settings_jobs: set[asyncio.Future[None]] = set()

@@ -65,7 +65,7 @@ from typing import Any, Protocol
 
 from core.errors import WireError
 from core.model import Trans, Update
-from core.revision import ZERO_REV, Rev
+from core.revision import ZERO_REV, Rev, format_rev
 from core.wire import (
     ERR_CODE_READONLY,
     Frame,
@@ -355,8 +355,11 @@ class SyncMachine:
 
     @property
     def caught_up(self) -> bool:
-        """Live, nothing in flight and everything received stored (edits may be pending)."""
-        return self.info.phase == Phase.LIVE and not self._sat_busy and not self.applying
+        """Live, nothing in flight and everything received stored (edits may be pending).
+        Not while a failed connection is closing (its data was not stored: the next one
+        resyncs)."""
+        return self.info.phase == Phase.LIVE and not self._sat_busy and not self.applying \
+            and not self._dropping
 
     @property
     def read_only(self) -> str:
@@ -497,10 +500,22 @@ class SyncMachine:
             self._set(phase=Phase.STOPPED, since=now, hub_rev=st.rev, hub_mig=st.mig,
                       last_error=(f"the hub's schema version {st.mig} differs from this "
                                   f"satellite's {mine}: sync stopped, nothing was changed; "
-                                  "reconnect this data directory to the hub (outpost connect) "
-                                  "or use a satellite with the hub's schema"))
+                                  "use a new data directory for this hub (outpost connect URL "
+                                  "--data NEWDIR), or connect this one back to its own hub"))
             self._out.append(Close("schema mismatch"))
             self._reset_conn()
+            return
+        mine_rev = self.store.rev()
+        if st.rev < mine_rev:
+            # not the ledger this replica came from (another one, an older backup), or a
+            # hub of a cluster still catching up: never sync against it; try again later
+            self._set(hub_rev=st.rev, hub_mig=st.mig, last_error=(
+                f"the hub is at revision {format_rev(st.rev)}, behind this replica's "
+                f"{format_rev(mine_rev)}: it does not hold the ledger this replica came from "
+                "(another hub, a restore of an older backup, or a hub still catching up); "
+                "nothing was sent or changed, retrying later. For another ledger, use a new "
+                "data directory (outpost connect URL --data NEWDIR)"))
+            self._drop("hub behind the replica")
             return
         self._set(phase=Phase.CATCHUP, since=now, hub_rev=st.rev, hub_mig=st.mig,
                   progress=(0, 0))

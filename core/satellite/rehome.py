@@ -33,8 +33,9 @@ def same_ledger(dd: DataDir, url: str, before: str, have: Project, proj: Project
     finally:
         sat.close()
     if hub_rev < mine:
+        at = f"at revision {format_rev(hub_rev)}" if hub_rev else "empty"
         raise ConfigError(
-            f"the hub at {url} is at revision {format_rev(hub_rev)}, behind the replica in "
+            f"the hub at {url} is {at}, behind the replica in "
             f"{dd.path} ({format_rev(mine)}): it does not hold the ledger this replica came "
             "from (another hub, a restore of an older backup, or a hub still catching up): "
             f"nothing was changed; use a new --data DIR for this hub{back}")

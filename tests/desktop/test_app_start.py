@@ -173,3 +173,82 @@ async def test_the_app_refuses_a_hub_behind_the_replica(tmp_path: Path,
         assert (d / "config.json").read_bytes() == before
         again = await open_satellite(WindowSpec(d, hub=first.url))  # its own hub: fine
         again.close()
+
+
+async def test_outpost_app_remembers_no_profile_for_a_refused_hub(tmp_path: Path,
+                                                                 project: Project) -> None:
+    """`outpost app --hub OTHER` on a synced replica is refused, and the profile does not
+    remember OTHER (every later start would fail the same way; review)."""
+    import random
+
+    from core.ledger.memory import MemLedger
+    from core.model import Action, Cmd
+    from core.satellite.client import SyncClient
+    from hubserver.server import Hub
+
+    d = tmp_path / "sat"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen",
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "xdg"),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    async with Hub(MemLedger(project), port=0) as first, \
+            Hub(MemLedger(project), port=0) as other:
+        sat = Satellite(d, project)
+        sat.config = sat.config.with_hub(first.url)
+        DataDir(d).save_config(sat.config)
+        sat.pub([Action("field.site", "s1", Cmd.NEW, {"name": "Ridge"})])
+        await SyncClient(sat, first.url, rnd=random.Random(0)).sync_once(10)
+        sat.close()
+        code = ("import sys; from pathlib import Path; "
+                "from PySide6.QtWidgets import QMessageBox; "  # the error dialog, on stderr
+                "QMessageBox.critical = staticmethod(lambda *a: print(a[2], file=sys.stderr)); "
+                "from desktop.launch import launch; "
+                "sys.exit(launch(data=Path(sys.argv[1]), hub=sys.argv[2]))")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, str(d), other.url,
+            env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        _, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 1 and "behind the replica" in err.decode(), err.decode()[-2000:]
+    saved = "".join(p.read_text(errors="replace") for p in (tmp_path / "config").rglob("*")
+                    if p.is_file())
+    assert other.url not in saved
+
+
+async def test_connection_settings_refuse_a_hub_behind_the_replica(
+        qtbot: Any, tmp_path: Path, project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """File → Connection settings in the running app: a new hub that cannot hold the
+    replica's ledger is not saved; the status bar says why."""
+    import random
+
+    from core.ledger.memory import MemLedger
+    from core.model import Action, Cmd
+    from core.satellite.client import SyncClient
+    from desktop import launch as L
+    from desktop.mainwindow import MainWindow
+    from hubserver.server import Hub
+
+    d = tmp_path / "sat"
+    saved: list[Profile] = []
+    monkeypatch.setattr(L, "save_profile", saved.append)
+    async with Hub(MemLedger(project), port=0) as first, \
+            Hub(MemLedger(project), port=0) as other:
+        sat = Satellite(d, project)
+        sat.pub([Action("field.site", "s1", Cmd.NEW, {"name": "Ridge"})])
+        await SyncClient(sat, first.url, rnd=random.Random(0)).sync_once(10)
+        w = MainWindow(sat, None)
+        qtbot.addWidget(w)
+        current = Profile("p", first.url, "", str(d))
+        for hub, ok in ((other.url, False), (first.url.replace("127.0.0.1", "localhost"),
+                                             True)):
+            monkeypatch.setattr(L, "_ask", lambda *_a, h=hub, **_k: (Profile("p", h, "", str(d)),
+                                                               False))
+            monkeypatch.setattr(L, "QTimer", type("T", (), {"singleShot": staticmethod(
+                lambda *_a: None)}))
+            L._settings(w, current)
+            for _ in range(100):  # bounded: 100 × 50 ms
+                if not L._settings_jobs:
+                    break
+                await asyncio.sleep(0.05)
+            assert [p.hub for p in saved] == ([hub] if ok else []), hub
+            if not ok:
+                assert "behind the replica" in w.status.currentMessage()
+        sat.close()

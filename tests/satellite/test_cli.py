@@ -368,11 +368,27 @@ def test_an_empty_data_directory_is_refused_not_taken_for_the_default(tmp_path: 
     assert not (tmp_path / "xdg").exists()  # the default directory was not touched
 
 
+_SPAWNED: list[asyncio.subprocess.Process] = []
+
+
+@pytest.fixture(autouse=True)
+async def _no_sync_left_running() -> AsyncIterator[None]:
+    """`outpost sync` processes a failing test leaves are killed, not left retrying."""
+    yield
+    while _SPAWNED:
+        proc = _SPAWNED.pop()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
 async def _spawn_sync(data: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
+    proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "desktop.headless", "sync", "--data", str(data), cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE)
+    _SPAWNED.append(proc)
+    return proc
 
 
 async def _line_with(stream: asyncio.StreamReader, text: str, timeout: float = 30) -> str:
@@ -403,7 +419,8 @@ async def test_continuous_sync_says_what_happens_and_stops_cleanly(
     proc.send_signal(getattr(signal, sig))
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, err
-    assert out.decode().startswith("synced: ") and "0 pending" in out.decode()
+    assert out.decode().startswith("stopped: ") and "0 pending" in out.decode()
+    assert "last synced" in out.decode()
     assert "Traceback" not in err.decode()
     assert len(hub.ledger.keys("field.site")) == 1
     # a hub that cannot be reached is said, with the reason, not kept quiet

@@ -426,3 +426,54 @@ async def test_replay_with_two_requests_in_flight_is_exactly_once(
     assert hub_state["a00"]["name"] == "a0-v4"
     a.close()
     b.close()
+
+
+async def test_sync_once_is_done_only_once_the_hub_data_is_stored(
+        tmp_path: Path, project: Project, hub: Hub) -> None:
+    """Storing a reply fails once (a full disk): sync --once must not return as if done
+    with the hub's record missing; the next connection resyncs and stores it (review)."""
+    from core.errors import StorageError
+
+    w = Satellite(tmp_path / "w", project)
+    w.pub([Action(SITE, "s1", Cmd.NEW, {"name": "Ridge"})])
+    await sync(w, hub)
+    w.close()
+    r = Satellite(tmp_path / "r", project)
+    real = r.write
+    failed: list[str] = []
+
+    def write(item: object) -> None:  # the disk is full once
+        r.write = real  # type: ignore[method-assign]
+        failed.append("once")
+        raise StorageError("disk full (simulated)")
+
+    r.write = write  # type: ignore[method-assign]
+    try:
+        await SyncClient(r, hub.url, rnd=random.Random(0), backoff=Backoff(0.05, 0.2)
+                         ).sync_once(10)
+        assert failed == ["once"]
+        rv = r.record(SITE, "s1")
+        assert rv is not None and rv.confirmed is not None
+        assert r.status().rev == hub.ledger.rev()
+    finally:
+        r.close()
+
+
+async def test_a_hub_behind_the_replica_is_never_synced_against(
+        tmp_path: Path, project: Project, hub: Hub) -> None:
+    """A replica pointed at a hub whose ledger is behind it (another ledger, an older
+    backup): nothing is sent or stored, and sync --once fails naming it (review)."""
+    a = Satellite(tmp_path / "a", project)
+    a.pub([Action(SITE, "s1", Cmd.NEW, {"name": "Ridge"})])
+    await sync(a, hub)
+    a.pub([Action(SITE, "s2", Cmd.NEW, {"name": "Held"})])
+    async with Hub(MemLedger(project), port=0) as empty:
+        client = SyncClient(a, empty.url, rnd=random.Random(0), backoff=Backoff(0.05, 0.2))
+        with pytest.raises(HubError, match="behind this replica"):
+            await client.sync_once(1.0)
+        assert empty.ledger.rev() == 0 and not empty.ledger.keys(SITE)
+    st = a.status()
+    assert st.pending == 1 and "new data directory" in st.last_error
+    rv = a.record(SITE, "s1")
+    assert rv is not None and rv.confirmed is not None  # the replica is as it was
+    a.close()

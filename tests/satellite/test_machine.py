@@ -380,6 +380,6 @@ def test_the_first_sat_request_of_a_connection_is_small() -> None:
     assert m.take() == [Open()]
     m.connected(100.0)
     [stat] = frames_of(m.take())
-    m.received(stat_reply(stat.partition("#")[2], 5000), 100.0)
+    m.received(stat_reply(stat.partition("#")[2], 7000), 100.0)  # not behind the replica
     [sat] = frames_of(m.take())
     assert [t["uid"] for t in body(sat)[1]["trans"]] == ["u0", "u1"]
