@@ -147,25 +147,31 @@ async def test_a_hub_that_never_answers_is_a_hub_error(tmp_path: Path,
         assert not d.exists()
 
 
+async def _synced(d: Path, project: Project, url: str) -> Satellite:
+    """A satellite in ``d`` with one record, synced with the hub at ``url`` (its hub)."""
+    import random
+
+    from core.model import Action, Cmd
+    from core.satellite.client import SyncClient
+
+    sat = Satellite(d, project)
+    sat.config = sat.config.with_hub(url)
+    DataDir(d).save_config(sat.config)
+    sat.pub([Action("field.site", "s1", Cmd.NEW, {"name": "Ridge"})])
+    await SyncClient(sat, url, rnd=random.Random(0)).sync_once(10)
+    return sat
+
+
 async def test_the_app_refuses_a_hub_behind_the_replica(tmp_path: Path,
                                                         project: Project) -> None:
     """`outpost app --hub URL` (or the connection settings) on a synced replica: a hub that
     cannot hold the replica's ledger is refused with the fix, and config.json is kept."""
-    import random
-
     from core.ledger.memory import MemLedger
-    from core.model import Action, Cmd
-    from core.satellite.client import SyncClient
     from hubserver.server import Hub
 
     d = tmp_path / "sat"
     async with Hub(MemLedger(project), port=0) as first:
-        sat = Satellite(d, project)
-        sat.config = sat.config.with_hub(first.url)
-        DataDir(d).save_config(sat.config)
-        sat.pub([Action("field.site", "s1", Cmd.NEW, {"name": "Ridge"})])
-        await SyncClient(sat, first.url, rnd=random.Random(0)).sync_once(10)
-        sat.close()
+        (await _synced(d, project, first.url)).close()
         before = (d / "config.json").read_bytes()
         async with Hub(MemLedger(project), port=0) as other:
             with pytest.raises(ConfigError, match="behind the replica"):
@@ -179,11 +185,7 @@ async def test_outpost_app_remembers_no_profile_for_a_refused_hub(tmp_path: Path
                                                                  project: Project) -> None:
     """`outpost app --hub OTHER` on a synced replica is refused, and the profile does not
     remember OTHER (every later start would fail the same way; review)."""
-    import random
-
     from core.ledger.memory import MemLedger
-    from core.model import Action, Cmd
-    from core.satellite.client import SyncClient
     from hubserver.server import Hub
 
     d = tmp_path / "sat"
@@ -192,12 +194,7 @@ async def test_outpost_app_remembers_no_profile_for_a_refused_hub(tmp_path: Path
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     async with Hub(MemLedger(project), port=0) as first, \
             Hub(MemLedger(project), port=0) as other:
-        sat = Satellite(d, project)
-        sat.config = sat.config.with_hub(first.url)
-        DataDir(d).save_config(sat.config)
-        sat.pub([Action("field.site", "s1", Cmd.NEW, {"name": "Ridge"})])
-        await SyncClient(sat, first.url, rnd=random.Random(0)).sync_once(10)
-        sat.close()
+        (await _synced(d, project, first.url)).close()
         code = ("import sys; from pathlib import Path; "
                 "from PySide6.QtWidgets import QMessageBox; "  # the error dialog, on stderr
                 "QMessageBox.critical = staticmethod(lambda *a: print(a[2], file=sys.stderr)); "
@@ -217,11 +214,7 @@ async def test_connection_settings_refuse_a_hub_behind_the_replica(
         qtbot: Any, tmp_path: Path, project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     """File → Connection settings in the running app: a new hub that cannot hold the
     replica's ledger is not saved; the status bar says why."""
-    import random
-
     from core.ledger.memory import MemLedger
-    from core.model import Action, Cmd
-    from core.satellite.client import SyncClient
     from desktop import launch as L
     from desktop.mainwindow import MainWindow
     from hubserver.server import Hub
@@ -231,9 +224,7 @@ async def test_connection_settings_refuse_a_hub_behind_the_replica(
     monkeypatch.setattr(L, "save_profile", saved.append)
     async with Hub(MemLedger(project), port=0) as first, \
             Hub(MemLedger(project), port=0) as other:
-        sat = Satellite(d, project)
-        sat.pub([Action("field.site", "s1", Cmd.NEW, {"name": "Ridge"})])
-        await SyncClient(sat, first.url, rnd=random.Random(0)).sync_once(10)
+        sat = await _synced(d, project, first.url)
         w = MainWindow(sat, None)
         qtbot.addWidget(w)
         current = Profile("p", first.url, "", str(d))
