@@ -482,7 +482,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
         print(f"outpost: {seen.overwrites} records changed with the file's values, over any "
               "change made since it was exported (`outpost export --rev` adds a _rev column "
               "that makes such changes conflicts instead)", file=sys.stderr)
-    _out(args, {"rows": n, "unchanged": seen.unchanged, "uids": uids},
+    _out(args, {"rows": n, "unchanged": seen.unchanged, "overwritten": seen.overwrites,
+                "uids": uids},
          f"imported {n} rows in {len(uids)} transactions"
          + (f"; {seen.unchanged} rows unchanged" if seen.unchanged else ""))
     return 0
@@ -690,10 +691,17 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
     conflict, not overwritten. ``check``: each action is checked against the schema."""
     top, new, mod = model.topic, Cmd.NEW, Cmd.MOD
     there = sat.records_of(top, [key for _, key, _, _ in rows]) if rows else {}
+    refs = {f.name for f in model.fields if f.type == "ref"}
+    now = sat.rev()
     out: list[tuple[int, Action, Rev | None]] = []
     for line, key, arg, base in rows:
         rv = there.get(key)
         try:
+            if base is not None and base > now:
+                raise ValidationError(
+                    f"{REV_COLUMN} {format_rev(base)} is after this replica's revision "
+                    f"({format_rev(now)}): the file was exported from a satellite further "
+                    "on; run `outpost sync --once` first")
             if rv is None or rv.fields is None:
                 if base is not None and sat.state_at(top, key, base) is not None:
                     raise ValidationError(
@@ -702,7 +710,7 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
                 act = Action(top, key, new, {k: v for k, v in arg.items() if v is not None})
             else:
                 was = rv.fields if base is None else sat.state_at(top, key, base) or {}
-                changed = {k: v for k, v in arg.items() if was.get(k) != v}
+                changed = {k: v for k, v in arg.items() if not _same(was.get(k), v, k in refs)}
                 if not changed:
                     if check:
                         seen.unchanged += 1
@@ -720,6 +728,16 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
             raise ValidationError(f"{file} line {line}: {exc}") from exc
         out.append((line, act, base))
     return out
+
+
+def _same(stored: Any, cell: Any, ref: bool) -> bool:
+    """Whether a CSV cell's value is what the record holds, as export writes it: an empty
+    cell is both null and "" (export writes both so), a ref's key may be an int."""
+    if cell is None:
+        return stored is None or stored == ""
+    if ref and stored is not None:
+        return str(stored) == str(cell)
+    return bool(stored == cell) and isinstance(stored, bool) == isinstance(cell, bool)
 
 
 def _batches(rows: Iterable[tuple[int, Action, Rev | None]]
@@ -741,13 +759,24 @@ def _batches(rows: Iterable[tuple[int, Action, Rev | None]]
 def _cmd_export(args: argparse.Namespace) -> int:
     names, views, rev = _read(args, lambda sat: (sat.project.model(args.topic).field_names(),
                                                  sat.records(args.topic), sat.rev()))
+    if args.rev:
+        # import compares a --rev file with the replica at _rev: what the user sees must be
+        # exactly that, without edits of their own still pending
+        mine = [v.key for v in views if v.pending or v.conflict]
+        if mine:
+            raise ValidationError(
+                f"{len(mine)} records of {args.topic} have edits not synced yet (e.g. "
+                f"{mine[0]!r}): --rev needs the file to be the replica at one revision; run "
+                "`outpost sync --once` (and resolve conflicts) first, or export without --rev")
     w = csv.writer(sys.stdout, lineterminator="\n")
     tail = [format_rev(rev)] if args.rev else []
+    model = _read(args, lambda sat: sat.project.model(args.topic))
+    as_json = {f.name for f in model.fields if f.type == "json"}  # "12" stays a string
     w.writerow(["key", *names, *([REV_COLUMN] if args.rev else [])])
     for v in views:
         f = v.fields or {}
         w.writerow([v.key, *("" if f.get(n) is None else
-                             json.dumps(f[n]) if isinstance(f[n], dict | list | bool)
+                             json.dumps(f[n]) if n in as_json or isinstance(f[n], bool)
                              else f[n] for n in names), *tail])
     return 0
 

@@ -72,10 +72,13 @@ def _settings(w: MainWindow, current: Profile) -> None:
         # the same check as a start with --hub: a hub that cannot hold this replica's
         # ledger is refused before the profile remembers it
         try:
-            if chosen.hub and chosen.hub != current.hub:
-                await check_other_hub(DataDir(chosen.path),
-                                      WindowSpec(chosen.path, chosen.hub, chosen.token),
-                                      current.hub if chosen.path == current.path else "")
+            if chosen.hub and (chosen.hub != current.hub or chosen.path != current.path):
+                # another hub, or another directory (its replica may come from elsewhere)
+                dd = DataDir(chosen.path)
+                before = dd.load_config().hub if dd.path.is_dir() else ""
+                if before != chosen.hub:
+                    await check_other_hub(dd, WindowSpec(chosen.path, chosen.hub,
+                                                         chosen.token), before)
         except OutpostError as exc:
             w.show_error(f"Connection settings not saved: {exc}")
             return

@@ -134,7 +134,7 @@ def _answer(svc: HubService, job: PubJob, acks: list[Ack], rejects: list[Reject]
     assert job.sat is not None
     req = job.sat
     c = svc._conns.get(job.conn)
-    n = fit(evs, svc.limits.max_message)
+    n = fit(evs, svc.limits.max_message // 2)  # the other half: audits, acks, rejects
     if n < len(evs):
         # too many bytes for one frame: the first whole revisions that fit, the rest in the
         # next request's reply (more)
@@ -170,12 +170,13 @@ def _answer(svc: HubService, job: PubJob, acks: list[Ack], rejects: list[Reject]
     return [Send(job.conn, format_reply(job.subj, job.tok, enc_sat_res(res)))]
 
 
-_EV_BYTES = 80  # an event's JSON around its top, key and arg: rev, id, cmd, the names
+_EV_BYTES = 100  # an event's JSON around its top, key and arg: rev, id, cmd, the names
 
 
 def fit(evs: Sequence[Event], budget: int) -> int:
     """How many of ``evs`` (in revision order) one reply carries: all when their JSON stays
-    within about ``budget`` bytes (the hub's ``max_message``), else the first whole
+    within about ``budget`` bytes (half the hub's ``max_message``: the reply's audits, acks
+    and rejects take at most about as much again), else the first whole
     revisions that do — at least the first revision, however big. A reply was bounded by
     its count of events only: 5,000 events of 200 bytes passed 1 MiB, more than a client
     holding to the hub's own frame limit takes (it could then never catch up)."""

@@ -242,4 +242,15 @@ async def test_connection_settings_refuse_a_hub_behind_the_replica(
             assert [p.hub for p in saved] == ([hub] if ok else []), hub
             if not ok:
                 assert "behind the replica" in w.status.currentMessage()
+        # the same hub, another data directory whose replica came from another ledger
+        saved.clear()
+        (await _synced(tmp_path / "sat2", project, other.url)).close()
+        monkeypatch.setattr(L, "_ask", lambda *_a, **_k: (
+            Profile("p", first.url, "", str(tmp_path / "sat2")), False))
+        L._settings(w, current)
+        for _ in range(100):  # bounded: 100 × 50 ms
+            if not L._settings_jobs:
+                break
+            await asyncio.sleep(0.05)
+        assert saved == [] and "behind the replica" in w.status.currentMessage()
         sat.close()

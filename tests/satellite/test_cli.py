@@ -566,3 +566,39 @@ async def test_import_reads_a_pipe_and_stops_if_the_file_changes(tmp_path: Path,
     out, err = await asyncio.wait_for(proc.communicate(b"key,name\np1,Piped\np2,Too\n"), 60)
     assert proc.returncode == 0, err
     assert json.loads(out)["rows"] == 2 and b"Traceback" not in err
+
+
+async def test_export_rev_and_import_refuse_what_they_cannot_compare(
+        tmp_path: Path, hub: Hub) -> None:
+    """`export --rev` with edits not synced yet is refused (the file would not be the
+    replica at _rev); a `_rev` after the replica's is refused before anything is queued; a
+    field holding "" reads back unchanged from its empty cell (review)."""
+    a = tmp_path / "a"
+    assert (await cli(a, "connect", hub.url))[0] == 0
+    for i in range(3):
+        assert (await cli(a, "pub", "field.site", f"s{i}", "new", f"name=N{i}"))[0] == 0
+    rc, _, err = await cli(a, "export", "field.site", "--rev", json_out=False)
+    assert rc == 1 and "not synced yet" in err and "sync --once" in err
+    assert (await cli(a, "sync", "--once"))[0] == 0
+    rc, out, err = await cli(a, "export", "field.site", "--rev", json_out=False)
+    assert rc == 0, err
+    lines = out.splitlines()
+    rev = lines[1].rsplit(",", 1)[1]
+    later = rev.replace(rev[:4], str(int(rev[:4]) + 1), 1)  # a year on
+    # more than a batch of good rows first: a refusal late in the file queues nothing
+    body = "".join(f"x{i},X{i},,,,,{rev}\n" for i in range(600)) + f"x600,Late,,,,,{later}\n"
+    src = tmp_path / "late.csv"
+    src.write_text(lines[0] + "\n" + body, encoding="utf-8")
+    rc, _, err = await cli(a, "import", "field.site", str(src))
+    assert rc == 1 and "line 602" in err and "after this replica's revision" in err, err
+    assert json.loads((await cli(a, "status"))[1])["pending"] == 0
+
+
+def test_a_cell_compares_as_export_writes_it() -> None:
+    from desktop.headless import _same
+
+    assert _same("", None, False) and _same(None, None, False)  # an empty cell
+    assert not _same("x", None, False)  # an emptied cell clears the field
+    assert _same(5, "5", True) and not _same(5, "6", True)  # a ref's key written as text
+    assert not _same(1, True, False) and not _same(True, 1, False)  # bool is not int
+    assert _same(1.5, 1.5, False) and _same({"a": [1]}, {"a": [1]}, False)
