@@ -25,6 +25,7 @@ from core.wire import enc_update, format_push, format_reply
 from hubserver.fanout import unpush
 from hubserver.limits import CLOSE_TOO_SLOW
 from hubserver.outputs import Close, ConnId, Flush, Out, Send
+from hubserver.satreply import fit
 
 if TYPE_CHECKING:
     from hubserver.service import HubService
@@ -120,6 +121,10 @@ def backlog_read(svc: HubService, b: Backlog, limit: int) -> tuple[list[Event], 
     monitor's batch is read without the events' arguments (its notes name keys only)."""
     read = svc.ledger.events if b.mon is None else svc.ledger.event_keys
     evs = read(b.after, b.tops, limit) if b.tops else []
+    n = fit(evs, svc.limits.max_message // 2)  # bounded in bytes too, as evt.sat replies
+    if n < len(evs):
+        evs = evs[:n]  # whole revisions: the rest in the next batch
+        return evs, evs[-1].rev < b.upto
     if len(evs) < limit or evs[-1].rev >= b.upto:
         return evs, False
     if b.reply is None:

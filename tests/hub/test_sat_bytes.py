@@ -72,3 +72,30 @@ def test_fit_keeps_whole_revisions() -> None:
     assert fit(big, 2100) == 4
     assert fit(big, 100) == 2  # at least the first revision
     assert fit(big[:1], 10) == 1 and fit([], 10) == 0
+
+
+def test_an_evt_sub_catch_up_of_big_events_comes_in_frames_of_about_max_message(
+        prod: Project, clock: Clock) -> None:
+    """The same bound for a daql client's evt.sub catch-up: its reply and the pushes after
+    it, each about max_message at most, every event once and in order."""
+    ledger = MemLedger(prod)
+    for i in range(0, 300, 3):
+        ledger.publish(Trans(tuple(Action("prod.cat", str(1000 + j), Cmd.NEW, {"name": "n" * 2000})
+                                   for j in range(i, i + 3))), "u")
+    hub = HubService(ledger, clock, Limits(max_message=LIMIT))
+    hub.connect("S", "sub")
+    outs = hub.handle_sync("S", f'evt.sub#1\n{{"rev":"{Z}","tops":["prod.cat"]}}')
+    texts = [o.text for o in outs if isinstance(o, Send)]
+    for _ in range(100):  # bounded: the catch-up's batches
+        bl = hub.backlog("S")
+        if bl is None:
+            break
+        b, limit = bl
+        evs, more = hub.backlog_read(b, limit)
+        texts.extend(hub.backlog_push("S", b, evs, more))
+    assert hub.backlog("S") is None
+    keys = [e["key"] for t in texts
+            for e in (orjson.loads(t.partition("\n")[2]).get("res")
+                      or orjson.loads(t.partition("\n")[2])).get("evs", ())]
+    assert keys == [str(1000 + j) for j in range(300)]
+    assert len(texts) >= 9 and max(len(t.encode()) for t in texts) <= LIMIT
