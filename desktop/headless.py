@@ -757,8 +757,10 @@ def _batches(rows: Iterable[tuple[int, Action, Rev | None]]
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    names, views, rev = _read(args, lambda sat: (sat.project.model(args.topic).field_names(),
+    model, views, rev = _read(args, lambda sat: (sat.project.model(args.topic),
                                                  sat.records(args.topic), sat.rev()))
+    names = model.field_names()
+    as_json = {f.name for f in model.fields if f.type == "json"}  # "12" stays a string
     if args.rev:
         # import compares a --rev file with the replica at _rev: what the user sees must be
         # exactly that, without edits of their own still pending
@@ -770,8 +772,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
                 "`outpost sync --once` (and resolve conflicts) first, or export without --rev")
     w = csv.writer(sys.stdout, lineterminator="\n")
     tail = [format_rev(rev)] if args.rev else []
-    model = _read(args, lambda sat: sat.project.model(args.topic))
-    as_json = {f.name for f in model.fields if f.type == "json"}  # "12" stays a string
     w.writerow(["key", *names, *([REV_COLUMN] if args.rev else [])])
     for v in views:
         f = v.fields or {}
