@@ -238,7 +238,7 @@ def _cmd_connect(args: argparse.Namespace) -> int:
                                   "hub's schema)") from exc
             err = str(exc)  # offline: the URL is stored, the schema and replica kept
         if proj is not None and have is not None and dd.db_file.exists():
-            same_ledger(dd, args.url, old.hub, have, proj, st.rev)
+            same_ledger(dd, args.url, old.hub, have, proj, st)
         if lock is None:
             lock = dd.lock()  # makes the directory
         dd.save_config(cfg)

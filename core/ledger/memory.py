@@ -8,6 +8,7 @@ computes everything first and mutates only when nothing can fail any more.
 from __future__ import annotations
 
 import bisect
+import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -34,6 +35,8 @@ class MemLedger:
         self._state_rev: dict[Sig, Rev] = {}
         self._uids: dict[str, Rev] = {}
         self._rev: Rev = ZERO_REV
+        self.ledger_id: str = uuid.uuid4().hex
+        """The ledger's identity, made with it (as ``SqlLedger.ledger_id``)."""
 
     @property
     def project(self) -> Project:

@@ -22,6 +22,13 @@ class FakeStore:
         self.evs: list[Event] = []
         self.acked: dict[str, Rev] = {}
         self.rejected: dict[str, str] = {}
+        self.lid = ""
+
+    def ledger(self) -> str:
+        return self.lid
+
+    def adopt_ledger(self, lid: str) -> None:
+        self.lid = lid
 
     def rev(self) -> Rev:
         return self._rev
