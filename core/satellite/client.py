@@ -35,6 +35,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from core.crashpoints import crash_point
 from core.errors import HubError, OutpostError, SchemaError, WireError
 from core.model import Status
+from core.revision import format_rev
 from core.satellite.machine import (
     MAX_INCOMING,
     Apply,
@@ -47,7 +48,6 @@ from core.satellite.machine import (
     decode_incoming,
 )
 from core.satellite.satellite import Satellite
-from core.revision import format_rev
 from core.schema import Project, parse_project
 from core.wire import dec_status, decode_error, decode_json, format_frame, parse_frame
 

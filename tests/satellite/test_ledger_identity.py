@@ -145,7 +145,7 @@ async def test_hub_restart_and_a_restored_backup_keep_the_id(tmp_path: Path,
     async with Hub(restored, port=0) as old:
         dd.save_config(dd.load_config().with_hub(old.url, None))
         before = kept(_tree(a))
-        rc, out, err = await cli(a, "sync", "--once", "--timeout", "300")
+        rc, _, err = await cli(a, "sync", "--once", "--timeout", "300")
         assert rc == 1, err
         assert "behind this replica's revision" in err and "older backup" in err, err
         assert "did not finish within" not in err
