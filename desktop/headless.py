@@ -363,6 +363,7 @@ def _status_dict(st: Any) -> dict[str, Any]:
         "hub_rev": format_rev(st.hub_rev), "pending": st.pending, "conflicts": st.conflicts,
         "online": st.online, "last_sync": format_rev(st.last_sync) if st.last_sync else None,
         "hub": st.hub, "mig": st.mig, "last_error": st.last_error,
+        "ledger": st.ledger or None,  # the hub ledger the replica holds (None: not yet)
     }
 
 

@@ -197,7 +197,7 @@ class Satellite:
             conflicts=conflicts,
             last_sync=self._last_sync, last_error=info.last_error, mig=self._project.version,
             syncing=info.phase in (Phase.HANDSHAKE, Phase.CATCHUP), progress=info.progress,
-            offline_mode=self.offline_mode)
+            offline_mode=self.offline_mode, ledger=self._ledger)
 
     def keys(self, top: str, confirmed: Sequence[str] | None = None) -> list[str]:
         self._project.model(top)

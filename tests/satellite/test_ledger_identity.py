@@ -54,6 +54,8 @@ async def test_a_replica_is_never_synced_against_another_ledger_ahead_of_it(
         rc, _, err = await cli(a, "sync", "--once")
         assert rc == 0, err
         assert stored_id(a) == one.ledger_id  # stored on the first sync
+        rc, out, _ = await cli(a, "status")
+        assert rc == 0 and json.loads(out)["ledger"] == one.ledger_id
         publish(two, "o1", "o2", "o3")  # the other ledger moves ahead of the replica
         assert two.rev() > one.rev()
         assert (await cli(a, "pub", SITE, "s2", "new", "name=Held"))[0] == 0  # pending
