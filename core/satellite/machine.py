@@ -23,16 +23,16 @@ Protocol (see ``docs/satellite.md``)::
     HANDSHAKE --Status ledger id differs from the stored one--> STOPPED (likewise)
     HANDSHAKE --Status rev behind the replica--> OFFLINE (nothing sent; retry later)
 
+    * the first evt.sat of a connection carries at most ``first_trans`` (100) pending
+      transactions, each later one up to ``max_trans`` (1,000), and a long queue's last one
+      ``last_trans`` (200): a long queue goes out in requests, in queue order, pipelined
+      (``cont``)
+
 Ledger identity (Outpost extension): an Outpost hub's ``evt.stat`` result names its ledger
 (``ledger``, random, made with the ledger). The replica stores the id the first time a
 handshake passes every check (same schema, hub not behind), before anything is sent, and from
 then on refuses a hub serving another id. A hub that serves none (daql, an older Outpost
 hub) is not checked.
-
-    * the first evt.sat of a connection carries at most ``first_trans`` (100) pending
-      transactions, each later one up to ``max_trans`` (1,000), and a long queue's last one
-      ``last_trans`` (200): a long queue goes out in requests, in queue order, pipelined
-      (``cont``)
 
 Exactly once: pending transactions are resent with the same uid on every connection until the
 hub acks or rejects them; the hub acks a uid it applied before with its original revision.
