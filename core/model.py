@@ -178,12 +178,14 @@ class Update:
 
 @dataclass(frozen=True, slots=True)
 class Status:
-    """A ledger's revision and schema version (``mig``), with online/offline times."""
+    """A ledger's revision and schema version (``mig``), with online/offline times, and
+    (Outpost extension) the ledger's identity (``ledger``; ``""``: not served, e.g. by daql)."""
 
     rev: Rev
     mig: str = ""
     on: Rev = ZERO_REV
     off: Rev = ZERO_REV
+    ledger: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -507,7 +507,7 @@ def dec_update(obj: Any, where: str = "update") -> Update:
 
 def dec_status(obj: Any, where: str = "status") -> Status:
     r = _Reader(obj, where)
-    return Status(r.rev("rev"), r.str("mig"), r.rev("on"), r.rev("off"))
+    return Status(r.rev("rev"), r.str("mig"), r.rev("on"), r.rev("off"), r.str("ledger"))
 
 
 def dec_conflict(obj: Any, where: str = "conflict") -> Conflict:
@@ -814,8 +814,11 @@ def enc_update(u: Update) -> dict[str, Any]:
 
 
 def enc_status(s: Status) -> dict[str, Any]:
-    return {"rev": format_rev(s.rev), "mig": s.mig, "on": format_rev(s.on),
-            "off": format_rev(s.off)}
+    d = {"rev": format_rev(s.rev), "mig": s.mig, "on": format_rev(s.on),
+         "off": format_rev(s.off)}
+    if s.ledger:  # Outpost extension (docs/protocol.md): daql's decoder ignores it
+        d["ledger"] = s.ledger
+    return d
 
 
 def enc_conflict(c: Conflict) -> dict[str, Any]:

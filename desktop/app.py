@@ -105,7 +105,7 @@ async def check_other_hub(dd: DataDir, spec: WindowSpec, before: str) -> None:
     except (HubError, TimeoutError, OSError):
         return
     assert st is not None
-    same_ledger(dd, spec.hub, before, have, proj, st.rev)
+    same_ledger(dd, spec.hub, before, have, proj, st)
 
 
 async def _fetch(spec: WindowSpec) -> Project:

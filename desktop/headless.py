@@ -238,7 +238,7 @@ def _cmd_connect(args: argparse.Namespace) -> int:
                                   "hub's schema)") from exc
             err = str(exc)  # offline: the URL is stored, the schema and replica kept
         if proj is not None and have is not None and dd.db_file.exists():
-            same_ledger(dd, args.url, old.hub, have, proj, st.rev)
+            same_ledger(dd, args.url, old.hub, have, proj, st)
         if lock is None:
             lock = dd.lock()  # makes the directory
         dd.save_config(cfg)
@@ -363,6 +363,7 @@ def _status_dict(st: Any) -> dict[str, Any]:
         "hub_rev": format_rev(st.hub_rev), "pending": st.pending, "conflicts": st.conflicts,
         "online": st.online, "last_sync": format_rev(st.last_sync) if st.last_sync else None,
         "hub": st.hub, "mig": st.mig, "last_error": st.last_error,
+        "ledger": st.ledger or None,  # the hub ledger the replica holds (None: not yet)
     }
 
 

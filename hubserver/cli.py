@@ -210,9 +210,9 @@ def _ops(args: argparse.Namespace) -> int:
             Path(db).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
             db = "sqlite:///" + str(Path(db).expanduser().resolve())
         restored = ops.restore(args.file, db, project)
-        rev = restored.rev()
+        rev, lid = restored.rev(), restored.ledger_id
         restored.close()
-        print(f"restore done: {args.file} -> {args.db} (rev {format_rev(rev)})")
+        print(f"restore done: {args.file} -> {args.db} (rev {format_rev(rev)}, ledger {lid})")
         return 0
     ledger = open_hub_ledger(args.db, project)
     try:
@@ -223,7 +223,8 @@ def _ops(args: argparse.Namespace) -> int:
             print("ok" if not problems else f"{len(problems)} problems")
             return 0 if not problems else 1
         info = ops.backup(ledger, args.file)
-        print(f"backup done: {info.path} ({info.events} events, rev {format_rev(info.rev)})")
+        print(f"backup done: {info.path} ({info.events} events, rev {format_rev(info.rev)}, "
+              f"ledger {ledger.ledger_id})")
         return 0
     finally:
         ledger.close()
@@ -293,8 +294,8 @@ async def _serve(args: argparse.Namespace) -> int:
             raise
     settle_heap(GC_YOUNG)  # core.heap: fewer GIL-holding full collections while serving
     where = args.db if "://" not in args.db else args.db.split("@")[-1]
-    print(f"outpost-hub ready: {url} (db {where}, schema {args.schema}, auth {args.auth})",
-          flush=True)
+    print(f"outpost-hub ready: {url} (db {where}, schema {args.schema}, auth {args.auth}, "
+          f"ledger {ledger.ledger_id})", flush=True)
     try:
         await stop.wait()
     finally:

@@ -150,6 +150,9 @@ class HubService:
         self._push_cache: dict[tuple[Any, ...], str] = {}  # recent push frames, oldest first
         self._recent = RecentEvents(self.rev, self.RECENT_EVENTS)  # every event after a rev
         self._mig = ledger.project.version
+        # served in evt.stat (Outpost extension): a satellite never syncs a replica of
+        # another ledger with this one (core.satellite.machine)
+        self._ledger_id = ledger.ledger_id
         self._project_dict = ledger.project.to_dict()
         self._project_dict.setdefault("project", {})["mig"] = self._mig
 
@@ -262,7 +265,7 @@ class HubService:
                   frame: Frame) -> tuple[list[Out], PubJob | None]:
         s = frame.subj
         if s == "evt.stat":
-            st = Status(self.rev, self._mig, ZERO_REV, ZERO_REV)
+            st = Status(self.rev, self._mig, ZERO_REV, ZERO_REV, self._ledger_id)
             return self._res(conn, frame, enc_status(st)), None
         if s == "evt.pub":
             return self._pub(conn, c, frame)

@@ -8,6 +8,7 @@ computes everything first and mutates only when nothing can fail any more.
 from __future__ import annotations
 
 import bisect
+import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -25,7 +26,7 @@ __all__ = ["MemLedger"]
 class MemLedger:
     """A ledger held in memory (Publisher and Replicator)."""
 
-    def __init__(self, project: Project):
+    def __init__(self, project: Project, *, ledger_id: str = ""):
         self._project = project
         self._evs: list[Event] = []
         self._revs: list[Rev] = []  # parallel to _evs, for bisect
@@ -34,6 +35,9 @@ class MemLedger:
         self._state_rev: dict[Sig, Rev] = {}
         self._uids: dict[str, Rev] = {}
         self._rev: Rev = ZERO_REV
+        self.ledger_id: str = ledger_id or uuid.uuid4().hex
+        """The ledger's identity, made with it (as ``SqlLedger.ledger_id``; given: a
+        simulation that replays a seed frame for frame)."""
 
     @property
     def project(self) -> Project:

@@ -1,7 +1,8 @@
 """Ledger operations: verify, backup to one file while running, restore into an empty ledger.
 
 A backup is a SQLite file (format ``outpost-ledger-backup/1``) holding the event log, the
-audit log, the applied uids and the schema (version and definition), all read in ONE read
+audit log, the applied uids, the schema (version and definition) and the ledger's id
+(``backup_meta.ledger_id``; backups made before ids have none), all read in ONE read
 transaction of the source (a snapshot: on SQLite a WAL read transaction, on PostgreSQL
 ``REPEATABLE READ``), so publishes can go on meanwhile and the backup is still consistent. It is
 written to ``<path>.tmp``, synced, then renamed over ``path``: a crash never leaves a half
@@ -97,7 +98,7 @@ def backup(ledger: SqlLedger, path: str | Path) -> BackupInfo:
             for ddl in _DDL:
                 out.execute(ddl)
             with _snapshot(ledger) as conn:
-                meta = conn.execute(select(t.meta)).one()
+                meta = conn.execute(select(t.meta.c.version, t.meta.c.definition)).one()
                 # the revision and last id as the ledger reads them (a publish leaves
                 # evt_meta's own columns behind: see HotSql.read_meta)
                 rev, last_id = ledger._read_meta(conn)
@@ -116,7 +117,9 @@ def backup(ledger: SqlLedger, path: str | Path) -> BackupInfo:
             out.executemany("INSERT INTO backup_meta VALUES (?, ?)", [
                 ("format", BACKUP_FORMAT), ("version", meta.version),
                 ("definition", meta.definition), ("rev", str(rev)),
-                ("last_id", str(last_id))])
+                ("last_id", str(last_id)),
+                # the ledger's identity: a restore of this file is the same ledger
+                *([("ledger_id", ledger.ledger_id)] if ledger.ledger_id else [])])
             out.commit()
         finally:
             out.close()
@@ -158,7 +161,10 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
     """Restore a backup into an empty ledger at ``url``: events, audit, uids, then state.
 
     State is rebuilt by replaying the events, all in one transaction; then the ledger is
-    verified.
+    verified. The restored ledger keeps the id of the ledger backed up (``ledger_id``): it
+    is the same ledger, so satellites that synced with it accept it (a restore of an older
+    backup is behind them, and they say so). A backup made before ledger ids has none: the
+    restored ledger keeps the new id it was made with.
 
     Args:
         path: a file written by :func:`backup`.
@@ -187,7 +193,7 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
                 raise StorageError(
                     f"refusing to restore into {url.split('@')[-1]}: the ledger is not empty "
                     f"(at revision {led.rev()}); restore into a new, empty database")
-            _copy(src, led, int(meta["rev"]))
+            _copy(src, led, int(meta["rev"]), meta.get("ledger_id", ""))
             problems = led.verify()
             if problems:
                 raise StorageError(f"restore of {p}: verify found {len(problems)} "
@@ -200,10 +206,12 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
         src.close()
 
 
-def _copy(src: sqlite3.Connection, led: SqlLedger, final_rev: int) -> None:
+def _copy(src: sqlite3.Connection, led: SqlLedger, final_rev: int, lid: str) -> None:
     ins = (pg_dialect.insert if led.engine.dialect.name == "postgresql"
            else sqlite_dialect.insert)
     with led.begin() as conn:
+        if lid:
+            led.set_ledger_id(lid, conn)
         done_rev = 0
         cur = src.execute("SELECT id, rev, top, key, cmd, arg FROM evt_event ORDER BY rev, id")
         batch: list[Event] = []

@@ -51,6 +51,14 @@ class Ledger(Protocol):
         """The revision of the last published (or replicated) transaction."""
         ...
 
+    @property
+    def ledger_id(self) -> str:
+        """The ledger's identity: random, made once when the ledger was created and kept for
+        its life (a restored backup keeps it); ``""`` when it has none (a ledger made before
+        ids, opened read-only). A hub serves it (``evt.stat``) so that a replica is never
+        synced against another ledger."""
+        ...
+
     def events(self, rev: Rev, tops: Iterable[str] | None = None,
                limit: int = 0) -> list[Event]:
         """Events after ``rev`` of the given topics (all when ``None``), in (rev, id) order.

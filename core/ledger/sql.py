@@ -42,6 +42,7 @@ import math
 import re
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -82,7 +83,7 @@ _PUB_ERRORS: tuple[type[Exception], ...] = (*_GUARDED, SQLAlchemyError)
 _DUP_ERRORS: tuple[type[Exception], ...] = (IntegrityError, sqlite3.IntegrityError) + (
     (_psycopg.IntegrityError,) if _psycopg is not None else ())
 
-__all__ = ["PG_CHANNEL", "PG_LOCK_KEY", "SqlLedger", "open_ledger", "replay"]
+__all__ = ["PG_CHANNEL", "PG_LOCK_KEY", "SqlLedger", "new_ledger_id", "open_ledger", "replay"]
 
 PG_LOCK_KEY = 0x6F7574706F7374
 """The advisory lock every publish on PostgreSQL takes (``pg_advisory_xact_lock``)."""
@@ -100,6 +101,11 @@ delivered, they never trust the payload (see ``docs/scaleout.md``)."""
 
 _SYNC = ("OFF", "NORMAL", "FULL", "EXTRA")
 _BUSY_MS = 10_000
+
+
+def new_ledger_id() -> str:
+    """A new ledger identity: 32 random hex digits (uuid4), made once per ledger."""
+    return uuid.uuid4().hex
 
 
 def _normalize_url(url: str) -> str:
@@ -204,6 +210,11 @@ class SqlLedger:
             raise StorageError(f"cannot open ledger database {shown!r}: {why}: "
                                "check the URL (sqlite:///path or postgresql://...)") from exc
         self._where = _where(self.engine.url)
+        q = self.engine.url.query
+        # a read-only reader (core.satellite.replica.read_only_url) changes nothing, not
+        # even an old file's missing ledger id
+        self._read_only = q.get("mode") == "ro" or q.get("immutable") == "1"
+        self._ledger_id = ""
         self._pg = self.engine.dialect.name == "postgresql"
         self._sql: HotSql = hot_sql(self.tables, self.engine.dialect.name)
         self._partial_sql: dict[tuple[str, tuple[str, ...]], str] = {}  # sql_replicate
@@ -297,10 +308,26 @@ class SqlLedger:
                 )
         self.metadata.create_all(self.engine)
         with self._write() as conn:
-            if conn.execute(select(meta.c.id)).first() is None:
+            # inside the write lock: two processes opening an old file at once add the
+            # column once
+            has_id = any(c["name"] == "ledger_id" for c in inspect(conn).get_columns(meta.name))
+            if not has_id and not self._read_only:
+                # a ledger made before ledger ids: the column is added (nullable: old
+                # readers and writers never name it), the id made below
+                conn.exec_driver_sql("ALTER TABLE evt_meta ADD COLUMN ledger_id VARCHAR(64)")
+                has_id = True
+            row = conn.execute(select(meta.c.id, meta.c.ledger_id) if has_id
+                               else select(meta.c.id)).first()
+            lid = str(row.ledger_id or "") if row is not None and has_id else ""
+            if row is None:
+                lid = new_ledger_id()
                 conn.execute(meta.insert().values(
                     id=1, rev=ZERO_REV, last_id=0, version=self._project.version,
-                    definition=dumps(self._project.to_dict())))
+                    definition=dumps(self._project.to_dict()), ledger_id=lid))
+            elif not lid and not self._read_only:
+                lid = new_ledger_id()  # first open by a writer since the upgrade
+                conn.execute(meta.update().where(meta.c.id == 1).values(ledger_id=lid))
+        self._ledger_id = lid
 
     # -- transactions and errors ---------------------------------------------------------------
 
@@ -395,6 +422,21 @@ class SqlLedger:
     def last_id(self) -> int:
         """The id of the last event stored."""
         return self._meta_now()[1]
+
+    @property
+    def ledger_id(self) -> str:
+        """The ledger's identity (:func:`new_ledger_id`, made when it was created, kept for
+        its life and by a backup restored: it is the same ledger); ``""`` for a read-only
+        open of a ledger made before ids (its first writer gives it one)."""
+        return self._ledger_id
+
+    def set_ledger_id(self, lid: str, conn: Connection) -> None:
+        """Give the ledger the identity ``lid`` inside the caller's transaction (from
+        :meth:`begin`): a restore keeps the id of the ledger backed up."""
+        meta = self.tables.meta
+        with self._guard("storing the ledger id"):
+            conn.execute(meta.update().where(meta.c.id == 1).values(ledger_id=lid))
+        self._ledger_id = lid
 
     def status_mig(self) -> str:
         """The schema version (``Status.mig``) of this ledger."""

@@ -7,7 +7,8 @@ Fixed tables (the same in every ledger):
 ``evt_audit``   one row per revision: ``rev`` (pk), ``created``, ``arrived``, ``usr``, ``extra``,
                 ``uid``
 ``evt_uid``     applied transaction uids: ``uid`` (pk, so UNIQUE) → ``rev``
-``evt_meta``    one row (``id`` = 1): ``rev``, ``last_id``, schema ``version``, ``definition``
+``evt_meta``    one row (``id`` = 1): ``rev``, ``last_id``, schema ``version``, ``definition``,
+                ``ledger_id`` (the ledger's identity: 32 hex digits made when it is created)
 ==============  =================================================================================
 
 and one latest-state table per model, ``st_<schema>_<model>`` (``st_field_site``): ``key``
@@ -265,6 +266,9 @@ def core_tables(metadata: MetaData) -> tuple[Table, Table, Table, Table]:
         Column("last_id", BigInteger, nullable=False),
         Column("version", String(64), nullable=False),
         Column("definition", Text, nullable=False),
+        # added after the first release: NULL in ledgers made before, until a writer opens
+        # them (SqlLedger gives them one then); readers of such a file get ""
+        Column("ledger_id", String(64), nullable=True),
     )
     return event, audit, uid, meta
 

@@ -107,6 +107,7 @@ class SatStatus:
     syncing: bool = False
     progress: tuple[int, int] = (0, 0)   # (done, total) of a running catch-up; total 0: unknown
     offline_mode: bool = False     # the user chose "work offline"
+    ledger: str = ""               # id of the hub ledger the replica holds ("" : none yet)
 
 
 @dataclass(frozen=True, slots=True)

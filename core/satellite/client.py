@@ -35,6 +35,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from core.crashpoints import crash_point
 from core.errors import HubError, OutpostError, SchemaError, WireError
 from core.model import Status
+from core.revision import format_rev
 from core.satellite.machine import (
     MAX_INCOMING,
     Apply,
@@ -204,10 +205,13 @@ class SyncClient:
 
         Raises:
             HubError: not done within ``timeout`` seconds (with the last error), sync
-                stopped (e.g. schema mismatch), or the hub refuses this user's edits (a
-                reader's token: caught up, the edits stay pending).
+                stopped (e.g. another schema or another ledger), the hub is behind the
+                replica (at once: waiting would not help a hub that holds another ledger or
+                an older backup; the message names both revisions), or the hub refuses this
+                user's edits (a reader's token: caught up, the edits stay pending).
         """
         m = self.machine
+        m.behind = None
         held = ""  # the hub's reason for refusing this user's edits, once caught up
 
         def done() -> bool:
@@ -217,13 +221,25 @@ class SyncClient:
             if m.read_only and m.caught_up:
                 held = m.read_only
                 return True
-            return False
+            return m.behind is not None  # the handshake found the hub behind the replica
 
         ok = await self.run_until(done, timeout)
         if ok and held:
             raise HubError(f"sync with {self.url}: caught up with the hub, but {held}")
+        info = self.machine.info
+        if m.behind is not None:
+            hub, mine = m.behind
+            at = f"at revision {format_rev(hub)}" if hub else "empty"
+            raise HubError(
+                f"sync with {self.url} not done: the hub is {at}, behind this replica's "
+                f"revision {format_rev(mine)}, so it does not hold what this replica holds: "
+                "another ledger (use a new --data DIR for this hub), a restore of an older "
+                "backup (what the hub lost is in this replica only: ask its operator), or a "
+                "hub of a cluster still catching up (retry in a moment); nothing was sent "
+                "or changed")
         if not ok:
-            info = self.machine.info
+            if m.phase == Phase.STOPPED and info.last_error:
+                raise HubError(f"sync with {self.url} stopped: {info.last_error}")
             why = info.last_error or f"still {info.phase.value}"
             raise HubError(f"sync with {self.url} did not finish within {timeout:g} s: {why}")
 

@@ -20,11 +20,19 @@ Protocol (see ``docs/satellite.md``)::
     LIVE --local_change--> evt.sat {rev, trans: pending not yet sent on this connection}
     any --disconnected / request timeout--> OFFLINE, retry after backoff with jitter
     HANDSHAKE --Status mig differs--> STOPPED (clear error, nothing touched, no retry)
+    HANDSHAKE --Status ledger id differs from the stored one--> STOPPED (likewise)
+    HANDSHAKE --Status rev behind the replica--> OFFLINE (nothing sent; retry later)
 
     * the first evt.sat of a connection carries at most ``first_trans`` (100) pending
       transactions, each later one up to ``max_trans`` (1,000), and a long queue's last one
       ``last_trans`` (200): a long queue goes out in requests, in queue order, pipelined
       (``cont``)
+
+Ledger identity (Outpost extension): an Outpost hub's ``evt.stat`` result names its ledger
+(``ledger``, random, made with the ledger). The replica stores the id the first time a
+handshake passes every check (same schema, hub not behind), before anything is sent, and from
+then on refuses a hub serving another id. A hub that serves none (daql, an older Outpost
+hub) is not checked.
 
 Exactly once: pending transactions are resent with the same uid on every connection until the
 hub acks or rejects them; the hub acks a uid it applied before with its original revision.
@@ -63,7 +71,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
-from core.errors import WireError
+from core.errors import OutpostError, WireError
 from core.model import Trans, Update
 from core.revision import ZERO_REV, Rev, format_rev
 from core.wire import (
@@ -207,6 +215,18 @@ class SyncStore(Protocol):
 
     def topics(self) -> list[str]: ...
 
+    def ledger(self) -> str:
+        """The id of the hub ledger this replica holds (``""``: none stored yet)."""
+        ...
+
+    def adopt_ledger(self, lid: str) -> None:
+        """Store ``lid`` as the id of the hub ledger this replica holds (committed on return).
+
+        Raises:
+            OutpostError: it could not be stored.
+        """
+        ...
+
     def outbox(self) -> list[Trans]:
         """Pending transactions that can be sent (with uid, base, created, acts), in queue
         order. Read at any time, also while hub data is being stored (``write`` running on
@@ -323,6 +343,9 @@ class SyncMachine:
         self._stopped_by_user = False
         self._dropping = False  # a failed connection is closing: ignore its frames
         self._read_only = ""    # the hub refuses this user's edits (its message): hold them
+        self.behind: tuple[Rev, Rev] | None = None
+        """(hub's revision, replica's) when the last handshake found the hub behind the
+        replica (nothing was sent; retried later); ``None`` once a handshake passed."""
 
     # -- outputs -------------------------------------------------------------------------------
 
@@ -505,6 +528,18 @@ class SyncMachine:
             self._out.append(Close("schema mismatch"))
             self._reset_conn()
             return
+        have = self.store.ledger()
+        if st.ledger and have and st.ledger != have:
+            self._set(phase=Phase.STOPPED, since=now, hub_rev=st.rev, hub_mig=st.mig,
+                      last_error=(f"this replica came from another ledger: the hub serves "
+                                  f"ledger {st.ledger}, this replica holds ledger {have} "
+                                  "(another hub, or another project with the same schema): "
+                                  "sync stopped, nothing was sent or changed; use a new "
+                                  "--data DIR for this hub (outpost connect URL --data "
+                                  "NEWDIR), or connect this one back to the hub of its ledger"))
+            self._out.append(Close("another ledger"))
+            self._reset_conn()
+            return
         mine_rev = self.store.rev()
         if st.rev < mine_rev:
             # not the ledger this replica came from (another one, an older backup), or a
@@ -515,8 +550,19 @@ class SyncMachine:
                 "(another hub, a restore of an older backup, or a hub still catching up); "
                 "nothing was sent or changed, retrying later. For another ledger, use a new "
                 "data directory (outpost connect URL --data NEWDIR)"))
+            self.behind = (st.rev, mine_rev)
             self._drop("hub behind the replica")
             return
+        self.behind = None
+        if st.ledger and not have:
+            # the first handshake that passed the checks: this replica holds that ledger from
+            # now on (stored before anything is sent or stored from it)
+            try:
+                self.store.adopt_ledger(st.ledger)
+            except OutpostError as exc:
+                self._set(last_error=f"storing the hub's ledger id failed: {exc}")
+                self._drop("storage failed")
+                return
         self._set(phase=Phase.CATCHUP, since=now, hub_rev=st.rev, hub_mig=st.mig,
                   progress=(0, 0))
         self._done_evs = 0

@@ -4,7 +4,8 @@ connection settings): refused when that hub cannot hold the ledger the replica c
 from __future__ import annotations
 
 from core.errors import ConfigError
-from core.revision import Rev, format_rev
+from core.model import Status
+from core.revision import format_rev
 from core.satellite.config import DataDir
 from core.satellite.satellite import Satellite
 from core.schema import Project
@@ -13,11 +14,14 @@ __all__ = ["same_ledger"]
 
 
 def same_ledger(dd: DataDir, url: str, before: str, have: Project, proj: Project,
-                hub_rev: Rev) -> None:
+                hub: Status) -> None:
     """Refuse to point a replica at a hub that cannot hold the ledger it came from: another
-    schema version, or a revision behind the replica's (another ledger, one restored from
-    an older backup, or a hub that has not caught up yet). Syncing would stop, leave the
-    hub's records out, or fail on every event; nothing is changed.
+    schema version, another ledger (the hub serves a ledger id and the replica stored
+    another one), or a revision behind the replica's (another ledger, one restored from an
+    older backup, or a hub that has not caught up yet). Syncing would stop, leave the hub's
+    records out, or fail on every event; nothing is changed. A hub that serves no ledger id
+    (daql, an older Outpost hub), or a replica that stored none yet, is checked by schema
+    and revision only.
 
     Raises:
         ConfigError: naming the hub, the replica and the fix.
@@ -30,10 +34,17 @@ def same_ledger(dd: DataDir, url: str, before: str, have: Project, proj: Project
     sat = Satellite(dd, read_only=True)  # the caller holds the lock: no writer meanwhile
     try:
         mine = sat.rev()
+        lid = sat.ledger()
     finally:
         sat.close()
-    if hub_rev < mine:
-        at = f"at revision {format_rev(hub_rev)}" if hub_rev else "empty"
+    if hub.ledger and lid and hub.ledger != lid:
+        raise ConfigError(
+            f"this replica came from another ledger: the hub at {url} serves ledger "
+            f"{hub.ledger}, the replica in {dd.path} holds ledger {lid} (another hub, or "
+            "another project with the same schema): nothing was changed; use a new --data "
+            f"DIR for this hub{back}")
+    if hub.rev < mine:
+        at = f"at revision {format_rev(hub.rev)}" if hub.rev else "empty"
         raise ConfigError(
             f"the hub at {url} is {at}, behind the replica in "
             f"{dd.path} ({format_rev(mine)}): it does not hold the ledger this replica came "

@@ -154,6 +154,8 @@ class Satellite:
         self._since: Rev = ZERO_REV
         self._last_sync: Rev = int(self.queue.get_meta("last_sync", 0))
         self._hub_rev: Rev = int(self.queue.get_meta("hub_rev", 0))
+        # the id of the hub ledger this replica holds ("": none yet): see adopt_ledger
+        self._ledger: str = str(self.queue.get_meta("ledger", "") or "")
         # sat_meta values changed since they were last stored: written with the next batch of
         # hub data (same commit, no fsync of their own) or on close
         self._meta: dict[str, Any] = {}
@@ -195,7 +197,7 @@ class Satellite:
             conflicts=conflicts,
             last_sync=self._last_sync, last_error=info.last_error, mig=self._project.version,
             syncing=info.phase in (Phase.HANDSHAKE, Phase.CATCHUP), progress=info.progress,
-            offline_mode=self.offline_mode)
+            offline_mode=self.offline_mode, ledger=self._ledger)
 
     def keys(self, top: str, confirmed: Sequence[str] | None = None) -> list[str]:
         self._project.model(top)
@@ -420,6 +422,20 @@ class Satellite:
 
     def topics(self) -> list[str]:
         return self._project.topics
+
+    def ledger(self) -> str:
+        """The id of the hub ledger this replica holds (``sat_meta`` ``ledger``), ``""``
+        while none is stored: a replica made before ledger ids, or one that never synced
+        with a hub that serves an id."""
+        return self._ledger
+
+    def adopt_ledger(self, lid: str) -> None:
+        """Store ``lid`` as the id of the hub ledger this replica holds, in a commit of its
+        own (the sync machine calls it once, after the first handshake that passed its
+        checks and before anything is sent)."""
+        self._writable()
+        self.queue.set_meta("ledger", lid)
+        self._ledger = lid
 
     def outbox(self) -> list[Trans]:
         """The pending transactions that can be sent now, in queue order.

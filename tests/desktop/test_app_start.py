@@ -165,17 +165,31 @@ async def _synced(d: Path, project: Project, url: str) -> Satellite:
 async def test_the_app_refuses_a_hub_behind_the_replica(tmp_path: Path,
                                                         project: Project) -> None:
     """`outpost app --hub URL` (or the connection settings) on a synced replica: a hub that
-    cannot hold the replica's ledger is refused with the fix, and config.json is kept."""
+    cannot hold the replica's ledger is refused with the fix, and config.json is kept: a
+    hub of another ledger (its id differs), even one ahead of the replica, and a hub that
+    serves no id (daql, an older Outpost) behind it."""
     from core.ledger.memory import MemLedger
+    from core.model import Action, Cmd, Trans
     from hubserver.server import Hub
 
     d = tmp_path / "sat"
     async with Hub(MemLedger(project), port=0) as first:
         (await _synced(d, project, first.url)).close()
         before = (d / "config.json").read_bytes()
-        async with Hub(MemLedger(project), port=0) as other:
-            with pytest.raises(ConfigError, match="behind the replica"):
+        ahead = MemLedger(project)  # same schema, another ledger, ahead of the replica
+        for i in range(3):
+            ahead.publish(Trans((Action("field.site", f"o{i}", Cmd.NEW, {"name": "x"}),)))
+        assert ahead.rev() > first.ledger.rev()
+        async with Hub(ahead, port=0) as other:
+            with pytest.raises(ConfigError, match="came from another ledger") as err:
                 await open_satellite(WindowSpec(d, hub=other.url))
+        assert ahead.ledger_id in str(err.value) and first.ledger.ledger_id in str(err.value)
+        assert "new --data DIR" in str(err.value)
+        no_id = MemLedger(project)
+        no_id.ledger_id = ""  # served by a hub without ids: checked by revision only
+        async with Hub(no_id, port=0) as old:
+            with pytest.raises(ConfigError, match="behind the replica"):
+                await open_satellite(WindowSpec(d, hub=old.url))
         assert (d / "config.json").read_bytes() == before
         again = await open_satellite(WindowSpec(d, hub=first.url))  # its own hub: fine
         again.close()
@@ -204,7 +218,8 @@ async def test_outpost_app_remembers_no_profile_for_a_refused_hub(tmp_path: Path
             sys.executable, "-c", code, str(d), other.url,
             env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         _, err = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode == 1 and "behind the replica" in err.decode(), err.decode()[-2000:]
+    assert proc.returncode == 1 and "came from another ledger" in err.decode(), \
+        err.decode()[-2000:]
     saved = "".join(p.read_text(errors="replace") for p in (tmp_path / "config").rglob("*")
                     if p.is_file())
     assert other.url not in saved
@@ -241,7 +256,7 @@ async def test_connection_settings_refuse_a_hub_behind_the_replica(
                 await asyncio.sleep(0.05)
             assert [p.hub for p in saved] == ([hub] if ok else []), hub
             if not ok:
-                assert "behind the replica" in w.status.currentMessage()
+                assert "came from another ledger" in w.status.currentMessage()
         # the same hub, another data directory whose replica came from another ledger
         saved.clear()
         (await _synced(tmp_path / "sat2", project, other.url)).close()
@@ -252,5 +267,5 @@ async def test_connection_settings_refuse_a_hub_behind_the_replica(
             if not L._settings_jobs:
                 break
             await asyncio.sleep(0.05)
-        assert saved == [] and "behind the replica" in w.status.currentMessage()
+        assert saved == [] and "came from another ledger" in w.status.currentMessage()
         sat.close()

@@ -94,12 +94,15 @@ async def test_auth_none_is_announced_and_data_survives_restart(tmp_path: Path) 
                 {"top": "field.site", "key": "s1", "cmd": "new", "arg": {"name": "A"}}]})
             hist = await request(ws, "evt.hist", {"top": "field.site", "key": "s1"})
             assert hist["res"][0]["usr"] == "field"
+            lid = (await request(ws, "evt.stat", None))["res"]["ledger"]
     finally:
         rc, err = await asyncio.to_thread(stop, proc, signal.SIGINT)
-    assert rc == 0 and "AUTH DISABLED" in err
+    assert rc == 0 and "AUTH DISABLED" in err and len(lid) == 32
     proc, url = await asyncio.to_thread(start, tmp_path, "--auth", "none")
     try:
         async with connect(url) as ws:
+            # the restarted hub serves the same ledger id
+            assert (await request(ws, "evt.stat", None))["res"]["ledger"] == lid
             sub = await request(ws, "evt.sub", {"rev": "0001-01-01T00:00:00Z",
                                                 "tops": ["field.site"]})
             assert [e["key"] for e in sub["res"]["evs"]] == ["s1"]
@@ -160,16 +163,19 @@ def test_verify_backup_restore(tmp_path: Path, capsys: pytest.CaptureFixture[str
     db = tmp_path / "hub.db"
     led = open_ledger(db, load_project(DEMO_SCHEMA))
     led.publish(Trans((Action("field.site", "s1", Cmd.NEW, {"name": "A"}),)), "ann")
+    lid = led.ledger_id
     led.close()
     assert main(["verify", "--db", str(db)]) == 0
     assert "ok" in capsys.readouterr().out
     backup = tmp_path / "b.sqlite"
     assert main(["backup", str(backup), "--db", str(db)]) == 0
-    assert backup.exists()
+    assert backup.exists() and f"ledger {lid}" in capsys.readouterr().out
     target = tmp_path / "restored.db"
     assert main(["restore", str(backup), "--db", str(target)]) == 0
+    assert f"ledger {lid}" in capsys.readouterr().out  # the same ledger
     led = open_ledger(target, load_project(DEMO_SCHEMA))
     try:
+        assert led.ledger_id == lid
         assert led.state("field.site", "s1") is not None
         assert led.history("field.site", "s1")[0].usr == "ann"
     finally:

@@ -5,6 +5,8 @@ frames are compared after normalising those; everything else (subjects, tokens, 
 args, omitted fields, notes, trailing newline of pushes) must match the capture exactly.
 
 Known, intended deviations (documented in docs/protocol.md):
+- ``evt.stat`` results carry the Outpost extension ``ledger`` (the ledger's id, 32 hex
+  digits; daql's decoder ignores unknown fields): :func:`norm` checks and removes it.
 - ``evt.nope#15``: daql does not answer an unknown subject; we reply with an error.
 - session 2, ``evt.sub#2`` for a second topic: daql replies ``null`` and pushes the old event
   with the next update; we reply with the catch-up at once. The events A gets are the same.
@@ -26,6 +28,7 @@ from tests.data.daql_frames import FRAMES, DaqlFrame
 
 _REV = re.compile(r'"(\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:\d\d))"')
 ZERO = "0001-01-01T00:00:00Z"
+_LEDGER = re.compile(r"[0-9a-f]{32}")
 
 
 def norm(text: str) -> tuple[str, Any]:
@@ -34,6 +37,10 @@ def norm(text: str) -> tuple[str, Any]:
     if not body.strip():
         return head, None
     obj = orjson.loads(body)
+    res = obj.get("res") if isinstance(obj, dict) else None
+    if head.startswith("evt.stat") and isinstance(res, dict) and "ledger" in res:
+        # the Outpost extension: the ledger's id, the only field daql's Status lacks
+        assert _LEDGER.fullmatch(res.pop("ledger")), text
 
     def walk(x: Any) -> Any:
         if isinstance(x, dict):
@@ -140,6 +147,11 @@ async def test_session1_replies_have_daql_shape(prod: Project) -> None:
         assert [norm(t) for t in have] == [norm(t) for t in want], conn
         for w, h in zip(want, have, strict=True):
             assert w.endswith("\n") == h.endswith("\n")  # pushes end with a newline
+    # every evt.stat reply names the ledger, the same one (daql's never do)
+    stats = [orjson.loads(t.split("\n", 1)[1])["res"] for t in got["A"]
+             if t.startswith("evt.stat#")]
+    assert len(stats) == 3 and len({s["ledger"] for s in stats}) == 1
+    assert not any("ledger" in f.text for f in frames)
 
 
 async def test_session2_same_events_reach_the_late_subscriber(prod: Project) -> None:

@@ -201,6 +201,12 @@ async def test_connect_refuses_a_hub_that_cannot_hold_the_replicas_ledger(
     async with Hub(MemLedger(project), port=0) as empty:  # same schema, another ledger
         rc, out, err = await cli(a, "connect", empty.url)
     assert rc == 1 and out == "", err
+    assert "came from another ledger" in err and "new --data DIR" in err and hub.url in err
+    no_id = MemLedger(project)
+    no_id.ledger_id = ""  # a hub without ledger ids (daql, an older Outpost): by revision
+    async with Hub(no_id, port=0) as empty:
+        rc, out, err = await cli(a, "connect", empty.url)
+    assert rc == 1 and out == "", err
     assert "behind the replica" in err and "new --data DIR" in err and hub.url in err
     other = parse_project({"project": {"name": "x"},
                            "field": {"site": {"fields": {"name": {"type": "str"}}}}})

@@ -22,6 +22,13 @@ class FakeStore:
         self.evs: list[Event] = []
         self.acked: dict[str, Rev] = {}
         self.rejected: dict[str, str] = {}
+        self.lid = ""
+
+    def ledger(self) -> str:
+        return self.lid
+
+    def adopt_ledger(self, lid: str) -> None:
+        self.lid = lid
 
     def rev(self) -> Rev:
         return self._rev
@@ -383,3 +390,133 @@ def test_the_first_sat_request_of_a_connection_is_small() -> None:
     m.received(stat_reply(stat.partition("#")[2], 7000), 100.0)  # not behind the replica
     [sat] = frames_of(m.take())
     assert [t["uid"] for t in body(sat)[1]["trans"]] == ["u0", "u1"]
+
+
+# -- ledger identity (Outpost extension of evt.stat) ---------------------------------------------
+
+LID_A, LID_B = "a" * 32, "b" * 32
+
+
+def stat_with(tok: str, rev: Rev, lid: str, mig: str = "v1") -> str:
+    res = {"rev": format_rev(rev), "mig": mig, "ledger": lid} if lid else {
+        "rev": format_rev(rev), "mig": mig}
+    return format_reply("evt.stat", tok, res)
+
+
+def handshake(m: SyncMachine, reply: str, now: float = 0.0) -> list[str]:
+    """Start, connect, answer evt.stat with ``reply`` (its token is 1); the frames sent
+    after it."""
+    m.start(now)
+    m.take()
+    m.connected(now)
+    assert frames_of(m.take()) == ["evt.stat#1"]
+    m.received(reply, now)
+    return frames_of(m.take())
+
+
+def test_the_first_handshake_stores_the_hubs_ledger_id_before_sending() -> None:
+    st = FakeStore()
+    st.pending = [trans("u1")]
+    m = SyncMachine(st, random.Random(1))
+    adopted: list[tuple[str, int]] = []
+    real = st.adopt_ledger
+
+    def adopt(lid: str) -> None:  # stored before the evt.sat goes out
+        adopted.append((lid, len(m._out)))
+        real(lid)
+
+    st.adopt_ledger = adopt  # type: ignore[method-assign]
+    [sat] = handshake(m, stat_with("1", 5000, LID_A))
+    assert sat.startswith("evt.sat#2") and adopted == [(LID_A, 0)]
+    assert st.ledger() == LID_A and m.phase == Phase.CATCHUP
+
+
+def test_a_hub_serving_another_ledger_stops_sync_and_nothing_is_sent_or_stored() -> None:
+    st = FakeStore()
+    st.lid = LID_A
+    st._rev = 3000
+    st.pending = [trans("u1")]
+    m = SyncMachine(st, random.Random(1))
+    m.start(0.0)
+    m.take()
+    m.connected(0.0)
+    m.take()
+    m.received(stat_with("1", 9000, LID_B), 0.0)  # ahead of the replica: not "behind"
+    outs = m.take()
+    assert frames_of(outs) == [] and any(isinstance(o, Close) for o in outs)
+    assert m.phase == Phase.STOPPED and m.wake_at() is None  # no retry
+    err = m.info.last_error
+    assert "this replica came from another ledger" in err and "new --data DIR" in err
+    assert LID_A in err and LID_B in err and "nothing was sent or changed" in err
+    assert st.lid == LID_A and st.rev() == 3000 and st.evs == [] and st.acked == {}
+    # a push arriving anyway is ignored
+    m.received(format_push("evt.update", enc_update(Update(9500, (ev(9),)))), 0.1)
+    assert st.rev() == 3000 and st.evs == []
+
+
+def test_the_same_ledger_id_syncs() -> None:
+    st = FakeStore()
+    st.lid = LID_A
+    m = SyncMachine(st, random.Random(1))
+    [sat] = handshake(m, stat_with("1", 5000, LID_A))
+    assert sat.startswith("evt.sat#2") and m.phase == Phase.CATCHUP and st.lid == LID_A
+
+
+def test_a_hub_without_ledger_id_is_not_checked_and_nothing_is_adopted() -> None:
+    """daql (or an older Outpost hub) serves no id: no check, as before."""
+    for stored in ("", LID_A):
+        st = FakeStore()
+        st.lid = stored
+        m = SyncMachine(st, random.Random(1))
+        [sat] = handshake(m, stat_with("1", 5000, ""))
+        assert sat.startswith("evt.sat#2") and st.lid == stored
+
+
+def test_the_id_is_adopted_only_when_the_other_checks_pass() -> None:
+    # another schema: stopped, no id stored
+    st = FakeStore()
+    m = SyncMachine(st, random.Random(1))
+    assert handshake(m, stat_with("1", 5000, LID_A, mig="v2")) == []
+    assert m.phase == Phase.STOPPED and st.lid == ""
+    # a hub behind the replica: nothing sent, no id stored, retried; then adopted once the
+    # hub has caught up
+    st = FakeStore()
+    st._rev = 7000
+    st.pending = [trans("u1")]
+    m = SyncMachine(st, random.Random(1), backoff=Backoff(1.0, 1.0))
+    assert handshake(m, stat_with("1", 6000, LID_A)) == []
+    assert st.lid == "" and m.behind == (6000, 7000)
+    m.disconnected(0.1)
+    assert m.phase == Phase.OFFLINE
+    wake = m.wake_at()
+    assert wake is not None
+    m.tick(wake)
+    assert m.take() == [Open()]
+    m.connected(wake)
+    [stat] = frames_of(m.take())
+    m.received(stat_with(stat.partition("#")[2], 7000, LID_A), wake)
+    [sat] = frames_of(m.take())
+    assert sat.startswith("evt.sat#") and st.lid == LID_A and m.behind is None
+
+
+def test_a_failure_to_store_the_id_drops_the_connection_before_sending() -> None:
+    from core.errors import StorageError
+
+    st = FakeStore()
+    st.pending = [trans("u1")]
+
+    def fail(lid: str) -> None:
+        raise StorageError("disk full (simulated)")
+
+    st.adopt_ledger = fail  # type: ignore[method-assign]
+    m = SyncMachine(st, random.Random(1))
+    m.start(0.0)
+    m.take()
+    m.connected(0.0)
+    m.take()
+    m.received(stat_with("1", 5000, LID_A), 0.0)
+    outs = m.take()
+    assert frames_of(outs) == [] and any(isinstance(o, Close) for o in outs)
+    assert "ledger id" in m.info.last_error and "disk full" in m.info.last_error
+    m.disconnected(0.1)
+    assert m.phase == Phase.OFFLINE and m.wake_at() is not None  # retried

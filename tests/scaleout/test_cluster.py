@@ -192,3 +192,34 @@ def test_service_fills_the_gap_left_by_another_hub(tmp_path: object, project: Pr
     finally:
         one.close()
         two.close()
+
+
+async def test_every_hub_of_a_cluster_serves_the_one_ledger_id(fresh_pg_db: str,
+                                                               project: Project) -> None:
+    """The id lives in the shared ledger: every hub serves the same one, so a satellite may
+    move between them; hubs opening a ledger made before ids at the same moment make one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import create_engine, text
+
+    led = SqlLedger(fresh_pg_db, project)
+    led.close()
+    eng = create_engine(fresh_pg_db.replace("postgresql://", "postgresql+psycopg://", 1))
+    with eng.begin() as c:  # the layout before ledger ids
+        c.execute(text("ALTER TABLE evt_meta DROP COLUMN ledger_id"))
+    eng.dispose()
+    with ThreadPoolExecutor(3) as pool:
+        leds = list(pool.map(lambda _: SqlLedger(fresh_pg_db, project), range(3)))
+    ids = {x.ledger_id for x in leds}
+    for x in leds:
+        x.close()
+    assert len(ids) == 1 and re.fullmatch(r"[0-9a-f]{32}", next(iter(ids)))
+    async with cluster(fresh_pg_db, project, 3) as nodes:
+        served = []
+        for nd in nodes:
+            c = await Client.open(nd.hub.url)
+            try:
+                served.append((await c.request("evt.stat"))["res"]["ledger"])
+            finally:
+                await c.close()
+        assert served == [next(iter(ids))] * 3

@@ -224,7 +224,9 @@ class World:
         self._in_flight = 0
         self._next_conn = 0
         self.conns: dict[int, Conn] = {}
-        self.hub_ledger = MemLedger(project)
+        # the ledger id from the seed too (its own stream: the others' draws are unchanged)
+        lid = f"{random.Random(f'ledger-{seed}').getrandbits(128):032x}"
+        self.hub_ledger = MemLedger(project, ledger_id=lid)
         # a small max_batch makes catch-ups (evt.sat replies, evt.sub) span several batches
         batch = self.wrng.choice([2, 5000, 5000, 5000])
         self.hub = hubsvc.HubService(self.hub_ledger, clock=self.hub_clock,

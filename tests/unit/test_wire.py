@@ -231,6 +231,18 @@ def test_every_server_frame_decodes_and_re_encodes_identically(f: DaqlFrame) -> 
     assert format_reply(frame.subj, frame.tok, res=again) == f.text  # byte for byte
 
 
+def test_status_ledger_extension() -> None:
+    """The ledger id (Outpost extension) is a field of its own after daql's four; a Status
+    without one encodes exactly as daql's, and a daql reply decodes with none."""
+    daql = Status(R0, "m")
+    assert list(enc_status(daql)) == ["rev", "mig", "on", "off"]
+    ours = Status(R0, "m", ledger="9b2e4c0d5a7f41e68c3d2b1a0f9e8d7c")
+    assert list(enc_status(ours)) == ["rev", "mig", "on", "off", "ledger"]
+    assert dec_status(enc_status(ours)) == ours and dec_status(enc_status(daql)) == daql
+    with pytest.raises(WireError, match="field 'ledger' must be a string"):
+        dec_status({"rev": "0001-01-01T00:00:00Z", "ledger": 5})
+
+
 def test_server_values() -> None:
     texts = [f.text for f in SERVER_FRAMES]
     stat = dec_status(decode_body(parse_frame(texts[0]))["res"])
@@ -456,7 +468,8 @@ watches = st.builds(Watch, top=names, keys=st.lists(names, max_size=3).map(tuple
 notes = st.builds(Note, mon=ints64, watch=st.lists(watches, max_size=2).map(tuple))
 updates = st.builds(Update, rev=revs, evs=st.lists(events(), max_size=4).map(tuple),
                     note=st.lists(notes, max_size=2).map(tuple))
-statuses = st.builds(Status, rev=revs, mig=names, on=revs, off=revs)
+statuses = st.builds(Status, rev=revs, mig=names, on=revs, off=revs,
+                     ledger=st.just("") | st.from_regex(r"[0-9a-f]{32}", fullmatch=True))
 conflicts = st.builds(
     Conflict, top=names, key=names, cmd=st.sampled_from(list(Cmd)), reason=names,
     fields=st.lists(names, max_size=3).map(tuple), theirs=st.none() | args, rev=revs, usr=names,
