@@ -501,7 +501,9 @@ class SyncMachine:
                       last_error=(f"the hub's schema version {st.mig} differs from this "
                                   f"satellite's {mine}: sync stopped, nothing was changed; "
                                   "use a new data directory for this hub (outpost connect URL "
-                                  "--data NEWDIR), or connect this one back to its own hub"))
+                                  "--data NEWDIR), or connect this one back to its own hub; "
+                                  "`outpost carry OLD_DIR --data NEWDIR` then copies this "
+                                  "replica's edits not synced yet into the new one"))
             self._out.append(Close("schema mismatch"))
             self._reset_conn()
             return
@@ -514,7 +516,8 @@ class SyncMachine:
                 f"{format_rev(mine_rev)}: it does not hold the ledger this replica came from "
                 "(another hub, a restore of an older backup, or a hub still catching up); "
                 "nothing was sent or changed, retrying later. For another ledger, use a new "
-                "data directory (outpost connect URL --data NEWDIR)"))
+                "data directory (outpost connect URL --data NEWDIR); `outpost carry OLD_DIR "
+                "--data NEWDIR` then copies this replica's edits not synced yet into it"))
             self._drop("hub behind the replica")
             return
         self._set(phase=Phase.CATCHUP, since=now, hub_rev=st.rev, hub_mig=st.mig,
