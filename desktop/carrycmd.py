@@ -36,7 +36,10 @@ up to it (the hub then detects conflicts as for any edit); otherwise its base is
 replica's revision, and where the hub changed since what the edit depends on, it is queued
 as a conflict (`outpost conflicts`, `outpost resolve UID --keep mine|theirs`): never
 overwritten silently. Actions the new schema refuses are listed and nothing is carried,
-unless --drop-invalid-fields."""
+unless --drop-invalid-fields.
+
+After a restore of an older backup, --accepted also copies the edits the hub had accepted
+after that backup (it lost them; the old replica's receipts hold them)."""
 
 
 def add_carry(sub: Any, common: Any) -> None:
@@ -48,6 +51,9 @@ def add_carry(sub: Any, common: Any) -> None:
     p.add_argument("--rejected", action="store_true",
                    help="also copy its rejected transactions not resolved yet (as conflicts "
                    "to resolve here)")
+    p.add_argument("--accepted", action="store_true",
+                   help="also copy the edits its hub accepted that this hub does not have (a "
+                   "restore of an older backup lost them); only for the same ledger")
     p.add_argument("--drop-invalid-fields", action="store_true",
                    help="leave out the fields the new schema refuses (instead of refusing to "
                    "carry); a change left without fields is left out")
@@ -79,7 +85,7 @@ def cmd_carry(args: argparse.Namespace) -> int:
         while True:
             old = Satellite(old_dd, read_only=True)
             try:
-                plan = plan_carry(old, new, rejected=args.rejected,
+                plan = plan_carry(old, new, rejected=args.rejected, accepted=args.accepted,
                                   drop_invalid=args.drop_invalid_fields)
                 tries += 1
                 if tries >= _READ_TRIES or not old.changed():
@@ -116,6 +122,7 @@ def _report(args: argparse.Namespace, plan: CarryPlan, rev: int) -> None:
     lines = [f"{verb} {n['carried']} transactions: {n['pending']} pending"
              + (f" ({n['rebased']} on this replica's revision {format_rev(rev)}: their "
                 "records' history differs from the old replica's)" if n["rebased"] else "")
+             + (f" ({n['lost']} accepted by the old hub, lost by this one)" if n["lost"] else "")
              + f", {n['conflicts']} conflicts, {n['rejected']} rejected; "
              f"{n['already']} already here or on the hub; {n['invalid']} invalid actions"]
     if n["dropped_fields"]:

@@ -32,6 +32,11 @@ Decisions (``docs/satellite.md``, "Carrying edits to a new data directory"):
   schema requires, is reported as above).
 - **Rejected** transactions not resolved are carried only when asked (``rejected=True``):
   still rejected, with their error and conflicts, to be resolved in the new satellite.
+- **Accepted but lost**: a hub restored from an older backup lost what it accepted after
+  the backup; the old replica's receipts still hold those edits. Asked (``accepted=True``),
+  the accepted transactions whose uid the new replica does not hold are carried as pending
+  (same rules; counted as ``lost``). Only for the same ledger: against another one they
+  would publish the old ledger's history again.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from sqlalchemy import select
 
 from core.errors import OutpostError, ValidationError
 from core.ledger.protocols import HistoryEntry, Ledger
@@ -78,6 +84,7 @@ class CarryItem:
         err, conflicts: why it is rejected (``conflict`` and ``rejected``).
         kept_base: its base is the old one (else the new replica's revision).
         dropped: ``top key field`` of every field dropped as invalid.
+        lost: accepted by the old hub, unknown to the new one (``accepted=True``).
     """
 
     trans: Trans
@@ -87,6 +94,7 @@ class CarryItem:
     conflicts: tuple[Conflict, ...] = ()
     kept_base: bool = True
     dropped: tuple[str, ...] = ()
+    lost: bool = False
 
 
 @dataclass
@@ -108,6 +116,7 @@ class CarryPlan:
             "rebased": sum(1 for i in pend if not i.kept_base),
             "conflicts": sum(1 for i in self.items if i.kind == CONFLICT),
             "rejected": sum(1 for i in self.items if i.kind == REJECTED),
+            "lost": sum(1 for i in self.items if i.lost),
             "already": len(self.already),
             "invalid": len(self.invalid),
             "emptied": len(self.emptied),
@@ -119,7 +128,7 @@ PENDING, CONFLICT, REJECTED = "pending", "conflict", "rejected"
 
 
 def plan_carry(old: Satellite, new: Satellite, *, rejected: bool = False,
-               drop_invalid: bool = False) -> CarryPlan:
+               accepted: bool = False, drop_invalid: bool = False) -> CarryPlan:
     """Decide what carrying ``old``'s edits not synced yet into ``new`` does (module
     docstring). Reads both, changes neither.
 
@@ -127,21 +136,27 @@ def plan_carry(old: Satellite, new: Satellite, *, rejected: bool = False,
         old: the satellite to carry from (opened read-only).
         new: the satellite to carry into.
         rejected: carry rejected transactions not resolved as well.
+        accepted: carry, as pending, the transactions the old hub accepted whose uid the new
+            replica does not hold (what a restore of an older backup lost) as well.
         drop_invalid: drop fields the new schema refuses instead of refusing their
             transaction.
     """
-    states = [ReceiptState.PENDING] + ([ReceiptState.REJECTED] if rejected else [])
+    states = [ReceiptState.PENDING, *([ReceiptState.REJECTED] if rejected else []),
+              *([ReceiptState.ACCEPTED] if accepted else [])]
     rows = old.queue.rows(states)
     plan = CarryPlan()
     if not rows:
         return plan
-    have = {r["uid"] for r in new.queue.rows_of([r["uid"] for r in rows])}
+    uids = [r["uid"] for r in rows]
+    have = {r["uid"] for r in new.queue.rows_of(uids)} | _on_hub(new, uids)
     hist = _Histories(old.replica.read, new.replica.read)
     now = new.rev()
     for r in rows:
         uid = r["uid"]
-        if uid in have or new.replica.ledger.uid_rev(uid) is not None:
-            plan.already.append(uid)
+        lost = r["state"] == ReceiptState.ACCEPTED.value
+        if uid in have:
+            if not lost:  # accepted ones the hub has: the usual case, not worth a count
+                plan.already.append(uid)
             continue
         trans = Queue.trans_of(r)
         acts, dropped, bad = _fit(new.project, trans, drop_invalid)
@@ -153,8 +168,10 @@ def plan_carry(old: Satellite, new: Satellite, *, rejected: bool = False,
             continue
         trans = Trans(tuple(acts), base=trans.base, created=trans.created, extra=trans.extra,
                       uid=uid)
-        kind = PENDING if r["state"] == ReceiptState.PENDING.value else REJECTED
-        keep = trans.base <= now and all(hist.same_until(s, trans.base) for s in _sigs(acts))
+        kind = REJECTED if r["state"] == ReceiptState.REJECTED.value else PENDING
+        # a zero base is "no base" to the hub (mod/del on whatever is there): never kept
+        keep = 0 < trans.base <= now and all(hist.same_until(s, trans.base)
+                                             for s in _sigs(acts))
         err = ""
         conflicts: tuple[Conflict, ...] = ()
         if kind == REJECTED:
@@ -170,8 +187,22 @@ def plan_carry(old: Satellite, new: Satellite, *, rejected: bool = False,
             trans = Trans(trans.acts, base=now, created=trans.created, extra=trans.extra,
                           uid=uid)
         plan.items.append(CarryItem(trans, r["resolves"] or "", kind, err, conflicts, keep,
-                                    tuple(dropped)))
+                                    tuple(dropped), lost))
     return plan
+
+
+def _on_hub(new: Satellite, uids: Sequence[str]) -> set[str]:
+    """Those of ``uids`` the new replica holds as applied on the hub (it records the uid of
+    every revision it replicates)."""
+    led = new.replica.ledger
+    u = led.tables.uid
+    out: set[str] = set()
+    with led.engine.connect() as conn:
+        for i in range(0, len(uids), 500):
+            out.update(conn.execute(select(u.c.uid).where(u.c.uid.in_(uids[i:i + 500])))
+                       .scalars())
+        conn.rollback()
+    return out
 
 
 def _sigs(acts: Sequence[Action]) -> list[Sig]:

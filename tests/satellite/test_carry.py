@@ -279,3 +279,41 @@ async def test_carry_refuses_its_own_directory(tmp_path: Path, project: Project)
     assert rc == 1 and "another one" in err and out == ""
     rc, out, err = await cli(a, "carry", str(tmp_path / "missing"))
     assert rc == 1 and "there is no data directory" in err
+
+
+async def test_accepted_edits_a_restore_lost_are_carried_on_request(
+        tmp_path: Path, project: Project) -> None:
+    from core.ledger import ops
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    led1 = SqlLedger(f"sqlite:///{tmp_path / 'hub1.db'}", project)
+    async with Hub(led1, port=0) as hub1:
+        assert (await cli(old, "connect", hub1.url))[0] == 0
+        await pub(old, "s1", "new", "name=A")
+        assert (await cli(old, "sync", "--once"))[0] == 0
+        ops.backup(led1, tmp_path / "b.ledger")
+        lost_new = await pub(old, "s2", "new", "name=B")
+        lost_mod = await pub(old, "s1", "mod", "lat=2.5")
+        assert (await cli(old, "sync", "--once"))[0] == 0
+    led1.close()
+    pending = await pub(old, "s3", "new", "name=C")
+    led2 = ops.restore(tmp_path / "b.ledger", f"sqlite:///{tmp_path / 'hub2.db'}", project)
+    async with Hub(led2, port=0) as hub2:
+        assert (await cli(new, "connect", hub2.url))[0] == 0
+        assert (await cli(new, "sync", "--once"))[0] == 0
+        before = hashes(old)
+        rc, out, err = await cli(new, "carry", str(old))
+        assert rc == 0 and json.loads(out)["uids"] == [pending], err
+        rc, out, err = await cli(new, "carry", str(old), "--accepted")
+        res = json.loads(out)
+        assert rc == 0 and res["uids"] == [lost_new, lost_mod] and res["lost"] == 2, res
+        assert res["already"] == 1 and res["conflicts"] == 0 and res["rebased"] == 0, res
+        assert (await cli(new, "sync", "--once"))[0] == 0
+        rc, out, _ = await cli(new, "carry", str(old), "--accepted")
+        assert json.loads(out)["carried"] == 0
+        counts = uid_counts(led2)
+        assert [counts[u] for u in (pending, lost_new, lost_mod)] == [1, 1, 1]
+        assert led2.state(SITE, "s1")["lat"] == 2.5  # type: ignore[index]
+        assert led2.state(SITE, "s2") is not None and led2.state(SITE, "s3") is not None
+        unchanged(before, old)
+    led2.close()
