@@ -41,7 +41,7 @@ Decisions (``docs/satellite.md``, "Carrying edits to a new data directory"):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,8 +49,8 @@ import orjson
 from sqlalchemy import select
 
 from core.errors import OutpostError, ValidationError
-from core.ledger.protocols import HistoryEntry, Ledger
-from core.model import Action, Cmd, Conflict, Sig, Trans
+from core.ledger.sql import replay
+from core.model import Action, Cmd, Conflict, Event, Sig, Trans
 from core.revision import Rev, format_rev
 from core.satellite.api import ReceiptState
 from core.satellite.queue import Queue
@@ -149,16 +149,15 @@ def plan_carry(old: Satellite, new: Satellite, *, rejected: bool = False,
         return plan
     uids = [r["uid"] for r in rows]
     have = {r["uid"] for r in new.queue.rows_of(uids)} | _on_hub(new, uids)
-    hist = _Histories(old.replica.read, new.replica.read)
+    todo = [(r, Queue.trans_of(r)) for r in rows if r["uid"] not in have]
+    hist = _Histories(old, new, (Sig(a.top, a.key) for _, t in todo for a in t.acts))
     now = new.rev()
-    for r in rows:
+    for r in rows:  # the uids already here, counted (accepted ones the hub has: the usual)
+        if r["uid"] in have and r["state"] != ReceiptState.ACCEPTED.value:
+            plan.already.append(r["uid"])
+    for r, trans in todo:
         uid = r["uid"]
         lost = r["state"] == ReceiptState.ACCEPTED.value
-        if uid in have:
-            if not lost:  # accepted ones the hub has: the usual case, not worth a count
-                plan.already.append(uid)
-            continue
-        trans = Queue.trans_of(r)
         acts, dropped, bad = _fit(new.project, trans, drop_invalid)
         if bad:
             plan.invalid.extend(bad)
@@ -178,7 +177,7 @@ def plan_carry(old: Satellite, new: Satellite, *, rejected: bool = False,
             err = r["err"] or "rejected by the hub"
             conflicts = tuple(dec_conflict(x) for x in orjson.loads(r["conflicts"] or "[]"))
         if not keep:
-            collide = [c for a in acts if (c := _collision(old, new, hist, a, trans.base))]
+            collide = [c for a in acts if (c := _collision(new, hist, a, trans.base))]
             if collide and kind == PENDING:
                 kind, conflicts = CONFLICT, tuple(collide)
                 err = (f"carried from another replica: the hub changed {len(collide)} of its "
@@ -249,36 +248,57 @@ def _model(proj: Project, top: str) -> Any:
 
 
 class _Histories:
-    """The histories of records in the old and the new replica, read once each."""
+    """The events of the records a carry touches, in the old and the new replica, read in
+    one read per topic and 500 records (a read per record cost 3 ms: 5,000 edits took 44 s),
+    and the new replica's records now."""
 
-    def __init__(self, old: Ledger, new: Ledger):
-        self._led = (old, new)
-        self._h: tuple[dict[Sig, list[HistoryEntry]], dict[Sig, list[HistoryEntry]]] = ({}, {})
-
-    def of(self, which: int, s: Sig) -> list[HistoryEntry]:
-        h = self._h[which].get(s)
-        if h is None:
-            h = self._h[which][s] = self._led[which].history(s.top, s.key)
-        return h
+    def __init__(self, old: Satellite, new: Satellite, sigs: Iterable[Sig]):
+        by_top: dict[str, list[str]] = {}
+        for sg in sigs:
+            by_top.setdefault(sg.top, []).append(sg.key)
+        self._old, self._new = old, new
+        self._ev: tuple[dict[Sig, list[Event]], dict[Sig, list[Event]]] = ({}, {})
+        self._now: dict[Sig, dict[str, Any]] = {}
+        for top, keys in by_top.items():
+            for which, sat in enumerate((old, new)):
+                for key, evs in sat.replica.ledger.events_of(top, keys).items():
+                    self._ev[which][Sig(top, key)] = evs
+            if _model(new.project, top) is not None:
+                for key, st in new.replica.read.states_of(top, keys).items():
+                    self._now[Sig(top, key)] = st
 
     def same_until(self, s: Sig, base: Rev) -> bool:
         """Whether both replicas hold the same changes of ``s`` up to ``base``."""
-        return ([(h.rev, h.cmd, h.arg) for h in self.of(0, s) if h.rev <= base]
-                == [(h.rev, h.cmd, h.arg) for h in self.of(1, s) if h.rev <= base])
+        return ([(e.rev, e.cmd, e.arg) for e in self._ev[0].get(s, ()) if e.rev <= base]
+                == [(e.rev, e.cmd, e.arg) for e in self._ev[1].get(s, ()) if e.rev <= base])
+
+    def was(self, s: Sig, base: Rev) -> dict[str, Any] | None:
+        """The old replica's record at ``base`` (as ``Ledger.state`` folds it)."""
+        st = replay(e for e in self._ev[0].get(s, ()) if e.rev <= base).get(s)
+        return None if st is None else self._old.project.model(s.top).full(st[0])
+
+    def now(self, s: Sig) -> dict[str, Any] | None:
+        """The new replica's record now."""
+        return self._now.get(s)
+
+    def last(self, s: Sig) -> tuple[Rev, str]:
+        """The revision and user of the new replica's last change of ``s``."""
+        evs = self._ev[1].get(s)
+        if not evs:
+            return 0, ""
+        au = self._new.replica.read.audit(evs[-1].rev)
+        return evs[-1].rev, au.usr if au is not None else ""
 
 
-def _collision(old: Satellite, new: Satellite, hist: _Histories, a: Action,
-               base: Rev) -> Conflict | None:
+def _collision(new: Satellite, hist: _Histories, a: Action, base: Rev) -> Conflict | None:
     """How the hub's state of ``a``'s record now differs from what the user saw (the old
     replica at ``base``) on what ``a`` depends on, as a conflict; ``None`` when it does not."""
-    was = old.state_at(a.top, a.key, base)
-    now = new.replica.read.state(a.top, a.key)
+    sg = Sig(a.top, a.key)
+    was, now = hist.was(sg, base), hist.now(sg)
     names = new.project.model(a.top).field_names()
-    last = hist.of(1, Sig(a.top, a.key))
-    rev, usr = (last[-1].rev, last[-1].usr) if last else (0, "")
     if (was is None) != (now is None):
         reason = "created" if now is not None else "deleted"
-        return Conflict(a.top, a.key, a.cmd, reason, (), _some(now, names), rev, usr)
+        return Conflict(a.top, a.key, a.cmd, reason, (), _some(now, names), *hist.last(sg))
     if was is None or now is None:
         return None  # neither has it: made (or deleted) by the edits carried with it
     if a.cmd == Cmd.MOD:
@@ -289,7 +309,8 @@ def _collision(old: Satellite, new: Satellite, hist: _Histories, a: Action,
         reason = "modified"
     if not diff:
         return None
-    return Conflict(a.top, a.key, a.cmd, reason, diff, {f: now.get(f) for f in diff}, rev, usr)
+    return Conflict(a.top, a.key, a.cmd, reason, diff, {f: now.get(f) for f in diff},
+                    *hist.last(sg))
 
 
 def _some(state: Mapping[str, Any] | None, names: Sequence[str]) -> dict[str, Any] | None:

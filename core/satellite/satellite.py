@@ -423,11 +423,8 @@ class Satellite:
         self._writable()
         if not items:
             return
-        with self.queue._conn(None) as conn:
-            for trans, resolves, err, conflicts in items:
-                self.queue.add(trans, auth=self._is_auth(trans), resolves=resolves, conn=conn)
-                if err:
-                    self.queue.reject(trans.uid, err, conflicts, conn)
+        self.queue.add_many([(t, self._is_auth(t), resolves, err, conflicts)
+                             for t, resolves, err, conflicts in items])
         self._refresh(persist=True)
         self._notify(Change(records=self._sigs([a for t, *_ in items for a in t.acts]),
                             status=True, receipts=True))

@@ -14,6 +14,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
+from core.errors import ValidationError
 from core.ledger.memory import MemLedger
 from core.ledger.sql import SqlLedger
 from core.model import Action, Cmd
@@ -317,3 +320,43 @@ async def test_accepted_edits_a_restore_lost_are_carried_on_request(
         assert led2.state(SITE, "s2") is not None and led2.state(SITE, "s3") is not None
         unchanged(before, old)
     led2.close()
+
+
+async def test_another_ledger_edits_are_compared_with_the_hubs_records(
+        tmp_path: Path, project: Project) -> None:
+    """Another ledger (same schema): the histories differ, so each edit's base is the new
+    replica's revision and each action is compared with the hub's record: a field the hub
+    holds another value of than the old replica had is a conflict, an equal one is not. A
+    run is stored whole or not at all."""
+    async with Hub(MemLedger(project), port=0) as a, Hub(MemLedger(project), port=0) as b:
+        old = Satellite(tmp_path / "old", project)
+        old.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A", "lat": 1.0})])
+        await SyncClient(old, a.url, rnd=random.Random(0)).sync_once(10)
+        lat = old.pub([Action(SITE, "s1", Cmd.MOD, {"lat": 2.0})])
+        name = old.pub([Action(SITE, "s1", Cmd.MOD, {"name": "X"})])
+        old.close()
+        w = Satellite(tmp_path / "w", project)
+        w.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A", "lat": 5.0})])
+        await SyncClient(w, b.url, rnd=random.Random(0)).sync_once(10)
+        w.close()
+        new = Satellite(tmp_path / "new", project)
+        await SyncClient(new, b.url, rnd=random.Random(0)).sync_once(10)
+        ro = Satellite(tmp_path / "old", read_only=True)
+        plan = plan_carry(ro, new)
+        ro.close()
+        assert [(i.trans.uid, i.kind, i.kept_base, i.trans.base) for i in plan.items] == [
+            (lat, "conflict", False, new.rev()), (name, "pending", False, new.rev())]
+        c = plan.items[0].conflicts
+        assert [(x.reason, x.fields, x.theirs) for x in c] == [
+            ("field changed", ("lat",), {"lat": 5.0})]
+        rows = [(i.trans, i.resolves, i.err, i.conflicts) for i in plan.items]
+        with pytest.raises(ValidationError, match="already queued"):
+            new.carry_in([*rows, rows[0]])
+        assert new.receipts() == []  # nothing of the run was stored
+        new.carry_in(rows)
+        assert [(r.uid, r.state) for r in new.receipts()] == [
+            (lat, "rejected"), (name, "pending")]
+        await SyncClient(new, b.url, rnd=random.Random(0)).sync_once(10)
+        assert b.ledger.state(SITE, "s1") == {
+            "name": "X", "lat": 5.0, "region": None, "lon": None, "notes": None}
+        new.close()
