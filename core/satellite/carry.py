@@ -36,7 +36,8 @@ Decisions (``docs/satellite.md``, "Carrying edits to a new data directory"):
   the backup; the old replica's receipts still hold those edits. Asked (``accepted=True``),
   the accepted transactions whose uid the new replica does not hold are carried as pending
   (same rules; counted as ``lost``). Only for the same ledger: against another one they
-  would publish the old ledger's history again.
+  would publish the old ledger's history again (refused when both replicas store a ledger
+  id, ``sat_meta`` ``ledger``, and the ids differ).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from typing import Any
 import orjson
 from sqlalchemy import select
 
-from core.errors import OutpostError, ValidationError
+from core.errors import ConfigError, OutpostError, ValidationError
 from core.ledger.sql import replay
 from core.model import Action, Cmd, Conflict, Event, Sig, Trans
 from core.revision import Rev, format_rev
@@ -138,9 +139,20 @@ def plan_carry(old: Satellite, new: Satellite, *, rejected: bool = False,
         rejected: carry rejected transactions not resolved as well.
         accepted: carry, as pending, the transactions the old hub accepted whose uid the new
             replica does not hold (what a restore of an older backup lost) as well.
+
+    Raises:
+        ConfigError: ``accepted`` while the replicas name different ledgers (their ids, in
+            ``sat_meta`` ``ledger``, once the sync stores them).
         drop_invalid: drop fields the new schema refuses instead of refusing their
             transaction.
     """
+    if accepted:
+        mine, theirs = old.queue.get_meta("ledger", ""), new.queue.get_meta("ledger", "")
+        if mine and theirs and mine != theirs:
+            raise ConfigError(
+                f"{old.data.path} holds ledger {mine}, {new.data.path} ledger {theirs}: the "
+                "edits the old hub accepted belong to another ledger and are not carried; "
+                "leave out --accepted to carry the edits not synced yet")
     states = [ReceiptState.PENDING, *([ReceiptState.REJECTED] if rejected else []),
               *([ReceiptState.ACCEPTED] if accepted else [])]
     rows = old.queue.rows(states)

@@ -360,3 +360,25 @@ async def test_another_ledger_edits_are_compared_with_the_hubs_records(
         assert b.ledger.state(SITE, "s1") == {
             "name": "X", "lat": 5.0, "region": None, "lon": None, "notes": None}
         new.close()
+
+
+def test_accepted_edits_of_another_ledger_are_refused(tmp_path: Path, project: Project) -> None:
+    """With ledger ids stored (sat_meta 'ledger', once the sync stores the hub's), --accepted
+    between replicas of different ledgers is refused: it would republish the other's
+    history."""
+    from core.errors import ConfigError
+
+    old = Satellite(tmp_path / "old", project)
+    old.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A"})])
+    old.queue.set_meta("ledger", "one")
+    old.close()
+    new = Satellite(tmp_path / "new", project)
+    new.queue.set_meta("ledger", "two")
+    ro = Satellite(tmp_path / "old", read_only=True)
+    try:
+        assert len(plan_carry(ro, new).items) == 1  # pending edits: the base rule decides
+        with pytest.raises(ConfigError, match="another ledger"):
+            plan_carry(ro, new, accepted=True)
+    finally:
+        ro.close()
+        new.close()
