@@ -139,12 +139,12 @@ def plan_carry(old: Satellite, new: Satellite, *, rejected: bool = False,
         rejected: carry rejected transactions not resolved as well.
         accepted: carry, as pending, the transactions the old hub accepted whose uid the new
             replica does not hold (what a restore of an older backup lost) as well.
+        drop_invalid: drop fields the new schema refuses instead of refusing their
+            transaction.
 
     Raises:
         ConfigError: ``accepted`` while the replicas name different ledgers (their ids, in
             ``sat_meta`` ``ledger``, once the sync stores them).
-        drop_invalid: drop fields the new schema refuses instead of refusing their
-            transaction.
     """
     if accepted:
         mine, theirs = old.queue.get_meta("ledger", ""), new.queue.get_meta("ledger", "")
