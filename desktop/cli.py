@@ -5,7 +5,7 @@
     outpost                      open the app with the last profile (first run: a dialog)
     outpost demo [--two]         start a local demo hub and open the app connected to it
     outpost app [--data DIR] [--hub URL] [--token TOKEN] [--profile NAME]
-    outpost connect|pub|sync|status|show|history|conflicts|resolve|import|export ...
+    outpost connect|pub|sync|status|show|history|conflicts|resolve|import|export|carry ...
 
 This module imports no Qt: the headless commands (``desktop.headless``) run without PySide6;
 the GUI modules are imported only when a window is opened.
@@ -28,6 +28,8 @@ Headless commands (no GUI; every one takes --data DIR and --json):
   show / history   records, and the changes of one record
   conflicts        the conflict inbox; resolve UID --keep mine|theirs
   import / export  CSV in and out
+  carry OLD_DIR    copy the edits not synced yet of a data directory that can no longer
+                   sync (hub restored from an older backup, another schema or ledger) here
 Run `outpost COMMAND --help` for the options of one command.
 
 Quick start: `outpost demo --two` opens two windows on a local demo hub, so you can edit

@@ -1,7 +1,7 @@
 """The headless ``outpost`` commands: a scriptable satellite without the GUI.
 
 ``desktop.cli`` dispatches ``connect|pub|sync|status|show|history|conflicts|resolve|import|
-export`` here (:func:`add_commands` + :func:`run`); ``python -m desktop.headless ...`` works
+export|carry`` here (:func:`add_commands` + :func:`run`); ``python -m desktop.headless ...`` works
 standalone (:func:`main`).
 
 Contract (scripts and black-box tests rely on it): every command takes ``--data DIR``
@@ -43,7 +43,7 @@ from core.wire import dumps, enc_action
 __all__ = ["COMMANDS", "add_commands", "main", "run"]
 
 COMMANDS = ("connect", "pub", "sync", "status", "show", "history", "conflicts", "resolve",
-            "import", "export")
+            "import", "export", "carry")
 IMPORT_BATCH = 500
 IMPORT_BYTES = 256 * 1024  # encoded actions per transaction at most (a long-text CSV)
 
@@ -139,6 +139,9 @@ def add_commands(sub: Any) -> None:
                    help=f"add a {REV_COLUMN} column (the revision exported at): importing the "
                    "file back then makes fields others changed since conflicts, not overwrites")
     _common(p)
+    from desktop.carrycmd import add_carry
+
+    add_carry(sub, _common)
 
 
 def _out(args: argparse.Namespace, obj: Any, text: str) -> None:
@@ -782,10 +785,17 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _carry(args: argparse.Namespace) -> int:
+    from desktop.carrycmd import cmd_carry
+
+    return cmd_carry(args)
+
+
 _HANDLERS = {
     "connect": _cmd_connect, "pub": _cmd_pub, "sync": _cmd_sync, "status": _cmd_status,
     "show": _cmd_show, "history": _cmd_history, "conflicts": _cmd_conflicts,
     "resolve": _cmd_resolve, "import": _cmd_import, "export": _cmd_export,
+    "carry": _carry,
 }
 
 
@@ -794,7 +804,7 @@ def run(args: argparse.Namespace) -> int:
     for name, value in vars(args).items():
         # bytes that are not UTF-8 on the command line come as lone surrogates
         # (surrogateescape): they could be neither stored nor sent (paths can: opened as is)
-        if name in ("file", "data"):
+        if name in ("file", "data", "old"):
             continue
         for v in value if isinstance(value, list) else [value]:
             if isinstance(v, str) and not v.isprintable() and _not_utf8(v):

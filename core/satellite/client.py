@@ -236,7 +236,8 @@ class SyncClient:
                 "another ledger (use a new --data DIR for this hub), a restore of an older "
                 "backup (what the hub lost is in this replica only: ask its operator), or a "
                 "hub of a cluster still catching up (retry in a moment); nothing was sent "
-                "or changed")
+                "or changed. To keep this replica's edits not synced yet: `outpost carry "
+                "OLD_DIR --data NEWDIR` (docs/satellite.md)")
         if not ok:
             if m.phase == Phase.STOPPED and info.last_error:
                 raise HubError(f"sync with {self.url} stopped: {info.last_error}")

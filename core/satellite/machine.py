@@ -524,7 +524,9 @@ class SyncMachine:
                       last_error=(f"the hub's schema version {st.mig} differs from this "
                                   f"satellite's {mine}: sync stopped, nothing was changed; "
                                   "use a new data directory for this hub (outpost connect URL "
-                                  "--data NEWDIR), or connect this one back to its own hub"))
+                                  "--data NEWDIR), or connect this one back to its own hub; "
+                                  "`outpost carry OLD_DIR --data NEWDIR` then copies this "
+                                  "replica's edits not synced yet into the new one"))
             self._out.append(Close("schema mismatch"))
             self._reset_conn()
             return
@@ -536,7 +538,9 @@ class SyncMachine:
                                   "(another hub, or another project with the same schema): "
                                   "sync stopped, nothing was sent or changed; use a new "
                                   "--data DIR for this hub (outpost connect URL --data "
-                                  "NEWDIR), or connect this one back to the hub of its ledger"))
+                                  "NEWDIR), or connect this one back to the hub of its ledger; "
+                                  "`outpost carry OLD_DIR --data NEWDIR` then copies this "
+                                  "replica's edits not synced yet into it"))
             self._out.append(Close("another ledger"))
             self._reset_conn()
             return
@@ -549,7 +553,8 @@ class SyncMachine:
                 f"{format_rev(mine_rev)}: it does not hold the ledger this replica came from "
                 "(another hub, a restore of an older backup, or a hub still catching up); "
                 "nothing was sent or changed, retrying later. For another ledger, use a new "
-                "data directory (outpost connect URL --data NEWDIR)"))
+                "data directory (outpost connect URL --data NEWDIR); `outpost carry OLD_DIR "
+                "--data NEWDIR` then copies this replica's edits not synced yet into it"))
             self.behind = (st.rev, mine_rev)
             self._drop("hub behind the replica")
             return

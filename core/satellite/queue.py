@@ -239,6 +239,35 @@ class Queue:
                 raise ValidationError(f"transaction uid {trans.uid} is already queued") from exc
             raise
 
+    def add_many(self, items: Sequence[tuple[Trans, bool, str, str, Sequence[Conflict]]],
+                 conn: Connection | None = None) -> None:
+        """Append transactions in order with one ``executemany`` (``outpost carry``): each
+        ``(trans, auth, resolves, err, conflicts)`` is pending, or rejected when ``err``.
+
+        Raises:
+            ValidationError: a uid is already queued (nothing of them was stored).
+            StorageError: the database failed.
+        """
+        if not items:
+            return
+        rows = [(t.uid, t.base, t.created, _j([enc_action(a) for a in t.acts]),
+                 _j(t.extra) if t.extra else None,
+                 (ReceiptState.REJECTED if err else ReceiptState.PENDING).value, 0, err,
+                 _j([enc_conflict(x) for x in conflicts]) if err else None, "", resolves,
+                 "", int(auth)) for t, auth, resolves, err, conflicts in items]
+        try:
+            with self._conn(conn) as c:
+                self._mark(r[0] for r in rows)
+                c.exec_driver_sql(
+                    "INSERT INTO sat_receipt (uid, base, created, acts, extra, state, rev, err, "
+                    "conflicts, local_err, resolves, resolved_by, auth) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        except (IntegrityError, StorageError) as exc:
+            if isinstance(exc, IntegrityError) or isinstance(exc.__cause__, IntegrityError):
+                raise ValidationError("a carried transaction's uid is already queued: "
+                                      "nothing was stored") from exc
+            raise
+
     def accept(self, uid: str, rev: int, conn: Connection | None = None) -> bool:
         """Mark a pending transaction accepted at ``rev``; False when it was not pending."""
         with self._conn(conn) as c:

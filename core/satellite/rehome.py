@@ -30,7 +30,8 @@ def same_ledger(dd: DataDir, url: str, before: str, have: Project, proj: Project
     if have.version != proj.version:
         raise ConfigError(
             f"the hub at {url} has schema version {proj.version}, the replica in {dd.path} "
-            f"{have.version}: nothing was changed; use a new --data DIR for this hub{back}")
+            f"{have.version}: nothing was changed; use a new --data DIR for this hub{back}"
+            f"{_carry(dd)}")
     sat = Satellite(dd, read_only=True)  # the caller holds the lock: no writer meanwhile
     try:
         mine = sat.rev()
@@ -42,11 +43,16 @@ def same_ledger(dd: DataDir, url: str, before: str, have: Project, proj: Project
             f"this replica came from another ledger: the hub at {url} serves ledger "
             f"{hub.ledger}, the replica in {dd.path} holds ledger {lid} (another hub, or "
             "another project with the same schema): nothing was changed; use a new --data "
-            f"DIR for this hub{back}")
+            f"DIR for this hub{back}{_carry(dd)}")
     if hub.rev < mine:
         at = f"at revision {format_rev(hub.rev)}" if hub.rev else "empty"
         raise ConfigError(
             f"the hub at {url} is {at}, behind the replica in "
             f"{dd.path} ({format_rev(mine)}): it does not hold the ledger this replica came "
             "from (another hub, a restore of an older backup, or a hub still catching up): "
-            f"nothing was changed; use a new --data DIR for this hub{back}")
+            f"nothing was changed; use a new --data DIR for this hub{back}{_carry(dd)}")
+
+
+def _carry(dd: DataDir) -> str:
+    return (f"; `outpost carry {dd.path} --data DIR` then copies this replica's edits not "
+            "synced yet into it")

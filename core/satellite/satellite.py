@@ -32,7 +32,7 @@ from core.errors import ConfigError, ConflictError, StorageError, ValidationErro
 from core.ids import new_uid
 from core.ledger.protocols import HistoryEntry
 from core.ledger.rules import Later, conflict_of, plan
-from core.model import Action, Cmd, Sig, Trans, Update
+from core.model import Action, Cmd, Conflict, Sig, Trans, Update
 from core.revision import ZERO_REV, Rev
 from core.satellite.api import (
     Change,
@@ -411,6 +411,27 @@ class Satellite:
         self._after_pub(trans, seq, also=rec.acts)
         self._refresh(persist=False, changed=set())  # the resolved receipt leaves
         return new
+
+    def carry_in(self, items: Sequence[tuple[Trans, str, str, Sequence[Conflict]]]) -> None:
+        """Queue transactions carried from another data directory (``outpost carry``,
+        :mod:`core.satellite.carry`), in order and in ONE commit: all or none. Each
+        ``(trans, resolves, err, conflicts)`` keeps its uid, base, creation time and extra;
+        with ``err`` it is stored rejected (a conflict for the user to resolve), else pending.
+
+        Raises:
+            ValidationError: a uid is already queued (nothing was stored).
+            StorageError: the database failed (nothing was stored).
+        """
+        self._writable()
+        if not items:
+            return
+        self.queue.add_many([(t, self._is_auth(t), resolves, err, conflicts)
+                             for t, resolves, err, conflicts in items])
+        self._refresh(persist=True)
+        self._notify(Change(records=self._sigs([a for t, *_ in items for a in t.acts]),
+                            status=True, receipts=True))
+        if self.on_local is not None:
+            self.on_local()
 
     # -- SyncStore (for the sync machine) ----------------------------------------------------
 

@@ -1,0 +1,141 @@
+"""``outpost carry OLD_DIR --data NEW``: the edits not synced yet of a data directory that can
+no longer sync, queued in a new one connected to the hub (:mod:`core.satellite.carry`).
+
+No Qt is imported here (a headless command, dispatched by ``desktop.headless``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from core.errors import ConfigError
+from core.revision import format_rev
+from core.satellite.carry import CONFLICT, PENDING, CarryPlan, plan_carry
+from core.satellite.config import DataDir
+from core.satellite.satellite import Satellite
+
+__all__ = ["add_carry", "cmd_carry"]
+
+_READ_TRIES = 20
+
+DESCRIPTION = """\
+Copy the edits not synced yet (pending transactions) of OLD_DIR, a data directory that can no
+longer sync (its hub was restored from an older backup, its schema changed, it holds another
+ledger, or its replica is damaged), into the queue of --data DIR, a data directory already
+connected to the hub and synced (`outpost connect URL --data DIR`, `outpost sync --once
+--data DIR`). Then `outpost sync --once --data DIR` sends them.
+
+OLD_DIR is only read, never changed. Each transaction keeps its uid, so a second run copies
+nothing twice and one the hub has already applied is answered as accepted, never applied
+again. Its base revision is kept when the new replica holds the same changes of its records
+up to it (the hub then detects conflicts as for any edit); otherwise its base is the new
+replica's revision, and where the hub changed since what the edit depends on, it is queued
+as a conflict (`outpost conflicts`, `outpost resolve UID --keep mine|theirs`): never
+overwritten silently. Actions the new schema refuses are listed and nothing is carried,
+unless --drop-invalid-fields.
+
+After a restore of an older backup, --accepted also copies the edits the hub had accepted
+after that backup (it lost them; the old replica's receipts hold them)."""
+
+
+def add_carry(sub: Any, common: Any) -> None:
+    """Register ``carry`` on an argparse ``subparsers`` object (``common`` adds --data/--json)."""
+    p = sub.add_parser("carry", help="copy another data directory's edits not synced yet "
+                       "into this one", description=DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("old", metavar="OLD_DIR", help="the data directory to copy from (only read)")
+    p.add_argument("--rejected", action="store_true",
+                   help="also copy its rejected transactions not resolved yet (as conflicts "
+                   "to resolve here)")
+    p.add_argument("--accepted", action="store_true",
+                   help="also copy the edits its hub accepted that this hub does not have (a "
+                   "restore of an older backup lost them); only for the same ledger")
+    p.add_argument("--drop-invalid-fields", action="store_true",
+                   help="leave out the fields the new schema refuses (instead of refusing to "
+                   "carry); a change left without fields is left out")
+    p.add_argument("--dry-run", action="store_true", help="say what would be copied; copy "
+                   "nothing")
+    common(p)
+
+
+def cmd_carry(args: argparse.Namespace) -> int:
+    """Run ``outpost carry``; returns the exit code (1 when something could not be carried)."""
+    new_dd, old_dd = DataDir(args.data), DataDir(args.old)
+    old_dd.check_readable()
+    new_dd.check_readable()
+    if os.path.samefile(old_dd.path, new_dd.path):
+        raise ConfigError(f"{old_dd.path} is the data directory given with --data: carry "
+                          "copies from another one (`outpost carry OLD_DIR --data NEW_DIR`)")
+    if not new_dd.schema_file.exists():
+        raise ConfigError(f"no schema in {new_dd.path}: run `outpost connect URL --data "
+                          f"{new_dd.path}` and `outpost sync --once --data {new_dd.path}` first")
+    new = Satellite(new_dd)
+    try:
+        st = new.status()
+        if not st.hub or not st.last_sync:
+            raise ConfigError(
+                f"{new_dd.path} has not synced with a hub yet: run `outpost sync --once "
+                f"--data {new_dd.path}` first (after `outpost connect URL`), so the edits are "
+                "compared with the hub's records")
+        tries = 0
+        while True:
+            old = Satellite(old_dd, read_only=True)
+            try:
+                plan = plan_carry(old, new, rejected=args.rejected, accepted=args.accepted,
+                                  drop_invalid=args.drop_invalid_fields)
+                tries += 1
+                if tries >= _READ_TRIES or not old.changed():
+                    break  # a process that has OLD_DIR open committed meanwhile: read again
+            finally:
+                old.close()
+        if not plan.invalid and not args.dry_run:
+            new.carry_in([(i.trans, i.resolves, i.err, i.conflicts) for i in plan.items])
+        rev = new.rev()
+    finally:
+        new.close()
+    _report(args, plan, rev)
+    if plan.invalid:
+        print(f"outpost: {len({i.uid for i in plan.invalid})} transaction(s) of {old_dd.path} "
+              "have changes the new schema refuses (listed above): nothing was carried; "
+              "rerun with --drop-invalid-fields to leave those fields out", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _report(args: argparse.Namespace, plan: CarryPlan, rev: int) -> None:
+    n = plan.counts()
+    if args.json:
+        print(json.dumps({
+            **n, "dry_run": args.dry_run, "rev": format_rev(rev),
+            "uids": [i.trans.uid for i in plan.items],
+            "conflict_uids": [i.trans.uid for i in plan.items if i.kind == CONFLICT],
+            "already_uids": plan.already, "emptied_uids": plan.emptied,
+            "invalid_actions": [{"uid": i.uid, "topic": i.top, "key": i.key,
+                                 "reason": i.reason} for i in plan.invalid],
+            "dropped": [f for i in plan.items for f in i.dropped]}))
+        return
+    verb = "would carry" if args.dry_run or plan.invalid else "carried"
+    lines = [f"{verb} {n['carried']} transactions: {n['pending']} pending"
+             + (f" ({n['rebased']} on this replica's revision {format_rev(rev)}: their "
+                "records' history differs from the old replica's)" if n["rebased"] else "")
+             + (f" ({n['lost']} accepted by the old hub, lost by this one)" if n["lost"] else "")
+             + f", {n['conflicts']} conflicts, {n['rejected']} rejected; "
+             f"{n['already']} already here or on the hub; {n['invalid']} invalid actions"]
+    if n["dropped_fields"]:
+        lines.append(f"fields left out: {', '.join(f for i in plan.items for f in i.dropped)}")
+    if plan.emptied:
+        lines.append(f"left out, nothing left once those fields were dropped: "
+                     f"{', '.join(plan.emptied)}")
+    for i in plan.items:
+        if i.kind != PENDING:
+            lines.append(f"{i.kind}\t{i.trans.uid}\t{i.err}")
+    for b in plan.invalid:
+        lines.append(f"invalid\t{b.uid}\t{b.top}\t{b.key}\t{b.reason}")
+    if n["conflicts"] or n["rejected"]:
+        lines.append("see `outpost conflicts` and resolve them with `outpost resolve UID "
+                     "--keep mine|theirs`")
+    print("\n".join(lines))

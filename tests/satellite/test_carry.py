@@ -1,0 +1,384 @@
+"""`outpost carry OLD --data NEW`: a satellite stuck for good (its hub restored from an older
+backup, another schema) hands its edits not synced yet to a new data directory, each
+exactly once, conflicts visible, OLD unchanged. Real SQLite data directories, real hubs on
+127.0.0.1, the CLI as subprocesses (`outpost-hub backup/restore` too)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import random
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from core.errors import ValidationError
+from core.ledger.memory import MemLedger
+from core.ledger.sql import SqlLedger
+from core.model import Action, Cmd
+from core.satellite.carry import plan_carry
+from core.satellite.client import Backoff, SyncClient
+from core.satellite.satellite import Satellite
+from core.schema import Project, parse_project
+from hubserver.server import Hub
+from tests.satellite.test_cli import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+SITE = "field.site"
+
+
+async def hub_cli(*args: str) -> tuple[int, str, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hubserver.cli", *args, cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def hashes(d: Path) -> dict[str, str]:
+    return {str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def unchanged(before: dict[str, str], d: Path) -> None:
+    """Every file of ``d`` is as it was; a reader of a WAL database may only have left an
+    empty ``-wal`` and the ``-shm`` index (docs/satellite.md, "Readers need no lock")."""
+    after = hashes(d)
+    for name, h in before.items():
+        assert after.get(name) == h, name
+    for name in set(after) - set(before):
+        assert name.endswith("-shm") or (name.endswith("-wal") and
+                                         (d / name).stat().st_size == 0), name
+
+
+async def pub(data: Path, key: str, cmd: str, *fields: str) -> str:
+    rc, out, err = await cli(data, "pub", SITE, key, cmd, *fields)
+    assert rc == 0, err
+    return str(json.loads(out)["uid"])
+
+
+def uid_counts(led: SqlLedger) -> Counter[str]:
+    return Counter(a.uid for a in led.audits(0, led.rev()) if a.uid)
+
+
+async def test_carry_after_the_hub_was_restored_from_an_older_backup(
+        tmp_path: Path, project: Project) -> None:
+    old, new, other = tmp_path / "old", tmp_path / "new", tmp_path / "other"
+    db1, db2, bak = tmp_path / "hub1.db", tmp_path / "hub2.db", tmp_path / "b.ledger"
+    led1 = SqlLedger(f"sqlite:///{db1}", project)
+    async with Hub(led1, port=0) as hub1:
+        assert (await cli(old, "connect", hub1.url))[0] == 0
+        await pub(old, "s1", "new", "name=A")
+        await pub(old, "s2", "new", "name=B", "lat=1.5")
+        assert (await cli(old, "sync", "--once"))[0] == 0
+        rc, _, err = await hub_cli("backup", str(bak), "--db", str(db1))
+        assert rc == 0, err
+        # accepted after the backup: the restore loses them on the hub
+        await pub(old, "s3", "new", "name=C")
+        await pub(old, "s1", "mod", "lat=9.5")
+        assert (await cli(old, "sync", "--once"))[0] == 0
+    led1.close()
+    # offline edits, never synced
+    p_mod = await pub(old, "s2", "mod", "name=B2")        # the hub's s2 changes meanwhile
+    p_new = await pub(old, "s4", "new", "name=D")
+    p_lost = await pub(old, "s3", "mod", "name=C2")       # s3 is gone from the restored hub
+    p_note = await pub(old, "s1", "mod", "notes=checked")  # s1 lost lat, not notes
+    p_del = await pub(old, "s2", "mod", "region=north")    # lat/name of s2 differ, not region
+
+    rc, _, err = await hub_cli("restore", str(bak), "--db", str(db2))
+    assert rc == 0, err
+    led2 = SqlLedger(f"sqlite:///{db2}", project)
+    async with Hub(led2, port=0) as hub2:
+        # stuck: the restored hub is behind the replica; the message names carry
+        rc, _, err = await cli(old, "connect", hub2.url)
+        assert rc == 1 and "behind the replica" in err and "outpost carry" in err, err
+        assert (await cli(other, "connect", hub2.url))[0] == 0
+        assert (await cli(other, "sync", "--once"))[0] == 0
+        await pub(other, "s2", "mod", "name=Theirs")
+        assert (await cli(other, "sync", "--once"))[0] == 0
+
+        assert (await cli(new, "carry", str(old)))[0] == 1  # not connected yet
+        assert (await cli(new, "connect", hub2.url))[0] == 0
+        rc, _, err = await cli(new, "carry", str(old))
+        assert rc == 1 and "sync --once" in err, err  # connected, never synced
+        assert (await cli(new, "sync", "--once"))[0] == 0
+        before = hashes(old)
+
+        rc, out, err = await cli(new, "carry", str(old), "--dry-run")
+        assert rc == 0, err
+        dry = json.loads(out)
+        assert dry["dry_run"] and dry["carried"] == 5
+        rc, out, _ = await cli(new, "status")
+        assert json.loads(out)["pending"] == 0  # a dry run queues nothing
+
+        rc, out, err = await cli(new, "carry", str(old))
+        assert rc == 0, err
+        res = json.loads(out)
+        assert res["carried"] == 5 and res["already"] == 0 and res["invalid"] == 0, res
+        # s3 is gone from the hub: its history differs from the old replica's, so the edit is
+        # compared with the hub's record now, a conflict. s2's history up to the edit's base is
+        # the old replica's: the base is kept and the hub judges the change made since
+        assert res["conflict_uids"] == [p_lost], res
+        assert res["pending"] == 4 and res["rebased"] == 1  # s1: the lat the hub lost
+        rc, out, _ = await cli(new, "conflicts")
+        shown = {c["uid"]: c for c in json.loads(out)}
+        assert set(shown) == {p_mod, p_lost}  # p_mod: marked by the replica's rebase at once
+        assert shown[p_lost]["conflicts"][0]["reason"] == "deleted"
+        assert shown[p_mod]["state"] == "pending" and shown[p_lost]["state"] == "rejected"
+        assert (await cli(new, "sync", "--once"))[0] == 0
+        rc, out, _ = await cli(new, "conflicts")
+        shown = {c["uid"]: c for c in json.loads(out)}
+        assert set(shown) == {p_mod, p_lost} and shown[p_mod]["state"] == "rejected"
+        assert shown[p_mod]["conflicts"][0]["fields"] == ["name"]
+
+        # text output and a second run: nothing twice
+        rc, out, err = await cli(new, "carry", str(old), json_out=False)
+        assert rc == 0 and "carried 0 transactions" in out and "5 already" in out, out
+        rc, out, _ = await cli(new, "resolve", p_lost, "--keep", "mine")
+        assert rc == 0
+        assert (await cli(new, "resolve", p_mod, "--keep", "theirs"))[0] == 0
+        assert (await cli(new, "sync", "--once"))[0] == 0
+        rc, out, _ = await cli(new, "carry", str(old))
+        assert json.loads(out)["carried"] == 0 and json.loads(out)["already"] == 5
+
+        # a third directory synced before new sent them: it carries them too, and the
+        # hub's uid check answers them as accepted, never applied twice
+        late = tmp_path / "late"
+        assert (await cli(late, "connect", hub2.url))[0] == 0
+        assert (await cli(late, "sync", "--once"))[0] == 0
+        rc, out, _ = await cli(late, "carry", str(old))
+        res = json.loads(out)
+        assert res["already"] == 3 and res["carried"] == 2, res  # not on the hub: again
+        assert (await cli(late, "sync", "--once"))[0] == 0
+
+        counts = uid_counts(led2)
+        for u in (p_new, p_note, p_del):
+            assert counts[u] == 1, (u, counts)
+        assert counts[p_mod] == 0 and counts[p_lost] == 0  # conflicts: never sent
+        assert max(counts.values()) == 1
+        s1, s2, s3, s4 = (led2.state(SITE, k) for k in ("s1", "s2", "s3", "s4"))
+        assert s1 is not None and s1["notes"] == "checked" and s1["lat"] is None
+        assert s2 is not None and s2["name"] == "Theirs" and s2["region"] == "north"
+        assert s3 is not None and s3["name"] == "C2"  # kept mine: made again
+        assert s4 is not None and s4["name"] == "D"
+        unchanged(before, old)
+    led2.close()
+
+
+async def test_a_kept_base_lets_the_hub_detect_conflicts(tmp_path: Path,
+                                                         project: Project) -> None:
+    """Same ledger, same history of the records: the base is kept, so a change made on the
+    hub after it is a conflict the hub reports, and one of another field merges."""
+    async with Hub(MemLedger(project), port=0) as hub:
+        old = Satellite(tmp_path / "old", project)
+        old.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A", "lat": 1.0})])
+        await SyncClient(old, hub.url, rnd=random.Random(0), backoff=Backoff(0.05, 0.2)
+                         ).sync_once(10)
+        mine = old.pub([Action(SITE, "s1", Cmd.MOD, {"name": "Mine"})])
+        merged = old.pub([Action(SITE, "s1", Cmd.MOD, {"region": "r"})])
+        other = Satellite(tmp_path / "other", project)
+        await SyncClient(other, hub.url, rnd=random.Random(0)).sync_once(10)
+        other.pub([Action(SITE, "s1", Cmd.MOD, {"name": "Theirs", "lat": 2.0})])
+        await SyncClient(other, hub.url, rnd=random.Random(0)).sync_once(10)
+        new = Satellite(tmp_path / "new", project)
+        await SyncClient(new, hub.url, rnd=random.Random(0)).sync_once(10)
+        old.close()
+        old = Satellite(tmp_path / "old", read_only=True)
+        plan = plan_carry(old, new)
+        old.close()
+        assert [(i.trans.uid, i.kind, i.kept_base) for i in plan.items] == [
+            (mine, "pending", True), (merged, "pending", True)]
+        new.carry_in([(i.trans, i.resolves, i.err, i.conflicts) for i in plan.items])
+        assert {r.uid for r in new.receipts()} == {mine, merged}
+        await SyncClient(new, hub.url, rnd=random.Random(0)).sync_once(10)
+        by_uid = {r.uid: r for r in new.receipts()}
+        assert by_uid[mine].state == "rejected" and by_uid[mine].conflicts
+        assert by_uid[merged].state == "accepted"
+        assert hub.ledger.state(SITE, "s1") == {
+            "name": "Theirs", "lat": 2.0, "region": "r", "lon": None, "notes": None}
+        new.close()
+        other.close()
+
+
+async def test_another_schema_invalid_actions_are_reported_or_their_fields_dropped(
+        tmp_path: Path, project: Project) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    async with Hub(MemLedger(project), port=0) as hub:
+        assert (await cli(old, "connect", hub.url))[0] == 0
+        assert (await cli(old, "sync", "--once"))[0] == 0
+    bad = await pub(old, "s1", "new", "name=A", "lat=1.5")
+    only = await pub(old, "s1", "mod", "lat=2.5")
+    ok = await pub(old, "s2", "new", "name=B")
+    # the new schema has no lat
+    smaller = parse_project({"project": {"name": "outpost-demo"}, "field": {"site": {
+        "display": "name", "fields": {"name": {"type": "str", "required": True},
+                                      "region": {"type": "str"}}}}})
+    async with Hub(MemLedger(smaller), port=0) as hub:
+        rc, _, err = await cli(old, "connect", hub.url)
+        assert rc == 1 and "schema version" in err and "outpost carry" in err, err
+        assert (await cli(new, "connect", hub.url))[0] == 0
+        assert (await cli(new, "sync", "--once"))[0] == 0
+        before = hashes(old)
+        rc, out, err = await cli(new, "carry", str(old))
+        assert rc == 1 and "nothing was carried" in err and "--drop-invalid-fields" in err
+        res = json.loads(out)
+        assert [(i["uid"], i["topic"], i["key"]) for i in res["invalid_actions"]] == [
+            (bad, SITE, "s1"), (only, SITE, "s1")]
+        assert "lat" in res["invalid_actions"][0]["reason"]
+        rc, out, _ = await cli(new, "status")
+        assert json.loads(out)["pending"] == 0
+        rc, out, err = await cli(new, "carry", str(old), "--drop-invalid-fields")
+        assert rc == 0, err
+        res = json.loads(out)
+        # the mod set only lat: nothing is left of it
+        assert res["carried"] == 2 and res["uids"] == [bad, ok], res
+        assert res["invalid"] == 0 and res["emptied_uids"] == [only]
+        assert res["dropped"] == [f"{SITE} s1 lat"]  # of the carried ones
+        assert (await cli(new, "sync", "--once"))[0] == 0
+        assert hub.ledger.state(SITE, "s1") == {"name": "A", "region": None}
+        unchanged(before, old)
+
+
+async def test_rejected_transactions_are_carried_on_request(tmp_path: Path,
+                                                            project: Project) -> None:
+    old, new, other = tmp_path / "old", tmp_path / "new", tmp_path / "other"
+    async with Hub(MemLedger(project), port=0) as hub:
+        for d in (old, other):
+            assert (await cli(d, "connect", hub.url))[0] == 0
+        await pub(old, "s1", "new", "name=A")
+        assert (await cli(old, "sync", "--once"))[0] == 0
+        assert (await cli(other, "sync", "--once"))[0] == 0
+        await pub(other, "s1", "mod", "name=Theirs")
+        lost = await pub(old, "s1", "mod", "name=Mine")
+        assert (await cli(other, "sync", "--once"))[0] == 0
+        assert (await cli(old, "sync", "--once"))[0] == 0  # rejected: a conflict
+        assert (await cli(new, "connect", hub.url))[0] == 0
+        assert (await cli(new, "sync", "--once"))[0] == 0
+        rc, out, _ = await cli(new, "carry", str(old))
+        assert rc == 0 and json.loads(out)["carried"] == 0
+        rc, out, _ = await cli(new, "carry", str(old), "--rejected")
+        res = json.loads(out)
+        assert rc == 0
+        assert res["carried"] == 1 and res["rejected"] == 1 and res["uids"] == [lost], res
+        out = (await cli(new, "conflicts"))[1]
+        assert [c["uid"] for c in json.loads(out)] == [lost]
+        assert (await cli(new, "resolve", lost, "--keep", "mine"))[0] == 0
+        assert (await cli(new, "sync", "--once"))[0] == 0
+        assert hub.ledger.state(SITE, "s1")["name"] == "Mine"  # type: ignore[index]
+
+
+async def test_carry_refuses_its_own_directory(tmp_path: Path, project: Project) -> None:
+    a = tmp_path / "a"
+    async with Hub(MemLedger(project), port=0) as hub:
+        assert (await cli(a, "connect", hub.url))[0] == 0
+        assert (await cli(a, "sync", "--once"))[0] == 0
+    rc, out, err = await cli(a, "carry", str(a))
+    assert rc == 1 and "another one" in err and out == ""
+    rc, out, err = await cli(a, "carry", str(tmp_path / "missing"))
+    assert rc == 1 and "there is no data directory" in err
+
+
+async def test_accepted_edits_a_restore_lost_are_carried_on_request(
+        tmp_path: Path, project: Project) -> None:
+    from core.ledger import ops
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    led1 = SqlLedger(f"sqlite:///{tmp_path / 'hub1.db'}", project)
+    async with Hub(led1, port=0) as hub1:
+        assert (await cli(old, "connect", hub1.url))[0] == 0
+        await pub(old, "s1", "new", "name=A")
+        assert (await cli(old, "sync", "--once"))[0] == 0
+        ops.backup(led1, tmp_path / "b.ledger")
+        lost_new = await pub(old, "s2", "new", "name=B")
+        lost_mod = await pub(old, "s1", "mod", "lat=2.5")
+        assert (await cli(old, "sync", "--once"))[0] == 0
+    led1.close()
+    pending = await pub(old, "s3", "new", "name=C")
+    led2 = ops.restore(tmp_path / "b.ledger", f"sqlite:///{tmp_path / 'hub2.db'}", project)
+    async with Hub(led2, port=0) as hub2:
+        assert (await cli(new, "connect", hub2.url))[0] == 0
+        assert (await cli(new, "sync", "--once"))[0] == 0
+        before = hashes(old)
+        rc, out, err = await cli(new, "carry", str(old))
+        assert rc == 0 and json.loads(out)["uids"] == [pending], err
+        rc, out, err = await cli(new, "carry", str(old), "--accepted")
+        res = json.loads(out)
+        assert rc == 0 and res["uids"] == [lost_new, lost_mod] and res["lost"] == 2, res
+        assert res["already"] == 1 and res["conflicts"] == 0 and res["rebased"] == 0, res
+        assert (await cli(new, "sync", "--once"))[0] == 0
+        rc, out, _ = await cli(new, "carry", str(old), "--accepted")
+        assert json.loads(out)["carried"] == 0
+        counts = uid_counts(led2)
+        assert [counts[u] for u in (pending, lost_new, lost_mod)] == [1, 1, 1]
+        assert led2.state(SITE, "s1")["lat"] == 2.5  # type: ignore[index]
+        assert led2.state(SITE, "s2") is not None and led2.state(SITE, "s3") is not None
+        unchanged(before, old)
+    led2.close()
+
+
+async def test_another_ledger_edits_are_compared_with_the_hubs_records(
+        tmp_path: Path, project: Project) -> None:
+    """Another ledger (same schema): the histories differ, so each edit's base is the new
+    replica's revision and each action is compared with the hub's record: a field the hub
+    holds another value of than the old replica had is a conflict, an equal one is not. A
+    run is stored whole or not at all."""
+    async with Hub(MemLedger(project), port=0) as a, Hub(MemLedger(project), port=0) as b:
+        old = Satellite(tmp_path / "old", project)
+        old.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A", "lat": 1.0})])
+        await SyncClient(old, a.url, rnd=random.Random(0)).sync_once(10)
+        lat = old.pub([Action(SITE, "s1", Cmd.MOD, {"lat": 2.0})])
+        name = old.pub([Action(SITE, "s1", Cmd.MOD, {"name": "X"})])
+        old.close()
+        w = Satellite(tmp_path / "w", project)
+        w.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A", "lat": 5.0})])
+        await SyncClient(w, b.url, rnd=random.Random(0)).sync_once(10)
+        w.close()
+        new = Satellite(tmp_path / "new", project)
+        await SyncClient(new, b.url, rnd=random.Random(0)).sync_once(10)
+        ro = Satellite(tmp_path / "old", read_only=True)
+        plan = plan_carry(ro, new)
+        ro.close()
+        assert [(i.trans.uid, i.kind, i.kept_base, i.trans.base) for i in plan.items] == [
+            (lat, "conflict", False, new.rev()), (name, "pending", False, new.rev())]
+        c = plan.items[0].conflicts
+        assert [(x.reason, x.fields, x.theirs) for x in c] == [
+            ("field changed", ("lat",), {"lat": 5.0})]
+        rows = [(i.trans, i.resolves, i.err, i.conflicts) for i in plan.items]
+        with pytest.raises(ValidationError, match="already queued"):
+            new.carry_in([*rows, rows[0]])
+        assert new.receipts() == []  # nothing of the run was stored
+        new.carry_in(rows)
+        assert [(r.uid, r.state) for r in new.receipts()] == [
+            (lat, "rejected"), (name, "pending")]
+        await SyncClient(new, b.url, rnd=random.Random(0)).sync_once(10)
+        assert b.ledger.state(SITE, "s1") == {
+            "name": "X", "lat": 5.0, "region": None, "lon": None, "notes": None}
+        new.close()
+
+
+def test_accepted_edits_of_another_ledger_are_refused(tmp_path: Path, project: Project) -> None:
+    """With ledger ids stored (sat_meta 'ledger', once the sync stores the hub's), --accepted
+    between replicas of different ledgers is refused: it would republish the other's
+    history."""
+    from core.errors import ConfigError
+
+    old = Satellite(tmp_path / "old", project)
+    old.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A"})])
+    old.queue.set_meta("ledger", "one")
+    old.close()
+    new = Satellite(tmp_path / "new", project)
+    new.queue.set_meta("ledger", "two")
+    ro = Satellite(tmp_path / "old", read_only=True)
+    try:
+        assert len(plan_carry(ro, new).items) == 1  # pending edits: the base rule decides
+        with pytest.raises(ConfigError, match="another ledger"):
+            plan_carry(ro, new, accepted=True)
+    finally:
+        ro.close()
+        new.close()
