@@ -1,6 +1,6 @@
 """Hub users and their tokens, in a small SQLite file next to the hub database.
 
-A token is 32 random bytes (URL-safe base64); the file keeps only its SHA-256, which is
+A token is 32 random bytes (URL-safe base64, never starting with ``-``); the file keeps only its SHA-256, which is
 enough for a high-entropy secret (no salt or slow hash needed: nothing to brute-force).
 Lookups hash the presented token and compare with :func:`hmac.compare_digest` against every
 stored hash, so timing does not reveal how much of a token matched. The token is shown once,
@@ -18,14 +18,19 @@ import os
 import secrets
 import sqlite3
 import time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import ConfigError, StorageError
 
-__all__ = ["ROLES", "User", "Users", "hash_token", "parse_bearer"]
+__all__ = ["ROLES", "User", "Users", "hash_token", "new_token", "parse_bearer"]
 
 ROLES = ("reader", "writer")
+
+_CONTROL = frozenset({"Cc", "Cf", "Zl", "Zp"})
+"""Unicode categories refused in user names: control and format characters, line and
+paragraph separators (a name is printed on one line, tab-separated, and in logs)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS hub_user (
@@ -48,6 +53,15 @@ class User:
 def hash_token(token: str) -> str:
     """The stored form of a token: hex SHA-256 of its UTF-8 bytes."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    """A new token: 32 random bytes, URL-safe base64, never starting with ``-`` (on a command
+    line, ``--token -vYk…`` read as an option: argparse refused it)."""
+    while True:
+        token = secrets.token_urlsafe(32)
+        if not token.startswith("-"):
+            return token
 
 
 def parse_bearer(header: str | None) -> str | None:
@@ -94,9 +108,14 @@ class Users:
         """
         if not name or not name.strip() or len(name) > 100:
             raise ConfigError(f"user name {name!r}: expected 1 to 100 characters")
+        bad = next((ch for ch in name if unicodedata.category(ch) in _CONTROL), None)
+        if bad is not None:
+            # a tab or newline broke `user list` (tab-separated) and the logs' lines
+            raise ConfigError(f"user name {name!r} holds the control character "
+                              f"U+{ord(bad):04X}: use letters, digits, spaces and punctuation")
         if role not in ROLES:
             raise ConfigError(f"role {role!r}: expected one of {', '.join(ROLES)}")
-        token = secrets.token_urlsafe(32)
+        token = new_token()
         try:
             with self._db:
                 self._db.execute(

@@ -214,7 +214,8 @@ def _ops(args: argparse.Namespace) -> int:
         restored.close()
         print(f"restore done: {args.file} -> {args.db} (rev {format_rev(rev)})")
         return 0
-    ledger = open_hub_ledger(args.db, project)
+    # an existing ledger only: a mistyped --db made an empty one and reported success
+    ledger = open_ledger(args.db, project, create=False)
     try:
         if args.cmd == "verify":
             problems = ops.verify(ledger)

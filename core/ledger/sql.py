@@ -65,7 +65,7 @@ from core.ledger.tables import (
     loads,
 )
 from core.model import Audit, Cmd, Event, Sig, Trans
-from core.revision import ZERO_REV, Rev, now_rev
+from core.revision import ZERO_REV, Rev, format_rev, now_rev
 from core.schema import Project
 
 try:  # PostgreSQL support is optional: a desktop install may lack psycopg
@@ -109,12 +109,18 @@ def _normalize_url(url: str) -> str:
 
 
 def open_ledger(url_or_path: str | Path, project: Project, *,
-                synchronous: str = "FULL") -> SqlLedger:
-    """Open (or create) a SQL ledger from a URL or, for SQLite, a bare file path."""
+                synchronous: str = "FULL", create: bool = True) -> SqlLedger:
+    """Open (or create) a SQL ledger from a URL or, for SQLite, a bare file path
+    (``create=False``: only an existing one; see :class:`SqlLedger`)."""
     s = str(url_or_path)
     if "://" not in s:
         s = "sqlite:///" + str(Path(s).expanduser().resolve())
-    return SqlLedger(s, project, synchronous=synchronous)
+    return SqlLedger(s, project, synchronous=synchronous, create=create)
+
+
+NO_LEDGER_FIX = ("check --db: give the database the hub serves (the --db of `outpost-hub "
+                 "serve`); nothing was created")
+"""The fix named when a database holds no ledger (:class:`SqlLedger` with ``create=False``)."""
 
 
 def replay(evs: Iterable[Event],
@@ -166,6 +172,31 @@ def _where(url: Any) -> str:
     return str(url.render_as_string(hide_password=True))
 
 
+def _check_sqlite_ledger(url: str) -> None:
+    """Raise ConfigError when an SQLite ``url`` names a missing file or one without a ledger,
+    read without changing it (the engine's connect would create the file and switch it to
+    WAL). Other databases are checked once connected (:meth:`SqlLedger._open_tables`)."""
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or u.database in (None, "", ":memory:") \
+            or u.query.get("uri"):
+        return
+    path = Path(u.database)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file, so no ledger to read: {NO_LEDGER_FIX}")
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            found = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                "name = 'evt_meta'").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        raise ConfigError(f"{path} is not an Outpost ledger ({exc}): {NO_LEDGER_FIX}") from exc
+    if found is None:
+        raise ConfigError(f"{path} holds no Outpost ledger (no evt_meta table): "
+                          f"{NO_LEDGER_FIX}")
+
+
 class SqlLedger:
     """A ledger stored in SQLite or PostgreSQL (Publisher and Replicator).
 
@@ -174,6 +205,9 @@ class SqlLedger:
             ``postgresql+psycopg://...`` (plain ``postgresql://`` is accepted).
         project: the schema. A database made with another schema version is refused.
         synchronous: SQLite's ``PRAGMA synchronous`` (``FULL`` for the hub; see the module doc).
+        create: make the ledger's tables when the database has none (False: refuse such a
+            database, and a missing SQLite file, without creating or changing anything: the
+            operations that read an existing ledger, ``verify`` and ``backup``).
 
     Attributes:
         engine: the SQLAlchemy engine (others may run their own transactions on it).
@@ -184,14 +218,19 @@ class SqlLedger:
     Raises:
         SchemaError: the database holds another schema version.
         StorageError: the database cannot be opened.
+        ConfigError: ``create=False`` and the database holds no ledger.
     """
 
-    def __init__(self, url: str, project: Project, *, synchronous: str = "FULL"):
+    def __init__(self, url: str, project: Project, *, synchronous: str = "FULL",
+                 create: bool = True):
         sync = synchronous.upper()
         if sync not in _SYNC:
             raise ValueError(f"synchronous={synchronous!r}: expected one of {', '.join(_SYNC)}")
         self._project = project
         self._url = _normalize_url(url)
+        self._create = create
+        if not create:
+            _check_sqlite_ledger(self._url)  # before the engine: connecting makes the file
         self.tables: LedgerTables = build_tables(project)
         self.metadata = self.tables.metadata
         try:
@@ -210,8 +249,12 @@ class SqlLedger:
         self._pub_lock = threading.Lock()  # one publish at a time on self._pub
         self._pub: Any = None  # the publisher's pooled connection, kept (see _batch)
         self._pub_pool: Any = None  # the pool it came from (engine.dispose() replaces it)
-        with self._guard("opening the ledger"):
-            self._open()
+        try:
+            with self._guard("opening the ledger"):
+                self._open()
+        except BaseException:
+            self.engine.dispose()  # a refused database (schema version, no ledger) stays shut
+            raise
 
     # -- setup ---------------------------------------------------------------------------------
 
@@ -281,6 +324,9 @@ class SqlLedger:
 
     def _open_tables(self) -> None:
         meta = self.tables.meta
+        if not self._create and not inspect(self.engine).has_table(meta.name):
+            raise ConfigError(f"{self._where} holds no Outpost ledger (no {meta.name} table): "
+                              f"{NO_LEDGER_FIX}")
         if inspect(self.engine).has_table(meta.name):
             with self.engine.connect() as conn:
                 row = conn.execute(select(meta.c.version, meta.c.definition)).first()
@@ -602,7 +648,8 @@ class SqlLedger:
                     have[Sig(topic, row[0])] = (st.values(row), int(row[-1]))
             conn.rollback()
         if meta_rev < max_rev:
-            problems.append(f"ledger revision {meta_rev} is before the last event's {max_rev}")
+            problems.append(f"ledger revision {format_rev(meta_rev)} is before the last "
+                            f"event's {format_rev(max_rev)}")
         for sig in sorted(set(folded) | set(have), key=lambda s: (s.top, s.key)):
             want, got = folded.get(sig), have.get(sig)
             if got is None:
@@ -807,7 +854,8 @@ class SqlLedger:
         cur_rev, last_id = self._read_meta(conn)
         if rev < cur_rev:
             raise ValidationError(
-                f"replicate to revision {rev} but the ledger is at {cur_rev}: replicas only "
+                f"replicate to revision {format_rev(rev)} but the ledger is at "
+                f"{format_rev(cur_rev)}: replicas only "
                 "move forward; resync from the current revision")
         fresh = [e for e in evs if e.rev > cur_rev]
         for top in {e.top for e in fresh}:
