@@ -1,10 +1,11 @@
 """Hub users and their tokens, in a small SQLite file next to the hub database.
 
-A token is 32 random bytes (URL-safe base64, never starting with ``-``); the file keeps only its SHA-256, which is
-enough for a high-entropy secret (no salt or slow hash needed: nothing to brute-force).
-Lookups hash the presented token and compare with :func:`hmac.compare_digest` against every
-stored hash, so timing does not reveal how much of a token matched. The token is shown once,
-by ``outpost-hub user add``; it cannot be recovered, only replaced.
+A token is 32 random bytes (URL-safe base64, never starting with ``-``); the file keeps only
+its SHA-256, which is enough for a high-entropy secret (no salt or slow hash needed: nothing
+to brute-force). Lookups hash the presented token and compare with
+:func:`hmac.compare_digest` against every stored hash, so timing does not reveal how much of
+a token matched. The token is shown once, by ``outpost-hub user add``; it cannot be
+recovered, only replaced.
 
 Clients send it in the opening handshake as ``Authorization: Bearer <token>`` (never in the
 URL: URLs end up in logs).

@@ -134,7 +134,8 @@ def test_restore_with_a_changed_schema_rebuilds_the_state(sql_url: str, project:
     try:
         assert led.project.version == changed.version
         assert led.events(ZERO_REV) == src.events(ZERO_REV)
-        assert led.states(SITE) == {k: {**v, "elevation": None} for k, v in src.states(SITE).items()}
+        want = {k: {**v, "elevation": None} for k, v in src.states(SITE).items()}
+        assert led.states(SITE) == want
         assert led.verify() == []
         assert led.publish(Trans((new("e1", elevation=1200),), base=led.rev()), "x").rev
     finally:
