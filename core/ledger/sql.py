@@ -52,7 +52,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from core.errors import ConfigError, OutpostError, SchemaError, StorageError, ValidationError
+from core.errors import (
+    ConfigError,
+    OutpostError,
+    SchemaError,
+    StorageError,
+    UnstorableError,
+    ValidationError,
+)
 from core.ledger.protocols import HistoryEntry, PubResult
 from core.ledger.sql_batch import chunks, event_of, event_rows, publish_batch
 from core.ledger.sql_replicate import plan_states, write_states
@@ -170,6 +177,27 @@ def _where(url: Any) -> str:
 
         return unquote(urlsplit(url.database).path)
     return str(url.render_as_string(hide_password=True))
+
+
+def _nul_in_ids(t: Trans) -> str:
+    """Why ``t``'s uid or a key of it cannot even be looked up on PostgreSQL (a NUL), or ""."""
+    if "\x00" in t.uid:
+        return "the transaction's uid holds a NUL character (U+0000): PostgreSQL cannot store it"
+    for a in t.acts:
+        if type(a.key) is str and "\x00" in a.key:
+            return (f"{a.cmd} {a.top}: key {a.key[:40]!r} holds a NUL character (U+0000): "
+                    "remove it; a PostgreSQL ledger cannot store it")
+    return ""
+
+
+def _is_data_error(exc: StorageError) -> bool:
+    """True when ``exc`` was caused by the values stored, not by the database's state:
+    PostgreSQL's data exceptions (SQLSTATE class 22: a NUL in text, a value too long or out
+    of range), SQLite's "string or blob too big". Storing the same again fails the same way."""
+    cause = exc.__cause__
+    cause = getattr(cause, "orig", None) or cause
+    return isinstance(cause, sqlite3.DataError) or (
+        _psycopg is not None and isinstance(cause, _psycopg.DataError))
 
 
 def _check_sqlite_ledger(url: str) -> None:
@@ -774,6 +802,59 @@ class SqlLedger:
             with suppress(*_GUARDED, SQLAlchemyError):
                 proxy.invalidate()
 
+    def _publish(self, items: Sequence[tuple[Trans, str]], now: Rev | None,
+                 ) -> list[PubResult | Exception]:
+        """:meth:`_batch_retry`, with the transactions the database cannot store for their
+        content (:class:`UnstorableError`) rejected one by one instead of failing the batch.
+
+        On PostgreSQL a uid or key with a NUL character is refused before the batch (its
+        reads would fail it; the schema refuses NUL in text, keys and refs). When the batch
+        still fails with a data error (SQLSTATE class 22, e.g. a value too long), each
+        transaction is published alone, in order, so that only the one at fault is rejected
+        (each in its own commit: a rare path).
+        """
+        bad: dict[int, Exception] = {}
+        if self._pg:
+            for i, (t, _usr) in enumerate(items):
+                why = _nul_in_ids(t)
+                if why:
+                    bad[i] = ValidationError(why)
+        if bad:
+            rest = [it for i, it in enumerate(items) if i not in bad]
+            done = iter(self._publish(rest, now) if rest else [])
+            return [bad[i] if i in bad else next(done) for i in range(len(items))]
+        try:
+            return self._batch_retry(items, now)
+        except StorageError as exc:
+            if not _is_data_error(exc):
+                raise
+            if len(items) == 1:
+                return [self._unstorable(exc)]
+        out: list[PubResult | Exception] = []
+        for i, item in enumerate(items):
+            try:
+                out.extend(self._batch_retry([item], now))
+            except StorageError as exc:
+                if not _is_data_error(exc):
+                    # the database failed meanwhile: the ones before are committed (their
+                    # results stand), the rest get the error
+                    out.extend(exc for _ in items[i:])
+                    break
+                out.append(self._unstorable(exc))
+        return out
+
+    def _unstorable(self, exc: StorageError) -> UnstorableError:
+        orig = exc.__cause__
+        orig = getattr(orig, "orig", None) or orig
+        msg = str(orig).strip().splitlines()[0] if orig is not None and str(orig).strip() \
+            else type(orig).__name__
+        # no database URL: the message goes to the user whose transaction it is
+        err = UnstorableError(f"the ledger's database cannot store this transaction: {msg}: "
+                              "change the value it names and publish it again; nothing of it "
+                              "was applied")
+        err.__cause__ = exc.__cause__
+        return err
+
     def _batch_retry(self, items: Sequence[tuple[Trans, str]], now: Rev | None,
                      ) -> list[PubResult | Exception]:
         # the write lock makes this unreachable between our own writers, but a uid stored by
@@ -803,7 +884,7 @@ class SqlLedger:
             ConflictError: nothing applied; names every colliding record.
             StorageError: the database failed (disk full, read only, locked); nothing applied.
         """
-        res = self._batch_retry([(trans, usr)], now)[0]
+        res = self._publish([(trans, usr)], now)[0]
         if isinstance(res, Exception):
             raise res
         return res
@@ -815,13 +896,15 @@ class SqlLedger:
         Each transaction is decided as if published alone after the ones before it (it sees
         their records, revisions and events); a rejected one (ValidationError, ConflictError)
         changes nothing and its error takes its place in the result. A uid given twice is
-        applied once (the second gets ``dup=True``). When the database itself fails, nothing
+        applied once (the second gets ``dup=True``). A transaction the database refuses for
+        its content gets an :class:`UnstorableError` (a ValidationError: rejected) and the
+        others are published (see :meth:`_publish`). When the database itself fails, nothing
         is committed and every entry is that StorageError.
         """
         if not trans:
             return []
         try:
-            return self._batch_retry(trans, now)
+            return self._publish(trans, now)
         except StorageError as exc:
             return [exc for _ in trans]
 
