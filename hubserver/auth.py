@@ -25,7 +25,7 @@ from pathlib import Path
 
 from core.errors import ConfigError, StorageError
 
-__all__ = ["ROLES", "User", "Users", "hash_token", "new_token", "parse_bearer"]
+__all__ = ["ROLES", "User", "Users", "check_name", "hash_token", "new_token", "parse_bearer"]
 
 ROLES = ("reader", "writer")
 
@@ -54,6 +54,18 @@ class User:
 def hash_token(token: str) -> str:
     """The stored form of a token: hex SHA-256 of its UTF-8 bytes."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def check_name(name: str) -> None:
+    """Raise ConfigError when ``name`` cannot be a user name (the audit ``usr``): empty, over
+    100 characters, or holding a control or format character (a tab or newline broke the
+    tab-separated ``user list`` and log lines; a NUL cannot be stored by PostgreSQL)."""
+    if not name or not name.strip() or len(name) > 100:
+        raise ConfigError(f"user name {name!r}: expected 1 to 100 characters")
+    bad = next((ch for ch in name if unicodedata.category(ch) in _CONTROL), None)
+    if bad is not None:
+        raise ConfigError(f"user name {name!r} holds the control character "
+                          f"U+{ord(bad):04X}: use letters, digits, spaces and punctuation")
 
 
 def new_token() -> str:
@@ -107,13 +119,7 @@ class Users:
         Raises:
             ConfigError: an empty name or an unknown role.
         """
-        if not name or not name.strip() or len(name) > 100:
-            raise ConfigError(f"user name {name!r}: expected 1 to 100 characters")
-        bad = next((ch for ch in name if unicodedata.category(ch) in _CONTROL), None)
-        if bad is not None:
-            # a tab or newline broke `user list` (tab-separated) and the logs' lines
-            raise ConfigError(f"user name {name!r} holds the control character "
-                              f"U+{ord(bad):04X}: use letters, digits, spaces and punctuation")
+        check_name(name)
         if role not in ROLES:
             raise ConfigError(f"role {role!r}: expected one of {', '.join(ROLES)}")
         token = new_token()

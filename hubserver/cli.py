@@ -41,7 +41,7 @@ from core.revision import format_rev
 from core.satellite.machine import MAX_TRANS_BYTES
 from core.schema import Project, load_project
 from core.wire import dec_trans
-from hubserver.auth import ROLES, Users
+from hubserver.auth import ROLES, Users, check_name
 from hubserver.cluster import ClusterListener, is_postgres
 from hubserver.limits import MIN_MAX_MESSAGE, Limits
 from hubserver.server import Hub, is_loopback
@@ -246,6 +246,8 @@ def _tls(args: argparse.Namespace) -> ssl.SSLContext | None:
 
 
 async def _serve(args: argparse.Namespace) -> int:
+    if args.auth == "none":
+        check_name(args.user)  # the audit user of every publish
     if args.auth == "none" and not is_loopback(args.host):
         raise ConfigError(f"--auth none with --host {args.host}: without tokens the hub only "
                           "listens on loopback; add users with `outpost-hub user add NAME`")

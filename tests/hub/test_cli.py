@@ -228,6 +228,14 @@ def test_user_add_refuses_control_characters(tmp_path: Path, name: str,
     assert capsys.readouterr().out == ""  # nothing was added
 
 
+def test_serve_refuses_a_user_with_control_characters(tmp_path: Path) -> None:
+    r = subprocess.run(hub_cmd("serve", "--db", str(tmp_path / "hub.db"), "--port", "0",
+                               "--auth", "none", "--user", "ann\tbob"),
+                       capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=60)
+    assert r.returncode == 2 and "control character U+0009" in r.stderr
+    assert not (tmp_path / "hub.db").exists()
+
+
 def test_tokens_never_start_with_a_dash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import hubserver.auth as auth
 
