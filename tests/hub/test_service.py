@@ -79,7 +79,9 @@ def test_stat_reply_shape(svc: HubService) -> None:
     (out,) = svc.handle_sync("A", "evt.stat#1")
     assert isinstance(out, Send) and out.text.startswith("evt.stat#1\n")
     res = body(out)["res"]
-    assert res == {"rev": Z, "mig": svc.ledger.project.version, "on": Z, "off": Z}
+    # daql's Status, plus the hub's frame limit (Outpost extension)
+    assert res == {"rev": Z, "mig": svc.ledger.project.version, "on": Z, "off": Z,
+                   "max_message": svc.limits.max_message}
 
 
 def test_pub_reply_and_push_to_others_not_self(svc: HubService) -> None:
