@@ -711,7 +711,7 @@ class SyncMachine:
         head_text = dumps(head)
         budget = self.max_bytes
         room = self._hub_max - len(head_text) - _SAT_HEAD  # a transaction bigger never fits
-        if self._hub_max:
+        if room > 0:  # the hub said its limit (and the head leaves room under it)
             budget = min(budget, room)
         parts: list[bytes] = []
         sending: list[Trans] = []
@@ -722,7 +722,7 @@ class SyncMachine:
         for t in trans:
             c = encoded.pop(t.uid, None)
             b = c[1] if c is not None and c[0] is t else dumps(enc_trans(t, fmt))
-            if self._hub_max and len(b) > room:
+            if 0 < room < len(b):
                 # the hub would close the connection on it, every time: never sent, shown
                 # to the user as an error on this transaction (it lands in the conflicts)
                 self._sent.add(t.uid)
