@@ -190,11 +190,12 @@ def _nul_in_ids(t: Trans) -> str:
     return ""
 
 
-def _is_data_error(exc: StorageError) -> bool:
-    """True when ``exc`` was caused by the values stored, not by the database's state:
-    PostgreSQL's data exceptions (SQLSTATE class 22: a NUL in text, a value too long or out
-    of range), SQLite's "string or blob too big". Storing the same again fails the same way."""
-    cause = exc.__cause__
+def _is_data_error(exc: StorageError, cause: BaseException | None = None) -> bool:
+    """True when ``exc`` (or the driver error ``cause``) was caused by the values stored, not
+    by the database's state: PostgreSQL's data exceptions (SQLSTATE class 22: a NUL in text,
+    a value too long or out of range), SQLite's "string or blob too big". Storing the same
+    again fails the same way."""
+    cause = cause or exc.__cause__
     cause = getattr(cause, "orig", None) or cause
     return isinstance(cause, sqlite3.DataError) or (
         _psycopg is not None and isinstance(cause, _psycopg.DataError))
@@ -382,7 +383,11 @@ class SqlLedger:
         orig = getattr(exc, "orig", None) or exc
         msg = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
         low = msg.lower()
-        if "full" in low:
+        if _is_data_error(StorageError(), orig):
+            hint = ("the database refuses a value for what it holds (PostgreSQL: a NUL "
+                    "character in text, a value too long), so retrying fails the same way; "
+                    "nothing was applied")
+        elif "full" in low:
             hint = ("the disk is full (or the database reached its size limit): free space, "
                     "then retry; nothing was applied")
         elif "readonly" in low or "read-only" in low or "read only" in low:

@@ -252,3 +252,23 @@ def test_concurrent_writers_keep_revisions_strictly_increasing(sql_url: str,
     assert leds[1].rev() == 5049 and leds[0].verify() == []
     for led in leds:
         led.close()
+
+
+def test_restoring_a_nul_into_postgres_says_a_retry_fails_the_same_way(
+        fresh_pg_db: str, project: Project, tmp_path: Path) -> None:
+    import sqlite3
+
+    # a SQLite ledger of before session 7 could store a NUL in text; PostgreSQL cannot
+    src = SqlLedger(f"sqlite:///{tmp_path / 'src.db'}", project)
+    src.publish(Trans((new("k1", notes="nulPLACEHOLDERhere"),)), "ann")
+    ops.backup(src, tmp_path / "b.backup")
+    src.close()
+    db = sqlite3.connect(tmp_path / "b.backup")
+    with db:
+        db.execute("UPDATE evt_event SET arg = replace(arg, 'PLACEHOLDER', '\\u0000')")
+    db.close()
+    with pytest.raises(StorageError) as exc:
+        ops.restore(tmp_path / "b.backup", fresh_pg_db, project).close()
+    msg = str(exc.value)
+    assert "NUL" in msg and "retrying fails the same way" in msg, msg
+    assert "check the database server" not in msg
