@@ -10,6 +10,8 @@ value, what was expected and, where there is one, the fix.
     ├── WireError            a frame or body that cannot be parsed (bad JSON, wrong type, too big)
     ├── SchemaError          a schema file that cannot be loaded (names file, line and field)
     ├── ValidationError      an action that does not fit the schema or the ledger state
+    │   ├── ReadOnlyError    a reader's edits (the hub's error reply carries a code)
+    │   └── UnstorableError  a transaction the database refuses for its content
     ├── ConflictError        a transaction whose base is behind changes it collides with
     ├── StorageError         the database failed (disk full, read only, locked); retry later
     ├── HubError             the hub answered with an error, or could not be reached
@@ -33,6 +35,7 @@ __all__ = [
     "ReadOnlyError",
     "SchemaError",
     "StorageError",
+    "UnstorableError",
     "ValidationError",
     "WireError",
 ]
@@ -70,6 +73,13 @@ class ValidationError(OutpostError):
 class ReadOnlyError(ValidationError):
     """A user who may only read sent edits to the hub (a reader's token). Nothing was applied;
     the hub's error reply carries ``"code": "readonly"`` (ours; see docs/protocol.md)."""
+
+
+class UnstorableError(ValidationError):
+    """A transaction the database refused to store for what it holds, not for the state of
+    the database (PostgreSQL: a NUL character, a value too long or out of range): storing it
+    again fails the same way, so it is a verdict on that transaction (a reject), not an
+    environment failure to retry. Nothing of it was applied; the cause is chained."""
 
 
 CONFLICT_FIX = ("To fix: sync, then resolve it in the Conflicts view or with `outpost conflicts` "

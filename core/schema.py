@@ -52,6 +52,10 @@ _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 _RESERVED = frozenset({"key", "rev"})
 MAX_INT = 2**63 - 1
 MAX_EXACT_INT = 2**53
+NO_NUL = ("text without NUL characters (U+0000): remove them; a PostgreSQL ledger cannot store "
+          "them")
+"""What a str, text or ref value holding U+0000 is told (``json`` values may hold it: they
+are stored as JSON text, where it is escaped)."""
 """The largest whole number a float field takes as an integer (a double holds it exactly)."""
 _NEW, _MOD, _DEL = Cmd.NEW, Cmd.MOD, Cmd.DEL  # module constants: Enum class lookups are slow
 _CMDS = (_NEW, _MOD, _DEL)
@@ -105,6 +109,8 @@ class Field:
         if t in ("str", "text"):
             if not isinstance(value, str):
                 return "a string"
+            if "\x00" in value:
+                return NO_NUL
             if t == "str" and ("\n" in value or "\r" in value):
                 return "a single line of text (use a text field for several lines)"
             return None
@@ -156,6 +162,8 @@ class Field:
                 return f"the key of a {self.ref} record"
             if isinstance(value, str) and not value:
                 return f"the key of a {self.ref} record (not empty)"
+            if isinstance(value, str) and "\x00" in value:
+                return f"the key of a {self.ref} record ({NO_NUL})"
             return None
         # json: anything JSON can carry
         return None
@@ -207,9 +215,9 @@ def _quick_check(f: Field) -> Callable[[Any], bool]:
     """
     t = f.type
     if t == "str":
-        return lambda v: type(v) is str and "\n" not in v and "\r" not in v
+        return lambda v: type(v) is str and "\n" not in v and "\r" not in v and "\x00" not in v
     if t == "text":
-        return lambda v: type(v) is str
+        return lambda v: type(v) is str and "\x00" not in v
     if t == "float":
         isfinite = math.isfinite
         return lambda v: type(v) is float and isfinite(v)
@@ -222,7 +230,7 @@ def _quick_check(f: Field) -> Callable[[Any], bool]:
         allowed = frozenset(f.values)
         return lambda v: type(v) is str and v in allowed
     if t == "ref":
-        return lambda v: type(v) is str and v != ""
+        return lambda v: type(v) is str and v != "" and "\x00" not in v
     if t == "json":
         return _not_none
     return _reject  # date, datetime: check_value parses them
@@ -279,6 +287,9 @@ class Model:
             raise ValidationError(f"{self.topic}: empty key: every record needs a key")
         if len(key) > 200:
             raise ValidationError(f"{self.topic}: key {_short(key)} is longer than 200 characters")
+        if "\x00" in key:
+            raise ValidationError(f"{self.topic}: key {_short(key)} holds a NUL character "
+                                  "(U+0000): remove it; a PostgreSQL ledger cannot store it")
         if self.key == "int" and not re.fullmatch(r"-?[0-9]+", key):
             raise ValidationError(
                 f"{self.topic}: key {key!r} is not an integer; this model has integer keys"
@@ -541,6 +552,9 @@ class _Loader:
             if (not isinstance(values, list) or not values
                     or not all(isinstance(v, str) and v for v in values)):
                 raise self.fail("an enum needs values = [\"a\", \"b\", ...]", *path)
+            if any("\x00" in v for v in values):
+                raise self.fail("an enum value holds a NUL character (\\u0000): remove it",
+                                *path)
         elif values:
             raise self.fail("values are only for enum fields", *path)
         ref = fdef.get("ref", "")

@@ -1,10 +1,11 @@
 """Hub users and their tokens, in a small SQLite file next to the hub database.
 
-A token is 32 random bytes (URL-safe base64); the file keeps only its SHA-256, which is
-enough for a high-entropy secret (no salt or slow hash needed: nothing to brute-force).
-Lookups hash the presented token and compare with :func:`hmac.compare_digest` against every
-stored hash, so timing does not reveal how much of a token matched. The token is shown once,
-by ``outpost-hub user add``; it cannot be recovered, only replaced.
+A token is 32 random bytes (URL-safe base64, never starting with ``-``); the file keeps only
+its SHA-256, which is enough for a high-entropy secret (no salt or slow hash needed: nothing
+to brute-force). Lookups hash the presented token and compare with
+:func:`hmac.compare_digest` against every stored hash, so timing does not reveal how much of
+a token matched. The token is shown once, by ``outpost-hub user add``; it cannot be
+recovered, only replaced.
 
 Clients send it in the opening handshake as ``Authorization: Bearer <token>`` (never in the
 URL: URLs end up in logs).
@@ -18,14 +19,19 @@ import os
 import secrets
 import sqlite3
 import time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import ConfigError, StorageError
 
-__all__ = ["ROLES", "User", "Users", "hash_token", "parse_bearer"]
+__all__ = ["ROLES", "User", "Users", "check_name", "hash_token", "new_token", "parse_bearer"]
 
 ROLES = ("reader", "writer")
+
+_CONTROL = frozenset({"Cc", "Cf", "Zl", "Zp"})
+"""Unicode categories refused in user names: control and format characters, line and
+paragraph separators (a name is printed on one line, tab-separated, and in logs)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS hub_user (
@@ -48,6 +54,27 @@ class User:
 def hash_token(token: str) -> str:
     """The stored form of a token: hex SHA-256 of its UTF-8 bytes."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def check_name(name: str) -> None:
+    """Raise ConfigError when ``name`` cannot be a user name (the audit ``usr``): empty, over
+    100 characters, or holding a control or format character (a tab or newline broke the
+    tab-separated ``user list`` and log lines; a NUL cannot be stored by PostgreSQL)."""
+    if not name or not name.strip() or len(name) > 100:
+        raise ConfigError(f"user name {name!r}: expected 1 to 100 characters")
+    bad = next((ch for ch in name if unicodedata.category(ch) in _CONTROL), None)
+    if bad is not None:
+        raise ConfigError(f"user name {name!r} holds the control character "
+                          f"U+{ord(bad):04X}: use letters, digits, spaces and punctuation")
+
+
+def new_token() -> str:
+    """A new token: 32 random bytes, URL-safe base64, never starting with ``-`` (on a command
+    line, ``--token -vYk…`` read as an option: argparse refused it)."""
+    while True:
+        token = secrets.token_urlsafe(32)
+        if not token.startswith("-"):
+            return token
 
 
 def parse_bearer(header: str | None) -> str | None:
@@ -92,11 +119,10 @@ class Users:
         Raises:
             ConfigError: an empty name or an unknown role.
         """
-        if not name or not name.strip() or len(name) > 100:
-            raise ConfigError(f"user name {name!r}: expected 1 to 100 characters")
+        check_name(name)
         if role not in ROLES:
             raise ConfigError(f"role {role!r}: expected one of {', '.join(ROLES)}")
-        token = secrets.token_urlsafe(32)
+        token = new_token()
         try:
             with self._db:
                 self._db.execute(

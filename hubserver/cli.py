@@ -38,11 +38,12 @@ from core.ledger.protocols import Publisher
 from core.ledger.sql import SqlLedger, open_ledger
 from core.model import Trans
 from core.revision import format_rev
+from core.satellite.machine import MAX_TRANS_BYTES
 from core.schema import Project, load_project
 from core.wire import dec_trans
-from hubserver.auth import ROLES, Users
+from hubserver.auth import ROLES, Users, check_name
 from hubserver.cluster import ClusterListener, is_postgres
-from hubserver.limits import Limits
+from hubserver.limits import MIN_MAX_MESSAGE, Limits
 from hubserver.server import Hub, is_loopback
 
 __all__ = ["DEMO_DATA", "DEMO_SCHEMA", "default_db", "main", "open_hub_ledger", "seed_demo"]
@@ -214,7 +215,8 @@ def _ops(args: argparse.Namespace) -> int:
         restored.close()
         print(f"restore done: {args.file} -> {args.db} (rev {format_rev(rev)}, ledger {lid})")
         return 0
-    ledger = open_hub_ledger(args.db, project)
+    # an existing ledger only: a mistyped --db made an empty one and reported success
+    ledger = open_ledger(args.db, project, create=False)
     try:
         if args.cmd == "verify":
             problems = ops.verify(ledger)
@@ -245,6 +247,8 @@ def _tls(args: argparse.Namespace) -> ssl.SSLContext | None:
 
 
 async def _serve(args: argparse.Namespace) -> int:
+    if args.auth == "none":
+        check_name(args.user)  # the audit user of every publish
     if args.auth == "none" and not is_loopback(args.host):
         raise ConfigError(f"--auth none with --host {args.host}: without tokens the hub only "
                           "listens on loopback; add users with `outpost-hub user add NAME`")
@@ -256,6 +260,13 @@ async def _serve(args: argparse.Namespace) -> int:
     if args.rate <= 0 or args.burst < 1:
         raise ConfigError(f"--rate {args.rate:g} --burst {args.burst}: the rate must be above 0 "
                           "and the burst at least 1")
+    if args.max_message < MIN_MAX_MESSAGE:
+        raise ConfigError(f"--max-message {args.max_message}: the least the hub takes is "
+                          f"{MIN_MAX_MESSAGE} bytes (64 KiB); the default is {_DEF.max_message}")
+    if args.max_message < MAX_TRANS_BYTES + 4096:
+        log.warning("--max-message %d is below the largest edit an Outpost satellite makes "
+                    "(%d bytes encoded): a satellite shows a larger one to its user as an "
+                    "error on that edit and never sends it", args.max_message, MAX_TRANS_BYTES)
     limits = Limits(max_message=args.max_message, max_connections=args.max_connections,
                     idle_timeout=args.idle_timeout, compression=args.compression,
                     rate=args.rate, burst=args.burst)

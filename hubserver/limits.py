@@ -18,6 +18,7 @@ __all__ = [
     "CLOSE_PROTOCOL",
     "CLOSE_SHUTDOWN",
     "CLOSE_TOO_SLOW",
+    "MIN_MAX_MESSAGE",
     "Limits",
 ]
 
@@ -32,13 +33,19 @@ CLOSE_SHUTDOWN = 1001
 CLOSE_TOO_SLOW = 1013
 """The client does not read its pushes fast enough; reconnect and resync from your rev."""
 
+MIN_MAX_MESSAGE = 64 * 1024
+"""The smallest ``--max-message`` ``outpost-hub serve`` takes: below, a satellite's
+``evt.sat`` holds too few edits to be useful (its head alone, with many topics, takes some
+KB) and replies too few events."""
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
     """Bounds the hub enforces.
 
     Attributes:
-        max_message: largest frame accepted, in bytes (larger: close 1009).
+        max_message: largest frame accepted, in bytes (larger: close 1009); served in
+            ``evt.stat`` (ours), so that a satellite keeps its requests under it.
         max_acts: most actions in one transaction (more: error reply).
         max_trans: most transactions in one ``evt.sat`` (more: error reply).
         max_tops: most topics or watches in one request.

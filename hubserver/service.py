@@ -51,6 +51,7 @@ from core.errors import (
     ConflictError,
     OutpostError,
     ReadOnlyError,
+    UnstorableError,
     ValidationError,
     WireError,
 )
@@ -266,7 +267,10 @@ class HubService:
         s = frame.subj
         if s == "evt.stat":
             st = Status(self.rev, self._mig, ZERO_REV, ZERO_REV, self._ledger_id)
-            return self._res(conn, frame, enc_status(st)), None
+            res = enc_status(st)
+            # ours: the largest frame this hub takes (a satellite keeps evt.sat under it)
+            res["max_message"] = self.limits.max_message
+            return self._res(conn, frame, res), None
         if s == "evt.pub":
             return self._pub(conn, c, frame)
         if s == "evt.sat":
@@ -416,7 +420,9 @@ class HubService:
     def finish(self, job: PubJob, results: Sequence[PubResult | Exception]) -> list[Out]:
         """Reply to a job after its commit is durable, and fan its events out.
 
-        Only a ValidationError or ConflictError is a verdict on a transaction (a reject);
+        Only a ValidationError (an UnstorableError too: the database refused the
+        transaction's content, logged as a warning) or ConflictError is a verdict on a
+        transaction (a reject);
         any other outcome (a StorageError, the hub shutting down, a bug) answers an
         ``evt.sat`` with one error reply, so its transactions stay pending on the satellite
         and are sent again with the same uids (exactly once: an applied uid is acked then).
@@ -435,6 +441,12 @@ class HubService:
         if failed is not None and not isinstance(failed, OutpostError):
             log.error("conn %s: publish failed with an unexpected error (a hub bug)", job.conn,
                       exc_info=failed)
+        for (t, _usr), r in zip(job.items, results, strict=False):
+            if type(r) is UnstorableError:
+                # rejected, not retried: the operator should know the database refused it
+                # (the message names the database's reason, never the transaction's values)
+                log.warning("conn %s: %s: transaction %s rejected: %s", job.conn, job.subj,
+                            t.uid or "(no uid)", r)
         whole = failed is not None and job.sat is not None  # one error reply for the request
         try:
             self._finish(job, results, outs, whole)

@@ -7,7 +7,9 @@ transaction of the source (a snapshot: on SQLite a WAL read transaction, on Post
 ``REPEATABLE READ``), so publishes can go on meanwhile and the backup is still consistent. It is
 written to ``<path>.tmp``, synced, then renamed over ``path``: a crash never leaves a half
 backup under the final name. State tables are not copied: they are derived, and restore
-rebuilds them by replaying the events, then verifies.
+rebuilds them by replaying the events, then verifies. A restore with another schema version
+than the backup's is a schema change: accepted when every event is valid under the new schema
+(checked before the target is touched), refused naming the first event that is not.
 
 The hub exposes these as ``outpost-hub verify|backup|restore``.
 """
@@ -27,10 +29,11 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.errors import OutpostError, SchemaError, StorageError
+from core.errors import OutpostError, SchemaError, StorageError, ValidationError
 from core.ledger.sql import SqlLedger
 from core.ledger.tables import loads
 from core.model import Audit, Cmd, Event
+from core.revision import format_rev
 from core.schema import Project
 
 __all__ = ["BACKUP_FORMAT", "BackupInfo", "backup", "restore", "verify"]
@@ -169,13 +172,16 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
     Args:
         path: a file written by :func:`backup`.
         url: the target database (``sqlite:///...`` or ``postgresql://...``).
-        project: the schema; must be the version the backup was made with.
+        project: the schema. Another version than the backup's (a schema change) is
+            accepted when every event of the backup is valid under it: the state is rebuilt
+            from the events with the new schema's tables.
 
     Returns:
         The restored ledger, open.
 
     Raises:
-        SchemaError: the backup was made with another schema version.
+        SchemaError: the backup was made with another schema version and one of its events
+            is not valid under ``project`` (named, with its revision); nothing was restored.
         StorageError: the target is not empty, the file is not a backup, the database failed,
             or verification found differences.
     """
@@ -183,16 +189,15 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
     src, meta = _open_backup(p)
     try:
         if meta["version"] != project.version:
-            raise SchemaError(
-                f"backup {p} was made with schema version {meta['version']}, the schema file "
-                f"has version {project.version}: restore with the schema the backup was made "
-                "with (its definition is stored in the backup's backup_meta table)")
+            # a schema change: the state is rebuilt from the events, so every event must be
+            # valid under the new schema; checked before the target database is touched
+            _check_events(src, p, meta["version"], project)
         led = SqlLedger(url, project)
         try:
             if led.rev() != 0 or led.last_id() != 0 or led.events(0, limit=1):
                 raise StorageError(
                     f"refusing to restore into {url.split('@')[-1]}: the ledger is not empty "
-                    f"(at revision {led.rev()}); restore into a new, empty database")
+                    f"(at revision {format_rev(led.rev())}); restore into a new, empty database")
             _copy(src, led, int(meta["rev"]), meta.get("ledger_id", ""))
             problems = led.verify()
             if problems:
@@ -204,6 +209,28 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
         return led
     finally:
         src.close()
+
+
+def _check_events(src: sqlite3.Connection, path: Path, version: str,
+                  project: Project) -> None:
+    """Raise SchemaError naming the first event of the backup that ``project`` (another
+    schema version than the backup's) does not accept: an unknown topic or field, a value of
+    another type, a ``new`` without a field the new schema requires (without a default)."""
+    cur = src.execute("SELECT rev, top, key, cmd, arg FROM evt_event ORDER BY rev, id")
+    for rev, top, key, cmd, arg in cur:
+        try:
+            model = project.model(top)
+            model.check_key(key)
+            model.check_arg(Cmd(cmd), key, None if arg is None else loads(arg))
+        except (ValidationError, ValueError) as exc:
+            raise SchemaError(
+                f"backup {path} (schema version {version}) cannot be restored with the schema "
+                f"file's version {project.version}: its event at revision "
+                f"{format_rev(int(rev))} ({cmd} {top} {key}) is not valid under the new "
+                f"schema: {exc}. Change the schema so that it accepts every event (add the "
+                "field back, keep its type, give a new required field a default), or restore "
+                "with the schema the backup was made with (its definition is in the backup's "
+                "backup_meta table); nothing was restored") from exc
 
 
 def _copy(src: sqlite3.Connection, led: SqlLedger, final_rev: int, lid: str) -> None:

@@ -47,6 +47,8 @@ __all__ = [
 
 MAX_ACTS = 10_000
 """The most actions one transaction may carry."""
+MAX_UID = 200
+"""Longest transaction uid (the ``evt_uid`` column is ``VARCHAR(200)``)."""
 
 _NEW, _MOD, _DEL = Cmd.NEW, Cmd.MOD, Cmd.DEL  # module constants: Enum class lookups are slow
 _CMDS = (_NEW, _MOD, _DEL)
@@ -95,6 +97,12 @@ def check_shape(project: Project, trans: Trans, last_rev: Rev) -> None:
     """
     if not trans.acts:
         raise ValidationError("no actions: a transaction needs at least one action")
+    uid = trans.uid
+    if uid and (len(uid) > MAX_UID or "\x00" in uid):
+        # the uid column is VARCHAR(200) and PostgreSQL text holds no NUL: refused here,
+        # the database would fail the whole batch
+        raise ValidationError(f"uid {uid[:40]!r}{'...' if len(uid) > 40 else ''}: expected at "
+                              f"most {MAX_UID} characters without a NUL (U+0000)")
     if len(trans.acts) > MAX_ACTS:
         raise ValidationError(
             f"{len(trans.acts)} actions in one transaction; the limit is {MAX_ACTS}: split it"

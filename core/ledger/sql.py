@@ -53,7 +53,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from core.errors import ConfigError, OutpostError, SchemaError, StorageError, ValidationError
+from core.errors import (
+    ConfigError,
+    OutpostError,
+    SchemaError,
+    StorageError,
+    UnstorableError,
+    ValidationError,
+)
 from core.ledger.protocols import HistoryEntry, PubResult
 from core.ledger.sql_batch import chunks, event_of, event_rows, publish_batch
 from core.ledger.sql_replicate import plan_states, write_states
@@ -66,7 +73,7 @@ from core.ledger.tables import (
     loads,
 )
 from core.model import Audit, Cmd, Event, Sig, Trans
-from core.revision import ZERO_REV, Rev, now_rev
+from core.revision import ZERO_REV, Rev, format_rev, now_rev
 from core.schema import Project
 
 try:  # PostgreSQL support is optional: a desktop install may lack psycopg
@@ -115,12 +122,18 @@ def _normalize_url(url: str) -> str:
 
 
 def open_ledger(url_or_path: str | Path, project: Project, *,
-                synchronous: str = "FULL") -> SqlLedger:
-    """Open (or create) a SQL ledger from a URL or, for SQLite, a bare file path."""
+                synchronous: str = "FULL", create: bool = True) -> SqlLedger:
+    """Open (or create) a SQL ledger from a URL or, for SQLite, a bare file path
+    (``create=False``: only an existing one; see :class:`SqlLedger`)."""
     s = str(url_or_path)
     if "://" not in s:
         s = "sqlite:///" + str(Path(s).expanduser().resolve())
-    return SqlLedger(s, project, synchronous=synchronous)
+    return SqlLedger(s, project, synchronous=synchronous, create=create)
+
+
+NO_LEDGER_FIX = ("check --db: give the database the hub serves (the --db of `outpost-hub "
+                 "serve`); nothing was created")
+"""The fix named when a database holds no ledger (:class:`SqlLedger` with ``create=False``)."""
 
 
 def replay(evs: Iterable[Event],
@@ -172,6 +185,53 @@ def _where(url: Any) -> str:
     return str(url.render_as_string(hide_password=True))
 
 
+def _nul_in_ids(t: Trans) -> str:
+    """Why ``t``'s uid or a key of it cannot even be looked up on PostgreSQL (a NUL), or ""."""
+    if "\x00" in t.uid:
+        return "the transaction's uid holds a NUL character (U+0000): PostgreSQL cannot store it"
+    for a in t.acts:
+        if type(a.key) is str and "\x00" in a.key:
+            return (f"{a.cmd} {a.top}: key {a.key[:40]!r} holds a NUL character (U+0000): "
+                    "remove it; a PostgreSQL ledger cannot store it")
+    return ""
+
+
+def _is_data_error(exc: StorageError, cause: BaseException | None = None) -> bool:
+    """True when ``exc`` (or the driver error ``cause``) was caused by the values stored, not
+    by the database's state: PostgreSQL's data exceptions (SQLSTATE class 22: a NUL in text,
+    a value too long or out of range), SQLite's "string or blob too big". Storing the same
+    again fails the same way."""
+    cause = cause or exc.__cause__
+    cause = getattr(cause, "orig", None) or cause
+    return isinstance(cause, sqlite3.DataError) or (
+        _psycopg is not None and isinstance(cause, _psycopg.DataError))
+
+
+def _check_sqlite_ledger(url: str) -> None:
+    """Raise ConfigError when an SQLite ``url`` names a missing file or one without a ledger,
+    read without changing it (the engine's connect would create the file and switch it to
+    WAL). Other databases are checked once connected (:meth:`SqlLedger._open_tables`)."""
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or u.database in (None, "", ":memory:") \
+            or u.query.get("uri"):
+        return
+    path = Path(u.database)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file, so no ledger to read: {NO_LEDGER_FIX}")
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            found = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                "name = 'evt_meta'").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        raise ConfigError(f"{path} is not an Outpost ledger ({exc}): {NO_LEDGER_FIX}") from exc
+    if found is None:
+        raise ConfigError(f"{path} holds no Outpost ledger (no evt_meta table): "
+                          f"{NO_LEDGER_FIX}")
+
+
 class SqlLedger:
     """A ledger stored in SQLite or PostgreSQL (Publisher and Replicator).
 
@@ -180,6 +240,9 @@ class SqlLedger:
             ``postgresql+psycopg://...`` (plain ``postgresql://`` is accepted).
         project: the schema. A database made with another schema version is refused.
         synchronous: SQLite's ``PRAGMA synchronous`` (``FULL`` for the hub; see the module doc).
+        create: make the ledger's tables when the database has none (False: refuse such a
+            database, and a missing SQLite file, without creating or changing anything: the
+            operations that read an existing ledger, ``verify`` and ``backup``).
 
     Attributes:
         engine: the SQLAlchemy engine (others may run their own transactions on it).
@@ -190,14 +253,19 @@ class SqlLedger:
     Raises:
         SchemaError: the database holds another schema version.
         StorageError: the database cannot be opened.
+        ConfigError: ``create=False`` and the database holds no ledger.
     """
 
-    def __init__(self, url: str, project: Project, *, synchronous: str = "FULL"):
+    def __init__(self, url: str, project: Project, *, synchronous: str = "FULL",
+                 create: bool = True):
         sync = synchronous.upper()
         if sync not in _SYNC:
             raise ValueError(f"synchronous={synchronous!r}: expected one of {', '.join(_SYNC)}")
         self._project = project
         self._url = _normalize_url(url)
+        self._create = create
+        if not create:
+            _check_sqlite_ledger(self._url)  # before the engine: connecting makes the file
         self.tables: LedgerTables = build_tables(project)
         self.metadata = self.tables.metadata
         try:
@@ -221,8 +289,12 @@ class SqlLedger:
         self._pub_lock = threading.Lock()  # one publish at a time on self._pub
         self._pub: Any = None  # the publisher's pooled connection, kept (see _batch)
         self._pub_pool: Any = None  # the pool it came from (engine.dispose() replaces it)
-        with self._guard("opening the ledger"):
-            self._open()
+        try:
+            with self._guard("opening the ledger"):
+                self._open()
+        except BaseException:
+            self.engine.dispose()  # a refused database (schema version, no ledger) stays shut
+            raise
 
     # -- setup ---------------------------------------------------------------------------------
 
@@ -292,6 +364,9 @@ class SqlLedger:
 
     def _open_tables(self) -> None:
         meta = self.tables.meta
+        if not self._create and not inspect(self.engine).has_table(meta.name):
+            raise ConfigError(f"{self._where} holds no Outpost ledger (no {meta.name} table): "
+                              f"{NO_LEDGER_FIX}")
         if inspect(self.engine).has_table(meta.name):
             with self.engine.connect() as conn:
                 row = conn.execute(select(meta.c.version, meta.c.definition)).first()
@@ -335,7 +410,11 @@ class SqlLedger:
         orig = getattr(exc, "orig", None) or exc
         msg = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
         low = msg.lower()
-        if "full" in low:
+        if _is_data_error(StorageError(), orig):
+            hint = ("the database refuses a value for what it holds (PostgreSQL: a NUL "
+                    "character in text, a value too long), so retrying fails the same way; "
+                    "nothing was applied")
+        elif "full" in low:
             hint = ("the disk is full (or the database reached its size limit): free space, "
                     "then retry; nothing was applied")
         elif "readonly" in low or "read-only" in low or "read only" in low:
@@ -659,7 +738,8 @@ class SqlLedger:
                     have[Sig(topic, row[0])] = (st.values(row), int(row[-1]))
             conn.rollback()
         if meta_rev < max_rev:
-            problems.append(f"ledger revision {meta_rev} is before the last event's {max_rev}")
+            problems.append(f"ledger revision {format_rev(meta_rev)} is before the last "
+                            f"event's {format_rev(max_rev)}")
         for sig in sorted(set(folded) | set(have), key=lambda s: (s.top, s.key)):
             want, got = folded.get(sig), have.get(sig)
             if got is None:
@@ -784,6 +864,59 @@ class SqlLedger:
             with suppress(*_GUARDED, SQLAlchemyError):
                 proxy.invalidate()
 
+    def _publish(self, items: Sequence[tuple[Trans, str]], now: Rev | None,
+                 ) -> list[PubResult | Exception]:
+        """:meth:`_batch_retry`, with the transactions the database cannot store for their
+        content (:class:`UnstorableError`) rejected one by one instead of failing the batch.
+
+        On PostgreSQL a uid or key with a NUL character is refused before the batch (its
+        reads would fail it; the schema refuses NUL in text, keys and refs). When the batch
+        still fails with a data error (SQLSTATE class 22, e.g. a value too long), each
+        transaction is published alone, in order, so that only the one at fault is rejected
+        (each in its own commit: a rare path).
+        """
+        bad: dict[int, Exception] = {}
+        if self._pg:
+            for i, (t, _usr) in enumerate(items):
+                why = _nul_in_ids(t)
+                if why:
+                    bad[i] = ValidationError(why)
+        if bad:
+            rest = [it for i, it in enumerate(items) if i not in bad]
+            done = iter(self._publish(rest, now) if rest else [])
+            return [bad[i] if i in bad else next(done) for i in range(len(items))]
+        try:
+            return self._batch_retry(items, now)
+        except StorageError as exc:
+            if not _is_data_error(exc):
+                raise
+            if len(items) == 1:
+                return [self._unstorable(exc)]
+        out: list[PubResult | Exception] = []
+        for i, item in enumerate(items):
+            try:
+                out.extend(self._batch_retry([item], now))
+            except StorageError as exc:
+                if not _is_data_error(exc):
+                    # the database failed meanwhile: the ones before are committed (their
+                    # results stand), the rest get the error
+                    out.extend(exc for _ in items[i:])
+                    break
+                out.append(self._unstorable(exc))
+        return out
+
+    def _unstorable(self, exc: StorageError) -> UnstorableError:
+        orig = exc.__cause__
+        orig = getattr(orig, "orig", None) or orig
+        msg = str(orig).strip().splitlines()[0] if orig is not None and str(orig).strip() \
+            else type(orig).__name__
+        # no database URL: the message goes to the user whose transaction it is
+        err = UnstorableError(f"the ledger's database cannot store this transaction: {msg}: "
+                              "change the value it names and publish it again; nothing of it "
+                              "was applied")
+        err.__cause__ = exc.__cause__
+        return err
+
     def _batch_retry(self, items: Sequence[tuple[Trans, str]], now: Rev | None,
                      ) -> list[PubResult | Exception]:
         # the write lock makes this unreachable between our own writers, but a uid stored by
@@ -813,7 +946,7 @@ class SqlLedger:
             ConflictError: nothing applied; names every colliding record.
             StorageError: the database failed (disk full, read only, locked); nothing applied.
         """
-        res = self._batch_retry([(trans, usr)], now)[0]
+        res = self._publish([(trans, usr)], now)[0]
         if isinstance(res, Exception):
             raise res
         return res
@@ -825,13 +958,15 @@ class SqlLedger:
         Each transaction is decided as if published alone after the ones before it (it sees
         their records, revisions and events); a rejected one (ValidationError, ConflictError)
         changes nothing and its error takes its place in the result. A uid given twice is
-        applied once (the second gets ``dup=True``). When the database itself fails, nothing
+        applied once (the second gets ``dup=True``). A transaction the database refuses for
+        its content gets an :class:`UnstorableError` (a ValidationError: rejected) and the
+        others are published (see :meth:`_publish`). When the database itself fails, nothing
         is committed and every entry is that StorageError.
         """
         if not trans:
             return []
         try:
-            return self._batch_retry(trans, now)
+            return self._publish(trans, now)
         except StorageError as exc:
             return [exc for _ in trans]
 
@@ -864,7 +999,8 @@ class SqlLedger:
         cur_rev, last_id = self._read_meta(conn)
         if rev < cur_rev:
             raise ValidationError(
-                f"replicate to revision {rev} but the ledger is at {cur_rev}: replicas only "
+                f"replicate to revision {format_rev(rev)} but the ledger is at "
+                f"{format_rev(cur_rev)}: replicas only "
                 "move forward; resync from the current revision")
         fresh = [e for e in evs if e.rev > cur_rev]
         for top in {e.top for e in fresh}:

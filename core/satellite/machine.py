@@ -77,6 +77,7 @@ from core.revision import ZERO_REV, Rev, format_rev
 from core.wire import (
     ERR_CODE_READONLY,
     Frame,
+    Reject,
     SatReq,
     SatRes,
     dec_sat_res,
@@ -98,6 +99,11 @@ from core.wire import (
 SAT_BYTES = 512 * 1024
 #: largest encoded transaction ``Satellite.pub`` accepts (so one always fits in a frame)
 MAX_TRANS_BYTES = 768 * 1024
+#: the least ``max_bytes`` falls to after closes with 1009 (message too big) from a hub that
+#: does not serve its limit in ``evt.stat`` (halved on each: a daql or an older Outpost hub)
+MIN_SAT_BYTES = 16 * 1024
+#: bytes of an ``evt.sat`` frame beside its transactions' JSON kept free under the hub's limit
+_SAT_HEAD = 1024
 #: most events of ``evt.sat`` replies stored in one write when several wait (see ``_pump``)
 MERGE_EVENTS = 10_000
 
@@ -105,6 +111,7 @@ __all__ = [
     "MAX_INCOMING",
     "MAX_TRANS_BYTES",
     "MERGE_EVENTS",
+    "MIN_SAT_BYTES",
     "SAT_BYTES",
     "Apply",
     "Backoff",
@@ -346,6 +353,7 @@ class SyncMachine:
         self.behind: tuple[Rev, Rev] | None = None
         """(hub's revision, replica's) when the last handshake found the hub behind the
         replica (nothing was sent; retried later); ``None`` once a handshake passed."""
+        self._hub_max = 0       # the hub's largest frame (its evt.stat's max_message; 0: unknown)
 
     # -- outputs -------------------------------------------------------------------------------
 
@@ -449,6 +457,9 @@ class SyncMachine:
     def disconnected(self, now: float, reason: str = "") -> None:
         """The connection closed or could not be opened: retry after a backoff."""
         was_online = self.info.online
+        if "received 1009" in reason and not self._hub_max and self._sat_out:
+            # an evt.sat too big for a hub that does not say its limit: send less per request
+            self.max_bytes = max(MIN_SAT_BYTES, self.max_bytes // 2)
         self._reset_conn()
         self._dropping = False
         if self.info.phase == Phase.STOPPED:
@@ -571,6 +582,9 @@ class SyncMachine:
         self._set(phase=Phase.CATCHUP, since=now, hub_rev=st.rev, hub_mig=st.mig,
                   progress=(0, 0))
         self._done_evs = 0
+        res = body.get("res") if isinstance(body, dict) else None
+        most = res.get("max_message") if isinstance(res, dict) else None  # ours: its limit
+        self._hub_max = most if type(most) is int and most > 0 else 0
         self._send_sat(now, only_new=False)
 
     def _on_sat(self, body: Any, now: float, pre: SatRes | Update | None = None) -> None:
@@ -743,23 +757,45 @@ class SyncMachine:
                 del trans[most:]
         if only_new and not trans:
             return
+        head = enc_sat(SatReq(self._rev(), (), self._tops(), self.lim, audits=True, cont=True))
+        del head["trans"]
+        head_text = dumps(head)
+        budget = self.max_bytes
+        room = self._hub_max - len(head_text) - _SAT_HEAD  # a transaction bigger never fits
+        if room > 0:  # the hub said its limit (and the head leaves room under it)
+            budget = min(budget, room)
         parts: list[bytes] = []
+        sending: list[Trans] = []
+        too_big: list[Reject] = []
         size = 0
         encoded = self._encoded
         fmt = rev_memo()
         for t in trans:
             c = encoded.pop(t.uid, None)
             b = c[1] if c is not None and c[0] is t else dumps(enc_trans(t, fmt))
+            if 0 < room < len(b):
+                # the hub would close the connection on it, every time: never sent, shown
+                # to the user as an error on this transaction (it lands in the conflicts)
+                self._sent.add(t.uid)
+                too_big.append(Reject(t.uid, (
+                    f"this edit is {len(b):,} bytes encoded, more than the hub takes in one "
+                    f"message ({self._hub_max:,} bytes, its --max-message): it was not sent; "
+                    "make it smaller (split it into several edits), or ask the hub operator to "
+                    "raise --max-message and make it again")))
+                continue
             size += len(b) + 1
-            if parts and size > self.max_bytes:
+            if parts and size > budget:
                 break
             parts.append(b)
-        trans = trans[:len(parts)]
+            sending.append(t)
+        if too_big:
+            self._store(SatRes(ZERO_REV, (), (), tuple(too_big)))
+        trans = sending
+        if only_new and not trans:
+            return
         self._sent.update(t.uid for t in trans)
-        head = enc_sat(SatReq(self._rev(), (), self._tops(), self.lim, audits=True, cont=True))
-        del head["trans"]
         # each transaction serialized once: the body is spliced from their JSON texts
-        body = dumps(head)[:-1] + b',"trans":[' + b",".join(parts) + b"]}"
+        body = head_text[:-1] + b',"trans":[' + b",".join(parts) + b"]}"
         self._request("evt.sat", body, "sat", now)
         self._sat_out += 1
         self._sats += 1

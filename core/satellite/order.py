@@ -55,7 +55,8 @@ def sort_value(f: Field, value: Any) -> Any:
 def _nocase(text: str) -> tuple[str, int]:
     """SQLite's ``NOCASE`` as a sort key. It folds ASCII letters and compares the UTF-8 bytes
     up to the shorter length, but stops at a NUL both have at the same place (the schema
-    allows NUL in text), and then the longer text is the greater: so a text with a NUL sorts
+    refuses NUL in text since session 7, but a replica of a SQLite ledger may hold older
+    values with one), and then the longer text is the greater: so a text with a NUL sorts
     by what precedes it, the NUL, then its length in bytes. Texts without a NUL that fold
     alike have the same length, so their length is not needed."""
     nul = text.find("\x00")

@@ -33,7 +33,7 @@ from core.ids import new_uid
 from core.ledger.protocols import HistoryEntry
 from core.ledger.rules import Later, conflict_of, plan
 from core.model import Action, Cmd, Conflict, Sig, Trans, Update
-from core.revision import ZERO_REV, Rev
+from core.revision import ZERO_REV, Rev, format_rev
 from core.satellite.api import (
     Change,
     Keep,
@@ -660,8 +660,12 @@ class Satellite:
         if base is None:
             base = rev
         elif not 0 <= base <= rev:
-            raise ValidationError(f"base revision {base} is not between 0 and the replica's "
-                                  f"revision {rev}")
+            try:
+                shown = format_rev(base)
+            except ValueError:  # before 0001 or after 9999: as given
+                shown = str(base)
+            raise ValidationError(f"base revision {shown} is not between 0 and the replica's "
+                                  f"revision {format_rev(rev)}")
         elif base < rev and self._only_own_since(acts, base):
             base = rev
         trans = Trans(tuple(acts), base=base, created=self._clock(), extra=extra, uid=uid)

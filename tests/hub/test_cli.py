@@ -221,3 +221,78 @@ async def test_tls_wss(tmp_path: Path) -> None:
             assert (await request(ws, "evt.stat"))["res"]["rev"] == "0001-01-01T00:00:00Z"
     finally:
         await asyncio.to_thread(stop, proc)
+
+
+@pytest.mark.parametrize("name", ["ann\tbob", "ann\nbob", "ann\x00", "ann\u2028"])
+def test_user_add_refuses_control_characters(tmp_path: Path, name: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "hub.db")
+    assert main(["user", "add", name, "--db", db]) == 2
+    err = capsys.readouterr().err
+    assert "control character" in err and "letters, digits" in err
+    assert main(["user", "list", "--db", db]) == 0
+    assert capsys.readouterr().out == ""  # nothing was added
+
+
+def test_serve_refuses_a_user_with_control_characters(tmp_path: Path) -> None:
+    r = subprocess.run(hub_cmd("serve", "--db", str(tmp_path / "hub.db"), "--port", "0",
+                               "--auth", "none", "--user", "ann\tbob"),
+                       capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=60)
+    assert r.returncode == 2 and "control character U+0009" in r.stderr
+    assert not (tmp_path / "hub.db").exists()
+
+
+def test_tokens_never_start_with_a_dash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hubserver.auth as auth
+
+    made = iter(["-vYk_first", "-second", "third-ok"])
+    monkeypatch.setattr(auth.secrets, "token_urlsafe", lambda n: next(made))
+    users = auth.Users(tmp_path / "users.db")
+    try:
+        token = users.add("ann")
+        assert token == "third-ok"
+        assert users.authenticate(token) == auth.User("ann", "writer")
+    finally:
+        users.close()
+
+
+@pytest.mark.parametrize("cmd", [["verify"], ["backup", "b.ledger"]])
+def test_ops_refuse_a_db_without_a_ledger(tmp_path: Path, cmd: list[str],
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    import sqlite3
+
+    cmd = [c if c != "b.ledger" else str(tmp_path / c) for c in cmd]
+    missing = tmp_path / "ops" / "nonexist.db"
+    assert main([*cmd, "--db", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert "no such file" in err and "check --db" in err and "nothing was created" in err
+    assert not missing.exists() and not missing.parent.exists()
+    other = tmp_path / "other.db"  # an SQLite file, but not a ledger
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE t (x)")
+    con.commit()
+    con.close()
+    before = other.read_bytes()
+    assert main([*cmd, "--db", str(other)]) == 2
+    assert "holds no Outpost ledger" in capsys.readouterr().err
+    assert other.read_bytes() == before  # not switched to WAL, no tables made
+    assert not (tmp_path / "other.db-wal").exists()
+    assert not (tmp_path / "b.ledger").exists()
+
+
+def test_ops_refuse_a_postgres_database_without_a_ledger(
+        fresh_pg_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sqlalchemy import create_engine, inspect
+
+    from core.ledger.sql import _normalize_url
+
+    assert main(["verify", "--db", fresh_pg_db]) == 2
+    assert "holds no Outpost ledger" in capsys.readouterr().err
+    assert main(["backup", str(tmp_path / "b.ledger"), "--db", fresh_pg_db]) == 2
+    assert "check --db" in capsys.readouterr().err
+    engine = create_engine(_normalize_url(fresh_pg_db))
+    try:
+        assert inspect(engine).get_table_names() == []  # nothing was created
+    finally:
+        engine.dispose()
+    assert not (tmp_path / "b.ledger").exists()

@@ -7,6 +7,8 @@ args, omitted fields, notes, trailing newline of pushes) must match the capture 
 Known, intended deviations (documented in docs/protocol.md):
 - ``evt.stat`` results carry the Outpost extension ``ledger`` (the ledger's id, 32 hex
   digits; daql's decoder ignores unknown fields): :func:`norm` checks and removes it.
+- ``evt.stat`` results carry the Outpost extension ``max_message`` (the hub's frame limit;
+  daql's decoder ignores unknown fields): :func:`norm` checks and removes it.
 - ``evt.nope#15``: daql does not answer an unknown subject; we reply with an error.
 - session 2, ``evt.sub#2`` for a second topic: daql replies ``null`` and pushes the old event
   with the next update; we reply with the catch-up at once. The events A gets are the same.
@@ -39,8 +41,11 @@ def norm(text: str) -> tuple[str, Any]:
     obj = orjson.loads(body)
     res = obj.get("res") if isinstance(obj, dict) else None
     if head.startswith("evt.stat") and isinstance(res, dict) and "ledger" in res:
-        # the Outpost extension: the ledger's id, the only field daql's Status lacks
+        # the Outpost extension: the ledger's id, a field daql's Status lacks
         assert _LEDGER.fullmatch(res.pop("ledger")), text
+    if head.startswith("evt.stat") and isinstance(res, dict) and "max_message" in res:
+        # the Outpost extension: the hub's frame limit, which daql's Status lacks
+        assert type(res.pop("max_message")) is int, text
 
     def walk(x: Any) -> Any:
         if isinstance(x, dict):

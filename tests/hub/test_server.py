@@ -458,3 +458,33 @@ async def test_publish_bug_and_storage_errors_get_error_replies_over_sockets(
         assert [a["uid"] for a in r["res"]["acks"]] == ["u1"]
         r = await request(ws, "evt.sub", {"rev": Z, "tops": ["prod.prod"]})
         assert [e["key"] for e in r["res"]["evs"]] == ["9"]
+
+
+def _plain_get(url: str, headers: dict[str, str]) -> int:
+    import http.client
+
+    host, port = url.split("://", 1)[1].rstrip("/").rsplit(":", 1)
+    c = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        c.request("GET", "/", headers=headers)
+        return c.getresponse().status
+    finally:
+        c.close()
+
+
+async def test_a_plain_get_answers_as_docs_operations_says(project: Project,
+                                                           tmp_path: Path) -> None:
+    # docs/operations.md §2: the load balancer's HTTP health check
+    users = Users(tmp_path / "users.db")
+    token = users.add("ann")
+    try:
+        async with Hub(MemLedger(project), port=0, users=users) as hub:
+            assert await asyncio.to_thread(_plain_get, hub.url, {}) == 401
+            assert await asyncio.to_thread(
+                _plain_get, hub.url, {"Authorization": f"Bearer {token}"}) == 426
+        async with Hub(MemLedger(project), port=0) as hub:  # --auth none
+            assert await asyncio.to_thread(_plain_get, hub.url, {}) == 426
+    finally:
+        users.close()
+    text = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    assert "`401`" in text and "`426`" in text

@@ -79,9 +79,9 @@ def test_stat_reply_shape(svc: HubService) -> None:
     (out,) = svc.handle_sync("A", "evt.stat#1")
     assert isinstance(out, Send) and out.text.startswith("evt.stat#1\n")
     res = body(out)["res"]
-    # daql's Status, plus the ledger's id (Outpost extension)
+    # daql's Status, plus the ledger's id and the hub's frame limit (Outpost extensions)
     assert res == {"rev": Z, "mig": svc.ledger.project.version, "on": Z, "off": Z,
-                   "ledger": svc.ledger.ledger_id}
+                   "ledger": svc.ledger.ledger_id, "max_message": svc.limits.max_message}
     assert len(res["ledger"]) == 32
 
 

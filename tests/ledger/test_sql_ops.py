@@ -113,6 +113,70 @@ def test_restore_refuses_a_non_empty_ledger_and_other_schemas(project: Project,
         ops.restore(tmp_path / "junk", f"sqlite:///{tmp_path / 'j.db'}", project)
 
 
+def _demo_changed(old: str, new: str) -> Project:
+    from hubserver.cli import DEMO_SCHEMA
+
+    text = DEMO_SCHEMA.read_text()
+    assert old in text
+    return parse_project(text.replace(old, new), "changed.toml")
+
+
+def test_restore_with_a_changed_schema_rebuilds_the_state(sql_url: str, project: Project,
+                                                          tmp_path: Path) -> None:
+    # the advice of the hub's schema version error: back up, restore with the new schema
+    src = SqlLedger(f"sqlite:///{tmp_path / 'src.db'}", project)
+    fill(src)
+    ops.backup(src, tmp_path / "b.backup")
+    changed = _demo_changed('label = "Region" }',
+                            'label = "Area" }\nelevation = { type = "int", default = 0 }')
+    assert changed.version != project.version
+    led = ops.restore(tmp_path / "b.backup", sql_url, changed)
+    try:
+        assert led.project.version == changed.version
+        assert led.events(ZERO_REV) == src.events(ZERO_REV)
+        want = {k: {**v, "elevation": None} for k, v in src.states(SITE).items()}
+        assert led.states(SITE) == want
+        assert led.verify() == []
+        assert led.publish(Trans((new("e1", elevation=1200),), base=led.rev()), "x").rev
+    finally:
+        led.close()
+        src.close()
+    with pytest.raises(SchemaError, match="schema version"):
+        SqlLedger(sql_url, project)  # the restored ledger now has the new version
+
+
+@pytest.mark.parametrize("old,new_text,why", [
+    ('lat = { type = "float", label = "Latitude" }\n', "", "unknown field 'lat'"),
+    ('type = "float", label = "Latitude"', 'type = "int", label = "Latitude"',
+     "field 'lat' got 0.0, expected an integer"),
+    ('label = "Region" }', 'label = "Region" }\nowner = { type = "str", required = true }',
+     "required field 'owner' is missing"),
+])
+def test_restore_with_a_changed_schema_refuses_an_event_it_does_not_accept(
+        project: Project, tmp_path: Path, old: str, new_text: str, why: str) -> None:
+    src = SqlLedger(f"sqlite:///{tmp_path / 'src.db'}", project)
+    fill(src)
+    ops.backup(src, tmp_path / "b.backup")
+    src.close()
+    target = tmp_path / "new.db"
+    with pytest.raises(SchemaError) as exc:
+        ops.restore(tmp_path / "b.backup", f"sqlite:///{target}", _demo_changed(old, new_text))
+    msg = str(exc.value)
+    # the first offending event, its revision as RFC 3339, the reason and the fix
+    assert "event at revision 0001-01-01T00:00:01Z (new field.site k0)" in msg, msg
+    assert why in msg and "nothing was restored" in msg and "give a new required" in msg
+    assert not target.exists()  # checked before the target was touched
+
+
+def test_restore_refusal_names_the_revision_as_rfc3339(project: Project, tmp_path: Path) -> None:
+    src = SqlLedger(f"sqlite:///{tmp_path / 'src.db'}", project)
+    fill(src)
+    ops.backup(src, tmp_path / "b.backup")
+    src.close()
+    with pytest.raises(StorageError, match=r"at revision 0001-01-01T00:00:10Z\)"):
+        ops.restore(tmp_path / "b.backup", f"sqlite:///{tmp_path / 'src.db'}", project)
+
+
 def test_failed_transactions_leave_the_content_unchanged(sql_ledger: SqlLedger) -> None:
     fill(sql_ledger)
     before = dump(sql_ledger)
@@ -188,3 +252,23 @@ def test_concurrent_writers_keep_revisions_strictly_increasing(sql_url: str,
     assert leds[1].rev() == 5049 and leds[0].verify() == []
     for led in leds:
         led.close()
+
+
+def test_restoring_a_nul_into_postgres_says_a_retry_fails_the_same_way(
+        fresh_pg_db: str, project: Project, tmp_path: Path) -> None:
+    import sqlite3
+
+    # a SQLite ledger of before session 7 could store a NUL in text; PostgreSQL cannot
+    src = SqlLedger(f"sqlite:///{tmp_path / 'src.db'}", project)
+    src.publish(Trans((new("k1", notes="nulPLACEHOLDERhere"),)), "ann")
+    ops.backup(src, tmp_path / "b.backup")
+    src.close()
+    db = sqlite3.connect(tmp_path / "b.backup")
+    with db:
+        db.execute("UPDATE evt_event SET arg = replace(arg, 'PLACEHOLDER', '\\u0000')")
+    db.close()
+    with pytest.raises(StorageError) as exc:
+        ops.restore(tmp_path / "b.backup", fresh_pg_db, project).close()
+    msg = str(exc.value)
+    assert "NUL" in msg and "retrying fails the same way" in msg, msg
+    assert "check the database server" not in msg
