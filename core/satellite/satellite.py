@@ -344,6 +344,12 @@ class Satellite:
     def state_at(self, top: str, key: str, rev: Rev) -> dict[str, Any] | None:
         return self.replica.read.state(top, key, rev)
 
+    def states_at(self, top: str, keys: Iterable[str], rev: Rev) -> dict[str, dict[str, Any]]:
+        """:meth:`state_at` of many records in one read (key -> fields; records that did not
+        exist at ``rev`` are left out)."""
+        self._project.model(top)
+        return self.replica.read.states_of(top, keys, rev)
+
     def listen(self, fn: Listener) -> Callable[[], None]:
         self._listeners.append(fn)
 
