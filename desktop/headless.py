@@ -363,11 +363,24 @@ def _status_dict(st: Any) -> dict[str, Any]:
         "hub_rev": format_rev(st.hub_rev), "pending": st.pending, "conflicts": st.conflicts,
         "online": st.online, "last_sync": format_rev(st.last_sync) if st.last_sync else None,
         "hub": st.hub, "mig": st.mig, "last_error": st.last_error,
+        "offline_mode": st.offline_mode,
     }
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    d = _read(args, lambda sat: _status_dict(sat.status()))
+    def read(sat: Satellite) -> dict[str, Any]:
+        d = _status_dict(sat.status())
+        hv = sat.holder()
+        d["since"] = format_rev(sat.status().since) if hv is not None else None
+        # the connection status is the one the process that has the directory open (the
+        # app, `outpost sync`) recorded: how old it is, and whether that process still runs
+        d["holder"] = None if hv is None else {
+            "pid": hv.status.pid, "host": hv.status.host, "live": hv.live, "why": hv.why,
+            "reported": format_rev(int(hv.status.written * 1000)), "age_s": round(hv.age, 1),
+            "syncing": hv.status.syncing and hv.live, "progress": list(hv.status.progress)}
+        return d
+
+    d = _read(args, read)
     _out(args, d, "\n".join(f"{k}: {v}" for k, v in d.items()))
     return 0
 
