@@ -100,6 +100,10 @@ def test_every_shortcut_from_the_table_and_each_field_editor(qtbot: Any,
     check_all(qtbot, w, w.table)
     for name in ("name", "notes", "lat"):  # line edit, multi-line text, spin box
         check_all(qtbot, w, w.form.editors[name].widget)
+    w.select_topic("field.obs")
+    assert w.select_key("o1")
+    for name in ("site", "count", "observed", "condition"):  # ref and enum combos, int, date
+        check_all(qtbot, w, w.form.editors[name].widget)
 
 
 def test_every_shortcut_from_the_filter_box(qtbot: Any, fake_sat: FakeSatellite) -> None:
