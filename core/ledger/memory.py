@@ -95,6 +95,15 @@ class MemLedger:
                 out[k] = self._full(top, cur)
         return out
 
+    def events_of(self, top: str, keys: Iterable[str], rev: Rev) -> dict[str, list[Event]]:
+        want = set(keys)
+        out: dict[str, list[Event]] = {}
+        start = bisect.bisect_right(self._revs, rev)
+        for e in self._evs[start:]:
+            if e.top == top and e.key in want:
+                out.setdefault(e.key, []).append(e)
+        return out
+
     def keys(self, top: str) -> list[str]:
         self._project.model(top)
         return sorted(s.key for s in self._state if s.top == top)

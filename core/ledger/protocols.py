@@ -80,6 +80,11 @@ class Ledger(Protocol):
         left out. One read for many keys."""
         ...
 
+    def events_of(self, top: str, keys: Iterable[str], rev: Rev) -> dict[str, list[Event]]:
+        """The events of the given records of a topic after ``rev``, by key, each key's in
+        (rev, id) order; keys without any are left out. One read for many keys."""
+        ...
+
     def keys(self, top: str) -> list[str]:
         """The keys of a topic's current records, sorted."""
         ...

@@ -535,6 +535,25 @@ class SqlLedger:
             conn.rollback()
         return out
 
+    def events_of(self, top: str, keys: Iterable[str], rev: Rev) -> dict[str, list[Event]]:
+        """The events of the given records after ``rev``, by key, in (rev, id) order: one
+        read per chunk of keys, by the ``(top, key, rev)`` index (a satellite asks whether an
+        import's rows collide with changes since their ``_rev``: a history read per row)."""
+        want = list(dict.fromkeys(keys))
+        out: dict[str, list[Event]] = {}
+        if not want or top not in self.tables.states:
+            return out
+        ev = self.tables.event
+        with self._guard("reading events"), self.engine.connect() as conn:
+            for part in chunks(want):
+                q = self._ev_cols().where(ev.c.top == top, ev.c.key.in_(list(part)),
+                                          ev.c.rev > rev).order_by(ev.c.rev, ev.c.id)
+                for r in conn.execute(q):
+                    e = self._event(r)
+                    out.setdefault(e.key, []).append(e)
+            conn.rollback()
+        return out
+
     def keys(self, top: str) -> list[str]:
         """The keys of a topic's current records, sorted (an index-only read, no fields)."""
         st = self.tables.states.get(top)
