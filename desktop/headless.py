@@ -369,9 +369,10 @@ def _status_dict(st: Any) -> dict[str, Any]:
 
 def _cmd_status(args: argparse.Namespace) -> int:
     def read(sat: Satellite) -> dict[str, Any]:
-        d = _status_dict(sat.status())
+        st = sat.status()
+        d = _status_dict(st)
         hv = sat.holder()
-        d["since"] = format_rev(sat.status().since) if hv is not None else None
+        d["since"] = format_rev(st.since) if hv is not None else None
         # the connection status is the one the process that has the directory open (the
         # app, `outpost sync`) recorded: how old it is, and whether that process still runs
         d["holder"] = None if hv is None else {

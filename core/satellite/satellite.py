@@ -200,7 +200,9 @@ class Satellite:
             mig=self._project.version, **self._link())
         if self.read_only and (hv := self.holder()) is not None:
             h = hv.status
-            st = dc_replace(st, online=h.online and hv.live, since=h.since,
+            # a record that is not live: offline since its last word at the latest
+            st = dc_replace(st, online=h.online and hv.live,
+                            since=h.since if hv.live else int(h.written * 1000),
                          hub_rev=max(st.hub_rev, h.hub_rev),
                          last_sync=max(st.last_sync, h.last_sync), last_error=h.last_error,
                          offline_mode=h.offline_mode, syncing=h.syncing and hv.live,
