@@ -4,11 +4,17 @@
 
 The data directory is made once with ``outpost connect`` against a real ``outpost-hub serve``
 (the schema; nothing is synced), then copied for every run, so each run queues every row.
-``--ref DIR`` runs the same import with a reference checkout (``core/``, ``desktop/``: e.g.
+``--rev old|now`` imports a file as ``outpost export --rev`` writes it, with a ``_rev`` column:
+the template's replica then holds the ``--rows`` records (stored straight into it, at a first
+revision, then every 100th record changed at a second one) and the file is every record with
+every 10th name edited; ``old``: ``_rev`` is the first revision (the records as of then are
+folded from their events), ``now``: the second (the replica's), ``plain``: the same file
+without the ``_rev`` column (what the others cost more than it). ``--ref DIR`` runs the same
+import with a reference checkout (``core/``, ``desktop/``: e.g.
 ``git archive BASE core desktop | tar -x -C DIR``) back to back with ours, ``--rounds``
 pairs, and prints medians. Never passes or fails on time. Usage::
 
-    .venv/bin/python bench/csv_import.py [--rows N] [--rounds N] [--ref DIR]
+    .venv/bin/python bench/csv_import.py [--rows N] [--rounds N] [--rev old|now] [--ref DIR]
 """
 
 from __future__ import annotations
@@ -37,6 +43,44 @@ def write_csv(path: Path, n: int) -> None:
         for i in range(n):
             f.write(f"s{i:07d},Site number {i},Region {i % 17},{(i % 90) + 0.25},"
                     f"{(i % 180) - 89.5},\"note {i}, checked\"\n")
+
+
+def fill_replica(data: Path, n: int) -> tuple[str, str]:
+    """Store ``n`` records of field.site in the satellite in ``data`` as if synced: all new at
+    a first revision, every 100th changed at a second one. Returns both revisions as text."""
+    sys.path.insert(0, str(ROOT))
+    from core.model import Cmd, Event
+    from core.revision import format_rev, now_rev
+    from core.satellite.satellite import Satellite
+
+    sat = Satellite(data)
+    try:
+        r1 = max(now_rev() - 60_000, sat.rev() + 1)
+        r2 = r1 + 1000
+        evs = [Event(i + 1, r1, "field.site", f"s{i:07d}", Cmd.NEW,
+                     {"name": f"Site number {i}", "region": f"Region {i % 17}",
+                      "lat": (i % 90) + 0.25, "lon": (i % 180) - 89.5,
+                      "notes": f"note {i}, checked"}) for i in range(n)]
+        for lo in range(0, n, 50_000):
+            sat.replica.apply(r1, evs[lo:lo + 50_000])
+        mods = [Event(n + 1 + j, r2, "field.site", f"s{i:07d}", Cmd.MOD,
+                      {"region": f"Moved {i}"}) for j, i in enumerate(range(0, n, 100))]
+        sat.replica.apply(r2, mods)
+    finally:
+        sat.close()
+    return format_rev(r1), format_rev(r2)
+
+
+def write_rev_csv(path: Path, n: int, rev: str) -> None:
+    """The file ``outpost export --rev`` writes of :func:`fill_replica`'s records (as of the
+    first revision), every 10th name edited."""
+    with path.open("w", encoding="utf-8", newline="") as f:
+        f.write("key,name,region,lat,lon,notes" + (",_rev\n" if rev else "\n"))
+        tail = f",{rev}\n" if rev else "\n"
+        for i in range(n):
+            name = f"Edited {i}" if i % 10 == 0 else f"Site number {i}"
+            f.write(f"s{i:07d},{name},Region {i % 17},{(i % 90) + 0.25},"
+                    f"{(i % 180) - 89.5},\"note {i}, checked\"{tail}")
 
 
 def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -70,6 +114,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=200_000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rev", choices=("old", "now", "plain"), default=None,
+                    help="a file with a _rev column (see the module docstring)")
     ap.add_argument("--ref", type=Path, default=None,
                     help="a reference checkout (core/, desktop/) run back to back with ours")
     a = ap.parse_args()
@@ -78,8 +124,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="outpost-bench-import-") as tmp:
         work = Path(tmp)
         src = work / "sites.csv"
-        write_csv(src, a.rows)
-        print(f"{src.name}: {a.rows:,} rows, {src.stat().st_size / 1e6:.1f} MB")
         proc, url = start_hub(work / "hub.db")
         try:
             template = work / "template"
@@ -88,6 +132,14 @@ def main() -> None:
                 raise SystemExit(f"connect failed: {r.stderr}")
         finally:
             stop_hub(proc)
+        if a.rev is None:
+            write_csv(src, a.rows)
+        else:
+            old, now = fill_replica(template, a.rows)
+            write_rev_csv(src, a.rows, {"old": old, "now": now, "plain": ""}[a.rev])
+            print(f"replica: {a.rows:,} records at {old}, every 100th changed at {now}; "
+                  f"_rev {a.rev}")
+        print(f"{src.name}: {a.rows:,} rows, {src.stat().st_size / 1e6:.1f} MB")
         sides = [("ours", ROOT)] + ([("ref", a.ref)] if a.ref is not None else [])
         res: dict[str, list[tuple[float, float, float]]] = {}
         for i in range(a.rounds):

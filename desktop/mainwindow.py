@@ -43,6 +43,7 @@ from desktop.undo import PubCommand, inverse
 from desktop.widgets.conflicts import ConflictsDialog
 from desktop.widgets.form import RecordForm
 from desktop.widgets.history import HistoryView
+from desktop.widgets.keys import undo_falls_through
 from desktop.widgets.statusbar import SyncStatusBar
 
 __all__ = ["MainWindow"]
@@ -87,6 +88,7 @@ class MainWindow(QMainWindow):
         self.filter.setPlaceholderText("Filter records (Ctrl+F)")
         self.filter.setClearButtonEnabled(True)
         self.filter.textChanged.connect(self._filter_changed)
+        undo_falls_through(self.filter)
         self.table = QTableView()
         self.table.setSortingEnabled(True)
         # no sort column at first: rows in key order (UUIDv7 ≈ creation order) need no read
@@ -176,17 +178,16 @@ class MainWindow(QMainWindow):
                                "Connect and send pending changes")
         self.conflicts_action = act("Conflicts", "conflict", "Ctrl+Shift+C",
                                     self.show_conflicts, "Open the conflicts view")
-        self.history_action = act("History", "history", "Ctrl+H",
-                                  lambda: self.side.setCurrentWidget(self.history),
+        self.history_action = act("History", "history", "Ctrl+H", self.show_history,
                                   "History of the record")
         self.offline_action = QAction("Work offline", self)
         self.offline_action.setCheckable(True)
         self.offline_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
         self.offline_action.toggled.connect(self.status.offline.setChecked)
         self.addAction(self.offline_action)
-        find = QAction(self)
+        self.find_action = find = QAction("Filter", self)
         find.setShortcut(QKeySequence.StandardKey.Find)
-        find.triggered.connect(lambda: self.filter.setFocus())
+        find.triggered.connect(self.focus_filter)
         self.addAction(find)
         settings = QAction(icon("settings"), "Connection settings…", self)
         settings.triggered.connect(self._settings)
@@ -317,9 +318,25 @@ class MainWindow(QMainWindow):
 
     # -- editing -------------------------------------------------------------------------------
 
+    def _to_front(self) -> None:
+        """Activate this window (a shortcut pressed in the conflicts view acts here)."""
+        if not self.isActiveWindow():
+            self.raise_()
+            self.activateWindow()
+
+    def show_history(self) -> None:
+        self._to_front()
+        self.side.setCurrentWidget(self.history)
+
+    def focus_filter(self) -> None:
+        self._to_front()
+        self.filter.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.filter.selectAll()
+
     def new_record(self) -> None:
         if not self._top:
             return
+        self._to_front()
         m = self.sat.project.model(self._top)
         key = new_key() if m.key == "str" else str(self.records.total() + 1)
         self.table.clearSelection()
@@ -347,6 +364,9 @@ class MainWindow(QMainWindow):
             rv = self.sat.record(self._top, key)
             if rv is not None:
                 form.load(rv)
+            # the edit is saved: the keys go to the records again, as after any step of a
+            # record editor (Ctrl+Z undoes the save, arrows move on), not to the field typed in
+            self.table.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def delete_record(self) -> None:
         key = self.current_key()
@@ -417,12 +437,22 @@ class MainWindow(QMainWindow):
 
     def show_conflicts(self) -> ConflictsDialog:
         if self.conflicts_dialog is None:
-            self.conflicts_dialog = ConflictsDialog(self.sat, self)
-            self.conflicts_dialog.failed.connect(self.show_error)
+            self.conflicts_dialog = dlg = ConflictsDialog(self.sat, self)
+            dlg.failed.connect(self.show_error)
+            # the window's shortcuts work in the conflicts view too (a shortcut acts in the
+            # windows its action is added to); Ctrl+Delete does not: it would delete the
+            # record selected in the window, not anything the view shows
+            dlg.addActions([a for a in self._shortcut_actions() if a is not self.delete_action])
         self.conflicts_dialog.model.refresh()
         self.conflicts_dialog.show()
         self.conflicts_dialog.raise_()
         return self.conflicts_dialog
+
+    def _shortcut_actions(self) -> list[QAction]:
+        """The actions of the shortcuts in docs/desktop.md."""
+        return [self.new_action, self.save_action, self.delete_action, self.undo_action,
+                self.redo_action, self.sync_action, self.offline_action,
+                self.conflicts_action, self.history_action, self.find_action]
 
     def _offline_toggled(self, offline: bool) -> None:
         self.offline_action.setChecked(offline)

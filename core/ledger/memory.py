@@ -88,12 +88,24 @@ class MemLedger:
         apply_events(folded, [e for e in self._evs if e.top == top and e.rev <= rev])
         return {s.key: self._full(top, v) for s, v in folded.items()}
 
-    def states_of(self, top: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+    def states_of(self, top: str, keys: Iterable[str],
+                  rev: Rev | None = None) -> dict[str, dict[str, Any]]:
+        if rev is not None and rev < self._rev:
+            return {k: st for k in keys if (st := self.state(top, k, rev)) is not None}
         out = {}
         for k in keys:
             cur = self._state.get(Sig(top, k))
             if cur is not None:
                 out[k] = self._full(top, cur)
+        return out
+
+    def events_of(self, top: str, keys: Iterable[str], rev: Rev) -> dict[str, list[Event]]:
+        want = set(keys)
+        out: dict[str, list[Event]] = {}
+        start = bisect.bisect_right(self._revs, rev)
+        for e in self._evs[start:]:
+            if e.top == top and e.key in want:
+                out.setdefault(e.key, []).append(e)
         return out
 
     def keys(self, top: str) -> list[str]:

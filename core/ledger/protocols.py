@@ -81,9 +81,16 @@ class Ledger(Protocol):
         """Every record of a topic (key → fields), now or as of ``rev``."""
         ...
 
-    def states_of(self, top: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The current fields of the given records of a topic (key → fields); keys of
-        records that do not exist are left out. One read for many keys."""
+    def states_of(self, top: str, keys: Iterable[str],
+                  rev: Rev | None = None) -> dict[str, dict[str, Any]]:
+        """The fields of the given records of a topic (key → fields), now or as of ``rev``
+        (what :meth:`state` returns for each); keys of records that do not exist (then) are
+        left out. One read for many keys."""
+        ...
+
+    def events_of(self, top: str, keys: Iterable[str], rev: Rev) -> dict[str, list[Event]]:
+        """The events of the given records of a topic after ``rev``, by key, each key's in
+        (rev, id) order; keys without any are left out. One read for many keys."""
         ...
 
     def keys(self, top: str) -> list[str]:

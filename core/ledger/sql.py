@@ -587,21 +587,6 @@ class SqlLedger:
             q = q.where(ev.c.key == key)
         return [self._event(r) for r in conn.execute(q.order_by(ev.c.rev, ev.c.id))]
 
-    def events_of(self, top: str, keys: Iterable[str]) -> dict[str, list[Event]]:
-        """Every event of the given records of a topic (key -> events in (rev, id) order;
-        keys without any are left out), in one read per chunk of keys (``outpost carry``
-        compares the histories of thousands of records)."""
-        ev = self.tables.event
-        out: dict[str, list[Event]] = {}
-        with self._guard("reading events"), self.engine.connect() as conn:
-            for part in chunks(list(dict.fromkeys(keys))):
-                q = self._ev_cols().where(ev.c.top == top, ev.c.key.in_(part))
-                for r in conn.execute(q.order_by(ev.c.rev, ev.c.id)):
-                    e = self._event(r)
-                    out.setdefault(e.key, []).append(e)
-            conn.rollback()
-        return out
-
     def state(self, top: str, key: str, rev: Rev | None = None) -> dict[str, Any] | None:
         """A record's fields now, or as of ``rev``; ``None`` when it does not exist then."""
         st = self.tables.states.get(top)
@@ -634,9 +619,13 @@ class SqlLedger:
         return {s.key: self._full(top, v[0]) for s, v in sorted(folded.items(),
                                                                 key=lambda kv: kv[0].key)}
 
-    def states_of(self, top: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The current fields of the given records (key → fields), in one read per chunk of
-        keys; records that do not exist are left out."""
+    def states_of(self, top: str, keys: Iterable[str],
+                  rev: Rev | None = None) -> dict[str, dict[str, Any]]:
+        """The fields of the given records (key → fields), now or as of ``rev`` (as
+        :meth:`state`), in one read per chunk of keys; records that do not exist (then) are
+        left out. As of a past ``rev``: the records' events up to it, read by the
+        ``(top, key, rev)`` index and folded (``outpost import`` of a ``_rev`` file asked
+        :meth:`state` once per row)."""
         st = self.tables.states.get(top)
         if st is None:
             self._project.model(top)
@@ -647,10 +636,43 @@ class SqlLedger:
             return out
         hot = self._sql
         with self._guard("reading state"), self.engine.connect() as conn:
+            if rev is not None and rev < self._read_meta(conn)[0]:
+                ev = self.tables.event
+                folded: dict[Sig, tuple[dict[str, Any], Rev]] = {}
+                for part in chunks(want):
+                    q = self._ev_cols().where(ev.c.top == top, ev.c.key.in_(list(part)),
+                                              ev.c.rev <= rev).order_by(ev.c.rev, ev.c.id)
+                    replay((self._event(r) for r in conn.execute(q)), folded)
+                conn.rollback()
+                for k in want:
+                    cur = folded.get(Sig(top, k))
+                    if cur is not None:
+                        out[k] = self._full(top, cur[0])
+                return out
             for part in chunks(want):
                 sql = hot.by_keys(hot.select_state[top], len(part))
                 for row in _run(conn, sql, hot.in_params(part)):
                     out[row[0]] = st.values(row)
+            conn.rollback()
+        return out
+
+    def events_of(self, top: str, keys: Iterable[str], rev: Rev) -> dict[str, list[Event]]:
+        """The events of the given records after ``rev``, by key, in (rev, id) order: one
+        read per chunk of keys, by the ``(top, key, rev)`` index (a satellite asks whether an
+        import's rows collide with changes since their ``_rev``; ``outpost carry`` compares the
+        histories of thousands of records with ``rev`` 0)."""
+        want = list(dict.fromkeys(keys))
+        out: dict[str, list[Event]] = {}
+        if not want or top not in self.tables.states:
+            return out
+        ev = self.tables.event
+        with self._guard("reading events"), self.engine.connect() as conn:
+            for part in chunks(want):
+                q = self._ev_cols().where(ev.c.top == top, ev.c.key.in_(list(part)),
+                                          ev.c.rev > rev).order_by(ev.c.rev, ev.c.id)
+                for r in conn.execute(q):
+                    e = self._event(r)
+                    out.setdefault(e.key, []).append(e)
             conn.rollback()
         return out
 

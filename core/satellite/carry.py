@@ -52,7 +52,7 @@ from sqlalchemy import select
 from core.errors import ConfigError, OutpostError, ValidationError
 from core.ledger.sql import replay
 from core.model import Action, Cmd, Conflict, Event, Sig, Trans
-from core.revision import Rev, format_rev
+from core.revision import ZERO_REV, Rev, format_rev
 from core.satellite.api import ReceiptState
 from core.satellite.queue import Queue
 from core.satellite.satellite import Satellite
@@ -273,7 +273,7 @@ class _Histories:
         self._now: dict[Sig, dict[str, Any]] = {}
         for top, keys in by_top.items():
             for which, sat in enumerate((old, new)):
-                for key, evs in sat.replica.ledger.events_of(top, keys).items():
+                for key, evs in sat.replica.ledger.events_of(top, keys, ZERO_REV).items():
                     self._ev[which][Sig(top, key)] = evs
             if _model(new.project, top) is not None:
                 for key, st in new.replica.read.states_of(top, keys).items():

@@ -283,7 +283,9 @@ class SyncClient:
                 if deadline is not None and now >= deadline:
                     return False
                 guard = self._connect_guard()
-                waits = [t for t in (m.wake_at(), deadline, guard) if t is not None]
+                beat = self.sat.status_wait()  # the status readers see: write it again then
+                beat_at = None if beat is None else now + beat
+                waits = [t for t in (m.wake_at(), deadline, guard, beat_at) if t is not None]
                 delay = max(0.0, min(waits) - now) if waits else None
                 kind, arg = await self._next(delay)
                 if kind == "tick":

@@ -44,6 +44,7 @@ from core.satellite.api import (
     SatStatus,
 )
 from core.satellite.config import DataDir, SatConfig, sat_clock
+from core.satellite.holder import STATUS_FILE, HolderStatus, HolderView, StatusWriter, read_status
 from core.satellite.machine import MAX_TRANS_BYTES, Phase, SyncInfo
 from core.satellite.order import order_sql
 from core.satellite.queue import Queue
@@ -160,7 +161,10 @@ class Satellite:
         # hub data (same commit, no fsync of their own) or on close
         self._meta: dict[str, Any] = {}
         self._meta_lock = threading.Lock()
-        self.offline_mode = False
+        self._offline_mode = False
+        # the holder's connection status, for readers beside it (core.satellite.holder)
+        self._status_out = None if self.read_only else StatusWriter(
+            self.data.path / STATUS_FILE)
         self.on_local: Callable[[], None] | None = None   # set by the sync client
         # the open part of the queue, in memory (uid -> receipt, in queue order), kept up to
         # date from Queue.take_changed: reading and decoding every pending row after each
@@ -187,17 +191,67 @@ class Satellite:
         return frozenset(self.config.auth_topics)
 
     def status(self) -> SatStatus:
+        """The status; read-only: the connection part is the holder's (:meth:`holder`), its
+        ``online`` only from a live record."""
         counts, local_rev = self.queue.summary()  # one read: the UI asks after every change
         conflicts = counts.get(ReceiptState.REJECTED.value, 0) + len(self._ov.conflicts)
+        st = SatStatus(
+            online=self._info.online, since=self._since, hub=self.config.hub,
+            rev=self.replica.rev(), local_rev=local_rev,
+            pending=counts.get(ReceiptState.PENDING.value, 0), conflicts=conflicts,
+            mig=self._project.version, **self._link())
+        if self.read_only and (hv := self.holder()) is not None:
+            h = hv.status
+            # a record that is not live: offline since its last word at the latest
+            st = dc_replace(st, online=h.online and hv.live,
+                            since=h.since if hv.live else int(h.written * 1000),
+                         hub_rev=max(st.hub_rev, h.hub_rev),
+                         last_sync=max(st.last_sync, h.last_sync), last_error=h.last_error,
+                         offline_mode=h.offline_mode, syncing=h.syncing and hv.live,
+                         progress=h.progress if hv.live else (0, 0))
+        return st
+
+    def _link(self) -> dict[str, Any]:
+        """The sync machine's part of the status (no database read)."""
         info = self._info
-        return SatStatus(
-            online=info.online, since=self._since, hub=self.config.hub,
-            rev=self.replica.rev(), hub_rev=max(self._hub_rev, info.hub_rev),
-            local_rev=local_rev, pending=counts.get(ReceiptState.PENDING.value, 0),
-            conflicts=conflicts,
-            last_sync=self._last_sync, last_error=info.last_error, mig=self._project.version,
-            syncing=info.phase in (Phase.HANDSHAKE, Phase.CATCHUP), progress=info.progress,
-            offline_mode=self.offline_mode, ledger=self._ledger)
+        return {"hub_rev": max(self._hub_rev, info.hub_rev), "last_sync": self._last_sync,
+                "last_error": info.last_error,
+                "syncing": info.phase in (Phase.HANDSHAKE, Phase.CATCHUP),
+                "progress": info.progress, "offline_mode": self._offline_mode,
+                "ledger": self._ledger}
+
+    def holder(self) -> HolderView | None:
+        """The connection status the process holding the directory last recorded, as a
+        reader sees it (its age, whether it is live); None when none was recorded."""
+        return read_status(self.data.path / STATUS_FILE)
+
+    @property
+    def offline_mode(self) -> bool:
+        """The user chose "work offline" (set by the app)."""
+        return self._offline_mode
+
+    @offline_mode.setter
+    def offline_mode(self, value: bool) -> None:
+        self._offline_mode = value
+        self._record_status()
+
+    def status_wait(self) -> float | None:
+        """Seconds until the sync client should call :meth:`set_sync` again (even with no
+        change) so the status readers see is written (a held-back change, the heartbeat);
+        None: nothing to write (read-only)."""
+        return None if self._status_out is None else self._status_out.wait()
+
+    def _record_status(self) -> None:
+        out = self._status_out
+        if out is None or (not out.written and self._info == SyncInfo()
+                           and not self._offline_mode):
+            return  # no sync ran: nothing to tell (tests and one-shot commands write no file)
+        link = self._link()
+        out.offer(HolderStatus(
+            online=self._info.online, since=self._since, hub_rev=link["hub_rev"],
+            last_sync=link["last_sync"], last_error=link["last_error"],
+            offline_mode=link["offline_mode"], syncing=link["syncing"],
+            progress=link["progress"]))
 
     def keys(self, top: str, confirmed: Sequence[str] | None = None) -> list[str]:
         self._project.model(top)
@@ -345,6 +399,12 @@ class Satellite:
 
     def state_at(self, top: str, key: str, rev: Rev) -> dict[str, Any] | None:
         return self.replica.read.state(top, key, rev)
+
+    def states_at(self, top: str, keys: Iterable[str], rev: Rev) -> dict[str, dict[str, Any]]:
+        """:meth:`state_at` of many records in one read (key -> fields; records that did not
+        exist at ``rev`` are left out)."""
+        self._project.model(top)
+        return self.replica.read.states_of(top, keys, rev)
 
     def listen(self, fn: Listener) -> Callable[[], None]:
         self._listeners.append(fn)
@@ -610,6 +670,7 @@ class Satellite:
         """Take the sync machine's status (called by the client after every input)."""
         old = self._info
         if info == old:
+            self._record_status()  # the heartbeat, or a change held back
             return
         now = self._clock()
         stopped = info.phase == Phase.STOPPED
@@ -620,6 +681,7 @@ class Satellite:
             self._hub_rev = max(self._hub_rev, info.hub_rev)
             self._put_meta({"last_sync": now, "hub_rev": self._hub_rev})
         self._info = info
+        self._record_status()
         self._notify(Change(status=True))
 
     def changed(self) -> bool:
@@ -637,6 +699,8 @@ class Satellite:
             except StorageError:
                 pass  # display values only (last sync, hub rev): not worth failing a close
         try:
+            if self._status_out is not None:
+                self._status_out.close()  # before the lock goes: a reader sees "closed"
             self.replica.close()
         finally:
             if self._lock is not None:
@@ -681,9 +745,15 @@ class Satellite:
         with ``acts`` (then the edit can take the replica's revision as its base: otherwise
         the hub would see the user's own earlier edit as a conflict; cf. _advance_bases)."""
         own = self.queue.accepted_revs(base)
+        by_top: dict[str, list[str]] = {}
         for a in acts:
-            later = [x for x in view_later(self.replica.read, Sig(a.top, a.key), base)
-                     if x.ev.rev not in own]
+            by_top.setdefault(a.top, []).append(a.key)
+        # one read per topic (a history read per action made an import of rows with an
+        # older _rev twice as slow); only whether one collides counts: no user needed
+        since = {(top, k): evs for top, keys in by_top.items()
+                 for k, evs in self.replica.read.events_of(top, keys, base).items()}
+        for a in acts:
+            later = [Later(e) for e in since.get((a.top, a.key), ()) if e.rev not in own]
             if conflict_of(a, later, None) is not None:
                 return False
         return True

@@ -14,6 +14,7 @@ from typing import Any
 
 from PySide6.QtCore import QDate, QDateTime, Qt, QTimeZone, Signal
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QCheckBox,
     QComboBox,
     QDateEdit,
@@ -34,6 +35,7 @@ from core.revision import Rev, format_rev, from_datetime, parse_rev, to_datetime
 from core.satellite.api import RecordView, SatelliteAPI
 from core.schema import Field, Model
 from desktop.models.records import ref_label
+from desktop.widgets.keys import undo_falls_through
 
 __all__ = ["RecordForm"]
 
@@ -120,6 +122,7 @@ class FieldEditor:
             le.textEdited.connect(on_edit)
             w = le
         w.setObjectName(f"field_{f.name}")
+        undo_falls_through(w)
         w.setToolTip(f"{f.title} ({f.type}{', required' if f.required else ''})")
         return w
 
@@ -350,8 +353,16 @@ class RecordForm(QWidget):
             return {k: v for k, v in vals.items() if v is not None}
         return {k: v for k, v in vals.items() if v != self._original.get(k)}
 
+    def commit(self) -> None:
+        """Take what the editors show as typed (a spin box or picker whose text was not
+        interpreted yet: Ctrl+S pressed in it)."""
+        for ed in self.editors.values():
+            if isinstance(ed.widget, QAbstractSpinBox):
+                ed.widget.interpretText()
+
     def request_save(self) -> None:
         """Validate and, when valid, emit ``save_requested`` with the changed fields."""
+        self.commit()
         _, errs = self.values()
         for name, ed in self.editors.items():
             ed.show_error(errs.get(name, ""))

@@ -367,3 +367,39 @@ def test_whole_numbers_a_float_field_cannot_hold_exactly_are_refused(ledger: Led
     pub(ledger, new("a", lat=2**53))  # the largest exact one is taken, and kept exactly
     assert ledger.state(SITE, "a") == site(lat=2**53, name="n")
     assert ledger.verify() == []
+
+
+def test_states_of_as_of_a_revision_is_state_of_each_key(ledger: Led) -> None:
+    """``states_of(top, keys, rev)``: what ``state(top, key, rev)`` returns for each key (the
+    import of a ``_rev`` file reads them so, one read per chunk of keys), keys of records
+    that did not exist then left out; more keys than one chunk of the SQL read."""
+    keys = [f"k{i:03d}" for i in range(520)]
+    revs = [pub(ledger, *(new(k, name=k, lat=1.0) for k in keys[:300])).rev]
+    revs.append(pub(ledger, *(new(k, name=k) for k in keys[300:])).rev)
+    revs.append(pub(ledger, mod("k001", name="one", lat=None), delete("k002"),
+                    mod("k400", region="r")).rev)
+    revs.append(pub(ledger, new("k002", name="again"), mod("k001", lon=2.5),
+                    delete("k519")).rev)
+    ask = ["k001", "k002", "k400", "k519", "nope", *keys[::7]]
+    for rev in (0, revs[0] - 1, *revs, revs[-1] + 1, None):
+        want = {k: st for k in ask if (st := ledger.state(SITE, k, rev)) is not None}
+        assert ledger.states_of(SITE, ask, rev) == want, rev
+    assert ledger.states_of(SITE, ask, revs[1])["k001"]["lat"] == 1.0
+    assert "k002" not in ledger.states_of(SITE, ask, revs[2])
+
+
+def test_events_of_is_each_records_history_after_a_revision(ledger: Led) -> None:
+    """``events_of(top, keys, rev)``: each record's events after ``rev`` as its history has
+    them (what a satellite checks an edit with an older base against), in one read."""
+    keys = [f"k{i:03d}" for i in range(520)]
+    revs = [pub(ledger, *(new(k) for k in keys)).rev]
+    revs.append(pub(ledger, mod("k001", name="one"), delete("k002"), mod("k519", lat=1.0)).rev)
+    revs.append(pub(ledger, new("k002", name="again"), mod("k001", lon=2.5)).rev)
+    ask = ["k001", "k002", "k003", "k519", "nope", *keys[::9]]
+    for rev in (0, *revs):
+        got = ledger.events_of(SITE, ask, rev)
+        want = {k: [(h.rev, h.cmd, h.arg) for h in ledger.history(SITE, k) if h.rev > rev]
+                for k in dict.fromkeys(ask)}
+        assert {k: [(e.rev, e.cmd, e.arg) for e in evs] for k, evs in got.items()} == {
+            k: v for k, v in want.items() if v}, rev
+        assert all(e.top == SITE and e.key == k for k, evs in got.items() for e in evs)

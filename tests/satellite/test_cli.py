@@ -608,3 +608,66 @@ def test_a_cell_compares_as_export_writes_it() -> None:
     assert _same(5, "5", True) and not _same(5, "6", True)  # a ref's key written as text
     assert not _same(1, True, False) and not _same(True, 1, False)  # bool is not int
     assert _same(1.5, 1.5, False) and _same({"a": [1]}, {"a": [1]}, False)
+
+
+async def test_import_rows_of_two_exports_each_keep_their_own_rev(tmp_path: Path,
+                                                                  hub: Hub) -> None:
+    """A file joined from two `export --rev` files (and a row without _rev): each row is
+    compared and based on its own _rev. One transaction under the oldest _rev made a change
+    the newer row had seen (made between the two exports) a conflict, and the row without
+    _rev (an overwrite) a conflict too."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        assert (await cli(d, "connect", hub.url))[0] == 0
+    for k in ("s1", "s2", "s3"):
+        assert (await cli(a, "pub", "field.site", k, "new", f"name={k.upper()}",
+                          "region=North"))[0] == 0
+    assert (await cli(a, "sync", "--once"))[0] == 0
+    assert (await cli(b, "sync", "--once"))[0] == 0
+    rc, first, _ = await cli(b, "export", "field.site", "--rev", json_out=False)
+    assert rc == 0
+    # alice renames s2 and moves s3; b exports again after it has them
+    assert (await cli(a, "pub", "field.site", "s2", "mod", "name=Alice2"))[0] == 0
+    assert (await cli(a, "pub", "field.site", "s3", "mod", "region=AliceRegion"))[0] == 0
+    assert (await cli(a, "sync", "--once"))[0] == 0
+    assert (await cli(b, "sync", "--once"))[0] == 0
+    rc, second, _ = await cli(b, "export", "field.site", "--rev", json_out=False)
+    assert rc == 0
+    old, new = _rows(first), _rows(second)
+    assert old["s1"]["_rev"] < new["s2"]["_rev"]
+    header = first.splitlines()[0].split(",")
+    old["s1"]["name"] = "Bob1"        # from the first export
+    new["s2"]["name"] = "Bob2"        # from the second: Alice2 was seen, not a conflict
+    plain = dict(new["s3"], _rev="")  # no _rev: the file's value overwrites
+    plain["region"] = "BobRegion"
+    src = tmp_path / "joined.csv"
+    with src.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, header)
+        w.writeheader()
+        for r in (old["s1"], new["s2"], plain):
+            w.writerow(r)
+    rc, out, err = await cli(b, "import", "field.site", str(src))
+    assert rc == 0, err
+    uids = json.loads(out)["uids"]
+    assert json.loads((await cli(b, "status"))[1])["conflicts"] == 0
+    assert (await cli(b, "sync", "--once"))[0] == 0
+    rc, out, _ = await cli(b, "conflicts")
+    assert json.loads(out) == []
+    got = {k: hub.ledger.state("field.site", k) for k in ("s1", "s2", "s3")}
+    assert got["s1"] is not None and got["s1"]["name"] == "Bob1"
+    assert got["s2"] is not None and got["s2"]["name"] == "Bob2"
+    assert got["s3"] is not None and got["s3"]["region"] == "BobRegion"
+    assert len(uids) == 3  # one transaction per _rev
+    # and a real conflict is still one: s2's name again, from the first export
+    again = dict(old["s2"], name="Carol2")
+    with src.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, header)
+        w.writeheader()
+        w.writerow(again)
+    rc, out, err = await cli(b, "import", "field.site", str(src))
+    assert rc == 0, err
+    assert (await cli(b, "sync", "--once"))[0] == 0
+    rc, out, _ = await cli(b, "conflicts")
+    assert len(json.loads(out)) == 1
+    s2 = hub.ledger.state("field.site", "s2")
+    assert s2 is not None and s2["name"] == "Bob2"

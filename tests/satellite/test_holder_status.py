@@ -1,0 +1,165 @@
+"""The connection status a reader sees beside the process that holds a data directory
+(``core.satellite.holder``): a real holder process (`outpost sync`) against a real hub on
+127.0.0.1, read by read-only `outpost status --json`; the status file's writer and reader."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from core.ledger.memory import MemLedger
+from core.model import Action, Cmd, Trans
+from core.revision import format_rev
+from core.satellite.holder import (
+    BEAT,
+    STALE,
+    STATUS_FILE,
+    THROTTLE,
+    HolderStatus,
+    StatusWriter,
+    read_status,
+)
+from core.schema import Project
+from hubserver.server import Hub
+from tests.satellite.test_cli import ROOT, cli
+
+
+async def _status(data: Path) -> dict[str, Any]:
+    rc, out, err = await cli(data, "status")
+    assert rc == 0, err
+    st: dict[str, Any] = json.loads(out)
+    return st
+
+
+async def _until(data: Path, ok: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """`outpost status --json` until ``ok`` holds of it (the holder works meanwhile)."""
+    for _ in range(300):
+        st = await _status(data)
+        if ok(st):
+            return st
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never: {st}")
+
+
+async def _holder(data: Path) -> asyncio.subprocess.Process:
+    """`outpost sync` (continuous) on ``data``: the process that holds the directory."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "desktop.headless", "sync", "--data", str(data), cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL)
+
+
+async def test_a_reader_sees_the_holders_connection_and_never_a_dead_one_online(
+        tmp_path: Path, project: Project) -> None:
+    """Before: `outpost status` beside a syncing `outpost sync` said online false, no error,
+    whatever the holder's state (it opens the replica read-only, without a sync machine)."""
+    led = MemLedger(project)
+    led.publish(Trans((Action("field.site", "s1", Cmd.NEW, {"name": "Alder"}),)), "office")
+    a = tmp_path / "a"
+    hub = Hub(led, port=0)
+    await hub.start()
+    holder: asyncio.subprocess.Process | None = None
+    try:
+        assert (await cli(a, "connect", hub.url))[0] == 0
+        holder = await _holder(a)
+        st = await _until(a, lambda s: s["online"] and s["hub_rev"] == format_rev(led.rev()))
+        assert st["last_error"] == "" and st["last_sync"] is not None
+        h = st["holder"]
+        assert h["pid"] == holder.pid and h["live"] is True and h["age_s"] < STALE
+        assert st["since"] is not None and st["rev"] == format_rev(led.rev())
+        # the holder crashes while online: never "online" from it again
+        holder.send_signal(signal.SIGKILL)
+        await holder.wait()
+        st = await _status(a)
+        assert st["online"] is False
+        assert st["holder"]["live"] is False and "is gone" in st["holder"]["why"]
+        # a new holder, then the hub goes away: offline, with the holder's error
+        holder = await _holder(a)
+        await _until(a, lambda s: s["online"] and s["holder"]["pid"] == holder.pid)
+        await hub.stop()
+        st = await _until(a, lambda s: not s["online"] and s["last_error"] != "")
+        assert st["holder"]["live"] is True and st["holder"]["pid"] == holder.pid
+        # it stops cleanly: the record says so
+        holder.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(holder.wait(), 60) == 0
+        st = await _status(a)
+        assert st["online"] is False and st["holder"]["why"] == "closed"
+    finally:
+        if holder is not None and holder.returncode is None:
+            holder.kill()
+            await holder.wait()
+        await hub.stop()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_the_writer_writes_changes_at_once_progress_throttled_and_a_heartbeat(
+        tmp_path: Path) -> None:
+    path = tmp_path / STATUS_FILE
+    clock = Clock()
+    w = StatusWriter(path, clock)
+    on = HolderStatus(online=True, since=5, hub_rev=10, last_sync=7)
+    w.offer(on)
+
+    def rec() -> dict[str, Any]:
+        got: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return got
+
+    assert rec()["online"] is True and rec()["written"] == clock.t
+    assert rec()["pid"] == os.getpid()
+    clock.t += 0.1
+    w.offer(HolderStatus(online=True, since=5, hub_rev=11, last_sync=8))  # held back
+    assert rec()["hub_rev"] == 10
+    assert abs(w.wait() - (THROTTLE - 0.1)) < 1e-6
+    clock.t += THROTTLE
+    w.offer(HolderStatus(online=True, since=5, hub_rev=11, last_sync=8))
+    assert rec()["hub_rev"] == 11 and rec()["last_sync"] == 8
+    clock.t += 0.1
+    w.offer(HolderStatus(online=False, since=9, hub_rev=11, last_sync=8, last_error="gone"))
+    assert rec()["online"] is False and rec()["last_error"] == "gone"  # at once
+    assert abs(w.wait() - BEAT) < 1e-6
+    written = rec()["written"]
+    clock.t += BEAT
+    w.offer(HolderStatus(online=False, since=9, hub_rev=11, last_sync=8, last_error="gone"))
+    assert rec()["written"] == written + BEAT  # the heartbeat
+    w.close()
+    assert rec()["closed"] is True and rec()["online"] is False
+
+
+def test_the_reader_believes_online_only_from_a_live_holder(tmp_path: Path) -> None:
+    path = tmp_path / STATUS_FILE
+    assert read_status(path) is None
+    path.write_text("{not json", encoding="utf-8")
+    assert read_status(path) is None
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    gone = child.pid  # a process that existed and ended (reaped)
+    w = StatusWriter(path)
+    w.offer(HolderStatus(online=True, last_error=""))
+    rec = json.loads(path.read_text(encoding="utf-8"))
+    hv = read_status(path, now=rec["written"] + 1)
+    assert hv is not None and hv.live and hv.status.online
+    hv = read_status(path, now=rec["written"] + STALE + 1)  # no heartbeat: not believed
+    assert hv is not None and not hv.live and "no word" in hv.why
+    path.write_text(json.dumps({**rec, "pid": gone}), encoding="utf-8")
+    hv = read_status(path, now=rec["written"] + 1)
+    assert hv is not None and not hv.live and f"process {gone} is gone" == hv.why
+    # another host's process cannot be asked: its heartbeat decides
+    path.write_text(json.dumps({**rec, "pid": gone, "host": "elsewhere"}), encoding="utf-8")
+    hv = read_status(path, now=rec["written"] + 1)
+    assert hv is not None and hv.live
+    hv = read_status(path, now=rec["written"] + STALE + 1)
+    assert hv is not None and not hv.live
