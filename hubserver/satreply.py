@@ -31,7 +31,15 @@ from core.ledger.protocols import Ledger, PubResult
 from core.model import Audit, Event
 from core.revision import Rev
 from core.subs import ConnId, Delivery
-from core.wire import Ack, Reject, SatRes, enc_sat_res, format_reply
+from core.wire import (
+    ERR_CODE_READ,
+    Ack,
+    Reject,
+    SatRes,
+    enc_sat_res,
+    enc_verdicts,
+    format_reply,
+)
 from hubserver.fanout import audits_of
 from hubserver.outputs import Flush, Out, PubJob, Send
 
@@ -40,8 +48,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("outpost.hub")
 
-__all__ = ["SatRead", "fit", "sat_events", "sat_read", "sat_read_done", "sat_read_failed",
-           "sat_read_sync", "sat_reply", "verdicts"]
+__all__ = ["SatRead", "fit", "read_failed", "sat_events", "sat_read", "sat_read_done",
+           "sat_read_failed", "sat_read_sync", "sat_reply", "verdicts"]
 
 
 @dataclass(slots=True)
@@ -302,9 +310,31 @@ def _done(svc: HubService, r: SatRead, more: bool) -> str:
     return o.text
 
 
+def read_failed(subj: str, tok: str, acks: Sequence[Ack] = (), rejects: Sequence[Reject] = (),
+                stored: str = "") -> str:
+    """The error reply to a request the hub could not answer because reading its ledger
+    failed, whatever the request and the read (one shape: ``code`` :data:`ERR_CODE_READ`).
+
+    It says what happened and nothing of the hub's storage: the cause (a path, an SQL or
+    driver message, the operator's hint) is in the hub's log, where the caller put it; the
+    client retries. An ``evt.sat``'s transactions were published before the read (their
+    commit is durable): their ``acks`` and ``rejects`` are in the reply, as in a result,
+    so they are stored and not sent again; ``stored``: what else was stored (an
+    ``evt.pub``'s revision), said in the text."""
+    msg = f"{subj}: the hub could not read its ledger to answer; ask again later (the cause " \
+          "is in the hub's log)"
+    if acks or rejects:
+        msg += (f"; {len(acks)} of the request's transactions were stored (acks) and "
+                f"{len(rejects)} refused (rejects) before that: do not send them again")
+    elif stored:
+        msg += f"; {stored}"
+    extra = enc_verdicts(acks, rejects)
+    return format_reply(subj, tok, err=msg, code=ERR_CODE_READ, **extra)
+
+
 def sat_read_failed(svc: HubService, r: SatRead, exc: OutpostError) -> str:
-    """Reading ``r`` failed: its error reply (as :meth:`HubService.finish`'s; the
-    subscription stays as it was, the request's transactions are sent again)."""
+    """Reading ``r`` failed: its error reply (:func:`read_failed`, with the acks and rejects
+    of the request's transactions: they were published; the subscription stays as it was)."""
     job = r.job
     log.warning("conn %s: %s: could not answer: %s", job.conn, job.subj, exc)
     if r.held and job.conn in svc._conns:
@@ -315,10 +345,7 @@ def sat_read_failed(svc: HubService, r: SatRead, exc: OutpostError) -> str:
         d.evs[:0] = r.held
         d.rev = max(d.rev, r.held[-1].rev)
         r.held = []
-    pending = "; the transactions stay pending and are sent again" \
-        if job.sat is not None and job.sat.trans else ""
-    return format_reply(job.subj, job.tok, err=f"the hub could not answer {job.subj}: "
-                        f"{exc}{pending}")
+    return read_failed(job.subj, job.tok, r.acks, r.rejects)
 
 
 def sat_read_sync(svc: HubService, r: SatRead) -> list[Out]:
