@@ -40,7 +40,7 @@ from core.wire import (
     enc_verdicts,
     format_reply,
 )
-from hubserver.fanout import audits_of
+from hubserver.fanout import audits_of, read_audits
 from hubserver.outputs import Flush, Out, PubJob, Send
 
 if TYPE_CHECKING:
@@ -263,8 +263,8 @@ def sat_read(ledger: Ledger, r: SatRead, upto: Rev) -> tuple[list[Event], bool, 
         full = bool(nxt) and nxt[0].rev <= upto
     audits: list[Audit] = []
     if evs and r.with_audits:
-        revs = {e.rev for e in evs}
-        audits = [a for a in ledger.audits(evs[0].rev - 1, evs[-1].rev) if a.rev in revs]
+        # those of the revisions of the events read, not of every topic's in their range
+        audits = read_audits(ledger, evs, sorted({e.rev for e in evs}))
     return evs, full, audits
 
 

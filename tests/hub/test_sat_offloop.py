@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -15,7 +15,7 @@ from websockets.asyncio.client import connect
 
 from core.errors import StorageError
 from core.ledger import MemLedger
-from core.model import Event
+from core.model import Audit, Event
 from core.revision import Rev, format_rev, parse_rev
 from core.schema import Project
 from core.wire import dec_trans
@@ -327,3 +327,43 @@ def test_a_failed_read_pushes_the_events_it_took_after_its_error_reply(
     assert orjson.loads(text.partition("\n")[2])["code"] == "read"
     push = orjson.loads((svc.take_push("S") or "").partition("\n")[2])
     assert [e["key"] for e in push["evs"]] == ["31"]
+
+
+class CountedAudits(MemLedger):
+    """Counts the audit rows its reads return."""
+
+    rows = 0
+
+    def audits(self, lo: Rev, hi: Rev) -> list[Audit]:
+        got = super().audits(lo, hi)
+        self.rows += len(got)
+        return got
+
+    def audits_at(self, revs: Sequence[Rev]) -> list[Audit]:
+        got = super().audits_at(revs)
+        self.rows += len(got)
+        return got
+
+
+def test_a_read_reply_reads_the_audits_of_its_topics_only(prod: Project, clock: Clock) -> None:
+    """The audits of an evt.sat reply read from the ledger are its revisions' only, not those
+    of every topic's revisions in its range (nine of ten here); when its events are all the
+    ledger holds in their range one range read is the cheaper way and stays."""
+    led = CountedAudits(prod)
+    for i in range(1, 21):
+        fill(led, 1, first=i)
+        fill(led, 9, "prod.prod", first=10 * i)
+    svc = HubService(led, clock)
+    svc.connect("S", "sat")
+    r = start(svc, "S", sat("1"))
+    (o,) = satreply.sat_read_sync(svc, r)
+    assert isinstance(o, Send)
+    res = res_of(o.text)
+    assert [e["key"] for e in res["evs"]] == [str(i) for i in range(1, 21)]
+    assert [a["rev"] for a in res["audits"]] == [e["rev"] for e in res["evs"]]
+    assert led.rows == 20  # was 191: every revision from the first event's to the last's
+    # the other topic: its events are nine in ten of the range's, read as one range
+    led.rows = 0
+    r = start(svc, "S", sat("2", tops=("prod.prod",)))
+    (o,) = satreply.sat_read_sync(svc, r)
+    assert len(res_of(o.text)["audits"]) == 180 and led.rows == 180 + 19

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -369,6 +369,11 @@ class AuditsFail(MemLedger):
         if self.broken:
             raise StorageError("reading audits failed on hub.db: disk I/O error")
         return super().audits(lo, hi)
+
+    def audits_at(self, revs: Sequence[Rev]) -> list[Audit]:
+        if self.broken:
+            raise StorageError("reading audits failed on hub.db: disk I/O error")
+        return super().audits_at(revs)
 
 
 async def test_a_push_that_cannot_be_built_closes_its_connection(prod: Project) -> None:

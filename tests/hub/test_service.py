@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -445,6 +445,10 @@ class FlakyLedger(MemLedger):
     def audits(self, lo: Rev, hi: Rev) -> list[Audit]:
         self._check()
         return super().audits(lo, hi)
+
+    def audits_at(self, revs: Sequence[Rev]) -> list[Audit]:
+        self._check()
+        return super().audits_at(revs)
 
     def history(self, top: str, key: str) -> list[HistoryEntry]:
         self._check()
