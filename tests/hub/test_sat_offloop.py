@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
+import pytest
 from websockets.asyncio.client import connect
 
 from core.errors import StorageError
@@ -367,3 +368,51 @@ def test_a_read_reply_reads_the_audits_of_its_topics_only(prod: Project, clock: 
     r = start(svc, "S", sat("2", tops=("prod.prod",)))
     (o,) = satreply.sat_read_sync(svc, r)
     assert len(res_of(o.text)["audits"]) == 180 and led.rows == 180 + 19
+
+
+def test_the_events_read_are_encoded_where_they_were_read(
+        prod: Project, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reply's events and audits read from the ledger are encoded by ``sat_read`` (the
+    writer thread), not while the reply is built on the loop: there only those fanned out
+    during the read are. The frame is the one ``enc_sat_res`` makes, whether the bytes cut
+    the reply in the read, in the recent events or nowhere."""
+    from core.wire import dec_sat_res, enc_sat_res, format_reply
+
+    encoded: list[int] = []
+    real = satreply.enc_events
+
+    def counting(evs: Any, fmt: Any = None) -> Any:
+        encoded.append(len(evs))
+        return real(evs, fmt)
+
+    monkeypatch.setattr(satreply, "enc_events", counting)
+    # budget 3,000 bytes (fit's count): 15 small events fit, with 3 more fanned out too;
+    # 15 big ones do not (the read is cut); 6 big of 15 fit, 5 fanned out then do not all
+    for big, fanned, n, n_read in ((0, 0, 15, 15), (0, 3, 18, 15), (1, 0, 12, 12),
+                                   (10, 5, 18, 15)):
+        led = MemLedger(prod)
+        for i in range(1, 16):
+            name = "x" * (120 if i == big or (big and i > big) else 10)
+            led.publish(dec_trans({"acts": [act(str(i), name)]}), "seed")
+        svc = HubService(led, clock, Limits(max_message=6000, rate=1e6, burst=10**6))
+        svc.connect("S", "sat")
+        svc.connect("O", "other")
+        r = start(svc, "S", sat("1"))
+        upto = svc.rev
+        encoded.clear()
+        got = satreply.sat_read(led, r, upto)
+        assert encoded == [len(got.evs)] and got.enc is not None, (big, fanned)
+        for k in range(16, 16 + fanned):
+            svc.handle_sync("O", pub(str(k)))
+        encoded.clear()
+        text = satreply.sat_read_done(svc, r, got, upto)
+        assert text
+        res = res_of(text)
+        keys = [int(e["key"]) for e in res["evs"]]
+        assert keys == list(range(1, len(keys) + 1)), (big, fanned, keys)
+        assert sum(encoded) == max(0, len(keys) - len(got.evs)), (big, fanned, encoded)
+        assert len(res["audits"]) == len(keys)
+        # the text enc_sat_res makes of the same reply
+        assert text == format_reply("evt.sat", "1", enc_sat_res(dec_sat_res(res)))
+        assert (len(keys), len(got.evs)) == (n, n_read), (big, fanned)
+        assert bool(res.get("more")) is (n < 15 + fanned)
