@@ -147,12 +147,14 @@ def _take_pending(svc: HubService, conn: ConnId, start: Rev) -> list[Event]:
 
 def _answer(svc: HubService, job: PubJob, acks: list[Ack], rejects: list[Reject], start: Rev,
             evs: list[Event], more: bool, audits: tuple[Audit, ...] | None = None,
-            pre: SatRead | None = None) -> list[Out]:
+            pre: SatRead | None = None, after: bool = False) -> list[Out]:
     """The reply, with ``evs`` (every event of the request's topics after ``start`` up to
     the reply's rev) and ``audits`` (``None``: found here), and the connection's
     subscription set to its topics, caught up to the reply's rev. ``pre``: the read whose
     first events (and audits) are encoded already (:func:`sat_read`), cut to the bytes
-    the reply may hold: the rest (from the recent events) is measured and encoded here."""
+    the reply may hold: the rest (from the recent events) is measured and encoded here.
+    ``after``: the connection's pending pushes go after this reply (a reply read off the
+    loop is sent where it was queued, ahead of them), else before it."""
     assert job.sat is not None
     req = job.sat
     c = svc._conns.get(job.conn)
@@ -187,10 +189,12 @@ def _answer(svc: HubService, job: PubJob, acks: list[Ack], rejects: list[Reject]
         # the reply (or, with more, the batches after it) covers every pending event of
         # tops, and the subscription is now exactly tops: drop them all. Notes are in no
         # reply: keep them for the push already on its way (its Flush is queued), and let
-        # it claim no revision beyond what the client had when it asked
+        # it claim no revision beyond what the client has when it gets it: what it had
+        # when it asked (the push goes before the reply), or the reply's (after it: an
+        # earlier one would take the client's revision back)
         d.evs.clear()
         if d.note:
-            d.rev = min(d.rev, start)
+            d.rev = rev if after else min(d.rev, start)
         else:
             del svc._pending[job.conn]
     if c is not None:
@@ -407,7 +411,8 @@ def sat_read_done(svc: HubService, r: SatRead, got: Got, upto: Rev) -> str | Non
 
 
 def _done(svc: HubService, r: SatRead, more: bool) -> str:
-    outs = _answer(svc, r.job, r.acks, r.rejects, r.start, r.evs, more, tuple(r.audits), r)
+    outs = _answer(svc, r.job, r.acks, r.rejects, r.start, r.evs, more, tuple(r.audits), r,
+                   after=True)
     (o,) = outs
     assert isinstance(o, Send)
     return o.text

@@ -416,3 +416,30 @@ def test_the_events_read_are_encoded_where_they_were_read(
         assert text == format_reply("evt.sat", "1", enc_sat_res(dec_sat_res(res)))
         assert (len(keys), len(got.evs)) == (n, n_read), (big, fanned)
         assert bool(res.get("more")) is (n < 15 + fanned)
+
+
+def test_notes_pushed_after_a_read_reply_claim_no_earlier_revision(
+        prod: Project, clock: Clock) -> None:
+    """A monitor's note fanned out while an evt.sat reply was read waits behind that reply
+    (the connection's send order) and goes after it: its push claims the reply's revision,
+    not the request's (a push whose rev went back behind the reply; found by the
+    simulation's evt.sat watchers)."""
+    led = MemLedger(prod)
+    fill(led, 30)
+    svc = HubService(led, clock)
+    svc.connect("S", "sat")
+    svc.connect("O", "other")
+    mon = {"watch": [{"top": "prod.cat", "keys": ["new"]}]}
+    svc.handle_sync("S", "evt.mon#m\n" + orjson.dumps(mon).decode())
+    for lim in (0, 10):  # the whole catch-up, and a first batch (more)
+        r = start(svc, "S", sat(f"s{lim}", lim=lim))
+        upto = svc.rev
+        got = satreply.sat_read(led, r, upto)
+        svc.handle_sync("O", pub(str(31 + lim)))  # noted for S while its reply is read
+        text = satreply.sat_read_done(svc, r, got, upto)
+        assert text
+        reply = res_of(text)
+        assert bool(reply.get("more")) is bool(lim)
+        push = orjson.loads((svc.take_push("S") or "").partition("\n")[2])
+        assert push["note"] and "evs" not in push
+        assert parse_rev(push["rev"]) >= parse_rev(reply["rev"]), (lim, push, reply["rev"])
