@@ -89,7 +89,7 @@ def test_failed_read_of_a_sqlite_ledger_acks_and_rejects_what_was_published(
         # truthful, and nothing of the hub's storage: no path, driver text or operator hint
         for leak in (str(tmp_path), "hub.db", "no such table", "nothing was applied", "disk"):
             assert leak not in b["err"], b["err"]
-        # a later page of a catch-up fails the same way (no transactions: no verdicts)
+        # a request without transactions (as a later batch's): the same text, no verdicts
         outs, job = svc.handle("S", sat_req("2", lim=5))
         assert job is None
         (o,) = outs
