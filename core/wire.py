@@ -136,6 +136,14 @@ def format_frame(subj: str, tok: str = "", body: bytes | None = None, *, push: b
 ERR_CODE_READONLY = "readonly"
 """``code`` of the hub's error reply to edits from a user who may only read (ours)."""
 
+ERR_CODE_READ = "read"
+"""``code`` of the hub's error reply to a request it could not answer because reading its
+ledger failed (ours; every request, every read: an ``evt.sat`` reply's first read or a later
+batch's, an ``evt.sub`` or ``evt.mon`` catch-up, ``evt.hist``, the reads of fanning out a
+publish). The client asks again later. An ``evt.sat``'s transactions the hub stored or
+refused before the read failed are in the reply's ``acks`` and ``rejects``, as in a result
+(:func:`dec_read_failed`): they are not to be sent again."""
+
 
 def format_reply(subj: str, tok: str, res: Any = None, err: str | None = None,
                  **extra: Any) -> str:
@@ -663,6 +671,26 @@ def dec_sat_res(obj: Any, where: str = "evt.sat result") -> SatRes:
                   _items(r, "acks", _fast_ack, prs, _dec_ack),
                   r.list("rejects", _dec_reject), more,
                   _items(r, "audits", _fast_audit, prs, dec_audit), cont)
+
+
+def enc_verdicts(acks: Sequence[Ack], rejects: Sequence[Reject]) -> dict[str, Any]:
+    """The ``acks`` and ``rejects`` fields of an ``evt.sat`` result (as :func:`enc_sat_res`),
+    for an error reply with :data:`ERR_CODE_READ`."""
+    d = enc_sat_res(SatRes(ZERO_REV, (), tuple(acks), tuple(rejects)))
+    del d["rev"]
+    return d
+
+
+def dec_read_failed(payload: Any, rev: Rev) -> SatRes:
+    """The verdicts of an :data:`ERR_CODE_READ` error reply to an ``evt.sat`` (its ``acks``
+    and ``rejects``), as a result of revision ``rev`` without events (the client's own
+    revision: the reply moves it nowhere)."""
+    obj: dict[str, Any] = {"rev": format_rev(rev)}
+    if isinstance(payload, dict):
+        for name in ("acks", "rejects"):
+            if name in payload:
+                obj[name] = payload[name]
+    return dec_sat_res(obj, "evt.sat error reply")
 
 
 def _items(r: _Reader, name: str, fast: Callable[[Any, Callable[[str], Rev]], T | None],

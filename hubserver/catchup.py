@@ -25,7 +25,7 @@ from core.wire import enc_update, format_push, format_reply
 from hubserver.fanout import unpush
 from hubserver.limits import CLOSE_TOO_SLOW
 from hubserver.outputs import Close, ConnId, Flush, Out, Send
-from hubserver.satreply import fit
+from hubserver.satreply import fit, read_failed
 
 if TYPE_CHECKING:
     from hubserver.service import HubService
@@ -203,7 +203,7 @@ def backlog_failed(svc: HubService, conn: ConnId, b: Backlog, exc: OutpostError)
         gone = b.tops if b.rest is None else b.rest
         svc.subs.unsubscribe(conn, gone)
         unpush(svc, conn, tops=gone)
-    return format_reply(subj, tok, err=f"{subj} failed on the hub: {exc}")
+    return read_failed(subj, tok)
 
 
 def catch_up_sync(svc: HubService, conn: ConnId, b: Backlog,

@@ -51,6 +51,7 @@ from core.errors import (
     ConflictError,
     OutpostError,
     ReadOnlyError,
+    StorageError,
     UnstorableError,
     ValidationError,
     WireError,
@@ -61,7 +62,9 @@ from core.revision import ZERO_REV, Rev, format_rev, now_rev
 from core.subs import Delivery, Subs
 from core.wire import (
     ERR_CODE_READONLY,
+    Ack,
     Frame,
+    Reject,
     dec_mon,
     dec_sat,
     dec_sub,
@@ -217,9 +220,12 @@ class HubService:
             return self._err(conn, frame, str(exc), code=ERR_CODE_READONLY), None
         except (WireError, ValidationError) as exc:
             return self._err(conn, frame, str(exc)), None
+        except StorageError as exc:
+            # the hub's own trouble reading the ledger: an error reply (the client asks again)
+            # instead of closing the connection as if it were a bug; the cause is logged
+            log.warning("conn %s: %s failed: %s", conn, frame.subj, exc)
+            return [Send(conn, satreply.read_failed(frame.subj, frame.tok))], None
         except OutpostError as exc:
-            # the hub's own trouble (a StorageError reading the ledger): name it in the reply
-            # instead of closing the connection as if it were a bug
             log.warning("conn %s: %s failed: %s", conn, frame.subj, exc)
             return self._err(conn, frame, f"{frame.subj} failed on the hub: {exc}"), None
 
@@ -426,7 +432,9 @@ class HubService:
         any other outcome (a StorageError, the hub shutting down, a bug) answers an
         ``evt.sat`` with one error reply, so its transactions stay pending on the satellite
         and are sent again with the same uids (exactly once: an applied uid is acked then).
-        A StorageError while building the reply also becomes an error reply.
+        An error reading the ledger after the commit (fanning out, building the reply) is
+        the error reply of a failed read (:func:`~hubserver.satreply.read_failed`), which
+        carries the acks and rejects of the transactions: they were published.
 
         Args:
             job: the job :meth:`handle` returned.
@@ -455,10 +463,18 @@ class HubService:
         except OutpostError as exc:
             log.warning("conn %s: %s: could not answer: %s", job.conn, job.subj, exc)
             if job.conn in self._conns:
-                pending = "; the transactions stay pending and are sent again" \
-                    if job.sat is not None and job.sat.trans else ""
-                outs[:0] = self._err(job.conn, frame,
-                                     f"the hub could not answer {job.subj}: {exc}{pending}")
+                if failed is not None:  # the publish failed: its reply reads nothing
+                    outs[:0] = self._reply(job, frame, results, failed)
+                elif job.sat is not None:
+                    acks: list[Ack] = []
+                    rejects: list[Reject] = []
+                    satreply.verdicts(job, results, acks, rejects)
+                    outs[:0] = [Send(job.conn, satreply.read_failed(
+                        job.subj, job.tok, acks, rejects))]
+                else:
+                    first = results[0] if results else None
+                    outs[:0] = [Send(job.conn, satreply.read_failed(
+                        job.subj, job.tok, stored=_stored(first)))]
         return outs
 
     def _pub_done(self, job: PubJob, r: PubResult) -> list[Out]:
@@ -479,8 +495,7 @@ class HubService:
             log.warning("conn %s: %s: could not answer: %s", conn, job.subj, exc)
             if conn not in self._conns:
                 return []
-            return self._err(conn, Frame(job.subj, job.tok),
-                             f"the hub could not answer {job.subj}: {exc}")
+            return [Send(conn, satreply.read_failed(job.subj, job.tok, stored=_stored(r)))]
         if conn in self._conns:  # else the publisher left while its commit ran
             outs.insert(0, Send(conn, format_reply(job.subj, job.tok,
                                                    enc_update(Update(r.rev, r.evs)))))
@@ -543,3 +558,10 @@ class HubService:
     take_sealed = fanout.take_sealed
     has_push = fanout.has_push
     pending = fanout.pending
+
+
+def _stored(r: PubResult | Exception | None) -> str:
+    """What a failed read's reply to an ``evt.pub`` says of its transaction."""
+    if isinstance(r, PubResult):
+        return f"the transaction was stored at revision {format_rev(r.rev)}: do not send it again"
+    return ""

@@ -133,6 +133,9 @@ class MemLedger:
     def audits(self, lo: Rev, hi: Rev) -> list[Audit]:
         return sorted((a for r, a in self._audits.items() if lo < r <= hi), key=lambda a: a.rev)
 
+    def audits_at(self, revs: Sequence[Rev]) -> list[Audit]:
+        return [a for r in revs if (a := self._audits.get(r)) is not None]
+
     def uid_rev(self, uid: str) -> Rev | None:
         """The revision a uid was applied at, or ``None``."""
         return self._uids.get(uid)

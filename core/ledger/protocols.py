@@ -113,6 +113,12 @@ class Ledger(Protocol):
         """The audit rows of the revisions after ``lo`` up to ``hi`` (inclusive), in order."""
         ...
 
+    def audits_at(self, revs: Sequence[Rev]) -> list[Audit]:
+        """The audit rows of ``revs`` (ascending, distinct), in order; a revision without one
+        is left out. Reads only those rows, not every revision in their range (a reply's
+        events of some topics are a few of the revisions between its first and last)."""
+        ...
+
     def verify(self) -> list[str]:
         """Replay the event log and compare with the state; one line per difference."""
         ...

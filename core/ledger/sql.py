@@ -732,6 +732,27 @@ class SqlLedger:
         return [Audit(int(r.rev), int(r.created), int(r.arrived), r.usr,
                       None if r.extra is None else loads(r.extra), r.uid) for r in rows]
 
+    AUDITS_AT_CHUNK = 900
+    """Revisions per primary-key lookup query of :meth:`audits_at` (SQLite's oldest limit of
+    bound parameters is 999)."""
+
+    def audits_at(self, revs: Sequence[Rev]) -> list[Audit]:
+        """The audit rows of ``revs`` (ascending, distinct), in order: primary-key lookups,
+        ``AUDITS_AT_CHUNK`` revisions per query, in one read transaction."""
+        if not revs:
+            return []
+        au = self.tables.audit
+        n = self.AUDITS_AT_CHUNK
+        out: list[Audit] = []
+        with self._guard("reading audits"), self.engine.connect() as conn:
+            for i in range(0, len(revs), n):
+                q = select(au).where(au.c.rev.in_(revs[i:i + n])).order_by(au.c.rev)
+                out.extend(Audit(int(r.rev), int(r.created), int(r.arrived), r.usr,
+                                 None if r.extra is None else loads(r.extra), r.uid)
+                           for r in conn.execute(q))
+            conn.rollback()
+        return out
+
     def uid_rev(self, uid: str) -> Rev | None:
         """The revision a transaction uid was applied at, or ``None``."""
         u = self.tables.uid

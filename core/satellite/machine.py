@@ -75,11 +75,13 @@ from core.errors import OutpostError, WireError
 from core.model import Trans, Update
 from core.revision import ZERO_REV, Rev, format_rev
 from core.wire import (
+    ERR_CODE_READ,
     ERR_CODE_READONLY,
     Frame,
     Reject,
     SatReq,
     SatRes,
+    dec_read_failed,
     dec_sat_res,
     dec_status,
     dec_update,
@@ -601,6 +603,17 @@ class SyncMachine:
                 self._encoded.clear()
                 self._set(last_error=self._read_only)
                 self._send_sat(now, only_new=False)
+                return
+            if isinstance(body, dict) and body.get("code") == ERR_CODE_READ:
+                # the hub could not read its ledger to answer: the request's transactions it
+                # published or refused before are in the reply (stored now, never sent
+                # again); the replica stays where it was and the read is asked for again on
+                # the next connection, after the backoff
+                res = dec_read_failed(body, self._rev())
+                if res.acks or res.rejects:
+                    self._store(res)
+                self._set(last_error=f"the hub could not answer evt.sat: {err[0]}")
+                self._drop("hub read failed")
                 return
             self._set(last_error=f"hub refused evt.sat: {err[0]}")
             self._drop("sat refused")

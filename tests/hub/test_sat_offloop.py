@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
+import pytest
 from websockets.asyncio.client import connect
 
 from core.errors import StorageError
 from core.ledger import MemLedger
-from core.model import Event
+from core.model import Audit, Event
 from core.revision import Rev, format_rev, parse_rev
 from core.schema import Project
 from core.wire import dec_trans
@@ -125,8 +126,9 @@ async def test_sat_reply_is_read_off_the_loop_and_the_next_requests_wait(prod: P
 
 
 async def test_sat_read_failing_answers_with_an_error_and_serves_the_next(prod: Project) -> None:
-    """A failed read: the request's error reply (its transactions stay pending), the
-    subscription as it was, and the connection's next request is served."""
+    """A failed read: the request's error reply (code "read", with the acks of its
+    transactions: published before the read), the subscription as it was, and the
+    connection's next request is served."""
     led = GatedReads(prod)
     fill(led, 20)
     async with Hub(led, limits=Limits(rate=1e6, burst=10**6)) as hub, \
@@ -136,8 +138,9 @@ async def test_sat_read_failing_answers_with_an_error_and_serves_the_next(prod: 
         s.protocol.send_text(b"evt.stat#2")
         s.send_data()
         head, body = await recv_json(s)
-        assert head == "evt.sat#1" and "disk on fire" in body["err"]
-        assert "stay pending" in body["err"]
+        assert head == "evt.sat#1" and body["code"] == "read"
+        assert "disk on fire" not in body["err"]  # the cause is in the hub's log
+        assert [a["uid"] for a in body["acks"]] == ["u50"]
         head, body = await recv_json(s)
         assert head == "evt.stat#2"
         # asked again (the satellite's retry): acked once, with everything
@@ -322,6 +325,121 @@ def test_a_failed_read_pushes_the_events_it_took_after_its_error_reply(
     r = start(svc, "S", sat("2"))  # from the start again: read from the ledger
     assert [e.key for e in r.held] == ["31"] and not svc.has_push("S")
     text = satreply.sat_read_failed(svc, r, StorageError("disk on fire"))
-    assert "could not answer" in text
+    assert orjson.loads(text.partition("\n")[2])["code"] == "read"
     push = orjson.loads((svc.take_push("S") or "").partition("\n")[2])
     assert [e["key"] for e in push["evs"]] == ["31"]
+
+
+class CountedAudits(MemLedger):
+    """Counts the audit rows its reads return."""
+
+    rows = 0
+
+    def audits(self, lo: Rev, hi: Rev) -> list[Audit]:
+        got = super().audits(lo, hi)
+        self.rows += len(got)
+        return got
+
+    def audits_at(self, revs: Sequence[Rev]) -> list[Audit]:
+        got = super().audits_at(revs)
+        self.rows += len(got)
+        return got
+
+
+def test_a_read_reply_reads_the_audits_of_its_topics_only(prod: Project, clock: Clock) -> None:
+    """The audits of an evt.sat reply read from the ledger are its revisions' only, not those
+    of every topic's revisions in its range (nine of ten here); when its events are all the
+    ledger holds in their range one range read is the cheaper way and stays."""
+    led = CountedAudits(prod)
+    for i in range(1, 21):
+        fill(led, 1, first=i)
+        fill(led, 9, "prod.prod", first=10 * i)
+    svc = HubService(led, clock)
+    svc.connect("S", "sat")
+    r = start(svc, "S", sat("1"))
+    (o,) = satreply.sat_read_sync(svc, r)
+    assert isinstance(o, Send)
+    res = res_of(o.text)
+    assert [e["key"] for e in res["evs"]] == [str(i) for i in range(1, 21)]
+    assert [a["rev"] for a in res["audits"]] == [e["rev"] for e in res["evs"]]
+    assert led.rows == 20  # was 191: every revision from the first event's to the last's
+    # the other topic: its events are nine in ten of the range's, read as one range
+    led.rows = 0
+    r = start(svc, "S", sat("2", tops=("prod.prod",)))
+    (o,) = satreply.sat_read_sync(svc, r)
+    assert len(res_of(o.text)["audits"]) == 180 and led.rows == 180 + 19
+
+
+def test_the_events_read_are_encoded_where_they_were_read(
+        prod: Project, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reply's events and audits read from the ledger are encoded by ``sat_read`` (the
+    writer thread), not while the reply is built on the loop: there only those fanned out
+    during the read are. The frame is the one ``enc_sat_res`` makes, whether the bytes cut
+    the reply in the read, in the recent events or nowhere."""
+    from core.wire import dec_sat_res, enc_sat_res, format_reply
+
+    encoded: list[int] = []
+    real = satreply.enc_events
+
+    def counting(evs: Any, fmt: Any = None) -> Any:
+        encoded.append(len(evs))
+        return real(evs, fmt)
+
+    monkeypatch.setattr(satreply, "enc_events", counting)
+    # budget 3,000 bytes (fit's count): 15 small events fit, with 3 more fanned out too;
+    # 15 big ones do not (the read is cut); 6 big of 15 fit, 5 fanned out then do not all
+    for big, fanned, n, n_read in ((0, 0, 15, 15), (0, 3, 18, 15), (1, 0, 12, 12),
+                                   (10, 5, 18, 15)):
+        led = MemLedger(prod)
+        for i in range(1, 16):
+            name = "x" * (120 if i == big or (big and i > big) else 10)
+            led.publish(dec_trans({"acts": [act(str(i), name)]}), "seed")
+        svc = HubService(led, clock, Limits(max_message=6000, rate=1e6, burst=10**6))
+        svc.connect("S", "sat")
+        svc.connect("O", "other")
+        r = start(svc, "S", sat("1"))
+        upto = svc.rev
+        encoded.clear()
+        got = satreply.sat_read(led, r, upto)
+        assert encoded == [len(got.evs)] and got.enc is not None, (big, fanned)
+        for k in range(16, 16 + fanned):
+            svc.handle_sync("O", pub(str(k)))
+        encoded.clear()
+        text = satreply.sat_read_done(svc, r, got, upto)
+        assert text
+        res = res_of(text)
+        keys = [int(e["key"]) for e in res["evs"]]
+        assert keys == list(range(1, len(keys) + 1)), (big, fanned, keys)
+        assert sum(encoded) == max(0, len(keys) - len(got.evs)), (big, fanned, encoded)
+        assert len(res["audits"]) == len(keys)
+        # the text enc_sat_res makes of the same reply
+        assert text == format_reply("evt.sat", "1", enc_sat_res(dec_sat_res(res)))
+        assert (len(keys), len(got.evs)) == (n, n_read), (big, fanned)
+        assert bool(res.get("more")) is (n < 15 + fanned)
+
+
+def test_notes_pushed_after_a_read_reply_claim_no_earlier_revision(
+        prod: Project, clock: Clock) -> None:
+    """A monitor's note fanned out while an evt.sat reply was read waits behind that reply
+    (the connection's send order) and goes after it: its push claims the reply's revision,
+    not the request's (a push whose rev went back behind the reply; found by the
+    simulation's evt.sat watchers)."""
+    led = MemLedger(prod)
+    fill(led, 30)
+    svc = HubService(led, clock)
+    svc.connect("S", "sat")
+    svc.connect("O", "other")
+    mon = {"watch": [{"top": "prod.cat", "keys": ["new"]}]}
+    svc.handle_sync("S", "evt.mon#m\n" + orjson.dumps(mon).decode())
+    for lim in (0, 10):  # the whole catch-up, and a first batch (more)
+        r = start(svc, "S", sat(f"s{lim}", lim=lim))
+        upto = svc.rev
+        got = satreply.sat_read(led, r, upto)
+        svc.handle_sync("O", pub(str(31 + lim)))  # noted for S while its reply is read
+        text = satreply.sat_read_done(svc, r, got, upto)
+        assert text
+        reply = res_of(text)
+        assert bool(reply.get("more")) is bool(lim)
+        push = orjson.loads((svc.take_push("S") or "").partition("\n")[2])
+        assert push["note"] and "evs" not in push
+        assert parse_rev(push["rev"]) >= parse_rev(reply["rev"]), (lim, push, reply["rev"])

@@ -228,6 +228,21 @@ def test_event_keys_are_the_events_without_their_args(ledger: Led) -> None:
     assert {e.cmd for e in ledger.event_keys(ZERO_REV)} == {Cmd.NEW, Cmd.MOD, Cmd.DEL}
 
 
+def test_audits_at_are_the_audits_of_those_revisions(ledger: Led) -> None:
+    """``audits_at`` (an evt.sat reply's audits by key) answers as ``audits`` of the range
+    filtered to the revisions asked for, in order, leaving out revisions it has none of,
+    also beyond one query's chunk of revisions."""
+    revs = [pub(ledger, new(f"k{i}"), usr=f"u{i}").rev for i in range(12)]
+    every = ledger.audits(ZERO_REV, revs[-1])
+    assert [a.rev for a in every] == revs
+    for want in ([], revs[:1], revs[2:9:3], revs, [revs[0], revs[-1] + 1]):
+        got = ledger.audits_at(want)
+        assert got == [a for a in every if a.rev in set(want)], want
+    if isinstance(ledger, SqlLedger):
+        ledger.AUDITS_AT_CHUNK = 5
+        assert ledger.audits_at(revs) == every
+
+
 def test_state_states_and_history_as_of_a_revision(ledger: Led) -> None:
     r1 = pub(ledger, new("a", region="r1"), new("b"), usr="ann").rev
     r2 = pub(ledger, mod("a", region="r2", lat=3.5), usr="bob").rev

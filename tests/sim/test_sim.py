@@ -60,6 +60,9 @@ def test_seeds(first: int, tmp_path: Path, project: Project, sat_template: Path)
     assert total.drops > 0 and total.dups > 0 and total.crashes > 0 and total.partitions > 0
     assert total.pipelined > 0  # two evt.sat in flight on a connection ("cont")
     assert total.catch_ups > 0  # evt.sub catch-ups pushed in batches (the watchers)
+    # evt.sat replies read from the ledger where they are queued (the writer thread), some
+    # failing, with requests waiting behind them
+    assert total.sat_reads > 0 and total.sat_read_fails > 0 and total.held_requests > 0
 
 
 def test_replay(tmp_path: Path, project: Project, sat_template: Path) -> None:
@@ -69,6 +72,15 @@ def test_replay(tmp_path: Path, project: Project, sat_template: Path) -> None:
     b = run_seed(seed, tmp_path / "b", project, sat_template, trace=True)
     assert a.trace and a.trace == b.trace, "the same seed must replay identically"
     assert vars(a.stats) == vars(b.stats)
+
+
+def test_replay_with_failed_reads(tmp_path: Path, project: Project, sat_template: Path) -> None:
+    """A seed whose evt.sat replies are read off the loop, fail and hold requests behind
+    them replays identically (the hub's draws are seeded too)."""
+    a = run_seed(10, tmp_path / "a", project, sat_template, trace=True)
+    assert a.stats.sat_read_fails and a.stats.held_requests, vars(a.stats)
+    b = run_seed(10, tmp_path / "b", project, sat_template, trace=True)
+    assert a.trace == b.trace and vars(a.stats) == vars(b.stats)
 
 
 @pytest.mark.slow

@@ -4,10 +4,16 @@ Everything runs in one thread on a virtual clock, driven by a single seeded
 ``random.Random``: the same seed replays the same run, frame for frame.
 
 - The **hub** is the real :class:`hubserver.service.HubService` over a synchronous in-memory
-  ledger (:class:`core.ledger.memory.MemLedger`), driven with ``handle_sync``; its outputs go
+  ledger (:class:`core.ledger.memory.MemLedger`): a publish runs at once; its outputs go
   through one send queue per connection in the asyncio adapter's order (a reply seals the
   pushes fanned out before it; catch-ups are read batch by batch where they are queued), and
   coalesced pushes (``Flush``) are taken after a short virtual delay, as the adapter's writer.
+  An ``evt.sat`` reply older than the hub's recent events (kept small for some seeds) is read
+  where it is queued as the adapter's writer thread reads it (``hubserver.satreply``): the
+  read starts bounded by the revision fanned out then, ends a random while later (what was
+  fanned out meanwhile comes from the recent events), fails now and then during the session
+  (its error reply carries the acks of the request's transactions), and the connection's
+  next requests wait until its reply is sent (``Peer.held``).
 - Each **satellite** is the real :class:`core.satellite.satellite.Satellite` on its own SQLite
   file in the test's ``tmp_path``, with the real :class:`core.satellite.machine.SyncMachine`
   (jitter from the seeded random, time from the virtual clock). A satellite clock may be off by
@@ -46,7 +52,7 @@ from typing import Any
 
 import orjson
 
-from core.errors import OutpostError, ValidationError
+from core.errors import OutpostError, StorageError, ValidationError
 from core.ledger.memory import MemLedger
 from core.model import Action, Cmd, Event, Trans
 from core.revision import Rev, format_rev, parse_rev
@@ -56,8 +62,10 @@ from core.satellite.satellite import Satellite
 from core.schema import Project
 from core.subs import Delivery
 from core.wire import dec_update, parse_frame
+from hubserver import satreply
 from hubserver import service as hubsvc
 from hubserver.limits import Limits
+from hubserver.recent import RecentEvents
 
 BASE_REV: Rev = parse_rev("2026-11-26T00:00:00Z")
 DAY_MS = 86_400_000
@@ -110,6 +118,8 @@ class Conn:
     outq: deque[Any] = field(default_factory=deque)  # the hub's send queue (texts, pushes,
     sending: bool = False                             # catch-ups); a step is scheduled
     watcher: Watcher | None = None
+    held: bool = False           # an evt.sat reply is being read: requests wait in inbox
+    inbox: deque[str] = field(default_factory=deque)
 
 
 @dataclass
@@ -121,10 +131,17 @@ class Watcher:
     topic), the reply before any push of the connection. It also monitors every key of the
     topic (``evt.mon`` from the revision it has, so the missed changes are noted first): a
     connection that lasts to the end is noted every key changed after that revision, and
-    no note comes before the ``evt.mon`` reply."""
+    no note comes before the ``evt.mon`` reply.
+
+    A ``sat`` watcher catches up with ``evt.sat`` instead (no transactions: batches of
+    ``lim``, ``more`` asked for again), as a satellite does; its ``evt.mon`` right behind it
+    then waits at the hub while that reply is read from the ledger. A failed read's error
+    reply makes it reconnect and ask again from the revision it has."""
 
     idx: int
     led: MemLedger
+    sat: bool = False
+    lim: int = 0
     conn: Conn | None = None
     tok: int = 0
     subscribed: bool = False     # the evt.sub reply of this connection arrived
@@ -182,6 +199,9 @@ class Stats:
     office: int = 0
     pipelined: int = 0
     catch_ups: int = 0          # catch-up batches read for watchers (evt.sub)
+    sat_reads: int = 0          # evt.sat replies read from the ledger off the "loop"
+    sat_read_fails: int = 0     # ... whose read failed (injected)
+    held_requests: int = 0      # requests that waited for such a read
     heal_time: float = 0.0
     steps: int = 0
 
@@ -232,6 +252,13 @@ class World:
         self.hub = hubsvc.HubService(self.hub_ledger, clock=self.hub_clock,
                                      limits=Limits(rate=1e6, burst=1_000_000, max_batch=batch))
         self.hub.BACKLOG_BATCH = self.wrng.choice([1, 2, 1000])
+        # the hub's own draws (its off-loop evt.sat reads): a stream of their own, so the
+        # satellites' and the watchers' stay what they were
+        self.hrng = random.Random(f"hub-{seed}")
+        # few recent events (some seeds): evt.sat replies are read from the ledger, off the
+        # loop, as a satellite back after a while gets them from a busy hub
+        self.hub._recent = RecentEvents(self.hub.rev, self.hrng.choice([2, 4, 16, 8192]))
+        self.read_fail = self.hrng.choice([0.0, 0.2, 0.5])  # while faults are on
         self.watchers: list[Watcher] = []
         self.office_uids: list[str] = []
         self._trace: list[str] | None = [] if trace else None
@@ -298,7 +325,8 @@ class World:
         for _ in range(rng.randint(*size.office)):
             self.at(rng.uniform(0, size.duration), self._office_edit)
         for i in range(self.wrng.randint(1, 2)):
-            w = Watcher(i, MemLedger(self.project))
+            w = Watcher(i, MemLedger(self.project), self.wrng.random() < 0.5,
+                        self.wrng.choice([0, 3]))
             self.watchers.append(w)
             self.at(self.wrng.uniform(0, size.duration), self._watch_open, w)
         while self._q and self._q[0][0] <= size.duration:
@@ -671,7 +699,7 @@ class World:
             if not c.alive:
                 return
             self.log(f"hub <- c{c.id} {text}")
-            self._hub_outs(self.hub.handle_sync(c.id, text))
+            self._hub_handle(c, text)
             return
         if c.watcher is not None:
             self._watch_frame(c, text)
@@ -713,6 +741,25 @@ class World:
             c.alive = False
             self.hub.disconnect(c.id)
 
+    def _hub_handle(self, c: Conn, text: str) -> None:
+        """The hub handles a request (``HubService.handle_sync`` but for an ``evt.sat`` reply to
+        read from the ledger: queued, read later by :meth:`_send_step`), or, while one of the
+        connection's replies is being read, keeps it for later (the adapter's ``Peer.held``)."""
+        if c.held:
+            self.stats.held_requests += 1
+            c.inbox.append(text)
+            return
+        hub = self.hub
+        outs, job = hub.handle(c.id, text)
+        if job is not None:
+            outs.extend(hub.finish(job, hub.run_job(job)))
+        for i, o in enumerate(outs):
+            if isinstance(o, hubsvc.Flush) and isinstance(o.catch_up, hubsvc.Backlog) \
+                    and o.catch_up.reply is not None:
+                outs[i:i + 1] = hub.catch_up_sync(c.id, o.catch_up, reply_only=True)
+                break
+        self._hub_outs(outs)
+
     def _hub_outs(self, outs: list[hubsvc.Out]) -> None:
         """Carry out the hub's outputs in the asyncio adapter's send order
         (``hubserver.server.Hub._deliver``): per connection one queue, written in order; a
@@ -742,6 +789,8 @@ class World:
                     c.outq = deque(x for x in c.outq if x is not _PUSH)
                 if sealed is not None:
                     self._enqueue(c, sealed)
+            if isinstance(o, hubsvc.Flush) and isinstance(o.catch_up, satreply.SatRead):
+                c.held = True  # its next requests wait for this reply
             self._enqueue(c, o.text if isinstance(o, hubsvc.Send) else o.catch_up)
 
     def _enqueue(self, c: Conn, item: Any) -> None:
@@ -779,6 +828,9 @@ class World:
             text = self.hub.take_push(c.id)
             if text is not None:
                 self._transmit(c, "down", text)
+        elif c.outq and isinstance(c.outq[0], satreply.SatRead):
+            self._sat_read(c, c.outq[0])
+            return  # the sender waits for the read (still "sending")
         elif c.outq and isinstance(c.outq[0], hubsvc.Backlog):
             b = c.outq[0]
             bl = self.hub.backlog(c.id)
@@ -792,6 +844,49 @@ class World:
                     self._transmit(c, "down", text)
         self._send_next(c)
 
+
+    def _sat_read(self, c: Conn, r: satreply.SatRead) -> None:
+        """The writer thread starts reading an ``evt.sat`` reply: bounded by the revision
+        fanned out now; it ends a while later, when other commits may have been fanned out
+        (``Hub._send_sat``)."""
+        c.sending = True
+        self._in_flight += 1
+        upto = self.hub.rev
+        self.log(f"hub reads c{c.id} upto {upto}")
+        # the writer thread is often free, sometimes behind a few commits or a long read
+        d = self.hrng.uniform(0.3, 2.0) if self.hrng.random() < 0.2 else \
+            self.hrng.uniform(0.0, 0.05)
+        self.at(self.now + d, self._sat_read_end, c, r, upto)
+
+    def _sat_read_end(self, c: Conn, r: satreply.SatRead, upto: Rev) -> None:
+        self._in_flight -= 1
+        if not c.alive:
+            c.sending, c.held = False, False
+            c.outq.clear()
+            c.inbox.clear()
+            return
+        hub = self.hub
+        self.stats.sat_reads += 1
+        text: str | None
+        if self.faults.on and self.hrng.random() < self.read_fail:
+            self.stats.sat_read_fails += 1
+            self.log(f"hub read fails c{c.id}")
+            text = satreply.sat_read_failed(hub, r, StorageError("simulated read failure"))
+        else:
+            text = satreply.sat_read_done(hub, r, satreply.sat_read(hub.ledger, r, upto), upto)
+        if text is None:  # the recent events moved past upto meanwhile: read on from there
+            self._sat_read(c, r)
+            return
+        c.outq.popleft()
+        c.sending, c.held = False, False
+        if text:
+            self._transmit(c, "down", text)
+            if hub.has_push(c.id):  # a failed read's pending pushes, after its reply
+                c.outq.append(_PUSH)
+        while c.inbox and not c.held and c.alive:  # the requests that waited
+            self._hub_handle(c, c.inbox.popleft())
+        if not c.sending:
+            self._send_next(c)
 
     # -- watchers: daql clients subscribed with evt.sub ------------------------------------
 
@@ -812,13 +907,22 @@ class World:
         self.hub.connect(c.id, w.name, "reader")
         c.open_ = True
         w.tok += 1
-        body = orjson.dumps({"rev": format_rev(w.led.rev()), "tops": [TOPIC]}).decode()
-        self._transmit(c, "up", f"evt.sub#{w.tok}\n{body}")
+        if w.sat:
+            self._watch_sat(w, c, w.led.rev())
+        else:
+            body = orjson.dumps({"rev": format_rev(w.led.rev()), "tops": [TOPIC]}).decode()
+            self._transmit(c, "up", f"evt.sub#{w.tok}\n{body}")
         # a non-zero rev (ours): the changes after it are noted first
         w.mon_rev, w.mon, w.noted = max(1, w.led.rev()), None, set()
         watch = [{"top": TOPIC, "keys": ["new", *(f"k{i}" for i in range(self.size.keys))]}]
         body = orjson.dumps({"rev": format_rev(w.mon_rev), "watch": watch}).decode()
         self._transmit(c, "up", f"evt.mon#m{w.tok}\n{body}")
+
+    def _watch_sat(self, w: Watcher, c: Conn, rev: Rev) -> None:
+        req: dict[str, Any] = {"rev": format_rev(rev), "tops": [TOPIC], "trans": []}
+        if w.lim:
+            req["lim"] = w.lim
+        self._transmit(c, "up", f"evt.sat#s{w.tok}\n{orjson.dumps(req).decode()}")
 
     def _watch_closed(self, c: Conn, reason: str) -> None:
         w = c.watcher
@@ -846,6 +950,21 @@ class World:
                 return
             if body["res"] is not None:
                 self._watch_apply(w, c, body["res"])
+        elif fr.subj == "evt.sat" and fr.tok == f"s{w.tok}":
+            if w.subscribed:
+                w.errors.append(f"c{c.id}: an evt.sat reply after the last: {text[:80]}")
+            if body is None or "err" in body:
+                if body is not None and body.get("code") == "read":
+                    self._watch_closed(c, "hub read failed")  # asks again, reconnected
+                    return
+                w.errors.append(f"c{c.id}: evt.sat failed: {text[:200]}")
+                return
+            res = body["res"]
+            self._watch_apply(w, c, {k: res[k] for k in ("rev", "evs") if k in res})
+            if res.get("more"):
+                self._watch_sat(w, c, w.led.rev())
+            else:
+                w.subscribed = True
         elif fr.subj == "evt.mon" and fr.tok == f"m{w.tok}":
             if body is None or not isinstance(body.get("res"), int) or w.mon is not None:
                 w.errors.append(f"c{c.id}: evt.mon reply {text[:200]}")
