@@ -160,6 +160,11 @@ def now_rev() -> Rev:
     return time.time_ns() // 1_000_000 + _UNIX_OFFSET_MS
 
 
+def unix_rev(seconds: float) -> Rev:
+    """A Unix time (seconds since 1970, as ``time.time()`` gives) as a revision."""
+    return int(seconds * 1000) + _UNIX_OFFSET_MS
+
+
 def next_rev(last: Rev, now: Rev | None = None) -> Rev:
     """The revision for the next transaction after ``last``.
 

@@ -32,7 +32,7 @@ from core.errors import ConfigError, HubError, OutpostError, StorageError, Valid
 from core.heap import GC_YOUNG, settle_heap
 from core.ids import new_key
 from core.model import Action, Cmd
-from core.revision import Rev, format_rev, parse_rev
+from core.revision import Rev, format_rev, parse_rev, unix_rev
 from core.satellite.api import Keep, ReceiptState, RecordView
 from core.satellite.config import DataDir, check_hub_url
 from core.satellite.machine import MAX_TRANS_BYTES, Phase
@@ -381,7 +381,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         # app, `outpost sync`) recorded: how old it is, and whether that process still runs
         d["holder"] = None if hv is None else {
             "pid": hv.status.pid, "host": hv.status.host, "live": hv.live, "why": hv.why,
-            "reported": format_rev(int(hv.status.written * 1000)), "age_s": round(hv.age, 1),
+            "reported": format_rev(unix_rev(hv.status.written)), "age_s": round(hv.age, 1),
             "syncing": hv.status.syncing and hv.live, "progress": list(hv.status.progress)}
         return d
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import platform
 import time
@@ -185,7 +186,11 @@ def read_status(path: Path, now: float | None = None) -> HolderView | None:
             progress=(int(prog[0]), int(prog[1])), closed=bool(raw.get("closed")))
     except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError):
         return None
+    if not (math.isfinite(st.written) and 0 < st.pid < 2**31):
+        return None  # not a record a holder writes (damaged): nothing to trust
     age = (time.time() if now is None else now) - st.written
+    if age < -STALE:  # written "in the future": another host's clock, or a damaged file
+        return HolderView(st, age, False, f"its time is {-age:.0f} s ahead of this clock")
     if st.closed:
         return HolderView(st, age, False, "closed")
     if st.host == platform.node() and st.pid != os.getpid() and not _alive(st.pid):

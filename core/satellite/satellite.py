@@ -33,7 +33,7 @@ from core.ids import new_uid
 from core.ledger.protocols import HistoryEntry
 from core.ledger.rules import Later, conflict_of, plan
 from core.model import Action, Cmd, Conflict, Sig, Trans, Update
-from core.revision import ZERO_REV, Rev, format_rev
+from core.revision import ZERO_REV, Rev, format_rev, unix_rev
 from core.satellite.api import (
     Change,
     Keep,
@@ -204,7 +204,7 @@ class Satellite:
             h = hv.status
             # a record that is not live: offline since its last word at the latest
             st = dc_replace(st, online=h.online and hv.live,
-                            since=h.since if hv.live else int(h.written * 1000),
+                            since=h.since if hv.live else unix_rev(h.written),
                          hub_rev=max(st.hub_rev, h.hub_rev),
                          last_sync=max(st.last_sync, h.last_sync), last_error=h.last_error,
                          offline_mode=h.offline_mode, syncing=h.syncing and hv.live,

@@ -16,7 +16,7 @@ from typing import Any
 
 from core.ledger.memory import MemLedger
 from core.model import Action, Cmd, Trans
-from core.revision import format_rev
+from core.revision import format_rev, now_rev, parse_rev
 from core.satellite.holder import (
     BEAT,
     STALE,
@@ -91,6 +91,10 @@ async def test_a_reader_sees_the_holders_connection_and_never_a_dead_one_online(
         assert await asyncio.wait_for(holder.wait(), 60) == 0
         st = await _status(a)
         assert st["online"] is False and st["holder"]["why"] == "closed"
+        # 'since' and 'reported' are revisions (ms since 0001-01-01): a record that is not
+        # live gave them as Unix ms, printed as year 0057
+        for when in (st["since"], st["holder"]["reported"]):
+            assert abs(parse_rev(when) - now_rev()) < 300_000, when
     finally:
         if holder is not None and holder.returncode is None:
             holder.kill()
@@ -163,3 +167,21 @@ def test_the_reader_believes_online_only_from_a_live_holder(tmp_path: Path) -> N
     assert hv is not None and hv.live
     hv = read_status(path, now=rec["written"] + STALE + 1)
     assert hv is not None and not hv.live
+
+
+def test_a_damaged_record_is_never_believed_and_never_crashes_the_reader(
+        tmp_path: Path) -> None:
+    path = tmp_path / STATUS_FILE
+    StatusWriter(path).offer(HolderStatus(online=True, last_error=""))
+    rec = json.loads(path.read_text(encoding="utf-8"))
+    # a pid os.kill cannot take raised OverflowError; a NaN time was "live" for ever
+    for bad in ({"pid": 10**20}, {"pid": -1}, {"written": float("nan")},
+                {"written": float("inf")}):
+        path.write_text(json.dumps({**rec, **bad}), encoding="utf-8")
+        assert read_status(path, now=rec["written"] + 1) is None, bad
+    # written "in the future" (another host's clock, a damaged file): not live
+    path.write_text(json.dumps({**rec, "written": rec["written"] + 10 * STALE}),
+                    encoding="utf-8")
+    hv = read_status(path, now=rec["written"])
+    assert hv is not None and not hv.live and "ahead" in hv.why
+
