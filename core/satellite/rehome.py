@@ -6,6 +6,7 @@ from __future__ import annotations
 from core.errors import ConfigError
 from core.revision import Rev, format_rev
 from core.satellite.config import DataDir
+from core.satellite.replica import stored_version
 from core.satellite.satellite import Satellite
 from core.schema import Project
 
@@ -23,11 +24,15 @@ def same_ledger(dd: DataDir, url: str, before: str, have: Project, proj: Project
         ConfigError: naming the hub, the replica and the fix.
     """
     back = f" (or connect back to {before})" if before and before != url else ""
-    if have.version != proj.version:
+    # the replica's own version: schema.json may have been edited by hand (then storing the
+    # hub's schema, as connect does, is the fix)
+    made = stored_version(dd.db_file) or have.version
+    if made != proj.version:
         raise ConfigError(
             f"the hub at {url} has schema version {proj.version}, the replica in {dd.path} "
-            f"{have.version}: nothing was changed; use a new --data DIR for this hub{back}")
-    sat = Satellite(dd, read_only=True)  # the caller holds the lock: no writer meanwhile
+            f"{made}: nothing was changed; use a new --data DIR for this hub{back}")
+    # the caller holds the lock: no writer meanwhile
+    sat = Satellite(dd, proj, read_only=True)
     try:
         mine = sat.rev()
     finally:
