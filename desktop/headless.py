@@ -23,6 +23,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,7 @@ COMMANDS = ("connect", "pub", "sync", "status", "show", "history", "conflicts", 
             "import", "export", "carry")
 IMPORT_BATCH = 500
 IMPORT_BYTES = 256 * 1024  # encoded actions per transaction at most (a long-text CSV)
+CELL_LIMIT = MAX_TRANS_BYTES  # characters of a CSV cell: a longer one never fits a transaction
 
 
 def _seconds(text: str) -> float:
@@ -261,11 +263,15 @@ def _cmd_connect(args: argparse.Namespace) -> int:
 def _cmd_pub(args: argparse.Namespace) -> int:
     sat = _open(args)
     try:
-        key = args.key
+        key = clean_key(args.key)  # as a CSV's keys: " k1" and "k1\u200b" are k1
         if key == "-":
             if args.cmd != "new":
                 raise ConfigError("'-' as KEY makes a new key and only works with new")
             key = new_key()
+        elif not key:
+            raise ConfigError(f"the key {args.key!r} is empty once the spaces and invisible "
+                              "characters around it are left out: give a key, or '-' with "
+                              "new for a new one")
         arg = _parse_fields(sat, args.topic, args.fields)
         cmd = Cmd(args.cmd)
         uid = sat.pub([Action(args.topic, key, cmd, None if cmd == Cmd.DEL else arg)])
@@ -283,6 +289,11 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     cfg = dd.load_config()
     if not cfg.hub:
         raise ConfigError(f"no hub set for {dd.path}: run `outpost connect URL` first")
+    try:
+        check_hub_url(cfg.hub)  # at once: not after waiting the whole timeout
+    except ConfigError as exc:
+        raise ConfigError(f"{dd.config_file} has a bad hub ({exc}): fix \"hub\" there, "
+                          "or run `outpost connect URL` to set it") from exc
     lock = dd.lock()  # before the schema is stored: nothing changes under a running app
     try:
         project = dd.load_project()
@@ -335,22 +346,38 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on this platform
             loop.add_signal_handler(sig, stop, sig)
     said: list[tuple[bool, str]] = []
+    known = [sat.status().conflicts]  # conflicts already there are not news
 
     def report(change: Any) -> None:
-        if change.records or change.receipts or not change.status:
-            return  # the sync machine's own notices only (Satellite.set_sync, this thread)
+        # the sync machine's notices (Satellite.set_sync) and stored replies that changed
+        # receipts (rejects: new conflicts); all on this thread
+        if not change.status or (change.records and not change.receipts):
+            return
         info = client.machine.info
+        st = sat.status()
         now = (info.online, info.last_error)
+        new = st.conflicts - known[0]
+        known[0] = st.conflicts
+        news = (f"{new} new conflict{'s' if new > 1 else ''} (edits rejected, "
+                f"{st.conflicts} in all): see `outpost conflicts`, then `outpost resolve`"
+                if new > 0 else "")
         if said and said[-1] == now:
+            if news:  # the same connection, but edits were rejected meanwhile
+                print(f"outpost: {news}", file=sys.stderr, flush=True)
             return
         said.append(now)
-        st = sat.status()
+        err = _short(st.last_error)
         if st.online:
             print(f"outpost: online with {st.hub}: rev {format_rev(st.rev)}, "
-                  f"{st.pending} pending, {st.conflicts} conflicts", file=sys.stderr, flush=True)
-        elif st.last_error and info.phase != Phase.STOPPED:  # stopped: said once, at exit
-            print(f"outpost: offline: {st.last_error} (retrying; Ctrl-C to stop)",
+                  f"{st.pending} pending, {st.conflicts} conflicts"
+                  + (f"; {err}" if err else "") + (f"; {news}" if news else ""),
                   file=sys.stderr, flush=True)
+        elif st.last_error and info.phase != Phase.STOPPED and not asked:
+            # stopped by the hub: said once, at exit; by the user: nothing to retry
+            print(f"outpost: offline: {err} (retrying; Ctrl-C to stop)"
+                  + (f"; {news}" if news else ""), file=sys.stderr, flush=True)
+        elif news:
+            print(f"outpost: {news}", file=sys.stderr, flush=True)
 
     unlisten = sat.listen(report)
     try:
@@ -358,6 +385,13 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
     finally:
         unlisten()
     return bool(asked) or client.machine.info.phase != Phase.STOPPED
+
+
+def _short(text: str, most: int = 400) -> str:
+    """``text`` on one line of at most ``most`` characters (a reply rejecting a thousand
+    edits names every one)."""
+    text = " ".join(text.split())
+    return text if len(text) <= most else text[:most - 1] + "…"
 
 
 def _status_dict(st: Any) -> dict[str, Any]:
@@ -429,17 +463,42 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 
 def _cmd_conflicts(args: argparse.Namespace) -> int:
-    recs = [r for r in _read(args, lambda sat: sat.receipts([ReceiptState.REJECTED,
-                                                             ReceiptState.PENDING]))
-            if r.state == ReceiptState.REJECTED or r.err]
+    from core.satellite.conflicts import WHOLE, conflict_fields
+
+    def read(sat: Satellite) -> list[tuple[Any, list[Any]]]:
+        # base / mine / theirs per field: the same function as the app's conflicts view
+        return [(r, conflict_fields(sat, r))
+                for r in sat.receipts([ReceiptState.REJECTED, ReceiptState.PENDING])
+                if r.state == ReceiptState.REJECTED or r.err]
+
+    recs = _read(args, read)
     rows = [{"uid": r.uid, "state": r.state.value, "err": r.err,
              "records": [f"{a.top} {a.key}" for a in r.acts],
              "conflicts": [{"top": c.top, "key": c.key, "reason": c.reason,
                             "fields": list(c.fields), "theirs": c.theirs, "usr": c.usr}
-                           for c in r.conflicts]} for r in recs]
-    _out(args, rows, "\n".join(f"{r['uid']}\t{r['state']}\t{r['err']}" for r in rows)
+                           for c in r.conflicts],
+             "fields": [{"top": f.top, "key": f.key, "field": f.field or None,
+                         "base": f.base, "mine": f.mine, "theirs": f.theirs, "usr": f.usr,
+                         "rev": format_rev(f.rev) if f.rev else None, "reason": f.reason}
+                        for f in fields]}
+            for r, fields in recs]
+
+    def line(f: Any) -> str:
+        what = f"{f.top} {f.key} " + (f"{f.field}:" if f.field != WHOLE else "(whole record):")
+        by = f" ({f.reason}" + (f" by {f.usr}" if f.usr else "") + (
+            f" at {format_rev(f.rev)}" if f.rev else "") + ")"
+        return (f"  {what} base {_shown(f.base)} | mine {_shown(f.mine)} | "
+                f"theirs {_shown(f.theirs)}{by}")
+
+    _out(args, rows, "\n".join(f"{r.uid}\t{r.state.value}\t{r.err}\n"
+                               + "\n".join(line(f) for f in fields) for r, fields in recs)
          or "no conflicts")
     return 0
+
+
+def _shown(value: Any) -> str:
+    """A value of the conflicts list: JSON (a text quoted, an empty field null), cut short."""
+    return _short(json.dumps(value, ensure_ascii=False, default=str), 200)
 
 
 def _cmd_resolve(args: argparse.Namespace) -> int:
@@ -458,7 +517,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     uids: list[str] = []
     n = 0
     try:
-        with _open_csv(args.file) as f:
+        with _open_csv(args.file) as f, contextlib.ExitStack() as stack:
             # a first pass reads and checks every row, keeping only the keys (for repeats): a
             # bad row anywhere changes nothing; the second reads the rows again and queues
             # them batch by batch, so memory holds one batch, not the file
@@ -469,10 +528,11 @@ def _cmd_import(args: argparse.Namespace) -> int:
             if _stamp(f) != before:
                 raise ValidationError(f"{args.file} changed while it was being checked: "
                                       "nothing was imported; import it again")
-            rows = (r for chunk in _csv_chunks(sat, args.topic, args.file, f, _Counts(),
-                                               check=False)
-                    for r in chunk)
-            batches = _batches(rows)
+            chunks = _csv_chunks(sat, args.topic, args.file, f, _Counts(), check=False)
+            # closed before the file is: a generator left suspended by an error below would
+            # detach its reader from the closed file when collected ("Exception ignored")
+            stack.callback(chunks.close)
+            batches = _batches(r for chunk in chunks for r in chunk)
             while True:
                 try:
                     batch = next(batches, None)
@@ -564,6 +624,9 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
         ValidationError: a bad header or row (named by its line), or text that is not UTF-8.
     """
     model = sat.project.model(topic)
+    # a cell as long as one transaction may hold (Python's default of 131,072 characters
+    # refused what `outpost export` writes of a long note); a longer one is named below
+    csv.field_size_limit(CELL_LIMIT)
     f.seek(0)
     # utf-8-sig: spreadsheets write a byte-order mark before the header
     text = io.TextIOWrapper(f, encoding="utf-8-sig", newline="")
@@ -599,6 +662,11 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
                 yield _csv_actions(sat, model, file, parsed, counts, check)
                 parsed = []
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise ValidationError(
+                f"{file} line {reader.line_num}: a cell is over {CELL_LIMIT:,} characters, "
+                f"more than one transaction may hold ({MAX_TRANS_BYTES // 1024} KiB "
+                "encoded): shorten it") from exc
         raise ValidationError(f"{file} line {reader.line_num}: {exc}") from exc
     except UnicodeDecodeError as exc:
         bad_line, why = _bad_utf8(f)
@@ -662,7 +730,7 @@ def _csv_row(model: Any, fields: list[Any], key_at: int, row: list[str],
              seen: dict[str, int], line: int) -> tuple[str, dict[str, Any], Rev | None]:
     """A row's key (a new one when empty), field values checked by type (``None`` for an
     empty cell) and the revision of its ``_rev`` column (``None``: none)."""
-    key = row[key_at].strip() if key_at >= 0 else ""
+    key = clean_key(row[key_at]) if key_at >= 0 else ""
     if key:
         if key in seen:
             raise ValidationError(f"key {key!r} is on line {seen[key]} too: one row per record")
@@ -684,6 +752,23 @@ def _csv_row(model: Any, fields: list[Any], key_at: int, row: list[str],
             continue
         arg[f.name] = _value(f, text)
     return key, arg, base
+
+
+def _invisible(c: str) -> bool:
+    """A character that shows as nothing: a space of any kind, a control or a format
+    character (zero-width space U+200B, byte-order mark U+FEFF, ...)."""
+    return c.isspace() or unicodedata.category(c) in ("Cc", "Cf", "Zs", "Zl", "Zp")
+
+
+def clean_key(text: str) -> str:
+    """A key given by the user (a CSV cell, ``outpost pub``'s KEY) without the spaces and
+    invisible characters around it: a spreadsheet's stray ones made a look-alike new record."""
+    i, j = 0, len(text)
+    while i < j and _invisible(text[i]):
+        i += 1
+    while j > i and _invisible(text[j - 1]):
+        j -= 1
+    return text[i:j]
 
 
 def _row_rev(text: str) -> Rev | None:

@@ -7,6 +7,7 @@ from core.errors import ConfigError
 from core.model import Status
 from core.revision import format_rev
 from core.satellite.config import DataDir
+from core.satellite.replica import stored_version
 from core.satellite.satellite import Satellite
 from core.schema import Project
 
@@ -27,12 +28,16 @@ def same_ledger(dd: DataDir, url: str, before: str, have: Project, proj: Project
         ConfigError: naming the hub, the replica and the fix.
     """
     back = f" (or connect back to {before})" if before and before != url else ""
-    if have.version != proj.version:
+    # the replica's own version: schema.json may have been edited by hand (then storing the
+    # hub's schema, as connect does, is the fix)
+    made = stored_version(dd.db_file) or have.version
+    if made != proj.version:
         raise ConfigError(
             f"the hub at {url} has schema version {proj.version}, the replica in {dd.path} "
-            f"{have.version}: nothing was changed; use a new --data DIR for this hub{back}"
+            f"{made}: nothing was changed; use a new --data DIR for this hub{back}"
             f"{_carry(dd)}")
-    sat = Satellite(dd, read_only=True)  # the caller holds the lock: no writer meanwhile
+    # the caller holds the lock: no writer meanwhile
+    sat = Satellite(dd, proj, read_only=True)
     try:
         mine = sat.rev()
         lid = sat.ledger()

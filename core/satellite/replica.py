@@ -16,13 +16,16 @@ fsync of the WAL (a few ms), far below the time a person takes to make an edit.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import URL
 
+from core.errors import StorageError
 from core.ledger.protocols import Ledger
 from core.ledger.sql import SqlLedger
 from core.model import Audit, Event
@@ -31,7 +34,7 @@ from core.satellite.queue import Queue
 from core.schema import Project
 from core.wire import Ack, Reject
 
-__all__ = ["Replica", "read_only_url", "sqlite_url"]
+__all__ = ["Replica", "read_only_url", "sqlite_url", "stored_version"]
 
 
 def sqlite_url(path: Path) -> str:
@@ -63,6 +66,42 @@ def read_only_url(path: Path) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def _unfinished(path: Path, project: Project) -> bool:
+    """Whether the SQLite file ``path`` lacks a table of the replica or the queue, or the
+    ledger's meta row (what a first open makes), read without changing it."""
+    from sqlalchemy import MetaData
+
+    from core.ledger.tables import build_tables
+    from core.satellite.queue import queue_tables
+
+    tables = build_tables(project)
+    want = set(tables.metadata.tables) | {t.name for t in queue_tables(MetaData())}
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro",
+                                                uri=True)) as db:
+            have = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE "
+                                             "type = 'table'")}
+            if not want <= have:
+                return True
+            return bool(db.execute(f'SELECT count(*) FROM "{tables.meta.name}"').fetchone()[0] == 0)
+    except sqlite3.Error:
+        return False
+
+
+def stored_version(path: Path) -> str | None:
+    """The schema version the replica in the SQLite file ``path`` was made with (``None``:
+    no file, or none stored yet), read without changing it and without a schema."""
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro",
+                                                uri=True)) as db:
+            row = db.execute("SELECT version FROM evt_meta WHERE id = 1").fetchone()
+    except sqlite3.Error:
+        return None
+    return str(row[0]) if row else None
+
+
 class Replica:
     """The replica ledger and the local queue of one satellite, in ``path``.
 
@@ -79,8 +118,19 @@ class Replica:
         self.path = Path(path)
         self.project = project
         url = read_only_url(self.path) if read_only else sqlite_url(self.path)
-        self.ledger = SqlLedger(url, project, synchronous=synchronous)
-        self.queue = Queue(self.ledger.engine, self.ledger.metadata, self.ledger.begin)
+        try:
+            self.ledger = SqlLedger(url, project, synchronous=synchronous)
+            self.queue = Queue(self.ledger.engine, self.ledger.metadata, self.ledger.begin)
+        except StorageError as exc:
+            # a reader cannot make the tables a writer killed while making them (or still
+            # making them) left out: say so, not the SQL that failed on the read-only file
+            if read_only and _unfinished(self.path, project):
+                raise StorageError(
+                    f"the data directory {self.path.parent} is being created, or its "
+                    f"creation was interrupted ({self.path.name} does not hold all its "
+                    "tables yet): wait a moment and retry; if it persists, run a command "
+                    "that writes once (e.g. `outpost sync --once`) to finish it") from exc
+            raise
         # the revision, kept: only apply() moves it (one process writes a data directory,
         # docs/satellite.md), and reading it from the database on every call cost the sync
         # loop a pooled connection, a BEGIN and a ROLLBACK five times per evt.sat reply

@@ -28,7 +28,7 @@ from typing import Any
 from filelock import FileLock
 
 from core.crashpoints import crash_point
-from core.errors import ConfigError, ConflictError, StorageError, ValidationError
+from core.errors import ConfigError, ConflictError, SchemaError, StorageError, ValidationError
 from core.ids import new_uid
 from core.ledger.protocols import HistoryEntry
 from core.ledger.rules import Later, conflict_of, plan
@@ -146,9 +146,13 @@ class Satellite:
             self.data.save_project(project)
         self._project = project
         self.config: SatConfig = self.data.load_config()
+        self._check_auth_topics()
         self._clock = clock
-        self.replica = Replica(self.data.db_file, project, synchronous=synchronous,
-                               read_only=self.read_only)
+        try:
+            self.replica = Replica(self.data.db_file, project, synchronous=synchronous,
+                                   read_only=self.read_only)
+        except SchemaError as exc:
+            raise self._other_schema(project, stored) from exc
         self.queue: Queue = self.replica.queue
         self._listeners: list[Listener] = []
         self._info = SyncInfo()
@@ -179,6 +183,40 @@ class Satellite:
         self._marks: dict[str, str] = {}            # local conflict marks last stored
         self._rejected: dict[Sig, list[str]] = {}
         self._refresh(persist=not self.read_only)
+
+    def _other_schema(self, project: Project, stored: Project | None) -> ConfigError:
+        """The error of a replica made with another schema version than ``project``: the
+        fix is the satellite's, not the hub operator's backup and restore."""
+        from core.satellite.replica import stored_version
+
+        made = stored_version(self.data.db_file) or "another"
+        if stored is not None and stored.version == project.version:
+            return ConfigError(
+                f"{self.data.schema_file} has schema version {project.version}, but the "
+                f"replica {self.data.db_file} was made with version {made} (schema.json was "
+                "edited or replaced): delete schema.json and run `outpost connect URL` to "
+                "fetch the hub's again; the replica and its pending edits are kept")
+        return ConfigError(
+            f"the replica {self.data.db_file} was made with schema version {made}, this "
+            f"schema is version {project.version}: it cannot follow it; use a new --data DIR "
+            "for this schema")
+
+    def _check_auth_topics(self) -> None:
+        """``auth_topics`` names topics of the schema: a mistyped one would leave that
+        topic's edits pending and conflict-checked, silently.
+
+        Raises:
+            ConfigError: a topic the schema does not have.
+        """
+        from core.schema import did_you_mean
+
+        known = self._project.topics
+        for t in self.config.auth_topics:
+            if not self._project.has(t):
+                raise ConfigError(
+                    f"{self.data.config_file}: auth_topics names {t!r}, which is no topic of "
+                    f"the schema{did_you_mean(t, known)}: the topics are {', '.join(known)}; "
+                    "fix or remove it in config.json")
 
     # -- SatelliteAPI: reading ---------------------------------------------------------------
 
@@ -996,6 +1034,8 @@ class Satellite:
         """The actions that carry out a resolution on the current view."""
         if keep == Keep.THEIRS:
             return []
+        if not isinstance(keep, Keep):
+            self._check_choice(rec, keep)
         out: list[Action] = []
         seen = self._seen(Sig(a.top, a.key) for a in rec.acts)
         for a in rec.acts:
@@ -1023,6 +1063,40 @@ class Satellite:
                 if delta:
                     out.append(Action(a.top, a.key, Cmd.MOD, delta))
         return out
+
+    def _check_choice(self, rec: Receipt, keep: Mapping[str, Mapping[str, Keep]]) -> None:
+        """A per-field choice names only records of the transaction, and of each only the
+        fields its edit has (a delete: fields of the topic), each kept ``mine`` or
+        ``theirs``: a mistyped name would silently be kept as theirs, dropping the user's
+        value.
+
+        Raises:
+            ValidationError: a record, field or choice the transaction does not have.
+        """
+        acts = {f"{a.top} {a.key}": a for a in rec.acts}
+        for sig, choice in keep.items():
+            a = acts.get(sig)
+            if a is None:
+                raise ValidationError(
+                    f"transaction {rec.uid} has no edit of {sig!r}: its records are "
+                    f"{', '.join(repr(s) for s in acts)}; nothing was resolved")
+            if a.cmd == Cmd.DEL:
+                known = (self._project.model(a.top).field_names()
+                         if self._project.has(a.top) else [])
+            else:
+                known = list(dict.fromkeys([*(a.arg or {}), *(
+                    f for c in rec.conflicts if (c.top, c.key) == (a.top, a.key)
+                    for f in c.fields)]))
+            for name, k in choice.items():
+                if name not in known:
+                    raise ValidationError(
+                        f"field {name!r} is not in transaction {rec.uid}'s {a.cmd.value} of "
+                        f"{sig}: its fields are {', '.join(known) or 'none'}; nothing was "
+                        "resolved")
+                if k not in (Keep.MINE, Keep.THEIRS):
+                    raise ValidationError(
+                        f"{k!r} for field {name!r} of {sig} is not a choice: keep 'mine' or "
+                        "'theirs'; nothing was resolved")
 
     @staticmethod
     def _sigs(acts: Sequence[Action]) -> dict[str, frozenset[str]]:

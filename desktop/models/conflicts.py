@@ -13,14 +13,14 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QBrush, QColor
 
 from core.model import Cmd
-from core.revision import ZERO_REV, Rev
+from core.revision import Rev
 from core.satellite.api import Change, Keep, Receipt, ReceiptState, SatelliteAPI
+from core.satellite.conflicts import WHOLE, conflict_fields
 from desktop.format import display_value, readable_rev
 from desktop.models.records import ref_label
 
 __all__ = ["WHOLE", "ConflictRow", "ConflictsModel"]
 
-WHOLE = ""  # the field name of a whole-record conflict row
 _Index = QModelIndex | QPersistentModelIndex
 HEADERS = ("Record", "Field", "Base", "Mine", "Theirs", "Changed by", "When", "Keep")
 COL_KEEP = 7
@@ -199,30 +199,14 @@ class ConflictsModel(QAbstractTableModel):
         return rows
 
     def _rows_of(self, rc: Receipt) -> list[ConflictRow]:
+        labels: dict[tuple[str, str], str] = {}
         out: list[ConflictRow] = []
-        acts = {(a.top, a.key): a for a in rc.acts}
-        for c in rc.conflicts:
-            act = acts.get((c.top, c.key))
-            label = self._label(c.top, c.key)
-            base = self._sat.state_at(c.top, c.key, rc.base) if rc.base != ZERO_REV else None
-            if c.fields and act is not None:
-                for name in c.fields:
-                    out.append(ConflictRow(
-                        rc.uid, c.top, c.key, name, label, (base or {}).get(name),
-                        (act.arg or {}).get(name),
-                        None if c.theirs is None else c.theirs.get(name),
-                        c.usr, c.rev, c.reason, c.cmd))
-            else:
-                mine = {"new": "create", "mod": "modify", "del": "delete"}.get(str(c.cmd))
-                out.append(ConflictRow(rc.uid, c.top, c.key, WHOLE, label,
-                                       "exists" if base is not None else "absent", mine,
-                                       c.reason, c.usr, c.rev, c.reason, c.cmd))
-        if not rc.conflicts:  # rejected for another reason (validation): one row with the error
-            a = rc.acts[0] if rc.acts else None
-            out.append(ConflictRow(rc.uid, a.top if a else "", a.key if a else "", WHOLE,
-                                   self._label(a.top, a.key) if a else "", None,
-                                   str(a.cmd) if a else "", rc.err or "rejected", "",
-                                   rc.rev, rc.err or "rejected", a.cmd if a else Cmd.MOD))
+        for c in conflict_fields(self._sat, rc):  # the same values as `outpost conflicts`
+            label = labels.get((c.top, c.key))
+            if label is None:
+                label = labels[c.top, c.key] = self._label(c.top, c.key) if c.top else ""
+            out.append(ConflictRow(c.uid, c.top, c.key, c.field, label, c.base, c.mine,
+                                   c.theirs, c.usr, c.rev, c.reason, c.cmd))
         return out
 
     def _label(self, top: str, key: str) -> str:

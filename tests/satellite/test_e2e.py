@@ -119,6 +119,27 @@ async def test_conflict_per_field(tmp_path: Path, project: Project, hub: Hub) ->
     b.close()
 
 
+async def test_per_field_resolve_refuses_a_name_it_does_not_know(
+        tmp_path: Path, project: Project, hub: Hub) -> None:
+    """A mistyped field or record in a per-field choice is refused, naming it and the known
+    ones, and resolves nothing: it was taken as theirs, dropping all of mine (review 14d)."""
+    a, b, ub = await _collide(tmp_path, project, hub)
+    for keep, want in (({f"{SITE} s1": {"nmae": Keep.MINE}}, "field 'nmae'"),
+                       ({f"{SITE} s1": {"notes": Keep.MINE}}, "field 'notes'"),
+                       ({f"{SITE} s9": {"name": Keep.MINE}}, f"'{SITE} s9'"),
+                       ({f"{SITE} s1": {"name": "both"}}, "'both'")):
+        with pytest.raises(ValidationError, match=want) as info:
+            b.resolve(ub, keep)  # type: ignore[arg-type]
+        assert "nothing was resolved" in str(info.value)
+        if want.startswith("field "):
+            assert "name, region, lat" in str(info.value)
+        rec = b.receipt(ub)
+        assert rec is not None and rec.state == ReceiptState.REJECTED
+    assert b.status().pending == 0 and b.status().conflicts == 1
+    a.close()
+    b.close()
+
+
 async def test_local_conflict_shows_before_hub_is_asked(
         tmp_path: Path, project: Project, hub: Hub) -> None:
     a = Satellite(tmp_path / "a", project)
