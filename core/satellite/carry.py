@@ -23,7 +23,12 @@ Decisions (``docs/satellite.md``, "Carrying edits to a new data directory"):
   differs from the old replica's at the base on what the action depends on (the fields a
   ``mod`` sets; the whole record for ``new``/``del``; its existence), the transaction is
   queued as a conflict (rejected, with the differing fields and the hub's values) for the
-  user to resolve; never overwritten silently.
+  user to resolve; never overwritten silently. The old record is the one the user saw (the
+  earlier edits of the old queue the replica did not hold at the base applied), the hub's
+  record the one it holds after the earlier ``pending`` items of the plan (not after those
+  held as conflicts or rejected: they are not applied until resolved). A ``mod`` of a record
+  the hub does not have, that the user saw, is carried as a ``new`` of the record as seen
+  with the mod's fields (a ``deleted`` conflict): "keep mine" recreates it whole.
 - **Schema.** Every action is checked against the new schema. A transaction with an invalid
   one is reported (uid, topic, key, reason) and nothing is carried (carrying the others first
   and it later would reorder edits of one record); ``drop_invalid`` drops just the invalid
@@ -204,8 +209,8 @@ def plan_carry(old: Satellite, new: Satellite, *, rejected: bool = False,
             base = now
         trans = Trans(tuple(acts), base=base, created=trans.created, extra=trans.extra,
                       uid=uid)
-        if kind != REJECTED:
-            hist.carried(acts)  # later edits are compared with the hub's records with it
+        if kind == PENDING:  # later edits are compared with the hub's records after it (a
+            hist.carried(acts)  # conflict or a rejected one is held until resolved: not)
         plan.items.append(CarryItem(trans, r["resolves"] or "", kind, err, conflicts, keep,
                                     tuple(dropped), lost))
     return plan
