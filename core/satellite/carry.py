@@ -23,7 +23,12 @@ Decisions (``docs/satellite.md``, "Carrying edits to a new data directory"):
   differs from the old replica's at the base on what the action depends on (the fields a
   ``mod`` sets; the whole record for ``new``/``del``; its existence), the transaction is
   queued as a conflict (rejected, with the differing fields and the hub's values) for the
-  user to resolve; never overwritten silently.
+  user to resolve; never overwritten silently. The old record is the one the user saw (the
+  earlier edits of the old queue the replica did not hold at the base applied), the hub's
+  record the one it holds after the earlier ``pending`` items of the plan (not after those
+  held as conflicts or rejected: they are not applied until resolved). A ``mod`` of a record
+  the hub does not have, that the user saw, is carried as a ``new`` of the record as seen
+  with the mod's fields (a ``deleted`` conflict): "keep mine" recreates it whole.
 - **Schema.** Every action is checked against the new schema. A transaction with an invalid
   one is reported (uid, topic, key, reason) and nothing is carried (carrying the others first
   and it later would reorder edits of one record); ``drop_invalid`` drops just the invalid
@@ -167,36 +172,45 @@ def plan_carry(old: Satellite, new: Satellite, *, rejected: bool = False,
     for r in rows:  # the uids already here, counted (accepted ones the hub has: the usual)
         if r["uid"] in have and r["state"] != ReceiptState.ACCEPTED.value:
             plan.already.append(r["uid"])
-    for r, trans in todo:
+    todo_of = {r["uid"]: t for r, t in todo}
+    for r in rows:
         uid = r["uid"]
+        if uid not in todo_of:
+            hist.saw(r, Queue.trans_of(r).acts)  # the user saw it; the new hub holds it
+            continue
+        trans = todo_of[uid]
         lost = r["state"] == ReceiptState.ACCEPTED.value
         acts, dropped, bad = _fit(new.project, trans, drop_invalid)
+        hist.saw(r, trans.acts)
         if bad:
             plan.invalid.extend(bad)
             continue
         if not acts:
             plan.emptied.append(uid)
             continue
-        trans = Trans(tuple(acts), base=trans.base, created=trans.created, extra=trans.extra,
-                      uid=uid)
+        base = trans.base
         kind = REJECTED if r["state"] == ReceiptState.REJECTED.value else PENDING
         # a zero base is "no base" to the hub (mod/del on whatever is there): never kept
-        keep = 0 < trans.base <= now and all(hist.same_until(s, trans.base)
-                                             for s in _sigs(acts))
+        keep = 0 < base <= now and all(hist.same_until(s, base) for s in _sigs(acts))
         err = ""
         conflicts: tuple[Conflict, ...] = ()
         if kind == REJECTED:
             err = r["err"] or "rejected by the hub"
             conflicts = tuple(dec_conflict(x) for x in orjson.loads(r["conflicts"] or "[]"))
         if not keep:
-            collide = [c for a in acts if (c := _collision(new, hist, a, trans.base))]
+            acts = [_as_seen(new.project, hist, a, base, seq=r["seq"]) for a in acts]
+            collide = [c for a in acts
+                       if (c := _collision(new, hist, a, base, seq=r["seq"]))]
             if collide and kind == PENDING:
                 kind, conflicts = CONFLICT, tuple(collide)
                 err = (f"carried from another replica: the hub changed {len(collide)} of its "
-                       f"records since the edit was made (at {format_rev(trans.base)} in that "
+                       f"records since the edit was made (at {format_rev(base)} in that "
                        "replica): keep mine or theirs")
-            trans = Trans(trans.acts, base=now, created=trans.created, extra=trans.extra,
-                          uid=uid)
+            base = now
+        trans = Trans(tuple(acts), base=base, created=trans.created, extra=trans.extra,
+                      uid=uid)
+        if kind == PENDING:  # later edits are compared with the hub's records after it (a
+            hist.carried(acts)  # conflict or a rejected one is held until resolved: not)
         plan.items.append(CarryItem(trans, r["resolves"] or "", kind, err, conflicts, keep,
                                     tuple(dropped), lost))
     return plan
@@ -271,6 +285,8 @@ class _Histories:
         self._old, self._new = old, new
         self._ev: tuple[dict[Sig, list[Event]], dict[Sig, list[Event]]] = ({}, {})
         self._now: dict[Sig, dict[str, Any]] = {}
+        self._over: dict[Sig, dict[str, Any] | None] = {}
+        self._saw: dict[Sig, list[tuple[int, Rev | None, Action]]] = {}
         for top, keys in by_top.items():
             for which, sat in enumerate((old, new)):
                 for key, evs in sat.replica.ledger.events_of(top, keys, ZERO_REV).items():
@@ -284,14 +300,39 @@ class _Histories:
         return ([(e.rev, e.cmd, e.arg) for e in self._ev[0].get(s, ()) if e.rev <= base]
                 == [(e.rev, e.cmd, e.arg) for e in self._ev[1].get(s, ()) if e.rev <= base])
 
-    def was(self, s: Sig, base: Rev) -> dict[str, Any] | None:
-        """The old replica's record at ``base`` (as ``Ledger.state`` folds it)."""
+    def saw(self, row: Mapping[str, Any], acts: Sequence[Action]) -> None:
+        """Note an old queue row (in queue order) the user saw in the old satellite's view
+        while it was pending: a pending one, or an accepted one until its revision. A rejected
+        one is not in that view."""
+        if row["state"] == ReceiptState.REJECTED.value:
+            return
+        rev = row["rev"] if row["state"] == ReceiptState.ACCEPTED.value else None
+        for a in acts:
+            self._saw.setdefault(Sig(a.top, a.key), []).append((row["seq"], rev, a))
+
+    def was(self, s: Sig, base: Rev, seq: int) -> dict[str, Any] | None:
+        """The record as the user saw it in the old satellite when the edit of queue
+        position ``seq`` was made: the old replica's at ``base`` (as ``Ledger.state`` folds
+        it), with the earlier edits of its queue not in the replica at ``base`` on top."""
         st = replay(e for e in self._ev[0].get(s, ()) if e.rev <= base).get(s)
-        return None if st is None else self._old.project.model(s.top).full(st[0])
+        model = self._old.project.model(s.top)
+        out = None if st is None else model.full(st[0])
+        for q, rev, a in self._saw.get(s, ()):
+            if q < seq and (rev is None or rev > base):
+                out = _apply(model, out, a)
+        return out
 
     def now(self, s: Sig) -> dict[str, Any] | None:
-        """The new replica's record now."""
-        return self._now.get(s)
+        """The new replica's record now, with the edits carried so far applied."""
+        return self._over[s] if s in self._over else self._now.get(s)
+
+    def carried(self, acts: Sequence[Action]) -> None:
+        """Apply a carried transaction's actions to what :meth:`now` gives: a later edit of
+        the same record is compared with the hub's record as it will be after them (an
+        accepted edit the hub lost, carried back, is no change of the hub's)."""
+        for a in acts:
+            s = Sig(a.top, a.key)
+            self._over[s] = _apply(self._new.project.model(a.top), self.now(s), a)
 
     def last(self, s: Sig) -> tuple[Rev, str]:
         """The revision and user of the new replica's last change of ``s``."""
@@ -302,11 +343,49 @@ class _Histories:
         return evs[-1].rev, au.usr if au is not None else ""
 
 
-def _collision(new: Satellite, hist: _Histories, a: Action, base: Rev) -> Conflict | None:
-    """How the hub's state of ``a``'s record now differs from what the user saw (the old
-    replica at ``base``) on what ``a`` depends on, as a conflict; ``None`` when it does not."""
+def _apply(model: Any, state: dict[str, Any] | None, a: Action) -> dict[str, Any] | None:
+    """``state`` after ``a`` (as :func:`replay` folds events: a ``mod`` of no record makes
+    one)."""
+    if a.cmd == Cmd.DEL:
+        return None
+    if a.cmd == Cmd.NEW:
+        return dict(model.full(a.arg or {}))
+    return dict(model.full({**(state or {}), **(a.arg or {})}))
+
+
+def _as_seen(proj: Project, hist: _Histories, a: Action, base: Rev, seq: int) -> Action:
+    """A ``mod`` of a record the hub no longer has (and the user saw) as a ``new`` of the
+    record as the user saw it with the mod's fields: keeping it ("keep mine") then recreates
+    the whole record, not only the fields the mod set (the rebased base is the new replica's
+    revision, where the record does not exist). Any other action as it is."""
     sg = Sig(a.top, a.key)
-    was, now = hist.was(sg, base), hist.now(sg)
+    if a.cmd != Cmd.MOD or hist.now(sg) is not None:
+        return a
+    was = hist.was(sg, base, seq)
+    if was is None:
+        return a
+    model = proj.model(a.top)
+    full: dict[str, Any] = {}
+    for name, value in was.items():
+        f = model.field(name)
+        if value is not None and f is not None and f.check_value(value) is None:
+            full[name] = value
+    full.update({k: v for k, v in (a.arg or {}).items() if v is not None})
+    b = Action(a.top, a.key, Cmd.NEW, full)
+    try:
+        proj.check_action(b)
+    except ValidationError:
+        return a  # the new schema refuses the record as it was: the mod as it is
+    return b
+
+
+def _collision(new: Satellite, hist: _Histories, a: Action, base: Rev,
+               seq: int) -> Conflict | None:
+    """How the hub's state of ``a``'s record now differs from what the user saw (the old
+    satellite at ``base``, with the edits carried before it applied to both) on what ``a``
+    depends on, as a conflict; ``None`` when it does not."""
+    sg = Sig(a.top, a.key)
+    was, now = hist.was(sg, base, seq), hist.now(sg)
     names = new.project.model(a.top).field_names()
     if (was is None) != (now is None):
         reason = "created" if now is not None else "deleted"

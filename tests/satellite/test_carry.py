@@ -382,3 +382,113 @@ def test_accepted_edits_of_another_ledger_are_refused(tmp_path: Path, project: P
     finally:
         ro.close()
         new.close()
+
+
+async def test_lost_accepted_edits_then_pending_edits_of_the_same_records_do_not_conflict(
+        tmp_path: Path, project: Project) -> None:
+    """With --accepted, an edit the restored hub lost and a later pending edit of the same
+    record: the pending one is compared with the hub's record after the lost one is carried
+    back, so it is not a conflict (it was: "deleted" for a mod of a record the lost edit
+    made, "field changed" for a mod of a field the lost edit set), and the hub ends with the
+    newer values."""
+    from core.ledger import ops
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    led1 = SqlLedger(f"sqlite:///{tmp_path / 'hub1.db'}", project)
+    async with Hub(led1, port=0) as hub1:
+        assert (await cli(old, "connect", hub1.url))[0] == 0
+        await pub(old, "s1", "new", "name=A")
+        assert (await cli(old, "sync", "--once"))[0] == 0
+        ops.backup(led1, tmp_path / "b.ledger")
+        lost_new = await pub(old, "s2", "new", "name=B")
+        lost_mod = await pub(old, "s1", "mod", "lat=2.5")
+        assert (await cli(old, "sync", "--once"))[0] == 0
+    led1.close()
+    p1 = await pub(old, "s2", "mod", "name=B2")
+    p2 = await pub(old, "s1", "mod", "lat=3.5")
+    led2 = ops.restore(tmp_path / "b.ledger", f"sqlite:///{tmp_path / 'hub2.db'}", project)
+    async with Hub(led2, port=0) as hub2:
+        assert (await cli(new, "connect", hub2.url))[0] == 0
+        assert (await cli(new, "sync", "--once"))[0] == 0
+        rc, out, err = await cli(new, "carry", str(old), "--accepted")
+        res = json.loads(out)
+        assert rc == 0 and res["uids"] == [lost_new, lost_mod, p1, p2], err
+        assert res["conflicts"] == 0 and res["pending"] == 4 and res["lost"] == 2, res
+        assert json.loads((await cli(new, "conflicts"))[1]) == []
+        assert (await cli(new, "sync", "--once"))[0] == 0
+        counts = uid_counts(led2)
+        assert [counts[u] for u in (lost_new, lost_mod, p1, p2)] == [1, 1, 1, 1]
+        assert led2.state(SITE, "s1")["lat"] == 3.5  # type: ignore[index]
+        assert led2.state(SITE, "s2")["name"] == "B2"  # type: ignore[index]
+    led2.close()
+
+
+async def test_keep_mine_on_a_carried_mod_of_a_deleted_record_recreates_it_as_seen(
+        tmp_path: Path, project: Project) -> None:
+    """A pending mod of a record the restored hub lost is carried as a conflict ("deleted")
+    whose action is a new of the record as the user saw it with the mod's fields: "keep mine"
+    recreates the whole record (it recreated only the mod's fields: lat and notes were
+    lost)."""
+    from core.ledger import ops
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    led1 = SqlLedger(f"sqlite:///{tmp_path / 'hub1.db'}", project)
+    async with Hub(led1, port=0) as hub1:
+        assert (await cli(old, "connect", hub1.url))[0] == 0
+        await pub(old, "s1", "new", "name=A")
+        assert (await cli(old, "sync", "--once"))[0] == 0
+        ops.backup(led1, tmp_path / "b.ledger")
+        await pub(old, "s3", "new", "name=C", "lat=7.5", "notes=important")
+        assert (await cli(old, "sync", "--once"))[0] == 0
+    led1.close()
+    p = await pub(old, "s3", "mod", "name=C2")
+    led2 = ops.restore(tmp_path / "b.ledger", f"sqlite:///{tmp_path / 'hub2.db'}", project)
+    async with Hub(led2, port=0) as hub2:
+        assert (await cli(new, "connect", hub2.url))[0] == 0
+        assert (await cli(new, "sync", "--once"))[0] == 0
+        rc, out, err = await cli(new, "carry", str(old))
+        assert rc == 0 and json.loads(out)["conflict_uids"] == [p], err
+        rc, out, err = await cli(new, "resolve", p, "--keep", "mine")
+        assert rc == 0, err
+        assert (await cli(new, "sync", "--once"))[0] == 0
+        assert led2.state(SITE, "s3") == {
+            "name": "C2", "region": None, "lat": 7.5, "lon": None, "notes": "important"}
+    led2.close()
+
+
+async def test_carried_edits_of_one_record_are_compared_after_the_earlier_ones(
+        tmp_path: Path, project: Project) -> None:
+    """Another ledger: two pending edits of one field. The second is compared with what the
+    user saw (the first applied) and the hub's record after the first is carried: no conflict
+    when the hub's record is the old one's; when the hub changed the field, the first is a
+    conflict (held until resolved) and so is the second (else it would overwrite the hub's
+    value once the first is resolved "theirs"). A mod of a record the hub has not is carried
+    as a new of the whole record as the user saw it."""
+    async with Hub(MemLedger(project), port=0) as a, Hub(MemLedger(project), port=0) as b:
+        old = Satellite(tmp_path / "old", project)
+        old.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A", "lat": 1.0})])
+        old.pub([Action(SITE, "s2", Cmd.NEW, {"name": "B", "lat": 1.0})])
+        old.pub([Action(SITE, "s3", Cmd.NEW, {"name": "C", "notes": "n"})])
+        await SyncClient(old, a.url, rnd=random.Random(0)).sync_once(10)
+        u = [old.pub([Action(SITE, k, Cmd.MOD, {"lat": v})])
+             for k, v in (("s1", 2.0), ("s1", 3.0), ("s2", 2.0), ("s2", 3.0), ("s3", 4.0))]
+        old.close()
+        w = Satellite(tmp_path / "w", project)
+        w.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A", "lat": 1.0})])
+        w.pub([Action(SITE, "s2", Cmd.NEW, {"name": "B", "lat": 5.0})])
+        await SyncClient(w, b.url, rnd=random.Random(0)).sync_once(10)
+        w.close()
+        new = Satellite(tmp_path / "new", project)
+        await SyncClient(new, b.url, rnd=random.Random(0)).sync_once(10)
+        ro = Satellite(tmp_path / "old", read_only=True)
+        plan = plan_carry(ro, new)
+        ro.close()
+        assert [(i.trans.uid, i.kind) for i in plan.items] == [
+            (u[0], "pending"), (u[1], "pending"), (u[2], "conflict"), (u[3], "conflict"),
+            (u[4], "conflict")]
+        assert [(x.reason, x.fields, x.theirs) for x in plan.items[3].conflicts] == [
+            ("field changed", ("lat",), {"lat": 5.0})]
+        assert plan.items[4].trans.acts == (
+            Action(SITE, "s3", Cmd.NEW, {"name": "C", "notes": "n", "lat": 4.0}),)
+        assert [x.reason for x in plan.items[4].conflicts] == ["deleted"]
+        new.close()
