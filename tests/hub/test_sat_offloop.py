@@ -291,9 +291,15 @@ async def test_events_pending_for_a_subscriber_are_not_pushed_ahead_of_its_reply
         await t.send("evt.pub#t\n" + orjson.dumps({"acts": [act("17", "t")]}).decode())
         await asyncio.to_thread(led.entered.wait, 5)
         await o.send("evt.pub#o\n" + orjson.dumps({"acts": [act("18", "o")]}).decode())
-        await asyncio.sleep(0.05)
         await s.send(sat("3", rev=w, keys=("50",)))
-        await asyncio.sleep(0.05)
+        # the hub holds all three publishes (t's in the gated commit, o's and s's queued
+        # behind it) before the commit goes on: sleeps were not enough under load (s's
+        # request arrived after 17 was pushed: a duplicate this test is not about)
+        for _ in range(1000):  # bounded: 10 s
+            if sum(p.busy for p in hub._peers.values()) == 3:
+                break
+            await asyncio.sleep(0.01)
+        assert sum(p.busy for p in hub._peers.values()) == 3
         led.gate.set()
         got: list[tuple[str, list[str]]] = []
         for _ in range(50):  # bounded
