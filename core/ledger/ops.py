@@ -165,9 +165,12 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
 
     State is rebuilt by replaying the events, all in one transaction; then the ledger is
     verified. The restored ledger keeps the id of the ledger backed up (``ledger_id``): it
-    is the same ledger, so satellites that synced with it accept it (a restore of an older
-    backup is behind them, and they say so). A backup made before ledger ids has none: the
-    restored ledger keeps the new id it was made with.
+    is the same ledger, so satellites that synced with it up to the backup accept it. It
+    records its restore point (:attr:`SqlLedger.restored`: the backup's final revision and a
+    new restore id, replacing an earlier restore's), which the hub serves: a satellite that
+    synced past that point holds revisions the restore lost and stops syncing with it
+    (core.satellite.machine). A backup made before ledger ids has none: the restored ledger
+    keeps the new id it was made with.
 
     Args:
         path: a file written by :func:`backup`.
@@ -260,6 +263,9 @@ def _copy(src: sqlite3.Connection, led: SqlLedger, final_rev: int, lid: str) -> 
                 flush(batch[-1].rev)
             batch.append(e)
         flush(max(final_rev, batch[-1].rev if batch else done_rev))
+        # the restore point, served by the hub (evt.stat "restored"): a replica that synced
+        # past it holds revisions this ledger lost, and never syncs with it
+        led.set_restored(done_rev, conn)
         uids: list[dict[str, Any]] = [{"uid": u, "rev": r} for u, r in
                                       src.execute("SELECT uid, rev FROM evt_uid")]
         for i in range(0, len(uids), _BATCH):
