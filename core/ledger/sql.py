@@ -528,7 +528,8 @@ class SqlLedger:
     def ledger_id(self) -> str:
         """The ledger's identity (:func:`new_ledger_id`, made when it was created, kept for
         its life and by a backup restored: it is the same ledger); ``""`` for a read-only
-        open of a ledger made before ids (its first writer gives it one)."""
+        or ``create=False`` open (verify, backup) of a ledger made before ids (its first
+        writer gives it one)."""
         return self._ledger_id
 
     @property
