@@ -471,9 +471,9 @@ class HubService:
                 elif job.sat is not None:
                     acks: list[Ack] = []
                     rejects: list[Reject] = []
-                    satreply.verdicts(job, results, acks, rejects)
+                    counts = satreply.verdicts(job, results, acks, rejects)
                     outs[:0] = [Send(job.conn, satreply.read_failed(
-                        job.subj, job.tok, acks, rejects))]
+                        job.subj, job.tok, acks, rejects, counts=counts))]
                 else:
                     first = results[0] if results else None
                     outs[:0] = [Send(job.conn, satreply.read_failed(
