@@ -20,11 +20,11 @@ def same_ledger(dd: DataDir, url: str, before: str, have: Project, proj: Project
     schema version, another ledger (the hub serves a ledger id and the replica stored
     another one), a restore from a backup older than the replica's revision (the hub serves
     a restore point other than the replica's, before its revision: the replica holds
-    revisions the hub lost), or a revision behind the replica's (another ledger, one restored from an
-    older backup, or a hub that has not caught up yet). Syncing would stop, leave the hub's
-    records out, or fail on every event; nothing is changed. A hub that serves no ledger id
-    (daql, an older Outpost hub), or a replica that stored none yet, is checked by schema
-    and revision only.
+    revisions the hub lost), or a revision behind the replica's (another ledger, one
+    restored from an older backup, or a hub that has not caught up yet). Syncing would
+    stop, leave the hub's records out, or fail on every event; nothing is changed. A hub
+    that serves no ledger id (daql, an older Outpost hub), or a replica that stored none
+    yet, is checked by schema and revision only (and by restore point when served).
 
     Raises:
         ConfigError: naming the hub, the replica and the fix.

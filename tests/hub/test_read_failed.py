@@ -204,7 +204,7 @@ def test_failed_read_tells_a_daql_client_its_transactions_were_stored(
                                   "and 0 refused"),
                                  ("2", [bad], "0 of the request's transactions were stored "
                                   "and 1 refused")):
-            outs, job = svc.handle("S", sat_req(tok, *trans))
+            _, job = svc.handle("S", sat_req(tok, *trans))
             assert job is not None
             (o,) = svc.finish(job, svc.run_job(job))
             assert isinstance(o, Flush) and isinstance(o.catch_up, satreply.SatRead)
