@@ -18,15 +18,9 @@ from core.schema import Project
 from hubserver.server import Hub
 from tests.satellite.test_carry import hub_cli, pub
 from tests.satellite.test_cli import _tree, cli
-from tests.satellite.test_ledger_identity import kept as _kept
+from tests.satellite.test_ledger_identity import kept
 
 SITE = "field.site"
-
-
-def kept(tree: dict[str, bytes]) -> dict[str, bytes]:
-    """The files of a data directory that hold data (status.json: the holder's connection
-    status, rewritten by every run)."""
-    return {k: v for k, v in _kept(tree).items() if k != "status.json"}
 
 
 def point_of(d: Path) -> tuple[int, str]:
