@@ -179,13 +179,18 @@ class Update:
 @dataclass(frozen=True, slots=True)
 class Status:
     """A ledger's revision and schema version (``mig``), with online/offline times, and
-    (Outpost extension) the ledger's identity (``ledger``; ``""``: not served, e.g. by daql)."""
+    (Outpost extensions) the ledger's identity (``ledger``; ``""``: not served, e.g. by daql)
+    and its restore point (``restored``: the final revision of the backup it was last
+    restored from, ``restore_id``: that restore's id; ``0``/``""``: never restored, or not
+    served)."""
 
     rev: Rev
     mig: str = ""
     on: Rev = ZERO_REV
     off: Rev = ZERO_REV
     ledger: str = ""
+    restored: Rev = ZERO_REV
+    restore_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

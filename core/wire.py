@@ -515,7 +515,8 @@ def dec_update(obj: Any, where: str = "update") -> Update:
 
 def dec_status(obj: Any, where: str = "status") -> Status:
     r = _Reader(obj, where)
-    return Status(r.rev("rev"), r.str("mig"), r.rev("on"), r.rev("off"), r.str("ledger"))
+    return Status(r.rev("rev"), r.str("mig"), r.rev("on"), r.rev("off"), r.str("ledger"),
+                  r.rev("restored"), r.str("restore_id"))
 
 
 def dec_conflict(obj: Any, where: str = "conflict") -> Conflict:
@@ -846,6 +847,9 @@ def enc_status(s: Status) -> dict[str, Any]:
          "off": format_rev(s.off)}
     if s.ledger:  # Outpost extension (docs/protocol.md): daql's decoder ignores it
         d["ledger"] = s.ledger
+    if s.restore_id:  # Outpost extension too: the restore point (omitted: never restored)
+        d["restored"] = format_rev(s.restored)
+        d["restore_id"] = s.restore_id
     return d
 
 

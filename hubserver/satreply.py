@@ -72,6 +72,8 @@ class SatRead:
     evs: list[Event] = field(default_factory=list)
     audits: list[Audit] = field(default_factory=list)
     held: list[Event] = field(default_factory=list)  # pending pushes the reply will carry
+    # the request's transactions stored and refused (uid-less ones too): read_failed's text
+    counts: tuple[int, int] = (0, 0)
     budget: int = 0  # bytes the reply's events take at most (fit)
     # the reply's JSON of ``evs`` and ``audits`` as far as encoded where they were read:
     # item runs (comma-separated, no brackets); ``None``: encoded with the reply instead
@@ -105,8 +107,9 @@ def sat_reply(svc: HubService, job: PubJob, results: Sequence[PubResult | Except
         # the common case, every transaction published (or a duplicate): acks only
         done = cast("Sequence[PubResult]", results)
         acks = [Ack(t.uid, r.rev) for t, r in zip(req.trans, done, strict=True) if t.uid]
+        counts = (len(done), 0)
     else:
-        verdicts(job, results, acks, rejects)
+        counts = verdicts(job, results, acks, rejects)
     c = svc._conns.get(job.conn)
     start = req.rev
     if req.cont and c is not None and c.sat_tops == frozenset(req.tops):
@@ -125,7 +128,8 @@ def sat_reply(svc: HubService, job: PubJob, results: Sequence[PubResult | Except
         return [Flush(job.conn, SatRead(job, acks, rejects, start, lim,
                                         c is not None and c.audits, start,
                                         held=_take_pending(svc, job.conn, start),
-                                        budget=svc.limits.max_message // 2))]
+                                        budget=svc.limits.max_message // 2,
+                                        counts=counts))]
     evs, more = sat_events(svc, start, req.tops, lim)
     return _answer(svc, job, acks, rejects, start, evs, more)
 
@@ -279,12 +283,14 @@ def _cut(evs: Sequence[Event], sizes: Sequence[int], budget: int, used: int = 0,
 
 
 def verdicts(job: PubJob, results: Sequence[PubResult | Exception], acks: list[Ack],
-             rejects: list[Reject]) -> None:
+             rejects: list[Reject]) -> tuple[int, int]:
     """The acks and rejects of an ``evt.sat``'s transactions, in request order (into
     ``acks`` and ``rejects``): ``results`` are those of ``job.items``, the transactions
-    refused before publishing are in ``job.pre``."""
+    refused before publishing are in ``job.pre``. Returns how many were stored and refused,
+    the uid-less ones (a daql client's: no ack or reject names them) included."""
     assert job.sat is not None
     it = iter(results)
+    n_ok = n_no = 0
     pre = job.pre
     for i, t in enumerate(job.sat.trans):
         r: PubResult | Exception | None = pre.get(i) if pre else None
@@ -292,6 +298,10 @@ def verdicts(job: PubJob, results: Sequence[PubResult | Exception], acks: list[A
             r = next(it, None)
             if r is None:
                 r = ValidationError("no result")
+        if isinstance(r, PubResult):
+            n_ok += 1
+        else:
+            n_no += 1
         if not t.uid:
             continue  # a daql client sends no uid: nothing to acknowledge by (as daql)
         if isinstance(r, PubResult):
@@ -299,6 +309,7 @@ def verdicts(job: PubJob, results: Sequence[PubResult | Exception], acks: list[A
         else:
             conflicts = r.conflicts if isinstance(r, ConflictError) else ()
             rejects.append(Reject(t.uid, str(r), conflicts))
+    return n_ok, n_no
 
 
 def sat_events(svc: HubService, rev: Rev, tops: Sequence[str], lim: int
@@ -419,7 +430,7 @@ def _done(svc: HubService, r: SatRead, more: bool) -> str:
 
 
 def read_failed(subj: str, tok: str, acks: Sequence[Ack] = (), rejects: Sequence[Reject] = (),
-                stored: str = "") -> str:
+                stored: str = "", counts: tuple[int, int] | None = None) -> str:
     """The error reply to a request the hub could not answer because reading its ledger
     failed, whatever the request and the read (one shape: ``code`` :data:`ERR_CODE_READ`).
 
@@ -427,13 +438,17 @@ def read_failed(subj: str, tok: str, acks: Sequence[Ack] = (), rejects: Sequence
     driver message, the operator's hint) is in the hub's log, where the caller put it; the
     client retries. An ``evt.sat``'s transactions were published before the read (their
     commit is durable): their ``acks`` and ``rejects`` are in the reply, as in a result,
-    so they are stored and not sent again; ``stored``: what else was stored (an
+    so they are stored and not sent again; ``counts``: how many of its transactions were
+    stored and refused, uid-less ones (a daql client's, which no ack names) included
+    (default: the acks and rejects), said in the text; ``stored``: what else was stored (an
     ``evt.pub``'s revision), said in the text."""
     msg = f"{subj}: the hub could not read its ledger to answer; ask again later (the cause " \
           "is in the hub's log)"
-    if acks or rejects:
-        msg += (f"; {len(acks)} of the request's transactions were stored (acks) and "
-                f"{len(rejects)} refused (rejects) before that: do not send them again")
+    n_ok, n_no = counts if counts is not None else (len(acks), len(rejects))
+    if n_ok or n_no:
+        named = " (named in acks and rejects)" if acks or rejects else ""
+        msg += (f"; {n_ok} of the request's transactions were stored and {n_no} refused "
+                f"before that{named}: do not send them again")
     elif stored:
         msg += f"; {stored}"
     extra = enc_verdicts(acks, rejects)
@@ -453,7 +468,7 @@ def sat_read_failed(svc: HubService, r: SatRead, exc: OutpostError) -> str:
         d.evs[:0] = r.held
         d.rev = max(d.rev, r.held[-1].rev)
         r.held = []
-    return read_failed(job.subj, job.tok, r.acks, r.rejects)
+    return read_failed(job.subj, job.tok, r.acks, r.rejects, counts=r.counts)
 
 
 def sat_read_sync(svc: HubService, r: SatRead) -> list[Out]:

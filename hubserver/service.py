@@ -157,6 +157,8 @@ class HubService:
         # served in evt.stat (Outpost extension): a satellite never syncs a replica of
         # another ledger with this one (core.satellite.machine)
         self._ledger_id = ledger.ledger_id
+        # and its restore point: a replica that synced past it never syncs with this hub
+        self._restored = ledger.restored
         self._project_dict = ledger.project.to_dict()
         self._project_dict.setdefault("project", {})["mig"] = self._mig
 
@@ -272,7 +274,8 @@ class HubService:
                   frame: Frame) -> tuple[list[Out], PubJob | None]:
         s = frame.subj
         if s == "evt.stat":
-            st = Status(self.rev, self._mig, ZERO_REV, ZERO_REV, self._ledger_id)
+            st = Status(self.rev, self._mig, ZERO_REV, ZERO_REV, self._ledger_id,
+                        *self._restored)
             res = enc_status(st)
             # ours: the largest frame this hub takes (a satellite keeps evt.sat under it)
             res["max_message"] = self.limits.max_message
@@ -468,9 +471,9 @@ class HubService:
                 elif job.sat is not None:
                     acks: list[Ack] = []
                     rejects: list[Reject] = []
-                    satreply.verdicts(job, results, acks, rejects)
+                    counts = satreply.verdicts(job, results, acks, rejects)
                     outs[:0] = [Send(job.conn, satreply.read_failed(
-                        job.subj, job.tok, acks, rejects))]
+                        job.subj, job.tok, acks, rejects, counts=counts))]
                 else:
                     first = results[0] if results else None
                     outs[:0] = [Send(job.conn, satreply.read_failed(

@@ -38,6 +38,8 @@ class MemLedger:
         self.ledger_id: str = ledger_id or uuid.uuid4().hex
         """The ledger's identity, made with it (as ``SqlLedger.ledger_id``; given: a
         simulation that replays a seed frame for frame)."""
+        self.restored: tuple[Rev, str] = (ZERO_REV, "")
+        """Never restored (as ``SqlLedger.restored``)."""
 
     @property
     def project(self) -> Project:

@@ -9,7 +9,10 @@ written to ``<path>.tmp``, synced, then renamed over ``path``: a crash never lea
 backup under the final name. State tables are not copied: they are derived, and restore
 rebuilds them by replaying the events, then verifies. A restore with another schema version
 than the backup's is a schema change: accepted when every event is valid under the new schema
-(checked before the target is touched), refused naming the first event that is not.
+(checked before the target is touched), refused naming the first event that is not. A NUL
+character (U+0000) in the history's text (SQLite ledgers stored them before NUL was refused)
+is not held against a schema change into SQLite; PostgreSQL cannot store one, so a restore
+into it is refused naming the event (restore into SQLite instead).
 
 The hub exposes these as ``outpost-hub verify|backup|restore``.
 """
@@ -27,6 +30,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.errors import OutpostError, SchemaError, StorageError, ValidationError
@@ -165,9 +169,12 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
 
     State is rebuilt by replaying the events, all in one transaction; then the ledger is
     verified. The restored ledger keeps the id of the ledger backed up (``ledger_id``): it
-    is the same ledger, so satellites that synced with it accept it (a restore of an older
-    backup is behind them, and they say so). A backup made before ledger ids has none: the
-    restored ledger keeps the new id it was made with.
+    is the same ledger, so satellites that synced with it up to the backup accept it. It
+    records its restore point (:attr:`SqlLedger.restored`: the backup's final revision and a
+    new restore id, replacing an earlier restore's), which the hub serves: a satellite that
+    synced past that point holds revisions the restore lost and stops syncing with it
+    (core.satellite.machine). A backup made before ledger ids has none: the restored ledger
+    keeps the new id it was made with.
 
     Args:
         path: a file written by :func:`backup`.
@@ -188,10 +195,13 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
     p = Path(path)
     src, meta = _open_backup(p)
     try:
-        if meta["version"] != project.version:
+        change = meta["version"] != project.version
+        pg = make_url(url).get_backend_name() == "postgresql"
+        if change or pg:
             # a schema change: the state is rebuilt from the events, so every event must be
-            # valid under the new schema; checked before the target database is touched
-            _check_events(src, p, meta["version"], project)
+            # valid under the new schema; PostgreSQL: no NUL in text. Checked before the
+            # target database is touched
+            _check_events(src, p, meta["version"], project, schema_change=change, pg=pg)
         led = SqlLedger(url, project)
         try:
             if led.rev() != 0 or led.last_id() != 0 or led.events(0, limit=1):
@@ -211,17 +221,39 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
         src.close()
 
 
-def _check_events(src: sqlite3.Connection, path: Path, version: str,
-                  project: Project) -> None:
-    """Raise SchemaError naming the first event of the backup that ``project`` (another
-    schema version than the backup's) does not accept: an unknown topic or field, a value of
-    another type, a ``new`` without a field the new schema requires (without a default)."""
+def _check_events(src: sqlite3.Connection, path: Path, version: str, project: Project, *,
+                  schema_change: bool, pg: bool) -> None:
+    """Check the backup's events before the target is touched.
+
+    ``schema_change`` (``project`` has another version than the backup's): raise SchemaError
+    naming the first event ``project`` does not accept: an unknown topic or field, a value of
+    another type, a ``new`` without a field the new schema requires (without a default). The
+    rule refusing NUL characters (U+0000) in text is not applied to the history: SQLite
+    ledgers stored them before it, and an SQLite target stores them again. A PostgreSQL
+    target (``pg``, with or without a schema change) cannot: the first event holding a NUL
+    is named, with the way out (restore into SQLite)."""
     cur = src.execute("SELECT rev, top, key, cmd, arg FROM evt_event ORDER BY rev, id")
-    for rev, top, key, cmd, arg in cur:
+    for rev, top, key, cmd, arg_text in cur:
+        if not schema_change and not (pg and ("\x00" in key or "\\u0000" in (arg_text or ""))):
+            continue  # nothing to check (a NUL escaped in the JSON text: checked below)
+        arg = None if arg_text is None else loads(arg_text)
+        nul = "\x00" in key or _has_nul(arg)
+        if nul and pg:
+            raise StorageError(
+                f"backup {path} cannot be restored into PostgreSQL: its event at revision "
+                f"{format_rev(int(rev))} ({cmd} {top} {key[:40]!r}) holds a NUL character "
+                "(U+0000) in text, which an SQLite ledger stored before NUL was refused and "
+                "PostgreSQL cannot store (no schema change helps: the history is kept as it "
+                "is). Restore it into an SQLite ledger instead (--db FILE.db or "
+                "sqlite:///FILE); nothing was restored")
+        if not schema_change:
+            continue
+        if nul:  # the history's NULs stay (SQLite stores them): check the rest
+            key, arg = key.replace("\x00", "\ufffd"), _no_nul(arg)
         try:
             model = project.model(top)
             model.check_key(key)
-            model.check_arg(Cmd(cmd), key, None if arg is None else loads(arg))
+            model.check_arg(Cmd(cmd), key, arg)
         except (ValidationError, ValueError) as exc:
             raise SchemaError(
                 f"backup {path} (schema version {version}) cannot be restored with the schema "
@@ -231,6 +263,27 @@ def _check_events(src: sqlite3.Connection, path: Path, version: str,
                 "field back, keep its type, give a new required field a default), or restore "
                 "with the schema the backup was made with (its definition is in the backup's "
                 "backup_meta table); nothing was restored") from exc
+
+
+def _has_nul(v: Any) -> bool:
+    if isinstance(v, str):
+        return "\x00" in v
+    if isinstance(v, dict):
+        return any(_has_nul(k) or _has_nul(x) for k, x in v.items())
+    if isinstance(v, list):
+        return any(_has_nul(x) for x in v)
+    return False
+
+
+def _no_nul(v: Any) -> Any:
+    """``v`` with every NUL in its text replaced by U+FFFD (for checking everything else)."""
+    if isinstance(v, str):
+        return v.replace("\x00", "\ufffd")
+    if isinstance(v, dict):
+        return {_no_nul(k): _no_nul(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_no_nul(x) for x in v]
+    return v
 
 
 def _copy(src: sqlite3.Connection, led: SqlLedger, final_rev: int, lid: str) -> None:
@@ -260,6 +313,9 @@ def _copy(src: sqlite3.Connection, led: SqlLedger, final_rev: int, lid: str) -> 
                 flush(batch[-1].rev)
             batch.append(e)
         flush(max(final_rev, batch[-1].rev if batch else done_rev))
+        # the restore point, served by the hub (evt.stat "restored"): a replica that synced
+        # past it holds revisions this ledger lost, and never syncs with it
+        led.set_restored(done_rev, conn)
         uids: list[dict[str, Any]] = [{"uid": u, "rev": r} for u, r in
                                       src.execute("SELECT uid, rev FROM evt_uid")]
         for i in range(0, len(uids), _BATCH):

@@ -59,6 +59,13 @@ class Ledger(Protocol):
         synced against another ledger."""
         ...
 
+    @property
+    def restored(self) -> tuple[Rev, str]:
+        """The restore point: the final revision of the backup the ledger was last restored
+        from and a random id of that restore; ``(0, "")`` when never restored. A hub serves
+        it (``evt.stat`` ``restored``)."""
+        ...
+
     def events(self, rev: Rev, tops: Iterable[str] | None = None,
                limit: int = 0) -> list[Event]:
         """Events after ``rev`` of the given topics (all when ``None``), in (rev, id) order.

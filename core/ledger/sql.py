@@ -283,6 +283,7 @@ class SqlLedger:
         # even an old file's missing ledger id
         self._read_only = q.get("mode") == "ro" or q.get("immutable") == "1"
         self._ledger_id = ""
+        self._restored: tuple[Rev, str] = (ZERO_REV, "")
         self._pg = self.engine.dialect.name == "postgresql"
         self._sql: HotSql = hot_sql(self.tables, self.engine.dialect.name)
         self._partial_sql: dict[tuple[str, tuple[str, ...]], str] = {}  # sql_replicate
@@ -381,28 +382,49 @@ class SqlLedger:
                     "the schema it was made with, or back it up and restore it into a new "
                     "database with the new schema"
                 )
+        if not self._create:
+            # verify / backup: read the ledger as it is, change nothing (not even the
+            # columns a newer Outpost adds, nor a missing ledger id: its next writer does)
+            with self.engine.connect() as conn:
+                self._read_ids(conn, {c["name"] for c in inspect(conn).get_columns(meta.name)})
+            return
         self.metadata.create_all(self.engine)
         with self._write() as conn:
             # inside the write lock: two processes opening an old file at once add the
-            # column once
-            has_id = any(c["name"] == "ledger_id" for c in inspect(conn).get_columns(meta.name))
-            if not has_id and not self._read_only:
-                # a ledger made before ledger ids: the column is added (nullable: old
-                # readers and writers never name it), the id made below
-                conn.exec_driver_sql("ALTER TABLE evt_meta ADD COLUMN ledger_id VARCHAR(64)")
-                has_id = True
-            row = conn.execute(select(meta.c.id, meta.c.ledger_id) if has_id
-                               else select(meta.c.id)).first()
-            lid = str(row.ledger_id or "") if row is not None and has_id else ""
+            # columns once
+            cols = {c["name"] for c in inspect(conn).get_columns(meta.name)}
+            if not self._read_only:
+                # a ledger made before ledger ids / restore points: the columns are added
+                # (nullable: old readers and writers never name them), the id made below
+                for name, sql_type in (("ledger_id", "VARCHAR(64)"), ("restored", "BIGINT"),
+                                       ("restore_id", "VARCHAR(64)")):
+                    if name not in cols:
+                        conn.exec_driver_sql(
+                            f"ALTER TABLE evt_meta ADD COLUMN {name} {sql_type}")
+                        cols.add(name)
+            row = self._read_ids(conn, cols)
             if row is None:
                 lid = new_ledger_id()
                 conn.execute(meta.insert().values(
                     id=1, rev=ZERO_REV, last_id=0, version=self._project.version,
                     definition=dumps(self._project.to_dict()), ledger_id=lid))
-            elif not lid and not self._read_only:
+                self._ledger_id = lid
+            elif not self._ledger_id and not self._read_only:
                 lid = new_ledger_id()  # first open by a writer since the upgrade
                 conn.execute(meta.update().where(meta.c.id == 1).values(ledger_id=lid))
-        self._ledger_id = lid
+                self._ledger_id = lid
+
+    def _read_ids(self, conn: Connection, cols: set[str]) -> Any:
+        """Read the ledger id and restore point from ``evt_meta`` (the columns in ``cols``:
+        a ledger made before them has none) into ``self``; the row (``None``: no row)."""
+        meta = self.tables.meta
+        want = [meta.c.id] + [meta.c[n] for n in ("ledger_id", "restored", "restore_id")
+                              if n in cols]
+        row = conn.execute(select(*want)).first()
+        m = row._mapping if row is not None else {}
+        self._ledger_id = str(m.get("ledger_id") or "")
+        self._restored = (int(m.get("restored") or 0), str(m.get("restore_id") or ""))
+        return row
 
     # -- transactions and errors ---------------------------------------------------------------
 
@@ -506,8 +528,26 @@ class SqlLedger:
     def ledger_id(self) -> str:
         """The ledger's identity (:func:`new_ledger_id`, made when it was created, kept for
         its life and by a backup restored: it is the same ledger); ``""`` for a read-only
-        open of a ledger made before ids (its first writer gives it one)."""
+        or ``create=False`` open (verify, backup) of a ledger made before ids (its first
+        writer gives it one)."""
         return self._ledger_id
+
+    @property
+    def restored(self) -> tuple[Rev, str]:
+        """The ledger's restore point: the final revision of the backup it was last restored
+        from (:func:`core.ledger.ops.restore`) and a random id of that restore; ``(0, "")``
+        when it was never restored. A hub serves it (``evt.stat``) so that a replica holding
+        revisions after it (which the restore lost) never syncs with it."""
+        return self._restored
+
+    def set_restored(self, rev: Rev, conn: Connection) -> None:
+        """Record a restore (inside the caller's transaction, from :meth:`begin`): the
+        restore point ``rev`` with a new restore id, replacing an earlier restore's."""
+        rid = new_ledger_id()
+        with self._guard("storing the restore point"):
+            conn.execute(self.tables.meta.update().where(self.tables.meta.c.id == 1)
+                         .values(restored=rev, restore_id=rid))
+        self._restored = (rev, rid)
 
     def set_ledger_id(self, lid: str, conn: Connection) -> None:
         """Give the ledger the identity ``lid`` inside the caller's transaction (from

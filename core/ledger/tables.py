@@ -8,7 +8,9 @@ Fixed tables (the same in every ledger):
                 ``uid``
 ``evt_uid``     applied transaction uids: ``uid`` (pk, so UNIQUE) → ``rev``
 ``evt_meta``    one row (``id`` = 1): ``rev``, ``last_id``, schema ``version``, ``definition``,
-                ``ledger_id`` (the ledger's identity: 32 hex digits made when it is created)
+                ``ledger_id`` (the ledger's identity: 32 hex digits made when it is created),
+                ``restored`` / ``restore_id`` (set by a restore: the backup's final revision and
+                a random id of that restore; NULL when never restored)
 ==============  =================================================================================
 
 and one latest-state table per model, ``st_<schema>_<model>`` (``st_field_site``): ``key``
@@ -269,6 +271,11 @@ def core_tables(metadata: MetaData) -> tuple[Table, Table, Table, Table]:
         # added after the first release: NULL in ledgers made before, until a writer opens
         # them (SqlLedger gives them one then); readers of such a file get ""
         Column("ledger_id", String(64), nullable=True),
+        # set by core.ledger.ops.restore (the restore point: the backup's final revision, and
+        # an id of that restore, so a second restore of the same backup differs); NULL when
+        # never restored. Added by the first writer of a ledger made before them
+        Column("restored", BigInteger, nullable=True),
+        Column("restore_id", String(64), nullable=True),
     )
     return event, audit, uid, meta
 

@@ -21,6 +21,7 @@ Protocol (see ``docs/satellite.md``)::
     any --disconnected / request timeout--> OFFLINE, retry after backoff with jitter
     HANDSHAKE --Status mig differs--> STOPPED (clear error, nothing touched, no retry)
     HANDSHAKE --Status ledger id differs from the stored one--> STOPPED (likewise)
+    HANDSHAKE --Status restore point new, before the replica's rev--> STOPPED (likewise)
     HANDSHAKE --Status rev behind the replica--> OFFLINE (nothing sent; retry later)
 
     * the first evt.sat of a connection carries at most ``first_trans`` (100) pending
@@ -33,6 +34,15 @@ Ledger identity (Outpost extension): an Outpost hub's ``evt.stat`` result names 
 handshake passes every check (same schema, hub not behind), before anything is sent, and from
 then on refuses a hub serving another id. A hub that serves none (daql, an older Outpost
 hub) is not checked.
+
+Restore point (Outpost extension): a hub restored from a backup serves the backup's final
+revision (``restored``) and an id of that restore (``restore_id``). A handshake serving a
+restore id other than the one the replica stored checks the replica's revision: at or before
+the restore point the replica is a prefix of the restored ledger and stores the new point
+(before anything is sent); after it the replica holds revisions the hub lost, whose event ids
+the hub reuses for its new events, so sync stops (STOPPED, nothing sent or changed) whatever
+the hub's revision: revisions are wall-clock times, so the restored hub's next publish is
+already "ahead" of the replica (:func:`restore_lost`).
 
 Exactly once: pending transactions are resent with the same uid on every connection until the
 hub acks or rejects them; the hub acks a uid it applied before with its original revision.
@@ -72,7 +82,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from core.errors import OutpostError, WireError
-from core.model import Trans, Update
+from core.model import Status, Trans, Update
 from core.revision import ZERO_REV, Rev, format_rev
 from core.wire import (
     ERR_CODE_READ,
@@ -128,6 +138,7 @@ __all__ = [
     "SyncStore",
     "decode_incoming",
     "merge_sat",
+    "restore_lost",
 ]
 
 
@@ -211,6 +222,19 @@ def decode_incoming(text: str | bytes) -> Incoming:
     return Incoming(frame, body, res)
 
 
+def restore_lost(hub: Status, point: tuple[Rev, str], mine: Rev) -> str:
+    """Why a replica at revision ``mine`` that adopted the restore point ``point`` must never
+    sync with the hub serving ``hub``, or ``""``: the hub was restored (from a backup of this
+    replica's ledger) since the replica last synced, at a revision before ``mine``, so the
+    replica holds revisions the hub lost (their event ids are reused by the hub's new
+    events). A hub serving no restore point (never restored, daql) passes."""
+    if not hub.restore_id or hub.restore_id == point[1] or mine <= hub.restored:
+        return ""
+    return (f"the hub was restored from a backup at revision {format_rev(hub.restored)}; "
+            f"this replica holds revisions after it (up to {format_rev(mine)}) that the hub "
+            "lost")
+
+
 class SyncStore(Protocol):
     """What the machine needs from local storage."""
 
@@ -230,6 +254,19 @@ class SyncStore(Protocol):
 
     def adopt_ledger(self, lid: str) -> None:
         """Store ``lid`` as the id of the hub ledger this replica holds (committed on return).
+
+        Raises:
+            OutpostError: it could not be stored.
+        """
+        ...
+
+    def restore_point(self) -> tuple[Rev, str]:
+        """The restore point of the hub ledger this replica holds (``Status.restored`` and
+        ``restore_id`` as last adopted; ``(0, "")``: none)."""
+        ...
+
+    def adopt_restore_point(self, point: tuple[Rev, str]) -> None:
+        """Store ``point`` as the restore point of the hub ledger (committed on return).
 
         Raises:
             OutpostError: it could not be stored.
@@ -558,6 +595,18 @@ class SyncMachine:
             self._reset_conn()
             return
         mine_rev = self.store.rev()
+        point = self.store.restore_point()
+        lost = restore_lost(st, point, mine_rev)
+        if lost:
+            self._set(phase=Phase.STOPPED, since=now, hub_rev=st.rev, hub_mig=st.mig,
+                      last_error=(f"{lost}: sync stopped, nothing was sent or changed; use a "
+                                  "new data directory for this hub (outpost connect URL --data "
+                                  "NEWDIR); `outpost carry OLD_DIR --data NEWDIR --accepted` "
+                                  "then copies into it this replica's edits not synced yet and "
+                                  "those the hub accepted and lost"))
+            self._out.append(Close("hub restored"))
+            self._reset_conn()
+            return
         if st.rev < mine_rev:
             # not the ledger this replica came from (another one, an older backup), or a
             # hub of a cluster still catching up: never sync against it; try again later
@@ -579,6 +628,15 @@ class SyncMachine:
                 self.store.adopt_ledger(st.ledger)
             except OutpostError as exc:
                 self._set(last_error=f"storing the hub's ledger id failed: {exc}")
+                self._drop("storage failed")
+                return
+        if st.restore_id and st.restore_id != point[1]:
+            # restored at or after this replica's revision: the replica is a prefix of the
+            # restored ledger; it holds that restore from now on (before anything is sent)
+            try:
+                self.store.adopt_restore_point((st.restored, st.restore_id))
+            except OutpostError as exc:
+                self._set(last_error=f"storing the hub's restore point failed: {exc}")
                 self._drop("storage failed")
                 return
         self._set(phase=Phase.CATCHUP, since=now, hub_rev=st.rev, hub_mig=st.mig,

@@ -7,6 +7,7 @@ from core.errors import ConfigError
 from core.model import Status
 from core.revision import format_rev
 from core.satellite.config import DataDir
+from core.satellite.machine import restore_lost
 from core.satellite.replica import stored_version
 from core.satellite.satellite import Satellite
 from core.schema import Project
@@ -18,11 +19,13 @@ def same_ledger(dd: DataDir, url: str, before: str, have: Project, proj: Project
                 hub: Status) -> None:
     """Refuse to point a replica at a hub that cannot hold the ledger it came from: another
     schema version, another ledger (the hub serves a ledger id and the replica stored
-    another one), or a revision behind the replica's (another ledger, one restored from an
-    older backup, or a hub that has not caught up yet). Syncing would stop, leave the hub's
-    records out, or fail on every event; nothing is changed. A hub that serves no ledger id
-    (daql, an older Outpost hub), or a replica that stored none yet, is checked by schema
-    and revision only.
+    another one), a restore from a backup older than the replica's revision (the hub serves
+    a restore point other than the replica's, before its revision: the replica holds
+    revisions the hub lost), or a revision behind the replica's (another ledger, one
+    restored from an older backup, or a hub that has not caught up yet). Syncing would
+    stop, leave the hub's records out, or fail on every event; nothing is changed. A hub
+    that serves no ledger id (daql, an older Outpost hub), or a replica that stored none
+    yet, is checked by schema and revision only (and by restore point when served).
 
     Raises:
         ConfigError: naming the hub, the replica and the fix.
@@ -41,6 +44,7 @@ def same_ledger(dd: DataDir, url: str, before: str, have: Project, proj: Project
     try:
         mine = sat.rev()
         lid = sat.ledger()
+        point = sat.restore_point()
     finally:
         sat.close()
     if hub.ledger and lid and hub.ledger != lid:
@@ -49,6 +53,13 @@ def same_ledger(dd: DataDir, url: str, before: str, have: Project, proj: Project
             f"{hub.ledger}, the replica in {dd.path} holds ledger {lid} (another hub, or "
             "another project with the same schema): nothing was changed; use a new --data "
             f"DIR for this hub{back}{_carry(dd)}")
+    lost = restore_lost(hub, point, mine)
+    if lost:
+        raise ConfigError(
+            f"the hub at {url}: {lost} (the replica in {dd.path}): nothing was changed; use a "
+            f"new --data DIR for this hub{back}; `outpost carry {dd.path} --data DIR "
+            "--accepted` then copies into it this replica's edits not synced yet and those "
+            "the hub accepted and lost")
     if hub.rev < mine:
         at = f"at revision {format_rev(hub.rev)}" if hub.rev else "empty"
         raise ConfigError(

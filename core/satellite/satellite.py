@@ -161,6 +161,10 @@ class Satellite:
         self._hub_rev: Rev = int(self.queue.get_meta("hub_rev", 0))
         # the id of the hub ledger this replica holds ("": none yet): see adopt_ledger
         self._ledger: str = str(self.queue.get_meta("ledger", "") or "")
+        # the restore point of that ledger last adopted ((0, ""): none): see
+        # adopt_restore_point
+        point = self.queue.get_meta("restored") or [ZERO_REV, ""]
+        self._restored: tuple[Rev, str] = (int(point[0]), str(point[1]))
         # sat_meta values changed since they were last stored: written with the next batch of
         # hub data (same commit, no fsync of their own) or on close
         self._meta: dict[str, Any] = {}
@@ -555,6 +559,20 @@ class Satellite:
         self._writable()
         self.queue.set_meta("ledger", lid)
         self._ledger = lid
+
+    def restore_point(self) -> tuple[Rev, str]:
+        """The restore point of the hub ledger this replica holds (``sat_meta`` ``restored``:
+        ``[rev, restore id]``), ``(0, "")`` while none is stored: its hub was never restored
+        since this replica first synced."""
+        return self._restored
+
+    def adopt_restore_point(self, point: tuple[Rev, str]) -> None:
+        """Store ``point`` as the hub ledger's restore point, in a commit of its own (the
+        sync machine calls it when a hub restored at or after this replica's revision
+        passes its checks, before anything is sent)."""
+        self._writable()
+        self.queue.set_meta("restored", [point[0], point[1]])
+        self._restored = point
 
     def outbox(self) -> list[Trans]:
         """The pending transactions that can be sent now, in queue order.

@@ -184,3 +184,36 @@ async def test_satellite_stores_the_acks_of_a_failed_read_and_asks_again(
     finally:
         sat.close()
         led.close()
+
+
+def test_failed_read_tells_a_daql_client_its_transactions_were_stored(
+        tmp_path: Path, project: Project, clock: Clock) -> None:
+    """daql's evt.sat carries no uids, so no ack names its transactions: the text counts
+    what was stored and refused, or the client would send them again (twice applied)."""
+    db = tmp_path / "hub.db"
+    led = open_ledger(db, project)
+    try:
+        seed(led, 20)
+        svc = HubService(led, clock)
+        svc.connect("S", "sat")
+        good = [{"acts": [{"top": SITE, "key": f"d{i}", "cmd": "new",
+                           "arg": {"name": "daql"}}]} for i in range(2)]
+        bad = {"acts": [{"top": SITE, "key": "s3", "cmd": "new", "arg": {"name": "x"}}]}
+        # every one published (the common path), then one refused (the verdicts path)
+        for tok, trans, want in (("1", good, "2 of the request's transactions were stored "
+                                  "and 0 refused"),
+                                 ("2", [bad], "0 of the request's transactions were stored "
+                                  "and 1 refused")):
+            _, job = svc.handle("S", sat_req(tok, *trans))
+            assert job is not None
+            (o,) = svc.finish(job, svc.run_job(job))
+            assert isinstance(o, Flush) and isinstance(o.catch_up, satreply.SatRead)
+            break_table(db)
+            (r,) = satreply.sat_read_sync(svc, o.catch_up)
+            break_table(db, back=True)
+            assert isinstance(r, Send)
+            b = body_of(r.text)
+            assert b["code"] == "read" and "acks" not in b and "rejects" not in b
+            assert want in b["err"] and "do not send them again" in b["err"], b["err"]
+    finally:
+        led.close()

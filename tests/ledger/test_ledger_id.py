@@ -94,13 +94,87 @@ def test_a_backup_made_before_ids_restores_with_an_id_of_its_own(project: Projec
 
 
 def _make_old(url: str) -> None:
-    """The layout before ledger ids: evt_meta without the column."""
+    """The layout before ledger ids: evt_meta without the column (nor the restore point's)."""
     from sqlalchemy import create_engine
 
     eng = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     with eng.begin() as c:
-        c.execute(text("ALTER TABLE evt_meta DROP COLUMN ledger_id"))
+        for col in ("ledger_id", "restored", "restore_id"):
+            c.execute(text(f"ALTER TABLE evt_meta DROP COLUMN {col}"))
     eng.dispose()
+
+
+def _meta_columns(url: str) -> list[str]:
+    from sqlalchemy import create_engine, inspect
+
+    eng = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        return sorted(c["name"] for c in inspect(eng).get_columns("evt_meta"))
+    finally:
+        eng.dispose()
+
+
+def test_verify_and_backup_of_an_old_ledger_change_nothing(sql_url: str, project: Project,
+                                                           tmp_path: Path) -> None:
+    """`outpost-hub verify` / `backup` (create=False) read the ledger as it is: no column
+    added, no id written; the backup holds no id (its restore makes one)."""
+    led = SqlLedger(sql_url, project)
+    fill(led)
+    before = snapshot(led)
+    led.close()
+    _make_old(sql_url)
+    cols = _meta_columns(sql_url)
+    assert "ledger_id" not in cols
+    led = SqlLedger(sql_url, project, create=False)
+    try:
+        assert led.ledger_id == "" and led.restored == (0, "") and led.verify() == []
+        assert snapshot(led) == before
+        ops.backup(led, tmp_path / "b.backup")
+    finally:
+        led.close()
+    assert _meta_columns(sql_url) == cols
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "b.backup") as c:
+        names = [r[0] for r in c.execute("SELECT name FROM backup_meta")]
+    assert "ledger_id" not in names
+    led = SqlLedger(sql_url, project)  # its first writer adds them
+    try:
+        assert HEX32.fullmatch(led.ledger_id) and led.restored == (0, "")
+    finally:
+        led.close()
+    assert {"ledger_id", "restored", "restore_id"} <= set(_meta_columns(sql_url))
+
+
+def test_a_restore_records_its_point_and_a_second_restore_replaces_it(
+        sql_url: str, project: Project, tmp_path: Path) -> None:
+    src = SqlLedger(f"sqlite:///{tmp_path / 'src.db'}", project)
+    fill(src)
+    assert src.restored == (0, "")
+    ops.backup(src, tmp_path / "b.backup")
+    rev = src.rev()
+    src.close()
+    led = ops.restore(tmp_path / "b.backup", sql_url, project)
+    try:
+        point = led.restored
+        assert point[0] == rev and HEX32.fullmatch(point[1])
+        led.publish(Trans((Action(SITE, "k9", Cmd.NEW, {"name": "n9"}),), base=led.rev()),
+                    "ann", now=9000)
+        ops.backup(led, tmp_path / "c.backup")
+        later = led.rev()
+        assert later > rev
+    finally:
+        led.close()
+    led = SqlLedger(sql_url, project, create=False)  # kept, read by every open
+    try:
+        assert led.restored == point
+    finally:
+        led.close()
+    led = ops.restore(tmp_path / "c.backup", f"sqlite:///{tmp_path / 'again.db'}", project)
+    try:
+        assert led.restored[0] == later and led.restored[1] not in ("", point[1])
+    finally:
+        led.close()
 
 
 def test_an_old_ledger_gets_an_id_from_its_first_writer(sql_url: str,

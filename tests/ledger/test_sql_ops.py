@@ -270,5 +270,55 @@ def test_restoring_a_nul_into_postgres_says_a_retry_fails_the_same_way(
     with pytest.raises(StorageError) as exc:
         ops.restore(tmp_path / "b.backup", fresh_pg_db, project).close()
     msg = str(exc.value)
-    assert "NUL" in msg and "retrying fails the same way" in msg, msg
+    # named before the target is touched, with the way out that works
+    assert "NUL" in msg and "(new field.site 'k1')" in msg, msg
+    assert "Restore it into an SQLite ledger" in msg and "no schema change helps" in msg
     assert "check the database server" not in msg
+    led = SqlLedger(fresh_pg_db, project)  # nothing was restored: an empty ledger
+    try:
+        assert led.rev() == 0 and led.events(0) == []
+    finally:
+        led.close()
+
+
+def _nul_backup(project: Project, tmp_path: Path) -> Path:
+    """A backup of an SQLite ledger of before session 7, which stored a NUL in text."""
+    import sqlite3
+
+    src = SqlLedger(f"sqlite:///{tmp_path / 'src.db'}", project)
+    fill(src)
+    src.publish(Trans((new("k9", name="aPLACEHOLDERb"),), base=src.rev()), "ann")
+    ops.backup(src, tmp_path / "b.backup")
+    src.close()
+    db = sqlite3.connect(tmp_path / "b.backup")
+    with db:
+        db.execute("UPDATE evt_event SET arg = replace(arg, 'PLACEHOLDER', '\\u0000')")
+    db.close()
+    return tmp_path / "b.backup"
+
+
+def test_a_nul_in_the_history_does_not_block_a_schema_change_into_sqlite(
+        project: Project, tmp_path: Path) -> None:
+    bak = _nul_backup(project, tmp_path)
+    changed = _demo_changed('label = "Region" }', 'label = "Area" }')
+    assert changed.version != project.version
+    led = ops.restore(bak, f"sqlite:///{tmp_path / 'new.db'}", changed)
+    try:
+        assert led.states(SITE)["k9"]["name"] == "a\x00b" and led.verify() == []
+    finally:
+        led.close()
+    # the rest of such an event is still checked
+    other = _demo_changed('name = { type = "str"', 'name = { type = "int"')
+    with pytest.raises(SchemaError, match=r"\(new field.site k0\).*expected an integer"):
+        ops.restore(bak, f"sqlite:///{tmp_path / 'other.db'}", other)
+
+
+def test_a_nul_in_the_history_blocks_a_schema_change_into_postgres_naming_sqlite(
+        fresh_pg_db: str, project: Project, tmp_path: Path) -> None:
+    bak = _nul_backup(project, tmp_path)
+    changed = _demo_changed('label = "Region" }', 'label = "Area" }')
+    with pytest.raises(StorageError) as exc:
+        ops.restore(bak, fresh_pg_db, changed)
+    msg = str(exc.value)
+    assert "(new field.site 'k9')" in msg and "Restore it into an SQLite ledger" in msg, msg
+    assert "Change the schema" not in msg

@@ -23,12 +23,19 @@ class FakeStore:
         self.acked: dict[str, Rev] = {}
         self.rejected: dict[str, str] = {}
         self.lid = ""
+        self.point: tuple[Rev, str] = (0, "")
 
     def ledger(self) -> str:
         return self.lid
 
     def adopt_ledger(self, lid: str) -> None:
         self.lid = lid
+
+    def restore_point(self) -> tuple[Rev, str]:
+        return self.point
+
+    def adopt_restore_point(self, point: tuple[Rev, str]) -> None:
+        self.point = point
 
     def rev(self) -> Rev:
         return self._rev
@@ -520,3 +527,92 @@ def test_a_failure_to_store_the_id_drops_the_connection_before_sending() -> None
     assert "ledger id" in m.info.last_error and "disk full" in m.info.last_error
     m.disconnected(0.1)
     assert m.phase == Phase.OFFLINE and m.wake_at() is not None  # retried
+
+
+# -- restore point (Outpost extension of evt.stat) ---------------------------------------------
+
+RID_1, RID_2 = "1" * 32, "2" * 32
+
+
+def stat_restored(tok: str, rev: Rev, restored: Rev, rid: str, lid: str = LID_A) -> str:
+    return format_reply("evt.stat", tok, {
+        "rev": format_rev(rev), "mig": "v1", "ledger": lid,
+        "restored": format_rev(restored), "restore_id": rid})
+
+
+def test_a_hub_restored_before_the_replicas_rev_stops_sync_even_when_ahead() -> None:
+    """The case that slipped: the restored hub published since, so its revision (a wall
+    clock) is past the replica's; its new events reuse the ids of the ones it lost."""
+    st = FakeStore()
+    st.lid = LID_A
+    st._rev = 3000
+    st.pending = [trans("u1")]
+    m = SyncMachine(st, random.Random(1))
+    assert handshake(m, stat_restored("1", 9000, 2000, RID_1)) == []  # nothing sent
+    outs = m.take()
+    assert m.phase == Phase.STOPPED and m.wake_at() is None  # no retry
+    err = m.info.last_error
+    assert "restored from a backup at revision " + format_rev(2000) in err
+    assert "up to " + format_rev(3000) in err and "nothing was sent or changed" in err
+    assert "outpost carry OLD_DIR --data NEWDIR --accepted" in err
+    assert st.point == (0, "") and st.rev() == 3000 and st.evs == [] and st.acked == {}
+    assert st.pending == [trans("u1")] and outs == []
+    m.received(format_push("evt.update", enc_update(Update(9500, (ev(9),)))), 0.1)
+    assert st.rev() == 3000 and st.evs == []
+
+
+def test_a_hub_restored_and_still_behind_stops_rather_than_waits() -> None:
+    st = FakeStore()
+    st.lid = LID_A
+    st._rev = 3000
+    m = SyncMachine(st, random.Random(1))
+    assert handshake(m, stat_restored("1", 2000, 2000, RID_1)) == []
+    assert m.phase == Phase.STOPPED and "restored from a backup" in m.info.last_error
+
+
+def test_a_replica_at_or_before_the_restore_point_adopts_it_before_sending() -> None:
+    for mine in (0, 1500, 2000):
+        st = FakeStore()
+        st.lid = LID_A if mine else ""
+        st._rev = mine
+        st.pending = [trans("u1")]
+        m = SyncMachine(st, random.Random(1))
+        adopted: list[tuple[tuple[Rev, str], int]] = []
+        real = st.adopt_restore_point
+
+        def adopt(point: tuple[Rev, str], real=real, m=m, adopted=adopted) -> None:
+            adopted.append((point, len(m._out)))
+            real(point)
+
+        st.adopt_restore_point = adopt  # type: ignore[method-assign]
+        [sat] = handshake(m, stat_restored("1", 9000, 2000, RID_1))
+        assert sat.startswith("evt.sat#2") and m.phase == Phase.CATCHUP
+        assert adopted == [((2000, RID_1), 0)] and st.point == (2000, RID_1)
+
+
+def test_the_adopted_restore_point_syncs_and_a_new_restore_is_checked_again() -> None:
+    st = FakeStore()
+    st.lid = LID_A
+    st._rev = 5000  # synced past the restore point it adopted
+    st.point = (2000, RID_1)
+    m = SyncMachine(st, random.Random(1))
+    [sat] = handshake(m, stat_restored("1", 9000, 2000, RID_1))
+    assert sat.startswith("evt.sat#2") and st.point == (2000, RID_1)
+    # the same backup restored again: another restore id, the replica is past it
+    m2 = SyncMachine(st, random.Random(1))
+    assert handshake(m2, stat_restored("1", 9000, 2000, RID_2)) == []
+    assert m2.phase == Phase.STOPPED and st.point == (2000, RID_1)
+    # a later backup restored, the replica within it: adopted
+    m3 = SyncMachine(st, random.Random(1))
+    [sat] = handshake(m3, stat_restored("1", 9000, 6000, RID_2))
+    assert sat.startswith("evt.sat#2") and st.point == (6000, RID_2)
+
+
+def test_a_hub_serving_no_restore_point_is_not_checked() -> None:
+    st = FakeStore()
+    st.lid = LID_A
+    st._rev = 5000
+    st.point = (2000, RID_1)
+    m = SyncMachine(st, random.Random(1))
+    [sat] = handshake(m, stat_with("1", 9000, LID_A))
+    assert sat.startswith("evt.sat#2") and st.point == (2000, RID_1)

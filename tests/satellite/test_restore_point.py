@@ -1,0 +1,137 @@
+"""A hub restored from an older backup is visible to satellites (Outpost extension of
+evt.stat: ``restored``/``restore_id``). A replica that synced past the backup never syncs with
+the restored hub, even once that hub has published past the replica's revision (revisions
+are wall-clock times); one at or before the backup point syncs and adopts the restore point.
+Real hubs on 127.0.0.1 with SQLite ledgers, `outpost-hub backup/restore` and `outpost` as
+subprocesses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from core.ledger.sql import SqlLedger
+from core.revision import format_rev
+from core.satellite.config import DataDir
+from core.satellite.satellite import Satellite
+from core.schema import Project
+from hubserver.server import Hub
+from tests.satellite.test_carry import hub_cli, pub
+from tests.satellite.test_cli import _tree, cli
+from tests.satellite.test_ledger_identity import kept
+
+SITE = "field.site"
+
+
+def point_of(d: Path) -> tuple[int, str]:
+    sat = Satellite(d, read_only=True)
+    try:
+        return sat.restore_point()
+    finally:
+        sat.close()
+
+
+def rev_of(d: Path) -> int:
+    sat = Satellite(d, read_only=True)
+    try:
+        return sat.rev()
+    finally:
+        sat.close()
+
+
+async def test_a_replica_past_the_restore_point_never_syncs_with_the_restored_hub(
+        tmp_path: Path, project: Project) -> None:
+    a, early, b = tmp_path / "a", tmp_path / "early", tmp_path / "b"
+    db1, db2, bak = tmp_path / "hub1.db", tmp_path / "hub2.db", tmp_path / "b.ledger"
+    led1 = SqlLedger(f"sqlite:///{db1}", project)
+    async with Hub(led1, port=0) as hub1:
+        for d in (a, early):
+            assert (await cli(d, "connect", hub1.url))[0] == 0
+        await pub(a, "s1", "new", "name=A")
+        assert (await cli(a, "sync", "--once"))[0] == 0
+        assert (await cli(early, "sync", "--once"))[0] == 0  # at the backup point
+        rc, _, err = await hub_cli("backup", str(bak), "--db", str(db1))
+        assert rc == 0, err
+        backup_rev = led1.rev()
+        await pub(a, "s2", "new", "name=B")  # accepted after the backup: lost by the restore
+        assert (await cli(a, "sync", "--once"))[0] == 0
+    led1.close()
+    mine = rev_of(a)
+    assert mine > backup_rev and point_of(a) == (0, "")
+    rc, _, err = await hub_cli("restore", str(bak), "--db", str(db2))
+    assert rc == 0, err
+    led2 = SqlLedger(f"sqlite:///{db2}", project)
+    assert led2.restored[0] == backup_rev and len(led2.restored[1]) == 32
+    async with Hub(led2, port=0) as hub2:
+        # another satellite publishes on the restored hub: its revision passes the replica's
+        # (the case that slipped: "hub behind the replica" no longer holds)
+        assert (await cli(b, "connect", hub2.url))[0] == 0
+        await pub(b, "s3", "new", "name=C")
+        assert (await cli(b, "sync", "--once"))[0] == 0
+        assert led2.rev() > mine and point_of(b) == led2.restored
+        keys = led2.keys(SITE)
+        assert keys == ["s1", "s3"]
+        await pub(a, "s4", "new", "name=D")  # pending in the stuck replica
+        before = kept(_tree(a))
+        # outpost connect: refused, naming the restore point, the replica's rev and carry
+        rc, out, err = await cli(a, "connect", hub2.url)
+        assert rc == 1 and out == "", err
+        assert f"restored from a backup at revision {format_rev(backup_rev)}" in err, err
+        assert f"up to {format_rev(mine)}" in err and "--accepted" in err, err
+        assert kept(_tree(a)) == before
+        # sync with it anyway (the restored hub answers at the replica's URL): stopped at
+        # the handshake, nothing sent, nothing written to the replica
+        dd = DataDir(a)
+        dd.save_config(dd.load_config().with_hub(hub2.url, None))
+        before = kept(_tree(a))
+        rc, out, err = await cli(a, "sync", "--once", "--timeout", "300")
+        assert rc == 1, err
+        assert "restored from a backup" in err and "outpost carry" in err, err
+        assert kept(_tree(a)) == before
+        assert led2.keys(SITE) == keys  # the pending edit never went out
+        # a replica at the backup point is a prefix of the restored ledger: it syncs and
+        # adopts the restore point
+        rc, _, err = await cli(early, "connect", hub2.url)
+        assert rc == 0, err
+        rc, out, err = await cli(early, "sync", "--once")
+        assert rc == 0, err
+        assert point_of(early) == led2.restored and rev_of(early) == led2.rev()
+        # and carry --accepted moves the stuck replica's edits to a new directory
+        new = tmp_path / "new"
+        assert (await cli(new, "connect", hub2.url))[0] == 0
+        assert (await cli(new, "sync", "--once"))[0] == 0
+        rc, out, err = await cli(new, "carry", str(a), "--accepted")
+        assert rc == 0, err
+        assert (await cli(new, "sync", "--once"))[0] == 0
+        assert led2.keys(SITE) == ["s1", "s2", "s3", "s4"]
+    led2.close()
+
+
+async def test_a_second_restore_replaces_the_restore_point(
+        tmp_path: Path, project: Project) -> None:
+    """Restoring the same backup again makes a new restore id: a replica that synced past
+    the first restore's point is stopped by the second."""
+    a = tmp_path / "a"
+    db1, db2, db3 = (tmp_path / f"hub{i}.db" for i in (1, 2, 3))
+    bak = tmp_path / "b.ledger"
+    led1 = SqlLedger(f"sqlite:///{db1}", project)
+    led1.close()
+    assert (await hub_cli("backup", str(bak), "--db", str(db1)))[0] == 0
+    assert (await hub_cli("restore", str(bak), "--db", str(db2)))[0] == 0
+    led2 = SqlLedger(f"sqlite:///{db2}", project)
+    async with Hub(led2, port=0) as hub2:
+        assert (await cli(a, "connect", hub2.url))[0] == 0
+        await pub(a, "s1", "new", "name=A")
+        rc, out, err = await cli(a, "sync", "--once")
+        assert rc == 0 and json.loads(out)["pending"] == 0, err
+        assert point_of(a) == led2.restored
+    led2.close()
+    assert (await hub_cli("restore", str(bak), "--db", str(db3)))[0] == 0
+    led3 = SqlLedger(f"sqlite:///{db3}", project)
+    assert led3.restored[0] == led2.restored[0] and led3.restored[1] != led2.restored[1]
+    async with Hub(led3, port=0) as hub3:
+        dd = DataDir(a)
+        dd.save_config(dd.load_config().with_hub(hub3.url, None))
+        rc, _, err = await cli(a, "sync", "--once", "--timeout", "300")
+        assert rc == 1 and "restored from a backup" in err, err
+    led3.close()
