@@ -260,6 +260,12 @@ class SyncStore(Protocol):
         """
         ...
 
+    def acked_rev(self) -> Rev:
+        """The highest revision the hub acked for one of this replica's transactions (0:
+        none). It can be past :meth:`rev`: acks stored without the events (a failed read's
+        reply, a catch-up cut short), so a restore between the two lost an accepted edit."""
+        ...
+
     def restore_point(self) -> tuple[Rev, str]:
         """The restore point of the hub ledger this replica holds (``Status.restored`` and
         ``restore_id`` as last adopted; ``(0, "")``: none)."""
@@ -596,7 +602,8 @@ class SyncMachine:
             return
         mine_rev = self.store.rev()
         point = self.store.restore_point()
-        lost = restore_lost(st, point, mine_rev)
+        # what the hub acked counts as held: a restore before it lost an accepted edit
+        lost = restore_lost(st, point, max(mine_rev, self.store.acked_rev()))
         if lost:
             self._set(phase=Phase.STOPPED, since=now, hub_rev=st.rev, hub_mig=st.mig,
                       last_error=(f"{lost}: sync stopped, nothing was sent or changed; use a "

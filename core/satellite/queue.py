@@ -426,6 +426,13 @@ class Queue:
         return ({r[0]: int(r[1]) for r in rows},
                 max((int(r[2] or 0) for r in rows), default=0))
 
+    def acked_rev(self) -> int:
+        """The highest revision the hub acked for a transaction of this queue (0: none)."""
+        with self._read() as c:
+            n = c.execute(select(func.max(self.t.c.rev))
+                          .where(self.t.c.state == ReceiptState.ACCEPTED.value)).scalar()
+        return int(n or 0)
+
     def last_created(self) -> int:
         """The creation time of the newest local transaction (0 when there is none)."""
         with self._read() as c:

@@ -560,6 +560,10 @@ class Satellite:
         self.queue.set_meta("ledger", lid)
         self._ledger = lid
 
+    def acked_rev(self) -> Rev:
+        """The highest revision the hub acked for one of this replica's transactions."""
+        return self.queue.acked_rev()
+
     def restore_point(self) -> tuple[Rev, str]:
         """The restore point of the hub ledger this replica holds (``sat_meta`` ``restored``:
         ``[rev, restore id]``), ``(0, "")`` while none is stored: its hub was never restored

@@ -34,6 +34,9 @@ class FakeStore:
     def restore_point(self) -> tuple[Rev, str]:
         return self.point
 
+    def acked_rev(self) -> Rev:
+        return max(self.acked.values(), default=0)
+
     def adopt_restore_point(self, point: tuple[Rev, str]) -> None:
         self.point = point
 
@@ -616,3 +619,25 @@ def test_a_hub_serving_no_restore_point_is_not_checked() -> None:
     m = SyncMachine(st, random.Random(1))
     [sat] = handshake(m, stat_with("1", 9000, LID_A))
     assert sat.startswith("evt.sat#2") and st.point == (2000, RID_1)
+
+
+def test_an_edit_the_hub_acked_after_the_restore_point_counts_as_held() -> None:
+    """Review: the check used the replica's revision only. Acks stored without their events
+    (a failed read's reply, a catch-up cut short) leave an accepted receipt past it; a
+    restore between the two lost that edit, and adopting the point hid the loss."""
+    st = FakeStore()
+    st.lid = LID_A
+    st._rev = 1500
+    st.acked = {"u1": 3000}  # accepted at 3000, its events never stored
+    m = SyncMachine(st, random.Random(1))
+    assert handshake(m, stat_restored("1", 9000, 2000, RID_1)) == []  # nothing sent
+    assert m.phase == Phase.STOPPED and st.point == (0, "")
+    assert "up to " + format_rev(3000) in m.info.last_error
+    # at or before the point, the same replica adopts it
+    st2 = FakeStore()
+    st2.lid = LID_A
+    st2._rev = 1500
+    st2.acked = {"u1": 2000}
+    m2 = SyncMachine(st2, random.Random(1))
+    [sat] = handshake(m2, stat_restored("1", 9000, 2000, RID_1))
+    assert sat.startswith("evt.sat#2") and st2.point == (2000, RID_1)
