@@ -567,6 +567,14 @@ class SyncMachine:
 
     # -- handlers ------------------------------------------------------------------------------
 
+    def _refuse(self, now: float, st: Status, close: str, why: str) -> None:
+        """Stop sync for good with this hub (its ``evt.stat`` ``st``): nothing is sent or
+        stored, no retry; ``why`` (the status error) names the fix."""
+        self._set(phase=Phase.STOPPED, since=now, hub_rev=st.rev, hub_mig=st.mig,
+                  last_error=why)
+        self._out.append(Close(close))
+        self._reset_conn()
+
     def _on_stat(self, body: Any, now: float) -> None:
         err = decode_error(body)
         if err is not None:
@@ -576,43 +584,37 @@ class SyncMachine:
         st = dec_status(body.get("res") if isinstance(body, dict) else None, "evt.stat result")
         mine = self.store.mig()
         if st.mig and mine and st.mig != mine:
-            self._set(phase=Phase.STOPPED, since=now, hub_rev=st.rev, hub_mig=st.mig,
-                      last_error=(f"the hub's schema version {st.mig} differs from this "
-                                  f"satellite's {mine}: sync stopped, nothing was changed; "
-                                  "use a new data directory for this hub (outpost connect URL "
-                                  "--data NEWDIR), or connect this one back to its own hub; "
-                                  "`outpost carry OLD_DIR --data NEWDIR` then copies this "
-                                  "replica's edits not synced yet into the new one"))
-            self._out.append(Close("schema mismatch"))
-            self._reset_conn()
+            self._refuse(now, st, "schema mismatch", (
+                f"the hub's schema version {st.mig} differs from this "
+                f"satellite's {mine}: sync stopped, nothing was changed; "
+                "use a new data directory for this hub (outpost connect URL "
+                "--data NEWDIR), or connect this one back to its own hub; "
+                "`outpost carry OLD_DIR --data NEWDIR` then copies this "
+                "replica's edits not synced yet into the new one"))
             return
         have = self.store.ledger()
         if st.ledger and have and st.ledger != have:
-            self._set(phase=Phase.STOPPED, since=now, hub_rev=st.rev, hub_mig=st.mig,
-                      last_error=(f"this replica came from another ledger: the hub serves "
-                                  f"ledger {st.ledger}, this replica holds ledger {have} "
-                                  "(another hub, or another project with the same schema): "
-                                  "sync stopped, nothing was sent or changed; use a new "
-                                  "--data DIR for this hub (outpost connect URL --data "
-                                  "NEWDIR), or connect this one back to the hub of its ledger; "
-                                  "`outpost carry OLD_DIR --data NEWDIR` then copies this "
-                                  "replica's edits not synced yet into it"))
-            self._out.append(Close("another ledger"))
-            self._reset_conn()
+            self._refuse(now, st, "another ledger", (
+                f"this replica came from another ledger: the hub serves "
+                f"ledger {st.ledger}, this replica holds ledger {have} "
+                "(another hub, or another project with the same schema): "
+                "sync stopped, nothing was sent or changed; use a new "
+                "--data DIR for this hub (outpost connect URL --data "
+                "NEWDIR), or connect this one back to the hub of its ledger; "
+                "`outpost carry OLD_DIR --data NEWDIR` then copies this "
+                "replica's edits not synced yet into it"))
             return
         mine_rev = self.store.rev()
         point = self.store.restore_point()
         # what the hub acked counts as held: a restore before it lost an accepted edit
         lost = restore_lost(st, point, max(mine_rev, self.store.acked_rev()))
         if lost:
-            self._set(phase=Phase.STOPPED, since=now, hub_rev=st.rev, hub_mig=st.mig,
-                      last_error=(f"{lost}: sync stopped, nothing was sent or changed; use a "
-                                  "new data directory for this hub (outpost connect URL --data "
-                                  "NEWDIR); `outpost carry OLD_DIR --data NEWDIR --accepted` "
-                                  "then copies into it this replica's edits not synced yet and "
-                                  "those the hub accepted and lost"))
-            self._out.append(Close("hub restored"))
-            self._reset_conn()
+            self._refuse(now, st, "hub restored", (
+                f"{lost}: sync stopped, nothing was sent or changed; use a "
+                "new data directory for this hub (outpost connect URL --data "
+                "NEWDIR); `outpost carry OLD_DIR --data NEWDIR --accepted` "
+                "then copies into it this replica's edits not synced yet and "
+                "those the hub accepted and lost"))
             return
         if st.rev < mine_rev:
             # not the ledger this replica came from (another one, an older backup), or a
