@@ -2,7 +2,9 @@
 
 A backup is a SQLite file (format ``outpost-ledger-backup/1``) holding the event log, the
 audit log, the applied uids, the schema (version and definition) and the ledger's id
-(``backup_meta.ledger_id``; backups made before ids have none), all read in ONE read
+(``backup_meta.ledger_id``; backups made before ids have none) and its restore points
+(``backup_meta.restores``, JSON ``[[rev, id], ...]``, oldest first; none when never restored,
+and none in backups made before session 8), all read in ONE read
 transaction of the source (a snapshot: on SQLite a WAL read transaction, on PostgreSQL
 ``REPEATABLE READ``), so publishes can go on meanwhile and the backup is still consistent. It is
 written to ``<path>.tmp``, synced, then renamed over ``path``: a crash never leaves a half
@@ -34,8 +36,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.errors import OutpostError, SchemaError, StorageError, ValidationError
-from core.ledger.sql import SqlLedger
-from core.ledger.tables import loads
+from core.ledger.sql import SqlLedger, restore_points
+from core.ledger.tables import dumps, loads
 from core.model import Audit, Cmd, Event
 from core.revision import format_rev
 from core.schema import Project
@@ -126,7 +128,10 @@ def backup(ledger: SqlLedger, path: str | Path) -> BackupInfo:
                 ("definition", meta.definition), ("rev", str(rev)),
                 ("last_id", str(last_id)),
                 # the ledger's identity: a restore of this file is the same ledger
-                *([("ledger_id", ledger.ledger_id)] if ledger.ledger_id else [])])
+                *([("ledger_id", ledger.ledger_id)] if ledger.ledger_id else []),
+                # and its restore points: a restore of this file appends its own
+                *([("restores", dumps([list(p) for p in ledger.restores]))]
+                  if ledger.restores else [])])
             out.commit()
         finally:
             out.close()
@@ -171,10 +176,10 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
     verified. The restored ledger keeps the id of the ledger backed up (``ledger_id``): it
     is the same ledger, so satellites that synced with it up to the backup accept it. It
     records its restore point (:attr:`SqlLedger.restored`: the backup's final revision and a
-    new restore id, replacing an earlier restore's), which the hub serves: a satellite that
-    synced past that point holds revisions the restore lost and stops syncing with it
-    (core.satellite.machine). A backup made before ledger ids has none: the restored ledger
-    keeps the new id it was made with.
+    new restore id) after those the backup carried (:attr:`SqlLedger.restores`), which the
+    hub serves: a satellite that synced past one of them since it last synced holds
+    revisions a restore lost and stops syncing with it (core.satellite.machine). A backup
+    made before ledger ids has none: the restored ledger keeps the new id it was made with.
 
     Args:
         path: a file written by :func:`backup`.
@@ -195,6 +200,11 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
     p = Path(path)
     src, meta = _open_backup(p)
     try:
+        try:
+            before = restore_points(meta.get("restores"))
+        except ValueError as exc:
+            raise StorageError(f"{p}: its restore points (backup_meta restores) are damaged "
+                               f"({exc}): restore another backup; nothing was restored") from exc
         change = meta["version"] != project.version
         pg = make_url(url).get_backend_name() == "postgresql"
         if change or pg:
@@ -208,7 +218,7 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
                 raise StorageError(
                     f"refusing to restore into {url.split('@')[-1]}: the ledger is not empty "
                     f"(at revision {format_rev(led.rev())}); restore into a new, empty database")
-            _copy(src, led, int(meta["rev"]), meta.get("ledger_id", ""))
+            _copy(src, led, int(meta["rev"]), meta.get("ledger_id", ""), before)
             problems = led.verify()
             if problems:
                 raise StorageError(f"restore of {p}: verify found {len(problems)} "
@@ -286,7 +296,8 @@ def _no_nul(v: Any) -> Any:
     return v
 
 
-def _copy(src: sqlite3.Connection, led: SqlLedger, final_rev: int, lid: str) -> None:
+def _copy(src: sqlite3.Connection, led: SqlLedger, final_rev: int, lid: str,
+          before: tuple[tuple[int, str], ...]) -> None:
     ins = (pg_dialect.insert if led.engine.dialect.name == "postgresql"
            else sqlite_dialect.insert)
     with led.begin() as conn:
@@ -313,9 +324,10 @@ def _copy(src: sqlite3.Connection, led: SqlLedger, final_rev: int, lid: str) -> 
                 flush(batch[-1].rev)
             batch.append(e)
         flush(max(final_rev, batch[-1].rev if batch else done_rev))
-        # the restore point, served by the hub (evt.stat "restored"): a replica that synced
-        # past it holds revisions this ledger lost, and never syncs with it
-        led.set_restored(done_rev, conn)
+        # the restore point, after those the backup carried, served by the hub (evt.stat
+        # "restores"): a replica that synced past it holds revisions this ledger lost, and
+        # never syncs with it
+        led.set_restored(done_rev, conn, before)
         uids: list[dict[str, Any]] = [{"uid": u, "rev": r} for u, r in
                                       src.execute("SELECT uid, rev FROM evt_uid")]
         for i in range(0, len(uids), _BATCH):
