@@ -115,6 +115,6 @@ def test_damaged_restore_points_are_refused_with_the_fix(project: Project,
     with sqlite3.connect(tmp_path / "b.backup") as c:
         c.execute("INSERT INTO backup_meta VALUES ('restores', '[[1, 2]]')")
     target = tmp_path / "r.db"
-    with pytest.raises(StorageError, match="restore points .* damaged.*nothing was restored"):
+    with pytest.raises(StorageError, match=r"restore points .* damaged.*nothing was restored"):
         ops.restore(tmp_path / "b.backup", f"sqlite:///{target}", project)
     assert not target.exists()
