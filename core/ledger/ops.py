@@ -212,6 +212,8 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
             # valid under the new schema; PostgreSQL: no NUL in text. Checked before the
             # target database is touched
             _check_events(src, p, meta["version"], project, schema_change=change, pg=pg)
+        if pg:
+            _check_nul_rows(src, p)  # the audits' user names and the uids
         led = SqlLedger(url, project)
         try:
             if led.rev() != 0 or led.last_id() != 0 or led.events(0, limit=1):
@@ -252,10 +254,8 @@ def _check_events(src: sqlite3.Connection, path: Path, version: str, project: Pr
             raise StorageError(
                 f"backup {path} cannot be restored into PostgreSQL: its event at revision "
                 f"{format_rev(int(rev))} ({cmd} {top} {key[:40]!r}) holds a NUL character "
-                "(U+0000) in text, which an SQLite ledger stored before NUL was refused and "
-                "PostgreSQL cannot store (no schema change helps: the history is kept as it "
-                "is). Restore it into an SQLite ledger instead (--db FILE.db or "
-                "sqlite:///FILE); nothing was restored")
+                f"(U+0000) in text, which an SQLite ledger stored before NUL was refused and "
+                f"{_NO_PG}")
         if not schema_change:
             continue
         if nul:  # the history's NULs stay (SQLite stores them): check the rest
@@ -273,6 +273,39 @@ def _check_events(src: sqlite3.Connection, path: Path, version: str, project: Pr
                 "field back, keep its type, give a new required field a default), or restore "
                 "with the schema the backup was made with (its definition is in the backup's "
                 "backup_meta table); nothing was restored") from exc
+
+
+_NO_PG = ("PostgreSQL cannot store (no schema change helps: the history is kept as it is). "
+          "Restore it into an SQLite ledger instead (--db FILE.db or sqlite:///FILE); nothing "
+          "was restored")
+
+
+def _check_nul_rows(src: sqlite3.Connection, path: Path) -> None:
+    """Before a restore into PostgreSQL: raise StorageError naming the first audit (by
+    revision) whose user name or transaction uid holds a NUL character (U+0000), else the
+    first applied uid that does (an SQLite ledger stored them before NUL was refused;
+    PostgreSQL refuses them, which failed the restore mid-way with its own error). An
+    audit's ``extra`` is JSON text, where a NUL is escaped (``\\u0000``): PostgreSQL stores
+    it, so it is not checked."""
+    nul = "instr(CAST({} AS BLOB), x'00') > 0"
+    row = src.execute(f"SELECT rev, usr, uid FROM evt_audit WHERE {nul.format('usr')} OR "
+                      f"{nul.format('uid')} ORDER BY rev LIMIT 1").fetchone()
+    if row is not None:
+        rev, usr, uid = row
+        what = (f"user name {str(usr)[:40]!r}" if "\x00" in str(usr)
+                else f"transaction uid {str(uid)[:40]!r}")
+        raise StorageError(
+            f"backup {path} cannot be restored into PostgreSQL: its audit at revision "
+            f"{format_rev(int(rev))} holds a NUL character (U+0000) in its {what}, which an "
+            f"SQLite ledger stored before NUL was refused and {_NO_PG}")
+    row = src.execute(f"SELECT uid, rev FROM evt_uid WHERE {nul.format('uid')} "
+                      "ORDER BY rev, uid LIMIT 1").fetchone()
+    if row is not None:
+        uid, rev = row
+        raise StorageError(
+            f"backup {path} cannot be restored into PostgreSQL: its applied transaction uid "
+            f"{str(uid)[:40]!r} (revision {format_rev(int(rev))}) holds a NUL character "
+            f"(U+0000), which an SQLite ledger stored before NUL was refused and {_NO_PG}")
 
 
 def _has_nul(v: Any) -> bool:

@@ -322,3 +322,82 @@ def test_a_nul_in_the_history_blocks_a_schema_change_into_postgres_naming_sqlite
     msg = str(exc.value)
     assert "(new field.site 'k9')" in msg and "Restore it into an SQLite ledger" in msg, msg
     assert "Change the schema" not in msg
+
+
+def _tampered_backup(project: Project, tmp_path: Path, *sql: str) -> Path:
+    """A backup of an SQLite ledger of before session 7 (which stored NULs in text), made
+    by running ``sql`` on a backup of :func:`fill`'s ledger."""
+    import sqlite3
+
+    src = SqlLedger(f"sqlite:///{tmp_path / 'src.db'}", project)
+    fill(src)
+    ops.backup(src, tmp_path / "b.backup")
+    src.close()
+    db = sqlite3.connect(tmp_path / "b.backup")
+    with db:
+        for q in sql:
+            db.execute(q)
+    db.close()
+    return tmp_path / "b.backup"
+
+
+def _pg_tables(url: str) -> list[str]:
+    from sqlalchemy import create_engine, inspect
+
+    eng = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        return inspect(eng).get_table_names()
+    finally:
+        eng.dispose()
+
+
+@pytest.mark.parametrize(("sql", "named"), [
+    # the audit of revision 3000 by a user name holding a NUL (and a later one)
+    (("UPDATE evt_audit SET usr = 'a' || char(0) || 'b' WHERE rev >= 3000",),
+     "audit at revision {r3000} holds a NUL character (U+0000) in its user name 'a\\x00b'"),
+    # its transaction uid, in the audit and the applied uids
+    (("UPDATE evt_audit SET uid = 'v' || char(0) || uid WHERE rev = 4000",
+      "UPDATE evt_uid SET uid = 'v' || char(0) || uid WHERE rev = 4000"),
+     "audit at revision {r4000} holds a NUL character (U+0000) in its transaction uid "
+     "'v\\x00u3'"),
+    # an applied uid only
+    (("UPDATE evt_uid SET uid = 'w' || char(0) || uid WHERE rev = 2000",),
+     "applied transaction uid 'w\\x00u1' (revision {r2000}) holds a NUL character"),
+])
+def test_restoring_a_nul_in_audits_or_uids_into_postgres_is_refused_first(
+        fresh_pg_db: str, project: Project, tmp_path: Path, sql: tuple[str, ...],
+        named: str) -> None:
+    """Review of session 7: only the events were checked; a NUL in an audit's user name or
+    a uid made PostgreSQL refuse the restore mid-way with its own error. Refused before the
+    target is touched, naming the first such row and the way out (SQLite stores them)."""
+    from core.revision import format_rev
+
+    bak = _tampered_backup(project, tmp_path, *sql)
+    with pytest.raises(StorageError) as exc:
+        ops.restore(bak, fresh_pg_db, project).close()
+    msg = str(exc.value)
+    want = named.format(**{f"r{k}": format_rev(k) for k in (2000, 3000, 4000)})
+    assert want in msg, msg
+    assert "Restore it into an SQLite ledger" in msg and "nothing was restored" in msg, msg
+    assert "cannot contain NUL" not in msg and "replicating" not in msg, msg
+    assert _pg_tables(fresh_pg_db) == []  # not touched: not even the tables made
+    # SQLite stores them: the same backup restores there, NULs kept
+    led = ops.restore(bak, f"sqlite:///{tmp_path / 'r.db'}", project)
+    try:
+        assert led.verify() == [] and led.rev() == 10_000
+    finally:
+        led.close()
+
+
+def test_an_escaped_nul_in_an_audits_extra_restores_into_postgres(
+        fresh_pg_db: str, project: Project, tmp_path: Path) -> None:
+    """An audit's extra is JSON text, its NULs escaped (\\u0000): PostgreSQL stores that
+    text, so it is not refused."""
+    bak = _tampered_backup(project, tmp_path,
+                           "UPDATE evt_audit SET extra = '{\"x\":\"a\\u0000b\"}' WHERE rev = 2000")
+    led = ops.restore(bak, fresh_pg_db, project)
+    try:
+        audit = led.audit(2000)
+        assert audit is not None and audit.extra == {"x": "a\x00b"}
+    finally:
+        led.close()
