@@ -857,7 +857,7 @@ def enc_update(u: Update) -> dict[str, Any]:
 
 
 def enc_status(s: Status) -> dict[str, Any]:
-    d = {"rev": format_rev(s.rev), "mig": s.mig, "on": format_rev(s.on),
+    d: dict[str, Any] = {"rev": format_rev(s.rev), "mig": s.mig, "on": format_rev(s.on),
          "off": format_rev(s.off)}
     if s.ledger:  # Outpost extension (docs/protocol.md): daql's decoder ignores it
         d["ledger"] = s.ledger
