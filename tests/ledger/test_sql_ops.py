@@ -401,3 +401,55 @@ def test_an_escaped_nul_in_an_audits_extra_restores_into_postgres(
         assert audit is not None and audit.extra == {"x": "a\x00b"}
     finally:
         led.close()
+
+
+def _damage_page(bak: Path, table: str) -> None:
+    """Overwrite the root page of ``table`` in the backup file with garbage (a disk error)."""
+    import sqlite3
+
+    with sqlite3.connect(bak) as db:
+        page = db.execute("SELECT rootpage FROM sqlite_master WHERE name = ?",
+                          (table,)).fetchone()[0]
+        size = db.execute("PRAGMA page_size").fetchone()[0]
+    db.close()
+    with open(bak, "r+b") as f:
+        f.seek((page - 1) * size)
+        f.write(b"\xff" * size)
+
+
+@pytest.mark.parametrize("table", ["evt_event", "evt_audit", "evt_uid"])
+def test_a_damaged_backup_is_named_before_the_target_is_touched(
+        project: Project, tmp_path: Path, table: str) -> None:
+    """Review (session 8): a backup damaged on disk was read half-way inside the target's
+    transaction, and the error named the TARGET ('a write transaction failed on r.db:
+    database disk image is malformed ... if the file is damaged, restore it from a
+    backup'), after making its tables."""
+    bak = _tampered_backup(project, tmp_path)
+    _damage_page(bak, table)
+    target = tmp_path / "r.db"
+    with pytest.raises(StorageError) as exc:
+        ops.restore(bak, f"sqlite:///{target}", project)
+    msg = str(exc.value)
+    assert f"backup {bak} is damaged" in msg and "nothing was restored" in msg, msg
+    assert "r.db" not in msg and not target.exists(), msg
+    # a backup cut short (a copy interrupted): named as damaged too, not "not a backup"
+    cut = tmp_path / "cut.backup"
+    data = (tmp_path / "b.backup").read_bytes()
+    cut.write_bytes(data[:len(data) // 2])
+    with pytest.raises(StorageError, match=r"is damaged and cannot be restored"):
+        ops.restore(cut, f"sqlite:///{target}", project)
+    assert not target.exists()
+
+
+def test_a_backup_row_that_is_not_json_is_named_and_rolled_back(project: Project,
+                                                                tmp_path: Path) -> None:
+    bak = _tampered_backup(project, tmp_path,
+                           "UPDATE evt_audit SET extra = '{not json' WHERE rev = 3000")
+    target = tmp_path / "r.db"
+    with pytest.raises(StorageError, match=r"is damaged .*nothing was restored"):
+        ops.restore(bak, f"sqlite:///{target}", project)
+    led = SqlLedger(f"sqlite:///{target}", project)
+    try:
+        assert led.rev() == 0 and led.events(ZERO_REV) == []
+    finally:
+        led.close()
