@@ -182,7 +182,10 @@ class Status:
     (Outpost extensions) the ledger's identity (``ledger``; ``""``: not served, e.g. by daql)
     and its restore point (``restored``: the final revision of the backup it was last
     restored from, ``restore_id``: that restore's id; ``0``/``""``: never restored, or not
-    served)."""
+    served), with every restore point of its history (``restores``: ``(rev, restore id)``
+    pairs, oldest first, the last one ``(restored, restore_id)``; ``()`` when not served, as
+    by a hub of session 7) and how many earlier ones the hub left out of ``restores``
+    (``restores_omitted``: it serves the last :data:`core.wire.MAX_RESTORES` only)."""
 
     rev: Rev
     mig: str = ""
@@ -191,6 +194,8 @@ class Status:
     ledger: str = ""
     restored: Rev = ZERO_REV
     restore_id: str = ""
+    restores: tuple[tuple[Rev, str], ...] = ()
+    restores_omitted: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ from core.revision import ZERO_REV, Rev, format_rev, parse_rev
 
 __all__ = [
     "MAX_FRAME",
+    "MAX_RESTORES",
     "Ack",
     "Frame",
     "MonReq",
@@ -67,6 +68,10 @@ __all__ = [
 
 MAX_FRAME = 1 << 20
 """Default largest frame we accept: 1 MiB."""
+
+MAX_RESTORES = 64
+"""Most restore points an ``evt.stat`` result carries (``restores``, Outpost extension): the
+last ones; how many earlier ones were left out is ``restores_omitted``."""
 
 T = TypeVar("T")
 
@@ -513,10 +518,19 @@ def dec_update(obj: Any, where: str = "update") -> Update:
                   r.list("audits", dec_audit))
 
 
+def _dec_restore(obj: Any, where: str) -> tuple[Rev, str]:
+    r = _Reader(obj, where)
+    return r.rev("rev"), r.str("id", required=True)
+
+
 def dec_status(obj: Any, where: str = "status") -> Status:
     r = _Reader(obj, where)
+    omitted = r.int("restores_omitted")
+    if omitted < 0:
+        raise r.fail("restores_omitted", "a count (0 or more)", omitted)
     return Status(r.rev("rev"), r.str("mig"), r.rev("on"), r.rev("off"), r.str("ledger"),
-                  r.rev("restored"), r.str("restore_id"))
+                  r.rev("restored"), r.str("restore_id"), r.list("restores", _dec_restore),
+                  omitted)
 
 
 def dec_conflict(obj: Any, where: str = "conflict") -> Conflict:
@@ -843,13 +857,17 @@ def enc_update(u: Update) -> dict[str, Any]:
 
 
 def enc_status(s: Status) -> dict[str, Any]:
-    d = {"rev": format_rev(s.rev), "mig": s.mig, "on": format_rev(s.on),
+    d: dict[str, Any] = {"rev": format_rev(s.rev), "mig": s.mig, "on": format_rev(s.on),
          "off": format_rev(s.off)}
     if s.ledger:  # Outpost extension (docs/protocol.md): daql's decoder ignores it
         d["ledger"] = s.ledger
     if s.restore_id:  # Outpost extension too: the restore point (omitted: never restored)
         d["restored"] = format_rev(s.restored)
         d["restore_id"] = s.restore_id
+    if s.restores:  # and every restore point of its history (session 8), oldest first
+        d["restores"] = [{"rev": format_rev(rev), "id": rid} for rev, rid in s.restores]
+        if s.restores_omitted:
+            d["restores_omitted"] = s.restores_omitted
     return d
 
 

@@ -62,6 +62,7 @@ from core.revision import ZERO_REV, Rev, format_rev, now_rev
 from core.subs import Delivery, Subs
 from core.wire import (
     ERR_CODE_READONLY,
+    MAX_RESTORES,
     Ack,
     Frame,
     Reject,
@@ -157,8 +158,12 @@ class HubService:
         # served in evt.stat (Outpost extension): a satellite never syncs a replica of
         # another ledger with this one (core.satellite.machine)
         self._ledger_id = ledger.ledger_id
-        # and its restore point: a replica that synced past it never syncs with this hub
+        # and its restore points (the last MAX_RESTORES): a replica that synced past one
+        # made since it last synced never syncs with this hub
         self._restored = ledger.restored
+        points = tuple(ledger.restores)
+        self._restores = points[-MAX_RESTORES:]
+        self._restores_omitted = len(points) - len(self._restores)
         self._project_dict = ledger.project.to_dict()
         self._project_dict.setdefault("project", {})["mig"] = self._mig
 
@@ -275,7 +280,7 @@ class HubService:
         s = frame.subj
         if s == "evt.stat":
             st = Status(self.rev, self._mig, ZERO_REV, ZERO_REV, self._ledger_id,
-                        *self._restored)
+                        *self._restored, self._restores, self._restores_omitted)
             res = enc_status(st)
             # ours: the largest frame this hub takes (a satellite keeps evt.sat under it)
             res["max_message"] = self.limits.max_message

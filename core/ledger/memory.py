@@ -40,6 +40,8 @@ class MemLedger:
         simulation that replays a seed frame for frame)."""
         self.restored: tuple[Rev, str] = (ZERO_REV, "")
         """Never restored (as ``SqlLedger.restored``)."""
+        self.restores: tuple[tuple[Rev, str], ...] = ()
+        """Never restored (as ``SqlLedger.restores``)."""
 
     @property
     def project(self) -> Project:

@@ -2,7 +2,9 @@
 
 A backup is a SQLite file (format ``outpost-ledger-backup/1``) holding the event log, the
 audit log, the applied uids, the schema (version and definition) and the ledger's id
-(``backup_meta.ledger_id``; backups made before ids have none), all read in ONE read
+(``backup_meta.ledger_id``; backups made before ids have none) and its restore points
+(``backup_meta.restores``, JSON ``[[rev, id], ...]``, oldest first; none when never restored,
+and none in backups made before session 8), all read in ONE read
 transaction of the source (a snapshot: on SQLite a WAL read transaction, on PostgreSQL
 ``REPEATABLE READ``), so publishes can go on meanwhile and the backup is still consistent. It is
 written to ``<path>.tmp``, synced, then renamed over ``path``: a crash never leaves a half
@@ -12,7 +14,8 @@ than the backup's is a schema change: accepted when every event is valid under t
 (checked before the target is touched), refused naming the first event that is not. A NUL
 character (U+0000) in the history's text (SQLite ledgers stored them before NUL was refused)
 is not held against a schema change into SQLite; PostgreSQL cannot store one, so a restore
-into it is refused naming the event (restore into SQLite instead).
+into it is refused naming the event, audit or uid (restore into SQLite instead). A backup file
+damaged on disk is refused as such before the target is touched.
 
 The hub exposes these as ``outpost-hub verify|backup|restore``.
 """
@@ -34,8 +37,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.errors import OutpostError, SchemaError, StorageError, ValidationError
-from core.ledger.sql import SqlLedger
-from core.ledger.tables import loads
+from core.ledger.sql import SqlLedger, restore_points
+from core.ledger.tables import dumps, loads
 from core.model import Audit, Cmd, Event
 from core.revision import format_rev
 from core.schema import Project
@@ -126,7 +129,10 @@ def backup(ledger: SqlLedger, path: str | Path) -> BackupInfo:
                 ("definition", meta.definition), ("rev", str(rev)),
                 ("last_id", str(last_id)),
                 # the ledger's identity: a restore of this file is the same ledger
-                *([("ledger_id", ledger.ledger_id)] if ledger.ledger_id else [])])
+                *([("ledger_id", ledger.ledger_id)] if ledger.ledger_id else []),
+                # and its restore points: a restore of this file appends its own
+                *([("restores", dumps([list(p) for p in ledger.restores]))]
+                  if ledger.restores else [])])
             out.commit()
         finally:
             out.close()
@@ -155,6 +161,8 @@ def _open_backup(path: Path) -> tuple[sqlite3.Connection, dict[str, str]]:
         src = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         meta = dict(src.execute("SELECT name, value FROM backup_meta").fetchall())
     except sqlite3.Error as exc:
+        if "malformed" in str(exc) and _sqlite_file(path):
+            raise _damaged(path, exc) from exc  # a backup cut short or overwritten
         raise StorageError(f"{path} is not an Outpost ledger backup ({exc}): give a file "
                            "written by `outpost-hub backup`") from exc
     if meta.get("format") != BACKUP_FORMAT:
@@ -171,10 +179,10 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
     verified. The restored ledger keeps the id of the ledger backed up (``ledger_id``): it
     is the same ledger, so satellites that synced with it up to the backup accept it. It
     records its restore point (:attr:`SqlLedger.restored`: the backup's final revision and a
-    new restore id, replacing an earlier restore's), which the hub serves: a satellite that
-    synced past that point holds revisions the restore lost and stops syncing with it
-    (core.satellite.machine). A backup made before ledger ids has none: the restored ledger
-    keeps the new id it was made with.
+    new restore id) after those the backup carried (:attr:`SqlLedger.restores`), which the
+    hub serves: a satellite that synced past one of them since it last synced holds
+    revisions a restore lost and stops syncing with it (core.satellite.machine). A backup
+    made before ledger ids has none: the restored ledger keeps the new id it was made with.
 
     Args:
         path: a file written by :func:`backup`.
@@ -195,20 +203,36 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
     p = Path(path)
     src, meta = _open_backup(p)
     try:
+        try:
+            before = restore_points(meta.get("restores"))
+        except ValueError as exc:
+            raise StorageError(f"{p}: its restore points (backup_meta restores) are damaged "
+                               f"({exc}): restore another backup; nothing was restored") from exc
         change = meta["version"] != project.version
         pg = make_url(url).get_backend_name() == "postgresql"
-        if change or pg:
-            # a schema change: the state is rebuilt from the events, so every event must be
-            # valid under the new schema; PostgreSQL: no NUL in text. Checked before the
-            # target database is touched
-            _check_events(src, p, meta["version"], project, schema_change=change, pg=pg)
+        try:
+            # a damaged file is named as such before the target is touched (read half-way
+            # inside the target's transaction, its error named the target)
+            _check_intact(src, p)
+            if change or pg:
+                # a schema change: the state is rebuilt from the events, so every event must
+                # be valid under the new schema; PostgreSQL: no NUL in text. Checked before
+                # the target database is touched
+                _check_events(src, p, meta["version"], project, schema_change=change, pg=pg)
+            if pg:
+                _check_nul_rows(src, p)  # the audits' user names and the uids
+        except (sqlite3.Error, ValueError) as exc:
+            raise _damaged(p, exc) from exc
         led = SqlLedger(url, project)
         try:
             if led.rev() != 0 or led.last_id() != 0 or led.events(0, limit=1):
                 raise StorageError(
                     f"refusing to restore into {url.split('@')[-1]}: the ledger is not empty "
                     f"(at revision {format_rev(led.rev())}); restore into a new, empty database")
-            _copy(src, led, int(meta["rev"]), meta.get("ledger_id", ""))
+            try:
+                _copy(src, led, int(meta["rev"]), meta.get("ledger_id", ""), before, p)
+            except ValueError as exc:  # a row that is not what backup wrote: rolled back
+                raise _damaged(p, exc) from exc
             problems = led.verify()
             if problems:
                 raise StorageError(f"restore of {p}: verify found {len(problems)} "
@@ -242,10 +266,8 @@ def _check_events(src: sqlite3.Connection, path: Path, version: str, project: Pr
             raise StorageError(
                 f"backup {path} cannot be restored into PostgreSQL: its event at revision "
                 f"{format_rev(int(rev))} ({cmd} {top} {key[:40]!r}) holds a NUL character "
-                "(U+0000) in text, which an SQLite ledger stored before NUL was refused and "
-                "PostgreSQL cannot store (no schema change helps: the history is kept as it "
-                "is). Restore it into an SQLite ledger instead (--db FILE.db or "
-                "sqlite:///FILE); nothing was restored")
+                f"(U+0000) in text, which an SQLite ledger stored before NUL was refused and "
+                f"{_NO_PG}")
         if not schema_change:
             continue
         if nul:  # the history's NULs stay (SQLite stores them): check the rest
@@ -263,6 +285,82 @@ def _check_events(src: sqlite3.Connection, path: Path, version: str, project: Pr
                 "field back, keep its type, give a new required field a default), or restore "
                 "with the schema the backup was made with (its definition is in the backup's "
                 "backup_meta table); nothing was restored") from exc
+
+
+def _sqlite_file(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
+
+
+def _damaged(path: Path, exc: BaseException) -> StorageError:
+    why = next((ln.strip() for ln in str(exc).splitlines()
+                if ln.strip() and not ln.startswith("***")), type(exc).__name__)
+    return StorageError(f"backup {path} is damaged and cannot be restored ({why[:200]}): "
+                        "restore another backup (an earlier one, or make a new one with "
+                        "`outpost-hub backup`); nothing was restored")
+
+
+def _check_intact(src: sqlite3.Connection, path: Path) -> None:
+    """Raise StorageError when the backup file is damaged (SQLite's ``quick_check``: every
+    page and row readable; one pass over the file, before the target is touched)."""
+    rows = src.execute("PRAGMA quick_check").fetchall()
+    if rows != [("ok",)]:
+        raise _damaged(path, sqlite3.DatabaseError(
+            "; ".join(str(r[0]) for r in rows[:3]) or "quick_check found problems"))
+
+
+def _read(src: sqlite3.Connection, path: Path, sql: str,
+          params: tuple[Any, ...] = ()) -> Iterator[Any]:
+    """The rows of ``sql`` on the backup; a read error names the backup as damaged (inside
+    the target's transaction it was taken for the target's)."""
+    try:
+        cur = src.execute(sql, params)
+    except sqlite3.Error as exc:
+        raise _damaged(path, exc) from exc
+    while True:
+        try:
+            rows = cur.fetchmany(_BATCH)
+        except sqlite3.Error as exc:
+            raise _damaged(path, exc) from exc
+        if not rows:
+            return
+        yield from rows  # a list: nothing left to close when the caller stops early
+
+
+_NO_PG = ("PostgreSQL cannot store (no schema change helps: the history is kept as it is). "
+          "Restore it into an SQLite ledger instead (--db FILE.db or sqlite:///FILE); nothing "
+          "was restored")
+
+
+def _check_nul_rows(src: sqlite3.Connection, path: Path) -> None:
+    """Before a restore into PostgreSQL: raise StorageError naming the first audit (by
+    revision) whose user name or transaction uid holds a NUL character (U+0000), else the
+    first applied uid that does (an SQLite ledger stored them before NUL was refused;
+    PostgreSQL refuses them, which failed the restore mid-way with its own error). An
+    audit's ``extra`` is JSON text, where a NUL is escaped (``\\u0000``): PostgreSQL stores
+    it, so it is not checked."""
+    nul = "instr(CAST({} AS BLOB), x'00') > 0"
+    row = src.execute(f"SELECT rev, usr, uid FROM evt_audit WHERE {nul.format('usr')} OR "
+                      f"{nul.format('uid')} ORDER BY rev LIMIT 1").fetchone()
+    if row is not None:
+        rev, usr, uid = row
+        what = (f"user name {str(usr)[:40]!r}" if "\x00" in str(usr)
+                else f"transaction uid {str(uid)[:40]!r}")
+        raise StorageError(
+            f"backup {path} cannot be restored into PostgreSQL: its audit at revision "
+            f"{format_rev(int(rev))} holds a NUL character (U+0000) in its {what}, which an "
+            f"SQLite ledger stored before NUL was refused and {_NO_PG}")
+    row = src.execute(f"SELECT uid, rev FROM evt_uid WHERE {nul.format('uid')} "
+                      "ORDER BY rev, uid LIMIT 1").fetchone()
+    if row is not None:
+        uid, rev = row
+        raise StorageError(
+            f"backup {path} cannot be restored into PostgreSQL: its applied transaction uid "
+            f"{str(uid)[:40]!r} (revision {format_rev(int(rev))}) holds a NUL character "
+            f"(U+0000), which an SQLite ledger stored before NUL was refused and {_NO_PG}")
 
 
 def _has_nul(v: Any) -> bool:
@@ -286,22 +384,24 @@ def _no_nul(v: Any) -> Any:
     return v
 
 
-def _copy(src: sqlite3.Connection, led: SqlLedger, final_rev: int, lid: str) -> None:
+def _copy(src: sqlite3.Connection, led: SqlLedger, final_rev: int, lid: str,
+          before: tuple[tuple[int, str], ...], path: Path) -> None:
     ins = (pg_dialect.insert if led.engine.dialect.name == "postgresql"
            else sqlite_dialect.insert)
     with led.begin() as conn:
         if lid:
             led.set_ledger_id(lid, conn)
         done_rev = 0
-        cur = src.execute("SELECT id, rev, top, key, cmd, arg FROM evt_event ORDER BY rev, id")
+        cur = _read(src, path, "SELECT id, rev, top, key, cmd, arg FROM evt_event "
+                    "ORDER BY rev, id")
         batch: list[Event] = []
 
         def flush(upto: int) -> None:
             nonlocal done_rev
             audits = [Audit(r[0], r[1], r[2], r[3], None if r[4] is None else loads(r[4]), r[5])
-                      for r in src.execute("SELECT rev, created, arrived, usr, extra, uid FROM "
-                                           "evt_audit WHERE rev > ? AND rev <= ? ORDER BY rev",
-                                           (done_rev, upto))]
+                      for r in _read(src, path, "SELECT rev, created, arrived, usr, extra, "
+                                     "uid FROM evt_audit WHERE rev > ? AND rev <= ? "
+                                     "ORDER BY rev", (done_rev, upto))]
             led.replicate(upto, batch, audits, conn=conn)
             done_rev = upto
             batch.clear()
@@ -313,10 +413,11 @@ def _copy(src: sqlite3.Connection, led: SqlLedger, final_rev: int, lid: str) -> 
                 flush(batch[-1].rev)
             batch.append(e)
         flush(max(final_rev, batch[-1].rev if batch else done_rev))
-        # the restore point, served by the hub (evt.stat "restored"): a replica that synced
-        # past it holds revisions this ledger lost, and never syncs with it
-        led.set_restored(done_rev, conn)
+        # the restore point, after those the backup carried, served by the hub (evt.stat
+        # "restores"): a replica that synced past it holds revisions this ledger lost, and
+        # never syncs with it
+        led.set_restored(done_rev, conn, before)
         uids: list[dict[str, Any]] = [{"uid": u, "rev": r} for u, r in
-                                      src.execute("SELECT uid, rev FROM evt_uid")]
+                                      _read(src, path, "SELECT uid, rev FROM evt_uid")]
         for i in range(0, len(uids), _BATCH):
             conn.execute(ins(led.tables.uid).on_conflict_do_nothing(), uids[i:i + _BATCH])

@@ -66,6 +66,13 @@ class Ledger(Protocol):
         it (``evt.stat`` ``restored``)."""
         ...
 
+    @property
+    def restores(self) -> tuple[tuple[Rev, str], ...]:
+        """Every restore point of the ledger's history, oldest first (the last one is
+        :attr:`restored`); ``()`` when never restored. A hub serves the last ones
+        (``evt.stat`` ``restores``)."""
+        ...
+
     def events(self, rev: Rev, tops: Iterable[str] | None = None,
                limit: int = 0) -> list[Event]:
         """Events after ``rev`` of the given topics (all when ``None``), in (rev, id) order.

@@ -90,7 +90,8 @@ _PUB_ERRORS: tuple[type[Exception], ...] = (*_GUARDED, SQLAlchemyError)
 _DUP_ERRORS: tuple[type[Exception], ...] = (IntegrityError, sqlite3.IntegrityError) + (
     (_psycopg.IntegrityError,) if _psycopg is not None else ())
 
-__all__ = ["PG_CHANNEL", "PG_LOCK_KEY", "SqlLedger", "new_ledger_id", "open_ledger", "replay"]
+__all__ = ["PG_CHANNEL", "PG_LOCK_KEY", "SqlLedger", "new_ledger_id", "open_ledger", "replay",
+           "restore_points"]
 
 PG_LOCK_KEY = 0x6F7574706F7374
 """The advisory lock every publish on PostgreSQL takes (``pg_advisory_xact_lock``)."""
@@ -113,6 +114,31 @@ _BUSY_MS = 10_000
 def new_ledger_id() -> str:
     """A new ledger identity: 32 random hex digits (uuid4), made once per ledger."""
     return uuid.uuid4().hex
+
+
+def restore_points(text: Any, restored: Rev = ZERO_REV,
+                   restore_id: str = "") -> tuple[tuple[Rev, str], ...]:
+    """The restore points stored as JSON ``text`` (``evt_meta.restores``, a backup's
+    ``restores``: ``[[rev, id], ...]``, oldest first); a ledger restored by session 7 stored
+    only ``restored``/``restore_id``, which is then the one point (and a last point the text
+    lacks, the latest).
+
+    Raises:
+        ValueError: ``text`` is not such a list.
+    """
+    points: list[tuple[Rev, str]] = []
+    if text:
+        items = loads(text)
+        if not isinstance(items, list):
+            raise ValueError(f"restore points: expected a list, got {type(items).__name__}")
+        for item in items:
+            if (not isinstance(item, list) or len(item) != 2 or type(item[0]) is not int
+                    or not isinstance(item[1], str) or not item[1]):
+                raise ValueError(f"restore points: expected [revision, id], got {item!r}")
+            points.append((item[0], item[1]))
+    if restore_id and (not points or points[-1][1] != restore_id):
+        points.append((int(restored), restore_id))
+    return tuple(points)
 
 
 def _normalize_url(url: str) -> str:
@@ -283,7 +309,7 @@ class SqlLedger:
         # even an old file's missing ledger id
         self._read_only = q.get("mode") == "ro" or q.get("immutable") == "1"
         self._ledger_id = ""
-        self._restored: tuple[Rev, str] = (ZERO_REV, "")
+        self._restores: tuple[tuple[Rev, str], ...] = ()
         self._pg = self.engine.dialect.name == "postgresql"
         self._sql: HotSql = hot_sql(self.tables, self.engine.dialect.name)
         self._partial_sql: dict[tuple[str, tuple[str, ...]], str] = {}  # sql_replicate
@@ -397,7 +423,7 @@ class SqlLedger:
                 # a ledger made before ledger ids / restore points: the columns are added
                 # (nullable: old readers and writers never name them), the id made below
                 for name, sql_type in (("ledger_id", "VARCHAR(64)"), ("restored", "BIGINT"),
-                                       ("restore_id", "VARCHAR(64)")):
+                                       ("restore_id", "VARCHAR(64)"), ("restores", "TEXT")):
                     if name not in cols:
                         conn.exec_driver_sql(
                             f"ALTER TABLE evt_meta ADD COLUMN {name} {sql_type}")
@@ -418,12 +444,19 @@ class SqlLedger:
         """Read the ledger id and restore point from ``evt_meta`` (the columns in ``cols``:
         a ledger made before them has none) into ``self``; the row (``None``: no row)."""
         meta = self.tables.meta
-        want = [meta.c.id] + [meta.c[n] for n in ("ledger_id", "restored", "restore_id")
-                              if n in cols]
+        want = [meta.c.id] + [meta.c[n] for n in ("ledger_id", "restored", "restore_id",
+                                                  "restores") if n in cols]
         row = conn.execute(select(*want)).first()
         m = row._mapping if row is not None else {}
         self._ledger_id = str(m.get("ledger_id") or "")
-        self._restored = (int(m.get("restored") or 0), str(m.get("restore_id") or ""))
+        try:
+            self._restores = restore_points(m.get("restores"), int(m.get("restored") or 0),
+                                            str(m.get("restore_id") or ""))
+        except ValueError as exc:
+            raise StorageError(f"{self._where}: evt_meta.restores is damaged ({exc}): restore "
+                               "the ledger from a backup, or set the column to NULL (the "
+                               "latest restore point, restored/restore_id, is then the only "
+                               "one served)") from exc
         return row
 
     # -- transactions and errors ---------------------------------------------------------------
@@ -538,16 +571,27 @@ class SqlLedger:
         from (:func:`core.ledger.ops.restore`) and a random id of that restore; ``(0, "")``
         when it was never restored. A hub serves it (``evt.stat``) so that a replica holding
         revisions after it (which the restore lost) never syncs with it."""
-        return self._restored
+        return self._restores[-1] if self._restores else (ZERO_REV, "")
 
-    def set_restored(self, rev: Rev, conn: Connection) -> None:
+    @property
+    def restores(self) -> tuple[tuple[Rev, str], ...]:
+        """Every restore point of the ledger's history, oldest first (the last one is
+        :attr:`restored`): the points the backup restored carried, then its own; ``()``
+        when never restored. A ledger restored by session 7 has its one point."""
+        return self._restores
+
+    def set_restored(self, rev: Rev, conn: Connection,
+                     before: Sequence[tuple[Rev, str]] = ()) -> None:
         """Record a restore (inside the caller's transaction, from :meth:`begin`): the
-        restore point ``rev`` with a new restore id, replacing an earlier restore's."""
+        restore points ``before`` (those the backup carried, oldest first), then ``rev``
+        with a new restore id."""
         rid = new_ledger_id()
+        points = (*((int(r), str(i)) for r, i in before), (rev, rid))
         with self._guard("storing the restore point"):
             conn.execute(self.tables.meta.update().where(self.tables.meta.c.id == 1)
-                         .values(restored=rev, restore_id=rid))
-        self._restored = (rev, rid)
+                         .values(restored=rev, restore_id=rid,
+                                 restores=dumps([list(p) for p in points])))
+        self._restores = points
 
     def set_ledger_id(self, lid: str, conn: Connection) -> None:
         """Give the ledger the identity ``lid`` inside the caller's transaction (from

@@ -10,7 +10,8 @@ Fixed tables (the same in every ledger):
 ``evt_meta``    one row (``id`` = 1): ``rev``, ``last_id``, schema ``version``, ``definition``,
                 ``ledger_id`` (the ledger's identity: 32 hex digits made when it is created),
                 ``restored`` / ``restore_id`` (set by a restore: the backup's final revision and
-                a random id of that restore; NULL when never restored)
+                a random id of that restore; NULL when never restored), ``restores`` (every
+                restore point of the ledger's history, oldest first: JSON ``[[rev, id], ...]``)
 ==============  =================================================================================
 
 and one latest-state table per model, ``st_<schema>_<model>`` (``st_field_site``): ``key``
@@ -276,6 +277,11 @@ def core_tables(metadata: MetaData) -> tuple[Table, Table, Table, Table]:
         # never restored. Added by the first writer of a ledger made before them
         Column("restored", BigInteger, nullable=True),
         Column("restore_id", String(64), nullable=True),
+        # every restore point of the ledger's history, oldest first, as JSON text
+        # ``[[rev, restore id], ...]`` (the last one is restored/restore_id): a backup carries
+        # it, its restore appends its own (session 8). NULL: never restored, or restored by
+        # session 7 (restored/restore_id is then the one point)
+        Column("restores", Text, nullable=True),
     )
     return event, audit, uid, meta
 

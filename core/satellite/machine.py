@@ -35,14 +35,17 @@ handshake passes every check (same schema, hub not behind), before anything is s
 then on refuses a hub serving another id. A hub that serves none (daql, an older Outpost
 hub) is not checked.
 
-Restore point (Outpost extension): a hub restored from a backup serves the backup's final
-revision (``restored``) and an id of that restore (``restore_id``). A handshake serving a
-restore id other than the one the replica stored checks the replica's revision: at or before
-the restore point the replica is a prefix of the restored ledger and stores the new point
-(before anything is sent); after it the replica holds revisions the hub lost, whose event ids
-the hub reuses for its new events, so sync stops (STOPPED, nothing sent or changed) whatever
-the hub's revision: revisions are wall-clock times, so the restored hub's next publish is
-already "ahead" of the replica (:func:`restore_lost`).
+Restore points (Outpost extension): a hub restored from a backup serves the backup's final
+revision (``restored``) and an id of that restore (``restore_id``), and (session 8) every
+restore point of the ledger's history (``restores``, oldest first, the last
+:data:`core.wire.MAX_RESTORES`). A handshake whose latest restore id is not the one the
+replica stored checks every restore after that one (all served when it is not among them)
+against the replica's revision (and the highest revision the hub acked it): at or before each
+such point the replica is a prefix of the restored ledger and stores the latest point (before
+anything is sent); after one of them the replica holds revisions the hub lost, whose event
+ids the hub reuses for its new events, so sync stops (STOPPED, nothing sent or changed)
+whatever the hub's revision: revisions are wall-clock times, so the restored hub's next
+publish is already "ahead" of the replica (:func:`restore_lost`).
 
 Exactly once: pending transactions are resent with the same uid on every connection until the
 hub acks or rejects them; the hub acks a uid it applied before with its original revision.
@@ -137,6 +140,7 @@ __all__ = [
     "SyncMachine",
     "SyncStore",
     "decode_incoming",
+    "hub_restores",
     "merge_sat",
     "restore_lost",
 ]
@@ -222,17 +226,44 @@ def decode_incoming(text: str | bytes) -> Incoming:
     return Incoming(frame, body, res)
 
 
+def hub_restores(hub: Status) -> tuple[tuple[Rev, str], ...]:
+    """The restore points a hub's ``evt.stat`` serves, oldest first: ``restores`` (session 8
+    on), else the one ``restored``/``restore_id`` (a hub of session 7), else none."""
+    if hub.restores:
+        return hub.restores
+    return ((hub.restored, hub.restore_id),) if hub.restore_id else ()
+
+
 def restore_lost(hub: Status, point: tuple[Rev, str], mine: Rev) -> str:
-    """Why a replica at revision ``mine`` that adopted the restore point ``point`` must never
-    sync with the hub serving ``hub``, or ``""``: the hub was restored (from a backup of this
-    replica's ledger) since the replica last synced, at a revision before ``mine``, so the
-    replica holds revisions the hub lost (their event ids are reused by the hub's new
-    events). A hub serving no restore point (never restored, daql) passes."""
-    if not hub.restore_id or hub.restore_id == point[1] or mine <= hub.restored:
+    """Why a replica holding revisions up to ``mine`` that adopted the restore point
+    ``point`` must never sync with the hub serving ``hub``, or ``""``.
+
+    Every restore the hub serves after ``point`` (all it serves when ``point`` is not among
+    them: none adopted, or one of another history) happened since the replica last synced:
+    one at a revision before ``mine`` lost revisions the replica holds (and the hub's new
+    events reuse their event ids). When the hub left earlier points out
+    (``restores_omitted``) and ``point`` is not among those served, a restore not served
+    may be one: the replica stops unless it holds nothing (``mine`` 0). A hub serving no
+    restore point (never restored, daql) passes."""
+    points = hub_restores(hub)
+    if not points or points[-1][1] == point[1]:
         return ""
-    return (f"the hub was restored from a backup at revision {format_rev(hub.restored)}; "
-            f"this replica holds revisions after it (up to {format_rev(mine)}) that the hub "
-            "lost")
+    ids = [rid for _, rid in points]
+    if point[1] in ids:
+        after = points[len(ids) - ids[::-1].index(point[1]):]
+    else:
+        after = points
+        if hub.restores_omitted and mine:
+            return (f"the hub was restored {hub.restores_omitted + len(points)} times in all, "
+                    f"and serves the last {len(points)} restore points only, none of them the "
+                    "one this replica last synced with: it cannot be told whether this "
+                    f"replica's revisions (up to {format_rev(mine)}) are still on the hub")
+    for rev, _ in after:
+        if mine > rev:
+            return (f"the hub was restored from a backup at revision {format_rev(rev)}; "
+                    f"this replica holds revisions after it (up to {format_rev(mine)}) that "
+                    "the hub lost")
+    return ""
 
 
 class SyncStore(Protocol):
@@ -639,11 +670,13 @@ class SyncMachine:
                 self._set(last_error=f"storing the hub's ledger id failed: {exc}")
                 self._drop("storage failed")
                 return
-        if st.restore_id and st.restore_id != point[1]:
-            # restored at or after this replica's revision: the replica is a prefix of the
-            # restored ledger; it holds that restore from now on (before anything is sent)
+        points = hub_restores(st)
+        if points and points[-1][1] != point[1]:
+            # every restore since the last one adopted was at or after this replica's
+            # revision: the replica is a prefix of the restored ledger; it holds the latest
+            # restore from now on (before anything is sent)
             try:
-                self.store.adopt_restore_point((st.restored, st.restore_id))
+                self.store.adopt_restore_point(points[-1])
             except OutpostError as exc:
                 self._set(last_error=f"storing the hub's restore point failed: {exc}")
                 self._drop("storage failed")

@@ -99,7 +99,7 @@ def _make_old(url: str) -> None:
 
     eng = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     with eng.begin() as c:
-        for col in ("ledger_id", "restored", "restore_id"):
+        for col in ("ledger_id", "restored", "restore_id", "restores"):
             c.execute(text(f"ALTER TABLE evt_meta DROP COLUMN {col}"))
     eng.dispose()
 
@@ -143,7 +143,7 @@ def test_verify_and_backup_of_an_old_ledger_change_nothing(sql_url: str, project
         assert HEX32.fullmatch(led.ledger_id) and led.restored == (0, "")
     finally:
         led.close()
-    assert {"ledger_id", "restored", "restore_id"} <= set(_meta_columns(sql_url))
+    assert {"ledger_id", "restored", "restore_id", "restores"} <= set(_meta_columns(sql_url))
 
 
 def test_a_restore_records_its_point_and_a_second_restore_replaces_it(

@@ -322,3 +322,134 @@ def test_a_nul_in_the_history_blocks_a_schema_change_into_postgres_naming_sqlite
     msg = str(exc.value)
     assert "(new field.site 'k9')" in msg and "Restore it into an SQLite ledger" in msg, msg
     assert "Change the schema" not in msg
+
+
+def _tampered_backup(project: Project, tmp_path: Path, *sql: str) -> Path:
+    """A backup of an SQLite ledger of before session 7 (which stored NULs in text), made
+    by running ``sql`` on a backup of :func:`fill`'s ledger."""
+    import sqlite3
+
+    src = SqlLedger(f"sqlite:///{tmp_path / 'src.db'}", project)
+    fill(src)
+    ops.backup(src, tmp_path / "b.backup")
+    src.close()
+    db = sqlite3.connect(tmp_path / "b.backup")
+    with db:
+        for q in sql:
+            db.execute(q)
+    db.close()
+    return tmp_path / "b.backup"
+
+
+def _pg_tables(url: str) -> list[str]:
+    from sqlalchemy import create_engine, inspect
+
+    eng = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        return inspect(eng).get_table_names()
+    finally:
+        eng.dispose()
+
+
+@pytest.mark.parametrize(("sql", "named"), [
+    # the audit of revision 3000 by a user name holding a NUL (and a later one)
+    (("UPDATE evt_audit SET usr = 'a' || char(0) || 'b' WHERE rev >= 3000",),
+     "audit at revision {r3000} holds a NUL character (U+0000) in its user name 'a\\x00b'"),
+    # its transaction uid, in the audit and the applied uids
+    (("UPDATE evt_audit SET uid = 'v' || char(0) || uid WHERE rev = 4000",
+      "UPDATE evt_uid SET uid = 'v' || char(0) || uid WHERE rev = 4000"),
+     "audit at revision {r4000} holds a NUL character (U+0000) in its transaction uid "
+     "'v\\x00u3'"),
+    # an applied uid only
+    (("UPDATE evt_uid SET uid = 'w' || char(0) || uid WHERE rev = 2000",),
+     "applied transaction uid 'w\\x00u1' (revision {r2000}) holds a NUL character"),
+])
+def test_restoring_a_nul_in_audits_or_uids_into_postgres_is_refused_first(
+        fresh_pg_db: str, project: Project, tmp_path: Path, sql: tuple[str, ...],
+        named: str) -> None:
+    """Review of session 7: only the events were checked; a NUL in an audit's user name or
+    a uid made PostgreSQL refuse the restore mid-way with its own error. Refused before the
+    target is touched, naming the first such row and the way out (SQLite stores them)."""
+    from core.revision import format_rev
+
+    bak = _tampered_backup(project, tmp_path, *sql)
+    with pytest.raises(StorageError) as exc:
+        ops.restore(bak, fresh_pg_db, project).close()
+    msg = str(exc.value)
+    want = named.format(**{f"r{k}": format_rev(k) for k in (2000, 3000, 4000)})
+    assert want in msg, msg
+    assert "Restore it into an SQLite ledger" in msg and "nothing was restored" in msg, msg
+    assert "cannot contain NUL" not in msg and "replicating" not in msg, msg
+    assert _pg_tables(fresh_pg_db) == []  # not touched: not even the tables made
+    # SQLite stores them: the same backup restores there, NULs kept
+    led = ops.restore(bak, f"sqlite:///{tmp_path / 'r.db'}", project)
+    try:
+        assert led.verify() == [] and led.rev() == 10_000
+    finally:
+        led.close()
+
+
+def test_an_escaped_nul_in_an_audits_extra_restores_into_postgres(
+        fresh_pg_db: str, project: Project, tmp_path: Path) -> None:
+    """An audit's extra is JSON text, its NULs escaped (\\u0000): PostgreSQL stores that
+    text, so it is not refused."""
+    bak = _tampered_backup(project, tmp_path,
+                           "UPDATE evt_audit SET extra = '{\"x\":\"a\\u0000b\"}' WHERE rev = 2000")
+    led = ops.restore(bak, fresh_pg_db, project)
+    try:
+        audit = led.audit(2000)
+        assert audit is not None and audit.extra == {"x": "a\x00b"}
+    finally:
+        led.close()
+
+
+def _damage_page(bak: Path, table: str) -> None:
+    """Overwrite the root page of ``table`` in the backup file with garbage (a disk error)."""
+    import sqlite3
+
+    with sqlite3.connect(bak) as db:
+        page = db.execute("SELECT rootpage FROM sqlite_master WHERE name = ?",
+                          (table,)).fetchone()[0]
+        size = db.execute("PRAGMA page_size").fetchone()[0]
+    db.close()
+    with open(bak, "r+b") as f:
+        f.seek((page - 1) * size)
+        f.write(b"\xff" * size)
+
+
+@pytest.mark.parametrize("table", ["evt_event", "evt_audit", "evt_uid"])
+def test_a_damaged_backup_is_named_before_the_target_is_touched(
+        project: Project, tmp_path: Path, table: str) -> None:
+    """Review (session 8): a backup damaged on disk was read half-way inside the target's
+    transaction, and the error named the TARGET ('a write transaction failed on r.db:
+    database disk image is malformed ... if the file is damaged, restore it from a
+    backup'), after making its tables."""
+    bak = _tampered_backup(project, tmp_path)
+    _damage_page(bak, table)
+    target = tmp_path / "r.db"
+    with pytest.raises(StorageError) as exc:
+        ops.restore(bak, f"sqlite:///{target}", project)
+    msg = str(exc.value)
+    assert f"backup {bak} is damaged" in msg and "nothing was restored" in msg, msg
+    assert "r.db" not in msg and not target.exists(), msg
+    # a backup cut short (a copy interrupted): named as damaged too, not "not a backup"
+    cut = tmp_path / "cut.backup"
+    data = (tmp_path / "b.backup").read_bytes()
+    cut.write_bytes(data[:len(data) // 2])
+    with pytest.raises(StorageError, match=r"is damaged and cannot be restored"):
+        ops.restore(cut, f"sqlite:///{target}", project)
+    assert not target.exists()
+
+
+def test_a_backup_row_that_is_not_json_is_named_and_rolled_back(project: Project,
+                                                                tmp_path: Path) -> None:
+    bak = _tampered_backup(project, tmp_path,
+                           "UPDATE evt_audit SET extra = '{not json' WHERE rev = 3000")
+    target = tmp_path / "r.db"
+    with pytest.raises(StorageError, match=r"is damaged .*nothing was restored"):
+        ops.restore(bak, f"sqlite:///{target}", project)
+    led = SqlLedger(f"sqlite:///{target}", project)
+    try:
+        assert led.rev() == 0 and led.events(ZERO_REV) == []
+    finally:
+        led.close()

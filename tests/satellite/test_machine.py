@@ -641,3 +641,105 @@ def test_an_edit_the_hub_acked_after_the_restore_point_counts_as_held() -> None:
     m2 = SyncMachine(st2, random.Random(1))
     [sat] = handshake(m2, stat_restored("1", 9000, 2000, RID_1))
     assert sat.startswith("evt.sat#2") and st2.point == (2000, RID_1)
+
+
+# -- every restore point (session 8: evt.stat "restores") --------------------------------------
+
+RID_3 = "3" * 32
+
+
+def stat_restores(tok: str, rev: Rev, points: list[tuple[Rev, str]], omitted: int = 0,
+                  lid: str = LID_A) -> str:
+    res: dict[str, object] = {
+        "rev": format_rev(rev), "mig": "v1", "ledger": lid,
+        "restored": format_rev(points[-1][0]), "restore_id": points[-1][1],
+        "restores": [{"rev": format_rev(r), "id": i} for r, i in points]}
+    if omitted:
+        res["restores_omitted"] = omitted
+    return format_reply("evt.stat", tok, res)
+
+
+def test_two_restores_in_a_row_a_replica_past_the_first_stops() -> None:
+    """Review of session 7: only the latest point was served. A replica that synced past
+    the first restore's point (2000) before it and not since, the ledger then restored a
+    second time from a backup taken after the replica's revision (4000): the second point
+    alone lets it through (it adopted it, then failed on every retry, or kept records the
+    hub lost). Every point after the one adopted is checked."""
+    st = FakeStore()
+    st.lid = LID_A
+    st._rev = 3000
+    st.pending = [trans("u1")]
+    m = SyncMachine(st, random.Random(1))
+    assert handshake(m, stat_restores("1", 9000, [(2000, RID_1), (4000, RID_2)])) == []
+    assert m.phase == Phase.STOPPED and m.wake_at() is None and m.take() == []
+    err = m.info.last_error
+    assert "restored from a backup at revision " + format_rev(2000) in err
+    assert "up to " + format_rev(3000) in err and "nothing was sent or changed" in err
+    assert st.point == (0, "") and st.pending == [trans("u1")] and st.evs == []
+    # an edit acked past a point counts as held: the same with the replica at 1500
+    st2 = FakeStore()
+    st2.lid = LID_A
+    st2._rev = 1500
+    st2.acked = {"u0": 2500}
+    m2 = SyncMachine(st2, random.Random(1))
+    assert handshake(m2, stat_restores("1", 9000, [(2000, RID_1), (4000, RID_2)])) == []
+    assert m2.phase == Phase.STOPPED and "up to " + format_rev(2500) in m2.info.last_error
+
+
+def test_only_the_restores_after_the_adopted_one_are_checked_and_the_latest_adopted() -> None:
+    st = FakeStore()
+    st.lid = LID_A
+    st._rev = 3000  # synced past the first point after adopting it: fine
+    st.point = (2000, RID_1)
+    m = SyncMachine(st, random.Random(1))
+    [sat] = handshake(m, stat_restores("1", 9000, [(2000, RID_1), (4000, RID_2),
+                                                   (5000, RID_3)]))
+    assert sat.startswith("evt.sat#2") and st.point == (5000, RID_3)
+    # a restore after the adopted one below the replica's revision: stopped
+    st.point = (2000, RID_1)
+    st._rev = 4500
+    m2 = SyncMachine(st, random.Random(1))
+    assert handshake(m2, stat_restores("1", 9000, [(2000, RID_1), (4000, RID_2),
+                                                   (5000, RID_3)])) == []
+    assert m2.phase == Phase.STOPPED and format_rev(4000) in m2.info.last_error
+    assert st.point == (2000, RID_1)
+
+
+def test_an_adopted_point_the_hub_does_not_serve_checks_every_point() -> None:
+    """The replica adopted a restore of another history (the same old backup restored
+    again, so the hub's list lacks it): every point served is checked."""
+    st = FakeStore()
+    st.lid = LID_A
+    st._rev = 3000
+    st.point = (2000, RID_1)
+    m = SyncMachine(st, random.Random(1))
+    assert handshake(m, stat_restores("1", 9000, [(2000, RID_2), (6000, RID_3)])) == []
+    assert m.phase == Phase.STOPPED and format_rev(2000) in m.info.last_error
+    st.point = (1000, RID_1)
+    st._rev = 1500
+    m2 = SyncMachine(st, random.Random(1))
+    [sat] = handshake(m2, stat_restores("1", 9000, [(2000, RID_2), (6000, RID_3)]))
+    assert sat.startswith("evt.sat#2") and st.point == (6000, RID_3)
+
+
+def test_restore_points_left_out_by_the_hub_stop_a_replica_that_holds_revisions() -> None:
+    """The hub serves the last 64 points (restores_omitted: how many earlier ones it left
+    out). A replica whose adopted point is not among those served may be past one left out:
+    it stops (carry), unless it holds nothing yet."""
+    pts = [(2000 + i, f"{i:032x}") for i in range(64)]
+    st = FakeStore()
+    st.lid = LID_A
+    st._rev = 1000  # before every point served
+    m = SyncMachine(st, random.Random(1))
+    assert handshake(m, stat_restores("1", 9000, pts, omitted=2)) == []
+    assert m.phase == Phase.STOPPED and "restored 66 times" in m.info.last_error
+    assert "serves the last 64" in m.info.last_error and st.point == (0, "")
+    empty = FakeStore()
+    m2 = SyncMachine(empty, random.Random(1))
+    [sat] = handshake(m2, stat_restores("1", 9000, pts, omitted=2))
+    assert sat.startswith("evt.sat#2") and empty.point == pts[-1]
+    # its adopted point among those served: checked as usual
+    st.point = pts[10]
+    m3 = SyncMachine(st, random.Random(1))
+    [sat] = handshake(m3, stat_restores("1", 9000, pts, omitted=2))
+    assert sat.startswith("evt.sat#2") and st.point == pts[-1]

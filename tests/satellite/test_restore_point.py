@@ -135,3 +135,72 @@ async def test_a_second_restore_replaces_the_restore_point(
         rc, _, err = await cli(a, "sync", "--once", "--timeout", "300")
         assert rc == 1 and "restored from a backup" in err, err
     led3.close()
+
+
+async def test_two_restores_in_a_row_a_replica_past_the_first_point_stops(
+        tmp_path: Path, project: Project) -> None:
+    """Review of session 7 (only the latest restore point was kept and served): restored
+    from B1 at p1, the hub publishes, then restored from B2 at p2, after the revision of a
+    replica that synced past p1 before the first restore and not since. The second point
+    alone let that replica through: it adopted p2, then failed on every retry (the hub's
+    new events reuse the ids of those it lost). Every point is kept, carried by the backup
+    and served: it stops, naming p1. A replica that adopted p1 syncs and adopts p2."""
+    a, c, b = tmp_path / "a", tmp_path / "c", tmp_path / "b"
+    db1, db2, db3 = (tmp_path / f"hub{i}.db" for i in (1, 2, 3))
+    bak1, bak2 = tmp_path / "b1.ledger", tmp_path / "b2.ledger"
+    led1 = SqlLedger(f"sqlite:///{db1}", project)
+    async with Hub(led1, port=0) as hub1:
+        assert (await cli(a, "connect", hub1.url))[0] == 0
+        await pub(a, "s1", "new", "name=A")
+        assert (await cli(a, "sync", "--once"))[0] == 0
+        assert (await hub_cli("backup", str(bak1), "--db", str(db1)))[0] == 0
+        p1 = led1.rev()
+        await pub(a, "s2", "new", "name=B")  # accepted after B1: lost by the first restore
+        assert (await cli(a, "sync", "--once"))[0] == 0
+    led1.close()
+    mine = rev_of(a)
+    assert mine > p1
+    assert (await hub_cli("restore", str(bak1), "--db", str(db2)))[0] == 0
+    led2 = SqlLedger(f"sqlite:///{db2}", project)
+    first = led2.restored
+    async with Hub(led2, port=0) as hub2:
+        assert (await cli(b, "connect", hub2.url))[0] == 0
+        await pub(b, "s3", "new", "name=C")  # the restored hub publishes past a's revision
+        assert (await cli(b, "sync", "--once"))[0] == 0
+        assert (await cli(c, "connect", hub2.url))[0] == 0
+        assert (await cli(c, "sync", "--once"))[0] == 0
+        assert point_of(c) == first
+        assert (await hub_cli("backup", str(bak2), "--db", str(db2)))[0] == 0
+        p2 = led2.rev()
+    led2.close()
+    assert p2 > mine
+    assert (await hub_cli("restore", str(bak2), "--db", str(db3)))[0] == 0
+    led3 = SqlLedger(f"sqlite:///{db3}", project)
+    assert led3.restored[0] == p2
+    async with Hub(led3, port=0) as hub3:
+        keys = led3.keys(SITE)
+        assert keys == ["s1", "s3"]
+        await pub(a, "s4", "new", "name=D")  # pending in the stuck replica
+        before = kept(_tree(a))
+        rc, out, err = await cli(a, "connect", hub3.url)
+        assert rc == 1 and out == "", err
+        assert f"restored from a backup at revision {format_rev(p1)}" in err, err
+        assert f"up to {format_rev(mine)}" in err and "--accepted" in err, err
+        assert kept(_tree(a)) == before
+        dd = DataDir(a)
+        dd.save_config(dd.load_config().with_hub(hub3.url, None))
+        before = kept(_tree(a))
+        rc, out, err = await cli(a, "sync", "--once", "--timeout", "300")
+        assert rc == 1, err
+        assert f"restored from a backup at revision {format_rev(p1)}" in err, err
+        assert "outpost carry" in err and "UNIQUE" not in err, err
+        assert kept(_tree(a)) == before and point_of(a) == (0, "")
+        assert led3.keys(SITE) == keys  # the pending edit never went out
+        # c adopted p1 and is before p2: it syncs and adopts p2
+        dd = DataDir(c)
+        dd.save_config(dd.load_config().with_hub(hub3.url, None))
+        rc, out, err = await cli(c, "sync", "--once")
+        assert rc == 0, err
+        assert point_of(c) == led3.restored and rev_of(c) == led3.rev()
+        assert led3.restores == (first, led3.restored)
+    led3.close()

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from core.errors import WireError
 from core.model import Action, Cmd, Conflict, Event, Note, Status, Trans, Update, Watch
-from core.revision import ZERO_REV, parse_rev
+from core.revision import ZERO_REV, format_rev, parse_rev
 from core.wire import (
     MAX_FRAME,
     Ack,
@@ -241,6 +241,24 @@ def test_status_ledger_extension() -> None:
     assert dec_status(enc_status(ours)) == ours and dec_status(enc_status(daql)) == daql
     with pytest.raises(WireError, match="field 'ledger' must be a string"):
         dec_status({"rev": "0001-01-01T00:00:00Z", "ledger": 5})
+
+
+def test_status_restore_points_extension() -> None:
+    """Every restore point (session 8): ``restores`` after the latest one's fields, oldest
+    first; ``restores_omitted`` only when the hub left earlier ones out."""
+    pts = ((R0, "1" * 32), (R0 + 5, "2" * 32))
+    st = Status(R0, "m", restored=R0 + 5, restore_id="2" * 32, restores=pts)
+    enc = enc_status(st)
+    assert list(enc) == ["rev", "mig", "on", "off", "restored", "restore_id", "restores"]
+    assert enc["restores"][1] == {"rev": format_rev(R0 + 5), "id": "2" * 32}
+    assert dec_status(enc) == st
+    cut = Status(R0, "m", restored=R0 + 5, restore_id="2" * 32, restores=pts[1:],
+                 restores_omitted=3)
+    assert enc_status(cut)["restores_omitted"] == 3 and dec_status(enc_status(cut)) == cut
+    with pytest.raises(WireError, match="field 'id' is missing"):
+        dec_status({"rev": "0001-01-01T00:00:00Z", "restores": [{"rev": format_rev(R0)}]})
+    with pytest.raises(WireError, match="restores_omitted"):
+        dec_status({"rev": "0001-01-01T00:00:00Z", "restores_omitted": -1})
 
 
 def test_server_values() -> None:
