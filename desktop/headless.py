@@ -34,9 +34,9 @@ from core.heap import GC_YOUNG, settle_heap
 from core.ids import new_key
 from core.model import Action, Cmd
 from core.revision import Rev, format_rev, parse_rev, unix_rev
-from core.satellite.api import Keep, ReceiptState, RecordView
+from core.satellite.api import Keep, Receipt, ReceiptState, RecordView
 from core.satellite.config import DataDir, check_hub_url
-from core.satellite.machine import MAX_TRANS_BYTES, Phase
+from core.satellite.machine import MAX_TRANS_BYTES, REJECTED_BY_HUB, Phase
 from core.satellite.rehome import same_ledger
 from core.satellite.satellite import Satellite
 from core.wire import dumps, enc_action
@@ -346,38 +346,41 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on this platform
             loop.add_signal_handler(sig, stop, sig)
     said: list[tuple[bool, str]] = []
-    known = [sat.status().conflicts]  # conflicts already there are not news
+    # transactions rejected before this run are not news
+    known = {r.uid for r in sat.receipts([ReceiptState.REJECTED])}
 
     def report(change: Any) -> None:
         # the sync machine's notices (Satellite.set_sync) and stored replies that changed
-        # receipts (rejects: new conflicts); all on this thread
+        # receipts (rejects); all on this thread
+        if change.receipts:
+            # one line per transaction rejected since the last notice (by the hub, or stored
+            # rejected here: an edit too big for the hub), naming what and how to resolve it
+            new = [r for r in sat.receipts([ReceiptState.REJECTED]) if r.uid not in known]
+            known.update(r.uid for r in new)
+            for r in new[:_MOST_LINES]:
+                print(f"outpost: {rejection_line(r)}", file=sys.stderr, flush=True)
+            if len(new) > _MOST_LINES:
+                print(f"outpost: {len(new) - _MOST_LINES} more edits rejected: see "
+                      "`outpost conflicts`", file=sys.stderr, flush=True)
         if not change.status or (change.records and not change.receipts):
             return
         info = client.machine.info
-        st = sat.status()
-        now = (info.online, info.last_error)
-        new = st.conflicts - known[0]
-        known[0] = st.conflicts
-        news = (f"{new} new conflict{'s' if new > 1 else ''} (edits rejected, "
-                f"{st.conflicts} in all): see `outpost conflicts`, then `outpost resolve`"
-                if new > 0 else "")
+        # the hub's rejections are the lines above, not a change of connection state
+        err = "" if info.last_error.startswith(REJECTED_BY_HUB) else info.last_error
+        now = (info.online, err)
         if said and said[-1] == now:
-            if news:  # the same connection, but edits were rejected meanwhile
-                print(f"outpost: {news}", file=sys.stderr, flush=True)
             return
         said.append(now)
-        err = _short(st.last_error)
+        st = sat.status()
+        err = _short(err)
         if st.online:
             print(f"outpost: online with {st.hub}: rev {format_rev(st.rev)}, "
                   f"{st.pending} pending, {st.conflicts} conflicts"
-                  + (f"; {err}" if err else "") + (f"; {news}" if news else ""),
-                  file=sys.stderr, flush=True)
-        elif st.last_error and info.phase != Phase.STOPPED and not asked:
+                  + (f"; {err}" if err else ""), file=sys.stderr, flush=True)
+        elif err and info.phase != Phase.STOPPED and not asked:
             # stopped by the hub: said once, at exit; by the user: nothing to retry
-            print(f"outpost: offline: {err} (retrying; Ctrl-C to stop)"
-                  + (f"; {news}" if news else ""), file=sys.stderr, flush=True)
-        elif news:
-            print(f"outpost: {news}", file=sys.stderr, flush=True)
+            print(f"outpost: offline: {err} (retrying; Ctrl-C to stop)", file=sys.stderr,
+                  flush=True)
 
     unlisten = sat.listen(report)
     try:
@@ -385,6 +388,29 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
     finally:
         unlisten()
     return bool(asked) or client.machine.info.phase != Phase.STOPPED
+
+
+_MOST_LINES = 20
+"""Most rejected transactions continuous sync names one line each per notice."""
+
+
+def rejection_line(r: Receipt) -> str:
+    """One line for a rejected transaction: its records, uid, why, and how to resolve it."""
+    recs = list(dict.fromkeys(f"{a.top} {a.key}" for a in r.acts))
+    what = ", ".join(recs[:3]) + (f" and {len(recs) - 3} more records" if len(recs) > 3
+                                  else "")
+    if r.conflicts:
+        why = "; ".join(
+            (f"{c.top} {c.key}: " if len(recs) > 1 else "") + c.reason
+            + (f" ({', '.join(c.fields)})" if c.fields else "")
+            + (f" by {c.usr}" if c.usr else "") + (f" at {format_rev(c.rev)}" if c.rev else "")
+            for c in r.conflicts[:3]) + (f"; {len(r.conflicts) - 3} more"
+                                         if len(r.conflicts) > 3 else "")
+    else:
+        why = r.err or "rejected"
+    return (f"rejected {what} (uid {r.uid}): {_short(why, 300)}; to resolve: "
+            f"`outpost resolve {r.uid} --keep mine|theirs` (`outpost conflicts` shows base, "
+            "mine and theirs)")
 
 
 def _short(text: str, most: int = 400) -> str:

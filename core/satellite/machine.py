@@ -118,6 +118,8 @@ MIN_SAT_BYTES = 16 * 1024
 CLOSE_TOO_BIG = 1009
 #: bytes of an ``evt.sat`` frame beside its transactions' JSON kept free under the hub's limit
 _SAT_HEAD = 1024
+#: how ``SyncInfo.last_error`` starts after a reply that rejected edits (they are named in it)
+REJECTED_BY_HUB = "rejected by the hub: "
 #: most events of ``evt.sat`` replies stored in one write when several wait (see ``_pump``)
 MERGE_EVENTS = 10_000
 
@@ -127,6 +129,7 @@ __all__ = [
     "MAX_TRANS_BYTES",
     "MERGE_EVENTS",
     "MIN_SAT_BYTES",
+    "REJECTED_BY_HUB",
     "SAT_BYTES",
     "Apply",
     "Backoff",
@@ -740,7 +743,7 @@ class SyncMachine:
     @staticmethod
     def _rejected_text(res: SatRes) -> str:
         errs = [f"{r.uid}: {r.err}" for r in res.rejects]
-        return f"rejected by the hub: {'; '.join(errs)}" if errs else ""
+        return f"{REJECTED_BY_HUB}{'; '.join(errs)}" if errs else ""
 
     def _on_push(self, body: Any, now: float, pre: SatRes | Update | None = None) -> None:
         if self.info.phase not in (Phase.CATCHUP, Phase.LIVE):

@@ -196,9 +196,10 @@ async def _line_with(stream: asyncio.StreamReader, text: str, seen: list[str]) -
 
 
 async def test_continuous_sync_says_when_edits_are_rejected(tmp_path: Path, hub: Hub) -> None:
-    """`outpost sync` without --once prints the hub's rejection (last_error) and how many
-    new conflicts it made (it printed "online with ..." lines that looked the same and never
-    said an edit was refused); no line twice."""
+    """`outpost sync` without --once prints one line per rejected transaction: its record,
+    uid, reason and how to resolve it (it printed "online with ..." lines that looked the
+    same and never said an edit was refused; then two lines per rejection: the hub's error
+    on an "online with" line and "1 new conflict"); no line twice."""
     _, b = await _collide(tmp_path, hub)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "desktop.headless", "sync", "--data", str(b), cwd=ROOT,
@@ -207,15 +208,19 @@ async def test_continuous_sync_says_when_edits_are_rejected(tmp_path: Path, hub:
     try:
         assert proc.stderr is not None
         seen: list[str] = []
-        line = await _line_with(proc.stderr, "new conflict", seen)
-        assert "1 new conflict " in line and "outpost conflicts" in line, seen
-        assert any("rejected by the hub: " in ln and "field changed" in ln for ln in seen), seen
+        line = await _line_with(proc.stderr, "rejected", seen)
     finally:
         proc.send_signal(signal.SIGTERM)
         _, rest = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0
     lines = seen + rest.decode().splitlines(keepends=True)
     assert len(lines) == len(set(lines)), lines  # no line twice
-    assert proc.returncode == 0
+    rc, out, _ = await cli(b, "conflicts")
+    [row] = json.loads(out)
+    uid = row["uid"]
+    assert [ln for ln in lines if uid in ln or "rejected" in ln or "conflict " in ln] == [line]
+    assert line.startswith(f"outpost: rejected {SITE} s1 (uid {uid}): field changed (name) by ")
+    assert f"`outpost resolve {uid} --keep mine|theirs`" in line and "outpost conflicts" in line
 
 
 async def test_conflicts_shows_base_mine_and_theirs(tmp_path: Path, hub: Hub) -> None:
