@@ -23,7 +23,6 @@ import shutil
 import signal
 import sys
 import tempfile
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any, TypeVar, cast
 
 from core.errors import ConfigError, HubError, OutpostError, StorageError, ValidationError
 from core.heap import GC_YOUNG, settle_heap
-from core.ids import new_key
+from core.ids import clean_key, new_key
 from core.model import Action, Cmd
 from core.revision import Rev, format_rev, parse_rev, unix_rev
 from core.satellite.api import Keep, Receipt, ReceiptState, RecordView
@@ -263,15 +262,11 @@ def _cmd_connect(args: argparse.Namespace) -> int:
 def _cmd_pub(args: argparse.Namespace) -> int:
     sat = _open(args)
     try:
-        key = clean_key(args.key)  # as a CSV's keys: " k1" and "k1\u200b" are k1
+        key = _typed(args.key, "key", "give a key, or '-' with new for a new one")
         if key == "-":
             if args.cmd != "new":
                 raise ConfigError("'-' as KEY makes a new key and only works with new")
             key = new_key()
-        elif not key:
-            raise ConfigError(f"the key {args.key!r} is empty once the spaces and invisible "
-                              "characters around it are left out: give a key, or '-' with "
-                              "new for a new one")
         arg = _parse_fields(sat, args.topic, args.fields)
         cmd = Cmd(args.cmd)
         uid = sat.pub([Action(args.topic, key, cmd, None if cmd == Cmd.DEL else arg)])
@@ -450,13 +445,25 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _typed(text: str, what: str, fix: str) -> str:
+    """A key or uid as the user typed it, without the spaces and invisible characters around
+    it (:func:`core.ids.clean_key`, as a CSV's keys: " k1" and "k1\u200b" are k1)."""
+    key = clean_key(text)
+    if not key:
+        raise ConfigError(f"the {what} {text!r} is empty once the spaces and invisible "
+                          f"characters around it are left out: {fix}")
+    return key
+
+
 def _cmd_show(args: argparse.Namespace) -> int:
+    key = None if args.key is None else _typed(args.key, "key", "give a key, or none")
+
     def read(sat: Satellite) -> list[RecordView]:
-        if not args.key:
+        if key is None:
             return sat.records(args.topic)
-        rv = sat.record(args.topic, args.key)
+        rv = sat.record(args.topic, key)
         if rv is None or rv.fields is None:
-            raise ValidationError(f"no record {args.topic} {args.key}: see "
+            raise ValidationError(f"no record {args.topic} {key}: see "
                                   f"`outpost show {args.topic}` for the keys")
         return [rv]
 
@@ -464,18 +471,20 @@ def _cmd_show(args: argparse.Namespace) -> int:
     rows = [{"key": v.key, "state": "conflict" if v.conflict else
              "pending" if v.pending else "confirmed", "fields": dict(v.fields or {})}
             for v in views]
-    _out(args, rows if not args.key else rows[0],
+    _out(args, rows if key is None else rows[0],
          "\n".join(f"{r['key']}\t{r['state']}\t{json.dumps(r['fields'])}" for r in rows))
     return 0
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
+    key = _typed(args.key, "key", "give a key")
+
     def read(sat: Satellite) -> list[Any]:
-        hist = sat.history(args.topic, args.key)
-        if not hist and sat.record(args.topic, args.key) is None:
+        hist = sat.history(args.topic, key)
+        if not hist and sat.record(args.topic, key) is None:
             # as `show`: a key never seen is an error, not an empty history (a record made
             # offline and not synced yet has none either, but it exists)
-            raise ValidationError(f"no record {args.topic} {args.key}: see "
+            raise ValidationError(f"no record {args.topic} {key}: see "
                                   f"`outpost show {args.topic}` for the keys")
         return hist
 
@@ -528,13 +537,14 @@ def _shown(value: Any) -> str:
 
 
 def _cmd_resolve(args: argparse.Namespace) -> int:
+    uid = _typed(args.uid, "uid", "give the uid `outpost conflicts` shows")
     sat = _open(args)
     try:
-        new = sat.resolve(args.uid, Keep(args.keep))
+        new = sat.resolve(uid, Keep(args.keep))
     finally:
         sat.close()
-    _out(args, {"uid": args.uid, "resolved_by": new or "theirs"},
-         f"resolved {args.uid}" + (f" by {new}" if new else " (kept theirs)"))
+    _out(args, {"uid": uid, "resolved_by": new or "theirs"},
+         f"resolved {uid}" + (f" by {new}" if new else " (kept theirs)"))
     return 0
 
 
@@ -778,23 +788,6 @@ def _csv_row(model: Any, fields: list[Any], key_at: int, row: list[str],
             continue
         arg[f.name] = _value(f, text)
     return key, arg, base
-
-
-def _invisible(c: str) -> bool:
-    """A character that shows as nothing: a space of any kind, a control or a format
-    character (zero-width space U+200B, byte-order mark U+FEFF, ...)."""
-    return c.isspace() or unicodedata.category(c) in ("Cc", "Cf", "Zs", "Zl", "Zp")
-
-
-def clean_key(text: str) -> str:
-    """A key given by the user (a CSV cell, ``outpost pub``'s KEY) without the spaces and
-    invisible characters around it: a spreadsheet's stray ones made a look-alike new record."""
-    i, j = 0, len(text)
-    while i < j and _invisible(text[i]):
-        i += 1
-    while j > i and _invisible(text[j - 1]):
-        j -= 1
-    return text[i:j]
 
 
 def _row_rev(text: str) -> Rev | None:

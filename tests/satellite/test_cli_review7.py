@@ -289,3 +289,31 @@ async def test_invisible_characters_around_keys_are_left_out(tmp_path: Path,
         "k1": "Changed", "k2": "Two", "k3": "Three"}
     rc, _, err = await cli(a, "pub", SITE, "\u200b", "new", "name=X")
     assert rc == 1 and "is empty once the spaces and invisible characters" in err
+
+
+async def test_every_typed_key_loses_the_invisible_characters_around_it(
+        tmp_path: Path, hub: Hub) -> None:
+    """Not only `pub` and a CSV's keys: `show` and `history`'s KEY, a ref field's value and
+    `resolve`'s UID go through the same function (core.ids.clean_key), so a pasted
+    "\\u200bk1" finds k1 instead of "no record" (or a dangling ref)."""
+    a, b = await _collide(tmp_path, hub)
+    assert (await cli(b, "sync", "--once"))[0] == 0
+    rc, out, err = await cli(b, "show", SITE, "\u200bs1\ufeff")
+    assert rc == 0 and json.loads(out)["key"] == "s1", err
+    rc, out, err = await cli(b, "history", SITE, "\u00a0s1 ")
+    assert rc == 0 and len(json.loads(out)) == 2, err
+    rc, out, err = await cli(b, "pub", "field.obs", "o1", "new", "species=Owl",
+                             "site=\u200bs1\u2060")
+    assert rc == 0, err
+    rc, out, _ = await cli(b, "show", "field.obs", "o1")
+    assert json.loads(out)["fields"]["site"] == "s1"
+    rc, out, _ = await cli(b, "conflicts")
+    [row] = json.loads(out)
+    rc, out, err = await cli(b, "resolve", f"\ufeff{row['uid']}\u200b ", "--keep", "theirs")
+    assert rc == 0 and json.loads(out)["uid"] == row["uid"], err
+    rc, out, _ = await cli(b, "conflicts")
+    assert json.loads(out) == []
+    for args in (("show", SITE, "\u200b"), ("history", SITE, " "),
+                 ("resolve", "\u2060", "--keep", "mine")):
+        rc, _, err = await cli(b, *args)
+        assert rc == 1 and "is empty once the spaces and invisible characters" in err, args
