@@ -215,7 +215,7 @@ async def test_continuous_sync_says_when_edits_are_rejected(tmp_path: Path, hub:
     assert proc.returncode == 0
     lines = seen + rest.decode().splitlines(keepends=True)
     assert len(lines) == len(set(lines)), lines  # no line twice
-    rc, out, _ = await cli(b, "conflicts")
+    _, out, _ = await cli(b, "conflicts")
     [row] = json.loads(out)
     uid = row["uid"]
     assert [ln for ln in lines if uid in ln or "rejected" in ln or "conflict " in ln] == [line]
@@ -296,7 +296,7 @@ async def test_every_typed_key_loses_the_invisible_characters_around_it(
     """Not only `pub` and a CSV's keys: `show` and `history`'s KEY, a ref field's value and
     `resolve`'s UID go through the same function (core.ids.clean_key), so a pasted
     "\\u200bk1" finds k1 instead of "no record" (or a dangling ref)."""
-    a, b = await _collide(tmp_path, hub)
+    _, b = await _collide(tmp_path, hub)
     assert (await cli(b, "sync", "--once"))[0] == 0
     rc, out, err = await cli(b, "show", SITE, "\u200bs1\ufeff")
     assert rc == 0 and json.loads(out)["key"] == "s1", err
