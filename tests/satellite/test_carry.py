@@ -22,7 +22,7 @@ from core.errors import ValidationError
 from core.ledger.memory import MemLedger
 from core.ledger.sql import SqlLedger
 from core.model import Action, Cmd
-from core.satellite.carry import plan_carry
+from core.satellite.carry import CarryPlan, plan_carry
 from core.satellite.client import Backoff, SyncClient
 from core.satellite.satellite import Satellite
 from core.schema import Project, parse_project
@@ -104,6 +104,25 @@ async def restored(tmp_path: Path, project: Project, new: Path) -> AsyncIterator
             yield led2
     finally:
         led2.close()
+
+
+async def plan_on_another_ledger(tmp_path: Path, project: Project, url: str,
+                                 *theirs: Action) -> tuple[Satellite, CarryPlan]:
+    """A satellite ``w`` publishes ``theirs`` (one transaction each) on the hub at ``url``
+    (not the one of ``tmp_path/old``); ``new`` syncs with that hub. ``new`` (open) and the
+    plan of carrying ``old`` into it."""
+    w = Satellite(tmp_path / "w", project)
+    for a in theirs:
+        w.pub([a])
+    await SyncClient(w, url, rnd=random.Random(0)).sync_once(10)
+    w.close()
+    new = Satellite(tmp_path / "new", project)
+    await SyncClient(new, url, rnd=random.Random(0)).sync_once(10)
+    ro = Satellite(tmp_path / "old", read_only=True)
+    try:
+        return new, plan_carry(ro, new)
+    finally:
+        ro.close()
 
 
 async def test_carry_after_the_hub_was_restored_from_an_older_backup(
@@ -360,15 +379,8 @@ async def test_another_ledger_edits_are_compared_with_the_hubs_records(
         lat = old.pub([Action(SITE, "s1", Cmd.MOD, {"lat": 2.0})])
         name = old.pub([Action(SITE, "s1", Cmd.MOD, {"name": "X"})])
         old.close()
-        w = Satellite(tmp_path / "w", project)
-        w.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A", "lat": 5.0})])
-        await SyncClient(w, b.url, rnd=random.Random(0)).sync_once(10)
-        w.close()
-        new = Satellite(tmp_path / "new", project)
-        await SyncClient(new, b.url, rnd=random.Random(0)).sync_once(10)
-        ro = Satellite(tmp_path / "old", read_only=True)
-        plan = plan_carry(ro, new)
-        ro.close()
+        new, plan = await plan_on_another_ledger(
+            tmp_path, project, b.url, Action(SITE, "s1", Cmd.NEW, {"name": "A", "lat": 5.0}))
         assert [(i.trans.uid, i.kind, i.kept_base, i.trans.base) for i in plan.items] == [
             (lat, "conflict", False, new.rev()), (name, "pending", False, new.rev())]
         c = plan.items[0].conflicts
@@ -471,16 +483,9 @@ async def test_carried_edits_of_one_record_are_compared_after_the_earlier_ones(
         u = [old.pub([Action(SITE, k, Cmd.MOD, {"lat": v})])
              for k, v in (("s1", 2.0), ("s1", 3.0), ("s2", 2.0), ("s2", 3.0), ("s3", 4.0))]
         old.close()
-        w = Satellite(tmp_path / "w", project)
-        w.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A", "lat": 1.0})])
-        w.pub([Action(SITE, "s2", Cmd.NEW, {"name": "B", "lat": 5.0})])
-        await SyncClient(w, b.url, rnd=random.Random(0)).sync_once(10)
-        w.close()
-        new = Satellite(tmp_path / "new", project)
-        await SyncClient(new, b.url, rnd=random.Random(0)).sync_once(10)
-        ro = Satellite(tmp_path / "old", read_only=True)
-        plan = plan_carry(ro, new)
-        ro.close()
+        new, plan = await plan_on_another_ledger(
+            tmp_path, project, b.url, Action(SITE, "s1", Cmd.NEW, {"name": "A", "lat": 1.0}),
+            Action(SITE, "s2", Cmd.NEW, {"name": "B", "lat": 5.0}))
         assert [(i.trans.uid, i.kind) for i in plan.items] == [
             (u[0], "pending"), (u[1], "pending"), (u[2], "conflict"), (u[3], "conflict"),
             (u[4], "conflict")]

@@ -10,24 +10,14 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
-from core.ledger.memory import MemLedger
 from core.model import Action, Cmd
 from core.schema import Project
 from hubserver.server import Hub
 from tests.satellite.test_cli import ROOT, cli
 
 SITE = "field.site"
-
-
-@pytest.fixture
-async def hub(project: Project) -> AsyncIterator[Hub]:
-    async with Hub(MemLedger(project), port=0) as h:
-        yield h
 
 
 async def _python(code: str, *args: str) -> tuple[int, str, str]:
