@@ -34,6 +34,7 @@ from hubserver.limits import MIN_MAX_MESSAGE, Limits
 from hubserver.server import Hub
 from tests.hub.conftest import request
 from tests.satellite.test_machine import FakeStore, body, sat_reply
+from tests.satellite.test_machine import handshake as machine_handshake
 
 SITE = "field.site"
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,15 +45,10 @@ def big(uid: str, size: int) -> Trans:
 
 
 def handshake(m: SyncMachine, max_message: int | None, rev: Rev = 0) -> str:
-    m.start(0.0)
-    m.take()
-    m.connected(0.0)
-    m.take()
     res: dict[str, object] = {"rev": format_rev(rev), "mig": "v1"}
     if max_message is not None:
         res["max_message"] = max_message
-    m.received(format_reply("evt.stat", "1", res), 0.0)
-    [sat] = frames_of(m.take())
+    [sat] = machine_handshake(m, format_reply("evt.stat", "1", res))
     return sat
 
 
