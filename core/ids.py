@@ -60,6 +60,8 @@ def clean_key(text: str) -> str:
     keys, a ``ref`` field's text (:meth:`core.schema.Field.parse_text`), ``outpost show`` /
     ``history``'s KEY and ``outpost resolve``'s UID. Keys that come from the hub or the
     replica are never cleaned (a record whose key has such characters stays reachable)."""
+    if text and "!" <= text[0] <= "~" and "!" <= text[-1] <= "~":
+        return text  # visible ASCII at both ends: the common case, nothing to look up
     i, j = 0, len(text)
     while i < j and _invisible(text[i]):
         i += 1
