@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import SchemaError, ValidationError
+from core.ids import clean_key
 from core.model import Action, Cmd
 
 __all__ = [
@@ -171,11 +172,16 @@ class Field:
     def parse_text(self, text: str) -> Any:
         """Convert text (command line ``field=value``, a CSV cell) to this field's value.
 
-        Empty text means null. Raises ``ValueError`` naming what is expected.
+        Empty text means null; a ``ref``'s text loses the spaces and invisible characters
+        around it first (:func:`core.ids.clean_key`). Raises ``ValueError`` naming what is
+        expected.
         """
+        t = self.type
+        if t == "ref":
+            # a key typed or pasted by the user, as a record's own key: " k1\u200b" is k1
+            text = clean_key(text)
         if text == "":
             return None
-        t = self.type
         try:
             if t == "int":
                 return int(text)

@@ -23,7 +23,6 @@ import shutil
 import signal
 import sys
 import tempfile
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,12 +30,12 @@ from typing import Any, TypeVar, cast
 
 from core.errors import ConfigError, HubError, OutpostError, StorageError, ValidationError
 from core.heap import GC_YOUNG, settle_heap
-from core.ids import new_key
+from core.ids import clean_key, new_key
 from core.model import Action, Cmd
 from core.revision import Rev, format_rev, parse_rev, unix_rev
-from core.satellite.api import Keep, ReceiptState, RecordView
+from core.satellite.api import Keep, Receipt, ReceiptState, RecordView
 from core.satellite.config import DataDir, check_hub_url
-from core.satellite.machine import MAX_TRANS_BYTES, Phase
+from core.satellite.machine import MAX_TRANS_BYTES, REJECTED_BY_HUB, Phase
 from core.satellite.rehome import same_ledger
 from core.satellite.satellite import Satellite
 from core.wire import dumps, enc_action
@@ -263,15 +262,11 @@ def _cmd_connect(args: argparse.Namespace) -> int:
 def _cmd_pub(args: argparse.Namespace) -> int:
     sat = _open(args)
     try:
-        key = clean_key(args.key)  # as a CSV's keys: " k1" and "k1\u200b" are k1
+        key = _typed(args.key, "key", "give a key, or '-' with new for a new one")
         if key == "-":
             if args.cmd != "new":
                 raise ConfigError("'-' as KEY makes a new key and only works with new")
             key = new_key()
-        elif not key:
-            raise ConfigError(f"the key {args.key!r} is empty once the spaces and invisible "
-                              "characters around it are left out: give a key, or '-' with "
-                              "new for a new one")
         arg = _parse_fields(sat, args.topic, args.fields)
         cmd = Cmd(args.cmd)
         uid = sat.pub([Action(args.topic, key, cmd, None if cmd == Cmd.DEL else arg)])
@@ -346,38 +341,41 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on this platform
             loop.add_signal_handler(sig, stop, sig)
     said: list[tuple[bool, str]] = []
-    known = [sat.status().conflicts]  # conflicts already there are not news
+    # transactions rejected before this run are not news
+    known = {r.uid for r in sat.receipts([ReceiptState.REJECTED])}
 
     def report(change: Any) -> None:
         # the sync machine's notices (Satellite.set_sync) and stored replies that changed
-        # receipts (rejects: new conflicts); all on this thread
+        # receipts (rejects); all on this thread
+        if change.receipts:
+            # one line per transaction rejected since the last notice (by the hub, or stored
+            # rejected here: an edit too big for the hub), naming what and how to resolve it
+            new = [r for r in sat.receipts([ReceiptState.REJECTED]) if r.uid not in known]
+            known.update(r.uid for r in new)
+            for r in new[:_MOST_LINES]:
+                print(f"outpost: {rejection_line(r)}", file=sys.stderr, flush=True)
+            if len(new) > _MOST_LINES:
+                print(f"outpost: {len(new) - _MOST_LINES} more edits rejected: see "
+                      "`outpost conflicts`", file=sys.stderr, flush=True)
         if not change.status or (change.records and not change.receipts):
             return
         info = client.machine.info
-        st = sat.status()
-        now = (info.online, info.last_error)
-        new = st.conflicts - known[0]
-        known[0] = st.conflicts
-        news = (f"{new} new conflict{'s' if new > 1 else ''} (edits rejected, "
-                f"{st.conflicts} in all): see `outpost conflicts`, then `outpost resolve`"
-                if new > 0 else "")
+        # the hub's rejections are the lines above, not a change of connection state
+        err = "" if info.last_error.startswith(REJECTED_BY_HUB) else info.last_error
+        now = (info.online, err)
         if said and said[-1] == now:
-            if news:  # the same connection, but edits were rejected meanwhile
-                print(f"outpost: {news}", file=sys.stderr, flush=True)
             return
         said.append(now)
-        err = _short(st.last_error)
+        st = sat.status()
+        err = _short(err)
         if st.online:
             print(f"outpost: online with {st.hub}: rev {format_rev(st.rev)}, "
                   f"{st.pending} pending, {st.conflicts} conflicts"
-                  + (f"; {err}" if err else "") + (f"; {news}" if news else ""),
-                  file=sys.stderr, flush=True)
-        elif st.last_error and info.phase != Phase.STOPPED and not asked:
+                  + (f"; {err}" if err else ""), file=sys.stderr, flush=True)
+        elif err and info.phase != Phase.STOPPED and not asked:
             # stopped by the hub: said once, at exit; by the user: nothing to retry
-            print(f"outpost: offline: {err} (retrying; Ctrl-C to stop)"
-                  + (f"; {news}" if news else ""), file=sys.stderr, flush=True)
-        elif news:
-            print(f"outpost: {news}", file=sys.stderr, flush=True)
+            print(f"outpost: offline: {err} (retrying; Ctrl-C to stop)", file=sys.stderr,
+                  flush=True)
 
     unlisten = sat.listen(report)
     try:
@@ -385,6 +383,29 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
     finally:
         unlisten()
     return bool(asked) or client.machine.info.phase != Phase.STOPPED
+
+
+_MOST_LINES = 20
+"""Most rejected transactions continuous sync names one line each per notice."""
+
+
+def rejection_line(r: Receipt) -> str:
+    """One line for a rejected transaction: its records, uid, why, and how to resolve it."""
+    recs = list(dict.fromkeys(f"{a.top} {a.key}" for a in r.acts))
+    what = ", ".join(recs[:3]) + (f" and {len(recs) - 3} more records" if len(recs) > 3
+                                  else "")
+    if r.conflicts:
+        why = "; ".join(
+            (f"{c.top} {c.key}: " if len(recs) > 1 else "") + c.reason
+            + (f" ({', '.join(c.fields)})" if c.fields else "")
+            + (f" by {c.usr}" if c.usr else "") + (f" at {format_rev(c.rev)}" if c.rev else "")
+            for c in r.conflicts[:3]) + (f"; {len(r.conflicts) - 3} more"
+                                         if len(r.conflicts) > 3 else "")
+    else:
+        why = r.err or "rejected"
+    return (f"rejected {what} (uid {r.uid}): {_short(why, 300)}; to resolve: "
+            f"`outpost resolve {r.uid} --keep mine|theirs` (`outpost conflicts` shows base, "
+            "mine and theirs)")
 
 
 def _short(text: str, most: int = 400) -> str:
@@ -424,13 +445,25 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _typed(text: str, what: str, fix: str) -> str:
+    """A key or uid as the user typed it, without the spaces and invisible characters around
+    it (:func:`core.ids.clean_key`, as a CSV's keys: " k1" and "k1\u200b" are k1)."""
+    key = clean_key(text)
+    if not key:
+        raise ConfigError(f"the {what} {text!r} is empty once the spaces and invisible "
+                          f"characters around it are left out: {fix}")
+    return key
+
+
 def _cmd_show(args: argparse.Namespace) -> int:
+    key = None if args.key is None else _typed(args.key, "key", "give a key, or none")
+
     def read(sat: Satellite) -> list[RecordView]:
-        if not args.key:
+        if key is None:
             return sat.records(args.topic)
-        rv = sat.record(args.topic, args.key)
+        rv = sat.record(args.topic, key)
         if rv is None or rv.fields is None:
-            raise ValidationError(f"no record {args.topic} {args.key}: see "
+            raise ValidationError(f"no record {args.topic} {key}: see "
                                   f"`outpost show {args.topic}` for the keys")
         return [rv]
 
@@ -438,18 +471,20 @@ def _cmd_show(args: argparse.Namespace) -> int:
     rows = [{"key": v.key, "state": "conflict" if v.conflict else
              "pending" if v.pending else "confirmed", "fields": dict(v.fields or {})}
             for v in views]
-    _out(args, rows if not args.key else rows[0],
+    _out(args, rows if key is None else rows[0],
          "\n".join(f"{r['key']}\t{r['state']}\t{json.dumps(r['fields'])}" for r in rows))
     return 0
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
+    key = _typed(args.key, "key", "give a key")
+
     def read(sat: Satellite) -> list[Any]:
-        hist = sat.history(args.topic, args.key)
-        if not hist and sat.record(args.topic, args.key) is None:
+        hist = sat.history(args.topic, key)
+        if not hist and sat.record(args.topic, key) is None:
             # as `show`: a key never seen is an error, not an empty history (a record made
             # offline and not synced yet has none either, but it exists)
-            raise ValidationError(f"no record {args.topic} {args.key}: see "
+            raise ValidationError(f"no record {args.topic} {key}: see "
                                   f"`outpost show {args.topic}` for the keys")
         return hist
 
@@ -502,13 +537,14 @@ def _shown(value: Any) -> str:
 
 
 def _cmd_resolve(args: argparse.Namespace) -> int:
+    uid = _typed(args.uid, "uid", "give the uid `outpost conflicts` shows")
     sat = _open(args)
     try:
-        new = sat.resolve(args.uid, Keep(args.keep))
+        new = sat.resolve(uid, Keep(args.keep))
     finally:
         sat.close()
-    _out(args, {"uid": args.uid, "resolved_by": new or "theirs"},
-         f"resolved {args.uid}" + (f" by {new}" if new else " (kept theirs)"))
+    _out(args, {"uid": uid, "resolved_by": new or "theirs"},
+         f"resolved {uid}" + (f" by {new}" if new else " (kept theirs)"))
     return 0
 
 
@@ -752,23 +788,6 @@ def _csv_row(model: Any, fields: list[Any], key_at: int, row: list[str],
             continue
         arg[f.name] = _value(f, text)
     return key, arg, base
-
-
-def _invisible(c: str) -> bool:
-    """A character that shows as nothing: a space of any kind, a control or a format
-    character (zero-width space U+200B, byte-order mark U+FEFF, ...)."""
-    return c.isspace() or unicodedata.category(c) in ("Cc", "Cf", "Zs", "Zl", "Zp")
-
-
-def clean_key(text: str) -> str:
-    """A key given by the user (a CSV cell, ``outpost pub``'s KEY) without the spaces and
-    invisible characters around it: a spreadsheet's stray ones made a look-alike new record."""
-    i, j = 0, len(text)
-    while i < j and _invisible(text[i]):
-        i += 1
-    while j > i and _invisible(text[j - 1]):
-        j -= 1
-    return text[i:j]
 
 
 def _row_rev(text: str) -> Rev | None:

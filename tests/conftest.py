@@ -79,6 +79,15 @@ def fresh_pg_db(pg_url: str) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(params=["sqlite", "pg"])
+def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty SQLite file URL or a fresh PostgreSQL database URL (each test runs with both)."""
+    if request.param == "pg":
+        url: str = request.getfixturevalue("fresh_pg_db")
+        return url
+    return f"sqlite:///{tmp_path / 'ledger.db'}"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Leave ``slow`` tests out of a plain run (``make test``, CI); ``make soak`` (``-m slow`` or
     ``OUTPOST_SOAK=1``) selects them. Deselected, never skipped."""

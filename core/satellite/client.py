@@ -83,6 +83,15 @@ def hub_error(url: str, exc: BaseException) -> HubError:
                     "`outpost-hub serve` runs there; the satellite keeps working offline")
 
 
+def hub_close_code(exc: ConnectionClosed) -> int:
+    """The close code the hub sent first (0: it sent none, or this side closed first: a
+    1009 this side sent for a reply too big for it is echoed by the hub, and is not the
+    hub's)."""
+    if exc.rcvd is None or exc.rcvd_then_sent is False:
+        return 0
+    return exc.rcvd.code
+
+
 async def _open(url: str, token: str, timeout: float) -> ClientConnection:
     try:
         return await connect(url, additional_headers=_headers(token), open_timeout=timeout,
@@ -294,7 +303,7 @@ class SyncClient:
                         # safety net: a connect attempt that ended without a word (should not
                         # happen) must not leave the machine CONNECTING forever
                         log.warning("connect attempt to %s never reported; retrying", self.url)
-                        self._feed("closed", f"the connect attempt to {self.url} was lost")
+                        self._feed("closed", (f"the connect attempt to {self.url} was lost", 0))
                         continue
                     m.tick(self.clock())
                     continue
@@ -337,7 +346,8 @@ class SyncClient:
                 m.connected(now)
             elif kind == "closed":
                 self._ws = None
-                m.disconnected(now, arg)
+                reason, code = arg
+                m.disconnected(now, reason, code)
             elif kind == "kick":
                 m.local_change(now)
             elif kind == "applied":
@@ -447,16 +457,16 @@ class SyncClient:
         try:
             ws = await _open(self.url, self.token, self.open_timeout)
         except HubError as exc:
-            self._inbox.put_nowait(("closed", str(exc)))
+            self._inbox.put_nowait(("closed", (str(exc), 0)))
             return
         except Exception as exc:
             # whatever else a broken handshake raises must still end this attempt: a task that
             # dies silently would leave the machine CONNECTING forever
             log.warning("connecting to %s failed: %s: %s", self.url, type(exc).__name__, exc)
-            self._inbox.put_nowait(("closed", str(hub_error(self.url, exc))))
+            self._inbox.put_nowait(("closed", (str(hub_error(self.url, exc)), 0)))
             return
         self._inbox.put_nowait(("opened", ws))
-        reason = ""
+        reason, code = "", 0
         try:
             async for text in ws:
                 if len(text) >= BIG_FRAME:
@@ -466,7 +476,7 @@ class SyncClient:
                 else:
                     self._inbox.put_nowait(("frame", text))
         except ConnectionClosed as exc:
-            reason = str(hub_error(self.url, exc))
+            reason, code = str(hub_error(self.url, exc)), hub_close_code(exc)
         except asyncio.CancelledError:
             # stopped before the loop took this connection over (its "opened" still queued):
             # nobody else will close it, so do not leave the socket open behind
@@ -479,7 +489,7 @@ class SyncClient:
             reason = ""
         else:
             reason = reason or f"the connection to {self.url} closed"
-        self._inbox.put_nowait(("closed", reason))
+        self._inbox.put_nowait(("closed", (reason, code)))
 
     def _spawn(self, coro: Any) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)

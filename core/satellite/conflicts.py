@@ -21,10 +21,11 @@ WHOLE = ""
 other side) or of a transaction rejected for another reason (its error)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FieldConflict:
     """One conflicting field (or a whole record: ``field`` is :data:`WHOLE`) of a rejected
-    transaction.
+    transaction (the desktop's conflicts view adds its label and choice to it:
+    ``desktop.models.conflicts.ConflictRow``).
 
     ``base``: the value when the edit was made (the replica at the transaction's base);
     ``mine``: the edit's value; ``theirs``: the value now in the ledger. For a whole record

@@ -117,16 +117,22 @@ MAX_TRANS_BYTES = 768 * 1024
 #: the least ``max_bytes`` falls to after closes with 1009 (message too big) from a hub that
 #: does not serve its limit in ``evt.stat`` (halved on each: a daql or an older Outpost hub)
 MIN_SAT_BYTES = 16 * 1024
+#: the close code of a peer that received a message too big for it (RFC 6455)
+CLOSE_TOO_BIG = 1009
 #: bytes of an ``evt.sat`` frame beside its transactions' JSON kept free under the hub's limit
 _SAT_HEAD = 1024
+#: how ``SyncInfo.last_error`` starts after a reply that rejected edits (they are named in it)
+REJECTED_BY_HUB = "rejected by the hub: "
 #: most events of ``evt.sat`` replies stored in one write when several wait (see ``_pump``)
 MERGE_EVENTS = 10_000
 
 __all__ = [
+    "CLOSE_TOO_BIG",
     "MAX_INCOMING",
     "MAX_TRANS_BYTES",
     "MERGE_EVENTS",
     "MIN_SAT_BYTES",
+    "REJECTED_BY_HUB",
     "SAT_BYTES",
     "Apply",
     "Backoff",
@@ -430,6 +436,11 @@ class SyncMachine:
         """(hub's revision, replica's) when the last handshake found the hub behind the
         replica (nothing was sent; retried later); ``None`` once a handshake passed."""
         self._hub_max = 0       # the hub's largest frame (its evt.stat's max_message; 0: unknown)
+        # (uid, encoded bytes) of the last evt.sat sent when it carried one transaction
+        self._sat_one: tuple[str, int] | None = None
+        # a 1009 close came with several evt.sat in flight: one at a time from now on, so
+        # that a request of one transaction that is closed on is known to be the culprit
+        self._one_sat = False
 
     # -- outputs -------------------------------------------------------------------------------
 
@@ -530,12 +541,12 @@ class SyncMachine:
         self._set(phase=Phase.HANDSHAKE)
         self._request("evt.stat", None, "stat", now)
 
-    def disconnected(self, now: float, reason: str = "") -> None:
-        """The connection closed or could not be opened: retry after a backoff."""
+    def disconnected(self, now: float, reason: str = "", code: int = 0) -> None:
+        """The connection closed or could not be opened: retry after a backoff. ``code``:
+        the close code the hub sent first (0: none, or this side closed first)."""
         was_online = self.info.online
-        if "received 1009" in reason and not self._hub_max and self._sat_out:
-            # an evt.sat too big for a hub that does not say its limit: send less per request
-            self.max_bytes = max(MIN_SAT_BYTES, self.max_bytes // 2)
+        if code == CLOSE_TOO_BIG and self._sat_out:
+            self._closed_too_big()
         self._reset_conn()
         self._dropping = False
         if self.info.phase == Phase.STOPPED:
@@ -735,6 +746,7 @@ class SyncMachine:
         if res.more:
             self._set(progress=(self._done_evs, 0), hub_rev=hub_rev)
             # pipelined: ask for the next batch before storing this one
+            self._sat_one = None  # no transactions in it
             self._request("evt.sat", enc_sat(SatReq(res.rev, (), self._tops(), self.lim,
                                                     audits=True, cont=True)), "sat", now)
             self._sat_out += 1
@@ -764,7 +776,7 @@ class SyncMachine:
     @staticmethod
     def _rejected_text(res: SatRes) -> str:
         errs = [f"{r.uid}: {r.err}" for r in res.rejects]
-        return f"rejected by the hub: {'; '.join(errs)}" if errs else ""
+        return f"{REJECTED_BY_HUB}{'; '.join(errs)}" if errs else ""
 
     def _on_push(self, body: Any, now: float, pre: SatRes | Update | None = None) -> None:
         if self.info.phase not in (Phase.CATCHUP, Phase.LIVE):
@@ -821,13 +833,35 @@ class SyncMachine:
             self._applying = item
             self._out.append(Apply(item))
 
+    def _closed_too_big(self) -> None:
+        """The hub closed the connection with 1009 (message too big) while ``evt.sat`` was
+        in flight: the request was bigger than the hub takes."""
+        one = self._sat_one if self._sat_out == 1 else None
+        if one is not None:
+            # a request of this one transaction: it would be closed on every time, for ever
+            # (halving the batch cannot help). Rejected like an edit over a limit the hub
+            # serves: shown to the user among the conflicts, with the size and the fix
+            uid, size = one
+            self._store(SatRes(ZERO_REV, (), (), (Reject(uid, (
+                f"this edit is {size:,} bytes encoded, too big for this hub's message limit "
+                "(the hub closed the connection with 1009, message too big, on the request "
+                "that carried it alone): it was not sent; make it smaller (split it into "
+                "several edits), or ask the hub operator to raise the hub's message limit "
+                "and make it again")),)))
+            return
+        if not self._hub_max:
+            # a hub that does not say its limit: send less per request
+            self.max_bytes = max(MIN_SAT_BYTES, self.max_bytes // 2)
+        if self._sat_out > 1:
+            self._one_sat = True
+
     def _send_unsent(self, now: float) -> None:
         """When live and idle (or pipelining, see the module docstring): send pending
         transactions not yet sent on this connection (one waiting for an earlier one's ack
         becomes sendable once that ack is stored)."""
         if self.info.phase != Phase.LIVE or self._read_only:
             return
-        most = self.pipeline if self._cont else 1
+        most = self.pipeline if self._cont and not self._one_sat else 1
         while self._sat_out < most:
             if not any(t.uid not in self._sent for t in self.store.outbox()):
                 return
@@ -907,6 +941,7 @@ class SyncMachine:
         if only_new and not trans:
             return
         self._sent.update(t.uid for t in trans)
+        self._sat_one = (trans[0].uid, len(parts[0])) if len(trans) == 1 else None
         # each transaction serialized once: the body is spliced from their JSON texts
         body = head_text[:-1] + b',"trans":[' + b",".join(parts) + b"]}"
         self._request("evt.sat", body, "sat", now)

@@ -6,16 +6,14 @@ model builds the ``{"top key": {"field": Keep}}`` mapping :meth:`SatelliteAPI.re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
-from core.model import Cmd
-from core.revision import Rev
 from core.satellite.api import Change, Keep, Receipt, ReceiptState, SatelliteAPI
-from core.satellite.conflicts import WHOLE, conflict_fields
+from core.satellite.conflicts import WHOLE, FieldConflict, conflict_fields
 from desktop.format import display_value, readable_rev
 from desktop.models.records import ref_label
 
@@ -29,22 +27,16 @@ _THEIRS_BG = QColor("#eaf7e3")
 
 
 @dataclass(slots=True)
-class ConflictRow:
-    """One conflicting field (or a whole record) of a rejected transaction."""
+class ConflictRow(FieldConflict):
+    """One conflicting field (or a whole record) of a rejected transaction, as
+    :func:`conflict_fields` gives it, with the record's label and the "keep mine" choice."""
 
-    uid: str
-    top: str
-    key: str
-    field: str
-    label: str
-    base: Any
-    mine: Any
-    theirs: Any
-    usr: str
-    rev: Rev
-    reason: str
-    cmd: Cmd
+    label: str = ""
     keep_mine: bool = True
+
+    @classmethod
+    def of(cls, c: FieldConflict, label: str) -> ConflictRow:
+        return cls(*(getattr(c, f.name) for f in fields(FieldConflict)), label=label)
 
     @property
     def sig(self) -> str:
@@ -205,8 +197,7 @@ class ConflictsModel(QAbstractTableModel):
             label = labels.get((c.top, c.key))
             if label is None:
                 label = labels[c.top, c.key] = self._label(c.top, c.key) if c.top else ""
-            out.append(ConflictRow(c.uid, c.top, c.key, c.field, label, c.base, c.mine,
-                                   c.theirs, c.usr, c.rev, c.reason, c.cmd))
+            out.append(ConflictRow.of(c, label))
         return out
 
     def _label(self, top: str, key: str) -> str:

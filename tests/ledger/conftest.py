@@ -45,13 +45,6 @@ def ledger(request: pytest.FixtureRequest, project: Project,
     led.close()
 
 
-@pytest.fixture(params=["sqlite", "pg"])
-def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty SQLite file URL or a fresh PostgreSQL database URL."""
-    if request.param == "pg":
-        url: str = request.getfixturevalue("fresh_pg_db")
-        return url
-    return f"sqlite:///{tmp_path / 'ledger.db'}"
 
 
 @pytest.fixture

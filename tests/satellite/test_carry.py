@@ -6,12 +6,14 @@ exactly once, conflicts visible, OLD unchanged. Real SQLite data directories, re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
 import random
 import sys
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,7 @@ from core.errors import ValidationError
 from core.ledger.memory import MemLedger
 from core.ledger.sql import SqlLedger
 from core.model import Action, Cmd
-from core.satellite.carry import plan_carry
+from core.satellite.carry import CarryPlan, plan_carry
 from core.satellite.client import Backoff, SyncClient
 from core.satellite.satellite import Satellite
 from core.schema import Project, parse_project
@@ -65,6 +67,62 @@ async def pub(data: Path, key: str, cmd: str, *fields: str) -> str:
 
 def uid_counts(led: SqlLedger) -> Counter[str]:
     return Counter(a.uid for a in led.audits(0, led.rev()) if a.uid)
+
+
+async def lost_by_restore(tmp_path: Path, project: Project, old: Path,
+                          *edits: tuple[str, ...]) -> list[str]:
+    """``old`` makes s1 (name=A) on a hub over ``hub1.db``, which is backed up to
+    ``b.ledger``; then ``edits`` (``pub``'s KEY CMD FIELD=VALUE...) are accepted by that hub
+    after the backup: a restore of it loses them. Their uids."""
+    from core.ledger import ops
+
+    led1 = SqlLedger(f"sqlite:///{tmp_path / 'hub1.db'}", project)
+    try:
+        async with Hub(led1, port=0) as hub1:
+            assert (await cli(old, "connect", hub1.url))[0] == 0
+            await pub(old, "s1", "new", "name=A")
+            assert (await cli(old, "sync", "--once"))[0] == 0
+            ops.backup(led1, tmp_path / "b.ledger")
+            uids = [await pub(old, *e) for e in edits]
+            assert (await cli(old, "sync", "--once"))[0] == 0
+    finally:
+        led1.close()
+    return uids
+
+
+@contextlib.asynccontextmanager
+async def restored(tmp_path: Path, project: Project, new: Path) -> AsyncIterator[SqlLedger]:
+    """``b.ledger`` (:func:`lost_by_restore`) restored into ``hub2.db`` and served; ``new``
+    connected to that hub and synced."""
+    from core.ledger import ops
+
+    led2 = ops.restore(tmp_path / "b.ledger", f"sqlite:///{tmp_path / 'hub2.db'}", project)
+    try:
+        async with Hub(led2, port=0) as hub2:
+            assert (await cli(new, "connect", hub2.url))[0] == 0
+            assert (await cli(new, "sync", "--once"))[0] == 0
+            yield led2
+    finally:
+        led2.close()
+
+
+async def plan_on_another_ledger(tmp_path: Path, project: Project, url: str,
+                                 *theirs: Action) -> tuple[Satellite, CarryPlan]:
+    """A satellite ``w`` publishes ``theirs`` (one transaction each) on the hub at ``url``
+    (not the one of ``tmp_path/old``); ``new`` syncs with that hub. ``new`` (open) and the
+    plan of carrying ``old`` into it."""
+    w = Satellite(tmp_path / "w", project)
+    for a in theirs:
+        w.pub([a])
+    await SyncClient(w, url, rnd=random.Random(0)).sync_once(10)
+    w.close()
+    new = Satellite(tmp_path / "new", project)
+    await SyncClient(new, url, rnd=random.Random(0)).sync_once(10)
+    ro = Satellite(tmp_path / "old", read_only=True)
+    try:
+        return new, plan_carry(ro, new)
+    finally:
+        ro.close()
 
 
 async def test_carry_after_the_hub_was_restored_from_an_older_backup(
@@ -286,24 +344,11 @@ async def test_carry_refuses_its_own_directory(tmp_path: Path, project: Project)
 
 async def test_accepted_edits_a_restore_lost_are_carried_on_request(
         tmp_path: Path, project: Project) -> None:
-    from core.ledger import ops
-
     old, new = tmp_path / "old", tmp_path / "new"
-    led1 = SqlLedger(f"sqlite:///{tmp_path / 'hub1.db'}", project)
-    async with Hub(led1, port=0) as hub1:
-        assert (await cli(old, "connect", hub1.url))[0] == 0
-        await pub(old, "s1", "new", "name=A")
-        assert (await cli(old, "sync", "--once"))[0] == 0
-        ops.backup(led1, tmp_path / "b.ledger")
-        lost_new = await pub(old, "s2", "new", "name=B")
-        lost_mod = await pub(old, "s1", "mod", "lat=2.5")
-        assert (await cli(old, "sync", "--once"))[0] == 0
-    led1.close()
+    lost_new, lost_mod = await lost_by_restore(tmp_path, project, old, ("s2", "new", "name=B"),
+                                               ("s1", "mod", "lat=2.5"))
     pending = await pub(old, "s3", "new", "name=C")
-    led2 = ops.restore(tmp_path / "b.ledger", f"sqlite:///{tmp_path / 'hub2.db'}", project)
-    async with Hub(led2, port=0) as hub2:
-        assert (await cli(new, "connect", hub2.url))[0] == 0
-        assert (await cli(new, "sync", "--once"))[0] == 0
+    async with restored(tmp_path, project, new) as led2:
         before = hashes(old)
         rc, out, err = await cli(new, "carry", str(old))
         assert rc == 0 and json.loads(out)["uids"] == [pending], err
@@ -319,7 +364,6 @@ async def test_accepted_edits_a_restore_lost_are_carried_on_request(
         assert led2.state(SITE, "s1")["lat"] == 2.5  # type: ignore[index]
         assert led2.state(SITE, "s2") is not None and led2.state(SITE, "s3") is not None
         unchanged(before, old)
-    led2.close()
 
 
 async def test_another_ledger_edits_are_compared_with_the_hubs_records(
@@ -335,15 +379,8 @@ async def test_another_ledger_edits_are_compared_with_the_hubs_records(
         lat = old.pub([Action(SITE, "s1", Cmd.MOD, {"lat": 2.0})])
         name = old.pub([Action(SITE, "s1", Cmd.MOD, {"name": "X"})])
         old.close()
-        w = Satellite(tmp_path / "w", project)
-        w.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A", "lat": 5.0})])
-        await SyncClient(w, b.url, rnd=random.Random(0)).sync_once(10)
-        w.close()
-        new = Satellite(tmp_path / "new", project)
-        await SyncClient(new, b.url, rnd=random.Random(0)).sync_once(10)
-        ro = Satellite(tmp_path / "old", read_only=True)
-        plan = plan_carry(ro, new)
-        ro.close()
+        new, plan = await plan_on_another_ledger(
+            tmp_path, project, b.url, Action(SITE, "s1", Cmd.NEW, {"name": "A", "lat": 5.0}))
         assert [(i.trans.uid, i.kind, i.kept_base, i.trans.base) for i in plan.items] == [
             (lat, "conflict", False, new.rev()), (name, "pending", False, new.rev())]
         c = plan.items[0].conflicts
@@ -391,25 +428,12 @@ async def test_lost_accepted_edits_then_pending_edits_of_the_same_records_do_not
     back, so it is not a conflict (it was: "deleted" for a mod of a record the lost edit
     made, "field changed" for a mod of a field the lost edit set), and the hub ends with the
     newer values."""
-    from core.ledger import ops
-
     old, new = tmp_path / "old", tmp_path / "new"
-    led1 = SqlLedger(f"sqlite:///{tmp_path / 'hub1.db'}", project)
-    async with Hub(led1, port=0) as hub1:
-        assert (await cli(old, "connect", hub1.url))[0] == 0
-        await pub(old, "s1", "new", "name=A")
-        assert (await cli(old, "sync", "--once"))[0] == 0
-        ops.backup(led1, tmp_path / "b.ledger")
-        lost_new = await pub(old, "s2", "new", "name=B")
-        lost_mod = await pub(old, "s1", "mod", "lat=2.5")
-        assert (await cli(old, "sync", "--once"))[0] == 0
-    led1.close()
+    lost_new, lost_mod = await lost_by_restore(tmp_path, project, old, ("s2", "new", "name=B"),
+                                               ("s1", "mod", "lat=2.5"))
     p1 = await pub(old, "s2", "mod", "name=B2")
     p2 = await pub(old, "s1", "mod", "lat=3.5")
-    led2 = ops.restore(tmp_path / "b.ledger", f"sqlite:///{tmp_path / 'hub2.db'}", project)
-    async with Hub(led2, port=0) as hub2:
-        assert (await cli(new, "connect", hub2.url))[0] == 0
-        assert (await cli(new, "sync", "--once"))[0] == 0
+    async with restored(tmp_path, project, new) as led2:
         rc, out, err = await cli(new, "carry", str(old), "--accepted")
         res = json.loads(out)
         assert rc == 0 and res["uids"] == [lost_new, lost_mod, p1, p2], err
@@ -420,7 +444,6 @@ async def test_lost_accepted_edits_then_pending_edits_of_the_same_records_do_not
         assert [counts[u] for u in (lost_new, lost_mod, p1, p2)] == [1, 1, 1, 1]
         assert led2.state(SITE, "s1")["lat"] == 3.5  # type: ignore[index]
         assert led2.state(SITE, "s2")["name"] == "B2"  # type: ignore[index]
-    led2.close()
 
 
 async def test_keep_mine_on_a_carried_mod_of_a_deleted_record_recreates_it_as_seen(
@@ -429,23 +452,11 @@ async def test_keep_mine_on_a_carried_mod_of_a_deleted_record_recreates_it_as_se
     whose action is a new of the record as the user saw it with the mod's fields: "keep mine"
     recreates the whole record (it recreated only the mod's fields: lat and notes were
     lost)."""
-    from core.ledger import ops
-
     old, new = tmp_path / "old", tmp_path / "new"
-    led1 = SqlLedger(f"sqlite:///{tmp_path / 'hub1.db'}", project)
-    async with Hub(led1, port=0) as hub1:
-        assert (await cli(old, "connect", hub1.url))[0] == 0
-        await pub(old, "s1", "new", "name=A")
-        assert (await cli(old, "sync", "--once"))[0] == 0
-        ops.backup(led1, tmp_path / "b.ledger")
-        await pub(old, "s3", "new", "name=C", "lat=7.5", "notes=important")
-        assert (await cli(old, "sync", "--once"))[0] == 0
-    led1.close()
+    await lost_by_restore(tmp_path, project, old,
+                          ("s3", "new", "name=C", "lat=7.5", "notes=important"))
     p = await pub(old, "s3", "mod", "name=C2")
-    led2 = ops.restore(tmp_path / "b.ledger", f"sqlite:///{tmp_path / 'hub2.db'}", project)
-    async with Hub(led2, port=0) as hub2:
-        assert (await cli(new, "connect", hub2.url))[0] == 0
-        assert (await cli(new, "sync", "--once"))[0] == 0
+    async with restored(tmp_path, project, new) as led2:
         rc, out, err = await cli(new, "carry", str(old))
         assert rc == 0 and json.loads(out)["conflict_uids"] == [p], err
         rc, out, err = await cli(new, "resolve", p, "--keep", "mine")
@@ -453,7 +464,6 @@ async def test_keep_mine_on_a_carried_mod_of_a_deleted_record_recreates_it_as_se
         assert (await cli(new, "sync", "--once"))[0] == 0
         assert led2.state(SITE, "s3") == {
             "name": "C2", "region": None, "lat": 7.5, "lon": None, "notes": "important"}
-    led2.close()
 
 
 async def test_carried_edits_of_one_record_are_compared_after_the_earlier_ones(
@@ -473,16 +483,9 @@ async def test_carried_edits_of_one_record_are_compared_after_the_earlier_ones(
         u = [old.pub([Action(SITE, k, Cmd.MOD, {"lat": v})])
              for k, v in (("s1", 2.0), ("s1", 3.0), ("s2", 2.0), ("s2", 3.0), ("s3", 4.0))]
         old.close()
-        w = Satellite(tmp_path / "w", project)
-        w.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A", "lat": 1.0})])
-        w.pub([Action(SITE, "s2", Cmd.NEW, {"name": "B", "lat": 5.0})])
-        await SyncClient(w, b.url, rnd=random.Random(0)).sync_once(10)
-        w.close()
-        new = Satellite(tmp_path / "new", project)
-        await SyncClient(new, b.url, rnd=random.Random(0)).sync_once(10)
-        ro = Satellite(tmp_path / "old", read_only=True)
-        plan = plan_carry(ro, new)
-        ro.close()
+        new, plan = await plan_on_another_ledger(
+            tmp_path, project, b.url, Action(SITE, "s1", Cmd.NEW, {"name": "A", "lat": 1.0}),
+            Action(SITE, "s2", Cmd.NEW, {"name": "B", "lat": 5.0}))
         assert [(i.trans.uid, i.kind) for i in plan.items] == [
             (u[0], "pending"), (u[1], "pending"), (u[2], "conflict"), (u[3], "conflict"),
             (u[4], "conflict")]

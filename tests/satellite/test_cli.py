@@ -21,12 +21,6 @@ from hubserver.server import Hub
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-async def hub(project: Project) -> AsyncIterator[Hub]:
-    async with Hub(MemLedger(project), port=0) as h:
-        yield h
-
-
 async def cli(data: Path, *args: str, json_out: bool = True) -> tuple[int, str, str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     argv = [sys.executable, "-m", "desktop.headless", args[0], "--data", str(data),

@@ -5,22 +5,13 @@ from __future__ import annotations
 
 import json
 import tracemalloc
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from core.ledger import MemLedger
-from core.schema import Project
 from desktop.headless import main
 from hubserver.server import Hub
 from tests.satellite.test_cli import cli
-
-
-@pytest.fixture
-async def hub(project: Project) -> AsyncIterator[Hub]:
-    async with Hub(MemLedger(project), port=0) as h:
-        yield h
 
 
 async def test_import_holds_one_batch_of_rows_not_the_file(

@@ -10,24 +10,14 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
-from core.ledger.memory import MemLedger
 from core.model import Action, Cmd
 from core.schema import Project
 from hubserver.server import Hub
 from tests.satellite.test_cli import ROOT, cli
 
 SITE = "field.site"
-
-
-@pytest.fixture
-async def hub(project: Project) -> AsyncIterator[Hub]:
-    async with Hub(MemLedger(project), port=0) as h:
-        yield h
 
 
 async def _python(code: str, *args: str) -> tuple[int, str, str]:
@@ -196,9 +186,10 @@ async def _line_with(stream: asyncio.StreamReader, text: str, seen: list[str]) -
 
 
 async def test_continuous_sync_says_when_edits_are_rejected(tmp_path: Path, hub: Hub) -> None:
-    """`outpost sync` without --once prints the hub's rejection (last_error) and how many
-    new conflicts it made (it printed "online with ..." lines that looked the same and never
-    said an edit was refused); no line twice."""
+    """`outpost sync` without --once prints one line per rejected transaction: its record,
+    uid, reason and how to resolve it (it printed "online with ..." lines that looked the
+    same and never said an edit was refused; then two lines per rejection: the hub's error
+    on an "online with" line and "1 new conflict"); no line twice."""
     _, b = await _collide(tmp_path, hub)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "desktop.headless", "sync", "--data", str(b), cwd=ROOT,
@@ -207,15 +198,19 @@ async def test_continuous_sync_says_when_edits_are_rejected(tmp_path: Path, hub:
     try:
         assert proc.stderr is not None
         seen: list[str] = []
-        line = await _line_with(proc.stderr, "new conflict", seen)
-        assert "1 new conflict " in line and "outpost conflicts" in line, seen
-        assert any("rejected by the hub: " in ln and "field changed" in ln for ln in seen), seen
+        line = await _line_with(proc.stderr, "rejected", seen)
     finally:
         proc.send_signal(signal.SIGTERM)
         _, rest = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0
     lines = seen + rest.decode().splitlines(keepends=True)
     assert len(lines) == len(set(lines)), lines  # no line twice
-    assert proc.returncode == 0
+    _, out, _ = await cli(b, "conflicts")
+    [row] = json.loads(out)
+    uid = row["uid"]
+    assert [ln for ln in lines if uid in ln or "rejected" in ln or "conflict " in ln] == [line]
+    assert line.startswith(f"outpost: rejected {SITE} s1 (uid {uid}): field changed (name) by ")
+    assert f"`outpost resolve {uid} --keep mine|theirs`" in line and "outpost conflicts" in line
 
 
 async def test_conflicts_shows_base_mine_and_theirs(tmp_path: Path, hub: Hub) -> None:
@@ -284,3 +279,31 @@ async def test_invisible_characters_around_keys_are_left_out(tmp_path: Path,
         "k1": "Changed", "k2": "Two", "k3": "Three"}
     rc, _, err = await cli(a, "pub", SITE, "\u200b", "new", "name=X")
     assert rc == 1 and "is empty once the spaces and invisible characters" in err
+
+
+async def test_every_typed_key_loses_the_invisible_characters_around_it(
+        tmp_path: Path, hub: Hub) -> None:
+    """Not only `pub` and a CSV's keys: `show` and `history`'s KEY, a ref field's value and
+    `resolve`'s UID go through the same function (core.ids.clean_key), so a pasted
+    "\\u200bk1" finds k1 instead of "no record" (or a dangling ref)."""
+    _, b = await _collide(tmp_path, hub)
+    assert (await cli(b, "sync", "--once"))[0] == 0
+    rc, out, err = await cli(b, "show", SITE, "\u200bs1\ufeff")
+    assert rc == 0 and json.loads(out)["key"] == "s1", err
+    rc, out, err = await cli(b, "history", SITE, "\u00a0s1 ")
+    assert rc == 0 and len(json.loads(out)) == 2, err
+    rc, out, err = await cli(b, "pub", "field.obs", "o1", "new", "species=Owl",
+                             "site=\u200bs1\u2060")
+    assert rc == 0, err
+    rc, out, _ = await cli(b, "show", "field.obs", "o1")
+    assert json.loads(out)["fields"]["site"] == "s1"
+    rc, out, _ = await cli(b, "conflicts")
+    [row] = json.loads(out)
+    rc, out, err = await cli(b, "resolve", f"\ufeff{row['uid']}\u200b ", "--keep", "theirs")
+    assert rc == 0 and json.loads(out)["uid"] == row["uid"], err
+    rc, out, _ = await cli(b, "conflicts")
+    assert json.loads(out) == []
+    for args in (("show", SITE, "\u200b"), ("history", SITE, " "),
+                 ("resolve", "\u2060", "--keep", "mine")):
+        rc, _, err = await cli(b, *args)
+        assert rc == 1 and "is empty once the spaces and invisible characters" in err, args

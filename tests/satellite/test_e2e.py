@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,12 +19,6 @@ from core.schema import Project, parse_project
 from hubserver.server import Hub
 
 SITE = "field.site"
-
-
-@pytest.fixture
-async def hub(project: Project) -> AsyncIterator[Hub]:
-    async with Hub(MemLedger(project), port=0) as h:
-        yield h
 
 
 async def sync(sat: Satellite, hub: Hub) -> None:

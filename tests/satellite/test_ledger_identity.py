@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 from core.ledger import ops
@@ -29,6 +30,28 @@ def kept(tree: dict[str, bytes]) -> dict[str, bytes]:
     status.json (the holder's connection status, rewritten by every run)."""
     return {k: v for k, v in tree.items()
             if not k.endswith(("-wal", "-shm")) and k != "status.json"}
+
+
+async def refused_and_kept(d: Path, url: str, connect_says: Sequence[str],
+                           sync_says: Sequence[str]) -> DataDir:
+    """The replica in ``d`` refuses the hub at ``url``: `outpost connect URL` fails with an
+    error holding ``connect_says``, and `outpost sync --once` with ``url`` written into
+    config.json anyway (another hub now answers at the replica's URL) stops at the handshake
+    with one holding ``sync_says``: nothing sent, nothing of ``d`` changed. ``d``'s DataDir
+    (its config.json names ``url``)."""
+    before = kept(_tree(d))
+    rc, out, err = await cli(d, "connect", url)
+    assert rc == 1 and out == "", err
+    assert all(s in err for s in connect_says), err
+    assert kept(_tree(d)) == before
+    dd = DataDir(d)
+    dd.save_config(dd.load_config().with_hub(url, None))
+    before = kept(_tree(d))
+    rc, out, err = await cli(d, "sync", "--once", "--timeout", "300")
+    assert rc == 1, err
+    assert all(s in err for s in sync_says), err
+    assert kept(_tree(d)) == before
+    return dd
 
 
 def stored_id(d: Path) -> str:
@@ -62,23 +85,9 @@ async def test_a_replica_is_never_synced_against_another_ledger_ahead_of_it(
         assert two.rev() > one.rev()
         assert (await cli(a, "pub", SITE, "s2", "new", "name=Held"))[0] == 0  # pending
         async with Hub(two, port=0) as hub2:
-            before = kept(_tree(a))
-            # outpost connect: refused, naming both ledgers and the fix
-            rc, out, err = await cli(a, "connect", hub2.url)
-            assert rc == 1 and out == "", err
-            assert "came from another ledger" in err and "new --data DIR" in err
-            assert one.ledger_id in err and two.ledger_id in err
-            assert kept(_tree(a)) == before
-            # sync with it anyway (another hub now answers at the replica's URL): refused at
-            # the handshake, nothing sent, nothing written to the replica
-            dd = DataDir(a)
-            dd.save_config(dd.load_config().with_hub(hub2.url, None))
-            before = kept(_tree(a))
-            rc, out, err = await cli(a, "sync", "--once", "--timeout", "300")
-            assert rc == 1, err
-            assert "came from another ledger" in err and "new --data DIR" in err, err
-            assert one.ledger_id in err and two.ledger_id in err
-            assert kept(_tree(a)) == before
+            # connect and sync refused, naming both ledgers and the fix
+            says = ("came from another ledger", "new --data DIR", one.ledger_id, two.ledger_id)
+            dd = await refused_and_kept(a, hub2.url, says, says)
             assert two.keys(SITE) == ["o1", "o2", "o3"]  # the pending edit never went out
             rev_two = two.rev()
         assert two.rev() == rev_two

@@ -91,13 +91,18 @@ def sat_reply(tok: str, res: SatRes) -> str:
     return format_reply("evt.sat", tok, enc_sat_res(res))
 
 
-def connect(m: SyncMachine, now: float = 0.0) -> str:
-    """Start and connect; answer evt.stat; return the evt.sat frame sent."""
+def opened(m: SyncMachine, now: float = 0.0) -> str:
+    """Start and connect: the evt.stat frame sent (not answered)."""
     m.start(now)
     assert m.take() == [Open()]
     m.connected(now)
     [stat] = frames_of(m.take())
-    assert stat == "evt.stat#1"
+    return stat
+
+
+def connect(m: SyncMachine, now: float = 0.0) -> str:
+    """Start and connect; answer evt.stat; return the evt.sat frame sent."""
+    assert opened(m, now) == "evt.stat#1"
     m.received(stat_reply("1", 5000), now)
     [sat] = frames_of(m.take())
     return sat
@@ -213,10 +218,7 @@ def test_schema_mismatch_stops_without_touching_data() -> None:
     st = FakeStore(mig="mine")
     st.pending = [trans("u1")]
     m = SyncMachine(st, random.Random(1))
-    m.start(0.0)
-    m.take()
-    m.connected(0.0)
-    m.take()
+    opened(m)
     m.received(stat_reply("1", 5000, mig="theirs"), 0.5)
     outs = m.take()
     assert outs == [Close("schema mismatch")]
@@ -228,10 +230,7 @@ def test_schema_mismatch_stops_without_touching_data() -> None:
 
 def test_unanswered_request_times_out() -> None:
     m = SyncMachine(FakeStore(), random.Random(1), timeout=10.0)
-    m.start(0.0)
-    m.take()
-    m.connected(0.0)
-    m.take()
+    opened(m)
     assert m.wake_at() == 10.0
     m.tick(10.0)
     assert m.take() == [Close("request timeout")]
@@ -240,10 +239,7 @@ def test_unanswered_request_times_out() -> None:
 
 def test_bad_frame_closes_with_error() -> None:
     m = SyncMachine(FakeStore(), random.Random(1))
-    m.start(0.0)
-    m.take()
-    m.connected(0.0)
-    m.take()
+    opened(m)
     m.received("evt.stat#1\n{not json", 0.1)
     assert m.take() == [Close("bad frame")] and "bad frame" in m.info.last_error
 
@@ -416,10 +412,7 @@ def stat_with(tok: str, rev: Rev, lid: str, mig: str = "v1") -> str:
 def handshake(m: SyncMachine, reply: str, now: float = 0.0) -> list[str]:
     """Start, connect, answer evt.stat with ``reply`` (its token is 1); the frames sent
     after it."""
-    m.start(now)
-    m.take()
-    m.connected(now)
-    assert frames_of(m.take()) == ["evt.stat#1"]
+    assert opened(m, now) == "evt.stat#1"
     m.received(reply, now)
     return frames_of(m.take())
 
@@ -447,10 +440,7 @@ def test_a_hub_serving_another_ledger_stops_sync_and_nothing_is_sent_or_stored()
     st._rev = 3000
     st.pending = [trans("u1")]
     m = SyncMachine(st, random.Random(1))
-    m.start(0.0)
-    m.take()
-    m.connected(0.0)
-    m.take()
+    opened(m)
     m.received(stat_with("1", 9000, LID_B), 0.0)  # ahead of the replica: not "behind"
     outs = m.take()
     assert frames_of(outs) == [] and any(isinstance(o, Close) for o in outs)
@@ -520,10 +510,7 @@ def test_a_failure_to_store_the_id_drops_the_connection_before_sending() -> None
 
     st.adopt_ledger = fail  # type: ignore[method-assign]
     m = SyncMachine(st, random.Random(1))
-    m.start(0.0)
-    m.take()
-    m.connected(0.0)
-    m.take()
+    opened(m)
     m.received(stat_with("1", 5000, LID_A), 0.0)
     outs = m.take()
     assert frames_of(outs) == [] and any(isinstance(o, Close) for o in outs)

@@ -133,16 +133,8 @@ def test_a_transaction_the_database_cannot_store_is_a_reject_logged_as_a_warning
         led.close()
 
 
-@pytest.fixture(params=["sqlite", "pg"])
-def sql_url_any(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "pg":
-        url: str = request.getfixturevalue("fresh_pg_db")
-        return url
-    return f"sqlite:///{tmp_path / 'ledger.db'}"
-
-
-def test_a_uid_the_ledger_cannot_store_is_refused(sql_url_any: str, project: Project) -> None:
-    led = SqlLedger(sql_url_any, project)
+def test_a_uid_the_ledger_cannot_store_is_refused(sql_url: str, project: Project) -> None:
+    led = SqlLedger(sql_url, project)
     try:
         act = (Action(SITE, "k1", Cmd.NEW, {"name": "n"}),)
         res = led.publish_many([(Trans(act, uid="u" * 201), "ann"),

@@ -8,6 +8,7 @@ import pytest
 
 from core.errors import ConfigError, ValidationError
 from core.model import Action, Cmd
+from core.revision import Rev
 from core.satellite.api import ReceiptState
 from core.satellite.config import DataDir, SatConfig
 from core.satellite.satellite import Satellite
@@ -145,6 +146,20 @@ def test_outbox_changes_only_when_a_stored_reply_is_written(
         sat.close()
 
 
+def _acked_before_its_event(sat: Satellite) -> tuple[str, Rev]:
+    """u1 makes s1, u2 modifies it; a batch of a catch-up acks u1 at ``rev`` before its
+    event arrives: u2 is not sendable. (u2, rev)."""
+    from core.revision import parse_rev
+    from core.wire import Ack, SatRes
+
+    u1 = sat.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A"})])
+    u2 = sat.pub([Action(SITE, "s1", Cmd.MOD, {"name": "B"})])
+    rev = parse_rev("2026-11-26T10:00:00Z")
+    sat.apply_sat(SatRes(rev - 5, acks=(Ack(u1, rev),), more=True))
+    assert sat.outbox() == []
+    return u2, rev
+
+
 def test_an_edit_waits_until_the_acked_edit_before_it_is_replicated(
         tmp_path: Path, project: Project) -> None:
     """A batched catch-up sends acks before the events: u2 (same record as u1) must not be sent
@@ -152,16 +167,11 @@ def test_an_edit_waits_until_the_acked_edit_before_it_is_replicated(
     u1 and the hub rejects it as a conflict with the satellite's own edit (found by the
     simulation with pipelined sync)."""
     from core.model import Event
-    from core.revision import parse_rev
-    from core.wire import Ack, SatRes
+    from core.wire import SatRes
 
     sat = Satellite(tmp_path, project)
     try:
-        u1 = sat.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A"})])
-        u2 = sat.pub([Action(SITE, "s1", Cmd.MOD, {"name": "B"})])
-        rev = parse_rev("2026-11-26T10:00:00Z")
-        sat.apply_sat(SatRes(rev - 5, acks=(Ack(u1, rev),), more=True))
-        assert sat.outbox() == []
+        u2, rev = _acked_before_its_event(sat)
         rv = sat.record(SITE, "s1")
         assert rv is not None and rv.fields is not None and rv.fields["name"] == "B"
         sat.apply_sat(SatRes(rev, (Event(1, rev, SITE, "s1", Cmd.NEW, {"name": "A"}),)))
@@ -177,16 +187,10 @@ def test_an_edit_blocked_behind_an_acked_one_is_sent_once_that_is_replicated(
     still sent once u1's event is in (the hub decides), not left out of a stale outbox (found
     by the simulation, seed 99)."""
     from core.model import Event, Update
-    from core.revision import parse_rev
-    from core.wire import Ack, SatRes
 
     sat = Satellite(tmp_path, project)
     try:
-        u1 = sat.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A"})])
-        u2 = sat.pub([Action(SITE, "s1", Cmd.MOD, {"name": "B"})])
-        rev = parse_rev("2026-11-26T10:00:00Z")
-        sat.apply_sat(SatRes(rev - 5, acks=(Ack(u1, rev),), more=True))
-        assert sat.outbox() == []
+        u2, rev = _acked_before_its_event(sat)
         sat.apply_update(Update(rev + 1, (Event(1, rev, SITE, "s1", Cmd.NEW, {"name": "A"}),
                                           Event(2, rev + 1, SITE, "s1", Cmd.MOD, {"name": "C"}))))
         [t2] = sat.outbox()

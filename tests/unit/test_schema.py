@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from core.errors import SchemaError, ValidationError
-from core.ids import new_key, new_uid, uuid7
+from core.ids import clean_key, new_key, new_uid, uuid7
 from core.model import Action, Cmd
 from core.schema import FIELD_TYPES, Project, did_you_mean, load_project, parse_project
 from tests.conftest import DEMO_SCHEMA
@@ -313,6 +313,24 @@ def test_parse_text(project: Project) -> None:
         count.parse_text("x")
     with pytest.raises(ValueError, match="field 'lat': 'north' is not a number"):
         lat.parse_text("north")
+
+
+def test_a_ref_loses_the_invisible_characters_around_it(project: Project) -> None:
+    """A ref's text is a key the user typed: cleaned as the record's own key is
+    (core.ids.clean_key), so "\u200bk1\ufeff" refers to k1, not to a look-alike."""
+    site = project.model(OBS).field("site")
+    name = project.model(SITE).field("name")
+    assert site is not None and site.type == "ref" and name is not None
+    assert site.parse_text("\u200bk1\ufeff") == "k1"
+    assert site.parse_text("\u00a0k 1 \u2060") == "k 1"
+    assert site.parse_text("\u200b") is None
+    assert name.parse_text(" Ridge ") == " Ridge "  # text fields keep what was typed
+
+
+def test_clean_key() -> None:
+    assert clean_key("\ufeff k1\u200b\t\u00a0\u2028") == "k1"
+    assert clean_key("a\u200bb") == "a\u200bb"  # inside: part of the key
+    assert clean_key("\u200b \u2060") == "" and clean_key("k") == "k"
 
 
 @pytest.mark.parametrize(("text", "value"), [("true", True), ("Yes", True), ("1", True),
