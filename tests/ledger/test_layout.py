@@ -277,3 +277,21 @@ def test_hub_catch_up_in_batches_reads_every_event_once(tmp_path: Path, project:
         assert got == [(e.key, e.cmd.value) for e in want]
     finally:
         led.close()
+
+
+@pytest.mark.pg
+def test_postgresql_keeps_the_rev_index(fresh_pg_db: str, project: Project) -> None:
+    import psycopg
+
+    led = SqlLedger(fresh_pg_db, project)
+    try:
+        assert led.layout == "rev-index"
+        _fill(led, 3, 10)
+        assert led.events(0, [SITE], 2) == [e for e in led.events(0) if e.top == SITE][
+            :len(led.events(0, [SITE], 2))]
+    finally:
+        led.close()
+    with psycopg.connect(fresh_pg_db.replace("postgresql+psycopg://", "postgresql://")) as c:
+        names = {r[0] for r in c.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'evt_event'")}
+    assert REV_INDEX in names
