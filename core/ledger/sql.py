@@ -441,6 +441,22 @@ class SqlLedger:
         reads by revision go by id) or ``"rev-index"`` (made before; PostgreSQL too)."""
         return "by-id" if self._by_id else "rev-index"
 
+    def add_rev_index(self) -> None:
+        """Give an SQLite ledger without the revision index one (the layout made before
+        session 8), and read it through it from now on: for events whose ids do not follow
+        their revisions (a restore of such a backup, :func:`core.ledger.ops.restore`), which
+        the layout without it cannot hold. Other processes with the ledger open must reopen
+        it. Nothing happens on a ledger that has the index (and on PostgreSQL).
+
+        Raises:
+            StorageError: the database failed; nothing changed.
+        """
+        if not self._by_id:
+            return
+        with self._guard("adding the revision index"), self._write() as conn:
+            conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {REV_INDEX} ON evt_event (rev)")
+            self._set_layout(conn)
+
     def _read_ids(self, conn: Connection, cols: set[str]) -> Any:
         """Read the ledger id and restore point from ``evt_meta`` (the columns in ``cols``:
         a ledger made before them has none) into ``self``; the row (``None``: no row)."""
@@ -1192,8 +1208,9 @@ def _check_order(fresh: Sequence[Event], last_id: int) -> None:
         return
     raise ValidationError(
         f"replicate: events with ids {ids[0]}..{ids[-1]} after event {last_id} are not in "
-        "revision and id order (ids must grow with revisions); nothing was applied: resync "
-        "the replica from its hub")
+        "revision and id order (ids must grow with revisions, as a hub numbers them); "
+        "nothing was applied: resync the replica from its hub (a ledger that must hold such "
+        "events needs the revision index: SqlLedger.add_rev_index)")
 
 
 def _same(a: Any, b: Any) -> bool:

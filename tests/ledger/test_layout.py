@@ -295,3 +295,30 @@ def test_postgresql_keeps_the_rev_index(fresh_pg_db: str, project: Project) -> N
         names = {r[0] for r in c.execute(
             "SELECT indexname FROM pg_indexes WHERE tablename = 'evt_event'")}
     assert REV_INDEX in names
+
+
+def test_a_backup_with_ids_out_of_revision_order_restores_with_the_index(
+        tmp_path: Path, project: Project) -> None:
+    """A ledger with the revision index may hold ids that do not follow revisions (its
+    replicate never required it); its backup restores into a new SQLite database, which then
+    gets the index (instead of the restore being refused), and reads the same."""
+    old = SqlLedger(make_sqlite_ledger(tmp_path / "old.db", "rev-index"), project)
+    evs = [Event(10, 1000, SITE, "a", Cmd.NEW, {"name": "a"}),
+           Event(5, 1001, SITE, "b", Cmd.NEW, {"name": "b"}),
+           Event(7, 1001, OBS, "c", Cmd.NEW, {"species": "c"}),
+           Event(12, 1002, SITE, "a", Cmd.MOD, {"notes": "x"})]
+    try:
+        for rev in (1000, 1001, 1002):
+            old.replicate(rev, [e for e in evs if e.rev == rev])
+        ops.backup(old, tmp_path / "b.bak")
+    finally:
+        old.close()
+    out = ops.restore(tmp_path / "b.bak", f"sqlite:///{tmp_path / 'new.db'}", project)
+    try:
+        assert out.layout == "rev-index"
+        assert out.events(0) == evs and out.events(1000, [SITE]) == [evs[1], evs[3]]
+        assert out.events(1000, None, 1) == evs[1:3]
+        assert out.verify() == []
+    finally:
+        out.close()
+    assert _has_rev_index(tmp_path / "new.db")
