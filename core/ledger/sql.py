@@ -65,12 +65,14 @@ from core.ledger.protocols import HistoryEntry, PubResult
 from core.ledger.sql_batch import chunks, event_of, event_rows, publish_batch
 from core.ledger.sql_replicate import plan_states, write_states
 from core.ledger.tables import (
+    REV_INDEX,
     HotSql,
     LedgerTables,
     build_tables,
     dumps,
     hot_sql,
     loads,
+    rev_bound,
 )
 from core.model import Audit, Cmd, Event, Sig, Trans
 from core.revision import ZERO_REV, Rev, format_rev, now_rev
@@ -312,6 +314,9 @@ class SqlLedger:
         self._restores: tuple[tuple[Rev, str], ...] = ()
         self._pg = self.engine.dialect.name == "postgresql"
         self._sql: HotSql = hot_sql(self.tables, self.engine.dialect.name)
+        # SQLite without the revision index (ledgers made since session 8): reads by
+        # revision go by id (tables.rev_bound); set by _open_tables from the file itself
+        self._by_id = False
         self._partial_sql: dict[tuple[str, tuple[str, ...]], str] = {}  # sql_replicate
         self._pub_lock = threading.Lock()  # one publish at a time on self._pub
         self._pub: Any = None  # the publisher's pooled connection, kept (see _batch)
@@ -413,6 +418,7 @@ class SqlLedger:
             # columns a newer Outpost adds, nor a missing ledger id: its next writer does)
             with self.engine.connect() as conn:
                 self._read_ids(conn, {c["name"] for c in inspect(conn).get_columns(meta.name)})
+                self._set_layout(conn)
             return
         self.metadata.create_all(self.engine)
         with self._write() as conn:
@@ -429,6 +435,7 @@ class SqlLedger:
                             f"ALTER TABLE evt_meta ADD COLUMN {name} {sql_type}")
                         cols.add(name)
             row = self._read_ids(conn, cols)
+            self._set_layout(conn)
             if row is None:
                 lid = new_ledger_id()
                 conn.execute(meta.insert().values(
@@ -439,6 +446,42 @@ class SqlLedger:
                 lid = new_ledger_id()  # first open by a writer since the upgrade
                 conn.execute(meta.update().where(meta.c.id == 1).values(ledger_id=lid))
                 self._ledger_id = lid
+
+    def _set_layout(self, conn: Connection) -> None:
+        """Tell the SQLite layouts apart: a ledger made before session 8 has the revision
+        index (and keeps it: it is read through it, as before); one made since has none,
+        and its reads by revision go by id (:func:`core.ledger.tables.rev_bound`)."""
+        if self._pg:
+            return
+        found = conn.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
+            (REV_INDEX,)).first()
+        by_id = found is None
+        if by_id != self._by_id:
+            self._by_id = by_id
+            self._sql = hot_sql(self.tables, self.engine.dialect.name, by_id=by_id)
+
+    @property
+    def layout(self) -> str:
+        """The SQLite ledger's layout: ``"by-id"`` (made since session 8: no revision index,
+        reads by revision go by id) or ``"rev-index"`` (made before; PostgreSQL too)."""
+        return "by-id" if self._by_id else "rev-index"
+
+    def add_rev_index(self) -> None:
+        """Give an SQLite ledger without the revision index one (the layout made before
+        session 8), and read it through it from now on: for events whose ids do not follow
+        their revisions (a restore of such a backup, :func:`core.ledger.ops.restore`), which
+        the layout without it cannot hold. Other processes with the ledger open must reopen
+        it. Nothing happens on a ledger that has the index (and on PostgreSQL).
+
+        Raises:
+            StorageError: the database failed; nothing changed.
+        """
+        if not self._by_id:
+            return
+        with self._guard("adding the revision index"), self._write() as conn:
+            conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {REV_INDEX} ON evt_event (rev)")
+            self._set_layout(conn)
 
     def _read_ids(self, conn: Connection, cols: set[str]) -> Any:
         """Read the ledger id and restore point from ``evt_meta`` (the columns in ``cols``:
@@ -638,6 +681,8 @@ class SqlLedger:
         wanted = None if tops is None else list(tops)
         if wanted is not None and not wanted:
             return []
+        if self._by_id:
+            return self._event_rows_by_id(rev, wanted, limit, cols)
         # SQLite without ANALYZE statistics picked the (top, key, rev) index for ``top IN``,
         # then read and sorted every event of those topics: O(ledger size) per catch-up batch
         # (a 1,000,000-event catch-up spent most of its time there). ``top || ''`` cannot use
@@ -658,6 +703,34 @@ class SqlLedger:
                     rows.extend(conn.execute(more.order_by(ev.c.id)).all())
             else:
                 rows = list(conn.execute(q).all())
+            conn.rollback()
+        return rows
+
+    def _event_rows_by_id(self, rev: Rev, wanted: list[str] | None, limit: int,
+                          cols: Any) -> list[Any]:
+        """:meth:`_event_rows` on an SQLite ledger without the revision index: the events
+        after ``rev`` are those after the id :func:`~core.ledger.tables.rev_bound` finds, in
+        id order (which is (rev, id) order there); the last revision of a limited read is
+        completed up to its own bound. ``top || ''`` keeps SQLite on the rowid range (it
+        would pick the ``(top, key, rev)`` index for ``top IN``, then sort)."""
+        head = "SELECT " + ", ".join(c.name for c in cols.selected_columns)
+        n = 0 if wanted is None else len(wanted)
+        where_top = "" if n == 0 else " AND top || '' IN (" + ", ".join(
+            f"?{i + 2}" for i in range(n)) + ")"
+        tp = () if wanted is None else tuple(wanted)
+        sql = (f"{head} FROM evt_event WHERE id > {rev_bound('?1')} AND rev > ?1{where_top} "
+               "ORDER BY id")
+        with self._guard("reading events"), self.engine.connect() as conn:
+            if limit > 0:
+                rows = list(conn.exec_driver_sql(f"{sql} LIMIT {int(limit)}", (rev, *tp)).all())
+                if len(rows) == limit:
+                    last = rows[-1]
+                    more = (f"{head} FROM evt_event WHERE id > ?{n + 2} AND id <= "
+                            f"{rev_bound('?1')} AND rev = ?1{where_top} ORDER BY id")
+                    rows.extend(conn.exec_driver_sql(
+                        more, (int(last[1]), *tp, int(last[0]))).all())
+            else:
+                rows = list(conn.exec_driver_sql(sql, (rev, *tp)).all())
             conn.rollback()
         return rows
 
@@ -852,10 +925,22 @@ class SqlLedger:
         with self._guard("verifying"), self.engine.connect() as conn:
             folded: dict[Sig, tuple[dict[str, Any], Rev]] = {}
             max_rev = ZERO_REV
+            # by id: no revision index to read (rev, id) order through; the two orders are
+            # the same in a sound ledger, and an event out of revision order is reported
+            # (reads by revision rely on it: tables.rev_bound)
+            order = (ev.c.id,) if self._by_id else (ev.c.rev, ev.c.id)
             res = conn.execution_options(yield_per=5000).execute(
-                self._ev_cols().order_by(ev.c.rev, ev.c.id))
+                self._ev_cols().order_by(*order))
+            prev: Event | None = None
             for r in res:
                 e = self._event(r)
+                if prev is not None and e.rev < prev.rev and len(problems) < 10:
+                    problems.append(
+                        f"event {e.id} (revision {format_rev(e.rev)}) follows event {prev.id} "
+                        f"of a later revision ({format_rev(prev.rev)}): ids out of revision "
+                        "order, so reads by revision may miss events; back the ledger up and "
+                        "restore it")
+                prev = e
                 max_rev = max(max_rev, e.rev)
                 replay((e,), folded)
             meta_rev, _ = self._read_meta(conn)
@@ -1130,6 +1215,8 @@ class SqlLedger:
                 f"{format_rev(cur_rev)}: replicas only "
                 "move forward; resync from the current revision")
         fresh = [e for e in evs if e.rev > cur_rev]
+        if fresh and self._by_id:
+            _check_order(fresh, last_id)
         for top in {e.top for e in fresh}:
             if top not in self.tables.states:
                 self._project.model(top)  # raises with "did you mean"
@@ -1151,6 +1238,23 @@ class SqlLedger:
         new_id = max(last_id, max((e.id for e in fresh), default=0))
         _run(conn, hot.set_meta, (rev, new_id))
         return rev, new_id
+
+
+def _check_order(fresh: Sequence[Event], last_id: int) -> None:
+    """Refuse events whose ids do not follow their revisions after ``last_id`` (the ledger's
+    last event id): an SQLite ledger without the revision index reads by revision by id
+    (:func:`core.ledger.tables.rev_bound`), which is exact only while they do. A hub's
+    events always do (it numbers them in revision order)."""
+    ids = [e.id for e in fresh]
+    revs = [e.rev for e in fresh]
+    # sorted and stored under the primary key (a repeated id fails the insert): increasing
+    if ids[0] > last_id and ids == sorted(ids) and revs == sorted(revs):
+        return
+    raise ValidationError(
+        f"replicate: events with ids {ids[0]}..{ids[-1]} after event {last_id} are not in "
+        "revision and id order (ids must grow with revisions, as a hub numbers them); "
+        "nothing was applied: resync the replica from its hub (a ledger that must hold such "
+        "events needs the revision index: SqlLedger.add_rev_index)")
 
 
 def _same(a: Any, b: Any) -> bool:

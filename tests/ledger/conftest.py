@@ -14,8 +14,11 @@ import pytest
 from core.ledger.memory import MemLedger
 from core.ledger.sql import SqlLedger
 from core.schema import Project
+from tests.support.layout import make_sqlite_ledger
 
-BACKENDS = ["mem", "sqlite", "pg"]
+BACKENDS = ["mem", "sqlite", "sqlite-rev", "pg"]
+"""``sqlite``: the SQLite layout made since session 8 (no revision index); ``sqlite-rev``:
+the one made before (with it), which such ledgers keep."""
 
 AnyLedger = MemLedger | SqlLedger
 
@@ -27,6 +30,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if backend == "pg":
         url: str = request.getfixturevalue("fresh_pg_db")
         return url
+    if backend == "sqlite-rev":
+        return make_sqlite_ledger(tmp_path / "ledger.db", "rev-index")
     return f"sqlite:///{tmp_path / 'ledger.db'}"
 
 
@@ -39,12 +44,24 @@ def ledger(request: pytest.FixtureRequest, project: Project,
         led = MemLedger(project)
     elif request.param == "sqlite":
         led = SqlLedger(f"sqlite:///{tmp_path / 'ledger.db'}", project)
+    elif request.param == "sqlite-rev":
+        led = SqlLedger(make_sqlite_ledger(tmp_path / "ledger.db", "rev-index"), project)
     else:
         led = SqlLedger(request.getfixturevalue("fresh_pg_db"), project)
     yield led
     led.close()
 
 
+@pytest.fixture(params=["sqlite", "sqlite-rev", "pg"])
+def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty SQLite file URL (either layout: ``sqlite-rev`` holds an empty ledger made
+    with the revision index) or a fresh PostgreSQL database URL."""
+    if request.param == "pg":
+        url: str = request.getfixturevalue("fresh_pg_db")
+        return url
+    if request.param == "sqlite-rev":
+        return make_sqlite_ledger(tmp_path / "ledger.db", "rev-index")
+    return f"sqlite:///{tmp_path / 'ledger.db'}"
 
 
 @pytest.fixture
