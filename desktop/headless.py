@@ -463,7 +463,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 
 def _cmd_conflicts(args: argparse.Namespace) -> int:
-    from core.satellite.conflicts import WHOLE, conflict_fields
+    from core.satellite.conflicts import WHOLE, conflict_fields, explain
 
     def read(sat: Satellite) -> list[tuple[Any, list[Any]]]:
         # base / mine / theirs per field: the same function as the app's conflicts view
@@ -472,27 +472,34 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
                 if r.state == ReceiptState.REJECTED or r.err]
 
     recs = _read(args, read)
-    rows = [{"uid": r.uid, "state": r.state.value, "err": r.err,
+    said = {r.uid: explain(r) for r, _ in recs}
+    rows = [{"uid": r.uid, "state": r.state.value, "err": r.err, "explain": said[r.uid],
              "records": [f"{a.top} {a.key}" for a in r.acts],
              "conflicts": [{"top": c.top, "key": c.key, "reason": c.reason,
                             "fields": list(c.fields), "theirs": c.theirs, "usr": c.usr}
                            for c in r.conflicts],
              "fields": [{"top": f.top, "key": f.key, "field": f.field or None,
                          "base": f.base, "mine": f.mine, "theirs": f.theirs, "usr": f.usr,
-                         "rev": format_rev(f.rev) if f.rev else None, "reason": f.reason}
+                         "rev": format_rev(f.rev) if f.rev else None, "reason": f.reason,
+                         "conflict": f.conflict}
                         for f in fields]}
             for r, fields in recs]
 
     def line(f: Any) -> str:
-        what = f"{f.top} {f.key} " + (f"{f.field}:" if f.field != WHOLE else "(whole record):")
-        by = f" ({f.reason}" + (f" by {f.usr}" if f.usr else "") + (
-            f" at {format_rev(f.rev)}" if f.rev else "") + ")"
-        return (f"  {what} base {_shown(f.base)} | mine {_shown(f.mine)} | "
+        what = f"{f.top} {f.key} " + (f"{f.field}" if f.field != WHOLE else "(whole record)")
+        by = (" (no conflict)" if not f.conflict else f" ({f.reason}" + (
+            f" by {f.usr}" if f.usr else "") + (f" at {format_rev(f.rev)}" if f.rev else "")
+            + ")")
+        return (f"  {what}: base {_shown(f.base)} | mine {_shown(f.mine)} | "
                 f"theirs {_shown(f.theirs)}{by}")
 
-    _out(args, rows, "\n".join(f"{r.uid}\t{r.state.value}\t{r.err}\n"
-                               + "\n".join(line(f) for f in fields) for r, fields in recs)
-         or "no conflicts")
+    def block(r: Any, fields: list[Any]) -> str:
+        # what happened in words, then every field of the edit: keep theirs drops them all
+        return "\n".join([f"{r.uid}\t{r.state.value}\t{r.err}",
+                          *(f"  * {_short(t, 600)}" for t in said[r.uid]),
+                          *(line(f) for f in fields)])
+
+    _out(args, rows, "\n".join(block(r, fields) for r, fields in recs) or "no conflicts")
     return 0
 
 
