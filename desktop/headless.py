@@ -48,6 +48,10 @@ COMMANDS = ("connect", "pub", "sync", "status", "show", "history", "conflicts", 
 IMPORT_BATCH = 500
 IMPORT_BYTES = 256 * 1024  # encoded actions per transaction at most (a long-text CSV)
 CELL_LIMIT = MAX_TRANS_BYTES  # characters of a CSV cell: a longer one never fits a transaction
+EXIT_CONFLICT = 3
+"""``sync --once --fail-on-conflict``: synced, but edits are in conflict (1: an error, 2: bad
+usage). Without the flag such a sync exits 0, as issue #5's contract says (done = nothing
+pending and the replica at the hub's revision); the new conflicts are counted on stderr."""
 
 
 def _seconds(text: str) -> float:
@@ -114,6 +118,9 @@ def add_commands(sub: Any) -> None:
                    help="push the queue, catch up and exit (non-zero if the hub is unreachable)")
     p.add_argument("--timeout", type=_seconds, default=30.0,
                    help="with --once: seconds to finish in (default 30)")
+    p.add_argument("--fail-on-conflict", action="store_true",
+                   help=f"with --once: exit {EXIT_CONFLICT} (not 0) when edits are in "
+                   "conflict after syncing (rejected by the hub, not resolved yet)")
     _common(p)
     p = sub.add_parser("status", help="replica and queue status")
     _common(p)
@@ -238,10 +245,21 @@ def _cmd_connect(args: argparse.Namespace) -> int:
         try:
             proj, st = _fetch_hub(args.url, cfg.token, args.timeout)
         except OutpostError as exc:
+            from core.satellite.client import token_refused
+
+            if token_refused(exc):
+                # bad input changes nothing: the hub and token that worked stay stored
+                kept = (f"the hub and token stored before ({old.hub}) are kept" if old.hub
+                        else "no hub was stored")
+                raise ConfigError(
+                    f"{exc}: nothing was changed in {dd.path} ({kept}); run `outpost connect "
+                    f"{args.url} --token=TOKEN` again with a valid token") from exc
             if have is None:  # the directory would be of no use: leave it as it was
                 raise ConfigError(f"{exc} (nothing was stored in {dd.path}: it needs the "
                                   "hub's schema)") from exc
-            err = str(exc)  # offline: the URL is stored, the schema and replica kept
+            # offline first: the URL is stored, the schema and replica kept; the hub is
+            # asked again on the next sync
+            err = str(exc)
         if proj is not None and have is not None and dd.db_file.exists():
             same_ledger(dd, args.url, old.hub, have, proj, st)
         if lock is None:
@@ -256,7 +274,10 @@ def _cmd_connect(args: argparse.Namespace) -> int:
             lock.release()
     _out(args, {"hub": args.url, "schema": fetched, "error": err},
          f"hub set to {args.url}" + ("; schema fetched" if fetched else
-                                     f"; schema not fetched: {err}"))
+                                     f"; the hub could not be reached, so neither the token "
+                                     f"nor the schema was checked ({err}): stored anyway, to "
+                                     "work offline; `outpost sync` will say what the hub "
+                                     "answers"))
     return 0
 
 
@@ -284,6 +305,9 @@ def _cmd_pub(args: argparse.Namespace) -> int:
 def _cmd_sync(args: argparse.Namespace) -> int:
     from core.satellite.client import SyncClient
 
+    if args.fail_on_conflict and not args.once:
+        raise ConfigError("--fail-on-conflict works with --once: continuous sync names each "
+                          "rejected edit on stderr as it comes")
     dd = DataDir(args.data)
     dd.check_readable()
     cfg = dd.load_config()
@@ -310,7 +334,22 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         client = SyncClient(sat, cfg.hub, cfg.token)
         by_user = True
         if args.once:
-            asyncio.run(client.sync_once(args.timeout))
+            before = {r.uid for r in sat.receipts([ReceiptState.REJECTED])}
+            unlisten = sat.listen(_first_offline(client, args.timeout))
+            try:
+                asyncio.run(client.sync_once(args.timeout))
+            except HubError as exc:
+                if client.refused:
+                    raise HubError(f"{exc}; run `outpost connect {cfg.hub} --token=TOKEN` "
+                                   "with a valid token") from exc
+                raise
+            finally:
+                unlisten()
+            new = [r for r in sat.receipts([ReceiptState.REJECTED]) if r.uid not in before]
+            if new:  # exit 0 all the same (the contract), unless --fail-on-conflict
+                print(f"outpost: {len(new)} new conflict{'s' if len(new) > 1 else ''}: the hub "
+                      "rejected edits (see `outpost conflicts`, then `outpost resolve UID "
+                      "--keep mine|theirs`)", file=sys.stderr)
         else:
             by_user = asyncio.run(_sync_until_stopped(client, sat))
         st = sat.status()
@@ -324,11 +363,34 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     counts = f"rev {format_rev(st.rev)}, {st.pending} pending, {st.conflicts} conflicts"
     if args.once:
         _out(args, _status_dict(st), f"synced: {counts}")
+        if args.fail_on_conflict and st.conflicts:
+            print(f"outpost: synced, but {st.conflicts} edits are in conflict (exit "
+                  f"{EXIT_CONFLICT}, --fail-on-conflict): see `outpost conflicts`",
+                  file=sys.stderr)
+            return EXIT_CONFLICT
     else:  # stopped by Ctrl-C or SIGTERM: say whether it ever reached the hub
         _out(args, _status_dict(st), f"stopped: {counts}; " + (
             f"last synced {format_rev(st.last_sync)}" if st.last_sync
             else f"never reached the hub{': ' + st.last_error if st.last_error else ''}"))
     return 0
+
+
+def _first_offline(client: Any, timeout: float) -> Callable[[Any], None]:
+    """A listener for ``sync --once``: the first failure to reach the hub on stderr, once
+    (it retries until ``timeout``: a silent wait of 30 s read as a hang)."""
+    said = [False]
+
+    def report(change: Any) -> None:
+        info = client.machine.info
+        if said[0] or not change.status or info.online or not info.last_error:
+            return
+        if info.phase == Phase.STOPPED or client.refused:
+            return  # said as the command's error
+        said[0] = True
+        print(f"outpost: {_short(info.last_error)} (retrying for up to {timeout:g} s; "
+              "--timeout S to change)", file=sys.stderr, flush=True)
+
+    return report
 
 
 async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
