@@ -296,10 +296,31 @@ def _cmd_pub(args: argparse.Namespace) -> int:
         arg = _parse_fields(sat, args.topic, args.fields)
         cmd = Cmd(args.cmd)
         uid = sat.pub([Action(args.topic, key, cmd, None if cmd == Cmd.DEL else arg)])
+        dangling = _dangling_refs(sat, args.topic, arg)
     finally:
         sat.close()
+    for name, ref, value in dangling:
+        # not refused: offline, the record may be on the hub and not have arrived yet
+        print(f"outpost: warning: {name}={value} names no {ref} record this replica has "
+              f"(published anyway: it may not have arrived yet; `outpost show {ref}` lists "
+              "the keys)", file=sys.stderr)
     _out(args, {"key": key, "uid": uid}, f"{key} {uid}")
     return 0
+
+
+def _dangling_refs(sat: Satellite, topic: str, arg: dict[str, Any]
+                   ) -> list[tuple[str, str, str]]:
+    """The ref fields of ``arg`` whose record the user does not see: (field, ref, key)."""
+    model = sat.project.model(topic)
+    out: list[tuple[str, str, str]] = []
+    for name, value in arg.items():
+        f = model.field(name)
+        if f is None or f.type != "ref" or value in (None, "") or not sat.project.has(f.ref):
+            continue
+        rv = sat.record(f.ref, str(value))
+        if rv is None or rv.fields is None:
+            out.append((name, f.ref, str(value)))
+    return out
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
@@ -482,8 +503,23 @@ def _cmd_status(args: argparse.Namespace) -> int:
         return d
 
     d = _read(args, read)
-    _out(args, d, "\n".join(f"{k}: {v}" for k, v in d.items()))
+    _out(args, d, "\n".join(f"{k}: {_holder_text(v) if k == 'holder' else v}"
+                            for k, v in d.items()))
     return 0
+
+
+def _holder_text(h: dict[str, Any] | None) -> str:
+    """``status``'s holder in words (``--json`` keeps the object)."""
+    if h is None:
+        return "none (no process has this directory open)"
+    text = f"pid {h['pid']} on {h['host']}, "
+    text += "live" if h["live"] else f"not live ({h['why']})" if h["why"] else "not live"
+    text += f", reported {h['reported']} ({h['age_s']:g} s ago)"
+    if h["syncing"]:
+        done, total = (list(h["progress"]) + [0, 0])[:2]
+        text += (f", syncing: {done:,} of {total:,} events" if total
+                 else f", syncing: {done:,} events" if done else ", syncing")
+    return text
 
 
 def _cmd_show(args: argparse.Namespace) -> int:

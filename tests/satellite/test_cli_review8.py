@@ -161,3 +161,49 @@ async def test_conflicts_and_sync_once_with_conflicts(tmp_path: Path, project: P
     assert [(f["field"], f["conflict"]) for f in s1["fields"]] == [("name", True),
                                                                   ("region", False)]
     assert any("did not conflict" in t for t in s1["explain"])
+
+
+async def test_status_text_says_the_holder_in_words(tmp_path: Path, project: Project) -> None:
+    """Finding 14: the text output printed the holder as a Python dict."""
+    import signal
+
+    from tests.satellite.test_holder_status import _holder, _until
+
+    a = tmp_path / "a"
+    async with Hub(MemLedger(project), port=0) as h:
+        assert (await cli(a, "connect", h.url))[0] == 0
+        rc, out, _ = await cli(a, "status", json_out=False)
+        assert rc == 0 and "holder: none (no process has this directory open)" in out
+        holder = await _holder(a)
+        try:
+            await _until(a, lambda s: s["online"] and s["holder"]["pid"] == holder.pid)
+            rc, out, _ = await cli(a, "status", json_out=False)
+            line = next(ln for ln in out.splitlines() if ln.startswith("holder: "))
+            assert line.startswith(f"holder: pid {holder.pid} on ") and ", live, " in line
+            assert "{" not in line and " s ago)" in line
+            holder.send_signal(signal.SIGTERM)
+            assert await holder.wait() == 0
+        finally:
+            if holder.returncode is None:
+                holder.kill()
+                await holder.wait()
+    rc, out, _ = await cli(a, "status", json_out=False)
+    assert f"holder: pid {holder.pid} on " in out and "not live (closed)" in out
+    rc, out, _ = await cli(a, "status")
+    assert json.loads(out)["holder"]["why"] == "closed"  # --json keeps the object
+
+
+async def test_pub_of_a_ref_to_a_record_not_here_warns(tmp_path: Path, project: Project) -> None:
+    """Finding 14: `pub field.obs - new site=doesnotexist` was accepted without a word. It
+    still is (offline, the record may not have arrived yet), with a warning on stderr."""
+    a = tmp_path / "a"
+    async with Hub(MemLedger(project), port=0) as h:
+        assert (await cli(a, "connect", h.url))[0] == 0
+    rc, out, err = await cli(a, "pub", "field.obs", "-", "new", "species=Heron",
+                             "site=doesnotexist")
+    assert rc == 0 and json.loads(out)["uid"]
+    assert "warning: site=doesnotexist names no field.site record this replica has" in err
+    assert "published anyway" in err
+    assert (await cli(a, "pub", "field.site", "s1", "new", "name=Alder"))[0] == 0
+    rc, _, err = await cli(a, "pub", "field.obs", "-", "new", "species=Heron", "site=s1")
+    assert rc == 0 and err == ""
