@@ -516,7 +516,7 @@ def _holder_text(h: dict[str, Any] | None) -> str:
     text += "live" if h["live"] else f"not live ({h['why']})" if h["why"] else "not live"
     text += f", reported {h['reported']} ({h['age_s']:g} s ago)"
     if h["syncing"]:
-        done, total = (list(h["progress"]) + [0, 0])[:2]
+        done, total = [*h["progress"], 0, 0][:2]
         text += (f", syncing: {done:,} of {total:,} events" if total
                  else f", syncing: {done:,} events" if done else ", syncing")
     return text
