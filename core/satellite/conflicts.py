@@ -85,8 +85,9 @@ def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:
             rest = [f for f in mine if f not in c.fields]
             now = _now(sat, c.top, c.key) if rest else {}
             for name in rest:
+                # no user and revision: no change of theirs collided with it
                 out.append(FieldConflict(rc.uid, c.top, c.key, name, base.get(name),
-                                         mine[name], now.get(name), c.usr, c.rev, c.reason,
+                                         mine[name], now.get(name), "", ZERO_REV, c.reason,
                                          c.cmd, conflict=False))
             continue
         out.append(FieldConflict(rc.uid, c.top, c.key, WHOLE,
@@ -146,12 +147,13 @@ def explain(rc: Receipt, *,
             name: Callable[[str, str], str] = lambda top, field: field,
             show: Callable[[str, str, Any], str] = _json,
             record: Callable[[str, str], str] = lambda top, key: f"{top} {key}",
-            ) -> list[str]:
+            when: Callable[[Rev], str] = format_rev) -> list[str]:
     """One sentence per record of the rejected transaction ``rc``: what the other side
     did, what the user did (with their values), and what keep mine / keep theirs then do.
 
     ``name(top, field)``, ``show(top, field, value)`` and ``record(top, key)`` render a
-    field's name, a value and a record (the CLI: names, JSON; the app: titles, its cells).
+    field's name, a value and a record, ``when(rev)`` a revision (the CLI: names, JSON, RFC
+    3339; the app: titles, its cells, its dates).
     """
     acts = {(a.top, a.key): a for a in rc.acts}
     out: list[str] = []
@@ -166,7 +168,7 @@ def explain(rc: Receipt, *,
     for c in rc.conflicts:
         seen.add((c.top, c.key))
         a = acts.get((c.top, c.key))
-        out.append(f"{record(c.top, c.key)}: {_sentence(c, a, values, names)}")
+        out.append(f"{record(c.top, c.key)}: {_sentence(c, a, values, names, when)}")
     if not rc.conflicts:
         out.append(f"rejected by the hub: {rc.err or 'no reason given'}. Keep theirs drops "
                    "the edit; keep mine sends it again")
@@ -184,8 +186,8 @@ def explain(rc: Receipt, *,
 
 def _sentence(c: Conflict, a: Action | None,
               values: Callable[[str, Mapping[str, Any] | None], str],
-              names: Callable[[str, Any], str]) -> str:
-    by = f" ({c.usr or 'someone'}, {format_rev(c.rev)})" if c.rev else ""
+              names: Callable[[str, Any], str], when: Callable[[Rev], str]) -> str:
+    by = f" ({c.usr or 'someone'}, {when(c.rev)})" if c.rev else ""
     mine = dict(a.arg or {}) if a is not None else {}
     if c.reason == "deleted":
         if a is not None and a.cmd == Cmd.DEL:

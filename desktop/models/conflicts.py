@@ -180,7 +180,7 @@ class ConflictsModel(QAbstractTableModel):
         if col == 5:
             return r.usr or "—"
         if col == 6:
-            return readable_rev(r.rev)
+            return readable_rev(r.rev) if r.rev else "—"
         if col == COL_KEEP:
             if r.field != WHOLE:
                 return "mine" if r.keep_mine else "theirs"
@@ -248,7 +248,7 @@ class ConflictsModel(QAbstractTableModel):
                 label = labels[c.top, c.key] = self._label(c.top, c.key, rc) if c.top else ""
             out.append(ConflictRow.of(c, label))
         sigs = list(dict.fromkeys((a.top, a.key) for a in rc.acts))
-        texts = explain(rc, name=self._title, show=self._cell,
+        texts = explain(rc, name=self._title, show=self._cell, when=readable_rev,
                         record=lambda top, key: labels.get((top, key)) or f"{top} {key}")
         if rc.conflicts:
             order = list(dict.fromkeys([*((c.top, c.key) for c in rc.conflicts), *sigs]))
