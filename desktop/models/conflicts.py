@@ -57,7 +57,8 @@ class ConflictRow(FieldConflict):
     @property
     def choosable(self) -> bool:
         """A field row, or a delete (kept: delete anyway; else the record stays)."""
-        return self.field != WHOLE or (self.cmd == Cmd.DEL and self.reason != "")
+        return self.field != WHOLE or (self.cmd == Cmd.DEL and (
+            self.reason in ("deleted", "modified") or not self.conflict))
 
 
 class ConflictsModel(QAbstractTableModel):
@@ -207,7 +208,7 @@ class ConflictsModel(QAbstractTableModel):
         if r.field == WHOLE:
             if value is None:
                 return "—"
-            if r.reason not in _THEIRS_TEXT:
+            if r.conflict and r.reason not in _THEIRS_TEXT:
                 return str(value)  # a rejection that is no conflict: the command, the error
             return {2: _BASE_TEXT, 3: _MINE_TEXT, 4: _THEIRS_TEXT}[col].get(str(value),
                                                                            str(value))

@@ -161,3 +161,33 @@ async def test_i_deleted_a_record_they_changed_reads_plainly(
     assert hub.ledger.state(SITE, "s1") is None  # type: ignore[attr-defined]
     a.close()
     b.close()
+
+
+async def test_records_of_the_transaction_that_did_not_conflict_are_shown_and_kept(
+        qtbot: Any, qtmodeltester: Any, tmp_path: Path, project: Project, hub: Hub) -> None:
+    """One transaction changes s1's name (a conflict) and deletes s2 (none): the delete is
+    listed ("(no conflict)") and Apply choices keeps it (it was dropped: a delete has no
+    field to pick)."""
+    a, b = await two(tmp_path, project, hub)
+    a.pub([Action(SITE, "s2", Cmd.NEW, {"name": "Birch"})])
+    await sync(a, hub)
+    await sync(b, hub)
+    b.pub([Action(SITE, "s1", Cmd.MOD, {"name": "B name"})])
+    await sync(b, hub)
+    a.pub([Action(SITE, "s1", Cmd.MOD, {"name": "A name"}), Action(SITE, "s2", Cmd.DEL)])
+    await sync(a, hub)
+    dlg = dialog(qtbot, a)
+    qtmodeltester.check(dlg.model)
+    rows = cells(dlg)
+    assert [r[:5] for r in rows] == [
+        ["Sites: B name", "Name", "Alder Creek", "A name", "B name"],
+        ["Sites: Birch", "(whole record)", "existed", "you deleted it", "(no conflict)"]]
+    assert rows[1][7] == "delete anyway"
+    assert "Sites: Birch: your delete collided with nothing" in dlg.details.text()
+    dlg.model.set_keep(0, Keep.THEIRS)  # their name; my delete of s2 stays ticked
+    dlg.apply.click()
+    await sync(a, hub)
+    assert set_fields(hub)["name"] == "B name"
+    assert hub.ledger.state(SITE, "s2") is None  # type: ignore[attr-defined]
+    a.close()
+    b.close()
