@@ -31,8 +31,8 @@ other side) or of a transaction rejected for another reason (its error)."""
 
 @dataclass(slots=True)
 class FieldConflict:
-    """One field of a rejected edit, conflicting or not (``conflict``), or a whole record
-    (``field`` is :data:`WHOLE`) of a rejected transaction (the desktop's conflicts view adds its label and choice to it:
+    """One conflicting field (or a whole record: ``field`` is :data:`WHOLE`) of a rejected
+    transaction (the desktop's conflicts view adds its label and choice to it:
     ``desktop.models.conflicts.ConflictRow``).
 
     ``base``: the value when the edit was made (the replica at the transaction's base);
