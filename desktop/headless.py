@@ -488,6 +488,20 @@ def _status_dict(st: Any) -> dict[str, Any]:
     }
 
 
+def _holder_text(h: dict[str, Any] | None) -> str:
+    """``status``'s holder in words (``--json`` keeps the object)."""
+    if h is None:
+        return "none (no process has this directory open)"
+    text = f"pid {h['pid']} on {h['host']}, "
+    text += "live" if h["live"] else f"not live ({h['why']})" if h["why"] else "not live"
+    text += f", reported {h['reported']} ({h['age_s']:g} s ago)"
+    if h["syncing"]:
+        done, total = [*h["progress"], 0, 0][:2]
+        text += (f", syncing: {done:,} of {total:,} events" if total
+                 else f", syncing: {done:,} events" if done else ", syncing")
+    return text
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     def read(sat: Satellite) -> dict[str, Any]:
         st = sat.status()
@@ -506,20 +520,6 @@ def _cmd_status(args: argparse.Namespace) -> int:
     _out(args, d, "\n".join(f"{k}: {_holder_text(v) if k == 'holder' else v}"
                             for k, v in d.items()))
     return 0
-
-
-def _holder_text(h: dict[str, Any] | None) -> str:
-    """``status``'s holder in words (``--json`` keeps the object)."""
-    if h is None:
-        return "none (no process has this directory open)"
-    text = f"pid {h['pid']} on {h['host']}, "
-    text += "live" if h["live"] else f"not live ({h['why']})" if h["why"] else "not live"
-    text += f", reported {h['reported']} ({h['age_s']:g} s ago)"
-    if h["syncing"]:
-        done, total = [*h["progress"], 0, 0][:2]
-        text += (f", syncing: {done:,} of {total:,} events" if total
-                 else f", syncing: {done:,} events" if done else ", syncing")
-    return text
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
