@@ -22,7 +22,13 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core.errors import ConfigError, HubError, OutpostError
 from core.heap import settle_heap
-from core.satellite.client import SyncClient, fetch_hub, fetch_project, hub_error
+from core.satellite.client import (
+    SyncClient,
+    fetch_hub,
+    fetch_project,
+    hub_error,
+    token_refused,
+)
 from core.satellite.config import DataDir, check_hub_url
 from core.satellite.rehome import same_ledger
 from core.satellite.satellite import Satellite
@@ -75,17 +81,20 @@ async def open_satellite(spec: WindowSpec, project: Project | None = None) -> Sa
         check_hub_url(spec.hub)
     dd = DataDir(spec.data_dir)
     dd.check_not_file()
+    fetched = False  # the hub gave its schema for this token just now
     if project is None and not dd.path.is_dir():
         project = await _fetch(spec)  # nothing is made for a hub that cannot give its schema
+        fetched = True
     lock = dd.lock()  # first: a directory another process has open is left as it is
     try:
         if project is None and dd.load_project() is None:
             project = await _fetch(spec)
+            fetched = True
         if spec.hub:
             cfg = dd.load_config()
-            if cfg.hub != spec.hub and dd.db_file.exists():
-                await check_other_hub(dd, spec, cfg.hub)
             if cfg.hub != spec.hub or (spec.token and cfg.token != spec.token):
+                if not fetched:
+                    await check_other_hub(dd, spec, cfg.hub)
                 dd.save_config(cfg.with_hub(spec.hub, spec.token or None))
         return Satellite(dd, project, lock=lock)
     except BaseException:
@@ -94,18 +103,33 @@ async def open_satellite(spec: WindowSpec, project: Project | None = None) -> Sa
 
 
 async def check_other_hub(dd: DataDir, spec: WindowSpec, before: str) -> None:
-    """A replica pointed at another hub: refused when that hub cannot hold its ledger
-    (:func:`core.satellite.rehome.same_ledger`). A hub out of reach is taken as given (the
-    app works offline; its sync will say what it finds)."""
-    have = dd.load_project()
-    if have is None:
-        return
+    """A replica pointed at another hub or given another token: refused when the hub
+    refuses the token (nothing is stored: the settings that worked stay) or, for another
+    hub, cannot hold the replica's ledger (:func:`core.satellite.rehome.same_ledger`). A hub
+    out of reach is taken as given (the app works offline; its sync will say what it
+    finds).
+
+    Raises:
+        ConfigError: naming the problem and, for a person at the app, the fix.
+    """
     try:
         proj, st = await fetch_hub(spec.hub, spec.token)
-    except (HubError, TimeoutError, OSError):
+    except HubError as exc:
+        if token_refused(exc):
+            raise ConfigError(_token_fix(exc)) from exc
+        return
+    except (TimeoutError, OSError):
+        return
+    have = dd.load_project()
+    if have is None or before == spec.hub or not dd.db_file.exists():
         return
     assert st is not None
     same_ledger(dd, spec.hub, before, have, proj, st)
+
+
+def _token_fix(exc: HubError) -> str:
+    return (f"{exc}. Nothing was changed: the connection settings that worked are kept. "
+            "Enter a valid token in File → Connection settings")
 
 
 async def _fetch(spec: WindowSpec) -> Project:
@@ -116,6 +140,10 @@ async def _fetch(spec: WindowSpec) -> Project:
         return await fetch_project(spec.hub, spec.token)
     except TimeoutError as exc:  # connected, but no dom.project reply in time
         raise hub_error(spec.hub, exc) from exc
+    except HubError as exc:
+        if token_refused(exc):
+            raise ConfigError(_token_fix(exc)) from exc
+        raise
 
 
 def open_window(sat: Satellite, spec: WindowSpec,

@@ -47,6 +47,10 @@ COMMANDS = ("connect", "pub", "sync", "status", "show", "history", "conflicts", 
 IMPORT_BATCH = 500
 IMPORT_BYTES = 256 * 1024  # encoded actions per transaction at most (a long-text CSV)
 CELL_LIMIT = MAX_TRANS_BYTES  # characters of a CSV cell: a longer one never fits a transaction
+EXIT_CONFLICT = 3
+"""``sync --once --fail-on-conflict``: synced, but edits are in conflict (1: an error, 2: bad
+usage). Without the flag such a sync exits 0, as issue #5's contract says (done = nothing
+pending and the replica at the hub's revision); the new conflicts are counted on stderr."""
 
 
 def _seconds(text: str) -> float:
@@ -113,6 +117,9 @@ def add_commands(sub: Any) -> None:
                    help="push the queue, catch up and exit (non-zero if the hub is unreachable)")
     p.add_argument("--timeout", type=_seconds, default=30.0,
                    help="with --once: seconds to finish in (default 30)")
+    p.add_argument("--fail-on-conflict", action="store_true",
+                   help=f"with --once: exit {EXIT_CONFLICT} (not 0) when edits are in "
+                   "conflict after syncing (rejected by the hub, not resolved yet)")
     _common(p)
     p = sub.add_parser("status", help="replica and queue status")
     _common(p)
@@ -237,10 +244,21 @@ def _cmd_connect(args: argparse.Namespace) -> int:
         try:
             proj, st = _fetch_hub(args.url, cfg.token, args.timeout)
         except OutpostError as exc:
+            from core.satellite.client import token_refused
+
+            if token_refused(exc):
+                # bad input changes nothing: the hub and token that worked stay stored
+                kept = (f"the hub and token stored before ({old.hub}) are kept" if old.hub
+                        else "no hub was stored")
+                raise ConfigError(
+                    f"{exc}: nothing was changed in {dd.path} ({kept}); run `outpost connect "
+                    f"{args.url} --token=TOKEN` again with a valid token") from exc
             if have is None:  # the directory would be of no use: leave it as it was
                 raise ConfigError(f"{exc} (nothing was stored in {dd.path}: it needs the "
                                   "hub's schema)") from exc
-            err = str(exc)  # offline: the URL is stored, the schema and replica kept
+            # offline first: the URL is stored, the schema and replica kept; the hub is
+            # asked again on the next sync
+            err = str(exc)
         if proj is not None and have is not None and dd.db_file.exists():
             same_ledger(dd, args.url, old.hub, have, proj, st)
         if lock is None:
@@ -255,7 +273,10 @@ def _cmd_connect(args: argparse.Namespace) -> int:
             lock.release()
     _out(args, {"hub": args.url, "schema": fetched, "error": err},
          f"hub set to {args.url}" + ("; schema fetched" if fetched else
-                                     f"; schema not fetched: {err}"))
+                                     f"; the hub could not be reached, so neither the token "
+                                     f"nor the schema was checked ({err}): stored anyway, to "
+                                     "work offline; `outpost sync` will say what the hub "
+                                     "answers"))
     return 0
 
 
@@ -270,15 +291,39 @@ def _cmd_pub(args: argparse.Namespace) -> int:
         arg = _parse_fields(sat, args.topic, args.fields)
         cmd = Cmd(args.cmd)
         uid = sat.pub([Action(args.topic, key, cmd, None if cmd == Cmd.DEL else arg)])
+        dangling = _dangling_refs(sat, args.topic, arg)
     finally:
         sat.close()
+    for name, ref, value in dangling:
+        # not refused: offline, the record may be on the hub and not have arrived yet
+        print(f"outpost: warning: {name}={value} names no {ref} record this replica has "
+              f"(published anyway: it may not have arrived yet; `outpost show {ref}` lists "
+              "the keys)", file=sys.stderr)
     _out(args, {"key": key, "uid": uid}, f"{key} {uid}")
     return 0
+
+
+def _dangling_refs(sat: Satellite, topic: str, arg: dict[str, Any]
+                   ) -> list[tuple[str, str, str]]:
+    """The ref fields of ``arg`` whose record the user does not see: (field, ref, key)."""
+    model = sat.project.model(topic)
+    out: list[tuple[str, str, str]] = []
+    for name, value in arg.items():
+        f = model.field(name)
+        if f is None or f.type != "ref" or value in (None, "") or not sat.project.has(f.ref):
+            continue
+        rv = sat.record(f.ref, str(value))
+        if rv is None or rv.fields is None:
+            out.append((name, f.ref, str(value)))
+    return out
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
     from core.satellite.client import SyncClient
 
+    if args.fail_on_conflict and not args.once:
+        raise ConfigError("--fail-on-conflict works with --once: continuous sync names each "
+                          "rejected edit on stderr as it comes")
     dd = DataDir(args.data)
     dd.check_readable()
     cfg = dd.load_config()
@@ -305,7 +350,22 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         client = SyncClient(sat, cfg.hub, cfg.token)
         by_user = True
         if args.once:
-            asyncio.run(client.sync_once(args.timeout))
+            before = {r.uid for r in sat.receipts([ReceiptState.REJECTED])}
+            unlisten = sat.listen(_first_offline(client, args.timeout))
+            try:
+                asyncio.run(client.sync_once(args.timeout))
+            except HubError as exc:
+                if client.refused:
+                    raise HubError(f"{exc}; run `outpost connect {cfg.hub} --token=TOKEN` "
+                                   "with a valid token") from exc
+                raise
+            finally:
+                unlisten()
+            new = [r for r in sat.receipts([ReceiptState.REJECTED]) if r.uid not in before]
+            if new:  # exit 0 all the same (the contract), unless --fail-on-conflict
+                print(f"outpost: {len(new)} new conflict{'s' if len(new) > 1 else ''}: the hub "
+                      "rejected edits (see `outpost conflicts`, then `outpost resolve UID "
+                      "--keep mine|theirs`)", file=sys.stderr)
         else:
             by_user = asyncio.run(_sync_until_stopped(client, sat))
         st = sat.status()
@@ -319,11 +379,34 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     counts = f"rev {format_rev(st.rev)}, {st.pending} pending, {st.conflicts} conflicts"
     if args.once:
         _out(args, _status_dict(st), f"synced: {counts}")
+        if args.fail_on_conflict and st.conflicts:
+            print(f"outpost: synced, but {st.conflicts} edits are in conflict (exit "
+                  f"{EXIT_CONFLICT}, --fail-on-conflict): see `outpost conflicts`",
+                  file=sys.stderr)
+            return EXIT_CONFLICT
     else:  # stopped by Ctrl-C or SIGTERM: say whether it ever reached the hub
         _out(args, _status_dict(st), f"stopped: {counts}; " + (
             f"last synced {format_rev(st.last_sync)}" if st.last_sync
             else f"never reached the hub{': ' + st.last_error if st.last_error else ''}"))
     return 0
+
+
+def _first_offline(client: Any, timeout: float) -> Callable[[Any], None]:
+    """A listener for ``sync --once``: the first failure to reach the hub on stderr, once
+    (it retries until ``timeout``: a silent wait of 30 s read as a hang)."""
+    said = [False]
+
+    def report(change: Any) -> None:
+        info = client.machine.info
+        if said[0] or not change.status or info.online or not info.last_error:
+            return
+        if info.phase == Phase.STOPPED or client.refused:
+            return  # said as the command's error
+        said[0] = True
+        print(f"outpost: {_short(info.last_error)} (retrying for up to {timeout:g} s; "
+              "--timeout S to change)", file=sys.stderr, flush=True)
+
+    return report
 
 
 async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
@@ -426,6 +509,20 @@ def _status_dict(st: Any) -> dict[str, Any]:
     }
 
 
+def _holder_text(h: dict[str, Any] | None) -> str:
+    """``status``'s holder in words (``--json`` keeps the object)."""
+    if h is None:
+        return "none (no process has this directory open)"
+    text = f"pid {h['pid']} on {h['host']}, "
+    text += "live" if h["live"] else f"not live ({h['why']})" if h["why"] else "not live"
+    text += f", reported {h['reported']} ({h['age_s']:g} s ago)"
+    if h["syncing"]:
+        done, total = [*h["progress"], 0, 0][:2]
+        text += (f", syncing: {done:,} of {total:,} events" if total
+                 else f", syncing: {done:,} events" if done else ", syncing")
+    return text
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     def read(sat: Satellite) -> dict[str, Any]:
         st = sat.status()
@@ -441,7 +538,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
         return d
 
     d = _read(args, read)
-    _out(args, d, "\n".join(f"{k}: {v}" for k, v in d.items()))
+    _out(args, d, "\n".join(f"{k}: {_holder_text(v) if k == 'holder' else v}"
+                            for k, v in d.items()))
     return 0
 
 
@@ -498,7 +596,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 
 def _cmd_conflicts(args: argparse.Namespace) -> int:
-    from core.satellite.conflicts import WHOLE, conflict_fields
+    from core.satellite.conflicts import WHOLE, conflict_fields, explain
 
     def read(sat: Satellite) -> list[tuple[Any, list[Any]]]:
         # base / mine / theirs per field: the same function as the app's conflicts view
@@ -507,27 +605,34 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
                 if r.state == ReceiptState.REJECTED or r.err]
 
     recs = _read(args, read)
-    rows = [{"uid": r.uid, "state": r.state.value, "err": r.err,
+    said = {r.uid: explain(r) for r, _ in recs}
+    rows = [{"uid": r.uid, "state": r.state.value, "err": r.err, "explain": said[r.uid],
              "records": [f"{a.top} {a.key}" for a in r.acts],
              "conflicts": [{"top": c.top, "key": c.key, "reason": c.reason,
                             "fields": list(c.fields), "theirs": c.theirs, "usr": c.usr}
                            for c in r.conflicts],
              "fields": [{"top": f.top, "key": f.key, "field": f.field or None,
                          "base": f.base, "mine": f.mine, "theirs": f.theirs, "usr": f.usr,
-                         "rev": format_rev(f.rev) if f.rev else None, "reason": f.reason}
+                         "rev": format_rev(f.rev) if f.rev else None, "reason": f.reason,
+                         "conflict": f.conflict}
                         for f in fields]}
             for r, fields in recs]
 
     def line(f: Any) -> str:
-        what = f"{f.top} {f.key} " + (f"{f.field}:" if f.field != WHOLE else "(whole record):")
-        by = f" ({f.reason}" + (f" by {f.usr}" if f.usr else "") + (
-            f" at {format_rev(f.rev)}" if f.rev else "") + ")"
-        return (f"  {what} base {_shown(f.base)} | mine {_shown(f.mine)} | "
+        what = f"{f.top} {f.key} " + (f"{f.field}" if f.field != WHOLE else "(whole record)")
+        by = (" (no conflict)" if not f.conflict else f" ({f.reason}" + (
+            f" by {f.usr}" if f.usr else "") + (f" at {format_rev(f.rev)}" if f.rev else "")
+            + ")")
+        return (f"  {what}: base {_shown(f.base)} | mine {_shown(f.mine)} | "
                 f"theirs {_shown(f.theirs)}{by}")
 
-    _out(args, rows, "\n".join(f"{r.uid}\t{r.state.value}\t{r.err}\n"
-                               + "\n".join(line(f) for f in fields) for r, fields in recs)
-         or "no conflicts")
+    def block(r: Any, fields: list[Any]) -> str:
+        # what happened in words, then every field of the edit: keep theirs drops them all
+        return "\n".join([f"{r.uid}\t{r.state.value}\t{r.err}",
+                          *(f"  * {_short(t, 600)}" for t in said[r.uid]),
+                          *(line(f) for f in fields)])
+
+    _out(args, rows, "\n".join(block(r, fields) for r, fields in recs) or "no conflicts")
     return 0
 
 

@@ -72,13 +72,14 @@ def _settings(w: MainWindow, current: Profile) -> None:
         # the same check as a start with --hub: a hub that cannot hold this replica's
         # ledger is refused before the profile remembers it
         try:
-            if chosen.hub and (chosen.hub != current.hub or chosen.path != current.path):
-                # another hub, or another directory (its replica may come from elsewhere)
+            if chosen.hub and (chosen.hub != current.hub or chosen.path != current.path
+                               or chosen.token != current.token):
+                # another hub, another directory (its replica may come from elsewhere) or
+                # another token (a token the hub refuses replaces nothing)
                 dd = DataDir(chosen.path)
                 before = dd.load_config().hub if dd.path.is_dir() else ""
-                if before != chosen.hub:
-                    await check_other_hub(dd, WindowSpec(chosen.path, chosen.hub,
-                                                         chosen.token), before)
+                await check_other_hub(dd, WindowSpec(chosen.path, chosen.hub, chosen.token),
+                                      before)
         except OutpostError as exc:
             w.show_error(f"Connection settings not saved: {exc}")
             return

@@ -51,7 +51,7 @@ from core.satellite.satellite import Satellite
 from core.schema import Project, parse_project
 from core.wire import dec_status, decode_error, decode_json, format_frame, parse_frame
 
-__all__ = ["SyncClient", "fetch_hub", "fetch_project", "hub_error"]
+__all__ = ["SyncClient", "fetch_hub", "fetch_project", "hub_error", "token_refused"]
 
 log = logging.getLogger("outpost.sat.client")
 
@@ -64,13 +64,22 @@ def _headers(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
+def token_refused(exc: BaseException) -> bool:
+    """Whether ``exc`` (a :class:`HubError` of :func:`hub_error`) is the hub refusing the
+    token (HTTP 401 or 403 on the WebSocket handshake): retrying cannot help, and settings
+    holding that token must not be stored."""
+    cause = exc.__cause__
+    return isinstance(cause, InvalidStatus) and cause.response.status_code in (401, 403)
+
+
 def hub_error(url: str, exc: BaseException) -> HubError:
     """A HubError for a failure to reach or talk to the hub at ``url``, naming the fix."""
     if isinstance(exc, InvalidStatus):
         code = exc.response.status_code
         if code in (401, 403):
-            return HubError(f"the hub at {url} refused the token (HTTP {code}): check it with "
-                            "the hub operator and run `outpost connect URL --token T`")
+            # each front end adds where a valid token goes (CLI: connect; app: its settings)
+            return HubError(f"the hub at {url} refused the token (HTTP {code}): it is wrong, "
+                            "expired or revoked; a valid one comes from the hub operator")
         return HubError(f"the hub at {url} refused the connection (HTTP {code})")
     if isinstance(exc, InvalidURI):
         return HubError(f"{url!r} is not a hub URL: expected ws://host:port or wss://host:port")
@@ -202,6 +211,8 @@ class SyncClient:
         self._connecting_since: float | None = None
         self._stop = asyncio.Event()
         self._running = False
+        #: the hub's refusal of the token on the last connect attempt ("" : none)
+        self.refused = ""
 
     # -- public --------------------------------------------------------------------------------
 
@@ -213,7 +224,8 @@ class SyncClient:
         """Connect, push the queue and catch up; return when idle.
 
         Raises:
-            HubError: not done within ``timeout`` seconds (with the last error), sync
+            HubError: the hub refused the token (at once: :func:`token_refused`), not
+                done within ``timeout`` seconds (with the last error), sync
                 stopped (e.g. another schema or another ledger), the hub is behind the
                 replica (at once: waiting would not help a hub that holds another ledger or
                 an older backup; the message names both revisions), or the hub refuses this
@@ -221,11 +233,12 @@ class SyncClient:
         """
         m = self.machine
         m.behind = None
+        self.refused = ""
         held = ""  # the hub's reason for refusing this user's edits, once caught up
 
         def done() -> bool:
             nonlocal held
-            if m.idle:
+            if m.idle or self.refused:  # a refused token: retrying until timeout cannot help
                 return True
             if m.read_only and m.caught_up:
                 held = m.read_only
@@ -233,6 +246,8 @@ class SyncClient:
             return m.behind is not None  # the handshake found the hub behind the replica
 
         ok = await self.run_until(done, timeout)
+        if self.refused:
+            raise HubError(f"sync with {self.url} not done: {self.refused}; nothing was sent")
         if ok and held:
             raise HubError(f"sync with {self.url}: caught up with the hub, but {held}")
         info = self.machine.info
@@ -455,7 +470,7 @@ class SyncClient:
 
     async def _connect(self) -> None:
         try:
-            ws = await _open(self.url, self.token, self.open_timeout)
+            ws = await self._open_ws()
         except HubError as exc:
             self._inbox.put_nowait(("closed", (str(exc), 0)))
             return
@@ -490,6 +505,17 @@ class SyncClient:
         else:
             reason = reason or f"the connection to {self.url} closed"
         self._inbox.put_nowait(("closed", (reason, code)))
+
+    async def _open_ws(self) -> ClientConnection:
+        """A new connection to the hub; a refusal of the token is kept in :attr:`refused`
+        (``""`` once a connection opens)."""
+        try:
+            ws = await _open(self.url, self.token, self.open_timeout)
+        except HubError as exc:
+            self.refused = str(exc) if token_refused(exc) else ""
+            raise
+        self.refused = ""
+        return ws
 
     def _spawn(self, coro: Any) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)

@@ -1,20 +1,28 @@
-"""A rejected transaction as base / mine / theirs per conflicting field.
+"""A rejected transaction as base / mine / theirs per field, and in plain words.
 
-One function, :func:`conflict_fields`, used by the desktop's conflicts view
-(``desktop.models.conflicts``) and by ``outpost conflicts``: both show the same values, so
-what "keep mine" sends can be seen before it is chosen.
+Two functions used by the desktop's conflicts view (``desktop.models.conflicts``,
+``desktop.widgets.conflicts``) and by ``outpost conflicts``, so both show the same:
+
+- :func:`conflict_fields`: every field of the rejected edit, base / mine / theirs: the
+  conflicting ones and, marked ``conflict=False``, the others. The hub rejects a transaction
+  whole (DESIGN §3), and "keep theirs" drops it whole (issue #5: "keep theirs (drop it)"), so
+  the user sees every value it drops before choosing, not only the conflicting ones.
+- :func:`explain`: one sentence per record saying what each side did ("they deleted this
+  record; you changed name to ...") and what keep mine / keep theirs then do.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from core.model import Cmd
-from core.revision import ZERO_REV, Rev
+from core.model import Action, Cmd, Conflict
+from core.revision import ZERO_REV, Rev, format_rev
 from core.satellite.api import Receipt, SatelliteAPI
 
-__all__ = ["WHOLE", "FieldConflict", "conflict_fields"]
+__all__ = ["WHOLE", "FieldConflict", "conflict_fields", "explain"]
 
 WHOLE = ""
 """The field name of a whole-record conflict (a record deleted, created or modified by the
@@ -45,30 +53,164 @@ class FieldConflict:
     rev: Rev
     reason: str
     cmd: Cmd
+    conflict: bool = True
+    """False: a field (or, as a whole record, a delete) of the rejected edit that collided
+    with nothing; the hub rejected it with the rest, and keep theirs drops it too."""
 
 
 def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:
-    """The conflicting fields of the rejected transaction ``rc``, in its conflicts' order."""
+    """Every field of the rejected transaction ``rc``, record by record in its conflicts'
+    order: the conflicting ones first, then those of the same edit that did not conflict
+    (``conflict=False``; ``theirs`` is then the hub's value as the replica holds it), then
+    the records of the transaction that collided with nothing.
+
+    A record deleted or created by the other side is a whole-record row followed by my
+    edit's fields (what keep mine sends); my delete of a record they changed is one
+    whole-record row (``mine`` ``"delete"``): :func:`explain` names their changes.
+    """
     out: list[FieldConflict] = []
     acts = {(a.top, a.key): a for a in rc.acts}
+    seen: set[tuple[str, str]] = set()
     for c in rc.conflicts:
+        seen.add((c.top, c.key))
         act = acts.get((c.top, c.key))
-        base = sat.state_at(c.top, c.key, rc.base) if rc.base != ZERO_REV else None
-        if c.fields and act is not None:
+        base = _base(sat, rc, c.top, c.key)
+        mine = dict(act.arg or {}) if act is not None and act.cmd != Cmd.DEL else {}
+        if c.fields and act is not None and act.cmd != Cmd.DEL:  # the same fields changed
             for name in c.fields:
                 out.append(FieldConflict(
-                    rc.uid, c.top, c.key, name, (base or {}).get(name),
-                    (act.arg or {}).get(name),
+                    rc.uid, c.top, c.key, name, base.get(name), mine.get(name),
                     None if c.theirs is None else c.theirs.get(name),
                     c.usr, c.rev, c.reason, c.cmd))
-        else:
-            mine = {"new": "create", "mod": "modify", "del": "delete"}.get(str(c.cmd))
-            out.append(FieldConflict(rc.uid, c.top, c.key, WHOLE,
-                                     "exists" if base is not None else "absent", mine,
-                                     c.reason, c.usr, c.rev, c.reason, c.cmd))
-    if not rc.conflicts:  # rejected for another reason (validation): one row with the error
-        a = rc.acts[0] if rc.acts else None
-        out.append(FieldConflict(rc.uid, a.top if a else "", a.key if a else "", WHOLE, None,
-                                 str(a.cmd) if a else "", rc.err or "rejected", "", rc.rev,
-                                 rc.err or "rejected", a.cmd if a else Cmd.MOD))
+            rest = [f for f in mine if f not in c.fields]
+            now = _now(sat, c.top, c.key) if rest else {}
+            for name in rest:
+                # no user and revision: no change of theirs collided with it
+                out.append(FieldConflict(rc.uid, c.top, c.key, name, base.get(name),
+                                         mine[name], now.get(name), "", ZERO_REV, c.reason,
+                                         c.cmd, conflict=False))
+            continue
+        out.append(FieldConflict(rc.uid, c.top, c.key, WHOLE,
+                                 "exists" if base else "absent", _EDIT.get(str(c.cmd)),
+                                 c.reason, c.usr, c.rev, c.reason, c.cmd))
+        for name, value in mine.items():
+            # the record is gone (keep mine recreates it with these) or they created it too
+            out.append(FieldConflict(rc.uid, c.top, c.key, name, base.get(name), value,
+                                     None if c.theirs is None else c.theirs.get(name),
+                                     c.usr, c.rev, c.reason, c.cmd))
+    if rc.conflicts:
+        for a in rc.acts:  # rejected with the rest, though they collided with nothing
+            if (a.top, a.key) in seen:
+                continue
+            base = _base(sat, rc, a.top, a.key)
+            if a.cmd == Cmd.DEL:
+                out.append(FieldConflict(rc.uid, a.top, a.key, WHOLE,
+                                         "exists" if base else "absent", "delete",
+                                         "no conflict", "", ZERO_REV, "", a.cmd,
+                                         conflict=False))
+                continue
+            now = _now(sat, a.top, a.key)
+            for name, value in (a.arg or {}).items():
+                out.append(FieldConflict(rc.uid, a.top, a.key, name, base.get(name), value,
+                                         now.get(name), "", ZERO_REV, "", a.cmd,
+                                         conflict=False))
+    else:  # rejected for another reason (validation): one row with the error
+        a0 = rc.acts[0] if rc.acts else None
+        out.append(FieldConflict(rc.uid, a0.top if a0 else "", a0.key if a0 else "", WHOLE,
+                                 None, str(a0.cmd) if a0 else "", rc.err or "rejected", "",
+                                 rc.rev, rc.err or "rejected", a0.cmd if a0 else Cmd.MOD))
     return out
+
+
+_EDIT = {"new": "create", "mod": "modify", "del": "delete"}
+
+
+def _base(sat: SatelliteAPI, rc: Receipt, top: str, key: str) -> dict[str, Any]:
+    """The record as the edit saw it (the replica at the transaction's base)."""
+    if rc.base == ZERO_REV:
+        return {}
+    return dict(sat.state_at(top, key, rc.base) or {})
+
+
+def _now(sat: SatelliteAPI, top: str, key: str) -> Mapping[str, Any]:
+    """The record as the hub has it now (the replica's state, without the user's edits)."""
+    rv = sat.record(top, key)
+    return (rv.confirmed or {}) if rv is not None else {}
+
+
+def _json(top: str, field: str, value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def explain(rc: Receipt, *,
+            name: Callable[[str, str], str] = lambda top, field: field,
+            show: Callable[[str, str, Any], str] = _json,
+            record: Callable[[str, str], str] = lambda top, key: f"{top} {key}",
+            when: Callable[[Rev], str] = format_rev) -> list[str]:
+    """One sentence per record of the rejected transaction ``rc``: what the other side
+    did, what the user did (with their values), and what keep mine / keep theirs then do.
+
+    ``name(top, field)``, ``show(top, field, value)`` and ``record(top, key)`` render a
+    field's name, a value and a record, ``when(rev)`` a revision (the CLI: names, JSON, RFC
+    3339; the app: titles, its cells, its dates).
+    """
+    acts = {(a.top, a.key): a for a in rc.acts}
+    out: list[str] = []
+
+    def values(top: str, arg: Mapping[str, Any] | None) -> str:
+        return ", ".join(f"{name(top, f)} to {show(top, f, v)}" for f, v in (arg or {}).items())
+
+    def names(top: str, fields: Any) -> str:
+        return ", ".join(name(top, f) for f in fields)
+
+    seen: set[tuple[str, str]] = set()
+    for c in rc.conflicts:
+        seen.add((c.top, c.key))
+        a = acts.get((c.top, c.key))
+        out.append(f"{record(c.top, c.key)}: {_sentence(c, a, values, names, when)}")
+    if not rc.conflicts:
+        out.append(f"rejected by the hub: {rc.err or 'no reason given'}. Keep theirs drops "
+                   "the edit; keep mine sends it again")
+        return out
+    for a in rc.acts:
+        if (a.top, a.key) in seen:
+            continue
+        what = "your delete" if a.cmd == Cmd.DEL else (
+            f"your {'new record' if a.cmd == Cmd.NEW else 'change'} ({values(a.top, a.arg)})")
+        out.append(f"{record(a.top, a.key)}: {what} collided with nothing, but the hub "
+                   "rejected the whole transaction: keep theirs drops it too, keep mine "
+                   "sends it")
+    return out
+
+
+def _sentence(c: Conflict, a: Action | None,
+              values: Callable[[str, Mapping[str, Any] | None], str],
+              names: Callable[[str, Any], str], when: Callable[[Rev], str]) -> str:
+    by = f" ({c.usr or 'someone'}, {when(c.rev)})" if c.rev else ""
+    mine = dict(a.arg or {}) if a is not None else {}
+    if c.reason == "deleted":
+        if a is not None and a.cmd == Cmd.DEL:
+            return f"you and they both deleted this record{by}; it stays deleted either way"
+        return (f"they deleted this record{by}; you changed {values(c.top, mine)}. Keep mine "
+                "recreates it (as you saw it, with your changes); keep theirs leaves it "
+                "deleted and drops your changes")
+    if c.reason == "modified":
+        return (f"you deleted this record; they changed {values(c.top, c.theirs)}{by}. Keep "
+                "mine deletes it anyway; keep theirs keeps it, with their changes")
+    if c.reason == "created":
+        theirs = {f: (c.theirs or {}).get(f) for f in mine}
+        return (f"you and they both created this record{by}: yours has "
+                f"{values(c.top, mine)}; theirs has {values(c.top, theirs)}. Keep mine sets "
+                "your values on their record; keep theirs keeps theirs and drops yours")
+    yours = {f: mine.get(f) for f in c.fields}
+    rest = {f: v for f, v in mine.items() if f not in c.fields}
+    text = (f"you changed {values(c.top, yours)}; they changed "
+            f"{values(c.top, {f: (c.theirs or {}).get(f) for f in c.fields})}{by}")
+    if rest:
+        text += (f"; your change of {values(c.top, rest)} did not conflict. Keep mine sends "
+                 f"all your changes; keep theirs drops all of them, {names(c.top, rest)} too "
+                 "(or keep per field)")
+    else:
+        text += ". Keep mine sends your values; keep theirs keeps theirs"
+    return text

@@ -1,7 +1,12 @@
-"""Rejected transactions as rows of base / mine / theirs, one per conflicting field.
+"""Rejected transactions as rows of base / mine / theirs, one per field of the edit.
 
-Each row carries a "keep mine" check box, so the conflicts view can resolve per field; the
-model builds the ``{"top key": {"field": Keep}}`` mapping :meth:`SatelliteAPI.resolve` takes.
+Every field of a rejected edit is a row, the conflicting ones and, marked "(no conflict)", the
+others: keep theirs drops the whole edit, so what it drops is on screen before the choice
+(``core.satellite.conflicts``). Each field row carries a "keep mine" check box, as does a
+delete of a record the other side changed ("delete anyway"), so the conflicts view can resolve
+per field; the model builds the ``{"top key": {"field": Keep}}`` mapping
+:meth:`SatelliteAPI.resolve` takes. :meth:`ConflictsModel.explain` words each record's
+conflict (``core.satellite.conflicts.explain``) for the view and the rows' tooltips.
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
+from core.model import Cmd
 from core.satellite.api import Change, Keep, Receipt, ReceiptState, SatelliteAPI
-from core.satellite.conflicts import WHOLE, FieldConflict, conflict_fields
+from core.satellite.conflicts import WHOLE, FieldConflict, conflict_fields, explain
 from desktop.format import display_value, readable_rev
 from desktop.models.records import ref_label
 
@@ -24,6 +30,12 @@ HEADERS = ("Record", "Field", "Base", "Mine", "Theirs", "Changed by", "When", "K
 COL_KEEP = 7
 _MINE_BG = QColor("#e3f0ff")
 _THEIRS_BG = QColor("#eaf7e3")
+# a whole-record row's cells: what the record was, what I did, what they did
+_BASE_TEXT = {"exists": "existed", "absent": "did not exist"}
+_MINE_TEXT = {"create": "you created it", "modify": "you changed it (fields below)",
+              "delete": "you deleted it"}
+_THEIRS_TEXT = {"deleted": "they deleted it", "modified": "they changed it",
+                "created": "they created it too", "no conflict": "(no conflict)"}
 
 
 @dataclass(slots=True)
@@ -42,6 +54,12 @@ class ConflictRow(FieldConflict):
     def sig(self) -> str:
         return f"{self.top} {self.key}"
 
+    @property
+    def choosable(self) -> bool:
+        """A field row, or a delete (kept: delete anyway; else the record stays)."""
+        return self.field != WHOLE or (self.cmd == Cmd.DEL and (
+            self.reason in ("deleted", "modified") or not self.conflict))
+
 
 class ConflictsModel(QAbstractTableModel):
     """Every rejected, unresolved local transaction, flattened to conflicting fields."""
@@ -50,6 +68,7 @@ class ConflictsModel(QAbstractTableModel):
         super().__init__(parent)
         self._sat = sat
         self._rows: list[ConflictRow] = []
+        self._explain: dict[tuple[str, str, str], str] = {}  # (uid, top, key) -> sentence
         self._rows = self._build()
 
     # -- public --------------------------------------------------------------------------------
@@ -63,6 +82,11 @@ class ConflictsModel(QAbstractTableModel):
     def uids(self) -> list[str]:
         """The uids of the rejected transactions shown, in order."""
         return list(dict.fromkeys(r.uid for r in self._rows))
+
+    def explain(self, uids: list[str] | None = None) -> list[str]:
+        """What happened to each record of the transactions ``uids`` (all: ``None``), in
+        plain words, and what keep mine / keep theirs do (``core.satellite.conflicts``)."""
+        return [t for (uid, _, _), t in self._explain.items() if uids is None or uid in uids]
 
     def set_keep(self, i: int, keep: Keep) -> None:
         self.setData(self.index(i, COL_KEEP),
@@ -83,9 +107,14 @@ class ConflictsModel(QAbstractTableModel):
                 for f in a.arg or {}:
                     out.setdefault(f"{a.top} {a.key}", {})[f] = Keep.MINE
         for row in self._rows:
-            if row.uid == uid and row.field != WHOLE:
-                out.setdefault(row.sig, {})[row.field] = (
-                    Keep.MINE if row.keep_mine else Keep.THEIRS)
+            if row.uid != uid or not row.choosable:
+                continue
+            keep = Keep.MINE if row.keep_mine else Keep.THEIRS
+            if row.field != WHOLE:
+                out.setdefault(row.sig, {})[row.field] = keep
+            elif self._sat.project.has(row.top):
+                # a delete: resolve takes a field of the topic for it (any: a delete has none)
+                out[row.sig] = {self._sat.project.model(row.top).field_names()[0]: keep}
         return out
 
     def on_change(self, ch: Change) -> None:
@@ -120,7 +149,7 @@ class ConflictsModel(QAbstractTableModel):
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
         fl = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-        if index.column() == COL_KEEP and self._rows[index.row()].field != WHOLE:
+        if index.column() == COL_KEEP and self._rows[index.row()].choosable:
             fl |= Qt.ItemFlag.ItemIsUserCheckable
         return fl
 
@@ -129,7 +158,7 @@ class ConflictsModel(QAbstractTableModel):
             return None
         r = self._rows[index.row()]
         col = index.column()
-        if role == Qt.ItemDataRole.CheckStateRole and col == COL_KEEP and r.field != WHOLE:
+        if role == Qt.ItemDataRole.CheckStateRole and col == COL_KEEP and r.choosable:
             return Qt.CheckState.Checked if r.keep_mine else Qt.CheckState.Unchecked
         if role == Qt.ItemDataRole.BackgroundRole:
             if col == 3 and r.keep_mine:
@@ -137,26 +166,28 @@ class ConflictsModel(QAbstractTableModel):
             if col == 4 and not r.keep_mine:
                 return QBrush(_THEIRS_BG)
             return None
-        if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._explain.get((r.uid, r.top, r.key))
+        if role != Qt.ItemDataRole.DisplayRole:
             return None
         if col == 0:
             return r.label
         if col == 1:
             if r.field == WHOLE:
-                return f"(record {r.reason})"
-            f = self._sat.project.model(r.top).field(r.field) if self._sat.project.has(
-                r.top) else None
-            return f.title if f is not None else r.field
+                return "(whole record)"
+            return self._title(r.top, r.field) + ("" if r.conflict else " (no conflict)")
         if col in (2, 3, 4):
             return self._show(r, (r.base, r.mine, r.theirs)[col - 2], col)
         if col == 5:
             return r.usr or "—"
         if col == 6:
-            return readable_rev(r.rev)
+            return readable_rev(r.rev) if r.rev else "—"
         if col == COL_KEEP:
-            if r.field == WHOLE:
-                return "whole record"
-            return "mine" if r.keep_mine else "theirs"
+            if r.field != WHOLE:
+                return "mine" if r.keep_mine else "theirs"
+            if r.choosable:
+                return "delete anyway" if r.keep_mine else "keep the record"
+            return "by field below" if r.cmd != Cmd.DEL else ""
         return None
 
     def setData(self, index: _Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
@@ -164,7 +195,7 @@ class ConflictsModel(QAbstractTableModel):
                 or role != Qt.ItemDataRole.CheckStateRole):
             return False
         r = self._rows[index.row()]
-        if r.field == WHOLE:
+        if not r.choosable:
             return False
         state = value.value if isinstance(value, Qt.CheckState) else int(value)
         r.keep_mine = state == Qt.CheckState.Checked.value
@@ -175,20 +206,39 @@ class ConflictsModel(QAbstractTableModel):
 
     def _show(self, r: ConflictRow, value: Any, col: int) -> str:
         if r.field == WHOLE:
-            return str(value) if value is not None else "—"
+            if value is None:
+                return "—"
+            if r.conflict and r.reason not in _THEIRS_TEXT:
+                return str(value)  # a rejection that is no conflict: the command, the error
+            return {2: _BASE_TEXT, 3: _MINE_TEXT, 4: _THEIRS_TEXT}[col].get(str(value),
+                                                                           str(value))
         m = self._sat.project.model(r.top)
         f = m.field(r.field)
         if value is None:
-            return "(empty)"
+            return "(deleted)" if col == 4 and r.reason == "deleted" else "(empty)"
         if f is not None and f.type == "ref":
             return ref_label(self._sat, f.ref, str(value))
         return display_value(f, value)
 
     def _build(self) -> list[ConflictRow]:
         rows: list[ConflictRow] = []
+        self._explain = {}
         for rc in self._sat.receipts([ReceiptState.REJECTED]):
             rows.extend(self._rows_of(rc))
         return rows
+
+    def _title(self, top: str, field: str) -> str:
+        f = self._sat.project.model(top).field(field) if self._sat.project.has(top) else None
+        return f.title if f is not None else field
+
+    def _cell(self, top: str, field: str, value: Any) -> str:
+        if value is None:
+            return "(empty)"
+        f = self._sat.project.model(top).field(field) if self._sat.project.has(top) else None
+        if f is not None and f.type == "ref":
+            return f"“{ref_label(self._sat, f.ref, str(value))}”"
+        text = display_value(f, value)
+        return f"“{text if len(text) <= 60 else text[:59] + '…'}”"
 
     def _rows_of(self, rc: Receipt) -> list[ConflictRow]:
         labels: dict[tuple[str, str], str] = {}
@@ -196,12 +246,28 @@ class ConflictsModel(QAbstractTableModel):
         for c in conflict_fields(self._sat, rc):  # the same values as `outpost conflicts`
             label = labels.get((c.top, c.key))
             if label is None:
-                label = labels[c.top, c.key] = self._label(c.top, c.key) if c.top else ""
+                label = labels[c.top, c.key] = self._label(c.top, c.key, rc) if c.top else ""
             out.append(ConflictRow.of(c, label))
+        sigs = list(dict.fromkeys((a.top, a.key) for a in rc.acts))
+        texts = explain(rc, name=self._title, show=self._cell, when=readable_rev,
+                        record=lambda top, key: labels.get((top, key)) or f"{top} {key}")
+        if rc.conflicts:
+            order = list(dict.fromkeys([*((c.top, c.key) for c in rc.conflicts), *sigs]))
+        else:
+            order = sigs[:1] or [("", "")]
+        for (top, key), text in zip(order, texts, strict=False):
+            self._explain[rc.uid, top, key] = text
         return out
 
-    def _label(self, top: str, key: str) -> str:
+    def _label(self, top: str, key: str, rc: Receipt) -> str:
+        """The record's display field and its topic; a record deleted since is named as the
+        edit saw it ("(deleted)"), not by its raw key."""
         if not self._sat.project.has(top):
             return f"{top} {key}"
         m = self._sat.project.model(top)
+        rv = self._sat.record(top, key)
+        if rv is None or rv.fields is None:
+            then = self._sat.state_at(top, key, rc.base) or {}
+            v = then.get(m.display)
+            return f"{m.title}: {v if v not in (None, '') else key} (deleted)"
         return f"{m.title}: {ref_label(self._sat, top, key)}"

@@ -1,13 +1,17 @@
 """The conflicts view: rejected transactions with base / mine / theirs per field.
 
-Keep mine (republish on the current base), keep theirs (drop mine), or pick per field with
-the "Keep" check boxes and "Apply choices". Resolving updates the status at once (the
-satellite notifies its listeners).
+Every field of a rejected edit is listed, those that did not conflict marked "(no
+conflict)": keep theirs drops the whole edit, and the user sees what it drops before
+choosing. Under the table each selected record's conflict in plain words ("they deleted this
+record; you changed Name to …") and what each choice does. Keep mine (republish on the
+current base), keep theirs (drop my whole edit), or pick per field with the "Keep" check
+boxes and "Apply choices". Resolving updates the status at once (the satellite notifies its
+listeners).
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -57,9 +61,12 @@ class ConflictsDialog(QDialog):
         self.keep_mine = QPushButton("Keep mine")
         self.keep_mine.setToolTip("Publish my change again on top of theirs")
         self.keep_theirs = QPushButton("Keep theirs")
-        self.keep_theirs.setToolTip("Drop my change; the hub's values stay")
+        self.keep_theirs.setToolTip(
+            "Drop my whole change, every field listed for it (those marked \"no conflict\" "
+            "too); the hub's values stay")
         self.apply = QPushButton("Apply choices")
-        self.apply.setToolTip("Per field: checked keeps mine, unchecked keeps theirs")
+        self.apply.setToolTip("Per field: checked keeps mine, unchecked keeps theirs (a "
+                              "delete: checked deletes anyway)")
         self.close_button = QPushButton("Close")
         self.keep_mine.clicked.connect(lambda: self.resolve_selected(Keep.MINE))
         self.keep_theirs.clicked.connect(lambda: self.resolve_selected(Keep.THEIRS))
@@ -70,11 +77,16 @@ class ConflictsDialog(QDialog):
             buttons.addWidget(b)
         buttons.addStretch(1)
         buttons.addWidget(self.close_button)
+        self.details = QLabel()
+        self.details.setWordWrap(True)
+        self.details.setTextFormat(Qt.TextFormat.PlainText)
         lay = QVBoxLayout(self)
         lay.addWidget(self.intro)
         lay.addWidget(self.table, 1)
+        lay.addWidget(self.details)
         lay.addLayout(buttons)
         self.model.modelReset.connect(self._update)
+        self.table.selectionModel().selectionChanged.connect(self._show_details)
         self._update()
 
     def selected_uids(self) -> list[str]:
@@ -110,8 +122,10 @@ class ConflictsDialog(QDialog):
             self.intro.setText(
                 f"{n} change{'s' if n != 1 else ''} of yours conflict with changes made on "
                 "the hub. For each field: <b>Base</b> is the value you started from, "
-                "<b>Mine</b> your change, <b>Theirs</b> the hub's. Keep mine, keep theirs, or "
-                "tick per field which to keep and apply.")
+                "<b>Mine</b> your change, <b>Theirs</b> the hub's; fields marked <i>no "
+                "conflict</i> collided with nothing but were rejected with the rest. Keep "
+                "mine sends every field of your change again; <b>keep theirs drops all of "
+                "them</b>; or tick per field which to keep and apply.")
         else:
             self.intro.setText("No conflicts: every change you made was accepted or is "
                                "waiting to be sent.")
@@ -121,6 +135,14 @@ class ConflictsDialog(QDialog):
         for c in range(self.model.columnCount()):
             if self.table.columnWidth(c) > 220:
                 self.table.setColumnWidth(c, 220)
+        self._show_details()
+
+    def _show_details(self, *_: object) -> None:
+        """The selected transactions' conflicts in plain words (all when none is selected)."""
+        rows = {i.row() for i in self.table.selectionModel().selectedRows()}
+        uids = (list(dict.fromkeys(self.model.row(r).uid for r in sorted(rows)))
+                if rows else None)
+        self.details.setText("\n".join(f"• {t}" for t in self.model.explain(uids)))
 
     def detach(self) -> None:
         """Stop following the satellite (the dialog is going away)."""

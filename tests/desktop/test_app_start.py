@@ -269,3 +269,47 @@ async def test_connection_settings_refuse_a_hub_behind_the_replica(
             await asyncio.sleep(0.05)
         assert saved == [] and "came from another ledger" in w.status.currentMessage()
         sat.close()
+
+
+def test_a_token_the_hub_refuses_replaces_nothing(tmp_path: Path, project: Project) -> None:
+    """User review 8, finding 7: the app stored a token the hub refuses over the working one,
+    and told a person at the app to run `outpost connect URL --token T`. Now nothing is
+    stored and the message says where a valid token goes in the app; a hub out of reach is
+    still taken as given (offline first)."""
+    import random
+
+    from core.ledger.memory import MemLedger
+    from core.satellite.client import SyncClient
+    from desktop.app import check_other_hub
+    from hubserver.auth import Users
+    from hubserver.server import Hub
+
+    users = Users(tmp_path / "users.db")
+    good = users.add("alice")
+    d = tmp_path / "sat"
+
+    async def main() -> None:
+        async with Hub(MemLedger(project), port=0, users=users) as hub:
+            sat = await open_satellite(WindowSpec(d, hub=hub.url, token=good))
+            await SyncClient(sat, hub.url, good, rnd=random.Random(0)).sync_once(10)
+            sat.close()
+            before = _tree(d)
+            for spec in (WindowSpec(d, hub=hub.url, token="badtoken"),
+                         WindowSpec(tmp_path / "new", hub=hub.url, token="badtoken")):
+                with pytest.raises(ConfigError) as err:
+                    await open_satellite(spec)
+                text = str(err.value)
+                assert "refused the token (HTTP 401)" in text
+                assert "File → Connection settings" in text and "outpost connect" not in text
+            assert _tree(d) == before and not (tmp_path / "new").exists()
+            # the connection settings' check (File → Connection settings: another token)
+            with pytest.raises(ConfigError, match="Nothing was changed"):
+                await check_other_hub(DataDir(d), WindowSpec(d, hub.url, "badtoken"), hub.url)
+            await check_other_hub(DataDir(d), WindowSpec(d, hub.url, good), hub.url)
+        await check_other_hub(DataDir(d), WindowSpec(d, NOWHERE, "x"), hub.url)  # offline
+
+    try:
+        asyncio.run(main())
+    finally:
+        users.close()
+    assert DataDir(d).load_config().token == good

@@ -221,8 +221,9 @@ async def test_conflicts_shows_base_mine_and_theirs(tmp_path: Path, hub: Hub) ->
     rc, out, err = await cli(b, "conflicts")
     assert rc == 0, err
     [row] = json.loads(out)
-    assert [(f["top"], f["key"], f["field"], f["base"], f["mine"], f["theirs"])
-            for f in row["fields"]] == [(SITE, "s1", "name", "Base", "Mine", "Theirs")]
+    assert [(f["top"], f["key"], f["field"], f["base"], f["mine"], f["theirs"], f["conflict"])
+            for f in row["fields"]] == [(SITE, "s1", "name", "Base", "Mine", "Theirs", True),
+                                        (SITE, "s1", "lat", None, 2.5, None, False)]
     rc, out, err = await cli(b, "conflicts", json_out=False)
     assert rc == 0, err
     assert f'{SITE} s1 name: base "Base" | mine "Mine" | theirs "Theirs"' in out, out
