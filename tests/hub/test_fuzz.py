@@ -7,6 +7,7 @@ import asyncio
 import tracemalloc
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import connect
@@ -63,6 +64,7 @@ def frames(draw: st.DrawFn) -> str:
     return head + "\n" + orjson.dumps(draw(bodies)).decode()
 
 
+@pytest.mark.timeout(360)  # tracemalloc slows every frame: 23 s alone, >120 s at load 10
 def test_live_hub_survives_generated_frames() -> None:
     project = parse_project(PROD)
 
