@@ -23,6 +23,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from core.satellite.machine import MAX_TRANS_BYTES, Phase
 from core.satellite.rehome import same_ledger
 from core.satellite.satellite import Satellite
 from core.wire import dumps, enc_action
+from desktop.format import CatchupMeter
 
 __all__ = ["COMMANDS", "add_commands", "main", "run"]
 
@@ -114,6 +116,9 @@ def add_commands(sub: Any) -> None:
                    help="push the queue, catch up and exit (non-zero if the hub is unreachable)")
     p.add_argument("--timeout", type=_seconds, default=30.0,
                    help="with --once: seconds to finish in (default 30)")
+    p.add_argument("--progress", action="store_true",
+                   help="with --once: report a catch-up's progress on stderr (events, rate, "
+                   "how far; the default when stderr is a terminal)")
     _common(p)
     p = sub.add_parser("status", help="replica and queue status")
     _common(p)
@@ -310,7 +315,8 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         client = SyncClient(sat, cfg.hub, cfg.token)
         by_user = True
         if args.once:
-            asyncio.run(client.sync_once(args.timeout))
+            asyncio.run(_sync_once(client, sat, args.timeout,
+                                   args.progress or sys.stderr.isatty()))
         else:
             by_user = asyncio.run(_sync_until_stopped(client, sat))
         st = sat.status()
@@ -329,6 +335,43 @@ def _cmd_sync(args: argparse.Namespace) -> int:
             f"last synced {format_rev(st.last_sync)}" if st.last_sync
             else f"never reached the hub{': ' + st.last_error if st.last_error else ''}"))
     return 0
+
+
+async def _sync_once(client: Any, sat: Satellite, timeout: float, progress: bool) -> None:
+    """``outpost sync --once``; with ``progress`` a catch-up reports on stderr (over one line
+    on a terminal, a line a second otherwise) how many events came, their rate and how far
+    towards the hub's revision; stdout is left as it is (``--json``)."""
+    if not progress:
+        await client.sync_once(timeout)
+        return
+    tty = sys.stderr.isatty()
+    every = 0.25 if tty else 1.0
+    meter = CatchupMeter()
+    last = [0.0, 0.0]  # when a line was last printed; 1.0 once any was
+
+    def report(change: Any) -> None:
+        if not change.status:
+            return
+        now = time.monotonic()
+        st = sat.status()
+        running = meter.update(st, now)
+        if running and st.progress[0] and now - last[0] >= every:
+            line = meter.detail(st)
+            print(f"\r{line}\x1b[K" if tty else line, end="" if tty else "\n",
+                  file=sys.stderr, flush=True)
+            last[:] = [now, 1.0]
+        elif not running and last[1] and meter.done:
+            print(("\r" if tty else "") + f"caught up: {meter.text()}"
+                  + ("\x1b[K" if tty else ""), file=sys.stderr, flush=True)
+            last[1] = 0.0
+
+    unlisten = sat.listen(report)
+    try:
+        await client.sync_once(timeout)
+    finally:
+        unlisten()
+        if last[1] and tty:
+            print(file=sys.stderr, flush=True)  # leave the terminal's line
 
 
 async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:

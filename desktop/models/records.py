@@ -583,7 +583,10 @@ Unicode tables). Every other one lower-cases to characters outside ASCII, so an 
 filter text found in a lower-cased cell is found by SQLite's ``LIKE`` (which folds ASCII
 only) in the stored text — or the cell holds one of these."""
 _CASED_LAST = 0x1E921  # the last character whose lower case differs (Adlam): tested
-_TEXT_TYPES = ("str", "text", "enum", "date", "datetime")  # the cell shows stored text
+_TEXT_TYPES = ("str", "text", "enum", "date")  # the cell shows stored text
+_UTC_SECONDS = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z"
+"""GLOB of a ``datetime`` stored in whole seconds in UTC: its cell shows it with ``T`` -> space
+and ``Z`` -> `` UTC`` (:func:`desktop.format.display_datetime`) when it is a valid time."""
 _JSON_ESCAPED = frozenset('"\\' + "".join(map(chr, range(32))))  # written escaped in JSON
 _MORE = frozenset(" \u2026")  # a text cell of several lines shows its first + " …"
 _MAX_CONDS = 300  # SQLite's expression depth is 1,000: wider models read every row
@@ -637,7 +640,8 @@ def _prefilter(fields: tuple[Field, ...], text: str) -> tuple[str, list[Any]] | 
     Per column, by what its cell shows (:func:`desktop.format.display_value`): stored text
     (key, str, text — the cell shows its first line, a part of it, then `` …`` when there
     are more: a ``text`` holding a space or ``…`` keeps every value of several lines —,
-    enum, ref, date, datetime): ``col LIKE '%text%'`` for an ASCII ``text`` (SQLite folds
+    enum, ref, date; datetime as its cell shows it in UTC, see :data:`_UTC_SECONDS`):
+    ``col LIKE '%text%'`` for an ASCII ``text`` (SQLite folds
     ASCII only: see :data:`_LOWER_TO_ASCII`), else ``col GLOB`` with a class of case
     variants per character (:func:`_glob`); LIKE and GLOB stop at a NUL, so a value holding
     one is kept; ref (stored as JSON text): the same unless ``text`` holds a character JSON
@@ -676,6 +680,14 @@ def _prefilter(fields: tuple[Field, ...], text: str) -> tuple[str, list[Any]] | 
         col = '"' + f.name.replace('"', '""') + '"'
         if f.type in _TEXT_TYPES:
             textual(col, lines=more and f.type == "text")
+        elif f.type == "datetime":
+            # the cell shows the value in UTC (display_datetime): a value stored in whole
+            # seconds with Z as that text; one that is not valid as it is (the raw LIKE);
+            # any other (milliseconds, an offset) is kept
+            textual(col)
+            conds[-1] += (f" OR replace(replace({col}, 'T', ' '), 'Z', ' UTC') {op}"
+                          f" OR {col} NOT GLOB '{_UTC_SECONDS}'")
+            params.append(pattern)
         elif f.type == "ref" and not _JSON_ESCAPED.intersection(text):
             textual(col, nul=False)  # stored as JSON text: the key between quotes, NUL escaped
         elif f.type == "int":
