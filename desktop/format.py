@@ -135,8 +135,9 @@ def sync_problem(err: str, retry_in: float | None = None) -> str:
 
 class CatchupMeter:
     """Progress of a catch-up from successive statuses: events so far, their rate, and how
-    far the replica got towards the hub's revision (revisions are times: the share of the
-    time span covered, not of the events). Feed it every status (:meth:`update`)."""
+    far the replica got towards the hub's revision. Revisions are times, so that share is of
+    the time span, not of the events (a burst of edits counts as an instant): the bar moves
+    by it, the text gives counts and times only. Feed it every status (:meth:`update`)."""
 
     def __init__(self) -> None:
         self.start: float | None = None   # clock time the catch-up began (seen syncing)
@@ -149,17 +150,21 @@ class CatchupMeter:
         """Take a status (``SatStatus``) at clock time ``now`` (seconds); True while a
         catch-up runs."""
         if not st.syncing:
+            if self.start is not None:  # the last reply's events count too
+                self.done = max(self.done, st.progress[0])
             self.start = None
             return False
         if self.start is None:
             self.start, self.start_rev = now, st.rev
             self.done, self.rate, self.fraction = 0, 0.0, None
+        if self.start_rev == ZERO_REV:
+            self.start_rev = st.rev  # an empty replica: the span starts at its first batch
         self.done = max(self.done, st.progress[0])
         elapsed = now - self.start
         self.rate = self.done / elapsed if elapsed >= 1.0 else 0.0
         span = st.hub_rev - self.start_rev
         self.fraction = (min(1.0, max(0.0, (st.rev - self.start_rev) / span))
-                         if span > 0 and self.done else None)
+                         if span > 0 and self.start_rev and self.done else None)
         return True
 
     def text(self) -> str:
@@ -169,7 +174,6 @@ class CatchupMeter:
 
     def detail(self, st: Any) -> str:
         """The line for a tooltip or a terminal: events, rate, and the revision reached."""
-        where = (f"; the hub's changes up to {readable_rev(st.rev)} of "
-                 f"{readable_rev(st.hub_rev)} stored ({self.fraction:.0%} of that span)"
-                 if self.fraction is not None else "")
+        where = (f"; stored up to {readable_rev(st.rev)}, the hub is at "
+                 f"{readable_rev(st.hub_rev)}" if st.rev and st.hub_rev else "")
         return f"catching up: {self.text()}{where}"

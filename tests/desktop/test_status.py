@@ -202,7 +202,7 @@ def test_a_catch_up_shows_how_many_events_their_rate_and_how_far(qtbot: Any) -> 
     assert bar.progress.isVisible()
     assert bar.progress.text() == "12,000 events, 1,500/s"
     assert bar.progress.value() == 250 and bar.progress.maximum() == 1000
-    assert "12,000 events" in bar.progress.toolTip() and "25%" in bar.progress.toolTip()
+    assert bar.progress.toolTip().startswith("catching up: 12,000 events, 1,500/s; stored up to ")
     bar.show_status(SatStatus(online=True, rev=hub_rev, hub_rev=hub_rev,
                               progress=(40_000, 40_000)), now=120.0)
     assert not bar.progress.isVisible()
