@@ -111,6 +111,7 @@ class SyncStatusBar(QStatusBar):
         self._count = 0
         self.last_error = ""
         self.show_status(SatStatus())
+        self._seen = None  # the first real status sets what is not new (conflicts at start)
 
     def show_status(self, st: SatStatus, retry_in: float | None = None,
                     now: float | None = None) -> None:

@@ -103,6 +103,11 @@ async def test_a_rejected_edit_reads_whole_and_is_noticed_without_a_popup(
     assert "background" in b.status.conflicts.styleSheet()
     assert not b.status.conflicts.icon().isNull()
     assert alerts == [b] and popups() == []  # the taskbar asks for attention; no dialog
+    again = MainWindow(b.sat, None, "b")  # conflicts there at start are not new
+    qtbot.addWidget(again)
+    assert again.status.conflicts.text() == "Conflicts: 1"
+    assert "background" not in again.status.conflicts.styleSheet() and alerts == [b]
+    again.close()
     assert b.status.details.isVisible()
     qtbot.mouseClick(b.status.error, Qt.MouseButton.LeftButton)  # the whole text
     box = b.problem_box
