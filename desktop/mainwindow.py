@@ -551,6 +551,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._unlisten()
+        self._retry_timer.stop()  # the satellite is closed next: no more status reads
         if self.conflicts_dialog is not None:
             self.conflicts_dialog.detach()
         QSettings().setValue("window/geometry", self.saveGeometry())
