@@ -8,7 +8,7 @@ STAMP := $(VENV)/.stamp
 PYTEST_ARGS ?=
 LINT_PATHS := core hubserver desktop tests bench
 
-.PHONY: venv test lint typecheck demo soak clean
+.PHONY: venv test lint typecheck demo soak screenshots clean
 
 venv: $(STAMP)
 
@@ -37,6 +37,11 @@ demo: venv
 soak: venv
 	OUTPOST_SOAK=1 QT_QPA_PLATFORM=offscreen scripts/with-pg scripts/run-pytest $(PY) -q -s \
 		-m slow $(PYTEST_ARGS)
+
+# The README's screenshots (docs/img/*.png) from the real app, offscreen, against a real hub
+# on 127.0.0.1 with the demo data (scripts/screenshots.py). Look at each PNG before committing.
+screenshots: venv
+	QT_QPA_PLATFORM=offscreen $(PY) scripts/screenshots.py
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis .pgtest

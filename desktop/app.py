@@ -35,6 +35,7 @@ from core.satellite.satellite import Satellite
 from core.schema import Project
 from desktop.icons import icon
 from desktop.mainwindow import MainWindow
+from desktop.settings import keep_offline, kept_offline
 from desktop.sync import ClientSync
 
 __all__ = ["WindowSpec", "check_other_hub", "close_window", "ensure_app", "open_satellite",
@@ -148,9 +149,13 @@ async def _fetch(spec: WindowSpec) -> Project:
 
 def open_window(sat: Satellite, spec: WindowSpec,
                 on_settings: Callable[[], None] | None = None) -> MainWindow:
-    """A window on ``sat`` with its sync client started (when a hub is set)."""
+    """A window on ``sat`` with its sync client started (when a hub is set and the user did
+    not choose "Work offline" for its directory: that choice is kept across restarts)."""
     w: MainWindow
     sync: ClientSync | None = None
+    path = sat.data.path
+    if kept_offline(path):
+        sat.offline_mode = True  # before the window reads the status, and no sync starts
     if sat.config.hub:
         # batches of 1,000 events: the loop decodes nothing big itself, but each batch's notices
         # and status reads still run on it; measured with bench/desktop.py: lag p99 ~25 ms
@@ -159,6 +164,7 @@ def open_window(sat: Satellite, spec: WindowSpec,
         sync = ClientSync(client, on_error=lambda m: w.show_error(m))
     w = MainWindow(sat, sync, spec.title or sat.config.hub, on_settings=on_settings)
     w.sync_handle = sync  # type: ignore[attr-defined]
+    w.status.offline_toggled.connect(lambda off: keep_offline(path, off))
     if sync is not None:
         sync.start()
     return w

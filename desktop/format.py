@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
-from core.revision import ZERO_REV, Rev, to_datetime
+from core.revision import ZERO_REV, Rev, parse_rev, to_datetime
 from core.schema import Field
 
-__all__ = ["compact_rev", "display_value", "readable_rev", "short_rev"]
+__all__ = ["CatchupMeter", "compact_rev", "display_datetime", "display_value", "readable_rev",
+           "short_rev", "sync_problem"]
 
 
 def readable_rev(rev: Rev) -> str:
@@ -37,6 +39,19 @@ def short_rev(rev: Rev) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S.") + f"{dt.microsecond // 1000:03d}"
 
 
+def display_datetime(value: str) -> str:
+    """A ``datetime`` field's stored text as the record form shows it, in UTC:
+    ``2026-09-02T07:36:00Z`` -> ``2026-09-02 07:36:00 UTC`` (the milliseconds, when not zero,
+    after the seconds: ``07:36:12.345``); a value that is not RFC 3339 as it is."""
+    try:
+        dt = to_datetime(parse_rev(value))
+    except (ValueError, OverflowError):
+        return value
+    ms = dt.microsecond // 1000
+    return (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d} {dt.hour:02d}:{dt.minute:02d}:"
+            f"{dt.second:02d}{f'.{ms:03d}' if ms else ''} UTC")
+
+
 def display_value(f: Field | None, value: Any) -> str:
     """One field value as a table cell."""
     if value is None:
@@ -48,6 +63,117 @@ def display_value(f: Field | None, value: Any) -> str:
         return line + (" …" if "\n" in value else "")
     if f is not None and f.type == "json":
         return json.dumps(value, ensure_ascii=False)
+    if f is not None and f.type == "datetime" and isinstance(value, str):
+        return display_datetime(value)
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+# -- sync problems and progress, for the status bar and `outpost sync` ----------------------
+
+_URL = re.compile(r"wss?://\S+?(?=:\s|[\s,;]|$)")
+_UID = re.compile(r"(?:^|; )[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}: ")
+CONFLICTS_KEY = "Ctrl+Shift+C"
+"""The conflicts view's shortcut (the window's action; named in the rejection summary)."""
+
+
+def sync_problem(err: str, retry_in: float | None = None) -> str:
+    """A sync error (``SatStatus.last_error``: the problem and the fix, often long) as one
+    short plain line naming the problem: ``Hub unreachable: ws://h:8765 — retrying in 8 s``,
+    ``1 edit rejected by the hub: see Conflicts (Ctrl+Shift+C)``. ``retry_in``: seconds
+    until the next attempt (None: no retry waiting). "" when there is no error."""
+    text = " ".join(err.split())
+    if not text:
+        return ""
+    low = text.lower()
+    m = _URL.search(text)
+    url = m.group(0) if m else ""
+    retry = retry_in is not None
+    if low.startswith("rejected by the hub:"):
+        n = len(_UID.findall(text[len("rejected by the hub:"):].lstrip()))
+        what = f"{n} edit{'s' if n != 1 else ''}" if n else "Edits"
+        return f"{what} rejected by the hub: see Conflicts ({CONFLICTS_KEY})"
+    if "refused the token" in low:
+        short = "Hub refused the token: File → Connection settings"
+    elif "cannot reach the hub" in low:
+        short = f"Hub unreachable: {url}" if url else "Hub unreachable"
+    elif "refused the connection" in low:
+        code = re.search(r"HTTP \d+", text)
+        short = "Hub refused the connection" + (f" ({code.group(0)})" if code else "")
+    elif "did not answer" in low:
+        short = "Hub not answering" + (f": {url}" if url else "")
+    elif low.startswith("the connection to") and "closed" in low:
+        short = "Connection to the hub closed"
+    elif "schema version" in low and "differs" in low:
+        short, retry = "Sync stopped: the hub has another schema", False
+    elif "came from another ledger" in low:
+        short, retry = "Sync stopped: the hub holds another ledger", False
+    elif "restored from a backup" in low:
+        short, retry = "Sync stopped: the hub was restored from an older backup", False
+    elif "behind this replica" in low:
+        short = "Hub is behind this replica"
+    elif low.startswith("hub refused the edits"):
+        short, retry = "Hub refused your edits (read-only): they stay pending", False
+    elif low.startswith("hub refused"):
+        short = "Hub refused the request"
+    elif low.startswith("bad ") and "from the hub" in low:
+        short = "Bad reply from the hub"
+    elif "could not answer" in low:
+        short = "Hub could not read its ledger"
+    elif low.startswith("storing") and "failed" in low:
+        short = "Storage error on this computer"
+    else:
+        head = text.split(": ", 1)[0]
+        short = head[:1].upper() + head[1:]
+        if len(short) > 60:
+            short = short[:59].rstrip() + "…"
+    if retry and retry_in is not None:
+        short += f" — retrying in {max(1, round(retry_in))} s"
+    return short
+
+
+class CatchupMeter:
+    """Progress of a catch-up from successive statuses: events so far, their rate, and how
+    far the replica got towards the hub's revision. Revisions are times, so that share is of
+    the time span, not of the events (a burst of edits counts as an instant): the bar moves
+    by it, the text gives counts and times only. Feed it every status (:meth:`update`)."""
+
+    def __init__(self) -> None:
+        self.start: float | None = None   # clock time the catch-up began (seen syncing)
+        self.start_rev: Rev = ZERO_REV
+        self.done = 0
+        self.rate = 0.0                   # events a second (0 until a second has passed)
+        self.fraction: float | None = None  # 0..1 of the revision span, None: unknown
+
+    def update(self, st: Any, now: float) -> bool:
+        """Take a status (``SatStatus``) at clock time ``now`` (seconds); True while a
+        catch-up runs."""
+        if not st.syncing:
+            if self.start is not None:  # the last reply's events count too
+                self.done = max(self.done, st.progress[0])
+            self.start = None
+            return False
+        if self.start is None:
+            self.start, self.start_rev = now, st.rev
+            self.done, self.rate, self.fraction = 0, 0.0, None
+        if self.start_rev == ZERO_REV:
+            self.start_rev = st.rev  # an empty replica: the span starts at its first batch
+        self.done = max(self.done, st.progress[0])
+        elapsed = now - self.start
+        self.rate = self.done / elapsed if elapsed >= 1.0 else 0.0
+        span = st.hub_rev - self.start_rev
+        self.fraction = (min(1.0, max(0.0, (st.rev - self.start_rev) / span))
+                         if span > 0 and self.start_rev and self.done else None)
+        return True
+
+    def text(self) -> str:
+        """``12,000 events, 1,500/s`` (the rate once known)."""
+        rate = f", {self.rate:,.0f}/s" if self.rate else ""
+        return f"{self.done:,} events{rate}"
+
+    def detail(self, st: Any) -> str:
+        """The line for a tooltip or a terminal: events, rate, and the revision reached."""
+        where = (f"; stored up to {readable_rev(st.rev)}, the hub is at "
+                 f"{readable_rev(st.hub_rev)}" if st.rev and st.hub_rev else "")
+        return f"catching up: {self.text()}{where}"

@@ -23,6 +23,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ from core.satellite.machine import MAX_TRANS_BYTES, REJECTED_BY_HUB, Phase
 from core.satellite.rehome import same_ledger
 from core.satellite.satellite import Satellite
 from core.wire import dumps, enc_action
+from desktop.format import CatchupMeter
 
 __all__ = ["COMMANDS", "add_commands", "main", "run"]
 
@@ -120,6 +122,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--fail-on-conflict", action="store_true",
                    help=f"with --once: exit {EXIT_CONFLICT} (not 0) when edits are in "
                    "conflict after syncing (rejected by the hub, not resolved yet)")
+    p.add_argument("--progress", action="store_true",
+                   help="with --once: report a catch-up's progress on stderr (events, rate, "
+                   "how far; the default when stderr is a terminal)")
     _common(p)
     p = sub.add_parser("status", help="replica and queue status")
     _common(p)
@@ -353,7 +358,8 @@ def _cmd_sync(args: argparse.Namespace) -> int:
             before = {r.uid for r in sat.receipts([ReceiptState.REJECTED])}
             unlisten = sat.listen(_first_offline(client, args.timeout))
             try:
-                asyncio.run(client.sync_once(args.timeout))
+                asyncio.run(_sync_once(client, sat, args.timeout,
+                                       args.progress or sys.stderr.isatty()))
             except HubError as exc:
                 if client.refused:
                     raise HubError(f"{exc}; run `outpost connect {cfg.hub} --token=TOKEN` "
@@ -407,6 +413,43 @@ def _first_offline(client: Any, timeout: float) -> Callable[[Any], None]:
               "--timeout S to change)", file=sys.stderr, flush=True)
 
     return report
+
+
+async def _sync_once(client: Any, sat: Satellite, timeout: float, progress: bool) -> None:
+    """``outpost sync --once``; with ``progress`` a catch-up reports on stderr (over one line
+    on a terminal, a line a second otherwise) how many events came, their rate and how far
+    towards the hub's revision; stdout is left as it is (``--json``)."""
+    if not progress:
+        await client.sync_once(timeout)
+        return
+    tty = sys.stderr.isatty()
+    every = 0.25 if tty else 1.0
+    meter = CatchupMeter()
+    last = [0.0, 0.0]  # when a line was last printed; 1.0 once any was
+
+    def report(change: Any) -> None:
+        if not change.status:
+            return
+        now = time.monotonic()
+        st = sat.status()
+        running = meter.update(st, now)
+        if running and st.progress[0] and now - last[0] >= every:
+            line = meter.detail(st)
+            print(f"\r{line}\x1b[K" if tty else line, end="" if tty else "\n",
+                  file=sys.stderr, flush=True)
+            last[:] = [now, 1.0]
+        elif not running and last[1] and meter.done:
+            print(("\r" if tty else "") + f"caught up: {meter.text()}"
+                  + ("\x1b[K" if tty else ""), file=sys.stderr, flush=True)
+            last[1] = 0.0
+
+    unlisten = sat.listen(report)
+    try:
+        await client.sync_once(timeout)
+    finally:
+        unlisten()
+        if last[1] and tty:
+            print(file=sys.stderr, flush=True)  # leave the terminal's line
 
 
 async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:

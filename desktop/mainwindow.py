@@ -15,6 +15,7 @@ from PySide6.QtCore import QItemSelection, QModelIndex, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -44,7 +45,7 @@ from desktop.widgets.conflicts import ConflictsDialog
 from desktop.widgets.form import RecordForm
 from desktop.widgets.history import HistoryView
 from desktop.widgets.keys import undo_falls_through
-from desktop.widgets.statusbar import SyncStatusBar
+from desktop.widgets.statusbar import ERROR_KEY, SyncStatusBar
 
 __all__ = ["MainWindow"]
 
@@ -136,10 +137,21 @@ class MainWindow(QMainWindow):
         self.status.conflicts_clicked.connect(self.show_conflicts)
         self.status.offline_toggled.connect(self._offline_toggled)
         self.status.sync_clicked.connect(self._sync_now)
+        self.status.error_clicked.connect(self.show_sync_problem)
+        # new rejections: the count is highlighted and the window asks for attention (the
+        # taskbar), no dialog pops up
+        self.status.conflicts_arrived.connect(lambda _n: QApplication.alert(self))
         self.setStatusBar(self.status)
+        self.problem_box: QMessageBox | None = None
+        # while a retry is waiting, the status bar counts down to it
+        self._retry_timer = QTimer(self)
+        self._retry_timer.setInterval(1000)
+        self._retry_timer.timeout.connect(self.refresh_status)
         self._make_actions()
         self._unlisten = sat.listen(self.on_change)
-        self.status.show_status(sat.status())
+        self.refresh_status()
+        # "Work offline" kept from the last run shows at start (the action follows the button)
+        self.offline_action.setChecked(self.status.offline.isChecked())
         if self.topics.rowCount():
             self.topic_view.setCurrentIndex(self.topics.index(0, 0))
         # the other topics' counts after the first paint (each is a read of the topic)
@@ -180,6 +192,9 @@ class MainWindow(QMainWindow):
                                     self.show_conflicts, "Open the conflicts view")
         self.history_action = act("History", "history", "Ctrl+H", self.show_history,
                                   "History of the record")
+        self.problem_action = act("Sync problem…", "conflict", ERROR_KEY,
+                                  self.show_sync_problem,
+                                  "The last sync problem: what went wrong and what to do")
         self.offline_action = QAction("Work offline", self)
         self.offline_action.setCheckable(True)
         self.offline_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
@@ -215,7 +230,8 @@ class MainWindow(QMainWindow):
                   self.redo_action):
             edit.addAction(a)
         view = menu.addMenu("&Sync")
-        for a in (self.sync_action, self.conflicts_action, self.history_action):
+        for a in (self.sync_action, self.conflicts_action, self.history_action,
+                  self.problem_action):
             view.addAction(a)
 
     # -- topics and records --------------------------------------------------------------------
@@ -413,7 +429,7 @@ class MainWindow(QMainWindow):
             self.topics.on_change(ch, known)
             self.history.on_change(ch)
             if ch.status or ch.receipts:
-                self.status.show_status(self.sat.status())
+                self.refresh_status()
             self._refresh_form(ch)
         except OutpostError as exc:  # e.g. the database went away: show it, keep running
             self.show_error(f"cannot refresh the view: {exc}")
@@ -444,6 +460,7 @@ class MainWindow(QMainWindow):
             # record selected in the window, not anything the view shows
             dlg.addActions([a for a in self._shortcut_actions() if a is not self.delete_action])
         self.conflicts_dialog.model.refresh()
+        self.status.conflicts_seen()
         self.conflicts_dialog.show()
         self.conflicts_dialog.raise_()
         return self.conflicts_dialog
@@ -452,7 +469,8 @@ class MainWindow(QMainWindow):
         """The actions of the shortcuts in docs/desktop.md."""
         return [self.new_action, self.save_action, self.delete_action, self.undo_action,
                 self.redo_action, self.sync_action, self.offline_action,
-                self.conflicts_action, self.history_action, self.find_action]
+                self.conflicts_action, self.history_action, self.find_action,
+                self.problem_action]
 
     def _offline_toggled(self, offline: bool) -> None:
         self.offline_action.setChecked(offline)
@@ -461,12 +479,58 @@ class MainWindow(QMainWindow):
         except OutpostError as exc:
             self.show_error(str(exc))
         self.status.showMessage("Working offline" if offline else "Going online", 3000)
+        # the sync machine may not change state (the hub was already out of reach), so
+        # no status notice would come: show "Working offline" / "Offline" now
+        self.refresh_status()
+
+    def refresh_status(self) -> None:
+        """Show the satellite's status, with the wait until the next retry of the hub."""
+        retry = getattr(self.sync, "retry_in", None)
         try:
-            # the sync machine may not change state (the hub was already out of reach), so
-            # no status notice would come: show "Working offline" / "Offline" now
-            self.status.show_status(self.sat.status())
+            st = self.sat.status()
+            wait = retry() if callable(retry) else None
         except OutpostError as exc:
             self.show_error(f"cannot refresh the status: {exc}")
+            return
+        self.status.show_status(st, wait)
+        if wait is None:
+            self._retry_timer.stop()
+        elif not self._retry_timer.isActive():
+            self._retry_timer.start()
+        if self.problem_box is not None and self.problem_box.isVisible():
+            self._fill_problem(self.problem_box)
+
+    def show_sync_problem(self) -> QMessageBox:
+        """The last sync problem in full (what went wrong and what to do), in a window that
+        does not block the app; "Open conflicts" when edits were rejected."""
+        self._to_front()
+        box = self.problem_box
+        if box is None:
+            self.problem_box = box = QMessageBox(self)
+            box.setObjectName("sync_problem")
+            box.setWindowTitle("Sync problem")
+            box.setIcon(QMessageBox.Icon.Warning)
+            box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            box.setWindowModality(Qt.WindowModality.NonModal)
+            box.addButton(QMessageBox.StandardButton.Close)
+            self._open_conflicts = box.addButton("Open conflicts",
+                                                 QMessageBox.ButtonRole.ActionRole)
+            self._open_conflicts.clicked.connect(self.show_conflicts)
+        self._fill_problem(box)
+        box.show()
+        box.raise_()
+        return box
+
+    def _fill_problem(self, box: QMessageBox) -> None:
+        err = self.status.last_error
+        summary = self.status.error.text()
+        if err:
+            box.setText(summary)
+            box.setInformativeText(err)
+        else:
+            box.setText("No sync problem")
+            box.setInformativeText(self.status.conn.text() + "; " + self.status.last_sync.text())
+        self._open_conflicts.setVisible(self.status.conflict_count > 0)
 
     def _sync_now(self) -> None:
         try:
@@ -487,6 +551,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._unlisten()
+        self._retry_timer.stop()  # the satellite is closed next: no more status reads
         if self.conflicts_dialog is not None:
             self.conflicts_dialog.detach()
         QSettings().setValue("window/geometry", self.saveGeometry())

@@ -1,4 +1,5 @@
-"""Profiles in QSettings: hub URL, token and data directory per profile, and the last one used.
+"""Profiles in QSettings: hub URL, token and data directory per profile, and the last one used;
+the data directories the user chose "Work offline" for (kept across restarts).
 
 The token is stored like the satellite stores it (the user's own settings); it is never
 logged: :class:`Profile`'s ``repr`` hides it.
@@ -13,7 +14,8 @@ from PySide6.QtCore import QSettings
 
 from core.satellite.config import default_data_dir
 
-__all__ = ["Profile", "last_profile", "load_profile", "save_profile", "settings"]
+__all__ = ["Profile", "keep_offline", "kept_offline", "last_profile", "load_profile",
+           "save_profile", "settings"]
 
 ORG = "outpost"
 
@@ -78,3 +80,38 @@ def save_profile(p: Profile, *, last: bool = True) -> None:
 def last_profile() -> Profile | None:
     name = settings().value("profiles/last", "")
     return load_profile(str(name)) if name else None
+
+
+_OFFLINE = "offline/dirs"
+
+
+def _offline_dirs(s: QSettings) -> list[str]:
+    v = s.value(_OFFLINE, [])
+    if isinstance(v, str):
+        return [v]
+    return [str(x) for x in v] if isinstance(v, list) else []
+
+
+def _dir_key(path: Path) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
+def kept_offline(path: Path) -> bool:
+    """The user chose "Work offline" for the data directory ``path`` (and did not untick it):
+    the app opens it offline."""
+    return _dir_key(path) in _offline_dirs(settings())
+
+
+def keep_offline(path: Path, offline: bool) -> None:
+    """Remember the user's "Work offline" choice for the data directory ``path``."""
+    s = settings()
+    dirs = _offline_dirs(s)
+    key = _dir_key(path)
+    if offline and key not in dirs:
+        dirs.append(key)
+    elif not offline and key in dirs:
+        dirs.remove(key)
+    else:
+        return
+    s.setValue(_OFFLINE, dirs)
+    s.sync()

@@ -26,6 +26,9 @@ class SyncControl(Protocol):
         """Connect now (skip any backoff wait) and send pending transactions."""
         ...
 
+    # optional: ``retry_in() -> float | None``, seconds until the next attempt to reach the
+    # hub (None: none waiting); the status bar counts down to it
+
 
 class NoSync:
     """No hub configured: the buttons do nothing."""
@@ -35,6 +38,9 @@ class NoSync:
 
     def sync_now(self) -> None:
         pass
+
+    def retry_in(self) -> float | None:
+        return None
 
 
 class ClientSync:
@@ -96,6 +102,14 @@ class ClientSync:
         if not task.done():
             task.cancel()
         self._task = None
+
+    def retry_in(self) -> float | None:
+        """Seconds until the client tries the hub again (None: no retry waiting: online,
+        connecting, stopped, or not running)."""
+        if not self.running:
+            return None
+        at = self.client.machine.info.retry_at
+        return None if at is None else max(0.0, at - self.client.clock())
 
     def set_offline(self, offline: bool) -> None:
         self.client.sat.offline_mode = offline

@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
 """Regenerate the README screenshots from the real app: docs/img/{main,conflicts,history}.png.
 
-Runs offscreen (``QT_QPA_PLATFORM=offscreen`` is set when unset): an in-process hub on
-127.0.0.1 port 0 with the demo schema and data (SQLite in a temporary directory), two real
-satellites, an edit of the same field in both while offline so the second one gets a
-conflict; then grabs the main window, the conflicts view and the history view
-(``QWidget.grab()``).
+One command, offscreen (``QT_QPA_PLATFORM=offscreen`` is set when unset)::
 
-Usage: .venv/bin/python scripts/screenshots.py [--out docs/img]
+    make screenshots        # or: .venv/bin/python scripts/screenshots.py [--out docs/img]
+
+What it does: a real hub on 127.0.0.1 (port 0) with the demo schema and data (SQLite in a
+temporary directory) and two users, alice (the office) and bob (a field laptop), each with a
+token; a satellite for each. alice and bob edit one site in turn (the history shows both
+names); then both change the same site's name and latitude while offline, alice syncs first,
+so bob's edit comes back as a conflict. bob's window then runs its real sync client (as the
+app does) until it is online and caught up, and the script grabs the main window, the
+conflicts view and the history view (``QWidget.grab()``). Look at every PNG before
+committing it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import os
 import random
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +38,8 @@ from core.satellite.satellite import Satellite  # noqa: E402
 from core.schema import load_project  # noqa: E402
 from desktop.app import ensure_app  # noqa: E402
 from desktop.mainwindow import MainWindow  # noqa: E402
+from desktop.sync import ClientSync  # noqa: E402
+from hubserver.auth import Users  # noqa: E402
 from hubserver.cli import DEMO_SCHEMA, open_hub_ledger, seed_demo  # noqa: E402
 from hubserver.server import Hub  # noqa: E402
 
@@ -39,6 +47,17 @@ from hubserver.server import Hub  # noqa: E402
 def settle(app: QApplication, rounds: int = 5) -> None:
     for _ in range(rounds):
         app.processEvents()
+
+
+async def until(app: QApplication, cond: Callable[[], bool], what: str,
+                seconds: float = 30.0) -> None:
+    """Run asyncio (the sync client) and Qt's events until ``cond()``."""
+    for _ in range(int(seconds / 0.05)):
+        app.processEvents()
+        if cond():
+            return
+        await asyncio.sleep(0.05)
+    raise SystemExit(f"screenshots: timed out waiting for {what}")
 
 
 def save(w: QWidget, path: Path) -> None:
@@ -55,37 +74,48 @@ async def shoot(out: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ledger = open_hub_ledger(str(Path(tmp) / "hub.sqlite"), project)
         seed_demo(ledger)
-        async with Hub(ledger, port=0, anon_user="office", close_ledger=True) as hub:
-            a = Satellite(Path(tmp) / "a", project)
-            b = Satellite(Path(tmp) / "b", project)
-            for s in (a, b):
-                await SyncClient(s, hub.url, rnd=random.Random(0)).sync_once(30)
+        users = Users(Path(tmp) / "users.db")
+        tokens = {name: users.add(name) for name in ("alice", "bob")}
+        async with Hub(ledger, users=users, close_ledger=True) as hub:
+            a = Satellite(Path(tmp) / "alice", project)
+            b = Satellite(Path(tmp) / "bob", project)
+
+            async def sync(s: Satellite, who: str) -> None:
+                await SyncClient(s, hub.url, tokens[who], rnd=random.Random(0)).sync_once(30)
+
+            await sync(a, "alice")
+            await sync(b, "bob")
             site = a.keys("field.site")[2]
-            # history: two accepted edits of one site
-            for region, notes in (("Upper Engadin", "Access by the lake path."),
-                                  ("Upper Engadin (north)", "Access by the lake path.\n"
-                                   "Gate code at the hut.")):
-                a.pub([Action("field.site", site, Cmd.MOD, {"region": region,
-                                                            "notes": notes})])
-                await SyncClient(a, hub.url, rnd=random.Random(0)).sync_once(30)
-            await SyncClient(b, hub.url, rnd=random.Random(0)).sync_once(30)
-            # a conflict: both change the same site's name and latitude offline
+            # history: alice and bob edit one site in turn
+            a.pub([Action("field.site", site, Cmd.MOD, {"region": "Upper Engadin"})])
+            await sync(a, "alice")
+            await sync(b, "bob")
+            b.pub([Action("field.site", site, Cmd.MOD, {
+                "notes": "Access by the lake path.\nGate code at the hut."})])
+            await sync(b, "bob")
+            await sync(a, "alice")
+            # a conflict: both change the same site's name and latitude offline; alice first
             a.pub([Action("field.site", site, Cmd.MOD, {"name": "Lake meadow (office)",
                                                         "lat": 46.4001})])
             b.pub([Action("field.site", site, Cmd.MOD, {"name": "Lake meadow east",
                                                         "lat": 46.4012})])
-            await SyncClient(a, hub.url, rnd=random.Random(0)).sync_once(30)
-            await SyncClient(b, hub.url, rnd=random.Random(0)).sync_once(30)
-            # a pending, not yet synced edit in b
-            obs = b.keys("field.obs")[0]
-            b.pub([Action("field.obs", obs, Cmd.MOD, {"count": 12, "condition": "fair"})])
+            await sync(a, "alice")
+            await sync(b, "bob")
 
-            b.config = b.config.with_hub(hub.url)
-            w = MainWindow(b, None, "field laptop")
+            # bob's window, online: its real sync client runs as in the app
+            b.config = b.config.with_hub(hub.url, tokens["bob"])
+            client = SyncClient(b, hub.url, tokens["bob"], lim=1000)
+            ctl = ClientSync(client)
+            w = MainWindow(b, ctl, "field laptop")
             w.resize(1200, 750)
             w.show()
-            settle(app)
+            ctl.start()
+            await until(app, lambda: b.status().online and not b.status().syncing,
+                        "bob's window to be online")
+            w.select_topic("field.site")
             w.select_key(site)
+            settle(app)
+            await asyncio.sleep(0.3)
             settle(app)
             save(w, out / "main.png")
 
@@ -95,15 +125,16 @@ async def shoot(out: Path) -> None:
             save(dlg, out / "conflicts.png")
             dlg.close()
 
-            w.select_topic("field.site")
             w.select_key(site)
             w.side.setCurrentWidget(w.history)
-            w.history.select_row(w.history.model.rowCount() - 1)
+            w.history.select_row(1)  # bob's edit, under alice's latest: the record as of it
             settle(app)
             save(w, out / "history.png")
+            await ctl.stop()
             w.close()
             a.close()
             b.close()
+        users.close()
 
 
 def main() -> int:

@@ -583,7 +583,18 @@ Unicode tables). Every other one lower-cases to characters outside ASCII, so an 
 filter text found in a lower-cased cell is found by SQLite's ``LIKE`` (which folds ASCII
 only) in the stored text — or the cell holds one of these."""
 _CASED_LAST = 0x1E921  # the last character whose lower case differs (Adlam): tested
-_TEXT_TYPES = ("str", "text", "enum", "date", "datetime")  # the cell shows stored text
+_TEXT_TYPES = ("str", "text", "enum", "date")  # the cell shows stored text
+_NOT_UTC_SECONDS = "length({c}) <> 20 OR substr({c}, 11, 1) <> 'T' OR substr({c}, 20) <> 'Z'"
+"""A ``datetime`` not stored as ``YYYY-MM-DDTHH:MM:SSZ`` (with milliseconds, an offset, a
+lower-case ``t``): its cell's text (:func:`desktop.format.display_datetime`) is not the stored
+text with ``T`` -> space and ``Z`` -> `` UTC``, so such rows are read and matched in Python.
+(A value of that shape that is not a valid time shows as stored.)"""
+_DT_CHARS = frozenset("0123456789-:. utc")
+"""Every character the cell of a valid datetime shows (lower case)."""
+_DT_SHOWN = frozenset(" utcz")
+"""A filter text without these characters is found in the cell of a valid datetime of 20
+characters (whole seconds, in UTC: ``T``, ``t`` or a space between date and time, ``Z`` or
+``z``) exactly when it is found in its stored text: it lies within the date or the time."""
 _JSON_ESCAPED = frozenset('"\\' + "".join(map(chr, range(32))))  # written escaped in JSON
 _MORE = frozenset(" \u2026")  # a text cell of several lines shows its first + " …"
 _MAX_CONDS = 300  # SQLite's expression depth is 1,000: wider models read every row
@@ -637,7 +648,8 @@ def _prefilter(fields: tuple[Field, ...], text: str) -> tuple[str, list[Any]] | 
     Per column, by what its cell shows (:func:`desktop.format.display_value`): stored text
     (key, str, text — the cell shows its first line, a part of it, then `` …`` when there
     are more: a ``text`` holding a space or ``…`` keeps every value of several lines —,
-    enum, ref, date, datetime): ``col LIKE '%text%'`` for an ASCII ``text`` (SQLite folds
+    enum, ref, date; datetime as its cell shows it in UTC, see :data:`_NOT_UTC_SECONDS`):
+    ``col LIKE '%text%'`` for an ASCII ``text`` (SQLite folds
     ASCII only: see :data:`_LOWER_TO_ASCII`), else ``col GLOB`` with a class of case
     variants per character (:func:`_glob`); LIKE and GLOB stop at a NUL, so a value holding
     one is kept; ref (stored as JSON text): the same unless ``text`` holds a character JSON
@@ -676,6 +688,20 @@ def _prefilter(fields: tuple[Field, ...], text: str) -> tuple[str, list[Any]] | 
         col = '"' + f.name.replace('"', '""') + '"'
         if f.type in _TEXT_TYPES:
             textual(col, lines=more and f.type == "text")
+        elif f.type == "datetime":
+            # the cell shows the value in UTC (display_datetime): stored in whole seconds with
+            # Z, it is that text with T -> space and Z -> " UTC" (the raw LIKE is enough for a
+            # text that cannot reach across those); any other value is read (the raw LIKE
+            # covers one that is not a valid time, shown as stored)
+            textual(col)
+            if not set(text) <= _DT_CHARS:
+                pass  # no valid time's cell holds it: only one shown as stored (raw LIKE)
+            elif _DT_SHOWN.intersection(text):
+                conds[-1] += (f" OR replace(replace({col}, 'T', ' '), 'Z', ' UTC') {op}"
+                              " OR " + _NOT_UTC_SECONDS.format(c=col))
+                params.append(pattern)
+            else:  # any valid value of 20 characters is in whole seconds, in UTC
+                conds[-1] += f" OR length({col}) <> 20"
         elif f.type == "ref" and not _JSON_ESCAPED.intersection(text):
             textual(col, nul=False)  # stored as JSON text: the key between quotes, NUL escaped
         elif f.type == "int":

@@ -1,9 +1,13 @@
-"""The status bar: connection, hub, hub revision, pending, conflicts, last sync, last error,
-progress of a catch-up, and the "Work offline" / "Sync now" controls."""
+"""The status bar: connection, hub, hub revision, pending, conflicts, last sync, the last sync
+problem in a few words (click it, or Ctrl+Shift+E, for the whole text), progress of a
+catch-up, and the "Work offline" / "Sync now" controls."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Signal
+import time
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QMouseEvent
 from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
@@ -14,10 +18,25 @@ from PySide6.QtWidgets import (
 )
 
 from core.satellite.api import SatStatus
-from desktop.format import compact_rev, readable_rev
+from desktop.format import CatchupMeter, compact_rev, readable_rev, sync_problem
 from desktop.icons import icon
 
-__all__ = ["SyncStatusBar"]
+__all__ = ["ERROR_KEY", "SyncStatusBar"]
+
+ERROR_KEY = "Ctrl+Shift+E"
+"""Shortcut of the window's "Sync problem" action (the whole text of the last error)."""
+
+_NEW_STYLE = ("color: white; background: #b3261e; font-weight: 600; border-radius: 3px;"
+              " padding: 0 6px;")
+
+
+class _ClickLabel(QLabel):
+    clicked = Signal()
+
+    def mouseReleaseEvent(self, ev: QMouseEvent) -> None:
+        if ev.button() == Qt.MouseButton.LeftButton:
+            self.clicked.emit()
+        super().mouseReleaseEvent(ev)
 
 
 class SyncStatusBar(QStatusBar):
@@ -25,11 +44,16 @@ class SyncStatusBar(QStatusBar):
 
     Signals:
         conflicts_clicked(): the conflicts count was clicked.
+        error_clicked(): the error summary (or its "Details…") was clicked.
+        conflicts_arrived(int): the hub rejected edits since the user last looked: how many
+            conflicts are new (the count is highlighted until :meth:`conflicts_seen`).
         offline_toggled(bool): "Work offline" changed.
         sync_clicked(): "Sync now" was clicked.
     """
 
     conflicts_clicked = Signal()
+    error_clicked = Signal()
+    conflicts_arrived = Signal(int)
     offline_toggled = Signal(bool)
     sync_clicked = Signal()
 
@@ -45,19 +69,27 @@ class SyncStatusBar(QStatusBar):
         self.conflicts = QPushButton()
         self.conflicts.setObjectName("conflicts")
         self.conflicts.setFlat(True)
-        self.conflicts.setIcon(icon("conflict"))
         self.conflicts.setIconSize(QSize(14, 14))
         self.conflicts.setToolTip("Open the conflicts view (Ctrl+Shift+C)")
         self.conflicts.clicked.connect(self.conflicts_clicked)
         self.last_sync = QLabel()
-        self.error = QLabel()
+        self.error = _ClickLabel()
         self.error.setObjectName("error")
         self.error.setStyleSheet("color: #b3261e;")
-        self.error.setMaximumWidth(220)
+        self.error.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.error.clicked.connect(self.error_clicked)
+        self.details = QToolButton()
+        self.details.setObjectName("error_details")
+        self.details.setText("Details…")
+        self.details.setAutoRaise(True)
+        self.details.setToolTip(f"The whole text: what went wrong and what to do ({ERROR_KEY})")
+        self.details.clicked.connect(self.error_clicked)
+        self.details.hide()
         self.progress = QProgressBar()
-        self.progress.setMaximumWidth(180)
-        self.progress.setFormat("%v / %m")
+        self.progress.setMaximumWidth(260)
+        self.progress.setMinimumWidth(200)
         self.progress.hide()
+        self.meter = CatchupMeter()
         self.offline = QToolButton()
         self.offline.setText("Work offline")
         self.offline.setCheckable(True)
@@ -69,15 +101,23 @@ class SyncStatusBar(QStatusBar):
         self.sync.setToolTip("Connect and send pending changes now (F5)")
         self.sync.clicked.connect(self.sync_clicked)
         for w in (self.conn_icon, self.conn, self.hub, self.hub_rev, self.pending,
-                  self.conflicts, self.last_sync, self.error):
+                  self.conflicts, self.last_sync, self.error, self.details):
             self.addWidget(w)
         self.addPermanentWidget(self.progress)
         self.addPermanentWidget(self.offline)
         self.addPermanentWidget(self.sync)
+        self._seen: int | None = None  # conflicts the user has been shown (None: none yet)
+        self._new = 0
+        self._count = 0
+        self.last_error = ""
         self.show_status(SatStatus())
+        self._seen = None  # the first real status sets what is not new (conflicts at start)
 
-    def show_status(self, st: SatStatus) -> None:
-        """Update every part from ``st``."""
+    def show_status(self, st: SatStatus, retry_in: float | None = None,
+                    now: float | None = None) -> None:
+        """Update every part from ``st``; ``retry_in``: seconds until the sync client tries
+        the hub again (None: no retry waiting); ``now``: a clock time in seconds for the
+        catch-up rate (default ``time.monotonic()``)."""
         if st.offline_mode:
             state = "Working offline"
         elif st.online:
@@ -93,22 +133,58 @@ class SyncStatusBar(QStatusBar):
         self.hub_rev.setText(f"Hub rev {compact_rev(st.hub_rev or st.rev)}")
         self.hub_rev.setToolTip("The hub's revision as last heard (its latest change)")
         self.pending.setText(f"Pending: {st.pending}")
-        self.conflicts.setText(f"Conflicts: {st.conflicts}")
-        self.conflicts.setStyleSheet("color: #b3261e; font-weight: 600;" if st.conflicts else "")
+        self._show_conflicts(st.conflicts)
         self.last_sync.setText(f"Synced {compact_rev(st.last_sync)}")
         self.last_sync.setToolTip("Last successful sync with the hub")
-        err = st.last_error
-        self.error.setText(err if len(err) <= 40 else err[:38] + "…")
-        self.error.setToolTip(st.last_error)
-        done, total = st.progress
-        if st.syncing and (done or total):
-            self.progress.setRange(0, max(total, 0))
-            self.progress.setValue(done)
-            self.progress.setFormat("%v / %m events" if total else f"{done:,} events")
-            self.progress.show()
-        else:
-            self.progress.hide()
+        self._show_error(st, retry_in)
+        self._show_progress(st, time.monotonic() if now is None else now)
         if self.offline.isChecked() != st.offline_mode:
             self.offline.blockSignals(True)
             self.offline.setChecked(st.offline_mode)
             self.offline.blockSignals(False)
+
+    def _show_conflicts(self, n: int) -> None:
+        if self._seen is None or n < self._seen:
+            self._seen = n  # at start, and after resolving: nothing new
+        self._count = n
+        new = n - self._seen
+        self.conflicts.setText(f"Conflicts: {n}" + (f" ({new} new)" if new else ""))
+        # the warning icon only when there is something to look at
+        self.conflicts.setIcon(icon("conflict") if n else QIcon())
+        self.conflicts.setStyleSheet(_NEW_STYLE if new else
+                                     "color: #b3261e; font-weight: 600;" if n else "")
+        if new > self._new:
+            self._new = new
+            self.conflicts_arrived.emit(new)
+        self._new = new
+
+    @property
+    def conflict_count(self) -> int:
+        """The conflicts count shown."""
+        return self._count
+
+    def conflicts_seen(self) -> None:
+        """The user opened the conflicts view: the count is no longer highlighted as new."""
+        self._seen, self._new = self._count, 0
+        self._show_conflicts(self._count)
+
+    def _show_error(self, st: SatStatus, retry_in: float | None) -> None:
+        err = st.last_error
+        self.last_error = err
+        waiting = retry_in if (not st.online and not st.offline_mode) else None
+        self.error.setText(sync_problem(err, waiting))
+        self.error.setToolTip(f"{err}\n\nClick for the whole text ({ERROR_KEY})" if err else "")
+        self.details.setVisible(bool(err))
+
+    def _show_progress(self, st: SatStatus, now: float) -> None:
+        if not self.meter.update(st, now) or not (st.progress[0] or st.progress[1]):
+            self.progress.hide()
+            return
+        m = self.meter
+        # a busy bar (range 0, 0) draws no text: until a share is known the bar stays empty
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(round((m.fraction or 0.0) * 1000))
+        self.progress.setFormat(m.text())
+        self.progress.setTextVisible(True)
+        self.progress.setToolTip(m.detail(st))
+        self.progress.show()

@@ -107,7 +107,7 @@ async def test_same_field_conflict_resolved_in_dialog(
         w.save_action.trigger()
     await sync(a.sat, hub)  # type: ignore[arg-type]
     await sync(b.sat, hub)  # type: ignore[arg-type]
-    assert b.status.conflicts.text() == "Conflicts: 1"
+    assert b.status.conflicts.text() == "Conflicts: 1 (1 new)"
     assert marks(b)["s1"] == "conflict"
     b.status.conflicts.click()  # opens the conflicts view
     dlg = b.conflicts_dialog
@@ -311,7 +311,7 @@ async def test_catch_up_in_big_batches_leaves_rows_marks_counts_and_status_right
     assert b.records.data(b.records.index(keys.index("z01799"), 0)) == "Site 1799"
     assert b.records.data(b.records.index(keys.index("s1"), 0)) == "Alder A"  # hub's: rejected
     assert b.status.pending.text() == "Pending: 0"
-    assert b.status.conflicts.text() == "Conflicts: 1"
+    assert b.status.conflicts.text() == "Conflicts: 1 (1 new)"
     qtmodeltester.check(b.records)
     a.sat.close()  # type: ignore[attr-defined]
     sat.close()

@@ -48,7 +48,9 @@ values = st.fixed_dictionaries({}, optional={
     "s": texts, "tx": texts, "i": st.integers(-10**7, 10**7),
     "f": st.floats(-1e12, 1e12, allow_nan=False) | st.sampled_from([1e-7, -0.0, 2.5e20]),
     "b": st.booleans(), "d": st.dates().map(lambda d: d.isoformat()),
-    "dt": st.sampled_from(["2026-05-01T09:30:00Z", "1999-12-31T23:59:59.5+01:00"]),
+    "dt": st.sampled_from(["2026-05-01T09:30:00Z", "1999-12-31T23:59:59.5+01:00",
+                           "2026-05-01T09:30:00.25Z", "2026-13-01T00:00:00Z",
+                           "2026-05-01t09:30:00z", "2026-05-01 09:30:00Z"]),
     "e": st.sampled_from(["Good", "fair", "\u00c9t\u00e9"]),
     "j": st.dictionaries(st.sampled_from(["a", "B"]), st.integers(0, 99) | texts, max_size=2),
     "r": texts.filter(bool),
@@ -70,6 +72,15 @@ filters = st.text(alphabet=CHARS, min_size=1, max_size=4) | st.sampled_from(
 @example([("x", {"j": {"a": 1}})], '{"a"')
 @example([("x", {"e": "Good"})], "goo")
 @example([("x", {"dt": "2026-05-01T09:30:00Z"})], "t09")
+# a datetime cell shows the time in UTC as the form does (2026-05-01 09:30:00 UTC)
+@example([("x", {"dt": "2026-05-01T09:30:00Z"})], "01 09")
+@example([("x", {"dt": "2026-05-01T09:30:00Z"})], "0 utc")
+@example([("x", {"dt": "1999-12-31T23:59:59.5+01:00"})], "22:59:59.500")
+@example([("x", {"dt": "2026-05-01T09:30:00.25Z"})], ".250 u")
+@example([("x", {"dt": "2026-13-01T00:00:00Z"})], "01t0")  # not a valid time: shown as stored
+@example([("x", {"dt": "2026-05-01t09:30:00z"})], "01 09")  # lower-case t and z
+@example([("x", {"dt": "2026-05-01 09:30:00Z"})], "0 utc")
+@example([("x", {"dt": "2026-05-01T09:30:00\x00x"})], "x")  # LIKE stops at a NUL
 @example([("x", {"s": "a_b%c"})], "_b%")  # LIKE's wildcards are escaped
 @example([("x", {"s": "axb"})], "_")
 @example([("x", {"s": "a\\b"})], "\\b")
@@ -140,6 +151,17 @@ def test_the_prefilter_leaves_out_rows_that_cannot_match(tmp_path: Path) -> None
     kept = _kept(tmp_path, [{"s": "heron", "f": 1.5, "b": True}, {"s": "swan", "i": 7},
                             {"s": "Grey HERON"}], ["heron"])
     assert kept == [["a", "c"]]  # "b" is not read at all
+
+
+def test_a_datetime_is_filtered_by_the_text_its_cell_shows(tmp_path: Path) -> None:
+    """The cell shows ``2026-05-01 09:30:00 UTC``: the condition finds that text in a value
+    stored in whole seconds in UTC and leaves out one that cannot show it; a value with
+    milliseconds or an offset is read and matched in Python."""
+    kept = _kept(tmp_path, [{"dt": "2026-05-01T09:30:00Z"}, {"dt": "2026-05-02T10:00:00Z"},
+                            {"dt": "2026-05-02T10:00:00.5Z"}],
+                 ["01 09:30:00 utc", "2026-05-0", "heron 00"])
+    # a text no valid time's cell can hold reads none of them (a filter by name stays fast)
+    assert kept == [["a", "c"], ["a", "b", "c"], []]
 
 
 def test_a_filter_outside_ascii_leaves_out_rows_that_cannot_match(tmp_path: Path) -> None:

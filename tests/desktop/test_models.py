@@ -9,6 +9,7 @@ from PySide6.QtCore import QModelIndex, Qt
 from core.ledger.memory import MemLedger
 from core.model import Action, Cmd, Trans
 from core.satellite.api import Keep
+from desktop.format import display_datetime
 from desktop.models import (
     PENDING_ROLE,
     ConflictsModel,
@@ -31,6 +32,22 @@ def test_record_model_ref_shows_display_field(fake_sat: FakeSatellite) -> None:
     m = RecordTableModel(fake_sat, "field.obs")
     col = [f.name for f in m.model_def.fields].index("site")
     assert m.data(m.index(0, col)) == "Alder Creek"
+
+
+def test_record_model_shows_date_times_as_the_form_does(fake_sat: FakeSatellite) -> None:
+    """A datetime cell reads like the form's picker (in UTC, saying so), not the stored RFC
+    3339 text; milliseconds show when there are some; a value that is not a valid time
+    shows as stored."""
+    fake_sat.pub([Action("field.obs", "o1", Cmd.MOD, {"observed": "2026-09-02T07:36:00Z"}),
+                  Action("field.obs", "o2", Cmd.NEW, {
+                      "species": "Egret", "observed": "2026-09-02T09:36:12.345+02:00"})])
+    m = RecordTableModel(fake_sat, "field.obs")
+    col = [f.name for f in m.model_def.fields].index("observed")
+    cells = {m.key_at(r): m.data(m.index(r, col)) for r in range(m.rowCount())}
+    assert cells == {"o1": "2026-09-02 07:36:00 UTC", "o2": "2026-09-02 07:36:12.345 UTC"}
+    m.set_filter("07:36:00 utc")
+    assert m.total() == 1 and m.key_at(0) == "o1"
+    assert display_datetime("2026-13-01T00:00:00Z") == "2026-13-01T00:00:00Z"
 
 
 def test_record_model_fetches_lazily_and_sorts(qtmodeltester: Any, fake_sat: FakeSatellite,

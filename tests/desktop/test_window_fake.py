@@ -81,7 +81,7 @@ def test_conflict_dialog_keep_theirs(qtbot: Any, hub: MemLedger,
     hub.publish(Trans((Action("field.site", "s1", Cmd.MOD, {"name": "Theirs"}),),
                       base=hub.rev()), "bob")
     w.sync_action.trigger()
-    assert w.status.conflicts.text() == "Conflicts: 1"
+    assert w.status.conflicts.text() == "Conflicts: 1 (1 new)"
     dlg = w.show_conflicts()
     assert dlg.model.rowCount() == 1
     dlg.keep_theirs.click()

@@ -1,0 +1,279 @@
+"""The status bar with real widgets, the real satellite (SQLite in tmp_path) and a real hub
+(websockets on 127.0.0.1 port 0): a sync problem reads whole (a short summary, the full text
+one click or Ctrl+Shift+E away, rejections noticed without a popup), a catch-up shows
+numbers, "Work offline" is kept across restarts, no warning icon at zero conflicts."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from core.model import Action, Cmd, Trans
+from core.satellite.api import SatStatus
+from core.satellite.client import SyncClient
+from core.satellite.machine import Backoff
+from core.satellite.satellite import Satellite
+from core.schema import Project
+from desktop import settings as app_settings
+from desktop.format import sync_problem
+from desktop.mainwindow import MainWindow
+from desktop.sync import ClientSync
+from desktop.widgets.statusbar import SyncStatusBar
+from hubserver.cli import open_hub_ledger
+from hubserver.server import Hub
+
+SITE = "field.site"
+
+
+@pytest.fixture
+async def hub(tmp_path: Path, project: Project) -> AsyncIterator[Hub]:
+    ledger = open_hub_ledger(str(tmp_path / "hub.sqlite"), project)
+    ledger.publish(Trans((
+        Action(SITE, "s1", Cmd.NEW, {"name": "Alder Creek", "region": "North"}),
+        Action(SITE, "s2", Cmd.NEW, {"name": "Birch Hill", "region": "South"}),
+    )), "office")
+    async with Hub(ledger, port=0, anon_user="office", close_ledger=True) as h:
+        yield h
+
+
+@pytest.fixture
+def qsettings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The app's settings in a file of the test's own (not the user's)."""
+    path = tmp_path / "settings.ini"
+    monkeypatch.setattr(app_settings, "settings",
+                        lambda: QSettings(str(path), QSettings.Format.IniFormat))
+    return path
+
+
+async def sync(sat: Satellite, hub: Hub, lim: int = 5000) -> None:
+    await SyncClient(sat, hub.url, rnd=random.Random(0), lim=lim).sync_once(30)
+
+
+async def until(cond: Any, what: str) -> None:
+    """Run the asyncio loop (and Qt's events) until ``cond()``; bounded: 200 × 50 ms."""
+    for _ in range(200):
+        QApplication.processEvents()
+        if cond():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not reached: {what}")
+
+
+def popups() -> list[QMessageBox]:
+    return [w for w in QApplication.topLevelWidgets()
+            if isinstance(w, QMessageBox) and w.isVisible()]
+
+
+async def test_a_rejected_edit_reads_whole_and_is_noticed_without_a_popup(
+        qtbot: Any, tmp_path: Path, project: Project, hub: Hub,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    alerts: list[Any] = []
+    monkeypatch.setattr(QApplication, "alert", staticmethod(lambda w, ms=0: alerts.append(w)))
+    wins = []
+    for name, value in (("a", "Alder A"), ("b", "Alder B")):  # the same field, offline
+        sat = Satellite(tmp_path / name, project)
+        await sync(sat, hub)
+        w = MainWindow(sat, None, name)
+        qtbot.addWidget(w)
+        assert w.status.conflicts.text() == "Conflicts: 0"
+        assert w.status.conflicts.icon().isNull()  # no warning at zero
+        assert w.select_key("s1")
+        w.form.set_value("name", value)
+        w.save_action.trigger()
+        wins.append(w)
+    a, b = wins
+    await sync(a.sat, hub)  # type: ignore[arg-type]
+    b.show()
+    qtbot.waitExposed(b)
+    await sync(b.sat, hub)  # type: ignore[arg-type]
+    full = b.sat.status().last_error
+    assert full.startswith("rejected by the hub: ")  # the long text: uid, reason
+    # the summary names the problem and the way to it; the count says it is new
+    assert b.status.error.text() == "1 edit rejected by the hub: see Conflicts (Ctrl+Shift+C)"
+    assert b.status.conflicts.text() == "Conflicts: 1 (1 new)"
+    assert "background" in b.status.conflicts.styleSheet()
+    assert not b.status.conflicts.icon().isNull()
+    assert alerts == [b] and popups() == []  # the taskbar asks for attention; no dialog
+    again = MainWindow(b.sat, None, "b")  # conflicts there at start are not new
+    qtbot.addWidget(again)
+    assert again.status.conflicts.text() == "Conflicts: 1"
+    assert "background" not in again.status.conflicts.styleSheet() and alerts == [b]
+    again.close()
+    assert b.status.details.isVisible()
+    qtbot.mouseClick(b.status.error, Qt.MouseButton.LeftButton)  # the whole text
+    box = b.problem_box
+    assert box is not None and box.isVisible() and not box.isModal()
+    assert box.text() == b.status.error.text() and box.informativeText() == full
+    box.close()
+    b.activateWindow()
+    qtbot.waitUntil(b.isActiveWindow)
+    b.table.setFocus()
+    qtbot.waitUntil(b.table.hasFocus)
+    QTest.keySequence(b.table, "Ctrl+Shift+E")  # the same from the keyboard
+    assert box.isVisible()
+    box.close()
+    qtbot.mouseClick(b.status.details, Qt.MouseButton.LeftButton)
+    assert box.isVisible()
+    opener = b._open_conflicts
+    assert opener.isVisible()
+    opener.click()  # "Open conflicts": the view; the count is no longer new
+    assert b.conflicts_dialog is not None and b.conflicts_dialog.isVisible()
+    assert b.status.conflicts.text() == "Conflicts: 1"
+    assert "background" not in b.status.conflicts.styleSheet()
+    b.conflicts_dialog.keep_theirs.click()
+    assert b.status.conflicts.text() == "Conflicts: 0" and b.status.conflicts.icon().isNull()
+    for w in wins:
+        w.close()
+        w.sat.close()  # type: ignore[attr-defined]
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port: int = s.getsockname()[1]
+    s.close()
+    return port
+
+
+async def test_an_unreachable_hub_says_so_and_counts_down_to_the_retry(
+        qtbot: Any, tmp_path: Path, project: Project) -> None:
+    url = f"ws://127.0.0.1:{_closed_port()}"
+    sat = Satellite(tmp_path / "a", project)
+    sat.config = sat.config.with_hub(url)
+    ctl = ClientSync(SyncClient(sat, url, rnd=random.Random(0), backoff=Backoff(20, 30),
+                                open_timeout=2), lambda _e: None)
+    w = MainWindow(sat, ctl)
+    qtbot.addWidget(w)
+    ctl.start()
+    await until(lambda: "retrying" in w.status.error.text(), "a retry waiting")
+    text = w.status.error.text()
+    assert text.startswith(f"Hub unreachable: {url} — retrying in "), text
+    secs = int(text.rsplit(" ", 2)[1])
+    assert 1 <= secs <= 30
+    assert w._retry_timer.isActive()  # counts down without a status notice
+    box = w.show_sync_problem()
+    assert box.text() == text
+    assert f"cannot reach the hub at {url}" in box.informativeText()
+    assert "outpost-hub serve" in box.informativeText()  # the fix
+    assert not w._open_conflicts.isVisible()
+    w.offline_action.trigger()  # working offline: no retry waits, none is announced
+    assert "retrying" not in w.status.error.text()
+    await ctl.stop()
+    assert not w._retry_timer.isActive() or "retrying" not in w.status.error.text()
+    w.close()
+    sat.close()
+
+
+def test_the_summaries_name_the_problem_in_a_few_words() -> None:
+    uid1, uid2 = "019d4838-1111-7aaa-8bbb-0123456789ab", "019d4838-2222-7aaa-8bbb-0123456789ab"
+    cases = {
+        f"rejected by the hub: {uid1}: conflict; x: y; {uid2}: conflict":
+            "2 edits rejected by the hub: see Conflicts (Ctrl+Shift+C)",
+        "the hub at ws://h:1 refused the token (HTTP 401): check it with the hub operator":
+            "Hub refused the token: File → Connection settings",
+        "the hub's schema version 3 differs from this satellite's 2: sync stopped, ...":
+            "Sync stopped: the hub has another schema",
+        "the hub did not answer evt.sat within 60 s": "Hub not answering",
+        "something odd: and the rest": "Something odd",
+    }
+    for err, want in cases.items():
+        assert sync_problem(err) == want, err
+    assert sync_problem("") == ""
+    assert sync_problem("the hub did not answer stat within 60 s", 7.6) == (
+        "Hub not answering — retrying in 8 s")
+    # a stop for good is never "retrying"
+    assert "retrying" not in sync_problem("this replica came from another ledger: ...", 5)
+
+
+def test_a_catch_up_shows_how_many_events_their_rate_and_how_far(qtbot: Any) -> None:
+    bar = SyncStatusBar()
+    qtbot.addWidget(bar)
+    bar.show()
+    base, hub_rev = 10_000_000, 10_400_000
+    st = SatStatus(online=True, syncing=True, rev=base, hub_rev=hub_rev)
+    bar.show_status(st, now=100.0)  # the handshake: nothing yet
+    assert not bar.progress.isVisible()
+    bar.show_status(SatStatus(online=True, syncing=True, rev=base + 100_000, hub_rev=hub_rev,
+                              progress=(12_000, 0)), now=108.0)
+    assert bar.progress.isVisible()
+    assert bar.progress.text() == "12,000 events, 1,500/s"
+    assert bar.progress.value() == 250 and bar.progress.maximum() == 1000
+    assert bar.progress.toolTip().startswith("catching up: 12,000 events, 1,500/s; stored up to ")
+    bar.show_status(SatStatus(online=True, rev=hub_rev, hub_rev=hub_rev,
+                              progress=(40_000, 40_000)), now=120.0)
+    assert not bar.progress.isVisible()
+
+
+async def test_a_real_catch_up_in_batches_shows_counts_in_the_status_bar(
+        qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:
+    c = Satellite(tmp_path / "c", project)
+    for start in range(0, 900, 300):  # a batch holds whole transactions
+        c.pub([Action(SITE, f"z{i:05d}", Cmd.NEW, {"name": f"Site {i}"})
+               for i in range(start, start + 300)])
+    await sync(c, hub)
+    c.close()
+    sat = Satellite(tmp_path / "b", project)
+    w = MainWindow(sat, None, "b")
+    qtbot.addWidget(w)
+    seen: list[str] = []
+    sat.listen(lambda ch: seen.append(w.status.progress.text())
+               if ch.status and not w.status.progress.isHidden() else None)
+    await sync(sat, hub, lim=200)  # a batch per transaction
+    shown = [s for s in seen if s]
+    assert shown and all(s.endswith(" events") or "/s" in s for s in shown), seen
+    assert any(s.startswith(("302 events", "602 events")) for s in shown), seen  # + 2 seeded
+    assert w.status.progress.isHidden()  # caught up
+    w.close()
+    sat.close()
+
+
+async def test_work_offline_is_kept_across_restarts(
+        qtbot: Any, tmp_path: Path, project: Project, hub: Hub, qsettings: Path) -> None:
+    from desktop.app import WindowSpec, close_window, open_satellite, open_window
+
+    spec = WindowSpec(tmp_path / "a", hub.url)
+
+    async def start() -> MainWindow:
+        w = open_window(await open_satellite(spec), spec)
+        qtbot.addWidget(w)
+        return w
+
+    w = await start()
+    await until(lambda: w.sat.status().online, "online")
+    w.offline_action.trigger()  # Ctrl+Shift+O
+    assert w.status.conn.text().startswith("Working offline")
+    await close_window(w)
+    w.close()
+    assert qsettings.exists()
+
+    w = await start()  # the next run opens offline, and shows it at once
+    sync_handle = w.sync_handle  # type: ignore[attr-defined]
+    assert w.status.conn.text().startswith("Working offline")
+    assert w.status.offline.isChecked() and w.offline_action.isChecked()
+    await asyncio.sleep(0.3)
+    assert not sync_handle.running and not w.sat.status().online
+    # another data directory is not offline
+    other = WindowSpec(tmp_path / "other", hub.url)
+    w2 = open_window(await open_satellite(other), other)
+    qtbot.addWidget(w2)
+    assert not w2.status.offline.isChecked() and w2.sync_handle.running  # type: ignore[attr-defined]
+    await close_window(w2)
+    w2.close()
+    w.status.offline.click()  # untick: online, and the next run too
+    await until(lambda: w.sat.status().online, "online")
+    await close_window(w)
+    w.close()
+    w = await start()
+    assert not w.status.offline.isChecked() and not w.offline_action.isChecked()
+    assert w.sync_handle.running  # type: ignore[attr-defined]
+    await close_window(w)
+    w.close()
