@@ -267,7 +267,8 @@ def _cmd_pub(args: argparse.Namespace) -> int:
         if key == "-":
             if args.cmd != "new":
                 raise ConfigError("'-' as KEY makes a new key and only works with new")
-            key = new_key()
+            # a UUIDv7, or for int keys one above every key this replica knows
+            key = sat.new_key(args.topic)
         elif not key:
             raise ConfigError(f"the key {args.key!r} is empty once the spaces and invisible "
                               "characters around it are left out: give a key, or '-' with "

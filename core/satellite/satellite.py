@@ -29,7 +29,7 @@ from filelock import FileLock
 
 from core.crashpoints import crash_point
 from core.errors import ConfigError, ConflictError, SchemaError, StorageError, ValidationError
-from core.ids import new_uid
+from core.ids import new_key, new_uid
 from core.ledger.protocols import HistoryEntry
 from core.ledger.rules import Later, conflict_of, plan
 from core.model import Action, Cmd, Conflict, Sig, Trans, Update
@@ -411,6 +411,39 @@ class Satellite:
             if rv.fields is not None or rv.confirmed is not None or rv.conflict:
                 out[k] = rv
         return out
+
+    def new_key(self, top: str) -> str:
+        """A key for a new record of ``top``: a UUIDv7 for a model with ``str`` keys; for
+        ``int`` keys one above the greatest key this satellite knows of the topic (1 at
+        least): every key in the replica's events (records deleted since count too, so a
+        deleted record's key is never given again) and in the local queue (pending,
+        rejected and accepted edits). Two satellites offline can still pick the same key:
+        the second to sync gets a conflict (``created``)."""
+        m = self._project.model(top)
+        if m.key != "int":
+            return new_key()
+        best = 0
+        for a in (a for e in self._open.values() for a in e.trans.acts if a.top == top):
+            if a.key.isascii() and a.key.isdigit():
+                best = max(best, int(a.key))
+        tables = self.replica.ledger.tables
+        ev = _quote(tables.event.name)
+        st = _quote(tables.state(top).table.name)
+        digits = "key NOT GLOB '*[^0-9]*' AND key <> ''"
+        with self.replica.ledger.engine.connect() as conn:
+            # up to 18 digits: below 2**63, SQLite's integers; longer ones (rare) in Python
+            for sql, args in (
+                    (f"SELECT max(CAST(key AS INTEGER)) FROM {ev} WHERE top = ? AND "
+                     f"length(key) <= 18 AND {digits}", (top,)),
+                    (f"SELECT max(CAST(key AS INTEGER)) FROM {st} WHERE "
+                     f"length(key) <= 18 AND {digits}", ()),
+                    (f"SELECT DISTINCT key FROM {ev} WHERE top = ? AND length(key) > 18 "
+                     f"AND {digits}", (top,)),
+                    (f"SELECT key FROM {st} WHERE length(key) > 18 AND {digits}", ())):
+                for (v,) in conn.exec_driver_sql(sql, args):
+                    if v is not None:
+                        best = max(best, int(v))
+        return str(best + 1)
 
     def count(self, top: str) -> int:
         """``len(keys(top))`` without reading every key (the sidebar counts topics no table
