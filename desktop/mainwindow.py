@@ -414,7 +414,9 @@ class MainWindow(QMainWindow):
             if self._top in self.forms:
                 self.form.show_errors(str(exc))
             return False
-        self.undo_stack.push(PubCommand(self.sat, text, acts, undo, self.show_error))
+        # undo and redo publish on the same base: a colleague's later change of these
+        # fields then makes them a conflict instead of being overwritten
+        self.undo_stack.push(PubCommand(self.sat, text, acts, undo, self.show_error, base))
         return True
 
     def show_error(self, text: str) -> None:
