@@ -92,6 +92,24 @@ async def test_new_key_is_above_every_key_the_replica_knows(tmp_path: Path, int_
     sat.close()
 
 
+async def test_new_key_follows_hub_data_stored_after_the_first_read(
+        tmp_path: Path, int_project: Project, hub: Hub) -> None:
+    a, b = Satellite(tmp_path / "a", int_project), Satellite(tmp_path / "b", int_project)
+    for s in (a, b):
+        await sync(s, hub)
+    assert a.new_key(ITEM) == "4"  # read from the replica once, then kept
+    b.pub([Action(ITEM, "10", Cmd.NEW, {"name": "ten"})])
+    await sync(b, hub)
+    await sync(a, hub)  # stored by the sync worker
+    assert a.new_key(ITEM) == "11"
+    b.pub([Action(ITEM, "10", Cmd.DEL)])
+    await sync(b, hub)
+    await sync(a, hub)
+    assert a.new_key(ITEM) == "11"  # deleted, not given again
+    a.close()
+    b.close()
+
+
 async def test_two_offline_satellites_with_one_key_get_a_clear_conflict(
         tmp_path: Path, int_project: Project, hub: Hub) -> None:
     a, b = Satellite(tmp_path / "a", int_project), Satellite(tmp_path / "b", int_project)
