@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import QDate, QDateTime, QSize, Qt, QTime, QTimeZone, Signal
 from PySide6.QtGui import QValidator
@@ -55,6 +55,11 @@ _ERR_STYLE = "color: #b3261e; font-size: 11px;"
 _NOTE_STYLE = "color: #8a6d00; font-size: 11px;"
 _INT_TEXT = re.compile(r"\s*[+-]?[0-9]+\s*\Z", re.ASCII)
 _LONG = 2**31 - 1  # a line edit's longest text (its default is 32,767 characters)
+
+
+_KINDS = {"text": "text", "int": "num", "float": "num", "bool": "bool", "date": "date",
+          "datetime": "datetime", "enum": "combo", "ref": "combo"}
+"""The editor kind of each field type (the others: a line edit)."""
 
 
 class _Invalid(Exception):
@@ -166,6 +171,9 @@ class FieldEditor:
 
     def __init__(self, sat: SatelliteAPI, f: Field, on_edit: Any):
         self.field = f
+        # which editor: the branches below test this string (isinstance on Qt classes cost
+        # a few µs each, several per field, on every record selected)
+        self._kind = _KINDS.get(f.type, "line")
         self.widget: QWidget = self._make(sat, f, on_edit)
         # shown instead of the editor for a value it cannot show (read-only, kept as is)
         self.raw = QLineEdit()
@@ -281,31 +289,31 @@ class FieldEditor:
 
     def _state(self) -> Any:
         """What the widget shows, comparable (a snapshot of its text, date, index...)."""
-        w = self.widget
-        if isinstance(w, QPlainTextEdit):
-            return w.document().toRawText()
-        if isinstance(w, NumberBox):
-            return w.text_value()
-        if isinstance(w, QCheckBox):
-            return w.checkState().value
-        if isinstance(w, QDateTimeEdit) and self.field.type == "datetime":
-            return w.dateTime().toMSecsSinceEpoch()
-        if isinstance(w, QDateEdit):
-            return w.date().toJulianDay()
-        if isinstance(w, QComboBox):
-            return w.currentIndex()
-        assert isinstance(w, QLineEdit)
-        return w.text()
+        w, k = self.widget, self._kind
+        if k == "text":
+            return cast(QPlainTextEdit, w).document().toRawText()
+        if k == "num":
+            return cast(NumberBox, w).text_value()
+        if k == "bool":
+            return cast(QCheckBox, w).checkState().value
+        if k == "datetime":
+            return cast(QDateTimeEdit, w).dateTime().toMSecsSinceEpoch()
+        if k == "date":
+            return cast(QDateEdit, w).date().toJulianDay()
+        if k == "combo":
+            return cast(QComboBox, w).currentIndex()
+        return cast(QLineEdit, w).text()
 
     def _read(self) -> Any:
         """The value the widget shows. Raises _Invalid with a reason."""
-        w, t = self.widget, self.field.type
-        if isinstance(w, QPlainTextEdit):
+        w, t, k = self.widget, self.field.type, self._kind
+        if k == "text":
+            w = cast(QPlainTextEdit, w)
             # raw text: a no-break space stays one (toPlainText makes it a space); each
             # paragraph break is the text's line break (CRLF for a text loaded with CRLF)
             return w.document().toRawText().replace("\u2029", self._eol) or None
-        if isinstance(w, NumberBox):
-            text = w.text_value().strip()
+        if k == "num":
+            text = cast(NumberBox, w).text_value().strip()
             if not text:
                 return None
             if t == "int":
@@ -316,22 +324,25 @@ class FieldEditor:
                 return float(text)
             except ValueError:
                 raise _Invalid("not a number (e.g. 46.12, -0.5 or 1.5e20)") from None
-        if isinstance(w, QCheckBox):
+        if k == "bool":
+            w = cast(QCheckBox, w)
             if w.checkState() == Qt.CheckState.PartiallyChecked:
                 return None
             return w.isChecked()
-        if isinstance(w, QDateTimeEdit) and t == "datetime":
+        if k == "datetime":
+            w = cast(QDateTimeEdit, w)
             if w.dateTime() <= w.minimumDateTime():
                 return None
             return format_rev(w.dateTime().toMSecsSinceEpoch() + _UNIX_MS)
-        if isinstance(w, QDateEdit):
+        if k == "date":
+            w = cast(QDateEdit, w)
             return None if w.date() <= w.minimumDate() else w.date().toString("yyyy-MM-dd")
-        if isinstance(w, QComboBox):
+        if k == "combo":
+            w = cast(QComboBox, w)
             if w.currentIndex() < 0:
                 return None
             return w.currentData()
-        assert isinstance(w, QLineEdit)
-        text = w.text()
+        text = cast(QLineEdit, w).text()
         if t == "json":
             if not text.strip():
                 return None
@@ -345,10 +356,12 @@ class FieldEditor:
         """Show a stored ``value`` and remember it: until the user changes the widget,
         :meth:`get` gives exactly this value back. A value the widget cannot show is shown
         read-only with a note instead (never an exception: the rest of the form loads)."""
+        if self._kept:  # the last record's value was kept read-only: the editor is back
+            self.widget.show()
+            self.raw.hide()
         self._loaded, self._kept = value, False
-        self.widget.show()
-        self.raw.hide()
-        self.note.hide()
+        if self.note.text():
+            self._say("")
         why = ""
         try:
             self.set(sat, value)
@@ -397,15 +410,17 @@ class FieldEditor:
 
     def set(self, sat: SatelliteAPI, value: Any) -> None:
         """Show ``value`` in the widget (as if typed: what :meth:`load` remembered stays)."""
-        w, t = self.widget, self.field.type
+        w, t, k = self.widget, self.field.type, self._kind
         w.blockSignals(True)
         try:
-            if isinstance(w, QPlainTextEdit):
+            if k == "text":
+                w = cast(QPlainTextEdit, w)
                 text = "" if value is None else str(value)
                 crlf = text.count("\r\n")
                 self._eol = "\r\n" if crlf and crlf >= text.count("\n") - crlf else "\n"
                 w.setPlainText(text)
-            elif isinstance(w, NumberBox):
+            elif k == "num":
+                w = cast(NumberBox, w)
                 if value is None:
                     w.set_text("")
                 elif t == "float" and isinstance(value, float):
@@ -414,17 +429,20 @@ class FieldEditor:
                     raise TypeError(f"{_text_of(value)} is not a number")
                 else:
                     w.set_text(str(value))
-            elif isinstance(w, QCheckBox):
+            elif k == "bool":
+                w = cast(QCheckBox, w)
                 w.setTristate(value is None)
                 w.setCheckState(Qt.CheckState.PartiallyChecked if value is None else
                                 Qt.CheckState.Checked if value else Qt.CheckState.Unchecked)
-            elif isinstance(w, QDateTimeEdit) and t == "datetime":
+            elif k == "datetime":
+                w = cast(QDateTimeEdit, w)
                 if value is None:
                     w.setDateTime(w.minimumDateTime())
                 else:
                     ms = parse_rev(value) - _UNIX_MS
                     w.setDateTime(QDateTime.fromMSecsSinceEpoch(ms, _UTC))
-            elif isinstance(w, QDateEdit):
+            elif k == "date":
+                w = cast(QDateEdit, w)
                 if value is None:
                     w.setDate(w.minimumDate())
                 else:
@@ -432,7 +450,8 @@ class FieldEditor:
                     if not d.isValid():
                         raise ValueError(f"{value!r} is not a date")
                     w.setDate(d)
-            elif isinstance(w, QComboBox):
+            elif k == "combo":
+                w = cast(QComboBox, w)
                 i = w.findData(value) if value is not None else 0
                 if i < 0 and t == "ref":  # a reference to a record not in the list (yet)
                     w.addItem(ref_label(sat, self.field.ref, str(value)), value)
@@ -441,8 +460,8 @@ class FieldEditor:
                     w.addItem(f"{_text_of(value)} (not in the list)", value)
                     i = w.count() - 1
                 w.setCurrentIndex(i)
-            elif isinstance(w, QLineEdit):
-                w.setText("" if value is None else
+            else:
+                cast(QLineEdit, w).setText("" if value is None else
                           json.dumps(value) if t == "json" else str(value))
         finally:
             w.blockSignals(False)
