@@ -101,7 +101,8 @@ def add_commands(sub: Any) -> None:
     _common(p)
     p = sub.add_parser("pub", help="queue a change (works offline)")
     p.add_argument("topic")
-    p.add_argument("key", help="record key; '-' with new makes a new key")
+    p.add_argument("key", help="record key; '-' with new makes a new key (a UUID; for a "
+                   "model with int keys one above every key this replica knows)")
     p.add_argument("cmd", choices=["new", "mod", "del"])
     p.add_argument("fields", nargs="*", metavar="field=value")
     _common(p)
