@@ -3,7 +3,7 @@
 tree's ``RecordForm`` and another version's, in one process.
 
     git show 6bde89e:desktop/widgets/form.py > /tmp/form_old.py
-    .venv/bin/python bench/form_load.py /tmp/form_old.py
+    .venv/bin/python bench/desktop_form.py /tmp/form_old.py
 """
 
 from __future__ import annotations
