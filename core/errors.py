@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONFLICT_FIX",
+    "TAKEN_FIX",
     "ConfigError",
     "ConflictError",
     "HubError",
@@ -86,6 +87,11 @@ CONFLICT_FIX = ("To fix: sync, then resolve it in the Conflicts view or with `ou
                 "/ `outpost resolve UID --keep mine|theirs`")
 """How to fix a conflict; ends every ConflictError message."""
 
+TAKEN_FIX = ("Two different records may have been given the same key: keep theirs and add yours "
+             "again as a new record (Ctrl+N in the app, or `outpost pub TOPIC - new ...`, gives "
+             "it a free key), or keep mine to write your values over their record.")
+"""What a conflict of a ``new`` whose key was taken meanwhile adds before CONFLICT_FIX."""
+
 
 class ConflictError(OutpostError):
     """A transaction rejected because changes made after its base collide with it.
@@ -98,7 +104,9 @@ class ConflictError(OutpostError):
     def __init__(self, conflicts: Sequence[Conflict]):
         self.conflicts = tuple(conflicts)
         parts = [c.describe() for c in self.conflicts]
-        super().__init__("conflict: " + "; ".join(parts) + ". " + CONFLICT_FIX)
+        taken = any(c.reason == "created" for c in self.conflicts)
+        super().__init__("conflict: " + "; ".join(parts) + ". "
+                         + (TAKEN_FIX + " " if taken else "") + CONFLICT_FIX)
 
 
 class StorageError(OutpostError):

@@ -25,6 +25,7 @@ __all__ = [
     "CMD_DEL",
     "CMD_MOD",
     "CMD_NEW",
+    "TAKEN",
     "Action",
     "Audit",
     "Cmd",
@@ -224,6 +225,10 @@ class Conflict:
         who = f" by {self.usr}" if self.usr else ""
         what = f" fields {', '.join(self.fields)}" if self.fields else ""
         at = format_rev(self.rev)
+        if self.reason == "created":
+            # two records given one key (e.g. made on two machines before either synced)
+            return (f"{self.cmd} {self.top} {self.key}: key {self.key} was taken: a record "
+                    f"was created with it at {at}{who}, before yours reached the hub")
         return f"{self.cmd} {self.top} {self.key}:{what} {self.reason} at {at}{who}"
 
 
@@ -285,6 +290,12 @@ def merge(a: Action, b: Action) -> Action:
     return b
 
 
+TAKEN = ("the record already exists (its key is taken): a new record needs a free key (Ctrl+N "
+         "in the app and '-' as the key of `outpost pub TOPIC - new` pick one); to change this "
+         "record, edit it instead")
+"""Why a ``new`` of a key that exists is refused, and what to do."""
+
+
 def apply_action(state: Mapping[str, Any] | None, act: Action) -> dict[str, Any] | None:
     """Apply one action to a record's fields; ``None`` means the record does not exist.
 
@@ -293,7 +304,7 @@ def apply_action(state: Mapping[str, Any] | None, act: Action) -> dict[str, Any]
     """
     if act.cmd == Cmd.NEW:
         if state is not None:
-            raise ValidationError(f"new {act.top} {act.key}: the record already exists; use mod")
+            raise ValidationError(f"new {act.top} {act.key}: {TAKEN}")
         return dict(act.arg or {})
     if state is None:
         raise ValidationError(f"{act.cmd} {act.top} {act.key}: no such record")

@@ -106,7 +106,8 @@ def add_commands(sub: Any) -> None:
     _common(p)
     p = sub.add_parser("pub", help="queue a change (works offline)")
     p.add_argument("topic")
-    p.add_argument("key", help="record key; '-' with new makes a new key")
+    p.add_argument("key", help="record key; '-' with new makes a new key (a UUID; for a "
+                   "model with int keys one above every key this replica knows)")
     p.add_argument("cmd", choices=["new", "mod", "del"])
     p.add_argument("fields", nargs="*", metavar="field=value")
     _common(p)
@@ -292,7 +293,8 @@ def _cmd_pub(args: argparse.Namespace) -> int:
         if key == "-":
             if args.cmd != "new":
                 raise ConfigError("'-' as KEY makes a new key and only works with new")
-            key = new_key()
+            # a UUIDv7, or for int keys one above every key this replica knows
+            key = sat.new_key(args.topic)
         arg = _parse_fields(sat, args.topic, args.fields)
         cmd = Cmd(args.cmd)
         uid = sat.pub([Action(args.topic, key, cmd, None if cmd == Cmd.DEL else arg)])

@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
 )
 
 from core.errors import OutpostError
-from core.ids import new_key
 from core.model import Action, Cmd
 from core.revision import Rev
 from core.satellite.api import Change, SatelliteAPI
@@ -327,9 +326,13 @@ class MainWindow(QMainWindow):
         key = self.current_key()
         if not key:
             return
-        rv = self.sat.record(self._top, key)
-        if rv is not None:
-            self.form.load(rv)
+        try:
+            rv = self.sat.record(self._top, key)
+            if rv is not None:
+                self.form.load(rv)
+        except OutpostError as exc:  # e.g. the database went away: say so, show no record
+            self.form.clear()
+            self.show_error(f"cannot show {key}: {exc}")
         self.history.set_record(self._top, key)
 
     # -- editing -------------------------------------------------------------------------------
@@ -353,8 +356,12 @@ class MainWindow(QMainWindow):
         if not self._top:
             return
         self._to_front()
-        m = self.sat.project.model(self._top)
-        key = new_key() if m.key == "str" else str(self.records.total() + 1)
+        try:
+            # int keys: one above every key this replica knows (deleted and pending ones too)
+            key = self.sat.new_key(self._top)
+        except OutpostError as exc:
+            self.show_error(f"cannot make a new key: {exc}")
+            return
         self.table.clearSelection()
         self.side.setCurrentWidget(self.form_stack)
         self.form.start_new(key)
@@ -370,6 +377,19 @@ class MainWindow(QMainWindow):
         # the base is the revision the form loaded the record at: a change that arrived
         # while the user was editing is then a conflict, not silently overwritten
         if form.is_new:
+            if self.sat.project.model(self._top).key == "int":
+                # the key offered by Ctrl+N may have been taken meanwhile (hub data arrived,
+                # another save): a new record takes the next free key when it is saved
+                try:
+                    fresh = self.sat.new_key(self._top)
+                except OutpostError as exc:
+                    self.show_error(f"cannot make a new key: {exc}")
+                    return
+                if int(fresh) > int(key):
+                    self.status.showMessage(f"{key} was taken meanwhile: saved as {fresh}",
+                                            10000)
+                    key = fresh
+                    form.set_new_key(key)
             ok = self.publish([Action(self._top, key, Cmd.NEW, fields)], f"new {key[:8]}",
                               base=form.base)
         else:
@@ -402,13 +422,17 @@ class MainWindow(QMainWindow):
         ``base``: the replica revision the edit was made on (default: the current one)."""
         try:
             undo = inverse(self.sat, acts)
+            if base is None:
+                base = self.sat.status().rev  # what the user sees now
             self.sat.pub(acts, base=base)
         except OutpostError as exc:
             self.show_error(str(exc))
             if self._top in self.forms:
                 self.form.show_errors(str(exc))
             return False
-        self.undo_stack.push(PubCommand(self.sat, text, acts, undo, self.show_error))
+        # undo and redo publish on the same base: a colleague's later change of these
+        # fields then makes them a conflict instead of being overwritten
+        self.undo_stack.push(PubCommand(self.sat, text, acts, undo, self.show_error, base))
         return True
 
     def show_error(self, text: str) -> None:

@@ -3,6 +3,12 @@
 Nothing is ever taken out of the ledger: undoing a publish publishes its inverse (``new`` →
 ``del``, ``del`` → ``new`` with the old fields, ``mod`` → ``mod`` back to the old values of the
 changed fields); redo publishes the original again.
+
+Both publish on the base of the edit they undo or redo: the replica revision the user saw
+when making it (a form's load, else the revision when it was published). A colleague's
+change of the same fields since then makes the undo (or redo) a conflict shown in the
+Conflicts view, not a silent overwrite of their value; the satellite moves the base up when
+the only changes since are this satellite's own (the edit itself, an earlier undo).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from PySide6.QtGui import QUndoCommand
 
 from core.errors import OutpostError
 from core.model import Action, Cmd
+from core.revision import Rev
 from core.satellite.api import SatelliteAPI
 
 __all__ = ["PubCommand", "inverse"]
@@ -39,15 +46,18 @@ class PubCommand(QUndoCommand):
     """A published edit; its undo publishes the compensating actions.
 
     Create it *after* the first publish succeeded (``done``), so a rejected edit never enters
-    the stack; pass the inverse computed before that publish.
+    the stack; pass the inverse computed before that publish and ``base``, the revision the
+    edit was published on: undo and redo publish on it (see the module docstring).
     """
 
     def __init__(self, sat: SatelliteAPI, text: str, acts: Sequence[Action],
-                 undo_acts: Sequence[Action], on_error: Callable[[str], None]):
+                 undo_acts: Sequence[Action], on_error: Callable[[str], None],
+                 base: Rev | None = None):
         super().__init__(text)
         self._sat = sat
         self._acts = list(acts)
         self._undo = list(undo_acts)
+        self._base = base
         self._on_error = on_error
         self._first = True
 
@@ -62,7 +72,12 @@ class PubCommand(QUndoCommand):
 
     def _run(self, acts: list[Action], what: str) -> None:
         try:
-            self._sat.pub(acts)
+            base = self._base
+            if base is not None:
+                # never ahead of the replica (a replica that adopted a hub's restore point
+                # went back): then the current revision
+                base = min(base, self._sat.status().rev)
+            self._sat.pub(acts, base=base)
         except OutpostError as exc:
             self.setObsolete(True)
             self._on_error(f"cannot {what} {self.text()!r}: {exc}")

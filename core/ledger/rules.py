@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from core.errors import ConflictError, ValidationError
-from core.model import Action, Cmd, Conflict, Event, Sig, Trans
+from core.model import TAKEN, Action, Cmd, Conflict, Event, Sig, Trans
 from core.revision import ZERO_REV, Rev, format_rev
 from core.schema import Model, Project
 
@@ -234,9 +234,7 @@ def plan(
         arg: dict[str, Any] | None
         if cmd == _NEW:
             if cur is not None:
-                raise ValidationError(
-                    f"new {a.top} {a.key}: the record already exists; use mod to change it"
-                )
+                raise ValidationError(f"new {a.top} {a.key}: {TAKEN}")
             d = defaults.get(a.top)
             if d is None:
                 d = defaults[a.top] = project.model(a.top).defaults()

@@ -180,6 +180,11 @@ class SatelliteAPI(Protocol):
 
     def count(self, top: str) -> int: ...
 
+    def new_key(self, top: str) -> str:
+        """A key for a new record of ``top``: a UUIDv7, or for ``int`` keys one above every
+        key the satellite knows of the topic (deleted and pending ones included)."""
+        ...
+
     def pub(self, acts: Sequence[Action], *, resolves: str = "", base: Rev | None = None) -> str:
         """Queue a local transaction (durable before returning) and return its uid.
 

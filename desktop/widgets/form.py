@@ -1,66 +1,198 @@
 """A form for one record, generated from the model's field types, with inline validation.
 
-Editors by type: ``str`` line edit, ``text`` multi-line, ``int``/``float`` spin boxes,
-``bool`` check box, ``date``/``datetime`` pickers, ``enum`` combo box, ``ref`` combo box of the
-target records by their display field, ``json`` line edit. Empty spin boxes and pickers show
-as blank (their minimum is the "no value" marker), so optional fields can be cleared.
+Editors by type: ``str`` line edit, ``text`` multi-line, ``int``/``float`` number boxes (spin
+boxes whose text is the value: every 64-bit int, every float as its shortest exact text),
+``bool`` check box (partly checked: no value), ``date``/``datetime`` pickers (milliseconds
+shown), ``enum`` combo box, ``ref`` combo box of the target records by their display field,
+``json`` line edit. Empty number boxes and pickers show as blank (a picker's minimum is the
+"no value" marker), so optional fields can be cleared.
+
+A save sends only the fields the user changed: each editor remembers what it showed when the
+record was loaded, and an editor whose widget still shows that gives back the stored value
+itself, whatever the widget can show of it (a text's CRLF, a date-time's offset or digits past
+the millisecond). A value an editor cannot show at all (a date before year 100, a value of the
+wrong type) is shown read-only, with a note, and kept as it is.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from typing import Any
+import math
+import re
+from typing import Any, cast
 
-from PySide6.QtCore import QDate, QDateTime, Qt, QTimeZone, Signal
+from PySide6.QtCore import QDate, QDateTime, QSize, Qt, QTime, QTimeZone, Signal
+from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QCheckBox,
     QComboBox,
     QDateEdit,
     QDateTimeEdit,
-    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from core.revision import Rev, format_rev, from_datetime, parse_rev, to_datetime
+from core.revision import Rev, format_rev, parse_rev
 from core.satellite.api import RecordView, SatelliteAPI
-from core.schema import Field, Model
+from core.schema import MAX_INT, Field, Model
 from desktop.models.records import ref_label
 from desktop.widgets.keys import undo_falls_through
 
 __all__ = ["RecordForm"]
 
-_INT_MIN = -(2**31)
-_INT_MAX = 2**31 - 1
-_FLOAT_MIN = -1e15
-_NO_DATE = QDate(1752, 9, 14)
+# the "no value" marker of the pickers: their minimum (Qt's pickers reach back to year 100)
+_NO_DATE = QDate(100, 1, 1)
 _UTC = QTimeZone.utc()
+_UNIX_MS = 62135596800000  # revision (ms since 0001-01-01) of the Unix epoch
 _ERR_STYLE = "color: #b3261e; font-size: 11px;"
+_NOTE_STYLE = "color: #8a6d00; font-size: 11px;"
+_INT_TEXT = re.compile(r"\s*[+-]?[0-9]+\s*\Z", re.ASCII)
+_LONG = 2**31 - 1  # a line edit's longest text (its default is 32,767 characters)
+
+
+_KINDS = {"text": "text", "int": "num", "float": "num", "bool": "bool", "date": "date",
+          "datetime": "datetime", "enum": "combo", "ref": "combo"}
+"""The editor kind of each field type (the others: a line edit)."""
 
 
 class _Invalid(Exception):
     """An editor's text that cannot become a value."""
 
 
+def same(a: Any, b: Any) -> bool:
+    """Whether two JSON values are the same value of the same type (``1`` is not ``1.0`` nor
+    ``True``, ``-0.0`` is not ``0.0``): what decides that a field changed."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(v, b[k]) for k, v in a.items())
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+class NumberBox(QAbstractSpinBox):
+    """A spin box whose text is the value: an ``int`` field's every 64-bit integer, a
+    ``float`` field's every finite double as its shortest exact text (``repr``). Blank is no
+    value. Any text may be typed (the form says under the field what is wrong with it); the
+    arrows and the wheel add or take one."""
+
+    edited = Signal()
+
+    def __init__(self, kind: str):
+        super().__init__()
+        self._kind = kind
+        self.lineEdit().setMaxLength(_LONG)
+        self.lineEdit().textEdited.connect(self._typed)
+
+    def _typed(self, _text: str) -> None:
+        self.edited.emit()
+
+    def text_value(self) -> str:
+        return self.lineEdit().text()
+
+    def set_text(self, text: str) -> None:
+        self.lineEdit().setText(text)
+
+    def number(self) -> int | float | None:
+        """The value of the text (``0`` for blank: where the arrows start); None when it is
+        not a number."""
+        text = self.lineEdit().text().strip()
+        if not text:
+            return 0
+        try:
+            if self._kind == "int":
+                return int(text) if _INT_TEXT.match(text) else None
+            v = float(text)
+        except (ValueError, OverflowError):
+            return None
+        return v if math.isfinite(v) else None
+
+    # Qt calls these; an exception escaping one of them would take the app down
+    def validate(self, text: str, pos: int) -> tuple[QValidator.State, str, int]:
+        return QValidator.State.Acceptable, text, pos
+
+    def fixup(self, text: str) -> str:
+        return text
+
+    def stepBy(self, steps: int) -> None:
+        v = self.number()
+        if v is None:
+            return
+        if self._kind == "int":
+            n = min(max(int(v) + steps, -MAX_INT - 1), MAX_INT)
+            self.set_text(str(n))
+        else:
+            f = float(v) + steps
+            if not math.isfinite(f):
+                return
+            self.set_text(repr(f))
+        self.edited.emit()
+
+    def stepEnabled(self) -> QAbstractSpinBox.StepEnabledFlag:
+        if self.number() is None or self.isReadOnly():
+            return QAbstractSpinBox.StepEnabledFlag.StepNone
+        return (QAbstractSpinBox.StepEnabledFlag.StepUpEnabled
+                | QAbstractSpinBox.StepEnabledFlag.StepDownEnabled)
+
+    def sizeHint(self) -> QSize:
+        h = super().sizeHint()
+        return QSize(max(h.width(), self.fontMetrics().horizontalAdvance("-0123456789.0123")
+                         + 40), h.height())
+
+    minimumSizeHint = sizeHint
+
+
+def _text_of(value: Any) -> str:
+    """A value as the read-only box shows it (a text as is, anything else as JSON)."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 class FieldEditor:
-    """One field's editor widget with get/set of the JSON value."""
+    """One field's editor widget with get/set of the JSON value.
+
+    :meth:`load` shows a stored value and remembers what the widget shows of it; :meth:`get`
+    gives that stored value back, exactly, while the widget still shows it (``touched`` is
+    False), and the widget's value once the user changed it."""
 
     def __init__(self, sat: SatelliteAPI, f: Field, on_edit: Any):
         self.field = f
+        # which editor: the branches below test this string (isinstance on Qt classes cost
+        # a few µs each, several per field, on every record selected)
+        self._kind = _KINDS.get(f.type, "line")
         self.widget: QWidget = self._make(sat, f, on_edit)
+        # shown instead of the editor for a value it cannot show (read-only, kept as is)
+        self.raw = QLineEdit()
+        self.raw.setReadOnly(True)
+        self.raw.setMaxLength(_LONG)
+        self.raw.setObjectName(f"raw_{f.name}")
+        self.raw.hide()
+        self.note = QLabel()
+        self.note.setStyleSheet(_NOTE_STYLE)
+        self.note.setWordWrap(True)
+        self.note.hide()
         self.error = QLabel()
         self.error.setStyleSheet(_ERR_STYLE)
         self.error.setWordWrap(True)
         self.error.hide()
+        self._loaded: Any = None      # the value load() was given
+        self._shown: Any = None       # the widget's state right after load()
+        self._kept = False            # the value is shown read-only (the editor cannot)
+        self._eol = "\n"              # a text field's line break when it is edited
 
     def _make(self, sat: SatelliteAPI, f: Field, on_edit: Any) -> QWidget:
         t = f.type
@@ -71,22 +203,14 @@ class FieldEditor:
             te.setFixedHeight(80)
             te.textChanged.connect(on_edit)
             w = te
-        elif t == "int":
-            sb = QSpinBox()
-            sb.setRange(_INT_MIN, _INT_MAX)
-            sb.setSpecialValueText(" ")
-            sb.valueChanged.connect(on_edit)
-            w = sb
-        elif t == "float":
-            ds = QDoubleSpinBox()
-            ds.setDecimals(6)
-            ds.setRange(_FLOAT_MIN, 1e15)
-            ds.setSpecialValueText(" ")
-            ds.valueChanged.connect(on_edit)
-            w = ds
+        elif t in ("int", "float"):
+            nb = NumberBox(t)
+            nb.edited.connect(on_edit)
+            w = nb
         elif t == "bool":
             cb = QCheckBox()
-            cb.toggled.connect(on_edit)
+            cb.stateChanged.connect(self._bool_changed)
+            cb.stateChanged.connect(on_edit)
             w = cb
         elif t == "date":
             de = QDateEdit()
@@ -100,8 +224,8 @@ class FieldEditor:
             dt = QDateTimeEdit()
             dt.setCalendarPopup(True)
             dt.setTimeZone(_UTC)
-            dt.setDisplayFormat("yyyy-MM-dd HH:mm:ss 'UTC'")
-            dt.setMinimumDateTime(QDateTime(_NO_DATE, dt.minimumTime(), _UTC))
+            dt.setDisplayFormat("yyyy-MM-dd HH:mm:ss.zzz 'UTC'")
+            dt.setMinimumDateTime(QDateTime(_NO_DATE, QTime(0, 0), _UTC))
             dt.setSpecialValueText(" ")
             dt.dateTimeChanged.connect(on_edit)
             w = dt
@@ -117,6 +241,7 @@ class FieldEditor:
             w = combo
         else:
             le = QLineEdit()
+            le.setMaxLength(_LONG)
             if t == "json":
                 le.setPlaceholderText("JSON, e.g. {\"a\": 1}")
             le.textEdited.connect(on_edit)
@@ -125,6 +250,13 @@ class FieldEditor:
         undo_falls_through(w)
         w.setToolTip(f"{f.title} ({f.type}{', required' if f.required else ''})")
         return w
+
+    def _bool_changed(self, state: int) -> None:
+        # partly checked shows "no value"; once the user clicks, the box holds yes or no
+        w = self.widget
+        assert isinstance(w, QCheckBox)
+        if w.isTristate() and state != Qt.CheckState.PartiallyChecked.value:
+            w.setTristate(False)
 
     @staticmethod
     def _fill_refs(sat: SatelliteAPI, combo: QComboBox, top: str) -> None:
@@ -136,30 +268,81 @@ class FieldEditor:
         for label, key in sorted(items, key=lambda x: x[0].lower()):
             combo.addItem(label, key)
 
+    # -- the value -----------------------------------------------------------------------------
+
+    @property
+    def kept(self) -> bool:
+        """Whether the loaded value is shown read-only (the editor cannot show it)."""
+        return self._kept
+
+    @property
+    def touched(self) -> bool:
+        """Whether the widget shows something else than what it showed when loaded."""
+        return not self._kept and self._state() != self._shown
+
     def get(self) -> Any:
-        """The editor's value as JSON (``None`` for empty). Raises _Invalid with a reason."""
-        w, t = self.widget, self.field.type
-        if isinstance(w, QPlainTextEdit):
-            return w.toPlainText() or None
-        if isinstance(w, QSpinBox):
-            return None if w.value() == w.minimum() else w.value()
-        if isinstance(w, QDoubleSpinBox):
-            return None if w.value() == w.minimum() else w.value()
-        if isinstance(w, QCheckBox):
-            return w.isChecked()
-        if isinstance(w, QDateTimeEdit) and t == "datetime":
-            if w.dateTime() == w.minimumDateTime():
+        """The editor's value as JSON (``None`` for empty): the loaded value itself while the
+        widget shows what it showed then. Raises _Invalid with a reason."""
+        if not self.touched:
+            return self._loaded
+        return self._read()
+
+    def _state(self) -> Any:
+        """What the widget shows, comparable (a snapshot of its text, date, index...)."""
+        w, k = self.widget, self._kind
+        if k == "text":
+            return cast(QPlainTextEdit, w).document().toRawText()
+        if k == "num":
+            return cast(NumberBox, w).text_value()
+        if k == "bool":
+            return cast(QCheckBox, w).checkState().value
+        if k == "datetime":
+            return cast(QDateTimeEdit, w).dateTime().toMSecsSinceEpoch()
+        if k == "date":
+            return cast(QDateEdit, w).date().toJulianDay()
+        if k == "combo":
+            return cast(QComboBox, w).currentIndex()
+        return cast(QLineEdit, w).text()
+
+    def _read(self) -> Any:
+        """The value the widget shows. Raises _Invalid with a reason."""
+        w, t, k = self.widget, self.field.type, self._kind
+        if k == "text":
+            w = cast(QPlainTextEdit, w)
+            # raw text: a no-break space stays one (toPlainText makes it a space); each
+            # paragraph break is the text's line break (CRLF for a text loaded with CRLF)
+            return w.document().toRawText().replace("\u2029", self._eol) or None
+        if k == "num":
+            text = cast(NumberBox, w).text_value().strip()
+            if not text:
                 return None
-            secs = w.dateTime().toSecsSinceEpoch()
-            return format_rev(from_datetime(datetime.fromtimestamp(secs, UTC)))
-        if isinstance(w, QDateEdit):
-            return None if w.date() == w.minimumDate() else w.date().toString("yyyy-MM-dd")
-        if isinstance(w, QComboBox):
+            if t == "int":
+                if not _INT_TEXT.match(text):
+                    raise _Invalid("not a whole number (e.g. 42 or -7)")
+                return int(text)
+            try:
+                return float(text)
+            except ValueError:
+                raise _Invalid("not a number (e.g. 46.12, -0.5 or 1.5e20)") from None
+        if k == "bool":
+            w = cast(QCheckBox, w)
+            if w.checkState() == Qt.CheckState.PartiallyChecked:
+                return None
+            return w.isChecked()
+        if k == "datetime":
+            w = cast(QDateTimeEdit, w)
+            if w.dateTime() <= w.minimumDateTime():
+                return None
+            return format_rev(w.dateTime().toMSecsSinceEpoch() + _UNIX_MS)
+        if k == "date":
+            w = cast(QDateEdit, w)
+            return None if w.date() <= w.minimumDate() else w.date().toString("yyyy-MM-dd")
+        if k == "combo":
+            w = cast(QComboBox, w)
             if w.currentIndex() < 0:
                 return None
             return w.currentData()
-        assert isinstance(w, QLineEdit)
-        text = w.text()
+        text = cast(QLineEdit, w).text()
         if t == "json":
             if not text.strip():
                 return None
@@ -169,35 +352,116 @@ class FieldEditor:
                 raise _Invalid(f"not valid JSON: {exc.args[0]}") from exc
         return text or None
 
+    def load(self, sat: SatelliteAPI, value: Any) -> None:
+        """Show a stored ``value`` and remember it: until the user changes the widget,
+        :meth:`get` gives exactly this value back. A value the widget cannot show is shown
+        read-only with a note instead (never an exception: the rest of the form loads)."""
+        if self._kept:  # the last record's value was kept read-only: the editor is back
+            self.widget.show()
+            self.raw.hide()
+        self._loaded, self._kept = value, False
+        if self.note.text():
+            self._say("")
+        why = ""
+        try:
+            self.set(sat, value)
+            shown = self._read()
+            if not self._equivalent(shown, value):
+                why = f"this {self.field.type} box would show it as {_text_of(shown)!r}"
+        except (_Invalid, ValueError, TypeError, OverflowError, AttributeError) as exc:
+            why = str(exc) or type(exc).__name__
+        self._shown = self._state()
+        if why and self.field.type in ("str", "text") and isinstance(value, str):
+            # shown with a difference the user can see (line breaks, an invisible mark):
+            # kept as stored unless the field is edited
+            self._say("Holds characters this box shows differently (line breaks of mixed "
+                      "kinds, a byte order mark...): kept exactly as stored unless you edit "
+                      "this field.")
+        elif why:
+            self._keep(value, why)
+
+    def _equivalent(self, shown: Any, value: Any) -> bool:
+        """Whether what the widget shows is the stored value (or the same instant, for a
+        date-time written with an offset or digits past the millisecond)."""
+        if same(shown, value) or (value == "" and shown is None):
+            return True
+        if (self.field.type == "float" and type(value) is int and type(shown) is float
+                and shown == value):
+            return True  # a whole number given for a float field (exact up to 2**53)
+        if self.field.type == "datetime" and isinstance(value, str) and isinstance(shown, str):
+            try:
+                return parse_rev(value) == parse_rev(shown)
+            except ValueError:
+                return False
+        return False
+
+    def _keep(self, value: Any, why: str) -> None:
+        self._kept = True
+        self.widget.hide()
+        self.raw.setText(_text_of(value))
+        self.raw.setCursorPosition(0)
+        self.raw.show()
+        self._say(f"This form cannot edit this value ({why}): it is shown as stored and "
+                  "kept as it is when you save.")
+
+    def _say(self, text: str) -> None:
+        self.note.setText(text)
+        self.note.setVisible(bool(text))
+
     def set(self, sat: SatelliteAPI, value: Any) -> None:
-        w, t = self.widget, self.field.type
+        """Show ``value`` in the widget (as if typed: what :meth:`load` remembered stays)."""
+        w, t, k = self.widget, self.field.type, self._kind
         w.blockSignals(True)
         try:
-            if isinstance(w, QPlainTextEdit):
-                w.setPlainText("" if value is None else str(value))
-            elif isinstance(w, QSpinBox):
-                w.setValue(w.minimum() if value is None else int(value))
-            elif isinstance(w, QDoubleSpinBox):
-                w.setValue(w.minimum() if value is None else float(value))
-            elif isinstance(w, QCheckBox):
-                w.setChecked(bool(value))
-            elif isinstance(w, QDateTimeEdit) and t == "datetime":
+            if k == "text":
+                w = cast(QPlainTextEdit, w)
+                text = "" if value is None else str(value)
+                crlf = text.count("\r\n")
+                self._eol = "\r\n" if crlf and crlf >= text.count("\n") - crlf else "\n"
+                w.setPlainText(text)
+            elif k == "num":
+                w = cast(NumberBox, w)
+                if value is None:
+                    w.set_text("")
+                elif t == "float" and isinstance(value, float):
+                    w.set_text(repr(value))
+                elif isinstance(value, bool) or not isinstance(value, int | float):
+                    raise TypeError(f"{_text_of(value)} is not a number")
+                else:
+                    w.set_text(str(value))
+            elif k == "bool":
+                w = cast(QCheckBox, w)
+                w.setTristate(value is None)
+                w.setCheckState(Qt.CheckState.PartiallyChecked if value is None else
+                                Qt.CheckState.Checked if value else Qt.CheckState.Unchecked)
+            elif k == "datetime":
+                w = cast(QDateTimeEdit, w)
                 if value is None:
                     w.setDateTime(w.minimumDateTime())
                 else:
-                    dt = to_datetime(parse_rev(str(value)))
-                    w.setDateTime(QDateTime.fromSecsSinceEpoch(int(dt.timestamp()), _UTC))
-            elif isinstance(w, QDateEdit):
-                w.setDate(w.minimumDate() if value is None
-                          else QDate.fromString(str(value), "yyyy-MM-dd"))
-            elif isinstance(w, QComboBox):
+                    ms = parse_rev(value) - _UNIX_MS
+                    w.setDateTime(QDateTime.fromMSecsSinceEpoch(ms, _UTC))
+            elif k == "date":
+                w = cast(QDateEdit, w)
+                if value is None:
+                    w.setDate(w.minimumDate())
+                else:
+                    d = QDate.fromString(value, "yyyy-MM-dd")
+                    if not d.isValid():
+                        raise ValueError(f"{value!r} is not a date")
+                    w.setDate(d)
+            elif k == "combo":
+                w = cast(QComboBox, w)
                 i = w.findData(value) if value is not None else 0
                 if i < 0 and t == "ref":  # a reference to a record not in the list (yet)
                     w.addItem(ref_label(sat, self.field.ref, str(value)), value)
                     i = w.count() - 1
-                w.setCurrentIndex(max(i, 0))
-            elif isinstance(w, QLineEdit):
-                w.setText("" if value is None else
+                elif i < 0:  # a value the schema no longer lists: shown, kept unless changed
+                    w.addItem(f"{_text_of(value)} (not in the list)", value)
+                    i = w.count() - 1
+                w.setCurrentIndex(i)
+            else:
+                cast(QLineEdit, w).setText("" if value is None else
                           json.dumps(value) if t == "json" else str(value))
         finally:
             w.blockSignals(False)
@@ -211,8 +475,9 @@ class RecordForm(QWidget):
     """Edits one record; emits ``save_requested`` with the changed fields.
 
     Signals:
-        save_requested(dict): the fields that differ from the record as loaded (all fields
-            for a new record); emitted only when every field is valid.
+        save_requested(dict): the fields the user changed: those whose editor shows another
+            value than it showed when the record was loaded (every non-empty field for a new
+            record); emitted only when every field sent is valid.
         dirty_changed(bool): whether the form differs from the record as loaded.
     """
 
@@ -241,6 +506,8 @@ class RecordForm(QWidget):
             box = QVBoxLayout()
             box.setSpacing(1)
             box.addWidget(ed.widget)
+            box.addWidget(ed.raw)
+            box.addWidget(ed.note)
             box.addWidget(ed.error)
             label = QLabel(f.title + (" *" if f.required else ""))
             label.setBuddy(ed.widget)
@@ -287,7 +554,7 @@ class RecordForm(QWidget):
         """Show no record."""
         self._key, self._is_new, self._original, self._base = "", False, {}, None
         for ed in self.editors.values():
-            ed.set(self._sat, None)
+            ed.load(self._sat, None)
             ed.show_error("")
         self.title.setText(f"No {self._model.title.lower()} selected")
         self.state.setText("")
@@ -318,12 +585,17 @@ class RecordForm(QWidget):
         self._key, self._is_new = key, True
         self._base = self._sat.status().rev
         self._original = {}
-        self._fill(self._model.defaults())
+        self._fill(self._new_values())
         self.title.setText(f"New {self._model.title.lower().rstrip('s')}")
         self.state.setText("Fill in the fields and save (Ctrl+S).")
         self.state.setStyleSheet("")
         self.setEnabled(True)
         self._set_dirty(True)
+
+    def set_new_key(self, key: str) -> None:
+        """Give the new record being filled in another key (the one offered was taken)."""
+        if self._is_new:
+            self._key = key
 
     def set_value(self, name: str, value: Any) -> None:
         """Set one editor's value as if the user typed it."""
@@ -331,7 +603,9 @@ class RecordForm(QWidget):
         self._edited()
 
     def values(self) -> tuple[dict[str, Any], dict[str, str]]:
-        """(value per field, problem per field) of what the form shows."""
+        """(value per field, problem per field) of what the form shows. A field the user did
+        not change is not checked (it is not sent: a stored value the schema no longer
+        allows does not block saving the others)."""
         vals: dict[str, Any] = {}
         errs: dict[str, str] = {}
         for name, ed in self.editors.items():
@@ -340,18 +614,22 @@ class RecordForm(QWidget):
             except _Invalid as exc:
                 errs[name] = str(exc)
                 continue
-            problem = ed.field.check_value(v)
-            if problem is not None:
-                errs[name] = f"expected {problem}"
+            if self._is_new or ed.touched:
+                problem = ed.field.check_value(v)
+                if problem is not None:
+                    errs[name] = f"expected {problem}"
             vals[name] = v
         return vals, errs
 
     def changes(self) -> dict[str, Any]:
-        """The fields that differ from the record as loaded (non-empty fields when new)."""
+        """The fields the user changed (non-empty fields when new): an editor that shows
+        what it showed when the record was loaded is left out, whatever it can show of the
+        stored value; one changed back to the same value too."""
         vals, _ = self.values()
         if self._is_new:
             return {k: v for k, v in vals.items() if v is not None}
-        return {k: v for k, v in vals.items() if v != self._original.get(k)}
+        return {k: v for k, v in vals.items()
+                if self.editors[k].touched and not same(v, self._original.get(k))}
 
     def commit(self) -> None:
         """Take what the editors show as typed (a spin box or picker whose text was not
@@ -392,15 +670,23 @@ class RecordForm(QWidget):
 
     def revert(self) -> None:
         if self._is_new:
-            self._fill(self._model.defaults())
+            self._fill(self._new_values())
         else:
             self._fill(self._original)
 
     # -- internals -----------------------------------------------------------------------------
 
+    def _new_values(self) -> dict[str, Any]:
+        """A new record's starting values: the defaults, a check box without one unticked."""
+        vals = self._model.defaults()
+        for f in self._model.fields:
+            if f.type == "bool" and vals.get(f.name) is None:
+                vals[f.name] = False
+        return vals
+
     def _fill(self, values: dict[str, Any]) -> None:
         for name, ed in self.editors.items():
-            ed.set(self._sat, values.get(name))
+            ed.load(self._sat, values.get(name))
             ed.show_error("")
         self._set_dirty(self._is_new)
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from core.errors import ConflictError, ValidationError
-from core.ids import new_uid
+from core.ids import new_key, new_uid
 from core.ledger.memory import MemLedger
 from core.ledger.protocols import HistoryEntry
 from core.model import Action, Cmd, Trans, apply_action
@@ -133,6 +133,13 @@ class FakeSatellite:
 
     def count(self, top: str) -> int:
         return len(self.keys(top))
+
+    def new_key(self, top: str) -> str:
+        if self._project.model(top).key != "int":
+            return new_key()
+        known = {e.key for e in self.replica.events(0, [top])}
+        known.update(a.key for r in self._receipts.values() for a in r.acts if a.top == top)
+        return str(max([0, *(int(k) for k in known if k.isascii() and k.isdigit())]) + 1)
 
     def receipts(self, states: Sequence[ReceiptState] | None = None) -> list[Receipt]:
         return [r for r in self._receipts.values() if states is None or r.state in states]

@@ -190,7 +190,7 @@ def test_apply_new_without_arg_is_empty_record() -> None:
 @pytest.mark.parametrize(
     ("state", "act", "message"),
     [
-        ({"name": "a"}, new(name="b"), "already exists; use mod"),
+        ({"name": "a"}, new(name="b"), "already exists \\(its key is taken\\)"),
         (None, mod(name="b"), "mod field.site k1: no such record"),
         (None, dele(), "del field.site k1: no such record"),
     ],

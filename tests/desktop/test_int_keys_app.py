@@ -1,0 +1,111 @@
+"""The app's Ctrl+N on an int-keyed topic (user review 8, finding 6): the new key is one above
+every key the replica knows (a deleted one is not offered again), a key taken while the form
+was open is replaced by the next free one at save, and two offline laptops that pick the same
+key get a conflict in the Conflicts view. Real satellites on SQLite, a real hub."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.ledger.memory import MemLedger
+from core.model import Action, Cmd, Trans
+from core.satellite.api import ReceiptState
+from core.satellite.client import SyncClient
+from core.satellite.satellite import Satellite
+from core.schema import Project, parse_project
+from desktop.mainwindow import MainWindow
+from hubserver.server import Hub
+from tests.satellite.test_int_keys import ITEM, SCHEMA
+
+
+@pytest.fixture
+def int_project() -> Project:
+    return parse_project(SCHEMA)
+
+
+@pytest.fixture
+async def hub(int_project: Project) -> AsyncIterator[Hub]:
+    led = MemLedger(int_project)
+    led.publish(Trans(tuple(Action(ITEM, str(k), Cmd.NEW, {"name": f"item {k}"})
+                            for k in (1, 2, 3))), "office")
+    led.publish(Trans((Action(ITEM, "2", Cmd.DEL),)), "office")  # the review's 1, 2, 3 - 2
+    async with Hub(led, port=0, anon_user="office") as h:
+        yield h
+
+
+async def sync(sat: Satellite, hub: Hub) -> None:
+    await SyncClient(sat, hub.url, rnd=random.Random(0)).sync_once(10)
+
+
+async def window(qtbot: Any, path: Path, project: Project, hub: Hub) -> MainWindow:
+    sat = Satellite(path, project)
+    await sync(sat, hub)
+    w = MainWindow(sat, None, path.name)
+    qtbot.addWidget(w)
+    w.select_topic(ITEM)
+    return w
+
+
+def add(w: MainWindow, name: str) -> str:
+    w.new_action.trigger()  # Ctrl+N
+    offered = w.form.key
+    w.form.set_value("name", name)
+    w.save_action.trigger()
+    assert not w.form.is_new, w.status.currentMessage()  # saved
+    return offered
+
+
+async def test_ctrl_n_offers_a_free_key_each_time(qtbot: Any, tmp_path: Path,
+                                                 int_project: Project, hub: Hub) -> None:
+    w = await window(qtbot, tmp_path / "a", int_project, hub)
+    assert w.records.total() == 2
+    assert add(w, "four") == "4"  # total + 1 offered 3, taken: "already exists", every retry
+    assert add(w, "five") == "5"  # the pending 4 counts
+    assert w.form.key == "5" and w.current_key() == "5"
+    w.sat.close()  # type: ignore[attr-defined]
+
+
+async def test_a_key_taken_while_the_form_is_open_is_replaced_at_save(
+        qtbot: Any, tmp_path: Path, int_project: Project, hub: Hub) -> None:
+    w = await window(qtbot, tmp_path / "a", int_project, hub)
+    bob = Satellite(tmp_path / "b", int_project)
+    await sync(bob, hub)
+    w.new_action.trigger()
+    assert w.form.key == "4"
+    w.form.set_value("name", "mine")
+    bob.pub([Action(ITEM, "4", Cmd.NEW, {"name": "bob's"})])
+    await sync(bob, hub)
+    await sync(w.sat, hub)  # type: ignore[arg-type]  # bob's 4 arrives while the form is open
+    w.save_action.trigger()
+    assert not w.form.is_new and w.form.key == "5"
+    assert "4 was taken meanwhile: saved as 5" in w.status.currentMessage()
+    rec = w.sat.record(ITEM, "5")
+    assert rec is not None and rec.fields == {"name": "mine"}
+    await sync(w.sat, hub)  # type: ignore[arg-type]
+    assert w.sat.receipts([ReceiptState.REJECTED]) == []
+    bob.close()
+    w.sat.close()  # type: ignore[attr-defined]
+
+
+async def test_two_offline_laptops_same_key_is_a_conflict_in_the_view(
+        qtbot: Any, tmp_path: Path, int_project: Project, hub: Hub) -> None:
+    a = await window(qtbot, tmp_path / "a", int_project, hub)
+    b = await window(qtbot, tmp_path / "b", int_project, hub)
+    assert add(a, "from A") == "4"
+    assert add(b, "from B") == "4"
+    await sync(a.sat, hub)  # type: ignore[arg-type]
+    await sync(b.sat, hub)  # type: ignore[arg-type]
+    assert b.status.conflicts.text() == "Conflicts: 1"
+    dlg = b.show_conflicts()
+    [row] = dlg.model.rows()
+    assert (row.key, row.reason) == ("4", "created")
+    [rej] = b.sat.receipts([ReceiptState.REJECTED])
+    assert "key 4 was taken" in rej.err and "use mod" not in rej.err
+    assert add(b, "from B again") == "5"  # the next Ctrl+N is past it
+    a.sat.close()  # type: ignore[attr-defined]
+    b.sat.close()  # type: ignore[attr-defined]
