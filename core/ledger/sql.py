@@ -286,7 +286,7 @@ class SqlLedger:
         self._restored: tuple[Rev, str] = (ZERO_REV, "")
         self._pg = self.engine.dialect.name == "postgresql"
         self._sql: HotSql = hot_sql(self.tables, self.engine.dialect.name)
-        self._partial_sql: dict[tuple[str, tuple[str, ...]], str] = {}  # sql_replicate
+        self._partial_sql: dict[tuple[Any, ...], Any] = {}  # sql_replicate's upserts
         self._pub_lock = threading.Lock()  # one publish at a time on self._pub
         self._pub: Any = None  # the publisher's pooled connection, kept (see _batch)
         self._pub_pool: Any = None  # the pool it came from (engine.dispose() replaces it)
