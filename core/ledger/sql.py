@@ -1096,10 +1096,14 @@ class SqlLedger:
 
         if fresh:
             run(hot.ins_event, event_rows(fresh))
-        rows = [(a.rev, a.created, a.arrived, a.usr,
-                 None if a.extra is None else dumps(a.extra), a.uid) for a in audits]
+        # audits without extra (a satellite's edits: all of them) bind no None for it (a None
+        # parameter goes through sqlite3's adapter lookup, ~1,200 instructions)
+        rows = [(a.rev, a.created, a.arrived, a.usr, a.uid) for a in audits if a.extra is None]
         if rows:
-            run(hot.ins_audit_keep, rows)
+            run(hot.ins_audit_keep_plain, rows)
+        if len(rows) < len(audits):
+            run(hot.ins_audit_keep, [(a.rev, a.created, a.arrived, a.usr, dumps(a.extra), a.uid)
+                                     for a in audits if a.extra is not None])
         uids = [(a.uid, a.rev) for a in audits if a.uid]
         if uids:
             run(hot.ins_uid_keep, uids)

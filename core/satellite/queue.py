@@ -96,8 +96,8 @@ def queue_tables(metadata: MetaData) -> tuple[Table, Table]:
     return receipt, meta
 
 
-_ACCEPTED = ReceiptState.ACCEPTED.value
-_PENDING = ReceiptState.PENDING.value
+_ACCEPT_SQL = (f"UPDATE sat_receipt SET state = '{ReceiptState.ACCEPTED.value}', rev = ?, "
+               f"local_err = '' WHERE uid = ? AND state = '{ReceiptState.PENDING.value}'")
 
 
 def _j(v: Any) -> str:
@@ -309,11 +309,9 @@ class Queue:
             return
         with self._conn(conn) as c:
             self._mark(uid for uid, _ in acks)
-            accepted, pending = _ACCEPTED, _PENDING  # an enum's .value per row: 2 x 0.3 µs
-            c.exec_driver_sql(
-                "UPDATE sat_receipt SET state = ?, rev = ?, local_err = '' "
-                "WHERE uid = ? AND state = ?",
-                [(accepted, rev, uid, pending) for uid, rev in acks])
+            # the two states as literals, not parameters per row (binding a text copies it:
+            # ~2,000 instructions each, 20,000 per replay)
+            c.exec_driver_sql(_ACCEPT_SQL, [(rev, uid) for uid, rev in acks])
 
     def reject(self, uid: str, err: str, conflicts: Sequence[Conflict],
                conn: Connection | None = None) -> bool:
