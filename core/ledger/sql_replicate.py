@@ -78,14 +78,16 @@ def _partial_sql(hot: HotSql, st: StateTable, fields: tuple[str, ...]) -> str:
 
 
 def _full_sql(hot: HotSql, st: StateTable, names: tuple[str, ...], order: dict[str, int],
-              ) -> tuple[str, tuple[tuple[str, Callable[[Any], Any] | None], ...]]:
+              ) -> tuple[str, Any]:
     """The full upsert of a record holding the fields ``names`` (as a batch's fold left
     them: unknown names ignored, as ``row_tuple`` does): every column is set, those not
-    held to a NULL literal; and the (field, converter) of the parameters, in table order."""
+    held to a NULL literal; and the parameters' fields in table order: a tuple of (field,
+    converter or None), or a list of field names when none needs a converter."""
     p = "%s" if hot.pg else "?"
     t = '"' + st.table.name.replace('"', '""') + '"'
     held = set(names) & set(order)
-    has = tuple((n, c) for n, c in st.store if n in held)
+    conv = tuple((n, c) for n, c in st.store if n in held)
+    has: Any = conv if any(c is not None for _, c in conv) else [n for n, _ in conv]
     cols = ["key", *st.fields, "rev"]
     q = ['"' + c.replace('"', '""') + '"' for c in cols]
     vals = [p] + [p if n in held else "NULL" for n in st.fields] + [p]
@@ -132,7 +134,11 @@ def write_states(plan: StatePlan, tables: LedgerTables, hot: HotSql,
                         cache.clear()
                     ent = cache[(top, names, _FULL)] = _full_sql(hot, st, names, order)
                 group = fulls[names] = (ent[0], ent[1], [])
-            group[2].append((k, *[f[n] if c is None else c(f[n]) for n, c in group[1]], rev))
+            has = group[1]
+            if type(has) is tuple:  # fields needing a converter: (field, converter or None)
+                group[2].append((k, *[f[n] if c is None else c(f[n]) for n, c in has], rev))
+            else:  # none does (the field names): one C-level map, as row_tuple's fast path
+                group[2].append((k, *map(f.__getitem__, has), rev))
         for up, _, rows in fulls.values():
             run(up, rows)
         groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
