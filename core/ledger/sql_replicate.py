@@ -122,8 +122,14 @@ def write_states(plan: StatePlan, tables: LedgerTables, hot: HotSql,
         # None parameter goes through sqlite3's adapter lookup: ~1,200 instructions each,
         # three per row of a replay)
         fulls: dict[tuple[str, ...], tuple[str, Any, list[tuple[Any, ...]]]] = {}
+        whole: list[tuple[Any, ...]] = []  # records holding as many fields as the topic has
+        nf = len(st.fields)
+        row_tuple = st.row_tuple
         for k, (kind, f, rev) in recs.items():
             if kind != _FULL:
+                continue
+            if len(f) >= nf:  # no field left out (an unknown name: row_tuple binds a NULL)
+                whole.append(row_tuple(k, f, rev))
                 continue
             names = tuple(f)
             group = fulls.get(names)
@@ -139,6 +145,8 @@ def write_states(plan: StatePlan, tables: LedgerTables, hot: HotSql,
                 group[2].append((k, *[f[n] if c is None else c(f[n]) for n, c in has], rev))
             else:  # none does (the field names): one C-level map, as row_tuple's fast path
                 group[2].append((k, *map(f.__getitem__, has), rev))
+        if whole:
+            run(hot.upsert_state[top], whole)
         for up, _, rows in fulls.values():
             run(up, rows)
         groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
