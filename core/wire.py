@@ -484,9 +484,17 @@ def _fast_audit(obj: Any, prs: Callable[[str], Rev] = _parse_rev_cached) -> Audi
     uid = get("uid")
     if (usr is None or type(usr) is str) and (uid is None or type(uid) is str) \
             and (extra is None or type(extra) is dict):
+        # _opt_rev, inlined (a reply carries one audit per transaction; a hub sends no
+        # ``arrived``)
+        rev = get("rev")
+        created = get("created")
+        arrived = get("arrived")
         try:
-            return Audit(_opt_rev(get("rev"), prs), _opt_rev(get("created"), prs),
-                         _opt_rev(get("arrived"), prs), usr or "", extra, uid or "")
+            rev = prs(rev) if type(rev) is str and rev else _opt_rev(rev, prs)
+            created = prs(created) if type(created) is str and created \
+                else _opt_rev(created, prs)
+            arrived = ZERO_REV if arrived is None else _opt_rev(arrived, prs)
+            return Audit(rev, created, arrived, usr or "", extra, uid or "")
         except (ValueError, TypeError):
             pass
     return None
@@ -793,10 +801,13 @@ def enc_events(evs: Sequence[Event], fmt: Callable[[Rev], str] | None = None,
     return out
 
 
-def enc_trans(t: Trans, fmt: Callable[[Rev], str] = format_rev) -> dict[str, Any]:
+def enc_trans(t: Trans, fmt: Callable[[Rev], str] = format_rev,
+              acts: str | None = None) -> dict[str, Any]:
     """``fmt``: ``format_rev``, or a :func:`rev_memo` shared by the transactions of a frame
     (their ``base`` and ``created`` are in different seconds: ``format_rev``'s cache of the
-    last second does not help)."""
+    last second does not help). ``acts``: the JSON text of ``t.acts`` when known (as
+    ``[enc_action(a) ...]`` encodes them): spliced by :func:`dumps` (``orjson.Fragment``), not
+    encoded again."""
     d: dict[str, Any] = {}
     if t.id:
         d["id"] = t.id
@@ -813,7 +824,7 @@ def enc_trans(t: Trans, fmt: Callable[[Rev], str] = format_rev) -> dict[str, Any
         d["extra"] = t.extra
     if t.uid:
         d["uid"] = t.uid
-    d["acts"] = [enc_action(a) for a in t.acts]
+    d["acts"] = [enc_action(a) for a in t.acts] if acts is None else orjson.Fragment(acts)
     return d
 
 

@@ -317,7 +317,7 @@ class SqlLedger:
         # SQLite without the revision index (ledgers made since session 8): reads by
         # revision go by id (tables.rev_bound); set by _open_tables from the file itself
         self._by_id = False
-        self._partial_sql: dict[tuple[str, tuple[str, ...]], str] = {}  # sql_replicate
+        self._partial_sql: dict[tuple[Any, ...], Any] = {}  # sql_replicate's upserts
         self._pub_lock = threading.Lock()  # one publish at a time on self._pub
         self._pub: Any = None  # the publisher's pooled connection, kept (see _batch)
         self._pub_pool: Any = None  # the pool it came from (engine.dispose() replaces it)
@@ -1227,10 +1227,14 @@ class SqlLedger:
 
         if fresh:
             run(hot.ins_event, event_rows(fresh))
-        rows = [(a.rev, a.created, a.arrived, a.usr,
-                 None if a.extra is None else dumps(a.extra), a.uid) for a in audits]
+        # audits without extra (a satellite's edits: all of them) bind no None for it (a None
+        # parameter goes through sqlite3's adapter lookup, ~1,200 instructions)
+        rows = [(a.rev, a.created, a.arrived, a.usr, a.uid) for a in audits if a.extra is None]
         if rows:
-            run(hot.ins_audit_keep, rows)
+            run(hot.ins_audit_keep_plain, rows)
+        if len(rows) < len(audits):
+            run(hot.ins_audit_keep, [(a.rev, a.created, a.arrived, a.usr, dumps(a.extra), a.uid)
+                                     for a in audits if a.extra is not None])
         uids = [(a.uid, a.rev) for a in audits if a.uid]
         if uids:
             run(hot.ins_uid_keep, uids)

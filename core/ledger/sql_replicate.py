@@ -27,6 +27,7 @@ from core.model import Cmd, Event
 __all__ = ["StatePlan", "plan_states", "write_states"]
 
 _FULL, _PART, _DEL = 0, 1, 2
+_CACHE_MAX = 4096
 
 
 class StatePlan:
@@ -76,14 +77,34 @@ def _partial_sql(hot: HotSql, st: StateTable, fields: tuple[str, ...]) -> str:
             f"ON CONFLICT (key) DO UPDATE SET {sets}")
 
 
+def _full_sql(hot: HotSql, st: StateTable, names: tuple[str, ...], order: dict[str, int],
+              ) -> tuple[str, Any]:
+    """The full upsert of a record holding the fields ``names`` (as a batch's fold left
+    them: unknown names ignored, as ``row_tuple`` does): every column is set, those not
+    held to a NULL literal; and the parameters' fields in table order: a tuple of (field,
+    converter or None), or a list of field names when none needs a converter."""
+    p = "%s" if hot.pg else "?"
+    t = '"' + st.table.name.replace('"', '""') + '"'
+    held = set(names) & set(order)
+    conv = tuple((n, c) for n, c in st.store if n in held)
+    has: Any = conv if any(c is not None for _, c in conv) else [n for n, _ in conv]
+    cols = ["key", *st.fields, "rev"]
+    q = ['"' + c.replace('"', '""') + '"' for c in cols]
+    vals = [p] + [p if n in held else "NULL" for n in st.fields] + [p]
+    sets = ", ".join(f"{c} = excluded.{c}" for c in q[1:])
+    return (f"INSERT INTO {t} ({', '.join(q)}) VALUES ({','.join(vals)}) "
+            f"ON CONFLICT (key) DO UPDATE SET {sets}"), has
+
+
 def write_states(plan: StatePlan, tables: LedgerTables, hot: HotSql,
-                 run: Callable[[str, Any], Any], cache: dict[tuple[str, tuple[str, ...]], str],
+                 run: Callable[[str, Any], Any], cache: dict[tuple[Any, ...], Any],
                  chunks: Callable[[Sequence[str]], Any]) -> None:
-    """Write a :class:`StatePlan`: deletes, full upserts, then partial upserts per column set.
+    """Write a :class:`StatePlan`: deletes, full upserts per set of fields held, then
+    partial upserts per column set.
 
     Args:
         run: runs driver SQL with a parameter tuple or, for a list, ``executemany``.
-        cache: partial-upsert SQL per (topic, columns), kept by the ledger between batches.
+        cache: upsert SQL per (topic, columns, kind), kept by the ledger between batches.
         chunks: splits a key list into parts small enough for one ``IN (...)``.
     """
     for top, recs in plan.tops.items():
@@ -96,9 +117,38 @@ def write_states(plan: StatePlan, tables: LedgerTables, hot: HotSql,
                 run(hot.delete_state[top] + " = %s", [(k,) for k in part])
             else:
                 run(hot.delete_state[top] + hot.in_list(len(part)), hot.in_params(part))
-        full = [st.row_tuple(k, f, rev) for k, (kind, f, rev) in recs.items() if kind == _FULL]
-        if full:
-            run(hot.upsert_state[top], full)
+        # full rows grouped by the fields they hold (a batch's new records name the same
+        # ones): the fields they lack are NULL literals in the statement, not parameters (a
+        # None parameter goes through sqlite3's adapter lookup: ~1,200 instructions each,
+        # three per row of a replay)
+        fulls: dict[tuple[str, ...], tuple[str, Any, list[tuple[Any, ...]]]] = {}
+        whole: list[tuple[Any, ...]] = []  # records holding as many fields as the topic has
+        nf = len(st.fields)
+        row_tuple = st.row_tuple
+        for k, (kind, f, rev) in recs.items():
+            if kind != _FULL:
+                continue
+            if len(f) >= nf:  # no field left out (an unknown name: row_tuple binds a NULL)
+                whole.append(row_tuple(k, f, rev))
+                continue
+            names = tuple(f)
+            group = fulls.get(names)
+            if group is None:
+                ent = cache.get((top, names, _FULL))
+                if ent is None:
+                    if len(cache) >= _CACHE_MAX:  # field orders of many kinds: start over
+                        cache.clear()
+                    ent = cache[(top, names, _FULL)] = _full_sql(hot, st, names, order)
+                group = fulls[names] = (ent[0], ent[1], [])
+            has = group[1]
+            if type(has) is tuple:  # fields needing a converter: (field, converter or None)
+                group[2].append((k, *[f[n] if c is None else c(f[n]) for n, c in has], rev))
+            else:  # none does (the field names): one C-level map, as row_tuple's fast path
+                group[2].append((k, *map(f.__getitem__, has), rev))
+        if whole:
+            run(hot.upsert_state[top], whole)
+        for up, _, rows in fulls.values():
+            run(up, rows)
         groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         for k, (kind, f, rev) in recs.items():
             if kind != _PART:
@@ -111,7 +161,9 @@ def write_states(plan: StatePlan, tables: LedgerTables, hot: HotSql,
             row.append(rev)
             groups.setdefault(names, []).append(tuple(row))
         for names, rows in groups.items():
-            sql = cache.get((top, names))
+            sql = cache.get((top, names, _PART))
             if sql is None:
-                sql = cache[(top, names)] = _partial_sql(hot, st, names)
+                if len(cache) >= _CACHE_MAX:
+                    cache.clear()
+                sql = cache[(top, names, _PART)] = _partial_sql(hot, st, names)
             run(sql, rows)

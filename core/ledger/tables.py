@@ -390,6 +390,7 @@ class HotSql:
     ins_audit: str
     ins_uid: str
     ins_audit_keep: str
+    ins_audit_keep_plain: str  # without extra (NULL): (rev, created, arrived, usr, uid)
     ins_uid_keep: str
     events_at: str
     select_state: dict[str, str]
@@ -515,6 +516,8 @@ def hot_sql(lt: LedgerTables, dialect: str, *, by_id: bool = False) -> HotSql:
         ins_audit=f"INSERT INTO {au} VALUES ({marks(6)})",
         ins_uid=f"INSERT INTO evt_uid (uid, rev) VALUES ({p}, {p})",
         ins_audit_keep=f"INSERT INTO {au} VALUES ({marks(6)}) ON CONFLICT DO NOTHING",
+        ins_audit_keep_plain=(f"INSERT INTO {au} VALUES ({marks(4)}, NULL, {p}) "
+                              "ON CONFLICT DO NOTHING"),
         ins_uid_keep=f"INSERT INTO evt_uid (uid, rev) VALUES ({p}, {p}) ON CONFLICT DO NOTHING",
         events_at=(f"SELECT id, rev, top, key, cmd, arg FROM evt_event WHERE rev = {p} "
                    "ORDER BY id" if not by_id else

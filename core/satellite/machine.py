@@ -79,7 +79,7 @@ its ``rev`` then never runs ahead of what the hub sent.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Protocol
@@ -334,6 +334,10 @@ class SyncStore(Protocol):
     def write(self, item: SatRes | Update) -> None:
         """``defer_apply``: store a reply or push (may run on another thread); no notices."""
         ...
+
+    # optional: ``acts_json(t: Trans) -> str | None``, the JSON text of ``t.acts`` as
+    # ``[enc_action(a) ...]`` encodes them, when the store has it (the queue's stored text):
+    # requests splice it instead of encoding the actions again
 
     def written(self, item: SatRes | Update) -> None:
         """``defer_apply``: ``item`` is stored: update what the user sees (adapter's thread)."""
@@ -875,14 +879,23 @@ class SyncMachine:
             return
         old, new = self._encoded, {}
         fmt = rev_memo()
+        enc = self._encoder()
         for t in self.store.outbox():
             if t.uid in self._sent:
                 continue
             c = old.get(t.uid)
-            new[t.uid] = c if c is not None and c[0] is t else (t, dumps(enc_trans(t, fmt)))
+            new[t.uid] = c if c is not None and c[0] is t else (t, enc(t, fmt))
             if len(new) >= self.max_trans:
                 break
         self._encoded = new  # only the next request's: nothing stale is kept
+
+    def _encoder(self) -> Callable[[Trans, Callable[[Rev], str]], bytes]:
+        """Encode a transaction of an ``evt.sat`` request: with the JSON of its actions the
+        store kept (``acts_json``, optional in :class:`SyncStore`) spliced in when it has it."""
+        known: Callable[[Trans], str | None] | None = getattr(self.store, "acts_json", None)
+        if known is None:
+            return lambda t, fmt: dumps(enc_trans(t, fmt))
+        return lambda t, fmt: dumps(enc_trans(t, fmt, known(t)))
 
     def _send_sat(self, now: float, *, only_new: bool) -> None:
         most = self.max_trans if self._sats else min(self.max_trans, self.first_trans)
@@ -917,9 +930,10 @@ class SyncMachine:
         size = 0
         encoded = self._encoded
         fmt = rev_memo()
+        enc = self._encoder()
         for t in trans:
             c = encoded.pop(t.uid, None)
-            b = c[1] if c is not None and c[0] is t else dumps(enc_trans(t, fmt))
+            b = c[1] if c is not None and c[0] is t else enc(t, fmt)
             if 0 < room < len(b):
                 # the hub would close the connection on it, every time: never sent, shown
                 # to the user as an error on this transaction (it lands in the conflicts)

@@ -47,7 +47,7 @@ from core.satellite.config import DataDir, SatConfig, sat_clock
 from core.satellite.holder import STATUS_FILE, HolderStatus, HolderView, StatusWriter, read_status
 from core.satellite.machine import MAX_TRANS_BYTES, Phase, SyncInfo
 from core.satellite.order import order_sql
-from core.satellite.queue import Queue
+from core.satellite.queue import Queue, acts_json
 from core.satellite.replica import Replica
 from core.satellite.view import Overlay, Queued, QueueView, keys_of, sigs_of
 from core.satellite.view import _later as view_later
@@ -679,6 +679,11 @@ class Satellite:
             self._outbox, self._outbox_sigs, self._outbox_cut = out, seen, cut
         return list(self._outbox.values())
 
+    def acts_json(self, t: Trans) -> str | None:
+        """The JSON text of ``t.acts`` as stored in the queue, when this process read or
+        queued it (the sync machine splices it into ``evt.sat`` requests)."""
+        return acts_json(t.acts)
+
     def _advance_bases(self, uids: Iterable[str], rev: Rev) -> set[str]:
         """Move pending transactions (of ``uids``) made before one of this satellite's own
         transactions on their records was acknowledged onto the replica's revision ``rev``,
@@ -992,17 +997,27 @@ class Satellite:
         newly_acked: list[tuple[Sig, ...]] = []
         # _open is in queue order: its last entry has the highest seq
         last = next(reversed(self._open.values())).seq if (rows or acked) and self._open else 0
+        alone: set[Sig] = set()      # records left by a transaction alone on them
+        dropped: list[str] = []      # those transactions (out of the view already)
         if acked:
             op = self._open
+            drop = self._qv.drop_alone
             for u, at in acked.items():
                 e = op[u]
                 if at <= rev:
                     # acknowledged and replicated by the same write (a replay's reply holds
                     # its own transactions' events): it leaves the open queue at once, as
                     # the loop below would decide for its row (no row made for it)
-                    newly_acked.append(e.sigs)
                     del op[u]
-                    gone.add(u)
+                    sigs = drop(u)
+                    if sigs is None:
+                        newly_acked.append(e.sigs)
+                        gone.add(u)
+                    else:
+                        # it was the only queued transaction on its records: out of the view
+                        # now, and no other transaction's base or outcome depends on it
+                        alone.update(sigs)
+                        dropped.append(u)
                     continue
                 rows.append({"seq": e.seq, "uid": u, "base": e.trans.base, "state": _ACCEPTED,
                              "rev": at, "auth": e.auth})
@@ -1054,16 +1069,20 @@ class Satellite:
             gone.add(u)
         # bases first: else an edit would be marked as colliding with this satellite's own
         # earlier edit and left out of what the user sees
+        if alone:
+            changed = changed - alone  # no queued transaction is on them any more
         near = set(changed)
         for sigs in newly_acked:
             near.update(sigs)
         moved = self._advance_bases(self._qv.on(near), rev) if near else set()
         upd |= moved
-        if upd or gone:
-            self._outbox_after(upd | gone)
+        if upd or gone or dropped:
+            self._outbox_after(upd | gone | set(dropped))
         ups = sorted((u for u in upd if u in self._open), key=lambda u: self._open[u].seq)
         touched = self._qv.update(read, [self._open[u].queued() for u in ups],
                                     gone | (upd - set(ups)), changed, rev=rev)
+        if alone:
+            touched |= alone
         if rejects_changed:
             before = set(self._rejected)
             self._rejects = {u for u in self._rejects | {r["uid"] for r in rows}

@@ -161,6 +161,31 @@ class QueueView:
             out.update(self._by_sig.get(s, ()))
         return out
 
+    def drop_alone(self, uid: str) -> tuple[Sig, ...] | None:
+        """Remove the queued transaction ``uid`` when it is the only one on each of its
+        records, as :meth:`update` would for it in ``removed``; returns its records (their
+        overlay entries are gone: no queued transaction is left to check on them, whatever
+        changed there), or ``None`` (not queued, or not alone on a record: nothing done).
+        A replay's acks remove 1,000 such transactions per reply."""
+        sigs = self._sigs.get(uid)
+        if sigs is None:
+            return None
+        by_sig = self._by_sig
+        for s in sigs:
+            if len(by_sig[s]) != 1:
+                return None
+        ov = self.ov
+        del self._queued[uid], self._pos[uid], self._sigs[uid]
+        states, pending, csigs = ov.states, ov.pending, ov.conflict_sigs
+        for s in sigs:
+            del by_sig[s]
+            states.pop(s, None)
+            pending.pop(s, None)
+            csigs.pop(s, None)
+        ov.outcomes.pop(uid, None)
+        ov.conflicts.pop(uid, None)
+        return sigs
+
     def update(self, ledger: Ledger, upserts: Iterable[Queued] = (), removed: Iterable[str] = (),
                changed: Iterable[Sig] = (), *, now: Rev = 0, rev: Rev | None = None
                ) -> set[Sig]:
