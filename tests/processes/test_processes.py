@@ -13,7 +13,6 @@ import asyncio
 import csv
 import io
 import random
-import time
 from pathlib import Path
 
 import pytest
@@ -195,10 +194,8 @@ async def _skew_scenario(tmp_path: Path, offset: int) -> tuple[object, ...]:
 
 
 async def test_satellite_clock_off_by_a_day_changes_nothing(tmp_path: Path) -> None:
-    t0 = time.monotonic()
     base = await _skew_scenario(tmp_path / "zero", 0)
     assert base[3] == 0 and base[4] == 1, "B's name edit collides with A's, its region merges"
     ahead, behind = await asyncio.gather(_skew_scenario(tmp_path / "ahead", DAY_MS),
                                          _skew_scenario(tmp_path / "behind", -DAY_MS))
     assert ahead == base and behind == base
-    assert time.monotonic() - t0 < 280
