@@ -36,7 +36,9 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.dburl import safe_url
 from core.errors import OutpostError, SchemaError, StorageError, ValidationError
+from core.ledger.opsguard import check_backup_dest, check_restore_target
 from core.ledger.sql import SqlLedger, restore_points
 from core.ledger.tables import dumps, loads
 from core.model import Audit, Cmd, Event
@@ -98,6 +100,7 @@ def backup(ledger: SqlLedger, path: str | Path) -> BackupInfo:
             changed.
     """
     dest = Path(path)
+    check_backup_dest(dest, ledger.engine.url.render_as_string())  # never the ledger itself
     tmp = dest.with_name(dest.name + ".tmp")
     tmp.unlink(missing_ok=True)
     t = ledger.tables
@@ -201,6 +204,7 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
             or verification found differences.
     """
     p = Path(path)
+    check_restore_target(p, url)  # never the backup itself
     src, meta = _open_backup(p)
     try:
         try:
@@ -227,7 +231,7 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
         try:
             if led.rev() != 0 or led.last_id() != 0 or led.events(0, limit=1):
                 raise StorageError(
-                    f"refusing to restore into {url.split('@')[-1]}: the ledger is not empty "
+                    f"refusing to restore into {safe_url(url)}: the ledger is not empty "
                     f"(at revision {format_rev(led.rev())}); restore into a new, empty database")
             try:
                 _copy(src, led, int(meta["rev"]), meta.get("ledger_id", ""), before, p)
