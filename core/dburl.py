@@ -20,5 +20,5 @@ def safe_url(url: str | URL | Any) -> str:
         u = make_url(url) if isinstance(url, str) else url
         u = u.set(query={k: ("***" if "pass" in k.lower() else v) for k, v in u.query.items()})
         return str(u.render_as_string(hide_password=True)).replace("%2A%2A%2A", "***")
-    except Exception:  # noqa: BLE001 - never show what could not be parsed
+    except Exception:
         return "(database URL not shown: it could not be parsed)"

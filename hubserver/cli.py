@@ -32,11 +32,13 @@ from typing import Any
 import orjson
 import platformdirs
 
+from core.dburl import safe_url
 from core.errors import ConfigError, OutpostError
 from core.heap import GC_YOUNG, settle_heap
 from core.ledger.protocols import Publisher
 from core.ledger.sql import SqlLedger, open_ledger
 from core.model import Trans
+from core.redact import install as install_redaction
 from core.revision import format_rev
 from core.satellite.machine import MAX_TRANS_BYTES
 from core.schema import Project, load_project
@@ -167,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(["serve", *(argv or [])])
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_redaction(*logging.getLogger().handlers)  # no token in any log line, any level
     try:
         if args.cmd == "serve":
             return asyncio.run(_serve(args))
@@ -304,7 +307,7 @@ async def _serve(args: argparse.Namespace) -> int:
             await hub.stop()
             raise
     settle_heap(GC_YOUNG)  # core.heap: fewer GIL-holding full collections while serving
-    where = args.db if "://" not in args.db else args.db.split("@")[-1]
+    where = safe_url(args.db)  # no password (``user:PW@`` or ``?password=``)
     print(f"outpost-hub ready: {url} (db {where}, schema {args.schema}, auth {args.auth}, "
           f"ledger {ledger.ledger_id})", flush=True)
     try:

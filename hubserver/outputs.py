@@ -12,6 +12,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from core.errors import StorageError
 from core.model import Trans
 from core.wire import SatReq
 
@@ -19,7 +20,26 @@ if TYPE_CHECKING:
     from hubserver.catchup import Backlog
     from hubserver.satreply import SatRead
 
-__all__ = ["Close", "ConnId", "Flush", "Out", "PubJob", "Send"]
+__all__ = ["DB_DOWN", "DB_UNAVAILABLE", "Close", "ConnId", "Flush", "HubStopping", "Out",
+           "PubJob", "Send", "client_text"]
+
+DB_UNAVAILABLE = "the hub's database is unavailable (the cause is in the hub's log)"
+DB_DOWN = ("the hub's database is unavailable; your edits stay pending (the cause is in the "
+           "hub's log)")
+"""What a client is told of a storage failure: never the database's URL, path or message."""
+
+
+class HubStopping(StorageError):
+    """A publish refused because the hub is shutting down (said to the client as it is)."""
+
+
+def client_text(exc: Exception) -> str:
+    """The text of an error reply for ``exc``: a storage failure's own text names the
+    database (its URL, with user, host and maybe a password; a file path; a driver message),
+    which stays in the hub's log; the client gets :data:`DB_DOWN`."""
+    if isinstance(exc, StorageError) and not isinstance(exc, HubStopping):
+        return DB_DOWN
+    return str(exc)
 
 ConnId = Hashable
 

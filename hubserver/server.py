@@ -55,6 +55,7 @@ from websockets.typing import Origin
 
 from core.errors import ConfigError, OutpostError
 from core.ledger.protocols import Publisher
+from core.redact import install as install_redaction
 from core.revision import Rev, now_rev
 from core.subs import Delivery
 from hubserver import pipeline, satreply
@@ -67,6 +68,8 @@ from hubserver.service import Backlog, Close, Flush, HubService, Out, PubJob, Se
 __all__ = ["LOOPBACK", "Hub", "is_loopback"]
 
 log = logging.getLogger("outpost.hub")
+_ws_log = logging.getLogger("outpost.hub.ws")
+install_redaction(_ws_log)  # websockets logs the handshake's headers (the token) at DEBUG
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -85,7 +88,9 @@ class Hub:
         users: the users file; ``None`` means no authentication, which is only allowed on
             a loopback host. Every connection is then ``anon_user`` with ``anon_role``.
         limits: the bounds to enforce.
-        origins: allowed ``Origin`` headers (``None``: any, including none).
+        origins: allowed ``Origin`` headers (``None``: any). A request without ``Origin``
+            (satellites and other non-browser clients; browsers always send one) is accepted
+            either way; a refused origin is answered 403 and logged at WARNING.
         ssl: a server TLS context (the URL becomes ``wss://``).
         clock: revision clock (tests inject one).
         close_ledger: close the ledger on :meth:`stop`.
@@ -135,11 +140,10 @@ class Hub:
         """Start listening; returns the ``ws://`` or ``wss://`` URL."""
         self.loop = asyncio.get_running_loop()
         self._writer = WriterThread(self.loop)
-        origins: list[Origin | None] | None = None
-        if self.origins:
-            origins = [Origin(o) for o in self.origins]
         try:
-            self._server = await self._listen(origins)
+            # the Origin allowlist is checked in _process_request: a request without Origin
+            # (an Outpost satellite, any non-browser client) is accepted, a refusal is logged
+            self._server = await self._listen(None)
         except BaseException:
             # e.g. the port is taken: the writer thread would keep the process alive
             writer, self._writer = self._writer, None
@@ -166,7 +170,7 @@ class Hub:
             max_queue=16,
             create_connection=HubConnection,
             ssl=self.ssl,
-            logger=logging.getLogger("outpost.hub.ws"),
+            logger=_ws_log,
         )
 
     async def stop(self) -> None:
@@ -221,6 +225,15 @@ class Hub:
             return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE,
                               f"too many connections (limit {self.limits.max_connections}); "
                               "retry later\n")
+        origin = request.headers.get("Origin")
+        if self.origins and origin is not None and origin not in self.origins:
+            # browsers always send Origin; satellites and other non-browser clients send none
+            # (a token still authenticates them)
+            log.warning("connection refused from %s: Origin %r is not in --allow-origin",
+                        _addr(ws), origin[:200])
+            return ws.respond(HTTPStatus.FORBIDDEN,
+                              f"origin {origin[:200]!r} is not allowed by the hub "
+                              "(--allow-origin)\n")
         user = self._authenticate(request.headers)
         if user is None:
             log.warning("connection refused from %s: missing or unknown token",

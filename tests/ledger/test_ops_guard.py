@@ -104,8 +104,8 @@ def test_cli_backup_onto_the_ledger_is_refused(tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "hub.sqlite"
     assert main(["user", "list", "--db", str(db)]) == 0  # nothing yet
-    from hubserver.cli import DEMO_SCHEMA, open_hub_ledger
     from core.schema import load_project
+    from hubserver.cli import DEMO_SCHEMA, open_hub_ledger
 
     led = open_hub_ledger(str(db), load_project(DEMO_SCHEMA))
     pub(led, "kept")

@@ -25,7 +25,7 @@ def test_verify_says_ok_while_publishes_run(sql_url: str, project: Project) -> N
                 writer.publish(Trans((Action(SITE, f"k{i}", Cmd.NEW, {"name": f"n{i}"}),
                                       Action(SITE, f"k{i // 2}", Cmd.MOD, {"region": str(i)})),
                                      uid=f"u{i}"), "ann")
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
         finally:
             done.set()
