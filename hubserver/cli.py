@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import shlex
 import signal
 import ssl
 import sys
@@ -183,12 +184,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def _user_opts(args: argparse.Namespace) -> str:
+    """The options that make ``outpost-hub user`` use the same users file as ``args``."""
+    if args.users:
+        return f"--users {shlex.quote(args.users)}"
+    return f"--db {shlex.quote(safe_url(args.db))}"
+
+
 def _user(args: argparse.Namespace) -> int:
     users = Users(_users_path(args.db, args.users))
     try:
         if args.ucmd == "add":
             token = users.add(args.name, args.role)
-            print(f"user {args.name} ({args.role}) token (shown once, keep it secret):")
+            print(f"user {args.name} ({args.role}) added to {users.path}; a hub started with "
+                  f"{_user_opts(args)} accepts it; token (shown once, keep it secret):")
             print(token)
             return 0
         if args.ucmd == "remove":
@@ -283,7 +292,10 @@ async def _serve(args: argparse.Namespace) -> int:
         log.warning("AUTH DISABLED (--auth none): every connection is user %r; loopback only",
                     args.user)
     elif not users.list():
-        log.warning("no users yet: add one with `outpost-hub user add NAME` (token auth)")
+        # `user add` without this --db writes the users file beside ITS default database
+        log.warning("no users yet in %s: add one with `outpost-hub user add NAME %s` (token "
+                    "auth; `user` takes the same --db or --users as `serve`)", users.path,
+                    _user_opts(args))
     hub = Hub(ledger, host=args.host, port=args.port, users=users, anon_user=args.user,
               limits=limits, origins=args.allow_origin, ssl=_tls(args), close_ledger=True)
     stop = asyncio.Event()

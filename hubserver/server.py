@@ -236,8 +236,8 @@ class Hub:
                               "(--allow-origin)\n")
         user = self._authenticate(request.headers)
         if user is None:
-            log.warning("connection refused from %s: missing or unknown token",
-                        _addr(ws))
+            log.warning("connection refused from %s: missing or unknown token (users file "
+                        "%s)", _addr(ws), self.users.path if self.users else "-")
             resp = ws.respond(HTTPStatus.UNAUTHORIZED,
                               "missing or unknown token: send 'Authorization: Bearer <token>' "
                               "(made by `outpost-hub user add NAME`)\n")
