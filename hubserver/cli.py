@@ -24,6 +24,7 @@ import contextlib
 import logging
 import shlex
 import signal
+import socket
 import ssl
 import sys
 from collections.abc import Sequence
@@ -275,6 +276,14 @@ async def _serve(args: argparse.Namespace) -> int:
     if args.max_message < MIN_MAX_MESSAGE:
         raise ConfigError(f"--max-message {args.max_message}: the least the hub takes is "
                           f"{MIN_MAX_MESSAGE} bytes (64 KiB); the default is {_DEF.max_message}")
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port {args.port}: a port is 1 to 65535 (0 picks a free one)")
+    if args.max_connections < 1:
+        raise ConfigError(f"--max-connections {args.max_connections}: at least 1 (the "
+                          f"default is {_DEF.max_connections})")
+    if not args.idle_timeout >= 0:  # also NaN
+        raise ConfigError(f"--idle-timeout {args.idle_timeout:g}: seconds, 0 or more (0: "
+                          "never close an idle connection)")
     if args.max_message < MAX_TRANS_BYTES + 4096:
         log.warning("--max-message %d is below the largest edit an Outpost satellite makes "
                     "(%d bytes encoded): a satellite shows a larger one to its user as an "
@@ -282,6 +291,7 @@ async def _serve(args: argparse.Namespace) -> int:
     limits = Limits(max_message=args.max_message, max_connections=args.max_connections,
                     idle_timeout=args.idle_timeout, compression=args.compression,
                     rate=args.rate, burst=args.burst)
+    tls = _tls(args)  # before the ledger: a bad certificate creates nothing
     ledger = open_hub_ledger(args.db, project)
     if args.seed_demo:
         n = seed_demo(ledger)
@@ -297,7 +307,7 @@ async def _serve(args: argparse.Namespace) -> int:
                     "auth; `user` takes the same --db or --users as `serve`)", users.path,
                     _user_opts(args))
     hub = Hub(ledger, host=args.host, port=args.port, users=users, anon_user=args.user,
-              limits=limits, origins=args.allow_origin, ssl=_tls(args), close_ledger=True)
+              limits=limits, origins=args.allow_origin, ssl=tls, close_ledger=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -305,6 +315,11 @@ async def _serve(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
     try:
         url = await hub.start()
+    except socket.gaierror as exc:
+        ledger.close()
+        raise ConfigError(f"--host {args.host}: this machine cannot resolve that name ({exc}): "
+                          "give an address of this machine (0.0.0.0: every interface) or a "
+                          "name that resolves to one") from exc
     except OSError as exc:
         ledger.close()
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc}: stop what uses "
