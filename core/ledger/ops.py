@@ -38,7 +38,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from core.dburl import safe_url
 from core.errors import OutpostError, SchemaError, StorageError, ValidationError
-from core.ledger.opsguard import check_backup_dest, check_restore_target
+from core.ledger.opsguard import (
+    check_backup_dest,
+    check_restore_target,
+    check_restore_target_unused,
+)
 from core.ledger.sql import SqlLedger, restore_points
 from core.ledger.tables import dumps, loads
 from core.model import Audit, Cmd, Event
@@ -227,8 +231,13 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
                 _check_nul_rows(src, p)  # the audits' user names and the uids
         except (sqlite3.Error, ValueError) as exc:
             raise _damaged(p, exc) from exc
+        lid = meta.get("ledger_id", "")
+        again = check_restore_target_unused(url, lid)  # never a ledger a hub made
         led = SqlLedger(url, project)
         try:
+            if lid and not again:
+                with led.begin() as conn:  # a failed restore leaves the backup's id, not one
+                    led.set_ledger_id(lid, conn)  # of its own (its retry is accepted)
             if led.rev() != 0 or led.last_id() != 0 or led.events(0, limit=1):
                 raise StorageError(
                     f"refusing to restore into {safe_url(url)}: the ledger is not empty "

@@ -18,9 +18,11 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from core.dburl import safe_url
 from core.errors import StorageError
 
-__all__ = ["check_backup_dest", "check_restore_target", "is_backup_file", "sqlite_file"]
+__all__ = ["check_backup_dest", "check_restore_target", "check_restore_target_unused",
+           "is_backup_file", "sqlite_file"]
 
 _COMPANIONS = ("", "-wal", "-shm", "-journal")
 
@@ -118,3 +120,67 @@ def check_restore_target(backup: Path, url: str) -> None:
         raise StorageError(
             f"refusing to restore into {db}: it is an Outpost backup, not a ledger; restore "
             "into a new database file; nothing was restored")
+
+
+def check_restore_target_unused(url: str, backup_lid: str) -> bool:
+    """Raise StorageError when the restore target already holds a ledger that a hub made
+    (``outpost-hub serve`` on it, even with no publish yet): satellites may have synced with
+    it, and a restore would change its identity (ledger id) under them. A ledger holding the
+    backup's own id (left by an earlier restore of it that failed) is no such ledger: True
+    is returned (the restore's emptiness check follows). False: no ledger there yet."""
+    db = sqlite_file(url)
+    lid: str | None
+    if db is not None:
+        if not db.exists() or db.stat().st_size == 0:
+            return False
+        lid = _sqlite_lid(db)
+    else:
+        lid = _sql_lid(url)
+    if lid is None:
+        return False
+    if backup_lid and lid == backup_lid:
+        return True
+    raise StorageError(
+        f"refusing to restore into {safe_url(url) if db is None else db}: it already holds a "
+        f"ledger (id {lid or 'none'}) that a hub made and may have served; satellites that "
+        "synced with it would see another ledger. Restore into a new, empty database (a new "
+        "file, or CREATE DATABASE), then point the hubs at it; nothing was restored")
+
+
+def _sqlite_lid(db: Path) -> str | None:
+    try:
+        c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            if c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                         "name = 'evt_meta'").fetchone() is None:
+                return None
+            cols = [r[1] for r in c.execute("PRAGMA table_info(evt_meta)")]
+            row = c.execute("SELECT * FROM evt_meta").fetchone()
+        finally:
+            c.close()
+    except sqlite3.Error:
+        return None  # not a database: opening it as the ledger names the problem
+    if row is None:
+        return None
+    return str(dict(zip(cols, row, strict=False)).get("ledger_id") or "")
+
+
+def _sql_lid(url: str) -> str | None:
+    from sqlalchemy import create_engine, inspect, text
+
+    u = make_url(url)
+    if u.drivername == "postgresql":
+        u = u.set(drivername="postgresql+psycopg")
+    eng = create_engine(u)
+    try:
+        with eng.connect() as conn:
+            if not inspect(conn).has_table("evt_meta"):
+                return None
+            row = conn.execute(text("SELECT * FROM evt_meta")).mappings().first()
+    except Exception:  # the restore's own open names a database problem
+        return None
+    finally:
+        eng.dispose()
+    if row is None:
+        return None
+    return str(row.get("ledger_id") or "")

@@ -117,3 +117,63 @@ def test_cli_backup_onto_the_ledger_is_refused(tmp_path: Path,
         assert led.state(SITE, "kept") is not None
     finally:
         led.close()
+
+
+def test_restore_refuses_a_ledger_a_hub_made(sql_url: str, project: Project,
+                                             tmp_path: Path) -> None:
+    src = SqlLedger(f"sqlite:///{tmp_path / 'src.db'}", project)
+    pub(src, "a")
+    ops.backup(src, tmp_path / "b.backup")
+    src.close()
+    served = SqlLedger(sql_url, project)  # `outpost-hub serve` made it; satellites saw its id
+    lid = served.ledger_id
+    served.close()
+    with pytest.raises(StorageError, match="already holds a ledger") as ei:
+        ops.restore(tmp_path / "b.backup", sql_url, project)
+    assert "new, empty database" in str(ei.value) and "point the hubs" in str(ei.value)
+    again = SqlLedger(sql_url, project)
+    try:
+        assert again.ledger_id == lid and again.rev() == 0  # untouched
+    finally:
+        again.close()
+
+
+def test_a_failed_restore_can_be_retried(project: Project, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    src = SqlLedger(f"sqlite:///{tmp_path / 'src.db'}", project)
+    pub(src, "a")
+    lid = src.ledger_id
+    ops.backup(src, tmp_path / "b.backup")
+    src.close()
+    target = f"sqlite:///{tmp_path / 'r.db'}"
+
+    def broken(*_a: Any, **_k: Any) -> None:
+        raise ValueError("cut off")
+
+    with monkeypatch.context() as m:
+        m.setattr(ops, "_copy", broken)
+        with pytest.raises(StorageError):
+            ops.restore(tmp_path / "b.backup", target, project)
+    led = ops.restore(tmp_path / "b.backup", target, project)  # the retry
+    try:
+        assert led.ledger_id == lid and led.state(SITE, "a") is not None
+    finally:
+        led.close()
+
+
+def test_cli_restore_into_a_served_database_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from core.schema import load_project
+    from hubserver.cli import DEMO_SCHEMA, open_hub_ledger
+
+    project = load_project(DEMO_SCHEMA)
+    src = open_hub_ledger(str(tmp_path / "a.db"), project)
+    pub(src, "a")
+    src.close()
+    assert main(["backup", str(tmp_path / "b.backup"), "--db", str(tmp_path / "a.db")]) == 0
+    open_hub_ledger(str(tmp_path / "served.db"), project).close()
+    capsys.readouterr()
+    assert main(["restore", str(tmp_path / "b.backup"), "--db",
+                 str(tmp_path / "served.db")]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a ledger" in err and "restore done" not in err
