@@ -83,8 +83,6 @@ from hubserver.auth import ROLES
 from hubserver.catchup import Backlog
 from hubserver.limits import CLOSE_POLICY, CLOSE_PROTOCOL, Limits
 from hubserver.outputs import (
-    DB_DOWN,
-    DB_UNAVAILABLE,
     Close,
     ConnId,
     Flush,
@@ -92,6 +90,7 @@ from hubserver.outputs import (
     PubJob,
     Send,
     client_text,
+    unavailable,
 )
 from hubserver.recent import RecentEvents
 
@@ -535,7 +534,7 @@ class HubService:
             if isinstance(failed, StorageError):
                 log.warning("conn %s: %s failed: %s", job.conn, job.subj, failed)
             why = ("the hub could not store the transactions: "
-                   f"{DB_UNAVAILABLE if client_text(failed) == DB_DOWN else failed}")
+                   f"{unavailable(failed) if client_text(failed) != str(failed) else failed}")
         else:
             why = (f"internal error in the hub while publishing ({type(failed).__name__}; "
                    "the hub operator finds it in the hub's log)")

@@ -517,8 +517,8 @@ def test_sat_storage_error_of_the_commit_is_one_error_reply(svc: HubService) -> 
     (r,) = svc.finish(job, [StorageError("disk full")])
     # the cause (a path, a URL, a driver message) stays in the hub's log
     assert body(r) == {"err": "the hub could not store the transactions: the hub's database "
-                              "is unavailable (the cause is in the hub's log); they stay "
-                              "pending on the satellite and are sent again"}
+                              "is unavailable (the disk is full; the cause is in the hub's "
+                              "log); they stay pending on the satellite and are sent again"}
 
 
 def test_storage_errors_reading_get_error_replies_not_a_closed_connection(
