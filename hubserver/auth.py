@@ -109,6 +109,7 @@ class Users:
                                "path and its permissions") from exc
         self._cache: list[tuple[str, str, str]] | None = None
         self._mtime = 0
+        self._version = -1
 
     def close(self) -> None:
         self._db.close()
@@ -169,6 +170,27 @@ class Users:
             if hmac.compare_digest(digest, stored):
                 found = User(name, role)
         return found
+
+    def changed(self) -> bool:
+        """True when the users file changed since the last call (a commit by any process,
+        e.g. ``outpost-hub user remove`` or another hub: SQLite's ``data_version``, one cheap
+        query), and then the users are read again (:meth:`holds`)."""
+        try:
+            version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            if version == self._version and self._cache is not None:
+                return False
+            self._version = version
+            self._cache = self._db.execute(
+                "SELECT name, role, token_sha256 FROM hub_user").fetchall()
+        except sqlite3.Error:
+            return False  # unreadable for now: keep what was known, check again later
+        return True
+
+    def holds(self, user: User, digest: str) -> bool:
+        """True while ``user`` (same name and role) still has the token of SHA-256
+        ``digest`` (as of the last :meth:`authenticate` or :meth:`changed`)."""
+        return any(n == user.name and r == user.role and hmac.compare_digest(digest, d)
+                   for n, r, d in self._cache or ())
 
     def reload(self) -> None:
         """Forget cached users (after ``user add`` / ``user remove`` by another process)."""

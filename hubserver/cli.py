@@ -22,7 +22,9 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import shlex
 import signal
+import socket
 import ssl
 import sys
 from collections.abc import Sequence
@@ -32,11 +34,13 @@ from typing import Any
 import orjson
 import platformdirs
 
+from core.dburl import safe_url
 from core.errors import ConfigError, OutpostError
 from core.heap import GC_YOUNG, settle_heap
 from core.ledger.protocols import Publisher
 from core.ledger.sql import SqlLedger, open_ledger
 from core.model import Trans
+from core.redact import install as install_redaction
 from core.revision import format_rev
 from core.satellite.machine import MAX_TRANS_BYTES
 from core.schema import Project, load_project
@@ -167,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(["serve", *(argv or [])])
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_redaction(*logging.getLogger().handlers)  # no token in any log line, any level
     try:
         if args.cmd == "serve":
             return asyncio.run(_serve(args))
@@ -180,12 +185,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def _user_opts(args: argparse.Namespace) -> str:
+    """The options that make ``outpost-hub user`` use the same users file as ``args``."""
+    if args.users:
+        return f"--users {shlex.quote(args.users)}"
+    return f"--db {shlex.quote(safe_url(args.db))}"
+
+
 def _user(args: argparse.Namespace) -> int:
     users = Users(_users_path(args.db, args.users))
     try:
         if args.ucmd == "add":
             token = users.add(args.name, args.role)
-            print(f"user {args.name} ({args.role}) token (shown once, keep it secret):")
+            print(f"user {args.name} ({args.role}) added to {users.path}; a hub started with "
+                  f"{_user_opts(args)} accepts it; token (shown once, keep it secret):")
             print(token)
             return 0
         if args.ucmd == "remove":
@@ -263,6 +276,14 @@ async def _serve(args: argparse.Namespace) -> int:
     if args.max_message < MIN_MAX_MESSAGE:
         raise ConfigError(f"--max-message {args.max_message}: the least the hub takes is "
                           f"{MIN_MAX_MESSAGE} bytes (64 KiB); the default is {_DEF.max_message}")
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port {args.port}: a port is 1 to 65535 (0 picks a free one)")
+    if args.max_connections < 1:
+        raise ConfigError(f"--max-connections {args.max_connections}: at least 1 (the "
+                          f"default is {_DEF.max_connections})")
+    if not args.idle_timeout >= 0:  # also NaN
+        raise ConfigError(f"--idle-timeout {args.idle_timeout:g}: seconds, 0 or more (0: "
+                          "never close an idle connection)")
     if args.max_message < MAX_TRANS_BYTES + 4096:
         log.warning("--max-message %d is below the largest edit an Outpost satellite makes "
                     "(%d bytes encoded): a satellite shows a larger one to its user as an "
@@ -270,6 +291,7 @@ async def _serve(args: argparse.Namespace) -> int:
     limits = Limits(max_message=args.max_message, max_connections=args.max_connections,
                     idle_timeout=args.idle_timeout, compression=args.compression,
                     rate=args.rate, burst=args.burst)
+    tls = _tls(args)  # before the ledger: a bad certificate creates nothing
     ledger = open_hub_ledger(args.db, project)
     if args.seed_demo:
         n = seed_demo(ledger)
@@ -280,9 +302,12 @@ async def _serve(args: argparse.Namespace) -> int:
         log.warning("AUTH DISABLED (--auth none): every connection is user %r; loopback only",
                     args.user)
     elif not users.list():
-        log.warning("no users yet: add one with `outpost-hub user add NAME` (token auth)")
+        # `user add` without this --db writes the users file beside ITS default database
+        log.warning("no users yet in %s: add one with `outpost-hub user add NAME %s` (token "
+                    "auth; `user` takes the same --db or --users as `serve`)", users.path,
+                    _user_opts(args))
     hub = Hub(ledger, host=args.host, port=args.port, users=users, anon_user=args.user,
-              limits=limits, origins=args.allow_origin, ssl=_tls(args), close_ledger=True)
+              limits=limits, origins=args.allow_origin, ssl=tls, close_ledger=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -290,6 +315,11 @@ async def _serve(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
     try:
         url = await hub.start()
+    except socket.gaierror as exc:
+        ledger.close()
+        raise ConfigError(f"--host {args.host}: this machine cannot resolve that name ({exc}): "
+                          "give an address of this machine (0.0.0.0: every interface) or a "
+                          "name that resolves to one") from exc
     except OSError as exc:
         ledger.close()
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc}: stop what uses "
@@ -304,7 +334,7 @@ async def _serve(args: argparse.Namespace) -> int:
             await hub.stop()
             raise
     settle_heap(GC_YOUNG)  # core.heap: fewer GIL-holding full collections while serving
-    where = args.db if "://" not in args.db else args.db.split("@")[-1]
+    where = safe_url(args.db)  # no password (``user:PW@`` or ``?password=``)
     print(f"outpost-hub ready: {url} (db {where}, schema {args.schema}, auth {args.auth}, "
           f"ledger {ledger.ledger_id})", flush=True)
     try:

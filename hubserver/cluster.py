@@ -39,6 +39,7 @@ from typing import Any
 
 import psycopg
 
+from core.dburl import safe_url
 from core.errors import ConfigError, StorageError
 from core.ledger.sql import PG_CHANNEL
 
@@ -100,7 +101,7 @@ class ClusterListener:
         self._task: asyncio.Task[None] | None = None
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._stopping = False
-        self._where = self.url.split("@")[-1]
+        self._where = safe_url(self.url)  # no password, also not one in ?password=
 
     @property
     def connected(self) -> bool:

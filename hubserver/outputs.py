@@ -12,6 +12,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from core.errors import StorageError
 from core.model import Trans
 from core.wire import SatReq
 
@@ -19,7 +20,49 @@ if TYPE_CHECKING:
     from hubserver.catchup import Backlog
     from hubserver.satreply import SatRead
 
-__all__ = ["Close", "ConnId", "Flush", "Out", "PubJob", "Send"]
+__all__ = ["DB_DOWN", "DB_UNAVAILABLE", "Close", "ConnId", "Flush", "HubStopping", "Out",
+           "PubJob", "Send", "client_text", "db_reason", "unavailable"]
+
+DB_UNAVAILABLE = "the hub's database is unavailable (the cause is in the hub's log)"
+DB_DOWN = ("the hub's database is unavailable; your edits stay pending (the cause is in the "
+           "hub's log)")
+"""What a client is told of a storage failure: never the database's URL, path or message."""
+
+
+class HubStopping(StorageError):
+    """A publish refused because the hub is shutting down (said to the client as it is)."""
+
+
+def db_reason(exc: Exception) -> str:
+    """The kind of a storage failure a client may know (the disk is full, the database is
+    read only or locked), without where or what the database is; "" when none of these."""
+    low = str(exc).lower()
+    if "full" in low:  # as SqlLedger._storage_error tells it (also "database or disk is full")
+        return "the disk is full"
+    if "read only" in low or "readonly" in low or "read-only" in low:
+        return "it is read only"
+    if "locked" in low or "busy" in low:
+        return "it is locked by another process"
+    return ""
+
+
+def unavailable(exc: Exception) -> str:
+    """:data:`DB_UNAVAILABLE`, with the kind of failure when it is one a client may know."""
+    why = db_reason(exc)
+    return (f"the hub's database is unavailable ({why}; the cause is in the hub's log)"
+            if why else DB_UNAVAILABLE)
+
+
+def client_text(exc: Exception) -> str:
+    """The text of an error reply for ``exc``: a storage failure's own text names the
+    database (its URL, with user, host and maybe a password; a file path; a driver message),
+    which stays in the hub's log; the client gets :data:`DB_DOWN` (with the kind of failure:
+    :func:`db_reason`)."""
+    if isinstance(exc, StorageError) and not isinstance(exc, HubStopping):
+        why = db_reason(exc)
+        return DB_DOWN if not why else (f"the hub's database is unavailable ({why}); your "
+                                        "edits stay pending (the cause is in the hub's log)")
+    return str(exc)
 
 ConnId = Hashable
 

@@ -27,7 +27,7 @@ from core.ledger.protocols import PubResult
 from core.model import Event, Trans
 from core.revision import Rev
 from hubserver.limits import CLOSE_INTERNAL
-from hubserver.outputs import PubJob
+from hubserver.outputs import HubStopping, PubJob
 from hubserver.peer import Peer
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def submit(hub: Hub, peer: Peer, job: PubJob) -> None:
     if hub._stopping:
         # publishes in flight are finished; new ones are refused (the satellite keeps
         # them pending and resends them to the next hub)
-        err = StorageError("the hub is shutting down: publish again after reconnecting")
+        err = HubStopping("the hub is shutting down: publish again after reconnecting")
         hub._deliver(hub.service.finish(job, [err] * len(job.items)))
         return
     peer.busy = True

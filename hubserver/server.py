@@ -55,10 +55,11 @@ from websockets.typing import Origin
 
 from core.errors import ConfigError, OutpostError
 from core.ledger.protocols import Publisher
+from core.redact import install as install_redaction
 from core.revision import Rev, now_rev
 from core.subs import Delivery
 from hubserver import pipeline, satreply
-from hubserver.auth import User, Users, parse_bearer
+from hubserver.auth import User, Users, hash_token, parse_bearer
 from hubserver.connection import HubConnection, WriterThread
 from hubserver.limits import CLOSE_INTERNAL, CLOSE_POLICY, CLOSE_SHUTDOWN, CLOSE_TOO_SLOW, Limits
 from hubserver.peer import FLUSH, Peer
@@ -67,6 +68,8 @@ from hubserver.service import Backlog, Close, Flush, HubService, Out, PubJob, Se
 __all__ = ["LOOPBACK", "Hub", "is_loopback"]
 
 log = logging.getLogger("outpost.hub")
+_ws_log = logging.getLogger("outpost.hub.ws")
+install_redaction(_ws_log)  # websockets logs the handshake's headers (the token) at DEBUG
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -85,17 +88,24 @@ class Hub:
         users: the users file; ``None`` means no authentication, which is only allowed on
             a loopback host. Every connection is then ``anon_user`` with ``anon_role``.
         limits: the bounds to enforce.
-        origins: allowed ``Origin`` headers (``None``: any, including none).
+        origins: allowed ``Origin`` headers (``None``: any). A request without ``Origin``
+            (satellites and other non-browser clients; browsers always send one) is accepted
+            either way; a refused origin is answered 403 and logged at WARNING.
         ssl: a server TLS context (the URL becomes ``wss://``).
         clock: revision clock (tests inject one).
         close_ledger: close the ledger on :meth:`stop`.
+        users_check: seconds between checks of the users file: the connections of a user
+            removed (or whose token was replaced, or role changed) since are closed with
+            1008, so a revoked token stops working within this time, also on connections
+            opened before (the token is checked at the handshake).
     """
 
     def __init__(self, ledger: Publisher, *, host: str = "127.0.0.1", port: int = 0,
                  users: Users | None = None, anon_user: str = "anonymous",
                  anon_role: str = "writer", limits: Limits | None = None,
                  origins: Sequence[str] | None = None, ssl: _ssl.SSLContext | None = None,
-                 clock: Callable[[], Rev] = now_rev, close_ledger: bool = False):
+                 clock: Callable[[], Rev] = now_rev, close_ledger: bool = False,
+                 users_check: float = 2.0):
         if users is None and not is_loopback(host):
             raise ConfigError(f"--auth none on host {host!r}: without tokens the hub may only "
                               "listen on loopback (127.0.0.1); add users with "
@@ -110,6 +120,10 @@ class Hub:
         self.ssl = ssl
         self.service = HubService(ledger, clock, self.limits)
         self.close_ledger = close_ledger
+        self.users_check = users_check
+        self._digests: dict[int, str] = {}
+        """The SHA-256 of each connection's token (token auth)."""
+        self._watch: asyncio.Task[None] | None = None
         self._server: Server | None = None
         self._peers: dict[int, Peer] = {}
         self._ids = itertools.count(1)
@@ -135,16 +149,18 @@ class Hub:
         """Start listening; returns the ``ws://`` or ``wss://`` URL."""
         self.loop = asyncio.get_running_loop()
         self._writer = WriterThread(self.loop)
-        origins: list[Origin | None] | None = None
-        if self.origins:
-            origins = [Origin(o) for o in self.origins]
         try:
-            self._server = await self._listen(origins)
+            # the Origin allowlist is checked in _process_request: a request without Origin
+            # (an Outpost satellite, any non-browser client) is accepted, a refusal is logged
+            self._server = await self._listen(None)
         except BaseException:
             # e.g. the port is taken: the writer thread would keep the process alive
             writer, self._writer = self._writer, None
             await writer.stop()
             raise
+        if self.users is not None and self.users_check > 0:
+            self.users.changed()  # what the handshakes are checked against from now on
+            self._watch = asyncio.create_task(self._watch_users(), name="outpost-hub-users")
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]
         host = self.host if ":" not in self.host else f"[{self.host}]"
@@ -166,7 +182,7 @@ class Hub:
             max_queue=16,
             create_connection=HubConnection,
             ssl=self.ssl,
-            logger=logging.getLogger("outpost.hub.ws"),
+            logger=_ws_log,
         )
 
     async def stop(self) -> None:
@@ -174,6 +190,8 @@ class Hub:
         if self._server is None or self._stopping:
             return
         self._stopping = True
+        if self._watch is not None:
+            self._watch.cancel()
         self._server.close(close_connections=False)
         # in-flight publishes are acknowledged before the connections go
         for _ in range(1000):
@@ -221,17 +239,47 @@ class Hub:
             return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE,
                               f"too many connections (limit {self.limits.max_connections}); "
                               "retry later\n")
+        origin = request.headers.get("Origin")
+        if self.origins and origin is not None and origin not in self.origins:
+            # browsers always send Origin; satellites and other non-browser clients send none
+            # (a token still authenticates them)
+            log.warning("connection refused from %s: Origin %r is not in --allow-origin",
+                        _addr(ws), origin[:200])
+            return ws.respond(HTTPStatus.FORBIDDEN,
+                              f"origin {origin[:200]!r} is not allowed by the hub "
+                              "(--allow-origin)\n")
         user = self._authenticate(request.headers)
         if user is None:
-            log.warning("connection refused from %s: missing or unknown token",
-                        _addr(ws))
+            log.warning("connection refused from %s: missing or unknown token (users file "
+                        "%s)", _addr(ws), self.users.path if self.users else "-")
             resp = ws.respond(HTTPStatus.UNAUTHORIZED,
                               "missing or unknown token: send 'Authorization: Bearer <token>' "
                               "(made by `outpost-hub user add NAME`)\n")
             resp.headers["WWW-Authenticate"] = 'Bearer realm="outpost-hub"'
             return resp
         ws.outpost_user = user  # type: ignore[attr-defined]
+        token = parse_bearer(request.headers.get("Authorization"))
+        ws.outpost_digest = hash_token(token) if token else ""  # type: ignore[attr-defined]
         return None
+
+    async def _watch_users(self) -> None:
+        """Close the connections whose token was revoked (checked every ``users_check`` s)."""
+        assert self.users is not None
+        while True:
+            await asyncio.sleep(self.users_check)
+            try:
+                if not self.users.changed():
+                    continue
+                for peer in list(self._peers.values()):
+                    digest = self._digests.get(peer.conn)
+                    if digest is None or self.users.holds(peer.user, digest):
+                        continue
+                    log.warning("conn %d: %s: token revoked (user removed, its token replaced "
+                                "or its role changed): closing", peer.conn, peer.user.name)
+                    self._close_now(peer, CLOSE_POLICY, "your token was revoked: ask the hub "
+                                    "operator for a new one")
+            except Exception:
+                log.exception("checking the users file failed; checking again later")
 
     def _authenticate(self, headers: Headers) -> User | None:
         if self.users is None:
@@ -246,6 +294,8 @@ class Hub:
         conn = next(self._ids)
         peer = Peer(conn, ws, user, self.limits.send_queue)
         self._peers[conn] = peer
+        if self.users is not None:
+            self._digests[conn] = getattr(ws, "outpost_digest", "")
         self.service.connect(conn, user.name, user.role)
         peer.sender = asyncio.create_task(self._send_loop(peer), name=f"outpost-send-{conn}")
         log.info("conn %d: %s (%s) connected from %s", conn, user.name, user.role, _addr(ws))
@@ -265,6 +315,7 @@ class Hub:
                 peer.timer.cancel()
             self.service.disconnect(conn)
             self._peers.pop(conn, None)
+            self._digests.pop(conn, None)
             peer.sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await peer.sender

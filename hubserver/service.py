@@ -82,7 +82,16 @@ from hubserver import catchup, fanout, satreply
 from hubserver.auth import ROLES
 from hubserver.catchup import Backlog
 from hubserver.limits import CLOSE_POLICY, CLOSE_PROTOCOL, Limits
-from hubserver.outputs import Close, ConnId, Flush, Out, PubJob, Send
+from hubserver.outputs import (
+    Close,
+    ConnId,
+    Flush,
+    Out,
+    PubJob,
+    Send,
+    client_text,
+    unavailable,
+)
 from hubserver.recent import RecentEvents
 
 __all__ = [
@@ -522,7 +531,10 @@ class HubService:
         # them would move them out of the satellite's pending queue; an error reply keeps
         # them pending and the satellite resends them (same uids) after its backoff
         if isinstance(failed, OutpostError):
-            why = f"the hub could not store the transactions: {failed}"
+            if isinstance(failed, StorageError):
+                log.warning("conn %s: %s failed: %s", job.conn, job.subj, failed)
+            why = ("the hub could not store the transactions: "
+                   f"{unavailable(failed) if client_text(failed) != str(failed) else failed}")
         else:
             why = (f"internal error in the hub while publishing ({type(failed).__name__}; "
                    "the hub operator finds it in the hub's log)")
@@ -553,7 +565,9 @@ class HubService:
             return self._err(conn, frame, str(exc),
                              conflicts=[enc_conflict(x) for x in exc.conflicts])
         if isinstance(exc, OutpostError):
-            return self._err(conn, frame, str(exc))
+            if isinstance(exc, StorageError):
+                log.warning("conn %s: %s failed: %s", conn, frame.subj, exc)
+            return self._err(conn, frame, client_text(exc))
         # logged with its traceback by finish()
         return self._err(conn, frame, f"internal error while publishing: {type(exc).__name__}")
 

@@ -36,7 +36,13 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.dburl import safe_url
 from core.errors import OutpostError, SchemaError, StorageError, ValidationError
+from core.ledger.opsguard import (
+    check_backup_dest,
+    check_restore_target,
+    check_restore_target_unused,
+)
 from core.ledger.sql import SqlLedger, restore_points
 from core.ledger.tables import dumps, loads
 from core.model import Audit, Cmd, Event
@@ -98,6 +104,7 @@ def backup(ledger: SqlLedger, path: str | Path) -> BackupInfo:
             changed.
     """
     dest = Path(path)
+    check_backup_dest(dest, ledger.engine.url.render_as_string())  # never the ledger itself
     tmp = dest.with_name(dest.name + ".tmp")
     tmp.unlink(missing_ok=True)
     t = ledger.tables
@@ -201,6 +208,7 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
             or verification found differences.
     """
     p = Path(path)
+    check_restore_target(p, url)  # never the backup itself
     src, meta = _open_backup(p)
     try:
         try:
@@ -223,11 +231,16 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
                 _check_nul_rows(src, p)  # the audits' user names and the uids
         except (sqlite3.Error, ValueError) as exc:
             raise _damaged(p, exc) from exc
+        lid = meta.get("ledger_id", "")
+        again = check_restore_target_unused(url, lid)  # never a ledger a hub made
         led = SqlLedger(url, project)
         try:
+            if lid and not again:
+                with led.begin() as conn:  # a failed restore leaves the backup's id, not one
+                    led.set_ledger_id(lid, conn)  # of its own (its retry is accepted)
             if led.rev() != 0 or led.last_id() != 0 or led.events(0, limit=1):
                 raise StorageError(
-                    f"refusing to restore into {url.split('@')[-1]}: the ledger is not empty "
+                    f"refusing to restore into {safe_url(url)}: the ledger is not empty "
                     f"(at revision {format_rev(led.rev())}); restore into a new, empty database")
             if led.layout == "by-id" and _ids_out_of_order(src):
                 # the layout without the revision index reads by id, exact only while ids

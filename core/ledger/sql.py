@@ -53,6 +53,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
+from core.dburl import safe_url
 from core.errors import (
     ConfigError,
     OutpostError,
@@ -210,7 +211,7 @@ def _where(url: Any) -> str:
         from urllib.parse import unquote, urlsplit
 
         return unquote(urlsplit(url.database).path)
-    return str(url.render_as_string(hide_password=True))
+    return safe_url(url)  # also a password in ?password=
 
 
 def _nul_in_ids(t: Trans) -> str:
@@ -919,10 +920,17 @@ class SqlLedger:
         return None if r is None else int(r)
 
     def verify(self) -> list[str]:
-        """Replay the event log and compare with the state tables; one line per difference."""
+        """Replay the event log and compare with the state tables; one line per difference.
+
+        Everything is read in one read transaction (SQLite: one ``BEGIN``; PostgreSQL:
+        ``REPEATABLE READ``), so publishes may go on meanwhile."""
         ev = self.tables.event
         problems: list[str] = []
         with self._guard("verifying"), self.engine.connect() as conn:
+            if self._pg:
+                # one snapshot for the events, meta and state (READ COMMITTED read each at
+                # its own time: publishes between them read as corruption)
+                conn.execution_options(isolation_level="REPEATABLE READ")
             folded: dict[Sig, tuple[dict[str, Any], Rev]] = {}
             max_rev = ZERO_REV
             # by id: no revision index to read (rev, id) order through; the two orders are

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from core.crashpoints import crash_point
 from core.errors import HubError, OutpostError, SchemaError, WireError
 from core.model import Status
+from core.redact import install as install_redaction
 from core.revision import format_rev
 from core.satellite.machine import (
     MAX_INCOMING,
@@ -54,6 +56,8 @@ from core.wire import dec_status, decode_error, decode_json, format_frame, parse
 __all__ = ["SyncClient", "fetch_hub", "fetch_project", "hub_error", "token_refused"]
 
 log = logging.getLogger("outpost.sat.client")
+_ws_log = logging.getLogger("outpost.sat.ws")
+install_redaction(_ws_log)  # websockets logs the handshake's headers (the token) at DEBUG
 
 MAX_MESSAGE = MAX_INCOMING
 BIG_FRAME = 32 * 1024
@@ -66,21 +70,40 @@ def _headers(token: str) -> dict[str, str]:
 
 def token_refused(exc: BaseException) -> bool:
     """Whether ``exc`` (a :class:`HubError` of :func:`hub_error`) is the hub refusing the
-    token (HTTP 401 or 403 on the WebSocket handshake): retrying cannot help, and settings
+    token (HTTP 401 on the WebSocket handshake; a 403 is the hub's policy, e.g. its
+    --allow-origin list, not the token): retrying cannot help, and settings
     holding that token must not be stored."""
     cause = exc.__cause__
-    return isinstance(cause, InvalidStatus) and cause.response.status_code in (401, 403)
+    return isinstance(cause, InvalidStatus) and cause.response.status_code == 401
+
+
+def _body(exc: InvalidStatus) -> str:
+    """The first line of an HTTP refusal's body (what the hub said), printable, short."""
+    body = exc.response.body or b""
+    line = body.decode("utf-8", "replace").strip().splitlines()[:1]
+    return "".join(ch for ch in (line[0] if line else "") if ch.isprintable())[:200]
 
 
 def hub_error(url: str, exc: BaseException) -> HubError:
     """A HubError for a failure to reach or talk to the hub at ``url``, naming the fix."""
     if isinstance(exc, InvalidStatus):
         code = exc.response.status_code
-        if code in (401, 403):
+        if code == 401:
             # each front end adds where a valid token goes (CLI: connect; app: its settings)
             return HubError(f"the hub at {url} refused the token (HTTP {code}): it is wrong, "
                             "expired or revoked; a valid one comes from the hub operator")
-        return HubError(f"the hub at {url} refused the connection (HTTP {code})")
+        why = _body(exc)
+        if code == 403:  # not the token: the hub's (or a proxy's) policy, e.g. --allow-origin
+            return HubError(f"the hub at {url} refused the connection (HTTP 403 Forbidden"
+                            f"{': ' + why if why else ''}): not a token problem; ask the hub "
+                            "operator (its --allow-origin list, or a proxy in front of it)")
+        return HubError(f"the hub at {url} refused the connection (HTTP {code}"
+                        f"{': ' + why if why else ''})")
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return HubError(f"the hub at {url} has a TLS certificate this machine does not trust "
+                        f"({exc.verify_message or exc}): a self-signed or private-CA hub needs "
+                        "its certificate (or CA) trusted: install it in the system's trust "
+                        "store, or point SSL_CERT_FILE at a PEM file holding it")
     if isinstance(exc, InvalidURI):
         return HubError(f"{url!r} is not a hub URL: expected ws://host:port or wss://host:port")
     if isinstance(exc, TimeoutError):
@@ -105,7 +128,7 @@ async def _open(url: str, token: str, timeout: float) -> ClientConnection:
     try:
         return await connect(url, additional_headers=_headers(token), open_timeout=timeout,
                              max_size=MAX_MESSAGE, ping_interval=20, ping_timeout=20,
-                             logger=logging.getLogger("outpost.sat.ws"))
+                             logger=_ws_log)
     except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
         raise hub_error(url, exc) from exc
 

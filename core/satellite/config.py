@@ -18,11 +18,12 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from filelock import FileLock, Timeout
 
 from core.errors import ConfigError, SchemaError
+from core.redact import redact
 from core.revision import Rev, now_rev
 from core.schema import Project, parse_project
 
@@ -61,6 +62,9 @@ def sat_clock() -> Rev:
     return now_rev() + clock_offset_ms()
 
 
+_SECRET_KEYS = frozenset({"token", "access_token", "password", "auth", "bearer"})
+
+
 def check_hub_url(url: str) -> None:
     """Check that ``url`` can name a hub (``ws://host[:port]`` or ``wss://...``), before
     anything is stored or created for it.
@@ -75,12 +79,18 @@ def check_hub_url(url: str) -> None:
         _ = u.port  # ValueError when the port is not a number in 0-65535
     except ValueError:
         ok = False
+    if ok and any(k.strip().lower() in _SECRET_KEYS
+                  for k, _ in parse_qsl(u.query + "&" + u.fragment, keep_blank_values=True)):
+        # never echoed: the URL holds a secret; it would be stored and shown, and hubs
+        # take the token only in the Authorization header
+        raise ConfigError("a hub URL carries no token (?token=...): give the URL as "
+                          "ws://host:port and the token with --token=T")
     if ok and (u.username is not None or u.password is not None):
         # it would be stored in config.json and shown by `outpost status` and in errors
         raise ConfigError("a hub URL carries no user name or password: give the URL as "
                           "ws://host:port and the token with --token T")
     if not ok:
-        raise ConfigError(f"{url!r} is not a hub URL: expected ws://host:port or "
+        raise ConfigError(f"{redact(url)!r} is not a hub URL: expected ws://host:port or "
                           "wss://host:port, e.g. ws://192.168.1.20:8765 (ask the hub's "
                           "operator for it)")
 

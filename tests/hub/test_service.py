@@ -515,8 +515,10 @@ def test_sat_storage_error_of_the_commit_is_one_error_reply(svc: HubService) -> 
                                                               "acts": [new("1", "a")]})))
     assert job is not None
     (r,) = svc.finish(job, [StorageError("disk full")])
-    assert body(r) == {"err": "the hub could not store the transactions: disk full; they stay "
-                              "pending on the satellite and are sent again"}
+    # the cause (a path, a URL, a driver message) stays in the hub's log
+    assert body(r) == {"err": "the hub could not store the transactions: the hub's database "
+                              "is unavailable (the disk is full; the cause is in the hub's "
+                              "log); they stay pending on the satellite and are sent again"}
 
 
 def test_storage_errors_reading_get_error_replies_not_a_closed_connection(

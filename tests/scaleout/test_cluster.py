@@ -146,7 +146,8 @@ async def test_listener_start_fails_clearly_without_database(project: Project) -
     lis = ClusterListener("postgresql://postgres@127.0.0.1:9/none", lambda: None,
                           connect_timeout=1.0, backoff=(0.05, 0.1))
     with pytest.raises(StorageError,
-                       match=re.escape("cannot LISTEN on 'outpost_rev' at 127.0.0.1:9")):
+                       match=re.escape("cannot LISTEN on 'outpost_rev' at "
+                                       "postgresql://postgres@127.0.0.1:9/none")):
         await lis.start(timeout=0.5)
     assert not lis.connected
 
