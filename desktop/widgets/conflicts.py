@@ -120,7 +120,8 @@ class ConflictsDialog(QDialog):
         n = len(self.model.uids())
         if n:
             self.intro.setText(
-                f"{n} change{'s' if n != 1 else ''} of yours conflict with changes made on "
+                (f"{n} changes of yours conflict" if n != 1 else "1 change of yours conflicts")
+                + " with changes made on "
                 "the hub. For each field: <b>Base</b> is the value you started from, "
                 "<b>Mine</b> your change, <b>Theirs</b> the hub's; fields marked <i>no "
                 "conflict</i> collided with nothing but were rejected with the rest. Keep "
