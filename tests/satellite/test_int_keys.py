@@ -5,11 +5,8 @@ do. Real satellites on SQLite, a real hub (websockets on 127.0.0.1), the CLI as 
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import random
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,8 +20,8 @@ from core.satellite.client import SyncClient
 from core.satellite.satellite import Satellite
 from core.schema import Project, parse_project
 from hubserver.server import Hub
+from tests.satellite.test_cli import cli
 
-ROOT = Path(__file__).resolve().parents[2]
 ITEM = "inv.item"
 SCHEMA = """
 [project]
@@ -134,18 +131,6 @@ async def test_two_offline_satellites_with_one_key_get_a_clear_conflict(
     assert "use mod" not in str(exc.value)
     a.close()
     b.close()
-
-
-async def cli(data: Path, *args: str) -> tuple[int, str, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    argv = [sys.executable, "-m", "desktop.headless", args[0], "--data", str(data), "--json",
-            *args[1:]]
-    proc = await asyncio.create_subprocess_exec(*argv, cwd=ROOT, env=env,
-                                                stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_cli_pub_dash_new_on_int_keys(tmp_path: Path, hub: Hub) -> None:
