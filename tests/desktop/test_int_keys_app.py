@@ -100,10 +100,11 @@ async def test_two_offline_laptops_same_key_is_a_conflict_in_the_view(
     assert add(b, "from B") == "4"
     await sync(a.sat, hub)  # type: ignore[arg-type]
     await sync(b.sat, hub)  # type: ignore[arg-type]
-    assert b.status.conflicts.text() == "Conflicts: 1"
+    assert b.status.conflicts.text() == "Conflicts: 1 (1 new)"
     dlg = b.show_conflicts()
-    [row] = dlg.model.rows()
-    assert (row.key, row.reason) == ("4", "created")
+    rows = dlg.model.rows()  # the record's row, then its fields (s8-conf: every field shown)
+    assert [(r.key, r.field, r.reason) for r in rows] == [("4", "", "created"),
+                                                          ("4", "name", "created")]
     [rej] = b.sat.receipts([ReceiptState.REJECTED])
     assert "key 4 was taken" in rej.err and "use mod" not in rej.err
     assert add(b, "from B again") == "5"  # the next Ctrl+N is past it

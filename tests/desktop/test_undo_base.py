@@ -67,7 +67,7 @@ async def test_undo_after_a_colleagues_change_is_a_conflict(
     await sync(alice, hub)
     assert w.form.editors["name"].get() == "B later edit"  # alice sees bob's value
     w.undo_action.trigger()  # Ctrl+Z
-    assert w.status.conflicts.text() == "Conflicts: 1"  # marked at once, before any sync
+    assert w.status.conflicts.text() == "Conflicts: 1 (1 new)"  # marked at once, before any sync
     await sync(alice, hub)
     assert hub.ledger.state(SITE, "s1")["name"] == "B later edit"  # type: ignore[index]
     assert hub_names(hub) == [("new", "Alder"), ("mod", "A edit"), ("mod", "B later edit")]
