@@ -43,11 +43,11 @@ them. A handshake whose latest restore id is not the one the replica stored chec
 restore served after the last one the replica knew (all served when it knew none; an older
 one it did not know is of the history it already synced with, e.g. the first restore of a
 backup restored twice) against the replica's revision (and the highest revision the hub acked
-it): at or before each such point the replica is a prefix of the restored ledger and stores the points served (before
-anything is sent); after one of them the replica holds revisions the hub lost, whose event
-ids the hub reuses for its new events, so sync stops (STOPPED, nothing sent or changed)
-whatever the hub's revision: revisions are wall-clock times, so the restored hub's next
-publish is already "ahead" of the replica (:func:`restore_lost`).
+it): at or before each such point the replica is a prefix of the restored ledger and stores
+the points served (before anything is sent); after one of them the replica holds revisions
+the hub lost, whose event ids the hub reuses for its new events, so sync stops (STOPPED,
+nothing sent or changed) whatever the hub's revision: revisions are wall-clock times, so the
+restored hub's next publish is already "ahead" of the replica (:func:`restore_lost`).
 
 Exactly once: pending transactions are resent with the same uid on every connection until the
 hub acks or rejects them; the hub acks a uid it applied before with its original revision.
