@@ -32,6 +32,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "HubError",
+    "OrderError",
     "OutpostError",
     "ReadOnlyError",
     "SchemaError",
@@ -74,6 +75,17 @@ class ValidationError(OutpostError):
 class ReadOnlyError(ValidationError):
     """A user who may only read sent edits to the hub (a reader's token). Nothing was applied;
     the hub's error reply carries ``"code": "readonly"`` (ours; see docs/protocol.md)."""
+
+
+class OrderError(ValidationError):
+    """Events to replicate whose ids do not follow their revisions after the ledger's last
+    event (a layout that reads by revision by id needs them to): the ledger holds
+    revisions the source lost or reuses ids of. Nothing was applied."""
+
+    def __init__(self, msg: str, first: int, last: int, after: int) -> None:
+        super().__init__(msg)
+        self.first, self.last, self.after = first, last, after
+        """The refused events' first and last ids, the ledger's last event id."""
 
 
 class UnstorableError(ValidationError):

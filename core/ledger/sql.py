@@ -56,6 +56,7 @@ from sqlalchemy.pool import StaticPool
 from core.dburl import safe_url
 from core.errors import (
     ConfigError,
+    OrderError,
     OutpostError,
     SchemaError,
     StorageError,
@@ -1256,17 +1257,18 @@ def _check_order(fresh: Sequence[Event], last_id: int) -> None:
     """Refuse events whose ids do not follow their revisions after ``last_id`` (the ledger's
     last event id): an SQLite ledger without the revision index reads by revision by id
     (:func:`core.ledger.tables.rev_bound`), which is exact only while they do. A hub's
-    events always do (it numbers them in revision order)."""
+    events always do (it numbers them in revision order); a ledger that must hold other
+    events needs the revision index (:meth:`SqlLedger.add_rev_index`)."""
     ids = [e.id for e in fresh]
     revs = [e.rev for e in fresh]
     # sorted and stored under the primary key (a repeated id fails the insert): increasing
     if ids[0] > last_id and ids == sorted(ids) and revs == sorted(revs):
         return
-    raise ValidationError(
+    raise OrderError(
         f"replicate: events with ids {ids[0]}..{ids[-1]} after event {last_id} are not in "
-        "revision and id order (ids must grow with revisions, as a hub numbers them); "
-        "nothing was applied: resync the replica from its hub (a ledger that must hold such "
-        "events needs the revision index: SqlLedger.add_rev_index)")
+        "revision and id order (ids must grow with revisions, as a hub numbers them): this "
+        "ledger holds events its source lost or numbers again; nothing was applied",
+        ids[0], ids[-1], last_id)
 
 
 def _same(a: Any, b: Any) -> bool:

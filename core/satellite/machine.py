@@ -38,14 +38,16 @@ hub) is not checked.
 Restore points (Outpost extension): a hub restored from a backup serves the backup's final
 revision (``restored``) and an id of that restore (``restore_id``), and (session 8) every
 restore point of the ledger's history (``restores``, oldest first, the last
-:data:`core.wire.MAX_RESTORES`). A handshake whose latest restore id is not the one the
-replica stored checks every restore after that one (all served when it is not among them)
-against the replica's revision (and the highest revision the hub acked it): at or before each
-such point the replica is a prefix of the restored ledger and stores the latest point (before
-anything is sent); after one of them the replica holds revisions the hub lost, whose event
-ids the hub reuses for its new events, so sync stops (STOPPED, nothing sent or changed)
-whatever the hub's revision: revisions are wall-clock times, so the restored hub's next
-publish is already "ahead" of the replica (:func:`restore_lost`).
+:data:`core.wire.MAX_RESTORES`). The replica stores the points served when it adopts
+them. A handshake whose latest restore id is not the one the replica stored checks every
+restore served after the last one the replica knew (all served when it knew none; an older
+one it did not know is of the history it already synced with, e.g. the first restore of a
+backup restored twice) against the replica's revision (and the highest revision the hub acked
+it): at or before each such point the replica is a prefix of the restored ledger and stores
+the points served (before anything is sent); after one of them the replica holds revisions
+the hub lost, whose event ids the hub reuses for its new events, so sync stops (STOPPED,
+nothing sent or changed) whatever the hub's revision: revisions are wall-clock times, so the
+restored hub's next publish is already "ahead" of the replica (:func:`restore_lost`).
 
 Exactly once: pending transactions are resent with the same uid on every connection until the
 hub acks or rejects them; the hub acks a uid it applied before with its original revision.
@@ -240,30 +242,34 @@ def hub_restores(hub: Status) -> tuple[tuple[Rev, str], ...]:
     return ((hub.restored, hub.restore_id),) if hub.restore_id else ()
 
 
-def restore_lost(hub: Status, point: tuple[Rev, str], mine: Rev) -> str:
-    """Why a replica holding revisions up to ``mine`` that adopted the restore point
-    ``point`` must never sync with the hub serving ``hub``, or ``""``.
+def restore_lost(hub: Status, known: Sequence[tuple[Rev, str]], mine: Rev) -> str:
+    """Why a replica holding revisions up to ``mine`` must never sync with the hub serving
+    ``hub``, or ``""``. ``known``: the restore points the hub served when the replica last
+    adopted one (oldest first; a replica made before session 8 stored the latest only, a
+    list of one; none adopted: empty).
 
-    Every restore the hub serves after ``point`` (all it serves when ``point`` is not among
-    them: none adopted, or one of another history) happened since the replica last synced:
-    one at a revision before ``mine`` lost revisions the replica holds (and the hub's new
-    events reuse their event ids). When the hub left earlier points out
-    (``restores_omitted``) and ``point`` is not among those served, a restore not served
-    may be one: the replica stops unless it holds nothing (``mine`` 0). A hub serving no
-    restore point (never restored, daql) passes."""
+    The served points after the last one the replica knew (all served when it knew none of
+    them) are the restores that happened since the replica last synced: one at a revision
+    before ``mine`` lost revisions the replica holds (and the hub's new events reuse their
+    event ids); the message names the earliest such. An older point the replica did not
+    know is one of the history it already synced with: not checked (the same backup
+    restored twice leaves the first restore in the list of the second, not the id the
+    replica adopted from the first). A hub whose latest point the replica knew but not as
+    its latest lacks a restore the replica adopted since: every served point is checked.
+    When the hub left earlier points out (``restores_omitted``) and the replica knew none
+    of those served, a restore not served may be one: the replica stops unless it holds
+    nothing (``mine`` 0). A hub serving no restore point (never restored, daql) passes."""
     points = hub_restores(hub)
-    if not points or points[-1][1] == point[1]:
+    if not points or (known and points[-1][1] == known[-1][1]):
         return ""
-    ids = [rid for _, rid in points]
-    if point[1] in ids:
-        after = points[len(ids) - ids[::-1].index(point[1]):]
-    else:
-        after = points
-        if hub.restores_omitted and mine:
-            return (f"the hub was restored {hub.restores_omitted + len(points)} times in all, "
-                    f"and serves the last {len(points)} restore points only, none of them the "
-                    "one this replica last synced with: it cannot be told whether this "
-                    f"replica's revisions (up to {format_rev(mine)}) are still on the hub")
+    ids = {rid for _, rid in known if rid}
+    last = max((i for i, (_, rid) in enumerate(points) if rid in ids), default=-1)
+    if last < 0 and hub.restores_omitted and mine:
+        return (f"the hub was restored {hub.restores_omitted + len(points)} times in all, "
+                f"and serves the last {len(points)} restore points only, none of them one "
+                "this replica synced with: it cannot be told whether this replica's "
+                f"revisions (up to {format_rev(mine)}) are still on the hub")
+    after = points if last == len(points) - 1 else points[last + 1:]
     for rev, _ in after:
         if mine > rev:
             return (f"the hub was restored from a backup at revision {format_rev(rev)}; "
@@ -303,13 +309,15 @@ class SyncStore(Protocol):
         reply, a catch-up cut short), so a restore between the two lost an accepted edit."""
         ...
 
-    def restore_point(self) -> tuple[Rev, str]:
-        """The restore point of the hub ledger this replica holds (``Status.restored`` and
-        ``restore_id`` as last adopted; ``(0, "")``: none)."""
+    def restore_points(self) -> tuple[tuple[Rev, str], ...]:
+        """The restore points the hub served when this replica last adopted one, oldest
+        first (:func:`hub_restores`; a replica made before session 8 stored the latest only:
+        a tuple of one; ``()``: none adopted)."""
         ...
 
-    def adopt_restore_point(self, point: tuple[Rev, str]) -> None:
-        """Store ``point`` as the restore point of the hub ledger (committed on return).
+    def adopt_restore_points(self, points: tuple[tuple[Rev, str], ...]) -> None:
+        """Store ``points`` (the hub's served list, latest last) as the restore points of
+        the hub ledger (committed on return).
 
         Raises:
             OutpostError: it could not be stored.
@@ -651,9 +659,9 @@ class SyncMachine:
                 "replica's edits not synced yet into it"))
             return
         mine_rev = self.store.rev()
-        point = self.store.restore_point()
+        known = self.store.restore_points()
         # what the hub acked counts as held: a restore before it lost an accepted edit
-        lost = restore_lost(st, point, max(mine_rev, self.store.acked_rev()))
+        lost = restore_lost(st, known, max(mine_rev, self.store.acked_rev()))
         if lost:
             self._refuse(now, st, "hub restored", (
                 f"{lost}: sync stopped, nothing was sent or changed; use a "
@@ -686,12 +694,13 @@ class SyncMachine:
                 self._drop("storage failed")
                 return
         points = hub_restores(st)
-        if points and points[-1][1] != point[1]:
+        if points and points != tuple(known):
             # every restore since the last one adopted was at or after this replica's
-            # revision: the replica is a prefix of the restored ledger; it holds the latest
-            # restore from now on (before anything is sent)
+            # revision: the replica is a prefix of the restored ledger; it holds the hub's
+            # restore points from now on (before anything is sent): the next handshake
+            # checks only the restores made since
             try:
-                self.store.adopt_restore_point(points[-1])
+                self.store.adopt_restore_points(points)
             except OutpostError as exc:
                 self._set(last_error=f"storing the hub's restore point failed: {exc}")
                 self._drop("storage failed")

@@ -44,7 +44,7 @@ def same_ledger(dd: DataDir, url: str, before: str, have: Project, proj: Project
     try:
         mine = sat.rev()
         lid = sat.ledger()
-        point = sat.restore_point()
+        known = sat.restore_points()
         acked = sat.acked_rev()  # acks stored without their events count as held
     finally:
         sat.close()
@@ -54,7 +54,7 @@ def same_ledger(dd: DataDir, url: str, before: str, have: Project, proj: Project
             f"{hub.ledger}, the replica in {dd.path} holds ledger {lid} (another hub, or "
             "another project with the same schema): nothing was changed; use a new --data "
             f"DIR for this hub{back}{_carry(dd)}")
-    lost = restore_lost(hub, point, max(mine, acked))
+    lost = restore_lost(hub, known, max(mine, acked))
     if lost:
         raise ConfigError(
             f"the hub at {url}: {lost} (the replica in {dd.path}): nothing was changed; use a "

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy.engine import URL
 
-from core.errors import StorageError
+from core.errors import OrderError, StorageError, ValidationError
 from core.ledger.protocols import Ledger
 from core.ledger.sql import SqlLedger
 from core.model import Audit, Event
@@ -164,7 +164,29 @@ class Replica:
               meta: Mapping[str, Any] | None = None) -> None:
         """Store the hub's events up to ``rev``, the outcomes of local transactions and
         ``meta`` (``sat_meta`` values), in one commit. Events at or before the replica's
-        revision are skipped (duplicates)."""
+        revision are skipped (duplicates).
+
+        Raises:
+            ValidationError: (among others) the hub's events reuse event ids this replica
+                holds: it holds revisions the hub lost (a restore) or numbers again.
+        """
+        try:
+            self._apply(rev, evs, acks, rejects, audits, meta)
+        except OrderError as exc:
+            ids = (f"event {exc.first}" if exc.first == exc.last
+                   else f"events {exc.first}..{exc.last}")
+            raise ValidationError(
+                f"the hub sent {ids}, but this replica already holds "
+                f"events up to {exc.after}: this replica holds revisions the hub lost "
+                "or reused (a hub restored from an older backup, or another ledger); nothing "
+                "of them was stored. Use a new data directory for this hub (outpost connect "
+                "URL --data NEWDIR); `outpost carry OLD_DIR --data NEWDIR --accepted` then "
+                "copies into it this replica's edits not synced yet and those the hub "
+                "accepted and lost") from exc
+
+    def _apply(self, rev: Rev, evs: Sequence[Event], acks: Sequence[Ack],
+               rejects: Sequence[Reject], audits: Sequence[Audit],
+               meta: Mapping[str, Any] | None) -> None:
         with self.ledger.begin() as conn:
             cur = self.ledger.rev_in(conn)
             fresh = [e for e in evs if e.rev > cur]

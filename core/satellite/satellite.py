@@ -168,10 +168,14 @@ class Satellite:
         self._hub_rev: Rev = int(self.queue.get_meta("hub_rev", 0))
         # the id of the hub ledger this replica holds ("": none yet): see adopt_ledger
         self._ledger: str = str(self.queue.get_meta("ledger", "") or "")
-        # the restore point of that ledger last adopted ((0, ""): none): see
-        # adopt_restore_point
+        # the restore points of that ledger served when one was last adopted (oldest first;
+        # (): none): see adopt_restore_points. A replica made before session 8 stored the
+        # latest only ("restored"): a list of one
         point = self.queue.get_meta("restored") or [ZERO_REV, ""]
-        self._restored: tuple[Rev, str] = (int(point[0]), str(point[1]))
+        served = self.queue.get_meta("restores") or []
+        self._restores: tuple[tuple[Rev, str], ...] = tuple(
+            (int(r), str(i)) for r, i in served) or (
+            ((int(point[0]), str(point[1])),) if point[1] else ())
         # sat_meta values changed since they were last stored: written with the next batch of
         # hub data (same commit, no fsync of their own) or on close
         self._meta: dict[str, Any] = {}
@@ -630,18 +634,27 @@ class Satellite:
         return self.queue.acked_rev()
 
     def restore_point(self) -> tuple[Rev, str]:
-        """The restore point of the hub ledger this replica holds (``sat_meta`` ``restored``:
-        ``[rev, restore id]``), ``(0, "")`` while none is stored: its hub was never restored
-        since this replica first synced."""
-        return self._restored
+        """The latest restore point of the hub ledger this replica holds (``sat_meta``
+        ``restored``: ``[rev, restore id]``), ``(0, "")`` while none is stored: its hub was
+        never restored since this replica first synced."""
+        return self._restores[-1] if self._restores else (ZERO_REV, "")
 
-    def adopt_restore_point(self, point: tuple[Rev, str]) -> None:
-        """Store ``point`` as the hub ledger's restore point, in a commit of its own (the
-        sync machine calls it when a hub restored at or after this replica's revision
-        passes its checks, before anything is sent)."""
+    def restore_points(self) -> tuple[tuple[Rev, str], ...]:
+        """The restore points the hub served when this replica last adopted one, oldest
+        first (``sat_meta`` ``restores``; a replica made before session 8: its one
+        ``restored`` point; ``()``: none)."""
+        return self._restores
+
+    def adopt_restore_points(self, points: tuple[tuple[Rev, str], ...]) -> None:
+        """Store ``points`` (the hub's served list) as the hub ledger's restore points, in a
+        commit of their own (the sync machine calls it when every restore since those
+        stored was at or after this replica's revision, before anything is sent).
+        ``restored`` keeps the latest for a replica opened by an older Outpost."""
         self._writable()
-        self.queue.set_meta("restored", [point[0], point[1]])
-        self._restored = point
+        with self.queue._conn(None) as conn:
+            self.queue.set_meta("restores", [[r, i] for r, i in points], conn)
+            self.queue.set_meta("restored", [points[-1][0], points[-1][1]], conn)
+        self._restores = tuple(points)
 
     def outbox(self) -> list[Trans]:
         """The pending transactions that can be sent now, in queue order.

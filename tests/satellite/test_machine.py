@@ -24,6 +24,7 @@ class FakeStore:
         self.rejected: dict[str, str] = {}
         self.lid = ""
         self.point: tuple[Rev, str] = (0, "")
+        self.known: tuple[tuple[Rev, str], ...] = ()
 
     def ledger(self) -> str:
         return self.lid
@@ -31,14 +32,18 @@ class FakeStore:
     def adopt_ledger(self, lid: str) -> None:
         self.lid = lid
 
-    def restore_point(self) -> tuple[Rev, str]:
-        return self.point
+    def restore_points(self) -> tuple[tuple[Rev, str], ...]:
+        # ``point`` set by a test: a replica that stored one point (made before session 8)
+        if self.known and self.known[-1] == self.point:
+            return self.known
+        return (self.point,) if self.point[1] else ()
 
     def acked_rev(self) -> Rev:
         return max(self.acked.values(), default=0)
 
-    def adopt_restore_point(self, point: tuple[Rev, str]) -> None:
-        self.point = point
+    def adopt_restore_points(self, points: tuple[tuple[Rev, str], ...]) -> None:
+        self.known = tuple(points)
+        self.point = points[-1]
 
     def rev(self) -> Rev:
         return self._rev
@@ -568,13 +573,14 @@ def test_a_replica_at_or_before_the_restore_point_adopts_it_before_sending() -> 
         st.pending = [trans("u1")]
         m = SyncMachine(st, random.Random(1))
         adopted: list[tuple[tuple[Rev, str], int]] = []
-        real = st.adopt_restore_point
+        real = st.adopt_restore_points
 
-        def adopt(point: tuple[Rev, str], real=real, m=m, adopted=adopted) -> None:
-            adopted.append((point, len(m._out)))
-            real(point)
+        def adopt(points: tuple[tuple[Rev, str], ...], real=real, m=m,
+                  adopted=adopted) -> None:
+            adopted.append((points[-1], len(m._out)))
+            real(points)
 
-        st.adopt_restore_point = adopt  # type: ignore[method-assign]
+        st.adopt_restore_points = adopt  # type: ignore[method-assign]
         [sat] = handshake(m, stat_restored("1", 9000, 2000, RID_1))
         assert sat.startswith("evt.sat#2") and m.phase == Phase.CATCHUP
         assert adopted == [((2000, RID_1), 0)] and st.point == (2000, RID_1)
@@ -730,3 +736,43 @@ def test_restore_points_left_out_by_the_hub_stop_a_replica_that_holds_revisions(
     m3 = SyncMachine(st, random.Random(1))
     [sat] = handshake(m3, stat_restores("1", 9000, pts, omitted=2))
     assert sat.startswith("evt.sat#2") and st.point == pts[-1]
+
+
+def test_the_same_backup_restored_again_stops_no_replica_that_lost_nothing() -> None:
+    """Review of session 8: the ledger restored once at 2000 (RID_1); backup B at 4000
+    carries [RID_1]; restoring B gives [RID_1, RID_2]; the replica adopts that and sits at
+    3000; B is restored again: [RID_1, RID_3]. Its RID_2 is not served, so every point was
+    checked and 3000 > 2000 stopped it for good, though it holds a prefix of the hub's
+    data. Only the restores it did not know (RID_3 at 4000) are checked now."""
+    st = FakeStore()
+    st.lid = LID_A
+    st._rev = 1000
+    m = SyncMachine(st, random.Random(1))
+    [sat] = handshake(m, stat_restores("1", 4000, [(2000, RID_1), (4000, RID_2)]))
+    assert sat.startswith("evt.sat#2") and st.known == ((2000, RID_1), (4000, RID_2))
+    st._rev = 3000
+    m2 = SyncMachine(st, random.Random(1))
+    [sat] = handshake(m2, stat_restores("1", 9000, [(2000, RID_1), (4000, RID_3)]))
+    assert sat.startswith("evt.sat#2") and m2.phase == Phase.CATCHUP
+    assert st.known == ((2000, RID_1), (4000, RID_3))
+    # past the new restore: stopped, and the message names it, not the old one
+    st._rev = 5000
+    m3 = SyncMachine(st, random.Random(1))
+    RID_4 = "4" * 32
+    assert handshake(m3, stat_restores("1", 9000, [(2000, RID_1), (4000, RID_4)])) == []
+    err = m3.info.last_error
+    assert m3.phase == Phase.STOPPED and "at revision " + format_rev(4000) in err
+    assert format_rev(2000) not in err and st.known == ((2000, RID_1), (4000, RID_3))
+
+
+def test_a_hub_lacking_a_restore_the_replica_adopted_checks_every_point() -> None:
+    """The replica knew [RID_1, RID_2] (synced past RID_2's 4000); the hub serves [RID_1]
+    only (a database from before the second restore): every point is checked."""
+    st = FakeStore()
+    st.lid = LID_A
+    st._rev = 5000
+    st.point = (4000, RID_2)
+    st.known = ((2000, RID_1), (4000, RID_2))
+    m = SyncMachine(st, random.Random(1))
+    assert handshake(m, stat_restores("1", 9000, [(2000, RID_1)])) == []
+    assert m.phase == Phase.STOPPED and format_rev(2000) in m.info.last_error

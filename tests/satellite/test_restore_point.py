@@ -187,3 +187,86 @@ async def test_two_restores_in_a_row_a_replica_past_the_first_point_stops(
         assert point_of(c) == led3.restored and rev_of(c) == led3.rev()
         assert led3.restores == (first, led3.restored)
     led3.close()
+
+
+def points_of(d: Path) -> tuple[tuple[int, str], ...]:
+    sat = Satellite(d, read_only=True)
+    try:
+        return sat.restore_points()
+    finally:
+        sat.close()
+
+
+async def test_the_same_backup_restored_again_keeps_a_replica_within_it(
+        tmp_path: Path, project: Project) -> None:
+    """Review of session 8: the ledger restored once (r0); backup B carries [r0]; restoring
+    B gives [r0, r1]; a replica within B adopts that; B is restored again: [r0, r2]. Its r1
+    is not served, and every point was checked: past r0, it was stopped for good though it
+    holds a prefix of the new hub's data. Only r2 (made since) is checked: connect and sync
+    pass, and the replica stores the new list."""
+    x, s = tmp_path / "x", tmp_path / "s"
+    db1, db2, db3, db4 = (tmp_path / f"hub{i}.db" for i in (1, 2, 3, 4))
+    bak0, bak = tmp_path / "b0.ledger", tmp_path / "b.ledger"
+    SqlLedger(f"sqlite:///{db1}", project).close()
+    assert (await hub_cli("backup", str(bak0), "--db", str(db1)))[0] == 0
+    assert (await hub_cli("restore", str(bak0), "--db", str(db2)))[0] == 0
+    led2 = SqlLedger(f"sqlite:///{db2}", project)
+    r0 = led2.restored
+    async with Hub(led2, port=0) as hub2:
+        assert (await cli(x, "connect", hub2.url))[0] == 0
+        await pub(x, "s1", "new", "name=A")
+        assert (await cli(x, "sync", "--once"))[0] == 0
+        assert (await hub_cli("backup", str(bak), "--db", str(db2)))[0] == 0
+        p_b = led2.rev()
+    led2.close()
+    assert p_b > r0[0]
+    assert (await hub_cli("restore", str(bak), "--db", str(db3)))[0] == 0
+    led3 = SqlLedger(f"sqlite:///{db3}", project)
+    r1 = led3.restored
+    async with Hub(led3, port=0) as hub3:
+        assert (await cli(s, "connect", hub3.url))[0] == 0
+        rc, _, err = await cli(s, "sync", "--once")
+        assert rc == 0, err
+        assert points_of(s) == (r0, r1) and rev_of(s) == p_b > r0[0]
+    led3.close()
+    assert (await hub_cli("restore", str(bak), "--db", str(db4)))[0] == 0
+    led4 = SqlLedger(f"sqlite:///{db4}", project)
+    r2 = led4.restored
+    assert led4.restores == (r0, r2) and r2[0] == p_b and r2[1] != r1[1]
+    async with Hub(led4, port=0) as hub4:
+        # connect (the rehome check) and sync both pass: the replica lost nothing
+        rc, _, err = await cli(s, "connect", hub4.url)
+        assert rc == 0, err
+        await pub(s, "s2", "new", "name=B")
+        rc, out, err = await cli(s, "sync", "--once")
+        assert rc == 0 and json.loads(out)["pending"] == 0, err
+        assert points_of(s) == (r0, r2) and point_of(s) == r2
+        assert led4.keys(SITE) == ["s1", "s2"]
+    led4.close()
+
+
+def test_a_replica_that_stored_one_point_reads_it_as_a_list_of_one(
+        tmp_path: Path, project: Project) -> None:
+    """A replica of session 7 stored the latest point only (``restored``): read as a list
+    of one; adopting stores the whole list and keeps ``restored`` (the latest) for an
+    older Outpost opening the directory."""
+    d = tmp_path / "sat"
+    sat = Satellite(d, project)
+    try:
+        assert sat.restore_points() == () and sat.restore_point() == (0, "")
+        sat.queue.set_meta("restored", [2000, "1" * 32])
+    finally:
+        sat.close()
+    sat = Satellite(d, project)
+    try:
+        assert sat.restore_points() == ((2000, "1" * 32),)
+        sat.adopt_restore_points(((2000, "1" * 32), (4000, "2" * 32)))
+    finally:
+        sat.close()
+    sat = Satellite(d, project)
+    try:
+        assert sat.restore_points() == ((2000, "1" * 32), (4000, "2" * 32))
+        assert sat.restore_point() == (4000, "2" * 32)
+        assert sat.queue.get_meta("restored") == [4000, "2" * 32]
+    finally:
+        sat.close()
