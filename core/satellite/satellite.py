@@ -1132,14 +1132,15 @@ class Satellite:
             cur = seen[Sig(a.top, a.key)]
             if not isinstance(keep, Keep):
                 choice = keep.get(f"{a.top} {a.key}", {})
-                if a.cmd == Cmd.MOD or (a.cmd == Cmd.NEW and cur is not None):
-                    # a new that collided with a record created meanwhile: a mod of the
-                    # fields kept as mine (the others: theirs)
+                if a.cmd != Cmd.DEL:
+                    # a mod, a new that collided with a record created meanwhile (a mod of
+                    # the fields kept as mine), or a new with no record now: only the fields
+                    # kept as mine are sent (a field unticked on a new record is not)
                     arg = {f: v for f, v in arg.items() if choice.get(f) == Keep.MINE}
                     if not arg:
                         continue
                 elif Keep.MINE not in choice.values():
-                    continue  # del, or a new with no record now: nothing of theirs to keep
+                    continue  # a delete kept as theirs: the record stays
             if a.cmd == Cmd.DEL:
                 if cur is not None:
                     out.append(Action(a.top, a.key, Cmd.DEL))
