@@ -286,3 +286,20 @@ async def test_work_offline_is_kept_across_restarts(
     assert w.sync_handle.running  # type: ignore[attr-defined]
     await close_window(w)
     w.close()
+
+
+async def test_work_offline_with_no_hub_is_not_kept(
+        qtbot: Any, tmp_path: Path, project: Project, qsettings: Path) -> None:
+    """With no hub set, ticking "Work offline" flips back (there is nothing to go offline
+    from), but the directory was recorded as offline: kept is what took effect."""
+    from desktop.app import WindowSpec, open_window
+    from desktop.settings import kept_offline
+
+    sat = Satellite(tmp_path / "a", project)
+    w = open_window(sat, WindowSpec(tmp_path / "a"))
+    qtbot.addWidget(w)
+    w.status.offline.click()
+    assert not w.status.offline.isChecked() and not sat.offline_mode
+    assert not kept_offline(sat.data.path)
+    w.close()
+    sat.close()
