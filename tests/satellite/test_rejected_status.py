@@ -50,3 +50,29 @@ async def test_a_resolved_rejection_is_no_longer_the_status_error(
     assert st.conflicts == 0 and st.last_error == "" and not sync_problem(st.last_error)
     a.close()
     b.close()
+
+
+async def test_an_error_naming_only_resolved_edits_goes_while_older_ones_wait(
+        tmp_path: Path, project: Project, hub: Hub) -> None:
+    """An older rejection is left for later; a newer sync's error names only the newer
+    rejected edit: once that one is resolved, the error goes though a conflict remains."""
+    a, b = Satellite(tmp_path / "a", project), Satellite(tmp_path / "b", project)
+    a.pub([Action(SITE, "s1", Cmd.NEW, {"name": "One"}),
+           Action(SITE, "s2", Cmd.NEW, {"name": "Two"})])
+    await _sync(a, hub)
+    await _sync(b, hub)
+    b.pub([Action(SITE, "s1", Cmd.MOD, {"name": "B1"})])
+    await _sync(b, hub)
+    old = a.pub([Action(SITE, "s1", Cmd.MOD, {"name": "A1"})])
+    await _sync(a, hub)
+    b.pub([Action(SITE, "s2", Cmd.MOD, {"name": "B2"})])
+    await _sync(b, hub)
+    new = a.pub([Action(SITE, "s2", Cmd.MOD, {"name": "A2"})])
+    await _sync(a, hub)
+    st = a.status()
+    assert st.conflicts == 2 and new in st.last_error and old not in st.last_error
+    a.resolve(new, Keep.THEIRS)
+    st = a.status()
+    assert st.conflicts == 1 and st.last_error == ""
+    a.close()
+    b.close()
