@@ -169,17 +169,20 @@ class Field:
         # json: anything JSON can carry
         return None
 
-    def parse_text(self, text: str) -> Any:
+    def parse_text(self, text: str, exists: Callable[[str], bool] | None = None) -> Any:
         """Convert text (command line ``field=value``, a CSV cell) to this field's value.
 
         Empty text means null; a ``ref``'s text loses the spaces and invisible characters
-        around it first (:func:`core.ids.clean_key`). Raises ``ValueError`` naming what is
-        expected.
+        around it first (:func:`core.ids.clean_key`), unless ``exists(text)`` says a record
+        has that very key (one made before keys were cleaned: " k1" is not k1 then).
+        Raises ``ValueError`` naming what is expected.
         """
         t = self.type
         if t == "ref":
             # a key typed or pasted by the user, as a record's own key: " k1\u200b" is k1
-            text = clean_key(text)
+            cleaned = clean_key(text)
+            if cleaned != text and not (exists is not None and exists(text)):
+                text = cleaned
         if text == "":
             return None
         try:

@@ -103,7 +103,8 @@ async def open_satellite(spec: WindowSpec, project: Project | None = None) -> Sa
         raise
 
 
-async def check_other_hub(dd: DataDir, spec: WindowSpec, before: str) -> None:
+async def check_other_hub(dd: DataDir, spec: WindowSpec, before: str,
+                          in_window: bool = False) -> None:
     """A replica pointed at another hub or given another token: refused when the hub
     refuses the token (nothing is stored: the settings that worked stay) or, for another
     hub, cannot hold the replica's ledger (:func:`core.satellite.rehome.same_ledger`). A hub
@@ -117,7 +118,7 @@ async def check_other_hub(dd: DataDir, spec: WindowSpec, before: str) -> None:
         proj, st = await fetch_hub(spec.hub, spec.token)
     except HubError as exc:
         if token_refused(exc):
-            raise ConfigError(_token_fix(exc)) from exc
+            raise ConfigError(_token_fix(exc, spec.hub, in_window)) from exc
         return
     except (TimeoutError, OSError):
         return
@@ -128,9 +129,17 @@ async def check_other_hub(dd: DataDir, spec: WindowSpec, before: str) -> None:
     same_ledger(dd, spec.hub, before, have, proj, st)
 
 
-def _token_fix(exc: HubError) -> str:
-    return (f"{exc}. Nothing was changed: the connection settings that worked are kept. "
-            "Enter a valid token in File → Connection settings")
+def _token_fix(exc: HubError, hub: str, in_window: bool = False) -> str:
+    """The refused token's message and its fix: in a window, its Connection settings; at
+    start (a box before any window: no menu to use), starting again with the right token
+    (``--hub`` too: a ``--token`` alone does not replace the profile's)."""
+    if in_window:
+        return (f"{exc}. Nothing was changed: the connection settings that worked are kept. "
+                "Enter a valid token in File → Connection settings")
+    return (f"{exc}. Nothing was changed and no window opened: start again with a token "
+            f"this hub accepts, `outpost app --hub {hub} --token TOKEN` (the profile then "
+            "keeps it), or with no --hub/--token to open the last settings that worked (the "
+            "connection dialog when there are none)")
 
 
 async def _fetch(spec: WindowSpec) -> Project:
@@ -143,7 +152,7 @@ async def _fetch(spec: WindowSpec) -> Project:
         raise hub_error(spec.hub, exc) from exc
     except HubError as exc:
         if token_refused(exc):
-            raise ConfigError(_token_fix(exc)) from exc
+            raise ConfigError(_token_fix(exc, spec.hub)) from exc
         raise
 
 
@@ -164,7 +173,9 @@ def open_window(sat: Satellite, spec: WindowSpec,
         sync = ClientSync(client, on_error=lambda m: w.show_error(m))
     w = MainWindow(sat, sync, spec.title or sat.config.hub, on_settings=on_settings)
     w.sync_handle = sync  # type: ignore[attr-defined]
-    w.status.offline_toggled.connect(lambda off: keep_offline(path, off))
+    # kept as it took effect: with no hub set the box flips back (nothing to go offline
+    # from), and the directory must not open offline next time
+    w.status.offline_toggled.connect(lambda _off: keep_offline(path, sat.offline_mode))
     if sync is not None:
         sync.start()
     return w

@@ -218,17 +218,22 @@ def _parse_fields(sat: Satellite, topic: str, items: Sequence[str]) -> dict[str,
                                   f"{did_you_mean(name, model.field_names())}")
         if name in out:
             raise ValidationError(f"field {name!r} is given twice: give each field once")
-        out[name] = _value(f, text)
+        out[name] = _value(f, text, sat)
     return out
 
 
 _EXAMPLES = {"int": "3", "float": "46.5", "bool": "true or false", "json": '{"a": 1}'}
 
 
-def _value(f: Any, text: str) -> Any:
-    """A field's value from command-line or CSV text (empty: null)."""
+def _value(f: Any, text: str, sat: Satellite | None = None) -> Any:
+    """A field's value from command-line or CSV text (empty: null); a ref is kept as typed
+    when ``sat`` has a record of that very key (:func:`_exists`)."""
+    exists = None
+    if sat is not None and f.type == "ref" and sat.project.has(f.ref):
+        def exists(k: str) -> bool:
+            return _exists(sat, f.ref, k)
     try:
-        return f.parse_text(text)
+        return f.parse_text(text, exists)
     except ValueError as exc:
         eg = _EXAMPLES.get(f.type)
         raise ValidationError(f"{exc}" + (f": write e.g. {f.name}={eg}" if eg else "")) from exc
@@ -289,7 +294,8 @@ def _cmd_connect(args: argparse.Namespace) -> int:
 def _cmd_pub(args: argparse.Namespace) -> int:
     sat = _open(args)
     try:
-        key = _typed(args.key, "key", "give a key, or '-' with new for a new one")
+        key = _typed_key(sat, args.topic, args.key, "key",
+                         "give a key, or '-' with new for a new one")
         if key == "-":
             if args.cmd != "new":
                 raise ConfigError("'-' as KEY makes a new key and only works with new")
@@ -588,6 +594,20 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _exists(sat: Satellite, top: str, key: str) -> bool:
+    """A record of ``top`` has the key ``key`` exactly (replica, pending queue, or history:
+    one deleted since)."""
+    return sat.record(top, key) is not None or bool(sat.history(top, key))
+
+
+def _typed_key(sat: Satellite, top: str, text: str, what: str, fix: str) -> str:
+    """A record's key as typed: as is when a record has that very key (one made before keys
+    were cleaned: " k1" is then not k1), else as :func:`_typed` cleans it."""
+    if clean_key(text) != text and sat.project.has(top) and _exists(sat, top, text):
+        return text
+    return _typed(text, what, fix)
+
+
 def _typed(text: str, what: str, fix: str) -> str:
     """A key or uid as the user typed it, without the spaces and invisible characters around
     it (:func:`core.ids.clean_key`, as a CSV's keys: " k1" and "k1\u200b" are k1)."""
@@ -599,11 +619,13 @@ def _typed(text: str, what: str, fix: str) -> str:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    key = None if args.key is None else _typed(args.key, "key", "give a key, or none")
+    if args.key is not None:
+        _typed(args.key, "key", "give a key, or none")  # an empty key is refused unopened
 
     def read(sat: Satellite) -> list[RecordView]:
-        if key is None:
+        if args.key is None:
             return sat.records(args.topic)
+        key = _typed_key(sat, args.topic, args.key, "key", "give a key, or none")
         rv = sat.record(args.topic, key)
         if rv is None or rv.fields is None:
             raise ValidationError(f"no record {args.topic} {key}: see "
@@ -614,15 +636,16 @@ def _cmd_show(args: argparse.Namespace) -> int:
     rows = [{"key": v.key, "state": "conflict" if v.conflict else
              "pending" if v.pending else "confirmed", "fields": dict(v.fields or {})}
             for v in views]
-    _out(args, rows if key is None else rows[0],
+    _out(args, rows if args.key is None else rows[0],
          "\n".join(f"{r['key']}\t{r['state']}\t{json.dumps(r['fields'])}" for r in rows))
     return 0
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
-    key = _typed(args.key, "key", "give a key")
+    _typed(args.key, "key", "give a key")  # an empty key is refused unopened
 
     def read(sat: Satellite) -> list[Any]:
+        key = _typed_key(sat, args.topic, args.key, "key", "give a key")
         hist = sat.history(args.topic, key)
         if not hist and sat.record(args.topic, key) is None:
             # as `show`: a key never seen is an error, not an empty history (a record made
@@ -841,7 +864,8 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
                     f"{file} line {line}: {len(row)} values, but the header has "
                     f"{len(cols)} columns: one value per column (empty for none)")
             try:
-                parsed.append((line, *_csv_row(model, fields, key_at, row, seen, line)))
+                parsed.append((line, *_csv_row(sat, topic, model, fields, key_at, row, seen,
+                                               line)))
             except OutpostError as exc:
                 raise ValidationError(f"{file} line {line}: {exc}") from exc
             if len(parsed) >= IMPORT_BATCH:
@@ -912,11 +936,15 @@ def _csv_columns(file: str, topic: str, model: Any, cols: list[str]) -> list[Any
     return fields
 
 
-def _csv_row(model: Any, fields: list[Any], key_at: int, row: list[str],
-             seen: dict[str, int], line: int) -> tuple[str, dict[str, Any], Rev | None]:
-    """A row's key (a new one when empty), field values checked by type (``None`` for an
-    empty cell) and the revision of its ``_rev`` column (``None``: none)."""
-    key = clean_key(row[key_at]) if key_at >= 0 else ""
+def _csv_row(sat: Satellite, topic: str, model: Any, fields: list[Any], key_at: int,
+             row: list[str], seen: dict[str, int], line: int
+             ) -> tuple[str, dict[str, Any], Rev | None]:
+    """A row's key (a new one when empty; kept as is when a record has that very key, else
+    cleaned), field values checked by type (``None`` for an empty cell) and the revision of
+    its ``_rev`` column (``None``: none)."""
+    key = row[key_at] if key_at >= 0 else ""
+    if clean_key(key) != key and not _exists(sat, topic, key):
+        key = clean_key(key)
     if key:
         if key in seen:
             raise ValidationError(f"key {key!r} is on line {seen[key]} too: one row per record")
@@ -936,7 +964,7 @@ def _csv_row(model: Any, fields: list[Any], key_at: int, row: list[str],
         if f is _REV:
             base = _row_rev(text)
             continue
-        arg[f.name] = _value(f, text)
+        arg[f.name] = _value(f, text, sat)
     return key, arg, base
 
 

@@ -79,7 +79,7 @@ def _settings(w: MainWindow, current: Profile) -> None:
                 dd = DataDir(chosen.path)
                 before = dd.load_config().hub if dd.path.is_dir() else ""
                 await check_other_hub(dd, WindowSpec(chosen.path, chosen.hub, chosen.token),
-                                      before)
+                                      before, in_window=True)
         except OutpostError as exc:
             w.show_error(f"Connection settings not saved: {exc}")
             return

@@ -18,6 +18,7 @@ Decisions (see ``docs/satellite.md``):
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ from core.satellite.api import (
 )
 from core.satellite.config import DataDir, SatConfig, sat_clock
 from core.satellite.holder import STATUS_FILE, HolderStatus, HolderView, StatusWriter, read_status
-from core.satellite.machine import MAX_TRANS_BYTES, Phase, SyncInfo
+from core.satellite.machine import MAX_TRANS_BYTES, REJECTED_BY_HUB, Phase, SyncInfo
 from core.satellite.order import order_sql
 from core.satellite.queue import Queue, acts_json
 from core.satellite.replica import Replica
@@ -59,6 +60,8 @@ __all__ = ["Satellite"]
 _PENDING = ReceiptState.PENDING.value
 _ACCEPTED = ReceiptState.ACCEPTED.value
 _REJECTED = ReceiptState.REJECTED.value
+#: a uid a "rejected by the hub: UID: why; UID: why" error names
+_NAMED_UID = re.compile(r"(?:^|; )([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}): ")
 
 
 @dataclass(slots=True)
@@ -266,7 +269,21 @@ class Satellite:
                          last_sync=max(st.last_sync, h.last_sync), last_error=h.last_error,
                          offline_mode=h.offline_mode, syncing=h.syncing and hv.live,
                          progress=h.progress if hv.live else (0, 0))
+        if st.last_error.startswith(REJECTED_BY_HUB) and self._rejection_resolved(
+                st.last_error, counts.get(ReceiptState.REJECTED.value, 0)):
+            st = dc_replace(st, last_error="")
         return st
+
+    def _rejection_resolved(self, err: str, rejected: int) -> bool:
+        """The edits a "rejected by the hub" error names are all resolved (none is rejected
+        any more): the error is stale until the next reply sets it (the status bar still
+        said "1 edit rejected" after keep theirs)."""
+        if rejected == 0:
+            return True
+        uids = _NAMED_UID.findall(err[len(REJECTED_BY_HUB):])
+        return bool(uids) and all(
+            (r := self.queue.receipt(u)) is not None and r.state != ReceiptState.REJECTED
+            for u in uids)
 
     def _link(self) -> dict[str, Any]:
         """The sync machine's part of the status (no database read)."""
@@ -1164,14 +1181,15 @@ class Satellite:
             cur = seen[Sig(a.top, a.key)]
             if not isinstance(keep, Keep):
                 choice = keep.get(f"{a.top} {a.key}", {})
-                if a.cmd == Cmd.MOD or (a.cmd == Cmd.NEW and cur is not None):
-                    # a new that collided with a record created meanwhile: a mod of the
-                    # fields kept as mine (the others: theirs)
+                if a.cmd != Cmd.DEL:
+                    # a mod, a new that collided with a record created meanwhile (a mod of
+                    # the fields kept as mine), or a new with no record now: only the fields
+                    # kept as mine are sent (a field unticked on a new record is not)
                     arg = {f: v for f, v in arg.items() if choice.get(f) == Keep.MINE}
                     if not arg:
                         continue
                 elif Keep.MINE not in choice.values():
-                    continue  # del, or a new with no record now: nothing of theirs to keep
+                    continue  # a delete kept as theirs: the record stays
             if a.cmd == Cmd.DEL:
                 if cur is not None:
                     out.append(Action(a.top, a.key, Cmd.DEL))

@@ -261,13 +261,21 @@ class ConflictsModel(QAbstractTableModel):
 
     def _label(self, top: str, key: str, rc: Receipt) -> str:
         """The record's display field and its topic; a record deleted since is named as the
-        edit saw it ("(deleted)"), not by its raw key."""
+        edit saw it ("(deleted)"), a record the edit creates that does not exist yet by its
+        new value ("(new)"), not by its raw key."""
         if not self._sat.project.has(top):
             return f"{top} {key}"
         m = self._sat.project.model(top)
         rv = self._sat.record(top, key)
         if rv is None or rv.fields is None:
-            then = self._sat.state_at(top, key, rc.base) or {}
-            v = then.get(m.display)
+            then = self._sat.state_at(top, key, rc.base)
+            if then is None:
+                # never synced: a record this transaction creates, named by its new value
+                made = next((a.arg or {} for a in rc.acts
+                             if (a.top, a.key) == (top, key) and a.cmd == Cmd.NEW), None)
+                if made is not None:
+                    v = made.get(m.display)
+                    return f"{m.title}: {v if v not in (None, '') else key} (new)"
+            v = (then or {}).get(m.display)
             return f"{m.title}: {v if v not in (None, '') else key} (deleted)"
         return f"{m.title}: {ref_label(self._sat, top, key)}"

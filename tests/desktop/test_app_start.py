@@ -300,11 +300,16 @@ def test_a_token_the_hub_refuses_replaces_nothing(tmp_path: Path, project: Proje
                     await open_satellite(spec)
                 text = str(err.value)
                 assert "refused the token (HTTP 401)" in text
-                assert "File → Connection settings" in text and "outpost connect" not in text
+                # at start the box shows before any window: no menu to point to, but the
+                # start that fixes it (review 8b: it said File → Connection settings)
+                assert "File → Connection settings" not in text and "outpost connect" not in text
+                assert f"outpost app --hub {hub.url} --token TOKEN" in text
             assert _tree(d) == before and not (tmp_path / "new").exists()
             # the connection settings' check (File → Connection settings: another token)
-            with pytest.raises(ConfigError, match="Nothing was changed"):
-                await check_other_hub(DataDir(d), WindowSpec(d, hub.url, "badtoken"), hub.url)
+            with pytest.raises(ConfigError, match="Nothing was changed") as err:
+                await check_other_hub(DataDir(d), WindowSpec(d, hub.url, "badtoken"), hub.url,
+                                      in_window=True)
+            assert "File → Connection settings" in str(err.value)
             await check_other_hub(DataDir(d), WindowSpec(d, hub.url, good), hub.url)
         await check_other_hub(DataDir(d), WindowSpec(d, NOWHERE, "x"), hub.url)  # offline
 

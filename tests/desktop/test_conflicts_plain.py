@@ -191,3 +191,36 @@ async def test_records_of_the_transaction_that_did_not_conflict_are_shown_and_ke
     assert hub.ledger.state(SITE, "s2") is None  # type: ignore[attr-defined]
     a.close()
     b.close()
+
+
+async def test_unticked_field_of_a_new_record_is_not_sent(
+        qtbot: Any, qtmodeltester: Any, tmp_path: Path, project: Project, hub: Hub) -> None:
+    """One transaction changes s1's name (a conflict) and creates s2 with a region: the
+    user unticks s2's "Region (no conflict)" and applies. The new record was sent whole
+    (only a modify or a new record that exists now took the choice), region and all; and
+    its rows were labelled "(deleted)" though it never existed."""
+    a, b = await two(tmp_path, project, hub)
+    b.pub([Action(SITE, "s1", Cmd.MOD, {"name": "B name"})])
+    await sync(b, hub)
+    a.pub([Action(SITE, "s1", Cmd.MOD, {"name": "A name"}),
+           Action(SITE, "s2", Cmd.NEW, {"name": "New site", "region": "SECRET"})])
+    await sync(a, hub)
+    dlg = dialog(qtbot, a)
+    qtmodeltester.check(dlg.model)
+    m = dlg.model
+    labels = {m.row(i).field: m.data(m.index(i, 0))
+              for i in range(m.rowCount()) if m.row(i).key == "s2"}
+    assert labels and set(labels.values()) == {"Sites: New site (new)"}
+    region = [i for i in range(m.rowCount())
+              if (m.row(i).key, m.row(i).field) == ("s2", "region")]
+    assert len(region) == 1
+    m.set_keep(region[0], Keep.THEIRS)
+    assert m.picks(m.uids()[0])[f"{SITE} s2"]["region"] == Keep.THEIRS
+    dlg.apply.click()
+    await sync(a, hub)
+    s2 = hub.ledger.state(SITE, "s2")  # type: ignore[attr-defined]
+    assert s2 is not None and s2["name"] == "New site"
+    assert s2.get("region") is None
+    assert set_fields(hub)["name"] == "A name"
+    a.close()
+    b.close()

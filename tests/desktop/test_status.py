@@ -160,6 +160,14 @@ async def test_an_unreachable_hub_says_so_and_counts_down_to_the_retry(
     secs = int(text.rsplit(" ", 2)[1])
     assert 1 <= secs <= 30
     assert w._retry_timer.isActive()  # counts down without a status notice
+
+    def shown() -> int | None:
+        t = w.status.error.text()
+        return int(t.rsplit(" ", 2)[1]) if "retrying in" in t else None
+
+    await until(lambda: (n := shown()) is not None and n < secs, "the countdown going down")
+    w.refresh_status()
+    text = w.status.error.text()
     box = w.show_sync_problem()
     assert box.text() == text
     assert f"cannot reach the hub at {url}" in box.informativeText()
@@ -168,7 +176,8 @@ async def test_an_unreachable_hub_says_so_and_counts_down_to_the_retry(
     w.offline_action.trigger()  # working offline: no retry waits, none is announced
     assert "retrying" not in w.status.error.text()
     await ctl.stop()
-    assert not w._retry_timer.isActive() or "retrying" not in w.status.error.text()
+    w.refresh_status()
+    assert not w._retry_timer.isActive()  # stopped: nothing counts down
     w.close()
     sat.close()
 
@@ -277,3 +286,20 @@ async def test_work_offline_is_kept_across_restarts(
     assert w.sync_handle.running  # type: ignore[attr-defined]
     await close_window(w)
     w.close()
+
+
+async def test_work_offline_with_no_hub_is_not_kept(
+        qtbot: Any, tmp_path: Path, project: Project, qsettings: Path) -> None:
+    """With no hub set, ticking "Work offline" flips back (there is nothing to go offline
+    from), but the directory was recorded as offline: kept is what took effect."""
+    from desktop.app import WindowSpec, open_window
+    from desktop.settings import kept_offline
+
+    sat = Satellite(tmp_path / "a", project)
+    w = open_window(sat, WindowSpec(tmp_path / "a"))
+    qtbot.addWidget(w)
+    w.status.offline.click()
+    assert not w.status.offline.isChecked() and not sat.offline_mode
+    assert not kept_offline(sat.data.path)
+    w.close()
+    sat.close()

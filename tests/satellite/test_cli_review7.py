@@ -7,12 +7,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import signal
 import sqlite3
 import sys
 from pathlib import Path
 
 from core.model import Action, Cmd
+from core.satellite.client import SyncClient
+from core.satellite.satellite import Satellite
 from core.schema import Project
 from hubserver.server import Hub
 from tests.satellite.test_cli import ROOT, cli
@@ -308,3 +311,51 @@ async def test_every_typed_key_loses_the_invisible_characters_around_it(
                  ("resolve", "\u2060", "--keep", "mine")):
         rc, _, err = await cli(b, *args)
         assert rc == 1 and "is empty once the spaces and invisible characters" in err, args
+
+
+async def test_a_key_with_spaces_around_it_that_exists_is_used_as_typed(
+        tmp_path: Path, hub: Hub, project: Project) -> None:
+    """Records made before keys were cleaned have keys with spaces around them: " k1" is
+    then another record than k1. `export` then `import` turned a ref " k1" into k1 (and a
+    row of " k1" into a change of k1), and `show`/`history` " k1" showed k1: a key or ref
+    that exists exactly as typed is used as is; only one that does not is cleaned."""
+    old = Satellite(tmp_path / "old", project)  # the API does not clean keys
+    old.pub([Action(SITE, "k1", Cmd.NEW, {"name": "Plain"}),
+             Action(SITE, " k1", Cmd.NEW, {"name": "Spaced"}),
+             Action("field.obs", "o1", Cmd.NEW, {"species": "Owl", "site": " k1"})])
+    await SyncClient(old, hub.url, rnd=random.Random(0)).sync_once(10)
+    old.close()
+    a = tmp_path / "a"
+    assert (await cli(a, "connect", hub.url))[0] == 0
+    assert (await cli(a, "sync", "--once"))[0] == 0
+    for topic, edit in (("field.obs", ("Owl", "Heron")), (SITE, ("Spaced", "Spaced 2"))):
+        rc, exported, err = await cli(a, "export", topic, json_out=False)
+        assert rc == 0, err
+        src = tmp_path / f"{topic}.csv"
+        src.write_text(exported.replace(*edit), encoding="utf-8")
+        rc, out, err = await cli(a, "import", topic, str(src))
+        assert rc == 0, err
+    rc, out, err = await cli(a, "show", "field.obs", "o1")
+    assert rc == 0, err
+    assert json.loads(out)["fields"]["species"] == "Heron"
+    assert json.loads(out)["fields"]["site"] == " k1"
+    rc, out, _ = await cli(a, "show", SITE)
+    assert {r["key"]: r["fields"]["name"] for r in json.loads(out)} == {
+        "k1": "Plain", " k1": "Spaced 2"}
+    rc, out, err = await cli(a, "show", SITE, " k1")
+    assert rc == 0 and json.loads(out)["key"] == " k1", err
+    assert json.loads(out)["fields"]["name"] == "Spaced 2"
+    rc, out, err = await cli(a, "history", SITE, " k1")
+    assert rc == 0 and [h["arg"]["name"] for h in json.loads(out)] == ["Spaced"], err
+    # pub: an existing key and ref as typed; a key that does not exist is still cleaned
+    rc, out, err = await cli(a, "pub", "field.obs", "o2", "new", "species=Wren", "site= k1")
+    assert rc == 0, err
+    rc, out, _ = await cli(a, "show", "field.obs", "o2")
+    assert json.loads(out)["fields"]["site"] == " k1"
+    rc, out, err = await cli(a, "pub", SITE, " k1", "mod", "name=Spaced 3")
+    assert rc == 0 and json.loads(out)["key"] == " k1", err
+    rc, out, err = await cli(a, "pub", SITE, " k9\u200b", "new", "name=Nine")
+    assert rc == 0 and json.loads(out)["key"] == "k9", err
+    rc, out, _ = await cli(a, "show", SITE)
+    assert {r["key"]: r["fields"]["name"] for r in json.loads(out)} == {
+        "k1": "Plain", " k1": "Spaced 3", "k9": "Nine"}
