@@ -12,15 +12,14 @@ from typing import Any
 
 import pytest
 
-from core.ledger.memory import MemLedger
-from core.model import Action, Cmd, Trans
+from core.model import Action, Cmd
 from core.satellite.api import ReceiptState
 from core.satellite.client import SyncClient
 from core.satellite.satellite import Satellite
 from core.schema import Project, parse_project
 from desktop.mainwindow import MainWindow
 from hubserver.server import Hub
-from tests.satellite.test_int_keys import ITEM, SCHEMA
+from tests.satellite.test_int_keys import ITEM, SCHEMA, items_hub
 
 
 @pytest.fixture
@@ -30,11 +29,7 @@ def int_project() -> Project:
 
 @pytest.fixture
 async def hub(int_project: Project) -> AsyncIterator[Hub]:
-    led = MemLedger(int_project)
-    led.publish(Trans(tuple(Action(ITEM, str(k), Cmd.NEW, {"name": f"item {k}"})
-                            for k in (1, 2, 3))), "office")
-    led.publish(Trans((Action(ITEM, "2", Cmd.DEL),)), "office")  # the review's 1, 2, 3 - 2
-    async with Hub(led, port=0, anon_user="office") as h:
+    async with items_hub(int_project, "2") as h:  # the review's 1, 2, 3 - 2
         yield h
 
 

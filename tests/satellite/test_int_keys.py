@@ -5,6 +5,7 @@ do. Real satellites on SQLite, a real hub (websockets on 127.0.0.1), the CLI as 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 from collections.abc import AsyncIterator
@@ -48,13 +49,20 @@ def int_project() -> Project:
     return parse_project(SCHEMA)
 
 
-@pytest.fixture
-async def hub(int_project: Project) -> AsyncIterator[Hub]:
-    led = MemLedger(int_project)
+@contextlib.asynccontextmanager
+async def items_hub(project: Project, deleted: str) -> AsyncIterator[Hub]:
+    """A hub whose ledger holds items 1, 2, 3 of which ``deleted`` was deleted."""
+    led = MemLedger(project)
     led.publish(Trans(tuple(Action(ITEM, str(k), Cmd.NEW, {"name": f"item {k}"})
                             for k in (1, 2, 3))), "office")
-    led.publish(Trans((Action(ITEM, "3", Cmd.DEL),)), "office")  # the greatest, deleted
+    led.publish(Trans((Action(ITEM, deleted, Cmd.DEL),)), "office")
     async with Hub(led, port=0, anon_user="office") as h:
+        yield h
+
+
+@pytest.fixture
+async def hub(int_project: Project) -> AsyncIterator[Hub]:
+    async with items_hub(int_project, "3") as h:  # the greatest, deleted
         yield h
 
 
