@@ -35,7 +35,7 @@ from core.ids import clean_key, new_key
 from core.model import Action, Cmd
 from core.revision import Rev, format_rev, parse_rev, unix_rev
 from core.satellite.api import Keep, Receipt, ReceiptState, RecordView
-from core.satellite.config import DataDir, check_hub_url
+from core.satellite.config import DataDir, check_hub_url, default_data_dir, other_default_replica
 from core.satellite.machine import MAX_TRANS_BYTES, REJECTED_BY_HUB, Phase
 from core.satellite.rehome import same_ledger
 from core.satellite.satellite import Satellite
@@ -1120,6 +1120,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"outpost: the {name} argument {os.fsencode(v)!r} is not valid "
                       "UTF-8: give it as UTF-8 text", file=sys.stderr)
                 return 1
+    if getattr(args, "data", None) is None:
+        _note_other_default()
     try:
         rc = _HANDLERS[args.command](args)
         sys.stdout.flush()  # here, so a closed pipe is caught below
@@ -1132,6 +1134,16 @@ def run(args: argparse.Namespace) -> int:
         # stdout goes to /dev/null so the interpreter's final flush does not fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+
+
+def _note_other_default() -> None:
+    """One line on stderr while the app's old default replica sits beside the CLI's."""
+    other = other_default_replica()
+    if other is not None:
+        print(f"outpost: note: the app's default profile used another data directory before, "
+              f"{other}; this command uses {default_data_dir()}. Move the edits not synced "
+              f"there into this one with `outpost carry {other}`, then move {other} "
+              "aside", file=sys.stderr)
 
 
 def _not_utf8(text: str) -> bool:
