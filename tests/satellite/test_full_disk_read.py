@@ -1,0 +1,69 @@
+"""A full disk under a data directory (review 9): `outpost status`, `show` and `export` still
+read (a reader of a WAL database makes a ``-shm`` it has no room for: "disk I/O error", and the
+advice then was to move the file aside, pending edits and all); the status file's writer
+leaves no empty temporary file behind for each write that failed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from core.model import Action, Cmd
+from core.satellite import replica as replica_mod
+from core.satellite.holder import HolderStatus, StatusWriter
+from core.satellite.satellite import Satellite
+from core.schema import Project
+
+SITE = "field.site"
+
+
+def _one_pending(path: Path, project: Project) -> None:
+    sat = Satellite(path, project)
+    sat.pub([Action(SITE, "s1", Cmd.NEW, {"name": "Alder Creek"})])
+    sat.close()
+
+
+def test_a_reader_on_a_full_disk_reads_the_file_as_it_is(
+        tmp_path: Path, project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    _one_pending(tmp_path, project)
+    db = tmp_path / "satellite.db"
+    # what a reader that failed left: an empty -wal and a -shm it could not grow
+    Path(f"{db}-wal").write_bytes(b"")
+    Path(f"{db}-shm").write_bytes(b"\0\0\0")
+    assert "immutable" not in replica_mod.read_only_url(db)  # room on the disk: as before
+    monkeypatch.setattr(replica_mod, "_disk_full", lambda _d: True)
+    assert "immutable=1" in replica_mod.read_only_url(db)
+    ro = Satellite(tmp_path, read_only=True)
+    try:
+        st = ro.status()
+        assert st.pending == 1
+        assert [r.key for r in ro.records(SITE)] == ["s1"]
+    finally:
+        ro.close()
+    assert Path(f"{db}-shm").stat().st_size == 3  # nothing written beside the file
+
+
+def test_a_wal_with_frames_is_never_read_immutable(
+        tmp_path: Path, project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    _one_pending(tmp_path, project)
+    db = tmp_path / "satellite.db"
+    Path(f"{db}-wal").write_bytes(b"x" * 4096)  # a writer's frames not checkpointed yet
+    monkeypatch.setattr(replica_mod, "_disk_full", lambda _d: True)
+    assert "immutable" not in replica_mod.read_only_url(db)  # the file alone is not all
+
+
+def test_a_failed_status_write_leaves_no_temporary_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    w = StatusWriter(tmp_path / "status.json", clock=lambda: 1000.0)
+
+    def full(self: Path, *_a: object, **_k: object) -> int:
+        self.touch()  # made, then no room for its bytes
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    w.offer(HolderStatus(online=True))
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    assert not w.written
+    assert os.listdir(tmp_path) == []
