@@ -637,7 +637,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
              "pending" if v.pending else "confirmed", "fields": dict(v.fields or {})}
             for v in views]
     _out(args, rows if args.key is None else rows[0],
-         "\n".join(f"{r['key']}\t{r['state']}\t{json.dumps(r['fields'])}" for r in rows))
+         "\n".join(f"{r['key']}\t{r['state']}\t{json.dumps(r['fields'], ensure_ascii=False)}"
+                   for r in rows))
     return 0
 
 

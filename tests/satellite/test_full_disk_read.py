@@ -1,7 +1,8 @@
-"""A full disk under a data directory (review 9): `outpost status`, `show` and `export` still
-read (a reader of a WAL database makes a ``-shm`` it has no room for: "disk I/O error", and the
-advice then was to move the file aside, pending edits and all); the status file's writer
-leaves no empty temporary file behind for each write that failed."""
+"""Review 9's reading findings. A full disk under a data directory: `outpost status`, `show`
+and `export` still read (a reader of a WAL database makes a ``-shm`` it has no room for:
+"disk I/O error", and the advice then was to move the file aside, pending edits and all); the
+status file's writer leaves no empty temporary file behind for each write that failed. And
+`show` prints text as typed."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from core.satellite import replica as replica_mod
 from core.satellite.holder import HolderStatus, StatusWriter
 from core.satellite.satellite import Satellite
 from core.schema import Project
+from hubserver.server import Hub
+from tests.satellite.test_cli import cli
 
 SITE = "field.site"
 
@@ -67,3 +70,15 @@ def test_a_failed_status_write_leaves_no_temporary_file(
     assert sorted(p.name for p in tmp_path.iterdir()) == []
     assert not w.written
     assert os.listdir(tmp_path) == []
+
+
+async def test_show_prints_text_as_typed_not_escaped(tmp_path: Path, hub: Hub) -> None:
+    """Review 9: `outpost show` printed ``"\\u00dcn…\\ud83c\\udf32"`` for ``Ün…🌲``."""
+    data = tmp_path / "s"
+    rc, _, err = await cli(data, "connect", hub.url)
+    assert rc == 0, err
+    rc, _, err = await cli(data, "pub", SITE, "u1", "new", "name=Ünterwald 🌲")
+    assert rc == 0, err
+    rc, out, err = await cli(data, "show", SITE, json_out=False)
+    assert rc == 0, err
+    assert "Ünterwald 🌲" in out and "\\u00dc" not in out
