@@ -33,7 +33,7 @@ from core.errors import ConfigError, HubError, OutpostError, StorageError, Valid
 from core.heap import GC_YOUNG, settle_heap
 from core.ids import clean_key, new_key
 from core.model import Action, Cmd
-from core.revision import Rev, format_rev, parse_rev, unix_rev
+from core.revision import ZERO_REV, Rev, format_rev, parse_rev, unix_rev
 from core.satellite.api import Keep, Receipt, ReceiptState, RecordView
 from core.satellite.config import DataDir, check_hub_url, default_data_dir, other_default_replica
 from core.satellite.machine import MAX_TRANS_BYTES, REJECTED_BY_HUB, Phase
@@ -589,9 +589,25 @@ def _cmd_status(args: argparse.Namespace) -> int:
         return d
 
     d = _read(args, read)
-    _out(args, d, "\n".join(f"{k}: {_holder_text(v) if k == 'holder' else v}"
-                            for k, v in d.items()))
+    _out(args, d, "\n".join(f"{k}: {_status_text(k, v)}" for k, v in d.items()))
     return 0
+
+
+_ZERO_TEXT = format_rev(ZERO_REV)
+
+
+def _status_text(k: str, v: Any) -> str:
+    """One value of ``status`` in words (``--json`` keeps the values): no revision yet is
+    "none", no time "never", yes/no for true/false."""
+    if k == "holder":
+        return _holder_text(v)
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if v == _ZERO_TEXT:
+        return "none yet"
+    if v is None or v == "":
+        return "never" if k in ("last_sync", "since") else "none"
+    return str(v)
 
 
 def _exists(sat: Satellite, top: str, key: str) -> bool:

@@ -82,3 +82,19 @@ async def test_show_prints_text_as_typed_not_escaped(tmp_path: Path, hub: Hub) -
     rc, out, err = await cli(data, "show", SITE, json_out=False)
     assert rc == 0, err
     assert "Ünterwald 🌲" in out and "\\u00dc" not in out
+
+
+async def test_status_text_reads_in_words(tmp_path: Path, hub: Hub) -> None:
+    """Review 9: the text of `outpost status` printed ``online: False`` and
+    ``local_rev: 0001-01-01T00:00:00Z`` for a replica that has no revision yet."""
+    data = tmp_path / "s"
+    rc, _, err = await cli(data, "connect", hub.url)
+    assert rc == 0, err
+    rc, out, err = await cli(data, "status", json_out=False)
+    assert rc == 0, err
+    lines = dict(line.split(": ", 1) for line in out.splitlines())
+    assert lines["online"] == "no" and lines["last_sync"] == "never"
+    assert lines["local_rev"] == "none yet" and "0001-01-01" not in out
+    rc, out, err = await cli(data, "status")  # --json keeps the values
+    assert rc == 0, err
+    assert '"online": false' in out and '"last_sync": null' in out
