@@ -877,6 +877,13 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
             if len(row) > len(cols) and not any(v.strip() for v in row[len(cols):]):
                 row = row[:len(cols)]  # empty cells after the last column (a trailing comma)
             if len(row) != len(cols):
+                if reader.line_num > line and len(row) < len(cols):
+                    # the row ran over several lines: a quote opened and never closed took
+                    # the line breaks (and the rows after it) into one value
+                    raise ValidationError(
+                        f"{file} line {line}: a value opens a quote (\") that is not "
+                        f"closed, so lines {line}-{reader.line_num} were read as one row: "
+                        "close the quote, or double a quote inside a quoted value (\"\")")
                 raise ValidationError(
                     f"{file} line {line}: {len(row)} values, but the header has "
                     f"{len(cols)} columns: one value per column (empty for none)")
@@ -944,6 +951,11 @@ def _csv_columns(file: str, topic: str, model: Any, cols: list[str]) -> list[Any
             fields.append(_REV)
             continue
         f = model.field(c)
+        if f is None and len(cols) == 1 and (sep := next((d for d in ";\t|" if d in c), "")):
+            raise ValidationError(
+                f"{file}: the header {c!r} is one column: the file separates values with "
+                f"{sep!r}, not commas. Save it as CSV with commas (a spreadsheet's \"CSV "
+                "UTF-8 (comma delimited)\")")
         if f is None:
             raise ValidationError(
                 f"{file}: column {c!r} is not a field of {topic}"
@@ -981,6 +993,9 @@ def _csv_row(sat: Satellite, topic: str, model: Any, fields: list[Any], key_at: 
         if f is _REV:
             base = _row_rev(text)
             continue
+        if f.required and not text.strip():
+            raise ValidationError(f"the {f.name} column is empty, but {topic}'s {f.name} is "
+                                  "required: give a value")
         arg[f.name] = _value(f, text, sat)
     return key, arg, base
 

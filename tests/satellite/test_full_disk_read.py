@@ -98,3 +98,28 @@ async def test_status_text_reads_in_words(tmp_path: Path, hub: Hub) -> None:
     rc, out, err = await cli(data, "status")  # --json keeps the values
     assert rc == 0, err
     assert '"online": false' in out and '"last_sync": null' in out
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("key;name;region\nk1;A;B\n", ["separates values with ';'", "CSV with commas"]),
+    ("key\tname\nk1\tA\n", ["separates values with '\\t'"]),
+    ('key,name,region\nk1,"A,B\nk2,C,D\n', ["line 2: a value opens a quote", "lines 2-3",
+                                            "close the quote"]),
+    ("key,name,region\nk1,,North\n", ["line 2: the name column is empty",
+                                      "field.site's name is required"]),
+])
+async def test_csv_mistakes_are_named_with_the_fix(tmp_path: Path, hub: Hub, text: str,
+                                                   said: list[str]) -> None:
+    """Review 9: a ';' file read as "column 'key;name;region' is not a field", an unclosed
+    quote as "1 values, but the header has 3 columns", an empty required cell as "got
+    None"."""
+    data = tmp_path / "s"
+    assert (await cli(data, "connect", hub.url))[0] == 0
+    src = tmp_path / "in.csv"
+    src.write_text(text, encoding="utf-8")
+    rc, out, err = await cli(data, "import", SITE, str(src))
+    assert rc == 1 and out == "", err
+    for s in said:
+        assert s in err, (s, err)
+    rc, out, err = await cli(data, "status")
+    assert rc == 0 and '"pending": 0' in out, err  # nothing queued
