@@ -99,17 +99,32 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def add_commands(sub: Any) -> None:
     """Register the headless commands on an argparse ``subparsers`` object."""
-    p = sub.add_parser("connect", help="store the hub URL and token; fetch the schema")
-    p.add_argument("url")
-    p.add_argument("--token", default=None)
-    p.add_argument("--timeout", type=_seconds, default=10.0)
+    p = sub.add_parser(
+        "connect", help="store the hub URL and token; fetch the schema",
+        description="Store the hub's URL and your token in the data directory (config.json, "
+        "mode 0600) and fetch the hub's schema when the hub can be reached. A hub that "
+        "refuses the token, or cannot hold this replica's data, changes nothing.")
+    p.add_argument("url", help="the hub, ws://host:port or wss://host:port (from the hub's "
+                   "operator)")
+    p.add_argument("--token", default=None,
+                   help="your token (from `outpost-hub user add NAME`); write --token=T so a "
+                   "token starting with '-' is taken as is")
+    p.add_argument("--timeout", type=_seconds, default=10.0,
+                   help="seconds to wait for the hub (default 10)")
     _common(p)
-    p = sub.add_parser("pub", help="queue a change (works offline)")
-    p.add_argument("topic")
+    p = sub.add_parser(
+        "pub", help="queue a change (works offline)",
+        description="Queue one change of one record; it reaches the hub on the next sync. "
+        "Prints the record's key and the change's uid. Values are checked against the "
+        "schema's field types, e.g. `outpost pub field.site - new name=\"North ridge\" "
+        "lat=46.5`.")
+    p.add_argument("topic", help="the model, e.g. field.site")
     p.add_argument("key", help="record key; '-' with new makes a new key (a UUID; for a "
                    "model with int keys one above every key this replica knows)")
-    p.add_argument("cmd", choices=["new", "mod", "del"])
-    p.add_argument("fields", nargs="*", metavar="field=value")
+    p.add_argument("cmd", choices=["new", "mod", "del"],
+                   help="new: a new record; mod: change the fields given; del: delete it")
+    p.add_argument("fields", nargs="*", metavar="field=value",
+                   help="fields to set; an empty value (field=) clears a field")
     _common(p)
     p = sub.add_parser(
         "sync", help="sync with the hub",
@@ -127,28 +142,56 @@ def add_commands(sub: Any) -> None:
                    help="with --once: report a catch-up's progress on stderr (events, rate, "
                    "how far; the default when stderr is a terminal)")
     _common(p)
-    p = sub.add_parser("status", help="replica and queue status")
+    p = sub.add_parser(
+        "status", help="replica and queue status",
+        description="The replica's revision, pending edits, conflicts, the hub, the last "
+        "sync and error, and the process that has the directory open (the app or `outpost "
+        "sync`) with its connection. Reads only: works while the app is open.")
     _common(p)
-    p = sub.add_parser("show", help="records as the user sees them")
-    p.add_argument("topic")
-    p.add_argument("key", nargs="?")
+    p = sub.add_parser(
+        "show", help="records as the user sees them",
+        description="Records with your pending edits applied, each marked confirmed (as the "
+        "hub has it), pending (edited here, not synced yet) or conflict. Reads only.")
+    p.add_argument("topic", help="the model, e.g. field.site")
+    p.add_argument("key", nargs="?", help="one record (default: all of the topic)")
     _common(p)
-    p = sub.add_parser("history", help="changes of one record")
-    p.add_argument("topic")
-    p.add_argument("key")
+    p = sub.add_parser(
+        "history", help="changes of one record",
+        description="Every change of one record the replica holds: revision, user, "
+        "new/mod/del and the fields changed. Reads only.")
+    p.add_argument("topic", help="the model, e.g. field.site")
+    p.add_argument("key", help="the record's key")
     _common(p)
-    p = sub.add_parser("conflicts", help="the conflict inbox")
+    p = sub.add_parser(
+        "conflicts", help="the conflict inbox",
+        description="Your edits the hub rejected (someone changed or deleted the record "
+        "first), each with its uid, the fields and both values. Resolve one with `outpost "
+        "resolve UID --keep mine|theirs`.")
     _common(p)
-    p = sub.add_parser("resolve", help="resolve a rejected transaction")
-    p.add_argument("uid")
-    p.add_argument("--keep", choices=["mine", "theirs"], required=True)
+    p = sub.add_parser(
+        "resolve", help="resolve a rejected transaction",
+        description="Resolve one conflict (`outpost conflicts` lists them): keep mine "
+        "publishes your change again on the hub's current record; keep theirs drops it. "
+        "Either is a new transaction that names the rejected one.")
+    p.add_argument("uid", help="the rejected transaction's uid (from `outpost conflicts`)")
+    p.add_argument("--keep", choices=["mine", "theirs"], required=True,
+                   help="mine: publish your change again; theirs: drop it")
     _common(p)
-    p = sub.add_parser("import", help="import a CSV file (one transaction per batch)")
-    p.add_argument("topic")
-    p.add_argument("file")
+    p = sub.add_parser(
+        "import", help="import a CSV file (one transaction per batch)",
+        description="Import records from a CSV file (UTF-8, commas, a header of field names "
+        "and an optional key column; an empty key makes a new record). Every row is checked "
+        "first: a bad one changes nothing. Rows go out in batches, one transaction each; a "
+        "batch the hub rejects (someone changed one of its records) is one conflict. A file "
+        "from `outpost export --rev` turns others' later changes into conflicts.")
+    p.add_argument("topic", help="the model, e.g. field.site")
+    p.add_argument("file", help="the CSV file (/dev/stdin for a pipe)")
     _common(p)
-    p = sub.add_parser("export", help="export a topic as CSV")
-    p.add_argument("topic")
+    p = sub.add_parser(
+        "export", help="export a topic as CSV",
+        description="Write the topic's records as you see them (pending edits included) as "
+        "CSV on standard output: a header of key and field names, one row per record.")
+    p.add_argument("topic", help="the model, e.g. field.site")
     p.add_argument("--rev", action="store_true",
                    help=f"add a {REV_COLUMN} column (the revision exported at): importing the "
                    "file back then makes fields others changed since conflicts, not overwrites")

@@ -123,3 +123,20 @@ async def test_csv_mistakes_are_named_with_the_fix(tmp_path: Path, hub: Hub, tex
         assert s in err, (s, err)
     rc, out, err = await cli(data, "status")
     assert rc == 0 and '"pending": 0' in out, err  # nothing queued
+
+
+@pytest.mark.parametrize("command", ["connect", "pub", "status", "show", "history",
+                                     "conflicts", "resolve", "import", "export", "sync"])
+def test_every_command_and_argument_is_described_in_help(command: str) -> None:
+    """Review 9: `--help` of pub, import, show, history and resolve described nothing."""
+    import argparse
+
+    from desktop.headless import add_commands
+
+    parser = argparse.ArgumentParser(prog="outpost")
+    sub = parser.add_subparsers(dest="command")
+    add_commands(sub)
+    p = sub.choices[command]
+    assert p.description, f"{command}: no description"
+    bare = [a.dest for a in p._actions if not a.help]
+    assert bare == [], f"{command}: arguments without help: {bare}"
