@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from core.errors import ConfigError
-from core.satellite.config import default_data_dir
+from core.satellite.config import data_root
 
 __all__ = ["HubProcess", "demo_dir", "start_hub"]
 
@@ -22,7 +22,7 @@ READY = "outpost-hub ready: "
 
 def demo_dir() -> Path:
     """The demo's data directory (platformdirs user data dir + ``/demo``)."""
-    return default_data_dir() / "demo"
+    return data_root() / "demo"
 
 
 class HubProcess:
@@ -104,7 +104,12 @@ def run_demo(two: bool = False, data: Path | None = None) -> int:
 
     When a window cannot be opened, the ones opened before it are closed (sync stopped,
     satellite closed) and the hub is stopped, on every path out of here."""
+    from desktop.app import ensure_app
+
     base = data or demo_dir()
+    # Qt first: when it cannot start (no display, a missing system library) it aborts the
+    # process, and a hub started before would be left running with nobody to stop it
+    ensure_app()
     hub = start_hub(base)
     try:
         from desktop.app import WindowSpec, open_windows, place_side_by_side, run_app

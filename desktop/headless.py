@@ -33,9 +33,9 @@ from core.errors import ConfigError, HubError, OutpostError, StorageError, Valid
 from core.heap import GC_YOUNG, settle_heap
 from core.ids import clean_key, new_key
 from core.model import Action, Cmd
-from core.revision import Rev, format_rev, parse_rev, unix_rev
+from core.revision import ZERO_REV, Rev, format_rev, parse_rev, unix_rev
 from core.satellite.api import Keep, Receipt, ReceiptState, RecordView
-from core.satellite.config import DataDir, check_hub_url
+from core.satellite.config import DataDir, check_hub_url, default_data_dir, other_default_replica
 from core.satellite.machine import MAX_TRANS_BYTES, REJECTED_BY_HUB, Phase
 from core.satellite.rehome import same_ledger
 from core.satellite.satellite import Satellite
@@ -99,17 +99,32 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def add_commands(sub: Any) -> None:
     """Register the headless commands on an argparse ``subparsers`` object."""
-    p = sub.add_parser("connect", help="store the hub URL and token; fetch the schema")
-    p.add_argument("url")
-    p.add_argument("--token", default=None)
-    p.add_argument("--timeout", type=_seconds, default=10.0)
+    p = sub.add_parser(
+        "connect", help="store the hub URL and token; fetch the schema",
+        description="Store the hub's URL and your token in the data directory (config.json, "
+        "mode 0600) and fetch the hub's schema when the hub can be reached. A hub that "
+        "refuses the token, or cannot hold this replica's data, changes nothing.")
+    p.add_argument("url", help="the hub, ws://host:port or wss://host:port (from the hub's "
+                   "operator)")
+    p.add_argument("--token", default=None,
+                   help="your token (from `outpost-hub user add NAME`); write --token=T so a "
+                   "token starting with '-' is taken as is")
+    p.add_argument("--timeout", type=_seconds, default=10.0,
+                   help="seconds to wait for the hub (default 10)")
     _common(p)
-    p = sub.add_parser("pub", help="queue a change (works offline)")
-    p.add_argument("topic")
+    p = sub.add_parser(
+        "pub", help="queue a change (works offline)",
+        description="Queue one change of one record; it reaches the hub on the next sync. "
+        "Prints the record's key and the change's uid. Values are checked against the "
+        "schema's field types, e.g. `outpost pub field.site - new name=\"North ridge\" "
+        "lat=46.5`.")
+    p.add_argument("topic", help="the model, e.g. field.site")
     p.add_argument("key", help="record key; '-' with new makes a new key (a UUID; for a "
                    "model with int keys one above every key this replica knows)")
-    p.add_argument("cmd", choices=["new", "mod", "del"])
-    p.add_argument("fields", nargs="*", metavar="field=value")
+    p.add_argument("cmd", choices=["new", "mod", "del"],
+                   help="new: a new record; mod: change the fields given; del: delete it")
+    p.add_argument("fields", nargs="*", metavar="field=value",
+                   help="fields to set; an empty value (field=) clears a field")
     _common(p)
     p = sub.add_parser(
         "sync", help="sync with the hub",
@@ -127,28 +142,56 @@ def add_commands(sub: Any) -> None:
                    help="with --once: report a catch-up's progress on stderr (events, rate, "
                    "how far; the default when stderr is a terminal)")
     _common(p)
-    p = sub.add_parser("status", help="replica and queue status")
+    p = sub.add_parser(
+        "status", help="replica and queue status",
+        description="The replica's revision, pending edits, conflicts, the hub, the last "
+        "sync and error, and the process that has the directory open (the app or `outpost "
+        "sync`) with its connection. Reads only: works while the app is open.")
     _common(p)
-    p = sub.add_parser("show", help="records as the user sees them")
-    p.add_argument("topic")
-    p.add_argument("key", nargs="?")
+    p = sub.add_parser(
+        "show", help="records as the user sees them",
+        description="Records with your pending edits applied, each marked confirmed (as the "
+        "hub has it), pending (edited here, not synced yet) or conflict. Reads only.")
+    p.add_argument("topic", help="the model, e.g. field.site")
+    p.add_argument("key", nargs="?", help="one record (default: all of the topic)")
     _common(p)
-    p = sub.add_parser("history", help="changes of one record")
-    p.add_argument("topic")
-    p.add_argument("key")
+    p = sub.add_parser(
+        "history", help="changes of one record",
+        description="Every change of one record the replica holds: revision, user, "
+        "new/mod/del and the fields changed. Reads only.")
+    p.add_argument("topic", help="the model, e.g. field.site")
+    p.add_argument("key", help="the record's key")
     _common(p)
-    p = sub.add_parser("conflicts", help="the conflict inbox")
+    p = sub.add_parser(
+        "conflicts", help="the conflict inbox",
+        description="Your edits the hub rejected (someone changed or deleted the record "
+        "first), each with its uid, the fields and both values. Resolve one with `outpost "
+        "resolve UID --keep mine|theirs`.")
     _common(p)
-    p = sub.add_parser("resolve", help="resolve a rejected transaction")
-    p.add_argument("uid")
-    p.add_argument("--keep", choices=["mine", "theirs"], required=True)
+    p = sub.add_parser(
+        "resolve", help="resolve a rejected transaction",
+        description="Resolve one conflict (`outpost conflicts` lists them): keep mine "
+        "publishes your change again on the hub's current record; keep theirs drops it. "
+        "Either is a new transaction that names the rejected one.")
+    p.add_argument("uid", help="the rejected transaction's uid (from `outpost conflicts`)")
+    p.add_argument("--keep", choices=["mine", "theirs"], required=True,
+                   help="mine: publish your change again; theirs: drop it")
     _common(p)
-    p = sub.add_parser("import", help="import a CSV file (one transaction per batch)")
-    p.add_argument("topic")
-    p.add_argument("file")
+    p = sub.add_parser(
+        "import", help="import a CSV file (one transaction per batch)",
+        description="Import records from a CSV file (UTF-8, commas, a header of field names "
+        "and an optional key column; an empty key makes a new record). Every row is checked "
+        "first: a bad one changes nothing. Rows go out in batches, one transaction each; a "
+        "batch the hub rejects (someone changed one of its records) is one conflict. A file "
+        "from `outpost export --rev` turns others' later changes into conflicts.")
+    p.add_argument("topic", help="the model, e.g. field.site")
+    p.add_argument("file", help="the CSV file (/dev/stdin for a pipe)")
     _common(p)
-    p = sub.add_parser("export", help="export a topic as CSV")
-    p.add_argument("topic")
+    p = sub.add_parser(
+        "export", help="export a topic as CSV",
+        description="Write the topic's records as you see them (pending edits included) as "
+        "CSV on standard output: a header of key and field names, one row per record.")
+    p.add_argument("topic", help="the model, e.g. field.site")
     p.add_argument("--rev", action="store_true",
                    help=f"add a {REV_COLUMN} column (the revision exported at): importing the "
                    "file back then makes fields others changed since conflicts, not overwrites")
@@ -589,9 +632,25 @@ def _cmd_status(args: argparse.Namespace) -> int:
         return d
 
     d = _read(args, read)
-    _out(args, d, "\n".join(f"{k}: {_holder_text(v) if k == 'holder' else v}"
-                            for k, v in d.items()))
+    _out(args, d, "\n".join(f"{k}: {_status_text(k, v)}" for k, v in d.items()))
     return 0
+
+
+_ZERO_TEXT = format_rev(ZERO_REV)
+
+
+def _status_text(k: str, v: Any) -> str:
+    """One value of ``status`` in words (``--json`` keeps the values): no revision yet is
+    "none", no time "never", yes/no for true/false."""
+    if k == "holder":
+        return _holder_text(v)
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if v == _ZERO_TEXT:
+        return "none yet"
+    if v is None or v == "":
+        return "never" if k in ("last_sync", "since") else "none"
+    return str(v)
 
 
 def _exists(sat: Satellite, top: str, key: str) -> bool:
@@ -637,7 +696,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
              "pending" if v.pending else "confirmed", "fields": dict(v.fields or {})}
             for v in views]
     _out(args, rows if args.key is None else rows[0],
-         "\n".join(f"{r['key']}\t{r['state']}\t{json.dumps(r['fields'])}" for r in rows))
+         "\n".join(f"{r['key']}\t{r['state']}\t{json.dumps(r['fields'], ensure_ascii=False)}"
+                   for r in rows))
     return 0
 
 
@@ -860,6 +920,13 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
             if len(row) > len(cols) and not any(v.strip() for v in row[len(cols):]):
                 row = row[:len(cols)]  # empty cells after the last column (a trailing comma)
             if len(row) != len(cols):
+                if reader.line_num > line and len(row) < len(cols):
+                    # the row ran over several lines: a quote opened and never closed took
+                    # the line breaks (and the rows after it) into one value
+                    raise ValidationError(
+                        f"{file} line {line}: a value opens a quote (\") that is not "
+                        f"closed, so lines {line}-{reader.line_num} were read as one row: "
+                        "close the quote, or double a quote inside a quoted value (\"\")")
                 raise ValidationError(
                     f"{file} line {line}: {len(row)} values, but the header has "
                     f"{len(cols)} columns: one value per column (empty for none)")
@@ -927,6 +994,11 @@ def _csv_columns(file: str, topic: str, model: Any, cols: list[str]) -> list[Any
             fields.append(_REV)
             continue
         f = model.field(c)
+        if f is None and len(cols) == 1 and (sep := next((d for d in ";\t|" if d in c), "")):
+            raise ValidationError(
+                f"{file}: the header {c!r} is one column: the file separates values with "
+                f"{sep!r}, not commas. Save it as CSV with commas (a spreadsheet's \"CSV "
+                "UTF-8 (comma delimited)\")")
         if f is None:
             raise ValidationError(
                 f"{file}: column {c!r} is not a field of {topic}"
@@ -964,6 +1036,9 @@ def _csv_row(sat: Satellite, topic: str, model: Any, fields: list[Any], key_at: 
         if f is _REV:
             base = _row_rev(text)
             continue
+        if f.required and not text.strip():
+            raise ValidationError(f"the {f.name} column is empty, but {topic}'s {f.name} is "
+                                  "required: give a value")
         arg[f.name] = _value(f, text, sat)
     return key, arg, base
 
@@ -1120,6 +1195,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"outpost: the {name} argument {os.fsencode(v)!r} is not valid "
                       "UTF-8: give it as UTF-8 text", file=sys.stderr)
                 return 1
+    if getattr(args, "data", None) is None:
+        _note_other_default()
     try:
         rc = _HANDLERS[args.command](args)
         sys.stdout.flush()  # here, so a closed pipe is caught below
@@ -1132,6 +1209,16 @@ def run(args: argparse.Namespace) -> int:
         # stdout goes to /dev/null so the interpreter's final flush does not fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+
+
+def _note_other_default() -> None:
+    """One line on stderr while the app's old default replica sits beside the CLI's."""
+    other = other_default_replica()
+    if other is not None:
+        print(f"outpost: note: the app's default profile used another data directory before, "
+              f"{other}; this command uses {default_data_dir()}. Move the edits not synced "
+              f"there into this one with `outpost carry {other}`, then move {other} "
+              "aside", file=sys.stderr)
 
 
 def _not_utf8(text: str) -> bool:

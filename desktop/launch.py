@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 
 from core.errors import OutpostError
-from core.satellite.config import DataDir, check_hub_url
+from core.satellite.config import DataDir, check_hub_url, default_data_dir
 from desktop.app import WindowSpec, check_other_hub, ensure_app, open_windows, run_app
 from desktop.mainwindow import MainWindow
 from desktop.settings import Profile, last_profile, load_profile, save_profile
@@ -25,6 +25,16 @@ def _ask(profile: Profile | None, first_run: bool) -> tuple[Profile | None, bool
     return dlg.profile(), dlg.wants_demo
 
 
+def _cli_default() -> Profile | None:
+    """The default data directory when `outpost connect` set it up (no profile yet): the app
+    opens that replica instead of asking (its token stays in the directory's config.json)."""
+    dd = DataDir(default_data_dir())
+    if not dd.config_file.is_file():
+        return None
+    hub = dd.load_config().hub
+    return Profile("default", hub) if hub else None
+
+
 def launch(data: Path | None = None, hub: str = "", token: str = "", profile: str = "") -> int:
     """Open the app: ``--data``/``--hub`` given, else the named or last profile, else ask."""
     ensure_app()
@@ -38,6 +48,8 @@ def launch(data: Path | None = None, hub: str = "", token: str = "", profile: st
         base = p or Profile(profile or "default")
         p = Profile(base.name, hub or base.hub, token or base.token,
                     str(data) if data is not None else base.data_dir)
+    if p is None:
+        p = _cli_default()
     if p is None:
         p, demo = _ask(None, first_run=True)
         if demo:

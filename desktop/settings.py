@@ -1,18 +1,22 @@
-"""Profiles in QSettings: hub URL, token and data directory per profile, and the last one used;
+"""Profiles in QSettings: hub URL and data directory per profile, and the last one used;
 the data directories the user chose "Work offline" for (kept across restarts).
 
-The token is stored like the satellite stores it (the user's own settings); it is never
+Tokens are not in QSettings (its file is world-readable on Linux, mode 0644): they are kept in
+``tokens.json`` beside it with mode 0600, as the satellite keeps its own in ``config.json``;
+a token an older Outpost left in QSettings moves there on first read. A token is never
 logged: :class:`Profile`'s ``repr`` hides it.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
-from core.satellite.config import default_data_dir
+from core.errors import ConfigError
+from core.satellite.config import data_root, default_data_dir, write_private
 
 __all__ = ["Profile", "keep_offline", "kept_offline", "last_profile", "load_profile",
            "save_profile", "settings"]
@@ -39,7 +43,11 @@ class Profile:
 
     @property
     def path(self) -> Path:
-        return Path(self.data_dir) if self.data_dir else default_data_dir() / self.name
+        """The data directory: the one given, else the "default" profile's is the CLI's
+        default (``outpost`` without ``--data``), another profile's ``ROOT/NAME``."""
+        if self.data_dir:
+            return Path(self.data_dir)
+        return default_data_dir() if self.name == "default" else data_root() / self.name
 
 
 def _names(s: QSettings) -> list[str]:
@@ -49,27 +57,78 @@ def _names(s: QSettings) -> list[str]:
     return [str(x) for x in v] if isinstance(v, list) else []
 
 
+def tokens_file(s: QSettings | None = None) -> Path:
+    """Where the profiles' tokens are kept (mode 0600): beside the settings file, or in the
+    user config directory where the settings are no file (the Windows registry)."""
+    s = s or settings()
+    f = Path(s.fileName())
+    if f.is_absolute() and f.parent.is_dir():
+        return f.with_name("tokens.json")
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(ORG, appauthor=False)) / "tokens.json"
+
+
+def _read_tokens(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the app's tokens in {path} ({exc}): delete the file "
+                          "and give the token again in File → Connection settings") from exc
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
+
+
+def _store_token(s: QSettings, name: str, token: str) -> None:
+    path = tokens_file(s)
+    tokens = _read_tokens(path)
+    if tokens.get(name, "") == token:
+        return
+    if token:
+        tokens[name] = token
+    else:
+        tokens.pop(name, None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        write_private(path, json.dumps(tokens, indent=2) + "\n")
+    except OSError as exc:
+        raise ConfigError(f"cannot write the app's tokens to {path}: {exc}") from exc
+
+
 def load_profile(name: str) -> Profile | None:
     s = settings()
     if name not in _names(s):
         return None
     s.beginGroup(f"profile/{name}")
     try:
-        return Profile(name, str(s.value("hub", "")), str(s.value("token", "")),
-                       str(s.value("data_dir", "")))
+        hub, data_dir = str(s.value("hub", "")), str(s.value("data_dir", ""))
+        legacy = str(s.value("token", ""))
     finally:
         s.endGroup()
+    token = _read_tokens(tokens_file(s)).get(name, "")
+    if legacy or s.contains(f"profile/{name}/token"):
+        # an older Outpost kept it here, in a file others can read: moved, then removed
+        if legacy and not token:
+            _store_token(s, name, legacy)
+            token = legacy
+        s.remove(f"profile/{name}/token")
+        s.sync()
+    return Profile(name, hub, token, data_dir)
 
 
 def save_profile(p: Profile, *, last: bool = True) -> None:
     s = settings()
+    _store_token(s, p.name, p.token)  # first: a token that cannot be kept changes nothing
     names = _names(s)
     if p.name not in names:
         names.append(p.name)
     s.setValue("profiles/names", names)
     s.beginGroup(f"profile/{p.name}")
     s.setValue("hub", p.hub)
-    s.setValue("token", p.token)
+    s.remove("token")
     s.setValue("data_dir", p.data_dir)
     s.endGroup()
     if last:

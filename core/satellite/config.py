@@ -28,7 +28,8 @@ from core.revision import Rev, now_rev
 from core.schema import Project, parse_project
 
 __all__ = ["CLOCK_OFFSET_ENV", "DataDir", "SatConfig", "check_hub_url", "clock_offset_ms",
-           "default_data_dir", "sat_clock"]
+           "data_root", "default_data_dir", "other_default_replica", "sat_clock",
+           "write_private"]
 
 APP = "outpost"
 
@@ -95,11 +96,41 @@ def check_hub_url(url: str) -> None:
                           "operator for it)")
 
 
-def default_data_dir() -> Path:
-    """The user data directory for Outpost (platformdirs)."""
+def data_root() -> Path:
+    """Outpost's folder in the user data directory (platformdirs): the default satellite,
+    the app's other profiles (``ROOT/NAME``) and the demo (``ROOT/demo``) live in it."""
     import platformdirs
 
     return Path(platformdirs.user_data_dir(APP, appauthor=False))
+
+
+_DB_NAME = "satellite.db"
+
+
+def default_data_dir() -> Path:
+    """The default satellite's data directory: the same for the CLI (no ``--data``) and the
+    app's "default" profile, so ``outpost connect`` followed by ``outpost`` opens one replica.
+
+    It is the data root itself, or ``ROOT/default`` when only that holds a replica: the app
+    kept its default profile there before session 9, and that replica stays in use.
+    """
+    root = data_root()
+    legacy = root / "default"
+    if (legacy / _DB_NAME).exists() and not (root / _DB_NAME).exists():
+        return legacy
+    return root
+
+
+def other_default_replica() -> Path | None:
+    """``ROOT/default`` when it holds a replica beside the data root's own: before session 9
+    the CLI kept its replica in the data root and the app in ``ROOT/default``. The data
+    root's is the default now; edits not synced in the other are not lost, but no command
+    sees them until they are carried over (``outpost carry``)."""
+    root = data_root()
+    legacy = root / "default"
+    if (root / _DB_NAME).exists() and (legacy / _DB_NAME).exists():
+        return legacy
+    return None
 
 
 @dataclass(frozen=True)
@@ -118,7 +149,7 @@ class SatConfig:
         return replace(self, hub=hub, token=self.token if token is None else token)
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically with mode 0600."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
     try:
@@ -149,7 +180,7 @@ class DataDir:
 
     @property
     def db_file(self) -> Path:
-        return self.path / "satellite.db"
+        return self.path / _DB_NAME
 
     @property
     def lock_file(self) -> Path:
@@ -259,7 +290,7 @@ class DataDir:
         self.ensure()
         data = {"hub": cfg.hub, "token": cfg.token, "auth_topics": list(cfg.auth_topics)}
         try:
-            _write_private(self.config_file, json.dumps(data, indent=2) + "\n")
+            write_private(self.config_file, json.dumps(data, indent=2) + "\n")
         except OSError as exc:
             raise ConfigError(f"cannot write {self.config_file}: {exc}") from exc
 
@@ -296,6 +327,6 @@ class DataDir:
     def save_project(self, project: Project) -> None:
         self.ensure()
         try:
-            _write_private(self.schema_file, json.dumps(project.to_dict(), indent=2) + "\n")
+            write_private(self.schema_file, json.dumps(project.to_dict(), indent=2) + "\n")
         except OSError as exc:
             raise ConfigError(f"cannot write {self.schema_file}: {exc}") from exc

@@ -30,6 +30,7 @@ gone at once; otherwise (a directory on a network share, the pid reused) its hea
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -150,6 +151,8 @@ class StatusWriter:
             tmp.write_text(json.dumps(asdict(rec)), encoding="utf-8")
             os.replace(tmp, self.path)
         except OSError as exc:  # a full disk must not stop sync: readers see an old record
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)  # not left behind, empty, for every failed write
             if not self._failed:
                 log.warning("cannot write %s: %s", self.path, exc)
             self._failed = True

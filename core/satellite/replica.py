@@ -51,8 +51,10 @@ def read_only_url(path: Path) -> str:
     the empty ``-wal`` and the ``-shm`` index SQLite needs. In a directory this process may not
     write it cannot, and a reader running as another user than the file's owner should not
     (files of that user could stop the owner's app from writing; SQLite running as root
-    hands them to the database's owner, so for ``sudo`` it is a precaution): in both cases
-    the file is opened ``immutable`` instead (nothing is made; no writer has it open)."""
+    hands them to the database's owner, so for ``sudo`` it is a precaution), and on a full
+    disk it fails ("disk I/O error": `outpost status` could not even say how many edits were
+    pending): in these cases the file is opened ``immutable`` instead (nothing is made; no
+    writer has it open)."""
     if not path.exists() or path.stat().st_size == 0:  # a writer may be making it right now
         return "sqlite://"
     # SQLite's own URI, percent-encoded (the path may hold '?', '#' or '%'), as an SQLAlchemy
@@ -60,10 +62,29 @@ def read_only_url(path: Path) -> str:
     query = {"uri": "true", "mode": "ro"}
     geteuid = getattr(os, "geteuid", None)
     other_user = geteuid is not None and path.stat().st_uid != geteuid()
-    if not Path(f"{path}-wal").exists() and (other_user or not os.access(path.parent, os.W_OK)):
+    wal = Path(f"{path}-wal")
+    if not wal.exists() and (other_user or not os.access(path.parent, os.W_OK)):
+        query["immutable"] = "1"
+    elif _disk_full(path.parent) and (not wal.exists() or wal.stat().st_size == 0):
+        # an empty -wal (left by a reader that could not make its -shm, or a writer that
+        # holds nothing uncheckpointed): the file holds everything, and no writer can add
+        # to it without room to grow the -wal
         query["immutable"] = "1"
     url = URL.create("sqlite", database=path.absolute().as_uri(), query=query)
     return url.render_as_string(hide_password=False)
+
+
+_SHM_ROOM = 256 * 1024
+"""Bytes a reader needs free to make the ``-shm`` index (32 KiB) and an empty ``-wal``."""
+
+
+def _disk_full(directory: Path) -> bool:
+    """Whether ``directory``'s file system has too little room for a reader's ``-shm``."""
+    try:
+        st = os.statvfs(directory)
+    except (AttributeError, OSError):  # no statvfs (Windows), or it failed: try the open
+        return False
+    return st.f_bavail * st.f_frsize < _SHM_ROOM
 
 
 def _unfinished(path: Path, project: Project) -> bool:

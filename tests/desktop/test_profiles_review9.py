@@ -1,0 +1,139 @@
+"""Where the app keeps its profiles (review 9): one default replica for the CLI and the app,
+tokens out of the world-readable QSettings file, and a demo that starts no hub before Qt is
+known to start."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from core.satellite.config import (
+    DataDir,
+    SatConfig,
+    data_root,
+    default_data_dir,
+    other_default_replica,
+)
+from desktop import demo as demo_mod
+from desktop import headless
+from desktop import launch as launch_mod
+from desktop import settings as app_settings
+from desktop.settings import Profile, load_profile, save_profile, tokens_file
+
+
+@pytest.fixture
+def user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The user data directory (platformdirs reads XDG_DATA_HOME) and the app's QSettings in
+    the test's own files."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    ini = tmp_path / "config" / "outpost.conf"
+    ini.parent.mkdir()
+    monkeypatch.setattr(app_settings, "settings",
+                        lambda: QSettings(str(ini), QSettings.Format.IniFormat))
+    return ini
+
+
+def _replica(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "satellite.db").write_bytes(b"")
+
+
+def test_the_cli_and_the_apps_default_profile_share_one_data_directory(user_dirs: Path) -> None:
+    root = data_root()
+    assert root == user_dirs.parent.parent / "data" / "outpost"
+    # review 9: the CLI used ROOT and the app ROOT/default: `outpost connect` then `outpost`
+    # opened two replicas, the CLI's edit pending in one and missing from the other
+    assert DataDir(None).path == Profile("default").path == root
+    assert Profile("work").path == root / "work"
+    assert Profile("default", data_dir="/elsewhere").path == Path("/elsewhere")
+
+
+def test_an_old_apps_default_replica_stays_in_use_and_both_are_named(user_dirs: Path) -> None:
+    root = data_root()
+    _replica(root / "default")  # made by the app before session 9
+    assert default_data_dir() == root / "default" == Profile("default").path
+    assert DataDir(None).path == root / "default"
+    assert other_default_replica() is None
+    _replica(root)  # and one the CLI made in the data root
+    assert default_data_dir() == root
+    assert other_default_replica() == root / "default"
+
+
+def test_the_cli_names_the_other_default_replica_and_the_fix(
+        user_dirs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = data_root()
+    _replica(root / "default")
+    headless._note_other_default()
+    assert capsys.readouterr().err == ""  # one replica: nothing to say
+    _replica(root)
+    headless._note_other_default()
+    err = capsys.readouterr().err
+    assert str(root / "default") in err and f"outpost carry {root / 'default'}" in err
+
+
+def test_a_profiles_token_is_not_in_the_settings_file(user_dirs: Path) -> None:
+    save_profile(Profile("field", "ws://127.0.0.1:8765", "s3cret-token", ""))
+    # review 9: QSettings wrote `field\token=s3cret-token` into a file of mode 0644
+    assert "s3cret-token" not in user_dirs.read_text(encoding="utf-8")
+    tokens = tokens_file()
+    assert tokens.parent == user_dirs.parent
+    assert stat.S_IMODE(tokens.stat().st_mode) == 0o600
+    assert json.loads(tokens.read_text(encoding="utf-8")) == {"field": "s3cret-token"}
+    p = load_profile("field")
+    assert p is not None and p.token == "s3cret-token" and p.hub == "ws://127.0.0.1:8765"
+    save_profile(Profile("field", "ws://127.0.0.1:8765", "", ""))  # cleared: removed
+    assert json.loads(tokens.read_text(encoding="utf-8")) == {}
+
+
+def test_a_token_an_older_outpost_left_in_the_settings_moves_out(user_dirs: Path) -> None:
+    s = app_settings.settings()
+    s.setValue("profiles/names", ["old"])
+    s.setValue("profile/old/hub", "ws://127.0.0.1:9")
+    s.setValue("profile/old/token", "legacy-token")
+    s.sync()
+    assert "legacy-token" in user_dirs.read_text(encoding="utf-8")
+    p = load_profile("old")
+    assert p is not None and p.token == "legacy-token"
+    assert "legacy-token" not in user_dirs.read_text(encoding="utf-8")
+    assert json.loads(tokens_file().read_text(encoding="utf-8")) == {"old": "legacy-token"}
+    again = load_profile("old")
+    assert again is not None and again.token == "legacy-token"
+
+
+def test_a_damaged_tokens_file_is_named_with_the_fix(user_dirs: Path) -> None:
+    save_profile(Profile("field", "ws://127.0.0.1:8765", "t", ""))
+    tokens_file().write_text("{not json", encoding="utf-8")
+    with pytest.raises(app_settings.ConfigError) as err:
+        load_profile("field")
+    assert str(tokens_file()) in str(err.value) and "Connection settings" in str(err.value)
+
+
+def test_the_app_opens_the_replica_outpost_connect_set_up(user_dirs: Path) -> None:
+    assert launch_mod._cli_default() is None  # nothing set up: the first-run dialog asks
+    dd = DataDir(default_data_dir())
+    dd.save_config(SatConfig("ws://127.0.0.1:8765", "tok"))
+    p = launch_mod._cli_default()
+    assert p == Profile("default", "ws://127.0.0.1:8765")
+    assert p is not None and p.path == dd.path
+
+
+def test_the_demo_starts_no_hub_when_qt_cannot_start(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[Path] = []
+
+    class QtCannotStart(RuntimeError):
+        pass
+
+    def no_qt() -> None:
+        raise QtCannotStart("no display")  # Qt itself aborts the process (qFatal)
+
+    monkeypatch.setattr("desktop.app.ensure_app", no_qt)
+    monkeypatch.setattr(demo_mod, "start_hub", lambda base, **_k: started.append(base))
+    with pytest.raises(QtCannotStart):
+        demo_mod.run_demo(data=tmp_path / "demo")
+    # review 9: the hub was started first and left running (ppid 1) after Qt aborted
+    assert started == []
