@@ -303,3 +303,64 @@ async def test_work_offline_with_no_hub_is_not_kept(
     assert not kept_offline(sat.data.path)
     w.close()
     sat.close()
+
+
+async def test_work_offline_stops_the_retry_countdown_and_going_online_restarts_it(
+        qtbot: Any, tmp_path: Path, project: Project) -> None:
+    """The 1 s countdown timer refreshed the status once a second for nothing after "Work
+    offline" (until the stopped client's task had ended): it stops at once now, and starts
+    again with the first retry after going online."""
+    url = f"ws://127.0.0.1:{_closed_port()}"
+    sat = Satellite(tmp_path / "a", project)
+    sat.config = sat.config.with_hub(url)
+    ctl = ClientSync(SyncClient(sat, url, rnd=random.Random(0), backoff=Backoff(20, 30),
+                                open_timeout=2), lambda _e: None)
+    w = MainWindow(sat, ctl)
+    qtbot.addWidget(w)
+    ctl.start()
+    await until(lambda: w._retry_timer.isActive(), "a retry counted down")
+    w.offline_action.trigger()  # the client is being stopped: its retry time still set
+    assert not w._retry_timer.isActive()
+    refreshed: list[int] = []
+    w._retry_timer.timeout.connect(lambda: refreshed.append(1))
+    for _ in range(30):  # 1.5 s of Qt events: no tick
+        QApplication.processEvents()
+        await asyncio.sleep(0.05)
+    assert refreshed == [] and not w._retry_timer.isActive()
+    w.status.offline.click()  # online again: the next retry is counted down again
+    await until(lambda: w._retry_timer.isActive() and "retrying" in w.status.error.text(),
+                "the countdown again")
+    await ctl.stop()
+    w.close()
+    sat.close()
+
+
+async def test_a_message_leaves_the_status_in_view(qtbot: Any, tmp_path: Path,
+                                                   project: Project) -> None:
+    """A message (10 s for an error) hid the status bar's left side (online state, pending,
+    conflicts, revision) while it showed; "Sync now" showed its icon only."""
+    sat = Satellite(tmp_path / "a", project)
+    sat.pub([Action(SITE, "s9", Cmd.NEW, {"name": "Ridge"})])
+    w = MainWindow(sat, None)
+    qtbot.addWidget(w)
+    w.show()
+    bar = w.status
+    parts = (bar.conn, bar.hub, bar.hub_rev, bar.pending, bar.conflicts, bar.last_sync)
+    assert all(p.isVisible() for p in parts)
+    w.show_error("cannot save: the disk is full")
+    QApplication.processEvents()
+    assert bar.currentMessage() == "cannot save: the disk is full"
+    assert all(p.isVisible() for p in parts), [p.objectName() or p.text() for p in parts
+                                               if not p.isVisible()]
+    assert bar.message.isVisible() and bar.message.text() == bar.currentMessage()
+    assert bar.pending.text() == "Pending: 1"
+    bar.clearMessage()
+    assert bar.currentMessage() == "" and all(p.isVisible() for p in parts)
+    # "Sync now" says what it is, beside its icon, and its tooltip names the shortcut
+    sync = bar.sync
+    assert sync.toolButtonStyle() == Qt.ToolButtonStyle.ToolButtonTextBesideIcon
+    assert sync.width() > sync.fontMetrics().horizontalAdvance("Sync now") + 16
+    assert "(F5)" in sync.toolTip()
+    assert w.sync_action.shortcut().toString() == "F5"
+    w.close()
+    sat.close()
