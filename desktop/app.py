@@ -35,7 +35,7 @@ from core.satellite.satellite import Satellite
 from core.schema import Project
 from desktop.icons import icon
 from desktop.mainwindow import MainWindow
-from desktop.settings import keep_offline, kept_offline
+from desktop.settings import take_kept_offline
 from desktop.sync import ClientSync
 
 __all__ = ["WindowSpec", "check_other_hub", "close_window", "ensure_app", "open_satellite",
@@ -159,11 +159,13 @@ async def _fetch(spec: WindowSpec) -> Project:
 def open_window(sat: Satellite, spec: WindowSpec,
                 on_settings: Callable[[], None] | None = None) -> MainWindow:
     """A window on ``sat`` with its sync client started (when a hub is set and the user did
-    not choose "Work offline" for its directory: that choice is kept across restarts)."""
+    not choose "Work offline" for its directory: that choice is kept in the directory,
+    :attr:`Satellite.work_offline`)."""
     w: MainWindow
     sync: ClientSync | None = None
-    path = sat.data.path
-    if kept_offline(path):
+    if take_kept_offline(sat.data.path):  # kept in the user's settings until session 9
+        sat.work_offline = True
+    if sat.work_offline:
         sat.offline_mode = True  # before the window reads the status, and no sync starts
     if sat.config.hub:
         # batches of 1,000 events: the loop decodes nothing big itself, but each batch's notices
@@ -175,10 +177,17 @@ def open_window(sat: Satellite, spec: WindowSpec,
     w.sync_handle = sync  # type: ignore[attr-defined]
     # kept as it took effect: with no hub set the box flips back (nothing to go offline
     # from), and the directory must not open offline next time
-    w.status.offline_toggled.connect(lambda _off: keep_offline(path, sat.offline_mode))
+    w.status.offline_toggled.connect(lambda _off: _keep_offline(w, sat))
     if sync is not None:
         sync.start()
     return w
+
+
+def _keep_offline(w: MainWindow, sat: Satellite) -> None:
+    try:
+        sat.work_offline = sat.offline_mode
+    except OutpostError as exc:  # e.g. the disk is full: the choice holds for this run
+        w.show_error(f"\"Work offline\" not kept for the next start: {exc}")
 
 
 async def open_windows(specs: Sequence[WindowSpec],

@@ -95,6 +95,10 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+WORK_OFFLINE = "work_offline"
+"""``sat_meta`` name of the kept "Work offline" choice (:attr:`Satellite.work_offline`)."""
+
+
 class Satellite:
     """One satellite's data, in a data directory.
 
@@ -290,13 +294,27 @@ class Satellite:
 
     @property
     def offline_mode(self) -> bool:
-        """The user chose "work offline" (set by the app)."""
+        """The user chose "work offline" (set by the app) for this run: no sync runs."""
         return self._offline_mode
 
     @offline_mode.setter
     def offline_mode(self, value: bool) -> None:
         self._offline_mode = value
         self._record_status()
+
+    @property
+    def work_offline(self) -> bool:
+        """The user's "Work offline" choice kept for this data directory (in the replica's
+        ``sat_meta``): the app opens it offline; ``outpost status`` reports it. Kept in the
+        user's Qt settings before session 9 (by the directory's path: a reader could not see
+        it, and a directory moved or opened by another account opened online)."""
+        return bool(self.queue.get_meta(WORK_OFFLINE, False))
+
+    @work_offline.setter
+    def work_offline(self, value: bool) -> None:
+        self._writable()
+        if self.work_offline != value:
+            self.queue.set_meta(WORK_OFFLINE, bool(value))  # a commit of its own: durable
 
     def status_wait(self) -> float | None:
         """Seconds until the sync client should call :meth:`set_sync` again (even with no

@@ -6,6 +6,7 @@ numbers, "Work offline" is kept across restarts, no warning icon at zero conflic
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import socket
 from collections.abc import AsyncIterator
@@ -262,7 +263,9 @@ async def test_work_offline_is_kept_across_restarts(
     assert w.status.conn.text().startswith("Working offline")
     await close_window(w)
     w.close()
-    assert qsettings.exists()
+    kept = Satellite(spec.data_dir, read_only=True)  # kept in the directory itself
+    assert kept.work_offline
+    kept.close()
 
     w = await start()  # the next run opens offline, and shows it at once
     sync_handle = w.sync_handle  # type: ignore[attr-defined]
@@ -293,14 +296,13 @@ async def test_work_offline_with_no_hub_is_not_kept(
     """With no hub set, ticking "Work offline" flips back (there is nothing to go offline
     from), but the directory was recorded as offline: kept is what took effect."""
     from desktop.app import WindowSpec, open_window
-    from desktop.settings import kept_offline
 
     sat = Satellite(tmp_path / "a", project)
     w = open_window(sat, WindowSpec(tmp_path / "a"))
     qtbot.addWidget(w)
     w.status.offline.click()
     assert not w.status.offline.isChecked() and not sat.offline_mode
-    assert not kept_offline(sat.data.path)
+    assert not sat.work_offline
     w.close()
     sat.close()
 
@@ -364,3 +366,54 @@ async def test_a_message_leaves_the_status_in_view(qtbot: Any, tmp_path: Path,
     assert w.sync_action.shortcut().toString() == "F5"
     w.close()
     sat.close()
+
+
+async def test_work_offline_is_kept_in_the_data_directory_and_outpost_status_reports_it(
+        qtbot: Any, tmp_path: Path, project: Project, hub: Hub, qsettings: Path) -> None:
+    """"Work offline" was kept in the user's Qt settings by the directory's path:
+    `outpost status` could not report it, and the directory opened online for another
+    account. It is kept in the directory now (the replica's sat_meta); the Qt settings'
+    entry of sessions 5-8 moves there once."""
+    from desktop.app import WindowSpec, close_window, open_satellite, open_window
+    from tests.satellite.test_cli import cli
+
+    spec = WindowSpec(tmp_path / "a", hub.url)
+    sat = await open_satellite(spec)
+    sat.close()
+    # as the app of session 8 kept it
+    old = QSettings(str(qsettings), QSettings.Format.IniFormat)
+    old.setValue("offline/dirs", [str(spec.data_dir.resolve()), str(tmp_path / "elsewhere")])
+    old.sync()
+
+    async def start() -> MainWindow:
+        w = open_window(await open_satellite(spec), spec)
+        qtbot.addWidget(w)
+        return w
+
+    async def status() -> dict[str, Any]:
+        rc, out, err = await cli(spec.data_dir, "status")  # beside the app, read-only
+        assert rc == 0, err
+        got: dict[str, Any] = json.loads(out)
+        return got
+
+    w = await start()
+    assert w.status.offline.isChecked() and w.sat.offline_mode  # moved, and opens offline
+    assert w.sat.work_offline
+    left = QSettings(str(qsettings), QSettings.Format.IniFormat).value("offline/dirs")
+    assert left in (str(tmp_path / "elsewhere"), [str(tmp_path / "elsewhere")])  # once
+    assert (await status())["work_offline"] is True
+    rc, out, _ = await cli(spec.data_dir, "status", json_out=False)
+    assert rc == 0 and "work_offline: True" in out.splitlines()
+    w.status.offline.click()  # untick: online, kept so
+    await until(lambda: w.sat.status().online, "online")
+    assert (await status())["work_offline"] is False
+    await close_window(w)
+    w.close()
+    w = await start()  # the old entry does not come back
+    assert not w.status.offline.isChecked() and w.sync_handle.running  # type: ignore[attr-defined]
+    w.offline_action.trigger()
+    assert (await status())["work_offline"] is True
+    await close_window(w)
+    w.close()
+    st = await status()  # no app: still kept
+    assert st["work_offline"] is True
