@@ -218,7 +218,7 @@ async def check_token(w: MainWindow, sat: Satellite, spec: WindowSpec,
     try:
         answered = await check_other_hub(sat.data, spec, sat.config.hub, in_window=True)
     except OutpostError as exc:  # refused: the settings that worked stay
-        w.status.showMessage(f"The hub refused the new token: {exc}")
+        w.status.showMessage(f"New token not used: {exc}")
         kept = False
     else:
         try:
