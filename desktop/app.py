@@ -38,8 +38,8 @@ from desktop.mainwindow import MainWindow
 from desktop.settings import take_kept_offline
 from desktop.sync import ClientSync
 
-__all__ = ["WindowSpec", "check_other_hub", "close_window", "ensure_app", "open_satellite",
-           "open_window", "open_windows", "run_app"]
+__all__ = ["WindowSpec", "check_other_hub", "check_token", "close_window", "ensure_app",
+           "open_satellite", "open_window", "open_windows", "run_app"]
 
 log = logging.getLogger("outpost.desktop")
 
