@@ -4,6 +4,11 @@ tree's ``RecordForm`` and another version's, in one process.
 
     git show 6bde89e:desktop/widgets/form.py > /tmp/form_old.py
     .venv/bin/python bench/desktop_form.py /tmp/form_old.py
+
+The load's CPU time (``time.process_time``) is printed beside the wall time: on the shared
+machine the wall time follows the load. ``ROUNDS=N`` (default 5). Another tree's whole
+app (its ``core`` too: the form reads the satellite) is compared by running this script
+from that tree's root with ``PYTHONPATH`` set to it, in alternation.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(os.environ.get("OUTPOST_ROOT") or Path(__file__).resolve().parent.parent)
 sys.path.insert(0, str(ROOT))  # before bench/, whose desktop.py is not the package
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -30,6 +35,7 @@ from core.schema import parse_project  # noqa: E402
 from tests.desktop.test_form_values import ODD, SCHEMA  # noqa: E402
 
 TOP = "t.rec"
+ROUNDS = int(os.environ.get("ROUNDS", "5"))
 
 
 def module(path: str, name: str) -> ModuleType:
@@ -55,15 +61,19 @@ def main() -> None:
         forms: dict[str, Any] = {k: m.RecordForm(sat, project.model(TOP))
                                  for k, m in versions.items()}
         times: dict[str, list[float]] = {k: [] for k in forms}
-        for rnd in range(5):
+        cpu: dict[str, list[float]] = {k: [] for k in forms}
+        for rnd in range(ROUNDS):
             for k in (list(forms) if rnd % 2 == 0 else list(reversed(forms))):
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 for _ in range(200):
                     forms[k].load(rv)
                 times[k].append((time.perf_counter() - t) / 200 * 1e3)
+                cpu[k].append((time.process_time() - c) / 200 * 1e3)
         for k, v in times.items():
             print(f"{k}: load median {statistics.median(v):.2f} ms "
-                  f"(range {min(v):.2f}-{max(v):.2f})")
+                  f"(range {min(v):.2f}-{max(v):.2f}); CPU median "
+                  f"{statistics.median(cpu[k]):.2f} ms (range {min(cpu[k]):.2f}-"
+                  f"{max(cpu[k]):.2f})")
         if "other" in times:
             print("other/ours per round:",
                   ", ".join(f"{o / n:.2f}" for o, n in zip(times["other"], times["ours"],

@@ -356,6 +356,7 @@ class Project:
     models: tuple[Model, ...]
     _by_topic: dict[str, Model] = field(default_factory=dict, compare=False, repr=False)
     definition: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    _memo: dict[str, str] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self._by_topic.update({m.topic: m for m in self.models})
@@ -398,9 +399,14 @@ class Project:
 
     @property
     def version(self) -> str:
-        """A stable hash of the definition: the schema version (``Status.mig``)."""
-        canon = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canon.encode()).hexdigest()[:16]
+        """A stable hash of the definition: the schema version (``Status.mig``). Computed
+        once (a project does not change): every ``Satellite.status()`` reads it, and the
+        JSON dump and hash took about a third of a status read."""
+        v = self._memo.get("version")
+        if v is None:
+            canon = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+            v = self._memo["version"] = hashlib.sha256(canon.encode()).hexdigest()[:16]
+        return v
 
     def to_dict(self) -> dict[str, Any]:
         """The project as a JSON-ready dict (what ``dom.project`` serves)."""

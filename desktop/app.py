@@ -35,11 +35,11 @@ from core.satellite.satellite import Satellite
 from core.schema import Project
 from desktop.icons import icon
 from desktop.mainwindow import MainWindow
-from desktop.settings import keep_offline, kept_offline
+from desktop.settings import take_kept_offline
 from desktop.sync import ClientSync
 
-__all__ = ["WindowSpec", "check_other_hub", "close_window", "ensure_app", "open_satellite",
-           "open_window", "open_windows", "run_app"]
+__all__ = ["WindowSpec", "check_other_hub", "check_token", "close_window", "ensure_app",
+           "open_satellite", "open_window", "open_windows", "run_app"]
 
 log = logging.getLogger("outpost.desktop")
 
@@ -66,12 +66,17 @@ def ensure_app(argv: Sequence[str] | None = None) -> QApplication:
     return app
 
 
-async def open_satellite(spec: WindowSpec, project: Project | None = None) -> Satellite:
+async def open_satellite(spec: WindowSpec, project: Project | None = None, *,
+                         token_later: bool = False) -> Satellite:
     """Open (or create) the satellite in ``spec.data_dir``; fetch the schema when it has none.
 
     Bad settings change nothing: a hub URL that is not ``ws://``/``wss://`` is refused first,
     a new directory is made only once the hub's schema is here, and the profile's hub is
     written into ``config.json`` only under the directory's lock, once the schema is known.
+
+    ``token_later``: another token for the directory's own hub is not checked here (the
+    hub is asked, up to 10 s when out of reach) and not stored: the caller checks it in the
+    background (:func:`check_token`); ``sat.config`` keeps the token that worked.
 
     Raises:
         HubError: the schema had to be fetched and the hub could not be reached.
@@ -93,7 +98,10 @@ async def open_satellite(spec: WindowSpec, project: Project | None = None) -> Sa
             fetched = True
         if spec.hub:
             cfg = dd.load_config()
-            if cfg.hub != spec.hub or (spec.token and cfg.token != spec.token):
+            changed = cfg.hub != spec.hub or (spec.token and cfg.token != spec.token)
+            # a new token for its own hub: checked while the window is open (check_token)
+            later = token_later and not fetched and cfg.hub == spec.hub
+            if changed and not later:
                 if not fetched:
                     await check_other_hub(dd, spec, cfg.hub)
                 dd.save_config(cfg.with_hub(spec.hub, spec.token or None))
@@ -104,12 +112,15 @@ async def open_satellite(spec: WindowSpec, project: Project | None = None) -> Sa
 
 
 async def check_other_hub(dd: DataDir, spec: WindowSpec, before: str,
-                          in_window: bool = False) -> None:
+                          in_window: bool = False) -> bool:
     """A replica pointed at another hub or given another token: refused when the hub
     refuses the token (nothing is stored: the settings that worked stay) or, for another
     hub, cannot hold the replica's ledger (:func:`core.satellite.rehome.same_ledger`). A hub
     out of reach is taken as given (the app works offline; its sync will say what it
     finds).
+
+    Returns:
+        True when the hub answered, False when it was out of reach.
 
     Raises:
         ConfigError: naming the problem and, for a person at the app, the fix.
@@ -119,14 +130,15 @@ async def check_other_hub(dd: DataDir, spec: WindowSpec, before: str,
     except HubError as exc:
         if token_refused(exc):
             raise ConfigError(_token_fix(exc, spec.hub, in_window)) from exc
-        return
+        return False
     except (TimeoutError, OSError):
-        return
+        return False
     have = dd.load_project()
     if have is None or before == spec.hub or not dd.db_file.exists():
-        return
+        return True
     assert st is not None
     same_ledger(dd, spec.hub, before, have, proj, st)
+    return True
 
 
 def _token_fix(exc: HubError, hub: str, in_window: bool = False) -> str:
@@ -159,11 +171,18 @@ async def _fetch(spec: WindowSpec) -> Project:
 def open_window(sat: Satellite, spec: WindowSpec,
                 on_settings: Callable[[], None] | None = None) -> MainWindow:
     """A window on ``sat`` with its sync client started (when a hub is set and the user did
-    not choose "Work offline" for its directory: that choice is kept across restarts)."""
+    not choose "Work offline" for its directory: that choice is kept in the directory,
+    :attr:`Satellite.work_offline`).
+
+    When ``spec`` gives another token for the directory's hub than ``sat.config`` holds
+    (:func:`open_satellite` with ``token_later``), the window opens at once and the hub is
+    asked in the background (:func:`check_token`, the task is ``w.token_check``); the sync
+    starts once it answered (or was out of reach)."""
     w: MainWindow
     sync: ClientSync | None = None
-    path = sat.data.path
-    if kept_offline(path):
+    if take_kept_offline(sat.data.path):  # kept in the user's settings until session 9
+        sat.work_offline = True
+    if sat.work_offline:
         sat.offline_mode = True  # before the window reads the status, and no sync starts
     if sat.config.hub:
         # batches of 1,000 events: the loop decodes nothing big itself, but each batch's notices
@@ -175,25 +194,80 @@ def open_window(sat: Satellite, spec: WindowSpec,
     w.sync_handle = sync  # type: ignore[attr-defined]
     # kept as it took effect: with no hub set the box flips back (nothing to go offline
     # from), and the directory must not open offline next time
-    w.status.offline_toggled.connect(lambda _off: keep_offline(path, sat.offline_mode))
-    if sync is not None:
+    w.status.offline_toggled.connect(lambda _off: _keep_offline(w, sat))
+    w.token_check = None  # type: ignore[attr-defined]
+    if spec.token and spec.hub == sat.config.hub and spec.token != sat.config.token:
+        w.status.showMessage(f"Checking the new token with the hub at {spec.hub}…")
+        w.token_check = asyncio.ensure_future(  # type: ignore[attr-defined]
+            check_token(w, sat, spec, sync))
+    elif sync is not None:
         sync.start()
     return w
 
 
+async def check_token(w: MainWindow, sat: Satellite, spec: WindowSpec,
+                      sync: ClientSync | None) -> bool:
+    """Ask the hub about the token ``spec`` gives for ``sat``'s hub while ``w`` is open, and
+    say the outcome in its status bar: accepted, or the hub out of reach (taken as given,
+    offline first), the token is stored and used; refused, nothing is stored and the sync
+    goes on with the token that worked. Then the sync starts (unless "Work offline").
+
+    Returns:
+        True when the token was stored.
+    """
+    try:
+        answered = await check_other_hub(sat.data, spec, sat.config.hub, in_window=True)
+    except OutpostError as exc:  # refused: the settings that worked stay
+        w.status.showMessage(f"New token not used: {exc}")
+        kept = False
+    else:
+        try:
+            cfg = sat.config.with_hub(spec.hub, spec.token)
+            sat.data.save_config(cfg)
+        except OutpostError as exc:
+            w.status.showMessage(f"The new token could not be stored: {exc}")
+            kept = False
+        else:
+            sat.config = cfg
+            if sync is not None:
+                sync.client.token = spec.token
+            w.status.showMessage(
+                "The hub accepted the new token" if answered else
+                f"Hub out of reach ({spec.hub}): the new token is kept and used once it "
+                "answers", 10000)
+            kept = True
+    if sync is not None:
+        sync.start()
+    w.refresh_status()
+    return kept
+
+
+def _keep_offline(w: MainWindow, sat: Satellite) -> None:
+    try:
+        sat.work_offline = sat.offline_mode
+    except OutpostError as exc:  # e.g. the disk is full: the choice holds for this run
+        w.show_error(f"\"Work offline\" not kept for the next start: {exc}")
+
+
 async def open_windows(specs: Sequence[WindowSpec],
                        on_settings: Callable[[MainWindow], None] | None = None,
+                       on_kept: Callable[[], None] | None = None,
                        ) -> list[MainWindow]:
     """Open and show a window per spec, in order (:func:`open_satellite`, :func:`open_window`).
 
     When one cannot be opened, those opened before it are closed again (sync stopped,
     satellite closed, its directory's lock released) and the error is raised: nothing is
     left open behind the error dialog. ``on_settings(window)``: File → Connection settings.
+
+    A new token for a directory's own hub does not hold its window back (the hub was asked
+    first: up to 10 s when out of reach): it is checked in the background (``token_check``).
+    ``on_kept()`` is called once every spec's settings are stored: at once, or when the
+    checks are over and no token was refused (to remember the profile).
     """
     wins: list[MainWindow] = []
     try:
         for spec in specs:
-            sat = await open_satellite(spec)
+            sat = await open_satellite(spec, token_later=True)
             try:
                 w = _window(sat, spec, on_settings)
             except BaseException:
@@ -208,6 +282,17 @@ async def open_windows(specs: Sequence[WindowSpec],
             for w in wins:
                 w.close()
         raise
+    if on_kept is not None:
+        checks = [c for w in wins if (c := getattr(w, "token_check", None)) is not None]
+        if not checks:
+            on_kept()
+        else:
+            def kept(_f: object) -> None:
+                if all(c.done() and not c.cancelled() and c.exception() is None
+                       and c.result() for c in checks):
+                    on_kept()
+
+            asyncio.gather(*checks, return_exceptions=True).add_done_callback(kept)
     return wins
 
 
@@ -220,6 +305,10 @@ def _window(sat: Satellite, spec: WindowSpec,
 
 
 async def close_window(w: MainWindow) -> None:
+    check = getattr(w, "token_check", None)
+    if check is not None and not check.done():  # nothing is stored or started after this
+        check.cancel()
+        await asyncio.wait({check})
     sync = getattr(w, "sync_handle", None)
     try:
         if sync is not None:

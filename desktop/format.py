@@ -39,10 +39,30 @@ def short_rev(rev: Rev) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S.") + f"{dt.microsecond // 1000:03d}"
 
 
+_UTC_SECONDS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+"""A time stored in whole seconds, in UTC (how the app and the hub write them)."""
+
+
 def display_datetime(value: str) -> str:
     """A ``datetime`` field's stored text as the record form shows it, in UTC:
     ``2026-09-02T07:36:00Z`` -> ``2026-09-02 07:36:00 UTC`` (the milliseconds, when not zero,
-    after the seconds: ``07:36:12.345``); a value that is not RFC 3339 as it is."""
+    after the seconds: ``07:36:12.345``); a value that is not RFC 3339 as it is.
+
+    A value stored in whole seconds in UTC is its own text rearranged, once its date and
+    time are checked (``datetime.fromisoformat``, in C): the filter formats every row it
+    reads this way, and the parse and format took about 6 µs a row (a date text's filter
+    1.59x slower in session 8). Others take the full parse (:func:`_display_parsed`)."""
+    if len(value) == 20 and _UTC_SECONDS.fullmatch(value):
+        try:
+            datetime.fromisoformat(value)  # the ranges: month, day (leap years), 24:00, :60
+        except ValueError:
+            return value  # parse_rev refuses it too: shown as stored
+        return f"{value[:10]} {value[11:19]} UTC"
+    return _display_parsed(value)
+
+
+def _display_parsed(value: str) -> str:
+    """:func:`display_datetime` by a full parse (any offset, fraction or case)."""
     try:
         dt = to_datetime(parse_rev(value))
     except (ValueError, OverflowError):

@@ -623,6 +623,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
         d = _status_dict(st)
         hv = sat.holder()
         d["since"] = format_rev(st.since) if hv is not None else None
+        # the user's "Work offline" choice kept in the directory (the app opens it offline);
+        # offline_mode is what the holder runs with now
+        d["work_offline"] = sat.work_offline
         # the connection status is the one the process that has the directory open (the
         # app, `outpost sync`) recorded: how old it is, and whether that process still runs
         d["holder"] = None if hv is None else {

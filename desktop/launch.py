@@ -62,12 +62,12 @@ def launch(data: Path | None = None, hub: str = "", token: str = "", profile: st
 
     async def start() -> list[MainWindow]:
         spec = WindowSpec(chosen.path, chosen.hub, chosen.token, chosen.name)
-        windows = await open_windows([spec], on_settings=lambda w: _settings(w, chosen))
-        # remembered once its satellite opened: settings that were refused (a hub that
-        # cannot hold the replica's ledger, an unreachable hub for a new profile) would
-        # make every later start fail the same way
-        save_profile(chosen)
-        return windows
+        # remembered once its satellite opened and its settings are stored: settings that
+        # were refused (a hub that cannot hold the replica's ledger, an unreachable hub for
+        # a new profile) would make every later start fail the same way; a new token is
+        # checked while the window is open, and a refused one is not remembered
+        return await open_windows([spec], on_settings=lambda w: _settings(w, chosen),
+                                  on_kept=lambda: save_profile(chosen))
 
     return run_app(start)
 

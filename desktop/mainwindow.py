@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from PySide6.QtCore import QItemSelection, QModelIndex, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QUndoStack
+from PySide6.QtCore import QEvent, QItemSelection, QModelIndex, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QStatusTipEvent, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -44,7 +44,7 @@ from desktop.widgets.conflicts import ConflictsDialog
 from desktop.widgets.form import RecordForm
 from desktop.widgets.history import HistoryView
 from desktop.widgets.keys import undo_falls_through
-from desktop.widgets.statusbar import ERROR_KEY, SyncStatusBar
+from desktop.widgets.statusbar import ERROR_KEY, SYNC_KEY, SyncStatusBar
 
 __all__ = ["MainWindow"]
 
@@ -142,6 +142,7 @@ class MainWindow(QMainWindow):
         self.status.conflicts_arrived.connect(lambda _n: QApplication.alert(self))
         self.setStatusBar(self.status)
         self.problem_box: QMessageBox | None = None
+        self._tip = ""  # the status tip shown last (event)
         # while a retry is waiting, the status bar counts down to it
         self._retry_timer = QTimer(self)
         self._retry_timer.setInterval(1000)
@@ -185,7 +186,7 @@ class MainWindow(QMainWindow):
         if QKeySequence("Ctrl+Shift+Z") not in redo:
             redo.append(QKeySequence("Ctrl+Shift+Z"))
         self.redo_action.setShortcuts(redo)
-        self.sync_action = act("Sync now", "sync", "F5", self._sync_now,
+        self.sync_action = act("Sync now", "sync", SYNC_KEY, self._sync_now,
                                "Connect and send pending changes")
         self.conflicts_action = act("Conflicts", "conflict", "Ctrl+Shift+C",
                                     self.show_conflicts, "Open the conflicts view")
@@ -508,11 +509,14 @@ class MainWindow(QMainWindow):
         self.refresh_status()
 
     def refresh_status(self) -> None:
-        """Show the satellite's status, with the wait until the next retry of the hub."""
+        """Show the satellite's status, with the wait until the next retry of the hub (none
+        while working offline by choice: the countdown's timer stops at once, and starts
+        again with the first retry once online)."""
         retry = getattr(self.sync, "retry_in", None)
         try:
             st = self.sat.status()
-            wait = retry() if callable(retry) else None
+            # offline by choice: the client is being stopped, its last retry time is moot
+            wait = retry() if callable(retry) and not st.offline_mode else None
         except OutpostError as exc:
             self.show_error(f"cannot refresh the status: {exc}")
             return
@@ -565,6 +569,19 @@ class MainWindow(QMainWindow):
     def _settings(self) -> None:
         if self._on_settings is not None:
             self._on_settings()
+
+    def event(self, event: QEvent) -> bool:
+        """Status tips (a hovered menu entry's) go to the status bar's message label:
+        QMainWindow would show them as QStatusBar's own message, which hides the status."""
+        if event.type() == QEvent.Type.StatusTip and isinstance(event, QStatusTipEvent):
+            tip = event.tip()
+            if tip:
+                self.status.showMessage(tip)
+            elif self._tip and self.status.currentMessage() == self._tip:
+                self.status.clearMessage()  # the pointer left the entry: its tip goes
+            self._tip = tip
+            return True
+        return super().event(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         dirty = [t for t, f in self.forms.items() if f.dirty and not f.is_new]

@@ -1,5 +1,6 @@
-"""Profiles in QSettings: hub URL and data directory per profile, and the last one used;
-the data directories the user chose "Work offline" for (kept across restarts).
+"""Profiles in QSettings: hub URL and data directory per profile, and the last one used.
+The "Work offline" choice is kept in the data directory (``Satellite.work_offline``); until
+session 9 it was kept here, by the directory's path: :func:`take_kept_offline` moves it.
 
 Tokens are not in QSettings (its file is world-readable on Linux, mode 0644): they are kept in
 ``tokens.json`` beside it with mode 0600, as the satellite keeps its own in ``config.json``;
@@ -18,8 +19,8 @@ from PySide6.QtCore import QSettings
 from core.errors import ConfigError
 from core.satellite.config import data_root, default_data_dir, write_private
 
-__all__ = ["Profile", "keep_offline", "kept_offline", "last_profile", "load_profile",
-           "save_profile", "settings"]
+__all__ = ["Profile", "last_profile", "load_profile", "save_profile", "settings",
+           "take_kept_offline", "tokens_file"]
 
 ORG = "outpost"
 
@@ -155,22 +156,19 @@ def _dir_key(path: Path) -> str:
     return str(Path(path).expanduser().resolve())
 
 
-def kept_offline(path: Path) -> bool:
-    """The user chose "Work offline" for the data directory ``path`` (and did not untick it):
-    the app opens it offline."""
-    return _dir_key(path) in _offline_dirs(settings())
-
-
-def keep_offline(path: Path, offline: bool) -> None:
-    """Remember the user's "Work offline" choice for the data directory ``path``."""
+def take_kept_offline(path: Path) -> bool:
+    """Whether the user's settings kept "Work offline" for the data directory ``path`` (as
+    sessions 5-8 did); the entry is removed, so the choice moves once into the directory
+    (``Satellite.work_offline``), which keeps it from then on."""
     s = settings()
     dirs = _offline_dirs(s)
     key = _dir_key(path)
-    if offline and key not in dirs:
-        dirs.append(key)
-    elif not offline and key in dirs:
-        dirs.remove(key)
+    if key not in dirs:
+        return False
+    dirs.remove(key)
+    if dirs:
+        s.setValue(_OFFLINE, dirs)
     else:
-        return
-    s.setValue(_OFFLINE, dirs)
+        s.remove(_OFFLINE)
     s.sync()
+    return True

@@ -131,6 +131,10 @@ class SatelliteAPI(Protocol):
 
     def status(self) -> SatStatus: ...
 
+    def rev(self) -> Rev:
+        """The replica's revision (``status().rev`` without the rest: no read)."""
+        ...
+
     def keys(self, top: str, confirmed: Sequence[str] | None = None) -> list[str]:
         """Keys of the records the user sees in a topic (replica + pending), sorted.
 

@@ -49,10 +49,10 @@ from core.satellite.holder import STATUS_FILE, HolderStatus, HolderView, StatusW
 from core.satellite.machine import MAX_TRANS_BYTES, REJECTED_BY_HUB, Phase, SyncInfo
 from core.satellite.order import order_sql
 from core.satellite.queue import Queue, acts_json
-from core.satellite.replica import Replica
+from core.satellite.replica import Replica, int_key
 from core.satellite.view import Overlay, Queued, QueueView, keys_of, sigs_of
 from core.satellite.view import _later as view_later
-from core.schema import MAX_INT, Project
+from core.schema import Project
 from core.wire import SatRes, dumps, enc_trans
 
 __all__ = ["Satellite"]
@@ -91,15 +91,12 @@ class _Open:
 
 
 
-def _int_key(key: str) -> int:
-    """An int-keyed topic's key as a number (0 for one that is not an integer)."""
-    if key.isascii() and (key.isdigit() or (key[:1] == "-" and key[1:].isdigit())):
-        return int(key)
-    return 0
-
-
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+WORK_OFFLINE = "work_offline"
+"""``sat_meta`` name of the kept "Work offline" choice (:attr:`Satellite.work_offline`)."""
 
 
 class Satellite:
@@ -183,10 +180,6 @@ class Satellite:
         # hub data (same commit, no fsync of their own) or on close
         self._meta: dict[str, Any] = {}
         self._meta_lock = threading.Lock()
-        # int-keyed topics: the greatest key of the replica's events, per topic, once a new
-        # key of the topic was asked for (new_key); write() keeps it up to date
-        self._int_max: dict[str, int] = {}
-        self._int_lock = threading.Lock()
         self._offline_mode = False
         # the holder's connection status, for readers beside it (core.satellite.holder)
         self._status_out = None if self.read_only else StatusWriter(
@@ -301,13 +294,27 @@ class Satellite:
 
     @property
     def offline_mode(self) -> bool:
-        """The user chose "work offline" (set by the app)."""
+        """The user chose "work offline" (set by the app) for this run: no sync runs."""
         return self._offline_mode
 
     @offline_mode.setter
     def offline_mode(self, value: bool) -> None:
         self._offline_mode = value
         self._record_status()
+
+    @property
+    def work_offline(self) -> bool:
+        """The user's "Work offline" choice kept for this data directory (in the replica's
+        ``sat_meta``): the app opens it offline; ``outpost status`` reports it. Kept in the
+        user's Qt settings before session 9 (by the directory's path: a reader could not see
+        it, and a directory moved or opened by another account opened online)."""
+        return bool(self.queue.get_meta(WORK_OFFLINE, False))
+
+    @work_offline.setter
+    def work_offline(self, value: bool) -> None:
+        self._writable()
+        if self.work_offline != value:
+            self.queue.set_meta(WORK_OFFLINE, bool(value))  # a commit of its own: durable
 
     def status_wait(self) -> float | None:
         """Seconds until the sync client should call :meth:`set_sync` again (even with no
@@ -452,51 +459,18 @@ class Satellite:
         rejected and accepted edits). Two satellites offline can still pick the same key:
         the second to sync gets a conflict (``created``).
 
-        The replica's greatest key is read once per topic (an index scan: about 0.3 s per
-        million events of the topic) and then kept up to date by :meth:`write`."""
+        The replica's greatest key is kept by the replica, stored with the events that move
+        it (:meth:`Replica.greatest_int_key`): no read of the events, but once per topic in a
+        replica made before session 9."""
         m = self._project.model(top)
         if m.key != "int":
             return new_key()
-        with self._int_lock:  # write() on the sync worker adds to it meanwhile
-            best = self._int_max.get(top)
-            if best is None:
-                best = self._int_max[top] = self._max_int_key(top)
+        best = self.replica.greatest_int_key(top)
         for e in self._open.values():
             for a in e.trans.acts:
                 if a.top == top:
-                    best = max(best, _int_key(a.key))
+                    best = max(best, int_key(a.key))
         return str(best + 1)
-
-    def _max_int_key(self, top: str) -> int:
-        """The greatest integer key of the replica's events of ``top`` (0 when none is
-        positive)."""
-        ev = _quote(self.replica.ledger.tables.event.name)
-        best = 0
-        with self.replica.ledger.engine.connect() as conn:
-            # one scan of the (top, key, rev) index; SQLite's CAST stops at 2**63 - 1
-            got = conn.exec_driver_sql(
-                f"SELECT max(CAST(key AS INTEGER)) FROM {ev} WHERE top = ?", (top,)).scalar()
-            if got is not None:
-                best = max(best, int(got))
-            if best >= MAX_INT:  # a key of 19 digits or more: compared in Python
-                for (k,) in conn.exec_driver_sql(
-                        f"SELECT DISTINCT key FROM {ev} WHERE top = ? AND length(key) >= 19",
-                        (top,)):
-                    best = max(best, _int_key(k))
-        return best
-
-    def _note_keys(self, evs: Sequence[Any]) -> None:
-        """Keep the greatest int keys known (new_key) up to date with stored events."""
-        if not self._int_max:
-            return
-        with self._int_lock:
-            known = self._int_max
-            for e in evs:
-                cur = known.get(e.top)
-                if cur is not None:
-                    v = _int_key(e.key)
-                    if v > cur:
-                        known[e.top] = v
 
     def count(self, top: str) -> int:
         """``len(keys(top))`` without reading every key (the sidebar counts topics no table
@@ -793,12 +767,10 @@ class Satellite:
                     crash_point("sat.after_ack_before_record")
                 self.replica.apply(item.rev, item.evs, item.acks, item.rejects, item.audits,
                                    meta=meta)
-                self._note_keys(item.evs)
                 if item.more:
                     crash_point("sat.mid_catchup")
             else:
                 self.replica.apply(item.rev, item.evs, audits=item.audits, meta=meta)
-                self._note_keys(item.evs)
         except BaseException:
             self._put_meta(meta)  # not stored: keep for the next commit
             raise

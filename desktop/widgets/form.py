@@ -356,9 +356,7 @@ class FieldEditor:
         """Show a stored ``value`` and remember it: until the user changes the widget,
         :meth:`get` gives exactly this value back. A value the widget cannot show is shown
         read-only with a note instead (never an exception: the rest of the form loads)."""
-        if self._kept:  # the last record's value was kept read-only: the editor is back
-            self.widget.show()
-            self.raw.hide()
+        was_kept = self._kept  # the last record's value was kept read-only
         self._loaded, self._kept = value, False
         if self.note.text():
             self._say("")
@@ -378,7 +376,10 @@ class FieldEditor:
                       "kinds, a byte order mark...): kept exactly as stored unless you edit "
                       "this field.")
         elif why:
-            self._keep(value, why)
+            self._keep(value, why, was_kept)
+        if was_kept and not self._kept:  # the editor is back (shown and hidden only when
+            self.widget.show()  # that changes: show() took about 60 us a widget)
+            self.raw.hide()
 
     def _equivalent(self, shown: Any, value: Any) -> bool:
         """Whether what the widget shows is the stored value (or the same instant, for a
@@ -395,12 +396,15 @@ class FieldEditor:
                 return False
         return False
 
-    def _keep(self, value: Any, why: str) -> None:
+    def _keep(self, value: Any, why: str, shown: bool = False) -> None:
+        """Show ``value`` read-only; ``shown``: the read-only box shows already."""
         self._kept = True
-        self.widget.hide()
+        if not shown:
+            self.widget.hide()
         self.raw.setText(_text_of(value))
         self.raw.setCursorPosition(0)
-        self.raw.show()
+        if not shown:
+            self.raw.show()
         self._say(f"This form cannot edit this value ({why}): it is shown as stored and "
                   "kept as it is when you save.")
 
@@ -467,6 +471,8 @@ class FieldEditor:
             w.blockSignals(False)
 
     def show_error(self, text: str) -> None:
+        if text == self.error.text():  # every field's on each load: no call into Qt
+            return
         self.error.setText(text)
         self.error.setVisible(bool(text))
 
@@ -564,7 +570,7 @@ class RecordForm(QWidget):
     def load(self, rv: RecordView) -> None:
         """Show ``rv`` for editing (drops unsaved edits)."""
         self._key, self._is_new = rv.key, False
-        self._base = self._sat.status().rev
+        self._base = self._sat.rev()  # status() read the queue: 1-2 ms a click
         self._original = dict(rv.fields or {})
         self._fill(self._original)
         d = self._original.get(self._model.display)
@@ -583,7 +589,7 @@ class RecordForm(QWidget):
     def start_new(self, key: str) -> None:
         """Show an empty form (with defaults) for a new record with ``key``."""
         self._key, self._is_new = key, True
-        self._base = self._sat.status().rev
+        self._base = self._sat.rev()  # status() read the queue: 1-2 ms a click
         self._original = {}
         self._fill(self._new_values())
         self.title.setText(f"New {self._model.title.lower().rstrip('s')}")

@@ -1,17 +1,23 @@
 """The status bar: connection, hub, hub revision, pending, conflicts, last sync, the last sync
 problem in a few words (click it, or Ctrl+Shift+E, for the whole text), progress of a
-catch-up, and the "Work offline" / "Sync now" controls."""
+catch-up, and the "Work offline" / "Sync now" controls.
+
+Messages (:meth:`SyncStatusBar.showMessage`: "Saved as 12", an error of the window) show in
+a label of their own after those parts: QStatusBar's own temporary message hid every part
+but the permanent ones while it showed (10 s for an error), so the online state, pending
+and conflict counts and the revision were gone exactly when the user looked."""
 
 from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon, QMouseEvent
 from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QStatusBar,
     QToolButton,
     QWidget,
@@ -21,10 +27,12 @@ from core.satellite.api import SatStatus
 from desktop.format import CatchupMeter, compact_rev, readable_rev, sync_problem
 from desktop.icons import icon
 
-__all__ = ["ERROR_KEY", "SyncStatusBar"]
+__all__ = ["ERROR_KEY", "SYNC_KEY", "SyncStatusBar"]
 
 ERROR_KEY = "Ctrl+Shift+E"
 """Shortcut of the window's "Sync problem" action (the whole text of the last error)."""
+SYNC_KEY = "F5"
+"""Shortcut of the window's "Sync now" action."""
 
 _NEW_STYLE = ("color: white; background: #b3261e; font-weight: 600; border-radius: 3px;"
               " padding: 0 6px;")
@@ -98,11 +106,23 @@ class SyncStatusBar(QStatusBar):
         self.sync = QToolButton()
         self.sync.setText("Sync now")
         self.sync.setIcon(icon("sync"))
-        self.sync.setToolTip("Connect and send pending changes now (F5)")
+        # its name beside the icon (an icon alone did not say what it does)
+        self.sync.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.sync.setToolTip(f"Connect and send pending changes now ({SYNC_KEY})")
         self.sync.clicked.connect(self.sync_clicked)
+        # the window's messages, beside the parts above instead of over them; a long one
+        # is cut (its tooltip holds it whole) rather than widening the window
+        self.message = QLabel()
+        self.message.setObjectName("message")
+        self.message.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.message.setMinimumWidth(0)
+        self._message_timer = QTimer(self)
+        self._message_timer.setSingleShot(True)
+        self._message_timer.timeout.connect(self.clearMessage)
         for w in (self.conn_icon, self.conn, self.hub, self.hub_rev, self.pending,
                   self.conflicts, self.last_sync, self.error, self.details):
             self.addWidget(w)
+        self.addWidget(self.message, 1)
         self.addPermanentWidget(self.progress)
         self.addPermanentWidget(self.offline)
         self.addPermanentWidget(self.sync)
@@ -112,6 +132,27 @@ class SyncStatusBar(QStatusBar):
         self.last_error = ""
         self.show_status(SatStatus())
         self._seen = None  # the first real status sets what is not new (conflicts at start)
+
+    def showMessage(self, text: str, timeout: int = 0) -> None:
+        """Show ``text`` for ``timeout`` ms (0: until the next message or
+        :meth:`clearMessage`) beside the status, which stays in view."""
+        self.message.setText(text)
+        self.message.setToolTip(text)
+        if timeout > 0:
+            self._message_timer.start(timeout)
+        else:
+            self._message_timer.stop()
+        self.messageChanged.emit(text)
+
+    def clearMessage(self) -> None:
+        self._message_timer.stop()
+        if self.message.text():
+            self.message.setText("")
+            self.message.setToolTip("")
+            self.messageChanged.emit("")
+
+    def currentMessage(self) -> str:
+        return self.message.text()
 
     def show_status(self, st: SatStatus, retry_in: float | None = None,
                     now: float | None = None) -> None:

@@ -53,6 +53,9 @@ class FakeSatellite:
     def _pending(self) -> list[Receipt]:
         return [r for r in self._receipts.values() if r.state == ReceiptState.PENDING]
 
+    def rev(self) -> Rev:
+        return self.replica.rev()
+
     def status(self) -> SatStatus:
         return SatStatus(
             online=self.online, hub="memory://hub" if self.hub else "", rev=self.replica.rev(),

@@ -318,3 +318,89 @@ def test_a_token_the_hub_refuses_replaces_nothing(tmp_path: Path, project: Proje
     finally:
         users.close()
     assert DataDir(d).load_config().token == good
+
+
+async def test_a_new_token_is_checked_while_the_window_is_open(
+        qtbot: Any, tmp_path: Path, project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening the app after a token change asked the hub first, before any window: up to
+    10 s when the hub was out of reach. The window opens at once now; the hub is asked in
+    the background and the status bar says the outcome. A token the hub refuses is still
+    never stored (nor the profile remembered); one out of reach is taken as given."""
+    from PySide6.QtCore import QSettings
+    from websockets.asyncio.server import ServerConnection, serve
+
+    from core.ledger.memory import MemLedger
+    from desktop import settings as app_settings
+    from desktop.app import close_window, open_windows
+    from hubserver.auth import Users
+    from hubserver.server import Hub
+    from tests.desktop.test_status import until
+
+    monkeypatch.setattr(app_settings, "settings", lambda: QSettings(
+        str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    users = Users(tmp_path / "users.db")
+    good, good2 = users.add("alice"), users.add("bob")
+    d = tmp_path / "sat"
+    kept: list[int] = []
+
+    async def silent(ws: ServerConnection) -> None:
+        await ws.wait_closed()
+
+    try:
+        # a hub that takes the connection and never answers: the window does not wait
+        async with serve(silent, "127.0.0.1", 0) as server:
+            url = f"ws://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}"
+            Satellite(d, project).close()
+            DataDir(d).save_config(SatConfig(hub=url, token="old"))
+            [w] = await open_windows([WindowSpec(d, url, "new")], on_kept=lambda: kept.append(1))
+            qtbot.addWidget(w)
+            check = w.token_check  # type: ignore[attr-defined]
+            assert w.isVisible() and not check.done()
+            assert w.status.currentMessage().startswith("Checking the new token")
+            assert w.status.conn.isVisible()  # the status stays in view beside it
+            await close_window(w)  # closed while asking: nothing stored, nothing started
+            w.close()
+            assert check.cancelled() and DataDir(d).load_config().token == "old"
+            assert kept == []
+        # out of reach: taken as given (offline first), and said
+        DataDir(d).save_config(SatConfig(hub=NOWHERE, token="old"))
+        [w] = await open_windows([WindowSpec(d, NOWHERE, "new")], on_kept=lambda: kept.append(1))
+        qtbot.addWidget(w)
+        assert await w.token_check is True  # type: ignore[attr-defined]
+        assert "Hub out of reach" in w.status.currentMessage()
+        assert DataDir(d).load_config().token == "new"
+        await until(lambda: kept == [1], "the profile remembered")
+        await close_window(w)
+        w.close()
+        kept.clear()
+
+        async with Hub(MemLedger(project), port=0, users=users) as hub:
+            e = tmp_path / "synced"
+            sat = await open_satellite(WindowSpec(e, hub=hub.url, token=good))
+            sat.close()
+            # refused: nothing stored, the profile not remembered, sync with the one that worked
+            [w] = await open_windows([WindowSpec(e, hub.url, "badtoken")],
+                                     on_kept=lambda: kept.append(1))
+            qtbot.addWidget(w)
+            assert await w.token_check is False  # type: ignore[attr-defined]
+            msg = w.status.currentMessage()
+            assert "refused the token (HTTP 401)" in msg and "File → Connection settings" in msg
+            await asyncio.sleep(0.1)  # the checks' callback has run
+            assert DataDir(e).load_config().token == good and kept == []
+            await until(lambda: w.sat.status().online, "online with the token that worked")
+            await close_window(w)
+            w.close()
+            # accepted: stored, remembered, used
+            [w] = await open_windows([WindowSpec(e, hub.url, good2)],
+                                     on_kept=lambda: kept.append(1))
+            qtbot.addWidget(w)
+            assert await w.token_check is True  # type: ignore[attr-defined]
+            assert w.status.currentMessage() == "The hub accepted the new token"
+            assert DataDir(e).load_config().token == good2
+            await until(lambda: kept == [1], "the profile remembered")
+            await until(lambda: w.sat.status().online, "online with the new token")
+            assert w.sync_handle.client.token == good2  # type: ignore[attr-defined]
+            await close_window(w)
+            w.close()
+    finally:
+        users.close()

@@ -215,3 +215,30 @@ def test_a_model_too_wide_for_one_condition_reads_every_row(tmp_path: Path) -> N
         finally:
             sat.close()
     assert R._prefilter(tuple(parse_project(SCHEMA).model(TOP).fields), "_" * 6_000) is None
+
+
+_DIGIT = st.sampled_from("0123456789")
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(
+    # whole seconds in UTC, any digits (invalid months, days, Feb 29, 24:00, :60 included)
+    st.builds(lambda d: "{}{}{}{}-{}{}-{}{}T{}{}:{}{}:{}{}Z".format(*d),
+              st.lists(_DIGIT, min_size=14, max_size=14)),
+    # the same shape with one character changed (week dates, lower case, other digits)
+    st.builds(lambda d, i, c: (s := "{}{}{}{}-{}{}-{}{}T{}{}:{}{}:{}{}Z".format(*d))[:i] + c
+              + s[i + 1:], st.lists(_DIGIT, min_size=14, max_size=14),
+              st.integers(0, 19), st.sampled_from("tzW+ -:.٣0")),
+    st.text(max_size=24)))
+@example("2024-02-29T23:59:59Z")
+@example("2023-02-29T00:00:00Z")
+@example("0000-01-01T00:00:00Z")
+@example("0001-01-01T00:00:00Z")
+@example("2025-W11-5T07:36:00Z")
+@example("2025-03-14T24:00:00Z")
+def test_a_datetime_cell_in_whole_seconds_reads_as_the_full_parse_gives_it(value: str) -> None:
+    """display_datetime's quick path for whole seconds in UTC (the filter formats every row
+    it reads) shows what the full parse shows, for every value of that shape or near it."""
+    from desktop.format import _display_parsed, display_datetime
+
+    assert display_datetime(value) == _display_parsed(value)

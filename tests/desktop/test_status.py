@@ -6,6 +6,7 @@ numbers, "Work offline" is kept across restarts, no warning icon at zero conflic
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import socket
 from collections.abc import AsyncIterator
@@ -262,7 +263,9 @@ async def test_work_offline_is_kept_across_restarts(
     assert w.status.conn.text().startswith("Working offline")
     await close_window(w)
     w.close()
-    assert qsettings.exists()
+    kept = Satellite(spec.data_dir, read_only=True)  # kept in the directory itself
+    assert kept.work_offline
+    kept.close()
 
     w = await start()  # the next run opens offline, and shows it at once
     sync_handle = w.sync_handle  # type: ignore[attr-defined]
@@ -293,13 +296,124 @@ async def test_work_offline_with_no_hub_is_not_kept(
     """With no hub set, ticking "Work offline" flips back (there is nothing to go offline
     from), but the directory was recorded as offline: kept is what took effect."""
     from desktop.app import WindowSpec, open_window
-    from desktop.settings import kept_offline
 
     sat = Satellite(tmp_path / "a", project)
     w = open_window(sat, WindowSpec(tmp_path / "a"))
     qtbot.addWidget(w)
     w.status.offline.click()
     assert not w.status.offline.isChecked() and not sat.offline_mode
-    assert not kept_offline(sat.data.path)
+    assert not sat.work_offline
     w.close()
     sat.close()
+
+
+async def test_work_offline_stops_the_retry_countdown_and_going_online_restarts_it(
+        qtbot: Any, tmp_path: Path, project: Project) -> None:
+    """The 1 s countdown timer refreshed the status once a second for nothing after "Work
+    offline" (until the stopped client's task had ended): it stops at once now, and starts
+    again with the first retry after going online."""
+    url = f"ws://127.0.0.1:{_closed_port()}"
+    sat = Satellite(tmp_path / "a", project)
+    sat.config = sat.config.with_hub(url)
+    ctl = ClientSync(SyncClient(sat, url, rnd=random.Random(0), backoff=Backoff(20, 30),
+                                open_timeout=2), lambda _e: None)
+    w = MainWindow(sat, ctl)
+    qtbot.addWidget(w)
+    ctl.start()
+    await until(lambda: w._retry_timer.isActive(), "a retry counted down")
+    w.offline_action.trigger()  # the client is being stopped: its retry time still set
+    assert not w._retry_timer.isActive()
+    refreshed: list[int] = []
+    w._retry_timer.timeout.connect(lambda: refreshed.append(1))
+    for _ in range(30):  # 1.5 s of Qt events: no tick
+        QApplication.processEvents()
+        await asyncio.sleep(0.05)
+    assert refreshed == [] and not w._retry_timer.isActive()
+    w.status.offline.click()  # online again: the next retry is counted down again
+    await until(lambda: w._retry_timer.isActive() and "retrying" in w.status.error.text(),
+                "the countdown again")
+    await ctl.stop()
+    w.close()
+    sat.close()
+
+
+async def test_a_message_leaves_the_status_in_view(qtbot: Any, tmp_path: Path,
+                                                   project: Project) -> None:
+    """A message (10 s for an error) hid the status bar's left side (online state, pending,
+    conflicts, revision) while it showed; "Sync now" showed its icon only."""
+    sat = Satellite(tmp_path / "a", project)
+    sat.pub([Action(SITE, "s9", Cmd.NEW, {"name": "Ridge"})])
+    w = MainWindow(sat, None)
+    qtbot.addWidget(w)
+    w.show()
+    bar = w.status
+    parts = (bar.conn, bar.hub, bar.hub_rev, bar.pending, bar.conflicts, bar.last_sync)
+    assert all(p.isVisible() for p in parts)
+    w.show_error("cannot save: the disk is full")
+    QApplication.processEvents()
+    assert bar.currentMessage() == "cannot save: the disk is full"
+    assert all(p.isVisible() for p in parts), [p.objectName() or p.text() for p in parts
+                                               if not p.isVisible()]
+    assert bar.message.isVisible() and bar.message.text() == bar.currentMessage()
+    assert bar.pending.text() == "Pending: 1"
+    bar.clearMessage()
+    assert bar.currentMessage() == "" and all(p.isVisible() for p in parts)
+    # "Sync now" says what it is, beside its icon, and its tooltip names the shortcut
+    sync = bar.sync
+    assert sync.toolButtonStyle() == Qt.ToolButtonStyle.ToolButtonTextBesideIcon
+    assert sync.width() > sync.fontMetrics().horizontalAdvance("Sync now") + 16
+    assert "(F5)" in sync.toolTip()
+    assert w.sync_action.shortcut().toString() == "F5"
+    w.close()
+    sat.close()
+
+
+async def test_work_offline_is_kept_in_the_data_directory_and_outpost_status_reports_it(
+        qtbot: Any, tmp_path: Path, project: Project, hub: Hub, qsettings: Path) -> None:
+    """"Work offline" was kept in the user's Qt settings by the directory's path:
+    `outpost status` could not report it, and the directory opened online for another
+    account. It is kept in the directory now (the replica's sat_meta); the Qt settings'
+    entry of sessions 5-8 moves there once."""
+    from desktop.app import WindowSpec, close_window, open_satellite, open_window
+    from tests.satellite.test_cli import cli
+
+    spec = WindowSpec(tmp_path / "a", hub.url)
+    sat = await open_satellite(spec)
+    sat.close()
+    # as the app of session 8 kept it
+    old = QSettings(str(qsettings), QSettings.Format.IniFormat)
+    old.setValue("offline/dirs", [str(spec.data_dir.resolve()), str(tmp_path / "elsewhere")])
+    old.sync()
+
+    async def start() -> MainWindow:
+        w = open_window(await open_satellite(spec), spec)
+        qtbot.addWidget(w)
+        return w
+
+    async def status() -> dict[str, Any]:
+        rc, out, err = await cli(spec.data_dir, "status")  # beside the app, read-only
+        assert rc == 0, err
+        got: dict[str, Any] = json.loads(out)
+        return got
+
+    w = await start()
+    assert w.status.offline.isChecked() and w.sat.offline_mode  # moved, and opens offline
+    assert w.sat.work_offline
+    left = QSettings(str(qsettings), QSettings.Format.IniFormat).value("offline/dirs")
+    assert left in (str(tmp_path / "elsewhere"), [str(tmp_path / "elsewhere")])  # once
+    assert (await status())["work_offline"] is True
+    rc, out, _ = await cli(spec.data_dir, "status", json_out=False)
+    assert rc == 0 and "work_offline: True" in out.splitlines()
+    w.status.offline.click()  # untick: online, kept so
+    await until(lambda: w.sat.status().online, "online")
+    assert (await status())["work_offline"] is False
+    await close_window(w)
+    w.close()
+    w = await start()  # the old entry does not come back
+    assert not w.status.offline.isChecked() and w.sync_handle.running  # type: ignore[attr-defined]
+    w.offline_action.trigger()
+    assert (await status())["work_offline"] is True
+    await close_window(w)
+    w.close()
+    st = await status()  # no app: still kept
+    assert st["work_offline"] is True

@@ -152,3 +152,65 @@ async def test_cli_pub_dash_new_on_int_keys(tmp_path: Path, hub: Hub) -> None:
     assert rc == 0 and json.loads(out)["key"] == "5"  # the pending 4 counts
     rc, out, err = await cli(a, "pub", ITEM, "1", "new", "name=again")
     assert rc != 0 and "its key is taken" in err and "use mod" not in err
+
+
+def _event_reads(sat: Satellite) -> list[str]:
+    """The SQL statements ``sat``'s replica runs on its event table from now on."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+    name = sat.replica.ledger.tables.event.name
+
+    def before(_conn: object, _cur: object, sql: str, *_a: object) -> None:
+        if name in sql and sql.lstrip().upper().startswith("SELECT"):
+            seen.append(sql)
+
+    event.listen(sat.replica.ledger.engine, "before_cursor_execute", before)
+    return seen
+
+
+async def test_the_greatest_key_is_kept_with_the_events_not_read_at_each_start(
+        tmp_path: Path, int_project: Project, hub: Hub) -> None:
+    """The first Ctrl+N of each run read every key of the topic's events (0.35-0.46 s at
+    1,000,000 on the UI thread): the replica now keeps the greatest key in the commit of
+    the events that move it, so a new key reads no event, after a restart too."""
+    d = tmp_path / "a"
+    sat = Satellite(d, int_project)
+    await sync(sat, hub)  # items 1, 2, 3 (3 deleted)
+    sat.close()
+    sat = Satellite(d, int_project)
+    reads = _event_reads(sat)
+    assert sat.new_key(ITEM) == "4" and sat.new_key("inv.tag") == "1"
+    assert reads == []
+    sat.pub([Action(ITEM, "9", Cmd.NEW, {"name": "nine"})])
+    await sync(sat, hub)
+    sat.pub([Action(ITEM, "9", Cmd.DEL)])
+    await sync(sat, hub)
+    sat.close()
+    sat = Satellite(d, int_project)
+    reads = _event_reads(sat)
+    assert sat.new_key(ITEM) == "10" and reads == []  # a deleted key, stored by sync
+    # a replica made before the greatest key was kept: read once, then kept
+    from core.satellite.replica import INT_KEYS
+
+    with sat.queue._conn(None) as conn:
+        conn.exec_driver_sql("DELETE FROM sat_meta WHERE name = ?", (INT_KEYS,))
+    sat.close()
+    sat = Satellite(d, int_project)
+    reads = _event_reads(sat)
+    assert sat.new_key(ITEM) == "10" and len(reads) == 1
+    assert sat.new_key(ITEM) == "10" and len(reads) == 1
+    sat.close()
+    sat = Satellite(d, int_project)
+    reads = _event_reads(sat)
+    assert sat.new_key(ITEM) == "10" and sat.new_key("inv.tag") == "1"
+    assert len(reads) == 1  # inv.tag, never asked for before the keeping began
+    sat.close()
+    # kept as of another revision than the replica's (written by an older Outpost since):
+    # not trusted, read again
+    sat = Satellite(d, int_project)
+    sat.queue.set_meta(INT_KEYS, {"rev": 1, "max": {ITEM: "2", "inv.tag": "0"}})
+    sat.close()
+    sat = Satellite(d, int_project)
+    assert sat.new_key(ITEM) == "10"
+    sat.close()
