@@ -129,19 +129,24 @@ def type_into(w: MainWindow, field: str, text: str) -> None:
 # -- 1, 5: the conflicts view -------------------------------------------------------------------
 
 
-async def three_conflicts(tmp_path: Path, project: Project, hub: Hub) -> Satellite:
-    """A changed the three sites' names and regions (one edit each) while B changed their
-    names: the hub rejects A's three edits."""
-    a = await sat_of(tmp_path, project, hub, "a")
+async def three_conflicts(tmp_path: Path, project: Project, hub: Hub,
+                          n: int = 3) -> Satellite:
+    """A changed ``n`` sites' names and regions (one edit each) while B changed their names:
+    the hub rejects A's ``n`` edits (sites past the hub's three are created first)."""
     b = await sat_of(tmp_path, project, hub, "b")
-    for i in range(1, 4):
+    if n > 3:
+        b.pub([Action(SITE, f"s{i}", Cmd.NEW, {"name": f"Site {i}", "region": "North"})
+               for i in range(4, n + 1)])
+        await sync(b, hub)
+    a = await sat_of(tmp_path, project, hub, "a")
+    for i in range(1, n + 1):
         b.pub([Action(SITE, f"s{i}", Cmd.MOD, {"name": f"B {i}"})])
     await sync(b, hub)
     b.close()
-    for i in range(1, 4):
+    for i in range(1, n + 1):
         a.pub([Action(SITE, f"s{i}", Cmd.MOD, {"name": f"A {i}", "region": f"A region {i}"})])
     await sync(a, hub)
-    assert a.status().conflicts == 3
+    assert a.status().conflicts == n
     return a
 
 
@@ -201,20 +206,20 @@ async def test_conflicts_table_keeps_its_height_with_long_details(
         hub: Hub) -> None:
     """The details label under the table grew with every selected conflict and squeezed
     the table to one row (clipped text) at the dialog's size."""
-    a = await three_conflicts(tmp_path, project, hub)
+    a = await three_conflicts(tmp_path, project, hub, 27)  # the review's 27
     dlg = ConflictsDialog(a)
     qtbot.addWidget(dlg)
-    dlg.select_uids(dlg.model.uids())
     for size in ((1000, 524), (1100, 600), (1000, 420)):
         dlg.resize(*size)
         dlg.show()
         qtbot.waitExposed(dlg)
+        dlg.table.selectAll()  # every edit's details in words under the table
         QApplication.processEvents()
+        assert dlg.details.text().count("•") == 27
         row = dlg.table.verticalHeader().defaultSectionSize()
-        # the six rows of the three edits show whole; the details scroll instead
+        # six rows at least show whole; the details scroll instead
         assert dlg.table.viewport().height() >= 6 * row, size
-        assert dlg.details_area.height() >= 40, size
-        assert dlg.details.text().count("•") >= 3
+        assert dlg.details.visibleRegion().boundingRect().height() >= 40, size
     dlg.detach()
     dlg.close()
     a.close()
