@@ -404,3 +404,33 @@ async def test_a_dirty_form_says_unsaved_changes(
     assert ask.asked == []
     w.close()
     a.close()
+
+
+# -- 4: the status bar's rejection summary counts the inbox -----------------------------------
+
+
+async def test_rejection_summary_counts_every_conflict_waiting(
+        answers: list[Answer], qtbot: Any, tmp_path: Path, project: Project,
+        hub: Hub) -> None:
+    """"Conflicts: 2 | 1 edit rejected by the hub": the summary counted only the last
+    reply's rejections (an older one still waited in the inbox)."""
+    a = await sat_of(tmp_path, project, hub, "a")
+    b = await sat_of(tmp_path, project, hub, "b")
+    b.pub([Action(SITE, "s1", Cmd.MOD, {"name": "B1"})])
+    await sync(b, hub)
+    a.pub([Action(SITE, "s1", Cmd.MOD, {"name": "A1"})])
+    await sync(a, hub)  # the older rejection, left for later
+    b.pub([Action(SITE, "s2", Cmd.MOD, {"name": "B2"})])
+    await sync(b, hub)
+    new = a.pub([Action(SITE, "s2", Cmd.MOD, {"name": "A2"})])
+    await sync(a, hub)
+    st = a.status()
+    assert st.conflicts == 2 and new in st.last_error  # the error names the last reply's
+    w = MainWindow(a, None, "t")
+    qtbot.addWidget(w)
+    assert w.status.conflicts.text().startswith("Conflicts: 2")
+    assert w.status.error.text() == (
+        "2 edits rejected by the hub: see Conflicts (Ctrl+Shift+C)")
+    w.close()
+    a.close()
+    b.close()
