@@ -98,7 +98,8 @@ class ConflictsDialog(QDialog):
         self.details_area.setWidget(self.details)
         self.details_area.setWidgetResizable(True)
         self.details_area.setFrameShape(QFrame.Shape.NoFrame)
-        self.details_area.setMinimumHeight(48)
+        # three lines at least: a record's conflict in words reads whole or scrolls
+        self.details_area.setMinimumHeight(self.details.fontMetrics().lineSpacing() * 3 + 6)
         self.split = QSplitter(Qt.Orientation.Vertical)
         self.split.setChildrenCollapsible(False)
         self.split.addWidget(self.table)
