@@ -434,3 +434,23 @@ async def test_rejection_summary_counts_every_conflict_waiting(
     w.close()
     a.close()
     b.close()
+
+
+async def test_ctrl_n_asks_before_dropping_an_edited_record(
+        answers: list[Answer], qtbot: Any, tmp_path: Path, project: Project,
+        hub: Hub) -> None:
+    a = await sat_of(tmp_path, project, hub, "a")
+    w = window(qtbot, a)
+    ask = answer(answers, QMessageBox.StandardButton.Cancel)
+    assert w.select_key("s3")
+    type_into(w, "region", " typed")
+    w.new_action.trigger()
+    assert len(ask.asked) == 1 and "starting a new record" in ask.asked[0]
+    assert not w.form.is_new and w.form.editors["region"].get() == "North typed"
+    ask.pick = std(QMessageBox.StandardButton.Discard)
+    w.new_action.trigger()
+    assert w.form.is_new and len(ask.asked) == 2
+    rv = a.record(SITE, "s3")
+    assert rv is not None and rv.fields is not None and rv.fields["region"] == "North"
+    w.close()
+    a.close()
