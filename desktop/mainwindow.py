@@ -250,7 +250,7 @@ class MainWindow(QMainWindow):
     def select_topic(self, top: str) -> None:
         self.topic_view.setCurrentIndex(self.topics.index(self.topics.row_of(top), 0))
 
-    def _topic_changed(self, cur: QModelIndex, prev: QModelIndex) -> None:
+    def _topic_changed(self, cur: QModelIndex, _prev: QModelIndex) -> None:
         if not cur.isValid():
             return
         top = self.topics.topic_at(cur.row())
