@@ -98,11 +98,14 @@ CONFLICTS_KEY = "Ctrl+Shift+C"
 """The conflicts view's shortcut (the window's action; named in the rejection summary)."""
 
 
-def sync_problem(err: str, retry_in: float | None = None) -> str:
+def sync_problem(err: str, retry_in: float | None = None, rejected: int | None = None) -> str:
     """A sync error (``SatStatus.last_error``: the problem and the fix, often long) as one
     short plain line naming the problem: ``Hub unreachable: ws://h:8765 — retrying in 8 s``,
     ``1 edit rejected by the hub: see Conflicts (Ctrl+Shift+C)``. ``retry_in``: seconds
-    until the next attempt (None: no retry waiting). "" when there is no error."""
+    until the next attempt (None: no retry waiting). ``rejected``: the rejected edits waiting
+    in the conflicts inbox (``SatStatus.conflicts``), counted in a rejection's summary as
+    "Conflicts: N" counts them (the error itself names only the last reply's); None: the
+    edits the error names. "" when there is no error."""
     text = " ".join(err.split())
     if not text:
         return ""
@@ -111,7 +114,7 @@ def sync_problem(err: str, retry_in: float | None = None) -> str:
     url = m.group(0) if m else ""
     retry = retry_in is not None
     if low.startswith("rejected by the hub:"):
-        n = len(_UID.findall(text[len("rejected by the hub:"):].lstrip()))
+        n = rejected or len(_UID.findall(text[len("rejected by the hub:"):].lstrip()))
         what = f"{n} edit{'s' if n != 1 else ''}" if n else "Edits"
         return f"{what} rejected by the hub: see Conflicts ({CONFLICTS_KEY})"
     if "refused the token" in low:

@@ -255,6 +255,18 @@ class MainWindow(QMainWindow):
         if not cur.isValid():
             return
         top = self.topics.topic_at(cur.row())
+        if top != self._top and self._top in self.forms and not self.settle_edits(
+                self._top, "switching topic"):
+            # Cancel: back on the topic of the edited record (its form is as it was)
+            sm = self.topic_view.selectionModel()
+            back = self.topics.index(self.topics.row_of(self._top), 0)
+            sm.blockSignals(True)
+            try:
+                sm.setCurrentIndex(back, sm.SelectionFlag.ClearAndSelect)
+            finally:
+                sm.blockSignals(False)
+            self.topic_view.viewport().update()
+            return
         self._top = top
         if top not in self.record_models:
             self.record_models[top] = model = RecordTableModel(
@@ -327,6 +339,17 @@ class MainWindow(QMainWindow):
         key = self.current_key()
         if not key:
             return
+        form = self.form
+        if key != form.key and form.has_edits:
+            if (not form.is_new and form.deleted_by is None
+                    and self._deleted(self._top, form.key)):
+                # the record being edited was deleted (the removed row moved the selection):
+                # no choice of the user's; the form keeps its values and says so
+                self._keep_deleted(form)
+                return
+            if not self.settle_edits(self._top, "opening another record"):
+                self._reselect(form.key)  # Cancel: the selection stays on the edited record
+                return
         try:
             rv = self.sat.record(self._top, key)
             if rv is not None:
@@ -335,6 +358,76 @@ class MainWindow(QMainWindow):
             self.form.clear()
             self.show_error(f"cannot show {key}: {exc}")
         self.history.set_record(self._top, key)
+
+    def _reselect(self, key: str) -> None:
+        """Select ``key``'s row (none when it is not shown) without loading it again."""
+        sm = self.table.selectionModel()
+        sm.blockSignals(True)
+        try:
+            row = self.records.row_of(key) if key else -1
+            if row >= 0:
+                self.table.selectRow(row)
+            else:
+                self.table.clearSelection()
+        finally:
+            sm.blockSignals(False)
+        self.table.viewport().update()
+
+    def _deleted(self, top: str, key: str) -> bool:
+        try:
+            rv = self.sat.record(top, key)
+        except OutpostError:
+            return False
+        return rv is None or rv.fields is None
+
+    def _deleted_by(self, top: str, key: str) -> str:
+        """Who deleted the record, as its history says ("another user" when it does not)."""
+        try:
+            for h in reversed(self.sat.history(top, key)):
+                if h.cmd == Cmd.DEL:
+                    return h.usr or "another user"
+        except OutpostError:
+            pass
+        return "another user"
+
+    def _keep_deleted(self, form: RecordForm) -> None:
+        """The record of ``form`` (with unsaved edits) was deleted: keep the values, say by
+        whom, offer Re-create / Discard; the table shows no other record as selected."""
+        form.mark_deleted(self._deleted_by(self._top, form.key))
+        self._reselect("")
+        self.side.setCurrentWidget(self.form_stack)
+
+    def ask_unsaved(self, form: RecordForm, doing: str) -> QMessageBox.StandardButton:
+        """Save / Discard / Cancel (Save the default) for a form's unsaved edits."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Unsaved changes", "",
+                          QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                          | QMessageBox.StandardButton.Cancel, self)
+        box.setObjectName("unsaved_changes")
+        what = ("The new record" if form.is_new and form.deleted_by is None else
+                "The deleted record" if form.deleted_by is not None else "The record")
+        box.setText(f"{what} has unsaved changes. Save them before {doing}?")
+        box.setInformativeText("Discard drops what you typed; Cancel goes back to it.")
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        box.setEscapeButton(QMessageBox.StandardButton.Cancel)
+        return QMessageBox.StandardButton(box.exec())
+
+    def settle_edits(self, top: str, doing: str) -> bool:
+        """Before the form of ``top`` is left or dropped: ask Save / Discard / Cancel when it
+        has unsaved edits. True when nothing is lost unasked (saved, discarded, or nothing to
+        save); False on Cancel or a save that failed (the form stays as it is)."""
+        form = self.forms.get(top)
+        if form is None or not form.has_edits:
+            return True
+        answer = self.ask_unsaved(form, doing)
+        if answer == QMessageBox.StandardButton.Discard:
+            form.revert()
+            return True
+        if answer != QMessageBox.StandardButton.Save:
+            return False
+        fields = form.validated_changes()
+        if fields is None:
+            return False  # invalid: the errors show under the fields
+        return self._save_form(top, form, fields, reselect=False)
 
     # -- editing -------------------------------------------------------------------------------
 
@@ -357,6 +450,8 @@ class MainWindow(QMainWindow):
         if not self._top:
             return
         self._to_front()
+        if not self.settle_edits(self._top, "starting a new record"):
+            return
         try:
             # int keys: one above every key this replica knows (deleted and pending ones too)
             key = self.sat.new_key(self._top)
@@ -373,37 +468,47 @@ class MainWindow(QMainWindow):
             self.form.request_save()
 
     def _save_fields(self, fields: dict[str, Any]) -> None:
-        form = self.form
+        self._save_form(self._top, self.form, fields)
+
+    def _save_form(self, top: str, form: RecordForm, fields: dict[str, Any],
+                   reselect: bool = True) -> bool:
+        """Publish the form's ``fields``; True when saved. ``reselect``: show the saved
+        record (False: the caller goes on to another record or topic)."""
         key = form.key
         # the base is the revision the form loaded the record at: a change that arrived
         # while the user was editing is then a conflict, not silently overwritten
         if form.is_new:
-            if self.sat.project.model(self._top).key == "int":
+            if self.sat.project.model(top).key == "int":
                 # the key offered by Ctrl+N may have been taken meanwhile (hub data arrived,
                 # another save): a new record takes the next free key when it is saved
                 try:
-                    fresh = self.sat.new_key(self._top)
+                    fresh = self.sat.new_key(top)
                 except OutpostError as exc:
                     self.show_error(f"cannot make a new key: {exc}")
-                    return
+                    return False
                 if int(fresh) > int(key):
                     self.status.showMessage(f"{key} was taken meanwhile: saved as {fresh}",
                                             10000)
                     key = fresh
                     form.set_new_key(key)
-            ok = self.publish([Action(self._top, key, Cmd.NEW, fields)], f"new {key[:8]}",
+            ok = self.publish([Action(top, key, Cmd.NEW, fields)],
+                              f"re-create {key[:8]}" if form.deleted_by else f"new {key[:8]}",
                               base=form.base)
         else:
-            ok = self.publish([Action(self._top, key, Cmd.MOD, fields)],
+            ok = self.publish([Action(top, key, Cmd.MOD, fields)],
                               f"edit {', '.join(fields)}", base=form.base)
-        if ok:
-            self.select_key(key)
-            rv = self.sat.record(self._top, key)
+        if ok and not reselect:
+            form.clear()  # saved; the caller shows another record or topic
+        elif ok:
+            if top == self._top:
+                self.select_key(key)
+            rv = self.sat.record(top, key)
             if rv is not None:
                 form.load(rv)
             # the edit is saved: the keys go to the records again, as after any step of a
             # record editor (Ctrl+Z undoes the save, arrows move on), not to the field typed in
             self.table.setFocus(Qt.FocusReason.OtherFocusReason)
+        return ok
 
     def delete_record(self) -> None:
         key = self.current_key()
@@ -467,7 +572,11 @@ class MainWindow(QMainWindow):
             return
         if form.dirty:  # keep the user's edits; their base makes a collision a conflict
             if ch.reset or form.key in ch.records.get(self._top, ()):
-                form.note_changed(self.sat.record(self._top, form.key))
+                rv = self.sat.record(self._top, form.key)
+                if rv is None or rv.fields is None:
+                    self._keep_deleted(form)  # deleted under the edits: kept, said so
+                else:
+                    form.note_changed(rv)
             return
         if ch.reset or form.key in ch.records.get(self._top, ()):
             rv = self.sat.record(self._top, form.key)
@@ -584,13 +693,12 @@ class MainWindow(QMainWindow):
         return super().event(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        dirty = [t for t, f in self.forms.items() if f.dirty and not f.is_new]
-        if dirty and QMessageBox.question(
-                self, "Unsaved changes",
-                "The record form has unsaved changes. Close anyway?") != (
-                QMessageBox.StandardButton.Yes):
-            event.ignore()
-            return
+        # every form with something typed (a new record filled in too): Save / Discard /
+        # Cancel; Cancel (or a save that failed) keeps the window open
+        for top in [t for t, f in self.forms.items() if f.has_edits]:
+            if not self.settle_edits(top, "closing the window"):
+                event.ignore()
+                return
         self._unlisten()
         self._retry_timer.stop()  # the satellite is closed next: no more status reads
         if self.conflicts_dialog is not None:

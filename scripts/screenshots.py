@@ -120,7 +120,7 @@ async def shoot(out: Path) -> None:
             save(w, out / "main.png")
 
             dlg = w.show_conflicts()
-            dlg.resize(1100, 300)
+            dlg.resize(1100, 400)
             settle(app)
             save(dlg, out / "conflicts.png")
             dlg.close()

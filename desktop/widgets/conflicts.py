@@ -2,23 +2,33 @@
 
 Every field of a rejected edit is listed, those that did not conflict marked "(no
 conflict)": keep theirs drops the whole edit, and the user sees what it drops before
-choosing. Under the table each selected record's conflict in plain words ("they deleted this
-record; you changed Name to …") and what each choice does. Keep mine (republish on the
-current base), keep theirs (drop my whole edit), or pick per field with the "Keep" check
-boxes and "Apply choices". Resolving updates the status at once (the satellite notifies its
-listeners).
+choosing. Under the table (a splitter: the table keeps its height however long the text)
+each selected record's conflict in plain words ("they deleted this record; you changed Name
+to …") and what each choice does. Keep mine (republish on the current base), keep theirs
+(drop my whole edit), or pick per field with the "Keep" check boxes and "Apply choices".
+Resolving updates the status at once (the satellite notifies its listeners).
+
+The buttons act on the selected edits only, never on "everything" by default: a row selected
+selects every row of its edit; the view opens with the first edit selected; with nothing
+selected the buttons are disabled; acting on several edits at once asks first, naming the
+count ("Drop your 27 edits?", Cancel the default).
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMessageBox,
     QPushButton,
+    QScrollArea,
+    QSplitter,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -45,7 +55,7 @@ class ConflictsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Conflicts — Outpost")
         self.setWindowIcon(icon("conflict"))
-        self.resize(1000, 420)
+        self.resize(1000, 524)
         self._sat = sat
         self.model = ConflictsModel(sat, self)
         self._unlisten = sat.listen(self.model.on_change)
@@ -58,6 +68,8 @@ class ConflictsDialog(QDialog):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
+        # several rows: about six, whatever the details say (they scroll instead)
+        self.table.setMinimumHeight(self.table.verticalHeader().defaultSectionSize() * 6 + 30)
         self.keep_mine = QPushButton("Keep mine")
         self.keep_mine.setToolTip("Publish my change again on top of theirs")
         self.keep_theirs = QPushButton("Keep theirs")
@@ -80,29 +92,108 @@ class ConflictsDialog(QDialog):
         self.details = QLabel()
         self.details.setWordWrap(True)
         self.details.setTextFormat(Qt.TextFormat.PlainText)
+        self.details.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details_area = QScrollArea()
+        self.details_area.setWidget(self.details)
+        self.details_area.setWidgetResizable(True)
+        self.details_area.setFrameShape(QFrame.Shape.NoFrame)
+        # three lines at least: a record's conflict in words reads whole or scrolls
+        self.details_area.setMinimumHeight(self.details.fontMetrics().lineSpacing() * 3 + 6)
+        self.split = QSplitter(Qt.Orientation.Vertical)
+        self.split.setChildrenCollapsible(False)
+        self.split.addWidget(self.table)
+        self.split.addWidget(self.details_area)
+        self.split.setStretchFactor(0, 3)
+        self.split.setStretchFactor(1, 1)
+        self.split.setSizes([300, 100])
         lay = QVBoxLayout(self)
         lay.addWidget(self.intro)
-        lay.addWidget(self.table, 1)
-        lay.addWidget(self.details)
+        lay.addWidget(self.split, 1)
         lay.addLayout(buttons)
+        self._following = False  # _follow_selection is selecting whole edits
+        self._kept: list[str] = []  # the uids selected before the model's last reset
+        self.model.modelAboutToBeReset.connect(self._keep_selection)
         self.model.modelReset.connect(self._update)
-        self.table.selectionModel().selectionChanged.connect(self._show_details)
+        self.table.selectionModel().selectionChanged.connect(self._follow_selection)
         self._update()
+        self.select_first()
 
     def selected_uids(self) -> list[str]:
-        """The transactions of the selected rows (all when nothing is selected)."""
-        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
-        if not rows:
-            return self.model.uids()
+        """The transactions of the selected rows, in the table's order (none selected:
+        none; never all by default)."""
+        n = self.model.rowCount()
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()
+                       if 0 <= i.row() < n})
         return list(dict.fromkeys(self.model.row(r).uid for r in rows))
 
+    def select_uids(self, uids: list[str] | set[str]) -> None:
+        """Select every row of the transactions ``uids`` (and nothing else)."""
+        want = set(uids)
+        sel = QItemSelection()
+        last = self.model.columnCount() - 1
+        for r, row in enumerate(self.model.rows()):
+            if row.uid in want:
+                sel.select(self.model.index(r, 0), self.model.index(r, last))
+        sm = self.table.selectionModel()
+        self._following = True
+        try:
+            sm.select(sel, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        finally:
+            self._following = False
+        self._update_buttons()
+        self._show_details()
+
+    def select_first(self) -> None:
+        """Select the first edit when none is selected: what the view frames at first is
+        what its buttons act on."""
+        uids = self.model.uids()
+        if uids and not self.selected_uids():
+            self.select_uids(uids[:1])
+            self.table.scrollToTop()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        self.select_first()
+        super().showEvent(event)
+
+    def _confirm(self, keep: Keep | None, n: int) -> bool:
+        """Ask before acting on several edits at once (Cancel is the default)."""
+        if keep == Keep.THEIRS:
+            text, yes = f"Drop your {n} edits?", f"Drop {n} edits"
+            info = (f"Keep theirs drops every field of the {n} selected edits, those marked "
+                    "“no conflict” too; the hub's values stay. Dropped edits cannot be "
+                    "brought back.")
+        elif keep == Keep.MINE:
+            text, yes = f"Send your {n} edits again?", f"Keep mine for {n} edits"
+            info = (f"Keep mine sends every field of the {n} selected edits again, on top "
+                    "of the changes made on the hub.")
+        else:
+            text, yes = f"Apply your choices to {n} edits?", f"Apply to {n} edits"
+            info = (f"For each of the {n} selected edits: the ticked fields are sent again, "
+                    "the unticked ones dropped.")
+        box = QMessageBox(QMessageBox.Icon.Warning, "Resolve conflicts", text,
+                          QMessageBox.StandardButton.NoButton, self)
+        box.setObjectName("confirm_resolve")
+        box.setInformativeText(info)
+        ok = box.addButton(yes, QMessageBox.ButtonRole.DestructiveRole
+                           if keep == Keep.THEIRS else QMessageBox.ButtonRole.AcceptRole)
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(cancel)
+        box.setEscapeButton(cancel)
+        box.exec()
+        return box.clickedButton() is ok
+
     def resolve_selected(self, keep: Keep | None) -> list[str]:
-        """Resolve the selected transactions; ``None`` applies the per-field choices.
+        """Resolve the selected transactions (none selected: nothing); ``None`` applies the
+        per-field choices. Several at once are confirmed first.
 
         Returns the uids of the new transactions published.
         """
         out: list[str] = []
-        for uid in self.selected_uids():
+        uids = self.selected_uids()
+        if not uids or (len(uids) > 1 and not self._confirm(keep, len(uids))):
+            return out
+        for uid in uids:
             try:
                 choice: Keep | dict[str, dict[str, Keep]] = (
                     keep if keep is not None else self.model.picks(uid))
@@ -130,20 +221,55 @@ class ConflictsDialog(QDialog):
         else:
             self.intro.setText("No conflicts: every change you made was accepted or is "
                                "waiting to be sent.")
-        for b in (self.keep_mine, self.keep_theirs, self.apply):
-            b.setEnabled(bool(n))
         self.table.resizeColumnsToContents()
         for c in range(self.model.columnCount()):
             if self.table.columnWidth(c) > 220:
                 self.table.setColumnWidth(c, 220)
+        # the edits selected before the reset, those still listed (none: nothing selected,
+        # the buttons disabled: a resolved edit's neighbour is not picked for the user)
+        kept, self._kept = self._kept, []
+        left = set(kept) & set(self.model.uids())
+        if left:
+            self.select_uids(left)
+        self._update_buttons()
+        self._show_details()
+
+    def _keep_selection(self) -> None:
+        self._kept = self.selected_uids()
+
+    def _update_buttons(self) -> None:
+        on = bool(self.selected_uids())
+        for b in (self.keep_mine, self.keep_theirs, self.apply):
+            b.setEnabled(on)
+
+    def _follow_selection(self, selected: QItemSelection, deselected: QItemSelection) -> None:
+        """A row selected or deselected takes every row of its edit along (the buttons act
+        on whole edits: the selection shows all they act on)."""
+        if not self._following:
+            n = self.model.rowCount()
+
+            def uids(sel: QItemSelection) -> set[str]:
+                return {self.model.row(i.row()).uid for i in sel.indexes()
+                        if i.isValid() and 0 <= i.row() < n}
+
+            added = uids(selected)
+            want = (set(self.selected_uids()) | added) - (uids(deselected) - added)
+            if want != set(self.selected_uids()) or added:
+                self.select_uids(want)
+                return
+        self._update_buttons()
         self._show_details()
 
     def _show_details(self, *_: object) -> None:
-        """The selected transactions' conflicts in plain words (all when none is selected)."""
-        rows = {i.row() for i in self.table.selectionModel().selectedRows()}
-        uids = (list(dict.fromkeys(self.model.row(r).uid for r in sorted(rows)))
-                if rows else None)
-        self.details.setText("\n".join(f"• {t}" for t in self.model.explain(uids)))
+        """The selected transactions' conflicts in plain words."""
+        uids = self.selected_uids()
+        if uids:
+            self.details.setText("\n".join(f"• {t}" for t in self.model.explain(uids)))
+        elif self.model.rowCount():
+            self.details.setText("Select an edit to see its conflict in words and resolve "
+                                 "it (Ctrl+A selects them all).")
+        else:
+            self.details.setText("")
 
     def detach(self) -> None:
         """Stop following the satellite (the dialog is going away)."""

@@ -499,6 +499,8 @@ class RecordForm(QWidget):
         self._base: Rev | None = None
         self._is_new = False
         self._dirty = False
+        self._deleted_by: str | None = None  # the record was deleted under unsaved edits
+        self._said = ("", "")  # the state line of the record as loaded (text, style)
         self.title = QLabel()
         self.title.setStyleSheet("font-size: 15px; font-weight: 600;")
         self.state = QLabel()
@@ -551,6 +553,22 @@ class RecordForm(QWidget):
         return self._dirty
 
     @property
+    def has_edits(self) -> bool:
+        """Whether closing the form would lose something the user typed: unsaved changes of
+        a record, a new record with a field filled in (an untouched new form loses nothing),
+        the values of a record deleted under the form."""
+        if not self._dirty:
+            return False
+        if self._is_new and self._deleted_by is None:
+            return any(ed.touched for ed in self.editors.values())
+        return True
+
+    @property
+    def deleted_by(self) -> str | None:
+        """Who deleted the record while the form had unsaved edits (None: not deleted)."""
+        return self._deleted_by
+
+    @property
     def base(self) -> Rev | None:
         """The replica revision the record was loaded at: the base of the edit to save, so
         a change that reached the hub meanwhile becomes a conflict, not overwritten."""
@@ -559,6 +577,7 @@ class RecordForm(QWidget):
     def clear(self) -> None:
         """Show no record."""
         self._key, self._is_new, self._original, self._base = "", False, {}, None
+        self._end_deleted()
         for ed in self.editors.values():
             ed.load(self._sat, None)
             ed.show_error("")
@@ -570,6 +589,7 @@ class RecordForm(QWidget):
     def load(self, rv: RecordView) -> None:
         """Show ``rv`` for editing (drops unsaved edits)."""
         self._key, self._is_new = rv.key, False
+        self._end_deleted()
         self._base = self._sat.rev()  # status() read the queue: 1-2 ms a click
         self._original = dict(rv.fields or {})
         self._fill(self._original)
@@ -584,15 +604,18 @@ class RecordForm(QWidget):
         else:
             self.state.setText("Synced with the hub.")
             self.state.setStyleSheet("color: #2e7d32;")
+        self._said = (self.state.text(), self.state.styleSheet())
         self.setEnabled(True)
 
     def start_new(self, key: str) -> None:
         """Show an empty form (with defaults) for a new record with ``key``."""
         self._key, self._is_new = key, True
+        self._end_deleted()
         self._base = self._sat.rev()  # status() read the queue: 1-2 ms a click
         self._original = {}
         self._fill(self._new_values())
-        self.title.setText(f"New {self._model.title.lower().rstrip('s')}")
+        # the topic's label as it is ("Species": no singular to guess from a plural)
+        self.title.setText(f"New record in {self._model.title}")
         self.state.setText("Fill in the fields and save (Ctrl+S).")
         self.state.setStyleSheet("")
         self.setEnabled(True)
@@ -644,16 +667,19 @@ class RecordForm(QWidget):
             if isinstance(ed.widget, QAbstractSpinBox):
                 ed.widget.interpretText()
 
-    def request_save(self) -> None:
-        """Validate and, when valid, emit ``save_requested`` with the changed fields."""
+    def validated_changes(self) -> dict[str, Any] | None:
+        """The changed fields when every one is valid; None (the problems shown under the
+        fields) when one is not."""
         self.commit()
         _, errs = self.values()
         for name, ed in self.editors.items():
             ed.show_error(errs.get(name, ""))
-        if errs:
-            return
-        ch = self.changes()
-        if ch or self._is_new:
+        return None if errs else self.changes()
+
+    def request_save(self) -> None:
+        """Validate and, when valid, emit ``save_requested`` with the changed fields."""
+        ch = self.validated_changes()
+        if ch is not None and (ch or self._is_new):
             self.save_requested.emit(ch)
 
     def show_errors(self, message: str) -> None:
@@ -665,6 +691,31 @@ class RecordForm(QWidget):
         self.state.setText(message)
         self.state.setStyleSheet("color: #b3261e;")
 
+    def mark_deleted(self, by: str) -> None:
+        """The record was deleted (by ``by``, on the hub) while the form had unsaved edits:
+        keep every value shown; Save re-creates the record with them (the same key, every
+        field), Discard drops them."""
+        if self._deleted_by is not None or self._is_new or not self._key:
+            return
+        self._deleted_by = by
+        self._is_new = True  # a save sends every field, as a new record
+        # re-creating is the user's decision, on what they see now: not a conflict
+        self._base = self._sat.status().rev
+        self.title.setText(f"{self.title.text()} (deleted)")
+        self.state.setText(f"⚠ This record was deleted by {by} on the hub. Your unsaved "
+                           "changes are kept here: Re-create saves it again with these "
+                           "values, Discard drops them.")
+        self.state.setStyleSheet("color: #b3261e;")
+        self.save_button.setText("Re-create")
+        self.revert_button.setText("Discard")
+        self._set_dirty(True)
+
+    def _end_deleted(self) -> None:
+        if self._deleted_by is not None:
+            self._deleted_by = None
+            self.save_button.setText("Save")
+            self.revert_button.setText("Revert")
+
     def note_changed(self, rv: RecordView | None) -> None:
         """A change notice for the record while the form has unsaved edits: say so when what
         the user sees now differs from what the form loaded (the edits are kept)."""
@@ -673,9 +724,12 @@ class RecordForm(QWidget):
         self.state.setText("⚠ Changed meanwhile: saving a field that changed since you "
                            "opened the record makes a conflict.")
         self.state.setStyleSheet("color: #b3261e;")
+        self._said = (self.state.text(), self.state.styleSheet())
 
     def revert(self) -> None:
-        if self._is_new:
+        if self._deleted_by is not None:  # Discard: the record is gone, so is the form
+            self.clear()
+        elif self._is_new:
             self._fill(self._new_values())
         else:
             self._fill(self._original)
@@ -707,6 +761,15 @@ class RecordForm(QWidget):
         self.revert_button.setEnabled(dirty)
         if dirty != self._dirty:
             self._dirty = dirty
+            if self._key and not self._is_new:
+                # an edited record is not "synced": say it has unsaved changes, and say
+                # again what was said of it once it is back as loaded
+                if dirty:
+                    self.state.setText("Unsaved changes: save (Ctrl+S) or revert.")
+                    self.state.setStyleSheet("color: #8a6d00;")
+                else:
+                    self.state.setText(self._said[0])
+                    self.state.setStyleSheet(self._said[1])
             self.dirty_changed.emit(dirty)
 
     def focus_first(self) -> None:

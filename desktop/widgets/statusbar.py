@@ -213,7 +213,9 @@ class SyncStatusBar(QStatusBar):
         err = st.last_error
         self.last_error = err
         waiting = retry_in if (not st.online and not st.offline_mode) else None
-        self.error.setText(sync_problem(err, waiting))
+        # a rejection counts the edits in the inbox, as "Conflicts: N" does (the error names
+        # only those the last reply rejected)
+        self.error.setText(sync_problem(err, waiting, rejected=st.conflicts))
         self.error.setToolTip(f"{err}\n\nClick for the whole text ({ERROR_KEY})" if err else "")
         self.details.setVisible(bool(err))
 
