@@ -35,7 +35,7 @@ from core.satellite.satellite import Satellite
 from core.schema import Project
 from desktop.icons import icon
 from desktop.mainwindow import MainWindow
-from desktop.settings import take_kept_offline
+from desktop.settings import forget_kept_offline, kept_offline_before
 from desktop.sync import ClientSync
 
 __all__ = ["WindowSpec", "check_other_hub", "check_token", "close_window", "ensure_app",
@@ -180,8 +180,15 @@ def open_window(sat: Satellite, spec: WindowSpec,
     starts once it answered (or was out of reach)."""
     w: MainWindow
     sync: ClientSync | None = None
-    if take_kept_offline(sat.data.path):  # kept in the user's settings until session 9
-        sat.work_offline = True
+    moved_error = ""
+    if kept_offline_before(sat.data.path):  # kept in the user's settings until session 9
+        try:
+            sat.work_offline = True  # first: the settings' entry goes once it is stored
+        except OutpostError as exc:  # e.g. a full disk: offline this run, moved next time
+            sat.offline_mode = True
+            moved_error = f"\"Work offline\" could not be moved into {sat.data.path}: {exc}"
+        else:
+            forget_kept_offline(sat.data.path)
     if sat.work_offline:
         sat.offline_mode = True  # before the window reads the status, and no sync starts
     if sat.config.hub:
@@ -202,6 +209,8 @@ def open_window(sat: Satellite, spec: WindowSpec,
             check_token(w, sat, spec, sync))
     elif sync is not None:
         sync.start()
+    if moved_error:
+        w.show_error(moved_error)
     return w
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
@@ -11,7 +12,7 @@ from core.errors import OutpostError
 from core.satellite.config import DataDir, check_hub_url, default_data_dir
 from desktop.app import WindowSpec, check_other_hub, ensure_app, open_windows, run_app
 from desktop.mainwindow import MainWindow
-from desktop.settings import Profile, last_profile, load_profile, save_profile
+from desktop.settings import Profile, dir_token, last_profile, load_profile, save_profile
 
 __all__ = ["launch"]
 
@@ -23,6 +24,16 @@ def _ask(profile: Profile | None, first_run: bool) -> tuple[Profile | None, bool
     if not dlg.exec():
         return None, False
     return dlg.profile(), dlg.wants_demo
+
+
+def _saved(p: Profile | None) -> Profile | None:
+    """A remembered profile as a start uses it: its token only while its directory holds
+    none. Once the directory has one (``config.json``), that is the token: a profile's older
+    one (kept before session 9, or ``outpost connect --token=NEW`` ran since) would be
+    checked and, with the hub out of reach, stored over the newer one."""
+    if p is not None and p.token and dir_token(p):
+        return replace(p, token="")
+    return p
 
 
 def _cli_default() -> Profile | None:
@@ -38,7 +49,7 @@ def _cli_default() -> Profile | None:
 def launch(data: Path | None = None, hub: str = "", token: str = "", profile: str = "") -> int:
     """Open the app: ``--data``/``--hub`` given, else the named or last profile, else ask."""
     ensure_app()
-    p = load_profile(profile) if profile else last_profile()
+    p = _saved(load_profile(profile) if profile else last_profile())
     if data is not None or hub:
         # checked before the profile remembers them: a typo changes nothing
         if hub:
@@ -75,6 +86,8 @@ def launch(data: Path | None = None, hub: str = "", token: str = "", profile: st
 def _settings(w: MainWindow, current: Profile) -> None:
     from PySide6.QtWidgets import QMessageBox
 
+    if not current.token:  # the directory holds it (save_profile): shown, and kept as is
+        current = replace(current, token=dir_token(current))
     p, _ = _ask(current, first_run=False)
     if p is None:
         return

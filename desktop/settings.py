@@ -1,6 +1,6 @@
 """Profiles in QSettings: hub URL and data directory per profile, and the last one used.
 The "Work offline" choice is kept in the data directory (``Satellite.work_offline``); until
-session 9 it was kept here, by the directory's path: :func:`take_kept_offline` moves it.
+session 9 it was kept here, by the directory's path: :func:`kept_offline_before` says so once.
 
 Tokens are not in QSettings (its file is world-readable on Linux, mode 0644): they are kept in
 ``tokens.json`` beside it with mode 0600, as the satellite keeps its own in ``config.json``;
@@ -17,10 +17,16 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 
 from core.errors import ConfigError
-from core.satellite.config import data_root, default_data_dir, write_private
+from core.satellite.config import (
+    DataDir,
+    data_root,
+    default_data_dir,
+    other_default_replica,
+    write_private,
+)
 
-__all__ = ["Profile", "last_profile", "load_profile", "save_profile", "settings",
-           "take_kept_offline", "tokens_file"]
+__all__ = ["Profile", "dir_token", "forget_kept_offline", "kept_offline_before", "last_profile",
+           "load_profile", "save_profile", "settings", "tokens_file"]
 
 ORG = "outpost"
 
@@ -45,10 +51,15 @@ class Profile:
     @property
     def path(self) -> Path:
         """The data directory: the one given, else the "default" profile's is the CLI's
-        default (``outpost`` without ``--data``), another profile's ``ROOT/NAME``."""
+        default (``outpost`` without ``--data``), another profile's ``ROOT/NAME``. Where the
+        app and the CLI each made a default replica before session 9 (``ROOT/default`` and
+        ``ROOT``), the app keeps its own: it never switches to another replica unasked (the
+        CLI names the two, with ``outpost carry`` to join them)."""
         if self.data_dir:
             return Path(self.data_dir)
-        return default_data_dir() if self.name == "default" else data_root() / self.name
+        if self.name != "default":
+            return data_root() / self.name
+        return other_default_replica() or default_data_dir()
 
 
 def _names(s: QSettings) -> list[str]:
@@ -99,30 +110,54 @@ def _store_token(s: QSettings, name: str, token: str) -> None:
         raise ConfigError(f"cannot write the app's tokens to {path}: {exc}") from exc
 
 
+def _move_old_tokens(s: QSettings) -> None:
+    """Tokens an older Outpost kept in QSettings, in a file others can read: every
+    profile's is moved to :func:`tokens_file`, then removed."""
+    names = [n for n in _names(s) if s.contains(f"profile/{n}/token")]
+    if not names:
+        return
+    tokens = _read_tokens(tokens_file(s))
+    for n in names:
+        legacy = str(s.value(f"profile/{n}/token", ""))
+        if legacy and not tokens.get(n):
+            _store_token(s, n, legacy)
+            tokens[n] = legacy
+        s.remove(f"profile/{n}/token")
+    s.sync()
+
+
 def load_profile(name: str) -> Profile | None:
     s = settings()
     if name not in _names(s):
         return None
+    _move_old_tokens(s)
     s.beginGroup(f"profile/{name}")
     try:
         hub, data_dir = str(s.value("hub", "")), str(s.value("data_dir", ""))
-        legacy = str(s.value("token", ""))
     finally:
         s.endGroup()
     token = _read_tokens(tokens_file(s)).get(name, "")
-    if legacy or s.contains(f"profile/{name}/token"):
-        # an older Outpost kept it here, in a file others can read: moved, then removed
-        if legacy and not token:
-            _store_token(s, name, legacy)
-            token = legacy
-        s.remove(f"profile/{name}/token")
-        s.sync()
     return Profile(name, hub, token, data_dir)
 
 
+def dir_token(p: Profile) -> str:
+    """The token of the profile's data directory (``config.json``; "" when none)."""
+    dd = DataDir(p.path)
+    if not dd.config_file.is_file():
+        return ""
+    try:
+        return dd.load_config().token
+    except ConfigError:
+        return ""
+
+
 def save_profile(p: Profile, *, last: bool = True) -> None:
+    """Remember ``p``. Its token is kept only until its data directory holds it: from then
+    on the directory's ``config.json`` is the one token (``outpost connect --token`` there
+    changes it for the app too), and a profile never pushes an old token over a newer one."""
     s = settings()
-    _store_token(s, p.name, p.token)  # first: a token that cannot be kept changes nothing
+    token = "" if p.token and p.token == dir_token(p) else p.token
+    _store_token(s, p.name, token)  # first: a token that cannot be kept changes nothing
     names = _names(s)
     if p.name not in names:
         names.append(p.name)
@@ -156,19 +191,23 @@ def _dir_key(path: Path) -> str:
     return str(Path(path).expanduser().resolve())
 
 
-def take_kept_offline(path: Path) -> bool:
+def kept_offline_before(path: Path) -> bool:
     """Whether the user's settings kept "Work offline" for the data directory ``path`` (as
-    sessions 5-8 did); the entry is removed, so the choice moves once into the directory
-    (``Satellite.work_offline``), which keeps it from then on."""
+    sessions 5-8 did): the choice moves once into the directory (``Satellite.work_offline``),
+    which keeps it from then on; :func:`forget_kept_offline` once it is stored there."""
+    return _dir_key(path) in _offline_dirs(settings())
+
+
+def forget_kept_offline(path: Path) -> None:
+    """Remove the settings' "Work offline" entry of ``path`` (moved into the directory)."""
     s = settings()
     dirs = _offline_dirs(s)
     key = _dir_key(path)
     if key not in dirs:
-        return False
+        return
     dirs.remove(key)
     if dirs:
         s.setValue(_OFFLINE, dirs)
     else:
         s.remove(_OFFLINE)
     s.sync()
-    return True

@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
 
 from core.errors import OrderError, StorageError, ValidationError
 from core.ledger.protocols import Ledger
@@ -218,8 +219,13 @@ class Replica:
                 got = self._int_max[top] = self._scan_int_key(top)
                 self._int_dirty = True
                 if not self._read_only:
-                    with self.ledger.begin() as conn:
-                        self._store_int_keys(conn, self._rev)
+                    try:
+                        with self.ledger.begin() as conn:
+                            self._store_int_keys(conn, self._rev)
+                    except (SQLAlchemyError, sqlite3.Error, StorageError):
+                        # e.g. a full disk: the key is known all the same (kept, and
+                        # stored with the next write), so Ctrl+N works as it did before
+                        pass
         return got
 
     def _scan_int_key(self, top: str) -> int:

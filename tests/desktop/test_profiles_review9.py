@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import QSettings
 
+from core.errors import StorageError
 from core.satellite.config import (
     DataDir,
     SatConfig,
@@ -18,11 +20,19 @@ from core.satellite.config import (
     default_data_dir,
     other_default_replica,
 )
+from core.satellite.satellite import Satellite
+from core.schema import Project
 from desktop import demo as demo_mod
 from desktop import headless
 from desktop import launch as launch_mod
 from desktop import settings as app_settings
-from desktop.settings import Profile, load_profile, save_profile, tokens_file
+from desktop.settings import (
+    Profile,
+    kept_offline_before,
+    load_profile,
+    save_profile,
+    tokens_file,
+)
 
 
 @pytest.fixture
@@ -61,6 +71,9 @@ def test_an_old_apps_default_replica_stays_in_use_and_both_are_named(user_dirs: 
     _replica(root)  # and one the CLI made in the data root
     assert default_data_dir() == root
     assert other_default_replica() == root / "default"
+    # merge review 9: the app then switched to the CLI's replica without a word (its own
+    # edits out of view, its hub and token pushed onto the CLI's directory): it keeps its own
+    assert Profile("default").path == root / "default"
 
 
 def test_the_cli_names_the_other_default_replica_and_the_fix(
@@ -137,3 +150,77 @@ def test_the_demo_starts_no_hub_when_qt_cannot_start(tmp_path: Path,
         demo_mod.run_demo(data=tmp_path / "demo")
     # review 9: the hub was started first and left running (ppid 1) after Qt aborted
     assert started == []
+
+
+def test_every_profiles_old_token_moves_out_on_the_first_read(user_dirs: Path) -> None:
+    s = app_settings.settings()
+    s.setValue("profiles/names", ["work", "home"])
+    s.setValue("profile/work/token", "SECRET-WORK")
+    s.setValue("profile/home/token", "SECRET-HOME")
+    s.sync()
+    p = load_profile("work")
+    assert p is not None and p.token == "SECRET-WORK"
+    text = user_dirs.read_text(encoding="utf-8")
+    assert "SECRET-WORK" not in text and "SECRET-HOME" not in text  # not only work's
+    home = load_profile("home")
+    assert home is not None and home.token == "SECRET-HOME"
+
+
+def test_a_token_the_directory_holds_is_not_kept_twice(user_dirs: Path) -> None:
+    d = default_data_dir()
+    DataDir(d).save_config(SatConfig("ws://127.0.0.1:9", "T1"))
+    save_profile(Profile("default", "ws://127.0.0.1:9", "T1"))
+    assert app_settings._read_tokens(tokens_file()) == {}  # config.json has it
+    save_profile(Profile("default", "ws://127.0.0.1:9", "T2"))  # not applied there yet
+    assert app_settings._read_tokens(tokens_file()) == {"default": "T2"}
+
+
+def test_a_start_never_pushes_a_profiles_old_token_over_the_directorys(user_dirs: Path) -> None:
+    """Merge review 9 (HIGH): the profile kept OLD, `outpost connect --token=NEW` wrote NEW
+    into the same directory; the next start checked OLD, and with the hub out of reach
+    stored it over NEW."""
+    save_profile(Profile("default", "ws://127.0.0.1:9", "OLD"))
+    DataDir(default_data_dir()).save_config(SatConfig("ws://127.0.0.1:9", "NEW"))
+    p = launch_mod._saved(load_profile("default"))
+    assert p is not None and p.token == "" and p.hub == "ws://127.0.0.1:9"
+    # a directory with no token yet (made, never connected): the profile's is still used
+    other = Profile("work", "ws://127.0.0.1:9", "W")
+    assert launch_mod._saved(other) == other
+
+
+def test_work_offline_is_not_lost_when_its_move_fails(
+        user_dirs: Path, tmp_path: Path, project: Project, qtbot: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Merge review 9: the settings' entry was removed before the directory stored the
+    choice; with that write failing (a full disk) no window opened, and the next start
+    was online and synced."""
+    from desktop.app import WindowSpec, open_window
+
+    d = tmp_path / "sat"
+    Satellite(d, project).close()
+    s = app_settings.settings()
+    s.setValue("offline/dirs", [str(d.resolve())])
+    s.sync()
+    sat = Satellite(d, project)
+    try:
+        def full(*_a: object, **_k: object) -> None:
+            raise StorageError("database or disk is full")
+
+        with monkeypatch.context() as m:
+            m.setattr(sat.queue, "set_meta", full)
+            w = open_window(sat, WindowSpec(d, "ws://127.0.0.1:9"))
+            qtbot.addWidget(w)
+        assert sat.offline_mode  # offline this run all the same
+        assert "could not be moved" in w.status.message.text()
+        assert kept_offline_before(d)  # still in the settings: moved on a later start
+        w.close()
+    finally:
+        sat.close()
+    sat = Satellite(d, project)
+    try:
+        w = open_window(sat, WindowSpec(d, "ws://127.0.0.1:9"))
+        qtbot.addWidget(w)
+        assert sat.work_offline and sat.offline_mode and not kept_offline_before(d)
+        w.close()
+    finally:
+        sat.close()
