@@ -375,7 +375,7 @@ class SyncInfo:
     hub_mig: str = ""
     last_sync: float = 0.0           # machine time of the last completed catch-up (0: never)
     last_error: str = ""
-    progress: tuple[int, int] = (0, 0)
+    progress: tuple[int, int] = (0, 0)  # (done, total) events of a catch-up; total 0: unknown
     attempts: int = 0
     retry_at: float | None = None
 
@@ -441,6 +441,7 @@ class SyncMachine:
         self._sats = 0                                     # evt.sat sent on the connection
         self._encoded: dict[str, tuple[Trans, bytes]] = {}  # uid -> JSON made by prepare()
         self._done_evs = 0
+        self._total = 0  # a catch-up's size as its first reply said (total_max; 0: unknown)
         self._stopped_by_user = False
         self._dropping = False  # a failed connection is closing: ignore its frames
         self._read_only = ""    # the hub refuses this user's edits (its message): hold them
@@ -708,6 +709,7 @@ class SyncMachine:
         self._set(phase=Phase.CATCHUP, since=now, hub_rev=st.rev, hub_mig=st.mig,
                   progress=(0, 0))
         self._done_evs = 0
+        self._total = 0
         res = body.get("res") if isinstance(body, dict) else None
         most = res.get("max_message") if isinstance(res, dict) else None  # ours: its limit
         self._hub_max = most if type(most) is int and most > 0 else 0
@@ -751,13 +753,17 @@ class SyncMachine:
             # an answer from behind our replica (e.g. after a reconnect race): keep ours
             res = replace(res, rev=known)
         self._done_evs += len(res.evs)
+        if res.total_max and self.info.phase == Phase.CATCHUP and not self._total:
+            self._total = res.total_max  # ours: the hub said how big the catch-up is
         hub_rev = max(self.info.hub_rev, res.rev)
         if self._held and self._held[0].rev <= res.rev:
             # held pushes this reply covers (it carries every event up to its revision) would
             # be skipped after the last reply anyway: a long pipelined replay held them all
             self._held = [u for u in self._held if u.rev > res.rev]
         if res.more:
-            self._set(progress=(self._done_evs, 0), hub_rev=hub_rev)
+            # events published meanwhile may pass the hub's count: never "13 of 12"
+            self._set(progress=(self._done_evs, max(self._total, self._done_evs)
+                                if self._total else 0), hub_rev=hub_rev)
             # pipelined: ask for the next batch before storing this one
             self._sat_one = None  # no transactions in it
             self._request("evt.sat", enc_sat(SatReq(res.rev, (), self._tops(), self.lim,
