@@ -110,6 +110,8 @@ def sync_problem(err: str, retry_in: float | None = None) -> str:
         short, retry = "Sync stopped: the hub has another schema", False
     elif "came from another ledger" in low:
         short, retry = "Sync stopped: the hub holds another ledger", False
+    elif "the hub lost or reused" in low:
+        short, retry = "Sync stopped: the hub lost revisions this replica holds", False
     elif "restored from a backup" in low:
         short, retry = "Sync stopped: the hub was restored from an older backup", False
     elif "behind this replica" in low:

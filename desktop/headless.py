@@ -114,8 +114,13 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser(
         "sync", help="sync with the hub",
         description="Sync with the hub: without --once, keep syncing (reconnecting with "
-        "backoff) until Ctrl-C or SIGTERM, reporting each change of connection on stderr; "
-        "exit 1 if the hub stops sync for good (e.g. a different schema).")
+        "backoff) until Ctrl-C or SIGTERM (exit 0), reporting each change of connection on "
+        "stderr; an unreachable hub is retried for ever. Exit 1, saying why and what to do, "
+        "when retrying cannot help: the hub refuses the token (HTTP 401: run `outpost "
+        "connect URL --token=TOKEN`, then sync again; the running sync holds the data "
+        "directory, so it stops rather than wait), or sync stops for good (another schema "
+        "or ledger, a restore that lost this replica's revisions, event ids the hub "
+        "reused).")
     p.add_argument("--once", action="store_true",
                    help="push the queue, catch up and exit (non-zero if the hub is unreachable)")
     p.add_argument("--timeout", type=_seconds, default=30.0,
@@ -385,6 +390,14 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         st = sat.status()
     finally:
         sat.close()
+    if not args.once and client.refused:
+        # a refused token does not heal by waiting, and its fix (connect) needs the data
+        # directory this process holds: stop, exit 1, say what to run
+        if args.json:
+            print(json.dumps(_status_dict(st), default=str))
+        raise HubError(f"sync with {cfg.hub} stopped: {client.refused}; run `outpost connect "
+                       f"{cfg.hub} --token=TOKEN` with a valid token, then `outpost sync` "
+                       "again (edits made meanwhile stay pending)")
     if not by_user:
         # the hub ended sync for good (a different schema, ...): not a success
         if args.json:
@@ -506,14 +519,16 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
             print(f"outpost: online with {st.hub}: rev {format_rev(st.rev)}, "
                   f"{st.pending} pending, {st.conflicts} conflicts"
                   + (f"; {err}" if err else ""), file=sys.stderr, flush=True)
-        elif err and info.phase != Phase.STOPPED and not asked:
-            # stopped by the hub: said once, at exit; by the user: nothing to retry
+        elif err and info.phase != Phase.STOPPED and not asked and not client.refused:
+            # stopped by the hub (or a refused token): said once, at exit; by the user:
+            # nothing to retry
             print(f"outpost: offline: {err} (retrying; Ctrl-C to stop)", file=sys.stderr,
                   flush=True)
 
     unlisten = sat.listen(report)
     try:
-        await client.run()
+        # until stopped, or the hub refuses the token (HTTP 401): retrying cannot help
+        await client.run_until(lambda: bool(client.refused), None)
     finally:
         unlisten()
     return bool(asked) or client.machine.info.phase != Phase.STOPPED

@@ -34,7 +34,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from core.crashpoints import crash_point
-from core.errors import HubError, OutpostError, SchemaError, WireError
+from core.errors import HubError, LostRevisionsError, OutpostError, SchemaError, WireError
 from core.model import Status
 from core.redact import install as install_redaction
 from core.revision import format_rev
@@ -389,7 +389,7 @@ class SyncClient:
             elif kind == "kick":
                 m.local_change(now)
             elif kind == "applied":
-                m.applied(now, arg)
+                m.applied(now, arg[0], final=arg[1])
         except OutpostError as exc:
             # local storage failed while applying hub data: drop the connection, retry later
             log.warning("sync input failed: %s", exc)
@@ -436,16 +436,19 @@ class SyncClient:
 
     async def _apply(self, out: Apply) -> None:
         err = ""
+        final = False
         try:
             await self._in_thread(self.sat.write, out.item)
         except OutpostError as exc:
-            # local storage failed (disk full, locked): the machine drops the connection
+            # local storage failed (disk full, locked): the machine drops the connection;
+            # for events reusing held ids (the hub lost revisions) it stops for good
             log.warning("storing hub data failed: %s", exc)
             err = str(exc)
+            final = isinstance(exc, LostRevisionsError)
         except Exception as exc:  # a bug: keep the traceback, and do not leave the machine waiting
             log.error("storing hub data failed", exc_info=exc)
             err = f"{type(exc).__name__}: {exc}"
-        self._inbox.put_nowait(("applied", err))
+        self._inbox.put_nowait(("applied", (err, final)))
 
     async def _finish_applies(self) -> None:
         """Store what was received before stopping (bounded: a few batches at most)."""
@@ -460,7 +463,7 @@ class SyncClient:
             while not self._inbox.empty():
                 kind, arg = self._inbox.get_nowait()
                 if kind == "applied":
-                    m.applied(self.clock(), arg)
+                    m.applied(self.clock(), arg[0], final=arg[1])
                     fed = True
             for out in m.take():
                 if isinstance(out, Apply):

@@ -510,16 +510,27 @@ class SyncMachine:
         self._applies.clear()
         self._applying = None
 
-    def applied(self, now: float, error: str = "") -> None:
-        """The outstanding :class:`Apply` finished (``error``: the storage failure)."""
+    def applied(self, now: float, error: str = "", *, final: bool = False) -> None:
+        """The outstanding :class:`Apply` finished (``error``: the storage failure; ``final``:
+        storing the hub's data can never succeed, e.g. its events reuse event ids the replica
+        holds (``LostRevisionsError``): sync stops for good, as a refused handshake does)."""
         item, self._applying = self._applying, None
         if item is None:
             return
         if error:
             # nothing of it was stored: drop what was queued behind it and resync from the
-            # replica's revision on the next connection
+            # replica's revision on the next connection (or never: final)
             self._applies.clear()
-            self._set(last_error=f"storing hub data failed: {error}")
+            why = f"storing hub data failed: {error}"
+            if final:
+                # every connection would get the same events and fail the same way: stop
+                # until the user acts (a new data directory and outpost carry, as it says)
+                if self.info.phase not in (Phase.OFFLINE, Phase.STOPPED):
+                    self._out.append(Close("hub data cannot be stored"))
+                self._reset_conn()
+                self._set(phase=Phase.STOPPED, since=now, retry_at=None, last_error=why)
+                return
+            self._set(last_error=why)
             if self.info.phase not in (Phase.OFFLINE, Phase.STOPPED):
                 self._drop("storage failed")
             return
