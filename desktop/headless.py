@@ -31,7 +31,7 @@ from typing import Any, TypeVar, cast
 
 from core.errors import ConfigError, HubError, OutpostError, StorageError, ValidationError
 from core.heap import GC_YOUNG, settle_heap
-from core.ids import clean_key, new_key
+from core.ids import clean_key
 from core.model import Action, Cmd
 from core.revision import Rev, format_rev, parse_rev, unix_rev
 from core.satellite.api import Keep, Receipt, ReceiptState, RecordView
@@ -617,7 +617,10 @@ def _exists(sat: Satellite, top: str, key: str) -> bool:
 
 def _typed_key(sat: Satellite, top: str, text: str, what: str, fix: str) -> str:
     """A record's key as typed: as is when a record has that very key (one made before keys
-    were cleaned: " k1" is then not k1), else as :func:`_typed` cleans it."""
+    were cleaned: " k1" is then not k1, and "  " a key of its own, not an empty one), else
+    as :func:`_typed` cleans it (refusing one left empty). The exact key is looked for
+    first: `show`/`history` refused a key of only spaces before opening the satellite, so
+    such a record could not be shown."""
     if clean_key(text) != text and sat.project.has(top) and _exists(sat, top, text):
         return text
     return _typed(text, what, fix)
@@ -634,9 +637,6 @@ def _typed(text: str, what: str, fix: str) -> str:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    if args.key is not None:
-        _typed(args.key, "key", "give a key, or none")  # an empty key is refused unopened
-
     def read(sat: Satellite) -> list[RecordView]:
         if args.key is None:
             return sat.records(args.topic)
@@ -657,8 +657,6 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
-    _typed(args.key, "key", "give a key")  # an empty key is refused unopened
-
     def read(sat: Satellite) -> list[Any]:
         key = _typed_key(sat, args.topic, args.key, "key", "give a key")
         hist = sat.history(args.topic, key)
@@ -747,12 +745,15 @@ def _cmd_import(args: argparse.Namespace) -> int:
             # them batch by batch, so memory holds one batch, not the file
             before = _stamp(f)
             seen = _Counts()
+            keys = _NewKeys(sat, args.topic)
             total = sum(len(chunk) for chunk in _csv_chunks(sat, args.topic, args.file, f,
-                                                            seen, check=True))
+                                                            seen, check=True, keys=keys))
             if _stamp(f) != before:
                 raise ValidationError(f"{args.file} changed while it was being checked: "
                                       "nothing was imported; import it again")
-            chunks = _csv_chunks(sat, args.topic, args.file, f, _Counts(), check=False)
+            # rows without a key get them now, above every int key the file names
+            chunks = _csv_chunks(sat, args.topic, args.file, f, _Counts(), check=False,
+                                 keys=_NewKeys(sat, args.topic, keys.top))
             # closed before the file is: a generator left suspended by an error below would
             # detach its reader from the closed file when collected ("Exception ignored")
             stack.callback(chunks.close)
@@ -787,6 +788,34 @@ def _cmd_import(args: argparse.Namespace) -> int:
          f"imported {n} rows in {len(uids)} transactions"
          + (f"; {seen.unchanged} rows unchanged" if seen.unchanged else ""))
     return 0
+
+
+class _NewKeys:
+    """Keys for a CSV's rows with an empty key cell: ``Satellite.new_key`` (a UUIDv7, or for
+    an int-keyed topic one above every key the satellite knows), and for an int-keyed topic
+    the next ones counted up from it, and from above ``floor`` (the greatest int key the
+    file names, found by the first pass: :meth:`saw`), so that no two rows get one key.
+    Before session 9 every empty cell got a UUID, which an int-keyed topic refuses."""
+
+    def __init__(self, sat: Satellite, topic: str, floor: int = 0):
+        self.sat, self.topic = sat, topic
+        self.is_int = sat.project.has(topic) and sat.project.model(topic).key == "int"
+        self.next = 0  # the next int key (0: not read yet)
+        self.floor = floor
+        self.top = 0  # the greatest int key among the file's keys (saw)
+
+    def saw(self, key: str) -> None:
+        """A key the file names."""
+        if self.is_int and key.isascii() and key.isdigit():
+            self.top = max(self.top, int(key))
+
+    def __call__(self) -> str:
+        if not self.is_int:
+            return self.sat.new_key(self.topic)
+        if not self.next:
+            self.next = max(int(self.sat.new_key(self.topic)), self.floor + 1)
+        self.next += 1
+        return str(self.next - 1)
 
 
 @dataclass
@@ -832,7 +861,8 @@ def _stamp(f: io.BufferedReader) -> tuple[int, int, int]:
 
 
 def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
-                counts: _Counts, check: bool) -> Iterator[list[tuple[int, Action, Rev | None]]]:
+                counts: _Counts, check: bool, keys: _NewKeys | None = None
+                ) -> Iterator[list[tuple[int, Action, Rev | None]]]:
     """The CSV's rows as actions, each with its first line number, checked (a header naming
     fields, one value per column, valid values, one row per key), in chunks of at most
     ``IMPORT_BATCH`` rows: the file is read from its start as it goes, and only the keys seen
@@ -848,6 +878,7 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
         ValidationError: a bad header or row (named by its line), or text that is not UTF-8.
     """
     model = sat.project.model(topic)
+    keys = keys or _NewKeys(sat, topic)
     # a cell as long as one transaction may hold (Python's default of 131,072 characters
     # refused what `outpost export` writes of a long note); a longer one is named below
     csv.field_size_limit(CELL_LIMIT)
@@ -880,7 +911,7 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
                     f"{len(cols)} columns: one value per column (empty for none)")
             try:
                 parsed.append((line, *_csv_row(sat, topic, model, fields, key_at, row, seen,
-                                               line)))
+                                               line, keys)))
             except OutpostError as exc:
                 raise ValidationError(f"{file} line {line}: {exc}") from exc
             if len(parsed) >= IMPORT_BATCH:
@@ -952,11 +983,11 @@ def _csv_columns(file: str, topic: str, model: Any, cols: list[str]) -> list[Any
 
 
 def _csv_row(sat: Satellite, topic: str, model: Any, fields: list[Any], key_at: int,
-             row: list[str], seen: dict[str, int], line: int
+             row: list[str], seen: dict[str, int], line: int, keys: _NewKeys
              ) -> tuple[str, dict[str, Any], Rev | None]:
-    """A row's key (a new one when empty; kept as is when a record has that very key, else
-    cleaned), field values checked by type (``None`` for an empty cell) and the revision of
-    its ``_rev`` column (``None``: none)."""
+    """A row's key (a new one from ``keys`` when empty; kept as is when a record has that
+    very key, else cleaned), field values checked by type (``None`` for an empty cell) and
+    the revision of its ``_rev`` column (``None``: none)."""
     key = row[key_at] if key_at >= 0 else ""
     if clean_key(key) != key and not _exists(sat, topic, key):
         key = clean_key(key)
@@ -964,8 +995,9 @@ def _csv_row(sat: Satellite, topic: str, model: Any, fields: list[Any], key_at: 
         if key in seen:
             raise ValidationError(f"key {key!r} is on line {seen[key]} too: one row per record")
         seen[key] = line
+        keys.saw(key)
     else:
-        key = new_key()
+        key = keys()
     arg: dict[str, Any] = {}
     base: Rev | None = None
     for i, (f, text) in enumerate(zip(fields, row, strict=True)):
