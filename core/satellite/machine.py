@@ -150,6 +150,7 @@ __all__ = [
     "decode_incoming",
     "hub_restores",
     "merge_sat",
+    "new_dir_fix",
     "restore_lost",
 ]
 
@@ -633,11 +634,14 @@ class SyncMachine:
 
     # -- handlers ------------------------------------------------------------------------------
 
-    def _refuse(self, now: float, st: Status, close: str, why: str) -> None:
+    def _refuse(self, now: float, st: Status, close: str, why: str, back: str = "",
+                lost: bool = False) -> None:
         """Stop sync for good with this hub (its ``evt.stat`` ``st``): nothing is sent or
-        stored, no retry; ``why`` (the status error) names the fix."""
+        stored, no retry. The status error is ``why`` (what the handshake found), then that
+        sync stopped and the fix (:func:`new_dir_fix`, with ``back`` and ``lost``)."""
         self._set(phase=Phase.STOPPED, since=now, hub_rev=st.rev, hub_mig=st.mig,
-                  last_error=why)
+                  last_error=f"{why}: sync stopped, nothing was sent or changed; "
+                             f"{new_dir_fix(back, lost)}")
         self._out.append(Close(close))
         self._reset_conn()
 
@@ -650,37 +654,22 @@ class SyncMachine:
         st = dec_status(body.get("res") if isinstance(body, dict) else None, "evt.stat result")
         mine = self.store.mig()
         if st.mig and mine and st.mig != mine:
-            self._refuse(now, st, "schema mismatch", (
-                f"the hub's schema version {st.mig} differs from this "
-                f"satellite's {mine}: sync stopped, nothing was changed; "
-                "use a new data directory for this hub (outpost connect URL "
-                "--data NEWDIR), or connect this one back to its own hub; "
-                "`outpost carry OLD_DIR --data NEWDIR` then copies this "
-                "replica's edits not synced yet into the new one"))
+            self._refuse(now, st, "schema mismatch", f"the hub's schema version {st.mig} "
+                         f"differs from this satellite's {mine}", "its own hub")
             return
         have = self.store.ledger()
         if st.ledger and have and st.ledger != have:
             self._refuse(now, st, "another ledger", (
-                f"this replica came from another ledger: the hub serves "
-                f"ledger {st.ledger}, this replica holds ledger {have} "
-                "(another hub, or another project with the same schema): "
-                "sync stopped, nothing was sent or changed; use a new "
-                "--data DIR for this hub (outpost connect URL --data "
-                "NEWDIR), or connect this one back to the hub of its ledger; "
-                "`outpost carry OLD_DIR --data NEWDIR` then copies this "
-                "replica's edits not synced yet into it"))
+                f"this replica came from another ledger: the hub serves ledger {st.ledger}, "
+                f"this replica holds ledger {have} (another hub, or another project with the "
+                "same schema)"), "the hub of its ledger")
             return
         mine_rev = self.store.rev()
         known = self.store.restore_points()
         # what the hub acked counts as held: a restore before it lost an accepted edit
         lost = restore_lost(st, known, max(mine_rev, self.store.acked_rev()))
         if lost:
-            self._refuse(now, st, "hub restored", (
-                f"{lost}: sync stopped, nothing was sent or changed; use a "
-                "new data directory for this hub (outpost connect URL --data "
-                "NEWDIR); `outpost carry OLD_DIR --data NEWDIR --accepted` "
-                "then copies into it this replica's edits not synced yet and "
-                "those the hub accepted and lost"))
+            self._refuse(now, st, "hub restored", lost, lost=True)
             return
         if st.rev < mine_rev:
             # not the ledger this replica came from (another one, an older backup), or a
@@ -689,9 +678,8 @@ class SyncMachine:
                 f"the hub is at revision {format_rev(st.rev)}, behind this replica's "
                 f"{format_rev(mine_rev)}: it does not hold the ledger this replica came from "
                 "(another hub, a restore of an older backup, or a hub still catching up); "
-                "nothing was sent or changed, retrying later. For another ledger, use a new "
-                "data directory (outpost connect URL --data NEWDIR); `outpost carry OLD_DIR "
-                "--data NEWDIR` then copies this replica's edits not synced yet into it"))
+                "nothing was sent or changed, retrying later. For another ledger, "
+                f"{new_dir_fix()}"))
             self.behind = (st.rev, mine_rev)
             self._drop("hub behind the replica")
             return
@@ -1016,6 +1004,18 @@ class SyncMachine:
 
     def _set(self, **kw: Any) -> None:
         self.info = replace(self.info, **kw)
+
+
+def new_dir_fix(back: str = "", lost: bool = False) -> str:
+    """The fix for a replica that cannot sync with a hub, in one wording for every such
+    message: a new data directory for the hub (``back``: or connect this one back to it,
+    e.g. ``"its own hub"``), then ``outpost carry`` of this replica's edits not synced yet
+    (``lost``: with ``--accepted``, also those the hub accepted and lost)."""
+    return ("use a new --data DIR for this hub (outpost connect URL --data NEWDIR)"
+            + (f", or connect this one back to {back}" if back else "")
+            + "; `outpost carry OLD_DIR --data NEWDIR" + (" --accepted" if lost else "")
+            + "` then copies into it this replica's edits not synced yet"
+            + (" and those the hub accepted and lost" if lost else ""))
 
 
 def merge_sat(a: SatRes, b: SatRes) -> SatRes:
