@@ -190,8 +190,10 @@ def _answer(svc: HubService, job: PubJob, acks: list[Ack], rejects: list[Reject]
     rev = evs[-1].rev if more else max(svc.rev, start)
     total_max = 0
     if more and (total is not None or (pre is None and _first(c, req))):
-        # ours: how many events this catch-up holds at most, in its first reply
-        total_max = max(total or svc._recent.count_after(start), len(evs))
+        # ours: how many events this catch-up holds at most, in its first reply (0: not
+        # known, not said)
+        known = total or svc._recent.count_after(start)
+        total_max = max(known, len(evs)) if known else 0
     if c is None or not c.audits or not evs:
         audits = ()
     elif audits is None:

@@ -15,7 +15,8 @@ Protocol (see ``docs/satellite.md``)::
 
     OFFLINE --tick at wake--> CONNECTING --connected--> HANDSHAKE: evt.stat
     HANDSHAKE --Status (mig ok)--> CATCHUP: evt.sat {rev, trans: pending queue*, tops, lim}
-    CATCHUP --SatRes more--> evt.sat {rev: reply rev, trans: []}  (batches, progress)
+    CATCHUP --SatRes more--> evt.sat {rev: reply rev, trans: []}  (batches, progress: of
+        the first reply's total_max when the hub says it, ours)
     CATCHUP --SatRes final--> LIVE: pushes (evt.update) applied as they come
     LIVE --local_change--> evt.sat {rev, trans: pending not yet sent on this connection}
     any --disconnected / request timeout--> OFFLINE, retry after backoff with jitter
@@ -23,6 +24,7 @@ Protocol (see ``docs/satellite.md``)::
     HANDSHAKE --Status ledger id differs from the stored one--> STOPPED (likewise)
     HANDSHAKE --Status restore point new, before the replica's rev--> STOPPED (likewise)
     HANDSHAKE --Status rev behind the replica--> OFFLINE (nothing sent; retry later)
+    CATCHUP/LIVE --hub data reusing held event ids (applied final)--> STOPPED (nothing stored)
 
     * the first evt.sat of a connection carries at most ``first_trans`` (100) pending
       transactions, each later one up to ``max_trans`` (1,000), and a long queue's last one
