@@ -35,6 +35,7 @@ from core.wire import (
     ERR_CODE_READ,
     Ack,
     Reject,
+    SatReq,
     SatRes,
     enc_audits,
     enc_events,
@@ -47,7 +48,7 @@ from hubserver.fanout import audits_of, read_audits
 from hubserver.outputs import Flush, Out, PubJob, Send
 
 if TYPE_CHECKING:
-    from hubserver.service import HubService
+    from hubserver.service import HubService, _Conn
 
 log = logging.getLogger("outpost.hub")
 
@@ -135,7 +136,7 @@ def sat_reply(svc: HubService, job: PubJob, results: Sequence[PubResult | Except
     return _answer(svc, job, acks, rejects, start, evs, more)
 
 
-def _first(c: Any, req: Any) -> bool:
+def _first(c: _Conn | None, req: SatReq) -> bool:
     """``req`` starts a catch-up on connection ``c``: it does not ask again from where the
     connection's last reply of the same topics ended (a satellite's next batch after
     ``more``, or its edits once live). Its reply, when cut into batches, says how many
