@@ -11,7 +11,9 @@ value, what was expected and, where there is one, the fix.
     ├── SchemaError          a schema file that cannot be loaded (names file, line and field)
     ├── ValidationError      an action that does not fit the schema or the ledger state
     │   ├── ReadOnlyError    a reader's edits (the hub's error reply carries a code)
-    │   └── UnstorableError  a transaction the database refuses for its content
+    │   ├── UnstorableError  a transaction the database refuses for its content
+    │   ├── OrderError       events to replicate whose ids do not follow their revisions
+    │   └── LostRevisionsError  the hub reuses event ids a replica holds: never syncs again
     ├── ConflictError        a transaction whose base is behind changes it collides with
     ├── StorageError         the database failed (disk full, read only, locked); retry later
     ├── HubError             the hub answered with an error, or could not be reached
@@ -32,6 +34,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "HubError",
+    "LostRevisionsError",
     "OrderError",
     "OutpostError",
     "ReadOnlyError",
@@ -75,6 +78,13 @@ class ValidationError(OutpostError):
 class ReadOnlyError(ValidationError):
     """A user who may only read sent edits to the hub (a reader's token). Nothing was applied;
     the hub's error reply carries ``"code": "readonly"`` (ours; see docs/protocol.md)."""
+
+
+class LostRevisionsError(ValidationError):
+    """The hub's events reuse event ids a replica holds: the replica holds revisions the hub
+    lost (a restore no restore point told of) or numbers again. Nothing was stored, and
+    retrying cannot help: sync with this replica stops for good (the message names the fix:
+    a new data directory and ``outpost carry``)."""
 
 
 class OrderError(ValidationError):

@@ -607,6 +607,9 @@ class SatRes:
     ``more`` (ours) says the catch-up was cut at a batch limit: ask again from ``rev``.
     ``audits`` (ours) holds the audit (user, creation time, uid) of each revision of ``evs``.
     ``cont`` (ours) says the hub honours ``cont`` requests on this connection.
+    ``total_max`` (ours) is sent on the first reply of a catch-up cut into batches (with
+    ``more``): at most how many events follow the request's ``rev`` (of every topic, up to
+    the hub's revision then; 0: not said), so the client can show "12,000 of 100,000".
     """
 
     rev: Rev
@@ -616,6 +619,7 @@ class SatRes:
     more: bool = False
     audits: tuple[Audit, ...] = ()
     cont: bool = False
+    total_max: int = 0
 
 
 def dec_sub(obj: Any, where: str = "evt.sub") -> SubReq:
@@ -689,11 +693,12 @@ def dec_sat_res(obj: Any, where: str = "evt.sat result") -> SatRes:
     r = _Reader(obj, where)
     more = r.flag("more")
     cont = r.flag("cont")
+    total = r.int("total_max")  # ours: a catch-up's size (0: not said)
     prs = _RevTexts().__getitem__  # an event's, its ack's and its audit's rev: parsed once
     return SatRes(r.rev("rev"), _items(r, "evs", _fast_event, prs, dec_event),
                   _items(r, "acks", _fast_ack, prs, _dec_ack),
                   r.list("rejects", _dec_reject), more,
-                  _items(r, "audits", _fast_audit, prs, dec_audit), cont)
+                  _items(r, "audits", _fast_audit, prs, dec_audit), cont, max(0, total))
 
 
 def enc_verdicts(acks: Sequence[Ack], rejects: Sequence[Reject]) -> dict[str, Any]:
@@ -936,6 +941,8 @@ def enc_sat_res(res: SatRes) -> dict[str, Any]:
         d["audits"] = enc_audits(res.audits, fmt)
     if res.cont:
         d["cont"] = True
+    if res.total_max:  # ours: the first reply of a catch-up in batches (daql ignores it)
+        d["total_max"] = res.total_max
     return d
 
 

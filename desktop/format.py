@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import datetime
 from typing import Any
@@ -132,6 +133,8 @@ def sync_problem(err: str, retry_in: float | None = None, rejected: int | None =
         short, retry = "Sync stopped: the hub has another schema", False
     elif "came from another ledger" in low:
         short, retry = "Sync stopped: the hub holds another ledger", False
+    elif "the hub lost or reused" in low:
+        short, retry = "Sync stopped: the hub lost revisions this replica holds", False
     elif "restored from a backup" in low:
         short, retry = "Sync stopped: the hub was restored from an older backup", False
     elif "behind this replica" in low:
@@ -166,6 +169,7 @@ class CatchupMeter:
         self.start: float | None = None   # clock time the catch-up began (seen syncing)
         self.start_rev: Rev = ZERO_REV
         self.done = 0
+        self.total = 0                    # at most this many events (the hub said; 0: unknown)
         self.rate = 0.0                   # events a second (0 until a second has passed)
         self.fraction: float | None = None  # 0..1 of the revision span, None: unknown
 
@@ -179,10 +183,11 @@ class CatchupMeter:
             return False
         if self.start is None:
             self.start, self.start_rev = now, st.rev
-            self.done, self.rate, self.fraction = 0, 0.0, None
+            self.done, self.total, self.rate, self.fraction = 0, 0, 0.0, None
         if self.start_rev == ZERO_REV:
             self.start_rev = st.rev  # an empty replica: the span starts at its first batch
         self.done = max(self.done, st.progress[0])
+        self.total = max(self.total, st.progress[1]) if st.progress[1] else self.total
         elapsed = now - self.start
         self.rate = self.done / elapsed if elapsed >= 1.0 else 0.0
         span = st.hub_rev - self.start_rev
@@ -191,12 +196,26 @@ class CatchupMeter:
         return True
 
     def text(self) -> str:
-        """``12,000 events, 1,500/s`` (the rate once known)."""
+        """``12,000 of 100,000 events, 3,400/s, about 26 s left``: "of N" when the hub said
+        how many (its count is at most that many), the rate and the time left once known."""
+        of = left = ""
+        if self.total > self.done:  # all there: "600 events", not "600 of 600"
+            of = f" of {self.total:,}"
+            if self.rate:
+                left = f", about {_duration((self.total - self.done) / self.rate)} left"
         rate = f", {self.rate:,.0f}/s" if self.rate else ""
-        return f"{self.done:,} events{rate}"
+        return f"{self.done:,}{of} events{rate}{left}"
 
     def detail(self, st: Any) -> str:
         """The line for a tooltip or a terminal: events, rate, and the revision reached."""
         where = (f"; stored up to {readable_rev(st.rev)}, the hub is at "
                  f"{readable_rev(st.hub_rev)}" if st.rev and st.hub_rev else "")
         return f"catching up: {self.text()}{where}"
+
+
+def _duration(s: float) -> str:
+    """``26 s``, ``4 min``, ``1 h 5 min``: a time left, rounded up to what a reader needs."""
+    if s < 90:
+        return f"{max(1, math.ceil(s))} s"
+    m = math.ceil(s / 60)
+    return f"{m} min" if m < 90 else f"{m // 60} h {m % 60} min"

@@ -31,7 +31,7 @@ from typing import Any, TypeVar, cast
 
 from core.errors import ConfigError, HubError, OutpostError, StorageError, ValidationError
 from core.heap import GC_YOUNG, settle_heap
-from core.ids import clean_key, new_key
+from core.ids import clean_key
 from core.model import Action, Cmd
 from core.revision import ZERO_REV, Rev, format_rev, parse_rev, unix_rev
 from core.satellite.api import Keep, Receipt, ReceiptState, RecordView
@@ -129,8 +129,13 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser(
         "sync", help="sync with the hub",
         description="Sync with the hub: without --once, keep syncing (reconnecting with "
-        "backoff) until Ctrl-C or SIGTERM, reporting each change of connection on stderr; "
-        "exit 1 if the hub stops sync for good (e.g. a different schema).")
+        "backoff) until Ctrl-C or SIGTERM (exit 0), reporting each change of connection on "
+        "stderr; an unreachable hub is retried for ever. Exit 1, saying why and what to do, "
+        "when retrying cannot help: the hub refuses the token (HTTP 401: run `outpost "
+        "connect URL --token=TOKEN`, then sync again; the running sync holds the data "
+        "directory, so it stops rather than wait), or sync stops for good (another schema "
+        "or ledger, a restore that lost this replica's revisions, event ids the hub "
+        "reused).")
     p.add_argument("--once", action="store_true",
                    help="push the queue, catch up and exit (non-zero if the hub is unreachable)")
     p.add_argument("--timeout", type=_seconds, default=30.0,
@@ -428,6 +433,14 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         st = sat.status()
     finally:
         sat.close()
+    if not args.once and client.refused:
+        # a refused token does not heal by waiting, and its fix (connect) needs the data
+        # directory this process holds: stop, exit 1, say what to run
+        if args.json:
+            print(json.dumps(_status_dict(st), default=str))
+        raise HubError(f"sync with {cfg.hub} stopped: {client.refused}; run `outpost connect "
+                       f"{cfg.hub} --token=TOKEN` with a valid token, then `outpost sync` "
+                       "again (edits made meanwhile stay pending)")
     if not by_user:
         # the hub ended sync for good (a different schema, ...): not a success
         if args.json:
@@ -549,14 +562,16 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
             print(f"outpost: online with {st.hub}: rev {format_rev(st.rev)}, "
                   f"{st.pending} pending, {st.conflicts} conflicts"
                   + (f"; {err}" if err else ""), file=sys.stderr, flush=True)
-        elif err and info.phase != Phase.STOPPED and not asked:
-            # stopped by the hub: said once, at exit; by the user: nothing to retry
+        elif err and info.phase != Phase.STOPPED and not asked and not client.refused:
+            # stopped by the hub (or a refused token): said once, at exit; by the user:
+            # nothing to retry
             print(f"outpost: offline: {err} (retrying; Ctrl-C to stop)", file=sys.stderr,
                   flush=True)
 
     unlisten = sat.listen(report)
     try:
-        await client.run()
+        # until stopped, or the hub refuses the token (HTTP 401): retrying cannot help
+        await client.run_until(lambda: bool(client.refused), None)
     finally:
         unlisten()
     return bool(asked) or client.machine.info.phase != Phase.STOPPED
@@ -664,7 +679,10 @@ def _exists(sat: Satellite, top: str, key: str) -> bool:
 
 def _typed_key(sat: Satellite, top: str, text: str, what: str, fix: str) -> str:
     """A record's key as typed: as is when a record has that very key (one made before keys
-    were cleaned: " k1" is then not k1), else as :func:`_typed` cleans it."""
+    were cleaned: " k1" is then not k1, and "  " a key of its own, not an empty one), else
+    as :func:`_typed` cleans it (refusing one left empty). The exact key is looked for
+    first: `show`/`history` refused a key of only spaces before opening the satellite, so
+    such a record could not be shown."""
     if clean_key(text) != text and sat.project.has(top) and _exists(sat, top, text):
         return text
     return _typed(text, what, fix)
@@ -681,9 +699,6 @@ def _typed(text: str, what: str, fix: str) -> str:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    if args.key is not None:
-        _typed(args.key, "key", "give a key, or none")  # an empty key is refused unopened
-
     def read(sat: Satellite) -> list[RecordView]:
         if args.key is None:
             return sat.records(args.topic)
@@ -705,8 +720,6 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
-    _typed(args.key, "key", "give a key")  # an empty key is refused unopened
-
     def read(sat: Satellite) -> list[Any]:
         key = _typed_key(sat, args.topic, args.key, "key", "give a key")
         hist = sat.history(args.topic, key)
@@ -795,12 +808,15 @@ def _cmd_import(args: argparse.Namespace) -> int:
             # them batch by batch, so memory holds one batch, not the file
             before = _stamp(f)
             seen = _Counts()
+            keys = _NewKeys(sat, args.topic)
             total = sum(len(chunk) for chunk in _csv_chunks(sat, args.topic, args.file, f,
-                                                            seen, check=True))
+                                                            seen, check=True, keys=keys))
             if _stamp(f) != before:
                 raise ValidationError(f"{args.file} changed while it was being checked: "
                                       "nothing was imported; import it again")
-            chunks = _csv_chunks(sat, args.topic, args.file, f, _Counts(), check=False)
+            # rows without a key get them now, above every int key the file names
+            chunks = _csv_chunks(sat, args.topic, args.file, f, _Counts(), check=False,
+                                 keys=_NewKeys(sat, args.topic, keys.top))
             # closed before the file is: a generator left suspended by an error below would
             # detach its reader from the closed file when collected ("Exception ignored")
             stack.callback(chunks.close)
@@ -835,6 +851,34 @@ def _cmd_import(args: argparse.Namespace) -> int:
          f"imported {n} rows in {len(uids)} transactions"
          + (f"; {seen.unchanged} rows unchanged" if seen.unchanged else ""))
     return 0
+
+
+class _NewKeys:
+    """Keys for a CSV's rows with an empty key cell: ``Satellite.new_key`` (a UUIDv7, or for
+    an int-keyed topic one above every key the satellite knows), and for an int-keyed topic
+    the next ones counted up from it, and from above ``floor`` (the greatest int key the
+    file names, found by the first pass: :meth:`saw`), so that no two rows get one key.
+    Before session 9 every empty cell got a UUID, which an int-keyed topic refuses."""
+
+    def __init__(self, sat: Satellite, topic: str, floor: int = 0):
+        self.sat, self.topic = sat, topic
+        self.is_int = sat.project.has(topic) and sat.project.model(topic).key == "int"
+        self.next = 0  # the next int key (0: not read yet)
+        self.floor = floor
+        self.top = 0  # the greatest int key among the file's keys (saw)
+
+    def saw(self, key: str) -> None:
+        """A key the file names."""
+        if self.is_int and key.isascii() and key.isdigit():
+            self.top = max(self.top, int(key))
+
+    def __call__(self) -> str:
+        if not self.is_int:
+            return self.sat.new_key(self.topic)
+        if not self.next:
+            self.next = max(int(self.sat.new_key(self.topic)), self.floor + 1)
+        self.next += 1
+        return str(self.next - 1)
 
 
 @dataclass
@@ -880,7 +924,8 @@ def _stamp(f: io.BufferedReader) -> tuple[int, int, int]:
 
 
 def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
-                counts: _Counts, check: bool) -> Iterator[list[tuple[int, Action, Rev | None]]]:
+                counts: _Counts, check: bool, keys: _NewKeys | None = None
+                ) -> Iterator[list[tuple[int, Action, Rev | None]]]:
     """The CSV's rows as actions, each with its first line number, checked (a header naming
     fields, one value per column, valid values, one row per key), in chunks of at most
     ``IMPORT_BATCH`` rows: the file is read from its start as it goes, and only the keys seen
@@ -896,6 +941,7 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
         ValidationError: a bad header or row (named by its line), or text that is not UTF-8.
     """
     model = sat.project.model(topic)
+    keys = keys or _NewKeys(sat, topic)
     # a cell as long as one transaction may hold (Python's default of 131,072 characters
     # refused what `outpost export` writes of a long note); a longer one is named below
     csv.field_size_limit(CELL_LIMIT)
@@ -935,7 +981,7 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
                     f"{len(cols)} columns: one value per column (empty for none)")
             try:
                 parsed.append((line, *_csv_row(sat, topic, model, fields, key_at, row, seen,
-                                               line)))
+                                               line, keys)))
             except OutpostError as exc:
                 raise ValidationError(f"{file} line {line}: {exc}") from exc
             if len(parsed) >= IMPORT_BATCH:
@@ -1012,11 +1058,11 @@ def _csv_columns(file: str, topic: str, model: Any, cols: list[str]) -> list[Any
 
 
 def _csv_row(sat: Satellite, topic: str, model: Any, fields: list[Any], key_at: int,
-             row: list[str], seen: dict[str, int], line: int
+             row: list[str], seen: dict[str, int], line: int, keys: _NewKeys
              ) -> tuple[str, dict[str, Any], Rev | None]:
-    """A row's key (a new one when empty; kept as is when a record has that very key, else
-    cleaned), field values checked by type (``None`` for an empty cell) and the revision of
-    its ``_rev`` column (``None``: none)."""
+    """A row's key (a new one from ``keys`` when empty; kept as is when a record has that
+    very key, else cleaned), field values checked by type (``None`` for an empty cell) and
+    the revision of its ``_rev`` column (``None``: none)."""
     key = row[key_at] if key_at >= 0 else ""
     if clean_key(key) != key and not _exists(sat, topic, key):
         key = clean_key(key)
@@ -1024,8 +1070,9 @@ def _csv_row(sat: Satellite, topic: str, model: Any, fields: list[Any], key_at: 
         if key in seen:
             raise ValidationError(f"key {key!r} is on line {seen[key]} too: one row per record")
         seen[key] = line
+        keys.saw(key)
     else:
-        key = new_key()
+        key = keys()
     arg: dict[str, Any] = {}
     base: Rev | None = None
     for i, (f, text) in enumerate(zip(fields, row, strict=True)):

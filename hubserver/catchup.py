@@ -59,6 +59,8 @@ class Backlog:
     rest: tuple[str, ...] | None = None  # evt.sub: topics left for the pushes after the
     # reply (an evt.unsub or evt.sat while the reply was pending); None: ``tops``
     claim: Rev | None = None  # evt.mon: the rev its note pushes claim; None: ``upto``
+    total: int | None = None  # evt.sub: how many events follow ``after`` at most, for the
+    # reply's ``total_max`` (ours), read with its batch when more follow; None: not asked
 
 
 def add(svc: HubService, conn: ConnId, b: Backlog) -> Backlog:
@@ -117,9 +119,12 @@ def backlog(svc: HubService, conn: ConnId) -> tuple[Backlog, int] | None:
 def backlog_read(svc: HubService, b: Backlog, limit: int) -> tuple[list[Event], bool]:
     """Read the next batch of ``b``: up to ``limit`` events after ``b.after`` (whole
     revisions), and whether more may follow up to ``b.upto``. Touches only the ledger
-    and ``b`` (never changed in place while a read may run): safe on another thread. A
-    monitor's batch is read without the events' arguments (its notes name keys only)."""
+    and ``b`` (never changed in place while a read may run, but for ``b.total``, which
+    only this read sets and :func:`backlog_push` reads after it): safe on another thread.
+    A monitor's batch is read without the events' arguments (its notes name keys only)."""
     read = svc.ledger.events if b.mon is None else svc.ledger.event_keys
+    if b.total == 0 and b.reply is not None:
+        b.total = svc.ledger.count_after(b.after)  # ours: the reply says how many follow
     evs = read(b.after, b.tops, limit) if b.tops else []
     n = fit(evs, svc.limits.max_message // 2)  # bounded in bytes too, as evt.sat replies
     if n < len(evs):
@@ -156,8 +161,11 @@ def backlog_push(svc: HubService, conn: ConnId, b: Backlog, evs: Sequence[Event]
         if b.mon is not None:
             out.append(format_reply(subj, tok, b.mon.id))
         else:
-            out.append(format_reply(subj, tok, enc_update(Update(rev, tuple(mine)))
-                                    if mine else None))
+            res = enc_update(Update(rev, tuple(mine))) if mine else None
+            if res is not None and not done and b.total:
+                # ours: the events this catch-up holds at most (every topic's; daql ignores it)
+                res["total_max"] = max(b.total, len(mine))
+            out.append(format_reply(subj, tok, res))
             if b.rest is not None:  # narrowed meanwhile: the pushes cover what is left
                 b.tops, b.rest = b.rest, None
                 done = done or not b.tops

@@ -61,6 +61,13 @@ class RecentEvents:
         """True when every event after ``rev`` (up to the last one added) is kept."""
         return rev >= self.floor
 
+    def count_after(self, rev: Rev) -> int:
+        """How many events (of every topic) follow ``rev`` up to the last one added; 0 when
+        ``rev`` is not :meth:`covered <covers>` (not known here)."""
+        if rev < self.floor:
+            return 0
+        return len(self._revs) - bisect.bisect_right(self._revs, rev)
+
     def after(self, rev: Rev, tops: Iterable[str], limit: int = 0) -> list[Event]:
         """``Ledger.events(rev, tops, limit)`` up to the last event added; ``rev`` must be
         :meth:`covered <covers>`. ``limit`` > 0 stops after that many events, but completes

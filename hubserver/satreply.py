@@ -35,6 +35,7 @@ from core.wire import (
     ERR_CODE_READ,
     Ack,
     Reject,
+    SatReq,
     SatRes,
     enc_audits,
     enc_events,
@@ -47,7 +48,7 @@ from hubserver.fanout import audits_of, read_audits
 from hubserver.outputs import Flush, Out, PubJob, Send
 
 if TYPE_CHECKING:
-    from hubserver.service import HubService
+    from hubserver.service import HubService, _Conn
 
 log = logging.getLogger("outpost.hub")
 
@@ -82,6 +83,7 @@ class SatRead:
     size: int = 0  # of the encoded events, as fit counts bytes
     n_enc: int = 0  # how many of ``evs`` ...
     a_enc: int = 0  # ... and of ``audits`` are encoded
+    total: int | None = None  # a catch-up's first reply: its size (count_after), read first
 
     @property
     def tops(self) -> tuple[str, ...]:
@@ -129,9 +131,17 @@ def sat_reply(svc: HubService, job: PubJob, results: Sequence[PubResult | Except
                                         c is not None and c.audits, start,
                                         held=_take_pending(svc, job.conn, start),
                                         budget=svc.limits.max_message // 2,
-                                        counts=counts))]
+                                        counts=counts, total=0 if _first(c, req) else None))]
     evs, more = sat_events(svc, start, req.tops, lim)
     return _answer(svc, job, acks, rejects, start, evs, more)
+
+
+def _first(c: _Conn | None, req: SatReq) -> bool:
+    """``req`` starts a catch-up on connection ``c``: it does not ask again from where the
+    connection's last reply of the same topics ended (a satellite's next batch after
+    ``more``, or its edits once live). Its reply, when cut into batches, says how many
+    events follow (``total_max``, ours)."""
+    return c is None or not (c.sat_tops == frozenset(req.tops) and req.rev <= c.sat_end)
 
 
 def _take_pending(svc: HubService, conn: ConnId, start: Rev) -> list[Event]:
@@ -163,6 +173,7 @@ def _answer(svc: HubService, job: PubJob, acks: list[Ack], rejects: list[Reject]
     req = job.sat
     c = svc._conns.get(job.conn)
     budget = svc.limits.max_message // 2  # the other half: audits, acks, rejects
+    total = pre.total if pre is not None else None
     if pre is not None and pre.enc is not None:
         rest = evs[pre.n_enc:]
         sizes = _sizes(rest)
@@ -178,6 +189,12 @@ def _answer(svc: HubService, job: PubJob, acks: list[Ack], rejects: list[Reject]
         if audits is not None:
             audits = tuple(a for a in audits if a.rev <= evs[-1].rev)
     rev = evs[-1].rev if more else max(svc.rev, start)
+    total_max = 0
+    if more and (total is not None or (pre is None and _first(c, req))):
+        # ours: how many events this catch-up holds at most, in its first reply (0: not
+        # known, not said)
+        known = total or svc._recent.count_after(start)
+        total_max = max(known, len(evs)) if known else 0
     if c is None or not c.audits or not evs:
         audits = ()
     elif audits is None:
@@ -204,14 +221,16 @@ def _answer(svc: HubService, job: PubJob, acks: list[Ack], rejects: list[Reject]
     if c is not None:
         c.sat_end, c.sat_tops = rev, frozenset(req.tops)
     if pre is not None and c is not None:
-        return [Send(job.conn, _frame(job, pre, rev, evs, acks, rejects, more, audits))]
+        return [Send(job.conn, _frame(job, pre, rev, evs, acks, rejects, more, audits,
+                                      total_max))]
     res = SatRes(rev, tuple(evs), tuple(acks), tuple(rejects), more, audits,
-                 cont=req.cont)
+                 cont=req.cont, total_max=total_max)
     return [Send(job.conn, format_reply(job.subj, job.tok, enc_sat_res(res)))]
 
 
 def _frame(job: PubJob, pre: SatRead, rev: Rev, evs: Sequence[Event], acks: list[Ack],
-           rejects: list[Reject], more: bool, audits: Sequence[Audit]) -> str:
+           rejects: list[Reject], more: bool, audits: Sequence[Audit], total_max: int = 0
+           ) -> str:
     """The reply's frame, the same text :func:`enc_sat_res` makes, with the JSON of the
     events and audits read off the loop spliced in (``orjson.Fragment``): only those of the
     recent events are encoded here."""
@@ -234,6 +253,8 @@ def _frame(job: PubJob, pre: SatRead, rev: Rev, evs: Sequence[Event], acks: list
         d["audits"] = orjson.Fragment(b"[" + b",".join(runs) + b"]")
     if "cont" in head:
         d["cont"] = True
+    if total_max:
+        d["total_max"] = total_max
     return format_reply(job.subj, job.tok, d)
 
 
@@ -339,6 +360,7 @@ class Got(NamedTuple):
     enc: bytes | None = None  # the JSON items of ``evs`` (None: not encoded)
     aenc: bytes = b""  # ... of ``audits``
     size: int = 0  # the bytes of ``evs`` as fit counts them
+    total: int | None = None  # ``count_after`` of the reply's start (SatRead.total asked it)
 
 
 def sat_read(ledger: Ledger, r: SatRead, upto: Rev) -> Got:
@@ -352,6 +374,8 @@ def sat_read(ledger: Ledger, r: SatRead, upto: Rev) -> Got:
     audits. The loop then splices the JSON into the reply (:func:`_frame`): a reply of
     5,000 events held the loop 10-18 ms encoding them."""
     tops, limit = r.tops, r.left
+    # a catch-up's first reply says how big it is (ours): asked before its first read
+    total = ledger.count_after(r.start) if r.total == 0 else None
     evs = ledger.events(r.after, tops, limit) if r.after < upto else []
     full = False
     if evs and evs[-1].rev > upto:
@@ -364,10 +388,11 @@ def sat_read(ledger: Ledger, r: SatRead, upto: Rev) -> Got:
         # those of the revisions of the events read, not of every topic's in their range
         audits = read_audits(ledger, evs, sorted({e.rev for e in evs}))
     if not evs or r.enc is None or len(r.evs) >= r.lim or not r.budget:
-        return Got(evs, full, audits)  # nothing to encode, or only whether more follow
+        # nothing to encode, or only whether more follow
+        return Got(evs, full, audits, total=total)
     sizes = _sizes(evs)
     if sizes is None:
-        return Got(evs, full, audits)  # the reply's own encoding says what is wrong
+        return Got(evs, full, audits, total=total)  # the reply's encoding says what is wrong
     n = _cut(evs, sizes, r.budget, r.size, bool(r.evs))
     if n < len(evs):  # too many bytes: the reply ends with the first n (more)
         evs, full = evs[:n], True
@@ -375,7 +400,7 @@ def sat_read(ledger: Ledger, r: SatRead, upto: Rev) -> Got:
     fmt = rev_memo()
     enc = orjson.dumps(enc_events(evs, fmt))[1:-1] if evs else b""
     aenc = orjson.dumps(enc_audits(audits, fmt))[1:-1] if audits else b""
-    return Got(evs, full, audits, enc, aenc, sum(sizes[:n]))
+    return Got(evs, full, audits, enc, aenc, sum(sizes[:n]), total)
 
 
 def sat_read_done(svc: HubService, r: SatRead, got: Got, upto: Rev) -> str | None:
@@ -386,6 +411,8 @@ def sat_read_done(svc: HubService, r: SatRead, got: Got, upto: Rev) -> str | Non
     evs, full, audits = got.evs, got.full, got.audits
     if r.job.conn not in svc._conns:
         return ""
+    if got.total is not None:
+        r.total = got.total
     if len(r.evs) >= r.lim:  # a read of one event: only whether more follow
         if evs:
             return _done(svc, r, True)

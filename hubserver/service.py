@@ -359,7 +359,7 @@ class HubService:
         # the first batch (never cutting a revision); the rest, up to the watermark, follows
         # as evt.update pushes, batch by batch, before any later push
         return [Flush(conn, catchup.add(self, conn, Backlog(
-            req.rev, self.rev, tuple(fresh), reply=(frame.subj, frame.tok))))]
+            req.rev, self.rev, tuple(fresh), reply=(frame.subj, frame.tok), total=0)))]
 
     def _mon(self, conn: ConnId, frame: Frame) -> list[Out]:
         req = dec_mon(decode_body(frame))

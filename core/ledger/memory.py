@@ -66,6 +66,10 @@ class MemLedger:
                 out.append(e)
         return out
 
+    def count_after(self, rev: Rev) -> int:
+        """How many events follow ``rev`` (exact: as ``SqlLedger.count_after``)."""
+        return len(self._revs) - bisect.bisect_right(self._revs, rev)
+
     def event_keys(self, rev: Rev, tops: Iterable[str] | None = None,
                    limit: int = 0) -> list[Event]:
         """:meth:`events` without their ``arg`` (``None``), as ``SqlLedger.event_keys``."""

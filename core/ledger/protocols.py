@@ -81,6 +81,13 @@ class Ledger(Protocol):
         """
         ...
 
+    def count_after(self, rev: Rev) -> int:
+        """At most how many events (of every topic) follow ``rev``: exact when the ledger's
+        event ids have no gap, an upper bound otherwise, read without counting rows (a
+        few index lookups, whatever the answer). A hub tells a catch-up's first reply how
+        big it is (``total_max``, docs/protocol.md) so the client can show "of N"."""
+        ...
+
     def event_keys(self, rev: Rev, tops: Iterable[str] | None = None,
                    limit: int = 0) -> list[Event]:
         """The events :meth:`events` returns, without their ``arg`` (``None``): topics, keys

@@ -665,6 +665,28 @@ class SqlLedger:
         """
         return [self._event(r) for r in self._event_rows(rev, tops, limit, self._ev_cols())]
 
+    def count_after(self, rev: Rev) -> int:
+        """At most how many events follow ``rev``: the greatest event id less the id of the
+        last event at or before ``rev`` (found by :func:`~core.ledger.tables.rev_bound`, or
+        through the revision index where the ledger has one). Ids follow revisions, so every
+        event after ``rev`` has an id in between: exact without id gaps (a hub's ledger has
+        none: a publish numbers its events ``last_id + 1...``), an upper bound otherwise; a
+        ledger that broke the rule (``verify()`` names it) gets an estimate, never below 0.
+        A few index lookups, not a count of the rows: a catch-up's first reply asks."""
+        ev = self.tables.event
+        with self._guard("reading events"), self.engine.connect() as conn:
+            top = conn.execute(select(func.max(ev.c.id))).scalar()
+            if top is None:
+                conn.rollback()
+                return 0
+            if self._by_id:
+                low = conn.exec_driver_sql(f"SELECT {rev_bound('?1')}", (rev,)).scalar()
+            else:
+                low = conn.execute(select(ev.c.id).where(ev.c.rev <= rev).order_by(
+                    ev.c.rev.desc(), ev.c.id.desc()).limit(1)).scalar()
+            conn.rollback()
+        return max(0, int(top) - int(low or 0))
+
     def event_keys(self, rev: Rev, tops: Iterable[str] | None = None,
                    limit: int = 0) -> list[Event]:
         """:meth:`events` without their ``arg`` (``None``): the ``arg`` column is neither

@@ -105,7 +105,9 @@ class SatStatus:
     last_error: str = ""
     mig: str = ""                  # schema version
     syncing: bool = False
-    progress: tuple[int, int] = (0, 0)   # (done, total) of a running catch-up; total 0: unknown
+    # (done, total) events of a running catch-up; total: at most that many, as the hub's first
+    # reply said (its total_max, ours), never below done; 0: unknown (a daql or older hub)
+    progress: tuple[int, int] = (0, 0)
     offline_mode: bool = False     # the user chose "work offline"
     ledger: str = ""               # id of the hub ledger the replica holds ("" : none yet)
 

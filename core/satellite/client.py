@@ -34,7 +34,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from core.crashpoints import crash_point
-from core.errors import HubError, OutpostError, SchemaError, WireError
+from core.errors import HubError, LostRevisionsError, OutpostError, SchemaError, WireError
 from core.model import Status
 from core.redact import install as install_redaction
 from core.revision import format_rev
@@ -78,10 +78,12 @@ def token_refused(exc: BaseException) -> bool:
 
 
 def _body(exc: InvalidStatus) -> str:
-    """The first line of an HTTP refusal's body (what the hub said), printable, short."""
+    """The first line of an HTTP refusal's body (what the hub, or a proxy, said), printable,
+    short, its double quotes made single (it is quoted in the message)."""
     body = exc.response.body or b""
     line = body.decode("utf-8", "replace").strip().splitlines()[:1]
-    return "".join(ch for ch in (line[0] if line else "") if ch.isprintable())[:200]
+    text = "".join(ch for ch in (line[0] if line else "") if ch.isprintable())
+    return text.replace('"', "'")[:200]
 
 
 def hub_error(url: str, exc: BaseException) -> HubError:
@@ -92,13 +94,17 @@ def hub_error(url: str, exc: BaseException) -> HubError:
             # each front end adds where a valid token goes (CLI: connect; app: its settings)
             return HubError(f"the hub at {url} refused the token (HTTP {code}): it is wrong, "
                             "expired or revoked; a valid one comes from the hub operator")
+        # the body may be the hub's words or a proxy's own page: what happened is said in
+        # ours, the body only quoted as detail
         why = _body(exc)
+        said = f'; the response said: "{why}"' if why else ""
         if code == 403:  # not the token: the hub's (or a proxy's) policy, e.g. --allow-origin
-            return HubError(f"the hub at {url} refused the connection (HTTP 403 Forbidden"
-                            f"{': ' + why if why else ''}): not a token problem; ask the hub "
-                            "operator (its --allow-origin list, or a proxy in front of it)")
-        return HubError(f"the hub at {url} refused the connection (HTTP {code}"
-                        f"{': ' + why if why else ''})")
+            return HubError(f"the hub at {url}, or a proxy between here and it, refused the "
+                            "connection (HTTP 403 Forbidden): not a token problem; ask the "
+                            "hub operator (the hub's --allow-origin list, or the proxy's "
+                            f"rules){said}")
+        return HubError(f"the hub at {url}, or a proxy between here and it, refused the "
+                        f"connection (HTTP {code}){said}")
     if isinstance(exc, ssl.SSLCertVerificationError):
         return HubError(f"the hub at {url} has a TLS certificate this machine does not trust "
                         f"({exc.verify_message or exc}): a self-signed or private-CA hub needs "
@@ -389,7 +395,7 @@ class SyncClient:
             elif kind == "kick":
                 m.local_change(now)
             elif kind == "applied":
-                m.applied(now, arg)
+                m.applied(now, arg[0], final=arg[1])
         except OutpostError as exc:
             # local storage failed while applying hub data: drop the connection, retry later
             log.warning("sync input failed: %s", exc)
@@ -436,16 +442,19 @@ class SyncClient:
 
     async def _apply(self, out: Apply) -> None:
         err = ""
+        final = False
         try:
             await self._in_thread(self.sat.write, out.item)
         except OutpostError as exc:
-            # local storage failed (disk full, locked): the machine drops the connection
+            # local storage failed (disk full, locked): the machine drops the connection;
+            # for events reusing held ids (the hub lost revisions) it stops for good
             log.warning("storing hub data failed: %s", exc)
             err = str(exc)
+            final = isinstance(exc, LostRevisionsError)
         except Exception as exc:  # a bug: keep the traceback, and do not leave the machine waiting
             log.error("storing hub data failed", exc_info=exc)
             err = f"{type(exc).__name__}: {exc}"
-        self._inbox.put_nowait(("applied", err))
+        self._inbox.put_nowait(("applied", (err, final)))
 
     async def _finish_applies(self) -> None:
         """Store what was received before stopping (bounded: a few batches at most)."""
@@ -460,7 +469,7 @@ class SyncClient:
             while not self._inbox.empty():
                 kind, arg = self._inbox.get_nowait()
                 if kind == "applied":
-                    m.applied(self.clock(), arg)
+                    m.applied(self.clock(), arg[0], final=arg[1])
                     fed = True
             for out in m.take():
                 if isinstance(out, Apply):

@@ -15,7 +15,8 @@ Protocol (see ``docs/satellite.md``)::
 
     OFFLINE --tick at wake--> CONNECTING --connected--> HANDSHAKE: evt.stat
     HANDSHAKE --Status (mig ok)--> CATCHUP: evt.sat {rev, trans: pending queue*, tops, lim}
-    CATCHUP --SatRes more--> evt.sat {rev: reply rev, trans: []}  (batches, progress)
+    CATCHUP --SatRes more--> evt.sat {rev: reply rev, trans: []}  (batches, progress: of
+        the first reply's total_max when the hub says it, ours)
     CATCHUP --SatRes final--> LIVE: pushes (evt.update) applied as they come
     LIVE --local_change--> evt.sat {rev, trans: pending not yet sent on this connection}
     any --disconnected / request timeout--> OFFLINE, retry after backoff with jitter
@@ -23,6 +24,7 @@ Protocol (see ``docs/satellite.md``)::
     HANDSHAKE --Status ledger id differs from the stored one--> STOPPED (likewise)
     HANDSHAKE --Status restore point new, before the replica's rev--> STOPPED (likewise)
     HANDSHAKE --Status rev behind the replica--> OFFLINE (nothing sent; retry later)
+    CATCHUP/LIVE --hub data reusing held event ids (applied final)--> STOPPED (nothing stored)
 
     * the first evt.sat of a connection carries at most ``first_trans`` (100) pending
       transactions, each later one up to ``max_trans`` (1,000), and a long queue's last one
@@ -150,6 +152,7 @@ __all__ = [
     "decode_incoming",
     "hub_restores",
     "merge_sat",
+    "new_dir_fix",
     "restore_lost",
 ]
 
@@ -375,7 +378,7 @@ class SyncInfo:
     hub_mig: str = ""
     last_sync: float = 0.0           # machine time of the last completed catch-up (0: never)
     last_error: str = ""
-    progress: tuple[int, int] = (0, 0)
+    progress: tuple[int, int] = (0, 0)  # (done, total) events of a catch-up; total 0: unknown
     attempts: int = 0
     retry_at: float | None = None
 
@@ -441,6 +444,7 @@ class SyncMachine:
         self._sats = 0                                     # evt.sat sent on the connection
         self._encoded: dict[str, tuple[Trans, bytes]] = {}  # uid -> JSON made by prepare()
         self._done_evs = 0
+        self._total = 0  # a catch-up's size as its first reply said (total_max; 0: unknown)
         self._stopped_by_user = False
         self._dropping = False  # a failed connection is closing: ignore its frames
         self._read_only = ""    # the hub refuses this user's edits (its message): hold them
@@ -509,16 +513,27 @@ class SyncMachine:
         self._applies.clear()
         self._applying = None
 
-    def applied(self, now: float, error: str = "") -> None:
-        """The outstanding :class:`Apply` finished (``error``: the storage failure)."""
+    def applied(self, now: float, error: str = "", *, final: bool = False) -> None:
+        """The outstanding :class:`Apply` finished (``error``: the storage failure; ``final``:
+        storing the hub's data can never succeed, e.g. its events reuse event ids the replica
+        holds (``LostRevisionsError``): sync stops for good, as a refused handshake does)."""
         item, self._applying = self._applying, None
         if item is None:
             return
         if error:
             # nothing of it was stored: drop what was queued behind it and resync from the
-            # replica's revision on the next connection
+            # replica's revision on the next connection (or never: final)
             self._applies.clear()
-            self._set(last_error=f"storing hub data failed: {error}")
+            why = f"storing hub data failed: {error}"
+            if final:
+                # every connection would get the same events and fail the same way: stop
+                # until the user acts (a new data directory and outpost carry, as it says)
+                if self.info.phase not in (Phase.OFFLINE, Phase.STOPPED):
+                    self._out.append(Close("hub data cannot be stored"))
+                self._reset_conn()
+                self._set(phase=Phase.STOPPED, since=now, retry_at=None, last_error=why)
+                return
+            self._set(last_error=why)
             if self.info.phase not in (Phase.OFFLINE, Phase.STOPPED):
                 self._drop("storage failed")
             return
@@ -621,11 +636,14 @@ class SyncMachine:
 
     # -- handlers ------------------------------------------------------------------------------
 
-    def _refuse(self, now: float, st: Status, close: str, why: str) -> None:
+    def _refuse(self, now: float, st: Status, close: str, why: str, back: str = "",
+                lost: bool = False) -> None:
         """Stop sync for good with this hub (its ``evt.stat`` ``st``): nothing is sent or
-        stored, no retry; ``why`` (the status error) names the fix."""
+        stored, no retry. The status error is ``why`` (what the handshake found), then that
+        sync stopped and the fix (:func:`new_dir_fix`, with ``back`` and ``lost``)."""
         self._set(phase=Phase.STOPPED, since=now, hub_rev=st.rev, hub_mig=st.mig,
-                  last_error=why)
+                  last_error=f"{why}: sync stopped, nothing was sent or changed; "
+                             f"{new_dir_fix(back, lost)}")
         self._out.append(Close(close))
         self._reset_conn()
 
@@ -638,37 +656,22 @@ class SyncMachine:
         st = dec_status(body.get("res") if isinstance(body, dict) else None, "evt.stat result")
         mine = self.store.mig()
         if st.mig and mine and st.mig != mine:
-            self._refuse(now, st, "schema mismatch", (
-                f"the hub's schema version {st.mig} differs from this "
-                f"satellite's {mine}: sync stopped, nothing was changed; "
-                "use a new data directory for this hub (outpost connect URL "
-                "--data NEWDIR), or connect this one back to its own hub; "
-                "`outpost carry OLD_DIR --data NEWDIR` then copies this "
-                "replica's edits not synced yet into the new one"))
+            self._refuse(now, st, "schema mismatch", f"the hub's schema version {st.mig} "
+                         f"differs from this satellite's {mine}", "its own hub")
             return
         have = self.store.ledger()
         if st.ledger and have and st.ledger != have:
             self._refuse(now, st, "another ledger", (
-                f"this replica came from another ledger: the hub serves "
-                f"ledger {st.ledger}, this replica holds ledger {have} "
-                "(another hub, or another project with the same schema): "
-                "sync stopped, nothing was sent or changed; use a new "
-                "--data DIR for this hub (outpost connect URL --data "
-                "NEWDIR), or connect this one back to the hub of its ledger; "
-                "`outpost carry OLD_DIR --data NEWDIR` then copies this "
-                "replica's edits not synced yet into it"))
+                f"this replica came from another ledger: the hub serves ledger {st.ledger}, "
+                f"this replica holds ledger {have} (another hub, or another project with the "
+                "same schema)"), "the hub of its ledger")
             return
         mine_rev = self.store.rev()
         known = self.store.restore_points()
         # what the hub acked counts as held: a restore before it lost an accepted edit
         lost = restore_lost(st, known, max(mine_rev, self.store.acked_rev()))
         if lost:
-            self._refuse(now, st, "hub restored", (
-                f"{lost}: sync stopped, nothing was sent or changed; use a "
-                "new data directory for this hub (outpost connect URL --data "
-                "NEWDIR); `outpost carry OLD_DIR --data NEWDIR --accepted` "
-                "then copies into it this replica's edits not synced yet and "
-                "those the hub accepted and lost"))
+            self._refuse(now, st, "hub restored", lost, lost=True)
             return
         if st.rev < mine_rev:
             # not the ledger this replica came from (another one, an older backup), or a
@@ -677,9 +680,8 @@ class SyncMachine:
                 f"the hub is at revision {format_rev(st.rev)}, behind this replica's "
                 f"{format_rev(mine_rev)}: it does not hold the ledger this replica came from "
                 "(another hub, a restore of an older backup, or a hub still catching up); "
-                "nothing was sent or changed, retrying later. For another ledger, use a new "
-                "data directory (outpost connect URL --data NEWDIR); `outpost carry OLD_DIR "
-                "--data NEWDIR` then copies this replica's edits not synced yet into it"))
+                "nothing was sent or changed, retrying later. For another ledger, "
+                f"{new_dir_fix()}"))
             self.behind = (st.rev, mine_rev)
             self._drop("hub behind the replica")
             return
@@ -708,6 +710,7 @@ class SyncMachine:
         self._set(phase=Phase.CATCHUP, since=now, hub_rev=st.rev, hub_mig=st.mig,
                   progress=(0, 0))
         self._done_evs = 0
+        self._total = 0
         res = body.get("res") if isinstance(body, dict) else None
         most = res.get("max_message") if isinstance(res, dict) else None  # ours: its limit
         self._hub_max = most if type(most) is int and most > 0 else 0
@@ -751,13 +754,17 @@ class SyncMachine:
             # an answer from behind our replica (e.g. after a reconnect race): keep ours
             res = replace(res, rev=known)
         self._done_evs += len(res.evs)
+        if res.total_max and self.info.phase == Phase.CATCHUP and not self._total:
+            self._total = res.total_max  # ours: the hub said how big the catch-up is
         hub_rev = max(self.info.hub_rev, res.rev)
         if self._held and self._held[0].rev <= res.rev:
             # held pushes this reply covers (it carries every event up to its revision) would
             # be skipped after the last reply anyway: a long pipelined replay held them all
             self._held = [u for u in self._held if u.rev > res.rev]
         if res.more:
-            self._set(progress=(self._done_evs, 0), hub_rev=hub_rev)
+            # events published meanwhile may pass the hub's count: never "13 of 12"
+            self._set(progress=(self._done_evs, max(self._total, self._done_evs)
+                                if self._total else 0), hub_rev=hub_rev)
             # pipelined: ask for the next batch before storing this one
             self._sat_one = None  # no transactions in it
             self._request("evt.sat", enc_sat(SatReq(res.rev, (), self._tops(), self.lim,
@@ -999,6 +1006,18 @@ class SyncMachine:
 
     def _set(self, **kw: Any) -> None:
         self.info = replace(self.info, **kw)
+
+
+def new_dir_fix(back: str = "", lost: bool = False) -> str:
+    """The fix for a replica that cannot sync with a hub, in one wording for every such
+    message: a new data directory for the hub (``back``: or connect this one back to it,
+    e.g. ``"its own hub"``), then ``outpost carry`` of this replica's edits not synced yet
+    (``lost``: with ``--accepted``, also those the hub accepted and lost)."""
+    return ("use a new --data DIR for this hub (outpost connect URL --data NEWDIR)"
+            + (f", or connect this one back to {back}" if back else "")
+            + "; `outpost carry OLD_DIR --data NEWDIR" + (" --accepted" if lost else "")
+            + "` then copies into it this replica's edits not synced yet"
+            + (" and those the hub accepted and lost" if lost else ""))
 
 
 def merge_sat(a: SatRes, b: SatRes) -> SatRes:

@@ -28,7 +28,7 @@ import orjson
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.errors import OrderError, StorageError, ValidationError
+from core.errors import LostRevisionsError, OrderError, StorageError
 from core.ledger.protocols import Ledger
 from core.ledger.sql import SqlLedger
 from core.model import Audit, Event
@@ -298,15 +298,15 @@ class Replica:
         revision are skipped (duplicates).
 
         Raises:
-            ValidationError: (among others) the hub's events reuse event ids this replica
-                holds: it holds revisions the hub lost (a restore) or numbers again.
+            LostRevisionsError: the hub's events reuse event ids this replica holds: it
+                holds revisions the hub lost (a restore) or numbers again.
         """
         try:
             self._apply(rev, evs, acks, rejects, audits, meta)
         except OrderError as exc:
             ids = (f"event {exc.first}" if exc.first == exc.last
                    else f"events {exc.first}..{exc.last}")
-            raise ValidationError(
+            raise LostRevisionsError(
                 f"the hub sent {ids}, but this replica already holds "
                 f"events up to {exc.after}: this replica holds revisions the hub lost "
                 "or reused (a hub restored from an older backup, or another ledger); nothing "

@@ -223,6 +223,25 @@ def test_a_catch_up_shows_how_many_events_their_rate_and_how_far(qtbot: Any) -> 
     assert not bar.progress.isVisible()
 
 
+def test_a_catch_up_whose_size_the_hub_said_shows_of_n_and_the_time_left(qtbot: Any) -> None:
+    """The hub's first reply says how many events the catch-up holds (total_max, session
+    9): "of N" and the time left at the rate so far; all there: no "of"."""
+    bar = SyncStatusBar()
+    qtbot.addWidget(bar)
+    bar.show()
+    base, hub_rev = 10_000_000, 10_400_000
+    bar.show_status(SatStatus(online=True, syncing=True, rev=base, hub_rev=hub_rev), now=100.0)
+    bar.show_status(SatStatus(online=True, syncing=True, rev=base + 100_000, hub_rev=hub_rev,
+                              progress=(12_000, 100_000)), now=103.53)
+    assert bar.progress.text() == "12,000 of 100,000 events, 3,399/s, about 26 s left"
+    bar.show_status(SatStatus(online=True, syncing=True, rev=base + 100_000, hub_rev=hub_rev,
+                              progress=(20_000, 1_000_000)), now=104.0)
+    assert bar.progress.text() == "20,000 of 1,000,000 events, 5,000/s, about 4 min left"
+    bar.show_status(SatStatus(online=True, syncing=True, rev=hub_rev, hub_rev=hub_rev,
+                              progress=(1_000_000, 1_000_000)), now=300.0)
+    assert bar.progress.text().startswith("1,000,000 events, ")
+
+
 async def test_a_real_catch_up_in_batches_shows_counts_in_the_status_bar(
         qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:
     c = Satellite(tmp_path / "c", project)
@@ -240,7 +259,8 @@ async def test_a_real_catch_up_in_batches_shows_counts_in_the_status_bar(
     await sync(sat, hub, lim=200)  # a batch per transaction
     shown = [s for s in seen if s]
     assert shown and all(s.endswith(" events") or "/s" in s for s in shown), seen
-    assert any(s.startswith(("302 events", "602 events")) for s in shown), seen  # + 2 seeded
+    # + 2 seeded; the hub's first reply said how many (session 9: "of N")
+    assert any(s.startswith(("302 of 902 events", "602 of 902 events")) for s in shown), seen
     assert w.status.progress.isHidden()  # caught up
     w.close()
     sat.close()

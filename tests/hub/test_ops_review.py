@@ -176,3 +176,34 @@ def test_ready_line_and_errors_hide_the_password(tmp_path: Path, fresh_pg_db: st
     assert line.startswith("outpost-hub ready: "), (line, err)
     assert SECRET not in line and SECRET not in err
     assert fresh_pg_db.rsplit("/", 1)[1].split("?")[0] in line  # still names the database
+
+
+async def test_a_403_from_a_proxy_is_said_in_our_words_its_text_quoted() -> None:
+    """Session 9: hub_error put the first line of a 403's body where it says what happened,
+    and that line may be a proxy's own text ("Access denied by policy" read as the hub's
+    verdict). Now: refused by the hub or a proxy in between, HTTP 403, and the body only as
+    quoted detail. A real HTTP server on 127.0.0.1 answering as a proxy would."""
+
+    from core.satellite.client import fetch_project
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        body = b'Access "denied" by corporate policy\nticket 42\n'
+        writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n"
+                     b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(HubError) as info:
+            await fetch_project(f"ws://127.0.0.1:{port}", "tok", timeout=5)
+    finally:
+        server.close()
+        await server.wait_closed()
+    msg = str(info.value)
+    assert msg.startswith(f"the hub at ws://127.0.0.1:{port}, or a proxy between here and it, "
+                          "refused the connection (HTTP 403 Forbidden): not a token problem")
+    assert msg.endswith("; the response said: \"Access 'denied' by corporate policy\"")
+    assert "ticket 42" not in msg and "refused the token" not in msg

@@ -418,3 +418,30 @@ def test_events_of_is_each_records_history_after_a_revision(ledger: Led) -> None
         assert {k: [(e.rev, e.cmd, e.arg) for e in evs] for k, evs in got.items()} == {
             k: v for k, v in want.items() if v}, rev
         assert all(e.top == SITE and e.key == k for k, evs in got.items() for e in evs)
+
+
+def test_count_after_is_how_many_events_follow_a_revision(ledger: Led) -> None:
+    """``count_after`` (a catch-up's size for the hub's ``total_max``): exact on a ledger
+    whose ids follow revisions without gaps, every backend and SQLite layout."""
+    assert ledger.count_after(ZERO_REV) == 0
+    revs = []
+    for i in range(7):
+        revs.append(pub(ledger, *(new(f"k{i}-{j}", name="n") for j in range(i + 1))).rev)
+    total = sum(range(1, 8))
+    assert ledger.count_after(ZERO_REV) == total
+    for i, r in enumerate(revs):
+        assert ledger.count_after(r) == total - sum(range(1, i + 2)), i
+        assert ledger.count_after(r) == len(ledger.events(r))
+    assert ledger.count_after(revs[-1] + 1000) == 0
+
+
+def test_count_after_is_an_upper_bound_with_id_gaps(ledger: Led) -> None:
+    """A replica of some topics holds ids with gaps: the count is then at most the span."""
+    if not isinstance(ledger, SqlLedger):
+        return  # MemLedger counts its list: exact whatever the ids
+    evs = [Event(i * 3, 1000 + i, "field.site", f"k{i}", Cmd.NEW, {"name": "n"})
+           for i in range(1, 11)]
+    ledger.replicate(evs[-1].rev, evs, [Audit(e.rev, usr="a") for e in evs])
+    for e in evs:
+        n = ledger.count_after(e.rev)
+        assert len(ledger.events(e.rev)) <= n <= evs[-1].id - e.id

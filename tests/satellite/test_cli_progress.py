@@ -5,6 +5,7 @@ stderr is a terminal) and leaves stdout as it was: a subprocess against a real h
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import pytest
 
 from core.ledger.memory import MemLedger
 from core.model import Action, Cmd, Trans
+from core.satellite.client import SyncClient
+from core.satellite.satellite import Satellite
 from core.schema import Project
 from hubserver.limits import Limits
 from hubserver.server import Hub
@@ -45,3 +48,26 @@ async def test_sync_once_reports_progress_on_stderr_only(tmp_path: Path, hub: Hu
     assert rc == 0 and err == "" and json.loads(out)["pending"] == 0
     rc, out, _ = await cli(b, "sync", "--once", "--progress", json_out=False)
     assert rc == 0 and out.startswith("synced: ")
+
+
+async def test_a_catch_up_shows_of_n_from_the_hubs_first_reply(tmp_path: Path, hub: Hub,
+                                                                 project: Project) -> None:
+    """The hub's first reply of a catch-up in batches says how many events follow
+    (``total_max``, ours): the status's progress is "done of 600" while it runs, on the
+    CLI's stderr too (before session 9: counts and rate, never "of N")."""
+    sat = Satellite(tmp_path / "s", project)
+    seen: list[tuple[int, int]] = []
+    unlisten = sat.listen(lambda ch: seen.append(sat.status().progress) if ch.status else None)
+    try:
+        await SyncClient(sat, hub.url, rnd=random.Random(0)).sync_once(10)
+    finally:
+        unlisten()
+    running = [p for p in seen if p[0] and p[0] < 600]
+    assert running and all(total == 600 for _, total in running), seen
+    sat.close()
+    rc, _, err = await cli(tmp_path / "c", "connect", hub.url)
+    assert rc == 0, err
+    rc, _, err = await cli(tmp_path / "c", "sync", "--once", "--progress")
+    assert rc == 0, err
+    first = err.splitlines()[0]
+    assert first.startswith("catching up: ") and " of 600 events" in first, err

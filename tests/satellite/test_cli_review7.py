@@ -359,3 +359,26 @@ async def test_a_key_with_spaces_around_it_that_exists_is_used_as_typed(
     rc, out, _ = await cli(a, "show", SITE)
     assert {r["key"]: r["fields"]["name"] for r in json.loads(out)} == {
         "k1": "Plain", " k1": "Spaced 3", "k9": "Nine"}
+
+
+async def test_a_key_of_only_spaces_that_exists_is_shown(tmp_path: Path, hub: Hub,
+                                                          project: Project) -> None:
+    """Session 9: `show`/`history` refused a KEY of only spaces ("empty once the spaces ...
+    are left out") before looking for a record with that very key (made through the API,
+    or before keys were cleaned); now the exact key is looked for first, and one that does
+    not exist is still refused as empty."""
+    old = Satellite(tmp_path / "old", project)  # the API does not clean keys
+    old.pub([Action(SITE, "  ", Cmd.NEW, {"name": "Blank"})])
+    await SyncClient(old, hub.url, rnd=random.Random(0)).sync_once(10)
+    old.close()
+    a = tmp_path / "a"
+    assert (await cli(a, "connect", hub.url))[0] == 0
+    assert (await cli(a, "sync", "--once"))[0] == 0
+    rc, out, err = await cli(a, "show", SITE, "  ")
+    assert rc == 0, err
+    assert json.loads(out)["key"] == "  " and json.loads(out)["fields"]["name"] == "Blank"
+    rc, out, err = await cli(a, "history", SITE, "  ")
+    assert rc == 0 and [h["arg"]["name"] for h in json.loads(out)] == ["Blank"], err
+    for args in (("show", SITE, " "), ("history", SITE, "   ")):
+        rc, _, err = await cli(a, *args)
+        assert rc == 1 and "is empty once the spaces and invisible characters" in err, args

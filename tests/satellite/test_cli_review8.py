@@ -207,3 +207,26 @@ async def test_pub_of_a_ref_to_a_record_not_here_warns(tmp_path: Path, project: 
     assert (await cli(a, "pub", "field.site", "s1", "new", "name=Alder"))[0] == 0
     rc, _, err = await cli(a, "pub", "field.obs", "-", "new", "species=Heron", "site=s1")
     assert rc == 0 and err == ""
+
+
+async def test_continuous_sync_stops_on_a_refused_token_naming_the_fix(
+        tmp_path: Path, hub: Hub, users: Users) -> None:
+    """Session 9: continuous `outpost sync` retried a refused token (401) for ever with a
+    generic "offline: ... retrying" line; its fix (`outpost connect --token`) needs the data
+    directory the running sync holds. Now it stops: exit 1, what happened and the fix."""
+    import asyncio
+
+    from tests.satellite.test_cli import _spawn_sync
+
+    good = users.add("alice")
+    a = tmp_path / "a"
+    assert (await cli(a, "connect", hub.url, f"--token={good}"))[0] == 0
+    cfg = json.loads((a / "config.json").read_text())
+    (a / "config.json").write_text(json.dumps({**cfg, "token": "revoked"}))
+    proc = await _spawn_sync(a)
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    text = err.decode()
+    assert proc.returncode == 1, text
+    assert "refused the token (HTTP 401)" in text
+    assert f"run `outpost connect {hub.url} --token=TOKEN` with a valid token" in text
+    assert "retrying" not in text and "Traceback" not in text

@@ -489,7 +489,7 @@ async def test_a_hub_behind_the_replica_is_never_synced_against(
             await client.sync_once(1.0)
         assert empty.ledger.rev() == 0 and not empty.ledger.keys(SITE)
     st = a.status()
-    assert st.pending == 1 and "new data directory" in st.last_error
+    assert st.pending == 1 and "new --data DIR" in st.last_error
     rv = a.record(SITE, "s1")
     assert rv is not None and rv.confirmed is not None  # the replica is as it was
     a.close()

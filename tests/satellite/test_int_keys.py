@@ -214,3 +214,26 @@ async def test_the_greatest_key_is_kept_with_the_events_not_read_at_each_start(
     sat = Satellite(d, int_project)
     assert sat.new_key(ITEM) == "10"
     sat.close()
+
+
+async def test_cli_import_rows_without_a_key_on_int_keys(tmp_path: Path, hub: Hub) -> None:
+    """Session 9: `outpost import` gave every empty key cell a UUID, which an int-keyed topic
+    refuses ("not an integer"): the whole import failed. Now they get Satellite.new_key's
+    keys, counted up, above every key the replica knows (3, deleted) and the file names
+    (7), and the hub accepts them."""
+    a = tmp_path / "a"
+    assert (await cli(a, "connect", hub.url))[0] == 0
+    assert (await cli(a, "sync", "--once", "--timeout", "10"))[0] == 0
+    csv_file = tmp_path / "items.csv"
+    csv_file.write_text("key,name\n,first\n ,second\n7,seventh\n,third\n", encoding="utf-8")
+    rc, out, err = await cli(a, "import", ITEM, str(csv_file))
+    assert rc == 0, err
+    assert json.loads(out)["rows"] == 4
+    rc, out, err = await cli(a, "show", ITEM)
+    assert rc == 0, err
+    got = {r["fields"]["name"]: r["key"] for r in json.loads(out)}
+    assert got == {"item 1": "1", "item 2": "2", "seventh": "7",
+                   "first": "8", "second": "9", "third": "10"}, got
+    rc, out, err = await cli(a, "sync", "--once", "--timeout", "10")
+    assert rc == 0 and json.loads(out)["pending"] == 0 and json.loads(out)["conflicts"] == 0
+    assert hub.ledger.keys(ITEM) == ["1", "10", "2", "7", "8", "9"]

@@ -4,6 +4,7 @@ user what happened and the fix, in the satellite's words, without naming an API.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,51 @@ def test_events_reusing_held_ids_are_refused_with_the_carry_fix(tmp_path: Path,
         assert sat.rev() == 2000 and sat.replica.ledger.events(0) == held  # nothing stored
     finally:
         sat.close()
+
+
+async def test_a_hub_reusing_held_ids_stops_sync_for_good_and_status_names_it(
+        tmp_path: Path, project: Project) -> None:
+    """Session 9: the replica refused such events with the fix, but the machine dropped the
+    connection and retried at every one (the same events, the same failure, for ever;
+    `sync --once` waited out its --timeout). Now sync stops for good (STOPPED, as for
+    another schema or ledger) at once, and `outpost status` names why. Real hubs on
+    127.0.0.1: the second serves the first's ledger id, its events numbered from 1 again."""
+    import random
+
+    from core.errors import HubError
+    from core.ledger.memory import MemLedger
+    from core.model import Action, Trans
+    from core.satellite.client import SyncClient
+    from core.satellite.machine import Phase
+    from hubserver.server import Hub
+    from tests.satellite.test_cli import cli
+
+    first = MemLedger(project)
+    for i in range(10):
+        first.publish(Trans((Action(SITE, f"k{i}", Cmd.NEW, {"name": "x"}),)), "office")
+    lost = MemLedger(project, ledger_id=first.ledger_id)  # the same ledger, numbered again
+    for i in range(3):
+        lost.publish(Trans((Action(SITE, f"z{i}", Cmd.NEW, {"name": "y"}),)), "office",
+                     now=first.rev() + 1000 * (i + 1))
+    d = tmp_path / "sat"
+    sat = Satellite(d, project)
+    try:
+        async with Hub(first, port=0) as h1:
+            await SyncClient(sat, h1.url, rnd=random.Random(0)).sync_once(10)
+        assert sat.rev() == first.rev()
+        async with Hub(lost, port=0) as h2:
+            client = SyncClient(sat, h2.url, rnd=random.Random(0))
+            with pytest.raises(HubError) as info:
+                await client.sync_once(60)
+        msg = str(info.value)
+        assert "stopped" in msg and "did not finish within" not in msg, msg
+        assert "holds revisions the hub lost or reused" in msg
+        assert client.machine.phase == Phase.STOPPED and client.machine.info.retry_at is None
+        assert sat.rev() == first.rev()  # nothing stored
+    finally:
+        sat.close()
+    rc, out, err = await cli(d, "status")
+    assert rc == 0, err
+    st = json.loads(out)
+    assert "the hub lost or reused" in st["last_error"]
+    assert "outpost carry OLD_DIR --data NEWDIR --accepted" in st["last_error"]
