@@ -690,6 +690,7 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
     recs = _read(args, read)
     said = {r.uid: explain(r) for r, _ in recs}
     rows = [{"uid": r.uid, "state": r.state.value, "err": r.err, "explain": said[r.uid],
+             "resolves": r.resolves or None,
              "records": [f"{a.top} {a.key}" for a in r.acts],
              "conflicts": [{"top": c.top, "key": c.key, "reason": c.reason,
                             "fields": list(c.fields), "theirs": c.theirs, "usr": c.usr}

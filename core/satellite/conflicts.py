@@ -174,7 +174,7 @@ def explain(rc: Receipt, *,
     if not rc.conflicts:
         out.append(f"rejected by the hub: {rc.err or 'no reason given'}. Keep theirs drops "
                    "the edit; keep mine sends it again")
-        return out
+        return _resolving(rc, out)
     for a in rc.acts:
         if (a.top, a.key) in seen:
             continue
@@ -183,6 +183,14 @@ def explain(rc: Receipt, *,
         out.append(f"{record(a.top, a.key)}: {what} collided with nothing, but the hub "
                    "rejected the whole transaction: keep theirs drops it too, keep mine "
                    "sends it")
+    return _resolving(rc, out)
+
+
+def _resolving(rc: Receipt, out: list[str]) -> list[str]:
+    """A rejected resolution says so: the earlier conflict is resolved only when it is."""
+    if rc.resolves and out:
+        out[-1] += (f". This edit was your resolution of an earlier conflict (transaction "
+                    f"{rc.resolves}); the hub rejected it too: resolve it again here")
     return out
 
 

@@ -35,7 +35,8 @@ _BASE_TEXT = {"exists": "existed", "absent": "did not exist"}
 _MINE_TEXT = {"create": "you created it", "modify": "you changed it (fields below)",
               "delete": "you deleted it"}
 _THEIRS_TEXT = {"deleted": "they deleted it", "modified": "they changed it",
-                "created": "they created it too", "no conflict": "(no conflict)"}
+                "created": "they created it too", "no conflict": "(no conflict)",
+                "recreated": "they deleted it, then created it again"}
 
 
 @dataclass(slots=True)
@@ -223,10 +224,17 @@ class ConflictsModel(QAbstractTableModel):
         m = self._sat.project.model(r.top)
         f = m.field(r.field)
         if value is None:
-            return "(deleted)" if col == 4 and r.reason == "deleted" else "(empty)"
+            gone = col == 4 and r.reason == "deleted" and self._gone(r.top, r.key)
+            return "(deleted)" if gone else "(empty)"
         if f is not None and f.type == "ref":
             return ref_label(self._sat, f.ref, str(value))
         return display_value(f, value)
+
+    def _gone(self, top: str, key: str) -> bool:
+        """Whether the hub has no such record now (a record they deleted and created again
+        exists: its empty fields are empty, not deleted)."""
+        rv = self._sat.record(top, key)
+        return rv is None or rv.confirmed is None
 
     def _build(self) -> list[ConflictRow]:
         rows: list[ConflictRow] = []

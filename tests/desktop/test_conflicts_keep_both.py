@@ -141,3 +141,30 @@ async def test_a_required_field_of_a_new_record_stays_ticked(
     assert state(hub, SITE, "s1") is not None and state(hub, SITE, "s1")["name"] == "B name"
     a.close()
     b.close()
+
+
+async def test_a_record_they_deleted_and_created_again_reads_so(
+        qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:
+    """The view said "they deleted it", theirs "(deleted)" and "Keep mine recreates it" of a
+    record that exists again."""
+    a, b = await two(tmp_path, project, hub)
+    b.pub([Action(SITE, "s1", Cmd.DEL)])
+    b.pub([Action(SITE, "s1", Cmd.NEW, {"name": "Alder again"})])
+    await sync(b, hub)
+    a.pub([Action(SITE, "s1", Cmd.MOD, {"name": "A name", "region": "West"})])
+    await sync(a, hub)
+    dlg = dialog(qtbot, a)
+    m = dlg.model
+    rows = [[m.data(m.index(r, c)) for c in range(m.columnCount())] for r in range(m.rowCount())]
+    assert rows[0][0] == "Sites: Alder again"
+    assert rows[0][4] == "they deleted it, then created it again"
+    assert [r[1:5] for r in rows[1:]] == [["Name", "Alder Creek", "A name", "Alder again"],
+                                          ["Region", "North", "West", "(empty)"]]
+    text = dlg.details.text()
+    assert "they deleted this record and created it again" in text
+    assert "recreates" not in text
+    dlg.keep_mine.click()  # no key clash: no question
+    await sync(a, hub)
+    assert state(hub, SITE, "s1") == {"name": "A name", "region": "West"}
+    a.close()
+    b.close()

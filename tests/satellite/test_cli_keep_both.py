@@ -52,3 +52,26 @@ async def test_keep_mine_on_a_clash_says_it_replaced_their_record(
     assert f"{SITE} camp: your values replaced those of the record someone else created" in out
     rc, out, _ = await cli(b, "resolve", "--help", json_out=False)
     assert "--keep {mine,theirs,both}" in out and "REPLACES their record" in out
+
+
+async def test_app_and_cli_cannot_resolve_one_conflict_twice(tmp_path: Path, hub: Hub) -> None:
+    """The app holds the data directory: `outpost resolve` of the same conflict meanwhile is
+    refused, resolving nothing; afterwards it says the conflict was resolved, and by what."""
+    from core.satellite.api import Keep, ReceiptState
+    from core.satellite.satellite import Satellite
+
+    _a, b, uid = await _clash(tmp_path, hub)
+    app = Satellite(b)  # what the app opens: it holds the directory's lock
+    try:
+        rc, _, err = await cli(b, "resolve", uid, "--keep", "both")
+        assert rc == 1 and "in use by another Outpost process" in err
+        [rej] = app.receipts([ReceiptState.REJECTED])
+        assert rej.uid == uid  # the CLI resolved nothing
+        new = app.resolve(uid, Keep.THEIRS)
+    finally:
+        app.close()
+    assert new == ""
+    rc, _, err = await cli(b, "resolve", uid, "--keep", "mine")
+    assert rc == 1 and "already resolved (by keeping theirs)" in err
+    rc, out, _ = await cli(b, "status")
+    assert json.loads(out)["conflicts"] == 0 and json.loads(out)["pending"] == 0

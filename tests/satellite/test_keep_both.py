@@ -259,6 +259,7 @@ async def test_a_resolution_the_hub_rejects_is_in_the_inbox_again(tmp_path: Path
         [rej] = rejected(b)
         assert rej.uid == r1 and rej.resolves == ub and rej.conflicts[0].reason == "created"
         assert b.status().conflicts == 1
+        assert f"your resolution of an earlier conflict (transaction {ub})" in explain(rej)[-1]
         assert b.both_keys(r1) == {f"{ITEM} 5": "6"}
         b.resolve(r1, Keep.BOTH)
         await sync(b, hub)
