@@ -623,11 +623,13 @@ class Satellite:
         Raises:
             ValidationError: no rejected transaction has that uid.
         """
-        rec = self._rejected_receipt(uid)
-        return {sig_text(s): k for s, k in self._both_keys(rec).items()}
+        e = self._open.get(uid)  # rejected receipts are in memory: no read of the queue
+        acts = (e.trans.acts if e is not None and e.state == _REJECTED
+                else self._rejected_receipt(uid).acts)
+        return {sig_text(s): k for s, k in self._both_keys(acts).items()}
 
-    def _both_keys(self, rec: Receipt) -> dict[Sig, str]:
-        taken = clashes(rec.acts, self._seen(Sig(a.top, a.key) for a in rec.acts))
+    def _both_keys(self, acts: Sequence[Action]) -> dict[Sig, str]:
+        taken = clashes(acts, self._seen(Sig(a.top, a.key) for a in acts))
         out: dict[Sig, str] = {}
         nxt: dict[str, int] = {}
         for s in taken:
@@ -643,7 +645,7 @@ class Satellite:
     def _both(self, rec: Receipt, keys: Mapping[str, str]) -> list[Action]:
         """Keep both's actions: the clashing records under new keys (refs of the transaction
         to them too), then keep mine on that."""
-        proposed = self._both_keys(rec)
+        proposed = self._both_keys(rec.acts)
         if not proposed:
             had = [a for a in rec.acts if a.cmd == Cmd.NEW]
             raise ValidationError(

@@ -168,3 +168,35 @@ async def test_a_record_they_deleted_and_created_again_reads_so(
     assert state(hub, SITE, "s1") == {"name": "A name", "region": "West"}
     a.close()
     b.close()
+
+
+async def test_keep_both_of_two_int_key_clashes_at_once(qtbot: Any, tmp_path: Path) -> None:
+    """Two rejected transactions, each a new item under a key taken meanwhile, both listed:
+    Keep both with nothing selected resolves both, each under its own free key (both were
+    offered the same next key)."""
+    from core.schema import parse_project
+    from tests.satellite.test_int_keys import ITEM, SCHEMA, items_hub
+
+    p = parse_project(SCHEMA)
+    async with items_hub(p, "3") as ihub:
+        a, b = Satellite(tmp_path / "a", p), Satellite(tmp_path / "b", p)
+        await sync(a, ihub)
+        await sync(b, ihub)
+        a.pub([Action(ITEM, "4", Cmd.NEW, {"name": "A4"}),
+               Action(ITEM, "5", Cmd.NEW, {"name": "A5"})])
+        b.pub([Action(ITEM, "4", Cmd.NEW, {"name": "B4"})])
+        b.pub([Action(ITEM, "5", Cmd.NEW, {"name": "B5"})])
+        await sync(a, ihub)
+        await sync(b, ihub)
+        dlg = dialog(qtbot, b)
+        assert len(dlg.model.uids()) == 2 and dlg.new_key.isHidden()  # two: no single key
+        assert "under new keys" in dlg.both_text.text()
+        dlg.keep_both.click()
+        assert "Cannot resolve" not in dlg.intro.text(), dlg.intro.text()
+        assert b.receipts([ReceiptState.REJECTED]) == []
+        await sync(b, ihub)
+        names = {k: state(ihub, ITEM, k) for k in ("4", "5", "6", "7")}
+        assert names == {"4": {"name": "A4"}, "5": {"name": "A5"}, "6": {"name": "B4"},
+                         "7": {"name": "B5"}}
+        a.close()
+        b.close()
