@@ -109,9 +109,10 @@ CONFLICT_FIX = ("To fix: sync, then resolve it in the Conflicts view or with `ou
                 "/ `outpost resolve UID --keep mine|theirs`")
 """How to fix a conflict; ends every ConflictError message."""
 
-TAKEN_FIX = ("Two different records may have been given the same key: keep theirs and add yours "
-             "again as a new record (Ctrl+N in the app, or `outpost pub TOPIC - new ...`, gives "
-             "it a free key), or keep mine to write your values over their record.")
+TAKEN_FIX = ("Two different records may have been given the same key: keep both to add yours "
+             "under a new key (Keep both in the Conflicts view, or `outpost resolve UID --keep "
+             "both`; refs of the same edit follow it), keep theirs to drop yours, or keep mine "
+             "to replace their record's values with yours.")
 """What a conflict of a ``new`` whose key was taken meanwhile adds before CONFLICT_FIX."""
 
 

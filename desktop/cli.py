@@ -26,7 +26,7 @@ Headless commands (no GUI; every one takes --data DIR and --json):
   sync             sync with the hub (--once: push, catch up and exit)
   status           replica and queue status
   show / history   records, and the changes of one record
-  conflicts        the conflict inbox; resolve UID --keep mine|theirs
+  conflicts        the conflict inbox; resolve UID --keep mine|theirs|both
   import / export  CSV in and out
   carry OLD_DIR    copy the edits not synced yet of a data directory that can no longer
                    sync (hub restored from an older backup, another schema or ledger) here

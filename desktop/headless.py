@@ -24,7 +24,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -175,12 +175,22 @@ def add_commands(sub: Any) -> None:
     _common(p)
     p = sub.add_parser(
         "resolve", help="resolve a rejected transaction",
-        description="Resolve one conflict (`outpost conflicts` lists them): keep mine "
-        "publishes your change again on the hub's current record; keep theirs drops it. "
-        "Either is a new transaction that names the rejected one.")
+        description="Resolve a rejected transaction (`outpost conflicts` lists them): "
+        "--keep mine sends your edit again on top of the hub's data; --keep theirs drops "
+        "your whole edit. A record you created under a key someone else took meanwhile "
+        "(two laptops offline gave two records one key): --keep both adds yours as a new "
+        "record under a new key (a free integer above every key known for int keys, a new "
+        "UUID otherwise, or --key), the refs of the same edit to it follow it, and their "
+        "record stays as it is; --keep mine REPLACES their record's values with yours "
+        "(one record is left).")
     p.add_argument("uid", help="the rejected transaction's uid (from `outpost conflicts`)")
-    p.add_argument("--keep", choices=["mine", "theirs"], required=True,
-                   help="mine: publish your change again; theirs: drop it")
+    p.add_argument("--keep", choices=["mine", "theirs", "both"], required=True,
+                   help="mine: send your edit again (on a key clash it replaces their "
+                   "record); theirs: drop it; both: yours under a new key")
+    p.add_argument("--key", action="append", default=[], metavar="[TOPIC KEY=]NEWKEY",
+                   help="with --keep both: the new key (default: a free one); when the edit "
+                   "created several records under taken keys, name each: 'TOPIC KEY=NEWKEY' "
+                   "(repeat --key)")
     _common(p)
     p = sub.add_parser(
         "import", help="import a CSV file (one transaction per batch)",
@@ -596,7 +606,9 @@ def rejection_line(r: Receipt) -> str:
     else:
         why = r.err or "rejected"
     return (f"rejected {what} (uid {r.uid}): {_short(why, 300)}; to resolve: "
-            f"`outpost resolve {r.uid} --keep mine|theirs` (`outpost conflicts` shows base, "
+            f"`outpost resolve {r.uid} --keep mine|theirs"
+            + ("|both" if any(c.reason == "created" for c in r.conflicts) else "")
+            + "` (`outpost conflicts` shows base, "
             "mine and theirs)")
 
 
@@ -751,6 +763,7 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
     recs = _read(args, read)
     said = {r.uid: explain(r) for r, _ in recs}
     rows = [{"uid": r.uid, "state": r.state.value, "err": r.err, "explain": said[r.uid],
+             "resolves": r.resolves or None,
              "records": [f"{a.top} {a.key}" for a in r.acts],
              "conflicts": [{"top": c.top, "key": c.key, "reason": c.reason,
                             "fields": list(c.fields), "theirs": c.theirs, "usr": c.usr}
@@ -787,14 +800,49 @@ def _shown(value: Any) -> str:
 
 def _cmd_resolve(args: argparse.Namespace) -> int:
     uid = _typed(args.uid, "uid", "give the uid `outpost conflicts` shows")
+    keep = Keep(args.keep)
+    if args.key and keep != Keep.BOTH:
+        raise ConfigError("--key gives the new key of --keep both: add --keep both, or "
+                          "leave --key out")
     sat = _open(args)
     try:
-        new = sat.resolve(uid, Keep(args.keep))
+        taken = sat.both_keys(uid)  # refuses what resolve refuses, with its words
+        keys = _both_keys(args.key, taken) if keep == Keep.BOTH else None
+        if keys is not None:
+            keys = {**taken, **keys}  # the keys said are the keys used (not drawn again)
+        new = sat.resolve(uid, keep, keys=keys)
     finally:
         sat.close()
-    _out(args, {"uid": uid, "resolved_by": new or "theirs"},
-         f"resolved {uid}" + (f" by {new}" if new else " (kept theirs)"))
+    out: dict[str, Any] = {"uid": uid, "resolved_by": new or "theirs"}
+    text = f"resolved {uid}" + (f" by {new}" if new else " (kept theirs)")
+    if keep == Keep.BOTH and keys:
+        out["new_keys"] = keys
+        text += "".join(f"\n  {sig}: yours is now {sig.split(' ', 1)[0]} {k} (theirs kept "
+                        f"under {sig.split(' ', 1)[1]})" for sig, k in keys.items())
+    elif keep == Keep.MINE and taken:
+        out["replaced"] = list(taken)
+        text += "".join(f"\n  {sig}: your values replaced those of the record someone else "
+                        "created under this key (one record is left; --keep both would "
+                        "have kept both)" for sig in taken)
+    _out(args, out, text)
     return 0
+
+
+def _both_keys(given: Sequence[str], taken: Mapping[str, str]) -> dict[str, str]:
+    """``--key`` values as ``{"TOPIC KEY": new key}``: ``TOPIC KEY=NEWKEY``, or a lone
+    ``NEWKEY`` when one record clashed."""
+    out: dict[str, str] = {}
+    for g in given:
+        sig, eq, key = g.rpartition("=")
+        if eq and " " in sig.strip():
+            out[" ".join(sig.split(None, 1))] = key
+        elif len(taken) == 1:
+            out[next(iter(taken))] = g
+        else:
+            raise ConfigError(
+                f"--key {g!r}: this edit created {len(taken)} records under taken keys "
+                f"({', '.join(taken) or 'none'}): name each, --key 'TOPIC KEY=NEWKEY'")
+    return out
 
 
 def _cmd_import(args: argparse.Namespace) -> int:

@@ -43,8 +43,11 @@ class ReceiptState(StrEnum):
 
 
 class Keep(StrEnum):
+    """How a rejected transaction is resolved (``BOTH``: only for the whole transaction)."""
+
     MINE = "mine"
     THEIRS = "theirs"
+    BOTH = "both"  # a record created under a key taken meanwhile: mine again under a new key
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,11 +210,20 @@ class SatelliteAPI(Protocol):
 
     def receipt(self, uid: str) -> Receipt | None: ...
 
-    def resolve(self, uid: str, keep: Keep | Mapping[str, Mapping[str, Keep]]) -> str:
+    def resolve(self, uid: str, keep: Keep | Mapping[str, Mapping[str, Keep]], *,
+                keys: Mapping[str, str] | None = None) -> str:
         """Resolve a rejected transaction: keep mine (republish on the current base), keep
-        theirs (drop it), or per field: ``{"top key": {"field": Keep}}``. Returns the uid of
-        the new transaction ("" when nothing needed publishing).
+        theirs (drop it), keep both (the records it created under keys taken meanwhile again
+        under new keys: ``keys`` ``{"top key": new key}``, default :meth:`both_keys`), or per
+        field: ``{"top key": {"field": Keep}}``. Returns the uid of the new transaction (""
+        when nothing needed publishing).
         """
+        ...
+
+    def both_keys(self, uid: str) -> dict[str, str]:
+        """For the rejected transaction ``uid``: each record it creates under a key another
+        record has taken meanwhile (``"top key"``) and a free key keep both would give it
+        (``new_key``'s rules); empty when it creates none (keep both does not apply)."""
         ...
 
     def history(self, top: str, key: str) -> list[HistoryEntry]: ...

@@ -90,9 +90,11 @@ def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:
                                          mine[name], now.get(name), "", ZERO_REV, c.reason,
                                          c.cmd, conflict=False))
             continue
+        again = c.reason == "deleted" and c.theirs is not None  # deleted, created again
         out.append(FieldConflict(rc.uid, c.top, c.key, WHOLE,
                                  "exists" if base else "absent", _EDIT.get(str(c.cmd)),
-                                 c.reason, c.usr, c.rev, c.reason, c.cmd))
+                                 "recreated" if again else c.reason, c.usr, c.rev, c.reason,
+                                 c.cmd))
         for name, value in mine.items():
             # the record is gone (keep mine recreates it with these) or they created it too
             out.append(FieldConflict(rc.uid, c.top, c.key, name, base.get(name), value,
@@ -172,7 +174,7 @@ def explain(rc: Receipt, *,
     if not rc.conflicts:
         out.append(f"rejected by the hub: {rc.err or 'no reason given'}. Keep theirs drops "
                    "the edit; keep mine sends it again")
-        return out
+        return _resolving(rc, out)
     for a in rc.acts:
         if (a.top, a.key) in seen:
             continue
@@ -181,6 +183,14 @@ def explain(rc: Receipt, *,
         out.append(f"{record(a.top, a.key)}: {what} collided with nothing, but the hub "
                    "rejected the whole transaction: keep theirs drops it too, keep mine "
                    "sends it")
+    return _resolving(rc, out)
+
+
+def _resolving(rc: Receipt, out: list[str]) -> list[str]:
+    """A rejected resolution says so: the earlier conflict is resolved only when it is."""
+    if rc.resolves and out:
+        out[-1] += (f". This edit was your resolution of an earlier conflict (transaction "
+                    f"{rc.resolves}); the hub rejected it too: resolve it again here")
     return out
 
 
@@ -189,6 +199,16 @@ def _sentence(c: Conflict, a: Action | None,
               names: Callable[[str, Any], str], when: Callable[[Rev], str]) -> str:
     by = f" ({c.usr or 'someone'}, {when(c.rev)})" if c.rev else ""
     mine = dict(a.arg or {}) if a is not None else {}
+    if c.reason == "deleted" and c.theirs is not None:
+        # deleted, then created again under the same key: it exists now
+        again = f"they deleted this record and created it again{by}"
+        if a is not None and a.cmd == Cmd.DEL:
+            return (f"{again} (it has {values(c.top, c.theirs)}); you deleted it. Keep mine "
+                    "deletes the record they created again; keep theirs keeps it")
+        now = {f: c.theirs.get(f) for f in mine}
+        return (f"{again}; you changed {values(c.top, mine)}, theirs has "
+                f"{values(c.top, now)}. Keep mine sets your values on the record they "
+                "created again; keep theirs keeps it as they made it and drops your changes")
     if c.reason == "deleted":
         if a is not None and a.cmd == Cmd.DEL:
             return f"you and they both deleted this record{by}; it stays deleted either way"
@@ -200,9 +220,15 @@ def _sentence(c: Conflict, a: Action | None,
                 "mine deletes it anyway; keep theirs keeps it, with their changes")
     if c.reason == "created":
         theirs = {f: (c.theirs or {}).get(f) for f in mine}
-        return (f"you and they both created this record{by}: yours has "
-                f"{values(c.top, mine)}; theirs has {values(c.top, theirs)}. Keep mine sets "
-                "your values on their record; keep theirs keeps theirs and drops yours")
+        if c.theirs is None:  # they deleted theirs since: the key is free again
+            return (f"you and they both created a record under this key{by}; theirs was "
+                    f"deleted since. Keep mine creates yours ({values(c.top, mine)}); keep "
+                    "theirs drops yours")
+        return (f"you and they both created a record under this key{by}: yours has "
+                f"{values(c.top, mine)}; theirs has {values(c.top, theirs)}. Keep both adds "
+                "yours as a new record under another key, theirs unchanged (your edit's refs "
+                "to it follow); keep mine replaces their record's values with yours (no "
+                "second record); keep theirs drops yours")
     yours = {f: mine.get(f) for f in c.fields}
     rest = {f: v for f, v in mine.items() if f not in c.fields}
     text = (f"you changed {values(c.top, yours)}; they changed "

@@ -46,6 +46,7 @@ from core.satellite.api import (
 )
 from core.satellite.config import DataDir, SatConfig, sat_clock
 from core.satellite.holder import STATUS_FILE, HolderStatus, HolderView, StatusWriter, read_status
+from core.satellite.keepboth import check_new_keys, clashes, renamed, sig_text
 from core.satellite.machine import MAX_TRANS_BYTES, REJECTED_BY_HUB, Phase, SyncInfo
 from core.satellite.order import order_sql
 from core.satellite.queue import Queue, acts_json
@@ -543,24 +544,34 @@ class Satellite:
             self._store_marks()
         return uid
 
-    def resolve(self, uid: str, keep: Keep | Mapping[str, Mapping[str, Keep]]) -> str:
+    def resolve(self, uid: str, keep: Keep | Mapping[str, Mapping[str, Keep]], *,
+                keys: Mapping[str, str] | None = None) -> str:
         """Resolve a rejected transaction; see the module docstring. Returns the new uid or
         ``""`` when nothing was published.
 
+        ``keep`` :attr:`Keep.BOTH`: the records the transaction creates under a key taken
+        meanwhile are created under new keys, ``keys`` (``{"top key": new key}``; a record
+        left out gets :meth:`both_keys`'s), and the refs of the transaction that named them
+        name the new keys; the rest as keep mine.
+
         Raises:
-            ValidationError: no rejected transaction has that uid.
+            ValidationError: no rejected transaction has that uid (already resolved: named
+                with its resolution); keep both of one that creates no record under a taken
+                key, or a new key that is not free; a per-field choice that leaves out a
+                required field of a record it creates.
         """
         self._writable()
-        rec = self.queue.receipt(uid)
-        if rec is None:
-            raise ValidationError(f"no local transaction with uid {uid}: see `outpost conflicts`")
-        if rec.state != ReceiptState.REJECTED:
-            raise ValidationError(
-                f"transaction {uid} is {rec.state.value}, not rejected: only rejected "
-                "transactions can be resolved")
-        acts = self._resolution(rec, keep)
+        rec = self._rejected_receipt(uid)
+        if keep == Keep.BOTH:
+            acts = self._both(rec, keys or {})
+        else:
+            if keys:
+                raise ValidationError("new keys are for keep both only; nothing was resolved")
+            acts = self._resolution(rec, keep)
         if not acts:
-            self.queue.resolve(uid, "theirs")
+            with self.queue._conn(None) as conn:
+                if not self.queue.resolve(uid, "theirs", conn):
+                    raise self._not_rejected(uid)
             self._refresh(persist=False, changed=set())
             self._notify(Change(status=True, receipts=True, records=self._sigs(rec.acts)))
             return ""
@@ -569,10 +580,91 @@ class Satellite:
         self._check_on_view(trans)
         with self.queue._conn(None) as conn:
             seq = self.queue.add(trans, auth=self._is_auth(trans), resolves=uid, conn=conn)
-            self.queue.resolve(uid, new, conn)
+            if not self.queue.resolve(uid, new, conn):
+                # resolved meanwhile (another window's dialog, a stale choice): the commit is
+                # rolled back, so the resolution is not queued twice
+                raise self._not_rejected(uid)
         self._after_pub(trans, seq, also=rec.acts)
         self._refresh(persist=False, changed=set())  # the resolved receipt leaves
         return new
+
+    def both_keys(self, uid: str) -> dict[str, str]:
+        """The records the rejected transaction ``uid`` creates under a key another record
+        has taken meanwhile (``"top key"``) and the free key keep both gives each: for
+        ``int`` keys one above every key this satellite knows (:meth:`new_key`; several in
+        one topic: the next ones), else a new UUIDv7. Empty when it creates none.
+
+        Raises:
+            ValidationError: no rejected transaction has that uid.
+        """
+        e = self._open.get(uid)  # rejected receipts are in memory: no read of the queue
+        acts = (e.trans.acts if e is not None and e.state == _REJECTED
+                else self._rejected_receipt(uid).acts)
+        return {sig_text(s): k for s, k in self._both_keys(acts).items()}
+
+    def _both_keys(self, acts: Sequence[Action]) -> dict[Sig, str]:
+        taken = clashes(acts, self._seen(Sig(a.top, a.key) for a in acts))
+        out: dict[Sig, str] = {}
+        nxt: dict[str, int] = {}
+        for s in taken:
+            if self._project.model(s.top).key == "int":
+                n = nxt.get(s.top)
+                n = int(self.new_key(s.top)) if n is None else n
+                nxt[s.top] = n + 1
+                out[s] = str(n)
+            else:
+                out[s] = self.new_key(s.top)
+        return out
+
+    def _both(self, rec: Receipt, keys: Mapping[str, str]) -> list[Action]:
+        """Keep both's actions: the clashing records under new keys (refs of the transaction
+        to them too), then keep mine on that."""
+        proposed = self._both_keys(rec.acts)
+        if not proposed:
+            had = [a for a in rec.acts if a.cmd == Cmd.NEW]
+            raise ValidationError(
+                f"keep both is for a record created under a key someone else took meanwhile; "
+                f"transaction {rec.uid} creates "
+                + ("no record" if not had else "no record whose key is taken now (they "
+                   "deleted theirs since: keep mine creates yours under its key)")
+                + ": keep mine or keep theirs; nothing was resolved")
+        by_text = {sig_text(s): s for s in proposed}
+        for name in keys:
+            if name not in by_text:
+                raise ValidationError(
+                    f"{name!r} is not a record transaction {rec.uid} creates under a taken "
+                    f"key: those are {', '.join(repr(t) for t in by_text)}; nothing was "
+                    "resolved")
+        chosen = {s: keys.get(t, proposed[s]) for t, s in by_text.items()}
+        checked = check_new_keys(
+            self._project, rec.acts, chosen,
+            lambda sigs: {s: v is None for s, v in self._seen(sigs).items()})
+        acts = renamed(self._project, rec.acts, checked)
+        return self._resolution(dc_replace(rec, acts=tuple(acts)), Keep.MINE)
+
+    def _rejected_receipt(self, uid: str) -> Receipt:
+        rec = self.queue.receipt(uid)
+        if rec is None:
+            raise ValidationError(f"no local transaction with uid {uid}: see `outpost conflicts`")
+        if rec.state != ReceiptState.REJECTED:
+            raise self._not_rejected(uid, rec)
+        return rec
+
+    def _not_rejected(self, uid: str, rec: Receipt | None = None) -> ValidationError:
+        """Why ``uid`` cannot be resolved: it is pending or accepted, or was resolved already
+        (by what: resolving it twice, from two windows, or the app and then the CLI, must
+        neither fail silently nor publish twice)."""
+        rec = rec or self.queue.receipt(uid)
+        if rec is not None and rec.state == ReceiptState.RESOLVED:
+            how = ("by keeping theirs" if rec.resolved_by in ("theirs", "-", "")
+                   else f"by transaction {rec.resolved_by}")
+            return ValidationError(
+                f"transaction {uid} was already resolved ({how}): nothing was done again; "
+                "`outpost conflicts` lists what is left to resolve")
+        state = rec.state.value if rec is not None else "gone"
+        return ValidationError(
+            f"transaction {uid} is {state}, not rejected: only rejected transactions can be "
+            "resolved")
 
     def carry_in(self, items: Sequence[tuple[Trans, str, str, Sequence[Conflict]]]) -> None:
         """Queue transactions carried from another data directory (``outpost carry``,
@@ -1166,14 +1258,34 @@ class Satellite:
                 if cur is not None:
                     out.append(Action(a.top, a.key, Cmd.DEL))
             elif cur is None:
-                before = self.replica.read.state(a.top, a.key, rec.base) or {}
+                # a record deleted since is recreated as my edit saw it; a new one (under
+                # its key, or keep both's new key) has only its own fields
+                before = ({} if a.cmd == Cmd.NEW else
+                          self.replica.read.state(a.top, a.key, rec.base) or {})
                 full = {k: v for k, v in {**before, **arg}.items() if v is not None}
+                if not isinstance(keep, Keep):
+                    self._check_required(rec, a, full)
                 out.append(Action(a.top, a.key, Cmd.NEW, full))
             else:
                 delta = {k: v for k, v in arg.items() if cur.get(k) != v}
                 if delta:
                     out.append(Action(a.top, a.key, Cmd.MOD, delta))
         return out
+
+    def _check_required(self, rec: Receipt, a: Action, full: Mapping[str, Any]) -> None:
+        """A per-field choice cannot leave out a required field of a record it creates (the
+        conflicts view shows those ticked and disabled).
+
+        Raises:
+            ValidationError: naming the field, the record and the fix.
+        """
+        m = self._project.model(a.top)
+        for f in m.fields:
+            if f.required and f.default is None and full.get(f.name) is None:
+                raise ValidationError(
+                    f"field {f.name!r} of {a.top} {a.key} is required and this resolution "
+                    f"creates the record (transaction {rec.uid}): keep {f.name!r} as mine, "
+                    "or keep theirs to drop the whole edit; nothing was resolved")
 
     def _check_choice(self, rec: Receipt, keep: Mapping[str, Mapping[str, Keep]]) -> None:
         """A per-field choice names only records of the transaction, and of each only the

@@ -35,7 +35,8 @@ _BASE_TEXT = {"exists": "existed", "absent": "did not exist"}
 _MINE_TEXT = {"create": "you created it", "modify": "you changed it (fields below)",
               "delete": "you deleted it"}
 _THEIRS_TEXT = {"deleted": "they deleted it", "modified": "they changed it",
-                "created": "they created it too", "no conflict": "(no conflict)"}
+                "created": "they created it too", "no conflict": "(no conflict)",
+                "recreated": "they deleted it, then created it again"}
 
 
 @dataclass(slots=True)
@@ -45,6 +46,9 @@ class ConflictRow(FieldConflict):
 
     label: str = ""
     keep_mine: bool = True
+    locked: str = ""
+    """Why "keep mine" cannot be unticked ("" when it can): a required field of a record the
+    resolution creates (it cannot be created without it)."""
 
     @classmethod
     def of(cls, c: FieldConflict, label: str) -> ConflictRow:
@@ -149,8 +153,11 @@ class ConflictsModel(QAbstractTableModel):
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
         fl = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-        if index.column() == COL_KEEP and self._rows[index.row()].choosable:
+        r = self._rows[index.row()]
+        if index.column() == COL_KEEP and r.choosable:
             fl |= Qt.ItemFlag.ItemIsUserCheckable
+            if r.locked:  # shown ticked, greyed: a required field of a record to create
+                fl &= ~Qt.ItemFlag.ItemIsEnabled
         return fl
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -167,6 +174,8 @@ class ConflictsModel(QAbstractTableModel):
                 return QBrush(_THEIRS_BG)
             return None
         if role == Qt.ItemDataRole.ToolTipRole:
+            if col == COL_KEEP and r.locked:
+                return r.locked
             return self._explain.get((r.uid, r.top, r.key))
         if role != Qt.ItemDataRole.DisplayRole:
             return None
@@ -195,7 +204,7 @@ class ConflictsModel(QAbstractTableModel):
                 or role != Qt.ItemDataRole.CheckStateRole):
             return False
         r = self._rows[index.row()]
-        if not r.choosable:
+        if not r.choosable or r.locked:
             return False
         state = value.value if isinstance(value, Qt.CheckState) else int(value)
         r.keep_mine = state == Qt.CheckState.Checked.value
@@ -215,10 +224,17 @@ class ConflictsModel(QAbstractTableModel):
         m = self._sat.project.model(r.top)
         f = m.field(r.field)
         if value is None:
-            return "(deleted)" if col == 4 and r.reason == "deleted" else "(empty)"
+            gone = col == 4 and r.reason == "deleted" and self._gone(r.top, r.key)
+            return "(deleted)" if gone else "(empty)"
         if f is not None and f.type == "ref":
             return ref_label(self._sat, f.ref, str(value))
         return display_value(f, value)
+
+    def _gone(self, top: str, key: str) -> bool:
+        """Whether the hub has no such record now (a record they deleted and created again
+        exists: its empty fields are empty, not deleted)."""
+        rv = self._sat.record(top, key)
+        return rv is None or rv.confirmed is None
 
     def _build(self) -> list[ConflictRow]:
         rows: list[ConflictRow] = []
@@ -247,7 +263,9 @@ class ConflictsModel(QAbstractTableModel):
             label = labels.get((c.top, c.key))
             if label is None:
                 label = labels[c.top, c.key] = self._label(c.top, c.key, rc) if c.top else ""
-            out.append(ConflictRow.of(c, label))
+            row = ConflictRow.of(c, label)
+            row.locked = self._locked(rc, c)
+            out.append(row)
         sigs = list(dict.fromkeys((a.top, a.key) for a in rc.acts))
         texts = explain(rc, name=self._title, show=self._cell, when=readable_rev,
                         record=lambda top, key: labels.get((top, key)) or f"{top} {key}")
@@ -258,6 +276,24 @@ class ConflictsModel(QAbstractTableModel):
         for (top, key), text in zip(order, texts, strict=False):
             self._explain[rc.uid, top, key] = text
         return out
+
+    def _locked(self, rc: Receipt, c: FieldConflict) -> str:
+        """Why the field row ``c`` must stay "keep mine" ("" when it may be unticked): a
+        required field (without a default) of a record the transaction creates that does not
+        exist now; a resolution creates it, and cannot without that field."""
+        if c.field == WHOLE or c.cmd != Cmd.NEW or not self._sat.project.has(c.top):
+            return ""
+        if not any(a.cmd == Cmd.NEW and (a.top, a.key) == (c.top, c.key) for a in rc.acts):
+            return ""
+        f = self._sat.project.model(c.top).field(c.field)
+        if f is None or not f.required or f.default is not None:
+            return ""
+        rv = self._sat.record(c.top, c.key)
+        if rv is not None and rv.fields is not None:
+            return ""  # the record exists now: keeping mine changes it, a field may be left
+        return (f"{f.title} is required: the record is created with your values and cannot "
+                f"be created without {f.title}. Keep theirs drops your whole edit, this record "
+                "too.")
 
     def _label(self, top: str, key: str, rc: Receipt) -> str:
         """The record's display field and its topic; a record deleted since is named as the

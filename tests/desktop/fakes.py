@@ -183,7 +183,11 @@ class FakeSatellite:
                             receipts=True))
         return uid
 
-    def resolve(self, uid: str, keep: Keep | Mapping[str, Mapping[str, Keep]]) -> str:
+    def both_keys(self, uid: str) -> dict[str, str]:
+        return {}  # the fake has no key clashes (tests/satellite/test_keep_both.py)
+
+    def resolve(self, uid: str, keep: Keep | Mapping[str, Mapping[str, Keep]], *,
+                keys: Mapping[str, str] | None = None) -> str:
         r = self._receipts[uid]
         new = ""
         if keep == Keep.MINE:

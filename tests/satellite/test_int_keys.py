@@ -128,7 +128,7 @@ async def test_two_offline_satellites_with_one_key_get_a_clear_conflict(
     await sync(b, hub)
     [rej] = b.receipts([ReceiptState.REJECTED])
     assert rej.conflicts[0].reason == "created"
-    assert "key 4 was taken" in rej.err and "keep theirs and add yours again" in rej.err
+    assert "key 4 was taken" in rej.err and "keep both to add yours under a new key" in rej.err
     assert "use mod" not in rej.err
     assert hub.ledger.state(ITEM, "4") == {"name": "from A"}  # type: ignore[attr-defined]
     # B's next key is past the taken one

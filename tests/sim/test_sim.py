@@ -105,12 +105,13 @@ def test_collisions_happen(tmp_path: Path, project: Project, sat_template: Path)
     conflicts and some are resolved; otherwise the invariants would be checked on nothing."""
     from core.satellite.api import ReceiptState
 
-    rejected = resolved = accepted = 0
+    rejected = resolved = accepted = boths = 0
     for seed in range(1000, 1020):
         w = World(seed, tmp_path / f"s{seed}", project, SMALL, template=sat_template)
         try:
             w.run()
             assert check(w) == [], replay_command(seed)
+            boths += w.stats.boths
             for s in w.sats:
                 assert s.sat is not None
                 for r in s.sat.receipts():
@@ -120,3 +121,4 @@ def test_collisions_happen(tmp_path: Path, project: Project, sat_template: Path)
         finally:
             w.close()
     assert accepted > 0 and rejected > 0 and resolved > 0, (accepted, rejected, resolved)
+    assert boths > 0  # keep both of a record whose key was taken meanwhile (session 9)

@@ -196,6 +196,7 @@ class Stats:
     pubs: int = 0
     pub_refused: int = 0
     resolves: int = 0
+    boths: int = 0              # resolved by keep both (a key taken meanwhile)
     office: int = 0
     pipelined: int = 0
     catch_ups: int = 0          # catch-up batches read for watchers (evt.sub)
@@ -563,9 +564,14 @@ class World:
         if sat is None:
             return
         for r in sat.receipts([ReceiptState.REJECTED]):
-            choice = self.rng.choice(["mine", "theirs", "fields"])
+            taken = sat.both_keys(r.uid)  # a record created under a key taken meanwhile
+            choice = self.rng.choice(["mine", "theirs", "fields", *(["both"] if taken else [])])
             keep: Keep | dict[str, dict[str, Keep]]
-            if choice == "mine":
+            keys = None
+            if choice == "both":  # under new keys the seed draws (a replay is the same)
+                keep = Keep.BOTH
+                keys = {sig: f"b{self.rng.randrange(10**9)}" for sig in taken}
+            elif choice == "mine":
                 keep = Keep.MINE
             elif choice == "theirs":
                 keep = Keep.THEIRS
@@ -574,11 +580,12 @@ class World:
                                              for f in (a.arg or {"name": None})}
                         for a in r.acts}
             try:
-                new = sat.resolve(r.uid, keep)
+                new = sat.resolve(r.uid, keep, keys=keys)
             except ValidationError as exc:
                 self.log(f"{s.name} resolve refused {r.uid} {exc}")
                 continue
             self.stats.resolves += 1
+            self.stats.boths += choice == "both"
             self.log(f"{s.name} resolve {r.uid} {choice} -> {new}")
             if new:
                 s.uids.append(new)
