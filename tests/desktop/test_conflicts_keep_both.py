@@ -13,6 +13,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QMessageBox
 
 from core.model import Action, Cmd
 from core.satellite.api import Keep, ReceiptState
@@ -22,8 +23,9 @@ from desktop.models.conflicts import COL_KEEP
 from desktop.widgets.conflicts import BOTH_KEY, ConflictsDialog
 from hubserver.server import Hub
 from tests.desktop.test_conflicts_plain import SITE, dialog, hub, sync, two
+from tests.desktop.test_edits_kept import Answer, answers, role
 
-__all__ = ["hub"]  # the fixture, used by name
+__all__ = ["answers", "hub"]  # the fixtures, used by name
 
 
 async def clash(tmp_path: Path, project: Project, hub: Hub) -> tuple[Satellite, Satellite]:
@@ -170,10 +172,11 @@ async def test_a_record_they_deleted_and_created_again_reads_so(
     b.close()
 
 
-async def test_keep_both_of_two_int_key_clashes_at_once(qtbot: Any, tmp_path: Path) -> None:
-    """Two rejected transactions, each a new item under a key taken meanwhile, both listed:
-    Keep both with nothing selected resolves both, each under its own free key (both were
-    offered the same next key)."""
+async def test_keep_both_of_two_int_key_clashes_at_once(answers: list[Answer], qtbot: Any,
+                                                       tmp_path: Path) -> None:
+    """Two rejected transactions, each a new item under a key taken meanwhile, both
+    selected: Keep both, confirmed for the two, resolves both, each under its own free key
+    (both were offered the same next key)."""
     from core.schema import parse_project
     from tests.satellite.test_int_keys import ITEM, SCHEMA, items_hub
 
@@ -189,9 +192,13 @@ async def test_keep_both_of_two_int_key_clashes_at_once(qtbot: Any, tmp_path: Pa
         await sync(a, ihub)
         await sync(b, ihub)
         dlg = dialog(qtbot, b)
-        assert len(dlg.model.uids()) == 2 and dlg.new_key.isHidden()  # two: no single key
+        dlg.select_uids(dlg.model.uids())  # Ctrl+A: the buttons act on the selection only
+        assert len(dlg.selected_uids()) == 2 and dlg.new_key.isHidden()  # two: no one key
         assert "under new keys" in dlg.both_text.text()
+        ask = Answer(role(QMessageBox.ButtonRole.AcceptRole))
+        answers.append(ask)
         dlg.keep_both.click()
+        assert ask.asked == ["Keep both for 2 edits?"]
         assert "Cannot resolve" not in dlg.intro.text(), dlg.intro.text()
         assert b.receipts([ReceiptState.REJECTED]) == []
         await sync(b, ihub)
