@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import orjson
 
 from core.errors import WireError
+from core.frozen import fast_init
 from core.model import (
     Action,
     Audit,
@@ -80,6 +81,7 @@ T = TypeVar("T")
 # frames
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Frame:
     """One frame: subject, token (``""`` when absent) and raw JSON body (``None`` when absent)."""
@@ -547,6 +549,7 @@ def dec_conflict(obj: Any, where: str = "conflict") -> Conflict:
                     r.dict("theirs"), r.rev("rev"), r.str("usr"))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SubReq:
     """``evt.sub`` / ``evt.unsub`` body: ``{"rev", "tops"}``."""
@@ -555,6 +558,7 @@ class SubReq:
     tops: tuple[str, ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class MonReq:
     """``evt.mon`` body: ``{"rev", "watch": [Watch]}``."""
@@ -563,6 +567,7 @@ class MonReq:
     watch: tuple[Watch, ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SatReq:
     """``evt.sat`` body: ``{"rev", "trans": [Trans] | null, "tops"}``.
@@ -583,6 +588,7 @@ class SatReq:
     cont: bool = False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Ack:
     """One accepted offline transaction of an ``evt.sat`` reply (ours)."""
@@ -591,6 +597,7 @@ class Ack:
     rev: Rev
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Reject:
     """One rejected offline transaction of an ``evt.sat`` reply (ours)."""
@@ -600,6 +607,7 @@ class Reject:
     conflicts: tuple[Conflict, ...] = ()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SatRes:
     """``evt.sat`` result: an Update plus per-transaction outcomes (``acks``, ``rejects``).
