@@ -56,7 +56,7 @@ def fast_init(cls: type[_T]) -> type[_T]:
         ns[f"_s_{name}"] = cls.__dict__[name].__set__  # the slot's member descriptor
         lines.append(f"    _s_{name}(self, {name})\n")
     src = f"def __init__(self, {', '.join(args)}):\n" + ("".join(lines) or "    pass\n")
-    exec(src, ns)  # noqa: S102 - generated from field names, as dataclasses itself does
+    exec(src, ns)  # generated from the field names, as dataclasses itself does
     init = ns["__init__"]
     old = cls.__dict__["__init__"]
     init.__qualname__ = old.__qualname__

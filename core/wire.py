@@ -64,6 +64,7 @@ __all__ = [
     "format_push",
     "format_reply",
     "parse_frame",
+    "pub_reply",
     "rev_memo",
 ]
 
@@ -873,6 +874,30 @@ def enc_update(u: Update) -> dict[str, Any]:
     if u.audits:
         d["audits"] = enc_audits(u.audits, fmt)
     return d
+
+
+def pub_reply(subj: str, tok: str, rev: Rev, evs: Sequence[Event]) -> str:
+    """The reply frame to a publish of one transaction: ``format_reply(subj, tok,
+    enc_update(Update(rev, evs)))``, built without the ``Update`` and the per-frame memo.
+
+    The hub answers every ``evt.pub`` with it. Its events are of the one revision ``rev``
+    (formatted once; an event of another revision, which a publish never returns, is
+    formatted on its own); each ``cmd`` goes into the dict as the ``Cmd`` itself, which
+    ``orjson`` writes as its text (a ``str`` subclass), without the enum's ``value``
+    property. The bytes are ``format_reply``'s (tests/unit/test_wire.py compares them).
+    """
+    rt = format_rev(rev)
+    out: list[dict[str, Any]] = []
+    dl = Cmd.DEL
+    for e in evs:
+        d: dict[str, Any] = {"id": e.id, "rev": rt if e.rev == rev else format_rev(e.rev),
+                             "top": e.top, "key": e.key, "cmd": e.cmd}
+        if e.arg is not None and e.cmd is not dl:
+            d["arg"] = e.arg
+        out.append(d)
+    body = {"res": {"rev": rt, "evs": out} if out else {"rev": rt}}
+    head = f"{subj}#{tok}" if tok else subj
+    return head + "\n" + orjson.dumps(body).decode("utf-8")
 
 
 def enc_status(s: Status) -> dict[str, Any]:
