@@ -50,6 +50,7 @@ from core.wire import (
     format_push,
     format_reply,
     parse_frame,
+    pub_reply,
 )
 from tests.data.daql_frames import CLIENT_FRAMES, FRAMES, SERVER_FRAMES, DaqlFrame
 
@@ -752,10 +753,9 @@ def test_pub_reply_is_format_reply_of_enc_update(
         rev: int, tok: str, evs: list[tuple[int, int, str, str, Cmd, Any]]) -> None:
     """The hub's one-transaction reply (``pub_reply``) is byte for byte the general one,
     for events of the reply's revision and (never from a publish) of others."""
-    from core.wire import pub_reply
     events = tuple(Event(i, rev + d, top, key, cmd, arg) for i, d, top, key, cmd, arg in evs)
     general = format_reply("evt.pub", tok, enc_update(Update(rev, events)))
     assert pub_reply("evt.pub", tok, rev, events) == general
     if events:
-        head, _, body = general.partition("\n")
+        _head, _, body = general.partition("\n")
         assert json.loads(body)["res"]["evs"][0]["cmd"] == events[0].cmd.value
