@@ -21,6 +21,7 @@ dataclass's own. Only classes that are frozen, slotted, without ``__post_init__`
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Any, TypeVar
 
 __all__ = ["fast_init"]
@@ -36,14 +37,16 @@ def fast_init(cls: type[_T]) -> type[_T]:
         raise TypeError(f"{cls.__name__}: fast_init needs a frozen dataclass with slots")
     if hasattr(cls, "__post_init__"):
         raise TypeError(f"{cls.__name__}: fast_init does not run __post_init__")
-    all_fields = getattr(cls, "__dataclass_fields__", {})
-    if any(f._field_type is not dataclasses._FIELD  # type: ignore[attr-defined]
-           for f in all_fields.values()):
-        raise TypeError(f"{cls.__name__}: fast_init does not take InitVar or ClassVar fields")
+    old = cls.__dict__["__init__"]
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    if list(inspect.signature(old).parameters)[1:] != [f.name for f in fields]:
+        # an InitVar, a keyword-only or a non-init field: the generated __init__ takes
+        # other parameters than the fields
+        raise TypeError(f"{cls.__name__}: fast_init needs __init__(self, *fields)")
     ns: dict[str, Any] = {}
     args: list[str] = []
     lines: list[str] = []
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for f in fields:
         if not f.init or f.kw_only or f.default_factory is not dataclasses.MISSING:
             raise TypeError(f"{cls.__name__}.{f.name}: fast_init takes only positional "
                             "init fields with plain defaults")
@@ -58,7 +61,6 @@ def fast_init(cls: type[_T]) -> type[_T]:
     src = f"def __init__(self, {', '.join(args)}):\n" + ("".join(lines) or "    pass\n")
     exec(src, ns)  # generated from the field names, as dataclasses itself does
     init = ns["__init__"]
-    old = cls.__dict__["__init__"]
     init.__qualname__ = old.__qualname__
     init.__module__ = cls.__module__
     init.__annotations__ = dict(old.__annotations__)
