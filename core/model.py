@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 from core.errors import ValidationError
+from core.frozen import fast_init
 from core.revision import ZERO_REV, Rev, format_rev
 
 __all__ = [
@@ -78,6 +79,7 @@ class Sig(NamedTuple):
         return f"{self.top} {self.key}"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Action:
     """An unpublished change of one record.
@@ -96,6 +98,7 @@ class Action:
         return Sig(self.top, self.key)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Event:
     """An action published to a ledger: ``id`` counts events, ``rev`` is its transaction's."""
@@ -116,6 +119,7 @@ class Event:
         return Action(self.top, self.key, self.cmd, self.arg)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Audit:
     """Detail of one published revision; exactly one per revision."""
@@ -128,6 +132,7 @@ class Audit:
     uid: str = ""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Trans:
     """A request to publish ``acts`` on top of the ledger state at ``base``.
@@ -147,6 +152,7 @@ class Trans:
     uid: str = ""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Watch:
     """A monitor's topic and keys; the key ``new`` watches creation in the topic."""
@@ -155,6 +161,7 @@ class Watch:
     keys: tuple[str, ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Note:
     """A notice to monitor ``mon`` that watched keys changed."""
@@ -163,6 +170,7 @@ class Note:
     watch: tuple[Watch, ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Update:
     """Events (and notes) up to a revision.
@@ -177,6 +185,7 @@ class Update:
     audits: tuple[Audit, ...] = ()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Status:
     """A ledger's revision and schema version (``mig``), with online/offline times, and
@@ -199,6 +208,7 @@ class Status:
     restores_omitted: int = 0
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Conflict:
     """One Sig of a transaction that collides with a change made after its base.

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import orjson
 
 from core.errors import WireError
+from core.frozen import fast_init
 from core.model import (
     Action,
     Audit,
@@ -63,6 +64,7 @@ __all__ = [
     "format_push",
     "format_reply",
     "parse_frame",
+    "pub_reply",
     "rev_memo",
 ]
 
@@ -80,6 +82,7 @@ T = TypeVar("T")
 # frames
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Frame:
     """One frame: subject, token (``""`` when absent) and raw JSON body (``None`` when absent)."""
@@ -547,6 +550,7 @@ def dec_conflict(obj: Any, where: str = "conflict") -> Conflict:
                     r.dict("theirs"), r.rev("rev"), r.str("usr"))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SubReq:
     """``evt.sub`` / ``evt.unsub`` body: ``{"rev", "tops"}``."""
@@ -555,6 +559,7 @@ class SubReq:
     tops: tuple[str, ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class MonReq:
     """``evt.mon`` body: ``{"rev", "watch": [Watch]}``."""
@@ -563,6 +568,7 @@ class MonReq:
     watch: tuple[Watch, ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SatReq:
     """``evt.sat`` body: ``{"rev", "trans": [Trans] | null, "tops"}``.
@@ -583,6 +589,7 @@ class SatReq:
     cont: bool = False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Ack:
     """One accepted offline transaction of an ``evt.sat`` reply (ours)."""
@@ -591,6 +598,7 @@ class Ack:
     rev: Rev
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Reject:
     """One rejected offline transaction of an ``evt.sat`` reply (ours)."""
@@ -600,6 +608,7 @@ class Reject:
     conflicts: tuple[Conflict, ...] = ()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SatRes:
     """``evt.sat`` result: an Update plus per-transaction outcomes (``acks``, ``rejects``).
@@ -870,6 +879,30 @@ def enc_update(u: Update) -> dict[str, Any]:
     if u.audits:
         d["audits"] = enc_audits(u.audits, fmt)
     return d
+
+
+def pub_reply(subj: str, tok: str, rev: Rev, evs: Sequence[Event]) -> str:
+    """The reply frame to a publish of one transaction: ``format_reply(subj, tok,
+    enc_update(Update(rev, evs)))``, built without the ``Update`` and the per-frame memo.
+
+    The hub answers every ``evt.pub`` with it. Its events are of the one revision ``rev``
+    (formatted once; an event of another revision, which a publish never returns, is
+    formatted on its own); each ``cmd`` goes into the dict as the ``Cmd`` itself, which
+    ``orjson`` writes as its text (a ``str`` subclass), without the enum's ``value``
+    property. The bytes are ``format_reply``'s (tests/unit/test_wire.py compares them).
+    """
+    rt = format_rev(rev)
+    out: list[dict[str, Any]] = []
+    dl = Cmd.DEL
+    for e in evs:
+        d: dict[str, Any] = {"id": e.id, "rev": rt if e.rev == rev else format_rev(e.rev),
+                             "top": e.top, "key": e.key, "cmd": e.cmd}
+        if e.arg is not None and e.cmd is not dl:
+            d["arg"] = e.arg
+        out.append(d)
+    body = {"res": {"rev": rt, "evs": out} if out else {"rev": rt}}
+    head = f"{subj}#{tok}" if tok else subj
+    return head + "\n" + orjson.dumps(body).decode("utf-8")
 
 
 def enc_status(s: Status) -> dict[str, Any]:

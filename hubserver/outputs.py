@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from core.errors import StorageError
+from core.frozen import fast_init
 from core.model import Trans
 from core.wire import SatReq
 
@@ -67,6 +68,7 @@ def client_text(exc: Exception) -> str:
 ConnId = Hashable
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Send:
     """Send ``text`` to ``conn``."""
@@ -75,6 +77,7 @@ class Send:
     text: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Close:
     """Close ``conn`` with a WebSocket close code and a reason (at most 120 bytes)."""
@@ -84,6 +87,7 @@ class Close:
     reason: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Flush:
     """Pushes are pending for ``conn``: call :meth:`HubService.take_push` when ready to send.

@@ -77,6 +77,7 @@ from core.wire import (
     enc_update,
     format_reply,
     parse_frame,
+    pub_reply,
 )
 from hubserver import catchup, fanout, satreply
 from hubserver.auth import ROLES
@@ -514,8 +515,7 @@ class HubService:
                 return []
             return [Send(conn, satreply.read_failed(job.subj, job.tok, stored=_stored(r)))]
         if conn in self._conns:  # else the publisher left while its commit ran
-            outs.insert(0, Send(conn, format_reply(job.subj, job.tok,
-                                                   enc_update(Update(r.rev, r.evs)))))
+            outs.insert(0, Send(conn, pub_reply(job.subj, job.tok, r.rev, r.evs)))
         return outs
 
     def _reply(self, job: PubJob, frame: Frame, results: Sequence[PubResult | Exception],

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from core.frozen import fast_init
 from core.model import Audit, Cmd, Event, Trans
 from core.revision import Rev
 from core.schema import Project
@@ -18,6 +19,7 @@ from core.schema import Project
 __all__ = ["HistoryEntry", "Ledger", "PubResult", "Publisher", "Replicator"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PubResult:
     """The outcome of a publish: revision and events; ``dup`` when the uid was applied before."""

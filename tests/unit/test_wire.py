@@ -50,6 +50,7 @@ from core.wire import (
     format_push,
     format_reply,
     parse_frame,
+    pub_reply,
 )
 from tests.data.daql_frames import CLIENT_FRAMES, FRAMES, SERVER_FRAMES, DaqlFrame
 
@@ -735,3 +736,26 @@ def test_sat_res_encodes_each_revision_as_format_rev_does() -> None:
         == [a["rev"] for a in d["audits"]] == [format_rev(r) for r in revs]
     assert [a["created"] for a in d["audits"]] == [format_rev(a.created) for a in res.audits]
     assert dec_sat_res(orjson.loads(dumps(d))) == res
+
+
+_ARGS = st.none() | st.dictionaries(
+    st.text(max_size=5), st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8)
+    | st.lists(st.integers(-(2**63), 2**63 - 1), max_size=3), max_size=4)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(rev=st.integers(3, 2**45), tok=st.sampled_from(["", "1", "evt-9", "x#y"]),
+       evs=st.lists(st.tuples(st.integers(0, 2**63 - 1), st.integers(-3, 0),
+                              st.text(min_size=1, max_size=6), st.text(max_size=6),
+                              st.sampled_from(list(Cmd)), _ARGS), max_size=4))
+def test_pub_reply_is_format_reply_of_enc_update(
+        rev: int, tok: str, evs: list[tuple[int, int, str, str, Cmd, Any]]) -> None:
+    """The hub's one-transaction reply (``pub_reply``) is byte for byte the general one,
+    for events of the reply's revision and (never from a publish) of others."""
+    events = tuple(Event(i, rev + d, top, key, cmd, arg) for i, d, top, key, cmd, arg in evs)
+    general = format_reply("evt.pub", tok, enc_update(Update(rev, events)))
+    assert pub_reply("evt.pub", tok, rev, events) == general
+    if events:
+        _head, _, body = general.partition("\n")
+        assert json.loads(body)["res"]["evs"][0]["cmd"] == events[0].cmd.value
