@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from core.schema import Project, load_project
 
@@ -22,6 +23,22 @@ DEMO_SCHEMA = ROOT / "assets" / "demo-schema.toml"
 DEMO_DATA = ROOT / "assets" / "demo-data.json"
 
 PG_ENV = "OUTPOST_TEST_PG_URL"
+
+
+# No Hypothesis deadline: its 200 ms per example is a timed assertion (tests/hub/test_recent
+# failed with "Unreliable test timings" at load 9-14 in a full run). Each test's own settings
+# (max_examples, ...) still apply over this profile; pytest-timeout still bounds a hang.
+settings.register_profile("outpost", deadline=None)
+settings.load_profile("outpost")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Child processes keep Python's bytecode cache. The suite starts several hundred Python
+    processes (the headless CLI, ``outpost-hub serve``, the satellite driver: about 0.5 s of
+    CPU each, most of it imports); with ``PYTHONDONTWRITEBYTECODE`` set in the environment
+    each of them compiled the project's modules again (about 0.1 s of CPU each). The children
+    write ``__pycache__`` beside the sources, as Python does by default (ignored by git)."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 def in_ci() -> bool:
