@@ -13,12 +13,14 @@ Argument dicts (``arg``) are typed as read-only ``Mapping``: never mutate one in
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from core.errors import ValidationError
 from core.revision import ZERO_REV, Rev, format_rev
+
+T = TypeVar("T")
 
 __all__ = [
     "CMDS",
@@ -45,7 +47,47 @@ __all__ = [
     "collect_all",
     "merge",
     "merge_deltas",
+    "quick_init",
 ]
+
+
+def quick_init(cls: type[T]) -> type[T]:
+    """Give a frozen, slotted dataclass an ``__init__`` that stores its fields through their
+    slot descriptors: the same signature (names, order, defaults, annotations) and the same
+    object as the generated one, built in about half the time.
+
+    The generated ``__init__`` of a frozen dataclass calls ``object.__setattr__(self, name,
+    value)`` per field (a global lookup, a method lookup on ``object`` and a generic
+    ``setattr`` that looks the name up on the class again); an ``evt.sat`` round trip of
+    10,000 transactions builds about 70,000 model objects on the hub and the satellite
+    (``Trans``, ``Action``, ``Event``, ``Audit``, ``Ack``): one of the largest items of
+    both processes' instructions. Only for classes without ``__post_init__``,
+    ``default_factory`` or init-less fields (checked)."""
+    fs = fields(cls)  # type: ignore[arg-type]
+    if hasattr(cls, "__post_init__") or "__slots__" not in cls.__dict__:
+        raise TypeError(f"quick_init: {cls.__name__} must be slotted, without __post_init__")
+    ns: dict[str, Any] = {}
+    params: list[str] = []
+    body: list[str] = []
+    for f in fs:
+        if not f.init or f.default_factory is not MISSING:
+            raise TypeError(f"quick_init: {cls.__name__}.{f.name} is not a plain field")
+        if f.default is MISSING:
+            params.append(f.name)
+        else:
+            ns[f"_d_{f.name}"] = f.default
+            params.append(f"{f.name}=_d_{f.name}")
+        ns[f"_s_{f.name}"] = cls.__dict__[f.name].__set__  # the slot's member descriptor
+        body.append(f"    _s_{f.name}(self, {f.name})")
+    exec(f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body or ["    pass"]) + "\n",
+         ns)
+    init = ns["__init__"]
+    old = cls.__dict__["__init__"]
+    init.__qualname__ = old.__qualname__
+    init.__annotations__ = old.__annotations__
+    init.__doc__ = old.__doc__
+    type.__setattr__(cls, "__init__", init)
+    return cls
 
 
 class Cmd(StrEnum):
@@ -78,6 +120,7 @@ class Sig(NamedTuple):
         return f"{self.top} {self.key}"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Action:
     """An unpublished change of one record.
@@ -96,6 +139,7 @@ class Action:
         return Sig(self.top, self.key)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Event:
     """An action published to a ledger: ``id`` counts events, ``rev`` is its transaction's."""
@@ -116,6 +160,7 @@ class Event:
         return Action(self.top, self.key, self.cmd, self.arg)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Audit:
     """Detail of one published revision; exactly one per revision."""
@@ -128,6 +173,7 @@ class Audit:
     uid: str = ""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Trans:
     """A request to publish ``acts`` on top of the ledger state at ``base``.

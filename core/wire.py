@@ -35,6 +35,7 @@ from core.model import (
     Trans,
     Update,
     Watch,
+    quick_init,
 )
 from core.revision import ZERO_REV, Rev, format_rev, parse_rev
 
@@ -583,6 +584,7 @@ class SatReq:
     cont: bool = False
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Ack:
     """One accepted offline transaction of an ``evt.sat`` reply (ours)."""
