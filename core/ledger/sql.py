@@ -65,7 +65,7 @@ from core.errors import (
 )
 from core.ledger.protocols import HistoryEntry, PubResult
 from core.ledger.sql_batch import chunks, event_of, event_rows, publish_batch
-from core.ledger.sql_replicate import plan_states, write_states
+from core.ledger.sql_replicate import insert_rows, plan_states, write_states
 from core.ledger.tables import (
     REV_INDEX,
     HotSql,
@@ -1253,8 +1253,14 @@ class SqlLedger:
                 self._project.model(top)  # raises with "did you mean"
         hot = self._sql
 
-        def run(sql: str, params: Any) -> Any:
+        def one(sql: str, params: Any) -> Any:
             return _run(conn, sql, params)
+
+        def run(sql: str, params: Any) -> Any:
+            if hot.pg or type(params) is not list or not sql.startswith("INSERT "):
+                return _run(conn, sql, params)
+            insert_rows(one, self._partial_sql, sql, params)  # SQLite: multi-row statements
+            return None
 
         if fresh:
             run(hot.ins_event, event_rows(fresh))

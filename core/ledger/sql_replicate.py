@@ -14,6 +14,9 @@ A batch of events is folded in Python per record, in order, into one of three ou
 Then one ``executemany`` per topic and outcome (partials grouped by their set of columns), and
 one for the events. Measured on a catch-up of 100,000 events: reading the touched records'
 state before folding was about a quarter of the satellite's time.
+
+On SQLite the replica's inserts and upserts go in multi-row statements (:func:`insert_rows`):
+one statement step per up to :data:`ROWS_MAX` rows instead of one per row.
 """
 
 from __future__ import annotations
@@ -24,10 +27,50 @@ from typing import Any
 from core.ledger.tables import HotSql, LedgerTables, StateTable
 from core.model import Cmd, Event
 
-__all__ = ["StatePlan", "plan_states", "write_states"]
+__all__ = ["ROWS_MAX", "StatePlan", "insert_rows", "plan_states", "write_states"]
 
 _FULL, _PART, _DEL = 0, 1, 2
 _CACHE_MAX = 4096
+
+ROWS_MAX = 128
+"""Most rows one multi-row statement of :func:`insert_rows` holds."""
+_PARAMS_MAX = 999  # SQLite's oldest default limit of parameters per statement
+
+
+def insert_rows(run: Callable[[str, Any], Any], cache: dict[tuple[Any, ...], Any], sql: str,
+                rows: list[tuple[Any, ...]]) -> None:
+    """SQLite: ``rows`` through the one-row statement ``sql`` (``INSERT ... VALUES (...)``,
+    maybe ``ON CONFLICT ...``) as multi-row statements of up to :data:`ROWS_MAX` rows (and
+    999 parameters), in order: what ``executemany`` stores, with one statement step per part
+    instead of one per row (and one hand-off of the GIL around it: the replica is written on
+    a worker thread beside the sync loop). Measured: about 40% less CPU than ``executemany``
+    for 1,000 event, audit and uid rows. ``run(sql, params)`` runs one statement; ``cache``
+    keeps the statements made (bounded like the upsert cache)."""
+    n = len(rows)
+    ent = cache.get(("rows", sql))
+    if ent is None:
+        head, _, rest = sql.partition(" VALUES ")
+        row, sep, tail = rest.partition(" ON CONFLICT ")
+        per = max(1, min(ROWS_MAX, _PARAMS_MAX // max(1, row.count("?"))))
+        ent = (head + " VALUES ", row, sep + tail, per)
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+        cache[("rows", sql)] = ent
+    head, row, tail, per = ent
+    if n < 2 or per < 2:
+        run(sql, rows)  # executemany
+        return
+    for i in range(0, n, per):
+        part = rows[i:i + per]
+        k = len(part)
+        key = ("rows", sql, k)
+        multi = cache.get(key)
+        if multi is None:
+            multi = head + ", ".join([row] * k) + tail
+            if len(cache) >= _CACHE_MAX:
+                cache.clear()
+            cache[key] = multi
+        run(multi, tuple([v for r in part for v in r]))
 
 
 class StatePlan:

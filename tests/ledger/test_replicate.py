@@ -102,3 +102,51 @@ def test_replicate_mixes_topics_and_column_sets(sql_url: str, project: Project) 
         assert led.verify() == []
     finally:
         led.close()
+
+
+def test_big_batches_equal_replay(sql_url: str, project: Project) -> None:
+    """Batches of hundreds of events, audits and uids (SQLite writes them as multi-row
+    statements of up to ``ROWS_MAX`` rows, with a shorter last part): every row stored,
+    in order, as replaying them one by one stores them."""
+    from core.ledger.sql_replicate import ROWS_MAX
+
+    n = 3 * ROWS_MAX + 7
+    evs: list[Event] = []
+    audits: list[Audit] = []
+    ids = itertools.count(1)
+    for i in range(n):  # one new per revision, field sets varying (full upserts per set)
+        arg: dict[str, object] = {"name": f"s{i}"}
+        if i % 3:
+            arg["lat"] = i / 4
+        if i % 5 == 0:
+            arg["region"] = "N"
+        evs.append(Event(next(ids), 1000 + i, SITE, f"k{i:04d}", Cmd.NEW, arg))
+        audits.append(Audit(1000 + i, 900 + i, 0, f"u{i % 7}", {"n": i} if i % 4 == 0 else None,
+                            f"uid{i:04d}"))
+    second: list[Event] = []
+    for j in range(n):  # mods (partial upserts, two column sets), dels, news again
+        rev = 5000 + j
+        key = f"k{(j * 7) % n:04d}"
+        if j % 11 == 0:
+            second.append(Event(next(ids), rev, SITE, key, Cmd.DEL))
+            second.append(Event(next(ids), rev, OBS, f"o{j}", Cmd.NEW,
+                                {"site": key, "species": "Heron"}))
+        else:
+            second.append(Event(next(ids), rev, SITE, key, Cmd.MOD,
+                                {"lat": float(j)} if j % 2 else {"name": f"m{j}", "lat": 1.0}))
+    sat = SqlLedger(sql_url, project)
+    mem = MemLedger(project)
+    try:
+        for led in (sat, mem):
+            led.replicate(1000 + n - 1, evs, audits)
+            led.replicate(5000 + n - 1, second, [Audit(e.rev, usr="x", uid=f"v{e.rev}")
+                                                 for e in second if e.top == OBS])
+        assert sat.states(SITE) == mem.states(SITE)
+        assert sat.states(OBS) == mem.states(OBS)
+        assert sat.verify() == []
+        assert sat.rev() == mem.rev() and sat.last_id() == len(evs) + len(second)
+        assert sat.events(0) == mem.events(0)
+        assert sat.audits(0, 10_000) == mem.audits(0, 10_000)
+        assert [sat.uid_rev(f"uid{i:04d}") for i in range(n)] == [1000 + i for i in range(n)]
+    finally:
+        sat.close()

@@ -273,3 +273,41 @@ def test_conflict_describe_and_error() -> None:
     err = ConflictError([c, d])
     assert err.conflicts == (c, d)
     assert str(err) == "conflict: " + c.describe() + "; " + d.describe() + ". " + CONFLICT_FIX
+
+
+# -- fast_init: the hot model classes' __init__ ----------------------------------------------
+
+
+def test_hot_model_classes_store_fields_through_their_slots() -> None:
+    """Trans, Action, Event, Audit and Ack are built by core.frozen.fast_init's __init__ (not
+    the frozen dataclass's object.__setattr__ per field), with the generated one's
+    signature, and the same objects: equal, hashable, frozen, replaceable, picklable."""
+    import inspect
+    import pickle
+
+    from core.wire import Ack
+
+    for cls in (Trans, Action, Event, Audit, Ack):
+        init = cls.__init__
+        assert "__setattr__" not in init.__code__.co_names, cls  # the generated one calls it
+        twin = dataclasses.make_dataclass(cls.__name__, [
+            (f.name, f.type, dataclasses.field(default=f.default))
+            for f in dataclasses.fields(cls)], frozen=True, slots=True)
+        assert str(inspect.signature(cls)) == str(inspect.signature(twin)), cls
+        assert init.__qualname__ == f"{cls.__name__}.__init__"
+    e = Event(3, 10, "field.site", "k", Cmd.NEW, {"name": "A"})
+    assert (e.id, e.rev, e.top, e.key, e.cmd, e.arg) == (3, 10, "field.site", "k", Cmd.NEW,
+                                                          {"name": "A"})
+    assert e == Event(3, 10, "field.site", "k", Cmd.NEW, {"name": "A"})
+    assert Event(1, 2, "t", "k", Cmd.DEL) == Event(1, 2, "t", "k", Cmd.DEL, None)
+    assert hash(Ack("u", 5)) == hash(Ack("u", 5)) and Ack(uid="u", rev=5) == Ack("u", 5)
+    assert Audit(7).usr == "" and Audit(7, usr="x", uid="y") == Audit(7, 0, 0, "x", None, "y")
+    t = Trans((Action("t", "k", Cmd.NEW, {"a": 1}),), uid="x")
+    assert (t.base, t.created, t.usr, t.extra, t.uid) == (0, 0, "", None, "x")
+    assert dataclasses.replace(t, base=4).base == 4 and pickle.loads(pickle.dumps(t)) == t
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        e.id = 4  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        Event(1, 2, "t")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Ack("u", 1, 2)  # type: ignore[call-arg]
