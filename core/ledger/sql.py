@@ -237,6 +237,17 @@ def _is_data_error(exc: StorageError, cause: BaseException | None = None) -> boo
         _psycopg is not None and isinstance(cause, _psycopg.DataError))
 
 
+def _file_size_limit() -> int:
+    """The process's file-size limit in bytes (``ulimit -f``: writing past it fails with
+    EFBIG, which SQLite reports as a disk I/O error); 0 when there is none."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return 0
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return 0 if soft == resource.RLIM_INFINITY else int(soft)
+
+
 def _check_sqlite_ledger(url: str) -> None:
     """Raise ConfigError when an SQLite ``url`` names a missing file or one without a ledger,
     read without changing it (the engine's connect would create the file and switch it to
@@ -517,6 +528,9 @@ class SqlLedger:
         elif "full" in low:
             hint = ("the disk is full (or the database reached its size limit): free space, "
                     "then retry; nothing was applied")
+        elif self._pg and (m := re.search(r'database "([^"]+)" does not exist', msg)):
+            hint = (f"the database does not exist: create it first (createdb {m.group(1)}, or "
+                    f"CREATE DATABASE \"{m.group(1)}\"), then retry")
         elif "readonly" in low or "read-only" in low or "read only" in low:
             hint = ("the database is read only: check the permissions of the file and its "
                     "directory (and that the disk is mounted read-write), then retry")
@@ -525,6 +539,10 @@ class SqlLedger:
                     "retry; nothing was applied")
         elif self._pg:
             hint = "nothing was applied; retry, and check the database server if it persists"
+        elif "i/o error" in low and _file_size_limit():
+            hint = (f"writing the file failed: this process may write files of at most "
+                    f"{_file_size_limit():,} bytes (ulimit -f), or the disk is full: raise the "
+                    "limit or free space, then retry; nothing was applied")
         elif "malformed" in low or "not a database" in low or "i/o error" in low:
             hint = ("the file cannot be read or written as a database: check the disk (free "
                     "space, errors, a removed drive); if the file is damaged, restore it from "
