@@ -13,6 +13,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from typing import Any
 
 __all__ = ["RepeatLimit"]
 
@@ -27,8 +28,9 @@ class RepeatLimit(logging.Filter):
         super().__init__()
         self.window = window
         self._clock = clock
-        # (logger, level, text) -> [time of the line let through, repeats dropped since]
-        self._seen: dict[tuple[str, int, str], list[float]] = {}
+        # (logger, level, text) -> [time of the line let through, repeats dropped since,
+        # the last one dropped]
+        self._seen: dict[tuple[str, int, str], list[Any]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:
@@ -42,6 +44,7 @@ class RepeatLimit(logging.Filter):
         seen = self._seen.get(key)
         if seen is not None and now - seen[0] < self.window:
             seen[1] += 1
+            seen[2] = text
             return False
         if seen is not None and seen[1]:
             record.msg = (f"{text} ({int(seen[1]):,} more like it in the last "
@@ -49,7 +52,7 @@ class RepeatLimit(logging.Filter):
             record.args = None
         if len(self._seen) >= _MAX_KEYS:
             self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self.window}
-        self._seen[key] = [now, 0]
+        self._seen[key] = [now, 0, text]
         return True
 
     def flush(self, log: logging.Logger) -> None:
@@ -57,6 +60,6 @@ class RepeatLimit(logging.Filter):
         now = self._clock()
         held = [(k, v) for k, v in self._seen.items() if v[1]]
         self._seen.clear()
-        for (_, level, text), (t, n) in held:
+        for (_, level, _), (t, n, text) in held:
             log.log(level, "%s (%s more like it in the last %.0f s)", text, f"{int(n):,}",
                     now - t)

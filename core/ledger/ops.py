@@ -36,6 +36,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.crashpoints import crash_point
 from core.dburl import safe_url
 from core.errors import OutpostError, SchemaError, StorageError, ValidationError
 from core.ledger.opsguard import (
@@ -487,6 +488,7 @@ def _copy(src: sqlite3.Connection, led: SqlLedger, final_rev: int, lid: str,
                 flush(batch[-1].rev)
             batch.append(e)
         flush(max(final_rev, batch[-1].rev if batch else done_rev))
+        crash_point("ops.restore.mid_copy")  # every event written, nothing committed
         # the restore point, after those the backup carried, served by the hub (evt.stat
         # "restores"): a replica that synced past it holds revisions this ledger lost, and
         # never syncs with it
