@@ -207,7 +207,8 @@ def test_user_add_of_an_existing_user_needs_replace(tmp_path: Path) -> None:
     finally:
         users.close()
     rep = _run("user", "add", "alice", "--role", "reader", "--replace", "--db", db)
-    assert rep.returncode == 0 and "replaced; the old token stops working within 2 s" in rep.stdout
+    assert rep.returncode == 0
+    assert "replaced; the old token stops working within 2 s" in rep.stdout
     users = Users(tmp_path / "hub-users.db")
     try:
         assert users.authenticate(token) is None
@@ -248,13 +249,13 @@ async def test_debug_logs_hold_no_record_value(prod: Project, tmp_path: Path,
     token = users.add("ann")
     caplog.set_level(logging.DEBUG)
     try:
-        async with Hub(MemLedger(prod), users=users) as hub:
-            async with connect(hub.url, additional_headers={"Authorization": f"Bearer {token}"},
-                               logger=logging.getLogger("outpost.sat.ws")) as ws:
-                await request(ws, "evt.pub", {"acts": [
-                    {"top": "prod.cat", "key": "1", "cmd": "new", "arg": {"name": value}}]})
-                await request(ws, "evt.sub", {"rev": "0001-01-01T00:00:00Z",
-                                              "tops": ["prod.cat"]})
+        auth = {"Authorization": f"Bearer {token}"}
+        async with Hub(MemLedger(prod), users=users) as hub, \
+                connect(hub.url, additional_headers=auth,
+                        logger=logging.getLogger("outpost.sat.ws")) as ws:
+            await request(ws, "evt.pub", {"acts": [
+                {"top": "prod.cat", "key": "1", "cmd": "new", "arg": {"name": value}}]})
+            await request(ws, "evt.sub", {"rev": "0001-01-01T00:00:00Z", "tops": ["prod.cat"]})
     finally:
         users.close()
     text = "\n".join(r.getMessage() for r in caplog.records)
