@@ -19,6 +19,7 @@ POINTS = {
     "sat.after_ack_before_record": "satellite: the hub's ack arrived, not yet recorded",
     "sat.mid_catchup": "satellite: between two catch-up batches",
     "hub.after_append_before_ack": "hub: the transaction is committed, the ack not sent",
+    "ops.restore.mid_copy": "restore: every event written to the target, nothing committed",
 }
 
 _spec = os.environ.get("OUTPOST_CRASH_AT", "")

@@ -1,9 +1,14 @@
-"""A logging filter that keeps hub tokens out of every log line, at every level.
+"""A logging filter that keeps hub tokens and record values out of every log line, at every
+level.
 
 websockets logs the opening handshake's headers at DEBUG (``--log-level DEBUG``), the
-``Authorization: Bearer <token>`` header included; a token in a URL (``?token=``) would be
-logged with the URL. :class:`RedactTokens` rewrites such records before any handler sees
-them.
+``Authorization`` header included (``Bearer``, ``Token``, ``Basic``, ... and
+``Proxy-Authorization``: the whole value is redacted, whatever its scheme); a token in a URL
+(``?token=``) would be logged with the URL. It also logs every frame it sends and receives
+(``> TEXT '<the first ~75 characters>' [N bytes]``): a data frame's body holds record values
+(docs/protocol.md: bodies are never logged), so such lines keep only the frame's kind and
+size (``> TEXT [N bytes]``). :class:`RedactTokens` rewrites such records before any handler
+sees them.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ __all__ = ["REDACTED", "RedactTokens", "install", "redact"]
 REDACTED = "[redacted]"
 
 _PATTERNS = (
-    # the header, whatever its scheme: "Authorization: Bearer T", "('Authorization', 'T')"
-    (re.compile(r"(authorization['\"]?\s*[:,=]\s*['\"]?)(?:bearer\s+)?[^\s'\",)]+", re.I),
+    # the header's whole value, whatever its scheme: "Authorization: Bearer T",
+    # "Proxy-Authorization: Basic B64", "('Authorization', 'Token T')"
+    (re.compile(r"(authorization['\"]?\s*[:,=]\s*['\"]?)[^\r\n'\"]+", re.I),
      r"\1" + REDACTED),
     (re.compile(r"(bearer\s+)[^\s'\",)]+", re.I), r"\1" + REDACTED),
     (re.compile(r"([?&]token=)[^\s&'\"#]+", re.I), r"\1" + REDACTED),
@@ -34,10 +40,32 @@ def redact(text: str) -> str:
     return text
 
 
+_DATA_FRAMES = ("TEXT", "BINARY", "CONT")
+
+
+def _frame_line(record: logging.LogRecord) -> str | None:
+    """A websockets frame line (``"> %s"`` with a Frame) of a data frame, without its body."""
+    if record.msg not in ("> %s", "< %s") or not isinstance(record.args, tuple) \
+            or len(record.args) != 1:
+        return None
+    frame = record.args[0]
+    kind = getattr(getattr(frame, "opcode", None), "name", None)
+    data = getattr(frame, "data", None)
+    if kind not in _DATA_FRAMES or not isinstance(data, (bytes, bytearray, memoryview)):
+        return None
+    fin = "" if getattr(frame, "fin", True) else " (continued)"
+    return f"{str(record.msg)[0]} {kind} [{len(data)} bytes]{fin}"
+
+
 class RedactTokens(logging.Filter):
-    """Rewrite a record's message (and its exception text) without tokens."""
+    """Rewrite a record's message (and its exception text) without tokens, and a data
+    frame's line without its body."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        line = _frame_line(record)
+        if line is not None:
+            record.msg, record.args = line, None
+            return True
         try:
             msg = record.getMessage()
         except Exception:

@@ -37,6 +37,7 @@ import platformdirs
 from core.dburl import safe_url
 from core.errors import ConfigError, OutpostError
 from core.heap import GC_YOUNG, settle_heap
+from core.ledger.opsguard import check_not_restoring, sqlite_file
 from core.ledger.protocols import Publisher
 from core.ledger.sql import SqlLedger, open_ledger
 from core.model import Trans
@@ -47,7 +48,9 @@ from core.schema import Project, load_project
 from core.wire import dec_trans
 from hubserver.auth import ROLES, Users, check_name
 from hubserver.cluster import ClusterListener, is_postgres
+from hubserver.dbguard import HubLock, check_hub_sqlite, check_port
 from hubserver.limits import MIN_MAX_MESSAGE, Limits
+from hubserver.logrepeat import RepeatLimit
 from hubserver.server import Hub, is_loopback
 
 __all__ = ["DEMO_DATA", "DEMO_SCHEMA", "default_db", "main", "open_hub_ledger", "seed_demo"]
@@ -144,9 +147,12 @@ def _parser() -> argparse.ArgumentParser:
 
     u = sub.add_parser("user", help="manage users and tokens")
     us = u.add_subparsers(dest="ucmd", required=True)
-    ua = us.add_parser("add", help="add a user (or replace its token); prints the token once")
+    ua = us.add_parser("add", help="add a user; prints the token once")
     ua.add_argument("name")
     ua.add_argument("--role", choices=list(ROLES), default="writer")
+    ua.add_argument("--replace", action="store_true",
+                    help="replace an existing user's token and role (its old token stops "
+                    "working within 2 s)")
     common(ua)
     common(us.add_parser("list", help="list users"))
     ur = us.add_parser("remove", help="remove a user")
@@ -174,7 +180,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_redaction(*logging.getLogger().handlers)  # no token in any log line, any level
     try:
         if args.cmd == "serve":
-            return asyncio.run(_serve(args))
+            # one line per kind of repeated warning (a full disk refuses every publish)
+            repeats = RepeatLimit()
+            handlers = list(logging.getLogger().handlers)
+            for h in handlers:
+                h.addFilter(repeats)
+            try:
+                return asyncio.run(_serve(args))
+            finally:
+                repeats.flush(log)
+                for h in handlers:
+                    h.removeFilter(repeats)
         if args.cmd == "user":
             return _user(args)
         return _ops(args)
@@ -196,8 +212,17 @@ def _user(args: argparse.Namespace) -> int:
     users = Users(_users_path(args.db, args.users))
     try:
         if args.ucmd == "add":
+            old = next((u for u in users.list() if u.name == args.name), None)
+            if old is not None and not args.replace:
+                print(f"outpost-hub: user {args.name!r} ({old.role}) already exists in "
+                      f"{users.path}: add --replace to give it a new token (and --role); its "
+                      "old token then stops working within 2 s (its connections are closed)",
+                      file=sys.stderr)
+                return 1
             token = users.add(args.name, args.role)
-            print(f"user {args.name} ({args.role}) added to {users.path}; a hub started with "
+            done = ("replaced; the old token stops working within 2 s" if old is not None
+                    else "added")
+            print(f"user {args.name} ({args.role}) {done} in {users.path}; a hub started with "
                   f"{_user_opts(args)} accepts it; token (shown once, keep it secret):")
             print(token)
             return 0
@@ -226,7 +251,8 @@ def _ops(args: argparse.Namespace) -> int:
         restored = ops.restore(args.file, db, project)
         rev, lid = restored.rev(), restored.ledger_id
         restored.close()
-        print(f"restore done: {args.file} -> {args.db} (rev {format_rev(rev)}, ledger {lid})")
+        print(f"restore done: {args.file} -> {safe_url(args.db)} (rev {format_rev(rev)}, "
+              f"ledger {lid})")
         return 0
     # an existing ledger only: a mistyped --db made an empty one and reported success
     ledger = open_ledger(args.db, project, create=False)
@@ -292,7 +318,46 @@ async def _serve(args: argparse.Namespace) -> int:
                     idle_timeout=args.idle_timeout, compression=args.compression,
                     rate=args.rate, burst=args.burst)
     tls = _tls(args)  # before the ledger: a bad certificate creates nothing
+    try:
+        check_port(args.host, args.port)  # a port in use creates nothing either
+    except socket.gaierror as exc:
+        raise _unresolved(args.host, exc) from exc
+    except OSError as exc:
+        raise _cannot_listen(args, exc) from exc
+    lock = None
+    db_file = None if "://" in args.db and not args.db.startswith("sqlite:") else sqlite_file(
+        args.db)
+    if db_file is not None:
+        db_file = db_file.resolve()
+        check_hub_sqlite(db_file)  # never a satellite's replica or another program's file
+        db_file.parent.mkdir(parents=True, exist_ok=True)
+        lock = HubLock.acquire(db_file)  # one hub process per SQLite ledger
+    try:
+        return await _serve_locked(args, project, limits, tls)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _unresolved(host: str, exc: OSError) -> ConfigError:
+    return ConfigError(f"--host {host}: this machine cannot resolve that name ({exc}): "
+                       "give an address of this machine (0.0.0.0: every interface) or a "
+                       "name that resolves to one")
+
+
+def _cannot_listen(args: argparse.Namespace, exc: OSError) -> ConfigError:
+    return ConfigError(f"cannot listen on {args.host}:{args.port}: {exc}: stop what uses "
+                       "it, or choose another --port (0 picks a free one)")
+
+
+async def _serve_locked(args: argparse.Namespace, project: Project, limits: Limits,
+                        tls: ssl.SSLContext | None) -> int:
     ledger = open_hub_ledger(args.db, project)
+    try:
+        check_not_restoring(ledger)  # a restore that did not finish is never served
+    except OutpostError:
+        ledger.close()
+        raise
     if args.seed_demo:
         n = seed_demo(ledger)
         if n:
@@ -317,13 +382,10 @@ async def _serve(args: argparse.Namespace) -> int:
         url = await hub.start()
     except socket.gaierror as exc:
         ledger.close()
-        raise ConfigError(f"--host {args.host}: this machine cannot resolve that name ({exc}): "
-                          "give an address of this machine (0.0.0.0: every interface) or a "
-                          "name that resolves to one") from exc
+        raise _unresolved(args.host, exc) from exc
     except OSError as exc:
         ledger.close()
-        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc}: stop what uses "
-                          "it, or choose another --port (0 picks a free one)") from exc
+        raise _cannot_listen(args, exc) from exc
     listener = None
     if is_postgres(args.db):
         # scale-out: learn about revisions published through other hubs (hubserver.cluster)

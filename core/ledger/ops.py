@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,12 +36,17 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.crashpoints import crash_point
 from core.dburl import safe_url
 from core.errors import OutpostError, SchemaError, StorageError, ValidationError
 from core.ledger.opsguard import (
+    RESTORING,
     check_backup_dest,
+    check_not_restoring,
     check_restore_target,
     check_restore_target_unused,
+    restore_leftovers,
+    sqlite_file,
 )
 from core.ledger.sql import SqlLedger, restore_points
 from core.ledger.tables import dumps, loads
@@ -78,7 +83,12 @@ class BackupInfo:
 
 
 def verify(ledger: SqlLedger) -> list[str]:
-    """Replay the event log and compare with the state tables; one line per difference."""
+    """Replay the event log and compare with the state tables; one line per difference.
+
+    Raises:
+        StorageError: ``ledger`` is the target of a restore that did not finish.
+    """
+    check_not_restoring(ledger)
     return ledger.verify()
 
 
@@ -104,9 +114,10 @@ def backup(ledger: SqlLedger, path: str | Path) -> BackupInfo:
             changed.
     """
     dest = Path(path)
+    check_not_restoring(ledger)  # a restore that did not finish: nothing to back up
     check_backup_dest(dest, ledger.engine.url.render_as_string())  # never the ledger itself
     tmp = dest.with_name(dest.name + ".tmp")
-    tmp.unlink(missing_ok=True)
+    _drop_tmp(tmp)
     t = ledger.tables
     counts = {"events": 0, "audits": 0, "uids": 0}
     try:
@@ -147,18 +158,26 @@ def backup(ledger: SqlLedger, path: str | Path) -> BackupInfo:
             os.fsync(f.fileno())
         os.replace(tmp, dest)
     except OutpostError:
-        tmp.unlink(missing_ok=True)
+        _drop_tmp(tmp)
         raise
     except (OSError, sqlite3.Error) as exc:
-        tmp.unlink(missing_ok=True)
+        _drop_tmp(tmp)
         raise StorageError(f"backup to {dest} failed: {exc}: check that the directory exists, "
                            "is writable and has free space, then retry") from exc
     except SQLAlchemyError as exc:
-        tmp.unlink(missing_ok=True)
+        _drop_tmp(tmp)
         raise StorageError(f"backup of the ledger failed while reading it: {exc}: "
                            "retry; check the database if it persists") from exc
     return BackupInfo(dest, int(rev), counts["events"], counts["audits"], counts["uids"],
                       meta.version)
+
+
+def _drop_tmp(tmp: Path) -> None:
+    """Remove a failed backup's temporary file and its rollback journal (``.tmp-journal``:
+    left when the disk filled up mid-write)."""
+    for p in (tmp, tmp.with_name(tmp.name + "-journal")):
+        with suppress(OSError):
+            p.unlink(missing_ok=True)
 
 
 def _open_backup(path: Path) -> tuple[sqlite3.Connection, dict[str, str]]:
@@ -232,34 +251,62 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
         except (sqlite3.Error, ValueError) as exc:
             raise _damaged(p, exc) from exc
         lid = meta.get("ledger_id", "")
-        again = check_restore_target_unused(url, lid)  # never a ledger a hub made
-        led = SqlLedger(url, project)
+        check_restore_target_unused(url, lid)  # never a ledger a hub made
+        target = sqlite_file(url)
+        new_file = target is not None and not (target.exists() and target.stat().st_size)
         try:
-            if lid and not again:
-                with led.begin() as conn:  # a failed restore leaves the backup's id, not one
-                    led.set_ledger_id(lid, conn)  # of its own (its retry is accepted)
+            led = SqlLedger(url, project)
+        except OutpostError as exc:
+            _raise_left(exc, url, new_file)
+            raise
+        marked = led.ledger_id.startswith(RESTORING)  # left by a restore that failed
+        try:
             if led.rev() != 0 or led.last_id() != 0 or led.events(0, limit=1):
                 raise StorageError(
                     f"refusing to restore into {safe_url(url)}: the ledger is not empty "
                     f"(at revision {format_rev(led.rev())}); restore into a new, empty database")
+            # "restore in progress" until the very end (opsguard.RESTORING): a restore that
+            # fails (a full disk, a crash) leaves a target no hub serves, and its retry is
+            # accepted; a backup without an id keeps the id this target was made with
+            final = lid or led.ledger_id.removeprefix(RESTORING)
+            with led.begin() as conn:
+                led.set_ledger_id(RESTORING + final, conn)
+            marked = True
             if led.layout == "by-id" and _ids_out_of_order(src):
                 # the layout without the revision index reads by id, exact only while ids
                 # follow revisions (docs/ledger.md): a backup whose ids do not gets the index
                 led.add_rev_index()
             try:
-                _copy(src, led, int(meta["rev"]), meta.get("ledger_id", ""), before, p)
+                _copy(src, led, int(meta["rev"]), RESTORING + final, before, p)
             except ValueError as exc:  # a row that is not what backup wrote: rolled back
                 raise _damaged(p, exc) from exc
             problems = led.verify()
             if problems:
                 raise StorageError(f"restore of {p}: verify found {len(problems)} "
                                    f"difference(s): {'; '.join(problems[:5])}")
-        except BaseException:
+            with led.begin() as conn:
+                led.set_ledger_id(final, conn)  # the restore is complete: the ledger is served
+        except BaseException as exc:
             led.close()
+            if isinstance(exc, OutpostError):
+                _raise_left(exc, url, new_file or marked)
             raise
         return led
     finally:
         src.close()
+
+
+def _raise_left(exc: OutpostError, url: str, left: bool) -> None:
+    """Raise ``exc`` again (its class) with what the failed restore left at ``url`` and how
+    to free it (the space a full disk needs), when it left anything (else return)."""
+    what = restore_leftovers(url) if left else ""
+    if not what or what in str(exc):
+        return
+    try:
+        again = type(exc)(f"{exc}; {what}")
+    except TypeError:  # pragma: no cover - an error class with other arguments
+        return
+    raise again from exc
 
 
 def _ids_out_of_order(src: sqlite3.Connection) -> bool:
@@ -441,6 +488,7 @@ def _copy(src: sqlite3.Connection, led: SqlLedger, final_rev: int, lid: str,
                 flush(batch[-1].rev)
             batch.append(e)
         flush(max(final_rev, batch[-1].rev if batch else done_rev))
+        crash_point("ops.restore.mid_copy")  # every event written, nothing committed
         # the restore point, after those the backup carried, served by the hub (evt.stat
         # "restores"): a replica that synced past it holds revisions this ledger lost, and
         # never syncs with it

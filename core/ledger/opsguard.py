@@ -21,8 +21,15 @@ from sqlalchemy.engine import make_url
 from core.dburl import safe_url
 from core.errors import StorageError
 
-__all__ = ["check_backup_dest", "check_restore_target", "check_restore_target_unused",
-           "is_backup_file", "sqlite_file"]
+__all__ = ["RESTORING", "check_backup_dest", "check_not_restoring", "check_restore_target",
+           "check_restore_target_unused", "is_backup_file", "restore_leftovers", "sqlite_file"]
+
+RESTORING = "restoring-"
+"""The prefix of ``evt_meta.ledger_id`` while a restore is in progress (``restoring-<id>``):
+set before anything is copied, replaced by the backup's id only once the restore is verified.
+A target left so by a restore that failed (a full disk, a crash) holds no ledger to serve:
+``serve``, ``verify`` and ``backup`` refuse it (:func:`check_not_restoring`), and a satellite
+would see another ledger's id."""
 
 _COMPANIONS = ("", "-wal", "-shm", "-journal")
 
@@ -122,12 +129,46 @@ def check_restore_target(backup: Path, url: str) -> None:
             "into a new database file; nothing was restored")
 
 
+def check_not_restoring(ledger: object) -> None:
+    """Raise StorageError when ``ledger`` (an open SqlLedger) is the target of a restore that
+    did not finish (:data:`RESTORING`), naming the fix."""
+    lid = str(getattr(ledger, "ledger_id", "") or "")
+    if not lid.startswith(RESTORING):
+        return
+    url = ledger.engine.url  # type: ignore[attr-defined]
+    db = sqlite_file(url.render_as_string(hide_password=False))
+    where = str(db) if db is not None else safe_url(url)
+    fix = (f"delete {db} (and its -wal/-shm files)" if db is not None
+           else "drop that database (DROP DATABASE) and create it empty")
+    raise StorageError(
+        f"{where} is the target of a restore that did not finish (restore in progress, or "
+        "failed: a full disk, a crash): it holds no complete ledger and is not served, "
+        f"verified or backed up. Run the restore again (outpost-hub restore BACKUP --db "
+        f"{where}), or {fix}")
+
+
+def restore_leftovers(url: str) -> str:
+    """What a failed restore into ``url`` left, and how to free it: the SQLite files that
+    exist (the database and its -wal/-shm/-journal), or the PostgreSQL database."""
+    db = sqlite_file(url)
+    if db is None:
+        return (f"the database {safe_url(url)} is left marked 'restore in progress' (no hub "
+                "serves it): run the restore again, or drop it (DROP DATABASE)")
+    files = [str(db) + s for s in _COMPANIONS if Path(str(db) + s).exists()]
+    if not files:
+        return ""
+    return (f"left behind, marked 'restore in progress' (no hub serves it): "
+            f"{', '.join(files)}; delete {'them' if len(files) > 1 else 'it'} to free the "
+            "space, or run the restore again")
+
+
 def check_restore_target_unused(url: str, backup_lid: str) -> bool:
     """Raise StorageError when the restore target already holds a ledger that a hub made
     (``outpost-hub serve`` on it, even with no publish yet): satellites may have synced with
     it, and a restore would change its identity (ledger id) under them. A ledger holding the
     backup's own id (left by an earlier restore of it that failed) is no such ledger: True
-    is returned (the restore's emptiness check follows). False: no ledger there yet."""
+    is returned (the restore's emptiness check follows), as for a target an unfinished restore
+    left (:data:`RESTORING`: never served). False: no ledger there yet."""
     db = sqlite_file(url)
     lid: str | None
     if db is not None:
@@ -138,7 +179,7 @@ def check_restore_target_unused(url: str, backup_lid: str) -> bool:
         lid = _sql_lid(url)
     if lid is None:
         return False
-    if backup_lid and lid == backup_lid:
+    if (backup_lid and lid == backup_lid) or lid.startswith(RESTORING):
         return True
     raise StorageError(
         f"refusing to restore into {safe_url(url) if db is None else db}: it already holds a "

@@ -31,7 +31,13 @@ from dataclasses import replace
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidMessage,
+    InvalidStatus,
+    InvalidURI,
+)
 
 from core.crashpoints import crash_point
 from core.errors import HubError, LostRevisionsError, OutpostError, SchemaError, WireError
@@ -117,7 +123,19 @@ def hub_error(url: str, exc: BaseException) -> HubError:
                         "network; the satellite keeps working offline")
     if isinstance(exc, ConnectionClosed):
         return HubError(f"the connection to {url} closed: {exc}")
-    return HubError(f"cannot reach the hub at {url}: {exc or type(exc).__name__}: check that "
+    scheme = url.split("://", 1)[0].lower()
+    if scheme == "ws" and isinstance(exc, InvalidMessage):
+        # a TLS hub answers a plain HTTP request with a TLS alert, not HTTP
+        return HubError(f"the hub at {url} did not answer in HTTP ({exc}): if it speaks TLS "
+                        f"(started with --tls-cert), use wss://{url.split('://', 1)[1]}")
+    why = str(exc) or type(exc).__name__  # an exception object is always true: its text
+    if scheme == "wss" and isinstance(exc, (ConnectionResetError, ssl.SSLError, EOFError)) \
+            and not isinstance(exc, ssl.SSLCertVerificationError):
+        return HubError(f"cannot reach the hub at {url}: the TLS handshake failed ({why}): if "
+                        "the hub does not speak TLS (started without --tls-cert), use "
+                        f"ws://{url.split('://', 1)[1]}; else check that `outpost-hub serve` "
+                        "runs there; the satellite keeps working offline")
+    return HubError(f"cannot reach the hub at {url}: {why}: check that "
                     "`outpost-hub serve` runs there; the satellite keeps working offline")
 
 

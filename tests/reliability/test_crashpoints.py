@@ -120,7 +120,11 @@ async def crash_point_runs(point: str, runs: int, tmp_path: Path, project: Proje
     assert integrity(hub.db) == "ok"
 
 
-@pytest.mark.parametrize("point", sorted(POINTS))
+# the sync's crash points (ops.* are a restore's: tests/hub/test_ops_review9.py)
+SYNC_POINTS = sorted(p for p in POINTS if not p.startswith("ops."))
+
+
+@pytest.mark.parametrize("point", SYNC_POINTS)
 @pytest.mark.timeout(300)
 async def test_crash_point(point: str, tmp_path: Path, project: Project) -> None:
     await crash_point_runs(point, 3, tmp_path, project)
@@ -128,7 +132,7 @@ async def test_crash_point(point: str, tmp_path: Path, project: Project) -> None
 
 @pytest.mark.soak
 @pytest.mark.slow
-@pytest.mark.parametrize("point", sorted(POINTS))
+@pytest.mark.parametrize("point", SYNC_POINTS)
 @pytest.mark.timeout(1800)
 async def test_crash_point_soak(point: str, tmp_path: Path, project: Project) -> None:
     await crash_point_runs(point, RUNS, tmp_path, project)

@@ -1,0 +1,65 @@
+"""A logging filter that keeps one failure from flooding the hub's log.
+
+On a full disk every publish is refused with the same warning (an operator counted 1,418
+identical lines in about a second). :class:`RepeatLimit` lets the first warning (or error)
+of a kind through, drops the same text (connection numbers aside) for ``window`` seconds, then
+lets the next one through with ``(N more like it in the last M s)``; :meth:`flush` logs the
+counts still held (at shutdown). Records below WARNING pass untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["RepeatLimit"]
+
+_CONN = re.compile(r"\bconn \d+")
+_MAX_KEYS = 1000
+
+
+class RepeatLimit(logging.Filter):
+    """Drop a warning repeated within ``window`` seconds; count it instead."""
+
+    def __init__(self, window: float = 10.0, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self.window = window
+        self._clock = clock
+        # (logger, level, text) -> [time of the line let through, repeats dropped since,
+        # the last one dropped]
+        self._seen: dict[tuple[str, int, str], list[Any]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        try:
+            text = record.getMessage()
+        except Exception:
+            return True
+        key = (record.name, record.levelno, _CONN.sub("conn N", text))
+        now = self._clock()
+        seen = self._seen.get(key)
+        if seen is not None and now - seen[0] < self.window:
+            seen[1] += 1
+            seen[2] = text
+            return False
+        if seen is not None and seen[1]:
+            record.msg = (f"{text} ({int(seen[1]):,} more like it in the last "
+                          f"{now - seen[0]:.0f} s)")
+            record.args = None
+        if len(self._seen) >= _MAX_KEYS:
+            self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self.window}
+        self._seen[key] = [now, 0, text]
+        return True
+
+    def flush(self, log: logging.Logger) -> None:
+        """Log the repeats dropped and not yet counted in a line (one line per kind)."""
+        now = self._clock()
+        held = [(k, v) for k, v in self._seen.items() if v[1]]
+        self._seen.clear()
+        for (_, level, _), (t, n, text) in held:
+            log.log(level, "%s (%s more like it in the last %.0f s)", text, f"{int(n):,}",
+                    now - t)
