@@ -482,6 +482,8 @@ def _first_offline(client: Any, timeout: float) -> Callable[[Any], None]:
             return
         if info.phase == Phase.STOPPED or client.refused:
             return  # said as the command's error
+        if info.last_error.startswith(REJECTED_BY_HUB):
+            return  # the hub was reached: rejections are counted once the sync is done
         said[0] = True
         print(f"outpost: {_short(info.last_error)} (retrying for up to {timeout:g} s; "
               "--timeout S to change)", file=sys.stderr, flush=True)

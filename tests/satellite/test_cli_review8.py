@@ -135,6 +135,9 @@ async def test_conflicts_and_sync_once_with_conflicts(tmp_path: Path, project: P
         rc, out, err = await cli(a, "sync", "--once", json_out=False)
         assert rc == 0, err
         assert "outpost: 3 new conflicts: the hub rejected edits" in err
+        # review 9: the rejection read as a failure to reach the hub, "(retrying for up to
+        # 30 s; --timeout S to change)", once the sync had finished
+        assert "retrying for up to" not in err
         rc, out, err = await cli(a, "sync", "--once", "--fail-on-conflict")
         assert rc == 3 and json.loads(out)["conflicts"] == 3
         assert "3 edits are in conflict" in err and "new conflict" not in err  # none new
