@@ -529,7 +529,7 @@ class MainWindow(QMainWindow):
         try:
             undo = inverse(self.sat, acts)
             if base is None:
-                base = self.sat.status().rev  # what the user sees now
+                base = self.sat.rev()  # what the user sees now
             self.sat.pub(acts, base=base)
         except OutpostError as exc:
             self.show_error(str(exc))

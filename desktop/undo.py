@@ -76,7 +76,7 @@ class PubCommand(QUndoCommand):
             if base is not None:
                 # never ahead of the replica (a replica that adopted a hub's restore point
                 # went back): then the current revision
-                base = min(base, self._sat.status().rev)
+                base = min(base, self._sat.rev())
             self._sat.pub(acts, base=base)
         except OutpostError as exc:
             self.setObsolete(True)

@@ -700,7 +700,7 @@ class RecordForm(QWidget):
         self._deleted_by = by
         self._is_new = True  # a save sends every field, as a new record
         # re-creating is the user's decision, on what they see now: not a conflict
-        self._base = self._sat.status().rev
+        self._base = self._sat.rev()
         self.title.setText(f"{self.title.text()} (deleted)")
         self.state.setText(f"⚠ This record was deleted by {by} on the hub. Your unsaved "
                            "changes are kept here: Re-create saves it again with these "
