@@ -41,6 +41,7 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
+import sys
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -80,19 +81,38 @@ from core.model import Audit, Cmd, Event, Sig, Trans
 from core.revision import ZERO_REV, Rev, format_rev, now_rev
 from core.schema import Project
 
-try:  # PostgreSQL support is optional: a desktop install may lack psycopg
-    import psycopg as _psycopg
-except ImportError:  # pragma: no cover - exercised in a subprocess by the ledger tests
-    _psycopg = None  # type: ignore[assignment]
+_psycopg: Any = None
+"""The psycopg module once a PostgreSQL ledger needed it (:func:`_load_psycopg`)."""
 
-_DB_ERRORS: tuple[type[Exception], ...] = (
-    (sqlite3.Error, _psycopg.Error) if _psycopg is not None else (sqlite3.Error,))
+_DB_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error,)
 """Driver errors that mean the database failed (mapped to StorageError)."""
 _GUARDED: tuple[type[Exception], ...] = (DBAPIError, *_DB_ERRORS)
 _PUB_ERRORS: tuple[type[Exception], ...] = (*_GUARDED, SQLAlchemyError)
 """What a publish maps to StorageError (as :meth:`SqlLedger._guard` does)."""
-_DUP_ERRORS: tuple[type[Exception], ...] = (IntegrityError, sqlite3.IntegrityError) + (
-    (_psycopg.IntegrityError,) if _psycopg is not None else ())
+_DUP_ERRORS: tuple[type[Exception], ...] = (IntegrityError, sqlite3.IntegrityError)
+
+
+def _load_psycopg() -> bool:
+    """Import psycopg for a PostgreSQL ledger and add its errors to the ones above (False:
+    it is not installed; PostgreSQL support is optional). Imported only then: a satellite or
+    hub on SQLite never pays for it (60-90 ms of every `outpost` command's start), and no
+    psycopg error can arise without a PostgreSQL connection."""
+    global _psycopg, _DB_ERRORS, _GUARDED, _PUB_ERRORS, _DUP_ERRORS
+    if _psycopg is None:
+        try:
+            import psycopg
+        except ImportError:  # exercised in a subprocess by the ledger tests
+            return False
+        _psycopg = psycopg
+        _DB_ERRORS = (sqlite3.Error, psycopg.Error)
+        _GUARDED = (DBAPIError, *_DB_ERRORS)
+        _PUB_ERRORS = (*_GUARDED, SQLAlchemyError)
+        _DUP_ERRORS = (IntegrityError, sqlite3.IntegrityError, psycopg.IntegrityError)
+    return True
+
+
+if "psycopg" in sys.modules:  # imported already (another module's PostgreSQL use)
+    _load_psycopg()
 
 __all__ = ["PG_CHANNEL", "PG_LOCK_KEY", "SqlLedger", "new_ledger_id", "open_ledger", "replay",
            "restore_points"]
@@ -350,7 +370,7 @@ class SqlLedger:
             if u.get_backend_name() != "postgresql":
                 raise ValueError(f"unsupported database {u.get_backend_name()!r}: "
                                  "use sqlite or postgresql")
-            if _psycopg is None:
+            if not _load_psycopg():
                 raise ConfigError(f"{u.render_as_string()}: a PostgreSQL ledger needs psycopg "
                                   "3, which is not installed: pip install 'psycopg[binary]'")
             # READ COMMITTED (PostgreSQL's default, pinned against a server-wide
