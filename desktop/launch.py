@@ -12,7 +12,14 @@ from core.errors import OutpostError
 from core.satellite.config import DataDir, check_hub_url, default_data_dir
 from desktop.app import WindowSpec, check_other_hub, ensure_app, open_windows, run_app
 from desktop.mainwindow import MainWindow
-from desktop.settings import Profile, dir_token, last_profile, load_profile, save_profile
+from desktop.settings import (
+    Profile,
+    dir_token,
+    last_profile,
+    load_profile,
+    save_profile,
+    token_over,
+)
 
 __all__ = ["launch"]
 
@@ -27,11 +34,12 @@ def _ask(profile: Profile | None, first_run: bool) -> tuple[Profile | None, bool
 
 
 def _saved(p: Profile | None) -> Profile | None:
-    """A remembered profile as a start uses it: its token only while its directory holds
-    none. Once the directory has one (``config.json``), that is the token: a profile's older
-    one (kept before session 9, or ``outpost connect --token=NEW`` ran since) would be
-    checked and, with the hub out of reach, stored over the newer one."""
-    if p is not None and p.token and dir_token(p):
+    """A remembered profile as a start uses it: its token (one given in Connection
+    settings, not applied to its directory yet) only while the directory still holds the
+    token it held then (:func:`token_over`). A newer one there (`outpost connect
+    --token=NEW` since) wins: the profile's older one would be checked and, with the hub out
+    of reach, stored over it."""
+    if p is not None and p.token and (held := dir_token(p)) and token_over(p.name) != held:
         return replace(p, token="")
     return p
 

@@ -478,7 +478,9 @@ class MainWindow(QMainWindow):
         # the base is the revision the form loaded the record at: a change that arrived
         # while the user was editing is then a conflict, not silently overwritten
         if form.is_new:
-            if self.sat.project.model(top).key == "int":
+            # a re-create keeps the deleted record's own key (refs to it point at it again);
+            # new_key is above every key known, the deleted ones too
+            if self.sat.project.model(top).key == "int" and not form.deleted_by:
                 # the key offered by Ctrl+N may have been taken meanwhile (hub data arrived,
                 # another save): a new record takes the next free key when it is saved
                 try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QSettings
 
@@ -25,8 +26,18 @@ from core.satellite.config import (
     write_private,
 )
 
-__all__ = ["Profile", "dir_token", "forget_kept_offline", "kept_offline_before", "last_profile",
-           "load_profile", "save_profile", "settings", "tokens_file"]
+__all__ = [
+    "Profile",
+    "dir_token",
+    "forget_kept_offline",
+    "kept_offline_before",
+    "last_profile",
+    "load_profile",
+    "save_profile",
+    "settings",
+    "token_over",
+    "tokens_file",
+]
 
 ORG = "outpost"
 
@@ -81,7 +92,9 @@ def tokens_file(s: QSettings | None = None) -> Path:
     return Path(platformdirs.user_config_dir(ORG, appauthor=False)) / "tokens.json"
 
 
-def _read_tokens(path: Path) -> dict[str, str]:
+def _read_tokens(path: Path) -> dict[str, dict[str, Any]]:
+    """Each profile's token not yet applied to its directory, and ``over``: the token its
+    directory held when it was saved (None: unknown, as for one moved out of QSettings)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -91,16 +104,24 @@ def _read_tokens(path: Path) -> dict[str, str]:
                           "and give the token again in File → Connection settings") from exc
     if not isinstance(data, dict):
         return {}
-    return {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
+    out: dict[str, dict[str, Any]] = {}
+    for k, v in data.items():
+        if isinstance(v, str):
+            v = {"token": v, "over": None}
+        if isinstance(v, dict) and isinstance(v.get("token"), str):
+            over = v.get("over")
+            out[str(k)] = {"token": v["token"], "over": over if isinstance(over, str) else None}
+    return out
 
 
-def _store_token(s: QSettings, name: str, token: str) -> None:
+def _store_token(s: QSettings, name: str, token: str, over: str | None) -> None:
     path = tokens_file(s)
     tokens = _read_tokens(path)
-    if tokens.get(name, "") == token:
+    want = {"token": token, "over": over} if token else None
+    if tokens.get(name) == want:
         return
-    if token:
-        tokens[name] = token
+    if want is not None:
+        tokens[name] = want
     else:
         tokens.pop(name, None)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,6 +129,14 @@ def _store_token(s: QSettings, name: str, token: str) -> None:
         write_private(path, json.dumps(tokens, indent=2) + "\n")
     except OSError as exc:
         raise ConfigError(f"cannot write the app's tokens to {path}: {exc}") from exc
+
+
+def token_over(name: str) -> str | None:
+    """The token profile ``name``'s directory held when the profile's own token was saved
+    (None: unknown). A start applies the profile's token only while the directory still
+    holds that one: `outpost connect --token=NEW` since makes the directory's the newer."""
+    entry = _read_tokens(tokens_file()).get(name)
+    return None if entry is None else entry["over"]
 
 
 def _move_old_tokens(s: QSettings) -> None:
@@ -120,8 +149,8 @@ def _move_old_tokens(s: QSettings) -> None:
     for n in names:
         legacy = str(s.value(f"profile/{n}/token", ""))
         if legacy and not tokens.get(n):
-            _store_token(s, n, legacy)
-            tokens[n] = legacy
+            _store_token(s, n, legacy, None)
+            tokens[n] = {"token": legacy, "over": None}
         s.remove(f"profile/{n}/token")
     s.sync()
 
@@ -136,8 +165,8 @@ def load_profile(name: str) -> Profile | None:
         hub, data_dir = str(s.value("hub", "")), str(s.value("data_dir", ""))
     finally:
         s.endGroup()
-    token = _read_tokens(tokens_file(s)).get(name, "")
-    return Profile(name, hub, token, data_dir)
+    entry = _read_tokens(tokens_file(s)).get(name)
+    return Profile(name, hub, entry["token"] if entry else "", data_dir)
 
 
 def dir_token(p: Profile) -> str:
@@ -156,8 +185,9 @@ def save_profile(p: Profile, *, last: bool = True) -> None:
     on the directory's ``config.json`` is the one token (``outpost connect --token`` there
     changes it for the app too), and a profile never pushes an old token over a newer one."""
     s = settings()
-    token = "" if p.token and p.token == dir_token(p) else p.token
-    _store_token(s, p.name, token)  # first: a token that cannot be kept changes nothing
+    held = dir_token(p)
+    token = "" if p.token == held else p.token
+    _store_token(s, p.name, token, held)  # first: a token that cannot be kept changes nothing
     names = _names(s)
     if p.name not in names:
         names.append(p.name)

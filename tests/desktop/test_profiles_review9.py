@@ -95,7 +95,8 @@ def test_a_profiles_token_is_not_in_the_settings_file(user_dirs: Path) -> None:
     tokens = tokens_file()
     assert tokens.parent == user_dirs.parent
     assert stat.S_IMODE(tokens.stat().st_mode) == 0o600
-    assert json.loads(tokens.read_text(encoding="utf-8")) == {"field": "s3cret-token"}
+    assert json.loads(tokens.read_text(encoding="utf-8")) == {
+        "field": {"token": "s3cret-token", "over": ""}}
     p = load_profile("field")
     assert p is not None and p.token == "s3cret-token" and p.hub == "ws://127.0.0.1:8765"
     save_profile(Profile("field", "ws://127.0.0.1:8765", "", ""))  # cleared: removed
@@ -112,7 +113,8 @@ def test_a_token_an_older_outpost_left_in_the_settings_moves_out(user_dirs: Path
     p = load_profile("old")
     assert p is not None and p.token == "legacy-token"
     assert "legacy-token" not in user_dirs.read_text(encoding="utf-8")
-    assert json.loads(tokens_file().read_text(encoding="utf-8")) == {"old": "legacy-token"}
+    assert json.loads(tokens_file().read_text(encoding="utf-8")) == {
+        "old": {"token": "legacy-token", "over": None}}
     again = load_profile("old")
     assert again is not None and again.token == "legacy-token"
 
@@ -172,7 +174,7 @@ def test_a_token_the_directory_holds_is_not_kept_twice(user_dirs: Path) -> None:
     save_profile(Profile("default", "ws://127.0.0.1:9", "T1"))
     assert app_settings._read_tokens(tokens_file()) == {}  # config.json has it
     save_profile(Profile("default", "ws://127.0.0.1:9", "T2"))  # not applied there yet
-    assert app_settings._read_tokens(tokens_file()) == {"default": "T2"}
+    assert app_settings._read_tokens(tokens_file()) == {"default": {"token": "T2", "over": "T1"}}
 
 
 def test_a_start_never_pushes_a_profiles_old_token_over_the_directorys(user_dirs: Path) -> None:
@@ -224,3 +226,17 @@ def test_work_offline_is_not_lost_when_its_move_fails(
         w.close()
     finally:
         sat.close()
+
+
+def test_a_token_given_in_connection_settings_is_used_at_the_next_start(user_dirs: Path) -> None:
+    """Final reread 9 (HIGH): Connection settings checked T2 with the hub and saved the
+    profile, but the next start dropped the profile's token because the directory held T1:
+    T1 stayed in use for ever."""
+    DataDir(default_data_dir()).save_config(SatConfig("ws://127.0.0.1:9", "T1"))
+    save_profile(Profile("default", "ws://127.0.0.1:9", "T2"))  # File → Connection settings
+    p = launch_mod._saved(load_profile("default"))
+    assert p is not None and p.token == "T2"  # applied (checked) at the start
+    # `outpost connect --token=T3` since: the directory's is the newer one
+    DataDir(default_data_dir()).save_config(SatConfig("ws://127.0.0.1:9", "T3"))
+    p = launch_mod._saved(load_profile("default"))
+    assert p is not None and p.token == ""
