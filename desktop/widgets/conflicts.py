@@ -239,10 +239,11 @@ class ConflictsDialog(QDialog):
         uids = self.selected_uids()
         if not uids:
             return []
-        if keep == Keep.MINE:
+        if keep in (Keep.MINE, None):
+            # Apply choices with a field of mine ticked replaces their record just as well
             clashing = [(u, sig) for u in uids for sig in self._clashes(u)]
             if clashing:
-                self._confirm_mine(uids, clashing)  # names them, and the count
+                self._confirm_mine(uids, clashing, keep)  # names them, and the count
                 return []
         if keep == Keep.BOTH:
             uids = [u for u in uids if self._clashes(u)]
@@ -289,14 +290,20 @@ class ConflictsDialog(QDialog):
             keys[self._typed[1]] = self.new_key.text()
         return keys
 
-    def _confirm_mine(self, uids: list[str], clashing: list[tuple[str, str]]) -> None:
-        """Ask before keep mine replaces the values of records someone else created."""
+    def _confirm_mine(self, uids: list[str], clashing: list[tuple[str, str]],
+                      keep: Keep | None = Keep.MINE) -> None:
+        """Ask before keep mine (or Apply choices, ``keep`` None) replaces the values of
+        records someone else created; with several edits selected the box says how many."""
         names = ", ".join(dict.fromkeys(self._record_name(u, sig) for u, sig in clashing))
-        box = QMessageBox(QMessageBox.Icon.Warning, "Keep mine replaces their record",
+        what = "Keep mine" if keep == Keep.MINE else "Apply choices"
+        many = (f"\n\n{what} acts on the {len(uids)} selected edits." if len(uids) > 1
+                else "")
+        box = QMessageBox(QMessageBox.Icon.Warning, f"{what} replaces their record",
                           f"You created {names} under a key someone else used for their own "
-                          "record meanwhile.\n\nKeep mine replaces the values of their record "
+                          f"record meanwhile.\n\n{what} replaces the values of their record "
                           "with yours: one record is left, theirs changed. Keep both adds "
-                          "yours as a new record under a new key and leaves theirs as it is.",
+                          "yours as a new record under a new key and leaves theirs as it is."
+                          + many,
                           QMessageBox.StandardButton.Cancel, self)
         replace = box.addButton("Replace their record", QMessageBox.ButtonRole.AcceptRole)
         both = box.addButton("Keep both instead", QMessageBox.ButtonRole.ActionRole)
@@ -305,7 +312,7 @@ class ConflictsDialog(QDialog):
         def answered(button: QAbstractButton) -> None:
             self.confirm_box = None
             if button is replace:
-                self._resolve(uids, Keep.MINE)
+                self._resolve(uids, keep)
             elif button is both:
                 self._resolve([u for u in uids if self._clashes(u)], Keep.BOTH)
 
@@ -317,7 +324,8 @@ class ConflictsDialog(QDialog):
         top, _, key = sig.partition(" ")
         label = next((r.label for r in self.model.rows()
                       if r.uid == uid and (r.top, r.key) == (top, key)), "") or sig
-        return f"{label} (key {key})"
+        # the row's label names the record as the hub has it (theirs): only its topic part
+        return f"a record in {label.partition(': ')[0]} (key {key})"
 
     def _update_both(self, uids: list[str]) -> None:
         """Keep both's sentence, button and new key for the transactions ``uids``."""

@@ -94,6 +94,31 @@ async def test_keep_mine_on_a_clash_asks_first(
     b.close()
 
 
+async def test_apply_choices_on_a_clash_asks_like_keep_mine(
+        qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:
+    """Final reread 9: Apply choices (every Keep box ticked) replaced their record with no
+    question, where Keep mine asks."""
+    a, b = await clash(tmp_path, project, hub)
+    dlg = dialog(qtbot, b)
+    dlg.apply.click()
+    box = dlg.confirm_box
+    assert box is not None and box.isVisible()
+    assert box.windowTitle() == "Apply choices replaces their record"
+    assert "a record in " in box.text() and "B camp" not in box.text()
+    box.button(box.StandardButton.Cancel).click()
+    assert len(b.receipts([ReceiptState.REJECTED])) == 1  # nothing resolved
+    dlg.apply.click()
+    box = dlg.confirm_box
+    assert box is not None
+    [both] = [x for x in box.buttons() if x.text() == "Keep both instead"]
+    both.click()
+    assert b.receipts([ReceiptState.REJECTED]) == []
+    await sync(b, hub)
+    assert state(hub, SITE, "camp") == {"name": "A camp", "region": "East"}  # theirs kept
+    a.close()
+    b.close()
+
+
 async def test_keep_both_is_off_without_a_clash(
         qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:
     a, b = await two(tmp_path, project, hub)
