@@ -181,16 +181,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.cmd == "serve":
             # one line per kind of repeated warning (a full disk refuses every publish)
-            repeats = RepeatLimit()
+            # (one filter per handler: a shared one let a line through the first handler
+            # and counted it as a repeat for the next)
             handlers = list(logging.getLogger().handlers)
-            for h in handlers:
-                h.addFilter(repeats)
+            repeats = [RepeatLimit() for _ in handlers]
+            for h, r in zip(handlers, repeats, strict=True):
+                h.addFilter(r)
             try:
                 return asyncio.run(_serve(args))
             finally:
-                repeats.flush(log)
-                for h in handlers:
-                    h.removeFilter(repeats)
+                if repeats:
+                    repeats[0].flush(log)  # each counted the same lines
+                for h, r in zip(handlers, repeats, strict=True):
+                    h.removeFilter(r)
         if args.cmd == "user":
             return _user(args)
         return _ops(args)

@@ -125,7 +125,13 @@ def check_port(host: str, port: int) -> None:
         return
     for family, kind, proto, _, addr in socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE):
-        with socket.socket(family, kind, proto) as s:
+        try:
+            sock = socket.socket(family, kind, proto)
+        except OSError:
+            # a family this host cannot make sockets of (IPv6 disabled at boot): asyncio's
+            # create_server skips it too, and listens on the others
+            continue
+        with sock as s:
             if os.name == "posix":
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
