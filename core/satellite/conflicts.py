@@ -226,8 +226,9 @@ def _sentence(c: Conflict, a: Action | None,
                     "theirs drops yours")
         return (f"you and they both created a record under this key{by}: yours has "
                 f"{values(c.top, mine)}; theirs has {values(c.top, theirs)}. Keep both adds "
-                "yours as a new record under another key, theirs unchanged (your edit's refs "
-                "to it follow); keep mine replaces their record's values with yours (no "
+                "yours as a new record under another key, theirs unchanged (this edit's refs "
+                "to it follow; your later edits of it, saved apart, stay on their record: "
+                "check them after); keep mine replaces their record's values with yours (no "
                 "second record); keep theirs drops yours")
     yours = {f: mine.get(f) for f in c.fields}
     rest = {f: v for f, v in mine.items() if f not in c.fields}

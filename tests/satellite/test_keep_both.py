@@ -104,6 +104,8 @@ async def test_keep_both_default_key_and_keep_mine_replaces(
     text = " ".join(explain(rejected(b)[0]))
     assert "keep mine replaces their record's values with yours" in text
     assert "Keep both adds yours as a new record under another key" in text
+    # final reread 9: later edits saved apart do not follow the new key: said, not silent
+    assert "your later edits of it, saved apart, stay on their record" in text
     b.resolve(ub, Keep.BOTH, keys={sig: key})  # the key shown is the key used
     await sync(b, hub)
     assert state(hub, SITE, key) == {"name": "B's camp"}
