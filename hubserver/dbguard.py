@@ -109,6 +109,11 @@ def check_hub_sqlite(db: Path) -> None:
             "satellite.db), not a hub ledger; serving it would publish into it and its "
             "satellite would no longer sync with its own hub. Give the hub's database (a new "
             "file makes a new ledger); nothing was changed")
+    if "backup_meta" in names and "evt_meta" not in names:
+        raise ConfigError(
+            f"refusing to serve {db}: it is an Outpost backup (`outpost-hub backup`), not a "
+            f"ledger; restore it first: outpost-hub restore {db} --db NEW_LEDGER, then serve "
+            "NEW_LEDGER; nothing was changed")
     if names and "evt_meta" not in names:
         shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
         raise ConfigError(

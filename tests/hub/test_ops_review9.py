@@ -184,7 +184,15 @@ def test_serve_refuses_a_satellite_replica_and_another_programs_file(tmp_path: P
     con.execute("INSERT INTO customers VALUES (1, 'ACME')")
     con.commit()
     con.close()
-    for db, words in ((replica, "satellite's replica"), (other, "customers")):
+    # final reread 9: a backup read as "tables of another program (backup_meta, ...)"
+    led = open_ledger(f"sqlite:///{tmp_path / 'src.sqlite'}", _demo())
+    led.publish(Trans((Action(SITE, "k", Cmd.NEW, {"name": "Ridge"}),)), "office")
+    bk = tmp_path / "bk" / "hub.backup"
+    bk.parent.mkdir()
+    ops.backup(led, bk)
+    led.close()
+    for db, words in ((replica, "satellite's replica"), (other, "customers"),
+                      (bk, "is an Outpost backup")):
         before = _digest(db)
         r = _serve_fails(str(db), tmp_path)
         assert str(db) in r.stderr and words in r.stderr, r.stderr
