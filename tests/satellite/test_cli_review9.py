@@ -1,8 +1,9 @@
-"""Review 9's reading findings. A full disk under a data directory: `outpost status`, `show`
-and `export` still read (a reader of a WAL database makes a ``-shm`` it has no room for:
-"disk I/O error", and the advice then was to move the file aside, pending edits and all); the
-status file's writer leaves no empty temporary file behind for each write that failed. And
-`show` prints text as typed."""
+"""Review 9's findings on reading a data directory and on the CLI's words: a full disk
+under a data directory (`outpost status`, `show` and `export` still read: a reader of a WAL
+database makes a ``-shm`` it has no room for, "disk I/O error", and the advice then was to
+move the file aside, pending edits and all; the status file's writer leaves no empty
+temporary file behind for each write that failed); `show` prints text as typed; `status`
+reads in words; CSV mistakes are named with the fix; every command and argument has help."""
 
 from __future__ import annotations
 
