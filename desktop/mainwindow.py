@@ -9,6 +9,7 @@ Slots turn errors into visible messages (status bar, form, message box).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, QItemSelection, QModelIndex, QSettings, Qt, QTimer
@@ -16,6 +17,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QStatusTipEvent, Q
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -35,12 +37,14 @@ from core.errors import OutpostError
 from core.model import Action, Cmd
 from core.revision import Rev
 from core.satellite.api import Change, SatelliteAPI
+from desktop.headless import CsvImport
 from desktop.icons import icon
 from desktop.models.records import RecordTableModel
 from desktop.models.topics import TopicListModel
 from desktop.sync import NoSync, SyncControl
 from desktop.undo import PubCommand, inverse
 from desktop.widgets.conflicts import ConflictsDialog
+from desktop.widgets.csvjob import CsvJob, ExportRun, export_steps, import_steps
 from desktop.widgets.form import RecordForm
 from desktop.widgets.history import HistoryView
 from desktop.widgets.keys import undo_falls_through
@@ -76,6 +80,8 @@ class MainWindow(QMainWindow):
         self.forms: dict[str, RecordForm] = {}
         self.conflicts_dialog: ConflictsDialog | None = None
         self._top = ""
+        self.csv_job: CsvJob | None = None  # an import or export running
+        self.csv_box: QMessageBox | None = None  # its summary, error or what a cancel left
 
         # sidebar
         self.topic_view = QListView()
@@ -204,6 +210,10 @@ class MainWindow(QMainWindow):
         find.setShortcut(QKeySequence.StandardKey.Find)
         find.triggered.connect(self.focus_filter)
         self.addAction(find)
+        self.import_action = act("Import CSV…", "import", "Ctrl+I", self.import_csv,
+                                 "Import a CSV file into the current topic")
+        self.export_action = act("Export CSV…", "export", "Ctrl+E", self.export_csv,
+                                 "Export the current topic as a CSV file")
         settings = QAction(icon("settings"), "Connection settings…", self)
         settings.triggered.connect(self._settings)
         bar = self.addToolBar("Main")
@@ -220,6 +230,9 @@ class MainWindow(QMainWindow):
             bar.addAction(a)
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
+        file_menu.addAction(self.import_action)
+        file_menu.addAction(self.export_action)
+        file_menu.addSeparator()
         file_menu.addAction(settings)
         file_menu.addAction(self.offline_action)
         quit_action = file_menu.addAction("Quit")
@@ -606,7 +619,70 @@ class MainWindow(QMainWindow):
         return [self.new_action, self.save_action, self.delete_action, self.undo_action,
                 self.redo_action, self.sync_action, self.offline_action,
                 self.conflicts_action, self.history_action, self.find_action,
-                self.problem_action]
+                self.problem_action, self.import_action, self.export_action]
+
+    # -- CSV import and export ------------------------------------------------------------------
+
+    def import_csv(self, file: str = "") -> CsvJob | None:
+        """File → Import CSV…: ``outpost import`` of ``file`` (asked for when empty) into the
+        current topic, a step per turn of the event loop with progress and Cancel; the
+        summary, or the error naming the line and the fix, shows when it ends."""
+        if not self._top or self.csv_job is not None:
+            return None
+        self._to_front()
+        if not file:
+            file, _ = QFileDialog.getOpenFileName(
+                self, f"Import CSV into {self.records.model_def.title}", "",
+                "CSV files (*.csv);;All files (*)")
+            if not file:
+                return None
+        job = CsvImport(self.sat, self._top, file)  # type: ignore[arg-type]
+
+        def summary() -> str:
+            note = job.overwrite_note()
+            return job.summary() + (f".\n\n{note}" if note else "")
+
+        return self._run_csv(CsvJob(self, f"Import of {Path(file).name}", import_steps(job),
+                                    summary, job.stopped))
+
+    def export_csv(self, file: str = "") -> CsvJob | None:
+        """File → Export CSV…: the current topic's records as ``outpost export`` writes
+        them, to ``file`` (asked for when empty), replaced only once complete."""
+        if not self._top or self.csv_job is not None:
+            return None
+        self._to_front()
+        if not file:
+            file, _ = QFileDialog.getSaveFileName(
+                self, f"Export {self.records.model_def.title} as CSV",
+                f"{self._top}.csv", "CSV files (*.csv);;All files (*)")
+            if not file:
+                return None
+        run = ExportRun(self.sat, self._top, file)
+        return self._run_csv(CsvJob(self, f"Export of {self._top}", export_steps(run),
+                                    run.summary, run.stopped))
+
+    def _run_csv(self, job: CsvJob) -> CsvJob:
+        self.csv_job = job
+        self.import_action.setEnabled(False)
+        self.export_action.setEnabled(False)
+        job.finished.connect(self._csv_done)
+        return job
+
+    def _csv_done(self, ok: bool, title: str, text: str) -> None:
+        self.csv_job = None
+        self.import_action.setEnabled(True)
+        self.export_action.setEnabled(True)
+        self.status.showMessage(f"{title}: {text.splitlines()[0]}", 10000)
+        if self.csv_box is not None:
+            self.csv_box.close()
+        # not modal: the window stays usable while the summary is read
+        self.csv_box = box = QMessageBox(
+            QMessageBox.Icon.Information if ok else QMessageBox.Icon.Warning, title,
+            text[:1].upper() + text[1:], QMessageBox.StandardButton.Close, self)
+        box.setObjectName("csv_result")
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        box.show()
 
     def _offline_toggled(self, offline: bool) -> None:
         self.offline_action.setChecked(offline)
@@ -701,6 +777,8 @@ class MainWindow(QMainWindow):
             if not self.settle_edits(top, "closing the window"):
                 event.ignore()
                 return
+        if self.csv_job is not None:
+            self.csv_job.cancel()  # between two steps: what was queued stays queued
         self._unlisten()
         self._retry_timer.stop()  # the satellite is closed next: no more status reads
         if self.conflicts_dialog is not None:
