@@ -35,8 +35,9 @@ from PySide6.QtWidgets import (
 
 from core.errors import OutpostError
 from core.model import Action, Cmd
-from core.revision import Rev
+from core.revision import Rev, format_rev, parse_rev
 from core.satellite.api import Change, SatelliteAPI
+from desktop.drafts import DRAFTS_FILE, Draft, load_drafts, save_drafts
 from desktop.headless import CsvImport
 from desktop.icons import icon
 from desktop.models.records import RecordTableModel
@@ -82,6 +83,10 @@ class MainWindow(QMainWindow):
         self._top = ""
         self.csv_job: CsvJob | None = None  # an import or export running
         self.csv_box: QMessageBox | None = None  # its summary, error or what a cancel left
+        # the unsaved typing kept at SIGTERM (keep_drafts), put back at the next start
+        data = getattr(getattr(sat, "data", None), "path", None)
+        self.drafts_path: Path | None = Path(data) / DRAFTS_FILE if data else None
+        self.terminating = False  # SIGTERM: close without questions, the drafts are kept
 
         # sidebar
         self.topic_view = QListView()
@@ -162,6 +167,7 @@ class MainWindow(QMainWindow):
             self.topic_view.setCurrentIndex(self.topics.index(0, 0))
         # the other topics' counts after the first paint (each is a read of the topic)
         QTimer.singleShot(0, self.topics.count_all)
+        self.restore_drafts()
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -423,6 +429,60 @@ class MainWindow(QMainWindow):
         box.setDefaultButton(QMessageBox.StandardButton.Save)
         box.setEscapeButton(QMessageBox.StandardButton.Cancel)
         return QMessageBox.StandardButton(box.exec())
+
+    def keep_drafts(self) -> int:
+        """SIGTERM (nobody may be there to answer): keep every form's unsaved typing in the
+        data directory (:mod:`desktop.drafts`), nothing saved or sent; the window then
+        closes without asking (:attr:`terminating`). Returns how many forms were kept.
+
+        Raises:
+            StorageError: the drafts could not be written (the window still asks then)."""
+        drafts = [Draft(top, f.key, f.is_new, format_rev(f.base or self.sat.rev()),
+                        f.changes())
+                  for top, f in self.forms.items() if f.has_edits]
+        if drafts and self.drafts_path is not None:
+            save_drafts(self.drafts_path, drafts)
+            self.terminating = True
+        elif not drafts:
+            self.terminating = True
+        return len(drafts)
+
+    def restore_drafts(self) -> None:
+        """Put back the typing :meth:`keep_drafts` kept (the first draft; the others stay in
+        the file for the next start), unsaved, on the revision it was typed on; the drafts
+        file then goes (the usual Save / Discard / Cancel keep it from there)."""
+        if self.drafts_path is None:
+            return
+        drafts = load_drafts(self.drafts_path)
+        if not drafts:
+            return
+        d, rest = drafts[0], drafts[1:]
+        try:
+            model = self.sat.project.model(d.topic)
+            self.select_topic(d.topic)
+            if self._top != d.topic:
+                return
+            form = self.form
+            rv = None if d.new else self.sat.record(d.topic, d.key)
+            if rv is None or rv.fields is None:
+                form.start_new(d.key)  # new, or deleted since: saving it creates it again
+            else:
+                self._reselect(d.key)
+                form.load(rv)
+                self.history.set_record(d.topic, d.key)
+            for name, value in d.fields.items():
+                if model.field(name) is not None:
+                    form.set_value(name, value)
+            form.set_base(parse_rev(d.base))
+            save_drafts(self.drafts_path, rest)
+        except (OutpostError, ValueError) as exc:
+            self.show_error(f"cannot put back the unsaved changes kept in "
+                            f"{self.drafts_path}: {exc}")
+            return
+        self.side.setCurrentWidget(self.form_stack)
+        self.status.showMessage(
+            "Your unsaved changes from when Outpost was last stopped are back in the form: "
+            "save (Ctrl+S) or discard them", 20000)
 
     def settle_edits(self, top: str, doing: str) -> bool:
         """Before the form of ``top`` is left or dropped: ask Save / Discard / Cancel when it
@@ -772,8 +832,9 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         # every form with something typed (a new record filled in too): Save / Discard /
-        # Cancel; Cancel (or a save that failed) keeps the window open
-        for top in [t for t, f in self.forms.items() if f.has_edits]:
+        # Cancel; Cancel (or a save that failed) keeps the window open. Not at SIGTERM:
+        # the typing is kept as drafts (keep_drafts) and put back at the next start
+        for top in [t for t, f in self.forms.items() if f.has_edits and not self.terminating]:
             if not self.settle_edits(top, "closing the window"):
                 event.ignore()
                 return
