@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QTextCursor
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractButton, QApplication, QMessageBox, QPlainTextEdit
@@ -452,5 +452,34 @@ async def test_ctrl_n_asks_before_dropping_an_edited_record(
     assert w.form.is_new and len(ask.asked) == 2
     rv = a.record(SITE, "s3")
     assert rv is not None and rv.fields is not None and rv.fields["region"] == "North"
+    w.close()
+    a.close()
+
+
+async def test_enter_in_the_conflicts_view_resolves_nothing(
+        answers: list[Answer], qtbot: Any, tmp_path: Path, project: Project,
+        hub: Hub) -> None:
+    """Keep mine was the view's default button: a stray Enter sent the selected edit again
+    (session 10). No button is the default; Enter anywhere in the view resolves nothing."""
+    a = await three_conflicts(tmp_path, project, hub, n=1)
+    w = MainWindow(a, None, "t")
+    qtbot.addWidget(w)
+    dlg = w.show_conflicts()
+    qtbot.waitExposed(dlg)
+    dlg.activateWindow()
+    qtbot.waitUntil(dlg.isActiveWindow)
+    assert dlg.selected_uids() and dlg.keep_mine.isEnabled()
+    buttons = (dlg.keep_mine, dlg.keep_theirs, dlg.keep_both, dlg.apply, dlg.close_button)
+    assert not any(b.isDefault() or b.autoDefault() for b in buttons)
+    ask = answer(answers, QMessageBox.StandardButton.Cancel)
+    for target in (dlg.table, dlg):
+        target.setFocus()
+        for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            QTest.keyClick(target, key)
+    assert ask.asked == []
+    assert a.status().conflicts == 1 and dlg.isVisible()
+    dlg.keep_mine.setFocus()  # a focused button takes Space, as any button
+    QTest.keyClick(dlg.keep_mine, Qt.Key.Key_Space)
+    assert a.status().conflicts == 0
     w.close()
     a.close()
