@@ -624,6 +624,12 @@ class MainWindow(QMainWindow):
 
     def on_change(self, ch: Change) -> None:
         """Forward a satellite change notice to every model and view."""
+        # the record shown in a clean form: when the hub deleted it, the removed row moves
+        # the selection to its neighbour, which the status bar then says
+        form = self.forms.get(self._top)
+        shown = ((self._top, form.key, form.title.text())
+                 if form is not None and form.key and not form.is_new and not form.dirty
+                 and (ch.reset or form.key in ch.records.get(self._top, ())) else None)
         try:
             # the tables first: after a catch-up their (coalesced) reloads then run before
             # the sidebar's recount, which takes their counts instead of reading again
@@ -636,8 +642,22 @@ class MainWindow(QMainWindow):
             if ch.status or ch.receipts:
                 self.refresh_status()
             self._refresh_form(ch)
+            if shown is not None:
+                self._say_deleted(*shown)
         except OutpostError as exc:  # e.g. the database went away: show it, keep running
             self.show_error(f"cannot refresh the view: {exc}")
+
+    def _say_deleted(self, top: str, key: str, title: str) -> None:
+        """The record ``key`` was shown (unedited) when a change came: when someone deleted it
+        on the hub (not one's own delete, which is pending), say so and by whom."""
+        rv = self.sat.record(top, key)
+        if rv is not None and (rv.fields is not None or rv.pending):
+            return
+        now = self.form.key if self._top == top else ""
+        then = (f"; showing {self.form.title.text()}" if now and now != key
+                else "")
+        self.status.showMessage(f"{title} was deleted by {self._deleted_by(top, key)} on the "
+                                f"hub{then}", 10000)
 
     def _refresh_form(self, ch: Change) -> None:
         if not self._top or self._top not in self.forms:

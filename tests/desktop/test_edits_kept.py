@@ -483,3 +483,30 @@ async def test_enter_in_the_conflicts_view_resolves_nothing(
     assert a.status().conflicts == 0
     w.close()
     a.close()
+
+
+async def test_a_record_deleted_on_the_hub_while_shown_unedited_is_said(
+        answers: list[Answer], qtbot: Any, tmp_path: Path, project: Project,
+        hub: Hub) -> None:
+    """A colleague deleted the record shown (no unsaved edits): the removed row moved the
+    selection to its neighbour without a word (session 10: the status bar says it)."""
+    a = await sat_of(tmp_path, project, hub, "a")
+    b = await sat_of(tmp_path, project, hub, "b")
+    w = window(qtbot, a)
+    assert w.select_key("s2")
+    assert not w.form.dirty
+    b.pub([Action(SITE, "s2", Cmd.DEL)])
+    await sync(b, hub)
+    await sync(a, hub)
+    qtbot.waitUntil(lambda: w.records.rowCount() == 2)
+    assert w.form.key != "s2"
+    assert w.status.currentMessage().startswith(
+        "Sites: Site 2 was deleted by office on the hub")
+    # one's own delete is not announced as the hub's
+    w.status.clearMessage()
+    assert w.select_key("s3")
+    w.delete_record()
+    assert "deleted by" not in w.status.currentMessage()
+    w.close()
+    a.close()
+    b.close()
