@@ -240,6 +240,11 @@ async def check_token(w: MainWindow, sat: Satellite, spec: WindowSpec,
             sat.config = cfg
             if sync is not None:
                 sync.client.token = spec.token
+                if sync.running:
+                    # started during the check ("Sync now", "Work offline" unticked): its
+                    # connection was made with the old token, kept until the next reconnect
+                    # (session 9); a new connection now uses the new one (started below)
+                    await sync.stop()
             w.status.showMessage(
                 "The hub accepted the new token" if answered else
                 f"Hub out of reach ({spec.hub}): the new token is kept and used once it "
