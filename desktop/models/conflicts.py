@@ -73,6 +73,7 @@ class ConflictsModel(QAbstractTableModel):
         self._sat = sat
         self._rows: list[ConflictRow] = []
         self._explain: dict[tuple[str, str, str], str] = {}  # (uid, top, key) -> sentence
+        self._gone_keys: set[tuple[str, str]] = set()  # records the hub has not (now)
         self._rows = self._build()
 
     # -- public --------------------------------------------------------------------------------
@@ -232,15 +233,25 @@ class ConflictsModel(QAbstractTableModel):
 
     def _gone(self, top: str, key: str) -> bool:
         """Whether the hub has no such record now (a record they deleted and created again
-        exists: its empty fields are empty, not deleted)."""
-        rv = self._sat.record(top, key)
-        return rv is None or rv.confirmed is None
+        exists: its empty fields are empty, not deleted): read once per refresh
+        (:meth:`_build`), not per painted cell (each was a database read, session 9)."""
+        return (top, key) in self._gone_keys
 
     def _build(self) -> list[ConflictRow]:
         rows: list[ConflictRow] = []
         self._explain = {}
         for rc in self._sat.receipts([ReceiptState.REJECTED]):
             rows.extend(self._rows_of(rc))
+        # the records of "they deleted" rows: one read per topic
+        deleted: dict[str, set[str]] = {}
+        for r in rows:
+            if r.reason == "deleted" and r.field != WHOLE and r.top:
+                deleted.setdefault(r.top, set()).add(r.key)
+        self._gone_keys = set()
+        for top, keys in deleted.items():
+            there = self._sat.records_of(top, keys)
+            self._gone_keys.update((top, k) for k in keys
+                                   if there.get(k) is None or there[k].confirmed is None)
         return rows
 
     def _title(self, top: str, field: str) -> str:

@@ -224,3 +224,34 @@ async def test_unticked_field_of_a_new_record_is_not_sent(
     assert set_fields(hub)["name"] == "A name"
     a.close()
     b.close()
+
+
+async def test_the_deleted_cells_read_the_database_once_per_refresh(
+        qtbot: Any, tmp_path: Path, project: Project, hub: Hub,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each painted "(deleted)" cell read the record from the database (``_gone``): a
+    repaint of many such rows was as many reads. They are read once per refresh now."""
+    a, b = await two(tmp_path, project, hub)
+    b.pub([Action(SITE, "s1", Cmd.DEL)])
+    await sync(b, hub)
+    a.pub([Action(SITE, "s1", Cmd.MOD, {"name": "Alder A", "region": "West"})])
+    await sync(a, hub)
+    dlg = dialog(qtbot, a)
+    reads: list[str] = []
+    record, records_of = a.record, a.records_of
+    monkeypatch.setattr(a, "record", lambda top, key: reads.append(key) or record(top, key))
+    monkeypatch.setattr(a, "records_of",
+                        lambda top, keys: reads.extend(keys) or records_of(top, keys))
+    for _ in range(5):  # five paints of every cell
+        assert [r[4] for r in cells(dlg)[1:]] == ["(deleted)", "(deleted)"]
+    assert reads == []
+    dlg.model.refresh()
+    assert reads.count("s1") <= 2  # the rows' labels and the "deleted" set, not per cell
+    # a record they created again is not "deleted" after the refresh that sees it
+    b.pub([Action(SITE, "s1", Cmd.NEW, {"name": "Back"})])
+    await sync(b, hub)
+    await sync(a, hub)
+    dlg.model.refresh()
+    assert [r[4] for r in cells(dlg)[1:] if r[1] == "Region"] == ["(empty)"]
+    a.close()
+    b.close()
