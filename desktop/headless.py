@@ -755,16 +755,17 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 
 def _cmd_conflicts(args: argparse.Namespace) -> int:
-    from core.satellite.conflicts import WHOLE, conflict_fields, explain
+    from core.satellite.conflicts import WHOLE, Own, conflict_fields, explain, own_of
 
-    def read(sat: Satellite) -> list[tuple[Any, list[Any]]]:
+    def read(sat: Satellite) -> tuple[list[tuple[Any, list[Any]]], Own]:
         # base / mine / theirs per field: the same function as the app's conflicts view
-        return [(r, conflict_fields(sat, r))
+        recs = [(r, conflict_fields(sat, r))
                 for r in sat.receipts([ReceiptState.REJECTED, ReceiptState.PENDING])
                 if r.state == ReceiptState.REJECTED or r.err]
+        return recs, own_of(sat) if recs else Own()
 
-    recs = _read(args, read)
-    said = {r.uid: explain(r) for r, _ in recs}
+    recs, own = _read(args, read)
+    said = {r.uid: explain(r, own=own) for r, _ in recs}
     rows = [{"uid": r.uid, "state": r.state.value, "err": r.err, "explain": said[r.uid],
              "resolves": r.resolves or None,
              "records": [f"{a.top} {a.key}" for a in r.acts],
