@@ -420,8 +420,8 @@ def on_quit_signal(sig: int, windows: Sequence[MainWindow]) -> None:
             modal.close()
             QTimer.singleShot(0, _close_all)
             return
-    elif QApplication.activeModalWidget() is not None:
-        return  # a question is open already (a second Ctrl+C): it is being answered
+    # a second Ctrl+C while the question is open asks nothing more: Qt does not close a
+    # window again while its close is running
     _close_all()
 
 

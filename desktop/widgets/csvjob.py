@@ -5,8 +5,9 @@ progress dialog and Cancel.
 
 A step is one chunk of the import's check (500 rows), one transaction queued (500 rows at
 most, committed with an fsync), or 2,000 exported rows: 5-15 ms of CPU (docs/desktop.md),
-after which the window paints and takes the Cancel click. The steps run on the UI thread, not a worker: the satellite's pending-edit
-overlay and its change notices (which update the tables) belong to that thread.
+after which the window paints and takes the Cancel click. The steps run on the UI thread,
+not a worker: the satellite's pending-edit overlay and its change notices (which update the
+tables) belong to that thread.
 """
 
 from __future__ import annotations

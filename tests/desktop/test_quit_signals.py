@@ -52,8 +52,14 @@ def test_ctrl_c_asks_and_cancel_keeps_the_app_open(qtbot: Any, sat: Satellite,
     assert w.select_key("s1")
     type_into(w, "region", " typed")
     a = answer(answers, QMessageBox.StandardButton.Cancel)
+
+    def second_ctrl_c(box: QMessageBox) -> Any:  # pressed again while the question shows
+        app_mod.on_quit_signal(signal.SIGINT, [w])
+        return box.button(QMessageBox.StandardButton.Cancel)
+
+    a.pick = second_ctrl_c
     app_mod.on_quit_signal(signal.SIGINT, [w])
-    assert len(a.asked) == 1 and "unsaved changes" in a.asked[0]
+    assert len(a.asked) == 1 and "unsaved changes" in a.asked[0]  # one question, not two
     assert w.isVisible() and not quits
     assert w.form.editors["region"].get() == "North typed"
     assert not (sat.data.path / "drafts.json").exists()
