@@ -240,6 +240,11 @@ async def check_token(w: MainWindow, sat: Satellite, spec: WindowSpec,
             sat.config = cfg
             if sync is not None:
                 sync.client.token = spec.token
+                if sync.running:
+                    # started during the check ("Sync now", "Work offline" unticked): its
+                    # connection was made with the old token, kept until the next reconnect
+                    # (session 9); a new connection now uses the new one (started below)
+                    await sync.stop()
             w.status.showMessage(
                 "The hub accepted the new token" if answered else
                 f"Hub out of reach ({spec.hub}): the new token is kept and used once it "
@@ -367,11 +372,11 @@ def run_app(start: Callable[[], Awaitable[list[MainWindow]]],
         await quit_event.wait()
         await close_windows(windows)
 
-    # Ctrl+C / SIGTERM close the windows, so the sync tasks stop and ``cleanup`` runs (the
-    # demo hub is stopped). Python handles signals only when it runs: a timer lets it.
-    def on_signal(_sig: int, _frame: Any) -> None:
-        app.closeAllWindows()
-        app.quit()
+    # Ctrl+C / SIGTERM close the windows (see on_signal), so the sync tasks stop and
+    # ``cleanup`` runs (the demo hub is stopped) once the last one closed. Python handles
+    # signals only when it runs: a timer lets it.
+    def on_signal(sig: int, _frame: Any) -> None:
+        on_quit_signal(sig, windows)
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     ticker = QTimer()
@@ -387,6 +392,43 @@ def run_app(start: Callable[[], Awaitable[list[MainWindow]]],
         if cleanup is not None:
             cleanup()
     return code
+
+
+def on_quit_signal(sig: int, windows: Sequence[MainWindow]) -> None:
+    """Ctrl+C (SIGINT) or SIGTERM: close every window; the app ends when the last one closed
+    (``lastWindowClosed``), not before.
+
+    - SIGINT comes from the terminal the user typed in: each window with unsaved typing asks
+      Save / Discard / Cancel, as closing it does; Cancel keeps it (and the app) open. Until
+      session 10 the app quit whatever the answer.
+    - SIGTERM comes from a session manager (logging out, shutting down) or ``kill``: nobody
+      may be there to answer, and a question would hold the logout until the process is
+      killed. The unsaved typing is kept as drafts in the data directory (nothing saved or
+      sent: :mod:`desktop.drafts`) and put back in the form at the next start; the windows
+      close without asking. A question already open is answered Cancel first. When the
+      drafts cannot be written (a full disk), the window asks as for Ctrl+C rather than
+      drop the typing.
+    """
+    if sig == signal.SIGTERM:
+        for w in windows:
+            try:
+                w.keep_drafts()
+            except OutpostError as exc:
+                print(f"outpost: {exc}: the window asks what to do with them", file=sys.stderr)
+        modal = QApplication.activeModalWidget()
+        if modal is not None:  # a question open: answered Cancel, the close comes next
+            modal.close()
+            QTimer.singleShot(0, _close_all)
+            return
+    # a second Ctrl+C while the question is open asks nothing more: Qt does not close a
+    # window again while its close is running
+    _close_all()
+
+
+def _close_all() -> None:
+    app = QApplication.instance()
+    if isinstance(app, QApplication):
+        app.closeAllWindows()
 
 
 def place_side_by_side(windows: Sequence[Any]) -> None:

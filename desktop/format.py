@@ -160,10 +160,13 @@ def sync_problem(err: str, retry_in: float | None = None, rejected: int | None =
 
 
 class CatchupMeter:
-    """Progress of a catch-up from successive statuses: events so far, their rate, and how
-    far the replica got towards the hub's revision. Revisions are times, so that share is of
-    the time span, not of the events (a burst of edits counts as an instant): the bar moves
-    by it, the text gives counts and times only. Feed it every status (:meth:`update`)."""
+    """Progress of a catch-up from successive statuses: events so far, their rate, and the
+    share done (:attr:`fraction`): events received of the events the hub said the catch-up
+    holds (``total_max``, session 9), or, from a hub that does not say (daql, older Outpost),
+    how far the replica got towards the hub's revision. Revisions are times, so that share is
+    of the time span, not of the events (a burst of edits counts as an instant): until
+    session 10 the bar moved by it even when the count was known. Feed it every status
+    (:meth:`update`)."""
 
     def __init__(self) -> None:
         self.start: float | None = None   # clock time the catch-up began (seen syncing)
@@ -171,7 +174,7 @@ class CatchupMeter:
         self.done = 0
         self.total = 0                    # at most this many events (the hub said; 0: unknown)
         self.rate = 0.0                   # events a second (0 until a second has passed)
-        self.fraction: float | None = None  # 0..1 of the revision span, None: unknown
+        self.fraction: float | None = None  # 0..1 of the events or the span; None: unknown
 
     def update(self, st: Any, now: float) -> bool:
         """Take a status (``SatStatus``) at clock time ``now`` (seconds); True while a
@@ -190,6 +193,9 @@ class CatchupMeter:
         self.total = max(self.total, st.progress[1]) if st.progress[1] else self.total
         elapsed = now - self.start
         self.rate = self.done / elapsed if elapsed >= 1.0 else 0.0
+        if self.total:  # the hub said how many: the share of the events received
+            self.fraction = min(1.0, self.done / self.total)
+            return True
         span = st.hub_rev - self.start_rev
         self.fraction = (min(1.0, max(0.0, (st.rev - self.start_rev) / span))
                          if span > 0 and self.start_rev and self.done else None)

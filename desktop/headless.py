@@ -42,7 +42,8 @@ from core.satellite.satellite import Satellite
 from core.wire import dumps, enc_action
 from desktop.format import CatchupMeter
 
-__all__ = ["COMMANDS", "add_commands", "main", "run"]
+__all__ = ["COMMANDS", "CsvExport", "CsvImport", "ImportStep", "add_commands", "main",
+           "run"]
 
 COMMANDS = ("connect", "pub", "sync", "status", "show", "history", "conflicts", "resolve",
             "import", "export", "carry")
@@ -754,16 +755,17 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 
 def _cmd_conflicts(args: argparse.Namespace) -> int:
-    from core.satellite.conflicts import WHOLE, conflict_fields, explain
+    from core.satellite.conflicts import WHOLE, Own, conflict_fields, explain, own_of
 
-    def read(sat: Satellite) -> list[tuple[Any, list[Any]]]:
+    def read(sat: Satellite) -> tuple[list[tuple[Any, list[Any]]], Own]:
         # base / mine / theirs per field: the same function as the app's conflicts view
-        return [(r, conflict_fields(sat, r))
+        recs = [(r, conflict_fields(sat, r))
                 for r in sat.receipts([ReceiptState.REJECTED, ReceiptState.PENDING])
                 if r.state == ReceiptState.REJECTED or r.err]
+        return recs, own_of(sat) if recs else Own()
 
-    recs = _read(args, read)
-    said = {r.uid: explain(r) for r, _ in recs}
+    recs, own = _read(args, read)
+    said = {r.uid: explain(r, own=own) for r, _ in recs}
     rows = [{"uid": r.uid, "state": r.state.value, "err": r.err, "explain": said[r.uid],
              "resolves": r.resolves or None,
              "records": [f"{a.top} {a.key}" for a in r.acts],
@@ -849,58 +851,126 @@ def _both_keys(given: Sequence[str], taken: Mapping[str, str]) -> dict[str, str]
 
 def _cmd_import(args: argparse.Namespace) -> int:
     sat = _open(args)
-    uids: list[str] = []
-    n = 0
+    job = CsvImport(sat, args.topic, args.file)
     try:
-        with _open_csv(args.file) as f, contextlib.ExitStack() as stack:
-            # a first pass reads and checks every row, keeping only the keys (for repeats): a
-            # bad row anywhere changes nothing; the second reads the rows again and queues
-            # them batch by batch, so memory holds one batch, not the file
+        for step in job.steps():
+            if step.phase == "import" and not args.json and step.rows < step.total:
+                print(f"imported {step.rows} rows", file=sys.stderr)
+    finally:
+        sat.close()
+    note = job.overwrite_note()
+    if note and not args.json:
+        print(f"outpost: {note}", file=sys.stderr)
+    _out(args, {"rows": job.rows, "unchanged": job.counts.unchanged,
+                "overwritten": job.counts.overwrites, "uids": job.uids}, job.summary())
+    return 0
+
+
+@dataclass(frozen=True)
+class ImportStep:
+    """How far a :class:`CsvImport` got: ``phase`` "check" (the first pass: ``done`` of
+    ``size`` bytes of the file read, ``rows`` to send so far) or "import" (``rows`` of
+    ``total`` rows queued)."""
+
+    phase: str
+    rows: int
+    total: int
+    done: int = 0
+    size: int = 0
+
+
+class CsvImport:
+    """``outpost import TOPIC FILE``, one step at a time: the CLI runs :meth:`steps` through,
+    the app one step per turn of its event loop (the window keeps painting, Cancel stops
+    between two steps). One parser and one set of rules and messages for both.
+
+    The first pass reads and checks every row, keeping only the keys (for repeats): a bad
+    row anywhere changes nothing. The second reads the rows again and queues them in
+    transactions of at most :data:`IMPORT_BATCH` rows (:func:`_batches`), so memory holds
+    one batch, not the file; an error there names what was imported and where to go on.
+    """
+
+    def __init__(self, sat: Satellite, topic: str, file: str):
+        self.sat, self.topic, self.file = sat, topic, file
+        self.uids: list[str] = []  # the transactions queued
+        self.rows = 0              # the rows queued
+        self.total = 0             # the rows to queue (known after the first pass)
+        self.last_line = 0         # the first line of the last row queued
+        self.counts = _Counts()
+
+    def steps(self) -> Iterator[ImportStep]:
+        """Run the import, yielding after each chunk checked and each transaction queued;
+        closing the generator stops it there (the transactions queued stay queued).
+
+        Raises:
+            ConfigError: the file cannot be read.
+            ValidationError, StorageError: a bad row (nothing imported), or a failure
+                while queuing (the message names what was imported).
+        """
+        sat, topic, file = self.sat, self.topic, self.file
+        with _open_csv(file) as f, contextlib.ExitStack() as stack:
             before = _stamp(f)
-            seen = _Counts()
-            keys = _NewKeys(sat, args.topic)
-            total = sum(len(chunk) for chunk in _csv_chunks(sat, args.topic, args.file, f,
-                                                            seen, check=True, keys=keys))
+            size = before[0]
+            keys = _NewKeys(sat, topic)
+            checks = _csv_chunks(sat, topic, file, f, self.counts, check=True, keys=keys)
+            # closed before the file is: a generator left suspended by an error below (or a
+            # Cancel) would detach its reader from the closed file when collected
+            stack.callback(checks.close)
+            for chunk in checks:
+                self.total += len(chunk)
+                yield ImportStep("check", self.total, 0, min(f.tell(), size), size)
             if _stamp(f) != before:
-                raise ValidationError(f"{args.file} changed while it was being checked: "
+                raise ValidationError(f"{file} changed while it was being checked: "
                                       "nothing was imported; import it again")
             # rows without a key get them now, above every int key the file names
-            chunks = _csv_chunks(sat, args.topic, args.file, f, _Counts(), check=False,
-                                 keys=_NewKeys(sat, args.topic, keys.top))
-            # closed before the file is: a generator left suspended by an error below would
-            # detach its reader from the closed file when collected ("Exception ignored")
+            chunks = _csv_chunks(sat, topic, file, f, _Counts(), check=False,
+                                 keys=_NewKeys(sat, topic, keys.top))
             stack.callback(chunks.close)
             batches = _batches(r for chunk in chunks for r in chunk)
             while True:
                 try:
                     batch = next(batches, None)
                 except OutpostError as exc:  # a row that changed since it was checked
-                    raise _import_failed(exc, "", n, uids) from exc
+                    raise _import_failed(exc, "", self.rows, self.uids) from exc
                 if batch is None:
                     break
                 if _stamp(f) != before:  # what was just read may be the new text: stop
                     raise _import_failed(ValidationError(
-                        f"{args.file} changed while it was being imported"), "", n, uids,
-                        batch[0][0])
+                        f"{file} changed while it was being imported"), "", self.rows,
+                        self.uids, batch[0][0])
                 try:  # a batch's rows have one _rev (or none): _batches
-                    uids.append(sat.pub([act for _, act, _ in batch], base=batch[0][2]))
+                    self.uids.append(sat.pub([act for _, act, _ in batch], base=batch[0][2]))
                 except OutpostError as exc:
-                    where = f"{args.file} lines {batch[0][0]}-{batch[-1][0]}: "
-                    raise _import_failed(exc, where, n, uids, batch[0][0]) from exc
-                n += len(batch)
-                if not args.json and n < total:
-                    print(f"imported {n} rows", file=sys.stderr)
-    finally:
-        sat.close()
-    if seen.overwrites and not args.json:
-        print(f"outpost: {seen.overwrites} records changed with the file's values, over any "
-              "change made since it was exported (`outpost export --rev` adds a _rev column "
-              "that makes such changes conflicts instead)", file=sys.stderr)
-    _out(args, {"rows": n, "unchanged": seen.unchanged, "overwritten": seen.overwrites,
-                "uids": uids},
-         f"imported {n} rows in {len(uids)} transactions"
-         + (f"; {seen.unchanged} rows unchanged" if seen.unchanged else ""))
-    return 0
+                    where = f"{file} lines {batch[0][0]}-{batch[-1][0]}: "
+                    raise _import_failed(exc, where, self.rows, self.uids,
+                                         batch[0][0]) from exc
+                self.rows += len(batch)
+                self.last_line = batch[-1][0]
+                yield ImportStep("import", self.rows, self.total, size, size)
+
+    def summary(self) -> str:
+        """What was imported (the CLI's last line)."""
+        return (f"imported {self.rows} rows in {len(self.uids)} transactions"
+                + (f"; {self.counts.unchanged} rows unchanged" if self.counts.unchanged
+                   else ""))
+
+    def overwrite_note(self) -> str:
+        """The warning for changes made without a ``_rev`` column ("" when none)."""
+        if not self.counts.overwrites:
+            return ""
+        return (f"{self.counts.overwrites} records changed with the file's values, over any "
+                "change made since it was exported (`outpost export --rev` adds a _rev column "
+                "that makes such changes conflicts instead)")
+
+    def stopped(self) -> str:
+        """What a stop before the end (a Cancel) left: nothing, or the rows queued and
+        where to go on."""
+        if not self.uids:
+            return "nothing was imported"
+        return (f"the rows up to line {self.last_line} were imported ({self.rows} rows, "
+                f"{len(self.uids)} transactions: {', '.join(self.uids)}); import the rest "
+                f"from the row after line {self.last_line} on (rows imported already are "
+                "left unchanged)")
 
 
 class _NewKeys:
@@ -1247,8 +1317,6 @@ def _batches(rows: Iterable[tuple[int, Action, Rev | None]]
 def _cmd_export(args: argparse.Namespace) -> int:
     model, views, rev = _read(args, lambda sat: (sat.project.model(args.topic),
                                                  sat.records(args.topic), sat.rev()))
-    names = model.field_names()
-    as_json = {f.name for f in model.fields if f.type == "json"}  # "12" stays a string
     if args.rev:
         # import compares a --rev file with the replica at _rev: what the user sees must be
         # exactly that, without edits of their own still pending
@@ -1258,15 +1326,31 @@ def _cmd_export(args: argparse.Namespace) -> int:
                 f"{len(mine)} records of {args.topic} have edits not synced yet (e.g. "
                 f"{mine[0]!r}): --rev needs the file to be the replica at one revision; run "
                 "`outpost sync --once` (and resolve conflicts) first, or export without --rev")
+    out = CsvExport(model, rev if args.rev else None)
     w = csv.writer(sys.stdout, lineterminator="\n")
-    tail = [format_rev(rev)] if args.rev else []
-    w.writerow(["key", *names, *([REV_COLUMN] if args.rev else [])])
-    for v in views:
-        f = v.fields or {}
-        w.writerow([v.key, *("" if f.get(n) is None else
-                             json.dumps(f[n]) if n in as_json or isinstance(f[n], bool)
-                             else f[n] for n in names), *tail])
+    w.writerow(out.header())
+    w.writerows(out.row(v) for v in views)
     return 0
+
+
+class CsvExport:
+    """The rows ``outpost export`` writes (the app's File → Export CSV too): a header of
+    ``key`` and the fields (and ``_rev`` when ``rev`` is given), one row per record, an
+    empty cell for no value, json fields and booleans as JSON."""
+
+    def __init__(self, model: Any, rev: Rev | None = None):
+        self.names = model.field_names()
+        self.as_json = {f.name for f in model.fields if f.type == "json"}  # "12" stays a str
+        self.tail = [format_rev(rev)] if rev is not None else []
+
+    def header(self) -> list[str]:
+        return ["key", *self.names, *([REV_COLUMN] if self.tail else [])]
+
+    def row(self, v: RecordView) -> list[Any]:
+        f = v.fields or {}
+        return [v.key, *("" if f.get(n) is None else
+                         json.dumps(f[n]) if n in self.as_json or isinstance(f[n], bool)
+                         else f[n] for n in self.names), *self.tail]
 
 
 def _carry(args: argparse.Namespace) -> int:

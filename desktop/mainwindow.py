@@ -8,7 +8,10 @@ Slots turn errors into visible messages (status bar, form, message box).
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, QItemSelection, QModelIndex, QSettings, Qt, QTimer
@@ -16,6 +19,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QStatusTipEvent, Q
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -33,20 +37,25 @@ from PySide6.QtWidgets import (
 
 from core.errors import OutpostError
 from core.model import Action, Cmd
-from core.revision import Rev
+from core.revision import Rev, format_rev, parse_rev
 from core.satellite.api import Change, SatelliteAPI
+from desktop.drafts import DRAFTS_FILE, Draft, load_drafts, save_drafts
+from desktop.headless import CsvImport
 from desktop.icons import icon
 from desktop.models.records import RecordTableModel
 from desktop.models.topics import TopicListModel
 from desktop.sync import NoSync, SyncControl
 from desktop.undo import PubCommand, inverse
 from desktop.widgets.conflicts import ConflictsDialog
+from desktop.widgets.csvjob import CsvJob, ExportRun, export_steps, import_steps
 from desktop.widgets.form import RecordForm
 from desktop.widgets.history import HistoryView
 from desktop.widgets.keys import undo_falls_through
 from desktop.widgets.statusbar import ERROR_KEY, SYNC_KEY, SyncStatusBar
 
 __all__ = ["MainWindow"]
+
+log = logging.getLogger("outpost.desktop")
 
 
 class MainWindow(QMainWindow):
@@ -76,6 +85,12 @@ class MainWindow(QMainWindow):
         self.forms: dict[str, RecordForm] = {}
         self.conflicts_dialog: ConflictsDialog | None = None
         self._top = ""
+        self.csv_job: CsvJob | None = None  # an import or export running
+        self.csv_box: QMessageBox | None = None  # its summary, error or what a cancel left
+        # the unsaved typing kept at SIGTERM (keep_drafts), put back at the next start
+        data = getattr(getattr(sat, "data", None), "path", None)
+        self.drafts_path: Path | None = Path(data) / DRAFTS_FILE if data else None
+        self.terminating = False  # SIGTERM: close without questions, the drafts are kept
 
         # sidebar
         self.topic_view = QListView()
@@ -156,6 +171,8 @@ class MainWindow(QMainWindow):
             self.topic_view.setCurrentIndex(self.topics.index(0, 0))
         # the other topics' counts after the first paint (each is a read of the topic)
         QTimer.singleShot(0, self.topics.count_all)
+        self.restore_drafts()
+        self.key_scan = self._learn_int_keys()
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -204,6 +221,10 @@ class MainWindow(QMainWindow):
         find.setShortcut(QKeySequence.StandardKey.Find)
         find.triggered.connect(self.focus_filter)
         self.addAction(find)
+        self.import_action = act("Import CSV…", "import", "Ctrl+I", self.import_csv,
+                                 "Import a CSV file into the current topic")
+        self.export_action = act("Export CSV…", "export", "Ctrl+E", self.export_csv,
+                                 "Export the current topic as a CSV file")
         settings = QAction(icon("settings"), "Connection settings…", self)
         settings.triggered.connect(self._settings)
         bar = self.addToolBar("Main")
@@ -220,6 +241,9 @@ class MainWindow(QMainWindow):
             bar.addAction(a)
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
+        file_menu.addAction(self.import_action)
+        file_menu.addAction(self.export_action)
+        file_menu.addSeparator()
         file_menu.addAction(settings)
         file_menu.addAction(self.offline_action)
         quit_action = file_menu.addAction("Quit")
@@ -294,6 +318,26 @@ class MainWindow(QMainWindow):
                   "datetime": 170, "enum": 100, "ref": 190, "json": 160}
         for c, f in enumerate(model.model_def.fields):
             self.table.setColumnWidth(c, widths.get(f.type, 140))
+
+    def _learn_int_keys(self) -> threading.Thread | None:
+        """A replica made before session 9 keeps no greatest key of its int-keyed topics: the
+        first Ctrl+N of such a topic scanned its events on the UI thread (0.3-0.5 s at
+        1,000,000 events). A worker thread scans them at once instead (the thread, or None
+        when nothing is to scan); a Ctrl+N before it is done waits for that scan."""
+        learn = getattr(self.sat, "learn_int_keys", None)
+        replica = getattr(self.sat, "replica", None)
+        if not callable(learn) or replica is None or not replica.unknown_int_tops():
+            return None
+
+        def work() -> None:
+            try:
+                learn()
+            except Exception:  # e.g. the window closed, the satellite with it: Ctrl+N reads
+                log.debug("greatest int keys not read ahead", exc_info=True)
+
+        t = threading.Thread(target=work, name="outpost-int-keys", daemon=True)
+        t.start()
+        return t
 
     def _table_reloaded(self, model: RecordTableModel) -> None:
         if model.complete:
@@ -410,6 +454,60 @@ class MainWindow(QMainWindow):
         box.setDefaultButton(QMessageBox.StandardButton.Save)
         box.setEscapeButton(QMessageBox.StandardButton.Cancel)
         return QMessageBox.StandardButton(box.exec())
+
+    def keep_drafts(self) -> int:
+        """SIGTERM (nobody may be there to answer): keep every form's unsaved typing in the
+        data directory (:mod:`desktop.drafts`), nothing saved or sent; the window then
+        closes without asking (:attr:`terminating`). Returns how many forms were kept.
+
+        Raises:
+            StorageError: the drafts could not be written (the window still asks then)."""
+        drafts = [Draft(top, f.key, f.is_new, format_rev(f.base or self.sat.rev()),
+                        f.changes())
+                  for top, f in self.forms.items() if f.has_edits]
+        if drafts and self.drafts_path is not None:
+            save_drafts(self.drafts_path, drafts)
+            self.terminating = True
+        elif not drafts:
+            self.terminating = True
+        return len(drafts)
+
+    def restore_drafts(self) -> None:
+        """Put back the typing :meth:`keep_drafts` kept (the first draft; the others stay in
+        the file for the next start), unsaved, on the revision it was typed on; the drafts
+        file then goes (the usual Save / Discard / Cancel keep it from there)."""
+        if self.drafts_path is None:
+            return
+        drafts = load_drafts(self.drafts_path)
+        if not drafts:
+            return
+        d, rest = drafts[0], drafts[1:]
+        try:
+            model = self.sat.project.model(d.topic)
+            self.select_topic(d.topic)
+            if self._top != d.topic:
+                return
+            form = self.form
+            rv = None if d.new else self.sat.record(d.topic, d.key)
+            if rv is None or rv.fields is None:
+                form.start_new(d.key)  # new, or deleted since: saving it creates it again
+            else:
+                self._reselect(d.key)
+                form.load(rv)
+                self.history.set_record(d.topic, d.key)
+            for name, value in d.fields.items():
+                if model.field(name) is not None:
+                    form.set_value(name, value)
+            form.set_base(parse_rev(d.base))
+            save_drafts(self.drafts_path, rest)
+        except (OutpostError, ValueError) as exc:
+            self.show_error(f"cannot put back the unsaved changes kept in "
+                            f"{self.drafts_path}: {exc}")
+            return
+        self.side.setCurrentWidget(self.form_stack)
+        self.status.showMessage(
+            "Your unsaved changes from when Outpost was last stopped are back in the form: "
+            "save (Ctrl+S) or discard them", 20000)
 
     def settle_edits(self, top: str, doing: str) -> bool:
         """Before the form of ``top`` is left or dropped: ask Save / Discard / Cancel when it
@@ -551,6 +649,12 @@ class MainWindow(QMainWindow):
 
     def on_change(self, ch: Change) -> None:
         """Forward a satellite change notice to every model and view."""
+        # the record shown in a clean form: when the hub deleted it, the removed row moves
+        # the selection to its neighbour, which the status bar then says
+        form = self.forms.get(self._top)
+        shown = ((self._top, form.key, form.title.text())
+                 if form is not None and form.key and not form.is_new and not form.dirty
+                 and (ch.reset or form.key in ch.records.get(self._top, ())) else None)
         try:
             # the tables first: after a catch-up their (coalesced) reloads then run before
             # the sidebar's recount, which takes their counts instead of reading again
@@ -563,8 +667,22 @@ class MainWindow(QMainWindow):
             if ch.status or ch.receipts:
                 self.refresh_status()
             self._refresh_form(ch)
+            if shown is not None:
+                self._say_deleted(*shown)
         except OutpostError as exc:  # e.g. the database went away: show it, keep running
             self.show_error(f"cannot refresh the view: {exc}")
+
+    def _say_deleted(self, top: str, key: str, title: str) -> None:
+        """The record ``key`` was shown (unedited) when a change came: when someone deleted it
+        on the hub (not one's own delete, which is pending), say so and by whom."""
+        rv = self.sat.record(top, key)
+        if rv is not None and (rv.fields is not None or rv.pending):
+            return
+        now = self.form.key if self._top == top else ""
+        then = (f"; showing {self.form.title.text()}" if now and now != key
+                else "")
+        self.status.showMessage(f"{title} was deleted by {self._deleted_by(top, key)} on the "
+                                f"hub{then}", 10000)
 
     def _refresh_form(self, ch: Change) -> None:
         if not self._top or self._top not in self.forms:
@@ -606,7 +724,70 @@ class MainWindow(QMainWindow):
         return [self.new_action, self.save_action, self.delete_action, self.undo_action,
                 self.redo_action, self.sync_action, self.offline_action,
                 self.conflicts_action, self.history_action, self.find_action,
-                self.problem_action]
+                self.problem_action, self.import_action, self.export_action]
+
+    # -- CSV import and export ------------------------------------------------------------------
+
+    def import_csv(self, file: str = "") -> CsvJob | None:
+        """File → Import CSV…: ``outpost import`` of ``file`` (asked for when empty) into the
+        current topic, a step per turn of the event loop with progress and Cancel; the
+        summary, or the error naming the line and the fix, shows when it ends."""
+        if not self._top or self.csv_job is not None:
+            return None
+        self._to_front()
+        if not file:
+            file, _ = QFileDialog.getOpenFileName(
+                self, f"Import CSV into {self.records.model_def.title}", "",
+                "CSV files (*.csv);;All files (*)")
+            if not file:
+                return None
+        job = CsvImport(self.sat, self._top, file)  # type: ignore[arg-type]
+
+        def summary() -> str:
+            note = job.overwrite_note()
+            return job.summary() + (f".\n\n{note}" if note else "")
+
+        return self._run_csv(CsvJob(self, f"Import of {Path(file).name}", import_steps(job),
+                                    summary, job.stopped))
+
+    def export_csv(self, file: str = "") -> CsvJob | None:
+        """File → Export CSV…: the current topic's records as ``outpost export`` writes
+        them, to ``file`` (asked for when empty), replaced only once complete."""
+        if not self._top or self.csv_job is not None:
+            return None
+        self._to_front()
+        if not file:
+            file, _ = QFileDialog.getSaveFileName(
+                self, f"Export {self.records.model_def.title} as CSV",
+                f"{self._top}.csv", "CSV files (*.csv);;All files (*)")
+            if not file:
+                return None
+        run = ExportRun(self.sat, self._top, file)
+        return self._run_csv(CsvJob(self, f"Export of {self._top}", export_steps(run),
+                                    run.summary, run.stopped))
+
+    def _run_csv(self, job: CsvJob) -> CsvJob:
+        self.csv_job = job
+        self.import_action.setEnabled(False)
+        self.export_action.setEnabled(False)
+        job.finished.connect(self._csv_done)
+        return job
+
+    def _csv_done(self, ok: bool, title: str, text: str) -> None:
+        self.csv_job = None
+        self.import_action.setEnabled(True)
+        self.export_action.setEnabled(True)
+        self.status.showMessage(f"{title}: {text.splitlines()[0]}", 10000)
+        if self.csv_box is not None:
+            self.csv_box.close()
+        # not modal: the window stays usable while the summary is read
+        self.csv_box = box = QMessageBox(
+            QMessageBox.Icon.Information if ok else QMessageBox.Icon.Warning, title,
+            text[:1].upper() + text[1:], QMessageBox.StandardButton.Close, self)
+        box.setObjectName("csv_result")
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        box.show()
 
     def _offline_toggled(self, offline: bool) -> None:
         self.offline_action.setChecked(offline)
@@ -696,11 +877,16 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         # every form with something typed (a new record filled in too): Save / Discard /
-        # Cancel; Cancel (or a save that failed) keeps the window open
-        for top in [t for t, f in self.forms.items() if f.has_edits]:
+        # Cancel; Cancel (or a save that failed) keeps the window open. Not at SIGTERM:
+        # the typing is kept as drafts (keep_drafts) and put back at the next start
+        for top in [t for t, f in self.forms.items() if f.has_edits and not self.terminating]:
             if not self.settle_edits(top, "closing the window"):
                 event.ignore()
                 return
+        if self.csv_job is not None:
+            self.csv_job.cancel()  # between two steps: what was queued stays queued
+        if self.key_scan is not None:
+            self.key_scan.join(10)  # the satellite is closed next: not under a scan
         self._unlisten()
         self._retry_timer.stop()  # the satellite is closed next: no more status reads
         if self.conflicts_dialog is not None:

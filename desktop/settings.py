@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
 from PySide6.QtCore import QSettings
 
 from core.errors import ConfigError
@@ -114,19 +115,34 @@ def _read_tokens(path: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+TOKENS_LOCK_WAIT = 10.0
+"""Seconds a save of ``tokens.json`` waits for another process's save to finish."""
+
+
 def _store_token(s: QSettings, name: str, token: str, over: str | None) -> None:
+    """Set (or with ``token`` "" remove) profile ``name``'s entry of ``tokens.json``: read,
+    changed and replaced atomically (:func:`write_private`) under a lock on
+    ``tokens.json.lock``, so two app processes saving at once do not drop one's entry (a
+    read-modify-write without it kept only the last writer's view, session 9)."""
     path = tokens_file(s)
-    tokens = _read_tokens(path)
-    want = {"token": token, "over": over} if token else None
-    if tokens.get(name) == want:
-        return
-    if want is not None:
-        tokens[name] = want
-    else:
-        tokens.pop(name, None)
     path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(path.with_name(path.name + ".lock"), timeout=TOKENS_LOCK_WAIT,
+                    thread_local=False)
     try:
-        write_private(path, json.dumps(tokens, indent=2) + "\n")
+        with lock:
+            tokens = _read_tokens(path)
+            want = {"token": token, "over": over} if token else None
+            if tokens.get(name) == want:
+                return
+            if want is not None:
+                tokens[name] = want
+            else:
+                tokens.pop(name, None)
+            write_private(path, json.dumps(tokens, indent=2) + "\n")
+    except Timeout as exc:
+        raise ConfigError(f"cannot save the app's tokens: {path} stayed locked by another "
+                          f"Outpost process for {TOKENS_LOCK_WAIT:.0f} s: try again, or close "
+                          "the other Outpost windows") from exc
     except OSError as exc:
         raise ConfigError(f"cannot write the app's tokens to {path}: {exc}") from exc
 

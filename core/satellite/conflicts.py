@@ -20,9 +20,9 @@ from typing import Any
 
 from core.model import Action, Cmd, Conflict
 from core.revision import ZERO_REV, Rev, format_rev
-from core.satellite.api import Receipt, SatelliteAPI
+from core.satellite.api import Receipt, ReceiptState, SatelliteAPI
 
-__all__ = ["WHOLE", "FieldConflict", "conflict_fields", "explain"]
+__all__ = ["WHOLE", "FieldConflict", "Own", "conflict_fields", "explain", "own_of"]
 
 WHOLE = ""
 """The field name of a whole-record conflict (a record deleted, created or modified by the
@@ -145,18 +145,54 @@ def _json(top: str, field: str, value: Any) -> str:
     return text if len(text) <= 80 else text[:79] + "…"
 
 
+@dataclass(frozen=True)
+class Own:
+    """What is the user's own, so that the winner of a conflict is named "you" (session 10:
+    the text said "they" of the user's own edits): ``revs``, the revisions of this
+    satellite's accepted transactions, and ``users``, the hub's name of this satellite's
+    user, whose edits from another satellite (a second laptop) are theirs too. ``users`` is
+    empty without a token: a hub without accounts gives every satellite one name, so it
+    cannot tell the user from a colleague."""
+
+    revs: frozenset[Rev] = frozenset()
+    users: frozenset[str] = frozenset()
+    named: bool = False  # users have names (a token): others are named by theirs
+
+    def __call__(self, c: Conflict) -> bool:
+        return (bool(c.rev) and c.rev in self.revs) or (bool(c.usr) and c.usr in self.users)
+
+
+def own_of(sat: SatelliteAPI) -> Own:
+    """:class:`Own` of ``sat``: its accepted receipts, and with a token the user of the last
+    one's events (one history read)."""
+    acc = [r for r in sat.receipts([ReceiptState.ACCEPTED]) if r.rev]
+    revs = frozenset(r.rev for r in acc)
+    token = getattr(getattr(sat, "config", None), "token", "")
+    last = max((r for r in acc if r.acts), key=lambda r: r.rev, default=None)
+    if not token or last is None:
+        return Own(revs, named=bool(token))
+    a = last.acts[0]
+    return Own(revs, frozenset(h.usr for h in sat.history(a.top, a.key)
+                               if h.rev == last.rev and h.usr), named=True)
+
+
 def explain(rc: Receipt, *,
             name: Callable[[str, str], str] = lambda top, field: field,
             show: Callable[[str, str, Any], str] = _json,
             record: Callable[[str, str], str] = lambda top, key: f"{top} {key}",
-            when: Callable[[Rev], str] = format_rev) -> list[str]:
+            when: Callable[[Rev], str] = format_rev,
+            own: Own | None = None) -> list[str]:
     """One sentence per record of the rejected transaction ``rc``: what the other side
     did, what the user did (with their values), and what keep mine / keep theirs then do.
 
     ``name(top, field)``, ``show(top, field, value)`` and ``record(top, key)`` render a
     field's name, a value and a record, ``when(rev)`` a revision (the CLI: names, JSON, RFC
-    3339; the app: titles, its cells, its dates).
+    3339; the app: titles, its cells, its dates). The other side is "earlier, you" when
+    ``own`` (:func:`own_of`) says the change that won is the user's own, its user's name
+    ("bob changed …") when users have names (``own.named``: a token), else "they" with the
+    user in brackets ("they changed … (anonymous, …)": a hub without accounts).
     """
+    own = own or Own()
     acts = {(a.top, a.key): a for a in rc.acts}
     out: list[str] = []
 
@@ -170,7 +206,8 @@ def explain(rc: Receipt, *,
     for c in rc.conflicts:
         seen.add((c.top, c.key))
         a = acts.get((c.top, c.key))
-        out.append(f"{record(c.top, c.key)}: {_sentence(c, a, values, names, when)}")
+        out.append(f"{record(c.top, c.key)}: "
+                   f"{_sentence(c, a, values, names, when, own(c), own.named)}")
     if not rc.conflicts:
         out.append(f"rejected by the hub: {rc.err or 'no reason given'}. Keep theirs drops "
                    "the edit; keep mine sends it again")
@@ -196,12 +233,19 @@ def _resolving(rc: Receipt, out: list[str]) -> list[str]:
 
 def _sentence(c: Conflict, a: Action | None,
               values: Callable[[str, Mapping[str, Any] | None], str],
-              names: Callable[[str, Any], str], when: Callable[[Rev], str]) -> str:
-    by = f" ({c.usr or 'someone'}, {when(c.rev)})" if c.rev else ""
+              names: Callable[[str, Any], str], when: Callable[[Rev], str],
+              mine_too: bool = False, named: bool = False) -> str:
+    # who made the change that won: the user (an edit of theirs accepted before this one),
+    # another user by name, or "they" (a hub without accounts: one name for everyone)
+    name = c.usr if named and c.usr and not mine_too else ""
+    who = "earlier, you" if mine_too else name or "they"
+    both = "you (here and earlier)" if mine_too else f"you and {who}"
+    by = ((f" ({when(c.rev)})" if name else f" ({c.usr or 'someone'}, {when(c.rev)})")
+          if c.rev else "")
     mine = dict(a.arg or {}) if a is not None else {}
     if c.reason == "deleted" and c.theirs is not None:
         # deleted, then created again under the same key: it exists now
-        again = f"they deleted this record and created it again{by}"
+        again = f"{who} deleted this record and created it again{by}"
         if a is not None and a.cmd == Cmd.DEL:
             return (f"{again} (it has {values(c.top, c.theirs)}); you deleted it. Keep mine "
                     "deletes the record they created again; keep theirs keeps it")
@@ -211,20 +255,20 @@ def _sentence(c: Conflict, a: Action | None,
                 "created again; keep theirs keeps it as they made it and drops your changes")
     if c.reason == "deleted":
         if a is not None and a.cmd == Cmd.DEL:
-            return f"you and they both deleted this record{by}; it stays deleted either way"
-        return (f"they deleted this record{by}; you changed {values(c.top, mine)}. Keep mine "
+            return f"{both} both deleted this record{by}; it stays deleted either way"
+        return (f"{who} deleted this record{by}; you changed {values(c.top, mine)}. Keep mine "
                 "recreates it (as you saw it, with your changes); keep theirs leaves it "
                 "deleted and drops your changes")
     if c.reason == "modified":
-        return (f"you deleted this record; they changed {values(c.top, c.theirs)}{by}. Keep "
+        return (f"you deleted this record; {who} changed {values(c.top, c.theirs)}{by}. Keep "
                 "mine deletes it anyway; keep theirs keeps it, with their changes")
     if c.reason == "created":
         theirs = {f: (c.theirs or {}).get(f) for f in mine}
         if c.theirs is None:  # they deleted theirs since: the key is free again
-            return (f"you and they both created a record under this key{by}; theirs was "
+            return (f"{both} both created a record under this key{by}; theirs was "
                     f"deleted since. Keep mine creates yours ({values(c.top, mine)}); keep "
                     "theirs drops yours")
-        return (f"you and they both created a record under this key{by}: yours has "
+        return (f"{both} both created a record under this key{by}: yours has "
                 f"{values(c.top, mine)}; theirs has {values(c.top, theirs)}. Keep both adds "
                 "yours as a new record under another key, theirs unchanged (this edit's refs "
                 "to it follow; your later edits of it, saved apart, stay on their record: "
@@ -232,7 +276,7 @@ def _sentence(c: Conflict, a: Action | None,
                 "second record); keep theirs drops yours")
     yours = {f: mine.get(f) for f in c.fields}
     rest = {f: v for f, v in mine.items() if f not in c.fields}
-    text = (f"you changed {values(c.top, yours)}; they changed "
+    text = (f"you changed {values(c.top, yours)}; {who} changed "
             f"{values(c.top, {f: (c.theirs or {}).get(f) for f in c.fields})}{by}")
     if rest:
         text += (f"; your change of {values(c.top, rest)} did not conflict. Keep mine sends "

@@ -205,6 +205,11 @@ class Replica:
             self._int_max = dict.fromkeys(self._int_tops, 0)
             self._int_dirty = True
 
+    def unknown_int_tops(self) -> list[str]:
+        """The int-keyed topics whose greatest key is not kept yet (a replica made before
+        session 9): :meth:`greatest_int_key` scans their events once."""
+        return sorted(self._int_tops - self._int_max.keys())
+
     def greatest_int_key(self, top: str) -> int:
         """The greatest integer key among the replica's events of the int-keyed topic
         ``top`` (records deleted since count; 0 when none is positive): kept, so no read,

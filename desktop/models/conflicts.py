@@ -19,7 +19,7 @@ from PySide6.QtGui import QBrush, QColor
 
 from core.model import Cmd
 from core.satellite.api import Change, Keep, Receipt, ReceiptState, SatelliteAPI
-from core.satellite.conflicts import WHOLE, FieldConflict, conflict_fields, explain
+from core.satellite.conflicts import WHOLE, FieldConflict, Own, conflict_fields, explain, own_of
 from desktop.format import display_value, readable_rev
 from desktop.models.records import ref_label
 
@@ -73,6 +73,8 @@ class ConflictsModel(QAbstractTableModel):
         self._sat = sat
         self._rows: list[ConflictRow] = []
         self._explain: dict[tuple[str, str, str], str] = {}  # (uid, top, key) -> sentence
+        self._gone_keys: set[tuple[str, str]] = set()  # records the hub has not (now)
+        self._own = Own()  # this satellite's accepted edits (explain: "you")
         self._rows = self._build()
 
     # -- public --------------------------------------------------------------------------------
@@ -232,15 +234,28 @@ class ConflictsModel(QAbstractTableModel):
 
     def _gone(self, top: str, key: str) -> bool:
         """Whether the hub has no such record now (a record they deleted and created again
-        exists: its empty fields are empty, not deleted)."""
-        rv = self._sat.record(top, key)
-        return rv is None or rv.confirmed is None
+        exists: its empty fields are empty, not deleted): read once per refresh
+        (:meth:`_build`), not per painted cell (each was a database read, session 9)."""
+        return (top, key) in self._gone_keys
 
     def _build(self) -> list[ConflictRow]:
         rows: list[ConflictRow] = []
         self._explain = {}
-        for rc in self._sat.receipts([ReceiptState.REJECTED]):
+        rejected = self._sat.receipts([ReceiptState.REJECTED])
+        # edits of this satellite's own the rejected ones lost to: "you", not "they"
+        self._own = own_of(self._sat) if rejected else Own()
+        for rc in rejected:
             rows.extend(self._rows_of(rc))
+        # the records of "they deleted" rows: one read per topic
+        deleted: dict[str, set[str]] = {}
+        for r in rows:
+            if r.reason == "deleted" and r.field != WHOLE and r.top:
+                deleted.setdefault(r.top, set()).add(r.key)
+        self._gone_keys = set()
+        for top, keys in deleted.items():
+            there = self._sat.records_of(top, keys)
+            self._gone_keys.update((top, k) for k in keys
+                                   if there.get(k) is None or there[k].confirmed is None)
         return rows
 
     def _title(self, top: str, field: str) -> str:
@@ -267,7 +282,7 @@ class ConflictsModel(QAbstractTableModel):
             row.locked = self._locked(rc, c)
             out.append(row)
         sigs = list(dict.fromkeys((a.top, a.key) for a in rc.acts))
-        texts = explain(rc, name=self._title, show=self._cell, when=readable_rev,
+        texts = explain(rc, name=self._title, show=self._cell, when=readable_rev, own=self._own,
                         record=lambda top, key: labels.get((top, key)) or f"{top} {key}")
         if rc.conflicts:
             order = list(dict.fromkeys([*((c.top, c.key) for c in rc.conflicts), *sigs]))

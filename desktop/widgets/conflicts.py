@@ -105,6 +105,13 @@ class ConflictsDialog(QDialog):
         self.keep_both.clicked.connect(lambda: self.resolve_selected(Keep.BOTH))
         self.apply.clicked.connect(lambda: self.resolve_selected(None))
         self.close_button.clicked.connect(self.close)
+        # no default button: a QDialog's push buttons are "auto default", so Enter pressed in
+        # the table (to move on, or by mistake) clicked Keep mine, the first of them. A
+        # choice that drops or sends edits takes a click or Space on the focused button
+        for b in (self.keep_mine, self.keep_theirs, self.keep_both, self.apply,
+                  self.close_button):
+            b.setAutoDefault(False)
+            b.setDefault(False)
         buttons = QHBoxLayout()
         for b in (self.keep_mine, self.keep_theirs, self.keep_both, self.apply):
             buttons.addWidget(b)

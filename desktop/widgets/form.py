@@ -621,6 +621,11 @@ class RecordForm(QWidget):
         self.setEnabled(True)
         self._set_dirty(True)
 
+    def set_base(self, base: Rev) -> None:
+        """Save on ``base`` (a draft kept from an earlier run: the revision it was loaded
+        at, so a change made since is a conflict, not overwritten)."""
+        self._base = base
+
     def set_new_key(self, key: str) -> None:
         """Give the new record being filled in another key (the one offered was taken)."""
         if self._is_new:

@@ -404,3 +404,51 @@ async def test_a_new_token_is_checked_while_the_window_is_open(
             w.close()
     finally:
         users.close()
+
+
+async def test_a_new_token_accepted_while_syncing_is_used_at_once(
+        qtbot: Any, tmp_path: Path, project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sync started during the check (Sync now) connected with the old token and kept
+    that connection until the next reconnect: edits went out as the old token's user. Once
+    the new token is accepted the sync reconnects with it."""
+    from PySide6.QtCore import QSettings
+
+    from core.ledger.memory import MemLedger
+    from core.model import Action, Cmd
+    from desktop import app as app_mod
+    from desktop import settings as app_settings
+    from hubserver.auth import Users
+    from hubserver.server import Hub
+    from tests.desktop.test_status import until
+
+    monkeypatch.setattr(app_settings, "settings", lambda: QSettings(
+        str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    gate = asyncio.Event()
+    real = app_mod.check_other_hub
+
+    async def held(*args: Any, **kw: Any) -> bool:
+        await gate.wait()  # the hub answers once the sync is online with the old token
+        return await real(*args, **kw)
+
+    monkeypatch.setattr(app_mod, "check_other_hub", held)
+    users = Users(tmp_path / "users.db")
+    old, new = users.add("alice"), users.add("bob")
+    e = tmp_path / "sat"
+    try:
+        async with Hub(MemLedger(project), port=0, users=users) as hub:
+            sat = await open_satellite(WindowSpec(e, hub=hub.url, token=old))
+            sat.close()
+            [w] = await app_mod.open_windows([WindowSpec(e, hub.url, new)])
+            qtbot.addWidget(w)
+            w.sync_handle.start()  # type: ignore[attr-defined]  # Sync now, during the check
+            await until(lambda: w.sat.status().online, "online with the old token")
+            gate.set()
+            assert await w.token_check is True  # type: ignore[attr-defined]
+            w.sat.pub([Action("field.site", "n1", Cmd.NEW, {"name": "New"})])
+            await until(lambda: w.sat.status().pending == 0 and w.sat.status().online,
+                        "the edit sent")
+            assert [h.usr for h in w.sat.history("field.site", "n1")] == ["bob"]
+            await app_mod.close_window(w)
+            w.close()
+    finally:
+        users.close()

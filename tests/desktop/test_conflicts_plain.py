@@ -224,3 +224,85 @@ async def test_unticked_field_of_a_new_record_is_not_sent(
     assert set_fields(hub)["name"] == "A name"
     a.close()
     b.close()
+
+
+async def test_the_deleted_cells_read_the_database_once_per_refresh(
+        qtbot: Any, tmp_path: Path, project: Project, hub: Hub,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each painted "(deleted)" cell read the record from the database (``_gone``): a
+    repaint of many such rows was as many reads. They are read once per refresh now."""
+    a, b = await two(tmp_path, project, hub)
+    b.pub([Action(SITE, "s1", Cmd.DEL)])
+    await sync(b, hub)
+    a.pub([Action(SITE, "s1", Cmd.MOD, {"name": "Alder A", "region": "West"})])
+    await sync(a, hub)
+    dlg = dialog(qtbot, a)
+    reads: list[str] = []
+    record, records_of = a.record, a.records_of
+    monkeypatch.setattr(a, "record", lambda top, key: reads.append(key) or record(top, key))
+    monkeypatch.setattr(a, "records_of",
+                        lambda top, keys: reads.extend(keys) or records_of(top, keys))
+    for _ in range(5):  # five paints of every cell
+        assert [r[4] for r in cells(dlg)[1:]] == ["(deleted)", "(deleted)"]
+    assert reads == []
+    dlg.model.refresh()
+    assert reads.count("s1") <= 2  # the rows' labels and the "deleted" set, not per cell
+    # a record they created again is not "deleted" after the refresh that sees it
+    b.pub([Action(SITE, "s1", Cmd.NEW, {"name": "Back"})])
+    await sync(b, hub)
+    await sync(a, hub)
+    dlg.model.refresh()
+    assert [r[4] for r in cells(dlg)[1:] if r[1] == "Region"] == ["(empty)"]
+    a.close()
+    b.close()
+
+
+async def test_the_winner_is_named_you_for_the_users_own_edit_else_by_its_user(
+        qtbot: Any, tmp_path: Path, project: Project) -> None:
+    """The text said "they changed …" of the user's own edit from a second laptop (session
+    10): it names the winner: "earlier, you" for the user's own, the user otherwise."""
+    from core.ledger.memory import MemLedger
+    from core.satellite.config import SatConfig
+    from hubserver.auth import Users
+
+    users = Users(tmp_path / "users.db")
+    alice, bob = users.add("alice"), users.add("bob")
+    mem = MemLedger(project)
+    mem.publish(Trans((Action(SITE, "s1", Cmd.NEW, {"name": "Alder", "region": "North"}),
+                       Action(SITE, "s2", Cmd.NEW, {"name": "Birch", "region": "South"}))),
+                "office")
+    try:
+        async with Hub(mem, port=0, users=users) as h:
+            def sat(name: str, token: str) -> Satellite:
+                s = Satellite(tmp_path / name, project)
+                s.data.save_config(SatConfig(hub=h.url, token=token))
+                s.config = s.data.load_config()
+                return s
+
+            async def go(s: Satellite) -> None:
+                await SyncClient(s, h.url, s.config.token,
+                                 rnd=random.Random(0)).sync_once(10)
+
+            laptop, desktop, other = sat("laptop", alice), sat("desk", alice), sat("b", bob)
+            for s in (laptop, desktop, other):
+                await go(s)
+            laptop.pub([Action(SITE, "s2", Cmd.MOD, {"region": "East"})])
+            await go(laptop)  # an edit of the laptop's accepted: the hub calls its user alice
+            desktop.pub([Action(SITE, "s1", Cmd.MOD, {"name": "Alder (desk)"})])
+            other.pub([Action(SITE, "s2", Cmd.MOD, {"name": "Birch (bob)"})])
+            await go(desktop)
+            await go(other)
+            laptop.pub([Action(SITE, "s1", Cmd.MOD, {"name": "Alder (laptop)"})])
+            laptop.pub([Action(SITE, "s2", Cmd.MOD, {"name": "Birch (laptop)"})])
+            await go(laptop)
+            assert laptop.status().conflicts == 2
+            dlg = dialog(qtbot, laptop)
+            dlg.table.selectAll()
+            text = dlg.details.text()
+            assert "; earlier, you changed Name to “Alder (desk)” (alice, " in text
+            assert "; bob changed Name to “Birch (bob)” (" in text
+            assert "they changed" not in text and "(bob, " not in text
+            for s in (laptop, desktop, other):
+                s.close()
+    finally:
+        users.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QTextCursor
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractButton, QApplication, QMessageBox, QPlainTextEdit
@@ -454,3 +454,59 @@ async def test_ctrl_n_asks_before_dropping_an_edited_record(
     assert rv is not None and rv.fields is not None and rv.fields["region"] == "North"
     w.close()
     a.close()
+
+
+async def test_enter_in_the_conflicts_view_resolves_nothing(
+        answers: list[Answer], qtbot: Any, tmp_path: Path, project: Project,
+        hub: Hub) -> None:
+    """Keep mine was the view's default button: a stray Enter sent the selected edit again
+    (session 10). No button is the default; Enter anywhere in the view resolves nothing."""
+    a = await three_conflicts(tmp_path, project, hub, n=1)
+    w = MainWindow(a, None, "t")
+    qtbot.addWidget(w)
+    dlg = w.show_conflicts()
+    qtbot.waitExposed(dlg)
+    dlg.activateWindow()
+    qtbot.waitUntil(dlg.isActiveWindow)
+    assert dlg.selected_uids() and dlg.keep_mine.isEnabled()
+    buttons = (dlg.keep_mine, dlg.keep_theirs, dlg.keep_both, dlg.apply, dlg.close_button)
+    assert not any(b.isDefault() or b.autoDefault() for b in buttons)
+    ask = answer(answers, QMessageBox.StandardButton.Cancel)
+    for target in (dlg.table, dlg):
+        target.setFocus()
+        for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            QTest.keyClick(target, key)
+    assert ask.asked == []
+    assert a.status().conflicts == 1 and dlg.isVisible()
+    dlg.keep_mine.setFocus()  # a focused button takes Space, as any button
+    QTest.keyClick(dlg.keep_mine, Qt.Key.Key_Space)
+    assert a.status().conflicts == 0
+    w.close()
+    a.close()
+
+
+async def test_a_record_deleted_on_the_hub_while_shown_unedited_is_said(
+        answers: list[Answer], qtbot: Any, tmp_path: Path, project: Project,
+        hub: Hub) -> None:
+    """A colleague deleted the record shown (no unsaved edits): the removed row moved the
+    selection to its neighbour without a word (session 10: the status bar says it)."""
+    a = await sat_of(tmp_path, project, hub, "a")
+    b = await sat_of(tmp_path, project, hub, "b")
+    w = window(qtbot, a)
+    assert w.select_key("s2")
+    assert not w.form.dirty
+    b.pub([Action(SITE, "s2", Cmd.DEL)])
+    await sync(b, hub)
+    await sync(a, hub)
+    qtbot.waitUntil(lambda: w.records.rowCount() == 2)
+    assert w.form.key != "s2"
+    assert w.status.currentMessage().startswith(
+        "Sites: Site 2 was deleted by office on the hub")
+    # one's own delete is not announced as the hub's
+    w.status.clearMessage()
+    assert w.select_key("s3")
+    w.delete_record()
+    assert "deleted by" not in w.status.currentMessage()
+    w.close()
+    a.close()
+    b.close()

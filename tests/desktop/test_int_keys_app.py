@@ -105,3 +105,50 @@ async def test_two_offline_laptops_same_key_is_a_conflict_in_the_view(
     assert add(b, "from B again") == "5"  # the next Ctrl+N is past it
     a.sat.close()  # type: ignore[attr-defined]
     b.sat.close()  # type: ignore[attr-defined]
+
+
+async def test_an_old_replicas_greatest_key_is_read_off_the_ui_thread(
+        qtbot: Any, tmp_path: Path, int_project: Project, hub: Hub,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replica made before session 9 keeps no greatest int key: the first Ctrl+N scanned
+    the topic's events on the UI thread (0.3-0.5 s at 1,000,000 events). The window has a
+    worker thread read it at once; Ctrl+N then reads nothing."""
+    import threading
+
+    from core.satellite.replica import INT_KEYS, Replica
+
+    d = tmp_path / "old"
+    sat = Satellite(d, int_project)
+    await sync(sat, hub)
+    with sat.queue._conn(None) as conn:
+        conn.exec_driver_sql("DELETE FROM sat_meta WHERE name = ?", (INT_KEYS,))
+    sat.close()
+    scans: list[str] = []
+    scan = Replica._scan_int_key
+
+    def counted(self: Replica, top: str) -> int:
+        scans.append(threading.current_thread().name)
+        return scan(self, top)
+
+    monkeypatch.setattr(Replica, "_scan_int_key", counted)
+    sat = Satellite(d, int_project)
+    assert sat.replica.unknown_int_tops() == [ITEM, "inv.tag"]
+    w = MainWindow(sat, None, "old")
+    qtbot.addWidget(w)
+    assert w.key_scan is not None
+    w.key_scan.join(30)
+    assert not w.key_scan.is_alive()
+    assert scans == ["outpost-int-keys", "outpost-int-keys"]
+    assert sat.replica.unknown_int_tops() == []
+    w.select_topic(ITEM)
+    assert add(w, "four") == "4"  # above 1, 2, 3 (2 deleted), read by the worker
+    assert scans == ["outpost-int-keys", "outpost-int-keys"]  # nothing on the UI thread
+    # a replica that keeps them starts no thread
+    w.close()
+    sat.close()
+    sat = Satellite(d, int_project)
+    w2 = MainWindow(sat, None, "old")
+    qtbot.addWidget(w2)
+    assert w2.key_scan is None
+    w2.close()
+    sat.close()

@@ -240,3 +240,43 @@ def test_a_token_given_in_connection_settings_is_used_at_the_next_start(user_dir
     DataDir(default_data_dir()).save_config(SatConfig("ws://127.0.0.1:9", "T3"))
     p = launch_mod._saved(load_profile("default"))
     assert p is not None and p.token == ""
+
+
+def test_two_saves_of_tokens_at_once_keep_both(user_dirs: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """tokens.json was read, changed and written without a lock: two app processes saving at
+    once each wrote what it had read plus its own entry, and the later dropped the other's.
+    Two threads (each flock is its own open file, as two processes' are) are held between
+    their read and their write until both got there, or 2 s passed (under the lock the
+    second cannot read before the first wrote)."""
+    import contextlib
+    import threading
+
+    both_read = threading.Barrier(2, timeout=2.0)
+    write = app_settings.write_private
+
+    def held_write(path: Path, text: str) -> None:
+        # broken: the other one is waiting for the lock, nothing to wait for
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_read.wait()
+        write(path, text)
+
+    monkeypatch.setattr(app_settings, "write_private", held_write)
+    errors: list[BaseException] = []
+
+    def save(name: str) -> None:
+        try:
+            save_profile(Profile(name, "ws://127.0.0.1:8765", f"token-{name}", ""), last=False)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save, args=(n,)) for n in ("alpha", "beta")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == [] and not any(t.is_alive() for t in threads)
+    kept = json.loads(tokens_file().read_text(encoding="utf-8"))
+    assert {n: e["token"] for n, e in kept.items()} == {"alpha": "token-alpha",
+                                                        "beta": "token-beta"}
+    assert stat.S_IMODE(tokens_file().stat().st_mode) == 0o600

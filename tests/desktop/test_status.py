@@ -234,9 +234,12 @@ def test_a_catch_up_whose_size_the_hub_said_shows_of_n_and_the_time_left(qtbot: 
     bar.show_status(SatStatus(online=True, syncing=True, rev=base + 100_000, hub_rev=hub_rev,
                               progress=(12_000, 100_000)), now=103.53)
     assert bar.progress.text() == "12,000 of 100,000 events, 3,399/s, about 26 s left"
+    # the bar fills by events done / total (12%), not by the revision span (25%)
+    assert bar.progress.value() == 120
     bar.show_status(SatStatus(online=True, syncing=True, rev=base + 100_000, hub_rev=hub_rev,
                               progress=(20_000, 1_000_000)), now=104.0)
     assert bar.progress.text() == "20,000 of 1,000,000 events, 5,000/s, about 4 min left"
+    assert bar.progress.value() == 20
     bar.show_status(SatStatus(online=True, syncing=True, rev=hub_rev, hub_rev=hub_rev,
                               progress=(1_000_000, 1_000_000)), now=300.0)
     assert bar.progress.text().startswith("1,000,000 events, ")

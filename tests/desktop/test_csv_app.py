@@ -1,0 +1,187 @@
+"""File → Import CSV… / Export CSV… (session 10): the CLI's import and export code run a step
+at a time with progress and Cancel, its messages and batches. Real widgets (offscreen), a
+real satellite (SQLite in tmp_path), the CLI run in-process for comparison."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtWidgets import QPushButton
+
+from core.model import Action, Cmd
+from core.satellite.satellite import Satellite
+from core.schema import Project
+from desktop import headless
+from desktop.mainwindow import MainWindow
+from desktop.widgets.csvjob import CsvJob
+
+SITE = "field.site"
+
+
+@pytest.fixture
+def sat(tmp_path: Path, project: Project) -> Satellite:
+    s = Satellite(tmp_path / "sat", project)
+    s.pub([Action(SITE, f"s{i}", Cmd.NEW, {"name": f"Site {i}", "region": "North"})
+           for i in range(1, 4)])
+    yield s
+    s.close()
+
+
+def window(qtbot: Any, sat: Satellite) -> MainWindow:
+    w = MainWindow(sat, None, "t")
+    qtbot.addWidget(w)
+    w.select_topic(SITE)
+    qtbot.waitUntil(lambda: w.records.rowCount() == 3)
+    return w
+
+
+def finish(qtbot: Any, w: MainWindow, job: CsvJob | None) -> tuple[bool, str, str]:
+    assert job is not None
+    got: list[tuple[bool, str, str]] = []
+    job.finished.connect(lambda ok, title, text: got.append((ok, title, text)))
+    qtbot.waitUntil(lambda: bool(got), timeout=60_000)
+    assert w.csv_job is None and w.import_action.isEnabled()
+    box = w.csv_box
+    assert box is not None and box.isVisible() and not box.isModal()
+    assert box.text().lower() == got[0][2].lower()
+    return got[0]
+
+
+def write(path: Path, lines: list[str]) -> str:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def test_import_new_and_changed_rows_in_batches_with_the_cli_summary(
+        qtbot: Any, sat: Satellite, tmp_path: Path) -> None:
+    w = window(qtbot, sat)
+    rows = [f",New {i},West" for i in range(1, 1201)]  # 1200 new: 3 transactions of 500
+    f = write(tmp_path / "a.csv", ["key,name,region", "s1,Site 1,East", "s2,Site 2,North",
+                                   *rows])
+    job = w.import_csv(f)
+    assert job is not None and w.csv_job is job and not w.import_action.isEnabled()
+    labels: list[str] = []
+    job.progress.setLabelText = lambda t: labels.append(t)  # type: ignore[method-assign]
+    ok, title, text = finish(qtbot, w, job)
+    assert ok and title == "Import of a.csv: done"
+    assert labels[0].startswith("Checking a.csv") and "Importing a.csv: 500 of 1,201 rows" in labels
+    assert labels[-1] == "Importing a.csv: 1,201 of 1,201 rows"
+    assert text.lower().startswith("imported 1201 rows in 3 transactions; 1 rows unchanged")
+    # records without a _rev overwrite: the CLI's note is in the summary too
+    assert "1 records changed with the file's values" in text
+    assert sat.record(SITE, "s1").fields["region"] == "East"  # type: ignore[union-attr]
+    assert len(sat.records(SITE)) == 3 + 1200
+    assert len([r for r in sat.receipts() if r.state.name == "PENDING"]) >= 3
+    qtbot.waitUntil(lambda: w.records.total() == 1203)
+
+
+def test_a_bad_row_imports_nothing_and_names_the_line_and_fix_as_the_cli_does(
+        qtbot: Any, sat: Satellite, tmp_path: Path, capsys: Any) -> None:
+    w = window(qtbot, sat)
+    f = write(tmp_path / "bad.csv", ["key,name,region", ",A,West", ",,East", ",C,South"])
+    ok, title, text = finish(qtbot, w, w.import_csv(f))
+    assert not ok and "failed" in title
+    assert "line 3" in text and "required: give a value" in text
+    assert len(sat.records(SITE)) == 3  # nothing imported
+    sat.close()
+    assert headless.main(["import", "--data", str(tmp_path / "sat"), SITE, f]) == 1
+    assert capsys.readouterr().err.strip() == f"outpost: {text}"
+
+
+def test_cancel_keeps_what_was_queued_and_says_where_to_go_on(
+        qtbot: Any, sat: Satellite, tmp_path: Path) -> None:
+    w = window(qtbot, sat)
+    f = write(tmp_path / "big.csv", ["key,name", *(f",N{i}" for i in range(1500))])
+    job = w.import_csv(f)
+    assert job is not None
+    shown = job.progress.setLabelText
+
+    def label(text: str) -> None:
+        shown(text)
+        if text.startswith("Importing"):  # the first transaction is queued: Cancel
+            job.progress.findChild(QPushButton).click()
+
+    job.progress.setLabelText = label  # type: ignore[method-assign]
+    qtbot.waitUntil(lambda: w.csv_job is None, timeout=60_000)
+    assert w.csv_job is None
+    text = w.csv_box.text()  # type: ignore[union-attr]
+    assert "cancelled" in w.csv_box.windowTitle()  # type: ignore[union-attr]
+    assert text.startswith("The rows up to line 501 were imported (500 rows, 1 transactions")
+    assert "import the rest from the row after line 501 on" in text
+    qtbot.wait(50)  # no step runs after a cancel
+    assert len(sat.records(SITE)) == 3 + 500
+
+
+def test_cancel_during_the_check_imports_nothing(qtbot: Any, sat: Satellite,
+                                                  tmp_path: Path) -> None:
+    w = window(qtbot, sat)
+    f = write(tmp_path / "big.csv", ["key,name", *(f",N{i}" for i in range(1500))])
+    job = w.import_csv(f)
+    assert job is not None
+    qtbot.waitUntil(lambda: job.progress.labelText().startswith("Checking"), timeout=60_000)
+    job.cancel()
+    assert w.csv_box is not None and w.csv_box.text() == "Nothing was imported"
+    qtbot.wait(50)
+    assert len(sat.records(SITE)) == 3
+
+
+def test_closing_the_window_stops_an_import(qtbot: Any, sat: Satellite,
+                                            tmp_path: Path) -> None:
+    w = window(qtbot, sat)
+    f = write(tmp_path / "big.csv", ["key,name", *(f",N{i}" for i in range(1500))])
+    assert w.import_csv(f) is not None
+    qtbot.waitUntil(lambda: len(sat.records(SITE)) > 3, timeout=60_000)
+    assert w.close()
+    assert w.csv_job is None
+    n = len(sat.records(SITE))
+    qtbot.wait(50)
+    assert len(sat.records(SITE)) == n < 3 + 1500
+
+
+def test_export_writes_what_the_cli_writes_and_replaces_the_file_once_complete(
+        qtbot: Any, sat: Satellite, tmp_path: Path, capsys: Any) -> None:
+    sat.pub([Action(SITE, "s2", Cmd.MOD, {"notes": "a, \"quoted\"\nline", "lat": 1.5}),
+             Action(SITE, "s3", Cmd.DEL)])
+    w = window_any(qtbot, sat)
+    qtbot.waitUntil(lambda: w.records.rowCount() == 2)
+    out = tmp_path / "out.csv"
+    out.write_text("old", encoding="utf-8")
+    ok, _title, text = finish(qtbot, w, w.export_csv(str(out)))
+    assert ok and text == f"exported 2 rows of {SITE} to {out}"
+    assert headless.main(["export", "--data", str(tmp_path / "sat"), SITE]) == 0
+    assert out.read_text(encoding="utf-8") == capsys.readouterr().out
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_cancelled_export_leaves_the_file_as_it_was(qtbot: Any, sat: Satellite,
+                                                      tmp_path: Path) -> None:
+    sat.pub([Action(SITE, f"k{i}", Cmd.NEW, {"name": f"K{i}"}) for i in range(5000)])
+    w = window_any(qtbot, sat)
+    out = tmp_path / "out.csv"
+    out.write_text("old", encoding="utf-8")
+    job = w.export_csv(str(out))
+    assert job is not None
+    qtbot.waitUntil(lambda: job.progress.value() > 0, timeout=60_000)
+    job.cancel()
+    assert "nothing was written" in w.csv_box.text().lower()  # type: ignore[union-attr]
+    assert out.read_text(encoding="utf-8") == "old"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def window_any(qtbot: Any, sat: Satellite) -> MainWindow:
+    w = MainWindow(sat, None, "t")
+    qtbot.addWidget(w)
+    w.select_topic(SITE)
+    return w
+
+
+def test_the_menu_entries(qtbot: Any, sat: Satellite) -> None:
+    w = window(qtbot, sat)
+    file_menu = w.menuBar().actions()[0].menu()
+    texts = [a.text() for a in file_menu.actions()]  # type: ignore[union-attr]
+    assert texts[:2] == ["Import CSV…", "Export CSV…"]
+    assert w.import_action.shortcut().toString() == "Ctrl+I"
+    assert w.export_action.shortcut().toString() == "Ctrl+E"
+    assert w.csv_box is None  # no job ran
