@@ -444,6 +444,10 @@ class SyncMachine:
         self._sats = 0                                     # evt.sat sent on the connection
         self._encoded: dict[str, tuple[Trans, bytes]] = {}  # uid -> JSON made by prepare()
         self._done_evs = 0
+        # a sync reached while hub data was still being stored (deferred): ``last_sync`` is
+        # set once everything received up to then is stored, not before (a reply a full disk
+        # refused is no sync); None: nothing waits
+        self._synced_at: float | None = None
         self._total = 0  # a catch-up's size as its first reply said (total_max; 0: unknown)
         self._stopped_by_user = False
         self._dropping = False  # a failed connection is closing: ignore its frames
@@ -512,6 +516,7 @@ class SyncMachine:
         connection resyncs from the replica's revision."""
         self._applies.clear()
         self._applying = None
+        self._synced_at = None
 
     def applied(self, now: float, error: str = "", *, final: bool = False) -> None:
         """The outstanding :class:`Apply` finished (``error``: the storage failure; ``final``:
@@ -524,6 +529,7 @@ class SyncMachine:
             # nothing of it was stored: drop what was queued behind it and resync from the
             # replica's revision on the next connection (or never: final)
             self._applies.clear()
+            self._synced_at = None  # not synced: last_sync stays the last stored one
             why = f"storing hub data failed: {error}"
             if final:
                 # every connection would get the same events and fail the same way: stop
@@ -539,6 +545,10 @@ class SyncMachine:
             return
         self.store.written(item)
         self._pump()
+        if self._synced_at is not None and not self.applying:
+            # everything received up to the sync is stored: now it is one
+            self._synced_at = None
+            self._set(last_sync=now)
         # the stored acks may have made edits waiting behind them sendable
         self._send_unsent(now)
 
@@ -776,7 +786,8 @@ class SyncMachine:
         if self._sat_out:
             # another request is in flight (cont): its reply follows this one; held pushes
             # wait for the last reply (they may overlap its events)
-            self._set(phase=Phase.LIVE, last_sync=now, hub_rev=hub_rev, attempts=0,
+            self._set(phase=Phase.LIVE, last_sync=self._sync_time(now), hub_rev=hub_rev,
+                      attempts=0,
                       progress=(self._done_evs, self._done_evs),
                       last_error=self._rejected_text(res) or self._read_only)
             self._send_unsent(now)
@@ -786,7 +797,7 @@ class SyncMachine:
             if upd.rev > self._rev():
                 self._store(upd)
                 hub_rev = max(hub_rev, upd.rev)
-        self._set(phase=Phase.LIVE, last_sync=now, hub_rev=hub_rev, attempts=0,
+        self._set(phase=Phase.LIVE, last_sync=self._sync_time(now), hub_rev=hub_rev, attempts=0,
                   progress=(self._done_evs, self._done_evs),
                   last_error=self._rejected_text(res) or self._read_only)
         # pipelined: the next transactions go out now, while this reply is stored (deferred),
@@ -813,7 +824,7 @@ class SyncMachine:
             return
         if upd.rev > self._rev():
             self._store(upd)
-        self._set(hub_rev=max(self.info.hub_rev, upd.rev), last_sync=now)
+        self._set(hub_rev=max(self.info.hub_rev, upd.rev), last_sync=self._sync_time(now))
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -828,6 +839,15 @@ class SyncMachine:
         for it in self._applies:
             rev = max(rev, it.rev)
         return rev
+
+    def _sync_time(self, now: float) -> float:
+        """``last_sync`` for a sync reached at ``now``: ``now`` when everything received is
+        stored, else the one before, and ``now`` is set by :meth:`applied` once it is (with
+        ``defer_apply`` the reply is stored after it is handled: a full disk refuses it)."""
+        if not self.applying:
+            return now
+        self._synced_at = now
+        return self.info.last_sync
 
     def _store(self, item: SatRes | Update) -> None:
         if not self.defer_apply:
