@@ -502,6 +502,7 @@ async def _sync_once(client: Any, sat: Satellite, timeout: float, progress: bool
     every = 0.25 if tty else 1.0
     meter = CatchupMeter()
     last = [0.0, 0.0]  # when a line was last printed; 1.0 once any was
+    cut = [""]  # what was stored when the hub went away mid catch-up ("": it did not)
 
     def report(change: Any) -> None:
         if not change.status:
@@ -515,13 +516,27 @@ async def _sync_once(client: Any, sat: Satellite, timeout: float, progress: bool
                   file=sys.stderr, flush=True)
             last[:] = [now, 1.0]
         elif not running and last[1] and meter.done:
-            print(("\r" if tty else "") + f"caught up: {meter.text()}"
-                  + ("\x1b[K" if tty else ""), file=sys.stderr, flush=True)
+            if st.online:
+                print(("\r" if tty else "") + f"caught up: {meter.text()}"
+                      + ("\x1b[K" if tty else ""), file=sys.stderr, flush=True)
+                cut[0] = ""
+            else:  # the connection ended before the last reply: not caught up
+                cut[0] = meter.text()
+                print(("\r" if tty else "") + "outpost: the hub went away during the "
+                      f"catch-up, after {cut[0]}: not caught up"
+                      + ("\x1b[K" if tty else ""), file=sys.stderr, flush=True)
             last[1] = 0.0
 
     unlisten = sat.listen(report)
     try:
         await client.sync_once(timeout)
+    except HubError as exc:
+        if cut[0] and not client.refused:
+            raise HubError(
+                f"{exc}; the hub went away during the catch-up ({cut[0]} received; "
+                "what was stored is kept): check that the hub runs and is reachable from here, "
+                "then run `outpost sync --once` again: it continues from there") from exc
+        raise
     finally:
         unlisten()
         if last[1] and tty:

@@ -6,17 +6,22 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from core.errors import HubError
+from core.ledger.memory import MemLedger
 from core.ledger.sql import SqlLedger
+from core.model import Action, Cmd, Trans
 from core.satellite.config import sat_clock
 from core.satellite.holder import STATUS_FILE, read_status
 from core.satellite.satellite import Satellite
 from core.schema import Project
+from hubserver.limits import Limits
 from hubserver.server import Hub
 from tests.reliability.test_storage import Fault, big_site, sync
+from tests.satellite.test_cli import cli
 
 
 async def test_last_sync_is_not_moved_by_a_reply_that_could_not_be_stored(
@@ -52,3 +57,36 @@ async def test_last_sync_is_not_moved_by_a_reply_that_could_not_be_stored(
             other.close()
     led.close()
 
+
+async def test_sync_once_progress_says_when_the_hub_goes_away_mid_catch_up(
+        tmp_path: Path, project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hub stops after the first of six replies: `sync --once --progress` said "caught up:
+    100 of 600 events" (the catch-up bar ended, whatever the reason). It says the hub went
+    away and exits 1 naming what to do."""
+    ledger = MemLedger(project)
+    for t in range(6):
+        ledger.publish(Trans(tuple(
+            Action("field.site", f"t{t}-{i:03d}", Cmd.NEW, {"name": f"Site {t}.{i}"})
+            for i in range(100))), "office")
+    gone: list[bool] = []
+    send_sat = Hub._send_sat
+
+    async def then_go_away(self: Hub, peer: Any, r: Any) -> None:
+        await send_sat(self, peer, r)
+        if not gone:  # after the first reply: stop listening, drop the connection (RST)
+            gone.append(True)
+            assert self._server is not None
+            self._server.close(close_connections=False)
+            peer.ws.transport.abort()
+
+    monkeypatch.setattr(Hub, "_send_sat", then_go_away)
+    async with Hub(ledger, port=0, limits=Limits(max_batch=100)) as hub:
+        d = tmp_path / "a"
+        assert (await cli(d, "connect", hub.url))[0] == 0
+        rc, out, err = await cli(d, "sync", "--once", "--progress", "--timeout", "3",
+                                 json_out=False)
+    assert gone
+    assert rc == 1, (out, err)
+    assert "caught up:" not in err, err
+    assert "the hub went away during the catch-up, after 100 of 600 events" in err, err
+    assert "check that the hub runs" in err and "`outpost sync --once` again" in err, err
