@@ -19,6 +19,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -201,6 +202,9 @@ def add_commands(sub: Any) -> None:
         "from `outpost export --rev` turns others' later changes into conflicts.")
     p.add_argument("topic", help="the model, e.g. field.site")
     p.add_argument("file", help="the CSV file (/dev/stdin for a pipe)")
+    p.add_argument("--from-spreadsheet", action="store_true",
+                   help="the file was written by `outpost export --for-spreadsheet`: a cell "
+                   "starting with ' loses that one ' (the values come back as stored)")
     _common(p)
     p = sub.add_parser(
         "export", help="export a topic as CSV",
@@ -210,6 +214,10 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--rev", action="store_true",
                    help=f"add a {REV_COLUMN} column (the revision exported at): importing the "
                    "file back then makes fields others changed since conflicts, not overwrites")
+    p.add_argument("--for-spreadsheet", action="store_true",
+                   help="for opening in a spreadsheet: a cell starting with = + - @, a tab or "
+                   "a line break (a formula there) or with ' gets a leading ' (numbers are "
+                   "left as they are); `outpost import --from-spreadsheet` reads it back")
     _common(p)
     from desktop.carrycmd import add_carry
 
@@ -874,14 +882,16 @@ def _cmd_import(args: argparse.Namespace) -> int:
             before = _stamp(f)
             seen = _Counts()
             keys = _NewKeys(sat, args.topic)
-            total = sum(len(chunk) for chunk in _csv_chunks(sat, args.topic, args.file, f,
-                                                            seen, check=True, keys=keys))
+            total = sum(len(chunk) for chunk in _csv_chunks(
+                sat, args.topic, args.file, f, seen, check=True, keys=keys,
+                sheet=args.from_spreadsheet))
             if _stamp(f) != before:
                 raise ValidationError(f"{args.file} changed while it was being checked: "
                                       "nothing was imported; import it again")
             # rows without a key get them now, above every int key the file names
             chunks = _csv_chunks(sat, args.topic, args.file, f, _Counts(), check=False,
-                                 keys=_NewKeys(sat, args.topic, keys.top))
+                                 keys=_NewKeys(sat, args.topic, keys.top),
+                                 sheet=args.from_spreadsheet)
             # closed before the file is: a generator left suspended by an error below would
             # detach its reader from the closed file when collected ("Exception ignored")
             stack.callback(chunks.close)
@@ -989,8 +999,8 @@ def _stamp(f: io.BufferedReader) -> tuple[int, int, int]:
 
 
 def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
-                counts: _Counts, check: bool, keys: _NewKeys | None = None
-                ) -> Iterator[list[tuple[int, Action, Rev | None]]]:
+                counts: _Counts, check: bool, keys: _NewKeys | None = None,
+                sheet: bool = False) -> Iterator[list[tuple[int, Action, Rev | None]]]:
     """The CSV's rows as actions, each with its first line number, checked (a header naming
     fields, one value per column, valid values, one row per key), in chunks of at most
     ``IMPORT_BATCH`` rows: the file is read from its start as it goes, and only the keys seen
@@ -999,7 +1009,8 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
     Each chunk's records are looked up in one read (:func:`_csv_actions`: ``new``, or ``mod``
     of the fields that differ, or nothing). ``check`` (the first pass): the actions are
     checked against the schema too, and ``counts`` counts; else (the second pass, which
-    queues them) ``Satellite.pub`` checks them.
+    queues them) ``Satellite.pub`` checks them. ``sheet``: the file is from ``outpost export
+    --for-spreadsheet`` (:func:`from_sheet` of every cell).
 
     Raises:
         ConfigError: the file cannot be read.
@@ -1031,6 +1042,8 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
                 break
             if not row:
                 continue  # a blank line
+            if sheet:
+                row = [from_sheet(v) for v in row]
             if len(row) > len(cols) and not any(v.strip() for v in row[len(cols):]):
                 row = row[:len(cols)]  # empty cells after the last column (a trailing comma)
             if len(row) != len(cols):
@@ -1273,15 +1286,41 @@ def _cmd_export(args: argparse.Namespace) -> int:
                 f"{len(mine)} records of {args.topic} have edits not synced yet (e.g. "
                 f"{mine[0]!r}): --rev needs the file to be the replica at one revision; run "
                 "`outpost sync --once` (and resolve conflicts) first, or export without --rev")
-    w = csv.writer(sys.stdout, lineterminator="\n")
+    sheet = args.for_spreadsheet
+    w = csv.writer(sys.stdout, lineterminator="\n",
+                   quoting=csv.QUOTE_ALL if sheet else csv.QUOTE_MINIMAL)
     tail = [format_rev(rev)] if args.rev else []
     w.writerow(["key", *names, *([REV_COLUMN] if args.rev else [])])
     for v in views:
         f = v.fields or {}
-        w.writerow([v.key, *("" if f.get(n) is None else
-                             json.dumps(f[n]) if n in as_json or isinstance(f[n], bool)
-                             else f[n] for n in names), *tail])
+        row = [v.key, *("" if f.get(n) is None else
+                        json.dumps(f[n]) if n in as_json or isinstance(f[n], bool)
+                        else f[n] for n in names), *tail]
+        w.writerow([for_sheet(str(c)) for c in row] if sheet else row)
     return 0
+
+
+# A cell a spreadsheet reads as a formula starts with one of these (OWASP, "CSV Injection":
+# = + - @, tab, carriage return; a line feed and the full-width forms some read alike too)
+_FORMULA = frozenset("=+-@\t\r\n\uff1d\uff0b\uff0d\uff20")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def for_sheet(cell: str) -> str:
+    """``outpost export --for-spreadsheet``: ``cell`` with a leading ``'`` when a
+    spreadsheet would take it for a formula (it starts with a character of
+    :data:`_FORMULA`; a number such as ``-1.5`` is left as it is: a spreadsheet reads it as
+    the number) or when it starts with ``'`` itself, so that :func:`from_sheet` (import
+    ``--from-spreadsheet``) gives back every cell exactly. The ``'`` is OWASP's advice: the
+    spreadsheet shows the text instead of running it."""
+    if cell and (cell[0] in _FORMULA or cell[0] == "'") and not _NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
+def from_sheet(cell: str) -> str:
+    """A cell of a file from :func:`for_sheet` as it was: without its leading ``'``."""
+    return cell[1:] if cell.startswith("'") else cell
 
 
 def _carry(args: argparse.Namespace) -> int:

@@ -1,0 +1,65 @@
+"""Session 9's CSV leftovers, fixed in session 10: formula injection in `outpost export`
+(`--for-spreadsheet`, read back by `import --from-spreadsheet`); a missing required field of
+a new row named by its row and column; a rejected import batch named, with the fix. Real
+CLI processes against a real hub on 127.0.0.1."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from core.model import Action, Cmd
+from core.satellite.satellite import Satellite
+from core.schema import Project
+from hubserver.server import Hub
+from tests.satellite.test_cli import cli
+
+SITE = "field.site"
+# cells a spreadsheet runs as formulas (OWASP's examples), and ones it must leave alone
+NAMES = ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1:A2)", "\tTab", "\rCR", "'quoted",
+         "''twice", "-12", "Plain", "＝full width", "a=b"]
+
+
+async def test_export_for_spreadsheet_neutralises_formulas_and_imports_back_exactly(
+        tmp_path: Path, hub: Hub, project: Project) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert (await cli(a, "connect", hub.url))[0] == 0
+    assert (await cli(b, "connect", hub.url))[0] == 0
+    sat = Satellite(a, project)
+    sat.pub([Action(SITE, f"k{i:02d}", Cmd.NEW,  # notes: text, where line breaks may be
+                    {"name": n.replace("\r", "^"), "lat": -1.5, "notes": n})
+             for i, n in enumerate(NAMES)]
+            + [Action(SITE, "=key", Cmd.NEW, {"name": "=2*3"})])
+    want = {v.key: v.fields for v in sat.records(SITE)}
+    sat.close()
+    # by default the file is the records exactly (the round trip of import, as before)
+    rc, plain, err = await cli(a, "export", SITE, json_out=False)
+    assert rc == 0, err
+    cells = {r["key"]: r for r in csv.DictReader(io.StringIO(plain, newline=""))}
+    assert cells["k00"]["name"] == NAMES[0] and cells["=key"]["name"] == "=2*3"
+    rc, sheet, err = await cli(a, "export", SITE, "--for-spreadsheet", json_out=False)
+    assert rc == 0, err
+    rows = list(csv.reader(io.StringIO(sheet, newline="")))
+    assert rows[0] == ["key", "name", "region", "lat", "lon", "notes"]
+    for row in rows[1:]:
+        for cell in row:
+            # nothing a spreadsheet runs: every formula-leading cell starts with '
+            assert not cell or cell[0] not in "=+-@\t\r＝" or cell in ("-1.5", "-12"), row
+    by_key = {r[0]: r for r in rows[1:]}
+    assert by_key["'=key"][1] == "'=2*3"
+    assert by_key["k00"][1] == "'" + NAMES[0] and by_key["k00"][3] == "-1.5"  # a number
+    assert by_key["k06"][1] == "''quoted" and by_key["k08"][1] == "-12"  # -12 reads as -12
+    assert by_key["k09"][1] == "Plain" and by_key["k11"][1] == "a=b"
+    src = tmp_path / "sheet.csv"
+    src.write_text(sheet, encoding="utf-8")
+    rc, out, err = await cli(b, "import", SITE, str(src), "--from-spreadsheet")
+    assert rc == 0, err
+    sat = Satellite(b, project)
+    try:
+        assert {v.key: v.fields for v in sat.records(SITE)} == want  # exactly as stored
+    finally:
+        sat.close()
+    # imported back into the directory it came from: every row is unchanged
+    rc, out, err = await cli(a, "import", SITE, str(src), "--from-spreadsheet", json_out=True)
+    assert rc == 0 and '"unchanged": 13' in out, (out, err)
