@@ -1150,6 +1150,13 @@ def _csv_row(sat: Satellite, topic: str, model: Any, fields: list[Any], key_at: 
         seen[key] = line
         keys.saw(key)
     else:
+        absent = _absent_required(model, fields)
+        if absent:  # said before the key is made: the key the message named meant nothing
+            raise ValidationError(
+                f"the key cell is empty, so the row makes a new record, which needs "
+                f"{topic}'s required {_names(absent)}, but the file has no "
+                f"{_names(absent)} column: add {'it' if len(absent) == 1 else 'them'} to the "
+                "header, with a value on each new row")
         key = keys()
     arg: dict[str, Any] = {}
     base: Rev | None = None
@@ -1165,10 +1172,22 @@ def _csv_row(sat: Satellite, topic: str, model: Any, fields: list[Any], key_at: 
             base = _row_rev(text)
             continue
         if f.required and not text.strip():
-            raise ValidationError(f"the {f.name} column is empty, but {topic}'s {f.name} is "
-                                  "required: give a value")
+            raise ValidationError(f"the {f.name} column (column {i + 1}) is empty, but "
+                                  f"{topic}'s {f.name} is required: give a value")
         arg[f.name] = _value(f, text, sat)
     return key, arg, base
+
+
+def _absent_required(model: Any, fields: list[Any]) -> list[str]:
+    """The required fields (without a default) a new record needs that no column gives."""
+    there = {f.name for f in fields if f is not None and f is not _UNNAMED and f is not _REV}
+    return [f.name for f in model.fields
+            if f.required and f.default is None and f.name not in there]
+
+
+def _names(names: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _row_rev(text: str) -> Rev | None:
@@ -1203,6 +1222,7 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
     then = {(b, k): st for b, keys in by_rev.items()
             for k, st in sat.states_at(top, keys, b).items()}
     out: list[tuple[int, Action, Rev | None]] = []
+    absent: list[str] | None = None  # required fields no column gives (read when needed)
     for line, key, arg, base in rows:
         rv = there.get(key)
         try:
@@ -1216,6 +1236,15 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
                     raise ValidationError(
                         f"record {key!r} was deleted since the file was exported: remove the "
                         "row, or empty its key to import it as a new record")
+                if absent is None:
+                    absent = [f.name for f in model.fields if f.required
+                              and f.default is None and f.name not in arg]
+                if absent:
+                    raise ValidationError(
+                        f"{top} has no record {key!r}, so the row makes a new one, which "
+                        f"needs the required {_names(absent)}, but the file has no "
+                        f"{_names(absent)} column: add {'it' if len(absent) == 1 else 'them'}"
+                        " to the header, or give the key of an existing record")
                 act = Action(top, key, new, {k: v for k, v in arg.items() if v is not None})
             else:
                 was = rv.fields if base is None else then.get((base, key), {})

@@ -9,6 +9,8 @@ import csv
 import io
 from pathlib import Path
 
+import pytest
+
 from core.model import Action, Cmd
 from core.satellite.satellite import Satellite
 from core.schema import Project
@@ -63,3 +65,34 @@ async def test_export_for_spreadsheet_neutralises_formulas_and_imports_back_exac
     # imported back into the directory it came from: every row is unchanged
     rc, out, err = await cli(a, "import", SITE, str(src), "--from-spreadsheet", json_out=True)
     assert rc == 0 and '"unchanged": 13' in out, (out, err)
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    # no key: the row makes a new record (before: "new field.site 01a2…: required field
+    # 'name' is missing", the key generated for it)
+    ("key,region\n,North\n", "line 2: the key cell is empty, so the row makes a new record, "
+     "which needs field.site's required name, but the file has no name column: add it"),
+    ("region\nNorth\n", "line 2: the key cell is empty"),
+    # a key no record has: a new record too; the existing one (s1) is a mod: fine
+    ("key,region\ns1,East\nk9,North\n", "line 3: field.site has no record 'k9', so the row "
+     "makes a new one, which needs the required name, but the file has no name column"),
+    ("key,name,region\ns1,,North\n", "line 2: the name column (column 2) is empty"),
+])
+async def test_a_missing_required_field_names_the_row_and_column(
+        tmp_path: Path, hub: Hub, project: Project, text: str, said: str) -> None:
+    data = tmp_path / "s"
+    assert (await cli(data, "connect", hub.url))[0] == 0
+    sat = Satellite(data, project)
+    sat.pub([Action(SITE, "s1", Cmd.NEW, {"name": "Alder Creek"})])
+    keys = sat.keys(SITE)
+    sat.close()
+    src = tmp_path / "in.csv"
+    src.write_text(text, encoding="utf-8")
+    rc, out, err = await cli(data, "import", SITE, str(src))
+    assert rc == 1 and out == "", err
+    assert said in err and "required field 'name' is missing" not in err, err
+    sat = Satellite(data, project)
+    try:
+        assert sat.keys(SITE) == keys and sat.status().pending == 1  # nothing queued
+    finally:
+        sat.close()
