@@ -717,8 +717,9 @@ class SqlLedger:
         events of ``tops`` after ``rev`` are counted, in that range only (the id range after
         :func:`~core.ledger.tables.rev_bound`, or the revision index), reading the ``top``
         column of each (0.1 s per 1,000,000 events after ``rev``, 1 ms per 10,000: the
-        catch-up it sizes reads the same rows, and decodes them; docs/benchmarks.md). Before session 10
-        every topic was counted, so such a catch-up never reached its "of N"."""
+        catch-up it sizes reads the same rows, and decodes them; docs/benchmarks.md).
+        Before session 10 every topic was counted, so such a catch-up never reached its
+        "of N"."""
         wanted = some_topics(self._project, tops)
         if wanted is not None:
             return self._count_of(rev, sorted(wanted))
