@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 from core.errors import ConfigError, HubError, OutpostError, StorageError, ValidationError
 from core.heap import GC_YOUNG, settle_heap
@@ -630,7 +630,14 @@ def rejection_line(r: Receipt) -> str:
                                          if len(r.conflicts) > 3 else "")
     else:
         why = r.err or "rejected"
-    return (f"rejected {what} (uid {r.uid}): {_short(why, 300)}; to resolve: "
+    clashed = {f"{c.top} {c.key}" for c in r.conflicts}
+    if clashed and len(recs) > len(clashed):
+        # e.g. a batch of `outpost import` rejected for one row: said, with what resolving does
+        rest = len(recs) - len(clashed)
+        why = (f"{_short(why, 300)}; the hub rejects a transaction whole, so its {rest} other "
+               f"record{'s' if rest > 1 else ''} (which collided with nothing) were not "
+               "applied either: keep mine sends them all again, keep theirs drops them all")
+    return (f"rejected {what} (uid {r.uid}): {_short(why, 500)}; to resolve: "
             f"`outpost resolve {r.uid} --keep mine|theirs"
             + ("|both" if any(c.reason == "created" for c in r.conflicts) else "")
             + "` (`outpost conflicts` shows base, "
@@ -873,6 +880,7 @@ def _both_keys(given: Sequence[str], taken: Mapping[str, str]) -> dict[str, str]
 def _cmd_import(args: argparse.Namespace) -> int:
     sat = _open(args)
     uids: list[str] = []
+    clashes: list[dict[str, Any]] = []  # rows that conflict with a change made since _rev
     n = 0
     try:
         with _open_csv(args.file) as f, contextlib.ExitStack() as stack:
@@ -906,12 +914,16 @@ def _cmd_import(args: argparse.Namespace) -> int:
                 if _stamp(f) != before:  # what was just read may be the new text: stop
                     raise _import_failed(ValidationError(
                         f"{args.file} changed while it was being imported"), "", n, uids,
-                        batch[0][0])
+                        batch[0].line)
                 try:  # a batch's rows have one _rev (or none): _batches
-                    uids.append(sat.pub([act for _, act, _ in batch], base=batch[0][2]))
+                    uids.append(sat.pub([r.act for r in batch], base=batch[0].base))
                 except OutpostError as exc:
-                    where = f"{args.file} lines {batch[0][0]}-{batch[-1][0]}: "
-                    raise _import_failed(exc, where, n, uids, batch[0][0]) from exc
+                    where = f"{args.file} lines {batch[0].line}-{batch[-1].line}: "
+                    raise _import_failed(exc, where, n, uids, batch[0].line) from exc
+                if batch[0].clash:
+                    clashes.append({"line": batch[0].line, "top": batch[0].act.top,
+                                    "key": batch[0].act.key, "uid": uids[-1],
+                                    "why": batch[0].clash})
                 n += len(batch)
                 if not args.json and n < total:
                     print(f"imported {n} rows", file=sys.stderr)
@@ -921,8 +933,19 @@ def _cmd_import(args: argparse.Namespace) -> int:
         print(f"outpost: {seen.overwrites} records changed with the file's values, over any "
               "change made since it was exported (`outpost export --rev` adds a _rev column "
               "that makes such changes conflicts instead)", file=sys.stderr)
+    for c in clashes[:_MOST_LINES]:
+        print(f"outpost: {args.file} line {c['line']} ({c['top']} {c['key']}): {c['why']} "
+              "since the file was exported, so the hub will reject it as a conflict; it was "
+              f"queued as a transaction of its own (uid {c['uid']}) so that the other rows "
+              "of its batch are not rejected with it (the hub rejects a transaction whole); "
+              f"after `outpost sync --once`: `outpost resolve {c['uid']} --keep mine|theirs`",
+              file=sys.stderr)
+    if len(clashes) > _MOST_LINES:
+        print(f"outpost: {len(clashes) - _MOST_LINES} more rows conflict with changes made "
+              "since the file was exported, each queued alone (`--json` lists them all)",
+              file=sys.stderr)
     _out(args, {"rows": n, "unchanged": seen.unchanged, "overwritten": seen.overwrites,
-                "uids": uids},
+                "uids": uids, "conflicts": clashes},
          f"imported {n} rows in {len(uids)} transactions"
          + (f"; {seen.unchanged} rows unchanged" if seen.unchanged else ""))
     return 0
@@ -1000,7 +1023,7 @@ def _stamp(f: io.BufferedReader) -> tuple[int, int, int]:
 
 def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
                 counts: _Counts, check: bool, keys: _NewKeys | None = None,
-                sheet: bool = False) -> Iterator[list[tuple[int, Action, Rev | None]]]:
+                sheet: bool = False) -> Iterator[list[_Row]]:
     """The CSV's rows as actions, each with its first line number, checked (a header naming
     fields, one value per column, valid values, one row per key), in chunks of at most
     ``IMPORT_BATCH`` rows: the file is read from its start as it goes, and only the keys seen
@@ -1200,15 +1223,26 @@ def _row_rev(text: str) -> Rev | None:
                               "--rev` writes it): leave the column as exported") from exc
 
 
+class _Row(NamedTuple):
+    """A CSV row as the action it queues."""
+
+    line: int
+    act: Action
+    base: Rev | None  # its _rev (None: none)
+    clash: str = ""  # the change since its _rev it conflicts with, as the replica knows it
+
+
 def _csv_actions(sat: Satellite, model: Any, file: str,
                  rows: list[tuple[int, str, dict[str, Any], Rev | None]], seen: _Counts,
-                 check: bool) -> list[tuple[int, Action, Rev | None]]:
+                 check: bool) -> list[_Row]:
     """The rows as actions, their records looked up in one read: ``new`` (its non-empty
     cells) for a record the user does not see, else ``mod`` of the fields whose value
     differs (an empty cell clears one), or nothing when none does. With a ``_rev`` (the
     revision the file was exported at) the values are compared with the record as it was
     then, and the action's base is that revision: a field someone else changed since is a
-    conflict, not overwritten. ``check``: each action is checked against the schema."""
+    conflict, not overwritten. ``check``: each action is checked against the schema; else
+    (the pass that queues them) a row that conflicts with a change the replica holds since
+    its ``_rev`` says so (:attr:`_Row.clash`): it goes in a transaction of its own."""
     top, new, mod = model.topic, Cmd.NEW, Cmd.MOD
     there = sat.records_of(top, [key for _, key, _, _ in rows]) if rows else {}
     refs = {f.name for f in model.fields if f.type == "ref"}
@@ -1221,7 +1255,7 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
             by_rev.setdefault(base, []).append(key)
     then = {(b, k): st for b, keys in by_rev.items()
             for k, st in sat.states_at(top, keys, b).items()}
-    out: list[tuple[int, Action, Rev | None]] = []
+    out: list[_Row] = []
     absent: list[str] | None = None  # required fields no column gives (read when needed)
     for line, key, arg, base in rows:
         rv = there.get(key)
@@ -1264,8 +1298,25 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
                                           "shorten its texts")
         except OutpostError as exc:
             raise ValidationError(f"{file} line {line}: {exc}") from exc
-        out.append((line, act, base))
+        out.append(_Row(line, act, base))
+    if not check:
+        by_base: dict[Rev, list[int]] = {}
+        for i, r in enumerate(out):
+            if r.base is not None and r.base < now:
+                by_base.setdefault(r.base, []).append(i)
+        for b, idx in by_base.items():
+            for i, c in zip(idx, sat.clashes_since([out[i].act for i in idx], b), strict=True):
+                if c is not None:
+                    out[i] = out[i]._replace(clash=_clash_text(c))
     return out
+
+
+def _clash_text(c: Any) -> str:
+    """``name changed at <rev>``: a conflict found at import, in a few words."""
+    what = {"field changed": "changed", "modified": "changed"}.get(
+        c.reason, c.reason)
+    return (f"{', '.join(c.fields)} {what}" if c.fields else f"the record was {what}") + (
+        f" at {format_rev(c.rev)}" if c.rev else "")
 
 
 def _same(stored: Any, cell: Any, ref: bool) -> bool:
@@ -1278,8 +1329,8 @@ def _same(stored: Any, cell: Any, ref: bool) -> bool:
     return bool(stored == cell) and isinstance(stored, bool) == isinstance(cell, bool)
 
 
-def _batches(rows: Iterable[tuple[int, Action, Rev | None]]
-             ) -> Iterator[list[tuple[int, Action, Rev | None]]]:
+def _batches(rows: Iterable[_Row]
+             ) -> Iterator[list[_Row]]:
     """Transactions of at most IMPORT_BATCH rows and IMPORT_BYTES encoded (one row at least),
     each of rows with the same ``_rev`` (or none): a new one starts where it changes.
 
@@ -1287,15 +1338,23 @@ def _batches(rows: Iterable[tuple[int, Action, Rev | None]]
     ``_rev`` saw a change made between the two as made after their base: a conflict that is
     not one (and a row without ``_rev``, meant to overwrite, the same); the newest would miss
     real ones."""
-    batch: list[tuple[int, Action, Rev | None]] = []
+    batch: list[_Row] = []
     size = 0
-    for line, act, base in rows:
-        grow = len(dumps(enc_action(act))) + 1
+    for row in rows:
+        if row.clash:
+            # one the hub will reject: alone, so that the rows of its batch are not rejected
+            # with it (a transaction is rejected whole)
+            if batch:
+                yield batch
+                batch, size = [], 0
+            yield [row]
+            continue
+        grow = len(dumps(enc_action(row.act))) + 1
         if batch and (size + grow > IMPORT_BYTES or len(batch) >= IMPORT_BATCH
-                      or base != batch[0][2]):
+                      or row.base != batch[0].base):
             yield batch
             batch, size = [], 0
-        batch.append((line, act, base))
+        batch.append(row)
         size += grow
     if batch:
         yield batch

@@ -96,3 +96,70 @@ async def test_a_missing_required_field_names_the_row_and_column(
         assert sat.keys(SITE) == keys and sat.status().pending == 1  # nothing queued
     finally:
         sat.close()
+
+
+async def test_a_row_that_conflicts_is_queued_alone_and_named(
+        tmp_path: Path, hub: Hub, project: Project) -> None:
+    """An import batch is one transaction, and the hub rejects a transaction whole: one row
+    changing a field someone changed since the export took its 4 neighbours with it, and
+    `import` said nothing. The row is queued alone and named, with the fix."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        assert (await cli(d, "connect", hub.url))[0] == 0
+    sat = Satellite(a, project)
+    sat.pub([Action(SITE, f"k{i}", Cmd.NEW, {"name": f"Site {i}"}) for i in range(5)])
+    sat.close()
+    assert (await cli(a, "sync", "--once"))[0] == 0
+    assert (await cli(b, "sync", "--once"))[0] == 0
+    rc, text, err = await cli(b, "export", SITE, "--rev", json_out=False)
+    assert rc == 0, err
+    # meanwhile a renames k2; b syncs, then imports its edited file (every region, k2's name)
+    sat = Satellite(a, project)
+    sat.pub([Action(SITE, "k2", Cmd.MOD, {"name": "Theirs"})])
+    sat.close()
+    assert (await cli(a, "sync", "--once"))[0] == 0
+    assert (await cli(b, "sync", "--once"))[0] == 0
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    for r in rows:
+        r["region"] = "East"
+    rows[2]["name"] = "Mine"
+    src = tmp_path / "edited.csv"
+    with src.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    rc, out, err = await cli(b, "import", SITE, str(src))
+    assert rc == 0, err
+    said = [line for line in err.splitlines() if "line 4" in line]
+    assert len(said) == 1, err
+    assert "(field.site k2): name changed at" in said[0] and "queued as a transaction of " \
+        "its own" in said[0] and "`outpost resolve " in said[0], err
+    rc, out, err = await cli(b, "sync", "--once")
+    assert rc == 0 and "1 new conflict" in err, err
+    sat = Satellite(b, project)
+    try:
+        got = {v.key: (v.fields or {}).get("region") for v in sat.records(SITE)}
+        assert got == {f"k{i}": "East" for i in range(5) if i != 2} | {"k2": None}
+        [bad] = [r for r in sat.receipts() if r.state.value == "rejected"]
+        assert [a.key for a in bad.acts] == ["k2"]  # the other 4 were accepted
+    finally:
+        sat.close()
+
+
+def test_a_rejection_of_several_records_says_the_others_were_not_applied() -> None:
+    """A conflict the hub alone knew (the replica was behind at the import): the batch is
+    rejected whole, and continuous sync's line says so, naming the conflicting record."""
+    from core.model import Conflict
+    from core.satellite.api import Receipt, ReceiptState
+    from desktop.headless import rejection_line
+
+    acts = tuple(Action(SITE, f"k{i}", Cmd.MOD, {"region": "East"}) for i in range(5))
+    r = Receipt("u1", 0, 0, acts, ReceiptState.REJECTED, conflicts=(
+        Conflict(SITE, "k2", Cmd.MOD, "field changed", ("region",), {"region": "W"}, 5, "al"),))
+    line = rejection_line(r)
+    assert "field.site k2: field changed (region) by al" in line, line
+    assert "its 4 other records (which collided with nothing) were not applied either" in line
+    assert "keep mine sends them all again, keep theirs drops them all" in line
+    one = Receipt("u2", 0, 0, acts[:1], ReceiptState.REJECTED, conflicts=(
+        Conflict(SITE, "k0", Cmd.MOD, "field changed", ("region",), {"region": "W"}, 5, "al"),))
+    assert "whole" not in rejection_line(one)
