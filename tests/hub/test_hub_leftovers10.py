@@ -1,0 +1,58 @@
+"""Session 9's hub leftovers, fixed in session 10: the steps after a restore whose verify
+failed; ... Real hub processes, SQLite files and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.errors import StorageError
+from core.ledger import ops
+from core.ledger.sql import SqlLedger
+from tests.hub.test_ops_review9 import _backup, _demo, _run, _serve_fails
+
+
+def test_a_restore_whose_verify_failed_gives_steps_that_work(tmp_path: Path,
+                                                             sql_url: str) -> None:
+    """The copy is committed, then verify finds a difference: the target holds the events,
+    marked "restore in progress". The messages said "run the restore again", which is
+    refused (not empty); they now say to free the target first, then restore again."""
+    backup = _backup(tmp_path, 50)
+    pg = sql_url.startswith("postgresql")
+    target = None if pg else Path(sql_url.removeprefix("sqlite:///"))
+    with pytest.MonkeyPatch.context() as mp:  # a difference, as a damaged backup may give
+        mp.setattr(SqlLedger, "verify", lambda _self: ["field.site s1: name: 'x' != 'y'"])
+        with pytest.raises(StorageError) as ei:
+            ops.restore(backup, sql_url, _demo())
+    err = str(ei.value)
+    assert "verify found 1 difference" in err
+    free = "drop it (DROP DATABASE) and create it empty (CREATE DATABASE)" if pg \
+        else f"{target}. To restore: delete it"
+    assert free in err and "then run the restore again" in err, err
+    assert "restore an earlier backup" in err, err
+    # the old advice, refused: "run the restore again" at once
+    again = _run("restore", str(backup), "--db", sql_url)
+    assert again.returncode == 2 and "holds what an earlier restore copied" in again.stderr
+    assert "then run the restore again" in again.stderr, again.stderr
+    # serve (verify, backup) refuse it, naming the same steps
+    r = _serve_fails(sql_url, tmp_path)
+    assert "restore that did not finish" in r.stderr and "a restore into it is refused" in \
+        r.stderr and "then run the restore again" in r.stderr, r.stderr
+    assert ("DROP DATABASE" in r.stderr) if pg else (f"delete {target}" in r.stderr)
+    # the steps, followed, work
+    if pg:
+        import psycopg
+
+        base, _, name = sql_url.rpartition("/")
+        admin_url = base + "/postgres"
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{name}"')
+    else:
+        assert target is not None
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(str(target) + suffix).unlink(missing_ok=True)
+    ok = _run("restore", str(backup), "--db", sql_url)
+    assert ok.returncode == 0 and "restore done" in ok.stdout, ok.stderr
+    assert _run("verify", "--db", sql_url).stdout.strip() == "ok"
