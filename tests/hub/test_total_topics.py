@@ -5,10 +5,8 @@ PostgreSQL) and from the hub's recent events; evt.sat and evt.sub."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from websockets.asyncio.client import connect
 
 from core.ledger.sql import SqlLedger

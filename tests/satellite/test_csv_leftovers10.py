@@ -128,13 +128,13 @@ async def test_a_row_that_conflicts_is_queued_alone_and_named(
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    rc, out, err = await cli(b, "import", SITE, str(src))
+    rc, _, err = await cli(b, "import", SITE, str(src))
     assert rc == 0, err
     said = [line for line in err.splitlines() if "line 4" in line]
     assert len(said) == 1, err
     assert "(field.site k2): name changed at" in said[0] and "queued as a transaction of " \
         "its own" in said[0] and "`outpost resolve " in said[0], err
-    rc, out, err = await cli(b, "sync", "--once")
+    rc, _, err = await cli(b, "sync", "--once")
     assert rc == 0 and "1 new conflict" in err, err
     sat = Satellite(b, project)
     try:
