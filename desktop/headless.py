@@ -134,7 +134,9 @@ def add_commands(sub: Any) -> None:
         "stderr; an unreachable hub is retried for ever. Exit 1, saying why and what to do, "
         "when retrying cannot help: the hub refuses the token (HTTP 401: run `outpost "
         "connect URL --token=TOKEN`, then sync again; the running sync holds the data "
-        "directory, so it stops rather than wait), or sync stops for good (another schema "
+        "directory, so it stops rather than wait), the hub or a proxy refuses the "
+        "connection (HTTP 403: the hub's --allow-origin list or the proxy's rules must let "
+        "this machine through), or sync stops for good (another schema "
         "or ledger, a restore that lost this replica's revisions, event ids the hub "
         "reused).")
     p.add_argument("--once", action="store_true",
@@ -436,8 +438,8 @@ def _cmd_sync(args: argparse.Namespace) -> int:
                                        args.progress or sys.stderr.isatty()))
             except HubError as exc:
                 if client.refused:
-                    raise HubError(f"{exc}; run `outpost connect {cfg.hub} --token=TOKEN` "
-                                   "with a valid token") from exc
+                    raise HubError(f"{exc}; " + _refused_fix(
+                        client, cfg.hub, "`outpost sync --once` again")) from exc
                 raise
             finally:
                 unlisten()
@@ -453,12 +455,12 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         sat.close()
     if not args.once and client.refused:
         # a refused token does not heal by waiting, and its fix (connect) needs the data
-        # directory this process holds: stop, exit 1, say what to run
+        # directory this process holds; a 403 is a policy (the hub's --allow-origin list, a
+        # proxy's rules) that waiting does not change either: stop, exit 1, say what to do
         if args.json:
             print(json.dumps(_status_dict(st), default=str))
-        raise HubError(f"sync with {cfg.hub} stopped: {client.refused}; run `outpost connect "
-                       f"{cfg.hub} --token=TOKEN` with a valid token, then `outpost sync` "
-                       "again (edits made meanwhile stay pending)")
+        raise HubError(f"sync with {cfg.hub} stopped: {client.refused}; " + _refused_fix(
+            client, cfg.hub, "`outpost sync` again (edits made meanwhile stay pending)"))
     if not by_user:
         # the hub ended sync for good (a different schema, ...): not a success
         if args.json:
@@ -477,6 +479,15 @@ def _cmd_sync(args: argparse.Namespace) -> int:
             f"last synced {format_rev(st.last_sync)}" if st.last_sync
             else f"never reached the hub{': ' + st.last_error if st.last_error else ''}"))
     return 0
+
+
+def _refused_fix(client: Any, hub: str, again: str) -> str:
+    """The fix for the refusal that stopped sync (:attr:`SyncClient.refused`), then
+    ``again`` (the command to run after it)."""
+    if client.refused_code == 401:
+        return f"run `outpost connect {hub} --token=TOKEN` with a valid token, then {again}"
+    return ("not tried again: a policy does not change by waiting; once the hub (or the "
+            f"proxy) lets this machine through, run {again}")
 
 
 def _first_offline(client: Any, timeout: float) -> Callable[[Any], None]:
@@ -605,7 +616,8 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
 
     unlisten = sat.listen(report)
     try:
-        # until stopped, or the hub refuses the token (HTTP 401): retrying cannot help
+        # until stopped, or the hub refuses the token or the connection (HTTP 401, 403):
+        # retrying cannot help
         await client.run_until(lambda: bool(client.refused), None)
     finally:
         unlisten()

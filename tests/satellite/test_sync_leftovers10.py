@@ -90,3 +90,57 @@ async def test_sync_once_progress_says_when_the_hub_goes_away_mid_catch_up(
     assert "caught up:" not in err, err
     assert "the hub went away during the catch-up, after 100 of 600 events" in err, err
     assert "check that the hub runs" in err and "`outpost sync --once` again" in err, err
+
+
+async def test_a_403_stops_sync_naming_the_policy_not_the_token(
+        tmp_path: Path, project: Project) -> None:
+    """Continuous `outpost sync` retried a 403 (the hub's --allow-origin list, a proxy's
+    rules) for ever, and `sync --once` until its timeout: a policy does not change by
+    waiting. Both stop now, exit 1, naming the cause and who can fix it. A real HTTP server
+    on 127.0.0.1 answers 403 as a proxy would."""
+    import asyncio
+    import json
+
+    from tests.satellite.test_cli import _spawn_sync
+
+    asked: list[int] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        asked.append(1)
+        body = b"Access denied by policy\n"
+        writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n"
+                     b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+        await writer.drain()
+        writer.close()
+
+    a = tmp_path / "a"
+    async with Hub(MemLedger(project), port=0) as hub:
+        assert (await cli(a, "connect", hub.url))[0] == 0
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    cfg = json.loads((a / "config.json").read_text())
+    (a / "config.json").write_text(json.dumps({**cfg, "hub": url}))
+    try:
+        proc = await _spawn_sync(a)
+        try:
+            _, err = await asyncio.wait_for(proc.communicate(), 60)
+        finally:
+            if proc.returncode is None:  # still retrying: not left running
+                proc.kill()
+                await proc.wait()
+        text = err.decode()
+        assert proc.returncode == 1, text
+        assert "refused the connection (HTTP 403 Forbidden): not a token problem" in text
+        assert "--allow-origin list" in text and "not tried again: a policy does not " \
+            "change by waiting; once the hub (or the proxy) lets this machine through, run " \
+            "`outpost sync` again" in text, text
+        assert "(retrying" not in text and "outpost connect" not in text, text
+        assert len(asked) == 1  # once: not retried
+        rc, _, err2 = await cli(a, "sync", "--once", "--timeout", "60")
+        assert rc == 1 and "HTTP 403" in err2 and "did not finish within" not in err2, err2
+        assert "run `outpost sync --once` again" in err2 and "--token" not in err2, err2
+        assert len(asked) == 2
+    finally:
+        server.close()
+        await server.wait_closed()
