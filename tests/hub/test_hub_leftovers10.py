@@ -56,3 +56,43 @@ def test_a_restore_whose_verify_failed_gives_steps_that_work(tmp_path: Path,
     ok = _run("restore", str(backup), "--db", sql_url)
     assert ok.returncode == 0 and "restore done" in ok.stdout, ok.stderr
     assert _run("verify", "--db", sql_url).stdout.strip() == "ok"
+
+
+async def test_an_embedded_hub_logs_a_repeated_warning_once_then_a_count(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Repeated-warning limiting was in `outpost-hub serve`'s log handlers only: a hub run
+    in a program's own process (hubserver.server.Hub, as the library docs show) logged a
+    line per refusal. 30 connections over the limit: one line, and the count at stop."""
+    import logging
+
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    from core.ledger.memory import MemLedger
+    from hubserver.limits import Limits
+    from hubserver.server import Hub
+
+    caplog.set_level(logging.WARNING, logger="outpost.hub")
+    async with Hub(MemLedger(_demo()), port=0, limits=Limits(max_connections=1)) as hub:
+        async with connect(hub.url):
+            for _ in range(30):
+                with pytest.raises(InvalidStatus):
+                    async with connect(hub.url):
+                        pass
+        lines = [r.getMessage() for r in caplog.records if "connections is the limit" in
+                 r.getMessage()]
+        assert lines == ["connection refused: 1 connections is the limit"], lines
+    lines = [r.getMessage() for r in caplog.records if "connections is the limit" in
+             r.getMessage()]
+    assert len(lines) == 2 and lines[1].startswith(
+        "connection refused: 1 connections is the limit (29 more like it in the last "), lines
+    # off, as before in a program that wants every line
+    caplog.clear()
+    async with Hub(MemLedger(_demo()), port=0, limits=Limits(max_connections=1),
+                   repeat_window=0) as hub:
+        async with connect(hub.url):
+            for _ in range(3):
+                with pytest.raises(InvalidStatus):
+                    async with connect(hub.url):
+                        pass
+    assert sum("connections is the limit" in r.getMessage() for r in caplog.records) == 3
