@@ -1,8 +1,10 @@
 """Session 9's hub leftovers, fixed in session 10: the steps after a restore whose verify
-failed; ... Real hub processes, SQLite files and PostgreSQL."""
+failed; repeated-warning limiting in every hub, embedded ones too; `serve --db` refuses a
+PostgreSQL database of another program. Real hub processes, SQLite files and PostgreSQL."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from core.errors import StorageError
 from core.ledger import ops
 from core.ledger.sql import SqlLedger
+from tests.hub.test_cli import ENV, hub_cmd, stop
 from tests.hub.test_ops_review9 import _backup, _demo, _run, _serve_fails
 
 
@@ -89,10 +92,40 @@ async def test_an_embedded_hub_logs_a_repeated_warning_once_then_a_count(
     # off, as before in a program that wants every line
     caplog.clear()
     async with Hub(MemLedger(_demo()), port=0, limits=Limits(max_connections=1),
-                   repeat_window=0) as hub:
-        async with connect(hub.url):
-            for _ in range(3):
-                with pytest.raises(InvalidStatus):
-                    async with connect(hub.url):
-                        pass
+                   repeat_window=0) as hub, connect(hub.url):
+        for _ in range(3):
+            with pytest.raises(InvalidStatus):
+                async with connect(hub.url):
+                    pass
     assert sum("connections is the limit" in r.getMessage() for r in caplog.records) == 3
+
+
+def test_serve_refuses_a_postgresql_database_of_another_program(tmp_path: Path,
+                                                                fresh_pg_db: str) -> None:
+    """The "is this a hub ledger" check of `serve --db` was SQLite-only: a PostgreSQL
+    database holding another program's tables was taken over (the ledger's tables added
+    beside them, a ledger id given, publishes stored). Refused now, changing nothing."""
+    import psycopg
+
+    with psycopg.connect(fresh_pg_db, autocommit=True) as con:
+        con.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+        con.execute("INSERT INTO customers VALUES (1, 'ACME')")
+    r = _serve_fails(fresh_pg_db, tmp_path)
+    assert "refusing to serve" in r.stderr and "customers" in r.stderr, r.stderr
+    assert "another program" in r.stderr and "CREATE DATABASE" in r.stderr, r.stderr
+    with psycopg.connect(fresh_pg_db, autocommit=True) as con:
+        tables = [t for (t,) in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")]
+        assert tables == ["customers"]  # nothing added
+    # an empty database is still served (it becomes a ledger)
+    with psycopg.connect(fresh_pg_db, autocommit=True) as con:
+        con.execute("DROP TABLE customers")
+    served = subprocess.Popen(hub_cmd("serve", "--db", fresh_pg_db, "--port", "0", "--auth",
+                                      "none"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=ENV)
+    assert served.stdout is not None
+    line = served.stdout.readline()
+    stop(served)
+    assert line.startswith("outpost-hub ready: "), line
+    ok = _run("verify", "--db", fresh_pg_db)  # the empty database holds a ledger now
+    assert ok.returncode == 0 and ok.stdout.strip() == "ok", ok.stderr
