@@ -446,8 +446,11 @@ class SyncMachine:
         self._done_evs = 0
         # a sync reached while hub data was still being stored (deferred): ``last_sync`` is
         # set once everything received up to then is stored, not before (a reply a full disk
-        # refused is no sync); None: nothing waits
-        self._synced_at: float | None = None
+        # refused is no sync): how many items had been queued at each sync still waiting
+        self._synced_at: list[int] = []
+        self._queued = 0   # items handed to _store (deferred), ever
+        self._stored = 0   # ... of them stored (or dropped: then nothing waits for them)
+        self._in_apply = 0  # ... of them in the Apply outstanding (merged replies: several)
         self._total = 0  # a catch-up's size as its first reply said (total_max; 0: unknown)
         self._stopped_by_user = False
         self._dropping = False  # a failed connection is closing: ignore its frames
@@ -516,8 +519,8 @@ class SyncMachine:
         connection resyncs from the replica's revision."""
         self._applies.clear()
         self._applying = None
-        self._synced_at = None
-
+        self._synced_at.clear()
+        self._stored = self._queued
     def applied(self, now: float, error: str = "", *, final: bool = False) -> None:
         """The outstanding :class:`Apply` finished (``error``: the storage failure; ``final``:
         storing the hub's data can never succeed, e.g. its events reuse event ids the replica
@@ -529,7 +532,8 @@ class SyncMachine:
             # nothing of it was stored: drop what was queued behind it and resync from the
             # replica's revision on the next connection (or never: final)
             self._applies.clear()
-            self._synced_at = None  # not synced: last_sync stays the last stored one
+            self._synced_at.clear()  # not synced: last_sync stays the last stored one
+            self._stored = self._queued
             why = f"storing hub data failed: {error}"
             if final:
                 # every connection would get the same events and fail the same way: stop
@@ -543,11 +547,14 @@ class SyncMachine:
             if self.info.phase not in (Phase.OFFLINE, Phase.STOPPED):
                 self._drop("storage failed")
             return
+        self._stored += self._in_apply
         self.store.written(item)
         self._pump()
-        if self._synced_at is not None and not self.applying:
-            # everything received up to the sync is stored: now it is one
-            self._synced_at = None
+        waits = self._synced_at
+        if waits and self._stored >= waits[0]:
+            # everything received up to a sync is stored: now it is one
+            while waits and self._stored >= waits[0]:
+                waits.pop(0)
             self._set(last_sync=now)
         # the stored acks may have made edits waiting behind them sendable
         self._send_unsent(now)
@@ -846,7 +853,7 @@ class SyncMachine:
         ``defer_apply`` the reply is stored after it is handled: a full disk refuses it)."""
         if not self.applying:
             return now
-        self._synced_at = now
+        self._synced_at.append(self._queued)
         return self.info.last_sync
 
     def _store(self, item: SatRes | Update) -> None:
@@ -857,11 +864,13 @@ class SyncMachine:
                 self.store.apply_update(item)
             return
         self._applies.append(item)
+        self._queued += 1
         self._pump()
 
     def _pump(self) -> None:
         if self._applying is None and self._applies:
             item = self._applies.pop(0)
+            n = 1
             # replies that queued up while the last one was stored go in one write (one
             # commit, one refresh): a satellite that fell behind the hub catches up
             while isinstance(item, SatRes) and self._applies:
@@ -870,7 +879,8 @@ class SyncMachine:
                     break
                 self._applies.pop(0)
                 item = merge_sat(item, nxt)
-            self._applying = item
+                n += 1
+            self._applying, self._in_apply = item, n
             self._out.append(Apply(item))
 
     def _closed_too_big(self) -> None:
