@@ -1,4 +1,5 @@
-"""Checks ``outpost-hub serve`` makes on an SQLite database before it opens it as its ledger.
+"""Checks ``outpost-hub serve`` makes on its database (SQLite; for PostgreSQL the second)
+before it opens it as its ledger.
 
 - **One hub per SQLite file.** Two hub processes on one SQLite ledger both accept publishes
   (SQLite serializes them), but neither learns of the other's revisions: subscribers of one
