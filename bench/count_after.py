@@ -1,7 +1,9 @@
 """``Ledger.count_after`` (session 9): a catch-up's first reply says how many events follow
 its revision (``total_max``). How long the count takes on a big ledger, beside an exact
 ``SELECT count(*) ... WHERE rev > ?`` (the reference: what counting the rows would cost),
-on both SQLite layouts and, given ``OUTPOST_BENCH_PG_URL``, on PostgreSQL.
+on both SQLite layouts and, given ``OUTPOST_BENCH_PG_URL``, on PostgreSQL. Session 10: the
+count of some topics (``count_after(rev, tops)``, a catch-up that leaves a topic out), which
+counts the events after ``rev``: here every event is of the topic asked (its worst case).
 
     PYTHONPATH=. .venv/bin/python bench/count_after.py [EVENTS]    (default 1,000,000)
 """
@@ -20,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, text  # noqa: E402
-from sync import SCHEMA, events_for  # noqa: E402
+from sync import SCHEMA, TOP, events_for  # noqa: E402
 
 from core.ledger.sql import SqlLedger  # noqa: E402
 from core.ledger.tables import REV_INDEX  # noqa: E402
@@ -67,8 +69,11 @@ def measure(name: str, led: SqlLedger, n: int) -> None:
                 c.execute(text("SELECT count(*) FROM evt_event WHERE rev > :r"),
                           {"r": r}).scalar()
         ref = best(count, 3)
+        assert led.count_after(rev, [TOP]) == want
+        some = best(lambda r=rev: led.count_after(r, [TOP]), 3)
         print(f"  {name:10s} {want:>10,} after: count_after {ours[0]:8.3f} ms (median "
-              f"{ours[1]:.3f})   count(*) {ref[0]:9.1f} ms (median {ref[1]:.1f})", flush=True)
+              f"{ours[1]:.3f})   of {TOP} only {some[0]:8.1f} ms (median {some[1]:.1f})   "
+              f"count(*) {ref[0]:9.1f} ms (median {ref[1]:.1f})", flush=True)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -27,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 from core.errors import ConfigError, HubError, OutpostError, StorageError, ValidationError
 from core.heap import GC_YOUNG, settle_heap
@@ -134,7 +135,9 @@ def add_commands(sub: Any) -> None:
         "stderr; an unreachable hub is retried for ever. Exit 1, saying why and what to do, "
         "when retrying cannot help: the hub refuses the token (HTTP 401: run `outpost "
         "connect URL --token=TOKEN`, then sync again; the running sync holds the data "
-        "directory, so it stops rather than wait), or sync stops for good (another schema "
+        "directory, so it stops rather than wait), the hub or a proxy refuses the "
+        "connection (HTTP 403: the hub's --allow-origin list or the proxy's rules must let "
+        "this machine through), or sync stops for good (another schema "
         "or ledger, a restore that lost this replica's revisions, event ids the hub "
         "reused).")
     p.add_argument("--once", action="store_true",
@@ -202,6 +205,9 @@ def add_commands(sub: Any) -> None:
         "from `outpost export --rev` turns others' later changes into conflicts.")
     p.add_argument("topic", help="the model, e.g. field.site")
     p.add_argument("file", help="the CSV file (/dev/stdin for a pipe)")
+    p.add_argument("--from-spreadsheet", action="store_true",
+                   help="the file was written by `outpost export --for-spreadsheet`: a cell "
+                   "starting with ' loses that one ' (the values come back as stored)")
     _common(p)
     p = sub.add_parser(
         "export", help="export a topic as CSV",
@@ -211,6 +217,10 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--rev", action="store_true",
                    help=f"add a {REV_COLUMN} column (the revision exported at): importing the "
                    "file back then makes fields others changed since conflicts, not overwrites")
+    p.add_argument("--for-spreadsheet", action="store_true",
+                   help="for opening in a spreadsheet: a cell starting with = + - @, a tab or "
+                   "a line break (a formula there) or with ' gets a leading ' (numbers are "
+                   "left as they are); `outpost import --from-spreadsheet` reads it back")
     _common(p)
     from desktop.carrycmd import add_carry
 
@@ -429,8 +439,8 @@ def _cmd_sync(args: argparse.Namespace) -> int:
                                        args.progress or sys.stderr.isatty()))
             except HubError as exc:
                 if client.refused:
-                    raise HubError(f"{exc}; run `outpost connect {cfg.hub} --token=TOKEN` "
-                                   "with a valid token") from exc
+                    raise HubError(f"{exc}; " + _refused_fix(
+                        client, cfg.hub, "`outpost sync --once` again")) from exc
                 raise
             finally:
                 unlisten()
@@ -446,12 +456,12 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         sat.close()
     if not args.once and client.refused:
         # a refused token does not heal by waiting, and its fix (connect) needs the data
-        # directory this process holds: stop, exit 1, say what to run
+        # directory this process holds; a 403 is a policy (the hub's --allow-origin list, a
+        # proxy's rules) that waiting does not change either: stop, exit 1, say what to do
         if args.json:
             print(json.dumps(_status_dict(st), default=str))
-        raise HubError(f"sync with {cfg.hub} stopped: {client.refused}; run `outpost connect "
-                       f"{cfg.hub} --token=TOKEN` with a valid token, then `outpost sync` "
-                       "again (edits made meanwhile stay pending)")
+        raise HubError(f"sync with {cfg.hub} stopped: {client.refused}; " + _refused_fix(
+            client, cfg.hub, "`outpost sync` again (edits made meanwhile stay pending)"))
     if not by_user:
         # the hub ended sync for good (a different schema, ...): not a success
         if args.json:
@@ -470,6 +480,15 @@ def _cmd_sync(args: argparse.Namespace) -> int:
             f"last synced {format_rev(st.last_sync)}" if st.last_sync
             else f"never reached the hub{': ' + st.last_error if st.last_error else ''}"))
     return 0
+
+
+def _refused_fix(client: Any, hub: str, again: str) -> str:
+    """The fix for the refusal that stopped sync (:attr:`SyncClient.refused`), then
+    ``again`` (the command to run after it)."""
+    if client.refused_code == 401:
+        return f"run `outpost connect {hub} --token=TOKEN` with a valid token, then {again}"
+    return ("not tried again: a policy does not change by waiting; once the hub (or the "
+            f"proxy) lets this machine through, run {again}")
 
 
 def _first_offline(client: Any, timeout: float) -> Callable[[Any], None]:
@@ -503,6 +522,7 @@ async def _sync_once(client: Any, sat: Satellite, timeout: float, progress: bool
     every = 0.25 if tty else 1.0
     meter = CatchupMeter()
     last = [0.0, 0.0]  # when a line was last printed; 1.0 once any was
+    cut = [""]  # what was stored when the hub went away mid catch-up ("": it did not)
 
     def report(change: Any) -> None:
         if not change.status:
@@ -516,13 +536,27 @@ async def _sync_once(client: Any, sat: Satellite, timeout: float, progress: bool
                   file=sys.stderr, flush=True)
             last[:] = [now, 1.0]
         elif not running and last[1] and meter.done:
-            print(("\r" if tty else "") + f"caught up: {meter.text()}"
-                  + ("\x1b[K" if tty else ""), file=sys.stderr, flush=True)
+            if st.online:
+                print(("\r" if tty else "") + f"caught up: {meter.text()}"
+                      + ("\x1b[K" if tty else ""), file=sys.stderr, flush=True)
+                cut[0] = ""
+            else:  # the connection ended before the last reply: not caught up
+                cut[0] = meter.text()
+                print(("\r" if tty else "") + "outpost: the hub went away during the "
+                      f"catch-up, after {cut[0]}: not caught up"
+                      + ("\x1b[K" if tty else ""), file=sys.stderr, flush=True)
             last[1] = 0.0
 
     unlisten = sat.listen(report)
     try:
         await client.sync_once(timeout)
+    except HubError as exc:
+        if cut[0] and not client.refused:
+            raise HubError(
+                f"{exc}; the hub went away during the catch-up ({cut[0]} received; "
+                "what was stored is kept): check that the hub runs and is reachable from here, "
+                "then run `outpost sync --once` again: it continues from there") from exc
+        raise
     finally:
         unlisten()
         if last[1] and tty:
@@ -583,7 +617,8 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
 
     unlisten = sat.listen(report)
     try:
-        # until stopped, or the hub refuses the token (HTTP 401): retrying cannot help
+        # until stopped, or the hub refuses the token or the connection (HTTP 401, 403):
+        # retrying cannot help
         await client.run_until(lambda: bool(client.refused), None)
     finally:
         unlisten()
@@ -608,7 +643,14 @@ def rejection_line(r: Receipt) -> str:
                                          if len(r.conflicts) > 3 else "")
     else:
         why = r.err or "rejected"
-    return (f"rejected {what} (uid {r.uid}): {_short(why, 300)}; to resolve: "
+    clashed = {f"{c.top} {c.key}" for c in r.conflicts}
+    if clashed and len(recs) > len(clashed):
+        # e.g. a batch of `outpost import` rejected for one row: said, with what resolving does
+        rest = len(recs) - len(clashed)
+        why = (f"{_short(why, 300)}; the hub rejects a transaction whole, so its {rest} other "
+               f"record{'s' if rest > 1 else ''} (which collided with nothing) were not "
+               "applied either: keep mine sends them all again, keep theirs drops them all")
+    return (f"rejected {what} (uid {r.uid}): {_short(why, 500)}; to resolve: "
             f"`outpost resolve {r.uid} --keep mine|theirs"
             + ("|both" if any(c.reason == "created" for c in r.conflicts) else "")
             + "` (`outpost conflicts` shows base, "
@@ -851,7 +893,7 @@ def _both_keys(given: Sequence[str], taken: Mapping[str, str]) -> dict[str, str]
 
 def _cmd_import(args: argparse.Namespace) -> int:
     sat = _open(args)
-    job = CsvImport(sat, args.topic, args.file)
+    job = CsvImport(sat, args.topic, args.file, sheet=args.from_spreadsheet)
     try:
         for step in job.steps():
             if step.phase == "import" and not args.json and step.rows < step.total:
@@ -861,8 +903,12 @@ def _cmd_import(args: argparse.Namespace) -> int:
     note = job.overwrite_note()
     if note and not args.json:
         print(f"outpost: {note}", file=sys.stderr)
+    if not args.json:
+        for line in job.clash_lines():
+            print(f"outpost: {line}", file=sys.stderr)
     _out(args, {"rows": job.rows, "unchanged": job.counts.unchanged,
-                "overwritten": job.counts.overwrites, "uids": job.uids}, job.summary())
+                "overwritten": job.counts.overwrites, "uids": job.uids,
+                "conflicts": job.clashes}, job.summary())
     return 0
 
 
@@ -890,8 +936,11 @@ class CsvImport:
     one batch, not the file; an error there names what was imported and where to go on.
     """
 
-    def __init__(self, sat: Satellite, topic: str, file: str):
+    def __init__(self, sat: Satellite, topic: str, file: str, *, sheet: bool = False):
         self.sat, self.topic, self.file = sat, topic, file
+        self.sheet = sheet  # the file is from `outpost export --for-spreadsheet`
+        # rows that conflict with a change made since their _rev (each queued alone)
+        self.clashes: list[dict[str, Any]] = []
         self.uids: list[str] = []  # the transactions queued
         self.rows = 0              # the rows queued
         self.total = 0             # the rows to queue (known after the first pass)
@@ -912,7 +961,8 @@ class CsvImport:
             before = _stamp(f)
             size = before[0]
             keys = _NewKeys(sat, topic)
-            checks = _csv_chunks(sat, topic, file, f, self.counts, check=True, keys=keys)
+            checks = _csv_chunks(sat, topic, file, f, self.counts, check=True, keys=keys,
+                                  sheet=self.sheet)
             # closed before the file is: a generator left suspended by an error below (or a
             # Cancel) would detach its reader from the closed file when collected
             stack.callback(checks.close)
@@ -924,7 +974,7 @@ class CsvImport:
                                       "nothing was imported; import it again")
             # rows without a key get them now, above every int key the file names
             chunks = _csv_chunks(sat, topic, file, f, _Counts(), check=False,
-                                 keys=_NewKeys(sat, topic, keys.top))
+                                 keys=_NewKeys(sat, topic, keys.top), sheet=self.sheet)
             stack.callback(chunks.close)
             batches = _batches(r for chunk in chunks for r in chunk)
             while True:
@@ -937,15 +987,19 @@ class CsvImport:
                 if _stamp(f) != before:  # what was just read may be the new text: stop
                     raise _import_failed(ValidationError(
                         f"{file} changed while it was being imported"), "", self.rows,
-                        self.uids, batch[0][0])
+                        self.uids, batch[0].line)
                 try:  # a batch's rows have one _rev (or none): _batches
-                    self.uids.append(sat.pub([act for _, act, _ in batch], base=batch[0][2]))
+                    self.uids.append(sat.pub([r.act for r in batch], base=batch[0].base))
                 except OutpostError as exc:
-                    where = f"{file} lines {batch[0][0]}-{batch[-1][0]}: "
+                    where = f"{file} lines {batch[0].line}-{batch[-1].line}: "
                     raise _import_failed(exc, where, self.rows, self.uids,
-                                         batch[0][0]) from exc
+                                         batch[0].line) from exc
+                if batch[0].clash:
+                    self.clashes.append({"line": batch[0].line, "top": batch[0].act.top,
+                                         "key": batch[0].act.key, "uid": self.uids[-1],
+                                         "why": batch[0].clash})
                 self.rows += len(batch)
-                self.last_line = batch[-1][0]
+                self.last_line = batch[-1].line
                 yield ImportStep("import", self.rows, self.total, size, size)
 
     def summary(self) -> str:
@@ -953,6 +1007,21 @@ class CsvImport:
         return (f"imported {self.rows} rows in {len(self.uids)} transactions"
                 + (f"; {self.counts.unchanged} rows unchanged" if self.counts.unchanged
                    else ""))
+
+    def clash_lines(self) -> list[str]:
+        """One warning per row queued alone because it conflicts with a change made since
+        the file's ``_rev`` (at most :data:`_MOST_LINES`, then a count)."""
+        out = [f"{self.file} line {c['line']} ({c['top']} {c['key']}): {c['why']} since the "
+               "file was exported, so the hub will reject it as a conflict; it was queued as a "
+               f"transaction of its own (uid {c['uid']}) so that the other rows of its batch "
+               "are not rejected with it (the hub rejects a transaction whole); after "
+               f"`outpost sync --once`: `outpost resolve {c['uid']} --keep mine|theirs`"
+               for c in self.clashes[:_MOST_LINES]]
+        if len(self.clashes) > _MOST_LINES:
+            out.append(f"{len(self.clashes) - _MOST_LINES} more rows conflict with changes "
+                       "made since the file was exported, each queued alone (`--json` lists "
+                       "them all)")
+        return out
 
     def overwrite_note(self) -> str:
         """The warning for changes made without a ``_rev`` column ("" when none)."""
@@ -1044,8 +1113,8 @@ def _stamp(f: io.BufferedReader) -> tuple[int, int, int]:
 
 
 def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
-                counts: _Counts, check: bool, keys: _NewKeys | None = None
-                ) -> Iterator[list[tuple[int, Action, Rev | None]]]:
+                counts: _Counts, check: bool, keys: _NewKeys | None = None,
+                sheet: bool = False) -> Iterator[list[_Row]]:
     """The CSV's rows as actions, each with its first line number, checked (a header naming
     fields, one value per column, valid values, one row per key), in chunks of at most
     ``IMPORT_BATCH`` rows: the file is read from its start as it goes, and only the keys seen
@@ -1054,7 +1123,8 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
     Each chunk's records are looked up in one read (:func:`_csv_actions`: ``new``, or ``mod``
     of the fields that differ, or nothing). ``check`` (the first pass): the actions are
     checked against the schema too, and ``counts`` counts; else (the second pass, which
-    queues them) ``Satellite.pub`` checks them.
+    queues them) ``Satellite.pub`` checks them. ``sheet``: the file is from ``outpost export
+    --for-spreadsheet`` (:func:`from_sheet` of every cell).
 
     Raises:
         ConfigError: the file cannot be read.
@@ -1086,6 +1156,8 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
                 break
             if not row:
                 continue  # a blank line
+            if sheet:
+                row = [from_sheet(v) for v in row]
             if len(row) > len(cols) and not any(v.strip() for v in row[len(cols):]):
                 row = row[:len(cols)]  # empty cells after the last column (a trailing comma)
             if len(row) != len(cols):
@@ -1192,6 +1264,13 @@ def _csv_row(sat: Satellite, topic: str, model: Any, fields: list[Any], key_at: 
         seen[key] = line
         keys.saw(key)
     else:
+        absent = _absent_required(model, fields)
+        if absent:  # said before the key is made: the key the message named meant nothing
+            raise ValidationError(
+                f"the key cell is empty, so the row makes a new record, which needs "
+                f"{topic}'s required {_names(absent)}, but the file has no "
+                f"{_names(absent)} column: add {'it' if len(absent) == 1 else 'them'} to the "
+                "header, with a value on each new row")
         key = keys()
     arg: dict[str, Any] = {}
     base: Rev | None = None
@@ -1207,10 +1286,22 @@ def _csv_row(sat: Satellite, topic: str, model: Any, fields: list[Any], key_at: 
             base = _row_rev(text)
             continue
         if f.required and not text.strip():
-            raise ValidationError(f"the {f.name} column is empty, but {topic}'s {f.name} is "
-                                  "required: give a value")
+            raise ValidationError(f"the {f.name} column (column {i + 1}) is empty, but "
+                                  f"{topic}'s {f.name} is required: give a value")
         arg[f.name] = _value(f, text, sat)
     return key, arg, base
+
+
+def _absent_required(model: Any, fields: list[Any]) -> list[str]:
+    """The required fields (without a default) a new record needs that no column gives."""
+    there = {f.name for f in fields if f is not None and f is not _UNNAMED and f is not _REV}
+    return [f.name for f in model.fields
+            if f.required and f.default is None and f.name not in there]
+
+
+def _names(names: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _row_rev(text: str) -> Rev | None:
@@ -1223,15 +1314,26 @@ def _row_rev(text: str) -> Rev | None:
                               "--rev` writes it): leave the column as exported") from exc
 
 
+class _Row(NamedTuple):
+    """A CSV row as the action it queues."""
+
+    line: int
+    act: Action
+    base: Rev | None  # its _rev (None: none)
+    clash: str = ""  # the change since its _rev it conflicts with, as the replica knows it
+
+
 def _csv_actions(sat: Satellite, model: Any, file: str,
                  rows: list[tuple[int, str, dict[str, Any], Rev | None]], seen: _Counts,
-                 check: bool) -> list[tuple[int, Action, Rev | None]]:
+                 check: bool) -> list[_Row]:
     """The rows as actions, their records looked up in one read: ``new`` (its non-empty
     cells) for a record the user does not see, else ``mod`` of the fields whose value
     differs (an empty cell clears one), or nothing when none does. With a ``_rev`` (the
     revision the file was exported at) the values are compared with the record as it was
     then, and the action's base is that revision: a field someone else changed since is a
-    conflict, not overwritten. ``check``: each action is checked against the schema."""
+    conflict, not overwritten. ``check``: each action is checked against the schema; else
+    (the pass that queues them) a row that conflicts with a change the replica holds since
+    its ``_rev`` says so (:attr:`_Row.clash`): it goes in a transaction of its own."""
     top, new, mod = model.topic, Cmd.NEW, Cmd.MOD
     there = sat.records_of(top, [key for _, key, _, _ in rows]) if rows else {}
     refs = {f.name for f in model.fields if f.type == "ref"}
@@ -1244,7 +1346,8 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
             by_rev.setdefault(base, []).append(key)
     then = {(b, k): st for b, keys in by_rev.items()
             for k, st in sat.states_at(top, keys, b).items()}
-    out: list[tuple[int, Action, Rev | None]] = []
+    out: list[_Row] = []
+    absent: list[str] | None = None  # required fields no column gives (read when needed)
     for line, key, arg, base in rows:
         rv = there.get(key)
         try:
@@ -1258,6 +1361,15 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
                     raise ValidationError(
                         f"record {key!r} was deleted since the file was exported: remove the "
                         "row, or empty its key to import it as a new record")
+                if absent is None:
+                    absent = [f.name for f in model.fields if f.required
+                              and f.default is None and f.name not in arg]
+                if absent:
+                    raise ValidationError(
+                        f"{top} has no record {key!r}, so the row makes a new one, which "
+                        f"needs the required {_names(absent)}, but the file has no "
+                        f"{_names(absent)} column: add {'it' if len(absent) == 1 else 'them'}"
+                        " to the header, or give the key of an existing record")
                 act = Action(top, key, new, {k: v for k, v in arg.items() if v is not None})
             else:
                 was = rv.fields if base is None else then.get((base, key), {})
@@ -1277,8 +1389,25 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
                                           "shorten its texts")
         except OutpostError as exc:
             raise ValidationError(f"{file} line {line}: {exc}") from exc
-        out.append((line, act, base))
+        out.append(_Row(line, act, base))
+    if not check:
+        by_base: dict[Rev, list[int]] = {}
+        for i, r in enumerate(out):
+            if r.base is not None and r.base < now:
+                by_base.setdefault(r.base, []).append(i)
+        for b, idx in by_base.items():
+            for i, c in zip(idx, sat.clashes_since([out[i].act for i in idx], b), strict=True):
+                if c is not None:
+                    out[i] = out[i]._replace(clash=_clash_text(c))
     return out
+
+
+def _clash_text(c: Any) -> str:
+    """``name changed at <rev>``: a conflict found at import, in a few words."""
+    what = {"field changed": "changed", "modified": "changed"}.get(
+        c.reason, c.reason)
+    return (f"{', '.join(c.fields)} {what}" if c.fields else f"the record was {what}") + (
+        f" at {format_rev(c.rev)}" if c.rev else "")
 
 
 def _same(stored: Any, cell: Any, ref: bool) -> bool:
@@ -1291,8 +1420,8 @@ def _same(stored: Any, cell: Any, ref: bool) -> bool:
     return bool(stored == cell) and isinstance(stored, bool) == isinstance(cell, bool)
 
 
-def _batches(rows: Iterable[tuple[int, Action, Rev | None]]
-             ) -> Iterator[list[tuple[int, Action, Rev | None]]]:
+def _batches(rows: Iterable[_Row]
+             ) -> Iterator[list[_Row]]:
     """Transactions of at most IMPORT_BATCH rows and IMPORT_BYTES encoded (one row at least),
     each of rows with the same ``_rev`` (or none): a new one starts where it changes.
 
@@ -1300,15 +1429,23 @@ def _batches(rows: Iterable[tuple[int, Action, Rev | None]]
     ``_rev`` saw a change made between the two as made after their base: a conflict that is
     not one (and a row without ``_rev``, meant to overwrite, the same); the newest would miss
     real ones."""
-    batch: list[tuple[int, Action, Rev | None]] = []
+    batch: list[_Row] = []
     size = 0
-    for line, act, base in rows:
-        grow = len(dumps(enc_action(act))) + 1
+    for row in rows:
+        if row.clash:
+            # one the hub will reject: alone, so that the rows of its batch are not rejected
+            # with it (a transaction is rejected whole)
+            if batch:
+                yield batch
+                batch, size = [], 0
+            yield [row]
+            continue
+        grow = len(dumps(enc_action(row.act))) + 1
         if batch and (size + grow > IMPORT_BYTES or len(batch) >= IMPORT_BATCH
-                      or base != batch[0][2]):
+                      or row.base != batch[0].base):
             yield batch
             batch, size = [], 0
-        batch.append((line, act, base))
+        batch.append(row)
         size += grow
     if batch:
         yield batch
@@ -1326,8 +1463,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
                 f"{len(mine)} records of {args.topic} have edits not synced yet (e.g. "
                 f"{mine[0]!r}): --rev needs the file to be the replica at one revision; run "
                 "`outpost sync --once` (and resolve conflicts) first, or export without --rev")
-    out = CsvExport(model, rev if args.rev else None)
-    w = csv.writer(sys.stdout, lineterminator="\n")
+    out = CsvExport(model, rev if args.rev else None, sheet=args.for_spreadsheet)
+    w = out.writer(sys.stdout)
     w.writerow(out.header())
     w.writerows(out.row(v) for v in views)
     return 0
@@ -1338,19 +1475,49 @@ class CsvExport:
     ``key`` and the fields (and ``_rev`` when ``rev`` is given), one row per record, an
     empty cell for no value, json fields and booleans as JSON."""
 
-    def __init__(self, model: Any, rev: Rev | None = None):
+    def __init__(self, model: Any, rev: Rev | None = None, *, sheet: bool = False):
+        self.sheet = sheet  # --for-spreadsheet: formula-leading cells get a ' (for_sheet)
         self.names = model.field_names()
         self.as_json = {f.name for f in model.fields if f.type == "json"}  # "12" stays a str
         self.tail = [format_rev(rev)] if rev is not None else []
+
+    def writer(self, out: Any) -> Any:
+        """A ``csv.writer`` on ``out`` for these rows (every cell quoted for a spreadsheet)."""
+        return csv.writer(out, lineterminator="\n",
+                          quoting=csv.QUOTE_ALL if self.sheet else csv.QUOTE_MINIMAL)
 
     def header(self) -> list[str]:
         return ["key", *self.names, *([REV_COLUMN] if self.tail else [])]
 
     def row(self, v: RecordView) -> list[Any]:
         f = v.fields or {}
-        return [v.key, *("" if f.get(n) is None else
-                         json.dumps(f[n]) if n in self.as_json or isinstance(f[n], bool)
-                         else f[n] for n in self.names), *self.tail]
+        row = [v.key, *("" if f.get(n) is None else
+                        json.dumps(f[n]) if n in self.as_json or isinstance(f[n], bool)
+                        else f[n] for n in self.names), *self.tail]
+        return [for_sheet(str(c)) for c in row] if self.sheet else row
+
+
+# A cell a spreadsheet reads as a formula starts with one of these (OWASP, "CSV Injection":
+# = + - @, tab, carriage return; a line feed and the full-width forms some read alike too)
+_FORMULA = frozenset("=+-@\t\r\n\uff1d\uff0b\uff0d\uff20")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def for_sheet(cell: str) -> str:
+    """``outpost export --for-spreadsheet``: ``cell`` with a leading ``'`` when a
+    spreadsheet would take it for a formula (it starts with a character of
+    :data:`_FORMULA`; a number such as ``-1.5`` is left as it is: a spreadsheet reads it as
+    the number) or when it starts with ``'`` itself, so that :func:`from_sheet` (import
+    ``--from-spreadsheet``) gives back every cell exactly. The ``'`` is OWASP's advice: the
+    spreadsheet shows the text instead of running it."""
+    if cell and (cell[0] in _FORMULA or cell[0] == "'") and not _NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
+def from_sheet(cell: str) -> str:
+    """A cell of a file from :func:`for_sheet` as it was: without its leading ``'``."""
+    return cell[1:] if cell.startswith("'") else cell
 
 
 def _carry(args: argparse.Namespace) -> int:

@@ -744,8 +744,8 @@ class MainWindow(QMainWindow):
         job = CsvImport(self.sat, self._top, file)  # type: ignore[arg-type]
 
         def summary() -> str:
-            note = job.overwrite_note()
-            return job.summary() + (f".\n\n{note}" if note else "")
+            notes = [n for n in (job.overwrite_note(), *job.clash_lines()) if n]
+            return job.summary() + "".join(f".\n\n{n}" for n in notes)
 
         return self._run_csv(CsvJob(self, f"Import of {Path(file).name}", import_steps(job),
                                     summary, job.stopped))

@@ -124,7 +124,8 @@ def backlog_read(svc: HubService, b: Backlog, limit: int) -> tuple[list[Event], 
     A monitor's batch is read without the events' arguments (its notes name keys only)."""
     read = svc.ledger.events if b.mon is None else svc.ledger.event_keys
     if b.total == 0 and b.reply is not None:
-        b.total = svc.ledger.count_after(b.after)  # ours: the reply says how many follow
+        # ours: the reply says how many events of its topics follow
+        b.total = svc.ledger.count_after(b.after, b.tops)
     evs = read(b.after, b.tops, limit) if b.tops else []
     n = fit(evs, svc.limits.max_message // 2)  # bounded in bytes too, as evt.sat replies
     if n < len(evs):
@@ -163,7 +164,7 @@ def backlog_push(svc: HubService, conn: ConnId, b: Backlog, evs: Sequence[Event]
         else:
             res = enc_update(Update(rev, tuple(mine))) if mine else None
             if res is not None and not done and b.total:
-                # ours: the events this catch-up holds at most (every topic's; daql ignores it)
+                # ours: the events of its topics this catch-up holds at most (daql ignores it)
                 res["total_max"] = max(b.total, len(mine))
             out.append(format_reply(subj, tok, res))
             if b.rest is not None:  # narrowed meanwhile: the pushes cover what is left

@@ -48,7 +48,7 @@ from core.schema import Project, load_project
 from core.wire import dec_trans
 from hubserver.auth import ROLES, Users, check_name
 from hubserver.cluster import ClusterListener, is_postgres
-from hubserver.dbguard import HubLock, check_hub_sqlite, check_port
+from hubserver.dbguard import HubLock, check_hub_pg, check_hub_sqlite, check_port
 from hubserver.limits import MIN_MAX_MESSAGE, Limits
 from hubserver.logrepeat import RepeatLimit
 from hubserver.server import Hub, is_loopback
@@ -335,6 +335,8 @@ async def _serve(args: argparse.Namespace) -> int:
         check_hub_sqlite(db_file)  # never a satellite's replica or another program's file
         db_file.parent.mkdir(parents=True, exist_ok=True)
         lock = HubLock.acquire(db_file)  # one hub process per SQLite ledger
+    elif args.db.startswith(("postgresql", "postgres:")):
+        check_hub_pg(args.db)  # never another program's database
     try:
         return await _serve_locked(args, project, limits, tls)
     finally:

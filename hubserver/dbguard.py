@@ -1,4 +1,5 @@
-"""Checks ``outpost-hub serve`` makes on an SQLite database before it opens it as its ledger.
+"""Checks ``outpost-hub serve`` makes on its database (SQLite; for PostgreSQL the second)
+before it opens it as its ledger.
 
 - **One hub per SQLite file.** Two hub processes on one SQLite ledger both accept publishes
   (SQLite serializes them), but neither learns of the other's revisions: subscribers of one
@@ -12,7 +13,9 @@
 - **Only a hub ledger.** A file that holds tables but no hub ledger (a satellite's replica,
   another program's database) is refused, naming what it is: serving it would add the
   ledger's tables to it, give it a new ledger id and publish into it. An empty or new file,
-  and a ledger made by any Outpost version (``evt_meta``), are served.
+  and a ledger made by any Outpost version (``evt_meta``), are served. The same for a
+  PostgreSQL database (:func:`check_hub_pg`, since session 10: before, one holding another
+  program's tables was taken over): its schema must be empty or hold a hub ledger.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import IO
 
 from core.errors import ConfigError
 
-__all__ = ["HubLock", "check_hub_sqlite", "check_port", "lock_path"]
+__all__ = ["HubLock", "check_hub_pg", "check_hub_sqlite", "check_port", "lock_path"]
 
 try:
     import fcntl
@@ -120,6 +123,42 @@ def check_hub_sqlite(db: Path) -> None:
             f"refusing to serve {db}: it holds tables of another program ({shown}) and no "
             "Outpost hub ledger; give the hub's database, or a new file for a new ledger; "
             "nothing was changed")
+
+
+def check_hub_pg(url: str) -> None:
+    """Raise ConfigError when the PostgreSQL database of ``url`` holds tables (in the schema
+    the ledger would use: the connection's current schema) but no hub ledger (read only,
+    changes nothing). A database that cannot be reached passes: opening it as the ledger
+    names that (and the fix: createdb, the server, the password)."""
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.engine import make_url
+
+    from core.dburl import safe_url
+
+    u = make_url(url)
+    if u.drivername == "postgresql":
+        u = u.set(drivername="postgresql+psycopg")
+    try:
+        eng = create_engine(u, connect_args={"connect_timeout": 10})
+    except Exception:  # a URL SQLAlchemy cannot use: opening it as the ledger says so
+        return
+    try:
+        with eng.connect() as conn:
+            insp = inspect(conn)
+            names = sorted(insp.get_table_names())
+            schema = insp.default_schema_name
+            conn.rollback()
+    except Exception:
+        return
+    finally:
+        eng.dispose()
+    if names and "evt_meta" not in names:
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        raise ConfigError(
+            f"refusing to serve {safe_url(url)}: its schema {schema!r} holds tables of "
+            f"another program ({shown}) and no Outpost hub ledger; serving it would add the "
+            "ledger's tables beside them and publish into it. Give the hub's database, or a "
+            "new, empty one (CREATE DATABASE) for a new ledger; nothing was changed")
 
 
 def check_port(host: str, port: int) -> None:

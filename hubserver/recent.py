@@ -61,12 +61,17 @@ class RecentEvents:
         """True when every event after ``rev`` (up to the last one added) is kept."""
         return rev >= self.floor
 
-    def count_after(self, rev: Rev) -> int:
-        """How many events (of every topic) follow ``rev`` up to the last one added; 0 when
-        ``rev`` is not :meth:`covered <covers>` (not known here)."""
+    def count_after(self, rev: Rev, tops: frozenset[str] | None = None) -> int:
+        """How many events (of ``tops``; of every topic when ``None``) follow ``rev`` up to
+        the last one added; 0 when ``rev`` is not :meth:`covered <covers>` (not known
+        here)."""
         if rev < self.floor:
             return 0
-        return len(self._revs) - bisect.bisect_right(self._revs, rev)
+        start = bisect.bisect_right(self._revs, rev)
+        if tops is None:
+            return len(self._revs) - start
+        evs = self._evs
+        return sum(1 for i in range(start, len(evs)) if evs[i].top in tops)
 
     def after(self, rev: Rev, tops: Iterable[str], limit: int = 0) -> list[Event]:
         """``Ledger.events(rev, tops, limit)`` up to the last event added; ``rev`` must be

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 import orjson
 
 from core.errors import ConflictError, OutpostError, ValidationError
-from core.ledger.protocols import Ledger, PubResult
+from core.ledger.protocols import Ledger, PubResult, some_topics
 from core.model import Audit, Event
 from core.revision import Rev
 from core.subs import ConnId, Delivery
@@ -193,7 +193,8 @@ def _answer(svc: HubService, job: PubJob, acks: list[Ack], rejects: list[Reject]
     if more and (total is not None or (pre is None and _first(c, req))):
         # ours: how many events this catch-up holds at most, in its first reply (0: not
         # known, not said)
-        known = total or svc._recent.count_after(start)
+        known = total or svc._recent.count_after(
+            start, some_topics(svc.ledger.project, req.tops))
         total_max = max(known, len(evs)) if known else 0
     if c is None or not c.audits or not evs:
         audits = ()
@@ -375,7 +376,7 @@ def sat_read(ledger: Ledger, r: SatRead, upto: Rev) -> Got:
     5,000 events held the loop 10-18 ms encoding them."""
     tops, limit = r.tops, r.left
     # a catch-up's first reply says how big it is (ours): asked before its first read
-    total = ledger.count_after(r.start) if r.total == 0 else None
+    total = ledger.count_after(r.start, tops) if r.total == 0 else None
     evs = ledger.events(r.after, tops, limit) if r.after < upto else []
     full = False
     if evs and evs[-1].rev > upto:

@@ -62,6 +62,7 @@ from hubserver import pipeline, satreply
 from hubserver.auth import User, Users, hash_token, parse_bearer
 from hubserver.connection import HubConnection, WriterThread
 from hubserver.limits import CLOSE_INTERNAL, CLOSE_POLICY, CLOSE_SHUTDOWN, CLOSE_TOO_SLOW, Limits
+from hubserver.logrepeat import RepeatLimit
 from hubserver.peer import FLUSH, Peer
 from hubserver.service import Backlog, Close, Flush, HubService, Out, PubJob, Send
 
@@ -70,6 +71,8 @@ __all__ = ["LOOPBACK", "Hub", "is_loopback"]
 log = logging.getLogger("outpost.hub")
 _ws_log = logging.getLogger("outpost.hub.ws")
 install_redaction(_ws_log)  # websockets logs the handshake's headers (the token) at DEBUG
+# the loggers a hub's records come from (hubserver's modules log to these three)
+_HUB_LOGS = ("outpost.hub", "outpost.hub.ws", "outpost.hub.cluster")
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -98,6 +101,11 @@ class Hub:
             removed (or whose token was replaced, or role changed) since are closed with
             1008, so a revoked token stops working within this time, also on connections
             opened before (the token is checked at the handshake).
+        repeat_window: a warning the hub logs again within this many seconds is counted,
+            not logged (:class:`~hubserver.logrepeat.RepeatLimit` on the hub's own loggers,
+            from :meth:`start` to :meth:`stop`, which logs the counts held): a full disk
+            refused every publish with a line each. Every hub has it, embedded in a program
+            too (before session 10 only ``outpost-hub serve``'s log handlers had it); 0: off.
     """
 
     def __init__(self, ledger: Publisher, *, host: str = "127.0.0.1", port: int = 0,
@@ -105,7 +113,7 @@ class Hub:
                  anon_role: str = "writer", limits: Limits | None = None,
                  origins: Sequence[str] | None = None, ssl: _ssl.SSLContext | None = None,
                  clock: Callable[[], Rev] = now_rev, close_ledger: bool = False,
-                 users_check: float = 2.0):
+                 users_check: float = 2.0, repeat_window: float = 10.0):
         if users is None and not is_loopback(host):
             raise ConfigError(f"--auth none on host {host!r}: without tokens the hub may only "
                               "listen on loopback (127.0.0.1); add users with "
@@ -133,6 +141,7 @@ class Hub:
         self._chain = False
         """The writer thread runs a commit chain: it takes the waiting jobs itself."""
         self._writer: WriterThread | None = None
+        self._repeats = RepeatLimit(repeat_window) if repeat_window > 0 else None
         self._kick_soon = False
         self._to_push: list[Peer] = []
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -149,6 +158,7 @@ class Hub:
         """Start listening; returns the ``ws://`` or ``wss://`` URL."""
         self.loop = asyncio.get_running_loop()
         self._writer = WriterThread(self.loop)
+        self._limit_repeats(True)
         try:
             # the Origin allowlist is checked in _process_request: a request without Origin
             # (an Outpost satellite, any non-browser client) is accepted, a refusal is logged
@@ -157,6 +167,7 @@ class Hub:
             # e.g. the port is taken: the writer thread would keep the process alive
             writer, self._writer = self._writer, None
             await writer.stop()
+            self._limit_repeats(False)
             raise
         if self.users is not None and self.users_check > 0:
             self.users.changed()  # what the handshakes are checked against from now on
@@ -215,6 +226,23 @@ class Hub:
         if self.close_ledger:
             self.ledger.close()
         log.info("stopped")
+        self._limit_repeats(False)
+
+    def _limit_repeats(self, on: bool) -> None:
+        """Add (``on``) or remove the repeat filter on the hub's loggers; removing logs the
+        counts it still holds. On the loggers, not on handlers: a record is filtered once
+        whatever handlers show it, and a program embedding the hub keeps its handlers."""
+        f = self._repeats
+        if f is None:
+            return
+        for name in _HUB_LOGS:
+            lg = logging.getLogger(name)
+            if on:
+                lg.addFilter(f)
+            else:
+                lg.removeFilter(f)
+        if not on:
+            f.flush(log)
 
     async def __aenter__(self) -> Hub:
         await self.start()

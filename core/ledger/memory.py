@@ -14,7 +14,7 @@ from typing import Any
 
 from core.errors import ValidationError
 from core.ledger.batch import later_wanted, plan_batch
-from core.ledger.protocols import HistoryEntry, PubResult
+from core.ledger.protocols import HistoryEntry, PubResult, some_topics
 from core.ledger.rules import Later, apply_events, needs_conflict_check, plan, sigs_of
 from core.model import Audit, Cmd, Event, Sig, Trans
 from core.revision import ZERO_REV, Rev, now_rev
@@ -66,9 +66,14 @@ class MemLedger:
                 out.append(e)
         return out
 
-    def count_after(self, rev: Rev) -> int:
-        """How many events follow ``rev`` (exact: as ``SqlLedger.count_after``)."""
-        return len(self._revs) - bisect.bisect_right(self._revs, rev)
+    def count_after(self, rev: Rev, tops: Iterable[str] | None = None) -> int:
+        """How many events of ``tops`` (all: ``None``) follow ``rev`` (exact: as
+        ``SqlLedger.count_after``)."""
+        start = bisect.bisect_right(self._revs, rev)
+        wanted = some_topics(self._project, tops)
+        if wanted is None:
+            return len(self._revs) - start
+        return sum(1 for e in self._evs[start:] if e.top in wanted)
 
     def event_keys(self, rev: Rev, tops: Iterable[str] | None = None,
                    limit: int = 0) -> list[Event]:

@@ -260,8 +260,15 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
             _raise_left(exc, url, new_file)
             raise
         marked = led.ledger_id.startswith(RESTORING)  # left by a restore that failed
+        copied = False
         try:
             if led.rev() != 0 or led.last_id() != 0 or led.events(0, limit=1):
+                if marked:  # what a restore copied before it failed (its verify): the steps
+                    copied = True
+                    raise StorageError(
+                        f"refusing to restore into {safe_url(url)}: it holds what an earlier "
+                        "restore copied before it failed (marked 'restore in progress'), so "
+                        "it is not empty")
                 raise StorageError(
                     f"refusing to restore into {safe_url(url)}: the ledger is not empty "
                     f"(at revision {format_rev(led.rev())}); restore into a new, empty database")
@@ -280,6 +287,7 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
                 _copy(src, led, int(meta["rev"]), RESTORING + final, before, p)
             except ValueError as exc:  # a row that is not what backup wrote: rolled back
                 raise _damaged(p, exc) from exc
+            copied = True  # committed: a restore into it again is refused (not empty)
             problems = led.verify()
             if problems:
                 raise StorageError(f"restore of {p}: verify found {len(problems)} "
@@ -289,17 +297,18 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
         except BaseException as exc:
             led.close()
             if isinstance(exc, OutpostError):
-                _raise_left(exc, url, new_file or marked)
+                _raise_left(exc, url, new_file or marked, copied)
             raise
         return led
     finally:
         src.close()
 
 
-def _raise_left(exc: OutpostError, url: str, left: bool) -> None:
+def _raise_left(exc: OutpostError, url: str, left: bool, copied: bool = False) -> None:
     """Raise ``exc`` again (its class) with what the failed restore left at ``url`` and how
-    to free it (the space a full disk needs), when it left anything (else return)."""
-    what = restore_leftovers(url) if left else ""
+    to free it (the space a full disk needs), when it left anything (else return);
+    ``copied``: the backup's events were committed there (see ``restore_leftovers``)."""
+    what = restore_leftovers(url, copied) if left else ""
     if not what or what in str(exc):
         return
     try:

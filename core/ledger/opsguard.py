@@ -139,27 +139,49 @@ def check_not_restoring(ledger: object) -> None:
     db = sqlite_file(url.render_as_string(hide_password=False))
     where = str(db) if db is not None else safe_url(url)
     fix = (f"delete {db} (and its -wal/-shm files)" if db is not None
-           else "drop that database (DROP DATABASE) and create it empty")
+           else "drop that database (DROP DATABASE) and create it empty (CREATE DATABASE)")
+    again = f"outpost-hub restore BACKUP --db {where}"
+    copied = bool(ledger.rev() or ledger.last_id())  # type: ignore[attr-defined]
+    steps = (f"The restore copied the backup and then failed (its verify, or a crash before "
+             f"the end): a restore into it is refused (not empty). {_steps(fix, again)}"
+             if copied else f"Run the restore again ({again}), or {fix}")
     raise StorageError(
         f"{where} is the target of a restore that did not finish (restore in progress, or "
-        "failed: a full disk, a crash): it holds no complete ledger and is not served, "
-        f"verified or backed up. Run the restore again (outpost-hub restore BACKUP --db "
-        f"{where}), or {fix}")
+        "failed: a full disk, a crash, a verify that found differences): it holds no "
+        f"complete ledger and is not served, verified or backed up. {steps}")
 
 
-def restore_leftovers(url: str) -> str:
+def _steps(fix: str, again: str) -> str:
+    """What frees a target a restore copied into and then failed on, and what follows."""
+    return (f"To restore: {fix}, then run the restore again ({again}); if its verify fails "
+            "again, the backup does not hold a sound ledger: restore an earlier backup, and "
+            "keep this one to report it")
+
+
+def restore_leftovers(url: str, copied: bool = False) -> str:
     """What a failed restore into ``url`` left, and how to free it: the SQLite files that
-    exist (the database and its -wal/-shm/-journal), or the PostgreSQL database."""
+    exist (the database and its -wal/-shm/-journal), or the PostgreSQL database. ``copied``:
+    the restore had committed the backup's events (its verify failed after): a restore into
+    it again is refused (not empty), so the steps free it first (before session 10 they
+    said "run the restore again", which was refused)."""
     db = sqlite_file(url)
+    again = f"outpost-hub restore BACKUP --db {safe_url(url) if db is None else db}"
     if db is None:
+        if copied:
+            return (f"the database {safe_url(url)} is left marked 'restore in progress' (no "
+                    "hub serves it), holding the copied events. " + _steps(
+                        "drop it (DROP DATABASE) and create it empty (CREATE DATABASE)", again))
         return (f"the database {safe_url(url)} is left marked 'restore in progress' (no hub "
                 "serves it): run the restore again, or drop it (DROP DATABASE)")
     files = [str(db) + s for s in _COMPANIONS if Path(str(db) + s).exists()]
     if not files:
         return ""
+    them = "them" if len(files) > 1 else "it"
+    if copied:
+        return (f"left behind, marked 'restore in progress' (no hub serves it), holding the "
+                f"copied events: {', '.join(files)}. " + _steps(f"delete {them}", again))
     return (f"left behind, marked 'restore in progress' (no hub serves it): "
-            f"{', '.join(files)}; delete {'them' if len(files) > 1 else 'it'} to free the "
-            "space, or run the restore again")
+            f"{', '.join(files)}; delete {them} to free the space, or run the restore again")
 
 
 def check_restore_target_unused(url: str, backup_lid: str) -> bool:

@@ -16,7 +16,16 @@ from core.model import Audit, Cmd, Event, Trans
 from core.revision import Rev
 from core.schema import Project
 
-__all__ = ["HistoryEntry", "Ledger", "PubResult", "Publisher", "Replicator"]
+__all__ = ["HistoryEntry", "Ledger", "PubResult", "Publisher", "Replicator", "some_topics"]
+
+
+def some_topics(project: Project, tops: Iterable[str] | None) -> frozenset[str] | None:
+    """``tops`` as a set when they leave out a topic of ``project``; ``None`` when they are
+    ``None`` or name every topic (what ``count_after`` of every topic answers cheaply)."""
+    if tops is None:
+        return None
+    wanted = frozenset(tops)
+    return None if wanted.issuperset(project.topics) else wanted
 
 
 @fast_init
@@ -83,11 +92,14 @@ class Ledger(Protocol):
         """
         ...
 
-    def count_after(self, rev: Rev) -> int:
-        """At most how many events (of every topic) follow ``rev``: exact when the ledger's
-        event ids have no gap, an upper bound otherwise, read without counting rows (a
-        few index lookups, whatever the answer). A hub tells a catch-up's first reply how
-        big it is (``total_max``, docs/protocol.md) so the client can show "of N"."""
+    def count_after(self, rev: Rev, tops: Iterable[str] | None = None) -> int:
+        """At most how many events of ``tops`` (every topic when ``None`` or when they
+        include every topic of the schema) follow ``rev``. Of every topic: exact when the
+        ledger's event ids have no gap, an upper bound otherwise, read without counting rows
+        (a few index lookups, whatever the answer). Of some topics: counted exactly among the
+        events after ``rev`` (a scan of that range only, no row decoded: the catch-up it
+        sizes reads the same rows). A hub tells a catch-up's first reply how big it is
+        (``total_max``, docs/protocol.md) so the client can show "of N"."""
         ...
 
     def event_keys(self, rev: Rev, tops: Iterable[str] | None = None,

@@ -59,7 +59,8 @@ from core.satellite.satellite import Satellite
 from core.schema import Project, parse_project
 from core.wire import dec_status, decode_error, decode_json, format_frame, parse_frame
 
-__all__ = ["SyncClient", "fetch_hub", "fetch_project", "hub_error", "token_refused"]
+__all__ = ["SyncClient", "fetch_hub", "fetch_project", "hub_error", "refusal",
+           "token_refused"]
 
 log = logging.getLogger("outpost.sat.client")
 _ws_log = logging.getLogger("outpost.sat.ws")
@@ -81,6 +82,17 @@ def token_refused(exc: BaseException) -> bool:
     holding that token must not be stored."""
     cause = exc.__cause__
     return isinstance(cause, InvalidStatus) and cause.response.status_code == 401
+
+
+def refusal(exc: BaseException) -> int:
+    """401 or 403 when ``exc`` (a :class:`HubError` of :func:`hub_error`) is the hub (or a
+    proxy) refusing the connection on the handshake for good: a refused token (401), or the
+    hub's or a proxy's policy (403: its --allow-origin list, a proxy's rules). Neither heals
+    by retrying: sync stops (:attr:`SyncClient.refused`). 0: anything else."""
+    cause = exc.__cause__
+    if isinstance(cause, InvalidStatus) and cause.response.status_code in (401, 403):
+        return int(cause.response.status_code)
+    return 0
 
 
 def _body(exc: InvalidStatus) -> str:
@@ -258,8 +270,10 @@ class SyncClient:
         self._connecting_since: float | None = None
         self._stop = asyncio.Event()
         self._running = False
-        #: the hub's refusal of the token on the last connect attempt ("" : none)
+        #: the hub's refusal on the last connect attempt ("" : none): of the token (HTTP 401),
+        #: or by its or a proxy's policy (403; see :func:`refusal`, :attr:`refused_code`)
         self.refused = ""
+        self.refused_code = 0
 
     # -- public --------------------------------------------------------------------------------
 
@@ -271,7 +285,8 @@ class SyncClient:
         """Connect, push the queue and catch up; return when idle.
 
         Raises:
-            HubError: the hub refused the token (at once: :func:`token_refused`), not
+            HubError: the hub refused the token or the connection (at once: 401 or 403,
+                :func:`refusal`), not
                 done within ``timeout`` seconds (with the last error), sync
                 stopped (e.g. another schema or another ledger), the hub is behind the
                 replica (at once: waiting would not help a hub that holds another ledger or
@@ -285,7 +300,7 @@ class SyncClient:
 
         def done() -> bool:
             nonlocal held
-            if m.idle or self.refused:  # a refused token: retrying until timeout cannot help
+            if m.idle or self.refused:  # refused (401, 403): retrying cannot help
                 return True
             if m.read_only and m.caught_up:
                 held = m.read_only
@@ -557,14 +572,15 @@ class SyncClient:
         self._inbox.put_nowait(("closed", (reason, code)))
 
     async def _open_ws(self) -> ClientConnection:
-        """A new connection to the hub; a refusal of the token is kept in :attr:`refused`
+        """A new connection to the hub; a refusal (401, 403) is kept in :attr:`refused`
         (``""`` once a connection opens)."""
         try:
             ws = await _open(self.url, self.token, self.open_timeout)
         except HubError as exc:
-            self.refused = str(exc) if token_refused(exc) else ""
+            self.refused_code = refusal(exc)
+            self.refused = str(exc) if self.refused_code else ""
             raise
-        self.refused = ""
+        self.refused, self.refused_code = "", 0
         return ws
 
     def _spawn(self, coro: Any) -> asyncio.Task[None]:

@@ -444,6 +444,13 @@ class SyncMachine:
         self._sats = 0                                     # evt.sat sent on the connection
         self._encoded: dict[str, tuple[Trans, bytes]] = {}  # uid -> JSON made by prepare()
         self._done_evs = 0
+        # a sync reached while hub data was still being stored (deferred): ``last_sync`` is
+        # set once everything received up to then is stored, not before (a reply a full disk
+        # refused is no sync): how many items had been queued at each sync still waiting
+        self._synced_at: list[int] = []
+        self._queued = 0   # items handed to _store (deferred), ever
+        self._stored = 0   # ... of them stored (or dropped: then nothing waits for them)
+        self._in_apply = 0  # ... of them in the Apply outstanding (merged replies: several)
         self._total = 0  # a catch-up's size as its first reply said (total_max; 0: unknown)
         self._stopped_by_user = False
         self._dropping = False  # a failed connection is closing: ignore its frames
@@ -512,7 +519,8 @@ class SyncMachine:
         connection resyncs from the replica's revision."""
         self._applies.clear()
         self._applying = None
-
+        self._synced_at.clear()
+        self._stored = self._queued
     def applied(self, now: float, error: str = "", *, final: bool = False) -> None:
         """The outstanding :class:`Apply` finished (``error``: the storage failure; ``final``:
         storing the hub's data can never succeed, e.g. its events reuse event ids the replica
@@ -524,6 +532,8 @@ class SyncMachine:
             # nothing of it was stored: drop what was queued behind it and resync from the
             # replica's revision on the next connection (or never: final)
             self._applies.clear()
+            self._synced_at.clear()  # not synced: last_sync stays the last stored one
+            self._stored = self._queued
             why = f"storing hub data failed: {error}"
             if final:
                 # every connection would get the same events and fail the same way: stop
@@ -537,8 +547,15 @@ class SyncMachine:
             if self.info.phase not in (Phase.OFFLINE, Phase.STOPPED):
                 self._drop("storage failed")
             return
+        self._stored += self._in_apply
         self.store.written(item)
         self._pump()
+        waits = self._synced_at
+        if waits and self._stored >= waits[0]:
+            # everything received up to a sync is stored: now it is one
+            while waits and self._stored >= waits[0]:
+                waits.pop(0)
+            self._set(last_sync=now)
         # the stored acks may have made edits waiting behind them sendable
         self._send_unsent(now)
 
@@ -776,7 +793,8 @@ class SyncMachine:
         if self._sat_out:
             # another request is in flight (cont): its reply follows this one; held pushes
             # wait for the last reply (they may overlap its events)
-            self._set(phase=Phase.LIVE, last_sync=now, hub_rev=hub_rev, attempts=0,
+            self._set(phase=Phase.LIVE, last_sync=self._sync_time(now), hub_rev=hub_rev,
+                      attempts=0,
                       progress=(self._done_evs, self._done_evs),
                       last_error=self._rejected_text(res) or self._read_only)
             self._send_unsent(now)
@@ -786,7 +804,7 @@ class SyncMachine:
             if upd.rev > self._rev():
                 self._store(upd)
                 hub_rev = max(hub_rev, upd.rev)
-        self._set(phase=Phase.LIVE, last_sync=now, hub_rev=hub_rev, attempts=0,
+        self._set(phase=Phase.LIVE, last_sync=self._sync_time(now), hub_rev=hub_rev, attempts=0,
                   progress=(self._done_evs, self._done_evs),
                   last_error=self._rejected_text(res) or self._read_only)
         # pipelined: the next transactions go out now, while this reply is stored (deferred),
@@ -813,7 +831,7 @@ class SyncMachine:
             return
         if upd.rev > self._rev():
             self._store(upd)
-        self._set(hub_rev=max(self.info.hub_rev, upd.rev), last_sync=now)
+        self._set(hub_rev=max(self.info.hub_rev, upd.rev), last_sync=self._sync_time(now))
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -829,6 +847,15 @@ class SyncMachine:
             rev = max(rev, it.rev)
         return rev
 
+    def _sync_time(self, now: float) -> float:
+        """``last_sync`` for a sync reached at ``now``: ``now`` when everything received is
+        stored, else the one before, and ``now`` is set by :meth:`applied` once it is (with
+        ``defer_apply`` the reply is stored after it is handled: a full disk refuses it)."""
+        if not self.applying:
+            return now
+        self._synced_at.append(self._queued)
+        return self.info.last_sync
+
     def _store(self, item: SatRes | Update) -> None:
         if not self.defer_apply:
             if isinstance(item, SatRes):
@@ -837,11 +864,13 @@ class SyncMachine:
                 self.store.apply_update(item)
             return
         self._applies.append(item)
+        self._queued += 1
         self._pump()
 
     def _pump(self) -> None:
         if self._applying is None and self._applies:
             item = self._applies.pop(0)
+            n = 1
             # replies that queued up while the last one was stored go in one write (one
             # commit, one refresh): a satellite that fell behind the hub catches up
             while isinstance(item, SatRes) and self._applies:
@@ -850,7 +879,8 @@ class SyncMachine:
                     break
                 self._applies.pop(0)
                 item = merge_sat(item, nxt)
-            self._applying = item
+                n += 1
+            self._applying, self._in_apply = item, n
             self._out.append(Apply(item))
 
     def _closed_too_big(self) -> None:

@@ -977,6 +977,20 @@ class Satellite:
                 f"{MAX_TRANS_BYTES // 1024} KiB): split it into smaller transactions")
         return trans
 
+    def clashes_since(self, acts: Sequence[Action], base: Rev) -> list[Conflict | None]:
+        """For each of ``acts``, its conflict with a change on its record after ``base`` that
+        the replica holds and this satellite did not make (what the hub would find, as far
+        as the replica knows), or ``None``: one read per topic. ``outpost import`` puts a
+        row that clashes in a transaction of its own (the hub rejects a transaction whole)."""
+        own = self.queue.accepted_revs(base)
+        by_top: dict[str, list[str]] = {}
+        for a in acts:
+            by_top.setdefault(a.top, []).append(a.key)
+        since = {(top, k): evs for top, keys in by_top.items()
+                 for k, evs in self.replica.read.events_of(top, keys, base).items()}
+        return [conflict_of(a, [Later(e) for e in since.get((a.top, a.key), ())
+                                if e.rev not in own], None) for a in acts]
+
     def _only_own_since(self, acts: Sequence[Action], base: Rev) -> bool:
         """Whether no change after ``base`` but this satellite's own accepted ones collides
         with ``acts`` (then the edit can take the replica's revision as its base: otherwise

@@ -435,6 +435,22 @@ def test_count_after_is_how_many_events_follow_a_revision(ledger: Led) -> None:
     assert ledger.count_after(revs[-1] + 1000) == 0
 
 
+def test_count_after_of_some_topics_counts_only_theirs(ledger: Led) -> None:
+    """A satellite syncing some topics (session 10): ``count_after(rev, tops)`` is how many
+    events of those topics follow; every topic's count (as before) never reached "of N"."""
+    revs = []
+    for i in range(6):
+        acts = [new(f"k{i}-{j}") for j in range(i + 1)]
+        acts += [Action(OBS, f"o{i}", Cmd.NEW, {"species": "fox"})] if i % 2 else []
+        revs.append(pub(ledger, *acts).rev)
+    for r in [ZERO_REV, *revs]:
+        for tops in ([OBS], [SITE], [SITE, OBS], [OBS, SITE, OBS], []):
+            assert ledger.count_after(r, tops) == len(ledger.events(r, tops)), (r, tops)
+        assert ledger.count_after(r, None) == ledger.count_after(r)
+    assert ledger.count_after(ZERO_REV, [OBS]) == 3
+    assert ledger.count_after(revs[2], [SITE]) == 4 + 5 + 6
+
+
 def test_count_after_is_an_upper_bound_with_id_gaps(ledger: Led) -> None:
     """A replica of some topics holds ids with gaps: the count is then at most the span."""
     if not isinstance(ledger, SqlLedger):

@@ -106,7 +106,7 @@ async def test_status_text_reads_in_words(tmp_path: Path, hub: Hub) -> None:
     ("key\tname\nk1\tA\n", ["separates values with '\\t'"]),
     ('key,name,region\nk1,"A,B\nk2,C,D\n', ["line 2: a value opens a quote", "lines 2-3",
                                             "close the quote"]),
-    ("key,name,region\nk1,,North\n", ["line 2: the name column is empty",
+    ("key,name,region\nk1,,North\n", ["line 2: the name column (column 2) is empty",
                                       "field.site's name is required"]),
 ])
 async def test_csv_mistakes_are_named_with_the_fix(tmp_path: Path, hub: Hub, text: str,

@@ -196,3 +196,25 @@ def test_replies_that_queued_up_are_stored_in_one_write() -> None:
     run_apply(st, m, a2, 1.4)
     assert st.acked == {"u0": 6000, "u1": 7000, "u2": 8000} and st.rev() == 8000
     assert [e.id for e in st.evs] == [6, 7, 8] and len(st.written_items) == 2
+
+
+def test_last_sync_moves_once_the_reply_is_stored_not_when_it_is_handled() -> None:
+    """Session 10: ``last_sync`` moved when the last reply was handled, before it was stored:
+    a reply a full disk refused showed a fresh last sync. It moves once everything received
+    up to the sync is stored (not waiting for what came after), and not on a failed store."""
+    st = DeferStore()
+    m = SyncMachine(st, random.Random(1), lim=2, defer_apply=True)
+    connect(m)
+    m.received(sat_reply("2", SatRes(2000, (ev(1), ev(2)))), 1.0)  # the whole catch-up
+    [a1] = applies(m.take())  # type: ignore[arg-type]
+    assert m.phase == Phase.LIVE and m.info.last_sync == 0.0  # received, not stored
+    m.received(format_push("evt.update", enc_update(Update(3000, (ev(3),)))), 1.1)
+    [a2] = applies(run_apply(st, m, a1, 1.2))  # type: ignore[arg-type]
+    assert m.info.last_sync == 1.2  # the reply is stored; the push after it need not be
+    run_apply(st, m, a2, 1.3)
+    assert m.info.last_sync == 1.3  # the push is a sync too, once stored
+    m.received(format_push("evt.update", enc_update(Update(4000, (ev(4),)))), 1.4)
+    [a3] = applies(m.take())  # type: ignore[arg-type]
+    m.applied(1.5, "database or disk is full")
+    assert a3.item.rev == 4000 and m.info.last_sync == 1.3  # not stored: no sync
+    assert "disk is full" in m.info.last_error
