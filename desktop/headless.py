@@ -903,9 +903,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
     note = job.overwrite_note()
     if note and not args.json:
         print(f"outpost: {note}", file=sys.stderr)
-    if not args.json:
-        for line in job.clash_lines():
-            print(f"outpost: {line}", file=sys.stderr)
+    for line in job.clash_lines():  # stderr, --json too (its "conflicts" lists them all)
+        print(f"outpost: {line}", file=sys.stderr)
     _out(args, {"rows": job.rows, "unchanged": job.counts.unchanged,
                 "overwritten": job.counts.overwrites, "uids": job.uids,
                 "conflicts": job.clashes}, job.summary())
