@@ -77,7 +77,10 @@ sends pending transactions while live even with one request still unanswered (at
 ``pipeline`` in flight), so the hub reads and decodes the next batch as soon as it answered
 the previous one, instead of waiting for the satellite to receive that answer and send again.
 Without the echo (a daql hub, an older Outpost hub) one request stays in flight, as before:
-its ``rev`` then never runs ahead of what the hub sent.
+its ``rev`` then never runs ahead of what the hub sent. A hub that says ``"cont": true`` in
+its ``evt.stat`` result (ours, session 10) is known to honour it before the first reply: the
+second request (up to ``max_trans``) goes out with the first, during the catch-up, so the hub
+goes on to it as soon as it answered the first.
 """
 
 from __future__ import annotations
@@ -715,11 +718,21 @@ class SyncMachine:
         most = res.get("max_message") if isinstance(res, dict) else None  # ours: its limit
         self._hub_max = most if type(most) is int and most > 0 else 0
         self._send_sat(now, only_new=False)
+        if isinstance(res, dict) and res.get("cont") is True:
+            # ours: the hub honours cont (it says so up front): the second request goes
+            # with the first, so the hub does not idle while the first reply travels
+            self._cont = True
+            self._fill(now)
 
     def _on_sat(self, body: Any, now: float, pre: SatRes | Update | None = None) -> None:
         self._sat_out = max(0, self._sat_out - 1)
         err = decode_error(body)
         if err is not None:
+            if (isinstance(body, dict) and body.get("code") == ERR_CODE_READONLY
+                    and self._read_only):
+                # another request in flight refused the same way (cont): already handled,
+                # its edits stay pending as well
+                return
             if (isinstance(body, dict) and body.get("code") == ERR_CODE_READONLY
                     and not self._read_only):
                 # the user may only read: nothing was stored. Catch up without the edits (they
@@ -879,7 +892,14 @@ class SyncMachine:
         """When live and idle (or pipelining, see the module docstring): send pending
         transactions not yet sent on this connection (one waiting for an earlier one's ack
         becomes sendable once that ack is stored)."""
-        if self.info.phase != Phase.LIVE or self._read_only:
+        if self.info.phase != Phase.LIVE:
+            return
+        self._fill(now)
+
+    def _fill(self, now: float) -> None:
+        """Send pending transactions not yet sent on this connection while fewer requests
+        than allowed are in flight (``pipeline`` once the hub honours ``cont``, else one)."""
+        if self._read_only:
             return
         most = self.pipeline if self._cont and not self._one_sat else 1
         while self._sat_out < most:
