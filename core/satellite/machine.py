@@ -402,10 +402,11 @@ class SyncMachine:
         max_trans: most transactions sent in one ``evt.sat`` (the rest follow after the reply).
         max_bytes: most bytes of encoded transactions in one ``evt.sat`` (at least one is sent).
         first_trans: most transactions in the first ``evt.sat`` of a connection: its reply
-            tells whether the hub honours ``cont`` (two requests in flight), and until it
-            arrives the hub has nothing else to work on, so a small first request gets the
-            pipeline going sooner (a replay's first request of 1,000 left the hub idle while
-            the satellite encoded it, and again while it received the reply).
+            tells whether the hub honours ``cont`` (two requests in flight; a hub that says so
+            in ``evt.stat`` gets the second request at once), and until then the hub has
+            nothing else to work on, so a small first request gets the pipeline going sooner
+            (a replay's first request of 1,000 left the hub idle while the satellite encoded
+            it, and again while it received the reply).
         last_trans: the size of the last ``evt.sat`` of a long queue: when more than twice
             this many are left to send (but at most ``max_trans`` more), the request leaves
             this many for a last one. After the hub's last reply the satellite still decodes,
