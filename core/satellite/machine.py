@@ -97,6 +97,7 @@ from core.revision import ZERO_REV, Rev, format_rev
 from core.wire import (
     ERR_CODE_READ,
     ERR_CODE_READONLY,
+    Ack,
     Frame,
     Reject,
     SatReq,
@@ -352,6 +353,8 @@ class SyncStore(Protocol):
     # optional: ``acts_json(t: Trans) -> str | None``, the JSON text of ``t.acts`` as
     # ``[enc_action(a) ...]`` encodes them, when the store has it (the queue's stored text):
     # requests splice it instead of encoding the actions again
+    # optional: ``pending_among(uids: list[str]) -> set[str]``, those of ``uids`` that are
+    # pending transactions of this store (see SyncMachine._own_applied)
 
     def written(self, item: SatRes | Update) -> None:
         """``defer_apply``: ``item`` is stored: update what the user sees (adapter's thread)."""
@@ -761,6 +764,7 @@ class SyncMachine:
             return
         res = pre if isinstance(pre, SatRes) else dec_sat_res(
             body.get("res") if isinstance(body, dict) else None, "evt.sat result")
+        res = self._own_applied(res)
         if res.cont:
             self._cont = True  # the hub continues each reply where the last one ended
         known = self._rev()
@@ -806,6 +810,27 @@ class SyncMachine:
         # pipelined: the next transactions go out now, while this reply is stored (deferred),
         # so the hub publishes them while the satellite writes; its rev is this reply's
         self._send_unsent(now)
+
+    def _own_applied(self, res: SatRes) -> SatRes:
+        """``res`` with an ack for each event's audit naming a transaction still pending here:
+        the hub applied it before and its ack was lost (a crash before the reply was stored,
+        a connection lost with requests in flight), so a catch-up brings its events back
+        ahead of the ack (which comes later, when the uid is sent again). The audit's ``uid``
+        and ``rev`` are what that ack says (the hub acks a uid it applied with its original
+        revision), so the edit leaves the queue with its events instead of being checked, and
+        shown, as a conflict with itself until then. Needs the store's optional
+        ``pending_among`` and the hub's audits (ours); else ``res`` as is."""
+        among: Callable[[list[str]], set[str]] | None = getattr(self.store, "pending_among",
+                                                                None)
+        if among is None or not res.audits:
+            return res
+        acked = {a.uid for a in res.acks}
+        uids = [a.uid for a in res.audits if a.uid and a.uid not in acked]
+        mine = among(uids) if uids else None
+        if not mine:
+            return res
+        extra = tuple(Ack(a.uid, a.rev) for a in res.audits if a.uid in mine)
+        return replace(res, acks=res.acks + extra)
 
     @staticmethod
     def _rejected_text(res: SatRes) -> str:

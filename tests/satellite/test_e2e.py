@@ -526,3 +526,46 @@ async def test_a_hub_behind_the_replica_is_never_synced_against(
     rv = a.record(SITE, "s1")
     assert rv is not None and rv.confirmed is not None  # the replica is as it was
     a.close()
+
+
+async def test_a_replay_whose_acks_were_lost_never_shows_the_edits_as_conflicts(
+        tmp_path: Path, project: Project) -> None:
+    """The hub applied a satellite's 300 edits, but the satellite lost the replies (here: a
+    copy of its data directory from before the sync). Syncing again, the catch-up brings
+    the edits' own events back ahead of the acks of the resent uids: each event's audit
+    names its uid, so the edit is acked with it (at its original revision) instead of
+    being checked, and marked, as a conflict with itself; the hub publishes nothing
+    twice and every edit is accepted once."""
+    import shutil
+
+    async with Hub(MemLedger(project), port=0) as hub:
+        a = Satellite(tmp_path / "a", project, synchronous="OFF")
+        uids = [a.pub([Action(SITE, f"s{i}", Cmd.NEW, {"name": f"site {i}"})])
+                for i in range(300)]
+        a.close()
+        shutil.copytree(tmp_path / "a", tmp_path / "b")
+        a = Satellite(tmp_path / "a", project)
+        await SyncClient(a, hub.url, rnd=random.Random(0)).sync_once(30)
+        revs = {u: a.receipt(u).rev for u in uids}  # type: ignore[union-attr]
+        a.close()
+        b = Satellite(tmp_path / "b", project)
+        marks: list[dict[str, str]] = []
+        set_local = b.queue.set_local
+
+        def record(m: dict[str, str], conn: object = None) -> None:
+            marks.append(dict(m))
+            set_local(m, conn)  # type: ignore[arg-type]
+
+        b.queue.set_local = record  # type: ignore[method-assign]
+        try:
+            await SyncClient(b, hub.url, rnd=random.Random(0)).sync_once(30)
+            st = b.status()
+            assert st.pending == 0 and st.conflicts == 0
+            assert all(not m for m in marks)  # never shown as a conflict meanwhile
+            for u in uids:
+                rec = b.receipt(u)
+                assert rec is not None and rec.state == ReceiptState.ACCEPTED
+                assert rec.rev == revs[u]
+            assert len(hub.ledger.events(0)) == 300
+        finally:
+            b.close()

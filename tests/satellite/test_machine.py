@@ -57,6 +57,10 @@ class FakeStore:
     def outbox(self) -> list[Trans]:
         return list(self.pending)
 
+    def pending_among(self, uids: list[str]) -> set[str]:
+        mine = {t.uid for t in self.pending}
+        return {u for u in uids if u in mine}
+
     def apply_sat(self, res: SatRes) -> None:
         self._apply(res.rev, res.evs)
         for a in res.acks:
@@ -489,6 +493,36 @@ def test_two_requests_refused_as_read_only_catch_up_once_without_the_edits() -> 
     m.received(sat_reply("4", SatRes(7000, (ev(7),), cont=True)), 0.3)
     assert m.caught_up and m.phase == Phase.LIVE and "may only read" in m.info.last_error
     assert [e.id for e in st.evs] == [7] and len(st.pending) == 5 and st.acked == {}
+
+
+def test_events_of_own_pending_edits_with_their_audits_ack_them() -> None:
+    """The hub applied u2 and u3 before, their acks lost (a crash, a connection lost with
+    requests in flight): the catch-up brings their events back, with audits naming their
+    uids, ahead of their acks. Each such audit acks its edit at its revision (what the
+    hub's ack of the resent uid says), so the edits leave the queue with their events; an
+    audit of another satellite's edit acks nothing."""
+    from core.model import Audit
+
+    st = FakeStore()
+    st.pending = [trans("u1"), trans("u2"), trans("u3")]
+    m = SyncMachine(st, random.Random(1), first_trans=1, last_trans=0)
+    opened(m)
+    m.received(stat_cont("1", 9000), 0.0)
+    assert len(frames_of(m.take())) == 2  # u1, then u2 and u3
+    evs = (Event(1, 7000, "field.site", "u2", Cmd.NEW, {"name": "u2"}),
+           Event(2, 8000, "field.site", "other", Cmd.NEW, {"name": "x"}),
+           Event(3, 8500, "field.site", "u3", Cmd.NEW, {"name": "u3"}),
+           Event(4, 9100, "field.site", "u1", Cmd.NEW, {"name": "u1"}))
+    audits = (Audit(7000, 6900, 0, "me", None, "u2"), Audit(8000, 7900, 0, "bo", None, "ob"),
+              Audit(8500, 8400, 0, "me", None, "u3"), Audit(9100, 9000, 0, "me", None, "u1"))
+    m.received(sat_reply("2", SatRes(9100, evs, (Ack("u1", 9100),), audits=audits,
+                                     cont=True)), 0.1)
+    assert st.acked == {"u1": 9100, "u2": 7000, "u3": 8500} and st.pending == []
+    assert "ob" not in st.acked
+    # the hub's own acks of the resent u2 and u3 follow: the same revisions, nothing else
+    m.received(sat_reply("3", SatRes(9100, (), (Ack("u2", 7000), Ack("u3", 8500)),
+                                     cont=True)), 0.2)
+    assert st.acked == {"u1": 9100, "u2": 7000, "u3": 8500} and m.idle
 
 
 # -- ledger identity (Outpost extension of evt.stat) ---------------------------------------------
