@@ -65,6 +65,17 @@ _SECONDS: dict[str, int] = {}
 about 4 µs against well under 1 µs here."""
 _SECONDS_MAX = 4096
 
+_TAILS: dict[str, int] = {"Z": 0}
+"""What follows the second of a UTC text with up to three fraction digits -> its
+milliseconds (``".5Z"`` -> 500, ``".05Z"`` -> 50, ``".123Z"`` -> 123): one look-up instead of
+checking and converting the digits (a parse of a second seen before took about 1 µs, 0.2 µs
+with it; a replay's replies carry some 13,000 revision texts)."""
+for _n in (1, 2, 3):
+    for _v in range(10 ** _n):
+        _d = f"{_v:0{_n}d}"
+        _TAILS[f".{_d}Z"] = int((_d + "00")[:3])
+del _n, _v, _d
+
 
 def parse_rev(text: str) -> Rev:
     """Parse an RFC 3339 timestamp into a revision.
@@ -82,8 +93,9 @@ def parse_rev(text: str) -> Rev:
         base = _SECONDS.get(text[:19])
         if base is not None:  # a second seen before: only the fraction and the Z are left
             tail = text[19:]
-            if tail == "Z":
-                return base
+            ms = _TAILS.get(tail)
+            if ms is not None:
+                return base + ms
             if 3 <= len(tail) <= 11 and tail[0] == "." and tail[-1] == "Z":
                 digits = tail[1:-1]
                 if digits.isascii() and digits.isdigit():

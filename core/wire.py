@@ -807,8 +807,10 @@ def enc_events(evs: Sequence[Event], fmt: Callable[[Rev], str] | None = None,
     out: list[dict[str, Any]] = []
     dl = Cmd.DEL
     for e in evs:  # enc_event, inlined: a reply carries up to thousands
+        # the Cmd itself: orjson writes a str subclass as its text, without the enum's
+        # ``value`` property (as pub_reply)
         d: dict[str, Any] = {"id": e.id, "rev": fmt(e.rev), "top": e.top, "key": e.key,
-                             "cmd": e.cmd.value}
+                             "cmd": e.cmd}
         if e.arg is not None and e.cmd is not dl:
             d["arg"] = e.arg
         out.append(d)

@@ -294,6 +294,9 @@ class HubService:
             res = enc_status(st)
             # ours: the largest frame this hub takes (a satellite keeps evt.sat under it)
             res["max_message"] = self.limits.max_message
+            # ours: this hub honours "cont" on evt.sat (docs/protocol.md), said before the
+            # first evt.sat, so a satellite sends its second request with its first
+            res["cont"] = True
             return self._res(conn, frame, res), None
         if s == "evt.pub":
             return self._pub(conn, c, frame)

@@ -77,7 +77,10 @@ sends pending transactions while live even with one request still unanswered (at
 ``pipeline`` in flight), so the hub reads and decodes the next batch as soon as it answered
 the previous one, instead of waiting for the satellite to receive that answer and send again.
 Without the echo (a daql hub, an older Outpost hub) one request stays in flight, as before:
-its ``rev`` then never runs ahead of what the hub sent.
+its ``rev`` then never runs ahead of what the hub sent. A hub that says ``"cont": true`` in
+its ``evt.stat`` result (ours, session 10) is known to honour it before the first reply: the
+second request (up to ``max_trans``) goes out with the first, during the catch-up, so the hub
+goes on to it as soon as it answered the first.
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ from core.revision import ZERO_REV, Rev, format_rev
 from core.wire import (
     ERR_CODE_READ,
     ERR_CODE_READONLY,
+    Ack,
     Frame,
     Reject,
     SatReq,
@@ -349,6 +353,8 @@ class SyncStore(Protocol):
     # optional: ``acts_json(t: Trans) -> str | None``, the JSON text of ``t.acts`` as
     # ``[enc_action(a) ...]`` encodes them, when the store has it (the queue's stored text):
     # requests splice it instead of encoding the actions again
+    # optional: ``pending_among(uids: list[str]) -> set[str]``, those of ``uids`` that are
+    # pending transactions of this store (see SyncMachine._own_applied)
 
     def written(self, item: SatRes | Update) -> None:
         """``defer_apply``: ``item`` is stored: update what the user sees (adapter's thread)."""
@@ -399,10 +405,11 @@ class SyncMachine:
         max_trans: most transactions sent in one ``evt.sat`` (the rest follow after the reply).
         max_bytes: most bytes of encoded transactions in one ``evt.sat`` (at least one is sent).
         first_trans: most transactions in the first ``evt.sat`` of a connection: its reply
-            tells whether the hub honours ``cont`` (two requests in flight), and until it
-            arrives the hub has nothing else to work on, so a small first request gets the
-            pipeline going sooner (a replay's first request of 1,000 left the hub idle while
-            the satellite encoded it, and again while it received the reply).
+            tells whether the hub honours ``cont`` (two requests in flight; a hub that says so
+            in ``evt.stat`` gets the second request at once), and until then the hub has
+            nothing else to work on, so a small first request gets the pipeline going sooner
+            (a replay's first request of 1,000 left the hub idle while the satellite encoded
+            it, and again while it received the reply).
         last_trans: the size of the last ``evt.sat`` of a long queue: when more than twice
             this many are left to send (but at most ``max_trans`` more), the request leaves
             this many for a last one. After the hub's last reply the satellite still decodes,
@@ -732,11 +739,21 @@ class SyncMachine:
         most = res.get("max_message") if isinstance(res, dict) else None  # ours: its limit
         self._hub_max = most if type(most) is int and most > 0 else 0
         self._send_sat(now, only_new=False)
+        if isinstance(res, dict) and res.get("cont") is True:
+            # ours: the hub honours cont (it says so up front): the second request goes
+            # with the first, so the hub does not idle while the first reply travels
+            self._cont = True
+            self._fill(now)
 
     def _on_sat(self, body: Any, now: float, pre: SatRes | Update | None = None) -> None:
         self._sat_out = max(0, self._sat_out - 1)
         err = decode_error(body)
         if err is not None:
+            if (isinstance(body, dict) and body.get("code") == ERR_CODE_READONLY
+                    and self._read_only):
+                # another request in flight refused the same way (cont): already handled,
+                # its edits stay pending as well
+                return
             if (isinstance(body, dict) and body.get("code") == ERR_CODE_READONLY
                     and not self._read_only):
                 # the user may only read: nothing was stored. Catch up without the edits (they
@@ -764,6 +781,7 @@ class SyncMachine:
             return
         res = pre if isinstance(pre, SatRes) else dec_sat_res(
             body.get("res") if isinstance(body, dict) else None, "evt.sat result")
+        res = self._own_applied(res)
         if res.cont:
             self._cont = True  # the hub continues each reply where the last one ended
         known = self._rev()
@@ -810,6 +828,27 @@ class SyncMachine:
         # pipelined: the next transactions go out now, while this reply is stored (deferred),
         # so the hub publishes them while the satellite writes; its rev is this reply's
         self._send_unsent(now)
+
+    def _own_applied(self, res: SatRes) -> SatRes:
+        """``res`` with an ack for each event's audit naming a transaction still pending here:
+        the hub applied it before and its ack was lost (a crash before the reply was stored,
+        a connection lost with requests in flight), so a catch-up brings its events back
+        ahead of the ack (which comes later, when the uid is sent again). The audit's ``uid``
+        and ``rev`` are what that ack says (the hub acks a uid it applied with its original
+        revision), so the edit leaves the queue with its events instead of being checked, and
+        shown, as a conflict with itself until then. Needs the store's optional
+        ``pending_among`` and the hub's audits (ours); else ``res`` as is."""
+        among: Callable[[list[str]], set[str]] | None = getattr(self.store, "pending_among",
+                                                                None)
+        if among is None or not res.audits:
+            return res
+        acked = {a.uid for a in res.acks}
+        uids = [a.uid for a in res.audits if a.uid and a.uid not in acked]
+        mine = among(uids) if uids else None
+        if not mine:
+            return res
+        extra = tuple(Ack(a.uid, a.rev) for a in res.audits if a.uid in mine)
+        return replace(res, acks=res.acks + extra)
 
     @staticmethod
     def _rejected_text(res: SatRes) -> str:
@@ -909,7 +948,14 @@ class SyncMachine:
         """When live and idle (or pipelining, see the module docstring): send pending
         transactions not yet sent on this connection (one waiting for an earlier one's ack
         becomes sendable once that ack is stored)."""
-        if self.info.phase != Phase.LIVE or self._read_only:
+        if self.info.phase != Phase.LIVE:
+            return
+        self._fill(now)
+
+    def _fill(self, now: float) -> None:
+        """Send pending transactions not yet sent on this connection while fewer requests
+        than allowed are in flight (``pipeline`` once the hub honours ``cont``, else one)."""
+        if self._read_only:
             return
         most = self.pipeline if self._cont and not self._one_sat else 1
         while self._sat_out < most:

@@ -98,6 +98,23 @@ def queue_tables(metadata: MetaData) -> tuple[Table, Table]:
 
 _ACCEPT_SQL = (f"UPDATE sat_receipt SET state = '{ReceiptState.ACCEPTED.value}', rev = ?, "
                f"local_err = '' WHERE uid = ? AND state = '{ReceiptState.PENDING.value}'")
+_ACCEPT_PART = 400
+"""Acks per ``UPDATE ... FROM (VALUES ...)`` of :meth:`Queue.accept_many` (800 parameters,
+under SQLite's oldest limit of 999)."""
+_accept_parts: dict[int, str] = {}  # rows -> statement
+
+
+def _accept_sql(k: int) -> str:
+    """:data:`_ACCEPT_SQL` for ``k`` acks at once: one statement step (and one hand-off of
+    the GIL) instead of one per row; each receipt found through its ``uid`` index."""
+    sql = _accept_parts.get(k)
+    if sql is None:
+        sql = _accept_parts[k] = (
+            f"UPDATE sat_receipt SET state = '{ReceiptState.ACCEPTED.value}', "
+            "rev = v.column1, local_err = '' FROM (VALUES " + ", ".join(["(?, ?)"] * k)
+            + f") AS v WHERE sat_receipt.uid = v.column2 AND sat_receipt.state = "
+            f"'{ReceiptState.PENDING.value}'")
+    return sql
 
 
 def _j(v: Any) -> str:
@@ -304,14 +321,27 @@ class Queue:
 
     def accept_many(self, acks: Sequence[tuple[str, int]],
                     conn: Connection | None = None) -> None:
-        """Mark pending transactions (uid, rev) accepted: one ``executemany``."""
+        """Mark pending transactions (uid, rev) accepted (the first ack of a uid counts, as
+        one update per ack would: the receipt is no longer pending after it): one
+        ``UPDATE ... FROM (VALUES ...)`` per :data:`_ACCEPT_PART` acks."""
         if not acks:
             return
         with self._conn(conn) as c:
             self._mark(uid for uid, _ in acks)
             # the two states as literals, not parameters per row (binding a text copies it:
             # ~2,000 instructions each, 20,000 per replay)
-            c.exec_driver_sql(_ACCEPT_SQL, [(rev, uid) for uid, rev in acks])
+            if len(acks) == 1:
+                c.exec_driver_sql(_ACCEPT_SQL, (acks[0][1], acks[0][0]))
+                return
+            seen: set[str] = set()
+            rows: list[tuple[int, str]] = []
+            for uid, rev in acks:
+                if uid not in seen:
+                    seen.add(uid)
+                    rows.append((rev, uid))
+            for i in range(0, len(rows), _ACCEPT_PART):
+                part = rows[i:i + _ACCEPT_PART]
+                c.exec_driver_sql(_accept_sql(len(part)), tuple([v for r in part for v in r]))
 
     def reject(self, uid: str, err: str, conflicts: Sequence[Conflict],
                conn: Connection | None = None) -> bool:

@@ -791,6 +791,15 @@ class Satellite:
         queued it (the sync machine splices it into ``evt.sat`` requests)."""
         return acts_json(t.acts)
 
+    def pending_among(self, uids: list[str]) -> set[str]:
+        """Those of ``uids`` that are pending transactions here (``SyncStore.pending_among``:
+        the sync machine acks those whose events a catch-up brings back, their acks lost).
+        On the thread that owns the overlay, as :meth:`outbox`."""
+        op = self._open
+        if not op:
+            return set()
+        return {u for u in uids if (e := op.get(u)) is not None and e.state == _PENDING}
+
     def _advance_bases(self, uids: Iterable[str], rev: Rev) -> set[str]:
         """Move pending transactions (of ``uids``) made before one of this satellite's own
         transactions on their records was acknowledged onto the replica's revision ``rev``,

@@ -79,9 +79,11 @@ def test_stat_reply_shape(svc: HubService) -> None:
     (out,) = svc.handle_sync("A", "evt.stat#1")
     assert isinstance(out, Send) and out.text.startswith("evt.stat#1\n")
     res = body(out)["res"]
-    # daql's Status, plus the ledger's id and the hub's frame limit (Outpost extensions)
+    # daql's Status, plus the ledger's id, the hub's frame limit and that it honours
+    # evt.sat's cont (Outpost extensions)
     assert res == {"rev": Z, "mig": svc.ledger.project.version, "on": Z, "off": Z,
-                   "ledger": svc.ledger.ledger_id, "max_message": svc.limits.max_message}
+                   "ledger": svc.ledger.ledger_id, "max_message": svc.limits.max_message,
+                   "cont": True}
     assert len(res["ledger"]) == 32
 
 

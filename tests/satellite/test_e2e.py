@@ -369,6 +369,39 @@ async def test_reader_token_catches_up_and_keeps_its_edits_pending(
         users.close()
 
 
+async def test_a_reader_with_two_requests_in_flight_catches_up_once(
+        tmp_path: Path, project: Project) -> None:
+    """The hub says cont in evt.stat (session 10), so a satellite with more than 100 pending
+    edits sends its first two evt.sat at once; on a reader's token the hub refuses both:
+    the satellite still catches up (the second refusal used to drop the connection, and the
+    sync never finished), and the edits stay pending, then go out once with a writer's."""
+    from hubserver.auth import Users
+
+    users = Users(tmp_path / "users.db")
+    rita, ann = users.add("rita", "reader"), users.add("ann", "writer")
+    try:
+        async with Hub(MemLedger(project), port=0, users=users) as hub:
+            w = Satellite(tmp_path / "w", project)
+            w.pub([Action(SITE, "s1", Cmd.NEW, {"name": "from the office"})])
+            await SyncClient(w, hub.url, ann, rnd=random.Random(0)).sync_once(10)
+            r = Satellite(tmp_path / "r", project, synchronous="OFF")
+            for i in range(150):
+                r.pub([Action(SITE, f"f{i}", Cmd.NEW, {"name": f"field {i}"})])
+            client = SyncClient(r, hub.url, rita, rnd=random.Random(0))
+            with pytest.raises(HubError, match=r"caught up with the hub, but .*may only read"):
+                await client.sync_once(10)
+            st = r.status()
+            assert st.rev == hub.ledger.rev() > 0 and st.pending == 150 and st.conflicts == 0
+            assert "may only read" in st.last_error and "refused evt.sat" not in st.last_error
+            await SyncClient(r, hub.url, ann, rnd=random.Random(0)).sync_once(10)
+            assert r.status().pending == 0
+            assert len(hub.ledger.events(0)) == 151
+            w.close()
+            r.close()
+    finally:
+        users.close()
+
+
 async def test_count_follows_pending_edits_without_reading_every_key(
         tmp_path: Path, project: Project, hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
     """The sidebar's count of a topic: the replica's count(*) adjusted by the pending edits
@@ -493,3 +526,46 @@ async def test_a_hub_behind_the_replica_is_never_synced_against(
     rv = a.record(SITE, "s1")
     assert rv is not None and rv.confirmed is not None  # the replica is as it was
     a.close()
+
+
+async def test_a_replay_whose_acks_were_lost_never_shows_the_edits_as_conflicts(
+        tmp_path: Path, project: Project) -> None:
+    """The hub applied a satellite's 300 edits, but the satellite lost the replies (here: a
+    copy of its data directory from before the sync). Syncing again, the catch-up brings
+    the edits' own events back ahead of the acks of the resent uids: each event's audit
+    names its uid, so the edit is acked with it (at its original revision) instead of
+    being checked, and marked, as a conflict with itself; the hub publishes nothing
+    twice and every edit is accepted once."""
+    import shutil
+
+    async with Hub(MemLedger(project), port=0) as hub:
+        a = Satellite(tmp_path / "a", project, synchronous="OFF")
+        uids = [a.pub([Action(SITE, f"s{i}", Cmd.NEW, {"name": f"site {i}"})])
+                for i in range(300)]
+        a.close()
+        shutil.copytree(tmp_path / "a", tmp_path / "b")
+        a = Satellite(tmp_path / "a", project)
+        await SyncClient(a, hub.url, rnd=random.Random(0)).sync_once(30)
+        revs = {u: a.receipt(u).rev for u in uids}  # type: ignore[union-attr]
+        a.close()
+        b = Satellite(tmp_path / "b", project)
+        marks: list[dict[str, str]] = []
+        set_local = b.queue.set_local
+
+        def record(m: dict[str, str], conn: object = None) -> None:
+            marks.append(dict(m))
+            set_local(m, conn)  # type: ignore[arg-type]
+
+        b.queue.set_local = record  # type: ignore[method-assign]
+        try:
+            await SyncClient(b, hub.url, rnd=random.Random(0)).sync_once(30)
+            st = b.status()
+            assert st.pending == 0 and st.conflicts == 0
+            assert all(not m for m in marks)  # never shown as a conflict meanwhile
+            for u in uids:
+                rec = b.receipt(u)
+                assert rec is not None and rec.state == ReceiptState.ACCEPTED
+                assert rec.rev == revs[u]
+            assert len(hub.ledger.events(0)) == 300
+        finally:
+            b.close()

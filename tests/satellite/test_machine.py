@@ -57,6 +57,10 @@ class FakeStore:
     def outbox(self) -> list[Trans]:
         return list(self.pending)
 
+    def pending_among(self, uids: list[str]) -> set[str]:
+        mine = {t.uid for t in self.pending}
+        return {u for u in uids if u in mine}
+
     def apply_sat(self, res: SatRes) -> None:
         self._apply(res.rev, res.evs)
         for a in res.acks:
@@ -401,6 +405,124 @@ def test_the_first_sat_request_of_a_connection_is_small() -> None:
     m.received(stat_reply(stat.partition("#")[2], 7000), 100.0)  # not behind the replica
     [sat] = frames_of(m.take())
     assert [t["uid"] for t in body(sat)[1]["trans"]] == ["u0", "u1"]
+
+
+def stat_cont(tok: str, rev: Rev = 0) -> str:
+    """An ``evt.stat`` reply of a hub that says it honours ``cont`` (ours, session 10)."""
+    return format_reply("evt.stat", tok, {"rev": format_rev(rev), "mig": "v1", "cont": True})
+
+
+def test_a_hub_saying_cont_in_evt_stat_gets_the_second_request_with_the_first() -> None:
+    """The hub said up front that it honours ``cont``: the first ``evt.sat`` (``first_trans``)
+    and the second (up to ``max_trans``) leave together, before any reply; a hub that does
+    not say it gets one request until a reply echoes ``cont`` (as before)."""
+    st = FakeStore()
+    st.pending = [trans(f"u{i}") for i in range(10)]
+    m = SyncMachine(st, random.Random(1), max_trans=4, first_trans=2, last_trans=0)
+    opened(m)
+    m.received(stat_cont("1", 5000), 0.0)
+    sent = [body(f) for f in frames_of(m.take())]
+    assert [h for h, _ in sent] == ["evt.sat#2", "evt.sat#3"]
+    assert [[t["uid"] for t in b["trans"]] for _, b in sent] == [["u0", "u1"],
+                                                                 ["u2", "u3", "u4", "u5"]]
+    assert all(b["cont"] is True and b["rev"] == format_rev(0) for _, b in sent)
+    assert m.phase == Phase.CATCHUP
+    # the first reply: live, the third request goes (two in flight again)
+    m.received(sat_reply("2", SatRes(6000, (), (Ack("u0", 6000), Ack("u1", 6000)),
+                                     cont=True)), 0.1)
+    assert m.phase == Phase.LIVE and not m.caught_up
+    [third] = [body(f)[1] for f in frames_of(m.take())]
+    assert [t["uid"] for t in third["trans"]] == ["u6", "u7", "u8", "u9"]
+    m.received(sat_reply("3", SatRes(7000, (), tuple(Ack(f"u{i}", 7000) for i in range(2, 6)),
+                                     cont=True)), 0.2)
+    m.received(sat_reply("4", SatRes(8000, (), tuple(Ack(f"u{i}", 8000) for i in range(6, 10)),
+                                     cont=True)), 0.3)
+    assert m.idle and len(st.acked) == 10 and st.rev() == 8000
+    # a hub that does not say it: one request in flight until a reply echoes cont
+    st2 = FakeStore()
+    st2.pending = [trans(f"u{i}") for i in range(10)]
+    m2 = SyncMachine(st2, random.Random(1), max_trans=4, first_trans=2, last_trans=0)
+    [first] = [body(connect(m2))[1]]
+    assert [t["uid"] for t in first["trans"]] == ["u0", "u1"] and frames_of(m2.take()) == []
+
+
+def test_a_catch_up_with_more_and_the_second_request_in_flight() -> None:
+    """A catch-up cut into batches while the second request (edits) is in flight: each reply
+    with ``more`` asks for the next batch, every reply is stored in order, held pushes wait
+    for the last reply, and the edits are acked once."""
+    st = FakeStore()
+    st.pending = [trans(f"u{i}") for i in range(3)]
+    m = SyncMachine(st, random.Random(1), max_trans=4, first_trans=1, last_trans=0)
+    opened(m)
+    m.received(stat_cont("1", 9000), 0.0)
+    assert len(frames_of(m.take())) == 2
+    m.received(sat_reply("2", SatRes(2000, (ev(1), ev(2)), (Ack("u0", 9100),), more=True,
+                                     cont=True)), 0.1)
+    [nxt] = [body(f) for f in frames_of(m.take())]
+    assert nxt[0] == "evt.sat#4" and nxt[1]["trans"] == [] and m.phase == Phase.CATCHUP
+    m.received(_push(10), 0.15)  # held: a catch-up is under way
+    # the hub continued the first reply: the second request's reply holds the next batch
+    m.received(sat_reply("3", SatRes(4000, (ev(3), ev(4)), (Ack("u1", 9200), Ack("u2", 9200)),
+                                     more=True, cont=True)), 0.2)
+    assert [b["trans"] for _, b in (body(f) for f in frames_of(m.take()))] == [[]]
+    m.received(sat_reply("4", SatRes(9200, (ev(5),), cont=True)), 0.3)
+    assert m.phase == Phase.LIVE and not m.caught_up
+    m.received(sat_reply("5", SatRes(9200, (), cont=True)), 0.4)
+    assert m.caught_up and m.idle
+    # every batch once, in order, then the held push (after the last reply's revision)
+    assert [e.id for e in st.evs] == [1, 2, 3, 4, 5, 10] and st.rev() == 10000
+    assert st.acked == {"u0": 9100, "u1": 9200, "u2": 9200}
+
+
+def test_two_requests_refused_as_read_only_catch_up_once_without_the_edits() -> None:
+    """A reader's token with both first requests in flight: the hub refuses each with
+    ``readonly``; the first sends the catch-up without edits, the second changes nothing more
+    (it used to drop the connection: "hub refused evt.sat"), and the edits stay pending."""
+    st = FakeStore()
+    st.pending = [trans(f"u{i}") for i in range(5)]
+    m = SyncMachine(st, random.Random(1), max_trans=4, first_trans=2, last_trans=0)
+    opened(m)
+    m.received(stat_cont("1", 5000), 0.0)
+    assert len(frames_of(m.take())) == 2
+    refused = {"err": "user 'r' may only read", "code": "readonly"}
+    m.received("evt.sat#2\n" + orjson.dumps(refused).decode(), 0.1)
+    [catch] = [body(f)[1] for f in frames_of(m.take())]
+    assert catch["trans"] == []
+    m.received("evt.sat#3\n" + orjson.dumps(refused).decode(), 0.2)
+    assert [o for o in m.take() if isinstance(o, Close)] == []
+    m.received(sat_reply("4", SatRes(7000, (ev(7),), cont=True)), 0.3)
+    assert m.caught_up and m.phase == Phase.LIVE and "may only read" in m.info.last_error
+    assert [e.id for e in st.evs] == [7] and len(st.pending) == 5 and st.acked == {}
+
+
+def test_events_of_own_pending_edits_with_their_audits_ack_them() -> None:
+    """The hub applied u2 and u3 before, their acks lost (a crash, a connection lost with
+    requests in flight): the catch-up brings their events back, with audits naming their
+    uids, ahead of their acks. Each such audit acks its edit at its revision (what the
+    hub's ack of the resent uid says), so the edits leave the queue with their events; an
+    audit of another satellite's edit acks nothing."""
+    from core.model import Audit
+
+    st = FakeStore()
+    st.pending = [trans("u1"), trans("u2"), trans("u3")]
+    m = SyncMachine(st, random.Random(1), first_trans=1, last_trans=0)
+    opened(m)
+    m.received(stat_cont("1", 9000), 0.0)
+    assert len(frames_of(m.take())) == 2  # u1, then u2 and u3
+    evs = (Event(1, 7000, "field.site", "u2", Cmd.NEW, {"name": "u2"}),
+           Event(2, 8000, "field.site", "other", Cmd.NEW, {"name": "x"}),
+           Event(3, 8500, "field.site", "u3", Cmd.NEW, {"name": "u3"}),
+           Event(4, 9100, "field.site", "u1", Cmd.NEW, {"name": "u1"}))
+    audits = (Audit(7000, 6900, 0, "me", None, "u2"), Audit(8000, 7900, 0, "bo", None, "ob"),
+              Audit(8500, 8400, 0, "me", None, "u3"), Audit(9100, 9000, 0, "me", None, "u1"))
+    m.received(sat_reply("2", SatRes(9100, evs, (Ack("u1", 9100),), audits=audits,
+                                     cont=True)), 0.1)
+    assert st.acked == {"u1": 9100, "u2": 7000, "u3": 8500} and st.pending == []
+    assert "ob" not in st.acked
+    # the hub's own acks of the resent u2 and u3 follow: the same revisions, nothing else
+    m.received(sat_reply("3", SatRes(9100, (), (Ack("u2", 7000), Ack("u3", 8500)),
+                                     cont=True)), 0.2)
+    assert st.acked == {"u1": 9100, "u2": 7000, "u3": 8500} and m.idle
 
 
 # -- ledger identity (Outpost extension of evt.stat) ---------------------------------------------

@@ -233,7 +233,8 @@ def test_a_1009_with_two_requests_in_flight_keeps_one_in_flight_from_then_on() -
 
 async def _daql_like_proxy(upstream: str, max_size: int) -> Any:
     """A websockets server on 127.0.0.1 in front of ``upstream`` as a daql hub is seen: its
-    evt.stat says no max_message, and a frame over ``max_size`` is closed on with 1009."""
+    evt.stat says no max_message (nor cont), and a frame over ``max_size`` is closed on with
+    1009."""
     from websockets.asyncio.client import connect
     from websockets.asyncio.server import ServerConnection, serve
     from websockets.exceptions import ConnectionClosed
@@ -244,6 +245,7 @@ async def _daql_like_proxy(upstream: str, max_size: int) -> Any:
             if strip and head.startswith("evt.stat#"):
                 obj = json.loads(rest)
                 obj["res"].pop("max_message", None)
+                obj["res"].pop("cont", None)  # nor that it honours cont (session 10)
                 text = f"{head}\n{json.dumps(obj)}"
             await dst.send(text)
 

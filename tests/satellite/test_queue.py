@@ -197,3 +197,29 @@ def test_an_edit_blocked_behind_an_acked_one_is_sent_once_that_is_replicated(
         assert t2.uid == u2 and t2.base == 0  # not moved: "name" changed by someone else
     finally:
         sat.close()
+
+
+def test_accept_many_in_parts_marks_each_pending_receipt_once(tmp_path: Path,
+                                                             project: Project) -> None:
+    """Acks go into the receipts as ``UPDATE ... FROM (VALUES ...)`` of up to 400 rows (a
+    replay's 1,000 per reply): every pending receipt acked gets its rev and loses its local
+    mark, the first ack of a uid counts (as one update per ack), and receipts not pending
+    (rejected) or unknown uids are left alone."""
+    sat = Satellite(tmp_path, project, synchronous="OFF")
+    q = sat.queue
+    try:
+        uids = [sat.pub([Action(SITE, f"s{i}", Cmd.NEW, {"name": str(i)})]) for i in range(903)]
+        assert q.reject(uids[5], "no", [])
+        q.set_local({uids[7]: "field changed"})
+        acks = [(u, 1000 + i) for i, u in enumerate(uids)]
+        q.accept_many([*acks[:450], (uids[0], 9), ("no-such-uid", 3), *acks[450:]])
+        got = {r.uid: r for r in q.receipts()}
+        assert got[uids[5]].state == ReceiptState.REJECTED and got[uids[5]].rev == 0
+        accepted = {u: r.rev for u, r in got.items() if r.state == ReceiptState.ACCEPTED}
+        assert accepted == {u: 1000 + i for i, u in enumerate(uids) if i != 5}
+        assert got[uids[7]].err == "" and "no-such-uid" not in got
+        q.accept_many([(uids[1], 5)])  # one ack: no longer pending, nothing changes
+        rec = q.receipt(uids[1])
+        assert rec is not None and rec.rev == 1001
+    finally:
+        sat.close()

@@ -282,3 +282,15 @@ def test_parse_rev_cached_second_still_refuses_bad_tails(tail: str) -> None:
     parse_rev("2026-11-26T11:26:54.628Z")  # the second is cached
     with pytest.raises(ValueError, match="invalid revision"):
         parse_rev("2026-11-26T11:26:54" + tail)
+
+
+def test_every_fraction_of_up_to_3_digits_parses_from_the_cache_as_in_full() -> None:
+    """The cached second's fraction table (``_TAILS``: ``Z`` and ``.d``, ``.dd``, ``.ddd``
+    before ``Z``) gives what the full parse gives, for every such tail."""
+    from core import revision
+
+    head = "2026-11-26T11:26:54"
+    assert len(revision._TAILS) == 1 + 10 + 100 + 1000
+    for tail in revision._TAILS:
+        want = _parse_uncached(head + tail)
+        assert parse_rev(head + tail) == want == parse_rev(head + "Z") + revision._TAILS[tail]
