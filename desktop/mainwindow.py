@@ -316,7 +316,10 @@ class MainWindow(QMainWindow):
             self.topics.set_count(top, model.total())
         widths = {"str": 190, "text": 260, "int": 80, "float": 100, "bool": 60, "date": 110,
                   "datetime": 170, "enum": 100, "ref": 190, "json": 160}
-        for c, f in enumerate(model.model_def.fields):
+        first = model.key_column + 1  # after the Key column of an int-keyed topic
+        if first:
+            self.table.setColumnWidth(0, 80)
+        for c, f in enumerate(model.model_def.fields, first):
             self.table.setColumnWidth(c, widths.get(f.type, 140))
 
     def _learn_int_keys(self) -> threading.Thread | None:
