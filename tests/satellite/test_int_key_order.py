@@ -94,3 +94,19 @@ async def test_the_replica_indexes_the_number_order(tmp_path: Path,
         assert KEY_INDEX.format(table=table) in names
     finally:
         con.close()
+
+
+async def test_show_and_export_list_int_keys_by_number(tmp_path: Path,
+                                                       int_project: Project) -> None:
+    import json
+
+    from tests.satellite.test_cli import cli
+
+    sat = await synced(tmp_path / "a", int_project)
+    sat.close()
+    rc, out, err = await cli(tmp_path / "a", "show", ITEM)
+    assert rc == 0, err
+    assert [r["key"] for r in json.loads(out)] == NUMERIC
+    rc, out, err = await cli(tmp_path / "a", "export", ITEM, json_out=False)
+    assert rc == 0, err
+    assert [line.split(",")[0] for line in out.splitlines()[1:]] == NUMERIC
