@@ -365,9 +365,10 @@ class MainWindow(QMainWindow):
         if model.topic != self._top:
             return  # another topic's table: its state shows when it is selected again
         if model.busy:
-            col, _order = model.sort_order
+            # key order is the Key column's (int-keyed topics) or none: a load, not a sort
+            keyed = model.sort_order == (model.key_column, Qt.SortOrder.AscendingOrder)
             what = ("Filtering" if model.filter_text else
-                    "Sorting" if col >= 0 and model.total() else "Loading")
+                    "Sorting" if not keyed and model.total() else "Loading")
             self.loading.setText(f"{what} {model.model_def.title}…")
         self.loading.setVisible(model.busy)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PySide6.QtCore import Qt
 
 from core.model import Action, Cmd
@@ -82,4 +83,34 @@ async def test_a_uuid_keyed_topic_has_no_key_column(qtbot: Any, tmp_path: Path) 
     assert [m.headerData(c, H) for c in range(m.columnCount())] == ["Name"]
     assert m.data(m.index(0, 0)) == "x" and m.key_column == -1
     assert w.select_key(m.key_at(0)) and w.form.title.text() == "Site: x"
+    sat.close()
+
+
+async def test_a_big_int_keyed_topic_says_loading_then_sorting(
+        qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Key order shows as the Key column's indicator: opening a big int-keyed topic still
+    says "Loading", and the Key column's descending order "Sorting"."""
+    from desktop.models import records as records_mod
+    from tests.desktop.test_big_topic import Gate
+
+    monkeypatch.setattr(records_mod, "SYNC_UNDER", 0)  # every topic is "big"
+    sat = await synced(tmp_path / "a", parse_project(SCHEMA))
+    w = MainWindow(sat, None, "a")
+    qtbot.addWidget(w)
+    keys = Gate(monkeypatch, sat, "confirmed_keys", hold=(1, 2, 3))
+    w.select_topic(ITEM)
+    assert w.records.busy and w.loading.text() == "Loading Items…"
+    keys.open(1)
+    qtbot.waitUntil(lambda: not w.records.busy)
+    w.records.sort(0, Qt.SortOrder.DescendingOrder)
+    assert w.records.busy and w.loading.text() == "Sorting Items…"
+    keys.open(2)
+    qtbot.waitUntil(lambda: not w.records.busy)
+    assert rows(w)[0] == "1001"
+    w.records.sort(0, Qt.SortOrder.AscendingOrder)
+    w.records.reload()  # e.g. after a catch-up: in key order, a load, not a sort
+    assert w.records.busy and w.loading.text() == "Loading Items…"
+    keys.open(3)
+    qtbot.waitUntil(lambda: not w.records.busy)
+    assert rows(w)[0] == "-5"
     sat.close()
