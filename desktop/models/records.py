@@ -208,9 +208,9 @@ class RecordTableModel(QAbstractTableModel):
             if role == Qt.ItemDataRole.ToolTipRole:
                 return f"the record's key (int): `outpost show {self._top} KEY`"
             return None
-        section -= self._kcol
-        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self._fields):
-            f = self._fields[section]
+        field = section - self._kcol
+        if orientation == Qt.Orientation.Horizontal and 0 <= field < len(self._fields):
+            f = self._fields[field]
             if role == Qt.ItemDataRole.DisplayRole:
                 return f.title
             if role == Qt.ItemDataRole.ToolTipRole:

@@ -33,13 +33,15 @@ async def window(qtbot: Any, path: Path, project: Project) -> MainWindow:
     return w
 
 
-async def test_int_keys_show_in_a_key_column_in_number_order(qtbot: Any,
+async def test_int_keys_show_in_a_key_column_in_number_order(qtbot: Any, qtmodeltester: Any,
                                                              tmp_path: Path) -> None:
     w = await window(qtbot, tmp_path / "a", parse_project(SCHEMA))
     m = w.records
     assert [m.headerData(c, H) for c in range(m.columnCount())] == ["Key", "Name"]
     assert rows(w) == NUMERIC  # the Key column, in number order
     assert m.data(m.index(1, 1)) == "item 1"
+    assert m.headerData(0, Qt.Orientation.Vertical) == "1"  # row numbers as before
+    qtmodeltester.check(m)
     # a record saved here lands in its place by number
     w.new_action.trigger()
     assert w.form.title.text() == "New record in Items, key 1002"
