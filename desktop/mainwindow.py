@@ -8,6 +8,7 @@ Slots turn errors into visible messages (status bar, form, message box).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -49,6 +50,7 @@ from desktop.undo import PubCommand, inverse
 from desktop.widgets.conflicts import ConflictsDialog
 from desktop.widgets.csvjob import CsvJob, ExportRun, export_steps, import_steps
 from desktop.widgets.form import RecordForm
+from desktop.widgets.help import HELP_KEY, FilterKeys, ShortcutsDialog, about_text, shortcut_rows
 from desktop.widgets.history import HistoryView
 from desktop.widgets.keys import undo_falls_through
 from desktop.widgets.statusbar import ERROR_KEY, SYNC_KEY, SyncStatusBar
@@ -104,6 +106,7 @@ class MainWindow(QMainWindow):
         self.filter.setClearButtonEnabled(True)
         self.filter.textChanged.connect(self._filter_changed)
         undo_falls_through(self.filter)
+        self._filter_keys = FilterKeys(self.filter, self.into_results)  # Down, Esc
         self.table = QTableView()
         self.table.setSortingEnabled(True)
         # no sort column at first: rows in key order (UUIDv7 ≈ creation order) need no read
@@ -225,6 +228,14 @@ class MainWindow(QMainWindow):
                                  "Import a CSV file into the current topic")
         self.export_action = act("Export CSV…", "export", "Ctrl+E", self.export_csv,
                                  "Export the current topic as a CSV file")
+        self.help_action = QAction("Keyboard shortcuts", self)
+        self.help_action.setShortcut(QKeySequence(HELP_KEY))
+        self.help_action.triggered.connect(self.show_shortcuts)
+        self.addAction(self.help_action)
+        self.about_action = QAction("About Outpost", self)
+        self.about_action.triggered.connect(self.show_about)
+        self.shortcuts_dialog: ShortcutsDialog | None = None
+        self.about_box: QMessageBox | None = None
         settings = QAction(icon("settings"), "Connection settings…", self)
         settings.triggered.connect(self._settings)
         bar = self.addToolBar("Main")
@@ -257,6 +268,10 @@ class MainWindow(QMainWindow):
         for a in (self.sync_action, self.conflicts_action, self.history_action,
                   self.problem_action):
             view.addAction(a)
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction(self.help_action)
+        help_menu.addAction(self.about_action)
+        self.menus = (file_menu, edit, view, help_menu)
 
     # -- topics and records --------------------------------------------------------------------
 
@@ -316,7 +331,10 @@ class MainWindow(QMainWindow):
             self.topics.set_count(top, model.total())
         widths = {"str": 190, "text": 260, "int": 80, "float": 100, "bool": 60, "date": 110,
                   "datetime": 170, "enum": 100, "ref": 190, "json": 160}
-        for c, f in enumerate(model.model_def.fields):
+        first = model.key_column + 1  # after the Key column of an int-keyed topic
+        if first:
+            self.table.setColumnWidth(0, 80)
+        for c, f in enumerate(model.model_def.fields, first):
             self.table.setColumnWidth(c, widths.get(f.type, 140))
 
     def _learn_int_keys(self) -> threading.Thread | None:
@@ -347,9 +365,10 @@ class MainWindow(QMainWindow):
         if model.topic != self._top:
             return  # another topic's table: its state shows when it is selected again
         if model.busy:
-            col, _order = model.sort_order
+            # key order is the Key column's (int-keyed topics) or none: a load, not a sort
+            keyed = model.sort_order == (model.key_column, Qt.SortOrder.AscendingOrder)
             what = ("Filtering" if model.filter_text else
-                    "Sorting" if col >= 0 and model.total() else "Loading")
+                    "Sorting" if not keyed and model.total() else "Loading")
             self.loading.setText(f"{what} {model.model_def.title}…")
         self.loading.setVisible(model.busy)
 
@@ -539,6 +558,46 @@ class MainWindow(QMainWindow):
         self._to_front()
         self.side.setCurrentWidget(self.history)
 
+    def into_results(self) -> bool:
+        """Down in the filter box: the keyboard moves to the results, on the selected row
+        or else the first (False: no rows, the key goes on to the box)."""
+        if not self._top or self.records.rowCount() == 0:
+            return False
+        self.table.setFocus(Qt.FocusReason.OtherFocusReason)
+        if not self.table.selectionModel().selectedRows():
+            self.table.selectRow(0)
+        return True
+
+    def shortcut_list(self) -> list[tuple[str, str]]:
+        """Every keyboard shortcut of the window (Help → Keyboard shortcuts): made from the
+        actions of its menus, then those of no menu, as they are now."""
+        in_menus = [a for m in self.menus for a in m.actions()]
+        return shortcut_rows([*in_menus, *self._shortcut_actions(), *self.actions()])
+
+    def show_shortcuts(self) -> ShortcutsDialog:
+        """Help → Keyboard shortcuts (F1)."""
+        if self.shortcuts_dialog is not None:
+            self.shortcuts_dialog.close()
+            self.shortcuts_dialog.deleteLater()
+        self.shortcuts_dialog = dlg = ShortcutsDialog(self.shortcut_list(), self)
+        dlg.show()
+        dlg.raise_()
+        return dlg
+
+    def show_about(self) -> QMessageBox:
+        """Help → About: the version, the data directory and the hub."""
+        data = getattr(getattr(self.sat, "data", None), "path", None)
+        hub = ""
+        with contextlib.suppress(OutpostError):  # e.g. the replica is gone: the rest helps
+            hub = self.sat.status().hub
+        box = QMessageBox(QMessageBox.Icon.Information, "About Outpost",
+                          about_text(str(data) if data else "", hub),
+                          QMessageBox.StandardButton.Ok, self)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.about_box = box
+        box.open()
+        return box
+
     def focus_filter(self) -> None:
         self._to_front()
         self.filter.setFocus(Qt.FocusReason.ShortcutFocusReason)
@@ -724,7 +783,8 @@ class MainWindow(QMainWindow):
         return [self.new_action, self.save_action, self.delete_action, self.undo_action,
                 self.redo_action, self.sync_action, self.offline_action,
                 self.conflicts_action, self.history_action, self.find_action,
-                self.problem_action, self.import_action, self.export_action]
+                self.problem_action, self.import_action, self.export_action,
+                self.help_action]
 
     # -- CSV import and export ------------------------------------------------------------------
 

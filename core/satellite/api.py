@@ -141,14 +141,16 @@ class SatelliteAPI(Protocol):
         ...
 
     def keys(self, top: str, confirmed: Sequence[str] | None = None) -> list[str]:
-        """Keys of the records the user sees in a topic (replica + pending), sorted.
+        """Keys of the records the user sees in a topic (replica + pending), in key order
+        (:func:`core.satellite.order.key_sort`).
 
         ``confirmed``: the replica's keys as :meth:`confirmed_keys` returned them (read on
         another thread): only the pending edits are merged in here."""
         ...
 
     def confirmed_keys(self, top: str) -> list[str]:
-        """The replica's keys of a topic, sorted, without the pending edits. Safe to call on
+        """The replica's keys of a topic in key order (:func:`core.satellite.order.key_sort`:
+        by number for an int-keyed topic), without the pending edits. Safe to call on
         any thread (it only reads the replica): a window reads a million keys off its UI
         thread with it, then merges them with :meth:`keys` ``(top, confirmed=...)``."""
         ...
@@ -164,7 +166,8 @@ class SatelliteAPI(Protocol):
     def confirmed_scan(self, top: str, chunk: int = 5_000, *,
                        where: tuple[str, Sequence[Any]] | None = None,
                        ) -> Iterator[list[RecordView]]:
-        """The replica's records of a topic in key order, in chunks, without the pending
+        """The replica's records of a topic in the order of the key's text (also for an
+        int-keyed topic: sort what is kept by ``key_sort``), in chunks, without the pending
         edits (``fields`` is ``confirmed``). Safe to call on any thread (a window filters a
         million records off its UI thread). ``where``: an SQL condition on the state table's
         columns (``"key"``, the field names) and its ``?`` parameters: only those rows."""
@@ -177,7 +180,7 @@ class SatelliteAPI(Protocol):
 
     def records(self, top: str) -> list[RecordView]:
         """Every record the user sees in a topic (replica + pending; locally deleted ones are
-        left out), ordered by key."""
+        left out), in key order (:func:`core.satellite.order.key_sort`)."""
         ...
 
     def record(self, top: str, key: str) -> RecordView | None: ...

@@ -22,16 +22,51 @@ Pure logic, no storage: the SQL text is built here, run by the satellite.
 from __future__ import annotations
 
 import string
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from core.ledger.tables import dumps
 from core.schema import Field
 
-__all__ = ["TEXT_TYPES", "before", "order_key", "order_sql", "ordered_keys", "sort_value"]
+__all__ = ["KEY_INDEX", "TEXT_TYPES", "before", "key_order_sql", "key_sort", "order_key",
+           "order_sql", "ordered_keys", "sort_value"]
 
 TEXT_TYPES = frozenset({"str", "text", "date", "datetime", "enum"})
 _FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+KEY_INDEX = "ix_{table}_intkey"
+"""The name of the index that keeps an int-keyed topic's state table in key order
+(:func:`key_order_sql`), made by the satellite's replica (``core.satellite.replica``)."""
+
+
+def _int_key(key: str) -> tuple[int, str]:
+    lo, hi = _INT64
+    try:
+        n = int(key)
+    except ValueError:  # not an integer (a replica of an older schema): as SQLite's CAST, 0
+        n = 0
+    return (min(max(n, lo), hi), key)
+
+
+def key_sort(int_keys: bool) -> Callable[[str], Any]:
+    """The sort key of a topic's record keys (the key order of the app's table, ``show`` and
+    ``export``): for int-keyed topics the number (1, 2, 10, not 1, 10, 2), then the text
+    (``007`` after ``7``); else the text. The same order as :func:`key_order_sql` (SQLite's
+    CAST stops at the 64-bit bounds: so does this)."""
+    return _int_key if int_keys else _text_key
+
+
+def _text_key(key: str) -> str:
+    return key
+
+
+def key_order_sql(int_keys: bool) -> str:
+    """SQLite's ``ORDER BY`` of a state table in :func:`key_sort` order (the satellite's
+    replica indexes the expression for int-keyed topics: :data:`KEY_INDEX`)."""
+    return "CAST(key AS INTEGER), key" if int_keys else "key"
 
 
 def sort_value(f: Field, value: Any) -> Any:

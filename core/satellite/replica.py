@@ -33,6 +33,7 @@ from core.ledger.protocols import Ledger
 from core.ledger.sql import SqlLedger
 from core.model import Audit, Event
 from core.revision import Rev
+from core.satellite.order import KEY_INDEX, key_order_sql
 from core.satellite.queue import Queue
 from core.schema import MAX_INT, Project
 from core.wire import Ack, Reject
@@ -189,6 +190,21 @@ class Replica:
         self._int_dirty = False  # _int_max holds what sat_meta does not yet
         if self._int_tops:
             self._load_int_keys()
+            if not read_only:
+                self._index_int_keys()
+
+    def _index_int_keys(self) -> None:
+        """An index of each int-keyed topic's state table in key order (by number,
+        :func:`core.satellite.order.key_order_sql`): the app's table reads a million keys in
+        that order as fast as in the order of their text. Made in a new replica at once, in
+        a replica made before session 10 at its first writable open (about 0.2-0.5 s of CPU
+        per 1,000,000 records, once); a reader of a replica without it sorts instead."""
+        with self.ledger.begin() as conn:
+            for top in sorted(self._int_tops):
+                name = self.ledger.tables.state(top).table.name
+                conn.exec_driver_sql(
+                    f"CREATE INDEX IF NOT EXISTS {_quote(KEY_INDEX.format(table=name))} "
+                    f"ON {_quote(name)} ({key_order_sql(True)})")
 
     def _load_int_keys(self) -> None:
         kept = self.queue.get_meta(INT_KEYS)

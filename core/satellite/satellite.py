@@ -48,7 +48,7 @@ from core.satellite.config import DataDir, SatConfig, sat_clock
 from core.satellite.holder import STATUS_FILE, HolderStatus, HolderView, StatusWriter, read_status
 from core.satellite.keepboth import check_new_keys, clashes, renamed, sig_text
 from core.satellite.machine import MAX_TRANS_BYTES, REJECTED_BY_HUB, Phase, SyncInfo
-from core.satellite.order import order_sql
+from core.satellite.order import key_order_sql, key_sort, order_sql
 from core.satellite.queue import Queue, acts_json
 from core.satellite.replica import Replica, int_key
 from core.satellite.view import Overlay, Queued, QueueView, keys_of, sigs_of
@@ -336,17 +336,19 @@ class Satellite:
             progress=link["progress"]))
 
     def keys(self, top: str, confirmed: Sequence[str] | None = None) -> list[str]:
-        self._project.model(top)
+        m = self._project.model(top)
         base = self.replica.read.keys(top) if confirmed is None else confirmed
-        return keys_of(base, self._ov, top)
+        return keys_of(base, self._ov, top, key_sort(m.key == "int"))
 
     def confirmed_keys(self, top: str) -> list[str]:
-        """The replica's keys of a topic, sorted, without the pending edits. Safe on any
-        thread (a pooled connection of its own)."""
-        self._project.model(top)
+        """The replica's keys of a topic in key order (:func:`~core.satellite.order.key_sort`:
+        numbers for an int-keyed topic, an index keeps it), without the pending edits. Safe
+        on any thread (a pooled connection of its own)."""
+        m = self._project.model(top)
         st = self.replica.ledger.tables.state(top)
         keys: list[str] = []
-        self._raw_read(f"SELECT key FROM {_quote(st.table.name)} ORDER BY key",
+        self._raw_read(f"SELECT key FROM {_quote(st.table.name)} "
+                       f"ORDER BY {key_order_sql(m.key == 'int')}",
                        lambda _c, r: keys.append(r[0]))
         return keys
 
@@ -390,9 +392,11 @@ class Satellite:
     def confirmed_scan(self, top: str, chunk: int = 5_000, *,
                        where: tuple[str, Sequence[Any]] | None = None,
                        ) -> Iterator[list[RecordView]]:
-        """The replica's records of a topic in key order, ``chunk`` at a time, as records
-        without pending edits (``fields`` = ``confirmed``). Safe on any thread; the
-        connection is held until the iterator is exhausted or closed.
+        """The replica's records of a topic in the order of their key's text (the table's
+        own order, also of an int-keyed topic: reading it by its key index cost a lookup a
+        row; sort by :func:`~core.satellite.order.key_sort` what is kept), ``chunk`` at a
+        time, as records without pending edits (``fields`` = ``confirmed``). Safe on any
+        thread; the connection is held until the iterator is exhausted or closed.
 
         ``where``: an SQL condition on the state table's columns (``"key"`` and the field
         names) with its ``?`` parameters: only the rows it selects (a window's filter reads
@@ -426,7 +430,7 @@ class Satellite:
         keys.update(s.key for s in self._ov.states if s.top == top)
         keys.update(s.key for s in self._ov.conflict_sigs if s.top == top)
         out = []
-        for k in sorted(keys):
+        for k in sorted(keys, key=key_sort(self._project.model(top).key == "int")):
             rv = self._view(top, k, base.get(k))
             if rv.fields is not None:
                 out.append(rv)

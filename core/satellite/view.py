@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -357,13 +357,15 @@ def _full(ledger: Ledger, top: str, fields: Mapping[str, Any]) -> dict[str, Any]
     return ledger.project.model(top).full(fields)
 
 
-def keys_of(base: Iterable[str], ov: Overlay, top: str) -> list[str]:
+def keys_of(base: Iterable[str], ov: Overlay, top: str,
+            sort: Callable[[str], Any] | None = None) -> list[str]:
     """The keys a user sees in a topic: the replica's keys with the overlay applied, sorted.
 
     ``base`` comes sorted from ``Ledger.keys``: sorting it again is linear, and the overlay's
     few changes are merged in (a set of a million keys sorted afresh took 1.6 s on the
-    desktop's UI thread after a catch-up)."""
-    keys = sorted(base)
+    desktop's UI thread after a catch-up). ``sort``: the topic's key order
+    (:func:`core.satellite.order.key_sort`; default the text)."""
+    keys = sorted(base, key=sort)
     gone: set[str] = set()
     new: set[str] = set()
     for s, st in ov.states.items():
@@ -375,13 +377,13 @@ def keys_of(base: Iterable[str], ov: Overlay, top: str) -> list[str]:
             new.add(s.key)
     if gone:
         keys = [k for k in keys if k not in gone]
-    fresh = [k for k in new if not _has(keys, k)]
+    fresh = [k for k in new if not _has(keys, k, sort)]
     if fresh:
         keys.extend(fresh)
-        keys.sort()
+        keys.sort(key=sort)
     return keys
 
 
-def _has(keys: list[str], key: str) -> bool:
-    i = bisect.bisect_left(keys, key)
+def _has(keys: list[str], key: str, sort: Callable[[str], Any] | None = None) -> bool:
+    i = bisect.bisect_left(keys, key if sort is None else sort(key), key=sort)
     return i < len(keys) and keys[i] == key

@@ -75,6 +75,10 @@ class RecordTableModel(QAbstractTableModel):
         self._top = top
         self._model: Model = sat.project.model(top)
         self._fields: tuple[Field, ...] = self._model.fields
+        # an int-keyed topic shows its key in a first column (the number a user reads out,
+        # types in a command, is told by Keep both), and orders its rows by that number
+        self._kcol = 1 if self._model.key == "int" else 0
+        self._ksort = order.key_sort(self._model.key == "int")
         self._keys: list[str] = []
         self._loaded = 0
         self._cache: dict[str, RecordView] = {}
@@ -127,10 +131,19 @@ class RecordTableModel(QAbstractTableModel):
 
     @property
     def sort_order(self) -> tuple[int, Qt.SortOrder]:
-        """The order asked for last (column, -1 for key order): what the rows show once
-        :attr:`busy` is over."""
-        return self._sort_col, (Qt.SortOrder.DescendingOrder if self._sort_desc
-                                else Qt.SortOrder.AscendingOrder)
+        """The order asked for last (the column; key order: the Key column, -1 when there
+        is none): what the rows show once :attr:`busy` is over."""
+        return self._view_col(self._sort_col), (Qt.SortOrder.DescendingOrder if self._sort_desc
+                                                else Qt.SortOrder.AscendingOrder)
+
+    @property
+    def key_column(self) -> int:
+        """The column showing the record's key (int-keyed topics), or -1."""
+        return 0 if self._kcol else -1
+
+    def _view_col(self, col: int) -> int:
+        """The view's column of a sort column (-1: key order)."""
+        return col + self._kcol if col >= 0 else self._kcol - 1
 
     def total(self) -> int:
         """How many records match (fetched or not)."""
@@ -172,7 +185,7 @@ class RecordTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else self._loaded
 
     def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._fields)
+        return 0 if parent.isValid() else len(self._fields) + self._kcol
 
     def canFetchMore(self, parent: _Index) -> bool:
         return not parent.isValid() and self._loaded < len(self._keys)
@@ -189,8 +202,15 @@ class RecordTableModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self._fields):
-            f = self._fields[section]
+        if orientation == Qt.Orientation.Horizontal and section == 0 and self._kcol:
+            if role == Qt.ItemDataRole.DisplayRole:
+                return "Key"
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return f"the record's key (int): `outpost show {self._top} KEY`"
+            return None
+        field = section - self._kcol
+        if orientation == Qt.Orientation.Horizontal and 0 <= field < len(self._fields):
+            f = self._fields[field]
             if role == Qt.ItemDataRole.DisplayRole:
                 return f.title
             if role == Qt.ItemDataRole.ToolTipRole:
@@ -217,7 +237,9 @@ class RecordTableModel(QAbstractTableModel):
         if role == PENDING_ROLE:
             return "conflict" if rv.is_conflict else "pending" if rv.is_pending else ""
         if role == Qt.ItemDataRole.DisplayRole:
-            f = self._fields[col]
+            if col < self._kcol:
+                return rv.key
+            f = self._fields[col - self._kcol]
             value = (rv.fields or {}).get(f.name)
             if f.type == "ref" and value is not None:
                 return self._ref_label(f.ref, str(value))
@@ -251,6 +273,7 @@ class RecordTableModel(QAbstractTableModel):
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         """Order the rows by a field (``column``; -1: by key); the rows are read off the UI
         thread on a big topic (:attr:`busy`), :attr:`sort_applied` tells when they show."""
+        column -= self._kcol  # the Key column: key order
         col = column if 0 <= column < len(self._fields) else -1
         desc = order == Qt.SortOrder.DescendingOrder
         if (col, desc) == (self._sort_col, self._sort_desc):
@@ -271,7 +294,7 @@ class RecordTableModel(QAbstractTableModel):
             self._ref_cache.clear()
             if self._loaded:
                 self.dataChanged.emit(self.index(0, 0),
-                                      self.index(self._loaded - 1, len(self._fields) - 1))
+                                      self.index(self._loaded - 1, self.columnCount() - 1))
         if not keys:
             return
         if self._reading and len(keys) <= RESET_OVER:
@@ -385,7 +408,7 @@ class RecordTableModel(QAbstractTableModel):
             self._loaded = min(PAGE, len(keys))
             self.endResetModel()
         _drop_later(old, vals)
-        self.sort_applied.emit(q.col, Qt.SortOrder.DescendingOrder if q.desc
+        self.sort_applied.emit(self._view_col(q.col), Qt.SortOrder.DescendingOrder if q.desc
                                else Qt.SortOrder.AscendingOrder)
 
     def _relayout(self, keys: list[str]) -> None:
@@ -427,9 +450,9 @@ class RecordTableModel(QAbstractTableModel):
             if rv.fields is None or not _matches(self._fields, q.filter, rv):
                 continue
             self._cache[k] = rv
-            ok = _okey(f, rv, k)
+            ok = _okey(f, rv, k, self._ksort)
             pos = _position(len(keys), ok, q.desc,
-                            lambda i: _okey_raw(f, vals, keys, i))
+                            lambda i: _okey_raw(f, vals, keys, i, self._ksort))
             ins.append((pos, ok, k))
         if not ins:
             return keys
@@ -459,15 +482,16 @@ class RecordTableModel(QAbstractTableModel):
 
         def at(i: int) -> tuple[int, int, Any, str]:
             other = self.view(i)
-            return _okey(f, other, self._keys[i]) if other is not None else (1, 0, 0, "")
+            return (_okey(f, other, self._keys[i], self._ksort) if other is not None
+                    else (1, 0, 0, ""))
 
-        return _position(len(self._keys), _okey(f, rv, key), self._sort_desc, at)
+        return _position(len(self._keys), _okey(f, rv, key, self._ksort), self._sort_desc, at)
 
     def _find(self, key: str) -> int:
         """The index of ``key`` in the rows, or -1: a binary search in key order (the
         default), else a scan (about 13 ms at 1,000,000 rows; see :meth:`on_change`)."""
         if self._sort_col < 0 and not self._sort_desc:
-            i = bisect.bisect_left(self._keys, key)
+            i = bisect.bisect_left(self._keys, self._ksort(key), key=self._ksort)
             return i if i < len(self._keys) and self._keys[i] == key else -1
         try:
             return self._keys.index(key)
@@ -484,7 +508,7 @@ class RecordTableModel(QAbstractTableModel):
                 self._cache[key] = rv
                 if row < self._loaded:
                     self.dataChanged.emit(self.index(row, 0),
-                                          self.index(row, len(self._fields) - 1))
+                                          self.index(row, self.columnCount() - 1))
                 return
             self._cache.pop(key, None)
             if row < self._loaded:
@@ -500,7 +524,7 @@ class RecordTableModel(QAbstractTableModel):
         assert rv is not None
         self._cache[key] = rv
         if self._sort_col < 0 and not self._sort_desc:
-            pos = bisect.bisect_left(self._keys, key)
+            pos = bisect.bisect_left(self._keys, self._ksort(key), key=self._ksort)
         else:
             pos = self._live_position(key, rv)
         if pos <= self._loaded:
@@ -746,7 +770,9 @@ def _read_rows(sat: SatelliteAPI, top: str, fields: tuple[Field, ...], q: _Query
                 items.append((rv.key, None if f is None else
                               order.sort_value(f, (rv.fields or {}).get(f.name))))
     if f is None:
-        keys = [k for k, _ in items]  # the scan is in key order
+        keys = [k for k, _ in items]  # the scan is in the order of the keys' text
+        if sat.project.model(top).key == "int":
+            keys.sort(key=order.key_sort(True))  # by number (those kept, mostly few)
         if q.desc:
             keys.reverse()
         return keys, None
@@ -755,17 +781,18 @@ def _read_rows(sat: SatelliteAPI, top: str, fields: tuple[Field, ...], q: _Query
     return keys, [by[k] for k in keys]
 
 
-def _okey(f: Field | None, rv: RecordView, key: str) -> tuple[int, int, Any, str]:
-    """The order key of a record (key order when ``f`` is None)."""
+def _okey(f: Field | None, rv: RecordView, key: str,
+          ksort: Callable[[str], Any]) -> tuple[int, int, Any, str]:
+    """The order key of a record (key order, by ``ksort``, when ``f`` is None)."""
     if f is None:
-        return (0, 0, 0, key)
+        return (0, 0, ksort(key), key)
     return order.order_key(f, order.sort_value(f, (rv.fields or {}).get(f.name)), key)
 
 
 def _okey_raw(f: Field | None, vals: list[Any] | None, keys: list[str],
-              i: int) -> tuple[int, int, Any, str]:
+              i: int, ksort: Callable[[str], Any]) -> tuple[int, int, Any, str]:
     if f is None or vals is None:
-        return (0, 0, 0, keys[i])
+        return (0, 0, ksort(keys[i]), keys[i])
     return order.order_key(f, vals[i], keys[i])
 
 

@@ -42,8 +42,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.errors import OutpostError
+from core.errors import OutpostError, ValidationError
+from core.ids import clean_key
+from core.model import Sig
 from core.satellite.api import Keep, SatelliteAPI
+from core.satellite.keepboth import check_new_keys
 from desktop.icons import icon
 from desktop.models.conflicts import ConflictsModel
 
@@ -144,6 +147,22 @@ class ConflictsDialog(QDialog):
                                 "offered; type another if you like (it must be free)")
         self.new_key_label = QLabel("New key for your record (Keep both):")
         self.new_key_label.setBuddy(self.new_key)
+        # the typed key is checked as typed (Keep both disabled while it is not a free,
+        # valid key): a refused key and a failed resolution showed only in the main
+        # window's status bar, behind this dialog (field-team review 10)
+        self.new_key.textChanged.connect(self._check_new_key)
+        self.key_error = QLabel()
+        self.key_error.setObjectName("key_error")
+        self.key_error.setWordWrap(True)
+        self.key_error.setTextFormat(Qt.TextFormat.PlainText)
+        self.key_error.setStyleSheet("color: #b3261e;")
+        self.key_error.hide()
+        self.error = QLabel()  # why the last resolution failed, until the next one
+        self.error.setObjectName("resolve_error")
+        self.error.setWordWrap(True)
+        self.error.setTextFormat(Qt.TextFormat.PlainText)
+        self.error.setStyleSheet("color: #b3261e; font-weight: 600;")
+        self.error.hide()
         key_row = QHBoxLayout()
         key_row.addWidget(self.new_key_label)
         key_row.addWidget(self.new_key, 1)
@@ -155,6 +174,8 @@ class ConflictsDialog(QDialog):
         lay.addWidget(self.split, 1)
         lay.addWidget(self.both_text)
         lay.addLayout(key_row)
+        lay.addWidget(self.key_error)
+        lay.addWidget(self.error)
         lay.addLayout(buttons)
         self._following = False  # _follow_selection is selecting whole edits
         self._kept: list[str] = []  # the uids selected before the model's last reset
@@ -246,6 +267,7 @@ class ConflictsDialog(QDialog):
         uids = self.selected_uids()
         if not uids:
             return []
+        self.show_error("")
         if keep in (Keep.MINE, None):
             # Apply choices with a field of mine ticked replaces their record just as well
             clashing = [(u, sig) for u in uids for sig in self._clashes(u)]
@@ -268,12 +290,50 @@ class ConflictsDialog(QDialog):
                 new = self._sat.resolve(uid, choice, keys=keys)
             except OutpostError as exc:
                 self.failed.emit(f"cannot resolve: {exc}")
-                self.intro.setText(f"Cannot resolve: {exc}")
+                self.show_error(f"Cannot resolve: {exc}")
                 return out
             if new:
                 out.append(new)
         self.model.refresh()
         return out
+
+    def show_error(self, text: str) -> None:
+        """Show why a resolution failed (empty: hide it) in the dialog itself."""
+        self.error.setText(text)
+        self.error.setVisible(bool(text))
+
+    def key_problem(self) -> str:
+        """What is wrong with the key typed for Keep both (empty: nothing, or no key is
+        typed): the checks ``resolve`` makes (``check_new_keys``: valid for its model,
+        free), and not a key the edit itself uses."""
+        if self._typed is None or self.new_key.isHidden():
+            return ""
+        uid, sig = self._typed
+        top, _, old = sig.partition(" ")
+        key = clean_key(self.new_key.text())
+        if key and any((r.top, r.key) == (top, key) for r in self.model.rows()
+                       if r.uid == uid):
+            return (f"the new key {key!r} for {top} {old} is a key this edit uses itself: "
+                    "give another")
+        try:
+            check_new_keys(self._sat.project, [], {Sig(top, old): self.new_key.text()},
+                           lambda sigs: {s: self._free(f"{s.top} {s.key}", s.key)
+                                         for s in sigs})
+        except ValidationError as exc:
+            return str(exc)
+        return ""
+
+    def _check_new_key(self, *_: object) -> None:
+        """Keep both is enabled only with a valid, free key typed; why not shows below it."""
+        problem = self.key_problem()
+        self.key_error.setText(f"⚠ {problem[:1].upper()}{problem[1:]}" if problem else "")
+        self.key_error.setVisible(bool(problem))
+        if problem:
+            self.keep_both.setEnabled(False)
+            self.both_action.setEnabled(False)
+        elif self._typed is not None:
+            self.keep_both.setEnabled(True)
+            self.both_action.setEnabled(True)
 
     def _clashes(self, uid: str) -> dict[str, str]:
         """The records of ``uid`` created under a key taken meanwhile and the new key keep
@@ -346,6 +406,7 @@ class ConflictsDialog(QDialog):
             self.both_text.setText("")
             self.both_text.setVisible(False)
             self._typed = None
+            self._check_new_key()
             return
         if one:
             u, sig, k = clashing[0]
@@ -363,6 +424,7 @@ class ConflictsDialog(QDialog):
             "it is. Keep mine: your values replace theirs on their record, one record is "
             "left. Keep theirs: yours is dropped.")
         self.both_text.setVisible(True)
+        self._check_new_key()
 
     def _update(self) -> None:
         n = len(self.model.uids())

@@ -594,7 +594,8 @@ class RecordForm(QWidget):
         self._original = dict(rv.fields or {})
         self._fill(self._original)
         d = self._original.get(self._model.display)
-        self.title.setText(f"{self._model.title}: {d if d not in (None, '') else rv.key}")
+        self.title.setText(self._title_of(rv.key, d))
+        self.title.setToolTip(f"{self._model.topic} {rv.key}")
         if rv.is_conflict:
             self.state.setText("⚠ In conflict: the hub rejected a change; open Conflicts.")
             self.state.setStyleSheet("color: #b3261e;")
@@ -607,6 +608,15 @@ class RecordForm(QWidget):
         self._said = (self.state.text(), self.state.styleSheet())
         self.setEnabled(True)
 
+    def _title_of(self, key: str, display: Any) -> str:
+        """The title of a record: an int-keyed topic's names its key (the number the table's
+        Key column, ``outpost show`` and Keep both use), e.g. "Plots 604: North corner";
+        a UUID key is named only when there is no display value (then in the tooltip)."""
+        shown = display not in (None, "")
+        if self._model.key == "int":
+            return f"{self._model.title} {key}" + (f": {display}" if shown else "")
+        return f"{self._model.title}: {display if shown else key}"
+
     def start_new(self, key: str) -> None:
         """Show an empty form (with defaults) for a new record with ``key``."""
         self._key, self._is_new = key, True
@@ -615,7 +625,9 @@ class RecordForm(QWidget):
         self._original = {}
         self._fill(self._new_values())
         # the topic's label as it is ("Species": no singular to guess from a plural)
-        self.title.setText(f"New record in {self._model.title}")
+        self.title.setText(f"New record in {self._model.title}"
+                           + (f", key {key}" if self._model.key == "int" else ""))
+        self.title.setToolTip(f"{self._model.topic} {key}")
         self.state.setText("Fill in the fields and save (Ctrl+S).")
         self.state.setStyleSheet("")
         self.setEnabled(True)
