@@ -171,7 +171,9 @@ def add_commands(sub: Any) -> None:
         "conflicts", help="the conflict inbox",
         description="Your edits the hub rejected (someone changed or deleted the record "
         "first), each with its uid, the fields and both values. Resolve one with `outpost "
-        "resolve UID --keep mine|theirs`.")
+        "resolve UID --keep mine|theirs`. Theirs is the hub's value now (a change made after "
+        "the conflict is shown, and said); the listing ends with the revision it shows, for "
+        "`outpost resolve --seen`.")
     _common(p)
     p = sub.add_parser(
         "resolve", help="resolve a rejected transaction",
@@ -191,6 +193,11 @@ def add_commands(sub: Any) -> None:
                    help="with --keep both: the new key (default: a free one); when the edit "
                    "created several records under taken keys, name each: 'TOPIC KEY=NEWKEY' "
                    "(repeat --key)")
+    p.add_argument("--seen", metavar="REV",
+                   help="the revision `outpost conflicts` showed the conflict at (default: the "
+                   "conflict's): keep mine/both is refused, changing nothing, when someone "
+                   "changed the record after it, so you never overwrite a change you were "
+                   "not shown; look again with `outpost conflicts`")
     _common(p)
     p = sub.add_parser(
         "import", help="import a CSV file (one transaction per batch)",
@@ -754,17 +761,20 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 
 def _cmd_conflicts(args: argparse.Namespace) -> int:
-    from core.satellite.conflicts import WHOLE, conflict_fields, explain
+    from core.satellite.conflicts import WHOLE, conflict_fields, explain, since_sentences
 
-    def read(sat: Satellite) -> list[tuple[Any, list[Any]]]:
-        # base / mine / theirs per field: the same function as the app's conflicts view
-        return [(r, conflict_fields(sat, r))
-                for r in sat.receipts([ReceiptState.REJECTED, ReceiptState.PENDING])
-                if r.state == ReceiptState.REJECTED or r.err]
+    def read(sat: Satellite) -> tuple[Rev, list[tuple[Any, list[Any]]]]:
+        # base / mine / theirs per field: the same function as the app's conflicts view; the
+        # revision first, so what is shown is at least that new (resolve --seen takes it)
+        seen = sat.rev()
+        return seen, [(r, conflict_fields(sat, r))
+                      for r in sat.receipts([ReceiptState.REJECTED, ReceiptState.PENDING])
+                      if r.state == ReceiptState.REJECTED or r.err]
 
-    recs = _read(args, read)
-    said = {r.uid: explain(r) for r, _ in recs}
+    seen, recs = _read(args, read)
+    said = {r.uid: explain(r) + since_sentences(fields) for r, fields in recs}
     rows = [{"uid": r.uid, "state": r.state.value, "err": r.err, "explain": said[r.uid],
+             "seen": format_rev(seen),
              "resolves": r.resolves or None,
              "records": [f"{a.top} {a.key}" for a in r.acts],
              "conflicts": [{"top": c.top, "key": c.key, "reason": c.reason,
@@ -773,7 +783,9 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
              "fields": [{"top": f.top, "key": f.key, "field": f.field or None,
                          "base": f.base, "mine": f.mine, "theirs": f.theirs, "usr": f.usr,
                          "rev": format_rev(f.rev) if f.rev else None, "reason": f.reason,
-                         "conflict": f.conflict}
+                         "conflict": f.conflict, "since": f.since or None,
+                         "since_usr": f.since_usr or None,
+                         "since_rev": format_rev(f.since_rev) if f.since_rev else None}
                         for f in fields]}
             for r, fields in recs]
 
@@ -781,7 +793,8 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
         what = f"{f.top} {f.key} " + (f"{f.field}" if f.field != WHOLE else "(whole record)")
         by = (" (no conflict)" if not f.conflict else f" ({f.reason}" + (
             f" by {f.usr}" if f.usr else "") + (f" at {format_rev(f.rev)}" if f.rev else "")
-            + ")")
+            + ")") + (f" ({f.since} since, by {f.since_usr or 'someone'} at "
+                      f"{format_rev(f.since_rev)})" if f.since else "")
         return (f"  {what}: base {_shown(f.base)} | mine {_shown(f.mine)} | "
                 f"theirs {_shown(f.theirs)}{by}")
 
@@ -791,7 +804,11 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
                           *(f"  * {_short(t, 600)}" for t in said[r.uid]),
                           *(line(f) for f in fields)])
 
-    _out(args, rows, "\n".join(block(r, fields) for r, fields in recs) or "no conflicts")
+    text = "\n".join(block(r, fields) for r, fields in recs)
+    if text:
+        text += (f"\n(as of revision {format_rev(seen)}: `outpost resolve UID --keep mine "
+                 f"--seen {format_rev(seen)}` resolves on what is shown here)")
+    _out(args, rows, text or "no conflicts")
     return 0
 
 
@@ -806,13 +823,21 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
     if args.key and keep != Keep.BOTH:
         raise ConfigError("--key gives the new key of --keep both: add --keep both, or "
                           "leave --key out")
+    seen = None
+    if args.seen is not None:
+        try:
+            seen = parse_rev(args.seen.strip())
+        except ValueError as exc:
+            raise ConfigError(f"--seen {args.seen!r} is not a revision: give the one `outpost "
+                              "conflicts` ends with (RFC 3339, e.g. "
+                              "2026-01-02T03:04:05.678Z)") from exc
     sat = _open(args)
     try:
         taken = sat.both_keys(uid)  # refuses what resolve refuses, with its words
         keys = _both_keys(args.key, taken) if keep == Keep.BOTH else None
         if keys is not None:
             keys = {**taken, **keys}  # the keys said are the keys used (not drawn again)
-        new = sat.resolve(uid, keep, keys=keys)
+        new = sat.resolve(uid, keep, keys=keys, seen=seen)
     finally:
         sat.close()
     out: dict[str, Any] = {"uid": uid, "resolved_by": new or "theirs"}

@@ -314,14 +314,16 @@ class Queue:
             c.exec_driver_sql(_ACCEPT_SQL, [(rev, uid) for uid, rev in acks])
 
     def reject(self, uid: str, err: str, conflicts: Sequence[Conflict],
-               conn: Connection | None = None) -> bool:
-        """Mark a pending transaction rejected by the hub; False when it was not pending."""
+               conn: Connection | None = None, rev: int = 0) -> bool:
+        """Mark a pending transaction rejected by the hub; False when it was not pending.
+        ``rev``: the replica revision the rejection is stored at (its conflicts' values are
+        as of then at least: what the inbox compares with to say "changed since")."""
         with self._conn(conn) as c:
             self._mark((uid,))
             r = c.execute(self.t.update()
                           .where(self.t.c.uid == uid,
                                  self.t.c.state == ReceiptState.PENDING.value)
-                          .values(state=ReceiptState.REJECTED.value, err=err,
+                          .values(state=ReceiptState.REJECTED.value, err=err, rev=rev,
                                   conflicts=_j([enc_conflict(x) for x in conflicts])))
             return bool(r.rowcount)
 

@@ -341,7 +341,7 @@ class Replica:
             if acks:
                 self.queue.accept_many([(a.uid, a.rev) for a in acks], conn)
             for r in rejects:
-                self.queue.reject(r.uid, r.err, r.conflicts, conn)
+                self.queue.reject(r.uid, r.err, r.conflicts, conn, rev=new_rev)
             for name, value in (meta or {}).items():
                 self.queue.set_meta(name, value, conn)
         self._rev = new_rev  # committed (one int: read on other threads without a lock)

@@ -187,7 +187,7 @@ class FakeSatellite:
         return {}  # the fake has no key clashes (tests/satellite/test_keep_both.py)
 
     def resolve(self, uid: str, keep: Keep | Mapping[str, Mapping[str, Keep]], *,
-                keys: Mapping[str, str] | None = None) -> str:
+                keys: Mapping[str, str] | None = None, seen: Rev | None = None) -> str:
         r = self._receipts[uid]
         new = ""
         if keep == Keep.MINE:
