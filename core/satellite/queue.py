@@ -264,9 +264,10 @@ class Queue:
             raise
 
     def add_many(self, items: Sequence[tuple[Trans, bool, str, str, Sequence[Conflict]]],
-                 conn: Connection | None = None) -> None:
+                 conn: Connection | None = None, rev: int = 0) -> None:
         """Append transactions in order with one ``executemany`` (``outpost carry``): each
-        ``(trans, auth, resolves, err, conflicts)`` is pending, or rejected when ``err``.
+        ``(trans, auth, resolves, err, conflicts)`` is pending, or rejected when ``err``
+        (stored rejected at the replica revision ``rev``, as :meth:`reject` does).
 
         Raises:
             ValidationError: a uid is already queued (nothing of them was stored).
@@ -276,7 +277,8 @@ class Queue:
             return
         rows = [(t.uid, t.base, t.created, _j([enc_action(a) for a in t.acts]),
                  _j(t.extra) if t.extra else None,
-                 (ReceiptState.REJECTED if err else ReceiptState.PENDING).value, 0, err,
+                 (ReceiptState.REJECTED if err else ReceiptState.PENDING).value,
+                 rev if err else 0, err,
                  _j([enc_conflict(x) for x in conflicts]) if err else None, "", resolves,
                  "", int(auth)) for t, auth, resolves, err, conflicts in items]
         try:

@@ -741,7 +741,7 @@ class Satellite:
         if not items:
             return
         self.queue.add_many([(t, self._is_auth(t), resolves, err, conflicts)
-                             for t, resolves, err, conflicts in items])
+                             for t, resolves, err, conflicts in items], rev=self.replica.rev())
         self._refresh(persist=True)
         self._notify(Change(records=self._sigs([a for t, *_ in items for a in t.acts]),
                             status=True, receipts=True))
