@@ -204,7 +204,9 @@ def add_commands(sub: Any) -> None:
         description="Import records from a CSV file (UTF-8, commas, a header of field names "
         "and an optional key column; an empty key makes a new record). Every row is checked "
         "first: a bad one changes nothing. Rows go out in batches, one transaction each; a "
-        "batch the hub rejects (someone changed one of its records) is one conflict. A file "
+        "batch the hub rejects (someone changed one of its records) is one conflict. The "
+        "whole file is queued here at once or not at all: an import stopped half-way "
+        "(Ctrl+C, a crash) leaves nothing, so run it again. A file "
         "from `outpost export --rev` turns others' later changes into conflicts.")
     p.add_argument("topic", help="the model, e.g. field.site")
     p.add_argument("file", help="the CSV file (/dev/stdin for a pipe)")
@@ -896,25 +898,44 @@ def _cmd_import(args: argparse.Namespace) -> int:
             # detach its reader from the closed file when collected ("Exception ignored")
             stack.callback(chunks.close)
             batches = _batches(r for chunk in chunks for r in chunk)
-            while True:
-                try:
-                    batch = next(batches, None)
-                except OutpostError as exc:  # a row that changed since it was checked
-                    raise _import_failed(exc, "", n, uids) from exc
-                if batch is None:
-                    break
-                if _stamp(f) != before:  # what was just read may be the new text: stop
-                    raise _import_failed(ValidationError(
-                        f"{args.file} changed while it was being imported"), "", n, uids,
-                        batch[0][0])
-                try:  # a batch's rows have one _rev (or none): _batches
-                    uids.append(sat.pub([act for _, act, _ in batch], base=batch[0][2]))
-                except OutpostError as exc:
-                    where = f"{args.file} lines {batch[0][0]}-{batch[-1][0]}: "
-                    raise _import_failed(exc, where, n, uids, batch[0][0]) from exc
-                n += len(batch)
-                if not args.json and n < total:
-                    print(f"imported {n} rows", file=sys.stderr)
+            lines = (0, 0)  # the batch being queued: its first and last line
+
+            def acts() -> Iterator[tuple[list[Action], Rev | None]]:
+                nonlocal n, lines
+                while True:
+                    try:
+                        batch = next(batches, None)
+                    except OutpostError as exc:  # a row that changed since it was checked
+                        raise _import_failed(exc, "") from exc
+                    if batch is None:
+                        return
+                    if _stamp(f) != before:  # what was just read may be the new text: stop
+                        raise _import_failed(ValidationError(
+                            f"{args.file} changed while it was being imported"), "")
+                    lines = (batch[0][0], batch[-1][0])
+                    yield [act for _, act, _ in batch], batch[0][2]  # one _rev: _batches
+                    n += len(batch)
+                    if not args.json and n < total:
+                        print(f"queued {n} of {total} rows (kept only once all are)",
+                              file=sys.stderr)
+
+            # the whole file in ONE local commit (each batch still its own transaction at
+            # the hub): an import stopped half-way queues nothing, so running it again
+            # cannot double its keyless rows (safety review 10, finding 3)
+            try:
+                uids = sat.pub_many(acts())
+            except OutpostError as exc:
+                if str(exc).endswith(_IMPORT_AGAIN):
+                    raise  # the file's own error, said by acts()
+                where = f"{args.file} lines {lines[0]}-{lines[1]}: " if lines[0] else ""
+                raise _import_failed(exc, where) from exc
+    except KeyboardInterrupt:
+        # Ctrl+C: said in one line, not a traceback; exit 130 as for any interrupted command
+        print(f"outpost: import of {args.file} interrupted: " + (
+            f"it had been queued whole ({n} rows, {len(uids)} transactions)" if uids else
+            "nothing was imported (an import is queued whole or not at all); run it again"),
+            file=sys.stderr)
+        raise SystemExit(130) from None
     finally:
         sat.close()
     if seen.overwrites and not args.json:
@@ -964,15 +985,15 @@ class _Counts:
     overwrites: int = 0  # changes to existing records without a _rev column
 
 
-def _import_failed(exc: OutpostError, where: str, n: int, uids: list[str],
-                   line: int = 0) -> OutpostError:
-    """The error of an import that stopped after queuing ``n`` rows in ``uids``."""
-    at = f"line {line}" if line else "that line"
-    done = (f"the rows before {at} were imported ({n} rows, {len(uids)} transactions: "
-            f"{', '.join(uids)}); import the rest from that line on") if uids \
-        else "nothing was imported"
+def _import_failed(exc: OutpostError, where: str) -> OutpostError:
+    """The error of an import that stopped: nothing was queued (``Satellite.pub_many``
+    queues the whole file in one commit)."""
     kind = StorageError if isinstance(exc, StorageError) else ValidationError
-    return kind(f"{where}{exc}: {done}")
+    return kind(f"{where}{exc}: {_IMPORT_AGAIN}")
+
+
+_IMPORT_AGAIN = ("nothing was imported (an import is queued whole or not at all); fix it and "
+                 "run the import again")
 
 
 def _open_csv(file: str) -> io.BufferedReader:

@@ -217,6 +217,17 @@ class SatelliteAPI(Protocol):
         """
         ...
 
+    def pub_many(self, batches: Iterable[tuple[Sequence[Action], Rev | None]]) -> list[str]:
+        """Queue one transaction per ``(acts, base)`` in ONE local commit (all or none: an
+        import stopped half-way queues nothing) and return their uids; the hub still gets
+        them as separate transactions. ``batches`` may be a generator: what it raises rolls
+        back and propagates.
+
+        Raises:
+            ValidationError: a batch does not fit the schema or the local view.
+        """
+        ...
+
     def receipts(self, states: Sequence[ReceiptState] | None = None) -> list[Receipt]: ...
 
     def receipt(self, uid: str) -> Receipt | None: ...
