@@ -75,6 +75,12 @@ class ValidationError(OutpostError):
     """An action that does not fit the schema or the current ledger state. Nothing was applied."""
 
 
+class StaleConflictError(ValidationError):
+    """A resolution chosen on a conflict as it was shown, when a record of it changed after
+    that (someone changed or deleted it again): nothing was resolved; look again (the
+    conflicts view and ``outpost conflicts`` show the hub's value as it is now)."""
+
+
 class ReadOnlyError(ValidationError):
     """A user who may only read sent edits to the hub (a reader's token). Nothing was applied;
     the hub's error reply carries ``"code": "readonly"`` (ours; see docs/protocol.md)."""

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import csv
 import io
+import itertools
 import json
 import os
 import re
@@ -175,7 +176,9 @@ def add_commands(sub: Any) -> None:
         "conflicts", help="the conflict inbox",
         description="Your edits the hub rejected (someone changed or deleted the record "
         "first), each with its uid, the fields and both values. Resolve one with `outpost "
-        "resolve UID --keep mine|theirs`.")
+        "resolve UID --keep mine|theirs`. Theirs is the hub's value now (a change made after "
+        "the conflict is shown, and said); the listing ends with the revision it shows, for "
+        "`outpost resolve --seen`.")
     _common(p)
     p = sub.add_parser(
         "resolve", help="resolve a rejected transaction",
@@ -195,13 +198,20 @@ def add_commands(sub: Any) -> None:
                    help="with --keep both: the new key (default: a free one); when the edit "
                    "created several records under taken keys, name each: 'TOPIC KEY=NEWKEY' "
                    "(repeat --key)")
+    p.add_argument("--seen", metavar="REV",
+                   help="the revision `outpost conflicts` showed the conflict at (default: the "
+                   "conflict's): keep mine/both is refused, changing nothing, when someone "
+                   "changed the record after it, so you never overwrite a change you were "
+                   "not shown; look again with `outpost conflicts`")
     _common(p)
     p = sub.add_parser(
         "import", help="import a CSV file (one transaction per batch)",
         description="Import records from a CSV file (UTF-8, commas, a header of field names "
         "and an optional key column; an empty key makes a new record). Every row is checked "
         "first: a bad one changes nothing. Rows go out in batches, one transaction each; a "
-        "batch the hub rejects (someone changed one of its records) is one conflict. A file "
+        "batch the hub rejects (someone changed one of its records) is one conflict. The "
+        "whole file is queued here at once or not at all: an import stopped half-way "
+        "(Ctrl+C, a crash) leaves nothing, so run it again. A file "
         "from `outpost export --rev` turns others' later changes into conflicts.")
     p.add_argument("topic", help="the model, e.g. field.site")
     p.add_argument("file", help="the CSV file (/dev/stdin for a pipe)")
@@ -797,18 +807,28 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 
 def _cmd_conflicts(args: argparse.Namespace) -> int:
-    from core.satellite.conflicts import WHOLE, Own, conflict_fields, explain, own_of
+    from core.satellite.conflicts import (
+        WHOLE,
+        Own,
+        conflict_fields,
+        explain,
+        own_of,
+        since_sentences,
+    )
 
-    def read(sat: Satellite) -> tuple[list[tuple[Any, list[Any]]], Own]:
-        # base / mine / theirs per field: the same function as the app's conflicts view
+    def read(sat: Satellite) -> tuple[Rev, list[tuple[Any, list[Any]]], Own]:
+        # base / mine / theirs per field: the same function as the app's conflicts view; the
+        # revision first, so what is shown is at least that new (resolve --seen takes it)
+        seen = sat.rev()
         recs = [(r, conflict_fields(sat, r))
                 for r in sat.receipts([ReceiptState.REJECTED, ReceiptState.PENDING])
                 if r.state == ReceiptState.REJECTED or r.err]
-        return recs, own_of(sat) if recs else Own()
+        return seen, recs, own_of(sat) if recs else Own()
 
-    recs, own = _read(args, read)
-    said = {r.uid: explain(r, own=own) for r, _ in recs}
+    seen, recs, own = _read(args, read)
+    said = {r.uid: explain(r, own=own) + since_sentences(fields) for r, fields in recs}
     rows = [{"uid": r.uid, "state": r.state.value, "err": r.err, "explain": said[r.uid],
+             "seen": format_rev(seen),
              "resolves": r.resolves or None,
              "records": [f"{a.top} {a.key}" for a in r.acts],
              "conflicts": [{"top": c.top, "key": c.key, "reason": c.reason,
@@ -817,7 +837,9 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
              "fields": [{"top": f.top, "key": f.key, "field": f.field or None,
                          "base": f.base, "mine": f.mine, "theirs": f.theirs, "usr": f.usr,
                          "rev": format_rev(f.rev) if f.rev else None, "reason": f.reason,
-                         "conflict": f.conflict}
+                         "conflict": f.conflict, "since": f.since or None,
+                         "since_usr": f.since_usr or None,
+                         "since_rev": format_rev(f.since_rev) if f.since_rev else None}
                         for f in fields]}
             for r, fields in recs]
 
@@ -825,7 +847,8 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
         what = f"{f.top} {f.key} " + (f"{f.field}" if f.field != WHOLE else "(whole record)")
         by = (" (no conflict)" if not f.conflict else f" ({f.reason}" + (
             f" by {f.usr}" if f.usr else "") + (f" at {format_rev(f.rev)}" if f.rev else "")
-            + ")")
+            + ")") + (f" ({f.since} since, by {f.since_usr or 'someone'} at "
+                      f"{format_rev(f.since_rev)})" if f.since else "")
         return (f"  {what}: base {_shown(f.base)} | mine {_shown(f.mine)} | "
                 f"theirs {_shown(f.theirs)}{by}")
 
@@ -835,7 +858,11 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
                           *(f"  * {_short(t, 600)}" for t in said[r.uid]),
                           *(line(f) for f in fields)])
 
-    _out(args, rows, "\n".join(block(r, fields) for r, fields in recs) or "no conflicts")
+    text = "\n".join(block(r, fields) for r, fields in recs)
+    if text:
+        text += (f"\n(as of revision {format_rev(seen)}: `outpost resolve UID --keep mine "
+                 f"--seen {format_rev(seen)}` resolves on what is shown here)")
+    _out(args, rows, text or "no conflicts")
     return 0
 
 
@@ -850,13 +877,21 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
     if args.key and keep != Keep.BOTH:
         raise ConfigError("--key gives the new key of --keep both: add --keep both, or "
                           "leave --key out")
+    seen = None
+    if args.seen is not None:
+        try:
+            seen = parse_rev(args.seen.strip())
+        except ValueError as exc:
+            raise ConfigError(f"--seen {args.seen!r} is not a revision: give the one `outpost "
+                              "conflicts` ends with (RFC 3339, e.g. "
+                              "2026-01-02T03:04:05.678Z)") from exc
     sat = _open(args)
     try:
         taken = sat.both_keys(uid)  # refuses what resolve refuses, with its words
         keys = _both_keys(args.key, taken) if keep == Keep.BOTH else None
         if keys is not None:
             keys = {**taken, **keys}  # the keys said are the keys used (not drawn again)
-        new = sat.resolve(uid, keep, keys=keys)
+        new = sat.resolve(uid, keep, keys=keys, seen=seen)
     finally:
         sat.close()
     out: dict[str, Any] = {"uid": uid, "resolved_by": new or "theirs"}
@@ -894,10 +929,17 @@ def _both_keys(given: Sequence[str], taken: Mapping[str, str]) -> dict[str, str]
 def _cmd_import(args: argparse.Namespace) -> int:
     sat = _open(args)
     job = CsvImport(sat, args.topic, args.file, sheet=args.from_spreadsheet)
+    if not args.json:
+        job.progress = lambda n, total: n < total and print(
+            f"queued {n} of {total} rows (kept only once all are)", file=sys.stderr)
     try:
-        for step in job.steps():
-            if step.phase == "import" and not args.json and step.rows < step.total:
-                print(f"imported {step.rows} rows", file=sys.stderr)
+        for _ in job.steps():
+            pass
+    except KeyboardInterrupt:
+        # Ctrl+C: said in one line, not a traceback; exit 130 as for any interrupted command
+        print(f"outpost: import of {args.file} interrupted: {job.stopped()}"
+              + ("" if job.uids else "; run it again"), file=sys.stderr)
+        raise SystemExit(130) from None
     finally:
         sat.close()
     note = job.overwrite_note()
@@ -914,8 +956,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
 @dataclass(frozen=True)
 class ImportStep:
     """How far a :class:`CsvImport` got: ``phase`` "check" (the first pass: ``done`` of
-    ``size`` bytes of the file read, ``rows`` to send so far) or "import" (``rows`` of
-    ``total`` rows queued)."""
+    ``size`` bytes of the file read, ``rows`` to send so far), "queue" (the file checked,
+    its ``total`` rows about to be queued in one commit) or "import" (``rows`` of ``total``
+    rows queued: the end)."""
 
     phase: str
     rows: int
@@ -927,12 +970,14 @@ class ImportStep:
 class CsvImport:
     """``outpost import TOPIC FILE``, one step at a time: the CLI runs :meth:`steps` through,
     the app one step per turn of its event loop (the window keeps painting, Cancel stops
-    between two steps). One parser and one set of rules and messages for both.
+    between two steps of the check). One parser and one set of rules and messages for both.
 
     The first pass reads and checks every row, keeping only the keys (for repeats): a bad
-    row anywhere changes nothing. The second reads the rows again and queues them in
-    transactions of at most :data:`IMPORT_BATCH` rows (:func:`_batches`), so memory holds
-    one batch, not the file; an error there names what was imported and where to go on.
+    row anywhere changes nothing. The second, one step, reads the rows again and queues
+    them in transactions of at most :data:`IMPORT_BATCH` rows (:func:`_batches`), all in ONE
+    local commit (:meth:`Satellite.pub_many`): memory holds one batch, not the file, and an
+    import stopped half-way (an error, Ctrl+C, a crash) queues nothing, so running it again
+    cannot double its keyless rows.
     """
 
     def __init__(self, sat: Satellite, topic: str, file: str, *, sheet: bool = False):
@@ -943,17 +988,18 @@ class CsvImport:
         self.uids: list[str] = []  # the transactions queued
         self.rows = 0              # the rows queued
         self.total = 0             # the rows to queue (known after the first pass)
-        self.last_line = 0         # the first line of the last row queued
         self.counts = _Counts()
+        #: called with (rows, total) after each transaction put in the (uncommitted) queue
+        self.progress: Callable[[int, int], object] | None = None
 
     def steps(self) -> Iterator[ImportStep]:
-        """Run the import, yielding after each chunk checked and each transaction queued;
-        closing the generator stops it there (the transactions queued stay queued).
+        """Run the import, yielding after each chunk checked and once the file is queued;
+        closing the generator during the check stops it with nothing queued.
 
         Raises:
             ConfigError: the file cannot be read.
-            ValidationError, StorageError: a bad row (nothing imported), or a failure
-                while queuing (the message names what was imported).
+            ValidationError, StorageError: a bad row, or a failure while queuing
+                (nothing imported either way).
         """
         sat, topic, file = self.sat, self.topic, self.file
         with _open_csv(file) as f, contextlib.ExitStack() as stack:
@@ -976,30 +1022,49 @@ class CsvImport:
                                  keys=_NewKeys(sat, topic, keys.top), sheet=self.sheet)
             stack.callback(chunks.close)
             batches = _batches(r for chunk in chunks for r in chunk)
-            while True:
-                try:
-                    batch = next(batches, None)
-                except OutpostError as exc:  # a row that changed since it was checked
-                    raise _import_failed(exc, "", self.rows, self.uids) from exc
-                if batch is None:
-                    break
-                if _stamp(f) != before:  # what was just read may be the new text: stop
-                    raise _import_failed(ValidationError(
-                        f"{file} changed while it was being imported"), "", self.rows,
-                        self.uids, batch[0].line)
-                try:  # a batch's rows have one _rev (or none): _batches
-                    self.uids.append(sat.pub([r.act for r in batch], base=batch[0].base))
-                except OutpostError as exc:
-                    where = f"{file} lines {batch[0].line}-{batch[-1].line}: "
-                    raise _import_failed(exc, where, self.rows, self.uids,
-                                         batch[0].line) from exc
-                if batch[0].clash:
-                    self.clashes.append({"line": batch[0].line, "top": batch[0].act.top,
-                                         "key": batch[0].act.key, "uid": self.uids[-1],
-                                         "why": batch[0].clash})
-                self.rows += len(batch)
-                self.last_line = batch[-1].line
-                yield ImportStep("import", self.rows, self.total, size, size)
+            lines = (0, 0)  # the batch being queued: its first and last line
+            clashes: list[tuple[int, dict[str, Any]]] = []  # (batch index, clash)
+
+            def acts() -> Iterator[tuple[list[Action], Rev | None]]:
+                nonlocal lines
+                for i in itertools.count():
+                    try:
+                        batch = next(batches, None)
+                    except OutpostError as exc:  # a row that changed since it was checked
+                        raise _import_failed(exc, "") from exc
+                    if batch is None:
+                        return
+                    if _stamp(f) != before:  # what was just read may be the new text: stop
+                        raise _import_failed(ValidationError(
+                            f"{file} changed while it was being imported"), "")
+                    lines = (batch[0].line, batch[-1].line)
+                    if batch[0].clash:
+                        clashes.append((i, {"line": batch[0].line, "top": batch[0].act.top,
+                                            "key": batch[0].act.key, "why": batch[0].clash}))
+                    yield [r.act for r in batch], batch[0].base  # one _rev: _batches
+                    self.rows += len(batch)
+                    if self.progress is not None:
+                        self.progress(self.rows, self.total)
+
+            # the whole file in ONE local commit (each batch still its own transaction at
+            # the hub): an import stopped half-way queues nothing, so running it again
+            # cannot double its keyless rows (safety review 10, finding 3). A step first, so
+            # that the app says what the (blocking) commit does, and a Cancel still may
+            yield ImportStep("queue", 0, self.total, size, size)
+            try:
+                uids = sat.pub_many(acts())
+            except OutpostError as exc:
+                self.rows = 0
+                if str(exc).endswith(_IMPORT_AGAIN):
+                    raise  # the file's own error, said by acts()
+                where = f"{file} lines {lines[0]}-{lines[1]}: " if lines[0] else ""
+                raise _import_failed(exc, where) from exc
+            except BaseException:
+                self.rows = 0  # Ctrl+C, a Cancel: nothing was queued
+                raise
+            self.uids = uids
+            self.clashes = [{**c, "uid": uids[i]} for i, c in clashes]
+            yield ImportStep("import", self.rows, self.total, size, size)
 
     def summary(self) -> str:
         """What was imported (the CLI's last line)."""
@@ -1031,14 +1096,12 @@ class CsvImport:
                 "that makes such changes conflicts instead)")
 
     def stopped(self) -> str:
-        """What a stop before the end (a Cancel) left: nothing, or the rows queued and
-        where to go on."""
+        """What a stop before the end (a Cancel, Ctrl+C) left: nothing, or everything (the
+        file is queued in one commit: :meth:`Satellite.pub_many`)."""
         if not self.uids:
-            return "nothing was imported"
-        return (f"the rows up to line {self.last_line} were imported ({self.rows} rows, "
-                f"{len(self.uids)} transactions: {', '.join(self.uids)}); import the rest "
-                f"from the row after line {self.last_line} on (rows imported already are "
-                "left unchanged)")
+            return "nothing was imported (an import is queued whole or not at all)"
+        return (f"the whole file was queued ({self.rows} rows, {len(self.uids)} "
+                "transactions)")
 
 
 class _NewKeys:
@@ -1077,15 +1140,15 @@ class _Counts:
     overwrites: int = 0  # changes to existing records without a _rev column
 
 
-def _import_failed(exc: OutpostError, where: str, n: int, uids: list[str],
-                   line: int = 0) -> OutpostError:
-    """The error of an import that stopped after queuing ``n`` rows in ``uids``."""
-    at = f"line {line}" if line else "that line"
-    done = (f"the rows before {at} were imported ({n} rows, {len(uids)} transactions: "
-            f"{', '.join(uids)}); import the rest from that line on") if uids \
-        else "nothing was imported"
+def _import_failed(exc: OutpostError, where: str) -> OutpostError:
+    """The error of an import that stopped: nothing was queued (``Satellite.pub_many``
+    queues the whole file in one commit)."""
     kind = StorageError if isinstance(exc, StorageError) else ValidationError
-    return kind(f"{where}{exc}: {done}")
+    return kind(f"{where}{exc}: {_IMPORT_AGAIN}")
+
+
+_IMPORT_AGAIN = ("nothing was imported (an import is queued whole or not at all); fix it and "
+                 "run the import again")
 
 
 def _open_csv(file: str) -> io.BufferedReader:

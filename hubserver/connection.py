@@ -22,6 +22,8 @@ from websockets.protocol import Event as WsEvent
 from websockets.protocol import Protocol, State
 from websockets.typing import BytesLike
 
+from core.wsalive import LiveKeepalive
+
 try:
     from websockets.speedups import apply_mask
 except ImportError:  # pragma: no cover - websockets built without its C extension
@@ -33,7 +35,7 @@ _MAX_FRAGMENTS = 4096
 """Most frames one fragmented message may have (as websockets' own receive queue)."""
 
 
-class HubConnection(ServerConnection):
+class HubConnection(LiveKeepalive, ServerConnection):
     """A websockets server connection that hands each complete message to the hub at once.
 
     websockets' asyncio API queues every data frame for a ``recv()`` call in the handler's
@@ -73,6 +75,7 @@ class HubConnection(ServerConnection):
         (binary, fragmented, over ``max_size``, reserved bits, unmasked, a closing connection)
         hands the rest of the stream to websockets for good.
         """
+        self.note_rx()  # any byte is a sign of life (core.wsalive: slow links)
         if not self._fast:
             super().data_received(data)
             if self._fast is None and self.request is not None:

@@ -30,6 +30,7 @@ __all__ = [
     "RecordView",
     "SatStatus",
     "SatelliteAPI",
+    "conflict_seen",
 ]
 
 
@@ -60,10 +61,20 @@ class Receipt:
     acts: tuple[Action, ...]
     state: ReceiptState
     rev: Rev = ZERO_REV
+    """Accepted: the hub's revision of it. Rejected: the replica's revision when the
+    rejection was stored (0: older or carried receipts), see :func:`conflict_seen`."""
     err: str = ""
     conflicts: tuple[Conflict, ...] = ()
     resolved_by: str = ""   # uid of the transaction that resolved this one
     resolves: str = ""      # uid of the rejected transaction this one resolves
+
+
+def conflict_seen(rc: Receipt) -> Rev:
+    """The revision a rejected transaction's conflicts show the records at: the later of
+    the rejection's (``rc.rev``) and of the changes that won. A change of its records after
+    it is one the conflict did not show (the inbox says "changed since"; a resolution chosen
+    without a newer view is refused)."""
+    return max([rc.rev, *(c.rev for c in rc.conflicts)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,17 +220,33 @@ class SatelliteAPI(Protocol):
         """
         ...
 
+    def pub_many(self, batches: Iterable[tuple[Sequence[Action], Rev | None]]) -> list[str]:
+        """Queue one transaction per ``(acts, base)`` in ONE local commit (all or none: an
+        import stopped half-way queues nothing) and return their uids; the hub still gets
+        them as separate transactions. ``batches`` may be a generator: what it raises rolls
+        back and propagates.
+
+        Raises:
+            ValidationError: a batch does not fit the schema or the local view.
+        """
+        ...
+
     def receipts(self, states: Sequence[ReceiptState] | None = None) -> list[Receipt]: ...
 
     def receipt(self, uid: str) -> Receipt | None: ...
 
     def resolve(self, uid: str, keep: Keep | Mapping[str, Mapping[str, Keep]], *,
-                keys: Mapping[str, str] | None = None) -> str:
+                keys: Mapping[str, str] | None = None, seen: Rev | None = None) -> str:
         """Resolve a rejected transaction: keep mine (republish on the current base), keep
         theirs (drop it), keep both (the records it created under keys taken meanwhile again
         under new keys: ``keys`` ``{"top key": new key}``, default :meth:`both_keys`), or per
         field: ``{"top key": {"field": Keep}}``. Returns the uid of the new transaction (""
         when nothing needed publishing).
+
+        ``seen``: the replica revision at which the user was shown the conflict (read
+        :meth:`rev` before reading its rows); default: the conflict's revision. Anything but
+        keep theirs is refused (``StaleConflictError``, nothing resolved) when another user
+        changed or deleted one of its records after it: look again, resolve again.
         """
         ...
 

@@ -49,12 +49,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from dataclasses import replace as dc_replace
 from typing import Any
 
 import orjson
 from sqlalchemy import select
 
 from core.errors import ConfigError, OutpostError, ValidationError
+from core.ledger.rules import Later, conflict_of
 from core.ledger.sql import replay
 from core.model import Action, Cmd, Conflict, Event, Sig, Trans
 from core.revision import ZERO_REV, Rev, format_rev
@@ -173,6 +175,8 @@ def plan_carry(old: Satellite, new: Satellite, *, rejected: bool = False,
         if r["uid"] in have and r["state"] != ReceiptState.ACCEPTED.value:
             plan.already.append(r["uid"])
     todo_of = {r["uid"]: t for r, t in todo}
+    here = _NewEdits(new, {Sig(a.top, a.key) for _, t in todo for a in t.acts},
+                     min((t.base for _, t in todo), default=ZERO_REV))
     for r in rows:
         uid = r["uid"]
         if uid not in todo_of:
@@ -207,6 +211,16 @@ def plan_carry(old: Satellite, new: Satellite, *, rejected: bool = False,
                        f"records since the edit was made (at {format_rev(base)} in that "
                        "replica): keep mine or theirs")
             base = now
+        if kind == PENDING:
+            # the new directory's own edits: the carried edit never saw them (it was made in
+            # the other directory), so they are no "own earlier edit" it may overwrite: one
+            # of the same fields (or record, for new/del) makes it a conflict
+            mine = [c for a in acts if (c := here.collision(a, trans.base if keep else None))]
+            if mine:
+                kind, conflicts = CONFLICT, tuple(mine)
+                err = (f"carried from another replica: this directory changed "
+                       f"{len(mine)} of its records after the edit was made (an edit made "
+                       "here, that the carried one never saw): keep mine or theirs")
         trans = Trans(tuple(acts), base=base, created=trans.created, extra=trans.extra,
                       uid=uid)
         if kind == PENDING:  # later edits are compared with the hub's records after it (a
@@ -341,6 +355,46 @@ class _Histories:
             return 0, ""
         au = self._new.replica.read.audit(evs[-1].rev)
         return evs[-1].rev, au.usr if au is not None else ""
+
+
+class _NewEdits:
+    """The new directory's own edits of the records a carry touches: pending ones, and
+    accepted ones (the hub applied them) after the oldest carried base. A carried edit made
+    in the other directory never saw them; without this, it was queued after them and sent
+    as pending, and the sync counted the new directory's accepted edit as the satellite's
+    own earlier one (``Satellite._advance_bases``): the older carried value overwrote the
+    newer one silently (safety review 10, finding 2)."""
+
+    def __init__(self, new: Satellite, sigs: set[Sig], low: Rev):
+        self._new = new
+        self._by: dict[Sig, list[tuple[Rev | None, Action]]] = {}
+        if not sigs:
+            return
+        for r in new.queue.rows([ReceiptState.PENDING], accepted_after=low):
+            rev = r["rev"] if r["state"] == ReceiptState.ACCEPTED.value else None
+            for a in Queue.trans_of(r).acts:
+                sg = Sig(a.top, a.key)
+                if sg in sigs:
+                    self._by.setdefault(sg, []).append((rev, a))
+
+    def collision(self, a: Action, base: Rev | None) -> Conflict | None:
+        """The conflict of carried ``a`` with the new directory's edits of its record (its
+        pending ones; its accepted ones after ``base``, when the carried edit keeps its base:
+        else the comparison with the hub's record covers those), as the hub would find it;
+        *theirs* is the record as this directory shows it."""
+        sg = Sig(a.top, a.key)
+        edits = self._by.get(sg)
+        if not edits:
+            return None
+        top = self._new.rev() + 1
+        later = [Later(Event(0, top if rev is None else rev, b.top, b.key, b.cmd, b.arg))
+                 for rev, b in edits if rev is None or (base is not None and rev > base)]
+        rv = self._new.record(a.top, a.key)
+        c = conflict_of(a, later, None if rv is None else rv.fields)
+        if c is None:
+            return None
+        acc = [rev for rev, _ in edits if rev is not None]
+        return dc_replace(c, rev=max(acc) if acc else ZERO_REV, usr="you (this directory)")
 
 
 def _apply(model: Any, state: dict[str, Any] | None, a: Action) -> dict[str, Any] | None:

@@ -58,6 +58,7 @@ from core.satellite.machine import (
 from core.satellite.satellite import Satellite
 from core.schema import Project, parse_project
 from core.wire import dec_status, decode_error, decode_json, format_frame, parse_frame
+from core.wsalive import LiveKeepalive
 
 __all__ = ["SyncClient", "fetch_hub", "fetch_project", "hub_error", "refusal",
            "token_refused"]
@@ -160,11 +161,35 @@ def hub_close_code(exc: ConnectionClosed) -> int:
     return exc.rcvd.code
 
 
-async def _open(url: str, token: str, timeout: float) -> ClientConnection:
+PING_INTERVAL = 20.0
+"""Seconds between keepalive pings."""
+PING_TIMEOUT = 20.0
+"""Seconds without a pong *and without any byte from the hub* before the connection is
+given up (:class:`_LiveConn`)."""
+
+
+class _LiveConn(LiveKeepalive, ClientConnection):
+    """The client's connection: any byte received is a sign of life (:mod:`core.wsalive`),
+    and ``on_bytes`` (set by :class:`SyncClient`) hears of arriving bytes, so the sync
+    machine's request timeout counts silence, not the time a big reply takes."""
+
+    on_bytes: Callable[[], None] | None = None
+
+    def data_received(self, data: bytes) -> None:
+        self.note_rx()
+        super().data_received(data)
+        if self.on_bytes is not None:
+            self.on_bytes()
+
+
+async def _open(url: str, token: str, timeout: float) -> _LiveConn:
     try:
-        return await connect(url, additional_headers=_headers(token), open_timeout=timeout,
-                             max_size=MAX_MESSAGE, ping_interval=20, ping_timeout=20,
-                             logger=_ws_log)
+        ws = await connect(url, additional_headers=_headers(token), open_timeout=timeout,
+                           max_size=MAX_MESSAGE, ping_interval=PING_INTERVAL,
+                           ping_timeout=PING_TIMEOUT, logger=_ws_log,
+                           create_connection=_LiveConn)
+        assert isinstance(ws, _LiveConn)
+        return ws
     except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
         raise hub_error(url, exc) from exc
 
@@ -269,6 +294,7 @@ class SyncClient:
         self._connector: asyncio.Task[None] | None = None
         self._connecting_since: float | None = None
         self._stop = asyncio.Event()
+        self._rx_told = float("-inf")
         self._running = False
         #: the hub's refusal on the last connect attempt ("" : none): of the token (HTTP 401),
         #: or by its or a proxy's policy (403; see :func:`refusal`, :attr:`refused_code`)
@@ -427,6 +453,8 @@ class SyncClient:
                 m.disconnected(now, reason, code)
             elif kind == "kick":
                 m.local_change(now)
+            elif kind == "bytes":
+                m.receiving(now)
             elif kind == "applied":
                 m.applied(now, arg[0], final=arg[1])
         except OutpostError as exc:
@@ -581,7 +609,16 @@ class SyncClient:
             self.refused = str(exc) if self.refused_code else ""
             raise
         self.refused, self.refused_code = "", 0
+        ws.on_bytes = self._bytes_arriving
         return ws
+
+    def _bytes_arriving(self) -> None:
+        """Bytes came from the hub: tell the machine, at most once a second (its request
+        timers then count silence, not the time a big reply takes on a slow link)."""
+        now = self.clock()
+        if now - self._rx_told >= min(1.0, self.machine.timeout / 4):
+            self._rx_told = now
+            self._inbox.put_nowait(("bytes", None))
 
     def _spawn(self, coro: Any) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)

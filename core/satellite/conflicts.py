@@ -20,9 +20,10 @@ from typing import Any
 
 from core.model import Action, Cmd, Conflict
 from core.revision import ZERO_REV, Rev, format_rev
-from core.satellite.api import Receipt, ReceiptState, SatelliteAPI
+from core.satellite.api import Receipt, ReceiptState, SatelliteAPI, conflict_seen
 
-__all__ = ["WHOLE", "FieldConflict", "Own", "conflict_fields", "explain", "own_of"]
+__all__ = ["WHOLE", "FieldConflict", "Own", "conflict_fields", "explain", "own_of",
+           "since_sentences"]
 
 WHOLE = ""
 """The field name of a whole-record conflict (a record deleted, created or modified by the
@@ -36,7 +37,9 @@ class FieldConflict:
     ``desktop.models.conflicts.ConflictRow``).
 
     ``base``: the value when the edit was made (the replica at the transaction's base);
-    ``mine``: the edit's value; ``theirs``: the value now in the ledger. For a whole record
+    ``mine``: the edit's value; ``theirs``: the hub's value now, as the replica holds it (not
+    the value at the rejection: a change made since is shown, and ``since`` says so). For a
+    whole record
     ``base`` is ``"exists"`` or ``"absent"``, ``mine`` the edit (``"create"``, ``"modify"``,
     ``"delete"``) and ``theirs`` the reason; for a rejection that is no conflict ``mine`` is
     the command and ``theirs`` the error.
@@ -56,6 +59,12 @@ class FieldConflict:
     conflict: bool = True
     """False: a field (or, as a whole record, a delete) of the rejected edit that collided
     with nothing; the hub rejected it with the rest, and keep theirs drops it too."""
+    since: str = ""
+    """What happened to the record after the conflict (after ``rev``): ``""`` nothing,
+    ``"changed"``, ``"deleted"`` or ``"created"`` (again); ``since_usr`` and ``since_rev`` say
+    who and when (the last such change). ``theirs`` already shows its result."""
+    since_usr: str = ""
+    since_rev: Rev = ZERO_REV
 
 
 def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:
@@ -76,19 +85,20 @@ def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:
         act = acts.get((c.top, c.key))
         base = _base(sat, rc, c.top, c.key)
         mine = dict(act.arg or {}) if act is not None and act.cmd != Cmd.DEL else {}
+        now = _now(sat, c.top, c.key)  # theirs as it is now, not as it was at the rejection
+        first = len(out)
         if c.fields and act is not None and act.cmd != Cmd.DEL:  # the same fields changed
             for name in c.fields:
                 out.append(FieldConflict(
                     rc.uid, c.top, c.key, name, base.get(name), mine.get(name),
-                    None if c.theirs is None else c.theirs.get(name),
-                    c.usr, c.rev, c.reason, c.cmd))
+                    now.get(name), c.usr, c.rev, c.reason, c.cmd))
             rest = [f for f in mine if f not in c.fields]
-            now = _now(sat, c.top, c.key) if rest else {}
             for name in rest:
                 # no user and revision: no change of theirs collided with it
                 out.append(FieldConflict(rc.uid, c.top, c.key, name, base.get(name),
                                          mine[name], now.get(name), "", ZERO_REV, c.reason,
                                          c.cmd, conflict=False))
+            _mark_since(sat, out[first:], c.top, c.key, conflict_seen(rc))
             continue
         again = c.reason == "deleted" and c.theirs is not None  # deleted, created again
         out.append(FieldConflict(rc.uid, c.top, c.key, WHOLE,
@@ -98,8 +108,8 @@ def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:
         for name, value in mine.items():
             # the record is gone (keep mine recreates it with these) or they created it too
             out.append(FieldConflict(rc.uid, c.top, c.key, name, base.get(name), value,
-                                     None if c.theirs is None else c.theirs.get(name),
-                                     c.usr, c.rev, c.reason, c.cmd))
+                                     now.get(name), c.usr, c.rev, c.reason, c.cmd))
+        _mark_since(sat, out[first:], c.top, c.key, conflict_seen(rc))
     if rc.conflicts:
         for a in rc.acts:  # rejected with the rest, though they collided with nothing
             if (a.top, a.key) in seen:
@@ -132,6 +142,39 @@ def _base(sat: SatelliteAPI, rc: Receipt, top: str, key: str) -> dict[str, Any]:
     if rc.base == ZERO_REV:
         return {}
     return dict(sat.state_at(top, key, rc.base) or {})
+
+
+def _mark_since(sat: SatelliteAPI, rows: list[FieldConflict], top: str, key: str,
+                rev: Rev) -> None:
+    """Set ``since`` on the rows of one record from its last change after ``rev``."""
+    later = [h for h in sat.history(top, key) if h.rev > rev] if rev else []
+    if not later:
+        return
+    h = later[-1]
+    what = {Cmd.DEL: "deleted", Cmd.NEW: "created"}.get(h.cmd, "changed")
+    for r in rows:
+        r.since, r.since_usr, r.since_rev = what, h.usr, h.rev
+
+
+def since_sentences(rows: list[FieldConflict], *,
+                    record: Callable[[str, str], str] = lambda top, key: f"{top} {key}",
+                    when: Callable[[Rev], str] = format_rev) -> list[str]:
+    """One sentence per record of ``rows`` that changed after its conflict: what happened,
+    who, when, and that theirs shows it as it is now (what keep mine then does)."""
+    out: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for r in rows:
+        if not r.since or (r.top, r.key) in seen:
+            continue
+        seen.add((r.top, r.key))
+        by = f" ({r.since_usr or 'someone'}, {when(r.since_rev)})"
+        then = ("keep mine creates it again with your values" if r.since == "deleted"
+                else "keep mine replaces these values with yours")
+        out.append(f"{record(r.top, r.key)}: since the conflict it was {r.since} again{by}"
+                   if r.since != "deleted" else
+                   f"{record(r.top, r.key)}: since the conflict it was deleted{by}")
+        out[-1] += f"; theirs shows it as it is now: {then}"
+    return out
 
 
 def _now(sat: SatelliteAPI, top: str, key: str) -> Mapping[str, Any]:

@@ -618,12 +618,24 @@ class SyncMachine:
             return
         for kind, sent in self._waiting.values():
             if now >= sent + self.timeout:  # the same sum as wake_at (float rounding)
-                self._set(last_error=f"the hub did not answer {kind} within {self.timeout:g} s")
+                self._set(last_error=(
+                    f"the hub did not answer {kind} within {self.timeout:g} s and sent nothing "
+                    "meanwhile: the network is down or stalled (a slow link is fine while "
+                    "data arrives); check it; the sync retries and resumes where it stopped"))
                 # stop timing this connection's requests (a wake time left in the past made the
                 # adapter spin on tick() until the close completed) and store nothing more from
                 # it: a late reply would be ignored and later pushes would skip its events
                 self._drop("request timeout")
                 return
+
+    def receiving(self, now: float) -> None:
+        """Bytes are arriving from the hub (the adapter says so at most about once a
+        second): the requests in flight are not unanswered, their replies are on the way.
+        On a slow link a catch-up reply of ~1 MB takes minutes (8 KB/s: two); timed from
+        the request, it was dropped at ``timeout`` and asked again, forever (safety review
+        10, finding 4). Their timers restart now: ``timeout`` counts silence, not size."""
+        if self._waiting:
+            self._waiting = {tok: (kind, now) for tok, (kind, _) in self._waiting.items()}
 
     def local_change(self, now: float) -> None:
         """The user queued a transaction: send it now when live (even while hub data is

@@ -281,9 +281,10 @@ class Queue:
             raise
 
     def add_many(self, items: Sequence[tuple[Trans, bool, str, str, Sequence[Conflict]]],
-                 conn: Connection | None = None) -> None:
+                 conn: Connection | None = None, rev: int = 0) -> None:
         """Append transactions in order with one ``executemany`` (``outpost carry``): each
-        ``(trans, auth, resolves, err, conflicts)`` is pending, or rejected when ``err``.
+        ``(trans, auth, resolves, err, conflicts)`` is pending, or rejected when ``err``
+        (stored rejected at the replica revision ``rev``, as :meth:`reject` does).
 
         Raises:
             ValidationError: a uid is already queued (nothing of them was stored).
@@ -293,7 +294,8 @@ class Queue:
             return
         rows = [(t.uid, t.base, t.created, _j([enc_action(a) for a in t.acts]),
                  _j(t.extra) if t.extra else None,
-                 (ReceiptState.REJECTED if err else ReceiptState.PENDING).value, 0, err,
+                 (ReceiptState.REJECTED if err else ReceiptState.PENDING).value,
+                 rev if err else 0, err,
                  _j([enc_conflict(x) for x in conflicts]) if err else None, "", resolves,
                  "", int(auth)) for t, auth, resolves, err, conflicts in items]
         try:
@@ -344,14 +346,16 @@ class Queue:
                 c.exec_driver_sql(_accept_sql(len(part)), tuple([v for r in part for v in r]))
 
     def reject(self, uid: str, err: str, conflicts: Sequence[Conflict],
-               conn: Connection | None = None) -> bool:
-        """Mark a pending transaction rejected by the hub; False when it was not pending."""
+               conn: Connection | None = None, rev: int = 0) -> bool:
+        """Mark a pending transaction rejected by the hub; False when it was not pending.
+        ``rev``: the replica revision the rejection is stored at (its conflicts' values are
+        as of then at least: what the inbox compares with to say "changed since")."""
         with self._conn(conn) as c:
             self._mark((uid,))
             r = c.execute(self.t.update()
                           .where(self.t.c.uid == uid,
                                  self.t.c.state == ReceiptState.PENDING.value)
-                          .values(state=ReceiptState.REJECTED.value, err=err,
+                          .values(state=ReceiptState.REJECTED.value, err=err, rev=rev,
                                   conflicts=_j([enc_conflict(x) for x in conflicts])))
             return bool(r.rowcount)
 

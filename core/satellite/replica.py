@@ -327,14 +327,21 @@ class Replica:
         except OrderError as exc:
             ids = (f"event {exc.first}" if exc.first == exc.last
                    else f"events {exc.first}..{exc.last}")
+            # the hub may have applied pending edits sent with this request: they still show
+            # pending here (nothing of the reply was stored); retyping them would double them
+            done = (f"the hub had already applied {len(acks)} of the edits shown pending "
+                    "here (its reply acknowledged them; nothing of it was stored)" if acks else
+                    "edits shown pending here may already be on the hub (it may have applied "
+                    "them before its reply could be stored)")
             raise LostRevisionsError(
                 f"the hub sent {ids}, but this replica already holds "
                 f"events up to {exc.after}: this replica holds revisions the hub lost "
                 "or reused (a hub restored from an older backup, or another ledger); nothing "
-                "of them was stored. Use a new data directory for this hub (outpost connect "
-                "URL --data NEWDIR); `outpost carry OLD_DIR --data NEWDIR --accepted` then "
-                "copies into it this replica's edits not synced yet and those the hub "
-                "accepted and lost") from exc
+                f"of them was stored. {done[0].upper()}{done[1:]}: do not make them again. "
+                "Use a new data directory for this hub (outpost connect "
+                "URL --data NEWDIR), sync it, then `outpost carry OLD_DIR --data NEWDIR "
+                "--accepted`: it skips the edits the hub holds and copies the others, those "
+                "not synced yet and those the hub accepted and lost") from exc
 
     def _apply(self, rev: Rev, evs: Sequence[Event], acks: Sequence[Ack],
                rejects: Sequence[Reject], audits: Sequence[Audit],
@@ -362,7 +369,7 @@ class Replica:
             if acks:
                 self.queue.accept_many([(a.uid, a.rev) for a in acks], conn)
             for r in rejects:
-                self.queue.reject(r.uid, r.err, r.conflicts, conn)
+                self.queue.reject(r.uid, r.err, r.conflicts, conn, rev=new_rev)
             for name, value in (meta or {}).items():
                 self.queue.set_meta(name, value, conn)
         self._rev = new_rev  # committed (one int: read on other threads without a lock)

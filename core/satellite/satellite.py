@@ -29,7 +29,14 @@ from typing import Any
 from filelock import FileLock
 
 from core.crashpoints import crash_point
-from core.errors import ConfigError, ConflictError, SchemaError, StorageError, ValidationError
+from core.errors import (
+    ConfigError,
+    ConflictError,
+    SchemaError,
+    StaleConflictError,
+    StorageError,
+    ValidationError,
+)
 from core.ids import new_key, new_uid
 from core.ledger.protocols import HistoryEntry
 from core.ledger.rules import Later, conflict_of, plan
@@ -43,6 +50,7 @@ from core.satellite.api import (
     ReceiptState,
     RecordView,
     SatStatus,
+    conflict_seen,
 )
 from core.satellite.config import DataDir, SatConfig, sat_clock
 from core.satellite.holder import STATUS_FILE, HolderStatus, HolderView, StatusWriter, read_status
@@ -559,10 +567,54 @@ class Satellite:
             self._store_marks()
         return uid
 
+    def pub_many(self, batches: Iterable[tuple[Sequence[Action], Rev | None]]) -> list[str]:
+        """Queue several transactions, one per ``(acts, base)`` of ``batches`` (each as
+        :meth:`pub` makes it), in ONE local commit: all or none. Returns their uids in order.
+
+        For a file import (``outpost import``, the app's File → Import CSV): the hub still
+        gets one transaction per batch, each applied or rejected on its own (DESIGN §3), but
+        locally the whole file is queued or nothing is. An import stopped half-way (an
+        error, Ctrl+C, ``kill -9``, a power cut) leaves nothing queued, so running it again
+        cannot queue its keyless rows twice (safety review 10, finding 3). ``batches`` may be
+        a generator reading the file: an exception it raises (``KeyboardInterrupt`` too)
+        rolls back what was queued and propagates. The queue's write lock is held until the
+        commit (other writers of the directory wait; readers do not).
+
+        Raises:
+            ValidationError: a batch does not fit (as :meth:`pub`); nothing was queued.
+            StorageError: the database failed; nothing was queued.
+        """
+        self._writable()
+        done: list[tuple[Trans, int]] = []
+        with self.queue._conn(None) as conn:
+            for acts, base in batches:
+                trans = self._make_trans(acts, new_uid(), "", base)
+                self._check_on_view(trans)
+                done.append((trans, self.queue.add(trans, auth=self._is_auth(trans),
+                                                   conn=conn)))
+                crash_point("sat.mid_import")
+            crash_point("sat.before_local_commit")
+        crash_point("sat.after_local_commit")
+        marks = False
+        for trans, seq in done:
+            self._after_pub(trans, seq)
+            marks = marks or trans.uid in self._ov.conflicts
+        if marks:
+            self._store_marks()
+        return [t.uid for t, _ in done]
+
     def resolve(self, uid: str, keep: Keep | Mapping[str, Mapping[str, Keep]], *,
-                keys: Mapping[str, str] | None = None) -> str:
+                keys: Mapping[str, str] | None = None, seen: Rev | None = None) -> str:
         """Resolve a rejected transaction; see the module docstring. Returns the new uid or
         ``""`` when nothing was published.
+
+        ``seen``: the replica revision of the conflict as the user was shown it (the
+        conflicts view and ``outpost conflicts`` read it before their rows); default: the
+        revision of the conflict (:func:`conflict_seen`). Keep mine, keep both or a per-field
+        choice is refused (:class:`StaleConflictError`) when someone else changed or deleted
+        one of its records after that: the user chose against values they were not shown,
+        and would overwrite (or undo a delete of) a change they never saw. Keep theirs drops
+        the edit and overwrites nothing: never refused for this.
 
         ``keep`` :attr:`Keep.BOTH`: the records the transaction creates under a key taken
         meanwhile are created under new keys, ``keys`` (``{"top key": new key}``; a record
@@ -574,9 +626,12 @@ class Satellite:
                 with its resolution); keep both of one that creates no record under a taken
                 key, or a new key that is not free; a per-field choice that leaves out a
                 required field of a record it creates.
+            StaleConflictError: a record of it changed after ``seen`` (not keep theirs).
         """
         self._writable()
         rec = self._rejected_receipt(uid)
+        if keep != Keep.THEIRS:
+            self._check_seen(rec, seen)
         if keep == Keep.BOTH:
             acts = self._both(rec, keys or {})
         else:
@@ -602,6 +657,48 @@ class Satellite:
         self._after_pub(trans, seq, also=rec.acts)
         self._refresh(persist=False, changed=set())  # the resolved receipt leaves
         return new
+
+    def _check_seen(self, rec: Receipt, seen: Rev | None) -> None:
+        """Refuse a resolution of ``rec`` chosen on the records as of ``seen`` when another
+        user's change of one of them arrived after it (see :meth:`resolve`).
+
+        Raises:
+            StaleConflictError: naming each record changed since, what and when, and the fix.
+            ValidationError: ``seen`` after the replica's revision.
+        """
+        if seen is None:
+            if not rec.conflicts:
+                return  # rejected for another reason: no value of theirs was shown
+            seen = conflict_seen(rec)
+        elif seen > self.replica.rev():
+            raise ValidationError(
+                f"revision {format_rev(seen)} is after the replica's ({format_rev(self.rev())}):"
+                " give the revision `outpost conflicts` shows; nothing was resolved")
+        by_top: dict[str, list[str]] = {}
+        for a in rec.acts:
+            by_top.setdefault(a.top, []).append(a.key)
+        later = [(top, key, e) for top, keys in by_top.items()
+                 for key, evs in self.replica.read.events_of(top, keys, seen).items()
+                 for e in evs]
+        own = self.queue.accepted_among(e.rev for *_, e in later)
+        last: dict[tuple[str, str], Any] = {}
+        for top, key, e in later:
+            if e.rev not in own:
+                last[top, key] = e
+        if not last:
+            return
+        parts = []
+        for (top, key), e in last.items():
+            au = self.replica.read.audit(e.rev)
+            who = f" by {au.usr}" if au is not None and au.usr else ""
+            what = {Cmd.DEL: "deleted", Cmd.NEW: "created again"}.get(e.cmd, "changed")
+            parts.append(f"{top} {key} was {what} at {format_rev(e.rev)}{who}")
+        raise StaleConflictError(
+            f"transaction {rec.uid}: {'; '.join(parts)}, after the conflict you looked at "
+            f"(as of {format_rev(seen)}): your choice would overwrite a change you were not "
+            "shown. Look at the conflict again (the conflicts view shows it as it is now; "
+            "`outpost conflicts` too, with the revision to pass to `outpost resolve --seen`) "
+            "and resolve it again; nothing was resolved")
 
     def both_keys(self, uid: str) -> dict[str, str]:
         """The records the rejected transaction ``uid`` creates under a key another record
@@ -695,7 +792,7 @@ class Satellite:
         if not items:
             return
         self.queue.add_many([(t, self._is_auth(t), resolves, err, conflicts)
-                             for t, resolves, err, conflicts in items])
+                             for t, resolves, err, conflicts in items], rev=self.replica.rev())
         self._refresh(persist=True)
         self._notify(Change(records=self._sigs([a for t, *_ in items for a in t.acts]),
                             status=True, receipts=True))

@@ -18,8 +18,17 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QBrush, QColor
 
 from core.model import Cmd
+from core.revision import ZERO_REV, Rev
 from core.satellite.api import Change, Keep, Receipt, ReceiptState, SatelliteAPI
-from core.satellite.conflicts import WHOLE, FieldConflict, Own, conflict_fields, explain, own_of
+from core.satellite.conflicts import (
+    WHOLE,
+    FieldConflict,
+    Own,
+    conflict_fields,
+    explain,
+    own_of,
+    since_sentences,
+)
 from desktop.format import display_value, readable_rev
 from desktop.models.records import ref_label
 
@@ -75,6 +84,10 @@ class ConflictsModel(QAbstractTableModel):
         self._explain: dict[tuple[str, str, str], str] = {}  # (uid, top, key) -> sentence
         self._gone_keys: set[tuple[str, str]] = set()  # records the hub has not (now)
         self._own = Own()  # this satellite's accepted edits (explain: "you")
+        self.seen: Rev = ZERO_REV
+        """The replica revision the rows show (read before them): the view resolves with it
+        (``resolve(seen=...)``), so a change arriving after it is refused, not overwritten
+        unseen; the rows refresh on every change of a record, so it stays current."""
         self._rows = self._build()
 
     # -- public --------------------------------------------------------------------------------
@@ -188,7 +201,10 @@ class ConflictsModel(QAbstractTableModel):
                 return "(whole record)"
             return self._title(r.top, r.field) + ("" if r.conflict else " (no conflict)")
         if col in (2, 3, 4):
-            return self._show(r, (r.base, r.mine, r.theirs)[col - 2], col)
+            text = self._show(r, (r.base, r.mine, r.theirs)[col - 2], col)
+            if col == 4 and r.since:  # the hub's value now: changed after the conflict
+                text += f" ({r.since} since)"
+            return text
         if col == 5:
             return r.usr or "—"
         if col == 6:
@@ -241,6 +257,7 @@ class ConflictsModel(QAbstractTableModel):
     def _build(self) -> list[ConflictRow]:
         rows: list[ConflictRow] = []
         self._explain = {}
+        self.seen = self._sat.rev()
         rejected = self._sat.receipts([ReceiptState.REJECTED])
         # edits of this satellite's own the rejected ones lost to: "you", not "they"
         self._own = own_of(self._sat) if rejected else Own()
@@ -290,6 +307,12 @@ class ConflictsModel(QAbstractTableModel):
             order = sigs[:1] or [("", "")]
         for (top, key), text in zip(order, texts, strict=False):
             self._explain[rc.uid, top, key] = text
+        for r in out:  # a record changed after the conflict: said, theirs shows it now
+            if r.since and (rc.uid, r.top, r.key) in self._explain:
+                more = since_sentences([r], when=readable_rev,
+                                       record=lambda top, key, lb=r.label: lb or f"{top} {key}")
+                if more and more[0] not in self._explain[rc.uid, r.top, r.key]:
+                    self._explain[rc.uid, r.top, r.key] += ". " + more[0]
         return out
 
     def _locked(self, rc: Receipt, c: FieldConflict) -> str:

@@ -287,7 +287,7 @@ class ConflictsDialog(QDialog):
                 choice: Keep | dict[str, dict[str, Keep]] = (
                     keep if keep is not None else self.model.picks(uid))
                 keys = self._keys(uid) if keep == Keep.BOTH else None
-                new = self._sat.resolve(uid, choice, keys=keys)
+                new = self._sat.resolve(uid, choice, keys=keys, seen=self.model.seen)
             except OutpostError as exc:
                 self.failed.emit(f"cannot resolve: {exc}")
                 self.show_error(f"Cannot resolve: {exc}")

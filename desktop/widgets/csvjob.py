@@ -103,6 +103,8 @@ def import_steps(job: CsvImport) -> Iterator[Step]:
     for s in job.steps():
         if s.phase == "check":
             yield s.done, s.size, f"Checking {name}: {s.rows:,} rows to import so far"
+        elif s.phase == "queue":  # one commit: all or nothing, not cancellable once begun
+            yield 0, 0, f"Importing {name}: queuing {s.total:,} rows in one go"
         else:
             yield s.rows, s.total, f"Importing {name}: {s.rows:,} of {s.total:,} rows"
 

@@ -144,6 +144,9 @@ class FakeSatellite:
         known.update(a.key for r in self._receipts.values() for a in r.acts if a.top == top)
         return str(max([0, *(int(k) for k in known if k.isascii() and k.isdigit())]) + 1)
 
+    def pub_many(self, batches: Iterable[tuple[Sequence[Action], Rev | None]]) -> list[str]:
+        return [self.pub(acts, base=base) for acts, base in batches]
+
     def receipts(self, states: Sequence[ReceiptState] | None = None) -> list[Receipt]:
         return [r for r in self._receipts.values() if states is None or r.state in states]
 
@@ -187,7 +190,7 @@ class FakeSatellite:
         return {}  # the fake has no key clashes (tests/satellite/test_keep_both.py)
 
     def resolve(self, uid: str, keep: Keep | Mapping[str, Mapping[str, Keep]], *,
-                keys: Mapping[str, str] | None = None) -> str:
+                keys: Mapping[str, str] | None = None, seen: Rev | None = None) -> str:
         r = self._receipts[uid]
         new = ""
         if keep == Keep.MINE:

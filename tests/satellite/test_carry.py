@@ -22,6 +22,7 @@ from core.errors import ValidationError
 from core.ledger.memory import MemLedger
 from core.ledger.sql import SqlLedger
 from core.model import Action, Cmd
+from core.satellite.api import Keep, ReceiptState
 from core.satellite.carry import CarryPlan, plan_carry
 from core.satellite.client import Backoff, SyncClient
 from core.satellite.satellite import Satellite
@@ -495,3 +496,54 @@ async def test_carried_edits_of_one_record_are_compared_after_the_earlier_ones(
             Action(SITE, "s3", Cmd.NEW, {"name": "C", "notes": "n", "lat": 4.0}),)
         assert [x.reason for x in plan.items[4].conflicts] == ["deleted"]
         new.close()
+
+
+@pytest.mark.parametrize("tuesday_synced", [False, True])
+async def test_a_carried_edit_never_overwrites_a_newer_one_made_in_the_new_directory(
+        tmp_path: Path, project: Project, tuesday_synced: bool) -> None:
+    """Safety review 10, finding 2: the old directory's notes="Monday" (never synced) was
+    carried after the new directory's notes="Tuesday" (pending or synced); the sync counted
+    Tuesday as the satellite's own earlier edit and Monday overwrote it, no conflict. Now it
+    is a conflict in the inbox; a carried edit of another field still merges."""
+    async with Hub(MemLedger(project), port=0) as hub:
+        async def sync(sat: Satellite) -> None:
+            await SyncClient(sat, hub.url, rnd=random.Random(0)).sync_once(10)
+
+        old = Satellite(tmp_path / "old", project)
+        old.pub([Action(SITE, "c1", Cmd.NEW, {"name": "C1", "notes": "base"})])
+        await sync(old)
+        monday = old.pub([Action(SITE, "c1", Cmd.MOD, {"notes": "Monday"})])
+        lat = old.pub([Action(SITE, "c1", Cmd.MOD, {"lat": 1.5})])
+        old.close()
+        new = Satellite(tmp_path / "new", project)
+        try:
+            await sync(new)
+            new.pub([Action(SITE, "c1", Cmd.MOD, {"notes": "Tuesday", "name": "C1 new"})])
+            if tuesday_synced:
+                await sync(new)
+            ro = Satellite(tmp_path / "old", read_only=True)
+            try:
+                plan = plan_carry(ro, new)
+            finally:
+                ro.close()
+            kinds = {i.trans.uid: i.kind for i in plan.items}
+            assert kinds == {monday: "conflict", lat: "pending"}
+            [c] = next(i.conflicts for i in plan.items if i.trans.uid == monday)
+            assert c.fields == ("notes",) and c.theirs == {"notes": "Tuesday"}
+            new.carry_in([(i.trans, i.resolves, i.err, i.conflicts) for i in plan.items])
+            for _ in range(2):
+                await sync(new)
+            st = hub.ledger.state(SITE, "c1")  # type: ignore[attr-defined]
+            assert st is not None and st["notes"] == "Tuesday" and st["lat"] == 1.5
+            [rc] = new.receipts([ReceiptState.REJECTED])
+            assert rc.uid == monday
+            # shown in the inbox, Tuesday as theirs; keep mine then sends Monday, knowingly
+            from core.satellite.conflicts import conflict_fields
+            [f] = conflict_fields(new, rc)
+            assert (f.field, f.mine, f.theirs) == ("notes", "Monday", "Tuesday")
+            new.resolve(monday, Keep.MINE)
+            await sync(new)
+            st = hub.ledger.state(SITE, "c1")  # type: ignore[attr-defined]
+            assert st is not None and st["notes"] == "Monday"
+        finally:
+            new.close()

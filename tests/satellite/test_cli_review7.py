@@ -48,14 +48,14 @@ async def test_an_import_stopped_in_its_second_pass_leaves_no_traceback(
     code = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from core.satellite.satellite import Satellite\n"
+        "from core.satellite.queue import Queue\n"
         "from desktop.headless import main\n"
-        "real = Satellite.pub\n"
-        "def pub(self, *a, **k):\n"
-        "    uid = real(self, *a, **k)\n"
+        "real = Queue.add\n"
+        "def add(self, *a, **k):\n"
+        "    seq = real(self, *a, **k)\n"
         "    p = Path(sys.argv[1]); p.write_text(p.read_text() + 'r9999,Late\\n')\n"
-        "    return uid\n"
-        "Satellite.pub = pub\n"
+        "    return seq\n"
+        "Queue.add = add\n"
         "sys.exit(main(['import', '--data', sys.argv[2], 'field.site', sys.argv[1]]))\n")
     rc, _, err = await _python(code, str(src), str(a))
     assert rc == 1 and "changed while it was being imported" in err, err

@@ -898,3 +898,18 @@ def test_a_hub_lacking_a_restore_the_replica_adopted_checks_every_point() -> Non
     m = SyncMachine(st, random.Random(1))
     assert handshake(m, stat_restores("1", 9000, [(2000, RID_1)])) == []
     assert m.phase == Phase.STOPPED and format_rev(2000) in m.info.last_error
+
+
+def test_a_reply_still_arriving_is_not_timed_out() -> None:
+    """Safety review 10, finding 4: on a slow link a catch-up reply takes longer than the
+    request timeout to arrive; timed from the request, it was dropped and asked again,
+    forever. Bytes arriving restart the timers: the timeout counts silence."""
+    m = SyncMachine(FakeStore(), random.Random(1), timeout=10.0)
+    opened(m)
+    for t in range(1, 40):  # 39 s of a reply trickling in: no timeout
+        m.receiving(float(t))
+        assert m.wake_at() == t + 10.0
+        m.tick(float(t) + 0.5)
+        assert m.take() == [] and m.phase == Phase.HANDSHAKE
+    m.tick(49.0)  # then 10 s of silence
+    assert m.take() == [Close("request timeout")]

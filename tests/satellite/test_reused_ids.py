@@ -40,6 +40,33 @@ def test_events_reusing_held_ids_are_refused_with_the_carry_fix(tmp_path: Path,
         sat.close()
 
 
+def test_the_stop_says_pending_edits_may_already_be_on_the_hub(tmp_path: Path,
+                                                                project: Project) -> None:
+    """Safety review 10, finding 5: the reply that is refused may acknowledge pending edits
+    the hub applied; they still show pending (nothing of it is stored), and a user retyping
+    them would double them. The message says so, and names carry --accepted."""
+    from core.model import Action
+    from core.wire import Ack
+
+    sat = Satellite(tmp_path / "sat", project)
+    try:
+        sat.replica.apply(2000, [Event(i, 1000 + i, SITE, f"k{i}", Cmd.NEW, {"name": "x"})
+                                 for i in range(1, 11)])
+        uid = sat.pub([Action(SITE, "mine", Cmd.NEW, {"name": "mine"})])
+        reused = [Event(6, 2500, SITE, "mine", Cmd.NEW, {"name": "mine"})]
+        with pytest.raises(ValidationError) as info:
+            sat.replica.apply(3000, reused, acks=[Ack(uid, 2500)])
+        msg = str(info.value)
+        assert "The hub had already applied 1 of the edits shown pending here" in msg
+        assert "do not make them again" in msg and "--accepted" in msg
+        assert [r.state.value for r in sat.receipts()] == ["pending"]
+        with pytest.raises(ValidationError) as info:
+            sat.replica.apply(3000, reused)
+        assert "Edits shown pending here may already be on the hub" in str(info.value)
+    finally:
+        sat.close()
+
+
 async def test_a_hub_reusing_held_ids_stops_sync_for_good_and_status_names_it(
         tmp_path: Path, project: Project) -> None:
     """Session 9: the replica refused such events with the fix, but the machine dropped the
