@@ -68,7 +68,7 @@ async def test_keep_mine_on_a_view_older_than_the_replica_is_refused(
         await sync(a, hub)
         dlg.select_first()
         dlg.keep_mine.click()
-        assert "look at the conflict again" in dlg.intro.text().lower()
+        assert "look at the conflict again" in dlg.error.text().lower()
         assert len(a.receipts([ReceiptState.REJECTED])) == 1
         await sync(a, hub)
         assert hub.ledger.state(SITE, "s1") is None  # type: ignore[attr-defined]

@@ -66,8 +66,10 @@ def test_import_new_and_changed_rows_in_batches_with_the_cli_summary(
     job.progress.setLabelText = lambda t: labels.append(t)  # type: ignore[method-assign]
     ok, title, text = finish(qtbot, w, job)
     assert ok and title == "Import of a.csv: done"
-    assert labels[0].startswith("Checking a.csv") and "Importing a.csv: 500 of 1,201 rows" in labels
-    assert labels[-1] == "Importing a.csv: 1,201 of 1,201 rows"
+    # checked in steps, then queued whole in one commit (all or nothing: safety review 10)
+    assert labels[0].startswith("Checking a.csv")
+    assert labels[-2:] == ["Importing a.csv: queuing 1,201 rows in one go",
+                           "Importing a.csv: 1,201 of 1,201 rows"]
     assert text.lower().startswith("imported 1201 rows in 3 transactions; 1 rows unchanged")
     # records without a _rev overwrite: the CLI's note is in the summary too
     assert "1 records changed with the file's values" in text
@@ -90,17 +92,18 @@ def test_a_bad_row_imports_nothing_and_names_the_line_and_fix_as_the_cli_does(
     assert capsys.readouterr().err.strip() == f"outpost: {text}"
 
 
-def test_cancel_keeps_what_was_queued_and_says_where_to_go_on(
+def test_cancel_before_the_commit_imports_nothing(
         qtbot: Any, sat: Satellite, tmp_path: Path) -> None:
     w = window(qtbot, sat)
     f = write(tmp_path / "big.csv", ["key,name", *(f",N{i}" for i in range(1500))])
+    pending = sat.status().pending
     job = w.import_csv(f)
     assert job is not None
     shown = job.progress.setLabelText
 
     def label(text: str) -> None:
         shown(text)
-        if text.startswith("Importing"):  # the first transaction is queued: Cancel
+        if text.startswith("Importing"):  # checked, about to be queued whole: Cancel
             job.progress.findChild(QPushButton).click()
 
     job.progress.setLabelText = label  # type: ignore[method-assign]
@@ -108,10 +111,10 @@ def test_cancel_keeps_what_was_queued_and_says_where_to_go_on(
     assert w.csv_job is None
     text = w.csv_box.text()  # type: ignore[union-attr]
     assert "cancelled" in w.csv_box.windowTitle()  # type: ignore[union-attr]
-    assert text.startswith("The rows up to line 501 were imported (500 rows, 1 transactions")
-    assert "import the rest from the row after line 501 on" in text
+    assert text == "Nothing was imported (an import is queued whole or not at all)"
     qtbot.wait(50)  # no step runs after a cancel
-    assert len(sat.records(SITE)) == 3 + 500
+    assert len(sat.records(SITE)) == 3
+    assert sat.status().pending == pending
 
 
 def test_cancel_during_the_check_imports_nothing(qtbot: Any, sat: Satellite,
@@ -122,7 +125,8 @@ def test_cancel_during_the_check_imports_nothing(qtbot: Any, sat: Satellite,
     assert job is not None
     qtbot.waitUntil(lambda: job.progress.labelText().startswith("Checking"), timeout=60_000)
     job.cancel()
-    assert w.csv_box is not None and w.csv_box.text() == "Nothing was imported"
+    assert w.csv_box is not None
+    assert w.csv_box.text() == "Nothing was imported (an import is queued whole or not at all)"
     qtbot.wait(50)
     assert len(sat.records(SITE)) == 3
 
@@ -131,13 +135,13 @@ def test_closing_the_window_stops_an_import(qtbot: Any, sat: Satellite,
                                             tmp_path: Path) -> None:
     w = window(qtbot, sat)
     f = write(tmp_path / "big.csv", ["key,name", *(f",N{i}" for i in range(1500))])
-    assert w.import_csv(f) is not None
-    qtbot.waitUntil(lambda: len(sat.records(SITE)) > 3, timeout=60_000)
+    job = w.import_csv(f)
+    assert job is not None
+    qtbot.waitUntil(lambda: job.progress.labelText().startswith("Checking"), timeout=60_000)
     assert w.close()
     assert w.csv_job is None
-    n = len(sat.records(SITE))
     qtbot.wait(50)
-    assert len(sat.records(SITE)) == n < 3 + 1500
+    assert len(sat.records(SITE)) == 3  # nothing queued: an import is whole or nothing
 
 
 def test_export_writes_what_the_cli_writes_and_replaces_the_file_once_complete(
