@@ -1,0 +1,138 @@
+"""Operator review 10: one users file per ledger, users files replaced by rename, a full
+disk named as such, idle timeouts that spare quiet healthy satellites, the database's health,
+repeated warnings at shutdown, `user list/remove` creating nothing, `serve --help` defaults
+(real hub processes, SQLite files, PostgreSQL, websockets on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from tests.hub.conftest import request
+from tests.hub.test_cli import ENV, hub_cmd, stop
+
+
+def _env(home: Path) -> dict[str, str]:
+    """A child's environment with its own data directory (``~/.local/share/outpost-hub``)."""
+    e = {k: v for k, v in ENV.items() if k != "XDG_DATA_HOME"}
+    e["HOME"] = str(home)
+    return e
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(hub_cmd(*args), capture_output=True, text=True, env=env, timeout=120)
+
+
+def _add(env: dict[str, str], name: str, *opts: str) -> str:
+    r = _run(env, "user", "add", name, *opts)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip().splitlines()[-1]
+
+
+def _serve(env: dict[str, str], *opts: str) -> tuple[subprocess.Popen[str], str, str]:
+    """A hub process; (process, URL, ready line)."""
+    proc = subprocess.Popen(hub_cmd("serve", "--port", "0", *opts), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("outpost-hub ready: "):
+        proc.kill()
+        raise AssertionError(f"no ready line: {line!r} {proc.communicate(timeout=20)}")
+    return proc, line.split()[2], line
+
+
+async def _accepted(url: str, token: str) -> bool:
+    try:
+        async with connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+            assert "res" in await request(ws, "evt.stat")
+            return True
+    except InvalidStatus as exc:
+        assert exc.response.status_code == 401
+        return False
+
+
+# -- 1. one users file per ledger ---------------------------------------------------------------
+
+def _two_teams(env: dict[str, str], team_a: str, team_b: str) -> None:
+    alice = _add(env, "alice", "--db", team_a)
+    bob = _add(env, "bob", "--db", team_b)
+    for db, ok, refused in ((team_a, alice, bob), (team_b, bob, alice)):
+        proc, url, line = _serve(env, "--db", db)
+        try:
+            assert asyncio.run(_accepted(url, ok))
+            assert not asyncio.run(_accepted(url, refused))  # the other team's user
+        finally:
+            rc, err = stop(proc)
+        assert rc == 0, err
+        assert ".users.db" in line and "users " in line  # the ready line names the file
+        listed = _run(env, "user", "list", "--db", db).stdout
+        assert listed.split("\t")[0] == ("alice" if ok == alice else "bob")
+
+
+def test_two_sqlite_ledgers_in_one_directory_have_their_own_users(tmp_path: Path) -> None:
+    env = _env(tmp_path / "home")
+    _two_teams(env, str(tmp_path / "teama.db"), str(tmp_path / "teamb.db"))
+    assert (tmp_path / "teama.db.users.db").exists() and (tmp_path / "teamb.db.users.db").exists()
+    assert not (tmp_path / "hub-users.db").exists()
+
+
+@pytest.mark.pg
+def test_two_postgresql_databases_have_their_own_users(tmp_path: Path, pg_url: str) -> None:
+    import psycopg
+
+    from tests.conftest import _with_db
+
+    names = [f"outpost_t10_{os.getpid()}_{t}" for t in ("a", "b")]
+    with psycopg.connect(pg_url, autocommit=True, connect_timeout=10) as admin:
+        for n in names:
+            admin.execute(f'CREATE DATABASE "{n}"')
+        try:
+            env = _env(tmp_path / "home")
+            _two_teams(env, _with_db(pg_url, names[0]), _with_db(pg_url, names[1]))
+            files = sorted(p.name for p in (tmp_path / "home").rglob("*.users.db"))
+            assert len(files) == 2 and all(n in "".join(files) for n in names), files
+        finally:
+            for n in names:
+                admin.execute(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')
+
+
+def test_an_existing_shared_users_file_keeps_working_with_a_warning(tmp_path: Path) -> None:
+    env = _env(tmp_path / "home")
+    db = tmp_path / "hub.db"
+    proc, _url, _line = _serve(env, "--db", str(db), "--auth", "none")  # an existing ledger
+    stop(proc)
+    from hubserver.auth import Users
+
+    legacy = tmp_path / "hub-users.db"  # as `user add` wrote it before session 10
+    users = Users(legacy)
+    token = users.add("carol")
+    users.close()
+    proc, url, line = _serve(env, "--db", str(db))
+    try:
+        assert asyncio.run(_accepted(url, token))  # not locked out by the upgrade
+    finally:
+        _rc, err = stop(proc)
+    assert f"users {legacy}" in line
+    warn = next(ln for ln in err.splitlines() if "shared by every SQLite ledger" in ln)
+    assert f"{db}.users.db" in warn and f"--users {legacy}" in warn
+    r = _run(env, "user", "list", "--db", str(db))
+    assert r.stdout.startswith("carol") and "shared by every SQLite ledger" in r.stderr
+    # the fix the warning names: the ledger's own file, used from then on, without warning
+    os.rename(legacy, f"{db}.users.db")
+    r = _run(env, "user", "list", "--db", str(db))
+    assert r.stdout.startswith("carol") and "warning" not in r.stderr
+    # a ledger created after the upgrade never takes the shared file
+    Users(legacy).close()
+    dave = _add(env, "dave", "--db", str(tmp_path / "new.db"))
+    assert (tmp_path / "new.db.users.db").exists()
+    proc, url, _line = _serve(env, "--db", str(tmp_path / "new.db"))
+    try:
+        assert asyncio.run(_accepted(url, dave))
+    finally:
+        stop(proc)
