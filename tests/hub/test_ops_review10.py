@@ -136,3 +136,64 @@ def test_an_existing_shared_users_file_keeps_working_with_a_warning(tmp_path: Pa
         assert asyncio.run(_accepted(url, dave))
     finally:
         stop(proc)
+
+
+# -- 2. a users file replaced by rename, or deleted ---------------------------------------------
+
+async def _closed_within(ws: object, seconds: int = 30) -> str:
+    """Wait (bounded) until the hub closes ``ws``; the close reason."""
+    from websockets.asyncio.client import ClientConnection
+    from websockets.exceptions import ConnectionClosed
+
+    assert isinstance(ws, ClientConnection)
+    with pytest.raises(ConnectionClosed) as ei:
+        for _ in range(seconds * 10):
+            await request(ws, "evt.stat", timeout=30)
+            await asyncio.sleep(0.1)
+    assert ei.value.rcvd is not None and ei.value.rcvd.code == 1008, ei.value
+    return ei.value.rcvd.reason
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_user_removed_in_a_copy_renamed_over_the_users_file_is_revoked(tmp_path: Path) -> None:
+    env = _env(tmp_path / "home")
+    master, served = tmp_path / "master.users.db", tmp_path / "hub" / "users.db"
+    served.parent.mkdir()
+    bob = _add(env, "bob", "--users", str(master))
+    ann = _add(env, "ann", "--users", str(master))
+    served.write_bytes(master.read_bytes())
+    proc, url, _line = _serve(env, "--db", str(tmp_path / "hub.db"), "--users", str(served))
+
+    async def scenario() -> None:
+        async with connect(url, additional_headers=_auth(bob)) as b, \
+                connect(url, additional_headers=_auth(ann)) as a:
+            r = await asyncio.to_thread(_run, env, "user", "remove", "bob", "--users",
+                                        str(master))
+            assert r.returncode == 0, r.stderr
+            # as rsync / Ansible copy / install do: a new file, renamed over the old one
+            tmp = served.with_name(".users.tmp")
+            tmp.write_bytes(master.read_bytes())
+            os.rename(tmp, served)
+            assert "revoked" in await _closed_within(b)
+            assert "res" in await request(a, "evt.stat")  # ann keeps her connection
+            assert not await _accepted(url, bob)
+            assert await _accepted(url, ann)
+            # the file deleted: revocation must take effect, so nobody is accepted ...
+            served.rename(tmp)
+            await _closed_within(a)
+            assert not await _accepted(url, ann)
+            # ... until it is back
+            tmp.rename(served)
+            assert await _accepted(url, ann)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        rc, err = stop(proc)
+    assert rc == 0, err
+    assert f"the users file {served} was replaced" in err
+    assert f"the users file {served} is gone" in err and "every token is refused" in err
+    assert f"the users file {served} is back" in err
