@@ -197,3 +197,103 @@ def test_a_user_removed_in_a_copy_renamed_over_the_users_file_is_revoked(tmp_pat
     assert f"the users file {served} was replaced" in err
     assert f"the users file {served} is gone" in err and "every token is refused" in err
     assert f"the users file {served} is back" in err
+
+
+# -- 3. a full disk is named as such, and verify/backup still read the ledger -------------------
+
+_FULL_DISK = r"""
+set -u
+mount -t tmpfs -o size=2m tmpfs "$DISK"
+cp "$SRC"/hub.db* "$DISK"/
+dd if=/dev/zero of="$DISK/other-logs" bs=64k 2>/dev/null
+for cmd in "verify" "backup $OUT/b.ledger" "serve --port 0 --auth none"; do
+    [ "$cmd" = "serve --port 0 --auth none" ] && ls -a "$DISK" | sed 's/^/file /'
+    echo "=== $cmd"
+    timeout 60 "$PY" -m hubserver.cli $cmd --db "$DISK/hub.db" 2>&1
+    echo "rc=$?"
+done
+"""
+
+
+def _on_a_full_disk(tmp_path: Path, src: Path) -> dict[str, str]:
+    """Run verify, backup and serve on a copy of ``src``/hub.db* on a full tmpfs (mounted in a
+    user and mount namespace: ``unshare``, no root needed); each command's output and rc."""
+    import shutil
+    import sys
+
+    unshare = shutil.which("unshare")
+    assert unshare is not None, "unshare (util-linux) is needed for a real full disk"
+    disk, out = tmp_path / "disk", tmp_path / "out"
+    disk.mkdir()
+    out.mkdir()
+    env = {**_env(tmp_path / "home"), "DISK": str(disk), "SRC": str(src), "OUT": str(out),
+           "PY": sys.executable}
+    r = subprocess.run([unshare, "--user", "--map-root-user", "--mount", "bash", "-c",
+                        _FULL_DISK], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0 and "=== verify" in r.stdout, (r.stdout, r.stderr)
+    parts: dict[str, str] = {}
+    for chunk in r.stdout.split("=== ")[1:]:
+        head, _, body = chunk.partition("\n")
+        parts[head.split()[0]] = "\n".join(ln for ln in body.splitlines()
+                                           if not ln.startswith("file "))
+    parts["files"] = " ".join(ln[5:] for ln in r.stdout.splitlines() if ln.startswith("file "))
+    return parts
+
+
+def _ledger(src: Path, events: int) -> None:
+    from core.ledger.sql import open_ledger
+    from core.model import Action, Cmd, Trans
+    from core.schema import load_project
+    from hubserver.cli import DEMO_SCHEMA
+
+    led = open_ledger(str(src / "hub.db"), load_project(DEMO_SCHEMA))
+    try:
+        for i in range(events):
+            led.publish(Trans((Action("field.site", f"s{i}", Cmd.NEW, {"name": f"site {i}"}),),
+                              uid=f"u{i}"), "op")
+    finally:
+        led.close()
+
+
+def test_verify_and_backup_read_a_ledger_on_a_full_disk_and_serve_names_it(
+        tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    _ledger(src, 20)
+    got = _on_a_full_disk(tmp_path, src)
+    assert got["verify"].strip().endswith("ok\nrc=0"), got["verify"]
+    assert "backup done:" in got["backup"] and "20 events" in got["backup"], got["backup"]
+    assert (tmp_path / "out" / "b.ledger").stat().st_size > 0
+    assert "rc=2" in got["serve"] and "is full (" in got["serve"], got["serve"]
+    assert "bytes free): free space there" in got["serve"] and "Traceback" not in got["serve"]
+    assert "not an Outpost ledger" not in "".join(got.values())
+    assert "hub.db-shm" not in got["files"]  # verify and backup made nothing beside it
+
+
+def test_a_wal_with_frames_on_a_full_disk_is_not_read_without_them(tmp_path: Path) -> None:
+    import shutil
+    import sqlite3
+
+    src, snap = tmp_path / "src", tmp_path / "snap"
+    src.mkdir()
+    snap.mkdir()
+    _ledger(src, 5)
+    # a hub killed with frames in its -wal: copy the files while a writer holds them
+    con = sqlite3.connect(src / "hub.db", isolation_level=None)
+    try:
+        con.execute("PRAGMA wal_autocheckpoint=0")
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("UPDATE evt_meta SET rev = rev + 1")
+        con.execute("COMMIT")
+        for f in src.iterdir():
+            shutil.copy(f, snap / f.name)
+    finally:
+        con.close()
+    assert (snap / "hub.db-wal").stat().st_size > 0
+    (snap / "hub.db-shm").unlink()
+    got = _on_a_full_disk(tmp_path, snap)
+    for cmd in ("verify", "backup"):
+        out = got[cmd]
+        assert "rc=2" in out and "is full (" in out and "hub.db-wal holds" in out, out
+        assert "commits not yet in the file" in out and "not an Outpost ledger" not in out
+    assert not (tmp_path / "out" / "b.ledger").exists()
