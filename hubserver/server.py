@@ -61,7 +61,14 @@ from core.subs import Delivery
 from hubserver import pipeline, satreply
 from hubserver.auth import User, Users, hash_token, parse_bearer
 from hubserver.connection import HubConnection, WriterThread
-from hubserver.limits import CLOSE_INTERNAL, CLOSE_POLICY, CLOSE_SHUTDOWN, CLOSE_TOO_SLOW, Limits
+from hubserver.limits import (
+    CLOSE_INTERNAL,
+    CLOSE_POLICY,
+    CLOSE_SHUTDOWN,
+    CLOSE_TOO_SLOW,
+    Limits,
+    keepalive,
+)
 from hubserver.peer import FLUSH, Peer
 from hubserver.service import Backlog, Close, Flush, HubService, Out, PubJob, Send
 
@@ -176,7 +183,7 @@ class Hub:
             compression="deflate" if lim.compression else None,
             process_request=self._process_request,
             open_timeout=lim.handshake_timeout,
-            ping_interval=lim.ping_interval or None,
+            ping_interval=keepalive(lim) or None,
             ping_timeout=lim.ping_timeout or None,
             max_size=lim.max_message,
             max_queue=16,
@@ -358,6 +365,9 @@ class Hub:
         now = self.loop.time()
         if peer.busy or peer.held or peer.ws.inbox:
             peer.last = now  # a request is being served: not idle
+        # a pong to the hub's ping (sent at least twice per idle timeout, see _listen) is a
+        # sign of life: a healthy satellite with nothing to say is not idle
+        peer.last = max(peer.last, getattr(peer.ws, "heard", 0.0))
         if now - peer.last >= idle:
             log.info("conn %d: closing: idle for %g s", peer.conn, idle)
             self._close_now(peer, CLOSE_POLICY, f"idle for {idle:g} s")

@@ -297,3 +297,49 @@ def test_a_wal_with_frames_on_a_full_disk_is_not_read_without_them(tmp_path: Pat
         assert "rc=2" in out and "is full (" in out and "hub.db-wal holds" in out, out
         assert "commits not yet in the file" in out and "not an Outpost ledger" not in out
     assert not (tmp_path / "out" / "b.ledger").exists()
+
+
+# -- 4. the idle timeout spares healthy quiet clients -------------------------------------------
+
+async def _silent_client(url: str, token: str, seconds: float) -> bytes:
+    """A client that completes the handshake and then neither sends nor answers anything
+    (no pong); what the hub sent it within ``seconds`` (bounded), until it closed."""
+    host, port = url.removeprefix("ws://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(f"GET / HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: "
+                 "Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
+    got = b""
+    try:
+        async with asyncio.timeout(seconds):
+            while chunk := await reader.read(4096):
+                got += chunk
+    except TimeoutError:
+        pass
+    finally:
+        writer.close()
+    return got
+
+
+def test_idle_timeout_closes_a_silent_client_but_not_a_quiet_healthy_one(tmp_path: Path) -> None:
+    env = _env(tmp_path / "home")
+    db = tmp_path / "hub.db"
+    token = _add(env, "op", "--db", str(db))
+    proc, url, _line = _serve(env, "--db", str(db), "--idle-timeout", "1.5")
+
+    async def scenario() -> tuple[str, bytes]:
+        silent = asyncio.create_task(_silent_client(url, token, 20))
+        async with connect(url, additional_headers=_auth(token)) as quiet:
+            assert "res" in await request(quiet, "evt.stat")
+            await asyncio.sleep(5)  # more than 3 idle timeouts without a message
+            reply = await request(quiet, "evt.stat")  # still open: its pongs count
+        return str(reply), await silent
+
+    try:
+        reply, silent = asyncio.run(scenario())
+    finally:
+        rc, err = stop(proc)
+    assert rc == 0, err
+    assert "res" in reply
+    assert silent.startswith(b"HTTP/1.1 101") and b"idle for 1.5 s" in silent  # closed: 1008
+    assert err.count("closing: idle for 1.5 s") == 1, err
