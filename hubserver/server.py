@@ -53,7 +53,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Origin
 
-from core.errors import ConfigError, OutpostError
+from core.errors import ConfigError, OutpostError, StorageError
 from core.ledger.protocols import Publisher
 from core.redact import install as install_redaction
 from core.revision import Rev, now_rev
@@ -61,6 +61,7 @@ from core.subs import Delivery
 from hubserver import pipeline, satreply
 from hubserver.auth import User, Users, hash_token, parse_bearer
 from hubserver.connection import HubConnection, WriterThread
+from hubserver.health import DbHealth
 from hubserver.limits import (
     CLOSE_INTERNAL,
     CLOSE_POLICY,
@@ -77,6 +78,16 @@ __all__ = ["LOOPBACK", "Hub", "is_loopback"]
 log = logging.getLogger("outpost.hub")
 _ws_log = logging.getLogger("outpost.hub.ws")
 install_redaction(_ws_log)  # websockets logs the handshake's headers (the token) at DEBUG
+
+
+def _not_a_probe(record: logging.LogRecord) -> bool:
+    """Drop websockets' INFO lines of ``GET /healthz`` (a load balancer asks every few
+    seconds: two lines each, nothing to act on)."""
+    req = getattr(getattr(record, "websocket", None), "request", None)
+    return record.levelno > logging.INFO or getattr(req, "path", "") != "/healthz"
+
+
+_ws_log.addFilter(_not_a_probe)
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -105,6 +116,8 @@ class Hub:
             removed (or whose token was replaced, or role changed) since are closed with
             1008, so a revoked token stops working within this time, also on connections
             opened before (the token is checked at the handshake).
+        db_check: seconds between checks of the database's health (when the ledger has a
+            ``health()`` method; 0: only commits tell), see :mod:`hubserver.health`.
     """
 
     def __init__(self, ledger: Publisher, *, host: str = "127.0.0.1", port: int = 0,
@@ -112,7 +125,7 @@ class Hub:
                  anon_role: str = "writer", limits: Limits | None = None,
                  origins: Sequence[str] | None = None, ssl: _ssl.SSLContext | None = None,
                  clock: Callable[[], Rev] = now_rev, close_ledger: bool = False,
-                 users_check: float = 2.0):
+                 users_check: float = 2.0, db_check: float = 5.0):
         if users is None and not is_loopback(host):
             raise ConfigError(f"--auth none on host {host!r}: without tokens the hub may only "
                               "listen on loopback (127.0.0.1); add users with "
@@ -126,6 +139,11 @@ class Hub:
         self.origins = list(origins) if origins else None
         self.ssl = ssl
         self.service = HubService(ledger, clock, self.limits)
+        self.db = DbHealth()
+        """The database's health (evt.stat's ``db``, ``GET /healthz``): hubserver.health."""
+        self.service.db = self.db
+        self.db_check = db_check
+        self._db_watch: asyncio.Task[None] | None = None
         self.close_ledger = close_ledger
         self.users_check = users_check
         self._digests: dict[int, str] = {}
@@ -165,6 +183,8 @@ class Hub:
             writer, self._writer = self._writer, None
             await writer.stop()
             raise
+        if self.db_check > 0 and callable(getattr(self.ledger, "health", None)):
+            self._db_watch = asyncio.create_task(self._watch_db(), name="outpost-hub-db")
         if self.users is not None and self.users_check > 0:
             self.users.changed()  # what the handshakes are checked against from now on
             self._watch = asyncio.create_task(self._watch_users(), name="outpost-hub-users")
@@ -199,6 +219,8 @@ class Hub:
         self._stopping = True
         if self._watch is not None:
             self._watch.cancel()
+        if self._db_watch is not None:
+            self._db_watch.cancel()
         self._server.close(close_connections=False)
         # in-flight publishes are acknowledged before the connections go
         for _ in range(1000):
@@ -238,6 +260,8 @@ class Hub:
     # -- handshake -----------------------------------------------------------------------------
 
     def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        if request.path.split("?", 1)[0] == "/healthz":
+            return self._healthz(ws)
         if self._stopping:
             return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE, "hub is shutting down\n")
         if len(self._peers) >= self.limits.max_connections:
@@ -268,6 +292,34 @@ class Hub:
         token = parse_bearer(request.headers.get("Authorization"))
         ws.outpost_digest = hash_token(token) if token else ""  # type: ignore[attr-defined]
         return None
+
+    def _healthz(self, ws: ServerConnection) -> Response:
+        """``GET /healthz`` (no token, for load balancers): 200 ``ok`` while the hub serves
+        and its database works, else 503 naming why (never the database's URL)."""
+        if self._stopping:
+            return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE, "hub is shutting down\n")
+        problem = self.db.problem
+        if problem:
+            return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE,
+                              f"database unavailable ({problem})\n")
+        return ws.respond(HTTPStatus.OK, "ok\n")
+
+    async def _watch_db(self) -> None:
+        """Check the database every ``db_check`` s (:mod:`hubserver.health`)."""
+        check = getattr(self.ledger, "health")  # noqa: B009 - checked callable in start()
+        while True:
+            await asyncio.sleep(self.db_check)
+            try:
+                await asyncio.wait_for(asyncio.to_thread(check), max(self.db_check, 10.0))
+            except TimeoutError as exc:
+                self.db.failed(StorageError(f"the health check did not answer within "
+                                            f"{max(self.db_check, 10.0):g} s: {exc}"))
+            except OutpostError as exc:
+                self.db.failed(exc)
+            except Exception as exc:
+                self.db.failed(exc)
+            else:
+                self.db.ok()
 
     async def _watch_users(self) -> None:
         """Close the connections whose token was revoked (checked every ``users_check`` s)."""

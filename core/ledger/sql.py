@@ -696,6 +696,20 @@ class SqlLedger:
         """The revision of the last published or replicated transaction (read from the db)."""
         return self._meta_now()[0]
 
+    def health(self) -> None:
+        """A cheap check that the database works (a hub's monitoring: hubserver.health): the
+        revision is read, and an SQLite file's disk must have room for a commit.
+
+        Raises:
+            StorageError: naming the problem (the database unreachable, the disk full).
+        """
+        self._meta_now()
+        if not self._pg and self.engine.url.database not in (None, "", ":memory:") \
+                and not self._read_only:
+            full = full_disk(Path(self._where))
+            if full:
+                raise StorageError(f"{self._where}: {full}; publishes fail until then")
+
     def rev_in(self, conn: Connection) -> Rev:
         """The revision as seen inside the caller's transaction (from :meth:`begin`)."""
         with self._guard("reading the revision"):

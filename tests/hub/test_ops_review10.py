@@ -343,3 +343,79 @@ def test_idle_timeout_closes_a_silent_client_but_not_a_quiet_healthy_one(tmp_pat
     assert "res" in reply
     assert silent.startswith(b"HTTP/1.1 101") and b"idle for 1.5 s" in silent  # closed: 1008
     assert err.count("closing: idle for 1.5 s") == 1, err
+
+
+# -- 5. the database's health: evt.stat's db and GET /healthz -----------------------------------
+
+async def _healthz(url: str) -> tuple[int, str]:
+    """``GET /healthz`` without a token, as a load balancer asks: (status, body)."""
+    host, port = url.removeprefix("ws://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        async with asyncio.timeout(30):
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(next(ln.split(b":")[1] for ln in head.split(b"\r\n")
+                              if ln.lower().startswith(b"content-length:")))
+            body = await reader.readexactly(length)
+    finally:
+        writer.close()
+    return int(head.split()[1]), body.decode()
+
+
+PUB_SITE = {"acts": [{"top": "field.site", "key": "k1", "cmd": "new",
+                      "arg": {"name": "Ridge", "region": "X", "lat": 1}}]}
+
+
+@pytest.mark.pg
+def test_healthz_and_evt_stat_say_when_postgresql_is_gone_and_back(
+        tmp_path: Path, fresh_pg_db: str, pg_url: str) -> None:
+    import psycopg
+
+    name = fresh_pg_db.rsplit("/", 1)[1].split("?")[0]
+    proc, url, _line = _serve(_env(tmp_path / "home"), "--db", fresh_pg_db, "--auth", "none")
+
+    def database(allow: bool) -> None:
+        with psycopg.connect(pg_url, autocommit=True, connect_timeout=10) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allow).lower()}')
+            if not allow:  # as a PostgreSQL restart does: every session is cut
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+
+    async def until(status: int) -> tuple[int, str]:
+        for _ in range(120):  # the periodic check runs every 5 s: at most 60 s here
+            got = await _healthz(url)
+            if got[0] == status:
+                return got
+            await asyncio.sleep(0.5)
+        raise AssertionError(f"/healthz never answered {status}: {got}")
+
+    async def scenario() -> None:
+        assert await _healthz(url) == (200, "ok\n")
+        async with connect(url) as ws:
+            stat = await request(ws, "evt.stat")
+            assert stat["res"]["db"] == "ok" and "db_why" not in stat["res"]
+            assert "res" in await request(ws, "evt.pub", PUB_SITE)
+            await asyncio.to_thread(database, False)
+            try:
+                reply = await request(ws, "evt.pub", PUB_SITE, timeout=60)
+                assert "err" in reply  # the publish failed: its satellite keeps it pending
+                status, body = await until(503)
+                assert body.startswith("database unavailable (")
+                stat = await request(ws, "evt.stat")
+                assert stat["res"]["db"] == "unavailable" and stat["res"]["db_why"]
+                assert pg_url.split("@")[-1].split("/")[0] not in str(stat)  # no host:port
+            finally:
+                await asyncio.to_thread(database, True)
+            await until(200)  # the periodic check saw it back, without a publish
+            stat = await request(ws, "evt.stat")
+            assert stat["res"]["db"] == "ok"
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        rc, err = stop(proc)
+    assert rc == 0, err
+    assert err.count("the database is failing") == 1, err
+    assert "the database works again" in err
+    assert "HTTP response sent (200" not in err  # probes are not logged
