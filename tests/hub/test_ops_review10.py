@@ -400,7 +400,7 @@ def test_healthz_and_evt_stat_say_when_postgresql_is_gone_and_back(
             try:
                 reply = await request(ws, "evt.pub", PUB_SITE, timeout=60)
                 assert "err" in reply  # the publish failed: its satellite keeps it pending
-                status, body = await until(503)
+                _status, body = await until(503)
                 assert body.startswith("database unavailable (")
                 stat = await request(ws, "evt.stat")
                 assert stat["res"]["db"] == "unavailable" and stat["res"]["db_why"]
