@@ -44,6 +44,7 @@ import re
 import sqlite3
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -181,6 +182,11 @@ def open_ledger(url_or_path: str | Path, project: Project, *,
         s = "sqlite:///" + str(Path(s).expanduser().resolve())
     return SqlLedger(s, project, synchronous=synchronous, create=create)
 
+
+_PING_IDLE = 1.0
+"""Seconds idle after which the kept PostgreSQL publisher connection is checked before a
+publish (:meth:`SqlLedger._ping_publisher`): one round trip, never while publishes follow
+each other closely."""
 
 NO_LEDGER_FIX = ("check --db: give the database the hub serves (the --db of `outpost-hub "
                  "serve`); nothing was created")
@@ -416,6 +422,7 @@ class SqlLedger:
         self._pub_lock = threading.Lock()  # one publish at a time on self._pub
         self._pub: Any = None  # the publisher's pooled connection, kept (see _batch)
         self._pub_pool: Any = None  # the pool it came from (engine.dispose() replaces it)
+        self._pub_used = 0.0  # time.monotonic() of its last publish (_ping_publisher)
         try:
             with self._guard("opening the ledger"):
                 self._open()
@@ -703,7 +710,12 @@ class SqlLedger:
         Raises:
             StorageError: naming the problem (the database unreachable, the disk full).
         """
-        self._meta_now()
+        try:
+            self._meta_now()
+        except StorageError:
+            # a pooled connection the server closed (PostgreSQL restarted) fails once, and
+            # SQLAlchemy then drops the pool's older connections: is the database there now?
+            self._meta_now()
         if not self._pg and self.engine.url.database not in (None, "", ":memory:") \
                 and not self._read_only:
             full = full_disk(Path(self._where))
@@ -1191,6 +1203,9 @@ class SqlLedger:
         try:
             with self._pub_lock:
                 proxy = self._pub
+                if proxy is not None and self._pg \
+                        and time.monotonic() - self._pub_used > _PING_IDLE:
+                    proxy = self._ping_publisher(proxy)
                 if proxy is None or self._pub_pool is not self.engine.pool:
                     proxy = self._new_publisher(proxy)
                 dbapi: Any = proxy.driver_connection
@@ -1204,11 +1219,30 @@ class SqlLedger:
                 except BaseException:
                     self._roll_back(proxy, dbapi)
                     raise
+                finally:
+                    self._pub_used = time.monotonic()
             return out
         except OutpostError:
             raise
         except _PUB_ERRORS as exc:
             raise self._storage_error("publishing transactions", exc) from exc
+
+    def _ping_publisher(self, proxy: Any) -> Any:
+        """The kept publisher connection (PostgreSQL), idle for a while: check it with one
+        round trip. A connection the server closed meanwhile (PostgreSQL restarted, a
+        failover, an idle-session timeout) is dropped, with every pooled connection made
+        before (they were cut too): the publish then runs on a new one instead of failing
+        (before session 10 the first publish after PostgreSQL came back failed). Returns the
+        connection, or ``None`` to take a new one."""
+        try:
+            proxy.driver_connection.execute("SELECT 1")
+            return proxy
+        except _DB_ERRORS:
+            self._pub = None
+            with suppress(*_GUARDED, SQLAlchemyError):
+                proxy.invalidate()
+            self.engine.dispose()  # the pooled read connections were cut too
+            return None
 
     def _new_publisher(self, old: Any) -> Any:
         """Take the publisher's connection from the pool (see :meth:`_batch`)."""

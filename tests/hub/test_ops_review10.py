@@ -419,3 +419,42 @@ def test_healthz_and_evt_stat_say_when_postgresql_is_gone_and_back(
     assert err.count("the database is failing") == 1, err
     assert "the database works again" in err
     assert "HTTP response sent (200" not in err  # probes are not logged
+
+
+# -- 6. the first publish after PostgreSQL came back succeeds -----------------------------------
+
+@pytest.mark.pg
+def test_the_first_publish_after_postgresql_cut_every_session_succeeds(
+        tmp_path: Path, fresh_pg_db: str, pg_url: str) -> None:
+    import psycopg
+
+    name = fresh_pg_db.rsplit("/", 1)[1].split("?")[0]
+    proc, url, _line = _serve(_env(tmp_path / "home"), "--db", fresh_pg_db, "--auth", "none")
+
+    def cut() -> int:  # what a PostgreSQL restart (or a failover) does to the hub's sessions
+        with psycopg.connect(pg_url, autocommit=True, connect_timeout=10) as admin:
+            rows = admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE datname = %s AND pid <> pg_backend_pid()",
+                                 (name,)).fetchall()
+        return len(rows)
+
+    async def scenario() -> list[object]:
+        replies = []
+        async with connect(url) as ws:
+            for i in range(3):
+                body = {"acts": [{"top": "field.site", "key": f"k{i}", "cmd": "new",
+                                  "arg": {"name": f"Ridge {i}", "region": "X", "lat": 1}}]}
+                if i:
+                    assert await asyncio.to_thread(cut) >= 1
+                    await asyncio.sleep(1.5)  # the hub's connections are idle a while
+                replies.append(await request(ws, "evt.pub", body, timeout=60))
+        return replies
+
+    try:
+        replies = asyncio.run(scenario())
+    finally:
+        rc, err = stop(proc)
+    assert rc == 0, err
+    assert all(isinstance(r, dict) and "res" in r for r in replies), (replies, err)
+    assert "commit of" not in err and "the database is failing" not in err, err
+    assert "Traceback" not in err and "pipeline" not in err.lower(), err
