@@ -241,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return asyncio.run(_serve(args))
             finally:
                 if repeats:
-                    repeats[0].flush(log)  # each counted the same lines
+                    repeats[0].flush()  # each counted the same lines
                 for h, r in zip(handlers, repeats, strict=True):
                     h.removeFilter(r)
         if args.cmd == "user":

@@ -458,3 +458,40 @@ def test_the_first_publish_after_postgresql_cut_every_session_succeeds(
     assert all(isinstance(r, dict) and "res" in r for r in replies), (replies, err)
     assert "commit of" not in err and "the database is failing" not in err, err
     assert "Traceback" not in err and "pipeline" not in err.lower(), err
+
+
+# -- 7. counts held by the repeat limit are logged at shutdown as past events -------------------
+
+@pytest.mark.pg
+def test_held_repeats_are_logged_at_shutdown_by_their_logger_as_past_events(
+        tmp_path: Path, fresh_pg_db: str, pg_url: str) -> None:
+    import psycopg
+
+    name = fresh_pg_db.rsplit("/", 1)[1].split("?")[0]
+    proc, url, _line = _serve(_env(tmp_path / "home"), "--db", fresh_pg_db, "--auth", "none")
+
+    def cut() -> None:
+        with psycopg.connect(pg_url, autocommit=True, connect_timeout=10) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                          "datname = %s AND pid <> pg_backend_pid()", (name,))
+
+    async def scenario() -> None:
+        async with connect(url) as ws:
+            for _ in range(3):  # the LISTEN connection is lost three times within 10 s
+                await asyncio.to_thread(cut)
+                for _ in range(100):  # until it is back (bounded)
+                    await asyncio.sleep(0.1)
+                    if "res" in await request(ws, "evt.stat"):
+                        break
+                await asyncio.sleep(1.5)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        rc, err = stop(proc)
+    assert rc == 0, err
+    lost = [ln for ln in err.splitlines() if "lost the LISTEN connection" in ln]
+    assert len(lost) == 2, err  # the first, and the held count at shutdown
+    assert " WARNING outpost.hub.cluster: lost the LISTEN" in lost[0]
+    assert " WARNING outpost.hub.cluster: earlier: lost the LISTEN" in lost[1], lost
+    assert "(2 more like it from " in lost[1] and "logged at shutdown)" in lost[1], lost
