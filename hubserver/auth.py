@@ -113,8 +113,9 @@ class Users:
     def __init__(self, path: str | Path, *, create: bool = True):
         self.path = Path(path)
         if not create and not self.path.exists():
-            raise ConfigError(f"no users file {self.path}: check --db (or --users); it is "
-                              "the one `outpost-hub user add` printed")
+            raise ConfigError(f"no users file {self.path}, so no users to list or remove; "
+                              "nothing was created: check --db (or --users): give the one "
+                              "`outpost-hub serve` has (its ready line names its users file)")
         try:
             if create:
                 self.path.parent.mkdir(parents=True, exist_ok=True)

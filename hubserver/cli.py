@@ -265,7 +265,9 @@ def _user(args: argparse.Namespace) -> int:
     path, warning = users_file(args.db, args.users)
     if warning:
         print(f"outpost-hub: warning: {warning}", file=sys.stderr)
-    users = Users(path)
+    # list and remove create nothing: a mistyped --db made an empty users file and said
+    # "no user named …"
+    users = Users(path, create=args.ucmd == "add")
     try:
         if args.ucmd == "add":
             old = next((u for u in users.list() if u.name == args.name), None)
@@ -284,12 +286,15 @@ def _user(args: argparse.Namespace) -> int:
             return 0
         if args.ucmd == "remove":
             if not users.remove(args.name):
-                print(f"outpost-hub: no user named {args.name!r}", file=sys.stderr)
+                print(f"outpost-hub: no user named {args.name!r} in {users.path}",
+                      file=sys.stderr)
                 return 1
-            print(f"removed user {args.name}")
+            print(f"removed user {args.name} from {users.path}")
             return 0
-        for u in users.list():
+        listed = users.list()
+        for u in listed:
             print(f"{u.name}\t{u.role}")
+        print(f"{len(listed)} users in {users.path}", file=sys.stderr)
         return 0
     finally:
         users.close()

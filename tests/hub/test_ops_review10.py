@@ -495,3 +495,25 @@ def test_held_repeats_are_logged_at_shutdown_by_their_logger_as_past_events(
     assert " WARNING outpost.hub.cluster: lost the LISTEN" in lost[0]
     assert " WARNING outpost.hub.cluster: earlier: lost the LISTEN" in lost[1], lost
     assert "(2 more like it from " in lost[1] and "logged at shutdown)" in lost[1], lost
+
+
+# -- 8. user list / user remove with a wrong --db create nothing --------------------------------
+
+def test_user_list_and_remove_with_a_wrong_db_create_nothing_and_name_the_file(
+        tmp_path: Path) -> None:
+    env = _env(tmp_path / "home")
+    db = tmp_path / "hub.db"
+    _add(env, "bob", "--db", str(db))
+    wrong = tmp_path / "other" / "hub.sqlite"
+    for args in (("list",), ("remove", "bob")):
+        r = _run(env, "user", *args, "--db", str(wrong))
+        assert r.returncode == 2, r
+        assert f"no users file {wrong}.users.db" in r.stderr and "nothing was created" in r.stderr
+        assert "Traceback" not in r.stderr
+    assert not (tmp_path / "other").exists()
+    r = _run(env, "user", "list", "--db", str(db))
+    assert r.stdout == "bob\twriter\n" and f"1 users in {db}.users.db" in r.stderr
+    r = _run(env, "user", "remove", "alice", "--db", str(db))
+    assert r.returncode == 1 and f"no user named 'alice' in {db}.users.db" in r.stderr
+    r = _run(env, "user", "remove", "bob", "--db", str(db))
+    assert r.returncode == 0 and f"removed user bob from {db}.users.db" in r.stdout
