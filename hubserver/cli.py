@@ -171,27 +171,37 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", help="run the hub")
     common(s)
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8765, help="0 picks a free port")
-    s.add_argument("--auth", choices=["token", "none"], default="token")
+    s.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on; 0.0.0.0: every interface (default: "
+                   "%(default)s, this machine only)")
+    s.add_argument("--port", type=int, default=8765,
+                   help="0 picks a free port (default: %(default)s)")
+    s.add_argument("--auth", choices=["token", "none"], default="token",
+                   help="token: every connection needs a user's token (default: "
+                   "%(default)s); none: loopback only")
     s.add_argument("--user", default="anonymous", help="the user of every connection with "
                    "--auth none (default: %(default)s)")
     s.add_argument("--max-message", type=int, default=_DEF.max_message,
                    help="largest frame in bytes (default: %(default)s)")
-    s.add_argument("--max-connections", type=int, default=_DEF.max_connections)
+    s.add_argument("--max-connections", type=int, default=_DEF.max_connections,
+                   help="connections served at once; more are answered 503 (default: "
+                   "%(default)s)")
     s.add_argument("--rate", type=float, default=_DEF.rate,
                    help="messages per second one connection may send after its burst; above, "
                    "it is closed with 1008 (default: %(default)g)")
     s.add_argument("--burst", type=int, default=_DEF.burst,
                    help="messages one connection may send at once (default: %(default)s)")
     s.add_argument("--idle-timeout", type=float, default=_DEF.idle_timeout,
-                   help="seconds without a message before closing (0: never)")
+                   help="seconds without a message or a pong from a client before "
+                   "closing it (0: never; default: %(default)g)")
     s.add_argument("--compression", action="store_true",
                    help="allow permessage-deflate (off by default)")
     s.add_argument("--allow-origin", action="append", default=None, metavar="ORIGIN",
                    help="accepted Origin header (repeat; default: any)")
-    s.add_argument("--tls-cert", default=None)
-    s.add_argument("--tls-key", default=None)
+    s.add_argument("--tls-cert", default=None, metavar="PEM",
+                   help="serve wss:// with this certificate chain (with --tls-key; default: "
+                   "ws://, e.g. behind a TLS load balancer)")
+    s.add_argument("--tls-key", default=None, metavar="PEM", help="its private key")
     s.add_argument("--seed-demo", action="store_true",
                    help="load assets/demo-data.json into an empty ledger")
 

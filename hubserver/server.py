@@ -265,8 +265,8 @@ class Hub:
         if self._stopping:
             return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE, "hub is shutting down\n")
         if len(self._peers) >= self.limits.max_connections:
-            log.warning("connection refused: %d connections is the limit",
-                        self.limits.max_connections)
+            log.warning("connection refused from %s: %d connections is the limit "
+                        "(--max-connections)", _addr(ws), self.limits.max_connections)
             return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE,
                               f"too many connections (limit {self.limits.max_connections}); "
                               "retry later\n")

@@ -517,3 +517,39 @@ def test_user_list_and_remove_with_a_wrong_db_create_nothing_and_name_the_file(
     assert r.returncode == 1 and f"no user named 'alice' in {db}.users.db" in r.stderr
     r = _run(env, "user", "remove", "bob", "--db", str(db))
     assert r.returncode == 0 and f"removed user bob from {db}.users.db" in r.stdout
+
+
+# -- 9. serve --help shows the defaults; a 503 names the peer -----------------------------------
+
+def test_serve_help_shows_the_defaults(tmp_path: Path) -> None:
+    r = _run(_env(tmp_path / "home"), "serve", "--help")
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stdout.split())  # argparse wraps lines
+    for option, default in (("--host HOST", "(default: 127.0.0.1"), ("--port PORT", "8765"),
+                            ("--max-connections MAX_CONNECTIONS", "(default: 1000)"),
+                            ("--idle-timeout IDLE_TIMEOUT", "default: 0)"),
+                            ("--auth {token,none}", "(default: token)")):
+        after = text.split(f" {option} ", 1)[1]  # its description (usage has "[--host HOST]")
+        assert default in after.split(" --", 1)[0], (option, after[:200])
+
+
+def test_a_connection_over_the_limit_is_logged_with_its_address(tmp_path: Path) -> None:
+    env = _env(tmp_path / "home")
+    proc, url, _line = _serve(env, "--db", str(tmp_path / "hub.db"), "--auth", "none",
+                              "--max-connections", "1")
+
+    async def scenario() -> int:
+        async with connect(url) as first:
+            assert "res" in await request(first, "evt.stat")
+            with pytest.raises(InvalidStatus) as ei:
+                async with connect(url):
+                    pass
+            return ei.value.response.status_code
+
+    try:
+        status = asyncio.run(scenario())
+    finally:
+        rc, err = stop(proc)
+    assert rc == 0 and status == 503, err
+    line = next(ln for ln in err.splitlines() if "connections is the limit" in ln)
+    assert "connection refused from 127.0.0.1:" in line and "(--max-connections)" in line
