@@ -300,8 +300,8 @@ class Hub:
             return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE, "hub is shutting down\n")
         problem = self.db.problem
         if problem:
-            return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE,
-                              f"database unavailable ({problem})\n")
+            why = "" if problem == "unavailable" else f" ({problem})"
+            return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE, f"database unavailable{why}\n")
         return ws.respond(HTTPStatus.OK, "ok\n")
 
     async def _watch_db(self) -> None:
