@@ -160,8 +160,9 @@ class Users:
                 db = self._connect(create=False)
                 db.execute("SELECT 1 FROM hub_user LIMIT 1").fetchall()
             except sqlite3.Error as exc:
-                log.error("the users file %s was replaced by a file that cannot be read "
-                          "(%s): every token is refused until it can be", self.path, exc)
+                if not self._gone:
+                    log.error("the users file %s was replaced by a file that cannot be read "
+                              "(%s): every token is refused until it can be", self.path, exc)
                 self._gone = True
                 return True
             self._db.close()

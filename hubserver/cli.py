@@ -81,7 +81,7 @@ def _pg_users_name(db: str) -> str:
 
     u = make_url(db)
     host = u.host or str(u.query.get("host") or "") or "localhost"
-    port = u.port or int(str(u.query.get("port") or 5432).split(",")[0])
+    port = str(u.port or str(u.query.get("port") or 5432).split(",")[0])
     key = f"pg-{host}-{port}-{u.database or u.username or 'postgres'}"
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in key) + ".users.db"
 
@@ -116,10 +116,11 @@ def users_file(db: str, given: str | None) -> tuple[Path, str | None]:
         old_ledger = True  # cannot tell without connecting: an upgrade must not lock out
     if new.exists() or not legacy.exists() or not old_ledger:
         return new, None
+    mkdir = "" if new.parent.is_dir() else f"`mkdir -p {shlex.quote(str(new.parent))}`, "
     return legacy, (
         f"using the users file {legacy}, shared by {shared} (the default before session "
         f"10): a hub of any of them accepts these tokens. Give this ledger its own file: "
-        f"`cp {shlex.quote(str(legacy))} {shlex.quote(str(new))}`, then `outpost-hub user "
+        f"{mkdir}`cp {shlex.quote(str(legacy))} {shlex.quote(str(new))}`, then `outpost-hub user "
         f"remove NAME --db {shlex.quote(safe_url(db))}` for the users of the other ledgers "
         f"(`mv` instead of `cp` when only this ledger used it); or keep sharing it on "
         f"purpose: --users {shlex.quote(str(legacy))} (silences this warning)")

@@ -97,6 +97,18 @@ def test_two_postgresql_databases_have_their_own_users(tmp_path: Path, pg_url: s
             _two_teams(env, _with_db(pg_url, names[0]), _with_db(pg_url, names[1]))
             files = sorted(p.name for p in (tmp_path / "home").rglob("*.users.db"))
             assert len(files) == 2 and all(n in "".join(files) for n in names), files
+            # the machine's shared file of before session 10 is still read, with a warning
+            from hubserver.auth import Users
+
+            legacy = next((tmp_path / "home").rglob("users")).parent / "hub-users.db"
+            shared = Users(legacy)
+            shared.add("carol")
+            shared.close()
+            other = _with_db(pg_url, "outpost_t10_never_served")
+            r = _run(env, "user", "list", "--db", other)
+            assert r.returncode == 0 and r.stdout.startswith("carol\t"), r
+            assert "shared by every PostgreSQL database" in r.stderr
+            assert f"--users {legacy}" in r.stderr and "pg-" in r.stderr
         finally:
             for n in names:
                 admin.execute(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')
