@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import sqlite3
@@ -22,12 +23,15 @@ import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from core.errors import ConfigError, StorageError
 
 __all__ = ["ROLES", "User", "Users", "check_name", "hash_token", "new_token", "parse_bearer"]
 
 ROLES = ("reader", "writer")
+
+log = logging.getLogger("outpost.hub")
 
 _CONTROL = frozenset({"Cc", "Cf", "Zl", "Zp"})
 """Unicode categories refused in user names: control and format characters, line and
@@ -90,26 +94,89 @@ def parse_bearer(header: str | None) -> str | None:
 class Users:
     """The users file.
 
+    A hub follows the file by its path: when it is replaced by another file (``rsync``,
+    Ansible's ``copy``, ``install``, ``mv new users.db``: a new inode), it is opened again;
+    while the path names no file (deleted or moved away), every token is refused and every
+    open connection is closed (:meth:`changed`): a revocation must take effect, even as the
+    removal of the whole file.
+
     Args:
-        path: the SQLite file (made on first use).
+        path: the SQLite file.
+        create: make the file when it does not exist (``user add``, ``serve``); else
+            :class:`ConfigError` naming it (``user list``/``user remove`` create nothing).
 
     Raises:
         StorageError: the file cannot be opened or written.
+        ConfigError: ``create`` is false and there is no file at ``path``.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, create: bool = True):
         self.path = Path(path)
+        if not create and not self.path.exists():
+            raise ConfigError(f"no users file {self.path}, so no users to list or remove; "
+                              "nothing was created: check --db (or --users): give the one "
+                              "`outpost-hub serve` has (its ready line names its users file)")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False)
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = self._connect(create)
             with self._db:
                 self._db.execute(_SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             raise StorageError(f"cannot open the users file {self.path}: {exc}; check the "
                                "path and its permissions") from exc
+        self._ident = self._stat()
+        self._gone = False
         self._cache: list[tuple[str, str, str]] | None = None
         self._mtime = 0
         self._version = -1
+
+    def _connect(self, create: bool) -> sqlite3.Connection:
+        mode = "rwc" if create else "rw"
+        uri = f"file:{quote(str(self.path.resolve()))}?mode={mode}"
+        return sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+    def _stat(self) -> tuple[int, int] | None:
+        """The (device, inode) of the file at ``path`` now; ``None`` when there is none."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def _follow(self) -> bool:
+        """Open the file again when the path names another one than the open connection's;
+        True when the path names no file (every token is then refused)."""
+        ident = self._stat()
+        if ident is None:
+            if not self._gone:
+                log.error("the users file %s is gone (deleted or moved away): every token "
+                          "is refused and open connections are closed until a users file is "
+                          "back at that path", self.path)
+            self._gone = True
+            return True
+        if ident != self._ident:
+            try:
+                db = self._connect(create=False)
+                db.execute("SELECT 1 FROM hub_user LIMIT 1").fetchall()
+            except sqlite3.Error as exc:
+                if not self._gone:
+                    log.error("the users file %s was replaced by a file that cannot be read "
+                              "(%s): every token is refused until it can be", self.path, exc)
+                self._gone = True
+                return True
+            self._db.close()
+            self._db, self._ident = db, ident
+            self._version, self._cache, self._mtime = -1, None, 0
+            log.info("the users file %s was replaced (a new file at that path): read again",
+                     self.path)
+        elif self._gone:
+            self._version, self._cache = -1, None
+        if self._gone:
+            log.warning("the users file %s is back: tokens are checked against it again",
+                        self.path)
+        self._gone = False
+        return False
 
     def close(self) -> None:
         self._db.close()
@@ -153,7 +220,7 @@ class Users:
 
     def authenticate(self, token: str | None) -> User | None:
         """The user a token belongs to, or ``None`` (compared in constant time)."""
-        if not token:
+        if not token or self._follow():
             return None
         try:
             mtime = os.stat(self.path).st_mtime_ns
@@ -174,7 +241,13 @@ class Users:
     def changed(self) -> bool:
         """True when the users file changed since the last call (a commit by any process,
         e.g. ``outpost-hub user remove`` or another hub: SQLite's ``data_version``, one cheap
-        query), and then the users are read again (:meth:`holds`)."""
+        query), and then the users are read again (:meth:`holds`). A file replaced at the
+        path is opened again; a path with no file holds no users (all are revoked)."""
+        if self._follow():
+            if self._cache == []:
+                return False
+            self._cache = []
+            return True
         try:
             version = self._db.execute("PRAGMA data_version").fetchone()[0]
             if version == self._version and self._cache is not None:

@@ -68,13 +68,62 @@ def default_db() -> Path:
     return Path(platformdirs.user_data_dir("outpost-hub", appauthor=False)) / "hub.db"
 
 
-def _users_path(db: str, given: str | None) -> Path:
+_LEGACY_USERS = "hub-users.db"
+"""The users file's name before session 10: one per directory (SQLite) or per machine
+(PostgreSQL), so every ledger there shared it: one team's users were accepted by another
+team's hub. Still read when it is the only one (:func:`users_file`), with a warning."""
+
+
+def _pg_users_name(db: str) -> str:
+    """The default users file's name of a PostgreSQL ``db``: keyed by host, port and database
+    (not by the login user or options: they reach the same database)."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(db)
+    host = u.host or str(u.query.get("host") or "") or "localhost"
+    port = str(u.port or str(u.query.get("port") or 5432).split(",")[0])
+    key = f"pg-{host}-{port}-{u.database or u.username or 'postgres'}"
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in key) + ".users.db"
+
+
+def users_file(db: str, given: str | None) -> tuple[Path, str | None]:
+    """The users file of the ledger ``db`` (``--users`` when ``given``), and a warning to log
+    when it is the old shared file.
+
+    The default is per ledger: ``FILE.users.db`` beside an SQLite ``FILE``; for PostgreSQL
+    ``users/pg-HOST-PORT-DBNAME.users.db`` in the data directory. A deployment from before
+    session 10 kept every ledger's users in one ``hub-users.db`` (beside the SQLite files,
+    or in the data directory for PostgreSQL); while that file exists and the per-ledger one
+    does not (and the SQLite ledger exists already), it is still used, so no operator is
+    locked out by an upgrade, and the warning names the fix.
+    """
     if given:
-        return Path(given).expanduser()
-    if "://" in db and not db.startswith("sqlite:"):
-        return default_db().parent / "hub-users.db"
-    path = db.split("sqlite:///", 1)[1] if db.startswith("sqlite:///") else db
-    return Path(path).expanduser().resolve().parent / "hub-users.db"
+        return Path(given).expanduser(), None
+    data = default_db().parent
+    sqlite = None if is_postgres(db) else sqlite_file(db)
+    if sqlite is None and not is_postgres(db):  # an SQLite database in memory
+        return data / _LEGACY_USERS, None
+    if sqlite is not None:
+        ledger = sqlite.resolve()
+        new = ledger.with_name(ledger.name + ".users.db")
+        legacy = ledger.parent / _LEGACY_USERS
+        shared = f"every SQLite ledger in {ledger.parent}"
+        old_ledger = ledger.exists()
+    else:
+        new = data / "users" / _pg_users_name(db)
+        legacy = data / _LEGACY_USERS
+        shared = "every PostgreSQL database this machine's hubs serve without --users"
+        old_ledger = True  # cannot tell without connecting: an upgrade must not lock out
+    if new.exists() or not legacy.exists() or not old_ledger:
+        return new, None
+    mkdir = "" if new.parent.is_dir() else f"`mkdir -p {shlex.quote(str(new.parent))}`, "
+    return legacy, (
+        f"using the users file {legacy}, shared by {shared} (the default before session "
+        f"10): a hub of any of them accepts these tokens. Give this ledger its own file: "
+        f"{mkdir}`cp {shlex.quote(str(legacy))} {shlex.quote(str(new))}`, then `outpost-hub user "
+        f"remove NAME --db {shlex.quote(safe_url(db))}` for the users of the other ledgers "
+        f"(`mv` instead of `cp` when only this ledger used it); or keep sharing it on "
+        f"purpose: --users {shlex.quote(str(legacy))} (silences this warning)")
 
 
 def open_hub_ledger(db: str, project: Project) -> SqlLedger:
@@ -115,33 +164,45 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--schema", default=str(DEMO_SCHEMA),
                         help="schema TOML file (default: the demo schema)")
         sp.add_argument("--users", default=None,
-                        help="users file (default: hub-users.db next to the database)")
+                        help="users file (default: one per ledger: FILE.users.db beside an "
+                        "SQLite FILE; for PostgreSQL users/pg-HOST-PORT-DBNAME.users.db in the "
+                        "data directory; see docs/operations.md)")
         sp.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
     s = sub.add_parser("serve", help="run the hub")
     common(s)
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8765, help="0 picks a free port")
-    s.add_argument("--auth", choices=["token", "none"], default="token")
+    s.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on; 0.0.0.0: every interface (default: "
+                   "%(default)s, this machine only)")
+    s.add_argument("--port", type=int, default=8765,
+                   help="0 picks a free port (default: %(default)s)")
+    s.add_argument("--auth", choices=["token", "none"], default="token",
+                   help="token: every connection needs a user's token (default: "
+                   "%(default)s); none: loopback only")
     s.add_argument("--user", default="anonymous", help="the user of every connection with "
                    "--auth none (default: %(default)s)")
     s.add_argument("--max-message", type=int, default=_DEF.max_message,
                    help="largest frame in bytes (default: %(default)s)")
-    s.add_argument("--max-connections", type=int, default=_DEF.max_connections)
+    s.add_argument("--max-connections", type=int, default=_DEF.max_connections,
+                   help="connections served at once; more are answered 503 (default: "
+                   "%(default)s)")
     s.add_argument("--rate", type=float, default=_DEF.rate,
                    help="messages per second one connection may send after its burst; above, "
                    "it is closed with 1008 (default: %(default)g)")
     s.add_argument("--burst", type=int, default=_DEF.burst,
                    help="messages one connection may send at once (default: %(default)s)")
     s.add_argument("--idle-timeout", type=float, default=_DEF.idle_timeout,
-                   help="seconds without a message before closing (0: never)")
+                   help="seconds without a message or a pong from a client before "
+                   "closing it (0: never; default: %(default)g)")
     s.add_argument("--compression", action="store_true",
                    help="allow permessage-deflate (off by default)")
     s.add_argument("--allow-origin", action="append", default=None, metavar="ORIGIN",
                    help="accepted Origin header (repeat; default: any)")
-    s.add_argument("--tls-cert", default=None)
-    s.add_argument("--tls-key", default=None)
+    s.add_argument("--tls-cert", default=None, metavar="PEM",
+                   help="serve wss:// with this certificate chain (with --tls-key; default: "
+                   "ws://, e.g. behind a TLS load balancer)")
+    s.add_argument("--tls-key", default=None, metavar="PEM", help="its private key")
     s.add_argument("--seed-demo", action="store_true",
                    help="load assets/demo-data.json into an empty ledger")
 
@@ -191,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return asyncio.run(_serve(args))
             finally:
                 if repeats:
-                    repeats[0].flush(log)  # each counted the same lines
+                    repeats[0].flush()  # each counted the same lines
                 for h, r in zip(handlers, repeats, strict=True):
                     h.removeFilter(r)
         if args.cmd == "user":
@@ -212,7 +273,12 @@ def _user_opts(args: argparse.Namespace) -> str:
 
 
 def _user(args: argparse.Namespace) -> int:
-    users = Users(_users_path(args.db, args.users))
+    path, warning = users_file(args.db, args.users)
+    if warning:
+        print(f"outpost-hub: warning: {warning}", file=sys.stderr)
+    # list and remove create nothing: a mistyped --db made an empty users file and said
+    # "no user named …"
+    users = Users(path, create=args.ucmd == "add")
     try:
         if args.ucmd == "add":
             old = next((u for u in users.list() if u.name == args.name), None)
@@ -231,12 +297,15 @@ def _user(args: argparse.Namespace) -> int:
             return 0
         if args.ucmd == "remove":
             if not users.remove(args.name):
-                print(f"outpost-hub: no user named {args.name!r}", file=sys.stderr)
+                print(f"outpost-hub: no user named {args.name!r} in {users.path}",
+                      file=sys.stderr)
                 return 1
-            print(f"removed user {args.name}")
+            print(f"removed user {args.name} from {users.path}")
             return 0
-        for u in users.list():
+        listed = users.list()
+        for u in listed:
             print(f"{u.name}\t{u.role}")
+        print(f"{len(listed)} users in {users.path}", file=sys.stderr)
         return 0
     finally:
         users.close()
@@ -367,7 +436,12 @@ async def _serve_locked(args: argparse.Namespace, project: Project, limits: Limi
         n = seed_demo(ledger)
         if n:
             log.info("seeded %d demo transactions", n)
-    users = None if args.auth == "none" else Users(_users_path(args.db, args.users))
+    users = None
+    if args.auth != "none":
+        path, warning = users_file(args.db, args.users)
+        if warning:
+            log.warning("%s", warning)
+        users = Users(path)
     if users is None:
         log.warning("AUTH DISABLED (--auth none): every connection is user %r; loopback only",
                     args.user)
@@ -402,8 +476,11 @@ async def _serve_locked(args: argparse.Namespace, project: Project, limits: Limi
             raise
     settle_heap(GC_YOUNG)  # core.heap: fewer GIL-holding full collections while serving
     where = safe_url(args.db)  # no password (``user:PW@`` or ``?password=``)
-    print(f"outpost-hub ready: {url} (db {where}, schema {args.schema}, auth {args.auth}, "
+    auth = args.auth if users is None else f"{args.auth}, users {users.path}"
+    print(f"outpost-hub ready: {url} (db {where}, schema {args.schema}, auth {auth}, "
           f"ledger {ledger.ledger_id})", flush=True)
+    if users is not None:
+        log.info("tokens are checked against the users file %s", users.path)
     try:
         await stop.wait()
     finally:

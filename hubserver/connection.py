@@ -63,6 +63,10 @@ class HubConnection(LiveKeepalive, ServerConnection):
         self._frag_text = False
         self._fast: bool | None = None  # None: not decided yet (handshake)
         self._buf = bytearray()  # a frame's start not complete yet (fast path)
+        self.heard = 0.0
+        """Loop time of the last ping or pong from the client: a sign of life that is no
+        message (the hub's idle timeout counts it: a quiet satellite answers the hub's
+        pings)."""
 
     def data_received(self, data: bytes) -> None:
         """Parse plain text frames here; give websockets everything else.
@@ -156,6 +160,8 @@ class HubConnection(LiveKeepalive, ServerConnection):
                 self._frags = None
                 self._fail(CloseCode.MESSAGE_TOO_BIG, "too many fragments")
         else:
+            if op is Opcode.PONG or op is Opcode.PING:
+                self.heard = self.loop.time()
             super().process_event(event)  # pongs acknowledge pings
 
     def _message(self, raw: BytesLike, text: bool) -> None:

@@ -20,6 +20,7 @@ before it opens it as its ledger.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sqlite3
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import IO
 
 from core.errors import ConfigError
+from core.ledger.sql import full_disk
 
 __all__ = ["HubLock", "check_hub_pg", "check_hub_sqlite", "check_port", "lock_path"]
 
@@ -77,10 +79,20 @@ class HubLock:
                 "publishes: no live sync between them). Stop that hub first, or, for several "
                 "hubs on one ledger, use PostgreSQL (--db postgresql://...; see "
                 "docs/scaleout.md); nothing was changed") from exc
-        f.seek(0)
-        f.truncate()
-        f.write(f"{os.getpid()}\n")
-        f.flush()
+        try:
+            f.seek(0)
+            f.truncate()
+            f.write(f"{os.getpid()}\n")
+            f.flush()
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                f.close()
+            full = full_disk(db)
+            raise ConfigError(
+                f"cannot write the hub's lock file {path}: {exc}: "
+                + (f"{full}, then start the hub again" if full else
+                   "check the disk and that the directory is writable")
+                + "; nothing was changed") from exc
         return cls(path, f)
 
     def release(self) -> None:

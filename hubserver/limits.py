@@ -20,6 +20,7 @@ __all__ = [
     "CLOSE_TOO_SLOW",
     "MIN_MAX_MESSAGE",
     "Limits",
+    "keepalive",
 ]
 
 CLOSE_PROTOCOL = 1002
@@ -56,8 +57,10 @@ class Limits:
         send_queue: most frames waiting to be written to one connection.
         max_connections: connections served at once (above: HTTP 503 at the handshake).
         handshake_timeout: seconds to finish the opening handshake.
-        idle_timeout: seconds without a message before the hub closes the connection
-            (pings from the hub keep a healthy but quiet client alive; 0 = never).
+        idle_timeout: seconds without a message, ping or pong from the client before the
+            hub closes the connection (0 = never). The hub pings at least twice per
+            ``idle_timeout`` (:func:`keepalive`): a healthy but quiet client's pongs keep it
+            alive; a client that answers nothing is closed.
         ping_interval, ping_timeout: WebSocket keepalive, seconds.
         compression: permessage-deflate when True (off by default: CPU and memory per
             connection for little gain on small frames).
@@ -85,3 +88,12 @@ class Limits:
     compression: bool = False
     sat_batch: int = 0
     max_batch: int = 5_000
+
+
+def keepalive(limits: Limits) -> float:
+    """Seconds between the hub's pings (0: none): ``ping_interval``, but at least two per
+    ``idle_timeout``, so that a healthy quiet client's pongs keep it from being idle."""
+    if limits.idle_timeout > 0:
+        half = limits.idle_timeout / 2
+        return min(limits.ping_interval, half) if limits.ping_interval else half
+    return limits.ping_interval

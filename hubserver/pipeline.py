@@ -150,8 +150,18 @@ def commit(hub: Hub, items: list[tuple[Trans, str]], now: Rev,
                       "(a hub bug)", len(items), exc_info=exc)
         # not a verdict on the transactions: the service answers with an error
         # reply and they stay pending on their satellites
+        if isinstance(exc, StorageError) and not isinstance(exc, HubStopping):
+            hub.db.failed(exc)
         return [exc] * len(items)
     hub.commits += 1
+    # a value the database cannot store is an UnstorableError (a ValidationError): not a
+    # database failure
+    failure = next((r for r in results if isinstance(r, StorageError)
+                    and not isinstance(r, HubStopping)), None)
+    if failure is not None:
+        hub.db.failed(failure)
+    elif any(not isinstance(r, Exception) for r in results):
+        hub.db.ok()
     return results
 
 

@@ -53,7 +53,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Origin
 
-from core.errors import ConfigError, OutpostError
+from core.errors import ConfigError, OutpostError, StorageError
 from core.ledger.protocols import Publisher
 from core.redact import install as install_redaction
 from core.revision import Rev, now_rev
@@ -61,7 +61,15 @@ from core.subs import Delivery
 from hubserver import pipeline, satreply
 from hubserver.auth import User, Users, hash_token, parse_bearer
 from hubserver.connection import HubConnection, WriterThread
-from hubserver.limits import CLOSE_INTERNAL, CLOSE_POLICY, CLOSE_SHUTDOWN, CLOSE_TOO_SLOW, Limits
+from hubserver.health import DbHealth
+from hubserver.limits import (
+    CLOSE_INTERNAL,
+    CLOSE_POLICY,
+    CLOSE_SHUTDOWN,
+    CLOSE_TOO_SLOW,
+    Limits,
+    keepalive,
+)
 from hubserver.logrepeat import RepeatLimit
 from hubserver.peer import FLUSH, Peer
 from hubserver.service import Backlog, Close, Flush, HubService, Out, PubJob, Send
@@ -73,6 +81,16 @@ _ws_log = logging.getLogger("outpost.hub.ws")
 install_redaction(_ws_log)  # websockets logs the handshake's headers (the token) at DEBUG
 # the loggers a hub's records come from (hubserver's modules log to these three)
 _HUB_LOGS = ("outpost.hub", "outpost.hub.ws", "outpost.hub.cluster")
+
+
+def _not_a_probe(record: logging.LogRecord) -> bool:
+    """Drop websockets' INFO lines of ``GET /healthz`` (a load balancer asks every few
+    seconds: two lines each, nothing to act on)."""
+    req = getattr(getattr(record, "websocket", None), "request", None)
+    return record.levelno > logging.INFO or getattr(req, "path", "") != "/healthz"
+
+
+_ws_log.addFilter(_not_a_probe)
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -106,6 +124,8 @@ class Hub:
             from :meth:`start` to :meth:`stop`, which logs the counts held): a full disk
             refused every publish with a line each. Every hub has it, embedded in a program
             too (before session 10 only ``outpost-hub serve``'s log handlers had it); 0: off.
+        db_check: seconds between checks of the database's health (when the ledger has a
+            ``health()`` method; 0: only commits tell), see :mod:`hubserver.health`.
     """
 
     def __init__(self, ledger: Publisher, *, host: str = "127.0.0.1", port: int = 0,
@@ -113,7 +133,8 @@ class Hub:
                  anon_role: str = "writer", limits: Limits | None = None,
                  origins: Sequence[str] | None = None, ssl: _ssl.SSLContext | None = None,
                  clock: Callable[[], Rev] = now_rev, close_ledger: bool = False,
-                 users_check: float = 2.0, repeat_window: float = 10.0):
+                 users_check: float = 2.0, repeat_window: float = 10.0,
+                 db_check: float = 5.0):
         if users is None and not is_loopback(host):
             raise ConfigError(f"--auth none on host {host!r}: without tokens the hub may only "
                               "listen on loopback (127.0.0.1); add users with "
@@ -127,6 +148,11 @@ class Hub:
         self.origins = list(origins) if origins else None
         self.ssl = ssl
         self.service = HubService(ledger, clock, self.limits)
+        self.db = DbHealth()
+        """The database's health (evt.stat's ``db``, ``GET /healthz``): hubserver.health."""
+        self.service.db = self.db
+        self.db_check = db_check
+        self._db_watch: asyncio.Task[None] | None = None
         self.close_ledger = close_ledger
         self.users_check = users_check
         self._digests: dict[int, str] = {}
@@ -169,6 +195,8 @@ class Hub:
             await writer.stop()
             self._limit_repeats(False)
             raise
+        if self.db_check > 0 and callable(getattr(self.ledger, "health", None)):
+            self._db_watch = asyncio.create_task(self._watch_db(), name="outpost-hub-db")
         if self.users is not None and self.users_check > 0:
             self.users.changed()  # what the handshakes are checked against from now on
             self._watch = asyncio.create_task(self._watch_users(), name="outpost-hub-users")
@@ -187,7 +215,7 @@ class Hub:
             compression="deflate" if lim.compression else None,
             process_request=self._process_request,
             open_timeout=lim.handshake_timeout,
-            ping_interval=lim.ping_interval or None,
+            ping_interval=keepalive(lim) or None,
             ping_timeout=lim.ping_timeout or None,
             max_size=lim.max_message,
             max_queue=16,
@@ -203,6 +231,8 @@ class Hub:
         self._stopping = True
         if self._watch is not None:
             self._watch.cancel()
+        if self._db_watch is not None:
+            self._db_watch.cancel()
         self._server.close(close_connections=False)
         # in-flight publishes are acknowledged before the connections go
         for _ in range(1000):
@@ -242,7 +272,7 @@ class Hub:
             else:
                 lg.removeFilter(f)
         if not on:
-            f.flush(log)
+            f.flush()
 
     async def __aenter__(self) -> Hub:
         await self.start()
@@ -259,11 +289,13 @@ class Hub:
     # -- handshake -----------------------------------------------------------------------------
 
     def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        if request.path.split("?", 1)[0] == "/healthz":
+            return self._healthz(ws)
         if self._stopping:
             return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE, "hub is shutting down\n")
         if len(self._peers) >= self.limits.max_connections:
-            log.warning("connection refused: %d connections is the limit",
-                        self.limits.max_connections)
+            log.warning("connection refused from %s: %d connections is the limit "
+                        "(--max-connections)", _addr(ws), self.limits.max_connections)
             return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE,
                               f"too many connections (limit {self.limits.max_connections}); "
                               "retry later\n")
@@ -289,6 +321,34 @@ class Hub:
         token = parse_bearer(request.headers.get("Authorization"))
         ws.outpost_digest = hash_token(token) if token else ""  # type: ignore[attr-defined]
         return None
+
+    def _healthz(self, ws: ServerConnection) -> Response:
+        """``GET /healthz`` (no token, for load balancers): 200 ``ok`` while the hub serves
+        and its database works, else 503 naming why (never the database's URL)."""
+        if self._stopping:
+            return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE, "hub is shutting down\n")
+        problem = self.db.problem
+        if problem:
+            why = "" if problem == "unavailable" else f" ({problem})"
+            return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE, f"database unavailable{why}\n")
+        return ws.respond(HTTPStatus.OK, "ok\n")
+
+    async def _watch_db(self) -> None:
+        """Check the database every ``db_check`` s (:mod:`hubserver.health`)."""
+        check = getattr(self.ledger, "health")  # noqa: B009 - checked callable in start()
+        while True:
+            await asyncio.sleep(self.db_check)
+            try:
+                await asyncio.wait_for(asyncio.to_thread(check), max(self.db_check, 10.0))
+            except TimeoutError as exc:
+                self.db.failed(StorageError(f"the health check did not answer within "
+                                            f"{max(self.db_check, 10.0):g} s: {exc}"))
+            except OutpostError as exc:
+                self.db.failed(exc)
+            except Exception as exc:
+                self.db.failed(exc)
+            else:
+                self.db.ok()
 
     async def _watch_users(self) -> None:
         """Close the connections whose token was revoked (checked every ``users_check`` s)."""
@@ -386,6 +446,9 @@ class Hub:
         now = self.loop.time()
         if peer.busy or peer.held or peer.ws.inbox:
             peer.last = now  # a request is being served: not idle
+        # a pong to the hub's ping (sent at least twice per idle timeout, see _listen) is a
+        # sign of life: a healthy satellite with nothing to say is not idle
+        peer.last = max(peer.last, getattr(peer.ws, "heard", 0.0))
         if now - peer.last >= idle:
             log.info("conn %d: closing: idle for %g s", peer.conn, idle)
             self._close_now(peer, CLOSE_POLICY, f"idle for {idle:g} s")

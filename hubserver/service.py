@@ -82,6 +82,7 @@ from core.wire import (
 from hubserver import catchup, fanout, satreply
 from hubserver.auth import ROLES
 from hubserver.catchup import Backlog
+from hubserver.health import DbHealth
 from hubserver.limits import CLOSE_POLICY, CLOSE_PROTOCOL, Limits
 from hubserver.outputs import (
     Close,
@@ -168,6 +169,8 @@ class HubService:
         # served in evt.stat (Outpost extension): a satellite never syncs a replica of
         # another ledger with this one (core.satellite.machine)
         self._ledger_id = ledger.ledger_id
+        self.db: DbHealth | None = None
+        """The database's health, served in evt.stat (set by the asyncio hub)."""
         # and its restore points (the last MAX_RESTORES): a replica that synced past one
         # made since it last synced never syncs with this hub
         self._restored = ledger.restored
@@ -297,6 +300,9 @@ class HubService:
             # ours: this hub honours "cont" on evt.sat (docs/protocol.md), said before the
             # first evt.sat, so a satellite sends its second request with its first
             res["cont"] = True
+            # ours too: the database's health as the hub last saw it (hubserver.health)
+            if self.db is not None:
+                res.update(self.db.fields())
             return self._res(conn, frame, res), None
         if s == "evt.pub":
             return self._pub(conn, c, frame)

@@ -42,6 +42,10 @@ def sqlite_file(url: str) -> Path | None:
         return Path(url).expanduser()
     if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
         return None
+    if u.query.get("uri") and u.database.startswith("file:"):  # a read-only reader's URI
+        from urllib.parse import unquote, urlsplit
+
+        return Path(unquote(urlsplit(u.database).path))
     return Path(u.database).expanduser()
 
 

@@ -39,10 +39,12 @@ not used (``session.merge`` was measured 30–70x slower than raw sqlite3).
 from __future__ import annotations
 
 import math
+import os
 import re
 import sqlite3
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -181,6 +183,11 @@ def open_ledger(url_or_path: str | Path, project: Project, *,
     return SqlLedger(s, project, synchronous=synchronous, create=create)
 
 
+_PING_IDLE = 1.0
+"""Seconds idle after which the kept PostgreSQL publisher connection is checked before a
+publish (:meth:`SqlLedger._ping_publisher`): one round trip, never while publishes follow
+each other closely."""
+
 NO_LEDGER_FIX = ("check --db: give the database the hub serves (the --db of `outpost-hub "
                  "serve`); nothing was created")
 """The fix named when a database holds no ledger (:class:`SqlLedger` with ``create=False``)."""
@@ -268,29 +275,89 @@ def _file_size_limit() -> int:
     return 0 if soft == resource.RLIM_INFINITY else int(soft)
 
 
-def _check_sqlite_ledger(url: str) -> None:
+_FULL_ROOM = 1024 * 1024
+"""Free bytes under which an SQLite ledger's disk counts as full: SQLite reports a disk that
+cannot hold a reader's ``-shm`` index (32 KiB) or a page of the ``-wal`` as a "disk I/O
+error", which named no cause (the operator read "not an Outpost ledger" or "damaged")."""
+
+
+def disk_free(path: Path) -> int | None:
+    """Free bytes (for this user) on the file system of ``path``'s directory; ``None`` when
+    that cannot be told (no ``statvfs``, or it failed)."""
+    try:
+        st = os.statvfs(path.parent if not path.is_dir() else path)
+    except (AttributeError, OSError):
+        return None
+    return int(st.f_bavail * st.f_frsize)
+
+
+def full_disk(path: Path) -> str:
+    """Words naming a full disk under the SQLite file ``path`` (``""``: it has room)."""
+    free = disk_free(path)
+    if free is None or free >= _FULL_ROOM:
+        return ""
+    return (f"the disk holding {path.parent} is full ({free:,} bytes free): free space there "
+            "(or move the ledger to a disk with room)")
+
+
+def _immutable_url(path: Path) -> str:
+    """An URL reading the SQLite file ``path`` as it is: ``immutable`` (no ``-shm``, no lock,
+    nothing made beside it; the ``-wal`` is not read)."""
+    from sqlalchemy.engine import URL
+
+    url = URL.create("sqlite", database=path.absolute().as_uri(),
+                     query={"uri": "true", "mode": "ro", "immutable": "1"})
+    return url.render_as_string(hide_password=False)
+
+
+def _check_sqlite_ledger(url: str) -> str:
     """Raise ConfigError when an SQLite ``url`` names a missing file or one without a ledger,
     read without changing it (the engine's connect would create the file and switch it to
-    WAL). Other databases are checked once connected (:meth:`SqlLedger._open_tables`)."""
+    WAL). Other databases are checked once connected (:meth:`SqlLedger._open_tables`).
+
+    Returns the URL to read it with: ``url``; or, on a full disk (where SQLite cannot make
+    the ``-shm`` index a reader of a WAL file needs), the file read ``immutable`` when its
+    ``-wal`` holds nothing (the file is then all of the ledger, and no writer can add to it
+    without room to grow the ``-wal``). With frames in the ``-wal``, the file alone is not
+    the ledger: StorageError naming the full disk and the fix."""
     u = make_url(url)
     if u.get_backend_name() != "sqlite" or u.database in (None, "", ":memory:") \
             or u.query.get("uri"):
-        return
+        return url
     path = Path(u.database)
     if not path.is_file():
         raise ConfigError(f"{path}: no such file, so no ledger to read: {NO_LEDGER_FIX}")
+    read = f"{path.resolve().as_uri()}?mode=ro"
+    full = full_disk(path)
+    if full:
+        wal = Path(f"{path}-wal")
+        pending = wal.stat().st_size if wal.exists() else 0
+        if pending:
+            raise StorageError(
+                f"cannot read {path}: {full}. Its {wal.name} holds {pending:,} bytes of "
+                "commits not yet in the file, which SQLite reads only through a -shm index "
+                f"it cannot make on a full disk. Free space, or copy {path.name} and "
+                f"{wal.name} together to a disk with room and give the copy as --db; nothing "
+                "was changed")
+        read = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
+        url = _immutable_url(path)
     try:
-        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        con = sqlite3.connect(read, uri=True)
         try:
             found = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
                                 "name = 'evt_meta'").fetchone()
         finally:
             con.close()
     except sqlite3.Error as exc:
+        full = full_disk(path)
+        if full:  # filled up since the check above
+            raise StorageError(f"cannot read {path} ({exc}): {full}, then retry; nothing "
+                               "was changed") from exc
         raise ConfigError(f"{path} is not an Outpost ledger ({exc}): {NO_LEDGER_FIX}") from exc
     if found is None:
         raise ConfigError(f"{path} holds no Outpost ledger (no evt_meta table): "
                           f"{NO_LEDGER_FIX}")
+    return url
 
 
 class SqlLedger:
@@ -326,7 +393,8 @@ class SqlLedger:
         self._url = _normalize_url(url)
         self._create = create
         if not create:
-            _check_sqlite_ledger(self._url)  # before the engine: connecting makes the file
+            # before the engine: connecting makes the file; on a full disk, read it as it is
+            self._url = _check_sqlite_ledger(self._url)
         self.tables: LedgerTables = build_tables(project)
         self.metadata = self.tables.metadata
         try:
@@ -354,6 +422,7 @@ class SqlLedger:
         self._pub_lock = threading.Lock()  # one publish at a time on self._pub
         self._pub: Any = None  # the publisher's pooled connection, kept (see _batch)
         self._pub_pool: Any = None  # the pool it came from (engine.dispose() replaces it)
+        self._pub_used = 0.0  # time.monotonic() of its last publish (_ping_publisher)
         try:
             with self._guard("opening the ledger"):
                 self._open()
@@ -545,6 +614,9 @@ class SqlLedger:
             hint = ("the database refuses a value for what it holds (PostgreSQL: a NUL "
                     "character in text, a value too long), so retrying fails the same way; "
                     "nothing was applied")
+        elif not self._pg and ("full" in low or "i/o error" in low) and (
+                full := full_disk(Path(self._where))):
+            hint = f"{full}, then retry; nothing was applied"
         elif "full" in low:
             hint = ("the disk is full (or the database reached its size limit): free space, "
                     "then retry; nothing was applied")
@@ -630,6 +702,25 @@ class SqlLedger:
     def rev(self) -> Rev:
         """The revision of the last published or replicated transaction (read from the db)."""
         return self._meta_now()[0]
+
+    def health(self) -> None:
+        """A cheap check that the database works (a hub's monitoring: hubserver.health): the
+        revision is read, and an SQLite file's disk must have room for a commit.
+
+        Raises:
+            StorageError: naming the problem (the database unreachable, the disk full).
+        """
+        try:
+            self._meta_now()
+        except StorageError:
+            # a pooled connection the server closed (PostgreSQL restarted) fails once, and
+            # SQLAlchemy then drops the pool's older connections: is the database there now?
+            self._meta_now()
+        if not self._pg and self.engine.url.database not in (None, "", ":memory:") \
+                and not self._read_only:
+            full = full_disk(Path(self._where))
+            if full:
+                raise StorageError(f"{self._where}: {full}; publishes fail until then")
 
     def rev_in(self, conn: Connection) -> Rev:
         """The revision as seen inside the caller's transaction (from :meth:`begin`)."""
@@ -1144,6 +1235,9 @@ class SqlLedger:
         try:
             with self._pub_lock:
                 proxy = self._pub
+                if proxy is not None and self._pg \
+                        and time.monotonic() - self._pub_used > _PING_IDLE:
+                    proxy = self._ping_publisher(proxy)
                 if proxy is None or self._pub_pool is not self.engine.pool:
                     proxy = self._new_publisher(proxy)
                 dbapi: Any = proxy.driver_connection
@@ -1157,11 +1251,30 @@ class SqlLedger:
                 except BaseException:
                     self._roll_back(proxy, dbapi)
                     raise
+                finally:
+                    self._pub_used = time.monotonic()
             return out
         except OutpostError:
             raise
         except _PUB_ERRORS as exc:
             raise self._storage_error("publishing transactions", exc) from exc
+
+    def _ping_publisher(self, proxy: Any) -> Any:
+        """The kept publisher connection (PostgreSQL), idle for a while: check it with one
+        round trip. A connection the server closed meanwhile (PostgreSQL restarted, a
+        failover, an idle-session timeout) is dropped, with every pooled connection made
+        before (they were cut too): the publish then runs on a new one instead of failing
+        (before session 10 the first publish after PostgreSQL came back failed). Returns the
+        connection, or ``None`` to take a new one."""
+        try:
+            proxy.driver_connection.execute("SELECT 1")
+            return proxy
+        except _DB_ERRORS:
+            self._pub = None
+            with suppress(*_GUARDED, SQLAlchemyError):
+                proxy.invalidate()
+            self.engine.dispose()  # the pooled read connections were cut too
+            return None
 
     def _new_publisher(self, old: Any) -> Any:
         """Take the publisher's connection from the pool (see :meth:`_batch`)."""

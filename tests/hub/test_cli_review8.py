@@ -33,7 +33,7 @@ def test_serve_refuses_bad_options_and_creates_nothing(tmp_path: Path, opts: lis
     assert r.returncode == 2, r.stderr
     assert said in r.stderr and "Traceback" not in r.stderr and "ready" not in r.stdout
     if "--host" not in opts:  # refused before anything is opened
-        assert not db.exists() and not (tmp_path / "new" / "hub-users.db").exists()
+        assert not db.exists() and not (tmp_path / "new" / "hub.db.users.db").exists()
     else:
         assert "another --port" not in r.stderr  # the host is the problem, not the port
 

@@ -67,5 +67,5 @@ def test_no_users_hint_names_the_db(tmp_path: Path) -> None:
         proc.terminate()
         _, err = proc.communicate(timeout=20)
     hint = next(ln for ln in err.splitlines() if "no users yet" in ln)
-    assert f"user add NAME --db {db}" in hint and str(tmp_path / "hub-users.db") in hint
+    assert f"user add NAME --db {db}" in hint and str(tmp_path / "hub.sqlite.users.db") in hint
     assert re.search(r"--users", hint) and os.path.basename(str(db)) in hint

@@ -103,7 +103,8 @@ def test_restore_refuses_its_own_backup_file_as_target(tmp_path: Path, project: 
 def test_cli_backup_onto_the_ledger_is_refused(tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "hub.sqlite"
-    assert main(["user", "list", "--db", str(db)]) == 0  # nothing yet
+    assert main(["user", "list", "--db", str(db)]) == 2  # no users file: none is made
+    assert not tmp_path.joinpath("hub.sqlite.users.db").exists()
     from core.schema import load_project
     from hubserver.cli import DEMO_SCHEMA, open_hub_ledger
 
