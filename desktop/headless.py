@@ -40,7 +40,7 @@ from core.satellite.machine import MAX_TRANS_BYTES, REJECTED_BY_HUB, Phase
 from core.satellite.rehome import same_ledger
 from core.satellite.satellite import Satellite
 from core.wire import dumps, enc_action
-from desktop.format import CatchupMeter
+from desktop.format import CatchupMeter, plural
 
 __all__ = ["COMMANDS", "add_commands", "main", "run"]
 
@@ -291,7 +291,10 @@ def _value(f: Any, text: str, sat: Satellite | None = None) -> Any:
         def exists(k: str) -> bool:
             return _exists(sat, f.ref, k)
     try:
-        return f.parse_text(text, exists)
+        value = f.parse_text(text, exists)
+        if exists is not None and isinstance(value, str) and sat is not None:
+            value = _canonical(sat, f.ref, value)  # a ref "002" to an int-keyed topic is 2
+        return value
     except ValueError as exc:
         eg = _EXAMPLES.get(f.type)
         raise ValidationError(f"{exc}" + (f": write e.g. {f.name}={eg}" if eg else "")) from exc
@@ -699,7 +702,19 @@ def _typed_key(sat: Satellite, top: str, text: str, what: str, fix: str) -> str:
     such a record could not be shown."""
     if clean_key(text) != text and sat.project.has(top) and _exists(sat, top, text):
         return text
-    return _typed(text, what, fix)
+    return _canonical(sat, top, _typed(text, what, fix))
+
+
+def _canonical(sat: Satellite, top: str, key: str) -> str:
+    """``key`` in its model's canonical form (an int key "002" is "2": keys are text, so it
+    would be a second record), unless a record has that very key (made before such keys were
+    refused: it stays reachable)."""
+    if not sat.project.has(top):
+        return key
+    canon = sat.project.model(top).canonical_key(key)
+    if canon != key and not _exists(sat, top, key):
+        return canon
+    return key
 
 
 def _typed(text: str, what: str, fix: str) -> str:
@@ -850,8 +865,9 @@ def _both_keys(given: Sequence[str], taken: Mapping[str, str]) -> dict[str, str]
 def _cmd_import(args: argparse.Namespace) -> int:
     sat = _open(args)
     uids: list[str] = []
-    n = 0
+    n = made = 0
     try:
+        refs = _RefCheck(sat.project.model(args.topic))
         with _open_csv(args.file) as f, contextlib.ExitStack() as stack:
             # a first pass reads and checks every row, keeping only the keys (for repeats): a
             # bad row anywhere changes nothing; the second reads the rows again and queues
@@ -888,19 +904,61 @@ def _cmd_import(args: argparse.Namespace) -> int:
                     where = f"{args.file} lines {batch[0][0]}-{batch[-1][0]}: "
                     raise _import_failed(exc, where, n, uids, batch[0][0]) from exc
                 n += len(batch)
+                made += sum(1 for _, act, _ in batch if act.cmd == Cmd.NEW)
+                refs.add(batch)
                 if not args.json and n < total:
-                    print(f"imported {n} rows", file=sys.stderr)
+                    print(f"imported {plural(n, 'row')}", file=sys.stderr)
+        dangling = refs.dangling(sat)
     finally:
         sat.close()
     if seen.overwrites and not args.json:
-        print(f"outpost: {seen.overwrites} records changed with the file's values, over any "
-              "change made since it was exported (`outpost export --rev` adds a _rev column "
-              "that makes such changes conflicts instead)", file=sys.stderr)
-    _out(args, {"rows": n, "unchanged": seen.unchanged, "overwritten": seen.overwrites,
-                "uids": uids},
-         f"imported {n} rows in {len(uids)} transactions"
-         + (f"; {seen.unchanged} rows unchanged" if seen.unchanged else ""))
+        print(f"outpost: {plural(seen.overwrites, 'record')} changed with the file's values, "
+              "over any change made since it was exported (`outpost export --rev` adds a _rev "
+              "column that makes such changes conflicts instead)", file=sys.stderr)
+    for (name, ref), (count, eg) in dangling.items():
+        # not refused, as `pub` does not: offline, the record may not have arrived yet
+        print(f"outpost: warning: {plural(count, 'row')} name in {name} a {ref} record this "
+              f"replica does not have (e.g. {name}={eg}; imported anyway: it may not have "
+              f"arrived yet; `outpost show {ref}` lists the keys)", file=sys.stderr)
+    _out(args, {"rows": n, "new": made, "changed": n - made, "unchanged": seen.unchanged,
+                "overwritten": seen.overwrites, "uids": uids},
+         f"imported {plural(n, 'row')} ({made:,} new, {n - made:,} changed) in "
+         f"{plural(len(uids), 'transaction')}"
+         + (f"; {plural(seen.unchanged, 'row')} unchanged" if seen.unchanged else ""))
     return 0
+
+
+class _RefCheck:
+    """The ref values an import queued, to warn of those naming a record the replica does
+    not have once every row is queued (a row may name one a later row makes), as `pub` warns
+    of its own: per ref field, its distinct keys."""
+
+    def __init__(self, model: Any):
+        self.fields = {f.name: f.ref for f in model.fields if f.type == "ref"}
+        self.rows: dict[str, dict[str, int]] = {name: {} for name in self.fields}
+
+    def add(self, batch: Sequence[tuple[int, Action, Rev | None]]) -> None:
+        if not self.fields:
+            return
+        for _, act, _ in batch:
+            for name, value in (act.arg or {}).items():
+                if name in self.fields and value not in (None, ""):
+                    k = str(value)
+                    self.rows[name][k] = self.rows[name].get(k, 0) + 1
+
+    def dangling(self, sat: Satellite) -> dict[tuple[str, str], tuple[int, str]]:
+        """(field, ref topic) -> (rows naming a missing record, one such key)."""
+        out: dict[tuple[str, str], tuple[int, str]] = {}
+        for name, ref in self.fields.items():
+            named = self.rows[name]
+            if not named or not sat.project.has(ref):
+                continue
+            there = sat.records_of(ref, list(named))
+            missing = [k for k in named
+                       if (rv := there.get(k)) is None or rv.fields is None]
+            if missing:
+                out[(name, ref)] = (sum(named[k] for k in missing), missing[0])
+        return out
 
 
 class _NewKeys:
@@ -1117,6 +1175,7 @@ def _csv_row(sat: Satellite, topic: str, model: Any, fields: list[Any], key_at: 
     if clean_key(key) != key and not _exists(sat, topic, key):
         key = clean_key(key)
     if key:
+        key = _canonical(sat, topic, key)  # "002" is the record 2
         if key in seen:
             raise ValidationError(f"key {key!r} is on line {seen[key]} too: one row per record")
         seen[key] = line

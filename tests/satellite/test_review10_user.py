@@ -1,0 +1,138 @@
+"""Review 10 ("user": a field team's week): findings fixed in session 10, each with a real
+hub (websockets on 127.0.0.1), real SQLite ledgers and replicas, the CLI as a subprocess.
+
+Finding 1: int keys are text on the wire, so "002" beside "2" was a second record (a CSV of
+zero-padded plot numbers made new records instead of updating). The hub refuses a new record
+under a key that is not canonical, naming the canonical one; `pub`, `import` and `show` make
+a typed key canonical first; a record an older hub took under such a key stays readable and
+editable."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from core.errors import ValidationError
+from core.ledger.sql import SqlLedger, open_ledger
+from core.model import Action, Cmd, Trans
+from core.schema import Model, Project, parse_project
+from hubserver.server import Hub
+from tests.satellite.test_cli import cli
+
+ITEM = "inv.item"
+SCHEMA = """
+[project]
+name = "review10"
+
+[inv.item]
+key = "int"
+display = "name"
+
+[inv.item.fields]
+name = { type = "str", required = true }
+part_of = { type = "ref", ref = "inv.item" }
+"""
+
+
+@pytest.fixture
+def int_project() -> Project:
+    return parse_project(SCHEMA)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path, int_project: Project) -> SqlLedger:
+    led = open_ledger(tmp_path / "hub.db", int_project)
+    led.publish(Trans(tuple(Action(ITEM, str(k), Cmd.NEW, {"name": f"item {k}"})
+                            for k in (1, 2))), "office")
+    return led
+
+
+@pytest.fixture
+async def int_hub(ledger: SqlLedger) -> AsyncIterator[Hub]:
+    async with Hub(ledger, port=0, anon_user="office") as h:
+        yield h
+
+
+def test_canonical_int_keys(int_project: Project) -> None:
+    m = int_project.model(ITEM)
+    assert [m.canonical_key(k) for k in ("2", "002", "-0", "+7", "-007", "x2", "")] == \
+        ["2", "2", "0", "7", "-7", "x2", ""]
+    m.check_key("002")  # an existing record's key (mod, del) stays valid
+    with pytest.raises(ValidationError, match=r"'002' is not in canonical form: write it "
+                                              r"as '2'"):
+        m.check_key("002", new=True)
+    with pytest.raises(ValidationError, match="write it as '0'"):
+        int_project.check_action(Action(ITEM, "-0", Cmd.NEW, {"name": "zero"}))
+
+
+def test_the_hub_refuses_a_new_record_under_a_non_canonical_key(ledger: SqlLedger) -> None:
+    with pytest.raises(ValidationError, match="write it as '2'"):
+        ledger.publish(Trans((Action(ITEM, "002", Cmd.NEW, {"name": "two again"}),)), "bob")
+    with pytest.raises(ValidationError, match="write it as '3'"):  # in a batch, not first
+        ledger.publish(Trans((Action(ITEM, "4", Cmd.NEW, {"name": "four"}),
+                              Action(ITEM, "03", Cmd.NEW, {"name": "three"}))), "bob")
+    assert ledger.state(ITEM, "002") is None and ledger.state(ITEM, "4") is None
+
+
+def test_a_record_an_older_hub_took_under_such_a_key_stays_editable(
+        ledger: SqlLedger, monkeypatch: pytest.MonkeyPatch) -> None:
+    old = Model.check_key
+    with monkeypatch.context() as mp:  # before session 10: any integer text
+        mp.setattr(Model, "check_key", lambda self, key, new=False: old(self, key))
+        ledger.publish(Trans((Action(ITEM, "002", Cmd.NEW, {"name": "doubled"}),)), "bob")
+    ledger.publish(Trans((Action(ITEM, "002", Cmd.MOD, {"name": "still there"}),)), "bob")
+    assert ledger.state(ITEM, "002") == {"name": "still there", "part_of": None}
+    ledger.publish(Trans((Action(ITEM, "002", Cmd.DEL),)), "bob")
+    assert ledger.state(ITEM, "002") is None and ledger.state(ITEM, "2") is not None
+
+
+async def test_typed_int_keys_are_made_canonical(tmp_path: Path, int_hub: Hub) -> None:
+    data = tmp_path / "sat"
+    assert (await cli(data, "connect", int_hub.url))[0] == 0
+    assert (await cli(data, "sync", "--once"))[0] == 0
+    # pub: "007" is the new record 7; "002" is the record 2 (mod), and show finds it so
+    rc, out, err = await cli(data, "pub", ITEM, "007", "new", "name=seven", "part_of=01")
+    assert rc == 0, err
+    assert json.loads(out)["key"] == "7"
+    assert "names no" not in err  # the ref "01" is the record 1
+    rc, out, err = await cli(data, "pub", ITEM, "002", "mod", "name=two renamed")
+    assert rc == 0 and json.loads(out)["key"] == "2", err
+    rc, out, _ = await cli(data, "show", ITEM, "0007")
+    assert rc == 0 and json.loads(out)["fields"] == {"name": "seven", "part_of": "1"}
+    # import: a zero-padded plot number updates the record, the summary says so
+    csv = tmp_path / "z.csv"
+    csv.write_text("key,name\n001,one renamed\n0008,eight\n")
+    rc, out, err = await cli(data, "import", ITEM, str(csv), json_out=False)
+    assert rc == 0, err
+    assert out.strip() == "imported 2 rows (1 new, 1 changed) in 1 transaction"
+    csv.write_text("key,name\n2,two again\n002,two twice\n")  # one record on two rows
+    rc, _, err = await cli(data, "import", ITEM, str(csv))
+    assert rc == 1 and "key '2' is on line 2 too" in err
+    rc, out, err = await cli(data, "sync", "--once")
+    assert rc == 0, err
+    rc, out, _ = await cli(data, "show", ITEM)
+    assert {r["key"]: r["fields"]["name"] for r in json.loads(out)} == {
+        "1": "one renamed", "2": "two renamed", "7": "seven", "8": "eight"}
+    rc, out, _ = await cli(data, "status")
+    assert json.loads(out)["conflicts"] == 0
+
+
+async def test_a_satellite_edits_a_record_under_a_non_canonical_key_it_holds(
+        tmp_path: Path, ledger: SqlLedger, monkeypatch: pytest.MonkeyPatch) -> None:
+    old = Model.check_key
+    with monkeypatch.context() as mp:  # taken by a hub before session 10
+        mp.setattr(Model, "check_key", lambda self, key, new=False: old(self, key))
+        ledger.publish(Trans((Action(ITEM, "005", Cmd.NEW, {"name": "legacy"}),)), "bob")
+    data = tmp_path / "sat"
+    async with Hub(ledger, port=0, anon_user="office") as hub:
+        assert (await cli(data, "connect", hub.url))[0] == 0
+        assert (await cli(data, "sync", "--once"))[0] == 0
+        rc, out, err = await cli(data, "pub", ITEM, "005", "mod", "name=kept")
+        assert rc == 0 and json.loads(out)["key"] == "005", err
+        rc, out, err = await cli(data, "sync", "--once")
+        assert rc == 0, err
+    assert ledger.state(ITEM, "005") == {"name": "kept", "part_of": None}
+    assert ledger.state(ITEM, "5") is None
