@@ -149,6 +149,7 @@ __all__ = [
     "SyncInfo",
     "SyncMachine",
     "SyncStore",
+    "carry_conflicts",
     "decode_incoming",
     "hub_restores",
     "merge_sat",
@@ -325,6 +326,11 @@ class SyncStore(Protocol):
         Raises:
             OutpostError: it could not be stored.
         """
+        ...
+
+    def unresolved(self) -> int:
+        """How many of this replica's transactions the hub rejected and the user has not
+        resolved yet (what ``outpost carry --rejected`` copies)."""
         ...
 
     def outbox(self) -> list[Trans]:
@@ -643,7 +649,7 @@ class SyncMachine:
         sync stopped and the fix (:func:`new_dir_fix`, with ``back`` and ``lost``)."""
         self._set(phase=Phase.STOPPED, since=now, hub_rev=st.rev, hub_mig=st.mig,
                   last_error=f"{why}: sync stopped, nothing was sent or changed; "
-                             f"{new_dir_fix(back, lost)}")
+                             f"{new_dir_fix(back, lost, self.store.unresolved())}")
         self._out.append(Close(close))
         self._reset_conn()
 
@@ -681,7 +687,7 @@ class SyncMachine:
                 f"{format_rev(mine_rev)}: it does not hold the ledger this replica came from "
                 "(another hub, a restore of an older backup, or a hub still catching up); "
                 "nothing was sent or changed, retrying later. For another ledger, "
-                f"{new_dir_fix()}"))
+                f"{new_dir_fix(rejected=self.store.unresolved())}"))
             self.behind = (st.rev, mine_rev)
             self._drop("hub behind the replica")
             return
@@ -1008,16 +1014,27 @@ class SyncMachine:
         self.info = replace(self.info, **kw)
 
 
-def new_dir_fix(back: str = "", lost: bool = False) -> str:
+def new_dir_fix(back: str = "", lost: bool = False, rejected: int = 0,
+                old: str = "OLD_DIR", new: str = "NEWDIR") -> str:
     """The fix for a replica that cannot sync with a hub, in one wording for every such
     message: a new data directory for the hub (``back``: or connect this one back to it,
     e.g. ``"its own hub"``), then ``outpost carry`` of this replica's edits not synced yet
-    (``lost``: with ``--accepted``, also those the hub accepted and lost)."""
-    return ("use a new --data DIR for this hub (outpost connect URL --data NEWDIR)"
+    (``lost``: with ``--accepted``, also those the hub accepted and lost; ``rejected``: the
+    replica's conflicts not resolved yet, with ``--rejected``, which carry leaves behind
+    without it: before session 10 the advice left them out, and carry said "0 rejected")."""
+    also = [*(["those the hub accepted and lost"] if lost else []),
+            *([f"its {carry_conflicts(rejected)} (to resolve there)"] if rejected else [])]
+    return (f"use a new --data DIR for this hub (outpost connect URL --data {new})"
             + (f", or connect this one back to {back}" if back else "")
-            + "; `outpost carry OLD_DIR --data NEWDIR" + (" --accepted" if lost else "")
+            + f"; `outpost carry {old} --data {new}" + (" --accepted" if lost else "")
+            + (" --rejected" if rejected else "")
             + "` then copies into it this replica's edits not synced yet"
-            + (" and those the hub accepted and lost" if lost else ""))
+            + (f" and {' and '.join(also)}" if also else ""))
+
+
+def carry_conflicts(n: int) -> str:
+    """"1 unresolved conflict", "2 unresolved conflicts"."""
+    return f"{n} unresolved conflict{'' if n == 1 else 's'}"
 
 
 def merge_sat(a: SatRes, b: SatRes) -> SatRes:

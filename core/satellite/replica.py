@@ -33,6 +33,8 @@ from core.ledger.protocols import Ledger
 from core.ledger.sql import SqlLedger
 from core.model import Audit, Event
 from core.revision import Rev
+from core.satellite.api import ReceiptState
+from core.satellite.machine import new_dir_fix
 from core.satellite.queue import Queue
 from core.schema import MAX_INT, Project
 from core.wire import Ack, Reject
@@ -311,9 +313,9 @@ class Replica:
                 f"events up to {exc.after}: this replica holds revisions the hub lost "
                 "or reused (a hub restored from an older backup, or another ledger); nothing "
                 "of them was stored. Use a new data directory for this hub (outpost connect "
-                "URL --data NEWDIR); `outpost carry OLD_DIR --data NEWDIR --accepted` then "
-                "copies into it this replica's edits not synced yet and those the hub "
-                "accepted and lost") from exc
+                "URL --data NEWDIR); "
+                + new_dir_fix(lost=True, rejected=self.queue.count(ReceiptState.REJECTED))
+                .partition("; ")[2]) from exc
 
     def _apply(self, rev: Rev, evs: Sequence[Event], acks: Sequence[Ack],
                rejects: Sequence[Reject], audits: Sequence[Audit],

@@ -716,6 +716,10 @@ class Satellite:
         """The highest revision the hub acked for one of this replica's transactions."""
         return self.queue.acked_rev()
 
+    def unresolved(self) -> int:
+        """How many transactions the hub rejected that are not resolved yet."""
+        return self.queue.count(ReceiptState.REJECTED)
+
     def restore_point(self) -> tuple[Rev, str]:
         """The latest restore point of the hub ledger this replica holds (``sat_meta``
         ``restored``: ``[rev, restore id]``), ``(0, "")`` while none is stored: its hub was

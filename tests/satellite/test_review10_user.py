@@ -136,3 +136,63 @@ async def test_a_satellite_edits_a_record_under_a_non_canonical_key_it_holds(
         assert rc == 0, err
     assert ledger.state(ITEM, "005") == {"name": "kept", "part_of": None}
     assert ledger.state(ITEM, "5") is None
+
+
+# -- finding 2: after a restore, the advice and carry name the conflicts not resolved yet ----
+
+SITE = "field.site"
+
+
+async def _pub(data: Path, *args: str) -> str:
+    rc, out, err = await cli(data, "pub", SITE, *args)
+    assert rc == 0, err
+    return str(json.loads(out)["uid"])
+
+
+async def test_after_a_restore_carry_is_advised_with_rejected_and_says_what_it_leaves(
+        tmp_path: Path, project: Project) -> None:
+    from core.ledger import ops
+
+    old, other, new = tmp_path / "old", tmp_path / "other", tmp_path / "new"
+    led1 = SqlLedger(f"sqlite:///{tmp_path / 'hub1.db'}", project)
+    try:
+        async with Hub(led1, port=0) as hub1:
+            port = int(hub1.url.rsplit(":", 1)[1])
+            for d in (old, other):
+                assert (await cli(d, "connect", hub1.url))[0] == 0
+            await _pub(old, "s1", "new", "name=A")
+            assert (await cli(old, "sync", "--once"))[0] == 0
+            assert (await cli(other, "sync", "--once"))[0] == 0
+            ops.backup(led1, tmp_path / "b.ledger")
+            await _pub(other, "s1", "mod", "name=Theirs")
+            assert (await cli(other, "sync", "--once"))[0] == 0
+            await _pub(old, "s2", "new", "name=B")  # accepted, then lost by the restore
+            clash = await _pub(old, "s1", "mod", "name=Mine")  # rejected: unresolved
+            assert (await cli(old, "sync", "--once"))[0] == 0
+    finally:
+        led1.close()
+    led2 = ops.restore(tmp_path / "b.ledger", f"sqlite:///{tmp_path / 'hub2.db'}", project)
+    try:
+        async with Hub(led2, port=port) as hub2:  # the restored hub at the same address
+            rc, _, err = await cli(old, "sync", "--once", "--timeout", "10")
+            assert rc == 1
+            assert "`outpost carry OLD_DIR --data NEWDIR --accepted --rejected`" in err, err
+            assert "and its 1 unresolved conflict (to resolve there)" in err
+            rc, out, _ = await cli(old, "status")
+            assert "--accepted --rejected" in json.loads(out)["last_error"]
+            rc, _, err = await cli(old, "connect", hub2.url)  # connect says it too
+            assert rc == 1 and f"`outpost carry {old} --data DIR --accepted --rejected`" in err
+            assert (await cli(new, "connect", hub2.url))[0] == 0
+            assert (await cli(new, "sync", "--once"))[0] == 0
+            rc, out, err = await cli(new, "carry", str(old), "--accepted", json_out=False)
+            assert rc == 0, err
+            assert "1 unresolved conflict not carried: add --rejected" in out
+            assert f"1 unresolved conflict of {old} not carried: add --rejected" in err
+            assert "carried 1 transaction: " in out  # one, not "1 transactions"
+            rc, out, err = await cli(new, "carry", str(old), "--accepted", "--rejected")
+            res = json.loads(out)
+            assert rc == 0 and res["rejected"] == 1 and res["unresolved_left"] == 0, res
+            rc, out, _ = await cli(new, "conflicts")
+            assert [c["uid"] for c in json.loads(out)] == [clash]
+    finally:
+        led2.close()
