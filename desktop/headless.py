@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -191,6 +191,20 @@ def add_commands(sub: Any) -> None:
                    help="with --keep both: the new key (default: a free one); when the edit "
                    "created several records under taken keys, name each: 'TOPIC KEY=NEWKEY' "
                    "(repeat --key)")
+    _common(p)
+    p = sub.add_parser(
+        "discard", help="drop a pending edit the hub will never take",
+        description="Drop pending edits the hub will never take: those it refused because "
+        "your token may only read (`outpost status` says so), or one that conflicts locally "
+        "(a change from the hub collides with it; `outpost conflicts` lists both kinds, "
+        "with their uids). Nothing is deleted: each stays a receipt, resolved as "
+        "\"discarded\". Any other pending edit may be on its way to the hub: it is refused "
+        "(if the hub rejects it, `outpost resolve UID --keep theirs` drops it).")
+    p.add_argument("uid", nargs="*", help="the pending transaction's uid (from `outpost "
+                   "conflicts`); several may be given")
+    p.add_argument("--all", action="store_true",
+                   help="every pending edit that can be discarded (all of them while the hub "
+                   "lets you only read; else those that conflict locally)")
     _common(p)
     p = sub.add_parser(
         "import", help="import a CSV file (one transaction per batch)",
@@ -658,6 +672,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
         # the user's "Work offline" choice kept in the directory (the app opens it offline);
         # offline_mode is what the holder runs with now
         d["work_offline"] = sat.work_offline
+        # what the hub said of this user: edits are refused here while it holds (with the fix)
+        why = sat.read_only_reason()
+        d["read_only"] = (f"{why}: edits are refused; `outpost discard --all` drops the "
+                          f"pending ones" if why and st.pending else why) or None
         # the connection status is the one the process that has the directory open (the
         # app, `outpost sync`) recorded: how old it is, and whether that process still runs
         d["holder"] = None if hv is None else {
@@ -771,14 +789,20 @@ def _cmd_history(args: argparse.Namespace) -> int:
 def _cmd_conflicts(args: argparse.Namespace) -> int:
     from core.satellite.conflicts import WHOLE, conflict_fields, explain
 
-    def read(sat: Satellite) -> list[tuple[Any, list[Any]]]:
-        # base / mine / theirs per field: the same function as the app's conflicts view
-        return [(r, conflict_fields(sat, r))
+    def read(sat: Satellite) -> tuple[list[tuple[Any, list[Any]]], str]:
+        # base / mine / theirs per field: the same function as the app's conflicts view;
+        # while the hub lets the user only read, every pending edit is stuck: listed too
+        why = sat.read_only_reason()
+        return [(r if r.err or not why else replace(r, err=why), conflict_fields(sat, r))
                 for r in sat.receipts([ReceiptState.REJECTED, ReceiptState.PENDING])
-                if r.state == ReceiptState.REJECTED or r.err]
+                if r.state == ReceiptState.REJECTED or r.err or why], why
 
-    recs = _read(args, read)
+    recs, why = _read(args, read)
     said = {r.uid: explain(r) for r, _ in recs}
+    for r, _ in recs:
+        if r.state == ReceiptState.PENDING:  # what can be done: discard (resolve is refused)
+            said[r.uid] = [*said[r.uid], f"`outpost discard {r.uid}` drops it"
+                           + (" (the hub will never take it)" if why else "")]
     rows = [{"uid": r.uid, "state": r.state.value, "err": r.err, "explain": said[r.uid],
              "resolves": r.resolves or None,
              "records": [f"{a.top} {a.key}" for a in r.acts],
@@ -807,6 +831,33 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
                           *(line(f) for f in fields)])
 
     _out(args, rows, "\n".join(block(r, fields) for r, fields in recs) or "no conflicts")
+    return 0
+
+
+def _cmd_discard(args: argparse.Namespace) -> int:
+    if bool(args.uid) == bool(args.all):
+        raise ConfigError("give the uids of the edits to discard (`outpost conflicts` lists "
+                          "them), or --all")
+    uids = [_typed(u, "uid", "give the uid `outpost conflicts` shows") for u in args.uid]
+    sat = _open(args)
+    done: list[str] = []
+    try:
+        if args.all:
+            read_only = bool(sat.read_only_reason())
+            uids = [r.uid for r in sat.receipts([ReceiptState.PENDING])
+                    if read_only or r.err]
+        for uid in uids:
+            try:
+                sat.discard(uid)
+            except OutpostError as exc:
+                if done:
+                    raise type(exc)(f"{exc} (discarded before it: {', '.join(done)})") from exc
+                raise
+            done.append(uid)
+    finally:
+        sat.close()
+    _out(args, {"discarded": done},
+         "\n".join(f"discarded {u}" for u in done) or "nothing to discard")
     return 0
 
 
@@ -1337,7 +1388,7 @@ def _carry(args: argparse.Namespace) -> int:
 _HANDLERS = {
     "connect": _cmd_connect, "pub": _cmd_pub, "sync": _cmd_sync, "status": _cmd_status,
     "show": _cmd_show, "history": _cmd_history, "conflicts": _cmd_conflicts,
-    "resolve": _cmd_resolve, "import": _cmd_import, "export": _cmd_export,
+    "resolve": _cmd_resolve, "discard": _cmd_discard, "import": _cmd_import, "export": _cmd_export,
     "carry": _carry,
 }
 

@@ -294,6 +294,9 @@ class HubService:
             res = enc_status(st)
             # ours: the largest frame this hub takes (a satellite keeps evt.sat under it)
             res["max_message"] = self.limits.max_message
+            # ours: what this user may do ("reader": the satellite refuses edits offline,
+            # with the fix, instead of queuing what the hub will never take)
+            res["role"] = c.role
             return self._res(conn, frame, res), None
         if s == "evt.pub":
             return self._pub(conn, c, frame)

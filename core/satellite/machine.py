@@ -720,6 +720,9 @@ class SyncMachine:
         res = body.get("res") if isinstance(body, dict) else None
         most = res.get("max_message") if isinstance(res, dict) else None  # ours: its limit
         self._hub_max = most if type(most) is int and most > 0 else 0
+        role = res.get("role") if isinstance(res, dict) else None  # ours: what the user may do
+        if role in ("reader", "writer"):
+            self._note_role(role)
         self._send_sat(now, only_new=False)
 
     def _on_sat(self, body: Any, now: float, pre: SatRes | Update | None = None) -> None:
@@ -732,6 +735,7 @@ class SyncMachine:
                 # stay pending, the reason stays in the status) instead of reconnecting for
                 # ever without ever getting the hub's changes
                 self._read_only = f"hub refused the edits: {err[0]}"
+                self._note_role("reader", self._read_only)
                 self._sent.clear()
                 self._encoded.clear()
                 self._set(last_error=self._read_only)
@@ -999,6 +1003,19 @@ class SyncMachine:
         self._out.append(Close(reason))
         self._reset_conn()
         self._dropping = True
+
+    def _note_role(self, role: str, why: str = "") -> None:
+        """Tell the store what the hub said of the user (``note_role``, optional in
+        :class:`SyncStore`: the satellite keeps a reader's mark so that edits are refused
+        with the fix, and the app shows topics read-only). A store that fails to keep it
+        changes nothing of the sync."""
+        note: Callable[[str, str], None] | None = getattr(self.store, "note_role", None)
+        if note is None:
+            return
+        try:
+            note(role, why)
+        except OutpostError as exc:
+            self._set(last_error=f"storing the user's role failed: {exc}")
 
     def _reset_conn(self) -> None:
         self._read_only = ""

@@ -18,6 +18,8 @@ import pytest
 from core.errors import ValidationError
 from core.ledger.sql import SqlLedger, open_ledger
 from core.model import Action, Cmd, Trans
+from core.satellite.api import ReceiptState
+from core.satellite.satellite import Satellite
 from core.schema import Model, Project, parse_project
 from hubserver.server import Hub
 from tests.satellite.test_cli import cli
@@ -196,3 +198,86 @@ async def test_after_a_restore_carry_is_advised_with_rejected_and_says_what_it_l
             assert [c["uid"] for c in json.loads(out)] == [clash]
     finally:
         led2.close()
+
+
+# -- finding 3: a reader's edits: refused with the fix once the hub said so, and discarded ----
+
+
+async def test_a_readers_pending_edits_can_be_discarded_and_new_ones_are_refused(
+        tmp_path: Path, project: Project) -> None:
+    from hubserver.auth import Users
+
+    users = Users(tmp_path / "users.db")
+    rita, ann = users.add("rita", "reader"), users.add("ann", "writer")
+    r, w = tmp_path / "rita", tmp_path / "ann"
+    try:
+        async with Hub(SqlLedger(f"sqlite:///{tmp_path / 'hub.db'}", project), port=0,
+                       users=users) as hub:
+            assert (await cli(w, "connect", hub.url, f"--token={ann}"))[0] == 0
+            await _pub(w, "s1", "new", "name=A")
+            assert (await cli(w, "sync", "--once"))[0] == 0
+            assert (await cli(r, "connect", hub.url, f"--token={rita}"))[0] == 0
+            # made before the hub said anything of rita: queued, then refused by the hub
+            stuck = await _pub(r, "s2", "new", "name=from the field")
+            rc, _, err = await cli(r, "sync", "--once", "--timeout", "10")
+            assert rc == 1 and "may only read" in err
+            rc, out, _ = await cli(r, "status")
+            st = json.loads(out)
+            assert st["pending"] == 1 and "may only read" in st["read_only"]
+            assert "`outpost discard --all`" in st["read_only"]
+            # now pub refuses, saying why and what to do
+            rc, _, err = await cli(r, "pub", SITE, "s1", "mod", "notes=oops")
+            assert rc == 1 and "may only read" in err and "nothing was queued" in err
+            assert "--role writer" in err and "outpost connect URL --token=TOKEN" in err
+            # the stuck edit is listed with its way out, and discarded (recorded, not deleted)
+            rc, out, _ = await cli(r, "conflicts", json_out=False)
+            assert stuck in out and f"`outpost discard {stuck}` drops it" in out
+            rc, out, err = await cli(r, "discard", stuck)
+            assert rc == 0 and json.loads(out) == {"discarded": [stuck]}, err
+            rc, out, _ = await cli(r, "status")
+            assert json.loads(out)["pending"] == 0 and json.loads(out)["conflicts"] == 0
+            sat = Satellite(r, read_only=True)
+            try:
+                rec = sat.receipt(stuck)
+                assert rec is not None and rec.state == ReceiptState.RESOLVED
+                assert rec.resolved_by == "discarded"
+                assert sat.record(SITE, "s2") is None  # out of the view
+            finally:
+                sat.close()
+            rc, _, err = await cli(r, "discard", stuck)
+            assert rc == 1 and "already resolved (by discarding it)" in err
+            # a writer's pending edit may be on its way: not discarded
+            mine = await _pub(w, "s1", "mod", "notes=ann")
+            rc, _, err = await cli(w, "discard", mine)
+            assert rc == 1 and "may reach the hub" in err
+            assert (await cli(w, "sync", "--once"))[0] == 0
+            # a new token lifts the mark (the hub says "writer" on the next sync too)
+            assert (await cli(r, "connect", hub.url, f"--token={ann}"))[0] == 0
+            rc, out, err = await cli(r, "pub", SITE, "s1", "mod", "notes=with a writer token")
+            assert rc == 0, err
+            assert (await cli(r, "sync", "--once"))[0] == 0
+            rc, out, _ = await cli(r, "status")
+            assert json.loads(out)["read_only"] is None
+    finally:
+        users.close()
+
+
+async def test_the_hub_says_a_reader_may_only_read_before_any_edit(
+        tmp_path: Path, project: Project) -> None:
+    """The role in ``evt.stat`` (an Outpost extension): a reader that never edited learns it
+    on its first sync, so its first edit is refused offline, not queued for ever."""
+    from hubserver.auth import Users
+
+    users = Users(tmp_path / "users.db")
+    rita = users.add("rita", "reader")
+    r = tmp_path / "rita"
+    try:
+        async with Hub(SqlLedger(f"sqlite:///{tmp_path / 'hub.db'}", project), port=0,
+                       users=users) as hub:
+            assert (await cli(r, "connect", hub.url, f"--token={rita}"))[0] == 0
+            rc, _, err = await cli(r, "sync", "--once")
+            assert rc == 0, err
+        rc, _, err = await cli(r, "pub", SITE, "-", "new", "name=offline")  # hub gone
+        assert rc == 1 and "only read (role reader): nothing was queued" in err
+    finally:
+        users.close()
