@@ -171,7 +171,8 @@ def add_commands(sub: Any) -> None:
         "conflicts", help="the conflict inbox",
         description="Your edits the hub rejected (someone changed or deleted the record "
         "first), each with its uid, the fields and both values. Resolve one with `outpost "
-        "resolve UID --keep mine|theirs`.")
+        "resolve UID --keep mine|theirs`, or field by field with `outpost resolve UID "
+        "--field FIELD=mine|theirs ...`.")
     _common(p)
     p = sub.add_parser(
         "resolve", help="resolve a rejected transaction",
@@ -182,11 +183,19 @@ def add_commands(sub: Any) -> None:
         "record under a new key (a free integer above every key known for int keys, a new "
         "UUID otherwise, or --key), the refs of the same edit to it follow it, and their "
         "record stays as it is; --keep mine REPLACES their record's values with yours "
-        "(one record is left).")
+        "(one record is left). Per field (instead of --keep): --field FIELD=mine keeps your "
+        "value of FIELD, --field FIELD=theirs theirs; every field that conflicts is named, "
+        "the fields of your edit that did not conflict are sent as yours, e.g. `outpost "
+        "resolve UID --field name=theirs --field lat=mine`.")
     p.add_argument("uid", help="the rejected transaction's uid (from `outpost conflicts`)")
-    p.add_argument("--keep", choices=["mine", "theirs", "both"], required=True,
+    p.add_argument("--keep", choices=["mine", "theirs", "both"], default=None,
                    help="mine: send your edit again (on a key clash it replaces their "
                    "record); theirs: drop it; both: yours under a new key")
+    p.add_argument("--field", action="append", default=[],
+                   metavar="[TOPIC KEY ]FIELD=mine|theirs",
+                   help="keep per field (instead of --keep): your value or theirs; repeat "
+                   "for each field that conflicts (`outpost conflicts` lists them); name the "
+                   "record ('field.site s1 name=mine') when the edit changed several")
     p.add_argument("--key", action="append", default=[], metavar="[TOPIC KEY=]NEWKEY",
                    help="with --keep both: the new key (default: a free one); when the edit "
                    "created several records under taken keys, name each: 'TOPIC KEY=NEWKEY' "
@@ -868,6 +877,14 @@ def _shown(value: Any) -> str:
 
 def _cmd_resolve(args: argparse.Namespace) -> int:
     uid = _typed(args.uid, "uid", "give the uid `outpost conflicts` shows")
+    if args.field:
+        if args.keep or args.key:
+            raise ConfigError("--field chooses per field, --keep for the whole edit: give "
+                              "one of them (and --key only with --keep both)")
+        return _resolve_fields(args, uid)
+    if args.keep is None:
+        raise ConfigError("say what to keep: --keep mine|theirs|both, or per field --field "
+                          "FIELD=mine|theirs (`outpost conflicts` lists the fields)")
     keep = Keep(args.keep)
     if args.key and keep != Keep.BOTH:
         raise ConfigError("--key gives the new key of --keep both: add --keep both, or "
@@ -894,6 +911,89 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
                         "have kept both)" for sig in taken)
     _out(args, out, text)
     return 0
+
+
+def _resolve_fields(args: argparse.Namespace, uid: str) -> int:
+    """``resolve UID --field [TOPIC KEY ]FIELD=mine|theirs ...``: core's per-field resolution
+    (the app's Apply choices): every field that conflicts named, the others of the edit
+    kept as mine."""
+    from core.satellite.conflicts import WHOLE, conflict_fields
+
+    sat = _open(args)
+    try:
+        sat.both_keys(uid)  # refuses what resolve refuses (not rejected, resolved), its words
+        rec = sat.receipt(uid)
+        assert rec is not None  # both_keys found it rejected
+        picks, named = _field_picks(rec, args.field)
+        for f in conflict_fields(sat, rec):
+            sig = f"{f.top} {f.key}"
+            if not f.conflict:
+                continue
+            if f.field == WHOLE:
+                raise ValidationError(
+                    f"{sig} conflicts as a whole record ({f.reason}): a per-field choice "
+                    f"cannot settle it; use `outpost resolve {uid} --keep mine|theirs`"
+                    + ("|both" if sat.both_keys(uid) else ""))
+            if (sig, f.field) not in named:
+                raise ValidationError(
+                    f"field {f.field!r} of {sig} conflicts and was not named: add --field "
+                    f"{f.field}=mine or --field {f.field}=theirs; nothing was resolved")
+        choice = {sig: {name: Keep(v) for name, v in fields.items()}
+                  for sig, fields in picks.items()}
+        new = sat.resolve(uid, choice)
+    finally:
+        sat.close()
+    kept = {f"{sig} {name}": v for sig, fields in picks.items() for name, v in fields.items()}
+    _out(args, {"uid": uid, "resolved_by": new or "theirs", "fields": kept},
+         f"resolved {uid}" + (f" by {new}" if new else " (kept theirs: nothing to send)")
+         + "".join(f"\n  {k}: {v}" for k, v in kept.items()))
+    return 0
+
+
+def _field_picks(rec: Receipt, given: Sequence[str]
+                 ) -> tuple[dict[str, dict[str, str]], set[tuple[str, str]]]:
+    """``--field`` values as ``{"TOPIC KEY": {field: "mine"|"theirs"}}``, starting from every
+    field of the edit kept as mine, and the (record, field) pairs named; a field named that
+    the edit does not change, a record not named where two have the field, or a value not
+    mine/theirs is refused."""
+    out: dict[str, dict[str, str]] = {}
+    owners: dict[str, list[str]] = {}
+    for a in rec.acts:
+        sig = f"{a.top} {a.key}"
+        for name in a.arg or {}:
+            out.setdefault(sig, {})[name] = "mine"
+            owners.setdefault(name, []).append(sig)
+    named: set[tuple[str, str]] = set()
+    for g in given:
+        spec, eq, value = g.rpartition("=")
+        value = value.strip().lower()
+        if not eq or value not in ("mine", "theirs"):
+            raise ConfigError(f"--field {g!r}: write FIELD=mine or FIELD=theirs")
+        parts = spec.split()
+        if len(parts) == 3:
+            sig, name = f"{parts[0]} {parts[1]}", parts[2]
+        elif len(parts) == 1:
+            name = parts[0]
+            sigs = owners.get(name, [])
+            if len(sigs) > 1:
+                raise ConfigError(f"--field {g!r}: this edit changed {name!r} of "
+                                  f"{len(sigs)} records ({', '.join(sigs)}): name the "
+                                  f"record, e.g. --field '{sigs[0]} {name}={value}'")
+            sig = sigs[0] if sigs else ""
+        else:
+            raise ConfigError(f"--field {g!r}: write FIELD=mine|theirs, or 'TOPIC KEY "
+                              "FIELD=mine|theirs'")
+        if name not in out.get(sig, {}):
+            have = ", ".join(f"{s} {n}" if len(out) > 1 else n
+                             for s, fs in out.items() for n in fs)
+            raise ConfigError(f"--field {g!r}: transaction {rec.uid} does not change "
+                              f"{name!r}" + (f" of {sig}" if sig else "")
+                              + f"; its fields: {have or 'none (a delete: use --keep)'}")
+        if (sig, name) in named:
+            raise ConfigError(f"--field: {name!r} is given twice: give each field once")
+        named.add((sig, name))
+        out[sig][name] = value
+    return out, named
 
 
 def _both_keys(given: Sequence[str], taken: Mapping[str, str]) -> dict[str, str]:

@@ -281,3 +281,50 @@ async def test_the_hub_says_a_reader_may_only_read_before_any_edit(
         assert rc == 1 and "only read (role reader): nothing was queued" in err
     finally:
         users.close()
+
+
+# -- finding 4: the CLI resolves per field, as the app does --------------------------------
+
+
+async def test_resolve_per_field(tmp_path: Path, project: Project) -> None:
+    a, b = tmp_path / "alice", tmp_path / "bob"
+    led = SqlLedger(f"sqlite:///{tmp_path / 'hub.db'}", project)
+    try:
+        async with Hub(led, port=0) as hub:
+            for d in (a, b):
+                assert (await cli(d, "connect", hub.url))[0] == 0
+            await _pub(a, "s1", "new", "name=A", "region=R")
+            assert (await cli(a, "sync", "--once"))[0] == 0
+            assert (await cli(b, "sync", "--once"))[0] == 0
+            await _pub(a, "s1", "mod", "name=A1", "region=R1")
+            assert (await cli(a, "sync", "--once"))[0] == 0
+            uid = await _pub(b, "s1", "mod", "name=B1", "region=RB", "lat=47")
+            assert (await cli(b, "sync", "--once"))[0] == 0
+            rc, _, err = await cli(b, "resolve", uid)
+            assert rc == 1 and "--field FIELD=mine|theirs" in err
+            rc, _, err = await cli(b, "resolve", uid, "--field", "name=theirs")
+            assert rc == 1 and "field 'region' of field.site s1 conflicts and was not named" \
+                in err
+            rc, _, err = await cli(b, "resolve", uid, "--field", "notes=mine")
+            assert rc == 1 and "does not change 'notes'" in err and "name, region, lat" in err
+            rc, _, err = await cli(b, "resolve", uid, "--field", "name=maybe")
+            assert rc == 1 and "write FIELD=mine or FIELD=theirs" in err
+            rc, _, err = await cli(b, "resolve", uid, "--keep", "mine", "--field", "name=mine")
+            assert rc == 1 and "give one of them" in err
+            rc, out, err = await cli(b, "resolve", uid, "--field", "name=theirs",
+                                     "--field", "field.site s1 region=mine")
+            assert rc == 0, err
+            res = json.loads(out)
+            assert res["fields"] == {"field.site s1 name": "theirs",
+                                     "field.site s1 region": "mine",
+                                     "field.site s1 lat": "mine"}
+            assert (await cli(b, "sync", "--once"))[0] == 0
+            st = led.state(SITE, "s1")
+            assert st is not None and (st["name"], st["region"], st["lat"]) == ("A1", "RB", 47)
+            rc, _, err = await cli(b, "resolve", uid, "--field", "name=mine",
+                                   "--field", "region=mine")
+            assert rc == 1 and "already resolved" in err
+            rc, out, _ = await cli(b, "resolve", "--help", json_out=False)
+            assert "--field [TOPIC KEY ]FIELD=mine|theirs" in out
+    finally:
+        led.close()
