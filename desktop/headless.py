@@ -590,6 +590,11 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
         info = client.machine.info
         # the hub's rejections are the lines above, not a change of connection state
         err = "" if info.last_error.startswith(REJECTED_BY_HUB) else info.last_error
+        if info.online and info.phase != Phase.LIVE:
+            # catching up: the error held is of before this connection ("cannot reach the
+            # hub ..."), which going online just disproved; a current one (the hub lets the
+            # user only read) is set again once caught up, and said then
+            err = ""
         now = (info.online, err)
         if said and said[-1] == now:
             return
@@ -598,7 +603,7 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
         err = _short(err)
         if st.online:
             print(f"outpost: online with {st.hub}: rev {format_rev(st.rev)}, "
-                  f"{st.pending} pending, {st.conflicts} conflicts"
+                  f"{st.pending} pending, {plural(st.conflicts, 'conflict')}"
                   + (f"; {err}" if err else ""), file=sys.stderr, flush=True)
         elif err and info.phase != Phase.STOPPED and not asked and not client.refused:
             # stopped by the hub (or a refused token): said once, at exit; by the user:

@@ -9,6 +9,7 @@ editable."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -326,5 +327,43 @@ async def test_resolve_per_field(tmp_path: Path, project: Project) -> None:
             assert rc == 1 and "already resolved" in err
             rc, out, _ = await cli(b, "resolve", "--help", json_out=False)
             assert "--field [TOPIC KEY ]FIELD=mine|theirs" in out
+    finally:
+        led.close()
+
+
+# -- finding 5: continuous sync does not repeat an old error as current ---------------------
+
+
+async def test_continuous_sync_online_line_has_no_stale_error(
+        tmp_path: Path, project: Project) -> None:
+    import signal
+
+    from tests.satellite.test_cli import _line_with, _spawn_sync
+
+    a = tmp_path / "a"
+    led = SqlLedger(f"sqlite:///{tmp_path / 'hub.db'}", project)
+    try:
+        async with Hub(led, port=0) as hub:
+            url = hub.url
+            port = int(url.rsplit(":", 1)[1])
+            assert (await cli(a, "connect", url))[0] == 0
+            await _pub(a, "s1", "new", "name=A")
+        proc = await _spawn_sync(a)  # the hub is down: "offline: cannot reach the hub"
+        assert proc.stderr is not None
+        try:
+            line = await _line_with(proc.stderr, "offline:")
+            assert "cannot reach the hub" in line
+            async with Hub(led, port=port):
+                line = await _line_with(proc.stderr, "online with", timeout=60)
+                assert "cannot reach" not in line, line
+                assert "pending" in line
+                proc.send_signal(signal.SIGTERM)
+                _, err = await asyncio.wait_for(proc.communicate(), 30)
+            assert proc.returncode == 0, err
+            assert "cannot reach" not in err.decode()  # no later line repeats it either
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
     finally:
         led.close()
