@@ -482,11 +482,12 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(_status_dict(st), default=str))
         raise HubError(f"sync with {cfg.hub} stopped: {st.last_error or 'by the hub'}")
-    counts = f"rev {format_rev(st.rev)}, {st.pending} pending, {st.conflicts} conflicts"
+    counts = f"rev {format_rev(st.rev)}, {st.pending} pending, {plural(st.conflicts, 'conflict')}"
     if args.once:
         _out(args, _status_dict(st), f"synced: {counts}")
         if args.fail_on_conflict and st.conflicts:
-            print(f"outpost: synced, but {st.conflicts} edits are in conflict (exit "
+            print(f"outpost: synced, but {plural(st.conflicts, 'edit')} "
+                  f"{'is' if st.conflicts == 1 else 'are'} in conflict (exit "
                   f"{EXIT_CONFLICT}, --fail-on-conflict): see `outpost conflicts`",
                   file=sys.stderr)
             return EXIT_CONFLICT
@@ -672,8 +673,8 @@ def _holder_text(h: dict[str, Any] | None) -> str:
     text += f", reported {h['reported']} ({h['age_s']:g} s ago)"
     if h["syncing"]:
         done, total = [*h["progress"], 0, 0][:2]
-        text += (f", syncing: {done:,} of {total:,} events" if total
-                 else f", syncing: {done:,} events" if done else ", syncing")
+        text += (f", syncing: {done:,} of {plural(total, 'event')}" if total
+                 else f", syncing: {plural(done, 'event')}" if done else ", syncing")
     return text
 
 
@@ -1073,9 +1074,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
               "column that makes such changes conflicts instead)", file=sys.stderr)
     for (name, ref), (count, eg) in dangling.items():
         # not refused, as `pub` does not: offline, the record may not have arrived yet
-        print(f"outpost: warning: {plural(count, 'row')} name in {name} a {ref} record this "
-              f"replica does not have (e.g. {name}={eg}; imported anyway: it may not have "
-              f"arrived yet; `outpost show {ref}` lists the keys)", file=sys.stderr)
+        print(f"outpost: warning: in {plural(count, 'row')}, {name} names no {ref} record "
+              f"this replica has (e.g. {name}={eg}; imported anyway: it may not have arrived "
+              f"yet; `outpost show {ref}` lists the keys)", file=sys.stderr)
     _out(args, {"rows": n, "new": made, "changed": n - made, "unchanged": seen.unchanged,
                 "overwritten": seen.overwrites, "uids": uids},
          f"imported {plural(n, 'row')} ({made:,} new, {n - made:,} changed) in "
@@ -1157,7 +1158,8 @@ def _import_failed(exc: OutpostError, where: str, n: int, uids: list[str],
                    line: int = 0) -> OutpostError:
     """The error of an import that stopped after queuing ``n`` rows in ``uids``."""
     at = f"line {line}" if line else "that line"
-    done = (f"the rows before {at} were imported ({n} rows, {len(uids)} transactions: "
+    done = (f"the rows before {at} were imported ({plural(n, 'row')}, "
+            f"{plural(len(uids), 'transaction')}: "
             f"{', '.join(uids)}); import the rest from that line on") if uids \
         else "nothing was imported"
     kind = StorageError if isinstance(exc, StorageError) else ValidationError
@@ -1470,7 +1472,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         mine = [v.key for v in views if v.pending or v.conflict]
         if mine:
             raise ValidationError(
-                f"{len(mine)} records of {args.topic} have edits not synced yet (e.g. "
+                f"{plural(len(mine), 'record')} of {args.topic} "
+                f"{'has' if len(mine) == 1 else 'have'} edits not synced yet (e.g. "
                 f"{mine[0]!r}): --rev needs the file to be the replica at one revision; run "
                 "`outpost sync --once` (and resolve conflicts) first, or export without --rev")
     w = csv.writer(sys.stdout, lineterminator="\n")

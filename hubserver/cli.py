@@ -264,7 +264,8 @@ def _ops(args: argparse.Namespace) -> int:
             problems = ops.verify(ledger)
             for line in problems:
                 print(line)
-            print("ok" if not problems else f"{len(problems)} problems")
+            print("ok" if not problems else
+                  f"{len(problems)} problem{'' if len(problems) == 1 else 's'}")
             return 0 if not problems else 1
         info = ops.backup(ledger, args.file)
         print(f"backup done: {info.path} ({info.events} events, rev {format_rev(info.rev)}, "

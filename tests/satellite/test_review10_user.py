@@ -367,3 +367,43 @@ async def test_continuous_sync_online_line_has_no_stale_error(
                 await proc.wait()
     finally:
         led.close()
+
+
+# -- finding 6: words -----------------------------------------------------------------------
+
+
+def test_conflict_sentences_name_the_deleter_and_read_as_values() -> None:
+    from core.model import Conflict
+    from core.satellite.api import Receipt
+    from core.satellite.conflicts import explain
+
+    def said(c: Conflict, a: Action) -> str:
+        rc = Receipt("u1", 0, 0, (a,), ReceiptState.REJECTED, 0, "conflict", (c,))
+        return explain(rc, when=lambda r: "noon")[0]
+
+    again = said(Conflict(ITEM, "4", Cmd.MOD, "deleted", (), {"name": "back"}, 7, "bob"),
+                 Action(ITEM, "4", Cmd.MOD, {"name": "mine"}))
+    assert "created it again (deleted by bob, noon)" in again
+    assert 'theirs has name "back"' in again
+    both = said(Conflict(ITEM, "4", Cmd.NEW, "created", (), {"name": "Plot bob"}, 7, "bob"),
+                Action(ITEM, "4", Cmd.NEW, {"name": "Plot ann"}))
+    assert 'yours has name "Plot ann"; theirs has name "Plot bob"' in both
+    assert "has name to" not in again + both
+
+
+async def test_words_of_import_and_sync(tmp_path: Path, int_hub: Hub) -> None:
+    data = tmp_path / "sat"
+    assert (await cli(data, "connect", int_hub.url))[0] == 0
+    rc, out, _ = await cli(data, "sync", "--once", json_out=False)
+    assert rc == 0 and out.strip().endswith("0 pending, 0 conflicts")
+    csv = tmp_path / "r.csv"
+    csv.write_text("key,name,part_of\n9,nine,1\n10,ten,77\n11,eleven,78\n12,twelve,9\n")
+    rc, out, err = await cli(data, "import", ITEM, str(csv), json_out=False)
+    assert rc == 0 and out.strip() == "imported 4 rows (4 new, 0 changed) in 1 transaction"
+    # a ref naming a record the replica does not have is said, as `pub` says it
+    assert "warning: in 2 rows, part_of names no inv.item record this replica has (e.g. " \
+           "part_of=77;" in err
+    csv.write_text("key,name\n9,nine\n")
+    rc, out, err = await cli(data, "import", ITEM, str(csv), json_out=False)
+    assert out.strip() == "imported 0 rows (0 new, 0 changed) in 0 transactions; 1 row " \
+                          "unchanged"
