@@ -1046,7 +1046,8 @@ def new_dir_fix(back: str = "", lost: bool = False, rejected: int = 0,
             + f"; `outpost carry {old} --data {new}" + (" --accepted" if lost else "")
             + (" --rejected" if rejected else "")
             + "` then copies into it this replica's edits not synced yet"
-            + (f" and {' and '.join(also)}" if also else ""))
+            + (f" and {also[0]}" if len(also) == 1 else f", {also[0]}, and {also[1]}"
+               if also else ""))
 
 
 def carry_conflicts(n: int) -> str:

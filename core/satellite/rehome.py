@@ -61,7 +61,8 @@ def same_ledger(dd: DataDir, url: str, before: str, have: Project, proj: Project
             f"the hub at {url}: {lost} (the replica in {dd.path}): nothing was changed; use a "
             f"new --data DIR for this hub{back}; `outpost carry {dd.path} --data DIR "
             f"--accepted{_flag(rejected)}` then copies into it this replica's edits not synced "
-            f"yet and those the hub accepted and lost{_also(rejected)}")
+            f"yet{', ' if rejected else ' and '}those the hub accepted and lost"
+            f"{',' if rejected else ''}{_also(rejected)}")
     if hub.rev < mine:
         at = f"at revision {format_rev(hub.rev)}" if hub.rev else "empty"
         raise ConfigError(

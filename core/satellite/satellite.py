@@ -365,9 +365,9 @@ class Satellite:
         if why:
             raise ValidationError(
                 f"{why}: nothing was queued. Ask the hub's operator for a writer token "
-                "(`outpost-hub user add NAME --role writer`, or `user role NAME writer`), then "
-                "`outpost connect URL --token=TOKEN`; edits made before can be discarded "
-                "(`outpost discard UID`)")
+                "(`outpost-hub user add NAME --role writer --replace`), then `outpost connect "
+                "URL --token=TOKEN`; edits made before can be discarded (`outpost discard "
+                "UID`)")
 
     def discard(self, uid: str) -> None:
         """Drop a pending transaction the hub will never take, recorded, not deleted: its
