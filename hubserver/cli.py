@@ -282,6 +282,8 @@ def _ops(args: argparse.Namespace) -> int:
             problems = ops.verify(ledger)
             for line in problems:
                 print(line)
+            for line in ops.key_notes(ledger):  # not problems: the exit stays 0
+                print(line)
             print("ok" if not problems else
                   f"{len(problems)} problem{'' if len(problems) == 1 else 's'}")
             return 0 if not problems else 1
