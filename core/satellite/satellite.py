@@ -181,6 +181,8 @@ class Satellite:
         self._hub_rev: Rev = int(self.queue.get_meta("hub_rev", 0))
         # the id of the hub ledger this replica holds ("": none yet): see adopt_ledger
         self._ledger: str = str(self.queue.get_meta("ledger", "") or "")
+        # the hub's word that this user may only read (note_role; None: none)
+        self._ro_mark: Any = self.queue.get_meta(READ_ONLY)
         # the restore points of that ledger served when one was last adopted (oldest first;
         # (): none): see adopt_restore_points. A replica made before session 8 stored the
         # latest only ("restored"): a list of one
@@ -336,7 +338,9 @@ class Satellite:
         since that the user may write, or the token was changed since: a new one may write).
         Edits are then refused here (:meth:`pub`) with the fix, and pending ones can be
         discarded (:meth:`discard`): the hub would never take them."""
-        mark = self.queue.get_meta(READ_ONLY)
+        # the writer keeps it in memory (only its own sync machine changes it: pub reads it
+        # for every edit); a reader beside the holder reads what the holder stored
+        mark = self.queue.get_meta(READ_ONLY) if self.read_only else self._ro_mark
         if not isinstance(mark, dict) or mark.get("token") != _token_id(self.config.token):
             return ""
         return str(mark.get("why") or "the hub lets this user only read")
@@ -351,11 +355,13 @@ class Satellite:
         if role == "reader":
             why = why or "the hub lets this user only read (role reader)"
             mark = {"why": why, "token": _token_id(self.config.token)}
-            if self.queue.get_meta(READ_ONLY) == mark:
+            if self._ro_mark == mark:
                 return
             self.queue.set_meta(READ_ONLY, mark)
-        elif self.queue.get_meta(READ_ONLY) is not None:
+            self._ro_mark = mark
+        elif self._ro_mark is not None:
             self.queue.set_meta(READ_ONLY, None)
+            self._ro_mark = None
         else:
             return
         self._notify(Change(status=True))
