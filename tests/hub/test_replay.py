@@ -9,6 +9,8 @@ Known, intended deviations (documented in docs/protocol.md):
   digits; daql's decoder ignores unknown fields): :func:`norm` checks and removes it.
 - ``evt.stat`` results carry the Outpost extension ``max_message`` (the hub's frame limit;
   daql's decoder ignores unknown fields): :func:`norm` checks and removes it.
+- ``evt.stat`` results carry the Outpost extension ``role`` (``"reader"`` or ``"writer"``,
+  session 10; daql's decoder ignores unknown fields): :func:`norm` checks and removes it.
 - ``evt.nope#15``: daql does not answer an unknown subject; we reply with an error.
 - session 2, ``evt.sub#2`` for a second topic: daql replies ``null`` and pushes the old event
   with the next update; we reply with the catch-up at once. The events A gets are the same.
@@ -46,6 +48,9 @@ def norm(text: str) -> tuple[str, Any]:
     if head.startswith("evt.stat") and isinstance(res, dict) and "max_message" in res:
         # the Outpost extension: the hub's frame limit, which daql's Status lacks
         assert type(res.pop("max_message")) is int, text
+    if head.startswith("evt.stat") and isinstance(res, dict) and "role" in res:
+        # the Outpost extension: what the connection's user may do (daql's Status lacks it)
+        assert res.pop("role") in ("reader", "writer"), text
 
     def walk(x: Any) -> Any:
         if isinstance(x, dict):
