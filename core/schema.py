@@ -290,8 +290,27 @@ class Model:
         """The default values a new record gets."""
         return {f.name: f.default for f in self.fields if f.default is not None}
 
-    def check_key(self, key: str) -> None:
-        """Raise ValidationError when ``key`` is not a valid key of this model."""
+    def canonical_key(self, key: str) -> str:
+        """``key`` in this model's canonical form: for integer keys the integer's own text
+        ("002" and "+2" are "2", "-0" is "0"), for any other key (and a text that is not an
+        integer, left for :meth:`check_key` to refuse) ``key`` itself. Keys are text on the
+        wire, so "002" and "2" would be two records: typed keys are made canonical before
+        they become an action (``outpost pub``, ``import``), and a new record under a key
+        that is not is refused (:meth:`check_key` with ``new``)."""
+        if self.key != "int" or not key:
+            return key
+        if "0" < key[0] <= "9" and key.isdigit() and key.isascii():
+            return key  # the common case: already canonical
+        if re.fullmatch(r"[-+]?[0-9]+", key):
+            return str(int(key))
+        return key
+
+    def check_key(self, key: str, new: bool = False) -> None:
+        """Raise ValidationError when ``key`` is not a valid key of this model; with ``new``
+        (the key of a new record) also when it is an integer key not in canonical form
+        (:meth:`canonical_key`: "002" beside "2" would be a second record). A record made
+        under such a key before it was refused stays readable and editable: its mod and del
+        are not ``new``."""
         if not isinstance(key, str) or not key:
             raise ValidationError(f"{self.topic}: empty key: every record needs a key")
         if len(key) > 200:
@@ -299,10 +318,16 @@ class Model:
         if "\x00" in key:
             raise ValidationError(f"{self.topic}: key {_short(key)} holds a NUL character "
                                   "(U+0000): remove it; a PostgreSQL ledger cannot store it")
-        if self.key == "int" and not re.fullmatch(r"-?[0-9]+", key):
-            raise ValidationError(
-                f"{self.topic}: key {key!r} is not an integer; this model has integer keys"
-            )
+        if self.key == "int":
+            if not re.fullmatch(r"-?[0-9]+", key):
+                raise ValidationError(
+                    f"{self.topic}: key {key!r} is not an integer; this model has integer keys"
+                )
+            if new and (canon := str(int(key))) != key:
+                raise ValidationError(
+                    f"{self.topic}: key {key!r} is not in canonical form: write it as "
+                    f"{canon!r} (integer keys have no leading zeros and no minus zero; "
+                    f"{key!r} would be a record beside {canon!r})")
 
     def _where(self, cmd: Cmd, key: str) -> str:
         # built only when a message needs it: check_arg runs for every action published
@@ -389,7 +414,7 @@ class Project:
                 field, wrong value type, missing required field.
         """
         m = self.model(act.top)
-        m.check_key(act.key)
+        m.check_key(act.key, act.cmd == _NEW)
         if act.cmd not in _CMDS:
             raise ValidationError(
                 f"{act.top} {act.key}: unknown cmd {act.cmd!r}: expected new, mod or del"

@@ -16,7 +16,9 @@ from core.errors import ConfigError
 from core.revision import format_rev
 from core.satellite.carry import CONFLICT, PENDING, CarryPlan, plan_carry
 from core.satellite.config import DataDir
+from core.satellite.machine import carry_conflicts
 from core.satellite.satellite import Satellite
+from desktop.format import plural
 
 __all__ = ["add_carry", "cmd_carry"]
 
@@ -87,6 +89,8 @@ def cmd_carry(args: argparse.Namespace) -> int:
             try:
                 plan = plan_carry(old, new, rejected=args.rejected, accepted=args.accepted,
                                   drop_invalid=args.drop_invalid_fields)
+                # carried only with --rejected: said, not left behind silently
+                left = 0 if args.rejected else old.unresolved()
                 tries += 1
                 if tries >= _READ_TRIES or not old.changed():
                     break  # a process that has OLD_DIR open committed meanwhile: read again
@@ -97,20 +101,24 @@ def cmd_carry(args: argparse.Namespace) -> int:
         rev = new.rev()
     finally:
         new.close()
-    _report(args, plan, rev)
+    _report(args, plan, rev, left)
     if plan.invalid:
-        print(f"outpost: {len({i.uid for i in plan.invalid})} transaction(s) of {old_dd.path} "
+        print(f"outpost: {plural(len({i.uid for i in plan.invalid}), 'transaction')} of "
+              f"{old_dd.path} "
               "have changes the new schema refuses (listed above): nothing was carried; "
               "rerun with --drop-invalid-fields to leave those fields out", file=sys.stderr)
         return 1
     return 0
 
 
-def _report(args: argparse.Namespace, plan: CarryPlan, rev: int) -> None:
+def _report(args: argparse.Namespace, plan: CarryPlan, rev: int, left: int) -> None:
     n = plan.counts()
+    if left and not args.json:
+        print(f"outpost: {carry_conflicts(left)} of {args.old} not carried: add --rejected "
+              "to carry them as conflicts to resolve here", file=sys.stderr)
     if args.json:
         print(json.dumps({
-            **n, "dry_run": args.dry_run, "rev": format_rev(rev),
+            **n, "unresolved_left": left, "dry_run": args.dry_run, "rev": format_rev(rev),
             "uids": [i.trans.uid for i in plan.items],
             "conflict_uids": [i.trans.uid for i in plan.items if i.kind == CONFLICT],
             "already_uids": plan.already, "emptied_uids": plan.emptied,
@@ -119,12 +127,14 @@ def _report(args: argparse.Namespace, plan: CarryPlan, rev: int) -> None:
             "dropped": [f for i in plan.items for f in i.dropped]}))
         return
     verb = "would carry" if args.dry_run or plan.invalid else "carried"
-    lines = [f"{verb} {n['carried']} transactions: {n['pending']} pending"
+    lines = [f"{verb} {plural(n['carried'], 'transaction')}: {n['pending']} pending"
              + (f" ({n['rebased']} on this replica's revision {format_rev(rev)}: their "
                 "records' history differs from the old replica's)" if n["rebased"] else "")
              + (f" ({n['lost']} accepted by the old hub, lost by this one)" if n["lost"] else "")
-             + f", {n['conflicts']} conflicts, {n['rejected']} rejected; "
-             f"{n['already']} already here or on the hub; {n['invalid']} invalid actions"]
+             + f", {plural(n['conflicts'], 'conflict')}, {n['rejected']} rejected; "
+             f"{n['already']} already here or on the hub; "
+             f"{plural(n['invalid'], 'invalid action')}"
+             + (f"; {carry_conflicts(left)} not carried: add --rejected" if left else "")]
     if n["dropped_fields"]:
         lines.append(f"fields left out: {', '.join(f for i in plan.items for f in i.dropped)}")
     if plan.emptied:

@@ -5,7 +5,7 @@
     outpost                      open the app with the last profile (first run: a dialog)
     outpost demo [--two]         start a local demo hub and open the app connected to it
     outpost app [--data DIR] [--hub URL] [--token TOKEN] [--profile NAME]
-    outpost connect|pub|sync|status|show|history|conflicts|resolve|import|export|carry ...
+    outpost connect|pub|sync|status|show|history|conflicts|resolve|discard|import|export|carry
 
 This module imports no Qt: the headless commands (``desktop.headless``) run without PySide6;
 the GUI modules are imported only when a window is opened.
@@ -26,7 +26,9 @@ Headless commands (no GUI; every one takes --data DIR and --json):
   sync             sync with the hub (--once: push, catch up and exit)
   status           replica and queue status
   show / history   records, and the changes of one record
-  conflicts        the conflict inbox; resolve UID --keep mine|theirs|both
+  conflicts        the conflict inbox; resolve UID --keep mine|theirs|both, or per field
+                   resolve UID --field FIELD=mine|theirs ...
+  discard UID      drop a pending edit the hub will never take (a reader's token)
   import / export  CSV in and out
   carry OLD_DIR    copy the edits not synced yet of a data directory that can no longer
                    sync (hub restored from an older backup, another schema or ledger) here

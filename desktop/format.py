@@ -11,8 +11,8 @@ from typing import Any
 from core.revision import ZERO_REV, Rev, parse_rev, to_datetime
 from core.schema import Field
 
-__all__ = ["CatchupMeter", "compact_rev", "display_datetime", "display_value", "readable_rev",
-           "short_rev", "sync_problem"]
+__all__ = ["CatchupMeter", "compact_rev", "display_datetime", "display_value", "plural",
+           "readable_rev", "short_rev", "sync_problem"]
 
 
 def readable_rev(rev: Rev) -> str:
@@ -225,3 +225,9 @@ def _duration(s: float) -> str:
         return f"{max(1, math.ceil(s))} s"
     m = math.ceil(s / 60)
     return f"{m} min" if m < 90 else f"{m // 60} h {m % 60} min"
+
+
+def plural(n: int, one: str, many: str = "") -> str:
+    """``n`` and the word for that many: "1 row", "2 rows", "0 rows" (``many``: a plural
+    that is not ``one`` + "s", e.g. "1 entry", "2 entries")."""
+    return f"{n:,} {one if n == 1 else many or one + 's'}"

@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar, cast
 
@@ -42,7 +42,7 @@ from core.satellite.machine import MAX_TRANS_BYTES, REJECTED_BY_HUB, Phase
 from core.satellite.rehome import same_ledger
 from core.satellite.satellite import Satellite
 from core.wire import dumps, enc_action
-from desktop.format import CatchupMeter
+from desktop.format import CatchupMeter, plural
 
 __all__ = ["COMMANDS", "CsvExport", "CsvImport", "ImportStep", "add_commands", "main",
            "run"]
@@ -176,7 +176,8 @@ def add_commands(sub: Any) -> None:
         "conflicts", help="the conflict inbox",
         description="Your edits the hub rejected (someone changed or deleted the record "
         "first), each with its uid, the fields and both values. Resolve one with `outpost "
-        "resolve UID --keep mine|theirs`. Theirs is the hub's value now (a change made after "
+        "resolve UID --keep mine|theirs`, or field by field with `outpost resolve UID "
+        "--field FIELD=mine|theirs ...`. Theirs is the hub's value now (a change made after "
         "the conflict is shown, and said); the listing ends with the revision it shows, for "
         "`outpost resolve --seen`.")
     _common(p)
@@ -189,11 +190,19 @@ def add_commands(sub: Any) -> None:
         "record under a new key (a free integer above every key known for int keys, a new "
         "UUID otherwise, or --key), the refs of the same edit to it follow it, and their "
         "record stays as it is; --keep mine REPLACES their record's values with yours "
-        "(one record is left).")
+        "(one record is left). Per field (instead of --keep): --field FIELD=mine keeps your "
+        "value of FIELD, --field FIELD=theirs theirs; every field that conflicts is named, "
+        "the fields of your edit that did not conflict are sent as yours, e.g. `outpost "
+        "resolve UID --field name=theirs --field lat=mine`.")
     p.add_argument("uid", help="the rejected transaction's uid (from `outpost conflicts`)")
-    p.add_argument("--keep", choices=["mine", "theirs", "both"], required=True,
+    p.add_argument("--keep", choices=["mine", "theirs", "both"], default=None,
                    help="mine: send your edit again (on a key clash it replaces their "
                    "record); theirs: drop it; both: yours under a new key")
+    p.add_argument("--field", action="append", default=[],
+                   metavar="[TOPIC KEY ]FIELD=mine|theirs",
+                   help="keep per field (instead of --keep): your value or theirs; repeat "
+                   "for each field that conflicts (`outpost conflicts` lists them); name the "
+                   "record ('field.site s1 name=mine') when the edit changed several")
     p.add_argument("--key", action="append", default=[], metavar="[TOPIC KEY=]NEWKEY",
                    help="with --keep both: the new key (default: a free one); when the edit "
                    "created several records under taken keys, name each: 'TOPIC KEY=NEWKEY' "
@@ -203,6 +212,20 @@ def add_commands(sub: Any) -> None:
                    "conflict's): keep mine/both is refused, changing nothing, when someone "
                    "changed the record after it, so you never overwrite a change you were "
                    "not shown; look again with `outpost conflicts`")
+    _common(p)
+    p = sub.add_parser(
+        "discard", help="drop a pending edit the hub will never take",
+        description="Drop pending edits the hub will never take: those it refused because "
+        "your token may only read (`outpost status` says so), or one that conflicts locally "
+        "(a change from the hub collides with it; `outpost conflicts` lists both kinds, "
+        "with their uids). Nothing is deleted: each stays a receipt, resolved as "
+        "\"discarded\". Any other pending edit may be on its way to the hub: it is refused "
+        "(if the hub rejects it, `outpost resolve UID --keep theirs` drops it).")
+    p.add_argument("uid", nargs="*", help="the pending transaction's uid (from `outpost "
+                   "conflicts`); several may be given")
+    p.add_argument("--all", action="store_true",
+                   help="every pending edit that can be discarded (all of them while the hub "
+                   "lets you only read; else those that conflict locally)")
     _common(p)
     p = sub.add_parser(
         "import", help="import a CSV file (one transaction per batch)",
@@ -312,7 +335,10 @@ def _value(f: Any, text: str, sat: Satellite | None = None) -> Any:
         def exists(k: str) -> bool:
             return _exists(sat, f.ref, k)
     try:
-        return f.parse_text(text, exists)
+        value = f.parse_text(text, exists)
+        if exists is not None and isinstance(value, str) and sat is not None:
+            value = _canonical(sat, f.ref, value)  # a ref "002" to an int-keyed topic is 2
+        return value
     except ValueError as exc:
         eg = _EXAMPLES.get(f.type)
         raise ValidationError(f"{exc}" + (f": write e.g. {f.name}={eg}" if eg else "")) from exc
@@ -477,11 +503,12 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(_status_dict(st), default=str))
         raise HubError(f"sync with {cfg.hub} stopped: {st.last_error or 'by the hub'}")
-    counts = f"rev {format_rev(st.rev)}, {st.pending} pending, {st.conflicts} conflicts"
+    counts = f"rev {format_rev(st.rev)}, {st.pending} pending, {plural(st.conflicts, 'conflict')}"
     if args.once:
         _out(args, _status_dict(st), f"synced: {counts}")
         if args.fail_on_conflict and st.conflicts:
-            print(f"outpost: synced, but {st.conflicts} edits are in conflict (exit "
+            print(f"outpost: synced, but {plural(st.conflicts, 'edit')} "
+                  f"{'is' if st.conflicts == 1 else 'are'} in conflict (exit "
                   f"{EXIT_CONFLICT}, --fail-on-conflict): see `outpost conflicts`",
                   file=sys.stderr)
             return EXIT_CONFLICT
@@ -609,6 +636,11 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
         info = client.machine.info
         # the hub's rejections are the lines above, not a change of connection state
         err = "" if info.last_error.startswith(REJECTED_BY_HUB) else info.last_error
+        if info.online and info.phase != Phase.LIVE:
+            # catching up: the error held is of before this connection ("cannot reach the
+            # hub ..."), which going online just disproved; a current one (the hub lets the
+            # user only read) is set again once caught up, and said then
+            err = ""
         now = (info.online, err)
         if said and said[-1] == now:
             return
@@ -617,7 +649,7 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
         err = _short(err)
         if st.online:
             print(f"outpost: online with {st.hub}: rev {format_rev(st.rev)}, "
-                  f"{st.pending} pending, {st.conflicts} conflicts"
+                  f"{st.pending} pending, {plural(st.conflicts, 'conflict')}"
                   + (f"; {err}" if err else ""), file=sys.stderr, flush=True)
         elif err and info.phase != Phase.STOPPED and not asked and not client.refused:
             # stopped by the hub (or a refused token): said once, at exit; by the user:
@@ -694,8 +726,8 @@ def _holder_text(h: dict[str, Any] | None) -> str:
     text += f", reported {h['reported']} ({h['age_s']:g} s ago)"
     if h["syncing"]:
         done, total = [*h["progress"], 0, 0][:2]
-        text += (f", syncing: {done:,} of {total:,} events" if total
-                 else f", syncing: {done:,} events" if done else ", syncing")
+        text += (f", syncing: {done:,} of {plural(total, 'event')}" if total
+                 else f", syncing: {plural(done, 'event')}" if done else ", syncing")
     return text
 
 
@@ -708,6 +740,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
         # the user's "Work offline" choice kept in the directory (the app opens it offline);
         # offline_mode is what the holder runs with now
         d["work_offline"] = sat.work_offline
+        # what the hub said of this user: edits are refused here while it holds (with the fix)
+        why = sat.read_only_reason()
+        d["read_only"] = (f"{why}: edits are refused; `outpost discard --all` drops the "
+                          f"pending ones" if why and st.pending else why) or None
         # the connection status is the one the process that has the directory open (the
         # app, `outpost sync`) recorded: how old it is, and whether that process still runs
         d["holder"] = None if hv is None else {
@@ -752,7 +788,19 @@ def _typed_key(sat: Satellite, top: str, text: str, what: str, fix: str) -> str:
     such a record could not be shown."""
     if clean_key(text) != text and sat.project.has(top) and _exists(sat, top, text):
         return text
-    return _typed(text, what, fix)
+    return _canonical(sat, top, _typed(text, what, fix))
+
+
+def _canonical(sat: Satellite, top: str, key: str) -> str:
+    """``key`` in its model's canonical form (an int key "002" is "2": keys are text, so it
+    would be a second record), unless a record has that very key (made before such keys were
+    refused: it stays reachable)."""
+    if not sat.project.has(top):
+        return key
+    canon = sat.project.model(top).canonical_key(key)
+    if canon != key and not _exists(sat, top, key):
+        return canon
+    return key
 
 
 def _typed(text: str, what: str, fix: str) -> str:
@@ -816,17 +864,23 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
         since_sentences,
     )
 
-    def read(sat: Satellite) -> tuple[Rev, list[tuple[Any, list[Any]]], Own]:
+    def read(sat: Satellite) -> tuple[Rev, list[tuple[Any, list[Any]]], Own, str]:
         # base / mine / theirs per field: the same function as the app's conflicts view; the
-        # revision first, so what is shown is at least that new (resolve --seen takes it)
+        # revision first, so what is shown is at least that new (resolve --seen takes it);
+        # while the hub lets the user only read, every pending edit is stuck: listed too
         seen = sat.rev()
-        recs = [(r, conflict_fields(sat, r))
+        why = sat.read_only_reason()
+        recs = [(r if r.err or not why else replace(r, err=why), conflict_fields(sat, r))
                 for r in sat.receipts([ReceiptState.REJECTED, ReceiptState.PENDING])
-                if r.state == ReceiptState.REJECTED or r.err]
-        return seen, recs, own_of(sat) if recs else Own()
+                if r.state == ReceiptState.REJECTED or r.err or why]
+        return seen, recs, own_of(sat) if recs else Own(), why
 
-    seen, recs, own = _read(args, read)
+    seen, recs, own, why = _read(args, read)
     said = {r.uid: explain(r, own=own) + since_sentences(fields) for r, fields in recs}
+    for r, _ in recs:
+        if r.state == ReceiptState.PENDING:  # what can be done: discard (resolve is refused)
+            said[r.uid] = [*said[r.uid], f"`outpost discard {r.uid}` drops it"
+                           + (" (the hub will never take it)" if why else "")]
     rows = [{"uid": r.uid, "state": r.state.value, "err": r.err, "explain": said[r.uid],
              "seen": format_rev(seen),
              "resolves": r.resolves or None,
@@ -866,6 +920,33 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_discard(args: argparse.Namespace) -> int:
+    if bool(args.uid) == bool(args.all):
+        raise ConfigError("give the uids of the edits to discard (`outpost conflicts` lists "
+                          "them), or --all")
+    uids = [_typed(u, "uid", "give the uid `outpost conflicts` shows") for u in args.uid]
+    sat = _open(args)
+    done: list[str] = []
+    try:
+        if args.all:
+            read_only = bool(sat.read_only_reason())
+            uids = [r.uid for r in sat.receipts([ReceiptState.PENDING])
+                    if read_only or r.err]
+        for uid in uids:
+            try:
+                sat.discard(uid)
+            except OutpostError as exc:
+                if done:
+                    raise type(exc)(f"{exc} (discarded before it: {', '.join(done)})") from exc
+                raise
+            done.append(uid)
+    finally:
+        sat.close()
+    _out(args, {"discarded": done},
+         "\n".join(f"discarded {u}" for u in done) or "nothing to discard")
+    return 0
+
+
 def _shown(value: Any) -> str:
     """A value of the conflicts list: JSON (a text quoted, an empty field null), cut short."""
     return _short(json.dumps(value, ensure_ascii=False, default=str), 200)
@@ -873,6 +954,14 @@ def _shown(value: Any) -> str:
 
 def _cmd_resolve(args: argparse.Namespace) -> int:
     uid = _typed(args.uid, "uid", "give the uid `outpost conflicts` shows")
+    if args.field:
+        if args.keep or args.key:
+            raise ConfigError("--field chooses per field, --keep for the whole edit: give "
+                              "one of them (and --key only with --keep both)")
+        return _resolve_fields(args, uid)
+    if args.keep is None:
+        raise ConfigError("say what to keep: --keep mine|theirs|both, or per field --field "
+                          "FIELD=mine|theirs (`outpost conflicts` lists the fields)")
     keep = Keep(args.keep)
     if args.key and keep != Keep.BOTH:
         raise ConfigError("--key gives the new key of --keep both: add --keep both, or "
@@ -909,6 +998,89 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resolve_fields(args: argparse.Namespace, uid: str) -> int:
+    """``resolve UID --field [TOPIC KEY ]FIELD=mine|theirs ...``: core's per-field resolution
+    (the app's Apply choices): every field that conflicts named, the others of the edit
+    kept as mine."""
+    from core.satellite.conflicts import WHOLE, conflict_fields
+
+    sat = _open(args)
+    try:
+        sat.both_keys(uid)  # refuses what resolve refuses (not rejected, resolved), its words
+        rec = sat.receipt(uid)
+        assert rec is not None  # both_keys found it rejected
+        picks, named = _field_picks(rec, args.field)
+        for f in conflict_fields(sat, rec):
+            sig = f"{f.top} {f.key}"
+            if not f.conflict:
+                continue
+            if f.field == WHOLE:
+                raise ValidationError(
+                    f"{sig} conflicts as a whole record ({f.reason}): a per-field choice "
+                    f"cannot settle it; use `outpost resolve {uid} --keep mine|theirs`"
+                    + ("|both" if sat.both_keys(uid) else ""))
+            if (sig, f.field) not in named:
+                raise ValidationError(
+                    f"field {f.field!r} of {sig} conflicts and was not named: add --field "
+                    f"{f.field}=mine or --field {f.field}=theirs; nothing was resolved")
+        choice = {sig: {name: Keep(v) for name, v in fields.items()}
+                  for sig, fields in picks.items()}
+        new = sat.resolve(uid, choice)
+    finally:
+        sat.close()
+    kept = {f"{sig} {name}": v for sig, fields in picks.items() for name, v in fields.items()}
+    _out(args, {"uid": uid, "resolved_by": new or "theirs", "fields": kept},
+         f"resolved {uid}" + (f" by {new}" if new else " (kept theirs: nothing to send)")
+         + "".join(f"\n  {k}: {v}" for k, v in kept.items()))
+    return 0
+
+
+def _field_picks(rec: Receipt, given: Sequence[str]
+                 ) -> tuple[dict[str, dict[str, str]], set[tuple[str, str]]]:
+    """``--field`` values as ``{"TOPIC KEY": {field: "mine"|"theirs"}}``, starting from every
+    field of the edit kept as mine, and the (record, field) pairs named; a field named that
+    the edit does not change, a record not named where two have the field, or a value not
+    mine/theirs is refused."""
+    out: dict[str, dict[str, str]] = {}
+    owners: dict[str, list[str]] = {}
+    for a in rec.acts:
+        sig = f"{a.top} {a.key}"
+        for name in a.arg or {}:
+            out.setdefault(sig, {})[name] = "mine"
+            owners.setdefault(name, []).append(sig)
+    named: set[tuple[str, str]] = set()
+    for g in given:
+        spec, eq, value = g.rpartition("=")
+        value = value.strip().lower()
+        if not eq or value not in ("mine", "theirs"):
+            raise ConfigError(f"--field {g!r}: write FIELD=mine or FIELD=theirs")
+        parts = spec.split()
+        if len(parts) == 3:
+            sig, name = f"{parts[0]} {parts[1]}", parts[2]
+        elif len(parts) == 1:
+            name = parts[0]
+            sigs = owners.get(name, [])
+            if len(sigs) > 1:
+                raise ConfigError(f"--field {g!r}: this edit changed {name!r} of "
+                                  f"{len(sigs)} records ({', '.join(sigs)}): name the "
+                                  f"record, e.g. --field '{sigs[0]} {name}={value}'")
+            sig = sigs[0] if sigs else ""
+        else:
+            raise ConfigError(f"--field {g!r}: write FIELD=mine|theirs, or 'TOPIC KEY "
+                              "FIELD=mine|theirs'")
+        if name not in out.get(sig, {}):
+            have = ", ".join(f"{s} {n}" if len(out) > 1 else n
+                             for s, fs in out.items() for n in fs)
+            raise ConfigError(f"--field {g!r}: transaction {rec.uid} does not change "
+                              f"{name!r}" + (f" of {sig}" if sig else "")
+                              + f"; its fields: {have or 'none (a delete: use --keep)'}")
+        if (sig, name) in named:
+            raise ConfigError(f"--field: {name!r} is given twice: give each field once")
+        named.add((sig, name))
+        out[sig][name] = value
+    return out, named
+
+
 def _both_keys(given: Sequence[str], taken: Mapping[str, str]) -> dict[str, str]:
     """``--key`` values as ``{"TOPIC KEY": new key}``: ``TOPIC KEY=NEWKEY``, or a lone
     ``NEWKEY`` when one record clashed."""
@@ -931,7 +1103,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     job = CsvImport(sat, args.topic, args.file, sheet=args.from_spreadsheet)
     if not args.json:
         job.progress = lambda n, total: n < total and print(
-            f"queued {n} of {total} rows (kept only once all are)", file=sys.stderr)
+            f"queued {n:,} of {plural(total, 'row')} (kept only once all are)", file=sys.stderr)
     try:
         for _ in job.steps():
             pass
@@ -947,9 +1119,11 @@ def _cmd_import(args: argparse.Namespace) -> int:
         print(f"outpost: {note}", file=sys.stderr)
     for line in job.clash_lines():  # stderr, --json too (its "conflicts" lists them all)
         print(f"outpost: {line}", file=sys.stderr)
-    _out(args, {"rows": job.rows, "unchanged": job.counts.unchanged,
-                "overwritten": job.counts.overwrites, "uids": job.uids,
-                "conflicts": job.clashes}, job.summary())
+    for line in job.dangling_lines():  # not refused, as `pub` does not
+        print(f"outpost: warning: {line}", file=sys.stderr)
+    _out(args, {"rows": job.rows, "new": job.made, "changed": job.rows - job.made,
+                "unchanged": job.counts.unchanged, "overwritten": job.counts.overwrites,
+                "uids": job.uids, "conflicts": job.clashes}, job.summary())
     return 0
 
 
@@ -987,6 +1161,9 @@ class CsvImport:
         self.clashes: list[dict[str, Any]] = []
         self.uids: list[str] = []  # the transactions queued
         self.rows = 0              # the rows queued
+        self.made = 0              # of them, new records
+        # ref values naming a record the replica does not have: (field, ref) -> (rows, eg)
+        self.dangling: dict[tuple[str, str], tuple[int, str]] = {}
         self.total = 0             # the rows to queue (known after the first pass)
         self.counts = _Counts()
         #: called with (rows, total) after each transaction put in the (uncommitted) queue
@@ -1023,6 +1200,7 @@ class CsvImport:
             stack.callback(chunks.close)
             batches = _batches(r for chunk in chunks for r in chunk)
             lines = (0, 0)  # the batch being queued: its first and last line
+            refs = _RefCheck(sat.project.model(topic))
             clashes: list[tuple[int, dict[str, Any]]] = []  # (batch index, clash)
 
             def acts() -> Iterator[tuple[list[Action], Rev | None]]:
@@ -1043,6 +1221,8 @@ class CsvImport:
                                             "key": batch[0].act.key, "why": batch[0].clash}))
                     yield [r.act for r in batch], batch[0].base  # one _rev: _batches
                     self.rows += len(batch)
+                    self.made += sum(1 for r in batch if r.act.cmd == Cmd.NEW)
+                    refs.add(batch)
                     if self.progress is not None:
                         self.progress(self.rows, self.total)
 
@@ -1064,13 +1244,24 @@ class CsvImport:
                 raise
             self.uids = uids
             self.clashes = [{**c, "uid": uids[i]} for i, c in clashes]
+            self.dangling = refs.dangling(sat)
             yield ImportStep("import", self.rows, self.total, size, size)
 
     def summary(self) -> str:
         """What was imported (the CLI's last line)."""
-        return (f"imported {self.rows} rows in {len(self.uids)} transactions"
-                + (f"; {self.counts.unchanged} rows unchanged" if self.counts.unchanged
-                   else ""))
+        return (f"imported {plural(self.rows, 'row')} ({self.made:,} new, "
+                f"{self.rows - self.made:,} changed) in "
+                f"{plural(len(self.uids), 'transaction')}"
+                + (f"; {plural(self.counts.unchanged, 'row')} unchanged"
+                   if self.counts.unchanged else ""))
+
+    def dangling_lines(self) -> list[str]:
+        """One warning per ref field whose values name records the replica does not have
+        (imported anyway, as `pub` does: offline, the record may not have arrived yet)."""
+        return [f"in {plural(count, 'row')}, {name} names no {ref} record this replica has "
+                f"(e.g. {name}={eg}; imported anyway: it may not have arrived yet; `outpost "
+                f"show {ref}` lists the keys)"
+                for (name, ref), (count, eg) in self.dangling.items()]
 
     def clash_lines(self) -> list[str]:
         """One warning per row queued alone because it conflicts with a change made since
@@ -1091,17 +1282,50 @@ class CsvImport:
         """The warning for changes made without a ``_rev`` column ("" when none)."""
         if not self.counts.overwrites:
             return ""
-        return (f"{self.counts.overwrites} records changed with the file's values, over any "
-                "change made since it was exported (`outpost export --rev` adds a _rev column "
-                "that makes such changes conflicts instead)")
+        return (f"{plural(self.counts.overwrites, 'record')} changed with the file's values, "
+                "over any change made since it was exported (`outpost export --rev` adds a "
+                "_rev column that makes such changes conflicts instead)")
 
     def stopped(self) -> str:
         """What a stop before the end (a Cancel, Ctrl+C) left: nothing, or everything (the
         file is queued in one commit: :meth:`Satellite.pub_many`)."""
         if not self.uids:
             return "nothing was imported (an import is queued whole or not at all)"
-        return (f"the whole file was queued ({self.rows} rows, {len(self.uids)} "
-                "transactions)")
+        return (f"the whole file was queued ({plural(self.rows, 'row')}, "
+                f"{plural(len(self.uids), 'transaction')})")
+
+
+class _RefCheck:
+    """The ref values an import queued, to warn of those naming a record the replica does
+    not have once every row is queued (a row may name one a later row makes), as `pub` warns
+    of its own: per ref field, its distinct keys."""
+
+    def __init__(self, model: Any):
+        self.fields = {f.name: f.ref for f in model.fields if f.type == "ref"}
+        self.rows: dict[str, dict[str, int]] = {name: {} for name in self.fields}
+
+    def add(self, batch: Sequence[_Row]) -> None:
+        if not self.fields:
+            return
+        for row in batch:
+            for name, value in (row.act.arg or {}).items():
+                if name in self.fields and value not in (None, ""):
+                    k = str(value)
+                    self.rows[name][k] = self.rows[name].get(k, 0) + 1
+
+    def dangling(self, sat: Satellite) -> dict[tuple[str, str], tuple[int, str]]:
+        """(field, ref topic) -> (rows naming a missing record, one such key)."""
+        out: dict[tuple[str, str], tuple[int, str]] = {}
+        for name, ref in self.fields.items():
+            named = self.rows[name]
+            if not named or not sat.project.has(ref):
+                continue
+            there = sat.records_of(ref, list(named))
+            missing = [k for k in named
+                       if (rv := there.get(k)) is None or rv.fields is None]
+            if missing:
+                out[(name, ref)] = (sum(named[k] for k in missing), missing[0])
+        return out
 
 
 class _NewKeys:
@@ -1321,6 +1545,7 @@ def _csv_row(sat: Satellite, topic: str, model: Any, fields: list[Any], key_at: 
     if clean_key(key) != key and not _exists(sat, topic, key):
         key = clean_key(key)
     if key:
+        key = _canonical(sat, topic, key)  # "002" is the record 2
         if key in seen:
             raise ValidationError(f"key {key!r} is on line {seen[key]} too: one row per record")
         seen[key] = line
@@ -1522,7 +1747,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         mine = [v.key for v in views if v.pending or v.conflict]
         if mine:
             raise ValidationError(
-                f"{len(mine)} records of {args.topic} have edits not synced yet (e.g. "
+                f"{plural(len(mine), 'record')} of {args.topic} "
+                f"{'has' if len(mine) == 1 else 'have'} edits not synced yet (e.g. "
                 f"{mine[0]!r}): --rev needs the file to be the replica at one revision; run "
                 "`outpost sync --once` (and resolve conflicts) first, or export without --rev")
     out = CsvExport(model, rev if args.rev else None, sheet=args.for_spreadsheet)
@@ -1591,7 +1817,7 @@ def _carry(args: argparse.Namespace) -> int:
 _HANDLERS = {
     "connect": _cmd_connect, "pub": _cmd_pub, "sync": _cmd_sync, "status": _cmd_status,
     "show": _cmd_show, "history": _cmd_history, "conflicts": _cmd_conflicts,
-    "resolve": _cmd_resolve, "import": _cmd_import, "export": _cmd_export,
+    "resolve": _cmd_resolve, "discard": _cmd_discard, "import": _cmd_import, "export": _cmd_export,
     "carry": _carry,
 }
 

@@ -39,8 +39,9 @@ from PySide6.QtWidgets import (
 from core.errors import OutpostError
 from core.model import Action, Cmd
 from core.revision import Rev, format_rev, parse_rev
-from core.satellite.api import Change, SatelliteAPI
+from core.satellite.api import Change, ReceiptState, SatelliteAPI
 from desktop.drafts import DRAFTS_FILE, Draft, load_drafts, save_drafts
+from desktop.format import plural
 from desktop.headless import CsvImport
 from desktop.icons import icon
 from desktop.models.records import RecordTableModel
@@ -160,6 +161,7 @@ class MainWindow(QMainWindow):
         self.status.conflicts_arrived.connect(lambda _n: QApplication.alert(self))
         self.setStatusBar(self.status)
         self.problem_box: QMessageBox | None = None
+        self._read_only = ""  # why the hub lets this user only read ("": it may write)
         self._tip = ""  # the status tip shown last (event)
         # while a retry is waiting, the status bar counts down to it
         self._retry_timer = QTimer(self)
@@ -318,6 +320,7 @@ class MainWindow(QMainWindow):
             form.save_requested.connect(self._save_fields)
             self.forms[top] = form
             self.form_stack.addWidget(form)
+            self._show_read_only(form)
         model = self.record_models[top]
         model.set_filter(self.filter.text())
         self.table.setModel(model)
@@ -804,8 +807,13 @@ class MainWindow(QMainWindow):
         job = CsvImport(self.sat, self._top, file)  # type: ignore[arg-type]
 
         def summary() -> str:
-            notes = [n for n in (job.overwrite_note(), *job.clash_lines()) if n]
-            return job.summary() + "".join(f".\n\n{n}" for n in notes)
+            # the app's own words for the rows queued alone (the CLI's name its commands)
+            clashes = (f"{plural(len(job.clashes), 'row')} changed fields someone else "
+                       "changed since the file was exported: each was queued as a change of "
+                       "its own, so the hub will reject only it; once synced, resolve "
+                       "it in the conflicts view" if job.clashes else "")
+            notes = [n for n in (job.overwrite_note(), clashes, *job.dangling_lines()) if n]
+            return job.summary() + "".join(f".\n\n{n[0].upper()}{n[1:]}" for n in notes)
 
         return self._run_csv(CsvJob(self, f"Import of {Path(file).name}", import_steps(job),
                                     summary, job.stopped))
@@ -873,6 +881,7 @@ class MainWindow(QMainWindow):
             self.show_error(f"cannot refresh the status: {exc}")
             return
         self.status.show_status(st, wait)
+        self._show_read_only()
         if wait is None:
             self._retry_timer.stop()
         elif not self._retry_timer.isActive():
@@ -896,10 +905,62 @@ class MainWindow(QMainWindow):
             self._open_conflicts = box.addButton("Open conflicts",
                                                  QMessageBox.ButtonRole.ActionRole)
             self._open_conflicts.clicked.connect(self.show_conflicts)
+            self._discard_button = box.addButton("&Discard pending edits",
+                                                 QMessageBox.ButtonRole.ActionRole)
+            self._discard_button.setToolTip("The hub lets you only read: drop the edits it "
+                                            "will never take (kept as receipts)")
+            self._discard_button.clicked.connect(self.discard_pending)
         self._fill_problem(box)
         box.show()
         box.raise_()
         return box
+
+    def _show_read_only(self, form: RecordForm | None = None) -> None:
+        """While the hub lets this user only read: New, Save and Delete (and each form's Save
+        button) disabled, their tooltips saying why and the fix (they would be refused)."""
+        try:
+            why = self.sat.read_only_reason()
+        except OutpostError:
+            return
+        if why == self._read_only and form is None:
+            return
+        self._read_only = why
+        fix = (f"{why}: edits are refused. Ask the hub's operator for a writer token and "
+               "enter it in File → Connection settings") if why else ""
+        for a, tip in ((self.new_action, "New record"), (self.save_action, "Save the record"),
+                       (self.delete_action, "Delete the record")):
+            a.setEnabled(not why)
+            a.setToolTip(fix or f"{tip} ({a.shortcut().toString()})")
+        for f in [form] if form is not None else self.forms.values():
+            f.save_button.setEnabled(not why)
+            f.save_button.setToolTip(fix)
+
+    def discard_pending(self) -> int:
+        """Discard, after asking, the pending edits the hub will never take (the user may
+        only read); they stay as receipts. How many were discarded."""
+        uids = [r.uid for r in self.sat.receipts([ReceiptState.PENDING])]
+        if not uids or not self._read_only:
+            return 0
+        ask = QMessageBox(QMessageBox.Icon.Question, "Discard pending edits",
+                          f"Discard your {plural(len(uids), 'pending edit')}? The hub lets "
+                          "you only read: it will never take them (they are kept as "
+                          "receipts, marked discarded).", parent=self)
+        yes = ask.addButton(f"Discard {len(uids)}", QMessageBox.ButtonRole.DestructiveRole)
+        ask.setDefaultButton(ask.addButton(QMessageBox.StandardButton.Cancel))
+        ask.exec()
+        if ask.clickedButton() is not yes:
+            return 0
+        done = 0
+        for uid in uids:
+            try:
+                self.sat.discard(uid)
+            except OutpostError as exc:
+                self.show_error(f"cannot discard {uid}: {exc}")
+                break
+            done += 1
+        self.status.showMessage(f"Discarded {plural(done, 'pending edit')}", 10000)
+        self.refresh_status()
+        return done
 
     def _fill_problem(self, box: QMessageBox) -> None:
         err = self.status.last_error
@@ -911,6 +972,13 @@ class MainWindow(QMainWindow):
             box.setText("No sync problem")
             box.setInformativeText(self.status.conn.text() + "; " + self.status.last_sync.text())
         self._open_conflicts.setVisible(self.status.conflict_count > 0)
+        self._discard_button.setVisible(bool(self._read_only) and self._pending() > 0)
+
+    def _pending(self) -> int:
+        try:
+            return self.sat.status().pending
+        except OutpostError:
+            return 0
 
     def _sync_now(self) -> None:
         try:

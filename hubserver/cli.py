@@ -222,12 +222,30 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify", help="replay the event log and compare with the state")
     common(v)
-    b = sub.add_parser("backup", help="write the events and audit to FILE")
+    b = sub.add_parser(
+        "backup", help="write the events and audit to FILE",
+        description="Write the ledger of --db (its events, audit, transaction uids and "
+        "schema) to FILE, an SQLite file, in one consistent snapshot: the hub may keep "
+        "serving meanwhile. FILE is written to a temporary file beside it and renamed into "
+        "place when complete; an existing FILE is replaced only when it is an earlier "
+        "Outpost backup (anything else is refused, nothing written). Restore it with "
+        "`outpost-hub restore FILE --db NEW`; docs/operations.md, \"Backup, restore and "
+        "verify\".")
     common(b)
-    b.add_argument("file")
-    r = sub.add_parser("restore", help="restore a backup FILE into an empty database")
+    b.add_argument("file", help="the backup file to write, e.g. /backups/outpost-2026-11-27."
+                   "ledger (an SQLite file; not the live --db)")
+    r = sub.add_parser(
+        "restore", help="restore a backup FILE into an empty database",
+        description="Restore FILE (made by `outpost-hub backup`) into --db, a new empty "
+        "database (an SQLite file or a postgresql:// URL), checked before and after; a "
+        "database that already holds a ledger is refused, changing nothing. The schema "
+        "file must accept every event of the backup. Satellites that synced after the "
+        "backup was made hold revisions the restored hub lost: they stop syncing and say "
+        "how to carry their edits to a new data directory (`outpost carry OLD --data NEW "
+        "--accepted`, with --rejected for their conflicts not resolved yet).")
     common(r)
-    r.add_argument("file")
+    r.add_argument("file", help="the backup file to read (from `outpost-hub backup`; only "
+                   "read)")
     return p
 
 
@@ -333,7 +351,10 @@ def _ops(args: argparse.Namespace) -> int:
             problems = ops.verify(ledger)
             for line in problems:
                 print(line)
-            print("ok" if not problems else f"{len(problems)} problems")
+            for line in ops.key_notes(ledger):  # not problems: the exit stays 0
+                print(line)
+            print("ok" if not problems else
+                  f"{len(problems)} problem{'' if len(problems) == 1 else 's'}")
             return 0 if not problems else 1
         info = ops.backup(ledger, args.file)
         print(f"backup done: {info.path} ({info.events} events, rev {format_rev(info.rev)}, "

@@ -303,6 +303,9 @@ class HubService:
             # ours too: the database's health as the hub last saw it (hubserver.health)
             if self.db is not None:
                 res.update(self.db.fields())
+            # ours: what this user may do ("reader": the satellite refuses edits offline,
+            # with the fix, instead of queuing what the hub will never take)
+            res["role"] = c.role
             return self._res(conn, frame, res), None
         if s == "evt.pub":
             return self._pub(conn, c, frame)

@@ -92,6 +92,30 @@ def verify(ledger: SqlLedger) -> list[str]:
     return ledger.verify()
 
 
+def key_notes(ledger: SqlLedger) -> list[str]:
+    """Records of int-keyed topics under a key not in canonical form ("002", "-0"), taken
+    before session 10 refused them: not a fault (they stay readable and editable), but each
+    may be a double of the record under the canonical key. One line per topic."""
+    out: list[str] = []
+    for m in ledger.project.models:
+        if m.key != "int":
+            continue
+        keys = ledger.keys(m.topic)
+        odd = [k for k in keys if m.canonical_key(k) != k]
+        if not odd:
+            continue
+        have = set(keys)
+        doubled = [k for k in odd if m.canonical_key(k) in have]
+        out.append(
+            f"note: {m.topic}: {len(odd)} record{'' if len(odd) == 1 else 's'} under an int "
+            "key not in canonical form "
+            f"(e.g. {odd[0]!r}, canonical {m.canonical_key(odd[0])!r}"
+            + (f"; {len(doubled)} beside a record under the canonical key: maybe one record "
+               "made twice" if doubled else "")
+            + "): they stay readable and editable; a new record under such a key is refused")
+    return out
+
+
 @contextmanager
 def _snapshot(ledger: SqlLedger) -> Iterator[Connection]:
     """One read transaction: every read inside sees the same committed state."""

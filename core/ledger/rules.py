@@ -122,7 +122,7 @@ def check_shape(project: Project, trans: Trans, last_rev: Rev) -> None:
             m = models[a.top] = project.check_action(a)  # the topic's model, first action
             continue
         # Project.check_action without the topic lookup
-        m.check_key(a.key)
+        m.check_key(a.key, a.cmd == _NEW)
         if a.cmd not in _CMDS:
             project.check_action(a)  # raises with the message
         m.check_arg(a.cmd, a.key, a.arg)

@@ -256,6 +256,16 @@ class SatelliteAPI(Protocol):
         (``new_key``'s rules); empty when it creates none (keep both does not apply)."""
         ...
 
+    def read_only_reason(self) -> str:
+        """Why the hub lets this user only read (``""``: it did not say so): edits are then
+        refused, and the app shows every topic read-only."""
+        ...
+
+    def discard(self, uid: str) -> None:
+        """Drop a pending transaction the hub will never take (the user may only read, or
+        it conflicts locally while offline), kept as a receipt resolved ``"discarded"``."""
+        ...
+
     def history(self, top: str, key: str) -> list[HistoryEntry]: ...
 
     def state_at(self, top: str, key: str, rev: Rev) -> dict[str, Any] | None: ...

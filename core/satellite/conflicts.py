@@ -245,12 +245,16 @@ def explain(rc: Receipt, *,
     def names(top: str, fields: Any) -> str:
         return ", ".join(name(top, f) for f in fields)
 
+    def having(top: str, arg: Mapping[str, Any] | None) -> str:
+        # what a record holds: 'title "Plot bob"' ("has title to ..." read as a change)
+        return ", ".join(f"{name(top, f)} {show(top, f, v)}" for f, v in (arg or {}).items())
+
     seen: set[tuple[str, str]] = set()
     for c in rc.conflicts:
         seen.add((c.top, c.key))
         a = acts.get((c.top, c.key))
         out.append(f"{record(c.top, c.key)}: "
-                   f"{_sentence(c, a, values, names, when, own(c), own.named)}")
+                   f"{_sentence(c, a, values, names, when, having, own(c), own.named)}")
     if not rc.conflicts:
         out.append(f"rejected by the hub: {rc.err or 'no reason given'}. Keep theirs drops "
                    "the edit; keep mine sends it again")
@@ -277,6 +281,7 @@ def _resolving(rc: Receipt, out: list[str]) -> list[str]:
 def _sentence(c: Conflict, a: Action | None,
               values: Callable[[str, Mapping[str, Any] | None], str],
               names: Callable[[str, Any], str], when: Callable[[Rev], str],
+              having: Callable[[str, Mapping[str, Any] | None], str],
               mine_too: bool = False, named: bool = False) -> str:
     # who made the change that won: the user (an edit of theirs accepted before this one),
     # another user by name, or "they" (a hub without accounts: one name for everyone)
@@ -287,14 +292,17 @@ def _sentence(c: Conflict, a: Action | None,
           if c.rev else "")
     mine = dict(a.arg or {}) if a is not None else {}
     if c.reason == "deleted" and c.theirs is not None:
-        # deleted, then created again under the same key: it exists now
-        again = f"{who} deleted this record and created it again{by}"
+        # deleted, then created again under the same key: it exists now. The conflict names
+        # the delete (who and when); who created it again may be another user: "(bob, …)"
+        # read as bob's re-creation
+        deleted = f" (deleted by {c.usr or 'someone'}, {when(c.rev)})" if c.rev else ""
+        again = f"they deleted this record and created it again{deleted}"
         if a is not None and a.cmd == Cmd.DEL:
-            return (f"{again} (it has {values(c.top, c.theirs)}); you deleted it. Keep mine "
+            return (f"{again} (it has {having(c.top, c.theirs)}); you deleted it. Keep mine "
                     "deletes the record they created again; keep theirs keeps it")
         now = {f: c.theirs.get(f) for f in mine}
         return (f"{again}; you changed {values(c.top, mine)}, theirs has "
-                f"{values(c.top, now)}. Keep mine sets your values on the record they "
+                f"{having(c.top, now)}. Keep mine sets your values on the record they "
                 "created again; keep theirs keeps it as they made it and drops your changes")
     if c.reason == "deleted":
         if a is not None and a.cmd == Cmd.DEL:
@@ -309,10 +317,10 @@ def _sentence(c: Conflict, a: Action | None,
         theirs = {f: (c.theirs or {}).get(f) for f in mine}
         if c.theirs is None:  # they deleted theirs since: the key is free again
             return (f"{both} both created a record under this key{by}; theirs was "
-                    f"deleted since. Keep mine creates yours ({values(c.top, mine)}); keep "
+                    f"deleted since. Keep mine creates yours ({having(c.top, mine)}); keep "
                     "theirs drops yours")
         return (f"{both} both created a record under this key{by}: yours has "
-                f"{values(c.top, mine)}; theirs has {values(c.top, theirs)}. Keep both adds "
+                f"{having(c.top, mine)}; theirs has {having(c.top, theirs)}. Keep both adds "
                 "yours as a new record under another key, theirs unchanged (this edit's refs "
                 "to it follow; your later edits of it, saved apart, stay on their record: "
                 "check them after); keep mine replaces their record's values with yours (no "

@@ -53,8 +53,8 @@ def check_new_keys(project: Project, acts: Sequence[Action], keys: Mapping[Sig, 
     out: dict[Sig, str] = {}
     used = {Sig(a.top, a.key) for a in acts}
     for s, typed in keys.items():
-        key = clean_key(typed)
         m = project.model(s.top)
+        key = m.canonical_key(clean_key(typed))  # an int key "007" is 7
         if not key:
             raise ValidationError(f"the new key for {sig_text(s)} is empty: give a key, or "
                                   "leave it out for a free one")

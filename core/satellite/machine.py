@@ -153,6 +153,7 @@ __all__ = [
     "SyncInfo",
     "SyncMachine",
     "SyncStore",
+    "carry_conflicts",
     "decode_incoming",
     "hub_restores",
     "merge_sat",
@@ -329,6 +330,11 @@ class SyncStore(Protocol):
         Raises:
             OutpostError: it could not be stored.
         """
+        ...
+
+    def unresolved(self) -> int:
+        """How many of this replica's transactions the hub rejected and the user has not
+        resolved yet (what ``outpost carry --rejected`` copies)."""
         ...
 
     def outbox(self) -> list[Trans]:
@@ -679,7 +685,7 @@ class SyncMachine:
         sync stopped and the fix (:func:`new_dir_fix`, with ``back`` and ``lost``)."""
         self._set(phase=Phase.STOPPED, since=now, hub_rev=st.rev, hub_mig=st.mig,
                   last_error=f"{why}: sync stopped, nothing was sent or changed; "
-                             f"{new_dir_fix(back, lost)}")
+                             f"{new_dir_fix(back, lost, self.store.unresolved())}")
         self._out.append(Close(close))
         self._reset_conn()
 
@@ -717,7 +723,7 @@ class SyncMachine:
                 f"{format_rev(mine_rev)}: it does not hold the ledger this replica came from "
                 "(another hub, a restore of an older backup, or a hub still catching up); "
                 "nothing was sent or changed, retrying later. For another ledger, "
-                f"{new_dir_fix()}"))
+                f"{new_dir_fix(rejected=self.store.unresolved())}"))
             self.behind = (st.rev, mine_rev)
             self._drop("hub behind the replica")
             return
@@ -750,6 +756,9 @@ class SyncMachine:
         res = body.get("res") if isinstance(body, dict) else None
         most = res.get("max_message") if isinstance(res, dict) else None  # ours: its limit
         self._hub_max = most if type(most) is int and most > 0 else 0
+        role = res.get("role") if isinstance(res, dict) else None  # ours: what the user may do
+        if role in ("reader", "writer"):
+            self._note_role(role)
         self._send_sat(now, only_new=False)
         if isinstance(res, dict) and res.get("cont") is True:
             # ours: the hub honours cont (it says so up front): the second request goes
@@ -772,6 +781,7 @@ class SyncMachine:
                 # stay pending, the reason stays in the status) instead of reconnecting for
                 # ever without ever getting the hub's changes
                 self._read_only = f"hub refused the edits: {err[0]}"
+                self._note_role("reader", self._read_only)
                 self._sent.clear()
                 self._encoded.clear()
                 self._set(last_error=self._read_only)
@@ -1082,6 +1092,19 @@ class SyncMachine:
         self._reset_conn()
         self._dropping = True
 
+    def _note_role(self, role: str, why: str = "") -> None:
+        """Tell the store what the hub said of the user (``note_role``, optional in
+        :class:`SyncStore`: the satellite keeps a reader's mark so that edits are refused
+        with the fix, and the app shows topics read-only). A store that fails to keep it
+        changes nothing of the sync."""
+        note: Callable[[str, str], None] | None = getattr(self.store, "note_role", None)
+        if note is None:
+            return
+        try:
+            note(role, why)
+        except OutpostError as exc:
+            self._set(last_error=f"storing the user's role failed: {exc}")
+
     def _reset_conn(self) -> None:
         self._read_only = ""
         self._waiting.clear()
@@ -1096,16 +1119,28 @@ class SyncMachine:
         self.info = replace(self.info, **kw)
 
 
-def new_dir_fix(back: str = "", lost: bool = False) -> str:
+def new_dir_fix(back: str = "", lost: bool = False, rejected: int = 0,
+                old: str = "OLD_DIR", new: str = "NEWDIR") -> str:
     """The fix for a replica that cannot sync with a hub, in one wording for every such
     message: a new data directory for the hub (``back``: or connect this one back to it,
     e.g. ``"its own hub"``), then ``outpost carry`` of this replica's edits not synced yet
-    (``lost``: with ``--accepted``, also those the hub accepted and lost)."""
-    return ("use a new --data DIR for this hub (outpost connect URL --data NEWDIR)"
+    (``lost``: with ``--accepted``, also those the hub accepted and lost; ``rejected``: the
+    replica's conflicts not resolved yet, with ``--rejected``, which carry leaves behind
+    without it: before session 10 the advice left them out, and carry said "0 rejected")."""
+    also = [*(["those the hub accepted and lost"] if lost else []),
+            *([f"its {carry_conflicts(rejected)} (to resolve there)"] if rejected else [])]
+    return (f"use a new --data DIR for this hub (outpost connect URL --data {new})"
             + (f", or connect this one back to {back}" if back else "")
-            + "; `outpost carry OLD_DIR --data NEWDIR" + (" --accepted" if lost else "")
+            + f"; `outpost carry {old} --data {new}" + (" --accepted" if lost else "")
+            + (" --rejected" if rejected else "")
             + "` then copies into it this replica's edits not synced yet"
-            + (" and those the hub accepted and lost" if lost else ""))
+            + (f" and {also[0]}" if len(also) == 1 else f", {also[0]}, and {also[1]}"
+               if also else ""))
+
+
+def carry_conflicts(n: int) -> str:
+    """"1 unresolved conflict", "2 unresolved conflicts"."""
+    return f"{n} unresolved conflict{'' if n == 1 else 's'}"
 
 
 def merge_sat(a: SatRes, b: SatRes) -> SatRes:

@@ -400,6 +400,18 @@ class Queue:
                           .values(state=ReceiptState.RESOLVED.value, resolved_by=by))
             return bool(r.rowcount)
 
+    def discard(self, uid: str, by: str, conn: Connection | None = None) -> bool:
+        """Mark a pending transaction resolved by ``by`` (the user discarded it): kept as a
+        receipt, never sent."""
+        with self._conn(conn) as c:
+            self._mark((uid,))
+            r = c.execute(self.t.update()
+                          .where(self.t.c.uid == uid,
+                                 self.t.c.state == ReceiptState.PENDING.value)
+                          .values(state=ReceiptState.RESOLVED.value, resolved_by=by,
+                                  local_err=""))
+            return bool(r.rowcount)
+
     def set_local(self, marks: dict[str, str], conn: Connection | None = None) -> None:
         """Set ``local_err`` of pending transactions: ``marks`` holds uid → error for those that
         no longer apply; every other pending one is cleared."""

@@ -3,11 +3,11 @@ connection settings): refused when that hub cannot hold the ledger the replica c
 
 from __future__ import annotations
 
-from core.errors import ConfigError
+from core.errors import ConfigError, OutpostError
 from core.model import Status
 from core.revision import format_rev
 from core.satellite.config import DataDir
-from core.satellite.machine import restore_lost
+from core.satellite.machine import carry_conflicts, restore_lost
 from core.satellite.replica import stored_version
 from core.satellite.satellite import Satellite
 from core.schema import Project
@@ -38,7 +38,7 @@ def same_ledger(dd: DataDir, url: str, before: str, have: Project, proj: Project
         raise ConfigError(
             f"the hub at {url} has schema version {proj.version}, the replica in {dd.path} "
             f"{made}: nothing was changed; use a new --data DIR for this hub{back}"
-            f"{_carry(dd)}")
+            f"{_carry(dd, _unresolved(dd, have))}")
     # the caller holds the lock: no writer meanwhile
     sat = Satellite(dd, proj, read_only=True)
     try:
@@ -46,6 +46,7 @@ def same_ledger(dd: DataDir, url: str, before: str, have: Project, proj: Project
         lid = sat.ledger()
         known = sat.restore_points()
         acked = sat.acked_rev()  # acks stored without their events count as held
+        rejected = sat.unresolved()  # carried only with --rejected
     finally:
         sat.close()
     if hub.ledger and lid and hub.ledger != lid:
@@ -53,23 +54,47 @@ def same_ledger(dd: DataDir, url: str, before: str, have: Project, proj: Project
             f"this replica came from another ledger: the hub at {url} serves ledger "
             f"{hub.ledger}, the replica in {dd.path} holds ledger {lid} (another hub, or "
             "another project with the same schema): nothing was changed; use a new --data "
-            f"DIR for this hub{back}{_carry(dd)}")
+            f"DIR for this hub{back}{_carry(dd, rejected)}")
     lost = restore_lost(hub, known, max(mine, acked))
     if lost:
         raise ConfigError(
             f"the hub at {url}: {lost} (the replica in {dd.path}): nothing was changed; use a "
             f"new --data DIR for this hub{back}; `outpost carry {dd.path} --data DIR "
-            "--accepted` then copies into it this replica's edits not synced yet and those "
-            "the hub accepted and lost")
+            f"--accepted{_flag(rejected)}` then copies into it this replica's edits not synced "
+            f"yet{', ' if rejected else ' and '}those the hub accepted and lost"
+            f"{',' if rejected else ''}{_also(rejected)}")
     if hub.rev < mine:
         at = f"at revision {format_rev(hub.rev)}" if hub.rev else "empty"
         raise ConfigError(
             f"the hub at {url} is {at}, behind the replica in "
             f"{dd.path} ({format_rev(mine)}): it does not hold the ledger this replica came "
             "from (another hub, a restore of an older backup, or a hub still catching up): "
-            f"nothing was changed; use a new --data DIR for this hub{back}{_carry(dd)}")
+            f"nothing was changed; use a new --data DIR for this hub{back}"
+            f"{_carry(dd, rejected)}")
 
 
-def _carry(dd: DataDir) -> str:
-    return (f"; `outpost carry {dd.path} --data DIR` then copies this replica's edits not "
-            "synced yet into it")
+def _carry(dd: DataDir, rejected: int) -> str:
+    return (f"; `outpost carry {dd.path} --data DIR{_flag(rejected)}` then copies this "
+            f"replica's edits not synced yet{_also(rejected)} into it")
+
+
+def _flag(rejected: int) -> str:
+    return " --rejected" if rejected else ""
+
+
+def _also(rejected: int) -> str:
+    """The conflicts not resolved yet, which carry copies only with --rejected."""
+    return f" and its {carry_conflicts(rejected)} (to resolve there)" if rejected else ""
+
+
+def _unresolved(dd: DataDir, proj: Project) -> int:
+    """The conflicts not resolved yet of the replica in ``dd`` (0 when it cannot be read:
+    the advice then names no --rejected)."""
+    try:
+        sat = Satellite(dd, proj, read_only=True)
+    except OutpostError:
+        return 0
+    try:
+        return sat.unresolved()
+    finally:
+        sat.close()

@@ -33,6 +33,8 @@ from core.ledger.protocols import Ledger
 from core.ledger.sql import SqlLedger
 from core.model import Audit, Event
 from core.revision import Rev
+from core.satellite.api import ReceiptState
+from core.satellite.machine import new_dir_fix
 from core.satellite.order import KEY_INDEX, key_order_sql
 from core.satellite.queue import Queue
 from core.schema import MAX_INT, Project
@@ -338,10 +340,10 @@ class Replica:
                 f"events up to {exc.after}: this replica holds revisions the hub lost "
                 "or reused (a hub restored from an older backup, or another ledger); nothing "
                 f"of them was stored. {done[0].upper()}{done[1:]}: do not make them again. "
-                "Use a new data directory for this hub (outpost connect "
-                "URL --data NEWDIR), sync it, then `outpost carry OLD_DIR --data NEWDIR "
-                "--accepted`: it skips the edits the hub holds and copies the others, those "
-                "not synced yet and those the hub accepted and lost") from exc
+                "Use a new data directory for this hub (outpost connect URL --data NEWDIR), "
+                "sync it; "
+                + new_dir_fix(lost=True, rejected=self.queue.count(ReceiptState.REJECTED))
+                .partition("; ")[2] + " (it skips the edits the hub holds)") from exc
 
     def _apply(self, rev: Rev, evs: Sequence[Event], acks: Sequence[Ack],
                rejects: Sequence[Reject], audits: Sequence[Audit],

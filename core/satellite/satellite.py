@@ -18,6 +18,7 @@ Decisions (see ``docs/satellite.md``):
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -65,6 +66,17 @@ from core.schema import Project
 from core.wire import SatRes, dumps, enc_trans
 
 __all__ = ["Satellite"]
+
+READ_ONLY = "read_only"
+"""``sat_meta``: the hub's word that this user may only read (:meth:`Satellite.note_role`)."""
+DISCARDED = "discarded"
+"""``resolved_by`` of a pending transaction the user discarded (:meth:`Satellite.discard`)."""
+
+
+def _token_id(token: str) -> str:
+    """A token's fingerprint (the token itself is never stored outside config.json)."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
 
 _PENDING = ReceiptState.PENDING.value
 _ACCEPTED = ReceiptState.ACCEPTED.value
@@ -177,6 +189,8 @@ class Satellite:
         self._hub_rev: Rev = int(self.queue.get_meta("hub_rev", 0))
         # the id of the hub ledger this replica holds ("": none yet): see adopt_ledger
         self._ledger: str = str(self.queue.get_meta("ledger", "") or "")
+        # the hub's word that this user may only read (note_role; None: none)
+        self._ro_mark: Any = self.queue.get_meta(READ_ONLY)
         # the restore points of that ledger served when one was last adopted (oldest first;
         # (): none): see adopt_restore_points. A replica made before session 8 stored the
         # latest only ("restored"): a list of one
@@ -324,6 +338,84 @@ class Satellite:
         self._writable()
         if self.work_offline != value:
             self.queue.set_meta(WORK_OFFLINE, bool(value))  # a commit of its own: durable
+
+    # -- the user's role (what the hub said) ---------------------------------------------------
+
+    def read_only_reason(self) -> str:
+        """Why this user may only read, as the hub said it (``""``: it did not, or it said
+        since that the user may write, or the token was changed since: a new one may write).
+        Edits are then refused here (:meth:`pub`) with the fix, and pending ones can be
+        discarded (:meth:`discard`): the hub would never take them."""
+        # the writer keeps it in memory (only its own sync machine changes it: pub reads it
+        # for every edit); a reader beside the holder reads what the holder stored
+        mark = self.queue.get_meta(READ_ONLY) if self.read_only else self._ro_mark
+        if not isinstance(mark, dict) or mark.get("token") != _token_id(self.config.token):
+            return ""
+        return str(mark.get("why") or "the hub lets this user only read")
+
+    def note_role(self, role: str, why: str = "") -> None:
+        """What the hub said of this user (the sync machine calls it: ``evt.stat``'s role, an
+        Outpost extension, or an ``evt.sat`` refused as read-only, ``why`` its message):
+        ``"reader"`` is kept (with the token it holds for) until the hub says ``"writer"``
+        or the token changes; anything else clears it."""
+        if self.read_only:
+            return
+        if role == "reader":
+            why = why or "the hub lets this user only read (role reader)"
+            mark = {"why": why, "token": _token_id(self.config.token)}
+            if self._ro_mark == mark:
+                return
+            self.queue.set_meta(READ_ONLY, mark)
+            self._ro_mark = mark
+        elif self._ro_mark is not None:
+            self.queue.set_meta(READ_ONLY, None)
+            self._ro_mark = None
+        else:
+            return
+        self._notify(Change(status=True))
+
+    def _check_writer(self) -> None:
+        why = self.read_only_reason()
+        if why:
+            raise ValidationError(
+                f"{why}: nothing was queued. Ask the hub's operator for a writer token "
+                "(`outpost-hub user add NAME --role writer --replace`), then `outpost connect "
+                "URL --token=TOKEN`; edits made before can be discarded (`outpost discard "
+                "UID`)")
+
+    def discard(self, uid: str) -> None:
+        """Drop a pending transaction the hub will never take, recorded, not deleted: its
+        receipt is resolved by ``"discarded"`` (as keep theirs resolves a rejected one) and
+        its changes leave the user's view. Only for an edit the hub refused because the user
+        may only read (:meth:`read_only_reason`: nothing of it is sent), or one that
+        conflicts locally (a change from the hub collides with it, :meth:`receipts` shows
+        why) while not connected: any other pending edit may be on its way to the hub.
+
+        Raises:
+            ValidationError: no pending transaction has that uid, or it is not one of those.
+        """
+        self._writable()
+        rec = self.queue.receipt(uid)
+        if rec is None:
+            raise ValidationError(f"no local transaction with uid {uid}: see `outpost "
+                                  "conflicts` (`outpost status` counts the pending ones)")
+        if rec.state == ReceiptState.REJECTED:
+            raise ValidationError(f"transaction {uid} was rejected by the hub: resolve it "
+                                  f"(`outpost resolve {uid} --keep theirs` drops it)")
+        if rec.state != ReceiptState.PENDING:
+            raise self._not_rejected(uid, rec)
+        local = uid in self._ov.conflicts
+        if not self.read_only_reason() and not (local and not self._info.online):
+            raise ValidationError(
+                f"transaction {uid} is pending and may reach the hub: only an edit the hub "
+                "refused (the user may only read) or one that conflicts locally can be "
+                "discarded" + (" (stop syncing first)" if local else "")
+                + "; if the hub rejects it, `outpost resolve --keep theirs` drops it")
+        with self.queue._conn(None) as conn:
+            if not self.queue.discard(uid, DISCARDED, conn):
+                raise self._not_rejected(uid)
+        self._refresh(persist=True, changed=set())
+        self._notify(Change(status=True, receipts=True, records=self._sigs(rec.acts)))
 
     def status_wait(self) -> float | None:
         """Seconds until the sync client should call :meth:`set_sync` again (even with no
@@ -556,6 +648,7 @@ class Satellite:
                 is ahead of the replica.
         """
         self._writable()
+        self._check_writer()
         uid = new_uid()
         trans = self._make_trans(acts, uid, resolves, base)
         self._check_on_view(trans)
@@ -638,6 +731,8 @@ class Satellite:
             if keys:
                 raise ValidationError("new keys are for keep both only; nothing was resolved")
             acts = self._resolution(rec, keep)
+        if acts:
+            self._check_writer()  # keep theirs only marks the receipt: a reader may do it
         if not acts:
             with self.queue._conn(None) as conn:
                 if not self.queue.resolve(uid, "theirs", conn):
@@ -769,6 +864,7 @@ class Satellite:
         rec = rec or self.queue.receipt(uid)
         if rec is not None and rec.state == ReceiptState.RESOLVED:
             how = ("by keeping theirs" if rec.resolved_by in ("theirs", "-", "")
+                   else "by discarding it" if rec.resolved_by == DISCARDED
                    else f"by transaction {rec.resolved_by}")
             return ValidationError(
                 f"transaction {uid} was already resolved ({how}): nothing was done again; "
@@ -827,6 +923,10 @@ class Satellite:
     def acked_rev(self) -> Rev:
         """The highest revision the hub acked for one of this replica's transactions."""
         return self.queue.acked_rev()
+
+    def unresolved(self) -> int:
+        """How many transactions the hub rejected that are not resolved yet."""
+        return self.queue.count(ReceiptState.REJECTED)
 
     def restore_point(self) -> tuple[Rev, str]:
         """The latest restore point of the hub ledger this replica holds (``sat_meta``

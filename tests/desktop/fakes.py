@@ -186,6 +186,12 @@ class FakeSatellite:
                             receipts=True))
         return uid
 
+    def read_only_reason(self) -> str:
+        return ""  # the fake's user may write (the real satellite: tests/satellite)
+
+    def discard(self, uid: str) -> None:
+        raise ValidationError(f"transaction {uid} may reach the hub: not discarded")
+
     def both_keys(self, uid: str) -> dict[str, str]:
         return {}  # the fake has no key clashes (tests/satellite/test_keep_both.py)
 

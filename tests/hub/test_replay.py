@@ -14,6 +14,8 @@ Known, intended deviations (documented in docs/protocol.md):
   removes it.
 - ``evt.stat`` results carry the Outpost extension ``db`` (the database's health, ``ok``
   here): :func:`norm` checks and removes it.
+- ``evt.stat`` results carry the Outpost extension ``role`` (``"reader"`` or ``"writer"``,
+  session 10; daql's decoder ignores unknown fields): :func:`norm` checks and removes it.
 - ``evt.nope#15``: daql does not answer an unknown subject; we reply with an error.
 - session 2, ``evt.sub#2`` for a second topic: daql replies ``null`` and pushes the old event
   with the next update; we reply with the catch-up at once. The events A gets are the same.
@@ -57,6 +59,9 @@ def norm(text: str) -> tuple[str, Any]:
     if head.startswith("evt.stat") and isinstance(res, dict) and "db" in res:
         # the Outpost extension: the database's health (session 10), which daql lacks
         assert res.pop("db") == "ok" and "db_why" not in res, text
+    if head.startswith("evt.stat") and isinstance(res, dict) and "role" in res:
+        # the Outpost extension: what the connection's user may do (daql's Status lacks it)
+        assert res.pop("role") in ("reader", "writer"), text
 
     def walk(x: Any) -> Any:
         if isinstance(x, dict):

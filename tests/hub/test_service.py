@@ -79,12 +79,14 @@ def test_stat_reply_shape(svc: HubService) -> None:
     (out,) = svc.handle_sync("A", "evt.stat#1")
     assert isinstance(out, Send) and out.text.startswith("evt.stat#1\n")
     res = body(out)["res"]
-    # daql's Status, plus the ledger's id, the hub's frame limit and that it honours
-    # evt.sat's cont (Outpost extensions)
+    # daql's Status, plus the ledger's id, the hub's frame limit, that it honours evt.sat's
+    # cont and the connection's role (Outpost extensions)
     assert res == {"rev": Z, "mig": svc.ledger.project.version, "on": Z, "off": Z,
                    "ledger": svc.ledger.ledger_id, "max_message": svc.limits.max_message,
-                   "cont": True}
+                   "cont": True, "role": "writer"}
     assert len(res["ledger"]) == 32
+    (out,) = svc.handle_sync("R", "evt.stat#2")  # a reader's connection is told so
+    assert isinstance(out, Send) and body(out)["res"]["role"] == "reader"
 
 
 def test_pub_reply_and_push_to_others_not_self(svc: HubService) -> None:

@@ -80,7 +80,9 @@ async def test_new_key_is_above_every_key_the_replica_knows(tmp_path: Path, int_
     assert sat.new_key("inv.tag") == "1"  # per topic
     sat.pub([Action(ITEM, "7", Cmd.NEW, {"name": "pending"})])
     assert sat.new_key(ITEM) == "8"  # pending keys count
-    sat.pub([Action(ITEM, "007", Cmd.NEW, {"name": "leading zeros"})])
+    # a second record "007" beside 7 is refused since session 10 (review 10, finding 1)
+    with pytest.raises(ValidationError, match="write it as '7'"):
+        sat.pub([Action(ITEM, "007", Cmd.NEW, {"name": "leading zeros"})])
     assert sat.new_key(ITEM) == "8"
     long = "123456789012345678901234567890"  # beyond SQLite's 64-bit integers
     sat.pub([Action(ITEM, long, Cmd.NEW, {"name": "long"}), Action(ITEM, "-50", Cmd.NEW,

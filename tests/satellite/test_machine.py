@@ -41,6 +41,9 @@ class FakeStore:
     def acked_rev(self) -> Rev:
         return max(self.acked.values(), default=0)
 
+    def unresolved(self) -> int:
+        return len(self.rejected)
+
     def adopt_restore_points(self, points: tuple[tuple[Rev, str], ...]) -> None:
         self.known = tuple(points)
         self.point = points[-1]
