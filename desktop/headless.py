@@ -1103,7 +1103,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     job = CsvImport(sat, args.topic, args.file, sheet=args.from_spreadsheet)
     if not args.json:
         job.progress = lambda n, total: n < total and print(
-            f"queued {n:,} of {plural(total, 'row')} (kept only once all are)", file=sys.stderr)
+            f"queued {n} of {total} rows (kept only once all are)", file=sys.stderr)
     try:
         for _ in job.steps():
             pass

@@ -70,9 +70,10 @@ def test_import_new_and_changed_rows_in_batches_with_the_cli_summary(
     assert labels[0].startswith("Checking a.csv")
     assert labels[-2:] == ["Importing a.csv: queuing 1,201 rows in one go",
                            "Importing a.csv: 1,201 of 1,201 rows"]
-    assert text.lower().startswith("imported 1201 rows in 3 transactions; 1 rows unchanged")
+    assert text.lower().startswith(
+        "imported 1,201 rows (1,200 new, 1 changed) in 3 transactions; 1 row unchanged")
     # records without a _rev overwrite: the CLI's note is in the summary too
-    assert "1 records changed with the file's values" in text
+    assert "1 record changed with the file's values" in text
     assert sat.record(SITE, "s1").fields["region"] == "East"  # type: ignore[union-attr]
     assert len(sat.records(SITE)) == 3 + 1200
     assert len([r for r in sat.receipts() if r.state.name == "PENDING"]) >= 3
