@@ -577,6 +577,10 @@ async def _sync_once(client: Any, sat: Satellite, timeout: float, progress: bool
                 print(("\r" if tty else "") + f"caught up: {meter.text()}"
                       + ("\x1b[K" if tty else ""), file=sys.stderr, flush=True)
                 cut[0] = ""
+            elif client.machine.phase == Phase.STOPPED:
+                cut[0] = ""  # sync stopped for good: the command's error says why
+                if tty:
+                    print(file=sys.stderr, flush=True)
             else:  # the connection ended before the last reply: not caught up
                 cut[0] = meter.text()
                 print(("\r" if tty else "") + "outpost: the hub went away during the "

@@ -69,8 +69,10 @@ async def test_a_reader_sees_the_holders_connection_and_never_a_dead_one_online(
     try:
         assert (await cli(a, "connect", hub.url))[0] == 0
         holder = await _holder(a)
-        st = await _until(a, lambda s: s["online"] and s["hub_rev"] == format_rev(led.rev()))
-        assert st["last_error"] == "" and st["last_sync"] is not None
+        # last_sync once the reply is stored (session 10), a moment after online and hub_rev
+        st = await _until(a, lambda s: s["online"] and s["hub_rev"] == format_rev(led.rev())
+                          and s["last_sync"] is not None)
+        assert st["last_error"] == ""
         h = st["holder"]
         assert h["pid"] == holder.pid and h["live"] is True and h["age_s"] < STALE
         assert st["since"] is not None and st["rev"] == format_rev(led.rev())

@@ -144,3 +144,38 @@ async def test_a_403_stops_sync_naming_the_policy_not_the_token(
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_sync_stopped_for_good_mid_catch_up_is_not_said_to_be_the_hub_going_away(
+        tmp_path: Path, project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    """A catch-up that sync stops for good (hub data that can never be stored) is neither
+    "caught up" nor "the hub went away": the command's error says why. A stand-in for the
+    sync client (our interface) drives a real satellite's status through that."""
+    from core.satellite.machine import Phase, SyncInfo
+    from desktop.headless import _sync_once
+
+    sat = Satellite(tmp_path / "s", project)
+
+    class Client:
+        refused = ""
+
+        def __init__(self) -> None:
+            self.machine = self
+
+        phase = Phase.CATCHUP
+
+        async def sync_once(self, timeout: float) -> None:
+            sat.set_sync(SyncInfo(phase=Phase.CATCHUP, progress=(100, 600)))
+            self.phase = Phase.STOPPED
+            sat.set_sync(SyncInfo(phase=Phase.STOPPED, last_error="storing hub data failed"))
+            raise HubError("sync with ws://hub stopped: storing hub data failed")
+
+    try:
+        with pytest.raises(HubError) as ei:
+            await _sync_once(Client(), sat, 5.0, True)
+    finally:
+        sat.close()
+    err = capsys.readouterr().err
+    assert err.startswith("catching up: 100 of 600 events"), err
+    assert "caught up:" not in err and "went away" not in err, err
+    assert "went away" not in str(ei.value)
