@@ -64,7 +64,9 @@ class Peer:
         transport accepts more (not paused): a client that does not read still fills the
         bounded queue and is closed with 1013.
         """
-        if not self.ready():
+        ws = self.ws  # ready(), inlined: once per reply
+        if not (self.idle and not self.queue.qsize() and not ws.paused
+                and ws.send_in_progress is None and ws.protocol.state is State.OPEN):
             return False
         self.write(text)
         return True
