@@ -59,8 +59,10 @@ def published(svc: HubService, evs: Sequence[Event], exclude: dict[Rev, ConnId] 
     outs: list[Out] = []
     for conn, d in svc.subs.fanout(evs, exclude).items():
         outs.extend(queue(svc, conn, d.evs, d.note, d.rev))
-    svc.rev = max(svc.rev, evs[-1].rev)
-    svc._last_id = evs[-1].id
+    last = evs[-1]
+    if last.rev > svc.rev:
+        svc.rev = last.rev
+    svc._last_id = last.id
     svc._recent.add(evs)
     return outs
 
