@@ -418,6 +418,8 @@ def _fast_trans(obj: Any, prs: Callable[[str], Rev] = _parse_rev_cached) -> Tran
             if a is None:
                 return None
             acts.append(a)
+        if len(obj) == 1:  # only "acts" (an evt.pub as daql sends it): every other default
+            return Trans(tuple(acts), ZERO_REV, 0, ZERO_REV, ZERO_REV, ZERO_REV, "", None, "")
     get = obj.get
     # _opt_rev, inlined (the hub decodes 1,000 per evt.sat; a satellite sends no rev/arrived)
     base = get("base")
