@@ -212,7 +212,12 @@ class _LeanClient(asyncio.Protocol):
             if j + ln > len(buf):
                 break
             payload = buf[j:j + ln]
+            op = buf[i] & 0x0F
             i = j + ln
+            if op == 0x9:  # the hub's keepalive ping: answered (a run may outlast its timeout)
+                assert self.transport is not None and ln < 126
+                self.transport.write(bytes((0x8A, 0x80 | ln)) + b"\0\0\0\0" + payload)
+                continue
             if payload.startswith(f"evt.pub#{self.n}\n".encode()):
                 assert b'"res"' in payload, payload[:200]
                 self.n += 1

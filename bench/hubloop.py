@@ -26,7 +26,8 @@ session 9")::
 
 It also prints the thread CPU per transaction of the run (noisy: read the instructions).
 Asyncio's and websockets' share of the loop thread (reading, the frame parse, writing) is
-not here: ``bench/hub.py`` prints the loop thread's whole CPU per transaction.
+not here: ``bench/hubws.py`` counts the loop thread's whole work per publish (callgrind, per
+thread), and ``bench/hub.py`` prints its CPU per transaction.
 """
 
 from __future__ import annotations

@@ -206,8 +206,8 @@ class Subs:
             Per connection, the events after its watermark on its topics and the notes of
             its monitors; paused subscribers and those with nothing to get are left out.
         """
-        if not evs:
-            return {}
+        if not evs or not (self._by_top or self._mon_by_top):
+            return {}  # nobody subscribes or monitors (a hub serving only publishers)
         exclude = exclude or {}
         by_top: dict[str, list[Event]] = {}
         for e in evs:

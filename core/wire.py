@@ -99,6 +99,31 @@ def parse_frame(data: str | bytes, max_size: int = MAX_FRAME) -> Frame:
         WireError: fatal for no subject, a ``_`` subject, invalid UTF-8 or a frame over
             ``max_size`` bytes.
     """
+    if type(data) is str and len(data) <= max_size and data.isascii():
+        text = data  # ASCII text within the limit (what clients send): as it is
+    else:
+        text = _frame_text(data, max_size)
+    head, sep, body = text.partition("\n")
+    head = head.rstrip("\r")
+    subj, _, tok = head.partition("#")
+    if not subj or subj.strip() != subj or " " in subj:
+        raise WireError("frame without subject: expected 'subj[#tok]' on the first line",
+                        tok=tok, fatal=True)
+    if subj.startswith("_"):
+        raise WireError(f"internal subject {subj!r} is not accepted from clients",
+                        subj=subj, tok=tok, fatal=True)
+    if not (subj.isprintable() and tok.isprintable()):
+        # control characters or lone surrogates could not even be echoed back in a reply
+        raise WireError("subject or token with control or non-text characters", fatal=True)
+    if len(subj) > 128 or len(tok) > 128:
+        raise WireError("subject or token longer than 128 characters", subj=subj[:128],
+                        tok=tok[:128], fatal=True)
+    stripped = body.strip() if sep else ""
+    return Frame(subj, tok, stripped or None)
+
+
+def _frame_text(data: str | bytes, max_size: int) -> str:
+    """``parse_frame``'s size limit (in bytes) and UTF-8 check of a frame's data; its text."""
     size = len(data)
     if isinstance(data, str) and not data.isascii() and size <= max_size:
         # the limit is in bytes: text of max_size characters can be up to 4x as many bytes
@@ -113,23 +138,7 @@ def parse_frame(data: str | bytes, max_size: int = MAX_FRAME) -> Frame:
         except UnicodeDecodeError as exc:
             raise WireError(f"frame is not valid UTF-8: {exc.reason} at byte {exc.start}",
                             fatal=True) from exc
-    head, sep, body = data.partition("\n")
-    head = head.rstrip("\r")
-    subj, _, tok = head.partition("#")
-    if not subj or subj.strip() != subj or " " in subj:
-        raise WireError("frame without subject: expected 'subj[#tok]' on the first line",
-                        tok=tok, fatal=True)
-    if subj.startswith("_"):
-        raise WireError(f"internal subject {subj!r} is not accepted from clients",
-                        subj=subj, tok=tok, fatal=True)
-    if not (subj + tok).isprintable():
-        # control characters or lone surrogates could not even be echoed back in a reply
-        raise WireError("subject or token with control or non-text characters", fatal=True)
-    if len(subj) > 128 or len(tok) > 128:
-        raise WireError("subject or token longer than 128 characters", subj=subj[:128],
-                        tok=tok[:128], fatal=True)
-    stripped = body.strip() if sep else ""
-    return Frame(subj, tok, stripped or None)
+    return data
 
 
 def format_frame(subj: str, tok: str = "", body: bytes | None = None, *, push: bool = False) -> str:
@@ -409,6 +418,8 @@ def _fast_trans(obj: Any, prs: Callable[[str], Rev] = _parse_rev_cached) -> Tran
             if a is None:
                 return None
             acts.append(a)
+        if len(obj) == 1:  # only "acts" (an evt.pub as daql sends it): every other default
+            return Trans(tuple(acts), ZERO_REV, 0, ZERO_REV, ZERO_REV, ZERO_REV, "", None, "")
     get = obj.get
     # _opt_rev, inlined (the hub decodes 1,000 per evt.sat; a satellite sends no rev/arrived)
     base = get("base")

@@ -94,7 +94,8 @@ class HubConnection(LiveKeepalive, ServerConnection):
             return
         n = len(buf)
         i = 0
-        limit = self.protocol.max_message_size
+        protocol = self.protocol
+        limit = protocol.max_message_size
         while n - i >= 6:
             b0 = buf[i]
             b1 = buf[i + 1]
@@ -111,7 +112,7 @@ class HubConnection(LiveKeepalive, ServerConnection):
                 ln = int.from_bytes(buf[j:j + 8], "big")
                 j += 8
             op = b0 & 0x0F
-            if b0 & 0x70 or not b1 & 0x80 or self.protocol.state is not State.OPEN \
+            if b0 & 0x70 or not b1 & 0x80 or protocol.state is not State.OPEN \
                     or (limit is not None and ln > limit) or (op >= 8 and ln > 125) \
                     or (op < 8 and b0 != 0x81):
                 self._slow(buf, i)
@@ -121,8 +122,8 @@ class HubConnection(LiveKeepalive, ServerConnection):
                 break
             if op >= 8:  # a control frame: websockets answers it
                 super().data_received(bytes(buf[i:end]))
-            else:
-                self._message(apply_mask(buf[j + 4:end], buf[j:j + 4]), True)
+            else:  # the connection is open (checked above): _message's check is done
+                self._take(apply_mask(buf[j + 4:end], buf[j:j + 4]), True)
             i = end
         if buf is self._buf:
             del self._buf[:i]
@@ -165,13 +166,19 @@ class HubConnection(LiveKeepalive, ServerConnection):
             super().process_event(event)  # pongs acknowledge pings
 
     def _message(self, raw: BytesLike, text: bool) -> None:
-        if self.discard or self.protocol.state in (State.CLOSING, State.CLOSED):
+        if self.protocol.state in (State.CLOSING, State.CLOSED):
             # closing (a 1007 of an earlier frame of this read, or the hub closes it): what
             # follows is not served, and reading goes on so the client's close is read.
             # (Frames sent with the HTTP request arrive while it is CONNECTING: served.)
             self.drop_inbox()
             return
-        data = raw if isinstance(raw, bytes) else bytes(raw)
+        self._take(raw if isinstance(raw, bytes) else bytes(raw), text)
+
+    def _take(self, data: bytes, text: bool) -> None:
+        """A complete message of a connection that is not closing (:meth:`_message`)."""
+        if self.discard:  # the hub closes it: not served, as in _message
+            self.drop_inbox()
+            return
         msg: str | bytes = data
         if text:
             try:

@@ -45,21 +45,24 @@ def published(svc: HubService, evs: Sequence[Event], exclude: dict[Rev, ConnId] 
         evs: the events of the new revisions.
         exclude: revision → publishing connection (it gets them in its reply).
     """
-    evs = [e for e in evs if e.rev > svc.rev]  # already fanned out (by a catch-up)
-    if not evs:
-        return []
+    if len(evs) != 1 or evs[0].rev <= svc.rev:  # one new event (most publishes): kept as is
+        evs = [e for e in evs if e.rev > svc.rev]  # already fanned out (by a catch-up)
+        if not evs:
+            return []
     if svc._last_id is None or evs[0].id != svc._last_id + 1:
         # event ids are dense and assigned in revision order under the ledger's write
         # lock: a hole means revisions published through another hub (same PostgreSQL
         # ledger) that this hub has not fanned out yet; fetch them first, so subscribers
         # never skip one (docs/scaleout.md)
         gap = [e for e in svc.ledger.events(svc.rev) if e.rev < evs[0].rev]
-        evs = gap + evs
+        evs = gap + list(evs)
     outs: list[Out] = []
     for conn, d in svc.subs.fanout(evs, exclude).items():
         outs.extend(queue(svc, conn, d.evs, d.note, d.rev))
-    svc.rev = max(svc.rev, evs[-1].rev)
-    svc._last_id = evs[-1].id
+    last = evs[-1]
+    if last.rev > svc.rev:
+        svc.rev = last.rev
+    svc._last_id = last.id
     svc._recent.add(evs)
     return outs
 

@@ -11,6 +11,7 @@ the sender gets there), sealed pushes (:class:`~core.subs.Delivery`), catch-ups
 from __future__ import annotations
 
 import asyncio
+import struct
 
 from websockets.protocol import State
 
@@ -18,6 +19,11 @@ from hubserver.auth import User
 from hubserver.connection import HubConnection
 
 __all__ = ["FLUSH", "Peer"]
+
+_HEADS = [bytes((0x81, n)) for n in range(126)]
+"""The header of an unmasked text frame of each length under 126 bytes."""
+_HEAD16 = struct.Struct("!BBH").pack
+"""The header of one of 126 to 65,535 bytes: ``_HEAD16(0x81, 126, length)``."""
 
 FLUSH = object()
 """A queue item: write the connection's pending push (``HubService.take_push``) now."""
@@ -64,7 +70,9 @@ class Peer:
         transport accepts more (not paused): a client that does not read still fills the
         bounded queue and is closed with 1013.
         """
-        if not self.ready():
+        ws = self.ws  # ready(), inlined: once per reply
+        if not (self.idle and not self.queue.qsize() and not ws.paused
+                and ws.send_in_progress is None and ws.protocol.state is State.OPEN):
             return False
         self.write(text)
         return True
@@ -84,9 +92,9 @@ class Peer:
             # websockets' own writes are always flushed before the loop runs anything else
             n = len(data)
             if n < 126:
-                head = bytes((0x81, n))
+                head = _HEADS[n]
             elif n < 1 << 16:
-                head = b"\x81\x7e" + n.to_bytes(2, "big")
+                head = _HEAD16(0x81, 126, n)
             else:
                 head = b"\x81\x7f" + n.to_bytes(8, "big")
             ws.transport.write(head + data)

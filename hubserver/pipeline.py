@@ -132,7 +132,8 @@ def committed(hub: Hub, batch: list[tuple[PubJob, Peer]],
         if peer.timer is not None:
             assert hub.loop is not None
             peer.last = hub.loop.time()
-        hub._pump(peer)
+        if peer.ws.inbox:  # its next requests, which waited for this reply
+            hub._pump(peer)
     kick_later(hub)
 
 

@@ -41,10 +41,15 @@ class RecentEvents:
 
     def add(self, evs: Sequence[Event]) -> None:
         """Append the events of newly fanned-out revisions (all after the ones kept)."""
-        if not evs:
+        if len(evs) == 1:  # one publish of one action: no generator
+            e = evs[0]
+            self._evs.append(e)
+            self._revs.append(e.rev)
+        elif evs:
+            self._evs.extend(evs)
+            self._revs.extend([e.rev for e in evs])
+        else:
             return
-        self._evs.extend(evs)
-        self._revs.extend(e.rev for e in evs)
         if len(self._evs) > self.cap:
             self._trim(len(self._evs) - self.cap // 2)
 

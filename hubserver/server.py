@@ -421,19 +421,22 @@ class Hub:
         if not inbox:
             return
         handled = False
+        handle = self.service.handle
         while inbox and not peer.busy and not peer.held and not peer.gone:
             msg = inbox.popleft()
             handled = True
             try:
-                outs, job = self.service.handle(peer.conn, msg)
-                self._deliver(outs)
+                outs, job = handle(peer.conn, msg)
+                if outs:  # a publish has none until its commit
+                    self._deliver(outs)
                 if job is not None:
                     pipeline.submit(self, peer, job)
             except Exception:
                 log.exception("conn %d: bug while serving; closing with 1011", peer.conn)
                 self._close_now(peer, CLOSE_INTERNAL, "internal error")
         if handled:
-            ws.taken()
+            if ws.reading_paused:
+                ws.taken()
             if peer.timer is not None:
                 assert self.loop is not None
                 peer.last = self.loop.time()

@@ -151,6 +151,8 @@ class HubService:
         self.ledger = ledger
         self.clock = clock
         self.limits = limits or Limits()
+        self._bucket_of: Limits | None = None  # the limits _bucket was taken from
+        self._bucket = (0.0, 0.0)  # burst, rate: _take_token
         self.subs = Subs()
         self.rev: Rev = ledger.rev()
         self._last_id: int | None = self._last_id_at(self.rev)  # None: unknown
@@ -273,13 +275,21 @@ class HubService:
         return self.ledger.publish_many(job.items, self.clock())
 
     def _take_token(self, c: _Conn) -> bool:
+        """The token bucket: ``rate`` messages per second, ``burst`` at once."""
+        limits = self.limits
+        if limits is not self._bucket_of:  # the limits' numbers, once (not per message)
+            self._bucket = (float(limits.burst), limits.rate)
+            self._bucket_of = limits
+        burst, rate = self._bucket
         now = self.clock()
-        c.tokens = min(float(self.limits.burst),
-                       c.tokens + (now - c.last) * self.limits.rate / 1000.0)
+        tokens = c.tokens + (now - c.last) * rate / 1000.0
         c.last = now
-        if c.tokens < 1.0:
+        if not tokens <= burst:  # min(burst, tokens), NaN included (an infinite rate)
+            tokens = burst
+        if tokens < 1.0:
+            c.tokens = tokens
             return False
-        c.tokens -= 1.0
+        c.tokens = tokens - 1.0
         return True
 
     def _err(self, conn: ConnId, frame: Frame, msg: str, **extra: Any) -> list[Out]:

@@ -223,3 +223,23 @@ async def test_websockets_hooks_the_hub_relies_on(hub: Hub) -> None:
         conn = peer.ws
         assert isinstance(conn, HubConnection) and conn._fast is True
         assert conn.protocol.reader.buffer == b"" and conn.protocol.max_message_size
+
+
+async def test_replies_of_each_header_length_are_framed_right(hub: Hub) -> None:
+    """The hub's own reply frames (hubserver.peer.Peer.write): a 7-bit, a 16-bit and a
+    64-bit payload length, each read back whole by a plain client."""
+    async with raw(hub) as c:
+        await c.send(text('evt.unsub#1\n{"tops": []}'))
+        op, data = await c.recv()
+        assert op == TEXT and len(data) < 126 and data == b'evt.unsub#1\n{"res":true}'
+        for i, size in enumerate((300, 70_000), 2):
+            await c.send(text(f"evt.pub#{i}\n" + orjson.dumps(
+                {"acts": [{"top": "prod.cat", "key": str(i), "cmd": "new",
+                           "arg": {"name": "n" * size}}]}).decode()))
+            op, data = await c.recv()
+            assert op == TEXT and (126 <= len(data) < 1 << 16 if size == 300
+                                   else len(data) >= 1 << 16)
+            head, _, body = data.decode().partition("\n")
+            ev = orjson.loads(body)["res"]["evs"][0]
+            assert head == f"evt.pub#{i}" and ev["arg"]["name"] == "n" * size
+        assert next(iter(hub._peers.values())).ws._fast  # written by the hub, not websockets

@@ -15,7 +15,7 @@ from core.ledger import MemLedger
 from core.ledger.protocols import HistoryEntry
 from core.ledger.sql import SqlLedger
 from core.model import Action, Audit, Cmd, Event, Trans
-from core.revision import Rev, format_rev, parse_rev
+from core.revision import ZERO_REV, Rev, format_rev, parse_rev
 from core.schema import Project
 from hubserver.limits import CLOSE_POLICY, CLOSE_PROTOCOL, CLOSE_TOO_SLOW, Limits
 from hubserver.service import Close, Flush, HubService, Out, Send
@@ -395,6 +395,42 @@ def test_rate_limit_closes(prod: Project) -> None:
     assert isinstance(outs[5][0], Close) and outs[5][0].code == CLOSE_POLICY
     clock.now += 1000  # a second later the bucket has refilled
     assert isinstance(s.handle_sync("A", "evt.stat#1")[0], Send)
+
+
+def test_rate_limit_refills_at_the_rate_up_to_the_burst(prod: Project) -> None:
+    """The token bucket (its numbers taken from the limits once): refilled by ``rate``
+    per second of the clock, never above ``burst``; a rate-limited message takes no token."""
+    clock = Clock(step=0)
+    s = HubService(MemLedger(prod), clock, Limits(rate=10, burst=5))
+    s.connect("A", "a")
+
+    def served(n: int) -> list[bool]:
+        return [isinstance(s.handle_sync("A", "evt.stat#1")[0], Send) for _ in range(n)]
+
+    assert served(6) == [True] * 5 + [False]  # the burst, then closed
+    clock.now += 250  # 2.5 tokens
+    assert served(3) == [True, True, False]
+    clock.now += 60_000  # 600 tokens' worth: capped at the burst
+    assert served(6) == [True] * 5 + [False]
+    s.limits = Limits(rate=1000, burst=2)  # limits replaced: the bucket follows them
+    clock.now += 1
+    assert served(2) == [True, False]
+    clock.now += 10_000
+    assert served(3) == [True, True, False]
+
+
+def test_a_revision_fanned_out_already_is_not_again(svc: HubService) -> None:
+    """``published`` with one event (the common case, not filtered) and with several: what
+    was fanned out before is dropped, nothing is pushed twice and the revision stays."""
+    svc.handle_sync("B", frame("evt.sub", {"rev": Z, "tops": ["prod.cat"]}))
+    outs = svc.handle_sync("A", frame("evt.pub", {"acts": [new("1", "a")]}))
+    assert push_of(svc, outs, "B") is not None
+    (ev,) = svc.ledger.events(ZERO_REV)
+    rev, recent = svc.rev, len(svc._recent)
+    assert svc.catch_up([ev]) == [] and svc.published((ev,)) == []
+    assert svc.catch_up([ev, ev]) == []
+    assert (svc.rev, len(svc._recent)) == (rev, recent)
+    assert svc.take_push("B") is None
 
 
 def test_slow_subscriber_is_closed_and_memory_bounded(prod: Project, clock: Clock) -> None:

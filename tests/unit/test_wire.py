@@ -759,3 +759,65 @@ def test_pub_reply_is_format_reply_of_enc_update(
     if events:
         _head, _, body = general.partition("\n")
         assert json.loads(body)["res"]["evs"][0]["cmd"] == events[0].cmd.value
+
+
+def _parse_frame_before(data: str | bytes, max_size: int) -> Frame:
+    """``parse_frame`` as it was before its ASCII fast path (session 10): the oracle."""
+    size = len(data)
+    if isinstance(data, str) and not data.isascii() and size <= max_size:
+        size = len(data.encode("utf-8", "surrogatepass"))
+    if size > max_size:
+        raise WireError(f"frame of {size} bytes is over the limit of {max_size} bytes",
+                        fatal=True)
+    if isinstance(data, bytes | bytearray | memoryview):
+        try:
+            data = bytes(data).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise WireError(f"frame is not valid UTF-8: {exc.reason} at byte {exc.start}",
+                            fatal=True) from exc
+    head, sep, body = data.partition("\n")
+    head = head.rstrip("\r")
+    subj, _, tok = head.partition("#")
+    if not subj or subj.strip() != subj or " " in subj:
+        raise WireError("frame without subject: expected 'subj[#tok]' on the first line",
+                        tok=tok, fatal=True)
+    if subj.startswith("_"):
+        raise WireError(f"internal subject {subj!r} is not accepted from clients",
+                        subj=subj, tok=tok, fatal=True)
+    if not (subj + tok).isprintable():
+        raise WireError("subject or token with control or non-text characters", fatal=True)
+    if len(subj) > 128 or len(tok) > 128:
+        raise WireError("subject or token longer than 128 characters", subj=subj[:128],
+                        tok=tok[:128], fatal=True)
+    stripped = body.strip() if sep else ""
+    return Frame(subj, tok, stripped or None)
+
+
+def _outcome(fn: Callable[[], Frame]) -> Any:
+    try:
+        return fn()
+    except WireError as exc:
+        return (str(exc), exc.subj, exc.tok, exc.fatal)
+
+
+_FRAME_TEXT = st.one_of(
+    st.text(alphabet=st.sampled_from("evt.pub#_ \r\n\t{}\"1a\x00\x7fé€\U0001f600\ud800"),
+            max_size=40),
+    st.builds(lambda s, t, b: f"{s}#{t}\n{b}", st.sampled_from(["evt.pub", "evt.sub", "_x",
+                                                              "e v", " evt", "évt", ""]),
+              st.text(max_size=6), st.text(max_size=20)),
+)
+
+
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@given(text=_FRAME_TEXT, max_size=st.integers(0, 60), as_bytes=st.booleans())
+def test_parse_frame_is_what_it_was(text: str, max_size: int, as_bytes: bool) -> None:
+    """The ASCII fast path (text within the limit taken as it is) and the subject/token
+    check without concatenating them change no outcome: the same frame or the same error,
+    for text (ASCII or not, lone surrogates, control characters, at and over the byte
+    limit) and for bytes (valid UTF-8 or not)."""
+    data: str | bytes = text
+    if as_bytes:
+        data = text.encode("utf-8", "surrogatepass")
+    assert _outcome(lambda: parse_frame(data, max_size)) == \
+        _outcome(lambda: _parse_frame_before(data, max_size))
