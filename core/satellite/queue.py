@@ -36,6 +36,7 @@ it. This assumes one process writes the data directory (as the whole satellite d
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -99,6 +100,9 @@ def queue_tables(metadata: MetaData) -> tuple[Table, Table]:
 _ACCEPT_SQL = (f"UPDATE sat_receipt SET state = '{ReceiptState.ACCEPTED.value}', rev = ?, "
                f"local_err = '' WHERE uid = ? AND state = '{ReceiptState.PENDING.value}'")
 _ACCEPT_PART = 400
+_UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33, 0)
+"""Whether the linked SQLite has ``UPDATE ... FROM`` (3.33.0 on; a Python linked to an older
+system SQLite, e.g. RHEL 8's 3.26, marks acks one statement per ack, as before session 10)."""
 """Acks per ``UPDATE ... FROM (VALUES ...)`` of :meth:`Queue.accept_many` (800 parameters,
 under SQLite's oldest limit of 999)."""
 _accept_parts: dict[int, str] = {}  # rows -> statement
@@ -341,6 +345,9 @@ class Queue:
                 if uid not in seen:
                     seen.add(uid)
                     rows.append((rev, uid))
+            if not _UPDATE_FROM:  # SQLite before 3.33: no UPDATE ... FROM; one per ack
+                c.exec_driver_sql(_ACCEPT_SQL, [(rev, uid) for rev, uid in rows])
+                return
             for i in range(0, len(rows), _ACCEPT_PART):
                 part = rows[i:i + _ACCEPT_PART]
                 c.exec_driver_sql(_accept_sql(len(part)), tuple([v for r in part for v in r]))
