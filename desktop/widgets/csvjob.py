@@ -3,11 +3,12 @@ export`` (:class:`desktop.headless.CsvImport`, :class:`desktop.headless.CsvExpor
 one set of rules and messages) run a step at a time on the window's event loop, with a
 progress dialog and Cancel.
 
-A step is one chunk of the import's check (500 rows), one transaction queued (500 rows at
-most, committed with an fsync), or 2,000 exported rows: 5-15 ms of CPU (docs/desktop.md),
-after which the window paints and takes the Cancel click. The steps run on the UI thread,
-not a worker: the satellite's pending-edit overlay and its change notices (which update the
-tables) belong to that thread.
+A step is one chunk of the import's check (500 rows) or 2,000 exported rows: 5-15 ms of CPU
+(docs/desktop.md), after which the window paints and takes the Cancel click. The import's
+last step queues the whole file in one local commit (all or nothing: ``Satellite.pub_many``),
+during which the window does not respond (seconds for tens of thousands of rows). The steps
+run on the UI thread, not a worker: the satellite's pending-edit overlay and its change
+notices (which update the tables) belong to that thread.
 """
 
 from __future__ import annotations
