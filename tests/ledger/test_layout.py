@@ -195,7 +195,7 @@ def test_replicate_refuses_ids_out_of_revision_order(tmp_path: Path, project: Pr
         led = SqlLedger(make_sqlite_ledger(tmp_path / f"{layout}.db", layout), project)
         try:
             led.replicate(1000, [a])
-            if layout == "by-id":
+            if layout != "rev-index":
                 with pytest.raises(ValidationError, match="revision and id order"):
                     led.replicate(1001, [b])
                 with pytest.raises(ValidationError, match="revision and id order"):
@@ -226,7 +226,9 @@ def test_verify_names_events_out_of_revision_order(tmp_path: Path, project: Proj
 
 
 @pytest.mark.parametrize(("src", "dst"), [("by-id", "rev-index"), ("rev-index", "by-id"),
-                                          ("by-id", "by-id")])
+                                          ("by-id", "by-id"), ("by-id", "by-record"),
+                                          ("by-record", "by-id"), ("rev-index", "by-record"),
+                                          ("by-record", "by-record")])
 def test_backup_and_restore_across_layouts(tmp_path: Path, project: Project, src: str,
                                            dst: str) -> None:
     led = SqlLedger(make_sqlite_ledger(tmp_path / "src.db", src), project)
@@ -297,11 +299,14 @@ def test_postgresql_keeps_the_rev_index(fresh_pg_db: str, project: Project) -> N
     assert REV_INDEX in names
 
 
+@pytest.mark.parametrize(("dst", "want"), [("by-record", "by-record+rev-index"),
+                                           ("by-id", "rev-index")])
 def test_a_backup_with_ids_out_of_revision_order_restores_with_the_index(
-        tmp_path: Path, project: Project) -> None:
+        tmp_path: Path, project: Project, dst: str, want: str) -> None:
     """A ledger with the revision index may hold ids that do not follow revisions (its
     replicate never required it); its backup restores into a new SQLite database, which then
-    gets the index (instead of the restore being refused), and reads the same."""
+    gets the index (instead of the restore being refused), and reads the same; by record
+    too (history, a past state: the event key entries do not depend on the id order)."""
     old = SqlLedger(make_sqlite_ledger(tmp_path / "old.db", "rev-index"), project)
     evs = [Event(10, 1000, SITE, "a", Cmd.NEW, {"name": "a"}),
            Event(5, 1001, SITE, "b", Cmd.NEW, {"name": "b"}),
@@ -313,11 +318,18 @@ def test_a_backup_with_ids_out_of_revision_order_restores_with_the_index(
         ops.backup(old, tmp_path / "b.bak")
     finally:
         old.close()
-    out = ops.restore(tmp_path / "b.bak", f"sqlite:///{tmp_path / 'new.db'}", project)
+    out = ops.restore(tmp_path / "b.bak", make_sqlite_ledger(tmp_path / "new.db", dst),
+                      project)
     try:
-        assert out.layout == "rev-index"
+        assert out.layout == want
         assert out.events(0) == evs and out.events(1000, [SITE]) == [evs[1], evs[3]]
         assert out.events(1000, None, 1) == evs[1:3]
+        assert out.events_of(SITE, ["a", "b"], 0) == {"a": [evs[0], evs[3]], "b": [evs[1]]}
+        assert out.states(SITE, 1001) == {"a": {"name": "a", "region": None, "lat": None,
+                                                "lon": None, "notes": None},
+                                          "b": {"name": "b", "region": None, "lat": None,
+                                                "lon": None, "notes": None}}
+        assert [h.rev for h in out.history(SITE, "a")] == [1000, 1002]
         assert out.verify() == []
     finally:
         out.close()
