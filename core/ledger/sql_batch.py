@@ -616,15 +616,15 @@ def _insert(io: _Reads, hot: HotSql, sql: str, rows: list[tuple[Any, ...]]) -> N
     io.run(multi, [v for r in rows for v in r])
 
 
-def key_entries(evs: Sequence[Event]) -> dict[str, list[tuple[str, int, Rev]]]:
-    """By-record layout: the event key entries ``(key, id, rev)`` of ``evs``, per topic."""
-    out: dict[str, list[tuple[str, int, Rev]]] = {}
+def key_entries(evs: Sequence[Event]) -> dict[str, list[tuple[str, Rev, int]]]:
+    """By-record layout: the event key entries ``(key, rev, id)`` of ``evs``, per topic."""
+    out: dict[str, list[tuple[str, Rev, int]]] = {}
     top_of, rows = "", None  # a batch's events are mostly of one topic
     for e in evs:
         if e.top != top_of or rows is None:
             top_of = e.top
             rows = out.setdefault(top_of, [])
-        rows.append((e.key, e.id, e.rev))
+        rows.append((e.key, e.rev, e.id))
     return out
 
 
@@ -645,10 +645,15 @@ def _write(io: _Reads, hot: HotSql, tables: LedgerTables, bp: BatchPlan) -> None
         # by-record: each topic's state rows and its events' key entries (the same leaf
         # pages) in one statement
         for top, ents in key_entries(bp.events).items():
-            pad = (None,) * len(tables.states[top].fields)
-            rows = [(*r, 0) for r in ups.pop(top, ())]
-            rows += [(k, *pad, rev, i) for k, i, rev in ents]
-            _insert(io, hot, hot.ups_rec[top], rows)
+            rows = ups.pop(top, [])
+            n = len(rows) * (len(rows[0]) if rows else 0) + 3 * len(ents)
+            if len(rows) + len(ents) <= _MULTI_ROWS and n <= 999:
+                params = [v for r in rows for v in r]
+                params += [v for r in ents for v in r]
+                io.run(hot.rec_write(top, len(rows), len(ents)), params)
+                continue
+            io.many(hot.ins_key[top], ents)
+            _insert(io, hot, hot.upsert_state[top], rows)
     for top, rows in ups.items():
         _insert(io, hot, hot.upsert_state[top], rows)
     # no evt_meta update: the audit row and the events carry the new revision and last event

@@ -466,11 +466,13 @@ class HotSql:
     """By-record layout: per topic, its B-tree (:func:`rec_table_name`, quoted); empty in the
     others."""
     ins_key: dict[str, str] = field(default_factory=dict)
-    """By-record layout: per topic, the insert of event key entries ``(key, id, rev)``."""
-    ups_rec: dict[str, str] = field(default_factory=dict)
-    """By-record layout: per topic, the publish's one write of its B-tree: rows of
-    ``(key, fields..., rev, _n)``, state rows (``_n = 0``, upserted) and event key entries
-    (``_n`` = the event's id, fields NULL) in one statement."""
+    """By-record layout: per topic, the insert of event key entries ``(key, rev, id)``."""
+    ups_rec: dict[str, tuple[str, str, str, str]] = field(default_factory=dict)
+    """By-record layout: per topic, the parts of the publish's one write of its B-tree
+    (``head``, the state row's ``VALUES`` row, the entry's, ``tail``): state rows
+    (``key, fields..., rev`` parameters, ``_n = 0``, upserted) and event key entries
+    (``key, rev, id`` parameters, the fields NULL literals) in one statement
+    (:meth:`rec_write`)."""
     later_rec: dict[str, str] = field(default_factory=dict)
     """By-record layout: per topic, :attr:`later` read through the topic's event key entries
     (same parameters)."""
@@ -520,6 +522,18 @@ class HotSql:
                    f"(SELECT {head[len('SELECT '):]} FROM {tail} = k.k OFFSET 0) s")
         if len(self.cache) < 10_000:  # key counts vary: keep the cache bounded
             self.cache[ck] = sql
+        return sql
+
+    def rec_write(self, top: str, states: int, entries: int) -> str:
+        """By-record layout: the statement writing ``states`` state rows and ``entries``
+        event key entries of a topic (:attr:`ups_rec`), cached per shape."""
+        ck = ("rec_write", top, states, entries)
+        sql = self.cache.get(ck)
+        if sql is None:
+            head, srow, erow, tail = self.ups_rec[top]
+            sql = head + ", ".join([srow] * states + [erow] * entries) + tail
+            if len(self.cache) < 10_000:
+                self.cache[ck] = sql
         return sql
 
     def later_from(self, top: str) -> str:
@@ -595,10 +609,11 @@ def hot_sql(lt: LedgerTables, dialect: str, *, by_id: bool = False,
                           f"{', '.join(_q(c) for c in cols[1:])}) "
                           f"VALUES ({p}, 0, {marks(len(cols) - 1)}) "
                           f"ON CONFLICT (key, {REC_N}) DO UPDATE SET {sets}")
-            ins_key[topic] = f"INSERT INTO {t} (key, {REC_N}, rev) VALUES ({p}, {p}, {p})"
+            ins_key[topic] = f"INSERT INTO {t} (key, rev, {REC_N}) VALUES ({p}, {p}, {p})"
             ups_rec[topic] = (f"INSERT INTO {t} ({', '.join(_q(c) for c in cols)}, {REC_N}) "
-                              f"VALUES ({marks(len(cols) + 1)}) "
-                              f"ON CONFLICT (key, {REC_N}) DO UPDATE SET {sets}")
+                              "VALUES ", f"({marks(len(cols))}, 0)",
+                              f"({p}, {'NULL, ' * (len(cols) - 2)}{p}, {p})",
+                              f" ON CONFLICT (key, {REC_N}) DO UPDATE SET {sets}")
             # the events after a base: the record's key entries after it (the entry's rev),
             # each event by its id; e.top = ? only keeps the parameters of ``later``
             later_rec[topic] = (

@@ -1,7 +1,9 @@
-"""The two SQLite layouts (docs/ledger.md, "SQLite layout"): ledgers made since session 8
+"""The SQLite layouts (docs/ledger.md, "SQLite layout"): ledgers made since session 8
 have no index on ``evt_event.rev`` and read by revision through ids
 (``core.ledger.tables.rev_bound``); ledgers made before keep the index and are read through
-it. Every read by revision must give the same, exact answer in both, and the same as the
+it. Ledgers made since session 10 (by-record) have no ``(top, key, rev)`` index either: a
+topic's state rows and event key entries share one B-tree, and reads by record go through
+the entries. Every read must give the same, exact answer in each, and the same as the
 in-memory ledger."""
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from core.errors import ValidationError
 from core.ledger import ops
 from core.ledger.memory import MemLedger
 from core.ledger.sql import SqlLedger
-from core.ledger.tables import REV_INDEX, build_tables, hot_sql
+from core.ledger.tables import REV_INDEX, SIG_INDEX, build_tables, hot_sql
 from core.model import Action, Audit, Cmd, Event, Trans
 from core.schema import Project
 from hubserver.limits import Limits
@@ -70,23 +72,98 @@ def layout(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def test_new_ledgers_have_no_rev_index_and_old_ones_keep_theirs(tmp_path: Path,
-                                                                project: Project) -> None:
-    new = SqlLedger(make_sqlite_ledger(tmp_path / "new.db", "by-id"), project)
-    old = SqlLedger(make_sqlite_ledger(tmp_path / "old.db", "rev-index"), project)
+def _indexes(path: Path) -> set[str]:
+    with sqlite3.connect(path) as db:
+        names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                          "AND tbl_name = 'evt_event'")}
+    db.close()
+    return names
+
+
+def test_new_ledgers_are_by_record_and_old_ones_keep_their_layout(tmp_path: Path,
+                                                                  project: Project) -> None:
+    leds = {lay: SqlLedger(make_sqlite_ledger(tmp_path / f"{lay}.db", lay), project)
+            for lay in LAYOUTS}
+    asked = SqlLedger(f"sqlite:///{tmp_path / 'asked.db'}", project, layout="by-id")
     try:
-        assert new.layout == "by-id" and old.layout == "rev-index"
-        _fill(new, 1, 20)
-        _fill(old, 1, 20)
+        assert {lay: led.layout for lay, led in leds.items()} == {lay: lay for lay in LAYOUTS}
+        assert asked.layout == "by-id"  # a replica's (core.satellite.replica)
+        for led in leds.values():
+            _fill(led, 1, 20)
     finally:
-        new.close()
-        old.close()
-    assert not _has_rev_index(tmp_path / "new.db")
-    assert _has_rev_index(tmp_path / "old.db")
-    for name, want in (("new.db", "by-id"), ("old.db", "rev-index")):  # reopened, read only
-        led = SqlLedger(f"sqlite:///{tmp_path / name}", project, create=False)
-        assert led.layout == want
+        for led in (*leds.values(), asked):
+            led.close()
+    assert _indexes(tmp_path / "by-record.db") == set()
+    assert _indexes(tmp_path / "by-id.db") == {SIG_INDEX}
+    assert _indexes(tmp_path / "asked.db") == {SIG_INDEX}
+    assert _indexes(tmp_path / "rev-index.db") == {SIG_INDEX, REV_INDEX}
+    with sqlite3.connect(tmp_path / "by-record.db") as db:
+        kinds = dict(db.execute("SELECT name, type FROM sqlite_master WHERE name IN "
+                                "('st_field_site', 'sk_field_site')").fetchall())
+    db.close()
+    assert kinds == {"st_field_site": "view", "sk_field_site": "table"}
+    for lay in LAYOUTS:  # reopened, read only, and by a writer
+        for create in (False, True):
+            led = SqlLedger(f"sqlite:///{tmp_path / lay}.db", project, create=create)
+            assert led.layout == lay
+            led.close()
+    with pytest.raises(ValueError, match="layout"):
+        SqlLedger(f"sqlite:///{tmp_path / 'x.db'}", project, layout="by-key")
+
+
+def test_the_by_record_reads_go_by_key(tmp_path: Path, project: Project) -> None:
+    """By record, through the entries: a key's entries by the B-tree's key, each event by its
+    id; never a scan of every event (there is no (top, key, rev) index to read)."""
+    led = SqlLedger(f"sqlite:///{tmp_path / 'l.db'}", project)
+    try:
+        _fill(led, 2, 30)
+        hot = led._sql
+        reads = [(hot.later_sql(1, SITE), (SITE, 5, "k1")),
+                 (hot.later_sql(3, SITE), (SITE, 5, "k1", "k2", "k3")),
+                 (f"SELECT e.id{led._rec_from(SITE)} AND s.key IN (?, ?) AND e.rev <= ?",
+                  ("k1", "k2", 5)),
+                 (f"SELECT e.rev, a.usr{led._rec_from(SITE, audit=True)} AND s.key = ?",
+                  ("k1",)),
+                 (hot.by_keys(hot.select_state[SITE], 2), ("k1", "k2")),
+                 ("SELECT * FROM st_field_site WHERE key = ?", ("k1",))]
+    finally:
         led.close()
+    with sqlite3.connect(tmp_path / "l.db") as db:
+        for sql, params in reads:
+            plan = " | ".join(r[3] for r in db.execute("EXPLAIN QUERY PLAN " + sql, params))
+            assert "SCAN" not in plan, plan
+            assert "USING PRIMARY KEY (key=? AND _n" in plan, plan
+    db.close()
+
+
+@pytest.mark.parametrize("damage", [
+    "DELETE FROM sk_field_site WHERE _n = (SELECT max(id) FROM evt_event WHERE top = "
+    "'field.site')",
+    "UPDATE sk_field_site SET rev = rev + 1 WHERE _n = (SELECT min(_n) FROM sk_field_site "
+    "WHERE _n > 0)",
+    "INSERT INTO sk_field_site (key, _n, rev) VALUES ('k1', 999999, 1)",
+    "INSERT INTO sk_field_site (key, _n, rev) SELECT key, id, rev FROM evt_event "
+    "WHERE top = 'field.obs' LIMIT 1"])
+def test_verify_names_event_key_entries_that_miss_or_do_not_match(
+        tmp_path: Path, project: Project, damage: str) -> None:
+    """By record, the entries are what reads by record go through: ``verify`` names one
+    missing, one of another revision, one without its event, one of another topic."""
+    led = SqlLedger(f"sqlite:///{tmp_path / 'l.db'}", project)
+    try:
+        _fill(led, 5, 30)
+        assert led.verify() == []
+    finally:
+        led.close()
+    with sqlite3.connect(tmp_path / "l.db") as db:
+        db.execute(damage)
+    db.close()
+    led = SqlLedger(f"sqlite:///{tmp_path / 'l.db'}", project, create=False)
+    try:
+        got = led.verify()
+    finally:
+        led.close()
+    assert got and all("event key entry" in p and "back the ledger up and restore it" in p
+                       for p in got), got
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
