@@ -1004,8 +1004,8 @@ class SqlLedger:
              .select_from(ev.outerjoin(au, au.c.rev == ev.c.rev))
              .where(ev.c.top == top, ev.c.key == key).order_by(ev.c.rev, ev.c.id))
         with self._guard("reading history"), self.engine.connect() as conn:
-            if self._by_rec and top in self.tables.states:
-                rows = conn.exec_driver_sql(
+            if self._by_rec:  # a topic outside the schema has no events (nor B-tree)
+                rows = [] if top not in self.tables.states else conn.exec_driver_sql(
                     f"SELECT e.rev, a.usr, e.cmd, e.arg{self._rec_from(top, audit=True)} "
                     "AND s.key = ? ORDER BY e.rev, e.id", (key,)).all()
             else:
