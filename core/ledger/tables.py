@@ -412,8 +412,13 @@ def by_record_ddl(lt: LedgerTables, dialect: Any) -> list[str]:
             spec = c.type.compile(dialect=dialect)
             cols.append(f"{_q(c.name)} {spec}" + (" NOT NULL" if c.name in ("key", "rev")
                                                    else ""))
+            if c.name == "key":
+                # the key's columns first, in the key's order: a WITHOUT ROWID row stores
+                # them first, and SQLite 3.40's integrity_check reads a NOT NULL column at
+                # its declared position (rev declared after _n: "NULL value in ...rev")
+                cols.append(f"{REC_N} INTEGER NOT NULL")
         out.append(f"CREATE TABLE IF NOT EXISTS {t} ({', '.join(cols)}, "
-                   f"{REC_N} INTEGER NOT NULL, PRIMARY KEY (key, {REC_N})) WITHOUT ROWID")
+                   f"PRIMARY KEY (key, {REC_N})) WITHOUT ROWID")
         qs = [_q(c.name) for c in st.table.columns]
         v = _q(st.table.name)
         out.append(f"CREATE VIEW IF NOT EXISTS {v} AS SELECT {', '.join(qs)} "

@@ -102,6 +102,10 @@ def test_new_ledgers_are_by_record_and_old_ones_keep_their_layout(tmp_path: Path
                                 "('st_field_site', 'sk_field_site')").fetchall())
     db.close()
     assert kinds == {"st_field_site": "view", "sk_field_site": "table"}
+    for lay in LAYOUTS:  # SQLite's own check (3.40 misread a by-record table's NOT NULLs
+        with sqlite3.connect(tmp_path / f"{lay}.db") as db:  # declared after its key's)
+            assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)], lay
+        db.close()
     for lay in LAYOUTS:  # reopened, read only, and by a writer
         for create in (False, True):
             led = SqlLedger(f"sqlite:///{tmp_path / lay}.db", project, create=create)
