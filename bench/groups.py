@@ -41,8 +41,10 @@ For user-space instructions per transaction, the deterministic figure on a share
 by table or index, from the WAL file and SQLite's ``dbstat``), for ours and for raw sqlite3
 writing the same rows, and exits. Its keys come from 10 interleaved streams as
 ``bench/hub.py``'s 10 clients send them (``rate0-<client>-<n>``): each commit's records land
-on different leaf pages of the state table and of the event key index, as in the hub. The
-WAL's size per commit is what its ``fdatasync`` writes.
+on different leaf pages of the state table and of the event key index, as in the hub (in a
+by-record ledger, made since session 10, of the topic's one B-tree ``sk_field_site``, which
+holds both; raw sqlite3 keeps the older layout, with both indexes). The WAL's size per
+commit is what its ``fdatasync`` writes.
 
 Usage::
 

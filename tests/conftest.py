@@ -32,13 +32,33 @@ settings.register_profile("outpost", deadline=None)
 settings.load_profile("outpost")
 
 
+LAYOUT_ENV = "OUTPOST_TEST_LAYOUT"
+"""``by-id`` or ``rev-index``: the SQLite layout this test process makes new ledgers in
+(``SqlLedger``'s ``layout`` default; docs/ledger.md, "SQLite layout"), to run a test
+directory over an older layout: ``OUTPOST_TEST_LAYOUT=by-id pytest tests/hub``. Unset: the
+default (``by-record``). Hubs started as child processes (``outpost-hub serve``) make the
+default layout either way; a satellite's replica is ``by-id`` either way."""
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Child processes keep Python's bytecode cache. The suite starts several hundred Python
     processes (the headless CLI, ``outpost-hub serve``, the satellite driver: about 0.5 s of
     CPU each, most of it imports); with ``PYTHONDONTWRITEBYTECODE`` set in the environment
     each of them compiled the project's modules again (about 0.1 s of CPU each). The children
-    write ``__pycache__`` beside the sources, as Python does by default (ignored by git)."""
+    write ``__pycache__`` beside the sources, as Python does by default (ignored by git).
+
+    :data:`LAYOUT_ENV` sets the layout of the new SQLite ledgers this process makes."""
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    layout = os.environ.get(LAYOUT_ENV, "")
+    if layout:
+        from core.ledger.sql import LAYOUTS, SqlLedger
+
+        if layout not in LAYOUTS:
+            raise pytest.UsageError(f"{LAYOUT_ENV}={layout!r}: expected one of "
+                                    f"{', '.join(LAYOUTS)}")
+        defaults = SqlLedger.__init__.__kwdefaults__
+        assert defaults is not None
+        defaults["layout"] = layout
 
 
 def in_ci() -> bool:

@@ -303,7 +303,7 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
             with led.begin() as conn:
                 led.set_ledger_id(RESTORING + final, conn)
             marked = True
-            if led.layout == "by-id" and _ids_out_of_order(src):
+            if led.layout in ("by-id", "by-record") and _ids_out_of_order(src):
                 # the layout without the revision index reads by id, exact only while ids
                 # follow revisions (docs/ledger.md): a backup whose ids do not gets the index
                 led.add_rev_index()

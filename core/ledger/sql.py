@@ -67,16 +67,20 @@ from core.errors import (
     ValidationError,
 )
 from core.ledger.protocols import HistoryEntry, PubResult, some_topics
-from core.ledger.sql_batch import chunks, event_of, event_rows, publish_batch
+from core.ledger.sql_batch import chunks, event_of, event_rows, key_entries, publish_batch
 from core.ledger.sql_replicate import insert_rows, plan_states, write_states
 from core.ledger.tables import (
+    REC_N,
     REV_INDEX,
+    SIG_INDEX,
     HotSql,
     LedgerTables,
     build_tables,
+    by_record_ddl,
     dumps,
     hot_sql,
     loads,
+    rec_table_name,
     rev_bound,
 )
 from core.model import Audit, Cmd, Event, Sig, Trans
@@ -187,6 +191,9 @@ _PING_IDLE = 1.0
 """Seconds idle after which the kept PostgreSQL publisher connection is checked before a
 publish (:meth:`SqlLedger._ping_publisher`): one round trip, never while publishes follow
 each other closely."""
+
+LAYOUTS = ("by-record", "by-id", "rev-index")
+"""The layouts a new SQLite ledger can be made in (:class:`SqlLedger`'s ``layout``)."""
 
 NO_LEDGER_FIX = ("check --db: give the database the hub serves (the --db of `outpost-hub "
                  "serve`); nothing was created")
@@ -371,6 +378,13 @@ class SqlLedger:
         create: make the ledger's tables when the database has none (False: refuse such a
             database, and a missing SQLite file, without creating or changing anything: the
             operations that read an existing ledger, ``verify`` and ``backup``).
+        layout: the layout of a NEW SQLite ledger (docs/ledger.md, "SQLite layout"):
+            ``"by-record"`` (the default: a topic's state rows and event key entries in one
+            B-tree), ``"by-id"`` (the layout made by sessions 8 and 9: the ``(top, key, rev)``
+            index; a satellite's replica, whose state tables the desktop scans) or
+            ``"rev-index"`` (the one made before, with the revision index too). A database
+            that holds a ledger keeps the layout it was made in (:attr:`layout`), and
+            PostgreSQL has one layout.
 
     Attributes:
         engine: the SQLAlchemy engine (others may run their own transactions on it).
@@ -385,10 +399,13 @@ class SqlLedger:
     """
 
     def __init__(self, url: str, project: Project, *, synchronous: str = "FULL",
-                 create: bool = True):
+                 create: bool = True, layout: str = "by-record"):
         sync = synchronous.upper()
         if sync not in _SYNC:
             raise ValueError(f"synchronous={synchronous!r}: expected one of {', '.join(_SYNC)}")
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout={layout!r}: expected one of {', '.join(LAYOUTS)}")
+        self._new_layout = layout
         self._project = project
         self._url = _normalize_url(url)
         self._create = create
@@ -418,6 +435,9 @@ class SqlLedger:
         # SQLite without the revision index (ledgers made since session 8): reads by
         # revision go by id (tables.rev_bound); set by _open_tables from the file itself
         self._by_id = False
+        # SQLite, the by-record layout (ledgers made since session 10): no (top, key, rev)
+        # index; reads by record go through the topic's B-tree (tables.by_record_ddl)
+        self._by_rec = False
         self._partial_sql: dict[tuple[Any, ...], Any] = {}  # sql_replicate's upserts
         self._pub_lock = threading.Lock()  # one publish at a time on self._pub
         self._pub: Any = None  # the publisher's pooled connection, kept (see _batch)
@@ -522,6 +542,8 @@ class SqlLedger:
                 self._read_ids(conn, {c["name"] for c in inspect(conn).get_columns(meta.name)})
                 self._set_layout(conn)
             return
+        if not self._pg and not self._read_only:
+            self._make_sqlite_layout()
         self.metadata.create_all(self.engine)
         with self._write() as conn:
             # inside the write lock: two processes opening an old file at once add the
@@ -549,24 +571,55 @@ class SqlLedger:
                 conn.execute(meta.update().where(meta.c.id == 1).values(ledger_id=lid))
                 self._ledger_id = lid
 
+    def _make_sqlite_layout(self) -> None:
+        """Make a new SQLite ledger's event and state tables in the layout asked for (the
+        rest, and every table of a file that holds a ledger already, ``create_all`` makes
+        or leaves alone); inside the write lock, so that two processes opening a new file
+        at once make one layout."""
+        if self._new_layout == "by-id":
+            return  # create_all makes it: the tables' own definitions
+        with self._write() as conn:
+            if conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                    "name = 'evt_event'").first() is not None:
+                return
+            if self._new_layout == "rev-index":
+                self.tables.event.create(conn)
+                conn.exec_driver_sql(f"CREATE INDEX {REV_INDEX} ON evt_event (rev)")
+                return
+            for ddl in by_record_ddl(self.tables, self.engine.dialect):
+                conn.exec_driver_sql(ddl)
+
     def _set_layout(self, conn: Connection) -> None:
-        """Tell the SQLite layouts apart: a ledger made before session 8 has the revision
-        index (and keeps it: it is read through it, as before); one made since has none,
-        and its reads by revision go by id (:func:`core.ledger.tables.rev_bound`)."""
+        """Tell the SQLite layouts apart, from the file: a ledger made before session 8 has
+        the revision index (and keeps it: it is read through it, as before); one made since
+        has none, and its reads by revision go by id (:func:`core.ledger.tables.rev_bound`).
+        One made since session 10 (by-record) has no ``(top, key, rev)`` index either: its
+        reads by record go through each topic's B-tree (:func:`~core.ledger.tables.
+        by_record_ddl`)."""
         if self._pg:
             return
-        found = conn.exec_driver_sql(
-            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
-            (REV_INDEX,)).first()
-        by_id = found is None
-        if by_id != self._by_id:
-            self._by_id = by_id
-            self._sql = hot_sql(self.tables, self.engine.dialect.name, by_id=by_id)
+        found = {r[0] for r in conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND name IN (?, ?)",
+            (REV_INDEX, SIG_INDEX))}
+        by_id = REV_INDEX not in found
+        # a file without an event table (a reader of one being made) reads as before
+        by_rec = SIG_INDEX not in found and conn.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+            (rec_table_name(next(iter(self.tables.states), "")),)).first() is not None
+        if by_id != self._by_id or by_rec != self._by_rec:
+            self._by_id, self._by_rec = by_id, by_rec
+            self._sql = hot_sql(self.tables, self.engine.dialect.name, by_id=by_id,
+                                by_rec=by_rec)
 
     @property
     def layout(self) -> str:
-        """The SQLite ledger's layout: ``"by-id"`` (made since session 8: no revision index,
-        reads by revision go by id) or ``"rev-index"`` (made before; PostgreSQL too)."""
+        """The SQLite ledger's layout: ``"by-record"`` (made since session 10: a topic's
+        state rows and event key entries in one B-tree, no revision index), ``"by-id"``
+        (made by sessions 8 and 9: no revision index, reads by revision go by id) or
+        ``"rev-index"`` (made before; PostgreSQL too); ``"by-record+rev-index"``: a
+        by-record ledger given the revision index (:meth:`add_rev_index`)."""
+        if self._by_rec:
+            return "by-record" if self._by_id else "by-record+rev-index"
         return "by-id" if self._by_id else "rev-index"
 
     def add_rev_index(self) -> None:
@@ -922,7 +975,28 @@ class SqlLedger:
     def _full(self, top: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         return self._project.model(top).full(fields)
 
+    _REC_COLS = "e.id, e.rev, e.top, e.key, e.cmd, e.arg"
+
+    def _rec_from(self, top: str, audit: bool = False) -> str:
+        """By-record layout: ``FROM`` the topic's event key entries (``s``) and their events
+        (``e``; with ``audit``, the audit rows ``a``), and ``WHERE`` the entries only (not
+        the state row); a caller adds its conditions and order."""
+        au = " LEFT JOIN evt_audit a ON a.rev = e.rev" if audit else ""
+        return (f" FROM {self._sql.rec[top]} s JOIN evt_event e ON e.id = s.{REC_N}{au} "
+                f"WHERE s.{REC_N} > 0")
+
+    def _rec_events(self, conn: Connection, top: str, keys: Sequence[str] | None,
+                    cond: str, rev: Rev) -> list[Event]:
+        """By-record layout: the events of ``keys`` (every record of ``top`` when None)
+        whose revision is ``cond`` (``"<="``, ``">"``) ``rev``, in (rev, id) order."""
+        where = "" if keys is None else " AND s.key IN (" + ",".join("?" * len(keys)) + ")"
+        sql = (f"SELECT {self._REC_COLS}{self._rec_from(top)}{where} AND e.rev {cond} ? "
+               "ORDER BY e.rev, e.id")
+        return [self._event(r) for r in conn.exec_driver_sql(sql, (*(keys or ()), rev))]
+
     def _sig_events(self, conn: Connection, top: str, key: str | None, upto: Rev) -> list[Event]:
+        if self._by_rec:
+            return self._rec_events(conn, top, None if key is None else [key], "<=", upto)
         ev = self.tables.event
         q = self._ev_cols().where(ev.c.top == top, ev.c.rev <= upto)
         if key is not None:
@@ -982,6 +1056,9 @@ class SqlLedger:
                 ev = self.tables.event
                 folded: dict[Sig, tuple[dict[str, Any], Rev]] = {}
                 for part in chunks(want):
+                    if self._by_rec:
+                        replay(self._rec_events(conn, top, part, "<=", rev), folded)
+                        continue
                     q = self._ev_cols().where(ev.c.top == top, ev.c.key.in_(list(part)),
                                               ev.c.rev <= rev).order_by(ev.c.rev, ev.c.id)
                     replay((self._event(r) for r in conn.execute(q)), folded)
@@ -1010,10 +1087,13 @@ class SqlLedger:
         ev = self.tables.event
         with self._guard("reading events"), self.engine.connect() as conn:
             for part in chunks(want):
-                q = self._ev_cols().where(ev.c.top == top, ev.c.key.in_(list(part)),
-                                          ev.c.rev > rev).order_by(ev.c.rev, ev.c.id)
-                for r in conn.execute(q):
-                    e = self._event(r)
+                if self._by_rec:
+                    evs = self._rec_events(conn, top, part, ">", rev)
+                else:
+                    q = self._ev_cols().where(ev.c.top == top, ev.c.key.in_(list(part)),
+                                              ev.c.rev > rev).order_by(ev.c.rev, ev.c.id)
+                    evs = [self._event(r) for r in conn.execute(q)]
+                for e in evs:
                     out.setdefault(e.key, []).append(e)
             conn.rollback()
         return out
@@ -1047,7 +1127,12 @@ class SqlLedger:
              .select_from(ev.outerjoin(au, au.c.rev == ev.c.rev))
              .where(ev.c.top == top, ev.c.key == key).order_by(ev.c.rev, ev.c.id))
         with self._guard("reading history"), self.engine.connect() as conn:
-            rows = conn.execute(q).all()
+            if self._by_rec:  # a topic outside the schema has no events (nor B-tree)
+                rows = [] if top not in self.tables.states else conn.exec_driver_sql(
+                    f"SELECT e.rev, a.usr, e.cmd, e.arg{self._rec_from(top, audit=True)} "
+                    "AND s.key = ? ORDER BY e.rev, e.id", (key,)).all()
+            else:
+                rows = conn.execute(q).all()
             conn.rollback()
         return [HistoryEntry(int(r[0]), r[1] or "", Cmd(r[2]),
                              None if r[3] is None else loads(r[3])) for r in rows]
@@ -1159,6 +1244,8 @@ class SqlLedger:
                     if want[1] != got_rev:
                         found.append(((sig.top, sig.key),
                                       f"{sig}: state rev {got_rev} != last event rev {want[1]}"))
+            if self._by_rec:
+                problems.extend(self._verify_entries(conn))
             conn.rollback()
         if meta_rev < max_rev:
             problems.append(f"ledger revision {format_rev(meta_rev)} is before the last "
@@ -1168,6 +1255,31 @@ class SqlLedger:
         found.sort(key=lambda p: p[0])  # stable: a record's lines keep their order
         problems.extend(msg for _, msg in found)
         return problems
+
+    def _verify_entries(self, conn: Connection) -> list[str]:
+        """By-record layout: the event key entries against the events (at most 10 lines of
+        each kind): reads by record (history, the later events a conflict check reads, a
+        past state) go through the entries, so one missing or not matching its event
+        makes them miss or misread events."""
+        out: list[str] = []
+        fix = "reads by record may miss events; back the ledger up and restore it"
+        for top, t in self._sql.rec.items():
+            for key, n in conn.exec_driver_sql(
+                    f"SELECT s.key, s.{REC_N} FROM {t} s LEFT JOIN evt_event e ON e.id = "
+                    f"s.{REC_N} WHERE s.{REC_N} > 0 AND (e.id IS NULL OR e.top IS NOT ? OR "
+                    "e.key IS NOT s.key OR e.rev IS NOT s.rev) LIMIT 10", (top,)):
+                out.append(f"{top} {key}: its event key entry {n} has no event {n} of that "
+                           f"record and revision: {fix}")
+        if not self._sql.rec:
+            return out
+        arms = " ".join(f"WHEN ? THEN NOT EXISTS (SELECT 1 FROM {t} s WHERE s.key = e.key "
+                        f"AND s.{REC_N} = e.id AND s.rev = e.rev)"
+                        for t in self._sql.rec.values())
+        for i, top, key in conn.exec_driver_sql(
+                f"SELECT e.id, e.top, e.key FROM evt_event e WHERE CASE e.top {arms} "
+                "ELSE 1 END LIMIT 10", tuple(self._sql.rec)):
+            out.append(f"{top} {key}: event {i} has no event key entry: {fix}")
+        return out
 
     def close(self) -> None:
         """Close every pooled connection."""
@@ -1455,6 +1567,9 @@ class SqlLedger:
 
         if fresh:
             run(hot.ins_event, event_rows(fresh))
+            if hot.rec:  # by-record: each event's key entry (tables.by_record_ddl)
+                for top, ents in key_entries(fresh).items():
+                    run(hot.ins_key[top], ents)
         # audits without extra (a satellite's edits: all of them) bind no None for it (a None
         # parameter goes through sqlite3's adapter lookup, ~1,200 instructions)
         rows = [(a.rev, a.created, a.arrived, a.usr, a.uid) for a in audits if a.extra is None]

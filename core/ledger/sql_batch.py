@@ -43,7 +43,7 @@ from core.model import Cmd, Event, Sig, Trans
 from core.revision import Rev
 from core.schema import Project
 
-__all__ = ["CHUNK", "chunks", "event_of", "event_rows", "publish_batch"]
+__all__ = ["CHUNK", "chunks", "event_of", "event_rows", "key_entries", "publish_batch"]
 
 CHUNK = 500
 """Keys per ``IN (...)`` list (SQLite allows 999 parameters per statement by default)."""
@@ -106,7 +106,7 @@ class _Reads:
             if top not in self.tables.states:
                 continue
             for part in chunks(keys):
-                self.later.append((top, self.run(hot.later_sql(len(part)),
+                self.later.append((top, self.run(hot.later_sql(len(part), top),
                                                  hot.later_params(top, base, part))))
 
     def applied(self) -> dict[str, Rev]:
@@ -319,10 +319,10 @@ def _sq_read_sql(hot: HotSql, tables: LedgerTables, shape: tuple[Any, ...]) -> s
         head, _, rest = hot.select_state[top].partition("SELECT ")[2].partition(" FROM ")
         cols = len(tables.states[top].table.columns)
         out += arms(f"SELECT 2, {i}, {head}{pad(cols)} FROM {rest}", n)
-    for i, (_top, n) in enumerate(ltops):
+    for i, (top, n) in enumerate(ltops):
+        rest = hot.later_from(top).partition(" FROM ")[2]  # by-record: through the entries
         out += arms(f"SELECT 3, {i}, e.id, e.rev, e.top, e.key, e.cmd, e.arg, a.usr{pad(7)} "
-                    "FROM evt_event e LEFT JOIN evt_audit a ON a.rev = e.rev "
-                    "WHERE e.top = ? AND e.rev > ? AND e.key", n)
+                    f"FROM {rest}", n)
     return " UNION ALL ".join(out)
 
 
@@ -623,6 +623,18 @@ def _insert(io: _Reads, hot: HotSql, sql: str, rows: list[tuple[Any, ...]]) -> N
     io.run(multi, [v for r in rows for v in r])
 
 
+def key_entries(evs: Sequence[Event]) -> dict[str, list[tuple[str, Rev, int]]]:
+    """By-record layout: the event key entries ``(key, rev, id)`` of ``evs``, per topic."""
+    out: dict[str, list[tuple[str, Rev, int]]] = {}
+    top_of, rows = "", None  # a batch's events are mostly of one topic
+    for e in evs:
+        if e.top != top_of or rows is None:
+            top_of = e.top
+            rows = out.setdefault(top_of, [])
+        rows.append((e.key, e.rev, e.id))
+    return out
+
+
 def _write(io: _Reads, hot: HotSql, tables: LedgerTables, bp: BatchPlan) -> None:
     _insert(io, hot, hot.ins_event, event_rows(bp.events))
     _insert(io, hot, hot.ins_audit, [(rev, created, arrived, usr,
@@ -636,6 +648,19 @@ def _write(io: _Reads, hot: HotSql, tables: LedgerTables, bp: BatchPlan) -> None
             continue
         for part in chunks(keys):
             io.run(hot.delete_state[top] + hot.in_list(len(part)), hot.in_params(part))
+    if hot.rec:
+        # by-record: each topic's state rows and its events' key entries (the same leaf
+        # pages) in one statement
+        for top, ents in key_entries(bp.events).items():
+            rows = ups.pop(top, [])
+            n = len(rows) * (len(rows[0]) if rows else 0) + 3 * len(ents)
+            if len(rows) + len(ents) <= _MULTI_ROWS and n <= 999:
+                params = [v for r in rows for v in r]
+                params += [v for r in ents for v in r]
+                io.run(hot.rec_write(top, len(rows), len(ents)), params)
+                continue
+            io.many(hot.ins_key[top], ents)
+            _insert(io, hot, hot.upsert_state[top], rows)
     for top, rows in ups.items():
         _insert(io, hot, hot.upsert_state[top], rows)
     # no evt_meta update: the audit row and the events carry the new revision and last event

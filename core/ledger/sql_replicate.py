@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from core.ledger.tables import HotSql, LedgerTables, StateTable
+from core.ledger.tables import REC_N, HotSql, LedgerTables, StateTable
 from core.model import Cmd, Event
 
 __all__ = ["ROWS_MAX", "StatePlan", "insert_rows", "plan_states", "write_states"]
@@ -110,14 +110,27 @@ def plan_states(evs: Sequence[Event]) -> StatePlan:
     return plan
 
 
+def _upsert(hot: HotSql, st: StateTable, q: list[str], vals: list[str]) -> str:
+    """The upsert of a state row: columns ``q`` (quoted, ``key`` first), values ``vals``;
+    in the by-record layout into the topic's B-tree, as its ``(key, 0)`` row."""
+    t = hot.rec.get(st.model.topic)
+    conflict = "key"
+    if t is not None:
+        q = [q[0], REC_N, *q[1:]]
+        vals = [vals[0], "0", *vals[1:]]
+        conflict = f"key, {REC_N}"
+    else:
+        t = '"' + st.table.name.replace('"', '""') + '"'
+    sets = ", ".join(f"{c} = excluded.{c}" for c in q[2 if conflict != "key" else 1:])
+    return (f"INSERT INTO {t} ({', '.join(q)}) VALUES ({','.join(vals)}) "
+            f"ON CONFLICT ({conflict}) DO UPDATE SET {sets}")
+
+
 def _partial_sql(hot: HotSql, st: StateTable, fields: tuple[str, ...]) -> str:
     p = "%s" if hot.pg else "?"
-    t = '"' + st.table.name.replace('"', '""') + '"'
     cols = ["key", *fields, "rev"]
     q = ['"' + c.replace('"', '""') + '"' for c in cols]
-    sets = ", ".join(f"{c} = excluded.{c}" for c in q[1:])
-    return (f"INSERT INTO {t} ({', '.join(q)}) VALUES ({','.join([p] * len(cols))}) "
-            f"ON CONFLICT (key) DO UPDATE SET {sets}")
+    return _upsert(hot, st, q, [p] * len(cols))
 
 
 def _full_sql(hot: HotSql, st: StateTable, names: tuple[str, ...], order: dict[str, int],
@@ -127,16 +140,13 @@ def _full_sql(hot: HotSql, st: StateTable, names: tuple[str, ...], order: dict[s
     held to a NULL literal; and the parameters' fields in table order: a tuple of (field,
     converter or None), or a list of field names when none needs a converter."""
     p = "%s" if hot.pg else "?"
-    t = '"' + st.table.name.replace('"', '""') + '"'
     held = set(names) & set(order)
     conv = tuple((n, c) for n, c in st.store if n in held)
     has: Any = conv if any(c is not None for _, c in conv) else [n for n, _ in conv]
     cols = ["key", *st.fields, "rev"]
     q = ['"' + c.replace('"', '""') + '"' for c in cols]
     vals = [p] + [p if n in held else "NULL" for n in st.fields] + [p]
-    sets = ", ".join(f"{c} = excluded.{c}" for c in q[1:])
-    return (f"INSERT INTO {t} ({', '.join(q)}) VALUES ({','.join(vals)}) "
-            f"ON CONFLICT (key) DO UPDATE SET {sets}"), has
+    return _upsert(hot, st, q, vals), has
 
 
 def write_states(plan: StatePlan, tables: LedgerTables, hot: HotSql,

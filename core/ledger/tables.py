@@ -82,6 +82,7 @@ __all__ = [
     "dumps",
     "hot_sql",
     "loads",
+    "rec_table_name",
     "rev_bound",
     "state_table_name",
 ]
@@ -135,6 +136,22 @@ def loads(text: str | bytes) -> Any:
 def state_table_name(topic: str) -> str:
     """``st_`` plus the topic with the dot replaced: ``field.site`` → ``st_field_site``."""
     return "st_" + topic.replace(".", "_")
+
+
+def rec_table_name(topic: str) -> str:
+    """``sk_`` plus the topic with the dot replaced: in an SQLite ledger of the by-record
+    layout, the B-tree holding a topic's state rows and its event key entries
+    (:func:`by_record_ddl`)."""
+    return "sk_" + topic.replace(".", "_")
+
+
+REC_N = "_n"
+"""The by-record table's second key column: 0 for the state row, the event's id for an event
+key entry. It starts with ``_``, which no field name can."""
+
+SIG_INDEX = "ix_evt_event_sig"
+"""The index on ``evt_event (top, key, rev)``: in every layout but by-record (its absence is
+how :class:`~core.ledger.sql.SqlLedger` tells that layout)."""
 
 
 class _SqliteDouble(UserDefinedType[float]):
@@ -371,6 +388,55 @@ def build_tables(project: Project, metadata: MetaData | None = None) -> LedgerTa
     return LedgerTables(md, event, audit, uid, meta, states)
 
 
+def by_record_ddl(lt: LedgerTables, dialect: Any) -> list[str]:
+    """SQLite: the statements making a ledger's event and state tables in the by-record
+    layout (SQLite ledgers made since session 10; docs/ledger.md, "SQLite layout").
+
+    ``evt_event`` has no ``(top, key, rev)`` index: each topic's latest-state rows and its
+    event key entries share one ``WITHOUT ROWID`` B-tree, ``sk_<schema>_<model>``
+    (:func:`rec_table_name`) keyed ``(key, _n)``: the state row at ``_n = 0`` (the state
+    table's columns), one entry per event of the record at ``_n`` = the event's id (its
+    ``rev``, the fields NULL). A commit then writes a record's state row and its event's
+    entry to one leaf page instead of one of each B-tree. The state table's name is a view
+    of the ``_n = 0`` rows, for readers (``SELECT ... FROM st_field_site``), which also takes
+    inserts, updates and deletes (``INSTEAD OF`` triggers onto those rows); Outpost writes
+    the B-tree. ``IF NOT EXISTS``: run inside the write lock, after checking that the file holds
+    no event table (:class:`~core.ledger.sql.SqlLedger`)."""
+    from sqlalchemy.schema import CreateTable
+
+    out = [str(CreateTable(lt.event, if_not_exists=True).compile(dialect=dialect)).strip()]
+    for topic, st in lt.states.items():
+        t = _q(rec_table_name(topic))
+        cols = []
+        for c in st.table.columns:
+            spec = c.type.compile(dialect=dialect)
+            cols.append(f"{_q(c.name)} {spec}" + (" NOT NULL" if c.name in ("key", "rev")
+                                                   else ""))
+            if c.name == "key":
+                # the key's columns first, in the key's order: a WITHOUT ROWID row stores
+                # them first, and SQLite 3.40's integrity_check reads a NOT NULL column at
+                # its declared position (rev declared after _n: "NULL value in ...rev")
+                cols.append(f"{REC_N} INTEGER NOT NULL")
+        out.append(f"CREATE TABLE IF NOT EXISTS {t} ({', '.join(cols)}, "
+                   f"PRIMARY KEY (key, {REC_N})) WITHOUT ROWID")
+        qs = [_q(c.name) for c in st.table.columns]
+        v = _q(st.table.name)
+        out.append(f"CREATE VIEW IF NOT EXISTS {v} AS SELECT {', '.join(qs)} "
+                   f"FROM {t} WHERE {REC_N} = 0")
+        # the view takes writes too (an operator's repair, a test's damage), onto the
+        # (key, 0) rows; Outpost itself writes the B-tree
+        trig = _q("tr_" + st.table.name)[:-1]
+        out.append(f'CREATE TRIGGER IF NOT EXISTS {trig}_ins" INSTEAD OF INSERT ON {v} BEGIN '
+                   f"INSERT INTO {t} (key, {REC_N}, {', '.join(qs[1:])}) VALUES (NEW.key, 0, "
+                   f"{', '.join('NEW.' + c for c in qs[1:])}); END")
+        out.append(f'CREATE TRIGGER IF NOT EXISTS {trig}_upd" INSTEAD OF UPDATE ON {v} BEGIN '
+                   f"UPDATE {t} SET {', '.join(f'{c} = NEW.{c}' for c in qs)} "
+                   f"WHERE key = OLD.key AND {REC_N} = 0; END")
+        out.append(f'CREATE TRIGGER IF NOT EXISTS {trig}_del" INSTEAD OF DELETE ON {v} BEGIN '
+                   f"DELETE FROM {t} WHERE key = OLD.key AND {REC_N} = 0; END")
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class HotSql:
     """Pre-rendered driver SQL for the publish path, in the driver's parameter style.
@@ -401,6 +467,20 @@ class HotSql:
     upsert_state: dict[str, str]
     later: str
     meta_uids: str = ""
+    rec: dict[str, str] = field(default_factory=dict)
+    """By-record layout: per topic, its B-tree (:func:`rec_table_name`, quoted); empty in the
+    others."""
+    ins_key: dict[str, str] = field(default_factory=dict)
+    """By-record layout: per topic, the insert of event key entries ``(key, rev, id)``."""
+    ups_rec: dict[str, tuple[str, str, str, str]] = field(default_factory=dict)
+    """By-record layout: per topic, the parts of the publish's one write of its B-tree
+    (``head``, the state row's ``VALUES`` row, the entry's, ``tail``): state rows
+    (``key, fields..., rev`` parameters, ``_n = 0``, upserted) and event key entries
+    (``key, rev, id`` parameters, the fields NULL literals) in one statement
+    (:meth:`rec_write`)."""
+    later_rec: dict[str, str] = field(default_factory=dict)
+    """By-record layout: per topic, :attr:`later` read through the topic's event key entries
+    (same parameters)."""
     cache: dict[Any, str] = field(default_factory=dict, compare=False)
     """Statements built per shape: the PostgreSQL one-statement write per batch shape, the
     ``IN`` lists per key count (bounded in size)."""
@@ -449,16 +529,32 @@ class HotSql:
             self.cache[ck] = sql
         return sql
 
-    def later_sql(self, n: int) -> str:
+    def rec_write(self, top: str, states: int, entries: int) -> str:
+        """By-record layout: the statement writing ``states`` state rows and ``entries``
+        event key entries of a topic (:attr:`ups_rec`), cached per shape."""
+        ck = ("rec_write", top, states, entries)
+        sql = self.cache.get(ck)
+        if sql is None:
+            head, srow, erow, tail = self.ups_rec[top]
+            sql = head + ", ".join([srow] * states + [erow] * entries) + tail
+            if len(self.cache) < 10_000:
+                self.cache[ck] = sql
+        return sql
+
+    def later_from(self, top: str) -> str:
+        """:attr:`later` for a topic (by-record: through its event key entries)."""
+        return self.later_rec.get(top, self.later)
+
+    def later_sql(self, n: int, top: str = "") -> str:
         """Events (with the audit's ``usr``) of a topic after a base on ``n`` keys, in order.
 
         Parameters: :meth:`later_params`.
         """
         if not self.pg:
-            ck = ("later", n)
+            ck = ("later", n, top if self.rec else "")
             sql = self.cache.get(ck)
             if sql is None:
-                sql = self.later + self.in_list(n) + " ORDER BY e.rev, e.id"
+                sql = self.later_from(top) + self.in_list(n) + " ORDER BY e.rev, e.id"
                 if len(self.cache) < 10_000:
                     self.cache[ck] = sql
             return sql
@@ -476,9 +572,12 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def hot_sql(lt: LedgerTables, dialect: str, *, by_id: bool = False) -> HotSql:
+def hot_sql(lt: LedgerTables, dialect: str, *, by_id: bool = False,
+            by_rec: bool = False) -> HotSql:
     """The :class:`HotSql` of a ledger's tables for ``dialect`` (``sqlite``/``postgresql``);
-    ``by_id``: an SQLite ledger without the revision index (reads by revision go by id)."""
+    ``by_id``: an SQLite ledger without the revision index (reads by revision go by id);
+    ``by_rec``: an SQLite ledger of the by-record layout (:func:`by_record_ddl`: the state
+    rows are written to, and read from, the topic's B-tree, with ``_n = 0``)."""
     pg = dialect == "postgresql"
     p = "%s" if pg else "?"
 
@@ -496,14 +595,42 @@ def hot_sql(lt: LedgerTables, dialect: str, *, by_id: bool = False) -> HotSql:
                  f"{big}(m.last_id, COALESCE((SELECT max(id) FROM evt_event), 0)) AS last_id "
                  "FROM evt_meta m WHERE m.id = 1")
     sel, jsel, dele, ups = {}, {}, {}, {}
+    rec, ins_key, later_rec, ups_rec = {}, {}, {}, {}
+    later = ("SELECT e.id, e.rev, e.top, e.key, e.cmd, e.arg, a.usr FROM evt_event e "
+             f"LEFT JOIN evt_audit a ON a.rev = e.rev WHERE e.top = {p} AND e.rev > {p} "
+             "AND e.key")
     for topic, st in lt.states.items():
         t = _q(st.table.name)
         cols = [c.name for c in st.table.columns]
+        sets = ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in cols if c != "key")
+        if by_rec:
+            # the state row is the (key, 0) row of the topic's B-tree; the view named like
+            # the state table (what other readers use) selects the same rows
+            t = rec[topic] = _q(rec_table_name(topic))
+            sel[topic] = (f"SELECT {', '.join(_q(c) for c in cols)} FROM {t} "
+                          f"WHERE {REC_N} = 0 AND key")
+            dele[topic] = f"DELETE FROM {t} WHERE {REC_N} = 0 AND key"
+            ups[topic] = (f"INSERT INTO {t} (key, {REC_N}, "
+                          f"{', '.join(_q(c) for c in cols[1:])}) "
+                          f"VALUES ({p}, 0, {marks(len(cols) - 1)}) "
+                          f"ON CONFLICT (key, {REC_N}) DO UPDATE SET {sets}")
+            ins_key[topic] = f"INSERT INTO {t} (key, rev, {REC_N}) VALUES ({p}, {p}, {p})"
+            ups_rec[topic] = (f"INSERT INTO {t} ({', '.join(_q(c) for c in cols)}, {REC_N}) "
+                              "VALUES ", f"({marks(len(cols))}, 0)",
+                              f"({p}, {'NULL, ' * (len(cols) - 2)}{p}, {p})",
+                              f" ON CONFLICT (key, {REC_N}) DO UPDATE SET {sets}")
+            # the events after a base: the record's key entries after it (the entry's rev),
+            # each event by its id; e.top = ? only keeps the parameters of ``later``
+            later_rec[topic] = (
+                "SELECT e.id, e.rev, e.top, e.key, e.cmd, e.arg, a.usr FROM "
+                f"{t} s JOIN evt_event e ON e.id = s.{REC_N} "
+                f"LEFT JOIN evt_audit a ON a.rev = e.rev WHERE e.top = {p} AND s.rev > {p} "
+                f"AND s.{REC_N} > 0 AND s.key")
+            continue
         sel[topic] = f"SELECT {', '.join(_q(c) for c in cols)} FROM {t} WHERE key"
         jsel[topic] = "SELECT " + ", ".join(f"{_q(c)}::text AS {_q(c)}" if c in st.floats
                                             else _q(c) for c in cols) + f" FROM {t} WHERE key"
         dele[topic] = f"DELETE FROM {t} WHERE key"
-        sets = ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in cols if c != "key")
         ups[topic] = (f"INSERT INTO {t} ({', '.join(_q(c) for c in cols)}) "
                       f"VALUES ({marks(len(cols))}) ON CONFLICT (key) DO UPDATE SET {sets}")
     return HotSql(
@@ -525,9 +652,8 @@ def hot_sql(lt: LedgerTables, dialect: str, *, by_id: bool = False) -> HotSql:
                    f"{rev_bound('?1 - 1')} AND id <= {rev_bound('?1')} AND rev = ?1 "
                    "ORDER BY id"),
         select_state=sel, json_state=jsel, delete_state=dele, upsert_state=ups,
-        later=("SELECT e.id, e.rev, e.top, e.key, e.cmd, e.arg, a.usr FROM evt_event e "
-               f"LEFT JOIN evt_audit a ON a.rev = e.rev WHERE e.top = {p} AND e.rev > {p} "
-               "AND e.key"),
+        later=later,
+        rec=rec, ins_key=ins_key, later_rec=later_rec, ups_rec=ups_rec,
         # PostgreSQL: the revision and last id with the applied uids of a text[] (rows of
         # rev, last_id, uid, uid's rev; uid NULL when none is applied)
         meta_uids=(f"SELECT mr.rev, mr.last_id, u.uid, u.rev FROM ({read_meta}) mr "

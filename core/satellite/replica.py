@@ -163,7 +163,10 @@ class Replica:
         self._read_only = read_only
         url = read_only_url(self.path) if read_only else sqlite_url(self.path)
         try:
-            self.ledger = SqlLedger(url, project, synchronous=synchronous)
+            # a replica keeps the layout of sessions 8-9 (by-id): the desktop scans its
+            # state tables whole, which the by-record layout interleaves with event key
+            # entries (docs/ledger.md, "SQLite layout")
+            self.ledger = SqlLedger(url, project, synchronous=synchronous, layout="by-id")
             self.queue = Queue(self.ledger.engine, self.ledger.metadata, self.ledger.begin)
         except StorageError as exc:
             # a reader cannot make the tables a writer killed while making them (or still

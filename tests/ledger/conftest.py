@@ -16,9 +16,13 @@ from core.ledger.sql import SqlLedger
 from core.schema import Project
 from tests.support.layout import make_sqlite_ledger
 
-BACKENDS = ["mem", "sqlite", "sqlite-rev", "pg"]
-"""``sqlite``: the SQLite layout made since session 8 (no revision index); ``sqlite-rev``:
-the one made before (with it), which such ledgers keep."""
+BACKENDS = ["mem", "sqlite", "sqlite-id", "sqlite-rev", "pg"]
+"""``sqlite``: the SQLite layout made since session 10 (by-record: a topic's state rows and
+event key entries in one B-tree); ``sqlite-id``: the one made by sessions 8 and 9 (by-id: the
+``(top, key, rev)`` index, no revision index); ``sqlite-rev``: the one made before (both
+indexes). Ledgers keep the layout they were made in."""
+
+_OLD = {"sqlite-id": "by-id", "sqlite-rev": "rev-index"}
 
 AnyLedger = MemLedger | SqlLedger
 
@@ -30,8 +34,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if backend == "pg":
         url: str = request.getfixturevalue("fresh_pg_db")
         return url
-    if backend == "sqlite-rev":
-        return make_sqlite_ledger(tmp_path / "ledger.db", "rev-index")
+    if backend in _OLD:
+        return make_sqlite_ledger(tmp_path / "ledger.db", _OLD[backend])
     return f"sqlite:///{tmp_path / 'ledger.db'}"
 
 
@@ -44,23 +48,24 @@ def ledger(request: pytest.FixtureRequest, project: Project,
         led = MemLedger(project)
     elif request.param == "sqlite":
         led = SqlLedger(f"sqlite:///{tmp_path / 'ledger.db'}", project)
-    elif request.param == "sqlite-rev":
-        led = SqlLedger(make_sqlite_ledger(tmp_path / "ledger.db", "rev-index"), project)
+    elif request.param in _OLD:
+        led = SqlLedger(make_sqlite_ledger(tmp_path / "ledger.db", _OLD[request.param]),
+                        project)
     else:
         led = SqlLedger(request.getfixturevalue("fresh_pg_db"), project)
     yield led
     led.close()
 
 
-@pytest.fixture(params=["sqlite", "sqlite-rev", "pg"])
+@pytest.fixture(params=["sqlite", "sqlite-id", "sqlite-rev", "pg"])
 def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty SQLite file URL (either layout: ``sqlite-rev`` holds an empty ledger made
-    with the revision index) or a fresh PostgreSQL database URL."""
+    """An empty SQLite file URL (each layout: ``sqlite-id``/``sqlite-rev`` hold the event
+    table of an older layout, see :data:`BACKENDS`) or a fresh PostgreSQL database URL."""
     if request.param == "pg":
         url: str = request.getfixturevalue("fresh_pg_db")
         return url
-    if request.param == "sqlite-rev":
-        return make_sqlite_ledger(tmp_path / "ledger.db", "rev-index")
+    if request.param in _OLD:
+        return make_sqlite_ledger(tmp_path / "ledger.db", _OLD[request.param])
     return f"sqlite:///{tmp_path / 'ledger.db'}"
 
 
