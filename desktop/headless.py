@@ -970,14 +970,7 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
     if args.key and keep != Keep.BOTH:
         raise ConfigError("--key gives the new key of --keep both: add --keep both, or "
                           "leave --key out")
-    seen = None
-    if args.seen is not None:
-        try:
-            seen = parse_rev(args.seen.strip())
-        except ValueError as exc:
-            raise ConfigError(f"--seen {args.seen!r} is not a revision: give the one `outpost "
-                              "conflicts` ends with (RFC 3339, e.g. "
-                              "2026-01-02T03:04:05.678Z)") from exc
+    seen = _seen(args)
     sat = _open(args)
     try:
         taken = sat.both_keys(uid)  # refuses what resolve refuses, with its words
@@ -1002,12 +995,25 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seen(args: argparse.Namespace) -> Rev | None:
+    """``resolve --seen REV``: the revision ``outpost conflicts`` showed (None: not given)."""
+    if args.seen is None:
+        return None
+    try:
+        return parse_rev(args.seen.strip())
+    except ValueError as exc:
+        raise ConfigError(f"--seen {args.seen!r} is not a revision: give the one `outpost "
+                          "conflicts` ends with (RFC 3339, e.g. "
+                          "2026-01-02T03:04:05.678Z)") from exc
+
+
 def _resolve_fields(args: argparse.Namespace, uid: str) -> int:
     """``resolve UID --field [TOPIC KEY ]FIELD=mine|theirs ...``: core's per-field resolution
     (the app's Apply choices): every field that conflicts named, the others of the edit
     kept as mine."""
     from core.satellite.conflicts import WHOLE, conflict_fields
 
+    seen = _seen(args)
     sat = _open(args)
     try:
         sat.both_keys(uid)  # refuses what resolve refuses (not rejected, resolved), its words
@@ -1029,7 +1035,7 @@ def _resolve_fields(args: argparse.Namespace, uid: str) -> int:
                     f"{f.field}=mine or --field {f.field}=theirs; nothing was resolved")
         choice = {sig: {name: Keep(v) for name, v in fields.items()}
                   for sig, fields in picks.items()}
-        new = sat.resolve(uid, choice)
+        new = sat.resolve(uid, choice, seen=seen)
     finally:
         sat.close()
     kept = {f"{sig} {name}": v for sig, fields in picks.items() for name, v in fields.items()}

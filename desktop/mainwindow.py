@@ -843,7 +843,7 @@ class MainWindow(QMainWindow):
 
     def _csv_done(self, ok: bool, title: str, text: str) -> None:
         self.csv_job = None
-        self.import_action.setEnabled(True)
+        self.import_action.setEnabled(not self._read_only)  # a reader's stays off
         self.export_action.setEnabled(True)
         self.status.showMessage(f"{title}: {text.splitlines()[0]}", 10000)
         if self.csv_box is not None:
@@ -928,7 +928,8 @@ class MainWindow(QMainWindow):
         fix = (f"{why}: edits are refused. Ask the hub's operator for a writer token and "
                "enter it in File → Connection settings") if why else ""
         for a, tip in ((self.new_action, "New record"), (self.save_action, "Save the record"),
-                       (self.delete_action, "Delete the record")):
+                       (self.delete_action, "Delete the record"),
+                       (self.import_action, "Import CSV into the current topic")):
             a.setEnabled(not why)
             a.setToolTip(fix or f"{tip} ({a.shortcut().toString()})")
         for f in [form] if form is not None else self.forms.values():

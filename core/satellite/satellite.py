@@ -678,6 +678,7 @@ class Satellite:
             StorageError: the database failed; nothing was queued.
         """
         self._writable()
+        self._check_writer()
         done: list[tuple[Trans, int]] = []
         with self.queue._conn(None) as conn:
             for acts, base in batches:

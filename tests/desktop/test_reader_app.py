@@ -56,7 +56,7 @@ async def test_a_reader_sees_topics_read_only_and_can_discard_its_edits(
             with pytest.raises(HubError, match="may only read"):
                 await SyncClient(sat, hub.url, rita, rnd=random.Random(0)).sync_once(10)
         win.refresh_status()
-        for a in (win.new_action, win.save_action, win.delete_action):
+        for a in (win.new_action, win.save_action, win.delete_action, win.import_action):
             assert not a.isEnabled()
             assert "may only read" in a.toolTip() and "writer token" in a.toolTip()
         assert not win.form.save_button.isEnabled()

@@ -230,6 +230,11 @@ async def test_a_readers_pending_edits_can_be_discarded_and_new_ones_are_refused
             rc, _, err = await cli(r, "pub", SITE, "s1", "mod", "notes=oops")
             assert rc == 1 and "may only read" in err and "nothing was queued" in err
             assert "--role writer" in err and "outpost connect URL --token=TOKEN" in err
+            # an import too (it was queued, for the hub to refuse: final review 10)
+            csv_file = tmp_path / "rows.csv"
+            csv_file.write_text("key,name\ns9,Nine\n", encoding="utf-8")
+            rc, _, err = await cli(r, "import", SITE, str(csv_file))
+            assert rc == 1 and "may only read" in err and "nothing was imported" in err
             # the stuck edit is listed with its way out, and discarded (recorded, not deleted)
             rc, out, _ = await cli(r, "conflicts", json_out=False)
             assert stuck in out and f"`outpost discard {stuck}` drops it" in out
@@ -312,8 +317,18 @@ async def test_resolve_per_field(tmp_path: Path, project: Project) -> None:
             assert rc == 1 and "write FIELD=mine or FIELD=theirs" in err
             rc, _, err = await cli(b, "resolve", uid, "--keep", "mine", "--field", "name=mine")
             assert rc == 1 and "give one of them" in err
+            # the record changes again after the conflict: refused until the user has seen
+            # it, then --seen (as `conflicts` shows) is honoured (final review 10: ignored)
+            await _pub(a, "s1", "mod", "name=A2")
+            assert (await cli(a, "sync", "--once"))[0] == 0
+            assert (await cli(b, "sync", "--once"))[0] == 0
+            rc, _, err = await cli(b, "resolve", uid, "--field", "name=theirs",
+                                   "--field", "field.site s1 region=mine")
+            assert rc == 1 and "nothing was resolved" in err, err
+            rc, out, _ = await cli(b, "conflicts")
+            seen = json.loads(out)[0]["seen"]
             rc, out, err = await cli(b, "resolve", uid, "--field", "name=theirs",
-                                     "--field", "field.site s1 region=mine")
+                                     "--field", "field.site s1 region=mine", "--seen", seen)
             assert rc == 0, err
             res = json.loads(out)
             assert res["fields"] == {"field.site s1 name": "theirs",
@@ -321,7 +336,7 @@ async def test_resolve_per_field(tmp_path: Path, project: Project) -> None:
                                      "field.site s1 lat": "mine"}
             assert (await cli(b, "sync", "--once"))[0] == 0
             st = led.state(SITE, "s1")
-            assert st is not None and (st["name"], st["region"], st["lat"]) == ("A1", "RB", 47)
+            assert st is not None and (st["name"], st["region"], st["lat"]) == ("A2", "RB", 47)
             rc, _, err = await cli(b, "resolve", uid, "--field", "name=mine",
                                    "--field", "region=mine")
             assert rc == 1 and "already resolved" in err
