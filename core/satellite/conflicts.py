@@ -146,14 +146,22 @@ def _base(sat: SatelliteAPI, rc: Receipt, top: str, key: str) -> dict[str, Any]:
 
 def _mark_since(sat: SatelliteAPI, rows: list[FieldConflict], top: str, key: str,
                 rev: Rev) -> None:
-    """Set ``since`` on the rows of one record from its last change after ``rev``."""
+    """Set ``since`` on the rows of one record from its last change after ``rev``: every
+    row when it was deleted or created since, else the whole-record rows and those of the
+    fields the changes since set (a field nobody touched since is not "changed since")."""
     later = [h for h in sat.history(top, key) if h.rev > rev] if rev else []
     if not later:
         return
     h = later[-1]
     what = {Cmd.DEL: "deleted", Cmd.NEW: "created"}.get(h.cmd, "changed")
+    touched: set[str] | None = None  # None: every row
+    if all(x.cmd == Cmd.MOD for x in later):
+        touched = {f for x in later for f in x.fields}
     for r in rows:
-        r.since, r.since_usr, r.since_rev = what, h.usr, h.rev
+        if touched is None or r.field == WHOLE or r.field in touched:
+            last = h if touched is None else next(
+                (x for x in reversed(later) if r.field == WHOLE or r.field in x.fields), h)
+            r.since, r.since_usr, r.since_rev = what, last.usr, last.rev
 
 
 def since_sentences(rows: list[FieldConflict], *,

@@ -151,3 +151,27 @@ async def test_cli_conflicts_shows_theirs_now_and_resolve_takes_the_revision_sho
         assert format_rev(a.rev()) >= row["seen"]
     finally:
         a.close()
+
+
+async def test_changed_since_marks_only_the_fields_changed_since(
+        tmp_path: Path, project: Project, hub: Hub) -> None:
+    """"changed since" was set on every field of the record from its last change: a field
+    nobody touched after the conflict read as moved (final review 10)."""
+    a, b = Satellite(tmp_path / "a", project), Satellite(tmp_path / "b", project)
+    try:
+        a.pub([Action(SITE, "r1", Cmd.NEW, {"name": "R1", "notes": "orig", "region": "N"})])
+        await sync(a, hub)
+        await sync(b, hub)
+        a.pub([Action(SITE, "r1", Cmd.MOD, {"notes": "mine", "region": "S"})])
+        b.pub([Action(SITE, "r1", Cmd.MOD, {"notes": "X"})])
+        await sync(b, hub)
+        await sync(a, hub)
+        [rc] = a.receipts([ReceiptState.REJECTED])
+        b.pub([Action(SITE, "r1", Cmd.MOD, {"notes": "Y"})])
+        await sync(b, hub)
+        await sync(a, hub)
+        got = {f.field: f.since for f in conflict_fields(a, rc)}
+        assert got == {"notes": "changed", "region": ""}
+    finally:
+        a.close()
+        b.close()
