@@ -233,8 +233,13 @@ class Conflict:
 
     def describe(self) -> str:
         who = f" by {self.usr}" if self.usr else ""
-        what = f" fields {', '.join(self.fields)}" if self.fields else ""
+        names = ", ".join(self.fields)
+        what = (f" {'field' if len(self.fields) == 1 else 'fields'} {names}"
+                if self.fields else "")
         at = format_rev(self.rev)
+        if self.reason == "field changed" and self.fields:
+            # "field name changed", "fields name, lat changed" (was "fields name field changed")
+            return f"{self.cmd} {self.top} {self.key}:{what} changed at {at}{who}"
         if self.reason == "created":
             # two records given one key (e.g. made on two machines before either synced)
             return (f"{self.cmd} {self.top} {self.key}: key {self.key} was taken: a record "

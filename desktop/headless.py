@@ -41,6 +41,7 @@ from core.satellite.config import DataDir, check_hub_url, default_data_dir, othe
 from core.satellite.machine import MAX_TRANS_BYTES, REJECTED_BY_HUB, Phase
 from core.satellite.rehome import same_ledger
 from core.satellite.satellite import Satellite
+from core.schema import Project
 from core.wire import dumps, enc_action
 from desktop.format import CatchupMeter, plural
 
@@ -974,7 +975,7 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
     sat = _open(args)
     try:
         taken = sat.both_keys(uid)  # refuses what resolve refuses, with its words
-        keys = _both_keys(args.key, taken) if keep == Keep.BOTH else None
+        keys = _both_keys(args.key, taken, sat.project) if keep == Keep.BOTH else None
         if keys is not None:
             keys = {**taken, **keys}  # the keys said are the keys used (not drawn again)
         new = sat.resolve(uid, keep, keys=keys, seen=seen)
@@ -1091,16 +1092,26 @@ def _field_picks(rec: Receipt, given: Sequence[str]
     return out, named
 
 
-def _both_keys(given: Sequence[str], taken: Mapping[str, str]) -> dict[str, str]:
+def _both_keys(given: Sequence[str], taken: Mapping[str, str],
+               project: Project | None = None) -> dict[str, str]:
     """``--key`` values as ``{"TOPIC KEY": new key}``: ``TOPIC KEY=NEWKEY``, or a lone
-    ``NEWKEY`` when one record clashed."""
+    ``NEWKEY`` when one record clashed; an int topic's key in its canonical form ("0021" is
+    21, as it is stored)."""
     out: dict[str, str] = {}
+
+    def canon(sig: str, key: str) -> str:
+        top = sig.split(" ", 1)[0]
+        if project is None or not project.has(top):
+            return key
+        return project.model(top).canonical_key(key.strip())
+
     for g in given:
         sig, eq, key = g.rpartition("=")
         if eq and " " in sig.strip():
-            out[" ".join(sig.split(None, 1))] = key
+            sig = " ".join(sig.split(None, 1))
+            out[sig] = canon(sig, key)
         elif len(taken) == 1:
-            out[next(iter(taken))] = g
+            out[next(iter(taken))] = canon(next(iter(taken)), g)
         else:
             raise ConfigError(
                 f"--key {g!r}: this edit created {len(taken)} records under taken keys "

@@ -35,6 +35,6 @@ def test_a_conflict_message_ends_with_how_to_fix_it(prod: Project) -> None:
         led.publish(Trans((Action("prod.cat", "1", Cmd.MOD, {"name": "mine"}),), base=base),
                     "ann")
     msg = str(got.value)
-    assert msg.startswith("conflict: mod prod.cat 1: fields name field changed at ")
+    assert msg.startswith("conflict: mod prod.cat 1: field name changed at ")
     assert msg.endswith(" by bob. To fix: sync, then resolve it in the Conflicts view or with "
                         "`outpost conflicts` / `outpost resolve UID --keep mine|theirs`")

@@ -306,3 +306,16 @@ async def test_a_record_they_deleted_and_created_again_is_said_so(
     assert state(hub, SITE, "s2") == {"name": "Birch 2"}
     a.close()
     b.close()
+
+
+def test_keep_both_key_given_is_canonical_for_int_topics() -> None:
+    """`resolve --keep both --key 0021` printed "yours is now … 0021" while the record was
+    stored as 21 (final review 10): the key given is made canonical first."""
+    from core.schema import parse_project
+    from desktop.headless import _both_keys
+    from tests.satellite.test_int_keys import SCHEMA
+
+    p = parse_project(SCHEMA)
+    taken = {f"{ITEM} 4": "5"}
+    assert _both_keys(["0021"], taken, p) == {f"{ITEM} 4": "21"}
+    assert _both_keys([f"{ITEM} 4=+7"], taken, p) == {f"{ITEM} 4": "7"}

@@ -266,7 +266,7 @@ def test_defaults() -> None:
 def test_conflict_describe_and_error() -> None:
     c = Conflict(TOP, "k1", Cmd.MOD, "field changed", ("name", "lat"), {"name": "x"}, R1, "bob")
     text = c.describe()
-    assert text == ("mod field.site k1: fields name, lat field changed at "
+    assert text == ("mod field.site k1: fields name, lat changed at "
                     "2026-11-26T11:26:54.628Z by bob")
     d = Conflict(TOP, "k2", Cmd.DEL, "modified", rev=R2)
     assert d.describe() == "del field.site k2: modified at 2026-11-26T11:26:57.899Z"
