@@ -38,6 +38,7 @@ from websockets.exceptions import (
     InvalidStatus,
     InvalidURI,
 )
+from websockets.frames import DATA_OPCODES, Frame
 
 from core.crashpoints import crash_point
 from core.errors import HubError, LostRevisionsError, OutpostError, SchemaError, WireError
@@ -168,18 +169,35 @@ PING_TIMEOUT = 20.0
 given up (:class:`_LiveConn`)."""
 
 
+_PARTIAL_BYTES = 1024
+"""Bytes received since the last whole data frame above which a message is arriving: what
+the sync machine's request timers take as progress. Control frames (pings, pongs: a few
+bytes each, a handful a minute) stay far below it, so a hub that answers pings but never
+the request still times out (final review 10: any byte reset the timer, and a hub stuck on
+a database lock hung a sync for ever)."""
+
+
 class _LiveConn(LiveKeepalive, ClientConnection):
-    """The client's connection: any byte received is a sign of life (:mod:`core.wsalive`),
-    and ``on_bytes`` (set by :class:`SyncClient`) hears of arriving bytes, so the sync
-    machine's request timeout counts silence, not the time a big reply takes."""
+    """The client's connection: any byte received is a sign of life for the keepalive
+    (:mod:`core.wsalive`), and ``on_bytes`` (set by :class:`SyncClient`) hears of a data
+    message arriving (over :data:`_PARTIAL_BYTES` of it so far), so the sync machine's
+    request timeout counts the time nothing of a message arrives, not the time a big reply
+    takes on a slow link."""
 
     on_bytes: Callable[[], None] | None = None
+    _partial = 0  # bytes received since the last whole data frame
 
     def data_received(self, data: bytes) -> None:
         self.note_rx()
+        self._partial += len(data)
         super().data_received(data)
-        if self.on_bytes is not None:
+        if self.on_bytes is not None and self._partial >= _PARTIAL_BYTES:
             self.on_bytes()
+
+    def process_event(self, event: Any) -> None:
+        super().process_event(event)
+        if isinstance(event, Frame) and event.opcode in DATA_OPCODES and event.fin:
+            self._partial = 0  # a whole message: what follows is the next one
 
 
 async def _open(url: str, token: str, timeout: float) -> _LiveConn:
