@@ -880,7 +880,13 @@ class MainWindow(QMainWindow):
         except OutpostError as exc:
             self.show_error(f"cannot refresh the status: {exc}")
             return
+        refused = self._refused() if st.last_error else 0
+        if refused:
+            wait = None  # sync stopped on the refusal: nothing is retried
         self.status.show_status(st, wait)
+        if refused:
+            self.status.error.setText(f"{self.status.error.text()} — sync stopped; "
+                                      f"Sync now ({SYNC_KEY}) tries again")
         self._show_read_only()
         if wait is None:
             self._retry_timer.stop()
@@ -967,12 +973,26 @@ class MainWindow(QMainWindow):
         summary = self.status.error.text()
         if err:
             box.setText(summary)
+            refused = self._refused()
+            if refused == 403:  # the CLI's words, with the app's way to try again
+                err += ("\n\nNot tried again: a policy does not change by waiting; once the "
+                        "hub (or the proxy) lets this computer through, use Sync now "
+                        f"({SYNC_KEY}).")
+            elif refused:
+                err += ("\n\nNot tried again: enter a valid token in File → Connection "
+                        f"settings, or use Sync now ({SYNC_KEY}) once the hub takes it.")
             box.setInformativeText(err)
         else:
             box.setText("No sync problem")
             box.setInformativeText(self.status.conn.text() + "; " + self.status.last_sync.text())
         self._open_conflicts.setVisible(self.status.conflict_count > 0)
         self._discard_button.setVisible(bool(self._read_only) and self._pending() > 0)
+
+    def _refused(self) -> int:
+        """401 or 403 when sync stopped on the hub's (or a proxy's) refusal (not retried:
+        Sync now tries again); 0 otherwise (and for a sync control that does not say)."""
+        refused = getattr(self.sync, "refused", None)
+        return int(refused()) if callable(refused) else 0
 
     def _pending(self) -> int:
         try:
