@@ -485,7 +485,7 @@ class MainWindow(QMainWindow):
         Raises:
             StorageError: the drafts could not be written (the window still asks then)."""
         drafts = [Draft(top, f.key, f.is_new, format_rev(f.base or self.sat.rev()),
-                        f.changes())
+                        f.changes(), f.invalid_texts())
                   for top, f in self.forms.items() if f.has_edits]
         if drafts and self.drafts_path is not None:
             save_drafts(self.drafts_path, drafts)
@@ -520,6 +520,9 @@ class MainWindow(QMainWindow):
             for name, value in d.fields.items():
                 if model.field(name) is not None:
                     form.set_value(name, value)
+            for name, text in d.raw.items():  # typed, not valid yet: shown as typed
+                if model.field(name) is not None and name in form.editors:
+                    form.set_text(name, text)
             form.set_base(parse_rev(d.base))
             save_drafts(self.drafts_path, rest)
         except (OutpostError, ValueError) as exc:
