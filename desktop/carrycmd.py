@@ -147,5 +147,6 @@ def _report(args: argparse.Namespace, plan: CarryPlan, rev: int, left: int) -> N
         lines.append(f"invalid\t{b.uid}\t{b.top}\t{b.key}\t{b.reason}")
     if n["conflicts"] or n["rejected"]:
         lines.append("see `outpost conflicts` and resolve them with `outpost resolve UID "
-                     "--keep mine|theirs`")
+                     "--keep mine|theirs`, or field by field `outpost resolve UID --field "
+                     "FIELD=mine|theirs ...`")
     print("\n".join(lines))

@@ -14,7 +14,7 @@ import contextlib
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +29,16 @@ DRAFTS_FILE = "drafts.json"
 class Draft:
     """One form's unsaved typing: its topic and key, whether it is a new record, the
     revision it was loaded at (``base``, ``format_rev``: the save's base, so a change made
-    meanwhile is a conflict), and the fields the user changed (as the form gives them)."""
+    meanwhile is a conflict), the fields the user changed (as the form gives them), and
+    the text typed in fields whose value is not valid yet (``raw``: "46.1x" in a number
+    field; kept as typed since review 10, it was dropped)."""
 
     topic: str
     key: str
     new: bool
     base: str
     fields: dict[str, Any]
+    raw: dict[str, str] = field(default_factory=dict)
 
 
 def save_drafts(path: Path, drafts: list[Draft]) -> None:
@@ -71,6 +74,7 @@ def load_drafts(path: Path) -> list[Draft]:
     try:
         items = json.loads(path.read_text(encoding="utf-8"))
         return [Draft(str(d["topic"]), str(d["key"]), bool(d["new"]), str(d["base"]),
-                      dict(d["fields"])) for d in items]
+                      dict(d["fields"]), {str(k): str(v) for k, v in d.get("raw", {}).items()})
+                for d in items]
     except (OSError, ValueError, KeyError, TypeError):
         return []

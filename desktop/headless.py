@@ -485,7 +485,8 @@ def _cmd_sync(args: argparse.Namespace) -> int:
             if new:  # exit 0 all the same (the contract), unless --fail-on-conflict
                 print(f"outpost: {len(new)} new conflict{'s' if len(new) > 1 else ''}: the hub "
                       "rejected edits (see `outpost conflicts`, then `outpost resolve UID "
-                      "--keep mine|theirs`)", file=sys.stderr)
+                      "--keep mine|theirs`, or field by field `outpost resolve UID --field "
+                      "FIELD=mine|theirs ...`)", file=sys.stderr)
         else:
             by_user = asyncio.run(_sync_until_stopped(client, sat))
         st = sat.status()
@@ -700,8 +701,10 @@ def rejection_line(r: Receipt) -> str:
     return (f"rejected {what} (uid {r.uid}): {_short(why, 500)}; to resolve: "
             f"`outpost resolve {r.uid} --keep mine|theirs"
             + ("|both" if any(c.reason == "created" for c in r.conflicts) else "")
-            + "` (`outpost conflicts` shows base, "
-            "mine and theirs)")
+            + "`"
+            + (f", or field by field `outpost resolve {r.uid} --field FIELD=mine|theirs ...`"
+               if any(c.fields for c in r.conflicts) else "")
+            + " (`outpost conflicts` shows base, mine and theirs)")
 
 
 def _short(text: str, most: int = 400) -> str:
@@ -1291,7 +1294,8 @@ class CsvImport:
                "file was exported, so the hub will reject it as a conflict; it was queued as a "
                f"transaction of its own (uid {c['uid']}) so that the other rows of its batch "
                "are not rejected with it (the hub rejects a transaction whole); after "
-               f"`outpost sync --once`: `outpost resolve {c['uid']} --keep mine|theirs`"
+               f"`outpost sync --once`: `outpost resolve {c['uid']} --keep mine|theirs` or "
+               f"field by field `outpost resolve {c['uid']} --field FIELD=mine|theirs ...`"
                for c in self.clashes[:_MOST_LINES]]
         if len(self.clashes) > _MOST_LINES:
             out.append(f"{len(self.clashes) - _MOST_LINES} more rows conflict with changes "

@@ -485,7 +485,7 @@ class MainWindow(QMainWindow):
         Raises:
             StorageError: the drafts could not be written (the window still asks then)."""
         drafts = [Draft(top, f.key, f.is_new, format_rev(f.base or self.sat.rev()),
-                        f.changes())
+                        f.changes(), f.invalid_texts())
                   for top, f in self.forms.items() if f.has_edits]
         if drafts and self.drafts_path is not None:
             save_drafts(self.drafts_path, drafts)
@@ -520,6 +520,9 @@ class MainWindow(QMainWindow):
             for name, value in d.fields.items():
                 if model.field(name) is not None:
                     form.set_value(name, value)
+            for name, text in d.raw.items():  # typed, not valid yet: shown as typed
+                if model.field(name) is not None and name in form.editors:
+                    form.set_text(name, text)
             form.set_base(parse_rev(d.base))
             save_drafts(self.drafts_path, rest)
         except (OutpostError, ValueError) as exc:
@@ -880,7 +883,13 @@ class MainWindow(QMainWindow):
         except OutpostError as exc:
             self.show_error(f"cannot refresh the status: {exc}")
             return
+        refused = self._refused() if st.last_error else 0
+        if refused:
+            wait = None  # sync stopped on the refusal: nothing is retried
         self.status.show_status(st, wait)
+        if refused:
+            self.status.error.setText(f"{self.status.error.text()} — sync stopped; "
+                                      f"Sync now ({SYNC_KEY}) tries again")
         self._show_read_only()
         if wait is None:
             self._retry_timer.stop()
@@ -968,12 +977,26 @@ class MainWindow(QMainWindow):
         summary = self.status.error.text()
         if err:
             box.setText(summary)
+            refused = self._refused()
+            if refused == 403:  # the CLI's words, with the app's way to try again
+                err += ("\n\nNot tried again: a policy does not change by waiting; once the "
+                        "hub (or the proxy) lets this computer through, use Sync now "
+                        f"({SYNC_KEY}).")
+            elif refused:
+                err += ("\n\nNot tried again: enter a valid token in File → Connection "
+                        f"settings, or use Sync now ({SYNC_KEY}) once the hub takes it.")
             box.setInformativeText(err)
         else:
             box.setText("No sync problem")
             box.setInformativeText(self.status.conn.text() + "; " + self.status.last_sync.text())
         self._open_conflicts.setVisible(self.status.conflict_count > 0)
         self._discard_button.setVisible(bool(self._read_only) and self._pending() > 0)
+
+    def _refused(self) -> int:
+        """401 or 403 when sync stopped on the hub's (or a proxy's) refusal (not retried:
+        Sync now tries again); 0 otherwise (and for a sync control that does not say)."""
+        refused = getattr(self.sync, "refused", None)
+        return int(refused()) if callable(refused) else 0
 
     def _pending(self) -> int:
         try:

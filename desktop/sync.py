@@ -27,7 +27,8 @@ class SyncControl(Protocol):
         ...
 
     # optional: ``retry_in() -> float | None``, seconds until the next attempt to reach the
-    # hub (None: none waiting); the status bar counts down to it
+    # hub (None: none waiting); the status bar counts down to it; ``refused() -> int``, 401
+    # or 403 when sync stopped on the hub's (or a proxy's) refusal, not retried
 
 
 class NoSync:
@@ -74,7 +75,18 @@ class ClientSync:
 
     async def _run(self) -> None:
         self._started = True
-        await self.client.run()
+        # until stopped, or the hub (or a proxy) refuses the token or the connection (HTTP
+        # 401, 403: SyncClient.refused): retrying cannot help, as the CLI's continuous sync
+        # stops (review 10: the app retried a 403 for ever). "Sync now" tries again.
+        self.client.refused, self.client.refused_code = "", 0  # the last run's: tried again
+        await self.client.run_until(lambda: bool(self.client.refused), None)
+
+    def refused(self) -> int:
+        """401 or 403 when sync stopped because the hub (or a proxy) refused the token or
+        the connection (it is not retried; "Sync now" tries again); 0 otherwise."""
+        if self._task is None:  # stopped by the user (offline), or never started
+            return 0
+        return int(self.client.refused_code) if self.client.refused else 0
 
     def _done(self, task: asyncio.Task[None]) -> None:
         if task.cancelled():

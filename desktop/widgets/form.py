@@ -352,6 +352,27 @@ class FieldEditor:
                 raise _Invalid(f"not valid JSON: {exc.args[0]}") from exc
         return text or None
 
+    def raw_text(self) -> str | None:
+        """The text typed in a box whose value is not valid yet ("46.1x" in a number box,
+        half-typed JSON); None when the editor's value is valid (or it has no text)."""
+        try:
+            self.get()
+            return None
+        except _Invalid:
+            pass
+        if self._kind == "num":
+            return cast(NumberBox, self.widget).text_value()
+        if isinstance(self.widget, QLineEdit):
+            return self.widget.text()
+        return None
+
+    def set_raw_text(self, text: str) -> None:
+        """Show ``text`` as typed (:meth:`raw_text` of a draft), valid or not."""
+        if self._kind == "num":
+            cast(NumberBox, self.widget).set_text(text)
+        elif isinstance(self.widget, QLineEdit):
+            self.widget.setText(text)
+
     def load(self, sat: SatelliteAPI, value: Any) -> None:
         """Show a stored ``value`` and remember it: until the user changes the widget,
         :meth:`get` gives exactly this value back. A value the widget cannot show is shown
@@ -677,6 +698,22 @@ class RecordForm(QWidget):
         return {k: v for k, v in vals.items()
                 if self.editors[k].touched and not same(v, self._original.get(k))}
 
+    def invalid_texts(self) -> dict[str, str]:
+        """The text of each editor the user typed something not valid yet into ("46.1x" in
+        a number field): :meth:`changes` cannot give it as a value, a draft keeps it as
+        typed (review 10: SIGTERM's draft dropped it)."""
+        out: dict[str, str] = {}
+        for name, ed in self.editors.items():
+            text = ed.raw_text()
+            if text is not None:
+                out[name] = text
+        return out
+
+    def set_text(self, name: str, text: str) -> None:
+        """Put ``text`` in one editor as if the user typed it (valid or not)."""
+        self.editors[name].set_raw_text(text)
+        self._edited()
+
     def commit(self) -> None:
         """Take what the editors show as typed (a spin box or picker whose text was not
         interpreted yet: Ctrl+S pressed in it)."""
@@ -771,7 +808,8 @@ class RecordForm(QWidget):
         _, problems = self.values()
         for name, ed in self.editors.items():
             ed.show_error(problems.get(name, ""))
-        self._set_dirty(self._is_new or bool(self.changes()))
+        # text not valid yet is typing too: it would be lost (and Save could not say why)
+        self._set_dirty(self._is_new or bool(self.changes()) or bool(self.invalid_texts()))
 
     def _set_dirty(self, dirty: bool) -> None:
         self.save_button.setEnabled(dirty)

@@ -190,3 +190,70 @@ def test_the_menu_entries(qtbot: Any, sat: Satellite) -> None:
     assert w.import_action.shortcut().toString() == "Ctrl+I"
     assert w.export_action.shortcut().toString() == "Ctrl+E"
     assert w.csv_box is None  # no job ran
+
+
+def test_import_summary_of_rows_queued_alone_is_in_the_apps_words(
+        qtbot: Any, tmp_path: Path, project: Project) -> None:
+    """Review 10: a file with ``_rev`` whose rows change fields someone changed since has
+    those rows queued alone; the app's summary says how many and to resolve them in the
+    conflicts view, not with the CLI's `outpost resolve UID --json` commands. Two satellites
+    (CLI processes) and a real hub on 127.0.0.1 make the file; the app imports it offline."""
+    import asyncio
+    import csv
+    import io
+
+    from core.ledger.memory import MemLedger
+    from hubserver.server import Hub
+    from tests.satellite.test_cli import cli
+
+    a, b = tmp_path / "a", tmp_path / "b"
+
+    async def make_file() -> Path:
+        async with Hub(MemLedger(project), port=0) as hub:
+            for d in (a, b):
+                assert (await cli(d, "connect", hub.url))[0] == 0
+            s = Satellite(a, project)
+            s.pub([Action(SITE, f"k{i}", Cmd.NEW, {"name": f"Site {i}"}) for i in range(5)])
+            s.close()
+            assert (await cli(a, "sync", "--once"))[0] == 0
+            assert (await cli(b, "sync", "--once"))[0] == 0
+            rc, text, err = await cli(b, "export", SITE, "--rev", json_out=False)
+            assert rc == 0, err
+            # meanwhile a renames k1 and k3; b syncs, then imports its edited file
+            s = Satellite(a, project)
+            s.pub([Action(SITE, k, Cmd.MOD, {"name": "Theirs"}) for k in ("k1", "k3")])
+            s.close()
+            assert (await cli(a, "sync", "--once"))[0] == 0
+            assert (await cli(b, "sync", "--once"))[0] == 0
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+        for r in rows:
+            r["region"] = "East"
+        rows[1]["name"] = rows[3]["name"] = "Mine"
+        src = tmp_path / "edited.csv"
+        with src.open("w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        return src
+
+    src = asyncio.run(make_file())
+    sat = Satellite(b, project)
+    w = MainWindow(sat, None, "t")
+    qtbot.addWidget(w)
+    try:
+        w.select_topic(SITE)
+        qtbot.waitUntil(lambda: w.records.rowCount() == 5)
+        ok, title, text = finish(qtbot, w, w.import_csv(str(src)))
+        assert ok and title == "Import of edited.csv: done", text
+        assert ("2 rows changed fields someone else changed since the file was exported: "
+                "each was queued as a change of its own") in text, text
+        assert "resolve it in the conflicts view" in text, text
+        assert "outpost resolve" not in text and "--json" not in text, text
+        assert "outpost" not in text.lower(), text  # no CLI command at all
+        alone = [r for r in sat.receipts() if r.state.name == "PENDING"
+                 and {a.key for a in r.acts} & {"k1", "k3"}]
+        assert sorted(a.key for r in alone for a in r.acts) == ["k1", "k3"]
+        assert all(len(r.acts) == 1 for r in alone)
+    finally:
+        w.close()
+        sat.close()

@@ -319,14 +319,15 @@ async def test_catch_up_in_big_batches_leaves_rows_marks_counts_and_status_right
 
 class _Client:
     """A sync client that records whether it ran (SyncClient's interface as ClientSync uses
-    it): ``run`` clears a stop asked before it began, as SyncClient.run_until does."""
+    it): ``run_until`` clears a stop asked before it began, as SyncClient.run_until does."""
 
     def __init__(self, sat: Any) -> None:
         self.sat = sat
         self.ran = 0
+        self.refused, self.refused_code = "", 0
         self._stop = asyncio.Event()
 
-    async def run(self) -> None:
+    async def run_until(self, done: Any, timeout: float | None) -> None:
         self.ran += 1
         self._stop.clear()
         await self._stop.wait()

@@ -440,3 +440,63 @@ async def test_work_offline_is_kept_in_the_data_directory_and_outpost_status_rep
     w.close()
     st = await status()  # no app: still kept
     assert st["work_offline"] is True
+
+
+async def test_a_403_stops_the_apps_sync_says_why_and_sync_now_tries_again(
+        qtbot: Any, tmp_path: Path, project: Project) -> None:
+    """Review 10: the app retried a 403 (the hub's --allow-origin list, a proxy's rules) for
+    ever, as the CLI did before session 10; a policy does not change by waiting. It stops
+    now, as the CLI's continuous sync does: the status bar says the hub refused the
+    connection and that Sync now tries again, the Sync problem box has the CLI's words and
+    the app's fix, and Sync now asks once more. A real HTTP server on 127.0.0.1 answers 403
+    as a proxy would."""
+    asked: list[int] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        asked.append(1)
+        body = b"Access denied by policy\n"
+        writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n"
+                     b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    sat = Satellite(tmp_path / "a", project)
+    sat.config = sat.config.with_hub(url)
+    # a short backoff: without the stop, the retries would come at once and be counted
+    ctl = ClientSync(SyncClient(sat, url, rnd=random.Random(0), backoff=Backoff(0.05, 0.1),
+                                open_timeout=2), lambda _e: None)
+    w = MainWindow(sat, ctl)
+    qtbot.addWidget(w)
+    try:
+        ctl.start()
+        await until(lambda: bool(asked) and not ctl.running, "sync stopped on the 403")
+        assert ctl.refused() == 403
+        w.refresh_status()
+        text = w.status.error.text()
+        assert text == ("Hub refused the connection (HTTP 403) — sync stopped; "
+                        "Sync now (F5) tries again"), text
+        assert not w._retry_timer.isActive()  # nothing counts down: nothing is retried
+        box = w.show_sync_problem()
+        assert box.text() == text
+        info = box.informativeText()
+        assert "refused the connection (HTTP 403 Forbidden): not a token problem" in info
+        assert "--allow-origin list" in info and "Not tried again: a policy does not " \
+            "change by waiting; once the hub (or the proxy) lets this computer through, use " \
+            "Sync now (F5)." in info, info
+        assert "outpost" not in info.replace("--allow-origin", ""), info  # no CLI command
+        for _ in range(5):  # bounded: the loop runs while nothing more is asked
+            await asyncio.sleep(0.1)
+            QApplication.processEvents()
+        assert len(asked) == 1  # once: not retried
+        w.sync_action.trigger()  # Sync now: asked once more, and stopped again
+        await until(lambda: len(asked) == 2 and ctl.refused() == 403 and not ctl.running,
+                    "Sync now asking again")
+        assert len(asked) == 2
+    finally:
+        await ctl.stop()
+        w.close()
+        sat.close()
+        server.close()

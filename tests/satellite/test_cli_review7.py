@@ -214,6 +214,8 @@ async def test_continuous_sync_says_when_edits_are_rejected(tmp_path: Path, hub:
     assert [ln for ln in lines if uid in ln or "rejected" in ln or "conflict " in ln] == [line]
     assert line.startswith(f"outpost: rejected {SITE} s1 (uid {uid}): field changed (name) by ")
     assert f"`outpost resolve {uid} --keep mine|theirs`" in line and "outpost conflicts" in line
+    # review 10: a conflict on fields can be resolved field by field, and the line says how
+    assert f"field by field `outpost resolve {uid} --field FIELD=mine|theirs ...`" in line
 
 
 async def test_conflicts_shows_base_mine_and_theirs(tmp_path: Path, hub: Hub) -> None:

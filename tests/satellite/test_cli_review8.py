@@ -135,6 +135,9 @@ async def test_conflicts_and_sync_once_with_conflicts(tmp_path: Path, project: P
         rc, out, err = await cli(a, "sync", "--once", json_out=False)
         assert rc == 0, err
         assert "outpost: 3 new conflicts: the hub rejected edits" in err
+        # review 10: the hint names per-field resolution as well as --keep
+        assert "`outpost resolve UID --keep mine|theirs`" in err
+        assert "field by field `outpost resolve UID --field FIELD=mine|theirs ...`" in err
         # review 9: the rejection read as a failure to reach the hub, "(retrying for up to
         # 30 s; --timeout S to change)", once the sync had finished
         assert "retrying for up to" not in err

@@ -134,6 +134,8 @@ async def test_a_row_that_conflicts_is_queued_alone_and_named(
     assert len(said) == 1, err
     assert "(field.site k2): name changed at" in said[0] and "queued as a transaction of " \
         "its own" in said[0] and "`outpost resolve " in said[0], err
+    assert "field by field `outpost resolve " in said[0] and "--field FIELD=mine|theirs" \
+        in said[0], err  # review 10: per-field resolution is named too
     rc, _, err = await cli(b, "sync", "--once")
     assert rc == 0 and "1 new conflict" in err, err
     sat = Satellite(b, project)
