@@ -22,7 +22,7 @@ from websockets.protocol import Event as WsEvent
 from websockets.protocol import Protocol, State
 from websockets.typing import BytesLike
 
-from core.wsalive import LiveKeepalive
+from core.satellite.client import LiveKeepalive
 
 try:
     from websockets.speedups import apply_mask
@@ -79,7 +79,7 @@ class HubConnection(LiveKeepalive, ServerConnection):
         (binary, fragmented, over ``max_size``, reserved bits, unmasked, a closing connection)
         hands the rest of the stream to websockets for good.
         """
-        self.note_rx()  # any byte is a sign of life (core.wsalive: slow links)
+        self.note_rx()  # any byte is a sign of life (LiveKeepalive: slow links)
         if not self._fast:
             super().data_received(data)
             if self._fast is None and self.request is not None:

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import (
@@ -38,7 +38,7 @@ from websockets.exceptions import (
     InvalidStatus,
     InvalidURI,
 )
-from websockets.frames import DATA_OPCODES, Frame
+from websockets.frames import DATA_OPCODES, CloseCode, Frame
 
 from core.crashpoints import crash_point
 from core.errors import HubError, LostRevisionsError, OutpostError, SchemaError, WireError
@@ -59,7 +59,6 @@ from core.satellite.machine import (
 from core.satellite.satellite import Satellite
 from core.schema import Project, parse_project
 from core.wire import dec_status, decode_error, decode_json, format_frame, parse_frame
-from core.wsalive import LiveKeepalive
 
 __all__ = ["SyncClient", "fetch_hub", "fetch_project", "hub_error", "refusal",
            "token_refused"]
@@ -162,6 +161,68 @@ def hub_close_code(exc: ConnectionClosed) -> int:
     return exc.rcvd.code
 
 
+# -- the keepalive (shared with the hub's connections: hubserver.connection) -----------------
+
+if TYPE_CHECKING:
+    from websockets.asyncio.connection import Connection
+
+    _KeepaliveBase = Connection
+else:
+    _KeepaliveBase = object
+
+_alive_log = logging.getLogger("outpost.ws")
+
+
+class LiveKeepalive(_KeepaliveBase):
+    """A WebSocket keepalive that counts any byte received as a sign of life (the satellite's
+    client and the hub's server connections use it; I/O glue, no decision logic).
+
+    websockets' own keepalive sends a ping, waits for its pong at most ``ping_timeout`` seconds,
+    and then closes the connection ("keepalive ping timeout"). On a slow link a ping or a pong
+    queues behind a big message in the same byte stream (a 1 MB catch-up reply takes two minutes
+    at 8 KB/s): both ends closed a link that was working, reconnected, asked again, and a
+    catch-up never finished (safety review 10, finding 4). Here each end pings every
+    ``ping_interval`` without waiting for earlier pongs, and gives the connection up only when a
+    ping has gone unanswered for ``ping_timeout`` seconds *and* no byte at all has arrived for
+    ``ping_interval + ping_timeout`` seconds: a peer that is sending (even only its own pings)
+    is alive; a dead or stalled one is still found within about a minute.
+
+    Mixin for a websockets asyncio connection class (before it in the bases): call
+    :meth:`note_rx` from ``data_received``; :meth:`keepalive` replaces websockets' own."""
+
+    last_rx: float = 0.0
+
+    def note_rx(self) -> None:
+        self.last_rx = self.loop.time()
+
+    async def keepalive(self) -> None:
+        assert self.ping_interval is not None
+        timeout = self.ping_timeout or self.ping_interval
+        window = self.ping_interval + timeout
+        pings: list[tuple[float, asyncio.Future[float]]] = []
+        if not self.last_rx:
+            self.last_rx = self.loop.time()
+        try:
+            while True:
+                await asyncio.sleep(self.ping_interval)
+                now = self.loop.time()
+                pings = [(t, f) for t, f in pings if not f.done()]
+                if pings and now - pings[0][0] >= timeout and now - self.last_rx >= window:
+                    async with self.send_context():
+                        self.protocol.fail(CloseCode.INTERNAL_ERROR,
+                                           f"keepalive: nothing received for {window:g} s")
+                    return
+                pings.append((now, asyncio.ensure_future(await self.ping())))
+        except ConnectionClosed:
+            pass
+        except Exception:
+            _alive_log.error("keepalive ping failed", exc_info=True)
+        finally:
+            for _, f in pings:
+                if not f.done():
+                    f.cancel()
+
+
 PING_INTERVAL = 20.0
 """Seconds between keepalive pings."""
 PING_TIMEOUT = 20.0
@@ -179,7 +240,7 @@ a database lock hung a sync for ever)."""
 
 class _LiveConn(LiveKeepalive, ClientConnection):
     """The client's connection: any byte received is a sign of life for the keepalive
-    (:mod:`core.wsalive`), and ``on_bytes`` (set by :class:`SyncClient`) hears of a data
+    (:class:`LiveKeepalive`), and ``on_bytes`` (set by :class:`SyncClient`) hears of a data
     message arriving (over :data:`_PARTIAL_BYTES` of it so far), so the sync machine's
     request timeout counts the time nothing of a message arrives, not the time a big reply
     takes on a slow link."""
