@@ -541,6 +541,8 @@ def _first_offline(client: Any, timeout: float) -> Callable[[Any], None]:
             return
         if info.phase == Phase.STOPPED or client.refused:
             return  # said as the command's error
+        if info.last_error == client.sat.read_only_reason():  # kept past the disconnect
+            return  # a reader's edits refused: not retried, said as the command's error
         if info.last_error.startswith(REJECTED_BY_HUB):
             return  # the hub was reached: rejections are counted once the sync is done
         said[0] = True
@@ -948,11 +950,22 @@ def _cmd_discard(args: argparse.Namespace) -> int:
                     raise type(exc)(f"{exc} (discarded before it: {', '.join(done)})") from exc
                 raise
             done.append(uid)
+        left = sat.status().pending
     finally:
         sat.close()
     _out(args, {"discarded": done},
-         "\n".join(f"discarded {u}" for u in done) or "nothing to discard")
+         "\n".join(f"discarded {u}" for u in done) or _nothing_discarded(left))
     return 0
+
+
+def _nothing_discarded(left: int) -> str:
+    """``discard`` that found nothing to discard, ``left`` edits pending: why."""
+    if not left:
+        return "nothing to discard"
+    return (f"nothing to discard: the {plural(left, 'pending edit')} may be on "
+            f"{'its' if left == 1 else 'their'} way to the hub (--all discards only edits the "
+            "hub refused, or every pending edit of a user who may only read); `outpost sync "
+            "--once` sends them")
 
 
 def _shown(value: Any) -> str:
