@@ -541,6 +541,8 @@ def _first_offline(client: Any, timeout: float) -> Callable[[Any], None]:
             return
         if info.phase == Phase.STOPPED or client.refused:
             return  # said as the command's error
+        if info.last_error == client.sat.read_only_reason():  # kept past the disconnect
+            return  # a reader's edits refused: not retried, said as the command's error
         if info.last_error.startswith(REJECTED_BY_HUB):
             return  # the hub was reached: rejections are counted once the sync is done
         said[0] = True
@@ -948,11 +950,22 @@ def _cmd_discard(args: argparse.Namespace) -> int:
                     raise type(exc)(f"{exc} (discarded before it: {', '.join(done)})") from exc
                 raise
             done.append(uid)
+        left = sat.status().pending
     finally:
         sat.close()
     _out(args, {"discarded": done},
-         "\n".join(f"discarded {u}" for u in done) or "nothing to discard")
+         "\n".join(f"discarded {u}" for u in done) or _nothing_discarded(left))
     return 0
+
+
+def _nothing_discarded(left: int) -> str:
+    """``discard`` that found nothing to discard, ``left`` edits pending: why."""
+    if not left:
+        return "nothing to discard"
+    return (f"nothing to discard: the {plural(left, 'pending edit')} may be on "
+            f"{'its' if left == 1 else 'their'} way to the hub (--all discards only edits the "
+            "hub refused, or every pending edit of a user who may only read); `outpost sync "
+            "--once` sends them")
 
 
 def _shown(value: Any) -> str:
@@ -1138,9 +1151,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
         raise SystemExit(130) from None
     finally:
         sat.close()
-    note = job.overwrite_note()
-    if note and not args.json:
-        print(f"outpost: {note}", file=sys.stderr)
+    for note in (job.overwrite_note(), job.sheet_note()):
+        if note and not args.json:
+            print(f"outpost: {note}", file=sys.stderr)
     for line in job.clash_lines():  # stderr, --json too (its "conflicts" lists them all)
         print(f"outpost: {line}", file=sys.stderr)
     for line in job.dangling_lines():  # not refused, as `pub` does not
@@ -1311,6 +1324,17 @@ class CsvImport:
                 "over any change made since it was exported (`outpost export --rev` adds a "
                 "_rev column that makes such changes conflicts instead)")
 
+    def sheet_note(self, how: str = "`outpost import --from-spreadsheet`") -> str:
+        """The warning for a plain import of cells that look like an ``export
+        --for-spreadsheet`` file's ("" when none): they were imported with their ``'``."""
+        c = self.counts
+        if not c.sheet_cells:
+            return ""
+        eg = c.sheet_eg if len(c.sheet_eg) <= 40 else c.sheet_eg[:40] + "…"
+        return (f"the file has {plural(c.sheet_cells, 'cell')} starting with ' before = + - @ "
+                f"(e.g. {eg}), as an export for a spreadsheet writes them; they were imported "
+                f"with their '. If the file is such an export, import it again with {how}")
+
     def stopped(self) -> str:
         """What a stop before the end (a Cancel, Ctrl+C) left: nothing, or everything (the
         file is queued in one commit: :meth:`Satellite.pub_many`)."""
@@ -1387,6 +1411,8 @@ class _Counts:
 
     unchanged: int = 0   # rows equal to the record: nothing to send
     overwrites: int = 0  # changes to existing records without a _rev column
+    sheet_cells: int = 0  # cells such as '=SUM(A1) of a plain import (an --for-spreadsheet file?)
+    sheet_eg: str = ""    # the first of them
 
 
 def _import_failed(exc: OutpostError, where: str) -> OutpostError:
@@ -1469,6 +1495,11 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
                 continue  # a blank line
             if sheet:
                 row = [from_sheet(v) for v in row]
+            elif check:
+                for v in row:  # a cell `export --for-spreadsheet` wrote: said in the summary
+                    if v[:1] == "'" and v[1:2] in _FORMULA:
+                        counts.sheet_cells += 1
+                        counts.sheet_eg = counts.sheet_eg or v
             if len(row) > len(cols) and not any(v.strip() for v in row[len(cols):]):
                 row = row[:len(cols)]  # empty cells after the last column (a trailing comma)
             if len(row) != len(cols):

@@ -230,6 +230,17 @@ class MainWindow(QMainWindow):
                                  "Import a CSV file into the current topic")
         self.export_action = act("Export CSV…", "export", "Ctrl+E", self.export_csv,
                                  "Export the current topic as a CSV file")
+        # `outpost import --from-spreadsheet` / `export --for-spreadsheet` (no shortcut)
+        self.import_sheet_action = QAction("Import CSV from a spreadsheet export…", self)
+        self.import_sheet_action.setToolTip(
+            "Import a file written by Export CSV for a spreadsheet: a cell's leading ' is "
+            "taken off")
+        self.import_sheet_action.triggered.connect(lambda: self.import_csv(sheet=True))
+        self.export_sheet_action = QAction("Export CSV for a spreadsheet…", self)
+        self.export_sheet_action.setToolTip(
+            "Export for opening in a spreadsheet: a cell starting with = + - @ gets a ' "
+            "before it, so that the spreadsheet shows it instead of running it as a formula")
+        self.export_sheet_action.triggered.connect(lambda: self.export_csv(sheet=True))
         self.help_action = QAction("Keyboard shortcuts", self)
         self.help_action.setShortcut(QKeySequence(HELP_KEY))
         self.help_action.triggered.connect(self.show_shortcuts)
@@ -256,6 +267,8 @@ class MainWindow(QMainWindow):
         file_menu = menu.addMenu("&File")
         file_menu.addAction(self.import_action)
         file_menu.addAction(self.export_action)
+        file_menu.addAction(self.import_sheet_action)
+        file_menu.addAction(self.export_sheet_action)
         file_menu.addSeparator()
         file_menu.addAction(settings)
         file_menu.addAction(self.offline_action)
@@ -794,10 +807,11 @@ class MainWindow(QMainWindow):
 
     # -- CSV import and export ------------------------------------------------------------------
 
-    def import_csv(self, file: str = "") -> CsvJob | None:
+    def import_csv(self, file: str = "", sheet: bool = False) -> CsvJob | None:
         """File → Import CSV…: ``outpost import`` of ``file`` (asked for when empty) into the
         current topic, a step per turn of the event loop with progress and Cancel; the
-        summary, or the error naming the line and the fix, shows when it ends."""
+        summary, or the error naming the line and the fix, shows when it ends. ``sheet``
+        (Import CSV from a spreadsheet export…): ``--from-spreadsheet``."""
         if not self._top or self.csv_job is not None:
             return None
         self._to_front()
@@ -807,7 +821,7 @@ class MainWindow(QMainWindow):
                 "CSV files (*.csv);;All files (*)")
             if not file:
                 return None
-        job = CsvImport(self.sat, self._top, file)  # type: ignore[arg-type]
+        job = CsvImport(self.sat, self._top, file, sheet=sheet)  # type: ignore[arg-type]
 
         def summary() -> str:
             # the app's own words for the rows queued alone (the CLI's name its commands)
@@ -815,15 +829,18 @@ class MainWindow(QMainWindow):
                        "changed since the file was exported: each was queued as a change of "
                        "its own, so the hub will reject only it; once synced, resolve "
                        "it in the conflicts view" if job.clashes else "")
-            notes = [n for n in (job.overwrite_note(), clashes, *job.dangling_lines()) if n]
+            notes = [n for n in (job.overwrite_note(), clashes, *job.dangling_lines(),
+                                 job.sheet_note("File → Import CSV from a spreadsheet export…"))
+                     if n]
             return job.summary() + "".join(f".\n\n{n[0].upper()}{n[1:]}" for n in notes)
 
         return self._run_csv(CsvJob(self, f"Import of {Path(file).name}", import_steps(job),
                                     summary, job.stopped))
 
-    def export_csv(self, file: str = "") -> CsvJob | None:
+    def export_csv(self, file: str = "", sheet: bool = False) -> CsvJob | None:
         """File → Export CSV…: the current topic's records as ``outpost export`` writes
-        them, to ``file`` (asked for when empty), replaced only once complete."""
+        them, to ``file`` (asked for when empty), replaced only once complete. ``sheet``
+        (Export CSV for a spreadsheet…): ``--for-spreadsheet``."""
         if not self._top or self.csv_job is not None:
             return None
         self._to_front()
@@ -833,21 +850,24 @@ class MainWindow(QMainWindow):
                 f"{self._top}.csv", "CSV files (*.csv);;All files (*)")
             if not file:
                 return None
-        run = ExportRun(self.sat, self._top, file)
+        run = ExportRun(self.sat, self._top, file, sheet=sheet)
         return self._run_csv(CsvJob(self, f"Export of {self._top}", export_steps(run),
                                     run.summary, run.stopped))
 
     def _run_csv(self, job: CsvJob) -> CsvJob:
         self.csv_job = job
-        self.import_action.setEnabled(False)
-        self.export_action.setEnabled(False)
+        for a in (self.import_action, self.export_action, self.import_sheet_action,
+                  self.export_sheet_action):
+            a.setEnabled(False)
         job.finished.connect(self._csv_done)
         return job
 
     def _csv_done(self, ok: bool, title: str, text: str) -> None:
         self.csv_job = None
-        self.import_action.setEnabled(not self._read_only)  # a reader's stays off
+        for a in (self.import_action, self.import_sheet_action):
+            a.setEnabled(not self._read_only)  # a reader's stay off
         self.export_action.setEnabled(True)
+        self.export_sheet_action.setEnabled(True)
         self.status.showMessage(f"{title}: {text.splitlines()[0]}", 10000)
         if self.csv_box is not None:
             self.csv_box.close()
@@ -941,6 +961,7 @@ class MainWindow(QMainWindow):
                        (self.import_action, "Import CSV into the current topic")):
             a.setEnabled(not why)
             a.setToolTip(fix or f"{tip} ({a.shortcut().toString()})")
+        self.import_sheet_action.setEnabled(not why)
         for f in [form] if form is not None else self.forms.values():
             f.save_button.setEnabled(not why)
             f.save_button.setToolTip(fix)

@@ -446,8 +446,9 @@ class HubService:
         if req.trans and c.role != "writer":
             # not a verdict on the edits: rejecting them would turn them into conflicts the
             # user cannot resolve; an error reply leaves them pending on the satellite
+            # (what the satellite does with them is its own to say: a discard may follow)
             raise ReadOnlyError(f"user {c.user!r} may only read: ask the hub operator for a "
-                                  "writer token; your edits stay pending")
+                                  "writer token; the hub stored none of these edits")
         if len(req.trans) > self.limits.max_trans:
             raise ValidationError(f"evt.sat: {len(req.trans)} transactions; the limit is "
                                   f"{self.limits.max_trans}: send them in several requests")

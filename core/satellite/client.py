@@ -416,7 +416,12 @@ class SyncClient:
         if self.refused:
             raise HubError(f"sync with {self.url} not done: {self.refused}; nothing was sent")
         if ok and held:
-            raise HubError(f"sync with {self.url}: caught up with the hub, but {held}")
+            pending = self.sat.status().pending
+            raise HubError(f"sync with {self.url}: caught up with the hub, but {held}" + (
+                f"; the {pending:,} edit{'s' if pending != 1 else ''} pending here stay so: "
+                "`outpost discard --all` drops them (kept as receipts), or with a writer "
+                "token (`outpost connect URL --token=TOKEN`) they go out on the next sync"
+                if pending else ""))
         info = self.machine.info
         if m.behind is not None:
             hub, mine = m.behind

@@ -14,7 +14,6 @@ notices (which update the tables) belong to that thread.
 from __future__ import annotations
 
 import contextlib
-import csv
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -115,12 +114,15 @@ class ExportRun:
     ``file``: written to a temporary file beside it, which replaces ``file`` only once
     complete (a cancel or a failure leaves ``file`` as it was)."""
 
-    def __init__(self, sat: SatelliteAPI, topic: str, file: str):
+    def __init__(self, sat: SatelliteAPI, topic: str, file: str, *, sheet: bool = False):
         self.sat, self.topic, self.file = sat, topic, file
+        self.sheet = sheet  # for a spreadsheet: as `outpost export --for-spreadsheet`
         self.rows = 0
 
     def summary(self) -> str:
-        return f"exported {self.rows} rows of {self.topic} to {self.file}"
+        return (f"exported {self.rows} rows of {self.topic} to {self.file}"
+                + (" for a spreadsheet (a cell starting with = + - @ has a ' before it; File → "
+                   "Import CSV from a spreadsheet export… reads it back)" if self.sheet else ""))
 
     def stopped(self) -> str:
         return f"nothing was written: {self.file} is as it was"
@@ -128,7 +130,7 @@ class ExportRun:
 
 def export_steps(run: ExportRun) -> Iterator[Step]:
     sat, top, file = run.sat, run.topic, run.file
-    out = CsvExport(sat.project.model(top))
+    out = CsvExport(sat.project.model(top), sheet=run.sheet)
     keys = sat.keys(top)
     target = Path(file)
     try:
@@ -138,7 +140,7 @@ def export_steps(run: ExportRun) -> Iterator[Step]:
         raise _write_error(file, exc) from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            w = csv.writer(f, lineterminator="\n")
+            w = out.writer(f)
             w.writerow(out.header())
             for i in range(0, len(keys), EXPORT_CHUNK):
                 part = keys[i:i + EXPORT_CHUNK]

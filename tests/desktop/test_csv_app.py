@@ -257,3 +257,38 @@ def test_import_summary_of_rows_queued_alone_is_in_the_apps_words(
     finally:
         w.close()
         sat.close()
+
+
+def test_export_for_a_spreadsheet_and_its_import_back_and_the_plain_imports_warning(
+        qtbot: Any, sat: Satellite, tmp_path: Path, capsys: Any) -> None:
+    """Final review 10: the app's Export CSV wrote `=HYPERLINK(...)` as it is (a spreadsheet
+    runs it). File → Export CSV for a spreadsheet… writes what `outpost export
+    --for-spreadsheet` does; Import CSV from a spreadsheet export… reads it back exactly; the
+    plain import of such a file says so in its summary."""
+    link = '=HYPERLINK("http://x.example","open")'
+    sat.pub([Action(SITE, "s1", Cmd.MOD, {"name": link, "notes": "@SUM(A1)"})])
+    w = window(qtbot, sat)
+    file_menu = w.menuBar().actions()[0].menu()
+    texts = [a.text() for a in file_menu.actions()]  # type: ignore[union-attr]
+    assert texts[2:4] == ["Import CSV from a spreadsheet export…",
+                          "Export CSV for a spreadsheet…"]
+    out = tmp_path / "sheet.csv"
+    ok, _title, text = finish(qtbot, w, w.export_csv(str(out), sheet=True))
+    assert ok and text.startswith(f"exported 3 rows of {SITE} to {out} for a spreadsheet")
+    assert w.export_sheet_action.isEnabled() and w.import_sheet_action.isEnabled()
+    assert headless.main(["export", "--data", str(tmp_path / "sat"), SITE,
+                          "--for-spreadsheet"]) == 0
+    assert out.read_text(encoding="utf-8") == capsys.readouterr().out
+    assert f'"\'{link.replace(chr(34), chr(34) * 2)}"' in out.read_text(encoding="utf-8")
+    # read back from a spreadsheet export: nothing changed, no warning
+    ok, _title, text = finish(qtbot, w, w.import_csv(str(out), sheet=True))
+    assert ok and "3 rows unchanged" in text and "'" not in text
+    assert sat.record(SITE, "s1").fields["name"] == link  # type: ignore[union-attr]
+    # the plain import takes the ' as part of the text, and says so with the way out
+    ok, _title, text = finish(qtbot, w, w.import_csv(str(out)))
+    assert ok and text.startswith("imported 1 row (0 new, 1 changed)")
+    assert ("The file has 2 cells starting with ' before = + - @ (e.g. '=HYPERLINK(\"http://"
+            "x.example\",\"open\")), as an export for a spreadsheet writes them; they were "
+            "imported with their '. If the file is such an export, import it again with "
+            "File → Import CSV from a spreadsheet export…") in text
+    assert sat.record(SITE, "s1").fields["name"] == "'" + link  # type: ignore[union-attr]

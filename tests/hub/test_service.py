@@ -287,7 +287,7 @@ def test_reader_cannot_publish(svc: HubService) -> None:
     # so the edits stay pending on the satellite
     (r,) = outs
     assert body(r) == {"err": "user 'userR' may only read: ask the hub operator for a writer "
-                              "token; your edits stay pending", "code": "readonly"}
+                              "token; the hub stored none of these edits", "code": "readonly"}
     assert svc.ledger.rev() == 0
     # without transactions a reader syncs as usual
     (r,) = svc.handle_sync("R", frame("evt.sat#3", {"rev": Z, "tops": ["prod.cat"],

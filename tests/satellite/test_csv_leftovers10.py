@@ -165,3 +165,30 @@ def test_a_rejection_of_several_records_says_the_others_were_not_applied() -> No
     one = Receipt("u2", 0, 0, acts[:1], ReceiptState.REJECTED, conflicts=(
         Conflict(SITE, "k0", Cmd.MOD, "field changed", ("region",), {"region": "W"}, 5, "al"),))
     assert "whole" not in rejection_line(one)
+
+
+async def test_a_plain_import_of_a_spreadsheet_export_says_so(
+        tmp_path: Path, project: Project) -> None:
+    """Final review 10: `outpost import` (without --from-spreadsheet) of a file exported for
+    a spreadsheet imports '=2*3 with its ' (the file may mean it) and says, on stderr, that
+    the file looks like such an export and how to read it back."""
+    a = tmp_path / "a"
+    sat = Satellite(a, project)
+    sat.pub([Action(SITE, "k1", Cmd.NEW, {"name": "Plain"})])
+    sat.close()
+    src = tmp_path / "f.csv"
+    src.write_text("key,name,notes\nk1,'=2*3,'@x\nk2,'plain,-1\n", encoding="utf-8")
+    rc, _out, err = await cli(a, "import", SITE, str(src), json_out=False)
+    assert rc == 0, err
+    assert ("outpost: the file has 2 cells starting with ' before = + - @ (e.g. '=2*3), as an "
+            "export for a spreadsheet writes them; they were imported with their '. If the "
+            "file is such an export, import it again with `outpost import "
+            "--from-spreadsheet`") in err
+    sat = Satellite(a, project)
+    try:
+        assert sat.record(SITE, "k1").fields["name"] == "'=2*3"  # type: ignore[union-attr]
+    finally:
+        sat.close()
+    rc, _out, err = await cli(a, "import", SITE, str(src), "--from-spreadsheet",
+                              json_out=False)
+    assert rc == 0 and "cells starting" not in err, err

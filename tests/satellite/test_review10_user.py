@@ -289,6 +289,48 @@ async def test_the_hub_says_a_reader_may_only_read_before_any_edit(
         users.close()
 
 
+
+async def test_a_readers_sync_and_discard_say_what_happens(
+        tmp_path: Path, project: Project) -> None:
+    """Final review 10 (LOW): `sync --once` on a reader's pending edit said "(retrying for up
+    to 30 s ...)" and stopped at once; its error never named `outpost discard`; after
+    `discard --all` the status still said "your edits stay pending" (the hub's words) with
+    none pending; `discard --all` of a writer's edit on its way said only "nothing to
+    discard". Real CLI processes, a real hub with users on 127.0.0.1."""
+    from hubserver.auth import Users
+
+    users = Users(tmp_path / "users.db")
+    rita, ann = users.add("rita", "reader"), users.add("ann", "writer")
+    r, w = tmp_path / "rita", tmp_path / "ann"
+    try:
+        async with Hub(SqlLedger(f"sqlite:///{tmp_path / 'hub.db'}", project), port=0,
+                       users=users) as hub:
+            assert (await cli(r, "connect", hub.url, f"--token={rita}"))[0] == 0
+            assert (await cli(w, "connect", hub.url, f"--token={ann}"))[0] == 0
+            await _pub(r, "s2", "new", "name=from the field")  # before the hub said anything
+            rc, _, err = await cli(r, "sync", "--once", "--timeout", "10")
+            assert rc == 1 and "may only read" in err and "retrying" not in err, err
+            assert ("the 1 edit pending here stay so: `outpost discard --all` drops them "
+                    "(kept as receipts), or with a writer token (`outpost connect URL "
+                    "--token=TOKEN`) they go out on the next sync") in err
+            rc, out, err = await cli(r, "discard", "--all")
+            assert rc == 0 and len(json.loads(out)["discarded"]) == 1, err
+            rc, out, _ = await cli(r, "status")
+            st = json.loads(out)
+            assert st["pending"] == 0 and "may only read" in st["read_only"]
+            said = st["read_only"] + " " + (st["last_error"] or "")
+            assert "stay pending" not in said and "stored none of these edits" in said, said
+            # a writer's edit not sent yet is not discarded, and the reply says why
+            await _pub(w, "s1", "new", "name=A")
+            rc, out, err = await cli(w, "discard", "--all", json_out=False)
+            assert rc == 0 and out.strip() == (
+                "nothing to discard: the 1 pending edit may be on its way to the hub (--all "
+                "discards only edits the hub refused, or every pending edit of a user who may "
+                "only read); `outpost sync --once` sends them"), err
+    finally:
+        users.close()
+
+
 # -- finding 4: the CLI resolves per field, as the app does --------------------------------
 
 
