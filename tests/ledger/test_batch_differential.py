@@ -144,7 +144,7 @@ def test_many_topics_fall_back_to_one_read_per_table(tmp_path: Any, sql_url: str
         res += led.publish_many([(Trans(mods[1], base=100), "bob")], now=300)
         outs.append([_outcome(r) for r in res])
     assert outs[0] == outs[1]
-    assert outs[0][0][0] == "ConflictError" and outs[0][0][1].count("field changed") == 50
+    assert outs[0][0][0] == "ConflictError" and outs[0][0][1].count("field name changed") == 50
     assert not outs[0][1][2]  # the second applied (not a dup)
     assert sql.events(0) == mem.events(0)
     assert sql.verify() == []
