@@ -140,7 +140,9 @@ def sync_problem(err: str, retry_in: float | None = None, rejected: int | None =
     elif "behind this replica" in low:
         short = "Hub is behind this replica"
     elif low.startswith("hub refused the edits"):
-        short, retry = "Hub refused your edits (read-only): they stay pending", False
+        # not "they stay pending": true until the user discards them (final review 10)
+        short, retry = ("Hub refused your edits (read-only): discard them, or use a writer "
+                        "token"), False
     elif low.startswith("hub refused"):
         short = "Hub refused the request"
     elif low.startswith("bad ") and "from the hub" in low:

@@ -680,10 +680,11 @@ class Satellite:
         self._writable()
         self._check_writer()
         done: list[tuple[Trans, int]] = []
+        made: dict[Sig, dict[str, Any] | None] = {}  # the records earlier batches left
         with self.queue._conn(None) as conn:
             for acts, base in batches:
                 trans = self._make_trans(acts, new_uid(), "", base)
-                self._check_on_view(trans)
+                self._check_on_view(trans, made)
                 done.append((trans, self.queue.add(trans, auth=self._is_auth(trans),
                                                    conn=conn)))
                 crash_point("sat.mid_import")
@@ -1224,14 +1225,21 @@ class Satellite:
         auth = self.auth_topics
         return bool(auth) and all(a.top in auth for a in trans.acts)
 
-    def _check_on_view(self, trans: Trans) -> None:
-        """Raise ValidationError when ``trans`` does not apply on what the user sees."""
+    def _check_on_view(self, trans: Trans,
+                       made: dict[Sig, dict[str, Any] | None] | None = None) -> None:
+        """Raise ValidationError when ``trans`` does not apply on what the user sees.
+        ``made``: the records earlier transactions of the same call (:meth:`pub_many`, not
+        yet in the view) left, read before the view and updated with what ``trans`` makes."""
         states = self._seen(Sig(a.top, a.key) for a in trans.acts)
+        if made:
+            states.update((sg, st) for sg, st in made.items() if sg in states)
         try:
-            plan(self._project, trans, last_rev=trans.base, last_id=0, states=states,
-                 later={}, now=trans.base)
+            p = plan(self._project, trans, last_rev=trans.base, last_id=0, states=states,
+                     later={}, now=trans.base)
         except ConflictError as exc:  # cannot happen with base == rev; keep the type clear
             raise ValidationError(str(exc)) from exc
+        if made is not None:
+            made.update(p.states)
 
     def _seen(self, sigs: Iterable[Sig]) -> dict[Sig, dict[str, Any] | None]:
         """What the user sees of these records now: the pending edits' state, else the

@@ -193,6 +193,9 @@ def test_the_summaries_name_the_problem_in_a_few_words() -> None:
         "the hub's schema version 3 differs from this satellite's 2: sync stopped, ...":
             "Sync stopped: the hub has another schema",
         "the hub did not answer evt.sat within 60 s": "Hub not answering",
+        "hub refused the edits: your token may only read; ask the hub operator for a writer "
+        "token; the hub stored none of these edits":
+            "Hub refused your edits (read-only): discard them, or use a writer token",
         "something odd: and the rest": "Something odd",
     }
     for err, want in cases.items():

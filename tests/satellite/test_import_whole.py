@@ -104,3 +104,29 @@ async def test_a_batch_refused_late_queues_nothing(tmp_path: Path, hub: Hub,
         assert sat.receipts() == [] and sat.record("field.site", "k1") is None
     finally:
         sat.close()
+
+
+def test_each_batch_is_checked_on_what_the_earlier_batches_made(
+        tmp_path: Path, project: Project) -> None:
+    """`pub_many` checked each batch on the view without the call's earlier batches (final
+    review 10): `new K` twice was queued (the second then pending with "already exists"),
+    `new K` then `mod K` or `del K` was refused. It now answers as two `pub` calls do."""
+    def new(name: str) -> list[Action]:
+        return [Action("field.site", "K", Cmd.NEW, {"name": name})]
+
+    for i, (second, ok) in enumerate([
+            (new("b"), False),
+            ([Action("field.site", "K", Cmd.MOD, {"name": "c"})], True),
+            ([Action("field.site", "K", Cmd.DEL)], True)]):
+        sat = Satellite(tmp_path / str(i), project)
+        try:
+            if ok:
+                assert len(sat.pub_many([(new("a"), None), (second, None)])) == 2
+                assert sat.status().pending == 2
+                assert all(not r.err for r in sat.receipts())
+            else:
+                with pytest.raises(ValidationError):
+                    sat.pub_many([(new("a"), None), (second, None)])
+                assert sat.status().pending == 0  # nothing queued
+        finally:
+            sat.close()
