@@ -1197,7 +1197,7 @@ class CsvImport:
         # rows that conflict with a change made since their _rev (each queued alone)
         self.clashes: list[dict[str, Any]] = []
         self.uids: list[str] = []  # the transactions queued
-        self.rows = 0              # the rows queued
+        self.rows = 0              # the rows queued (once the commit is made)
         self.made = 0              # of them, new records
         # ref values naming a record the replica does not have: (field, ref) -> (rows, eg)
         self.dangling: dict[tuple[str, str], tuple[int, str]] = {}
@@ -1239,9 +1239,10 @@ class CsvImport:
             lines = (0, 0)  # the batch being queued: its first and last line
             refs = _RefCheck(sat.project.model(topic))
             clashes: list[tuple[int, dict[str, Any]]] = []  # (batch index, clash)
+            rows = made = 0  # queued in the commit not yet made: kept only if it is
 
             def acts() -> Iterator[tuple[list[Action], Rev | None]]:
-                nonlocal lines
+                nonlocal lines, rows, made
                 for i in itertools.count():
                     try:
                         batch = next(batches, None)
@@ -1257,11 +1258,11 @@ class CsvImport:
                         clashes.append((i, {"line": batch[0].line, "top": batch[0].act.top,
                                             "key": batch[0].act.key, "why": batch[0].clash}))
                     yield [r.act for r in batch], batch[0].base  # one _rev: _batches
-                    self.rows += len(batch)
-                    self.made += sum(1 for r in batch if r.act.cmd == Cmd.NEW)
+                    rows += len(batch)
+                    made += sum(1 for r in batch if r.act.cmd == Cmd.NEW)
                     refs.add(batch)
                     if self.progress is not None:
-                        self.progress(self.rows, self.total)
+                        self.progress(rows, self.total)
 
             # the whole file in ONE local commit (each batch still its own transaction at
             # the hub): an import stopped half-way queues nothing, so running it again
@@ -1271,15 +1272,11 @@ class CsvImport:
             try:
                 uids = sat.pub_many(acts())
             except OutpostError as exc:
-                self.rows = 0
                 if str(exc).endswith(_IMPORT_AGAIN):
                     raise  # the file's own error, said by acts()
                 where = f"{file} lines {lines[0]}-{lines[1]}: " if lines[0] else ""
                 raise _import_failed(exc, where) from exc
-            except BaseException:
-                self.rows = 0  # Ctrl+C, a Cancel: nothing was queued
-                raise
-            self.uids = uids
+            self.uids, self.rows, self.made = uids, rows, made
             self.clashes = [{**c, "uid": uids[i]} for i, c in clashes]
             self.dangling = refs.dangling(sat)
             yield ImportStep("import", self.rows, self.total, size, size)
