@@ -50,7 +50,6 @@ from hubserver.auth import ROLES, Users, check_name
 from hubserver.cluster import ClusterListener, is_postgres
 from hubserver.dbguard import HubLock, check_hub_pg, check_hub_sqlite, check_port
 from hubserver.limits import MIN_MAX_MESSAGE, Limits
-from hubserver.logrepeat import RepeatLimit
 from hubserver.server import Hub, is_loopback
 
 __all__ = ["DEMO_DATA", "DEMO_SCHEMA", "default_db", "main", "open_hub_ledger", "seed_demo"]
@@ -259,20 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_redaction(*logging.getLogger().handlers)  # no token in any log line, any level
     try:
         if args.cmd == "serve":
-            # one line per kind of repeated warning (a full disk refuses every publish)
-            # (one filter per handler: a shared one let a line through the first handler
-            # and counted it as a repeat for the next)
-            handlers = list(logging.getLogger().handlers)
-            repeats = [RepeatLimit() for _ in handlers]
-            for h, r in zip(handlers, repeats, strict=True):
-                h.addFilter(r)
-            try:
-                return asyncio.run(_serve(args))
-            finally:
-                if repeats:
-                    repeats[0].flush()  # each counted the same lines
-                for h, r in zip(handlers, repeats, strict=True):
-                    h.removeFilter(r)
+            # one line per kind of repeated warning (a full disk refuses every publish): the
+            # Hub filters its own loggers from start to stop (Hub's repeat_window)
+            return asyncio.run(_serve(args))
         if args.cmd == "user":
             return _user(args)
         return _ops(args)
