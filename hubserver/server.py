@@ -308,6 +308,12 @@ class Hub:
             return ws.respond(HTTPStatus.FORBIDDEN,
                               f"origin {origin[:200]!r} is not allowed by the hub "
                               "(--allow-origin)\n")
+        if len(request.headers.get_all("Authorization")) > 1:
+            log.warning("connection refused from %s: %d Authorization headers",
+                        _addr(ws), len(request.headers.get_all("Authorization")))
+            return ws.respond(HTTPStatus.BAD_REQUEST,
+                              "more than one Authorization header: send exactly one "
+                              "'Authorization: Bearer <token>'\n")
         user = self._authenticate(request.headers)
         if user is None:
             log.warning("connection refused from %s: missing or unknown token (users file "
