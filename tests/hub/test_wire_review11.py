@@ -4,6 +4,7 @@ process, websockets on 127.0.0.1)."""
 from __future__ import annotations
 
 import asyncio
+import signal
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,19 @@ def test_two_authorization_headers_get_400_and_no_traceback(tmp_path: Path) -> N
     assert rc == 0, log
     assert "Traceback" not in log and "MultipleValuesError" not in log, log
     assert "2 Authorization headers" in log
+
+
+def test_sighup_drains_like_sigterm(tmp_path: Path) -> None:
+    """A closed terminal or ssh session sends SIGHUP: the hub drains and says so, as on
+    SIGTERM, instead of dying at once with its in-flight publishes unanswered (ops review
+    11)."""
+    env = _env(tmp_path / "home")
+    db = str(tmp_path / "hub.db")
+    token = _add(env, "ann", "--db", db)
+    proc, url, _ = _serve(env, "--db", db)
+    try:
+        assert "res" in asyncio.run(_one_header(url, token))
+    finally:
+        rc, log = stop(proc, signal.SIGHUP)
+    assert rc == 0, log
+    assert "shutting down (SIGHUP)" in log, log
