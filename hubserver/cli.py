@@ -463,9 +463,18 @@ async def _serve_locked(args: argparse.Namespace, project: Project, limits: Limi
               limits=limits, origins=args.allow_origin, ssl=tls, close_ledger=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    got: list[str] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        got.append(sig.name)
+        stop.set()
+
+    # SIGHUP (a closed terminal or ssh session, `systemctl kill -s HUP`) drains like SIGTERM
+    # instead of killing the hub with its in-flight publishes unanswered
+    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, on_signal, sig)
     try:
         url = await hub.start()
     except socket.gaierror as exc:
@@ -493,7 +502,8 @@ async def _serve_locked(args: argparse.Namespace, project: Project, limits: Limi
     try:
         await stop.wait()
     finally:
-        log.info("shutting down: finishing in-flight publishes")
+        log.info("shutting down%s: finishing in-flight publishes",
+                 f" ({got[0]})" if got else "")
         if listener is not None:
             await listener.stop()
         await hub.stop()

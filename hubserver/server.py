@@ -308,6 +308,12 @@ class Hub:
             return ws.respond(HTTPStatus.FORBIDDEN,
                               f"origin {origin[:200]!r} is not allowed by the hub "
                               "(--allow-origin)\n")
+        if len(request.headers.get_all("Authorization")) > 1:
+            log.warning("connection refused from %s: %d Authorization headers",
+                        _addr(ws), len(request.headers.get_all("Authorization")))
+            return ws.respond(HTTPStatus.BAD_REQUEST,
+                              "more than one Authorization header: send exactly one "
+                              "'Authorization: Bearer <token>'\n")
         user = self._authenticate(request.headers)
         if user is None:
             log.warning("connection refused from %s: missing or unknown token (users file "
@@ -407,7 +413,16 @@ class Hub:
             peer.sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await peer.sender
-            log.info("conn %d: %s disconnected (code %s)", conn, user.name, ws.close_code)
+            sent = ws.protocol.close_sent
+            if sent is not None and ws.protocol.close_rcvd_then_sent is not True and sent.code \
+                    in (1002, 1007, 1009):
+                # websockets closed it (a frame over --max-message: 1009, a bad frame: 1002 /
+                # 1007; the hub's own closes, 1008, are logged where they are made): name the
+                # code and reason sent, not the 1006 of a peer that did not answer
+                log.warning("conn %d: %s closed by the hub: code %d (%s)", conn, user.name,
+                            sent.code, sent.reason[:200])
+            else:
+                log.info("conn %d: %s disconnected (code %s)", conn, user.name, ws.close_code)
 
     def _pump(self, peer: Peer) -> None:
         """Handle the connection's waiting messages in order, until one is a publish.

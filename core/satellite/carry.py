@@ -167,12 +167,14 @@ def plan_carry(old: Satellite, new: Satellite, *, rejected: bool = False,
     if not rows:
         return plan
     uids = [r["uid"] for r in rows]
-    have = {r["uid"] for r in new.queue.rows_of(uids)} | _on_hub(new, uids)
+    queued = {r["uid"] for r in new.queue.rows_of(uids)}
+    have = queued | _on_hub(new, uids)
     todo = [(r, Queue.trans_of(r)) for r in rows if r["uid"] not in have]
     hist = _Histories(old, new, (Sig(a.top, a.key) for _, t in todo for a in t.acts))
     now = new.rev()
-    for r in rows:  # the uids already here, counted (accepted ones the hub has: the usual)
-        if r["uid"] in have and r["state"] != ReceiptState.ACCEPTED.value:
+    for r in rows:  # the uids already here, counted (accepted ones the hub has: the usual;
+        # accepted ones an earlier carry queued here are counted: they were lost, now here)
+        if r["uid"] in queued or (r["uid"] in have and r["state"] != ReceiptState.ACCEPTED.value):
             plan.already.append(r["uid"])
     todo_of = {r["uid"]: t for r, t in todo}
     here = _NewEdits(new, {Sig(a.top, a.key) for _, t in todo for a in t.acts},

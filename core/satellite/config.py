@@ -206,7 +206,8 @@ class DataDir:
         except Timeout:
             raise ConfigError(
                 f"the data directory {self.path} is in use by another Outpost process (the "
-                "app, or `outpost sync`): close it first, or pass --data DIR to use another "
+                "app, `outpost sync`, or a command still running, e.g. an `outpost import`): "
+                "wait for it to finish or close it, or pass --data DIR to use another "
                 "satellite") from None
         except PermissionError as exc:
             raise ConfigError(f"cannot write in the data directory {self.path} "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import struct
 from collections.abc import AsyncIterator
@@ -181,11 +182,22 @@ async def test_unmasked_and_reserved_bits_close_with_1002(hub: Hub) -> None:
             assert op == CLOSE and struct.unpack("!H", data[:2])[0] == 1002
 
 
-async def test_oversized_frame_header_closes_with_1009(prod: Project) -> None:
-    async with Hub(MemLedger(prod), limits=Limits(max_message=1000)) as hub, raw(hub) as c:
-        await c.send(frame(TEXT, b"x" * 1001)[:20])  # only the start: the header decides
-        op, data = await c.recv()
-        assert op == CLOSE and struct.unpack("!H", data[:2])[0] == 1009
+async def test_oversized_frame_header_closes_with_1009(prod: Project,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="outpost.hub")
+    async with Hub(MemLedger(prod), limits=Limits(max_message=1000)) as hub:
+        async with raw(hub) as c:
+            await c.send(frame(TEXT, b"x" * 1001)[:20])  # only the start: the header decides
+            op, data = await c.recv()
+            assert op == CLOSE and struct.unpack("!H", data[:2])[0] == 1009
+        for _ in range(100):
+            if hub.connections == 0:
+                break
+            await asyncio.sleep(0.02)
+    # the log names the limit the hub closed it for, not the 1006 of a peer that never
+    # answered the close (ops review 11)
+    said = [r.getMessage() for r in caplog.records if "closed by the hub" in r.getMessage()]
+    assert len(said) == 1 and "code 1009" in said[0] and "exceeds limit" in said[0], said
 
 
 async def test_client_close_is_echoed(hub: Hub) -> None:

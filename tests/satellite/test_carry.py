@@ -357,6 +357,10 @@ async def test_accepted_edits_a_restore_lost_are_carried_on_request(
         res = json.loads(out)
         assert rc == 0 and res["uids"] == [lost_new, lost_mod] and res["lost"] == 2, res
         assert res["already"] == 1 and res["conflicts"] == 0 and res["rebased"] == 0, res
+        rc, out, _ = await cli(new, "carry", str(old), "--accepted")  # again, before a sync
+        res = json.loads(out)
+        # the carried lost edits are pending here now: counted as here (safety review 11)
+        assert rc == 0 and res["carried"] == 0 and res["already"] == 3, res
         assert (await cli(new, "sync", "--once"))[0] == 0
         rc, out, _ = await cli(new, "carry", str(old), "--accepted")
         assert json.loads(out)["carried"] == 0

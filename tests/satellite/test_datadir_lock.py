@@ -73,6 +73,7 @@ def test_a_second_opener_in_the_same_process_is_refused_until_the_first_closes(
             Satellite(tmp_path, project)
         msg = str(ei.value)
         assert str(tmp_path) in msg and "another Outpost process" in msg and "--data" in msg
+        assert "an `outpost import`" in msg  # not only the app or sync (safety review 11)
         assert a.status().pending == 1  # the first one is untouched and still works
     finally:
         a.close()
