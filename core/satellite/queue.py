@@ -255,17 +255,25 @@ class Queue:
 
     # -- writing -------------------------------------------------------------------------------
 
+    @staticmethod
+    def encode(trans: Trans) -> str:
+        """The JSON :meth:`add` stores for ``trans``'s actions (made ahead of the commit by
+        ``Satellite.staged``, so that the commit is short)."""
+        acts = _j([enc_action(a) for a in trans.acts])
+        _remember(trans.acts, acts)
+        return acts
+
     def add(self, trans: Trans, *, auth: bool = False, resolves: str = "",
-            conn: Connection | None = None) -> int:
+            conn: Connection | None = None, acts: str | None = None) -> int:
         """Append a pending transaction (durable once the surrounding commit returns); returns
-        its ``seq``.
+        its ``seq``. ``acts``: its actions as :meth:`encode` made them (default: made here).
 
         Raises:
             ValidationError: the uid is already queued.
             StorageError: the database failed.
         """
-        acts = _j([enc_action(a) for a in trans.acts])
-        _remember(trans.acts, acts)
+        if acts is None:
+            acts = self.encode(trans)
         row = {
             "uid": trans.uid, "base": trans.base, "created": trans.created,
             "acts": acts,
