@@ -707,7 +707,8 @@ class Satellite:
         write lock is held between the steps (the sync worker's writes go on).
 
         Raises:
-            ConfigError: opened read-only; the hub lets this user only read.
+            ConfigError: opened read-only.
+            ValidationError: the hub lets this user only read.
         """
         self._writable()
         self._check_writer()
@@ -1661,7 +1662,7 @@ class Staged:
         transaction that no longer applies is marked a local conflict, not refused.
 
         Raises:
-            ConfigError: the hub said meanwhile that this user may only read.
+            ValidationError: the hub said meanwhile that this user may only read.
             StorageError: the database failed; nothing was queued.
         """
         if self.closed:
