@@ -130,7 +130,17 @@ def receipts_rounds(tmp: Path) -> None:
                  (Conflict(SITE, "s0000000", Cmd.MOD, "field changed", ("name",),
                            {"name": "Theirs"}, rev=last, usr="me"),))], rev=last)
     m = ConflictsModel(sat)
-    for name, fn in (("conflicts view refresh", m.refresh), ("status read", sat.status)):
+
+    def with_token() -> None:  # "earlier, you" also reads the user of the last receipt
+        plain = sat.config
+        sat.config = plain.with_hub("ws://bench", token="bench-token")
+        try:
+            m.refresh()
+        finally:
+            sat.config = plain
+
+    for name, fn in (("conflicts view refresh", m.refresh),
+                     ("conflicts view refresh, a token", with_token), ("status read", sat.status)):
         times = []
         for _ in range(ARGS.rounds * 3):
             t = time.perf_counter()

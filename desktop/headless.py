@@ -883,7 +883,8 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
         recs = [(r if r.err or not why else replace(r, err=why), conflict_fields(sat, r))
                 for r in sat.receipts([ReceiptState.REJECTED, ReceiptState.PENDING])
                 if r.state == ReceiptState.REJECTED or r.err or why]
-        return seen, recs, own_of(sat) if recs else Own(), why
+        own = own_of(sat, (c.rev for r, _ in recs for c in r.conflicts)) if recs else Own()
+        return seen, recs, own, why
 
     seen, recs, own, why = _read(args, read)
     said = {r.uid: explain(r, own=own) + since_sentences(fields) for r, fields in recs}

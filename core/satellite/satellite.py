@@ -607,6 +607,12 @@ class Satellite:
     def receipts(self, states: Sequence[ReceiptState] | None = None) -> list[Receipt]:
         return [self._with_local(r) for r in self.queue.receipts(states)]
 
+    def accepted_among(self, revs: Iterable[Rev]) -> frozenset[Rev]:
+        return frozenset(self.queue.accepted_among(revs))
+
+    def last_accepted(self) -> Receipt | None:
+        return self.queue.last_accepted()
+
     def receipt(self, uid: str) -> Receipt | None:
         r = self.queue.receipt(uid)
         return None if r is None else self._with_local(r)
