@@ -1289,11 +1289,11 @@ class CsvImport:
             if self.staged:
                 # the app: a batch made and checked per step, in memory (the window paints,
                 # Cancel works, the sync worker writes), then one short commit (session 11)
-                staged = sat.staged()
                 ready = 0
                 made_acts = acts()
                 stack.callback(made_acts.close)  # before chunks (a Cancel): see checks
                 try:
+                    staged = sat.staged()  # a reader is refused here, as by pub_many
                     for batch, base in made_acts:
                         staged.add(batch, base)
                         ready += len(batch)

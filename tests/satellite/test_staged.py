@@ -94,3 +94,25 @@ def test_a_reader_word_before_the_commit_queues_nothing(tmp_path: Path,
             sat.staged()
     finally:
         sat.close()
+
+
+def test_a_readers_staged_import_is_refused_in_the_clis_words(tmp_path: Path,
+                                                              project: Project) -> None:
+    from desktop.headless import CsvImport
+
+    sat = Satellite(tmp_path / "sat", project)
+    try:
+        f = tmp_path / "a.csv"
+        f.write_text("key,name\n" + "".join(f"k{i},N{i}\n" for i in range(3)), encoding="utf-8")
+        sat.note_role("reader")
+        said = []
+        for staged in (False, True):  # the CLI's way, the app's
+            with pytest.raises(ValidationError) as err:
+                list(CsvImport(sat, SITE, str(f), staged=staged).steps())
+            said.append(str(err.value))
+        assert said[0] == said[1] and "only read" in said[1]
+        assert said[1].endswith("nothing was imported (an import is queued whole or not at "
+                                "all); fix it and run the import again")
+        assert sat.status().pending == 0
+    finally:
+        sat.close()
