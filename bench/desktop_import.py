@@ -4,7 +4,8 @@
 A real main window (offscreen) on a fresh satellite (SQLite) whose ``field.site`` holds
 ``--records`` records, its heap settled as the app settles it, File → Import CSV of a
 ``--rows``-row file of new records (key, name, region, lat, lon, notes), and a heartbeat
-``QTimer`` every 5 ms recording the gaps between its ticks: the longest gap is the longest time the window could not paint nor take a click.
+``QTimer`` every 5 ms recording the gaps between its ticks: the longest gap is the longest
+time the window could not paint nor take a click.
 Printed per round with the machine's load: the longest gap, the second longest, the gaps
 over 100 ms, and the import's whole time. Then the refresh of the conflicts view (its model's
 ``refresh``) with ``--receipts`` accepted receipts and one rejected one, and the status read
@@ -14,7 +15,7 @@ over 100 ms, and the import's whole time. Then the refresh of the conflicts view
 ``git worktree add DIR BASE``) with this script: the figures before a change. Prints figures;
 never passes or fails.
 
-Usage: .venv/bin/python bench/import_stall.py [--rows 20000] [--rounds 3] [--root DIR]
+Usage: .venv/bin/python bench/desktop_import.py [--rows 20000] [--rounds 3] [--root DIR]
 """
 
 from __future__ import annotations
