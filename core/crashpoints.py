@@ -15,7 +15,8 @@ __all__ = ["POINTS", "crash_point"]
 POINTS = {
     "sat.before_local_commit": "satellite: an edit is about to be committed to the queue",
     "sat.after_local_commit": "satellite: an edit is in the queue, nothing sent",
-    "sat.mid_import": "satellite: an import (pub_many) queued a batch, the file not committed",
+    "sat.mid_import": ("satellite: an import (pub_many, or the app's Satellite.staged) queued "
+                       "or staged a batch, the file not committed"),
     "sat.after_send": "satellite: queued transactions were sent, no answer read",
     "sat.after_ack_before_record": "satellite: the hub's ack arrived, not yet recorded",
     "sat.mid_catchup": "satellite: between two catch-up batches",

@@ -883,7 +883,8 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
         recs = [(r if r.err or not why else replace(r, err=why), conflict_fields(sat, r))
                 for r in sat.receipts([ReceiptState.REJECTED, ReceiptState.PENDING])
                 if r.state == ReceiptState.REJECTED or r.err or why]
-        return seen, recs, own_of(sat) if recs else Own(), why
+        own = own_of(sat, (c.rev for r, _ in recs for c in r.conflicts)) if recs else Own()
+        return seen, recs, own, why
 
     seen, recs, own, why = _read(args, read)
     said = {r.uid: explain(r, own=own) + since_sentences(fields) for r, fields in recs}
@@ -1167,9 +1168,10 @@ def _cmd_import(args: argparse.Namespace) -> int:
 @dataclass(frozen=True)
 class ImportStep:
     """How far a :class:`CsvImport` got: ``phase`` "check" (the first pass: ``done`` of
-    ``size`` bytes of the file read, ``rows`` to send so far), "queue" (the file checked,
-    its ``total`` rows about to be queued in one commit) or "import" (``rows`` of ``total``
-    rows queued: the end)."""
+    ``size`` bytes of the file read, ``rows`` to send so far), "stage" (a staged import:
+    ``rows`` of ``total`` rows made into transactions and checked, nothing queued yet),
+    "queue" (the file checked, its ``total`` rows about to be queued in one commit) or
+    "import" (``rows`` of ``total`` rows queued: the end)."""
 
     phase: str
     rows: int
@@ -1189,11 +1191,21 @@ class CsvImport:
     local commit (:meth:`Satellite.pub_many`): memory holds one batch, not the file, and an
     import stopped half-way (an error, Ctrl+C, a crash) queues nothing, so running it again
     cannot double its keyless rows.
+
+    ``staged`` (the app, session 11): the second pass is a step per transaction, made and
+    checked in memory (:meth:`Satellite.staged`), then one step queues them all in one short
+    commit: the window stays live and the sync worker's writes are not held up for the
+    whole second pass; still all or nothing (a Cancel between two steps, an error, a crash
+    before the commit queue nothing).
     """
 
-    def __init__(self, sat: Satellite, topic: str, file: str, *, sheet: bool = False):
+    def __init__(self, sat: Satellite, topic: str, file: str, *, sheet: bool = False,
+                 staged: bool = False):
         self.sat, self.topic, self.file = sat, topic, file
         self.sheet = sheet  # the file is from `outpost export --for-spreadsheet`
+        # the app's way (Satellite.staged): a step per batch made and checked, then one short
+        # commit; the CLI's: the second pass in one step, in the commit (Satellite.pub_many)
+        self.staged = staged
         # rows that conflict with a change made since their _rev (each queued alone)
         self.clashes: list[dict[str, Any]] = []
         self.uids: list[str] = []  # the transactions queued
@@ -1207,8 +1219,9 @@ class CsvImport:
         self.progress: Callable[[int, int], object] | None = None
 
     def steps(self) -> Iterator[ImportStep]:
-        """Run the import, yielding after each chunk checked and once the file is queued;
-        closing the generator during the check stops it with nothing queued.
+        """Run the import, yielding after each chunk checked (and each transaction
+        staged) and once the file is queued; closing the generator before the end stops it
+        with nothing queued.
 
         Raises:
             ConfigError: the file cannot be read.
@@ -1264,18 +1277,45 @@ class CsvImport:
                     if self.progress is not None:
                         self.progress(rows, self.total)
 
+            def failed(exc: OutpostError) -> OutpostError | None:
+                if str(exc).endswith(_IMPORT_AGAIN):
+                    return None  # the file's own error, said by acts(): as it is
+                where = f"{file} lines {lines[0]}-{lines[1]}: " if lines[0] else ""
+                return _import_failed(exc, where)
+
             # the whole file in ONE local commit (each batch still its own transaction at
             # the hub): an import stopped half-way queues nothing, so running it again
-            # cannot double its keyless rows (safety review 10, finding 3). A step first, so
-            # that the app says what the (blocking) commit does, and a Cancel still may
-            yield ImportStep("queue", 0, self.total, size, size)
-            try:
-                uids = sat.pub_many(acts())
-            except OutpostError as exc:
-                if str(exc).endswith(_IMPORT_AGAIN):
-                    raise  # the file's own error, said by acts()
-                where = f"{file} lines {lines[0]}-{lines[1]}: " if lines[0] else ""
-                raise _import_failed(exc, where) from exc
+            # cannot double its keyless rows (safety review 10, finding 3)
+            if self.staged:
+                # the app: a batch made and checked per step, in memory (the window paints,
+                # Cancel works, the sync worker writes), then one short commit (session 11)
+                ready = 0
+                made_acts = acts()
+                stack.callback(made_acts.close)  # before chunks (a Cancel): see checks
+                try:
+                    staged = sat.staged()  # a reader is refused here, as by pub_many
+                    for batch, base in made_acts:
+                        staged.add(batch, base)
+                        ready += len(batch)
+                        yield ImportStep("stage", ready, self.total, size, size)
+                except OutpostError as exc:
+                    if (why := failed(exc)) is None:
+                        raise
+                    raise why from exc
+                yield ImportStep("queue", 0, self.total, size, size)
+                try:
+                    uids = staged.commit()
+                except OutpostError as exc:
+                    raise _import_failed(exc, "") from exc
+            else:
+                # the CLI: a step first, so that it says what the (blocking) commit does
+                yield ImportStep("queue", 0, self.total, size, size)
+                try:
+                    uids = sat.pub_many(acts())
+                except OutpostError as exc:
+                    if (why := failed(exc)) is None:
+                        raise
+                    raise why from exc
             self.uids, self.rows, self.made = uids, rows, made
             self.clashes = [{**c, "uid": uids[i]} for i, c in clashes]
             self.dangling = refs.dangling(sat)

@@ -821,7 +821,8 @@ class MainWindow(QMainWindow):
                 "CSV files (*.csv);;All files (*)")
             if not file:
                 return None
-        job = CsvImport(self.sat, self._top, file, sheet=sheet)  # type: ignore[arg-type]
+        job = CsvImport(self.sat, self._top, file, sheet=sheet,  # type: ignore[arg-type]
+                        staged=True)
 
         def summary() -> str:
             # the app's own words for the rows queued alone (the CLI's name its commands)

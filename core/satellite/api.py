@@ -233,6 +233,16 @@ class SatelliteAPI(Protocol):
 
     def receipts(self, states: Sequence[ReceiptState] | None = None) -> list[Receipt]: ...
 
+    def accepted_among(self, revs: Iterable[Rev]) -> frozenset[Rev]:
+        """Those of ``revs`` that are revisions of this satellite's accepted transactions
+        (reads only those: the conflicts view asks on every refresh)."""
+        ...
+
+    def last_accepted(self) -> Receipt | None:
+        """The accepted receipt with the highest revision among those with actions (None:
+        none), read alone."""
+        ...
+
     def receipt(self, uid: str) -> Receipt | None: ...
 
     def resolve(self, uid: str, keep: Keep | Mapping[str, Mapping[str, Keep]], *,

@@ -14,13 +14,13 @@ Two functions used by the desktop's conflicts view (``desktop.models.conflicts``
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from core.model import Action, Cmd, Conflict
 from core.revision import ZERO_REV, Rev, format_rev
-from core.satellite.api import Receipt, ReceiptState, SatelliteAPI, conflict_seen
+from core.satellite.api import Receipt, SatelliteAPI, conflict_seen
 
 __all__ = ["WHOLE", "FieldConflict", "Own", "conflict_fields", "explain", "own_of",
            "since_sentences"]
@@ -213,17 +213,19 @@ class Own:
         return (bool(c.rev) and c.rev in self.revs) or (bool(c.usr) and c.usr in self.users)
 
 
-def own_of(sat: SatelliteAPI) -> Own:
-    """:class:`Own` of ``sat``: its accepted receipts, and with a token the user of the last
-    one's events (one history read)."""
-    acc = [r for r in sat.receipts([ReceiptState.ACCEPTED]) if r.rev]
-    revs = frozenset(r.rev for r in acc)
+def own_of(sat: SatelliteAPI, revs: Iterable[Rev]) -> Own:
+    """:class:`Own` of ``sat`` for conflicts whose winners are at ``revs``: those of them
+    that are its accepted receipts', and with a token the user of the last accepted one's
+    events (one history read). Reads only those revisions and the last receipt (session 11:
+    every accepted receipt was read and decoded, 0.1-0.3 s per refresh of the conflicts
+    view with 20,000 of them)."""
     token = getattr(getattr(sat, "config", None), "token", "")
-    last = max((r for r in acc if r.acts), key=lambda r: r.rev, default=None)
+    mine = sat.accepted_among(r for r in revs if r)
+    last = sat.last_accepted() if token else None
     if not token or last is None:
-        return Own(revs, named=bool(token))
+        return Own(mine, named=bool(token))
     a = last.acts[0]
-    return Own(revs, frozenset(h.usr for h in sat.history(a.top, a.key)
+    return Own(mine, frozenset(h.usr for h in sat.history(a.top, a.key)
                                if h.rev == last.rev and h.usr), named=True)
 
 

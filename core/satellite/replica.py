@@ -168,6 +168,8 @@ class Replica:
             # entries (docs/ledger.md, "SQLite layout")
             self.ledger = SqlLedger(url, project, synchronous=synchronous, layout="by-id")
             self.queue = Queue(self.ledger.engine, self.ledger.metadata, self.ledger.begin)
+            if not read_only:
+                self.queue.add_indexes()
         except StorageError as exc:
             # a reader cannot make the tables a writer killed while making them (or still
             # making them) left out: say so, not the SQL that failed on the read-only file

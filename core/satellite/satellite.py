@@ -65,7 +65,7 @@ from core.satellite.view import _later as view_later
 from core.schema import Project
 from core.wire import SatRes, dumps, enc_trans
 
-__all__ = ["Satellite"]
+__all__ = ["Satellite", "Staged"]
 
 READ_ONLY = "read_only"
 """``sat_meta``: the hub's word that this user may only read (:meth:`Satellite.note_role`)."""
@@ -607,6 +607,12 @@ class Satellite:
     def receipts(self, states: Sequence[ReceiptState] | None = None) -> list[Receipt]:
         return [self._with_local(r) for r in self.queue.receipts(states)]
 
+    def accepted_among(self, revs: Iterable[Rev]) -> frozenset[Rev]:
+        return frozenset(self.queue.accepted_among(revs))
+
+    def last_accepted(self) -> Receipt | None:
+        return self.queue.last_accepted()
+
     def receipt(self, uid: str) -> Receipt | None:
         r = self.queue.receipt(uid)
         return None if r is None else self._with_local(r)
@@ -697,6 +703,22 @@ class Satellite:
         if marks:
             self._store_marks()
         return [t.uid for t, _ in done]
+
+    def staged(self) -> Staged:
+        """:meth:`pub_many` in steps, for a caller that must return to its event loop between
+        two batches (the app's File → Import CSV, session 11): :meth:`Staged.add` makes and
+        checks one transaction (on the view and the earlier ones) and keeps it in memory,
+        writing nothing; :meth:`Staged.commit` queues them all in ONE short local commit. A
+        staged set never committed (a Cancel, an error, ``kill -9``) queued nothing, and no
+        write lock is held between the steps (the sync worker's writes go on).
+
+        Raises:
+            ConfigError: opened read-only.
+            ValidationError: the hub lets this user only read.
+        """
+        self._writable()
+        self._check_writer()
+        return Staged(self)
 
     def resolve(self, uid: str, keep: Keep | Mapping[str, Mapping[str, Keep]], *,
                 keys: Mapping[str, str] | None = None, seen: Rev | None = None) -> str:
@@ -1283,6 +1305,37 @@ class Satellite:
         if self.on_local is not None:
             self.on_local()
 
+    def _after_pub_many(self, done: Sequence[tuple[Trans, int, bool]]) -> None:
+        """:meth:`_after_pub` of several new transactions ``(trans, seq, auth)`` in queue
+        order: one overlay update and one change notice for all (a staged import's 40
+        transactions of 500 rows: one refresh of the window, not 40)."""
+        entries = []
+        for trans, seq, auth in done:
+            e = self._open[trans.uid] = _Open(seq, _PENDING, 0, auth, trans, sigs_of(trans))
+            entries.append(e)
+        self._qv.update(self.replica.read, [e.queued() for e in entries],
+                        rev=self.replica.rev())
+        recs: dict[str, set[str]] = {}
+        for e in entries:
+            trans = e.trans
+            if self._outbox is not None and not self._outbox_cut:
+                if self._outbox_sigs is None:
+                    self._outbox_sigs = {sg for u in (*self._outbox, *self._accepted)
+                                         for sg in self._open[u].sigs}
+                if self._outbox_sigs.isdisjoint(e.sigs):
+                    self._outbox[trans.uid] = trans
+                    self._outbox_sigs.update(e.sigs)
+                else:
+                    self._outbox_cut = True
+            for a in trans.acts:
+                recs.setdefault(a.top, set()).add(a.key)
+        if any(e.trans.uid in self._ov.conflicts for e in entries):
+            self._store_marks()
+        self._notify(Change(records={t: frozenset(k) for t, k in recs.items()}, status=True,
+                            receipts=True))
+        if self.on_local is not None:
+            self.on_local()
+
     def _after_hub(self, evs: Sequence[Any], receipts: bool,
                    acked: Mapping[str, Rev] | None = None) -> None:
         changed = {Sig(e.top, e.key) for e in evs}
@@ -1575,3 +1628,63 @@ class Satellite:
     def _notify(self, change: Change) -> None:
         for fn in list(self._listeners):
             fn(change)
+
+
+class Staged:
+    """Transactions made and checked one batch at a time, queued in ONE short local commit
+    (:meth:`Satellite.staged`). Nothing is written before :meth:`commit`: a set dropped
+    (never committed) queued nothing. Memory holds the staged transactions, as the
+    satellite holds every pending one once queued."""
+
+    def __init__(self, sat: Satellite):
+        self._sat = sat
+        self._done: list[tuple[Trans, bool, str]] = []  # (trans, auth, its actions' JSON)
+        self._made: dict[Sig, dict[str, Any] | None] = {}  # the records earlier batches left
+        self.closed = False
+
+    def __len__(self) -> int:
+        return len(self._done)
+
+    def add(self, acts: Sequence[Action], base: Rev | None = None) -> str:
+        """Make and check a transaction as :meth:`Satellite.pub_many` does one of its
+        batches (on the view, and on what earlier batches made), keep it; returns its uid.
+
+        Raises:
+            ValidationError: the batch does not fit (nothing staged of it).
+        """
+        if self.closed:
+            raise ValueError("staged transactions already committed")
+        sat = self._sat
+        trans = sat._make_trans(acts, new_uid(), "", base)
+        sat._check_on_view(trans, self._made)
+        self._done.append((trans, sat._is_auth(trans), sat.queue.encode(trans)))
+        crash_point("sat.mid_import")
+        return trans.uid
+
+    def commit(self) -> list[str]:
+        """Queue every staged transaction, in order, in ONE local commit (all or none);
+        returns their uids. What the view did meanwhile (the hub's changes arrived between
+        two steps) is the overlay's to judge, as for edits queued before them: a staged
+        transaction that no longer applies is marked a local conflict, not refused.
+
+        Raises:
+            ValidationError: the hub said meanwhile that this user may only read.
+            StorageError: the database failed; nothing was queued.
+        """
+        if self.closed:
+            raise ValueError("staged transactions already committed")
+        sat = self._sat
+        sat._writable()
+        sat._check_writer()
+        self.closed = True
+        done: list[tuple[Trans, int, bool]] = []
+        with sat.queue._conn(None) as conn:
+            for trans, auth, acts in self._done:
+                done.append((trans, sat.queue.add(trans, auth=auth, conn=conn, acts=acts),
+                             auth))
+            crash_point("sat.before_local_commit")
+        crash_point("sat.after_local_commit")
+        self._done = []
+        if done:
+            sat._after_pub_many(done)
+        return [t.uid for t, _, _ in done]

@@ -248,10 +248,9 @@ class QueueView:
             return cleared
         if rev is None:
             rev = ledger.rev()
-        heap: list[tuple[int, str]] = []
-        for s in dirty:
-            for u in self._by_sig.get(s, ()):
-                heap.append((self._pos[u], u))
+        # each transaction once: a new one of 500 records was on the heap 500 times, and
+        # the set below read each of its records 500 times (0.2 s of a 20,000-row import)
+        heap = list({(self._pos[u], u) for s in dirty for u in self._by_sig.get(s, ())})
         heapq.heapify(heap)
         replica = _StateCache(ledger, {s for _, u in heap for s in self._sigs[u]})
         done: set[str] = set()

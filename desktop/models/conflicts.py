@@ -260,7 +260,8 @@ class ConflictsModel(QAbstractTableModel):
         self.seen = self._sat.rev()
         rejected = self._sat.receipts([ReceiptState.REJECTED])
         # edits of this satellite's own the rejected ones lost to: "you", not "they"
-        self._own = own_of(self._sat) if rejected else Own()
+        self._own = own_of(self._sat, (c.rev for rc in rejected for c in rc.conflicts)
+                           ) if rejected else Own()
         for rc in rejected:
             rows.extend(self._rows_of(rc))
         # the records of "they deleted" rows: one read per topic

@@ -150,6 +150,15 @@ class FakeSatellite:
     def receipts(self, states: Sequence[ReceiptState] | None = None) -> list[Receipt]:
         return [r for r in self._receipts.values() if states is None or r.state in states]
 
+    def accepted_among(self, revs: Iterable[Rev]) -> frozenset[Rev]:
+        mine = {r.rev for r in self._receipts.values() if r.state == ReceiptState.ACCEPTED}
+        return frozenset(r for r in revs if r in mine)
+
+    def last_accepted(self) -> Receipt | None:
+        return max((r for r in self._receipts.values()
+                    if r.state == ReceiptState.ACCEPTED and r.rev and r.acts),
+                   key=lambda r: r.rev, default=None)
+
     def receipt(self, uid: str) -> Receipt | None:
         return self._receipts.get(uid)
 

@@ -4,10 +4,15 @@ real satellite (SQLite in tmp_path), the CLI run in-process for comparison."""
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QPushButton
 
 from core.model import Action, Cmd
@@ -16,6 +21,8 @@ from core.schema import Project
 from desktop import headless
 from desktop.mainwindow import MainWindow
 from desktop.widgets.csvjob import CsvJob
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SITE = "field.site"
 
@@ -66,9 +73,14 @@ def test_import_new_and_changed_rows_in_batches_with_the_cli_summary(
     job.progress.setLabelText = lambda t: labels.append(t)  # type: ignore[method-assign]
     ok, title, text = finish(qtbot, w, job)
     assert ok and title == "Import of a.csv: done"
-    # checked in steps, then queued whole in one commit (all or nothing: safety review 10)
+    # checked in steps, made ready a transaction per step (session 11), then queued whole in
+    # one commit (all or nothing: safety review 10)
     assert labels[0].startswith("Checking a.csv")
-    assert labels[-2:] == ["Importing a.csv: queuing 1,201 rows in one go",
+    ready = " rows ready (queued together at the end)"
+    assert labels[-5:] == [f"Importing a.csv: 500 of 1,201{ready}",
+                           f"Importing a.csv: 1,000 of 1,201{ready}",
+                           f"Importing a.csv: 1,201 of 1,201{ready}",
+                           "Importing a.csv: queuing 1,201 rows in one go",
                            "Importing a.csv: 1,201 of 1,201 rows"]
     assert text.lower().startswith(
         "imported 1,201 rows (1,200 new, 1 changed) in 3 transactions; 1 row unchanged")
@@ -116,6 +128,93 @@ def test_cancel_before_the_commit_imports_nothing(
     qtbot.wait(50)  # no step runs after a cancel
     assert len(sat.records(SITE)) == 3
     assert sat.status().pending == pending
+
+
+def test_the_window_stays_live_while_the_checked_file_is_made_ready_and_cancel_then_queues_nothing(
+        qtbot: Any, sat: Satellite, tmp_path: Path) -> None:
+    """Session 10 queued the checked file in one step (2.9 s for 20,000 rows with no paint,
+    no Cancel, the sync worker's writes waiting): now a transaction per step, in memory, and
+    one short commit at the end. Between two steps the event loop runs (a timer ticks), no
+    write lock is held (another connection writes at once), nothing is queued yet, and a
+    Cancel leaves the queue as it was."""
+    w = window(qtbot, sat)
+    f = write(tmp_path / "big.csv", ["key,name", *(f",N{i}" for i in range(2100))])
+    pending = sat.status().pending
+    ticks: list[int] = []
+    beat = QTimer()
+    beat.setInterval(1)
+    beat.timeout.connect(lambda: ticks.append(1))
+    beat.start()
+    job = w.import_csv(f)
+    assert job is not None
+    shown = job.progress.setLabelText
+    seen: list[tuple[str, int, int]] = []  # (label, ticks so far, pending then)
+    other = sqlite3.connect(sat.data.db_file, timeout=0)  # a writer that would not wait
+
+    def label(text: str) -> None:
+        shown(text)
+        if " rows ready " not in text:
+            return
+        seen.append((text, len(ticks), sat.status().pending))
+        with other:  # raises "database is locked" if the import held the write lock
+            other.execute("INSERT OR REPLACE INTO sat_meta (name, value) VALUES ('probe', ?)",
+                          (str(len(seen)),))
+        if len(seen) == 3:
+            job.progress.findChild(QPushButton).click()
+
+    job.progress.setLabelText = label  # type: ignore[method-assign]
+    qtbot.waitUntil(lambda: w.csv_job is None, timeout=60_000)
+    beat.stop()
+    other.close()
+    assert [t for t, _, _ in seen] == [
+        f"Importing big.csv: {n:,} of 2,100 rows ready (queued together at the end)"
+        for n in (500, 1000, 1500)]
+    assert seen[2][1] > seen[0][1], seen  # the event loop ran timers between the steps
+    assert {p for *_, p in seen} == {pending}  # nothing queued while being made ready
+    assert sat.queue.get_meta("probe") == 3
+    assert "cancelled" in w.csv_box.windowTitle()  # type: ignore[union-attr]
+    assert w.csv_box.text() == (  # type: ignore[union-attr]
+        "Nothing was imported (an import is queued whole or not at all)")
+    qtbot.wait(50)
+    assert len(sat.records(SITE)) == 3 and sat.status().pending == pending
+
+
+def test_an_app_killed_mid_import_queued_nothing(sat: Satellite, tmp_path: Path) -> None:
+    """kill -9 (a crash point: os._exit) while the app makes the checked file ready, after
+    three of its five transactions: nothing is queued, and the import runs again whole."""
+    data = sat.data.path
+    pending = sat.status().pending
+    sat.close()
+    f = write(tmp_path / "big.csv", ["key,name", *(f",N{i}" for i in range(2100))])
+    script = (
+        "import sys\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "from core.satellite.satellite import Satellite\n"
+        "from desktop.mainwindow import MainWindow\n"
+        "app = QApplication([])\n"
+        "sat = Satellite(sys.argv[1])\n"
+        "w = MainWindow(sat, None, 't')\n"
+        "w.select_topic('field.site')\n"
+        "job = w.import_csv(sys.argv[2])\n"
+        "job.progress.setLabelText = lambda t: print(t, flush=True)\n"
+        "job.finished.connect(lambda *a: app.quit())\n"
+        "app.exec()\n")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT),
+           "OUTPOST_CRASH_AT": "sat.mid_import:3"}
+    run = subprocess.run([sys.executable, "-c", script, str(data), f], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 137, run.stderr
+    assert "Importing big.csv: 1,000 of 2,100 rows ready" in run.stdout  # two steps ran
+    again = Satellite(data)
+    try:
+        assert again.status().pending == pending and len(again.records(SITE)) == 3
+        job = headless.CsvImport(again, SITE, f, staged=True)
+        for _ in job.steps():
+            pass
+        assert job.rows == 2100 and len(again.records(SITE)) == 3 + 2100
+        assert again.status().pending == pending + 5
+    finally:
+        again.close()
 
 
 def test_cancel_during_the_check_imports_nothing(qtbot: Any, sat: Satellite,
