@@ -40,8 +40,16 @@ async def _status(data: Path) -> dict[str, Any]:
 
 async def _until(data: Path, ok: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
     """`outpost status --json` until ``ok`` holds of it (the holder works meanwhile)."""
+    st: dict[str, Any] = {}
     for _ in range(300):
-        st = await _status(data)
+        rc, out, err = await cli(data, "status")
+        if rc != 0 and "is being created" in err:
+            # the holder is still making satellite.db (slow on a loaded machine): the
+            # reader says so and to retry, which is what this loop does
+            await asyncio.sleep(0.1)
+            continue
+        assert rc == 0, err
+        st = json.loads(out)
         if ok(st):
             return st
         await asyncio.sleep(0.1)
