@@ -30,10 +30,12 @@ from pathlib import Path
 import pytest
 
 from core.model import Action, Cmd, Trans
+from core.revision import format_rev
 from core.satellite.client import SyncClient
 from core.satellite.config import DataDir
 from core.satellite.satellite import Satellite
 from core.schema import Project
+from desktop.drafts import DRAFTS_FILE, Draft, save_drafts
 from hubserver.cli import open_hub_ledger
 from hubserver.server import Hub
 
@@ -185,8 +187,6 @@ async def test_ctrl_c_twice_then_sigterm_ends_the_app_keeping_the_draft(
     sat = await synced(d, project, hub)
     base = sat.status().rev
     sat.close()
-    from desktop.drafts import DRAFTS_FILE, Draft, save_drafts
-    from core.revision import format_rev
     save_drafts(d / DRAFTS_FILE, [Draft(SITE, "s1", False, format_rev(base),
                                         {"notes": "typed, not saved"})])  # the form is dirty
     child = await start(tmp_path, d, "wait")
