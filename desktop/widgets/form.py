@@ -620,10 +620,12 @@ class RecordForm(QWidget):
             value than it showed when the record was loaded (every non-empty field for a new
             record); emitted only when every field sent is valid.
         dirty_changed(bool): whether the form differs from the record as loaded.
+        typed(): the user changed a field (the window keeps the draft a moment later).
     """
 
     save_requested = Signal(dict)
     dirty_changed = Signal(bool)
+    typed = Signal()
 
     def __init__(self, sat: SatelliteAPI, model: Model, parent: QWidget | None = None):
         super().__init__(parent)
@@ -924,6 +926,7 @@ class RecordForm(QWidget):
             ed.show_error(problems.get(name, ""))
         # text not valid yet is typing too: it would be lost (and Save could not say why)
         self._set_dirty(self._is_new or bool(self.changes()) or bool(self.invalid_texts()))
+        self.typed.emit()
 
     def _set_dirty(self, dirty: bool) -> None:
         self.save_button.setEnabled(dirty)

@@ -26,6 +26,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,6 +37,7 @@ from core.satellite.config import DataDir
 from core.satellite.satellite import Satellite
 from core.schema import Project
 from desktop.drafts import DRAFTS_FILE, Draft, save_drafts
+from desktop.mainwindow import MainWindow
 from hubserver.cli import open_hub_ledger
 from hubserver.server import Hub
 
@@ -45,7 +47,7 @@ SITE = "field.site"
 # the real `outpost app --data DIR`; once its window is online with nothing pending (or,
 # offline, shown) it prints "ready", then quits as argv[2] says ("menu": File → Quit,
 # "close": the window's close button; "quit": QApplication.quit(), as a platform may call it;
-# "wait": the parent sends signals)
+# "type": types into a form; "wait": the parent sends signals)
 CHILD = r"""
 import os, sys
 from PySide6.QtCore import QTimer
@@ -79,6 +81,15 @@ def ensure_app(argv=None):
             QTimer.singleShot(100, ws[0].close)
         elif how == "quit":
             QTimer.singleShot(100, a.quit)
+        elif how == "type":  # typing in a form, then nothing: the parent kills the app
+            from PySide6.QtTest import QTest
+            w = ws[0]
+            w.select_topic("field.site")
+            w.select_key("s1")
+            notes = w.form.editors["notes"].widget
+            notes.setFocus()
+            QTest.keyClicks(notes, "typed before the crash")
+            print("typed", flush=True)
 
     timer = QTimer()
     timer.timeout.connect(poll)
@@ -191,7 +202,7 @@ async def test_ctrl_c_twice_then_sigterm_ends_the_app_keeping_the_draft(
                                         {"notes": "typed, not saved"})])  # the form is dirty
     child = await start(tmp_path, d, "wait")
     assert await child.line() == "ready\n"
-    assert not (d / DRAFTS_FILE).exists()  # back in the form
+    assert (d / DRAFTS_FILE).exists()  # back in the form, and kept until saved
     child.proc.send_signal(signal.SIGINT)  # the question shows
     await asyncio.sleep(2)
     child.proc.send_signal(signal.SIGINT)  # does nothing: the question stays
@@ -209,3 +220,38 @@ async def test_ctrl_c_twice_then_sigterm_ends_the_app_keeping_the_draft(
         assert again.status().pending == 0  # nothing saved
     finally:
         again.close()
+
+
+async def test_kill_9_after_typing_loses_none_of_it(
+        qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:
+    """User review 11, finding 4: the draft was written only at SIGTERM, so a crash (kill -9,
+    a flat battery) lost every unsaved edit. It is written a moment after each edit."""
+    d = tmp_path / "sat"
+    (await synced(d, project, hub)).close()
+    child = await start(tmp_path, d, "type")
+    assert await child.line() == "ready\n"
+    assert await child.line() == "typed\n"
+    for _ in range(100):  # bounded: 100 x 0.1 s (the draft is written 1 s after the edit)
+        if (d / DRAFTS_FILE).exists():
+            break
+        await asyncio.sleep(0.1)
+    child.proc.kill()  # SIGKILL: nothing of the app runs any more
+    await child.end()
+    assert child.proc.returncode == -signal.SIGKILL
+    assert not closed(d)  # it did crash
+    sat = Satellite(d)
+    try:
+        w = MainWindow(sat, None, "t")
+        qtbot.addWidget(w, before_close_func=lambda w: [f.revert() for f in w.forms.values()])
+        assert w.topic == SITE and w.form.key == "s1" and w.form.has_edits
+        assert w.form.editors["notes"].get() == "typed before the crash"
+        rv = sat.record(SITE, "s1")
+        assert rv is not None and rv.fields is not None and rv.fields.get("notes") is None
+        w.save()  # saved: the draft goes
+        rv = sat.record(SITE, "s1")
+        assert rv is not None and rv.fields is not None
+        assert rv.fields["notes"] == "typed before the crash"
+        assert not (d / DRAFTS_FILE).exists()
+        w.close()
+    finally:
+        sat.close()
