@@ -50,7 +50,7 @@ from desktop.sync import NoSync, SyncControl
 from desktop.undo import PubCommand, inverse
 from desktop.widgets.conflicts import ConflictsDialog
 from desktop.widgets.csvjob import CsvJob, ExportRun, export_steps, import_steps
-from desktop.widgets.form import RecordForm
+from desktop.widgets.form import REVERT_KEY, RecordForm
 from desktop.widgets.help import HELP_KEY, FilterKeys, ShortcutsDialog, about_text, shortcut_rows
 from desktop.widgets.history import HistoryView
 from desktop.widgets.keys import undo_falls_through
@@ -208,6 +208,8 @@ class MainWindow(QMainWindow):
                                "Save the record")
         self.delete_action = act("Delete", "delete", "Ctrl+Delete", self.delete_record,
                                  "Delete the record")
+        self.revert_action = act("Revert", "restore", REVERT_KEY, self.revert_form,
+                                 "Back to the record as saved (Esc in a field: that field)")
         self.undo_action = self.undo_stack.createUndoAction(self, "Undo")
         self.undo_action.setIcon(icon("undo"))
         self.undo_action.setShortcuts(QKeySequence.StandardKey.Undo)
@@ -287,8 +289,8 @@ class MainWindow(QMainWindow):
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         edit = menu.addMenu("&Edit")
-        for a in (self.new_action, self.save_action, self.delete_action, self.undo_action,
-                  self.redo_action):
+        for a in (self.new_action, self.save_action, self.revert_action, self.delete_action,
+                  self.undo_action, self.redo_action):
             edit.addAction(a)
         view = menu.addMenu("&Sync")
         for a in (self.sync_action, self.conflicts_action, self.history_action,
@@ -687,6 +689,13 @@ class MainWindow(QMainWindow):
         if self._top:
             self.form.request_save()
 
+    def revert_form(self) -> None:
+        """Edit → Revert (Ctrl+R): the form back to the record as saved (a new record's to
+        its defaults; a record deleted under the edits: Discard)."""
+        if self._top and self.form.dirty:
+            self._to_front()
+            self.form.revert()
+
     def _save_fields(self, fields: dict[str, Any]) -> None:
         self._save_form(self._top, self.form, fields)
 
@@ -843,7 +852,8 @@ class MainWindow(QMainWindow):
 
     def _shortcut_actions(self) -> list[QAction]:
         """The actions of the shortcuts in docs/desktop.md."""
-        return [self.new_action, self.save_action, self.delete_action, self.undo_action,
+        return [self.new_action, self.save_action, self.revert_action, self.delete_action,
+                self.undo_action,
                 self.redo_action, self.sync_action, self.offline_action,
                 self.conflicts_action, self.history_action, self.find_action,
                 self.problem_action, self.import_action, self.export_action,

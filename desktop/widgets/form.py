@@ -48,7 +48,10 @@ from desktop.icons import icon
 from desktop.models.records import ref_label
 from desktop.widgets.keys import undo_falls_through
 
-__all__ = ["RecordForm"]
+__all__ = ["REVERT_KEY", "RecordForm"]
+
+REVERT_KEY = "Ctrl+R"
+"""The window's Revert (named in the state line); Esc in a field reverts that field."""
 
 _ERR_STYLE = "color: #b3261e; font-size: 11px;"
 _NOTE_STYLE = "color: #8a6d00; font-size: 11px;"
@@ -307,6 +310,23 @@ def _text_of(value: Any) -> str:
         return repr(value)
 
 
+class _EscReverts(QObject):
+    """Esc in a field the user changed puts back its value as loaded (the field's own undo
+    of the typing, as a form dialog's Esc; the rest of the form is left as it is). Esc in a
+    field as loaded goes on as usual."""
+
+    def __init__(self, editor: FieldEditor):
+        super().__init__(editor.widget)
+        self._editor = editor
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if (event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent)
+                and event.key() == Qt.Key.Key_Escape
+                and event.modifiers() == Qt.KeyboardModifier.NoModifier):
+            return self._editor.revert_typing()
+        return False
+
+
 class FieldEditor:
     """One field's editor widget with get/set of the JSON value.
 
@@ -316,6 +336,8 @@ class FieldEditor:
 
     def __init__(self, sat: SatelliteAPI, f: Field, on_edit: Any):
         self.field = f
+        self._sat = sat
+        self._on_edit = on_edit
         # which editor: the branches below test this string (isinstance on Qt classes cost
         # a few µs each, several per field, on every record selected)
         self._kind = _KINDS.get(f.type, "line")
@@ -338,6 +360,18 @@ class FieldEditor:
         self._shown: Any = None       # the widget's state right after load()
         self._kept = False            # the value is shown read-only (the editor cannot)
         self._eol = "\n"              # a text field's line break when it is edited
+        esc = _EscReverts(self)
+        self.widget.installEventFilter(esc)
+        if isinstance(self.widget, QAbstractSpinBox):
+            self.widget.lineEdit().installEventFilter(esc)
+
+    def revert_typing(self) -> bool:
+        """Put back the value the field showed when loaded (Esc); False when it shows it."""
+        if not self.touched:
+            return False
+        self.set(self._sat, self._loaded)
+        self._on_edit()
+        return True
 
     def _make(self, sat: SatelliteAPI, f: Field, on_edit: Any) -> QWidget:
         t = f.type
@@ -662,6 +696,8 @@ class RecordForm(QWidget):
         self.save_button.setDefault(True)
         self.save_button.clicked.connect(self.request_save)
         self.revert_button = QPushButton("Revert")
+        self.revert_button.setToolTip(f"Back to the record as saved ({REVERT_KEY}); Esc in "
+                                      "a field: that field only")
         self.revert_button.clicked.connect(self.revert)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
@@ -937,7 +973,8 @@ class RecordForm(QWidget):
                 # an edited record is not "synced": say it has unsaved changes, and say
                 # again what was said of it once it is back as loaded
                 if dirty:
-                    self.state.setText("Unsaved changes: save (Ctrl+S) or revert.")
+                    self.state.setText(f"Unsaved changes: save (Ctrl+S) or revert "
+                                       f"({REVERT_KEY}).")
                     self.state.setStyleSheet("color: #8a6d00;")
                 else:
                     self.state.setText(self._said[0])
