@@ -746,9 +746,15 @@ class MainWindow(QMainWindow):
         if not key:
             self.status.showMessage("Select a record to delete", 4000)
             return
-        if self.publish([Action(self._top, key, Cmd.DEL)], "delete"):
+        form = self.form
+        what = form.title.text() if form.key == key else f"{self._top} {key}"
+        if self.publish([Action(self._top, key, Cmd.DEL)], f"delete {what}"):
             self.form.clear()
             self.history.set_record(self._top, "")
+            # no question (a field user deletes in a row); the delete is one undo step, and
+            # the status bar says so (session 11: nothing said it had happened)
+            undo = self.undo_action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            self.status.showMessage(f"Deleted {what} — {undo} to undo", 15000)
 
     def _restore(self, acts: list[Action]) -> None:
         self.publish(acts, "restore version")
@@ -809,6 +815,8 @@ class MainWindow(QMainWindow):
         rv = self.sat.record(top, key)
         if rv is not None and (rv.fields is not None or rv.pending):
             return
+        if rv is None and not any(h.cmd == Cmd.DEL for h in self.sat.history(top, key)):
+            return  # a record of one's own, deleted before the hub had it: nobody else did
         now = self.form.key if self._top == top else ""
         then = (f"; showing {self.form.title.text()}" if now and now != key
                 else "")

@@ -82,3 +82,28 @@ def test_esc_in_a_field_reverts_that_field_and_ctrl_r_the_form(qtbot: Any,
     rows = dict(w.shortcut_list())
     assert rows["Revert"] == "Ctrl+R"
     assert any(k == "Esc" and what.startswith("Form field") for what, k in rows.items())
+
+
+def test_ctrl_delete_says_what_it_deleted_and_ctrl_z_brings_it_back(qtbot: Any,
+                                                                   sat: Satellite) -> None:
+    """User review 11, finding 7: Ctrl+Delete deleted the selected record with no word. It
+    asks nothing (a record is deleted in one step, and undone in one), and the status bar
+    names the record and the undo."""
+    w = window(qtbot, sat)
+    w.table.setFocus()
+    qtbot.waitUntil(w.table.hasFocus)
+    QTest.keyClick(w.table, Qt.Key.Key_Delete, Qt.KeyboardModifier.ControlModifier)
+    rv = sat.record(SITE, "s1")
+    assert rv is None or rv.fields is None  # deleted
+    assert w.status.currentMessage() == "Deleted Sites: Alder Creek — Ctrl+Z to undo"
+    QTest.keyClick(w.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    rv = sat.record(SITE, "s1")
+    assert rv is not None and rv.fields is not None
+    assert (rv.fields["name"], rv.fields["region"], rv.fields["lat"]) == (
+        "Alder Creek", "North", 46.5)
+    # redo deletes it again: one's own delete of a record the hub never had is not said to
+    # be someone else's on the hub
+    assert w.select_key("s1") and w.form.key == "s1"
+    w.status.clearMessage()
+    w.redo_action.trigger()
+    assert "on the hub" not in w.status.currentMessage()
