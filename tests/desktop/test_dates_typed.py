@@ -127,6 +127,12 @@ def test_an_optional_date_time_is_cleared_with_delete(qtbot: Any, sat: Satellite
     type_in(ob, "2026-02-03 08:09")
     cal = ob.open_calendar()
     assert cal.selectedDate() == QDate(2026, 2, 3)
+    cal.hide()
+    QTest.keyClick(ob, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)  # from the keyboard
+    assert cal.isVisible() and cal.selectedDate() == QDate(2026, 2, 3)
+    QTest.keyClick(cal, Qt.Key.Key_Escape)
+    assert cal.isHidden() and ob.text() == "2026-02-03 08:09"  # Esc picks nothing
+    cal = ob.open_calendar()
     ob.pick(QDate(2026, 2, 10))  # a date picked keeps the time typed
     assert ob.text() == "2026-02-10 08:09:00.000 UTC" and cal.isHidden()
     assert w.form.changes() == {"observed": "2026-02-10T08:09:00Z"}
