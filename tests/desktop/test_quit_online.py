@@ -121,10 +121,25 @@ async def synced(d: Path, project: Project, hub: Hub) -> Satellite:
     return sat
 
 
+_running: list[asyncio.subprocess.Process] = []
+
+
+@pytest.fixture(autouse=True)
+async def reap() -> AsyncIterator[None]:
+    """A child a failed test left running is killed (an app that ignores SIGTERM too)."""
+    yield
+    while _running:
+        proc = _running.pop()
+        if proc.returncode is None:
+            proc.kill()
+            await asyncio.wait_for(proc.wait(), 30)
+
+
 class Child:
     def __init__(self, proc: asyncio.subprocess.Process):
         self.proc = proc
         self.out: list[str] = []
+        _running.append(proc)
 
     async def line(self, timeout: float = 60) -> str:
         assert self.proc.stdout is not None
