@@ -346,19 +346,27 @@ async def close_windows(windows: Sequence[MainWindow]) -> None:
 
 def run_app(start: Callable[[], Awaitable[list[MainWindow]]],
             cleanup: Callable[[], None] | None = None) -> int:
-    """Run the Qt app on a qasync loop: ``start`` opens the windows; returns the exit code."""
+    """Run the Qt app on a qasync loop: ``start`` opens the windows; returns the exit code.
+
+    The app ends once the last window closed (File → Quit, the window's close button,
+    Ctrl+C, SIGTERM) *and* every window's sync stopped and satellite closed
+    (:func:`close_windows`: the last sync and hub revision stored, ``status.json`` marked
+    closed). Qt does not quit by itself when the last window closes: until session 11 it did
+    (``quitOnLastWindowClosed``), which stopped the loop before the windows were closed, so
+    every quit while online ended in "Event loop stopped before Future completed" (exit 1)
+    with the satellite never closed."""
     import qasync  # type: ignore[import-untyped]
 
     app = ensure_app()
-    app.setQuitOnLastWindowClosed(True)
+    app.setQuitOnLastWindowClosed(False)  # main() ends the loop, once the windows are closed
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     windows: list[MainWindow] = []
     code = 0
+    quit_event = asyncio.Event()
 
     async def main() -> None:
         nonlocal code
-        quit_event = asyncio.Event()
         app.lastWindowClosed.connect(quit_event.set)
         try:
             windows.extend(await start())
@@ -372,11 +380,14 @@ def run_app(start: Callable[[], Awaitable[list[MainWindow]]],
         await quit_event.wait()
         await close_windows(windows)
 
-    # Ctrl+C / SIGTERM close the windows (see on_signal), so the sync tasks stop and
+    # Ctrl+C / SIGTERM close the windows (see on_quit_signal), so the sync tasks stop and
     # ``cleanup`` runs (the demo hub is stopped) once the last one closed. Python handles
-    # signals only when it runs: a timer lets it.
+    # signals only when it runs: a timer lets it. The handler only schedules the work on
+    # the event loop: run inside the handler, the question Ctrl+C asks (a nested event loop)
+    # kept the handler running, a second Ctrl+C's handler ran inside it, and after that a
+    # SIGTERM from outside the process was never handled (session 11: 4 runs of 4).
     def on_signal(sig: int, _frame: Any) -> None:
-        on_quit_signal(sig, windows)
+        QTimer.singleShot(0, lambda: on_quit_signal(sig, windows))
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     ticker = QTimer()
@@ -396,11 +407,13 @@ def run_app(start: Callable[[], Awaitable[list[MainWindow]]],
 
 def on_quit_signal(sig: int, windows: Sequence[MainWindow]) -> None:
     """Ctrl+C (SIGINT) or SIGTERM: close every window; the app ends when the last one closed
-    (``lastWindowClosed``), not before.
+    (``lastWindowClosed``) and the windows' satellites are closed, not before.
 
     - SIGINT comes from the terminal the user typed in: each window with unsaved typing asks
       Save / Discard / Cancel, as closing it does; Cancel keeps it (and the app) open. Until
-      session 10 the app quit whatever the answer.
+      session 10 the app quit whatever the answer. A second Ctrl+C while a question (or any
+      modal dialog) is open does nothing: the question stays for the user to answer (until
+      session 11 it closed the question as Cancel).
     - SIGTERM comes from a session manager (logging out, shutting down) or ``kill``: nobody
       may be there to answer, and a question would hold the logout until the process is
       killed. The unsaved typing is kept as drafts in the data directory (nothing saved or
@@ -409,19 +422,22 @@ def on_quit_signal(sig: int, windows: Sequence[MainWindow]) -> None:
       drafts cannot be written (a full disk), the window asks as for Ctrl+C rather than
       drop the typing.
     """
+    modal = QApplication.activeModalWidget()
     if sig == signal.SIGTERM:
         for w in windows:
             try:
                 w.keep_drafts()
             except OutpostError as exc:
                 print(f"outpost: {exc}: the window asks what to do with them", file=sys.stderr)
-        modal = QApplication.activeModalWidget()
         if modal is not None:  # a question open: answered Cancel, the close comes next
             modal.close()
             QTimer.singleShot(0, _close_all)
             return
-    # a second Ctrl+C while the question is open asks nothing more: Qt does not close a
-    # window again while its close is running
+    elif modal is not None:
+        print("outpost: a question is open in the window: answer it there (Ctrl+C again "
+              "does nothing; SIGTERM ends the app, keeping unsaved typing as a draft)",
+              file=sys.stderr)
+        return
     _close_all()
 
 

@@ -1,7 +1,8 @@
-"""Drafts: a form's unsaved typing kept in the data directory (``drafts.json``) when the app is
-told to stop by SIGTERM (a session manager logging out, a shutdown, ``kill``), where nobody may
-be there to answer Save / Discard / Cancel. The next start puts it back in the form, unsaved.
-No Qt here.
+"""Drafts: a form's unsaved typing kept in the data directory (``drafts.json``), written a
+moment after each edit (and when the app is told to stop by SIGTERM: a session manager logging
+out, a shutdown, ``kill``, where nobody may be there to answer Save / Discard / Cancel), and
+removed once the form is saved or reverted. The next start, after a SIGTERM or a crash (kill
+-9, a flat battery), puts it back in the form, unsaved. No Qt here.
 
 Why a draft, not a save: a save publishes an edit the user did not confirm (it goes to the
 hub at the next sync, and may not even be valid yet); dropping the typing loses work. A

@@ -87,7 +87,10 @@ def display_value(f: Field | None, value: Any) -> str:
     if f is not None and f.type == "datetime" and isinstance(value, str):
         return display_datetime(value)
     if isinstance(value, float):
-        return f"{value:g}"
+        # the shortest text that reads back as this float, as the form shows it (46.50851,
+        # 1e+16, -0.0): "%g" showed 6 significant digits, so 46.50851 and 46.50849 both
+        # read 46.5085 (the conflicts view showed mine and theirs alike; session 11)
+        return repr(value)
     return str(value)
 
 

@@ -50,15 +50,18 @@ from desktop.sync import NoSync, SyncControl
 from desktop.undo import PubCommand, inverse
 from desktop.widgets.conflicts import ConflictsDialog
 from desktop.widgets.csvjob import CsvJob, ExportRun, export_steps, import_steps
-from desktop.widgets.form import RecordForm
+from desktop.widgets.form import REVERT_KEY, RecordForm
 from desktop.widgets.help import HELP_KEY, FilterKeys, ShortcutsDialog, about_text, shortcut_rows
 from desktop.widgets.history import HistoryView
 from desktop.widgets.keys import undo_falls_through
 from desktop.widgets.statusbar import ERROR_KEY, SYNC_KEY, SyncStatusBar
 
-__all__ = ["MainWindow"]
+__all__ = ["DRAFT_DELAY_MS", "MainWindow"]
 
 log = logging.getLogger("outpost.desktop")
+
+DRAFT_DELAY_MS = 1000
+"""The unsaved typing is written to the drafts file this long after the last edit."""
 
 
 class MainWindow(QMainWindow):
@@ -94,6 +97,14 @@ class MainWindow(QMainWindow):
         data = getattr(getattr(sat, "data", None), "path", None)
         self.drafts_path: Path | None = Path(data) / DRAFTS_FILE if data else None
         self.terminating = False  # SIGTERM: close without questions, the drafts are kept
+        # the unsaved typing is written to the drafts file a moment after each edit (and at
+        # once when a form is saved or reverted), so a crash or kill -9 loses none of it
+        self._draft_timer = QTimer(self)
+        self._draft_timer.setSingleShot(True)
+        self._draft_timer.setInterval(DRAFT_DELAY_MS)
+        self._draft_timer.timeout.connect(self.write_drafts)
+        self._drafts_left: list[Draft] = []  # kept drafts not put back in a form (yet)
+        self._draft_error = ""  # the last error writing the drafts (said once)
 
         # sidebar
         self.topic_view = QListView()
@@ -197,6 +208,8 @@ class MainWindow(QMainWindow):
                                "Save the record")
         self.delete_action = act("Delete", "delete", "Ctrl+Delete", self.delete_record,
                                  "Delete the record")
+        self.revert_action = act("Revert", "restore", REVERT_KEY, self.revert_form,
+                                 "Back to the record as saved (Esc in a field: that field)")
         self.undo_action = self.undo_stack.createUndoAction(self, "Undo")
         self.undo_action.setIcon(icon("undo"))
         self.undo_action.setShortcuts(QKeySequence.StandardKey.Undo)
@@ -276,8 +289,8 @@ class MainWindow(QMainWindow):
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         edit = menu.addMenu("&Edit")
-        for a in (self.new_action, self.save_action, self.delete_action, self.undo_action,
-                  self.redo_action):
+        for a in (self.new_action, self.save_action, self.revert_action, self.delete_action,
+                  self.undo_action, self.redo_action):
             edit.addAction(a)
         view = menu.addMenu("&Sync")
         for a in (self.sync_action, self.conflicts_action, self.history_action,
@@ -331,6 +344,8 @@ class MainWindow(QMainWindow):
             model.sort_applied.connect(lambda c, o, m=model: self._sort_shown(m, c, o))
             form = RecordForm(self.sat, self.sat.project.model(top))
             form.save_requested.connect(self._save_fields)
+            form.typed.connect(self._draft_timer.start)  # (re)started: one write per pause
+            form.dirty_changed.connect(self._dirty_changed)
             self.forms[top] = form
             self.form_stack.addWidget(form)
             self._show_read_only(form)
@@ -497,26 +512,57 @@ class MainWindow(QMainWindow):
 
         Raises:
             StorageError: the drafts could not be written (the window still asks then)."""
-        drafts = [Draft(top, f.key, f.is_new, format_rev(f.base or self.sat.rev()),
-                        f.changes(), f.invalid_texts())
-                  for top, f in self.forms.items() if f.has_edits]
+        self._draft_timer.stop()
+        drafts = self._drafts()
         if drafts and self.drafts_path is not None:
-            save_drafts(self.drafts_path, drafts)
+            save_drafts(self.drafts_path, drafts + self._drafts_left)
             self.terminating = True
         elif not drafts:
             self.terminating = True
         return len(drafts)
 
+    def _drafts(self) -> list[Draft]:
+        return [Draft(top, f.key, f.is_new, format_rev(f.base or self.sat.rev()),
+                      f.changes(), f.invalid_texts())
+                for top, f in self.forms.items() if f.has_edits]
+
+    def write_drafts(self) -> bool:
+        """Write the forms' unsaved typing to the drafts file now (the file goes when there
+        is none), atomically: the next start puts it back after a crash, a kill -9, a flat
+        battery (session 11: it was written only at SIGTERM). False when it could not be
+        written (said once in the status bar; the typing is still in the form)."""
+        self._draft_timer.stop()
+        if self.drafts_path is None or self.terminating:
+            return False
+        try:
+            save_drafts(self.drafts_path, self._drafts() + self._drafts_left)
+        except OutpostError as exc:
+            if str(exc) != self._draft_error:
+                self.show_error(f"{exc}: they are only in the form until saved")
+            self._draft_error = str(exc)
+            return False
+        self._draft_error = ""
+        return True
+
+    def _dirty_changed(self, dirty: bool) -> None:
+        """A form saved or reverted: its draft goes at once; one just edited is kept."""
+        if dirty:
+            self._draft_timer.start()
+        else:
+            self.write_drafts()
+
     def restore_drafts(self) -> None:
-        """Put back the typing :meth:`keep_drafts` kept (the first draft; the others stay in
-        the file for the next start), unsaved, on the revision it was typed on; the drafts
-        file then goes (the usual Save / Discard / Cancel keep it from there)."""
+        """Put back the typing :meth:`keep_drafts` or :meth:`write_drafts` kept (the first
+        draft; the others stay in the file for the next start), unsaved, on the revision it
+        was typed on. The file keeps it until the form is saved or reverted (the usual Save /
+        Discard / Cancel apply), so a second crash loses nothing either."""
         if self.drafts_path is None:
             return
         drafts = load_drafts(self.drafts_path)
         if not drafts:
             return
         d, rest = drafts[0], drafts[1:]
+        self._drafts_left = rest  # kept in every write of the drafts until put back
         try:
             model = self.sat.project.model(d.topic)
             self.select_topic(d.topic)
@@ -537,11 +583,11 @@ class MainWindow(QMainWindow):
                 if model.field(name) is not None and name in form.editors:
                     form.set_text(name, text)
             form.set_base(parse_rev(d.base))
-            save_drafts(self.drafts_path, rest)
         except (OutpostError, ValueError) as exc:
             self.show_error(f"cannot put back the unsaved changes kept in "
                             f"{self.drafts_path}: {exc}")
             return
+        self.write_drafts()  # as put back (on its base)
         self.side.setCurrentWidget(self.form_stack)
         self.status.showMessage(
             "Your unsaved changes from when Outpost was last stopped are back in the form: "
@@ -643,6 +689,13 @@ class MainWindow(QMainWindow):
         if self._top:
             self.form.request_save()
 
+    def revert_form(self) -> None:
+        """Edit → Revert (Ctrl+R): the form back to the record as saved (a new record's to
+        its defaults; a record deleted under the edits: Discard)."""
+        if self._top and self.form.dirty:
+            self._to_front()
+            self.form.revert()
+
     def _save_fields(self, fields: dict[str, Any]) -> None:
         self._save_form(self._top, self.form, fields)
 
@@ -693,9 +746,15 @@ class MainWindow(QMainWindow):
         if not key:
             self.status.showMessage("Select a record to delete", 4000)
             return
-        if self.publish([Action(self._top, key, Cmd.DEL)], "delete"):
+        form = self.form
+        what = form.title.text() if form.key == key else f"{self._top} {key}"
+        if self.publish([Action(self._top, key, Cmd.DEL)], f"delete {what}"):
             self.form.clear()
             self.history.set_record(self._top, "")
+            # no question (a field user deletes in a row); the delete is one undo step, and
+            # the status bar says so (session 11: nothing said it had happened)
+            undo = self.undo_action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            self.status.showMessage(f"Deleted {what} — {undo} to undo", 15000)
 
     def _restore(self, acts: list[Action]) -> None:
         self.publish(acts, "restore version")
@@ -756,6 +815,8 @@ class MainWindow(QMainWindow):
         rv = self.sat.record(top, key)
         if rv is not None and (rv.fields is not None or rv.pending):
             return
+        if rv is None and not any(h.cmd == Cmd.DEL for h in self.sat.history(top, key)):
+            return  # a record of one's own, deleted before the hub had it: nobody else did
         now = self.form.key if self._top == top else ""
         then = (f"; showing {self.form.title.text()}" if now and now != key
                 else "")
@@ -799,7 +860,8 @@ class MainWindow(QMainWindow):
 
     def _shortcut_actions(self) -> list[QAction]:
         """The actions of the shortcuts in docs/desktop.md."""
-        return [self.new_action, self.save_action, self.delete_action, self.undo_action,
+        return [self.new_action, self.save_action, self.revert_action, self.delete_action,
+                self.undo_action,
                 self.redo_action, self.sync_action, self.offline_action,
                 self.conflicts_action, self.history_action, self.find_action,
                 self.problem_action, self.import_action, self.export_action,
@@ -1057,6 +1119,9 @@ class MainWindow(QMainWindow):
             if not self.settle_edits(top, "closing the window"):
                 event.ignore()
                 return
+        self._draft_timer.stop()
+        if not self.terminating:
+            self.write_drafts()  # saved or discarded: the file goes (drafts not put back stay)
         if self.csv_job is not None:
             self.csv_job.cancel()  # between two steps: what was queued stays queued
         if self.key_scan is not None:

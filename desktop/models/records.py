@@ -599,7 +599,7 @@ def _matches(fields: tuple[Field, ...], text: str, rv: RecordView) -> bool:
     return False
 
 
-_FLOAT_CHARS = frozenset("0123456789.-+einfa")  # every character f"{x:g}" can show
+_FLOAT_CHARS = frozenset("0123456789.-+einfa")  # every character repr(x) can show
 _LOWER_TO_ASCII = {"\u0130": "i", "\u212a": "k"}
 """The only characters outside ASCII whose ``str.lower()`` holds an ASCII letter (İ -> i̇, the
 Kelvin sign -> k; tests/desktop/test_filter_prefilter.py checks the list against Python's
@@ -677,7 +677,7 @@ def _prefilter(fields: tuple[Field, ...], text: str) -> tuple[str, list[Any]] | 
     ASCII only: see :data:`_LOWER_TO_ASCII`), else ``col GLOB`` with a class of case
     variants per character (:func:`_glob`); LIKE and GLOB stop at a NUL, so a value holding
     one is kept; ref (stored as JSON text): the same unless ``text`` holds a character JSON
-    escapes; int: its decimal text; bool: ``yes``/``no``; float (``%g``): kept when ``text``
+    escapes; int: its decimal text; bool: ``yes``/``no``; float (``repr``): kept when ``text``
     could be part of a number at all; json and others: kept when set."""
     if not text or len(fields) + 1 > _MAX_CONDS:
         return None

@@ -2,33 +2,35 @@
 
 Editors by type: ``str`` line edit, ``text`` multi-line, ``int``/``float`` number boxes (spin
 boxes whose text is the value: every 64-bit int, every float as its shortest exact text),
-``bool`` check box (partly checked: no value), ``date``/``datetime`` pickers (milliseconds
-shown), ``enum`` combo box, ``ref`` combo box of the target records by their display field,
-``json`` line edit. Empty number boxes and pickers show as blank (a picker's minimum is the
-"no value" marker), so optional fields can be cleared.
+``bool`` check box (partly checked: no value), ``date``/``datetime`` boxes whose text is the
+value, in UTC with milliseconds, with a calendar button (:class:`DateBox`), ``enum`` combo
+box, ``ref`` combo box of the target records by their display field, ``json`` line edit.
+Empty number and date boxes are no value, so optional fields can be cleared (a required one
+says it is required); text that is not a value yet is never dropped: the field says what is
+wrong with it, naming the format, and Save waits until it is fixed.
 
 A save sends only the fields the user changed: each editor remembers what it showed when the
 record was loaded, and an editor whose widget still shows that gives back the stored value
 itself, whatever the widget can show of it (a text's CRLF, a date-time's offset or digits past
-the millisecond). A value an editor cannot show at all (a date before year 100, a value of the
-wrong type) is shown read-only, with a note, and kept as it is.
+the millisecond). A value an editor cannot show at all (a value of the wrong type) is shown
+read-only, with a note, and kept as it is.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import math
 import re
 from typing import Any, cast
 
-from PySide6.QtCore import QDate, QDateTime, QSize, Qt, QTime, QTimeZone, Signal
-from PySide6.QtGui import QValidator
+from PySide6.QtCore import QDate, QEvent, QObject, QSize, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QValidator
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
+    QCalendarWidget,
     QCheckBox,
     QComboBox,
-    QDateEdit,
-    QDateTimeEdit,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -39,18 +41,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.revision import Rev, format_rev, parse_rev
+from core.revision import Rev, format_rev, from_datetime, parse_rev, to_datetime
 from core.satellite.api import RecordView, SatelliteAPI
 from core.schema import MAX_INT, Field, Model
+from desktop.icons import icon
 from desktop.models.records import ref_label
 from desktop.widgets.keys import undo_falls_through
 
-__all__ = ["RecordForm"]
+__all__ = ["REVERT_KEY", "RecordForm"]
 
-# the "no value" marker of the pickers: their minimum (Qt's pickers reach back to year 100)
-_NO_DATE = QDate(100, 1, 1)
-_UTC = QTimeZone.utc()
-_UNIX_MS = 62135596800000  # revision (ms since 0001-01-01) of the Unix epoch
+REVERT_KEY = "Ctrl+R"
+"""The window's Revert (named in the state line); Esc in a field reverts that field."""
+
 _ERR_STYLE = "color: #b3261e; font-size: 11px;"
 _NOTE_STYLE = "color: #8a6d00; font-size: 11px;"
 _INT_TEXT = re.compile(r"\s*[+-]?[0-9]+\s*\Z", re.ASCII)
@@ -152,6 +154,152 @@ class NumberBox(QAbstractSpinBox):
     minimumSizeHint = sizeHint
 
 
+_DATE_TEXT = re.compile(r"\s*([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})\s*\Z", re.ASCII)
+_DATETIME_TEXT = re.compile(
+    r"\s*([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?:[ Tt]+([0-9]{1,2}):([0-9]{2})"
+    r"(?::([0-9]{2})(?:[.,]([0-9]{1,3}))?)?)?\s*(?:UTC|utc|Z|z)?\s*\Z", re.ASCII)
+DATE_FORMAT = "YYYY-MM-DD, e.g. 2026-11-27"
+DATETIME_FORMAT = ("YYYY-MM-DD HH:MM (UTC; seconds and milliseconds if you like: "
+                   "2026-11-27 10:30:00.000 UTC)")
+
+
+class DateBox(QLineEdit):
+    """A ``date`` or ``datetime`` field's box: its text is the value (``2026-11-27``,
+    ``2026-11-27 10:30:00.000 UTC``), blank is no value, any text may be typed (the form
+    says under the field what is wrong with it, naming the format). The calendar button
+    (or Alt+Down, F4) opens a calendar on the date shown, else on today; a date picked there
+    replaces the date and keeps the time typed.
+
+    Until session 11 these were Qt's date pickers, with year 100 as "no value": typing into
+    an empty one gave " 0261127 10:30:00.000 UTC", saved as no value without a word, an
+    optional date could not be cleared, and the calendar opened on 0100-01-01."""
+
+    edited = Signal()
+
+    def __init__(self, kind: str):
+        super().__init__()
+        self._kind = kind
+        self.setPlaceholderText("YYYY-MM-DD" if kind == "date" else "YYYY-MM-DD HH:MM UTC")
+        self.textEdited.connect(lambda _t: self.edited.emit())
+        self._calendar = QCalendarWidget()
+        self._calendar.setWindowFlags(Qt.WindowType.Popup)
+        self._calendar.setGridVisible(True)
+        self._calendar.clicked.connect(self.pick)
+        self._calendar.activated.connect(self.pick)
+        self._calendar.installEventFilter(self)
+        self.calendar_action = self.addAction(icon("calendar"),
+                                              QLineEdit.ActionPosition.TrailingPosition)
+        self.calendar_action.setToolTip("Pick a date (Alt+Down)")
+        self.calendar_action.triggered.connect(self.open_calendar)
+
+    def calendarWidget(self) -> QCalendarWidget:
+        """The calendar the button opens (as QDateTimeEdit names it)."""
+        return self._calendar
+
+    def shown_date(self) -> QDate | None:
+        """The date of the text shown (None: blank or not a date yet)."""
+        m = (_DATE_TEXT if self._kind == "date" else _DATETIME_TEXT).match(self.text())
+        if not m:
+            return None
+        d = QDate(int(m[1]), int(m[2]), int(m[3]))
+        return d if d.isValid() else None
+
+    def open_calendar(self) -> QCalendarWidget:
+        """The calendar, on the date shown or today."""
+        cal = self._calendar
+        cal.setSelectedDate(self.shown_date() or QDate.currentDate())
+        if not self.isReadOnly():
+            cal.adjustSize()
+            cal.move(self.mapToGlobal(self.rect().bottomLeft()))
+            cal.show()
+            cal.setFocus(Qt.FocusReason.PopupFocusReason)
+        return cal
+
+    def pick(self, d: QDate) -> None:
+        """Take ``d`` from the calendar: the date part of the text, the time kept (midnight
+        when none is shown)."""
+        self._calendar.hide()
+        if self.isReadOnly():
+            return
+        day = d.toString("yyyy-MM-dd")
+        if self._kind == "date":
+            text = day
+        else:
+            m = _DATETIME_TEXT.match(self.text())
+            if m and m[4] is not None:
+                text = (f"{day} {int(m[4]):02d}:{m[5]}:{m[6] or '00'}."
+                        f"{(m[7] or '0').ljust(3, '0')} UTC")
+            else:
+                text = f"{day} 00:00:00.000 UTC"
+        self.setText(text)
+        self.setFocus(Qt.FocusReason.PopupFocusReason)
+        self.edited.emit()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_F4 or (
+                event.key() == Qt.Key.Key_Down
+                and event.modifiers() & Qt.KeyboardModifier.AltModifier):
+            self.open_calendar()
+            return
+        super().keyPressEvent(event)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if (obj is self._calendar and event.type() == QEvent.Type.KeyPress
+                and isinstance(event, QKeyEvent) and event.key() == Qt.Key.Key_Escape):
+            self._calendar.hide()
+            return True
+        return super().eventFilter(obj, event)
+
+
+def date_text(value: str) -> str:
+    """A stored ``date`` as its box shows it (checked: ValueError when it is not one)."""
+    if len(value) != 10:
+        raise ValueError(f"{value!r} is not a date")
+    return _dt.date.fromisoformat(value).isoformat()
+
+
+def datetime_text(value: str) -> str:
+    """A stored ``datetime`` as its box shows it: in UTC, with milliseconds."""
+    dt = to_datetime(parse_rev(value))
+    return (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d} {dt.hour:02d}:{dt.minute:02d}:"
+            f"{dt.second:02d}.{dt.microsecond // 1000:03d} UTC")
+
+
+def read_date(text: str) -> str | None:
+    """The ``date`` value of a box's text (None: blank). Raises _Invalid naming the
+    format."""
+    if not text.strip():
+        return None
+    m = _DATE_TEXT.match(text)
+    try:
+        if m:
+            return _dt.date(int(m[1]), int(m[2]), int(m[3])).isoformat()
+    except ValueError as exc:
+        raise _Invalid(f"not a date ({exc}): write it as {DATE_FORMAT}") from None
+    raise _Invalid(f"not a date: write it as {DATE_FORMAT}, or pick it from the calendar")
+
+
+def read_datetime(text: str) -> str | None:
+    """The ``datetime`` value of a box's text (None: blank): UTC unless the text gives an
+    offset (RFC 3339). Raises _Invalid naming the format."""
+    if not text.strip():
+        return None
+    m = _DATETIME_TEXT.match(text)
+    if m:
+        try:
+            dt = _dt.datetime(int(m[1]), int(m[2]), int(m[3]), int(m[4] or 0),
+                              int(m[5] or 0), int(m[6] or 0),
+                              int((m[7] or "0").ljust(3, "0")) * 1000, tzinfo=_dt.UTC)
+        except ValueError as exc:
+            raise _Invalid(f"not a date and time ({exc}): write it as "
+                           f"{DATETIME_FORMAT}") from None
+        return format_rev(from_datetime(dt))
+    try:
+        return format_rev(parse_rev(text.strip()))  # RFC 3339 with an offset
+    except ValueError:
+        raise _Invalid(f"not a date and time: write it as {DATETIME_FORMAT}") from None
+
+
 def _text_of(value: Any) -> str:
     """A value as the read-only box shows it (a text as is, anything else as JSON)."""
     if isinstance(value, str):
@@ -160,6 +308,23 @@ def _text_of(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):
         return repr(value)
+
+
+class _EscReverts(QObject):
+    """Esc in a field the user changed puts back its value as loaded (the field's own undo
+    of the typing, as a form dialog's Esc; the rest of the form is left as it is). Esc in a
+    field as loaded goes on as usual."""
+
+    def __init__(self, editor: FieldEditor):
+        super().__init__(editor.widget)
+        self._editor = editor
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if (event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent)
+                and event.key() == Qt.Key.Key_Escape
+                and event.modifiers() == Qt.KeyboardModifier.NoModifier):
+            return self._editor.revert_typing()
+        return False
 
 
 class FieldEditor:
@@ -171,6 +336,8 @@ class FieldEditor:
 
     def __init__(self, sat: SatelliteAPI, f: Field, on_edit: Any):
         self.field = f
+        self._sat = sat
+        self._on_edit = on_edit
         # which editor: the branches below test this string (isinstance on Qt classes cost
         # a few µs each, several per field, on every record selected)
         self._kind = _KINDS.get(f.type, "line")
@@ -193,6 +360,18 @@ class FieldEditor:
         self._shown: Any = None       # the widget's state right after load()
         self._kept = False            # the value is shown read-only (the editor cannot)
         self._eol = "\n"              # a text field's line break when it is edited
+        esc = _EscReverts(self)
+        self.widget.installEventFilter(esc)
+        if isinstance(self.widget, QAbstractSpinBox):
+            self.widget.lineEdit().installEventFilter(esc)
+
+    def revert_typing(self) -> bool:
+        """Put back the value the field showed when loaded (Esc); False when it shows it."""
+        if not self.touched:
+            return False
+        self.set(self._sat, self._loaded)
+        self._on_edit()
+        return True
 
     def _make(self, sat: SatelliteAPI, f: Field, on_edit: Any) -> QWidget:
         t = f.type
@@ -212,23 +391,11 @@ class FieldEditor:
             cb.stateChanged.connect(self._bool_changed)
             cb.stateChanged.connect(on_edit)
             w = cb
-        elif t == "date":
-            de = QDateEdit()
-            de.setCalendarPopup(True)
-            de.setDisplayFormat("yyyy-MM-dd")
-            de.setMinimumDate(_NO_DATE)
-            de.setSpecialValueText(" ")
-            de.dateChanged.connect(on_edit)
-            w = de
-        elif t == "datetime":
-            dt = QDateTimeEdit()
-            dt.setCalendarPopup(True)
-            dt.setTimeZone(_UTC)
-            dt.setDisplayFormat("yyyy-MM-dd HH:mm:ss.zzz 'UTC'")
-            dt.setMinimumDateTime(QDateTime(_NO_DATE, QTime(0, 0), _UTC))
-            dt.setSpecialValueText(" ")
-            dt.dateTimeChanged.connect(on_edit)
-            w = dt
+        elif t in ("date", "datetime"):
+            db = DateBox(t)
+            db.setMaxLength(_LONG)
+            db.edited.connect(on_edit)
+            w = db
         elif t in ("enum", "ref"):
             combo = QComboBox()
             combo.addItem("", None)
@@ -296,10 +463,6 @@ class FieldEditor:
             return cast(NumberBox, w).text_value()
         if k == "bool":
             return cast(QCheckBox, w).checkState().value
-        if k == "datetime":
-            return cast(QDateTimeEdit, w).dateTime().toMSecsSinceEpoch()
-        if k == "date":
-            return cast(QDateEdit, w).date().toJulianDay()
         if k == "combo":
             return cast(QComboBox, w).currentIndex()
         return cast(QLineEdit, w).text()
@@ -330,13 +493,9 @@ class FieldEditor:
                 return None
             return w.isChecked()
         if k == "datetime":
-            w = cast(QDateTimeEdit, w)
-            if w.dateTime() <= w.minimumDateTime():
-                return None
-            return format_rev(w.dateTime().toMSecsSinceEpoch() + _UNIX_MS)
+            return read_datetime(cast(DateBox, w).text())
         if k == "date":
-            w = cast(QDateEdit, w)
-            return None if w.date() <= w.minimumDate() else w.date().toString("yyyy-MM-dd")
+            return read_date(cast(DateBox, w).text())
         if k == "combo":
             w = cast(QComboBox, w)
             if w.currentIndex() < 0:
@@ -459,22 +618,11 @@ class FieldEditor:
                 w.setTristate(value is None)
                 w.setCheckState(Qt.CheckState.PartiallyChecked if value is None else
                                 Qt.CheckState.Checked if value else Qt.CheckState.Unchecked)
-            elif k == "datetime":
-                w = cast(QDateTimeEdit, w)
-                if value is None:
-                    w.setDateTime(w.minimumDateTime())
-                else:
-                    ms = parse_rev(value) - _UNIX_MS
-                    w.setDateTime(QDateTime.fromMSecsSinceEpoch(ms, _UTC))
-            elif k == "date":
-                w = cast(QDateEdit, w)
-                if value is None:
-                    w.setDate(w.minimumDate())
-                else:
-                    d = QDate.fromString(value, "yyyy-MM-dd")
-                    if not d.isValid():
-                        raise ValueError(f"{value!r} is not a date")
-                    w.setDate(d)
+            elif k in ("datetime", "date"):
+                w = cast(DateBox, w)
+                w.setText("" if value is None else datetime_text(value) if k == "datetime"
+                          else date_text(value))
+                w.setCursorPosition(0)
             elif k == "combo":
                 w = cast(QComboBox, w)
                 i = w.findData(value) if value is not None else 0
@@ -506,10 +654,12 @@ class RecordForm(QWidget):
             value than it showed when the record was loaded (every non-empty field for a new
             record); emitted only when every field sent is valid.
         dirty_changed(bool): whether the form differs from the record as loaded.
+        typed(): the user changed a field (the window keeps the draft a moment later).
     """
 
     save_requested = Signal(dict)
     dirty_changed = Signal(bool)
+    typed = Signal()
 
     def __init__(self, sat: SatelliteAPI, model: Model, parent: QWidget | None = None):
         super().__init__(parent)
@@ -546,6 +696,8 @@ class RecordForm(QWidget):
         self.save_button.setDefault(True)
         self.save_button.clicked.connect(self.request_save)
         self.revert_button = QPushButton("Revert")
+        self.revert_button.setToolTip(f"Back to the record as saved ({REVERT_KEY}); Esc in "
+                                      "a field: that field only")
         self.revert_button.clicked.connect(self.revert)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
@@ -810,6 +962,7 @@ class RecordForm(QWidget):
             ed.show_error(problems.get(name, ""))
         # text not valid yet is typing too: it would be lost (and Save could not say why)
         self._set_dirty(self._is_new or bool(self.changes()) or bool(self.invalid_texts()))
+        self.typed.emit()
 
     def _set_dirty(self, dirty: bool) -> None:
         self.save_button.setEnabled(dirty)
@@ -820,7 +973,8 @@ class RecordForm(QWidget):
                 # an edited record is not "synced": say it has unsaved changes, and say
                 # again what was said of it once it is back as loaded
                 if dirty:
-                    self.state.setText("Unsaved changes: save (Ctrl+S) or revert.")
+                    self.state.setText(f"Unsaved changes: save (Ctrl+S) or revert "
+                                       f"({REVERT_KEY}).")
                     self.state.setStyleSheet("color: #8a6d00;")
                 else:
                     self.state.setText(self._said[0])

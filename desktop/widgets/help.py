@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from desktop.widgets.conflicts import BOTH_KEY
 
-__all__ = ["FILTER_KEYS", "HELP_KEY", "FilterKeys", "ShortcutsDialog", "about_text",
+__all__ = ["FIELD_KEYS", "FILTER_KEYS", "HELP_KEY", "FilterKeys", "ShortcutsDialog", "about_text",
            "shortcut_rows", "version"]
 
 HELP_KEY = "F1"
@@ -39,6 +39,11 @@ FILTER_KEYS: tuple[tuple[str, str], ...] = (
     ("Esc", "Filter box: clear it (all records again)"),
 )
 """The filter box's own keys (:class:`FilterKeys`), listed by the shortcuts dialog."""
+
+FIELD_KEYS: tuple[tuple[str, str], ...] = (
+    ("Esc", "Form field: undo your typing in it (back to the record's value)"),
+)
+"""The form fields' own keys (``desktop.widgets.form``), listed by the shortcuts dialog."""
 
 
 def version() -> str:
@@ -71,7 +76,7 @@ def shortcut_rows(actions: Iterable[QAction]) -> list[tuple[str, str]]:
         rows.append((_name(a), " or ".join(dict.fromkeys(keys))))
     rows.append(("Keep both (conflicts view)",
                  QKeySequence(BOTH_KEY).toString(QKeySequence.SequenceFormat.NativeText)))
-    rows.extend((what, key) for key, what in FILTER_KEYS)
+    rows.extend((what, key) for key, what in (*FILTER_KEYS, *FIELD_KEYS))
     return rows
 
 

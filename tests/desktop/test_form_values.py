@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QDate, QDateTime, Qt, QTime, QTimeZone
+from PySide6.QtCore import QDate, Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QCheckBox, QDateTimeEdit, QLineEdit, QPlainTextEdit
+from PySide6.QtWidgets import QCheckBox, QLineEdit, QPlainTextEdit
 
 from core.model import Action, Cmd, Trans
 from core.satellite.api import ReceiptState
@@ -20,7 +20,7 @@ from core.satellite.client import SyncClient
 from core.satellite.satellite import Satellite
 from core.schema import Project, parse_project
 from desktop.mainwindow import MainWindow
-from desktop.widgets.form import NumberBox, same
+from desktop.widgets.form import DateBox, NumberBox, same
 from hubserver.cli import open_hub_ledger
 from hubserver.server import Hub
 
@@ -69,7 +69,7 @@ ODD: dict[str, Any] = {
     "observed": "2026-09-02T07:36:12.345Z",  # the picker dropped the milliseconds
     "offset": "2026-09-02T09:36:12.3456+02:00",  # another way to write the same instant
     "day": "1600-02-29",
-    "ancient": "0050-06-01",        # before year 100: no Qt picker reaches it
+    "ancient": "0050-06-01",        # before year 100: no Qt picker reached it
     "ancient_dt": "0099-12-31T23:59:59Z",
     "flag": False,
     "cond": "fair",
@@ -169,7 +169,7 @@ async def test_every_type_shows_and_round_trips_its_full_value(
                      "neg0": "-0.0", "count": "3000000000", "big": "9223372036854775807",
                      "low": "-9223372036854775808"}
     obs = eds["observed"].widget
-    assert isinstance(obs, QDateTimeEdit) and obs.text() == "2026-09-02 07:36:12.345 UTC"
+    assert isinstance(obs, DateBox) and obs.text() == "2026-09-02 07:36:12.345 UTC"
     assert eds["offset"].widget.text() == "2026-09-02 07:36:12.345 UTC"  # type: ignore[attr-defined]
     notes = eds["notes"].widget
     assert isinstance(notes, QPlainTextEdit) and notes.toPlainText() == "line1\nline2\n"
@@ -199,8 +199,10 @@ async def test_every_type_shows_and_round_trips_its_full_value(
     notes.moveCursor(notes.textCursor().MoveOperation.End)
     QTest.keyClicks(notes, "line3")
     assert eds["notes"].get() == "line1\r\nline2\r\nline3"
-    # a picked date-time keeps its milliseconds
-    obs.setDateTime(QDateTime(QDate(2027, 1, 2), QTime(3, 4, 5, 678), QTimeZone.utc()))
+    # a date picked in the calendar keeps the time shown, milliseconds too
+    obs.pick(QDate(2027, 1, 2))
+    assert eds["observed"].get() == "2027-01-02T07:36:12.345Z"
+    type_into(obs, "2027-01-02 03:04:05.678 UTC")
     assert eds["observed"].get() == "2027-01-02T03:04:05.678Z"
     maybe.click()
     assert eds["maybe"].get() is True
@@ -213,18 +215,20 @@ async def test_every_type_shows_and_round_trips_its_full_value(
     sat.close()
 
 
-async def test_a_value_no_editor_can_show_is_kept_read_only(
+async def test_dates_before_year_100_and_odd_text_are_shown_and_kept(
         qtbot: Any, tmp_path: Path, odd_project: Project, hub: Hub) -> None:
+    """Dates before year 100 were beyond Qt's pickers (kept read-only until session 11): the
+    date boxes show and edit them."""
     w = await window(qtbot, tmp_path, odd_project, hub)
     sat = w.sat
     assert isinstance(sat, Satellite)
     assert w.select_key("r1")
     eds = w.form.editors
-    for name in ("ancient", "ancient_dt"):
+    for name, text in (("ancient", "0050-06-01"), ("ancient_dt", "0099-12-31 23:59:59.000 UTC")):
         ed = eds[name]
-        assert ed.kept and ed.widget.isHidden() and not ed.raw.isHidden(), name
-        assert ed.raw.text() == ODD[name] and ed.raw.isReadOnly()
-        assert "cannot edit this value" in ed.note.text() and not ed.note.isHidden()
+        assert not ed.kept and not ed.widget.isHidden() and ed.raw.isHidden(), name
+        assert ed.widget.text() == text and ed.note.isHidden()  # type: ignore[attr-defined]
+        assert ed.get() == ODD[name]
     assert not eds["bom"].kept and "unless you edit" in eds["bom"].note.text()
     assert isinstance(eds["bom"].widget, QLineEdit) and eds["bom"].widget.text() == "head"
     eds["cond"].widget.setCurrentIndex(1)  # type: ignore[attr-defined]

@@ -62,7 +62,6 @@ def test_ctrl_c_asks_and_cancel_keeps_the_app_open(qtbot: Any, sat: Satellite,
     assert len(a.asked) == 1 and "unsaved changes" in a.asked[0]  # one question, not two
     assert w.isVisible() and not quits
     assert w.form.editors["region"].get() == "North typed"
-    assert not (sat.data.path / "drafts.json").exists()
     # Discard: it closes
     a.pick = lambda box: box.button(QMessageBox.StandardButton.Discard)
     app_mod.on_quit_signal(signal.SIGINT, [w])
@@ -84,16 +83,18 @@ def test_sigterm_keeps_the_typing_as_a_draft_and_the_next_start_puts_it_back(
     kept = json.loads((sat.data.path / "drafts.json").read_text(encoding="utf-8"))
     assert [(d["topic"], d["key"], d["fields"]) for d in kept] == [
         (SITE, "s2", {"region": "North typed"})]
-    # the next start: back in the form, unsaved, the record selected; the file is gone
+    # the next start: back in the form, unsaved, the record selected; the file keeps it
+    # until it is saved (a second crash loses nothing)
     w2 = MainWindow(sat, None, "t")
     qtbot.addWidget(w2)
     assert w2.topic == SITE and w2.form.key == "s2" and w2.form.has_edits
     assert w2.form.editors["region"].get() == "North typed"
     assert "unsaved changes" in w2.status.currentMessage()
-    assert not (sat.data.path / "drafts.json").exists()
+    assert json.loads((sat.data.path / "drafts.json").read_text(encoding="utf-8")) == kept
     w2.save()
     rec = sat.record(SITE, "s2")
     assert rec is not None and rec.fields is not None and rec.fields["region"] == "North typed"
+    assert not (sat.data.path / "drafts.json").exists()
 
 
 def test_sigterm_while_the_question_is_open_answers_cancel_and_keeps_a_draft(
@@ -153,5 +154,6 @@ def test_sigterm_keeps_text_not_valid_yet_as_typed_and_puts_it_back(
     assert "not a number" in lat.error.text()  # the problem is shown, as when typed
     assert w2.form.editors["region"].get() == "North typed"
     assert w2.form.validated_changes() is None  # Save says what to fix; nothing saved
-    assert not (sat.data.path / "drafts.json").exists()
+    assert (sat.data.path / "drafts.json").exists()
     w2.form.revert()
+    assert not (sat.data.path / "drafts.json").exists()  # reverted: the draft goes

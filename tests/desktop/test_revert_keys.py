@@ -1,0 +1,109 @@
+"""Reverting from the keyboard (user review 11, finding 6): Esc in a field the user changed puts
+back that field's value; Ctrl+R (Edit → Revert) reverts the form, and the state line and Help →
+Keyboard shortcuts name both (the line said "save (Ctrl+S) or revert" with no key for it, and
+Esc did nothing). Real widgets (offscreen), a real satellite, keys through Qt (QTest)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QWidget
+
+from core.model import Action, Cmd
+from core.satellite.satellite import Satellite
+from core.schema import Project
+from desktop.mainwindow import MainWindow
+
+SITE = "field.site"
+
+
+@pytest.fixture
+def sat(tmp_path: Path, project: Project) -> Iterator[Satellite]:
+    s = Satellite(tmp_path / "sat", project)
+    s.pub([Action(SITE, "s1", Cmd.NEW, {"name": "Alder Creek", "region": "North",
+                                        "lat": 46.5})])
+    yield s
+    s.close()
+
+
+def window(qtbot: Any, sat: Satellite) -> MainWindow:
+    w = MainWindow(sat, None, "t")
+    qtbot.addWidget(w, before_close_func=lambda w: [f.revert() for f in w.forms.values()])
+    w.show()
+    qtbot.waitExposed(w)
+    w.activateWindow()
+    qtbot.waitUntil(w.isActiveWindow)
+    w.select_topic(SITE)
+    qtbot.waitUntil(lambda: w.records.rowCount() == 1)
+    assert w.select_key("s1")
+    return w
+
+
+def type_at_end(qtbot: Any, widget: QWidget, text: str) -> None:
+    widget.setFocus()
+    qtbot.waitUntil(widget.hasFocus)
+    QTest.keyClick(widget, Qt.Key.Key_End)
+    QTest.keyClicks(widget, text)
+
+
+def test_esc_in_a_field_reverts_that_field_and_ctrl_r_the_form(qtbot: Any,
+                                                              sat: Satellite) -> None:
+    w = window(qtbot, sat)
+    f = w.form
+    name, region, lat = (f.editors[n].widget for n in ("name", "region", "lat"))
+    type_at_end(qtbot, region, " typed")
+    type_at_end(qtbot, name, " 2")
+    type_at_end(qtbot, lat, "1")
+    assert f.changes() == {"name": "Alder Creek 2", "region": "North typed", "lat": 46.51}
+    assert "revert (Ctrl+R)" in f.state.text()
+    QTest.keyClick(lat, Qt.Key.Key_Escape)  # a number box
+    assert f.changes() == {"name": "Alder Creek 2", "region": "North typed"}
+    region.setFocus()
+    QTest.keyClick(region, Qt.Key.Key_Escape)  # that field only
+    assert f.changes() == {"name": "Alder Creek 2"} and f.dirty
+    assert f.editors["region"].get() == "North"
+    QTest.keyClick(name, Qt.Key.Key_Escape)
+    assert f.changes() == {} and not f.dirty
+    assert "Unsaved" not in f.state.text()  # said again what was said of it
+    # Ctrl+R from a field: the whole form
+    type_at_end(qtbot, region, " again")
+    type_at_end(qtbot, name, " 3")
+    assert f.dirty
+    QTest.keyClick(name, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    assert f.changes() == {} and not f.dirty
+    assert f.editors["name"].get() == "Alder Creek" and f.editors["region"].get() == "North"
+    assert sat.record(SITE, "s1") is not None and len(sat.receipts()) == 1  # nothing saved
+    # both are listed in Help → Keyboard shortcuts
+    rows = dict(w.shortcut_list())
+    assert rows["Revert"] == "Ctrl+R"
+    assert any(k == "Esc" and what.startswith("Form field") for what, k in rows.items())
+
+
+def test_ctrl_delete_says_what_it_deleted_and_ctrl_z_brings_it_back(qtbot: Any,
+                                                                   sat: Satellite) -> None:
+    """User review 11, finding 7: Ctrl+Delete deleted the selected record with no word. It
+    asks nothing (a record is deleted in one step, and undone in one), and the status bar
+    names the record and the undo."""
+    w = window(qtbot, sat)
+    w.table.setFocus()
+    qtbot.waitUntil(w.table.hasFocus)
+    QTest.keyClick(w.table, Qt.Key.Key_Delete, Qt.KeyboardModifier.ControlModifier)
+    rv = sat.record(SITE, "s1")
+    assert rv is None or rv.fields is None  # deleted
+    assert w.status.currentMessage() == "Deleted Sites: Alder Creek — Ctrl+Z to undo"
+    QTest.keyClick(w.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    rv = sat.record(SITE, "s1")
+    assert rv is not None and rv.fields is not None
+    assert (rv.fields["name"], rv.fields["region"], rv.fields["lat"]) == (
+        "Alder Creek", "North", 46.5)
+    # redo deletes it again: one's own delete of a record the hub never had is not said to
+    # be someone else's on the hub
+    assert w.select_key("s1") and w.form.key == "s1"
+    w.status.clearMessage()
+    w.redo_action.trigger()
+    assert "on the hub" not in w.status.currentMessage()
