@@ -864,6 +864,10 @@ def _cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+_OWN_SINCE = {"deleted": "deleted it", "created": "created it again"}
+"""How ``outpost conflicts`` says the user's own later change of a record (else "changed it")."""
+
+
 def _cmd_conflicts(args: argparse.Namespace) -> int:
     from core.satellite.conflicts import (
         WHOLE,
@@ -903,7 +907,10 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
                          "rev": format_rev(f.rev) if f.rev else None, "reason": f.reason,
                          "conflict": f.conflict, "since": f.since or None,
                          "since_usr": f.since_usr or None,
-                         "since_rev": format_rev(f.since_rev) if f.since_rev else None}
+                         "since_rev": format_rev(f.since_rev) if f.since_rev else None,
+                         "since_own": f.own_since or None,
+                         "since_own_rev": (format_rev(f.own_since_rev) if f.own_since_rev
+                                           else None)}
                         for f in fields]}
             for r, fields in recs]
 
@@ -912,7 +919,9 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
         by = (" (no conflict)" if not f.conflict else f" ({f.reason}" + (
             f" by {f.usr}" if f.usr else "") + (f" at {format_rev(f.rev)}" if f.rev else "")
             + ")") + (f" ({f.since} since, by {f.since_usr or 'someone'} at "
-                      f"{format_rev(f.since_rev)})" if f.since else "")
+                      f"{format_rev(f.since_rev)})" if f.since else "") + (
+            f" (you {_OWN_SINCE.get(f.own_since, 'changed it')} since, at "
+            f"{format_rev(f.own_since_rev)})" if f.own_since else "")
         return (f"  {what}: base {_shown(f.base)} | mine {_shown(f.mine)} | "
                 f"theirs {_shown(f.theirs)}{by}")
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core.ledger.protocols import HistoryEntry
 from core.model import Action, Cmd, Conflict
 from core.revision import ZERO_REV, Rev, format_rev
 from core.satellite.api import Receipt, ReceiptState, SatelliteAPI, conflict_seen
@@ -65,6 +66,12 @@ class FieldConflict:
     who and when (the last such change). ``theirs`` already shows its result."""
     since_usr: str = ""
     since_rev: Rev = ZERO_REV
+    own_since: str = ""
+    """The user's own later change (one of this satellite's accepted transactions after
+    ``rev``), as ``since`` says others': ``""``, ``"changed"``, ``"deleted"``, ``"created"``,
+    at ``own_since_rev``. Not "changed since": a resolution is not refused for it (session 11:
+    the inbox said "changed since" of the user's own later edits too)."""
+    own_since_rev: Rev = ZERO_REV
 
 
 def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:
@@ -145,11 +152,24 @@ def _base(sat: SatelliteAPI, rc: Receipt, top: str, key: str) -> dict[str, Any]:
 
 
 def _mark_since(sat: SatelliteAPI, rows: list[FieldConflict], top: str, key: str,
-                rev: Rev) -> None:
-    """Set ``since`` on the rows of one record from its last change after ``rev``: every
-    row when it was deleted or created since, else the whole-record rows and those of the
-    fields the changes since set (a field nobody touched since is not "changed since")."""
+                rev: Rev, keep: Callable[[HistoryEntry], bool] | None = None) -> None:
+    """Set ``since`` on the rows of one record from its last change by another user after
+    ``rev`` (``own_since`` from the user's own: this satellite's accepted transactions,
+    which :meth:`Satellite.resolve` does not refuse for): every row when it was deleted or
+    created since, else the whole-record rows and those of the fields the changes since set
+    (a field nobody touched since is not "changed since"). ``keep``: which later changes
+    count (all by default)."""
     later = [h for h in sat.history(top, key) if h.rev > rev] if rev else []
+    if keep is not None:
+        later = [h for h in later if keep(h)]
+    if not later:
+        return
+    own = sat.own_revs(h.rev for h in later)
+    _mark(rows, [h for h in later if h.rev not in own], own=False)
+    _mark(rows, [h for h in later if h.rev in own], own=True)
+
+
+def _mark(rows: list[FieldConflict], later: list[HistoryEntry], *, own: bool) -> None:
     if not later:
         return
     h = later[-1]
@@ -161,7 +181,10 @@ def _mark_since(sat: SatelliteAPI, rows: list[FieldConflict], top: str, key: str
         if touched is None or r.field == WHOLE or r.field in touched:
             last = h if touched is None else next(
                 (x for x in reversed(later) if r.field == WHOLE or r.field in x.fields), h)
-            r.since, r.since_usr, r.since_rev = what, last.usr, last.rev
+            if own:
+                r.own_since, r.own_since_rev = what, last.rev
+            else:
+                r.since, r.since_usr, r.since_rev = what, last.usr, last.rev
 
 
 def since_sentences(rows: list[FieldConflict], *,
@@ -172,6 +195,15 @@ def since_sentences(rows: list[FieldConflict], *,
     out: list[str] = []
     seen: set[tuple[str, str]] = set()
     for r in rows:
+        if r.own_since and not r.since and (r.top, r.key) not in seen:
+            # only the user's own later edits: no colleague's change to overwrite unseen
+            seen.add((r.top, r.key))
+            did = {"deleted": "deleted it", "created": "created it again"}.get(
+                r.own_since, "changed it")
+            out.append(f"{record(r.top, r.key)}: since the conflict you {did} yourself "
+                       f"({when(r.own_since_rev)}); theirs shows it as it is now, with your "
+                       "change")
+            continue
         if not r.since or (r.top, r.key) in seen:
             continue
         seen.add((r.top, r.key))

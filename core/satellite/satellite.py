@@ -618,6 +618,10 @@ class Satellite:
     def state_at(self, top: str, key: str, rev: Rev) -> dict[str, Any] | None:
         return self.replica.read.state(top, key, rev)
 
+    def own_revs(self, revs: Iterable[Rev]) -> set[Rev]:
+        want = [r for r in revs if r]
+        return self.queue.accepted_among(want) if want else set()
+
     def states_at(self, top: str, keys: Iterable[str], rev: Rev) -> dict[str, dict[str, Any]]:
         """:meth:`state_at` of many records in one read (key -> fields; records that did not
         exist at ``rev`` are left out)."""
