@@ -51,9 +51,9 @@ from core.satellite.api import (
     ReceiptState,
     RecordView,
     SatStatus,
-    conflict_seen,
 )
 from core.satellite.config import DataDir, SatConfig, sat_clock
+from core.satellite.conflicts import could_overwrite, seen_of
 from core.satellite.holder import STATUS_FILE, HolderStatus, HolderView, StatusWriter, read_status
 from core.satellite.keepboth import check_new_keys, clashes, renamed, sig_text
 from core.satellite.machine import MAX_TRANS_BYTES, REJECTED_BY_HUB, Phase, SyncInfo
@@ -709,9 +709,10 @@ class Satellite:
 
         ``seen``: the replica revision of the conflict as the user was shown it (the
         conflicts view and ``outpost conflicts`` read it before their rows); default: the
-        revision of the conflict (:func:`conflict_seen`). Keep mine, keep both or a per-field
-        choice is refused (:class:`StaleConflictError`) when someone else changed or deleted
-        one of its records after that: the user chose against values they were not shown,
+        revision of the conflict (:func:`core.satellite.conflicts.seen_of`: for a receipt
+        rejected before session 10 what its conflicts prove). Keep mine, keep both or a
+        per-field choice is refused (:class:`StaleConflictError`) when someone else changed
+        or deleted one of its records after that: the user chose against values they were not shown,
         and would overwrite (or undo a delete of) a change they never saw. Keep theirs drops
         the edit and overwrites nothing: never refused for this.
 
@@ -767,10 +768,11 @@ class Satellite:
             StaleConflictError: naming each record changed since, what and when, and the fix.
             ValidationError: ``seen`` after the replica's revision.
         """
+        old = seen is None and not rec.rev  # rejected before session 10: see seen_of
         if seen is None:
             if not rec.conflicts:
                 return  # rejected for another reason: no value of theirs was shown
-            seen = conflict_seen(rec)
+            seen = seen_of(self, rec)
         elif seen > self.replica.rev():
             raise ValidationError(
                 f"revision {format_rev(seen)} is after the replica's ({format_rev(self.rev())}):"
@@ -781,6 +783,9 @@ class Satellite:
         later = [(top, key, e) for top, keys in by_top.items()
                  for key, evs in self.replica.read.events_of(top, keys, seen).items()
                  for e in evs]
+        if old:  # changes keep mine cannot overwrite may have come before the rejection
+            later = [(top, key, e) for top, key, e in later
+                     if could_overwrite(rec, top, key, e.cmd, e.arg or ())]
         own = self.queue.accepted_among(e.rev for *_, e in later)
         last: dict[tuple[str, str], Any] = {}
         for top, key, e in later:
