@@ -1004,14 +1004,23 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
         if keys is not None:
             keys = {**taken, **keys}  # the keys said are the keys used (not drawn again)
         new = sat.resolve(uid, keep, keys=keys, seen=seen)
+        later = sat.later_edits(uid, keys) if keep == Keep.BOTH and keys else {}
     finally:
         sat.close()
     out: dict[str, Any] = {"uid": uid, "resolved_by": new or "theirs"}
     text = f"resolved {uid}" + (f" by {new}" if new else " (kept theirs)")
     if keep == Keep.BOTH and keys:
         out["new_keys"] = keys
+        out["later_edits"] = later
         text += "".join(f"\n  {sig}: yours is now {sig.split(' ', 1)[0]} {k} (theirs kept "
                         f"under {sig.split(' ', 1)[1]})" for sig, k in keys.items())
+        # edits of the record saved apart after this one stay on the key: theirs now
+        text += "".join(
+            f"\n  {sig}: {plural(len(us), 'later edit')} of it you saved apart "
+            f"({', '.join(us)}) did not move: {'they are' if len(us) > 1 else 'it is'} on "
+            f"their record {sig}, not yours; check it (`outpost history {sig}`) and make "
+            f"{'them' if len(us) > 1 else 'it'} again on {sig.split(' ', 1)[0]} {keys[sig]} "
+            "if meant for yours" for sig, us in later.items())
     elif keep == Keep.MINE and taken:
         out["replaced"] = list(taken)
         text += "".join(f"\n  {sig}: your values replaced those of the record someone else "

@@ -484,6 +484,17 @@ class Queue:
             names = [d[0] for d in cur.description]
             return [dict(zip(names, r, strict=True)) for r in cur]
 
+    def touching_after(self, uid: str, top: str, key: str) -> list[tuple[str, str]]:
+        """``(uid, state)`` of the transactions queued after ``uid`` (not resolved) with an
+        action on the record ``top key``, in queue order."""
+        rows = self._select(
+            " WHERE seq > (SELECT seq FROM sat_receipt WHERE uid = ?) AND state IN (?, ?, ?)"
+            " AND instr(acts, ?) > 0",
+            (uid, ReceiptState.PENDING.value, ReceiptState.ACCEPTED.value,
+             ReceiptState.REJECTED.value, _j(key)), "uid, state, acts")
+        return [(r["uid"], r["state"]) for r in rows
+                if any((a.top, a.key) == (top, key) for a in _acts_of(r["acts"]))]
+
     def rows_of(self, uids: Sequence[str]) -> list[dict[str, Any]]:
         """Raw rows of these uids (all columns), in queue order."""
         out: list[dict[str, Any]] = []

@@ -820,6 +820,20 @@ class Satellite:
                 else self._rejected_receipt(uid).acts)
         return {sig_text(s): k for s, k in self._both_keys(acts).items()}
 
+    def later_edits(self, uid: str, records: Iterable[str]) -> dict[str, list[str]]:
+        """This satellite's transactions queued after ``uid`` (pending, accepted or rejected)
+        with an action on each of ``records`` (``"top key"``), by record: after keep both of
+        ``uid`` they stay on that key, i.e. on the record someone else created there (keep
+        both moves only ``uid``'s own actions and refs), so ``outpost resolve --keep both``
+        names them for the user to check (session 9's note, said since session 11)."""
+        out: dict[str, list[str]] = {}
+        for name in records:
+            top, _, key = name.partition(" ")
+            found = [u for u, _ in self.queue.touching_after(uid, top, key)]
+            if found:
+                out[name] = found
+        return out
+
     def _both_keys(self, acts: Sequence[Action]) -> dict[Sig, str]:
         taken = clashes(acts, self._seen(Sig(a.top, a.key) for a in acts))
         out: dict[Sig, str] = {}
