@@ -891,6 +891,17 @@ class Satellite:
             how = ("by keeping theirs" if rec.resolved_by in ("theirs", "-", "")
                    else "by discarding it" if rec.resolved_by == DISCARDED
                    else f"by transaction {rec.resolved_by}")
+            by = self.queue.receipt(rec.resolved_by) if how.startswith("by transaction") \
+                else None
+            if by is not None and by.resolves != uid:  # Queue.fold_into: a later save
+                for _ in range(1000):  # saved again and again: the last one
+                    nxt = (self.queue.receipt(by.resolved_by)
+                           if by.state == ReceiptState.RESOLVED and by.resolved_by else None)
+                    if nxt is None or nxt.resolves == by.uid:
+                        break
+                    by = nxt
+                how = (f"folded into your later edit {by.uid} of the same fields, rejected "
+                       "for the same change: resolve that one")
             return ValidationError(
                 f"transaction {uid} was already resolved ({how}): nothing was done again; "
                 "`outpost conflicts` lists what is left to resolve")
