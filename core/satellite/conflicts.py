@@ -252,26 +252,26 @@ def since_sentences(rows: list[FieldConflict], *,
     """One sentence per record of ``rows`` that changed after its conflict: what happened,
     who, when, and that theirs shows it as it is now (what keep mine then does)."""
     out: list[str] = []
-    seen: set[tuple[str, str]] = set()
+    by_record: dict[tuple[str, str], list[FieldConflict]] = {}
     for r in rows:
-        if r.own_since and not r.since and (r.top, r.key) not in seen:
-            # only the user's own later edits: no colleague's change to overwrite unseen
-            seen.add((r.top, r.key))
-            did = {"deleted": "deleted it", "created": "created it again"}.get(
-                r.own_since, "changed it")
-            out.append(f"{record(r.top, r.key)}: since the conflict you {did} yourself "
-                       f"({when(r.own_since_rev)}); theirs shows it as it is now, with your "
-                       "change")
+        by_record.setdefault((r.top, r.key), []).append(r)
+    for (top, key), rs in by_record.items():
+        r = next((x for x in rs if x.since), None)
+        if r is None:  # only the user's own later edits: no colleague's change overwritten
+            own = next((x for x in rs if x.own_since), None)
+            if own is not None:
+                did = {"deleted": "deleted it", "created": "created it again"}.get(
+                    own.own_since, "changed it")
+                out.append(f"{record(top, key)}: since the conflict you {did} yourself "
+                           f"({when(own.own_since_rev)}); theirs shows it as it is now, with "
+                           "your change")
             continue
-        if not r.since or (r.top, r.key) in seen:
-            continue
-        seen.add((r.top, r.key))
         by = f" ({r.since_usr or 'someone'}, {when(r.since_rev)})"
         then = ("keep mine creates it again with your values" if r.since == "deleted"
                 else "keep mine replaces these values with yours")
-        out.append(f"{record(r.top, r.key)}: since the conflict it was {r.since} again{by}"
+        out.append(f"{record(top, key)}: since the conflict it was {r.since} again{by}"
                    if r.since != "deleted" else
-                   f"{record(r.top, r.key)}: since the conflict it was deleted{by}")
+                   f"{record(top, key)}: since the conflict it was deleted{by}")
         out[-1] += f"; theirs shows it as it is now: {then}"
     return out
 

@@ -101,3 +101,34 @@ async def test_cli_conflicts_says_own_later_edit(
     assert "changed since, by" not in text
     rc, out, err = await cli(tmp_path / "a", "resolve", uid, "--keep", "mine")
     assert rc == 0, err
+
+
+async def test_a_colleagues_change_is_said_though_an_own_one_comes_first(
+        tmp_path: Path, project: Project, hub: Hub) -> None:
+    """The user changed one field of the record after the conflict, a colleague another: the
+    colleague's change is said (one sentence per record), whatever the rows' order."""
+    a, b = Satellite(tmp_path / "a", project), Satellite(tmp_path / "b", project)
+    try:
+        a.pub([Action(SITE, "r1", Cmd.NEW, {"name": "R1", "notes": "orig", "region": "N"})])
+        await sync(a, hub)
+        await sync(b, hub)
+        a.pub([Action(SITE, "r1", Cmd.MOD, {"region": "S", "notes": "mine"})])
+        b.pub([Action(SITE, "r1", Cmd.MOD, {"region": "X", "notes": "X"})])
+        await sync(b, hub)
+        await sync(a, hub)
+        [rc] = a.receipts([ReceiptState.REJECTED])
+        a.pub([Action(SITE, "r1", Cmd.MOD, {"region": "A-later"})])
+        await sync(a, hub)
+        await sync(b, hub)
+        b.pub([Action(SITE, "r1", Cmd.MOD, {"notes": "B-later"})])
+        await sync(b, hub)
+        await sync(a, hub)
+        rows = conflict_fields(a, rc)
+        got = {f.field: (f.since, f.own_since) for f in rows}
+        assert got == {"region": ("", "changed"), "notes": ("changed", "")}
+        for order in (rows, rows[::-1]):
+            [said] = since_sentences(order)
+            assert "changed again" in said and "yourself" not in said
+    finally:
+        a.close()
+        b.close()
