@@ -253,8 +253,8 @@ def since_sentences(rows: list[FieldConflict], *,
     who, when, and that theirs shows it as it is now (what keep mine then does)."""
     out: list[str] = []
     by_record: dict[tuple[str, str], list[FieldConflict]] = {}
-    for r in rows:
-        by_record.setdefault((r.top, r.key), []).append(r)
+    for row in rows:
+        by_record.setdefault((row.top, row.key), []).append(row)
     for (top, key), rs in by_record.items():
         r = next((x for x in rs if x.since), None)
         if r is None:  # only the user's own later edits: no colleague's change overwritten
