@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONFLICT_FIX",
+    "CONFLICT_FIX_TAKEN",
     "TAKEN_FIX",
     "ConfigError",
     "ConflictError",
@@ -112,8 +113,14 @@ class UnstorableError(ValidationError):
 
 
 CONFLICT_FIX = ("To fix: sync, then resolve it in the Conflicts view or with `outpost conflicts` "
-                "/ `outpost resolve UID --keep mine|theirs`")
-"""How to fix a conflict; ends every ConflictError message."""
+                "/ `outpost resolve UID --keep mine|theirs`, or per field `outpost resolve "
+                "UID --field FIELD=mine|theirs`")
+"""How to fix a conflict; ends every ConflictError message (the hub sends it on the wire as
+the ``err`` text: daql clients show it as it is). It names every choice the CLI offers for
+it: keep mine, keep theirs, per field (until session 11 it named only ``--keep``)."""
+
+CONFLICT_FIX_TAKEN = CONFLICT_FIX.replace("--keep mine|theirs`", "--keep mine|theirs|both`")
+"""CONFLICT_FIX of a conflict of a ``new`` whose key was taken meanwhile: keep both too."""
 
 TAKEN_FIX = ("Two different records may have been given the same key: keep both to add yours "
              "under a new key (Keep both in the Conflicts view, or `outpost resolve UID --keep "
@@ -135,7 +142,7 @@ class ConflictError(OutpostError):
         parts = [c.describe() for c in self.conflicts]
         taken = any(c.reason == "created" for c in self.conflicts)
         super().__init__("conflict: " + "; ".join(parts) + ". "
-                         + (TAKEN_FIX + " " if taken else "") + CONFLICT_FIX)
+                         + (TAKEN_FIX + " " + CONFLICT_FIX_TAKEN if taken else CONFLICT_FIX))
 
 
 class StorageError(OutpostError):

@@ -864,6 +864,10 @@ def _cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+_OWN_SINCE = {"deleted": "deleted it", "created": "created it again"}
+"""How ``outpost conflicts`` says the user's own later change of a record (else "changed it")."""
+
+
 def _cmd_conflicts(args: argparse.Namespace) -> int:
     from core.satellite.conflicts import (
         WHOLE,
@@ -904,7 +908,10 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
                          "rev": format_rev(f.rev) if f.rev else None, "reason": f.reason,
                          "conflict": f.conflict, "since": f.since or None,
                          "since_usr": f.since_usr or None,
-                         "since_rev": format_rev(f.since_rev) if f.since_rev else None}
+                         "since_rev": format_rev(f.since_rev) if f.since_rev else None,
+                         "since_own": f.own_since or None,
+                         "since_own_rev": (format_rev(f.own_since_rev) if f.own_since_rev
+                                           else None)}
                         for f in fields]}
             for r, fields in recs]
 
@@ -913,7 +920,9 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
         by = (" (no conflict)" if not f.conflict else f" ({f.reason}" + (
             f" by {f.usr}" if f.usr else "") + (f" at {format_rev(f.rev)}" if f.rev else "")
             + ")") + (f" ({f.since} since, by {f.since_usr or 'someone'} at "
-                      f"{format_rev(f.since_rev)})" if f.since else "")
+                      f"{format_rev(f.since_rev)})" if f.since else "") + (
+            f" (you {_OWN_SINCE.get(f.own_since, 'changed it')} since, at "
+            f"{format_rev(f.own_since_rev)})" if f.own_since else "")
         return (f"  {what}: base {_shown(f.base)} | mine {_shown(f.mine)} | "
                 f"theirs {_shown(f.theirs)}{by}")
 
@@ -996,14 +1005,23 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
         if keys is not None:
             keys = {**taken, **keys}  # the keys said are the keys used (not drawn again)
         new = sat.resolve(uid, keep, keys=keys, seen=seen)
+        later = sat.later_edits(uid, keys) if keep == Keep.BOTH and keys else {}
     finally:
         sat.close()
     out: dict[str, Any] = {"uid": uid, "resolved_by": new or "theirs"}
     text = f"resolved {uid}" + (f" by {new}" if new else " (kept theirs)")
     if keep == Keep.BOTH and keys:
         out["new_keys"] = keys
+        out["later_edits"] = later
         text += "".join(f"\n  {sig}: yours is now {sig.split(' ', 1)[0]} {k} (theirs kept "
                         f"under {sig.split(' ', 1)[1]})" for sig, k in keys.items())
+        # edits of the record saved apart after this one stay on the key: theirs now
+        text += "".join(
+            f"\n  {sig}: {plural(len(us), 'later edit')} of it you saved apart "
+            f"({', '.join(us)}) did not move: {'they are' if len(us) > 1 else 'it is'} on "
+            f"their record {sig}, not yours; check it (`outpost history {sig}`) and make "
+            f"{'them' if len(us) > 1 else 'it'} again on {sig.split(' ', 1)[0]} {keys[sig]} "
+            "if meant for yours" for sig, us in later.items())
     elif keep == Keep.MINE and taken:
         out["replaced"] = list(taken)
         text += "".join(f"\n  {sig}: your values replaced those of the record someone else "

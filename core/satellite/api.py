@@ -278,6 +278,11 @@ class SatelliteAPI(Protocol):
 
     def history(self, top: str, key: str) -> list[HistoryEntry]: ...
 
+    def own_revs(self, revs: Iterable[Rev]) -> set[Rev]:
+        """Those of ``revs`` at which the hub accepted this satellite's own transactions (the
+        conflict inbox says the user's own later edits as such, not "changed since")."""
+        ...
+
     def state_at(self, top: str, key: str, rev: Rev) -> dict[str, Any] | None: ...
 
     def listen(self, fn: Listener) -> Callable[[], None]:

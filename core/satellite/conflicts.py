@@ -18,12 +18,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core.ledger.protocols import HistoryEntry
 from core.model import Action, Cmd, Conflict
 from core.revision import ZERO_REV, Rev, format_rev
 from core.satellite.api import Receipt, SatelliteAPI, conflict_seen
 
-__all__ = ["WHOLE", "FieldConflict", "Own", "conflict_fields", "explain", "own_of",
-           "since_sentences"]
+__all__ = ["WHOLE", "FieldConflict", "Own", "conflict_fields", "could_overwrite",
+           "explain", "own_of", "seen_of", "since_sentences"]
 
 WHOLE = ""
 """The field name of a whole-record conflict (a record deleted, created or modified by the
@@ -65,6 +66,12 @@ class FieldConflict:
     who and when (the last such change). ``theirs`` already shows its result."""
     since_usr: str = ""
     since_rev: Rev = ZERO_REV
+    own_since: str = ""
+    """The user's own later change (one of this satellite's accepted transactions after
+    ``rev``), as ``since`` says others': ``""``, ``"changed"``, ``"deleted"``, ``"created"``,
+    at ``own_since_rev``. Not "changed since": a resolution is not refused for it (session 11:
+    the inbox said "changed since" of the user's own later edits too)."""
+    own_since_rev: Rev = ZERO_REV
 
 
 def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:
@@ -79,9 +86,16 @@ def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:
     """
     out: list[FieldConflict] = []
     acts = {(a.top, a.key): a for a in rc.acts}
-    seen: set[tuple[str, str]] = set()
+    seen = seen_of(sat, rc) if rc.conflicts else ZERO_REV
+
+    def keep(top: str, key: str) -> Callable[[HistoryEntry], bool] | None:
+        # a receipt rejected before session 10: only changes keep mine could overwrite (the
+        # others may have come before the rejection: see seen_of), as resolve counts them
+        return None if rc.rev else (lambda h: could_overwrite(rc, top, key, h.cmd, h.fields))
+
+    done: set[tuple[str, str]] = set()
     for c in rc.conflicts:
-        seen.add((c.top, c.key))
+        done.add((c.top, c.key))
         act = acts.get((c.top, c.key))
         base = _base(sat, rc, c.top, c.key)
         mine = dict(act.arg or {}) if act is not None and act.cmd != Cmd.DEL else {}
@@ -98,7 +112,7 @@ def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:
                 out.append(FieldConflict(rc.uid, c.top, c.key, name, base.get(name),
                                          mine[name], now.get(name), "", ZERO_REV, c.reason,
                                          c.cmd, conflict=False))
-            _mark_since(sat, out[first:], c.top, c.key, conflict_seen(rc))
+            _mark_since(sat, out[first:], c.top, c.key, seen, keep(c.top, c.key))
             continue
         again = c.reason == "deleted" and c.theirs is not None  # deleted, created again
         out.append(FieldConflict(rc.uid, c.top, c.key, WHOLE,
@@ -109,10 +123,10 @@ def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:
             # the record is gone (keep mine recreates it with these) or they created it too
             out.append(FieldConflict(rc.uid, c.top, c.key, name, base.get(name), value,
                                      now.get(name), c.usr, c.rev, c.reason, c.cmd))
-        _mark_since(sat, out[first:], c.top, c.key, conflict_seen(rc))
+        _mark_since(sat, out[first:], c.top, c.key, seen, keep(c.top, c.key))
     if rc.conflicts:
         for a in rc.acts:  # rejected with the rest, though they collided with nothing
-            if (a.top, a.key) in seen:
+            if (a.top, a.key) in done:
                 continue
             base = _base(sat, rc, a.top, a.key)
             if a.cmd == Cmd.DEL:
@@ -144,12 +158,77 @@ def _base(sat: SatelliteAPI, rc: Receipt, top: str, key: str) -> dict[str, Any]:
     return dict(sat.state_at(top, key, rc.base) or {})
 
 
+def seen_of(sat: SatelliteAPI, rc: Receipt) -> Rev:
+    """The revision the rejected transaction ``rc``'s conflict shows its records at:
+    :func:`conflict_seen`, what the refusal of a resolution without a revision seen and the
+    inbox's "changed since" compare with.
+
+    A receipt rejected before session 10 has no rejection revision stored (``rc.rev`` 0), and
+    the revisions of the changes that won are earlier than the hub's at the rejection when
+    the record changed again before it (created, then edited; deleted, then created again),
+    so a resolution was refused though nothing had changed since. For those the conflict
+    itself tells more: its ``theirs`` is the whole record as the hub had it at the rejection,
+    so the first revision from the change that won at which the replica's record is exactly
+    that is one the hub had reached by then (never one after the rejection: a later change
+    of another user still counts). A record never found so: the change's revision (as
+    before). Changes that keep mine cannot overwrite (:func:`could_overwrite`: a field the
+    edit does not set) are not counted for such a receipt: nothing tells whether they came
+    before the rejection, and they are not overwritten either way."""
+    seen = conflict_seen(rc)
+    if rc.rev or not rc.conflicts:
+        return seen
+    for c in rc.conflicts:
+        if c.reason == "created" or (c.reason == "deleted" and c.theirs is not None):
+            seen = max(seen, _theirs_reached(sat, c))
+    return seen
+
+
+def _theirs_reached(sat: SatelliteAPI, c: Conflict) -> Rev:
+    """The first revision from ``c.rev`` at which the record is ``c.theirs`` (``None``:
+    absent); ``c.rev`` when it never is."""
+    def values(st: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        # an empty field: absent in the hub's record, None in the replica's
+        return None if st is None else {f: v for f, v in st.items() if v is not None}
+
+    want = values(c.theirs)
+    revs = [c.rev, *(h.rev for h in sat.history(c.top, c.key) if h.rev > c.rev)]
+    for rev in dict.fromkeys(revs):
+        if values(sat.state_at(c.top, c.key, rev)) == want:
+            return rev
+    return c.rev
+
+
+def could_overwrite(rc: Receipt, top: str, key: str, cmd: Cmd, fields: Iterable[str]) -> bool:
+    """Whether keep mine (or a per-field choice) of ``rc`` could overwrite a change ``cmd`` of
+    ``fields`` of the record ``top key``: a delete or a creation, any change of a record
+    ``rc`` deletes, a change of a field ``rc`` sets there. A ``mod`` of other fields only is
+    not: keep mine sends only the edit's own fields."""
+    mine = [a for a in rc.acts if (a.top, a.key) == (top, key)]
+    if cmd != Cmd.MOD or not mine or any(a.cmd == Cmd.DEL for a in mine):
+        return True
+    sets = {f for a in mine for f in (a.arg or ())}
+    return not sets.isdisjoint(fields)
+
+
 def _mark_since(sat: SatelliteAPI, rows: list[FieldConflict], top: str, key: str,
-                rev: Rev) -> None:
-    """Set ``since`` on the rows of one record from its last change after ``rev``: every
-    row when it was deleted or created since, else the whole-record rows and those of the
-    fields the changes since set (a field nobody touched since is not "changed since")."""
+                rev: Rev, keep: Callable[[HistoryEntry], bool] | None = None) -> None:
+    """Set ``since`` on the rows of one record from its last change by another user after
+    ``rev`` (``own_since`` from the user's own: this satellite's accepted transactions,
+    which :meth:`Satellite.resolve` does not refuse for): every row when it was deleted or
+    created since, else the whole-record rows and those of the fields the changes since set
+    (a field nobody touched since is not "changed since"). ``keep``: which later changes
+    count (all by default)."""
     later = [h for h in sat.history(top, key) if h.rev > rev] if rev else []
+    if keep is not None:
+        later = [h for h in later if keep(h)]
+    if not later:
+        return
+    own = sat.own_revs(h.rev for h in later)
+    _mark(rows, [h for h in later if h.rev not in own], own=False)
+    _mark(rows, [h for h in later if h.rev in own], own=True)
+
+
+def _mark(rows: list[FieldConflict], later: list[HistoryEntry], *, own: bool) -> None:
     if not later:
         return
     h = later[-1]
@@ -161,7 +240,10 @@ def _mark_since(sat: SatelliteAPI, rows: list[FieldConflict], top: str, key: str
         if touched is None or r.field == WHOLE or r.field in touched:
             last = h if touched is None else next(
                 (x for x in reversed(later) if r.field == WHOLE or r.field in x.fields), h)
-            r.since, r.since_usr, r.since_rev = what, last.usr, last.rev
+            if own:
+                r.own_since, r.own_since_rev = what, last.rev
+            else:
+                r.since, r.since_usr, r.since_rev = what, last.usr, last.rev
 
 
 def since_sentences(rows: list[FieldConflict], *,
@@ -170,17 +252,26 @@ def since_sentences(rows: list[FieldConflict], *,
     """One sentence per record of ``rows`` that changed after its conflict: what happened,
     who, when, and that theirs shows it as it is now (what keep mine then does)."""
     out: list[str] = []
-    seen: set[tuple[str, str]] = set()
-    for r in rows:
-        if not r.since or (r.top, r.key) in seen:
+    by_record: dict[tuple[str, str], list[FieldConflict]] = {}
+    for row in rows:
+        by_record.setdefault((row.top, row.key), []).append(row)
+    for (top, key), rs in by_record.items():
+        r = next((x for x in rs if x.since), None)
+        if r is None:  # only the user's own later edits: no colleague's change overwritten
+            own = next((x for x in rs if x.own_since), None)
+            if own is not None:
+                did = {"deleted": "deleted it", "created": "created it again"}.get(
+                    own.own_since, "changed it")
+                out.append(f"{record(top, key)}: since the conflict you {did} yourself "
+                           f"({when(own.own_since_rev)}); theirs shows it as it is now, with "
+                           "your change")
             continue
-        seen.add((r.top, r.key))
         by = f" ({r.since_usr or 'someone'}, {when(r.since_rev)})"
         then = ("keep mine creates it again with your values" if r.since == "deleted"
                 else "keep mine replaces these values with yours")
-        out.append(f"{record(r.top, r.key)}: since the conflict it was {r.since} again{by}"
+        out.append(f"{record(top, key)}: since the conflict it was {r.since} again{by}"
                    if r.since != "deleted" else
-                   f"{record(r.top, r.key)}: since the conflict it was deleted{by}")
+                   f"{record(top, key)}: since the conflict it was deleted{by}")
         out[-1] += f"; theirs shows it as it is now: {then}"
     return out
 

@@ -61,7 +61,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from core.errors import StorageError, ValidationError
-from core.model import Action, Conflict, Trans
+from core.model import Action, Cmd, Conflict, Trans
 from core.satellite.api import Receipt, ReceiptState
 from core.wire import dec_action, dec_conflict, enc_action, enc_conflict
 
@@ -129,6 +129,16 @@ def _accept_sql(k: int) -> str:
 
 def _j(v: Any) -> str:
     return orjson.dumps(v).decode()
+
+
+_FOLD_LOOK = 50
+"""How many of the latest rejected transactions :meth:`Queue.fold_into` looks at."""
+
+
+def _same_conflicts(cs: Sequence[Conflict]) -> frozenset[tuple[Any, ...]]:
+    """What makes two rejections the same: each conflict's record, reason, fields and the
+    change that won (not ``theirs``: its values at each rejection)."""
+    return frozenset((c.top, c.key, c.reason, frozenset(c.fields), c.rev, c.usr) for c in cs)
 
 
 _ACTS: dict[str, tuple[Action, ...]] = {}
@@ -380,6 +390,58 @@ class Queue:
                                   conflicts=_j([enc_conflict(x) for x in conflicts])))
             return bool(r.rowcount)
 
+    def fold_into(self, uid: str, conflicts: Sequence[Conflict],
+                  conn: Connection | None = None) -> list[str]:
+        """Resolve, as folded into the transaction ``uid`` just rejected with ``conflicts``,
+        the earlier rejected ones it makes redundant (session 11: one field saved several
+        times offline made one conflict per save): each earlier one (not itself a
+        resolution) whose actions are all ``mod`` of records and fields ``uid`` changes too,
+        rejected for the same changes (the same records, reasons, fields, revisions and
+        users). Keep theirs of ``uid`` then drops what it would have, keep mine sends the
+        later values, which the hub would have left standing anyway; its values were
+        replaced by the later save. Their ``resolved_by`` is ``uid``. Returns their uids."""
+        if not conflicts or any(x.reason != "field changed" for x in conflicts):
+            return []
+        with self._conn(conn) as c:
+            me = c.exec_driver_sql(
+                "SELECT seq, acts, resolves FROM sat_receipt WHERE uid = ? AND state = ?",
+                (uid, ReceiptState.REJECTED.value)).first()
+            if me is None or me[2]:
+                return []
+            acts = _acts_of(me[1])
+            if any(a.cmd != Cmd.MOD for a in acts):
+                return []
+            mine: dict[tuple[str, str], set[str]] = {}
+            for a in acts:
+                mine.setdefault((a.top, a.key), set()).update(a.arg or ())
+            want = _same_conflicts(conflicts)
+            _, key = next(iter(mine))
+            named = _j(key)
+            # the latest rejected ones only (walked back on the state index: bounded work per
+            # reject, however many conflicts wait); one further back stays its own conflict
+            rows = c.exec_driver_sql(
+                "SELECT uid, acts, conflicts, resolves FROM sat_receipt WHERE state = ? AND "
+                "seq < ? ORDER BY seq DESC LIMIT ?",
+                (ReceiptState.REJECTED.value, me[0], _FOLD_LOOK)).all()
+            folded = []
+            for r in reversed(rows):
+                if r[3] or named not in r[1]:
+                    continue
+                theirs = tuple(dec_conflict(x) for x in orjson.loads(r[2] or "[]"))
+                old = _acts_of(r[1])
+                if _same_conflicts(theirs) != want or not all(
+                        a.cmd == Cmd.MOD and set(a.arg or ()) <= mine.get((a.top, a.key), set())
+                        for a in old):
+                    continue
+                done = c.execute(self.t.update()
+                                 .where(self.t.c.uid == r[0],
+                                        self.t.c.state == ReceiptState.REJECTED.value)
+                                 .values(state=ReceiptState.RESOLVED.value, resolved_by=uid))
+                if done.rowcount:
+                    folded.append(r[0])
+            self._mark(folded)
+            return folded
+
     def accepted_revs(self, after: int) -> set[int]:
         """The revisions of this satellite's accepted transactions after ``after``."""
         with self._read() as c:
@@ -507,6 +569,17 @@ class Queue:
                 f"SELECT {cols} FROM sat_receipt" + where + " ORDER BY seq", params)
             names = [d[0] for d in cur.description]
             return [dict(zip(names, r, strict=True)) for r in cur]
+
+    def touching_after(self, uid: str, top: str, key: str) -> list[tuple[str, str]]:
+        """``(uid, state)`` of the transactions queued after ``uid`` (not resolved) with an
+        action on the record ``top key``, in queue order."""
+        rows = self._select(
+            " WHERE seq > (SELECT seq FROM sat_receipt WHERE uid = ?) AND state IN (?, ?, ?)"
+            " AND instr(acts, ?) > 0",
+            (uid, ReceiptState.PENDING.value, ReceiptState.ACCEPTED.value,
+             ReceiptState.REJECTED.value, _j(key)), "uid, state, acts")
+        return [(r["uid"], r["state"]) for r in rows
+                if any((a.top, a.key) == (top, key) for a in _acts_of(r["acts"]))]
 
     def rows_of(self, uids: Sequence[str]) -> list[dict[str, Any]]:
         """Raw rows of these uids (all columns), in queue order."""

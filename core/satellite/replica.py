@@ -376,7 +376,10 @@ class Replica:
             if acks:
                 self.queue.accept_many([(a.uid, a.rev) for a in acks], conn)
             for r in rejects:
-                self.queue.reject(r.uid, r.err, r.conflicts, conn, rev=new_rev)
+                if self.queue.reject(r.uid, r.err, r.conflicts, conn, rev=new_rev):
+                    # the same fields saved again offline, rejected for the same change: one
+                    # conflict, the later save's (its values would have won)
+                    self.queue.fold_into(r.uid, r.conflicts, conn)
             for name, value in (meta or {}).items():
                 self.queue.set_meta(name, value, conn)
         self._rev = new_rev  # committed (one int: read on other threads without a lock)

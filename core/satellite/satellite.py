@@ -51,9 +51,9 @@ from core.satellite.api import (
     ReceiptState,
     RecordView,
     SatStatus,
-    conflict_seen,
 )
 from core.satellite.config import DataDir, SatConfig, sat_clock
+from core.satellite.conflicts import could_overwrite, seen_of
 from core.satellite.holder import STATUS_FILE, HolderStatus, HolderView, StatusWriter, read_status
 from core.satellite.keepboth import check_new_keys, clashes, renamed, sig_text
 from core.satellite.machine import MAX_TRANS_BYTES, REJECTED_BY_HUB, Phase, SyncInfo
@@ -624,6 +624,10 @@ class Satellite:
     def state_at(self, top: str, key: str, rev: Rev) -> dict[str, Any] | None:
         return self.replica.read.state(top, key, rev)
 
+    def own_revs(self, revs: Iterable[Rev]) -> set[Rev]:
+        want = [r for r in revs if r]
+        return self.queue.accepted_among(want) if want else set()
+
     def states_at(self, top: str, keys: Iterable[str], rev: Rev) -> dict[str, dict[str, Any]]:
         """:meth:`state_at` of many records in one read (key -> fields; records that did not
         exist at ``rev`` are left out)."""
@@ -727,9 +731,10 @@ class Satellite:
 
         ``seen``: the replica revision of the conflict as the user was shown it (the
         conflicts view and ``outpost conflicts`` read it before their rows); default: the
-        revision of the conflict (:func:`conflict_seen`). Keep mine, keep both or a per-field
-        choice is refused (:class:`StaleConflictError`) when someone else changed or deleted
-        one of its records after that: the user chose against values they were not shown,
+        revision of the conflict (:func:`core.satellite.conflicts.seen_of`: for a receipt
+        rejected before session 10 what its conflicts prove). Keep mine, keep both or a
+        per-field choice is refused (:class:`StaleConflictError`) when someone else changed
+        or deleted one of its records after that: the user chose against values they were not shown,
         and would overwrite (or undo a delete of) a change they never saw. Keep theirs drops
         the edit and overwrites nothing: never refused for this.
 
@@ -785,10 +790,11 @@ class Satellite:
             StaleConflictError: naming each record changed since, what and when, and the fix.
             ValidationError: ``seen`` after the replica's revision.
         """
+        old = seen is None and not rec.rev  # rejected before session 10: see seen_of
         if seen is None:
             if not rec.conflicts:
                 return  # rejected for another reason: no value of theirs was shown
-            seen = conflict_seen(rec)
+            seen = seen_of(self, rec)
         elif seen > self.replica.rev():
             raise ValidationError(
                 f"revision {format_rev(seen)} is after the replica's ({format_rev(self.rev())}):"
@@ -799,6 +805,9 @@ class Satellite:
         later = [(top, key, e) for top, keys in by_top.items()
                  for key, evs in self.replica.read.events_of(top, keys, seen).items()
                  for e in evs]
+        if old:  # changes keep mine cannot overwrite may have come before the rejection
+            later = [(top, key, e) for top, key, e in later
+                     if could_overwrite(rec, top, key, e.cmd, e.arg or ())]
         own = self.queue.accepted_among(e.rev for *_, e in later)
         last: dict[tuple[str, str], Any] = {}
         for top, key, e in later:
@@ -832,6 +841,20 @@ class Satellite:
         acts = (e.trans.acts if e is not None and e.state == _REJECTED
                 else self._rejected_receipt(uid).acts)
         return {sig_text(s): k for s, k in self._both_keys(acts).items()}
+
+    def later_edits(self, uid: str, records: Iterable[str]) -> dict[str, list[str]]:
+        """This satellite's transactions queued after ``uid`` (pending, accepted or rejected)
+        with an action on each of ``records`` (``"top key"``), by record: after keep both of
+        ``uid`` they stay on that key, i.e. on the record someone else created there (keep
+        both moves only ``uid``'s own actions and refs), so ``outpost resolve --keep both``
+        names them for the user to check (session 9's note, said since session 11)."""
+        out: dict[str, list[str]] = {}
+        for name in records:
+            top, _, key = name.partition(" ")
+            found = [u for u, _ in self.queue.touching_after(uid, top, key)]
+            if found:
+                out[name] = found
+        return out
 
     def _both_keys(self, acts: Sequence[Action]) -> dict[Sig, str]:
         taken = clashes(acts, self._seen(Sig(a.top, a.key) for a in acts))
@@ -890,6 +913,17 @@ class Satellite:
             how = ("by keeping theirs" if rec.resolved_by in ("theirs", "-", "")
                    else "by discarding it" if rec.resolved_by == DISCARDED
                    else f"by transaction {rec.resolved_by}")
+            by = self.queue.receipt(rec.resolved_by) if how.startswith("by transaction") \
+                else None
+            if by is not None and by.resolves != uid:  # Queue.fold_into: a later save
+                for _ in range(1000):  # saved again and again: the last one
+                    nxt = (self.queue.receipt(by.resolved_by)
+                           if by.state == ReceiptState.RESOLVED and by.resolved_by else None)
+                    if nxt is None or nxt.resolves == by.uid:
+                        break
+                    by = nxt
+                how = (f"folded into your later edit {by.uid} of the same fields, rejected "
+                       "for the same change: resolve that one")
             return ValidationError(
                 f"transaction {uid} was already resolved ({how}): nothing was done again; "
                 "`outpost conflicts` lists what is left to resolve")

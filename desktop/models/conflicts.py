@@ -48,6 +48,10 @@ _THEIRS_TEXT = {"deleted": "they deleted it", "modified": "they changed it",
                 "recreated": "they deleted it, then created it again"}
 
 
+# theirs changed after the conflict by the user's own accepted edit ("you changed it since")
+_OWN_DID = {"deleted": "deleted it", "created": "created it again"}
+
+
 @dataclass(slots=True)
 class ConflictRow(FieldConflict):
     """One conflicting field (or a whole record) of a rejected transaction, as
@@ -204,6 +208,8 @@ class ConflictsModel(QAbstractTableModel):
             text = self._show(r, (r.base, r.mine, r.theirs)[col - 2], col)
             if col == 4 and r.since:  # the hub's value now: changed after the conflict
                 text += f" ({r.since} since)"
+            elif col == 4 and r.own_since:  # by the user's own later edit: no one else's
+                text += f" (you {_OWN_DID.get(r.own_since, 'changed it')} since)"
             return text
         if col == 5:
             return r.usr or "—"
@@ -309,7 +315,7 @@ class ConflictsModel(QAbstractTableModel):
         for (top, key), text in zip(order, texts, strict=False):
             self._explain[rc.uid, top, key] = text
         for r in out:  # a record changed after the conflict: said, theirs shows it now
-            if r.since and (rc.uid, r.top, r.key) in self._explain:
+            if (r.since or r.own_since) and (rc.uid, r.top, r.key) in self._explain:
                 more = since_sentences([r], when=readable_rev,
                                        record=lambda top, key, lb=r.label: lb or f"{top} {key}")
                 if more and more[0] not in self._explain[rc.uid, r.top, r.key]:

@@ -168,6 +168,10 @@ class FakeSatellite:
     def state_at(self, top: str, key: str, rev: Rev) -> dict[str, Any] | None:
         return self.replica.state(top, key, rev)
 
+    def own_revs(self, revs: Iterable[Rev]) -> set[Rev]:
+        mine = {r.rev for r in self._receipts.values() if r.state == ReceiptState.ACCEPTED}
+        return {r for r in revs if r in mine}
+
     # -- writing -------------------------------------------------------------------------------
 
     def listen(self, fn: Listener) -> Callable[[], None]:

@@ -75,3 +75,30 @@ async def test_keep_mine_on_a_view_older_than_the_replica_is_refused(
     finally:
         a.close()
         b.close()
+
+
+async def test_the_view_says_the_users_own_later_edit_as_theirs(
+        qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:  # noqa: F811
+    """The user's own accepted edit after the conflict is "you changed it since", not
+    "changed since" (which keep mine is refused for): session 10's note."""
+    a, b = await two(tmp_path, project, hub)
+    try:
+        a.pub([Action(SITE, "s1", Cmd.MOD, {"notes": "mine"})])
+        b.pub([Action(SITE, "s1", Cmd.MOD, {"notes": "X"})])
+        await sync(b, hub)
+        await sync(a, hub)  # a conflict: theirs X
+        a.pub([Action(SITE, "s1", Cmd.MOD, {"notes": "A-later"})])  # the user's own, later
+        await sync(a, hub)
+        dlg = dialog(qtbot, a)
+        rows = cells(dlg)
+        assert any(c == "A-later (you changed it since)" for r in rows for c in r), rows
+        assert not any("(changed since)" in c for r in rows for c in r)
+        assert any("you changed it yourself" in t for t in dlg.model.explain())
+        dlg.select_first()
+        dlg.keep_mine.click()  # not refused: nobody else changed it
+        assert not a.receipts([ReceiptState.REJECTED])
+        await sync(a, hub)
+        assert set_fields(hub)["notes"] == "mine"
+    finally:
+        a.close()
+        b.close()

@@ -37,4 +37,5 @@ def test_a_conflict_message_ends_with_how_to_fix_it(prod: Project) -> None:
     msg = str(got.value)
     assert msg.startswith("conflict: mod prod.cat 1: field name changed at ")
     assert msg.endswith(" by bob. To fix: sync, then resolve it in the Conflicts view or with "
-                        "`outpost conflicts` / `outpost resolve UID --keep mine|theirs`")
+                        "`outpost conflicts` / `outpost resolve UID --keep mine|theirs`, or "
+                        "per field `outpost resolve UID --field FIELD=mine|theirs`")

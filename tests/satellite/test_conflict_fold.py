@@ -1,0 +1,90 @@
+"""One field saved several times offline, rejected for the same change, is one conflict (the
+last save's), not one per save (session 9's note): `Queue.fold_into` resolves each earlier
+rejected save whose actions are all `mod` of records and fields the later one changes too,
+rejected for the same change. What is not safe to fold (an earlier save with a field the
+later one lacks) stays its own conflict. Real satellites (SQLite in tmp_path), a real hub on
+127.0.0.1, the real CLI."""
+
+from __future__ import annotations
+
+import json
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+from core.errors import ValidationError
+from core.model import Action, Cmd
+from core.satellite.api import Keep, ReceiptState
+from core.satellite.conflicts import conflict_fields
+from core.satellite.satellite import Satellite
+from core.schema import Project
+from hubserver.server import Hub
+from tests.satellite.test_cli import cli
+from tests.satellite.test_stale_theirs import SITE, hub_notes, sync
+
+
+async def offline_saves(tmp_path: Path, project: Project, hub: Hub,
+                        saves: list[dict[str, str]]) -> tuple[Satellite, list[str]]:
+    """A saves each of ``saves`` on r1 offline while B sets notes=X; A syncs."""
+    a, b = Satellite(tmp_path / "a", project), Satellite(tmp_path / "b", project)
+    try:
+        a.pub([Action(SITE, "r1", Cmd.NEW, {"name": "R1", "notes": "orig", "region": "N"})])
+        await sync(a, hub)
+        await sync(b, hub)
+        uids = [a.pub([Action(SITE, "r1", Cmd.MOD, arg)]) for arg in saves]
+        b.pub([Action(SITE, "r1", Cmd.MOD, {"notes": "X"})])
+        await sync(b, hub)
+        await sync(a, hub)
+    finally:
+        b.close()
+    return a, uids
+
+
+async def test_saves_of_one_field_rejected_for_one_change_are_one_conflict(
+        tmp_path: Path, project: Project, hub: Hub) -> None:
+    a, uids = await offline_saves(tmp_path, project, hub,
+                                  [{"notes": "a"}, {"notes": "b"}, {"notes": "c"}])
+    try:
+        [rc] = a.receipts([ReceiptState.REJECTED])  # was: three conflicts, one per save
+        assert rc.uid == uids[-1]
+        assert [(f.field, f.mine, f.theirs) for f in conflict_fields(a, rc)] == [
+            ("notes", "c", "X")]
+        assert a.status().conflicts == 1
+        for u, later in pairwise(uids):
+            r = a.receipt(u)  # each into the next save; the message names the last
+            assert r is not None and r.state == ReceiptState.RESOLVED and r.resolved_by == later
+            with pytest.raises(ValidationError, match=f"folded into your later edit {rc.uid}"):
+                a.resolve(u, Keep.MINE)
+        assert a.resolve(rc.uid, Keep.MINE)
+        await sync(a, hub)
+        assert hub_notes(hub) == "c"  # the last save, as if no conflict had been
+        assert not a.receipts([ReceiptState.REJECTED, ReceiptState.PENDING])
+    finally:
+        a.close()
+
+
+async def test_an_earlier_save_with_another_field_is_not_folded(
+        tmp_path: Path, project: Project, hub: Hub) -> None:
+    """Folding it would drop its region change: it stays a conflict of its own."""
+    a, uids = await offline_saves(tmp_path, project, hub,
+                                  [{"notes": "a", "region": "S"}, {"notes": "b"}])
+    try:
+        got = {r.uid for r in a.receipts([ReceiptState.REJECTED])}
+        assert got == set(uids)
+        assert a.resolve(uids[1], Keep.THEIRS) == ""
+        [left] = a.receipts([ReceiptState.REJECTED])
+        assert left.uid == uids[0]
+    finally:
+        a.close()
+
+
+async def test_cli_conflicts_lists_one_conflict_for_the_saves(
+        tmp_path: Path, project: Project, hub: Hub) -> None:
+    a, uids = await offline_saves(tmp_path, project, hub, [{"notes": "a"}, {"notes": "b"}])
+    a.close()
+    code, out, err = await cli(tmp_path / "a", "conflicts")
+    assert code == 0, err
+    assert [r["uid"] for r in json.loads(out)] == [uids[-1]]
+    code, _, err = await cli(tmp_path / "a", "resolve", uids[0], "--keep", "mine")
+    assert code != 0 and f"folded into your later edit {uids[-1]}" in err
