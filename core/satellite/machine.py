@@ -477,6 +477,14 @@ class SyncMachine:
         # a 1009 close came with several evt.sat in flight: one at a time from now on, so
         # that a request of one transaction that is closed on is known to be the culprit
         self._one_sat = False
+        # the hub names each transaction of an evt.sat in "acks" or "rejects" (an Outpost
+        # hub: its evt.stat says so, or a reply did); a daql hub names none: see
+        # "Syncing with a daql hub" in docs/satellite.md
+        self._hub_acks = False
+        # evt.sat requests in flight: token -> the transactions it carried
+        self._inflight: dict[str, tuple[Trans, ...]] = {}
+        # what the last connection lost with a daql hub put aside (said in last_error)
+        self._aside_note = ""
 
     # -- outputs -------------------------------------------------------------------------------
 
@@ -587,7 +595,9 @@ class SyncMachine:
         if self.info.phase not in (Phase.OFFLINE, Phase.STOPPED):
             self._out.append(Close(reason))
         self._reset_conn()
-        self._set(phase=Phase.STOPPED, since=now, retry_at=None)
+        note, self._aside_note = self._aside_note, ""
+        self._set(phase=Phase.STOPPED, since=now, retry_at=None,
+                  **({"last_error": note} if note else {}))
 
     def connected(self, now: float) -> None:
         """The connection is open: ask the hub's status first."""
@@ -604,12 +614,18 @@ class SyncMachine:
         was_online = self.info.online
         if code == CLOSE_TOO_BIG and self._sat_out:
             self._closed_too_big()
+            self._inflight.clear()  # the hub closed on the request: it published nothing
         self._reset_conn()
         self._dropping = False
+        note, self._aside_note = self._aside_note, ""
         if self.info.phase == Phase.STOPPED:
+            if note:
+                self._set(last_error=note)
             return
         delay = self.backoff.delay(self.info.attempts, self.rnd)
         err = reason or self.info.last_error
+        if note:
+            err = f"{err}; {note}" if err else note
         since = now if was_online or not self.info.since else self.info.since
         self._set(phase=Phase.OFFLINE, since=since, retry_at=now + delay,
                   attempts=self.info.attempts + 1, last_error=err, progress=(0, 0))
@@ -671,7 +687,7 @@ class SyncMachine:
             if kind == "stat":
                 self._on_stat(body, now)
             elif kind == "sat":
-                self._on_sat(body, now, inc.res)
+                self._on_sat(body, now, inc.res, self._inflight.pop(frame.tok, ()))
         except WireError as exc:
             self._set(last_error=f"bad {kind} reply from the hub: {exc}")
             self._drop("bad reply")
@@ -696,6 +712,11 @@ class SyncMachine:
             self._drop("stat refused")
             return
         st = dec_status(body.get("res") if isinstance(body, dict) else None, "evt.stat result")
+        res0 = body.get("res") if isinstance(body, dict) else None
+        # an Outpost hub says "acks" (session 11); one of its other extensions says the same
+        # of an older one (every Outpost hub acks uids); a daql hub serves none of them
+        self._hub_acks = isinstance(res0, dict) and any(
+            k in res0 for k in ("acks", "ledger", "max_message", "cont", "role"))
         mine = self.store.mig()
         if st.mig and mine and st.mig != mine:
             self._refuse(now, st, "schema mismatch", f"the hub's schema version {st.mig} "
@@ -766,9 +787,23 @@ class SyncMachine:
             self._cont = True
             self._fill(now)
 
-    def _on_sat(self, body: Any, now: float, pre: SatRes | Update | None = None) -> None:
+    def _on_sat(self, body: Any, now: float, pre: SatRes | Update | None = None,
+                sent: tuple[Trans, ...] = ()) -> None:
         self._sat_out = max(0, self._sat_out - 1)
         err = decode_error(body)
+        if err is not None and sent and not self._hub_acks and len(sent) == 1 \
+                and not (isinstance(body, dict) and body.get("code")):
+            # a daql hub publishes all of a request's transactions or answers an error: it
+            # refused this one (a request carries one, see _send_sat), and would refuse it
+            # every time: it goes to the user's conflicts with the hub's words, the others
+            # go on (before, it was sent again and refused for ever, holding back the rest)
+            t = sent[0]
+            self._store(SatRes(ZERO_REV, (), (), (Reject(t.uid, (
+                f"the hub refused this edit: {err[0]} (it applied nothing of it); change it "
+                "and save it again, or drop it (outpost resolve UID --keep theirs)")),)))
+            self._set(last_error=f"{REJECTED_BY_HUB}{t.uid}: {err[0]}")
+            self._send_sat(now, only_new=self.info.phase == Phase.LIVE)
+            return
         if err is not None:
             if (isinstance(body, dict) and body.get("code") == ERR_CODE_READONLY
                     and self._read_only):
@@ -803,6 +838,10 @@ class SyncMachine:
             return
         res = pre if isinstance(pre, SatRes) else dec_sat_res(
             body.get("res") if isinstance(body, dict) else None, "evt.sat result")
+        if res.acks or res.rejects:
+            self._hub_acks = True  # an Outpost hub (it names each transaction by uid)
+        elif sent and not self._hub_acks:
+            res = replace(res, acks=self._daql_acks(sent, res))
         res = self._own_applied(res)
         if res.cont:
             self._cont = True  # the hub continues each reply where the last one ended
@@ -871,6 +910,51 @@ class SyncMachine:
             return res
         extra = tuple(Ack(a.uid, a.rev) for a in res.audits if a.uid in mine)
         return replace(res, acks=res.acks + extra)
+
+    @staticmethod
+    def _daql_acks(sent: tuple[Trans, ...], res: SatRes) -> tuple[Ack, ...]:
+        """The acks a daql hub's ``res`` reply to a request carrying ``sent`` stands for: it
+        published every transaction of the request (else it answers an error), each at the
+        revision of its events in the reply (the latest event of its last action's record
+        and command: the events of the reply up to its ``rev`` include the request's own),
+        else at the reply's ``rev``. Stored with the reply, in one commit, they take the
+        user's own events out of the conflict check, as an Outpost hub's acks do."""
+        acks: list[Ack] = []
+        for t in sent:
+            rev = res.rev
+            if t.acts:
+                a = t.acts[-1]
+                for e in reversed(res.evs):
+                    if e.top == a.top and e.key == a.key and e.cmd == a.cmd:
+                        rev = e.rev
+                        break
+            acks.append(Ack(t.uid, rev))
+        return tuple(acks)
+
+    def _put_aside(self) -> None:
+        """The connection ends with ``evt.sat`` requests in flight. An Outpost hub acks a
+        resent uid with its original revision: they are simply sent again. A daql hub does
+        not know uids: it may have published the request before the connection broke, and
+        sending it again could make the edit twice. So its transactions are put aside (stored
+        as rejected, with why, among the user's conflicts): the user checks the hub and sends
+        them again (keep mine) or drops them (keep theirs)."""
+        sent = [t for ts in self._inflight.values() for t in ts]
+        self._inflight.clear()
+        if not sent or self._hub_acks:
+            return
+        why = ("the connection to the hub was lost after this edit was sent and before the "
+               "hub answered; this hub (a daql hub) does not confirm edits, so it cannot be "
+               "told whether the hub applied it, and sending it again could make it twice: "
+               "it was put aside. Check the record on the hub (outpost sync, then outpost "
+               "show), then send it again (outpost resolve UID --keep mine) or drop it "
+               "(outpost resolve UID --keep theirs)")
+        self._store(SatRes(ZERO_REV, (), (), tuple(Reject(t.uid, why) for t in sent)))
+        n = len(sent)
+        self._aside_note = (
+            f"{n} edit{'' if n == 1 else 's'} put aside: the connection was lost before the "
+            f"hub answered, and this hub (daql) does not confirm edits, so "
+            f"{'it' if n == 1 else 'they'} may have reached it; see outpost conflicts "
+            "(resolve --keep mine sends again, --keep theirs drops)")
 
     @staticmethod
     def _rejected_text(res: SatRes) -> str:
@@ -979,7 +1063,7 @@ class SyncMachine:
         than allowed are in flight (``pipeline`` once the hub honours ``cont``, else one)."""
         if self._read_only:
             return
-        most = self.pipeline if self._cont and not self._one_sat else 1
+        most = self.pipeline if self._cont and not self._one_sat and self._hub_acks else 1
         while self._sat_out < most:
             if not any(t.uid not in self._sent for t in self.store.outbox()):
                 return
@@ -1014,6 +1098,10 @@ class SyncMachine:
     def _send_sat(self, now: float, *, only_new: bool) -> None:
         most = self.max_trans if self._sats else min(self.max_trans, self.first_trans)
         last = self.last_trans if self._sats else 0
+        if not self._hub_acks:
+            # a daql hub: one transaction per request, one request in flight, so a refusal
+            # names it and a connection lost leaves at most one edit of unknown fate
+            most, last = 1, 0
         trans: list[Trans] = []
         if not self._read_only:
             sent = self._sent
@@ -1072,17 +1160,21 @@ class SyncMachine:
         self._sat_one = (trans[0].uid, len(parts[0])) if len(trans) == 1 else None
         # each transaction serialized once: the body is spliced from their JSON texts
         body = head_text[:-1] + b',"trans":[' + b",".join(parts) + b"]}"
-        self._request("evt.sat", body, "sat", now)
+        tok = self._request("evt.sat", body, "sat", now)
+        if trans:
+            self._inflight[tok] = tuple(trans)
         self._sat_out += 1
         self._sats += 1
 
-    def _request(self, subj: str, body: Any, kind: str, now: float) -> None:
-        """Send a request; ``body``: a JSON value, or its encoding (bytes), or None."""
+    def _request(self, subj: str, body: Any, kind: str, now: float) -> str:
+        """Send a request; ``body``: a JSON value, or its encoding (bytes), or None. Returns
+        its token."""
         self._tok += 1
         tok = str(self._tok)
         self._waiting[tok] = (kind, now)
         raw = body if body is None or isinstance(body, bytes) else dumps(body)
         self._out.append(Send(format_frame(subj, tok, raw)))
+        return tok
 
     def _drop(self, reason: str) -> None:
         """Close the connection and ignore everything that still arrives on it: after a
@@ -1106,6 +1198,7 @@ class SyncMachine:
             self._set(last_error=f"storing the user's role failed: {exc}")
 
     def _reset_conn(self) -> None:
+        self._put_aside()
         self._read_only = ""
         self._waiting.clear()
         self._sent.clear()

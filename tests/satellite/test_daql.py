@@ -1,0 +1,127 @@
+"""A satellite syncing with a daql hub (no uids, no acks, no dom.project, mig ""), end to end:
+the real CLI (subprocesses) and Satellite against :class:`tests.support.fakedaql.FakeDaql`, the
+daql wire behaviour on 127.0.0.1 (docs/satellite.md, "Syncing with a daql hub")."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from core.satellite.config import DataDir, SatConfig
+from core.schema import Project
+from tests.satellite.test_cli import cli
+from tests.support.fakedaql import FakeDaql
+
+SITE = "field.site"
+
+
+def daql_dir(path: Path, project: Project, url: str) -> Path:
+    """A data directory set up for the daql hub at ``url`` by hand (its schema given)."""
+    dd = DataDir(path)
+    dd.ensure()
+    dd.save_project(project)
+    dd.save_config(SatConfig(hub=url))
+    return path
+
+
+async def test_offline_edits_reach_a_daql_hub_once_and_are_not_conflicts(
+        tmp_path: Path, project: Project) -> None:
+    async with FakeDaql(set(project.topics)) as daql:
+        # someone else's record is on the hub already
+        daql.publish([{"top": SITE, "key": "theirs", "cmd": "new", "arg": {"name": "T"}}])
+        d = daql_dir(tmp_path / "sat", project, daql.url)
+        keys = []
+        for name in ("a", "b"):
+            rc, out, err = await cli(d, "pub", SITE, "-", "new", f"name={name}")
+            assert rc == 0, err
+            keys.append(json.loads(out)["key"])
+        rc, out, err = await cli(d, "pub", SITE, keys[0], "mod", "name=a2")
+        assert rc == 0, err
+        for _ in range(3):
+            rc, out, err = await cli(d, "sync", "--once", "--timeout", "10")
+            assert rc == 0, err
+        # each edit reached the hub once: 2 new (and the mod), never again
+        assert sorted(daql.news(SITE)) == sorted(["theirs", *keys])
+        mods = [e for e in daql.events if e["cmd"] == "mod"]
+        assert [(e["key"], e["arg"]) for e in mods] == [(keys[0], {"name": "a2"})]
+        assert daql.state[(SITE, keys[0])] == {"name": "a2"}
+        rc, out, _ = await cli(d, "status")
+        st = json.loads(out)
+        assert st["pending"] == 0 and st["conflicts"] == 0, st
+        rc, out, _ = await cli(d, "conflicts")
+        assert json.loads(out) == []
+        rc, out, _ = await cli(d, "show", SITE)
+        rows = {r["key"]: (r["state"], r["fields"]["name"]) for r in json.loads(out)}
+        assert rows == {"theirs": ("confirmed", "T"), keys[0]: ("confirmed", "a2"),
+                        keys[1]: ("confirmed", "b")}
+        # one transaction per request, never two in flight: 3 evt.sat carried one each
+        sats = [f for f in daql.frames if f.startswith("evt.sat")]
+        carried = [len(json.loads(f.partition("\n")[2])["trans"] or []) for f in sats]
+        assert sorted(c for c in carried if c) == [1, 1, 1]
+
+
+async def test_a_reply_lost_with_an_edit_in_flight_puts_it_aside_not_sent_twice(
+        tmp_path: Path, project: Project) -> None:
+    """daql cannot say whether it applied a request whose reply was lost: the edit is not
+    sent again blindly (that could make it twice) but put aside among the conflicts, for the
+    user to decide; the other edits go on."""
+    async with FakeDaql(set(project.topics)) as daql:
+        d = daql_dir(tmp_path / "sat", project, daql.url)
+        uids, keys = [], []
+        for name in ("a", "b"):
+            rc, out, err = await cli(d, "pub", SITE, "-", "new", f"name={name}")
+            assert rc == 0, err
+            uids.append(json.loads(out)["uid"])
+            keys.append(json.loads(out)["key"])
+        daql.drop_after_sat = 1  # applies the first request, then the connection breaks
+        rc, out, err = await cli(d, "sync", "--once", "--timeout", "10")
+        assert rc == 0, err
+        assert "1 new conflict" in err
+        rc, out, err = await cli(d, "sync", "--once", "--timeout", "10")
+        assert rc == 0, err
+        assert sorted(daql.news(SITE)) == sorted(keys)  # each once: a was not resent
+        rc, out, _ = await cli(d, "conflicts")
+        inbox = json.loads(out)
+        assert [c["uid"] for c in inbox] == [uids[0]]
+        assert "may have reached" in inbox[0]["err"] or "put aside" in inbox[0]["err"]
+        assert "does not confirm edits" in inbox[0]["err"]
+        rc, out, _ = await cli(d, "status")
+        st = json.loads(out)
+        assert st["pending"] == 0 and st["conflicts"] == 1
+        # the record is shown as the hub has it, marked: the user sees the edit reached the
+        # hub (the record is there) and drops the copy
+        rc, out, _ = await cli(d, "show", SITE, keys[0])
+        rec = json.loads(out)
+        assert rec["state"] == "conflict" and rec["fields"]["name"] == "a", rec
+        rc, out, err = await cli(d, "resolve", uids[0], "--keep", "theirs")
+        assert rc == 0, err
+        rc, out, err = await cli(d, "sync", "--once", "--timeout", "10")
+        assert rc == 0, err
+        assert sorted(daql.news(SITE)) == sorted(keys)
+        assert json.loads((await cli(d, "conflicts"))[1]) == []
+        rc, out, _ = await cli(d, "show", SITE, keys[0])
+        assert json.loads(out)["state"] == "confirmed"
+
+
+async def test_an_edit_the_daql_hub_refuses_is_a_conflict_and_the_rest_goes_on(
+        tmp_path: Path, project: Project) -> None:
+    """daql answers an error and applies nothing of a request it refuses: with one edit per
+    request that edit goes to the conflicts with the hub's words (it was resent for ever,
+    holding back the others)."""
+    async with FakeDaql(set(project.topics)) as daql:
+        daql.publish([{"top": SITE, "key": "k", "cmd": "new", "arg": {"name": "K"}}])
+        d = daql_dir(tmp_path / "sat", project, daql.url)
+        assert (await cli(d, "sync", "--once", "--timeout", "10"))[0] == 0
+        rc, out, err = await cli(d, "pub", SITE, "k", "mod", "name=K2")
+        assert rc == 0, err
+        uid = json.loads(out)["uid"]
+        daql.publish([{"top": SITE, "key": "k", "cmd": "del"}])  # meanwhile, on the hub
+        rc, out, err = await cli(d, "pub", SITE, "-", "new", "name=ok")
+        assert rc == 0, err
+        key = json.loads(out)["key"]
+        rc, out, err = await cli(d, "sync", "--once", "--timeout", "10")
+        assert rc == 0, err
+        assert daql.news(SITE) == ["k", key]
+        inbox = json.loads((await cli(d, "conflicts"))[1])
+        assert [c["uid"] for c in inbox] == [uid]
+        assert "no value found" in inbox[0]["err"]
