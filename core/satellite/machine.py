@@ -770,6 +770,17 @@ class SyncMachine:
                 self._set(last_error=f"storing the hub's restore point failed: {exc}")
                 self._drop("storage failed")
                 return
+        unconfirmed: Callable[[], list[str]] | None = getattr(self.store, "unconfirmed", None)
+        if unconfirmed is not None and not self.applying:
+            # edits sent to a daql hub whose answer was never stored (the process stopped,
+            # or storing the reply failed): put aside, never sent again blindly
+            lost_uids = unconfirmed()
+            if lost_uids:
+                self._sent.update(lost_uids)  # the outbox has them until the reject is stored
+                self._set_aside(lost_uids, "the app or command stopped (or could not store "
+                                "the hub's reply)")
+                note, self._aside_note = self._aside_note, ""
+                self._set(last_error=note)
         self._set(phase=Phase.CATCHUP, since=now, hub_rev=st.rev, hub_mig=st.mig,
                   progress=(0, 0))
         self._done_evs = 0
@@ -942,19 +953,23 @@ class SyncMachine:
         self._inflight.clear()
         if not sent or self._hub_acks:
             return
-        why = ("the connection to the hub was lost after this edit was sent and before the "
-               "hub answered; this hub (a daql hub) does not confirm edits, so it cannot be "
-               "told whether the hub applied it, and sending it again could make it twice: "
-               "it was put aside. Check the record on the hub (outpost sync, then outpost "
-               "show), then send it again (outpost resolve UID --keep mine) or drop it "
-               "(outpost resolve UID --keep theirs)")
-        self._store(SatRes(ZERO_REV, (), (), tuple(Reject(t.uid, why) for t in sent)))
-        n = len(sent)
+        self._set_aside([t.uid for t in sent], "the connection to the hub was lost")
+
+    def _set_aside(self, uids: Sequence[str], what: str) -> None:
+        """Store ``uids`` as rejected (put aside: :meth:`_put_aside`) because of ``what``."""
+        why = (f"{what} after this edit was sent and before the hub's answer was stored; "
+               "this hub (a daql hub) does not confirm edits, so it cannot be told whether "
+               "the hub applied it, and sending it again could make it twice: it was put "
+               "aside. Check the record (outpost sync, then outpost show TOPIC KEY: the "
+               "hub's version is shown), then send it again (outpost resolve UID --keep "
+               "mine) or drop it (outpost resolve UID --keep theirs)")
+        self._store(SatRes(ZERO_REV, (), (), tuple(Reject(u, why) for u in uids)))
+        n = len(uids)
         self._aside_note = (
-            f"{n} edit{'' if n == 1 else 's'} put aside: the connection was lost before the "
-            f"hub answered, and this hub (daql) does not confirm edits, so "
-            f"{'it' if n == 1 else 'they'} may have reached it; see outpost conflicts "
-            "(resolve --keep mine sends again, --keep theirs drops)")
+            f"{n} edit{'' if n == 1 else 's'} put aside: {what} before the hub answered, "
+            f"and this hub (daql) does not confirm edits, so {'it' if n == 1 else 'they'} "
+            "may have reached it; see outpost conflicts (resolve --keep mine sends again, "
+            "--keep theirs drops)")
 
     @staticmethod
     def _rejected_text(res: SatRes) -> str:
@@ -1160,6 +1175,18 @@ class SyncMachine:
         self._sat_one = (trans[0].uid, len(parts[0])) if len(trans) == 1 else None
         # each transaction serialized once: the body is spliced from their JSON texts
         body = head_text[:-1] + b',"trans":[' + b",".join(parts) + b"]}"
+        mark: Callable[[list[str]], None] | None = getattr(self.store, "mark_unconfirmed",
+                                                           None)
+        if trans and not self._hub_acks and mark is not None:
+            # kept before it is sent: a process that stops before the reply is stored
+            # (kill -9, a power cut) puts the edit aside on its next handshake instead of
+            # sending it again to a hub that cannot tell a resend from a new edit
+            try:
+                mark([t.uid for t in trans])
+            except OutpostError as exc:
+                self._set(last_error=f"storing the edit being sent failed: {exc}")
+                self._drop("storage failed")
+                return
         tok = self._request("evt.sat", body, "sat", now)
         if trans:
             self._inflight[tok] = tuple(trans)

@@ -1003,6 +1003,26 @@ class Satellite:
             return set()
         return {u for u in uids if (e := op.get(u)) is not None and e.state == _PENDING}
 
+    def mark_unconfirmed(self, uids: list[str]) -> None:
+        """``SyncStore.mark_unconfirmed``: ``uids`` are about to be sent to a hub that does
+        not confirm edits (daql): kept in ``sat_meta`` ``unconfirmed`` (own commit, before
+        the request goes out) with those of earlier marks still pending, so that a process
+        stopped before the reply was stored puts them aside on its next handshake
+        (:meth:`unconfirmed`) instead of sending them again."""
+        self._writable()
+        old = self.queue.get_meta("unconfirmed", []) or []
+        keep = self.pending_among([u for u in old if isinstance(u, str)])
+        self.queue.set_meta("unconfirmed", [u for u in old if u in keep] + list(uids))
+
+    def unconfirmed(self) -> list[str]:
+        """``SyncStore.unconfirmed``: the transactions sent to a hub that does not confirm
+        edits whose answer was never stored (still pending here), in the order sent."""
+        if self.read_only:
+            return []
+        old = self.queue.get_meta("unconfirmed", []) or []
+        keep = self.pending_among([u for u in old if isinstance(u, str)])
+        return [u for u in old if u in keep]
+
     def _advance_bases(self, uids: Iterable[str], rev: Rev) -> set[str]:
         """Move pending transactions (of ``uids``) made before one of this satellite's own
         transactions on their records was acknowledged onto the replica's revision ``rev``,

@@ -4,7 +4,10 @@ daql wire behaviour on 127.0.0.1 (docs/satellite.md, "Syncing with a daql hub").
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import sys
 from pathlib import Path
 
 from core.satellite.config import DataDir, SatConfig
@@ -13,6 +16,7 @@ from tests.satellite.test_cli import cli
 from tests.support.fakedaql import FakeDaql
 
 SITE = "field.site"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def daql_dir(path: Path, project: Project, url: str) -> Path:
@@ -125,3 +129,35 @@ async def test_an_edit_the_daql_hub_refuses_is_a_conflict_and_the_rest_goes_on(
         inbox = json.loads((await cli(d, "conflicts"))[1])
         assert [c["uid"] for c in inbox] == [uid]
         assert "no value found" in inbox[0]["err"]
+
+
+async def test_a_process_killed_with_an_edit_in_flight_puts_it_aside_on_its_next_sync(
+        tmp_path: Path, project: Project) -> None:
+    """The edit being sent is marked in the data directory before it goes out: after a
+    kill -9 before the reply was stored, the next sync puts it aside instead of sending it
+    to the daql hub a second time."""
+    async with FakeDaql(set(project.topics)) as daql:
+        d = daql_dir(tmp_path / "sat", project, daql.url)
+        rc, out, err = await cli(d, "pub", SITE, "-", "new", "name=a")
+        assert rc == 0, err
+        uid, key = json.loads(out)["uid"], json.loads(out)["key"]
+        daql.mute_after_sat = 1  # applied, never answered
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "desktop.headless", "sync", "--data", str(d), cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL)
+        try:
+            for _ in range(300):  # bounded: 30 s
+                if daql.news(SITE):
+                    break
+                await asyncio.sleep(0.1)
+            assert daql.news(SITE) == [key]
+        finally:
+            proc.kill()
+            await asyncio.wait_for(proc.wait(), 30)
+        rc, out, err = await cli(d, "sync", "--once", "--timeout", "10")
+        assert rc == 0, err
+        assert daql.news(SITE) == [key]  # not sent again
+        inbox = json.loads((await cli(d, "conflicts"))[1])
+        assert [c["uid"] for c in inbox] == [uid]
+        assert "stopped" in inbox[0]["err"] and "does not confirm edits" in inbox[0]["err"]

@@ -8,7 +8,8 @@ transaction of the request or answers an error (nothing published), then answers
 It is not a fake of Outpost's code: it runs on 127.0.0.1 as a real WebSocket server, so the
 real satellite, CLI and app talk to it as they would to daql. Knobs for tests:
 ``drop_after_sat`` (apply the next ``evt.sat``'s transactions, then close the connection
-without replying: the reply lost), ``events`` (what it holds), ``frames`` (what it received).
+without replying: the reply lost), ``mute_after_sat`` (apply them and never answer),
+``events`` (what it holds), ``frames`` (what it received).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class FakeDaql:
         self.frames: list[str] = []
         # how many of the next evt.sat requests with transactions to apply and then close on
         self.drop_after_sat = 0
+        # ... to apply and then never answer (the connection stays open)
+        self.mute_after_sat = 0
         self._conns: dict[ServerConnection, set[str]] = {}
         self._last_ms = 0
         self._server: Server | None = None
@@ -175,6 +178,9 @@ class FakeDaql:
             if trans and self.drop_after_sat > 0:
                 self.drop_after_sat -= 1
                 return _CLOSE
+            if trans and self.mute_after_sat > 0:
+                self.mute_after_sat -= 1
+                return _NONE
             self._conns[ws] = set(req.get("tops") or [])
             r = _parse(req.get("rev"))
             evs = [e for e in self.events if e["top"] in self._conns[ws] and _parse(e["rev"]) > r]
