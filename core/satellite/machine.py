@@ -770,6 +770,12 @@ class SyncMachine:
                 self._set(last_error=f"storing the hub's restore point failed: {exc}")
                 self._drop("storage failed")
                 return
+        trust: Callable[[bool], None] | None = getattr(self.store, "trust_hub", None)
+        if trust is not None:
+            # a hub whose schema version matched (it was compared above) sends events that
+            # fit the schema; one serving none (daql: "") was not compared: the store
+            # checks every event of it before storing it (HubDataError: sync stops)
+            trust(bool(st.mig and mine))
         unconfirmed: Callable[[], list[str]] | None = getattr(self.store, "unconfirmed", None)
         if unconfirmed is not None and not self.applying:
             # edits sent to a daql hub whose answer was never stored (the process stopped,

@@ -33,6 +33,7 @@ from core.crashpoints import crash_point
 from core.errors import (
     ConfigError,
     ConflictError,
+    HubDataError,
     SchemaError,
     StaleConflictError,
     StorageError,
@@ -41,7 +42,7 @@ from core.errors import (
 from core.ids import new_key, new_uid
 from core.ledger.protocols import HistoryEntry
 from core.ledger.rules import Later, conflict_of, plan
-from core.model import Action, Cmd, Conflict, Sig, Trans, Update
+from core.model import Action, Cmd, Conflict, Event, Sig, Trans, Update
 from core.revision import ZERO_REV, Rev, format_rev, unix_rev
 from core.satellite.api import (
     Change,
@@ -148,6 +149,8 @@ class Satellite:
                  lock: FileLock | None = None, read_only: bool = False):
         self.data = data if isinstance(data, DataDir) else DataDir(data)
         self.read_only = read_only
+        # the hub's events fit the schema (its version matched): see trust_hub
+        self._trust_hub = True
         if read_only:
             if lock is not None:
                 raise ValueError("a read-only satellite takes no lock: pass lock or read_only")
@@ -1088,6 +1091,56 @@ class Satellite:
         self.write(upd)
         self.written(upd)
 
+    def trust_hub(self, trusted: bool) -> None:
+        """``SyncStore.trust_hub``: whether the hub's events fit this satellite's schema (its
+        schema version matched); when not (a daql hub serves none), :meth:`write` checks
+        every event first (:meth:`_check_hub_events`)."""
+        self._trust_hub = trusted
+
+    def _check_hub_events(self, evs: Sequence[Event]) -> None:
+        """Raise :class:`HubDataError` naming the first of ``evs`` (those after the replica's
+        revision) that this satellite's schema refuses, or that changes or deletes a record
+        the replica does not have (nothing is stored then)."""
+        cur = self.replica.rev()
+        fresh = [e for e in evs if e.rev > cur]
+        if not fresh:
+            return
+        proj = self.project
+        keys: dict[str, set[str]] = {}
+        for e in fresh:
+            if not proj.has(e.top):
+                raise self._bad_event(e, f"its topic {e.top} is not in this satellite's schema")
+            keys.setdefault(e.top, set()).add(e.key)
+        have = {(t, k) for t, ks in keys.items() for k in self.replica.ledger.states_of(t, ks)}
+        for e in fresh:
+            m = proj.model(e.top)
+            try:
+                m.check_key(e.key)
+                if e.cmd not in (Cmd.NEW, Cmd.MOD, Cmd.DEL):
+                    raise ValidationError(f"unknown cmd {e.cmd!r}")
+                m.check_arg(e.cmd, e.key, e.arg)
+            except ValidationError as exc:
+                raise self._bad_event(e, str(exc)) from exc
+            sig = (e.top, e.key)
+            if e.cmd != Cmd.NEW and sig not in have:
+                raise self._bad_event(e, f"it changes record {e.top} {e.key}, which does not "
+                                      "exist")
+            if e.cmd == Cmd.DEL:
+                have.discard(sig)
+            else:
+                have.add(sig)
+
+    @staticmethod
+    def _bad_event(e: Event, why: str) -> HubDataError:
+        return HubDataError(
+            f"the hub sent event {e.id} ({e.cmd} {e.top} {e.key} at revision "
+            f"{format_rev(e.rev)}) that this satellite's schema refuses: {why}. Nothing of "
+            "that reply was stored and sync stopped: the hub's schema differs from this "
+            "satellite's (this hub does not serve its schema version, so they could not be "
+            "compared). Get the hub's schema from its operator, then `outpost connect URL "
+            "--schema FILE --data NEWDIR` and `outpost carry THIS_DIR --data NEWDIR` copies "
+            "the edits not synced yet into it")
+
     def write(self, item: SatRes | Update) -> None:
         """Store an ``evt.sat`` reply or a push in one commit, without notifying anyone.
 
@@ -1095,6 +1148,8 @@ class Satellite:
         (SQLAlchemy's pool gives the thread its own connection), never the overlay.
         """
         self._writable()
+        if not self._trust_hub:
+            self._check_hub_events(item.evs)
         meta = self._take_meta()
         try:
             if isinstance(item, SatRes):

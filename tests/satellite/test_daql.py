@@ -10,6 +10,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 from core.satellite.config import DataDir, SatConfig
 from core.schema import Project
 from tests.satellite.test_cli import cli
@@ -17,6 +19,9 @@ from tests.support.fakedaql import FakeDaql
 
 SITE = "field.site"
 ROOT = Path(__file__).resolve().parents[2]
+
+
+DEMO = ROOT / "assets" / "demo-schema.toml"
 
 
 def daql_dir(path: Path, project: Project, url: str) -> Path:
@@ -33,7 +38,11 @@ async def test_offline_edits_reach_a_daql_hub_once_and_are_not_conflicts(
     async with FakeDaql(set(project.topics)) as daql:
         # someone else's record is on the hub already
         daql.publish([{"top": SITE, "key": "theirs", "cmd": "new", "arg": {"name": "T"}}])
-        d = daql_dir(tmp_path / "sat", project, daql.url)
+        d = tmp_path / "sat"
+        rc, out, err = await cli(d, "connect", daql.url, "--schema", str(DEMO))
+        assert rc == 0, err
+        assert json.loads(out)["schema"] is True
+        assert DataDir(d).load_project().version == project.version  # type: ignore[union-attr]
         keys = []
         for name in ("a", "b"):
             rc, out, err = await cli(d, "pub", SITE, "-", "new", f"name={name}")
@@ -161,3 +170,78 @@ async def test_a_process_killed_with_an_edit_in_flight_puts_it_aside_on_its_next
         inbox = json.loads((await cli(d, "conflicts"))[1])
         assert [c["uid"] for c in inbox] == [uid]
         assert "stopped" in inbox[0]["err"] and "does not confirm edits" in inbox[0]["err"]
+
+
+async def test_connect_to_a_daql_hub_says_so_and_takes_the_schema_given(
+        tmp_path: Path, project: Project) -> None:
+    async with FakeDaql(set(project.topics)) as daql:
+        d = tmp_path / "sat"
+        rc, out, err = await cli(d, "connect", daql.url, "--timeout", "30", json_out=False)
+        assert rc == 1
+        assert ("answered evt.stat but not dom.project: it may be a daql hub" in err
+                and "give the schema with --schema FILE" in err), err
+        assert "did not answer in time" not in err
+        assert not d.exists()  # nothing made
+        bad = tmp_path / "bad.toml"
+        bad.write_text("[project\n", encoding="utf-8")
+        rc, out, err = await cli(d, "connect", daql.url, "--schema", str(bad), json_out=False)
+        assert rc == 1 and "bad.toml" in err and "no valid schema" in err, err
+        assert not d.exists()
+        # a schema.json (as a data directory keeps it) works as well as the .toml
+        sj = tmp_path / "schema.json"
+        sj.write_text(json.dumps(project.to_dict()), encoding="utf-8")
+        rc, out, err = await cli(d, "connect", daql.url, "--schema", str(sj), json_out=False)
+        assert rc == 0, err
+        assert f"schema from {sj} stored" in out
+        assert DataDir(d).load_project().version == project.version  # type: ignore[union-attr]
+        assert (await cli(d, "sync", "--once", "--timeout", "10"))[0] == 0
+
+
+INT_SCHEMA = """
+[project]
+name = "daql-prod"
+
+[prod.cat]
+key = "int"
+
+[prod.cat.fields]
+name = { type = "str", required = true }
+"""
+
+
+@pytest.mark.parametrize(("key", "cmd", "arg", "why"), [
+    ("abc", "new", {"name": "a"}, "is not an integer"),
+    ("7", "mod", {"name": "a"}, "does not exist"),
+    ("7", "del", None, "does not exist"),
+    ("1", "new", {"name": "a", "zzz": 1}, "zzz"),
+    ("1", "new", {"name": 5}, "name"),
+])
+async def test_hub_events_that_break_the_schema_stop_sync_and_store_nothing(
+        tmp_path: Path, key: str, cmd: str, arg: object, why: str) -> None:
+    """A daql hub's mig is "", so its schema is never compared: its events are checked
+    against the local schema when stored; a bad one stops sync, naming it, nothing stored."""
+    schema = tmp_path / "prod.toml"
+    schema.write_text(INT_SCHEMA, encoding="utf-8")
+    async with FakeDaql({"prod.cat"}) as daql:
+        daql.publish([{"top": "prod.cat", "key": "1", "cmd": "new", "arg": {"name": "ok"}}])
+        d = tmp_path / "sat"
+        assert (await cli(d, "connect", daql.url, "--schema", str(schema)))[0] == 0
+        assert (await cli(d, "sync", "--once", "--timeout", "10"))[0] == 0
+        rc, out, _ = await cli(d, "status")
+        before = json.loads(out)["rev"]
+        # the hub's ledger holds an event its own schema would not take (written directly)
+        ev = {"id": len(daql.events) + 1, "rev": daql._now_rev(), "top": "prod.cat",
+              "key": key, "cmd": cmd}
+        if arg is not None:
+            ev["arg"] = arg
+        daql.events.append(ev)
+        rc, out, err = await cli(d, "sync", "--once", "--timeout", "30", json_out=False)
+        assert rc == 1
+        assert f"event {ev['id']} ({cmd} prod.cat {key}" in err and why in err, err
+        assert "schema refuses" in err and "--schema FILE" in err, err
+        assert "did not finish within" not in err  # at once, not at the timeout
+        rc, out, _ = await cli(d, "status")
+        st = json.loads(out)
+        assert st["rev"] == before  # nothing of it stored
+        rc, out, _ = await cli(d, "show", "prod.cat")
+        assert [(r["key"], r["fields"]) for r in json.loads(out)] == [("1", {"name": "ok"})]
