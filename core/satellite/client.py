@@ -67,9 +67,17 @@ from core.satellite.satellite import Satellite
 from core.schema import Project, parse_project
 from core.wire import dec_status, decode_error, decode_json, format_frame, parse_frame
 
-__all__ = ["PROJECT_GRACE", "SyncClient", "fetch_hub", "fetch_project", "hub_error",
-           "no_project", "refusal",
-           "token_refused"]
+__all__ = [
+    "PROJECT_GRACE",
+    "NoProjectError",
+    "SyncClient",
+    "fetch_hub",
+    "fetch_project",
+    "hub_error",
+    "no_project",
+    "refusal",
+    "token_refused",
+]
 
 log = logging.getLogger("outpost.sat.client")
 _ws_log = logging.getLogger("outpost.sat.ws")
@@ -297,9 +305,13 @@ async def fetch_project(url: str, token: str = "", timeout: float = 10.0) -> Pro
 PROJECT_GRACE = 3.0
 
 
+class NoProjectError(HubError):
+    """A hub answered ``evt.stat`` but not ``dom.project``: it serves no schema (daql)."""
+
+
 def no_project(url: str) -> HubError:
     """The error of a hub that answered ``evt.stat`` but not ``dom.project`` (daql)."""
-    return HubError(f"the hub at {url} answered evt.stat but not dom.project: it may be a "
+    return NoProjectError(f"the hub at {url} answered evt.stat but not dom.project: it may be a "
                     "daql hub, which does not serve its schema; give the schema with --schema "
                     "FILE (the project's schema file, .toml, or a schema.json)")
 
