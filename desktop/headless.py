@@ -748,6 +748,8 @@ def _status_dict(st: Any) -> dict[str, Any]:
         "hub": st.hub, "mig": st.mig, "last_error": st.last_error,
         "ledger": st.ledger or None,  # the hub ledger the replica holds (None: not yet)
         "offline_mode": st.offline_mode,
+        # False: a daql hub (docs/satellite.md, "Syncing with a daql hub"); None: not known
+        "hub_confirms_edits": st.hub_confirms,
     }
 
 
@@ -799,6 +801,10 @@ def _status_text(k: str, v: Any) -> str:
     "none", no time "never", yes/no for true/false."""
     if k == "holder":
         return _holder_text(v)
+    if k == "hub_confirms_edits":
+        return ("yes" if v else "not known yet (no sync yet)" if v is None else
+                "no (a daql hub): edits go one at a time, and one whose answer was lost is "
+                "put aside among the conflicts, not sent again (it may have reached the hub)")
     if isinstance(v, bool):
         return "yes" if v else "no"
     if v == _ZERO_TEXT:

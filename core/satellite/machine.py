@@ -770,6 +770,9 @@ class SyncMachine:
                 self._set(last_error=f"storing the hub's restore point failed: {exc}")
                 self._drop("storage failed")
                 return
+        note_hub: Callable[[bool], None] | None = getattr(self.store, "note_hub", None)
+        if note_hub is not None:
+            note_hub(self._hub_acks)
         trust: Callable[[bool], None] | None = getattr(self.store, "trust_hub", None)
         if trust is not None:
             # a hub whose schema version matched (it was compared above) sends events that

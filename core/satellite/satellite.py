@@ -192,6 +192,8 @@ class Satellite:
         self._hub_rev: Rev = int(self.queue.get_meta("hub_rev", 0))
         # the id of the hub ledger this replica holds ("": none yet): see adopt_ledger
         self._ledger: str = str(self.queue.get_meta("ledger", "") or "")
+        acks = self.queue.get_meta("hub_acks", None)
+        self._hub_acks: bool | None = acks if isinstance(acks, bool) else None
         # the hub's word that this user may only read (note_role; None: none)
         self._ro_mark: Any = self.queue.get_meta(READ_ONLY)
         # the restore points of that ledger served when one was last adopted (oldest first;
@@ -278,7 +280,7 @@ class Satellite:
             online=self._info.online, since=self._since, hub=self.config.hub,
             rev=self.replica.rev(), local_rev=local_rev,
             pending=counts.get(ReceiptState.PENDING.value, 0), conflicts=conflicts,
-            mig=self._project.version, **self._link())
+            mig=self._project.version, hub_confirms=self._hub_acks, **self._link())
         if self.read_only and (hv := self.holder()) is not None:
             h = hv.status
             # a record that is not live: offline since its last word at the latest
@@ -1090,6 +1092,15 @@ class Satellite:
     def apply_update(self, upd: Update) -> None:
         self.write(upd)
         self.written(upd)
+
+    def note_hub(self, acks: bool) -> None:
+        """``SyncStore.note_hub``: whether the hub confirms edits (acks by uid), as its
+        ``evt.stat`` said; kept in ``sat_meta`` ``hub_acks`` with the next stored reply (no
+        commit of its own), so ``outpost status`` shows it without the holder."""
+        if acks != self._hub_acks:
+            self._hub_acks = acks
+            if not self.read_only:
+                self._put_meta({"hub_acks": acks})
 
     def trust_hub(self, trusted: bool) -> None:
         """``SyncStore.trust_hub``: whether the hub's events fit this satellite's schema (its

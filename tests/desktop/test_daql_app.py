@@ -43,7 +43,10 @@ async def test_the_app_on_a_daql_hub_takes_the_schema_given_and_syncs_edits_once
         await until(lambda: w.sat.status().online and w.sat.status().pending == 0,
                     "edits synced")
         st = w.sat.status()
-        assert st.conflicts == 0 and st.pending == 0
+        assert st.conflicts == 0 and st.pending == 0 and st.hub_confirms is False
+        w.status.show_status(st)
+        assert w.status.hub.text().endswith("(daql)")
+        assert "does not confirm edits" in w.status.hub.toolTip()
         assert sorted(daql.news(SITE)) == ["a", "b", "theirs"]
         w.sat.pub([Action(SITE, "a", Cmd.MOD, {"name": "a2"})])
         await until(lambda: w.sat.status().pending == 0, "the live edit synced")

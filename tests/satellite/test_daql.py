@@ -61,6 +61,9 @@ async def test_offline_edits_reach_a_daql_hub_once_and_are_not_conflicts(
         rc, out, _ = await cli(d, "status")
         st = json.loads(out)
         assert st["pending"] == 0 and st["conflicts"] == 0, st
+        assert st["hub_confirms_edits"] is False  # said: a daql hub
+        rc, out, _ = await cli(d, "status", json_out=False)
+        assert "hub_confirms_edits: no (a daql hub)" in out
         rc, out, _ = await cli(d, "conflicts")
         assert json.loads(out) == []
         rc, out, _ = await cli(d, "show", SITE)
