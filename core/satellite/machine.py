@@ -31,6 +31,15 @@ Protocol (see ``docs/satellite.md``)::
       ``last_trans`` (200): a long queue goes out in requests, in queue order, pipelined
       (``cont``)
 
+A daql hub (no uids: its ``evt.sat`` reply has no ``acks``/``rejects``; its ``evt.stat`` has
+no Outpost extension, ours says ``"acks": true``): one transaction per ``evt.sat``, one in
+flight; a ``res`` reply is the ack of that transaction (:meth:`SyncMachine._daql_acks`), an
+error reply its rejection; a request whose answer never came (connection lost, process
+stopped: marked before it is sent) is put aside as rejected for the user to check, never
+resent blindly, since daql cannot tell a resend from a new edit; and its events, whose
+schema version (``mig: ""``) could not be compared, are checked by the store before they are
+stored (docs/satellite.md, "Syncing with a daql hub").
+
 Ledger identity (Outpost extension): an Outpost hub's ``evt.stat`` result names its ledger
 (``ledger``, random, made with the ledger). The replica stores the id the first time a
 handshake passes every check (same schema, hub not behind), before anything is sent, and from
@@ -361,6 +370,11 @@ class SyncStore(Protocol):
     # requests splice it instead of encoding the actions again
     # optional: ``pending_among(uids: list[str]) -> set[str]``, those of ``uids`` that are
     # pending transactions of this store (see SyncMachine._own_applied)
+    # optional, for a hub that does not confirm edits (daql, see the module docstring):
+    # ``mark_unconfirmed(uids)`` (kept durably before they are sent; raises OutpostError),
+    # ``unconfirmed() -> list[str]`` (those marked still pending: put aside at a handshake),
+    # ``note_hub(acks: bool)`` (for the status), ``trust_hub(trusted: bool)`` (False: check
+    # the hub's events against the schema before storing them)
 
     def written(self, item: SatRes | Update) -> None:
         """``defer_apply``: ``item`` is stored: update what the user sees (adapter's thread)."""
