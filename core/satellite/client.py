@@ -331,6 +331,9 @@ async def fetch_hub(url: str, token: str = "", timeout: float = 10.0, stat: bool
         SchemaError: the hub's schema cannot be used.
     """
     want = {"2": "evt.stat", **({"1": "dom.project"} if schema is None else {})}
+    # the replies waited for (evt.stat is asked always, to tell a daql hub, but needed only
+    # with ``stat`` or when no schema is asked)
+    need = {"1"} if schema is None and not stat else set(want)
     bodies: dict[str, Any] = {}
     async with asyncio.timeout(timeout):
         ws = await _open(url, token, timeout)
@@ -339,7 +342,7 @@ async def fetch_hub(url: str, token: str = "", timeout: float = 10.0, stat: bool
                 await ws.send(format_frame(subj, tok))
             loop = asyncio.get_running_loop()
             grace: float | None = None
-            while len(bodies) < len(want):
+            while not need <= bodies.keys():
                 if grace is None and "2" in bodies:
                     grace = loop.time() + PROJECT_GRACE
                 try:

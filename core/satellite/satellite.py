@@ -1135,17 +1135,17 @@ class Satellite:
             sig = (e.top, e.key)
             if e.cmd != Cmd.NEW and sig not in have:
                 raise self._bad_event(e, f"it changes record {e.top} {e.key}, which does not "
-                                      "exist")
+                                      "exist", "replica")
             if e.cmd == Cmd.DEL:
                 have.discard(sig)
             else:
                 have.add(sig)
 
     @staticmethod
-    def _bad_event(e: Event, why: str) -> HubDataError:
+    def _bad_event(e: Event, why: str, what: str = "schema") -> HubDataError:
         return HubDataError(
             f"the hub sent event {e.id} ({e.cmd} {e.top} {e.key} at revision "
-            f"{format_rev(e.rev)}) that this satellite's schema refuses: {why}. Nothing of "
+            f"{format_rev(e.rev)}) that this satellite's {what} refuses: {why}. Nothing of "
             "that reply was stored and sync stopped: the hub's schema differs from this "
             "satellite's (this hub does not serve its schema version, so they could not be "
             "compared). Get the hub's schema from its operator, then `outpost connect URL "

@@ -241,7 +241,7 @@ async def test_hub_events_that_break_the_schema_stop_sync_and_store_nothing(
         rc, out, err = await cli(d, "sync", "--once", "--timeout", "30", json_out=False)
         assert rc == 1
         assert f"event {ev['id']} ({cmd} prod.cat {key}" in err and why in err, err
-        assert "schema refuses" in err and "--schema FILE" in err, err
+        assert "refuses" in err and "--schema FILE" in err, err
         assert "did not finish within" not in err  # at once, not at the timeout
         rc, out, _ = await cli(d, "status")
         st = json.loads(out)
