@@ -875,7 +875,8 @@ class SyncMachine:
         if res.acks or res.rejects:
             self._hub_acks = True  # an Outpost hub (it names each transaction by uid)
         elif sent and not self._hub_acks:
-            res = replace(res, acks=self._daql_acks(sent, res))
+            acks, rejects = self._daql_acks(sent, res)
+            res = replace(res, acks=acks, rejects=rejects)
         res = self._own_applied(res)
         if res.cont:
             self._cont = True  # the hub continues each reply where the last one ended
@@ -946,24 +947,37 @@ class SyncMachine:
         return replace(res, acks=res.acks + extra)
 
     @staticmethod
-    def _daql_acks(sent: tuple[Trans, ...], res: SatRes) -> tuple[Ack, ...]:
+    def _daql_acks(sent: tuple[Trans, ...], res: SatRes
+                   ) -> tuple[tuple[Ack, ...], tuple[Reject, ...]]:
         """The acks a daql hub's ``res`` reply to a request carrying ``sent`` stands for: it
-        published every transaction of the request (else it answers an error), each at the
-        revision of its events in the reply (the latest event of its last action's record
-        and command: the events of the reply up to its ``rev`` include the request's own),
-        else at the reply's ``rev``. Stored with the reply, in one commit, they take the
-        user's own events out of the conflict check, as an Outpost hub's acks do."""
+        published every transaction of the request (else it answers an error). The reply
+        holds every event of the request's topics (all of the schema's) after its ``rev``,
+        the request's own included: a transaction is acked at the revision of its events
+        there (the latest event of its last action's record and command). One with an
+        action that no event of the reply matches (record and command) was not applied (a
+        hub that drops a transaction it refuses and answers all the same): rejected, so
+        that it is neither lost as accepted nor sent again blindly. Stored with the reply,
+        in one commit, they take the user's own events out of the conflict check, as an
+        Outpost hub's acks do."""
+        have = {(e.top, e.key, e.cmd) for e in res.evs}
         acks: list[Ack] = []
+        rejects: list[Reject] = []
         for t in sent:
+            if not all((a.top, a.key, a.cmd) in have for a in t.acts):
+                rejects.append(Reject(t.uid, (
+                    "the hub answered the request that carried this edit, but its answer "
+                    "holds none of the edit's changes: it did not apply it (it gave no "
+                    "reason); check the record, then send it again (outpost resolve UID "
+                    "--keep mine) or drop it (outpost resolve UID --keep theirs)")))
+                continue
             rev = res.rev
-            if t.acts:
-                a = t.acts[-1]
-                for e in reversed(res.evs):
-                    if e.top == a.top and e.key == a.key and e.cmd == a.cmd:
-                        rev = e.rev
-                        break
+            a = t.acts[-1] if t.acts else None
+            for e in reversed(res.evs if a is not None else ()):
+                if a is not None and e.top == a.top and e.key == a.key and e.cmd == a.cmd:
+                    rev = e.rev
+                    break
             acks.append(Ack(t.uid, rev))
-        return tuple(acks)
+        return tuple(acks), tuple(rejects)
 
     def _put_aside(self) -> None:
         """The connection ends with ``evt.sat`` requests in flight. An Outpost hub acks a

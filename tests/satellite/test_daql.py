@@ -119,12 +119,16 @@ async def test_a_reply_lost_with_an_edit_in_flight_puts_it_aside_not_sent_twice(
         assert json.loads(out)["state"] == "confirmed"
 
 
+@pytest.mark.parametrize("silent", [False, True])
 async def test_an_edit_the_daql_hub_refuses_is_a_conflict_and_the_rest_goes_on(
-        tmp_path: Path, project: Project) -> None:
+        tmp_path: Path, project: Project, silent: bool) -> None:
     """daql answers an error and applies nothing of a request it refuses: with one edit per
     request that edit goes to the conflicts with the hub's words (it was resent for ever,
-    holding back the others)."""
+    holding back the others). A hub that drops it silently and answers all the same
+    (``silent``) is caught too: the answer holds none of the edit's events, so it is not
+    taken as accepted (lost) but goes to the conflicts."""
     async with FakeDaql(set(project.topics)) as daql:
+        daql.swallow_refused = silent
         daql.publish([{"top": SITE, "key": "k", "cmd": "new", "arg": {"name": "K"}}])
         d = daql_dir(tmp_path / "sat", project, daql.url)
         assert (await cli(d, "sync", "--once", "--timeout", "10"))[0] == 0
@@ -140,7 +144,8 @@ async def test_an_edit_the_daql_hub_refuses_is_a_conflict_and_the_rest_goes_on(
         assert daql.news(SITE) == ["k", key]
         inbox = json.loads((await cli(d, "conflicts"))[1])
         assert [c["uid"] for c in inbox] == [uid]
-        assert "no value found" in inbox[0]["err"]
+        assert ("holds none of the edit's changes" if silent else "no value found") in \
+            inbox[0]["err"], inbox
 
 
 async def test_a_process_killed_with_an_edit_in_flight_puts_it_aside_on_its_next_sync(
