@@ -34,6 +34,7 @@ __all__ = [
     "TAKEN_FIX",
     "ConfigError",
     "ConflictError",
+    "HubDataError",
     "HubError",
     "LostRevisionsError",
     "OrderError",
@@ -92,6 +93,14 @@ class LostRevisionsError(ValidationError):
     lost (a restore no restore point told of) or numbers again. Nothing was stored, and
     retrying cannot help: sync with this replica stops for good (the message names the fix:
     a new data directory and ``outpost carry``)."""
+
+
+class HubDataError(ValidationError):
+    """A hub whose schema could not be compared with the satellite's (a daql hub serves no
+    schema version) sent events that break the satellite's schema (an unknown topic or
+    field, a value of the wrong type, a key its model refuses, a change of a record that
+    does not exist). Nothing was stored and sync stops for good, as for an incompatible
+    schema; the message names the event and the fix."""
 
 
 class OrderError(ValidationError):

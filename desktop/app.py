@@ -23,13 +23,14 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from core.errors import ConfigError, HubError, OutpostError
 from core.heap import settle_heap
 from core.satellite.client import (
+    NoProjectError,
     SyncClient,
     fetch_hub,
     fetch_project,
     hub_error,
     token_refused,
 )
-from core.satellite.config import DataDir, check_hub_url
+from core.satellite.config import DataDir, check_hub_url, read_schema_file
 from core.satellite.rehome import same_ledger
 from core.satellite.satellite import Satellite
 from core.schema import Project
@@ -52,6 +53,7 @@ class WindowSpec:
     hub: str = ""
     token: str = field(default="", repr=False)
     title: str = ""
+    schema: Path | None = None  # the hub's schema when it serves none (daql): --schema FILE
 
 
 def ensure_app(argv: Sequence[str] | None = None) -> QApplication:
@@ -87,6 +89,8 @@ async def open_satellite(spec: WindowSpec, project: Project | None = None, *,
         check_hub_url(spec.hub)
     dd = DataDir(spec.data_dir)
     dd.check_not_file()
+    if project is None and spec.schema is not None:
+        project = read_schema_file(spec.schema)  # given: not fetched (a daql hub has none)
     fetched = False  # the hub gave its schema for this token just now
     if project is None and not dd.path.is_dir():
         project = await _fetch(spec)  # nothing is made for a hub that cannot give its schema
@@ -162,6 +166,9 @@ async def _fetch(spec: WindowSpec) -> Project:
         return await fetch_project(spec.hub, spec.token)
     except TimeoutError as exc:  # connected, but no dom.project reply in time
         raise hub_error(spec.hub, exc) from exc
+    except NoProjectError as exc:  # a daql hub: the app is told where the schema goes
+        raise HubError(f"{exc}: start the app with `outpost app --hub {spec.hub} --schema "
+                       "FILE` (or run `outpost connect URL --schema FILE` first)") from exc
     except HubError as exc:
         if token_refused(exc):
             raise ConfigError(_token_fix(exc, spec.hub)) from exc

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 __all__ = ["main"]
 
@@ -66,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--token", default="", help="hub token (stored, never logged)")
     a.add_argument("--profile", metavar="NAME", default="",
                    help="profile to use and remember (default: the last one)")
+    a.add_argument("--schema", metavar="FILE", type=Path, default=None,
+                   help="the hub's schema for a new data directory, when the hub does not "
+                   "serve it (a daql hub): a schema .toml or a schema.json")
     add_commands(sub)
     return p
 
@@ -84,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _guard(lambda: launch(data=getattr(args, "data", None),
                                      hub=getattr(args, "hub", ""),
                                      token=getattr(args, "token", ""),
-                                     profile=getattr(args, "profile", "")))
+                                     profile=getattr(args, "profile", ""),
+                                     schema=getattr(args, "schema", None)))
     from desktop.headless import run
 
     return run(args)

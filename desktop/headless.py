@@ -37,7 +37,13 @@ from core.ids import clean_key
 from core.model import Action, Cmd
 from core.revision import ZERO_REV, Rev, format_rev, parse_rev, unix_rev
 from core.satellite.api import Keep, Receipt, ReceiptState, RecordView
-from core.satellite.config import DataDir, check_hub_url, default_data_dir, other_default_replica
+from core.satellite.config import (
+    DataDir,
+    check_hub_url,
+    default_data_dir,
+    other_default_replica,
+    read_schema_file,
+)
 from core.satellite.machine import MAX_TRANS_BYTES, REJECTED_BY_HUB, Phase
 from core.satellite.rehome import same_ledger
 from core.satellite.satellite import Satellite
@@ -76,12 +82,14 @@ def _fetch_project(url: str, token: str, timeout: float) -> Any:
     return _fetch_hub(url, token, timeout, stat=False)[0]
 
 
-def _fetch_hub(url: str, token: str, timeout: float, stat: bool = True) -> tuple[Any, Any]:
-    """The hub's schema and status (HubError when they cannot be had)."""
+def _fetch_hub(url: str, token: str, timeout: float, stat: bool = True,
+               schema: Any = None) -> tuple[Any, Any]:
+    """The hub's schema (``schema``: the one given, for a hub that serves none) and status
+    (HubError when they cannot be had)."""
     from core.satellite.client import fetch_hub, hub_error
 
     try:
-        return asyncio.run(fetch_hub(url, token, timeout, stat))
+        return asyncio.run(fetch_hub(url, token, timeout, stat, schema))
     except TimeoutError as exc:  # connected, but no reply in time
         raise hub_error(url, exc) from exc
 
@@ -115,6 +123,10 @@ def add_commands(sub: Any) -> None:
                    "token starting with '-' is taken as is")
     p.add_argument("--timeout", type=_seconds, default=10.0,
                    help="seconds to wait for the hub (default 10)")
+    p.add_argument("--schema", metavar="FILE", default=None,
+                   help="the hub's schema, for a hub that does not serve it (a daql hub): a "
+                   "schema .toml (docs/schema.md) or a schema.json; stored as this "
+                   "satellite's schema, not fetched")
     _common(p)
     p = sub.add_parser(
         "pub", help="queue a change (works offline)",
@@ -351,15 +363,23 @@ def _cmd_connect(args: argparse.Namespace) -> int:
     dd.check_not_file()
     # a directory that exists is locked first: a running app or `outpost sync` would keep
     # syncing with the old hub. A new one is only made once the hub's schema is here.
+    given = read_schema_file(args.schema) if args.schema else None  # before anything
     lock = dd.lock() if dd.path.is_dir() else None
     try:
         old = dd.load_config()
         cfg = old.with_hub(args.url, args.token)
         have = dd.load_project()
+        if given is not None and have is not None and have.version != given.version \
+                and dd.db_file.exists():
+            raise ConfigError(
+                f"{args.schema} is another schema than the one of the replica in {dd.path} "
+                f"(version {given.version}, the replica's {have.version}): nothing was "
+                "changed; connect a new --data DIR with it, then `outpost carry "
+                f"{dd.path} --data DIR` copies the edits not synced yet")
         proj = None
         err = ""
         try:
-            proj, st = _fetch_hub(args.url, cfg.token, args.timeout)
+            proj, st = _fetch_hub(args.url, cfg.token, args.timeout, schema=given)
         except OutpostError as exc:
             from core.satellite.client import token_refused
 
@@ -370,7 +390,7 @@ def _cmd_connect(args: argparse.Namespace) -> int:
                 raise ConfigError(
                     f"{exc}: nothing was changed in {dd.path} ({kept}); run `outpost connect "
                     f"{args.url} --token=TOKEN` again with a valid token") from exc
-            if have is None:  # the directory would be of no use: leave it as it was
+            if have is None and given is None:  # no use without a schema: leave it as it was
                 raise ConfigError(f"{exc} (nothing was stored in {dd.path}: it needs the "
                                   "hub's schema)") from exc
             # offline first: the URL is stored, the schema and replica kept; the hub is
@@ -385,11 +405,15 @@ def _cmd_connect(args: argparse.Namespace) -> int:
         if proj is not None:
             dd.save_project(proj)
             fetched = True
+        elif given is not None:
+            dd.save_project(given)  # the hub is out of reach: the schema given is stored
     finally:
         if lock is not None:
             lock.release()
-    _out(args, {"hub": args.url, "schema": fetched, "error": err},
-         f"hub set to {args.url}" + ("; schema fetched" if fetched else
+    _out(args, {"hub": args.url, "schema": fetched, "error": err,
+                "schema_given": given is not None},
+         f"hub set to {args.url}" + (f"; schema from {args.schema} stored" if fetched and given
+                                     else "; schema fetched" if fetched else
                                      f"; the hub could not be reached, so neither the token "
                                      f"nor the schema was checked ({err}): stored anyway, to "
                                      "work offline; `outpost sync` will say what the hub "
@@ -724,6 +748,8 @@ def _status_dict(st: Any) -> dict[str, Any]:
         "hub": st.hub, "mig": st.mig, "last_error": st.last_error,
         "ledger": st.ledger or None,  # the hub ledger the replica holds (None: not yet)
         "offline_mode": st.offline_mode,
+        # False: a daql hub (docs/satellite.md, "Syncing with a daql hub"); None: not known
+        "hub_confirms_edits": st.hub_confirms,
     }
 
 
@@ -775,6 +801,10 @@ def _status_text(k: str, v: Any) -> str:
     "none", no time "never", yes/no for true/false."""
     if k == "holder":
         return _holder_text(v)
+    if k == "hub_confirms_edits":
+        return ("yes" if v else "not known yet (no sync yet)" if v is None else
+                "no (a daql hub): edits go one at a time, and one whose answer was lost is "
+                "put aside among the conflicts, not sent again (it may have reached the hub)")
     if isinstance(v, bool):
         return "yes" if v else "no"
     if v == _ZERO_TEXT:

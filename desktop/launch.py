@@ -54,8 +54,10 @@ def _cli_default() -> Profile | None:
     return Profile("default", hub) if hub else None
 
 
-def launch(data: Path | None = None, hub: str = "", token: str = "", profile: str = "") -> int:
-    """Open the app: ``--data``/``--hub`` given, else the named or last profile, else ask."""
+def launch(data: Path | None = None, hub: str = "", token: str = "", profile: str = "",
+           schema: Path | None = None) -> int:
+    """Open the app: ``--data``/``--hub`` given, else the named or last profile, else ask.
+    ``schema``: the hub's schema for a directory that has none (a daql hub serves none)."""
     ensure_app()
     p = _saved(load_profile(profile) if profile else last_profile())
     if data is not None or hub:
@@ -80,7 +82,7 @@ def launch(data: Path | None = None, hub: str = "", token: str = "", profile: st
     chosen = p
 
     async def start() -> list[MainWindow]:
-        spec = WindowSpec(chosen.path, chosen.hub, chosen.token, chosen.name)
+        spec = WindowSpec(chosen.path, chosen.hub, chosen.token, chosen.name, schema)
         # remembered once its satellite opened and its settings are stored: settings that
         # were refused (a hub that cannot hold the replica's ledger, an unreachable hub for
         # a new profile) would make every later start fail the same way; a new token is

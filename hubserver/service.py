@@ -310,6 +310,10 @@ class HubService:
             # ours: this hub honours "cont" on evt.sat (docs/protocol.md), said before the
             # first evt.sat, so a satellite sends its second request with its first
             res["cont"] = True
+            # ours: every evt.sat reply names each transaction with a uid in "acks" or
+            # "rejects" (a daql hub names none: the satellite then takes a reply as the ack
+            # of the request's transactions, docs/satellite.md "Syncing with a daql hub")
+            res["acks"] = True
             # ours too: the database's health as the hub last saw it (hubserver.health)
             if self.db is not None:
                 res.update(self.db.fields())

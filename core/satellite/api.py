@@ -124,6 +124,9 @@ class SatStatus:
     progress: tuple[int, int] = (0, 0)
     offline_mode: bool = False     # the user chose "work offline"
     ledger: str = ""               # id of the hub ledger the replica holds ("" : none yet)
+    # the hub confirms each edit (acks by uid: an Outpost hub), or not (False: a daql hub,
+    # whose edits with a lost answer are put aside, docs/satellite.md); None: not known yet
+    hub_confirms: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

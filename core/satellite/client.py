@@ -41,7 +41,14 @@ from websockets.exceptions import (
 from websockets.frames import DATA_OPCODES, CloseCode, Frame
 
 from core.crashpoints import crash_point
-from core.errors import HubError, LostRevisionsError, OutpostError, SchemaError, WireError
+from core.errors import (
+    HubDataError,
+    HubError,
+    LostRevisionsError,
+    OutpostError,
+    SchemaError,
+    WireError,
+)
 from core.model import Status
 from core.redact import install as install_redaction
 from core.revision import format_rev
@@ -60,8 +67,17 @@ from core.satellite.satellite import Satellite
 from core.schema import Project, parse_project
 from core.wire import dec_status, decode_error, decode_json, format_frame, parse_frame
 
-__all__ = ["SyncClient", "fetch_hub", "fetch_project", "hub_error", "refusal",
-           "token_refused"]
+__all__ = [
+    "PROJECT_GRACE",
+    "NoProjectError",
+    "SyncClient",
+    "fetch_hub",
+    "fetch_project",
+    "hub_error",
+    "no_project",
+    "refusal",
+    "token_refused",
+]
 
 log = logging.getLogger("outpost.sat.client")
 _ws_log = logging.getLogger("outpost.sat.ws")
@@ -284,24 +300,59 @@ async def fetch_project(url: str, token: str = "", timeout: float = 10.0) -> Pro
     return project
 
 
-async def fetch_hub(url: str, token: str = "", timeout: float = 10.0, stat: bool = True
-                    ) -> tuple[Project, Status | None]:
+#: seconds a hub that answered ``evt.stat`` gets to answer ``dom.project`` too (an Outpost
+#: hub answers both at once; a daql hub never answers a subject it does not know)
+PROJECT_GRACE = 3.0
+
+
+class NoProjectError(HubError):
+    """A hub answered ``evt.stat`` but not ``dom.project``: it serves no schema (daql)."""
+
+
+def no_project(url: str) -> HubError:
+    """The error of a hub that answered ``evt.stat`` but not ``dom.project`` (daql)."""
+    return NoProjectError(f"the hub at {url} answered evt.stat but not dom.project: it may be a "
+                    "daql hub, which does not serve its schema; give the schema with --schema "
+                    "FILE (the project's schema file, .toml, or a schema.json)")
+
+
+async def fetch_hub(url: str, token: str = "", timeout: float = 10.0, stat: bool = True,
+                    schema: Project | None = None) -> tuple[Project, Status | None]:
     """Fetch the hub's schema (``dom.project``) and, with ``stat``, its status
-    (``evt.stat``: its revision) over one connection.
+    (``evt.stat``: its revision) over one connection. ``schema``: the schema given (a daql
+    hub serves none): returned as is, and only ``evt.stat`` is asked.
+
+    ``evt.stat`` is asked first, always: a hub that answers it and not ``dom.project``
+    within :data:`PROJECT_GRACE` seconds is not an Outpost hub (daql answers no subject it
+    does not know) and gets :func:`no_project`, not "did not answer in time".
 
     Raises:
         HubError: the hub cannot be reached or answered with an error.
         SchemaError: the hub's schema cannot be used.
     """
-    want = {"1": "dom.project", **({"2": "evt.stat"} if stat else {})}
+    want = {"2": "evt.stat", **({"1": "dom.project"} if schema is None else {})}
+    # the replies waited for (evt.stat is asked always, to tell a daql hub, but needed only
+    # with ``stat`` or when no schema is asked)
+    need = {"1"} if schema is None and not stat else set(want)
     bodies: dict[str, Any] = {}
     async with asyncio.timeout(timeout):
         ws = await _open(url, token, timeout)
         try:
             for tok, subj in want.items():
                 await ws.send(format_frame(subj, tok))
-            while len(bodies) < len(want):
-                frame = parse_frame(await ws.recv(), MAX_MESSAGE)
+            loop = asyncio.get_running_loop()
+            grace: float | None = None
+            while not need <= bodies.keys():
+                if grace is None and "2" in bodies:
+                    grace = loop.time() + PROJECT_GRACE
+                try:
+                    if grace is None:
+                        raw = await ws.recv()
+                    else:
+                        raw = await asyncio.wait_for(ws.recv(), max(0.0, grace - loop.time()))
+                except TimeoutError:
+                    raise no_project(url) from None
+                frame = parse_frame(raw, MAX_MESSAGE)
                 if want.get(frame.tok) == frame.subj:
                     bodies[frame.tok] = frame.body
         except ConnectionClosed as exc:
@@ -311,7 +362,8 @@ async def fetch_hub(url: str, token: str = "", timeout: float = 10.0, stat: bool
                            f"{exc}") from exc
         finally:
             await ws.close()
-    project = _project_of(url, _reply(url, "dom.project", bodies["1"]))
+    project = schema if schema is not None else _project_of(
+        url, _reply(url, "dom.project", bodies["1"]))
     if not stat:
         return project, None
     try:
@@ -595,7 +647,7 @@ class SyncClient:
             # for events reusing held ids (the hub lost revisions) it stops for good
             log.warning("storing hub data failed: %s", exc)
             err = str(exc)
-            final = isinstance(exc, LostRevisionsError)
+            final = isinstance(exc, (LostRevisionsError, HubDataError))
         except Exception as exc:  # a bug: keep the traceback, and do not leave the machine waiting
             log.error("storing hub data failed", exc_info=exc)
             err = f"{type(exc).__name__}: {exc}"

@@ -133,6 +133,35 @@ def other_default_replica() -> Path | None:
     return None
 
 
+def read_schema_file(path: Path | str) -> Project:
+    """The schema a user gives for a hub that serves none (``--schema FILE``: a daql hub):
+    a schema file (TOML, docs/schema.md) or a ``schema.json`` as a data directory keeps it
+    (the ``dom.project`` form), told apart by its first character.
+
+    Raises:
+        ConfigError: the file cannot be read or holds no valid schema (named, with the fix).
+    """
+    p = Path(path)
+    try:
+        raw = p.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{p}: schema file not found; check the path") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read the schema file: {exc}") from exc
+    fix = ("give the hub's schema (ask the hub's operator for it): a schema .toml "
+           "(docs/schema.md) or a schema.json")
+    try:
+        if raw.lstrip().startswith("{"):
+            data = json.loads(raw)
+            if not isinstance(data, dict):
+                raise ValueError("expected a JSON object")
+            return parse_project(data, str(p))
+        return parse_project(raw, str(p))
+    except (ValueError, SchemaError, TypeError, AttributeError, KeyError) as exc:
+        raise ConfigError(f"{p} holds no valid schema ({exc or type(exc).__name__}): "
+                          f"{fix}") from exc
+
+
 @dataclass(frozen=True)
 class SatConfig:
     """Settings of one satellite."""

@@ -31,6 +31,15 @@ Protocol (see ``docs/satellite.md``)::
       ``last_trans`` (200): a long queue goes out in requests, in queue order, pipelined
       (``cont``)
 
+A daql hub (no uids: its ``evt.sat`` reply has no ``acks``/``rejects``; its ``evt.stat`` has
+no Outpost extension, ours says ``"acks": true``): one transaction per ``evt.sat``, one in
+flight; a ``res`` reply is the ack of that transaction (:meth:`SyncMachine._daql_acks`), an
+error reply its rejection; a request whose answer never came (connection lost, process
+stopped: marked before it is sent) is put aside as rejected for the user to check, never
+resent blindly, since daql cannot tell a resend from a new edit; and its events, whose
+schema version (``mig: ""``) could not be compared, are checked by the store before they are
+stored (docs/satellite.md, "Syncing with a daql hub").
+
 Ledger identity (Outpost extension): an Outpost hub's ``evt.stat`` result names its ledger
 (``ledger``, random, made with the ledger). The replica stores the id the first time a
 handshake passes every check (same schema, hub not behind), before anything is sent, and from
@@ -361,6 +370,11 @@ class SyncStore(Protocol):
     # requests splice it instead of encoding the actions again
     # optional: ``pending_among(uids: list[str]) -> set[str]``, those of ``uids`` that are
     # pending transactions of this store (see SyncMachine._own_applied)
+    # optional, for a hub that does not confirm edits (daql, see the module docstring):
+    # ``mark_unconfirmed(uids)`` (kept durably before they are sent; raises OutpostError),
+    # ``unconfirmed() -> list[str]`` (those marked still pending: put aside at a handshake),
+    # ``note_hub(acks: bool)`` (for the status), ``trust_hub(trusted: bool)`` (False: check
+    # the hub's events against the schema before storing them)
 
     def written(self, item: SatRes | Update) -> None:
         """``defer_apply``: ``item`` is stored: update what the user sees (adapter's thread)."""
@@ -477,6 +491,14 @@ class SyncMachine:
         # a 1009 close came with several evt.sat in flight: one at a time from now on, so
         # that a request of one transaction that is closed on is known to be the culprit
         self._one_sat = False
+        # the hub names each transaction of an evt.sat in "acks" or "rejects" (an Outpost
+        # hub: its evt.stat says so, or a reply did); a daql hub names none: see
+        # "Syncing with a daql hub" in docs/satellite.md
+        self._hub_acks = False
+        # evt.sat requests in flight: token -> the transactions it carried
+        self._inflight: dict[str, tuple[Trans, ...]] = {}
+        # what the last connection lost with a daql hub put aside (said in last_error)
+        self._aside_note = ""
 
     # -- outputs -------------------------------------------------------------------------------
 
@@ -587,7 +609,9 @@ class SyncMachine:
         if self.info.phase not in (Phase.OFFLINE, Phase.STOPPED):
             self._out.append(Close(reason))
         self._reset_conn()
-        self._set(phase=Phase.STOPPED, since=now, retry_at=None)
+        note, self._aside_note = self._aside_note, ""
+        self._set(phase=Phase.STOPPED, since=now, retry_at=None,
+                  **({"last_error": note} if note else {}))
 
     def connected(self, now: float) -> None:
         """The connection is open: ask the hub's status first."""
@@ -604,12 +628,18 @@ class SyncMachine:
         was_online = self.info.online
         if code == CLOSE_TOO_BIG and self._sat_out:
             self._closed_too_big()
+            self._inflight.clear()  # the hub closed on the request: it published nothing
         self._reset_conn()
         self._dropping = False
+        note, self._aside_note = self._aside_note, ""
         if self.info.phase == Phase.STOPPED:
+            if note:
+                self._set(last_error=note)
             return
         delay = self.backoff.delay(self.info.attempts, self.rnd)
         err = reason or self.info.last_error
+        if note:
+            err = f"{err}; {note}" if err else note
         since = now if was_online or not self.info.since else self.info.since
         self._set(phase=Phase.OFFLINE, since=since, retry_at=now + delay,
                   attempts=self.info.attempts + 1, last_error=err, progress=(0, 0))
@@ -671,7 +701,7 @@ class SyncMachine:
             if kind == "stat":
                 self._on_stat(body, now)
             elif kind == "sat":
-                self._on_sat(body, now, inc.res)
+                self._on_sat(body, now, inc.res, self._inflight.pop(frame.tok, ()))
         except WireError as exc:
             self._set(last_error=f"bad {kind} reply from the hub: {exc}")
             self._drop("bad reply")
@@ -696,6 +726,11 @@ class SyncMachine:
             self._drop("stat refused")
             return
         st = dec_status(body.get("res") if isinstance(body, dict) else None, "evt.stat result")
+        res0 = body.get("res") if isinstance(body, dict) else None
+        # an Outpost hub says "acks" (session 11); one of its other extensions says the same
+        # of an older one (every Outpost hub acks uids); a daql hub serves none of them
+        self._hub_acks = isinstance(res0, dict) and any(
+            k in res0 for k in ("acks", "ledger", "max_message", "cont", "role"))
         mine = self.store.mig()
         if st.mig and mine and st.mig != mine:
             self._refuse(now, st, "schema mismatch", f"the hub's schema version {st.mig} "
@@ -749,6 +784,26 @@ class SyncMachine:
                 self._set(last_error=f"storing the hub's restore point failed: {exc}")
                 self._drop("storage failed")
                 return
+        note_hub: Callable[[bool], None] | None = getattr(self.store, "note_hub", None)
+        if note_hub is not None:
+            note_hub(self._hub_acks)
+        trust: Callable[[bool], None] | None = getattr(self.store, "trust_hub", None)
+        if trust is not None:
+            # a hub whose schema version matched (it was compared above) sends events that
+            # fit the schema; one serving none (daql: "") was not compared: the store
+            # checks every event of it before storing it (HubDataError: sync stops)
+            trust(bool(st.mig and mine))
+        unconfirmed: Callable[[], list[str]] | None = getattr(self.store, "unconfirmed", None)
+        if unconfirmed is not None and not self.applying:
+            # edits sent to a daql hub whose answer was never stored (the process stopped,
+            # or storing the reply failed): put aside, never sent again blindly
+            lost_uids = unconfirmed()
+            if lost_uids:
+                self._sent.update(lost_uids)  # the outbox has them until the reject is stored
+                self._set_aside(lost_uids, "the app or command stopped (or could not store "
+                                "the hub's reply)")
+                note, self._aside_note = self._aside_note, ""
+                self._set(last_error=note)
         self._set(phase=Phase.CATCHUP, since=now, hub_rev=st.rev, hub_mig=st.mig,
                   progress=(0, 0))
         self._done_evs = 0
@@ -766,9 +821,23 @@ class SyncMachine:
             self._cont = True
             self._fill(now)
 
-    def _on_sat(self, body: Any, now: float, pre: SatRes | Update | None = None) -> None:
+    def _on_sat(self, body: Any, now: float, pre: SatRes | Update | None = None,
+                sent: tuple[Trans, ...] = ()) -> None:
         self._sat_out = max(0, self._sat_out - 1)
         err = decode_error(body)
+        if err is not None and sent and not self._hub_acks and len(sent) == 1 \
+                and not (isinstance(body, dict) and body.get("code")):
+            # a daql hub publishes all of a request's transactions or answers an error: it
+            # refused this one (a request carries one, see _send_sat), and would refuse it
+            # every time: it goes to the user's conflicts with the hub's words, the others
+            # go on (before, it was sent again and refused for ever, holding back the rest)
+            t = sent[0]
+            self._store(SatRes(ZERO_REV, (), (), (Reject(t.uid, (
+                f"the hub refused this edit: {err[0]} (it applied nothing of it); change it "
+                "and save it again, or drop it (outpost resolve UID --keep theirs)")),)))
+            self._set(last_error=f"{REJECTED_BY_HUB}{t.uid}: {err[0]}")
+            self._send_sat(now, only_new=self.info.phase == Phase.LIVE)
+            return
         if err is not None:
             if (isinstance(body, dict) and body.get("code") == ERR_CODE_READONLY
                     and self._read_only):
@@ -803,6 +872,11 @@ class SyncMachine:
             return
         res = pre if isinstance(pre, SatRes) else dec_sat_res(
             body.get("res") if isinstance(body, dict) else None, "evt.sat result")
+        if res.acks or res.rejects:
+            self._hub_acks = True  # an Outpost hub (it names each transaction by uid)
+        elif sent and not self._hub_acks:
+            acks, rejects = self._daql_acks(sent, res)
+            res = replace(res, acks=acks, rejects=rejects)
         res = self._own_applied(res)
         if res.cont:
             self._cont = True  # the hub continues each reply where the last one ended
@@ -871,6 +945,68 @@ class SyncMachine:
             return res
         extra = tuple(Ack(a.uid, a.rev) for a in res.audits if a.uid in mine)
         return replace(res, acks=res.acks + extra)
+
+    @staticmethod
+    def _daql_acks(sent: tuple[Trans, ...], res: SatRes
+                   ) -> tuple[tuple[Ack, ...], tuple[Reject, ...]]:
+        """The acks a daql hub's ``res`` reply to a request carrying ``sent`` stands for: it
+        published every transaction of the request (else it answers an error). The reply
+        holds every event of the request's topics (all of the schema's) after its ``rev``,
+        the request's own included: a transaction is acked at the revision of its events
+        there (the latest event of its last action's record and command). One with an
+        action that no event of the reply matches (record and command) was not applied (a
+        hub that drops a transaction it refuses and answers all the same): rejected, so
+        that it is neither lost as accepted nor sent again blindly. Stored with the reply,
+        in one commit, they take the user's own events out of the conflict check, as an
+        Outpost hub's acks do."""
+        have = {(e.top, e.key, e.cmd) for e in res.evs}
+        acks: list[Ack] = []
+        rejects: list[Reject] = []
+        for t in sent:
+            if not all((a.top, a.key, a.cmd) in have for a in t.acts):
+                rejects.append(Reject(t.uid, (
+                    "the hub answered the request that carried this edit, but its answer "
+                    "holds none of the edit's changes: it did not apply it (it gave no "
+                    "reason); check the record, then send it again (outpost resolve UID "
+                    "--keep mine) or drop it (outpost resolve UID --keep theirs)")))
+                continue
+            rev = res.rev
+            a = t.acts[-1] if t.acts else None
+            for e in reversed(res.evs if a is not None else ()):
+                if a is not None and e.top == a.top and e.key == a.key and e.cmd == a.cmd:
+                    rev = e.rev
+                    break
+            acks.append(Ack(t.uid, rev))
+        return tuple(acks), tuple(rejects)
+
+    def _put_aside(self) -> None:
+        """The connection ends with ``evt.sat`` requests in flight. An Outpost hub acks a
+        resent uid with its original revision: they are simply sent again. A daql hub does
+        not know uids: it may have published the request before the connection broke, and
+        sending it again could make the edit twice. So its transactions are put aside (stored
+        as rejected, with why, among the user's conflicts): the user checks the hub and sends
+        them again (keep mine) or drops them (keep theirs)."""
+        sent = [t for ts in self._inflight.values() for t in ts]
+        self._inflight.clear()
+        if not sent or self._hub_acks:
+            return
+        self._set_aside([t.uid for t in sent], "the connection to the hub was lost")
+
+    def _set_aside(self, uids: Sequence[str], what: str) -> None:
+        """Store ``uids`` as rejected (put aside: :meth:`_put_aside`) because of ``what``."""
+        why = (f"{what} after this edit was sent and before the hub's answer was stored; "
+               "this hub (a daql hub) does not confirm edits, so it cannot be told whether "
+               "the hub applied it, and sending it again could make it twice: it was put "
+               "aside. Check the record (outpost sync, then outpost show TOPIC KEY: the "
+               "hub's version is shown), then send it again (outpost resolve UID --keep "
+               "mine) or drop it (outpost resolve UID --keep theirs)")
+        self._store(SatRes(ZERO_REV, (), (), tuple(Reject(u, why) for u in uids)))
+        n = len(uids)
+        self._aside_note = (
+            f"{n} edit{'' if n == 1 else 's'} put aside: {what} before the hub answered, "
+            f"and this hub (daql) does not confirm edits, so {'it' if n == 1 else 'they'} "
+            "may have reached it; see outpost conflicts (resolve --keep mine sends again, "
+            "--keep theirs drops)")
 
     @staticmethod
     def _rejected_text(res: SatRes) -> str:
@@ -979,7 +1115,7 @@ class SyncMachine:
         than allowed are in flight (``pipeline`` once the hub honours ``cont``, else one)."""
         if self._read_only:
             return
-        most = self.pipeline if self._cont and not self._one_sat else 1
+        most = self.pipeline if self._cont and not self._one_sat and self._hub_acks else 1
         while self._sat_out < most:
             if not any(t.uid not in self._sent for t in self.store.outbox()):
                 return
@@ -1014,6 +1150,10 @@ class SyncMachine:
     def _send_sat(self, now: float, *, only_new: bool) -> None:
         most = self.max_trans if self._sats else min(self.max_trans, self.first_trans)
         last = self.last_trans if self._sats else 0
+        if not self._hub_acks:
+            # a daql hub: one transaction per request, one request in flight, so a refusal
+            # names it and a connection lost leaves at most one edit of unknown fate
+            most, last = 1, 0
         trans: list[Trans] = []
         if not self._read_only:
             sent = self._sent
@@ -1072,17 +1212,33 @@ class SyncMachine:
         self._sat_one = (trans[0].uid, len(parts[0])) if len(trans) == 1 else None
         # each transaction serialized once: the body is spliced from their JSON texts
         body = head_text[:-1] + b',"trans":[' + b",".join(parts) + b"]}"
-        self._request("evt.sat", body, "sat", now)
+        mark: Callable[[list[str]], None] | None = getattr(self.store, "mark_unconfirmed",
+                                                           None)
+        if trans and not self._hub_acks and mark is not None:
+            # kept before it is sent: a process that stops before the reply is stored
+            # (kill -9, a power cut) puts the edit aside on its next handshake instead of
+            # sending it again to a hub that cannot tell a resend from a new edit
+            try:
+                mark([t.uid for t in trans])
+            except OutpostError as exc:
+                self._set(last_error=f"storing the edit being sent failed: {exc}")
+                self._drop("storage failed")
+                return
+        tok = self._request("evt.sat", body, "sat", now)
+        if trans:
+            self._inflight[tok] = tuple(trans)
         self._sat_out += 1
         self._sats += 1
 
-    def _request(self, subj: str, body: Any, kind: str, now: float) -> None:
-        """Send a request; ``body``: a JSON value, or its encoding (bytes), or None."""
+    def _request(self, subj: str, body: Any, kind: str, now: float) -> str:
+        """Send a request; ``body``: a JSON value, or its encoding (bytes), or None. Returns
+        its token."""
         self._tok += 1
         tok = str(self._tok)
         self._waiting[tok] = (kind, now)
         raw = body if body is None or isinstance(body, bytes) else dumps(body)
         self._out.append(Send(format_frame(subj, tok, raw)))
+        return tok
 
     def _drop(self, reason: str) -> None:
         """Close the connection and ignore everything that still arrives on it: after a
@@ -1106,6 +1262,7 @@ class SyncMachine:
             self._set(last_error=f"storing the user's role failed: {exc}")
 
     def _reset_conn(self) -> None:
+        self._put_aside()
         self._read_only = ""
         self._waiting.clear()
         self._sent.clear()

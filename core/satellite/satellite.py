@@ -33,6 +33,7 @@ from core.crashpoints import crash_point
 from core.errors import (
     ConfigError,
     ConflictError,
+    HubDataError,
     SchemaError,
     StaleConflictError,
     StorageError,
@@ -41,7 +42,7 @@ from core.errors import (
 from core.ids import new_key, new_uid
 from core.ledger.protocols import HistoryEntry
 from core.ledger.rules import Later, conflict_of, plan
-from core.model import Action, Cmd, Conflict, Sig, Trans, Update
+from core.model import Action, Cmd, Conflict, Event, Sig, Trans, Update
 from core.revision import ZERO_REV, Rev, format_rev, unix_rev
 from core.satellite.api import (
     Change,
@@ -148,6 +149,8 @@ class Satellite:
                  lock: FileLock | None = None, read_only: bool = False):
         self.data = data if isinstance(data, DataDir) else DataDir(data)
         self.read_only = read_only
+        # the hub's events fit the schema (its version matched): see trust_hub
+        self._trust_hub = True
         if read_only:
             if lock is not None:
                 raise ValueError("a read-only satellite takes no lock: pass lock or read_only")
@@ -189,6 +192,8 @@ class Satellite:
         self._hub_rev: Rev = int(self.queue.get_meta("hub_rev", 0))
         # the id of the hub ledger this replica holds ("": none yet): see adopt_ledger
         self._ledger: str = str(self.queue.get_meta("ledger", "") or "")
+        acks = self.queue.get_meta("hub_acks", None)
+        self._hub_acks: bool | None = acks if isinstance(acks, bool) else None
         # the hub's word that this user may only read (note_role; None: none)
         self._ro_mark: Any = self.queue.get_meta(READ_ONLY)
         # the restore points of that ledger served when one was last adopted (oldest first;
@@ -275,7 +280,7 @@ class Satellite:
             online=self._info.online, since=self._since, hub=self.config.hub,
             rev=self.replica.rev(), local_rev=local_rev,
             pending=counts.get(ReceiptState.PENDING.value, 0), conflicts=conflicts,
-            mig=self._project.version, **self._link())
+            mig=self._project.version, hub_confirms=self._hub_acks, **self._link())
         if self.read_only and (hv := self.holder()) is not None:
             h = hv.status
             # a record that is not live: offline since its last word at the latest
@@ -1059,6 +1064,26 @@ class Satellite:
             return set()
         return {u for u in uids if (e := op.get(u)) is not None and e.state == _PENDING}
 
+    def mark_unconfirmed(self, uids: list[str]) -> None:
+        """``SyncStore.mark_unconfirmed``: ``uids`` are about to be sent to a hub that does
+        not confirm edits (daql): kept in ``sat_meta`` ``unconfirmed`` (own commit, before
+        the request goes out) with those of earlier marks still pending, so that a process
+        stopped before the reply was stored puts them aside on its next handshake
+        (:meth:`unconfirmed`) instead of sending them again."""
+        self._writable()
+        old = self.queue.get_meta("unconfirmed", []) or []
+        keep = self.pending_among([u for u in old if isinstance(u, str)])
+        self.queue.set_meta("unconfirmed", [u for u in old if u in keep] + list(uids))
+
+    def unconfirmed(self) -> list[str]:
+        """``SyncStore.unconfirmed``: the transactions sent to a hub that does not confirm
+        edits whose answer was never stored (still pending here), in the order sent."""
+        if self.read_only:
+            return []
+        old = self.queue.get_meta("unconfirmed", []) or []
+        keep = self.pending_among([u for u in old if isinstance(u, str)])
+        return [u for u in old if u in keep]
+
     def _advance_bases(self, uids: Iterable[str], rev: Rev) -> set[str]:
         """Move pending transactions (of ``uids``) made before one of this satellite's own
         transactions on their records was acknowledged onto the replica's revision ``rev``,
@@ -1124,6 +1149,65 @@ class Satellite:
         self.write(upd)
         self.written(upd)
 
+    def note_hub(self, acks: bool) -> None:
+        """``SyncStore.note_hub``: whether the hub confirms edits (acks by uid), as its
+        ``evt.stat`` said; kept in ``sat_meta`` ``hub_acks`` with the next stored reply (no
+        commit of its own), so ``outpost status`` shows it without the holder."""
+        if acks != self._hub_acks:
+            self._hub_acks = acks
+            if not self.read_only:
+                self._put_meta({"hub_acks": acks})
+
+    def trust_hub(self, trusted: bool) -> None:
+        """``SyncStore.trust_hub``: whether the hub's events fit this satellite's schema (its
+        schema version matched); when not (a daql hub serves none), :meth:`write` checks
+        every event first (:meth:`_check_hub_events`)."""
+        self._trust_hub = trusted
+
+    def _check_hub_events(self, evs: Sequence[Event]) -> None:
+        """Raise :class:`HubDataError` naming the first of ``evs`` (those after the replica's
+        revision) that this satellite's schema refuses, or that changes or deletes a record
+        the replica does not have (nothing is stored then)."""
+        cur = self.replica.rev()
+        fresh = [e for e in evs if e.rev > cur]
+        if not fresh:
+            return
+        proj = self.project
+        keys: dict[str, set[str]] = {}
+        for e in fresh:
+            if not proj.has(e.top):
+                raise self._bad_event(e, f"its topic {e.top} is not in this satellite's schema")
+            keys.setdefault(e.top, set()).add(e.key)
+        have = {(t, k) for t, ks in keys.items() for k in self.replica.ledger.states_of(t, ks)}
+        for e in fresh:
+            m = proj.model(e.top)
+            try:
+                m.check_key(e.key)
+                if e.cmd not in (Cmd.NEW, Cmd.MOD, Cmd.DEL):
+                    raise ValidationError(f"unknown cmd {e.cmd!r}")
+                m.check_arg(e.cmd, e.key, e.arg)
+            except ValidationError as exc:
+                raise self._bad_event(e, str(exc)) from exc
+            sig = (e.top, e.key)
+            if e.cmd != Cmd.NEW and sig not in have:
+                raise self._bad_event(e, f"it changes record {e.top} {e.key}, which does not "
+                                      "exist", "replica")
+            if e.cmd == Cmd.DEL:
+                have.discard(sig)
+            else:
+                have.add(sig)
+
+    @staticmethod
+    def _bad_event(e: Event, why: str, what: str = "schema") -> HubDataError:
+        return HubDataError(
+            f"the hub sent event {e.id} ({e.cmd} {e.top} {e.key} at revision "
+            f"{format_rev(e.rev)}) that this satellite's {what} refuses: {why}. Nothing of "
+            "that reply was stored and sync stopped: the hub's schema differs from this "
+            "satellite's (this hub does not serve its schema version, so they could not be "
+            "compared). Get the hub's schema from its operator, then `outpost connect URL "
+            "--schema FILE --data NEWDIR` and `outpost carry THIS_DIR --data NEWDIR` copies "
+            "the edits not synced yet into it")
+
     def write(self, item: SatRes | Update) -> None:
         """Store an ``evt.sat`` reply or a push in one commit, without notifying anyone.
 
@@ -1131,6 +1215,8 @@ class Satellite:
         (SQLAlchemy's pool gives the thread its own connection), never the overlay.
         """
         self._writable()
+        if not self._trust_hub:
+            self._check_hub_events(item.evs)
         meta = self._take_meta()
         try:
             if isinstance(item, SatRes):

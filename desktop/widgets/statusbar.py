@@ -32,6 +32,11 @@ __all__ = ["ERROR_KEY", "SYNC_KEY", "SyncStatusBar"]
 ERROR_KEY = "Ctrl+Shift+E"
 """Shortcut of the window's "Sync problem" action (the whole text of the last error)."""
 SYNC_KEY = "F5"
+#: the hub label's tooltip line for a hub that does not confirm edits (a daql hub)
+DAQL_NOTE = ("\nA daql hub: it does not confirm edits. They go one at a time; one whose "
+             "answer was lost (the connection broke) is put aside among the conflicts, not "
+             "sent again, since it may have reached the hub: check the record, then keep "
+             "mine (send it again) or keep theirs (drop it).")
 """Shortcut of the window's "Sync now" action."""
 
 _NEW_STYLE = ("color: white; background: #b3261e; font-weight: 600; border-radius: 3px;"
@@ -169,8 +174,11 @@ class SyncStatusBar(QStatusBar):
         self.conn.setToolTip(f"{state} since {readable_rev(st.since)}" if st.since else state)
         self.conn.setText(state + since)
         self.conn_icon.setPixmap(icon("online" if st.online else "offline").pixmap(12, 12))
-        self.hub.setText(st.hub.removeprefix("ws://") if st.hub else "No hub set")
-        self.hub.setToolTip(f"Hub: {st.hub}" if st.hub else "No hub set: File → Connection")
+        self.hub.setText((st.hub.removeprefix("ws://") + (" (daql)" if st.hub_confirms is False
+                                                          else "")) if st.hub else "No hub set")
+        self.hub.setToolTip(
+            (f"Hub: {st.hub}" + (DAQL_NOTE if st.hub_confirms is False else ""))
+            if st.hub else "No hub set: File → Connection")
         self.hub_rev.setText(f"Hub rev {compact_rev(st.hub_rev or st.rev)}")
         self.hub_rev.setToolTip("The hub's revision as last heard (its latest change)")
         self.pending.setText(f"Pending: {st.pending}")

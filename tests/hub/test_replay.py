@@ -56,6 +56,9 @@ def norm(text: str) -> tuple[str, Any]:
     if head.startswith("evt.stat") and isinstance(res, dict) and "cont" in res:
         # the Outpost extension: this hub honours evt.sat's cont (two requests in flight)
         assert res.pop("cont") is True, text
+    if head.startswith("evt.stat") and isinstance(res, dict) and "acks" in res:
+        # the Outpost extension: this hub acks or rejects each transaction by uid
+        assert res.pop("acks") is True, text
     if head.startswith("evt.stat") and isinstance(res, dict) and "db" in res:
         # the Outpost extension: the database's health (session 10), which daql lacks
         assert res.pop("db") == "ok" and "db_why" not in res, text

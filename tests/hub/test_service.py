@@ -80,10 +80,10 @@ def test_stat_reply_shape(svc: HubService) -> None:
     assert isinstance(out, Send) and out.text.startswith("evt.stat#1\n")
     res = body(out)["res"]
     # daql's Status, plus the ledger's id, the hub's frame limit, that it honours evt.sat's
-    # cont and the connection's role (Outpost extensions)
+    # cont, that it acks by uid and the connection's role (Outpost extensions)
     assert res == {"rev": Z, "mig": svc.ledger.project.version, "on": Z, "off": Z,
                    "ledger": svc.ledger.ledger_id, "max_message": svc.limits.max_message,
-                   "cont": True, "role": "writer"}
+                   "cont": True, "acks": True, "role": "writer"}
     assert len(res["ledger"]) == 32
     (out,) = svc.handle_sync("R", "evt.stat#2")  # a reader's connection is told so
     assert isinstance(out, Send) and body(out)["res"]["role"] == "reader"

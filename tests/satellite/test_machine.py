@@ -96,7 +96,8 @@ def body(text: str) -> tuple[str, dict]:  # type: ignore[type-arg]
 
 
 def stat_reply(tok: str, rev: Rev = 0, mig: str = "v1") -> str:
-    return format_reply("evt.stat", tok, {"rev": format_rev(rev), "mig": mig})
+    # an Outpost hub (it acks by uid: "acks", ours); a daql hub's: tests/satellite/test_daql.py
+    return format_reply("evt.stat", tok, {"rev": format_rev(rev), "mig": mig, "acks": True})
 
 
 def sat_reply(tok: str, res: SatRes) -> str:
@@ -535,7 +536,7 @@ LID_A, LID_B = "a" * 32, "b" * 32
 
 def stat_with(tok: str, rev: Rev, lid: str, mig: str = "v1") -> str:
     res = {"rev": format_rev(rev), "mig": mig, "ledger": lid} if lid else {
-        "rev": format_rev(rev), "mig": mig}
+        "rev": format_rev(rev), "mig": mig, "acks": True}
     return format_reply("evt.stat", tok, res)
 
 

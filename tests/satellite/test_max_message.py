@@ -45,7 +45,8 @@ def big(uid: str, size: int) -> Trans:
 
 
 def handshake(m: SyncMachine, max_message: int | None, rev: Rev = 0) -> str:
-    res: dict[str, object] = {"rev": format_rev(rev), "mig": "v1"}
+    # an Outpost hub that acks by uid ("acks"), with or without its limit
+    res: dict[str, object] = {"rev": format_rev(rev), "mig": "v1", "acks": True}
     if max_message is not None:
         res["max_message"] = max_message
     [sat] = machine_handshake(m, format_reply("evt.stat", "1", res))
@@ -99,7 +100,8 @@ def test_a_close_with_1009_halves_the_batch_for_a_hub_that_does_not_say_its_limi
         m.connected(1000.0)
         [stat] = frames_of(m.take())
         tok = stat.split("#", 1)[1]
-        m.received(format_reply("evt.stat", tok, {"rev": format_rev(0), "mig": "v1"}), 1000.0)
+        m.received(format_reply("evt.stat", tok, {"rev": format_rev(0), "mig": "v1",
+                                                       "acks": True}), 1000.0)
         [sat] = frames_of(m.take())
         assert len(sat.encode()) <= want + 4096
     for _ in range(10):
@@ -156,7 +158,8 @@ def _reconnect(m: SyncMachine, now: float, rev: Rev = 0) -> str | None:
     m.connected(now)
     [stat] = frames_of(m.take())
     tok = stat.split("#", 1)[1]
-    m.received(format_reply("evt.stat", tok, {"rev": format_rev(rev), "mig": "v1"}), now)
+    m.received(format_reply("evt.stat", tok, {"rev": format_rev(rev), "mig": "v1",
+                                                     "acks": True}), now)
     sats = frames_of(m.take())
     return sats[0] if sats else None
 

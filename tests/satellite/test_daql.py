@@ -1,0 +1,255 @@
+"""A satellite syncing with a daql hub (no uids, no acks, no dom.project, mig ""), end to end:
+the real CLI (subprocesses) and Satellite against :class:`tests.support.fakedaql.FakeDaql`, the
+daql wire behaviour on 127.0.0.1 (docs/satellite.md, "Syncing with a daql hub")."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.satellite.config import DataDir, SatConfig
+from core.schema import Project
+from tests.satellite.test_cli import cli
+from tests.support.fakedaql import FakeDaql
+
+SITE = "field.site"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+DEMO = ROOT / "assets" / "demo-schema.toml"
+
+
+def daql_dir(path: Path, project: Project, url: str) -> Path:
+    """A data directory set up for the daql hub at ``url`` by hand (its schema given)."""
+    dd = DataDir(path)
+    dd.ensure()
+    dd.save_project(project)
+    dd.save_config(SatConfig(hub=url))
+    return path
+
+
+async def test_offline_edits_reach_a_daql_hub_once_and_are_not_conflicts(
+        tmp_path: Path, project: Project) -> None:
+    async with FakeDaql(set(project.topics)) as daql:
+        # someone else's record is on the hub already
+        daql.publish([{"top": SITE, "key": "theirs", "cmd": "new", "arg": {"name": "T"}}])
+        d = tmp_path / "sat"
+        rc, out, err = await cli(d, "connect", daql.url, "--schema", str(DEMO))
+        assert rc == 0, err
+        assert json.loads(out)["schema"] is True
+        assert DataDir(d).load_project().version == project.version  # type: ignore[union-attr]
+        keys = []
+        for name in ("a", "b"):
+            rc, out, err = await cli(d, "pub", SITE, "-", "new", f"name={name}")
+            assert rc == 0, err
+            keys.append(json.loads(out)["key"])
+        rc, out, err = await cli(d, "pub", SITE, keys[0], "mod", "name=a2")
+        assert rc == 0, err
+        for _ in range(3):
+            rc, out, err = await cli(d, "sync", "--once", "--timeout", "10")
+            assert rc == 0, err
+        # each edit reached the hub once: 2 new (and the mod), never again
+        assert sorted(daql.news(SITE)) == sorted(["theirs", *keys])
+        mods = [e for e in daql.events if e["cmd"] == "mod"]
+        assert [(e["key"], e["arg"]) for e in mods] == [(keys[0], {"name": "a2"})]
+        assert daql.state[(SITE, keys[0])] == {"name": "a2"}
+        rc, out, _ = await cli(d, "status")
+        st = json.loads(out)
+        assert st["pending"] == 0 and st["conflicts"] == 0, st
+        assert st["hub_confirms_edits"] is False  # said: a daql hub
+        rc, out, _ = await cli(d, "status", json_out=False)
+        assert "hub_confirms_edits: no (a daql hub)" in out
+        rc, out, _ = await cli(d, "conflicts")
+        assert json.loads(out) == []
+        rc, out, _ = await cli(d, "show", SITE)
+        rows = {r["key"]: (r["state"], r["fields"]["name"]) for r in json.loads(out)}
+        assert rows == {"theirs": ("confirmed", "T"), keys[0]: ("confirmed", "a2"),
+                        keys[1]: ("confirmed", "b")}
+        # one transaction per request, never two in flight: 3 evt.sat carried one each
+        sats = [f for f in daql.frames if f.startswith("evt.sat")]
+        carried = [len(json.loads(f.partition("\n")[2])["trans"] or []) for f in sats]
+        assert sorted(c for c in carried if c) == [1, 1, 1]
+
+
+async def test_a_reply_lost_with_an_edit_in_flight_puts_it_aside_not_sent_twice(
+        tmp_path: Path, project: Project) -> None:
+    """daql cannot say whether it applied a request whose reply was lost: the edit is not
+    sent again blindly (that could make it twice) but put aside among the conflicts, for the
+    user to decide; the other edits go on."""
+    async with FakeDaql(set(project.topics)) as daql:
+        d = daql_dir(tmp_path / "sat", project, daql.url)
+        uids, keys = [], []
+        for name in ("a", "b"):
+            rc, out, err = await cli(d, "pub", SITE, "-", "new", f"name={name}")
+            assert rc == 0, err
+            uids.append(json.loads(out)["uid"])
+            keys.append(json.loads(out)["key"])
+        daql.drop_after_sat = 1  # applies the first request, then the connection breaks
+        rc, out, err = await cli(d, "sync", "--once", "--timeout", "10")
+        assert rc == 0, err
+        assert "1 new conflict" in err
+        rc, out, err = await cli(d, "sync", "--once", "--timeout", "10")
+        assert rc == 0, err
+        assert sorted(daql.news(SITE)) == sorted(keys)  # each once: a was not resent
+        rc, out, _ = await cli(d, "conflicts")
+        inbox = json.loads(out)
+        assert [c["uid"] for c in inbox] == [uids[0]]
+        assert "may have reached" in inbox[0]["err"] or "put aside" in inbox[0]["err"]
+        assert "does not confirm edits" in inbox[0]["err"]
+        rc, out, _ = await cli(d, "status")
+        st = json.loads(out)
+        assert st["pending"] == 0 and st["conflicts"] == 1
+        # the record is shown as the hub has it, marked: the user sees the edit reached the
+        # hub (the record is there) and drops the copy
+        rc, out, _ = await cli(d, "show", SITE, keys[0])
+        rec = json.loads(out)
+        assert rec["state"] == "conflict" and rec["fields"]["name"] == "a", rec
+        rc, out, err = await cli(d, "resolve", uids[0], "--keep", "theirs")
+        assert rc == 0, err
+        rc, out, err = await cli(d, "sync", "--once", "--timeout", "10")
+        assert rc == 0, err
+        assert sorted(daql.news(SITE)) == sorted(keys)
+        assert json.loads((await cli(d, "conflicts"))[1]) == []
+        rc, out, _ = await cli(d, "show", SITE, keys[0])
+        assert json.loads(out)["state"] == "confirmed"
+
+
+@pytest.mark.parametrize("silent", [False, True])
+async def test_an_edit_the_daql_hub_refuses_is_a_conflict_and_the_rest_goes_on(
+        tmp_path: Path, project: Project, silent: bool) -> None:
+    """daql answers an error and applies nothing of a request it refuses: with one edit per
+    request that edit goes to the conflicts with the hub's words (it was resent for ever,
+    holding back the others). A hub that drops it silently and answers all the same
+    (``silent``) is caught too: the answer holds none of the edit's events, so it is not
+    taken as accepted (lost) but goes to the conflicts."""
+    async with FakeDaql(set(project.topics)) as daql:
+        daql.swallow_refused = silent
+        daql.publish([{"top": SITE, "key": "k", "cmd": "new", "arg": {"name": "K"}}])
+        d = daql_dir(tmp_path / "sat", project, daql.url)
+        assert (await cli(d, "sync", "--once", "--timeout", "10"))[0] == 0
+        rc, out, err = await cli(d, "pub", SITE, "k", "mod", "name=K2")
+        assert rc == 0, err
+        uid = json.loads(out)["uid"]
+        daql.publish([{"top": SITE, "key": "k", "cmd": "del"}])  # meanwhile, on the hub
+        rc, out, err = await cli(d, "pub", SITE, "-", "new", "name=ok")
+        assert rc == 0, err
+        key = json.loads(out)["key"]
+        rc, out, err = await cli(d, "sync", "--once", "--timeout", "10")
+        assert rc == 0, err
+        assert daql.news(SITE) == ["k", key]
+        inbox = json.loads((await cli(d, "conflicts"))[1])
+        assert [c["uid"] for c in inbox] == [uid]
+        assert ("holds none of the edit's changes" if silent else "no value found") in \
+            inbox[0]["err"], inbox
+
+
+async def test_a_process_killed_with_an_edit_in_flight_puts_it_aside_on_its_next_sync(
+        tmp_path: Path, project: Project) -> None:
+    """The edit being sent is marked in the data directory before it goes out: after a
+    kill -9 before the reply was stored, the next sync puts it aside instead of sending it
+    to the daql hub a second time."""
+    async with FakeDaql(set(project.topics)) as daql:
+        d = daql_dir(tmp_path / "sat", project, daql.url)
+        rc, out, err = await cli(d, "pub", SITE, "-", "new", "name=a")
+        assert rc == 0, err
+        uid, key = json.loads(out)["uid"], json.loads(out)["key"]
+        daql.mute_after_sat = 1  # applied, never answered
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "desktop.headless", "sync", "--data", str(d), cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL)
+        try:
+            for _ in range(300):  # bounded: 30 s
+                if daql.news(SITE):
+                    break
+                await asyncio.sleep(0.1)
+            assert daql.news(SITE) == [key]
+        finally:
+            proc.kill()
+            await asyncio.wait_for(proc.wait(), 30)
+        rc, out, err = await cli(d, "sync", "--once", "--timeout", "10")
+        assert rc == 0, err
+        assert daql.news(SITE) == [key]  # not sent again
+        inbox = json.loads((await cli(d, "conflicts"))[1])
+        assert [c["uid"] for c in inbox] == [uid]
+        assert "stopped" in inbox[0]["err"] and "does not confirm edits" in inbox[0]["err"]
+
+
+async def test_connect_to_a_daql_hub_says_so_and_takes_the_schema_given(
+        tmp_path: Path, project: Project) -> None:
+    async with FakeDaql(set(project.topics)) as daql:
+        d = tmp_path / "sat"
+        rc, out, err = await cli(d, "connect", daql.url, "--timeout", "30", json_out=False)
+        assert rc == 1
+        assert ("answered evt.stat but not dom.project: it may be a daql hub" in err
+                and "give the schema with --schema FILE" in err), err
+        assert "did not answer in time" not in err
+        assert not d.exists()  # nothing made
+        bad = tmp_path / "bad.toml"
+        bad.write_text("[project\n", encoding="utf-8")
+        rc, out, err = await cli(d, "connect", daql.url, "--schema", str(bad), json_out=False)
+        assert rc == 1 and "bad.toml" in err and "no valid schema" in err, err
+        assert not d.exists()
+        # a schema.json (as a data directory keeps it) works as well as the .toml
+        sj = tmp_path / "schema.json"
+        sj.write_text(json.dumps(project.to_dict()), encoding="utf-8")
+        rc, out, err = await cli(d, "connect", daql.url, "--schema", str(sj), json_out=False)
+        assert rc == 0, err
+        assert f"schema from {sj} stored" in out
+        assert DataDir(d).load_project().version == project.version  # type: ignore[union-attr]
+        assert (await cli(d, "sync", "--once", "--timeout", "10"))[0] == 0
+
+
+INT_SCHEMA = """
+[project]
+name = "daql-prod"
+
+[prod.cat]
+key = "int"
+
+[prod.cat.fields]
+name = { type = "str", required = true }
+"""
+
+
+@pytest.mark.parametrize(("key", "cmd", "arg", "why"), [
+    ("abc", "new", {"name": "a"}, "is not an integer"),
+    ("7", "mod", {"name": "a"}, "does not exist"),
+    ("7", "del", None, "does not exist"),
+    ("1", "new", {"name": "a", "zzz": 1}, "zzz"),
+    ("1", "new", {"name": 5}, "name"),
+])
+async def test_hub_events_that_break_the_schema_stop_sync_and_store_nothing(
+        tmp_path: Path, key: str, cmd: str, arg: object, why: str) -> None:
+    """A daql hub's mig is "", so its schema is never compared: its events are checked
+    against the local schema when stored; a bad one stops sync, naming it, nothing stored."""
+    schema = tmp_path / "prod.toml"
+    schema.write_text(INT_SCHEMA, encoding="utf-8")
+    async with FakeDaql({"prod.cat"}) as daql:
+        daql.publish([{"top": "prod.cat", "key": "1", "cmd": "new", "arg": {"name": "ok"}}])
+        d = tmp_path / "sat"
+        assert (await cli(d, "connect", daql.url, "--schema", str(schema)))[0] == 0
+        assert (await cli(d, "sync", "--once", "--timeout", "10"))[0] == 0
+        rc, out, _ = await cli(d, "status")
+        before = json.loads(out)["rev"]
+        # the hub's ledger holds an event its own schema would not take (written directly)
+        ev = {"id": len(daql.events) + 1, "rev": daql._now_rev(), "top": "prod.cat",
+              "key": key, "cmd": cmd}
+        if arg is not None:
+            ev["arg"] = arg
+        daql.events.append(ev)
+        rc, out, err = await cli(d, "sync", "--once", "--timeout", "30", json_out=False)
+        assert rc == 1
+        assert f"event {ev['id']} ({cmd} prod.cat {key}" in err and why in err, err
+        assert "refuses" in err and "--schema FILE" in err, err
+        assert "did not finish within" not in err  # at once, not at the timeout
+        rc, out, _ = await cli(d, "status")
+        st = json.loads(out)
+        assert st["rev"] == before  # nothing of it stored
+        rc, out, _ = await cli(d, "show", "prod.cat")
+        assert [(r["key"], r["fields"]) for r in json.loads(out)] == [("1", {"name": "ok"})]
