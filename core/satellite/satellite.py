@@ -1293,7 +1293,9 @@ class Satellite:
 
     def _after_hub(self, evs: Sequence[Any], receipts: bool,
                    acked: Mapping[str, Rev] | None = None) -> None:
-        changed = {Sig(e.top, e.key) for e in evs}
+        # Sig(top, key) without the named tuple's Python __new__ (a replay's reply: 1,000)
+        new, sig = tuple.__new__, Sig
+        changed = {new(sig, (e.top, e.key)) for e in evs}
         touched = self._refresh(persist=True, changed=changed, acked=acked)
         recs: dict[str, set[str]] = {}
         for sg in changed | touched if touched else changed:  # a replay's: the same records
