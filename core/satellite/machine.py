@@ -98,6 +98,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from itertools import islice
 from typing import Any, Protocol
 
 from core.errors import OutpostError, WireError
@@ -350,7 +351,9 @@ class SyncStore(Protocol):
         """Pending transactions that can be sent (with uid, base, created, acts), in queue
         order. Read at any time, also while hub data is being stored (``write`` running on
         another thread): it must not change until ``written`` (or ``apply_*``) of that data,
-        so it never shows an edit whose base is not yet moved past an ack being stored."""
+        so it never shows an edit whose base is not yet moved past an ack being stored. The
+        caller never modifies the list: a store may return the same list object while its
+        outbox is unchanged (the machine then skips what it sent of it once, not per call)."""
         ...
 
     def apply_sat(self, res: SatRes) -> None:
@@ -470,6 +473,12 @@ class SyncMachine:
         self._cont = False                                 # the hub echoed "cont"
         self._sats = 0                                     # evt.sat sent on the connection
         self._encoded: dict[str, tuple[Trans, bytes]] = {}  # uid -> JSON made by prepare()
+        # the outbox list last walked and how many of its first entries are sent (all of
+        # them: _sent only grows on a connection); a store that returns the same list while
+        # its outbox is unchanged (Satellite) is walked past the sent ones once, not per call
+        self._ob: list[Trans] | None = None
+        self._ob_sent = 0
+        self._prepared: tuple[list[Trans], int] | None = None  # what prepare() last saw
         self._done_evs = 0
         # a sync reached while hub data was still being stored (deferred): ``last_sync`` is
         # set once everything received up to then is stored, not before (a reply a full disk
@@ -853,6 +862,7 @@ class SyncMachine:
                 self._note_role("reader", self._read_only)
                 self._sent.clear()
                 self._encoded.clear()
+                self._ob = self._prepared = None
                 self._set(last_error=self._read_only)
                 self._send_sat(now, only_new=False)
                 return
@@ -1117,9 +1127,25 @@ class SyncMachine:
             return
         most = self.pipeline if self._cont and not self._one_sat and self._hub_acks else 1
         while self._sat_out < most:
-            if not any(t.uid not in self._sent for t in self.store.outbox()):
+            ob, i = self._unsent()
+            if i == len(ob):
                 return
             self._send_sat(now, only_new=True)
+
+    def _unsent(self) -> tuple[list[Trans], int]:
+        """The store's outbox and the position of its first transaction not sent on this
+        connection (``len``: none). Every one before it is sent; after it, some may be (the
+        callers check). The sent ones are skipped once per outbox list, not on every call:
+        the store may return the same list object while its outbox is unchanged (the list is
+        never modified; :meth:`SyncStore.outbox`)."""
+        ob = self.store.outbox()
+        i = self._ob_sent if ob is self._ob else 0
+        sent = self._sent
+        n = len(ob)
+        while i < n and ob[i].uid in sent:
+            i += 1
+        self._ob, self._ob_sent = ob, i
+        return ob, i
 
     def prepare(self) -> None:
         """Encode, ahead of time, the transactions the next ``evt.sat`` will carry: pure CPU
@@ -1127,11 +1153,18 @@ class SyncMachine:
         the reply arrives takes less time (the hub waits for it). Optional; no outputs."""
         if not self._sat_busy or not self.info.online or self._read_only:
             return
+        ob, i = self._unsent()
+        seen = (ob, len(self._sent))
+        if self._prepared is not None and self._prepared[0] is ob \
+                and self._prepared[1] == seen[1]:
+            return  # the same outbox, nothing sent since: what was encoded stands
+        self._prepared = seen
         old, new = self._encoded, {}
         fmt = rev_memo()
         enc = self._encoder()
-        for t in self.store.outbox():
-            if t.uid in self._sent:
+        sent = self._sent
+        for t in islice(ob, i, None):
+            if t.uid in sent:
                 continue
             c = old.get(t.uid)
             new[t.uid] = c if c is not None and c[0] is t else (t, enc(t, fmt))
@@ -1158,7 +1191,8 @@ class SyncMachine:
         if not self._read_only:
             sent = self._sent
             upto = most + last  # enough to tell whether the rest would fit in a last request
-            for t in self.store.outbox():  # not the whole pending queue
+            ob, i = self._unsent()
+            for t in islice(ob, i, None):  # not the whole pending queue
                 if t.uid not in sent:
                     trans.append(t)
                     if len(trans) > upto:
@@ -1267,6 +1301,7 @@ class SyncMachine:
         self._waiting.clear()
         self._sent.clear()
         self._encoded.clear()
+        self._ob = self._prepared = None
         self._held.clear()
         self._sat_out = 0
         self._sats = 0

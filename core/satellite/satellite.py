@@ -223,6 +223,7 @@ class Satellite:
         self._outbox: dict[str, Trans] | None = None  # uid -> pending trans, queue order
         self._outbox_sigs: set[Sig] | None = set()   # records in it (None: not known)
         self._outbox_cut = False                    # stopped before a record repeats
+        self._outbox_list: list[Trans] | None = None  # outbox() while _outbox is unchanged
         self._marks: dict[str, str] = {}            # local conflict marks last stored
         self._rejected: dict[Sig, list[str]] = {}
         self._refresh(persist=not self.read_only)
@@ -1028,6 +1029,7 @@ class Satellite:
         The list changes only in :meth:`written` (after bases moved) and :meth:`pub`, never
         while a reply is being stored on another thread (:meth:`write`): so the sync machine
         may read it at any time, e.g. to send the next ``evt.sat`` before storing a reply.
+        It is the same list object until it changes: do not modify it.
         """
         if self._outbox is None:
             out: dict[str, Trans] = {}
@@ -1048,7 +1050,12 @@ class Satellite:
                 seen.update(sigs)
                 out[e.trans.uid] = e.trans
             self._outbox, self._outbox_sigs, self._outbox_cut = out, seen, cut
-        return list(self._outbox.values())
+            self._outbox_list = None
+        if self._outbox_list is None:
+            # the same list until the outbox changes (SyncStore.outbox: never modified by
+            # the caller): the sync machine then skips the part it sent once, not per call
+            self._outbox_list = list(self._outbox.values())
+        return self._outbox_list
 
     def acts_json(self, t: Trans) -> str | None:
         """The JSON text of ``t.acts`` as stored in the queue, when this process read or
@@ -1417,6 +1424,7 @@ class Satellite:
                                      for sg in self._open[u].sigs}
             if self._outbox_sigs.isdisjoint(sigs):
                 self._outbox[trans.uid] = trans
+                self._outbox_list = None
                 self._outbox_sigs.update(sigs)
             else:
                 self._outbox_cut = True
@@ -1458,10 +1466,12 @@ class Satellite:
 
     def _after_hub(self, evs: Sequence[Any], receipts: bool,
                    acked: Mapping[str, Rev] | None = None) -> None:
-        changed = {Sig(e.top, e.key) for e in evs}
+        # Sig(top, key) without the named tuple's Python __new__ (a replay's reply: 1,000)
+        new, sig = tuple.__new__, Sig
+        changed = {new(sig, (e.top, e.key)) for e in evs}
         touched = self._refresh(persist=True, changed=changed, acked=acked)
         recs: dict[str, set[str]] = {}
-        for sg in (*changed, *touched):
+        for sg in changed | touched if touched else changed:  # a replay's: the same records
             recs.setdefault(sg.top, set()).add(sg.key)
         self._notify(Change(records={t: frozenset(k) for t, k in recs.items()}, status=True,
                             receipts=receipts or bool(self._ov.conflicts)))
@@ -1512,26 +1522,27 @@ class Satellite:
         dropped: list[str] = []      # those transactions (out of the view already)
         if acked:
             op = self._open
-            drop = self._qv.drop_alone
-            for u, at in acked.items():
-                e = op[u]
-                if at <= rev:
-                    # acknowledged and replicated by the same write (a replay's reply holds
-                    # its own transactions' events): it leaves the open queue at once, as
-                    # the loop below would decide for its row (no row made for it)
-                    del op[u]
-                    sigs = drop(u)
-                    if sigs is None:
-                        newly_acked.append(e.sigs)
-                        gone.add(u)
-                    else:
-                        # it was the only queued transaction on its records: out of the view
-                        # now, and no other transaction's base or outcome depends on it
-                        alone.update(sigs)
-                        dropped.append(u)
-                    continue
-                rows.append({"seq": e.seq, "uid": u, "base": e.trans.base, "state": _ACCEPTED,
-                             "rev": at, "auth": e.auth})
+            # acknowledged and replicated by the same write (a replay's reply holds its own
+            # transactions' events): they leave the open queue at once, as the loop below
+            # would decide for their rows (no row made for them)
+            now_in = [u for u, at in acked.items() if at <= rev]
+            # those that were the only queued transaction on their records: out of the view
+            # now, and no other transaction's base or outcome depends on them
+            alone, kept = self._qv.drop_alone_many(now_in)
+            if len(kept) < len(now_in):
+                ks = set(kept)
+                dropped = [u for u in now_in if u not in ks] if kept else now_in
+            for u in kept:
+                newly_acked.append(op[u].sigs)
+                gone.add(u)
+            for u in now_in:
+                del op[u]
+            if len(now_in) < len(acked):
+                for u, at in acked.items():
+                    if at > rev:
+                        e = op[u]
+                        rows.append({"seq": e.seq, "uid": u, "base": e.trans.base,
+                                     "state": _ACCEPTED, "rev": at, "auth": e.auth})
         unseen = [r["uid"] for r in rows if r["uid"] not in self._open]
         if unseen:
             # receipts this process holds nothing of (e.g. accepted ones it had dropped): all
@@ -1607,6 +1618,7 @@ class Satellite:
         pending transaction (no record repeats: the common case) that is O(len(uids)) plus a
         filter of the list; otherwise it is computed again when next asked."""
         ob = self._outbox
+        self._outbox_list = None
         if ob is None or self._outbox_cut:
             self._outbox = None
             return

@@ -186,6 +186,37 @@ class QueueView:
         ov.conflicts.pop(uid, None)
         return sigs
 
+    def drop_alone_many(self, uids: Iterable[str]) -> tuple[set[Sig], list[str]]:
+        """:meth:`drop_alone` of each of ``uids``, in one pass (a replay's reply acks 1,000):
+        the records of those dropped, and the uids not dropped (not queued, or not alone on
+        a record), in the order given."""
+        sigs_of_uid, by_sig, queued, pos = self._sigs, self._by_sig, self._queued, self._pos
+        ov = self.ov
+        states, pending, csigs = ov.states, ov.pending, ov.conflict_sigs
+        outcomes, conflicts = ov.outcomes, ov.conflicts
+        gone: set[Sig] = set()
+        kept: list[str] = []
+        for uid in uids:
+            sigs = sigs_of_uid.get(uid)
+            if sigs is None:
+                kept.append(uid)
+                continue
+            for s in sigs:
+                if len(by_sig[s]) != 1:
+                    kept.append(uid)
+                    break
+            else:
+                del queued[uid], pos[uid], sigs_of_uid[uid]
+                for s in sigs:
+                    del by_sig[s]
+                    states.pop(s, None)
+                    pending.pop(s, None)
+                    csigs.pop(s, None)
+                outcomes.pop(uid, None)
+                conflicts.pop(uid, None)
+                gone.update(sigs)
+        return gone, kept
+
     def update(self, ledger: Ledger, upserts: Iterable[Queued] = (), removed: Iterable[str] = (),
                changed: Iterable[Sig] = (), *, now: Rev = 0, rev: Rev | None = None
                ) -> set[Sig]:

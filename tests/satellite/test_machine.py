@@ -917,3 +917,60 @@ def test_a_reply_still_arriving_is_not_timed_out() -> None:
         assert m.take() == [] and m.phase == Phase.HANDSHAKE
     m.tick(49.0)  # then 10 s of silence
     assert m.take() == [Close("request timeout")]
+
+
+class _CountingSet(set):  # type: ignore[type-arg]
+    """The machine's set of uids sent, counting the look-ups (the walk past sent ones)."""
+
+    looks = 0
+
+    def __contains__(self, x: object) -> bool:
+        _CountingSet.looks += 1
+        return super().__contains__(x)
+
+
+class _SameListStore(FakeStore):
+    """A store that returns the same outbox list while its outbox is unchanged (as
+    ``Satellite.outbox`` does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._list: list[Trans] = []
+        self._of: list[Trans] | None = None
+
+    def outbox(self) -> list[Trans]:
+        if self._of is not self.pending:
+            self._of, self._list = self.pending, list(self.pending)
+        return self._list
+
+
+def test_the_sent_part_of_an_unchanged_outbox_is_walked_once() -> None:
+    """A replay keeps its first requests' transactions in the outbox until their acks are
+    stored, and the sync loop asks for the next request's encoding (``prepare``) after every
+    input: each call walked past every sent transaction again. With a store that returns
+    the same list while the outbox is unchanged, the sent part is walked once; what is sent
+    and encoded stays the same."""
+    st = _SameListStore()
+    st.pending = [trans(f"u{i}") for i in range(5000)]
+    m = SyncMachine(st, random.Random(1), max_trans=1000, first_trans=1000, last_trans=0)
+    m._sent = _CountingSet()
+    _head, b = body(connect(m))
+    assert len(b["trans"]) == 1000
+    m.received(sat_reply("2", SatRes(6000, (), (), cont=True)), 0.1)  # two more in flight
+    sent = [body(f)[1] for f in frames_of(m.take())]
+    assert [[t["uid"] for t in b["trans"]] for b in sent] == [
+        [f"u{i}" for i in range(1000, 2000)], [f"u{i}" for i in range(2000, 3000)]]
+    _CountingSet.looks = 0
+    for _ in range(20):  # as the sync loop does after every input
+        m.prepare()
+    # the 3,000 sent ones once and the next 1,000 encoded once (not 20 times each)
+    assert _CountingSet.looks <= 4001
+    m.received(sat_reply("3", SatRes(6000, (), (), cont=True)), 0.2)
+    [nxt] = [body(f)[1] for f in frames_of(m.take())]
+    assert [t["uid"] for t in nxt["trans"]] == [f"u{i}" for i in range(3000, 4000)]
+    # a new list (the outbox changed: acks stored) is walked from its start again
+    st.pending = st.pending[500:]
+    m.prepare()
+    m.received(sat_reply("4", SatRes(6000, (), (), cont=True)), 0.3)
+    [last] = [body(f)[1] for f in frames_of(m.take())]
+    assert [t["uid"] for t in last["trans"]] == [f"u{i}" for i in range(4000, 5000)]

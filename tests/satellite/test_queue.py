@@ -132,10 +132,15 @@ def test_outbox_changes_only_when_a_stored_reply_is_written(
         rev = parse_rev("2026-11-26T10:00:00Z")
         res = SatRes(rev, (Event(1, rev, SITE, "s1", Cmd.NEW, {"name": "A"}),),
                      acks=(Ack(u1, rev),), audits=(Audit(rev, t1.created, 0, "ann", None, u1),))
+        before = sat.outbox()
+        assert sat.outbox() is before  # the same list while unchanged (SyncStore.outbox)
         sat.write(res)
-        assert [t.uid for t in sat.outbox()] == [u1]  # as before, until written
+        assert sat.outbox() is before  # as before, until written
         sat.written(res)
         [t2] = sat.outbox()
+        assert before == [t1]  # a new list: the one handed out is never changed
+        u3 = sat.pub([Action(SITE, "s3", Cmd.NEW, {"name": "C"})])
+        assert [t.uid for t in sat.outbox()] == [u2, u3]
         assert t2.uid == u2 and t2.base == rev
         rec = sat.receipt(u1)
         assert rec is not None and rec.state == ReceiptState.ACCEPTED

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from core.ledger.memory import MemLedger
 from core.model import Action, Cmd, Event, Sig, Trans
-from core.satellite.view import Overlay, Queued, QueueView, rebase
+from core.satellite.view import Overlay, Queued, QueueView, rebase, sigs_of
 from core.schema import Project
 
 SITE = "field.site"
@@ -26,7 +26,8 @@ _round = st.fixed_dictionaries({
     "move": st.lists(st.integers(0, 11), max_size=3),
     "ack": st.lists(st.integers(0, 11), max_size=2),
     "add": st.lists(_acts, max_size=2),
-    "alone": st.booleans(),  # drop the leaving ones alone on their records first
+    # drop the leaving ones alone on their records first: one at a time, or in one pass
+    "alone": st.sampled_from(["", "one", "many"]),
 })
 
 
@@ -101,9 +102,16 @@ def test_incremental_view_equals_full_rebase(sc: dict[str, object], project: Pro
             changed.append(by_uid[uid])
         queued = [q for u, q in by_uid.items() if u not in drop]
         touched = {Sig(e.top, e.key) for e in evs}
-        if rnd["alone"]:  # as Satellite.written does for a reply's acks
+        if rnd["alone"] == "one":
             for u in sorted(drop):
                 if u not in {q.uid for q in changed} and qv.drop_alone(u) is not None:
                     drop.discard(u)
+        elif rnd["alone"] == "many":  # as Satellite.written does for a reply's acks
+            asked = [u for u in sorted(drop) if u not in {q.uid for q in changed}]
+            gone, kept = qv.drop_alone_many(asked)
+            for u in asked:
+                if u not in kept:
+                    drop.discard(u)
+            assert gone == {s for u in asked if u not in kept for s in sigs_of(by_uid[u].trans)}
         qv.update(rep, changed, drop, touched)
         assert view(qv.ov) == view(rebase(rep, queued))
