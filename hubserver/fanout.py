@@ -181,11 +181,12 @@ _rev_of = attrgetter("rev")
 
 def audits_of(svc: HubService, evs: Sequence[Event]) -> tuple[Audit, ...]:
     """The audits of the revisions of ``evs``: from the cache, else read in one query."""
-    revs = sorted(set(map(_rev_of, evs)))
-    cached = list(map(svc._audits.get, revs))
-    if None not in cached:  # all of them (a reply to a publish, a push): no Python loop
-        return tuple(cached)  # type: ignore[arg-type]
-    found = {r: a for r, a in zip(revs, cached, strict=True) if a is not None}
+    wanted = set(map(_rev_of, evs))
+    revs = sorted(wanted)
+    cache = svc._audits
+    if cache.keys() >= wanted:  # all of them (a reply to a publish, a push): no Python loop
+        return tuple(map(cache.__getitem__, revs))
+    found = {r: a for r in revs if (a := cache.get(r)) is not None}
     missing = [r for r in revs if r not in found]
     if missing:
         for a in read_audits(svc.ledger, evs, missing):
