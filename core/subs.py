@@ -20,9 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from core.model import Cmd, Event, Note, Watch
 from core.revision import ZERO_REV, Rev
+
+_top_of = attrgetter("top")
+_rev_of = attrgetter("rev")
 
 __all__ = ["NEW_KEY", "Delivery", "Monitor", "Subs", "Subscriber", "notes_for"]
 
@@ -210,14 +214,24 @@ class Subs:
             return {}  # nobody subscribes or monitors (a hub serving only publishers)
         exclude = exclude or {}
         by_top: dict[str, list[Event]] = {}
-        for e in evs:
-            by_top.setdefault(e.top, []).append(e)
+        tops = set(map(_top_of, evs))
+        if len(tops) == 1:  # one topic (a satellite's batch, most publishes): no loop
+            by_top[tops.pop()] = list(evs)
+        else:
+            for e in evs:
+                by_top.setdefault(e.top, []).append(e)
+        # one publisher (the hub's fan-out of a commit's job): its own events are skipped
+        # for it without a look-up per event when it published all of them
+        only = set(exclude.values())
+        publisher = only.pop() if len(only) == 1 else None
         out: dict[ConnId, Delivery] = {}
         last = evs[-1].rev
         for top, tevs in by_top.items():
             for conn in self._by_top.get(top, ()):
                 s = self._subs[conn]
                 if s.paused:
+                    continue
+                if conn == publisher and exclude.keys() >= set(map(_rev_of, tevs)):
                     continue
                 mine = [e for e in tevs if e.rev > s.watermark and exclude.get(e.rev) != conn]
                 if mine:

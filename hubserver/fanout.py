@@ -20,6 +20,7 @@ call per message); they keep their state on the service.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from core.ledger.protocols import Ledger
@@ -45,7 +46,9 @@ def published(svc: HubService, evs: Sequence[Event], exclude: dict[Rev, ConnId] 
         evs: the events of the new revisions.
         exclude: revision → publishing connection (it gets them in its reply).
     """
-    if len(evs) != 1 or evs[0].rev <= svc.rev:  # one new event (most publishes): kept as is
+    if not evs:
+        return []
+    if evs[0].rev <= svc.rev:  # in revision order: else every one is new
         evs = [e for e in evs if e.rev > svc.rev]  # already fanned out (by a catch-up)
         if not evs:
             return []
@@ -173,10 +176,17 @@ def remember(svc: HubService, a: Audit) -> None:
         svc._audits.popitem(last=False)
 
 
+_rev_of = attrgetter("rev")
+
+
 def audits_of(svc: HubService, evs: Sequence[Event]) -> tuple[Audit, ...]:
     """The audits of the revisions of ``evs``: from the cache, else read in one query."""
-    revs = sorted({e.rev for e in evs})
-    found = {r: a for r in revs if (a := svc._audits.get(r)) is not None}
+    wanted = set(map(_rev_of, evs))
+    revs = sorted(wanted)
+    cache = svc._audits
+    if cache.keys() >= wanted:  # all of them (a reply to a publish, a push): no Python loop
+        return tuple(map(cache.__getitem__, revs))
+    found = {r: a for r in revs if (a := cache.get(r)) is not None}
     missing = [r for r in revs if r not in found]
     if missing:
         for a in read_audits(svc.ledger, evs, missing):

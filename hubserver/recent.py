@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 
 from core.model import Event
 from core.revision import Rev
 
 __all__ = ["RecentEvents"]
+
+_top_of = attrgetter("top")
 
 
 class RecentEvents:
@@ -89,7 +92,13 @@ class RecentEvents:
         if not wanted:
             return out
         evs = self._evs
-        for i in range(bisect.bisect_right(self._revs, rev), len(evs)):
+        start = bisect.bisect_right(self._revs, rev)
+        if not limit or len(evs) - start <= limit:  # no cut (a replay's reply: its batch)
+            tail = evs[start:]
+            if wanted.issuperset(map(_top_of, tail)):  # all of them, without a Python loop
+                return tail
+            return [e for e in tail if e.top in wanted]
+        for i in range(start, len(evs)):
             e = evs[i]
             if limit and len(out) >= limit and e.rev != out[-1].rev:
                 break

@@ -489,17 +489,19 @@ class HubService:
             return self._pub_done(job, results[0])  # the common case, without the general path
         outs: list[Out] = []
         frame = Frame(job.subj, job.tok)
-        failed = next((r for r in results if isinstance(r, Exception)
-                       and not isinstance(r, ValidationError | ConflictError)), None)
-        if failed is not None and not isinstance(failed, OutpostError):
-            log.error("conn %s: publish failed with an unexpected error (a hub bug)", job.conn,
-                      exc_info=failed)
-        for (t, _usr), r in zip(job.items, results, strict=False):
-            if type(r) is UnstorableError:
-                # rejected, not retried: the operator should know the database refused it
-                # (the message names the database's reason, never the transaction's values)
-                log.warning("conn %s: %s: transaction %s rejected: %s", job.conn, job.subj,
-                            t.uid or "(no uid)", r)
+        failed: Exception | None = None
+        if not satreply.all_published(results):  # else nothing failed or was refused (an evt.sat)
+            failed = next((r for r in results if isinstance(r, Exception)
+                           and not isinstance(r, ValidationError | ConflictError)), None)
+            if failed is not None and not isinstance(failed, OutpostError):
+                log.error("conn %s: publish failed with an unexpected error (a hub bug)",
+                          job.conn, exc_info=failed)
+            for (t, _usr), r in zip(job.items, results, strict=False):
+                if type(r) is UnstorableError:
+                    # rejected, not retried: the operator should know the database refused
+                    # it (the message names the database's reason, never the values)
+                    log.warning("conn %s: %s: transaction %s rejected: %s", job.conn,
+                                job.subj, t.uid or "(no uid)", r)
         whole = failed is not None and job.sat is not None  # one error reply for the request
         try:
             self._finish(job, results, outs, whole)
@@ -571,15 +573,26 @@ class HubService:
     def _finish(self, job: PubJob, results: Sequence[PubResult | Exception], outs: list[Out],
                 whole: bool) -> None:
         """Fan out what a job published (into ``outs``; ``whole``: no reply carries it)."""
+        # one pass (an evt.sat has up to 1,000): the audits to remember, the new events, and
+        # the revisions whose events the publisher gets in its reply (with an error reply
+        # instead, as pushes)
+        cache = self._audits
+        conn = job.conn
+        evs: list[Event] = []
+        mine: dict[Rev, ConnId] = {}
         for (t, usr), r in zip(job.items, results, strict=False):
-            if isinstance(r, PubResult) and not r.dup:
-                # what the ledger stored in the audit row (core.ledger.batch), minus arrived
-                fanout.remember(self, Audit(r.rev, t.created, ZERO_REV, usr, t.extra, t.uid))
-        done = [r for r in results if isinstance(r, PubResult) and not r.dup]
-        # the publisher gets its events in its reply; with an error reply instead, as pushes
-        mine = {} if whole else {r.rev: job.conn for r in results if isinstance(r, PubResult)}
-        if done:
-            outs.extend(self.published([e for r in done for e in r.evs], mine))
+            if isinstance(r, PubResult):
+                if not whole:
+                    mine[r.rev] = conn
+                if not r.dup:
+                    # what the ledger stored in the audit row (core.ledger.batch), minus
+                    # arrived (fanout.remember, with the cap applied once below)
+                    cache[r.rev] = Audit(r.rev, t.created, ZERO_REV, usr, t.extra, t.uid)
+                    evs.extend(r.evs)
+        for _ in range(len(cache) - self.AUDIT_CACHE):
+            cache.popitem(last=False)
+        if evs:
+            outs.extend(self.published(evs, mine))
         if mine and max(mine) > self.rev:
             # a resend whose uid was applied through another hub that this hub has not fanned
             # out yet: catch up to it, so the reply is not behind its own ack
