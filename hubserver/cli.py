@@ -470,8 +470,12 @@ async def _serve_locked(args: argparse.Namespace, project: Project, limits: Limi
         stop.set()
 
     # SIGHUP (a closed terminal or ssh session, `systemctl kill -s HUP`) drains like SIGTERM
-    # instead of killing the hub with its in-flight publishes unanswered
-    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+    # instead of killing the hub with its in-flight publishes unanswered; a hub started
+    # with `nohup` (SIGHUP ignored) keeps ignoring it, so it outlives the session as meant
+    hup = getattr(signal, "SIGHUP", None)
+    if hup is not None and signal.getsignal(hup) is signal.SIG_IGN:
+        hup = None
+    for sig in (signal.SIGINT, signal.SIGTERM, hup):
         if sig is not None:
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, on_signal, sig)

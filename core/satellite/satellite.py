@@ -1441,8 +1441,12 @@ class Satellite:
         for trans, seq, auth in done:
             e = self._open[trans.uid] = _Open(seq, _PENDING, 0, auth, trans, sigs_of(trans))
             entries.append(e)
-        self._qv.update(self.replica.read, [e.queued() for e in entries],
-                        rev=self.replica.rev())
+        rev = self.replica.rev()
+        # a staged import's transactions keep the base of their step: an ack of the user's
+        # own earlier edit of their records that arrived between the steps moves them, as it
+        # moves queued ones (else the import would conflict with the user's own edit)
+        self._advance_bases([e.trans.uid for e in entries], rev)
+        self._qv.update(self.replica.read, [e.queued() for e in entries], rev=rev)
         recs: dict[str, set[str]] = {}
         for e in entries:
             trans = e.trans
@@ -1452,6 +1456,7 @@ class Satellite:
                                          for sg in self._open[u].sigs}
                 if self._outbox_sigs.isdisjoint(e.sigs):
                     self._outbox[trans.uid] = trans
+                    self._outbox_list = None  # outbox() gives a new list (as _after_pub)
                     self._outbox_sigs.update(e.sigs)
                 else:
                     self._outbox_cut = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from tests.hub.conftest import request
-from tests.hub.test_cli import stop
+from tests.hub.test_cli import hub_cmd, stop
 from tests.hub.test_ops_review10 import _add, _env, _serve
 
 
@@ -60,3 +61,26 @@ def test_sighup_drains_like_sigterm(tmp_path: Path) -> None:
         rc, log = stop(proc, signal.SIGHUP)
     assert rc == 0, log
     assert "shutting down (SIGHUP)" in log, log
+
+
+def test_a_hub_started_with_nohup_keeps_ignoring_sighup(tmp_path: Path) -> None:
+    """`nohup outpost-hub serve &` means "outlive my ssh session": SIGHUP stays ignored
+    (merge review 11: the drain on SIGHUP replaced nohup's ignore)."""
+    env = _env(tmp_path / "home")
+    db = str(tmp_path / "hub.db")
+    token = _add(env, "ann", "--db", db)
+    proc = subprocess.Popen(["nohup", *hub_cmd("serve", "--port", "0", "--db", db)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("outpost-hub ready: "), line
+        url = line.split()[2]
+        proc.send_signal(signal.SIGHUP)
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(2)  # still serving
+        assert "res" in asyncio.run(_one_header(url, token))
+    finally:
+        rc, log = stop(proc)
+    assert rc == 0, log
+    assert "shutting down (SIGTERM)" in log, log
