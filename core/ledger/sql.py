@@ -38,6 +38,7 @@ not used (``session.merge`` was measured 30–70x slower than raw sqlite3).
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import re
@@ -269,6 +270,50 @@ def _is_data_error(exc: StorageError, cause: BaseException | None = None) -> boo
     cause = getattr(cause, "orig", None) or cause
     return isinstance(cause, sqlite3.DataError) or (
         _psycopg is not None and isinstance(cause, _psycopg.DataError))
+
+
+_SQLITE_KINDS = {sqlite3.SQLITE_FULL: "full", sqlite3.SQLITE_READONLY: "readonly",
+                 sqlite3.SQLITE_BUSY: "locked", sqlite3.SQLITE_LOCKED: "locked"}
+_PG_KINDS = {"53100": "full", "25006": "readonly", "55P03": "locked", "55006": "locked",
+             "57P01": "unreachable", "57P02": "unreachable", "57P03": "unreachable"}
+_OS_KINDS = {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EROFS: "readonly"}
+
+
+def storage_kind(exc: BaseException | None) -> str:
+    """What a driver error means (:attr:`core.errors.StorageError.kind`), from its type and
+    code only: SQLite's result code, PostgreSQL's SQLSTATE (class 08, a connection failure,
+    and psycopg's errors without one, a lost connection: ``"unreachable"``), an OSError's
+    errno. Never from words of its text: that holds the database's URL, path or name (a
+    database named ``fullmoon`` was reported as a full disk)."""
+    seen = 0
+    while exc is not None and seen < 5:  # SQLAlchemy's wrapper, then the driver's error
+        seen += 1
+        if isinstance(exc, StorageError):
+            return exc.kind
+        if isinstance(exc, DBAPIError):
+            if exc.connection_invalidated:
+                return "unreachable"
+            exc = exc.orig
+            continue
+        if isinstance(exc, sqlite3.Error):
+            code = getattr(exc, "sqlite_errorcode", None)
+            return "" if code is None else _SQLITE_KINDS.get(code & 0xFF, "")
+        if _psycopg is not None and isinstance(exc, _psycopg.Error):
+            state = exc.sqlstate or ""
+            if state.startswith("08") or (not state and isinstance(
+                    exc, (_psycopg.OperationalError, _psycopg.InterfaceError))):
+                return "unreachable"
+            return _PG_KINDS.get(state, "")
+        if isinstance(exc, OSError):
+            return _OS_KINDS.get(exc.errno or 0, "")
+        exc = exc.__cause__
+    return ""
+
+
+def _sqlite_code(exc: BaseException) -> int:
+    """The primary SQLite result code of ``exc`` (0: not an SQLite error)."""
+    code = getattr(exc, "sqlite_errorcode", None) if isinstance(exc, sqlite3.Error) else None
+    return 0 if code is None else int(code) & 0xFF
 
 
 def _file_size_limit() -> int:
@@ -662,39 +707,49 @@ class SqlLedger:
     def _storage_error(self, what: str, exc: BaseException) -> StorageError:
         orig = getattr(exc, "orig", None) or exc
         msg = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-        low = msg.lower()
+        # told by the error's type and code (storage_kind), never by words of its text: that
+        # holds the database's name or path ("fullmoon", /srv/locked-ledgers/...)
+        kind = storage_kind(exc)
+        code = _sqlite_code(orig)
+        ioerr = code == sqlite3.SQLITE_IOERR
         if _is_data_error(StorageError(), orig):
             hint = ("the database refuses a value for what it holds (PostgreSQL: a NUL "
                     "character in text, a value too long), so retrying fails the same way; "
                     "nothing was applied")
-        elif not self._pg and ("full" in low or "i/o error" in low) and (
+        elif not self._pg and (kind == "full" or ioerr) and (
                 full := full_disk(Path(self._where))):
+            kind = "full"
             hint = f"{full}, then retry; nothing was applied"
-        elif "full" in low:
+        elif kind == "full":
             hint = ("the disk is full (or the database reached its size limit): free space, "
                     "then retry; nothing was applied")
-        elif self._pg and (m := re.search(r'database "([^"]+)" does not exist', msg)):
+        elif self._pg and getattr(orig, "sqlstate", None) == "3D000" and (
+                m := re.search(r'database "([^"]+)" does not exist', msg)):
             hint = (f"the database does not exist: create it first (createdb {m.group(1)}, or "
                     f"CREATE DATABASE \"{m.group(1)}\"), then retry")
-        elif "readonly" in low or "read-only" in low or "read only" in low:
+        elif kind == "readonly":
             hint = ("the database is read only: check the permissions of the file and its "
                     "directory (and that the disk is mounted read-write), then retry")
-        elif "locked" in low or "busy" in low:
+        elif kind == "locked":
             hint = ("the database is locked by another process: wait for it to finish and "
                     "retry; nothing was applied")
+        elif kind == "unreachable":
+            hint = ("the database server cannot be reached (stopped, restarting, or the "
+                    "network is down): nothing was applied; check the server, the hub "
+                    "reconnects by itself")
         elif self._pg:
             hint = "nothing was applied; retry, and check the database server if it persists"
-        elif "i/o error" in low and _file_size_limit():
+        elif ioerr and _file_size_limit():
             hint = (f"writing the file failed: this process may write files of at most "
                     f"{_file_size_limit():,} bytes (ulimit -f), or the disk is full: raise the "
                     "limit or free space, then retry; nothing was applied")
-        elif "malformed" in low or "not a database" in low or "i/o error" in low:
+        elif code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or ioerr:
             hint = ("the file cannot be read or written as a database: check the disk (free "
                     "space, errors, a removed drive); if the file is damaged, restore it from "
                     "a backup or move it aside; nothing was applied")
         else:
             hint = "nothing was applied; retry, and check the disk if it persists"
-        return StorageError(f"{what} failed on {self._where}: {msg}: {hint}")
+        return StorageError(f"{what} failed on {self._where}: {msg}: {hint}", kind=kind)
 
     @contextmanager
     def _guard(self, what: str) -> Iterator[None]:
@@ -773,7 +828,8 @@ class SqlLedger:
                 and not self._read_only:
             full = full_disk(Path(self._where))
             if full:
-                raise StorageError(f"{self._where}: {full}; publishes fail until then")
+                raise StorageError(f"{self._where}: {full}; publishes fail until then",
+                                   kind="full")
 
     def rev_in(self, conn: Connection) -> Rev:
         """The revision as seen inside the caller's transaction (from :meth:`begin`)."""

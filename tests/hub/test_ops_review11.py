@@ -1,0 +1,184 @@
+"""Operator review 11: a storage failure told by the driver error's type and code (never by
+words of a text holding the database's name or path), the users of a moved ledger, a ledger
+on a read-only file system, refused handshakes in the log (real hub processes, SQLite files,
+PostgreSQL, websockets on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import uuid
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+
+from core.errors import StorageError
+from core.ledger import open_ledger
+from core.model import Action, Cmd, Trans
+from core.satellite.replica import read_only_url
+from core.schema import load_project
+from hubserver.outputs import client_text, db_reason
+from tests.conftest import DEMO_SCHEMA
+from tests.hub.conftest import request
+from tests.hub.test_cli import stop
+from tests.hub.test_ops_review10 import PUB_SITE, _accepted, _add, _env, _healthz, _run, _serve
+
+# -- 1. the kind of a storage failure, by the error's type and code -----------------------------
+
+def test_a_locked_sqlite_ledger_under_a_path_saying_full_is_locked_not_full(
+        tmp_path: Path) -> None:
+    where = tmp_path / "fullmoon-locked"
+    where.mkdir()
+    led = open_ledger(str(where / "hub.db"), load_project(DEMO_SCHEMA))
+    try:
+        led.engine.dispose()
+        other = sqlite3.connect(where / "hub.db", isolation_level=None, timeout=0)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        try:
+            import core.ledger.sql as sql
+            busy, sql._BUSY_MS = sql._BUSY_MS, 50
+            try:
+                led.engine.dispose()
+                with pytest.raises(StorageError) as got:
+                    led.publish(Trans((Action("field.site", "s1", Cmd.NEW, {"name": "a"}),),
+                                      uid="u1"), "op")
+            finally:
+                sql._BUSY_MS = busy
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+    finally:
+        led.close()
+    assert "fullmoon-locked" in str(got.value)  # the text holds the path ...
+    assert db_reason(got.value) == "it is locked by another process"  # ... SQLITE_BUSY
+    assert got.value.kind == "locked"
+    assert "full" not in client_text(got.value)
+
+
+def test_a_read_only_sqlite_file_under_a_path_saying_full_and_locked_is_read_only(
+        tmp_path: Path) -> None:
+    where = tmp_path / "fullmoon-locked"
+    where.mkdir()
+    open_ledger(str(where / "hub.db"), load_project(DEMO_SCHEMA)).close()
+    led = open_ledger(read_only_url(where / "hub.db"), load_project(DEMO_SCHEMA))
+    try:
+        with pytest.raises(StorageError) as got:
+            led.publish(Trans((Action("field.site", "s1", Cmd.NEW, {"name": "a"}),),
+                              uid="u1"), "op")
+    finally:
+        led.close()
+    assert db_reason(got.value) == "it is read only", got.value  # SQLITE_READONLY
+    assert got.value.kind == "readonly"
+
+
+@pytest.mark.pg
+def test_a_lost_postgresql_named_fullmoon_locked_cannot_be_reached(
+        tmp_path: Path, pg_url: str) -> None:
+    import psycopg
+
+    name = f"outpost_test_fullmoon_locked_{uuid.uuid4().hex[:8]}"
+    base = pg_url.rsplit("/", 1)[0]
+    query = ("?" + pg_url.split("?", 1)[1]) if "?" in pg_url else ""
+    with psycopg.connect(pg_url, autocommit=True, connect_timeout=10) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+
+    def database(allow: bool) -> None:
+        with psycopg.connect(pg_url, autocommit=True, connect_timeout=10) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allow).lower()}')
+            if not allow:  # as a PostgreSQL stop does to the hub's sessions
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+
+    proc, url, _line = _serve(_env(tmp_path / "home"), "--db", f"{base}/{name}{query}",
+                              "--auth", "none")
+
+    async def scenario() -> tuple[object, tuple[int, str], object]:
+        async with connect(url) as ws:
+            assert "res" in await request(ws, "evt.pub", PUB_SITE)
+            await asyncio.to_thread(database, False)
+            try:
+                reply = await request(ws, "evt.pub", PUB_SITE, timeout=60)
+                got = await _healthz(url)
+                for _ in range(120):  # the periodic check runs every 5 s: at most 60 s
+                    if got[0] == 503:
+                        break
+                    await asyncio.sleep(0.5)
+                    got = await _healthz(url)
+                stat = await request(ws, "evt.stat")
+            finally:
+                await asyncio.to_thread(database, True)
+        return reply, got, stat
+
+    try:
+        try:
+            reply, health, stat = asyncio.run(scenario())
+        finally:
+            rc, err = stop(proc)
+    finally:
+        with psycopg.connect(pg_url, autocommit=True, connect_timeout=10) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    assert rc == 0, err
+    assert isinstance(reply, dict) and "err" in reply, reply
+    assert "cannot be reached" in str(reply) and "full" not in str(reply), reply
+    assert "locked" not in str(reply), reply
+    assert health == (503, "database unavailable (it cannot be reached)\n"), health
+    assert isinstance(stat, dict) and stat["res"]["db_why"] == "it cannot be reached", stat
+    assert "the disk is full" not in err and "locked by another process" not in err, err
+
+
+# -- 2. the users of a moved ledger --------------------------------------------------------------
+
+def _old_ledger(env: dict[str, str], old: Path) -> str:
+    """A ledger a hub served, with user alice: her token."""
+    token = _add(env, "alice", "--db", str(old))
+    proc, url, _line = _serve(env, "--db", str(old))
+    try:
+        assert asyncio.run(_accepted(url, token))
+    finally:
+        rc, err = stop(proc)
+    assert rc == 0, err
+    return token
+
+
+def test_the_documented_move_keeps_alice_s_token(tmp_path: Path) -> None:
+    env = _env(tmp_path / "home")
+    old, new, b = tmp_path / "old.sqlite", tmp_path / "new.sqlite", tmp_path / "b.ledger"
+    token = _old_ledger(env, old)
+    r = _run(env, "backup", str(b), "--db", str(old))  # docs/operations.md §4: the hub stopped
+    assert r.returncode == 0, r.stderr
+    r = _run(env, "restore", str(b), "--db", str(new))
+    assert r.returncode == 0, r.stderr
+    assert f"copied the 1 users of {old}.users.db" in r.stdout, r.stdout
+    proc, url, line = _serve(env, "--db", str(new))
+    try:
+        assert asyncio.run(_accepted(url, token))
+    finally:
+        rc, err = stop(proc)
+    assert rc == 0, err
+    assert f"users {new}.users.db" in line and "no users yet" not in err, (line, err)
+
+
+def test_a_restore_without_the_old_users_file_says_what_to_do_and_serve_names_it(
+        tmp_path: Path) -> None:
+    env = _env(tmp_path / "home")
+    old, new, b = tmp_path / "old.sqlite", tmp_path / "new.sqlite", tmp_path / "b.ledger"
+    token = _old_ledger(env, old)
+    assert _run(env, "backup", str(b), "--db", str(old)).returncode == 0
+    aside = tmp_path / "aside.db"
+    Path(f"{old}.users.db").rename(aside)  # another machine: the old users file is not here
+    r = _run(env, "restore", str(b), "--db", str(new))
+    assert r.returncode == 0, r.stderr
+    assert "users: none carried over" in r.stdout, r.stdout
+    assert f"cp OLD_USERS_FILE {new}.users.db" in r.stdout, r.stdout
+    assert not Path(f"{new}.users.db").exists()
+    aside.rename(f"{old}.users.db")  # it is back beside the ledgers
+    proc, url, _line = _serve(env, "--db", str(new))
+    try:
+        refused = not asyncio.run(_accepted(url, token))
+    finally:
+        rc, err = stop(proc)
+    assert rc == 0 and refused, err
+    warning = next(ln for ln in err.splitlines() if "no users yet" in ln)
+    assert f"{old}.users.db (1 users, of a ledger with this ledger id)" in warning, warning
+    assert f"cp {old}.users.db {new}.users.db" in warning, warning
