@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from core.errors import StorageError
 from core.ledger import open_ledger
@@ -182,3 +183,55 @@ def test_a_restore_without_the_old_users_file_says_what_to_do_and_serve_names_it
     warning = next(ln for ln in err.splitlines() if "no users yet" in ln)
     assert f"{old}.users.db (1 users, of a ledger with this ledger id)" in warning, warning
     assert f"cp {old}.users.db {new}.users.db" in warning, warning
+
+
+# -- 4. refused handshakes and connections in the log ----------------------------------------------
+
+async def _knock(url: str, headers: dict[str, str], times: int) -> int:
+    """``times`` handshakes (bounded); how many were refused."""
+    refused = 0
+    for _ in range(times):
+        try:
+            async with connect(url, additional_headers=headers, open_timeout=10):
+                pass
+        except InvalidStatus:
+            refused += 1
+    return refused
+
+
+def test_refused_handshakes_are_repeat_limited_and_websockets_lines_only_at_debug(
+        tmp_path: Path) -> None:
+    env = _env(tmp_path / "home")
+    db = str(tmp_path / "hub.db")
+    token = _add(env, "alice", "--db", db)
+    good = {"Authorization": f"Bearer {token}"}
+
+    async def scenario(url: str) -> tuple[int, int]:
+        wrong = await _knock(url, {"Authorization": "Bearer wrong"}, 40)
+        async with connect(url, additional_headers=good):
+            full = await _knock(url, good, 20)  # over --max-connections 1: 503
+        return wrong, full
+
+    proc, url, _line = _serve(env, "--db", db, "--max-connections", "1")
+    try:
+        assert asyncio.run(scenario(url)) == (40, 20)
+    finally:
+        rc, err = stop(proc)
+    assert rc == 0, err
+    lines = err.splitlines()
+    assert len([ln for ln in lines if "missing or unknown token" in ln]) <= 2, err
+    assert len([ln for ln in lines if "connections is the limit" in ln]) <= 2, err
+    assert "39 more like it" in err and "19 more like it" in err, err
+    for noise in ("HTTP response sent", "connection open", "connection closed"):
+        assert noise not in err, err
+    # one line per connection opened (naming the peer) and one per close
+    assert len([ln for ln in lines if "alice (writer) connected from 127.0.0.1:" in ln]) == 1
+    assert len([ln for ln in lines if "alice disconnected" in ln]) == 1, err
+
+    proc, url, _line = _serve(env, "--db", db, "--log-level", "DEBUG")
+    try:
+        assert asyncio.run(_knock(url, {"Authorization": "Bearer wrong"}, 2)) == 2
+    finally:
+        rc, err = stop(proc)
+    assert rc == 0, err
+    assert "outpost.hub.ws: HTTP response sent (401 Unauthorized)" in err, err
