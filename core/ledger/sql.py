@@ -352,6 +352,22 @@ def full_disk(path: Path) -> str:
             "(or move the ledger to a disk with room)")
 
 
+def read_only_fs(path: Path) -> str:
+    """Words naming the read-only file system holding the SQLite file ``path`` (``""``: it is
+    writable, or that cannot be told). A disk that failed is often remounted read-only
+    (ext4 ``errors=remount-ro``), exactly when a backup is wanted: SQLite cannot make the
+    ``-shm`` index a reader of a WAL file needs there ("unable to open database file", which
+    was reported as "not an Outpost ledger")."""
+    try:
+        st = os.statvfs(path.parent)
+    except (AttributeError, OSError):
+        return ""
+    if not st.f_flag & getattr(os, "ST_RDONLY", 1):
+        return ""
+    return (f"the file system holding {path.parent} is mounted read-only (a failing disk is "
+            "often remounted so: check it, e.g. dmesg)")
+
+
 def _immutable_url(path: Path) -> str:
     """An URL reading the SQLite file ``path`` as it is: ``immutable`` (no ``-shm``, no lock,
     nothing made beside it; the ``-wal`` is not read)."""
@@ -380,17 +396,19 @@ def _check_sqlite_ledger(url: str) -> str:
     if not path.is_file():
         raise ConfigError(f"{path}: no such file, so no ledger to read: {NO_LEDGER_FIX}")
     read = f"{path.resolve().as_uri()}?mode=ro"
-    full = full_disk(path)
+    full = full_disk(path) or read_only_fs(path)
     if full:
         wal = Path(f"{path}-wal")
         pending = wal.stat().st_size if wal.exists() else 0
         if pending:
+            fix = ("Free space, or copy" if "is full" in full else
+                   "Remount it read-write if the disk is sound (mount -o remount,rw), or copy")
             raise StorageError(
                 f"cannot read {path}: {full}. Its {wal.name} holds {pending:,} bytes of "
                 "commits not yet in the file, which SQLite reads only through a -shm index "
-                f"it cannot make on a full disk. Free space, or copy {path.name} and "
-                f"{wal.name} together to a disk with room and give the copy as --db; nothing "
-                "was changed")
+                f"it cannot make there. {fix} {path.name} and {wal.name} together to a "
+                "writable disk with room and give the copy as --db; nothing was changed",
+                kind="full" if "is full" in full else "readonly")
         read = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
         url = _immutable_url(path)
     try:

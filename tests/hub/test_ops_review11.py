@@ -235,3 +235,85 @@ def test_refused_handshakes_are_repeat_limited_and_websockets_lines_only_at_debu
         rc, err = stop(proc)
     assert rc == 0, err
     assert "outpost.hub.ws: HTTP response sent (401 Unauthorized)" in err, err
+
+
+# -- 3. a ledger on a read-only file system ------------------------------------------------------
+
+_READ_ONLY = r"""
+set -u
+mount -t tmpfs -o size=20m tmpfs "$DISK"
+cp "$SRC"/hub.db* "$DISK"/
+mount -o remount,ro "$DISK"
+for cmd in "verify" "backup $OUT/b.ledger"; do
+    echo "=== $cmd"
+    timeout 60 "$PY" -m hubserver.cli $cmd --db "$DISK/hub.db" 2>&1
+    echo "rc=$?"
+done
+ls -a "$DISK" | sed 's/^/file /'
+"""
+
+
+def _on_a_read_only_fs(tmp_path: Path, src: Path) -> str:
+    """verify and backup of a copy of ``src``/hub.db* on a tmpfs remounted read-only (as ext4
+    does on disk errors), in a user and mount namespace (``unshare``: no root needed)."""
+    import shutil
+    import subprocess
+    import sys
+
+    unshare = shutil.which("unshare")
+    assert unshare is not None, "unshare (util-linux) is needed for a real read-only mount"
+    disk, out = tmp_path / "disk", tmp_path / "out"
+    disk.mkdir()
+    out.mkdir()
+    env = {**_env(tmp_path / "home"), "DISK": str(disk), "SRC": str(src), "OUT": str(out),
+           "PY": sys.executable}
+    r = subprocess.run([unshare, "--user", "--map-root-user", "--mount", "bash", "-c",
+                        _READ_ONLY], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0 and "=== verify" in r.stdout, (r.stdout, r.stderr)
+    return r.stdout
+
+
+def test_verify_and_backup_read_a_ledger_on_a_read_only_file_system(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    led = open_ledger(str(src / "hub.db"), load_project(DEMO_SCHEMA))
+    try:
+        for i in range(7):
+            led.publish(Trans((Action("field.site", f"s{i}", Cmd.NEW, {"name": f"s{i}"}),),
+                              uid=f"u{i}"), "op")
+    finally:
+        led.close()
+    assert not (src / "hub.db-wal").exists()
+    got = _on_a_read_only_fs(tmp_path, src)
+    assert "not an Outpost ledger" not in got, got
+    verify, backup = got.split("=== backup")
+    assert verify.strip().endswith("ok\nrc=0"), got
+    assert "backup done:" in backup and "7 events" in backup and "rc=0" in backup, got
+    assert (tmp_path / "out" / "b.ledger").stat().st_size > 0
+
+
+def test_a_wal_with_frames_on_a_read_only_file_system_names_it_and_the_fix(
+        tmp_path: Path) -> None:
+    import shutil
+
+    src, snap = tmp_path / "src", tmp_path / "snap"
+    src.mkdir()
+    snap.mkdir()
+    open_ledger(str(src / "hub.db"), load_project(DEMO_SCHEMA)).close()
+    # a hub stopped by the disk's failure, with frames in its -wal: copy the files while a
+    # writer holds them
+    con = sqlite3.connect(src / "hub.db", isolation_level=None)
+    try:
+        con.execute("PRAGMA wal_autocheckpoint=0")
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("UPDATE evt_meta SET rev = rev + 1")
+        con.execute("COMMIT")
+        for f in src.iterdir():
+            shutil.copy(f, snap / f.name)
+    finally:
+        con.close()
+    assert (snap / "hub.db-wal").stat().st_size > 0
+    got = _on_a_read_only_fs(tmp_path, snap)
+    assert "not an Outpost ledger" not in got, got
+    assert got.count("is mounted read-only") == 2 and got.count("rc=2") == 2, got
+    assert "mount -o remount,rw" in got and "hub.db and hub.db-wal together" in got, got
