@@ -6,6 +6,7 @@ PostgreSQL, websockets on 127.0.0.1)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import uuid
 from pathlib import Path
@@ -15,11 +16,13 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from core.errors import StorageError
-from core.ledger import open_ledger
+from core.ledger import MemLedger, open_ledger
 from core.model import Action, Cmd, Trans
 from core.satellite.replica import read_only_url
-from core.schema import load_project
+from core.schema import Project, load_project
+from hubserver.limits import Limits
 from hubserver.outputs import client_text, db_reason
+from hubserver.server import Hub
 from tests.conftest import DEMO_SCHEMA
 from tests.hub.conftest import request
 from tests.hub.test_cli import stop
@@ -317,3 +320,28 @@ def test_a_wal_with_frames_on_a_read_only_file_system_names_it_and_the_fix(
     assert "not an Outpost ledger" not in got, got
     assert got.count("is mounted read-only") == 2 and got.count("rc=2") == 2, got
     assert "mount -o remount,rw" in got and "hub.db and hub.db-wal together" in got, got
+
+
+# -- 5. one connection's big publishes slow everyone: logged ---------------------------------------
+
+async def test_a_connection_publishing_over_heavy_writer_a_second_is_logged_once(
+        prod: Project, caplog: pytest.LogCaptureFixture) -> None:
+    def sat(start: int) -> dict[str, object]:
+        return {"rev": "0001-01-01T00:00:00Z", "tops": ["prod.cat"], "lim": 1,
+                "trans": [{"uid": f"u{i}", "acts": [{"top": "prod.cat", "key": str(i), "cmd": "new",
+                                                     "arg": {"name": f"c{i}"}}]}
+                          for i in range(start, start + 60)]}
+
+    caplog.set_level(logging.INFO, logger="outpost.hub")
+    async with Hub(MemLedger(prod), port=0, limits=Limits(heavy_writer=50)) as hub:
+        assert hub.url is not None
+        async with connect(hub.url) as ws, connect(hub.url) as other:
+            for k in range(3):  # 180 transactions: over 50 in the first request already
+                assert "res" in await request(ws, "evt.sat", sat(k * 60), timeout=30)
+            assert "res" in await request(other, "evt.pub", {"acts": [
+                {"top": "prod.cat", "key": "999", "cmd": "new", "arg": {"name": "x"}}]})
+    heavy = [r.getMessage() for r in caplog.records
+             if "transactions within 1 s" in r.getMessage()]
+    assert len(heavy) == 1, heavy  # the same warning again within 10 s: counted, not logged
+    assert heavy[0].startswith("conn 1: anonymous published over 50 transactions within 1 s: "
+                               "the other connections' publishes wait behind them"), heavy
