@@ -741,8 +741,8 @@ class SqlLedger:
         elif kind == "full":
             hint = ("the disk is full (or the database reached its size limit): free space, "
                     "then retry; nothing was applied")
-        elif self._pg and getattr(orig, "sqlstate", None) == "3D000" and (
-                m := re.search(r'database "([^"]+)" does not exist', msg)):
+        elif self._pg and (m := re.search(r'FATAL: +database "([^"]+)" does not exist',
+                                          msg)):  # at connect: no SQLSTATE (psycopg)
             hint = (f"the database does not exist: create it first (createdb {m.group(1)}, or "
                     f"CREATE DATABASE \"{m.group(1)}\"), then retry")
         elif kind == "readonly":
