@@ -57,8 +57,8 @@ def carry_users(recorded: str | None, target: Path, db: str) -> str:
         return (f"users: copied the {count_users(target)} users of {src} (the ledger's users "
                 f"file when it was backed up) to {target}: their tokens work with {db}")
     where = (f"the users file it was backed up with, {src}, is not here or holds no users"
-             if src is not None else "the backup does not name its users file (made before "
-             "session 11)")
+             if src is not None else "the backup names no users file: it was made before "
+             "session 11, or its ledger had none")
     return (f"users: none carried over ({where}). To keep the users' tokens, copy the old "
             f"ledger's users file before serving: cp OLD_USERS_FILE {shlex.quote(str(target))} "
             "(OLD_USERS_FILE: FILE.users.db beside an old SQLite FILE, or users/pg-HOST-PORT-"
