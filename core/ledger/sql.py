@@ -38,7 +38,6 @@ not used (``session.merge`` was measured 30–70x slower than raw sqlite3).
 
 from __future__ import annotations
 
-import errno
 import math
 import os
 import re
@@ -67,6 +66,7 @@ from core.errors import (
     UnstorableError,
     ValidationError,
 )
+from core.ledger.dberrors import sqlite_code, storage_kind
 from core.ledger.protocols import HistoryEntry, PubResult, some_topics
 from core.ledger.sql_batch import chunks, event_of, event_rows, key_entries, publish_batch
 from core.ledger.sql_replicate import insert_rows, plan_states, write_states
@@ -270,50 +270,6 @@ def _is_data_error(exc: StorageError, cause: BaseException | None = None) -> boo
     cause = getattr(cause, "orig", None) or cause
     return isinstance(cause, sqlite3.DataError) or (
         _psycopg is not None and isinstance(cause, _psycopg.DataError))
-
-
-_SQLITE_KINDS = {sqlite3.SQLITE_FULL: "full", sqlite3.SQLITE_READONLY: "readonly",
-                 sqlite3.SQLITE_BUSY: "locked", sqlite3.SQLITE_LOCKED: "locked"}
-_PG_KINDS = {"53100": "full", "25006": "readonly", "55P03": "locked", "55006": "locked",
-             "57P01": "unreachable", "57P02": "unreachable", "57P03": "unreachable"}
-_OS_KINDS = {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EROFS: "readonly"}
-
-
-def storage_kind(exc: BaseException | None) -> str:
-    """What a driver error means (:attr:`core.errors.StorageError.kind`), from its type and
-    code only: SQLite's result code, PostgreSQL's SQLSTATE (class 08, a connection failure,
-    and psycopg's errors without one, a lost connection: ``"unreachable"``), an OSError's
-    errno. Never from words of its text: that holds the database's URL, path or name (a
-    database named ``fullmoon`` was reported as a full disk)."""
-    seen = 0
-    while exc is not None and seen < 5:  # SQLAlchemy's wrapper, then the driver's error
-        seen += 1
-        if isinstance(exc, StorageError):
-            return exc.kind
-        if isinstance(exc, DBAPIError):
-            if exc.connection_invalidated:
-                return "unreachable"
-            exc = exc.orig
-            continue
-        if isinstance(exc, sqlite3.Error):
-            code = getattr(exc, "sqlite_errorcode", None)
-            return "" if code is None else _SQLITE_KINDS.get(code & 0xFF, "")
-        if _psycopg is not None and isinstance(exc, _psycopg.Error):
-            state = exc.sqlstate or ""
-            if state.startswith("08") or (not state and isinstance(
-                    exc, (_psycopg.OperationalError, _psycopg.InterfaceError))):
-                return "unreachable"
-            return _PG_KINDS.get(state, "")
-        if isinstance(exc, OSError):
-            return _OS_KINDS.get(exc.errno or 0, "")
-        exc = exc.__cause__
-    return ""
-
-
-def _sqlite_code(exc: BaseException) -> int:
-    """The primary SQLite result code of ``exc`` (0: not an SQLite error)."""
-    code = getattr(exc, "sqlite_errorcode", None) if isinstance(exc, sqlite3.Error) else None
-    return 0 if code is None else int(code) & 0xFF
 
 
 def _file_size_limit() -> int:
@@ -728,7 +684,7 @@ class SqlLedger:
         # told by the error's type and code (storage_kind), never by words of its text: that
         # holds the database's name or path ("fullmoon", /srv/locked-ledgers/...)
         kind = storage_kind(exc)
-        code = _sqlite_code(orig)
+        code = sqlite_code(orig)
         ioerr = code == sqlite3.SQLITE_IOERR
         if _is_data_error(StorageError(), orig):
             hint = ("the database refuses a value for what it holds (PostgreSQL: a NUL "
