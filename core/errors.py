@@ -158,7 +158,17 @@ class StorageError(OutpostError):
     """The database could not do what was asked (disk full, read only, locked, gone).
 
     Nothing was applied. These are environment problems: show them and retry later.
+
+    Attributes:
+        kind: what failed, told from the driver error's type and code (never from words of
+            its text, which holds the database's URL or path): ``"full"``, ``"readonly"``,
+            ``"locked"``, ``"unreachable"`` (a lost or refused database connection) or
+            ``""`` (another failure).
     """
+
+    def __init__(self, message: str = "", kind: str = ""):
+        super().__init__(message)
+        self.kind = kind
 
 
 class HubError(OutpostError):

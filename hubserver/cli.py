@@ -51,6 +51,7 @@ from hubserver.cluster import ClusterListener, is_postgres
 from hubserver.dbguard import HubLock, check_hub_pg, check_hub_sqlite, check_port
 from hubserver.limits import MIN_MAX_MESSAGE, Limits
 from hubserver.server import Hub, is_loopback
+from hubserver.usersmove import carry_users, old_users_files
 
 __all__ = ["DEMO_DATA", "DEMO_SCHEMA", "default_db", "main", "open_hub_ledger", "seed_demo"]
 
@@ -331,6 +332,9 @@ def _ops(args: argparse.Namespace) -> int:
         restored.close()
         print(f"restore done: {args.file} -> {safe_url(args.db)} (rev {format_rev(rev)}, "
               f"ledger {lid})")
+        # the users stay with the ledger: its new users file is another file (per ledger)
+        print(carry_users(ops.backup_notes(args.file).get("users_file"),
+                          users_file(args.db, args.users)[0], safe_url(args.db)))
         return 0
     # an existing ledger only: a mistyped --db made an empty one and reported success
     ledger = open_ledger(args.db, project, create=False)
@@ -344,7 +348,9 @@ def _ops(args: argparse.Namespace) -> int:
             print("ok" if not problems else
                   f"{len(problems)} problem{'' if len(problems) == 1 else 's'}")
             return 0 if not problems else 1
-        info = ops.backup(ledger, args.file)
+        users = users_file(args.db, args.users)[0]
+        info = ops.backup(ledger, args.file, {"users_file": str(users.resolve())}
+                          if users.is_file() else None)
         print(f"backup done: {info.path} ({info.events} events, rev {format_rev(info.rev)}, "
               f"ledger {ledger.ledger_id})")
         return 0
@@ -457,8 +463,8 @@ async def _serve_locked(args: argparse.Namespace, project: Project, limits: Limi
     elif not users.list():
         # `user add` without this --db writes the users file beside ITS default database
         log.warning("no users yet in %s: add one with `outpost-hub user add NAME %s` (token "
-                    "auth; `user` takes the same --db or --users as `serve`)", users.path,
-                    _user_opts(args))
+                    "auth; `user` takes the same --db or --users as `serve`)%s", users.path,
+                    _user_opts(args), old_users_files(users.path, ledger.ledger_id))
     hub = Hub(ledger, host=args.host, port=args.port, users=users, anon_user=args.user,
               limits=limits, origins=args.allow_origin, ssl=tls, close_ledger=True)
     stop = asyncio.Event()

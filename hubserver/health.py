@@ -23,18 +23,16 @@ log = logging.getLogger("outpost.hub")
 
 class DbHealth:
     """``problem`` is ``""`` while the database works, else the kind of failure a client may
-    know (:func:`~hubserver.outputs.db_reason`; ``"it cannot be reached"`` for a lost or
-    refused connection; ``"unavailable"`` when none of these). Thread-safe: commits report from
-    the writer thread."""
+    know (:func:`~hubserver.outputs.db_reason`, ``"it cannot be reached"`` for a lost or
+    refused connection among them; ``"unavailable"`` when none of these). Thread-safe:
+    commits report from the writer thread."""
 
     def __init__(self) -> None:
         self.problem = ""
         self._lock = threading.Lock()
 
     def failed(self, exc: Exception) -> None:
-        low = str(exc).lower()
-        why = db_reason(exc) or ("it cannot be reached" if "connection" in low or "connect"
-                                 in low else "unavailable")
+        why = db_reason(exc) or "unavailable"
         with self._lock:
             was, self.problem = self.problem, why
         if not was:

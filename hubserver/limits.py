@@ -70,6 +70,9 @@ class Limits:
             for (about: a revision is never cut); the reply then says ``more`` and the
             client asks again from its ``rev``. Bounds what one reply reads, encodes and
             holds on the event loop.
+        heavy_writer: transactions one connection may submit within 1 s before the hub
+            logs a warning (repeat-limited): one writer commits in order, so the other
+            connections' publishes wait behind them (0: never logged).
     """
 
     max_message: int = MAX_FRAME
@@ -88,6 +91,7 @@ class Limits:
     compression: bool = False
     sat_batch: int = 0
     max_batch: int = 5_000
+    heavy_writer: int = 10_000
 
 
 def keepalive(limits: Limits) -> float:

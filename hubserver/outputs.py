@@ -34,17 +34,17 @@ class HubStopping(StorageError):
     """A publish refused because the hub is shutting down (said to the client as it is)."""
 
 
+_REASONS = {"full": "the disk is full", "readonly": "it is read only",
+            "locked": "it is locked by another process", "unreachable": "it cannot be reached"}
+
+
 def db_reason(exc: Exception) -> str:
     """The kind of a storage failure a client may know (the disk is full, the database is
-    read only or locked), without where or what the database is; "" when none of these."""
-    low = str(exc).lower()
-    if "full" in low:  # as SqlLedger._storage_error tells it (also "database or disk is full")
-        return "the disk is full"
-    if "read only" in low or "readonly" in low or "read-only" in low:
-        return "it is read only"
-    if "locked" in low or "busy" in low:
-        return "it is locked by another process"
-    return ""
+    read only, locked or cannot be reached), without where or what the database is; "" when
+    none of these. Told by :attr:`StorageError.kind <core.errors.StorageError.kind>` (the
+    driver error's type and code), never by words of the text: that holds the database's URL
+    or path, and a database named ``fullmoon`` was reported as a full disk."""
+    return _REASONS.get(getattr(exc, "kind", "") or "", "")
 
 
 def unavailable(exc: Exception) -> str:

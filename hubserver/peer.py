@@ -32,8 +32,8 @@ FLUSH = object()
 class Peer:
     """One connection: its socket, its outbound queue and its sender task."""
 
-    __slots__ = ("busy", "conn", "flushes", "gone", "held", "idle", "last", "push_due",
-                 "queue", "sender", "timer", "user", "void", "ws")
+    __slots__ = ("busy", "conn", "flushes", "gone", "held", "idle", "last", "pub_n", "pub_t",
+                 "push_due", "queue", "sender", "timer", "user", "void", "ws")
 
     def __init__(self, conn: int, ws: HubConnection, user: User, size: int):
         self.conn = conn
@@ -57,6 +57,10 @@ class Peer:
         """Pushes are pending and will be written by ``Hub._push_now`` (not the sender)."""
         self.flushes = 0
         """Flush items in the queue."""
+        self.pub_t = -1e9
+        self.pub_n = 0
+        """Transactions submitted since ``pub_t`` (monotonic), a window of 1 s
+        (:func:`hubserver.pipeline.submit`: a heavy writer is logged)."""
         self.void = 0
         """How many of them to skip: a reply behind them took their push with it."""
 

@@ -84,10 +84,16 @@ _HUB_LOGS = ("outpost.hub", "outpost.hub.ws", "outpost.hub.cluster")
 
 
 def _not_a_probe(record: logging.LogRecord) -> bool:
-    """Drop websockets' INFO lines of ``GET /healthz`` (a load balancer asks every few
-    seconds: two lines each, nothing to act on)."""
+    """Drop websockets' INFO lines (``connection open``, ``connection closed``, ``HTTP response
+    sent (401 Unauthorized)``, ``server listening``...) unless the hub logs at DEBUG: they name
+    no peer, and the hub logs one line of its own per connection opened (naming the peer) and
+    closed, and a refused handshake as a warning, repeat-limited (before session 11 one client
+    with a wrong token wrote ~720 lines a second, two per attempt). ``GET /healthz`` is never
+    logged (a load balancer asks every few seconds: nothing to act on)."""
+    if record.levelno != logging.INFO:
+        return True
     req = getattr(getattr(record, "websocket", None), "request", None)
-    return record.levelno > logging.INFO or getattr(req, "path", "") != "/healthz"
+    return getattr(req, "path", "") != "/healthz" and _ws_log.isEnabledFor(logging.DEBUG)
 
 
 _ws_log.addFilter(_not_a_probe)

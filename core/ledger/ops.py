@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,12 +126,16 @@ def _snapshot(ledger: SqlLedger) -> Iterator[Connection]:
             yield conn
 
 
-def backup(ledger: SqlLedger, path: str | Path) -> BackupInfo:
+def backup(ledger: SqlLedger, path: str | Path,
+           notes: Mapping[str, str] | None = None) -> BackupInfo:
     """Write a consistent backup of ``ledger`` to one SQLite file while it keeps running.
 
     Args:
         ledger: the ledger to back up.
         path: the backup file; replaced atomically when it exists.
+        notes: more ``backup_meta`` entries (names not used by the format), read back by
+            :func:`backup_notes`: the hub's CLI records the users file of the ledger
+            (``users_file``), so that a restore can carry the users over.
 
     Raises:
         StorageError: reading the ledger or writing the file failed; no file at ``path`` was
@@ -174,7 +178,8 @@ def backup(ledger: SqlLedger, path: str | Path) -> BackupInfo:
                 *([("ledger_id", ledger.ledger_id)] if ledger.ledger_id else []),
                 # and its restore points: a restore of this file appends its own
                 *([("restores", dumps([list(p) for p in ledger.restores]))]
-                  if ledger.restores else [])])
+                  if ledger.restores else []),
+                *((f"note.{k}", v) for k, v in (notes or {}).items())])
             out.commit()
         finally:
             out.close()
@@ -202,6 +207,18 @@ def _drop_tmp(tmp: Path) -> None:
     for p in (tmp, tmp.with_name(tmp.name + "-journal")):
         with suppress(OSError):
             p.unlink(missing_ok=True)
+
+
+def backup_notes(path: str | Path) -> dict[str, str]:
+    """The ``notes`` :func:`backup` wrote into the backup file ``path`` (``{}``: none, or a
+    backup made before session 11).
+
+    Raises:
+        StorageError: ``path`` is not an Outpost backup.
+    """
+    src, meta = _open_backup(Path(path))
+    src.close()
+    return {k[5:]: v for k, v in meta.items() if k.startswith("note.")}
 
 
 def _open_backup(path: Path) -> tuple[sqlite3.Connection, dict[str, str]]:

@@ -66,6 +66,7 @@ from core.errors import (
     UnstorableError,
     ValidationError,
 )
+from core.ledger.dberrors import sqlite_code, storage_kind
 from core.ledger.protocols import HistoryEntry, PubResult, some_topics
 from core.ledger.sql_batch import chunks, event_of, event_rows, key_entries, publish_batch
 from core.ledger.sql_replicate import insert_rows, plan_states, write_states
@@ -307,6 +308,22 @@ def full_disk(path: Path) -> str:
             "(or move the ledger to a disk with room)")
 
 
+def read_only_fs(path: Path) -> str:
+    """Words naming the read-only file system holding the SQLite file ``path`` (``""``: it is
+    writable, or that cannot be told). A disk that failed is often remounted read-only
+    (ext4 ``errors=remount-ro``), exactly when a backup is wanted: SQLite cannot make the
+    ``-shm`` index a reader of a WAL file needs there ("unable to open database file", which
+    was reported as "not an Outpost ledger")."""
+    try:
+        st = os.statvfs(path.parent)
+    except (AttributeError, OSError):
+        return ""
+    if not st.f_flag & getattr(os, "ST_RDONLY", 1):
+        return ""
+    return (f"the file system holding {path.parent} is mounted read-only (a failing disk is "
+            "often remounted so: check it, e.g. dmesg)")
+
+
 def _immutable_url(path: Path) -> str:
     """An URL reading the SQLite file ``path`` as it is: ``immutable`` (no ``-shm``, no lock,
     nothing made beside it; the ``-wal`` is not read)."""
@@ -335,17 +352,19 @@ def _check_sqlite_ledger(url: str) -> str:
     if not path.is_file():
         raise ConfigError(f"{path}: no such file, so no ledger to read: {NO_LEDGER_FIX}")
     read = f"{path.resolve().as_uri()}?mode=ro"
-    full = full_disk(path)
+    full = full_disk(path) or read_only_fs(path)
     if full:
         wal = Path(f"{path}-wal")
         pending = wal.stat().st_size if wal.exists() else 0
         if pending:
+            fix = ("Free space, or copy" if "is full" in full else
+                   "Remount it read-write if the disk is sound (mount -o remount,rw), or copy")
             raise StorageError(
                 f"cannot read {path}: {full}. Its {wal.name} holds {pending:,} bytes of "
                 "commits not yet in the file, which SQLite reads only through a -shm index "
-                f"it cannot make on a full disk. Free space, or copy {path.name} and "
-                f"{wal.name} together to a disk with room and give the copy as --db; nothing "
-                "was changed")
+                f"it cannot make there. {fix} {path.name} and {wal.name} together to a "
+                "writable disk with room and give the copy as --db; nothing was changed",
+                kind="full" if "is full" in full else "readonly")
         read = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
         url = _immutable_url(path)
     try:
@@ -662,39 +681,49 @@ class SqlLedger:
     def _storage_error(self, what: str, exc: BaseException) -> StorageError:
         orig = getattr(exc, "orig", None) or exc
         msg = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-        low = msg.lower()
+        # told by the error's type and code (storage_kind), never by words of its text: that
+        # holds the database's name or path ("fullmoon", /srv/locked-ledgers/...)
+        kind = storage_kind(exc)
+        code = sqlite_code(orig)
+        ioerr = code == sqlite3.SQLITE_IOERR
         if _is_data_error(StorageError(), orig):
             hint = ("the database refuses a value for what it holds (PostgreSQL: a NUL "
                     "character in text, a value too long), so retrying fails the same way; "
                     "nothing was applied")
-        elif not self._pg and ("full" in low or "i/o error" in low) and (
+        elif not self._pg and (kind == "full" or ioerr) and (
                 full := full_disk(Path(self._where))):
+            kind = "full"
             hint = f"{full}, then retry; nothing was applied"
-        elif "full" in low:
+        elif kind == "full":
             hint = ("the disk is full (or the database reached its size limit): free space, "
                     "then retry; nothing was applied")
-        elif self._pg and (m := re.search(r'database "([^"]+)" does not exist', msg)):
+        elif self._pg and (m := re.search(r'FATAL: +database "([^"]+)" does not exist',
+                                          msg)):  # at connect: no SQLSTATE (psycopg)
             hint = (f"the database does not exist: create it first (createdb {m.group(1)}, or "
                     f"CREATE DATABASE \"{m.group(1)}\"), then retry")
-        elif "readonly" in low or "read-only" in low or "read only" in low:
+        elif kind == "readonly":
             hint = ("the database is read only: check the permissions of the file and its "
                     "directory (and that the disk is mounted read-write), then retry")
-        elif "locked" in low or "busy" in low:
+        elif kind == "locked":
             hint = ("the database is locked by another process: wait for it to finish and "
                     "retry; nothing was applied")
+        elif kind == "unreachable":
+            hint = ("the database server cannot be reached (stopped, restarting, or the "
+                    "network is down): nothing was applied; check the server, the hub "
+                    "reconnects by itself")
         elif self._pg:
             hint = "nothing was applied; retry, and check the database server if it persists"
-        elif "i/o error" in low and _file_size_limit():
+        elif ioerr and _file_size_limit():
             hint = (f"writing the file failed: this process may write files of at most "
                     f"{_file_size_limit():,} bytes (ulimit -f), or the disk is full: raise the "
                     "limit or free space, then retry; nothing was applied")
-        elif "malformed" in low or "not a database" in low or "i/o error" in low:
+        elif code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or ioerr:
             hint = ("the file cannot be read or written as a database: check the disk (free "
                     "space, errors, a removed drive); if the file is damaged, restore it from "
                     "a backup or move it aside; nothing was applied")
         else:
             hint = "nothing was applied; retry, and check the disk if it persists"
-        return StorageError(f"{what} failed on {self._where}: {msg}: {hint}")
+        return StorageError(f"{what} failed on {self._where}: {msg}: {hint}", kind=kind)
 
     @contextmanager
     def _guard(self, what: str) -> Iterator[None]:
@@ -773,7 +802,8 @@ class SqlLedger:
                 and not self._read_only:
             full = full_disk(Path(self._where))
             if full:
-                raise StorageError(f"{self._where}: {full}; publishes fail until then")
+                raise StorageError(f"{self._where}: {full}; publishes fail until then",
+                                   kind="full")
 
     def rev_in(self, conn: Connection) -> Rev:
         """The revision as seen inside the caller's transaction (from :meth:`begin`)."""

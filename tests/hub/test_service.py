@@ -554,7 +554,7 @@ def test_sat_storage_error_of_the_commit_is_one_error_reply(svc: HubService) -> 
     _outs, job = svc.handle("C", frame("evt.sat#1", sat_body({"uid": "u1",
                                                               "acts": [new("1", "a")]})))
     assert job is not None
-    (r,) = svc.finish(job, [StorageError("disk full")])
+    (r,) = svc.finish(job, [StorageError("disk full", kind="full")])
     # the cause (a path, a URL, a driver message) stays in the hub's log
     assert body(r) == {"err": "the hub could not store the transactions: the hub's database "
                               "is unavailable (the disk is full; the cause is in the hub's "
