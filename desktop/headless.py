@@ -230,13 +230,16 @@ def add_commands(sub: Any) -> None:
     _common(p)
     p = sub.add_parser(
         "import", help="import a CSV file (one transaction per batch)",
-        description="Import records from a CSV file (UTF-8, commas, a header of field names "
-        "and an optional key column; an empty key makes a new record). Every row is checked "
-        "first: a bad one changes nothing. Rows go out in batches, one transaction each; a "
-        "batch the hub rejects (someone changed one of its records) is one conflict. The "
-        "whole file is queued here at once or not at all: an import stopped half-way "
-        "(Ctrl+C, a crash) leaves nothing, so run it again. A file "
-        "from `outpost export --rev` turns others' later changes into conflicts.")
+        description="Import records from a CSV file (UTF-8; commas, or semicolons or tabs "
+        "as the header has them; a header of field names and an optional key column; an "
+        "empty key makes a new record). Every row is checked first: the bad ones are named "
+        "by line and column, and nothing is imported. Rows go out in batches, one "
+        "transaction each; a batch the hub rejects (someone changed one of its records) "
+        "is one conflict. The whole file is queued here at once or not at all: an import "
+        "stopped half-way (Ctrl+C, a crash) leaves nothing, so run it again. With the _rev "
+        "column every "
+        "export writes, only the cells you changed are sent: a field someone else changed "
+        "since keeps their value unless you changed it too (a conflict).")
     p.add_argument("topic", help="the model, e.g. field.site")
     p.add_argument("file", help="the CSV file (/dev/stdin for a pipe)")
     p.add_argument("--from-spreadsheet", action="store_true",
