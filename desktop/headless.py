@@ -1330,7 +1330,8 @@ class CsvImport:
                f"(uid {c['uid']})"
                + (", the row's other cells as usual" if c.get("fields") else "")
                + "; the hub will reject it: after `outpost sync --once`, `outpost conflicts` "
-               f"shows both values; `outpost resolve {c['uid']} --keep mine|theirs`"
+               f"shows both values; `outpost resolve {c['uid']} --keep mine|theirs` or "
+               f"field by field `outpost resolve {c['uid']} --field FIELD=mine|theirs ...`"
                for c in self.clashes[:_MOST_LINES]]
         if len(self.clashes) > _MOST_LINES:
             out.append(f"{len(self.clashes) - _MOST_LINES} more rows conflict with changes "
@@ -1559,7 +1560,8 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
         # the delimiter from the header: a comma, or the semicolon a spreadsheet writes in a
         # locale whose decimal mark is a comma (de-CH, fr-CH, de-DE...), or a tab
         first = text.readline()
-        reader = csv.reader(itertools.chain([first], text), delimiter=_delimiter(first))
+        reader = csv.reader(itertools.chain([first] if first else [], text),
+                            delimiter=_delimiter(first))
         header = next(reader, None)
         if header is None:
             raise ValidationError(f"{file} is empty: expected a header line such as "

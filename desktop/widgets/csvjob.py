@@ -120,11 +120,12 @@ class ExportRun:
         self.rows = 0
 
     def summary(self) -> str:
-        return (f"exported {self.rows} rows of {self.topic} to {self.file}, with the revision "
-                "they were read at (the _rev column: leave it as it is, so that importing the "
-                "file back changes only the cells you edit and keeps others' later changes)"
+        return (f"exported {self.rows} rows of {self.topic} to {self.file}"
                 + (" for a spreadsheet (a cell starting with = + - @ has a ' before it; File → "
-                   "Import CSV from a spreadsheet export… reads it back)" if self.sheet else ""))
+                   "Import CSV from a spreadsheet export… reads it back)" if self.sheet else "")
+                + ", with the revision they were read at (the _rev column: leave it as it is, "
+                "so that importing the file back changes only the cells you edit and keeps "
+                "others' later changes)")
 
     def stopped(self) -> str:
         return f"nothing was written: {self.file} is as it was"
