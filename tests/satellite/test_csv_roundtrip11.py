@@ -203,6 +203,7 @@ def test_a_full_disk_is_said_as_such_not_as_the_files_lines(tmp_path: Path,
         assert "disk is full" in text and "the file's rows are fine" in text.lower()
         assert "lines " not in text and "line " not in text
         assert "nothing was applied" not in text and text.count("nothing was imported") == 1
+        assert "retry" not in text  # said once: run the import again
         assert text.endswith("run the import again once there is room")
         assert sat.status().pending == 0
     finally:
