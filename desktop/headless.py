@@ -1493,7 +1493,8 @@ def _import_failed(exc: OutpostError, where: str) -> OutpostError:
         # range, and said once that nothing was imported (the storage error's own "nothing
         # was applied" is the same fact)
         why = (str(exc).replace(", then retry; nothing was applied", "")
-               .replace("; nothing was applied", "").replace("nothing was applied; ", ""))
+               .replace("; nothing was applied", "").replace("nothing was applied; ", "")
+               .replace("move the ledger to", "move the data directory to"))  # a satellite
         again = "once there is room" if "full" in why.lower() else "once that is fixed"
         return StorageError(f"{_NOT_QUEUED}: {why}. The file's rows are fine "
                             "(every one was checked); nothing was imported (an import is "

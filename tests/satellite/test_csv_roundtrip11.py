@@ -208,3 +208,21 @@ def test_a_full_disk_is_said_as_such_not_as_the_files_lines(tmp_path: Path,
         assert sat.status().pending == 0
     finally:
         sat.close()
+
+
+def test_the_full_disk_words_of_the_safety_review() -> None:
+    """diskfull.out line 30 (a 3 MB tmpfs): the storage error the ledger words for a full
+    disk, as the import says it."""
+    from desktop.headless import _import_failed
+
+    raw = StorageError("a write transaction failed on /t/tmpfs/f/satellite.db: database or "
+                       "disk is full: the disk holding /t/tmpfs/f is full (0 bytes free): "
+                       "free space there (or move the ledger to a disk with room), then "
+                       "retry; nothing was applied")
+    text = str(_import_failed(raw, "/t/f.csv lines 14002-14501: "))
+    assert text == (
+        "the import could not be queued: a write transaction failed on "
+        "/t/tmpfs/f/satellite.db: database or disk is full: the disk holding /t/tmpfs/f is "
+        "full (0 bytes free): free space there (or move the data directory to a disk with "
+        "room). The file's rows are fine (every one was checked); nothing was imported (an "
+        "import is queued whole or not at all): run the import again once there is room")
