@@ -1789,8 +1789,10 @@ def _row_rev(text: str) -> Rev | None:
     try:
         return parse_rev(text.strip())
     except ValueError as exc:
-        raise ValidationError(f"{REV_COLUMN} {text!r} is not a revision (as `outpost export "
-                              "--rev` writes it): leave the column as exported") from exc
+        raise ValidationError(
+            f"column {REV_COLUMN}: {text!r} is not a revision as an export writes it (e.g. "
+            "2026-05-01T09:30:00.123Z; a spreadsheet may have turned it into a date of its "
+            "own): leave the column as exported (formatted as text), or export again") from exc
 
 
 class _Row(NamedTuple):

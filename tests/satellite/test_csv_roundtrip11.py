@@ -226,3 +226,14 @@ def test_the_full_disk_words_of_the_safety_review() -> None:
         "full (0 bytes free): free space there (or move the data directory to a disk with "
         "room). The file's rows are fine (every one was checked); nothing was imported (an "
         "import is queued whole or not at all): run the import again once there is room")
+
+
+async def test_a_rev_a_spreadsheet_reformatted_is_said_with_the_fix(tmp_path: Path,
+                                                                    hub: Hub) -> None:
+    a = tmp_path / "a"
+    assert (await cli(a, "connect", hub.url))[0] == 0
+    src = tmp_path / "sheet.csv"
+    src.write_text("key;name;_rev\ns1;One;27.11.2026 15:41\n", encoding="utf-8")
+    rc, _, err = await cli(a, "import", SITE, str(src), json_out=False)
+    assert rc == 1 and "line 2, column _rev: '27.11.2026 15:41' is not a revision" in err, err
+    assert "a spreadsheet may have turned it into a date" in err and "export again" in err
