@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar, cast
 
@@ -242,13 +242,16 @@ def add_commands(sub: Any) -> None:
     _common(p)
     p = sub.add_parser(
         "import", help="import a CSV file (one transaction per batch)",
-        description="Import records from a CSV file (UTF-8, commas, a header of field names "
-        "and an optional key column; an empty key makes a new record). Every row is checked "
-        "first: a bad one changes nothing. Rows go out in batches, one transaction each; a "
-        "batch the hub rejects (someone changed one of its records) is one conflict. The "
-        "whole file is queued here at once or not at all: an import stopped half-way "
-        "(Ctrl+C, a crash) leaves nothing, so run it again. A file "
-        "from `outpost export --rev` turns others' later changes into conflicts.")
+        description="Import records from a CSV file (UTF-8; commas, or semicolons or tabs "
+        "as the header has them; a header of field names and an optional key column; an "
+        "empty key makes a new record). Every row is checked first: the bad ones are named "
+        "by line and column, and nothing is imported. Rows go out in batches, one "
+        "transaction each; a batch the hub rejects (someone changed one of its records) "
+        "is one conflict. The whole file is queued here at once or not at all: an import "
+        "stopped half-way (Ctrl+C, a crash) leaves nothing, so run it again. With the _rev "
+        "column every "
+        "export writes, only the cells you changed are sent: a field someone else changed "
+        "since keeps their value unless you changed it too (a conflict).")
     p.add_argument("topic", help="the model, e.g. field.site")
     p.add_argument("file", help="the CSV file (/dev/stdin for a pipe)")
     p.add_argument("--from-spreadsheet", action="store_true",
@@ -258,11 +261,18 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser(
         "export", help="export a topic as CSV",
         description="Write the topic's records as you see them (pending edits included) as "
-        "CSV on standard output: a header of key and field names, one row per record.")
+        "CSV on standard output: a header of key and field names and a last column "
+        f"{REV_COLUMN}, the revision exported at, one row per record. Leave {REV_COLUMN} as "
+        "it is: `outpost import` of the edited file then sends only the cells you changed; a "
+        "field someone else changed since keeps their value when you did not change it, and "
+        "becomes a conflict (`outpost conflicts`) when you did.")
     p.add_argument("topic", help="the model, e.g. field.site")
     p.add_argument("--rev", action="store_true",
-                   help=f"add a {REV_COLUMN} column (the revision exported at): importing the "
-                   "file back then makes fields others changed since conflicts, not overwrites")
+                   help=f"(the default since session 11; kept for scripts) the {REV_COLUMN} "
+                   "column")
+    p.add_argument("--no-rev", action="store_true",
+                   help=f"leave out the {REV_COLUMN} column (for another program; importing "
+                   "such a file back overwrites changes others made since)")
     p.add_argument("--for-spreadsheet", action="store_true",
                    help="for opening in a spreadsheet: a cell starting with = + - @, a tab or "
                    "a line break (a formula there) or with ' gets a leading ' (numbers are "
@@ -699,6 +709,8 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
     return bool(asked) or client.machine.info.phase != Phase.STOPPED
 
 
+_MOST_ERRORS = 50
+"""Most bad rows of a CSV an import names (then "and N more")."""
 _MOST_LINES = 20
 """Most rejected transactions continuous sync names one line each per notice."""
 
@@ -1205,11 +1217,16 @@ def _cmd_import(args: argparse.Namespace) -> int:
             print(f"outpost: {note}", file=sys.stderr)
     for line in job.clash_lines():  # stderr, --json too (its "conflicts" lists them all)
         print(f"outpost: {line}", file=sys.stderr)
+    for line in job.kept_lines():
+        print(f"outpost: {line}", file=sys.stderr)
     for line in job.dangling_lines():  # not refused, as `pub` does not
         print(f"outpost: warning: {line}", file=sys.stderr)
     _out(args, {"rows": job.rows, "new": job.made, "changed": job.rows - job.made,
                 "unchanged": job.counts.unchanged, "overwritten": job.counts.overwrites,
-                "uids": job.uids, "conflicts": job.clashes}, job.summary())
+                "uids": job.uids, "conflicts": job.clashes,
+                "left_alone": [{"line": line, "top": top, "key": key, "fields": list(fs)}
+                               for line, top, key, fs in job.counts.kept],
+                "left_alone_rows": job.counts.kept_rows}, job.summary())
     return 0
 
 
@@ -1317,9 +1334,10 @@ class CsvImport:
                     lines = (batch[0].line, batch[-1].line)
                     if batch[0].clash:
                         clashes.append((i, {"line": batch[0].line, "top": batch[0].act.top,
-                                            "key": batch[0].act.key, "why": batch[0].clash}))
+                                            "key": batch[0].act.key, "why": batch[0].clash,
+                                            "fields": list(batch[0].fields)}))
                     yield [r.act for r in batch], batch[0].base  # one _rev: _batches
-                    rows += len(batch)
+                    rows += sum(1 for r in batch if not r.part)
                     made += sum(1 for r in batch if r.act.cmd == Cmd.NEW)
                     refs.add(batch)
                     if self.progress is not None:
@@ -1375,7 +1393,11 @@ class CsvImport:
                 f"{self.rows - self.made:,} changed) in "
                 f"{plural(len(self.uids), 'transaction')}"
                 + (f"; {plural(self.counts.unchanged, 'row')} unchanged"
-                   if self.counts.unchanged else ""))
+                   if self.counts.unchanged else "")
+                + (f"; {plural(len(self.clashes), 'row')} in conflict with changes made since "
+                   "the export" if self.clashes else "")
+                + (f"; in {plural(self.counts.kept_rows, 'row')}, fields changed since the "
+                   "export kept as they are now" if self.counts.kept_rows else ""))
 
     def dangling_lines(self) -> list[str]:
         """One warning per ref field whose values name records the replica does not have
@@ -1386,13 +1408,17 @@ class CsvImport:
                 for (name, ref), (count, eg) in self.dangling.items()]
 
     def clash_lines(self) -> list[str]:
-        """One warning per row queued alone because it conflicts with a change made since
-        the file's ``_rev`` (at most :data:`_MOST_LINES`, then a count)."""
+        """One warning per row whose cells conflict with a change made since the file's
+        ``_rev`` (at most :data:`_MOST_LINES`, then a count): those cells were queued as a
+        transaction of their own, the conflict inbox's once synced."""
         out = [f"{self.file} line {c['line']} ({c['top']} {c['key']}): {c['why']} since the "
-               "file was exported, so the hub will reject it as a conflict; it was queued as a "
-               f"transaction of its own (uid {c['uid']}) so that the other rows of its batch "
-               "are not rejected with it (the hub rejects a transaction whole); after "
-               f"`outpost sync --once`: `outpost resolve {c['uid']} --keep mine|theirs` or "
+               "file was exported, and the file changes "
+               + (f"{'it' if len(c['fields']) == 1 else 'them'} too" if c["fields"]
+                  else "the record") + ": a conflict, queued as a transaction of its own "
+               f"(uid {c['uid']})"
+               + (", the row's other cells as usual" if c.get("fields") else "")
+               + "; the hub will reject it: after `outpost sync --once`, `outpost conflicts` "
+               f"shows both values; `outpost resolve {c['uid']} --keep mine|theirs` or "
                f"field by field `outpost resolve {c['uid']} --field FIELD=mine|theirs ...`"
                for c in self.clashes[:_MOST_LINES]]
         if len(self.clashes) > _MOST_LINES:
@@ -1401,13 +1427,29 @@ class CsvImport:
                        "them all)")
         return out
 
+    def kept_lines(self) -> list[str]:
+        """One line per row (at most :data:`_MOST_LINES`, then a count) whose cells still
+        held the exported value of a field changed since: left alone, the newer value kept."""
+        c = self.counts
+        out = [f"{self.file} line {line} ({top} {key}): {_names(list(fields))} left as "
+               f"{'it is' if len(fields) == 1 else 'they are'} now (changed since the file "
+               "was exported; the file still has the exported value)"
+               for line, top, key, fields in c.kept]
+        if c.kept_rows > len(c.kept):
+            out.append(f"{plural(c.kept_rows - len(c.kept), 'more row')} left fields changed "
+                       "since the export as they are now (`--json` counts them)")
+        return out
+
     def overwrite_note(self) -> str:
         """The warning for changes made without a ``_rev`` column ("" when none)."""
         if not self.counts.overwrites:
             return ""
-        return (f"{plural(self.counts.overwrites, 'record')} changed with the file's values, "
-                "over any change made since it was exported (`outpost export --rev` adds a "
-                "_rev column that makes such changes conflicts instead)")
+        return (f"the file has no {REV_COLUMN} column (written by an older version or another "
+                f"program), so {plural(self.counts.overwrites, 'record')} "
+                f"{'was' if self.counts.overwrites == 1 else 'were'} changed with the file's "
+                "values, over any change others made since it was exported. Every export "
+                f"now has the {REV_COLUMN} column: export again and edit that file to keep "
+                "others' later changes")
 
     def sheet_note(self, how: str = "`outpost import --from-spreadsheet`") -> str:
         """The warning for a plain import of cells that look like an ``export
@@ -1498,15 +1540,57 @@ class _Counts:
     overwrites: int = 0  # changes to existing records without a _rev column
     sheet_cells: int = 0  # cells such as '=SUM(A1) of a plain import (an --for-spreadsheet file?)
     sheet_eg: str = ""    # the first of them
+    # cells of a file with _rev still holding the exported value of a field changed since
+    # (the newer value is kept): (line, topic, key, fields) of the first _MOST_LINES rows
+    kept: list[tuple[int, str, str, tuple[str, ...]]] = field(default_factory=list)
+    kept_rows: int = 0
+    # the bad rows: (line, what is wrong) of the first _MOST_ERRORS, and how many there are
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    bad_rows: int = 0
+
+    def bad(self, line: int, text: str) -> None:
+        self.bad_rows += 1
+        if len(self.errors) < 2 * _MOST_ERRORS:  # a chunk's lines may come out of order
+            self.errors.append((line, text))
+
+    def error_text(self, file: str) -> str:
+        """Every bad row (the first :data:`_MOST_ERRORS` by line, then a count): one row
+        alone in the words of before, several a line each."""
+        errs = sorted(self.errors)[:_MOST_ERRORS]
+        if self.bad_rows == 1:
+            return _line_error(file, *errs[0])
+        return (f"{file}: {self.bad_rows:,} rows cannot be imported, so nothing was "
+                "imported; fix them and import the file again:\n"
+                + "\n".join(_line_error("", line, t).lstrip() for line, t in errs)
+                + (f"\nand {self.bad_rows - len(errs):,} more"
+                   if self.bad_rows > len(errs) else ""))
+
+    def keep(self, line: int, top: str, key: str, fields: Sequence[str]) -> None:
+        self.kept_rows += 1
+        if len(self.kept) < _MOST_LINES:
+            self.kept.append((line, top, key, tuple(fields)))
 
 
 def _import_failed(exc: OutpostError, where: str) -> OutpostError:
     """The error of an import that stopped: nothing was queued (``Satellite.pub_many``
     queues the whole file in one commit)."""
-    kind = StorageError if isinstance(exc, StorageError) else ValidationError
-    return kind(f"{where}{exc}: {_IMPORT_AGAIN}")
+    if isinstance(exc, StorageError):
+        if str(exc).startswith(_NOT_QUEUED):
+            return exc  # said so already (a read of the second pass failed)
+        # the satellite's database failed (a full disk): not the file's fault, so no line
+        # range, and said once that nothing was imported (the storage error's own "nothing
+        # was applied" is the same fact)
+        why = (str(exc).replace(", then retry; nothing was applied", "")
+               .replace("; nothing was applied", "").replace("nothing was applied; ", "")
+               .replace("move the ledger to", "move the data directory to"))  # a satellite
+        again = "once there is room" if "full" in why.lower() else "once that is fixed"
+        return StorageError(f"{_NOT_QUEUED}: {why}. The file's rows are fine "
+                            "(every one was checked); nothing was imported (an import is "
+                            f"queued whole or not at all): run the import again {again}")
+    return ValidationError(f"{where}{exc}: {_IMPORT_AGAIN}")
 
 
+_NOT_QUEUED = "the import could not be queued"
 _IMPORT_AGAIN = ("nothing was imported (an import is queued whole or not at all); fix it and "
                  "run the import again")
 
@@ -1562,8 +1646,12 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
     text = io.TextIOWrapper(f, encoding="utf-8-sig", newline="")
     parsed: list[tuple[int, str, dict[str, Any], Rev | None]] = []  # not yet actions
     seen: dict[str, int] = {}
-    reader = csv.reader(text)
     try:
+        # the delimiter from the header: a comma, or the semicolon a spreadsheet writes in a
+        # locale whose decimal mark is a comma (de-CH, fr-CH, de-DE...), or a tab
+        first = text.readline()
+        reader = csv.reader(itertools.chain([first] if first else [], text),
+                            delimiter=_delimiter(first))
         header = next(reader, None)
         if header is None:
             raise ValidationError(f"{file} is empty: expected a header line such as "
@@ -1587,22 +1675,24 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
                         counts.sheet_eg = counts.sheet_eg or v
             if len(row) > len(cols) and not any(v.strip() for v in row[len(cols):]):
                 row = row[:len(cols)]  # empty cells after the last column (a trailing comma)
-            if len(row) != len(cols):
-                if reader.line_num > line and len(row) < len(cols):
-                    # the row ran over several lines: a quote opened and never closed took
-                    # the line breaks (and the rows after it) into one value
-                    raise ValidationError(
-                        f"{file} line {line}: a value opens a quote (\") that is not "
-                        f"closed, so lines {line}-{reader.line_num} were read as one row: "
-                        "close the quote, or double a quote inside a quoted value (\"\")")
-                raise ValidationError(
-                    f"{file} line {line}: {len(row)} values, but the header has "
-                    f"{len(cols)} columns: one value per column (empty for none)")
             try:
+                if len(row) != len(cols):
+                    if reader.line_num > line and len(row) < len(cols):
+                        # the row ran over several lines: a quote opened and never closed
+                        # took the line breaks (and the rows after it) into one value
+                        raise ValidationError(
+                            f"a value opens a quote (\") that is not closed, so lines "
+                            f"{line}-{reader.line_num} were read as one row: close the "
+                            "quote, or double a quote inside a quoted value (\"\")")
+                    raise ValidationError(
+                        f"{len(row)} values, but the header has {len(cols)} columns: one "
+                        "value per column (empty for none)")
                 parsed.append((line, *_csv_row(sat, topic, model, fields, key_at, row, seen,
                                                line, keys)))
             except OutpostError as exc:
-                raise ValidationError(f"{file} line {line}: {exc}") from exc
+                if not check:
+                    raise ValidationError(_line_error(file, line, str(exc))) from exc
+                counts.bad(line, str(exc))  # every bad row is said, at the end of the check
             if len(parsed) >= IMPORT_BATCH:
                 yield _csv_actions(sat, model, file, parsed, counts, check)
                 parsed = []
@@ -1623,6 +1713,22 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
         text.detach()  # the file stays open for the next pass
     if parsed:
         yield _csv_actions(sat, model, file, parsed, counts, check)
+    if check and counts.errors:
+        raise ValidationError(counts.error_text(file))
+
+
+def _delimiter(header: str) -> str:
+    """The delimiter of a CSV from its header line: the one of ``,`` ``;`` and tab it holds
+    most of outside quotes (a comma when none)."""
+    bare = re.sub(r'"[^"]*"', "", header)
+    counts = {d: bare.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > counts[","] else ","
+
+
+def _line_error(file: str, line: int, text: str) -> str:
+    """``f.csv line 4, column count: ...`` (a cell) or ``f.csv line 4: ...`` (a row)."""
+    return f"{file} line {line}{', ' if text.startswith('column ') else ': '}{text}"
 
 
 def _bad_utf8(f: io.BufferedReader) -> tuple[int, str]:
@@ -1714,10 +1820,43 @@ def _csv_row(sat: Satellite, topic: str, model: Any, fields: list[Any], key_at: 
             base = _row_rev(text)
             continue
         if f.required and not text.strip():
-            raise ValidationError(f"the {f.name} column (column {i + 1}) is empty, but "
-                                  f"{topic}'s {f.name} is required: give a value")
-        arg[f.name] = _value(f, text, sat)
+            raise ValidationError(f"column {f.name}: empty, but {topic}'s {f.name} is "
+                                  "required: give a value")
+        arg[f.name] = _cell(f, text, sat)
     return key, arg, base
+
+
+_CELL_ADVICE = {
+    "int": ("a whole number", "write digits, e.g. 3"),
+    "float": ("a number", "write digits with a decimal point, e.g. 46.5"),
+    "bool": ("true or false", "write true or false (or yes or no, 1 or 0)"),
+    "json": ("valid JSON", 'write e.g. {"a": 1}'),
+    "date": ("a date", "write year-month-day, e.g. 2026-05-31"),
+    "datetime": ("a date and time", "write e.g. 2026-05-01T09:30:00Z (UTC)"),
+}
+
+
+def _cell(f: Any, text: str, sat: Satellite) -> Any:
+    """A CSV cell's value for field ``f`` (as :func:`_value`), or a ValidationError in a
+    spreadsheet user's words: ``column count: 'three' is not a whole number: write digits,
+    e.g. 3`` (the command line's ``write e.g. count=3`` is `pub`'s syntax)."""
+    try:
+        value = _value(f, text, sat)
+        why = f.check_value(value) if value is not None else None
+    except ValidationError as exc:
+        value, why = None, str(exc)
+    if why is None:
+        return value
+    what, advice = _CELL_ADVICE.get(f.type, (why, ""))
+    if f.type == "enum":
+        what, advice = "one of the choices", f"write one of: {', '.join(f.values)}"
+    elif f.type == "float" and re.fullmatch(r"[+-]?\d+,\d+", text.strip()):
+        advice = f"write a decimal point, not a comma: {text.strip().replace(',', '.')}"
+    elif f.type == "int" and re.fullmatch(r"[+-]?\d+", text.strip()):
+        what, advice = "a whole number of 64 bits", "write a smaller number"
+    shown = text if len(text) <= 40 else text[:40] + "…"
+    raise ValidationError(f"column {f.name}: {shown!r} is not {what}"
+                          + (f": {advice}" if advice else ""))
 
 
 def _absent_required(model: Any, fields: list[Any]) -> list[str]:
@@ -1738,8 +1877,10 @@ def _row_rev(text: str) -> Rev | None:
     try:
         return parse_rev(text.strip())
     except ValueError as exc:
-        raise ValidationError(f"{REV_COLUMN} {text!r} is not a revision (as `outpost export "
-                              "--rev` writes it): leave the column as exported") from exc
+        raise ValidationError(
+            f"column {REV_COLUMN}: {text!r} is not a revision as an export writes it (e.g. "
+            "2026-05-01T09:30:00.123Z; a spreadsheet may have turned it into a date of its "
+            "own): leave the column as exported (formatted as text), or export again") from exc
 
 
 class _Row(NamedTuple):
@@ -1749,6 +1890,8 @@ class _Row(NamedTuple):
     act: Action
     base: Rev | None  # its _rev (None: none)
     clash: str = ""  # the change since its _rev it conflicts with, as the replica knows it
+    fields: tuple[str, ...] = ()  # the clash's fields (changed on both sides)
+    part: bool = False  # the clashing cells of a row whose other cells are queued as usual
 
 
 def _csv_actions(sat: Satellite, model: Any, file: str,
@@ -1800,8 +1943,27 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
                         " to the header, or give the key of an existing record")
                 act = Action(top, key, new, {k: v for k, v in arg.items() if v is not None})
             else:
-                was = rv.fields if base is None else then.get((base, key), {})
-                changed = {k: v for k, v in arg.items() if not _same(was.get(k), v, k in refs)}
+                now_is = rv.fields
+                if base is None:
+                    changed = {k: v for k, v in arg.items()
+                               if not _same(now_is.get(k), v, k in refs)}
+                else:
+                    # only the cells the user changed against what was exported: a cell
+                    # that differs from the record at _rev AND from the record now (a value
+                    # equal to the record now, e.g. an edit of one's own pending at the
+                    # export, changes nothing); a cell still holding the value of _rev while
+                    # the record changed since is left alone: the newer value stays
+                    was = then.get((base, key), {})
+                    changed, kept = {}, []
+                    for k, v in arg.items():
+                        if _same(now_is.get(k), v, k in refs):
+                            continue
+                        if _same(was.get(k), v, k in refs):
+                            kept.append(k)
+                        else:
+                            changed[k] = v
+                    if kept and check:
+                        seen.keep(line, top, key, kept)
                 if not changed:
                     if check:
                         seen.unchanged += 1
@@ -1816,17 +1978,34 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
                                           "encoded, more than one transaction may hold: "
                                           "shorten its texts")
         except OutpostError as exc:
-            raise ValidationError(f"{file} line {line}: {exc}") from exc
+            if not check:
+                raise ValidationError(_line_error(file, line, str(exc))) from exc
+            seen.bad(line, str(exc))
+            continue
         out.append(_Row(line, act, base))
     if not check:
         by_base: dict[Rev, list[int]] = {}
         for i, r in enumerate(out):
             if r.base is not None and r.base < now:
                 by_base.setdefault(r.base, []).append(i)
+        split: dict[int, _Row] = {}  # the cells of a row that do not clash: queued as usual
         for b, idx in by_base.items():
             for i, c in zip(idx, sat.clashes_since([out[i].act for i in idx], b), strict=True):
-                if c is not None:
-                    out[i] = out[i]._replace(clash=_clash_text(c))
+                if c is None:
+                    continue
+                r = out[i]
+                arg = r.act.arg or {}
+                if r.act.cmd == Cmd.MOD and c.fields and set(arg) - set(c.fields):
+                    # per cell: only the cells changed on both sides go to the conflict
+                    # inbox (a transaction of their own); the others are queued as usual
+                    a = r.act
+                    split[i] = r._replace(act=Action(a.top, a.key, a.cmd, {
+                        k: v for k, v in arg.items() if k not in c.fields}))
+                    r = r._replace(act=Action(a.top, a.key, a.cmd, {
+                        k: v for k, v in arg.items() if k in c.fields}))
+                out[i] = r._replace(clash=_clash_text(c), fields=tuple(c.fields), part=i in split)
+        if split:
+            out = [x for i, r in enumerate(out) for x in ((split[i], r) if i in split else (r,))]
     return out
 
 
@@ -1880,19 +2059,12 @@ def _batches(rows: Iterable[_Row]
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    model, views, rev = _read(args, lambda sat: (sat.project.model(args.topic),
-                                                 sat.records(args.topic), sat.rev()))
-    if args.rev:
-        # import compares a --rev file with the replica at _rev: what the user sees must be
-        # exactly that, without edits of their own still pending
-        mine = [v.key for v in views if v.pending or v.conflict]
-        if mine:
-            raise ValidationError(
-                f"{plural(len(mine), 'record')} of {args.topic} "
-                f"{'has' if len(mine) == 1 else 'have'} edits not synced yet (e.g. "
-                f"{mine[0]!r}): --rev needs the file to be the replica at one revision; run "
-                "`outpost sync --once` (and resolve conflicts) first, or export without --rev")
-    out = CsvExport(model, rev if args.rev else None, sheet=args.for_spreadsheet)
+    # the revision first, then the records: a record read after a change arrived is newer
+    # than _rev, which an import takes as the user's value only where it differs from both
+    # (an older _rev errs on the safe side: a conflict, never an overwrite)
+    model, rev, views = _read(args, lambda sat: (sat.project.model(args.topic), sat.rev(),
+                                                 sat.records(args.topic)))
+    out = CsvExport(model, None if args.no_rev else rev, sheet=args.for_spreadsheet)
     w = out.writer(sys.stdout)
     w.writerow(out.header())
     w.writerows(out.row(v) for v in views)

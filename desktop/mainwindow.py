@@ -888,11 +888,19 @@ class MainWindow(QMainWindow):
 
         def summary() -> str:
             # the app's own words for the rows queued alone (the CLI's name its commands)
-            clashes = (f"{plural(len(job.clashes), 'row')} changed fields someone else "
-                       "changed since the file was exported: each was queued as a change of "
-                       "its own, so the hub will reject only it; once synced, resolve "
-                       "it in the conflicts view" if job.clashes else "")
-            notes = [n for n in (job.overwrite_note(), clashes, *job.dangling_lines(),
+            clashes = (f"{plural(len(job.clashes), 'row')} changed cells someone else "
+                       "changed since the file was exported: "
+                       + _few(f"{c['key']} ({', '.join(c['fields']) or 'the record'})"
+                              for c in job.clashes)
+                       + ". Those cells were queued as a change of their own (the row's other "
+                       "cells as usual); once synced, choose yours or theirs in the conflicts "
+                       "view" if job.clashes else "")
+            c = job.counts
+            kept = (f"{plural(c.kept_rows, 'row')} still had the exported value of fields "
+                    "changed since: those were left as they are now: "
+                    + _few((f"{key} ({', '.join(fs)})" for _, _, key, fs in c.kept),
+                           c.kept_rows) if c.kept_rows else "")
+            notes = [n for n in (job.overwrite_note(), clashes, kept, *job.dangling_lines(),
                                  job.sheet_note("File → Import CSV from a spreadsheet export…"))
                      if n]
             return job.summary() + "".join(f".\n\n{n[0].upper()}{n[1:]}" for n in notes)
@@ -1132,3 +1140,12 @@ class MainWindow(QMainWindow):
             self.conflicts_dialog.detach()
         QSettings().setValue("window/geometry", self.saveGeometry())
         super().closeEvent(event)
+
+
+def _few(items: Any, total: int | None = None, most: int = 10) -> str:
+    """The first ``most`` of ``items`` joined, then "and N more" (``total``: how many there
+    are, when ``items`` holds only the first of them)."""
+    items = list(items)
+    total = len(items) if total is None else total
+    shown = items[:most]
+    return ", ".join(shown) + (f" and {total - len(shown):,} more" if total > len(shown) else "")

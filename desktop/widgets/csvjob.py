@@ -126,7 +126,10 @@ class ExportRun:
     def summary(self) -> str:
         return (f"exported {self.rows} rows of {self.topic} to {self.file}"
                 + (" for a spreadsheet (a cell starting with = + - @ has a ' before it; File → "
-                   "Import CSV from a spreadsheet export… reads it back)" if self.sheet else ""))
+                   "Import CSV from a spreadsheet export… reads it back)" if self.sheet else "")
+                + ", with the revision they were read at (the _rev column: leave it as it is, "
+                "so that importing the file back changes only the cells you edit and keeps "
+                "others' later changes)")
 
     def stopped(self) -> str:
         return f"nothing was written: {self.file} is as it was"
@@ -134,7 +137,10 @@ class ExportRun:
 
 def export_steps(run: ExportRun) -> Iterator[Step]:
     sat, top, file = run.sat, run.topic, run.file
-    out = CsvExport(sat.project.model(top), sheet=run.sheet)
+    # the _rev column (as `outpost export`): the revision before any record is read, so that
+    # a change arriving between two steps is after it (an import then takes a cell as the
+    # user's only where it differs from both: a conflict at worst, never an overwrite)
+    out = CsvExport(sat.project.model(top), sat.rev(), sheet=run.sheet)
     keys = sat.keys(top)
     target = Path(file)
     try:

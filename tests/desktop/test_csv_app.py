@@ -85,7 +85,8 @@ def test_import_new_and_changed_rows_in_batches_with_the_cli_summary(
     assert text.lower().startswith(
         "imported 1,201 rows (1,200 new, 1 changed) in 3 transactions; 1 row unchanged")
     # records without a _rev overwrite: the CLI's note is in the summary too
-    assert "1 record changed with the file's values" in text
+    assert "has no _rev column" in text and "1 record was changed with the file's values" \
+        in text
     assert sat.record(SITE, "s1").fields["region"] == "East"  # type: ignore[union-attr]
     assert len(sat.records(SITE)) == 3 + 1200
     assert len([r for r in sat.receipts() if r.state.name == "PENDING"]) >= 3
@@ -253,7 +254,7 @@ def test_export_writes_what_the_cli_writes_and_replaces_the_file_once_complete(
     out = tmp_path / "out.csv"
     out.write_text("old", encoding="utf-8")
     ok, _title, text = finish(qtbot, w, w.export_csv(str(out)))
-    assert ok and text == f"exported 2 rows of {SITE} to {out}"
+    assert ok and text.startswith(f"exported 2 rows of {SITE} to {out}, with the revision")
     assert headless.main(["export", "--data", str(tmp_path / "sat"), SITE]) == 0
     assert out.read_text(encoding="utf-8") == capsys.readouterr().out
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
@@ -318,9 +319,10 @@ def test_import_summary_of_rows_queued_alone_is_in_the_apps_words(
             assert (await cli(b, "sync", "--once"))[0] == 0
             rc, text, err = await cli(b, "export", SITE, "--rev", json_out=False)
             assert rc == 0, err
-            # meanwhile a renames k1 and k3; b syncs, then imports its edited file
+            # meanwhile a renames k1 and k3 and notes k4; b syncs, then imports its edited file
             s = Satellite(a, project)
             s.pub([Action(SITE, k, Cmd.MOD, {"name": "Theirs"}) for k in ("k1", "k3")])
+            s.pub([Action(SITE, "k4", Cmd.MOD, {"notes": "Theirs"})])
             s.close()
             assert (await cli(a, "sync", "--once"))[0] == 0
             assert (await cli(b, "sync", "--once"))[0] == 0
@@ -344,15 +346,28 @@ def test_import_summary_of_rows_queued_alone_is_in_the_apps_words(
         qtbot.waitUntil(lambda: w.records.rowCount() == 5)
         ok, title, text = finish(qtbot, w, w.import_csv(str(src)))
         assert ok and title == "Import of edited.csv: done", text
-        assert ("2 rows changed fields someone else changed since the file was exported: "
-                "each was queued as a change of its own") in text, text
-        assert "resolve it in the conflicts view" in text, text
+        assert ("2 rows changed cells someone else changed since the file was exported: "
+                "k1 (name), k3 (name). Those cells were queued as a change of their own (the "
+                "row's other cells as usual)") in text, text
+        assert "in the conflicts view" in text, text
+        # session 11: k4's notes (changed since, not in the file) left as they are, named
+        assert ("1 row still had the exported value of fields changed since: those were "
+                "left as they are now: k4 (notes)") in text, text
         assert "outpost resolve" not in text and "--json" not in text, text
         assert "outpost" not in text.lower(), text  # no CLI command at all
-        alone = [r for r in sat.receipts() if r.state.name == "PENDING"
-                 and {a.key for a in r.acts} & {"k1", "k3"}]
-        assert sorted(a.key for r in alone for a in r.acts) == ["k1", "k3"]
-        assert all(len(r.acts) == 1 for r in alone)
+        alone = [r for r in sat.receipts() if r.state.name == "PENDING" and len(r.acts) == 1
+                 and r.acts[0].key in ("k1", "k3")]
+        assert sorted((a.key, sorted(a.arg or {})) for r in alone for a in r.acts) == [
+            ("k1", ["name"]), ("k3", ["name"])]
+        assert sat.record(SITE, "k1").fields["region"] == "East"  # type: ignore[union-attr]
+        assert sat.record(SITE, "k4").fields["notes"] == "Theirs"  # type: ignore[union-attr]
+        # the app's export has the _rev column too (its import reads it back unchanged)
+        out = tmp_path / "app.csv"
+        ok, _, text = finish(qtbot, w, w.export_csv(str(out)))
+        assert ok and "_rev column" in text, text
+        assert out.read_text(encoding="utf-8").splitlines()[0].endswith(",_rev")
+        ok, _, text = finish(qtbot, w, w.import_csv(str(out)))
+        assert ok and text.startswith("imported 0 rows"), text
     finally:
         w.close()
         sat.close()
