@@ -31,7 +31,7 @@ from typing import Any
 
 from core.errors import ConflictError, ValidationError
 from core.ledger.protocols import PubResult
-from core.ledger.rules import Later, needs_conflict_check, plan, sigs_of
+from core.ledger.rules import Later, needs_conflict_check, plan, sigs_of, uid_clash
 from core.model import Cmd, Event, Sig, Trans
 from core.revision import ZERO_REV, Rev
 from core.schema import Project
@@ -49,7 +49,7 @@ class BatchPlan:
     Attributes:
         results: per transaction, in order: its :class:`PubResult`, the ValidationError or
             ConflictError that rejected it, or ``None`` for a uid applied before the batch
-            (see ``dup_of``).
+            (see ``dup_of``; the ledger compares it with the first: ``uid_clash``).
         dup_of: index in ``results`` → the revision a uid was applied at before the batch.
         events: the new events, in (rev, id) order.
         audits: one row per new revision.
@@ -189,15 +189,17 @@ def plan_batch(
     # keys with events a transaction whose base is behind may collide with (stored events
     # after the bases asked for, and this batch's): any other transaction skips the search
     hot: set[str] = {s.key for s in later}
-    done: dict[str, PubResult] = {}  # uids applied in this batch
+    done: dict[str, tuple[PubResult, str]] = {}  # uids applied in this batch, and by whom
     defaults: dict[str, dict[str, Any]] = {}  # per topic, for plan()
     last = len(items) - 1
     for i, (t, usr) in enumerate(items):
         uid = t.uid
         if uid:
-            first = done.get(uid)
-            if first is not None:
-                results.append(PubResult(first.rev, first.evs, dup=True))
+            got = done.get(uid)
+            if got is not None:
+                first, first_usr = got
+                clash = uid_clash(project, t, usr, first.evs, first_usr)
+                results.append(clash or PubResult(first.rev, first.evs, dup=True))
                 continue
             stored = applied.get(uid)
             if stored is not None:
@@ -230,7 +232,7 @@ def plan_batch(
         out.audits.append((p.rev, t.created, now, usr, t.extra, uid))
         if uid:
             out.uids.append((uid, p.rev))
-            done[uid] = res
+            done[uid] = (res, usr)
         rev = p.rev
         for s, v in p.states.items():
             out_states[s] = (v, rev)

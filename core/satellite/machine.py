@@ -864,7 +864,9 @@ class SyncMachine:
                                                                 None)
         if among is None or not res.audits:
             return res
-        acked = {a.uid for a in res.acks}
+        # a uid the hub rejects in this reply is not this satellite's, whatever an audit
+        # says: another transaction (another user's) was applied under it (rules.uid_clash)
+        acked = {a.uid for a in res.acks} | {r.uid for r in res.rejects}
         uids = [a.uid for a in res.audits if a.uid and a.uid not in acked]
         mine = among(uids) if uids else None
         if not mine:

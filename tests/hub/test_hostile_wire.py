@@ -127,3 +127,55 @@ def test_replaced_monitors_free_their_memory(tmp_path: Path, prod: Project,
     finally:
         tracemalloc.stop()
         led.close()
+
+
+# -- a uid reused with other content, or by another user, is an error, not an ack -------------
+
+def new(key: str, name: str) -> dict[str, object]:
+    return {"top": TOP, "key": key, "cmd": "new", "arg": {"name": name}}
+
+
+CLASH = ("uid dup-1 was already applied with other actions; a client must make a new uid per "
+         "transaction (nothing of this one was applied)")
+
+
+async def test_a_reused_uid_is_refused_unless_it_is_a_resend(sql_url: str,
+                                                             prod: Project,
+                                                             tmp_path: Path) -> None:
+    users = Users(tmp_path / "users.db")
+    alice, bob = users.add("alice", "writer"), users.add("bob", "writer")
+    led = SqlLedger(sql_url, prod)
+    try:
+        async with Hub(led, users=users) as hub, \
+                connect(hub.url, additional_headers={"Authorization": f"Bearer {alice}"}) as a, \
+                connect(hub.url, additional_headers={"Authorization": f"Bearer {bob}"}) as b:
+            first = (await request(a, "evt.pub", {"uid": "dup-1", "acts": [new("1", "alice")]}))
+            rev = first["res"]["rev"]
+            # the same transaction again (a resend after a lost reply): acknowledged
+            again = await request(a, "evt.pub", {"uid": "dup-1", "acts": [new("1", "alice")]})
+            assert again["res"]["rev"] == rev
+            # other content under the uid: refused, naming the clash (before: acked with
+            # alice's revision and her events, the new edit dropped)
+            other = await request(a, "evt.pub", {"uid": "dup-1",
+                                                 "acts": [new("2", "DIFFERENT")]})
+            assert other == {"err": CLASH}
+            # another user's uid, in evt.sat: a reject, not an ack with alice's revision
+            sat = (await request(b, "evt.sat", {
+                "rev": "0001-01-01T00:00:00Z", "tops": [], "trans": [
+                    {"uid": "dup-1", "acts": [new("3", "bob")]},
+                    {"uid": "dup-1", "acts": [new("1", "alice")]},  # her very edit, by bob
+                    {"uid": "bob-1", "acts": [new("4", "bob")]},
+                    {"uid": "bob-1", "acts": [new("5", "bob")]}]}))["res"]  # in one batch
+            assert [x["uid"] for x in sat["acks"]] == ["bob-1"]
+            assert sat["rejects"] == [{"uid": "dup-1", "err": CLASH},
+                                      {"uid": "dup-1", "err": CLASH},
+                                      {"uid": "bob-1", "err": CLASH.replace("dup-1", "bob-1")}]
+            assert rev not in orjson.dumps(sat).decode()  # nothing of alice's revision
+            # nothing of the refused edits was stored
+            for key in ("2", "3", "5"):
+                assert (await request(a, "evt.hist", {"top": TOP, "key": key}))["res"] == []
+            assert len((await request(a, "evt.hist", {"top": TOP, "key": "4"}))["res"]) == 1
+    finally:
+        users.close()
+        led.close()
+
