@@ -368,9 +368,24 @@ class HubService:
             evs = [e for e in evs if e.rev <= self.rev]
         return evs
 
+    def _check_rev(self, rev: Rev, where: str) -> None:
+        """A request's ``rev`` after the hub's: the client holds revisions this hub does not
+        (a hub restored from an older backup, another ledger), or made it up. Refused as
+        ``evt.pub`` refuses a future ``base``: answered as if from the hub's revision, the
+        connection got no pushes until the hub passed it (its watermark)."""
+        if rev > self.rev:
+            raise ValidationError(
+                f"{where}: rev {format_rev(rev)} is in the future of the ledger (at "
+                f"{format_rev(self.rev)}): this hub does not hold the revisions the client "
+                "has (a hub restored from an older backup, or another ledger); nothing was "
+                "sent or changed. An Outpost satellite: connect a new data directory to this "
+                "hub and carry the edits not synced into it (outpost connect URL --data "
+                "NEWDIR; outpost carry OLD_DIR --data NEWDIR)")
+
     def _sub(self, conn: ConnId, frame: Frame) -> list[Out]:
         req = dec_sub(decode_body(frame))
         self._check_tops(req.tops, "evt.sub")
+        self._check_rev(req.rev, "evt.sub")
         fresh = self.subs.subscribe(conn, req.tops)
         if not fresh:
             return self._err(conn, frame, "no new subscriptions")
@@ -475,6 +490,7 @@ class HubService:
     def _sat(self, conn: ConnId, c: _Conn, frame: Frame) -> tuple[list[Out], PubJob | None]:
         req = dec_sat(decode_body(frame))
         self._check_tops(req.tops, "evt.sat")
+        self._check_rev(req.rev, "evt.sat")
         if req.audits:
             c.audits = True
         if req.trans and c.role != "writer":

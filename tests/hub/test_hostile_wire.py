@@ -179,3 +179,39 @@ async def test_a_reused_uid_is_refused_unless_it_is_a_resend(sql_url: str,
         users.close()
         led.close()
 
+
+# -- a revision in the future on evt.sat / evt.sub: an error, nothing subscribed ---------------
+
+FUTURE = "9999-01-01T00:00:00Z"
+
+
+async def test_a_future_rev_is_refused_and_subscribes_nothing(tmp_path: Path,
+                                                              prod: Project) -> None:
+    led = SqlLedger(f"sqlite:///{tmp_path / 'hub.db'}", prod)
+    label = "prod.label"
+    async with Hub(led, close_ledger=True) as hub, connect(hub.url) as a, \
+            connect(hub.url) as b, connect(hub.url) as p:
+        at = (await request(p, "evt.pub", {"acts": [
+            {"top": label, "key": "1", "cmd": "new", "arg": {"name": "L"}}]}))["res"]["rev"]
+        err = (await request(a, "evt.sat", {"rev": FUTURE, "tops": [label], "trans": [
+            {"uid": "u1", "acts": [{"top": label, "key": "2", "cmd": "new",
+                                    "arg": {"name": "x"}}]}]}))["err"]
+        # before: {"res":{"rev":"9999-…"}} and no push on that connection ever after
+        assert err.startswith(f"evt.sat: rev {FUTURE} is in the future of the ledger (at {at})")
+        assert "restored from an older backup" in err and "outpost carry" in err
+        err = (await request(b, "evt.sub", {"rev": FUTURE, "tops": [label]}))["err"]
+        assert err.startswith(f"evt.sub: rev {FUTURE} is in the future of the ledger")
+        # nothing was published or subscribed: the same topics subscribe now
+        assert (await request(p, "evt.hist", {"top": label, "key": "2"}))["res"] == []
+        assert (await request(b, "evt.sub", {"rev": at, "tops": [label]}))["res"] is None
+        assert "evs" in (await request(a, "evt.sat", {"rev": "0001-01-01T00:00:00Z",
+                                                      "tops": [label]}))["res"]
+        # and both get the next publish as a push
+        nxt = (await request(p, "evt.pub", {"acts": [
+            {"top": label, "key": "3", "cmd": "new", "arg": {"name": "M"}}]}))["res"]["rev"]
+        for ws in (a, b):
+            for _ in range(20):
+                head, _, body = str(await ws.recv()).partition("\n")
+                if head == "evt.update":
+                    break
+            assert orjson.loads(body)["rev"] == nxt
