@@ -195,9 +195,9 @@ def plan_batch(
     for i, (t, usr) in enumerate(items):
         uid = t.uid
         if uid:
-            got = done.get(uid)
-            if got is not None:
-                first, first_usr = got
+            did = done.get(uid)
+            if did is not None:
+                first, first_usr = did
                 clash = uid_clash(project, t, usr, first.evs, first_usr)
                 results.append(clash or PubResult(first.rev, first.evs, dup=True))
                 continue
