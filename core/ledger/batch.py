@@ -189,15 +189,16 @@ def plan_batch(
     # keys with events a transaction whose base is behind may collide with (stored events
     # after the bases asked for, and this batch's): any other transaction skips the search
     hot: set[str] = {s.key for s in later}
-    done: dict[str, tuple[PubResult, str]] = {}  # uids applied in this batch, and by whom
+    done: dict[str, PubResult] = {}  # uids applied in this batch
     defaults: dict[str, dict[str, Any]] = {}  # per topic, for plan()
     last = len(items) - 1
     for i, (t, usr) in enumerate(items):
         uid = t.uid
         if uid:
-            did = done.get(uid)
-            if did is not None:
-                first, first_usr = did
+            first = done.get(uid)
+            if first is not None:
+                # its user from its audit row: looked for only on a duplicate
+                first_usr = next(a[3] for a in out.audits if a[0] == first.rev)
                 clash = uid_clash(project, t, usr, first.evs, first_usr)
                 results.append(clash or PubResult(first.rev, first.evs, dup=True))
                 continue
@@ -232,7 +233,7 @@ def plan_batch(
         out.audits.append((p.rev, t.created, now, usr, t.extra, uid))
         if uid:
             out.uids.append((uid, p.rev))
-            done[uid] = (res, usr)
+            done[uid] = res
         rev = p.rev
         for s, v in p.states.items():
             out_states[s] = (v, rev)
