@@ -42,6 +42,7 @@ __all__ = [
     "conflict_of",
     "needs_conflict_check",
     "plan",
+    "same_acts",
     "sigs_of",
     "uid_clash",
 ]
@@ -277,7 +278,7 @@ def uid_clash(project: Project, trans: Trans, usr: str, evs: Sequence[Event],
     Before session 11 any transaction with a known uid was acknowledged with the first one's
     revision: another edit under that uid (or another user's) was dropped without an error.
     """
-    if (first_usr is None or first_usr == usr) and _same_acts(project, trans.acts, evs):
+    if (first_usr is None or first_usr == usr) and same_acts(project, trans.acts, evs):
         return None
     # the same words for another user's uid: it tells nothing of that user's edit
     return ValidationError(
@@ -285,7 +286,7 @@ def uid_clash(project: Project, trans: Trans, usr: str, evs: Sequence[Event],
         "uid per transaction (nothing of this one was applied)")
 
 
-def _same_acts(project: Project, acts: Sequence[Action], evs: Sequence[Event]) -> bool:
+def same_acts(project: Project, acts: Sequence[Action], evs: Sequence[Event]) -> bool:
     """Whether ``evs`` are what :func:`plan` made of ``acts`` (a ``new`` gets its topic's
     defaults)."""
     if len(acts) != len(evs):

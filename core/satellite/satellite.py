@@ -40,8 +40,8 @@ from core.errors import (
 )
 from core.ids import new_key, new_uid
 from core.ledger.protocols import HistoryEntry
-from core.ledger.rules import Later, conflict_of, plan
-from core.model import Action, Cmd, Conflict, Sig, Trans, Update
+from core.ledger.rules import Later, conflict_of, plan, same_acts
+from core.model import Action, Cmd, Conflict, Event, Sig, Trans, Update
 from core.revision import ZERO_REV, Rev, format_rev, unix_rev
 from core.satellite.api import (
     Change,
@@ -1002,6 +1002,15 @@ class Satellite:
         if not op:
             return set()
         return {u for u in uids if (e := op.get(u)) is not None and e.state == _PENDING}
+
+    def pending_same(self, evs: dict[str, list[Event]]) -> set[str]:
+        """Those uids of ``evs`` whose pending transaction here is what the events (of the
+        revision an audit names with that uid) hold (``SyncStore.pending_same``): another
+        client's transaction under the same uid is not this one's ack."""
+        op = self._open
+        return {u for u, got in evs.items()
+                if (e := op.get(u)) is not None and e.state == _PENDING
+                and same_acts(self._project, e.trans.acts, got)}
 
     def _advance_bases(self, uids: Iterable[str], rev: Rev) -> set[str]:
         """Move pending transactions (of ``uids``) made before one of this satellite's own

@@ -40,3 +40,25 @@ async def test_a_pending_edit_whose_uid_was_taken_shows_rejected(
         assert b.record(SITE, "other") is not None  # the other client's record, synced
     finally:
         b.close()
+
+
+async def test_an_audit_of_another_transaction_under_the_uid_is_no_ack(
+        tmp_path: Path, project: Project, hub: Hub) -> None:
+    """The uid of an edit still held back (behind an earlier edit of its record) is used by
+    another client first: the catch-up's audit names it, with other events. Before, the
+    satellite took that audit as the edit's lost ack and dropped the edit."""
+    b = Satellite(tmp_path / "b", project)
+    try:
+        b.pub([Action(SITE, "r", Cmd.NEW, {"name": "first"})])
+        held = b.pub([Action(SITE, "r", Cmd.MOD, {"name": "second"})])  # waits for the first
+        async with connect(hub.url) as ws:
+            await ws.send("evt.pub#1\n" + orjson.dumps({"uid": held, "acts": [
+                {"top": SITE, "key": "other", "cmd": "new", "arg": {"name": "X"}}]}).decode())
+            assert '"res"' in str(await ws.recv())
+        await SyncClient(b, hub.url, rnd=random.Random(0)).sync_once(10)
+        r = b.receipt(held)
+        assert r is not None and r.state == ReceiptState.REJECTED
+        assert f"uid {held} was already applied with other actions" in r.err
+        assert b.record(SITE, "r") is not None
+    finally:
+        b.close()
