@@ -39,6 +39,7 @@ from core.model import Action, Cmd
 
 __all__ = [
     "FIELD_TYPES",
+    "MAX_KEY",
     "Field",
     "Model",
     "Project",
@@ -53,6 +54,8 @@ _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 _RESERVED = frozenset({"key", "rev"})
 MAX_INT = 2**63 - 1
 MAX_EXACT_INT = 2**53
+MAX_KEY = 200
+"""The longest key of a record, in characters."""
 NO_NUL = ("text without NUL characters (U+0000): remove them; a PostgreSQL ledger cannot store "
           "them")
 """What a str, text or ref value holding U+0000 is told (``json`` values may hold it: they
@@ -313,8 +316,9 @@ class Model:
         are not ``new``."""
         if not isinstance(key, str) or not key:
             raise ValidationError(f"{self.topic}: empty key: every record needs a key")
-        if len(key) > 200:
-            raise ValidationError(f"{self.topic}: key {_short(key)} is longer than 200 characters")
+        if len(key) > MAX_KEY:
+            raise ValidationError(
+                f"{self.topic}: key {_short(key)} is longer than {MAX_KEY} characters")
         if "\x00" in key:
             raise ValidationError(f"{self.topic}: key {_short(key)} holds a NUL character "
                                   "(U+0000): remove it; a PostgreSQL ledger cannot store it")

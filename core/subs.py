@@ -76,6 +76,7 @@ class Subscriber:
         tops: subscribed topics.
         monitors: monitor id → monitor.
         watermark: every event up to this revision was already delivered in a reply.
+        mon_keys: how many keys its monitors watch in all (for the hub's limits).
         paused: True while a satellite catches up in batches (``evt.sat`` with ``more``):
             no pushes until the catch-up ends.
     """
@@ -85,6 +86,7 @@ class Subscriber:
     monitors: dict[int, Monitor] = field(default_factory=dict)
     watermark: Rev = ZERO_REV
     paused: bool = False
+    mon_keys: int = 0
 
 
 @dataclass(slots=True)
@@ -160,6 +162,11 @@ class Subs:
             self._by_top.setdefault(t, set()).add(conn)
         s.tops = want
 
+    def held(self, conn: ConnId) -> tuple[int, int]:
+        """How many monitors a connection holds and how many keys they watch in all."""
+        s = self._subs.get(conn)
+        return (0, 0) if s is None else (len(s.monitors), s.mon_keys)
+
     def unsubscribe(self, conn: ConnId, tops: Iterable[str]) -> None:
         """Remove topics from a connection's subscription (unknown ones are ignored)."""
         s = self._subs.get(conn)
@@ -179,7 +186,9 @@ class Subs:
             keys.setdefault(w.top, set()).update(w.keys)
         self._next_mon += 1
         m = Monitor(self._next_mon, {t: frozenset(k) for t, k in keys.items()})
-        self.get(conn).monitors[m.id] = m
+        s = self.get(conn)
+        s.monitors[m.id] = m
+        s.mon_keys += sum(len(k) for k in m.keys.values())
         for t in m.keys:
             self._mon_by_top.setdefault(t, set()).add(conn)
         return m
@@ -190,6 +199,7 @@ class Subs:
         if s is None or mon not in s.monitors:
             return False
         m = s.monitors.pop(mon)
+        s.mon_keys -= sum(len(k) for k in m.keys.values())
         for t in m.keys:
             if not any(t in o.keys for o in s.monitors.values()):
                 self._discard(self._mon_by_top, t, conn)

@@ -192,6 +192,14 @@ def _parser() -> argparse.ArgumentParser:
                    "it is closed with 1008 (default: %(default)g)")
     s.add_argument("--burst", type=int, default=_DEF.burst,
                    help="messages one connection may send at once (default: %(default)s)")
+    s.add_argument("--max-monitors", type=int, default=_DEF.max_monitors,
+                   help="evt.mon monitors one connection may hold at once (default: "
+                   "%(default)s)")
+    s.add_argument("--max-monitor-keys", type=int, default=_DEF.max_monitor_keys,
+                   help="keys the monitors of one connection may watch in all (default: "
+                   "%(default)s)")
+    s.add_argument("--max-watch-keys", type=int, default=_DEF.max_watch_keys,
+                   help="keys in one watch of an evt.mon (default: %(default)s)")
     s.add_argument("--idle-timeout", type=float, default=_DEF.idle_timeout,
                    help="seconds without a message or a pong from a client before "
                    "closing it (0: never; default: %(default)g)")
@@ -394,6 +402,10 @@ async def _serve(args: argparse.Namespace) -> int:
     if args.max_connections < 1:
         raise ConfigError(f"--max-connections {args.max_connections}: at least 1 (the "
                           f"default is {_DEF.max_connections})")
+    for opt in ("max_monitors", "max_monitor_keys", "max_watch_keys"):
+        if getattr(args, opt) < 0:
+            raise ConfigError(f"--{opt.replace('_', '-')} {getattr(args, opt)}: 0 or more (0: "
+                              f"no evt.mon at all; the default is {getattr(_DEF, opt)})")
     if not args.idle_timeout >= 0:  # also NaN
         raise ConfigError(f"--idle-timeout {args.idle_timeout:g}: seconds, 0 or more (0: "
                           "never close an idle connection)")
@@ -403,7 +415,9 @@ async def _serve(args: argparse.Namespace) -> int:
                     "error on that edit and never sends it", args.max_message, MAX_TRANS_BYTES)
     limits = Limits(max_message=args.max_message, max_connections=args.max_connections,
                     idle_timeout=args.idle_timeout, compression=args.compression,
-                    rate=args.rate, burst=args.burst)
+                    rate=args.rate, burst=args.burst, max_monitors=args.max_monitors,
+                    max_monitor_keys=args.max_monitor_keys,
+                    max_watch_keys=args.max_watch_keys)
     tls = _tls(args)  # before the ledger: a bad certificate creates nothing
     try:
         check_port(args.host, args.port)  # a port in use creates nothing either

@@ -50,6 +50,14 @@ class Limits:
         max_acts: most actions in one transaction (more: error reply).
         max_trans: most transactions in one ``evt.sat`` (more: error reply).
         max_tops: most topics or watches in one request.
+        max_watch_keys: most keys in one watch of an ``evt.mon`` (more: error reply).
+        max_monitors: most monitors one connection holds at once (more: error reply; an
+            ``evt.unmon`` frees one).
+        max_monitor_keys: most keys the monitors of one connection watch in all (more:
+            error reply). With ``max_watch_keys`` and ``max_monitors``, what a connection's
+            monitors hold is bounded (about 100 bytes per key: 2 MB at the default),
+            whatever its frames (before session 11 one connection grew the hub by 10 MB per
+            ``evt.mon`` of 100,000 keys, without end).
         rate: sustained messages per second per connection (above: close 1008).
         burst: messages a connection may send at once before ``rate`` applies.
         max_pending: most events waiting to be pushed to one connection; above, the
@@ -79,6 +87,9 @@ class Limits:
     max_acts: int = 10_000
     max_trans: int = 10_000
     max_tops: int = 1_000
+    max_watch_keys: int = 10_000
+    max_monitors: int = 100
+    max_monitor_keys: int = 20_000
     rate: float = 200.0
     burst: int = 400
     max_pending: int = 50_000

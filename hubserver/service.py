@@ -57,8 +57,9 @@ from core.errors import (
     WireError,
 )
 from core.ledger.protocols import Publisher, PubResult
-from core.model import Audit, Event, Status, Trans, Update
+from core.model import Audit, Event, Status, Trans, Update, Watch
 from core.revision import ZERO_REV, Rev, format_rev, now_rev
+from core.schema import MAX_KEY
 from core.subs import Delivery, Subs
 from core.wire import (
     ERR_CODE_READONLY,
@@ -355,9 +356,9 @@ class HubService:
 
     # -- evt.sub / evt.mon / evt.hist ----------------------------------------------------------
 
-    def _check_tops(self, tops: Sequence[str], where: str) -> None:
+    def _check_tops(self, tops: Sequence[str], where: str, what: str = "topics") -> None:
         if len(tops) > self.limits.max_tops:
-            raise ValidationError(f"{where}: {len(tops)} topics; the limit is "
+            raise ValidationError(f"{where}: {len(tops)} {what}; the limit is "
                                   f"{self.limits.max_tops}")
         for t in tops:
             self.ledger.project.model(t)
@@ -371,9 +372,24 @@ class HubService:
             evs = [e for e in evs if e.rev <= self.rev]
         return evs
 
+    def _check_rev(self, rev: Rev, where: str) -> None:
+        """A request's ``rev`` after the hub's: the client holds revisions this hub does not
+        (a hub restored from an older backup, another ledger), or made it up. Refused as
+        ``evt.pub`` refuses a future ``base``: answered as if from the hub's revision, the
+        connection got no pushes until the hub passed it (its watermark)."""
+        if rev > self.rev:
+            raise ValidationError(
+                f"{where}: rev {format_rev(rev)} is in the future of the ledger (at "
+                f"{format_rev(self.rev)}): this hub does not hold the revisions the client "
+                "has (a hub restored from an older backup, or another ledger); nothing was "
+                "sent or changed. An Outpost satellite: connect a new data directory to this "
+                "hub and carry the edits not synced into it (outpost connect URL --data "
+                "NEWDIR; outpost carry OLD_DIR --data NEWDIR)")
+
     def _sub(self, conn: ConnId, frame: Frame) -> list[Out]:
         req = dec_sub(decode_body(frame))
         self._check_tops(req.tops, "evt.sub")
+        self._check_rev(req.rev, "evt.sub")
         fresh = self.subs.subscribe(conn, req.tops)
         if not fresh:
             return self._err(conn, frame, "no new subscriptions")
@@ -390,7 +406,8 @@ class HubService:
 
     def _mon(self, conn: ConnId, frame: Frame) -> list[Out]:
         req = dec_mon(decode_body(frame))
-        self._check_tops([w.top for w in req.watch], "evt.mon")
+        self._check_tops([w.top for w in req.watch], "evt.mon", "watches")
+        self._check_mon(conn, req.watch)
         m = self.subs.monitor(conn, req.watch)
         if not req.rev or req.rev >= self.rev:
             return self._res(conn, frame, m.id)
@@ -403,6 +420,38 @@ class HubService:
             # send order): the client has the events up to that reply's rev, not the hub's
             b.claim = min(b.upto, c.sat_end)
         return [Flush(conn, catchup.add(self, conn, b))]
+
+    def _check_mon(self, conn: ConnId, watch: Sequence[Watch]) -> None:
+        """What one connection's monitors may hold (``Limits.max_watch_keys``,
+        ``max_monitors``, ``max_monitor_keys``): bounded, whatever the frames."""
+        lim = self.limits
+        n = 0
+        for w in watch:
+            if len(w.keys) > lim.max_watch_keys:
+                raise ValidationError(
+                    f"evt.mon: the watch of {w.top} holds {len(w.keys)} keys; the hub's limit "
+                    f"is {lim.max_watch_keys} keys per watch (outpost-hub serve "
+                    "--max-watch-keys): watch fewer keys, or subscribe to the topic "
+                    "(evt.sub) to get all of its changes")
+            for k in w.keys:
+                if len(k) > MAX_KEY:
+                    raise ValidationError(
+                        f"evt.mon: a key of {w.top} is longer than {MAX_KEY} characters: no "
+                        "record has such a key; watch the record's key")
+            n += len(w.keys)
+        mons, keys = self.subs.held(conn)
+        if mons >= lim.max_monitors:
+            raise ValidationError(
+                f"evt.mon: this connection holds {mons} monitors; the hub's limit is "
+                f"{lim.max_monitors} per connection (outpost-hub serve --max-monitors): "
+                "remove one with evt.unmon first, or watch several keys in one monitor")
+        if keys + n > lim.max_monitor_keys:
+            raise ValidationError(
+                f"evt.mon: this connection's monitors would watch {keys + n} keys ({keys} "
+                f"already, {n} asked); the hub's limit is {lim.max_monitor_keys} per "
+                "connection (outpost-hub serve --max-monitor-keys): remove monitors with "
+                "evt.unmon first, or subscribe to the topic (evt.sub) to get all of its "
+                "changes")
 
     def _hist(self, conn: ConnId, frame: Frame) -> list[Out]:
         body = decode_body(frame)
@@ -445,6 +494,7 @@ class HubService:
     def _sat(self, conn: ConnId, c: _Conn, frame: Frame) -> tuple[list[Out], PubJob | None]:
         req = dec_sat(decode_body(frame))
         self._check_tops(req.tops, "evt.sat")
+        self._check_rev(req.rev, "evt.sat")
         if req.audits:
             c.audits = True
         if req.trans and c.role != "writer":

@@ -31,7 +31,7 @@ from typing import Any
 
 from core.errors import ConflictError, ValidationError
 from core.ledger.protocols import PubResult
-from core.ledger.rules import Later, needs_conflict_check, plan, sigs_of
+from core.ledger.rules import Later, needs_conflict_check, plan, sigs_of, uid_clash
 from core.model import Cmd, Event, Sig, Trans
 from core.revision import ZERO_REV, Rev
 from core.schema import Project
@@ -49,7 +49,7 @@ class BatchPlan:
     Attributes:
         results: per transaction, in order: its :class:`PubResult`, the ValidationError or
             ConflictError that rejected it, or ``None`` for a uid applied before the batch
-            (see ``dup_of``).
+            (see ``dup_of``; the ledger compares it with the first: ``uid_clash``).
         dup_of: index in ``results`` → the revision a uid was applied at before the batch.
         events: the new events, in (rev, id) order.
         audits: one row per new revision.
@@ -197,7 +197,10 @@ def plan_batch(
         if uid:
             first = done.get(uid)
             if first is not None:
-                results.append(PubResult(first.rev, first.evs, dup=True))
+                # its user from its audit row: looked for only on a duplicate
+                first_usr = next(a[3] for a in out.audits if a[0] == first.rev)
+                clash = uid_clash(project, t, usr, first.evs, first_usr)
+                results.append(clash or PubResult(first.rev, first.evs, dup=True))
                 continue
             stored = applied.get(uid)
             if stored is not None:

@@ -15,7 +15,7 @@ from typing import Any
 from core.errors import ValidationError
 from core.ledger.batch import later_wanted, plan_batch
 from core.ledger.protocols import HistoryEntry, PubResult, some_topics
-from core.ledger.rules import Later, apply_events, needs_conflict_check, plan, sigs_of
+from core.ledger.rules import Later, apply_events, needs_conflict_check, plan, sigs_of, uid_clash
 from core.model import Audit, Cmd, Event, Sig, Trans
 from core.revision import ZERO_REV, Rev, now_rev
 from core.schema import Project
@@ -173,7 +173,12 @@ class MemLedger:
     def publish(self, trans: Trans, usr: str = "", now: Rev | None = None) -> PubResult:
         if trans.uid and trans.uid in self._uids:
             rev = self._uids[trans.uid]
-            return PubResult(rev, tuple(e for e in self._evs if e.rev == rev), dup=True)
+            evs = tuple(e for e in self._evs if e.rev == rev)
+            a = self._audits.get(rev)
+            clash = uid_clash(self._project, trans, usr, evs, a.usr if a else None)
+            if clash is not None:
+                raise clash
+            return PubResult(rev, evs, dup=True)
         sigs = sigs_of(trans)
         states = {s: self._state.get(s) for s in sigs}
         later: dict[Sig, list[Later]] = {}
@@ -242,8 +247,11 @@ class MemLedger:
         for i, r in enumerate(bp.results):
             if r is None:
                 rev = bp.dup_of[i]
-                out.append(PubResult(rev, tuple(e for e in self._evs if e.rev == rev),
-                                     dup=True))
+                evs = tuple(e for e in self._evs if e.rev == rev)
+                a = self._audits.get(rev)
+                t, usr = items[i]
+                out.append(uid_clash(self._project, t, usr, evs, a.usr if a else None)
+                           or PubResult(rev, evs, dup=True))
             else:
                 out.append(r)
         return out

@@ -42,7 +42,9 @@ __all__ = [
     "conflict_of",
     "needs_conflict_check",
     "plan",
+    "same_acts",
     "sigs_of",
+    "uid_clash",
 ]
 
 MAX_ACTS = 10_000
@@ -264,3 +266,43 @@ def apply_events(state: dict[Sig, dict[str, Any]], evs: Sequence[Event]) -> None
         else:
             cur = state.setdefault(sig, {})
             cur.update(e.arg or {})
+
+
+def uid_clash(project: Project, trans: Trans, usr: str, evs: Sequence[Event],
+              first_usr: str | None) -> ValidationError | None:
+    """A transaction whose uid was applied before (as ``evs``, by ``first_usr``; ``None``:
+    unknown) is a resend only when it carries the same actions and comes from the same user;
+    else the error that rejects it (``None``: a resend, acknowledged with the first
+    revision). Compared only on a duplicate, never on the publish path.
+
+    Before session 11 any transaction with a known uid was acknowledged with the first one's
+    revision: another edit under that uid (or another user's) was dropped without an error.
+    """
+    if (first_usr is None or first_usr == usr) and same_acts(project, trans.acts, evs):
+        return None
+    # the same words for another user's uid: it tells nothing of that user's edit
+    return ValidationError(
+        f"uid {trans.uid} was already applied with other actions; a client must make a new "
+        "uid per transaction (nothing of this one was applied)")
+
+
+def same_acts(project: Project, acts: Sequence[Action], evs: Sequence[Event]) -> bool:
+    """Whether ``evs`` are what :func:`plan` made of ``acts`` (a ``new`` gets its topic's
+    defaults)."""
+    if len(acts) != len(evs):
+        return False
+    for a, e in zip(acts, evs, strict=True):
+        if a.top != e.top or a.key != e.key or a.cmd != e.cmd:
+            return False
+        if a.cmd == Cmd.DEL:
+            continue
+        want: Mapping[str, Any] = a.arg or {}
+        if a.cmd == Cmd.NEW:
+            try:
+                d = project.model(a.top).defaults()
+            except ValidationError:
+                return False
+            want = {**d, **want}
+        if want != (e.arg or {}):
+            return False
+    return True

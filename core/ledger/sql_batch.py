@@ -37,7 +37,7 @@ from sqlalchemy import BigInteger, Boolean, Double, Integer
 
 from core.ledger.batch import BatchPlan, batch_reads, later_wanted, plan_batch
 from core.ledger.protocols import PubResult
-from core.ledger.rules import Later
+from core.ledger.rules import Later, uid_clash
 from core.ledger.tables import HotSql, LedgerTables, dumps, loads
 from core.model import Cmd, Event, Sig, Trans
 from core.revision import Rev
@@ -420,9 +420,12 @@ def publish_batch(dbapi: Any, *, project: Project, tables: LedgerTables, hot: Ho
         # the events of each duplicate's first publish: read now on SQLite (a statement
         # left open per duplicate made each next one slower: 1,000 resent uids took 46 s),
         # after the pipeline on PostgreSQL (every read is sent before any result is read)
+        # (and the user of its audit row: a uid resent by another user, or with other
+        # actions, is rejected, not acknowledged: rules.uid_clash)
         dup_cur: dict[int, Any] = {
-            i: (reads.run(hot.events_at, (rev,)) if pg else
-                reads.run(hot.events_at, (rev,)).fetchall())
+            i: ((reads.run(hot.events_at, (rev,)), reads.run(hot.usr_at, (rev,))) if pg else
+                (reads.run(hot.events_at, (rev,)).fetchall(),
+                 reads.run(hot.usr_at, (rev,)).fetchall()))
             for i, rev in bp.dup_of.items()}
         if bp.changed:
             if pg:
@@ -440,9 +443,12 @@ def publish_batch(dbapi: Any, *, project: Project, tables: LedgerTables, hot: Ho
     out: list[PubResult | Exception] = []
     for i, r in enumerate(bp.results):
         if r is None:
-            got = dup_cur[i]
+            got, who = dup_cur[i]
             evs = tuple(event_of(x) for x in (got.fetchall() if pg else got))
-            out.append(PubResult(bp.dup_of[i], evs, dup=True))
+            rows = who.fetchall() if pg else who
+            t, usr = items[i]
+            out.append(uid_clash(project, t, usr, evs, rows[0][0] if rows else None)
+                       or PubResult(bp.dup_of[i], evs, dup=True))
         else:
             out.append(r)
     return out

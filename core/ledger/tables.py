@@ -459,6 +459,7 @@ class HotSql:
     ins_audit_keep_plain: str  # without extra (NULL): (rev, created, arrived, usr, uid)
     ins_uid_keep: str
     events_at: str
+    usr_at: str  # the user of a revision's audit row (a resent uid's: rules.uid_clash)
     select_state: dict[str, str]
     json_state: dict[str, str]
     """PostgreSQL: :attr:`select_state` with the float columns as text, for reads through
@@ -651,6 +652,7 @@ def hot_sql(lt: LedgerTables, dialect: str, *, by_id: bool = False,
                    "SELECT id, rev, top, key, cmd, arg FROM evt_event WHERE id > "
                    f"{rev_bound('?1 - 1')} AND id <= {rev_bound('?1')} AND rev = ?1 "
                    "ORDER BY id"),
+        usr_at=f"SELECT usr FROM evt_audit WHERE rev = {p}",
         select_state=sel, json_state=jsel, delete_state=dele, upsert_state=ups,
         later=later,
         rec=rec, ins_key=ins_key, later_rec=later_rec, ups_rec=ups_rec,

@@ -102,7 +102,7 @@ from itertools import islice
 from typing import Any, Protocol
 
 from core.errors import OutpostError, WireError
-from core.model import Status, Trans, Update
+from core.model import Event, Status, Trans, Update
 from core.revision import ZERO_REV, Rev, format_rev
 from core.wire import (
     ERR_CODE_READ,
@@ -372,7 +372,9 @@ class SyncStore(Protocol):
     # ``[enc_action(a) ...]`` encodes them, when the store has it (the queue's stored text):
     # requests splice it instead of encoding the actions again
     # optional: ``pending_among(uids: list[str]) -> set[str]``, those of ``uids`` that are
-    # pending transactions of this store (see SyncMachine._own_applied)
+    # pending transactions of this store (see SyncMachine._own_applied), and
+    # ``pending_same(evs: dict[str, list[Event]]) -> set[str]``, those uids whose pending
+    # transaction's actions are what the events of their revision hold;
     # optional, for a hub that does not confirm edits (daql, see the module docstring):
     # ``mark_unconfirmed(uids)`` (kept durably before they are sent; raises OutpostError),
     # ``unconfirmed() -> list[str]`` (those marked still pending: put aside at a handshake),
@@ -948,11 +950,28 @@ class SyncMachine:
                                                                 None)
         if among is None or not res.audits:
             return res
-        acked = {a.uid for a in res.acks}
+        # a uid the hub rejects in this reply is not this satellite's, whatever an audit
+        # says: another transaction (another user's) was applied under it (rules.uid_clash)
+        acked = {a.uid for a in res.acks} | {r.uid for r in res.rejects}
         uids = [a.uid for a in res.audits if a.uid and a.uid not in acked]
         mine = among(uids) if uids else None
         if not mine:
             return res
+        same: Callable[[dict[str, list[Event]]], set[str]] | None = getattr(
+            self.store, "pending_same", None)
+        if same is not None:
+            # only an audit whose events are what the pending transaction makes (another
+            # client's transaction under this uid is not this one: it stays pending, and the
+            # hub rejects it when it is sent: rules.uid_clash)
+            revs = {a.rev: a.uid for a in res.audits if a.uid in mine}
+            evs: dict[str, list[Event]] = {u: [] for u in revs.values()}
+            for e in res.evs:
+                u = revs.get(e.rev)
+                if u is not None:
+                    evs[u].append(e)
+            mine = same(evs)
+            if not mine:
+                return res
         extra = tuple(Ack(a.uid, a.rev) for a in res.audits if a.uid in mine)
         return replace(res, acks=res.acks + extra)
 

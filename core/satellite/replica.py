@@ -21,6 +21,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,11 @@ import orjson
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.errors import LostRevisionsError, OrderError, StorageError
+from core.errors import LostRevisionsError, OrderError, StorageError, ValidationError
 from core.ledger.protocols import Ledger
 from core.ledger.sql import SqlLedger
 from core.model import Audit, Event
-from core.revision import Rev
+from core.revision import Rev, format_rev
 from core.satellite.api import ReceiptState
 from core.satellite.machine import new_dir_fix
 from core.satellite.order import KEY_INDEX, key_order_sql
@@ -328,7 +329,10 @@ class Replica:
         Raises:
             LostRevisionsError: the hub's events reuse event ids this replica holds: it
                 holds revisions the hub lost (a restore) or numbers again.
+            ValidationError: the hub's events are not in order among themselves (an id twice,
+                ids or revisions going back): the hub's fault; nothing stored.
         """
+        _check_hub_order(evs)
         try:
             self._apply(rev, evs, acks, rejects, audits, meta)
         except OrderError as exc:
@@ -388,3 +392,32 @@ class Replica:
 
     def close(self) -> None:
         self.ledger.close()
+
+
+def _check_hub_order(evs: Sequence[Event]) -> None:
+    """Refuse events of one hub message that are not in order among themselves: a hub numbers
+    its events one by one in revision order. Before session 11 an id sent twice failed the
+    insert and was reported as "UNIQUE constraint failed … check the disk if it persists",
+    and ids or revisions going back as revisions the hub lost: this names the hub's fault."""
+    if len(evs) < 2:
+        return
+    ids = [e.id for e in evs]
+    revs = [e.rev for e in evs]
+    if all(a < b for a, b in pairwise(ids)) and all(a <= b for a, b in pairwise(revs)):
+        return
+    for i in range(1, len(evs)):
+        a, b = evs[i - 1], evs[i]
+        if b.id == a.id:
+            what = f"event id {b.id} twice"
+        elif b.id < a.id:
+            what = f"event id {b.id} after {a.id}"
+        elif b.rev < a.rev:
+            what = f"event {b.id} of revision {format_rev(b.rev)} after {format_rev(a.rev)}"
+        else:
+            continue
+        break
+    raise ValidationError(
+        f"the hub sent {what} in one message: its events are not in order (ids and revisions "
+        "grow), a fault of the hub (a bug in it, or a server that is not an Outpost or daql "
+        "hub), not of this computer; nothing of it was stored and sync retries later; tell "
+        "the hub's operator if it persists")

@@ -41,7 +41,7 @@ from core.errors import (
 )
 from core.ids import new_key, new_uid
 from core.ledger.protocols import HistoryEntry
-from core.ledger.rules import Later, conflict_of, plan
+from core.ledger.rules import Later, conflict_of, plan, same_acts
 from core.model import Action, Cmd, Conflict, Event, Sig, Trans, Update
 from core.revision import ZERO_REV, Rev, format_rev, unix_rev
 from core.satellite.api import (
@@ -1090,6 +1090,15 @@ class Satellite:
         old = self.queue.get_meta("unconfirmed", []) or []
         keep = self.pending_among([u for u in old if isinstance(u, str)])
         return [u for u in old if u in keep]
+
+    def pending_same(self, evs: dict[str, list[Event]]) -> set[str]:
+        """Those uids of ``evs`` whose pending transaction here is what the events (of the
+        revision an audit names with that uid) hold (``SyncStore.pending_same``): another
+        client's transaction under the same uid is not this one's ack."""
+        op = self._open
+        return {u for u, got in evs.items()
+                if (e := op.get(u)) is not None and e.state == _PENDING
+                and same_acts(self._project, e.trans.acts, got)}
 
     def _advance_bases(self, uids: Iterable[str], rev: Rev) -> set[str]:
         """Move pending transactions (of ``uids``) made before one of this satellite's own

@@ -22,6 +22,9 @@ from tests.hub.test_cli import ENV, hub_cmd, start, stop
     (["--max-connections", "0"], "--max-connections 0"),
     (["--max-connections", "-1"], "--max-connections -1"),
     (["--idle-timeout", "-5"], "--idle-timeout -5"),
+    (["--max-monitors", "-1"], "--max-monitors -1"),
+    (["--max-monitor-keys", "-1"], "--max-monitor-keys -1"),
+    (["--max-watch-keys", "-1"], "--max-watch-keys -1"),
     (["--host", "nosuch.invalid"], "--host nosuch.invalid"),
     (["--tls-cert", "nosuch.pem", "--tls-key", "nosuch.key"], "nosuch.pem"),
 ])

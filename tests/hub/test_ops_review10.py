@@ -540,6 +540,9 @@ def test_serve_help_shows_the_defaults(tmp_path: Path) -> None:
     for option, default in (("--host HOST", "(default: 127.0.0.1"), ("--port PORT", "8765"),
                             ("--max-connections MAX_CONNECTIONS", "(default: 1000)"),
                             ("--idle-timeout IDLE_TIMEOUT", "default: 0)"),
+                            ("--max-monitors MAX_MONITORS", "(default: 100)"),
+                            ("--max-monitor-keys MAX_MONITOR_KEYS", "(default: 20000)"),
+                            ("--max-watch-keys MAX_WATCH_KEYS", "(default: 10000)"),
                             ("--auth {token,none}", "(default: token)")):
         after = text.split(f" {option} ", 1)[1]  # its description (usage has "[--host HOST]")
         assert default in after.split(" --", 1)[0], (option, after[:200])

@@ -53,7 +53,9 @@ def test_random_batches_same_as_memory(sql_ledger: SqlLedger, project: Project) 
     mem = MemLedger(project)
     revs = [0]
     uids: list[str] = []
+    sent: dict[str, tuple[tuple[Action, ...], str]] = {}  # uid -> its first actions and user
     seen: set[str] = set()
+    clashes = 0
     now = 10_000
     for step in range(60):
         items: list[tuple[Trans, str]] = []
@@ -65,16 +67,25 @@ def test_random_batches_same_as_memory(sql_ledger: SqlLedger, project: Project) 
                 cmd = rnd.choice([Cmd.NEW, Cmd.NEW, Cmd.MOD, Cmd.MOD, Cmd.DEL])
                 acts.append(Action(top, key, cmd,
                                    None if cmd == Cmd.DEL else _arg(rnd, top, cmd == Cmd.NEW)))
-            uid = rnd.choice(uids) if uids and rnd.random() < 0.15 else f"u{step}-{len(items)}"
+            usr = rnd.choice("xy")
+            if uids and rnd.random() < 0.15:  # a uid again: a resend, or (since session 11)
+                uid = rnd.choice(uids)        # other actions or user under it: rejected
+                if rnd.random() < 0.6:
+                    acts, usr = list(sent[uid][0]), sent[uid][1]
+            else:
+                uid = f"u{step}-{len(items)}"
+                sent[uid] = (tuple(acts), usr)
             uids.append(uid)
-            items.append((Trans(tuple(acts), base=rnd.choice(revs), uid=uid), rnd.choice("xy")))
+            items.append((Trans(tuple(acts), base=rnd.choice(revs), uid=uid), usr))
         now += rnd.randint(-50, 200)  # the clock may go back
         got = [_outcome(r) for r in sql_ledger.publish_many(items, now=now)]
         want = [_outcome(r) for r in mem.publish_many(items, now=now)]
         assert got == want, step
         seen.update(r[0] if isinstance(r[0], str) else ("dup" if r[2] else "ok") for r in got)
+        clashes += sum(1 for r in got if "already applied with other actions" in str(r[-1]))
         revs.extend(r[0] for r in got if isinstance(r[0], int))
     assert seen == {"ok", "dup", "ConflictError", "ValidationError"}  # every outcome occurred
+    assert clashes > 0
     assert any(e.cmd == Cmd.DEL for e in mem.events(0))
     _compare(mem, sql_ledger)
 

@@ -158,10 +158,17 @@ def test_resent_uid_returns_original_and_changes_nothing(ledger: Led) -> None:
     pub(ledger, new("b"), uid="u2")
     before = snapshot(ledger)
     for _ in range(3):
-        again = ledger.publish(Trans((new("zzz"),), base=ZERO_REV, uid="u1"), "eve",
+        again = ledger.publish(Trans((new("a"),), base=ZERO_REV, uid="u1"), "ann",
                                now=first.rev + 10**6)
         assert again.dup
         assert (again.rev, again.evs) == (first.rev, first.evs)
+    # other actions under the uid, or another user's resend of it: refused (session 11;
+    # before, acked with the first revision, the edit dropped)
+    for acts, usr in (((new("zzz"),), "ann"), ((new("a"),), "eve"),
+                      ((new("a", lat=1.0),), "ann"), ((new("a"), new("b")), "ann")):
+        with pytest.raises(ValidationError, match="uid u1 was already applied with other "
+                           "actions; a client must make a new uid per transaction"):
+            ledger.publish(Trans(acts, base=ZERO_REV, uid="u1"), usr, now=first.rev + 10**6)
     assert snapshot(ledger) == before
     assert ledger.uid_rev("u1") == first.rev
 

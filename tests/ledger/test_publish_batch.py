@@ -116,7 +116,7 @@ def test_plan_batch_sees_earlier_transactions_of_the_batch() -> None:
         (Trans((mod("a", lat=1.0),), base=100, uid="m1"), "ann"),
         (Trans((mod("a", lat=2.0),), base=100, uid="m2"), "bob"),  # same field: conflict
         (Trans((mod("a", region="x"),), base=100, uid="m3"), "cy"),  # other field: merges
-        (Trans((mod("a", lat=3.0),), base=100, uid="m1"), "ann"),  # resend of m1
+        (Trans((mod("a", lat=1.0),), base=100, uid="m1"), "ann"),  # resend of m1
         (Trans((mod("a", lat=4.0),), base=100, uid="m2"), "bob"),  # resend of rejected m2
     ]
     calls: list[int] = []
@@ -239,10 +239,15 @@ def test_batch_on_every_sql_backend(sql_ledger: SqlLedger) -> None:
         (Trans((mod("a", lat=2.0),), base=base, uid="u2"), "bob"),
         (Trans((Action(SITE, "b", Cmd.DEL),), base=base, uid="u3"), "cy"),
         (Trans((new("b", lat=5.0),), base=base, uid="u4"), "dan"),
-        (Trans((new("a"),), base=base, uid="u0"), "ann"),
-        (Trans((mod("a", region="n"),), base=base, uid="u1"), "ann"),
+        (Trans((new("a"), new("b")), base=base, uid="u0"), "ann"),  # resends: acked
+        (Trans((mod("a", lat=1.0),), base=base, uid="u1"), "ann"),
+        (Trans((new("a"),), base=base, uid="u0"), "ann"),  # other actions: refused
+        (Trans((mod("a", lat=1.0),), base=base, uid="u1"), "bob"),  # another user: refused
     ], now=2000)
     assert isinstance(res[1], ConflictError) and res[1].conflicts[0].usr == "ann"
+    for r, uid in ((res[6], "u0"), (res[7], "u1")):
+        assert isinstance(r, ValidationError) and str(r).startswith(
+            f"uid {uid} was already applied with other actions")
     ok = [r for r in res if isinstance(r, PubResult)]
     # u4 re-creates b deleted by u3 earlier in the batch: no "new" after its base, applies
     assert [(r.rev, r.dup) for r in ok] == [(2000, False), (2001, False), (2002, False),

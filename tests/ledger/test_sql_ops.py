@@ -75,8 +75,10 @@ def test_backup_restore_round_trip(sql_ledger: SqlLedger, project: Project,
         assert restored.audit(10_000) == sql_ledger.audit(10_000)
         assert [h.usr for h in restored.history(SITE, "k0")] == ["user0", "ann"]
         # a restored hub carries on: same uid is still a duplicate, new ones publish
-        again = restored.publish(Trans((new("zz"),), uid="u3"), "x", now=30_000)
+        again = restored.publish(Trans((new("k3", lat=3.0),), uid="u3"), "user1", now=30_000)
         assert again.dup and again.rev == 4000
+        with pytest.raises(ValidationError, match="uid u3 was already applied"):
+            restored.publish(Trans((new("zz"),), uid="u3"), "user1", now=30_000)
         assert restored.publish(Trans((new("zz"),), base=restored.rev()), "x").rev > 10_000
         assert restored.last_id() == 8
     finally:

@@ -112,6 +112,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.clock = 10_000
         self.revs = [0]
         self.applied: dict[str, PubResult] = {}
+        self.sent: dict[str, tuple[tuple[Action, ...], str]] = {}  # uid: its actions, user
         self.n = 0
 
     def teardown(self) -> None:
@@ -154,6 +155,7 @@ class LedgerMachine(RuleBasedStateMachine):
             audit = self.sql.audit(s.rev)
             assert audit is not None and audit.usr == usr
             self.applied[uid] = s
+            self.sent[uid] = (tuple(acts), usr)
             self.revs.append(s.rev)
         if shape_ok(trans, rev_before) and trans.base < rev_before:
             expected = oracle_conflicts(trans, evs_before)
@@ -164,14 +166,23 @@ class LedgerMachine(RuleBasedStateMachine):
                 assert not isinstance(m, ConflictError), m
 
     @precondition(lambda self: bool(self.applied))
-    @rule(pick=st.integers(0, 1000), acts=st.lists(actions(), min_size=1, max_size=2))
-    def resend(self, pick: int, acts: list[Action]) -> None:
+    @rule(pick=st.integers(0, 1000), acts=st.lists(actions(), min_size=1, max_size=2),
+          same=st.booleans(), usr=st.sampled_from("xyz"))
+    def resend(self, pick: int, acts: list[Action], same: bool, usr: str) -> None:
         uid = sorted(self.applied)[pick % len(self.applied)]
         original = self.applied[uid]
         before = dump(self.sql)
+        first_acts, first_usr = self.sent[uid]
+        if same:  # a resend: the same actions by the same user
+            acts, usr = list(first_acts), first_usr
         trans = Trans(tuple(acts), base=0, uid=uid)
-        m, s = self.both(trans, "other", self.clock + 99_999)
-        assert m == s == PubResult(original.rev, original.evs, dup=True)
+        m, s = self.both(trans, usr, self.clock + 99_999)
+        if (tuple(acts) == first_acts and usr == first_usr) or (
+                isinstance(m, PubResult) and usr == first_usr):  # acts equal to the events
+            assert m == s == PubResult(original.rev, original.evs, dup=True)
+        else:  # other actions under the uid, or another user's (session 11): refused
+            assert isinstance(m, ValidationError) and isinstance(s, ValidationError)
+            assert str(m) == str(s) and f"uid {uid} was already applied" in str(m)
         assert dump(self.sql) == before
 
     @invariant()
