@@ -37,12 +37,12 @@ applied again. A daql hub does not know uids and cannot answer so (nor does a re
 record them): carry knows only what OLD_DIR stored. An edit OLD_DIR sent to a daql hub
 without storing the answer may be applied there already: it is carried as a conflict (put
 aside, `outpost conflicts`) for you to check and resolve, never sent again by itself; its
-other pending edits it never sent. Its base revision is kept when the new replica holds the same changes of its records
-up to it (the hub then detects conflicts as for any edit); otherwise its base is the new
-replica's revision, and where the hub changed since what the edit depends on, it is queued
-as a conflict (`outpost conflicts`, `outpost resolve UID --keep mine|theirs`): never
-overwritten silently. Actions the new schema refuses are listed and nothing is carried,
-unless --drop-invalid-fields.
+other pending edits it never sent. Its base revision is kept when the new replica holds the
+same changes of its records up to it (the hub then detects conflicts as for any edit);
+otherwise its base is the new replica's revision, and where the hub changed since what the
+edit depends on, it is queued as a conflict (`outpost conflicts`, `outpost resolve UID
+--keep mine|theirs`): never overwritten silently. Actions the new schema refuses are listed
+and nothing is carried, unless --drop-invalid-fields.
 
 After a restore of an older backup, --accepted also copies the edits the hub had accepted
 after that backup (it lost them; the old replica's receipts hold them)."""

@@ -32,13 +32,16 @@ Protocol (see ``docs/satellite.md``)::
       (``cont``)
 
 A daql hub (no uids: its ``evt.sat`` reply has no ``acks``/``rejects``; its ``evt.stat`` has
-no Outpost extension, ours says ``"acks": true``): one transaction per ``evt.sat``, one in
-flight; a ``res`` reply is the ack of that transaction (:meth:`SyncMachine._daql_acks`), an
-error reply its rejection; a request whose answer never came (connection lost, process
-stopped: marked before it is sent) is put aside as rejected for the user to check, never
-resent blindly, since daql cannot tell a resend from a new edit; and its events, whose
-schema version (``mig: ""``) could not be compared, are checked by the store before they are
-stored (docs/satellite.md, "Syncing with a daql hub").
+no Outpost extension, ours says ``"acks": true``): the handshake's ``evt.sat`` is a catch-up
+alone; edits go once live with everything received stored (a pending edit the store's view
+marks as a local conflict is rejected with its reason instead: daql ignores ``base``), one
+transaction per ``evt.sat``, one in flight (:meth:`SyncMachine._daql_ready`); a ``res``
+reply is the ack of that transaction (:meth:`SyncMachine._daql_acks`), an error reply its
+rejection; a request whose answer never came (connection lost, process stopped: marked
+before it is sent) is put aside as rejected for the user to check, never resent blindly,
+since daql cannot tell a resend from a new edit; and its events, whose schema version
+(``mig: ""``) could not be compared, are checked by the store before they are stored
+(docs/satellite.md, "Syncing with a daql hub").
 
 Ledger identity (Outpost extension): an Outpost hub's ``evt.stat`` result names its ledger
 (``ledger``, random, made with the ledger). The replica stores the id the first time a
@@ -375,7 +378,8 @@ class SyncStore(Protocol):
     # pending transactions of this store (see SyncMachine._own_applied)
     # optional, for a hub that does not confirm edits (daql, see the module docstring):
     # ``mark_unconfirmed(uids)`` (kept durably before they are sent; raises OutpostError),
-    # ``unconfirmed() -> list[str]`` (those marked still pending: put aside at a handshake),
+    # ``unconfirmed() -> list[str]`` (those marked still pending: put aside before the
+    # next edit is sent, once nothing is in flight or being stored),
     # ``note_hub(acks: bool)`` (for the status), ``trust_hub(trusted: bool)`` (False: check
     # the hub's events against the schema before storing them), ``local_conflicts() ->
     # Mapping[uid, (error, conflicts)]`` (the pending edits the view marks as local
