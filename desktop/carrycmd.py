@@ -32,13 +32,17 @@ connected to the hub and synced (`outpost connect URL --data DIR`, `outpost sync
 --data DIR`). Then `outpost sync --once --data DIR` sends them.
 
 OLD_DIR is only read, never changed. Each transaction keeps its uid, so a second run copies
-nothing twice and one the hub has already applied is answered as accepted, never applied
-again. Its base revision is kept when the new replica holds the same changes of its records
-up to it (the hub then detects conflicts as for any edit); otherwise its base is the new
-replica's revision, and where the hub changed since what the edit depends on, it is queued
-as a conflict (`outpost conflicts`, `outpost resolve UID --keep mine|theirs`): never
-overwritten silently. Actions the new schema refuses are listed and nothing is carried,
-unless --drop-invalid-fields.
+nothing twice and one an Outpost hub has already applied is answered as accepted, never
+applied again. A daql hub does not know uids and cannot answer so (nor does a replica of it
+record them): carry knows only what OLD_DIR stored. An edit OLD_DIR sent to a daql hub
+without storing the answer may be applied there already: it is carried as a conflict (put
+aside, `outpost conflicts`) for you to check and resolve, never sent again by itself; its
+other pending edits it never sent. Its base revision is kept when the new replica holds the
+same changes of its records up to it (the hub then detects conflicts as for any edit);
+otherwise its base is the new replica's revision, and where the hub changed since what the
+edit depends on, it is queued as a conflict (`outpost conflicts`, `outpost resolve UID
+--keep mine|theirs`): never overwritten silently. Actions the new schema refuses are listed
+and nothing is carried, unless --drop-invalid-fields.
 
 After a restore of an older backup, --accepted also copies the edits the hub had accepted
 after that backup (it lost them; the old replica's receipts hold them)."""

@@ -12,7 +12,10 @@ Decisions (``docs/satellite.md``, "Carrying edits to a new data directory"):
 - **Exactly once.** A transaction keeps its uid, creation time, ``extra`` and actions. One
   whose uid the new satellite already has (in its queue, or applied on the hub: the replica
   records the uid of every revision it holds) is skipped: a second run carries nothing twice,
-  and one the hub applied before it lost it again is answered by the hub's uid check.
+  and one the hub applied before it lost it again is answered by the hub's uid check. A
+  daql hub has no uid check: an edit the old directory sent to one without storing the
+  answer (``sat_meta`` ``unconfirmed``, still pending) may be applied there already, so it
+  is carried as a conflict (put aside) for the user to check, never as pending.
 - **Base revision.** A transaction's base is kept when, for every record it touches, the new
   replica's history up to that base is the old replica's (same revisions, commands and values)
   and the base is not after the new replica's revision: the hub then sees exactly the changes
@@ -134,6 +137,15 @@ class CarryPlan:
 
 PENDING, CONFLICT, REJECTED = "pending", "conflict", "rejected"
 
+#: why a carried edit the old directory sent to a daql hub without learning its fate is held
+UNCONFIRMED = (
+    "carried from a replica that sent this edit to a hub that does not confirm edits (a "
+    "daql hub) and never stored the answer: the hub may have applied it already, and it "
+    "cannot answer a second copy by its uid, so it was put aside instead of sent again. "
+    "Check the record (outpost sync, then outpost show TOPIC KEY: the hub's version is "
+    "shown), then send it again (outpost resolve UID --keep mine) or drop it (outpost "
+    "resolve UID --keep theirs)")
+
 
 def plan_carry(old: Satellite, new: Satellite, *, rejected: bool = False,
                accepted: bool = False, drop_invalid: bool = False) -> CarryPlan:
@@ -177,6 +189,8 @@ def plan_carry(old: Satellite, new: Satellite, *, rejected: bool = False,
         if r["uid"] in queued or (r["uid"] in have and r["state"] != ReceiptState.ACCEPTED.value):
             plan.already.append(r["uid"])
     todo_of = {r["uid"]: t for r, t in todo}
+    marked = old.queue.get_meta("unconfirmed", []) or []
+    unconfirmed = {u for u in marked if isinstance(u, str)}
     here = _NewEdits(new, {Sig(a.top, a.key) for _, t in todo for a in t.acts},
                      min((t.base for _, t in todo), default=ZERO_REV))
     for r in rows:
@@ -223,6 +237,10 @@ def plan_carry(old: Satellite, new: Satellite, *, rejected: bool = False,
                 err = (f"carried from another replica: this directory changed "
                        f"{len(mine)} of its records after the edit was made (an edit made "
                        "here, that the carried one never saw): keep mine or theirs")
+        if uid in unconfirmed and kind in (PENDING, CONFLICT):
+            # sent to a hub that does not confirm edits (daql) and its answer never stored:
+            # that hub may have applied it, and cannot answer a resend by its uid: put aside
+            kind, err = CONFLICT, UNCONFIRMED + (f" ({err})" if err else "")
         trans = Trans(tuple(acts), base=base, created=trans.created, extra=trans.extra,
                       uid=uid)
         if kind == PENDING:  # later edits are compared with the hub's records after it (a

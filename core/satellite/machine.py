@@ -32,13 +32,16 @@ Protocol (see ``docs/satellite.md``)::
       (``cont``)
 
 A daql hub (no uids: its ``evt.sat`` reply has no ``acks``/``rejects``; its ``evt.stat`` has
-no Outpost extension, ours says ``"acks": true``): one transaction per ``evt.sat``, one in
-flight; a ``res`` reply is the ack of that transaction (:meth:`SyncMachine._daql_acks`), an
-error reply its rejection; a request whose answer never came (connection lost, process
-stopped: marked before it is sent) is put aside as rejected for the user to check, never
-resent blindly, since daql cannot tell a resend from a new edit; and its events, whose
-schema version (``mig: ""``) could not be compared, are checked by the store before they are
-stored (docs/satellite.md, "Syncing with a daql hub").
+no Outpost extension, ours says ``"acks": true``): the handshake's ``evt.sat`` is a catch-up
+alone; edits go once live with everything received stored (a pending edit the store's view
+marks as a local conflict is rejected with its reason instead: daql ignores ``base``), one
+transaction per ``evt.sat``, one in flight (:meth:`SyncMachine._daql_ready`); a ``res``
+reply is the ack of that transaction (:meth:`SyncMachine._daql_acks`), an error reply its
+rejection; a request whose answer never came (connection lost, process stopped: marked
+before it is sent) is put aside as rejected for the user to check, never resent blindly,
+since daql cannot tell a resend from a new edit; and its events, whose schema version
+(``mig: ""``) could not be compared, are checked by the store before they are stored
+(docs/satellite.md, "Syncing with a daql hub").
 
 Ledger identity (Outpost extension): an Outpost hub's ``evt.stat`` result names its ledger
 (``ledger``, random, made with the ledger). The replica stores the id the first time a
@@ -95,14 +98,14 @@ goes on to it as soon as it answered the first.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from itertools import islice
 from typing import Any, Protocol
 
 from core.errors import OutpostError, WireError
-from core.model import Event, Status, Trans, Update
+from core.model import Conflict, Event, Status, Trans, Update
 from core.revision import ZERO_REV, Rev, format_rev
 from core.wire import (
     ERR_CODE_READ,
@@ -377,9 +380,12 @@ class SyncStore(Protocol):
     # transaction's actions are what the events of their revision hold;
     # optional, for a hub that does not confirm edits (daql, see the module docstring):
     # ``mark_unconfirmed(uids)`` (kept durably before they are sent; raises OutpostError),
-    # ``unconfirmed() -> list[str]`` (those marked still pending: put aside at a handshake),
+    # ``unconfirmed() -> list[str]`` (those marked still pending: put aside before the
+    # next edit is sent, once nothing is in flight or being stored),
     # ``note_hub(acks: bool)`` (for the status), ``trust_hub(trusted: bool)`` (False: check
-    # the hub's events against the schema before storing them)
+    # the hub's events against the schema before storing them), ``local_conflicts() ->
+    # Mapping[uid, (error, conflicts)]`` (the pending edits the view marks as local
+    # conflicts: rejected with that reason instead of sent)
 
     def written(self, item: SatRes | Update) -> None:
         """``defer_apply``: ``item`` is stored: update what the user sees (adapter's thread)."""
@@ -804,17 +810,6 @@ class SyncMachine:
             # fit the schema; one serving none (daql: "") was not compared: the store
             # checks every event of it before storing it (HubDataError: sync stops)
             trust(bool(st.mig and mine))
-        unconfirmed: Callable[[], list[str]] | None = getattr(self.store, "unconfirmed", None)
-        if unconfirmed is not None and not self.applying:
-            # edits sent to a daql hub whose answer was never stored (the process stopped,
-            # or storing the reply failed): put aside, never sent again blindly
-            lost_uids = unconfirmed()
-            if lost_uids:
-                self._sent.update(lost_uids)  # the outbox has them until the reject is stored
-                self._set_aside(lost_uids, "the app or command stopped (or could not store "
-                                "the hub's reply)")
-                note, self._aside_note = self._aside_note, ""
-                self._set(last_error=note)
         self._set(phase=Phase.CATCHUP, since=now, hub_rev=st.rev, hub_mig=st.mig,
                   progress=(0, 0))
         self._done_evs = 0
@@ -1008,6 +1003,48 @@ class SyncMachine:
             acks.append(Ack(t.uid, rev))
         return tuple(acks), tuple(rejects)
 
+    def _daql_ready(self, now: float) -> bool:
+        """Whether an edit may go to a daql hub now. A daql hub ignores ``base``: an edit sent
+        with the catch-up overwrote a colleague's later change before the replica knew of
+        it. So edits go only when live, nothing in flight and everything received stored
+        (the store's view has checked the pending edits against it: a push that came
+        meanwhile too), one at a time. First, an edit still marked unconfirmed (sent
+        earlier, its answer never stored: a process stopped, a reply that could not be
+        stored, a connection lost) is put aside, never sent again: with nothing in flight
+        or being stored, its fate cannot be learnt any more; and a pending edit the view
+        marks as a local conflict (``local_conflicts``, optional in :class:`SyncStore`) is
+        rejected with the view's reason, as an Outpost hub would reject it, for the user to
+        resolve. False while those are being stored: the next send comes after them."""
+        if self.info.phase != Phase.LIVE or self._sat_out or self.applying or self._inflight:
+            return False
+        unconfirmed: Callable[[], list[str]] | None = getattr(self.store, "unconfirmed", None)
+        lost_uids = unconfirmed() if unconfirmed is not None else []
+        if lost_uids:
+            self._sent.update(lost_uids)  # the outbox has them until the reject is stored
+            self._set_aside(lost_uids, "the app or command stopped (or could not store "
+                            "the hub's reply)")
+            note, self._aside_note = self._aside_note, ""
+            self._set(last_error=note)
+            if self.applying:
+                return False
+        lc: Callable[[], Mapping[str, tuple[str, tuple[Conflict, ...]]]] | None = getattr(
+            self.store, "local_conflicts", None)
+        marked = lc() if lc is not None else None
+        if marked:
+            sendable = {t.uid for t in self.store.outbox()}
+            bad = [u for u in marked if u in sendable and u not in self._sent]
+            if bad:
+                self._sent.update(bad)
+                rejects = tuple(Reject(u, (
+                    f"{marked[u][0]} (not sent: this hub, a daql hub, does not check an edit "
+                    "against changes made after it, and would have overwritten them)"),
+                    marked[u][1]) for u in bad)
+                self._store(SatRes(ZERO_REV, (), (), rejects))
+                self._set(last_error=self._rejected_text(SatRes(ZERO_REV, (), (), rejects)))
+                if self.applying:
+                    return False
+        return True
+
     def _put_aside(self) -> None:
         """The connection ends with ``evt.sat`` requests in flight. An Outpost hub acks a
         resent uid with its original revision: they are simply sent again. A daql hub does
@@ -1149,7 +1186,10 @@ class SyncMachine:
             ob, i = self._unsent()
             if i == len(ob):
                 return
+            out = self._sat_out
             self._send_sat(now, only_new=True)
+            if self._sat_out == out:
+                return  # nothing could go (a daql hub: held back, or not now)
 
     def _unsent(self) -> tuple[list[Trans], int]:
         """The store's outbox and the position of its first transaction not sent on this
@@ -1207,7 +1247,7 @@ class SyncMachine:
             # names it and a connection lost leaves at most one edit of unknown fate
             most, last = 1, 0
         trans: list[Trans] = []
-        if not self._read_only:
+        if not self._read_only and (self._hub_acks or self._daql_ready(now)):
             sent = self._sent
             upto = most + last  # enough to tell whether the rest would fit in a last request
             ob, i = self._unsent()

@@ -1071,6 +1071,14 @@ class Satellite:
             return set()
         return {u for u in uids if (e := op.get(u)) is not None and e.state == _PENDING}
 
+    def local_conflicts(self) -> Mapping[str, tuple[str, tuple[Conflict, ...]]]:
+        """``SyncStore.local_conflicts``: the pending transactions the view marks as local
+        conflicts (a change from the hub collides with them): uid -> (why, conflicts). The
+        sync machine rejects them instead of sending them to a daql hub, which ignores
+        ``base`` and would overwrite the change. On the thread that owns the overlay, as
+        :meth:`outbox`; do not modify it."""
+        return self._ov.conflicts
+
     def mark_unconfirmed(self, uids: list[str]) -> None:
         """``SyncStore.mark_unconfirmed``: ``uids`` are about to be sent to a hub that does
         not confirm edits (daql): kept in ``sat_meta`` ``unconfirmed`` (own commit, before

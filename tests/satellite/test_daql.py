@@ -7,13 +7,22 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from core.model import Action, Cmd, Update
+from core.satellite.api import ReceiptState
+from core.satellite.client import SyncClient
 from core.satellite.config import DataDir, SatConfig
+from core.satellite.machine import Backoff
+from core.satellite.satellite import Satellite
 from core.schema import Project
+from core.wire import SatRes
 from tests.satellite.test_cli import cli
 from tests.support.fakedaql import FakeDaql
 
@@ -22,6 +31,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 DEMO = ROOT / "assets" / "demo-schema.toml"
+
+
+def _state(sat: Satellite, uid: str) -> ReceiptState:
+    rec = sat.receipt(uid)
+    assert rec is not None
+    return rec.state
 
 
 def daql_dir(path: Path, project: Project, url: str) -> Path:
@@ -135,7 +150,10 @@ async def test_an_edit_the_daql_hub_refuses_is_a_conflict_and_the_rest_goes_on(
         rc, out, err = await cli(d, "pub", SITE, "k", "mod", "name=K2")
         assert rc == 0, err
         uid = json.loads(out)["uid"]
-        daql.publish([{"top": SITE, "key": "k", "cmd": "del"}])  # meanwhile, on the hub
+        # a colleague deletes it on the hub just before the edit arrives there (a publish
+        # racing the send: the replica cannot have seen it; one seen first is a local
+        # conflict, never sent: test_an_offline_edit_of_a_record_a_colleague_changed_...)
+        daql.race.append([{"top": SITE, "key": "k", "cmd": "del"}])
         rc, out, err = await cli(d, "pub", SITE, "-", "new", "name=ok")
         assert rc == 0, err
         key = json.loads(out)["key"]
@@ -253,3 +271,176 @@ async def test_hub_events_that_break_the_schema_stop_sync_and_store_nothing(
         assert st["rev"] == before  # nothing of it stored
         rc, out, _ = await cli(d, "show", "prod.cat")
         assert [(r["key"], r["fields"]) for r in json.loads(out)] == [("1", {"name": "ok"})]
+
+
+async def test_an_edit_is_not_sent_again_when_reconnecting_while_its_reply_is_stored(
+        tmp_path: Path, project: Project) -> None:
+    """The reply to the request carrying an edit is being stored (a slow write) when the
+    link drops, and the satellite reconnects before the write ends: the outbox still holds
+    the edit (pending until the write ends), and it went out again with the handshake's
+    request, a doubled record (merge review 11). Edits now go to a daql hub only when
+    nothing received waits to be stored (the handshake's request is a catch-up alone)."""
+    async with FakeDaql(set(project.topics)) as daql:
+        sat = Satellite(tmp_path / "sat", project)
+        uid = sat.pub([Action(SITE, "a1", Cmd.NEW, {"name": "A"})])
+        real_write = sat.write
+        storing = threading.Event()
+
+        def slow_write(item: SatRes | Update) -> None:  # a big reply takes a while to store
+            if any(e.key == "a1" for e in item.evs):
+                storing.set()
+                time.sleep(3)
+            real_write(item)
+
+        sat.write = slow_write  # type: ignore[method-assign]
+        cl = SyncClient(sat, daql.url, rnd=random.Random(0), backoff=Backoff(low=0.05, high=0.1))
+        task = asyncio.create_task(cl.run())
+        try:
+            for _ in range(200):  # bounded: 20 s
+                if storing.is_set():
+                    break
+                await asyncio.sleep(0.1)
+            assert storing.is_set()
+            for ws in list(daql._conns):  # the link drops (a hub restart, the network)
+                await ws.close()
+            for _ in range(200):  # bounded: 20 s; the write ends, the sync goes on
+                if _state(sat, uid) != ReceiptState.PENDING and cl.machine.caught_up:
+                    break
+                await asyncio.sleep(0.1)
+            assert _state(sat, uid) == ReceiptState.ACCEPTED
+            assert daql.news(SITE) == ["a1"], f"sent twice: {daql.news(SITE)}"
+            assert not sat.unconfirmed()
+        finally:
+            cl.stop()
+            await asyncio.wait_for(task, 20)
+            sat.close()
+
+
+async def test_an_offline_edit_of_a_record_a_colleague_changed_is_a_conflict_not_sent(
+        tmp_path: Path, project: Project) -> None:
+    """daql ignores base: an offline edit sent with the first request (with the catch-up)
+    overwrote a colleague's later change of the same field, no conflict (merge review 11).
+    Now the satellite catches up first, the view marks the edit a local conflict, and it is
+    rejected with that reason instead of sent: the colleague's value stays, the edits still
+    clean go, and the user resolves it (keep mine sends it)."""
+    async with FakeDaql(set(project.topics)) as daql:
+        daql.publish([{"top": SITE, "key": "r", "cmd": "new", "arg": {"name": "v0"}}])
+        d = daql_dir(tmp_path / "sat", project, daql.url)
+        assert (await cli(d, "sync", "--once", "--timeout", "10"))[0] == 0
+        rc, out, err = await cli(d, "pub", SITE, "r", "mod", "name=mine (offline)")
+        assert rc == 0, err
+        uid = json.loads(out)["uid"]
+        rc, out, err = await cli(d, "pub", SITE, "-", "new", "name=clean")
+        assert rc == 0, err
+        key = json.loads(out)["key"]
+        daql.publish([{"top": SITE, "key": "r", "cmd": "mod", "arg": {"name": "colleague"}}])
+        rc, out, err = await cli(d, "sync", "--once", "--timeout", "10")
+        assert rc == 0, err
+        assert daql.state[(SITE, "r")] == {"name": "colleague"}
+        assert daql.news(SITE) == ["r", key]  # the clean edit went
+        inbox = json.loads((await cli(d, "conflicts"))[1])
+        assert [c["uid"] for c in inbox] == [uid]
+        rc, out, err = await cli(d, "resolve", uid, "--keep", "mine")
+        assert rc == 0, err
+        assert (await cli(d, "sync", "--once", "--timeout", "10"))[0] == 0
+        assert daql.state[(SITE, "r")] == {"name": "mine (offline)"}  # the user chose it
+        assert not json.loads((await cli(d, "conflicts"))[1])
+
+
+async def test_a_colleagues_change_pushed_between_catch_up_and_send_holds_the_edit(
+        tmp_path: Path, project: Project) -> None:
+    """A push (evt.update) that arrives after the catch-up reply and before an edit is sent
+    is stored and checked first: the edit of the record it changed is rejected as a
+    conflict, not sent."""
+    async with FakeDaql(set(project.topics)) as daql:
+        daql.publish([{"top": SITE, "key": "r", "cmd": "new", "arg": {"name": "v0"}}])
+        d = daql_dir(tmp_path / "sat", project, daql.url)
+        assert (await cli(d, "sync", "--once", "--timeout", "10"))[0] == 0
+        daql.publish([{"top": SITE, "key": "x", "cmd": "new", "arg": {"name": "X"}}])
+        sat = Satellite(d, project)
+        uid = sat.pub([Action(SITE, "r", Cmd.MOD, {"name": "mine"})])  # offline
+        real_write = sat.write
+        storing = threading.Event()
+        go_on = threading.Event()
+
+        def slow_write(item: SatRes | Update) -> None:  # the catch-up takes a while to store
+            if isinstance(item, SatRes) and item.evs and not storing.is_set():
+                storing.set()
+                go_on.wait(20)
+            real_write(item)
+
+        sat.write = slow_write  # type: ignore[method-assign]
+        cl = SyncClient(sat, daql.url, rnd=random.Random(0), backoff=Backoff(low=0.05, high=0.1))
+        task = asyncio.create_task(cl.run())
+        try:
+            for _ in range(200):  # bounded: 20 s
+                if storing.is_set():
+                    break
+                await asyncio.sleep(0.1)
+            assert storing.is_set()
+            # while the catch-up is stored: a colleague's change of the record, pushed
+            rev, evs = daql.publish([{"top": SITE, "key": "r", "cmd": "mod",
+                                      "arg": {"name": "colleague"}}])
+            await daql._push(None, rev, evs)  # type: ignore[arg-type]
+            for _ in range(50):  # bounded: 5 s; the push is received (queued to store)
+                if cl.machine._applies:
+                    break
+                await asyncio.sleep(0.1)
+            assert cl.machine._applies
+            go_on.set()
+            for _ in range(200):  # bounded: 20 s
+                if cl.machine.idle:
+                    break
+                await asyncio.sleep(0.1)
+            assert cl.machine.idle
+            assert daql.state[(SITE, "r")] == {"name": "colleague"}
+            assert [e["key"] for e in daql.events if e["cmd"] == "mod"] == ["r"]
+            rec = sat.receipt(uid)
+            assert rec is not None and rec.state == ReceiptState.REJECTED
+            assert "not sent: this hub, a daql hub" in rec.err
+        finally:
+            go_on.set()
+            cl.stop()
+            await asyncio.wait_for(task, 20)
+            sat.close()
+
+
+async def test_carry_puts_aside_an_edit_sent_to_a_daql_hub_without_its_answer(
+        tmp_path: Path) -> None:
+    """The reply to the request carrying edit T holds a colleague's event the schema
+    refuses: nothing stored, sync stops (T applied by the hub, pending and marked
+    unconfirmed here). The fix said is a new directory and `outpost carry`, which copied T
+    as pending: sent again, the daql hub applied it twice, over a colleague's later change
+    (merge review 11). Now carry queues it as a conflict (put aside) for the user."""
+    old_schema = INT_SCHEMA.replace('key = "int"', 'key = "str"')
+    (tmp_path / "old.toml").write_text(old_schema, encoding="utf-8")
+    (tmp_path / "new.toml").write_text(old_schema + 'zzz = { type = "int" }\n',
+                                       encoding="utf-8")
+    async with FakeDaql({"prod.cat"}) as daql:
+        old, new = tmp_path / "old", tmp_path / "new"
+        assert (await cli(old, "connect", daql.url, "--schema",
+                          str(tmp_path / "old.toml")))[0] == 0
+        daql.publish([{"top": "prod.cat", "key": "mine", "cmd": "new", "arg": {"name": "M0"}}])
+        assert (await cli(old, "sync", "--once", "--timeout", "10"))[0] == 0
+        rc, out, err = await cli(old, "pub", "prod.cat", "mine", "mod", "name=M")
+        assert rc == 0, err
+        uid = json.loads(out)["uid"]
+        # a colleague's record with a field the old schema lacks, published just before T
+        daql.race.append([{"top": "prod.cat", "key": "c", "cmd": "new",
+                           "arg": {"name": "C", "zzz": 1}}])
+        rc, out, err = await cli(old, "sync", "--once", "--timeout", "20", json_out=False)
+        assert rc == 1 and "carry" in err, err
+        assert [e["arg"] for e in daql.events if e["cmd"] == "mod"] == [{"name": "M"}]
+        daql.publish([{"top": "prod.cat", "key": "mine", "cmd": "mod",
+                       "arg": {"name": "COLLEAGUE"}}])
+        assert (await cli(new, "connect", daql.url, "--schema",
+                          str(tmp_path / "new.toml")))[0] == 0
+        assert (await cli(new, "sync", "--once", "--timeout", "10"))[0] == 0
+        rc, out, err = await cli(new, "carry", str(old))
+        assert rc == 0, err
+        assert json.loads(out)["conflict_uids"] == [uid]
+        assert (await cli(new, "sync", "--once", "--timeout", "10"))[0] == 0
+        assert daql.state[("prod.cat", "mine")] == {"name": "COLLEAGUE"}
+        inbox = json.loads((await cli(new, "conflicts"))[1])
+        assert [c["uid"] for c in inbox] == [uid]
+        assert "does not confirm edits" in inbox[0]["err"]

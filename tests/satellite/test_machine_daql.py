@@ -1,0 +1,142 @@
+"""The sync machine with a daql hub (no uids, no base check; docs/satellite.md, "Syncing with
+a daql hub"), deferred applies: scripted frames, virtual clock, no sockets. Edits go only
+when caught up with everything received stored, one at a time; an edit marked unconfirmed is
+never sent again; a local conflict is rejected, not sent (merge review 11)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import replace
+
+from core.model import Cmd, Conflict, Event, Update
+from core.revision import Rev, format_rev
+from core.satellite.machine import Phase, SyncMachine, frames_of
+from core.wire import SatRes, enc_update, format_push, format_reply
+from tests.satellite.test_machine import body, opened, sat_reply, trans
+from tests.satellite.test_machine_defer import DeferStore, applies, run_apply
+
+
+class DaqlStore(DeferStore):
+    """DeferStore plus the optional methods a daql hub uses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.marked: list[str] = []
+        self.conflicts: dict[str, tuple[str, tuple[Conflict, ...]]] = {}
+
+    def apply_sat(self, res: SatRes) -> None:
+        # rejects the machine makes itself (put aside, a local conflict) come at revision 0
+        super().apply_sat(res if res.evs or res.rev else replace(res, rev=self._rev))
+
+    def mark_unconfirmed(self, uids: list[str]) -> None:
+        self.marked = [*self.unconfirmed(), *uids]
+
+    def unconfirmed(self) -> list[str]:
+        mine = {t.uid for t in self.pending}
+        return [u for u in self.marked if u in mine]
+
+    def local_conflicts(self) -> Mapping[str, tuple[str, tuple[Conflict, ...]]]:
+        return {u: c for u, c in self.conflicts.items() if u in {t.uid for t in self.pending}}
+
+
+def daql_stat(tok: str, rev: Rev) -> str:
+    return format_reply("evt.stat", tok, {"rev": format_rev(rev), "mig": ""})
+
+
+def new_ev(i: int, key: str, rev: Rev) -> Event:
+    return Event(i, rev, "field.site", key, Cmd.NEW, {"name": key})
+
+
+def handshake(m: SyncMachine, now: float, rev: Rev) -> tuple[str, dict]:  # type: ignore[type-arg]
+    tok = opened(m, now).partition("#")[2]
+    m.received(daql_stat(tok, rev), now)
+    [sat] = frames_of(m.take())
+    return body(sat)
+
+
+def sent_uids(outs: list[object]) -> list[str]:
+    return [t["uid"] for f in frames_of(outs) if f.startswith("evt.sat")  # type: ignore[arg-type]
+            for t in body(f)[1].get("trans", [])]
+
+
+def live(st: DaqlStore, m: SyncMachine) -> list[object]:
+    """Connect, catch up (the handshake's request carries no edit): the outputs after the
+    catch-up is stored."""
+    head, b = handshake(m, 0.0, 5000)
+    assert b["trans"] == []  # a catch-up alone: the view checks the edits against it first
+    m.received(sat_reply(head.partition("#")[2], SatRes(5000, ())), 0.1)
+    assert m.phase == Phase.LIVE
+    outs = list(m.take())
+    assert sent_uids(outs) == []  # nothing while the catch-up is stored
+    [a] = applies(outs)
+    return run_apply(st, m, a, 0.2)
+
+
+def test_reconnecting_while_a_reply_is_stored_sends_no_edit_again() -> None:
+    st = DaqlStore()
+    st.pending = [trans("u1")]
+    m = SyncMachine(st, random.Random(1), defer_apply=True)
+    outs = live(st, m)
+    [f] = frames_of(outs)
+    assert sent_uids(outs) == ["u1"] and st.marked == ["u1"]
+    # its reply arrives (the ack) and is being stored when the link drops
+    m.received(sat_reply(f.partition("\n")[0].partition("#")[2],
+                         SatRes(6000, (new_ev(1, "u1", 6000),))), 1.0)
+    [ack] = applies(m.take())
+    m.disconnected(1.1, "link lost")
+    m.tick(m.wake_at() or 2.0)
+    head, b = handshake(m, 3.0, 6000)
+    assert b["trans"] == []  # the outbox still holds u1: before, it went out again here
+    outs = run_apply(st, m, ack, 3.1)  # the ack is stored: u1 leaves the outbox
+    assert st.acked == {"u1": 6000} and not st.pending
+    m.received(sat_reply(head.partition("#")[2], SatRes(6000, ())), 3.2)
+    outs += list(m.take())
+    for a in applies(outs):
+        outs += run_apply(st, m, a, 3.3)
+    assert sent_uids(outs) == [] and m.idle
+
+
+def test_an_edit_marked_unconfirmed_is_put_aside_once_caught_up_never_sent() -> None:
+    st = DaqlStore()
+    st.pending = [trans("u1"), trans("u2")]
+    st.marked = ["u1"]  # sent by a process that stopped before storing the answer
+    m = SyncMachine(st, random.Random(1), defer_apply=True)
+    outs = live(st, m)
+    assert sent_uids(outs) == []  # the put-aside is being stored first
+    [aside] = applies(outs)
+    outs = run_apply(st, m, aside, 0.3)
+    assert "put aside" in st.rejected["u1"] and "does not confirm edits" in st.rejected["u1"]
+    assert sent_uids(outs) == ["u2"]
+    assert "1 edit put aside" in m.info.last_error
+
+
+def test_a_local_conflict_is_rejected_with_its_reason_and_the_clean_edits_go() -> None:
+    st = DaqlStore()
+    st.pending = [trans("u1"), trans("u2")]
+    st.conflicts = {"u1": ("conflict: mod field.site u1: field changed", ())}
+    m = SyncMachine(st, random.Random(1), defer_apply=True)
+    outs = live(st, m)
+    assert sent_uids(outs) == []
+    [rej] = applies(outs)
+    outs = run_apply(st, m, rej, 0.3)
+    assert st.rejected["u1"].startswith("conflict: mod field.site u1: field changed")
+    assert "not sent: this hub, a daql hub" in st.rejected["u1"]
+    assert sent_uids(outs) == ["u2"]
+
+
+def test_a_push_waiting_to_be_stored_holds_the_next_edit() -> None:
+    st = DaqlStore()
+    m = SyncMachine(st, random.Random(1), defer_apply=True)
+    assert live(st, m) == []
+    m.received(format_push("evt.update", enc_update(Update(7000, (new_ev(1, "k", 7000),)))), 1.0)
+    [push] = applies(m.take())
+    st.pending = [trans("u1")]
+    m.local_change(1.1)
+    assert sent_uids(list(m.take())) == []  # the push may collide with it: stored first
+    st.conflicts = {"u1": ("conflict: new field.site u1: key taken", ())}  # the view saw it
+    outs = run_apply(st, m, push, 1.2)
+    assert sent_uids(outs) == []
+    [rej] = applies(outs)
+    run_apply(st, m, rej, 1.3)
+    assert "key taken" in st.rejected["u1"] and m.idle
