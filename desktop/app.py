@@ -371,16 +371,30 @@ def run_app(start: Callable[[], Awaitable[list[MainWindow]]],
     windows: list[MainWindow] = []
     code = 0
     quit_event = asyncio.Event()
+    starting: list[asyncio.Future[list[MainWindow]]] = []  # start(), until it is done
+    stopped: list[int] = []  # the signal that ended the start
 
     async def main() -> None:
         nonlocal code
         app.lastWindowClosed.connect(quit_event.set)
+        task = asyncio.ensure_future(start())
+        starting.append(task)
         try:
-            windows.extend(await start())
+            windows.extend(await task)
+        except asyncio.CancelledError:
+            if not stopped:
+                raise
+            # a signal before any window opened (the hub slow to give its schema): start
+            # made nothing it did not undo (open_windows, open_satellite); the usual exit 0
+            print(f"outpost: {signal.Signals(stopped[0]).name} before a window opened: "
+                  "stopped, nothing changed", file=sys.stderr, flush=True)
+            return
         except OutpostError as exc:
             QMessageBox.critical(None, "Outpost", str(exc))
             code = 1
             return
+        finally:
+            starting.clear()
         if not windows:
             return
         settle_heap()
@@ -393,8 +407,22 @@ def run_app(start: Callable[[], Awaitable[list[MainWindow]]],
     # the event loop: run inside the handler, the question Ctrl+C asks (a nested event loop)
     # kept the handler running, a second Ctrl+C's handler ran inside it, and after that a
     # SIGTERM from outside the process was never handled (session 11: 4 runs of 4).
+    # Before the windows are open (start() fetching the schema from a slow hub), there is
+    # nothing to close and the signal was lost (session 11): start() is cancelled instead.
     def on_signal(sig: int, _frame: Any) -> None:
-        QTimer.singleShot(0, lambda: on_quit_signal(sig, windows))
+        QTimer.singleShot(0, lambda: on_start_signal(sig) or on_quit_signal(sig, windows))
+
+    def on_start_signal(sig: int) -> bool:
+        if not starting or starting[0].done():
+            return False
+        modal = QApplication.activeModalWidget()
+        if modal is not None:
+            if sig == signal.SIGINT:
+                return False  # a question asked while starting: answered there, as later
+            modal.close()  # SIGTERM: answered Cancel, as later
+        stopped.append(sig)
+        starting[0].cancel()
+        return True
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     ticker = QTimer()
