@@ -158,6 +158,21 @@ def _token_fix(exc: HubError, hub: str, in_window: bool = False) -> str:
             "connection dialog when there are none)")
 
 
+class SchemaNeeded(HubError):
+    """The hub answered ``evt.stat`` but not ``dom.project`` (a daql hub serves no schema):
+    the schema must be given (``--schema FILE``, or the connection dialog's schema file)."""
+
+    def __init__(self, hub: str, message: str):
+        super().__init__(message)
+        self.hub = hub
+
+    def in_dialog(self) -> str:
+        """The error as the connection dialog says it (its schema file row is the fix)."""
+        return (f"the hub at {self.hub} answered evt.stat but not dom.project: it may be a "
+                "daql hub, which does not serve its schema: choose its schema file below (the "
+                "project's schema .toml, or a schema.json; ask the hub's operator for it)")
+
+
 async def _fetch(spec: WindowSpec) -> Project:
     if not spec.hub:
         raise ConfigError(f"{spec.data_dir} has no schema and no hub is set: connect to a hub "
@@ -167,8 +182,9 @@ async def _fetch(spec: WindowSpec) -> Project:
     except TimeoutError as exc:  # connected, but no dom.project reply in time
         raise hub_error(spec.hub, exc) from exc
     except NoProjectError as exc:  # a daql hub: the app is told where the schema goes
-        raise HubError(f"{exc}: start the app with `outpost app --hub {spec.hub} --schema "
-                       "FILE` (or run `outpost connect URL --schema FILE` first)") from exc
+        raise SchemaNeeded(spec.hub, f"{exc}: start the app with `outpost app --hub "
+                           f"{spec.hub} --schema FILE` (or run `outpost connect URL --schema "
+                           "FILE` first)") from exc
     except HubError as exc:
         if token_refused(exc):
             raise ConfigError(_token_fix(exc, spec.hub)) from exc
