@@ -9,10 +9,11 @@ so the UI stays responsive).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -432,10 +433,8 @@ def run_app(start: Callable[[], Awaitable[list[MainWindow]]],
         if not starting or starting[0].done():
             return False
         modal = QApplication.activeModalWidget()
-        if modal is not None:
-            if sig == signal.SIGINT:
-                return False  # a question asked while starting: answered there, as later
-            modal.close()  # SIGTERM: answered Cancel, as later
+        if modal is not None:  # a question of the start (the schema file): answered Cancel
+            modal.close()
         stopped.append(sig)
         starting[0].cancel()
         return True
@@ -454,6 +453,35 @@ def run_app(start: Callable[[], Awaitable[list[MainWindow]]],
         if cleanup is not None:
             cleanup()
     return code
+
+
+@contextlib.contextmanager
+def signals_cancel_dialogs() -> Iterator[list[int]]:
+    """While a dialog runs before :func:`run_app` (the first-run connection dialog): Ctrl+C
+    and SIGTERM close it as Cancel (session 11: Qt's loop left Python no moment to handle
+    Ctrl+C, so it did nothing). Gives the signals that came."""
+    got: list[int] = []
+
+    def on_signal(sig: int, _frame: Any) -> None:
+        got.append(sig)
+        QTimer.singleShot(0, _cancel_dialog)
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    ticker = QTimer()  # Python handles signals only when it runs: a timer lets it
+    ticker.timeout.connect(lambda: None)
+    ticker.start(200)
+    try:
+        yield got
+    finally:
+        ticker.stop()
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _cancel_dialog() -> None:
+    modal = QApplication.activeModalWidget()
+    if modal is not None:
+        modal.close()
 
 
 def on_quit_signal(sig: int, windows: Sequence[MainWindow]) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from desktop.app import (
     ensure_app,
     open_windows,
     run_app,
+    signals_cancel_dialogs,
 )
 from desktop.mainwindow import MainWindow
 from desktop.settings import (
@@ -91,7 +94,12 @@ def launch(data: Path | None = None, hub: str = "", token: str = "", profile: st
     if p is None:
         p = _cli_default()
     if p is None:
-        p, demo = _ask(None, first_run=True)
+        with signals_cancel_dialogs() as got:
+            p, demo = _ask(None, first_run=True)
+        if got:  # Ctrl+C or SIGTERM: cancelled, nothing made
+            print(f"outpost: {signal.Signals(got[0]).name} before a window opened: stopped, "
+                  "nothing changed", file=sys.stderr, flush=True)
+            return 0
         if demo:
             from desktop.demo import run_demo
 

@@ -74,3 +74,47 @@ async def test_a_signal_while_the_schema_is_fetched_ends_the_app(
         assert _tree(d) == before  # nothing changed
     saved = [p for p in (tmp_path / "config").rglob("*") if p.is_file()]
     assert saved == []  # no profile remembered for settings that never opened
+
+
+FIRST_RUN = """
+import sys
+from desktop.widgets.connect import ConnectDialog
+shown = ConnectDialog.showEvent
+def show_event(self, ev):
+    shown(self, ev)
+    print("asked", flush=True)
+ConnectDialog.showEvent = show_event
+from desktop.cli import main
+sys.argv = ["outpost", "app"]
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_a_signal_while_the_first_run_dialog_asks_ends_the_app(
+        tmp_path: Path, sig: signal.Signals) -> None:
+    """No profile yet: the first-run connection dialog, before the app's loop. Ctrl+C did
+    nothing there (Qt's loop left Python no moment to handle it)."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen",
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "xdg"),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", FIRST_RUN, env=env, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 60)
+        assert line == b"asked\n", line
+        proc.send_signal(sig)
+        with contextlib.suppress(TimeoutError):  # bounded: one that ignores it is killed
+            await asyncio.wait_for(proc.wait(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.stderr is not None
+    text = (await proc.stderr.read()).decode()
+    assert proc.returncode == 0, text[-3000:]
+    assert f"{sig.name} before a window opened: stopped, nothing changed" in text, text
+    assert not (tmp_path / "xdg").exists() or not any((tmp_path / "xdg").rglob("*.db"))
+    assert [p for p in (tmp_path / "config").rglob("*") if p.is_file()] == []
