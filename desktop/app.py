@@ -9,10 +9,11 @@ so the UI stays responsive).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,21 @@ def _token_fix(exc: HubError, hub: str, in_window: bool = False) -> str:
             "connection dialog when there are none)")
 
 
+class SchemaNeeded(HubError):
+    """The hub answered ``evt.stat`` but not ``dom.project`` (a daql hub serves no schema):
+    the schema must be given (``--schema FILE``, or the connection dialog's schema file)."""
+
+    def __init__(self, hub: str, message: str):
+        super().__init__(message)
+        self.hub = hub
+
+    def in_dialog(self) -> str:
+        """The error as the connection dialog says it (its schema file row is the fix)."""
+        return (f"the hub at {self.hub} answered evt.stat but not dom.project: it may be a "
+                "daql hub, which does not serve its schema: choose its schema file below (the "
+                "project's schema .toml, or a schema.json; ask the hub's operator for it)")
+
+
 async def _fetch(spec: WindowSpec) -> Project:
     if not spec.hub:
         raise ConfigError(f"{spec.data_dir} has no schema and no hub is set: connect to a hub "
@@ -167,8 +183,9 @@ async def _fetch(spec: WindowSpec) -> Project:
     except TimeoutError as exc:  # connected, but no dom.project reply in time
         raise hub_error(spec.hub, exc) from exc
     except NoProjectError as exc:  # a daql hub: the app is told where the schema goes
-        raise HubError(f"{exc}: start the app with `outpost app --hub {spec.hub} --schema "
-                       "FILE` (or run `outpost connect URL --schema FILE` first)") from exc
+        raise SchemaNeeded(spec.hub, f"{exc}: start the app with `outpost app --hub "
+                           f"{spec.hub} --schema FILE` (or run `outpost connect URL --schema "
+                           "FILE` first)") from exc
     except HubError as exc:
         if token_refused(exc):
             raise ConfigError(_token_fix(exc, spec.hub)) from exc
@@ -371,16 +388,30 @@ def run_app(start: Callable[[], Awaitable[list[MainWindow]]],
     windows: list[MainWindow] = []
     code = 0
     quit_event = asyncio.Event()
+    starting: list[asyncio.Future[list[MainWindow]]] = []  # start(), until it is done
+    stopped: list[int] = []  # the signal that ended the start
 
     async def main() -> None:
         nonlocal code
         app.lastWindowClosed.connect(quit_event.set)
+        task = asyncio.ensure_future(start())
+        starting.append(task)
         try:
-            windows.extend(await start())
+            windows.extend(await task)
+        except asyncio.CancelledError:
+            if not stopped:
+                raise
+            # a signal before any window opened (the hub slow to give its schema): start
+            # made nothing it did not undo (open_windows, open_satellite); the usual exit 0
+            print(f"outpost: {signal.Signals(stopped[0]).name} before a window opened: "
+                  "stopped, nothing changed", file=sys.stderr, flush=True)
+            return
         except OutpostError as exc:
             QMessageBox.critical(None, "Outpost", str(exc))
             code = 1
             return
+        finally:
+            starting.clear()
         if not windows:
             return
         settle_heap()
@@ -393,8 +424,20 @@ def run_app(start: Callable[[], Awaitable[list[MainWindow]]],
     # the event loop: run inside the handler, the question Ctrl+C asks (a nested event loop)
     # kept the handler running, a second Ctrl+C's handler ran inside it, and after that a
     # SIGTERM from outside the process was never handled (session 11: 4 runs of 4).
+    # Before the windows are open (start() fetching the schema from a slow hub), there is
+    # nothing to close and the signal was lost (session 11): start() is cancelled instead.
     def on_signal(sig: int, _frame: Any) -> None:
-        QTimer.singleShot(0, lambda: on_quit_signal(sig, windows))
+        QTimer.singleShot(0, lambda: on_start_signal(sig) or on_quit_signal(sig, windows))
+
+    def on_start_signal(sig: int) -> bool:
+        if not starting or starting[0].done():
+            return False
+        modal = QApplication.activeModalWidget()
+        if modal is not None:  # a question of the start (the schema file): answered Cancel
+            modal.close()
+        stopped.append(sig)
+        starting[0].cancel()
+        return True
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     ticker = QTimer()
@@ -410,6 +453,35 @@ def run_app(start: Callable[[], Awaitable[list[MainWindow]]],
         if cleanup is not None:
             cleanup()
     return code
+
+
+@contextlib.contextmanager
+def signals_cancel_dialogs() -> Iterator[list[int]]:
+    """While a dialog runs before :func:`run_app` (the first-run connection dialog): Ctrl+C
+    and SIGTERM close it as Cancel (session 11: Qt's loop left Python no moment to handle
+    Ctrl+C, so it did nothing). Gives the signals that came."""
+    got: list[int] = []
+
+    def on_signal(sig: int, _frame: Any) -> None:
+        got.append(sig)
+        QTimer.singleShot(0, _cancel_dialog)
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    ticker = QTimer()  # Python handles signals only when it runs: a timer lets it
+    ticker.timeout.connect(lambda: None)
+    ticker.start(200)
+    try:
+        yield got
+    finally:
+        ticker.stop()
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _cancel_dialog() -> None:
+    modal = QApplication.activeModalWidget()
+    if modal is not None:
+        modal.close()
 
 
 def on_quit_signal(sig: int, windows: Sequence[MainWindow]) -> None:

@@ -44,7 +44,7 @@ from core.satellite.config import (
     other_default_replica,
     read_schema_file,
 )
-from core.satellite.machine import MAX_TRANS_BYTES, REJECTED_BY_HUB, Phase
+from core.satellite.machine import MAX_TRANS_BYTES, REJECTED_BY_HUB, STORE_FAILED, Phase
 from core.satellite.rehome import same_ledger
 from core.satellite.satellite import Satellite
 from core.schema import Project
@@ -564,14 +564,56 @@ def _refused_fix(client: Any, hub: str, again: str) -> str:
             f"proxy) lets this machine through, run {again}")
 
 
+class _Failures:
+    """Which failures of a retrying sync were said on stderr: a given error in full once,
+    its repeats only as a short ``still failing (Nth try)`` on the 3rd, 10th, 20th, 40th ...
+    try (``sync --once`` and continuous sync alike: a full disk printed the same long line
+    on every retry)."""
+
+    def __init__(self) -> None:
+        self.error = ""  # the last error said in full
+        self.tries = 0   # failed tries in a row with that error
+        self._phase: Phase | None = None
+        self._synced: float | None = None
+
+    def failed(self, info: Any) -> bool:
+        """Whether ``info`` (the machine's) starts a new failed try: it went offline now."""
+        if info.last_sync != self._synced:
+            self._synced = info.last_sync
+            self.error = ""  # a sync was done: a later failure is news again, said in full
+        new = info.phase == Phase.OFFLINE and self._phase != Phase.OFFLINE
+        self._phase = info.phase
+        return new and bool(info.last_error)
+
+    def line(self, err: str) -> str | None:
+        """The line for a failed try with ``err``: the error in full when new, else a short
+        one now and then (None: nothing to say)."""
+        if err != self.error:
+            self.error, self.tries = err, 1
+            return err
+        self.tries += 1
+        n = self.tries
+        if n == 3 or (n >= 10 and n % 10 == 0 and (n // 10) & (n // 10 - 1) == 0):
+            return f"still failing ({_ordinal(n)} try)"
+        return None
+
+
+def _ordinal(n: int) -> str:
+    if 10 <= n % 100 <= 20:
+        return f"{n}th"
+    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
 def _first_offline(client: Any, timeout: float) -> Callable[[Any], None]:
-    """A listener for ``sync --once``: the first failure to reach the hub on stderr, once
-    (it retries until ``timeout``: a silent wait of 30 s read as a hang)."""
-    said = [False]
+    """A listener for ``sync --once``: a failure to reach the hub (or to store its data) on
+    stderr, once (it retries until ``timeout``: a silent wait of 30 s read as a hang); a
+    repeat of the same error only as a short ``still failing (Nth try)`` now and then (see
+    :class:`_Failures`), another error in full."""
+    said = _Failures()
 
     def report(change: Any) -> None:
         info = client.machine.info
-        if said[0] or not change.status or info.online or not info.last_error:
+        if not change.status or not said.failed(info):
             return
         if info.phase == Phase.STOPPED or client.refused:
             return  # said as the command's error
@@ -579,9 +621,12 @@ def _first_offline(client: Any, timeout: float) -> Callable[[Any], None]:
             return  # a reader's edits refused: not retried, said as the command's error
         if info.last_error.startswith(REJECTED_BY_HUB):
             return  # the hub was reached: rejections are counted once the sync is done
-        said[0] = True
-        print(f"outpost: {_short(info.last_error)} (retrying for up to {timeout:g} s; "
-              "--timeout S to change)", file=sys.stderr, flush=True)
+        line = said.line(info.last_error)
+        if line is None:
+            return
+        print(f"outpost: {_short(line)} (retrying for up to {timeout:g} s; "
+              "--timeout S to change)" if said.tries == 1 else f"outpost: {line}",
+              file=sys.stderr, flush=True)
 
     return report
 
@@ -657,6 +702,8 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on this platform
             loop.add_signal_handler(sig, stop, sig)
     said: list[tuple[bool, str]] = []
+    fails = _Failures()
+    online = [""]  # the last "online with" line
     # transactions rejected before this run are not news
     known = {r.uid for r in sat.receipts([ReceiptState.REJECTED])}
 
@@ -683,21 +730,32 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
             # hub ..."), which going online just disproved; a current one (the hub lets the
             # user only read) is set again once caught up, and said then
             err = ""
+        tried = fails.failed(info)
         now = (info.online, err)
-        if said and said[-1] == now:
-            return
+        if said and said[-1] == now and not (tried and not info.online):
+            return  # a failed try again (unreachable): counted below, not a change
         said.append(now)
         st = sat.status()
         err = _short(err)
         if st.online:
-            print(f"outpost: online with {st.hub}: rev {format_rev(st.rev)}, "
-                  f"{st.pending} pending, {plural(st.conflicts, 'conflict')}"
-                  + (f"; {err}" if err else ""), file=sys.stderr, flush=True)
-        elif err and info.phase != Phase.STOPPED and not asked and not client.refused:
+            line = (f"outpost: online with {st.hub}: rev {format_rev(st.rev)}, "
+                    f"{st.pending} pending, {plural(st.conflicts, 'conflict')}"
+                    + (f"; {err}" if err else ""))
+            if err.startswith(STORE_FAILED) or (fails.error and line == online[0]):
+                # storing failed: the connection is dropped now, said as offline; back
+                # online between failed tries (a full disk): nothing new
+                return
+            online[0] = line
+            print(line, file=sys.stderr, flush=True)
+        elif (err and tried and info.phase != Phase.STOPPED and not asked
+              and not client.refused):
             # stopped by the hub (or a refused token): said once, at exit; by the user:
-            # nothing to retry
-            print(f"outpost: offline: {err} (retrying; Ctrl-C to stop)", file=sys.stderr,
-                  flush=True)
+            # nothing to retry. A repeat of the same failure: a short line now and then
+            line = fails.line(info.last_error)
+            if line is not None:
+                print(f"outpost: offline: {err} (retrying; Ctrl-C to stop)"
+                      if fails.tries == 1 else f"outpost: {line}", file=sys.stderr,
+                      flush=True)
 
     unlisten = sat.listen(report)
     try:

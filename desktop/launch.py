@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,7 +12,15 @@ from PySide6.QtCore import QTimer
 
 from core.errors import OutpostError
 from core.satellite.config import DataDir, check_hub_url, default_data_dir
-from desktop.app import WindowSpec, check_other_hub, ensure_app, open_windows, run_app
+from desktop.app import (
+    SchemaNeeded,
+    WindowSpec,
+    check_other_hub,
+    ensure_app,
+    open_windows,
+    run_app,
+    signals_cancel_dialogs,
+)
 from desktop.mainwindow import MainWindow
 from desktop.settings import (
     Profile,
@@ -31,6 +41,18 @@ def _ask(profile: Profile | None, first_run: bool) -> tuple[Profile | None, bool
     if not dlg.exec():
         return None, False
     return dlg.profile(), dlg.wants_demo
+
+
+def _ask_schema(profile: Profile, error: str, schema: Path | None
+                ) -> tuple[Profile | None, Path | None]:
+    """The connection dialog again, for a hub that serves no schema (daql): ``error`` said,
+    and a schema file asked for; (None, None) when cancelled."""
+    from desktop.widgets.connect import ConnectDialog
+
+    dlg = ConnectDialog(profile, schema_error=error, schema=schema)
+    if not dlg.exec():
+        return None, None
+    return dlg.profile(), dlg.schema()
 
 
 def _saved(p: Profile | None) -> Profile | None:
@@ -72,7 +94,12 @@ def launch(data: Path | None = None, hub: str = "", token: str = "", profile: st
     if p is None:
         p = _cli_default()
     if p is None:
-        p, demo = _ask(None, first_run=True)
+        with signals_cancel_dialogs() as got:
+            p, demo = _ask(None, first_run=True)
+        if got:  # Ctrl+C or SIGTERM: cancelled, nothing made
+            print(f"outpost: {signal.Signals(got[0]).name} before a window opened: stopped, "
+                  "nothing changed", file=sys.stderr, flush=True)
+            return 0
         if demo:
             from desktop.demo import run_demo
 
@@ -80,15 +107,28 @@ def launch(data: Path | None = None, hub: str = "", token: str = "", profile: st
         if p is None:
             return 0
     chosen = p
+    given = schema
 
     async def start() -> list[MainWindow]:
-        spec = WindowSpec(chosen.path, chosen.hub, chosen.token, chosen.name, schema)
-        # remembered once its satellite opened and its settings are stored: settings that
-        # were refused (a hub that cannot hold the replica's ledger, an unreachable hub for
-        # a new profile) would make every later start fail the same way; a new token is
-        # checked while the window is open, and a refused one is not remembered
-        return await open_windows([spec], on_settings=lambda w: _settings(w, chosen),
-                                  on_kept=lambda: save_profile(chosen))
+        nonlocal chosen, given
+        for _ in range(100):  # bounded: each round is the user's answer in the dialog
+            spec = WindowSpec(chosen.path, chosen.hub, chosen.token, chosen.name, given)
+            # remembered once its satellite opened and its settings are stored: settings
+            # that were refused (a hub that cannot hold the replica's ledger, an unreachable
+            # hub for a new profile) would make every later start fail the same way; a new
+            # token is checked while the window is open, and a refused one is not remembered
+            try:
+                return await open_windows(
+                    [spec], on_settings=lambda w, now=chosen: _settings(w, now),
+                    on_kept=lambda now=chosen: save_profile(now))
+            except SchemaNeeded as exc:
+                # a daql hub serves no schema: the connection dialog asks for its file (the
+                # same checks as --schema FILE); nothing was made or remembered meanwhile
+                p, picked = _ask_schema(chosen, exc.in_dialog(), given)
+                if p is None:
+                    return []  # cancelled: the app ends, nothing changed
+                chosen, given = p, picked
+        return []
 
     return run_app(start)
 

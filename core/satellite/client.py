@@ -644,8 +644,10 @@ class SyncClient:
             await self._in_thread(self.sat.write, out.item)
         except OutpostError as exc:
             # local storage failed (disk full, locked): the machine drops the connection;
-            # for events reusing held ids (the hub lost revisions) it stops for good
-            log.warning("storing hub data failed: %s", exc)
+            # for events reusing held ids (the hub lost revisions) it stops for good. Said
+            # to the user as the machine's last_error (the CLI once, the app's status bar):
+            # not a warning here too, which printed the same line on stderr every retry
+            log.info("storing hub data failed: %s", exc)
             err = str(exc)
             final = isinstance(exc, (LostRevisionsError, HubDataError))
         except Exception as exc:  # a bug: keep the traceback, and do not leave the machine waiting

@@ -144,6 +144,8 @@ CLOSE_TOO_BIG = 1009
 _SAT_HEAD = 1024
 #: how ``SyncInfo.last_error`` starts after a reply that rejected edits (they are named in it)
 REJECTED_BY_HUB = "rejected by the hub: "
+#: the start of the last_error of hub data that could not be stored (a full disk, ...)
+STORE_FAILED = "storing hub data failed"
 #: most events of ``evt.sat`` replies stored in one write when several wait (see ``_pump``)
 MERGE_EVENTS = 10_000
 
@@ -586,7 +588,7 @@ class SyncMachine:
             self._applies.clear()
             self._synced_at.clear()  # not synced: last_sync stays the last stored one
             self._stored = self._queued
-            why = f"storing hub data failed: {error}"
+            why = f"{STORE_FAILED}: {error}"
             if final:
                 # every connection would get the same events and fail the same way: stop
                 # until the user acts (a new data directory and outpost carry, as it says)

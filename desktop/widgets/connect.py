@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -16,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.errors import ConfigError
-from core.satellite.config import DataDir, check_hub_url
+from core.satellite.config import DataDir, check_hub_url, read_schema_file
 from desktop.icons import icon
 from desktop.settings import Profile
 
@@ -24,10 +26,16 @@ __all__ = ["ConnectDialog"]
 
 
 class ConnectDialog(QDialog):
-    """Asks for hub URL, token and data directory; ``wants_demo`` after "Start the demo"."""
+    """Asks for hub URL, token and data directory; ``wants_demo`` after "Start the demo".
+
+    ``schema_error``: the hub answered ``evt.stat`` but not ``dom.project`` (a daql hub,
+    which serves no schema): the error is shown and a "Schema file" row asks for the hub's
+    schema (a .toml or a schema.json, checked on Connect as ``--schema FILE`` is: the same
+    errors); :meth:`schema` gives it."""
 
     def __init__(self, profile: Profile | None = None, *, first_run: bool = False,
-                 parent: QWidget | None = None):
+                 parent: QWidget | None = None, schema_error: str = "",
+                 schema: Path | None = None):
         super().__init__(parent)
         self.setWindowTitle("Welcome to Outpost" if first_run else "Connection settings")
         self.setWindowIcon(icon("app"))
@@ -46,6 +54,14 @@ class ConnectDialog(QDialog):
         row = QHBoxLayout()
         row.addWidget(self.data_dir, 1)
         row.addWidget(browse)
+        self.schema_file = QLineEdit(str(schema) if schema is not None else "")
+        self.schema_file.setPlaceholderText("the hub's schema: a .toml or a schema.json")
+        pick = QPushButton("Browse…")
+        pick.setObjectName("browse_schema")
+        pick.clicked.connect(self._browse_schema)
+        schema_row = QHBoxLayout()
+        schema_row.addWidget(self.schema_file, 1)
+        schema_row.addWidget(pick)
         self.error = QLabel()
         self.error.setStyleSheet("color: #b3261e;")
         self.error.setWordWrap(True)
@@ -54,6 +70,13 @@ class ConnectDialog(QDialog):
         form.addRow("Hub URL", self.hub)
         form.addRow("Token", self.token)
         form.addRow("Data directory", row)
+        self.asks_schema = bool(schema_error or schema is not None)
+        if self.asks_schema:  # only for a hub that serves no schema (daql)
+            form.addRow("Schema file", schema_row)
+            self.error.setText(schema_error)
+        else:
+            self.schema_file.hide()
+            pick.hide()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Connect")
@@ -80,6 +103,17 @@ class ConnectDialog(QDialog):
         return Profile(self.name.text().strip() or "default", self.hub.text().strip(),
                        self.token.text().strip(), self.data_dir.text().strip())
 
+    def schema(self) -> Path | None:
+        """The schema file given (None: none asked or given)."""
+        text = self.schema_file.text().strip()
+        return Path(text).expanduser() if self.asks_schema and text else None
+
+    def _browse_schema(self) -> None:
+        f, _ = QFileDialog.getOpenFileName(self, "The hub's schema", self.schema_file.text(),
+                                           "Schema (*.toml *.json);;All files (*)")
+        if f:
+            self.schema_file.setText(f)
+
     def _browse(self) -> None:
         d = QFileDialog.getExistingDirectory(self, "Data directory", self.data_dir.text())
         if d:
@@ -91,6 +125,10 @@ class ConnectDialog(QDialog):
             check_hub_url(p.hub)
             if p.data_dir:
                 DataDir(p.data_dir).check_not_file()
+            if self.asks_schema:
+                given = self.schema()
+                if given is not None:  # none: the hub is asked for its schema again
+                    read_schema_file(given)  # the same check and errors as --schema FILE
         except ConfigError as exc:
             self.error.setText(str(exc))
             return
