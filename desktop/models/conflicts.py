@@ -233,12 +233,12 @@ class ConflictsModel(QAbstractTableModel):
         if col == 6:
             return readable_rev(r.rev) if r.rev else "—"
         if col == COL_KEEP:
+            if r.reason == ASIDE:  # sent again or dropped whole (the buttons)
+                return "whole edit"
             if r.field != WHOLE:
                 return "mine" if r.keep_mine else "theirs"
             if r.choosable:
                 return "delete anyway" if r.keep_mine else "keep the record"
-            if r.reason == ASIDE:
-                return "whole edit"
             return "by field below" if r.cmd != Cmd.DEL else ""
         return None
 
