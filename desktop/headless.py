@@ -716,6 +716,11 @@ def rejection_line(r: Receipt) -> str:
     recs = list(dict.fromkeys(f"{a.top} {a.key}" for a in r.acts))
     what = ", ".join(recs[:3]) + (f" and {len(recs) - 3} more records" if len(recs) > 3
                                   else "")
+    if is_put_aside(r):  # sent, its answer lost (a daql hub): nothing was rejected
+        return (f"put aside {what} (uid {r.uid}): sent to the hub, but its answer was lost: "
+                "the hub may or may not hold it; `outpost conflicts` shows your values and "
+                f"the hub's, then `outpost resolve {r.uid} --keep mine` sends it again, "
+                "--keep theirs drops it")
     if r.conflicts:
         why = "; ".join(
             (f"{c.top} {c.key}: " if len(recs) > 1 else "") + c.reason

@@ -333,3 +333,19 @@ async def test_a_change_put_aside_shows_mine_and_the_hub_now_and_is_sent_again(
         assert res["put_aside"] is True and res["sent_again"] is True
         assert (await cli(d, "sync", "--once", "--timeout", "10"))[0] == 0
         assert daql.state[(SITE, "k")] == {"name": "mod"}
+
+
+def test_outpost_sync_says_an_edit_put_aside_was_sent_not_rejected() -> None:
+    """`outpost sync` (running) names each edit stored rejected since its last line: one
+    put aside (its answer lost) is said as such, not as "rejected" with the whole reason."""
+    from core.model import Action, Cmd
+    from core.revision import ZERO_REV
+    from core.satellite.api import PUT_ASIDE, Receipt, ReceiptState
+    from desktop.headless import rejection_line
+
+    r = Receipt("u1", ZERO_REV, ZERO_REV, (Action(SITE, "k", Cmd.NEW, {"name": "B"}),),
+                ReceiptState.REJECTED, err=f"{PUT_ASIDE}the connection to the hub was lost")
+    line = rejection_line(r)
+    assert line.startswith(f"put aside {SITE} k (uid u1): sent to the hub, but its answer "
+                           "was lost"), line
+    assert "rejected" not in line and "outpost resolve u1 --keep mine" in line, line
