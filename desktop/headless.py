@@ -988,9 +988,9 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
 
     def block(r: Any, fields: list[Any]) -> str:
         # what happened in words, then every field of the edit: keep theirs drops them all
-        head = (f"{r.uid}\tput aside\tsent to the hub, but its answer was lost: the hub may "
-                "or may not hold it" + ("; the hub has it: drop it to finish"
-                                        if r.uid in arrived else "")
+        head = (f"{r.uid}\tput aside\tsent to the hub, but its answer was lost" + (
+                    "; the hub has it: drop it to finish" if r.uid in arrived
+                    else ": the hub may or may not hold it")
                 if r.uid in aside else f"{r.uid}\t{r.state.value}\t{r.err}")
         return "\n".join([head,
                           *(f"  * {_short(t, 600)}" for t in said[r.uid]),

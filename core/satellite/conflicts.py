@@ -230,9 +230,10 @@ def explain_aside(sat: SatelliteAPI, rc: Receipt, *,
             same = theirs == mine
             hub = ("the hub has it with your values" if same
                    else f"the hub has {having(a.top, theirs)}")
-        out.append(f"{record(a.top, a.key)}: sent to the hub, but its answer was lost: the "
-                   f"hub may or may not hold it. {did[:1].upper()}{did[1:]}; {hub}")
-    if arrived:
+        maybe = "" if arrived else ": the hub may or may not hold it"
+        out.append(f"{record(a.top, a.key)}: sent to the hub, but its answer was lost{maybe}. "
+                   f"{did[:1].upper()}{did[1:]}; {hub}")
+    if arrived:  # a record under the user's own fresh key, with the edit's values
         out[-1] += f". The hub has it: {drop} to finish"
     else:
         out[-1] += (f". If the hub does not hold it, {send}; if it does, {drop} (sending it "
