@@ -36,7 +36,7 @@ from core.heap import GC_YOUNG, settle_heap
 from core.ids import clean_key
 from core.model import Action, Cmd
 from core.revision import ZERO_REV, Rev, format_rev, parse_rev, unix_rev
-from core.satellite.api import Keep, Receipt, ReceiptState, RecordView
+from core.satellite.api import ASIDE, Keep, Receipt, ReceiptState, RecordView, is_put_aside
 from core.satellite.config import (
     DataDir,
     check_hub_url,
@@ -516,6 +516,14 @@ def _cmd_sync(args: argparse.Namespace) -> int:
             finally:
                 unlisten()
             new = [r for r in sat.receipts([ReceiptState.REJECTED]) if r.uid not in before]
+            aside = [r for r in new if is_put_aside(r)]
+            new = [r for r in new if not is_put_aside(r)]
+            if aside:  # sent, answer lost (a daql hub): nothing was rejected
+                print(f"outpost: {plural(len(aside), 'edit')} put aside (answer lost): sent "
+                      "to the hub, which may or may not hold "
+                      f"{'it' if len(aside) == 1 else 'them'} (see `outpost conflicts`, then "
+                      "`outpost resolve UID --keep mine` sends again, `--keep theirs` drops)",
+                      file=sys.stderr)
             if new:  # exit 0 all the same (the contract), unless --fail-on-conflict
                 print(f"outpost: {len(new)} new conflict{'s' if len(new) > 1 else ''}: the hub "
                       "rejected edits (see `outpost conflicts`, then `outpost resolve UID "
@@ -778,6 +786,11 @@ def rejection_line(r: Receipt) -> str:
     recs = list(dict.fromkeys(f"{a.top} {a.key}" for a in r.acts))
     what = ", ".join(recs[:3]) + (f" and {len(recs) - 3} more records" if len(recs) > 3
                                   else "")
+    if is_put_aside(r):  # sent, its answer lost (a daql hub): nothing was rejected
+        return (f"put aside {what} (uid {r.uid}): sent to the hub, but its answer was lost: "
+                "the hub may or may not hold it; `outpost conflicts` shows your values and "
+                f"the hub's, then `outpost resolve {r.uid} --keep mine` sends it again, "
+                "--keep theirs drops it")
     if r.conflicts:
         why = "; ".join(
             (f"{c.top} {c.key}: " if len(recs) > 1 else "") + c.reason
@@ -972,8 +985,10 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
     from core.satellite.conflicts import (
         WHOLE,
         Own,
+        aside_arrived,
         conflict_fields,
         explain,
+        explain_aside,
         own_of,
         since_sentences,
     )
@@ -990,13 +1005,26 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
         own = own_of(sat, (c.rev for r, _ in recs for c in r.conflicts)) if recs else Own()
         return seen, recs, own, why
 
-    seen, recs, own, why = _read(args, read)
-    said = {r.uid: explain(r, own=own) + since_sentences(fields) for r, fields in recs}
+    def words(sat: Satellite) -> tuple[Rev, list[tuple[Any, list[Any]]], Own, str,
+                                        dict[str, list[str]], set[str]]:
+        seen, recs, own, why = read(sat)
+        # a put-aside edit (sent, answer lost): what it did and what the hub holds now
+        aside = {r.uid: explain_aside(
+            sat, r, send=f"send it again (`outpost resolve {r.uid} --keep mine`)",
+            drop=f"drop it (`outpost resolve {r.uid} --keep theirs`)")
+            for r, _ in recs if is_put_aside(r)}
+        arrived = {r.uid for r, _ in recs if r.uid in aside and aside_arrived(sat, r)}
+        return seen, recs, own, why, aside, arrived
+
+    seen, recs, own, why, aside, arrived = _read(args, words)
+    said = {r.uid: aside.get(r.uid) or explain(r, own=own) + since_sentences(fields)
+            for r, fields in recs}
     for r, _ in recs:
         if r.state == ReceiptState.PENDING:  # what can be done: discard (resolve is refused)
             said[r.uid] = [*said[r.uid], f"`outpost discard {r.uid}` drops it"
                            + (" (the hub will never take it)" if why else "")]
     rows = [{"uid": r.uid, "state": r.state.value, "err": r.err, "explain": said[r.uid],
+             "put_aside": r.uid in aside, "hub_has_it": r.uid in arrived,
              "seen": format_rev(seen),
              "resolves": r.resolves or None,
              "records": [f"{a.top} {a.key}" for a in r.acts],
@@ -1017,6 +1045,8 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
 
     def line(f: Any) -> str:
         what = f"{f.top} {f.key} " + (f"{f.field}" if f.field != WHOLE else "(whole record)")
+        if f.reason == ASIDE:  # sent, answer lost: the edit's value, the hub's now
+            return f"  {what}: mine {_shown(f.mine)} | hub now {_shown(f.theirs)}"
         by = (" (no conflict)" if not f.conflict else f" ({f.reason}" + (
             f" by {f.usr}" if f.usr else "") + (f" at {format_rev(f.rev)}" if f.rev else "")
             + ")") + (f" ({f.since} since, by {f.since_usr or 'someone'} at "
@@ -1028,7 +1058,11 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
 
     def block(r: Any, fields: list[Any]) -> str:
         # what happened in words, then every field of the edit: keep theirs drops them all
-        return "\n".join([f"{r.uid}\t{r.state.value}\t{r.err}",
+        head = (f"{r.uid}\tput aside\tsent to the hub, but its answer was lost" + (
+                    "; the hub has it: drop it to finish" if r.uid in arrived
+                    else ": the hub may or may not hold it")
+                if r.uid in aside else f"{r.uid}\t{r.state.value}\t{r.err}")
+        return "\n".join([head,
                           *(f"  * {_short(t, 600)}" for t in said[r.uid]),
                           *(line(f) for f in fields)])
 
@@ -1101,6 +1135,8 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
     sat = _open(args)
     try:
         taken = sat.both_keys(uid)  # refuses what resolve refuses, with its words
+        rec = sat.receipt(uid)
+        aside = rec is not None and is_put_aside(rec)  # sent, its answer lost
         keys = _both_keys(args.key, taken, sat.project) if keep == Keep.BOTH else None
         if keys is not None:
             keys = {**taken, **keys}  # the keys said are the keys used (not drawn again)
@@ -1110,7 +1146,14 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
         sat.close()
     out: dict[str, Any] = {"uid": uid, "resolved_by": new or "theirs"}
     text = f"resolved {uid}" + (f" by {new}" if new else " (kept theirs)")
-    if keep == Keep.BOTH and keys:
+    if aside:
+        out["put_aside"] = True
+        out["sent_again"] = bool(new)
+        text = (f"resolved {uid}: sent again as {new}" if new else
+                f"resolved {uid}: dropped" + (
+                    " (nothing to send again: the hub holds your values)"
+                    if keep == Keep.MINE else ""))
+    elif keep == Keep.BOTH and keys:
         out["new_keys"] = keys
         out["later_edits"] = later
         text += "".join(f"\n  {sig}: yours is now {sig.split(' ', 1)[0]} {k} (theirs kept "
@@ -1155,6 +1198,11 @@ def _resolve_fields(args: argparse.Namespace, uid: str) -> int:
         sat.both_keys(uid)  # refuses what resolve refuses (not rejected, resolved), its words
         rec = sat.receipt(uid)
         assert rec is not None  # both_keys found it rejected
+        if is_put_aside(rec):
+            raise ValidationError(
+                f"edit {uid} was put aside (sent, its answer lost), not refused: there is "
+                f"no field to choose; `outpost resolve {uid} --keep mine` sends it again "
+                "whole, --keep theirs drops it; nothing was resolved")
         picks, named = _field_picks(rec, args.field)
         for f in conflict_fields(sat, rec):
             sig = f"{f.top} {f.key}"

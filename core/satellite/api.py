@@ -22,6 +22,8 @@ from core.revision import ZERO_REV, Rev
 from core.schema import Project
 
 __all__ = [
+    "ASIDE",
+    "PUT_ASIDE",
     "Change",
     "Keep",
     "Listener",
@@ -31,6 +33,7 @@ __all__ = [
     "SatStatus",
     "SatelliteAPI",
     "conflict_seen",
+    "is_put_aside",
 ]
 
 
@@ -67,6 +70,21 @@ class Receipt:
     conflicts: tuple[Conflict, ...] = ()
     resolved_by: str = ""   # uid of the transaction that resolved this one
     resolves: str = ""      # uid of the rejected transaction this one resolves
+
+
+PUT_ASIDE = "put aside (answer lost): "
+"""How the error of a put-aside transaction begins (the reason code of its stored reject): it
+was sent to a hub that does not confirm edits (daql) and the answer was lost, so the hub may or
+may not hold it (``core.satellite.machine``, docs/satellite.md "Syncing with a daql hub").
+Nothing conflicted and nothing was refused: the user sends it again or drops it."""
+
+ASIDE = "put aside"
+"""The ``reason`` of the rows of a put-aside transaction (:func:`is_put_aside`)."""
+
+
+def is_put_aside(rc: Receipt) -> bool:
+    """Whether the rejected transaction ``rc`` was put aside (its answer lost), not refused."""
+    return not rc.conflicts and rc.err.startswith(PUT_ASIDE)
 
 
 def conflict_seen(rc: Receipt) -> Rev:

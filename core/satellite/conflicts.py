@@ -21,10 +21,11 @@ from typing import Any
 from core.ledger.protocols import HistoryEntry
 from core.model import Action, Cmd, Conflict
 from core.revision import ZERO_REV, Rev, format_rev
-from core.satellite.api import Receipt, SatelliteAPI, conflict_seen
+from core.satellite.api import ASIDE, Receipt, SatelliteAPI, conflict_seen, is_put_aside
 
-__all__ = ["WHOLE", "FieldConflict", "Own", "conflict_fields", "could_overwrite",
-           "explain", "own_of", "seen_of", "since_sentences"]
+__all__ = ["WHOLE", "FieldConflict", "Own", "aside_arrived", "conflict_fields",
+           "could_overwrite", "explain", "explain_aside", "own_of", "seen_of",
+           "since_sentences"]
 
 WHOLE = ""
 """The field name of a whole-record conflict (a record deleted, created or modified by the
@@ -84,6 +85,8 @@ def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:
     edit's fields (what keep mine sends); my delete of a record they changed is one
     whole-record row (``mine`` ``"delete"``): :func:`explain` names their changes.
     """
+    if is_put_aside(rc):
+        return _aside_fields(sat, rc)
     out: list[FieldConflict] = []
     acts = {(a.top, a.key): a for a in rc.acts}
     seen = seen_of(sat, rc) if rc.conflicts else ZERO_REV
@@ -149,6 +152,93 @@ def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:
 
 
 _EDIT = {"new": "create", "mod": "modify", "del": "delete"}
+
+
+def _aside_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:
+    """The rows of a put-aside transaction (:func:`core.satellite.api.is_put_aside`: sent,
+    its answer lost): per field of each action the edit's value (``mine``) and the record as
+    the hub's replica holds it now (``theirs``), so the user sees whether it arrived; a
+    delete is one whole-record row (``theirs`` ``"exists"`` or ``"absent"``). ``reason``
+    :data:`core.satellite.api.ASIDE`; nothing conflicted (no user, no revision)."""
+    out: list[FieldConflict] = []
+    for a in rc.acts:
+        base = _base(sat, rc, a.top, a.key)
+        rv = sat.record(a.top, a.key)
+        now = (rv.confirmed if rv is not None else None)
+        if a.cmd == Cmd.DEL or not a.arg:
+            out.append(FieldConflict(rc.uid, a.top, a.key, WHOLE,
+                                     "exists" if base else "absent", _EDIT.get(str(a.cmd)),
+                                     "exists" if now is not None else "absent", "", ZERO_REV,
+                                     ASIDE, a.cmd))
+            continue
+        for name, value in a.arg.items():
+            out.append(FieldConflict(rc.uid, a.top, a.key, name, base.get(name), value,
+                                     (now or {}).get(name), "", ZERO_REV, ASIDE, a.cmd))
+    return out
+
+
+def aside_arrived(sat: SatelliteAPI, rc: Receipt) -> bool:
+    """Whether the hub provably holds the put-aside transaction ``rc``: each of its actions
+    creates a record under a fresh key of the user's own (a UUIDv7 drawn here: no one else
+    can have used it; an ``int`` key could be someone else's) and the hub's replica now has
+    that record with the edit's values. A change or a delete proves nothing (someone else may
+    have made the same), so it is never said of those."""
+    if not is_put_aside(rc) or not rc.acts:
+        return False
+    for a in rc.acts:
+        if a.cmd != Cmd.NEW or not sat.project.has(a.top):
+            return False
+        if sat.project.model(a.top).key == "int":
+            return False
+        rv = sat.record(a.top, a.key)
+        now = rv.confirmed if rv is not None else None
+        if now is None or any(now.get(f) != v for f, v in (a.arg or {}).items()):
+            return False
+    return True
+
+
+def explain_aside(sat: SatelliteAPI, rc: Receipt, *,
+                  name: Callable[[str, str], str] = lambda top, field: field,
+                  show: Callable[[str, str, Any], str] | None = None,
+                  record: Callable[[str, str], str] = lambda top, key: f"{top} {key}",
+                  send: str = "send it again (keep mine)",
+                  drop: str = "drop it (keep theirs)") -> list[str]:
+    """:func:`explain` of a put-aside transaction: one sentence per record saying it was sent
+    but its answer was lost, what the edit did, what the hub's replica holds now, and the
+    choice worded for it (``send`` / ``drop``: the CLI names its commands). Where
+    :func:`aside_arrived` proves the hub holds it, it says so: dropping it finishes."""
+    shown = show or _json
+    arrived = aside_arrived(sat, rc)
+
+    def having(top: str, arg: Mapping[str, Any]) -> str:
+        return ", ".join(f"{name(top, f)} {shown(top, f, v)}" for f, v in arg.items())
+
+    out: list[str] = []
+    for a in rc.acts:
+        rv = sat.record(a.top, a.key)
+        now = rv.confirmed if rv is not None else None
+        mine = dict(a.arg or {})
+        did = {Cmd.NEW: f"you created it ({having(a.top, mine)})",
+               Cmd.DEL: "you deleted it"}.get(a.cmd, f"you changed {having(a.top, mine)}")
+        if a.cmd == Cmd.DEL:
+            hub = ("the hub still has this record" if now is not None
+                   else "the hub has no such record now")
+        elif now is None:
+            hub = "the hub has no such record now"
+        else:
+            theirs = {f: now.get(f) for f in mine}
+            same = theirs == mine
+            hub = ("the hub has it with your values" if same
+                   else f"the hub has {having(a.top, theirs)}")
+        maybe = "" if arrived else ": the hub may or may not hold it"
+        out.append(f"{record(a.top, a.key)}: sent to the hub, but its answer was lost{maybe}. "
+                   f"{did[:1].upper()}{did[1:]}; {hub}")
+    if arrived:  # a record under the user's own fresh key, with the edit's values
+        out[-1] += f". The hub has it: {drop} to finish"
+    else:
+        out[-1] += (f". If the hub does not hold it, {send}; if it does, {drop} (sending it "
+                    "again could make it twice)")
+    return out
 
 
 def _base(sat: SatelliteAPI, rc: Receipt, top: str, key: str) -> dict[str, Any]:

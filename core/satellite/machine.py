@@ -107,6 +107,7 @@ from typing import Any, Protocol
 from core.errors import OutpostError, WireError
 from core.model import Conflict, Event, Status, Trans, Update
 from core.revision import ZERO_REV, Rev, format_rev
+from core.satellite.api import PUT_ASIDE
 from core.wire import (
     ERR_CODE_READ,
     ERR_CODE_READONLY,
@@ -1062,8 +1063,10 @@ class SyncMachine:
 
     def _set_aside(self, uids: Sequence[str], what: str) -> None:
         """Store ``uids`` as rejected (put aside: :meth:`_put_aside`) because of ``what``."""
-        why = (f"{what} after this edit was sent and before the hub's answer was stored; "
-               "this hub (a daql hub) does not confirm edits, so it cannot be told whether "
+        # PUT_ASIDE first: its reason code (core.satellite.api.is_put_aside), so the
+        # conflicts views show it as sent with its answer lost, not as refused
+        why = (f"{PUT_ASIDE}{what} after this edit was sent and before the hub's answer was "
+               "stored; this hub (a daql hub) does not confirm edits, so it cannot be told whether "
                "the hub applied it, and sending it again could make it twice: it was put "
                "aside. Check the record (outpost sync, then outpost show TOPIC KEY: the "
                "hub's version is shown), then send it again (outpost resolve UID --keep "

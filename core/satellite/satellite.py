@@ -52,6 +52,7 @@ from core.satellite.api import (
     ReceiptState,
     RecordView,
     SatStatus,
+    is_put_aside,
 )
 from core.satellite.config import DataDir, SatConfig, sat_clock
 from core.satellite.conflicts import could_overwrite, seen_of
@@ -758,6 +759,12 @@ class Satellite:
         """
         self._writable()
         rec = self._rejected_receipt(uid)
+        if is_put_aside(rec) and keep not in (Keep.MINE, Keep.THEIRS):
+            raise ValidationError(
+                f"edit {uid} was put aside (sent, its answer lost), not refused: keep mine "
+                "sends it again whole, keep theirs drops it (`outpost resolve "
+                f"{uid} --keep mine|theirs`); keep both and per-field choices are not for it; "
+                "nothing was resolved")
         if keep != Keep.THEIRS:
             self._check_seen(rec, seen)
         if keep == Keep.BOTH:
@@ -846,7 +853,10 @@ class Satellite:
         e = self._open.get(uid)  # rejected receipts are in memory: no read of the queue
         acts = (e.trans.acts if e is not None and e.state == _REJECTED
                 else self._rejected_receipt(uid).acts)
-        return {sig_text(s): k for s, k in self._both_keys(acts).items()}
+        taken = self._both_keys(acts)
+        if taken and is_put_aside(self._rejected_receipt(uid)):
+            return {}  # its own record on the hub (the edit arrived), not someone else's
+        return {sig_text(s): k for s, k in taken.items()}
 
     def later_edits(self, uid: str, records: Iterable[str]) -> dict[str, list[str]]:
         """This satellite's transactions queued after ``uid`` (pending, accepted or rejected)

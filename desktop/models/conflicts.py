@@ -19,13 +19,22 @@ from PySide6.QtGui import QBrush, QColor
 
 from core.model import Cmd
 from core.revision import ZERO_REV, Rev
-from core.satellite.api import Change, Keep, Receipt, ReceiptState, SatelliteAPI
+from core.satellite.api import (
+    ASIDE,
+    Change,
+    Keep,
+    Receipt,
+    ReceiptState,
+    SatelliteAPI,
+    is_put_aside,
+)
 from core.satellite.conflicts import (
     WHOLE,
     FieldConflict,
     Own,
     conflict_fields,
     explain,
+    explain_aside,
     own_of,
     since_sentences,
 )
@@ -73,7 +82,10 @@ class ConflictRow(FieldConflict):
 
     @property
     def choosable(self) -> bool:
-        """A field row, or a delete (kept: delete anyway; else the record stays)."""
+        """A field row, or a delete (kept: delete anyway; else the record stays); never a
+        row of a put-aside edit (sent, answer lost: sent again or dropped whole)."""
+        if self.reason == ASIDE:
+            return False
         return self.field != WHOLE or (self.cmd == Cmd.DEL and (
             self.reason in ("deleted", "modified") or not self.conflict))
 
@@ -110,6 +122,11 @@ class ConflictsModel(QAbstractTableModel):
         """What happened to each record of the transactions ``uids`` (all: ``None``), in
         plain words, and what keep mine / keep theirs do (``core.satellite.conflicts``)."""
         return [t for (uid, _, _), t in self._explain.items() if uids is None or uid in uids]
+
+    def put_aside(self, uid: str) -> bool:
+        """Whether the edit ``uid`` shown was put aside (sent, its answer lost), not refused:
+        sent again (keep mine) or dropped (keep theirs) whole, no keep both, no per field."""
+        return any(r.uid == uid and r.reason == ASIDE for r in self._rows)
 
     def set_keep(self, i: int, keep: Keep) -> None:
         self.setData(self.index(i, COL_KEEP),
@@ -216,6 +233,8 @@ class ConflictsModel(QAbstractTableModel):
         if col == 6:
             return readable_rev(r.rev) if r.rev else "—"
         if col == COL_KEEP:
+            if r.reason == ASIDE:  # sent again or dropped whole (the buttons)
+                return "whole edit"
             if r.field != WHOLE:
                 return "mine" if r.keep_mine else "theirs"
             if r.choosable:
@@ -238,6 +257,11 @@ class ConflictsModel(QAbstractTableModel):
     # -- building rows -------------------------------------------------------------------------
 
     def _show(self, r: ConflictRow, value: Any, col: int) -> str:
+        if r.reason == ASIDE and col == 4 and (value is None or r.field == WHOLE):
+            # what the hub's replica holds now: the user sees whether the edit arrived
+            if r.field == WHOLE:
+                return "the hub has it" if value == "exists" else "not on the hub"
+            return "(not on the hub)" if self._gone(r.top, r.key) else "(empty)"
         if r.field == WHOLE:
             if value is None:
                 return "—"
@@ -273,7 +297,7 @@ class ConflictsModel(QAbstractTableModel):
         # the records of "they deleted" rows: one read per topic
         deleted: dict[str, set[str]] = {}
         for r in rows:
-            if r.reason == "deleted" and r.field != WHOLE and r.top:
+            if r.reason in ("deleted", ASIDE) and r.field != WHOLE and r.top:
                 deleted.setdefault(r.top, set()).add(r.key)
         self._gone_keys = set()
         for top, keys in deleted.items():
@@ -306,6 +330,14 @@ class ConflictsModel(QAbstractTableModel):
             row.locked = self._locked(rc, c)
             out.append(row)
         sigs = list(dict.fromkeys((a.top, a.key) for a in rc.acts))
+        if is_put_aside(rc):  # sent, its answer lost: not a conflict, no one else's change
+            said = explain_aside(
+                self._sat, rc, name=self._title, show=self._cell,
+                record=lambda top, key: labels.get((top, key)) or f"{top} {key}",
+                send="send it again (Keep mine)", drop="drop it (Keep theirs)")
+            for a, text in zip(rc.acts, said, strict=False):
+                self._explain[rc.uid, a.top, a.key] = text
+            return out
         texts = explain(rc, name=self._title, show=self._cell, when=readable_rev, own=self._own,
                         record=lambda top, key: labels.get((top, key)) or f"{top} {key}")
         if rc.conflicts:

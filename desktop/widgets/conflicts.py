@@ -428,7 +428,15 @@ class ConflictsDialog(QDialog):
 
     def _update(self) -> None:
         n = len(self.model.uids())
-        if n:
+        aside = sum(1 for u in self.model.uids() if self.model.put_aside(u))
+        if n and aside == n:
+            self.intro.setText(
+                (f"{n} edits of yours were" if n != 1 else "1 edit of yours was")
+                + " sent to the hub, but the answer was lost: the hub may or may not hold "
+                "them. <b>Mine</b> is your edit, <b>Theirs</b> what the hub holds now. Send it "
+                "again (keep mine) if the hub does not hold it; drop it (keep theirs) if it "
+                "does.")
+        elif n:
             self.intro.setText(
                 (f"{n} changes of yours conflict" if n != 1 else "1 change of yours conflicts")
                 + " with changes made on "
@@ -461,9 +469,17 @@ class ConflictsDialog(QDialog):
         self._kept = self.selected_uids()
 
     def _update_buttons(self) -> None:
-        on = bool(self.selected_uids())
+        uids = self.selected_uids()
+        on = bool(uids)
         for b in (self.keep_mine, self.keep_theirs, self.apply):
             b.setEnabled(on)
+        # edits put aside (sent, their answer lost) are sent again or dropped whole: no
+        # per-field choice for them, and the buttons say so when only they are selected
+        aside = on and all(self.model.put_aside(u) for u in uids)
+        if aside:
+            self.apply.setEnabled(False)
+        self.keep_mine.setText("Send it again (keep mine)" if aside else "Keep mine")
+        self.keep_theirs.setText("Drop it (keep theirs)" if aside else "Keep theirs")
 
     def _follow_selection(self, selected: QItemSelection, deselected: QItemSelection) -> None:
         """A row selected or deselected takes every row of its edit along (the buttons act

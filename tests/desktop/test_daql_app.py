@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import Qt
 
 from core.errors import HubError
 from core.model import Action, Cmd
@@ -57,3 +58,50 @@ async def test_the_app_on_a_daql_hub_takes_the_schema_given_and_syncs_edits_once
         assert rec.fields["name"] == "a2" and not rec.pending
         await close_window(w)
         w.close()
+
+
+async def test_the_conflicts_view_shows_an_edit_put_aside_as_sent_with_its_answer_lost(
+        qtbot: Any, tmp_path: Path, project: Project) -> None:
+    """A new record put aside (its answer lost, the hub holding it): the conflicts view shows
+    the edit's values and the hub's (not a "(whole record)" row holding the reason), says it
+    was sent and the hub has it, words the buttons send again / drop, and offers neither keep
+    both (no one else's record: review 11 made two "Birch" records) nor per-field choices."""
+    from core.satellite.api import ReceiptState
+    from core.satellite.satellite import Satellite
+    from desktop.models.conflicts import COL_KEEP
+    from tests.desktop.test_conflicts_plain import dialog
+    from tests.satellite.test_cli import cli
+    from tests.satellite.test_daql import _aside, daql_dir
+
+    async with FakeDaql(set(project.topics)) as daql:
+        d = daql_dir(tmp_path / "sat", project, daql.url)
+        uid, key, _ = await _aside(d, daql, "-", "new", "name=Birch")
+        assert (await cli(d, "sync", "--once", "--timeout", "10"))[0] == 0
+        sat = Satellite(d, project)
+        try:
+            dlg = dialog(qtbot, sat)
+            m = dlg.model
+            shown = [[m.data(m.index(i, c)) for c in range(m.columnCount())]
+                     for i in range(m.rowCount())]
+            assert len(shown) == 1 and shown[0][1] == "Name", shown
+            assert shown[0][3:5] == ["Birch", "Birch"] and shown[0][COL_KEEP] == "whole edit"
+            assert not m.flags(m.index(0, COL_KEEP)) & Qt.ItemFlag.ItemIsUserCheckable
+            assert "sent to the hub, but the answer was lost" in dlg.intro.text()
+            dlg.select_uids({uid})
+            said = dlg.details.text()
+            assert "sent to the hub, but its answer was lost" in said, said
+            assert "The hub has it: drop it (Keep theirs) to finish" in said, said
+            for word in ("rejected", "outpost ", "someone else", "Keep both"):
+                assert word not in said, said
+            assert not dlg.keep_both.isEnabled() and not dlg.both_text.isVisible()
+            assert not dlg.apply.isEnabled()
+            assert dlg.keep_mine.text() == "Send it again (keep mine)"
+            assert dlg.keep_theirs.text() == "Drop it (keep theirs)"
+            dlg.keep_theirs.click()
+            assert dlg.confirm_box is None
+            rc = sat.receipt(uid)
+            assert rc is not None and rc.state == ReceiptState.RESOLVED
+            assert m.rowCount() == 0
+        finally:
+            sat.close()
+        assert daql.news(SITE) == [key]

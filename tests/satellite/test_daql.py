@@ -107,7 +107,7 @@ async def test_a_reply_lost_with_an_edit_in_flight_puts_it_aside_not_sent_twice(
         daql.drop_after_sat = 1  # applies the first request, then the connection breaks
         rc, out, err = await cli(d, "sync", "--once", "--timeout", "10")
         assert rc == 0, err
-        assert "1 new conflict" in err
+        assert "1 edit put aside (answer lost)" in err and "new conflict" not in err, err
         rc, out, err = await cli(d, "sync", "--once", "--timeout", "10")
         assert rc == 0, err
         assert sorted(daql.news(SITE)) == sorted(keys)  # each once: a was not resent
@@ -444,3 +444,100 @@ async def test_carry_puts_aside_an_edit_sent_to_a_daql_hub_without_its_answer(
         inbox = json.loads((await cli(new, "conflicts"))[1])
         assert [c["uid"] for c in inbox] == [uid]
         assert "does not confirm edits" in inbox[0]["err"]
+
+
+async def _aside(d: Path, daql: FakeDaql, *edit: str) -> tuple[str, str, str]:
+    """``edit`` (``pub`` arguments) sent to ``daql``, which applies it and drops the
+    connection before answering: put aside. Its uid, key and the sync's stderr."""
+    rc, out, err = await cli(d, "pub", SITE, *edit)
+    assert rc == 0, err
+    made = json.loads(out)
+    daql.drop_after_sat = 1
+    rc, _, err = await cli(d, "sync", "--once", "--timeout", "10")
+    assert rc == 0, err
+    return made["uid"], made["key"], err
+
+
+async def test_a_new_record_put_aside_is_shown_as_sent_with_its_answer_lost(
+        tmp_path: Path, project: Project) -> None:
+    """A new record under the user's own fresh key whose answer was lost: shown as sent with
+    its answer lost (not "rejected", not someone else's record under a taken key), with its
+    values and the hub's, the hub's holding it said plainly; keep both and per-field choices
+    are refused; keep mine then sends nothing again (review 11: two "Birch" records)."""
+    async with FakeDaql(set(project.topics)) as daql:
+        d = daql_dir(tmp_path / "sat", project, daql.url)
+        uid, key, err = await _aside(d, daql, "-", "new", "name=Birch")
+        assert "1 edit put aside (answer lost)" in err, err
+        assert "rejected" not in err and "new conflict" not in err, err
+        assert (await cli(d, "sync", "--once", "--timeout", "10"))[0] == 0  # the replica
+        rc, out, _ = await cli(d, "conflicts")
+        [c] = json.loads(out)
+        assert c["uid"] == uid and c["put_aside"] is True and c["hub_has_it"] is True
+        assert [(f["field"], f["mine"], f["theirs"], f["reason"]) for f in c["fields"]] == [
+            ("name", "Birch", "Birch", "put aside")]
+        said = " ".join(c["explain"])
+        assert "sent to the hub, but its answer was lost" in said, said
+        assert "the hub has it with your values" in said and "drop it" in said, said
+        assert "may or may not" not in said, said  # proven: said plainly
+        assert "rejected" not in said and "Keep both" not in said, said
+        rc, out, _ = await cli(d, "conflicts", json_out=False)
+        assert f"{uid}\tput aside\tsent to the hub, but its answer was lost" in out, out
+        assert "the hub has it: drop it to finish" in out, out
+        assert f"{SITE} {key} name: mine \"Birch\" | hub now \"Birch\"" in out, out
+        assert "(whole record)" not in out and "rejected" not in out, out
+        rc, _, err = await cli(d, "resolve", uid, "--keep", "both")
+        assert rc != 0 and "put aside" in err and "nothing was resolved" in err, err
+        rc, _, err = await cli(d, "resolve", uid, "--field", "name=mine")
+        assert rc != 0 and "no field to choose" in err, err
+        rc, out, err = await cli(d, "resolve", uid, "--keep", "mine", json_out=False)
+        assert rc == 0, err
+        assert "kept theirs" not in out and "someone else" not in out, out
+        assert "nothing to send again: the hub holds your values" in out, out
+        assert (await cli(d, "sync", "--once", "--timeout", "10"))[0] == 0
+        assert daql.news(SITE) == [key]  # once: no second "Birch"
+        assert json.loads((await cli(d, "conflicts"))[1]) == []
+
+
+async def test_a_change_put_aside_shows_mine_and_the_hub_now_and_is_sent_again(
+        tmp_path: Path, project: Project) -> None:
+    """A change whose answer was lost proves nothing (someone may have made the same): mine
+    and the hub's value now are shown, the choice is send again / drop, and keep mine sends
+    it again."""
+    async with FakeDaql(set(project.topics)) as daql:
+        daql.publish([{"top": SITE, "key": "k", "cmd": "new", "arg": {"name": "old"}}])
+        d = daql_dir(tmp_path / "sat", project, daql.url)
+        assert (await cli(d, "sync", "--once", "--timeout", "10"))[0] == 0
+        uid, _, err = await _aside(d, daql, "k", "mod", "name=mod")
+        assert "1 edit put aside (answer lost)" in err, err
+        daql.publish([{"top": SITE, "key": "k", "cmd": "mod", "arg": {"name": "other"}}])
+        assert (await cli(d, "sync", "--once", "--timeout", "10"))[0] == 0
+        [c] = json.loads((await cli(d, "conflicts"))[1])
+        assert c["put_aside"] is True and c["hub_has_it"] is False
+        assert [(f["field"], f["mine"], f["theirs"]) for f in c["fields"]] == [
+            ("name", "mod", "other")]
+        said = " ".join(c["explain"])
+        assert 'the hub has name "other"' in said and "may or may not hold it" in said, said
+        assert f"send it again (`outpost resolve {uid} --keep mine`)" in said, said
+        assert "rejected" not in said, said
+        rc, out, err = await cli(d, "resolve", uid, "--keep", "mine")
+        assert rc == 0, err
+        res = json.loads(out)
+        assert res["put_aside"] is True and res["sent_again"] is True
+        assert (await cli(d, "sync", "--once", "--timeout", "10"))[0] == 0
+        assert daql.state[(SITE, "k")] == {"name": "mod"}
+
+
+def test_outpost_sync_says_an_edit_put_aside_was_sent_not_rejected() -> None:
+    """`outpost sync` (running) names each edit stored rejected since its last line: one
+    put aside (its answer lost) is said as such, not as "rejected" with the whole reason."""
+    from core.model import Action, Cmd
+    from core.revision import ZERO_REV
+    from core.satellite.api import PUT_ASIDE, Receipt, ReceiptState
+    from desktop.headless import rejection_line
+
+    r = Receipt("u1", ZERO_REV, ZERO_REV, (Action(SITE, "k", Cmd.NEW, {"name": "B"}),),
+                ReceiptState.REJECTED, err=f"{PUT_ASIDE}the connection to the hub was lost")
+    line = rejection_line(r)
+    assert line.startswith(f"put aside {SITE} k (uid u1): sent to the hub, but its answer "
+                           "was lost"), line
+    assert "rejected" not in line and "outpost resolve u1 --keep mine" in line, line
