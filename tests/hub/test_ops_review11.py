@@ -199,6 +199,7 @@ def test_restore_refuses_a_users_path_that_is_a_ledger_and_changes_nothing(
     # was replaced by the backup's users file, the restore reporting success
     env = _env(tmp_path / "home")
     old, new, b = tmp_path / "old.sqlite", tmp_path / "new" / "hub.db", tmp_path / "b.ledger"
+    _ledger(old)
     _add(env, "alice", "--db", str(old))
     assert _run(env, "backup", str(b), "--db", str(old)).returncode == 0
     other = tmp_path / "other" / "live.db"
@@ -229,6 +230,7 @@ def test_restore_copies_no_users_file_of_another_hub_at_the_recorded_path(
     env = _env(tmp_path / "home")
     old, new, b = tmp_path / "x" / "hub.db", tmp_path / "new.sqlite", tmp_path / "b.ledger"
     old.parent.mkdir()
+    _ledger(old)
     _add(env, "alice", "--db", str(old))
     assert _run(env, "backup", str(b), "--db", str(old)).returncode == 0
     for f in old.parent.iterdir():
