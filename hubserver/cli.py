@@ -323,15 +323,15 @@ def _ops(args: argparse.Namespace) -> int:
 
     project = load_project(args.schema)
     if args.cmd == "restore":
-        db = args.db
-        if "://" not in db:
-            Path(db).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-            db = "sqlite:///" + str(Path(db).expanduser().resolve())
+        db = args.db if "://" in args.db else "sqlite:///" + str(
+            Path(args.db).expanduser().resolve())
         target = users_file(args.db, args.users)[0]
         file = None if is_postgres(db) else sqlite_file(db)
         problem = target_problem(target, file)
         if problem:  # before the restore: a refused --users changes nothing
             raise ConfigError(problem)
+        if "://" not in args.db:
+            Path(args.db).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         restored = ops.restore(args.file, db, project)
         rev, lid = restored.rev(), restored.ledger_id
         restored.close()

@@ -211,12 +211,12 @@ def test_restore_refuses_a_users_path_that_is_a_ledger_and_changes_nothing(
     assert f"--users {other} exists and is not a users file" in r.stderr, r.stderr
     assert "nothing was changed" in r.stderr, r.stderr
     assert other.read_bytes() == before
-    assert not new.exists() and not Path(f"{new}.users.db").exists()
+    assert not new.parent.exists()  # not even its directory
     # the restored ledger's own path as its users file: refused before anything is written
     r = _run(env, "restore", str(b), "--db", str(new), "--users", str(new))
     assert r.returncode != 0, r.stdout
     assert f"--users {new} is the restored ledger's own file" in r.stderr, r.stderr
-    assert not new.exists()
+    assert not new.parent.exists()
     # a users file of its own (empty) is accepted: the restore and the copy are done
     r = _run(env, "restore", str(b), "--db", str(new), "--users", str(tmp_path / "u.db"))
     assert r.returncode == 0, r.stderr
