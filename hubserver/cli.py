@@ -51,7 +51,7 @@ from hubserver.cluster import ClusterListener, is_postgres
 from hubserver.dbguard import HubLock, check_hub_pg, check_hub_sqlite, check_port
 from hubserver.limits import MIN_MAX_MESSAGE, Limits
 from hubserver.server import Hub, is_loopback
-from hubserver.usersmove import carry_users, old_users_files
+from hubserver.usersmove import carry_users, old_users_files, target_problem, users_digest
 
 __all__ = ["DEMO_DATA", "DEMO_SCHEMA", "default_db", "main", "open_hub_ledger", "seed_demo"]
 
@@ -331,18 +331,24 @@ def _ops(args: argparse.Namespace) -> int:
 
     project = load_project(args.schema)
     if args.cmd == "restore":
-        db = args.db
-        if "://" not in db:
-            Path(db).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-            db = "sqlite:///" + str(Path(db).expanduser().resolve())
+        db = args.db if "://" in args.db else "sqlite:///" + str(
+            Path(args.db).expanduser().resolve())
+        target = users_file(args.db, args.users)[0]
+        file = None if is_postgres(db) else sqlite_file(db)
+        problem = target_problem(target, file)
+        if problem:  # before the restore: a refused --users changes nothing
+            raise ConfigError(problem)
+        if "://" not in args.db:
+            Path(args.db).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         restored = ops.restore(args.file, db, project)
         rev, lid = restored.rev(), restored.ledger_id
         restored.close()
         print(f"restore done: {args.file} -> {safe_url(args.db)} (rev {format_rev(rev)}, "
               f"ledger {lid})")
         # the users stay with the ledger: its new users file is another file (per ledger)
-        print(carry_users(ops.backup_notes(args.file).get("users_file"),
-                          users_file(args.db, args.users)[0], safe_url(args.db)))
+        notes = ops.backup_notes(args.file)
+        print(carry_users(notes.get("users_file"), target, safe_url(args.db), lid,
+                          notes.get("users_digest"), file))
         return 0
     # an existing ledger only: a mistyped --db made an empty one and reported success
     ledger = open_ledger(args.db, project, create=False)
@@ -357,7 +363,8 @@ def _ops(args: argparse.Namespace) -> int:
                   f"{len(problems)} problem{'' if len(problems) == 1 else 's'}")
             return 0 if not problems else 1
         users = users_file(args.db, args.users)[0]
-        info = ops.backup(ledger, args.file, {"users_file": str(users.resolve())}
+        info = ops.backup(ledger, args.file, {"users_file": str(users.resolve()),
+                                              "users_digest": users_digest(users)}
                           if users.is_file() else None)
         print(f"backup done: {info.path} ({info.events} events, rev {format_rev(info.rev)}, "
               f"ledger {ledger.ledger_id})")

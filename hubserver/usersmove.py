@@ -8,15 +8,22 @@ refused (401), and the hub's advice (``user add NAME``) issued new tokens to eve
 notes), ``restore`` copies it to the new ledger's users file when that has none
 (:func:`carry_users`), and ``serve`` with no users names the users files found that may be
 the ledger's old ones (:func:`old_users_files`).
+
+``restore`` refuses a users file that is not one (``--users`` naming a ledger, a backup, the
+restored ledger itself): it counted as empty and was overwritten (:func:`target_problem`).
+It copies the recorded users file only when it is shown to be the backed-up ledger's
+(:func:`belongs`): on another machine another hub's users file may sit at the same path.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 import sqlite3
 from pathlib import Path
 
-__all__ = ["carry_users", "count_users", "old_users_files"]
+__all__ = ["belongs", "carry_users", "count_users", "old_users_files", "target_problem",
+           "users_digest"]
 
 
 def count_users(path: Path) -> int:
@@ -34,16 +41,85 @@ def count_users(path: Path) -> int:
         return 0
 
 
-def carry_users(recorded: str | None, target: Path, db: str) -> str:
-    """Copy the users file ``recorded`` (the one of the ledger backed up) to ``target`` (the
-    users file of the restored ledger ``db``) when ``target`` holds no users; returns the line
-    to print: what was done, or exactly what to do."""
+def _is_users_file(path: Path) -> bool:
+    """Whether the existing file ``path`` is a users file: empty, or SQLite with ``hub_user``."""
+    try:
+        if path.stat().st_size == 0:
+            return True
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
+                               "'hub_user'").fetchone() is not None
+        finally:
+            con.close()
+    except (OSError, sqlite3.Error):
+        return False
+
+
+def target_problem(target: Path, ledger: Path | None) -> str:
+    """Why ``restore`` must not write the users file ``target`` of the restored SQLite file
+    ``ledger`` (``None``: PostgreSQL), ``""`` when it may: an existing file that is not a
+    users file (a mistyped ``--users`` naming a ledger or a backup) was counted as empty and
+    overwritten; the restored ledger's own file would be replaced by users."""
+    if ledger is not None and target.resolve() == ledger.resolve():
+        return (f"--users {target} is the restored ledger's own file (--db): give its users "
+                f"file instead, e.g. --users {shlex.quote(str(ledger) + '.users.db')}, or "
+                "leave --users out (the default is FILE.users.db beside it)")
+    if target.exists() and not _is_users_file(target):
+        return (f"--users {target} exists and is not a users file (no hub_user table: another "
+                "ledger, a backup, or another file?): check the path; restore overwrites no "
+                "such file, and nothing was changed")
+    return ""
+
+
+def users_digest(path: Path) -> str:
+    """A digest of the users of the users file ``path`` (names, roles, token hashes), read only
+    (``""``: none, no such file, or not a users file): ``backup`` records it, so ``restore``
+    can tell the users file it was made with from another at the same path."""
+    if not path.is_file():
+        return ""
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            rows = con.execute("SELECT name, role, token_sha256 FROM hub_user "
+                               "ORDER BY name").fetchall()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return ""
+    if not rows:
+        return ""
+    return hashlib.sha256("\n".join("\t".join(map(str, r)) for r in rows).encode()).hexdigest()
+
+
+def belongs(src: Path, ledger_id: str, digest: str | None) -> bool:
+    """Whether the users file ``src`` is the one of the ledger backed up (id ``ledger_id``):
+    it holds the users it held at the backup (``digest``), or it is ``FILE.users.db`` beside
+    an SQLite ``FILE`` with that ledger id (the same ledger; users added since are kept)."""
+    if digest and users_digest(src) == digest:
+        return True
+    return bool(ledger_id) and src.name.endswith(".users.db") and _ledger_id(
+        src.with_name(src.name.removesuffix(".users.db"))) == ledger_id
+
+
+def carry_users(recorded: str | None, target: Path, db: str, ledger_id: str = "",
+                digest: str | None = None, ledger: Path | None = None) -> str:
+    """Copy the users file ``recorded`` (the one of the ledger backed up, id ``ledger_id``,
+    users ``digest`` at the backup) to ``target`` (the users file of the restored ledger
+    ``db``, the SQLite file ``ledger``) when ``target`` holds no users and ``recorded`` is
+    shown to be that ledger's (:func:`belongs`); returns the line to print: what was done,
+    or exactly what to do."""
+    problem = target_problem(target, ledger)
+    if problem:
+        return f"users: none carried over: {problem}"
     have = count_users(target)
     if have:
         return (f"users: {target} holds {have} users already (kept; tokens of other users "
                 "files are not accepted)")
     src = Path(recorded) if recorded else None
-    if src is not None and src.resolve() != target.resolve() and count_users(src):
+    foreign = src is not None and bool(count_users(src)) and not belongs(src, ledger_id, digest)
+    if (src is not None and not foreign and src.resolve() != target.resolve()
+            and count_users(src)):
         target.parent.mkdir(parents=True, exist_ok=True)
         old = sqlite3.connect(f"{src.resolve().as_uri()}?mode=ro", uri=True)
         try:
@@ -56,7 +132,10 @@ def carry_users(recorded: str | None, target: Path, db: str) -> str:
             old.close()
         return (f"users: copied the {count_users(target)} users of {src} (the ledger's users "
                 f"file when it was backed up) to {target}: their tokens work with {db}")
-    where = (f"the users file it was backed up with, {src}, is not here or holds no users"
+    where = (f"the users file at {src}, where the ledger's was when it was backed up, holds "
+             "other users and is not beside a ledger with this ledger id: another hub's? "
+             "Not copied" if foreign else
+             f"the users file it was backed up with, {src}, is not here or holds no users"
              if src is not None else "the backup names no users file: it was made before "
              "session 11, or its ledger had none")
     return (f"users: none carried over ({where}). To keep the users' tokens, copy the old "

@@ -188,6 +188,83 @@ def test_a_restore_without_the_old_users_file_says_what_to_do_and_serve_names_it
     assert f"cp {old}.users.db {new}.users.db" in warning, warning
 
 
+def _ledger(path: Path) -> None:
+    """An SQLite ledger at ``path`` (another hub's), with no users file."""
+    open_ledger(f"sqlite:///{path}", load_project(str(DEMO_SCHEMA))).close()
+
+
+def test_restore_refuses_a_users_path_that_is_a_ledger_and_changes_nothing(
+        tmp_path: Path) -> None:
+    # review final (restore_users_overwrites.sh): a ledger counted as an empty users file and
+    # was replaced by the backup's users file, the restore reporting success
+    env = _env(tmp_path / "home")
+    old, new, b = tmp_path / "old.sqlite", tmp_path / "new" / "hub.db", tmp_path / "b.ledger"
+    _ledger(old)
+    _add(env, "alice", "--db", str(old))
+    assert _run(env, "backup", str(b), "--db", str(old)).returncode == 0
+    other = tmp_path / "other" / "live.db"
+    other.parent.mkdir()
+    _ledger(other)
+    before = other.read_bytes()
+    r = _run(env, "restore", str(b), "--db", str(new), "--users", str(other))  # mistyped
+    assert r.returncode != 0, r.stdout
+    assert f"--users {other} exists and is not a users file" in r.stderr, r.stderr
+    assert "nothing was changed" in r.stderr, r.stderr
+    assert other.read_bytes() == before
+    assert not new.parent.exists()  # not even its directory
+    # the restored ledger's own path as its users file: refused before anything is written
+    r = _run(env, "restore", str(b), "--db", str(new), "--users", str(new))
+    assert r.returncode != 0, r.stdout
+    assert f"--users {new} is the restored ledger's own file" in r.stderr, r.stderr
+    assert not new.parent.exists()
+    # a users file of its own (empty) is accepted: the restore and the copy are done
+    r = _run(env, "restore", str(b), "--db", str(new), "--users", str(tmp_path / "u.db"))
+    assert r.returncode == 0, r.stderr
+    assert f"copied the 1 users of {old}.users.db" in r.stdout, r.stdout
+
+
+def test_restore_copies_no_users_file_of_another_hub_at_the_recorded_path(
+        tmp_path: Path) -> None:
+    # review final (restore_foreign_users.sh): the backup moved to a machine whose own hub has
+    # the same path; its users (mallory) were copied into the restored ledger
+    env = _env(tmp_path / "home")
+    old, new, b = tmp_path / "x" / "hub.db", tmp_path / "new.sqlite", tmp_path / "b.ledger"
+    old.parent.mkdir()
+    _ledger(old)
+    _add(env, "alice", "--db", str(old))
+    assert _run(env, "backup", str(b), "--db", str(old)).returncode == 0
+    for f in old.parent.iterdir():
+        f.unlink()
+    _ledger(old)  # another hub, another ledger id, at the same path
+    _add(env, "mallory", "--db", str(old))
+    r = _run(env, "restore", str(b), "--db", str(new))
+    assert r.returncode == 0, r.stderr
+    assert "users: none carried over" in r.stdout and "another hub's" in r.stdout, r.stdout
+    assert f"cp OLD_USERS_FILE {new}.users.db" in r.stdout, r.stdout
+    assert not Path(f"{new}.users.db").exists()
+
+
+def test_restore_copies_the_ledger_s_users_file_by_its_users_or_its_ledger(
+        tmp_path: Path) -> None:
+    env = _env(tmp_path / "home")
+    old, b = tmp_path / "old.sqlite", tmp_path / "b.ledger"
+    users = tmp_path / "team-users.db"  # not beside a ledger (as for PostgreSQL)
+    _ledger(old)
+    _add(env, "alice", "--users", str(users))
+    assert _run(env, "backup", str(b), "--db", str(old), "--users", str(users)).returncode == 0
+    r = _run(env, "restore", str(b), "--db", str(tmp_path / "a.sqlite"))
+    assert f"copied the 1 users of {users}" in r.stdout, r.stdout  # the users of the backup
+    _add(env, "bob", "--users", str(users))  # other users now: not shown to be the ledger's
+    r = _run(env, "restore", str(b), "--db", str(tmp_path / "b.sqlite"))
+    assert "users: none carried over" in r.stdout, r.stdout
+    # FILE.users.db beside the backed-up ledger (same ledger id): users added since come too
+    _add(env, "alice", "--db", str(old))
+    assert _run(env, "backup", str(b) + "2", "--db", str(old)).returncode == 0
+    _add(env, "bob", "--db", str(old))
+    r = _run(env, "restore", str(b) + "2", "--db", str(tmp_path / "c.sqlite"))
+    assert f"copied the 2 users of {old}.users.db" in r.stdout, r.stdout
+
+
 # -- 4. refused handshakes and connections in the log ----------------------------------------------
 
 async def _knock(url: str, headers: dict[str, str], times: int) -> int:
