@@ -1959,7 +1959,7 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
     conflict, not overwritten. ``check``: each action is checked against the schema; else
     (the pass that queues them) a row that conflicts with a change the replica holds since
     its ``_rev`` says so (:attr:`_Row.clash`): it goes in a transaction of its own."""
-    top, new, mod = model.topic, Cmd.NEW, Cmd.MOD
+    top, new = model.topic, Cmd.NEW
     there = sat.records_of(top, [key for _, key, _, _ in rows]) if rows else {}
     refs = {f.name for f in model.fields if f.type == "ref"}
     now = sat.rev()
@@ -1971,9 +1971,18 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
             by_rev.setdefault(base, []).append(key)
     then = {(b, k): st for b, keys in by_rev.items()
             for k, st in sat.states_at(top, keys, b).items()}
-    theirs = _changed_by_others(sat, top, rows, there, then, refs, now)
-    out: list[_Row] = []
+    slots: list[_Row | None] = []
+    # rows with cells that hold the record's value at _rev but not its value now: left
+    # alone only where another user changed the field since, asked after the loop in one
+    # read per _rev (slots[i] waits for them): (i, line, key, arg, base, changed, maybe)
+    later: list[tuple[int, int, str, dict[str, Any], Rev, dict[str, Any], list[str]]] = []
     absent: list[str] | None = None  # required fields no column gives (read when needed)
+
+    def fail(line: int, exc: OutpostError) -> None:
+        if not check:
+            raise ValidationError(_line_error(file, line, str(exc))) from exc
+        seen.bad(line, str(exc))
+
     for line, key, arg, base in rows:
         rv = there.get(key)
         try:
@@ -1995,10 +2004,6 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
                         f"record {key!r} was deleted since the file was exported "
                         f"{_deleted_by(sat, top, key, base)}, and the row changes it: remove "
                         "the row, or empty its key to import it as a new record")
-                if base is not None and check:
-                    # not in the replica at _rev nor now: a key typed (or edited) in the
-                    # file; a new record, as without _rev, but said
-                    seen.new_key(line, top, key)
                 if absent is None:
                     absent = [f.name for f in model.fields if f.required
                               and f.default is None and f.name not in arg]
@@ -2009,50 +2014,55 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
                         f"{_names(absent)} column: add {'it' if len(absent) == 1 else 'them'}"
                         " to the header, or give the key of an existing record")
                 act = Action(top, key, new, {k: v for k, v in arg.items() if v is not None})
+                if check:
+                    _check_row(sat, act)
+                    if base is not None:
+                        # not in the replica at _rev nor now: a key typed (or edited) in
+                        # the file; a new record, as without _rev, but said
+                        seen.new_key(line, top, key)
+                slots.append(_Row(line, act, base))
+                continue
+            now_is = rv.fields
+            if base is None:
+                changed = {k: v for k, v in arg.items()
+                           if not _same(now_is.get(k), v, k in refs)}
             else:
-                now_is = rv.fields
-                if base is None:
-                    changed = {k: v for k, v in arg.items()
-                               if not _same(now_is.get(k), v, k in refs)}
-                else:
-                    # only the cells the user changed against what was exported: a cell
-                    # that differs from the record now, unless it holds the record's value
-                    # at _rev of a field another user changed since (the file was read
-                    # before that change: left alone, the newer value stays). A field the
-                    # user changed since _rev (accepted since, or pending, e.g. a typo
-                    # undone in the sheet; the record at _rev is the replica's, not what the
-                    # file showed) is sent when the cell differs from the record now
-                    was = then.get((base, key), {})
-                    others = theirs.get((base, key), ())
-                    changed, kept = {}, []
-                    for k, v in arg.items():
-                        if _same(now_is.get(k), v, k in refs):
-                            continue
-                        if k in others and _same(was.get(k), v, k in refs):
-                            kept.append(k)
-                        else:
-                            changed[k] = v
-                    if kept and check:
-                        seen.keep(line, top, key, kept)
-                if not changed:
-                    if check:
-                        seen.unchanged += 1
+                # only the cells the user changed against what was exported: a cell that
+                # differs from the record now, unless it holds the record's value at _rev
+                # of a field another user changed since (the file was read before that
+                # change: left alone, the newer value stays). A field the user changed
+                # since _rev (accepted since, or pending, e.g. a typo undone in the sheet;
+                # the record at _rev is the replica's, not what the file showed) is sent
+                # when the cell differs from the record now
+                was = then.get((base, key), {})
+                changed, maybe = {}, []
+                for k, v in arg.items():
+                    if _same(now_is.get(k), v, k in refs):
+                        continue
+                    if _same(was.get(k), v, k in refs):
+                        maybe.append(k)
+                    else:
+                        changed[k] = v
+                if maybe:
+                    later.append((len(slots), line, key, arg, base, changed, maybe))
+                    slots.append(None)
                     continue
-                if check and base is None:
-                    seen.overwrites += 1
-                act = Action(top, key, mod, changed)
-            if check:
-                sat.project.check_action(act)
-                if len(dumps(enc_action(act))) > MAX_TRANS_BYTES:
-                    raise ValidationError(f"the row is over {MAX_TRANS_BYTES // 1024} KiB "
-                                          "encoded, more than one transaction may hold: "
-                                          "shorten its texts")
+            slots.append(_mod_row(sat, top, line, key, base, changed, (), seen, check))
         except OutpostError as exc:
-            if not check:
-                raise ValidationError(_line_error(file, line, str(exc))) from exc
-            seen.bad(line, str(exc))
-            continue
-        out.append(_Row(line, act, base))
+            fail(line, exc)
+    if later:
+        theirs = _changed_by_others(sat, top, [(key, base, maybe)
+                                               for _, _, key, _, base, _, maybe in later])
+        for i, line, key, arg, base, changed, maybe in later:
+            others = theirs.get((base, key), set())
+            try:
+                slots[i] = _mod_row(sat, top, line, key, base, {
+                    k: v for k, v in arg.items()
+                    if k in changed or (k in maybe and k not in others)},
+                    [k for k in maybe if k in others], seen, check)
+            except OutpostError as exc:
+                fail(line, exc)
+    out = [r for r in slots if r is not None]
     if not check:
         by_base: dict[Rev, list[int]] = {}
         for i, r in enumerate(out):
@@ -2089,25 +2099,15 @@ def _deleted_by(sat: Satellite, top: str, key: str, base: Rev) -> str:
     return f"by {last.usr}" if last.usr else "by another user"
 
 
-def _changed_by_others(sat: Satellite, top: str,
-                       rows: list[tuple[int, str, dict[str, Any], Rev | None]],
-                       there: dict[str, RecordView], then: dict[tuple[Rev, str], dict[str, Any]],
-                       refs: set[str], now: Rev) -> dict[tuple[Rev, str], set[str]]:
-    """(``_rev``, key) -> the fields of the record that another user changed since ``_rev``,
-    among those of a row's cells that hold the record's value at ``_rev`` but not its value
-    now (the only cells the answer decides: one read per distinct ``_rev``, only for the
-    rows that have such cells). A change made after ``_rev`` by this satellite (accepted
-    since, or pending) is the user's own: not in the answer."""
+def _changed_by_others(sat: Satellite, top: str, rows: list[tuple[str, Rev, list[str]]]
+                       ) -> dict[tuple[Rev, str], set[str]]:
+    """(``_rev``, key) -> those of the fields asked for (``rows``: key, ``_rev``, fields)
+    that another user changed since ``_rev``, as the replica knows (one read per distinct
+    ``_rev``). A change made after ``_rev`` by this satellite (accepted since, or pending)
+    is the user's own: not in the answer."""
     ask: dict[Rev, dict[str, set[str]]] = {}
-    for _, key, arg, base in rows:
-        rv = there.get(key)
-        if base is None or base > now or rv is None or rv.fields is None:
-            continue
-        now_is, was = rv.fields, then.get((base, key), {})
-        maybe = {k for k, v in arg.items() if not _same(now_is.get(k), v, k in refs)
-                 and _same(was.get(k), v, k in refs)}
-        if maybe:
-            ask.setdefault(base, {}).setdefault(key, set()).update(maybe)
+    for key, base, fields in rows:
+        ask.setdefault(base, {}).setdefault(key, set()).update(fields)
     out: dict[tuple[Rev, str], set[str]] = {}
     for b, asked in ask.items():
         keys = list(asked)
@@ -2117,6 +2117,33 @@ def _changed_by_others(sat: Satellite, top: str,
                 # a field-less clash (the record deleted and made again since): all of them
                 out[(b, k)] = set(c.fields) if c.fields else asked[k]
     return out
+
+
+def _mod_row(sat: Satellite, top: str, line: int, key: str, base: Rev | None,
+             changed: dict[str, Any], kept: Sequence[str], seen: _Counts,
+             check: bool) -> _Row | None:
+    """The ``mod`` of a row's ``changed`` cells (``None``: none; counted unchanged);
+    ``kept``: its cells left alone (said)."""
+    if kept and check:
+        seen.keep(line, top, key, kept)
+    if not changed:
+        if check:
+            seen.unchanged += 1
+        return None
+    if check and base is None:
+        seen.overwrites += 1
+    act = Action(top, key, Cmd.MOD, changed)
+    if check:
+        _check_row(sat, act)
+    return _Row(line, act, base)
+
+
+def _check_row(sat: Satellite, act: Action) -> None:
+    """Raise ValidationError when a row's action does not fit the schema or a transaction."""
+    sat.project.check_action(act)
+    if len(dumps(enc_action(act))) > MAX_TRANS_BYTES:
+        raise ValidationError(f"the row is over {MAX_TRANS_BYTES // 1024} KiB encoded, more "
+                              "than one transaction may hold: shorten its texts")
 
 
 def _clash_text(c: Any) -> str:
