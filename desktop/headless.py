@@ -1323,7 +1323,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
             print(f"outpost: {note}", file=sys.stderr)
     for line in job.clash_lines():  # stderr, --json too (its "conflicts" lists them all)
         print(f"outpost: {line}", file=sys.stderr)
-    for line in job.kept_lines():
+    for line in (*job.kept_lines(), *job.new_key_lines(), *job.dropped_lines()):
         print(f"outpost: {line}", file=sys.stderr)
     for line in job.dangling_lines():  # not refused, as `pub` does not
         print(f"outpost: warning: {line}", file=sys.stderr)
@@ -1332,7 +1332,13 @@ def _cmd_import(args: argparse.Namespace) -> int:
                 "uids": job.uids, "conflicts": job.clashes,
                 "left_alone": [{"line": line, "top": top, "key": key, "fields": list(fs)}
                                for line, top, key, fs in job.counts.kept],
-                "left_alone_rows": job.counts.kept_rows}, job.summary())
+                "left_alone_rows": job.counts.kept_rows,
+                "new_keys": [{"line": line, "top": top, "key": key}
+                             for line, top, key in job.counts.new_keys],
+                "new_key_rows": job.counts.new_key_rows,
+                "skipped_deleted": [{"line": line, "top": top, "key": key, "deleted": who}
+                                    for line, top, key, who in job.counts.dropped],
+                "skipped_deleted_rows": job.counts.dropped_rows}, job.summary())
     return 0
 
 
@@ -1503,7 +1509,11 @@ class CsvImport:
                 + (f"; {plural(len(self.clashes), 'row')} in conflict with changes made since "
                    "the export" if self.clashes else "")
                 + (f"; in {plural(self.counts.kept_rows, 'row')}, fields changed since the "
-                   "export kept as they are now" if self.counts.kept_rows else ""))
+                   "export kept as they are now" if self.counts.kept_rows else "")
+                + (f"; {plural(self.counts.new_key_rows, 'row')} with a key not in the "
+                   "export made new records" if self.counts.new_key_rows else "")
+                + (f"; {plural(self.counts.dropped_rows, 'unchanged row')} of records "
+                   "deleted since the export skipped" if self.counts.dropped_rows else ""))
 
     def dangling_lines(self) -> list[str]:
         """One warning per ref field whose values name records the replica does not have
@@ -1538,12 +1548,38 @@ class CsvImport:
         held the exported value of a field changed since: left alone, the newer value kept."""
         c = self.counts
         out = [f"{self.file} line {line} ({top} {key}): {_names(list(fields))} left as "
-               f"{'it is' if len(fields) == 1 else 'they are'} now (changed since the file "
-               "was exported; the file still has the exported value)"
+               f"{'it is' if len(fields) == 1 else 'they are'} now (another user changed "
+               f"{'it' if len(fields) == 1 else 'them'} since the file was exported; the "
+               "file has the value from before that change)"
                for line, top, key, fields in c.kept]
         if c.kept_rows > len(c.kept):
             out.append(f"{plural(c.kept_rows - len(c.kept), 'more row')} left fields changed "
                        "since the export as they are now (`--json` counts them)")
+        return out
+
+    def dropped_lines(self) -> list[str]:
+        """One line per unchanged row skipped as its record was deleted since the export (at
+        most :data:`_MOST_LINES`, then a count)."""
+        c = self.counts
+        out = [f"{self.file} line {line} ({top} {key}): {key} was deleted since the export "
+               f"{who}; the row was unchanged, skipped" for line, top, key, who in c.dropped]
+        if c.dropped_rows > len(c.dropped):
+            out.append(f"{plural(c.dropped_rows - len(c.dropped), 'more unchanged row')} of "
+                       "records deleted since the export skipped (`--json` counts them)")
+        return out
+
+    def new_key_lines(self) -> list[str]:
+        """One line per row whose key was not in the export the file's ``_rev`` names (a key
+        typed or edited in the file): made a new record (at most :data:`_MOST_LINES`, then a
+        count)."""
+        c = self.counts
+        out = [f"{self.file} line {line} ({top}): key {key} was not in the export: made a new "
+               "record; to make new records leave the key empty (a record's key cannot be "
+               f"changed: if you meant to, delete the new one with `outpost pub {top} {key} "
+               "del`)" for line, top, key in c.new_keys]
+        if c.new_key_rows > len(c.new_keys):
+            out.append(f"{plural(c.new_key_rows - len(c.new_keys), 'more row')} with a key "
+                       "not in the export made new records (`--json` counts them)")
         return out
 
     def overwrite_note(self) -> str:
@@ -1650,6 +1686,14 @@ class _Counts:
     # (the newer value is kept): (line, topic, key, fields) of the first _MOST_LINES rows
     kept: list[tuple[int, str, str, tuple[str, ...]]] = field(default_factory=list)
     kept_rows: int = 0
+    # unchanged rows of a file with _rev whose record was deleted since (skipped): (line,
+    # topic, key, "by bob") of the first _MOST_LINES
+    dropped: list[tuple[int, str, str, str]] = field(default_factory=list)
+    dropped_rows: int = 0
+    # rows of a file with _rev whose key was not in the export (a new record): (line, topic,
+    # key) of the first _MOST_LINES
+    new_keys: list[tuple[int, str, str]] = field(default_factory=list)
+    new_key_rows: int = 0
     # the bad rows: (line, what is wrong) of the first _MOST_ERRORS, and how many there are
     errors: list[tuple[int, str]] = field(default_factory=list)
     bad_rows: int = 0
@@ -1670,6 +1714,16 @@ class _Counts:
                 + "\n".join(_line_error("", line, t).lstrip() for line, t in errs)
                 + (f"\nand {self.bad_rows - len(errs):,} more"
                    if self.bad_rows > len(errs) else ""))
+
+    def drop(self, line: int, top: str, key: str, who: str) -> None:
+        self.dropped_rows += 1
+        if len(self.dropped) < _MOST_LINES:
+            self.dropped.append((line, top, key, who))
+
+    def new_key(self, line: int, top: str, key: str) -> None:
+        self.new_key_rows += 1
+        if len(self.new_keys) < _MOST_LINES:
+            self.new_keys.append((line, top, key))
 
     def keep(self, line: int, top: str, key: str, fields: Sequence[str]) -> None:
         self.kept_rows += 1
@@ -2011,7 +2065,7 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
     conflict, not overwritten. ``check``: each action is checked against the schema; else
     (the pass that queues them) a row that conflicts with a change the replica holds since
     its ``_rev`` says so (:attr:`_Row.clash`): it goes in a transaction of its own."""
-    top, new, mod = model.topic, Cmd.NEW, Cmd.MOD
+    top, new = model.topic, Cmd.NEW
     there = sat.records_of(top, [key for _, key, _, _ in rows]) if rows else {}
     refs = {f.name for f in model.fields if f.type == "ref"}
     now = sat.rev()
@@ -2023,8 +2077,18 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
             by_rev.setdefault(base, []).append(key)
     then = {(b, k): st for b, keys in by_rev.items()
             for k, st in sat.states_at(top, keys, b).items()}
-    out: list[_Row] = []
+    slots: list[_Row | None] = []
+    # rows with cells that hold the record's value at _rev but not its value now: left
+    # alone only where another user changed the field since, asked after the loop in one
+    # read per _rev (slots[i] waits for them): (i, line, key, arg, base, changed, maybe)
+    later: list[tuple[int, int, str, dict[str, Any], Rev, dict[str, Any], list[str]]] = []
     absent: list[str] | None = None  # required fields no column gives (read when needed)
+
+    def fail(line: int, exc: OutpostError) -> None:
+        if not check:
+            raise ValidationError(_line_error(file, line, str(exc))) from exc
+        seen.bad(line, str(exc))
+
     for line, key, arg, base in rows:
         rv = there.get(key)
         try:
@@ -2035,9 +2099,17 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
                     "on; run `outpost sync --once` first")
             if rv is None or rv.fields is None:
                 if base is not None and (base, key) in then:
+                    was = then[(base, key)]
+                    if all(_same(was.get(k), v, k in refs) for k, v in arg.items()):
+                        # the row as exported (the user did not touch it): nothing to
+                        # send, and no reason to refuse the file for it
+                        if check:
+                            seen.drop(line, top, key, _deleted_by(sat, top, key, base))
+                        continue
                     raise ValidationError(
-                        f"record {key!r} was deleted since the file was exported: remove the "
-                        "row, or empty its key to import it as a new record")
+                        f"record {key!r} was deleted since the file was exported "
+                        f"{_deleted_by(sat, top, key, base)}, and the row changes it: remove "
+                        "the row, or empty its key to import it as a new record")
                 if absent is None:
                     absent = [f.name for f in model.fields if f.required
                               and f.default is None and f.name not in arg]
@@ -2048,47 +2120,55 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
                         f"{_names(absent)} column: add {'it' if len(absent) == 1 else 'them'}"
                         " to the header, or give the key of an existing record")
                 act = Action(top, key, new, {k: v for k, v in arg.items() if v is not None})
+                if check:
+                    _check_row(sat, act)
+                    if base is not None:
+                        # not in the replica at _rev nor now: a key typed (or edited) in
+                        # the file; a new record, as without _rev, but said
+                        seen.new_key(line, top, key)
+                slots.append(_Row(line, act, base))
+                continue
+            now_is = rv.fields
+            if base is None:
+                changed = {k: v for k, v in arg.items()
+                           if not _same(now_is.get(k), v, k in refs)}
             else:
-                now_is = rv.fields
-                if base is None:
-                    changed = {k: v for k, v in arg.items()
-                               if not _same(now_is.get(k), v, k in refs)}
-                else:
-                    # only the cells the user changed against what was exported: a cell
-                    # that differs from the record at _rev AND from the record now (a value
-                    # equal to the record now, e.g. an edit of one's own pending at the
-                    # export, changes nothing); a cell still holding the value of _rev while
-                    # the record changed since is left alone: the newer value stays
-                    was = then.get((base, key), {})
-                    changed, kept = {}, []
-                    for k, v in arg.items():
-                        if _same(now_is.get(k), v, k in refs):
-                            continue
-                        if _same(was.get(k), v, k in refs):
-                            kept.append(k)
-                        else:
-                            changed[k] = v
-                    if kept and check:
-                        seen.keep(line, top, key, kept)
-                if not changed:
-                    if check:
-                        seen.unchanged += 1
+                # only the cells the user changed against what was exported: a cell that
+                # differs from the record now, unless it holds the record's value at _rev
+                # of a field another user changed since (the file was read before that
+                # change: left alone, the newer value stays). A field the user changed
+                # since _rev (accepted since, or pending, e.g. a typo undone in the sheet;
+                # the record at _rev is the replica's, not what the file showed) is sent
+                # when the cell differs from the record now
+                was = then.get((base, key), {})
+                changed, maybe = {}, []
+                for k, v in arg.items():
+                    if _same(now_is.get(k), v, k in refs):
+                        continue
+                    if _same(was.get(k), v, k in refs):
+                        maybe.append(k)
+                    else:
+                        changed[k] = v
+                if maybe:
+                    later.append((len(slots), line, key, arg, base, changed, maybe))
+                    slots.append(None)
                     continue
-                if check and base is None:
-                    seen.overwrites += 1
-                act = Action(top, key, mod, changed)
-            if check:
-                sat.project.check_action(act)
-                if len(dumps(enc_action(act))) > MAX_TRANS_BYTES:
-                    raise ValidationError(f"the row is over {MAX_TRANS_BYTES // 1024} KiB "
-                                          "encoded, more than one transaction may hold: "
-                                          "shorten its texts")
+            slots.append(_mod_row(sat, top, line, key, base, changed, (), seen, check))
         except OutpostError as exc:
-            if not check:
-                raise ValidationError(_line_error(file, line, str(exc))) from exc
-            seen.bad(line, str(exc))
-            continue
-        out.append(_Row(line, act, base))
+            fail(line, exc)
+    if later:
+        theirs = _changed_by_others(sat, top, [(key, base, maybe)
+                                               for _, _, key, _, base, _, maybe in later])
+        for i, line, key, arg, base, changed, maybe in later:
+            others = theirs.get((base, key), set())
+            try:
+                slots[i] = _mod_row(sat, top, line, key, base, {
+                    k: v for k, v in arg.items()
+                    if k in changed or (k in maybe and k not in others)},
+                    [k for k in maybe if k in others], seen, check)
+            except OutpostError as exc:
+                fail(line, exc)
+    out = [r for r in slots if r is not None]
     if not check:
         by_base: dict[Rev, list[int]] = {}
         for i, r in enumerate(out):
@@ -2113,6 +2193,63 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
         if split:
             out = [x for i, r in enumerate(out) for x in ((split[i], r) if i in split else (r,))]
     return out
+
+
+def _deleted_by(sat: Satellite, top: str, key: str, base: Rev) -> str:
+    """``by bob``: who deleted the record after ``base`` (``by you`` for this satellite's
+    own deletion, accepted or not yet sent)."""
+    dels = [h for h in sat.history(top, key) if h.cmd == Cmd.DEL and h.rev > base]
+    last = max(dels, key=lambda h: h.rev) if dels else None
+    if last is None or sat.own_revs([last.rev]):
+        return "by you"
+    return f"by {last.usr}" if last.usr else "by another user"
+
+
+def _changed_by_others(sat: Satellite, top: str, rows: list[tuple[str, Rev, list[str]]]
+                       ) -> dict[tuple[Rev, str], set[str]]:
+    """(``_rev``, key) -> those of the fields asked for (``rows``: key, ``_rev``, fields)
+    that another user changed since ``_rev``, as the replica knows (one read per distinct
+    ``_rev``). A change made after ``_rev`` by this satellite (accepted since, or pending)
+    is the user's own: not in the answer."""
+    ask: dict[Rev, dict[str, set[str]]] = {}
+    for key, base, fields in rows:
+        ask.setdefault(base, {}).setdefault(key, set()).update(fields)
+    out: dict[tuple[Rev, str], set[str]] = {}
+    for b, asked in ask.items():
+        keys = list(asked)
+        acts = [Action(top, k, Cmd.MOD, dict.fromkeys(sorted(asked[k]))) for k in keys]
+        for k, c in zip(keys, sat.clashes_since(acts, b), strict=True):
+            if c is not None:
+                # a field-less clash (the record deleted and made again since): all of them
+                out[(b, k)] = set(c.fields) if c.fields else asked[k]
+    return out
+
+
+def _mod_row(sat: Satellite, top: str, line: int, key: str, base: Rev | None,
+             changed: dict[str, Any], kept: Sequence[str], seen: _Counts,
+             check: bool) -> _Row | None:
+    """The ``mod`` of a row's ``changed`` cells (``None``: none; counted unchanged);
+    ``kept``: its cells left alone (said)."""
+    if kept and check:
+        seen.keep(line, top, key, kept)
+    if not changed:
+        if check:
+            seen.unchanged += 1
+        return None
+    if check and base is None:
+        seen.overwrites += 1
+    act = Action(top, key, Cmd.MOD, changed)
+    if check:
+        _check_row(sat, act)
+    return _Row(line, act, base)
+
+
+def _check_row(sat: Satellite, act: Action) -> None:
+    """Raise ValidationError when a row's action does not fit the schema or a transaction."""
+    sat.project.check_action(act)
+    if len(dumps(enc_action(act))) > MAX_TRANS_BYTES:
+        raise ValidationError(f"the row is over {MAX_TRANS_BYTES // 1024} KiB encoded, more "
+                              "than one transaction may hold: shorten its texts")
 
 
 def _clash_text(c: Any) -> str:

@@ -896,11 +896,22 @@ class MainWindow(QMainWindow):
                        "cells as usual); once synced, choose yours or theirs in the conflicts "
                        "view" if job.clashes else "")
             c = job.counts
-            kept = (f"{plural(c.kept_rows, 'row')} still had the exported value of fields "
-                    "changed since: those were left as they are now: "
+            kept = (f"{plural(c.kept_rows, 'row')} still had the value of fields another "
+                    "user changed since the export: those were left as they are now: "
                     + _few((f"{key} ({', '.join(fs)})" for _, _, key, fs in c.kept),
                            c.kept_rows) if c.kept_rows else "")
-            notes = [n for n in (job.overwrite_note(), clashes, kept, *job.dangling_lines(),
+            keys = (f"{plural(c.new_key_rows, 'row')} had a key that was not in the export, "
+                    "so each made a new record: "
+                    + _few((key for _, _, key in c.new_keys), c.new_key_rows)
+                    + ". To make new records, leave the key empty; a record's key cannot be "
+                    "changed (if you meant to, delete the new record)" if c.new_key_rows
+                    else "")
+            gone = (f"{plural(c.dropped_rows, 'unchanged row')} of records deleted since "
+                    f"the export {'was' if c.dropped_rows == 1 else 'were'} skipped: "
+                    + _few((f"{key} (deleted {who})" for _, _, key, who in c.dropped),
+                           c.dropped_rows) if c.dropped_rows else "")
+            notes = [n for n in (job.overwrite_note(), clashes, kept, keys, gone,
+                                 *job.dangling_lines(),
                                  job.sheet_note("File → Import CSV from a spreadsheet export…"))
                      if n]
             return job.summary() + "".join(f".\n\n{n[0].upper()}{n[1:]}" for n in notes)

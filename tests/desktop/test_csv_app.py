@@ -313,23 +313,27 @@ def test_import_summary_of_rows_queued_alone_is_in_the_apps_words(
             for d in (a, b):
                 assert (await cli(d, "connect", hub.url))[0] == 0
             s = Satellite(a, project)
-            s.pub([Action(SITE, f"k{i}", Cmd.NEW, {"name": f"Site {i}"}) for i in range(5)])
+            s.pub([Action(SITE, f"k{i}", Cmd.NEW, {"name": f"Site {i}"}) for i in range(6)])
             s.close()
             assert (await cli(a, "sync", "--once"))[0] == 0
             assert (await cli(b, "sync", "--once"))[0] == 0
             rc, text, err = await cli(b, "export", SITE, "--rev", json_out=False)
             assert rc == 0, err
-            # meanwhile a renames k1 and k3 and notes k4; b syncs, then imports its edited file
+            # meanwhile a renames k1 and k3, notes k4 and deletes k5; b syncs, then imports
+            # its edited file
             s = Satellite(a, project)
             s.pub([Action(SITE, k, Cmd.MOD, {"name": "Theirs"}) for k in ("k1", "k3")])
             s.pub([Action(SITE, "k4", Cmd.MOD, {"notes": "Theirs"})])
+            s.pub([Action(SITE, "k5", Cmd.DEL)])
             s.close()
             assert (await cli(a, "sync", "--once"))[0] == 0
             assert (await cli(b, "sync", "--once"))[0] == 0
         rows = list(csv.DictReader(io.StringIO(text, newline="")))
         for r in rows:
-            r["region"] = "East"
+            if r["key"] != "k5":  # k5's row untouched (deleted since): skipped, said
+                r["region"] = "East"
         rows[1]["name"] = rows[3]["name"] = "Mine"
+        rows.append({**rows[0], "key": "k9"})  # a key typed in the sheet: a new record, said
         src = tmp_path / "edited.csv"
         with src.open("w", newline="", encoding="utf-8") as f:
             w = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -351,8 +355,15 @@ def test_import_summary_of_rows_queued_alone_is_in_the_apps_words(
                 "row's other cells as usual)") in text, text
         assert "in the conflicts view" in text, text
         # session 11: k4's notes (changed since, not in the file) left as they are, named
-        assert ("1 row still had the exported value of fields changed since: those were "
-                "left as they are now: k4 (notes)") in text, text
+        assert ("1 row still had the value of fields another user changed since the "
+                "export: those were left as they are now: k4 (notes)") in text, text
+        # final review 11: the untouched row of a record deleted since is skipped, not a
+        # refusal of the file; a key not in the export makes a new record, said
+        assert ("1 unchanged row of records deleted since the export was skipped: k5 "
+                "(deleted by ") in text, text
+        assert ("1 row had a key that was not in the export, so each made a new record: "
+                "k9. To make new records, leave the key empty") in text, text
+        assert sat.record(SITE, "k9") is not None and sat.record(SITE, "k5") is None
         assert "outpost resolve" not in text and "--json" not in text, text
         assert "outpost" not in text.lower(), text  # no CLI command at all
         alone = [r for r in sat.receipts() if r.state.name == "PENDING" and len(r.acts) == 1
