@@ -107,3 +107,44 @@ def test_ctrl_delete_says_what_it_deleted_and_ctrl_z_brings_it_back(qtbot: Any,
     w.status.clearMessage()
     w.redo_action.trigger()
     assert "on the hub" not in w.status.currentMessage()
+
+
+def test_ctrl_r_is_one_undo_step_and_says_so(qtbot: Any, sat: Satellite) -> None:
+    """Merge review 11 (app, 1): Ctrl+R ("reload" in a browser) threw the whole form's typing
+    away with no word and no undo. Now the status bar says it, and Ctrl+Z (in the field,
+    or from the table) brings the typing back unsaved; Ctrl+Shift+Z reverts again."""
+    w = window(qtbot, sat)
+    f = w.form
+    name, region, lat = (f.editors[n].widget for n in ("name", "region", "lat"))
+    type_at_end(qtbot, region, " typed")
+    type_at_end(qtbot, lat, "1x")  # not valid yet: kept as typed too
+    type_at_end(qtbot, name, " 2")
+    typed = {"name": "Alder Creek 2", "region": "North typed"}
+    assert f.changes() == typed and f.invalid_texts() == {"lat": "46.51x"}
+    QTest.keyClick(name, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    assert f.changes() == {} and not f.dirty
+    msg = w.status.currentMessage()
+    assert msg.startswith("Ctrl+Z brings back the typing") and "3 changed fields" in msg
+    assert w.undo_action.isEnabled() and "revert" in w.undo_action.text()
+    QTest.keyClick(name, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # in the field
+    assert f.changes() == typed and f.invalid_texts() == {"lat": "46.51x"} and f.dirty
+    assert f.key == "s1" and w.current_key() == "s1"
+    assert "is back" in w.status.currentMessage()
+    assert len(sat.receipts()) == 1  # nothing published either way
+    w.redo_action.trigger()
+    assert f.changes() == {} and not f.dirty
+    w.table.setFocus()
+    qtbot.waitUntil(w.table.hasFocus)
+    QTest.keyClick(w.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # from the table
+    assert f.changes() == typed
+    # the Revert button is the same step
+    f.revert_button.click()
+    assert f.changes() == {} and w.undo_action.isEnabled()
+    # typing since a revert is not overwritten by its undo: said, and tried again later
+    type_at_end(qtbot, region, " other")
+    w.table.setFocus()
+    qtbot.waitUntil(w.table.hasFocus)
+    QTest.keyClick(w.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert f.changes() == {"region": "North other"}
+    assert "other unsaved changes" in w.status.currentMessage()
+    assert len(sat.receipts()) == 1
