@@ -798,23 +798,51 @@ class MainWindow(QMainWindow):
         if not key:
             self.status.showMessage("Select a record to delete", 4000)
             return
-        form = self.form
-        what = form.title.text() if form.key == key else f"{self._top} {key}"
-        if self.publish([Action(self._top, key, Cmd.DEL)], f"delete {what}"):
-            self.form.clear()
-            self.history.set_record(self._top, "")
+        top, form = self._top, self.form
+        what = self._title(top, key)
+        if self.publish([Action(top, key, Cmd.DEL)], f"delete {what}",
+                        undone=lambda: self._undeleted(top, key, what)):
+            # nothing selected, as the form shows nothing (merge review 11: the removed row
+            # moved the selection to the next one while the form said "No sites selected",
+            # and a second Ctrl+Delete deleted that one)
+            self.table.clearSelection()
+            form.clear()
+            self.history.set_record(top, "")
             # no question (a field user deletes in a row); the delete is one undo step, and
-            # the status bar says so (session 11: nothing said it had happened)
+            # the status bar says so (session 11: nothing said it had happened), the hint
+            # first (a long title cut it off)
             undo = self.undo_action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
-            self.status.showMessage(f"Deleted {what} — {undo} to undo", 15000)
+            self.status.showMessage(f"{undo} to undo — deleted {what}", 15000)
+
+    def _title(self, top: str, key: str) -> str:
+        """A record's title as its form names it ("Sites: Alder Creek"), its key when it
+        cannot be read."""
+        form = self.forms.get(top)
+        if form is not None and form.key == key and not form.is_new:
+            return form.title.text()
+        try:
+            rv = self.sat.record(top, key)
+        except OutpostError:
+            rv = None
+        if form is None or rv is None or rv.fields is None:
+            return f"{top} {key}"
+        return form.title_of(key, rv.fields)
+
+    def _undeleted(self, top: str, key: str, what: str) -> None:
+        """The undo of a delete: the record selected and shown again, and said."""
+        if top == self._top and not self.form.has_edits and self.select_key(key):
+            self.table.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.status.showMessage(f"Back: {what} (undid its delete)", 15000)
 
     def _restore(self, acts: list[Action]) -> None:
         self.publish(acts, "restore version")
 
-    def publish(self, acts: Sequence[Action], text: str, base: Rev | None = None) -> bool:
+    def publish(self, acts: Sequence[Action], text: str, base: Rev | None = None,
+                undone: Callable[[], None] | None = None) -> bool:
         """Publish ``acts`` through the satellite as one undoable step; False on error.
 
-        ``base``: the replica revision the edit was made on (default: the current one)."""
+        ``base``: the replica revision the edit was made on (default: the current one);
+        ``undone``: called after each undo of it that published."""
         try:
             undo = inverse(self.sat, acts)
             if base is None:
@@ -827,7 +855,8 @@ class MainWindow(QMainWindow):
             return False
         # undo and redo publish on the same base: a colleague's later change of these
         # fields then makes them a conflict instead of being overwritten
-        self.undo_stack.push(PubCommand(self.sat, text, acts, undo, self.show_error, base))
+        self.undo_stack.push(PubCommand(self.sat, text, acts, undo, self.show_error, base,
+                                        undone))
         return True
 
     def show_error(self, text: str) -> None:

@@ -52,8 +52,9 @@ class PubCommand(QUndoCommand):
 
     def __init__(self, sat: SatelliteAPI, text: str, acts: Sequence[Action],
                  undo_acts: Sequence[Action], on_error: Callable[[str], None],
-                 base: Rev | None = None):
+                 base: Rev | None = None, undone: Callable[[], None] | None = None):
         super().__init__(text)
+        self._undone = undone  # after an undo that published (a delete: select it again)
         self._sat = sat
         self._acts = list(acts)
         self._undo = list(undo_acts)
@@ -68,9 +69,10 @@ class PubCommand(QUndoCommand):
         self._run(self._acts, "redo")
 
     def undo(self) -> None:
-        self._run(self._undo, "undo")
+        if self._run(self._undo, "undo") and self._undone is not None:
+            self._undone()
 
-    def _run(self, acts: list[Action], what: str) -> None:
+    def _run(self, acts: list[Action], what: str) -> bool:
         try:
             base = self._base
             if base is not None:
@@ -81,6 +83,8 @@ class PubCommand(QUndoCommand):
         except OutpostError as exc:
             self.setObsolete(True)
             self._on_error(f"cannot {what} {self.text()!r}: {exc}")
+            return False
+        return True
 
 
 class RevertCommand(QUndoCommand):

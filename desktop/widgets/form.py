@@ -781,6 +781,10 @@ class RecordForm(QWidget):
         self._said = (self.state.text(), self.state.styleSheet())
         self.setEnabled(True)
 
+    def title_of(self, key: str, fields: dict[str, Any]) -> str:
+        """The title the form gives the record ``key`` with ``fields`` when it shows it."""
+        return self._title_of(key, fields.get(self._model.display))
+
     def _title_of(self, key: str, display: Any) -> str:
         """The title of a record: an int-keyed topic's names its key (the number the table's
         Key column, ``outpost show`` and Keep both use), e.g. "Plots 604: North corner";
