@@ -5,6 +5,7 @@ Esc did nothing). Real widgets (offscreen), a real satellite, keys through Qt (Q
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -126,8 +127,12 @@ def test_ctrl_r_is_one_undo_step_and_says_so(qtbot: Any, sat: Satellite) -> None
     msg = w.status.currentMessage()
     assert msg.startswith("Ctrl+Z brings back the typing") and "3 changed fields" in msg
     assert w.undo_action.isEnabled() and "revert" in w.undo_action.text()
+    assert w.drafts_path is not None and not w.drafts_path.exists()  # the draft went too
     QTest.keyClick(name, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # in the field
     assert f.changes() == typed and f.invalid_texts() == {"lat": "46.51x"} and f.dirty
+    kept = json.loads(w.drafts_path.read_text(encoding="utf-8"))  # and the draft is back
+    assert [(d["key"], d["fields"], d["raw"]) for d in kept] == [("s1", typed,
+                                                                  {"lat": "46.51x"})]
     assert f.key == "s1" and w.current_key() == "s1"
     assert "is back" in w.status.currentMessage()
     assert len(sat.receipts()) == 1  # nothing published either way
