@@ -301,13 +301,17 @@ class ConflictsDialog(QDialog):
                     keys = self._keys(uid) if keep == Keep.BOTH else None
                     names = {sig: self._record_name(uid, sig) for sig in keys or {}}
                     new = self._sat.resolve(uid, choice, keys=keys, seen=self.model.seen)
-                    later = self._sat.later_edits(uid, keys) if keys else {}
                 except OutpostError as exc:
                     self.failed.emit(f"cannot resolve: {exc}")
                     self.show_error(f"Cannot resolve: {exc}")
                     return out
                 if new:
                     out.append(new)
+                try:  # resolved: a failed read here must not say it was not
+                    later = self._sat.later_edits(uid, keys) if keys else {}
+                except OutpostError as exc:
+                    said.append(f"Kept both; its later edits could not be read: {exc}")
+                    continue
                 said += [_later_text(names[sig], (keys or {})[sig], len(us))
                          for sig, us in later.items()]
         finally:
