@@ -17,6 +17,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 __all__ = [
+    "DATETIME_FORMS",
+    "DATETIME_TEXT",
     "ZERO_REV",
     "Rev",
     "format_rev",
@@ -24,6 +26,7 @@ __all__ = [
     "next_rev",
     "now_rev",
     "parse_rev",
+    "read_datetime",
     "to_datetime",
 ]
 
@@ -186,3 +189,44 @@ def next_rev(last: Rev, now: Rev | None = None) -> Rev:
     if now is None:
         now = now_rev()
     return now if now > last else last + 1
+
+
+DATETIME_TEXT = re.compile(
+    r"\s*([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})"
+    r"(?:[ Tt]+([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]{1,9}))?)?)?"
+    r"\s*(?:(UTC|utc|Z|z)|([+-])([0-9]{2}):?([0-9]{2}))?\s*\Z", re.ASCII)
+"""A date and time as a user writes it (the app's date box, ``outpost pub``, a CSV cell):
+the date, then optionally the time (seconds and a fraction if you like) and ``UTC``/``Z``
+or an offset (``+02:00``, ``+0200``; only after a time). Groups: year, month, day, hour,
+minute, second, fraction, UTC, offset sign, offset hours, offset minutes."""
+
+DATETIME_FORMS = ("YYYY-MM-DD HH:MM, in UTC or with an offset (2026-11-27 10:30 UTC, "
+                  "2026-11-27 10:30 +02:00; seconds and milliseconds if you like: "
+                  "2026-11-27 10:30:00.000 UTC), or RFC 3339 (2026-11-27T10:30:00Z)")
+"""How :func:`read_datetime` wants a date and time written (said in its errors)."""
+
+
+def read_datetime(text: str) -> Rev:
+    """The revision of a date and time written as :data:`DATETIME_TEXT` (the app shows
+    ``2026-11-27 10:30:00.000 UTC``) or as RFC 3339 (:func:`parse_rev`): UTC unless an offset
+    is given. One parser for the app, ``outpost pub`` and CSV import (merge review 11: the app
+    showed what a CSV cell refused).
+
+    Raises:
+        ValueError: not a date and time, or out of range; the message ("not a date and
+            time…") names the forms.
+    """
+    m = DATETIME_TEXT.match(text)
+    if m is None or (m[9] and m[4] is None):  # an offset only after a time
+        try:
+            return parse_rev(text.strip())
+        except ValueError:
+            raise ValueError(f"not a date and time: write it as {DATETIME_FORMS}") from None
+    zone = "Z" if m[9] is None else f"{m[9]}{m[10]}:{m[11]}"
+    iso = (f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}T{int(m[4] or 0):02d}:{m[5] or '00'}:"
+           f"{m[6] or '00'}{'.' + m[7] if m[7] else ''}{zone}")
+    try:
+        return parse_rev(iso)
+    except ValueError as exc:
+        why = str(exc).rpartition(": ")[2]  # "date or time out of range", "not a leap year"
+        raise ValueError(f"not a date and time ({why}): write it as {DATETIME_FORMS}") from None

@@ -202,11 +202,37 @@ class Field:
                 raise ValueError(text)
             if t == "json":
                 return json.loads(text)
+            if t == "datetime":
+                return _datetime_value(text)
+        except _Said as exc:
+            raise ValueError(f"field {self.name!r}: {text!r} is {exc}") from None
         except ValueError:
             raise ValueError(
                 f"field {self.name!r}: {text!r} is not {self.check_value(text) or 'valid JSON'}"
             ) from None
         return text
+
+
+class _Said(ValueError):
+    """A ValueError whose message says what was expected (``parse_text`` adds the field)."""
+
+
+def _datetime_value(text: str) -> str:
+    """A ``datetime`` field's value from text: RFC 3339 as written, else a date and time as
+    the app writes and shows it (``2026-11-27 10:30``, ``2026-11-27 10:30:00.000 UTC``, with
+    an offset ``+02:00``) in RFC 3339 UTC (merge review 11: a CSV cell or ``outpost pub``
+    refused what the app showed). :func:`core.revision.read_datetime` reads both."""
+    from core.revision import format_rev, parse_rev, read_datetime
+
+    try:
+        parse_rev(text)
+        return text
+    except ValueError:
+        pass
+    try:
+        return format_rev(read_datetime(text))
+    except ValueError as exc:
+        raise _Said(str(exc)) from None
 
 
 def _not_none(value: Any) -> bool:

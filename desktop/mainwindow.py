@@ -47,7 +47,7 @@ from desktop.icons import icon
 from desktop.models.records import RecordTableModel
 from desktop.models.topics import TopicListModel
 from desktop.sync import NoSync, SyncControl
-from desktop.undo import PubCommand, inverse
+from desktop.undo import PubCommand, RevertCommand, inverse
 from desktop.widgets.conflicts import ConflictsDialog
 from desktop.widgets.csvjob import CsvJob, ExportRun, export_steps, import_steps
 from desktop.widgets.form import REVERT_KEY, RecordForm
@@ -346,6 +346,9 @@ class MainWindow(QMainWindow):
             form.save_requested.connect(self._save_fields)
             form.typed.connect(self._draft_timer.start)  # (re)started: one write per pause
             form.dirty_changed.connect(self._dirty_changed)
+            # the Revert button is Edit → Revert: one undo step, said in the status bar
+            form.revert_button.clicked.disconnect()
+            form.revert_button.clicked.connect(self.revert_form)
             self.forms[top] = form
             self.form_stack.addWidget(form)
             self._show_read_only(form)
@@ -564,34 +567,45 @@ class MainWindow(QMainWindow):
         d, rest = drafts[0], drafts[1:]
         self._drafts_left = rest  # kept in every write of the drafts until put back
         try:
-            model = self.sat.project.model(d.topic)
-            self.select_topic(d.topic)
-            if self._top != d.topic:
+            if not self._put_back(d):
                 return
-            form = self.form
-            rv = None if d.new else self.sat.record(d.topic, d.key)
-            if rv is None or rv.fields is None:
-                form.start_new(d.key)  # new, or deleted since: saving it creates it again
-            else:
-                self._reselect(d.key)
-                form.load(rv)
-                self.history.set_record(d.topic, d.key)
-            for name, value in d.fields.items():
-                if model.field(name) is not None:
-                    form.set_value(name, value)
-            for name, text in d.raw.items():  # typed, not valid yet: shown as typed
-                if model.field(name) is not None and name in form.editors:
-                    form.set_text(name, text)
-            form.set_base(parse_rev(d.base))
         except (OutpostError, ValueError) as exc:
             self.show_error(f"cannot put back the unsaved changes kept in "
                             f"{self.drafts_path}: {exc}")
             return
         self.write_drafts()  # as put back (on its base)
-        self.side.setCurrentWidget(self.form_stack)
         self.status.showMessage(
             "Your unsaved changes from when Outpost was last stopped are back in the form: "
             "save (Ctrl+S) or discard them", 20000)
+
+    def _put_back(self, d: Draft) -> bool:
+        """Show the typing ``d`` in its topic's form, unsaved, on its base (the record
+        selected; a record deleted since: a new one with that key); False when the topic
+        cannot be shown.
+
+        Raises:
+            OutpostError, ValueError: its topic is unknown, its base not a revision."""
+        model = self.sat.project.model(d.topic)
+        self.select_topic(d.topic)
+        if self._top != d.topic:
+            return False
+        form = self.form
+        rv = None if d.new else self.sat.record(d.topic, d.key)
+        if rv is None or rv.fields is None:
+            form.start_new(d.key)  # new, or deleted since: saving it creates it again
+        else:
+            self._reselect(d.key)
+            form.load(rv)
+            self.history.set_record(d.topic, d.key)
+        for name, value in d.fields.items():
+            if model.field(name) is not None:
+                form.set_value(name, value)
+        for name, text in d.raw.items():  # typed, not valid yet: shown as typed
+            if model.field(name) is not None and name in form.editors:
+                form.set_text(name, text)
+        form.set_base(parse_rev(d.base))
+        self.side.setCurrentWidget(self.form_stack)
+        return True
 
     def settle_edits(self, top: str, doing: str) -> bool:
         """Before the form of ``top`` is left or dropped: ask Save / Discard / Cancel when it
@@ -694,7 +708,45 @@ class MainWindow(QMainWindow):
         its defaults; a record deleted under the edits: Discard)."""
         if self._top and self.form.dirty:
             self._to_front()
-            self.form.revert()
+            form = self.form
+            typed = next((d for d in self._drafts() if d.topic == self._top), None)
+            title = form.title.text()
+            form.revert()
+            if typed is None:  # an untouched new record: nothing typed to bring back
+                return
+            # one undo step (merge review 11: Ctrl+R, "reload" in a browser, lost the typing
+            # with no undo, and its draft went too): Ctrl+Z puts it back, draft included
+            self.undo_stack.push(RevertCommand(
+                f"revert {title}", lambda: self._unrevert(typed, title),
+                lambda: self._revert_again(typed)))
+            n = len(typed.fields.keys() | typed.raw.keys())
+            undo = self.undo_action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            self.status.showMessage(f"{undo} brings back the typing — reverted "
+                                    f"{plural(n, 'changed field')} of {title}", 15000)
+
+    def _unrevert(self, typed: Draft, title: str) -> bool:
+        """Undo of a Revert: the typing back in the form (and in the drafts file)."""
+        form = self.forms.get(typed.topic)
+        if form is not None and form.has_edits:
+            self.show_error(f"cannot bring back the typing reverted in {title}: the form has "
+                            "other unsaved changes; save or revert them, then undo again")
+            return False
+        try:
+            if not self._put_back(typed):
+                return False
+        except (OutpostError, ValueError) as exc:
+            self.show_error(f"cannot bring back the typing reverted in {title}: {exc}")
+            return False
+        self.write_drafts()
+        self.status.showMessage(f"The typing reverted in {title} is back: save (Ctrl+S) or "
+                                f"revert ({REVERT_KEY})", 15000)
+        return True
+
+    def _revert_again(self, typed: Draft) -> None:
+        """Redo of a Revert: the form reverted again while it shows that record."""
+        form = self.forms.get(typed.topic)
+        if form is not None and form.key == typed.key and form.dirty:
+            form.revert()
 
     def _save_fields(self, fields: dict[str, Any]) -> None:
         self._save_form(self._top, self.form, fields)
@@ -746,23 +798,51 @@ class MainWindow(QMainWindow):
         if not key:
             self.status.showMessage("Select a record to delete", 4000)
             return
-        form = self.form
-        what = form.title.text() if form.key == key else f"{self._top} {key}"
-        if self.publish([Action(self._top, key, Cmd.DEL)], f"delete {what}"):
-            self.form.clear()
-            self.history.set_record(self._top, "")
+        top, form = self._top, self.form
+        what = self._title(top, key)
+        if self.publish([Action(top, key, Cmd.DEL)], f"delete {what}",
+                        undone=lambda: self._undeleted(top, key, what)):
+            # nothing selected, as the form shows nothing (merge review 11: the removed row
+            # moved the selection to the next one while the form said "No sites selected",
+            # and a second Ctrl+Delete deleted that one)
+            self.table.clearSelection()
+            form.clear()
+            self.history.set_record(top, "")
             # no question (a field user deletes in a row); the delete is one undo step, and
-            # the status bar says so (session 11: nothing said it had happened)
+            # the status bar says so (session 11: nothing said it had happened), the hint
+            # first (a long title cut it off)
             undo = self.undo_action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
-            self.status.showMessage(f"Deleted {what} — {undo} to undo", 15000)
+            self.status.showMessage(f"{undo} to undo — deleted {what}", 15000)
+
+    def _title(self, top: str, key: str) -> str:
+        """A record's title as its form names it ("Sites: Alder Creek"), its key when it
+        cannot be read."""
+        form = self.forms.get(top)
+        if form is not None and form.key == key and not form.is_new:
+            return form.title.text()
+        try:
+            rv = self.sat.record(top, key)
+        except OutpostError:
+            rv = None
+        if form is None or rv is None or rv.fields is None:
+            return f"{top} {key}"
+        return form.title_of(key, rv.fields)
+
+    def _undeleted(self, top: str, key: str, what: str) -> None:
+        """The undo of a delete: the record selected and shown again, and said."""
+        if top == self._top and not self.form.has_edits and self.select_key(key):
+            self.table.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.status.showMessage(f"Back: {what} (undid its delete)", 15000)
 
     def _restore(self, acts: list[Action]) -> None:
         self.publish(acts, "restore version")
 
-    def publish(self, acts: Sequence[Action], text: str, base: Rev | None = None) -> bool:
+    def publish(self, acts: Sequence[Action], text: str, base: Rev | None = None,
+                undone: Callable[[], None] | None = None) -> bool:
         """Publish ``acts`` through the satellite as one undoable step; False on error.
 
-        ``base``: the replica revision the edit was made on (default: the current one)."""
+        ``base``: the replica revision the edit was made on (default: the current one);
+        ``undone``: called after each undo of it that published."""
         try:
             undo = inverse(self.sat, acts)
             if base is None:
@@ -775,7 +855,8 @@ class MainWindow(QMainWindow):
             return False
         # undo and redo publish on the same base: a colleague's later change of these
         # fields then makes them a conflict instead of being overwritten
-        self.undo_stack.push(PubCommand(self.sat, text, acts, undo, self.show_error, base))
+        self.undo_stack.push(PubCommand(self.sat, text, acts, undo, self.show_error, base,
+                                        undone))
         return True
 
     def show_error(self, text: str) -> None:

@@ -22,7 +22,7 @@ from core.model import Action, Cmd
 from core.revision import Rev
 from core.satellite.api import SatelliteAPI
 
-__all__ = ["PubCommand", "inverse"]
+__all__ = ["PubCommand", "RevertCommand", "inverse"]
 
 
 def inverse(sat: SatelliteAPI, acts: Sequence[Action]) -> list[Action]:
@@ -52,8 +52,9 @@ class PubCommand(QUndoCommand):
 
     def __init__(self, sat: SatelliteAPI, text: str, acts: Sequence[Action],
                  undo_acts: Sequence[Action], on_error: Callable[[str], None],
-                 base: Rev | None = None):
+                 base: Rev | None = None, undone: Callable[[], None] | None = None):
         super().__init__(text)
+        self._undone = undone  # after an undo that published (a delete: select it again)
         self._sat = sat
         self._acts = list(acts)
         self._undo = list(undo_acts)
@@ -68,9 +69,10 @@ class PubCommand(QUndoCommand):
         self._run(self._acts, "redo")
 
     def undo(self) -> None:
-        self._run(self._undo, "undo")
+        if self._run(self._undo, "undo") and self._undone is not None:
+            self._undone()
 
-    def _run(self, acts: list[Action], what: str) -> None:
+    def _run(self, acts: list[Action], what: str) -> bool:
         try:
             base = self._base
             if base is not None:
@@ -81,3 +83,31 @@ class PubCommand(QUndoCommand):
         except OutpostError as exc:
             self.setObsolete(True)
             self._on_error(f"cannot {what} {self.text()!r}: {exc}")
+            return False
+        return True
+
+
+class RevertCommand(QUndoCommand):
+    """A Revert of a form's typing (Ctrl+R, the Revert button): nothing is published, but the
+    typing is one undo step (merge review 11: Ctrl+R, "reload" in a browser, threw a whole
+    form's typing away with no undo). Push it *after* the revert; its undo calls
+    ``put_back`` (the typing back in the form; False when it cannot be, said by the caller:
+    then its redo does nothing, a later undo tries again), its redo ``revert`` again."""
+
+    def __init__(self, text: str, put_back: Callable[[], bool], revert: Callable[[], None]):
+        super().__init__(text)
+        self._put_back = put_back
+        self._revert = revert
+        self._first = True
+        self._back = False
+
+    def redo(self) -> None:
+        if self._first:  # already reverted by the caller
+            self._first = False
+            return
+        if self._back:
+            self._back = False
+            self._revert()
+
+    def undo(self) -> None:
+        self._back = self._put_back()

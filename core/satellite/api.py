@@ -287,6 +287,12 @@ class SatelliteAPI(Protocol):
         (``new_key``'s rules); empty when it creates none (keep both does not apply)."""
         ...
 
+    def later_edits(self, uid: str, records: Iterable[str]) -> dict[str, list[str]]:
+        """This satellite's transactions queued after ``uid`` with an action on each of
+        ``records`` (``"top key"``), by record: after keep both of ``uid`` they stay on that
+        key, on the record someone else created there (the CLI and the app name them)."""
+        ...
+
     def read_only_reason(self) -> str:
         """Why the hub lets this user only read (``""``: it did not say so): edits are then
         refused, and the app shows every topic read-only."""

@@ -47,6 +47,7 @@ from core.ids import clean_key
 from core.model import Sig
 from core.satellite.api import Keep, SatelliteAPI
 from core.satellite.keepboth import check_new_keys
+from desktop.format import plural
 from desktop.icons import icon
 from desktop.models.conflicts import ConflictsModel
 
@@ -163,6 +164,14 @@ class ConflictsDialog(QDialog):
         self.error.setTextFormat(Qt.TextFormat.PlainText)
         self.error.setStyleSheet("color: #b3261e; font-weight: 600;")
         self.error.hide()
+        # after Keep both: the user's later edits that stayed on their record (merge review
+        # 11: only `outpost resolve` named them), until the next resolution
+        self.later = QLabel()
+        self.later.setObjectName("later_edits")
+        self.later.setWordWrap(True)
+        self.later.setTextFormat(Qt.TextFormat.PlainText)
+        self.later.setStyleSheet("color: #8a6d00;")
+        self.later.hide()
         key_row = QHBoxLayout()
         key_row.addWidget(self.new_key_label)
         key_row.addWidget(self.new_key, 1)
@@ -176,6 +185,7 @@ class ConflictsDialog(QDialog):
         lay.addLayout(key_row)
         lay.addWidget(self.key_error)
         lay.addWidget(self.error)
+        lay.addWidget(self.later)
         lay.addLayout(buttons)
         self._following = False  # _follow_selection is selecting whole edits
         self._kept: list[str] = []  # the uids selected before the model's last reset
@@ -282,18 +292,31 @@ class ConflictsDialog(QDialog):
 
     def _resolve(self, uids: list[str], keep: Keep | None) -> list[str]:
         out: list[str] = []
-        for uid in uids:
-            try:
-                choice: Keep | dict[str, dict[str, Keep]] = (
-                    keep if keep is not None else self.model.picks(uid))
-                keys = self._keys(uid) if keep == Keep.BOTH else None
-                new = self._sat.resolve(uid, choice, keys=keys, seen=self.model.seen)
-            except OutpostError as exc:
-                self.failed.emit(f"cannot resolve: {exc}")
-                self.show_error(f"Cannot resolve: {exc}")
-                return out
-            if new:
-                out.append(new)
+        said: list[str] = []
+        try:
+            for uid in uids:
+                try:
+                    choice: Keep | dict[str, dict[str, Keep]] = (
+                        keep if keep is not None else self.model.picks(uid))
+                    keys = self._keys(uid) if keep == Keep.BOTH else None
+                    names = {sig: self._record_name(uid, sig) for sig in keys or {}}
+                    new = self._sat.resolve(uid, choice, keys=keys, seen=self.model.seen)
+                except OutpostError as exc:
+                    self.failed.emit(f"cannot resolve: {exc}")
+                    self.show_error(f"Cannot resolve: {exc}")
+                    return out
+                if new:
+                    out.append(new)
+                try:  # resolved: a failed read here must not say it was not
+                    later = self._sat.later_edits(uid, keys) if keys else {}
+                except OutpostError as exc:
+                    said.append(f"Kept both; its later edits could not be read: {exc}")
+                    continue
+                said += [_later_text(names[sig], (keys or {})[sig], len(us))
+                         for sig, us in later.items()]
+        finally:
+            self.later.setText("\n".join(said))
+            self.later.setVisible(bool(said))
         self.model.refresh()
         return out
 
@@ -515,3 +538,14 @@ class ConflictsDialog(QDialog):
         """Stop following the satellite (the dialog is going away)."""
         self._unlisten()
         self._unlisten = lambda: None
+
+
+def _later_text(name: str, new_key: str, n: int) -> str:
+    """What Keep both left behind, in the app's words (``outpost resolve`` says it too):
+    the user's ``n`` later edits of the record ``name``, saved before the conflict was
+    known, stayed on its key, i.e. on their record, not on the user's one (``new_key``)."""
+    them = "it" if n == 1 else "them"
+    return (f"Kept both: {plural(n, 'later edit')} you made to {name} before the conflict "
+            f"was known stayed on that key, now their record; yours is now key {new_key}. "
+            f"Check {them} in History (Ctrl+H) and make {them} again on {new_key} if meant "
+            "for yours.")

@@ -41,7 +41,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.revision import Rev, format_rev, from_datetime, parse_rev, to_datetime
+from core.revision import DATETIME_FORMS, DATETIME_TEXT, Rev, format_rev, parse_rev, to_datetime
+from core.revision import read_datetime as core_read_datetime
 from core.satellite.api import RecordView, SatelliteAPI
 from core.schema import MAX_INT, Field, Model
 from desktop.icons import icon
@@ -155,12 +156,8 @@ class NumberBox(QAbstractSpinBox):
 
 
 _DATE_TEXT = re.compile(r"\s*([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})\s*\Z", re.ASCII)
-_DATETIME_TEXT = re.compile(
-    r"\s*([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?:[ Tt]+([0-9]{1,2}):([0-9]{2})"
-    r"(?::([0-9]{2})(?:[.,]([0-9]{1,3}))?)?)?\s*(?:UTC|utc|Z|z)?\s*\Z", re.ASCII)
 DATE_FORMAT = "YYYY-MM-DD, e.g. 2026-11-27"
-DATETIME_FORMAT = ("YYYY-MM-DD HH:MM (UTC; seconds and milliseconds if you like: "
-                   "2026-11-27 10:30:00.000 UTC)")
+DATETIME_FORMAT = DATETIME_FORMS  # core's, as `outpost pub` and CSV import read them
 
 
 class DateBox(QLineEdit):
@@ -198,7 +195,7 @@ class DateBox(QLineEdit):
 
     def shown_date(self) -> QDate | None:
         """The date of the text shown (None: blank or not a date yet)."""
-        m = (_DATE_TEXT if self._kind == "date" else _DATETIME_TEXT).match(self.text())
+        m = (_DATE_TEXT if self._kind == "date" else DATETIME_TEXT).match(self.text())
         if not m:
             return None
         d = QDate(int(m[1]), int(m[2]), int(m[3]))
@@ -225,10 +222,13 @@ class DateBox(QLineEdit):
         if self._kind == "date":
             text = day
         else:
-            m = _DATETIME_TEXT.match(self.text())
+            m = DATETIME_TEXT.match(self.text())
             if m and m[4] is not None:
+                # the time and its zone as typed (an offset kept: merge review 11, a text
+                # with +02:00 became midnight UTC of the day picked)
+                zone = "UTC" if m[9] is None else f"{m[9]}{m[10]}:{m[11]}"
                 text = (f"{day} {int(m[4]):02d}:{m[5]}:{m[6] or '00'}."
-                        f"{(m[7] or '0').ljust(3, '0')} UTC")
+                        f"{(m[7] or '0')[:3].ljust(3, '0')} {zone}")
             else:
                 text = f"{day} 00:00:00.000 UTC"
         self.setText(text)
@@ -281,23 +281,14 @@ def read_date(text: str) -> str | None:
 
 def read_datetime(text: str) -> str | None:
     """The ``datetime`` value of a box's text (None: blank): UTC unless the text gives an
-    offset (RFC 3339). Raises _Invalid naming the format."""
+    offset; read by core's parser (:func:`core.revision.read_datetime`), as ``outpost pub``
+    and CSV import read it. Raises _Invalid naming the forms."""
     if not text.strip():
         return None
-    m = _DATETIME_TEXT.match(text)
-    if m:
-        try:
-            dt = _dt.datetime(int(m[1]), int(m[2]), int(m[3]), int(m[4] or 0),
-                              int(m[5] or 0), int(m[6] or 0),
-                              int((m[7] or "0").ljust(3, "0")) * 1000, tzinfo=_dt.UTC)
-        except ValueError as exc:
-            raise _Invalid(f"not a date and time ({exc}): write it as "
-                           f"{DATETIME_FORMAT}") from None
-        return format_rev(from_datetime(dt))
     try:
-        return format_rev(parse_rev(text.strip()))  # RFC 3339 with an offset
-    except ValueError:
-        raise _Invalid(f"not a date and time: write it as {DATETIME_FORMAT}") from None
+        return format_rev(core_read_datetime(text))
+    except ValueError as exc:
+        raise _Invalid(str(exc)) from None
 
 
 def _text_of(value: Any) -> str:
@@ -780,6 +771,10 @@ class RecordForm(QWidget):
             self.state.setStyleSheet("color: #2e7d32;")
         self._said = (self.state.text(), self.state.styleSheet())
         self.setEnabled(True)
+
+    def title_of(self, key: str, fields: dict[str, Any]) -> str:
+        """The title the form gives the record ``key`` with ``fields`` when it shows it."""
+        return self._title_of(key, fields.get(self._model.display))
 
     def _title_of(self, key: str, display: Any) -> str:
         """The title of a record: an int-keyed topic's names its key (the number the table's

@@ -208,6 +208,9 @@ class FakeSatellite:
     def both_keys(self, uid: str) -> dict[str, str]:
         return {}  # the fake has no key clashes (tests/satellite/test_keep_both.py)
 
+    def later_edits(self, uid: str, records: Iterable[str]) -> dict[str, list[str]]:
+        return {}  # no key clashes, so no keep both (tests/satellite/test_keep_both_later.py)
+
     def resolve(self, uid: str, keep: Keep | Mapping[str, Mapping[str, Keep]], *,
                 keys: Mapping[str, str] | None = None, seen: Rev | None = None) -> str:
         r = self._receipts[uid]

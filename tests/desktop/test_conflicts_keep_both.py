@@ -232,3 +232,29 @@ async def test_keep_both_of_two_int_key_clashes_at_once(answers: list[Answer], q
                          "7": {"name": "B5"}}
         a.close()
         b.close()
+
+
+async def test_keep_both_names_the_later_edits_left_on_their_record(
+        qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:
+    """Merge review 11 (app, 2): `outpost resolve --keep both` names the user's later edits
+    of the record, saved before the conflict was known, that stayed on the key (now their
+    record); the app's Keep both said nothing of them. It says it in the view now."""
+    a, b = await two(tmp_path, project, hub)
+    a.pub([Action(SITE, "camp", Cmd.NEW, {"name": "A camp"})])
+    b.pub([Action(SITE, "camp", Cmd.NEW, {"name": "B camp"})])
+    b.pub([Action(SITE, "camp", Cmd.MOD, {"region": "B-region"})])  # before it is known
+    await sync(a, hub)
+    await sync(b, hub)
+    assert len(b.receipts([ReceiptState.REJECTED])) == 1
+    dlg = dialog(qtbot, b)
+    assert dlg.later.isHidden()
+    dlg.new_key.setText("camp-b")
+    dlg.keep_both.click()
+    assert b.receipts([ReceiptState.REJECTED]) == []
+    assert not dlg.later.isHidden()
+    text = dlg.later.text()
+    assert "1 later edit you made to a record in " in text and "(key camp)" in text
+    assert "stayed on that key, now their record; yours is now key camp-b" in text
+    assert "make it again on camp-b" in text
+    a.close()
+    b.close()

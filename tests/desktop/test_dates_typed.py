@@ -64,6 +64,9 @@ def type_in(b: Any, text: str) -> None:
     ("2026-11-27T10:30:05.25Z", "2026-11-27T10:30:05.25Z"),
     ("2026-11-27 12:30:00+02:00", "2026-11-27T10:30:00Z"),
     ("2026-11-27", "2026-11-27T00:00:00Z"),
+    # an offset written as the app writes UTC (merge review 11: refused, naming no offset)
+    ("2026-11-27 12:30 +02:00", "2026-11-27T10:30:00Z"),
+    ("2026-11-27 12:30:00 +0200", "2026-11-27T10:30:00Z"),
 ])
 def test_a_date_time_typed_into_a_new_record_is_saved(qtbot: Any, sat: Satellite,
                                                       typed: str, value: str) -> None:
@@ -178,3 +181,22 @@ def test_a_required_date_says_so_when_cleared_and_an_optional_one_clears(
         assert (rv.fields["day"], rv.fields.get("when")) == ("2026-02-28", None)
     finally:
         s.close()
+
+
+def test_the_calendar_on_a_date_time_with_an_offset(qtbot: Any, sat: Satellite) -> None:
+    """Merge review 11 (app, 4): with "2026-03-05T23:30:00+02:00" typed (accepted) the
+    calendar opened on today and a date picked made it "… 00:00:00.000 UTC" (the time and
+    the offset lost); an offset was refused with a message that never named offsets."""
+    w = window(qtbot, sat)
+    assert w.select_key("o1")
+    ob = box(w, "observed")
+    type_in(ob, "2026-03-05T23:30:00+02:00")
+    assert w.form.changes() == {"observed": "2026-03-05T21:30:00Z"}
+    cal = ob.open_calendar()
+    assert cal.selectedDate() == QDate(2026, 3, 5)  # the date as typed
+    ob.pick(QDate(2026, 3, 6))
+    assert ob.text() == "2026-03-06 23:30:00.000 +02:00"  # time and offset kept
+    assert w.form.changes() == {"observed": "2026-03-06T21:30:00Z"}
+    type_in(ob, "2026-11-27 10:30 CET")
+    assert "+02:00" in w.form.editors["observed"].error.text()  # offsets named
+    w.form.revert()

@@ -668,3 +668,26 @@ async def test_import_rows_of_two_exports_each_keep_their_own_rev(tmp_path: Path
     assert len(json.loads(out)) == 1
     s2 = hub.ledger.state("field.site", "s2")
     assert s2 is not None and s2["name"] == "Bob2"
+
+
+async def test_cli_and_csv_take_the_date_times_the_app_shows(tmp_path: Path,
+                                                             hub: Hub) -> None:
+    """Merge review 11 (app, 5): `outpost pub … observed="2026-11-27 10:30:00.000 UTC"` and a
+    CSV cell of that text were refused, so what the app shows could not be pasted."""
+    a = tmp_path / "a"
+    assert (await cli(a, "connect", hub.url))[0] == 0
+    rc, out, err = await cli(a, "pub", "field.obs", "o1", "new", "species=Heron",
+                             "observed=2026-11-27 10:30:00.000 UTC")
+    assert rc == 0, err
+    src = tmp_path / "obs.csv"
+    src.write_text("key,species,observed\no2,Crane,2026-11-27 12:30 +02:00\n"
+                   "o3,Swan,2026-11-27T10:30:00Z\n", encoding="utf-8")
+    rc, out, err = await cli(a, "import", "field.obs", str(src))
+    assert rc == 0, err
+    for key, value in (("o1", "2026-11-27T10:30:00Z"), ("o2", "2026-11-27T10:30:00Z"),
+                       ("o3", "2026-11-27T10:30:00Z")):
+        rc, out, _ = await cli(a, "show", "field.obs", key)
+        assert rc == 0 and json.loads(out)["fields"]["observed"] == value
+    rc, out, err = await cli(a, "pub", "field.obs", "o4", "new", "species=Owl",
+                             "observed=27.11.2026 10:30")
+    assert rc != 0 and "write it as YYYY-MM-DD HH:MM" in err

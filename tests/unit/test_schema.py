@@ -394,3 +394,24 @@ def test_uuid7_sorts_by_time() -> None:
     keys = [str(uuid7(ms)) for ms in range(1_764_156_414_000, 1_764_156_414_000 + 2000, 7)]
     assert sorted(keys) == keys
     assert sorted(reversed(keys)) == keys
+
+
+def test_a_date_time_is_read_as_the_app_writes_it(project: Project) -> None:
+    """Merge review 11 (app, 5): `outpost pub … observed=…` and a CSV cell refused the
+    date-time text the app shows ("2026-11-27 10:30:00.000 UTC", "expected … RFC 3339").
+    One parser (core.revision.read_datetime) reads the app's forms for the app, the CLI and
+    CSV; RFC 3339 is kept as written."""
+    observed = project.model(OBS).field("observed")
+    assert observed is not None
+    assert observed.parse_text("2026-11-27 10:30:00.000 UTC") == "2026-11-27T10:30:00Z"
+    assert observed.parse_text("2026-11-27 10:30") == "2026-11-27T10:30:00Z"
+    assert observed.parse_text("2026-11-27 12:30 +02:00") == "2026-11-27T10:30:00Z"
+    assert observed.parse_text("2026-11-27 12:30:00 +0200") == "2026-11-27T10:30:00Z"
+    assert observed.parse_text("2026-11-27T12:30:00+02:00") == "2026-11-27T12:30:00+02:00"
+    assert observed.parse_text("2026-11-27T10:30:00.5Z") == "2026-11-27T10:30:00.5Z"
+    for text in ("27.11.2026 10:30", "2026-11-27 10:30 CET", "2026-02-29 10:00"):
+        with pytest.raises(ValueError, match=f"field 'observed': '{text}' is not a date and "
+                                             r"time.*write it as YYYY-MM-DD HH:MM.*\+02:00"):
+            observed.parse_text(text)
+    for text in ("2026-11-27 10:30:00.000 UTC", "2026-11-27 12:30 +02:00"):
+        assert observed.check_value(observed.parse_text(text)) is None  # a value published
