@@ -50,15 +50,24 @@ def test_two_authorization_headers_get_400_and_no_traceback(tmp_path: Path) -> N
 def test_sighup_drains_like_sigterm(tmp_path: Path) -> None:
     """A closed terminal or ssh session sends SIGHUP: the hub drains and says so, as on
     SIGTERM, instead of dying at once with its in-flight publishes unanswered (ops review
-    11)."""
+    11). The child starts with SIGHUP's default action: a test run under `nohup` (SIGHUP
+    ignored, inherited) would otherwise be the nohup case below."""
     env = _env(tmp_path / "home")
     db = str(tmp_path / "hub.db")
     token = _add(env, "ann", "--db", db)
-    proc, url, _ = _serve(env, "--db", db)
+    proc = subprocess.Popen(hub_cmd("serve", "--port", "0", "--db", db),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     try:
-        assert "res" in asyncio.run(_one_header(url, token))
-    finally:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("outpost-hub ready: "), line
+        assert "res" in asyncio.run(_one_header(line.split()[2], token))
         rc, log = stop(proc, signal.SIGHUP)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=20)
     assert rc == 0, log
     assert "shutting down (SIGHUP)" in log, log
 
@@ -80,7 +89,10 @@ def test_a_hub_started_with_nohup_keeps_ignoring_sighup(tmp_path: Path) -> None:
         with pytest.raises(subprocess.TimeoutExpired):
             proc.wait(2)  # still serving
         assert "res" in asyncio.run(_one_header(url, token))
-    finally:
         rc, log = stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=20)
     assert rc == 0, log
     assert "shutting down (SIGTERM)" in log, log
