@@ -1383,19 +1383,7 @@ class Satellite:
         """Whether no change after ``base`` but this satellite's own accepted ones collides
         with ``acts`` (then the edit can take the replica's revision as its base: otherwise
         the hub would see the user's own earlier edit as a conflict; cf. _advance_bases)."""
-        own = self.queue.accepted_revs(base)
-        by_top: dict[str, list[str]] = {}
-        for a in acts:
-            by_top.setdefault(a.top, []).append(a.key)
-        # one read per topic (a history read per action made an import of rows with an
-        # older _rev twice as slow); only whether one collides counts: no user needed
-        since = {(top, k): evs for top, keys in by_top.items()
-                 for k, evs in self.replica.read.events_of(top, keys, base).items()}
-        for a in acts:
-            later = [Later(e) for e in since.get((a.top, a.key), ()) if e.rev not in own]
-            if conflict_of(a, later, None) is not None:
-                return False
-        return True
+        return all(c is None for c in self.clashes_since(acts, base))
 
     def _is_auth(self, trans: Trans) -> bool:
         auth = self.auth_topics
