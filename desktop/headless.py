@@ -547,14 +547,17 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(_status_dict(st), default=str))
         raise HubError(f"sync with {cfg.hub} stopped: {st.last_error or 'by the hub'}")
-    counts = f"rev {format_rev(st.rev)}, {st.pending} pending, {plural(st.conflicts, 'conflict')}"
+    counts = f"rev {format_rev(st.rev)}, {st.pending} pending, {_conflicts_text(st)}"
     if args.once:
         _out(args, _status_dict(st), f"synced: {counts}")
-        if args.fail_on_conflict and st.conflicts:
-            print(f"outpost: synced, but {plural(st.conflicts, 'edit')} "
-                  f"{'is' if st.conflicts == 1 else 'are'} in conflict (exit "
-                  f"{EXIT_CONFLICT}, --fail-on-conflict): see `outpost conflicts`",
-                  file=sys.stderr)
+        if args.fail_on_conflict and (st.conflicts or st.put_aside):
+            # an edit put aside waits for the user (send again / drop) as a conflict does
+            what = " and ".join(
+                ([f"{plural(st.conflicts, 'edit')} in conflict"] if st.conflicts else [])
+                + ([f"{plural(st.put_aside, 'edit')} put aside (answer lost)"]
+                   if st.put_aside else []))
+            print(f"outpost: synced, but {what} (exit {EXIT_CONFLICT}, --fail-on-conflict): "
+                  "see `outpost conflicts`", file=sys.stderr)
             return EXIT_CONFLICT
     else:  # stopped by Ctrl-C or SIGTERM: say whether it ever reached the hub
         _out(args, _status_dict(st), f"stopped: {counts}; " + (
@@ -747,7 +750,7 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
         err = _short(err)
         if st.online:
             line = (f"outpost: online with {st.hub}: rev {format_rev(st.rev)}, "
-                    f"{st.pending} pending, {plural(st.conflicts, 'conflict')}"
+                    f"{st.pending} pending, {_conflicts_text(st)}"
                     + (f"; {err}" if err else ""))
             if err.startswith(STORE_FAILED) or (fails.error and line == online[0]):
                 # storing failed: the connection is dropped now, said as offline; back
@@ -823,10 +826,20 @@ def _short(text: str, most: int = 400) -> str:
     return text if len(text) <= most else text[:most - 1] + "…"
 
 
+def _conflicts_text(st: Any) -> str:
+    """The status's conflicts in words: "1 conflict", and the edits put aside apart
+    ("0 conflicts, 2 put aside": sent to a daql hub, the answer lost; no conflict)."""
+    text = plural(st.conflicts, "conflict")
+    return f"{text}, {st.put_aside} put aside" if st.put_aside else text
+
+
 def _status_dict(st: Any) -> dict[str, Any]:
     return {
         "rev": format_rev(st.rev), "local_rev": format_rev(st.local_rev),
         "hub_rev": format_rev(st.hub_rev), "pending": st.pending, "conflicts": st.conflicts,
+        # edits sent to a daql hub whose answer was lost (not in "conflicts"; the conflicts
+        # inbox lists them, to send again or drop)
+        "put_aside": st.put_aside,
         "online": st.online, "last_sync": format_rev(st.last_sync) if st.last_sync else None,
         "hub": st.hub, "mig": st.mig, "last_error": st.last_error,
         "ledger": st.ledger or None,  # the hub ledger the replica holds (None: not yet)

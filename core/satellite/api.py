@@ -132,7 +132,10 @@ class SatStatus:
     hub_rev: Rev = ZERO_REV        # the hub's revision as last heard
     local_rev: Rev = ZERO_REV      # revision of the last local change
     pending: int = 0
-    conflicts: int = 0
+    conflicts: int = 0             # rejected (by the hub or here) and locally marked edits
+    # edits put aside (:func:`is_put_aside`: sent to a daql hub, the answer lost), not in
+    # ``conflicts``: the conflicts inbox lists them too, for send again / drop
+    put_aside: int = 0
     last_sync: Rev = ZERO_REV
     last_error: str = ""
     mig: str = ""                  # schema version

@@ -62,7 +62,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from core.errors import StorageError, ValidationError
 from core.model import Action, Cmd, Conflict, Trans
-from core.satellite.api import Receipt, ReceiptState
+from core.satellite.api import PUT_ASIDE, Receipt, ReceiptState
 from core.wire import dec_action, dec_conflict, enc_action, enc_conflict
 
 __all__ = ["Queue", "queue_tables"]
@@ -602,6 +602,18 @@ class Queue:
                 "GROUP BY state").all()
             newest = c.exec_driver_sql("SELECT max(created) FROM sat_receipt").scalar()
         return {r[0]: int(r[1]) for r in rows}, int(newest or 0)
+
+    def put_aside_count(self) -> int:
+        """How many rejected receipts were put aside (sent, their answer lost:
+        :func:`core.satellite.api.is_put_aside`), not refused: the status counts them apart
+        from the conflicts. Reads the rejected rows only (the ``(state, rev)`` index)."""
+        with self._read() as c:
+            n = c.exec_driver_sql(
+                f"SELECT count(*) FROM sat_receipt WHERE state = "
+                f"'{ReceiptState.REJECTED.value}' AND substr(err, 1, ?) = ? "
+                "AND (conflicts IS NULL OR conflicts = '[]')",
+                (len(PUT_ASIDE), PUT_ASIDE)).scalar()
+        return int(n or 0)
 
     def add_indexes(self) -> None:
         """The indexes of a queue made before session 11 (:func:`queue_tables` makes them

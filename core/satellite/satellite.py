@@ -277,11 +277,16 @@ class Satellite:
         """The status; read-only: the connection part is the holder's (:meth:`holder`), its
         ``online`` only from a live record."""
         counts, local_rev = self.queue.summary()  # one read: the UI asks after every change
-        conflicts = counts.get(ReceiptState.REJECTED.value, 0) + len(self._ov.conflicts)
+        rejected = counts.get(ReceiptState.REJECTED.value, 0)
+        # put aside (sent, answer lost: a daql hub) is no conflict: counted apart (session
+        # 12: `outpost status` and the status bar counted them as conflicts); read only
+        # when something is rejected
+        aside = self.queue.put_aside_count() if rejected else 0
         st = SatStatus(
             online=self._info.online, since=self._since, hub=self.config.hub,
             rev=self.replica.rev(), local_rev=local_rev,
-            pending=counts.get(ReceiptState.PENDING.value, 0), conflicts=conflicts,
+            pending=counts.get(ReceiptState.PENDING.value, 0),
+            conflicts=rejected - aside + len(self._ov.conflicts), put_aside=aside,
             mig=self._project.version, hub_confirms=self._hub_acks, **self._link())
         if self.read_only and (hv := self.holder()) is not None:
             h = hv.status
@@ -293,7 +298,7 @@ class Satellite:
                          offline_mode=h.offline_mode, syncing=h.syncing and hv.live,
                          progress=h.progress if hv.live else (0, 0))
         if st.last_error.startswith(REJECTED_BY_HUB) and self._rejection_resolved(
-                st.last_error, counts.get(ReceiptState.REJECTED.value, 0)):
+                st.last_error, rejected):
             st = dc_replace(st, last_error="")
         return st
 
