@@ -36,7 +36,16 @@ from core.heap import GC_YOUNG, settle_heap
 from core.ids import clean_key
 from core.model import Action, Cmd
 from core.revision import ZERO_REV, Rev, format_rev, parse_rev, unix_rev
-from core.satellite.api import ASIDE, Keep, Receipt, ReceiptState, RecordView, is_put_aside
+from core.satellite.api import (
+    ASIDE,
+    NOT_SENT,
+    Keep,
+    Receipt,
+    ReceiptState,
+    RecordView,
+    is_put_aside,
+    refused_here,
+)
 from core.satellite.config import (
     DataDir,
     check_hub_url,
@@ -524,11 +533,18 @@ def _cmd_sync(args: argparse.Namespace) -> int:
                       f"{'it' if len(aside) == 1 else 'them'} (see `outpost conflicts`, then "
                       "`outpost resolve UID --keep mine` sends again, `--keep theirs` drops)",
                       file=sys.stderr)
+            here = [r for r in new if refused_here(r)]  # a daql hub: found here, not sent
+            new = [r for r in new if not refused_here(r)]
+            fix = ("(see `outpost conflicts`, then `outpost resolve UID --keep mine|theirs`, "
+                   "or field by field `outpost resolve UID --field FIELD=mine|theirs ...`)")
+            if here:
+                print(f"outpost: {len(here)} new conflict{'s' if len(here) > 1 else ''} found "
+                      "here, not sent: this hub (daql) does not check an edit against newer "
+                      f"changes, and sending would have overwritten them {fix}",
+                      file=sys.stderr)
             if new:  # exit 0 all the same (the contract), unless --fail-on-conflict
                 print(f"outpost: {len(new)} new conflict{'s' if len(new) > 1 else ''}: the hub "
-                      "rejected edits (see `outpost conflicts`, then `outpost resolve UID "
-                      "--keep mine|theirs`, or field by field `outpost resolve UID --field "
-                      "FIELD=mine|theirs ...`)", file=sys.stderr)
+                      f"rejected edits {fix}", file=sys.stderr)
         else:
             by_user = asyncio.run(_sync_until_stopped(client, sat))
         st = sat.status()
@@ -630,7 +646,7 @@ def _first_offline(client: Any, timeout: float) -> Callable[[Any], None]:
             return  # said as the command's error
         if info.last_error == client.sat.read_only_reason():  # kept past the disconnect
             return  # a reader's edits refused: not retried, said as the command's error
-        if info.last_error.startswith(REJECTED_BY_HUB):
+        if info.last_error.startswith((REJECTED_BY_HUB, NOT_SENT)):
             return  # the hub was reached: rejections are counted once the sync is done
         line = said.line(info.last_error)
         if line is None:
@@ -735,7 +751,7 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
             return
         info = client.machine.info
         # the hub's rejections are the lines above, not a change of connection state
-        err = "" if info.last_error.startswith(REJECTED_BY_HUB) else info.last_error
+        err = "" if info.last_error.startswith((REJECTED_BY_HUB, NOT_SENT)) else info.last_error
         if info.online and info.phase != Phase.LIVE:
             # catching up: the error held is of before this connection ("cannot reach the
             # hub ..."), which going online just disproved; a current one (the hub lets the
@@ -804,13 +820,18 @@ def rejection_line(r: Receipt) -> str:
     else:
         why = r.err or "rejected"
     clashed = {f"{c.top} {c.key}" for c in r.conflicts}
-    if clashed and len(recs) > len(clashed):
+    here = refused_here(r)  # found here, never sent (a daql hub): not "rejected"
+    if here:
+        why = (f"{_short(why, 300)}; not sent: this hub (daql) does not check an edit "
+               "against newer changes, and sending would have overwritten them")
+    elif clashed and len(recs) > len(clashed):
         # e.g. a batch of `outpost import` rejected for one row: said, with what resolving does
         rest = len(recs) - len(clashed)
         why = (f"{_short(why, 300)}; the hub rejects a transaction whole, so its {rest} other "
                f"record{'s' if rest > 1 else ''} (which collided with nothing) were not "
                "applied either: keep mine sends them all again, keep theirs drops them all")
-    return (f"rejected {what} (uid {r.uid}): {_short(why, 500)}; to resolve: "
+    return (f"{'conflict found here in' if here else 'rejected'} {what} (uid {r.uid}): "
+            f"{_short(why, 500)}; to resolve: "
             f"`outpost resolve {r.uid} --keep mine|theirs"
             + ("|both" if any(c.reason == "created" for c in r.conflicts) else "")
             + "`"

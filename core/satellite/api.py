@@ -23,6 +23,8 @@ from core.schema import Project
 
 __all__ = [
     "ASIDE",
+    "NOT_SENT",
+    "NOT_SENT_WHY",
     "PUT_ASIDE",
     "Change",
     "Keep",
@@ -34,6 +36,7 @@ __all__ = [
     "SatelliteAPI",
     "conflict_seen",
     "is_put_aside",
+    "refused_here",
 ]
 
 
@@ -85,6 +88,27 @@ ASIDE = "put aside"
 def is_put_aside(rc: Receipt) -> bool:
     """Whether the rejected transaction ``rc`` was put aside (its answer lost), not refused."""
     return not rc.conflicts and rc.err.startswith(PUT_ASIDE)
+
+
+NOT_SENT = "not sent (a conflict found here): "
+"""How the error of a transaction refused here begins (the reason code of its stored reject),
+and the status's ``last_error`` naming such transactions (``NOT_SENT UID: why; UID: why``): a
+pending edit the satellite's view marks as a local conflict (a change from the hub collides
+with it) is not sent to a hub that does not check an edit's base (daql), which would
+overwrite the newer change; it is stored rejected for the user to resolve, never sent."""
+
+NOT_SENT_WHY = (" (this hub, a daql hub, does not check an edit against changes made after "
+                "it: sent, the edit would have overwritten them)")
+"""How the error of a transaction refused here (:data:`NOT_SENT`) ends."""
+
+_NOT_SENT_11 = " (not sent: this hub, a daql hub, does not check an edit"
+"""How session 11 ended the error of a transaction refused here (no reason code then)."""
+
+
+def refused_here(rc: Receipt) -> bool:
+    """Whether the rejected transaction ``rc`` was refused here, never sent (:data:`NOT_SENT`):
+    not rejected by the hub."""
+    return rc.err.startswith(NOT_SENT) or _NOT_SENT_11 in rc.err
 
 
 def conflict_seen(rc: Receipt) -> Rev:

@@ -45,6 +45,7 @@ from core.ledger.rules import Later, conflict_of, plan, same_acts
 from core.model import Action, Cmd, Conflict, Event, Sig, Trans, Update
 from core.revision import ZERO_REV, Rev, format_rev, unix_rev
 from core.satellite.api import (
+    NOT_SENT,
     Change,
     Keep,
     Listener,
@@ -83,7 +84,7 @@ def _token_id(token: str) -> str:
 _PENDING = ReceiptState.PENDING.value
 _ACCEPTED = ReceiptState.ACCEPTED.value
 _REJECTED = ReceiptState.REJECTED.value
-#: a uid a "rejected by the hub: UID: why; UID: why" error names
+#: a uid a "rejected by the hub: UID: why; UID: why" error names (or a NOT_SENT one)
 _NAMED_UID = re.compile(r"(?:^|; )([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}): ")
 
 
@@ -297,7 +298,7 @@ class Satellite:
                          last_sync=max(st.last_sync, h.last_sync), last_error=h.last_error,
                          offline_mode=h.offline_mode, syncing=h.syncing and hv.live,
                          progress=h.progress if hv.live else (0, 0))
-        if st.last_error.startswith(REJECTED_BY_HUB) and self._rejection_resolved(
+        if st.last_error.startswith((REJECTED_BY_HUB, NOT_SENT)) and self._rejection_resolved(
                 st.last_error, rejected):
             st = dc_replace(st, last_error="")
         return st
@@ -308,7 +309,7 @@ class Satellite:
         said "1 edit rejected" after keep theirs)."""
         if rejected == 0:
             return True
-        uids = _NAMED_UID.findall(err[len(REJECTED_BY_HUB):])
+        uids = _NAMED_UID.findall(err.removeprefix(REJECTED_BY_HUB).removeprefix(NOT_SENT))
         return bool(uids) and all(
             (r := self.queue.receipt(u)) is not None and r.state != ReceiptState.REJECTED
             for u in uids)

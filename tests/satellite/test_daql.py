@@ -397,7 +397,8 @@ async def test_a_colleagues_change_pushed_between_catch_up_and_send_holds_the_ed
             assert [e["key"] for e in daql.events if e["cmd"] == "mod"] == ["r"]
             rec = sat.receipt(uid)
             assert rec is not None and rec.state == ReceiptState.REJECTED
-            assert "not sent: this hub, a daql hub" in rec.err
+            assert rec.err.startswith("not sent (a conflict found here): ")
+            assert "this hub, a daql hub, does not check an edit" in rec.err
         finally:
             go_on.set()
             cl.stop()
