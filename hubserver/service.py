@@ -407,6 +407,8 @@ class HubService:
     def _mon(self, conn: ConnId, frame: Frame) -> list[Out]:
         req = dec_mon(decode_body(frame))
         self._check_tops([w.top for w in req.watch], "evt.mon", "watches")
+        if req.rev:  # as evt.sat / evt.sub (session 12: it was taken, noting nothing)
+            self._check_rev(req.rev, "evt.mon")
         self._check_mon(conn, req.watch)
         m = self.subs.monitor(conn, req.watch)
         if not req.rev or req.rev >= self.rev:
