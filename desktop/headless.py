@@ -569,7 +569,8 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         if args.fail_on_conflict and (st.conflicts or st.put_aside):
             # an edit put aside waits for the user (send again / drop) as a conflict does
             what = " and ".join(
-                ([f"{plural(st.conflicts, 'edit')} in conflict"] if st.conflicts else [])
+                ([f"{plural(st.conflicts, 'edit')} {'is' if st.conflicts == 1 else 'are'} "
+                  "in conflict"] if st.conflicts else [])
                 + ([f"{plural(st.put_aside, 'edit')} put aside (answer lost)"]
                    if st.put_aside else []))
             print(f"outpost: synced, but {what} (exit {EXIT_CONFLICT}, --fail-on-conflict): "

@@ -41,7 +41,7 @@ async def test_status_counts_put_aside_edits_apart_from_conflicts(
                                  json_out=False)
         assert rc == 3, (out, err)
         assert out.strip().endswith("0 pending, 1 conflict, 1 put aside"), out
-        assert "1 edit in conflict and 1 edit put aside (answer lost)" in err, err
+        assert "1 edit is in conflict and 1 edit put aside (answer lost)" in err, err
         inbox = {c["uid"] for c in json.loads((await cli(d, "conflicts"))[1])}
         assert inbox == {aside, clash}  # the inbox lists both, to resolve
         st = json.loads((await cli(d, "status"))[1])
