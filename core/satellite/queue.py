@@ -399,7 +399,9 @@ class Queue:
         rejected for the same changes (the same records, reasons, fields, revisions and
         users). Keep theirs of ``uid`` then drops what it would have, keep mine sends the
         later values, which the hub would have left standing anyway; its values were
-        replaced by the later save. Their ``resolved_by`` is ``uid``. Returns their uids."""
+        replaced by the later save. Their ``resolved_by`` is ``uid``, and so is that of the
+        ones folded into them before: the save whose conflict the user resolves (its own
+        ``resolved_by`` then says how). Returns their uids."""
         if not conflicts or any(x.reason != "field changed" for x in conflicts):
             return []
         with self._conn(conn) as c:
@@ -439,6 +441,14 @@ class Queue:
                                  .values(state=ReceiptState.RESOLVED.value, resolved_by=uid))
                 if done.rowcount:
                     folded.append(r[0])
+            if folded:
+                # those folded into them before now point here too: ``resolved_by`` names the
+                # save holding the conflict (the one the user resolves), not the next save,
+                # itself folded (session 12). Only that column changes: nothing to mark
+                c.exec_driver_sql(
+                    "UPDATE sat_receipt SET resolved_by = ? WHERE state = ? AND resolved_by IN "
+                    f"({','.join('?' * len(folded))})",
+                    (uid, ReceiptState.RESOLVED.value, *folded))
             self._mark(folded)
             return folded
 

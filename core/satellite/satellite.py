@@ -945,7 +945,13 @@ class Satellite:
                         break
                     by = nxt
                 how = (f"folded into your later edit {by.uid} of the same fields, rejected "
-                       "for the same change: resolve that one")
+                       "for the same change: " + (
+                           "resolve that one" if by.state != ReceiptState.RESOLVED
+                           # session 12: "resolve that one" of a resolved one
+                           else "it was resolved, by keeping theirs"
+                           if by.resolved_by in ("theirs", "-", "")
+                           else "it was discarded" if by.resolved_by == DISCARDED
+                           else f"it was resolved by transaction {by.resolved_by}"))
             return ValidationError(
                 f"transaction {uid} was already resolved ({how}): nothing was done again; "
                 "`outpost conflicts` lists what is left to resolve")
