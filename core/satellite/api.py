@@ -36,6 +36,7 @@ __all__ = [
     "SatelliteAPI",
     "conflict_seen",
     "is_put_aside",
+    "put_aside_err",
     "refused_here",
 ]
 
@@ -80,6 +81,18 @@ PUT_ASIDE = "put aside (answer lost): "
 was sent to a hub that does not confirm edits (daql) and the answer was lost, so the hub may or
 may not hold it (``core.satellite.machine``, docs/satellite.md "Syncing with a daql hub").
 Nothing conflicted and nothing was refused: the user sends it again or drops it."""
+
+def put_aside_err(what: str) -> str:
+    """The error a put-aside transaction is stored with (:data:`PUT_ASIDE` first, its reason
+    code): ``what`` happened after it was sent and before the hub's answer was stored. One
+    text for the sync machine and ``outpost carry`` (session 12: carry had its own words)."""
+    return (f"{PUT_ASIDE}{what} after this edit was sent and before the hub's answer was "
+            "stored; this hub (a daql hub) does not confirm edits, so it cannot be told "
+            "whether the hub applied it, and sending it again could make it twice: it was put "
+            "aside. Check the record (outpost sync, then outpost show TOPIC KEY: the hub's "
+            "version is shown), then send it again (outpost resolve UID --keep mine) or drop "
+            "it (outpost resolve UID --keep theirs)")
+
 
 ASIDE = "put aside"
 """The ``reason`` of the rows of a put-aside transaction (:func:`is_put_aside`)."""
