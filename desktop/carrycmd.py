@@ -14,6 +14,7 @@ from typing import Any
 
 from core.errors import ConfigError
 from core.revision import format_rev
+from core.satellite.api import PUT_ASIDE
 from core.satellite.carry import CONFLICT, PENDING, CarryPlan, plan_carry
 from core.satellite.config import DataDir
 from core.satellite.machine import carry_conflicts
@@ -135,7 +136,9 @@ def _report(args: argparse.Namespace, plan: CarryPlan, rev: int, left: int) -> N
              + (f" ({n['rebased']} on this replica's revision {format_rev(rev)}: their "
                 "records' history differs from the old replica's)" if n["rebased"] else "")
              + (f" ({n['lost']} accepted by the old hub, lost by this one)" if n["lost"] else "")
-             + f", {plural(n['conflicts'], 'conflict')}, {n['rejected']} rejected; "
+             + f", {plural(n['conflicts'], 'conflict')}"
+             + (f", {n['put_aside']} put aside" if n["put_aside"] else "")
+             + f", {n['rejected']} rejected; "
              f"{n['already']} already here or on the hub; "
              f"{plural(n['invalid'], 'invalid action')}"
              + (f"; {carry_conflicts(left)} not carried: add --rejected" if left else "")]
@@ -145,11 +148,14 @@ def _report(args: argparse.Namespace, plan: CarryPlan, rev: int, left: int) -> N
         lines.append(f"left out, nothing left once those fields were dropped: "
                      f"{', '.join(plan.emptied)}")
     for i in plan.items:
-        if i.kind != PENDING:
+        if i.put_aside:  # the words of `outpost conflicts` for it
+            lines.append(f"put aside\t{i.trans.uid}\tsent to the hub, but its answer was "
+                         f"lost: {i.err.removeprefix(PUT_ASIDE)}")
+        elif i.kind != PENDING:
             lines.append(f"{i.kind}\t{i.trans.uid}\t{i.err}")
     for b in plan.invalid:
         lines.append(f"invalid\t{b.uid}\t{b.top}\t{b.key}\t{b.reason}")
-    if n["conflicts"] or n["rejected"]:
+    if n["conflicts"] or n["rejected"] or n["put_aside"]:
         lines.append("see `outpost conflicts` and resolve them with `outpost resolve UID "
                      "--keep mine|theirs`, or field by field `outpost resolve UID --field "
                      "FIELD=mine|theirs ...`")

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from core.revision import ZERO_REV, Rev, parse_rev, to_datetime
+from core.satellite.api import NOT_SENT
 from core.schema import Field
 
 __all__ = ["CatchupMeter", "compact_rev", "display_datetime", "display_value", "plural",
@@ -121,6 +122,13 @@ def sync_problem(err: str, retry_in: float | None = None, rejected: int | None =
         n = rejected or len(_UID.findall(text[len("rejected by the hub:"):].lstrip()))
         what = f"{n} edit{'s' if n != 1 else ''}" if n else "Edits"
         return f"{what} rejected by the hub: see Conflicts ({CONFLICTS_KEY})"
+    if text.startswith(NOT_SENT.strip()):
+        # found here, never sent (a daql hub would have overwritten a newer change): not
+        # "rejected by the hub" (session 12)
+        n = len(_UID.findall(text[len(NOT_SENT.strip()):].lstrip()))
+        what = f"{n} edit{'s' if n != 1 else ''}" if n else "Edits"
+        return (f"{what} not sent: {'it conflicts' if n == 1 else 'they conflict'} with a "
+                f"newer change; see Conflicts ({CONFLICTS_KEY})")
     if "refused the token" in low:
         short = "Hub refused the token: File → Connection settings"
     elif "cannot reach the hub" in low:

@@ -36,7 +36,16 @@ from core.heap import GC_YOUNG, settle_heap
 from core.ids import clean_key
 from core.model import Action, Cmd
 from core.revision import ZERO_REV, Rev, format_rev, parse_rev, unix_rev
-from core.satellite.api import ASIDE, Keep, Receipt, ReceiptState, RecordView, is_put_aside
+from core.satellite.api import (
+    ASIDE,
+    NOT_SENT,
+    Keep,
+    Receipt,
+    ReceiptState,
+    RecordView,
+    is_put_aside,
+    refused_here,
+)
 from core.satellite.config import (
     DataDir,
     check_hub_url,
@@ -524,11 +533,18 @@ def _cmd_sync(args: argparse.Namespace) -> int:
                       f"{'it' if len(aside) == 1 else 'them'} (see `outpost conflicts`, then "
                       "`outpost resolve UID --keep mine` sends again, `--keep theirs` drops)",
                       file=sys.stderr)
+            here = [r for r in new if refused_here(r)]  # a daql hub: found here, not sent
+            new = [r for r in new if not refused_here(r)]
+            fix = ("(see `outpost conflicts`, then `outpost resolve UID --keep mine|theirs`, "
+                   "or field by field `outpost resolve UID --field FIELD=mine|theirs ...`)")
+            if here:
+                print(f"outpost: {len(here)} new conflict{'s' if len(here) > 1 else ''} found "
+                      "here, not sent: this hub (daql) does not check an edit against newer "
+                      f"changes, and sending would have overwritten them {fix}",
+                      file=sys.stderr)
             if new:  # exit 0 all the same (the contract), unless --fail-on-conflict
                 print(f"outpost: {len(new)} new conflict{'s' if len(new) > 1 else ''}: the hub "
-                      "rejected edits (see `outpost conflicts`, then `outpost resolve UID "
-                      "--keep mine|theirs`, or field by field `outpost resolve UID --field "
-                      "FIELD=mine|theirs ...`)", file=sys.stderr)
+                      f"rejected edits {fix}", file=sys.stderr)
         else:
             by_user = asyncio.run(_sync_until_stopped(client, sat))
         st = sat.status()
@@ -547,14 +563,18 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(_status_dict(st), default=str))
         raise HubError(f"sync with {cfg.hub} stopped: {st.last_error or 'by the hub'}")
-    counts = f"rev {format_rev(st.rev)}, {st.pending} pending, {plural(st.conflicts, 'conflict')}"
+    counts = f"rev {format_rev(st.rev)}, {st.pending} pending, {_conflicts_text(st)}"
     if args.once:
         _out(args, _status_dict(st), f"synced: {counts}")
-        if args.fail_on_conflict and st.conflicts:
-            print(f"outpost: synced, but {plural(st.conflicts, 'edit')} "
-                  f"{'is' if st.conflicts == 1 else 'are'} in conflict (exit "
-                  f"{EXIT_CONFLICT}, --fail-on-conflict): see `outpost conflicts`",
-                  file=sys.stderr)
+        if args.fail_on_conflict and (st.conflicts or st.put_aside):
+            # an edit put aside waits for the user (send again / drop) as a conflict does
+            what = " and ".join(
+                ([f"{plural(st.conflicts, 'edit')} {'is' if st.conflicts == 1 else 'are'} "
+                  "in conflict"] if st.conflicts else [])
+                + ([f"{plural(st.put_aside, 'edit')} put aside (answer lost)"]
+                   if st.put_aside else []))
+            print(f"outpost: synced, but {what} (exit {EXIT_CONFLICT}, --fail-on-conflict): "
+                  "see `outpost conflicts`", file=sys.stderr)
             return EXIT_CONFLICT
     else:  # stopped by Ctrl-C or SIGTERM: say whether it ever reached the hub
         _out(args, _status_dict(st), f"stopped: {counts}; " + (
@@ -627,7 +647,7 @@ def _first_offline(client: Any, timeout: float) -> Callable[[Any], None]:
             return  # said as the command's error
         if info.last_error == client.sat.read_only_reason():  # kept past the disconnect
             return  # a reader's edits refused: not retried, said as the command's error
-        if info.last_error.startswith(REJECTED_BY_HUB):
+        if info.last_error.startswith((REJECTED_BY_HUB, NOT_SENT)):
             return  # the hub was reached: rejections are counted once the sync is done
         line = said.line(info.last_error)
         if line is None:
@@ -732,7 +752,7 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
             return
         info = client.machine.info
         # the hub's rejections are the lines above, not a change of connection state
-        err = "" if info.last_error.startswith(REJECTED_BY_HUB) else info.last_error
+        err = "" if info.last_error.startswith((REJECTED_BY_HUB, NOT_SENT)) else info.last_error
         if info.online and info.phase != Phase.LIVE:
             # catching up: the error held is of before this connection ("cannot reach the
             # hub ..."), which going online just disproved; a current one (the hub lets the
@@ -747,7 +767,7 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
         err = _short(err)
         if st.online:
             line = (f"outpost: online with {st.hub}: rev {format_rev(st.rev)}, "
-                    f"{st.pending} pending, {plural(st.conflicts, 'conflict')}"
+                    f"{st.pending} pending, {_conflicts_text(st)}"
                     + (f"; {err}" if err else ""))
             if err.startswith(STORE_FAILED) or (fails.error and line == online[0]):
                 # storing failed: the connection is dropped now, said as offline; back
@@ -801,13 +821,18 @@ def rejection_line(r: Receipt) -> str:
     else:
         why = r.err or "rejected"
     clashed = {f"{c.top} {c.key}" for c in r.conflicts}
-    if clashed and len(recs) > len(clashed):
+    here = refused_here(r)  # found here, never sent (a daql hub): not "rejected"
+    if here:
+        why = (f"{_short(why, 300)}; not sent: this hub (daql) does not check an edit "
+               "against newer changes, and sending would have overwritten them")
+    elif clashed and len(recs) > len(clashed):
         # e.g. a batch of `outpost import` rejected for one row: said, with what resolving does
         rest = len(recs) - len(clashed)
         why = (f"{_short(why, 300)}; the hub rejects a transaction whole, so its {rest} other "
                f"record{'s' if rest > 1 else ''} (which collided with nothing) were not "
                "applied either: keep mine sends them all again, keep theirs drops them all")
-    return (f"rejected {what} (uid {r.uid}): {_short(why, 500)}; to resolve: "
+    return (f"{'conflict found here in' if here else 'rejected'} {what} (uid {r.uid}): "
+            f"{_short(why, 500)}; to resolve: "
             f"`outpost resolve {r.uid} --keep mine|theirs"
             + ("|both" if any(c.reason == "created" for c in r.conflicts) else "")
             + "`"
@@ -823,10 +848,20 @@ def _short(text: str, most: int = 400) -> str:
     return text if len(text) <= most else text[:most - 1] + "…"
 
 
+def _conflicts_text(st: Any) -> str:
+    """The status's conflicts in words: "1 conflict", and the edits put aside apart
+    ("0 conflicts, 2 put aside": sent to a daql hub, the answer lost; no conflict)."""
+    text = plural(st.conflicts, "conflict")
+    return f"{text}, {st.put_aside} put aside" if st.put_aside else text
+
+
 def _status_dict(st: Any) -> dict[str, Any]:
     return {
         "rev": format_rev(st.rev), "local_rev": format_rev(st.local_rev),
         "hub_rev": format_rev(st.hub_rev), "pending": st.pending, "conflicts": st.conflicts,
+        # edits sent to a daql hub whose answer was lost (not in "conflicts"; the conflicts
+        # inbox lists them, to send again or drop)
+        "put_aside": st.put_aside,
         "online": st.online, "last_sync": format_rev(st.last_sync) if st.last_sync else None,
         "hub": st.hub, "mig": st.mig, "last_error": st.last_error,
         "ledger": st.ledger or None,  # the hub ledger the replica holds (None: not yet)

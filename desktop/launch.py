@@ -35,9 +35,11 @@ __all__ = ["launch"]
 
 
 def _ask(profile: Profile | None, first_run: bool) -> tuple[Profile | None, bool]:
+    """The connection dialog: at first run, or File → Connection settings of a running
+    window (``first_run`` False: with its schema file row, session 12)."""
     from desktop.widgets.connect import ConnectDialog
 
-    dlg = ConnectDialog(profile, first_run=first_run)
+    dlg = ConnectDialog(profile, first_run=first_run, in_window=not first_run)
     if not dlg.exec():
         return None, False
     return dlg.profile(), dlg.wants_demo
@@ -90,7 +92,9 @@ def launch(data: Path | None = None, hub: str = "", token: str = "", profile: st
             DataDir(data).check_not_file()
         base = p or Profile(profile or "default")
         p = Profile(base.name, hub or base.hub, token or base.token,
-                    str(data) if data is not None else base.data_dir)
+                    str(data) if data is not None else base.data_dir,
+                    # the profile's schema file is its hub's: not for another hub
+                    base.schema if not hub or hub == base.hub else "")
     if p is None:
         p = _cli_default()
     if p is None:
@@ -107,7 +111,8 @@ def launch(data: Path | None = None, hub: str = "", token: str = "", profile: st
         if p is None:
             return 0
     chosen = p
-    given = schema
+    # --schema, else the schema file the profile keeps (File → Connection settings)
+    given = schema if schema is not None else Path(p.schema) if p.schema else None
 
     async def start() -> list[MainWindow]:
         nonlocal chosen, given

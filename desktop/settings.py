@@ -55,10 +55,14 @@ class Profile:
     hub: str = ""
     token: str = field(default="", repr=False)
     data_dir: str = ""
+    # the hub's schema file when it serves none (a daql hub): read when the data directory
+    # has no schema yet, as `outpost app --schema FILE` (File → Connection settings, session 12)
+    schema: str = ""
 
     def __repr__(self) -> str:
         return (f"Profile(name={self.name!r}, hub={self.hub!r}, "
-                f"token={'***' if self.token else ''!r}, data_dir={self.data_dir!r})")
+                f"token={'***' if self.token else ''!r}, data_dir={self.data_dir!r}"
+                + (f", schema={self.schema!r}" if self.schema else "") + ")")
 
     @property
     def path(self) -> Path:
@@ -179,10 +183,11 @@ def load_profile(name: str) -> Profile | None:
     s.beginGroup(f"profile/{name}")
     try:
         hub, data_dir = str(s.value("hub", "")), str(s.value("data_dir", ""))
+        schema = str(s.value("schema", ""))
     finally:
         s.endGroup()
     entry = _read_tokens(tokens_file(s)).get(name)
-    return Profile(name, hub, entry["token"] if entry else "", data_dir)
+    return Profile(name, hub, entry["token"] if entry else "", data_dir, schema)
 
 
 def dir_token(p: Profile) -> str:
@@ -212,6 +217,10 @@ def save_profile(p: Profile, *, last: bool = True) -> None:
     s.setValue("hub", p.hub)
     s.remove("token")
     s.setValue("data_dir", p.data_dir)
+    if p.schema:
+        s.setValue("schema", p.schema)
+    else:
+        s.remove("schema")
     s.endGroup()
     if last:
         s.setValue("profiles/last", p.name)

@@ -325,9 +325,7 @@ class HubService:
         if s == "evt.pub":
             return self._pub(conn, c, frame)
         if s == "evt.sat":
-            # a satellite resyncs from its own rev: an evt.sub catch-up still being pushed
-            # would bring it old events
-            catchup.trim(self, conn, sat=True)
+            # its evt.sub catch-ups are trimmed once its reply resyncs the connection (_reply)
             return self._sat(conn, c, frame)
         if s == "evt.sub":
             return self._sub(conn, frame), None
@@ -407,6 +405,8 @@ class HubService:
     def _mon(self, conn: ConnId, frame: Frame) -> list[Out]:
         req = dec_mon(decode_body(frame))
         self._check_tops([w.top for w in req.watch], "evt.mon", "watches")
+        if req.rev:  # as evt.sat / evt.sub (session 12: it was taken, noting nothing)
+            self._check_rev(req.rev, "evt.mon")
         self._check_mon(conn, req.watch)
         m = self.subs.monitor(conn, req.watch)
         if not req.rev or req.rev >= self.rev:
@@ -605,7 +605,18 @@ class HubService:
                 return self._res(job.conn, frame, enc_update(Update(r.rev, r.evs)))
             return self._reply_error(job.conn, frame, r)
         if failed is None:
-            return satreply.sat_reply(self, job, results)
+            outs = satreply.sat_reply(self, job, results)
+            if outs and isinstance(outs[0], Send):
+                # the reply resyncs the connection from its own rev (its subscription is
+                # now the request's topics): an evt.sub catch-up still being pushed would
+                # bring it old events. Only now: an evt.sat that errors (refused, its
+                # publish failed) changes no subscription, and its catch-ups go on
+                # (session 12: they were dropped when the request arrived, the client
+                # still subscribed, its events never sent). A reply read off the loop
+                # (a Flush) is queued behind them, which are sent whole first: they are
+                # left alone, so a read that fails (an error reply) loses none either
+                catchup.trim(self, job.conn, sat=True)
+            return outs
         # an environment failure or a bug is not a verdict on the transactions: rejecting
         # them would move them out of the satellite's pending queue; an error reply keeps
         # them pending and the satellite resends them (same uids) after its backoff

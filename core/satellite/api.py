@@ -23,6 +23,8 @@ from core.schema import Project
 
 __all__ = [
     "ASIDE",
+    "NOT_SENT",
+    "NOT_SENT_WHY",
     "PUT_ASIDE",
     "Change",
     "Keep",
@@ -34,6 +36,8 @@ __all__ = [
     "SatelliteAPI",
     "conflict_seen",
     "is_put_aside",
+    "put_aside_err",
+    "refused_here",
 ]
 
 
@@ -78,6 +82,18 @@ was sent to a hub that does not confirm edits (daql) and the answer was lost, so
 may not hold it (``core.satellite.machine``, docs/satellite.md "Syncing with a daql hub").
 Nothing conflicted and nothing was refused: the user sends it again or drops it."""
 
+def put_aside_err(what: str) -> str:
+    """The error a put-aside transaction is stored with (:data:`PUT_ASIDE` first, its reason
+    code): ``what`` happened after it was sent and before the hub's answer was stored. One
+    text for the sync machine and ``outpost carry`` (session 12: carry had its own words)."""
+    return (f"{PUT_ASIDE}{what} after this edit was sent and before the hub's answer was "
+            "stored; this hub (a daql hub) does not confirm edits, so it cannot be told "
+            "whether the hub applied it, and sending it again could make it twice: it was put "
+            "aside. Check the record (outpost sync, then outpost show TOPIC KEY: the hub's "
+            "version is shown), then send it again (outpost resolve UID --keep mine) or drop "
+            "it (outpost resolve UID --keep theirs)")
+
+
 ASIDE = "put aside"
 """The ``reason`` of the rows of a put-aside transaction (:func:`is_put_aside`)."""
 
@@ -85,6 +101,27 @@ ASIDE = "put aside"
 def is_put_aside(rc: Receipt) -> bool:
     """Whether the rejected transaction ``rc`` was put aside (its answer lost), not refused."""
     return not rc.conflicts and rc.err.startswith(PUT_ASIDE)
+
+
+NOT_SENT = "not sent (a conflict found here): "
+"""How the error of a transaction refused here begins (the reason code of its stored reject),
+and the status's ``last_error`` naming such transactions (``NOT_SENT UID: why; UID: why``): a
+pending edit the satellite's view marks as a local conflict (a change from the hub collides
+with it) is not sent to a hub that does not check an edit's base (daql), which would
+overwrite the newer change; it is stored rejected for the user to resolve, never sent."""
+
+NOT_SENT_WHY = (" (this hub, a daql hub, does not check an edit against changes made after "
+                "it: sent, the edit would have overwritten them)")
+"""How the error of a transaction refused here (:data:`NOT_SENT`) ends."""
+
+_NOT_SENT_11 = " (not sent: this hub, a daql hub, does not check an edit"
+"""How session 11 ended the error of a transaction refused here (no reason code then)."""
+
+
+def refused_here(rc: Receipt) -> bool:
+    """Whether the rejected transaction ``rc`` was refused here, never sent (:data:`NOT_SENT`):
+    not rejected by the hub."""
+    return rc.err.startswith(NOT_SENT) or _NOT_SENT_11 in rc.err
 
 
 def conflict_seen(rc: Receipt) -> Rev:
@@ -132,7 +169,10 @@ class SatStatus:
     hub_rev: Rev = ZERO_REV        # the hub's revision as last heard
     local_rev: Rev = ZERO_REV      # revision of the last local change
     pending: int = 0
-    conflicts: int = 0
+    conflicts: int = 0             # rejected (by the hub or here) and locally marked edits
+    # edits put aside (:func:`is_put_aside`: sent to a daql hub, the answer lost), not in
+    # ``conflicts``: the conflicts inbox lists them too, for send again / drop
+    put_aside: int = 0
     last_sync: Rev = ZERO_REV
     last_error: str = ""
     mig: str = ""                  # schema version

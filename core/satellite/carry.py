@@ -63,7 +63,7 @@ from core.ledger.rules import Later, conflict_of
 from core.ledger.sql import replay
 from core.model import Action, Cmd, Conflict, Event, Sig, Trans
 from core.revision import ZERO_REV, Rev, format_rev
-from core.satellite.api import ReceiptState
+from core.satellite.api import PUT_ASIDE, ReceiptState, put_aside_err
 from core.satellite.queue import Queue
 from core.satellite.satellite import Satellite
 from core.schema import Project
@@ -107,6 +107,12 @@ class CarryItem:
     dropped: tuple[str, ...] = ()
     lost: bool = False
 
+    @property
+    def put_aside(self) -> bool:
+        """Queued put aside (``err`` begins with :data:`~core.satellite.api.PUT_ASIDE`): sent
+        to a daql hub by the old directory, its answer never stored; not a conflict."""
+        return self.kind != PENDING and not self.conflicts and self.err.startswith(PUT_ASIDE)
+
 
 @dataclass
 class CarryPlan:
@@ -125,8 +131,10 @@ class CarryPlan:
             "carried": len(self.items),
             "pending": len(pend),
             "rebased": sum(1 for i in pend if not i.kept_base),
-            "conflicts": sum(1 for i in self.items if i.kind == CONFLICT),
-            "rejected": sum(1 for i in self.items if i.kind == REJECTED),
+            "conflicts": sum(1 for i in self.items if i.kind == CONFLICT and not i.put_aside),
+            # sent to a daql hub, its answer never stored: put aside (not a conflict)
+            "put_aside": sum(1 for i in self.items if i.put_aside),
+            "rejected": sum(1 for i in self.items if i.kind == REJECTED and not i.put_aside),
             "lost": sum(1 for i in self.items if i.lost),
             "already": len(self.already),
             "invalid": len(self.invalid),
@@ -137,14 +145,13 @@ class CarryPlan:
 
 PENDING, CONFLICT, REJECTED = "pending", "conflict", "rejected"
 
-#: why a carried edit the old directory sent to a daql hub without learning its fate is held
-UNCONFIRMED = (
-    "carried from a replica that sent this edit to a hub that does not confirm edits (a "
-    "daql hub) and never stored the answer: the hub may have applied it already, and it "
-    "cannot answer a second copy by its uid, so it was put aside instead of sent again. "
-    "Check the record (outpost sync, then outpost show TOPIC KEY: the hub's version is "
-    "shown), then send it again (outpost resolve UID --keep mine) or drop it (outpost "
-    "resolve UID --keep theirs)")
+#: why a carried edit the old directory sent to a daql hub without learning its fate is held:
+#: put aside, in the words (and with the reason code) of the sync's put-aside edits, so
+#: `outpost conflicts` and the app show it as one (session 12: carry's own words, shown as a
+#: conflict "rejected by the hub")
+UNCONFIRMED = put_aside_err(
+    "the data directory it was carried from (outpost carry) stopped, or could not store "
+    "the hub's reply,")
 
 
 def plan_carry(old: Satellite, new: Satellite, *, rejected: bool = False,
@@ -240,7 +247,9 @@ def plan_carry(old: Satellite, new: Satellite, *, rejected: bool = False,
         if uid in unconfirmed and kind in (PENDING, CONFLICT):
             # sent to a hub that does not confirm edits (daql) and its answer never stored:
             # that hub may have applied it, and cannot answer a resend by its uid: put aside
-            kind, err = CONFLICT, UNCONFIRMED + (f" ({err})" if err else "")
+            # no conflicts of its own: the changes found on the hub since may be this very
+            # edit, applied; the put-aside rows show the hub's values now beside the edit's
+            kind, err, conflicts = CONFLICT, UNCONFIRMED, ()
         trans = Trans(tuple(acts), base=base, created=trans.created, extra=trans.extra,
                       uid=uid)
         if kind == PENDING:  # later edits are compared with the hub's records after it (a

@@ -21,7 +21,14 @@ from typing import Any
 from core.ledger.protocols import HistoryEntry
 from core.model import Action, Cmd, Conflict
 from core.revision import ZERO_REV, Rev, format_rev
-from core.satellite.api import ASIDE, Receipt, SatelliteAPI, conflict_seen, is_put_aside
+from core.satellite.api import (
+    ASIDE,
+    Receipt,
+    SatelliteAPI,
+    conflict_seen,
+    is_put_aside,
+    refused_here,
+)
 
 __all__ = ["WHOLE", "FieldConflict", "Own", "aside_arrived", "conflict_fields",
            "could_overwrite", "explain", "explain_aside", "own_of", "seen_of",
@@ -450,14 +457,19 @@ def explain(rc: Receipt, *,
         out.append(f"rejected by the hub: {rc.err or 'no reason given'}. Keep theirs drops "
                    "the edit; keep mine sends it again")
         return _resolving(rc, out)
+    here = refused_here(rc)
+    if here:  # found here (a daql hub): the hub never saw it (session 12: "the hub rejected")
+        out[0] += (". Not sent: this hub (a daql hub) does not check an edit against changes "
+                   "made after it, so sending it would have overwritten theirs")
     for a in rc.acts:
         if (a.top, a.key) in seen:
             continue
         what = "your delete" if a.cmd == Cmd.DEL else (
             f"your {'new record' if a.cmd == Cmd.NEW else 'change'} ({values(a.top, a.arg)})")
-        out.append(f"{record(a.top, a.key)}: {what} collided with nothing, but the hub "
-                   "rejected the whole transaction: keep theirs drops it too, keep mine "
-                   "sends it")
+        out.append(f"{record(a.top, a.key)}: {what} collided with nothing, but "
+                   + ("it was held back with the rest of the edit (not sent)" if here else
+                      "the hub rejected the whole transaction")
+                   + ": keep theirs drops it too, keep mine sends it")
     return _resolving(rc, out)
 
 
@@ -465,7 +477,10 @@ def _resolving(rc: Receipt, out: list[str]) -> list[str]:
     """A rejected resolution says so: the earlier conflict is resolved only when it is."""
     if rc.resolves and out:
         out[-1] += (f". This edit was your resolution of an earlier conflict (transaction "
-                    f"{rc.resolves}); the hub rejected it too: resolve it again here")
+                    f"{rc.resolves}); "
+                    + ("it conflicts too (not sent)" if refused_here(rc)
+                       else "the hub rejected it too")
+                    + ": resolve it again here")
     return out
 
 

@@ -107,7 +107,7 @@ from typing import Any, Protocol
 from core.errors import OutpostError, WireError
 from core.model import Conflict, Event, Status, Trans, Update
 from core.revision import ZERO_REV, Rev, format_rev
-from core.satellite.api import PUT_ASIDE
+from core.satellite.api import NOT_SENT, NOT_SENT_WHY, put_aside_err
 from core.wire import (
     ERR_CODE_READ,
     ERR_CODE_READONLY,
@@ -1038,12 +1038,13 @@ class SyncMachine:
             bad = [u for u in marked if u in sendable and u not in self._sent]
             if bad:
                 self._sent.update(bad)
-                rejects = tuple(Reject(u, (
-                    f"{marked[u][0]} (not sent: this hub, a daql hub, does not check an edit "
-                    "against changes made after it, and would have overwritten them)"),
-                    marked[u][1]) for u in bad)
+                # NOT_SENT first: its reason code (core.satellite.api.refused_here), so the
+                # status line and the conflicts views say it was not sent, not "rejected by
+                # the hub" (session 12: they did, though the hub never saw it)
+                why = {u: f"{marked[u][0]}{NOT_SENT_WHY}" for u in bad}
+                rejects = tuple(Reject(u, f"{NOT_SENT}{why[u]}", marked[u][1]) for u in bad)
                 self._store(SatRes(ZERO_REV, (), (), rejects))
-                self._set(last_error=self._rejected_text(SatRes(ZERO_REV, (), (), rejects)))
+                self._set(last_error=NOT_SENT + "; ".join(f"{u}: {why[u]}" for u in bad))
                 if self.applying:
                     return False
         return True
@@ -1065,12 +1066,7 @@ class SyncMachine:
         """Store ``uids`` as rejected (put aside: :meth:`_put_aside`) because of ``what``."""
         # PUT_ASIDE first: its reason code (core.satellite.api.is_put_aside), so the
         # conflicts views show it as sent with its answer lost, not as refused
-        why = (f"{PUT_ASIDE}{what} after this edit was sent and before the hub's answer was "
-               "stored; this hub (a daql hub) does not confirm edits, so it cannot be told whether "
-               "the hub applied it, and sending it again could make it twice: it was put "
-               "aside. Check the record (outpost sync, then outpost show TOPIC KEY: the "
-               "hub's version is shown), then send it again (outpost resolve UID --keep "
-               "mine) or drop it (outpost resolve UID --keep theirs)")
+        why = put_aside_err(what)
         self._store(SatRes(ZERO_REV, (), (), tuple(Reject(u, why) for u in uids)))
         n = len(uids)
         self._aside_note = (

@@ -62,7 +62,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from core.errors import StorageError, ValidationError
 from core.model import Action, Cmd, Conflict, Trans
-from core.satellite.api import Receipt, ReceiptState
+from core.satellite.api import PUT_ASIDE, Receipt, ReceiptState
 from core.wire import dec_action, dec_conflict, enc_action, enc_conflict
 
 __all__ = ["Queue", "queue_tables"]
@@ -399,7 +399,9 @@ class Queue:
         rejected for the same changes (the same records, reasons, fields, revisions and
         users). Keep theirs of ``uid`` then drops what it would have, keep mine sends the
         later values, which the hub would have left standing anyway; its values were
-        replaced by the later save. Their ``resolved_by`` is ``uid``. Returns their uids."""
+        replaced by the later save. Their ``resolved_by`` is ``uid``, and so is that of the
+        ones folded into them before: the save whose conflict the user resolves (its own
+        ``resolved_by`` then says how). Returns their uids."""
         if not conflicts or any(x.reason != "field changed" for x in conflicts):
             return []
         with self._conn(conn) as c:
@@ -439,6 +441,14 @@ class Queue:
                                  .values(state=ReceiptState.RESOLVED.value, resolved_by=uid))
                 if done.rowcount:
                     folded.append(r[0])
+            if folded:
+                # those folded into them before now point here too: ``resolved_by`` names the
+                # save holding the conflict (the one the user resolves), not the next save,
+                # itself folded (session 12). Only that column changes: nothing to mark
+                c.exec_driver_sql(
+                    "UPDATE sat_receipt SET resolved_by = ? WHERE state = ? AND resolved_by IN "
+                    f"({','.join('?' * len(folded))})",
+                    (uid, ReceiptState.RESOLVED.value, *folded))
             self._mark(folded)
             return folded
 
@@ -602,6 +612,18 @@ class Queue:
                 "GROUP BY state").all()
             newest = c.exec_driver_sql("SELECT max(created) FROM sat_receipt").scalar()
         return {r[0]: int(r[1]) for r in rows}, int(newest or 0)
+
+    def put_aside_count(self) -> int:
+        """How many rejected receipts were put aside (sent, their answer lost:
+        :func:`core.satellite.api.is_put_aside`), not refused: the status counts them apart
+        from the conflicts. Reads the rejected rows only (the ``(state, rev)`` index)."""
+        with self._read() as c:
+            n = c.exec_driver_sql(
+                f"SELECT count(*) FROM sat_receipt WHERE state = "
+                f"'{ReceiptState.REJECTED.value}' AND substr(err, 1, ?) = ? "
+                "AND (conflicts IS NULL OR conflicts = '[]')",
+                (len(PUT_ASIDE), PUT_ASIDE)).scalar()
+        return int(n or 0)
 
     def add_indexes(self) -> None:
         """The indexes of a queue made before session 11 (:func:`queue_tables` makes them

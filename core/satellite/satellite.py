@@ -45,6 +45,7 @@ from core.ledger.rules import Later, conflict_of, plan, same_acts
 from core.model import Action, Cmd, Conflict, Event, Sig, Trans, Update
 from core.revision import ZERO_REV, Rev, format_rev, unix_rev
 from core.satellite.api import (
+    NOT_SENT,
     Change,
     Keep,
     Listener,
@@ -83,7 +84,7 @@ def _token_id(token: str) -> str:
 _PENDING = ReceiptState.PENDING.value
 _ACCEPTED = ReceiptState.ACCEPTED.value
 _REJECTED = ReceiptState.REJECTED.value
-#: a uid a "rejected by the hub: UID: why; UID: why" error names
+#: a uid a "rejected by the hub: UID: why; UID: why" error names (or a NOT_SENT one)
 _NAMED_UID = re.compile(r"(?:^|; )([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}): ")
 
 
@@ -277,11 +278,16 @@ class Satellite:
         """The status; read-only: the connection part is the holder's (:meth:`holder`), its
         ``online`` only from a live record."""
         counts, local_rev = self.queue.summary()  # one read: the UI asks after every change
-        conflicts = counts.get(ReceiptState.REJECTED.value, 0) + len(self._ov.conflicts)
+        rejected = counts.get(ReceiptState.REJECTED.value, 0)
+        # put aside (sent, answer lost: a daql hub) is no conflict: counted apart (session
+        # 12: `outpost status` and the status bar counted them as conflicts); read only
+        # when something is rejected
+        aside = self.queue.put_aside_count() if rejected else 0
         st = SatStatus(
             online=self._info.online, since=self._since, hub=self.config.hub,
             rev=self.replica.rev(), local_rev=local_rev,
-            pending=counts.get(ReceiptState.PENDING.value, 0), conflicts=conflicts,
+            pending=counts.get(ReceiptState.PENDING.value, 0),
+            conflicts=rejected - aside + len(self._ov.conflicts), put_aside=aside,
             mig=self._project.version, hub_confirms=self._hub_acks, **self._link())
         if self.read_only and (hv := self.holder()) is not None:
             h = hv.status
@@ -292,8 +298,8 @@ class Satellite:
                          last_sync=max(st.last_sync, h.last_sync), last_error=h.last_error,
                          offline_mode=h.offline_mode, syncing=h.syncing and hv.live,
                          progress=h.progress if hv.live else (0, 0))
-        if st.last_error.startswith(REJECTED_BY_HUB) and self._rejection_resolved(
-                st.last_error, counts.get(ReceiptState.REJECTED.value, 0)):
+        if st.last_error.startswith((REJECTED_BY_HUB, NOT_SENT)) and self._rejection_resolved(
+                st.last_error, rejected):
             st = dc_replace(st, last_error="")
         return st
 
@@ -303,7 +309,7 @@ class Satellite:
         said "1 edit rejected" after keep theirs)."""
         if rejected == 0:
             return True
-        uids = _NAMED_UID.findall(err[len(REJECTED_BY_HUB):])
+        uids = _NAMED_UID.findall(err.removeprefix(REJECTED_BY_HUB).removeprefix(NOT_SENT))
         return bool(uids) and all(
             (r := self.queue.receipt(u)) is not None and r.state != ReceiptState.REJECTED
             for u in uids)
@@ -939,7 +945,13 @@ class Satellite:
                         break
                     by = nxt
                 how = (f"folded into your later edit {by.uid} of the same fields, rejected "
-                       "for the same change: resolve that one")
+                       "for the same change: " + (
+                           "resolve that one" if by.state != ReceiptState.RESOLVED
+                           # session 12: "resolve that one" of a resolved one
+                           else "it was resolved, by keeping theirs"
+                           if by.resolved_by in ("theirs", "-", "")
+                           else "it was discarded" if by.resolved_by == DISCARDED
+                           else f"it was resolved by transaction {by.resolved_by}"))
             return ValidationError(
                 f"transaction {uid} was already resolved ({how}): nothing was done again; "
                 "`outpost conflicts` lists what is left to resolve")

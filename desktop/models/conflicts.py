@@ -27,6 +27,7 @@ from core.satellite.api import (
     ReceiptState,
     SatelliteAPI,
     is_put_aside,
+    refused_here,
 )
 from core.satellite.conflicts import (
     WHOLE,
@@ -99,6 +100,7 @@ class ConflictsModel(QAbstractTableModel):
         self._rows: list[ConflictRow] = []
         self._explain: dict[tuple[str, str, str], str] = {}  # (uid, top, key) -> sentence
         self._gone_keys: set[tuple[str, str]] = set()  # records the hub has not (now)
+        self._here: set[str] = set()  # uids refused here, never sent (refused_here)
         self._own = Own()  # this satellite's accepted edits (explain: "you")
         self.seen: Rev = ZERO_REV
         """The replica revision the rows show (read before them): the view resolves with it
@@ -127,6 +129,12 @@ class ConflictsModel(QAbstractTableModel):
         """Whether the edit ``uid`` shown was put aside (sent, its answer lost), not refused:
         sent again (keep mine) or dropped (keep theirs) whole, no keep both, no per field."""
         return any(r.uid == uid and r.reason == ASIDE for r in self._rows)
+
+    def not_sent(self, uid: str) -> bool:
+        """Whether the edit ``uid`` shown was refused here, never sent (a daql hub would have
+        overwritten a newer change: ``core.satellite.api.refused_here``), not rejected by the
+        hub."""
+        return uid in self._here
 
     def set_keep(self, i: int, keep: Keep) -> None:
         self.setData(self.index(i, COL_KEEP),
@@ -292,6 +300,7 @@ class ConflictsModel(QAbstractTableModel):
         # edits of this satellite's own the rejected ones lost to: "you", not "they"
         self._own = own_of(self._sat, (c.rev for rc in rejected for c in rc.conflicts)
                            ) if rejected else Own()
+        self._here = {rc.uid for rc in rejected if refused_here(rc)}
         for rc in rejected:
             rows.extend(self._rows_of(rc))
         # the records of "they deleted" rows: one read per topic

@@ -460,13 +460,21 @@ class ConflictsDialog(QDialog):
                 "again (keep mine) if the hub does not hold it; drop it (keep theirs) if it "
                 "does.")
         elif n:
+            # refused here, never sent (a daql hub): said, not "rejected" (session 12)
+            here = sum(1 for u in self.model.uids() if self.model.not_sent(u))
             self.intro.setText(
                 (f"{n} changes of yours conflict" if n != 1 else "1 change of yours conflicts")
-                + " with changes made on "
-                "the hub. For each field: <b>Base</b> is the value you started from, "
+                + " with changes made on the hub"
+                + ("; found here, not sent: this hub (a daql hub) does not check an edit "
+                   "against newer changes, so sending would have overwritten them"
+                   if here == n else f"; {here} of them found here, not sent (a daql hub "
+                   "does not check an edit against newer changes)" if here else "")
+                + ". For each field: <b>Base</b> is the value you started from, "
                 "<b>Mine</b> your change, <b>Theirs</b> the hub's; fields marked <i>no "
-                "conflict</i> collided with nothing but were rejected with the rest. Keep "
-                "mine sends every field of your change again; <b>keep theirs drops all of "
+                "conflict</i> collided with nothing but were "
+                + ("held back" if here == n else "rejected") + " with the rest. Keep "
+                "mine sends every field of your change"
+                + ("" if here == n else " again") + "; <b>keep theirs drops all of "
                 "them</b>; or tick per field which to keep and apply.")
         else:
             self.intro.setText("No conflicts: every change you made was accepted or is "

@@ -31,11 +31,13 @@ class ConnectDialog(QDialog):
     ``schema_error``: the hub answered ``evt.stat`` but not ``dom.project`` (a daql hub,
     which serves no schema): the error is shown and a "Schema file" row asks for the hub's
     schema (a .toml or a schema.json, checked on Connect as ``--schema FILE`` is: the same
-    errors); :meth:`schema` gives it."""
+    errors); :meth:`schema` gives it. ``in_window``: File → Connection settings of a running
+    window: the row is always there (the settings may name a daql hub; session 12: only the
+    start dialog had it), with the profile's schema file, checked the same way."""
 
     def __init__(self, profile: Profile | None = None, *, first_run: bool = False,
                  parent: QWidget | None = None, schema_error: str = "",
-                 schema: Path | None = None):
+                 schema: Path | None = None, in_window: bool = False):
         super().__init__(parent)
         self.setWindowTitle("Welcome to Outpost" if first_run else "Connection settings")
         self.setWindowIcon(icon("app"))
@@ -54,8 +56,15 @@ class ConnectDialog(QDialog):
         row = QHBoxLayout()
         row.addWidget(self.data_dir, 1)
         row.addWidget(browse)
+        if schema is None and in_window and p.schema:
+            schema = Path(p.schema)
         self.schema_file = QLineEdit(str(schema) if schema is not None else "")
-        self.schema_file.setPlaceholderText("the hub's schema: a .toml or a schema.json")
+        self.schema_file.setPlaceholderText(
+            "only for a hub that serves none (daql): a .toml or a schema.json" if in_window
+            else "the hub's schema: a .toml or a schema.json")
+        self.schema_file.setToolTip(
+            "The hub's schema, for a hub that does not serve it (a daql hub): read when the "
+            "data directory has no schema yet, as `outpost app --schema FILE`")
         pick = QPushButton("Browse…")
         pick.setObjectName("browse_schema")
         pick.clicked.connect(self._browse_schema)
@@ -70,8 +79,8 @@ class ConnectDialog(QDialog):
         form.addRow("Hub URL", self.hub)
         form.addRow("Token", self.token)
         form.addRow("Data directory", row)
-        self.asks_schema = bool(schema_error or schema is not None)
-        if self.asks_schema:  # only for a hub that serves no schema (daql)
+        self.asks_schema = bool(schema_error or schema is not None or in_window)
+        if self.asks_schema:  # for a hub that serves no schema (daql), and in a window
             form.addRow("Schema file", schema_row)
             self.error.setText(schema_error)
         else:
@@ -100,8 +109,10 @@ class ConnectDialog(QDialog):
         self.resize(520, 0)
 
     def profile(self) -> Profile:
+        given = self.schema()
         return Profile(self.name.text().strip() or "default", self.hub.text().strip(),
-                       self.token.text().strip(), self.data_dir.text().strip())
+                       self.token.text().strip(), self.data_dir.text().strip(),
+                       str(given) if given is not None else "")
 
     def schema(self) -> Path | None:
         """The schema file given (None: none asked or given)."""

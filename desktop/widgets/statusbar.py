@@ -134,6 +134,7 @@ class SyncStatusBar(QStatusBar):
         self._seen: int | None = None  # conflicts the user has been shown (None: none yet)
         self._new = 0
         self._count = 0
+        self._aside = 0
         self.last_error = ""
         self.show_status(SatStatus())
         self._seen = None  # the first real status sets what is not new (conflicts at start)
@@ -182,7 +183,7 @@ class SyncStatusBar(QStatusBar):
         self.hub_rev.setText(f"Hub rev {compact_rev(st.hub_rev or st.rev)}")
         self.hub_rev.setToolTip("The hub's revision as last heard (its latest change)")
         self.pending.setText(f"Pending: {st.pending}")
-        self._show_conflicts(st.conflicts)
+        self._show_conflicts(st.conflicts, st.put_aside)
         self.last_sync.setText(f"Synced {compact_rev(st.last_sync)}")
         self.last_sync.setToolTip("Last successful sync with the hub")
         self._show_error(st, retry_in)
@@ -192,12 +193,19 @@ class SyncStatusBar(QStatusBar):
             self.offline.setChecked(st.offline_mode)
             self.offline.blockSignals(False)
 
-    def _show_conflicts(self, n: int) -> None:
+    def _show_conflicts(self, conflicts: int, aside: int = 0) -> None:
+        # the inbox holds both: edits put aside (sent to a daql hub, the answer lost) are
+        # counted apart from the conflicts (session 12: counted as conflicts), and new ones
+        # are noticed as new conflicts are
+        n = conflicts + aside
         if self._seen is None or n < self._seen:
             self._seen = n  # at start, and after resolving: nothing new
         self._count = n
+        self._aside = aside
         new = n - self._seen
-        self.conflicts.setText(f"Conflicts: {n}" + (f" ({new} new)" if new else ""))
+        self.conflicts.setText(f"Conflicts: {conflicts}"
+                               + (f", {aside} put aside" if aside else "")
+                               + (f" ({new} new)" if new else ""))
         # the warning icon only when there is something to look at
         self.conflicts.setIcon(icon("conflict") if n else QIcon())
         self.conflicts.setStyleSheet(_NEW_STYLE if new else
@@ -209,13 +217,13 @@ class SyncStatusBar(QStatusBar):
 
     @property
     def conflict_count(self) -> int:
-        """The conflicts count shown."""
+        """The edits in the conflicts inbox: the conflicts and those put aside shown."""
         return self._count
 
     def conflicts_seen(self) -> None:
         """The user opened the conflicts view: the count is no longer highlighted as new."""
         self._seen, self._new = self._count, 0
-        self._show_conflicts(self._count)
+        self._show_conflicts(self._count - self._aside, self._aside)
 
     def _show_error(self, st: SatStatus, retry_in: float | None) -> None:
         err = st.last_error

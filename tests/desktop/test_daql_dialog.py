@@ -7,6 +7,7 @@ widgets (offscreen), the CLI in a child process."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -116,3 +117,77 @@ async def test_cancelling_the_schema_question_makes_nothing(
         assert await started[0]() == []
     assert not d.exists()
     assert not qsettings.exists() or daql.url not in qsettings.read_text()
+
+
+async def test_connection_settings_of_a_running_window_have_the_schema_row(
+        qtbot: Any, tmp_path: Path, project: Project, qsettings: Path,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Session 12: File → Connection settings of a running window had no schema file row
+    (only the start dialog had one). Now it has, checked as the start dialog (and --schema
+    FILE) checks it; the profile keeps the file, and the next start on a daql hub with a new
+    data directory takes it without asking."""
+    from PySide6.QtGui import QAction
+
+    from core.satellite.satellite import Satellite
+    from tests.satellite.test_daql import daql_dir
+
+    bad = tmp_path / "notes.json"
+    bad.write_text("[1, 2]", encoding="utf-8")
+    shown: list[tuple[bool, str]] = []
+
+    def exec_(dlg: ConnectDialog) -> int:  # the user: a wrong file first, then the right one
+        dlg.show()
+        shown.append((dlg.schema_file.isVisible(), dlg.schema_file.text()))
+        dlg.data_dir.setText(str(tmp_path / "new"))
+        dlg.schema_file.setText(str(bad))
+        dlg._accept()
+        assert dlg.result() != 1  # kept open, with the CLI's words
+        shown.append((True, dlg.error.text()))
+        dlg.schema_file.setText(str(DEMO))
+        dlg._accept()
+        return int(dlg.result())
+
+    monkeypatch.setattr(ConnectDialog, "exec", exec_)
+    monkeypatch.setattr(L, "QTimer", type("T", (), {"singleShot": staticmethod(
+        lambda *_a: None)}))  # the "Saved" box
+    async with FakeDaql(set(project.topics)) as daql:
+        daql.publish([{"top": SITE, "key": "theirs", "cmd": "new", "arg": {"name": "T"}}])
+        old = daql_dir(tmp_path / "old", project, daql.url)
+        current = L.Profile("p", daql.url, "", str(old))
+        L.save_profile(current)
+        sat = Satellite(old, project)
+        try:
+            w = MainWindow(sat, None, "t", on_settings=lambda: L._settings(w, current))
+            qtbot.addWidget(w)
+            [act] = [a for a in w.findChildren(QAction) if a.text() == "Connection settings…"]
+            act.trigger()
+            for _ in range(300):  # bounded: 300 × 50 ms (the hub asked: no dom.project)
+                if not L._settings_jobs:
+                    break
+                await asyncio.sleep(0.05)
+            assert not L._settings_jobs
+        finally:
+            sat.close()
+        assert shown[0] == (True, "")  # the row is there, empty
+        assert shown[1][1] == await _cli_error(tmp_path, bad)  # refused as --schema FILE is
+        kept = L.load_profile("p")
+        assert kept is not None and kept.schema == str(DEMO)
+        assert kept.path == tmp_path / "new"
+
+        # the next start: the new directory, the daql hub, no --schema: not asked again
+        started: list[Callable[[], Awaitable[list[MainWindow]]]] = []
+        monkeypatch.setattr(L, "run_app", lambda start: started.append(start) or 0)
+        monkeypatch.setattr(ConnectDialog, "exec", lambda dlg: pytest.fail("asked again"))
+        assert L.launch() == 0
+        wins = await started[0]()
+        try:
+            [w2] = wins
+            qtbot.addWidget(w2)
+            assert w2.sat.project.version == project.version  # type: ignore[attr-defined]
+            await until(lambda: w2.sat.record(SITE, "theirs") is not None,  # type: ignore
+                        "the daql hub's record synced")
+        finally:
+            await close_windows(wins)
+            for w in wins:
+                w.close()
+    assert (tmp_path / "new" / "schema.json").is_file()

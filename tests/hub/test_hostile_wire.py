@@ -215,3 +215,33 @@ async def test_a_future_rev_is_refused_and_subscribes_nothing(tmp_path: Path,
                 if head == "evt.update":
                     break
             assert orjson.loads(body)["rev"] == nxt
+
+
+async def test_a_future_rev_on_evt_mon_is_refused_and_monitors_nothing(
+        tmp_path: Path, prod: Project) -> None:
+    """Session 12: evt.mon with a future rev was taken (a monitor made, its catch-up noting
+    nothing), though evt.sat and evt.sub refuse it: refused the same way, same words, no
+    monitor made (the connection's monitor count is unchanged)."""
+    led = SqlLedger(f"sqlite:///{tmp_path / 'hub.db'}", prod)
+    label = "prod.label"
+    lim = Limits(max_monitors=1)
+    async with Hub(led, close_ledger=True, limits=lim) as hub, connect(hub.url) as m, \
+            connect(hub.url) as b, connect(hub.url) as p:
+        at = (await request(p, "evt.pub", {"acts": [
+            {"top": label, "key": "1", "cmd": "new", "arg": {"name": "L"}}]}))["res"]["rev"]
+        watch1 = [{"top": label, "keys": ["1"]}]
+        err = (await request(m, "evt.mon", {"rev": FUTURE, "watch": watch1}))["err"]
+        sub_err = (await request(b, "evt.sub", {"rev": FUTURE, "tops": [label]}))["err"]
+        assert err == sub_err.replace("evt.sub:", "evt.mon:", 1), (err, sub_err)
+        assert err.startswith(f"evt.mon: rev {FUTURE} is in the future of the ledger (at {at})")
+        # no monitor was made: the one this connection may hold is still free
+        mon = (await request(m, "evt.mon", {"rev": at, "watch": watch1}))["res"]
+        assert isinstance(mon, int | str), mon
+        nxt = (await request(p, "evt.pub", {"acts": [
+            {"top": label, "key": "1", "cmd": "mod", "arg": {"name": "M"}}]}))["res"]["rev"]
+        for _ in range(20):
+            head, _, body = str(await m.recv()).partition("\n")
+            if head == "evt.update":
+                break
+        update = orjson.loads(body)
+        assert update["rev"] == nxt and update["note"] == [{"mon": mon, "watch": watch1}]

@@ -8,7 +8,6 @@ later one lacks) stays its own conflict. Real satellites (SQLite in tmp_path), a
 from __future__ import annotations
 
 import json
-from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -51,12 +50,21 @@ async def test_saves_of_one_field_rejected_for_one_change_are_one_conflict(
         assert [(f.field, f.mine, f.theirs) for f in conflict_fields(a, rc)] == [
             ("notes", "c", "X")]
         assert a.status().conflicts == 1
-        for u, later in pairwise(uids):
-            r = a.receipt(u)  # each into the next save; the message names the last
-            assert r is not None and r.state == ReceiptState.RESOLVED and r.resolved_by == later
-            with pytest.raises(ValidationError, match=f"folded into your later edit {rc.uid}"):
+        for u in uids[:-1]:
+            r = a.receipt(u)  # each points to the last save, holding the conflict (session
+            # 12: to the next save, itself folded); the message names the last
+            assert r is not None and r.state == ReceiptState.RESOLVED and r.resolved_by == rc.uid
+            with pytest.raises(ValidationError, match=f"folded into your later edit {rc.uid}"
+                               ".*: resolve that one"):
                 a.resolve(u, Keep.MINE)
-        assert a.resolve(rc.uid, Keep.MINE)
+        fix = a.resolve(rc.uid, Keep.MINE)
+        assert fix
+        for u in uids[:-1]:  # once that one is resolved, the message says how, not "resolve"
+            with pytest.raises(ValidationError) as err:
+                a.resolve(u, Keep.MINE)
+            assert f"folded into your later edit {rc.uid}" in str(err.value)
+            assert f"it was resolved by transaction {fix}" in str(err.value)
+            assert "resolve that one" not in str(err.value)
         await sync(a, hub)
         assert hub_notes(hub) == "c"  # the last save, as if no conflict had been
         assert not a.receipts([ReceiptState.REJECTED, ReceiptState.PENDING])

@@ -118,7 +118,7 @@ async def test_a_reply_lost_with_an_edit_in_flight_puts_it_aside_not_sent_twice(
         assert "does not confirm edits" in inbox[0]["err"]
         rc, out, _ = await cli(d, "status")
         st = json.loads(out)
-        assert st["pending"] == 0 and st["conflicts"] == 1
+        assert (st["pending"], st["conflicts"], st["put_aside"]) == (0, 0, 1), st
         # the record is shown as the hub has it, marked: the user sees the edit reached the
         # hub (the record is there) and drops the copy
         rc, out, _ = await cli(d, "show", SITE, keys[0])
@@ -397,7 +397,8 @@ async def test_a_colleagues_change_pushed_between_catch_up_and_send_holds_the_ed
             assert [e["key"] for e in daql.events if e["cmd"] == "mod"] == ["r"]
             rec = sat.receipt(uid)
             assert rec is not None and rec.state == ReceiptState.REJECTED
-            assert "not sent: this hub, a daql hub" in rec.err
+            assert rec.err.startswith("not sent (a conflict found here): ")
+            assert "this hub, a daql hub, does not check an edit" in rec.err
         finally:
             go_on.set()
             cl.stop()
@@ -436,14 +437,32 @@ async def test_carry_puts_aside_an_edit_sent_to_a_daql_hub_without_its_answer(
         assert (await cli(new, "connect", daql.url, "--schema",
                           str(tmp_path / "new.toml")))[0] == 0
         assert (await cli(new, "sync", "--once", "--timeout", "10"))[0] == 0
+        # session 12: carried in the put-aside words (and reason code), not carry's own,
+        # shown as a conflict "rejected by the hub"
+        rc, out, err = await cli(new, "carry", str(old), "--dry-run", json_out=False)
+        assert rc == 0, err
+        assert "0 conflicts, 1 put aside, 0 rejected" in out, out
+        assert f"put aside\t{uid}\tsent to the hub, but its answer was lost: the data " \
+            "directory it was carried from (outpost carry) stopped" in out, out
         rc, out, err = await cli(new, "carry", str(old))
         assert rc == 0, err
-        assert json.loads(out)["conflict_uids"] == [uid]
+        res = json.loads(out)
+        assert res["conflict_uids"] == [uid]  # in the inbox, as every edit to resolve
+        assert (res["conflicts"], res["put_aside"]) == (0, 1), res
         assert (await cli(new, "sync", "--once", "--timeout", "10"))[0] == 0
         assert daql.state[("prod.cat", "mine")] == {"name": "COLLEAGUE"}
         inbox = json.loads((await cli(new, "conflicts"))[1])
         assert [c["uid"] for c in inbox] == [uid]
         assert "does not confirm edits" in inbox[0]["err"]
+        assert inbox[0]["put_aside"] is True and inbox[0]["err"].startswith(
+            "put aside (answer lost): ")
+        said = " ".join(inbox[0]["explain"])
+        assert "sent to the hub, but its answer was lost" in said, said
+        assert "rejected" not in said, said
+        assert [(f["field"], f["mine"], f["theirs"]) for f in inbox[0]["fields"]] == [
+            ("name", "M", "COLLEAGUE")]
+        st = json.loads((await cli(new, "status"))[1])
+        assert (st["conflicts"], st["put_aside"]) == (0, 1), st
 
 
 async def _aside(d: Path, daql: FakeDaql, *edit: str) -> tuple[str, str, str]:

@@ -120,8 +120,12 @@ def test_a_local_conflict_is_rejected_with_its_reason_and_the_clean_edits_go() -
     assert sent_uids(outs) == []
     [rej] = applies(outs)
     outs = run_apply(st, m, rej, 0.3)
-    assert st.rejected["u1"].startswith("conflict: mod field.site u1: field changed")
-    assert "not sent: this hub, a daql hub" in st.rejected["u1"]
+    # session 12: its reason code says it was not sent, in the receipt and the status
+    assert st.rejected["u1"].startswith(
+        "not sent (a conflict found here): conflict: mod field.site u1: field changed")
+    assert "this hub, a daql hub, does not check an edit" in st.rejected["u1"]
+    assert m.info.last_error.startswith("not sent (a conflict found here): u1: conflict: ")
+    assert "rejected" not in m.info.last_error
     assert sent_uids(outs) == ["u2"]
 
 
