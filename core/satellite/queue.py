@@ -821,6 +821,19 @@ class Queue:
                     c.exec_driver_sql("DROP INDEX IF EXISTS ix_sat_receipt_state")
             except StorageError:
                 pass
+        if self._has_ack_tables():
+            with self._read() as c:
+                # nothing to do (the usual open) writes nothing: a command that changes
+                # nothing leaves the file as it was
+                todo = c.exec_driver_sql(
+                    "SELECT EXISTS (SELECT 1 FROM sat_receipt WHERE seq > "
+                    f"coalesce({_UPTO_SQL}, 0) AND +state = '{_P}' AND seq NOT IN (SELECT seq "
+                    "FROM sat_pending) AND seq NOT IN (SELECT seq FROM sat_acked)) OR EXISTS "
+                    "(SELECT 1 FROM sat_pending WHERE (SELECT state FROM sat_receipt r WHERE "
+                    f"r.seq = sat_pending.seq) IS NOT '{_P}')").scalar()
+            if not todo:
+                self._set_layout(True)
+                return
         try:
             with self._conn(None) as c:
                 c.exec_driver_sql("CREATE TABLE IF NOT EXISTS sat_pending "
