@@ -22,6 +22,26 @@ Table ``sat_receipt`` (one row per local transaction, kept forever as a receipt)
 and ``sat_meta`` (key → JSON value) for the satellite's own settings kept with the data
 (hub revision last heard, last sync time).
 
+An ack does not rewrite its receipt (session 12: that ``UPDATE``, the row and its entry in the
+``state`` index moved, was the largest statement of storing a replay's reply). Two narrow
+tables keyed by ``seq`` hold it instead:
+
+=================  ===============================================================================
+``sat_pending``    ``seq`` of every receipt still pending (the open part of the queue: what the
+                   status counts and the satellite loads, without walking accepted receipts)
+``sat_acked``      ``seq`` → ``rev``: a receipt stored ``pending`` with a row here is accepted at
+                   ``rev`` (its ``local_err`` no longer counts); indexed by ``rev``
+=================  ===============================================================================
+
+so an ack is one entry added to ``sat_acked`` and one removed from ``sat_pending``. Readers see
+the state the receipt has (:meth:`Queue.rows` and the others return ``accepted`` for such
+rows); other changes of state (rejected, resolved, discarded) still rewrite the row.
+``sat_meta`` ``pending_upto`` is the highest ``seq`` whose pending state ``sat_pending`` is
+sure to hold: rows after it (made by an Outpost before session 12 in this directory since,
+or added since the last ack) are pending by their ``state`` alone. A queue made before session
+12 gets the two tables at its first writable open (:meth:`Queue.upgrade`, its pending
+receipts copied into ``sat_pending``); until then (a read-only reader) it is read as it is.
+
 The tables live in the replica's SQLite file, on the ledger's ``MetaData``, so that marking
 receipts and replicating the hub's events commit in one transaction: every method takes an
 optional open connection ``conn`` to join the caller's transaction.
@@ -38,7 +58,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -127,6 +147,27 @@ def _accept_sql(k: int) -> str:
     return sql
 
 
+_P = ReceiptState.PENDING.value
+_A = ReceiptState.ACCEPTED.value
+UPTO = "pending_upto"
+"""``sat_meta`` name of the highest ``seq`` ``sat_pending`` is complete up to (see the module
+docstring)."""
+_UPTO_SQL = f"(SELECT CAST(value AS INTEGER) FROM sat_meta WHERE name = '{UPTO}')"
+_SET_UPTO = (f"INSERT OR REPLACE INTO sat_meta (name, value) SELECT '{UPTO}', "
+             "coalesce(max(seq), 0) FROM sat_receipt")
+_COLS = ("seq", "uid", "base", "created", "acts", "extra", "state", "rev", "err", "conflicts",
+         "local_err", "resolves", "resolved_by", "auth")
+_FAST_COLS = {c: f"r.{c}" for c in _COLS} | {
+    # a receipt acked through sat_acked: accepted at its rev, no local conflict mark
+    "state": f"CASE WHEN k.seq IS NULL THEN r.state ELSE '{_A}' END AS state",
+    "rev": "CASE WHEN k.seq IS NULL THEN r.rev ELSE k.rev END AS rev",
+    "local_err": "CASE WHEN k.seq IS NULL THEN r.local_err ELSE '' END AS local_err",
+}
+_FAST_FROM = f" FROM sat_receipt r LEFT JOIN sat_acked k ON k.seq = r.seq AND r.state = '{_P}'"
+_ACK_PART = 400
+"""Acks per statement of the ``sat_acked`` path (800 parameters)."""
+
+
 def _j(v: Any) -> str:
     return orjson.dumps(v).decode()
 
@@ -192,6 +233,23 @@ class Queue:
             metadata.create_all(engine, tables=[self.t, self.meta])
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot create the queue tables in {engine.url}: {exc}") from exc
+        self.fast = False
+        """Whether acks go to ``sat_acked`` (the tables exist: see the module docstring); a
+        queue made before session 12 is read as it is until :meth:`upgrade` made them."""
+        self._set_layout(self._has_ack_tables())
+
+    def _has_ack_tables(self) -> bool:
+        with self._read() as c:
+            have = {r[0] for r in c.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN "
+                "('sat_pending', 'sat_acked')")}
+        return len(have) == 2
+
+    def _set_layout(self, fast: bool) -> None:
+        self.fast = fast
+        # the pending condition of an UPDATE of sat_receipt (a writer: its sat_pending holds
+        # every pending receipt, see upgrade())
+        self._open_w = " AND seq IN (SELECT seq FROM sat_pending)" if fast else ""
 
     def touch(self) -> None:
         """The transaction of this thread committed (or ended): bump :attr:`version` and hand
@@ -231,8 +289,8 @@ class Queue:
             ids = sorted(uids.difference(known) if known else uids)
             for i in range(0, len(ids), 500):
                 chunk = ids[i:i + 500]
-                out += self._select(" WHERE uid IN (" + ",".join("?" * len(chunk)) + ")",
-                                    tuple(chunk), "seq, uid, base, state, rev, auth")
+                out += self._select(" WHERE r.uid IN (" + ",".join("?" * len(chunk)) + ")",
+                                    tuple(chunk), ("seq", "uid", "base", "state", "rev", "auth"))
         except BaseException:
             with self._lock:
                 self._changed |= uids  # not read: keep them for the next call
@@ -302,6 +360,8 @@ class Queue:
                 self._mark((trans.uid,))
                 r = c.execute(self.t.insert().values(**row))
                 seq = r.inserted_primary_key[0] if r.inserted_primary_key else 0
+                if self.fast:
+                    c.exec_driver_sql("INSERT INTO sat_pending (seq) VALUES (?)", (seq,))
                 return int(seq or 0)
         except (IntegrityError, StorageError) as exc:
             if isinstance(exc, IntegrityError) or isinstance(exc.__cause__, IntegrityError):
@@ -329,10 +389,15 @@ class Queue:
         try:
             with self._conn(conn) as c:
                 self._mark(r[0] for r in rows)
+                before = c.exec_driver_sql("SELECT coalesce(max(seq), 0) FROM sat_receipt"
+                                           ).scalar()
                 c.exec_driver_sql(
                     "INSERT INTO sat_receipt (uid, base, created, acts, extra, state, rev, err, "
                     "conflicts, local_err, resolves, resolved_by, auth) VALUES "
                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                if self.fast:
+                    c.exec_driver_sql("INSERT INTO sat_pending (seq) SELECT seq FROM sat_receipt "
+                                      f"WHERE seq > ? AND state = '{_P}'", (before,))
         except (IntegrityError, StorageError) as exc:
             if isinstance(exc, IntegrityError) or isinstance(exc.__cause__, IntegrityError):
                 raise ValidationError("a carried transaction's uid is already queued: "
@@ -343,6 +408,14 @@ class Queue:
         """Mark a pending transaction accepted at ``rev``; False when it was not pending."""
         with self._conn(conn) as c:
             self._mark((uid,))
+            if self.fast:
+                seq = c.exec_driver_sql(
+                    f"SELECT seq FROM sat_receipt WHERE uid = ? AND state = '{_P}'"
+                    + self._open_w, (uid,)).scalar()
+                if seq is None:
+                    return False
+                self._ack_seqs(c, [(int(seq), rev)])
+                return True
             r = c.execute(self.t.update()
                           .where(self.t.c.uid == uid,
                                  self.t.c.state == ReceiptState.PENDING.value)
@@ -350,14 +423,38 @@ class Queue:
             return bool(r.rowcount)
 
     def accept_many(self, acks: Sequence[tuple[str, int]],
-                    conn: Connection | None = None) -> None:
+                    conn: Connection | None = None,
+                    seqs: Mapping[str, int] | None = None) -> None:
         """Mark pending transactions (uid, rev) accepted (the first ack of a uid counts, as
-        one update per ack would: the receipt is no longer pending after it): one
-        ``UPDATE ... FROM (VALUES ...)`` per :data:`_ACCEPT_PART` acks."""
+        one update per ack would: the receipt is no longer pending after it).
+
+        ``seqs``: the ``seq`` of (some of) these uids as the caller knows them (a receipt's
+        ``seq`` never changes); the others are looked up. With ``sat_acked`` (see the module
+        docstring) each ack is an entry added there and one removed from ``sat_pending``;
+        before (a queue not upgraded) one ``UPDATE ... FROM (VALUES ...)`` per
+        :data:`_ACCEPT_PART` acks rewrites the receipts."""
         if not acks:
             return
         with self._conn(conn) as c:
             self._mark(uid for uid, _ in acks)
+            if self.fast:
+                known = seqs or {}
+                if len(known) == len(acks) and all(u in known for u, _ in acks):
+                    # every uid known, each once (a reply's acks, from Satellite.write)
+                    self._ack_seqs(c, [(known[u], rev) for u, rev in acks])
+                    return
+                first: dict[str, int] = {}
+                for uid, rev in acks:
+                    first.setdefault(uid, rev)
+                acked = [(known[u], rev) for u, rev in first.items() if u in known]
+                missing = [u for u in first if u not in known]
+                for i in range(0, len(missing), 500):
+                    chunk = missing[i:i + 500]
+                    acked += [(int(r[0]), first[r[1]]) for r in c.exec_driver_sql(
+                        "SELECT seq, uid FROM sat_receipt WHERE uid IN ("
+                        + ",".join("?" * len(chunk)) + ")", tuple(chunk))]
+                self._ack_seqs(c, acked)
+                return
             # the two states as literals, not parameters per row (binding a text copies it:
             # ~2,000 instructions each, 20,000 per replay)
             if len(acks) == 1:
@@ -376,6 +473,26 @@ class Queue:
                 part = rows[i:i + _ACCEPT_PART]
                 c.exec_driver_sql(_accept_sql(len(part)), tuple([v for r in part for v in r]))
 
+    @staticmethod
+    def _ack_seqs(c: Connection, rows: Sequence[tuple[int, int]]) -> None:
+        """Mark the receipts ``(seq, rev)`` accepted through ``sat_acked``: those still
+        pending only (in ``sat_pending``), each ``seq`` once; then ``pending_upto`` moves to
+        the newest receipt (every pending one is in ``sat_pending`` in a writer)."""
+        if not rows:
+            return
+        rows = sorted(rows)
+        for i in range(0, len(rows), _ACK_PART):
+            part = rows[i:i + _ACK_PART]
+            # one statement step per part (not per row), the rows in seq order
+            c.exec_driver_sql(
+                "INSERT OR IGNORE INTO sat_acked (seq, rev) SELECT column1, column2 FROM "
+                "(VALUES " + ", ".join(["(?, ?)"] * len(part)) + ") "
+                "WHERE column1 IN (SELECT seq FROM sat_pending)",
+                tuple([v for r in part for v in r]))
+            c.exec_driver_sql("DELETE FROM sat_pending WHERE seq IN ("
+                              + ",".join("?" * len(part)) + ")", tuple([r[0] for r in part]))
+        c.exec_driver_sql(_SET_UPTO)
+
     def reject(self, uid: str, err: str, conflicts: Sequence[Conflict],
                conn: Connection | None = None, rev: int = 0) -> bool:
         """Mark a pending transaction rejected by the hub; False when it was not pending.
@@ -383,12 +500,11 @@ class Queue:
         as of then at least: what the inbox compares with to say "changed since")."""
         with self._conn(conn) as c:
             self._mark((uid,))
-            r = c.execute(self.t.update()
-                          .where(self.t.c.uid == uid,
-                                 self.t.c.state == ReceiptState.PENDING.value)
-                          .values(state=ReceiptState.REJECTED.value, err=err, rev=rev,
-                                  conflicts=_j([enc_conflict(x) for x in conflicts])))
-            return bool(r.rowcount)
+            r = c.exec_driver_sql(
+                f"UPDATE sat_receipt SET state = '{ReceiptState.REJECTED.value}', err = ?, "
+                f"rev = ?, conflicts = ? WHERE uid = ? AND state = '{_P}'" + self._open_w,
+                (err, rev, _j([enc_conflict(x) for x in conflicts]), uid))
+            return self._left_pending(c, uid, r.rowcount)
 
     def fold_into(self, uid: str, conflicts: Sequence[Conflict],
                   conn: Connection | None = None) -> list[str]:
@@ -457,7 +573,12 @@ class Queue:
         with self._read() as c:
             rows = c.execute(select(self.t.c.rev).where(
                 self.t.c.state == ReceiptState.ACCEPTED.value, self.t.c.rev > after))
-            return {int(r[0]) for r in rows}
+            out = {int(r[0]) for r in rows}
+            if self.fast:
+                out.update(int(r[0]) for r in c.exec_driver_sql(
+                    "SELECT k.rev FROM sat_acked k JOIN sat_receipt r ON r.seq = k.seq "
+                    f"WHERE k.rev > ? AND r.state = '{_P}'", (after,)))
+            return out
 
     def accepted_among(self, revs: Iterable[int]) -> set[int]:
         """Those of ``revs`` that are revisions of this satellite's accepted transactions."""
@@ -471,6 +592,11 @@ class Queue:
                     + ",".join("?" * len(chunk)) + ")",
                     (ReceiptState.ACCEPTED.value, *chunk))
                 out.update(int(r[0]) for r in rows)
+                if self.fast:
+                    out.update(int(r[0]) for r in c.exec_driver_sql(
+                        "SELECT k.rev FROM sat_acked k JOIN sat_receipt r ON r.seq = k.seq "
+                        "WHERE k.rev IN (" + ",".join("?" * len(chunk)) + ") AND "
+                        f"r.state = '{_P}'", tuple(chunk)))
         return out
 
     def last_accepted(self) -> Receipt | None:
@@ -481,6 +607,16 @@ class Queue:
                 self.t.c.state == ReceiptState.ACCEPTED.value, self.t.c.rev > 0,
                 self.t.c.acts != "[]").order_by(self.t.c.rev.desc(), self.t.c.seq).limit(1)
             ).mappings().first()
+            if self.fast:
+                # walked down the rev index of sat_acked to the first with actions
+                cur = c.connection.driver_connection.execute(  # type: ignore[union-attr]
+                    f"SELECT {self._cols()} FROM sat_acked k JOIN sat_receipt r ON r.seq = k.seq "
+                    f"WHERE r.state = '{_P}' AND r.acts != '[]' AND k.rev > 0 "
+                    "ORDER BY k.rev DESC, k.seq LIMIT 1")
+                names = [d[0] for d in cur.description]
+                q = next((dict(zip(names, x, strict=True)) for x in cur), None)
+                if q is not None and (r is None or (q["rev"], -q["seq"]) > (r["rev"], -r["seq"])):
+                    return self._receipt(q)
         return None if r is None else self._receipt(r)
 
     def set_bases(self, bases: dict[str, int], conn: Connection | None = None) -> None:
@@ -490,8 +626,8 @@ class Queue:
         with self._conn(conn) as c:
             self._mark(bases)
             c.exec_driver_sql(
-                "UPDATE sat_receipt SET base = ? WHERE uid = ? AND state = ?",
-                [(base, uid, ReceiptState.PENDING.value) for uid, base in bases.items()])
+                f"UPDATE sat_receipt SET base = ? WHERE uid = ? AND state = '{_P}'"
+                + self._open_w, [(base, uid) for uid, base in bases.items()])
 
     def resolve(self, uid: str, by: str, conn: Connection | None = None) -> bool:
         """Mark a rejected transaction resolved by ``by`` (a uid, or ``-`` for keep theirs)."""
@@ -508,26 +644,34 @@ class Queue:
         receipt, never sent."""
         with self._conn(conn) as c:
             self._mark((uid,))
-            r = c.execute(self.t.update()
-                          .where(self.t.c.uid == uid,
-                                 self.t.c.state == ReceiptState.PENDING.value)
-                          .values(state=ReceiptState.RESOLVED.value, resolved_by=by,
-                                  local_err=""))
-            return bool(r.rowcount)
+            r = c.exec_driver_sql(
+                f"UPDATE sat_receipt SET state = '{ReceiptState.RESOLVED.value}', "
+                f"resolved_by = ?, local_err = '' WHERE uid = ? AND state = '{_P}'"
+                + self._open_w, (by, uid))
+            return self._left_pending(c, uid, r.rowcount)
+
+    def _left_pending(self, c: Connection, uid: str, n: int) -> bool:
+        """After an update of the pending receipt ``uid`` to another state (``n`` rows):
+        it leaves ``sat_pending``."""
+        if n and self.fast:
+            c.exec_driver_sql("DELETE FROM sat_pending WHERE seq = (SELECT seq FROM sat_receipt "
+                              "WHERE uid = ?)", (uid,))
+        return bool(n)
 
     def set_local(self, marks: dict[str, str], conn: Connection | None = None) -> None:
         """Set ``local_err`` of pending transactions: ``marks`` holds uid → error for those that
         no longer apply; every other pending one is cleared."""
         with self._conn(conn) as c:
-            c.execute(self.t.update()
-                      .where(self.t.c.state == ReceiptState.PENDING.value,
-                             self.t.c.local_err != "")
-                      .values(local_err=""))
-            for uid, err in marks.items():
-                c.execute(self.t.update()
-                          .where(self.t.c.uid == uid,
-                                 self.t.c.state == ReceiptState.PENDING.value)
-                          .values(local_err=err))
+            # the open receipts only (a receipt acked through sat_acked keeps its old mark,
+            # which no reader shows: walking them all would grow with the accepted ones)
+            c.exec_driver_sql(
+                "UPDATE sat_receipt SET local_err = '' WHERE seq IN (SELECT seq FROM sat_pending) "
+                f"AND +state = '{_P}' AND local_err != ''" if self.fast else
+                f"UPDATE sat_receipt SET local_err = '' WHERE state = '{_P}' AND local_err != ''")
+            if marks:
+                c.exec_driver_sql(f"UPDATE sat_receipt SET local_err = ? WHERE uid = ? AND "
+                                  f"state = '{_P}'" + self._open_w, list(
+                                      (err, uid) for uid, err in marks.items()))
 
     def set_meta(self, name: str, value: Any, conn: Connection | None = None) -> None:
         with self._conn(conn) as c:
@@ -541,19 +685,52 @@ class Queue:
             v = c.execute(select(self.meta.c.value).where(self.meta.c.name == name)).scalar()
         return default if v is None else orjson.loads(v)
 
+    def _cols(self, cols: Sequence[str] = _COLS) -> str:
+        """The select list of ``cols`` as readers see them (``r``: ``sat_receipt``; with
+        ``sat_acked`` as ``k``, a receipt acked there reads ``accepted`` at its revision)."""
+        if not self.fast:
+            return ", ".join(f"r.{c}" for c in cols)
+        return ", ".join(_FAST_COLS[c] for c in cols)
+
+    def _pending_where(self) -> str:
+        """The receipts that may be pending, by ``sat_pending`` and ``seq`` (never a walk of
+        the ``state`` index: it holds every receipt acked through ``sat_acked``), pending."""
+        if not self.fast:
+            return f" WHERE r.state = '{_P}'"
+        return (f" WHERE (r.seq IN (SELECT seq FROM sat_pending) OR r.seq > {_UPTO_SQL}) "
+                f"AND +r.state = '{_P}' AND k.seq IS NULL")
+
+    def _state_wheres(self, states: Sequence[ReceiptState], accepted_after: int | None
+                      ) -> list[tuple[str, tuple[Any, ...]]]:
+        """The reads (``WHERE`` and its parameters) whose rows together are the receipts in
+        ``states`` (and the accepted ones after ``accepted_after``), each by an index."""
+        out: list[tuple[str, tuple[Any, ...]]] = []
+        plain = [s.value for s in states if s not in (ReceiptState.PENDING, ReceiptState.ACCEPTED)
+                 or not self.fast]
+        if plain:
+            out.append((" WHERE r.state IN (" + ",".join("?" * len(plain)) + ")", tuple(plain)))
+        if self.fast and ReceiptState.PENDING in states:
+            out.append((self._pending_where(), ()))
+        if self.fast and ReceiptState.ACCEPTED in states:
+            out.append((f" WHERE r.state = '{_A}' OR k.seq IS NOT NULL", ()))
+        if accepted_after is not None:
+            out.append((f" WHERE r.state = '{_A}' AND r.rev > ?", (accepted_after,)))
+            if self.fast:
+                out.append((" WHERE r.seq IN (SELECT seq FROM sat_acked WHERE rev > ?) AND "
+                            "k.seq IS NOT NULL", (accepted_after,)))
+        return out
+
     def receipts(self, states: Sequence[ReceiptState] | None = None,
                  conn: Connection | None = None) -> list[Receipt]:
         """Receipts in queue order, optionally only those in ``states``."""
-        q = select(self.t).order_by(self.t.c.seq)
-        if states is not None:
-            q = q.where(self.t.c.state.in_([s.value for s in states]))
-        with self._read(conn) as c:
-            return [self._receipt(r) for r in c.execute(q).mappings()]
+        if states is None:
+            return [self._receipt(r) for r in self._select("", (), conn=conn)]
+        return [self._receipt(r) for r in self._select_all(self._state_wheres(states, None),
+                                                          conn=conn)]
 
     def receipt(self, uid: str) -> Receipt | None:
-        with self._read() as c:
-            r = c.execute(select(self.t).where(self.t.c.uid == uid)).mappings().first()
-        return None if r is None else self._receipt(r)
+        rows = self._select(" WHERE r.uid = ?", (uid,))
+        return self._receipt(rows[0]) if rows else None
 
     def rows(self, states: Sequence[ReceiptState] | None = None, *,
              accepted_after: int | None = None) -> list[dict[str, Any]]:
@@ -561,22 +738,30 @@ class Queue:
 
         ``accepted_after``: also the accepted rows whose revision is after it.
         """
-        sql = ""
-        params: tuple[Any, ...] = ()
-        if states is not None:
-            params = tuple(s.value for s in states)
-            sql += " WHERE state IN (" + ",".join("?" * len(params)) + ")"
-            if accepted_after is not None:
-                sql += " OR (state = ? AND rev > ?)"
-                params += (ReceiptState.ACCEPTED.value, accepted_after)
-        return self._select(sql, params)
+        if states is None:
+            return self._select("", ())
+        return self._select_all(self._state_wheres(states, accepted_after))
+
+    def _select_all(self, wheres: Sequence[tuple[str, tuple[Any, ...]]],
+                    cols: Sequence[str] = _COLS,
+                    conn: Connection | None = None) -> list[dict[str, Any]]:
+        """The rows of several reads, each once, in queue order."""
+        if len(wheres) == 1:
+            return self._select(*wheres[0], cols=cols, conn=conn)
+        got: dict[int, dict[str, Any]] = {}
+        for where, params in wheres:
+            for r in self._select(where, params, cols=("seq", *cols), conn=conn):
+                got[r["seq"]] = r
+        return [got[k] for k in sorted(got)]
 
     def _select(self, where: str, params: tuple[Any, ...],
-                cols: str = "*") -> list[dict[str, Any]]:
-        with self._read() as c:
+                cols: Sequence[str] = _COLS,
+                conn: Connection | None = None) -> list[dict[str, Any]]:
+        with self._read(conn) as c:
             # the DBAPI cursor: SQLAlchemy's row machinery cost more than SQLite for 10,000 rows
             cur = c.connection.driver_connection.execute(  # type: ignore[union-attr]
-                f"SELECT {cols} FROM sat_receipt" + where + " ORDER BY seq", params)
+                f"SELECT {self._cols(cols)}" + (_FAST_FROM if self.fast else " FROM sat_receipt r")
+                + where + " ORDER BY r.seq", params)
             names = [d[0] for d in cur.description]
             return [dict(zip(names, r, strict=True)) for r in cur]
 
@@ -584,10 +769,10 @@ class Queue:
         """``(uid, state)`` of the transactions queued after ``uid`` (not resolved) with an
         action on the record ``top key``, in queue order."""
         rows = self._select(
-            " WHERE seq > (SELECT seq FROM sat_receipt WHERE uid = ?) AND state IN (?, ?, ?)"
-            " AND instr(acts, ?) > 0",
+            " WHERE r.seq > (SELECT seq FROM sat_receipt WHERE uid = ?) AND r.state IN (?, ?, ?)"
+            " AND instr(r.acts, ?) > 0",
             (uid, ReceiptState.PENDING.value, ReceiptState.ACCEPTED.value,
-             ReceiptState.REJECTED.value, _j(key)), "uid, state, acts")
+             ReceiptState.REJECTED.value, _j(key)), ("uid", "state", "acts"))
         return [(r["uid"], r["state"]) for r in rows
                 if any((a.top, a.key) == (top, key) for a in _acts_of(r["acts"]))]
 
@@ -596,22 +781,33 @@ class Queue:
         out: list[dict[str, Any]] = []
         for i in range(0, len(uids), 500):
             chunk = tuple(uids[i:i + 500])
-            out += self._select(" WHERE uid IN (" + ",".join("?" * len(chunk)) + ")", chunk)
+            out += self._select(" WHERE r.uid IN (" + ",".join("?" * len(chunk)) + ")", chunk)
         out.sort(key=lambda r: r["seq"])
         return out
 
+    def _count_pending(self, c: Connection, extra: str = "") -> int:
+        if not self.fast:
+            n = c.exec_driver_sql(f"SELECT count(*) FROM sat_receipt WHERE state = '{_P}'"
+                                  + extra).scalar()
+        else:
+            n = c.exec_driver_sql("SELECT count(*)" + _FAST_FROM + self._pending_where()
+                                  + extra.replace("local_err", "r.local_err")).scalar()
+        return int(n or 0)
+
     def summary(self) -> tuple[dict[str, int], int]:
         """The pending and rejected receipts per state and the newest creation time (for
-        the status, read after every change): from the indexes, not the rows, so that it
-        does not grow with the accepted receipts (session 11: one pass over every row, 2 ms
-        per 20,000 receipts)."""
+        the status, read after every change): from the indexes and ``sat_pending``, not
+        the rows, so that it does not grow with the accepted receipts (session 11: one pass
+        over every row, 2 ms per 20,000 receipts)."""
         with self._read() as c:
-            rows = c.exec_driver_sql(
-                f"SELECT state, count(*) FROM sat_receipt WHERE state IN "
-                f"('{ReceiptState.PENDING.value}', '{ReceiptState.REJECTED.value}') "
-                "GROUP BY state").all()
+            rej = c.exec_driver_sql(
+                f"SELECT count(*) FROM sat_receipt WHERE state = "
+                f"'{ReceiptState.REJECTED.value}'").scalar()
+            pend = self._count_pending(c)
             newest = c.exec_driver_sql("SELECT max(created) FROM sat_receipt").scalar()
-        return {r[0]: int(r[1]) for r in rows}, int(newest or 0)
+        counts = {k: n for k, n in ((_P, pend), (ReceiptState.REJECTED.value, int(rej or 0)))
+                  if n}
+        return counts, int(newest or 0)
 
     def put_aside_count(self) -> int:
         """How many rejected receipts were put aside (sent, their answer lost:
@@ -625,32 +821,79 @@ class Queue:
                 (len(PUT_ASIDE), PUT_ASIDE)).scalar()
         return int(n or 0)
 
-    def add_indexes(self) -> None:
-        """The indexes of a queue made before session 11 (:func:`queue_tables` makes them
-        in a new one): made, and the index by state alone they replace dropped, at the
-        first writable open (well under a second for 100,000 receipts). Not made (a full
-        disk, a read-only file) is no error: the reads they serve scan instead."""
+    def upgrade(self) -> None:
+        """Bring a queue made by an older Outpost up to this one, at the first writable
+        open (well under a second for 100,000 receipts):
+
+        - the indexes of session 11 (:func:`queue_tables` makes them in a new one), and the
+          index by state alone they replace dropped;
+        - ``sat_pending`` and ``sat_acked`` (session 12, see the module docstring), the
+          pending receipts copied into ``sat_pending``; at every writable open, the pending
+          receipts an older Outpost added since (after ``pending_upto``) too.
+
+        Not done (a full disk, a read-only file) is no error: the indexes' reads scan
+        instead, and acks rewrite their receipts as before."""
         with self._read() as c:
             have = {r[0] for r in c.exec_driver_sql(
                 "SELECT name FROM sqlite_master WHERE type = 'index' AND "
                 "tbl_name = 'sat_receipt'")}
-        if {"ix_sat_receipt_created", "ix_sat_receipt_state_rev"} <= have:
-            return
+        if not {"ix_sat_receipt_created", "ix_sat_receipt_state_rev"} <= have:
+            try:
+                with self._conn(None) as c:
+                    c.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_sat_receipt_created "
+                                      "ON sat_receipt (created)")
+                    c.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_sat_receipt_state_rev "
+                                      "ON sat_receipt (state, rev)")
+                    c.exec_driver_sql("DROP INDEX IF EXISTS ix_sat_receipt_state")
+            except StorageError:
+                pass
+        if self._has_ack_tables():
+            with self._read() as c:
+                # nothing to do (the usual open) writes nothing: a command that changes
+                # nothing leaves the file as it was
+                todo = c.exec_driver_sql(
+                    "SELECT EXISTS (SELECT 1 FROM sat_receipt WHERE seq > "
+                    f"coalesce({_UPTO_SQL}, 0) AND +state = '{_P}' AND seq NOT IN (SELECT seq "
+                    "FROM sat_pending) AND seq NOT IN (SELECT seq FROM sat_acked)) OR EXISTS "
+                    "(SELECT 1 FROM sat_pending WHERE (SELECT state FROM sat_receipt r WHERE "
+                    f"r.seq = sat_pending.seq) IS NOT '{_P}')").scalar()
+            if not todo:
+                self._set_layout(True)
+                return
         try:
             with self._conn(None) as c:
-                c.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_sat_receipt_created "
-                                  "ON sat_receipt (created)")
-                c.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_sat_receipt_state_rev "
-                                  "ON sat_receipt (state, rev)")
-                c.exec_driver_sql("DROP INDEX IF EXISTS ix_sat_receipt_state")
+                c.exec_driver_sql("CREATE TABLE IF NOT EXISTS sat_pending "
+                                  "(seq INTEGER PRIMARY KEY)")
+                c.exec_driver_sql("CREATE TABLE IF NOT EXISTS sat_acked "
+                                  "(seq INTEGER PRIMARY KEY, rev INTEGER NOT NULL)")
+                c.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_sat_acked_rev "
+                                  "ON sat_acked (rev)")
+                # pending receipts not in sat_pending: all of them in a queue made before
+                # session 12, those an older Outpost added since the last open otherwise
+                # (by seq from pending_upto on: not a walk of every pending state entry)
+                c.exec_driver_sql(
+                    "INSERT OR IGNORE INTO sat_pending (seq) SELECT seq FROM sat_receipt WHERE "
+                    f"seq > coalesce({_UPTO_SQL}, 0) AND +state = '{_P}' "
+                    "AND seq NOT IN (SELECT seq FROM sat_acked)")
+                # and those an older Outpost accepted, rejected or discarded leave it
+                c.exec_driver_sql(
+                    "DELETE FROM sat_pending WHERE (SELECT state FROM sat_receipt r WHERE "
+                    f"r.seq = sat_pending.seq) IS NOT '{_P}'")
+                c.exec_driver_sql(_SET_UPTO)
         except StorageError:
-            pass
+            return
+        self._set_layout(True)
 
     def acked_rev(self) -> int:
         """The highest revision the hub acked for a transaction of this queue (0: none)."""
         with self._read() as c:
             n = c.execute(select(func.max(self.t.c.rev))
                           .where(self.t.c.state == ReceiptState.ACCEPTED.value)).scalar()
+            if self.fast:
+                k = c.exec_driver_sql(
+                    "SELECT k.rev FROM sat_acked k JOIN sat_receipt r ON r.seq = k.seq WHERE "
+                    f"r.state = '{_P}' ORDER BY k.rev DESC LIMIT 1").scalar()
+                n = max(int(n or 0), int(k or 0))
         return int(n or 0)
 
     def last_created(self) -> int:
@@ -661,16 +904,19 @@ class Queue:
 
     def count(self, state: ReceiptState) -> int:
         with self._read() as c:
+            if state == ReceiptState.PENDING:
+                return self._count_pending(c)
             n = c.execute(select(func.count()).select_from(self.t)
                           .where(self.t.c.state == state.value)).scalar()
+            if state == ReceiptState.ACCEPTED and self.fast:
+                n = int(n or 0) + int(c.exec_driver_sql(
+                    "SELECT count(*) FROM sat_acked k JOIN sat_receipt r ON r.seq = k.seq "
+                    f"WHERE r.state = '{_P}'").scalar() or 0)
         return int(n or 0)
 
     def local_conflicts(self) -> int:
         with self._read() as c:
-            n = c.execute(select(func.count()).select_from(self.t)
-                          .where(self.t.c.state == ReceiptState.PENDING.value,
-                                 self.t.c.local_err != "")).scalar()
-        return int(n or 0)
+            return self._count_pending(c, " AND local_err != ''")
 
     @staticmethod
     def trans_of(row: Any) -> Trans:

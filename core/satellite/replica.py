@@ -170,7 +170,7 @@ class Replica:
             self.ledger = SqlLedger(url, project, synchronous=synchronous, layout="by-id")
             self.queue = Queue(self.ledger.engine, self.ledger.metadata, self.ledger.begin)
             if not read_only:
-                self.queue.add_indexes()
+                self.queue.upgrade()
         except StorageError as exc:
             # a reader cannot make the tables a writer killed while making them (or still
             # making them) left out: say so, not the SQL that failed on the read-only file
@@ -321,10 +321,12 @@ class Replica:
 
     def apply(self, rev: Rev, evs: Sequence[Event], acks: Sequence[Ack] = (),
               rejects: Sequence[Reject] = (), audits: Sequence[Audit] = (),
-              meta: Mapping[str, Any] | None = None) -> None:
+              meta: Mapping[str, Any] | None = None,
+              seqs: Mapping[str, int] | None = None) -> None:
         """Store the hub's events up to ``rev``, the outcomes of local transactions and
         ``meta`` (``sat_meta`` values), in one commit. Events at or before the replica's
-        revision are skipped (duplicates).
+        revision are skipped (duplicates). ``seqs``: the queue ``seq`` of acked uids, where
+        the caller knows them (:meth:`Queue.accept_many`).
 
         Raises:
             LostRevisionsError: the hub's events reuse event ids this replica holds: it
@@ -334,7 +336,7 @@ class Replica:
         """
         _check_hub_order(evs)
         try:
-            self._apply(rev, evs, acks, rejects, audits, meta)
+            self._apply(rev, evs, acks, rejects, audits, meta, seqs)
         except OrderError as exc:
             ids = (f"event {exc.first}" if exc.first == exc.last
                    else f"events {exc.first}..{exc.last}")
@@ -356,16 +358,16 @@ class Replica:
 
     def _apply(self, rev: Rev, evs: Sequence[Event], acks: Sequence[Ack],
                rejects: Sequence[Reject], audits: Sequence[Audit],
-               meta: Mapping[str, Any] | None) -> None:
+               meta: Mapping[str, Any] | None, seqs: Mapping[str, int] | None) -> None:
         if not self._int_tops:
-            self._apply_in(rev, evs, acks, rejects, audits, meta)
+            self._apply_in(rev, evs, acks, rejects, audits, meta, seqs)
             return
         with self._int_lock:  # until the commit: see greatest_int_key
-            self._apply_in(rev, evs, acks, rejects, audits, meta)
+            self._apply_in(rev, evs, acks, rejects, audits, meta, seqs)
 
     def _apply_in(self, rev: Rev, evs: Sequence[Event], acks: Sequence[Ack],
                   rejects: Sequence[Reject], audits: Sequence[Audit],
-                  meta: Mapping[str, Any] | None) -> None:
+                  meta: Mapping[str, Any] | None, seqs: Mapping[str, int] | None) -> None:
         with self.ledger.begin() as conn:
             cur = self.ledger.rev_in(conn)
             fresh = [e for e in evs if e.rev > cur]
@@ -378,7 +380,7 @@ class Replica:
                 if self._int_max and (self._int_dirty or new_rev != cur):
                     self._store_int_keys(conn, new_rev)  # kept as of the new revision
             if acks:
-                self.queue.accept_many([(a.uid, a.rev) for a in acks], conn)
+                self.queue.accept_many([(a.uid, a.rev) for a in acks], conn, seqs)
             for r in rejects:
                 if self.queue.reject(r.uid, r.err, r.conflicts, conn, rev=new_rev):
                     # the same fields saved again offline, rejected for the same change: one

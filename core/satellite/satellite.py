@@ -1266,10 +1266,15 @@ class Satellite:
         meta = self._take_meta()
         try:
             if isinstance(item, SatRes):
+                seqs: dict[str, int] | None = None
                 if item.acks:
                     crash_point("sat.after_ack_before_record")
+                    # the receipts' seq as the overlay holds them (a seq never changes; the
+                    # dict is read, not changed, here): the acks need no look-up by uid
+                    op = self._open
+                    seqs = {a.uid: e.seq for a in item.acks if (e := op.get(a.uid)) is not None}
                 self.replica.apply(item.rev, item.evs, item.acks, item.rejects, item.audits,
-                                   meta=meta)
+                                   meta=meta, seqs=seqs)
                 if item.more:
                     crash_point("sat.mid_catchup")
             else:

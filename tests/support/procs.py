@@ -167,10 +167,16 @@ def integrity(db: Path) -> str:
 
 
 def receipts(data: Path) -> list[tuple[str, str, int, int]]:
-    """(uid, state, rev, created) of every local transaction, read from the satellite's file."""
+    """(uid, state, rev, created) of every local transaction, read from the satellite's file
+    (a receipt stored ``pending`` with a ``sat_acked`` row is accepted at its revision: the
+    queue's layout since session 12, core/satellite/queue.py)."""
     with contextlib.closing(sqlite3.connect(sat_db(data))) as c:
-        return [(u, s, int(r or 0), int(t)) for u, s, r, t in c.execute(
-            "SELECT uid, state, rev, created FROM sat_receipt ORDER BY seq")]
+        acked = c.execute("SELECT 1 FROM sqlite_master WHERE name = 'sat_acked'").fetchone()
+        sql = ("SELECT uid, CASE WHEN k.seq IS NULL THEN state ELSE 'accepted' END, "
+               "coalesce(k.rev, r.rev), created FROM sat_receipt r LEFT JOIN sat_acked k "
+               "ON k.seq = r.seq AND r.state = 'pending' ORDER BY r.seq" if acked else
+               "SELECT uid, state, rev, created FROM sat_receipt ORDER BY seq")
+        return [(u, s, int(r or 0), int(t)) for u, s, r, t in c.execute(sql)]
 
 
 def ledger_uids(db: Path) -> dict[str, int]:
