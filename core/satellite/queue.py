@@ -816,9 +816,8 @@ class Queue:
         with self._read() as c:
             n = c.exec_driver_sql(
                 f"SELECT count(*) FROM sat_receipt WHERE state = "
-                f"'{ReceiptState.REJECTED.value}' AND substr(err, 1, ?) = ? "
-                "AND (conflicts IS NULL OR conflicts = '[]')",
-                (len(PUT_ASIDE), PUT_ASIDE)).scalar()
+                f"'{ReceiptState.REJECTED.value}' AND (conflicts IS NULL OR conflicts = '[]') "
+                "AND substr(err, 1, ?) = ?", (len(PUT_ASIDE), PUT_ASIDE)).scalar()
         return int(n or 0)
 
     def upgrade(self) -> None:
