@@ -20,8 +20,9 @@ publish (the hub's start and stop cancel out; ``PYTHONHASHSEED=0`` is set for th
 ``--subs N`` adds N websockets clients subscribed to the topic: each publish is then also
 pushed to N connections (``--clients 1 --subs 10``: ``bench/hub.py``'s latency shape, one
 event per push, the publisher waiting for its ack), and the run ends once every subscriber
-has every event. ``--root`` runs another checkout's hub (a base to compare with). Without ``--wrap`` it prints
-the rate and each hub thread's CPU per transaction (noisy on a shared machine).
+has every event. ``--root`` runs another checkout's hub (a base to compare with). Without
+``--wrap`` it prints the rate and each hub thread's CPU per transaction (noisy on a shared
+machine).
 """
 
 from __future__ import annotations
