@@ -162,7 +162,9 @@ def push_frame(svc: HubService, conn: ConnId, d: Delivery) -> str | None:
     if not d.note:
         # subscribers of the same topics get the same frame: encode it once per fan-out
         # (event ids are unique, so the ids and the revision identify the frame)
-        key = (d.rev, with_audits, *[e.id for e in d.evs])
+        evs = d.evs
+        key = (d.rev, with_audits, evs[0].id) if len(evs) == 1 else \
+            (d.rev, with_audits, *[e.id for e in evs])  # the same key: one event, no loop
         cached = svc._push_cache.get(key)
         if cached is not None:
             return cached
