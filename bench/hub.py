@@ -11,7 +11,14 @@ none on loopback) and drives it from this process over real websockets:
    in ``--rounds`` pairs run back to back (hub, then raw), each with the load average and the
    CPU each hub thread (event loop, writer) and the clients spent per transaction (and how
    long each waited for a CPU while runnable: Linux schedstat), then the
-   medians and the range of the per-pair ratios.
+   medians and the range of the per-pair ratios. ``--slices K`` splits each round's 8 s of
+   the hub and of raw sqlite3 into K alternating slices (hub, raw, hub, raw...): raw
+   sqlite3's rate is one ``fdatasync`` per transaction and swings several-fold within
+   seconds on a shared disk, and the hub's needs most of both CPUs; measured in two
+   separate 8 s windows the ratio carries both swings (docs/benchmarks.md, "Hub, session
+   12"). Per round it then also prints the slices' ranges.
+
+``--root DIR`` runs another checkout's hub (a base) with this benchmark's code.
 
 The hub runs with ``--rate``/``--burst`` raised: the default flood limit (200 messages/s per
 connection) would otherwise close a client of this benchmark at about 2,000 tx/s in total,
@@ -19,7 +26,7 @@ which is the limit's job, not what is measured here.
 
 Prints figures; never passes or fails on time. Usage::
 
-    .venv/bin/python bench/hub.py [--quick] [--rounds N]
+    .venv/bin/python bench/hub.py [--quick] [--rounds N] [--slices K] [--root DIR]
 """
 
 from __future__ import annotations
@@ -129,22 +136,27 @@ async def latency(url: str, nsubs: int, n: int, tag: str) -> tuple[list[float], 
 
 async def publish_rate(url: str, clients: int, seconds: float, tag: str = "rate",
                        ) -> tuple[float, int]:
+    """``clients`` websockets clients publishing for ``seconds``, each waiting for its ack;
+    timed from when all are connected (the handshakes are not in the rate)."""
+    cs = [Client(await connect(url)) for _ in range(clients)]
     stop_at = time.perf_counter() + seconds
     counts = [0] * clients
 
     async def one(i: int) -> None:
-        c = Client(await connect(url))
+        c = cs[i]
         n = 0
         while time.perf_counter() < stop_at:
             r = await c.req("evt.pub", {"acts": [act(f"{tag}-{i}-{n}")]})
             assert "res" in r, r
             n += 1
         counts[i] = n
-        await c.close()
 
     t0 = time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(clients)))
-    return sum(counts) / (time.perf_counter() - t0), sum(counts)
+    rate = sum(counts) / (time.perf_counter() - t0)
+    for c in cs:
+        await c.close()
+    return rate, sum(counts)
 
 
 class _LeanClient(asyncio.Protocol):
@@ -246,26 +258,45 @@ async def publish_rate_lean(url: str, clients: int, seconds: float, tag: str = "
     return sum(counts) / elapsed, sum(counts)
 
 
+class RawSqlite:
+    """Raw sqlite3 doing one commit per transaction (WAL, ``synchronous=FULL``, an event
+    row and an audit row each), in one file, for one or more slices of time."""
+
+    def __init__(self, path: Path):
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("CREATE TABLE ev (id INTEGER PRIMARY KEY, rev INTEGER, top TEXT, "
+                        "key TEXT, cmd TEXT, arg BLOB)")
+        self.db.execute("CREATE TABLE audit (rev INTEGER PRIMARY KEY, usr TEXT, uid TEXT "
+                        "UNIQUE)")
+        self.n = 0
+
+    def run(self, seconds: float) -> tuple[int, float]:
+        """Commit for ``seconds``: the transactions committed and the seconds taken."""
+        db = self.db
+        n = n0 = self.n
+        t0 = time.perf_counter()
+        stop_at = t0 + seconds
+        while time.perf_counter() < stop_at:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("INSERT INTO ev (rev, top, key, cmd, arg) VALUES (?,?,?,?,?)",
+                       (n, "field.site", f"k{n}", "new", orjson.dumps({"name": "x"})))
+            db.execute("INSERT INTO audit VALUES (?,?,?)", (n, "bench", f"u{n}"))
+            db.execute("COMMIT")
+            n += 1
+        self.n = n
+        return n - n0, time.perf_counter() - t0
+
+    def close(self) -> None:
+        self.db.close()
+
+
 def raw_sqlite_rate(path: Path, seconds: float) -> float:
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
-    db.execute("CREATE TABLE ev (id INTEGER PRIMARY KEY, rev INTEGER, top TEXT, key TEXT, "
-               "cmd TEXT, arg BLOB)")
-    db.execute("CREATE TABLE audit (rev INTEGER PRIMARY KEY, usr TEXT, uid TEXT UNIQUE)")
-    n = 0
-    t0 = time.perf_counter()
-    stop_at = t0 + seconds
-    while time.perf_counter() < stop_at:
-        db.execute("BEGIN IMMEDIATE")
-        db.execute("INSERT INTO ev (rev, top, key, cmd, arg) VALUES (?,?,?,?,?)",
-                   (n, "field.site", f"k{n}", "new", orjson.dumps({"name": "x"})))
-        db.execute("INSERT INTO audit VALUES (?,?,?)", (n, "bench", f"u{n}"))
-        db.execute("COMMIT")
-        n += 1
-    rate = n / (time.perf_counter() - t0)
-    db.close()
-    return rate
+    raw = RawSqlite(path)
+    n, took = raw.run(seconds)
+    raw.close()
+    return n / took
 
 
 async def echo_latency(n: int) -> list[float]:
@@ -341,7 +372,8 @@ def load() -> str:
     return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
-async def run(quick: bool, db: str = "", rounds: int = 3, lean: bool = False) -> None:
+async def run(quick: bool, db: str = "", rounds: int = 3, lean: bool = False,
+              slices: int = 1, root: Path = ROOT) -> None:
     n = 100 if quick else 300
     secs = 3.0 if quick else 8.0
     print(f"machine: {platform.machine()} {cpu_model()}, "
@@ -352,9 +384,12 @@ async def run(quick: bool, db: str = "", rounds: int = 3, lean: bool = False) ->
         echo = await echo_latency(n * 3)
         print(f"raw websockets echo round trip: p50 {pct(echo, .5):.3f} ms, "
               f"p99 {pct(echo, .99):.3f} ms")
-        proc, url = start_hub(db or tmp / "hub.db", *NO_FLOOD_LIMIT)
+        proc, url = start_hub(db or tmp / "hub.db", *NO_FLOOD_LIMIT, root=root)
         print(f"hub ledger: {db or 'SQLite file, WAL, synchronous=FULL'}; rate clients: "
-              f"{'lean (--lean)' if lean else 'websockets'}")
+              f"{'lean (--lean)' if lean else 'websockets'}; hub code: {root}")
+        if slices > 1:
+            print(f"each round: {slices} slices of {secs / slices:g} s of the hub, then of raw "
+                  "sqlite3, alternating (--slices)")
         rates: list[float] = []
         raws: list[float] = []
         try:
@@ -365,19 +400,43 @@ async def run(quick: bool, db: str = "", rounds: int = 3, lean: bool = False) ->
                       f"p50 {pct(acks, .5):.2f} ms, p99 {pct(acks, .99):.2f} ms; {load()}")
             for r in range(rounds):
                 before = load()
-                cpu0, me0, w0 = thread_cpu(proc.pid), time.process_time(), my_wait()
-                rate, total = await (publish_rate_lean if lean else publish_rate)(
-                    url, 10, secs, f"rate{r}")
-                cpu1, me1, w1 = thread_cpu(proc.pid), time.process_time(), my_wait()
-                raw = raw_sqlite_rate(tmp / f"raw{r}.db", secs)
+                raw_db = RawSqlite(tmp / f"raw{r}.db")
+                total = raw_n = 0
+                took = raw_took = me = wait = 0.0
+                cpu: dict[str, tuple[float, float, float]] = {}
+                hub_sl: list[float] = []
+                raw_sl: list[float] = []
+                for k in range(slices):
+                    cpu0, me0, w0 = thread_cpu(proc.pid), time.process_time(), my_wait()
+                    rate_k, n_k = await (publish_rate_lean if lean else publish_rate)(
+                        url, 10, secs / slices, f"rate{r}" if slices == 1 else f"rate{r}s{k}")
+                    cpu1, me1, w1 = thread_cpu(proc.pid), time.process_time(), my_wait()
+                    me, wait = me + me1 - me0, wait + w1 - w0
+                    for name, (u1, s1, x1) in cpu1.items():  # the hub's CPU in its slices only
+                        u0, s0, x0 = cpu0.get(name, (u1, s1, x1))
+                        u, s_, x = cpu.get(name, (0.0, 0.0, 0.0))
+                        cpu[name] = (u + u1 - u0, s_ + s1 - s0, x + x1 - x0)
+                    total += n_k
+                    took += n_k / rate_k if rate_k else secs / slices
+                    hub_sl.append(rate_k)
+                    m, t = raw_db.run(secs / slices)
+                    raw_n, raw_took = raw_n + m, raw_took + t
+                    raw_sl.append(m / t)
+                raw_db.close()
+                rate, raw = total / took, raw_n / raw_took
                 rates.append(rate)
                 raws.append(raw)
                 print(f"round {r + 1}: hub durable publish rate, 10 clients: {rate:.0f} tx/s "
                       f"({total} in {secs:g} s); raw sqlite3, one commit per transaction (WAL, "
                       f"synchronous=FULL): {raw:.0f} tx/s; hub / raw {rate / raw:.2f}x; {before}")
-                print(f"  CPU per transaction, us: hub {cpu_per_tx(cpu0, cpu1, total)}; the 10 "
-                      f"clients (this process) {(me1 - me0) / total * 1e6:.0f} (waited "
-                      f"{(w1 - w0) / total * 1e6:.0f} for a CPU)")
+                if slices > 1:
+                    print(f"  per slice, tx/s: hub {min(hub_sl):.0f}-{max(hub_sl):.0f}, raw "
+                          f"{min(raw_sl):.0f}-{max(raw_sl):.0f}; hub / raw "
+                          f"{min(a / b for a, b in zip(hub_sl, raw_sl, strict=True)):.2f}x-"
+                          f"{max(a / b for a, b in zip(hub_sl, raw_sl, strict=True)):.2f}x")
+                print(f"  CPU per transaction, us: hub {cpu_per_tx({}, cpu, total)}; the 10 "
+                      f"clients (this process) {me / total * 1e6:.0f} (waited "
+                      f"{wait / total * 1e6:.0f} for a CPU)")
         finally:
             stop_hub(proc)
         ratios = sorted(a / b for a, b in zip(rates, raws, strict=True))
@@ -395,8 +454,17 @@ def main() -> None:
     ap.add_argument("--lean", action="store_true", help="the rate's 10 clients without the "
                     "websockets library (less of the 2 shared CPUs; the hub gets the same "
                     "frames)")
+    ap.add_argument("--slices", type=int, default=1, help="split each round's hub and raw "
+                    "time into this many alternating slices (hub, raw, hub, raw...), so that "
+                    "the machine's load swings hit both alike (default 1: the hub's 8 s, then "
+                    "raw's 8 s)")
+    ap.add_argument("--root", default=str(ROOT), help="the checkout whose hub runs (a base "
+                    "to compare with; this benchmark's code stays this one)")
     args = ap.parse_args()
-    asyncio.run(run(args.quick, args.db, args.rounds, args.lean))
+    if args.slices < 1:
+        ap.error("--slices: 1 or more")
+    asyncio.run(run(args.quick, args.db, args.rounds, args.lean, args.slices,
+                    Path(args.root).resolve()))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,10 @@ key streams), in groups of ``--group`` published with ``SqlLedger.publish_many``
 - ``--mode full``: as ``handle``, then ``finish`` of each job and the reply's frame bytes
   (what ``Peer.write`` sends).
 
+With ``--subs N`` the topic has ``N`` subscribers: ``full`` then also fans each publish
+out and builds each subscriber's ``evt.update`` frame (``take_push``), the push path of
+``bench/hub.py``'s latency figures.
+
 The loop's share per publish is ``full`` minus ``pub``; ``handle`` minus ``pub`` is the
 request's part, ``full`` minus ``handle`` the reply's. The deterministic figure on a shared
 machine is user-space instructions (docs/benchmarks.md, "Hub: durable publish rate,
@@ -49,6 +53,7 @@ from ledger import PROJECT  # noqa: E402
 from core.ledger.sql import SqlLedger  # noqa: E402
 from core.wire import dec_trans, decode_body, parse_frame  # noqa: E402
 from hubserver.limits import Limits  # noqa: E402
+from hubserver.outputs import Flush  # noqa: E402
 from hubserver.service import HubService, Send  # noqa: E402
 
 
@@ -69,7 +74,15 @@ def frames_of(n: int, clients: int = 10, seed: int = 1) -> tuple[list[str], list
     return frames, conns
 
 
-def run(mode: str, n: int, group: int) -> None:
+def frame_bytes(text: str) -> int:
+    """The size of ``text`` as ``Peer.write`` sends it (header and UTF-8 payload)."""
+    data = text.encode()
+    head = bytes((0x81, len(data))) if len(data) < 126 else \
+        b"\x81\x7e" + len(data).to_bytes(2, "big")
+    return len(head + data)
+
+
+def run(mode: str, n: int, group: int, subs: int = 0) -> None:
     frames, conns = frames_of(n)
     pre = [(dec_trans(decode_body(parse_frame(f)), "evt.pub"), "anonymous") for f in frames]
     shm = Path("/dev/shm")
@@ -78,8 +91,11 @@ def run(mode: str, n: int, group: int) -> None:
         svc = HubService(led, limits=Limits(rate=1e9, burst=1e9))
         for i in range(10):
             svc.connect(f"c{i}", "anonymous", "writer")
+        for i in range(subs):  # subscribers of the topic (bench/hub.py's latency clients)
+            svc.connect(f"s{i}", "anonymous", "reader")
+            svc.handle(f"s{i}", 'evt.sub#1\n{"rev":"0001-01-01T00:00:00Z","tops":["field.site"]}')
         clock = svc.clock
-        sent = 0
+        sent = pushes = 0
         t0 = time.thread_time()
         for g in range(0, n, group):
             if mode == "pub":
@@ -96,14 +112,16 @@ def run(mode: str, n: int, group: int) -> None:
             for j, r in zip(jobs, res, strict=True):
                 for o in svc.finish(j, [r]):
                     if isinstance(o, Send):  # Peer.write's frame: header and text
-                        data = o.text.encode()
-                        head = bytes((0x81, len(data))) if len(data) < 126 else \
-                            b"\x81\x7e" + len(data).to_bytes(2, "big")
-                        sent += len(head + data)
+                        sent += frame_bytes(o.text)
+                    elif isinstance(o, Flush):  # a push: the hub takes it when it sends
+                        text = svc.take_push(o.conn)
+                        if text is not None:
+                            sent += frame_bytes(text)
+                            pushes += 1
         cpu = time.thread_time() - t0
         led.close()
     print(f"mode {mode}: {n} publishes in groups of {group}, thread CPU "
-          f"{cpu / max(n, 1) * 1e6:.1f} us per publish; {sent} reply bytes")
+          f"{cpu / max(n, 1) * 1e6:.1f} us per publish; {sent} reply bytes, {pushes} pushes")
 
 
 def main() -> None:
@@ -111,8 +129,10 @@ def main() -> None:
     ap.add_argument("--mode", choices=("pub", "handle", "full"), default="full")
     ap.add_argument("--n", type=int, default=2000, help="publishes")
     ap.add_argument("--group", type=int, default=4, help="transactions per commit")
+    ap.add_argument("--subs", type=int, default=0, help="subscribers of the topic (each "
+                    "publish is then also pushed to them: bench/hub.py's latency at 10)")
     args = ap.parse_args()
-    run(args.mode, args.n, args.group)
+    run(args.mode, args.n, args.group, args.subs)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,12 @@ per publish is then everything: the epoll wake-up, the socket read, the frame pa
 
 then ``(Ir of the main thread at 400 - at 200) / (10 * 200)`` is the loop's instructions per
 publish (the hub's start and stop cancel out; ``PYTHONHASHSEED=0`` is set for the hub).
-``--root`` runs another checkout's hub (a base to compare with). Without ``--wrap`` it prints
-the rate and each hub thread's CPU per transaction (noisy on a shared machine).
+``--subs N`` adds N websockets clients subscribed to the topic: each publish is then also
+pushed to N connections (``--clients 1 --subs 10``: ``bench/hub.py``'s latency shape, one
+event per push, the publisher waiting for its ack), and the run ends once every subscriber
+has every event. ``--root`` runs another checkout's hub (a base to compare with). Without
+``--wrap`` it prints the rate and each hub thread's CPU per transaction (noisy on a shared
+machine).
 """
 
 from __future__ import annotations
@@ -32,9 +36,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+import orjson
 from benchlib import ROOT, stop_hub
-from hub import NO_FLOOD_LIMIT, _LeanClient, load, thread_cpu
+from hub import NO_FLOOD_LIMIT, ZERO, Client, _LeanClient, load, thread_cpu
+from websockets.asyncio.client import connect
 
 
 class _CountClient(_LeanClient):
@@ -67,19 +74,38 @@ def start(db: Path, root: Path, wrap: str) -> tuple[subprocess.Popen[str], str]:
     return proc, line.split()[2]
 
 
-async def drive(url: str, clients: int, n: int, tag: str = "ws") -> float:
+async def drive(url: str, clients: int, n: int, tag: str = "ws", subs: int = 0) -> float:
     host, port = url.split("//", 1)[1].rsplit(":", 1)
     loop = asyncio.get_running_loop()
+    got = [0] * subs  # events pushed to each subscriber
+    all_in = asyncio.Event()
+
+    def counter(i: int) -> Any:
+        def on_push(_now: float, body: str) -> None:
+            got[i] += len(orjson.loads(body).get("evs", ()))
+            if min(got) >= clients * n:
+                all_in.set()
+        return on_push
+
+    readers = [Client(await connect(url, compression=None)) for _ in range(subs)]
+    for i, c in enumerate(readers):
+        c.on_push = counter(i)
+        await c.req("evt.sub", {"rev": ZERO, "tops": ["field.site"]})
     dones: list[asyncio.Future[int]] = [loop.create_future() for _ in range(clients)]
     t0 = time.perf_counter()
     conns = [await loop.create_connection(
         lambda i=i: _CountClient(f"{tag}-{i}", n, dones[i]), host, int(port))  # type: ignore[misc]
         for i in range(clients)]
     counts = await asyncio.wait_for(asyncio.gather(*dones), 600)
+    if subs:
+        await asyncio.wait_for(all_in.wait(), 600)
     elapsed = time.perf_counter() - t0
     for tr, _ in conns:
         tr.close()
+    for c in readers:
+        await c.close()
     assert counts == [n] * clients, counts
+    assert got == [clients * n] * subs, got
     return elapsed
 
 
@@ -95,9 +121,12 @@ def main() -> None:
     ap.add_argument("--url", default="", help="drive this running hub instead (e.g. one "
                     "under py-spy); it needs --rate/--burst raised")
     ap.add_argument("--tag", default="ws", help="key prefix (another per run on one hub)")
+    ap.add_argument("--subs", type=int, default=0, help="websockets clients subscribed to the "
+                    "topic, each pushed every publish (with --clients 1: bench/hub.py's "
+                    "latency shape, one event per push); the run ends once all have them")
     args = ap.parse_args()
     if args.url:
-        elapsed = asyncio.run(drive(args.url, args.clients, args.n, args.tag))
+        elapsed = asyncio.run(drive(args.url, args.clients, args.n, args.tag, args.subs))
         total = args.clients * args.n
         print(f"{total} publishes in {elapsed:.2f} s ({total / elapsed:.0f} tx/s); {load()}")
         return
@@ -109,7 +138,7 @@ def main() -> None:
                 subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True,
                                stdout=subprocess.DEVNULL)
             cpu0 = thread_cpu(proc.pid)
-            elapsed = asyncio.run(drive(url, args.clients, args.n))
+            elapsed = asyncio.run(drive(url, args.clients, args.n, subs=args.subs))
             cpu1 = thread_cpu(proc.pid)
             if args.instr_on:  # the hub's exit (its caches' size grows with --n) not counted
                 subprocess.run(["callgrind_control", "-i", "off", str(proc.pid)], check=True,

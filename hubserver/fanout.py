@@ -24,7 +24,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from core.ledger.protocols import Ledger
-from core.model import Audit, Event, Note, Update
+from core.model import Audit, Event, Update
 from core.revision import Rev
 from core.subs import Delivery
 from core.wire import enc_update, format_push
@@ -61,7 +61,7 @@ def published(svc: HubService, evs: Sequence[Event], exclude: dict[Rev, ConnId] 
         evs = gap + list(evs)
     outs: list[Out] = []
     for conn, d in svc.subs.fanout(evs, exclude).items():
-        outs.extend(queue(svc, conn, d.evs, d.note, d.rev))
+        outs.extend(queue(svc, conn, d))
     last = evs[-1]
     if last.rev > svc.rev:
         svc.rev = last.rev
@@ -80,21 +80,28 @@ def catch_up(svc: HubService, evs: Sequence[Event]) -> list[Out]:
     return published(svc, evs)
 
 
-def queue(svc: HubService, conn: ConnId, evs: list[Event], notes: list[Note], rev: Rev
-          ) -> list[Out]:
+def queue(svc: HubService, conn: ConnId, fresh: Delivery) -> list[Out]:
     """Add a fan-out's events and notes for ``conn`` to its pending push: a ``Flush`` when
-    the push opens, a ``Close`` when too much is waiting."""
-    if not evs and svc.subs.get(conn).paused and (c := svc._conns.get(conn)) is not None:
+    the push opens, a ``Close`` when too much is waiting.
+
+    ``fresh`` is the fan-out's own delivery for ``conn`` (:meth:`Subs.fanout
+    <core.subs.Subs.fanout>` makes one per call): when no push is pending it becomes the
+    pending one (no copy: one object and two list copies less per subscriber)."""
+    rev = fresh.rev
+    if not fresh.evs and svc.subs.get(conn).paused and (c := svc._conns.get(conn)) is not None:
         # notes only, to a satellite in an evt.sat catch-up with more: it has the events
         # up to its last reply's rev, not this fan-out's (as sat_reply's pending notes)
         rev = min(rev, c.sat_end)
     d = svc._pending.get(conn)
     first = d is None
     if d is None:
-        d = svc._pending[conn] = Delivery(rev)
-    d.rev = max(d.rev, rev)
-    d.evs.extend(evs)
-    d.note.extend(notes)
+        fresh.rev = rev
+        d = svc._pending[conn] = fresh
+    else:
+        if rev > d.rev:
+            d.rev = rev
+        d.evs.extend(fresh.evs)
+        d.note.extend(fresh.note)
     if len(d.evs) + len(d.note) > svc.limits.max_pending:
         svc._pending.pop(conn, None)
         svc.subs.remove(conn)
@@ -155,7 +162,9 @@ def push_frame(svc: HubService, conn: ConnId, d: Delivery) -> str | None:
     if not d.note:
         # subscribers of the same topics get the same frame: encode it once per fan-out
         # (event ids are unique, so the ids and the revision identify the frame)
-        key = (d.rev, with_audits, *[e.id for e in d.evs])
+        evs = d.evs
+        key = (d.rev, with_audits, evs[0].id) if len(evs) == 1 else \
+            (d.rev, with_audits, *[e.id for e in evs])  # the same key: one event, no loop
         cached = svc._push_cache.get(key)
         if cached is not None:
             return cached

@@ -115,6 +115,27 @@ def test_pushes_coalesce_until_taken(svc: HubService) -> None:
     assert svc.take_push("B") is None
 
 
+def test_pending_pushes_of_subscribers_are_their_own(svc: HubService) -> None:
+    """Each subscriber's pending push is its own (since session 12 the fan-out's delivery
+    becomes the pending one, not a copy): coalesced, taken and kept apart."""
+    for c in ("B", "C"):
+        svc.handle_sync(c, frame("evt.sub#1", {"rev": Z, "tops": ["prod.cat"]}))
+
+    def keys(conn: str) -> list[str]:
+        text = svc.take_push(conn)
+        assert text is not None
+        return [e["key"] for e in orjson.loads(text.split("\n", 1)[1])["evs"]]
+
+    svc.handle_sync("A", frame("evt.pub#2", {"acts": [new("1", "a")]}))
+    svc.handle_sync("A", frame("evt.pub#3", {"acts": [new("2", "b")]}))
+    assert keys("B") == ["1", "2"]
+    svc.handle_sync("A", frame("evt.pub#4", {"acts": [new("3", "c"), new("4", "d")]}))
+    svc.handle_sync("A", frame("evt.pub#5", {"acts": [new("5", "e")]}))
+    assert keys("C") == ["1", "2", "3", "4", "5"]
+    assert keys("B") == ["3", "4", "5"]
+    assert svc.take_push("B") is None and svc.take_push("C") is None
+
+
 def test_push_frames_are_shared_only_when_identical(prod: Project, clock: Clock) -> None:
     """A push frame is encoded once per fan-out and reused for subscribers that get exactly
     the same (same events, same revision, audits or not); others get their own frame."""

@@ -86,3 +86,15 @@ def test_a_publisher_of_every_revision_gets_none_and_the_others_all() -> None:
     # one revision of the five was another's: the publisher gets that one
     got = subs.fanout(evs, {**dict.fromkeys(range(100, 105), 1), 102: 2})
     assert got[1].evs == [evs[2]] and got[2].evs == evs[:2] + evs[3:]
+
+
+def test_one_event_goes_to_every_subscriber_but_its_publisher() -> None:
+    # the one-event shape (an evt.pub's fan-out) takes its own path since session 12
+    ev = Event(1, 100, "a.x", "k", Cmd.NEW, None)
+    subs = Subs()
+    for conn in CONNS:
+        subs.subscribe(conn, ["a.x"])
+    subs.get(3).watermark = 100  # already has it (a catch-up's reply)
+    got = subs.fanout([ev], {100: 1})
+    assert {c: d.evs for c, d in got.items()} == {2: [ev]}
+    assert {c: d.evs for c, d in subs.fanout((ev,)).items()} == {1: [ev], 2: [ev]}
