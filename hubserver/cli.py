@@ -378,11 +378,17 @@ def _ops(args: argparse.Namespace) -> int:
                   f"{len(problems)} problem{'' if len(problems) == 1 else 's'}")
             return 0 if not problems else 1
         users = users_file(args.db, args.users)[0]
+        # the path looked at is recorded even when no file is there (a backup made from
+        # another machine, ops review 12): restore then names it instead of guessing why
         info = ops.backup(ledger, args.file, {"users_file": str(users.resolve()),
-                                              "users_digest": users_digest(users)}
-                          if users.is_file() else None)
+                                              "users_digest": users_digest(users)})
         print(f"backup done: {info.path} ({info.events} events, rev {format_rev(info.rev)}, "
               f"ledger {ledger.ledger_id})")
+        if not users.is_file():
+            print(f"outpost-hub: warning: no users file at {users}: the backup records none "
+                  "(made on another machine than the hub's, or with another HOME?): give the "
+                  "hub's users file with --users FILE, or copy it beside the restored ledger "
+                  "by hand after `restore`", file=sys.stderr)
         return 0
     finally:
         ledger.close()

@@ -152,6 +152,9 @@ def carry_users(recorded: str | None, target: Path, db: str, ledger_id: str = ""
     where = (f"the users file at {src}, where the ledger's was when it was backed up, holds "
              "other users and is not beside a ledger with this ledger id: another hub's? "
              "Not copied" if foreign else
+             f"the backup found no users file at {src} when it was made (made on another "
+             "machine than the hub's, or with another HOME?)"
+             if src is not None and not digest and not count_users(src) else
              f"the users file it was backed up with, {src}, is not here or holds no users"
              if src is not None else "the backup names no users file: it was made before "
              "session 11, or its ledger had none")

@@ -58,3 +58,23 @@ def test_user_add_refuses_a_backup_or_another_ledger_as_users_file(tmp_path: Pat
     assert _add(env, "eve", "--db", str(db), "--users", str(users))
     assert _add(env, "bob", "--db", str(db), "--users", str(users))
     assert "hub_user" in _tables(users)
+
+
+def test_a_backup_without_a_users_file_says_so_and_restore_names_the_true_reason(
+        tmp_path: Path) -> None:
+    # ops review 12: a backup made from another machine (another HOME: the hub's users file
+    # not where it looks) recorded no users file silently; restore then said "made before
+    # session 11, or its ledger had none", both false
+    env = _env(tmp_path / "home")
+    db, b = tmp_path / "hub.sqlite", tmp_path / "b.ledger"
+    _ledger(db)  # no users file beside it: as seen from another machine
+    r = _run(env, "backup", str(b), "--db", str(db))
+    assert r.returncode == 0, r.stderr
+    assert f"warning: no users file at {db}.users.db: the backup records none" in r.stderr, \
+        r.stderr
+    r = _run(env, "restore", str(b), "--db", str(tmp_path / "new" / "hub.sqlite"))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout + r.stderr
+    assert f"the backup found no users file at {db.resolve()}.users.db when it was made" \
+        in out, out
+    assert "made before session 11" not in out, out
