@@ -732,6 +732,10 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
     said: list[tuple[bool, str]] = []
     fails = _Failures()
     online = [""]  # the last "online with" line
+    # an "online with" line left unsaid while a failure repeated (back online between failed
+    # tries): said once a sync is done again (the failure's words are cleared then), else
+    # the output ended "still failing" though all was synced (ops review, session 12)
+    unsaid = [False]
     # transactions rejected before this run are not news
     known = {r.uid for r in sat.receipts([ReceiptState.REJECTED])}
 
@@ -760,7 +764,8 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
             err = ""
         tried = fails.failed(info)
         now = (info.online, err)
-        if said and said[-1] == now and not (tried and not info.online):
+        recovered = unsaid[0] and info.online and not fails.error
+        if said and said[-1] == now and not (tried and not info.online) and not recovered:
             return  # a failed try again (unreachable): counted below, not a change
         said.append(now)
         st = sat.status()
@@ -771,9 +776,10 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
                     + (f"; {err}" if err else ""))
             if err.startswith(STORE_FAILED) or (fails.error and line == online[0]):
                 # storing failed: the connection is dropped now, said as offline; back
-                # online between failed tries (a full disk): nothing new
+                # online between failed tries (a full disk): nothing new yet
+                unsaid[0] = True
                 return
-            online[0] = line
+            online[0], unsaid[0] = line, False
             print(line, file=sys.stderr, flush=True)
         elif (err and tried and info.phase != Phase.STOPPED and not asked
               and not client.refused):

@@ -51,7 +51,13 @@ from hubserver.cluster import ClusterListener, is_postgres
 from hubserver.dbguard import HubLock, check_hub_pg, check_hub_sqlite, check_port
 from hubserver.limits import MIN_MAX_MESSAGE, Limits
 from hubserver.server import Hub, is_loopback
-from hubserver.usersmove import carry_users, old_users_files, target_problem, users_digest
+from hubserver.usersmove import (
+    carry_users,
+    given_users_problem,
+    old_users_files,
+    target_problem,
+    users_digest,
+)
 
 __all__ = ["DEMO_DATA", "DEMO_SCHEMA", "default_db", "main", "open_hub_ledger", "seed_demo"]
 
@@ -86,7 +92,8 @@ def _pg_users_name(db: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in key) + ".users.db"
 
 
-def users_file(db: str, given: str | None) -> tuple[Path, str | None]:
+def users_file(db: str, given: str | None,
+               check: bool = False) -> tuple[Path, str | None]:
     """The users file of the ledger ``db`` (``--users`` when ``given``), and a warning to log
     when it is the old shared file.
 
@@ -96,9 +103,17 @@ def users_file(db: str, given: str | None) -> tuple[Path, str | None]:
     or in the data directory for PostgreSQL); while that file exists and the per-ledger one
     does not (and the SQLite ledger exists already), it is still used, so no operator is
     locked out by an upgrade, and the warning names the fix.
+
+    With ``check`` (``serve``, ``user``: they write a ``hub_user`` table into it) a ``given``
+    file that is the ledger itself or another SQLite file is refused (:class:`ConfigError`).
     """
     if given:
-        return Path(given).expanduser(), None
+        path = Path(given).expanduser()
+        problem = check and given_users_problem(
+            path, None if is_postgres(db) else sqlite_file(db))
+        if problem:
+            raise ConfigError(problem)
+        return path, None
     data = default_db().parent
     sqlite = None if is_postgres(db) else sqlite_file(db)
     if sqlite is None and not is_postgres(db):  # an SQLite database in memory
@@ -288,7 +303,7 @@ def _user_opts(args: argparse.Namespace) -> str:
 
 
 def _user(args: argparse.Namespace) -> int:
-    path, warning = users_file(args.db, args.users)
+    path, warning = users_file(args.db, args.users, check=True)
     if warning:
         print(f"outpost-hub: warning: {warning}", file=sys.stderr)
     # list and remove create nothing: a mistyped --db made an empty users file and said
@@ -363,11 +378,17 @@ def _ops(args: argparse.Namespace) -> int:
                   f"{len(problems)} problem{'' if len(problems) == 1 else 's'}")
             return 0 if not problems else 1
         users = users_file(args.db, args.users)[0]
+        # the path looked at is recorded even when no file is there (a backup made from
+        # another machine, ops review 12): restore then names it instead of guessing why
         info = ops.backup(ledger, args.file, {"users_file": str(users.resolve()),
-                                              "users_digest": users_digest(users)}
-                          if users.is_file() else None)
+                                              "users_digest": users_digest(users)})
         print(f"backup done: {info.path} ({info.events} events, rev {format_rev(info.rev)}, "
               f"ledger {ledger.ledger_id})")
+        if not users.is_file():
+            print(f"outpost-hub: warning: no users file at {users}: the backup records none "
+                  "(made on another machine than the hub's, or with another HOME?): give the "
+                  "hub's users file with --users FILE, or copy it beside the restored ledger "
+                  "by hand after `restore`", file=sys.stderr)
         return 0
     finally:
         ledger.close()
@@ -393,6 +414,8 @@ async def _serve(args: argparse.Namespace) -> int:
     if args.auth == "none" and not is_loopback(args.host):
         raise ConfigError(f"--auth none with --host {args.host}: without tokens the hub only "
                           "listens on loopback; add users with `outpost-hub user add NAME`")
+    if args.auth != "none":
+        users_file(args.db, args.users, check=True)  # a --users naming the ledger: before it opens
     # The writer thread (SQL ledger) and the event loop share the GIL; with the default 5 ms
     # switch interval a commit in progress delays pushes by up to 5 ms per hand-over
     # (measured by bench/hub.py). A shorter interval keeps the loop responsive.
@@ -474,7 +497,7 @@ async def _serve_locked(args: argparse.Namespace, project: Project, limits: Limi
             log.info("seeded %d demo transactions", n)
     users = None
     if args.auth != "none":
-        path, warning = users_file(args.db, args.users)
+        path, warning = users_file(args.db, args.users, check=True)
         if warning:
             log.warning("%s", warning)
         users = Users(path)

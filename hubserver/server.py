@@ -424,7 +424,12 @@ class Hub:
                     in (1002, 1007, 1009):
                 # websockets closed it (a frame over --max-message: 1009, a bad frame: 1002 /
                 # 1007; the hub's own closes, 1008, are logged where they are made): name the
-                # code and reason sent, not the 1006 of a peer that did not answer
+                # code and reason sent, not the 1006 of a peer that did not answer. The
+                # warning is repeat-limited (one client sending big frames again and again):
+                # each connection's close still has its line (ops review 12: 19 of 20
+                # closes showed only at shutdown)
+                log.info("conn %d: %s disconnected (code %d sent by the hub)", conn,
+                         user.name, sent.code)
                 log.warning("conn %d: %s closed by the hub: code %d (%s)", conn, user.name,
                             sent.code, sent.reason[:200])
             else:

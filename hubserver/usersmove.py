@@ -22,8 +22,8 @@ import shlex
 import sqlite3
 from pathlib import Path
 
-__all__ = ["belongs", "carry_users", "count_users", "old_users_files", "target_problem",
-           "users_digest"]
+__all__ = ["belongs", "carry_users", "count_users", "given_users_problem", "old_users_files",
+           "target_problem", "users_digest"]
 
 
 def count_users(path: Path) -> int:
@@ -69,6 +69,23 @@ def target_problem(target: Path, ledger: Path | None) -> str:
         return (f"--users {target} exists and is not a users file (no hub_user table: another "
                 "ledger, a backup, or another file?): check the path; restore overwrites no "
                 "such file, and nothing was changed")
+    return ""
+
+
+def given_users_problem(given: Path, ledger: Path | None) -> str:
+    """Why ``serve`` and ``user`` must not take ``--users given`` for the SQLite ledger
+    ``ledger`` (``None``: PostgreSQL or in memory), ``""`` when they may: the ledger's own
+    file, or an existing file that is not a users file (a ledger, a backup), would get a
+    ``hub_user`` table written into it (ops review 12; ``restore`` refuses the same mistake,
+    :func:`target_problem`)."""
+    if ledger is not None and given.resolve() == ledger.resolve():
+        return (f"--users {given} is the ledger itself (--db): give its users file instead, "
+                f"e.g. --users {shlex.quote(str(ledger) + '.users.db')}, or leave --users out "
+                "(the default is FILE.users.db beside it); nothing was changed")
+    if given.exists() and not _is_users_file(given):
+        return (f"--users {given} exists and is not a users file (no hub_user table: a "
+                "ledger, a backup, or another file?): check the path, or name a new file "
+                "to make one; nothing was changed")
     return ""
 
 
@@ -135,6 +152,9 @@ def carry_users(recorded: str | None, target: Path, db: str, ledger_id: str = ""
     where = (f"the users file at {src}, where the ledger's was when it was backed up, holds "
              "other users and is not beside a ledger with this ledger id: another hub's? "
              "Not copied" if foreign else
+             f"the backup found no users file at {src} when it was made (made on another "
+             "machine than the hub's, or with another HOME?)"
+             if src is not None and not digest and not count_users(src) else
              f"the users file it was backed up with, {src}, is not here or holds no users"
              if src is not None else "the backup names no users file: it was made before "
              "session 11, or its ledger had none")

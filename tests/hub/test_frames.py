@@ -200,6 +200,29 @@ async def test_oversized_frame_header_closes_with_1009(prod: Project,
     assert len(said) == 1 and "code 1009" in said[0] and "exceeds limit" in said[0], said
 
 
+async def test_each_1009_close_has_its_line_though_the_warning_is_repeat_limited(
+        prod: Project, caplog: pytest.LogCaptureFixture) -> None:
+    """Ops review 12: 20 connections closed with 1009 logged 1 close line, the other 19 only
+    at shutdown (the close was the repeat-limited warning alone)."""
+    caplog.set_level(logging.INFO, logger="outpost.hub")
+    async with Hub(MemLedger(prod), limits=Limits(max_message=1000)) as hub:
+        for _ in range(3):
+            async with raw(hub) as c:
+                await c.send(frame(TEXT, b"x" * 1001)[:20])
+                op, data = await c.recv()
+                assert op == CLOSE and struct.unpack("!H", data[:2])[0] == 1009
+        for _ in range(100):
+            if hub.connections == 0:
+                break
+            await asyncio.sleep(0.02)
+    said = [r.getMessage() for r in caplog.records]
+    closes = [m for m in said if "disconnected (code 1009" in m]
+    assert len({m.split(":")[0] for m in closes}) == 3, said
+    # the warning itself stays repeat-limited (the hub's filter on its loggers)
+    assert len([m for m in said if "closed by the hub: code 1009" in m
+                and not m.startswith("earlier")]) == 1, said
+
+
 async def test_client_close_is_echoed(hub: Hub) -> None:
     async with raw(hub) as c:
         await c.send(text("evt.stat#1") + frame(CLOSE, struct.pack("!H", 1000) + b"bye"))
