@@ -701,6 +701,10 @@ class SqlLedger:
                                           msg)):  # at connect: no SQLSTATE (psycopg)
             hint = (f"the database does not exist: create it first (createdb {m.group(1)}, or "
                     f"CREATE DATABASE \"{m.group(1)}\"), then retry")
+        elif kind == "readonly" and self._pg:
+            hint = ("the database takes no writes (a standby, or default_transaction_read_only "
+                    "set): point the hub at the primary, or set the database read-write, "
+                    "then retry; nothing was applied")
         elif kind == "readonly":
             hint = ("the database is read only: check the permissions of the file and its "
                     "directory (and that the disk is mounted read-write), then retry")
@@ -785,9 +789,12 @@ class SqlLedger:
         """The revision of the last published or replicated transaction (read from the db)."""
         return self._meta_now()[0]
 
-    def health(self) -> None:
+    def health(self, write: bool = False) -> None:
         """A cheap check that the database works (a hub's monitoring: hubserver.health): the
-        revision is read, and an SQLite file's disk must have room for a commit.
+        revision is read, and an SQLite file's disk must have room for a commit. With
+        ``write`` (asked while commits are failing) the meta row is also written in a
+        transaction that is rolled back: a database that reads but refuses writes (a
+        PostgreSQL standby after a failover, ``default_transaction_read_only``) fails it.
 
         Raises:
             StorageError: naming the problem (the database unreachable, the disk full).
@@ -798,6 +805,12 @@ class SqlLedger:
             # a pooled connection the server closed (PostgreSQL restarted) fails once, and
             # SQLAlchemy then drops the pool's older connections: is the database there now?
             self._meta_now()
+        if write and not self._read_only:
+            with self._guard("writing (health check)"), self.engine.connect() as conn:
+                try:
+                    conn.exec_driver_sql("UPDATE evt_meta SET rev = rev WHERE id = 1")
+                finally:
+                    conn.rollback()
         if not self._pg and self.engine.url.database not in (None, "", ":memory:") \
                 and not self._read_only:
             full = full_disk(Path(self._where))
