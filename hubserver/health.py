@@ -29,22 +29,33 @@ class DbHealth:
 
     def __init__(self) -> None:
         self.problem = ""
+        self.writes_failing = False
+        """The last commit failed: only a write that works (a commit, or the check's write
+        probe) says ok again; a read does not (ops review 12: a read-only database read
+        fine, and /healthz said ok while every publish failed)."""
         self._lock = threading.Lock()
 
-    def failed(self, exc: Exception) -> None:
+    def failed(self, exc: Exception, write: bool = False) -> None:
+        """A failure seen by a commit (``write``) or by the periodic check."""
         why = db_reason(exc) or "unavailable"
         with self._lock:
             was, self.problem = self.problem, why
+            self.writes_failing = self.writes_failing or write
         if not was:
             log.error("the database is failing (%s): evt.stat says db %r and GET /healthz "
-                      "answers 503 until it works again", exc, why)
+                      "answers 503 until it works again", exc, why,
+                      extra={"state_change": True})
 
-    def ok(self) -> None:
+    def ok(self, write: bool = False) -> None:
+        """A commit that stored something (``write``) or a check that passed: the latter
+        does not clear a commit's failure unless the check wrote (``write``) too."""
         with self._lock:
-            was, self.problem = self.problem, ""
+            if self.writes_failing and not write:
+                return
+            was, self.problem, self.writes_failing = self.problem, "", False
         if was:
             log.warning("the database works again (it was failing: %s): evt.stat and "
-                        "/healthz report ok", was)
+                        "/healthz report ok", was, extra={"state_change": True})
 
     def fields(self) -> dict[str, str]:
         """The ``evt.stat`` fields: ``{"db": "ok"}`` or ``{"db": "unavailable", "db_why":

@@ -7,8 +7,10 @@ lets the next one through with ``(N more like it in the last M s)``; :meth:`flus
 counts still held (at shutdown), each by the logger that dropped them and saying when they
 happened, as past events: ``earlier: … (N more like it from HH:MM:SS to HH:MM:SS, held back
 by the repeat limit)`` (before session 10 they were logged by ``outpost.hub`` as if the
-failure were current). Records below WARNING pass untouched. A peer's port is not part of
-what makes a line the same (``from 10.0.0.7:51234``: every connection has its own).
+failure were current). Records below WARNING pass untouched, and so do records marked
+``state_change`` (the database failing / working again: one line per change). A peer's port
+is not part of what makes a line the same (``from 10.0.0.7:51234``: every connection has its
+own).
 """
 
 from __future__ import annotations
@@ -38,7 +40,10 @@ class RepeatLimit(logging.Filter):
         self._seen: dict[tuple[str, int, str], list[Any]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING:
+        if record.levelno < logging.WARNING or getattr(record, "state_change", False):
+            # a change of state (the database failing / working again) is said each time:
+            # logged once per change already, and a dropped "failing" after "works again"
+            # left the log's last word wrong (ops review 12)
             return True
         try:
             text = record.getMessage()

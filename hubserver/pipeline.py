@@ -173,7 +173,7 @@ def commit(hub: Hub, items: list[tuple[Trans, str]], now: Rev,
         # not a verdict on the transactions: the service answers with an error
         # reply and they stay pending on their satellites
         if isinstance(exc, StorageError) and not isinstance(exc, HubStopping):
-            hub.db.failed(exc)
+            hub.db.failed(exc, write=True)
         return [exc] * len(items)
     hub.commits += 1
     # a value the database cannot store is an UnstorableError (a ValidationError): not a
@@ -181,9 +181,9 @@ def commit(hub: Hub, items: list[tuple[Trans, str]], now: Rev,
     failure = next((r for r in results if isinstance(r, StorageError)
                     and not isinstance(r, HubStopping)), None)
     if failure is not None:
-        hub.db.failed(failure)
+        hub.db.failed(failure, write=True)
     elif any(not isinstance(r, Exception) for r in results):
-        hub.db.ok()
+        hub.db.ok(write=True)
     return results
 
 

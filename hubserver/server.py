@@ -350,8 +350,13 @@ class Hub:
         check = getattr(self.ledger, "health")  # noqa: B009 - checked callable in start()
         while True:
             await asyncio.sleep(self.db_check)
+            # while commits fail, the check writes too (rolled back): a database that reads
+            # but refuses writes is not "ok"
+            write = self.db.writes_failing
             try:
-                await asyncio.wait_for(asyncio.to_thread(check), max(self.db_check, 10.0))
+                await asyncio.wait_for(asyncio.to_thread(check, write) if write
+                                       else asyncio.to_thread(check),
+                                       max(self.db_check, 10.0))
             except TimeoutError as exc:
                 self.db.failed(StorageError(f"the health check did not answer within "
                                             f"{max(self.db_check, 10.0):g} s: {exc}"))
@@ -360,7 +365,7 @@ class Hub:
             except Exception as exc:
                 self.db.failed(exc)
             else:
-                self.db.ok()
+                self.db.ok(write=write)
 
     async def _watch_users(self) -> None:
         """Close the connections whose token was revoked (checked every ``users_check`` s)."""

@@ -324,14 +324,33 @@ def read_only_fs(path: Path) -> str:
             "often remounted so: check it, e.g. dmesg)")
 
 
-def _immutable_url(path: Path) -> str:
+def _immutable_url(path: Path, immutable: bool = True) -> str:
     """An URL reading the SQLite file ``path`` as it is: ``immutable`` (no ``-shm``, no lock,
-    nothing made beside it; the ``-wal`` is not read)."""
+    nothing made beside it; the ``-wal`` is not read); without ``immutable`` read only
+    through the ``-shm`` index already there (the ``-wal`` read too)."""
     from sqlalchemy.engine import URL
 
-    url = URL.create("sqlite", database=path.absolute().as_uri(),
-                     query={"uri": "true", "mode": "ro", "immutable": "1"})
+    query = {"uri": "true", "mode": "ro", **({"immutable": "1"} if immutable else {})}
+    url = URL.create("sqlite", database=path.absolute().as_uri(), query=query)
     return url.render_as_string(hide_password=False)
+
+
+def _reads_through_shm(path: Path) -> bool:
+    """Whether the ledger ``path`` with commits in its ``-wal`` reads (``mode=ro``) through
+    the ``-shm`` index beside it (a hub still running, or one stopped by kill -9, left it):
+    then nothing needs to be made on the full or read-only disk (ops review 12: backup was
+    refused though a plain read-only open read every event)."""
+    if not Path(f"{path}-shm").is_file():
+        return False
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            con.execute("SELECT count(*) FROM evt_meta").fetchone()
+            return True
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return False
 
 
 def _check_sqlite_ledger(url: str) -> str:
@@ -343,7 +362,8 @@ def _check_sqlite_ledger(url: str) -> str:
     the ``-shm`` index a reader of a WAL file needs), the file read ``immutable`` when its
     ``-wal`` holds nothing (the file is then all of the ledger, and no writer can add to it
     without room to grow the ``-wal``). With frames in the ``-wal``, the file alone is not
-    the ledger: StorageError naming the full disk and the fix."""
+    the ledger: it is read ``mode=ro`` through the ``-shm`` index when one is there and
+    reads (:func:`_reads_through_shm`), else StorageError naming the full disk and the fix."""
     u = make_url(url)
     if u.get_backend_name() != "sqlite" or u.database in (None, "", ":memory:") \
             or u.query.get("uri"):
@@ -356,17 +376,23 @@ def _check_sqlite_ledger(url: str) -> str:
     if full:
         wal = Path(f"{path}-wal")
         pending = wal.stat().st_size if wal.exists() else 0
-        if pending:
+        if pending and _reads_through_shm(path):
+            url = _immutable_url(path, immutable=False)
+        elif pending:
             fix = ("Free space, or copy" if "is full" in full else
                    "Remount it read-write if the disk is sound (mount -o remount,rw), or copy")
+            shm = (f"through its {path.name}-shm index, which cannot be read there"
+                   if Path(f"{path}-shm").is_file() else
+                   "only through a -shm index it cannot make there")
             raise StorageError(
                 f"cannot read {path}: {full}. Its {wal.name} holds {pending:,} bytes of "
-                "commits not yet in the file, which SQLite reads only through a -shm index "
-                f"it cannot make there. {fix} {path.name} and {wal.name} together to a "
-                "writable disk with room and give the copy as --db; nothing was changed",
+                f"commits not yet in the file, which SQLite reads {shm}. {fix} {path.name} "
+                f"and {wal.name} together to a writable disk with room and give the copy as "
+                "--db; nothing was changed",
                 kind="full" if "is full" in full else "readonly")
-        read = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
-        url = _immutable_url(path)
+        else:
+            read = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
+            url = _immutable_url(path)
     try:
         con = sqlite3.connect(read, uri=True)
         try:
@@ -701,6 +727,10 @@ class SqlLedger:
                                           msg)):  # at connect: no SQLSTATE (psycopg)
             hint = (f"the database does not exist: create it first (createdb {m.group(1)}, or "
                     f"CREATE DATABASE \"{m.group(1)}\"), then retry")
+        elif kind == "readonly" and self._pg:
+            hint = ("the database takes no writes (a standby, or default_transaction_read_only "
+                    "set): point the hub at the primary, or set the database read-write, "
+                    "then retry; nothing was applied")
         elif kind == "readonly":
             hint = ("the database is read only: check the permissions of the file and its "
                     "directory (and that the disk is mounted read-write), then retry")
@@ -785,9 +815,12 @@ class SqlLedger:
         """The revision of the last published or replicated transaction (read from the db)."""
         return self._meta_now()[0]
 
-    def health(self) -> None:
+    def health(self, write: bool = False) -> None:
         """A cheap check that the database works (a hub's monitoring: hubserver.health): the
-        revision is read, and an SQLite file's disk must have room for a commit.
+        revision is read, and an SQLite file's disk must have room for a commit. With
+        ``write`` (asked while commits are failing) the meta row is also written in a
+        transaction that is rolled back: a database that reads but refuses writes (a
+        PostgreSQL standby after a failover, ``default_transaction_read_only``) fails it.
 
         Raises:
             StorageError: naming the problem (the database unreachable, the disk full).
@@ -798,6 +831,12 @@ class SqlLedger:
             # a pooled connection the server closed (PostgreSQL restarted) fails once, and
             # SQLAlchemy then drops the pool's older connections: is the database there now?
             self._meta_now()
+        if write and not self._read_only:
+            with self._guard("writing (health check)"), self.engine.connect() as conn:
+                try:
+                    conn.exec_driver_sql("UPDATE evt_meta SET rev = rev WHERE id = 1")
+                finally:
+                    conn.rollback()
         if not self._pg and self.engine.url.database not in (None, "", ":memory:") \
                 and not self._read_only:
             full = full_disk(Path(self._where))

@@ -343,7 +343,7 @@ def _on_a_read_only_fs(tmp_path: Path, src: Path) -> str:
     unshare = shutil.which("unshare")
     assert unshare is not None, "unshare (util-linux) is needed for a real read-only mount"
     disk, out = tmp_path / "disk", tmp_path / "out"
-    disk.mkdir()
+    disk.mkdir(parents=True)
     out.mkdir()
     env = {**_env(tmp_path / "home"), "DISK": str(disk), "SRC": str(src), "OUT": str(out),
            "PY": sys.executable}
@@ -393,10 +393,20 @@ def test_a_wal_with_frames_on_a_read_only_file_system_names_it_and_the_fix(
     finally:
         con.close()
     assert (snap / "hub.db-wal").stat().st_size > 0
+    # ops review 12: with the -shm index beside them (a hub stopped by the failure left it),
+    # a read-only open reads the -wal's commits through it: verify and backup are made, and
+    # the backup holds the -wal's commit (rev + 1 ms)
+    assert (snap / "hub.db-shm").exists()
+    got = _on_a_read_only_fs(tmp_path / "with-shm", snap)
+    assert got.count("rc=0") == 2 and "backup done:" in got, got
+    assert "rev 0001-01-01T00:00:00.001Z" in got, got
+    # without it, SQLite would have to make one there: refused, naming the fix
+    (snap / "hub.db-shm").unlink()
     got = _on_a_read_only_fs(tmp_path, snap)
     assert "not an Outpost ledger" not in got, got
     assert got.count("is mounted read-only") == 2 and got.count("rc=2") == 2, got
     assert "mount -o remount,rw" in got and "hub.db and hub.db-wal together" in got, got
+    assert "only through a -shm index it cannot make there" in got, got
 
 
 # -- 5. one connection's big publishes slow everyone: logged ---------------------------------------
