@@ -800,6 +800,8 @@ class MainWindow(QMainWindow):
             return
         top, form = self._top, self.form
         what = self._title(top, key)
+        if form.has_edits and not self.ask_delete_typed(what):
+            return  # Cancel: the record and the typing stay as they are
         if self.publish([Action(top, key, Cmd.DEL)], f"delete {what}",
                         undone=lambda: self._undeleted(top, key, what)):
             # nothing selected, as the form shows nothing (merge review 11: the removed row
@@ -813,6 +815,24 @@ class MainWindow(QMainWindow):
             # first (a long title cut it off)
             undo = self.undo_action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
             self.status.showMessage(f"{undo} to undo — deleted {what}", 15000)
+
+    def ask_delete_typed(self, what: str) -> bool:
+        """Delete / Cancel (Cancel the default) before deleting a record whose form has
+        unsaved typing: True for Delete. Ctrl+Delete itself asks nothing (a field user
+        deletes in a row, and Ctrl+Z undoes it), but the undo of a delete brings back the
+        record as saved, not the typing: deleting it unasked dropped the typing for good
+        (user review 12; Ctrl+Delete, "delete the next word" in a text field, did it)."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Unsaved changes",
+                          f"Delete {what} with your unsaved changes?",
+                          QMessageBox.StandardButton.Cancel, self)
+        box.setObjectName("delete_typed")
+        delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
+        box.setInformativeText("Delete drops what you typed in it (Ctrl+Z brings the record "
+                               "back as saved, not the typing); Cancel goes back to it.")
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setEscapeButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is delete
 
     def _title(self, top: str, key: str) -> str:
         """A record's title as its form names it ("Sites: Alder Creek"), its key when it
