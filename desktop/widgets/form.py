@@ -302,9 +302,9 @@ def _text_of(value: Any) -> str:
 
 
 class _EscReverts(QObject):
-    """Esc in a field the user changed puts back its value as loaded (the field's own undo
-    of the typing, as a form dialog's Esc; the rest of the form is left as it is). Esc in a
-    field as loaded goes on as usual."""
+    """Esc in a field the user changed puts back its value as loaded (as a form dialog's
+    Esc; the rest of the form is left as it is), one step of the window's undo
+    (:attr:`RecordForm.field_reverted`). Esc in a field as loaded goes on as usual."""
 
     def __init__(self, editor: FieldEditor):
         super().__init__(editor.widget)
@@ -325,10 +325,11 @@ class FieldEditor:
     gives that stored value back, exactly, while the widget still shows it (``touched`` is
     False), and the widget's value once the user changed it."""
 
-    def __init__(self, sat: SatelliteAPI, f: Field, on_edit: Any):
+    def __init__(self, sat: SatelliteAPI, f: Field, on_edit: Any, on_revert: Any = None):
         self.field = f
         self._sat = sat
         self._on_edit = on_edit
+        self._on_revert = on_revert  # (fields, raw) of the typing Esc reverted
         # which editor: the branches below test this string (isinstance on Qt classes cost
         # a few µs each, several per field, on every record selected)
         self._kind = _KINDS.get(f.type, "line")
@@ -357,12 +358,32 @@ class FieldEditor:
             self.widget.lineEdit().installEventFilter(esc)
 
     def revert_typing(self) -> bool:
-        """Put back the value the field showed when loaded (Esc); False when it shows it."""
+        """Put back the value the field showed when loaded (Esc); False when it shows it.
+        The typing goes to ``on_revert`` (the window makes it an undo step: user review 12,
+        Esc threw it away for good, and the Ctrl+Z pressed to get it back undid an earlier
+        save of another record instead)."""
         if not self.touched:
             return False
+        typed = self.typing()
+        self.put_back_loaded()
+        if self._on_revert is not None:
+            self._on_revert(*typed)
+        return True
+
+    def put_back_loaded(self) -> None:
+        """Show the value as loaded again (as if typed), saying nothing."""
         self.set(self._sat, self._loaded)
         self._on_edit()
-        return True
+
+    def typing(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """What the field shows as a draft's ``fields`` and ``raw`` (text not valid yet)."""
+        raw = self.raw_text()
+        if raw is not None:
+            return {}, {self.field.name: raw}
+        try:
+            return {self.field.name: self.get()}, {}
+        except _Invalid:  # not valid and no text to keep (cannot happen today)
+            return {}, {}
 
     def _make(self, sat: SatelliteAPI, f: Field, on_edit: Any) -> QWidget:
         t = f.type
@@ -646,11 +667,15 @@ class RecordForm(QWidget):
             record); emitted only when every field sent is valid.
         dirty_changed(bool): whether the form differs from the record as loaded.
         typed(): the user changed a field (the window keeps the draft a moment later).
+        field_reverted(str, dict, dict): Esc put back a field's value as loaded: its name,
+            and the typing it replaced as a draft's ``fields`` and ``raw`` (the window makes
+            it one undo step).
     """
 
     save_requested = Signal(dict)
     dirty_changed = Signal(bool)
     typed = Signal()
+    field_reverted = Signal(str, dict, dict)
 
     def __init__(self, sat: SatelliteAPI, model: Model, parent: QWidget | None = None):
         super().__init__(parent)
@@ -671,7 +696,9 @@ class RecordForm(QWidget):
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         for f in model.fields:
-            ed = FieldEditor(sat, f, self._edited)
+            ed = FieldEditor(sat, f, self._edited,
+                             lambda fields, raw, n=f.name: self.field_reverted.emit(
+                                 n, fields, raw))
             self.editors[f.name] = ed
             box = QVBoxLayout()
             box.setSpacing(1)

@@ -142,3 +142,95 @@ def test_deleting_a_record_with_unsaved_typing_asks_first(
     assert w.select_key("s2")
     w.delete_action.trigger()
     assert len(ask.asked) == 2 and deleted(sat, "s2")
+
+
+def press(widget: QWidget, key: Qt.Key, mods: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier
+          ) -> None:
+    QTest.keyClick(widget, key, mods)
+
+
+CTRL = Qt.KeyboardModifier.ControlModifier
+CTRL_SHIFT = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+
+
+def type_at_end(qtbot: Any, widget: QWidget, text: str) -> None:
+    focus(qtbot, widget)
+    QTest.keyClick(widget, Qt.Key.Key_End)
+    QTest.keyClicks(widget, text)
+
+
+def test_esc_in_a_field_is_one_undo_step(qtbot: Any, sat: Satellite) -> None:
+    """Esc put back the field's value as loaded and threw the typing away for good: no undo
+    step, no word, and the draft lost it a second later. Now it is one undo step, as Ctrl+R:
+    Ctrl+Z in the field brings the typing back (the rest of the form as it was),
+    Ctrl+Shift+Z reverts it again; text not valid yet comes back as typed."""
+    w = window(qtbot, sat)
+    f = w.form
+    name, notes, lat = (f.editors[n].widget for n in ("name", "notes", "lat"))
+    type_at_end(qtbot, name, " 2")
+    type_at_end(qtbot, notes, "Ten minutes of field notes.")
+    press(notes, Qt.Key.Key_Escape)
+    assert f.changes() == {"name": "Alder Creek 2"}
+    assert w.status.currentMessage() == ("Ctrl+Z brings back the typing — reverted Notes of "
+                                         "Sites: Alder Creek")
+    press(notes, Qt.Key.Key_Z, CTRL)  # the field has nothing of its own: the window's undo
+    assert f.changes() == {"name": "Alder Creek 2", "notes": "Ten minutes of field notes."}
+    assert "is back" in w.status.currentMessage()
+    assert w.write_drafts() and w.drafts_path is not None
+    assert "Ten minutes" in w.drafts_path.read_text()  # the draft has it again
+    press(notes, Qt.Key.Key_Z, CTRL_SHIFT)  # redo: reverted again
+    assert f.changes() == {"name": "Alder Creek 2"}
+    press(notes, Qt.Key.Key_Z, CTRL)
+    assert f.changes()["notes"] == "Ten minutes of field notes."
+    # text not valid yet comes back as typed
+    type_at_end(qtbot, lat, "x")
+    assert f.invalid_texts() == {"lat": "46.5x"}
+    press(lat, Qt.Key.Key_Escape)
+    assert f.invalid_texts() == {} and f.editors["lat"].get() == 46.5
+    press(lat, Qt.Key.Key_Z, CTRL)
+    assert f.invalid_texts() == {"lat": "46.5x"}
+    assert len(sat.receipts()) == 1  # nothing was published
+    # an Esc undone after the user went on to another record: the record shown again
+    focus(qtbot, lat)
+    press(lat, Qt.Key.Key_Escape)
+    press(notes, Qt.Key.Key_Escape)
+    press(name, Qt.Key.Key_Escape)
+    assert not f.has_edits
+    assert w.select_key("s2") and f.key == "s2"
+    focus(qtbot, w.table)
+    press(w.table, Qt.Key.Key_Z, CTRL)  # the Esc of Name
+    assert f.key == "s1" and w.current_key() == "s1"
+    assert f.changes() == {"name": "Alder Creek 2"}
+
+
+def test_ctrl_z_in_a_form_with_typing_never_undoes_another_records_save(
+        qtbot: Any, sat: Satellite) -> None:
+    """Save on record A, type on B, Esc, Ctrl+Z: the Ctrl+Z undid A's save (published, no
+    word) instead of bringing B's typing back. Now it brings the typing back, and a further
+    Ctrl+Z from the form, which would change A, is refused and said; from the records table
+    it undoes A's save, says so, and the form stays on B with its typing."""
+    w = window(qtbot, sat)
+    f = w.form
+    assert w.select_key("s2")
+    region = f.editors["region"].widget
+    type_at_end(qtbot, region, " saved earlier")
+    press(region, Qt.Key.Key_S, CTRL)
+    assert sat.record(SITE, "s2").fields["region"] == "South saved earlier"  # type: ignore[union-attr]
+    assert w.select_key("s1")
+    notes = f.editors["notes"].widget
+    type_at_end(qtbot, notes, "Notes typed on B. ")
+    press(notes, Qt.Key.Key_Escape)
+    press(notes, Qt.Key.Key_Z, CTRL)
+    assert f.key == "s1" and f.changes() == {"notes": "Notes typed on B. "}
+    assert sat.record(SITE, "s2").fields["region"] == "South saved earlier"  # type: ignore[union-attr]
+    press(notes, Qt.Key.Key_Z, CTRL)  # nothing of the field's: it would undo A's save
+    assert sat.record(SITE, "s2").fields["region"] == "South saved earlier"  # type: ignore[union-attr]
+    msg = w.status.currentMessage()
+    assert msg.startswith("Not done") and "Region of Sites: Birch Hill" in msg, msg
+    assert f.key == "s1" and f.changes() == {"notes": "Notes typed on B. "}
+    focus(qtbot, w.table)  # from the records table: done, and said
+    press(w.table, Qt.Key.Key_Z, CTRL)
+    assert sat.record(SITE, "s2").fields["region"] == "South"  # type: ignore[union-attr]
+    assert w.status.currentMessage() == "Undone: edit Region of Sites: Birch Hill"
+    assert f.key == "s1" and w.current_key() == "s1"
+    assert f.changes() == {"notes": "Notes typed on B. "}
