@@ -41,7 +41,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.revision import DATETIME_FORMS, DATETIME_TEXT, Rev, format_rev, parse_rev, to_datetime
+from core.revision import (
+    DATE_FORM,
+    DATE_TEXT,
+    DATETIME_FORMS,
+    DATETIME_TEXT,
+    Rev,
+    format_rev,
+    parse_rev,
+    to_datetime,
+)
+from core.revision import read_date as core_read_date
 from core.revision import read_datetime as core_read_datetime
 from core.satellite.api import RecordView, SatelliteAPI
 from core.schema import MAX_INT, Field, Model
@@ -155,8 +165,7 @@ class NumberBox(QAbstractSpinBox):
     minimumSizeHint = sizeHint
 
 
-_DATE_TEXT = re.compile(r"\s*([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})\s*\Z", re.ASCII)
-DATE_FORMAT = "YYYY-MM-DD, e.g. 2026-11-27"
+DATE_FORMAT = DATE_FORM  # core's, as `outpost pub` and CSV import read them
 DATETIME_FORMAT = DATETIME_FORMS  # core's, as `outpost pub` and CSV import read them
 
 
@@ -195,7 +204,7 @@ class DateBox(QLineEdit):
 
     def shown_date(self) -> QDate | None:
         """The date of the text shown (None: blank or not a date yet)."""
-        m = (_DATE_TEXT if self._kind == "date" else DATETIME_TEXT).match(self.text())
+        m = (DATE_TEXT if self._kind == "date" else DATETIME_TEXT).match(self.text())
         if not m:
             return None
         d = QDate(int(m[1]), int(m[2]), int(m[3]))
@@ -266,17 +275,17 @@ def datetime_text(value: str) -> str:
 
 
 def read_date(text: str) -> str | None:
-    """The ``date`` value of a box's text (None: blank). Raises _Invalid naming the
-    format."""
+    """The ``date`` value of a box's text (None: blank): read by core's parser
+    (:func:`core.revision.read_date`), as ``outpost pub`` and CSV import read it. Raises
+    _Invalid naming the format."""
     if not text.strip():
         return None
-    m = _DATE_TEXT.match(text)
     try:
-        if m:
-            return _dt.date(int(m[1]), int(m[2]), int(m[3])).isoformat()
+        return core_read_date(text)
     except ValueError as exc:
-        raise _Invalid(f"not a date ({exc}): write it as {DATE_FORMAT}") from None
-    raise _Invalid(f"not a date: write it as {DATE_FORMAT}, or pick it from the calendar")
+        if DATE_TEXT.match(text) is None:  # not even the form: the calendar helps
+            raise _Invalid(f"{exc}, or pick it from the calendar") from None
+        raise _Invalid(str(exc)) from None
 
 
 def read_datetime(text: str) -> str | None:
