@@ -17,10 +17,10 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 __all__ = [
-    "DATE_FORM",
-    "DATE_TEXT",
     "DATETIME_FORMS",
     "DATETIME_TEXT",
+    "DATE_FORM",
+    "DATE_TEXT",
     "ZERO_REV",
     "Rev",
     "format_rev",

@@ -54,8 +54,8 @@ def test_a_date_field_parses_text_as_the_app_does(dated: Project) -> None:
     assert f.parse_text("2026-3-13") == "2026-03-13"
     assert f.check_value(f.parse_text("2026-3-13")) is None
     assert f.parse_text("") is None
-    with pytest.raises(ValueError, match="field 'visited': '13.3.2026' is not a date: write it "
-                                         "as YYYY-MM-DD"):
+    with pytest.raises(ValueError, match=r"field 'visited': '13\.3\.2026' is not a date: "
+                                         "write it as YYYY-MM-DD"):
         f.parse_text("13.3.2026")
 
 
