@@ -1039,6 +1039,7 @@ class MainWindow(QMainWindow):
         if self.conflicts_dialog is None:
             self.conflicts_dialog = dlg = ConflictsDialog(self.sat, self)
             dlg.failed.connect(self.show_error)
+            dlg.resolved.connect(lambda text: self.status.showMessage(text, 15000))
             # the window's shortcuts work in the conflicts view too (a shortcut acts in the
             # windows its action is added to); Ctrl+Delete does not: it would delete the
             # record selected in the window, not anything the view shows
