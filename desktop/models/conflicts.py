@@ -230,8 +230,8 @@ class ConflictsModel(QAbstractTableModel):
                 text += f" (you {_OWN_DID.get(r.own_since, 'changed it')} since)"
             return text
         if col == 5:  # who last changed theirs (user review 12: its creator was named)
-            if r.last_rev:
-                return f"{r.last_usr or 'someone'} (created by {r.usr or 'someone'})"
+            if r.last_rev:  # "created by" (or "deleted by": deleted, then created again)
+                return f"{r.last_usr or 'someone'} ({r.reason} by {r.usr or 'someone'})"
             return r.usr or "—"
         if col == 6:
             rev = r.last_rev or r.rev
