@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 __all__ = [
     "DATETIME_FORMS",
     "DATETIME_TEXT",
+    "DATE_FORM",
+    "DATE_TEXT",
     "ZERO_REV",
     "Rev",
     "format_rev",
@@ -26,6 +28,7 @@ __all__ = [
     "next_rev",
     "now_rev",
     "parse_rev",
+    "read_date",
     "read_datetime",
     "to_datetime",
 ]
@@ -230,3 +233,29 @@ def read_datetime(text: str) -> Rev:
     except ValueError as exc:
         why = str(exc).rpartition(": ")[2]  # "date or time out of range", "not a leap year"
         raise ValueError(f"not a date and time ({why}): write it as {DATETIME_FORMS}") from None
+
+
+DATE_TEXT = re.compile(r"\s*([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})\s*\Z", re.ASCII)
+"""A date as a user writes it (the app's date box, ``outpost pub``, a CSV cell): year,
+month, day; the month and day may have one digit (``2026-3-13``). Groups: year, month, day."""
+
+DATE_FORM = "YYYY-MM-DD, e.g. 2026-11-27"
+"""How :func:`read_date` wants a date written (said in its errors)."""
+
+
+def read_date(text: str) -> str:
+    """The ``date`` value (``YYYY-MM-DD``) of a date written as :data:`DATE_TEXT`
+    (``2026-3-13`` is ``2026-03-13``). One parser for the app, ``outpost pub`` and CSV
+    import (user review 12: the app's date box took ``2026-3-13``, a CSV cell and ``outpost
+    pub`` refused it), as :func:`read_datetime` is for date-times.
+
+    Raises:
+        ValueError: not a date, or no such day; the message ("not a date…") names the form.
+    """
+    m = DATE_TEXT.match(text)
+    if m is None:
+        raise ValueError(f"not a date: write it as {DATE_FORM}")
+    try:
+        return date(int(m[1]), int(m[2]), int(m[3])).isoformat()
+    except ValueError as exc:  # "day is out of range for month"
+        raise ValueError(f"not a date ({exc}): write it as {DATE_FORM}") from None

@@ -204,6 +204,8 @@ class Field:
                 return json.loads(text)
             if t == "datetime":
                 return _datetime_value(text)
+            if t == "date":
+                return _date_value(text)
         except _Said as exc:
             raise ValueError(f"field {self.name!r}: {text!r} is {exc}") from None
         except ValueError:
@@ -231,6 +233,18 @@ def _datetime_value(text: str) -> str:
         pass
     try:
         return format_rev(read_datetime(text))
+    except ValueError as exc:
+        raise _Said(str(exc)) from None
+
+
+def _date_value(text: str) -> str:
+    """A ``date`` field's value from text, as the app's date box reads it
+    (:func:`core.revision.read_date`: ``2026-3-13`` is ``2026-03-13``; user review 12, a CSV
+    cell or ``outpost pub`` refused what the app took)."""
+    from core.revision import read_date
+
+    try:
+        return read_date(text)
     except ValueError as exc:
         raise _Said(str(exc)) from None
 

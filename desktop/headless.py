@@ -1030,6 +1030,7 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
         conflict_fields,
         explain,
         explain_aside,
+        last_changes,
         own_of,
         since_sentences,
     )
@@ -1058,8 +1059,8 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
         return seen, recs, own, why, aside, arrived
 
     seen, recs, own, why, aside, arrived = _read(args, words)
-    said = {r.uid: aside.get(r.uid) or explain(r, own=own) + since_sentences(fields)
-            for r, fields in recs}
+    said = {r.uid: aside.get(r.uid) or explain(r, own=own, last=last_changes(fields))
+            + since_sentences(fields) for r, fields in recs}
     for r, _ in recs:
         if r.state == ReceiptState.PENDING:  # what can be done: discard (resolve is refused)
             said[r.uid] = [*said[r.uid], f"`outpost discard {r.uid}` drops it"
@@ -1080,7 +1081,9 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
                          "since_rev": format_rev(f.since_rev) if f.since_rev else None,
                          "since_own": f.own_since or None,
                          "since_own_rev": (format_rev(f.own_since_rev) if f.own_since_rev
-                                           else None)}
+                                           else None),
+                         "last_usr": f.last_usr or None,
+                         "last_rev": format_rev(f.last_rev) if f.last_rev else None}
                         for f in fields]}
             for r, fields in recs]
 
@@ -1088,9 +1091,12 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
         what = f"{f.top} {f.key} " + (f"{f.field}" if f.field != WHOLE else "(whole record)")
         if f.reason == ASIDE:  # sent, answer lost: the edit's value, the hub's now
             return f"  {what}: mine {_shown(f.mine)} | hub now {_shown(f.theirs)}"
+        # a record created under a taken key and changed after: who changed theirs last
+        then = (f", last changed by {f.last_usr or 'someone'} at {format_rev(f.last_rev)}"
+                if f.last_rev else "")
         by = (" (no conflict)" if not f.conflict else f" ({f.reason}" + (
             f" by {f.usr}" if f.usr else "") + (f" at {format_rev(f.rev)}" if f.rev else "")
-            + ")") + (f" ({f.since} since, by {f.since_usr or 'someone'} at "
+            + then + ")") + (f" ({f.since} since, by {f.since_usr or 'someone'} at "
                       f"{format_rev(f.since_rev)})" if f.since else "") + (
             f" (you {_OWN_SINCE.get(f.own_since, 'changed it')} since, at "
             f"{format_rev(f.own_since_rev)})" if f.own_since else "")

@@ -215,6 +215,10 @@ class MainWindow(QMainWindow):
         self.undo_action.setShortcuts(QKeySequence.StandardKey.Undo)
         self.redo_action = self.undo_stack.createRedoAction(self, "Redo")
         self.redo_action.setIcon(icon("redo"))
+        # through step(): checked against the form's typing, and said (user review 12)
+        for a, redo_ in ((self.undo_action, False), (self.redo_action, True)):
+            a.triggered.disconnect()
+            a.triggered.connect(lambda _c=False, r=redo_: self.step(redo=r))
         # every binding of the platform (setShortcut kept only the first: Ctrl+Y on Linux),
         # and Ctrl+Shift+Z everywhere, as docs/desktop.md says
         redo = QKeySequence.keyBindings(QKeySequence.StandardKey.Redo)
@@ -346,6 +350,8 @@ class MainWindow(QMainWindow):
             form.save_requested.connect(self._save_fields)
             form.typed.connect(self._draft_timer.start)  # (re)started: one write per pause
             form.dirty_changed.connect(self._dirty_changed)
+            form.field_reverted.connect(
+                lambda name, fields, raw, t=top: self._field_reverted(t, name, fields, raw))
             # the Revert button is Edit → Revert: one undo step, said in the status bar
             form.revert_button.clicked.disconnect()
             form.revert_button.clicked.connect(self.revert_form)
@@ -748,6 +754,88 @@ class MainWindow(QMainWindow):
         if form is not None and form.key == typed.key and form.dirty:
             form.revert()
 
+    def _field_reverted(self, top: str, name: str, fields: dict[str, Any],
+                        raw: dict[str, str]) -> None:
+        """Esc put back a field's value as loaded: one undo step, as Ctrl+R's (user review
+        12: Esc threw the typing away for good, with no word)."""
+        form = self.forms[top]
+        if not fields and not raw:
+            return
+        typed = Draft(top, form.key, form.is_new, format_rev(form.base or self.sat.rev()),
+                      fields, raw)
+        label = form.editors[name].field.title
+        title = form.title.text()
+        self.undo_stack.push(RevertCommand(
+            f"revert {label} of {title}", lambda: self._unrevert_field(typed, name, title),
+            lambda: self._revert_field_again(typed, name)))
+        undo = self.undo_action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        self.status.showMessage(f"{undo} brings back the typing — reverted {label} of "
+                                f"{title}", 15000)
+
+    def _shows(self, typed: Draft) -> RecordForm | None:
+        """The form of ``typed``'s record when the window shows it now (None: it does not)."""
+        form = self.forms.get(typed.topic)
+        if (typed.topic == self._top and form is not None and form.key == typed.key
+                and form.is_new == typed.new and form.isEnabled()):
+            return form
+        return None
+
+    def _unrevert_field(self, typed: Draft, name: str, title: str) -> bool:
+        """Undo of an Esc: the field's typing back (the record shown again if need be)."""
+        form = self._shows(typed)
+        label = form.editors[name].field.title if form is not None else name
+        if form is None:
+            return self._unrevert(typed, title)  # the record shown again, then the field
+        if form.editors[name].touched:
+            self.show_error(f"cannot bring back the typing reverted in {label} of {title}: "
+                            "the field has other typing; revert it (Esc), then undo again")
+            return False
+        if typed.fields:
+            form.set_value(name, typed.fields[name])
+        else:
+            form.set_text(name, typed.raw[name])
+        form.editors[name].widget.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.write_drafts()
+        self.status.showMessage(f"The typing reverted in {label} of {title} is back: save "
+                                f"(Ctrl+S) or revert ({REVERT_KEY})", 15000)
+        return True
+
+    def _revert_field_again(self, typed: Draft, name: str) -> None:
+        """Redo of an Esc: the field reverted again while the window shows that record."""
+        form = self._shows(typed)
+        if form is not None and form.editors[name].touched:
+            form.editors[name].put_back_loaded()
+
+    def step(self, redo: bool = False) -> bool:
+        """Edit → Undo / Redo (Ctrl+Z / Ctrl+Shift+Z, also from a field with nothing of its
+        own to undo): the next step of the undo stack, said in the status bar. From a form
+        with unsaved typing, a step that publishes (a save, a delete: maybe of another
+        record) is refused and said: user review 12, the Ctrl+Z pressed in a field to get
+        its typing back undid an earlier save of another record, without a word. False
+        when nothing was done."""
+        stack = self.undo_stack
+        i = stack.index() if redo else stack.index() - 1
+        cmd = stack.command(i) if 0 <= i < stack.count() else None
+        if cmd is None:
+            return False
+        what = "redo" if redo else "undo"
+        focus = QApplication.focusWidget()
+        if (isinstance(cmd, PubCommand) and self._top and self.form.has_edits
+                and focus is not None and self.form.isAncestorOf(focus)):
+            self.status.showMessage(
+                f"Not done: {what} would change {cmd.text()}, not your typing in this form; "
+                f"save or revert the form first, or {what} from the records table", 15000)
+            return False
+        self.status.clearMessage()
+        if redo:
+            stack.redo()
+        else:
+            stack.undo()
+        if isinstance(cmd, PubCommand) and not self.status.currentMessage():
+            # said (a delete's undo says "Back: ..." itself; an error says itself)
+            self.status.showMessage(f"{'Redone' if redo else 'Undone'}: {cmd.text()}", 15000)
+        return True
+
     def _save_fields(self, fields: dict[str, Any]) -> None:
         self._save_form(self._top, self.form, fields)
 
@@ -778,8 +866,10 @@ class MainWindow(QMainWindow):
                               f"re-create {key[:8]}" if form.deleted_by else f"new {key[:8]}",
                               base=form.base)
         else:
+            model = self.sat.project.model(top)
+            names = ", ".join(f.title for f in model.fields if f.name in fields)
             ok = self.publish([Action(top, key, Cmd.MOD, fields)],
-                              f"edit {', '.join(fields)}", base=form.base)
+                              f"edit {names} of {form.title.text()}", base=form.base)
         if ok and not reselect:
             form.clear()  # saved; the caller shows another record or topic
         elif ok:
@@ -800,6 +890,8 @@ class MainWindow(QMainWindow):
             return
         top, form = self._top, self.form
         what = self._title(top, key)
+        if form.has_edits and not self.ask_delete_typed(what):
+            return  # Cancel: the record and the typing stay as they are
         if self.publish([Action(top, key, Cmd.DEL)], f"delete {what}",
                         undone=lambda: self._undeleted(top, key, what)):
             # nothing selected, as the form shows nothing (merge review 11: the removed row
@@ -813,6 +905,24 @@ class MainWindow(QMainWindow):
             # first (a long title cut it off)
             undo = self.undo_action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
             self.status.showMessage(f"{undo} to undo — deleted {what}", 15000)
+
+    def ask_delete_typed(self, what: str) -> bool:
+        """Delete / Cancel (Cancel the default) before deleting a record whose form has
+        unsaved typing: True for Delete. Ctrl+Delete itself asks nothing (a field user
+        deletes in a row, and Ctrl+Z undoes it), but the undo of a delete brings back the
+        record as saved, not the typing: deleting it unasked dropped the typing for good
+        (user review 12; Ctrl+Delete, "delete the next word" in a text field, did it)."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Unsaved changes",
+                          f"Delete {what} with your unsaved changes?",
+                          QMessageBox.StandardButton.Cancel, self)
+        box.setObjectName("delete_typed")
+        delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
+        box.setInformativeText("Delete drops what you typed in it (Ctrl+Z brings the record "
+                               "back as saved, not the typing); Cancel goes back to it.")
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setEscapeButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is delete
 
     def _title(self, top: str, key: str) -> str:
         """A record's title as its form names it ("Sites: Alder Creek"), its key when it
@@ -929,6 +1039,7 @@ class MainWindow(QMainWindow):
         if self.conflicts_dialog is None:
             self.conflicts_dialog = dlg = ConflictsDialog(self.sat, self)
             dlg.failed.connect(self.show_error)
+            dlg.resolved.connect(lambda text: self.status.showMessage(text, 15000))
             # the window's shortcuts work in the conflicts view too (a shortcut acts in the
             # windows its action is added to); Ctrl+Delete does not: it would delete the
             # record selected in the window, not anything the view shows

@@ -31,7 +31,7 @@ from core.satellite.api import (
 )
 
 __all__ = ["WHOLE", "FieldConflict", "Own", "aside_arrived", "conflict_fields",
-           "could_overwrite", "explain", "explain_aside", "own_of", "seen_of",
+           "could_overwrite", "explain", "explain_aside", "last_changes", "own_of", "seen_of",
            "since_sentences"]
 
 WHOLE = ""
@@ -80,6 +80,13 @@ class FieldConflict:
     at ``own_since_rev``. Not "changed since": a resolution is not refused for it (session 11:
     the inbox said "changed since" of the user's own later edits too)."""
     own_since_rev: Rev = ZERO_REV
+    last_usr: str = ""
+    """A record someone created under the key (``reason`` "created", or deleted and created
+    again): who last changed this field (the whole record's row: any field) after that
+    creation, up to the conflict being known, when that is a later change than the creation
+    ``usr`` and ``rev`` name (user review 12: bob's values were credited to carol, who created
+    the record); ``""`` when none. ``last_rev``: when."""
+    last_rev: Rev = ZERO_REV
 
 
 def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:
@@ -133,6 +140,8 @@ def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:
             # the record is gone (keep mine recreates it with these) or they created it too
             out.append(FieldConflict(rc.uid, c.top, c.key, name, base.get(name), value,
                                      now.get(name), c.usr, c.rev, c.reason, c.cmd))
+        if c.reason == "created" or again:
+            _mark_last(sat, out[first:], c.top, c.key, c.rev, seen or sat.rev())
         _mark_since(sat, out[first:], c.top, c.key, seen, keep(c.top, c.key))
     if rc.conflicts:
         for a in rc.acts:  # rejected with the rest, though they collided with nothing
@@ -307,6 +316,27 @@ def could_overwrite(rc: Receipt, top: str, key: str, cmd: Cmd, fields: Iterable[
     return not sets.isdisjoint(fields)
 
 
+def _mark_last(sat: SatelliteAPI, rows: list[FieldConflict], top: str, key: str,
+               created: Rev, upto: Rev) -> None:
+    """Set ``last_usr`` / ``last_rev`` on the rows of a record created (again) at
+    ``created``: the last change of each row's field after it, up to ``upto`` (the rejection;
+    later ones are ``since``); the whole record's row takes the last change of any field."""
+    later = [h for h in sat.history(top, key)
+             if created < h.rev <= upto and h.cmd != Cmd.DEL]
+    for r in rows:
+        h = next((x for x in reversed(later)
+                  if r.field == WHOLE or x.cmd == Cmd.NEW or r.field in x.fields), None)
+        if h is not None:
+            r.last_usr, r.last_rev = h.usr, h.rev
+
+
+def last_changes(rows: Iterable[FieldConflict]) -> dict[tuple[str, str], tuple[str, Rev]]:
+    """(user, revision) of the last change after its creation of each record of ``rows``
+    created under a taken key (``FieldConflict.last_usr``): for :func:`explain`'s ``last``."""
+    return {(r.top, r.key): (r.last_usr, r.last_rev) for r in rows
+            if r.field == WHOLE and r.last_rev}
+
+
 def _mark_since(sat: SatelliteAPI, rows: list[FieldConflict], top: str, key: str,
                 rev: Rev, keep: Callable[[HistoryEntry], bool] | None = None) -> None:
     """Set ``since`` on the rows of one record from its last change by another user after
@@ -422,7 +452,8 @@ def explain(rc: Receipt, *,
             show: Callable[[str, str, Any], str] = _json,
             record: Callable[[str, str], str] = lambda top, key: f"{top} {key}",
             when: Callable[[Rev], str] = format_rev,
-            own: Own | None = None) -> list[str]:
+            own: Own | None = None,
+            last: Mapping[tuple[str, str], tuple[str, Rev]] | None = None) -> list[str]:
     """One sentence per record of the rejected transaction ``rc``: what the other side
     did, what the user did (with their values), and what keep mine / keep theirs then do.
 
@@ -431,7 +462,9 @@ def explain(rc: Receipt, *,
     3339; the app: titles, its cells, its dates). The other side is "earlier, you" when
     ``own`` (:func:`own_of`) says the change that won is the user's own, its user's name
     ("bob changed …") when users have names (``own.named``: a token), else "they" with the
-    user in brackets ("they changed … (anonymous, …)": a hub without accounts).
+    user in brackets ("they changed … (anonymous, …)": a hub without accounts). ``last``
+    (:func:`last_changes`): who changed a record created under a taken key after its
+    creation, named beside theirs ("theirs has … (last changed by bob, …)").
     """
     own = own or Own()
     acts = {(a.top, a.key): a for a in rc.acts}
@@ -451,8 +484,9 @@ def explain(rc: Receipt, *,
     for c in rc.conflicts:
         seen.add((c.top, c.key))
         a = acts.get((c.top, c.key))
-        out.append(f"{record(c.top, c.key)}: "
-                   f"{_sentence(c, a, values, names, when, having, own(c), own.named)}")
+        said = _sentence(c, a, values, names, when, having, own(c), own.named,
+                         (last or {}).get((c.top, c.key)))
+        out.append(f"{record(c.top, c.key)}: {said}")
     if not rc.conflicts:
         out.append(f"rejected by the hub: {rc.err or 'no reason given'}. Keep theirs drops "
                    "the edit; keep mine sends it again")
@@ -488,7 +522,8 @@ def _sentence(c: Conflict, a: Action | None,
               values: Callable[[str, Mapping[str, Any] | None], str],
               names: Callable[[str, Any], str], when: Callable[[Rev], str],
               having: Callable[[str, Mapping[str, Any] | None], str],
-              mine_too: bool = False, named: bool = False) -> str:
+              mine_too: bool = False, named: bool = False,
+              last: tuple[str, Rev] | None = None) -> str:
     # who made the change that won: the user (an edit of theirs accepted before this one),
     # another user by name, or "they" (a hub without accounts: one name for everyone)
     name = c.usr if named and c.usr and not mine_too else ""
@@ -497,6 +532,8 @@ def _sentence(c: Conflict, a: Action | None,
     by = ((f" ({when(c.rev)})" if name else f" ({c.usr or 'someone'}, {when(c.rev)})")
           if c.rev else "")
     mine = dict(a.arg or {}) if a is not None else {}
+    # the record's values changed after it was created (again): by whom, beside theirs
+    changed = f" (last changed by {last[0] or 'someone'}, {when(last[1])})" if last else ""
     if c.reason == "deleted" and c.theirs is not None:
         # deleted, then created again under the same key: it exists now. The conflict names
         # the delete (who and when); who created it again may be another user: "(bob, …)"
@@ -508,7 +545,7 @@ def _sentence(c: Conflict, a: Action | None,
                     "deletes the record they created again; keep theirs keeps it")
         now = {f: c.theirs.get(f) for f in mine}
         return (f"{again}; you changed {values(c.top, mine)}, theirs has "
-                f"{having(c.top, now)}. Keep mine sets your values on the record they "
+                f"{having(c.top, now)}{changed}. Keep mine sets your values on the record they "
                 "created again; keep theirs keeps it as they made it and drops your changes")
     if c.reason == "deleted":
         if a is not None and a.cmd == Cmd.DEL:
@@ -526,7 +563,8 @@ def _sentence(c: Conflict, a: Action | None,
                     f"deleted since. Keep mine creates yours ({having(c.top, mine)}); keep "
                     "theirs drops yours")
         return (f"{both} both created a record under this key{by}: yours has "
-                f"{having(c.top, mine)}; theirs has {having(c.top, theirs)}. Keep both adds "
+                f"{having(c.top, mine)}; theirs has {having(c.top, theirs)}{changed}. Keep "
+                "both adds "
                 "yours as a new record under another key, theirs unchanged (this edit's refs "
                 "to it follow; your later edits of it, saved apart, stay on their record: "
                 "check them after); keep mine replaces their record's values with yours (no "

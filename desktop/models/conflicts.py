@@ -36,6 +36,7 @@ from core.satellite.conflicts import (
     conflict_fields,
     explain,
     explain_aside,
+    last_changes,
     own_of,
     since_sentences,
 )
@@ -236,10 +237,13 @@ class ConflictsModel(QAbstractTableModel):
             elif col == 4 and r.own_since:  # by the user's own later edit: no one else's
                 text += f" (you {_OWN_DID.get(r.own_since, 'changed it')} since)"
             return text
-        if col == 5:
+        if col == 5:  # who last changed theirs (user review 12: its creator was named)
+            if r.last_rev:  # "created by" (or "deleted by": deleted, then created again)
+                return f"{r.last_usr or 'someone'} ({r.reason} by {r.usr or 'someone'})"
             return r.usr or "—"
         if col == 6:
-            return readable_rev(r.rev) if r.rev else "—"
+            rev = r.last_rev or r.rev
+            return readable_rev(rev) if rev else "—"
         if col == COL_KEEP:
             if r.reason == ASIDE:  # sent again or dropped whole (the buttons)
                 return "whole edit"
@@ -348,7 +352,8 @@ class ConflictsModel(QAbstractTableModel):
                 self._explain[rc.uid, a.top, a.key] = text
             return out
         texts = explain(rc, name=self._title, show=self._cell, when=readable_rev, own=self._own,
-                        record=lambda top, key: labels.get((top, key)) or f"{top} {key}")
+                        record=lambda top, key: labels.get((top, key)) or f"{top} {key}",
+                        last=last_changes(out))
         if rc.conflicts:
             order = list(dict.fromkeys([*((c.top, c.key) for c in rc.conflicts), *sigs]))
         else:

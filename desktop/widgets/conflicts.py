@@ -62,9 +62,12 @@ class ConflictsDialog(QDialog):
 
     Signals:
         failed(str): resolving failed; the message says why.
+        resolved(str): what a resolution did that the rows no longer show (Keep both: the
+            new key of the user's record), for the window's status bar.
     """
 
     failed = Signal(str)
+    resolved = Signal(str)
 
     def __init__(self, sat: SatelliteAPI, parent: QWidget | None = None):
         super().__init__(parent)
@@ -307,6 +310,9 @@ class ConflictsDialog(QDialog):
                     return out
                 if new:
                     out.append(new)
+                for sig, k in (keys or {}).items():  # user review 12: it said nothing
+                    said.append(self._kept_both_text(sig, k))
+                    self.resolved.emit(said[-1])
                 try:  # resolved: a failed read here must not say it was not
                     later = self._sat.later_edits(uid, keys) if keys else {}
                 except OutpostError as exc:
@@ -409,6 +415,16 @@ class ConflictsDialog(QDialog):
         box.buttonClicked.connect(answered)
         self.confirm_box = box
         box.open()
+
+    def _kept_both_text(self, sig: str, new_key: str) -> str:
+        """Keep both's result for the record ``sig``, as ``outpost resolve`` says it: "Kept
+        both: yours is now Plots 7; theirs stays Plots 3"."""
+        top, _, key = sig.partition(" ")
+        m = self._sat.project.model(top)
+
+        def named(k: str) -> str:
+            return f"{m.title} {k}" if m.key == "int" else f"{m.title}, key {k}"
+        return f"Kept both: yours is now {named(new_key)}; theirs stays {named(key)}."
 
     def _record_name(self, uid: str, sig: str) -> str:
         top, _, key = sig.partition(" ")

@@ -41,7 +41,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.revision import DATETIME_FORMS, DATETIME_TEXT, Rev, format_rev, parse_rev, to_datetime
+from core.revision import (
+    DATE_FORM,
+    DATE_TEXT,
+    DATETIME_FORMS,
+    DATETIME_TEXT,
+    Rev,
+    format_rev,
+    parse_rev,
+    to_datetime,
+)
+from core.revision import read_date as core_read_date
 from core.revision import read_datetime as core_read_datetime
 from core.satellite.api import RecordView, SatelliteAPI
 from core.schema import MAX_INT, Field, Model
@@ -155,8 +165,7 @@ class NumberBox(QAbstractSpinBox):
     minimumSizeHint = sizeHint
 
 
-_DATE_TEXT = re.compile(r"\s*([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})\s*\Z", re.ASCII)
-DATE_FORMAT = "YYYY-MM-DD, e.g. 2026-11-27"
+DATE_FORMAT = DATE_FORM  # core's, as `outpost pub` and CSV import read them
 DATETIME_FORMAT = DATETIME_FORMS  # core's, as `outpost pub` and CSV import read them
 
 
@@ -195,7 +204,7 @@ class DateBox(QLineEdit):
 
     def shown_date(self) -> QDate | None:
         """The date of the text shown (None: blank or not a date yet)."""
-        m = (_DATE_TEXT if self._kind == "date" else DATETIME_TEXT).match(self.text())
+        m = (DATE_TEXT if self._kind == "date" else DATETIME_TEXT).match(self.text())
         if not m:
             return None
         d = QDate(int(m[1]), int(m[2]), int(m[3]))
@@ -266,17 +275,17 @@ def datetime_text(value: str) -> str:
 
 
 def read_date(text: str) -> str | None:
-    """The ``date`` value of a box's text (None: blank). Raises _Invalid naming the
-    format."""
+    """The ``date`` value of a box's text (None: blank): read by core's parser
+    (:func:`core.revision.read_date`), as ``outpost pub`` and CSV import read it. Raises
+    _Invalid naming the format."""
     if not text.strip():
         return None
-    m = _DATE_TEXT.match(text)
     try:
-        if m:
-            return _dt.date(int(m[1]), int(m[2]), int(m[3])).isoformat()
+        return core_read_date(text)
     except ValueError as exc:
-        raise _Invalid(f"not a date ({exc}): write it as {DATE_FORMAT}") from None
-    raise _Invalid(f"not a date: write it as {DATE_FORMAT}, or pick it from the calendar")
+        if DATE_TEXT.match(text) is None:  # not even the form: the calendar helps
+            raise _Invalid(f"{exc}, or pick it from the calendar") from None
+        raise _Invalid(str(exc)) from None
 
 
 def read_datetime(text: str) -> str | None:
@@ -302,9 +311,9 @@ def _text_of(value: Any) -> str:
 
 
 class _EscReverts(QObject):
-    """Esc in a field the user changed puts back its value as loaded (the field's own undo
-    of the typing, as a form dialog's Esc; the rest of the form is left as it is). Esc in a
-    field as loaded goes on as usual."""
+    """Esc in a field the user changed puts back its value as loaded (as a form dialog's
+    Esc; the rest of the form is left as it is), one step of the window's undo
+    (:attr:`RecordForm.field_reverted`). Esc in a field as loaded goes on as usual."""
 
     def __init__(self, editor: FieldEditor):
         super().__init__(editor.widget)
@@ -325,10 +334,11 @@ class FieldEditor:
     gives that stored value back, exactly, while the widget still shows it (``touched`` is
     False), and the widget's value once the user changed it."""
 
-    def __init__(self, sat: SatelliteAPI, f: Field, on_edit: Any):
+    def __init__(self, sat: SatelliteAPI, f: Field, on_edit: Any, on_revert: Any = None):
         self.field = f
         self._sat = sat
         self._on_edit = on_edit
+        self._on_revert = on_revert  # (fields, raw) of the typing Esc reverted
         # which editor: the branches below test this string (isinstance on Qt classes cost
         # a few µs each, several per field, on every record selected)
         self._kind = _KINDS.get(f.type, "line")
@@ -357,12 +367,32 @@ class FieldEditor:
             self.widget.lineEdit().installEventFilter(esc)
 
     def revert_typing(self) -> bool:
-        """Put back the value the field showed when loaded (Esc); False when it shows it."""
+        """Put back the value the field showed when loaded (Esc); False when it shows it.
+        The typing goes to ``on_revert`` (the window makes it an undo step: user review 12,
+        Esc threw it away for good, and the Ctrl+Z pressed to get it back undid an earlier
+        save of another record instead)."""
         if not self.touched:
             return False
+        typed = self.typing()
+        self.put_back_loaded()
+        if self._on_revert is not None:
+            self._on_revert(*typed)
+        return True
+
+    def put_back_loaded(self) -> None:
+        """Show the value as loaded again (as if typed), saying nothing."""
         self.set(self._sat, self._loaded)
         self._on_edit()
-        return True
+
+    def typing(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """What the field shows as a draft's ``fields`` and ``raw`` (text not valid yet)."""
+        raw = self.raw_text()
+        if raw is not None:
+            return {}, {self.field.name: raw}
+        try:
+            return {self.field.name: self.get()}, {}
+        except _Invalid:  # not valid and no text to keep (cannot happen today)
+            return {}, {}
 
     def _make(self, sat: SatelliteAPI, f: Field, on_edit: Any) -> QWidget:
         t = f.type
@@ -646,11 +676,15 @@ class RecordForm(QWidget):
             record); emitted only when every field sent is valid.
         dirty_changed(bool): whether the form differs from the record as loaded.
         typed(): the user changed a field (the window keeps the draft a moment later).
+        field_reverted(str, dict, dict): Esc put back a field's value as loaded: its name,
+            and the typing it replaced as a draft's ``fields`` and ``raw`` (the window makes
+            it one undo step).
     """
 
     save_requested = Signal(dict)
     dirty_changed = Signal(bool)
     typed = Signal()
+    field_reverted = Signal(str, dict, dict)
 
     def __init__(self, sat: SatelliteAPI, model: Model, parent: QWidget | None = None):
         super().__init__(parent)
@@ -671,7 +705,9 @@ class RecordForm(QWidget):
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         for f in model.fields:
-            ed = FieldEditor(sat, f, self._edited)
+            ed = FieldEditor(sat, f, self._edited,
+                             lambda fields, raw, n=f.name: self.field_reverted.emit(
+                                 n, fields, raw))
             self.editors[f.name] = ed
             box = QVBoxLayout()
             box.setSpacing(1)

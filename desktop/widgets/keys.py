@@ -7,6 +7,12 @@ it has nothing to undo: the window's record undo then never ran while the cursor
 field, e.g. right after Ctrl+S reloaded the form (which clears the field's own history). With
 :func:`undo_falls_through` installed, the field keeps the keys while it has typing of its own
 to undo or redo, and lets them through to the window's actions otherwise.
+
+Ctrl+Delete is the other way round: in every text editor it deletes the next word (Qt's
+``DeleteEndOfWord``), but neither ``QLineEdit`` nor ``QPlainTextEdit`` claims it, so the
+window's Delete (Ctrl+Delete) ran instead and deleted the whole record, the typing with it
+(user review 12). The editors :func:`undo_falls_through` is installed on claim it: it deletes
+the next word there, and the record is deleted from the table, the toolbar or Edit → Delete.
 """
 
 from __future__ import annotations
@@ -34,6 +40,10 @@ def _own(w: QObject, redo: bool) -> bool | None:
 class _FallThrough(QObject):
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
+            if event.matches(QKeySequence.StandardKey.DeleteEndOfWord) and _own(
+                    obj, False) is not None:
+                event.accept()  # claimed: the editor deletes the next word
+                return True
             for std, redo in ((QKeySequence.StandardKey.Undo, False),
                               (QKeySequence.StandardKey.Redo, True)):
                 if event.matches(std) or (redo and _is_ctrl_shift_z(event)):
@@ -51,7 +61,8 @@ def _is_ctrl_shift_z(event: QKeyEvent) -> bool:
 
 def undo_falls_through(*widgets: QWidget) -> None:
     """Let the window's undo / redo through from these editors when they have nothing of
-    their own to undo / redo (see the module docstring)."""
+    their own to undo / redo, and keep Ctrl+Delete (delete the next word) theirs (see the
+    module docstring)."""
     for w in widgets:
         f = _FallThrough(w)  # lives as long as the widget
         w.installEventFilter(f)
