@@ -245,6 +245,14 @@ class Queue:
                 "('sat_pending', 'sat_acked')")}
         return len(have) == 2
 
+    def _seen_layout(self) -> None:
+        """Before a read: a queue that had no ``sat_acked`` when this instance opened it (made
+        before session 12, opened read-only) may have been upgraded since by the process
+        that writes it, and acks may be there now: read through them from then on (one
+        look at ``sqlite_master`` per read until then; an upgraded queue, none)."""
+        if not self.fast and self._has_ack_tables():
+            self._set_layout(True)
+
     def _set_layout(self, fast: bool) -> None:
         self.fast = fast
         # the pending condition of an UPDATE of sat_receipt (a writer: its sat_pending holds
@@ -560,6 +568,7 @@ class Queue:
 
     def accepted_revs(self, after: int) -> set[int]:
         """The revisions of this satellite's accepted transactions after ``after``."""
+        self._seen_layout()
         with self._read() as c:
             rows = c.execute(select(self.t.c.rev).where(
                 self.t.c.state == ReceiptState.ACCEPTED.value, self.t.c.rev > after))
@@ -572,6 +581,7 @@ class Queue:
 
     def accepted_among(self, revs: Iterable[int]) -> set[int]:
         """Those of ``revs`` that are revisions of this satellite's accepted transactions."""
+        self._seen_layout()
         want = sorted(set(revs))
         out: set[int] = set()
         with self._read() as c:
@@ -592,6 +602,7 @@ class Queue:
     def last_accepted(self) -> Receipt | None:
         """The accepted receipt with the highest revision among those with actions (the
         first in queue order of equal ones), or None."""
+        self._seen_layout()
         with self._read() as c:
             r = c.execute(select(self.t).where(
                 self.t.c.state == ReceiptState.ACCEPTED.value, self.t.c.rev > 0,
@@ -713,6 +724,7 @@ class Queue:
     def receipts(self, states: Sequence[ReceiptState] | None = None,
                  conn: Connection | None = None) -> list[Receipt]:
         """Receipts in queue order, optionally only those in ``states``."""
+        self._seen_layout()  # before the reads are chosen
         if states is None:
             return [self._receipt(r) for r in self._select("", (), conn=conn)]
         return [self._receipt(r) for r in self._select_all(self._state_wheres(states, None),
@@ -728,6 +740,7 @@ class Queue:
 
         ``accepted_after``: also the accepted rows whose revision is after it.
         """
+        self._seen_layout()  # before the reads are chosen
         if states is None:
             return self._select("", ())
         return self._select_all(self._state_wheres(states, accepted_after))
@@ -747,6 +760,7 @@ class Queue:
     def _select(self, where: str, params: tuple[Any, ...],
                 cols: Sequence[str] = _COLS,
                 conn: Connection | None = None) -> list[dict[str, Any]]:
+        self._seen_layout()
         with self._read(conn) as c:
             # the DBAPI cursor: SQLAlchemy's row machinery cost more than SQLite for 10,000 rows
             cur = c.connection.driver_connection.execute(  # type: ignore[union-attr]
@@ -789,6 +803,7 @@ class Queue:
         the status, read after every change): from the indexes and ``sat_pending``, not
         the rows, so that it does not grow with the accepted receipts (session 11: one pass
         over every row, 2 ms per 20,000 receipts)."""
+        self._seen_layout()
         with self._read() as c:
             rej = c.exec_driver_sql(
                 f"SELECT count(*) FROM sat_receipt WHERE state = "
@@ -864,6 +879,7 @@ class Queue:
 
     def acked_rev(self) -> int:
         """The highest revision the hub acked for a transaction of this queue (0: none)."""
+        self._seen_layout()
         with self._read() as c:
             n = c.execute(select(func.max(self.t.c.rev))
                           .where(self.t.c.state == ReceiptState.ACCEPTED.value)).scalar()
@@ -881,6 +897,7 @@ class Queue:
         return int(n or 0)
 
     def count(self, state: ReceiptState) -> int:
+        self._seen_layout()
         with self._read() as c:
             if state == ReceiptState.PENDING:
                 return self._count_pending(c)
@@ -893,6 +910,7 @@ class Queue:
         return int(n or 0)
 
     def local_conflicts(self) -> int:
+        self._seen_layout()
         with self._read() as c:
             return self._count_pending(c, " AND local_err != ''")
 
