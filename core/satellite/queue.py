@@ -40,7 +40,11 @@ rows); other changes of state (rejected, resolved, discarded) still rewrite the 
 sure to hold: rows after it (made by an Outpost before session 12 in this directory since,
 or added since the last ack) are pending by their ``state`` alone. A queue made before session
 12 gets the two tables at its first writable open (:meth:`Queue.upgrade`, its pending
-receipts copied into ``sat_pending``); until then (a read-only reader) it is read as it is.
+receipts copied into ``sat_pending``); until then (a read-only reader) it is read as it is,
+and a reader that opened it before reads through the tables from its next read on.
+
+An Outpost before session 12 knows nothing of ``sat_acked``: to it, the receipts acked there
+read pending (docs/benchmarks.md, "Sync (b), session 12: the satellite").
 
 The tables live in the replica's SQLite file, on the ledger's ``MetaData``, so that marking
 receipts and replicating the hub's events commit in one transaction: every method takes an
