@@ -40,7 +40,11 @@ rows); other changes of state (rejected, resolved, discarded) still rewrite the 
 sure to hold: rows after it (made by an Outpost before session 12 in this directory since,
 or added since the last ack) are pending by their ``state`` alone. A queue made before session
 12 gets the two tables at its first writable open (:meth:`Queue.upgrade`, its pending
-receipts copied into ``sat_pending``); until then (a read-only reader) it is read as it is.
+receipts copied into ``sat_pending``); until then (a read-only reader) it is read as it is,
+and a reader that opened it before reads through the tables from its next read on.
+
+An Outpost before session 12 knows nothing of ``sat_acked``: to it, the receipts acked there
+read pending (docs/benchmarks.md, "Sync (b), session 12: the satellite").
 
 The tables live in the replica's SQLite file, on the ledger's ``MetaData``, so that marking
 receipts and replicating the hub's events commit in one transaction: every method takes an
@@ -244,6 +248,14 @@ class Queue:
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN "
                 "('sat_pending', 'sat_acked')")}
         return len(have) == 2
+
+    def _seen_layout(self) -> None:
+        """Before a read: a queue that had no ``sat_acked`` when this instance opened it (made
+        before session 12, opened read-only) may have been upgraded since by the process
+        that writes it, and acks may be there now: read through them from then on (one
+        look at ``sqlite_master`` per read until then; an upgraded queue, none)."""
+        if not self.fast and self._has_ack_tables():
+            self._set_layout(True)
 
     def _set_layout(self, fast: bool) -> None:
         self.fast = fast
@@ -570,6 +582,7 @@ class Queue:
 
     def accepted_revs(self, after: int) -> set[int]:
         """The revisions of this satellite's accepted transactions after ``after``."""
+        self._seen_layout()
         with self._read() as c:
             rows = c.execute(select(self.t.c.rev).where(
                 self.t.c.state == ReceiptState.ACCEPTED.value, self.t.c.rev > after))
@@ -582,6 +595,7 @@ class Queue:
 
     def accepted_among(self, revs: Iterable[int]) -> set[int]:
         """Those of ``revs`` that are revisions of this satellite's accepted transactions."""
+        self._seen_layout()
         want = sorted(set(revs))
         out: set[int] = set()
         with self._read() as c:
@@ -602,6 +616,7 @@ class Queue:
     def last_accepted(self) -> Receipt | None:
         """The accepted receipt with the highest revision among those with actions (the
         first in queue order of equal ones), or None."""
+        self._seen_layout()
         with self._read() as c:
             r = c.execute(select(self.t).where(
                 self.t.c.state == ReceiptState.ACCEPTED.value, self.t.c.rev > 0,
@@ -723,6 +738,7 @@ class Queue:
     def receipts(self, states: Sequence[ReceiptState] | None = None,
                  conn: Connection | None = None) -> list[Receipt]:
         """Receipts in queue order, optionally only those in ``states``."""
+        self._seen_layout()  # before the reads are chosen
         if states is None:
             return [self._receipt(r) for r in self._select("", (), conn=conn)]
         return [self._receipt(r) for r in self._select_all(self._state_wheres(states, None),
@@ -738,6 +754,7 @@ class Queue:
 
         ``accepted_after``: also the accepted rows whose revision is after it.
         """
+        self._seen_layout()  # before the reads are chosen
         if states is None:
             return self._select("", ())
         return self._select_all(self._state_wheres(states, accepted_after))
@@ -757,6 +774,7 @@ class Queue:
     def _select(self, where: str, params: tuple[Any, ...],
                 cols: Sequence[str] = _COLS,
                 conn: Connection | None = None) -> list[dict[str, Any]]:
+        self._seen_layout()
         with self._read(conn) as c:
             # the DBAPI cursor: SQLAlchemy's row machinery cost more than SQLite for 10,000 rows
             cur = c.connection.driver_connection.execute(  # type: ignore[union-attr]
@@ -799,6 +817,7 @@ class Queue:
         the status, read after every change): from the indexes and ``sat_pending``, not
         the rows, so that it does not grow with the accepted receipts (session 11: one pass
         over every row, 2 ms per 20,000 receipts)."""
+        self._seen_layout()
         with self._read() as c:
             rej = c.exec_driver_sql(
                 f"SELECT count(*) FROM sat_receipt WHERE state = "
@@ -885,6 +904,7 @@ class Queue:
 
     def acked_rev(self) -> int:
         """The highest revision the hub acked for a transaction of this queue (0: none)."""
+        self._seen_layout()
         with self._read() as c:
             n = c.execute(select(func.max(self.t.c.rev))
                           .where(self.t.c.state == ReceiptState.ACCEPTED.value)).scalar()
@@ -902,6 +922,7 @@ class Queue:
         return int(n or 0)
 
     def count(self, state: ReceiptState) -> int:
+        self._seen_layout()
         with self._read() as c:
             if state == ReceiptState.PENDING:
                 return self._count_pending(c)
@@ -914,6 +935,7 @@ class Queue:
         return int(n or 0)
 
     def local_conflicts(self) -> int:
+        self._seen_layout()
         with self._read() as c:
             return self._count_pending(c, " AND local_err != ''")
 

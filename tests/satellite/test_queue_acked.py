@@ -146,6 +146,7 @@ async def test_a_queue_made_before_session_12_is_read_as_it_is_then_upgraded(
         reader.close()
     assert "sat_acked" not in _tables(file)
 
+    reader = Satellite(data, read_only=True)  # open beside the writer, from before its upgrade
     sat = Satellite(data)  # the first writable open: the tables, the pending one in them
     try:
         assert {"sat_pending", "sat_acked"} <= _tables(file)
@@ -156,8 +157,13 @@ async def test_a_queue_made_before_session_12_is_read_as_it_is_then_upgraded(
         await _sync(sat, hub)
         assert _rows(sat)[later][0] == "pending"  # acked through sat_acked now
         _readers_say_accepted(sat, [*done, later])
+        # the reader opened before the upgrade reads the ack the writer stored there
+        assert reader.queue.receipt(later).state == ReceiptState.ACCEPTED  # type: ignore[union-attr]
+        assert reader.queue.summary()[0] == {}
+        assert [r["uid"] for r in reader.queue.rows([ReceiptState.PENDING])] == []
     finally:
         sat.close()
+        reader.close()
 
 
 def _rows_of(file: Path) -> dict[str, tuple[str, int]]:
