@@ -105,7 +105,7 @@ from itertools import islice
 from typing import Any, Protocol
 
 from core.errors import OutpostError, WireError
-from core.model import Conflict, Event, Status, Trans, Update
+from core.model import Action, Cmd, Conflict, Event, Status, Trans, Update
 from core.revision import ZERO_REV, Rev, format_rev
 from core.satellite.api import PUT_ASIDE
 from core.wire import (
@@ -149,9 +149,19 @@ REJECTED_BY_HUB = "rejected by the hub: "
 STORE_FAILED = "storing hub data failed"
 #: most events of ``evt.sat`` replies stored in one write when several wait (see ``_pump``)
 MERGE_EVENTS = 10_000
+#: the stored reason of an edit a daql hub's reply shows its record and command changed, but
+#: under no revision with exactly the edit's changes (``SyncMachine._daql_acks``): put aside
+DAQL_UNCLEAR = (
+    f"{PUT_ASIDE}the hub answered the request that carried this edit, but no change in its "
+    "answer is exactly this edit (the hub changed its values, or took it with other changes): "
+    "it cannot be told whether the hub applied it as it was made, so it is not taken as "
+    "yours and was put aside. Check the record (outpost show TOPIC KEY: the hub's version "
+    "is shown), then send it again (outpost resolve UID --keep mine) or drop it (outpost "
+    "resolve UID --keep theirs)")
 
 __all__ = [
     "CLOSE_TOO_BIG",
+    "DAQL_UNCLEAR",
     "MAX_INCOMING",
     "MAX_TRANS_BYTES",
     "MERGE_EVENTS",
@@ -979,16 +989,31 @@ class SyncMachine:
         """The acks a daql hub's ``res`` reply to a request carrying ``sent`` stands for: it
         published every transaction of the request (else it answers an error). The reply
         holds every event of the request's topics (all of the schema's) after its ``rev``,
-        the request's own included: a transaction is acked at the revision of its events
-        there (the latest event of its last action's record and command). One with an
-        action that no event of the reply matches (record and command) was not applied (a
-        hub that drops a transaction it refuses and answers all the same): rejected, so
-        that it is neither lost as accepted nor sent again blindly. Stored with the reply,
-        in one commit, they take the user's own events out of the conflict check, as an
-        Outpost hub's acks do."""
+        the request's own included, each transaction's events under one revision of their
+        own. A transaction is acked at the **earliest** revision of the reply whose events
+        are exactly its actions (record, command and values; :func:`_daql_same`), and only
+        the events of that revision count as the user's own (``accepted_among``). A
+        colleague's publish that lands between the hub applying the edit and building its
+        reply comes later in the reply: taken as the edit's own (the latest event of its
+        record and command, before session 12), the colleague's change was never checked,
+        and the next edit overwrote it with no conflict (wire review 12, finding 1).
+
+        One with an action that no event of the reply matches (record and command) was not
+        applied (a hub that drops a transaction it refuses and answers all the same):
+        rejected, so that it is neither lost as accepted nor sent again blindly. One whose
+        record and command are there but under no revision with exactly its changes (the hub
+        changed its values, or merged it with another change) cannot be told applied or
+        not: put aside (:data:`PUT_ASIDE`, as an answer lost), never taken as the user's
+        own. Stored with the reply, in one commit, the acks take the user's own events out
+        of the conflict check, as an Outpost hub's acks do."""
         have = {(e.top, e.key, e.cmd) for e in res.evs}
+        by_rev: dict[Rev, list[Event]] = {}
+        for e in res.evs:
+            by_rev.setdefault(e.rev, []).append(e)
+        revs = sorted(by_rev)
         acks: list[Ack] = []
         rejects: list[Reject] = []
+        first = 0  # daql publishes a request's transactions in order: each after the last
         for t in sent:
             if not all((a.top, a.key, a.cmd) in have for a in t.acts):
                 rejects.append(Reject(t.uid, (
@@ -997,13 +1022,13 @@ class SyncMachine:
                     "reason); check the record, then send it again (outpost resolve UID "
                     "--keep mine) or drop it (outpost resolve UID --keep theirs)")))
                 continue
-            rev = res.rev
-            a = t.acts[-1] if t.acts else None
-            for e in reversed(res.evs if a is not None else ()):
-                if a is not None and e.top == a.top and e.key == a.key and e.cmd == a.cmd:
-                    rev = e.rev
-                    break
-            acks.append(Ack(t.uid, rev))
+            at = next((i for i in range(first, len(revs))
+                       if _daql_same(t.acts, by_rev[revs[i]])), None)
+            if at is None:
+                rejects.append(Reject(t.uid, DAQL_UNCLEAR))
+                continue
+            acks.append(Ack(t.uid, revs[at]))
+            first = at + 1
         return tuple(acks), tuple(rejects)
 
     def _daql_ready(self, now: float) -> bool:
@@ -1409,3 +1434,21 @@ def merge_sat(a: SatRes, b: SatRes) -> SatRes:
 def frames_of(outs: Sequence[Output]) -> list[str]:
     """The texts of the ``Send`` commands among ``outs`` (a helper for tests and simulation)."""
     return [o.text for o in outs if isinstance(o, Send)]
+
+
+def _daql_same(acts: Sequence[Action], evs: Sequence[Event]) -> bool:
+    """Whether ``evs`` (the events of one revision) are exactly what daql makes of ``acts``:
+    one event per action, same record, command and values (a ``del`` has none), in any
+    order. Values compare as decoded JSON (``2 == 2.0``: a hub re-encoding numbers matches)."""
+    if len(acts) != len(evs):
+        return False
+    left = list(evs)
+    for a in acts:
+        for i, e in enumerate(left):
+            if (e.top == a.top and e.key == a.key and e.cmd == a.cmd
+                    and (a.cmd == Cmd.DEL or (e.arg or {}) == (a.arg or {}))):
+                del left[i]
+                break
+        else:
+            return False
+    return True
