@@ -163,10 +163,13 @@ __all__ = [
     "CLOSE_TOO_BIG",
     "DAQL_UNCLEAR",
     "MAX_INCOMING",
+    "MAX_REPLY_MIB",
     "MAX_TRANS_BYTES",
     "MERGE_EVENTS",
+    "MIB",
     "MIN_SAT_BYTES",
     "REJECTED_BY_HUB",
+    "REPLY_TOO_BIG",
     "SAT_BYTES",
     "Apply",
     "Backoff",
@@ -184,6 +187,7 @@ __all__ = [
     "hub_restores",
     "merge_sat",
     "new_dir_fix",
+    "reply_too_big",
     "restore_lost",
 ]
 
@@ -241,18 +245,38 @@ class Incoming:
     err: WireError | None = None
 
 
-MAX_INCOMING = 64 * 1024 * 1024
-"""Largest frame a satellite takes from its hub (its socket's limit too). A reply may hold
-thousands of events, far more than the 1 MiB a hub takes from one client frame: a satellite
-holding to that limit could never catch up once a batch grew past it."""
+MIB = 1024 * 1024
+MAX_INCOMING = 64 * MIB
+"""Largest frame a satellite takes from its hub by default (its socket's limit too; the data
+directory's config.json ``max_reply_mib`` changes it: ``SatConfig.max_incoming``). A reply
+may hold thousands of events, far more than the 1 MiB a hub takes from one client frame: a
+satellite holding to that limit could never catch up once a batch grew past it. An Outpost
+hub cuts a catch-up into batches; a daql hub answers it in one message, however big."""
+#: the most ``max_reply_mib`` may say (decoding a message takes several times its size)
+MAX_REPLY_MIB = 4096
+#: how ``SyncInfo.last_error`` starts when the hub sent a message over this side's limit
+REPLY_TOO_BIG = "the hub sent a message bigger than this satellite takes"
 
 
-def decode_incoming(text: str | bytes) -> Incoming:
-    """Parse and decode a frame from the hub: pure, safe on any thread. The asyncio client
-    runs it on a worker thread for big frames (a batch of 5,000 events took 30-100 ms to
-    decode, a pause of the desktop's event loop)."""
+def reply_too_big(limit: int, stop: bool) -> str:
+    """The status error of a message from the hub over ``limit`` bytes (this side closed the
+    connection with 1009); ``stop``: sync stopped (a daql hub: asking again gets the same
+    message, bigger)."""
+    more = min(MAX_REPLY_MIB, max(1, limit // MIB) * 4)
+    why = "; a daql hub answers a whole catch-up in one message, however big" if stop else ""
+    return (f"{REPLY_TOO_BIG} ({limit / MIB:g} MiB{why}): nothing of it was stored"
+            + ("; sync stopped, as asking again would get the same message" if stop else "")
+            + f". Raise the limit: set \"max_reply_mib\": {more} in the data directory's "
+            "config.json (the app: quit it first; decoding a message takes several times its "
+            "size in memory), then sync again")
+
+
+def decode_incoming(text: str | bytes, limit: int = MAX_INCOMING) -> Incoming:
+    """Parse and decode a frame from the hub (of at most ``limit`` bytes): pure, safe on any
+    thread. The asyncio client runs it on a worker thread for big frames (a batch of 5,000
+    events took 30-100 ms to decode, a pause of the desktop's event loop)."""
     try:
-        frame = parse_frame(text, MAX_INCOMING)
+        frame = parse_frame(text, limit)
         body = decode_json(frame.body, frame.subj, frame.tok)
     except WireError as exc:
         return Incoming(None, err=exc)
@@ -652,9 +676,17 @@ class SyncMachine:
         self._set(phase=Phase.HANDSHAKE)
         self._request("evt.stat", None, "stat", now)
 
-    def disconnected(self, now: float, reason: str = "", code: int = 0) -> None:
+    def disconnected(self, now: float, reason: str = "", code: int = 0,
+                     too_big: int = 0) -> None:
         """The connection closed or could not be opened: retry after a backoff. ``code``:
-        the close code the hub sent first (0: none, or this side closed first)."""
+        the close code the hub sent first (0: none, or this side closed first). ``too_big``:
+        this side closed it (1009) on a message from the hub over this limit, in bytes: the
+        status says so in the user's words, with the fix (:func:`reply_too_big`); with a
+        daql hub sync stops (it answers a catch-up in one message: every retry downloaded
+        the same message, bigger, and failed again, for ever; wire review 12, finding 2)."""
+        stop = bool(too_big) and not self._hub_acks
+        if too_big:
+            reason = reply_too_big(too_big, stop)
         was_online = self.info.online
         if code == CLOSE_TOO_BIG and self._sat_out:
             self._closed_too_big()
@@ -665,6 +697,10 @@ class SyncMachine:
         if self.info.phase == Phase.STOPPED:
             if note:
                 self._set(last_error=note)
+            return
+        if stop:  # an edit in flight was put aside (_reset_conn), as on any lost answer
+            self._set(phase=Phase.STOPPED, since=now, retry_at=None, progress=(0, 0),
+                      last_error=f"{reason}; {note}" if note else reason)
             return
         delay = self.backoff.delay(self.info.attempts, self.rnd)
         err = reason or self.info.last_error

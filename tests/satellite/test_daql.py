@@ -20,7 +20,7 @@ from core.revision import parse_rev
 from core.satellite.api import ReceiptState
 from core.satellite.client import SyncClient
 from core.satellite.config import DataDir, SatConfig
-from core.satellite.machine import Backoff
+from core.satellite.machine import REPLY_TOO_BIG, Backoff
 from core.satellite.satellite import Satellite
 from core.schema import Project
 from core.wire import SatRes
@@ -619,3 +619,37 @@ async def test_the_users_own_edit_before_a_colleagues_is_not_a_conflict_with_its
         assert rec["fields"]["name"] == "colleague" and rec["fields"]["region"] == "R2"
     finally:
         await daql.__aexit__(None, None, None)
+
+
+async def test_a_daql_catch_up_over_the_message_limit_stops_with_the_fix_which_lifts_it(
+        tmp_path: Path, project: Project) -> None:
+    """A daql hub answers a whole catch-up in one message, however big. Over the limit the
+    satellite takes, the socket closed (1009, "frame exceeds limit") and the sync asked
+    again, for ever, with that raw text (wire review 12, finding 2). Now sync stops at once
+    with the cause and the fix in the user's words; ``max_reply_mib`` in config.json lifts
+    the limit (here lowered to 1 MiB, the catch-up ~1.5 MB, instead of 64 MiB)."""
+    async with FakeDaql(set(project.topics)) as daql:
+        for b in range(3):
+            daql.publish([{"top": SITE, "key": f"k{b}-{i}", "cmd": "new",
+                           "arg": {"name": "x" * 50_000}} for i in range(10)])
+        d = daql_dir(tmp_path / "sat", project, daql.url)
+        cfg = d / "config.json"  # set by hand, as docs/satellite.md says
+
+        def limit(mib: int) -> None:
+            cfg.write_text(json.dumps({**json.loads(cfg.read_text()), "max_reply_mib": mib}))
+
+        limit(1)
+        rc, _, err = await cli(d, "sync", "--once", "--timeout", "30")
+        assert rc == 1, err
+        assert "bigger than this satellite takes (1 MiB" in err, err
+        assert '"max_reply_mib": 4' in err and "sync stopped" in err, err
+        assert "frame exceeds limit" not in err
+        sats = [f for f in daql.frames if f.startswith("evt.sat")]
+        assert len(sats) == 1  # not asked again
+        st = json.loads((await cli(d, "status"))[1])
+        assert st["last_error"].startswith(REPLY_TOO_BIG), st
+        assert json.loads((await cli(d, "show", SITE))[1]) == []  # nothing stored
+        limit(4)
+        rc, _, err = await cli(d, "sync", "--once", "--timeout", "30")
+        assert rc == 0, err
+        assert len(json.loads((await cli(d, "show", SITE))[1])) == 30

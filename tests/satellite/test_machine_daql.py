@@ -12,9 +12,16 @@ from dataclasses import replace
 from core.model import Action, Cmd, Conflict, Event, Trans, Update
 from core.revision import Rev, format_rev
 from core.satellite.api import PUT_ASIDE
-from core.satellite.machine import DAQL_UNCLEAR, Phase, SyncMachine, frames_of
+from core.satellite.machine import (
+    DAQL_UNCLEAR,
+    MIB,
+    REPLY_TOO_BIG,
+    Phase,
+    SyncMachine,
+    frames_of,
+)
 from core.wire import SatRes, enc_update, format_push, format_reply
-from tests.satellite.test_machine import body, opened, sat_reply, trans
+from tests.satellite.test_machine import FakeStore, body, connect, opened, sat_reply, trans
 from tests.satellite.test_machine_defer import DeferStore, applies, run_apply
 
 
@@ -187,3 +194,27 @@ def test_a_daql_reply_without_the_edit_as_sent_puts_it_aside_not_taken_as_mine()
         assert st.rejected["u1"] == DAQL_UNCLEAR
         assert st.rejected["u1"].startswith(PUT_ASIDE)  # shown as put aside, not refused
         assert "u1" in m.info.last_error
+
+
+def test_a_message_over_this_sides_limit_stops_a_daql_sync_with_the_fix() -> None:
+    """This side closed the connection (1009) on a message from the hub over its limit: a
+    daql hub's catch-up comes in one message, so asking again gets it again, bigger (wire
+    review 12, finding 2: retried for ever with "frame exceeds limit"). Sync stops, the
+    status says why and how to lift the limit; an Outpost hub (batches) is asked again."""
+    st = DaqlStore()
+    m = SyncMachine(st, random.Random(1), defer_apply=True)
+    handshake(m, 0.0, 5000)
+    m.disconnected(1.0, "sent 1009 (message too big) frame exceeds limit", 0, 64 * MIB)
+    assert m.phase == Phase.STOPPED and m.wake_at() is None
+    assert m.info.last_error.startswith(REPLY_TOO_BIG)
+    assert "(64 MiB" in m.info.last_error and '"max_reply_mib": 256' in m.info.last_error
+    assert "frame exceeds limit" not in m.info.last_error
+    m.tick(1000.0)
+    assert m.take() == []  # no reconnect
+
+    m = SyncMachine(FakeStore(), random.Random(1))
+    connect(m)  # an Outpost hub
+    m.disconnected(1.0, "sent 1009", 0, 2 * MIB)
+    assert m.phase == Phase.OFFLINE and m.wake_at() is not None
+    assert m.info.last_error.startswith(REPLY_TOO_BIG) and "sync stopped" not in m.info.last_error
+    assert '"max_reply_mib": 8' in m.info.last_error
