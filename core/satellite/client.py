@@ -52,11 +52,14 @@ from core.errors import (
 from core.model import Status
 from core.redact import install as install_redaction
 from core.revision import format_rev
+from core.satellite.config import SatConfig
 from core.satellite.machine import (
+    CLOSE_TOO_BIG,
     MAX_INCOMING,
     Apply,
     Backoff,
     Close,
+    Incoming,
     Open,
     Phase,
     Send,
@@ -177,6 +180,13 @@ def hub_close_code(exc: ConnectionClosed) -> int:
     return exc.rcvd.code
 
 
+def closed_too_big(exc: ConnectionClosed) -> bool:
+    """Whether this side closed the connection with 1009 (message too big) first: a message
+    from the hub was over the limit this side takes (``max_size``)."""
+    return (exc.sent is not None and exc.sent.code == CLOSE_TOO_BIG
+            and not (exc.rcvd is not None and exc.rcvd_then_sent))
+
+
 # -- the keepalive (shared with the hub's connections: hubserver.connection) -----------------
 
 if TYPE_CHECKING:
@@ -277,10 +287,11 @@ class _LiveConn(LiveKeepalive, ClientConnection):
             self._partial = 0  # a whole message: what follows is the next one
 
 
-async def _open(url: str, token: str, timeout: float) -> _LiveConn:
+async def _open(url: str, token: str, timeout: float, max_size: int = MAX_MESSAGE
+                ) -> _LiveConn:
     try:
         ws = await connect(url, additional_headers=_headers(token), open_timeout=timeout,
-                           max_size=MAX_MESSAGE, ping_interval=PING_INTERVAL,
+                           max_size=max_size, ping_interval=PING_INTERVAL,
                            ping_timeout=PING_TIMEOUT, logger=_ws_log,
                            create_connection=_LiveConn)
         assert isinstance(ws, _LiveConn)
@@ -403,16 +414,21 @@ class SyncClient:
         rnd: random source for backoff jitter.
         backoff, lim, timeout: passed to the machine.
         open_timeout: seconds to open a connection.
+        max_message: the largest message taken from the hub, in bytes (0: the satellite's
+            config, ``max_reply_mib``, else :data:`MAX_MESSAGE`).
     """
 
     def __init__(self, sat: Satellite, url: str, token: str = "", *,
                  rnd: random.Random | None = None, backoff: Backoff | None = None,
                  lim: int = 5000, timeout: float = 60.0, open_timeout: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, max_message: int = 0):
         self.sat = sat
         self.url = url
         self.token = token
         self.open_timeout = open_timeout
+        cfg = getattr(sat, "config", None)
+        self.max_message = max_message or (cfg.max_incoming if isinstance(cfg, SatConfig)
+                                           else MAX_MESSAGE)
         self.clock = clock
         self.machine = SyncMachine(sat, rnd, lim=lim, backoff=backoff, timeout=timeout,
                                    defer_apply=True)
@@ -585,8 +601,8 @@ class SyncClient:
                 m.connected(now)
             elif kind == "closed":
                 self._ws = None
-                reason, code = arg
-                m.disconnected(now, reason, code)
+                reason, code, *big = arg  # big: this side's limit a message was over
+                m.disconnected(now, reason, code, *big)
             elif kind == "kick":
                 m.local_change(now)
             elif kind == "bytes":
@@ -712,17 +728,18 @@ class SyncClient:
             self._inbox.put_nowait(("closed", (str(hub_error(self.url, exc)), 0)))
             return
         self._inbox.put_nowait(("opened", ws))
-        reason, code = "", 0
+        reason, code, big = "", 0, 0
         try:
             async for text in ws:
                 if len(text) >= BIG_FRAME:
                     # one at a time, in order: the next frame waits for this one
-                    self._inbox.put_nowait(("frame", await self._in_thread(decode_incoming,
-                                                                           text)))
+                    self._inbox.put_nowait(("frame", await self._in_thread(
+                        self._decode_big, text)))
                 else:
                     self._inbox.put_nowait(("frame", text))
         except ConnectionClosed as exc:
             reason, code = str(hub_error(self.url, exc)), hub_close_code(exc)
+            big = self.max_message if closed_too_big(exc) else 0
         except asyncio.CancelledError:
             # stopped before the loop took this connection over (its "opened" still queued):
             # nobody else will close it, so do not leave the socket open behind
@@ -735,13 +752,16 @@ class SyncClient:
             reason = ""
         else:
             reason = reason or f"the connection to {self.url} closed"
-        self._inbox.put_nowait(("closed", (reason, code)))
+        self._inbox.put_nowait(("closed", (reason, code, big)))
+
+    def _decode_big(self, text: str | bytes) -> Incoming:
+        return decode_incoming(text, self.max_message)
 
     async def _open_ws(self) -> ClientConnection:
         """A new connection to the hub; a refusal (401, 403) is kept in :attr:`refused`
         (``""`` once a connection opens)."""
         try:
-            ws = await _open(self.url, self.token, self.open_timeout)
+            ws = await _open(self.url, self.token, self.open_timeout, self.max_message)
         except HubError as exc:
             self.refused_code = refusal(exc)
             self.refused = str(exc) if self.refused_code else ""

@@ -25,6 +25,7 @@ from filelock import FileLock, Timeout
 from core.errors import ConfigError, SchemaError
 from core.redact import redact
 from core.revision import Rev, now_rev
+from core.satellite.machine import MAX_INCOMING, MAX_REPLY_MIB, MIB
 from core.schema import Project, parse_project
 
 __all__ = ["CLOCK_OFFSET_ENV", "DataDir", "SatConfig", "check_hub_url", "clock_offset_ms",
@@ -169,10 +170,21 @@ class SatConfig:
     hub: str = ""
     token: str = field(default="", repr=False)
     auth_topics: tuple[str, ...] = ()
+    #: the largest message taken from the hub, in MiB (0: the default,
+    #: ``machine.MAX_INCOMING``, 64 MiB); ``"max_reply_mib"`` in config.json, for a daql hub
+    #: whose catch-up (one message, however big) is over it (docs/satellite.md)
+    max_reply_mib: int = 0
 
     def __repr__(self) -> str:
         tok = "***" if self.token else ""
-        return f"SatConfig(hub={self.hub!r}, token={tok!r}, auth_topics={self.auth_topics!r})"
+        more = f", max_reply_mib={self.max_reply_mib}" if self.max_reply_mib else ""
+        return (f"SatConfig(hub={self.hub!r}, token={tok!r}, "
+                f"auth_topics={self.auth_topics!r}{more})")
+
+    @property
+    def max_incoming(self) -> int:
+        """The largest message taken from the hub, in bytes."""
+        return self.max_reply_mib * MIB if self.max_reply_mib else MAX_INCOMING
 
     def with_hub(self, hub: str, token: str | None = None) -> SatConfig:
         return replace(self, hub=hub, token=self.token if token is None else token)
@@ -309,7 +321,12 @@ class DataDir:
         if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
             raise self._bad_config(f"auth_topics is {topics!r}, expected a list of topic "
                                    "names such as [\"field.site\"]")
-        return SatConfig(hub, token, tuple(topics))
+        big = data.get("max_reply_mib", 0)
+        if type(big) is not int or not (big == 0 or 1 <= big <= MAX_REPLY_MIB):
+            raise self._bad_config(f"max_reply_mib is {big!r}, expected a whole number of MiB "
+                                   f"from 1 to {MAX_REPLY_MIB} (or 0: the default, "
+                                   f"{MAX_INCOMING // MIB})")
+        return SatConfig(hub, token, tuple(topics), big)
 
     def _bad_config(self, why: str) -> ConfigError:
         return ConfigError(f"{self.config_file} is not a valid config ({why}): fix it, or "
@@ -318,7 +335,10 @@ class DataDir:
     def save_config(self, cfg: SatConfig) -> None:
         """Store the settings with mode 0600 (the file holds the token)."""
         self.ensure()
-        data = {"hub": cfg.hub, "token": cfg.token, "auth_topics": list(cfg.auth_topics)}
+        data: dict[str, Any] = {"hub": cfg.hub, "token": cfg.token,
+                                "auth_topics": list(cfg.auth_topics)}
+        if cfg.max_reply_mib:
+            data["max_reply_mib"] = cfg.max_reply_mib
         try:
             write_private(self.config_file, json.dumps(data, indent=2) + "\n")
         except OSError as exc:

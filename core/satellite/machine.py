@@ -105,7 +105,7 @@ from itertools import islice
 from typing import Any, Protocol
 
 from core.errors import OutpostError, WireError
-from core.model import Conflict, Event, Status, Trans, Update
+from core.model import Action, Cmd, Conflict, Event, Status, Trans, Update
 from core.revision import ZERO_REV, Rev, format_rev
 from core.satellite.api import NOT_SENT, NOT_SENT_WHY, put_aside_err
 from core.wire import (
@@ -149,14 +149,27 @@ REJECTED_BY_HUB = "rejected by the hub: "
 STORE_FAILED = "storing hub data failed"
 #: most events of ``evt.sat`` replies stored in one write when several wait (see ``_pump``)
 MERGE_EVENTS = 10_000
+#: the stored reason of an edit a daql hub's reply shows its record and command changed, but
+#: under no revision with exactly the edit's changes (``SyncMachine._daql_acks``): put aside
+DAQL_UNCLEAR = (
+    f"{PUT_ASIDE}the hub answered the request that carried this edit, but no change in its "
+    "answer is exactly this edit (the hub changed its values, or took it with other changes): "
+    "it cannot be told whether the hub applied it as it was made, so it is not taken as "
+    "yours and was put aside. Check the record (outpost show TOPIC KEY: the hub's version "
+    "is shown), then send it again (outpost resolve UID --keep mine) or drop it (outpost "
+    "resolve UID --keep theirs)")
 
 __all__ = [
     "CLOSE_TOO_BIG",
+    "DAQL_UNCLEAR",
     "MAX_INCOMING",
+    "MAX_REPLY_MIB",
     "MAX_TRANS_BYTES",
     "MERGE_EVENTS",
+    "MIB",
     "MIN_SAT_BYTES",
     "REJECTED_BY_HUB",
+    "REPLY_TOO_BIG",
     "SAT_BYTES",
     "Apply",
     "Backoff",
@@ -174,6 +187,7 @@ __all__ = [
     "hub_restores",
     "merge_sat",
     "new_dir_fix",
+    "reply_too_big",
     "restore_lost",
 ]
 
@@ -231,18 +245,38 @@ class Incoming:
     err: WireError | None = None
 
 
-MAX_INCOMING = 64 * 1024 * 1024
-"""Largest frame a satellite takes from its hub (its socket's limit too). A reply may hold
-thousands of events, far more than the 1 MiB a hub takes from one client frame: a satellite
-holding to that limit could never catch up once a batch grew past it."""
+MIB = 1024 * 1024
+MAX_INCOMING = 64 * MIB
+"""Largest frame a satellite takes from its hub by default (its socket's limit too; the data
+directory's config.json ``max_reply_mib`` changes it: ``SatConfig.max_incoming``). A reply
+may hold thousands of events, far more than the 1 MiB a hub takes from one client frame: a
+satellite holding to that limit could never catch up once a batch grew past it. An Outpost
+hub cuts a catch-up into batches; a daql hub answers it in one message, however big."""
+#: the most ``max_reply_mib`` may say (decoding a message takes several times its size)
+MAX_REPLY_MIB = 4096
+#: how ``SyncInfo.last_error`` starts when the hub sent a message over this side's limit
+REPLY_TOO_BIG = "the hub sent a message bigger than this satellite takes"
 
 
-def decode_incoming(text: str | bytes) -> Incoming:
-    """Parse and decode a frame from the hub: pure, safe on any thread. The asyncio client
-    runs it on a worker thread for big frames (a batch of 5,000 events took 30-100 ms to
-    decode, a pause of the desktop's event loop)."""
+def reply_too_big(limit: int, stop: bool) -> str:
+    """The status error of a message from the hub over ``limit`` bytes (this side closed the
+    connection with 1009); ``stop``: sync stopped (a daql hub: asking again gets the same
+    message, bigger)."""
+    more = min(MAX_REPLY_MIB, max(1, limit // MIB) * 4)
+    why = "; a daql hub answers a whole catch-up in one message, however big" if stop else ""
+    return (f"{REPLY_TOO_BIG} ({limit / MIB:g} MiB{why}): nothing of it was stored"
+            + ("; sync stopped, as asking again would get the same message" if stop else "")
+            + f". Raise the limit: set \"max_reply_mib\": {more} in the data directory's "
+            "config.json (the app: quit it first; decoding a message takes several times its "
+            "size in memory), then sync again")
+
+
+def decode_incoming(text: str | bytes, limit: int = MAX_INCOMING) -> Incoming:
+    """Parse and decode a frame from the hub (of at most ``limit`` bytes): pure, safe on any
+    thread. The asyncio client runs it on a worker thread for big frames (a batch of 5,000
+    events took 30-100 ms to decode, a pause of the desktop's event loop)."""
     try:
-        frame = parse_frame(text, MAX_INCOMING)
+        frame = parse_frame(text, limit)
         body = decode_json(frame.body, frame.subj, frame.tok)
     except WireError as exc:
         return Incoming(None, err=exc)
@@ -642,9 +676,17 @@ class SyncMachine:
         self._set(phase=Phase.HANDSHAKE)
         self._request("evt.stat", None, "stat", now)
 
-    def disconnected(self, now: float, reason: str = "", code: int = 0) -> None:
+    def disconnected(self, now: float, reason: str = "", code: int = 0,
+                     too_big: int = 0) -> None:
         """The connection closed or could not be opened: retry after a backoff. ``code``:
-        the close code the hub sent first (0: none, or this side closed first)."""
+        the close code the hub sent first (0: none, or this side closed first). ``too_big``:
+        this side closed it (1009) on a message from the hub over this limit, in bytes: the
+        status says so in the user's words, with the fix (:func:`reply_too_big`); with a
+        daql hub sync stops (it answers a catch-up in one message: every retry downloaded
+        the same message, bigger, and failed again, for ever; wire review 12, finding 2)."""
+        stop = bool(too_big) and not self._hub_acks
+        if too_big:
+            reason = reply_too_big(too_big, stop)
         was_online = self.info.online
         if code == CLOSE_TOO_BIG and self._sat_out:
             self._closed_too_big()
@@ -655,6 +697,10 @@ class SyncMachine:
         if self.info.phase == Phase.STOPPED:
             if note:
                 self._set(last_error=note)
+            return
+        if stop:  # an edit in flight was put aside (_reset_conn), as on any lost answer
+            self._set(phase=Phase.STOPPED, since=now, retry_at=None, progress=(0, 0),
+                      last_error=f"{reason}; {note}" if note else reason)
             return
         delay = self.backoff.delay(self.info.attempts, self.rnd)
         err = reason or self.info.last_error
@@ -979,16 +1025,31 @@ class SyncMachine:
         """The acks a daql hub's ``res`` reply to a request carrying ``sent`` stands for: it
         published every transaction of the request (else it answers an error). The reply
         holds every event of the request's topics (all of the schema's) after its ``rev``,
-        the request's own included: a transaction is acked at the revision of its events
-        there (the latest event of its last action's record and command). One with an
-        action that no event of the reply matches (record and command) was not applied (a
-        hub that drops a transaction it refuses and answers all the same): rejected, so
-        that it is neither lost as accepted nor sent again blindly. Stored with the reply,
-        in one commit, they take the user's own events out of the conflict check, as an
-        Outpost hub's acks do."""
+        the request's own included, each transaction's events under one revision of their
+        own. A transaction is acked at the **earliest** revision of the reply whose events
+        are exactly its actions (record, command and values; :func:`_daql_same`), and only
+        the events of that revision count as the user's own (``accepted_among``). A
+        colleague's publish that lands between the hub applying the edit and building its
+        reply comes later in the reply: taken as the edit's own (the latest event of its
+        record and command, before session 12), the colleague's change was never checked,
+        and the next edit overwrote it with no conflict (wire review 12, finding 1).
+
+        One with an action that no event of the reply matches (record and command) was not
+        applied (a hub that drops a transaction it refuses and answers all the same):
+        rejected, so that it is neither lost as accepted nor sent again blindly. One whose
+        record and command are there but under no revision with exactly its changes (the hub
+        changed its values, or merged it with another change) cannot be told applied or
+        not: put aside (:data:`PUT_ASIDE`, as an answer lost), never taken as the user's
+        own. Stored with the reply, in one commit, the acks take the user's own events out
+        of the conflict check, as an Outpost hub's acks do."""
         have = {(e.top, e.key, e.cmd) for e in res.evs}
+        by_rev: dict[Rev, list[Event]] = {}
+        for e in res.evs:
+            by_rev.setdefault(e.rev, []).append(e)
+        revs = sorted(by_rev)
         acks: list[Ack] = []
         rejects: list[Reject] = []
+        first = 0  # daql publishes a request's transactions in order: each after the last
         for t in sent:
             if not all((a.top, a.key, a.cmd) in have for a in t.acts):
                 rejects.append(Reject(t.uid, (
@@ -997,13 +1058,13 @@ class SyncMachine:
                     "reason); check the record, then send it again (outpost resolve UID "
                     "--keep mine) or drop it (outpost resolve UID --keep theirs)")))
                 continue
-            rev = res.rev
-            a = t.acts[-1] if t.acts else None
-            for e in reversed(res.evs if a is not None else ()):
-                if a is not None and e.top == a.top and e.key == a.key and e.cmd == a.cmd:
-                    rev = e.rev
-                    break
-            acks.append(Ack(t.uid, rev))
+            at = next((i for i in range(first, len(revs))
+                       if _daql_same(t.acts, by_rev[revs[i]])), None)
+            if at is None:
+                rejects.append(Reject(t.uid, DAQL_UNCLEAR))
+                continue
+            acks.append(Ack(t.uid, revs[at]))
+            first = at + 1
         return tuple(acks), tuple(rejects)
 
     def _daql_ready(self, now: float) -> bool:
@@ -1405,3 +1466,21 @@ def merge_sat(a: SatRes, b: SatRes) -> SatRes:
 def frames_of(outs: Sequence[Output]) -> list[str]:
     """The texts of the ``Send`` commands among ``outs`` (a helper for tests and simulation)."""
     return [o.text for o in outs if isinstance(o, Send)]
+
+
+def _daql_same(acts: Sequence[Action], evs: Sequence[Event]) -> bool:
+    """Whether ``evs`` (the events of one revision) are exactly what daql makes of ``acts``:
+    one event per action, same record, command and values (a ``del`` has none), in any
+    order. Values compare as decoded JSON (``2 == 2.0``: a hub re-encoding numbers matches)."""
+    if len(acts) != len(evs):
+        return False
+    left = list(evs)
+    for a in acts:
+        for i, e in enumerate(left):
+            if (e.top == a.top and e.key == a.key and e.cmd == a.cmd
+                    and (a.cmd == Cmd.DEL or (e.arg or {}) == (a.arg or {}))):
+                del left[i]
+                break
+        else:
+            return False
+    return True

@@ -226,7 +226,9 @@ async def test_a_bad_config_or_schema_file_gets_a_clear_error(tmp_path: Path,
                      (b"\xff\xfe", "not UTF-8"), (b'{"hub": 5}', "hub is 5"),
                      (b'{"auth_topics": 7}', "auth_topics is 7"),
                      (b'{"auth_topics": "field.site"}', "auth_topics is 'field.site'"),
-                     (b'{"token": 12345}', "token is not a string")):
+                     (b'{"token": 12345}', "token is not a string"),
+                     (b'{"max_reply_mib": "64"}', "max_reply_mib is '64'"),
+                     (b'{"max_reply_mib": 99999}', "from 1 to 4096")):
         (a / "config.json").write_bytes(raw)
         for args in (("status",), ("pub", "field.site", "-", "new", "name=X"),
                      ("sync", "--once", "--timeout", "2"))[:3 if raw == b"{bad" else 1]:

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from core.model import Action, Cmd, Update
+from core.revision import parse_rev
 from core.satellite.api import ReceiptState
 from core.satellite.client import SyncClient
 from core.satellite.config import DataDir, SatConfig
-from core.satellite.machine import Backoff
+from core.satellite.machine import REPLY_TOO_BIG, Backoff
 from core.satellite.satellite import Satellite
 from core.schema import Project
 from core.wire import SatRes
@@ -560,3 +561,114 @@ def test_outpost_sync_says_an_edit_put_aside_was_sent_not_rejected() -> None:
     assert line.startswith(f"put aside {SITE} k (uid u1): sent to the hub, but its answer "
                            "was lost"), line
     assert "rejected" not in line and "outpost resolve u1 --keep mine" in line, line
+
+
+async def _race_after_ack(tmp_path: Path, project: Project, a: str, b: str
+                          ) -> tuple[FakeDaql, Path, list[str]]:
+    """Record r {name v0, region R0} synced; two offline edits of r, ``a`` then ``b``
+    (``FIELD=VALUE``); a colleague's ``name=colleague`` lands on the hub between it applying
+    ``a`` and building its reply (wire review 12, finding 1); then one sync. Returns the hub
+    (still serving), the directory and the two uids."""
+    daql = FakeDaql(set(project.topics))
+    await daql.__aenter__()
+    daql.publish([{"top": SITE, "key": "r", "cmd": "new",
+                   "arg": {"name": "v0", "region": "R0"}}])
+    d = daql_dir(tmp_path / "sat", project, daql.url)
+    assert (await cli(d, "sync", "--once", "--timeout", "10"))[0] == 0
+    uids = []
+    for edit in (a, b):
+        rc, out, err = await cli(d, "pub", SITE, "r", "mod", edit)
+        assert rc == 0, err
+        uids.append(json.loads(out)["uid"])
+    daql.race_after.append([{"top": SITE, "key": "r", "cmd": "mod",
+                             "arg": {"name": "colleague"}}])
+    rc, out, err = await cli(d, "sync", "--once", "--timeout", "10")
+    assert rc == 0, err
+    assert not daql.race_after  # the colleague's publish did land after edit a
+    return daql, d, uids
+
+
+async def test_a_colleagues_change_landing_before_the_reply_is_not_taken_as_mine(
+        tmp_path: Path, project: Project) -> None:
+    """The colleague's change of the same record came after the user's edit A in the reply:
+    A was acked at the colleague's revision (the latest event of its record and command),
+    so that change counted as the user's own and edit B overwrote it with no conflict. Now
+    A is acked at its own revision: B is a conflict, not sent, the colleague's name stays."""
+    daql, d, (ua, ub) = await _race_after_ack(tmp_path, project, "region=R1", "name=mine")
+    try:
+        assert daql.state[(SITE, "r")] == {"name": "colleague", "region": "R1"}
+        mods = [e["arg"] for e in daql.events if e["cmd"] == "mod"]
+        assert mods == [{"region": "R1"}, {"name": "colleague"}]  # B was not sent
+        inbox = json.loads((await cli(d, "conflicts"))[1])
+        assert [c["uid"] for c in inbox] == [ub]
+        assert "not sent: this hub, a daql hub" in inbox[0]["err"]
+        assert not any("R1" in json.dumps(c) for c in inbox)  # A is not theirs
+        st = json.loads((await cli(d, "status"))[1])
+        assert st["pending"] == 0 and st["conflicts"] == 1, st
+        rec = json.loads((await cli(d, "show", SITE, "r"))[1])
+        assert rec["fields"]["name"] == "colleague" and rec["fields"]["region"] == "R1"
+        sat = Satellite(d, project)
+        try:
+            assert _state(sat, ua) == ReceiptState.ACCEPTED
+            acked = sat.receipt(ua)
+            assert acked is not None
+            own = {parse_rev(e["rev"]) for e in daql.events if e.get("arg") == {"region": "R1"}}
+            assert {acked.rev} == own  # A's revision, not the colleague's
+        finally:
+            sat.close()
+    finally:
+        await daql.__aexit__(None, None, None)
+
+
+async def test_the_users_own_edit_before_a_colleagues_is_not_a_conflict_with_itself(
+        tmp_path: Path, project: Project) -> None:
+    """The inverse: acked at the colleague's revision, the user's own A (region R1) was
+    "they changed region to R1 (someone)" and B (region R2) a conflict with itself. Now
+    A's events are the user's own: B goes, no conflict, the colleague's name stays."""
+    daql, d, _ = await _race_after_ack(tmp_path, project, "region=R1", "region=R2")
+    try:
+        assert json.loads((await cli(d, "conflicts"))[1]) == []
+        assert daql.state[(SITE, "r")] == {"name": "colleague", "region": "R2"}
+        mods = [e["arg"] for e in daql.events if e["cmd"] == "mod"]
+        assert mods == [{"region": "R1"}, {"name": "colleague"}, {"region": "R2"}]
+        st = json.loads((await cli(d, "status"))[1])
+        assert st["pending"] == 0 and st["conflicts"] == 0, st
+        rec = json.loads((await cli(d, "show", SITE, "r"))[1])
+        assert rec["state"] == "confirmed"
+        assert rec["fields"]["name"] == "colleague" and rec["fields"]["region"] == "R2"
+    finally:
+        await daql.__aexit__(None, None, None)
+
+
+async def test_a_daql_catch_up_over_the_message_limit_stops_with_the_fix_which_lifts_it(
+        tmp_path: Path, project: Project) -> None:
+    """A daql hub answers a whole catch-up in one message, however big. Over the limit the
+    satellite takes, the socket closed (1009, "frame exceeds limit") and the sync asked
+    again, for ever, with that raw text (wire review 12, finding 2). Now sync stops at once
+    with the cause and the fix in the user's words; ``max_reply_mib`` in config.json lifts
+    the limit (here lowered to 1 MiB, the catch-up ~1.5 MB, instead of 64 MiB)."""
+    async with FakeDaql(set(project.topics)) as daql:
+        for b in range(3):
+            daql.publish([{"top": SITE, "key": f"k{b}-{i}", "cmd": "new",
+                           "arg": {"name": "x" * 50_000}} for i in range(10)])
+        d = daql_dir(tmp_path / "sat", project, daql.url)
+        cfg = d / "config.json"  # set by hand, as docs/satellite.md says
+
+        def limit(mib: int) -> None:
+            cfg.write_text(json.dumps({**json.loads(cfg.read_text()), "max_reply_mib": mib}))
+
+        limit(1)
+        rc, _, err = await cli(d, "sync", "--once", "--timeout", "30")
+        assert rc == 1, err
+        assert "bigger than this satellite takes (1 MiB" in err, err
+        assert '"max_reply_mib": 4' in err and "sync stopped" in err, err
+        assert "frame exceeds limit" not in err
+        sats = [f for f in daql.frames if f.startswith("evt.sat")]
+        assert len(sats) == 1  # not asked again
+        st = json.loads((await cli(d, "status"))[1])
+        assert st["last_error"].startswith(REPLY_TOO_BIG), st
+        assert json.loads((await cli(d, "show", SITE))[1]) == []  # nothing stored
+        limit(4)
+        rc, _, err = await cli(d, "sync", "--once", "--timeout", "30")
+        assert rc == 0, err
+        assert len(json.loads((await cli(d, "show", SITE))[1])) == 30

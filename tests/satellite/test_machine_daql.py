@@ -9,11 +9,19 @@ import random
 from collections.abc import Mapping
 from dataclasses import replace
 
-from core.model import Cmd, Conflict, Event, Update
+from core.model import Action, Cmd, Conflict, Event, Trans, Update
 from core.revision import Rev, format_rev
-from core.satellite.machine import Phase, SyncMachine, frames_of
+from core.satellite.api import PUT_ASIDE
+from core.satellite.machine import (
+    DAQL_UNCLEAR,
+    MIB,
+    REPLY_TOO_BIG,
+    Phase,
+    SyncMachine,
+    frames_of,
+)
 from core.wire import SatRes, enc_update, format_push, format_reply
-from tests.satellite.test_machine import body, opened, sat_reply, trans
+from tests.satellite.test_machine import FakeStore, body, connect, opened, sat_reply, trans
 from tests.satellite.test_machine_defer import DeferStore, applies, run_apply
 
 
@@ -144,3 +152,73 @@ def test_a_push_waiting_to_be_stored_holds_the_next_edit() -> None:
     [rej] = applies(outs)
     run_apply(st, m, rej, 1.3)
     assert "key taken" in st.rejected["u1"] and m.idle
+
+
+def mod_ev(i: int, key: str, rev: Rev, name: str) -> Event:
+    return Event(i, rev, "field.site", key, Cmd.MOD, {"name": name})
+
+
+def send_one_mod(st: DaqlStore, m: SyncMachine) -> str:
+    """Live with one pending ``mod`` of record k (name=mine): the token of its request."""
+    st.pending = [Trans((Action("field.site", "k", Cmd.MOD, {"name": "mine"}),), uid="u1")]
+    outs = live(st, m)
+    [f] = frames_of(outs)
+    assert sent_uids(outs) == ["u1"]
+    return f.partition("\n")[0].partition("#")[2]
+
+
+def test_a_daql_edit_is_acked_at_the_revision_holding_exactly_its_changes() -> None:
+    """Colleagues' changes of the same record and command before and after the edit's own
+    revision in the reply (wire review 12, finding 1: the latest one was taken, so the
+    colleague's change counted as the user's own): acked at its own revision."""
+    st = DaqlStore()
+    m = SyncMachine(st, random.Random(1), defer_apply=True)
+    tok = send_one_mod(st, m)
+    m.received(sat_reply(tok, SatRes(6002, (mod_ev(1, "k", 6000, "theirs before"),
+                                            mod_ev(2, "k", 6001, "mine"),
+                                            mod_ev(3, "k", 6002, "theirs after")))), 1.0)
+    [a] = applies(m.take())
+    run_apply(st, m, a, 1.1)
+    assert st.acked == {"u1": 6001} and not st.rejected
+
+
+def test_a_daql_reply_without_the_edit_as_sent_puts_it_aside_not_taken_as_mine() -> None:
+    """The edit's record and command are in the reply, but under no revision with exactly
+    its values (the hub changed them, or took it with other changes): whether the hub
+    applied it as made cannot be told, so it is put aside (the user decides), never acked."""
+    for evs in ((mod_ev(1, "k", 6000, "MINE"),),  # the hub changed the value
+                (mod_ev(1, "k", 6000, "mine"), new_ev(2, "x", 6000))):  # with another change
+        st = DaqlStore()
+        m = SyncMachine(st, random.Random(1), defer_apply=True)
+        tok = send_one_mod(st, m)
+        m.received(sat_reply(tok, SatRes(6000, evs)), 1.0)
+        [a] = applies(m.take())
+        run_apply(st, m, a, 1.1)
+        assert not st.acked
+        assert st.rejected["u1"] == DAQL_UNCLEAR
+        assert st.rejected["u1"].startswith(PUT_ASIDE)  # shown as put aside, not refused
+        assert "u1" in m.info.last_error
+
+
+def test_a_message_over_this_sides_limit_stops_a_daql_sync_with_the_fix() -> None:
+    """This side closed the connection (1009) on a message from the hub over its limit: a
+    daql hub's catch-up comes in one message, so asking again gets it again, bigger (wire
+    review 12, finding 2: retried for ever with "frame exceeds limit"). Sync stops, the
+    status says why and how to lift the limit; an Outpost hub (batches) is asked again."""
+    st = DaqlStore()
+    m = SyncMachine(st, random.Random(1), defer_apply=True)
+    handshake(m, 0.0, 5000)
+    m.disconnected(1.0, "sent 1009 (message too big) frame exceeds limit", 0, 64 * MIB)
+    assert m.phase == Phase.STOPPED and m.wake_at() is None
+    assert m.info.last_error.startswith(REPLY_TOO_BIG)
+    assert "(64 MiB" in m.info.last_error and '"max_reply_mib": 256' in m.info.last_error
+    assert "frame exceeds limit" not in m.info.last_error
+    m.tick(1000.0)
+    assert m.take() == []  # no reconnect
+
+    m = SyncMachine(FakeStore(), random.Random(1))
+    connect(m)  # an Outpost hub
+    m.disconnected(1.0, "sent 1009", 0, 2 * MIB)
+    assert m.phase == Phase.OFFLINE and m.wake_at() is not None
+    assert m.info.last_error.startswith(REPLY_TOO_BIG) and "sync stopped" not in m.info.last_error
+    assert '"max_reply_mib": 8' in m.info.last_error

@@ -9,7 +9,8 @@ It is not a fake of Outpost's code: it runs on 127.0.0.1 as a real WebSocket ser
 real satellite, CLI and app talk to it as they would to daql. Knobs for tests:
 ``drop_after_sat`` (apply the next ``evt.sat``'s transactions, then close the connection
 without replying: the reply lost), ``mute_after_sat`` (apply them and never answer),
-``events`` (what it holds), ``frames`` (what it received).
+``race`` / ``race_after`` (a colleague's publish just before / just after the next request's
+transactions are applied), ``events`` (what it holds), ``frames`` (what it received).
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ class FakeDaql:
         # transactions a colleague publishes just before the next evt.sat carrying
         # transactions is applied (a publish racing the send: daql has no base check)
         self.race: list[list[dict[str, Any]]] = []
+        # transactions a colleague publishes just after the next evt.sat carrying
+        # transactions is applied and before its reply is built (daql's Go server: another
+        # connection's publish between this one's publish and its read): the reply then
+        # holds them after the request's own events
+        self.race_after: list[list[dict[str, Any]]] = []
         self._conns: dict[ServerConnection, set[str]] = {}
         self._last_ms = 0
         self._server: Server | None = None
@@ -189,6 +195,10 @@ class FakeDaql:
                 raise
             for rev, evs in done:
                 await self._push(ws, rev, evs)
+            if trans:
+                while self.race_after:
+                    rev, evs = self.publish(self.race_after.pop(0))
+                    await self._push(ws, rev, evs)
             if trans and self.drop_after_sat > 0:
                 self.drop_after_sat -= 1
                 return _CLOSE
