@@ -107,7 +107,7 @@ from typing import Any, Protocol
 from core.errors import OutpostError, WireError
 from core.model import Action, Cmd, Conflict, Event, Status, Trans, Update
 from core.revision import ZERO_REV, Rev, format_rev
-from core.satellite.api import NOT_SENT, NOT_SENT_WHY, put_aside_err
+from core.satellite.api import NOT_SENT, NOT_SENT_WHY, PUT_ASIDE, put_aside_err
 from core.wire import (
     ERR_CODE_READ,
     ERR_CODE_READONLY,
