@@ -601,7 +601,8 @@ async def test_a_colleagues_change_landing_before_the_reply_is_not_taken_as_mine
         assert mods == [{"region": "R1"}, {"name": "colleague"}]  # B was not sent
         inbox = json.loads((await cli(d, "conflicts"))[1])
         assert [c["uid"] for c in inbox] == [ub]
-        assert "not sent: this hub, a daql hub" in inbox[0]["err"]
+        assert inbox[0]["err"].startswith("not sent (a conflict found here)"), inbox
+        assert "this hub, a daql hub, does not check an edit" in inbox[0]["err"], inbox
         assert not any("R1" in json.dumps(c) for c in inbox)  # A is not theirs
         st = json.loads((await cli(d, "status"))[1])
         assert st["pending"] == 0 and st["conflicts"] == 1, st
