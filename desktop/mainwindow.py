@@ -851,9 +851,11 @@ class MainWindow(QMainWindow):
         focus = QApplication.focusWidget()
         if (isinstance(cmd, PubCommand) and self._top and self.form.has_edits
                 and focus is not None and self.form.isAncestorOf(focus)):
+            # not "save or revert the form first" (review muser12): a save or a Revert is a
+            # step of its own, which the next undo would take instead, so that advice looped
             self.status.showMessage(
                 f"Not done: {what} would change {cmd.text()}, not your typing in this form; "
-                f"save or revert the form first, or {what} from the records table", 15000)
+                f"{what} it from the records table (your typing stays)", 15000)
             return False
         if isinstance(cmd, RevertCommand) and not redo:
             why = cmd.refusal()

@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 
 from core.errors import OutpostError
 from core.satellite.satellite import Satellite
-from tests.desktop.test_form_review12 import CTRL, focus, press, sat, type_at_end, window
+from tests.desktop.test_form_review12 import CTRL, SITE, focus, press, sat, type_at_end, window
 
 __all__ = ["sat"]  # the fixture, used by name
 
@@ -66,6 +66,33 @@ def test_a_refused_undo_of_ctrl_r_keeps_the_step_and_its_advice_brings_the_typin
     press(name, Qt.Key.Key_Z, CTRL)
     assert f.changes() == {"notes": NOTES}
     assert len(sat.receipts()) == 1
+
+
+def test_a_refused_undo_of_a_save_from_a_form_gives_advice_that_does_not_loop(
+        qtbot: Any, sat: Satellite) -> None:
+    """"save or revert the form first" looped a keyboard user: Ctrl+R is an undo step of its
+    own, which the next Ctrl+Z undid (the typing back), and the Ctrl+Z after it was refused
+    again. The advice now is the records table, where the save is undone and the typing
+    stays."""
+    w = window(qtbot, sat)
+    f = w.form
+    notes, name = f.editors["notes"].widget, f.editors["name"].widget
+    type_at_end(qtbot, name, " X")
+    press(name, Qt.Key.Key_S, CTRL)  # a save: the step to undo
+    qtbot.waitUntil(lambda: sat.record(SITE, "s1").fields["name"] == "Alder Creek X")
+    type_at_end(qtbot, notes, "typed")
+    focus(qtbot, name)
+    press(name, Qt.Key.Key_Z, CTRL)  # nothing of its own to undo (reloaded after the save)
+    msg = w.status.currentMessage()
+    assert msg.startswith("Not done: undo would change edit Name of Sites: Alder Creek")
+    assert "save" not in msg and "revert" not in msg
+    assert "records table" in msg
+    assert sat.record(SITE, "s1").fields["name"] == "Alder Creek X"
+    # the advice: from the records table
+    focus(qtbot, w.table)
+    press(w.table, Qt.Key.Key_Z, CTRL)
+    assert sat.record(SITE, "s1").fields["name"] == "Alder Creek"
+    assert f.key == "s1" and f.changes() == {"notes": "typed"}  # the typing stays
 
 
 def test_an_undo_of_ctrl_r_that_fails_keeps_the_step_for_a_later_undo(
