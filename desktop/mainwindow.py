@@ -724,18 +724,28 @@ class MainWindow(QMainWindow):
             # with no undo, and its draft went too): Ctrl+Z puts it back, draft included
             self.undo_stack.push(RevertCommand(
                 f"revert {title}", lambda: self._unrevert(typed, title),
-                lambda: self._revert_again(typed)))
+                lambda: self._revert_again(typed), lambda: self._unrevert_refusal(typed, title)))
             n = len(typed.fields.keys() | typed.raw.keys())
             undo = self.undo_action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
             self.status.showMessage(f"{undo} brings back the typing — reverted "
                                     f"{plural(n, 'changed field')} of {title}", 15000)
 
-    def _unrevert(self, typed: Draft, title: str) -> bool:
-        """Undo of a Revert: the typing back in the form (and in the drafts file)."""
+    def _unrevert_refusal(self, typed: Draft, title: str) -> str | None:
+        """Why the typing of a Revert cannot be put back now (None: it can). The advice
+        names no save, Revert or Esc: each is an undo step of its own, pushed above the
+        refused one, so the undo after it would not reach that typing (review muser12)."""
         form = self.forms.get(typed.topic)
         if form is not None and form.has_edits:
-            self.show_error(f"cannot bring back the typing reverted in {title}: the form has "
-                            "other unsaved changes; save or revert them, then undo again")
+            return (f"cannot bring back the typing reverted in {title}: the form has "
+                    "changes made since, which it would overwrite; put those fields back as "
+                    "they were (Ctrl+Z in a text field), then undo again")
+        return None
+
+    def _unrevert(self, typed: Draft, title: str) -> bool:
+        """Undo of a Revert: the typing back in the form (and in the drafts file)."""
+        why = self._unrevert_refusal(typed, title)
+        if why is not None:
+            self.show_error(why)
             return False
         try:
             if not self._put_back(typed):
@@ -767,7 +777,8 @@ class MainWindow(QMainWindow):
         title = form.title.text()
         self.undo_stack.push(RevertCommand(
             f"revert {label} of {title}", lambda: self._unrevert_field(typed, name, title),
-            lambda: self._revert_field_again(typed, name)))
+            lambda: self._revert_field_again(typed, name),
+            lambda: self._unrevert_field_refusal(typed, name, title)))
         undo = self.undo_action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
         self.status.showMessage(f"{undo} brings back the typing — reverted {label} of "
                                 f"{title}", 15000)
@@ -780,15 +791,28 @@ class MainWindow(QMainWindow):
             return form
         return None
 
+    def _unrevert_field_refusal(self, typed: Draft, name: str, title: str) -> str | None:
+        """Why the typing of an Esc cannot be put back now (None: it can); see
+        ``_unrevert_refusal`` (Esc as advice pushed a step above the refused one)."""
+        form = self._shows(typed)
+        if form is None:
+            return self._unrevert_refusal(typed, title)
+        if form.editors[name].touched:
+            label = form.editors[name].field.title
+            return (f"cannot bring back the typing reverted in {label} of {title}: the field "
+                    "has typing made since, which it would overwrite; take that out first (in "
+                    "a text field: Ctrl+Z), then undo again")
+        return None
+
     def _unrevert_field(self, typed: Draft, name: str, title: str) -> bool:
         """Undo of an Esc: the field's typing back (the record shown again if need be)."""
         form = self._shows(typed)
-        label = form.editors[name].field.title if form is not None else name
         if form is None:
             return self._unrevert(typed, title)  # the record shown again, then the field
-        if form.editors[name].touched:
-            self.show_error(f"cannot bring back the typing reverted in {label} of {title}: "
-                            "the field has other typing; revert it (Esc), then undo again")
+        label = form.editors[name].field.title
+        why = self._unrevert_field_refusal(typed, name, title)
+        if why is not None:
+            self.show_error(why)
             return False
         if typed.fields:
             form.set_value(name, typed.fields[name])
@@ -812,7 +836,12 @@ class MainWindow(QMainWindow):
         with unsaved typing, a step that publishes (a save, a delete: maybe of another
         record) is refused and said: user review 12, the Ctrl+Z pressed in a field to get
         its typing back undid an earlier save of another record, without a word. False
-        when nothing was done."""
+        when nothing was done.
+
+        The undo of a Revert or an Esc that cannot put its typing back now (other typing
+        would be overwritten) is refused *before* the stack moves, so the step stays on top
+        for the undo after the advised fix (review muser12: the index had moved below it, and
+        the next Esc, Ctrl+R or save discarded it with the typing)."""
         stack = self.undo_stack
         i = stack.index() if redo else stack.index() - 1
         cmd = stack.command(i) if 0 <= i < stack.count() else None
@@ -822,15 +851,27 @@ class MainWindow(QMainWindow):
         focus = QApplication.focusWidget()
         if (isinstance(cmd, PubCommand) and self._top and self.form.has_edits
                 and focus is not None and self.form.isAncestorOf(focus)):
+            # not "save or revert the form first" (review muser12): a save or a Revert is a
+            # step of its own, which the next undo would take instead, so that advice looped
             self.status.showMessage(
                 f"Not done: {what} would change {cmd.text()}, not your typing in this form; "
-                f"save or revert the form first, or {what} from the records table", 15000)
+                f"{what} it from the records table (your typing stays)", 15000)
             return False
+        if isinstance(cmd, RevertCommand) and not redo:
+            why = cmd.refusal()
+            if why is not None:
+                self.show_error(why)
+                return False
         self.status.clearMessage()
         if redo:
             stack.redo()
         else:
             stack.undo()
+            if isinstance(cmd, RevertCommand) and not cmd.back:
+                # not put back after all (said): the step back on top, for a later undo (its
+                # redo does nothing when its undo did nothing)
+                stack.redo()
+                return False
         if isinstance(cmd, PubCommand) and not self.status.currentMessage():
             # said (a delete's undo says "Back: ..." itself; an error says itself)
             self.status.showMessage(f"{'Redone' if redo else 'Undone'}: {cmd.text()}", 15000)

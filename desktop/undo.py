@@ -92,12 +92,19 @@ class RevertCommand(QUndoCommand):
     typing is one undo step (merge review 11: Ctrl+R, "reload" in a browser, threw a whole
     form's typing away with no undo). Push it *after* the revert; its undo calls
     ``put_back`` (the typing back in the form; False when it cannot be, said by the caller:
-    then its redo does nothing, a later undo tries again), its redo ``revert`` again."""
+    then its redo does nothing, a later undo tries again), its redo ``revert`` again.
 
-    def __init__(self, text: str, put_back: Callable[[], bool], revert: Callable[[], None]):
+    ``refusal`` says why the typing cannot be put back now (None: it can): the window asks
+    it *before* undoing, so a refused undo leaves the step on top of the stack (review
+    muser12: the stack's index had already moved below it, and the next Esc, Ctrl+R or save
+    pushed a step that discarded it, the typing with it)."""
+
+    def __init__(self, text: str, put_back: Callable[[], bool], revert: Callable[[], None],
+                 refusal: Callable[[], str | None] = lambda: None):
         super().__init__(text)
         self._put_back = put_back
         self._revert = revert
+        self.refusal = refusal
         self._first = True
         self._back = False
 
@@ -111,3 +118,8 @@ class RevertCommand(QUndoCommand):
 
     def undo(self) -> None:
         self._back = self._put_back()
+
+    @property
+    def back(self) -> bool:
+        """Whether the last undo put the typing back (False: nothing was done)."""
+        return self._back

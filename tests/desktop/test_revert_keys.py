@@ -151,7 +151,8 @@ def test_ctrl_r_is_one_undo_step_and_says_so(qtbot: Any, sat: Satellite) -> None
     qtbot.waitUntil(w.table.hasFocus)
     QTest.keyClick(w.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert f.changes() == {"region": "North other"}
-    assert "other unsaved changes" in w.status.currentMessage()
+    assert "the form has changes made since" in w.status.currentMessage()
+    assert w.undo_stack.index() == w.undo_stack.count()  # the step still the next to undo
     assert len(sat.receipts()) == 1
 
 
