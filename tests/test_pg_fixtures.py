@@ -5,7 +5,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-pytestmark = pytest.mark.pg
+# The second test checks what the first left behind: under pytest-xdist (`make test` runs
+# ``-n 2 --dist loadgroup``) the group keeps both on one worker, in this order.
+pytestmark = [pytest.mark.pg, pytest.mark.xdist_group("pg_fixtures")]
 
 # names of the databases made by fresh_pg_db in this module, checked by the test after
 _made: list[str] = []
