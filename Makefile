@@ -6,6 +6,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.stamp
 PYTEST_ARGS ?=
+# `make test` runs the tests on this many pytest-xdist workers (CI has 2 cores; `auto`: one a
+# core; 0: in this one process, as before session 12). --dist loadgroup: any test may run on
+# any worker, except those marked xdist_group("NAME"), kept together on one in file order.
+PYTEST_WORKERS ?= 2
 LINT_PATHS := core hubserver desktop tests bench
 
 .PHONY: venv test lint typecheck demo soak screenshots clean
@@ -26,7 +30,8 @@ typecheck: venv
 
 # pytest exits 5 when it collected no tests: scripts/run-pytest treats that as a failure too.
 test: lint typecheck
-	QT_QPA_PLATFORM=offscreen scripts/with-pg scripts/run-pytest $(PY) -q $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen scripts/with-pg scripts/run-pytest $(PY) -q \
+		-n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 demo: venv
 	$(VENV)/bin/outpost demo

@@ -50,7 +50,12 @@ async def test_the_app_on_a_daql_hub_takes_the_schema_given_and_syncs_edits_once
         assert "does not confirm edits" in w.status.hub.toolTip()
         assert sorted(daql.news(SITE)) == ["a", "b", "theirs"]
         w.sat.pub([Action(SITE, "a", Cmd.MOD, {"name": "a2"})])
-        await until(lambda: w.sat.status().pending == 0, "the live edit synced")
+        # the receipt is stored on the sync's worker thread (status() reads it) and the
+        # record's view moves on the loop a moment after (Satellite.written): wait for both,
+        # else a loaded machine reads the record between the two (seen under pytest-xdist)
+        await until(lambda: w.sat.status().pending == 0
+                    and not getattr(w.sat.record(SITE, "a"), "pending", True),
+                    "the live edit synced")
         assert daql.state[(SITE, "a")] == {"name": "a2"}
         assert sorted(daql.news(SITE)) == ["a", "b", "theirs"]  # nothing sent twice
         rec = w.sat.record(SITE, "a")

@@ -10,7 +10,6 @@ import os
 import random
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -286,11 +285,12 @@ async def test_an_edit_is_not_sent_again_when_reconnecting_while_its_reply_is_st
         uid = sat.pub([Action(SITE, "a1", Cmd.NEW, {"name": "A"})])
         real_write = sat.write
         storing = threading.Event()
+        reconnected = threading.Event()  # the handshake's request came on a new connection
 
         def slow_write(item: SatRes | Update) -> None:  # a big reply takes a while to store
             if any(e.key == "a1" for e in item.evs):
                 storing.set()
-                time.sleep(3)
+                reconnected.wait(20)  # it takes until the satellite has reconnected
             real_write(item)
 
         sat.write = slow_write  # type: ignore[method-assign]
@@ -302,8 +302,16 @@ async def test_an_edit_is_not_sent_again_when_reconnecting_while_its_reply_is_st
                     break
                 await asyncio.sleep(0.1)
             assert storing.is_set()
-            for ws in list(daql._conns):  # the link drops (a hub restart, the network)
+            dropped = list(daql._conns)
+            for ws in dropped:  # the link drops (a hub restart, the network)
                 await ws.close()
+            for _ in range(400):  # bounded: 20 s; until the handshake's request (evt.sat) came
+                if any(tops for ws, tops in daql._conns.items() if ws not in dropped):
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the satellite did not reconnect while the write waited")
+            reconnected.set()  # only now the write ends
             for _ in range(200):  # bounded: 20 s; the write ends, the sync goes on
                 if _state(sat, uid) != ReceiptState.PENDING and cl.machine.caught_up:
                     break
@@ -312,6 +320,7 @@ async def test_an_edit_is_not_sent_again_when_reconnecting_while_its_reply_is_st
             assert daql.news(SITE) == ["a1"], f"sent twice: {daql.news(SITE)}"
             assert not sat.unconfirmed()
         finally:
+            reconnected.set()  # a failed check leaves no write waiting
             cl.stop()
             await asyncio.wait_for(task, 20)
             sat.close()
