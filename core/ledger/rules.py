@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 from core.errors import ConflictError, ValidationError
 from core.model import TAKEN, Action, Cmd, Conflict, Event, Sig, Trans
 from core.revision import ZERO_REV, Rev, format_rev
-from core.schema import Model, Project
+from core.schema import MAX_NESTING, Model, Project, nesting
 
 __all__ = [
     "MAX_ACTS",
@@ -105,6 +105,11 @@ def check_shape(project: Project, trans: Trans, last_rev: Rev) -> None:
         # the database would fail the whole batch
         raise ValidationError(f"uid {uid[:40]!r}{'...' if len(uid) > 40 else ''}: expected at "
                               f"most {MAX_UID} characters without a NUL (U+0000)")
+    if trans.extra and nesting(trans.extra) > MAX_NESTING:
+        # every reply and push carrying the audit would fail to encode (orjson: 255 levels)
+        raise ValidationError(f"extra nests lists and objects more than {MAX_NESTING} levels "
+                              f"deep; the limit is {MAX_NESTING} levels (docs/protocol.md): "
+                              "flatten it")
     if len(trans.acts) > MAX_ACTS:
         raise ValidationError(
             f"{len(trans.acts)} actions in one transaction; the limit is {MAX_ACTS}: split it"
