@@ -47,8 +47,8 @@ __all__ = [
     "did_you_mean",
     "load_project",
     "nesting",
-    "too_deep",
     "parse_project",
+    "too_deep",
 ]
 
 FIELD_TYPES = ("str", "text", "int", "float", "bool", "date", "datetime", "enum", "ref", "json")
