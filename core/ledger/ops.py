@@ -410,7 +410,7 @@ def _check_events(src: sqlite3.Connection, path: Path, version: str, project: Pr
         try:
             model = project.model(top)
             model.check_key(key)
-            model.check_arg(Cmd(cmd), key, arg)
+            model.check_arg(Cmd(cmd), key, arg, stored=True)  # history: nested past the limit too
         except (ValidationError, ValueError) as exc:
             raise SchemaError(
                 f"backup {path} (schema version {version}) cannot be restored with the schema "

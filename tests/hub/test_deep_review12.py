@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,11 @@ from websockets.exceptions import ConnectionClosed
 from core.ledger import ops
 from core.ledger.sql import SqlLedger
 from core.model import Action, Cmd, Trans
+from core.satellite.client import SyncClient
+from core.satellite.satellite import Satellite
 from core.schema import MAX_NESTING, Project, parse_project
 from hubserver.server import Hub
+from tests.support.fakedaql import FakeDaql
 
 DOC = {"project": {"name": "j"},
        "doc": {"item": {"key": "int", "fields": {"name": {"type": "str"},
@@ -200,3 +204,43 @@ def test_verify_notes_values_past_the_limit_that_are_still_sent(tmp_path: Path) 
         assert led.verify() == []  # a restore's verify: not a difference
     finally:
         led.close()
+
+
+async def test_values_past_the_limit_stored_before_still_sync_and_restore(
+        tmp_path: Path) -> None:
+    """The limit is for what is published: a value a hub took before (150 levels, still
+    sent) is taken by a restore under a new schema (which checks every event of the backup)
+    and by a satellite's check of a daql hub's events (else its sync would stop for good)."""
+    proj = parse_project(DOC)
+    new = dict(DOC)
+    new["doc"] = {"item": {"key": "int", "fields": {"name": {"type": "str"},
+                                                    "data": {"type": "json"},
+                                                    "note": {"type": "text"}}}}
+    proj2 = parse_project(new)
+    assert proj2.version != proj.version
+    led = SqlLedger(f"sqlite:///{tmp_path / 'hub.db'}", proj)
+    value = json.loads(deep(150))
+    try:
+        led.publish(Trans((Action("doc.item", "1", Cmd.NEW, {"data": [1]}),)), "ann")
+        with led.engine.begin() as conn:
+            conn.execute(text("UPDATE evt_event SET arg = :a"), {"a": json.dumps({"data": value})})
+            conn.execute(text("UPDATE st_doc_item SET data = :d"), {"d": json.dumps(value)})
+        ops.backup(led, tmp_path / "b.ledger")
+    finally:
+        led.close()
+    restored = ops.restore(tmp_path / "b.ledger", f"sqlite:///{tmp_path / 'r.db'}", proj2)
+    try:
+        st = restored.state("doc.item", "1")
+        assert st is not None and st["data"] == value
+    finally:
+        restored.close()
+    # a daql hub (it serves no schema version: the satellite checks every event it sends)
+    async with FakeDaql(set(proj.topics)) as daql:
+        daql.publish([{"top": "doc.item", "key": "1", "cmd": "new", "arg": {"data": value}}])
+        sat = Satellite(tmp_path / "sat", proj)
+        try:
+            await SyncClient(sat, daql.url, rnd=random.Random(0)).sync_once(10)
+            rec = sat.record("doc.item", "1")
+            assert rec is not None and rec.fields.get("data") == value
+        finally:
+            sat.close()
