@@ -63,9 +63,10 @@ MAX_KEY = 200
 """The longest key of a record, in characters."""
 MAX_NESTING = 100
 """The deepest nesting of lists and objects a stored value may have (a ``json`` field's value,
-a transaction's ``extra``): ``[[1]]`` nests 2 levels. Every writer of JSON on the way (orjson:
-255 levels; the stdlib's ``json`` in the ledger: about 1,000) takes far more, so a value the
-hub stores can always be sent again (docs/protocol.md, "Limits")."""
+a transaction's ``extra``): ``[[1]]`` nests 2 levels. Every writer of JSON on the way (orjson,
+which writes every reply: 254 levels; the stdlib's ``json`` in the ledger: about 1,000) takes
+far more, so a value the hub stores can always be sent again (docs/protocol.md, evt.pub,
+"Nesting")."""
 NO_NUL = ("text without NUL characters (U+0000): remove them; a PostgreSQL ledger cannot store "
           "them")
 """What a str, text or ref value holding U+0000 is told (``json`` values may hold it: they
