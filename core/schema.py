@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from core.errors import SchemaError, ValidationError
 from core.ids import clean_key
 from core.model import Action, Cmd
@@ -40,12 +42,15 @@ from core.model import Action, Cmd
 __all__ = [
     "FIELD_TYPES",
     "MAX_KEY",
+    "MAX_NESTING",
     "Field",
     "Model",
     "Project",
     "did_you_mean",
     "load_project",
+    "nesting",
     "parse_project",
+    "too_deep",
 ]
 
 FIELD_TYPES = ("str", "text", "int", "float", "bool", "date", "datetime", "enum", "ref", "json")
@@ -56,11 +61,19 @@ MAX_INT = 2**63 - 1
 MAX_EXACT_INT = 2**53
 MAX_KEY = 200
 """The longest key of a record, in characters."""
+MAX_NESTING = 100
+"""The deepest nesting of lists and objects a stored value may have (a ``json`` field's value,
+a transaction's ``extra``): ``[[1]]`` nests 2 levels. Every writer of JSON on the way (orjson,
+which writes every reply: 254 levels; the stdlib's ``json`` in the ledger: about 1,000) takes
+far more, so a value the hub stores can always be sent again (docs/protocol.md, evt.pub,
+"Nesting")."""
 NO_NUL = ("text without NUL characters (U+0000): remove them; a PostgreSQL ledger cannot store "
           "them")
 """What a str, text or ref value holding U+0000 is told (``json`` values may hold it: they
 are stored as JSON text, where it is escaped)."""
 """The largest whole number a float field takes as an integer (a double holds it exactly)."""
+_MIN_INT = -MAX_INT - 1
+_dumps = orjson.dumps
 _NEW, _MOD, _DEL = Cmd.NEW, Cmd.MOD, Cmd.DEL  # module constants: Enum class lookups are slow
 _CMDS = (_NEW, _MOD, _DEL)
 
@@ -71,7 +84,53 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     return f": did you mean {close[0]!r}?" if close else ""
 
 
+def nesting(value: Any, stop: int = MAX_NESTING + 1) -> int:
+    """How many levels of lists and objects ``value`` nests (a scalar: 0, ``{"a": [1]}``: 2),
+    counted up to ``stop`` (a deeper value gives ``stop``). One pass over the containers, level
+    by level: no recursion, so any depth is safe to measure."""
+    level: list[Any] = [value]
+    depth = 0
+    while level and depth < stop:
+        inner: list[Any] = []
+        add = inner.append
+        for c in level:
+            t = type(c)
+            if t is dict:
+                c = c.values()
+            elif t is not list:
+                continue
+            for x in c:
+                if type(x) is dict or type(x) is list:
+                    add(x)
+        if depth == 0 and type(value) is not dict and type(value) is not list:
+            return 0
+        depth += 1
+        level = inner
+    return depth
+
+
+_DEEP = (f"JSON nested at most {MAX_NESTING} levels deep (lists and objects; this value "
+         "nests more): flatten it")
+"""What a value nesting more than :data:`MAX_NESTING` levels is expected to be."""
+
+
+def too_deep(value: Any) -> str | None:
+    """:data:`_DEEP` for a value nesting more than :data:`MAX_NESTING` levels, ``None`` for
+    one that fits (the caller names the field)."""
+    return _DEEP if nesting(value) > MAX_NESTING else None
+
+
 def _short(value: Any) -> str:
+    if (type(value) is dict or type(value) is list) and nesting(value, 6) > 5:
+        # a deep value's repr is long and, past about 1,000 levels, raises RecursionError
+        kind = "a list" if type(value) is list else "an object"
+        n = nesting(value)
+        return f"{kind} nested {'more than ' if n > MAX_NESTING else ''}" \
+               f"{min(n, MAX_NESTING)} levels deep"
+    if type(value) is float and value.is_integer() and abs(value) >= 2**63:
+        # a JSON integer past 64 bits, which orjson reads as a float: "got 1e+23" read as if
+        # a float had been sent; its digits are lost (the nearest double's are not them)
+        return f"an integer past 64 bits (about {value!r})"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -119,6 +178,8 @@ class Field:
                 return "a single line of text (use a text field for several lines)"
             return None
         if t == "int":
+            if isinstance(value, float) and value.is_integer() and abs(value) >= 2**63:
+                return "an integer within 64 bits"  # a JSON integer past 64 bits: a float
             if isinstance(value, bool) or not isinstance(value, int):
                 return "an integer"
             if not -MAX_INT - 1 <= value <= MAX_INT:
@@ -169,8 +230,8 @@ class Field:
             if isinstance(value, str) and "\x00" in value:
                 return f"the key of a {self.ref} record ({NO_NUL})"
             return None
-        # json: anything JSON can carry
-        return None
+        # json: anything JSON can carry, nested at most MAX_NESTING levels
+        return too_deep(value)
 
     def parse_text(self, text: str, exists: Callable[[str], bool] | None = None) -> Any:
         """Convert text (command line ``field=value``, a CSV cell) to this field's value.
@@ -201,13 +262,18 @@ class Field:
                     return False
                 raise ValueError(text)
             if t == "json":
-                return json.loads(text)
+                value = json.loads(text)
+                if nesting(value) > MAX_NESTING:
+                    raise _Said(f"not {_DEEP}")
+                return value
             if t == "datetime":
                 return _datetime_value(text)
             if t == "date":
                 return _date_value(text)
         except _Said as exc:
-            raise ValueError(f"field {self.name!r}: {text!r} is {exc}") from None
+            raise ValueError(f"field {self.name!r}: {_short(text)} is {exc}") from None
+        except RecursionError:  # the stdlib's json, past about 1,000 levels
+            raise ValueError(f"field {self.name!r}: {_short(text)} is not {_DEEP}") from None
         except ValueError:
             raise ValueError(
                 f"field {self.name!r}: {text!r} is not {self.check_value(text) or 'valid JSON'}"
@@ -253,6 +319,23 @@ def _not_none(value: Any) -> bool:
     return value is not None
 
 
+def _shallow(v: Any) -> bool:
+    """A ``json`` field's quick test: a scalar, or a list or object within the nesting limit.
+
+    A list or object is written by orjson (C) and its brackets counted: one with at most
+    :data:`MAX_NESTING` of them cannot nest deeper (the common case, about 4x cheaper than
+    walking it); else it is walked. False (not sure): ``check_value`` decides."""
+    if type(v) is dict or type(v) is list:
+        try:
+            text = _dumps(v)
+        except TypeError:  # orjson.JSONEncodeError: past 254 levels, or not JSON
+            return False
+        if text.count(b"[") + text.count(b"{") <= MAX_NESTING:
+            return True
+        return nesting(v) <= MAX_NESTING
+    return v is not None
+
+
 def _reject(_value: Any) -> bool:
     return False
 
@@ -284,7 +367,7 @@ def _quick_check(f: Field) -> Callable[[Any], bool]:
     if t == "ref":
         return lambda v: type(v) is str and v != "" and "\x00" not in v
     if t == "json":
-        return _not_none
+        return _shallow
     return _reject  # date, datetime: check_value parses them
 
 
@@ -351,9 +434,10 @@ class Model:
     def check_key(self, key: str, new: bool = False) -> None:
         """Raise ValidationError when ``key`` is not a valid key of this model; with ``new``
         (the key of a new record) also when it is an integer key not in canonical form
-        (:meth:`canonical_key`: "002" beside "2" would be a second record). A record made
-        under such a key before it was refused stays readable and editable: its mod and del
-        are not ``new``."""
+        (:meth:`canonical_key`: "002" beside "2" would be a second record) or beyond 64 bits
+        (daql's int keys are int64; the next key a satellite makes would pass it). A record
+        made under such a key before it was refused stays readable and editable: its mod and
+        del are not ``new``."""
         if not isinstance(key, str) or not key:
             raise ValidationError(f"{self.topic}: empty key: every record needs a key")
         if len(key) > MAX_KEY:
@@ -367,7 +451,14 @@ class Model:
                 raise ValidationError(
                     f"{self.topic}: key {key!r} is not an integer; this model has integer keys"
                 )
-            if new and (canon := str(int(key))) != key:
+            if not new:
+                return
+            v = int(key)
+            if not _MIN_INT <= v <= MAX_INT:
+                raise ValidationError(
+                    f"{self.topic}: key {_short(key)} is beyond 64 bits; this model's integer "
+                    f"keys are from {-MAX_INT - 1} to {MAX_INT}")
+            if (canon := str(v)) != key:
                 raise ValidationError(
                     f"{self.topic}: key {key!r} is not in canonical form: write it as "
                     f"{canon!r} (integer keys have no leading zeros and no minus zero; "
@@ -377,8 +468,14 @@ class Model:
         # built only when a message needs it: check_arg runs for every action published
         return f"{cmd} {self.topic} {key}"
 
-    def check_arg(self, cmd: Cmd, key: str, arg: Mapping[str, Any] | None) -> None:
+    def check_arg(self, cmd: Cmd, key: str, arg: Mapping[str, Any] | None,
+                  stored: bool = False) -> None:
         """Validate an action's argument against this model's fields.
+
+        ``stored``: the argument of an event already stored (a hub's events a satellite
+        receives, a backup's restored under a new schema), which a hub before session 12 may
+        have taken nested past :data:`MAX_NESTING` levels: that limit is for what is
+        published (refusing it later would stop every satellite's sync); the rest holds.
 
         Raises:
             ValidationError: an unknown field, a value of the wrong type, a missing required
@@ -407,7 +504,7 @@ class Model:
                 raise ValidationError(
                     f"{self._where(cmd, key)}: unknown field {name!r} for {self.topic}{hint}")
             problem = f.check_value(value)
-            if problem is not None:
+            if problem is not None and not (stored and problem is _DEEP):
                 raise ValidationError(f"{self._where(cmd, key)}: field {name!r} got "
                                       f"{_short(value)}, expected {problem}")
         if cmd == _NEW:

@@ -56,7 +56,7 @@ from core.satellite.config import (
 from core.satellite.machine import MAX_TRANS_BYTES, REJECTED_BY_HUB, STORE_FAILED, Phase
 from core.satellite.rehome import same_ledger
 from core.satellite.satellite import Satellite
-from core.schema import Project
+from core.schema import MAX_NESTING, Project
 from core.wire import dumps, enc_action
 from desktop.format import CatchupMeter, plural
 
@@ -372,7 +372,7 @@ def _value(f: Any, text: str, sat: Satellite | None = None) -> Any:
             value = _canonical(sat, f.ref, value)  # a ref "002" to an int-keyed topic is 2
         return value
     except ValueError as exc:
-        eg = _EXAMPLES.get(f.type)
+        eg = _EXAMPLES.get(f.type) if "levels deep" not in str(exc) else None  # "flatten it"
         raise ValidationError(f"{exc}" + (f": write e.g. {f.name}={eg}" if eg else "")) from exc
 
 
@@ -2059,6 +2059,8 @@ def _cell(f: Any, text: str, sat: Satellite) -> Any:
         what, advice = "one of the choices", f"write one of: {', '.join(f.values)}"
     elif f.type == "float" and re.fullmatch(r"[+-]?\d+,\d+", text.strip()):
         advice = f"write a decimal point, not a comma: {text.strip().replace(',', '.')}"
+    elif f.type == "json" and "levels deep" in why:
+        what, advice = f"JSON nested at most {MAX_NESTING} levels deep", "flatten it"
     elif f.type == "int" and re.fullmatch(r"[+-]?\d+", text.strip()):
         what, advice = "a whole number of 64 bits", "write a smaller number"
     shown = text if len(text) <= 40 else text[:40] + "…"

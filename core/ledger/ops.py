@@ -82,14 +82,24 @@ class BackupInfo:
     version: str
 
 
-def verify(ledger: SqlLedger) -> list[str]:
+def verify(ledger: SqlLedger, notes: list[str] | None = None) -> list[str]:
     """Replay the event log and compare with the state tables; one line per difference.
+
+    Also one line per event field value or audit ``extra`` no reply can carry (nested past
+    :data:`~core.ledger.sql.SENDABLE_NESTING` levels: stored before session 12 refused
+    values past :data:`~core.schema.MAX_NESTING`); ``notes`` (when given) gets a line per
+    such value still sent (nested past the limit, not past that).
 
     Raises:
         StorageError: ``ledger`` is the target of a restore that did not finish.
     """
     check_not_restoring(ledger)
-    return ledger.verify()
+    deep: list[tuple[bool, str]] = []
+    problems = ledger.verify(deep)
+    problems.extend(line for sendable, line in deep if not sendable)
+    if notes is not None:
+        notes.extend(line for sendable, line in deep if sendable)
+    return problems
 
 
 def key_notes(ledger: SqlLedger) -> list[str]:
@@ -400,7 +410,7 @@ def _check_events(src: sqlite3.Connection, path: Path, version: str, project: Pr
         try:
             model = project.model(top)
             model.check_key(key)
-            model.check_arg(Cmd(cmd), key, arg)
+            model.check_arg(Cmd(cmd), key, arg, stored=True)  # history: nested past the limit too
         except (ValidationError, ValueError) as exc:
             raise SchemaError(
                 f"backup {path} (schema version {version}) cannot be restored with the schema "

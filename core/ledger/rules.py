@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 from core.errors import ConflictError, ValidationError
 from core.model import TAKEN, Action, Cmd, Conflict, Event, Sig, Trans
 from core.revision import ZERO_REV, Rev, format_rev
-from core.schema import Model, Project
+from core.schema import MAX_NESTING, Model, Project, nesting
 
 __all__ = [
     "MAX_ACTS",
@@ -105,6 +105,18 @@ def check_shape(project: Project, trans: Trans, last_rev: Rev) -> None:
         # the database would fail the whole batch
         raise ValidationError(f"uid {uid[:40]!r}{'...' if len(uid) > 40 else ''}: expected at "
                               f"most {MAX_UID} characters without a NUL (U+0000)")
+    extra = trans.extra
+    if extra:
+        # a satellite's extra ({"resolves": uid}) holds no list or object: not walked
+        for v in extra.values():
+            if type(v) is dict or type(v) is list:
+                if nesting(extra) > MAX_NESTING:
+                    # every reply and push carrying its audit would fail to encode (orjson:
+                    # 254 levels), closing each reader's connection with 1011
+                    raise ValidationError(
+                        f"extra nests lists and objects more than {MAX_NESTING} levels deep; "
+                        f"the limit is {MAX_NESTING} levels (docs/protocol.md): flatten it")
+                break
     if len(trans.acts) > MAX_ACTS:
         raise ValidationError(
             f"{len(trans.acts)} actions in one transaction; the limit is {MAX_ACTS}: split it"

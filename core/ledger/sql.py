@@ -86,7 +86,7 @@ from core.ledger.tables import (
 )
 from core.model import Audit, Cmd, Event, Sig, Trans
 from core.revision import ZERO_REV, Rev, format_rev, now_rev
-from core.schema import Project
+from core.schema import MAX_NESTING, Project, nesting
 
 _psycopg: Any = None
 """The psycopg module once a PostgreSQL ledger needed it (:func:`_load_psycopg`)."""
@@ -1257,11 +1257,17 @@ class SqlLedger:
             conn.rollback()
         return None if r is None else int(r)
 
-    def verify(self) -> list[str]:
+    def verify(self, deep: list[tuple[bool, str]] | None = None) -> list[str]:
         """Replay the event log and compare with the state tables; one line per difference.
 
         Everything is read in one read transaction (SQLite: one ``BEGIN``; PostgreSQL:
-        ``REPEATABLE READ``), so publishes may go on meanwhile."""
+        ``REPEATABLE READ``), so publishes may go on meanwhile.
+
+        Args:
+            deep: when given, gets ``(sendable, line)`` for each event field value and audit
+                ``extra`` nesting more than :data:`~core.schema.MAX_NESTING` levels (stored
+                before session 12 refused them; not a difference): ``sendable`` is false past
+                :data:`SENDABLE_NESTING`, where no reply can carry it."""
         ev = self.tables.event
         problems: list[str] = []
         with self._guard("verifying"), self.engine.connect() as conn:
@@ -1280,6 +1286,10 @@ class SqlLedger:
             prev: Event | None = None
             for r in res:
                 e = self._event(r)
+                # an arg is one level, its fields' values the rest: a quick test first
+                if deep is not None and e.arg is not None \
+                        and nesting(e.arg, MAX_NESTING + 2) > MAX_NESTING + 1:
+                    deep.extend(_deep_event(e))
                 if prev is not None and e.rev < prev.rev and len(problems) < 10:
                     problems.append(
                         f"event {e.id} (revision {format_rev(e.rev)}) follows event {prev.id} "
@@ -1315,6 +1325,8 @@ class SqlLedger:
                                       f"{sig}: state rev {got_rev} != last event rev {want[1]}"))
             if self._by_rec:
                 problems.extend(self._verify_entries(conn))
+            if deep is not None:
+                deep.extend(self._deep_audits(conn))
             conn.rollback()
         if meta_rev < max_rev:
             problems.append(f"ledger revision {format_rev(meta_rev)} is before the last "
@@ -1324,6 +1336,25 @@ class SqlLedger:
         found.sort(key=lambda p: p[0])  # stable: a record's lines keep their order
         problems.extend(msg for _, msg in found)
         return problems
+
+    def _deep_audits(self, conn: Connection) -> list[tuple[bool, str]]:
+        """:meth:`verify`'s ``deep`` lines of the audits whose ``extra`` nests too deep."""
+        au = self.tables.audit
+        out: list[tuple[bool, str]] = []
+        for rev, raw in conn.execution_options(yield_per=5000).execute(
+                select(au.c.rev, au.c.extra).where(au.c.extra.is_not(None))):
+            if raw.count("[") + raw.count("{") <= MAX_NESTING:
+                continue  # cannot nest deeper: not decoded
+            try:
+                n = nesting(loads(raw), SENDABLE_NESTING + 1)
+            except RecursionError:  # past the stdlib's reach: past orjson's too
+                n = SENDABLE_NESTING + 1
+            if n > MAX_NESTING:
+                first = conn.execute(select(func.min(self.tables.event.c.id)).where(
+                    self.tables.event.c.rev == rev)).scalar()
+                out.append(_deep_line(f"the audit of revision {format_rev(int(rev))} (event "
+                                      f"{first}): its extra", n))
+        return out
 
     def _verify_entries(self, conn: Connection) -> list[str]:
         """By-record layout: the event key entries against the events (at most 10 lines of
@@ -1680,3 +1711,35 @@ def _same(a: Any, b: Any) -> bool:
         return False
     return not (type(a) is float and type(b) is float and a == 0.0) \
         or math.copysign(1.0, a) == math.copysign(1.0, b)
+
+
+SENDABLE_NESTING = 249
+"""The deepest nesting of a field's value (or an audit's ``extra``) that every reply can carry:
+orjson writes at most 254 levels, and a reply puts a value 5 levels down (``{"res": {"evs":
+[{"arg": {field: value}}]}}``)."""
+
+
+def _deep_line(what: str, n: int) -> tuple[bool, str]:
+    if n > SENDABLE_NESTING:
+        return False, (
+            f"{what} nests lists and objects more than {SENDABLE_NESTING} levels deep: no "
+            "reply can carry it, so every reader whose catch-up reaches it is closed with "
+            "1011 (a hub before session 12 stored it; values past "
+            f"{MAX_NESTING} levels are refused since): see docs/operations.md, \"Values "
+            "nested too deep\", to repair the ledger")
+    return True, (
+        f"note: {what} nests lists and objects {n} levels deep, past the limit of "
+        f"{MAX_NESTING} (a hub before session 12 stored it): it is still sent, but the same "
+        "value published again is refused")
+
+
+def _deep_event(e: Event) -> list[tuple[bool, str]]:
+    """:meth:`SqlLedger.verify`'s ``deep`` lines of an event whose field values nest too
+    deep."""
+    out: list[tuple[bool, str]] = []
+    for name, v in (e.arg or {}).items():
+        n = nesting(v, SENDABLE_NESTING + 1)
+        if n > MAX_NESTING:
+            out.append(_deep_line(f"event {e.id} ({e.top} {e.key}, revision "
+                                  f"{format_rev(e.rev)}): field {name!r}", n))
+    return out

@@ -1231,7 +1231,7 @@ class Satellite:
                 m.check_key(e.key)
                 if e.cmd not in (Cmd.NEW, Cmd.MOD, Cmd.DEL):
                     raise ValidationError(f"unknown cmd {e.cmd!r}")
-                m.check_arg(e.cmd, e.key, e.arg)
+                m.check_arg(e.cmd, e.key, e.arg, stored=True)  # nested past the limit: taken
             except ValidationError as exc:
                 raise self._bad_event(e, str(exc)) from exc
             sig = (e.top, e.key)

@@ -54,7 +54,7 @@ from core.revision import (
 from core.revision import read_date as core_read_date
 from core.revision import read_datetime as core_read_datetime
 from core.satellite.api import RecordView, SatelliteAPI
-from core.schema import MAX_INT, Field, Model
+from core.schema import MAX_INT, MAX_NESTING, Field, Model, nesting
 from desktop.icons import icon
 from desktop.models.records import ref_label
 from desktop.widgets.keys import undo_falls_through
@@ -526,10 +526,16 @@ class FieldEditor:
         if t == "json":
             if not text.strip():
                 return None
+            deep = f"nested more than {MAX_NESTING} levels deep (lists and objects): flatten it"
             try:
-                return json.loads(text)
+                value = json.loads(text)
             except ValueError as exc:
                 raise _Invalid(f"not valid JSON: {exc.args[0]}") from exc
+            except RecursionError:  # the stdlib's json, past about 1,000 levels
+                raise _Invalid(deep) from None
+            if nesting(value) > MAX_NESTING:  # the hub would refuse it (docs/schema.md)
+                raise _Invalid(deep)
+            return value
         return text or None
 
     def raw_text(self) -> str | None:

@@ -84,7 +84,10 @@ async def test_new_key_is_above_every_key_the_replica_knows(tmp_path: Path, int_
     with pytest.raises(ValidationError, match="write it as '7'"):
         sat.pub([Action(ITEM, "007", Cmd.NEW, {"name": "leading zeros"})])
     assert sat.new_key(ITEM) == "8"
-    long = "123456789012345678901234567890"  # beyond SQLite's 64-bit integers
+    # beyond 64 bits: refused since session 12 (daql's int keys are int64)
+    with pytest.raises(ValidationError, match="is beyond 64 bits"):
+        sat.pub([Action(ITEM, "123456789012345678901234567890", Cmd.NEW, {"name": "x"})])
+    long = str(2**63 - 2)  # 19 digits: beyond SQLite's CAST of the 64-bit range's top
     sat.pub([Action(ITEM, long, Cmd.NEW, {"name": "long"}), Action(ITEM, "-50", Cmd.NEW,
                                                                    {"name": "negative"})])
     assert sat.new_key(ITEM) == str(int(long) + 1)
@@ -239,3 +242,55 @@ async def test_cli_import_rows_without_a_key_on_int_keys(tmp_path: Path, hub: Hu
     rc, out, err = await cli(a, "sync", "--once", "--timeout", "10")
     assert rc == 0 and json.loads(out)["pending"] == 0 and json.loads(out)["conflicts"] == 0
     assert hub.ledger.keys(ITEM) == ["1", "10", "2", "7", "8", "9"]
+
+
+async def test_a_key_beyond_64_bits_a_hub_took_before_is_not_followed(
+        tmp_path: Path, int_project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Session 12, reviewer "wire" (finding 7): a hub took key 99999999999999999999999 (a
+    typo); every satellite's next new key became 100000000000000000000000. Such a key is
+    refused for a new record since; one taken before is left out of the next key, whether
+    kept with the events or read off them (a replica made before the greatest key was kept,
+    or one that kept the key beyond 64 bits)."""
+    from core.satellite.replica import INT_KEYS
+    from core.schema import Model
+
+    led = MemLedger(int_project)
+    led.publish(Trans((Action(ITEM, "7", Cmd.NEW, {"name": "seven"}),)), "office")
+    with pytest.raises(ValidationError, match="is beyond 64 bits"):
+        led.publish(Trans((Action(ITEM, "99999999999999999999999", Cmd.NEW,
+                                  {"name": "typo"}),)), "office")
+    old = Model.check_key
+    with monkeypatch.context() as mp:  # as a hub before session 12 took it
+        mp.setattr(Model, "check_key", lambda self, key, new=False: old(self, key))
+        led.publish(Trans((Action(ITEM, "99999999999999999999999", Cmd.NEW,
+                                  {"name": "typo"}),)), "office")
+    big = str(2**63 - 1)  # the greatest key within 64 bits: what SQLite's CAST gives beyond
+    async with Hub(led, port=0, anon_user="office") as hub:
+        d = tmp_path / "a"
+        sat = Satellite(d, int_project)
+        await sync(sat, hub)
+        assert sat.count(ITEM) == 2
+        assert sat.new_key(ITEM) == "8"  # kept with the events
+        sat.pub([Action(ITEM, "8", Cmd.NEW, {"name": "eight"})])
+        await sync(sat, hub)
+        assert sat.new_key(ITEM) == "9"
+        for kept in (None, {"rev": sat.replica.rev(), "max": {ITEM: "99999999999999999999999"}}):
+            with sat.queue._conn(None) as conn:
+                conn.exec_driver_sql("DELETE FROM sat_meta WHERE name = ?", (INT_KEYS,))
+            if kept is not None:  # as an Outpost before session 12 kept it
+                sat.queue.set_meta(INT_KEYS, kept)
+            sat.close()
+            sat = Satellite(d, int_project)
+            assert sat.new_key(ITEM) == "9"  # read off the events: the key beyond left out
+        # the record under it stays editable; a key at the top of the 64 bits is followed
+        # by nothing (read off the events, past SQLite's CAST)
+        sat.pub([Action(ITEM, "99999999999999999999999", Cmd.MOD, {"name": "typo!"})])
+        sat.pub([Action(ITEM, big, Cmd.NEW, {"name": "top"})])
+        await sync(sat, hub)
+        assert sat.receipts([ReceiptState.REJECTED]) == []
+        with sat.queue._conn(None) as conn:
+            conn.exec_driver_sql("DELETE FROM sat_meta WHERE name = ?", (INT_KEYS,))
+        sat.close()
+        sat = Satellite(d, int_project)
+        assert sat.replica.greatest_int_key(ITEM) == 2**63 - 1
+        sat.close()
