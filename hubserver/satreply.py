@@ -38,6 +38,7 @@ from core.wire import (
     SatReq,
     SatRes,
     enc_audits,
+    enc_conflict,
     enc_events,
     enc_sat_res,
     enc_verdicts,
@@ -52,8 +53,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("outpost.hub")
 
-__all__ = ["Got", "SatRead", "all_published", "fit", "read_failed", "sat_events", "sat_read",
-           "sat_read_done", "sat_read_failed", "sat_read_sync", "sat_reply", "verdicts"]
+__all__ = ["Got", "SatRead", "all_published", "fit", "read_failed", "refused_reply",
+           "refused_uidless", "sat_events", "sat_read", "sat_read_done", "sat_read_failed",
+           "sat_read_sync", "sat_reply", "verdicts"]
 
 
 @dataclass(slots=True)
@@ -341,6 +343,60 @@ def verdicts(job: PubJob, results: Sequence[PubResult | Exception], acks: list[A
             conflicts = r.conflicts if isinstance(r, ConflictError) else ()
             rejects.append(Reject(t.uid, str(r), conflicts))
     return n_ok, n_no
+
+
+def refused_uidless(job: PubJob, results: Sequence[PubResult | Exception]
+                    ) -> list[tuple[int, Exception]]:
+    """The uid-less transactions of ``job``'s ``evt.sat`` (a daql client's) the hub refused,
+    as (index in the request, why). No reject can name them: the reply must be an error, as
+    daql answers, or the client takes them for applied (wire review 12)."""
+    assert job.sat is not None
+    if not job.pre and all_published(results):
+        return []
+    out: list[tuple[int, Exception]] = []
+    it = iter(results)
+    for i, t in enumerate(job.sat.trans):
+        r: PubResult | Exception | None = job.pre.get(i) if job.pre else None
+        if r is None:
+            r = next(it, None)
+        if isinstance(r, Exception) and not t.uid:
+            out.append((i, r))
+    return out
+
+
+def refused_reply(job: PubJob, results: Sequence[PubResult | Exception],
+                  refused: Sequence[tuple[int, Exception]]) -> str:
+    """The error reply to an ``evt.sat`` of which uid-less transactions were refused
+    (:func:`refused_uidless`): daql publishes every transaction of an ``evt.sat`` or
+    answers an error (``{"err": ...}``, docs/satellite.md), so a daql client must not get a
+    ``res`` that says nothing of them. The text names each refused transaction (its place
+    in the request, its first action) and why, and how many others were stored: those
+    come with the hub's events (a push when subscribed, else the next ``evt.sat``'s reply),
+    not in this reply, and must not be sent again. Acks and rejects of transactions with
+    uids (a mixed request) ride along as in :func:`read_failed`; one refused transaction's
+    conflicts too."""
+    assert job.sat is not None
+    trans = job.sat.trans
+    acks: list[Ack] = []
+    rejects: list[Reject] = []
+    n_ok, _n_no = verdicts(job, results, acks, rejects)
+    parts = []
+    for i, exc in refused[:5]:
+        a = trans[i].acts[0] if trans[i].acts else None
+        what = f" ({a.cmd} {a.top} {a.key})" if a is not None else ""
+        parts.append(f"transaction {i + 1}{what}: {exc}")
+    if len(refused) > 5:
+        parts.append(f"and {len(refused) - 5} more")
+    msg = (f"{job.subj}: the hub refused {len(refused)} of the request's {len(trans)} "
+           f"transactions and applied nothing of them: {'; '.join(parts)}. Update the records "
+           "from the hub's events and make those edits again")
+    if n_ok:
+        msg += (f"; the other {n_ok} were stored (they come with the hub's events after "
+                "your revision): do not send them again")
+    extra: dict[str, Any] = dict(enc_verdicts(acks, rejects))
+    if len(refused) == 1 and isinstance(refused[0][1], ConflictError):
+        extra["conflicts"] = [enc_conflict(x) for x in refused[0][1].conflicts]
+    return format_reply(job.subj, job.tok, err=msg, **extra)
 
 
 def sat_events(svc: HubService, rev: Rev, tops: Sequence[str], lim: int

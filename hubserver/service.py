@@ -553,10 +553,22 @@ class HubService:
                     log.warning("conn %s: %s: transaction %s rejected: %s", job.conn,
                                 job.subj, t.uid or "(no uid)", r)
         whole = failed is not None and job.sat is not None  # one error reply for the request
+        refused: list[tuple[int, Exception]] = []
+        if job.sat is not None and failed is None:
+            refused = satreply.refused_uidless(job, results)
+            if refused:
+                # a daql client's (no uids): no reject can name them, so the reply is an
+                # error (as daql's), and the others it stored reach it as pushes
+                whole = True
+                i, why = refused[0]
+                log.warning("conn %s: %s: refused %d uid-less transaction(s) of %d (a daql "
+                            "client's), answered with an error: transaction %d: %s", job.conn,
+                            job.subj, len(refused), len(job.sat.trans), i + 1, why)
         try:
             self._finish(job, results, outs, whole)
             if job.conn in self._conns:  # else the publisher left while its commit ran
-                outs[:0] = self._reply(job, frame, results, failed)
+                outs[:0] = ([Send(job.conn, satreply.refused_reply(job, results, refused))]
+                            if refused else self._reply(job, frame, results, failed))
         except OutpostError as exc:
             log.warning("conn %s: %s: could not answer: %s", job.conn, job.subj, exc)
             if job.conn in self._conns:
