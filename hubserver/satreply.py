@@ -49,6 +49,7 @@ from hubserver.fanout import audits_of, read_audits
 from hubserver.outputs import Flush, Out, PubJob, Send
 
 if TYPE_CHECKING:
+    from hubserver.catchup import Backlog
     from hubserver.service import HubService, _Conn
 
 log = logging.getLogger("outpost.hub")
@@ -86,6 +87,8 @@ class SatRead:
     n_enc: int = 0  # how many of ``evs`` ...
     a_enc: int = 0  # ... and of ``audits`` are encoded
     total: int | None = None  # a catch-up's first reply: its size (count_after), read first
+    # a daql client's reply with more: the rest of its catch-up, pushed right after it
+    follow: Backlog | None = None
 
     @property
     def tops(self) -> tuple[str, ...]:
@@ -213,10 +216,16 @@ def _answer(svc: HubService, job: PubJob, acks: list[Ack], rejects: list[Reject]
         # from the cache of audits this hub published (a satellite's own transactions,
         # just remembered by _finish); only older revisions are read
         audits = audits_of(svc, evs)
+    follow = _follow(svc, job.conn, c, req, rev) if more else None
+    if follow is not None:
+        # the rest comes as pushes: the reply ends the catch-up as an evt.sub's first batch
+        # does (no more, no total_max), so a client that does follow more does not ask
+        # again for what is pushed
+        more, total_max = False, 0
     svc.subs.replace(job.conn, req.tops)
     sub = svc.subs.get(job.conn)
     sub.paused = more
-    sub.watermark = rev
+    sub.watermark = rev if follow is None else follow.upto
     d = svc._pending.get(job.conn)
     if d is not None:
         # the reply (or, with more, the batches after it) covers every pending event of
@@ -233,11 +242,31 @@ def _answer(svc: HubService, job: PubJob, acks: list[Ack], rejects: list[Reject]
     if c is not None:
         c.sat_end, c.sat_tops = rev, frozenset(req.tops)
     if pre is not None and c is not None:
-        return [Send(job.conn, _frame(job, pre, rev, evs, acks, rejects, more, audits,
-                                      total_max))]
-    res = SatRes(rev, tuple(evs), tuple(acks), tuple(rejects), more, audits,
-                 cont=req.cont, total_max=total_max)
-    return [Send(job.conn, format_reply(job.subj, job.tok, enc_sat_res(res)))]
+        out = Send(job.conn, _frame(job, pre, rev, evs, acks, rejects, more, audits,
+                                    total_max))
+    else:
+        res = SatRes(rev, tuple(evs), tuple(acks), tuple(rejects), more, audits,
+                     cont=req.cont, total_max=total_max)
+        out = Send(job.conn, format_reply(job.subj, job.tok, enc_sat_res(res)))
+    return [out] if follow is None else [out, Flush(job.conn, follow)]
+
+
+def _follow(svc: HubService, conn: ConnId, c: _Conn | None, req: SatReq, rev: Rev
+            ) -> Backlog | None:
+    """A reply cut with ``more`` to a daql client: the rest of its catch-up (the events of
+    its topics after ``rev`` up to the hub's revision), queued to be pushed right after the
+    reply as ``evt.update`` (as an ``evt.sub``'s, :mod:`hubserver.catchup`), so the client
+    ends up current and gets live pushes; ``None`` for an Outpost satellite, which asks
+    for the next batch itself. daql's wshub client ignores ``more`` (daql's hub sends
+    everything in one reply): before session 12 it was left with the first batch and a
+    paused subscription, never pushed anything again. Told by the request: no ``audits``,
+    ``lim`` or ``cont``, no uids, and none of them on the connection before."""
+    if c is None or c.audits or req.audits or req.lim or req.cont \
+            or any(t.uid for t in req.trans) or rev >= svc.rev:
+        return None
+    from hubserver.catchup import Backlog, add  # catchup imports this module
+
+    return add(svc, conn, Backlog(rev, svc.rev, tuple(req.tops)))
 
 
 def _frame(job: PubJob, pre: SatRead, rev: Rev, evs: Sequence[Event], acks: list[Ack],
@@ -517,8 +546,13 @@ def sat_read_done(svc: HubService, r: SatRead, got: Got, upto: Rev) -> str | Non
 def _done(svc: HubService, r: SatRead, more: bool) -> str:
     outs = _answer(svc, r.job, r.acks, r.rejects, r.start, r.evs, more, tuple(r.audits), r,
                    after=True)
-    (o,) = outs
+    o = outs[0]
     assert isinstance(o, Send)
+    if len(outs) > 1:  # a daql client's rest of the catch-up: sent right after the reply
+        f = outs[1]
+        assert isinstance(f, Flush) and f.catch_up is not None and not isinstance(
+            f.catch_up, SatRead)
+        r.follow = f.catch_up
     return o.text
 
 
@@ -574,6 +608,8 @@ def sat_read_sync(svc: HubService, r: SatRead) -> list[Out]:
             text = sat_read_failed(svc, r, exc)
         if text is not None:
             outs: list[Out] = [Send(r.job.conn, text)] if text else []
-            if text and svc.has_push(r.job.conn):
+            if text and r.follow is not None:
+                outs.append(Flush(r.job.conn, r.follow))  # a daql client's rest
+            elif text and svc.has_push(r.job.conn):
                 outs.append(Flush(r.job.conn))  # a failed read's pending pushes
             return outs

@@ -568,6 +568,10 @@ class Hub:
                     break
             if text and not peer.gone:
                 await peer.ws.send(text)
+                if r.follow is not None:
+                    # a daql client's rest of the catch-up, right after the reply: before
+                    # the live pushes queued meanwhile (they hold later revisions)
+                    await self._send_catch_up(peer, r.follow)
                 if svc.has_push(peer.conn):  # a failed read's pending pushes, after its reply
                     self._push(peer)
         finally:

@@ -627,7 +627,9 @@ class HubService:
                 # still subscribed, its events never sent). A reply read off the loop
                 # (a Flush) is queued behind them, which are sent whole first: they are
                 # left alone, so a read that fails (an error reply) loses none either
-                catchup.trim(self, job.conn, sat=True)
+                follow = outs[1].catch_up if len(outs) > 1 and isinstance(outs[1], Flush) \
+                    and isinstance(outs[1].catch_up, Backlog) else None
+                catchup.trim(self, job.conn, sat=True, keep_b=follow)
             return outs
         # an environment failure or a bug is not a verdict on the transactions: rejecting
         # them would move them out of the satellite's pending queue; an error reply keeps
