@@ -71,18 +71,20 @@ def add(svc: HubService, conn: ConnId, b: Backlog) -> Backlog:
     return b
 
 
-def trim(svc: HubService, conn: ConnId, sat: bool = False) -> None:
+def trim(svc: HubService, conn: ConnId, sat: bool = False, keep_b: Backlog | None = None
+         ) -> None:
     """An ``evt.unsub`` (or, ``sat``, an ``evt.sat``, which resyncs the connection from its
     own rev) narrowed the subscription: the ``evt.sub`` catch-ups push only what is left.
     A reply still to send is sent as asked (as daql's hub would have, before serving the
-    next request); monitors' catch-ups are not concerned."""
+    next request); monitors' catch-ups are not concerned, nor ``keep_b`` (the rest of the
+    ``evt.sat`` reply's own catch-up, for a daql client: :func:`~hubserver.satreply._follow`)."""
     bls = svc._backlogs.get(conn)
     if not bls:
         return
     tops = set() if sat or conn not in svc.subs else set(svc.subs.get(conn).tops)
     keep = []
     for b in bls:
-        if b.mon is not None:
+        if b.mon is not None or b is keep_b:
             keep.append(b)
             continue
         if b.reply is not None:

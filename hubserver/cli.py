@@ -202,6 +202,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--max-connections", type=int, default=_DEF.max_connections,
                    help="connections served at once; more are answered 503 (default: "
                    "%(default)s)")
+    s.add_argument("--max-connections-per-user", type=int, default=None,
+                   help="connections one user (token) holds at once; more are answered 503 "
+                   "naming the user (default: a tenth of --max-connections; 0: no cap; "
+                   "not applied with --auth none)")
     s.add_argument("--rate", type=float, default=_DEF.rate,
                    help="messages per second one connection may send after its burst; above, "
                    "it is closed with 1008 (default: %(default)g)")
@@ -434,6 +438,12 @@ async def _serve(args: argparse.Namespace) -> int:
     if args.max_connections < 1:
         raise ConfigError(f"--max-connections {args.max_connections}: at least 1 (the "
                           f"default is {_DEF.max_connections})")
+    per_user = args.max_connections_per_user
+    if per_user is None:
+        per_user = max(1, args.max_connections // 10)
+    elif per_user < 0:
+        raise ConfigError(f"--max-connections-per-user {per_user}: 0 or more (0: no cap; the "
+                          "default is a tenth of --max-connections)")
     for opt in ("max_monitors", "max_monitor_keys", "max_watch_keys"):
         if getattr(args, opt) < 0:
             raise ConfigError(f"--{opt.replace('_', '-')} {getattr(args, opt)}: 0 or more (0: "
@@ -446,6 +456,7 @@ async def _serve(args: argparse.Namespace) -> int:
                     "(%d bytes encoded): a satellite shows a larger one to its user as an "
                     "error on that edit and never sends it", args.max_message, MAX_TRANS_BYTES)
     limits = Limits(max_message=args.max_message, max_connections=args.max_connections,
+                    max_connections_per_user=per_user,
                     idle_timeout=args.idle_timeout, compression=args.compression,
                     rate=args.rate, burst=args.burst, max_monitors=args.max_monitors,
                     max_monitor_keys=args.max_monitor_keys,

@@ -64,6 +64,12 @@ class Limits:
             connection is closed with 1013 and its satellite resyncs from its rev.
         send_queue: most frames waiting to be written to one connection.
         max_connections: connections served at once (above: HTTP 503 at the handshake).
+        max_connections_per_user: connections one user (one token's user) holds at once
+            (above: HTTP 503 at the handshake naming the user, session 12: before, one
+            token, even a reader's, could take every slot with idle connections and lock
+            everyone else out); 0: no cap. Applies to authenticated users only: with
+            ``--auth none`` every connection is the same user, bounded by
+            ``max_connections``. The CLI's default is a tenth of ``--max-connections``.
         handshake_timeout: seconds to finish the opening handshake.
         idle_timeout: seconds without a message, ping or pong from the client before the
             hub closes the connection (0 = never). The hub pings at least twice per
@@ -95,6 +101,7 @@ class Limits:
     max_pending: int = 50_000
     send_queue: int = 1_024
     max_connections: int = 1_000
+    max_connections_per_user: int = 100
     handshake_timeout: float = 10.0
     idle_timeout: float = 0.0
     ping_interval: float = 20.0

@@ -38,6 +38,7 @@ from core.wire import (
     SatReq,
     SatRes,
     enc_audits,
+    enc_conflict,
     enc_events,
     enc_sat_res,
     enc_verdicts,
@@ -48,12 +49,14 @@ from hubserver.fanout import audits_of, read_audits
 from hubserver.outputs import Flush, Out, PubJob, Send
 
 if TYPE_CHECKING:
+    from hubserver.catchup import Backlog
     from hubserver.service import HubService, _Conn
 
 log = logging.getLogger("outpost.hub")
 
-__all__ = ["Got", "SatRead", "all_published", "fit", "read_failed", "sat_events", "sat_read",
-           "sat_read_done", "sat_read_failed", "sat_read_sync", "sat_reply", "verdicts"]
+__all__ = ["Got", "SatRead", "all_published", "fit", "read_failed", "refused_reply",
+           "refused_uidless", "sat_events", "sat_read", "sat_read_done", "sat_read_failed",
+           "sat_read_sync", "sat_reply", "verdicts"]
 
 
 @dataclass(slots=True)
@@ -84,6 +87,8 @@ class SatRead:
     n_enc: int = 0  # how many of ``evs`` ...
     a_enc: int = 0  # ... and of ``audits`` are encoded
     total: int | None = None  # a catch-up's first reply: its size (count_after), read first
+    # a daql client's reply with more: the rest of its catch-up, pushed right after it
+    follow: Backlog | None = None
 
     @property
     def tops(self) -> tuple[str, ...]:
@@ -211,10 +216,16 @@ def _answer(svc: HubService, job: PubJob, acks: list[Ack], rejects: list[Reject]
         # from the cache of audits this hub published (a satellite's own transactions,
         # just remembered by _finish); only older revisions are read
         audits = audits_of(svc, evs)
+    follow = _follow(svc, job.conn, c, req, rev) if more else None
+    if follow is not None:
+        # the rest comes as pushes: the reply ends the catch-up as an evt.sub's first batch
+        # does (no more, no total_max), so a client that does follow more does not ask
+        # again for what is pushed
+        more, total_max = False, 0
     svc.subs.replace(job.conn, req.tops)
     sub = svc.subs.get(job.conn)
     sub.paused = more
-    sub.watermark = rev
+    sub.watermark = rev if follow is None else follow.upto
     d = svc._pending.get(job.conn)
     if d is not None:
         # the reply (or, with more, the batches after it) covers every pending event of
@@ -231,11 +242,31 @@ def _answer(svc: HubService, job: PubJob, acks: list[Ack], rejects: list[Reject]
     if c is not None:
         c.sat_end, c.sat_tops = rev, frozenset(req.tops)
     if pre is not None and c is not None:
-        return [Send(job.conn, _frame(job, pre, rev, evs, acks, rejects, more, audits,
-                                      total_max))]
-    res = SatRes(rev, tuple(evs), tuple(acks), tuple(rejects), more, audits,
-                 cont=req.cont, total_max=total_max)
-    return [Send(job.conn, format_reply(job.subj, job.tok, enc_sat_res(res)))]
+        out = Send(job.conn, _frame(job, pre, rev, evs, acks, rejects, more, audits,
+                                    total_max))
+    else:
+        res = SatRes(rev, tuple(evs), tuple(acks), tuple(rejects), more, audits,
+                     cont=req.cont, total_max=total_max)
+        out = Send(job.conn, format_reply(job.subj, job.tok, enc_sat_res(res)))
+    return [out] if follow is None else [out, Flush(job.conn, follow)]
+
+
+def _follow(svc: HubService, conn: ConnId, c: _Conn | None, req: SatReq, rev: Rev
+            ) -> Backlog | None:
+    """A reply cut with ``more`` to a daql client: the rest of its catch-up (the events of
+    its topics after ``rev`` up to the hub's revision), queued to be pushed right after the
+    reply as ``evt.update`` (as an ``evt.sub``'s, :mod:`hubserver.catchup`), so the client
+    ends up current and gets live pushes; ``None`` for an Outpost satellite, which asks
+    for the next batch itself. daql's wshub client ignores ``more`` (daql's hub sends
+    everything in one reply): before session 12 it was left with the first batch and a
+    paused subscription, never pushed anything again. Told by the request: no ``audits``,
+    ``lim`` or ``cont``, no uids, and none of them on the connection before."""
+    if c is None or c.audits or req.audits or req.lim or req.cont \
+            or any(t.uid for t in req.trans) or rev >= svc.rev:
+        return None
+    from hubserver.catchup import Backlog, add  # catchup imports this module
+
+    return add(svc, conn, Backlog(rev, svc.rev, tuple(req.tops)))
 
 
 def _frame(job: PubJob, pre: SatRead, rev: Rev, evs: Sequence[Event], acks: list[Ack],
@@ -341,6 +372,60 @@ def verdicts(job: PubJob, results: Sequence[PubResult | Exception], acks: list[A
             conflicts = r.conflicts if isinstance(r, ConflictError) else ()
             rejects.append(Reject(t.uid, str(r), conflicts))
     return n_ok, n_no
+
+
+def refused_uidless(job: PubJob, results: Sequence[PubResult | Exception]
+                    ) -> list[tuple[int, Exception]]:
+    """The uid-less transactions of ``job``'s ``evt.sat`` (a daql client's) the hub refused,
+    as (index in the request, why). No reject can name them: the reply must be an error, as
+    daql answers, or the client takes them for applied (wire review 12)."""
+    assert job.sat is not None
+    if not job.pre and all_published(results):
+        return []
+    out: list[tuple[int, Exception]] = []
+    it = iter(results)
+    for i, t in enumerate(job.sat.trans):
+        r: PubResult | Exception | None = job.pre.get(i) if job.pre else None
+        if r is None:
+            r = next(it, None)
+        if isinstance(r, Exception) and not t.uid:
+            out.append((i, r))
+    return out
+
+
+def refused_reply(job: PubJob, results: Sequence[PubResult | Exception],
+                  refused: Sequence[tuple[int, Exception]]) -> str:
+    """The error reply to an ``evt.sat`` of which uid-less transactions were refused
+    (:func:`refused_uidless`): daql publishes every transaction of an ``evt.sat`` or
+    answers an error (``{"err": ...}``, docs/satellite.md), so a daql client must not get a
+    ``res`` that says nothing of them. The text names each refused transaction (its place
+    in the request, its first action) and why, and how many others were stored: those
+    come with the hub's events (a push when subscribed, else the next ``evt.sat``'s reply),
+    not in this reply, and must not be sent again. Acks and rejects of transactions with
+    uids (a mixed request) ride along as in :func:`read_failed`; one refused transaction's
+    conflicts too."""
+    assert job.sat is not None
+    trans = job.sat.trans
+    acks: list[Ack] = []
+    rejects: list[Reject] = []
+    n_ok, _n_no = verdicts(job, results, acks, rejects)
+    parts = []
+    for i, exc in refused[:5]:
+        a = trans[i].acts[0] if trans[i].acts else None
+        what = f" ({a.cmd} {a.top} {a.key})" if a is not None else ""
+        parts.append(f"transaction {i + 1}{what}: {exc}")
+    if len(refused) > 5:
+        parts.append(f"and {len(refused) - 5} more")
+    msg = (f"{job.subj}: the hub refused {len(refused)} of the request's {len(trans)} "
+           f"transactions and applied nothing of them: {'; '.join(parts)}. Update the records "
+           "from the hub's events and make those edits again")
+    if n_ok:
+        msg += (f"; the other {n_ok} were stored (they come with the hub's events after "
+                "your revision): do not send them again")
+    extra: dict[str, Any] = dict(enc_verdicts(acks, rejects))
+    if len(refused) == 1 and isinstance(refused[0][1], ConflictError):
+        extra["conflicts"] = [enc_conflict(x) for x in refused[0][1].conflicts]
+    return format_reply(job.subj, job.tok, err=msg, **extra)
 
 
 def sat_events(svc: HubService, rev: Rev, tops: Sequence[str], lim: int
@@ -461,8 +546,13 @@ def sat_read_done(svc: HubService, r: SatRead, got: Got, upto: Rev) -> str | Non
 def _done(svc: HubService, r: SatRead, more: bool) -> str:
     outs = _answer(svc, r.job, r.acks, r.rejects, r.start, r.evs, more, tuple(r.audits), r,
                    after=True)
-    (o,) = outs
+    o = outs[0]
     assert isinstance(o, Send)
+    if len(outs) > 1:  # a daql client's rest of the catch-up: sent right after the reply
+        f = outs[1]
+        assert isinstance(f, Flush) and f.catch_up is not None and not isinstance(
+            f.catch_up, SatRead)
+        r.follow = f.catch_up
     return o.text
 
 
@@ -518,6 +608,8 @@ def sat_read_sync(svc: HubService, r: SatRead) -> list[Out]:
             text = sat_read_failed(svc, r, exc)
         if text is not None:
             outs: list[Out] = [Send(r.job.conn, text)] if text else []
-            if text and svc.has_push(r.job.conn):
+            if text and r.follow is not None:
+                outs.append(Flush(r.job.conn, r.follow))  # a daql client's rest
+            elif text and svc.has_push(r.job.conn):
                 outs.append(Flush(r.job.conn))  # a failed read's pending pushes
             return outs

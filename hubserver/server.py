@@ -166,6 +166,7 @@ class Hub:
         self._watch: asyncio.Task[None] | None = None
         self._server: Server | None = None
         self._peers: dict[int, Peer] = {}
+        self._per_user: dict[str, int] = {}  # open connections by user name
         self._ids = itertools.count(1)
         self._jobs: list[tuple[PubJob, Peer]] = []
         self._lock = threading.Lock()
@@ -329,6 +330,15 @@ class Hub:
                               "(made by `outpost-hub user add NAME`)\n")
             resp.headers["WWW-Authenticate"] = 'Bearer realm="outpost-hub"'
             return resp
+        cap = self.limits.max_connections_per_user
+        if self.users is not None and cap > 0 and self._per_user.get(user.name, 0) >= cap:
+            # one token (a reader's too) could take every slot with idle connections
+            log.warning("connection refused from %s: user %r has %d connections, the limit "
+                        "per user (--max-connections-per-user)", _addr(ws), user.name, cap)
+            return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE,
+                              f"too many connections for user {user.name!r} (limit {cap} per "
+                              "user): close some of this user's connections, or ask the hub "
+                              "operator to raise --max-connections-per-user; retry later\n")
         ws.outpost_user = user  # type: ignore[attr-defined]
         token = parse_bearer(request.headers.get("Authorization"))
         ws.outpost_digest = hash_token(token) if token else ""  # type: ignore[attr-defined]
@@ -399,6 +409,7 @@ class Hub:
         conn = next(self._ids)
         peer = Peer(conn, ws, user, self.limits.send_queue)
         self._peers[conn] = peer
+        self._per_user[user.name] = self._per_user.get(user.name, 0) + 1
         if self.users is not None:
             self._digests[conn] = getattr(ws, "outpost_digest", "")
         self.service.connect(conn, user.name, user.role)
@@ -420,6 +431,11 @@ class Hub:
                 peer.timer.cancel()
             self.service.disconnect(conn)
             self._peers.pop(conn, None)
+            left = self._per_user.get(user.name, 0) - 1
+            if left > 0:
+                self._per_user[user.name] = left
+            else:
+                self._per_user.pop(user.name, None)
             self._digests.pop(conn, None)
             peer.sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -562,6 +578,10 @@ class Hub:
                     break
             if text and not peer.gone:
                 await peer.ws.send(text)
+                if r.follow is not None:
+                    # a daql client's rest of the catch-up, right after the reply: before
+                    # the live pushes queued meanwhile (they hold later revisions)
+                    await self._send_catch_up(peer, r.follow)
                 if svc.has_push(peer.conn):  # a failed read's pending pushes, after its reply
                     self._push(peer)
         finally:

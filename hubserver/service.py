@@ -553,10 +553,22 @@ class HubService:
                     log.warning("conn %s: %s: transaction %s rejected: %s", job.conn,
                                 job.subj, t.uid or "(no uid)", r)
         whole = failed is not None and job.sat is not None  # one error reply for the request
+        refused: list[tuple[int, Exception]] = []
+        if job.sat is not None and failed is None:
+            refused = satreply.refused_uidless(job, results)
+            if refused:
+                # a daql client's (no uids): no reject can name them, so the reply is an
+                # error (as daql's), and the others it stored reach it as pushes
+                whole = True
+                i, why = refused[0]
+                log.warning("conn %s: %s: refused %d uid-less transaction(s) of %d (a daql "
+                            "client's), answered with an error: transaction %d: %s", job.conn,
+                            job.subj, len(refused), len(job.sat.trans), i + 1, why)
         try:
             self._finish(job, results, outs, whole)
             if job.conn in self._conns:  # else the publisher left while its commit ran
-                outs[:0] = self._reply(job, frame, results, failed)
+                outs[:0] = ([Send(job.conn, satreply.refused_reply(job, results, refused))]
+                            if refused else self._reply(job, frame, results, failed))
         except OutpostError as exc:
             log.warning("conn %s: %s: could not answer: %s", job.conn, job.subj, exc)
             if job.conn in self._conns:
@@ -615,7 +627,9 @@ class HubService:
                 # still subscribed, its events never sent). A reply read off the loop
                 # (a Flush) is queued behind them, which are sent whole first: they are
                 # left alone, so a read that fails (an error reply) loses none either
-                catchup.trim(self, job.conn, sat=True)
+                follow = outs[1].catch_up if len(outs) > 1 and isinstance(outs[1], Flush) \
+                    and isinstance(outs[1].catch_up, Backlog) else None
+                catchup.trim(self, job.conn, sat=True, keep_b=follow)
             return outs
         # an environment failure or a bug is not a verdict on the transactions: rejecting
         # them would move them out of the satellite's pending queue; an error reply keeps

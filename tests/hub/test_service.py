@@ -211,12 +211,22 @@ def test_sub_catch_up_is_a_bounded_reply_then_pushes_in_order(prod: Project,
     for stop in ("evt.unsub", "evt.sat"):
         svc.connect("D", "dee")
         svc.handle_sync("D", frame("evt.sub#1", {"rev": Z, "tops": ["prod.cat"]}))
-        assert svc.backlog("D") is not None
+        bl = svc.backlog("D")
+        assert bl is not None
         if stop == "evt.unsub":
             svc.handle_sync("D", frame("evt.unsub#2", {"tops": ["prod.cat"]}))
+            assert svc.backlog("D") is None
         else:
-            svc.handle_sync("D", frame("evt.sat#2", sat_body(rev=res["rev"])))
-        assert svc.backlog("D") is None
+            # a daql client's evt.sat (no audits): the reply is cut (more), and the rest
+            # of its own catch-up follows as pushes (session 12); the evt.sub's is gone
+            outs = svc.handle_sync("D", frame("evt.sat#2", sat_body(rev=res["rev"])))
+            assert len(body(outs[0])["res"]["evs"]) < 30 and "more" not in body(outs[0])["res"]
+            now = svc.backlog("D")
+            assert now is not None and now[0] is not bl[0] and now[0].seq > bl[0].seq
+            assert isinstance(outs[-1], Flush) and outs[-1].catch_up is now[0]
+            # an Outpost satellite's (audits): it asks again itself, nothing queued
+            svc.handle_sync("D", frame("evt.sat#3", sat_body(rev=res["rev"], audits=True)))
+            assert svc.backlog("D") is None
         svc.disconnect("D")
 
 
@@ -684,7 +694,9 @@ def test_sat_reply_is_capped_whatever_lim_the_client_asks(prod: Project, clock: 
     rev, seen, rounds = Z, [], 0
     while True:
         rounds += 1
-        (r,) = s.handle_sync("C", frame("evt.sat#1", sat_body(rev=rev, lim=lim)))
+        # audits: an Outpost satellite's (a daql client's gets the rest pushed instead:
+        # tests/hub/test_daql_behind.py)
+        (r,) = s.handle_sync("C", frame("evt.sat#1", sat_body(rev=rev, lim=lim, audits=True)))
         res = body(r)["res"]
         assert len(res.get("evs", [])) <= 3
         seen += [e["key"] for e in res.get("evs", [])]

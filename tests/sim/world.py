@@ -888,6 +888,10 @@ class World:
         c.sending, c.held = False, False
         if text:
             self._transmit(c, "down", text)
+            if r.follow is not None:
+                # a daql client's rest of the catch-up, right after the reply, ahead of what
+                # was queued meanwhile (Hub._send_sat)
+                c.outq.appendleft(r.follow)
             if hub.has_push(c.id):  # a failed read's pending pushes, after its reply
                 c.outq.append(_PUSH)
         while c.inbox and not c.held and c.alive:  # the requests that waited

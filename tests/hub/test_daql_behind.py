@@ -1,0 +1,89 @@
+"""A daql client more than ``max_batch`` events behind gets the rest of its ``evt.sat``
+catch-up as pushes and then live pushes (wire review 12, session 12: it got the first batch
+with ``more``, which daql clients ignore, and then nothing, not even a colleague's publish).
+A real hub, websockets on 127.0.0.1; both ways a reply is built: from the hub's recent
+events (on the loop) and read from the ledger (events older than the hub's start)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from core.ledger import MemLedger
+from core.model import Action, Cmd, Trans
+from core.schema import Project
+from hubserver.limits import Limits
+from hubserver.server import Hub
+from tests.hub.conftest import recv_json, request
+
+Z = "0001-01-01T00:00:00Z"
+TOP = "prod.label"
+N = 130  # events behind, with max_batch 50: a reply and more than one batch left
+
+
+async def _until(ws: ClientConnection, keys: list[str], want: int) -> list[str]:
+    """Pushes received until ``want`` keys in all (bounded: at most 100 frames, 5 s each)."""
+    for _ in range(100):
+        if len(keys) >= want:
+            break
+        head, body = await recv_json(ws)
+        assert head == "evt.update", (head, body)
+        keys.extend(e["key"] for e in body.get("evs", ()))
+    return keys
+
+
+async def _daql_client(hub: Hub, sat: dict[str, Any]) -> None:
+    async with connect(hub.url, max_size=None) as d:
+        r = await request(d, "evt.sat", sat)
+        res = r["res"]
+        # cut at max_batch, the rest pushed: no "more" (a client that follows it would
+        # ask again for what is pushed)
+        assert "more" not in res and "total_max" not in res and len(res["evs"]) == 50
+        keys = await _until(d, [e["key"] for e in res["evs"]], N)
+        assert keys == [str(i) for i in range(N)]  # every one, in order, once
+        async with connect(hub.url) as w:  # a colleague's publish: a live push
+            assert "res" in await request(w, "evt.pub", {"acts": [
+                {"top": TOP, "key": "9999", "cmd": "new", "arg": {"name": "x"}}]})
+        assert await _until(d, keys, N + 1) == [*map(str, range(N)), "9999"]
+
+
+def _daql_sat() -> dict[str, Any]:
+    return {"rev": Z, "trans": None, "tops": [TOP]}  # wshub.Client's: no Outpost fields
+
+
+async def test_daql_client_far_behind_gets_the_rest_as_pushes(prod: Project) -> None:
+    async with Hub(MemLedger(prod), limits=Limits(max_batch=50)) as hub:
+        async with connect(hub.url) as w:
+            for i in range(N):
+                await request(w, "evt.pub", {"acts": [{"top": TOP, "key": str(i), "cmd": "new",
+                                                       "arg": {"name": "n"}}]})
+        await _daql_client(hub, _daql_sat())
+
+
+async def test_daql_client_far_behind_read_from_the_ledger(prod: Project) -> None:
+    led = MemLedger(prod)
+    for i in range(N):  # before the hub starts: older than its recent events
+        led.publish(Trans((Action(TOP, str(i), Cmd.NEW, {"name": "n"}),)), "seed")
+    async with Hub(led, limits=Limits(max_batch=50)) as hub:
+        await _daql_client(hub, _daql_sat())
+
+
+@pytest.mark.parametrize("ours", [{"audits": True}, {"lim": 50}])
+async def test_an_outpost_satellite_asks_again_itself(prod: Project, ours: dict[str, Any]
+                                                      ) -> None:
+    """An Outpost satellite (audits, lim or cont) asks for the next batch itself: nothing
+    is pushed before it does (as before)."""
+    async with Hub(MemLedger(prod), limits=Limits(max_batch=50)) as hub:
+        async with connect(hub.url) as w:
+            for i in range(N):
+                await request(w, "evt.pub", {"acts": [{"top": TOP, "key": str(i), "cmd": "new",
+                                                       "arg": {"name": "n"}}]})
+        async with connect(hub.url, max_size=None) as d:
+            res = (await request(d, "evt.sat", {**_daql_sat(), **ours}))["res"]
+            assert res["more"] is True
+            # the next frame is the reply to its next request, not a push
+            await d.send("evt.stat#77")
+            head, _ = await recv_json(d)
+            assert head == "evt.stat#77"
