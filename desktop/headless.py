@@ -263,6 +263,10 @@ def add_commands(sub: Any) -> None:
         "since keeps their value unless you changed it too (a conflict).")
     p.add_argument("topic", help="the model, e.g. field.site")
     p.add_argument("file", help="the CSV file (/dev/stdin for a pipe)")
+    p.add_argument("--again", action="store_true",
+                   help="make a new record of every row without a key, even one equal to a "
+                   "record that exists (by default such a row, e.g. of a sheet imported "
+                   "before, is skipped and said)")
     p.add_argument("--from-spreadsheet", action="store_true",
                    help="the file was written by `outpost export --for-spreadsheet`: a cell "
                    "starting with ' loses that one ' (the values come back as stored)")
@@ -1351,7 +1355,7 @@ def _both_keys(given: Sequence[str], taken: Mapping[str, str],
 
 def _cmd_import(args: argparse.Namespace) -> int:
     sat = _open(args)
-    job = CsvImport(sat, args.topic, args.file, sheet=args.from_spreadsheet)
+    job = CsvImport(sat, args.topic, args.file, sheet=args.from_spreadsheet, again=args.again)
     if not args.json:
         job.progress = lambda n, total: n < total and print(
             f"queued {n} of {total} rows (kept only once all are)", file=sys.stderr)
@@ -1370,7 +1374,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
             print(f"outpost: {note}", file=sys.stderr)
     for line in job.clash_lines():  # stderr, --json too (its "conflicts" lists them all)
         print(f"outpost: {line}", file=sys.stderr)
-    for line in (*job.kept_lines(), *job.new_key_lines(), *job.dropped_lines()):
+    for line in (*job.kept_lines(), *job.new_key_lines(), *job.dropped_lines(),
+                 *job.repeat_lines()):
         print(f"outpost: {line}", file=sys.stderr)
     for line in job.dangling_lines():  # not refused, as `pub` does not
         print(f"outpost: warning: {line}", file=sys.stderr)
@@ -1385,7 +1390,10 @@ def _cmd_import(args: argparse.Namespace) -> int:
                 "new_key_rows": job.counts.new_key_rows,
                 "skipped_deleted": [{"line": line, "top": top, "key": key, "deleted": who}
                                     for line, top, key, who in job.counts.dropped],
-                "skipped_deleted_rows": job.counts.dropped_rows}, job.summary())
+                "skipped_deleted_rows": job.counts.dropped_rows,
+                "skipped_repeats": [{"line": line, "top": top, "key": key}
+                                    for line, top, key in job.counts.repeats],
+                "skipped_repeat_rows": job.counts.repeat_rows}, job.summary())
     return 0
 
 
@@ -1424,8 +1432,10 @@ class CsvImport:
     """
 
     def __init__(self, sat: Satellite, topic: str, file: str, *, sheet: bool = False,
-                 staged: bool = False):
+                 staged: bool = False, again: bool = False):
         self.sat, self.topic, self.file = sat, topic, file
+        # rows without a key equal to a record that exists are made again (else skipped)
+        self.again = again
         self.sheet = sheet  # the file is from `outpost export --for-spreadsheet`
         # the app's way (Satellite.staged): a step per batch made and checked, then one short
         # commit; the CLI's: the second pass in one step, in the commit (Satellite.pub_many)
@@ -1456,7 +1466,7 @@ class CsvImport:
         with _open_csv(file) as f, contextlib.ExitStack() as stack:
             before = _stamp(f)
             size = before[0]
-            keys = _NewKeys(sat, topic)
+            keys = _NewKeys(sat, topic, again=self.again)
             checks = _csv_chunks(sat, topic, file, f, self.counts, check=True, keys=keys,
                                   sheet=self.sheet)
             # closed before the file is: a generator left suspended by an error below (or a
@@ -1470,7 +1480,8 @@ class CsvImport:
                                       "nothing was imported; import it again")
             # rows without a key get them now, above every int key the file names
             chunks = _csv_chunks(sat, topic, file, f, _Counts(), check=False,
-                                 keys=_NewKeys(sat, topic, keys.top), sheet=self.sheet)
+                                 keys=_NewKeys(sat, topic, keys.top, again=self.again),
+                                 sheet=self.sheet)
             stack.callback(chunks.close)
             batches = _batches(r for chunk in chunks for r in chunk)
             lines = (0, 0)  # the batch being queued: its first and last line
@@ -1651,6 +1662,22 @@ class CsvImport:
                 f"(e.g. {eg}), as an export for a spreadsheet writes them; they were imported "
                 f"with their '. If the file is such an export, import it again with {how}")
 
+    def repeat_lines(self, how: str = "import with `--again`") -> list[str]:
+        """The rows without a key skipped as equal to a record that exists (the first
+        :data:`_MOST_LINES`, then a count): importing a sheet again does not make its new
+        rows again."""
+        c = self.counts
+        if not c.repeat_rows:
+            return []
+        out = [f"{self.file} line {line} ({top}): the row has no key and equals record {key} "
+               "(made by an earlier import of the file?): skipped" for line, top, key in c.repeats]
+        if c.repeat_rows > len(c.repeats):
+            out.append(f"and {c.repeat_rows - len(c.repeats):,} more such rows")
+        out.append(f"{plural(c.repeat_rows, 'row')} without a key equal to a record that "
+                   "exists were skipped, so that importing a sheet again does not make its new "
+                   f"rows again; to make them anyway, {how}")
+        return out
+
     def stopped(self) -> str:
         """What a stop before the end (a Cancel, Ctrl+C) left: nothing, or everything (the
         file is queued in one commit: :meth:`Satellite.pub_many`)."""
@@ -1700,8 +1727,13 @@ class _NewKeys:
     file names, found by the first pass: :meth:`saw`), so that no two rows get one key.
     Before session 9 every empty cell got a UUID, which an int-keyed topic refuses."""
 
-    def __init__(self, sat: Satellite, topic: str, floor: int = 0):
+    def __init__(self, sat: Satellite, topic: str, floor: int = 0, again: bool = False):
         self.sat, self.topic = sat, topic
+        self.again = again  # rows without a key are made even when equal to a record
+        self.given: set[str] = set()  # the keys made for rows without one
+        # the records there are, by their values in the file's columns (read once, when a
+        # row without a key is first compared: :meth:`equal`)
+        self.values: dict[tuple[str, ...], str] | None = None
         self.is_int = sat.project.has(topic) and sat.project.model(topic).key == "int"
         self.next = 0  # the next int key (0: not read yet)
         self.floor = floor
@@ -1714,11 +1746,37 @@ class _NewKeys:
 
     def __call__(self) -> str:
         if not self.is_int:
-            return self.sat.new_key(self.topic)
-        if not self.next:
-            self.next = max(int(self.sat.new_key(self.topic)), self.floor + 1)
-        self.next += 1
-        return str(self.next - 1)
+            key = self.sat.new_key(self.topic)
+        else:
+            if not self.next:
+                self.next = max(int(self.sat.new_key(self.topic)), self.floor + 1)
+            self.next += 1
+            key = str(self.next - 1)
+        self.given.add(key)
+        return key
+
+    def equal(self, arg: Mapping[str, Any]) -> str | None:
+        """The key of a record (as the user sees it, pending edits included) whose values
+        in the file's columns are the row's ``arg`` (an empty cell equal to an empty or
+        absent value), or ``None``: a row without a key that an earlier import of the same
+        sheet made a record of (user review 12: importing a sheet twice made its new rows
+        twice). Read before this import queues anything, so rows of this file do not count
+        (two equal new rows in one file make two records)."""
+        if self.again:
+            return None
+        names = sorted(arg)
+        if self.values is None:
+            self.values = {}
+            for rv in self.sat.records(self.topic):
+                if rv.fields is not None:
+                    self.values.setdefault(_digest(rv.fields, names), rv.key)
+        return self.values.get(_digest(arg, names))
+
+
+def _digest(values: Mapping[str, Any], names: Sequence[str]) -> tuple[str, ...]:
+    """``values`` of ``names`` as comparable text (an empty value as none)."""
+    return tuple(json.dumps(None if (v := values.get(n)) == "" else v, sort_keys=True,
+                            default=str) for n in names)
 
 
 @dataclass
@@ -1741,6 +1799,10 @@ class _Counts:
     # key) of the first _MOST_LINES
     new_keys: list[tuple[int, str, str]] = field(default_factory=list)
     new_key_rows: int = 0
+    # rows without a key equal to a record that exists (skipped: made by an earlier import
+    # of the sheet?): (line, topic, the record's key) of the first _MOST_LINES
+    repeats: list[tuple[int, str, str]] = field(default_factory=list)
+    repeat_rows: int = 0
     # the bad rows: (line, what is wrong) of the first _MOST_ERRORS, and how many there are
     errors: list[tuple[int, str]] = field(default_factory=list)
     bad_rows: int = 0
@@ -1771,6 +1833,11 @@ class _Counts:
         self.new_key_rows += 1
         if len(self.new_keys) < _MOST_LINES:
             self.new_keys.append((line, top, key))
+
+    def repeat(self, line: int, top: str, key: str) -> None:
+        self.repeat_rows += 1
+        if len(self.repeats) < _MOST_LINES:
+            self.repeats.append((line, top, key))
 
     def keep(self, line: int, top: str, key: str, fields: Sequence[str]) -> None:
         self.kept_rows += 1
@@ -1901,7 +1968,7 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
                     raise ValidationError(_line_error(file, line, str(exc))) from exc
                 counts.bad(line, str(exc))  # every bad row is said, at the end of the check
             if len(parsed) >= IMPORT_BATCH:
-                yield _csv_actions(sat, model, file, parsed, counts, check)
+                yield _csv_actions(sat, model, file, parsed, counts, check, keys)
                 parsed = []
     except csv.Error as exc:
         if "field larger than field limit" in str(exc):
@@ -1919,7 +1986,7 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
     finally:
         text.detach()  # the file stays open for the next pass
     if parsed:
-        yield _csv_actions(sat, model, file, parsed, counts, check)
+        yield _csv_actions(sat, model, file, parsed, counts, check, keys)
     if check and counts.errors:
         raise ValidationError(counts.error_text(file))
 
@@ -2103,7 +2170,7 @@ class _Row(NamedTuple):
 
 def _csv_actions(sat: Satellite, model: Any, file: str,
                  rows: list[tuple[int, str, dict[str, Any], Rev | None]], seen: _Counts,
-                 check: bool) -> list[_Row]:
+                 check: bool, keys: _NewKeys | None = None) -> list[_Row]:
     """The rows as actions, their records looked up in one read: ``new`` (its non-empty
     cells) for a record the user does not see, else ``mod`` of the fields whose value
     differs (an empty cell clears one), or nothing when none does. With a ``_rev`` (the
@@ -2111,7 +2178,9 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
     then, and the action's base is that revision: a field someone else changed since is a
     conflict, not overwritten. ``check``: each action is checked against the schema; else
     (the pass that queues them) a row that conflicts with a change the replica holds since
-    its ``_rev`` says so (:attr:`_Row.clash`): it goes in a transaction of its own."""
+    its ``_rev`` says so (:attr:`_Row.clash`): it goes in a transaction of its own. A row
+    without a key (``keys`` made it one) equal to a record that exists is skipped
+    (:meth:`_NewKeys.equal`)."""
     top, new = model.topic, Cmd.NEW
     there = sat.records_of(top, [key for _, key, _, _ in rows]) if rows else {}
     refs = {f.name for f in model.fields if f.type == "ref"}
@@ -2138,6 +2207,10 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
 
     for line, key, arg, base in rows:
         rv = there.get(key)
+        if keys is not None and key in keys.given and (same := keys.equal(arg)) is not None:
+            if check:
+                seen.repeat(line, top, same)
+            continue
         try:
             if base is not None and base > now:
                 raise ValidationError(

@@ -1102,7 +1102,10 @@ class MainWindow(QMainWindow):
                     f"the export {'was' if c.dropped_rows == 1 else 'were'} skipped: "
                     + _few((f"{key} (deleted {who})" for _, _, key, who in c.dropped),
                            c.dropped_rows) if c.dropped_rows else "")
+            again = job.repeat_lines("change a cell of each (e.g. its notes) and import "
+                                     "the file again")
             notes = [n for n in (job.overwrite_note(), clashes, kept, keys, gone,
+                                 again[-1] if again else "",
                                  *job.dangling_lines(),
                                  job.sheet_note("File → Import CSV from a spreadsheet export…"))
                      if n]
