@@ -1372,6 +1372,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
     for note in (job.overwrite_note(), job.sheet_note()):
         if note and not args.json:
             print(f"outpost: {note}", file=sys.stderr)
+    if note := job.ahead_note():  # stderr, --json too: the rows were compared otherwise
+        print(f"outpost: {note}", file=sys.stderr)
     for line in job.clash_lines():  # stderr, --json too (its "conflicts" lists them all)
         print(f"outpost: {line}", file=sys.stderr)
     for line in (*job.kept_lines(), *job.new_key_lines(), *job.dropped_lines(),
@@ -1662,6 +1664,22 @@ class CsvImport:
                 f"(e.g. {eg}), as an export for a spreadsheet writes them; they were imported "
                 f"with their '. If the file is such an export, import it again with {how}")
 
+    def ahead_note(self, sync: str = "`outpost sync --once`") -> str:
+        """The note for a file exported on a satellite further on ("" when not): said once,
+        not per row."""
+        c = self.counts
+        if not c.ahead_rows or c.ahead_rev is None or c.ahead_of is None:
+            return ""
+        return (f"{self.file} was exported at {format_rev(c.ahead_rev)}, after this "
+                f"replica's revision ({format_rev(c.ahead_of)}): it comes from a satellite "
+                f"that synced later. Its {plural(c.ahead_rows, 'row')} were compared with the "
+                "records as this replica has them and sent as changes of them, so a cell "
+                "holding a change this replica has not received yet is sent too; the hub "
+                "takes each change, or names it a conflict if the field was changed since "
+                "(then choose yours or theirs; each changed row is a transaction of its own, "
+                "so one conflict does not take the others with it). To compare with the "
+                f"export instead, {sync} before importing")
+
     def repeat_lines(self, how: str = "import with `--again`") -> list[str]:
         """The rows without a key skipped as equal to a record that exists (the first
         :data:`_MOST_LINES`, then a count): importing a sheet again does not make its new
@@ -1803,6 +1821,11 @@ class _Counts:
     # of the sheet?): (line, topic, the record's key) of the first _MOST_LINES
     repeats: list[tuple[int, str, str]] = field(default_factory=list)
     repeat_rows: int = 0
+    # rows whose _rev is after this replica's revision (exported on a satellite that synced
+    # later): compared with the records now and sent on ahead_of; ahead_rev the latest _rev
+    ahead_rows: int = 0
+    ahead_rev: Rev | None = None
+    ahead_of: Rev | None = None
     # the bad rows: (line, what is wrong) of the first _MOST_ERRORS, and how many there are
     errors: list[tuple[int, str]] = field(default_factory=list)
     bad_rows: int = 0
@@ -2166,6 +2189,10 @@ class _Row(NamedTuple):
     clash: str = ""  # the change since its _rev it conflicts with, as the replica knows it
     fields: tuple[str, ...] = ()  # the clash's fields (changed on both sides)
     part: bool = False  # the clashing cells of a row whose other cells are queued as usual
+    # a transaction of its own: a row whose _rev is after the replica's, sent on the
+    # replica's revision (a cell holding a change the replica lacks is a conflict at the
+    # hub, which rejects a transaction whole: not the other rows with it)
+    alone: bool = False
 
 
 def _csv_actions(sat: Satellite, model: Any, file: str,
@@ -2185,6 +2212,21 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
     there = sat.records_of(top, [key for _, key, _, _ in rows]) if rows else {}
     refs = {f.name for f in model.fields if f.type == "ref"}
     now = sat.rev()
+    if any(base is not None and base > now for _, _, _, base in rows):
+        # exported on a satellite further on (user review 12: refused on every row, with
+        # "sync first", which cannot be done offline): compared with the records as this
+        # replica has them and sent on its revision; the hub's base check still makes a
+        # cell changed since a conflict. Said once (:meth:`CsvImport.ahead_note`)
+        if check:
+            revs = [b for *_, b in rows if b is not None and b > now]
+            seen.ahead_rows += len(revs)
+            seen.ahead_rev = max(revs if seen.ahead_rev is None else [*revs, seen.ahead_rev])
+            seen.ahead_of = now
+        ahead = {line for line, *_, base in rows if base is not None and base > now}
+        rows = [(line, key, arg, now if base is not None and base > now else base)
+                for line, key, arg, base in rows]
+    else:
+        ahead: set[int] = set()
     # the records as of each row's _rev: one read per distinct _rev (a file exported with
     # --rev has one), not one per row (which made an import with _rev ~6x slower)
     by_rev: dict[Rev, list[str]] = {}
@@ -2212,11 +2254,6 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
                 seen.repeat(line, top, same)
             continue
         try:
-            if base is not None and base > now:
-                raise ValidationError(
-                    f"{REV_COLUMN} {format_rev(base)} is after this replica's revision "
-                    f"({format_rev(now)}): the file was exported from a satellite further "
-                    "on; run `outpost sync --once` first")
             if rv is None or rv.fields is None:
                 if base is not None and (base, key) in then:
                     was = then[(base, key)]
@@ -2288,7 +2325,7 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
                     [k for k in maybe if k in others], seen, check)
             except OutpostError as exc:
                 fail(line, exc)
-    out = [r for r in slots if r is not None]
+    out = [r if r.line not in ahead else r._replace(alone=True) for r in slots if r is not None]
     if not check:
         by_base: dict[Rev, list[int]] = {}
         for i, r in enumerate(out):
@@ -2402,9 +2439,9 @@ def _batches(rows: Iterable[_Row]
     batch: list[_Row] = []
     size = 0
     for row in rows:
-        if row.clash:
-            # one the hub will reject: alone, so that the rows of its batch are not rejected
-            # with it (a transaction is rejected whole)
+        if row.clash or row.alone:
+            # one the hub will reject (or may): alone, so that the rows of its batch are not
+            # rejected with it (a transaction is rejected whole)
             if batch:
                 yield batch
                 batch, size = [], 0

@@ -1104,7 +1104,8 @@ class MainWindow(QMainWindow):
                            c.dropped_rows) if c.dropped_rows else "")
             again = job.repeat_lines("change a cell of each (e.g. its notes) and import "
                                      "the file again")
-            notes = [n for n in (job.overwrite_note(), clashes, kept, keys, gone,
+            notes = [n for n in (job.overwrite_note(), job.ahead_note(f"Sync now ({SYNC_KEY})"),
+                                 clashes, kept, keys, gone,
                                  again[-1] if again else "",
                                  *job.dangling_lines(),
                                  job.sheet_note("File → Import CSV from a spreadsheet export…"))

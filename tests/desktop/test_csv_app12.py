@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from core.revision import format_rev
 from core.satellite.satellite import Satellite
 from tests.desktop.test_csv_app import finish, sat, window, write
 
@@ -30,3 +31,24 @@ def test_importing_a_sheet_twice_skips_its_keyless_rows(qtbot: Any, sat: Satelli
     assert sorted(str((v.fields or {}).get("name")) for v in sat.records("field.site")
                   if v.fields and str(v.fields.get("name")).startswith("New")) \
         == ["New bog", "New fen"]
+
+
+def test_a_sheet_from_a_satellite_further_on_is_said_once_naming_sync_now(
+        qtbot: Any, sat: Satellite, tmp_path: Path) -> None:
+    """Its _rev is after this replica's (exported on a laptop that synced later): imported
+    against the records as this replica has them, said once, with the app's Sync now."""
+    w = window(qtbot, sat)
+    later = format_rev(sat.rev() + 60_000)
+    src = write(tmp_path / "lead.csv", ["key,name,region,_rev",
+                                        *(f"s{i},Site {i},North,{later}" for i in (1, 2)),
+                                        f"s3,Site 3,Engadin (carol),{later}"])
+    pending = sat.status().pending
+    ok, _, text = finish(qtbot, w, w.import_csv(src))
+    assert ok and text.startswith("imported 1 row (0 new, 1 changed)"), text
+    assert text.count("after this replica's revision") == 1, text
+    assert "Its 3 rows were compared with the records as this replica has them" in text, text
+    assert "Sync now (F5) before importing" in text and "outpost" not in text, text
+    assert "line" not in text, text
+    assert sat.status().pending == pending + 1
+    rv = sat.record("field.site", "s3")
+    assert rv is not None and (rv.fields or {}).get("region") == "Engadin (carol)"

@@ -1,5 +1,6 @@
 """Session 12, task csv (the user review's spreadsheet findings): importing the same sheet
-twice does not make its keyless rows again (skipped, said; ``--again`` makes them).
+twice does not make its keyless rows again (skipped, said; ``--again`` makes them); an
+offline import of a sheet exported on a satellite further on is not refused row by row.
 `python -m desktop.headless` subprocesses against a real hub on 127.0.0.1, real SQLite
 files."""
 
@@ -74,3 +75,42 @@ async def test_two_equal_keyless_rows_of_one_file_make_two_records(tmp_path: Pat
     assert json.loads(out)["new"] == 2 and "skipped" not in err
     assert await _names(a) == ["Twin", "Twin"]
 
+
+async def test_a_sheet_from_a_satellite_further_on_imports_offline_said_once(
+        tmp_path: Path, hub: Hub) -> None:
+    """The lead's laptop synced later than carol's; carol imports the lead's sheet offline:
+    not refused row by row ("sync first" cannot be done offline) but compared with the
+    records as carol's replica has them and sent on its revision, said once."""
+    lead, bob, carol = tmp_path / "lead", tmp_path / "bob", tmp_path / "carol"
+    for d in (lead, bob, carol):
+        assert (await cli(d, "connect", hub.url))[0] == 0
+    for i in range(1, 6):
+        assert (await cli(lead, "pub", SITE, f"s{i}", "new", f"name=Site {i}",
+                          "region=Jura"))[0] == 0
+    assert (await cli(lead, "sync", "--once"))[0] == 0
+    for d in (bob, carol):
+        assert (await cli(d, "sync", "--once"))[0] == 0
+    assert (await cli(bob, "pub", SITE, "s5", "mod", "notes=bob's"))[0] == 0
+    assert (await cli(bob, "sync", "--once"))[0] == 0
+    assert (await cli(lead, "sync", "--once"))[0] == 0  # carol does not: she is offline
+    rc, text, err = await cli(lead, "export", SITE, json_out=False)
+    assert rc == 0, err
+    rows = list(csv.DictReader(io.StringIO(text)))
+    rows[2]["region"] = "Engadin (carol)"
+    path = tmp_path / "carol.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    rc, out, err = await cli(carol, "import", SITE, str(path))
+    assert rc == 0, err
+    res = json.loads(out)
+    assert res["changed"] == 2 and res["new"] == 0  # s3, and s5 with bob's note carol lacks
+    assert err.count("after this replica's revision") == 1, err
+    assert "5 rows were compared with the records as this replica has them" in err, err
+    assert "`outpost sync --once` before importing" in err and "line" not in err, err
+    assert (await cli(carol, "sync", "--once"))[0] == 0
+    s3 = hub.ledger.state(SITE, "s3")
+    assert s3 is not None and s3["region"] == "Engadin (carol)"
+    s5 = hub.ledger.state(SITE, "s5")
+    assert s5 is not None and s5["notes"] == "bob's"
