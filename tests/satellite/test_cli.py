@@ -575,8 +575,8 @@ async def test_export_rev_and_import_refuse_what_they_cannot_compare(
     """`export --rev` with edits not synced yet works since session 11 (every export has
     _rev; an import compares with the record now too: test_csv_roundtrip11); a `_rev` after
     the replica's was refused (by its line) before anything was queued; since session 12 it
-    is compared with the record as the replica has it, said once (test_csv12); a field holding "" reads back
-    unchanged from its empty cell (review)."""
+    is compared with the record as the replica has it, said once (test_csv12); a field
+    holding "" reads back unchanged from its empty cell (review)."""
     a = tmp_path / "a"
     assert (await cli(a, "connect", hub.url))[0] == 0
     for i in range(3):
