@@ -2105,21 +2105,27 @@ def _csv_row(sat: Satellite, topic: str, model: Any, fields: list[Any], key_at: 
         key = keys()
     arg: dict[str, Any] = {}
     base: Rev | None = None
+    bad: list[str] = []  # every bad cell of the row, not only the first (user review 12)
     for i, (f, text) in enumerate(zip(fields, row, strict=True)):
         if f is None:
             continue
-        if f is _UNNAMED:
-            if text.strip():
-                raise ValidationError(f"column {i + 1} has no name in the header but holds "
-                                      f"{text!r}: name it in the header or remove it")
-            continue
-        if f is _REV:
-            base = _row_rev(text)
-            continue
-        if f.required and not text.strip():
-            raise ValidationError(f"column {f.name}: empty, but {topic}'s {f.name} is "
-                                  "required: give a value")
-        arg[f.name] = _cell(f, text, sat)
+        try:
+            if f is _UNNAMED:
+                if text.strip():
+                    raise ValidationError(f"column {i + 1} has no name in the header but "
+                                          f"holds {text!r}: name it in the header or remove it")
+                continue
+            if f is _REV:
+                base = _row_rev(text)
+                continue
+            if f.required and not text.strip():
+                raise ValidationError(f"column {f.name}: empty, but {topic}'s {f.name} is "
+                                      "required: give a value")
+            arg[f.name] = _cell(f, text, sat)
+        except ValidationError as exc:
+            bad.append(str(exc))
+    if bad:
+        raise ValidationError("; ".join(bad))
     return key, arg, base
 
 

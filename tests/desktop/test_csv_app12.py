@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtWidgets import QTextEdit
+
 from core.revision import format_rev
 from core.satellite.satellite import Satellite
 from tests.desktop.test_csv_app import finish, sat, window, write
@@ -52,3 +54,27 @@ def test_a_sheet_from_a_satellite_further_on_is_said_once_naming_sync_now(
     assert sat.status().pending == pending + 1
     rv = sat.record("field.site", "s3")
     assert rv is not None and (rv.fields or {}).get("region") == "Engadin (carol)"
+
+
+def test_every_bad_cell_of_a_row_is_named_in_a_box_that_scrolls(
+        qtbot: Any, sat: Satellite, tmp_path: Path) -> None:
+    """50 bad rows of two bad cells each: every cell named, and the list in a scrollable
+    text view of a box that fits a screen (it was a label 1,512-2,912 px tall)."""
+    w = window(qtbot, sat)
+    src = write(tmp_path / "bad.csv", ["name,lat,lon",
+                                       *(f"R{i},north,east" for i in range(50))])
+    ok, _, text = finish(qtbot, w, w.import_csv(src))
+    assert not ok
+    assert ("line 2, column lat: 'north' is not a number: write digits with a decimal "
+            "point, e.g. 46.5; column lon: 'east' is not a number") in text, text
+    box = w.csv_box
+    assert box is not None
+    views = box.findChildren(QTextEdit)
+    assert len(views) == 1 and views[0].isVisible()
+    assert "line 51, column lat" in views[0].toPlainText()
+    assert box.text().endswith("bad.csv: 50 rows cannot be imported, so nothing was "
+                               "imported; fix them and import the file again:\n\n"
+                               "(the 50 lines below)"), box.text()
+    assert "line 2" not in box.text()
+    assert box.sizeHint().height() < 800, box.sizeHint()
+

@@ -114,3 +114,15 @@ async def test_a_sheet_from_a_satellite_further_on_imports_offline_said_once(
     assert s3 is not None and s3["region"] == "Engadin (carol)"
     s5 = hub.ledger.state(SITE, "s5")
     assert s5 is not None and s5["notes"] == "bob's"
+
+
+async def test_every_bad_cell_of_a_row_is_named(tmp_path: Path, hub: Hub) -> None:
+    a = tmp_path / "a"
+    assert (await cli(a, "connect", hub.url))[0] == 0
+    src = tmp_path / "bad.csv"
+    src.write_text("name,lat,lon\nA,north,east\nB,46.5,9\n", encoding="utf-8")
+    rc, _, err = await cli(a, "import", SITE, str(src))
+    assert rc == 1
+    assert ("line 2, column lat: 'north' is not a number: write digits with a decimal point, "
+            "e.g. 46.5; column lon: 'east' is not a number") in err, err
+
