@@ -1947,8 +1947,10 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
         # the delimiter from the header: a comma, or the semicolon a spreadsheet writes in a
         # locale whose decimal mark is a comma (de-CH, fr-CH, de-DE...), or a tab
         first = text.readline()
+        delimiter = _delimiter(first)
+        comma = delimiter == ";"  # a decimal comma (46,397) is unambiguous in such a file
         reader = csv.reader(itertools.chain([first] if first else [], text),
-                            delimiter=_delimiter(first))
+                            delimiter=delimiter)
         header = next(reader, None)
         if header is None:
             raise ValidationError(f"{file} is empty: expected a header line such as "
@@ -1985,7 +1987,7 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
                         f"{len(row)} values, but the header has {len(cols)} columns: one "
                         "value per column (empty for none)")
                 parsed.append((line, *_csv_row(sat, topic, model, fields, key_at, row, seen,
-                                               line, keys)))
+                                               line, keys, comma)))
             except OutpostError as exc:
                 if not check:
                     raise ValidationError(_line_error(file, line, str(exc))) from exc
@@ -2080,8 +2082,8 @@ def _csv_columns(file: str, topic: str, model: Any, cols: list[str]) -> list[Any
 
 
 def _csv_row(sat: Satellite, topic: str, model: Any, fields: list[Any], key_at: int,
-             row: list[str], seen: dict[str, int], line: int, keys: _NewKeys
-             ) -> tuple[str, dict[str, Any], Rev | None]:
+             row: list[str], seen: dict[str, int], line: int, keys: _NewKeys,
+             comma: bool = False) -> tuple[str, dict[str, Any], Rev | None]:
     """A row's key (a new one from ``keys`` when empty; kept as is when a record has that
     very key, else cleaned), field values checked by type (``None`` for an empty cell) and
     the revision of its ``_rev`` column (``None``: none)."""
@@ -2121,7 +2123,7 @@ def _csv_row(sat: Satellite, topic: str, model: Any, fields: list[Any], key_at: 
             if f.required and not text.strip():
                 raise ValidationError(f"column {f.name}: empty, but {topic}'s {f.name} is "
                                       "required: give a value")
-            arg[f.name] = _cell(f, text, sat)
+            arg[f.name] = _cell(f, text, sat, comma)
         except ValidationError as exc:
             bad.append(str(exc))
     if bad:
@@ -2139,12 +2141,45 @@ _CELL_ADVICE = {
 }
 
 
-def _cell(f: Any, text: str, sat: Satellite) -> Any:
-    """A CSV cell's value for field ``f`` (as :func:`_value`), or a ValidationError in a
-    spreadsheet user's words: ``column count: 'three' is not a whole number: write digits,
-    e.g. 3`` (the command line's ``write e.g. count=3`` is `pub`'s syntax)."""
+def _sheet_text(f: Any, text: str, comma: bool) -> str:
+    """A cell as a spreadsheet saves it in its own formats, as the text the field's parser
+    reads (user review 12: all of these refused the whole file). The one place for them
+    (``core.revision.read_date`` is the shared parser of ``YYYY-MM-DD``):
+
+    - a date ``21.11.2026`` (day.month.year, de-CH/fr-CH: unambiguous with dots) and a date
+      with a midnight time ``2026-11-21 00:00:00`` (a spreadsheet's date-time cell) on a
+      ``date`` field: ``2026-11-21``. ``11/21/2026`` is not read (month/day or day/month?):
+      :func:`_cell` says how to set the column's format;
+    - a decimal comma ``46,397`` on a ``float`` field of a ``;``-separated file (``comma``:
+      the comma cannot be the delimiter there): ``46.397``;
+    - a spreadsheet's boolean in German, French or Italian (``WAHR``/``FALSCH``,
+      ``VRAI``/``FAUX``, ``VERO``/``FALSO``, any case) on a ``bool`` field.
+    """
+    t = text.strip()
+    if f.type == "date":
+        if m := re.fullmatch(r"([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})", t):
+            return f"{m[3]}-{m[2]}-{m[1]}"
+        if m := re.fullmatch(r"([0-9]{4}-[0-9]{1,2}-[0-9]{1,2})[ T]00:00(:00(\.0+)?)?", t):
+            return m[1]
+    elif f.type == "float" and comma and re.fullmatch(r"[+-]?[0-9]*,[0-9]+", t):
+        return t.replace(",", ".")
+    elif f.type == "bool" and t.lower() in _SHEET_BOOLS:
+        return _SHEET_BOOLS[t.lower()]
+    return text
+
+
+_SHEET_BOOLS = {"wahr": "true", "falsch": "false", "vrai": "true", "faux": "false",
+                "vero": "true", "falso": "false"}
+"""A spreadsheet's TRUE and FALSE as it saves them in German, French and Italian."""
+
+
+def _cell(f: Any, text: str, sat: Satellite, comma: bool = False) -> Any:
+    """A CSV cell's value for field ``f`` (as :func:`_value`, after :func:`_sheet_text`), or
+    a ValidationError in a spreadsheet user's words: ``column count: 'three' is not a whole
+    number: write digits, e.g. 3`` (the command line's ``write e.g. count=3`` is `pub`'s
+    syntax)."""
     try:
-        value = _value(f, text, sat)
+        value = _value(f, _sheet_text(f, text, comma), sat)
         why = f.check_value(value) if value is not None else None
     except ValidationError as exc:
         value, why = None, str(exc)
@@ -2155,6 +2190,10 @@ def _cell(f: Any, text: str, sat: Satellite) -> Any:
         what, advice = "one of the choices", f"write one of: {', '.join(f.values)}"
     elif f.type == "float" and re.fullmatch(r"[+-]?\d+,\d+", text.strip()):
         advice = f"write a decimal point, not a comma: {text.strip().replace(',', '.')}"
+    elif f.type == "date" and re.fullmatch(r"\d{1,2}/\d{1,2}/\d{2,4}", text.strip()):
+        advice = ("a date with slashes may be month/day or day/month: set the column's "
+                  "format in the spreadsheet to year-month-day (e.g. 2026-11-21, or "
+                  "21.11.2026) and save again")
     elif f.type == "int" and re.fullmatch(r"[+-]?\d+", text.strip()):
         what, advice = "a whole number of 64 bits", "write a smaller number"
     shown = text if len(text) <= 40 else text[:40] + "…"

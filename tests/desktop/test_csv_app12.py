@@ -78,3 +78,13 @@ def test_every_bad_cell_of_a_row_is_named_in_a_box_that_scrolls(
     assert "line 2" not in box.text()
     assert box.sizeHint().height() < 800, box.sizeHint()
 
+
+def test_a_semicolon_sheets_decimal_commas_are_read(qtbot: Any, sat: Satellite,
+                                                    tmp_path: Path) -> None:
+    w = window(qtbot, sat)
+    src = write(tmp_path / "dech.csv", ["name;lat;lon", "A;46,397;9,5", "B;-0,5;7"])
+    ok, _, text = finish(qtbot, w, w.import_csv(src))
+    assert ok and text.startswith("imported 2 rows (2 new, 0 changed)"), text
+    got = {(v.fields or {}).get("name"): v.fields for v in sat.records("field.site")}
+    assert got["A"] is not None and (got["A"]["lat"], got["A"]["lon"]) == (46.397, 9.5)
+    assert got["B"] is not None and got["B"]["lat"] == -0.5

@@ -9,8 +9,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+
+from core.ledger.memory import MemLedger
+from core.schema import parse_project
 from hubserver.server import Hub
 from tests.satellite.test_cli import cli
 
@@ -126,3 +131,52 @@ async def test_every_bad_cell_of_a_row_is_named(tmp_path: Path, hub: Hub) -> Non
     assert ("line 2, column lat: 'north' is not a number: write digits with a decimal point, "
             "e.g. 46.5; column lon: 'east' is not a number") in err, err
 
+
+PLOT = "t.plot"
+
+
+@pytest.fixture
+async def plot_hub() -> AsyncIterator[Hub]:
+    project = parse_project({"project": {"name": "plots"},
+                             "t": {"plot": {"key": "str", "display": "title",
+                                            "fields": {"title": {"type": "str"},
+                                                       "visited": {"type": "date"},
+                                                       "area": {"type": "float"},
+                                                       "fenced": {"type": "bool"}}}}})
+    async with Hub(MemLedger(project), port=0) as h:
+        yield h
+
+
+async def test_a_spreadsheets_own_formats_are_read(tmp_path: Path, plot_hub: Hub) -> None:
+    """de-CH dates (21.11.2026), a date with a midnight time, decimal commas in a ';' file
+    and WAHR/FALSCH are read; 11/21/2026 is refused with how to set the column's format."""
+    a = tmp_path / "a"
+    assert (await cli(a, "connect", plot_hub.url))[0] == 0
+    src = tmp_path / "dech.csv"
+    src.write_bytes("\ufeffkey;title;visited;area;fenced\r\n"
+                    "p1;Plot 1;21.11.2026;46,397;WAHR\r\n"
+                    "p2;Plot 2;2026-11-22 00:00:00;-0,5;FALSCH\r\n"
+                    "p3;Plot 3;1.2.2026;3;vrai\r\n".encode())
+    rc, out, err = await cli(a, "import", PLOT, str(src))
+    assert rc == 0, err
+    assert json.loads(out)["new"] == 3
+    rc, out, err = await cli(a, "show", PLOT)
+    assert rc == 0, err
+    got = {r["key"]: r["fields"] for r in json.loads(out)}
+    assert got["p1"] == {"title": "Plot 1", "visited": "2026-11-21", "area": 46.397,
+                         "fenced": True}
+    assert got["p2"] == {"title": "Plot 2", "visited": "2026-11-22", "area": -0.5,
+                         "fenced": False}
+    assert got["p3"]["visited"] == "2026-02-01" and got["p3"]["fenced"] is True
+    us = tmp_path / "enus.csv"
+    us.write_text("key,title,visited\nq1,Q,11/21/2026\n", encoding="utf-8")
+    rc, _, err = await cli(a, "import", PLOT, str(us))
+    assert rc == 1
+    assert ("column visited: '11/21/2026' is not a date: a date with slashes may be "
+            "month/day or day/month: set the column's format in the spreadsheet to "
+            "year-month-day") in err, err
+    # a comma in a comma-separated file stays refused, with its advice
+    cm = tmp_path / "comma.csv"
+    cm.write_text('key,title,area\nq1,Q,"46,5"\n', encoding="utf-8")
+    rc, _, err = await cli(a, "import", PLOT, str(cm))
+    assert rc == 1 and "write a decimal point, not a comma: 46.5" in err, err
