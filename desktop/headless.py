@@ -1829,11 +1829,17 @@ class _Counts:
     # the bad rows: (line, what is wrong) of the first _MOST_ERRORS, and how many there are
     errors: list[tuple[int, str]] = field(default_factory=list)
     bad_rows: int = 0
+    # their bad cells, by line (column, what is wrong, the fix): a fix many rows share is
+    # said once per column (error_text)
+    cells: dict[int, list[tuple[str | None, str, str]]] = field(default_factory=dict)
 
-    def bad(self, line: int, text: str) -> None:
+    def bad(self, line: int, text: str,
+            cells: list[tuple[str | None, str, str]] | None = None) -> None:
         self.bad_rows += 1
         if len(self.errors) < 2 * _MOST_ERRORS:  # a chunk's lines may come out of order
             self.errors.append((line, text))
+            if cells:
+                self.cells[line] = cells
 
     def error_text(self, file: str) -> str:
         """Every bad row (the first :data:`_MOST_ERRORS` by line, then a count): one row
@@ -1841,9 +1847,27 @@ class _Counts:
         errs = sorted(self.errors)[:_MOST_ERRORS]
         if self.bad_rows == 1:
             return _line_error(file, *errs[0])
+        # a fix shared by several rows' cells of one column: said once, after the lines
+        # (user review 12: "set the column's format…" on every row of a sheet)
+        shared: dict[tuple[str, str], int] = {}
+        for line, _ in errs:
+            for col, _, advice in self.cells.get(line, ()):
+                if col is not None and advice:
+                    shared[(col, advice)] = shared.get((col, advice), 0) + 1
+        shared = {k: n for k, n in shared.items() if n > 1}
+
+        def said(line: int, text: str) -> str:
+            if line not in self.cells or not shared:
+                return text
+            return "; ".join(short + ("" if (col, advice) in shared or not advice
+                                      else f": {advice}")
+                             for col, short, advice in self.cells[line])
+
         return (f"{file}: {self.bad_rows:,} rows cannot be imported, so nothing was "
                 "imported; fix them and import the file again:\n"
-                + "\n".join(_line_error("", line, t).lstrip() for line, t in errs)
+                + "\n".join(_line_error("", line, said(line, t)).lstrip() for line, t in errs)
+                + "".join(f"\ncolumn {col} ({n:,} rows above): {advice}"
+                          for (col, advice), n in shared.items())
                 + (f"\nand {self.bad_rows - len(errs):,} more"
                    if self.bad_rows > len(errs) else ""))
 
@@ -1991,7 +2015,8 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
             except OutpostError as exc:
                 if not check:
                     raise ValidationError(_line_error(file, line, str(exc))) from exc
-                counts.bad(line, str(exc))  # every bad row is said, at the end of the check
+                # every bad row is said, at the end of the check
+                counts.bad(line, str(exc), getattr(exc, "cells", None))
             if len(parsed) >= IMPORT_BATCH:
                 yield _csv_actions(sat, model, file, parsed, counts, check, keys)
                 parsed = []
@@ -2107,7 +2132,8 @@ def _csv_row(sat: Satellite, topic: str, model: Any, fields: list[Any], key_at: 
         key = keys()
     arg: dict[str, Any] = {}
     base: Rev | None = None
-    bad: list[str] = []  # every bad cell of the row, not only the first (user review 12)
+    # every bad cell of the row, not only the first (user review 12)
+    bad: list[tuple[str | None, str, str]] = []
     for i, (f, text) in enumerate(zip(fields, row, strict=True)):
         if f is None:
             continue
@@ -2124,10 +2150,12 @@ def _csv_row(sat: Satellite, topic: str, model: Any, fields: list[Any], key_at: 
                 raise ValidationError(f"column {f.name}: empty, but {topic}'s {f.name} is "
                                       "required: give a value")
             arg[f.name] = _cell(f, text, sat, comma)
+        except _CellError as exc:
+            bad.append((exc.column, exc.short, exc.advice))
         except ValidationError as exc:
-            bad.append(str(exc))
+            bad.append((None, str(exc), ""))
     if bad:
-        raise ValidationError("; ".join(bad))
+        raise _RowError(bad)
     return key, arg, base
 
 
@@ -2197,8 +2225,25 @@ def _cell(f: Any, text: str, sat: Satellite, comma: bool = False) -> Any:
     elif f.type == "int" and re.fullmatch(r"[+-]?\d+", text.strip()):
         what, advice = "a whole number of 64 bits", "write a smaller number"
     shown = text if len(text) <= 40 else text[:40] + "…"
-    raise ValidationError(f"column {f.name}: {shown!r} is not {what}"
-                          + (f": {advice}" if advice else ""))
+    raise _CellError(f.name, f"column {f.name}: {shown!r} is not {what}", advice)
+
+
+class _CellError(ValidationError):
+    """A bad cell: its column, what is wrong (``short``) and the fix (``advice``, said once
+    per column when many rows share it: :meth:`_Counts.error_text`)."""
+
+    def __init__(self, column: str, short: str, advice: str):
+        super().__init__(short + (f": {advice}" if advice else ""))
+        self.column, self.short, self.advice = column, short, advice
+
+
+class _RowError(ValidationError):
+    """Every bad cell of a row (``cells``: column or ``None``, what is wrong, the fix)."""
+
+    def __init__(self, cells: list[tuple[str | None, str, str]]):
+        super().__init__("; ".join(short + (f": {advice}" if advice else "")
+                                   for _, short, advice in cells))
+        self.cells = cells
 
 
 def _absent_required(model: Any, fields: list[Any]) -> list[str]:

@@ -65,8 +65,13 @@ def test_every_bad_cell_of_a_row_is_named_in_a_box_that_scrolls(
                                        *(f"R{i},north,east" for i in range(50))])
     ok, _, text = finish(qtbot, w, w.import_csv(src))
     assert not ok
-    assert ("line 2, column lat: 'north' is not a number: write digits with a decimal "
-            "point, e.g. 46.5; column lon: 'east' is not a number") in text, text
+    # every cell named; the fix the rows share said once per column, after them
+    assert ("line 2, column lat: 'north' is not a number; column lon: 'east' is not a "
+            "number\n") in text, text
+    assert text.count("write digits with a decimal point") == 2, text
+    assert text.endswith("\ncolumn lat (50 rows above): write digits with a decimal point, "
+                         "e.g. 46.5\ncolumn lon (50 rows above): write digits with a decimal "
+                         "point, e.g. 46.5"), text
     box = w.csv_box
     assert box is not None
     views = box.findChildren(QTextEdit)
@@ -74,7 +79,7 @@ def test_every_bad_cell_of_a_row_is_named_in_a_box_that_scrolls(
     assert "line 51, column lat" in views[0].toPlainText()
     assert box.text().endswith("bad.csv: 50 rows cannot be imported, so nothing was "
                                "imported; fix them and import the file again:\n\n"
-                               "(the 50 lines below)"), box.text()
+                               "(the 52 lines below)"), box.text()
     assert "line 2" not in box.text()
     assert box.sizeHint().height() < 800, box.sizeHint()
 

@@ -180,3 +180,23 @@ async def test_a_spreadsheets_own_formats_are_read(tmp_path: Path, plot_hub: Hub
     cm.write_text('key,title,area\nq1,Q,"46,5"\n', encoding="utf-8")
     rc, _, err = await cli(a, "import", PLOT, str(cm))
     assert rc == 1 and "write a decimal point, not a comma: 46.5" in err, err
+
+
+async def test_a_fix_many_rows_share_is_said_once_per_column(tmp_path: Path,
+                                                            plot_hub: Hub) -> None:
+    """11/21/2026 on every row: how to set the column's format once, not on every row; a
+    fix of one row alone stays on its line."""
+    a = tmp_path / "a"
+    assert (await cli(a, "connect", plot_hub.url))[0] == 0
+    src = tmp_path / "enus.csv"
+    src.write_text("key,title,visited,area\n"
+                   + "".join(f"q{i},Q,11/{i + 10}/2026,1.5\n" for i in range(1, 4))
+                   + "q9,Q,2026-11-21,lots\n", encoding="utf-8")
+    rc, _, err = await cli(a, "import", PLOT, str(src))
+    assert rc == 1
+    assert err.count("set the column's format") == 1, err
+    assert "line 2, column visited: '11/11/2026' is not a date\n" in err, err
+    assert ("\ncolumn visited (3 rows above): a date with slashes may be month/day or "
+            "day/month: set the column's format in the spreadsheet to year-month-day") in err
+    assert ("line 5, column area: 'lots' is not a number: write digits with a decimal "
+            "point, e.g. 46.5") in err, err
