@@ -263,6 +263,10 @@ def add_commands(sub: Any) -> None:
         "since keeps their value unless you changed it too (a conflict).")
     p.add_argument("topic", help="the model, e.g. field.site")
     p.add_argument("file", help="the CSV file (/dev/stdin for a pipe)")
+    p.add_argument("--again", action="store_true",
+                   help="make a new record of every row without a key, even one equal to a "
+                   "record that exists (by default such a row, e.g. of a sheet imported "
+                   "before, is skipped and said)")
     p.add_argument("--from-spreadsheet", action="store_true",
                    help="the file was written by `outpost export --for-spreadsheet`: a cell "
                    "starting with ' loses that one ' (the values come back as stored)")
@@ -1351,7 +1355,7 @@ def _both_keys(given: Sequence[str], taken: Mapping[str, str],
 
 def _cmd_import(args: argparse.Namespace) -> int:
     sat = _open(args)
-    job = CsvImport(sat, args.topic, args.file, sheet=args.from_spreadsheet)
+    job = CsvImport(sat, args.topic, args.file, sheet=args.from_spreadsheet, again=args.again)
     if not args.json:
         job.progress = lambda n, total: n < total and print(
             f"queued {n} of {total} rows (kept only once all are)", file=sys.stderr)
@@ -1368,9 +1372,12 @@ def _cmd_import(args: argparse.Namespace) -> int:
     for note in (job.overwrite_note(), job.sheet_note()):
         if note and not args.json:
             print(f"outpost: {note}", file=sys.stderr)
+    if note := job.ahead_note():  # stderr, --json too: the rows were compared otherwise
+        print(f"outpost: {note}", file=sys.stderr)
     for line in job.clash_lines():  # stderr, --json too (its "conflicts" lists them all)
         print(f"outpost: {line}", file=sys.stderr)
-    for line in (*job.kept_lines(), *job.new_key_lines(), *job.dropped_lines()):
+    for line in (*job.kept_lines(), *job.new_key_lines(), *job.dropped_lines(),
+                 *job.repeat_lines()):
         print(f"outpost: {line}", file=sys.stderr)
     for line in job.dangling_lines():  # not refused, as `pub` does not
         print(f"outpost: warning: {line}", file=sys.stderr)
@@ -1385,7 +1392,10 @@ def _cmd_import(args: argparse.Namespace) -> int:
                 "new_key_rows": job.counts.new_key_rows,
                 "skipped_deleted": [{"line": line, "top": top, "key": key, "deleted": who}
                                     for line, top, key, who in job.counts.dropped],
-                "skipped_deleted_rows": job.counts.dropped_rows}, job.summary())
+                "skipped_deleted_rows": job.counts.dropped_rows,
+                "skipped_repeats": [{"line": line, "top": top, "key": key}
+                                    for line, top, key in job.counts.repeats],
+                "skipped_repeat_rows": job.counts.repeat_rows}, job.summary())
     return 0
 
 
@@ -1424,8 +1434,10 @@ class CsvImport:
     """
 
     def __init__(self, sat: Satellite, topic: str, file: str, *, sheet: bool = False,
-                 staged: bool = False):
+                 staged: bool = False, again: bool = False):
         self.sat, self.topic, self.file = sat, topic, file
+        # rows without a key equal to a record that exists are made again (else skipped)
+        self.again = again
         self.sheet = sheet  # the file is from `outpost export --for-spreadsheet`
         # the app's way (Satellite.staged): a step per batch made and checked, then one short
         # commit; the CLI's: the second pass in one step, in the commit (Satellite.pub_many)
@@ -1456,7 +1468,7 @@ class CsvImport:
         with _open_csv(file) as f, contextlib.ExitStack() as stack:
             before = _stamp(f)
             size = before[0]
-            keys = _NewKeys(sat, topic)
+            keys = _NewKeys(sat, topic, again=self.again)
             checks = _csv_chunks(sat, topic, file, f, self.counts, check=True, keys=keys,
                                   sheet=self.sheet)
             # closed before the file is: a generator left suspended by an error below (or a
@@ -1470,7 +1482,8 @@ class CsvImport:
                                       "nothing was imported; import it again")
             # rows without a key get them now, above every int key the file names
             chunks = _csv_chunks(sat, topic, file, f, _Counts(), check=False,
-                                 keys=_NewKeys(sat, topic, keys.top), sheet=self.sheet)
+                                 keys=_NewKeys(sat, topic, keys.top, again=self.again),
+                                 sheet=self.sheet)
             stack.callback(chunks.close)
             batches = _batches(r for chunk in chunks for r in chunk)
             lines = (0, 0)  # the batch being queued: its first and last line
@@ -1651,6 +1664,38 @@ class CsvImport:
                 f"(e.g. {eg}), as an export for a spreadsheet writes them; they were imported "
                 f"with their '. If the file is such an export, import it again with {how}")
 
+    def ahead_note(self, sync: str = "`outpost sync --once`") -> str:
+        """The note for a file exported on a satellite further on ("" when not): said once,
+        not per row."""
+        c = self.counts
+        if not c.ahead_rows or c.ahead_rev is None or c.ahead_of is None:
+            return ""
+        return (f"{self.file} was exported at {format_rev(c.ahead_rev)}, after this "
+                f"replica's revision ({format_rev(c.ahead_of)}): it comes from a satellite "
+                f"that synced later. Its {plural(c.ahead_rows, 'row')} were compared with the "
+                "records as this replica has them and sent as changes of them, so a cell "
+                "holding a change this replica has not received yet is sent too; the hub "
+                "takes each change, or names it a conflict if the field was changed since "
+                "(then choose yours or theirs; each changed row is a transaction of its own, "
+                "so one conflict does not take the others with it). To compare with the "
+                f"export instead, {sync} before importing")
+
+    def repeat_lines(self, how: str = "import with `--again`") -> list[str]:
+        """The rows without a key skipped as equal to a record that exists (the first
+        :data:`_MOST_LINES`, then a count): importing a sheet again does not make its new
+        rows again."""
+        c = self.counts
+        if not c.repeat_rows:
+            return []
+        out = [f"{self.file} line {line} ({top}): the row has no key and equals record {key} "
+               "(made by an earlier import of the file?): skipped" for line, top, key in c.repeats]
+        if c.repeat_rows > len(c.repeats):
+            out.append(f"and {c.repeat_rows - len(c.repeats):,} more such rows")
+        out.append(f"{plural(c.repeat_rows, 'row')} without a key equal to a record that "
+                   "exists were skipped, so that importing a sheet again does not make its new "
+                   f"rows again; to make them anyway, {how}")
+        return out
+
     def stopped(self) -> str:
         """What a stop before the end (a Cancel, Ctrl+C) left: nothing, or everything (the
         file is queued in one commit: :meth:`Satellite.pub_many`)."""
@@ -1700,8 +1745,13 @@ class _NewKeys:
     file names, found by the first pass: :meth:`saw`), so that no two rows get one key.
     Before session 9 every empty cell got a UUID, which an int-keyed topic refuses."""
 
-    def __init__(self, sat: Satellite, topic: str, floor: int = 0):
+    def __init__(self, sat: Satellite, topic: str, floor: int = 0, again: bool = False):
         self.sat, self.topic = sat, topic
+        self.again = again  # rows without a key are made even when equal to a record
+        self.given: set[str] = set()  # the keys made for rows without one
+        # the records there are, by their values in the file's columns (read once, when a
+        # row without a key is first compared: :meth:`equal`)
+        self.values: dict[tuple[str, ...], str] | None = None
         self.is_int = sat.project.has(topic) and sat.project.model(topic).key == "int"
         self.next = 0  # the next int key (0: not read yet)
         self.floor = floor
@@ -1714,11 +1764,37 @@ class _NewKeys:
 
     def __call__(self) -> str:
         if not self.is_int:
-            return self.sat.new_key(self.topic)
-        if not self.next:
-            self.next = max(int(self.sat.new_key(self.topic)), self.floor + 1)
-        self.next += 1
-        return str(self.next - 1)
+            key = self.sat.new_key(self.topic)
+        else:
+            if not self.next:
+                self.next = max(int(self.sat.new_key(self.topic)), self.floor + 1)
+            self.next += 1
+            key = str(self.next - 1)
+        self.given.add(key)
+        return key
+
+    def equal(self, arg: Mapping[str, Any]) -> str | None:
+        """The key of a record (as the user sees it, pending edits included) whose values
+        in the file's columns are the row's ``arg`` (an empty cell equal to an empty or
+        absent value), or ``None``: a row without a key that an earlier import of the same
+        sheet made a record of (user review 12: importing a sheet twice made its new rows
+        twice). Read before this import queues anything, so rows of this file do not count
+        (two equal new rows in one file make two records)."""
+        if self.again:
+            return None
+        names = sorted(arg)
+        if self.values is None:
+            self.values = {}
+            for rv in self.sat.records(self.topic):
+                if rv.fields is not None:
+                    self.values.setdefault(_digest(rv.fields, names), rv.key)
+        return self.values.get(_digest(arg, names))
+
+
+def _digest(values: Mapping[str, Any], names: Sequence[str]) -> tuple[str, ...]:
+    """``values`` of ``names`` as comparable text (an empty value as none)."""
+    return tuple(json.dumps(None if (v := values.get(n)) == "" else v, sort_keys=True,
+                            default=str) for n in names)
 
 
 @dataclass
@@ -1741,14 +1817,29 @@ class _Counts:
     # key) of the first _MOST_LINES
     new_keys: list[tuple[int, str, str]] = field(default_factory=list)
     new_key_rows: int = 0
+    # rows without a key equal to a record that exists (skipped: made by an earlier import
+    # of the sheet?): (line, topic, the record's key) of the first _MOST_LINES
+    repeats: list[tuple[int, str, str]] = field(default_factory=list)
+    repeat_rows: int = 0
+    # rows whose _rev is after this replica's revision (exported on a satellite that synced
+    # later): compared with the records now and sent on ahead_of; ahead_rev the latest _rev
+    ahead_rows: int = 0
+    ahead_rev: Rev | None = None
+    ahead_of: Rev | None = None
     # the bad rows: (line, what is wrong) of the first _MOST_ERRORS, and how many there are
     errors: list[tuple[int, str]] = field(default_factory=list)
     bad_rows: int = 0
+    # their bad cells, by line (column, what is wrong, the fix): a fix many rows share is
+    # said once per column (error_text)
+    cells: dict[int, list[tuple[str | None, str, str]]] = field(default_factory=dict)
 
-    def bad(self, line: int, text: str) -> None:
+    def bad(self, line: int, text: str,
+            cells: list[tuple[str | None, str, str]] | None = None) -> None:
         self.bad_rows += 1
         if len(self.errors) < 2 * _MOST_ERRORS:  # a chunk's lines may come out of order
             self.errors.append((line, text))
+            if cells:
+                self.cells[line] = cells
 
     def error_text(self, file: str) -> str:
         """Every bad row (the first :data:`_MOST_ERRORS` by line, then a count): one row
@@ -1756,9 +1847,27 @@ class _Counts:
         errs = sorted(self.errors)[:_MOST_ERRORS]
         if self.bad_rows == 1:
             return _line_error(file, *errs[0])
+        # a fix shared by several rows' cells of one column: said once, after the lines
+        # (user review 12: "set the column's format…" on every row of a sheet)
+        shared: dict[tuple[str, str], int] = {}
+        for line, _ in errs:
+            for col, _, advice in self.cells.get(line, ()):
+                if col is not None and advice:
+                    shared[(col, advice)] = shared.get((col, advice), 0) + 1
+        shared = {k: n for k, n in shared.items() if n > 1}
+
+        def said(line: int, text: str) -> str:
+            if line not in self.cells or not shared:
+                return text
+            return "; ".join(short + ("" if (col, advice) in shared or not advice
+                                      else f": {advice}")
+                             for col, short, advice in self.cells[line])
+
         return (f"{file}: {self.bad_rows:,} rows cannot be imported, so nothing was "
                 "imported; fix them and import the file again:\n"
-                + "\n".join(_line_error("", line, t).lstrip() for line, t in errs)
+                + "\n".join(_line_error("", line, said(line, t)).lstrip() for line, t in errs)
+                + "".join(f"\ncolumn {col} ({n:,} rows above): {advice}"
+                          for (col, advice), n in shared.items())
                 + (f"\nand {self.bad_rows - len(errs):,} more"
                    if self.bad_rows > len(errs) else ""))
 
@@ -1771,6 +1880,11 @@ class _Counts:
         self.new_key_rows += 1
         if len(self.new_keys) < _MOST_LINES:
             self.new_keys.append((line, top, key))
+
+    def repeat(self, line: int, top: str, key: str) -> None:
+        self.repeat_rows += 1
+        if len(self.repeats) < _MOST_LINES:
+            self.repeats.append((line, top, key))
 
     def keep(self, line: int, top: str, key: str, fields: Sequence[str]) -> None:
         self.kept_rows += 1
@@ -1857,8 +1971,10 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
         # the delimiter from the header: a comma, or the semicolon a spreadsheet writes in a
         # locale whose decimal mark is a comma (de-CH, fr-CH, de-DE...), or a tab
         first = text.readline()
+        delimiter = _delimiter(first)
+        comma = delimiter == ";"  # a decimal comma (46,397) is unambiguous in such a file
         reader = csv.reader(itertools.chain([first] if first else [], text),
-                            delimiter=_delimiter(first))
+                            delimiter=delimiter)
         header = next(reader, None)
         if header is None:
             raise ValidationError(f"{file} is empty: expected a header line such as "
@@ -1895,13 +2011,14 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
                         f"{len(row)} values, but the header has {len(cols)} columns: one "
                         "value per column (empty for none)")
                 parsed.append((line, *_csv_row(sat, topic, model, fields, key_at, row, seen,
-                                               line, keys)))
+                                               line, keys, comma)))
             except OutpostError as exc:
                 if not check:
                     raise ValidationError(_line_error(file, line, str(exc))) from exc
-                counts.bad(line, str(exc))  # every bad row is said, at the end of the check
+                # every bad row is said, at the end of the check
+                counts.bad(line, str(exc), getattr(exc, "cells", None))
             if len(parsed) >= IMPORT_BATCH:
-                yield _csv_actions(sat, model, file, parsed, counts, check)
+                yield _csv_actions(sat, model, file, parsed, counts, check, keys)
                 parsed = []
     except csv.Error as exc:
         if "field larger than field limit" in str(exc):
@@ -1919,7 +2036,7 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
     finally:
         text.detach()  # the file stays open for the next pass
     if parsed:
-        yield _csv_actions(sat, model, file, parsed, counts, check)
+        yield _csv_actions(sat, model, file, parsed, counts, check, keys)
     if check and counts.errors:
         raise ValidationError(counts.error_text(file))
 
@@ -1990,8 +2107,8 @@ def _csv_columns(file: str, topic: str, model: Any, cols: list[str]) -> list[Any
 
 
 def _csv_row(sat: Satellite, topic: str, model: Any, fields: list[Any], key_at: int,
-             row: list[str], seen: dict[str, int], line: int, keys: _NewKeys
-             ) -> tuple[str, dict[str, Any], Rev | None]:
+             row: list[str], seen: dict[str, int], line: int, keys: _NewKeys,
+             comma: bool = False) -> tuple[str, dict[str, Any], Rev | None]:
     """A row's key (a new one from ``keys`` when empty; kept as is when a record has that
     very key, else cleaned), field values checked by type (``None`` for an empty cell) and
     the revision of its ``_rev`` column (``None``: none)."""
@@ -2015,21 +2132,30 @@ def _csv_row(sat: Satellite, topic: str, model: Any, fields: list[Any], key_at: 
         key = keys()
     arg: dict[str, Any] = {}
     base: Rev | None = None
+    # every bad cell of the row, not only the first (user review 12)
+    bad: list[tuple[str | None, str, str]] = []
     for i, (f, text) in enumerate(zip(fields, row, strict=True)):
         if f is None:
             continue
-        if f is _UNNAMED:
-            if text.strip():
-                raise ValidationError(f"column {i + 1} has no name in the header but holds "
-                                      f"{text!r}: name it in the header or remove it")
-            continue
-        if f is _REV:
-            base = _row_rev(text)
-            continue
-        if f.required and not text.strip():
-            raise ValidationError(f"column {f.name}: empty, but {topic}'s {f.name} is "
-                                  "required: give a value")
-        arg[f.name] = _cell(f, text, sat)
+        try:
+            if f is _UNNAMED:
+                if text.strip():
+                    raise ValidationError(f"column {i + 1} has no name in the header but "
+                                          f"holds {text!r}: name it in the header or remove it")
+                continue
+            if f is _REV:
+                base = _row_rev(text)
+                continue
+            if f.required and not text.strip():
+                raise ValidationError(f"column {f.name}: empty, but {topic}'s {f.name} is "
+                                      "required: give a value")
+            arg[f.name] = _cell(f, text, sat, comma)
+        except _CellError as exc:
+            bad.append((exc.column, exc.short, exc.advice))
+        except ValidationError as exc:
+            bad.append((None, str(exc), ""))
+    if bad:
+        raise _RowError(bad)
     return key, arg, base
 
 
@@ -2043,12 +2169,45 @@ _CELL_ADVICE = {
 }
 
 
-def _cell(f: Any, text: str, sat: Satellite) -> Any:
-    """A CSV cell's value for field ``f`` (as :func:`_value`), or a ValidationError in a
-    spreadsheet user's words: ``column count: 'three' is not a whole number: write digits,
-    e.g. 3`` (the command line's ``write e.g. count=3`` is `pub`'s syntax)."""
+def _sheet_text(f: Any, text: str, comma: bool) -> str:
+    """A cell as a spreadsheet saves it in its own formats, as the text the field's parser
+    reads (user review 12: all of these refused the whole file). The one place for them
+    (``core.revision.read_date`` is the shared parser of ``YYYY-MM-DD``):
+
+    - a date ``21.11.2026`` (day.month.year, de-CH/fr-CH: unambiguous with dots) and a date
+      with a midnight time ``2026-11-21 00:00:00`` (a spreadsheet's date-time cell) on a
+      ``date`` field: ``2026-11-21``. ``11/21/2026`` is not read (month/day or day/month?):
+      :func:`_cell` says how to set the column's format;
+    - a decimal comma ``46,397`` on a ``float`` field of a ``;``-separated file (``comma``:
+      the comma cannot be the delimiter there): ``46.397``;
+    - a spreadsheet's boolean in German, French or Italian (``WAHR``/``FALSCH``,
+      ``VRAI``/``FAUX``, ``VERO``/``FALSO``, any case) on a ``bool`` field.
+    """
+    t = text.strip()
+    if f.type == "date":
+        if m := re.fullmatch(r"([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})", t):
+            return f"{m[3]}-{m[2]}-{m[1]}"
+        if m := re.fullmatch(r"([0-9]{4}-[0-9]{1,2}-[0-9]{1,2})[ T]00:00(:00(\.0+)?)?", t):
+            return m[1]
+    elif f.type == "float" and comma and re.fullmatch(r"[+-]?[0-9]*,[0-9]+", t):
+        return t.replace(",", ".")
+    elif f.type == "bool" and t.lower() in _SHEET_BOOLS:
+        return _SHEET_BOOLS[t.lower()]
+    return text
+
+
+_SHEET_BOOLS = {"wahr": "true", "falsch": "false", "vrai": "true", "faux": "false",
+                "vero": "true", "falso": "false"}
+"""A spreadsheet's TRUE and FALSE as it saves them in German, French and Italian."""
+
+
+def _cell(f: Any, text: str, sat: Satellite, comma: bool = False) -> Any:
+    """A CSV cell's value for field ``f`` (as :func:`_value`, after :func:`_sheet_text`), or
+    a ValidationError in a spreadsheet user's words: ``column count: 'three' is not a whole
+    number: write digits, e.g. 3`` (the command line's ``write e.g. count=3`` is `pub`'s
+    syntax)."""
     try:
-        value = _value(f, text, sat)
+        value = _value(f, _sheet_text(f, text, comma), sat)
         why = f.check_value(value) if value is not None else None
     except ValidationError as exc:
         value, why = None, str(exc)
@@ -2061,11 +2220,32 @@ def _cell(f: Any, text: str, sat: Satellite) -> Any:
         advice = f"write a decimal point, not a comma: {text.strip().replace(',', '.')}"
     elif f.type == "json" and "levels deep" in why:
         what, advice = f"JSON nested at most {MAX_NESTING} levels deep", "flatten it"
+    elif f.type == "date" and re.fullmatch(r"\d{1,2}/\d{1,2}/\d{2,4}", text.strip()):
+        advice = ("a date with slashes may be month/day or day/month: set the column's "
+                  "format in the spreadsheet to year-month-day (e.g. 2026-11-21, or "
+                  "21.11.2026) and save again")
     elif f.type == "int" and re.fullmatch(r"[+-]?\d+", text.strip()):
         what, advice = "a whole number of 64 bits", "write a smaller number"
     shown = text if len(text) <= 40 else text[:40] + "…"
-    raise ValidationError(f"column {f.name}: {shown!r} is not {what}"
-                          + (f": {advice}" if advice else ""))
+    raise _CellError(f.name, f"column {f.name}: {shown!r} is not {what}", advice)
+
+
+class _CellError(ValidationError):
+    """A bad cell: its column, what is wrong (``short``) and the fix (``advice``, said once
+    per column when many rows share it: :meth:`_Counts.error_text`)."""
+
+    def __init__(self, column: str, short: str, advice: str):
+        super().__init__(short + (f": {advice}" if advice else ""))
+        self.column, self.short, self.advice = column, short, advice
+
+
+class _RowError(ValidationError):
+    """Every bad cell of a row (``cells``: column or ``None``, what is wrong, the fix)."""
+
+    def __init__(self, cells: list[tuple[str | None, str, str]]):
+        super().__init__("; ".join(short + (f": {advice}" if advice else "")
+                                   for _, short, advice in cells))
+        self.cells = cells
 
 
 def _absent_required(model: Any, fields: list[Any]) -> list[str]:
@@ -2101,11 +2281,15 @@ class _Row(NamedTuple):
     clash: str = ""  # the change since its _rev it conflicts with, as the replica knows it
     fields: tuple[str, ...] = ()  # the clash's fields (changed on both sides)
     part: bool = False  # the clashing cells of a row whose other cells are queued as usual
+    # a transaction of its own: a row whose _rev is after the replica's, sent on the
+    # replica's revision (a cell holding a change the replica lacks is a conflict at the
+    # hub, which rejects a transaction whole: not the other rows with it)
+    alone: bool = False
 
 
 def _csv_actions(sat: Satellite, model: Any, file: str,
                  rows: list[tuple[int, str, dict[str, Any], Rev | None]], seen: _Counts,
-                 check: bool) -> list[_Row]:
+                 check: bool, keys: _NewKeys | None = None) -> list[_Row]:
     """The rows as actions, their records looked up in one read: ``new`` (its non-empty
     cells) for a record the user does not see, else ``mod`` of the fields whose value
     differs (an empty cell clears one), or nothing when none does. With a ``_rev`` (the
@@ -2113,11 +2297,28 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
     then, and the action's base is that revision: a field someone else changed since is a
     conflict, not overwritten. ``check``: each action is checked against the schema; else
     (the pass that queues them) a row that conflicts with a change the replica holds since
-    its ``_rev`` says so (:attr:`_Row.clash`): it goes in a transaction of its own."""
+    its ``_rev`` says so (:attr:`_Row.clash`): it goes in a transaction of its own. A row
+    without a key (``keys`` made it one) equal to a record that exists is skipped
+    (:meth:`_NewKeys.equal`)."""
     top, new = model.topic, Cmd.NEW
     there = sat.records_of(top, [key for _, key, _, _ in rows]) if rows else {}
     refs = {f.name for f in model.fields if f.type == "ref"}
     now = sat.rev()
+    if any(base is not None and base > now for _, _, _, base in rows):
+        # exported on a satellite further on (user review 12: refused on every row, with
+        # "sync first", which cannot be done offline): compared with the records as this
+        # replica has them and sent on its revision; the hub's base check still makes a
+        # cell changed since a conflict. Said once (:meth:`CsvImport.ahead_note`)
+        if check:
+            revs = [b for *_, b in rows if b is not None and b > now]
+            seen.ahead_rows += len(revs)
+            seen.ahead_rev = max(revs if seen.ahead_rev is None else [*revs, seen.ahead_rev])
+            seen.ahead_of = now
+        ahead = {line for line, *_, base in rows if base is not None and base > now}
+        rows = [(line, key, arg, now if base is not None and base > now else base)
+                for line, key, arg, base in rows]
+    else:
+        ahead: set[int] = set()
     # the records as of each row's _rev: one read per distinct _rev (a file exported with
     # --rev has one), not one per row (which made an import with _rev ~6x slower)
     by_rev: dict[Rev, list[str]] = {}
@@ -2140,12 +2341,11 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
 
     for line, key, arg, base in rows:
         rv = there.get(key)
+        if keys is not None and key in keys.given and (same := keys.equal(arg)) is not None:
+            if check:
+                seen.repeat(line, top, same)
+            continue
         try:
-            if base is not None and base > now:
-                raise ValidationError(
-                    f"{REV_COLUMN} {format_rev(base)} is after this replica's revision "
-                    f"({format_rev(now)}): the file was exported from a satellite further "
-                    "on; run `outpost sync --once` first")
             if rv is None or rv.fields is None:
                 if base is not None and (base, key) in then:
                     was = then[(base, key)]
@@ -2217,7 +2417,7 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
                     [k for k in maybe if k in others], seen, check)
             except OutpostError as exc:
                 fail(line, exc)
-    out = [r for r in slots if r is not None]
+    out = [r if r.line not in ahead else r._replace(alone=True) for r in slots if r is not None]
     if not check:
         by_base: dict[Rev, list[int]] = {}
         for i, r in enumerate(out):
@@ -2331,9 +2531,9 @@ def _batches(rows: Iterable[_Row]
     batch: list[_Row] = []
     size = 0
     for row in rows:
-        if row.clash:
-            # one the hub will reject: alone, so that the rows of its batch are not rejected
-            # with it (a transaction is rejected whole)
+        if row.clash or row.alone:
+            # one the hub will reject (or may): alone, so that the rows of its batch are not
+            # rejected with it (a transaction is rejected whole)
             if batch:
                 yield batch
                 batch, size = [], 0

@@ -63,6 +63,9 @@ log = logging.getLogger("outpost.desktop")
 DRAFT_DELAY_MS = 1000
 """The unsaved typing is written to the drafts file this long after the last edit."""
 
+_BOX_LINES = 12
+"""A CSV result longer than this many lines shows them in a scrollable text view."""
+
 
 class MainWindow(QMainWindow):
     """One satellite's window.
@@ -1143,7 +1146,11 @@ class MainWindow(QMainWindow):
                     f"the export {'was' if c.dropped_rows == 1 else 'were'} skipped: "
                     + _few((f"{key} (deleted {who})" for _, _, key, who in c.dropped),
                            c.dropped_rows) if c.dropped_rows else "")
-            notes = [n for n in (job.overwrite_note(), clashes, kept, keys, gone,
+            again = job.repeat_lines("change a cell of each (e.g. its notes) and import "
+                                     "the file again")
+            notes = [n for n in (job.overwrite_note(), job.ahead_note(f"Sync now ({SYNC_KEY})"),
+                                 clashes, kept, keys, gone,
+                                 again[-1] if again else "",
                                  *job.dangling_lines(),
                                  job.sheet_note("File → Import CSV from a spreadsheet export…"))
                      if n]
@@ -1187,13 +1194,35 @@ class MainWindow(QMainWindow):
         if self.csv_box is not None:
             self.csv_box.close()
         # not modal: the window stays usable while the summary is read
+        text = text[:1].upper() + text[1:]
+        lines = text.splitlines()
+        long = len(lines) > _BOX_LINES
+        # a long list (every bad row of a file: 50 lines) in a scrollable text view below the
+        # first line, shown open, not a label as tall as the list (user review 12: the box was
+        # 1,512-2,912 px tall, its Close button off the screen)
         self.csv_box = box = QMessageBox(
             QMessageBox.Icon.Information if ok else QMessageBox.Icon.Warning, title,
-            text[:1].upper() + text[1:], QMessageBox.StandardButton.Close, self)
+            f"{lines[0]}\n\n(the {len(lines) - 1:,} lines below)" if long else text,
+            QMessageBox.StandardButton.Close, self)
         box.setObjectName("csv_result")
         box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         box.setWindowModality(Qt.WindowModality.NonModal)
+        if long:
+            box.setDetailedText("\n".join(lines[1:]))
+            for b in box.buttons():  # "Show Details…": open from the start
+                if box.buttonRole(b) == QMessageBox.ButtonRole.ActionRole:
+                    b.click()
         box.show()
+
+    def csv_text(self) -> str:
+        """The text of the CSV result box: its text, or its first line and the lines below
+        (a long list, in a scrollable text view)."""
+        box = self.csv_box
+        if box is None:
+            return ""
+        if not box.detailedText():
+            return box.text()
+        return box.text().split("\n\n(the ", 1)[0] + "\n" + box.detailedText()
 
     def _offline_toggled(self, offline: bool) -> None:
         self.offline_action.setChecked(offline)

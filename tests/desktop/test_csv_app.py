@@ -52,7 +52,7 @@ def finish(qtbot: Any, w: MainWindow, job: CsvJob | None) -> tuple[bool, str, st
     assert w.csv_job is None and w.import_action.isEnabled()
     box = w.csv_box
     assert box is not None and box.isVisible() and not box.isModal()
-    assert box.text().lower() == got[0][2].lower()
+    assert w.csv_text().lower() == got[0][2].lower()
     return got[0]
 
 
