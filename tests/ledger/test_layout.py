@@ -350,7 +350,9 @@ def test_hub_catch_up_in_batches_reads_every_event_once(tmp_path: Path, project:
         hub.connect("S", "sat")
         rev, got = "0001-01-01T00:00:00Z", []
         for i in range(500):
-            req = {"rev": rev, "tops": [OBS], "trans": []}
+            # an Outpost satellite's request (``lim``): a daql client's (none of lim, audits,
+            # cont) gets the rest of its catch-up pushed instead of ``more`` (session 12)
+            req = {"rev": rev, "tops": [OBS], "trans": [], "lim": 4}
             (out,) = [o for o in hub.handle_sync("S", f"evt.sat#{i}\n"
                                                  + orjson.dumps(req).decode())
                       if isinstance(o, Send)]
