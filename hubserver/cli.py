@@ -53,7 +53,6 @@ from hubserver.limits import MIN_MAX_MESSAGE, Limits
 from hubserver.server import Hub, is_loopback
 from hubserver.usersmove import (
     carry_users,
-    given_users_problem,
     old_users_files,
     target_problem,
     users_digest,
@@ -109,8 +108,8 @@ def users_file(db: str, given: str | None,
     """
     if given:
         path = Path(given).expanduser()
-        problem = check and given_users_problem(
-            path, None if is_postgres(db) else sqlite_file(db))
+        problem = check and target_problem(
+            path, None if is_postgres(db) else sqlite_file(db), restore=False)
         if problem:
             raise ConfigError(problem)
         return path, None

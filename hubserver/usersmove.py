@@ -22,7 +22,7 @@ import shlex
 import sqlite3
 from pathlib import Path
 
-__all__ = ["belongs", "carry_users", "count_users", "given_users_problem", "old_users_files",
+__all__ = ["belongs", "carry_users", "count_users", "old_users_files",
            "target_problem", "users_digest"]
 
 
@@ -56,36 +56,24 @@ def _is_users_file(path: Path) -> bool:
         return False
 
 
-def target_problem(target: Path, ledger: Path | None) -> str:
-    """Why ``restore`` must not write the users file ``target`` of the restored SQLite file
-    ``ledger`` (``None``: PostgreSQL), ``""`` when it may: an existing file that is not a
-    users file (a mistyped ``--users`` naming a ledger or a backup) was counted as empty and
-    overwritten; the restored ledger's own file would be replaced by users."""
+def target_problem(target: Path, ledger: Path | None, restore: bool = True) -> str:
+    """Why ``restore`` (``restore``), or ``serve`` and ``user``, must not write a ``hub_user``
+    table into the users file ``target`` of the SQLite ledger ``ledger`` (``None``:
+    PostgreSQL or in memory), ``""`` when they may: the ledger's own file, or an existing file
+    that is not a users file (a mistyped ``--users`` naming a ledger or a backup: restore
+    counted it as empty and overwrote it; serve and user wrote a table into it, ops review
+    12)."""
     if ledger is not None and target.resolve() == ledger.resolve():
-        return (f"--users {target} is the restored ledger's own file (--db): give its users "
-                f"file instead, e.g. --users {shlex.quote(str(ledger) + '.users.db')}, or "
-                "leave --users out (the default is FILE.users.db beside it)")
+        own = "the restored ledger's own file" if restore else "the ledger itself"
+        return (f"--users {target} is {own} (--db): give its users file instead, e.g. "
+                f"--users {shlex.quote(str(ledger) + '.users.db')}, or leave --users out "
+                "(the default is FILE.users.db beside it)"
+                + ("" if restore else "; nothing was changed"))
     if target.exists() and not _is_users_file(target):
+        fix = ("restore overwrites no such file, and nothing was changed" if restore else
+               "or name a new file to make one; nothing was changed")
         return (f"--users {target} exists and is not a users file (no hub_user table: another "
-                "ledger, a backup, or another file?): check the path; restore overwrites no "
-                "such file, and nothing was changed")
-    return ""
-
-
-def given_users_problem(given: Path, ledger: Path | None) -> str:
-    """Why ``serve`` and ``user`` must not take ``--users given`` for the SQLite ledger
-    ``ledger`` (``None``: PostgreSQL or in memory), ``""`` when they may: the ledger's own
-    file, or an existing file that is not a users file (a ledger, a backup), would get a
-    ``hub_user`` table written into it (ops review 12; ``restore`` refuses the same mistake,
-    :func:`target_problem`)."""
-    if ledger is not None and given.resolve() == ledger.resolve():
-        return (f"--users {given} is the ledger itself (--db): give its users file instead, "
-                f"e.g. --users {shlex.quote(str(ledger) + '.users.db')}, or leave --users out "
-                "(the default is FILE.users.db beside it); nothing was changed")
-    if given.exists() and not _is_users_file(given):
-        return (f"--users {given} exists and is not a users file (no hub_user table: a "
-                "ledger, a backup, or another file?): check the path, or name a new file "
-                "to make one; nothing was changed")
+                f"ledger, a backup, or another file?): check the path; {fix}")
     return ""
 
 
