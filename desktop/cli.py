@@ -100,9 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 QT_MISSING = ("outpost: the desktop app needs PySide6 and qasync, which this installation "
-              "lacks (no {missing}): install the desktop extra (pip install 'outpost[desktop]', "
-              "or `make venv` in a clone); the headless commands (connect, sync, status, pub, "
-              "import, export, ...) work without it")
+              "lacks (no {missing}): install Outpost with its desktop extra, pip install "
+              "'SRC[desktop]' where SRC is an Outpost clone or wheel (the 'outpost' on PyPI is "
+              "another project), or run `make venv` in a clone; the headless commands "
+              "(connect, sync, status, pub, import, export, ...) work without it")
 """What ``outpost``/``outpost app``/``outpost demo`` say in an installation made without the
 ``desktop`` extra (a server's: docs/deployment.md), instead of a traceback."""
 

@@ -339,7 +339,7 @@ def test_a_built_wheel_runs_the_hub_outside_the_clone_without_qt(tmp_path: Path)
     for app in ([], ["app"], ["demo"]):  # the app says what to install, no traceback
         r = run(venv / "bin" / "outpost", *app)
         assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
-        assert "pip install 'outpost[desktop]'" in r.stderr and "no PySide6" in r.stderr
+        assert "pip install 'SRC[desktop]'" in r.stderr and "no PySide6" in r.stderr
     print(f"wheel built and installed in {took:.1f} s")
 
 
