@@ -19,7 +19,7 @@ venv: $(STAMP)
 # Reinstall only when pyproject.toml changed since the last install.
 $(STAMP): pyproject.toml
 	@test -x $(PY) || { echo "creating $(VENV) with $(PYTHON_SYS)"; $(PYTHON_SYS) -m venv $(VENV); }
-	$(PY) -m pip install -q -e '.[dev,bench]'
+	$(PY) -m pip install -q -e '.[desktop,dev,bench]'
 	@touch $(STAMP)
 
 lint: venv

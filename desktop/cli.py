@@ -79,10 +79,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     cmd = args.command
     if cmd == "demo":
+        if not _have_qt():
+            return 1
         from desktop.demo import run_demo
 
         return _guard(lambda: run_demo(two=args.two, data=args.data))
     if cmd is None or cmd == "app":
+        if not _have_qt():
+            return 1
         from desktop.launch import launch
 
         return _guard(lambda: launch(data=getattr(args, "data", None),
@@ -93,6 +97,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     from desktop.headless import run
 
     return run(args)
+
+
+QT_MISSING = ("outpost: the desktop app needs PySide6 and qasync, which this installation "
+              "lacks (no {missing}): install Outpost with its desktop extra, pip install "
+              "'SRC[desktop]' where SRC is an Outpost clone or wheel (the 'outpost' on PyPI is "
+              "another project), or run `make venv` in a clone; the headless commands "
+              "(connect, sync, status, pub, import, export, ...) work without it")
+"""What ``outpost``/``outpost app``/``outpost demo`` say in an installation made without the
+``desktop`` extra (a server's: docs/deployment.md), instead of a traceback."""
+
+
+def _have_qt() -> bool:
+    """Whether the app's packages are installed (looked up, not imported: a Qt that cannot
+    start is named where it starts); else say which is missing and how to add it."""
+    from importlib.util import find_spec
+
+    for mod in ("PySide6", "qasync"):
+        try:
+            found = find_spec(mod) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            print(QT_MISSING.format(missing=mod), file=sys.stderr)
+            return False
+    return True
 
 
 def _guard(fn: object) -> int:

@@ -344,10 +344,21 @@ def _user(args: argparse.Namespace) -> int:
         users.close()
 
 
+def _load_schema(path: str) -> Project:
+    """``--schema``; its default, the demo schema, is in a clone only: an installed wheel
+    (a server's, docs/deployment.md) has no ``assets``, which is said with the fix."""
+    if path == str(DEMO_SCHEMA) and not DEMO_SCHEMA.exists():
+        raise ConfigError("no --schema given, and its default, the demo schema "
+                          f"({DEMO_SCHEMA}), is only in a clone of Outpost, not in an "
+                          "installation from a wheel: give your schema, --schema FILE; "
+                          "nothing was created")
+    return load_project(path)
+
+
 def _ops(args: argparse.Namespace) -> int:
     from core.ledger import ops
 
-    project = load_project(args.schema)
+    project = _load_schema(args.schema)
     if args.cmd == "restore":
         db = args.db if "://" in args.db else "sqlite:///" + str(
             Path(args.db).expanduser().resolve())
@@ -425,7 +436,7 @@ async def _serve(args: argparse.Namespace) -> int:
     # switch interval a commit in progress delays pushes by up to 5 ms per hand-over
     # (measured by bench/hub.py). A shorter interval keeps the loop responsive.
     sys.setswitchinterval(0.0005)
-    project = load_project(args.schema)
+    project = _load_schema(args.schema)
     if args.rate <= 0 or args.burst < 1:
         raise ConfigError(f"--rate {args.rate:g} --burst {args.burst}: the rate must be above 0 "
                           "and the burst at least 1")

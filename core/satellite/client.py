@@ -29,6 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import (
@@ -124,6 +125,12 @@ def _body(exc: InvalidStatus) -> str:
     return text.replace('"', "'")[:200]
 
 
+_NAME_MISMATCH = (62, 64)
+"""OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH: the
+``SSLCertVerificationError.verify_code`` of a trusted certificate that does not name the host
+(or address) connected to."""
+
+
 def hub_error(url: str, exc: BaseException) -> HubError:
     """A HubError for a failure to reach or talk to the hub at ``url``, naming the fix."""
     if isinstance(exc, InvalidStatus):
@@ -143,6 +150,13 @@ def hub_error(url: str, exc: BaseException) -> HubError:
                             f"rules){said}")
         return HubError(f"the hub at {url}, or a proxy between here and it, refused the "
                         f"connection (HTTP {code}){said}")
+    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_code in _NAME_MISMATCH:
+        # trusted, but made for another name: trusting it again would not help
+        host = urlsplit(url).hostname or url
+        return HubError(f"the hub at {url} has a TLS certificate for another name than "
+                        f"{host!r} ({exc.verify_message or exc}): connect with a name the "
+                        "certificate holds (wss://NAME:PORT, as the hub operator gives it), "
+                        "or have the hub operator put this name in the certificate")
     if isinstance(exc, ssl.SSLCertVerificationError):
         return HubError(f"the hub at {url} has a TLS certificate this machine does not trust "
                         f"({exc.verify_message or exc}): a self-signed or private-CA hub needs "

@@ -1,0 +1,382 @@
+"""The server installation of docs/deployment.md: the systemd units in ``assets/deploy`` name
+the real entry point and options the CLI accepts, and run as systemd would run them (the
+hub drains on SIGHUP and SIGTERM; the backup unit backs up, rotates and verifies, and its
+backup restores); a wheel installed outside the clone, without the desktop extra, runs the
+hub and says what the app needs. Real processes, files and sockets on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+import tomllib
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from core.satellite.client import hub_error
+from core.schema import load_project
+from hubserver.cli import DEMO_SCHEMA, _parser, main, open_hub_ledger, seed_demo
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "assets" / "deploy"
+ENTRY = "/opt/outpost/bin/outpost-hub"
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+# -- reading a unit as systemd does (the parts these units use) -------------------------------
+
+def unit(path: Path) -> dict[str, list[str]]:
+    """``Section.Key`` -> its values in order; continuation lines (a trailing backslash) are
+    joined with a space, comment lines dropped, as systemd reads a unit file."""
+    out: dict[str, list[str]] = {}
+    section, pending = "", ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not pending and (not line or line[0] in "#;"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        line, pending = pending + line, ""
+        if line.startswith("["):
+            section = line.strip("[]")
+            continue
+        key, _, value = line.partition("=")
+        out.setdefault(f"{section}.{key.strip()}", []).append(value.strip())
+    return out
+
+
+def unit_env(u: dict[str, list[str]], env_file: Path | None = None) -> dict[str, str]:
+    """Environment=, then the EnvironmentFile's assignments over them (systemd's order)."""
+    env: dict[str, str] = {}
+    for value in u.get("Service.Environment", []):
+        for word in shlex.split(value):
+            k, _, v = word.partition("=")
+            env[k] = v
+    if env_file is not None and env_file.exists():
+        for line in env_file.read_text().splitlines():
+            if line.strip() and not line.lstrip().startswith("#"):
+                k, _, v = line.partition("=")
+                env[k.strip()] = " ".join(shlex.split(v))
+    return env
+
+
+def exec_argv(line: str, env: dict[str, str]) -> list[str]:
+    """One ExecStart= as the argv systemd runs: words split with its quoting, ``%%`` -> ``%``,
+    ``$$`` -> ``$``, ``${VAR}`` replaced within its word, a word that is ``$VAR`` alone
+    split at whitespace into words (none when empty)."""
+    assert not re.search(r"%[^%]", line.replace("%%", "")), "a specifier other than %%"
+    argv: list[str] = []
+    for word in shlex.split(line):
+        alone = re.fullmatch(r"\$([A-Za-z_][A-Za-z0-9_]*)", word)
+        if alone:
+            argv.extend(env.get(alone[1], "").split())
+            continue
+        parts = word.split("$$")
+        parts = [re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: env.get(m[1], ""), p)
+                 for p in parts]
+        argv.append("$".join(parts).replace("%%", "%"))
+    return argv
+
+
+def relocate(argv: list[str], places: dict[str, Path]) -> list[str]:
+    """The argv with the unit's paths in ``places`` (a test directory each) and the venv's
+    outpost-hub this tree's ``python -m hubserver.cli``."""
+    hub = f"{shlex.quote(sys.executable)} -m hubserver.cli"
+    out = []
+    for i, word in enumerate(argv):
+        if i == 0 and word == ENTRY:
+            out += [sys.executable, "-m", "hubserver.cli"]
+            continue
+        word = word.replace(ENTRY, hub)
+        for old, new in places.items():
+            word = word.replace(old, str(new))
+        out.append(word)
+    return out
+
+
+def places(tmp_path: Path) -> dict[str, Path]:
+    p = {"/var/lib/outpost": tmp_path / "lib", "/var/backups/outpost": tmp_path / "backups",
+         "/etc/outpost": tmp_path / "etc"}
+    for d in p.values():
+        d.mkdir()
+    shutil.copy(DEMO_SCHEMA, p["/etc/outpost"] / "schema.toml")
+    return p
+
+
+HUB = unit(DEPLOY / "outpost-hub.service")
+BACKUP = unit(DEPLOY / "outpost-hub-backup.service")
+
+
+# -- the hub's unit ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("hub_env", ["", "OUTPOST_HUB_OPTS=--max-connections 500 "
+                                         "--idle-timeout 60\nOUTPOST_DB=postgresql://outpost@"
+                                         "db.internal/outpost\nOUTPOST_USERS=/var/lib/"
+                                         "outpost/users.db\n"])
+def test_hub_unit_runs_the_entry_point_with_options_serve_accepts(tmp_path: Path,
+                                                                  hub_env: str) -> None:
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["outpost-hub"] == "hubserver.cli:main"
+    (tmp_path / "hub.env").write_text(hub_env)
+    env = unit_env(HUB, tmp_path / "hub.env")
+    (start,) = HUB["Service.ExecStart"]
+    argv = exec_argv(start, env)
+    assert argv[0] == ENTRY and argv[1] == "serve"
+    args = _parser().parse_args(argv[1:])  # argparse exits (SystemExit) on an unknown option
+    assert args.cmd == "serve" and args.host == "127.0.0.1"
+    assert args.db == env["OUTPOST_DB"] and args.users == env["OUTPOST_USERS"]
+    assert args.schema == "/etc/outpost/schema.toml"
+    if hub_env:
+        assert args.max_connections == 500 and args.idle_timeout == 60
+    # the proxy's upstream is this port
+    nginx = (DEPLOY / "nginx-outpost.conf").read_text()
+    assert f"server 127.0.0.1:{args.port};" in nginx
+    # the hub writes in its state directory only, and that is writable under ProtectSystem
+    assert HUB["Service.ProtectSystem"] == ["strict"]
+    writable = HUB["Service.ReadWritePaths"][0].split()
+    assert HUB["Service.StateDirectory"] == ["outpost"] and "/var/lib/outpost" in writable
+    if not env["OUTPOST_DB"].startswith("postgresql"):
+        assert str(Path(env["OUTPOST_DB"]).parent) in writable
+    assert str(Path(env["OUTPOST_USERS"]).parent) in writable
+    # stop: SIGTERM drains; the drain (<= ~13 s) fits before systemd's SIGKILL
+    assert HUB["Service.KillSignal"] == ["SIGTERM"]
+    assert int(HUB["Service.TimeoutStopSec"][0]) >= 20
+    assert "Service.ExecReload" not in HUB  # SIGHUP is no reload: it drains too
+    assert HUB["Service.Restart"] == ["on-failure"]
+    assert HUB["Service.User"] == ["outpost"] and HUB["Service.NoNewPrivileges"] == ["yes"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM])
+def test_hub_unit_serves_and_drains_on_a_signal(tmp_path: Path, sig: signal.Signals) -> None:
+    where = places(tmp_path)
+    argv = relocate(exec_argv(HUB["Service.ExecStart"][0], unit_env(HUB)), where)
+    argv[argv.index("--port") + 1] = "0"  # a free port: tests run side by side
+    assert main(["user", "add", "ann", "--db", str(where["/var/lib/outpost"] / "hub.sqlite")]) \
+        == 0
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=ENV, cwd=where["/var/lib/outpost"])
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("outpost-hub ready: ws://127.0.0.1:"), line
+        assert f"users {where['/var/lib/outpost']}/hub.sqlite.users.db" in line
+        url = line.split()[2].replace("ws://", "http://")
+        with urllib.request.urlopen(f"{url}/healthz", timeout=10) as r:
+            assert r.status == 200 and r.read().strip() == b"ok"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=int(HUB["Service.TimeoutStopSec"][0]))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert f"shutting down ({sig.name})" in err and "stopped" in err
+
+
+# -- the backup unit --------------------------------------------------------------------------
+
+def test_backup_unit_backs_up_rotates_verifies_and_the_backup_restores(tmp_path: Path) -> None:
+    where = places(tmp_path)
+    lib, backups = where["/var/lib/outpost"], where["/var/backups/outpost"]
+    env = unit_env(BACKUP)
+    assert env == {k: v for k, v in unit_env(HUB).items() if k != "OUTPOST_HUB_OPTS"}
+    db = lib / "hub.sqlite"
+    ledger = open_hub_ledger(str(db), load_project(DEMO_SCHEMA))
+    try:
+        assert seed_demo(ledger) > 0
+        rev = ledger.rev()
+    finally:
+        ledger.close()
+    assert main(["user", "add", "ann", "--db", str(db)]) == 0
+    old = []
+    for day in range(1, 16):  # 15 older backups: with the new one, two more than the 14 kept
+        f = backups / f"outpost-2026-01-{day:02d}T023000Z.ledger"
+        f.write_bytes(b"")
+        os.utime(f, (time.time() - 86400 * (40 - day),) * 2)
+        old.append(f)
+    run_env = {**ENV, **{k: v.replace("/var/lib/outpost", str(lib)).replace(
+        "/etc/outpost", str(where["/etc/outpost"])) for k, v in env.items()}}
+    starts = BACKUP["Service.ExecStart"]
+    assert len(starts) == 2 and " backup " in starts[0] and " verify " in starts[1]
+    for line in starts:  # Type=oneshot: in order, each must succeed
+        argv = relocate(exec_argv(line, env), where)
+        if argv[0] != sys.executable:
+            assert argv[1] == "-ec" and "backup" in argv[2]
+        r = subprocess.run(argv, capture_output=True, text=True, env=run_env, cwd=tmp_path,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert "Traceback" not in r.stderr
+    kept = sorted(backups.glob("outpost-*.ledger"))
+    new = [f for f in kept if f not in old]
+    assert len(kept) == 14 and len(new) == 1
+    assert re.fullmatch(r"outpost-\d{4}-\d\d-\d\dT\d{6}Z\.ledger", new[0].name)
+    assert not old[0].exists() and not old[1].exists() and old[2].exists()
+    # the restore steps of docs/deployment.md: into a new file, users carried over
+    target = tmp_path / "restored" / "hub.sqlite"
+    target.parent.mkdir()
+    r = subprocess.run([sys.executable, "-m", "hubserver.cli", "restore", str(new[0]), "--db",
+                        str(target), "--schema", str(where["/etc/outpost"] / "schema.toml")],
+                       capture_output=True, text=True, env=ENV, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "users: copied the 1 users" in r.stdout + r.stderr
+    restored = open_hub_ledger(str(target), load_project(DEMO_SCHEMA))
+    try:
+        assert restored.rev() == rev
+    finally:
+        restored.close()
+
+
+def test_systemd_analyze_verifies_the_units(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is needed: apt install systemd (Debian's; CI has it)"
+    exe = Path(sys.executable).parent / "outpost-hub"
+    assert exe.exists(), "the venv's outpost-hub console script"
+    names = ["outpost-hub.service", "outpost-hub-backup.service", "outpost-hub-backup.timer"]
+    for name in names:
+        text = (DEPLOY / name).read_text().replace(ENTRY, str(exe))
+        (tmp_path / name).write_text(text)
+    r = subprocess.run([analyze, "verify", *names], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=120)
+    assert r.returncode == 0 and not r.stderr.strip(), r.stderr
+
+
+# -- installed outside the clone, without the desktop extra -----------------------------------
+
+def test_server_install_needs_no_qt() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    deps = [d.split(">")[0].split("[")[0].lower() for d in project["dependencies"]]
+    assert not [d for d in deps if d.startswith(("pyside6", "qasync", "shiboken"))]
+    desktop = [d.lower() for d in project["optional-dependencies"]["desktop"]]
+    assert any(d.startswith("pyside6") for d in desktop)
+    assert any(d.startswith("qasync") for d in desktop)
+    assert "desktop" in (ROOT / "Makefile").read_text().split("pip install -q -e '.[")[1]
+
+
+def test_a_built_wheel_runs_the_hub_outside_the_clone_without_qt(tmp_path: Path) -> None:
+    """Build the wheel from a copy of the sources, install it with --no-deps in a new venv
+    whose dependencies are this environment's minus PySide6/shiboken6/qasync (the install
+    asks no registry), then run it from outside any clone."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    for pkg in ("core", "hubserver", "desktop"):
+        shutil.copytree(ROOT / pkg, src / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    t0 = time.monotonic()
+    # pip builds it as an operator's would: setuptools from the package index in an isolated
+    # build environment (as `make venv` installs the rest); the wheel itself needs no index
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
+                        str(tmp_path / "dist"), str(src)], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    (wheel,) = (tmp_path / "dist").glob("outpost-*.whl")
+    venv = tmp_path / "opt" / "outpost"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   timeout=120)
+    py = venv / "bin" / "python"
+    site = Path(subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()"
+                                "['purelib'])"], check=True, capture_output=True, text=True,
+                               timeout=60).stdout.strip())
+    deps = tmp_path / "deps"  # this environment's packages, the desktop ones left out
+    deps.mkdir()
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        low = entry.name.lower()
+        if low.startswith(("pyside6", "shiboken6", "qasync", "outpost", "__editable__", "_")) \
+                or low.endswith(".pth") or low in ("core", "hubserver", "desktop"):
+            continue
+        (deps / entry.name).symlink_to(entry)
+    (site / "deps.pth").write_text(f"{deps}\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # no tree on the path
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    r = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q",
+                        "--no-deps", "--no-index", str(wheel)], capture_output=True,
+                       text=True, timeout=300, env=env, cwd=tmp_path)
+    assert r.returncode == 0 and (venv / "bin" / "outpost-hub").exists(), r.stdout + r.stderr
+    took = time.monotonic() - t0
+    out = tmp_path / "run"  # outside the clone: nothing of this tree on the path
+    out.mkdir()
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(a) for a in argv], capture_output=True, text=True,
+                              env=env, cwd=out, timeout=120)
+
+    r = run(py, "-c", "import core, hubserver, importlib.util as u; "
+            "print(hubserver.__file__, u.find_spec('PySide6'))")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(str(site / "hubserver")) and r.stdout.split()[1] == "None"
+    r = run(venv / "bin" / "outpost-hub", "serve", "--help")
+    assert r.returncode == 0 and "--tls-cert" in r.stdout and "--users" in r.stdout
+    schema = tmp_path / "schema.toml"
+    shutil.copy(DEMO_SCHEMA, schema)  # a wheel holds no assets: a server names its schema
+    for cmd in (["serve", "--port", "0"], ["verify"]):  # the default schema is a clone's
+        r = run(venv / "bin" / "outpost-hub", *cmd, "--db", tmp_path / "none.sqlite")
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert "no --schema given" in r.stderr and "--schema FILE" in r.stderr
+        assert not (tmp_path / "none.sqlite").exists()
+    r = run(venv / "bin" / "outpost-hub", "user", "add", "ann", "--db", tmp_path / "h.sqlite")
+    assert r.returncode == 0, r.stderr
+    proc = subprocess.Popen([str(venv / "bin" / "outpost-hub"), "serve", "--port", "0",
+                             "--db", str(tmp_path / "h.sqlite"), "--schema", str(schema)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            cwd=out)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("outpost-hub ready: ws://127.0.0.1:"), line
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "PySide6" not in err
+    r = run(venv / "bin" / "outpost", "status", "--help")  # headless commands: no Qt
+    assert r.returncode == 0, r.stderr
+    for app in ([], ["app"], ["demo"]):  # the app says what to install, no traceback
+        r = run(venv / "bin" / "outpost", *app)
+        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+        assert "pip install 'SRC[desktop]'" in r.stderr and "no PySide6" in r.stderr
+    print(f"wheel built and installed in {took:.1f} s")
+
+
+# -- satellites behind TLS --------------------------------------------------------------------
+
+def test_a_certificate_for_another_name_says_so(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hub behind a proxy whose certificate names hub.example.org, reached as 127.0.0.1
+    with the certificate trusted: the fix is the name, not trusting it again."""
+    import asyncio
+    import ssl
+
+    from core.satellite.client import fetch_hub
+    from tests.hub.test_cli import start, stop
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=hub.example.org", "-addext",
+                    "subjectAltName=DNS:hub.example.org", "-keyout", str(key), "-out",
+                    str(cert)], check=True, capture_output=True)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trusted, as docs/deployment.md says
+    proc, url = start(tmp_path, "--auth", "none", "--tls-cert", str(cert), "--tls-key",
+                      str(key), scheme="wss")
+    try:
+        with pytest.raises(Exception) as ei:
+            asyncio.run(fetch_hub(url))
+    finally:
+        stop(proc)
+    msg = str(ei.value)
+    assert "certificate for another name than '127.0.0.1'" in msg, msg
+    assert "wss://NAME:PORT" in msg and "SSL_CERT_FILE" not in msg
+    # an untrusted one still names the trust store and SSL_CERT_FILE
+    e = ssl.SSLCertVerificationError(1, "verify failed")
+    e.verify_code, e.verify_message = 18, "self-signed certificate"
+    assert "SSL_CERT_FILE" in str(hub_error(url, e))
