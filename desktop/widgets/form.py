@@ -62,6 +62,8 @@ from desktop.widgets.keys import undo_falls_through
 __all__ = ["REVERT_KEY", "RecordForm"]
 
 REVERT_KEY = "Ctrl+R"
+# the state line of a record with unsaved changes
+UNSAVED = f"Unsaved changes: save (Ctrl+S) or revert ({REVERT_KEY})."
 """The window's Revert (named in the state line); Esc in a field reverts that field."""
 
 _ERR_STYLE = "color: #b3261e; font-size: 11px;"
@@ -802,17 +804,22 @@ class RecordForm(QWidget):
         d = self._original.get(self._model.display)
         self.title.setText(self._title_of(rv.key, d))
         self.title.setToolTip(f"{self._model.topic} {rv.key}")
-        if rv.is_conflict:
-            self.state.setText("⚠ In conflict: the hub rejected a change; open Conflicts.")
-            self.state.setStyleSheet("color: #b3261e;")
-        elif rv.is_pending:
-            self.state.setText("Pending: saved here, waiting for the hub to accept it.")
-            self.state.setStyleSheet("color: #8a6d00;")
-        else:
-            self.state.setText("Synced with the hub.")
-            self.state.setStyleSheet("color: #2e7d32;")
-        self._said = (self.state.text(), self.state.styleSheet())
+        self._said = self._state_of(rv)
+        self.state.setText(self._said[0])
+        self.state.setStyleSheet(self._said[1])
         self.setEnabled(True)
+
+    @staticmethod
+    def _state_of(rv: RecordView) -> tuple[str, str]:
+        """The state line of the record ``rv`` (text, style): in conflict, pending or
+        synced."""
+        if rv.is_conflict:
+            return ("⚠ In conflict: the hub rejected a change; open Conflicts.",
+                    "color: #b3261e;")
+        if rv.is_pending:
+            return ("Pending: saved here, waiting for the hub to accept it.",
+                    "color: #8a6d00;")
+        return "Synced with the hub.", "color: #2e7d32;"
 
     def title_of(self, key: str, fields: dict[str, Any]) -> str:
         """The title the form gives the record ``key`` with ``fields`` when it shows it."""
@@ -960,14 +967,44 @@ class RecordForm(QWidget):
             self.revert_button.setText("Revert")
 
     def note_changed(self, rv: RecordView | None) -> None:
-        """A change notice for the record while the form has unsaved edits: say so when what
-        the user sees now differs from what the form loaded (the edits are kept)."""
-        if rv is not None and dict(rv.fields or {}) == self._original:
+        """A change notice for the record while the form has unsaved edits: the fields the
+        user did not type in follow the record (the typing stays, and so does the base, so
+        saving the typed fields still finds a colleague's change to them); say so when a
+        field the user typed in changed meanwhile. A change that leaves what the form loaded
+        as it was (the user's own undo of another record, a push of the same values) says
+        nothing."""
+        now = dict(rv.fields or {}) if rv is not None else {}
+        typed = set(self.changes()) | set(self.invalid_texts())
+        clash: list[str] = []
+        for name, ed in self.editors.items():
+            value = now.get(name)
+            if same(value, self._original.get(name)):
+                continue
+            if name in typed:
+                clash.append(name)
+                continue
+            ed.load(self._sat, value)  # not typed in: shows the record as it is now
+            ed.show_error("")
+            self._original[name] = value
+        if self._model.display not in typed and self._deleted_by is None:
+            self.title.setText(self._title_of(self._key, self._original.get(
+                self._model.display)))
+        if clash:
+            names = ", ".join(self.editors[n].field.title for n in clash)
+            self.state.setText(f"⚠ Changed meanwhile: {names}. Your typing is kept; saving "
+                               "a field that changed since you opened the record makes a "
+                               "conflict.")
+            self.state.setStyleSheet("color: #b3261e;")
+            self._said = (self.state.text(), self.state.styleSheet())
             return
-        self.state.setText("⚠ Changed meanwhile: saving a field that changed since you "
-                           "opened the record makes a conflict.")
-        self.state.setStyleSheet("color: #b3261e;")
-        self._said = (self.state.text(), self.state.styleSheet())
+        if rv is not None:  # what the record is now (synced, pending, in conflict), said
+            self._said = self._state_of(rv)  # once the form is back as loaded
+        if self._dirty:
+            self.state.setText(UNSAVED)
+            self.state.setStyleSheet("color: #8a6d00;")
+        else:
+            self.state.setText(self._said[0])
+            self.state.setStyleSheet(self._said[1])
 
     def revert(self) -> None:
         if self._deleted_by is not None:  # Discard: the record is gone, so is the form
@@ -1010,8 +1047,7 @@ class RecordForm(QWidget):
                 # an edited record is not "synced": say it has unsaved changes, and say
                 # again what was said of it once it is back as loaded
                 if dirty:
-                    self.state.setText(f"Unsaved changes: save (Ctrl+S) or revert "
-                                       f"({REVERT_KEY}).")
+                    self.state.setText(UNSAVED)
                     self.state.setStyleSheet("color: #8a6d00;")
                 else:
                     self.state.setText(self._said[0])

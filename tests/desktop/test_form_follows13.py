@@ -1,0 +1,86 @@
+"""User review 13, the form beside changes of its record (docs/desktop.md, "Editing"): the
+fields the user did not type in follow the record; the typing stays; only a change to a field
+the user typed in is called a change "meanwhile".
+
+Real widgets (offscreen), a real satellite (SQLite files)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtWidgets import QLineEdit
+
+from core.model import Action, Cmd
+from core.satellite.satellite import Satellite
+from core.schema import Project
+from desktop.mainwindow import MainWindow
+
+SITE = "field.site"
+
+
+@pytest.fixture
+def sat(tmp_path: Path, project: Project) -> Iterator[Satellite]:
+    s = Satellite(tmp_path / "sat", project)
+    s.pub([Action(SITE, "s1", Cmd.NEW, {"name": "Site 1", "region": "North"}),
+           Action(SITE, "s2", Cmd.NEW, {"name": "Site 2", "region": "South"})])
+    yield s
+    s.close()
+
+
+def window(qtbot: Any, sat: Satellite) -> MainWindow:
+    w = MainWindow(sat, None, "t")
+    qtbot.addWidget(w, before_close_func=lambda w: [f.revert() for f in w.forms.values()])
+    w.show()
+    qtbot.waitExposed(w)
+    w.select_topic(SITE)
+    qtbot.waitUntil(lambda: w.records.rowCount() == 2)
+    assert w.select_key("s1")
+    return w
+
+
+def text(w: MainWindow, name: str) -> str:
+    ed = w.form.editors[name].widget
+    assert isinstance(ed, QLineEdit)
+    return ed.text()
+
+
+def test_undo_from_the_table_shows_the_undone_value_and_keeps_the_typing(
+        qtbot: Any, sat: Satellite) -> None:
+    """The refused undo's advice (undo from the records table) made the form keep showing
+    the undone name with a false "Changed meanwhile"; Ctrl+S then saved only the region and
+    the form flipped."""
+    w = window(qtbot, sat)
+    w.form.set_value("name", "Site One")
+    w.save_action.trigger()
+    assert sat.record(SITE, "s1").fields["name"] == "Site One"  # type: ignore[union-attr,index]
+    w.form.set_value("region", "West")  # typing, unsaved
+    w.table.setFocus()
+    w.undo_action.trigger()  # the save of the name, undone from the table
+    assert sat.record(SITE, "s1").fields["name"] == "Site 1"  # type: ignore[union-attr,index]
+    assert text(w, "name") == "Site 1"  # follows the record
+    assert text(w, "region") == "West"  # the typing stays
+    assert "Changed meanwhile" not in w.form.state.text()
+    assert w.form.dirty and w.form.changes() == {"region": "West"}
+    assert "Site 1" in w.form.title.text()
+    w.save_action.trigger()
+    rv = sat.record(SITE, "s1")
+    assert rv is not None and rv.fields is not None
+    assert (rv.fields["name"], rv.fields["region"]) == ("Site 1", "West")
+    assert text(w, "name") == "Site 1" and text(w, "region") == "West"
+
+
+def test_a_change_to_the_typed_field_is_said_by_name(qtbot: Any, sat: Satellite) -> None:
+    """A change of the very field the user types in is said, naming it; the typing stays;
+    the other fields follow."""
+    w = window(qtbot, sat)
+    w.form.set_value("region", "West")  # typing, unsaved
+    # another edit of the record (as a pushed change would be): name and region
+    sat.pub([Action(SITE, "s1", Cmd.MOD, {"name": "Site Uno", "region": "East"})])
+    qtbot.waitUntil(lambda: text(w, "name") == "Site Uno")
+    assert text(w, "region") == "West"
+    state = w.form.state.text()
+    assert "Changed meanwhile: Region" in state and "Name" not in state
+    assert w.form.changes() == {"region": "West"}
