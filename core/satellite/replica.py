@@ -131,6 +131,13 @@ def _unfinished(path: Path, project: Project) -> bool:
         return False
 
 
+def _being_created(path: Path) -> str:
+    return (f"the data directory {path.parent} is being created, or its creation was "
+            f"interrupted ({path.name} does not hold all its tables yet): wait a moment and "
+            "retry; if it persists, run a command that writes once (e.g. `outpost sync "
+            "--once`) to finish it")
+
+
 def stored_version(path: Path) -> str | None:
     """The schema version the replica in the SQLite file ``path`` was made with (``None``:
     no file, or none stored yet), read without changing it and without a schema."""
@@ -166,6 +173,13 @@ class Replica:
         self.project = project
         self._read_only = read_only
         url = read_only_url(self.path) if read_only else sqlite_url(self.path)
+        # a reader looks BEFORE it opens whether the file is whole: opening one that is not
+        # tries to make what is missing and fails ("attempt to write a readonly database"),
+        # and a look only after that failure came too late when the writer finished in
+        # between (seen under load: `outpost status` beside a starting `outpost sync`).
+        # Tables and the meta row are only ever added, so a whole file stays whole.
+        if read_only and url != "sqlite://" and _unfinished(self.path, project):
+            raise StorageError(_being_created(self.path))
         try:
             # a replica keeps the layout of sessions 8-9 (by-id): the desktop scans its
             # state tables whole, which the by-record layout interleaves with event key
@@ -178,11 +192,7 @@ class Replica:
             # a reader cannot make the tables a writer killed while making them (or still
             # making them) left out: say so, not the SQL that failed on the read-only file
             if read_only and _unfinished(self.path, project):
-                raise StorageError(
-                    f"the data directory {self.path.parent} is being created, or its "
-                    f"creation was interrupted ({self.path.name} does not hold all its "
-                    "tables yet): wait a moment and retry; if it persists, run a command "
-                    "that writes once (e.g. `outpost sync --once`) to finish it") from exc
+                raise StorageError(_being_created(self.path)) from exc
             raise
         # the revision, kept: only apply() moves it (one process writes a data directory,
         # docs/satellite.md), and reading it from the database on every call cost the sync
