@@ -31,6 +31,7 @@ from core.satellite.satellite import Satellite
 from core.schema import Project, parse_project
 from hubserver.server import Hub
 from tests.satellite.test_cli import cli
+from tests.support.procs import reap
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = "field.site"
@@ -41,7 +42,7 @@ async def hub_cli(*args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "hubserver.cli", *args, cwd=ROOT, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    out, err = await reap(proc, 60)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
