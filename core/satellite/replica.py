@@ -122,8 +122,9 @@ def _unfinished(path: Path, project: Project) -> bool:
     try:
         with contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro",
                                                 uri=True)) as db:
+            # a view too: the by-record layout's state tables are views (docs/ledger.md)
             have = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE "
-                                             "type = 'table'")}
+                                             "type IN ('table', 'view')")}
             if not want <= have:
                 return True
             return bool(db.execute(f'SELECT count(*) FROM "{tables.meta.name}"').fetchone()[0] == 0)
