@@ -59,10 +59,10 @@ def test_a_reader_never_fails_on_its_read_only_file_when_the_holder_finishes_mea
     real = replica_mod._unfinished
     calls: list[bool] = []
 
-    def finished_before_the_look(path: Path, proj: Project) -> bool:
+    def finished_before_the_look(path: Path, proj: Project, immutable: bool = False) -> bool:
         if not calls:
             _holder_finishes(db, project)
-        calls.append(real(path, proj))
+        calls.append(real(path, proj, immutable))
         return calls[-1]
 
     monkeypatch.setattr(replica_mod, "_unfinished", finished_before_the_look)
@@ -85,8 +85,8 @@ def test_a_reader_says_being_created_when_the_holder_finishes_just_after_its_loo
     real = replica_mod._unfinished
     calls: list[bool] = []
 
-    def finished_after_the_look(path: Path, proj: Project) -> bool:
-        calls.append(real(path, proj))
+    def finished_after_the_look(path: Path, proj: Project, immutable: bool = False) -> bool:
+        calls.append(real(path, proj, immutable))
         if len(calls) == 1:
             _holder_finishes(db, project)
         return calls[-1]
