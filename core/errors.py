@@ -150,7 +150,10 @@ class ConflictError(OutpostError):
         self.conflicts = tuple(conflicts)
         parts = [c.describe() for c in self.conflicts]
         taken = any(c.reason == "created" for c in self.conflicts)
-        super().__init__("conflict: " + "; ".join(parts) + ". "
+        self.what = "conflict: " + "; ".join(parts)
+        """What collided, without the fix (which names Outpost's commands: a daql client's
+        error reply words its own, hubserver.satreply.refused_reply)."""
+        super().__init__(self.what + ". "
                          + (TAKEN_FIX + " " + CONFLICT_FIX_TAKEN if taken else CONFLICT_FIX))
 
 

@@ -308,6 +308,29 @@ def full_disk(path: Path) -> str:
             "(or move the ledger to a disk with room)")
 
 
+def size_limit_reached(path: Path) -> str:
+    """Words naming the file-size limit (``ulimit -f``) that the SQLite file ``path`` or its
+    ``-wal`` is within :data:`_FULL_ROOM` of (``""``: no limit, or room below it). Writing
+    past it fails with EFBIG, which the health check's rolled-back write never meets (it
+    writes nothing to the files): /healthz said ok again while every commit failed."""
+    limit = _file_size_limit()
+    if not limit:
+        return ""
+    big, name = 0, path.name
+    for p in (path, Path(f"{path}-wal")):
+        try:
+            size = p.stat().st_size
+        except OSError:
+            continue
+        if size > big:
+            big, name = size, p.name
+    if big + _FULL_ROOM <= limit:
+        return ""
+    return (f"this process may write files of at most {limit:,} bytes (ulimit -f) and {name} "
+            f"holds {big:,}: raise the limit for the hub's process (and restart it), or "
+            "move the ledger (backup and restore) while it is small enough")
+
+
 def read_only_fs(path: Path) -> str:
     """Words naming the read-only file system holding the SQLite file ``path`` (``""``: it is
     writable, or that cannot be told). A disk that failed is often remounted read-only
@@ -840,6 +863,11 @@ class SqlLedger:
         if not self._pg and self.engine.url.database not in (None, "", ":memory:") \
                 and not self._read_only:
             full = full_disk(Path(self._where))
+            # while commits fail: the rolled-back write above stored nothing, so it cannot
+            # have met the file-size limit a commit meets (EFBIG); a file near it counts as
+            # full until a commit works (hubserver.health)
+            if not full and write:
+                full = size_limit_reached(Path(self._where))
             if full:
                 raise StorageError(f"{self._where}: {full}; publishes fail until then",
                                    kind="full")

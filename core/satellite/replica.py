@@ -109,9 +109,11 @@ def _disk_full(directory: Path) -> bool:
     return st.f_bavail * st.f_frsize < _SHM_ROOM
 
 
-def _unfinished(path: Path, project: Project) -> bool:
+def _unfinished(path: Path, project: Project, immutable: bool = False) -> bool:
     """Whether the SQLite file ``path`` lacks a table of the replica or the queue, or the
-    ledger's meta row (what a first open makes), read without changing it."""
+    ledger's meta row (what a first open makes), read without changing it; ``immutable``:
+    read as the reader will (:func:`read_only_url`: nothing made beside the file, e.g. on
+    a full disk)."""
     from sqlalchemy import MetaData
 
     from core.ledger.tables import build_tables
@@ -120,15 +122,24 @@ def _unfinished(path: Path, project: Project) -> bool:
     tables = build_tables(project)
     want = set(tables.metadata.tables) | {t.name for t in queue_tables(MetaData())}
     try:
-        with contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro",
-                                                uri=True)) as db:
+        with contextlib.closing(sqlite3.connect(
+                f"{path.absolute().as_uri()}?mode=ro{'&immutable=1' if immutable else ''}",
+                uri=True)) as db:
+            # a view too: the by-record layout's state tables are views (docs/ledger.md)
             have = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE "
-                                             "type = 'table'")}
+                                             "type IN ('table', 'view')")}
             if not want <= have:
                 return True
             return bool(db.execute(f'SELECT count(*) FROM "{tables.meta.name}"').fetchone()[0] == 0)
     except sqlite3.Error:
         return False
+
+
+def _being_created(path: Path) -> str:
+    return (f"the data directory {path.parent} is being created, or its creation was "
+            f"interrupted ({path.name} does not hold all its tables yet): wait a moment and "
+            "retry; if it persists, run a command that writes once (e.g. `outpost sync "
+            "--once`) to finish it")
 
 
 def stored_version(path: Path) -> str | None:
@@ -166,6 +177,14 @@ class Replica:
         self.project = project
         self._read_only = read_only
         url = read_only_url(self.path) if read_only else sqlite_url(self.path)
+        # a reader looks BEFORE it opens whether the file is whole: opening one that is not
+        # tries to make what is missing and fails ("attempt to write a readonly database"),
+        # and a look only after that failure came too late when the writer finished in
+        # between (seen under load: `outpost status` beside a starting `outpost sync`).
+        # Tables and the meta row are only ever added, so a whole file stays whole.
+        immutable = "immutable=1" in url
+        if read_only and url != "sqlite://" and _unfinished(self.path, project, immutable):
+            raise StorageError(_being_created(self.path))
         try:
             # a replica keeps the layout of sessions 8-9 (by-id): the desktop scans its
             # state tables whole, which the by-record layout interleaves with event key
@@ -177,12 +196,8 @@ class Replica:
         except StorageError as exc:
             # a reader cannot make the tables a writer killed while making them (or still
             # making them) left out: say so, not the SQL that failed on the read-only file
-            if read_only and _unfinished(self.path, project):
-                raise StorageError(
-                    f"the data directory {self.path.parent} is being created, or its "
-                    f"creation was interrupted ({self.path.name} does not hold all its "
-                    "tables yet): wait a moment and retry; if it persists, run a command "
-                    "that writes once (e.g. `outpost sync --once`) to finish it") from exc
+            if read_only and _unfinished(self.path, project, immutable):
+                raise StorageError(_being_created(self.path)) from exc
             raise
         # the revision, kept: only apply() moves it (one process writes a data directory,
         # docs/satellite.md), and reading it from the database on every call cost the sync

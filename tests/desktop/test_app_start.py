@@ -19,6 +19,7 @@ from core.schema import Project
 from desktop.app import WindowSpec, open_satellite
 from desktop.settings import Profile
 from desktop.widgets.connect import ConnectDialog
+from tests.support.procs import reap
 
 ROOT = Path(__file__).resolve().parents[2]
 NOWHERE = "ws://127.0.0.1:9"  # nothing listens on the discard port
@@ -217,7 +218,7 @@ async def test_outpost_app_remembers_no_profile_for_a_refused_hub(tmp_path: Path
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-c", code, str(d), other.url,
             env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        _, err = await asyncio.wait_for(proc.communicate(), 120)
+        _, err = await reap(proc, 120)
     assert proc.returncode == 1 and "came from another ledger" in err.decode(), \
         err.decode()[-2000:]
     saved = "".join(p.read_text(errors="replace") for p in (tmp_path / "config").rglob("*")

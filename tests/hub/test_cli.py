@@ -16,6 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from hubserver.cli import main
 from tests.hub.conftest import request
+from tests.support.procs import reap_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -42,7 +43,7 @@ def start(tmp_path: Path, *args: str, scheme: str = "ws") -> tuple[subprocess.Po
 
 def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> tuple[int, str]:
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=20)
+    _, err = reap_sync(proc, 20)
     return proc.returncode, err
 
 
@@ -186,7 +187,7 @@ def test_ready_line_is_the_only_stdout_line(tmp_path: Path) -> None:
     proc, _url = start(tmp_path, "--auth", "none")
     time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=20)
+    out, _ = reap_sync(proc, 20)
     assert proc.returncode == 0 and out.strip() == ""  # nothing after the ready line
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -87,3 +88,55 @@ async def test_an_outpost_satellite_asks_again_itself(prod: Project, ours: dict[
             await d.send("evt.stat#77")
             head, _ = await recv_json(d)
             assert head == "evt.stat#77"
+
+
+async def _asks_again_while_pushed(hub: Hub) -> None:
+    """The daql client takes the reply and the first push, then asks again from the rev it
+    has while the rest of its catch-up is still going out: every event comes once, in
+    order, and nothing follows its last frame."""
+    async with connect(hub.url, max_size=None) as d:
+        await d.send("evt.sat#1\n" + orjson.dumps(_daql_sat()).decode())
+        head, body = await recv_json(d)
+        assert head == "evt.sat#1"
+        keys = [e["key"] for e in body["res"]["evs"]]
+        head, push = await recv_json(d)
+        assert head == "evt.update"
+        keys += [e["key"] for e in push["evs"]]
+        assert len(keys) == 100
+        await d.send("evt.sat#2\n" + orjson.dumps({**_daql_sat(), "rev": push["rev"]}).decode())
+        answered = False
+        for _ in range(100):  # bounded: 100 frames, 5 s each
+            if answered and len(keys) >= N:
+                break
+            head, body = await recv_json(d)
+            if head == "evt.sat#2":
+                answered = True
+                keys += [e["key"] for e in body["res"].get("evs", ())]
+            else:
+                assert head == "evt.update", (head, body)
+                keys += [e["key"] for e in body.get("evs", ())]
+        assert answered
+        # before: the events pushed after its rev came again in the second reply
+        assert keys == [str(i) for i in range(N)], keys
+        await d.send("evt.stat#77")  # nothing else was on its way: the next frame is this
+        head, _ = await recv_json(d)
+        assert head == "evt.stat#77"
+
+
+async def test_a_daql_client_asking_again_gets_no_event_twice_from_recent(
+        prod: Project) -> None:
+    async with Hub(MemLedger(prod), limits=Limits(max_batch=50)) as hub:
+        async with connect(hub.url) as w:
+            for i in range(N):
+                await request(w, "evt.pub", {"acts": [{"top": TOP, "key": str(i), "cmd": "new",
+                                                       "arg": {"name": "n"}}]})
+        await _asks_again_while_pushed(hub)
+
+
+async def test_a_daql_client_asking_again_gets_no_event_twice_from_the_ledger(
+        prod: Project) -> None:
+    led = MemLedger(prod)
+    for i in range(N):  # before the hub starts: its replies are read from the ledger
+        led.publish(Trans((Action(TOP, str(i), Cmd.NEW, {"name": "n"}),)), "seed")
+    async with Hub(led, limits=Limits(max_batch=50)) as hub:
+        await _asks_again_while_pushed(hub)

@@ -44,6 +44,14 @@ async def test_refused_uidless_transactions_get_an_error_reply(
             {"base": "2026-11-27T00:00:00Z", "acts": [act("1", "mod", "stale")]}]})
         assert "res" not in r and "refused 1 of the request's 1" in r["err"], r
         assert "were stored" not in r["err"], r
+        # a conflict, worded for a daql client: what collided and its fix, not Outpost's
+        # commands (session 12's note: it named `outpost resolve UID`, the Conflicts view)
+        assert "transaction 1 (mod prod.cat 1): conflict: " in r["err"], r
+        assert r["err"].endswith("Update the records from the hub's events and make those "
+                                 "edits again"), r
+        for ours in ("outpost", "Conflicts view", "UID", "--keep"):
+            assert ours not in r["err"], r
+        assert r["conflicts"] and r["conflicts"][0]["key"] == "1", r
         # the client's next evt.sat catches up with what was stored, nothing of the refused
         r = await request(d, "evt.sat", {"rev": rev, "tops": ["prod.cat"], "trans": []})
         assert [(e["key"], e["arg"]) for e in r["res"]["evs"]] == [("2", {"name": "b"})]

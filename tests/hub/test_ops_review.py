@@ -23,6 +23,7 @@ from hubserver.cluster import ClusterListener
 from hubserver.server import Hub
 from tests.hub.conftest import request
 from tests.hub.test_cli import ENV, hub_cmd
+from tests.support.procs import reap_sync
 
 SECRET = "SECRETPW"
 
@@ -99,7 +100,7 @@ def test_cli_debug_log_level_logs_no_token(tmp_path: Path) -> None:
         subprocess.run([*hub_cmd()[:1], "-c", check, token], env=ENV, check=True, timeout=60)
     finally:
         proc.terminate()
-        _, err = proc.communicate(timeout=20)
+        _, err = reap_sync(proc, 20)
     assert "Authorization" in err and token not in err
 
 
@@ -173,7 +174,7 @@ def test_ready_line_and_errors_hide_the_password(tmp_path: Path, fresh_pg_db: st
         line = proc.stdout.readline()
     finally:
         proc.terminate()
-        _, err = proc.communicate(timeout=20)
+        _, err = reap_sync(proc, 20)
     assert line.startswith("outpost-hub ready: "), (line, err)
     assert SECRET not in line and SECRET not in err
     assert fresh_pg_db.rsplit("/", 1)[1].split("?")[0] in line  # still names the database

@@ -16,6 +16,7 @@ from websockets.exceptions import InvalidStatus
 
 from tests.hub.conftest import request
 from tests.hub.test_cli import ENV, hub_cmd, stop
+from tests.support.procs import reap_sync
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -43,7 +44,7 @@ def _serve(env: dict[str, str], *opts: str) -> tuple[subprocess.Popen[str], str,
     line = proc.stdout.readline()
     if not line.startswith("outpost-hub ready: "):
         proc.kill()
-        raise AssertionError(f"no ready line: {line!r} {proc.communicate(timeout=20)}")
+        raise AssertionError(f"no ready line: {line!r} {reap_sync(proc, 20)}")
     return proc, line.split()[2], line
 
 

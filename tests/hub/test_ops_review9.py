@@ -33,6 +33,7 @@ from hubserver.logrepeat import RepeatLimit
 from hubserver.server import Hub
 from tests.hub.conftest import request
 from tests.hub.test_cli import ENV, hub_cmd, start, stop
+from tests.support.procs import reap_sync
 
 SITE = "field.site"
 
@@ -90,7 +91,7 @@ def test_a_second_hub_on_one_sqlite_file_is_refused_until_the_first_is_killed(
         assert v.returncode == 0 and v.stdout.strip() == "ok", v.stderr
     finally:
         proc.send_signal(signal.SIGKILL)  # the OS releases the lock
-        proc.communicate(timeout=20)
+        reap_sync(proc, 20)
     again, _ = start(tmp_path, "--auth", "none")
     stop(again)
 

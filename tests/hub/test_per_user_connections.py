@@ -100,3 +100,34 @@ def test_serve_caps_a_user_at_a_tenth_of_max_connections(tmp_path: Path) -> None
         rc, log = stop(proc)
     assert rc == 0, log
     assert "user 'rita' has 3 connections, the limit per user" in log, log
+
+
+async def test_simultaneous_handshakes_never_pass_either_limit(tmp_path: Path,
+                                                               prod: Project) -> None:
+    """Session 12's note feared that handshakes arriving together could each pass the count
+    before any became a connection. They cannot (websockets 17): ``_process_request``'s count
+    and ``_handler``'s registration run with no await between them (the 101 is written
+    without waiting; a send waits only on a closing or write-paused transport). Pinned: 80
+    handshakes of 4 users started at once, each limit exactly reached, the rest 503."""
+    users = Users(tmp_path / "users.db")
+    tokens = [users.add(f"u{i}", "writer") for i in range(4)]
+    lim = Limits(max_connections=6, max_connections_per_user=2)
+    async with Hub(MemLedger(prod), users=users, limits=lim) as hub:
+
+        async def one(token: str) -> object:
+            try:
+                return await connect(hub.url, open_timeout=60,
+                                     additional_headers=_auth(token))
+            except InvalidStatus as exc:
+                return exc.response.status_code
+
+        got = await asyncio.wait_for(
+            asyncio.gather(*(one(tokens[i % 4]) for i in range(80))), 120)
+        opened = [ws for ws in got if not isinstance(ws, int)]
+        try:
+            assert sorted(set(ws for ws in got if isinstance(ws, int))) == [503]
+            assert len(opened) == 6 and hub.connections == 6
+            assert sorted(hub._per_user.values()) == [1, 1, 2, 2]
+        finally:
+            for ws in opened:
+                await ws.close()

@@ -13,6 +13,7 @@ from websockets.asyncio.client import connect
 
 from tests.hub.conftest import request
 from tests.hub.test_cli import ENV, ROOT, hub_cmd
+from tests.support.procs import reap_sync
 
 
 def _readme_args(cmd: str) -> list[str]:
@@ -65,7 +66,7 @@ def test_no_users_hint_names_the_db(tmp_path: Path) -> None:
         proc.stdout.readline()
     finally:
         proc.terminate()
-        _, err = proc.communicate(timeout=20)
+        _, err = reap_sync(proc, 20)
     hint = next(ln for ln in err.splitlines() if "no users yet" in ln)
     assert f"user add NAME --db {db}" in hint and str(tmp_path / "hub.sqlite.users.db") in hint
     assert re.search(r"--users", hint) and os.path.basename(str(db)) in hint

@@ -15,6 +15,7 @@ from websockets.exceptions import InvalidStatus
 from tests.hub.conftest import request
 from tests.hub.test_cli import hub_cmd, stop
 from tests.hub.test_ops_review10 import _add, _env, _serve
+from tests.support.procs import reap_sync
 
 
 async def _two_headers(url: str, token: str) -> InvalidStatus:
@@ -67,7 +68,7 @@ def test_sighup_drains_like_sigterm(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate(timeout=20)
+            reap_sync(proc, 20)
     assert rc == 0, log
     assert "shutting down (SIGHUP)" in log, log
 
@@ -93,6 +94,6 @@ def test_a_hub_started_with_nohup_keeps_ignoring_sighup(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate(timeout=20)
+            reap_sync(proc, 20)
     assert rc == 0, log
     assert "shutting down (SIGTERM)" in log, log

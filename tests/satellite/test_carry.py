@@ -15,6 +15,7 @@ import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,10 +26,12 @@ from core.model import Action, Cmd
 from core.satellite.api import Keep, ReceiptState
 from core.satellite.carry import CarryPlan, plan_carry
 from core.satellite.client import Backoff, SyncClient
+from core.satellite.config import DataDir
 from core.satellite.satellite import Satellite
 from core.schema import Project, parse_project
 from hubserver.server import Hub
 from tests.satellite.test_cli import cli
+from tests.support.procs import reap
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = "field.site"
@@ -39,7 +42,7 @@ async def hub_cli(*args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "hubserver.cli", *args, cwd=ROOT, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    out, err = await reap(proc, 60)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
@@ -64,6 +67,34 @@ async def pub(data: Path, key: str, cmd: str, *fields: str) -> str:
     rc, out, err = await cli(data, "pub", SITE, key, cmd, *fields)
     assert rc == 0, err
     return str(json.loads(out)["uid"])
+
+
+def pub_here(data: Path, key: str, cmd: str, project: Project | None = None,
+             **fields: Any) -> str:
+    """What `outpost pub SITE KEY CMD FIELD=VALUE...` does (:meth:`Satellite.pub` on the
+    directory, its lock held), without a process: a scenario's set-up edits. Each CLI process
+    costs ~0.3 s of CPU, nearly all imports: at load 12-19 on 2 cores a scenario of 40 of
+    them passed the 120 s test timeout (session 12). The steps a test is about stay CLI."""
+    sat = Satellite(data, project)
+    try:
+        return sat.pub([Action(SITE, key, Cmd(cmd), fields)])
+    finally:
+        sat.close()
+
+
+async def sync_here(data: Path, url: str | None = None, project: Project | None = None,
+                    timeout: float = 60) -> None:
+    """What `outpost sync --once` does (:meth:`SyncClient.sync_once` with the directory's hub
+    and token, or ``url``: a directory never connected, made with ``project``), without a
+    process; raises what makes that command fail (HubError)."""
+    dd = DataDir(data)
+    cfg = dd.load_config()
+    sat = Satellite(dd, project)
+    try:
+        await SyncClient(sat, url or cfg.hub, cfg.token,
+                         rnd=random.Random(0)).sync_once(timeout)
+    finally:
+        sat.close()
 
 
 def uid_counts(led: SqlLedger) -> Counter[str]:
@@ -128,53 +159,57 @@ async def plan_on_another_ledger(tmp_path: Path, project: Project, url: str,
 
 async def test_carry_after_the_hub_was_restored_from_an_older_backup(
         tmp_path: Path, project: Project) -> None:
+    """The set-up (edits, syncs, backup, restore, another satellite's edit) runs in this
+    process (:func:`pub_here`, :func:`sync_here`, ``ops``); every command whose answer is
+    checked (connect, carry, conflicts, resolve) is the CLI: 15 processes, not 38."""
+    from core.ledger import ops
+
     old, new, other = tmp_path / "old", tmp_path / "new", tmp_path / "other"
     db1, db2, bak = tmp_path / "hub1.db", tmp_path / "hub2.db", tmp_path / "b.ledger"
     led1 = SqlLedger(f"sqlite:///{db1}", project)
     async with Hub(led1, port=0) as hub1:
         assert (await cli(old, "connect", hub1.url))[0] == 0
-        await pub(old, "s1", "new", "name=A")
-        await pub(old, "s2", "new", "name=B", "lat=1.5")
-        assert (await cli(old, "sync", "--once"))[0] == 0
-        rc, _, err = await hub_cli("backup", str(bak), "--db", str(db1))
-        assert rc == 0, err
+        pub_here(old, "s1", "new", name="A")
+        pub_here(old, "s2", "new", name="B", lat=1.5)
+        await sync_here(old)
+        ops.backup(led1, bak)
         # accepted after the backup: the restore loses them on the hub
-        await pub(old, "s3", "new", "name=C")
-        await pub(old, "s1", "mod", "lat=9.5")
-        assert (await cli(old, "sync", "--once"))[0] == 0
+        pub_here(old, "s3", "new", name="C")
+        pub_here(old, "s1", "mod", lat=9.5)
+        await sync_here(old)
     led1.close()
     # offline edits, never synced
-    p_mod = await pub(old, "s2", "mod", "name=B2")        # the hub's s2 changes meanwhile
-    p_new = await pub(old, "s4", "new", "name=D")
-    p_lost = await pub(old, "s3", "mod", "name=C2")       # s3 is gone from the restored hub
-    p_note = await pub(old, "s1", "mod", "notes=checked")  # s1 lost lat, not notes
-    p_del = await pub(old, "s2", "mod", "region=north")    # lat/name of s2 differ, not region
+    p_mod = pub_here(old, "s2", "mod", name="B2")        # the hub's s2 changes meanwhile
+    p_new = pub_here(old, "s4", "new", name="D")
+    p_lost = pub_here(old, "s3", "mod", name="C2")       # s3 is gone from the restored hub
+    p_note = pub_here(old, "s1", "mod", notes="checked")  # s1 lost lat, not notes
+    p_del = pub_here(old, "s2", "mod", region="north")    # lat/name of s2 differ, not region
 
-    rc, _, err = await hub_cli("restore", str(bak), "--db", str(db2))
-    assert rc == 0, err
-    led2 = SqlLedger(f"sqlite:///{db2}", project)
+    led2 = ops.restore(bak, f"sqlite:///{db2}", project)
     async with Hub(led2, port=0) as hub2:
         # stuck: the hub was restored before the replica's revision; the message names carry
         rc, _, err = await cli(old, "connect", hub2.url)
         assert rc == 1 and "restored from a backup" in err and "outpost carry" in err, err
-        assert (await cli(other, "connect", hub2.url))[0] == 0
-        assert (await cli(other, "sync", "--once"))[0] == 0
-        await pub(other, "s2", "mod", "name=Theirs")
-        assert (await cli(other, "sync", "--once"))[0] == 0
+        await sync_here(other, hub2.url, project)
+        pub_here(other, "s2", "mod", project, name="Theirs")
+        await sync_here(other, hub2.url, project)
 
         assert (await cli(new, "carry", str(old)))[0] == 1  # not connected yet
         assert (await cli(new, "connect", hub2.url))[0] == 0
         rc, _, err = await cli(new, "carry", str(old))
         assert rc == 1 and "sync --once" in err, err  # connected, never synced
-        assert (await cli(new, "sync", "--once"))[0] == 0
+        await sync_here(new)
         before = hashes(old)
 
         rc, out, err = await cli(new, "carry", str(old), "--dry-run")
         assert rc == 0, err
         dry = json.loads(out)
         assert dry["dry_run"] and dry["carried"] == 5
-        rc, out, _ = await cli(new, "status")
-        assert json.loads(out)["pending"] == 0  # a dry run queues nothing
+        ro = Satellite(new, read_only=True)
+        try:
+            assert ro.status().pending == 0  # a dry run queues nothing
+        finally:
+            ro.close()
 
         rc, out, err = await cli(new, "carry", str(old))
         assert rc == 0, err
@@ -190,7 +225,7 @@ async def test_carry_after_the_hub_was_restored_from_an_older_backup(
         assert set(shown) == {p_mod, p_lost}  # p_mod: marked by the replica's rebase at once
         assert shown[p_lost]["conflicts"][0]["reason"] == "deleted"
         assert shown[p_mod]["state"] == "pending" and shown[p_lost]["state"] == "rejected"
-        assert (await cli(new, "sync", "--once"))[0] == 0
+        await sync_here(new)
         rc, out, _ = await cli(new, "conflicts")
         shown = {c["uid"]: c for c in json.loads(out)}
         assert set(shown) == {p_mod, p_lost} and shown[p_mod]["state"] == "rejected"
@@ -202,7 +237,7 @@ async def test_carry_after_the_hub_was_restored_from_an_older_backup(
         rc, out, _ = await cli(new, "resolve", p_lost, "--keep", "mine")
         assert rc == 0
         assert (await cli(new, "resolve", p_mod, "--keep", "theirs"))[0] == 0
-        assert (await cli(new, "sync", "--once"))[0] == 0
+        await sync_here(new)
         rc, out, _ = await cli(new, "carry", str(old))
         assert json.loads(out)["carried"] == 0 and json.loads(out)["already"] == 5
 
@@ -210,11 +245,11 @@ async def test_carry_after_the_hub_was_restored_from_an_older_backup(
         # hub's uid check answers them as accepted, never applied twice
         late = tmp_path / "late"
         assert (await cli(late, "connect", hub2.url))[0] == 0
-        assert (await cli(late, "sync", "--once"))[0] == 0
+        await sync_here(late)
         rc, out, _ = await cli(late, "carry", str(old))
         res = json.loads(out)
         assert res["already"] == 3 and res["carried"] == 2, res  # not on the hub: again
-        assert (await cli(late, "sync", "--once"))[0] == 0
+        await sync_here(late)
 
         counts = uid_counts(led2)
         for u in (p_new, p_note, p_del):

@@ -17,18 +17,20 @@ import pytest
 from core.ledger.memory import MemLedger
 from core.schema import Project, parse_project
 from hubserver.server import Hub
+from tests.support.procs import reap
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def cli(data: Path, *args: str, json_out: bool = True) -> tuple[int, str, str]:
+async def cli(data: Path, *args: str, json_out: bool = True, timeout: float = 60
+              ) -> tuple[int, str, str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     argv = [sys.executable, "-m", "desktop.headless", args[0], "--data", str(data),
             *(["--json"] if json_out else []), *args[1:]]
     proc = await asyncio.create_subprocess_exec(*argv, cwd=ROOT, env=env,
                                                 stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    out, err = await reap(proc, timeout)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
@@ -143,7 +145,7 @@ async def test_sync_settles_the_heap_once_the_queue_is_loaded(tmp_path: Path, hu
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-c", code, cmd, "--data", str(a), "--json", *args, cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=asyncio.subprocess.PIPE)
-        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+        out, _ = await reap(proc, 60)
         line = next(ln for ln in out.decode().splitlines() if ln.startswith("GC "))
         assert line.split()[1:] == ["0", "0", settled, settled], (cmd, line)
 
@@ -330,7 +332,7 @@ async def test_output_into_a_closed_pipe_is_no_traceback(tmp_path: Path, hub: Hu
             cwd=ROOT, env=env, stdout=w, stderr=asyncio.subprocess.PIPE)
     finally:
         os.close(w)
-    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    _, err = await reap(proc, 60)
     assert "Traceback" not in err.decode() and "BrokenPipe" not in err.decode()
 
 
@@ -419,7 +421,7 @@ async def test_continuous_sync_says_what_happens_and_stops_cleanly(
     assert hub.url in line
     await asyncio.sleep(0.2)
     proc.send_signal(getattr(signal, sig))
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    out, err = await reap(proc, 30)
     assert proc.returncode == 0, err
     assert out.decode().startswith("stopped: ") and "0 pending" in out.decode()
     assert "last synced" in out.decode()
@@ -433,7 +435,7 @@ async def test_continuous_sync_says_what_happens_and_stops_cleanly(
     line = await _line_with(proc.stderr, "offline:")
     assert "127.0.0.1:9" in line and "retrying" in line
     proc.send_signal(getattr(signal, sig))
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    out, err = await reap(proc, 30)
     assert proc.returncode == 0 and "Traceback" not in err.decode()
 
 
@@ -450,7 +452,7 @@ async def test_continuous_sync_that_the_hub_stops_is_an_error(
         cfg = json.loads((a / "config.json").read_text())
         (a / "config.json").write_text(json.dumps({**cfg, "hub": elsewhere.url}))
         proc = await _spawn_sync(a)
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        out, err = await reap(proc, 60)
     assert proc.returncode == 1, (out, err)
     assert "stopped" in err.decode() and "schema version" in err.decode()
     assert not out.decode().startswith("synced")
@@ -476,7 +478,7 @@ async def test_small_mistakes_on_the_command_line_are_named(tmp_path: Path, hub:
         sys.executable, "-m", "desktop.headless", "pub", "--data", str(a), "field.site",
         b"\xff", "new", "name=Z", cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE)
-    _, err_b = await asyncio.wait_for(proc.communicate(), 60)
+    _, err_b = await reap(proc, 60)
     assert proc.returncode == 1 and b"not valid UTF-8" in err_b and b"\\xff" in err_b
     assert b"Traceback" not in err_b
     rc, out, _ = await cli(a, "status")

@@ -19,6 +19,7 @@ from core.satellite.satellite import Satellite
 from core.schema import Project
 from hubserver.server import Hub
 from tests.satellite.test_cli import ROOT, cli
+from tests.support.procs import reap
 
 SITE = "field.site"
 
@@ -29,7 +30,7 @@ async def _python(code: str, *args: str) -> tuple[int, str, str]:
         sys.executable, "-c", code, *args, cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    out, err = await reap(proc, 60)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
@@ -204,7 +205,7 @@ async def test_continuous_sync_says_when_edits_are_rejected(tmp_path: Path, hub:
         line = await _line_with(proc.stderr, "rejected", seen)
     finally:
         proc.send_signal(signal.SIGTERM)
-        _, rest = await asyncio.wait_for(proc.communicate(), 30)
+        _, rest = await reap(proc, 30)
     assert proc.returncode == 0
     lines = seen + rest.decode().splitlines(keepends=True)
     assert len(lines) == len(set(lines)), lines  # no line twice

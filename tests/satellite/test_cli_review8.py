@@ -18,6 +18,7 @@ from core.schema import Project, parse_project
 from hubserver.auth import Users
 from hubserver.server import Hub
 from tests.satellite.test_cli import cli
+from tests.support.procs import reap
 
 SITE = "field.site"
 
@@ -220,7 +221,6 @@ async def test_continuous_sync_stops_on_a_refused_token_naming_the_fix(
     """Session 9: continuous `outpost sync` retried a refused token (401) for ever with a
     generic "offline: ... retrying" line; its fix (`outpost connect --token`) needs the data
     directory the running sync holds. Now it stops: exit 1, what happened and the fix."""
-    import asyncio
 
     from tests.satellite.test_cli import _spawn_sync
 
@@ -230,7 +230,7 @@ async def test_continuous_sync_stops_on_a_refused_token_naming_the_fix(
     cfg = json.loads((a / "config.json").read_text())
     (a / "config.json").write_text(json.dumps({**cfg, "token": "revoked"}))
     proc = await _spawn_sync(a)
-    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    _, err = await reap(proc, 60)
     text = err.decode()
     assert proc.returncode == 1, text
     assert "refused the token (HTTP 401)" in text

@@ -23,6 +23,7 @@ from core.satellite.satellite import Satellite
 from core.schema import Project
 from hubserver.server import Hub
 from tests.satellite.test_cli import ROOT, cli
+from tests.support.procs import reap
 
 ROWS = 2_100  # five batches of 500 and one of 100
 
@@ -50,7 +51,7 @@ async def test_an_import_killed_half_way_queues_nothing_and_runs_again_once(
         sys.executable, "-m", "desktop.headless", "import", "field.site", str(src), "--data",
         str(a), cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE)
-    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    _, err = await reap(proc, 60)
     assert proc.returncode == 137, err  # killed after three of its five batches were added
     assert "queued 1000 of" in err.decode()
     assert queued_rows(a) == 0

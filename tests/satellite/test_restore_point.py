@@ -16,7 +16,7 @@ from core.satellite.config import DataDir
 from core.satellite.satellite import Satellite
 from core.schema import Project
 from hubserver.server import Hub
-from tests.satellite.test_carry import hub_cli, pub
+from tests.satellite.test_carry import hub_cli, pub, pub_here, sync_here
 from tests.satellite.test_cli import cli
 from tests.satellite.test_ledger_identity import refused_and_kept
 
@@ -41,20 +41,23 @@ def rev_of(d: Path) -> int:
 
 async def test_a_replica_past_the_restore_point_never_syncs_with_the_restored_hub(
         tmp_path: Path, project: Project) -> None:
+    """The set-up edits and syncs run in this process (:func:`pub_here`, :func:`sync_here`:
+    the processes' imports passed the 120 s timeout at load 12-19); `outpost-hub backup` and
+    `restore`, the refused and the accepted `outpost connect` and carry are processes."""
     a, early, b = tmp_path / "a", tmp_path / "early", tmp_path / "b"
     db1, db2, bak = tmp_path / "hub1.db", tmp_path / "hub2.db", tmp_path / "b.ledger"
     led1 = SqlLedger(f"sqlite:///{db1}", project)
     async with Hub(led1, port=0) as hub1:
         for d in (a, early):
             assert (await cli(d, "connect", hub1.url))[0] == 0
-        await pub(a, "s1", "new", "name=A")
-        assert (await cli(a, "sync", "--once"))[0] == 0
-        assert (await cli(early, "sync", "--once"))[0] == 0  # at the backup point
+        pub_here(a, "s1", "new", name="A")
+        await sync_here(a)
+        await sync_here(early)  # at the backup point
         rc, _, err = await hub_cli("backup", str(bak), "--db", str(db1))
         assert rc == 0, err
         backup_rev = led1.rev()
-        await pub(a, "s2", "new", "name=B")  # accepted after the backup: lost by the restore
-        assert (await cli(a, "sync", "--once"))[0] == 0
+        pub_here(a, "s2", "new", name="B")  # accepted after the backup: lost by the restore
+        await sync_here(a)
     led1.close()
     mine = rev_of(a)
     assert mine > backup_rev and point_of(a) == (0, "")
@@ -65,13 +68,13 @@ async def test_a_replica_past_the_restore_point_never_syncs_with_the_restored_hu
     async with Hub(led2, port=0) as hub2:
         # another satellite publishes on the restored hub: its revision passes the replica's
         # (the case that slipped: "hub behind the replica" no longer holds)
-        assert (await cli(b, "connect", hub2.url))[0] == 0
-        await pub(b, "s3", "new", "name=C")
-        assert (await cli(b, "sync", "--once"))[0] == 0
+        await sync_here(b, hub2.url, project)
+        pub_here(b, "s3", "new", project, name="C")
+        await sync_here(b, hub2.url, project)
         assert led2.rev() > mine and point_of(b) == led2.restored
         keys = led2.keys(SITE)
         assert keys == ["s1", "s3"]
-        await pub(a, "s4", "new", "name=D")  # pending in the stuck replica
+        pub_here(a, "s4", "new", name="D")  # pending in the stuck replica
         # connect refused, naming the restore point, the replica's rev and carry; sync too
         await refused_and_kept(
             a, hub2.url, (f"restored from a backup at revision {format_rev(backup_rev)}",
@@ -82,16 +85,15 @@ async def test_a_replica_past_the_restore_point_never_syncs_with_the_restored_hu
         # adopts the restore point
         rc, _, err = await cli(early, "connect", hub2.url)
         assert rc == 0, err
-        rc, _, err = await cli(early, "sync", "--once")
-        assert rc == 0, err
+        await sync_here(early)
         assert point_of(early) == led2.restored and rev_of(early) == led2.rev()
         # and carry --accepted moves the stuck replica's edits to a new directory
         new = tmp_path / "new"
         assert (await cli(new, "connect", hub2.url))[0] == 0
-        assert (await cli(new, "sync", "--once"))[0] == 0
+        await sync_here(new)
         rc, _, err = await cli(new, "carry", str(a), "--accepted")
         assert rc == 0, err
-        assert (await cli(new, "sync", "--once"))[0] == 0
+        await sync_here(new)
         assert led2.keys(SITE) == ["s1", "s2", "s3", "s4"]
     led2.close()
 

@@ -9,7 +9,6 @@ editable."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from core.satellite.satellite import Satellite
 from core.schema import Model, Project, parse_project
 from hubserver.server import Hub
 from tests.satellite.test_cli import cli
+from tests.support.procs import reap
 
 ITEM = "inv.item"
 SCHEMA = """
@@ -415,7 +415,7 @@ async def test_continuous_sync_online_line_has_no_stale_error(
                 assert "cannot reach" not in line, line
                 assert "pending" in line
                 proc.send_signal(signal.SIGTERM)
-                _, err = await asyncio.wait_for(proc.communicate(), 30)
+                _, err = await reap(proc, 30)
             assert proc.returncode == 0, err
             assert "cannot reach" not in err.decode()  # no later line repeats it either
         finally:

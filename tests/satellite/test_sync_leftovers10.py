@@ -22,6 +22,7 @@ from hubserver.limits import Limits
 from hubserver.server import Hub
 from tests.reliability.test_storage import Fault, big_site, sync
 from tests.satellite.test_cli import cli
+from tests.support.procs import reap
 
 
 async def test_last_sync_is_not_moved_by_a_reply_that_could_not_be_stored(
@@ -124,7 +125,7 @@ async def test_a_403_stops_sync_naming_the_policy_not_the_token(
     try:
         proc = await _spawn_sync(a)
         try:
-            _, err = await asyncio.wait_for(proc.communicate(), 60)
+            _, err = await reap(proc, 60)
         finally:
             if proc.returncode is None:  # still retrying: not left running
                 proc.kill()

@@ -20,6 +20,7 @@ from core.satellite.satellite import Satellite
 from core.schema import Project
 from hubserver.server import Hub
 from tests.satellite.test_cli import cli
+from tests.support.procs import reap
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 256 * 1024
@@ -37,7 +38,7 @@ async def _sync_on_small_disk(data: Path, *args: str) -> tuple[int, str]:
         sys.executable, "-m", "desktop.headless", "sync", "--data", str(data), *args,
         cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         preexec_fn=_small_disk)
-    _, err = await asyncio.wait_for(proc.communicate(), 90)
+    _, err = await reap(proc, 90)
     assert proc.returncode is not None
     return proc.returncode, err.decode()
 
@@ -98,7 +99,7 @@ async def test_continuous_sync_says_a_repeated_storage_failure_once(
             pass
         finally:
             proc.terminate()
-            rest = await asyncio.wait_for(proc.communicate(), 60)
+            rest = await reap(proc, 60)
         lines += rest[1].decode().splitlines()
     err = "\n".join(lines)
     assert proc.returncode == 0, err

@@ -21,6 +21,7 @@ from core.revision import Rev
 from core.schema import Project
 from hubserver.server import Hub
 from tests.satellite.test_cli import cli
+from tests.support.procs import reap
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,7 +72,7 @@ async def test_continuous_sync_says_it_is_online_again_after_the_hubs_database_i
             pass
         finally:
             proc.terminate()
-            rest = await asyncio.wait_for(proc.communicate(), 60)
+            rest = await reap(proc, 60)
         lines += rest[1].decode().splitlines()
         stored = len(ledger.states("field.site"))
     err = "\n".join(lines)
