@@ -254,7 +254,8 @@ class Subs:
                     continue
                 if one is not None:  # one topic, so each connection once
                     if one.rev > s.watermark and exclude.get(one.rev) != conn:
-                        out[conn] = Delivery(last, [one])
+                        # both lists given: the dataclass's default factory costs a call
+                        out[conn] = Delivery(last, [one], [])
                     continue
                 if publisher is not None and conn == publisher \
                         and exclude.keys() >= set(map(_rev_of, tevs)):

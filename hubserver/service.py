@@ -162,6 +162,7 @@ class HubService:
         self._last_id: int | None = self._last_id_at(self.rev)  # None: unknown
         self._conns: dict[ConnId, _Conn] = {}
         self._pending: dict[ConnId, Delivery] = {}
+        self._flushes: dict[ConnId, Flush] = {}  # each connection's Flush without a catch-up
         self._sealed: dict[ConnId, list[Delivery]] = {}  # pushes taken, not sent yet (seal)
         self._backlogs: dict[ConnId, list[Backlog]] = {}  # evt.sub catch-ups to push
         self._backlog_seq = 0
@@ -205,10 +206,12 @@ class HubService:
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}: expected one of {', '.join(ROLES)}")
         self._conns[conn] = _Conn(user, role, float(self.limits.burst), self.clock())
+        self._flushes[conn] = Flush(conn)  # its pushes' Flush (fanout.queue): made once
 
     def disconnect(self, conn: ConnId) -> None:
         """Forget a connection: subscriptions, monitors and pending pushes."""
         self._conns.pop(conn, None)
+        self._flushes.pop(conn, None)
         self._pending.pop(conn, None)
         self._sealed.pop(conn, None)
         self._backlogs.pop(conn, None)

@@ -136,6 +136,31 @@ def test_pending_pushes_of_subscribers_are_their_own(svc: HubService) -> None:
     assert svc.take_push("B") is None and svc.take_push("C") is None
 
 
+def test_a_push_opens_with_the_connections_own_flush(svc: HubService) -> None:
+    """Each push that opens hands back one Flush of its connection, without a catch-up (since
+    session 13 the connection's own, made when it connected); none while one is pending,
+    none to a connection that left (its Flush is forgotten with it)."""
+    for c in ("B", "C"):
+        svc.handle_sync(c, frame("evt.sub#1", {"rev": Z, "tops": ["prod.cat"]}))
+
+    def flushes(outs: list[Out]) -> list[Flush]:
+        return [o for o in outs if isinstance(o, Flush)]
+
+    first = flushes(svc.handle_sync("A", frame("evt.pub#2", {"acts": [new("1", "a")]})))
+    assert sorted(f.conn for f in first) == ["B", "C"]  # type: ignore[type-var]
+    assert all(f.catch_up is None for f in first)
+    # B's push is still pending: only C's opens again
+    assert svc.take_push("C") is not None
+    again = flushes(svc.handle_sync("A", frame("evt.pub#3", {"acts": [new("2", "b")]})))
+    assert [f.conn for f in again] == ["C"]
+    assert again[0] == Flush("C") and again[0].catch_up is None
+    assert svc.take_push("B") is not None and svc.take_push("C") is not None
+    svc.disconnect("B")
+    assert "B" not in svc._flushes
+    last = flushes(svc.handle_sync("A", frame("evt.pub#4", {"acts": [new("3", "c")]})))
+    assert [f.conn for f in last] == ["C"]
+
+
 def test_push_frames_are_shared_only_when_identical(prod: Project, clock: Clock) -> None:
     """A push frame is encoded once per fan-out and reused for subscribers that get exactly
     the same (same events, same revision, audits or not); others get their own frame."""

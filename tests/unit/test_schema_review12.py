@@ -46,6 +46,40 @@ def test_a_json_value_nests_at_most_the_limit() -> None:
                                  {"name": orjson.loads(deep(1000))}))
 
 
+def test_the_quick_test_of_a_json_value_keeps_the_limit_at_its_edges() -> None:
+    """A json field's quick test (session 13: a text shorter than 2 * (limit + 1) bytes
+    cannot nest past the limit, and is not counted): the shortest value one level past the
+    limit is 202 bytes and refused; one at the limit passes; a wide value with more brackets
+    than the limit, shallow, passes (walked)."""
+    at = orjson.loads("[" * MAX_NESTING + "]" * MAX_NESTING)  # 200 bytes
+    past = orjson.loads("[" * (MAX_NESTING + 1) + "]" * (MAX_NESTING + 1))  # 202 bytes
+    assert len(orjson.dumps(past)) == 2 * (MAX_NESTING + 1)
+    PROJ.check_action(Action("doc.item", "1", Cmd.NEW, {"data": at}))
+    with pytest.raises(ValidationError, match="field 'data' got a list nested more than 100"):
+        PROJ.check_action(Action("doc.item", "1", Cmd.NEW, {"data": past}))
+    with pytest.raises(ValidationError, match="field 'data' got an object nested more than"):
+        PROJ.check_action(Action("doc.item", "1", Cmd.NEW, {"data": {"a": at}}))
+    wide = [[i] for i in range(3 * MAX_NESTING)]  # 301 brackets, 2 levels
+    PROJ.check_action(Action("doc.item", "1", Cmd.NEW, {"data": wide}))
+
+
+def test_int_keys_of_19_characters_are_bounded_and_canonical() -> None:
+    """Keys of 18 characters or fewer are within 64 bits without the comparison (session
+    13); from 19 on it is made, and the canonical form is checked at every length."""
+    for key in ("999999999999999999", "-999999999999999999", "1000000000000000000",
+                "-1000000000000000000", "9223372036854775807"):
+        PROJ.check_action(Action("doc.item", key, Cmd.NEW, {"name": "x"}))
+    for key in ("9999999999999999999", "-9999999999999999999"):  # 19 and 20 characters
+        with pytest.raises(ValidationError, match="is beyond 64 bits"):
+            PROJ.check_action(Action("doc.item", key, Cmd.NEW, {"name": "x"}))
+    for key in ("0999999999999999999", "00000000000000000001", "-0", "012"):
+        with pytest.raises(ValidationError, match="is not in canonical form"):
+            PROJ.check_action(Action("doc.item", key, Cmd.NEW, {"name": "x"}))
+    for key in ("1a", "", "--1", "1 "):
+        with pytest.raises(ValidationError, match=r"empty key|is not an integer"):
+            PROJ.check_action(Action("doc.item", key, Cmd.NEW, {"name": "x"}))
+
+
 def test_typed_json_is_refused_past_the_limit_and_past_the_stdlib() -> None:
     assert DATA is not None
     assert DATA.parse_text(deep(MAX_NESTING)) == json.loads(deep(MAX_NESTING))
