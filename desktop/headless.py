@@ -1376,7 +1376,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
         print(f"outpost: {note}", file=sys.stderr)
     for line in job.clash_lines():  # stderr, --json too (its "conflicts" lists them all)
         print(f"outpost: {line}", file=sys.stderr)
-    for line in (*job.kept_lines(), *job.new_key_lines(), *job.dropped_lines(),
+    for line in (*job.kept_lines(), *job.own_lines(), *job.new_key_lines(),
+                 *job.dropped_lines(),
                  *job.repeat_lines()):
         print(f"outpost: {line}", file=sys.stderr)
     for line in job.dangling_lines():  # not refused, as `pub` does not
@@ -1387,6 +1388,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
                 "left_alone": [{"line": line, "top": top, "key": key, "fields": list(fs)}
                                for line, top, key, fs in job.counts.kept],
                 "left_alone_rows": job.counts.kept_rows,
+                "kept_unsynced": [{"line": line, "top": top, "key": key, "fields": list(fs)}
+                                  for line, top, key, fs in job.counts.own],
+                "kept_unsynced_rows": job.counts.own_rows,
                 "new_keys": [{"line": line, "top": top, "key": key}
                              for line, top, key in job.counts.new_keys],
                 "new_key_rows": job.counts.new_key_rows,
@@ -1570,6 +1574,8 @@ class CsvImport:
                    "the export" if self.clashes else "")
                 + (f"; in {plural(self.counts.kept_rows, 'row')}, fields changed since the "
                    "export kept as they are now" if self.counts.kept_rows else "")
+                + (f"; in {plural(self.counts.own_rows, 'row')}, your unsynced changes kept"
+                   if self.counts.own_rows else "")
                 + (f"; {plural(self.counts.new_key_rows, 'row')} with a key not in the "
                    "export made new records" if self.counts.new_key_rows else "")
                 + (f"; {plural(self.counts.dropped_rows, 'unchanged row')} of records "
@@ -1615,6 +1621,20 @@ class CsvImport:
         if c.kept_rows > len(c.kept):
             out.append(f"{plural(c.kept_rows - len(c.kept), 'more row')} left fields changed "
                        "since the export as they are now (`--json` counts them)")
+        return out
+
+    def own_lines(self) -> list[str]:
+        """One line per row of a file exported on a satellite further on whose cells hold
+        the value from before this replica's own edit not yet at the hub (at most
+        :data:`_MOST_LINES`, then a count): the edit kept, the cells not sent."""
+        c = self.counts
+        out = [f"{self.file} line {line} ({top} {key}): {_names(list(fields))} left as "
+               f"you changed {'it' if len(fields) == 1 else 'them'} (your change is not "
+               "synced yet, so the satellite the file was exported on did not have it; the "
+               "file has the value from before it)" for line, top, key, fields in c.own]
+        if c.own_rows > len(c.own):
+            out.append(f"{plural(c.own_rows - len(c.own), 'more row')} left fields with your "
+                       "unsynced changes as you changed them (`--json` counts them)")
         return out
 
     def dropped_lines(self) -> list[str]:
@@ -1674,7 +1694,9 @@ class CsvImport:
                 f"replica's revision ({format_rev(c.ahead_of)}): it comes from a satellite "
                 f"that synced later. Its {plural(c.ahead_rows, 'row')} were compared with the "
                 "records as this replica has them and sent as changes of them, so a cell "
-                "holding a change this replica has not received yet is sent too; the hub "
+                "holding a change this replica has not received yet is sent too (but not "
+                "one holding the value from before a change of yours not synced yet: that "
+                "satellite did not have your change, which is kept); the hub "
                 "takes each change, or names it a conflict if the field was changed since "
                 "(then choose yours or theirs; each changed row is a transaction of its own, "
                 "so one conflict does not take the others with it). To compare with the "
@@ -1809,6 +1831,12 @@ class _Counts:
     # (the newer value is kept): (line, topic, key, fields) of the first _MOST_LINES rows
     kept: list[tuple[int, str, str, tuple[str, ...]]] = field(default_factory=list)
     kept_rows: int = 0
+    # cells of a row of a file from a satellite further on (_rev after this replica's) with
+    # the value from before this replica's own edit not yet at the hub (pending or
+    # rejected): the edit is kept (user review 13: the sheet undid it): (line, topic, key,
+    # fields) of the first _MOST_LINES rows
+    own: list[tuple[int, str, str, tuple[str, ...]]] = field(default_factory=list)
+    own_rows: int = 0
     # unchanged rows of a file with _rev whose record was deleted since (skipped): (line,
     # topic, key, "by bob") of the first _MOST_LINES
     dropped: list[tuple[int, str, str, str]] = field(default_factory=list)
@@ -1880,6 +1908,11 @@ class _Counts:
         self.new_key_rows += 1
         if len(self.new_keys) < _MOST_LINES:
             self.new_keys.append((line, top, key))
+
+    def keep_own(self, line: int, top: str, key: str, fields: Sequence[str]) -> None:
+        self.own_rows += 1
+        if len(self.own) < _MOST_LINES:
+            self.own.append((line, top, key, tuple(fields)))
 
     def repeat(self, line: int, top: str, key: str) -> None:
         self.repeat_rows += 1
@@ -2398,6 +2431,14 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
                         maybe.append(k)
                     else:
                         changed[k] = v
+                if maybe and line in ahead:
+                    # a sheet from a satellite further on (user review 13): it cannot hold
+                    # this replica's own edits not yet at the hub (pending, or rejected),
+                    # so a cell with the value from before such an edit is the sheet being
+                    # older than it, not the sheet's user changing it back: kept, said
+                    if check:
+                        seen.keep_own(line, top, key, maybe)
+                    maybe = []
                 if maybe:
                     later.append((len(slots), line, key, arg, base, changed, maybe))
                     slots.append(None)

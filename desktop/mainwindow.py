@@ -1136,6 +1136,11 @@ class MainWindow(QMainWindow):
                     "user changed since the export: those were left as they are now: "
                     + _few((f"{key} ({', '.join(fs)})" for _, _, key, fs in c.kept),
                            c.kept_rows) if c.kept_rows else "")
+            own = (f"{plural(c.own_rows, 'row')} had the value from before a change of "
+                   "yours not synced yet (the file comes from a laptop that did not have it): "
+                   "your change was kept: "
+                   + _few((f"{key} ({', '.join(fs)})" for _, _, key, fs in c.own),
+                          c.own_rows) if c.own_rows else "")
             keys = (f"{plural(c.new_key_rows, 'row')} had a key that was not in the export, "
                     "so each made a new record: "
                     + _few((key for _, _, key in c.new_keys), c.new_key_rows)
@@ -1149,7 +1154,7 @@ class MainWindow(QMainWindow):
             again = job.repeat_lines("change a cell of each (e.g. its notes) and import "
                                      "the file again")
             notes = [n for n in (job.overwrite_note(), job.ahead_note(f"Sync now ({SYNC_KEY})"),
-                                 clashes, kept, keys, gone,
+                                 clashes, kept, own, keys, gone,
                                  again[-1] if again else "",
                                  *job.dangling_lines(),
                                  job.sheet_note("File → Import CSV from a spreadsheet export…"))
