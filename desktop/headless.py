@@ -1832,8 +1832,8 @@ class _Counts:
     kept: list[tuple[int, str, str, tuple[str, ...]]] = field(default_factory=list)
     kept_rows: int = 0
     # cells of a row of a file from a satellite further on (_rev after this replica's) with
-    # the value from before this replica's own edit not yet at the hub (pending or
-    # rejected): the edit is kept (user review 13: the sheet undid it): (line, topic, key,
+    # the value from before this replica's own edit not yet at the hub (pending): the
+    # edit is kept (user review 13: the sheet undid it): (line, topic, key,
     # fields) of the first _MOST_LINES rows
     own: list[tuple[int, str, str, tuple[str, ...]]] = field(default_factory=list)
     own_rows: int = 0
@@ -2433,8 +2433,8 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
                         changed[k] = v
                 if maybe and line in ahead:
                     # a sheet from a satellite further on (user review 13): it cannot hold
-                    # this replica's own edits not yet at the hub (pending, or rejected),
-                    # so a cell with the value from before such an edit is the sheet being
+                    # this replica's own edits not yet at the hub (pending), so
+                    # a cell with the value from before such an edit is the sheet being
                     # older than it, not the sheet's user changing it back: kept, said
                     if check:
                         seen.keep_own(line, top, key, maybe)
