@@ -8,17 +8,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtWidgets import QPushButton
+
 from core.model import Action, Cmd
 from core.revision import format_rev
+from core.satellite.satellite import Satellite
 from core.schema import Project
 from desktop.mainwindow import MainWindow
 from hubserver.server import Hub
 from tests.desktop.test_conflicts_plain import SITE, hub, sync, two  # noqa: F401
-from tests.desktop.test_csv_app import finish, write
+from tests.desktop.test_csv_app import finish, sat, window, write
+
+__all__ = ["sat"]  # the fixture
 
 
-def _window(qtbot: Any, sat: Any) -> MainWindow:
-    w = MainWindow(sat, None, "t")
+def _window(qtbot: Any, s: Any) -> MainWindow:
+    w = MainWindow(s, None, "t")
     qtbot.addWidget(w)
     w.select_topic(SITE)
     return w
@@ -47,3 +52,55 @@ async def test_a_sheet_from_a_laptop_further_on_keeps_ones_unsynced_edit(
     finally:
         a.close()
         b.close()
+
+
+def test_repeats_are_named_and_made_anyway_from_the_box(qtbot: Any, sat: Satellite,
+                                                        tmp_path: Path) -> None:
+    """A row equal on the file's columns only (s1..s3 have a region) is new; a row equal
+    to a whole record is skipped, named by line and record, and the box's Make them anyway
+    makes only it, not the file's other keyless rows again."""
+    w = window(qtbot, sat)
+    src = write(tmp_path / "partial.csv", ["name", "Site 1", "Site 9"])
+    ok, _, text = finish(qtbot, w, w.import_csv(src))
+    assert ok and text.startswith("imported 2 rows (2 new, 0 changed)"), text
+    assert w.csv_box is not None and w.csv_box.findChild(QPushButton, "make_anyway") is None
+    write(tmp_path / "partial.csv", ["name", "Site 7", "Site 9"])
+    ok, _, text = finish(qtbot, w, w.import_csv(src))
+    assert ok and text.startswith("imported 1 row (1 new, 0 changed)"), text
+    made = {k for k in sat.keys(SITE) if k not in ("s1", "s2", "s3")}
+    nine = [k for k in made if (sat.record(SITE, k).fields or {}).get("name") == "Site 9"]
+    assert len(nine) == 1
+    assert ("1 row without a key was skipped: it equals a record that exists in every field "
+            "(made by an earlier import of the file?), so that importing a sheet again does "
+            f"not make its new rows again: line 3 (= {nine[0]}). To make them anyway, click "
+            "Make them anyway") in text, text
+    assert "--again" not in text
+    box = w.csv_box
+    assert box is not None
+    make = box.findChild(QPushButton, "make_anyway")
+    assert make is not None and make.isVisible()
+    make.click()
+    job = w.csv_job
+    ok, _, text = finish(qtbot, w, job)
+    assert ok and text.startswith("imported 1 row (1 new, 0 changed)"), text
+    names = sorted(str((v.fields or {}).get("name")) for v in sat.records(SITE))
+    assert names == ["Site 1", "Site 1", "Site 2", "Site 3", "Site 7", "Site 9", "Site 9"]
+    assert w.csv_box is not None and w.csv_box.findChild(QPushButton, "make_anyway") is None
+
+
+def test_make_them_anyway_of_a_file_changed_since_imports_nothing(
+        qtbot: Any, sat: Satellite, tmp_path: Path) -> None:
+    w = window(qtbot, sat)
+    src = write(tmp_path / "p.csv", ["name", "Site 9"])
+    assert finish(qtbot, w, w.import_csv(src))[0]
+    assert finish(qtbot, w, w.import_csv(src))[0]
+    box = w.csv_box
+    assert box is not None
+    write(tmp_path / "p.csv", ["name", "Other", "Site 9", "More"])
+    pending = sat.status().pending
+    make = box.findChild(QPushButton, "make_anyway")
+    assert make is not None
+    make.click()
+    ok, _, text = finish(qtbot, w, w.csv_job)
+    assert not ok and "p.csv changed since it was imported" in text, text
+    assert sat.status().pending == pending

@@ -64,3 +64,50 @@ async def test_a_sheet_from_a_laptop_further_on_keeps_ones_unsynced_edit(
     assert (await cli(b, "sync", "--once"))[0] == 0
     st = hub.ledger.state(SITE, "s3")
     assert st is not None and st["notes"] == "B: bridge washed out"
+
+
+async def _obs(d: Path) -> list[str]:
+    rc, out, err = await cli(d, "show", OBS)
+    assert rc == 0, err
+    return sorted(f"{r['fields']['species']} {r['fields'].get('observer')}"
+                  for r in json.loads(out))
+
+
+async def test_a_keyless_row_is_a_repeat_only_of_a_whole_record(tmp_path: Path,
+                                                                hub: Hub) -> None:
+    """A new sighting "Red fox, 4" typed in a two-column sheet is not Anna's older record
+    with an observer and a date (it was skipped as equal on the file's columns); a row equal
+    to a whole record is skipped, and the advice makes only the skipped lines again."""
+    b = tmp_path / "b"
+    assert (await cli(b, "connect", hub.url))[0] == 0
+    assert (await cli(b, "pub", OBS, "o1", "new", "species=Red fox", "count=4",
+                      "observed=2026-11-20 10:00", "observer=Anna"))[0] == 0
+    day2 = tmp_path / "day2.csv"
+    day2.write_text("species,count\nRed fox,4\nBadger,1\n", encoding="utf-8")
+    rc, out, err = await cli(b, "import", OBS, str(day2))
+    assert rc == 0, err
+    assert await _obs(b) == ["Badger None", "Red fox Anna", "Red fox None"]
+    res = json.loads(out)
+    assert res["new"] == 2 and res["skipped_repeat_rows"] == 0 and "skipped" not in err, err
+    # the same sheet again: both rows equal the records the first import made, in every field
+    rc, out, err = await cli(b, "import", OBS, str(day2))
+    assert rc == 0, err
+    assert json.loads(out)["skipped_repeat_rows"] == 2
+    assert "line 2 (field.obs): the row has no key and equals record" in err, err
+    assert "to make them anyway, import with `--again`" in err, err
+    # one repeat, one new row: --again alone would make the new one twice; the advice names
+    # the skipped lines only
+    day3 = tmp_path / "day3.csv"
+    day3.write_text("species,count\nLynx,2\nBadger,1\n", encoding="utf-8")
+    rc, out, err = await cli(b, "import", OBS, str(day3))
+    assert rc == 0, err
+    assert [r["line"] for r in json.loads(out)["skipped_repeats"]] == [3]
+    advice = (f"import only those lines with `outpost import field.obs {day3} --again "
+              "--lines 3` (`--again` alone would make the file's 1 other row without a key "
+              "again too)")
+    assert advice in err, err
+    rc, out, err = await cli(b, "import", OBS, str(day3), "--again", "--lines", "3")
+    assert rc == 0, err
+    assert json.loads(out)["new"] == 1
+    assert await _obs(b) == ["Badger None", "Badger None", "Lynx None", "Red fox Anna",
+                             "Red fox None"]
