@@ -1381,8 +1381,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
         print(f"outpost: {note}", file=sys.stderr)
     for line in job.clash_lines():  # stderr, --json too (its "conflicts" lists them all)
         print(f"outpost: {line}", file=sys.stderr)
-    for line in (*job.kept_lines(), *job.own_lines(), *job.new_key_lines(),
-                 *job.dropped_lines(),
+    for line in (*job.kept_lines(), *job.own_lines(), *job.unreceived_lines(),
+                 *job.new_key_lines(), *job.dropped_lines(),
                  *job.repeat_lines()):
         print(f"outpost: {line}", file=sys.stderr)
     for line in job.dangling_lines():  # not refused, as `pub` does not
@@ -1396,6 +1396,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
                 "kept_unsynced": [{"line": line, "top": top, "key": key, "fields": list(fs)}
                                   for line, top, key, fs in job.counts.own],
                 "kept_unsynced_rows": job.counts.own_rows,
+                "skipped_not_received": [{"line": line, "top": top, "key": key}
+                                         for line, top, key in job.counts.not_received],
+                "skipped_not_received_rows": job.counts.unreceived_rows,
                 "new_keys": [{"line": line, "top": top, "key": key}
                              for line, top, key in job.counts.new_keys],
                 "new_key_rows": job.counts.new_key_rows,
@@ -1594,6 +1597,9 @@ class CsvImport:
                    "export kept as they are now" if self.counts.kept_rows else "")
                 + (f"; in {plural(self.counts.own_rows, 'row')}, your unsynced changes kept"
                    if self.counts.own_rows else "")
+                + (f"; {plural(self.counts.unreceived_rows, 'row')} of records this replica "
+                   "has not received yet skipped (sync, then import again)"
+                   if self.counts.unreceived_rows else "")
                 + (f"; {plural(self.counts.new_key_rows, 'row')} with a key not in the "
                    "export made new records" if self.counts.new_key_rows else "")
                 + (f"; {plural(self.counts.dropped_rows, 'unchanged row')} of records "
@@ -1655,6 +1661,20 @@ class CsvImport:
                        "unsynced changes as you changed them (`--json` counts them)")
         return out
 
+    def unreceived_lines(self, sync: str = "`outpost sync --once`") -> list[str]:
+        """One line per row skipped as its record has not reached this replica yet (the
+        file is from a satellite further on; at most :data:`_MOST_LINES`, then a count)."""
+        c = self.counts
+        out = [f"{self.file} line {line} ({top} {key}): this replica has no record {key} yet: "
+               "the file was exported on a satellite that synced later, which had it; "
+               f"skipped, not made as a new record: {sync}, then import the file again"
+               for line, top, key in c.not_received]
+        if c.unreceived_rows > len(c.not_received):
+            out.append(f"{plural(c.unreceived_rows - len(c.not_received), 'more row')} of "
+                       "records this replica has not received yet skipped (`--json` counts "
+                       "them)")
+        return out
+
     def dropped_lines(self) -> list[str]:
         """One line per unchanged row skipped as its record was deleted since the export (at
         most :data:`_MOST_LINES`, then a count)."""
@@ -1706,11 +1726,12 @@ class CsvImport:
         """The note for a file exported on a satellite further on ("" when not): said once,
         not per row."""
         c = self.counts
-        if not c.ahead_rows or c.ahead_rev is None or c.ahead_of is None:
+        rows = c.ahead_rows - c.unreceived_rows  # those skipped are said on their own
+        if rows <= 0 or c.ahead_rev is None or c.ahead_of is None:
             return ""
         return (f"{self.file} was exported at {format_rev(c.ahead_rev)}, after this "
                 f"replica's revision ({format_rev(c.ahead_of)}): it comes from a satellite "
-                f"that synced later. Its {plural(c.ahead_rows, 'row')} were compared with the "
+                f"that synced later. Its {plural(rows, 'row')} were compared with the "
                 "records as this replica has them and sent as changes of them, so a cell "
                 "holding a change this replica has not received yet is sent too (but not "
                 "one holding the value from before a change of yours not synced yet: that "
@@ -1907,6 +1928,10 @@ class _Counts:
     # fields) of the first _MOST_LINES rows
     own: list[tuple[int, str, str, tuple[str, ...]]] = field(default_factory=list)
     own_rows: int = 0
+    # rows of a file from a satellite further on whose record this replica has not received
+    # yet (skipped: sync, then import again): (line, topic, key) of the first _MOST_LINES
+    not_received: list[tuple[int, str, str]] = field(default_factory=list)
+    unreceived_rows: int = 0
     # unchanged rows of a file with _rev whose record was deleted since (skipped): (line,
     # topic, key, "by bob") of the first _MOST_LINES
     dropped: list[tuple[int, str, str, str]] = field(default_factory=list)
@@ -1981,6 +2006,11 @@ class _Counts:
         self.new_key_rows += 1
         if len(self.new_keys) < _MOST_LINES:
             self.new_keys.append((line, top, key))
+
+    def unreceived(self, line: int, top: str, key: str) -> None:
+        self.unreceived_rows += 1
+        if len(self.not_received) < _MOST_LINES:
+            self.not_received.append((line, top, key))
 
     def keep_own(self, line: int, top: str, key: str, fields: Sequence[str]) -> None:
         self.own_rows += 1
@@ -2461,6 +2491,16 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
                 seen.fresh += 1
         try:
             if rv is None or rv.fields is None:
+                if (line in ahead and (base, key) not in then and rv is None
+                        and (keys is None or key not in keys.given)):
+                    # a row of a file from a satellite further on whose record this replica
+                    # has not received yet (user review 13: made "new", said "not in the
+                    # export", then a false key clash, doubled by "keep both"): skipped,
+                    # said; after a sync the file's _rev is not ahead, and the row is
+                    # compared with the export as any other
+                    if check:
+                        seen.unreceived(line, top, key)
+                    continue
                 if base is not None and (base, key) in then:
                     was = then[(base, key)]
                     if all(_same(was.get(k), v, k in refs) for k, v in arg.items()):
@@ -2485,9 +2525,10 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
                 act = Action(top, key, new, {k: v for k, v in arg.items() if v is not None})
                 if check:
                     _check_row(sat, act)
-                    if base is not None:
+                    if base is not None and (keys is None or key not in keys.given):
                         # not in the replica at _rev nor now: a key typed (or edited) in
-                        # the file; a new record, as without _rev, but said
+                        # the file; a new record, as without _rev, but said (not a row
+                        # without a key that kept the _rev cell of the row copied)
                         seen.new_key(line, top, key)
                 slots.append(_Row(line, act, base))
                 continue

@@ -1149,6 +1149,12 @@ class MainWindow(QMainWindow):
                    "your change was kept: "
                    + _few((f"{key} ({', '.join(fs)})" for _, _, key, fs in c.own),
                           c.own_rows) if c.own_rows else "")
+            unreceived = (f"{plural(c.unreceived_rows, 'row')} named records this laptop has "
+                          "not received yet (the file comes from a laptop that synced later): "
+                          "skipped, not made as new records: "
+                          + _few((key for _, _, key in c.not_received), c.unreceived_rows)
+                          + f". Sync now ({SYNC_KEY}), then import the file again"
+                          if c.unreceived_rows else "")
             keys = (f"{plural(c.new_key_rows, 'row')} had a key that was not in the export, "
                     "so each made a new record: "
                     + _few((key for _, _, key in c.new_keys), c.new_key_rows)
@@ -1173,7 +1179,7 @@ class MainWindow(QMainWindow):
             if c.repeat_rows and job.stamp is not None:
                 self._csv_again = (file, sheet, frozenset(c.repeat_at), job.stamp)
             notes = [n for n in (job.overwrite_note(), job.ahead_note(f"Sync now ({SYNC_KEY})"),
-                                 clashes, kept, own, keys, gone,
+                                 clashes, kept, own, unreceived, keys, gone,
                                  again,
                                  *job.dangling_lines(),
                                  job.sheet_note("File → Import CSV from a spreadsheet export…"))

@@ -104,3 +104,27 @@ def test_make_them_anyway_of_a_file_changed_since_imports_nothing(
     ok, _, text = finish(qtbot, w, w.csv_job)
     assert not ok and "p.csv changed since it was imported" in text, text
     assert sat.status().pending == pending
+
+
+async def test_a_row_of_a_record_not_received_yet_is_skipped_naming_sync_now(
+        qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:  # noqa: F811
+    a, b = await two(tmp_path, project, hub)
+    try:
+        a.pub([Action(SITE, "s5", Cmd.NEW, {"name": "Site 5", "region": "South"})])
+        await sync(a, hub)  # b has not synced since
+        rev = format_rev(a.rev())
+        src = write(tmp_path / "a.csv", ["key,name,region,_rev",
+                                         f"s1,Alder Creek,North,{rev}",
+                                         f"s5,Site 5,South,{rev}"])
+        pending = b.status().pending
+        w = _window(qtbot, b)
+        ok, _, text = finish(qtbot, w, w.import_csv(src))
+        assert ok, text
+        assert b.record(SITE, "s5") is None and b.status().pending == pending
+        assert ("1 row named records this laptop has not received yet (the file comes from "
+                "a laptop that synced later): skipped, not made as new records: s5. Sync now "
+                "(F5), then import the file again") in text, text
+        assert "not in the export" not in text
+    finally:
+        a.close()
+        b.close()

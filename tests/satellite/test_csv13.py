@@ -111,3 +111,45 @@ async def test_a_keyless_row_is_a_repeat_only_of_a_whole_record(tmp_path: Path,
     assert json.loads(out)["new"] == 1
     assert await _obs(b) == ["Badger None", "Badger None", "Lynx None", "Red fox Anna",
                              "Red fox None"]
+
+
+async def test_a_row_of_a_record_not_received_yet_is_skipped_not_made_new(
+        tmp_path: Path, hub: Hub) -> None:
+    """A makes s5 after B's last sync and exports; B imports A's sheet unchanged: s5 is not
+    made (it was, "not in the export", then a false key clash that "keep both" doubled);
+    said, with sync first. A keyless row of the same sheet is still made. After a sync the
+    same file imports as any other."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        assert (await cli(d, "connect", hub.url))[0] == 0
+    assert (await cli(a, "pub", SITE, "s1", "new", "name=Site 1"))[0] == 0
+    assert (await cli(a, "sync", "--once"))[0] == 0
+    assert (await cli(b, "sync", "--once"))[0] == 0
+    assert (await cli(a, "pub", SITE, "s5", "new", "name=Site 5", "region=South"))[0] == 0
+    assert (await cli(a, "sync", "--once"))[0] == 0
+    sheet = await _export(a, tmp_path / "a.csv")
+    text = Path(sheet).read_text(encoding="utf-8")
+    rev = text.splitlines()[1].rsplit(",", 1)[1]
+    Path(sheet).write_text(text + f",New fen,,,,,{rev}\n", encoding="utf-8")
+    rc, out, err = await cli(b, "import", SITE, sheet)
+    assert rc == 0, err
+    rc, shown, _ = await cli(b, "show", SITE)
+    assert sorted(r["fields"]["name"] for r in json.loads(shown)) == [
+        "New fen", "Site 1"], shown
+    res = json.loads(out)
+    assert res["new"] == 1 and res["new_key_rows"] == 0
+    assert res["skipped_not_received"] == [{"line": 3, "top": SITE, "key": "s5"}]
+    assert ("line 3 (field.site s5): this replica has no record s5 yet: the file was exported "
+            "on a satellite that synced later, which had it; skipped, not made as a new "
+            "record: `outpost sync --once`, then import the file again") in err, err
+    assert "not in the export" not in err
+    assert (await cli(b, "sync", "--once"))[0] == 0
+    rc, out, err = await cli(b, "conflicts")
+    assert rc == 0 and json.loads(out) == [], out
+    # synced: the file's _rev is no longer ahead, s5 compares with the export (unchanged)
+    rc, out, err = await cli(b, "import", SITE, sheet)
+    assert rc == 0, err
+    res = json.loads(out)
+    assert res["skipped_not_received_rows"] == 0 and res["unchanged"] >= 2, (res, err)
+    st = hub.ledger.state(SITE, "s5")
+    assert st is not None and st["region"] == "South"
