@@ -153,3 +153,19 @@ async def test_a_row_of_a_record_not_received_yet_is_skipped_not_made_new(
     assert res["skipped_not_received_rows"] == 0 and res["unchanged"] >= 2, (res, err)
     st = hub.ledger.state(SITE, "s5")
     assert st is not None and st["region"] == "South"
+
+
+async def test_a_spreadsheets_date_time_is_read_as_its_dates_are(tmp_path: Path,
+                                                                 hub: Hub) -> None:
+    """User review 13: `21.11.2026 07:15` (a de-CH spreadsheet's date-time cell) refused the
+    file while `21.11.2026` is read on a date field; the same pattern reads both."""
+    b = tmp_path / "b"
+    assert (await cli(b, "connect", hub.url))[0] == 0
+    src = tmp_path / "dt.csv"
+    src.write_text("key;species;observed\no1;Badger;21.11.2026 07:15\n"
+                   "o2;Lynx;21.11.2026 07:15:30\n", encoding="utf-8")
+    rc, out, err = await cli(b, "import", OBS, str(src))
+    assert rc == 0, err
+    assert json.loads(out)["new"] == 2
+    assert (await _fields(b, OBS, "o1"))["observed"] == "2026-11-21T07:15:00Z"
+    assert (await _fields(b, OBS, "o2"))["observed"] == "2026-11-21T07:15:30Z"
