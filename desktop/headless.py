@@ -1407,7 +1407,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
                 "skipped_deleted_rows": job.counts.dropped_rows,
                 "skipped_repeats": [{"line": line, "top": top, "key": key}
                                     for line, top, key in job.counts.repeats],
-                "skipped_repeat_rows": job.counts.repeat_rows}, job.summary())
+                "skipped_repeat_rows": job.counts.repeat_rows,
+                # all their lines, as `--again --lines` takes them ("" when none)
+                "skipped_repeat_lines": line_ranges(job.counts.repeat_at)}, job.summary())
     return 0
 
 

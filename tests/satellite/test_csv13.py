@@ -102,6 +102,7 @@ async def test_a_keyless_row_is_a_repeat_only_of_a_whole_record(tmp_path: Path,
     rc, out, err = await cli(b, "import", OBS, str(day3))
     assert rc == 0, err
     assert [r["line"] for r in json.loads(out)["skipped_repeats"]] == [3]
+    assert json.loads(out)["skipped_repeat_lines"] == "3"
     advice = (f"import only those lines with `outpost import field.obs {day3} --again "
               "--lines 3` (`--again` alone would make the file's 1 other row without a key "
               "again too)")
