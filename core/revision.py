@@ -205,20 +205,31 @@ minute, second, fraction, UTC, offset sign, offset hours, offset minutes."""
 
 DATETIME_FORMS = ("YYYY-MM-DD HH:MM, in UTC or with an offset (2026-11-27 10:30 UTC, "
                   "2026-11-27 10:30 +02:00; seconds and milliseconds if you like: "
-                  "2026-11-27 10:30:00.000 UTC), or RFC 3339 (2026-11-27T10:30:00Z)")
+                  "2026-11-27 10:30:00.000 UTC; the date also as day.month.year: "
+                  "27.11.2026 10:30), or RFC 3339 (2026-11-27T10:30:00Z)")
 """How :func:`read_datetime` wants a date and time written (said in its errors)."""
+
+
+_DOTTED_DAY = re.compile(r"\s*([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})(?![0-9])", re.ASCII)
+"""A date written day.month.year at the start of a date and time (``21.11.2026 07:15``, as
+a spreadsheet in de-CH/fr-CH saves a date-time cell): unambiguous with dots."""
 
 
 def read_datetime(text: str) -> Rev:
     """The revision of a date and time written as :data:`DATETIME_TEXT` (the app shows
     ``2026-11-27 10:30:00.000 UTC``) or as RFC 3339 (:func:`parse_rev`): UTC unless an offset
     is given. One parser for the app, ``outpost pub`` and CSV import (merge review 11: the app
-    showed what a CSV cell refused).
+    showed what a CSV cell refused). The date may be written day.month.year
+    (``21.11.2026 07:15``, ``21.11.2026 07:15:30``: user review 13, a spreadsheet's
+    date-time cell was refused where its date cell ``21.11.2026`` was read): it is read as
+    ``2026-11-21 07:15``, by the same pattern.
 
     Raises:
         ValueError: not a date and time, or out of range; the message ("not a date and
             time…") names the forms.
     """
+    if d := _DOTTED_DAY.match(text):
+        text = f"{d[3]}-{d[2]}-{d[1]}{text[d.end():]}"
     m = DATETIME_TEXT.match(text)
     if m is None or (m[9] and m[4] is None):  # an offset only after a time
         try:

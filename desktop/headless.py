@@ -21,12 +21,13 @@ import itertools
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar, cast
@@ -267,6 +268,9 @@ def add_commands(sub: Any) -> None:
                    help="make a new record of every row without a key, even one equal to a "
                    "record that exists (by default such a row, e.g. of a sheet imported "
                    "before, is skipped and said)")
+    p.add_argument("--lines", type=_line_set, metavar="LIST",
+                   help="import only the rows that start on these lines of the file, e.g. "
+                   "2-4,7 (with --again: the rows an import skipped as equal to a record)")
     p.add_argument("--from-spreadsheet", action="store_true",
                    help="the file was written by `outpost export --for-spreadsheet`: a cell "
                    "starting with ' loses that one ' (the values come back as stored)")
@@ -1355,7 +1359,8 @@ def _both_keys(given: Sequence[str], taken: Mapping[str, str],
 
 def _cmd_import(args: argparse.Namespace) -> int:
     sat = _open(args)
-    job = CsvImport(sat, args.topic, args.file, sheet=args.from_spreadsheet, again=args.again)
+    job = CsvImport(sat, args.topic, args.file, sheet=args.from_spreadsheet, again=args.again,
+                    lines=args.lines)
     if not args.json:
         job.progress = lambda n, total: n < total and print(
             f"queued {n} of {total} rows (kept only once all are)", file=sys.stderr)
@@ -1376,7 +1381,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
         print(f"outpost: {note}", file=sys.stderr)
     for line in job.clash_lines():  # stderr, --json too (its "conflicts" lists them all)
         print(f"outpost: {line}", file=sys.stderr)
-    for line in (*job.kept_lines(), *job.new_key_lines(), *job.dropped_lines(),
+    for line in (*job.kept_lines(), *job.own_lines(), *job.unreceived_lines(),
+                 *job.new_key_lines(), *job.dropped_lines(),
                  *job.repeat_lines()):
         print(f"outpost: {line}", file=sys.stderr)
     for line in job.dangling_lines():  # not refused, as `pub` does not
@@ -1387,6 +1393,12 @@ def _cmd_import(args: argparse.Namespace) -> int:
                 "left_alone": [{"line": line, "top": top, "key": key, "fields": list(fs)}
                                for line, top, key, fs in job.counts.kept],
                 "left_alone_rows": job.counts.kept_rows,
+                "kept_unsynced": [{"line": line, "top": top, "key": key, "fields": list(fs)}
+                                  for line, top, key, fs in job.counts.own],
+                "kept_unsynced_rows": job.counts.own_rows,
+                "skipped_not_received": [{"line": line, "top": top, "key": key}
+                                         for line, top, key in job.counts.not_received],
+                "skipped_not_received_rows": job.counts.unreceived_rows,
                 "new_keys": [{"line": line, "top": top, "key": key}
                              for line, top, key in job.counts.new_keys],
                 "new_key_rows": job.counts.new_key_rows,
@@ -1395,7 +1407,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
                 "skipped_deleted_rows": job.counts.dropped_rows,
                 "skipped_repeats": [{"line": line, "top": top, "key": key}
                                     for line, top, key in job.counts.repeats],
-                "skipped_repeat_rows": job.counts.repeat_rows}, job.summary())
+                "skipped_repeat_rows": job.counts.repeat_rows,
+                # all their lines, as `--again --lines` takes them ("" when none)
+                "skipped_repeat_lines": line_ranges(job.counts.repeat_at)}, job.summary())
     return 0
 
 
@@ -1434,10 +1448,18 @@ class CsvImport:
     """
 
     def __init__(self, sat: Satellite, topic: str, file: str, *, sheet: bool = False,
-                 staged: bool = False, again: bool = False):
+                 staged: bool = False, again: bool = False,
+                 lines: Collection[int] | None = None,
+                 stamp: tuple[int, int, int] | None = None):
         self.sat, self.topic, self.file = sat, topic, file
         # rows without a key equal to a record that exists are made again (else skipped)
         self.again = again
+        # only the rows starting on these lines (None: all): `--lines`, the app's "Make them
+        # anyway" of the repeats an import skipped
+        self.lines = None if lines is None else frozenset(lines)
+        # the file as an earlier import read it (its size, mtime and ctime: :func:`_stamp`):
+        # refused when it changed since, as ``lines`` then may name other rows
+        self.stamp = stamp
         self.sheet = sheet  # the file is from `outpost export --for-spreadsheet`
         # the app's way (Satellite.staged): a step per batch made and checked, then one short
         # commit; the CLI's: the second pass in one step, in the commit (Satellite.pub_many)
@@ -1467,10 +1489,15 @@ class CsvImport:
         sat, topic, file = self.sat, self.topic, self.file
         with _open_csv(file) as f, contextlib.ExitStack() as stack:
             before = _stamp(f)
+            if self.stamp is not None and before != self.stamp:
+                raise ValidationError(f"{file} changed since it was imported, so its line "
+                                      "numbers may name other rows: nothing was imported; "
+                                      "import it again")
+            self.stamp = before
             size = before[0]
             keys = _NewKeys(sat, topic, again=self.again)
             checks = _csv_chunks(sat, topic, file, f, self.counts, check=True, keys=keys,
-                                  sheet=self.sheet)
+                                  sheet=self.sheet, lines=self.lines)
             # closed before the file is: a generator left suspended by an error below (or a
             # Cancel) would detach its reader from the closed file when collected
             stack.callback(checks.close)
@@ -1483,7 +1510,7 @@ class CsvImport:
             # rows without a key get them now, above every int key the file names
             chunks = _csv_chunks(sat, topic, file, f, _Counts(), check=False,
                                  keys=_NewKeys(sat, topic, keys.top, again=self.again),
-                                 sheet=self.sheet)
+                                 sheet=self.sheet, lines=self.lines)
             stack.callback(chunks.close)
             batches = _batches(r for chunk in chunks for r in chunk)
             lines = (0, 0)  # the batch being queued: its first and last line
@@ -1570,6 +1597,11 @@ class CsvImport:
                    "the export" if self.clashes else "")
                 + (f"; in {plural(self.counts.kept_rows, 'row')}, fields changed since the "
                    "export kept as they are now" if self.counts.kept_rows else "")
+                + (f"; in {plural(self.counts.own_rows, 'row')}, your unsynced changes kept"
+                   if self.counts.own_rows else "")
+                + (f"; {plural(self.counts.unreceived_rows, 'row')} of records this replica "
+                   "has not received yet skipped (sync, then import again)"
+                   if self.counts.unreceived_rows else "")
                 + (f"; {plural(self.counts.new_key_rows, 'row')} with a key not in the "
                    "export made new records" if self.counts.new_key_rows else "")
                 + (f"; {plural(self.counts.dropped_rows, 'unchanged row')} of records "
@@ -1615,6 +1647,34 @@ class CsvImport:
         if c.kept_rows > len(c.kept):
             out.append(f"{plural(c.kept_rows - len(c.kept), 'more row')} left fields changed "
                        "since the export as they are now (`--json` counts them)")
+        return out
+
+    def own_lines(self) -> list[str]:
+        """One line per row of a file exported on a satellite further on whose cells hold
+        the value from before this replica's own edit not yet at the hub (at most
+        :data:`_MOST_LINES`, then a count): the edit kept, the cells not sent."""
+        c = self.counts
+        out = [f"{self.file} line {line} ({top} {key}): {_names(list(fields))} left as "
+               f"you changed {'it' if len(fields) == 1 else 'them'} (your change is not "
+               "synced yet, so the satellite the file was exported on did not have it; the "
+               "file has the value from before it)" for line, top, key, fields in c.own]
+        if c.own_rows > len(c.own):
+            out.append(f"{plural(c.own_rows - len(c.own), 'more row')} left fields with your "
+                       "unsynced changes as you changed them (`--json` counts them)")
+        return out
+
+    def unreceived_lines(self, sync: str = "`outpost sync --once`") -> list[str]:
+        """One line per row skipped as its record has not reached this replica yet (the
+        file is from a satellite further on; at most :data:`_MOST_LINES`, then a count)."""
+        c = self.counts
+        out = [f"{self.file} line {line} ({top} {key}): this replica has no record {key} yet: "
+               "the file was exported on a satellite that synced later, which had it; "
+               f"skipped, not made as a new record: {sync}, then import the file again"
+               for line, top, key in c.not_received]
+        if c.unreceived_rows > len(c.not_received):
+            out.append(f"{plural(c.unreceived_rows - len(c.not_received), 'more row')} of "
+                       "records this replica has not received yet skipped (`--json` counts "
+                       "them)")
         return out
 
     def dropped_lines(self) -> list[str]:
@@ -1668,32 +1728,48 @@ class CsvImport:
         """The note for a file exported on a satellite further on ("" when not): said once,
         not per row."""
         c = self.counts
-        if not c.ahead_rows or c.ahead_rev is None or c.ahead_of is None:
+        rows = c.ahead_rows - c.unreceived_rows  # those skipped are said on their own
+        if rows <= 0 or c.ahead_rev is None or c.ahead_of is None:
             return ""
         return (f"{self.file} was exported at {format_rev(c.ahead_rev)}, after this "
                 f"replica's revision ({format_rev(c.ahead_of)}): it comes from a satellite "
-                f"that synced later. Its {plural(c.ahead_rows, 'row')} were compared with the "
+                f"that synced later. Its {plural(rows, 'row')} were compared with the "
                 "records as this replica has them and sent as changes of them, so a cell "
-                "holding a change this replica has not received yet is sent too; the hub "
+                "holding a change this replica has not received yet is sent too (but not "
+                "one holding the value from before a change of yours not synced yet: that "
+                "satellite did not have your change, which is kept); the hub "
                 "takes each change, or names it a conflict if the field was changed since "
                 "(then choose yours or theirs; each changed row is a transaction of its own, "
                 "so one conflict does not take the others with it). To compare with the "
                 f"export instead, {sync} before importing")
 
-    def repeat_lines(self, how: str = "import with `--again`") -> list[str]:
+    def repeat_lines(self, how: str = "") -> list[str]:
         """The rows without a key skipped as equal to a record that exists (the first
         :data:`_MOST_LINES`, then a count): importing a sheet again does not make its new
-        rows again."""
+        rows again. ``how`` to make them anyway (default: the CLI's command, with
+        ``--lines`` when the file's other keyless rows were made now: ``--again`` alone
+        would make those again too)."""
         c = self.counts
         if not c.repeat_rows:
             return []
+        if not how:
+            how = "import with `--again`"
+            if c.fresh or self.lines is not None:
+                how = (f"import only those lines with `outpost import "
+                       f"{shlex.quote(self.topic)} {shlex.quote(self.file)} --again --lines "
+                       f"{line_ranges(c.repeat_at)}`"
+                       + (" (`--again` alone would make the file's "
+                          f"{plural(c.fresh, 'other row')} without a key again too)"
+                          if c.fresh else ""))
         out = [f"{self.file} line {line} ({top}): the row has no key and equals record {key} "
-               "(made by an earlier import of the file?): skipped" for line, top, key in c.repeats]
+               "in every field (made by an earlier import of the file?): skipped"
+               for line, top, key in c.repeats]
         if c.repeat_rows > len(c.repeats):
             out.append(f"and {c.repeat_rows - len(c.repeats):,} more such rows")
-        out.append(f"{plural(c.repeat_rows, 'row')} without a key equal to a record that "
-                   "exists were skipped, so that importing a sheet again does not make its new "
-                   f"rows again; to make them anyway, {how}")
+        out.append(f"{plural(c.repeat_rows, 'row')} without a key equal to a whole record "
+                   f"that exists {'was' if c.repeat_rows == 1 else 'were'} skipped, so that "
+                   "importing a sheet again does not make its new rows again; to make them "
+                   f"anyway, {how}")
         return out
 
     def stopped(self) -> str:
@@ -1703,6 +1779,37 @@ class CsvImport:
             return "nothing was imported (an import is queued whole or not at all)"
         return (f"the whole file was queued ({plural(self.rows, 'row')}, "
                 f"{plural(len(self.uids), 'transaction')})")
+
+
+def line_ranges(lines: Iterable[int]) -> str:
+    """``2-4,7``: line numbers as `outpost import --lines` takes them."""
+    out: list[str] = []
+    start = prev = -2
+    for n in sorted(set(lines)):
+        if n != prev + 1:
+            if start >= 0:
+                out.append(str(start) if start == prev else f"{start}-{prev}")
+            start = n
+        prev = n
+    if start >= 0:
+        out.append(str(start) if start == prev else f"{start}-{prev}")
+    return ",".join(out)
+
+
+def _line_set(text: str) -> frozenset[int]:
+    """`--lines 2-4,7`: the line numbers (argparse's type: a bad list is its error)."""
+    out: set[int] = set()
+    try:
+        for part in text.split(","):
+            a, _, b = part.strip().partition("-")
+            lo, hi = int(a), int(b or a)
+            if lo < 1 or hi < lo or hi - lo > 10_000_000:
+                raise ValueError(part)
+            out.update(range(lo, hi + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a list of line numbers: write e.g. 2-4,7") from None
+    return frozenset(out)
 
 
 class _RefCheck:
@@ -1749,10 +1856,13 @@ class _NewKeys:
         self.sat, self.topic = sat, topic
         self.again = again  # rows without a key are made even when equal to a record
         self.given: set[str] = set()  # the keys made for rows without one
-        # the records there are, by their values in the file's columns (read once, when a
-        # row without a key is first compared: :meth:`equal`)
+        # the records there are, by their values in every field (read once, when a row
+        # without a key is first compared: :meth:`equal`)
         self.values: dict[tuple[str, ...], str] | None = None
-        self.is_int = sat.project.has(topic) and sat.project.model(topic).key == "int"
+        model = sat.project.model(topic) if sat.project.has(topic) else None
+        self.names = sorted(model.field_names()) if model is not None else []
+        self.defaults = model.defaults() if model is not None else {}
+        self.is_int = model is not None and model.key == "int"
         self.next = 0  # the next int key (0: not read yet)
         self.floor = floor
         self.top = 0  # the greatest int key among the file's keys (saw)
@@ -1774,21 +1884,26 @@ class _NewKeys:
         return key
 
     def equal(self, arg: Mapping[str, Any]) -> str | None:
-        """The key of a record (as the user sees it, pending edits included) whose values
-        in the file's columns are the row's ``arg`` (an empty cell equal to an empty or
-        absent value), or ``None``: a row without a key that an earlier import of the same
-        sheet made a record of (user review 12: importing a sheet twice made its new rows
-        twice). Read before this import queues anything, so rows of this file do not count
-        (two equal new rows in one file make two records)."""
+        """The key of a record (as the user sees it, pending edits included) that is the
+        record the row's ``arg`` would make, in every field of the topic: a column's cell
+        (an empty one equal to an empty or absent value), and for a field the file has no
+        column for, its default or nothing; or ``None``. Such a row without a key is one an
+        earlier import of the same sheet made a record of (user review 12: importing a sheet
+        twice made its new rows twice). Only a whole record counts (user review 13: a new
+        sighting "Red fox, 4" typed in a sheet of two columns was skipped as equal to an
+        older record that has an observer, a date and a site the row does not give). Read
+        before this import queues anything, so rows of this file do not count (two equal new
+        rows in one file make two records)."""
         if self.again:
             return None
-        names = sorted(arg)
+        names = self.names
         if self.values is None:
             self.values = {}
             for rv in self.sat.records(self.topic):
                 if rv.fields is not None:
                     self.values.setdefault(_digest(rv.fields, names), rv.key)
-        return self.values.get(_digest(arg, names))
+        made = {**self.defaults, **{k: v for k, v in arg.items() if v is not None}}
+        return self.values.get(_digest(made, names))
 
 
 def _digest(values: Mapping[str, Any], names: Sequence[str]) -> tuple[str, ...]:
@@ -1809,6 +1924,16 @@ class _Counts:
     # (the newer value is kept): (line, topic, key, fields) of the first _MOST_LINES rows
     kept: list[tuple[int, str, str, tuple[str, ...]]] = field(default_factory=list)
     kept_rows: int = 0
+    # cells of a row of a file from a satellite further on (_rev after this replica's) with
+    # the value from before this replica's own edit not yet at the hub (pending): the
+    # edit is kept (user review 13: the sheet undid it): (line, topic, key,
+    # fields) of the first _MOST_LINES rows
+    own: list[tuple[int, str, str, tuple[str, ...]]] = field(default_factory=list)
+    own_rows: int = 0
+    # rows of a file from a satellite further on whose record this replica has not received
+    # yet (skipped: sync, then import again): (line, topic, key) of the first _MOST_LINES
+    not_received: list[tuple[int, str, str]] = field(default_factory=list)
+    unreceived_rows: int = 0
     # unchanged rows of a file with _rev whose record was deleted since (skipped): (line,
     # topic, key, "by bob") of the first _MOST_LINES
     dropped: list[tuple[int, str, str, str]] = field(default_factory=list)
@@ -1821,6 +1946,9 @@ class _Counts:
     # of the sheet?): (line, topic, the record's key) of the first _MOST_LINES
     repeats: list[tuple[int, str, str]] = field(default_factory=list)
     repeat_rows: int = 0
+    # the lines of all of them (for the app's "Make them anyway": only those lines again)
+    repeat_at: list[int] = field(default_factory=list)
+    fresh: int = 0  # rows without a key that make a new record (not repeats)
     # rows whose _rev is after this replica's revision (exported on a satellite that synced
     # later): compared with the records now and sent on ahead_of; ahead_rev the latest _rev
     ahead_rows: int = 0
@@ -1881,8 +2009,19 @@ class _Counts:
         if len(self.new_keys) < _MOST_LINES:
             self.new_keys.append((line, top, key))
 
+    def unreceived(self, line: int, top: str, key: str) -> None:
+        self.unreceived_rows += 1
+        if len(self.not_received) < _MOST_LINES:
+            self.not_received.append((line, top, key))
+
+    def keep_own(self, line: int, top: str, key: str, fields: Sequence[str]) -> None:
+        self.own_rows += 1
+        if len(self.own) < _MOST_LINES:
+            self.own.append((line, top, key, tuple(fields)))
+
     def repeat(self, line: int, top: str, key: str) -> None:
         self.repeat_rows += 1
+        self.repeat_at.append(line)
         if len(self.repeats) < _MOST_LINES:
             self.repeats.append((line, top, key))
 
@@ -1941,7 +2080,8 @@ def _stamp(f: io.BufferedReader) -> tuple[int, int, int]:
 
 def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
                 counts: _Counts, check: bool, keys: _NewKeys | None = None,
-                sheet: bool = False) -> Iterator[list[_Row]]:
+                sheet: bool = False, lines: Collection[int] | None = None
+                ) -> Iterator[list[_Row]]:
     """The CSV's rows as actions, each with its first line number, checked (a header naming
     fields, one value per column, valid values, one row per key), in chunks of at most
     ``IMPORT_BATCH`` rows: the file is read from its start as it goes, and only the keys seen
@@ -1951,7 +2091,8 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
     of the fields that differ, or nothing). ``check`` (the first pass): the actions are
     checked against the schema too, and ``counts`` counts; else (the second pass, which
     queues them) ``Satellite.pub`` checks them. ``sheet``: the file is from ``outpost export
-    --for-spreadsheet`` (:func:`from_sheet` of every cell).
+    --for-spreadsheet`` (:func:`from_sheet` of every cell). ``lines``: only the rows that
+    start on these lines (the others are not read further).
 
     Raises:
         ConfigError: the file cannot be read.
@@ -1989,6 +2130,8 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
                 break
             if not row:
                 continue  # a blank line
+            if lines is not None and line not in lines:
+                continue
             if sheet:
                 row = [from_sheet(v) for v in row]
             elif check:
@@ -2341,12 +2484,25 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
 
     for line, key, arg, base in rows:
         rv = there.get(key)
-        if keys is not None and key in keys.given and (same := keys.equal(arg)) is not None:
+        if keys is not None and key in keys.given:
+            if (same := keys.equal(arg)) is not None:
+                if check:
+                    seen.repeat(line, top, same)
+                continue
             if check:
-                seen.repeat(line, top, same)
-            continue
+                seen.fresh += 1
         try:
             if rv is None or rv.fields is None:
+                if (line in ahead and (base, key) not in then and rv is None
+                        and (keys is None or key not in keys.given)):
+                    # a row of a file from a satellite further on whose record this replica
+                    # has not received yet (user review 13: made "new", said "not in the
+                    # export", then a false key clash, doubled by "keep both"): skipped,
+                    # said; after a sync the file's _rev is not ahead, and the row is
+                    # compared with the export as any other
+                    if check:
+                        seen.unreceived(line, top, key)
+                    continue
                 if base is not None and (base, key) in then:
                     was = then[(base, key)]
                     if all(_same(was.get(k), v, k in refs) for k, v in arg.items()):
@@ -2371,9 +2527,10 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
                 act = Action(top, key, new, {k: v for k, v in arg.items() if v is not None})
                 if check:
                     _check_row(sat, act)
-                    if base is not None:
+                    if base is not None and (keys is None or key not in keys.given):
                         # not in the replica at _rev nor now: a key typed (or edited) in
-                        # the file; a new record, as without _rev, but said
+                        # the file; a new record, as without _rev, but said (not a row
+                        # without a key that kept the _rev cell of the row copied)
                         seen.new_key(line, top, key)
                 slots.append(_Row(line, act, base))
                 continue
@@ -2398,6 +2555,14 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
                         maybe.append(k)
                     else:
                         changed[k] = v
+                if maybe and line in ahead:
+                    # a sheet from a satellite further on (user review 13): it cannot hold
+                    # this replica's own edits not yet at the hub (pending), so
+                    # a cell with the value from before such an edit is the sheet being
+                    # older than it, not the sheet's user changing it back: kept, said
+                    if check:
+                        seen.keep_own(line, top, key, maybe)
+                    maybe = []
                 if maybe:
                     later.append((len(slots), line, key, arg, base, changed, maybe))
                     slots.append(None)

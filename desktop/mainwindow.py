@@ -96,6 +96,9 @@ class MainWindow(QMainWindow):
         self._top = ""
         self.csv_job: CsvJob | None = None  # an import or export running
         self.csv_box: QMessageBox | None = None  # its summary, error or what a cancel left
+        # the rows without a key the import that just ended skipped as repeats: (file, sheet,
+        # their lines, the file's stamp), for the result box's "Make them anyway"
+        self._csv_again: tuple[str, bool, frozenset[int], tuple[int, int, int]] | None = None
         # the unsaved typing kept at SIGTERM (keep_drafts), put back at the next start
         data = getattr(getattr(sat, "data", None), "path", None)
         self.drafts_path: Path | None = Path(data) / DRAFTS_FILE if data else None
@@ -1105,11 +1108,15 @@ class MainWindow(QMainWindow):
 
     # -- CSV import and export ------------------------------------------------------------------
 
-    def import_csv(self, file: str = "", sheet: bool = False) -> CsvJob | None:
+    def import_csv(self, file: str = "", sheet: bool = False, *,
+                   again: frozenset[int] | None = None,
+                   stamp: tuple[int, int, int] | None = None) -> CsvJob | None:
         """File → Import CSV…: ``outpost import`` of ``file`` (asked for when empty) into the
         current topic, a step per turn of the event loop with progress and Cancel; the
         summary, or the error naming the line and the fix, shows when it ends. ``sheet``
-        (Import CSV from a spreadsheet export…): ``--from-spreadsheet``."""
+        (Import CSV from a spreadsheet export…): ``--from-spreadsheet``. ``again``: only
+        these lines, made even when equal to a record (``--again --lines``: the result box's
+        Make them anyway, of the file as ``stamp`` says the first import read it)."""
         if not self._top or self.csv_job is not None:
             return None
         self._to_front()
@@ -1120,7 +1127,8 @@ class MainWindow(QMainWindow):
             if not file:
                 return None
         job = CsvImport(self.sat, self._top, file, sheet=sheet,  # type: ignore[arg-type]
-                        staged=True)
+                        staged=True, again=again is not None, lines=again, stamp=stamp)
+        self._csv_again = None
 
         def summary() -> str:
             # the app's own words for the rows queued alone (the CLI's name its commands)
@@ -1136,6 +1144,17 @@ class MainWindow(QMainWindow):
                     "user changed since the export: those were left as they are now: "
                     + _few((f"{key} ({', '.join(fs)})" for _, _, key, fs in c.kept),
                            c.kept_rows) if c.kept_rows else "")
+            own = (f"{plural(c.own_rows, 'row')} had the value from before a change of "
+                   "yours not synced yet (the file comes from a laptop that did not have it): "
+                   "your change was kept: "
+                   + _few((f"{key} ({', '.join(fs)})" for _, _, key, fs in c.own),
+                          c.own_rows) if c.own_rows else "")
+            unreceived = (f"{plural(c.unreceived_rows, 'row')} named records this laptop has "
+                          "not received yet (the file comes from a laptop that synced later): "
+                          "skipped, not made as new records: "
+                          + _few((key for _, _, key in c.not_received), c.unreceived_rows)
+                          + f". Sync now ({SYNC_KEY}), then import the file again"
+                          if c.unreceived_rows else "")
             keys = (f"{plural(c.new_key_rows, 'row')} had a key that was not in the export, "
                     "so each made a new record: "
                     + _few((key for _, _, key in c.new_keys), c.new_key_rows)
@@ -1146,11 +1165,22 @@ class MainWindow(QMainWindow):
                     f"the export {'was' if c.dropped_rows == 1 else 'were'} skipped: "
                     + _few((f"{key} (deleted {who})" for _, _, key, who in c.dropped),
                            c.dropped_rows) if c.dropped_rows else "")
-            again = job.repeat_lines("change a cell of each (e.g. its notes) and import "
-                                     "the file again")
+            # every line skipped and the record it equals (user review 13: only a count)
+            again = (f"{plural(c.repeat_rows, 'row')} without a key "
+                     f"{'was' if c.repeat_rows == 1 else 'were'} skipped: "
+                     + ("it equals" if c.repeat_rows == 1 else "each equals")
+                     + " a record that exists in every field (made by an earlier import of "
+                     "the file?), so that importing a sheet again does not make its new rows "
+                     "again: "
+                     + _few((f"line {line} (= {key})" for line, _, key in c.repeats),
+                            c.repeat_rows)
+                     + ". To make them anyway, click Make them anyway"
+                     if c.repeat_rows else "")
+            if c.repeat_rows and job.stamp is not None:
+                self._csv_again = (file, sheet, frozenset(c.repeat_at), job.stamp)
             notes = [n for n in (job.overwrite_note(), job.ahead_note(f"Sync now ({SYNC_KEY})"),
-                                 clashes, kept, keys, gone,
-                                 again[-1] if again else "",
+                                 clashes, kept, own, unreceived, keys, gone,
+                                 again,
                                  *job.dangling_lines(),
                                  job.sheet_note("File → Import CSV from a spreadsheet export…"))
                      if n]
@@ -1186,6 +1216,7 @@ class MainWindow(QMainWindow):
 
     def _csv_done(self, ok: bool, title: str, text: str) -> None:
         self.csv_job = None
+        redo, self._csv_again = self._csv_again, None
         for a in (self.import_action, self.import_sheet_action):
             a.setEnabled(not self._read_only)  # a reader's stay off
         self.export_action.setEnabled(True)
@@ -1212,6 +1243,17 @@ class MainWindow(QMainWindow):
             for b in box.buttons():  # "Show Details…": open from the start
                 if box.buttonRole(b) == QMessageBox.ButtonRole.ActionRole:
                     b.click()
+        if ok and redo is not None:
+            # the skipped repeats made after all: only their lines, of the same file
+            make = box.addButton("Make them anyway", QMessageBox.ButtonRole.ActionRole)
+            make.setObjectName("make_anyway")
+            file, sheet, skipped, stamp = redo
+
+            def make_them() -> None:
+                box.close()
+                self.import_csv(file, sheet, again=skipped, stamp=stamp)
+
+            make.clicked.connect(make_them)
         box.show()
 
     def csv_text(self) -> str:

@@ -25,9 +25,11 @@ def test_importing_a_sheet_twice_skips_its_keyless_rows(qtbot: Any, sat: Satelli
     pending = sat.status().pending
     ok, _, text = finish(qtbot, w, w.import_csv(src))
     assert ok and text.startswith("imported 0 rows (0 new, 0 changed)"), text
-    assert ("2 rows without a key equal to a record that exists were skipped, so that "
-            "importing a sheet again does not make its new rows again; to make them anyway, "
-            "change a cell of each") in text, text
+    # session 13: each line and the record it equals named, with a button to make them
+    assert ("2 rows without a key were skipped: each equals a record that exists in every "
+            "field (made by an earlier import of the file?), so that importing a sheet again "
+            "does not make its new rows again: line 2 (= ") in text, text
+    assert "To make them anyway, click Make them anyway" in text, text
     assert "--again" not in text
     assert sat.status().pending == pending
     assert sorted(str((v.fields or {}).get("name")) for v in sat.records("field.site")

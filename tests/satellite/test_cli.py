@@ -594,12 +594,15 @@ async def test_export_rev_and_import_refuse_what_they_cannot_compare(
     rev = lines[1].rsplit(",", 1)[1]
     later = rev.replace(rev[:4], str(int(rev[:4]) + 1), 1)  # a year on
     # more than a batch of good rows first: a refusal late in the file queues nothing
-    body = "".join(f"x{i},X{i},,,,,{rev}\n" for i in range(600)) + f"x600,Late,,,,,{later}\n"
+    # (session 13: a late row of a record the replica has not received yet is skipped,
+    # said: test_csv13; here the late row is of a record it has)
+    body = "".join(f"x{i},X{i},,,,,{rev}\n" for i in range(600)) + f"s0,Late,,,,,{later}\n"
     src = tmp_path / "late.csv"
     src.write_text(lines[0] + "\n" + body, encoding="utf-8")
     rc, out, err = await cli(a, "import", "field.site", str(src))
     assert rc == 0 and err.count("after this replica's revision") == 1, err
-    assert "line 602" not in err and json.loads(out)["new"] == 601, err
+    res = json.loads(out)
+    assert "line 602" not in err and res["new"] == 600 and res["changed"] == 1, err
 
 
 def test_a_cell_compares_as_export_writes_it() -> None:
@@ -693,6 +696,12 @@ async def test_cli_and_csv_take_the_date_times_the_app_shows(tmp_path: Path,
                        ("o3", "2026-11-27T10:30:00Z")):
         rc, out, _ = await cli(a, "show", "field.obs", key)
         assert rc == 0 and json.loads(out)["fields"]["observed"] == value
+    # session 13 (user review): day.month.year is read too, as a CSV's dates are
     rc, out, err = await cli(a, "pub", "field.obs", "o4", "new", "species=Owl",
                              "observed=27.11.2026 10:30")
+    assert rc == 0, err
+    rc, out, _ = await cli(a, "show", "field.obs", "o4")
+    assert rc == 0 and json.loads(out)["fields"]["observed"] == "2026-11-27T10:30:00Z"
+    rc, out, err = await cli(a, "pub", "field.obs", "o5", "new", "species=Owl",
+                             "observed=27.11.26 10:30")
     assert rc != 0 and "write it as YYYY-MM-DD HH:MM" in err

@@ -16,6 +16,7 @@ from core.revision import (
     next_rev,
     now_rev,
     parse_rev,
+    read_datetime,
     to_datetime,
 )
 
@@ -294,3 +295,23 @@ def test_every_fraction_of_up_to_3_digits_parses_from_the_cache_as_in_full() -> 
     for tail in revision._TAILS:
         want = _parse_uncached(head + tail)
         assert parse_rev(head + tail) == want == parse_rev(head + "Z") + revision._TAILS[tail]
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("21.11.2026 07:15", "2026-11-21T07:15:00Z"),
+    ("21.11.2026 07:15:30", "2026-11-21T07:15:30Z"),
+    ("1.2.2026 7:05 UTC", "2026-02-01T07:05:00Z"),
+    ("21.11.2026 08:15 +01:00", "2026-11-21T07:15:00Z"),
+    ("21.11.2026", "2026-11-21T00:00:00Z"),
+])
+def test_read_datetime_takes_a_day_month_year_date(text: str, want: str) -> None:
+    """User review 13: a spreadsheet's date-time cell ``21.11.2026 07:15`` was refused while
+    its date cell ``21.11.2026`` was read; the same pattern reads it, UTC as the others."""
+    assert format_rev(read_datetime(text)) == want
+
+
+@pytest.mark.parametrize("text", ["31.2.2026 07:15", "21.11.20261 07:15", "21.11.26 07:15",
+                                  "11/21/2026 07:15"])
+def test_read_datetime_refuses_a_bad_day_month_year_date(text: str) -> None:
+    with pytest.raises(ValueError, match="not a date and time"):
+        read_datetime(text)

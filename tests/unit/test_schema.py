@@ -409,7 +409,9 @@ def test_a_date_time_is_read_as_the_app_writes_it(project: Project) -> None:
     assert observed.parse_text("2026-11-27 12:30:00 +0200") == "2026-11-27T10:30:00Z"
     assert observed.parse_text("2026-11-27T12:30:00+02:00") == "2026-11-27T12:30:00+02:00"
     assert observed.parse_text("2026-11-27T10:30:00.5Z") == "2026-11-27T10:30:00.5Z"
-    for text in ("27.11.2026 10:30", "2026-11-27 10:30 CET", "2026-02-29 10:00"):
+    # user review 13: day.month.year is read (a spreadsheet's date-time cell), as CSV dates
+    assert observed.parse_text("27.11.2026 10:30") == "2026-11-27T10:30:00Z"
+    for text in ("27.11.26 10:30", "2026-11-27 10:30 CET", "2026-02-29 10:00"):
         with pytest.raises(ValueError, match=f"field 'observed': '{text}' is not a date and "
                                              r"time.*write it as YYYY-MM-DD HH:MM.*\+02:00"):
             observed.parse_text(text)
