@@ -34,6 +34,7 @@ from core.ledger.protocols import Ledger
 from core.ledger.sql import SqlLedger
 from core.model import Audit, Event
 from core.revision import Rev, format_rev
+from core.satellite import dataformat
 from core.satellite.api import ReceiptState
 from core.satellite.machine import new_dir_fix
 from core.satellite.order import KEY_INDEX, key_order_sql
@@ -165,6 +166,7 @@ class Replica:
         self.path = Path(path)
         self.project = project
         self._read_only = read_only
+        dataformat.check(self.path)  # a newer Outpost's file: refused before it is opened
         url = read_only_url(self.path) if read_only else sqlite_url(self.path)
         try:
             # a replica keeps the layout of sessions 8-9 (by-id): the desktop scans its
@@ -174,6 +176,7 @@ class Replica:
             self.queue = Queue(self.ledger.engine, self.ledger.metadata, self.ledger.begin)
             if not read_only:
                 self.queue.upgrade()
+                self._mark_format()
         except StorageError as exc:
             # a reader cannot make the tables a writer killed while making them (or still
             # making them) left out: say so, not the SQL that failed on the read-only file
@@ -203,6 +206,23 @@ class Replica:
             self._load_int_keys()
             if not read_only:
                 self._index_int_keys()
+
+    def _mark_format(self) -> None:
+        """Record :data:`dataformat.FORMAT` in a file that records an older one, once its
+        tables are upgraded (a write only at the first writable open by this Outpost). Not
+        upgraded (a full disk: :meth:`Queue.upgrade`) or not written: left as it is, and
+        tried again at the next open."""
+        if not self.queue.fast:
+            return
+        try:
+            with self.ledger.engine.connect() as conn:
+                have = int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0)
+                conn.rollback()
+            if have < dataformat.FORMAT:
+                with self.ledger.begin() as conn:
+                    conn.exec_driver_sql(f"PRAGMA user_version = {dataformat.FORMAT}")
+        except (StorageError, SQLAlchemyError):
+            pass
 
     def _index_int_keys(self) -> None:
         """An index of each int-keyed topic's state table in key order (by number,
