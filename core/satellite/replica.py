@@ -37,7 +37,7 @@ from core.revision import Rev, format_rev
 from core.satellite import dataformat
 from core.satellite.api import ReceiptState
 from core.satellite.machine import new_dir_fix
-from core.satellite.order import KEY_INDEX, key_order_sql
+from core.satellite.order import KEY_INDEX, OLD_KEY_INDEX, key_order_sql
 from core.satellite.queue import Queue
 from core.schema import MAX_INT, Project
 from core.wire import Ack, Reject
@@ -228,11 +228,15 @@ class Replica:
         """An index of each int-keyed topic's state table in key order (by number,
         :func:`core.satellite.order.key_order_sql`): the app's table reads a million keys in
         that order as fast as in the order of their text. Made in a new replica at once, in
-        a replica made before session 10 at its first writable open (about 0.2-0.5 s of CPU
-        per 1,000,000 records, once); a reader of a replica without it sorts instead."""
+        a replica made before session 13 (whose index, if any, ordered keys beyond 64 bits
+        by their text) at its first writable open (about 0.2-0.5 s of CPU per 1,000,000
+        records, once); a reader of a replica without it sorts instead."""
         with self.ledger.begin() as conn:
             for top in sorted(self._int_tops):
                 name = self.ledger.tables.state(top).table.name
+                # the index of sessions 10-12 (keys beyond 64 bits in their text's order)
+                conn.exec_driver_sql(
+                    f"DROP INDEX IF EXISTS {_quote(OLD_KEY_INDEX.format(table=name))}")
                 conn.exec_driver_sql(
                     f"CREATE INDEX IF NOT EXISTS {_quote(KEY_INDEX.format(table=name))} "
                     f"ON {_quote(name)} ({key_order_sql(True)})")
