@@ -204,7 +204,13 @@ class DateBox(QLineEdit):
 
     def shown_date(self) -> QDate | None:
         """The date of the text shown (None: blank or not a date yet)."""
-        m = (DATE_TEXT if self._kind == "date" else DATETIME_TEXT).match(self.text())
+        if self._kind == "date":  # every form core's parser reads (21.11.2026 too)
+            try:
+                y, mo, da = core_read_date(self.text()).split("-")
+            except ValueError:
+                return None
+            return QDate(int(y), int(mo), int(da))
+        m = DATETIME_TEXT.match(self.text())
         if not m:
             return None
         d = QDate(int(m[1]), int(m[2]), int(m[3]))
