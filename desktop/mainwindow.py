@@ -741,7 +741,7 @@ class MainWindow(QMainWindow):
         if form is not None and form.has_edits:
             return (f"cannot bring back the typing reverted in {title}: the form has "
                     "changes made since, which it would overwrite; put those fields back as "
-                    "they were (Ctrl+Z in a text field), then undo again")
+                    "they were (Ctrl+Z in each of them), then undo again")
         return None
 
     def _unrevert(self, typed: Draft, title: str) -> bool:
@@ -803,8 +803,8 @@ class MainWindow(QMainWindow):
         if form.editors[name].touched:
             label = form.editors[name].field.title
             return (f"cannot bring back the typing reverted in {label} of {title}: the field "
-                    "has typing made since, which it would overwrite; take that out first (in "
-                    "a text field: Ctrl+Z), then undo again")
+                    "has changes made since, which it would overwrite; take them out first "
+                    "(Ctrl+Z in the field), then undo again")
         return None
 
     def _unrevert_field(self, typed: Draft, name: str, title: str) -> bool:
