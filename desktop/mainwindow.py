@@ -727,7 +727,8 @@ class MainWindow(QMainWindow):
             # with no undo, and its draft went too): Ctrl+Z puts it back, draft included
             self.undo_stack.push(RevertCommand(
                 f"revert {title}", lambda: self._unrevert(typed, title),
-                lambda: self._revert_again(typed), lambda: self._unrevert_refusal(typed, title)))
+                lambda: self._revert_again(typed), lambda: self._unrevert_refusal(typed, title),
+                lambda: self._revert_again_refusal(typed, title)))
             n = len(typed.fields.keys() | typed.raw.keys())
             undo = self.undo_action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
             self.status.showMessage(f"{undo} brings back the typing — reverted "
@@ -761,6 +762,20 @@ class MainWindow(QMainWindow):
                                 f"revert ({REVERT_KEY})", 15000)
         return True
 
+    def _revert_again_refusal(self, typed: Draft, title: str) -> str | None:
+        """Why the redo of a Revert would throw away changes made since its typing came back
+        (None: it would not): the form shows the record with other changes than that typing
+        (session 13: the redo reverted them too, with no undo step of their own)."""
+        form = self.forms.get(typed.topic)
+        if form is None or form.key != typed.key or not form.dirty:
+            return None  # nothing to revert there: the redo does nothing
+        if (form.changes(), form.invalid_texts()) != (typed.fields, typed.raw):
+            return (f"cannot revert {title} again: the form has changes made since its "
+                    "typing came back, which the revert would throw away with no undo; take "
+                    "them out first (Ctrl+Z in each field), then redo from the records table (in a "
+                    "field, Ctrl+Shift+Z redoes its own changes)")
+        return None
+
     def _revert_again(self, typed: Draft) -> None:
         """Redo of a Revert: the form reverted again while it shows that record."""
         form = self.forms.get(typed.topic)
@@ -781,7 +796,8 @@ class MainWindow(QMainWindow):
         self.undo_stack.push(RevertCommand(
             f"revert {label} of {title}", lambda: self._unrevert_field(typed, name, title),
             lambda: self._revert_field_again(typed, name),
-            lambda: self._unrevert_field_refusal(typed, name, title)))
+            lambda: self._unrevert_field_refusal(typed, name, title),
+            lambda: self._revert_field_again_refusal(typed, name, title)))
         undo = self.undo_action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
         self.status.showMessage(f"{undo} brings back the typing — reverted {label} of "
                                 f"{title}", 15000)
@@ -827,6 +843,20 @@ class MainWindow(QMainWindow):
                                 f"(Ctrl+S) or revert ({REVERT_KEY})", 15000)
         return True
 
+    def _revert_field_again_refusal(self, typed: Draft, name: str, title: str) -> str | None:
+        """Why the redo of an Esc would throw away changes of the field made since its
+        typing came back (None: it would not; see ``_revert_again_refusal``)."""
+        form = self._shows(typed)
+        if form is None or not form.editors[name].touched:
+            return None  # nothing to revert there: the redo does nothing
+        if form.editors[name].typing() != (typed.fields, typed.raw):
+            label = form.editors[name].field.title
+            return (f"cannot revert {label} of {title} again: the field has changes made "
+                    "since its typing came back, which the revert would throw away with no "
+                    "undo; take them out first (Ctrl+Z in the field), then redo from the records "
+                    "table (in the field, Ctrl+Shift+Z redoes its own changes)")
+        return None
+
     def _revert_field_again(self, typed: Draft, name: str) -> None:
         """Redo of an Esc: the field reverted again while the window shows that record."""
         form = self._shows(typed)
@@ -860,8 +890,10 @@ class MainWindow(QMainWindow):
                 f"Not done: {what} would change {cmd.text()}, not your typing in this form; "
                 f"{what} it from the records table (your typing stays)", 15000)
             return False
-        if isinstance(cmd, RevertCommand) and not redo:
-            why = cmd.refusal()
+        if isinstance(cmd, RevertCommand) and (not redo or cmd.back):
+            # the redo of a step whose typing came back: reverting again would throw away
+            # changes made since (session 13: checked as the undo is)
+            why = cmd.redo_refusal() if redo else cmd.refusal()
             if why is not None:
                 self.show_error(why)
                 return False
