@@ -20,6 +20,7 @@ from core.satellite.satellite import Satellite
 from core.schema import parse_project
 from desktop.mainwindow import MainWindow
 from tests.desktop.test_form_review12 import CTRL, CTRL_SHIFT, focus, press
+from tests.desktop.test_form_review12 import window as review12_window
 
 PLOT = "t.plot"
 
@@ -40,16 +41,7 @@ def sat(tmp_path: Path) -> Iterator[Satellite]:
 
 
 def window(qtbot: Any, sat: Satellite) -> MainWindow:
-    w = MainWindow(sat, None, "t")
-    qtbot.addWidget(w, before_close_func=lambda w: [f.revert() for f in w.forms.values()])
-    w.show()
-    qtbot.waitExposed(w)
-    w.activateWindow()
-    qtbot.waitUntil(w.isActiveWindow)
-    w.select_topic(PLOT)
-    qtbot.waitUntil(lambda: w.records.rowCount() == 1)
-    assert w.select_key("p1")
-    return w
+    return review12_window(qtbot, sat, PLOT, 1, "p1")
 
 
 def test_ctrl_z_in_a_choice_box_takes_out_its_change_then_undoes_the_esc(
