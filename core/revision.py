@@ -19,7 +19,9 @@ from datetime import UTC, date, datetime, timedelta
 __all__ = [
     "DATETIME_FORMS",
     "DATETIME_TEXT",
+    "DATE_DOTS",
     "DATE_FORM",
+    "DATE_MIDNIGHT",
     "DATE_TEXT",
     "ZERO_REV",
     "Rev",
@@ -250,23 +252,38 @@ DATE_TEXT = re.compile(r"\s*([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})\s*\Z", re.ASCII
 """A date as a user writes it (the app's date box, ``outpost pub``, a CSV cell): year,
 month, day; the month and day may have one digit (``2026-3-13``). Groups: year, month, day."""
 
-DATE_FORM = "YYYY-MM-DD, e.g. 2026-11-27"
+DATE_DOTS = re.compile(r"\s*([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})\s*\Z", re.ASCII)
+"""A date as day.month.year (``21.11.2026``: how de-CH/fr-CH spreadsheets save one, and how
+people there write it; unambiguous with dots, unlike ``11/21/2026``). Groups: day, month,
+year."""
+
+DATE_MIDNIGHT = re.compile(r"\s*([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})[ T]00:00(?::00(?:\.0+)?)?"
+                           r"\s*\Z", re.ASCII)
+"""A date with a midnight time (``2026-11-21 00:00:00``: a spreadsheet's date-time cell).
+Groups: year, month, day."""
+
+DATE_FORM = "YYYY-MM-DD, e.g. 2026-11-27 (or 27.11.2026)"
 """How :func:`read_date` wants a date written (said in its errors)."""
 
 
 def read_date(text: str) -> str:
     """The ``date`` value (``YYYY-MM-DD``) of a date written as :data:`DATE_TEXT`
-    (``2026-3-13`` is ``2026-03-13``). One parser for the app, ``outpost pub`` and CSV
-    import (user review 12: the app's date box took ``2026-3-13``, a CSV cell and ``outpost
-    pub`` refused it), as :func:`read_datetime` is for date-times.
+    (``2026-3-13`` is ``2026-03-13``), :data:`DATE_DOTS` (``13.3.2026``) or
+    :data:`DATE_MIDNIGHT` (``2026-03-13 00:00:00``). One parser for the app's date box,
+    ``outpost pub`` and CSV import (user review 12: the app's date box took ``2026-3-13``, a
+    CSV cell and ``outpost pub`` refused it; session 13: CSV import alone read the other two
+    forms), as :func:`read_datetime` is for date-times.
 
     Raises:
         ValueError: not a date, or no such day; the message ("not a date…") names the form.
     """
-    m = DATE_TEXT.match(text)
-    if m is None:
+    m = DATE_TEXT.match(text) or DATE_MIDNIGHT.match(text)
+    ymd = (m[1], m[2], m[3]) if m is not None else None
+    if ymd is None and (d := DATE_DOTS.match(text)) is not None:
+        ymd = (d[3], d[2], d[1])
+    if ymd is None:
         raise ValueError(f"not a date: write it as {DATE_FORM}")
     try:
-        return date(int(m[1]), int(m[2]), int(m[3])).isoformat()
+        return date(int(ymd[0]), int(ymd[1]), int(ymd[2])).isoformat()
     except ValueError as exc:  # "day is out of range for month"
         raise ValueError(f"not a date ({exc}): write it as {DATE_FORM}") from None

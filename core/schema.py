@@ -50,6 +50,7 @@ __all__ = [
     "load_project",
     "nesting",
     "parse_project",
+    "read_bool",
     "too_deep",
 ]
 
@@ -59,6 +60,28 @@ _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 _RESERVED = frozenset({"key", "rev"})
 MAX_INT = 2**63 - 1
 MAX_EXACT_INT = 2**53
+TRUE_WORDS = frozenset({"true", "yes", "1", "y", "on", "wahr", "vrai", "vero"})
+FALSE_WORDS = frozenset({"false", "no", "0", "n", "off", "falsch", "faux", "falso"})
+"""The texts a ``bool`` value is read from, any case (:func:`read_bool`): English words and
+digits, and a spreadsheet's TRUE/FALSE as it saves them in German, French and Italian."""
+
+
+def read_bool(text: str) -> bool:
+    """A ``bool`` value from text (:data:`TRUE_WORDS`, :data:`FALSE_WORDS`, any case, spaces
+    around): one reader for ``outpost pub`` and CSV import (session 13: CSV import alone read
+    ``WAHR``/``FALSCH``, ``VRAI``/``FAUX``, ``VERO``/``FALSO``).
+
+    Raises:
+        ValueError: none of them.
+    """
+    low = text.strip().lower()
+    if low in TRUE_WORDS:
+        return True
+    if low in FALSE_WORDS:
+        return False
+    raise ValueError(text)
+
+
 MAX_KEY = 200
 """The longest key of a record, in characters."""
 MAX_NESTING = 100
@@ -258,12 +281,7 @@ class Field:
             if t == "float":
                 return float(text)
             if t == "bool":
-                low = text.strip().lower()
-                if low in ("true", "yes", "1", "y", "on"):
-                    return True
-                if low in ("false", "no", "0", "n", "off"):
-                    return False
-                raise ValueError(text)
+                return read_bool(text)
             if t == "json":
                 value = json.loads(text)
                 if nesting(value) > MAX_NESTING:

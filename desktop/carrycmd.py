@@ -125,7 +125,11 @@ def _report(args: argparse.Namespace, plan: CarryPlan, rev: int, left: int) -> N
         print(json.dumps({
             **n, "unresolved_left": left, "dry_run": args.dry_run, "rev": format_rev(rev),
             "uids": [i.trans.uid for i in plan.items],
-            "conflict_uids": [i.trans.uid for i in plan.items if i.kind == CONFLICT],
+            # put aside (sent to a daql hub, its answer lost) is not a conflict: apart, as
+            # the counts are (session 13)
+            "conflict_uids": [i.trans.uid for i in plan.items
+                              if i.kind == CONFLICT and not i.put_aside],
+            "put_aside_uids": [i.trans.uid for i in plan.items if i.put_aside],
             "already_uids": plan.already, "emptied_uids": plan.emptied,
             "invalid_actions": [{"uid": i.uid, "topic": i.top, "key": i.key,
                                  "reason": i.reason} for i in plan.invalid],

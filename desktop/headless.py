@@ -2314,34 +2314,17 @@ _CELL_ADVICE = {
 
 def _sheet_text(f: Any, text: str, comma: bool) -> str:
     """A cell as a spreadsheet saves it in its own formats, as the text the field's parser
-    reads (user review 12: all of these refused the whole file). The one place for them
-    (``core.revision.read_date`` is the shared parser of ``YYYY-MM-DD``):
-
-    - a date ``21.11.2026`` (day.month.year, de-CH/fr-CH: unambiguous with dots) and a date
-      with a midnight time ``2026-11-21 00:00:00`` (a spreadsheet's date-time cell) on a
-      ``date`` field: ``2026-11-21``. ``11/21/2026`` is not read (month/day or day/month?):
-      :func:`_cell` says how to set the column's format;
-    - a decimal comma ``46,397`` on a ``float`` field of a ``;``-separated file (``comma``:
-      the comma cannot be the delimiter there): ``46.397``;
-    - a spreadsheet's boolean in German, French or Italian (``WAHR``/``FALSCH``,
-      ``VRAI``/``FAUX``, ``VERO``/``FALSO``, any case) on a ``bool`` field.
-    """
+    reads (user review 12: all of these refused the whole file): a decimal comma ``46,397``
+    on a ``float`` field of a ``;``-separated file (``comma``: the comma cannot be the
+    delimiter there) is ``46.397``. The field's parser, shared with ``outpost pub`` and the
+    app since session 13, reads the others: a date ``21.11.2026`` and a midnight date-time
+    ``2026-11-21 00:00:00`` (``core.revision.read_date``; ``11/21/2026`` is not read, month/day
+    or day/month?: :func:`_cell` says how to set the column's format), a spreadsheet's boolean
+    in German, French or Italian (``core.schema.read_bool``)."""
     t = text.strip()
-    if f.type == "date":
-        if m := re.fullmatch(r"([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})", t):
-            return f"{m[3]}-{m[2]}-{m[1]}"
-        if m := re.fullmatch(r"([0-9]{4}-[0-9]{1,2}-[0-9]{1,2})[ T]00:00(:00(\.0+)?)?", t):
-            return m[1]
-    elif f.type == "float" and comma and re.fullmatch(r"[+-]?[0-9]*,[0-9]+", t):
+    if f.type == "float" and comma and re.fullmatch(r"[+-]?[0-9]*,[0-9]+", t):
         return t.replace(",", ".")
-    elif f.type == "bool" and t.lower() in _SHEET_BOOLS:
-        return _SHEET_BOOLS[t.lower()]
     return text
-
-
-_SHEET_BOOLS = {"wahr": "true", "falsch": "false", "vrai": "true", "faux": "false",
-                "vero": "true", "falso": "false"}
-"""A spreadsheet's TRUE and FALSE as it saves them in German, French and Italian."""
 
 
 def _cell(f: Any, text: str, sat: Satellite, comma: bool = False) -> Any:

@@ -730,7 +730,8 @@ class MainWindow(QMainWindow):
             # with no undo, and its draft went too): Ctrl+Z puts it back, draft included
             self.undo_stack.push(RevertCommand(
                 f"revert {title}", lambda: self._unrevert(typed, title),
-                lambda: self._revert_again(typed), lambda: self._unrevert_refusal(typed, title)))
+                lambda: self._revert_again(typed), lambda: self._unrevert_refusal(typed, title),
+                lambda: self._revert_again_refusal(typed, title)))
             n = len(typed.fields.keys() | typed.raw.keys())
             undo = self.undo_action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
             self.status.showMessage(f"{undo} brings back the typing — reverted "
@@ -744,7 +745,7 @@ class MainWindow(QMainWindow):
         if form is not None and form.has_edits:
             return (f"cannot bring back the typing reverted in {title}: the form has "
                     "changes made since, which it would overwrite; put those fields back as "
-                    "they were (Ctrl+Z in a text field), then undo again")
+                    "they were (Ctrl+Z in each of them), then undo again")
         return None
 
     def _unrevert(self, typed: Draft, title: str) -> bool:
@@ -763,6 +764,20 @@ class MainWindow(QMainWindow):
         self.status.showMessage(f"The typing reverted in {title} is back: save (Ctrl+S) or "
                                 f"revert ({REVERT_KEY})", 15000)
         return True
+
+    def _revert_again_refusal(self, typed: Draft, title: str) -> str | None:
+        """Why the redo of a Revert would throw away changes made since its typing came back
+        (None: it would not): the form shows the record with other changes than that typing
+        (session 13: the redo reverted them too, with no undo step of their own)."""
+        form = self.forms.get(typed.topic)
+        if form is None or form.key != typed.key or not form.dirty:
+            return None  # nothing to revert there: the redo does nothing
+        if (form.changes(), form.invalid_texts()) != (typed.fields, typed.raw):
+            return (f"cannot revert {title} again: the form has changes made since its "
+                    "typing came back, which the revert would throw away with no undo; take "
+                    "them out first (Ctrl+Z in each field), then redo from the records table (in a "
+                    "field, Ctrl+Shift+Z redoes its own changes)")
+        return None
 
     def _revert_again(self, typed: Draft) -> None:
         """Redo of a Revert: the form reverted again while it shows that record."""
@@ -784,7 +799,8 @@ class MainWindow(QMainWindow):
         self.undo_stack.push(RevertCommand(
             f"revert {label} of {title}", lambda: self._unrevert_field(typed, name, title),
             lambda: self._revert_field_again(typed, name),
-            lambda: self._unrevert_field_refusal(typed, name, title)))
+            lambda: self._unrevert_field_refusal(typed, name, title),
+            lambda: self._revert_field_again_refusal(typed, name, title)))
         undo = self.undo_action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
         self.status.showMessage(f"{undo} brings back the typing — reverted {label} of "
                                 f"{title}", 15000)
@@ -806,8 +822,8 @@ class MainWindow(QMainWindow):
         if form.editors[name].touched:
             label = form.editors[name].field.title
             return (f"cannot bring back the typing reverted in {label} of {title}: the field "
-                    "has typing made since, which it would overwrite; take that out first (in "
-                    "a text field: Ctrl+Z), then undo again")
+                    "has changes made since, which it would overwrite; take them out first "
+                    "(Ctrl+Z in the field), then undo again")
         return None
 
     def _unrevert_field(self, typed: Draft, name: str, title: str) -> bool:
@@ -829,6 +845,20 @@ class MainWindow(QMainWindow):
         self.status.showMessage(f"The typing reverted in {label} of {title} is back: save "
                                 f"(Ctrl+S) or revert ({REVERT_KEY})", 15000)
         return True
+
+    def _revert_field_again_refusal(self, typed: Draft, name: str, title: str) -> str | None:
+        """Why the redo of an Esc would throw away changes of the field made since its
+        typing came back (None: it would not; see ``_revert_again_refusal``)."""
+        form = self._shows(typed)
+        if form is None or not form.editors[name].touched:
+            return None  # nothing to revert there: the redo does nothing
+        if form.editors[name].typing() != (typed.fields, typed.raw):
+            label = form.editors[name].field.title
+            return (f"cannot revert {label} of {title} again: the field has changes made "
+                    "since its typing came back, which the revert would throw away with no "
+                    "undo; take them out first (Ctrl+Z in the field), then redo from the records "
+                    "table (in the field, Ctrl+Shift+Z redoes its own changes)")
+        return None
 
     def _revert_field_again(self, typed: Draft, name: str) -> None:
         """Redo of an Esc: the field reverted again while the window shows that record."""
@@ -863,8 +893,10 @@ class MainWindow(QMainWindow):
                 f"Not done: {what} would change {cmd.text()}, not your typing in this form; "
                 f"{what} it from the records table (your typing stays)", 15000)
             return False
-        if isinstance(cmd, RevertCommand) and not redo:
-            why = cmd.refusal()
+        if isinstance(cmd, RevertCommand) and (not redo or cmd.back):
+            # the redo of a step whose typing came back: reverting again would throw away
+            # changes made since (session 13: checked as the undo is)
+            why = cmd.redo_refusal() if redo else cmd.refusal()
             if why is not None:
                 self.show_error(why)
                 return False

@@ -100,11 +100,16 @@ class RevertCommand(QUndoCommand):
     pushed a step that discarded it, the typing with it)."""
 
     def __init__(self, text: str, put_back: Callable[[], bool], revert: Callable[[], None],
-                 refusal: Callable[[], str | None] = lambda: None):
+                 refusal: Callable[[], str | None] = lambda: None,
+                 redo_refusal: Callable[[], str | None] = lambda: None):
         super().__init__(text)
         self._put_back = put_back
         self._revert = revert
         self.refusal = refusal
+        self.redo_refusal = redo_refusal
+        """Why reverting again (the redo, after an undo put the typing back) would throw
+        away changes made since (None: it would not), asked before the stack moves, as
+        ``refusal`` (session 13)."""
         self._first = True
         self._back = False
 

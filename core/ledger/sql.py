@@ -71,6 +71,7 @@ from core.ledger.protocols import HistoryEntry, PubResult, some_topics
 from core.ledger.sql_batch import chunks, event_of, event_rows, key_entries, publish_batch
 from core.ledger.sql_replicate import insert_rows, plan_states, write_states
 from core.ledger.tables import (
+    LEDGER_FORMAT,
     REC_N,
     REV_INDEX,
     SIG_INDEX,
@@ -591,6 +592,7 @@ class SqlLedger:
                               f"{NO_LEDGER_FIX}")
         if inspect(self.engine).has_table(meta.name):
             with self.engine.connect() as conn:
+                self._check_format(conn)
                 row = conn.execute(select(meta.c.version, meta.c.definition)).first()
             if row is not None and row.version != self._project.version:
                 name = ""
@@ -621,7 +623,8 @@ class SqlLedger:
                 # a ledger made before ledger ids / restore points: the columns are added
                 # (nullable: old readers and writers never name them), the id made below
                 for name, sql_type in (("ledger_id", "VARCHAR(64)"), ("restored", "BIGINT"),
-                                       ("restore_id", "VARCHAR(64)"), ("restores", "TEXT")):
+                                       ("restore_id", "VARCHAR(64)"), ("restores", "TEXT"),
+                                       ("fmt", "INTEGER")):
                     if name not in cols:
                         conn.exec_driver_sql(
                             f"ALTER TABLE evt_meta ADD COLUMN {name} {sql_type}")
@@ -632,8 +635,12 @@ class SqlLedger:
                 lid = new_ledger_id()
                 conn.execute(meta.insert().values(
                     id=1, rev=ZERO_REV, last_id=0, version=self._project.version,
-                    definition=dumps(self._project.to_dict()), ledger_id=lid))
+                    definition=dumps(self._project.to_dict()), ledger_id=lid,
+                    fmt=LEDGER_FORMAT))
                 self._ledger_id = lid
+            elif not self._read_only and (row._mapping.get("fmt") or 0) < LEDGER_FORMAT:
+                # the first writer's open since session 13 (one write, then none)
+                conn.execute(meta.update().where(meta.c.id == 1).values(fmt=LEDGER_FORMAT))
             elif not self._ledger_id and not self._read_only:
                 lid = new_ledger_id()  # first open by a writer since the upgrade
                 conn.execute(meta.update().where(meta.c.id == 1).values(ledger_id=lid))
@@ -706,12 +713,33 @@ class SqlLedger:
             conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {REV_INDEX} ON evt_event (rev)")
             self._set_layout(conn)
 
+    def _check_format(self, conn: Connection) -> None:
+        """Refuse a ledger a newer Outpost wrote in a format this one does not know
+        (``evt_meta.fmt`` above :data:`~core.ledger.tables.LEDGER_FORMAT`), before anything
+        is created or changed in it (serve, verify, backup, restore, a satellite's replica).
+
+        Raises:
+            ConfigError: naming both versions and the fix.
+        """
+        meta = self.tables.meta
+        if "fmt" not in {c["name"] for c in inspect(conn).get_columns(meta.name)}:
+            conn.rollback()
+            return
+        have = conn.execute(select(meta.c.fmt)).scalar()
+        conn.rollback()
+        if have is not None and int(have) > LEDGER_FORMAT:
+            raise ConfigError(
+                f"ledger database {self._where} was written by a newer Outpost (ledger format "
+                f"{have}; this Outpost reads formats up to {LEDGER_FORMAT}) and would be "
+                "misread here: nothing was read or changed. Serve, verify, back up and restore "
+                "it with that newer Outpost (or a later one)")
+
     def _read_ids(self, conn: Connection, cols: set[str]) -> Any:
         """Read the ledger id and restore point from ``evt_meta`` (the columns in ``cols``:
         a ledger made before them has none) into ``self``; the row (``None``: no row)."""
         meta = self.tables.meta
         want = [meta.c.id] + [meta.c[n] for n in ("ledger_id", "restored", "restore_id",
-                                                  "restores") if n in cols]
+                                                  "restores", "fmt") if n in cols]
         row = conn.execute(select(*want)).first()
         m = row._mapping if row is not None else {}
         self._ledger_id = str(m.get("ledger_id") or "")

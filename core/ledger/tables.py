@@ -345,8 +345,23 @@ def core_tables(metadata: MetaData) -> tuple[Table, Table, Table, Table]:
         # it, its restore appends its own (session 8). NULL: never restored, or restored by
         # session 7 (restored/restore_id is then the one point)
         Column("restores", Text, nullable=True),
+        # the ledger's data format (LEDGER_FORMAT, session 13): NULL in a ledger last opened
+        # by a writer before it; a writer records its own, every opening refuses a newer one
+        Column("fmt", Integer, nullable=True),
     )
     return event, audit, uid, meta
+
+
+LEDGER_FORMAT = 1
+"""The newest data format of a ledger (``evt_meta.fmt``) this Outpost reads and writes:
+
+===  ===========================================================================================
+—    NULL: not recorded (a ledger last opened by a writer before session 13)
+1    session 13 (every SQLite layout: by-record, by-id, rev-index; PostgreSQL)
+===  ===========================================================================================
+
+A change of the stored ledger an Outpost knowing this version would misread raises it
+(docs/ledger.md, "Format version")."""
 
 
 def build_tables(project: Project, metadata: MetaData | None = None) -> LedgerTables:

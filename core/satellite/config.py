@@ -237,7 +237,8 @@ class DataDir:
         it with ``release()``.
 
         Raises:
-            ConfigError: another process has the directory open.
+            ConfigError: another process has the directory open; a newer Outpost wrote it
+                (:meth:`check_format`).
         """
         self.ensure()
         # thread_local=False: a satellite may be closed on another thread than it was opened
@@ -260,20 +261,38 @@ class DataDir:
         except OSError as exc:
             raise ConfigError(f"cannot lock {self.lock_file}: {exc}; check the directory's "
                               "permissions, or pass --data DIR") from exc
+        try:
+            self.check_format()  # with the lock: no newer Outpost writes it meanwhile
+        except BaseException:
+            lk.release()
+            raise
         return lk
 
     def check_readable(self) -> None:
         """For readers, which create nothing: the directory must exist already.
 
         Raises:
-            ConfigError: it does not exist, or is a file.
+            ConfigError: it does not exist, or is a file; a newer Outpost wrote it
+                (:meth:`check_format`).
         """
         if self.path.is_dir():
+            self.check_format()
             return
         self.check_not_file()
         raise ConfigError(f"there is no data directory {self.path}: run `outpost connect URL "
                           f"--data {self.path}` to make one, or pass --data DIR with an "
                           "existing satellite's directory")
+
+    def check_format(self) -> None:
+        """Refuse a directory a newer Outpost wrote in a data format this one does not know
+        (:mod:`core.satellite.dataformat`), before anything is read or changed.
+
+        Raises:
+            ConfigError: naming the versions and the fix.
+        """
+        from core.satellite import dataformat
+
+        dataformat.check(self.db_file)
 
     def check_not_file(self) -> None:
         """Raises ConfigError when the path names a file (a mistyped --data)."""

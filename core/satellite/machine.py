@@ -182,6 +182,7 @@ __all__ = [
     "SyncInfo",
     "SyncMachine",
     "SyncStore",
+    "batch_too_big",
     "carry_conflicts",
     "decode_incoming",
     "hub_restores",
@@ -269,6 +270,19 @@ def reply_too_big(limit: int, stop: bool) -> str:
             + f". Raise the limit: set \"max_reply_mib\": {more} in the data directory's "
             "config.json (the app: quit it first; decoding a message takes several times its "
             "size in memory), then sync again")
+
+
+def batch_too_big(limit: int) -> str:
+    """The status error when even the smallest catch-up batch an Outpost hub sends (one
+    event: ``lim`` 1) was over this side's ``limit`` bytes: sync stopped, as asking again
+    would get the same message."""
+    more = min(MAX_REPLY_MIB, max(1, limit // MIB) * 4)
+    return (f"{REPLY_TOO_BIG} ({limit / MIB:g} MiB) even when asked for one event at a time: "
+            "one change on the hub is bigger than that; nothing of it was stored; sync "
+            f"stopped, as asking again would get the same message. Raise the limit: set "
+            f"\"max_reply_mib\": {more} in the data directory's config.json (the app: quit it "
+            "first; decoding a message takes several times its size in memory), then sync "
+            "again")
 
 
 def decode_incoming(text: str | bytes, limit: int = MAX_INCOMING) -> Incoming:
@@ -553,6 +567,15 @@ class SyncMachine:
         self._inflight: dict[str, tuple[Trans, ...]] = {}
         # what the last connection lost with a daql hub put aside (said in last_error)
         self._aside_note = ""
+        # the lim asked of an Outpost hub after its batch was over this side's limit (0: not
+        # cut, self.lim): halved at each such close, down to 1; self.lim again once caught up
+        self._lim_cut = 0
+
+    @property
+    def _ask_lim(self) -> int:
+        """The ``lim`` of the next catch-up request: :attr:`lim`, or less after a batch over
+        this side's limit (``_lim_cut``)."""
+        return self._lim_cut or self.lim
 
     # -- outputs -------------------------------------------------------------------------------
 
@@ -685,7 +708,20 @@ class SyncMachine:
         daql hub sync stops (it answers a catch-up in one message: every retry downloaded
         the same message, bigger, and failed again, for ever; wire review 12, finding 2)."""
         stop = bool(too_big) and not self._hub_acks
-        if too_big:
+        cut = False
+        if too_big and self._hub_acks:
+            # an Outpost hub cuts a catch-up in batches of at most lim events: ask again
+            # for half as many (session 12's note: the same batch came for ever, with
+            # backoff); one event at a time too big: nothing smaller to ask for
+            asked = self._ask_lim or 5000  # lim 0: the hub's default, at most 5,000
+            if asked > 1:
+                self._lim_cut, cut = max(1, asked // 2), True
+                reason = (f"{REPLY_TOO_BIG} ({too_big / MIB:g} MiB): nothing of it was "
+                          f"stored; asking again for {self._lim_cut:,} events per batch "
+                          f"instead of {asked:,}")
+            else:
+                stop, reason = True, batch_too_big(too_big)
+        elif too_big:
             reason = reply_too_big(too_big, stop)
         was_online = self.info.online
         if code == CLOSE_TOO_BIG and self._sat_out:
@@ -702,13 +738,15 @@ class SyncMachine:
             self._set(phase=Phase.STOPPED, since=now, retry_at=None, progress=(0, 0),
                       last_error=f"{reason}; {note}" if note else reason)
             return
-        delay = self.backoff.delay(self.info.attempts, self.rnd)
+        # a smaller batch asked for (cut): at once, as after a first failure (at most ~13
+        # times from lim 5000 to 1), the backoff kept for failures of the hub or the link
+        delay = self.backoff.delay(0 if cut else self.info.attempts, self.rnd)
         err = reason or self.info.last_error
         if note:
             err = f"{err}; {note}" if err else note
         since = now if was_online or not self.info.since else self.info.since
         self._set(phase=Phase.OFFLINE, since=since, retry_at=now + delay,
-                  attempts=self.info.attempts + 1, last_error=err, progress=(0, 0))
+                  attempts=self.info.attempts + (not cut), last_error=err, progress=(0, 0))
 
     def tick(self, now: float) -> None:
         """Time passed: reconnect when the backoff is over; drop a connection whose request
@@ -954,7 +992,7 @@ class SyncMachine:
                                 if self._total else 0), hub_rev=hub_rev)
             # pipelined: ask for the next batch before storing this one
             self._sat_one = None  # no transactions in it
-            self._request("evt.sat", enc_sat(SatReq(res.rev, (), self._tops(), self.lim,
+            self._request("evt.sat", enc_sat(SatReq(res.rev, (), self._tops(), self._ask_lim,
                                                     audits=True, cont=True)), "sat", now)
             self._sat_out += 1
             self._store(res)
@@ -970,6 +1008,7 @@ class SyncMachine:
             self._send_unsent(now)
             return
         held, self._held = self._held, []
+        self._lim_cut = 0  # caught up: the next catch-up asks for self.lim again
         for upd in held:
             if upd.rev > self._rev():
                 self._store(upd)
@@ -1326,7 +1365,8 @@ class SyncMachine:
                 del trans[most:]
         if only_new and not trans:
             return
-        head = enc_sat(SatReq(self._rev(), (), self._tops(), self.lim, audits=True, cont=True))
+        head = enc_sat(SatReq(self._rev(), (), self._tops(), self._ask_lim, audits=True,
+                              cont=True))
         del head["trans"]
         head_text = dumps(head)
         budget = self.max_bytes

@@ -28,8 +28,8 @@ from typing import Any
 from core.ledger.tables import dumps
 from core.schema import Field
 
-__all__ = ["KEY_INDEX", "TEXT_TYPES", "before", "key_order_sql", "key_sort", "order_key",
-           "order_sql", "ordered_keys", "sort_value"]
+__all__ = ["KEY_INDEX", "OLD_KEY_INDEX", "TEXT_TYPES", "before", "key_order_sql", "key_sort",
+           "order_key", "order_sql", "ordered_keys", "sort_value"]
 
 TEXT_TYPES = frozenset({"str", "text", "date", "datetime", "enum"})
 _FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
@@ -37,26 +37,47 @@ _FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 _INT64 = (-(2**63), 2**63 - 1)
 
-KEY_INDEX = "ix_{table}_intkey"
+KEY_INDEX = "ix_{table}_intnum"
 """The name of the index that keeps an int-keyed topic's state table in key order
 (:func:`key_order_sql`), made by the satellite's replica (``core.satellite.replica``)."""
+OLD_KEY_INDEX = "ix_{table}_intkey"
+"""The index of sessions 10-12 (the order without :data:`_BEYOND_SQL`): dropped at a
+writable open, as the replica makes :data:`KEY_INDEX`."""
 
 
-def _int_key(key: str) -> tuple[int, str]:
+def _int_key(key: str) -> tuple[int, int, str]:
     lo, hi = _INT64
     try:
         n = int(key)
     except ValueError:  # not an integer (a replica of an older schema): as SQLite's CAST, 0
         n = 0
-    return (min(max(n, lo), hi), key)
+    return (min(max(n, lo), hi), n, key)
 
 
 def key_sort(int_keys: bool) -> Callable[[str], Any]:
     """The sort key of a topic's record keys (the key order of the app's table, ``show`` and
-    ``export``): for int-keyed topics the number (1, 2, 10, not 1, 10, 2), then the text
-    (``007`` after ``7``); else the text. The same order as :func:`key_order_sql` (SQLite's
-    CAST stops at the 64-bit bounds: so does this)."""
+    ``export``): for int-keyed topics the number (1, 2, 10, not 1, 10, 2; keys beyond 64
+    bits, which hubs took before session 12, too), then the text (``007`` before ``7``);
+    else the text. The same order as :func:`key_order_sql`."""
     return _int_key if int_keys else _text_key
+
+
+def _digits_desc(x: str) -> str:
+    """SQL: the digits of the text ``x`` mapped so that their text order is reversed (0 -> j,
+    ..., 9 -> a)."""
+    for d in range(10):
+        x = f"replace({x}, '{d}', '{chr(ord('j') - d)}')"
+    return x
+
+
+_BIG = "ltrim(key, '+0')"
+_NEG = "ltrim(substr(key, 2), '0')"
+_BEYOND_SQL = (
+    # SQLite's CAST stops at the 64-bit bounds: keys at or beyond them are ordered by their
+    # digits (length, then text: their numeric order; beyond the lower bound reversed)
+    f"CASE CAST(key AS INTEGER) WHEN {_INT64[1]} THEN printf('%05d', length({_BIG})) || {_BIG} "
+    f"WHEN ({_INT64[0] + 1} - 1) THEN printf('%05d', 99999 - length({_NEG})) || "
+    f"{_digits_desc(_NEG)} ELSE '' END")
 
 
 def _text_key(key: str) -> str:
@@ -66,7 +87,7 @@ def _text_key(key: str) -> str:
 def key_order_sql(int_keys: bool) -> str:
     """SQLite's ``ORDER BY`` of a state table in :func:`key_sort` order (the satellite's
     replica indexes the expression for int-keyed topics: :data:`KEY_INDEX`)."""
-    return "CAST(key AS INTEGER), key" if int_keys else "key"
+    return f"CAST(key AS INTEGER), {_BEYOND_SQL}, key" if int_keys else "key"
 
 
 def sort_value(f: Field, value: Any) -> Any:

@@ -34,9 +34,10 @@ from core.ledger.protocols import Ledger
 from core.ledger.sql import SqlLedger
 from core.model import Audit, Event
 from core.revision import Rev, format_rev
+from core.satellite import dataformat
 from core.satellite.api import ReceiptState
 from core.satellite.machine import new_dir_fix
-from core.satellite.order import KEY_INDEX, key_order_sql
+from core.satellite.order import KEY_INDEX, OLD_KEY_INDEX, key_order_sql
 from core.satellite.queue import Queue
 from core.schema import MAX_INT, Project
 from core.wire import Ack, Reject
@@ -176,6 +177,7 @@ class Replica:
         self.path = Path(path)
         self.project = project
         self._read_only = read_only
+        dataformat.check(self.path)  # a newer Outpost's file: refused before it is opened
         url = read_only_url(self.path) if read_only else sqlite_url(self.path)
         # a reader looks BEFORE it opens whether the file is whole: opening one that is not
         # tries to make what is missing and fails ("attempt to write a readonly database"),
@@ -193,6 +195,7 @@ class Replica:
             self.queue = Queue(self.ledger.engine, self.ledger.metadata, self.ledger.begin)
             if not read_only:
                 self.queue.upgrade()
+                self._mark_format()
         except StorageError as exc:
             # a reader cannot make the tables a writer killed while making them (or still
             # making them) left out: say so, not the SQL that failed on the read-only file
@@ -219,15 +222,36 @@ class Replica:
             if not read_only:
                 self._index_int_keys()
 
+    def _mark_format(self) -> None:
+        """Record :data:`dataformat.FORMAT` in a file that records an older one, once its
+        tables are upgraded (a write only at the first writable open by this Outpost). Not
+        upgraded (a full disk: :meth:`Queue.upgrade`) or not written: left as it is, and
+        tried again at the next open."""
+        if not self.queue.fast:
+            return
+        try:
+            with self.ledger.engine.connect() as conn:
+                have = int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0)
+                conn.rollback()
+            if have < dataformat.FORMAT:
+                with self.ledger.begin() as conn:
+                    conn.exec_driver_sql(f"PRAGMA user_version = {dataformat.FORMAT}")
+        except (StorageError, SQLAlchemyError):
+            pass
+
     def _index_int_keys(self) -> None:
         """An index of each int-keyed topic's state table in key order (by number,
         :func:`core.satellite.order.key_order_sql`): the app's table reads a million keys in
         that order as fast as in the order of their text. Made in a new replica at once, in
-        a replica made before session 10 at its first writable open (about 0.2-0.5 s of CPU
-        per 1,000,000 records, once); a reader of a replica without it sorts instead."""
+        a replica made before session 13 (whose index, if any, ordered keys beyond 64 bits
+        by their text) at its first writable open (about 0.2-0.5 s of CPU per 1,000,000
+        records, once); a reader of a replica without it sorts instead."""
         with self.ledger.begin() as conn:
             for top in sorted(self._int_tops):
                 name = self.ledger.tables.state(top).table.name
+                # the index of sessions 10-12 (keys beyond 64 bits in their text's order)
+                conn.exec_driver_sql(
+                    f"DROP INDEX IF EXISTS {_quote(OLD_KEY_INDEX.format(table=name))}")
                 conn.exec_driver_sql(
                     f"CREATE INDEX IF NOT EXISTS {_quote(KEY_INDEX.format(table=name))} "
                     f"ON {_quote(name)} ({key_order_sql(True)})")

@@ -25,7 +25,7 @@ import re
 from typing import Any, cast
 
 from PySide6.QtCore import QDate, QEvent, QObject, QSize, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QValidator
+from PySide6.QtGui import QKeyEvent, QKeySequence, QValidator
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QCalendarWidget,
@@ -206,7 +206,13 @@ class DateBox(QLineEdit):
 
     def shown_date(self) -> QDate | None:
         """The date of the text shown (None: blank or not a date yet)."""
-        m = (DATE_TEXT if self._kind == "date" else DATETIME_TEXT).match(self.text())
+        if self._kind == "date":  # every form core's parser reads (21.11.2026 too)
+            try:
+                y, mo, da = core_read_date(self.text()).split("-")
+            except ValueError:
+                return None
+            return QDate(int(y), int(mo), int(da))
+        m = DATETIME_TEXT.match(self.text())
         if not m:
             return None
         d = QDate(int(m[1]), int(m[2]), int(m[3]))
@@ -329,6 +335,95 @@ class _EscReverts(QObject):
         return False
 
 
+class _ChoiceUndo(QObject):
+    """Ctrl+Z / Ctrl+Shift+Z (Ctrl+Y) of a check box's or a choice box's own: the user's
+    changes of it since its value was last set (:meth:`FieldEditor.set`), undone and redone
+    as a text field's typing is (session 13: these had none, so the advice "Ctrl+Z in the
+    field" of a refused undo could not be followed there). With none of its own to undo or
+    redo, the keys go on to the window's undo (as :func:`~desktop.widgets.keys.
+    undo_falls_through` does for text fields)."""
+
+    def __init__(self, editor: FieldEditor):
+        super().__init__(editor.widget)
+        self._editor = editor
+        self._undo: list[tuple[bool, int]] = []
+        self._redo: list[tuple[bool, int]] = []
+        self._last = self._state()
+        self._moving = False
+        w = editor.widget
+        if isinstance(w, QCheckBox):
+            w.stateChanged.connect(self._changed)
+        elif isinstance(w, QComboBox):
+            w.currentIndexChanged.connect(self._changed)
+
+    def _state(self) -> tuple[bool, int]:
+        w = self._editor.widget
+        if isinstance(w, QCheckBox):
+            return (w.isTristate(), w.checkState().value)
+        return (False, cast(QComboBox, w).currentIndex())
+
+    def _put(self, state: tuple[bool, int]) -> None:
+        w = self._editor.widget
+        self._moving = True
+        try:
+            if isinstance(w, QCheckBox):
+                w.setTristate(state[0])
+                w.setCheckState(Qt.CheckState(state[1]))
+            else:
+                cast(QComboBox, w).setCurrentIndex(state[1])
+        finally:
+            self._moving = False
+        self._last = self._state()
+
+    def _changed(self, *_: Any) -> None:
+        if self._moving:
+            return
+        now = self._state()
+        if now != self._last:
+            self._undo.append(self._last)
+            self._redo.clear()
+            self._last = now
+
+    def reset(self) -> None:
+        """The value was set (loaded, put back): nothing of the user's to undo."""
+        self._undo.clear()
+        self._redo.clear()
+        self._last = self._state()
+
+    def has(self, redo: bool) -> bool:
+        return bool(self._redo if redo else self._undo)
+
+    def step(self, redo: bool) -> None:
+        """Undo (``redo``: redo) the user's last change of the box."""
+        src, dst = (self._redo, self._undo) if redo else (self._undo, self._redo)
+        if src:
+            dst.append(self._state())
+            self._put(src.pop())
+
+    @staticmethod
+    def _which(event: QKeyEvent) -> bool | None:
+        """False: the undo keys, True: the redo keys, None: neither."""
+        if event.matches(QKeySequence.StandardKey.Undo):
+            return False
+        if event.matches(QKeySequence.StandardKey.Redo) or QKeySequence(
+                event.keyCombination()) == QKeySequence("Ctrl+Shift+Z"):
+            return True
+        return None
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        t = event.type()
+        if t in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress) and isinstance(
+                event, QKeyEvent):
+            redo = self._which(event)
+            if redo is not None and self.has(redo):
+                if t == QEvent.Type.ShortcutOverride:
+                    event.accept()  # claimed: the key press comes here, not to the window
+                else:
+                    self.step(redo)
+                return True
+        return False
+
+
 class FieldEditor:
     """One field's editor widget with get/set of the JSON value.
 
@@ -365,6 +460,11 @@ class FieldEditor:
         self._eol = "\n"              # a text field's line break when it is edited
         esc = _EscReverts(self)
         self.widget.installEventFilter(esc)
+        # check and choice boxes: a Ctrl+Z of their own, as text fields have (session 13)
+        self._choice_undo: _ChoiceUndo | None = None
+        if isinstance(self.widget, QCheckBox | QComboBox):
+            self._choice_undo = _ChoiceUndo(self)
+            self.widget.installEventFilter(self._choice_undo)
         if isinstance(self.widget, QAbstractSpinBox):
             self.widget.lineEdit().installEventFilter(esc)
 
@@ -667,6 +767,8 @@ class FieldEditor:
                           json.dumps(value) if t == "json" else str(value))
         finally:
             w.blockSignals(False)
+        if self._choice_undo is not None:
+            self._choice_undo.reset()  # as setText clears a text field's own undo
 
     def show_error(self, text: str) -> None:
         if text == self.error.text():  # every field's on each load: no call into Qt

@@ -98,7 +98,8 @@ class ShortcutsDialog(QDialog):
             0, QHeaderView.ResizeMode.Stretch)
         self.table.resizeColumnToContents(1)
         note = QLabel("They work wherever the keyboard is in the window (the conflicts view "
-                      "too, but Delete). In a text field, Undo first undoes its typing.")
+                      "too, but Delete). In a form field, Undo first undoes your changes "
+                      "of it (typing, a choice, a tick).")
         note.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.close)

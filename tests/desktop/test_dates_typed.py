@@ -200,3 +200,26 @@ def test_the_calendar_on_a_date_time_with_an_offset(qtbot: Any, sat: Satellite) 
     type_in(ob, "2026-11-27 10:30 CET")
     assert "+02:00" in w.form.editors["observed"].error.text()  # offsets named
     w.form.revert()
+
+
+def test_the_date_box_takes_a_date_as_csv_import_reads_it(qtbot: Any, tmp_path: Path) -> None:
+    """Session 12's note: a CSV cell ``21.11.2026`` was read, the app's date box refused it
+    (its own pattern). Now one parser: the box saves it, and its calendar opens on it."""
+    s = Satellite(tmp_path / "req", parse_project(REQ))
+    try:
+        s.pub([Action("t.visit", "v1", Cmd.NEW, {"name": "V", "day": "2026-01-31"})])
+        w = window(qtbot, s, "t.visit")
+        assert w.select_key("v1")
+        day, when = box(w, "day"), box(w, "when")
+        type_in(day, "21.11.2026")
+        type_in(when, "2026-11-22 00:00:00")
+        cal = day.open_calendar()
+        assert cal.selectedDate() == QDate(2026, 11, 21)
+        cal.hide()
+        w.save_action.trigger()
+        assert w.form.editors["day"].error.text() == ""
+        rv = s.record("t.visit", "v1")
+        assert rv is not None and rv.fields is not None
+        assert (rv.fields["day"], rv.fields["when"]) == ("2026-11-21", "2026-11-22")
+    finally:
+        s.close()

@@ -44,16 +44,18 @@ def answers() -> Iterator[list[Answer]]:
         a.stop()
 
 
-def window(qtbot: Any, sat: Satellite) -> MainWindow:
+def window(qtbot: Any, sat: Satellite, top: str = SITE, rows: int = 2,
+           key: str = "s1") -> MainWindow:
+    """The window, active, showing ``key`` of ``top`` (a topic of ``rows`` records)."""
     w = MainWindow(sat, None, "t")
     qtbot.addWidget(w, before_close_func=lambda w: [f.revert() for f in w.forms.values()])
     w.show()
     qtbot.waitExposed(w)
     w.activateWindow()
     qtbot.waitUntil(w.isActiveWindow)
-    w.select_topic(SITE)
-    qtbot.waitUntil(lambda: w.records.rowCount() == 2)
-    assert w.select_key("s1")
+    w.select_topic(top)
+    qtbot.waitUntil(lambda: w.records.rowCount() == rows)
+    assert w.select_key(key)
     return w
 
 

@@ -13,7 +13,16 @@ from PySide6.QtCore import Qt
 
 from core.errors import OutpostError
 from core.satellite.satellite import Satellite
-from tests.desktop.test_form_review12 import CTRL, SITE, focus, press, sat, type_at_end, window
+from tests.desktop.test_form_review12 import (
+    CTRL,
+    CTRL_SHIFT,
+    SITE,
+    focus,
+    press,
+    sat,
+    type_at_end,
+    window,
+)
 
 __all__ = ["sat"]  # the fixture, used by name
 
@@ -118,3 +127,62 @@ def test_an_undo_of_ctrl_r_that_fails_keeps_the_step_for_a_later_undo(
     monkeypatch.setattr(w, "_put_back", real)
     press(w.table, Qt.Key.Key_Z, CTRL)
     assert f.changes() == {"notes": NOTES}
+
+
+def test_a_redo_of_esc_that_would_throw_away_typing_made_since_is_refused(
+        qtbot: Any, sat: Satellite) -> None:
+    """Session 13 (session 12's note: redo had no pre-check): Esc, Ctrl+Z (the typing
+    back), more typing, then Ctrl+Shift+Z reverted the field again, the new typing with it,
+    with no undo step. Now refused before the stack moves, and its advice works."""
+    w = window(qtbot, sat)
+    f = w.form
+    notes = f.editors["notes"].widget
+    type_at_end(qtbot, notes, NOTES)
+    press(notes, Qt.Key.Key_Escape)
+    focus(qtbot, w.table)
+    press(w.table, Qt.Key.Key_Z, CTRL)  # the typing back
+    assert f.changes() == {"notes": NOTES} and w.undo_stack.index() == 0
+    type_at_end(qtbot, notes, " More.")
+    focus(qtbot, w.table)
+    press(w.table, Qt.Key.Key_Z, CTRL_SHIFT)  # redo: would throw " More." away
+    msg = w.status.currentMessage()
+    assert msg.startswith("cannot revert Notes of Sites: Alder Creek again: the field has "
+                          "changes made since"), msg
+    assert f.changes() == {"notes": NOTES + " More."}  # nothing done
+    assert w.undo_stack.index() == 0  # the step still the next to redo
+    # the advice: take them out in the field, then redo from the records table
+    focus(qtbot, notes)
+    press(notes, Qt.Key.Key_Z, CTRL)
+    assert f.changes() == {"notes": NOTES}
+    focus(qtbot, w.table)
+    press(w.table, Qt.Key.Key_Z, CTRL_SHIFT)
+    assert not f.has_edits and w.undo_stack.index() == 1
+    press(w.table, Qt.Key.Key_Z, CTRL)  # and the typing back again
+    assert f.changes() == {"notes": NOTES}
+    assert len(sat.receipts()) == 1
+
+
+def test_a_redo_of_ctrl_r_that_would_throw_away_typing_made_since_is_refused(
+        qtbot: Any, sat: Satellite) -> None:
+    w = window(qtbot, sat)
+    f = w.form
+    notes, name = f.editors["notes"].widget, f.editors["name"].widget
+    type_at_end(qtbot, notes, NOTES)
+    press(notes, Qt.Key.Key_R, CTRL)  # Revert: one undo step
+    focus(qtbot, w.table)
+    press(w.table, Qt.Key.Key_Z, CTRL)
+    assert f.changes() == {"notes": NOTES}
+    type_at_end(qtbot, name, " B")
+    focus(qtbot, w.table)
+    press(w.table, Qt.Key.Key_Z, CTRL_SHIFT)  # redo: would revert " B" too
+    msg = w.status.currentMessage()
+    assert msg.startswith("cannot revert Sites: Alder Creek again: the form has changes made "
+                          "since"), msg
+    assert f.changes() == {"notes": NOTES, "name": "Alder Creek B"}
+    assert w.undo_stack.index() == 0
+    focus(qtbot, name)
+    press(name, Qt.Key.Key_Z, CTRL)
+    focus(qtbot, w.table)
+    press(w.table, Qt.Key.Key_Z, CTRL_SHIFT)
+    assert not f.has_edits and w.undo_stack.index() == 1
+    assert len(sat.receipts()) == 1

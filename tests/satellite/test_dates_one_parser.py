@@ -26,7 +26,8 @@ def dated() -> Project:
     return parse_project({"project": {"name": "dated"},
                           "t": {"visit": {"key": "str", "display": "name",
                                           "fields": {"name": {"type": "str"},
-                                                     "visited": {"type": "date"}}}}})
+                                                     "visited": {"type": "date"},
+                                                     "done": {"type": "bool"}}}}})
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def test_read_date_reads_what_the_app_takes() -> None:
     with pytest.raises(ValueError, match=r"not a date \(day is out of range for month\): "
                                          "write it as YYYY-MM-DD, e.g. 2026-11-27"):
         read_date("2026-2-30")
-    for text in ("13.3.2026", "2026-03-13T10:00", "2026/3/13", ""):
+    for text in ("13-3-2026", "2026-03-13T10:00", "2026/3/13", ""):
         with pytest.raises(ValueError, match="not a date: write it as YYYY-MM-DD"):
             read_date(text)
 
@@ -54,9 +55,9 @@ def test_a_date_field_parses_text_as_the_app_does(dated: Project) -> None:
     assert f.parse_text("2026-3-13") == "2026-03-13"
     assert f.check_value(f.parse_text("2026-3-13")) is None
     assert f.parse_text("") is None
-    with pytest.raises(ValueError, match=r"field 'visited': '13\.3\.2026' is not a date: "
+    with pytest.raises(ValueError, match=r"field 'visited': '13-3-2026' is not a date: "
                                          "write it as YYYY-MM-DD"):
-        f.parse_text("13.3.2026")
+        f.parse_text("13-3-2026")
 
 
 async def test_cli_and_csv_take_the_dates_the_app_takes(tmp_path: Path, dated_hub: Hub) -> None:
@@ -78,3 +79,48 @@ async def test_cli_and_csv_take_the_dates_the_app_takes(tmp_path: Path, dated_hu
     src.write_text("key,name,visited\nv5,Five,13-3-2026\n", encoding="utf-8")
     rc, out, err = await cli(a, "import", VISIT, str(src), json_out=False)
     assert rc == 1 and "line 2, column visited: '13-3-2026' is not a date" in err, err
+
+
+def test_dates_and_booleans_of_spreadsheets_are_read_by_the_one_parser(dated: Project) -> None:
+    """Session 12's note: ``21.11.2026``, ``2026-11-21 00:00:00`` and WAHR/FALSCH were read by
+    CSV import only (its own code), not by ``outpost pub`` nor the app's date box. Now by
+    core's parsers, which all three use."""
+    from core.schema import read_bool
+
+    for text in ("21.11.2026", " 21.11.2026 ", "2026-11-21 00:00:00", "2026-11-21T00:00",
+                 "2026-11-21 00:00:00.000"):
+        assert read_date(text) == "2026-11-21"
+        assert box_date(text) == "2026-11-21"
+    assert read_date("1.3.2026") == "2026-03-01"
+    with pytest.raises(ValueError, match=r"not a date \(day is out of range for month\)"):
+        read_date("30.2.2026")
+    with pytest.raises(ValueError, match=r"\(or 27\.11\.2026\)"):
+        read_date("2026-11-21 10:00")
+    f = dated.model(VISIT).field("done")
+    assert f is not None
+    for text, value in (("WAHR", True), ("falsch", False), ("Vrai", True), ("FAUX", False),
+                        ("vero", True), ("FALSO", False), ("yes", True), ("0", False)):
+        assert read_bool(text) is value and f.parse_text(text) is value
+    with pytest.raises(ValueError, match=r"field 'done': 'ja' is not"):
+        f.parse_text("ja")
+
+
+async def test_outpost_pub_takes_what_csv_import_takes(tmp_path: Path, dated_hub: Hub) -> None:
+    a = tmp_path / "a"
+    assert (await cli(a, "connect", dated_hub.url))[0] == 0
+    rc, out, err = await cli(a, "pub", VISIT, "v1", "new", "name=One", "visited=21.11.2026",
+                             "done=WAHR")
+    assert rc == 0, err
+    rc, out, err = await cli(a, "pub", VISIT, "v2", "new", "name=Two",
+                             "visited=2026-11-22 00:00:00", "done=FAUX")
+    assert rc == 0, err
+    src = tmp_path / "visits.csv"
+    src.write_text("key,name,visited,done\nv3,Three,23.11.2026,VERO\n", encoding="utf-8")
+    rc, out, err = await cli(a, "import", VISIT, str(src))
+    assert rc == 0, err
+    for key, day, done in (("v1", "2026-11-21", True), ("v2", "2026-11-22", False),
+                           ("v3", "2026-11-23", True)):
+        rc, out, _ = await cli(a, "show", VISIT, key)
+        assert rc == 0
+        assert json.loads(out)["fields"] == {"name": json.loads(out)["fields"]["name"],
+                                             "visited": day, "done": done}

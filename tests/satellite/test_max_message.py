@@ -14,6 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from core.errors import HubError
 from core.ledger.memory import MemLedger
 from core.model import Action, Cmd, Trans
 from core.revision import Rev, format_rev
@@ -24,6 +27,7 @@ from core.satellite.machine import (
     MIN_SAT_BYTES,
     SAT_BYTES,
     Backoff,
+    Phase,
     SyncMachine,
     frames_of,
 )
@@ -291,5 +295,45 @@ async def test_a_daql_like_hub_gets_the_rest_and_a_lone_too_big_edit_is_rejected
             st = sat.status()
             assert st.pending == 0 and st.conflicts == 1
             assert len(hub.ledger.keys(SITE)) == 40 and client.machine.max_bytes < SAT_BYTES
+        finally:
+            sat.close()
+
+
+def _seeded(project: Project, sizes: list[int]) -> MemLedger:
+    led = MemLedger(project)
+    for i, n in enumerate(sizes):
+        led.publish(Trans((Action(SITE, f"b{i}", Cmd.NEW, {"name": f"b{i}", "notes": "z" * n}),)),
+                    "office")
+    return led
+
+
+async def test_an_outpost_hubs_batch_over_the_satellites_limit_is_asked_again_smaller(
+        tmp_path: Path, project: Project) -> None:
+    """Session 12's note: a catch-up batch of an Outpost hub over the satellite's message
+    limit (``max_reply_mib``) made it reconnect with backoff for ever, asking for the same
+    batch. Now it asks again with half the ``lim`` each time (down to 1), and once caught up
+    asks with its own again; one event too big stops sync, naming ``max_reply_mib``."""
+    async with Hub(_seeded(project, [40_000] * 30), port=0) as hub:  # ~1.2 MB in all
+        sat = Satellite(tmp_path / "a", project)
+        try:
+            client = SyncClient(sat, hub.url, rnd=random.Random(0), max_message=200_000)
+            await client.sync_once(60)  # was: HubError after 60 s of the same 1009
+            assert sat.count(SITE) == 30
+            m = client.machine
+            assert m._lim_cut == 0 and m._ask_lim == 5000  # caught up: its own lim again
+            assert m.info.last_error == ""
+        finally:
+            sat.close()
+    async with Hub(_seeded(project, [1000, 300_000]), port=0) as hub:
+        sat = Satellite(tmp_path / "b", project)
+        try:
+            client = SyncClient(sat, hub.url, rnd=random.Random(0), max_message=200_000)
+            with pytest.raises(HubError) as err:
+                await client.sync_once(60)
+            said = str(err.value)
+            assert "even when asked for one event at a time" in said, said
+            assert '"max_reply_mib": 4' in said and "sync stopped" in said, said
+            assert client.machine.phase == Phase.STOPPED
+            assert sat.count(SITE) == 1  # the batch before it was stored
         finally:
             sat.close()
