@@ -61,8 +61,6 @@ class Backlog:
     claim: Rev | None = None  # evt.mon: the rev its note pushes claim; None: ``upto``
     total: int | None = None  # evt.sub: how many events follow ``after`` at most, for the
     # reply's ``total_max`` (ours), read with its batch when more follow; None: not asked
-    follow: bool = False  # the rest of a daql client's evt.sat catch-up (satreply._follow):
-    # its pushes move the connection's sat_end (what a reply asked for again continues)
 
 
 def add(svc: HubService, conn: ConnId, b: Backlog) -> Backlog:
@@ -175,12 +173,6 @@ def backlog_push(svc: HubService, conn: ConnId, b: Backlog, evs: Sequence[Event]
                 b.tops, b.rest = b.rest, None
                 done = done or not b.tops
             mine = []  # in the reply
-    if b.follow and (mine or done):
-        c = svc._conns.get(conn)
-        if c is not None and c.sat_tops == frozenset(b.tops):
-            # every event of its topics up to rev is in the send order now (done: there are
-            # none left up to upto)
-            c.sat_end = max(c.sat_end, rev)
     if done:  # caught up to the watermark: later events come as live pushes
         bls.pop(0)
         if not bls:

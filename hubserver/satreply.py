@@ -54,23 +54,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("outpost.hub")
 
-__all__ = [
-    "Got",
-    "SatRead",
-    "all_published",
-    "fit",
-    "read_failed",
-    "refused_reply",
-    "refused_uidless",
-    "sat_events",
-    "sat_read",
-    "sat_read_begin",
-    "sat_read_done",
-    "sat_read_failed",
-    "sat_read_sync",
-    "sat_reply",
-    "verdicts",
-]
+__all__ = ["Got", "SatRead", "all_published", "fit", "read_failed", "refused_reply",
+           "refused_uidless", "sat_events", "sat_read", "sat_read_done", "sat_read_failed",
+           "sat_read_sync", "sat_reply", "verdicts"]
 
 
 @dataclass(slots=True)
@@ -137,8 +123,6 @@ def sat_reply(svc: HubService, job: PubJob, results: Sequence[PubResult | Except
         # replies of a connection go out in request order, so everything up to where the
         # last one ended is delivered before this one
         start = max(start, c.sat_end)
-    else:
-        start = _continued(c, req, start)
     # every read first: a StorageError leaves the subscription as it was
     cap = max(1, svc.limits.max_batch)
     lim = min(req.lim or svc.limits.sat_batch or cap, cap)
@@ -256,8 +240,6 @@ def _answer(svc: HubService, job: PubJob, acks: list[Ack], rejects: list[Reject]
         else:
             del svc._pending[job.conn]
     if c is not None:
-        if start <= req.rev or c.sat_tops != frozenset(req.tops):
-            c.sat_from = start  # a new catch-up (not one continued: "cont", _continued)
         c.sat_end, c.sat_tops = rev, frozenset(req.tops)
     if pre is not None and c is not None:
         out = Send(job.conn, _frame(job, pre, rev, evs, acks, rejects, more, audits,
@@ -267,39 +249,6 @@ def _answer(svc: HubService, job: PubJob, acks: list[Ack], rejects: list[Reject]
                      cont=req.cont, total_max=total_max)
         out = Send(job.conn, format_reply(job.subj, job.tok, enc_sat_res(res)))
     return [out] if follow is None else [out, Flush(job.conn, follow)]
-
-
-def _daql(c: _Conn | None, req: SatReq) -> bool:
-    """``req`` is a daql client's ``evt.sat`` (no ``audits``, ``lim`` or ``cont``, no uids,
-    and none of them on the connection before): it ignores ``more``."""
-    return c is not None and not (c.audits or req.audits or req.lim or req.cont
-                                  or any(t.uid for t in req.trans))
-
-
-def _continued(c: _Conn | None, req: SatReq, start: Rev) -> Rev:
-    """Where the reply to a daql client's ``evt.sat`` starts: at ``start`` (its rev), or,
-    when the connection's catch-up of the same topics (an earlier reply, then the rest
-    pushed, :func:`_follow`) began at or before ``start`` and went further, where what is
-    in the send order ahead of this reply ends (``c.sat_end``). A daql client asking again
-    while the rest of its catch-up was still going out got the pushed events twice, once
-    pushed and once in this reply (session 12's note): daql's own hub sends no such
-    pushes. Events pushed live after ``sat_end`` may still come twice, as from daql's."""
-    if c is None or not _daql(c, req) or c.sat_tops != frozenset(req.tops) \
-            or not c.sat_from <= start < c.sat_end:
-        return start
-    return c.sat_end
-
-
-def sat_read_begin(svc: HubService, r: SatRead) -> None:
-    """On the event loop, before the first read of ``r`` (queued behind the connection's
-    earlier catch-ups, which are sent by now): a daql client's reply starts where they
-    ended (:func:`_continued`), not where they were when it asked."""
-    if r.evs or r.after != r.start:
-        return
-    assert r.job.sat is not None
-    s = _continued(svc._conns.get(r.job.conn), r.job.sat, r.start)
-    if s > r.start:
-        r.start = r.after = s
 
 
 def _follow(svc: HubService, conn: ConnId, c: _Conn | None, req: SatReq, rev: Rev
@@ -312,11 +261,12 @@ def _follow(svc: HubService, conn: ConnId, c: _Conn | None, req: SatReq, rev: Re
     everything in one reply): before session 12 it was left with the first batch and a
     paused subscription, never pushed anything again. Told by the request: no ``audits``,
     ``lim`` or ``cont``, no uids, and none of them on the connection before."""
-    if not _daql(c, req) or rev >= svc.rev:
+    if c is None or c.audits or req.audits or req.lim or req.cont \
+            or any(t.uid for t in req.trans) or rev >= svc.rev:
         return None
     from hubserver.catchup import Backlog, add  # catchup imports this module
 
-    return add(svc, conn, Backlog(rev, svc.rev, tuple(req.tops), follow=True))
+    return add(svc, conn, Backlog(rev, svc.rev, tuple(req.tops)))
 
 
 def _frame(job: PubJob, pre: SatRead, rev: Rev, evs: Sequence[Event], acks: list[Ack],
@@ -653,7 +603,6 @@ def sat_read_failed(svc: HubService, r: SatRead, exc: OutpostError) -> str:
 
 def sat_read_sync(svc: HubService, r: SatRead) -> list[Out]:
     """Read and build ``r``'s reply at once, on this thread (synchronous drivers)."""
-    sat_read_begin(svc, r)
     while True:
         upto = svc.rev
         try:

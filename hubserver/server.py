@@ -567,7 +567,6 @@ class Hub:
         the reply goes); then handle the connection's next requests, which waited."""
         svc = self.service
         try:
-            satreply.sat_read_begin(svc, r)
             while True:
                 upto = svc.rev
                 try:

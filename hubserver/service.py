@@ -123,9 +123,6 @@ class _Conn:
     audits: bool = False  # an Outpost satellite: send the audits extension
     sat_end: Rev = ZERO_REV  # where the last evt.sat reply on this connection ended...
     sat_tops: frozenset[str] = frozenset()  # ...and its topics (for "cont" requests)
-    sat_from: Rev = ZERO_REV  # where its catch-up of sat_tops began: every event of them
-    # after it up to sat_end is in the send order (a daql client asking again continues
-    # there: satreply._continued)
 
 
 class HubService:

@@ -1069,25 +1069,24 @@ class RecordForm(QWidget):
             self.revert_button.setText("Revert")
 
     def note_changed(self, rv: RecordView | None) -> None:
-        """A change notice for the record while the form has unsaved edits: the fields the
-        user did not type in follow the record (the typing stays, and so does the base, so
-        saving the typed fields still finds a colleague's change to them); say so when a
-        field the user typed in changed meanwhile. A change that leaves what the form loaded
-        as it was (the user's own undo of another record, a push of the same values) says
-        nothing."""
+        """A change notice for the record while the form has unsaved edits. When no field
+        the user typed in changed, the other fields follow the record and the base moves to
+        now (exact: every typed field holds the same value at both revisions, so a later
+        edit of a field that followed is not a conflict). When a typed field changed, the
+        form stays as loaded, on its base (saving it makes a conflict), and says which
+        field. A change that leaves what the form loaded as it was says nothing."""
         now = dict(rv.fields or {}) if rv is not None else {}
         typed = set(self.changes()) | set(self.invalid_texts())
-        clash: list[str] = []
-        for name, ed in self.editors.items():
-            value = now.get(name)
-            if same(value, self._original.get(name)):
-                continue
-            if name in typed:
-                clash.append(name)
-                continue
-            ed.load(self._sat, value)  # not typed in: shows the record as it is now
-            ed.show_error("")
-            self._original[name] = value
+        moved = [n for n in self.editors if not same(now.get(n), self._original.get(n))]
+        clash = [n for n in moved if n in typed]
+        if not clash:
+            for name in moved:  # not typed in: shows the record as it is now
+                ed = self.editors[name]
+                ed.load(self._sat, now.get(name))
+                ed.show_error("")
+                self._original[name] = now.get(name)
+            if moved:
+                self._base = self._sat.rev()
         if self._model.display not in typed and self._deleted_by is None:
             self.title.setText(self._title_of(self._key, self._original.get(
                 self._model.display)))

@@ -17,6 +17,8 @@ from core.model import Action, Cmd
 from core.satellite.satellite import Satellite
 from core.schema import Project
 from desktop.mainwindow import MainWindow
+from hubserver.server import Hub
+from tests.desktop.test_e2e import hub, sync, synced_window  # noqa: F401 (hub: a fixture)
 
 SITE = "field.site"
 
@@ -74,13 +76,38 @@ def test_undo_from_the_table_shows_the_undone_value_and_keeps_the_typing(
 
 def test_a_change_to_the_typed_field_is_said_by_name(qtbot: Any, sat: Satellite) -> None:
     """A change of the very field the user types in is said, naming it; the typing stays;
-    the other fields follow."""
+    the form stays as loaded, on its base (saving makes the conflict it announces)."""
     w = window(qtbot, sat)
+    base = w.form.base
     w.form.set_value("region", "West")  # typing, unsaved
     # another edit of the record (as a pushed change would be): name and region
     sat.pub([Action(SITE, "s1", Cmd.MOD, {"name": "Site Uno", "region": "East"})])
-    qtbot.waitUntil(lambda: text(w, "name") == "Site Uno")
-    assert text(w, "region") == "West"
+    qtbot.waitUntil(lambda: "Changed meanwhile" in w.form.state.text())
+    assert text(w, "region") == "West" and text(w, "name") == "Site 1"
     state = w.form.state.text()
     assert "Changed meanwhile: Region" in state and "Name" not in state
-    assert w.form.changes() == {"region": "West"}
+    assert w.form.changes() == {"region": "West"} and w.form.base == base
+
+
+async def test_a_field_that_followed_then_edited_is_no_conflict(
+        qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:  # noqa: F811
+    """b types in Notes; a colleague's new Name arrives and b's form shows it; b corrects
+    that name and saves: no conflict, b edited what it was shown (merge review 13: the
+    save kept the form's first base, so it was a conflict holding b's notes too)."""
+    a = await synced_window(qtbot, tmp_path, "a", project, hub)
+    b = await synced_window(qtbot, tmp_path, "b", project, hub)
+    assert b.select_key("s1")
+    b.form.set_value("notes", "seen a heron")  # unsaved
+    assert a.select_key("s1")
+    a.form.set_value("name", "Alder A")
+    a.save_action.trigger()
+    await sync(a.sat, hub)  # type: ignore[arg-type]
+    await sync(b.sat, hub)  # type: ignore[arg-type]
+    assert text(b, "name") == "Alder A" and "Changed meanwhile" not in b.form.state.text()
+    b.form.set_value("name", "Alder A.")
+    b.save_action.trigger()
+    assert b.sat.status().conflicts == 0
+    await sync(b.sat, hub)  # type: ignore[arg-type]
+    assert b.sat.status().conflicts == 0
+    state = hub.ledger.state(SITE, "s1")  # type: ignore[attr-defined]
+    assert (state["name"], state["notes"]) == ("Alder A.", "seen a heron")
