@@ -1031,8 +1031,8 @@ class SyncMachine:
         ``pending_among`` and the hub's audits (ours); else ``res`` as is."""
         among: Callable[[list[str]], set[str]] | None = getattr(self.store, "pending_among",
                                                                 None)
-        if among is None or not res.audits:
-            return res
+        if among is None or not res.audits or res.acks is res.audits:
+            return res  # (the audits are the acks, dec_sat_res: each audit's uid is acked)
         # a uid the hub rejects in this reply is not this satellite's, whatever an audit
         # says: another transaction (another user's) was applied under it (rules.uid_clash)
         acked = {a.uid for a in res.acks} | {r.uid for r in res.rejects}

@@ -367,7 +367,7 @@ class Replica:
         """The replica's revision (as of the last :meth:`apply` that committed)."""
         return self._rev
 
-    def apply(self, rev: Rev, evs: Sequence[Event], acks: Sequence[Ack] = (),
+    def apply(self, rev: Rev, evs: Sequence[Event], acks: Sequence[Ack | Audit] = (),
               rejects: Sequence[Reject] = (), audits: Sequence[Audit] = (),
               meta: Mapping[str, Any] | None = None,
               seqs: Mapping[str, int] | None = None) -> None:
@@ -404,7 +404,7 @@ class Replica:
                 + new_dir_fix(lost=True, rejected=self.queue.count(ReceiptState.REJECTED))
                 .partition("; ")[2] + " (it skips the edits the hub holds)") from exc
 
-    def _apply(self, rev: Rev, evs: Sequence[Event], acks: Sequence[Ack],
+    def _apply(self, rev: Rev, evs: Sequence[Event], acks: Sequence[Ack | Audit],
                rejects: Sequence[Reject], audits: Sequence[Audit],
                meta: Mapping[str, Any] | None, seqs: Mapping[str, int] | None) -> None:
         if not self._int_tops:
@@ -413,7 +413,7 @@ class Replica:
         with self._int_lock:  # until the commit: see greatest_int_key
             self._apply_in(rev, evs, acks, rejects, audits, meta, seqs)
 
-    def _apply_in(self, rev: Rev, evs: Sequence[Event], acks: Sequence[Ack],
+    def _apply_in(self, rev: Rev, evs: Sequence[Event], acks: Sequence[Ack | Audit],
                   rejects: Sequence[Reject], audits: Sequence[Audit],
                   meta: Mapping[str, Any] | None, seqs: Mapping[str, int] | None) -> None:
         with self.ledger.begin() as conn:

@@ -201,6 +201,22 @@ class QueueView:
             if sigs is None:
                 kept.append(uid)
                 continue
+            if len(sigs) == 1:  # one record (a replay's new records)
+                s = sigs[0]
+                if len(by_sig[s]) != 1:
+                    kept.append(uid)
+                    continue
+                del queued[uid], pos[uid], sigs_of_uid[uid], by_sig[s]
+                states.pop(s, None)
+                pending.pop(s, None)
+                if csigs:
+                    csigs.pop(s, None)
+                if outcomes:
+                    outcomes.pop(uid, None)
+                if conflicts:
+                    conflicts.pop(uid, None)
+                gone.add(s)
+                continue
             for s in sigs:
                 if len(by_sig[s]) != 1:
                     kept.append(uid)
