@@ -1668,8 +1668,9 @@ class CsvImport:
         file is from a satellite further on; at most :data:`_MOST_LINES`, then a count)."""
         c = self.counts
         out = [f"{self.file} line {line} ({top} {key}): this replica has no record {key} yet: "
-               "the file was exported on a satellite that synced later, which had it; "
-               f"skipped, not made as a new record: {sync}, then import the file again"
+               "the file was exported on a satellite that synced later, which may have it; "
+               f"skipped, not made as a new record: {sync}, then import the file again (a "
+               "row you added to the sheet yourself: empty its _rev cell and import again)"
                for line, top, key in c.not_received]
         if c.unreceived_rows > len(c.not_received):
             out.append(f"{plural(c.unreceived_rows - len(c.not_received), 'more row')} of "

@@ -141,8 +141,9 @@ async def test_a_row_of_a_record_not_received_yet_is_skipped_not_made_new(
     assert res["new"] == 1 and res["new_key_rows"] == 0
     assert res["skipped_not_received"] == [{"line": 3, "top": SITE, "key": "s5"}]
     assert ("line 3 (field.site s5): this replica has no record s5 yet: the file was exported "
-            "on a satellite that synced later, which had it; skipped, not made as a new "
-            "record: `outpost sync --once`, then import the file again") in err, err
+            "on a satellite that synced later, which may have it; skipped, not made as a new "
+            "record: `outpost sync --once`, then import the file again (a row you added to "
+            "the sheet yourself: empty its _rev cell and import again)") in err, err
     assert "not in the export" not in err
     assert (await cli(b, "sync", "--once"))[0] == 0
     rc, out, err = await cli(b, "conflicts")
