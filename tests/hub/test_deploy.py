@@ -162,8 +162,14 @@ def test_hub_unit_serves_and_drains_on_a_signal(tmp_path: Path, sig: signal.Sign
     argv[argv.index("--port") + 1] = "0"  # a free port: tests run side by side
     assert main(["user", "add", "ann", "--db", str(where["/var/lib/outpost"] / "hub.sqlite")]) \
         == 0
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=ENV, cwd=where["/var/lib/outpost"])
+    # systemd starts a service with every signal at its default; a test run under `nohup`
+    # (SIGHUP ignored, inherited) would start a hub that keeps ignoring SIGHUP, as meant
+    # for `nohup outpost-hub serve`: the child sets SIGHUP back to its default, then execs
+    dfl = ("import os, signal, sys; signal.signal(signal.SIGHUP, signal.SIG_DFL); "
+           "os.execv(sys.argv[1], sys.argv[1:])")
+    proc = subprocess.Popen([sys.executable, "-c", dfl, *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV,
+                            cwd=where["/var/lib/outpost"])
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
