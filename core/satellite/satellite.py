@@ -647,6 +647,12 @@ class Satellite:
         self._project.model(top)
         return self.replica.read.states_of(top, keys, rev)
 
+    def histories_of(self, top: str, keys: Iterable[str]) -> dict[str, list[HistoryEntry]]:
+        """:meth:`history` of many records of ``top`` in one read (key -> its changes,
+        oldest first; records without any are left out)."""
+        self._project.model(top)
+        return self.replica.read.histories(top, keys)
+
     def listen(self, fn: Listener) -> Callable[[], None]:
         self._listeners.append(fn)
 

@@ -40,6 +40,7 @@ from core.satellite.conflicts import (
     own_of,
     since_sentences,
 )
+from core.satellite.prefetch import Prefetched
 from desktop.format import display_value, readable_rev
 from desktop.models.records import ref_label
 
@@ -103,6 +104,7 @@ class ConflictsModel(QAbstractTableModel):
         self._gone_keys: set[tuple[str, str]] = set()  # records the hub has not (now)
         self._here: set[str] = set()  # uids refused here, never sent (refused_here)
         self._own = Own()  # this satellite's accepted edits (explain: "you")
+        self._reads: SatelliteAPI | Prefetched = sat  # during _build: what it read at once
         self.seen: Rev = ZERO_REV
         """The replica revision the rows show (read before them): the view resolves with it
         (``resolve(seen=...)``), so a change arriving after it is refused, not overwritten
@@ -305,8 +307,14 @@ class ConflictsModel(QAbstractTableModel):
         self._own = own_of(self._sat, (c.rev for rc in rejected for c in rc.conflicts)
                            ) if rejected else Own()
         self._here = {rc.uid for rc in rejected if refused_here(rc)}
-        for rc in rejected:
-            rows.extend(self._rows_of(rc))
+        # the records of every conflict, as of now and of each base, and their histories:
+        # read at once, not 4-10 reads per conflict (session 13: 1.2 s with 1,092 of them)
+        self._reads = Prefetched(self._sat, rejected) if rejected else self._sat
+        try:
+            for rc in rejected:
+                rows.extend(self._rows_of(rc))
+        finally:
+            reads, self._reads = self._reads, self._sat
         # the records of "they deleted" rows: one read per topic
         deleted: dict[str, set[str]] = {}
         for r in rows:
@@ -314,7 +322,7 @@ class ConflictsModel(QAbstractTableModel):
                 deleted.setdefault(r.top, set()).add(r.key)
         self._gone_keys = set()
         for top, keys in deleted.items():
-            there = self._sat.records_of(top, keys)
+            there = reads.records_of(top, keys)
             self._gone_keys.update((top, k) for k in keys
                                    if there.get(k) is None or there[k].confirmed is None)
         return rows
@@ -335,7 +343,7 @@ class ConflictsModel(QAbstractTableModel):
     def _rows_of(self, rc: Receipt) -> list[ConflictRow]:
         labels: dict[tuple[str, str], str] = {}
         out: list[ConflictRow] = []
-        for c in conflict_fields(self._sat, rc):  # the same values as `outpost conflicts`
+        for c in conflict_fields(self._reads, rc):  # the same values as `outpost conflicts`
             label = labels.get((c.top, c.key))
             if label is None:
                 label = labels[c.top, c.key] = self._label(c.top, c.key, rc) if c.top else ""
@@ -345,7 +353,7 @@ class ConflictsModel(QAbstractTableModel):
         sigs = list(dict.fromkeys((a.top, a.key) for a in rc.acts))
         if is_put_aside(rc):  # sent, its answer lost: not a conflict, no one else's change
             said = explain_aside(
-                self._sat, rc, name=self._title, show=self._cell,
+                self._reads, rc, name=self._title, show=self._cell,
                 record=lambda top, key: labels.get((top, key)) or f"{top} {key}",
                 send="send it again (Keep mine)", drop="drop it (Keep theirs)")
             for a, text in zip(rc.acts, said, strict=False):
@@ -379,7 +387,7 @@ class ConflictsModel(QAbstractTableModel):
         f = self._sat.project.model(c.top).field(c.field)
         if f is None or not f.required or f.default is not None:
             return ""
-        rv = self._sat.record(c.top, c.key)
+        rv = self._reads.record(c.top, c.key)
         if rv is not None and rv.fields is not None:
             return ""  # the record exists now: keeping mine changes it, a field may be left
         return (f"{f.title} is required: the record is created with your values and cannot "
@@ -393,9 +401,9 @@ class ConflictsModel(QAbstractTableModel):
         if not self._sat.project.has(top):
             return f"{top} {key}"
         m = self._sat.project.model(top)
-        rv = self._sat.record(top, key)
+        rv = self._reads.record(top, key)
         if rv is None or rv.fields is None:
-            then = self._sat.state_at(top, key, rc.base)
+            then = self._reads.state_at(top, key, rc.base)
             if then is None:
                 # never synced: a record this transaction creates, named by its new value
                 made = next((a.arg or {} for a in rc.acts
@@ -405,4 +413,4 @@ class ConflictsModel(QAbstractTableModel):
                     return f"{m.title}: {v if v not in (None, '') else key} (new)"
             v = (then or {}).get(m.display)
             return f"{m.title}: {v if v not in (None, '') else key} (deleted)"
-        return f"{m.title}: {ref_label(self._sat, top, key)}"
+        return f"{m.title}: {ref_label(self._reads, top, key)}"
