@@ -11,6 +11,8 @@ conflict (``core.satellite.conflicts.explain``) for the view and the rows' toolt
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -105,6 +107,7 @@ class ConflictsModel(QAbstractTableModel):
         self._here: set[str] = set()  # uids refused here, never sent (refused_here)
         self._own = Own()  # this satellite's accepted edits (explain: "you")
         self._reads: SatelliteAPI | Prefetched = sat  # during _build: what it read at once
+        self._held = 0  # inside held(): changes rebuild nothing
         self.seen: Rev = ZERO_REV
         """The replica revision the rows show (read before them): the view resolves with it
         (``resolve(seen=...)``), so a change arriving after it is refused, not overwritten
@@ -168,7 +171,20 @@ class ConflictsModel(QAbstractTableModel):
                 out[row.sig] = {self._sat.project.model(row.top).field_names()[0]: keep}
         return out
 
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Rebuild nothing for the changes notified meanwhile: the caller refreshes once
+        after (the conflicts view resolving many edits: session 13, one rebuild per edit
+        resolved, 1.2 s each with 1,092 conflicts, froze the window for tens of minutes)."""
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+
     def on_change(self, ch: Change) -> None:
+        if self._held:
+            return
         if ch.receipts or ch.reset or ch.records:
             self.refresh()
 

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMessageBox,
+    QProgressDialog,
     QPushButton,
     QScrollArea,
     QSplitter,
@@ -55,6 +56,9 @@ __all__ = ["BOTH_KEY", "ConflictsDialog"]
 
 BOTH_KEY = "Ctrl+B"
 """The conflicts view's shortcut for Keep both."""
+
+RESOLVE_PROGRESS = 20
+"""From this many edits resolved at once the view shows their progress (and Cancel)."""
 
 
 class ConflictsDialog(QDialog):
@@ -294,37 +298,68 @@ class ConflictsDialog(QDialog):
         return self._resolve(uids, keep)
 
     def _resolve(self, uids: list[str], keep: Keep | None) -> list[str]:
+        """Resolve ``uids`` one after the other, the rows rebuilt once at the end (not after
+        each edit: session 13), with a progress dialog for many (window-modal: each step
+        hands pending events to the window, which paints; Cancel stops between two edits,
+        those resolved stay resolved). The first that fails stops it, said in the view."""
         out: list[str] = []
         said: list[str] = []
+        progress = self._progress(len(uids)) if len(uids) >= RESOLVE_PROGRESS else None
         try:
-            for uid in uids:
-                try:
-                    choice: Keep | dict[str, dict[str, Keep]] = (
-                        keep if keep is not None else self.model.picks(uid))
-                    keys = self._keys(uid) if keep == Keep.BOTH else None
-                    names = {sig: self._record_name(uid, sig) for sig in keys or {}}
-                    new = self._sat.resolve(uid, choice, keys=keys, seen=self.model.seen)
-                except OutpostError as exc:
-                    self.failed.emit(f"cannot resolve: {exc}")
-                    self.show_error(f"Cannot resolve: {exc}")
-                    return out
-                if new:
-                    out.append(new)
-                for sig, k in (keys or {}).items():  # user review 12: it said nothing
-                    said.append(self._kept_both_text(sig, k))
-                    self.resolved.emit(said[-1])
-                try:  # resolved: a failed read here must not say it was not
-                    later = self._sat.later_edits(uid, keys) if keys else {}
-                except OutpostError as exc:
-                    said.append(f"Kept both; its later edits could not be read: {exc}")
-                    continue
-                said += [_later_text(names[sig], (keys or {})[sig], len(us))
-                         for sig, us in later.items()]
+            with self.model.held():
+                for i, uid in enumerate(uids):
+                    if progress is not None:
+                        if progress.wasCanceled():
+                            break
+                        progress.setLabelText(f"Resolving {i + 1} of {len(uids)} edits…")
+                        progress.setValue(i)  # modal: the window takes its events here
+                    try:
+                        choice: Keep | dict[str, dict[str, Keep]] = (
+                            keep if keep is not None else self.model.picks(uid))
+                        if keep == Keep.BOTH and i and not all(
+                                self._free(sig, k) for sig, k in self._clashes(uid).items()):
+                            # the key offered went to the edit resolved before (the rows
+                            # are not rebuilt in between, which drew another one)
+                            del self._proposed[uid]
+                        keys = self._keys(uid) if keep == Keep.BOTH else None
+                        names = {sig: self._record_name(uid, sig) for sig in keys or {}}
+                        new = self._sat.resolve(uid, choice, keys=keys, seen=self.model.seen)
+                    except OutpostError as exc:
+                        self.failed.emit(f"cannot resolve: {exc}")
+                        self.show_error(f"Cannot resolve: {exc}")
+                        break
+                    if new:
+                        out.append(new)
+                    for sig, k in (keys or {}).items():  # user review 12: it said nothing
+                        said.append(self._kept_both_text(sig, k))
+                        self.resolved.emit(said[-1])
+                    try:  # resolved: a failed read here must not say it was not
+                        later = self._sat.later_edits(uid, keys) if keys else {}
+                    except OutpostError as exc:
+                        said.append(f"Kept both; its later edits could not be read: {exc}")
+                        continue
+                    said += [_later_text(names[sig], (keys or {})[sig], len(us))
+                             for sig, us in later.items()]
         finally:
+            if progress is not None:
+                progress.close()
+                progress.deleteLater()
             self.later.setText("\n".join(said))
             self.later.setVisible(bool(said))
-        self.model.refresh()
+            self.model.refresh()
         return out
+
+    def _progress(self, n: int) -> QProgressDialog:
+        """The progress of resolving ``n`` edits (shown after 0.3 s, as an import's)."""
+        p = QProgressDialog(f"Resolving {n} edits…", "Cancel", 0, n, self)
+        p.setObjectName("resolve_progress")
+        p.setWindowTitle("Resolve conflicts")
+        p.setWindowModality(Qt.WindowModality.WindowModal)
+        p.setMinimumDuration(300)
+        p.setAutoClose(False)
+        p.setAutoReset(False)
+        p.setValue(0)
+        return p
 
     def show_error(self, text: str) -> None:
         """Show why a resolution failed (empty: hide it) in the dialog itself."""
