@@ -828,6 +828,17 @@ class Queue:
                   if n}
         return counts, int(newest or 0)
 
+    def rejected_stamp(self) -> tuple[int, int, int]:
+        """What changes whenever a receipt is rejected, resolved or folded: the rejected
+        ones' count, greatest ``seq`` and sum of ``seq``, read from the ``(state, rev)``
+        index's entries (a rowid rides along). The conflicts view compares it to rebuild
+        only when its rows could have changed (session 13: it rebuilt on every change)."""
+        with self._read() as c:
+            r = c.exec_driver_sql(
+                "SELECT count(*), coalesce(max(seq), 0), coalesce(sum(seq), 0) FROM sat_receipt "
+                f"WHERE state = '{ReceiptState.REJECTED.value}'").first()
+        return (0, 0, 0) if r is None else (int(r[0]), int(r[1]), int(r[2]))
+
     def put_aside_count(self) -> int:
         """How many rejected receipts were put aside (sent, their answer lost:
         :func:`core.satellite.api.is_put_aside`), not refused: the status counts them apart

@@ -22,7 +22,7 @@ ticked and greyed, with a tooltip saying why (``ConflictRow.locked``).
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -46,11 +46,11 @@ from PySide6.QtWidgets import (
 from core.errors import OutpostError, ValidationError
 from core.ids import clean_key
 from core.model import Sig
-from core.satellite.api import Keep, SatelliteAPI
+from core.satellite.api import Change, Keep, SatelliteAPI
 from core.satellite.keepboth import check_new_keys
 from desktop.format import plural
 from desktop.icons import icon
-from desktop.models.conflicts import ConflictsModel
+from desktop.models.conflicts import ConflictsModel, merged
 
 __all__ = ["BOTH_KEY", "ConflictsDialog"]
 
@@ -80,7 +80,12 @@ class ConflictsDialog(QDialog):
         self.resize(1000, 524)
         self._sat = sat
         self.model = ConflictsModel(sat, self)
-        self._unlisten = sat.listen(self.model.on_change)
+        # the changes since the rows were built, merged: hidden, they wait for the next
+        # show; shown, one check (and at most one rebuild) per turn of the event loop
+        # (session 13: after the view was opened once, every change rebuilt its rows)
+        self._missed: Change | None = None
+        self._catching_up = False
+        self._unlisten = sat.listen(self._on_change)
         self.intro = QLabel()
         self.intro.setWordWrap(True)
         self.table = QTableView()
@@ -236,8 +241,31 @@ class ConflictsDialog(QDialog):
             self.table.scrollToTop()
 
     def showEvent(self, event: QShowEvent) -> None:
+        self.catch_up()  # what changed while hidden, before it paints
         self.select_first()
         super().showEvent(event)
+
+    def _on_change(self, ch: Change) -> None:
+        """A change notice: kept (no read, no rebuild); shown, looked at on the next turn of
+        the event loop, with the others that came by then."""
+        if self.model.holding:
+            return  # resolving: the rows are rebuilt once after
+        self._missed = merged(self._missed, ch)
+        if self.isVisible() and self._typed is not None and not self.new_key.isHidden():
+            self._check_new_key()  # the key typed for Keep both may be taken now (one read)
+        if self.isVisible() and not self._catching_up:
+            self._catching_up = True
+            QTimer.singleShot(0, self.catch_up)
+
+    def catch_up(self) -> bool:
+        """Rebuild the rows if the changes since they were built may change them
+        (:meth:`ConflictsModel.wants`); True when it did."""
+        self._catching_up = False
+        ch, self._missed = self._missed, None
+        if ch is None or not self.model.wants(ch):
+            return False
+        self.model.refresh()
+        return True
 
     def _confirm(self, keep: Keep | None, n: int) -> bool:
         """Ask before acting on several edits at once (Cancel is the default)."""
@@ -346,6 +374,7 @@ class ConflictsDialog(QDialog):
                 progress.deleteLater()
             self.later.setText("\n".join(said))
             self.later.setVisible(bool(said))
+            self._missed = None  # the rows are rebuilt now: what came meanwhile is in them
             self.model.refresh()
         return out
 

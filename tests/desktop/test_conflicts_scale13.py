@@ -138,3 +138,39 @@ async def test_keep_theirs_of_many_selected_edits_rebuilds_the_rows_once(
     finally:
         a.close()
         b.close()
+
+
+async def test_the_view_rebuilds_nothing_while_hidden_and_only_for_its_conflicts_when_shown(
+        qtbot: Any, tmp_path: Path, project: Project, hub: Hub,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the view was opened once it stayed subscribed and rebuilt every row on every
+    change, closed or not (a save, one pushed event: 1.2 s each with 1,092 conflicts)."""
+    a, b = await conflicts(tmp_path, project, hub, 3)
+    try:
+        w, dlg = dialog(qtbot, a)
+        made = builds(monkeypatch)
+        dlg.close()
+        assert not dlg.isVisible()
+        a.pub([Action(SITE, "s9", Cmd.MOD, {"notes": "a save of another record"})])
+        a.pub([Action(SITE, "s1", Cmd.MOD, {"name": "a save of a conflict's record"})])
+        qtbot.wait(20)
+        assert made == []  # was 2: hidden, nothing is rebuilt
+        w.show_conflicts()
+        assert len(made) == 1 and dlg.isVisible()  # what it missed, once, before it shows
+        assert any(r.label == "Sites: a save of a conflict's record" for r in dlg.model.rows())
+        made.clear()
+        a.pub([Action(SITE, "s10", Cmd.MOD, {"notes": "another save"})])
+        qtbot.wait(20)
+        assert made == []  # shown: a save of a record it does not show rebuilds nothing
+        for name in ("one", "two", "three"):  # its record: one rebuild for the three
+            a.pub([Action(SITE, "s2", Cmd.MOD, {"name": name})])
+        qtbot.waitUntil(lambda: len(made) == 1, timeout=5000)
+        qtbot.wait(20)
+        assert len(made) == 1
+        assert any(r.label == "Sites: three" for r in dlg.model.rows())
+        a.resolve(dlg.model.uids()[0], Keep.THEIRS)  # elsewhere (the CLI): the inbox changed
+        qtbot.waitUntil(lambda: len(dlg.model.uids()) == 2, timeout=5000)
+        assert len(made) == 2
+    finally:
+        a.close()
+        b.close()
