@@ -16,6 +16,7 @@ from core.errors import ValidationError
 from core.model import Action, Cmd
 from core.satellite.api import Keep, ReceiptState
 from core.satellite.conflicts import conflict_fields
+from core.satellite.queue import Queue
 from core.satellite.satellite import Satellite
 from core.schema import Project
 from hubserver.server import Hub
@@ -96,3 +97,38 @@ async def test_cli_conflicts_lists_one_conflict_for_the_saves(
     assert [r["uid"] for r in json.loads(out)] == [uids[-1]]
     code, _, err = await cli(tmp_path / "a", "resolve", uids[0], "--keep", "mine")
     assert code != 0 and f"folded into your later edit {uids[-1]}" in err
+
+
+@pytest.mark.parametrize("with_json", [True, False])
+async def test_saves_far_apart_are_one_conflict_too(
+        tmp_path: Path, project: Project, hub: Hub, monkeypatch: pytest.MonkeyPatch,
+        with_json: bool) -> None:
+    """Review "scale" (session 13): only the latest 50 rejected edits were looked at, so a
+    record saved again after 60 other conflicting saves stayed two conflicts (1,092 for 400
+    records). One conflict per record, the last save's, however far apart; by the index of
+    the rejected ones' keys, or (an SQLite without JSON) by every rejected one's text."""
+    if not with_json:
+        monkeypatch.setattr(Queue, "_json", lambda self, c: False)
+    a, b = Satellite(tmp_path / "a", project), Satellite(tmp_path / "b", project)
+    others = [f"o{i:02d}" for i in range(60)]
+    try:
+        a.pub([Action(SITE, k, Cmd.NEW, {"name": k, "notes": "orig"})
+               for k in ["r1", *others]])
+        await sync(a, hub)
+        await sync(b, hub)
+        first = a.pub([Action(SITE, "r1", Cmd.MOD, {"notes": "first"})])
+        for k in others:
+            a.pub([Action(SITE, k, Cmd.MOD, {"notes": "mine"})])
+        last = a.pub([Action(SITE, "r1", Cmd.MOD, {"notes": "last", "region": "W"})])
+        b.pub([Action(SITE, k, Cmd.MOD, {"notes": "theirs"}) for k in ["r1", *others]])
+        await sync(b, hub)
+        await sync(a, hub)
+        rejected = {r.uid: r for r in a.receipts([ReceiptState.REJECTED])}
+        assert len(rejected) == 61 and first not in rejected  # was 62: r1 twice
+        assert [(f.field, f.mine) for f in conflict_fields(a, rejected[last])] == [
+            ("notes", "last"), ("region", "W")]
+        r = a.receipt(first)
+        assert r is not None and r.state == ReceiptState.RESOLVED and r.resolved_by == last
+    finally:
+        a.close()
+        b.close()
