@@ -14,6 +14,7 @@ import pytest
 
 from core.errors import ValidationError
 from core.model import Action, Cmd
+from core.satellite import queue as queue_mod
 from core.satellite.api import Keep, ReceiptState
 from core.satellite.conflicts import conflict_fields
 from core.satellite.queue import Queue
@@ -132,3 +133,25 @@ async def test_saves_far_apart_are_one_conflict_too(
     finally:
         a.close()
         b.close()
+
+
+def test_an_older_queue_gets_the_fold_index_and_the_fold_reads_it(
+        tmp_path: Path, project: Project) -> None:
+    """The index by the rejected receipts' first key is made at the first writable open of
+    a queue made before it; the fold's lookup is a search of it, not a scan."""
+    sat = Satellite(tmp_path / "a", project)
+    with sat.queue._conn(None) as c:
+        c.exec_driver_sql("DROP INDEX ix_sat_receipt_rejected_key")
+    sat.close()
+    sat = Satellite(tmp_path / "a", project)
+    try:
+        with sat.queue._read() as c:
+            assert c.exec_driver_sql(
+                "SELECT count(*) FROM sqlite_master WHERE name = "
+                "'ix_sat_receipt_rejected_key'").scalar() == 1
+            plan = " ".join(str(r[-1]) for r in c.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT uid FROM sat_receipt WHERE state = 'rejected' AND "
+                f"{queue_mod._FOLD_KEY} IN (?, ?) AND seq < ? ORDER BY seq", ("a", "b", 9)))
+        assert "USING INDEX ix_sat_receipt_rejected_key" in plan, plan
+    finally:
+        sat.close()
