@@ -50,12 +50,15 @@ from core.satellite.api import Change, Keep, SatelliteAPI
 from core.satellite.keepboth import check_new_keys
 from desktop.format import plural
 from desktop.icons import icon
-from desktop.models.conflicts import ConflictsModel, merged
+from desktop.models.conflicts import ConflictsModel
 
 __all__ = ["BOTH_KEY", "ConflictsDialog"]
 
 BOTH_KEY = "Ctrl+B"
 """The conflicts view's shortcut for Keep both."""
+
+_NOTHING, _LOOK, _REBUILD = 0, 1, 2
+"""What the changes the conflicts view missed call for (:meth:`ConflictsDialog.catch_up`)."""
 
 RESOLVE_PROGRESS = 20
 """From this many edits resolved at once the view shows their progress (and Cancel)."""
@@ -80,10 +83,11 @@ class ConflictsDialog(QDialog):
         self.resize(1000, 524)
         self._sat = sat
         self.model = ConflictsModel(sat, self)
-        # the changes since the rows were built, merged: hidden, they wait for the next
-        # show; shown, one check (and at most one rebuild) per turn of the event loop
-        # (session 13: after the view was opened once, every change rebuilt its rows)
-        self._missed: Change | None = None
+        # what the changes since the rows were built call for (nothing, a look at the
+        # inbox's stamp, a rebuild), judged without a read as each comes: hidden, acted on
+        # at the next show; shown, once per turn of the event loop (session 13: after the
+        # view was opened once, every change rebuilt its rows, closed or not)
+        self._missed = _NOTHING
         self._catching_up = False
         self._unlisten = sat.listen(self._on_change)
         self.intro = QLabel()
@@ -250,7 +254,10 @@ class ConflictsDialog(QDialog):
         the event loop, with the others that came by then."""
         if self.model.holding:
             return  # resolving: the rows are rebuilt once after
-        self._missed = merged(self._missed, ch)
+        if self.model.touches(ch):
+            self._missed = _REBUILD
+        elif ch.receipts:
+            self._missed = max(self._missed, _LOOK)
         if self.isVisible() and self._typed is not None and not self.new_key.isHidden():
             self._check_new_key()  # the key typed for Keep both may be taken now (one read)
         if self.isVisible() and not self._catching_up:
@@ -261,8 +268,8 @@ class ConflictsDialog(QDialog):
         """Rebuild the rows if the changes since they were built may change them
         (:meth:`ConflictsModel.wants`); True when it did."""
         self._catching_up = False
-        ch, self._missed = self._missed, None
-        if ch is None or not self.model.wants(ch):
+        missed, self._missed = self._missed, _NOTHING
+        if missed == _NOTHING or (missed == _LOOK and not self.model.inbox_changed()):
             return False
         self.model.refresh()
         return True
@@ -374,7 +381,7 @@ class ConflictsDialog(QDialog):
                 progress.deleteLater()
             self.later.setText("\n".join(said))
             self.later.setVisible(bool(said))
-            self._missed = None  # the rows are rebuilt now: what came meanwhile is in them
+            self._missed = _NOTHING  # rebuilt now: what came meanwhile is in the rows
             self.model.refresh()
         return out
 
