@@ -317,7 +317,7 @@ class ConflictsDialog(QDialog):
         Returns the uids of the new transactions published.
         """
         uids = self.selected_uids()
-        if not uids:
+        if not uids or self.model.holding:  # resolving already (its progress is up)
             return []
         self.show_error("")
         if keep in (Keep.MINE, None):
@@ -386,15 +386,18 @@ class ConflictsDialog(QDialog):
         return out
 
     def _progress(self, n: int) -> QProgressDialog:
-        """The progress of resolving ``n`` edits (shown after 0.3 s, as an import's)."""
+        """The progress of resolving ``n`` edits."""
         p = QProgressDialog(f"Resolving {n} edits…", "Cancel", 0, n, self)
         p.setObjectName("resolve_progress")
         p.setWindowTitle("Resolve conflicts")
         p.setWindowModality(Qt.WindowModality.WindowModal)
-        p.setMinimumDuration(300)
+        # shown at once (not after 0.3 s as an import's): window-modal, it keeps the
+        # window's clicks (another Keep mine, closing it) out while its events are handled
+        p.setMinimumDuration(0)
         p.setAutoClose(False)
         p.setAutoReset(False)
         p.setValue(0)
+        p.show()
         return p
 
     def show_error(self, text: str) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtWidgets import QProgressDialog
 
 from core.model import Action, Cmd, Trans
 from core.satellite.api import Keep, ReceiptState
@@ -129,9 +130,22 @@ async def test_keep_theirs_of_many_selected_edits_rebuilds_the_rows_once(
 
         monkeypatch.setattr(widgets_conflicts.ConflictsDialog, "_progress", progress)
         made = builds(monkeypatch)
+        nested: list[Any] = []
+        real_resolve = a.resolve
+
+        def resolve(uid: str, keep: Any, **kw: Any) -> str:
+            if not nested:  # a click reaching the view meanwhile: the progress is up, and
+                # a second resolution does not start inside the first
+                nested.append(None)
+                p = dlg.findChild(QProgressDialog, "resolve_progress")
+                nested[0] = (p is not None and p.isVisible(), dlg.resolve_selected(Keep.MINE))
+            return real_resolve(uid, keep, **kw)
+
+        monkeypatch.setattr(a, "resolve", resolve)
         dlg.select_uids(dlg.model.uids())
         assert dlg.resolve_selected(Keep.THEIRS) == []
         assert asked == [6] and shown == ["resolve_progress"]
+        assert nested == [(True, [])]
         assert len(made) == 1  # was 7: one per edit resolved, then one more
         assert dlg.model.rowCount() == 0 and not a.receipts([ReceiptState.REJECTED])
         assert w.status.conflict_count == 0
