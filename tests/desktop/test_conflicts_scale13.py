@@ -188,3 +188,37 @@ async def test_the_view_rebuilds_nothing_while_hidden_and_only_for_its_conflicts
     finally:
         a.close()
         b.close()
+
+
+async def test_cancel_stops_between_two_edits_and_keeps_those_resolved(
+        qtbot: Any, tmp_path: Path, project: Project, hub: Hub,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = await conflicts(tmp_path, project, hub, 6)
+    try:
+        _w, dlg = dialog(qtbot, a)
+        monkeypatch.setattr(widgets_conflicts, "RESOLVE_PROGRESS", 4)
+        monkeypatch.setattr(dlg, "_confirm", lambda keep, n: True)
+        done: list[str] = []
+        real_resolve = a.resolve
+
+        def resolve(uid: str, keep: Any, **kw: Any) -> str:
+            done.append(uid)
+            if len(done) == 2:  # Cancel clicked during the second
+                p = dlg.findChild(QProgressDialog, "resolve_progress")
+                assert p is not None
+                p.cancel()
+            return real_resolve(uid, keep, **kw)
+
+        monkeypatch.setattr(a, "resolve", resolve)
+        made = builds(monkeypatch)
+        uids = dlg.model.uids()
+        dlg.select_uids(uids)
+        assert len(dlg.resolve_selected(Keep.MINE)) == 2
+        assert done == uids[:2] and len(made) == 1
+        assert dlg.model.uids() == uids[2:]
+        assert {r.uid for r in a.receipts([ReceiptState.REJECTED])} == set(uids[2:])
+        assert dlg.findChild(QProgressDialog, "resolve_progress") is None or not dlg.findChild(
+            QProgressDialog, "resolve_progress").isVisible()
+    finally:
+        a.close()
+        b.close()
