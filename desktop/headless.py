@@ -1042,6 +1042,7 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
         own_of,
         since_sentences,
     )
+    from core.satellite.prefetch import Prefetched
 
     def read(sat: Satellite) -> tuple[Rev, list[tuple[Any, list[Any]]], Own, str]:
         # base / mine / theirs per field: the same function as the app's conflicts view; the
@@ -1049,9 +1050,12 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
         # while the hub lets the user only read, every pending edit is stuck: listed too
         seen = sat.rev()
         why = sat.read_only_reason()
-        recs = [(r if r.err or not why else replace(r, err=why), conflict_fields(sat, r))
-                for r in sat.receipts([ReceiptState.REJECTED, ReceiptState.PENDING])
-                if r.state == ReceiptState.REJECTED or r.err or why]
+        listed = [r for r in sat.receipts([ReceiptState.REJECTED, ReceiptState.PENDING])
+                  if r.state == ReceiptState.REJECTED or r.err or why]
+        # their records read at once, not 4-10 reads per conflict (session 13)
+        reads = Prefetched(sat, listed) if listed else sat
+        recs = [(r if r.err or not why else replace(r, err=why), conflict_fields(reads, r))
+                for r in listed]
         own = own_of(sat, (c.rev for r, _ in recs for c in r.conflicts)) if recs else Own()
         return seen, recs, own, why
 

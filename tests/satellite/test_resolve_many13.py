@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from core.model import Action, Cmd
 from core.satellite.api import ReceiptState
 from core.satellite.satellite import Satellite
 from core.schema import Project
+from desktop import headless
 from hubserver.server import Hub
 from tests.satellite.test_cli import cli
 from tests.satellite.test_stale_theirs import SITE, sync
@@ -83,3 +87,26 @@ async def test_resolve_many_refuses_what_it_cannot_do_and_names_what_it_did(
         assert [r.uid for r in sat.receipts([ReceiptState.REJECTED])] == uids[2:]
     finally:
         sat.close()
+
+
+async def test_outpost_conflicts_reads_the_records_at_once(
+        tmp_path: Path, project: Project, hub: Hub, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`outpost conflicts` read each conflict's record, its state at the base and its
+    history one read each (as the app's view did): now one read per topic for them all."""
+    uids = await four_conflicts(tmp_path, project, hub)
+    one: list[str] = []
+    for name in ("record", "state_at", "history"):
+        real = getattr(Satellite, name)
+
+        def counted(self: Satellite, *a: Any, _real: Any = real, _n: str = name) -> Any:
+            one.append(_n)
+            return _real(self, *a)
+
+        monkeypatch.setattr(Satellite, name, counted)
+    assert headless.main(["conflicts", "--data", str(tmp_path / "a"), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert sorted(r["uid"] for r in rows) == sorted(uids)
+    assert {(f["key"], f["mine"], f["theirs"], f["base"]) for r in rows for f in r["fields"]
+            } == {(f"r{i}", f"mine {i}", f"theirs {i}", "orig") for i in range(1, 5)}
+    assert one == []  # was 3 per conflict at least
