@@ -217,7 +217,11 @@ def add_commands(sub: Any) -> None:
         "value of FIELD, --field FIELD=theirs theirs; every field that conflicts is named, "
         "the fields of your edit that did not conflict are sent as yours, e.g. `outpost "
         "resolve UID --field name=theirs --field lat=mine`.")
-    p.add_argument("uid", help="the rejected transaction's uid (from `outpost conflicts`)")
+    p.add_argument("uid", nargs="*", help="the rejected transaction's uid (from `outpost "
+                   "conflicts`); several may be given with --keep mine|theirs")
+    p.add_argument("--all", action="store_true",
+                   help="every rejected transaction (with --keep mine|theirs): "
+                   "what `outpost conflicts` lists")
     p.add_argument("--keep", choices=["mine", "theirs", "both"], default=None,
                    help="mine: send your edit again (on a key clash it replaces their "
                    "record); theirs: drop it; both: yours under a new key")
@@ -1042,6 +1046,7 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
         own_of,
         since_sentences,
     )
+    from core.satellite.prefetch import Prefetched
 
     def read(sat: Satellite) -> tuple[Rev, list[tuple[Any, list[Any]]], Own, str]:
         # base / mine / theirs per field: the same function as the app's conflicts view; the
@@ -1049,9 +1054,12 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
         # while the hub lets the user only read, every pending edit is stuck: listed too
         seen = sat.rev()
         why = sat.read_only_reason()
-        recs = [(r if r.err or not why else replace(r, err=why), conflict_fields(sat, r))
-                for r in sat.receipts([ReceiptState.REJECTED, ReceiptState.PENDING])
-                if r.state == ReceiptState.REJECTED or r.err or why]
+        listed = [r for r in sat.receipts([ReceiptState.REJECTED, ReceiptState.PENDING])
+                  if r.state == ReceiptState.REJECTED or r.err or why]
+        # their records read at once, not 4-10 reads per conflict (session 13)
+        reads = Prefetched(sat, listed) if listed else sat
+        recs = [(r if r.err or not why else replace(r, err=why), conflict_fields(reads, r))
+                for r in listed]
         own = own_of(sat, (c.rev for r, _ in recs for c in r.conflicts)) if recs else Own()
         return seen, recs, own, why
 
@@ -1173,7 +1181,12 @@ def _shown(value: Any) -> str:
 
 
 def _cmd_resolve(args: argparse.Namespace) -> int:
-    uid = _typed(args.uid, "uid", "give the uid `outpost conflicts` shows")
+    if bool(args.uid) == bool(args.all):
+        raise ConfigError("give the uid of the edit to resolve (`outpost conflicts` lists "
+                          "them), several with --keep mine|theirs, or --all")
+    if args.all or len(args.uid) > 1:
+        return _resolve_many(args)
+    uid = _typed(args.uid[0], "uid", "give the uid `outpost conflicts` shows")
     if args.field:
         if args.keep or args.key:
             raise ConfigError("--field chooses per field, --keep for the whole edit: give "
@@ -1226,6 +1239,42 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
                         "created under this key (one record is left; --keep both would "
                         "have kept both)" for sig in taken)
     _out(args, out, text)
+    return 0
+
+
+def _resolve_many(args: argparse.Namespace) -> int:
+    """``resolve UID UID ... --keep mine|theirs`` or ``resolve --all --keep ...``: each edit
+    as ``resolve UID --keep`` does it, in queue order, in one run (session 13: 1,092 conflicts
+    took 1,092 runs). The first that cannot be resolved stops the run, naming those resolved
+    before it (they stay resolved)."""
+    if args.field or args.key or args.keep not in ("mine", "theirs"):
+        raise ConfigError("several edits (or --all) are resolved whole, with --keep mine or "
+                          "--keep theirs; keep both and per-field choices (--field, --key) "
+                          "take one uid at a time")
+    keep = Keep(args.keep)
+    uids = [_typed(u, "uid", "give the uids `outpost conflicts` shows") for u in args.uid]
+    seen = _seen(args)
+    sat = _open(args)
+    done: list[dict[str, Any]] = []
+    try:
+        if args.all:
+            uids = [r.uid for r in sat.receipts([ReceiptState.REJECTED])]
+        for uid in dict.fromkeys(uids):
+            try:
+                new = sat.resolve(uid, keep, seen=seen)
+            except OutpostError as exc:
+                if done:
+                    raise type(exc)(f"{exc} (resolved before it: "
+                                    f"{', '.join(d['uid'] for d in done)})") from exc
+                raise
+            done.append({"uid": uid, "resolved_by": new or "theirs"})
+    finally:
+        sat.close()
+    _out(args, {"resolved": done},
+         "\n".join(f"resolved {d['uid']}" + (f" by {d['resolved_by']}"
+                                             if d["resolved_by"] != "theirs"
+                                             else " (kept theirs)") for d in done)
+         or "nothing to resolve: no edit is rejected")
     return 0
 
 

@@ -1123,7 +1123,9 @@ class MainWindow(QMainWindow):
             # windows its action is added to); Ctrl+Delete does not: it would delete the
             # record selected in the window, not anything the view shows
             dlg.addActions([a for a in self._shortcut_actions() if a is not self.delete_action])
-        self.conflicts_dialog.model.refresh()
+        # rebuilt only if what changed since its rows were built concerns them (session 13:
+        # every open rebuilt them, 1.2 s with 1,092 conflicts)
+        self.conflicts_dialog.catch_up()
         self.status.conflicts_seen()
         self.conflicts_dialog.show()
         self.conflicts_dialog.raise_()

@@ -140,6 +140,9 @@ class MemLedger:
                                     dict(e.arg) if e.arg is not None else None))
         return out
 
+    def histories(self, top: str, keys: Iterable[str]) -> dict[str, list[HistoryEntry]]:
+        return {k: h for k in dict.fromkeys(keys) if (h := self.history(top, k))}
+
     def audit(self, rev: Rev) -> Audit | None:
         return self._audits.get(rev)
 

@@ -140,6 +140,11 @@ class Ledger(Protocol):
         """Every change of one record, oldest first."""
         ...
 
+    def histories(self, top: str, keys: Iterable[str]) -> dict[str, list[HistoryEntry]]:
+        """:meth:`history` of many records of one topic in one read (records without a
+        change are left out)."""
+        ...
+
     def audit(self, rev: Rev) -> Audit | None:
         """The audit row of one revision."""
         ...

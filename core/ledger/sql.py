@@ -1262,6 +1262,34 @@ class SqlLedger:
         return [HistoryEntry(int(r[0]), r[1] or "", Cmd(r[2]),
                              None if r[3] is None else loads(r[3])) for r in rows]
 
+    def histories(self, top: str, keys: Iterable[str]) -> dict[str, list[HistoryEntry]]:
+        """:meth:`history` of many records of one topic in one read per chunk of keys (key →
+        its changes, oldest first; a record without any is left out): the conflicts view
+        asked once per conflict (session 13: 1,092 reads per refresh)."""
+        want = list(dict.fromkeys(keys))
+        out: dict[str, list[HistoryEntry]] = {}
+        if not want or top not in self.tables.states:  # a topic outside the schema: none
+            return out
+        ev, au = self.tables.event, self.tables.audit
+        with self._guard("reading history"), self.engine.connect() as conn:
+            for part in chunks(want):
+                if self._by_rec:
+                    rows = conn.exec_driver_sql(
+                        f"SELECT s.key, e.rev, a.usr, e.cmd, e.arg{self._rec_from(top, audit=True)}"
+                        " AND s.key IN (" + ",".join("?" * len(part)) + ") "
+                        "ORDER BY e.rev, e.id", tuple(part)).all()
+                else:
+                    rows = conn.execute(
+                        select(ev.c.key, ev.c.rev, au.c.usr, ev.c.cmd, ev.c.arg)
+                        .select_from(ev.outerjoin(au, au.c.rev == ev.c.rev))
+                        .where(ev.c.top == top, ev.c.key.in_(list(part)))
+                        .order_by(ev.c.rev, ev.c.id)).all()
+                for r in rows:
+                    out.setdefault(r[0], []).append(HistoryEntry(
+                        int(r[1]), r[2] or "", Cmd(r[3]), None if r[4] is None else loads(r[4])))
+            conn.rollback()
+        return out
+
     def audit(self, rev: Rev) -> Audit | None:
         """The audit row of one revision, or ``None``."""
         au = self.tables.audit

@@ -647,6 +647,18 @@ class Satellite:
         self._project.model(top)
         return self.replica.read.states_of(top, keys, rev)
 
+    def conflicts_stamp(self) -> tuple[Any, ...]:
+        """A value that changes whenever the conflict inbox's transactions do (one rejected,
+        resolved or folded; a pending one marked or unmarked a local conflict), in one
+        small read: the conflicts view rebuilds its rows only then (session 13)."""
+        return (*self.queue.rejected_stamp(), frozenset(self._ov.conflicts))
+
+    def histories_of(self, top: str, keys: Iterable[str]) -> dict[str, list[HistoryEntry]]:
+        """:meth:`history` of many records of ``top`` in one read (key -> its changes,
+        oldest first; records without any are left out)."""
+        self._project.model(top)
+        return self.replica.read.histories(top, keys)
+
     def listen(self, fn: Listener) -> Callable[[], None]:
         self._listeners.append(fn)
 

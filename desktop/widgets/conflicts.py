@@ -22,7 +22,7 @@ ticked and greyed, with a tooltip saying why (``ConflictRow.locked``).
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMessageBox,
+    QProgressDialog,
     QPushButton,
     QScrollArea,
     QSplitter,
@@ -45,7 +46,7 @@ from PySide6.QtWidgets import (
 from core.errors import OutpostError, ValidationError
 from core.ids import clean_key
 from core.model import Sig
-from core.satellite.api import Keep, SatelliteAPI
+from core.satellite.api import Change, Keep, SatelliteAPI
 from core.satellite.keepboth import check_new_keys
 from desktop.format import plural
 from desktop.icons import icon
@@ -55,6 +56,12 @@ __all__ = ["BOTH_KEY", "ConflictsDialog"]
 
 BOTH_KEY = "Ctrl+B"
 """The conflicts view's shortcut for Keep both."""
+
+_NOTHING, _LOOK, _REBUILD = 0, 1, 2
+"""What the changes the conflicts view missed call for (:meth:`ConflictsDialog.catch_up`)."""
+
+RESOLVE_PROGRESS = 20
+"""From this many edits resolved at once the view shows their progress (and Cancel)."""
 
 
 class ConflictsDialog(QDialog):
@@ -76,7 +83,13 @@ class ConflictsDialog(QDialog):
         self.resize(1000, 524)
         self._sat = sat
         self.model = ConflictsModel(sat, self)
-        self._unlisten = sat.listen(self.model.on_change)
+        # what the changes since the rows were built call for (nothing, a look at the
+        # inbox's stamp, a rebuild), judged without a read as each comes: hidden, acted on
+        # at the next show; shown, once per turn of the event loop (session 13: after the
+        # view was opened once, every change rebuilt its rows, closed or not)
+        self._missed = _NOTHING
+        self._catching_up = False
+        self._unlisten = sat.listen(self._on_change)
         self.intro = QLabel()
         self.intro.setWordWrap(True)
         self.table = QTableView()
@@ -232,8 +245,34 @@ class ConflictsDialog(QDialog):
             self.table.scrollToTop()
 
     def showEvent(self, event: QShowEvent) -> None:
+        self.catch_up()  # what changed while hidden, before it paints
         self.select_first()
         super().showEvent(event)
+
+    def _on_change(self, ch: Change) -> None:
+        """A change notice: kept (no read, no rebuild); shown, looked at on the next turn of
+        the event loop, with the others that came by then."""
+        if self.model.holding:
+            return  # resolving: the rows are rebuilt once after
+        if self.model.touches(ch):
+            self._missed = _REBUILD
+        elif ch.receipts:
+            self._missed = max(self._missed, _LOOK)
+        if self.isVisible() and self._typed is not None and not self.new_key.isHidden():
+            self._check_new_key()  # the key typed for Keep both may be taken now (one read)
+        if self.isVisible() and not self._catching_up:
+            self._catching_up = True
+            QTimer.singleShot(0, self.catch_up)
+
+    def catch_up(self) -> bool:
+        """Rebuild the rows if the changes since they were built may change them
+        (:meth:`ConflictsModel.wants`); True when it did."""
+        self._catching_up = False
+        missed, self._missed = self._missed, _NOTHING
+        if missed == _NOTHING or (missed == _LOOK and not self.model.inbox_changed()):
+            return False
+        self.model.refresh()
+        return True
 
     def _confirm(self, keep: Keep | None, n: int) -> bool:
         """Ask before acting on several edits at once (Cancel is the default)."""
@@ -278,7 +317,7 @@ class ConflictsDialog(QDialog):
         Returns the uids of the new transactions published.
         """
         uids = self.selected_uids()
-        if not uids:
+        if not uids or self.model.holding:  # resolving already (its progress is up)
             return []
         self.show_error("")
         if keep in (Keep.MINE, None):
@@ -294,37 +333,72 @@ class ConflictsDialog(QDialog):
         return self._resolve(uids, keep)
 
     def _resolve(self, uids: list[str], keep: Keep | None) -> list[str]:
+        """Resolve ``uids`` one after the other, the rows rebuilt once at the end (not after
+        each edit: session 13), with a progress dialog for many (window-modal: each step
+        hands pending events to the window, which paints; Cancel stops between two edits,
+        those resolved stay resolved). The first that fails stops it, said in the view."""
         out: list[str] = []
         said: list[str] = []
+        progress = self._progress(len(uids)) if len(uids) >= RESOLVE_PROGRESS else None
         try:
-            for uid in uids:
-                try:
-                    choice: Keep | dict[str, dict[str, Keep]] = (
-                        keep if keep is not None else self.model.picks(uid))
-                    keys = self._keys(uid) if keep == Keep.BOTH else None
-                    names = {sig: self._record_name(uid, sig) for sig in keys or {}}
-                    new = self._sat.resolve(uid, choice, keys=keys, seen=self.model.seen)
-                except OutpostError as exc:
-                    self.failed.emit(f"cannot resolve: {exc}")
-                    self.show_error(f"Cannot resolve: {exc}")
-                    return out
-                if new:
-                    out.append(new)
-                for sig, k in (keys or {}).items():  # user review 12: it said nothing
-                    said.append(self._kept_both_text(sig, k))
-                    self.resolved.emit(said[-1])
-                try:  # resolved: a failed read here must not say it was not
-                    later = self._sat.later_edits(uid, keys) if keys else {}
-                except OutpostError as exc:
-                    said.append(f"Kept both; its later edits could not be read: {exc}")
-                    continue
-                said += [_later_text(names[sig], (keys or {})[sig], len(us))
-                         for sig, us in later.items()]
+            with self.model.held():
+                for i, uid in enumerate(uids):
+                    if progress is not None:
+                        if progress.wasCanceled():
+                            break
+                        progress.setLabelText(f"Resolving {i + 1} of {len(uids)} edits…")
+                        progress.setValue(i)  # modal: the window takes its events here
+                    try:
+                        choice: Keep | dict[str, dict[str, Keep]] = (
+                            keep if keep is not None else self.model.picks(uid))
+                        if keep == Keep.BOTH and i and not all(
+                                self._free(sig, k) for sig, k in self._clashes(uid).items()):
+                            # the key offered went to the edit resolved before (the rows
+                            # are not rebuilt in between, which drew another one)
+                            del self._proposed[uid]
+                        keys = self._keys(uid) if keep == Keep.BOTH else None
+                        names = {sig: self._record_name(uid, sig) for sig in keys or {}}
+                        new = self._sat.resolve(uid, choice, keys=keys, seen=self.model.seen)
+                    except OutpostError as exc:
+                        self.failed.emit(f"cannot resolve: {exc}")
+                        self.show_error(f"Cannot resolve: {exc}")
+                        break
+                    if new:
+                        out.append(new)
+                    for sig, k in (keys or {}).items():  # user review 12: it said nothing
+                        said.append(self._kept_both_text(sig, k))
+                        self.resolved.emit(said[-1])
+                    try:  # resolved: a failed read here must not say it was not
+                        later = self._sat.later_edits(uid, keys) if keys else {}
+                    except OutpostError as exc:
+                        said.append(f"Kept both; its later edits could not be read: {exc}")
+                        continue
+                    said += [_later_text(names[sig], (keys or {})[sig], len(us))
+                             for sig, us in later.items()]
         finally:
+            if progress is not None:
+                progress.close()
+                progress.deleteLater()
             self.later.setText("\n".join(said))
             self.later.setVisible(bool(said))
-        self.model.refresh()
+            self._missed = _NOTHING  # rebuilt now: what came meanwhile is in the rows
+            self.model.refresh()
         return out
+
+    def _progress(self, n: int) -> QProgressDialog:
+        """The progress of resolving ``n`` edits."""
+        p = QProgressDialog(f"Resolving {n} edits…", "Cancel", 0, n, self)
+        p.setObjectName("resolve_progress")
+        p.setWindowTitle("Resolve conflicts")
+        p.setWindowModality(Qt.WindowModality.WindowModal)
+        # shown at once (not after 0.3 s as an import's): window-modal, it keeps the
+        # window's clicks (another Keep mine, closing it) out while its events are handled
+        p.setMinimumDuration(0)
+        p.setAutoClose(False)
+        p.setAutoReset(False)
+        p.setValue(0)
+        p.show()
+        return p
 
     def show_error(self, text: str) -> None:
         """Show why a resolution failed (empty: hide it) in the dialog itself."""

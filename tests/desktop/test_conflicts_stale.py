@@ -36,6 +36,8 @@ async def test_the_view_shows_a_later_change_and_keep_mine_resolves_on_it(
         b.pub([Action(SITE, "s1", Cmd.MOD, {"notes": "Y-newer"})])
         await sync(b, hub)
         await sync(a, hub)  # the open view refreshes: the hub's value now, said changed
+        # (on the next turn of the event loop, with any other change by then: session 13)
+        qtbot.waitUntil(lambda: dlg.model.seen == a.rev(), timeout=5000)
         rows = cells(dlg)
         assert any(c == "Y-newer (changed since)" for r in rows for c in r), rows
         assert not any(c == "X" for r in rows for c in r)

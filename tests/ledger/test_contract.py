@@ -427,6 +427,22 @@ def test_events_of_is_each_records_history_after_a_revision(ledger: Led) -> None
         assert all(e.top == SITE and e.key == k for k, evs in got.items() for e in evs)
 
 
+def test_histories_is_each_records_history(ledger: Led) -> None:
+    """``histories(top, keys)``: ``history(top, key)`` of each key in one read (the conflicts
+    view reads its conflicts' records so, session 13), records without a change left out;
+    more keys than one chunk of the SQL read."""
+    keys = [f"k{i:03d}" for i in range(520)]
+    pub(ledger, *(new(k) for k in keys), usr="ann")
+    pub(ledger, mod("k001", name="one"), delete("k002"), mod("k519", lat=1.0), usr="bob")
+    pub(ledger, new("k002", name="again"), mod("k001", lon=2.5), usr="cy")
+    ask = ["k001", "k002", "k003", "k519", "nope", *keys[::9]]
+    got = ledger.histories(SITE, ask)
+    assert got == {k: h for k in dict.fromkeys(ask) if (h := ledger.history(SITE, k))}
+    assert [(h.usr, h.cmd) for h in got["k002"]] == [("ann", Cmd.NEW), ("bob", Cmd.DEL),
+                                                      ("cy", Cmd.NEW)]
+    assert "nope" not in got and ledger.histories(SITE, []) == {}
+
+
 def test_count_after_is_how_many_events_follow_a_revision(ledger: Led) -> None:
     """``count_after`` (a catch-up's size for the hub's ``total_max``): exact on a ledger
     whose ids follow revisions without gaps, every backend and SQLite layout."""

@@ -14,8 +14,10 @@ import pytest
 
 from core.errors import ValidationError
 from core.model import Action, Cmd
+from core.satellite import queue as queue_mod
 from core.satellite.api import Keep, ReceiptState
 from core.satellite.conflicts import conflict_fields
+from core.satellite.queue import Queue
 from core.satellite.satellite import Satellite
 from core.schema import Project
 from hubserver.server import Hub
@@ -96,3 +98,60 @@ async def test_cli_conflicts_lists_one_conflict_for_the_saves(
     assert [r["uid"] for r in json.loads(out)] == [uids[-1]]
     code, _, err = await cli(tmp_path / "a", "resolve", uids[0], "--keep", "mine")
     assert code != 0 and f"folded into your later edit {uids[-1]}" in err
+
+
+@pytest.mark.parametrize("with_json", [True, False])
+async def test_saves_far_apart_are_one_conflict_too(
+        tmp_path: Path, project: Project, hub: Hub, monkeypatch: pytest.MonkeyPatch,
+        with_json: bool) -> None:
+    """Review "scale" (session 13): only the latest 50 rejected edits were looked at, so a
+    record saved again after 60 other conflicting saves stayed two conflicts (1,092 for 400
+    records). One conflict per record, the last save's, however far apart; by the index of
+    the rejected ones' keys, or (an SQLite without JSON) by every rejected one's text."""
+    if not with_json:
+        monkeypatch.setattr(Queue, "_json", lambda self, c: False)
+    a, b = Satellite(tmp_path / "a", project), Satellite(tmp_path / "b", project)
+    others = [f"o{i:02d}" for i in range(60)]
+    try:
+        a.pub([Action(SITE, k, Cmd.NEW, {"name": k, "notes": "orig"})
+               for k in ["r1", *others]])
+        await sync(a, hub)
+        await sync(b, hub)
+        first = a.pub([Action(SITE, "r1", Cmd.MOD, {"notes": "first"})])
+        for k in others:
+            a.pub([Action(SITE, k, Cmd.MOD, {"notes": "mine"})])
+        last = a.pub([Action(SITE, "r1", Cmd.MOD, {"notes": "last", "region": "W"})])
+        b.pub([Action(SITE, k, Cmd.MOD, {"notes": "theirs"}) for k in ["r1", *others]])
+        await sync(b, hub)
+        await sync(a, hub)
+        rejected = {r.uid: r for r in a.receipts([ReceiptState.REJECTED])}
+        assert len(rejected) == 61 and first not in rejected  # was 62: r1 twice
+        assert [(f.field, f.mine) for f in conflict_fields(a, rejected[last])] == [
+            ("notes", "last"), ("region", "W")]
+        r = a.receipt(first)
+        assert r is not None and r.state == ReceiptState.RESOLVED and r.resolved_by == last
+    finally:
+        a.close()
+        b.close()
+
+
+def test_an_older_queue_gets_the_fold_index_and_the_fold_reads_it(
+        tmp_path: Path, project: Project) -> None:
+    """The index by the rejected receipts' first key is made at the first writable open of
+    a queue made before it; the fold's lookup is a search of it, not a scan."""
+    sat = Satellite(tmp_path / "a", project)
+    with sat.queue._conn(None) as c:
+        c.exec_driver_sql("DROP INDEX ix_sat_receipt_rejected_key")
+    sat.close()
+    sat = Satellite(tmp_path / "a", project)
+    try:
+        with sat.queue._read() as c:
+            assert c.exec_driver_sql(
+                "SELECT count(*) FROM sqlite_master WHERE name = "
+                "'ix_sat_receipt_rejected_key'").scalar() == 1
+            plan = " ".join(str(r[-1]) for r in c.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT uid FROM sat_receipt WHERE state = 'rejected' AND "
+                f"{queue_mod._FOLD_KEY} IN (?, ?) AND seq < ? ORDER BY seq", ("a", "b", 9)))
+        assert "USING INDEX ix_sat_receipt_rejected_key" in plan, plan
+    finally:
+        sat.close()

@@ -117,6 +117,7 @@ def test_a_queue_made_before_session_11_gets_its_indexes_at_the_first_writable_o
     with sqlite3.connect(file) as db:  # as session 10 made it: an index by state alone
         db.execute("DROP INDEX ix_sat_receipt_state_rev")
         db.execute("DROP INDEX ix_sat_receipt_created")
+        db.execute("DROP INDEX ix_sat_receipt_rejected_key")  # session 13's
         db.execute("CREATE INDEX ix_sat_receipt_state ON sat_receipt (state)")
     db.close()
 
@@ -134,7 +135,8 @@ def test_a_queue_made_before_session_11_gets_its_indexes_at_the_first_writable_o
     assert indexes() == {"ix_sat_receipt_state"}
     again = Satellite(tmp_path)
     try:
-        assert indexes() == {"ix_sat_receipt_state_rev", "ix_sat_receipt_created"}
+        assert indexes() == {"ix_sat_receipt_state_rev", "ix_sat_receipt_created",
+                             "ix_sat_receipt_rejected_key"}
         st = again.status()
         assert (st.pending, st.conflicts, st.local_rev) == (1, 1, 9_000)
         assert len(again.receipts()) == ACCEPTED + 2

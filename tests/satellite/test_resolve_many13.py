@@ -1,0 +1,112 @@
+"""`outpost resolve UID UID ... --keep mine|theirs` and `outpost resolve --all --keep ...`:
+many conflicts in one run (review "scale", session 13: 1,092 conflicts were 1,092 runs of
+`outpost resolve`). Real satellites (SQLite in tmp_path), a real hub on 127.0.0.1, the real
+CLI in a subprocess."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.model import Action, Cmd
+from core.satellite.api import ReceiptState
+from core.satellite.satellite import Satellite
+from core.schema import Project
+from desktop import headless
+from hubserver.server import Hub
+from tests.satellite.test_cli import cli
+from tests.satellite.test_stale_theirs import SITE, sync
+
+
+async def four_conflicts(tmp_path: Path, project: Project, hub: Hub) -> list[str]:
+    """A changes the notes of r1..r4 offline, B too, first: A's four edits are rejected."""
+    a, b = Satellite(tmp_path / "a", project), Satellite(tmp_path / "b", project)
+    try:
+        a.pub([Action(SITE, f"r{i}", Cmd.NEW, {"name": f"R{i}", "notes": "orig"})
+               for i in range(1, 5)])
+        await sync(a, hub)
+        await sync(b, hub)
+        uids = [a.pub([Action(SITE, f"r{i}", Cmd.MOD, {"notes": f"mine {i}"})])
+                for i in range(1, 5)]
+        for i in range(1, 5):
+            b.pub([Action(SITE, f"r{i}", Cmd.MOD, {"notes": f"theirs {i}"})])
+        await sync(b, hub)
+        await sync(a, hub)
+        assert {r.uid for r in a.receipts([ReceiptState.REJECTED])} == set(uids)
+    finally:
+        a.close()
+        b.close()
+    return uids
+
+
+async def test_resolve_several_uids_then_all_in_one_run(
+        tmp_path: Path, project: Project, hub: Hub) -> None:
+    uids = await four_conflicts(tmp_path, project, hub)
+    data = tmp_path / "a"
+    code, out, err = await cli(data, "resolve", uids[0], uids[1], "--keep", "theirs")
+    assert code == 0, err
+    assert json.loads(out) == {"resolved": [{"uid": uids[0], "resolved_by": "theirs"},
+                                            {"uid": uids[1], "resolved_by": "theirs"}]}
+    code, out, err = await cli(data, "resolve", "--all", "--keep", "mine", json_out=False)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert [ln.split()[1] for ln in lines] == uids[2:] and all(" by " in ln for ln in lines)
+    code, out, err = await cli(data, "resolve", "--all", "--keep", "mine", json_out=False)
+    assert code == 0 and out.strip() == "nothing to resolve: no edit is rejected", err
+    sat = Satellite(data)
+    try:
+        assert not sat.receipts([ReceiptState.REJECTED])
+        assert len(sat.receipts([ReceiptState.PENDING])) == 2  # the two kept as mine
+    finally:
+        sat.close()
+
+
+async def test_resolve_many_refuses_what_it_cannot_do_and_names_what_it_did(
+        tmp_path: Path, project: Project, hub: Hub) -> None:
+    uids = await four_conflicts(tmp_path, project, hub)
+    data = tmp_path / "a"
+    for args in (("resolve", uids[0], uids[1], "--keep", "both"),
+                 ("resolve", uids[0], uids[1], "--field", "notes=mine"),
+                 ("resolve", "--all"), ("resolve", "--keep", "mine"),
+                 ("resolve", uids[0], "--all", "--keep", "mine")):
+        code, _, err = await cli(data, *args)
+        assert code != 0 and "nothing to resolve" not in err, args
+        assert "--keep" in err or "--all" in err, (args, err)
+    code, _, err = await cli(data, "resolve", uids[1], "--keep", "theirs")
+    assert code == 0, err
+    # the second is resolved already: the first stays resolved and is named
+    code, _, err = await cli(data, "resolve", uids[0], uids[1], uids[2], "--keep", "mine")
+    assert code != 0
+    assert f"transaction {uids[1]} was already resolved" in err
+    assert f"(resolved before it: {uids[0]})" in err
+    sat = Satellite(data)
+    try:
+        assert [r.uid for r in sat.receipts([ReceiptState.REJECTED])] == uids[2:]
+    finally:
+        sat.close()
+
+
+async def test_outpost_conflicts_reads_the_records_at_once(
+        tmp_path: Path, project: Project, hub: Hub, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`outpost conflicts` read each conflict's record, its state at the base and its
+    history one read each (as the app's view did): now one read per topic for them all."""
+    uids = await four_conflicts(tmp_path, project, hub)
+    one: list[str] = []
+    for name in ("record", "state_at", "history"):
+        real = getattr(Satellite, name)
+
+        def counted(self: Satellite, *a: Any, _real: Any = real, _n: str = name) -> Any:
+            one.append(_n)
+            return _real(self, *a)
+
+        monkeypatch.setattr(Satellite, name, counted)
+    assert headless.main(["conflicts", "--data", str(tmp_path / "a"), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert sorted(r["uid"] for r in rows) == sorted(uids)
+    assert {(f["key"], f["mine"], f["theirs"], f["base"]) for r in rows for f in r["fields"]
+            } == {(f"r{i}", f"mine {i}", f"theirs {i}", "orig") for i in range(1, 5)}
+    assert one == []  # was 3 per conflict at least
