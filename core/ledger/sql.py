@@ -638,13 +638,19 @@ class SqlLedger:
                     definition=dumps(self._project.to_dict()), ledger_id=lid,
                     fmt=LEDGER_FORMAT))
                 self._ledger_id = lid
-            elif not self._read_only and (row._mapping.get("fmt") or 0) < LEDGER_FORMAT:
-                # the first writer's open since session 13 (one write, then none)
-                conn.execute(meta.update().where(meta.c.id == 1).values(fmt=LEDGER_FORMAT))
-            elif not self._ledger_id and not self._read_only:
-                lid = new_ledger_id()  # first open by a writer since the upgrade
-                conn.execute(meta.update().where(meta.c.id == 1).values(ledger_id=lid))
-                self._ledger_id = lid
+            elif not self._read_only:
+                # the first writer's open since session 13 records the format; the first
+                # since session 8 makes the ledger's id: both in one write, each when missing
+                # (core review 13: the format's update took the id's place, so a ledger older
+                # than ids served its first run without one, and a backup of that run,
+                # restored, told its satellites they came from another ledger)
+                up: dict[str, Any] = {}
+                if (row._mapping.get("fmt") or 0) < LEDGER_FORMAT:
+                    up["fmt"] = LEDGER_FORMAT
+                if not self._ledger_id:
+                    up["ledger_id"] = self._ledger_id = new_ledger_id()
+                if up:
+                    conn.execute(meta.update().where(meta.c.id == 1).values(**up))
 
     def _make_sqlite_layout(self) -> None:
         """Make a new SQLite ledger's event and state tables in the layout asked for (the

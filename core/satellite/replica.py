@@ -17,6 +17,7 @@ fsync of the WAL (a few ms), far below the time a person takes to make an edit.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 import threading
@@ -41,6 +42,8 @@ from core.satellite.order import KEY_INDEX, OLD_KEY_INDEX, key_order_sql
 from core.satellite.queue import Queue
 from core.schema import MAX_INT, Project
 from core.wire import Ack, Reject
+
+log = logging.getLogger("outpost.sat.replica")
 
 __all__ = ["INT_KEYS", "Replica", "int_key", "read_only_url", "sqlite_url", "stored_version"]
 
@@ -245,16 +248,25 @@ class Replica:
         that order as fast as in the order of their text. Made in a new replica at once, in
         a replica made before session 13 (whose index, if any, ordered keys beyond 64 bits
         by their text) at its first writable open (about 0.2-0.5 s of CPU per 1,000,000
-        records, once); a reader of a replica without it sorts instead."""
-        with self.ledger.begin() as conn:
-            for top in sorted(self._int_tops):
-                name = self.ledger.tables.state(top).table.name
-                # the index of sessions 10-12 (keys beyond 64 bits in their text's order)
-                conn.exec_driver_sql(
-                    f"DROP INDEX IF EXISTS {_quote(OLD_KEY_INDEX.format(table=name))}")
-                conn.exec_driver_sql(
-                    f"CREATE INDEX IF NOT EXISTS {_quote(KEY_INDEX.format(table=name))} "
-                    f"ON {_quote(name)} ({key_order_sql(True)})")
+        records, once); a reader of a replica without it sorts instead. Not made (a nearly
+        full disk: the build needs about the index's size in the write-ahead log): the old
+        index stays, the replica opens and works (readers sort), and it is tried again at
+        the next open (core review 13: the build failed the whole open, so pending edits
+        could not be synced from a disk the older Outpost wrote on fine)."""
+        try:
+            with self.ledger.begin() as conn:
+                for top in sorted(self._int_tops):
+                    name = self.ledger.tables.state(top).table.name
+                    conn.exec_driver_sql(
+                        f"CREATE INDEX IF NOT EXISTS {_quote(KEY_INDEX.format(table=name))} "
+                        f"ON {_quote(name)} ({key_order_sql(True)})")
+                    # the index of sessions 10-12 (keys beyond 64 bits in their text's
+                    # order), dropped once the new one is there
+                    conn.exec_driver_sql(
+                        f"DROP INDEX IF EXISTS {_quote(OLD_KEY_INDEX.format(table=name))}")
+        except (StorageError, SQLAlchemyError) as exc:
+            log.warning("the key-order index of %s was not made (%s); it is tried again at "
+                        "the next open", self.path, exc)
 
     def _load_int_keys(self) -> None:
         kept = self.queue.get_meta(INT_KEYS)
