@@ -44,6 +44,7 @@ from core.satellite.api import (
     ReceiptState,
     RecordView,
     is_put_aside,
+    overwrote,
     refused_here,
 )
 from core.satellite.config import (
@@ -53,7 +54,13 @@ from core.satellite.config import (
     other_default_replica,
     read_schema_file,
 )
-from core.satellite.machine import MAX_TRANS_BYTES, REJECTED_BY_HUB, STORE_FAILED, Phase
+from core.satellite.machine import (
+    MAX_TRANS_BYTES,
+    OVERWROTE_ON_HUB,
+    REJECTED_BY_HUB,
+    STORE_FAILED,
+    Phase,
+)
 from core.satellite.rehome import same_ledger
 from core.satellite.satellite import Satellite
 from core.schema import MAX_NESTING, Project
@@ -537,6 +544,15 @@ def _cmd_sync(args: argparse.Namespace) -> int:
                       f"{'it' if len(aside) == 1 else 'them'} (see `outpost conflicts`, then "
                       "`outpost resolve UID --keep mine` sends again, `--keep theirs` drops)",
                       file=sys.stderr)
+            over = [r for r in new if overwrote(r)]  # a daql hub applied it over theirs
+            new = [r for r in new if not overwrote(r)]
+            if over:
+                print(f"outpost: {len(over)} new conflict{'s' if len(over) > 1 else ''} after "
+                      "the fact: the hub (daql) applied your "
+                      f"edit{'s' if len(over) > 1 else ''} over a colleague's change it had "
+                      "just taken, which this replica had not received yet (see `outpost "
+                      "conflicts`; `outpost resolve UID --keep mine` leaves yours, "
+                      "`--keep theirs` sends theirs back)", file=sys.stderr)
             here = [r for r in new if refused_here(r)]  # a daql hub: found here, not sent
             new = [r for r in new if not refused_here(r)]
             fix = ("(see `outpost conflicts`, then `outpost resolve UID --keep mine|theirs`, "
@@ -651,7 +667,7 @@ def _first_offline(client: Any, timeout: float) -> Callable[[Any], None]:
             return  # said as the command's error
         if info.last_error == client.sat.read_only_reason():  # kept past the disconnect
             return  # a reader's edits refused: not retried, said as the command's error
-        if info.last_error.startswith((REJECTED_BY_HUB, NOT_SENT)):
+        if info.last_error.startswith((REJECTED_BY_HUB, NOT_SENT, OVERWROTE_ON_HUB)):
             return  # the hub was reached: rejections are counted once the sync is done
         line = said.line(info.last_error)
         if line is None:
@@ -760,7 +776,8 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
             return
         info = client.machine.info
         # the hub's rejections are the lines above, not a change of connection state
-        err = "" if info.last_error.startswith((REJECTED_BY_HUB, NOT_SENT)) else info.last_error
+        err = ("" if info.last_error.startswith((REJECTED_BY_HUB, NOT_SENT, OVERWROTE_ON_HUB))
+               else info.last_error)
         if info.online and info.phase != Phase.LIVE:
             # catching up: the error held is of before this connection ("cannot reach the
             # hub ..."), which going online just disproved; a current one (the hub lets the
@@ -821,6 +838,17 @@ def rejection_line(r: Receipt) -> str:
                 "the hub may or may not hold it; `outpost conflicts` shows your values and "
                 f"the hub's, then `outpost resolve {r.uid} --keep mine` sends it again, "
                 "--keep theirs drops it")
+    if overwrote(r):  # applied by a daql hub over a colleague's change: on the hub
+        theirs = "; ".join(
+            (f"{c.top} {c.key}: " if len(recs) > 1 else "")
+            + ", ".join(f"{f} {_short(json.dumps(v, ensure_ascii=False, default=str), 80)}"
+                        for f, v in (c.theirs or {}).items())
+            + (f" ({c.usr or 'someone'}, {format_rev(c.rev)})" if c.rev else "")
+            for c in r.conflicts[:3])
+        return (f"your edit of {what} (uid {r.uid}) overwrote a colleague's change on the "
+                f"hub (a daql hub applied yours over it); theirs was {_short(theirs, 300)}; "
+                f"`outpost resolve {r.uid} --keep mine` leaves yours, --keep theirs sends "
+                "theirs back (`outpost conflicts` shows base, mine and theirs)")
     if r.conflicts:
         why = "; ".join(
             (f"{c.top} {c.key}: " if len(recs) > 1 else "") + c.reason
@@ -1071,6 +1099,7 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
                            + (" (the hub will never take it)" if why else "")]
     rows = [{"uid": r.uid, "state": r.state.value, "err": r.err, "explain": said[r.uid],
              "put_aside": r.uid in aside, "hub_has_it": r.uid in arrived,
+             "overwrote": overwrote(r),
              "seen": format_rev(seen),
              "resolves": r.resolves or None,
              "records": [f"{a.top} {a.key}" for a in r.acts],
@@ -1112,7 +1141,8 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
         head = (f"{r.uid}\tput aside\tsent to the hub, but its answer was lost" + (
                     "; the hub has it: drop it to finish" if r.uid in arrived
                     else ": the hub may or may not hold it")
-                if r.uid in aside else f"{r.uid}\t{r.state.value}\t{r.err}")
+                if r.uid in aside else f"{r.uid}\toverwrote\t{r.err}" if overwrote(r)
+                else f"{r.uid}\t{r.state.value}\t{r.err}")
         return "\n".join([head,
                           *(f"  * {_short(t, 600)}" for t in said[r.uid]),
                           *(line(f) for f in fields)])
@@ -1188,6 +1218,7 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
         taken = sat.both_keys(uid)  # refuses what resolve refuses, with its words
         rec = sat.receipt(uid)
         aside = rec is not None and is_put_aside(rec)  # sent, its answer lost
+        over = rec is not None and overwrote(rec)  # on the hub, over a colleague's change
         keys = _both_keys(args.key, taken, sat.project) if keep == Keep.BOTH else None
         if keys is not None:
             keys = {**taken, **keys}  # the keys said are the keys used (not drawn again)
@@ -1197,7 +1228,12 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
         sat.close()
     out: dict[str, Any] = {"uid": uid, "resolved_by": new or "theirs"}
     text = f"resolved {uid}" + (f" by {new}" if new else " (kept theirs)")
-    if aside:
+    if over:
+        out["overwrote"] = True
+        out["resolved_by"] = new or "mine"
+        text = (f"resolved {uid}: theirs sent back as {new}" if new else
+                f"resolved {uid}: kept yours (on the hub already, nothing sent)")
+    elif aside:
         out["put_aside"] = True
         out["sent_again"] = bool(new)
         text = (f"resolved {uid}: sent again as {new}" if new else

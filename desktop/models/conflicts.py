@@ -27,6 +27,7 @@ from core.satellite.api import (
     ReceiptState,
     SatelliteAPI,
     is_put_aside,
+    overwrote,
     refused_here,
 )
 from core.satellite.conflicts import (
@@ -102,6 +103,7 @@ class ConflictsModel(QAbstractTableModel):
         self._explain: dict[tuple[str, str, str], str] = {}  # (uid, top, key) -> sentence
         self._gone_keys: set[tuple[str, str]] = set()  # records the hub has not (now)
         self._here: set[str] = set()  # uids refused here, never sent (refused_here)
+        self._over: set[str] = set()  # uids a daql hub applied over theirs (overwrote)
         self._own = Own()  # this satellite's accepted edits (explain: "you")
         self.seen: Rev = ZERO_REV
         """The replica revision the rows show (read before them): the view resolves with it
@@ -136,6 +138,12 @@ class ConflictsModel(QAbstractTableModel):
         overwritten a newer change: ``core.satellite.api.refused_here``), not rejected by the
         hub."""
         return uid in self._here
+
+    def overwrote(self, uid: str) -> bool:
+        """Whether the edit ``uid`` shown is on the hub already, applied over a colleague's
+        change (a daql hub: ``core.satellite.api.overwrote``): keep mine leaves it, keep
+        theirs sends theirs back; a conflict after the fact, not a rejection."""
+        return uid in self._over
 
     def set_keep(self, i: int, keep: Keep) -> None:
         self.setData(self.index(i, COL_KEEP),
@@ -305,6 +313,7 @@ class ConflictsModel(QAbstractTableModel):
         self._own = own_of(self._sat, (c.rev for rc in rejected for c in rc.conflicts)
                            ) if rejected else Own()
         self._here = {rc.uid for rc in rejected if refused_here(rc)}
+        self._over = {rc.uid for rc in rejected if overwrote(rc)}
         for rc in rejected:
             rows.extend(self._rows_of(rc))
         # the records of "they deleted" rows: one read per topic
