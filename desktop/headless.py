@@ -63,7 +63,7 @@ from core.satellite.machine import (
 )
 from core.satellite.rehome import same_ledger
 from core.satellite.satellite import Satellite
-from core.schema import MAX_NESTING, Project
+from core.schema import MAX_INT, MAX_NESTING, Project
 from core.wire import dumps, enc_action
 from desktop.format import CatchupMeter, plural
 
@@ -1518,7 +1518,8 @@ class CsvImport:
                                       "nothing was imported; import it again")
             # rows without a key get them now, above every int key the file names
             chunks = _csv_chunks(sat, topic, file, f, _Counts(), check=False,
-                                 keys=_NewKeys(sat, topic, keys.top, again=self.again),
+                                 keys=_NewKeys(sat, topic, keys.top, again=self.again,
+                                               taken=keys.named),
                                  sheet=self.sheet)
             stack.callback(chunks.close)
             batches = _batches(r for chunk in chunks for r in chunk)
@@ -1781,7 +1782,8 @@ class _NewKeys:
     file names, found by the first pass: :meth:`saw`), so that no two rows get one key.
     Before session 9 every empty cell got a UUID, which an int-keyed topic refuses."""
 
-    def __init__(self, sat: Satellite, topic: str, floor: int = 0, again: bool = False):
+    def __init__(self, sat: Satellite, topic: str, floor: int = 0, again: bool = False,
+                 taken: set[int] | None = None):
         self.sat, self.topic = sat, topic
         self.again = again  # rows without a key are made even when equal to a record
         self.given: set[str] = set()  # the keys made for rows without one
@@ -1792,18 +1794,26 @@ class _NewKeys:
         self.next = 0  # the next int key (0: not read yet)
         self.floor = floor
         self.top = 0  # the greatest int key among the file's keys (saw)
+        self.named: set[int] = set()  # the file's int keys (saw), within 64 bits
+        self.taken = taken or set()  # the first pass's named: new keys leave them out
 
     def saw(self, key: str) -> None:
         """A key the file names."""
         if self.is_int and key.isascii() and key.isdigit():
             self.top = max(self.top, int(key))
+            if int(key) <= MAX_INT:
+                self.named.add(int(key))
 
     def __call__(self) -> str:
         if not self.is_int:
             key = self.sat.new_key(self.topic)
         else:
             if not self.next:
-                self.next = max(int(self.sat.new_key(self.topic)), self.floor + 1)
+                # one above every key known and the file's: the file's keys, as the new
+                # key, leave out those at the top of the 64-bit range (Satellite.new_key;
+                # wire review 13: a file naming 2**63 - 1 made every new row's key pass it)
+                self.next = int(self.sat.new_key(self.topic, taken=self.taken or (
+                    [self.floor] if 0 < self.floor <= MAX_INT else [])))
             self.next += 1
             key = str(self.next - 1)
         self.given.add(key)

@@ -73,7 +73,7 @@ from core.satellite.queue import Queue, acts_json
 from core.satellite.replica import Replica, int_key
 from core.satellite.view import Overlay, Queued, QueueView, keys_of, sigs_of
 from core.satellite.view import _later as view_later
-from core.schema import Project
+from core.schema import MAX_INT, Project
 from core.wire import SatRes, dumps, enc_trans
 
 __all__ = ["Satellite", "Staged"]
@@ -81,6 +81,9 @@ __all__ = ["Satellite", "Staged"]
 READ_ONLY = "read_only"
 """``sat_meta``: the hub's word that this user may only read (:meth:`Satellite.note_role`)."""
 DISCARDED = "discarded"
+_FREE_KEY_PROBES = 100_000
+"""Most keys below 2**63 - 1 :meth:`Satellite._free_int_key` looks at for the run of used keys
+that ends there (each one look-up of the events' index)."""
 """``resolved_by`` of a pending transaction the user discarded (:meth:`Satellite.discard`)."""
 
 
@@ -579,13 +582,16 @@ class Satellite:
                 out[k] = rv
         return out
 
-    def new_key(self, top: str) -> str:
+    def new_key(self, top: str, taken: Iterable[int] = ()) -> str:
         """A key for a new record of ``top``: a UUIDv7 for a model with ``str`` keys; for
         ``int`` keys one above the greatest key this satellite knows of the topic (1 at
         least): every key in the replica's events (records deleted since count too, so a
         deleted record's key is never given again) and in the local queue (pending,
-        rejected and accepted edits). Two satellites offline can still pick the same key:
-        the second to sync gets a conflict (``created``).
+        rejected and accepted edits), and ``taken`` (a CSV's keys). Two satellites offline
+        can still pick the same key: the second to sync gets a conflict (``created``). A
+        topic that holds the greatest 64-bit key (2**63 - 1) gets one above its greatest key
+        below the keys at the top instead (:meth:`_free_int_key`, session 13; before, one
+        above 2**63 - 1, which every new record was refused for).
 
         The replica's greatest key is kept by the replica, stored with the events that move
         it (:meth:`Replica.greatest_int_key`): no read of the events, but once per topic in a
@@ -594,11 +600,45 @@ class Satellite:
         if m.key != "int":
             return new_key()
         best = self.replica.greatest_int_key(top)
+        mine: set[int] = set(taken)
         for e in self._open.values():
             for a in e.trans.acts:
                 if a.top == top:
-                    best = max(best, int_key(a.key))
-        return str(best + 1)
+                    mine.add(int_key(a.key))
+        best = max(best, *mine) if mine else best
+        if best < MAX_INT:
+            return str(best + 1)
+        return str(self._free_int_key(top, mine))
+
+    def _free_int_key(self, top: str, mine: set[int]) -> int:
+        """:meth:`new_key` of an int-keyed topic that has the greatest 64-bit key (2**63 - 1:
+        one above it would be refused, so no record got an automatic key any more; wire
+        review 13): one above the greatest key below the run of consecutive keys that ends
+        at it (so keys go on after the topic's others: 3 after 1, 2 and 2**63 - 1); ``mine``:
+        the keys of the local queue (and ``taken``), used as well.
+
+        Raises:
+            ValidationError: no such key within :data:`_FREE_KEY_PROBES` keys below the top
+                (every key below used): the user gives one.
+        """
+        bottom = MAX_INT  # the lowest key of the run at the top of the range (used)
+        probed, n = 0, 4  # a few keys first (usually the next is free), then more at once
+        while probed < _FREE_KEY_PROBES and bottom > 1:
+            step = [bottom - i for i in range(1, n + 1) if bottom - i > 0]
+            probed += len(step)
+            n = min(n * 4, 1000)
+            used = {k for k in step if k in mine} | self.replica.int_keys_used(
+                top, [k for k in step if k not in mine])
+            for k in step:
+                if k not in used:  # the run ends at bottom: every key between h and it is free
+                    h = max(self.replica.greatest_int_key_below(top, bottom),
+                            max((x for x in mine if x < bottom), default=0))
+                    return h + 1
+                bottom = k
+        raise ValidationError(
+            f"{top}: no free key for a new record: the keys up to "
+            f"{MAX_INT} (the greatest 64-bit key) are taken from {bottom} on: give the new "
+            "record a key of your own")
 
     def learn_int_keys(self) -> list[str]:
         """Scan now, once, the events of each int-keyed topic whose greatest key a replica
