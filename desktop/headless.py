@@ -45,6 +45,7 @@ from core.satellite.api import (
     ReceiptState,
     RecordView,
     is_put_aside,
+    overwrote,
     refused_here,
 )
 from core.satellite.config import (
@@ -54,10 +55,16 @@ from core.satellite.config import (
     other_default_replica,
     read_schema_file,
 )
-from core.satellite.machine import MAX_TRANS_BYTES, REJECTED_BY_HUB, STORE_FAILED, Phase
+from core.satellite.machine import (
+    MAX_TRANS_BYTES,
+    OVERWROTE_ON_HUB,
+    REJECTED_BY_HUB,
+    STORE_FAILED,
+    Phase,
+)
 from core.satellite.rehome import same_ledger
 from core.satellite.satellite import Satellite
-from core.schema import MAX_NESTING, Project
+from core.schema import MAX_INT, MAX_NESTING, Project
 from core.wire import dumps, enc_action
 from desktop.format import CatchupMeter, plural
 
@@ -545,6 +552,15 @@ def _cmd_sync(args: argparse.Namespace) -> int:
                       f"{'it' if len(aside) == 1 else 'them'} (see `outpost conflicts`, then "
                       "`outpost resolve UID --keep mine` sends again, `--keep theirs` drops)",
                       file=sys.stderr)
+            over = [r for r in new if overwrote(r)]  # a daql hub applied it over theirs
+            new = [r for r in new if not overwrote(r)]
+            if over:
+                print(f"outpost: {len(over)} new conflict{'s' if len(over) > 1 else ''} after "
+                      "the fact: the hub (daql) applied your "
+                      f"edit{'s' if len(over) > 1 else ''} over a colleague's change it had "
+                      "just taken, which this replica had not received yet (see `outpost "
+                      "conflicts`; `outpost resolve UID --keep mine` leaves yours, "
+                      "`--keep theirs` sends theirs back)", file=sys.stderr)
             here = [r for r in new if refused_here(r)]  # a daql hub: found here, not sent
             new = [r for r in new if not refused_here(r)]
             fix = ("(see `outpost conflicts`, then `outpost resolve UID --keep mine|theirs`, "
@@ -659,7 +675,7 @@ def _first_offline(client: Any, timeout: float) -> Callable[[Any], None]:
             return  # said as the command's error
         if info.last_error == client.sat.read_only_reason():  # kept past the disconnect
             return  # a reader's edits refused: not retried, said as the command's error
-        if info.last_error.startswith((REJECTED_BY_HUB, NOT_SENT)):
+        if info.last_error.startswith((REJECTED_BY_HUB, NOT_SENT, OVERWROTE_ON_HUB)):
             return  # the hub was reached: rejections are counted once the sync is done
         line = said.line(info.last_error)
         if line is None:
@@ -768,7 +784,8 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
             return
         info = client.machine.info
         # the hub's rejections are the lines above, not a change of connection state
-        err = "" if info.last_error.startswith((REJECTED_BY_HUB, NOT_SENT)) else info.last_error
+        err = ("" if info.last_error.startswith((REJECTED_BY_HUB, NOT_SENT, OVERWROTE_ON_HUB))
+               else info.last_error)
         if info.online and info.phase != Phase.LIVE:
             # catching up: the error held is of before this connection ("cannot reach the
             # hub ..."), which going online just disproved; a current one (the hub lets the
@@ -829,6 +846,17 @@ def rejection_line(r: Receipt) -> str:
                 "the hub may or may not hold it; `outpost conflicts` shows your values and "
                 f"the hub's, then `outpost resolve {r.uid} --keep mine` sends it again, "
                 "--keep theirs drops it")
+    if overwrote(r):  # applied by a daql hub over a colleague's change: on the hub
+        theirs = "; ".join(
+            (f"{c.top} {c.key}: " if len(recs) > 1 else "")
+            + ", ".join(f"{f} {_short(json.dumps(v, ensure_ascii=False, default=str), 80)}"
+                        for f, v in (c.theirs or {}).items())
+            + (f" ({c.usr or 'someone'}, {format_rev(c.rev)})" if c.rev else "")
+            for c in r.conflicts[:3])
+        return (f"your edit of {what} (uid {r.uid}) overwrote a colleague's change on the "
+                f"hub (a daql hub applied yours over it); theirs was {_short(theirs, 300)}; "
+                f"`outpost resolve {r.uid} --keep mine` leaves yours, --keep theirs sends "
+                "theirs back (`outpost conflicts` shows base, mine and theirs)")
     if r.conflicts:
         why = "; ".join(
             (f"{c.top} {c.key}: " if len(recs) > 1 else "") + c.reason
@@ -1083,6 +1111,7 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
                            + (" (the hub will never take it)" if why else "")]
     rows = [{"uid": r.uid, "state": r.state.value, "err": r.err, "explain": said[r.uid],
              "put_aside": r.uid in aside, "hub_has_it": r.uid in arrived,
+             "overwrote": overwrote(r),
              "seen": format_rev(seen),
              "resolves": r.resolves or None,
              "records": [f"{a.top} {a.key}" for a in r.acts],
@@ -1124,7 +1153,8 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
         head = (f"{r.uid}\tput aside\tsent to the hub, but its answer was lost" + (
                     "; the hub has it: drop it to finish" if r.uid in arrived
                     else ": the hub may or may not hold it")
-                if r.uid in aside else f"{r.uid}\t{r.state.value}\t{r.err}")
+                if r.uid in aside else f"{r.uid}\toverwrote\t{r.err}" if overwrote(r)
+                else f"{r.uid}\t{r.state.value}\t{r.err}")
         return "\n".join([head,
                           *(f"  * {_short(t, 600)}" for t in said[r.uid]),
                           *(line(f) for f in fields)])
@@ -1205,6 +1235,7 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
         taken = sat.both_keys(uid)  # refuses what resolve refuses, with its words
         rec = sat.receipt(uid)
         aside = rec is not None and is_put_aside(rec)  # sent, its answer lost
+        over = rec is not None and overwrote(rec)  # on the hub, over a colleague's change
         keys = _both_keys(args.key, taken, sat.project) if keep == Keep.BOTH else None
         if keys is not None:
             keys = {**taken, **keys}  # the keys said are the keys used (not drawn again)
@@ -1214,7 +1245,12 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
         sat.close()
     out: dict[str, Any] = {"uid": uid, "resolved_by": new or "theirs"}
     text = f"resolved {uid}" + (f" by {new}" if new else " (kept theirs)")
-    if aside:
+    if over:
+        out["overwrote"] = True
+        out["resolved_by"] = new or "mine"
+        text = (f"resolved {uid}: theirs sent back as {new}" if new else
+                f"resolved {uid}: kept yours (on the hub already, nothing sent)")
+    elif aside:
         out["put_aside"] = True
         out["sent_again"] = bool(new)
         text = (f"resolved {uid}: sent again as {new}" if new else
@@ -1558,7 +1594,8 @@ class CsvImport:
                                       "nothing was imported; import it again")
             # rows without a key get them now, above every int key the file names
             chunks = _csv_chunks(sat, topic, file, f, _Counts(), check=False,
-                                 keys=_NewKeys(sat, topic, keys.top, again=self.again),
+                                 keys=_NewKeys(sat, topic, keys.top, again=self.again,
+                                               taken=keys.named),
                                  sheet=self.sheet, lines=self.lines)
             stack.callback(chunks.close)
             batches = _batches(r for chunk in chunks for r in chunk)
@@ -1902,7 +1939,8 @@ class _NewKeys:
     file names, found by the first pass: :meth:`saw`), so that no two rows get one key.
     Before session 9 every empty cell got a UUID, which an int-keyed topic refuses."""
 
-    def __init__(self, sat: Satellite, topic: str, floor: int = 0, again: bool = False):
+    def __init__(self, sat: Satellite, topic: str, floor: int = 0, again: bool = False,
+                 taken: set[int] | None = None):
         self.sat, self.topic = sat, topic
         self.again = again  # rows without a key are made even when equal to a record
         self.given: set[str] = set()  # the keys made for rows without one
@@ -1916,18 +1954,26 @@ class _NewKeys:
         self.next = 0  # the next int key (0: not read yet)
         self.floor = floor
         self.top = 0  # the greatest int key among the file's keys (saw)
+        self.named: set[int] = set()  # the file's int keys (saw), within 64 bits
+        self.taken = taken or set()  # the first pass's named: new keys leave them out
 
     def saw(self, key: str) -> None:
         """A key the file names."""
         if self.is_int and key.isascii() and key.isdigit():
             self.top = max(self.top, int(key))
+            if int(key) <= MAX_INT:
+                self.named.add(int(key))
 
     def __call__(self) -> str:
         if not self.is_int:
             key = self.sat.new_key(self.topic)
         else:
             if not self.next:
-                self.next = max(int(self.sat.new_key(self.topic)), self.floor + 1)
+                # one above every key known and the file's: the file's keys, as the new
+                # key, leave out those at the top of the 64-bit range (Satellite.new_key;
+                # wire review 13: a file naming 2**63 - 1 made every new row's key pass it)
+                self.next = int(self.sat.new_key(self.topic, taken=self.taken or (
+                    [self.floor] if 0 < self.floor <= MAX_INT else [])))
             self.next += 1
             key = str(self.next - 1)
         self.given.add(key)

@@ -369,11 +369,28 @@ def _ops(args: argparse.Namespace) -> int:
             raise ConfigError(problem)
         if "://" not in args.db:
             Path(args.db).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-        restored = ops.restore(args.file, db, project)
+        unsendable: list[str] = []  # values no reply can carry (stored before session 12)
+        restored = ops.restore(args.file, db, project, unsendable)
         rev, lid = restored.rev(), restored.ledger_id
         restored.close()
         print(f"restore done: {args.file} -> {safe_url(args.db)} (rev {format_rev(rev)}, "
               f"ledger {lid})")
+        if unsendable:
+            # said at the restore, not first by every satellite stopping (1011) once served
+            # (wire review 13)
+            n = len(unsendable)
+            print(f"outpost-hub restore: warning: the restored ledger holds {n} "
+                  f"value{'' if n == 1 else 's'} nested too deep for any reply (a hub "
+                  "before session 12 stored them): served as it is, every satellite whose "
+                  "catch-up reaches one stops with 1011. Repair it before serving it: "
+                  "docs/operations.md, \"Values nested too deep\" (fix the named values in "
+                  f"{args.file}, then restore it into a new, empty database):",
+                  file=sys.stderr)
+            for line in unsendable[:20]:
+                print(f"  {line}", file=sys.stderr)
+            if len(unsendable) > 20:
+                print(f"  and {len(unsendable) - 20} more (`outpost-hub verify --db ...` names "
+                      "every one)", file=sys.stderr)
         # the users stay with the ledger: its new users file is another file (per ledger)
         notes = ops.backup_notes(args.file)
         print(carry_users(notes.get("users_file"), target, safe_url(args.db), lid,

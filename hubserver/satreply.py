@@ -408,7 +408,10 @@ def refused_reply(job: PubJob, results: Sequence[PubResult | Exception],
     trans = job.sat.trans
     acks: list[Ack] = []
     rejects: list[Reject] = []
-    n_ok, _n_no = verdicts(job, results, acks, rejects)
+    n_ok, n_no = verdicts(job, results, acks, rejects)
+    # a mixed request: transactions with uids refused too are named in the rejects (before,
+    # "refused 1 of 3 … the other 1 were stored" while 2 were refused: wire review 13)
+    n_uid = n_no - len(refused)
     parts = []
     for i, exc in refused[:5]:
         a = trans[i].acts[0] if trans[i].acts else None
@@ -419,12 +422,18 @@ def refused_reply(job: PubJob, results: Sequence[PubResult | Exception],
         parts.append(f"transaction {i + 1}{what}: {why}")
     if len(refused) > 5:
         parts.append(f"and {len(refused) - 5} more")
+    without = " without a uid" if any(t.uid for t in trans) else ""  # a mixed request
     msg = (f"{job.subj}: the hub refused {len(refused)} of the request's {len(trans)} "
-           f"transactions and applied nothing of them: {'; '.join(parts)}. Update the records "
-           "from the hub's events and make those edits again")
+           f"transactions{without} and applied nothing of them: {'; '.join(parts)}. Update "
+           "the records from the hub's events and make those edits again")
+    if n_uid:
+        msg += (f"; {n_uid} other{'s' if n_uid > 1 else ''} with a uid "
+                f"{'were' if n_uid > 1 else 'was'} refused too (named in this reply's "
+                "rejects)")
     if n_ok:
-        msg += (f"; the other {n_ok} were stored (they come with the hub's events after "
-                "your revision): do not send them again")
+        msg += (f"; {'the other' if not n_uid else 'the remaining'} {n_ok} "
+                f"{'were' if n_ok > 1 else 'was'} stored (they come with the hub's events "
+                "after your revision): do not send them again")
     extra: dict[str, Any] = dict(enc_verdicts(acks, rejects))
     if len(refused) == 1 and isinstance(refused[0][1], ConflictError):
         extra["conflicts"] = [enc_conflict(x) for x in refused[0][1].conflicts]

@@ -249,7 +249,8 @@ def _open_backup(path: Path) -> tuple[sqlite3.Connection, dict[str, str]]:
     return src, meta
 
 
-def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
+def restore(path: str | Path, url: str, project: Project,
+            deep: list[str] | None = None) -> SqlLedger:
     """Restore a backup into an empty ledger at ``url``: events, audit, uids, then state.
 
     State is rebuilt by replaying the events, all in one transaction; then the ledger is
@@ -267,6 +268,12 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
         project: the schema. Another version than the backup's (a schema change) is
             accepted when every event of the backup is valid under it: the state is rebuilt
             from the events with the new schema's tables.
+        deep: when given, gets :func:`verify`'s line of each event field value and audit
+            ``extra`` of the backup no reply can carry (nested past
+            :data:`~core.ledger.sql.SENDABLE_NESTING` levels, stored before session 12): a
+            hub serving the restored ledger closes every catch-up that reaches one with
+            1011 (wire review 13: restored without a word). Found by the restore's own
+            verify, at no extra read.
 
     Returns:
         The restored ledger, open.
@@ -339,7 +346,10 @@ def restore(path: str | Path, url: str, project: Project) -> SqlLedger:
             except ValueError as exc:  # a row that is not what backup wrote: rolled back
                 raise _damaged(p, exc) from exc
             copied = True  # committed: a restore into it again is refused (not empty)
-            problems = led.verify()
+            found: list[tuple[bool, str]] = []
+            problems = led.verify(found)
+            if deep is not None:
+                deep.extend(line for sendable, line in found if not sendable)
             if problems:
                 raise StorageError(f"restore of {p}: verify found {len(problems)} "
                                    f"difference(s): {'; '.join(problems[:5])}")

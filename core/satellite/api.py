@@ -23,8 +23,10 @@ from core.schema import Project
 
 __all__ = [
     "ASIDE",
+    "KEPT_MINE",
     "NOT_SENT",
     "NOT_SENT_WHY",
+    "OVERWROTE",
     "PUT_ASIDE",
     "Change",
     "Keep",
@@ -36,6 +38,7 @@ __all__ = [
     "SatelliteAPI",
     "conflict_seen",
     "is_put_aside",
+    "overwrote",
     "put_aside_err",
     "refused_here",
 ]
@@ -122,6 +125,25 @@ def refused_here(rc: Receipt) -> bool:
     """Whether the rejected transaction ``rc`` was refused here, never sent (:data:`NOT_SENT`):
     not rejected by the hub."""
     return rc.err.startswith(NOT_SENT) or _NOT_SENT_11 in rc.err
+
+
+OVERWROTE = "applied over a colleague's change: "
+"""How the error of a transaction that overwrote a colleague's change begins (the reason code
+of its stored reject): a hub that does not check an edit's base (daql) applied it over a change
+it had applied just before, which the replica had not received when the edit was sent (wire
+review 13). The hub holds the edit (its event is in the replica); its conflicts name the
+change it overwrote (``theirs``: their values, ``rev``: theirs). It is a conflict after the
+fact: keep mine leaves the hub as it is, keep theirs sends their values back as a new edit
+(``Satellite.resolve``)."""
+
+KEPT_MINE = "mine"
+"""``resolved_by`` of an :func:`overwrote` transaction resolved by keeping it (nothing sent)."""
+
+
+def overwrote(rc: Receipt) -> bool:
+    """Whether the rejected transaction ``rc`` was applied by the hub over a colleague's
+    change (:data:`OVERWROTE`): a conflict after the fact, not a refusal."""
+    return bool(rc.conflicts) and rc.err.startswith(OVERWROTE)
 
 
 def conflict_seen(rc: Receipt) -> Rev:

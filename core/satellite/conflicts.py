@@ -27,6 +27,7 @@ from core.satellite.api import (
     SatelliteAPI,
     conflict_seen,
     is_put_aside,
+    overwrote,
     refused_here,
 )
 
@@ -110,13 +111,17 @@ def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:
         # others may have come before the rejection: see seen_of), as resolve counts them
         return None if rc.rev else (lambda h: could_overwrite(rc, top, key, h.cmd, h.fields))
 
+    over = overwrote(rc)
     done: set[tuple[str, str]] = set()
     for c in rc.conflicts:
         done.add((c.top, c.key))
         act = acts.get((c.top, c.key))
         base = _base(sat, rc, c.top, c.key)
         mine = dict(act.arg or {}) if act is not None and act.cmd != Cmd.DEL else {}
-        now = _now(sat, c.top, c.key)  # theirs as it is now, not as it was at the rejection
+        # theirs as it is now, not as it was at the rejection; of an edit the hub applied
+        # over their change (overwrote) the hub has mine now: theirs is what it overwrote
+        now = (dict(sat.state_at(c.top, c.key, c.rev) or {}) if over
+               else _now(sat, c.top, c.key))
         first = len(out)
         if c.fields and act is not None and act.cmd != Cmd.DEL:  # the same fields changed
             for name in c.fields:
@@ -480,6 +485,11 @@ def explain(rc: Receipt, *,
         # what a record holds: 'title "Plot bob"' ("has title to ..." read as a change)
         return ", ".join(f"{name(top, f)} {show(top, f, v)}" for f, v in (arg or {}).items())
 
+    if overwrote(rc):
+        for c in rc.conflicts:
+            out.append(f"{record(c.top, c.key)}: " + _overwrote_sentence(
+                c, acts.get((c.top, c.key)), values, having, when, own(c), own.named))
+        return _resolving(rc, out)
     seen: set[tuple[str, str]] = set()
     for c in rc.conflicts:
         seen.add((c.top, c.key))
@@ -580,3 +590,25 @@ def _sentence(c: Conflict, a: Action | None,
     else:
         text += ". Keep mine sends your values; keep theirs keeps theirs"
     return text
+
+
+def _overwrote_sentence(c: Conflict, a: Action | None,
+                        values: Callable[[str, Mapping[str, Any] | None], str],
+                        having: Callable[[str, Mapping[str, Any] | None], str],
+                        when: Callable[[Rev], str], mine_too: bool = False,
+                        named: bool = False) -> str:
+    """:func:`explain`'s sentence of a change the user's edit overwrote (an edit a daql hub
+    applied over it: :func:`core.satellite.api.overwrote`)."""
+    name = c.usr if named and c.usr and not mine_too else ""
+    who = "your own earlier" if mine_too else f"{name}'s" if name else "a colleague's"
+    by = f" ({when(c.rev)})" if name else f" ({c.usr or 'someone'}, {when(c.rev)})"
+    how = ("the hub (a daql hub, which does not check an edit against changes made after "
+           "it) took theirs just before yours arrived and applied yours over it")
+    if a is not None and a.cmd == Cmd.DEL:
+        return (f"your delete overwrote {who} change{by}: they had changed "
+                f"{values(c.top, c.theirs)}; {how}, so the record is deleted. Keep mine "
+                "leaves it deleted; keep theirs creates it again as they left it (a new edit)")
+    mine = {f: (a.arg or {}).get(f) for f in c.fields} if a is not None else {}
+    return (f"your edit overwrote {who} change{by}; theirs was {having(c.top, c.theirs)}, "
+            f"yours is {having(c.top, mine)}: {how}. Keep mine leaves yours on the hub; "
+            "keep theirs sends theirs back (a new edit)")

@@ -107,7 +107,7 @@ from typing import Any, Protocol
 from core.errors import OutpostError, WireError
 from core.model import Action, Cmd, Conflict, Event, Status, Trans, Update
 from core.revision import ZERO_REV, Rev, format_rev
-from core.satellite.api import NOT_SENT, NOT_SENT_WHY, PUT_ASIDE, put_aside_err
+from core.satellite.api import NOT_SENT, NOT_SENT_WHY, OVERWROTE, PUT_ASIDE, put_aside_err
 from core.wire import (
     ERR_CODE_READ,
     ERR_CODE_READONLY,
@@ -145,6 +145,9 @@ CLOSE_TOO_BIG = 1009
 _SAT_HEAD = 1024
 #: how ``SyncInfo.last_error`` starts after a reply that rejected edits (they are named in it)
 REJECTED_BY_HUB = "rejected by the hub: "
+#: how ``SyncInfo.last_error`` starts after a reply showing edits a daql hub applied over a
+#: colleague's change (named in it; ``_daql_acks``): conflicts after the fact, not refusals
+OVERWROTE_ON_HUB = "overwrote a colleague's change on the hub: "
 #: the start of the last_error of hub data that could not be stored (a full disk, ...)
 STORE_FAILED = "storing hub data failed"
 #: most events of ``evt.sat`` replies stored in one write when several wait (see ``_pump``)
@@ -158,6 +161,14 @@ DAQL_UNCLEAR = (
     "yours and was put aside. Check the record (outpost show TOPIC KEY: the hub's version "
     "is shown), then send it again (outpost resolve UID --keep mine) or drop it (outpost "
     "resolve UID --keep theirs)")
+#: the stored reason of an edit a daql hub applied over a colleague's change it had applied
+#: just before (``SyncMachine._daql_acks``): a conflict after the fact (its conflicts name it)
+DAQL_OVERWROTE = (
+    f"{OVERWROTE}the hub (a daql hub, which does not check an edit against changes made "
+    "after it) applied this edit over a colleague's change it had taken just before, which "
+    "this replica had not received yet: the hub has your values. Keep mine leaves them "
+    "(outpost resolve UID --keep mine); keep theirs sends theirs back as a new edit (outpost "
+    "resolve UID --keep theirs, or per field --field FIELD=mine|theirs)")
 
 __all__ = [
     "CLOSE_TOO_BIG",
@@ -168,6 +179,7 @@ __all__ = [
     "MERGE_EVENTS",
     "MIB",
     "MIN_SAT_BYTES",
+    "OVERWROTE_ON_HUB",
     "REJECTED_BY_HUB",
     "REPLY_TOO_BIG",
     "SAT_BYTES",
@@ -1080,7 +1092,17 @@ class SyncMachine:
         changed its values, or merged it with another change) cannot be told applied or
         not: put aside (:data:`PUT_ASIDE`, as an answer lost), never taken as the user's
         own. Stored with the reply, in one commit, the acks take the user's own events out
-        of the conflict check, as an Outpost hub's acks do."""
+        of the conflict check, as an Outpost hub's acks do.
+
+        A colleague's change the hub applied before the edit (after the request's ``rev``:
+        the replica had not received it when the edit was sent, the Go hub pushes every 200
+        ms) is in the reply before the edit's revision. daql ignores ``base``: the edit
+        overwrote it. Such an edit is stored rejected with :data:`DAQL_OVERWROTE` (its reason
+        code :data:`core.satellite.api.OVERWROTE`) and the changes it overwrote as conflicts
+        (:func:`_overwritten`: a ``mod`` of a field they set, a ``del`` of a record they
+        changed; a ``mod`` of other fields merges, DESIGN §3): a conflict after the fact,
+        whose keep theirs sends their values back (wire review 13; before, acked: "0
+        conflicts")."""
         have = {(e.top, e.key, e.cmd) for e in res.evs}
         by_rev: dict[Rev, list[Event]] = {}
         for e in res.evs:
@@ -1102,7 +1124,13 @@ class SyncMachine:
             if at is None:
                 rejects.append(Reject(t.uid, DAQL_UNCLEAR))
                 continue
-            acks.append(Ack(t.uid, revs[at]))
+            over = _overwritten(t.acts, [e for r in revs[first:at] for e in by_rev[r]])
+            if over:
+                # applied over a colleague's change the hub took just before it (the replica
+                # had not received it when the edit was sent): a conflict after the fact
+                rejects.append(Reject(t.uid, DAQL_OVERWROTE, over))
+            else:
+                acks.append(Ack(t.uid, revs[at]))
             first = at + 1
         return tuple(acks), tuple(rejects)
 
@@ -1177,8 +1205,11 @@ class SyncMachine:
 
     @staticmethod
     def _rejected_text(res: SatRes) -> str:
-        errs = [f"{r.uid}: {r.err}" for r in res.rejects]
-        return f"{REJECTED_BY_HUB}{'; '.join(errs)}" if errs else ""
+        errs = [f"{r.uid}: {r.err}" for r in res.rejects if not r.err.startswith(OVERWROTE)]
+        if errs:
+            return f"{REJECTED_BY_HUB}{'; '.join(errs)}"
+        over = [f"{r.uid}: {r.err}" for r in res.rejects]
+        return f"{OVERWROTE_ON_HUB}{'; '.join(over)}" if over else ""
 
     def _on_push(self, body: Any, now: float, pre: SatRes | Update | None = None) -> None:
         if self.info.phase not in (Phase.CATCHUP, Phase.LIVE):
@@ -1506,6 +1537,41 @@ def merge_sat(a: SatRes, b: SatRes) -> SatRes:
 def frames_of(outs: Sequence[Output]) -> list[str]:
     """The texts of the ``Send`` commands among ``outs`` (a helper for tests and simulation)."""
     return [o.text for o in outs if isinstance(o, Send)]
+
+
+def _overwritten(acts: Sequence[Action], before: Sequence[Event]) -> tuple[Conflict, ...]:
+    """The changes of others among ``before`` (events a daql hub applied ahead of the edit
+    ``acts``, in order) that the edit overwrote, one :class:`Conflict` per record: a ``mod``
+    over their values of fields it sets (reason ``"field changed"``, ``fields`` those,
+    ``theirs`` their last values), a ``del`` of a record they created or changed (reason
+    ``"modified"``, ``theirs`` the values they set). ``rev``: their last such change (their
+    values are the record's state at it); ``usr``: none (daql names no user). A ``mod`` of
+    other fields merges (DESIGN §3): no conflict. A ``new`` is not looked at here (a record
+    created under a key taken meanwhile is another case)."""
+    out: list[Conflict] = []
+    for a in acts:
+        if a.cmd == Cmd.NEW:
+            continue
+        theirs: dict[str, Any] = {}
+        at: dict[str, Rev] = {}
+        last = ZERO_REV
+        for e in before:
+            if (e.top, e.key) != (a.top, a.key) or e.cmd == Cmd.DEL:
+                continue
+            for f, v in (e.arg or {}).items():
+                theirs[f] = v
+                at[f] = e.rev
+            last = e.rev
+        if not last:
+            continue
+        if a.cmd == Cmd.DEL:
+            out.append(Conflict(a.top, a.key, a.cmd, "modified", (), theirs, last))
+            continue
+        fields = tuple(f for f in (a.arg or {}) if f in theirs)
+        if fields:
+            out.append(Conflict(a.top, a.key, a.cmd, "field changed", fields,
+                                {f: theirs[f] for f in fields}, max(at[f] for f in fields)))
+    return tuple(out)
 
 
 def _daql_same(acts: Sequence[Action], evs: Sequence[Event]) -> bool:

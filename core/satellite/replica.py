@@ -334,6 +334,36 @@ class Replica:
             conn.rollback()
         return best
 
+    def int_keys_used(self, top: str, keys: Sequence[int]) -> set[int]:
+        """Those of ``keys`` that some event of the int-keyed topic ``top`` has (records
+        deleted since count): one look-up of the (top, key, rev) index each."""
+        ev = _quote(self.ledger.tables.event.name)
+        out: set[int] = set()
+        with self.ledger.engine.connect() as conn:
+            for k in keys:
+                if conn.exec_driver_sql(f"SELECT 1 FROM {ev} WHERE top = ? AND key = ? LIMIT 1",
+                                        (top, str(k))).first() is not None:
+                    out.add(k)
+            conn.rollback()
+        return out
+
+    def greatest_int_key_below(self, top: str, bound: int) -> int:
+        """The greatest integer key below ``bound`` (at most 2**63 - 1) among the events of
+        the int-keyed topic ``top`` (0 when none is positive): one scan of the topic's keys
+        in the index (only when the kept greatest key is at the top of the range:
+        ``Satellite.new_key``)."""
+        ev = _quote(self.ledger.tables.event.name)
+        with self.ledger.engine.connect() as conn:
+            # canonical keys shorter than the bound's decimal text are below it, and those
+            # of its length compare as text; SQLite's CAST stops at 2**63 - 1
+            got = conn.exec_driver_sql(
+                f"SELECT max(CAST(key AS INTEGER)) FROM {ev} WHERE top = ? AND "
+                "(length(key) < ? OR (length(key) = ? AND key < ?))",
+                (top, len(str(bound)), len(str(bound)), str(bound))).scalar()
+            conn.rollback()
+        v = int(got) if got is not None else 0
+        return v if 0 < v < bound else 0
+
     def _note_int_keys(self, evs: Sequence[Event]) -> None:
         """Move the kept greatest keys up with ``evs`` (under ``_int_lock``)."""
         known, tops = self._int_max, self._int_tops

@@ -45,6 +45,7 @@ from core.ledger.rules import Later, conflict_of, plan, same_acts
 from core.model import Action, Cmd, Conflict, Event, Sig, Trans, Update
 from core.revision import ZERO_REV, Rev, format_rev, unix_rev
 from core.satellite.api import (
+    KEPT_MINE,
     NOT_SENT,
     Change,
     Keep,
@@ -54,18 +55,25 @@ from core.satellite.api import (
     RecordView,
     SatStatus,
     is_put_aside,
+    overwrote,
 )
 from core.satellite.config import DataDir, SatConfig, sat_clock
 from core.satellite.conflicts import could_overwrite, seen_of
 from core.satellite.holder import STATUS_FILE, HolderStatus, HolderView, StatusWriter, read_status
 from core.satellite.keepboth import check_new_keys, clashes, renamed, sig_text
-from core.satellite.machine import MAX_TRANS_BYTES, REJECTED_BY_HUB, Phase, SyncInfo
+from core.satellite.machine import (
+    MAX_TRANS_BYTES,
+    OVERWROTE_ON_HUB,
+    REJECTED_BY_HUB,
+    Phase,
+    SyncInfo,
+)
 from core.satellite.order import key_order_sql, key_sort, order_sql
 from core.satellite.queue import Queue, acts_json
 from core.satellite.replica import Replica, int_key
 from core.satellite.view import Overlay, Queued, QueueView, keys_of, sigs_of
 from core.satellite.view import _later as view_later
-from core.schema import Project
+from core.schema import MAX_INT, Project
 from core.wire import SatRes, dumps, enc_trans
 
 __all__ = ["Satellite", "Staged"]
@@ -73,6 +81,9 @@ __all__ = ["Satellite", "Staged"]
 READ_ONLY = "read_only"
 """``sat_meta``: the hub's word that this user may only read (:meth:`Satellite.note_role`)."""
 DISCARDED = "discarded"
+_FREE_KEY_PROBES = 100_000
+"""Most keys below 2**63 - 1 :meth:`Satellite._free_int_key` looks at for the run of used keys
+that ends there (each one look-up of the events' index)."""
 """``resolved_by`` of a pending transaction the user discarded (:meth:`Satellite.discard`)."""
 
 
@@ -298,7 +309,8 @@ class Satellite:
                          last_sync=max(st.last_sync, h.last_sync), last_error=h.last_error,
                          offline_mode=h.offline_mode, syncing=h.syncing and hv.live,
                          progress=h.progress if hv.live else (0, 0))
-        if st.last_error.startswith((REJECTED_BY_HUB, NOT_SENT)) and self._rejection_resolved(
+        if st.last_error.startswith((REJECTED_BY_HUB, NOT_SENT, OVERWROTE_ON_HUB)) and \
+                self._rejection_resolved(
                 st.last_error, rejected):
             st = dc_replace(st, last_error="")
         return st
@@ -309,7 +321,8 @@ class Satellite:
         said "1 edit rejected" after keep theirs)."""
         if rejected == 0:
             return True
-        uids = _NAMED_UID.findall(err.removeprefix(REJECTED_BY_HUB).removeprefix(NOT_SENT))
+        uids = _NAMED_UID.findall(err.removeprefix(REJECTED_BY_HUB).removeprefix(NOT_SENT)
+                                  .removeprefix(OVERWROTE_ON_HUB))
         return bool(uids) and all(
             (r := self.queue.receipt(u)) is not None and r.state != ReceiptState.REJECTED
             for u in uids)
@@ -569,13 +582,16 @@ class Satellite:
                 out[k] = rv
         return out
 
-    def new_key(self, top: str) -> str:
+    def new_key(self, top: str, taken: Iterable[int] = ()) -> str:
         """A key for a new record of ``top``: a UUIDv7 for a model with ``str`` keys; for
         ``int`` keys one above the greatest key this satellite knows of the topic (1 at
         least): every key in the replica's events (records deleted since count too, so a
         deleted record's key is never given again) and in the local queue (pending,
-        rejected and accepted edits). Two satellites offline can still pick the same key:
-        the second to sync gets a conflict (``created``).
+        rejected and accepted edits), and ``taken`` (a CSV's keys). Two satellites offline
+        can still pick the same key: the second to sync gets a conflict (``created``). A
+        topic that holds the greatest 64-bit key (2**63 - 1) gets one above its greatest key
+        below the keys at the top instead (:meth:`_free_int_key`, session 13; before, one
+        above 2**63 - 1, which every new record was refused for).
 
         The replica's greatest key is kept by the replica, stored with the events that move
         it (:meth:`Replica.greatest_int_key`): no read of the events, but once per topic in a
@@ -584,11 +600,45 @@ class Satellite:
         if m.key != "int":
             return new_key()
         best = self.replica.greatest_int_key(top)
+        mine: set[int] = set(taken)
         for e in self._open.values():
             for a in e.trans.acts:
                 if a.top == top:
-                    best = max(best, int_key(a.key))
-        return str(best + 1)
+                    mine.add(int_key(a.key))
+        best = max(best, *mine) if mine else best
+        if best < MAX_INT:
+            return str(best + 1)
+        return str(self._free_int_key(top, mine))
+
+    def _free_int_key(self, top: str, mine: set[int]) -> int:
+        """:meth:`new_key` of an int-keyed topic that has the greatest 64-bit key (2**63 - 1:
+        one above it would be refused, so no record got an automatic key any more; wire
+        review 13): one above the greatest key below the run of consecutive keys that ends
+        at it (so keys go on after the topic's others: 3 after 1, 2 and 2**63 - 1); ``mine``:
+        the keys of the local queue (and ``taken``), used as well.
+
+        Raises:
+            ValidationError: no such key within :data:`_FREE_KEY_PROBES` keys below the top
+                (every key below used): the user gives one.
+        """
+        bottom = MAX_INT  # the lowest key of the run at the top of the range (used)
+        probed, n = 0, 4  # a few keys first (usually the next is free), then more at once
+        while probed < _FREE_KEY_PROBES and bottom > 1:
+            step = [bottom - i for i in range(1, n + 1) if bottom - i > 0]
+            probed += len(step)
+            n = min(n * 4, 1000)
+            used = {k for k in step if k in mine} | self.replica.int_keys_used(
+                top, [k for k in step if k not in mine])
+            for k in step:
+                if k not in used:  # the run ends at bottom: every key between h and it is free
+                    h = max(self.replica.greatest_int_key_below(top, bottom),
+                            max((x for x in mine if x < bottom), default=0))
+                    return h + 1
+                bottom = k
+        raise ValidationError(
+            f"{top}: no free key for a new record: the keys up to "
+            f"{MAX_INT} (the greatest 64-bit key) are taken from {bottom} on: give the new "
+            "record a key of your own")
 
     def learn_int_keys(self) -> list[str]:
         """Scan now, once, the events of each int-keyed topic whose greatest key a replica
@@ -783,9 +833,19 @@ class Satellite:
                 "sends it again whole, keep theirs drops it (`outpost resolve "
                 f"{uid} --keep mine|theirs`); keep both and per-field choices are not for it; "
                 "nothing was resolved")
-        if keep != Keep.THEIRS:
+        over = overwrote(rec)
+        if over and keep == Keep.BOTH:
+            raise ValidationError(
+                f"edit {uid} is on the hub already (it overwrote a colleague's change): keep "
+                "mine leaves it, keep theirs sends theirs back, or choose per field; keep both "
+                "is not for it; nothing was resolved")
+        if keep != (Keep.MINE if over else Keep.THEIRS):
+            # an edit that overwrote theirs: keep theirs (or theirs for a field) is what
+            # overwrites now, keep mine sends nothing
             self._check_seen(rec, seen)
-        if keep == Keep.BOTH:
+        if over:
+            acts = self._undo_overwrite(rec, keep)
+        elif keep == Keep.BOTH:
             acts = self._both(rec, keys or {})
         else:
             if keys:
@@ -795,7 +855,7 @@ class Satellite:
             self._check_writer()  # keep theirs only marks the receipt: a reader may do it
         if not acts:
             with self.queue._conn(None) as conn:
-                if not self.queue.resolve(uid, "theirs", conn):
+                if not self.queue.resolve(uid, KEPT_MINE if over else "theirs", conn):
                     raise self._not_rejected(uid)
             self._refresh(persist=False, changed=set())
             self._notify(Change(status=True, receipts=True, records=self._sigs(rec.acts)))
@@ -945,6 +1005,7 @@ class Satellite:
         rec = rec or self.queue.receipt(uid)
         if rec is not None and rec.state == ReceiptState.RESOLVED:
             how = ("by keeping theirs" if rec.resolved_by in ("theirs", "-", "")
+                   else "by keeping yours, on the hub already" if rec.resolved_by == KEPT_MINE
                    else "by discarding it" if rec.resolved_by == DISCARDED
                    else f"by transaction {rec.resolved_by}")
             by = self.queue.receipt(rec.resolved_by) if how.startswith("by transaction") \
@@ -1748,6 +1809,40 @@ class Satellite:
                 delta = {k: v for k, v in arg.items() if cur.get(k) != v}
                 if delta:
                     out.append(Action(a.top, a.key, Cmd.MOD, delta))
+        return out
+
+    def _undo_overwrite(self, rec: Receipt,
+                        keep: Keep | Mapping[str, Mapping[str, Keep]]) -> list[Action]:
+        """The actions resolving ``rec``, an edit the hub applied over a colleague's change
+        (:func:`core.satellite.api.overwrote`), on the current view: keep mine nothing (the
+        hub has it); keep theirs, for each change it overwrote (its conflicts), their values
+        back (the record's state at their change ``c.rev``): a ``mod`` of the fields they set
+        (per field: those kept theirs), a record deleted over their change created again as
+        they left it. A value that is theirs already is not sent."""
+        if not isinstance(keep, Keep):
+            self._check_choice(rec, keep)
+        out: list[Action] = []
+        for c in rec.conflicts:
+            if isinstance(keep, Keep):
+                back = keep == Keep.THEIRS
+                fields = list(c.fields)
+            else:
+                choice = keep.get(f"{c.top} {c.key}", {})
+                fields = [f for f in c.fields if choice.get(f) == Keep.THEIRS]
+                back = bool(fields) or (not c.fields and Keep.THEIRS in choice.values())
+            if not back:
+                continue
+            theirs = self.replica.read.state(c.top, c.key, c.rev) or {}
+            now = self._seen([Sig(c.top, c.key)])[Sig(c.top, c.key)]
+            if c.cmd == Cmd.DEL or now is None:
+                if now is None:
+                    full = {k: v for k, v in theirs.items() if v is not None}
+                    if full:
+                        out.append(Action(c.top, c.key, Cmd.NEW, full))
+                continue
+            delta = {f: theirs.get(f) for f in fields if now.get(f) != theirs.get(f)}
+            if delta:
+                out.append(Action(c.top, c.key, Cmd.MOD, delta))
         return out
 
     def _check_required(self, rec: Receipt, a: Action, full: Mapping[str, Any]) -> None:

@@ -29,6 +29,7 @@ from core.satellite.api import (
     ReceiptState,
     SatelliteAPI,
     is_put_aside,
+    overwrote,
     refused_here,
 )
 from core.satellite.conflicts import (
@@ -105,6 +106,7 @@ class ConflictsModel(QAbstractTableModel):
         self._explain: dict[tuple[str, str, str], str] = {}  # (uid, top, key) -> sentence
         self._gone_keys: set[tuple[str, str]] = set()  # records the hub has not (now)
         self._here: set[str] = set()  # uids refused here, never sent (refused_here)
+        self._over: set[str] = set()  # uids a daql hub applied over theirs (overwrote)
         self._own = Own()  # this satellite's accepted edits (explain: "you")
         self._reads: SatelliteAPI | Prefetched = sat  # during _build: what it read at once
         self._held = 0  # inside held(): changes rebuild nothing
@@ -144,6 +146,12 @@ class ConflictsModel(QAbstractTableModel):
         overwritten a newer change: ``core.satellite.api.refused_here``), not rejected by the
         hub."""
         return uid in self._here
+
+    def overwrote(self, uid: str) -> bool:
+        """Whether the edit ``uid`` shown is on the hub already, applied over a colleague's
+        change (a daql hub: ``core.satellite.api.overwrote``): keep mine leaves it, keep
+        theirs sends theirs back; a conflict after the fact, not a rejection."""
+        return uid in self._over
 
     def set_keep(self, i: int, keep: Keep) -> None:
         self.setData(self.index(i, COL_KEEP),
@@ -350,6 +358,7 @@ class ConflictsModel(QAbstractTableModel):
         self._own = own_of(self._sat, (c.rev for rc in rejected for c in rc.conflicts)
                            ) if rejected else Own()
         self._here = {rc.uid for rc in rejected if refused_here(rc)}
+        self._over = {rc.uid for rc in rejected if overwrote(rc)}
         # the records of every conflict, as of now and of each base, and their histories:
         # read at once, not 4-10 reads per conflict (session 13: 1.2 s with 1,092 of them)
         self._reads = Prefetched(self._sat, rejected) if rejected else self._sat

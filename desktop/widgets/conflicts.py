@@ -274,9 +274,18 @@ class ConflictsDialog(QDialog):
         self.model.refresh()
         return True
 
-    def _confirm(self, keep: Keep | None, n: int) -> bool:
-        """Ask before acting on several edits at once (Cancel is the default)."""
-        if keep == Keep.THEIRS:
+    def _confirm(self, keep: Keep | None, n: int, over: bool = False) -> bool:
+        """Ask before acting on several edits at once (Cancel is the default); ``over``:
+        all are on the hub already, over a colleague's change (ConflictsModel.overwrote)."""
+        if over and keep == Keep.THEIRS:
+            text, yes = f"Send theirs back for {n} edits?", f"Send back for {n} edits"
+            info = (f"Keep theirs sends back the colleagues' values the {n} selected edits "
+                    "overwrote on the hub, as new edits.")
+        elif over and keep == Keep.MINE:
+            text, yes = f"Leave your {n} edits?", f"Keep mine for {n} edits"
+            info = (f"Keep mine leaves the {n} selected edits on the hub as they are; the "
+                    "values they overwrote are not sent back.")
+        elif keep == Keep.THEIRS:
             text, yes = f"Drop your {n} edits?", f"Drop {n} edits"
             info = (f"Keep theirs drops every field of the {n} selected edits, those marked "
                     "“no conflict” too; the hub's values stay. Dropped edits cannot be "
@@ -328,7 +337,8 @@ class ConflictsDialog(QDialog):
                 return []
         if keep == Keep.BOTH:
             uids = [u for u in uids if self._clashes(u)]
-        if len(uids) > 1 and not self._confirm(keep, len(uids)):
+        if len(uids) > 1 and not self._confirm(
+                keep, len(uids), all(self.model.overwrote(u) for u in uids)):
             return []
         return self._resolve(uids, keep)
 
@@ -549,6 +559,14 @@ class ConflictsDialog(QDialog):
                 "them. <b>Mine</b> is your edit, <b>Theirs</b> what the hub holds now. Send it "
                 "again (keep mine) if the hub does not hold it; drop it (keep theirs) if it "
                 "does.")
+        elif n and all(self.model.overwrote(u) for u in self.model.uids()):
+            self.intro.setText(
+                (f"{n} edits of yours" if n != 1 else "1 edit of yours")
+                + " overwrote a colleague's change: the hub (a daql hub) had taken theirs just "
+                "before yours arrived and applied yours over it. <b>Mine</b> is your value, "
+                "now on the hub, <b>Theirs</b> the value it overwrote. Keep mine leaves "
+                "yours; <b>keep theirs sends theirs back</b> as a new edit; or tick per "
+                "field which to keep and apply.")
         elif n:
             # refused here, never sent (a daql hub): said, not "rejected" (session 12)
             here = sum(1 for u in self.model.uids() if self.model.not_sent(u))
@@ -599,8 +617,13 @@ class ConflictsDialog(QDialog):
         aside = on and all(self.model.put_aside(u) for u in uids)
         if aside:
             self.apply.setEnabled(False)
-        self.keep_mine.setText("Send it again (keep mine)" if aside else "Keep mine")
-        self.keep_theirs.setText("Drop it (keep theirs)" if aside else "Keep theirs")
+        # edits on the hub already, over a colleague's change: keep theirs sends theirs back
+        over = on and all(self.model.overwrote(u) for u in uids)
+        self.keep_mine.setText("Send it again (keep mine)" if aside
+                               else "Leave it (keep mine)" if over else "Keep mine")
+        self.keep_theirs.setText("Drop it (keep theirs)" if aside
+                                 else "Send theirs back (keep theirs)" if over
+                                 else "Keep theirs")
 
     def _follow_selection(self, selected: QItemSelection, deselected: QItemSelection) -> None:
         """A row selected or deselected takes every row of its edit along (the buttons act

@@ -36,7 +36,7 @@ async def test_refused_uidless_transactions_get_an_error_reply(
         assert "res" not in r, r
         assert "refused 1 of the request's 2 transactions" in r["err"], r
         assert "transaction 1 (mod prod.cat 99)" in r["err"], r
-        assert "the other 1 were stored" in r["err"], r
+        assert "the other 1 was stored" in r["err"], r
         head, push = await recv_json(other)  # the stored one is published all the same
         assert head == "evt.update" and [e["key"] for e in push["evs"]] == ["2"]
         # a mod over a stale base
@@ -61,3 +61,34 @@ async def test_refused_uidless_transactions_get_an_error_reply(
         assert [x["uid"] for x in r["res"]["rejects"]] == ["u1"] and "err" not in r
     said = [x.getMessage() for x in caplog.records if "uid-less" in x.getMessage()]
     assert len(said) == 2 and "transaction 1" in said[0], said
+
+
+async def test_a_mixed_request_says_counts_that_add_up(hub: Hub) -> None:
+    """An ``evt.sat`` mixing transactions with and without uids (wire review 13, finding 4):
+    the error said "refused 1 of 3 … the other 1 were stored" while 2 were refused (one of
+    them with a uid, named in the rejects). Now every transaction is counted once."""
+    async with connect(hub.url) as d:
+        ok = await request(d, "evt.sat", {"rev": Z, "tops": ["prod.cat"],
+                                          "trans": [{"acts": [act("1", "new", "a")]}]})
+        rev = ok["res"]["rev"]
+        r = await request(d, "evt.sat", {"rev": rev, "tops": ["prod.cat"], "trans": [
+            {"acts": [act("99", "mod", "lost")]},
+            {"uid": "u1", "acts": [act("98", "mod", "x")]},
+            {"uid": "u2", "acts": [act("2", "new", "b")]}]})
+        assert "res" not in r, r
+        err = r["err"]
+        assert "refused 1 of the request's 3 transactions without a uid" in err, err
+        assert "1 other with a uid was refused too (named in this reply's rejects)" in err, err
+        assert "the remaining 1 was stored" in err, err
+        assert "the other 1" not in err, err
+        assert [x["uid"] for x in r["rejects"]] == ["u1"], r
+        assert [x["uid"] for x in r["acks"]] == ["u2"], r
+        # two stored: four in all, every transaction counted once
+        r = await request(d, "evt.sat", {"rev": Z, "tops": ["prod.cat"],
+                                         "trans": [{"uid": "u3", "acts": [act("3", "new", "c")]},
+                                                   {"acts": [act("4", "new", "d")]},
+                                                   {"acts": [act("97", "del", "-")]}]})
+        err = r["err"]
+        assert "refused 1 of the request's 3 transactions without a uid" in err, err
+        assert "with a uid" not in err.split("transactions without a uid", 1)[1], err
+        assert "the other 2 were stored" in err, err

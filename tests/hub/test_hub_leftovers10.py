@@ -25,7 +25,7 @@ def test_a_restore_whose_verify_failed_gives_steps_that_work(tmp_path: Path,
     pg = sql_url.startswith("postgresql")
     target = None if pg else Path(sql_url.removeprefix("sqlite:///"))
     with pytest.MonkeyPatch.context() as mp:  # a difference, as a damaged backup may give
-        mp.setattr(SqlLedger, "verify", lambda _self: ["field.site s1: name: 'x' != 'y'"])
+        mp.setattr(SqlLedger, "verify", lambda _self, *_deep: ["field.site s1: name: 'x' != 'y'"])
         with pytest.raises(StorageError) as ei:
             ops.restore(backup, sql_url, _demo())
     err = str(ei.value)

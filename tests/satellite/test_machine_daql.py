@@ -11,10 +11,11 @@ from dataclasses import replace
 
 from core.model import Action, Cmd, Conflict, Event, Trans, Update
 from core.revision import Rev, format_rev
-from core.satellite.api import PUT_ASIDE
+from core.satellite.api import OVERWROTE, PUT_ASIDE
 from core.satellite.machine import (
     DAQL_UNCLEAR,
     MIB,
+    OVERWROTE_ON_HUB,
     REPLY_TOO_BIG,
     Phase,
     SyncMachine,
@@ -174,12 +175,34 @@ def test_a_daql_edit_is_acked_at_the_revision_holding_exactly_its_changes() -> N
     st = DaqlStore()
     m = SyncMachine(st, random.Random(1), defer_apply=True)
     tok = send_one_mod(st, m)
-    m.received(sat_reply(tok, SatRes(6002, (mod_ev(1, "k", 6000, "theirs before"),
-                                            mod_ev(2, "k", 6001, "mine"),
+    # before it: a change of another field (it merges, DESIGN §3: no conflict; session 13)
+    before = Event(1, 6000, "field.site", "k", Cmd.MOD, {"region": "theirs before"})
+    m.received(sat_reply(tok, SatRes(6002, (before, mod_ev(2, "k", 6001, "mine"),
                                             mod_ev(3, "k", 6002, "theirs after")))), 1.0)
     [a] = applies(m.take())
     run_apply(st, m, a, 1.1)
     assert st.acked == {"u1": 6001} and not st.rejected
+
+
+def test_a_daql_edit_over_a_colleagues_change_of_its_field_is_a_conflict_after_the_fact(
+        ) -> None:
+    """A colleague's change of the same field before the edit's own revision in the reply
+    (wire review 13, finding 1): daql applied the edit over it. Before, acked ("0
+    conflicts"); now rejected with the OVERWROTE reason code and that change as conflict."""
+    st = DaqlStore()
+    m = SyncMachine(st, random.Random(1), defer_apply=True)
+    tok = send_one_mod(st, m)
+    m.received(sat_reply(tok, SatRes(6002, (mod_ev(1, "k", 6000, "theirs before"),
+                                            mod_ev(2, "k", 6001, "mine"),
+                                            mod_ev(3, "k", 6002, "theirs after")))), 1.0)
+    [a] = applies(m.take())
+    assert isinstance(a.item, SatRes)
+    assert a.item.rejects[0].conflicts == (Conflict(
+        "field.site", "k", Cmd.MOD, "field changed", ("name",), {"name": "theirs before"},
+        6000),)
+    run_apply(st, m, a, 1.1)
+    assert not st.acked and st.rejected["u1"].startswith(OVERWROTE)
+    assert m.info.last_error.startswith(OVERWROTE_ON_HUB) and "u1" in m.info.last_error
 
 
 def test_a_daql_reply_without_the_edit_as_sent_puts_it_aside_not_taken_as_mine() -> None:

@@ -10,7 +10,8 @@ real satellite, CLI and app talk to it as they would to daql. Knobs for tests:
 ``drop_after_sat`` (apply the next ``evt.sat``'s transactions, then close the connection
 without replying: the reply lost), ``mute_after_sat`` (apply them and never answer),
 ``race`` / ``race_after`` (a colleague's publish just before / just after the next request's
-transactions are applied), ``events`` (what it holds), ``frames`` (what it received).
+transactions are applied; ``race_late``: ``race``'s also pushed to the requester after its
+reply), ``events`` (what it holds), ``frames`` (what it received).
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ class FakeDaql:
         # transactions a colleague publishes just before the next evt.sat carrying
         # transactions is applied (a publish racing the send: daql has no base check)
         self.race: list[list[dict[str, Any]]] = []
+        # the race's publishes also pushed to the requesting connection, after its reply (the
+        # Go server pushes every 200 ms: the reply overtakes the push; wire review 13)
+        self.race_late = False
+        self._late: dict[ServerConnection, list[str]] = {}
         # transactions a colleague publishes just after the next evt.sat carrying
         # transactions is applied and before its reply is built (daql's Go server: another
         # connection's publish between this one's publish and its read): the reply then
@@ -160,6 +165,8 @@ class FakeDaql:
                     return
                 if res is not _NONE:
                     await ws.send(hd + "\n" + _dumps({"res": res}))
+                for late in self._late.pop(ws, []):
+                    await ws.send(late)
         finally:
             self._conns.pop(ws, None)
 
@@ -181,6 +188,10 @@ class FakeDaql:
                 while self.race:
                     rev, evs = self.publish(self.race.pop(0))
                     await self._push(ws, rev, evs)
+                    mine = [e for e in evs if e["top"] in self._conns.get(ws, set())]
+                    if self.race_late and mine:
+                        self._late.setdefault(ws, []).append(
+                            "evt.update\n" + _dumps({"rev": rev, "evs": mine}) + "\n")
             saved = (dict(self.state), list(self.events), self._last_ms)
             done: list[tuple[str, list[dict[str, Any]]]] = []
             try:
