@@ -119,7 +119,7 @@ async def test_keep_theirs_of_many_selected_edits_rebuilds_the_rows_once(
         w, dlg = dialog(qtbot, a)
         monkeypatch.setattr(widgets_conflicts, "RESOLVE_PROGRESS", 4)
         asked: list[int] = []
-        monkeypatch.setattr(dlg, "_confirm", lambda keep, n: asked.append(n) or True)
+        monkeypatch.setattr(dlg, "_confirm", lambda keep, n, *_: asked.append(n) or True)
         shown: list[str] = []
         real = widgets_conflicts.ConflictsDialog._progress
 
@@ -197,7 +197,7 @@ async def test_cancel_stops_between_two_edits_and_keeps_those_resolved(
     try:
         _w, dlg = dialog(qtbot, a)
         monkeypatch.setattr(widgets_conflicts, "RESOLVE_PROGRESS", 4)
-        monkeypatch.setattr(dlg, "_confirm", lambda keep, n: True)
+        monkeypatch.setattr(dlg, "_confirm", lambda keep, n, *_: True)
         done: list[str] = []
         real_resolve = a.resolve
 
