@@ -229,6 +229,10 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--all", action="store_true",
                    help="every rejected transaction (with --keep mine|theirs): "
                    "what `outpost conflicts` lists")
+    p.add_argument("--include-put-aside", action="store_true",
+                   help="with several uids or --all: resolve put-aside edits too (sent, "
+                   "their answer lost: perhaps already on the hub); left out by default, "
+                   "and named")
     p.add_argument("--keep", choices=["mine", "theirs", "both"], default=None,
                    help="mine: send your edit again (on a key clash it replaces their "
                    "record); theirs: drop it; both: yours under a new key")
@@ -1292,10 +1296,16 @@ def _resolve_many(args: argparse.Namespace) -> int:
     seen = _seen(args)
     sat = _open(args)
     done: list[dict[str, Any]] = []
+    left_out: list[str] = []  # put aside (sent, answer lost), without --include-put-aside
     try:
         if args.all:
             uids = [r.uid for r in sat.receipts([ReceiptState.REJECTED])]
         for uid in dict.fromkeys(uids):
+            rec = sat.receipt(uid)
+            aside = rec is not None and is_put_aside(rec)
+            if aside and not args.include_put_aside:
+                left_out.append(uid)
+                continue
             try:
                 new = sat.resolve(uid, keep, seen=seen)
             except OutpostError as exc:
@@ -1303,15 +1313,39 @@ def _resolve_many(args: argparse.Namespace) -> int:
                     raise type(exc)(f"{exc} (resolved before it: "
                                     f"{', '.join(d['uid'] for d in done)})") from exc
                 raise
-            done.append({"uid": uid, "resolved_by": new or "theirs"})
+            d: dict[str, Any] = {"uid": uid, "resolved_by": new or "theirs"}
+            if aside:  # worded as `resolve UID --keep` words it
+                d["put_aside"] = True
+                d["sent_again"] = bool(new)
+            done.append(d)
     finally:
         sat.close()
-    _out(args, {"resolved": done},
-         "\n".join(f"resolved {d['uid']}" + (f" by {d['resolved_by']}"
-                                             if d["resolved_by"] != "theirs"
-                                             else " (kept theirs)") for d in done)
+    out: dict[str, Any] = {"resolved": done}
+    if left_out:
+        out["put_aside_left_out"] = left_out
+    _out(args, out, "\n".join([_resolved_line(d, keep) for d in done] + (
+        [_left_out_line(left_out)] if left_out else []))
          or "nothing to resolve: no edit is rejected")
     return 0
+
+
+def _resolved_line(d: dict[str, Any], keep: Keep) -> str:
+    """A line of ``resolve --all``: one edit resolved, as ``resolve UID --keep`` says it."""
+    uid, by = d["uid"], d["resolved_by"]
+    if d.get("put_aside"):
+        return (f"resolved {uid}: sent again as {by}" if d["sent_again"] else
+                f"resolved {uid}: dropped" + (
+                    " (nothing to send again: the hub holds your values)"
+                    if keep == Keep.MINE else ""))
+    return f"resolved {uid}" + (f" by {by}" if by != "theirs" else " (kept theirs)")
+
+
+def _left_out_line(left_out: list[str]) -> str:
+    """The line of ``resolve --all`` naming the put-aside edits it did not resolve."""
+    return (f"left out {plural(len(left_out), 'put-aside edit')} (sent, the answer lost: "
+            f"perhaps already on the hub): {', '.join(left_out)}; resolve "
+            f"{'it' if len(left_out) == 1 else 'each'} with `outpost resolve UID --keep "
+            "mine|theirs`, or add --include-put-aside")
 
 
 def _seen(args: argparse.Namespace) -> Rev | None:

@@ -337,24 +337,81 @@ class ConflictsDialog(QDialog):
                 return []
         if keep == Keep.BOTH:
             uids = [u for u in uids if self._clashes(u)]
-        if len(uids) > 1 and not self._confirm(
+        aside = ([u for u in uids if self.model.put_aside(u)]
+                 if keep in (Keep.MINE, Keep.THEIRS) and len(uids) > 1 else [])
+        left_out: list[str] = []
+        if aside and len(aside) < len(uids):
+            # put-aside edits among others (review muser 13: they were sent again or
+            # dropped without a word): named, and left out unless the user says otherwise
+            take = self._confirm_aside(keep, uids, aside)
+            if take is None:
+                return []
+            if not take:
+                left_out = aside
+                uids = [u for u in uids if u not in set(aside)]
+        elif len(uids) > 1 and not self._confirm(
                 keep, len(uids), all(self.model.overwrote(u) for u in uids)):
             return []
-        return self._resolve(uids, keep)
+        return self._resolve(uids, keep, left_out=left_out)
 
-    def _resolve(self, uids: list[str], keep: Keep | None) -> list[str]:
+    def _aside_names(self, uids: list[str]) -> str:
+        """The records of the edits ``uids``, named by their rows' labels (five at most)."""
+        names = [next((r.label or r.sig for r in self.model.rows() if r.uid == u), u)
+                 for u in uids]
+        return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+    def _confirm_aside(self, keep: Keep | None, uids: list[str], aside: list[str]
+                       ) -> bool | None:
+        """Ask before keep mine/theirs on several edits, some of them put aside (sent, the
+        answer lost: the hub may hold them already): True resolves them too, False leaves
+        them out (the default), None resolves nothing (Cancel)."""
+        n, m = len(uids), len(aside)
+        rest = n - m
+        mine = keep == Keep.MINE
+        what = "Keep mine" if mine else "Keep theirs"
+        text = (f"{m} of the {n} selected edits {'was' if m == 1 else 'were'} put aside: "
+                f"sent to the hub, the answer lost ({self._aside_names(aside)}).")
+        info = ("The hub may hold them already. "
+                + ("Keep mine sends them again" if mine else
+                   "Keep theirs drops them, even if the hub holds them")
+                + f"; leave them out to look at each first. {what} acts on the other "
+                + (f"{rest} edits." if rest != 1 else "edit.")
+                + " Dropped edits cannot be brought back." * (not mine))
+        box = QMessageBox(QMessageBox.Icon.Warning, "Resolve conflicts", text,
+                          QMessageBox.StandardButton.NoButton, self)
+        box.setObjectName("confirm_resolve_aside")
+        box.setInformativeText(info)
+        out = box.addButton(f"{what} for {rest}, leave {m} put aside out",
+                            QMessageBox.ButtonRole.AcceptRole)
+        every = box.addButton(f"{what} for all {n}", QMessageBox.ButtonRole.ActionRole)
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(out)
+        box.setEscapeButton(cancel)
+        box.exec()
+        clicked = box.clickedButton()
+        return True if clicked is every else False if clicked is out else None
+
+    def _resolve(self, uids: list[str], keep: Keep | None,
+                 left_out: list[str] | None = None) -> list[str]:
         """Resolve ``uids`` one after the other, the rows rebuilt once at the end (not after
         each edit: session 13), with a progress dialog for many (window-modal: each step
         hands pending events to the window, which paints; Cancel stops between two edits,
-        those resolved stay resolved). The first that fails stops it, said in the view."""
+        those resolved stay resolved). The first that fails stops it, said in the view.
+        A Cancel says how many were resolved, in the view and the status bar, and leaves
+        nothing selected (review muser 13), as do put-aside edits ``left_out``."""
         out: list[str] = []
         said: list[str] = []
+        done = 0
+        stopped = False
+        aside = {u for u in uids if self.model.put_aside(u)} if len(uids) > 1 else set()
+        n_aside = n_again = 0  # put-aside edits resolved, and sent again
         progress = self._progress(len(uids)) if len(uids) >= RESOLVE_PROGRESS else None
         try:
             with self.model.held():
                 for i, uid in enumerate(uids):
                     if progress is not None:
                         if progress.wasCanceled():
+                            stopped = True
                             break
                         progress.setLabelText(f"Resolving {i + 1} of {len(uids)} edits…")
                         progress.setValue(i)  # modal: the window takes its events here
@@ -373,8 +430,11 @@ class ConflictsDialog(QDialog):
                         self.failed.emit(f"cannot resolve: {exc}")
                         self.show_error(f"Cannot resolve: {exc}")
                         break
+                    done += 1
+                    n_aside += uid in aside
                     if new:
                         out.append(new)
+                        n_again += uid in aside
                     for sig, k in (keys or {}).items():  # user review 12: it said nothing
                         said.append(self._kept_both_text(sig, k))
                         self.resolved.emit(said[-1])
@@ -389,11 +449,41 @@ class ConflictsDialog(QDialog):
             if progress is not None:
                 progress.close()
                 progress.deleteLater()
+            summary = self._summary(keep, len(uids), done, stopped, n_aside, n_again,
+                                    left_out or [])
+            said += summary
             self.later.setText("\n".join(said))
             self.later.setVisible(bool(said))
             self._missed = _NOTHING  # rebuilt now: what came meanwhile is in the rows
             self.model.refresh()
+            if summary:
+                self.select_uids([])  # those left are not picked for the next click
+                self.resolved.emit(" ".join(summary))
         return out
+
+    def _summary(self, keep: Keep | None, n: int, done: int, stopped: bool,
+                 n_aside: int, n_again: int, left_out: list[str]) -> list[str]:
+        """What a resolve of ``n`` edits says beyond the rows: stopped by Cancel after
+        ``done``; ``n_aside`` put-aside edits among them resolved, ``n_again`` of them sent
+        again (the others dropped); the put-aside ones ``left_out``."""
+        how = {Keep.MINE: " (kept mine: sent again)", Keep.THEIRS: " (kept theirs: dropped)",
+               Keep.BOTH: " (kept both)", None: " (choices applied)"}[keep]
+        lines = []
+        if stopped:
+            lines.append(f"Stopped: {done:,} of {plural(n, 'edit')} resolved{how}; "
+                         f"{n - done:,} left.")
+        if n_again:
+            lines.append(f"{plural(n_again, 'put-aside edit')} sent again.")
+        if n_aside - n_again:
+            lines.append(f"{plural(n_aside - n_again, 'put-aside edit')} dropped"
+                         + (" (nothing to send again: the hub holds your values)."
+                            if keep == Keep.MINE else "."))
+        if left_out:
+            m = len(left_out)
+            lines.append(f"Left out {plural(m, 'put-aside edit')} (sent, the answer lost): "
+                         f"still listed; select {'it' if m == 1 else 'them'} to send again "
+                         "or drop.")
+        return lines
 
     def _progress(self, n: int) -> QProgressDialog:
         """The progress of resolving ``n`` edits."""

@@ -195,7 +195,7 @@ async def test_cancel_stops_between_two_edits_and_keeps_those_resolved(
         monkeypatch: pytest.MonkeyPatch) -> None:
     a, b = await conflicts(tmp_path, project, hub, 6)
     try:
-        _w, dlg = dialog(qtbot, a)
+        w, dlg = dialog(qtbot, a)
         monkeypatch.setattr(widgets_conflicts, "RESOLVE_PROGRESS", 4)
         monkeypatch.setattr(dlg, "_confirm", lambda keep, n, *_: True)
         done: list[str] = []
@@ -219,6 +219,75 @@ async def test_cancel_stops_between_two_edits_and_keeps_those_resolved(
         assert {r.uid for r in a.receipts([ReceiptState.REJECTED])} == set(uids[2:])
         assert dlg.findChild(QProgressDialog, "resolve_progress") is None or not dlg.findChild(
             QProgressDialog, "resolve_progress").isVisible()
+        # review muser 13: how many were resolved was said nowhere, and the 4 left stayed
+        # selected (the next click acted on them)
+        said = "Stopped: 2 of 6 edits resolved (kept mine: sent again); 4 left."
+        assert dlg.later.isVisible() and dlg.later.text() == said
+        assert w.status.currentMessage() == said
+        assert dlg.selected_uids() == []
+        assert not dlg.keep_mine.isEnabled() and not dlg.keep_theirs.isEnabled()
+    finally:
+        a.close()
+        b.close()
+
+
+async def test_keep_theirs_on_many_leaves_put_aside_edits_out_unless_asked(
+        qtbot: Any, tmp_path: Path, project: Project, hub: Hub,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review muser 13: Keep theirs on all selected dropped edits put aside (sent to a daql
+    hub, the answer lost: perhaps on the hub already) without a word. The confirmation names
+    them and leaves them out by default; "for all" takes them, and the view says what it did
+    with them."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from core.revision import ZERO_REV
+    from core.satellite.api import put_aside_err
+    from core.wire import Reject, SatRes
+
+    a, b = await conflicts(tmp_path, project, hub, 3)
+    try:
+        aside = [a.pub([Action(SITE, k, Cmd.MOD, {"notes": f"aside {k}"})])
+                 for k in KEYS[10:12]]
+        a.apply_sat(SatRes(ZERO_REV, (), (), tuple(
+            Reject(u, put_aside_err("the connection to the hub was lost")) for u in aside)))
+        w, dlg = dialog(qtbot, a)
+        qtbot.waitUntil(lambda: len(dlg.model.uids()) == 5, timeout=5000)
+        monkeypatch.setattr(dlg, "_confirm", lambda keep, n: pytest.fail("asked without "
+                                                                          "naming them"))
+        boxes: list[tuple[str, str, list[str]]] = []
+        pick = ["leave", "Keep theirs for 3, leave 2"]
+
+        def exec_(box: QMessageBox) -> int:
+            names = [bt.text() for bt in box.buttons()]
+            boxes.append((box.text(), box.informativeText(), names))
+            assert box.defaultButton().text().startswith(pick[1]), names
+            box.defaultButton().click() if pick[0] == "leave" else next(
+                bt for bt in box.buttons() if bt.text() == pick[0]).click()
+            return 0
+
+        monkeypatch.setattr(QMessageBox, "exec", exec_)
+        dlg.select_uids(dlg.model.uids())
+        dlg.resolve_selected(Keep.THEIRS)
+        [(text, info, _)] = boxes
+        assert text.startswith("2 of the 5 selected edits were put aside")
+        assert "Site s11" in text and "Site s12" in text and "may hold them" in info
+        assert set(dlg.model.uids()) == set(aside)  # the three others dropped
+        assert {r.uid for r in a.receipts([ReceiptState.REJECTED])} == set(aside)
+        assert dlg.later.text().startswith("Left out 2 put-aside edits")
+        assert w.status.currentMessage() == dlg.later.text()
+        assert dlg.selected_uids() == []
+        # both put aside, one refused: "for all" drops the lot and says so
+        a.pub([Action(SITE, KEYS[0], Cmd.MOD, {"notes": "again"})])
+        b.pub([Action(SITE, KEYS[0], Cmd.MOD, {"notes": "theirs again"})])
+        await sync(b, hub)
+        await sync(a, hub)
+        qtbot.waitUntil(lambda: len(dlg.model.uids()) == 3, timeout=5000)
+        boxes.clear()
+        pick[:] = ["Keep theirs for all 3", "Keep theirs for 1, leave 2 put aside out"]
+        dlg.select_uids(dlg.model.uids())
+        dlg.resolve_selected(Keep.THEIRS)
+        assert len(boxes) == 1 and not a.receipts([ReceiptState.REJECTED])
+        assert dlg.later.text() == "2 put-aside edits dropped."
     finally:
         a.close()
         b.close()

@@ -110,3 +110,67 @@ async def test_outpost_conflicts_reads_the_records_at_once(
     assert {(f["key"], f["mine"], f["theirs"], f["base"]) for r in rows for f in r["fields"]
             } == {(f"r{i}", f"mine {i}", f"theirs {i}", "orig") for i in range(1, 5)}
     assert one == []  # was 3 per conflict at least
+
+
+async def conflicts_and_put_aside(tmp_path: Path, project: Project, hub: Hub
+                                  ) -> tuple[list[str], list[str]]:
+    """A's edits of r1..r2 refused (B changed them first) and of r3..r4 put aside (sent to a
+    daql hub, the answer lost): (refused uids, put-aside uids)."""
+    from core.revision import ZERO_REV
+    from core.satellite.api import put_aside_err
+    from core.wire import Reject, SatRes
+
+    a, b = Satellite(tmp_path / "a", project), Satellite(tmp_path / "b", project)
+    try:
+        a.pub([Action(SITE, f"r{i}", Cmd.NEW, {"name": f"R{i}", "notes": "orig"})
+               for i in range(1, 5)])
+        await sync(a, hub)
+        await sync(b, hub)
+        refused = [a.pub([Action(SITE, f"r{i}", Cmd.MOD, {"notes": f"mine {i}"})])
+                   for i in (1, 2)]
+        for i in (1, 2):
+            b.pub([Action(SITE, f"r{i}", Cmd.MOD, {"notes": f"theirs {i}"})])
+        await sync(b, hub)
+        await sync(a, hub)
+        aside = [a.pub([Action(SITE, f"r{i}", Cmd.MOD, {"notes": f"aside {i}"})])
+                 for i in (3, 4)]
+        a.apply_sat(SatRes(ZERO_REV, (), (), tuple(
+            Reject(u, put_aside_err("the connection to the hub was lost")) for u in aside)))
+        assert {r.uid for r in a.receipts([ReceiptState.REJECTED])} == {*refused, *aside}
+    finally:
+        a.close()
+        b.close()
+    return refused, aside
+
+
+async def test_resolve_all_leaves_put_aside_edits_out_unless_asked(
+        tmp_path: Path, project: Project, hub: Hub) -> None:
+    """Review muser 13: --all --keep theirs dropped put-aside edits (maybe on the hub
+    already) without a word; they are left out and named, --include-put-aside takes them
+    and words them as `resolve UID` does."""
+    refused, aside = await conflicts_and_put_aside(tmp_path, project, hub)
+    data = tmp_path / "a"
+    code, out, err = await cli(data, "resolve", "--all", "--keep", "theirs")
+    assert code == 0, err
+    assert json.loads(out) == {
+        "resolved": [{"uid": u, "resolved_by": "theirs"} for u in refused],
+        "put_aside_left_out": aside}
+    code, out, err = await cli(data, "resolve", "--all", "--keep", "theirs", json_out=False)
+    assert code == 0, err
+    assert out.strip().startswith("left out 2 put-aside edits") and all(u in out for u in aside)
+    assert "--include-put-aside" in out
+    sat = Satellite(data)
+    try:
+        assert {r.uid for r in sat.receipts([ReceiptState.REJECTED])} == set(aside)
+    finally:
+        sat.close()
+    code, out, err = await cli(data, "resolve", aside[0], "--keep", "theirs",
+                               "--include-put-aside", json_out=False)
+    assert code == 0 and out.strip() == f"resolved {aside[0]}: dropped", (out, err)
+    code, out, err = await cli(data, "resolve", "--all", "--keep", "mine",
+                               "--include-put-aside")
+    assert code == 0, err
+    [d] = json.loads(out)["resolved"]
+    assert d["uid"] == aside[1] and d["put_aside"] is True
+    assert d["sent_again"] is (d["resolved_by"] != "theirs")
+    assert "put_aside_left_out" not in json.loads(out)
