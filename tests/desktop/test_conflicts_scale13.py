@@ -252,7 +252,7 @@ async def test_keep_theirs_on_many_leaves_put_aside_edits_out_unless_asked(
             Reject(u, put_aside_err("the connection to the hub was lost")) for u in aside)))
         w, dlg = dialog(qtbot, a)
         qtbot.waitUntil(lambda: len(dlg.model.uids()) == 5, timeout=5000)
-        monkeypatch.setattr(dlg, "_confirm", lambda keep, n: pytest.fail("asked without "
+        monkeypatch.setattr(dlg, "_confirm", lambda keep, n, *_: pytest.fail("asked without "
                                                                           "naming them"))
         boxes: list[tuple[str, str, list[str]]] = []
         pick = ["leave", "Keep theirs for 3, leave 2"]
