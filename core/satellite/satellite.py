@@ -1731,6 +1731,11 @@ class Satellite:
                           tuple(self._ov.pending.get(s, ())), conflict)
 
     def _with_local(self, r: Receipt) -> Receipt:
+        if r.state == ReceiptState.PENDING and not r.err and self._qv_todo is not None:
+            # a reader whose overlay is not built: the writer stored no local conflict mark
+            # on it (it stores them whenever they change), so it is none; `outpost
+            # conflicts` beside 100 pending imports built the whole overlay for nothing
+            return r
         if r.state == ReceiptState.PENDING and r.uid in self._ov.conflicts:
             from dataclasses import replace
 

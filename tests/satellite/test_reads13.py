@@ -142,3 +142,33 @@ def test_a_read_overlapped_by_every_commit_is_read_three_times_with_a_note(
         assert reads == [1] and capsys.readouterr().err == ""
     finally:
         w.close()
+
+
+def test_conflicts_beside_pending_edits_without_a_local_conflict_builds_no_overlay(
+        tmp_path: Path, project: Project, builds: list[int],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`outpost conflicts` lists the local conflicts: with none marked by the writer, it
+    needs no overlay; with one, it builds it and shows the conflict's fields."""
+    w = Satellite(tmp_path, project)
+    try:
+        _hub_change(w, 1000, 1, "a", Cmd.NEW, {"name": "A"})
+        w.pub([Action(SITE, "a", Cmd.MOD, {"name": "mine"})])
+        w.pub([Action(SITE, "n", Cmd.NEW, {"name": "N"})])
+    finally:
+        w.close()
+    builds.clear()
+    args = argparse.Namespace(data=str(tmp_path), json=False, uid=None, all=False)
+    assert headless._cmd_conflicts(args) == 0
+    first = capsys.readouterr().out
+    assert builds == []
+    ro = Satellite(tmp_path, read_only=True)
+    try:
+        assert [r.err for r in ro.receipts()] == ["", ""] and builds == []
+    finally:
+        ro.close()
+    _queue_with_a_local_conflict(tmp_path / "b", project)
+    builds.clear()
+    assert headless._cmd_conflicts(argparse.Namespace(
+        data=str(tmp_path / "b"), json=False, uid=None, all=False)) == 0
+    out = capsys.readouterr().out
+    assert builds == [4] and "theirs" in out and "mine" in out and out != first
