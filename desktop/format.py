@@ -195,6 +195,8 @@ class CatchupMeter:
         if not st.syncing:
             if self.start is not None:  # the last reply's events count too
                 self.done = max(self.done, st.progress[0])
+                if st.progress[1]:  # caught up: all it held came ("of N" is what came)
+                    self.total = st.progress[1]
             self.start = None
             return False
         if self.start is None:

@@ -320,7 +320,8 @@ class Satellite:
         return {"hub_rev": max(self._hub_rev, info.hub_rev), "last_sync": self._last_sync,
                 "last_error": info.last_error,
                 "syncing": info.phase in (Phase.HANDSHAKE, Phase.CATCHUP),
-                "progress": info.progress, "offline_mode": self._offline_mode,
+                "progress": info.progress, "sending": info.sending,
+                "offline_mode": self._offline_mode,
                 "ledger": self._ledger}
 
     def holder(self) -> HolderView | None:
