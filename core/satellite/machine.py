@@ -145,6 +145,9 @@ CLOSE_TOO_BIG = 1009
 _SAT_HEAD = 1024
 #: how ``SyncInfo.last_error`` starts after a reply that rejected edits (they are named in it)
 REJECTED_BY_HUB = "rejected by the hub: "
+#: how a rejection's ``last_error`` ends when it names only the first of several edits
+#: (:func:`rejection_text`)
+MORE_REJECTED = "; and {n:,} more: see them all with `outpost conflicts` (the app: Conflicts)"
 #: the start of the last_error of hub data that could not be stored (a full disk, ...)
 STORE_FAILED = "storing hub data failed"
 #: most events of ``evt.sat`` replies stored in one write when several wait (see ``_pump``)
@@ -168,6 +171,7 @@ __all__ = [
     "MERGE_EVENTS",
     "MIB",
     "MIN_SAT_BYTES",
+    "MORE_REJECTED",
     "REJECTED_BY_HUB",
     "REPLY_TOO_BIG",
     "SAT_BYTES",
@@ -187,9 +191,22 @@ __all__ = [
     "hub_restores",
     "merge_sat",
     "new_dir_fix",
+    "rejection_text",
     "reply_too_big",
     "restore_lost",
 ]
+
+
+def rejection_text(prefix: str, named: Sequence[tuple[str, str]]) -> str:
+    """A ``last_error`` for edits rejected (or not sent), ``named`` as (uid, why): the first
+    whole, then how many more (:data:`MORE_REJECTED`); "" for none. The conflicts list has
+    each one's text: 17 rejections made one line of about 5 KB in `outpost status` (scale
+    review 13)."""
+    if not named:
+        return ""
+    uid, why = named[0]
+    more = MORE_REJECTED.format(n=len(named) - 1) if len(named) > 1 else ""
+    return f"{prefix}{uid}: {why}{more}"
 
 
 class Phase(StrEnum):
@@ -1127,7 +1144,7 @@ class SyncMachine:
                 why = {u: f"{marked[u][0]}{NOT_SENT_WHY}" for u in bad}
                 rejects = tuple(Reject(u, f"{NOT_SENT}{why[u]}", marked[u][1]) for u in bad)
                 self._store(SatRes(ZERO_REV, (), (), rejects))
-                self._set(last_error=NOT_SENT + "; ".join(f"{u}: {why[u]}" for u in bad))
+                self._set(last_error=rejection_text(NOT_SENT, [(u, why[u]) for u in bad]))
                 if self.applying:
                     return False
         return True
@@ -1160,8 +1177,7 @@ class SyncMachine:
 
     @staticmethod
     def _rejected_text(res: SatRes) -> str:
-        errs = [f"{r.uid}: {r.err}" for r in res.rejects]
-        return f"{REJECTED_BY_HUB}{'; '.join(errs)}" if errs else ""
+        return rejection_text(REJECTED_BY_HUB, [(r.uid, r.err) for r in res.rejects])
 
     def _on_push(self, body: Any, now: float, pre: SatRes | Update | None = None) -> None:
         if self.info.phase not in (Phase.CATCHUP, Phase.LIVE):

@@ -85,6 +85,8 @@ _PENDING = ReceiptState.PENDING.value
 _ACCEPTED = ReceiptState.ACCEPTED.value
 _REJECTED = ReceiptState.REJECTED.value
 #: a uid a "rejected by the hub: UID: why; UID: why" error names (or a NOT_SENT one)
+#: "; and N more: ..." ending an error that names only the first of several (MORE_REJECTED)
+_MORE = re.compile(r"; and [\d,]+ more: ")
 _NAMED_UID = re.compile(r"(?:^|; )([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}): ")
 
 
@@ -309,6 +311,8 @@ class Satellite:
         said "1 edit rejected" after keep theirs)."""
         if rejected == 0:
             return True
+        if _MORE.search(err):
+            return False  # names the first of several (session 13): stale once none is left
         uids = _NAMED_UID.findall(err.removeprefix(REJECTED_BY_HUB).removeprefix(NOT_SENT))
         return bool(uids) and all(
             (r := self.queue.receipt(u)) is not None and r.state != ReceiptState.REJECTED
