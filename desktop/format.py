@@ -103,6 +103,16 @@ CONFLICTS_KEY = "Ctrl+Shift+C"
 """The conflicts view's shortcut (the window's action; named in the rejection summary)."""
 
 
+_MORE = re.compile(r"; and ([\d,]+) more: ")
+
+
+def _named(text: str) -> int:
+    """How many edits a rejection's text is about: those it names, and "and N more"
+    (session 13: only the first is named, :data:`core.satellite.machine.MORE_REJECTED`)."""
+    m = _MORE.search(text)
+    return len(_UID.findall(text)) + (int(m.group(1).replace(",", "")) if m else 0)
+
+
 def sync_problem(err: str, retry_in: float | None = None, rejected: int | None = None) -> str:
     """A sync error (``SatStatus.last_error``: the problem and the fix, often long) as one
     short plain line naming the problem: ``Hub unreachable: ws://h:8765 — retrying in 8 s``,
@@ -119,13 +129,13 @@ def sync_problem(err: str, retry_in: float | None = None, rejected: int | None =
     url = m.group(0) if m else ""
     retry = retry_in is not None
     if low.startswith("rejected by the hub:"):
-        n = rejected or len(_UID.findall(text[len("rejected by the hub:"):].lstrip()))
+        n = rejected or _named(text[len("rejected by the hub:"):].lstrip())
         what = f"{n} edit{'s' if n != 1 else ''}" if n else "Edits"
         return f"{what} rejected by the hub: see Conflicts ({CONFLICTS_KEY})"
     if text.startswith(NOT_SENT.strip()):
         # found here, never sent (a daql hub would have overwritten a newer change): not
         # "rejected by the hub" (session 12)
-        n = len(_UID.findall(text[len(NOT_SENT.strip()):].lstrip()))
+        n = _named(text[len(NOT_SENT.strip()):].lstrip())
         what = f"{n} edit{'s' if n != 1 else ''}" if n else "Edits"
         return (f"{what} not sent: {'it conflicts' if n == 1 else 'they conflict'} with a "
                 f"newer change; see Conflicts ({CONFLICTS_KEY})")
@@ -195,6 +205,8 @@ class CatchupMeter:
         if not st.syncing:
             if self.start is not None:  # the last reply's events count too
                 self.done = max(self.done, st.progress[0])
+                if st.progress[1]:  # caught up: all it held came ("of N" is what came)
+                    self.total = st.progress[1]
             self.start = None
             return False
         if self.start is None:

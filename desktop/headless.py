@@ -723,12 +723,25 @@ async def _sync_once(client: Any, sat: Satellite, timeout: float, progress: bool
     meter = CatchupMeter()
     last = [0.0, 0.0]  # when a line was last printed; 1.0 once any was
     cut = [""]  # what was stored when the hub went away mid catch-up ("": it did not)
+    sent = [-1.0, 0]  # when a "sending" line was last printed (-1: never), of how many edits
 
     def report(change: Any) -> None:
         if not change.status:
             return
         now = time.monotonic()
         st = sat.status()
+        if st.sending[1] and (sent[0] < 0 or now - sent[0] >= every):
+            # a long queue of edits going out (user review 13, F6: 6,000 edits, no word)
+            line = f"sending: {st.sending[0]:,} of {st.sending[1]:,} edits"
+            print(f"\r{line}\x1b[K" if tty else line, end="" if tty else "\n",
+                  file=sys.stderr, flush=True)
+            sent[:] = [now, st.sending[1]]
+            last[1] = 1.0
+        elif not st.sending[1] and sent[1]:
+            if st.online:
+                print(("\r" if tty else "") + f"sent: {plural(int(sent[1]), 'edit')}"
+                      + ("\x1b[K" if tty else ""), file=sys.stderr, flush=True)
+            sent[:] = [-1.0, 0]
         running = meter.update(st, now)
         if running and st.progress[0] and now - last[0] >= every:
             line = meter.detail(st)

@@ -202,6 +202,10 @@ class SatStatus:
     # (done, total) events of a running catch-up; total: at most that many, as the hub's first
     # reply said (its total_max, ours), never below done; 0: unknown (a daql or older hub)
     progress: tuple[int, int] = (0, 0)
+    # (answered, total) edits being sent to the hub on this connection: the hub acked or
+    # rejected ``answered`` of the ``total`` sent or still to send on it; (0, 0): none waits
+    # (a long queue of edits shows "sending: 2,000 of 6,000 edits"; user review 13, F6)
+    sending: tuple[int, int] = (0, 0)
     offline_mode: bool = False     # the user chose "work offline"
     ledger: str = ""               # id of the hub ledger the replica holds ("" : none yet)
     # the hub confirms each edit (acks by uid: an Outpost hub), or not (False: a daql hub,

@@ -148,6 +148,9 @@ REJECTED_BY_HUB = "rejected by the hub: "
 #: how ``SyncInfo.last_error`` starts after a reply showing edits a daql hub applied over a
 #: colleague's change (named in it; ``_daql_acks``): conflicts after the fact, not refusals
 OVERWROTE_ON_HUB = "overwrote a colleague's change on the hub: "
+#: how a rejection's ``last_error`` ends when it names only the first of several edits
+#: (:func:`rejection_text`)
+MORE_REJECTED = "; and {n:,} more: see them all with `outpost conflicts` (the app: Conflicts)"
 #: the start of the last_error of hub data that could not be stored (a full disk, ...)
 STORE_FAILED = "storing hub data failed"
 #: most events of ``evt.sat`` replies stored in one write when several wait (see ``_pump``)
@@ -179,6 +182,7 @@ __all__ = [
     "MERGE_EVENTS",
     "MIB",
     "MIN_SAT_BYTES",
+    "MORE_REJECTED",
     "OVERWROTE_ON_HUB",
     "REJECTED_BY_HUB",
     "REPLY_TOO_BIG",
@@ -200,9 +204,22 @@ __all__ = [
     "hub_restores",
     "merge_sat",
     "new_dir_fix",
+    "rejection_text",
     "reply_too_big",
     "restore_lost",
 ]
+
+
+def rejection_text(prefix: str, named: Sequence[tuple[str, str]]) -> str:
+    """A ``last_error`` for edits rejected (or not sent), ``named`` as (uid, why): the first
+    whole, then how many more (:data:`MORE_REJECTED`); "" for none. The conflicts list has
+    each one's text: 17 rejections made one line of about 5 KB in `outpost status` (scale
+    review 13)."""
+    if not named:
+        return ""
+    uid, why = named[0]
+    more = MORE_REJECTED.format(n=len(named) - 1) if len(named) > 1 else ""
+    return f"{prefix}{uid}: {why}{more}"
 
 
 class Phase(StrEnum):
@@ -479,6 +496,9 @@ class SyncInfo:
     last_sync: float = 0.0           # machine time of the last completed catch-up (0: never)
     last_error: str = ""
     progress: tuple[int, int] = (0, 0)  # (done, total) events of a catch-up; total 0: unknown
+    # (answered, total) edits (pending transactions) being sent on this connection: the
+    # hub acked or rejected ``answered`` of them; (0, 0) when none is waiting for an answer
+    sending: tuple[int, int] = (0, 0)
     attempts: int = 0
     retry_at: float | None = None
 
@@ -559,6 +579,10 @@ class SyncMachine:
         self._stored = 0   # ... of them stored (or dropped: then nothing waits for them)
         self._in_apply = 0  # ... of them in the Apply outstanding (merged replies: several)
         self._total = 0  # a catch-up's size as its first reply said (total_max; 0: unknown)
+        # edits sent on this connection the hub answered, and all there are to send (sent
+        # on it and not yet sent): SyncInfo.sending, counted per request, not per edit
+        self._answered = 0
+        self._to_send = 0
         self._stopped_by_user = False
         self._dropping = False  # a failed connection is closing: ignore its frames
         self._read_only = ""    # the hub refuses this user's edits (its message): hold them
@@ -748,7 +772,7 @@ class SyncMachine:
             return
         if stop:  # an edit in flight was put aside (_reset_conn), as on any lost answer
             self._set(phase=Phase.STOPPED, since=now, retry_at=None, progress=(0, 0),
-                      last_error=f"{reason}; {note}" if note else reason)
+                      sending=(0, 0), last_error=f"{reason}; {note}" if note else reason)
             return
         # a smaller batch asked for (cut): at once, as after a first failure (at most ~13
         # times from lim 5000 to 1), the backoff kept for failures of the hub or the link
@@ -758,7 +782,8 @@ class SyncMachine:
             err = f"{err}; {note}" if err else note
         since = now if was_online or not self.info.since else self.info.since
         self._set(phase=Phase.OFFLINE, since=since, retry_at=now + delay,
-                  attempts=self.info.attempts + (not cut), last_error=err, progress=(0, 0))
+                  attempts=self.info.attempts + (not cut), last_error=err, progress=(0, 0),
+                  sending=(0, 0))
 
     def tick(self, now: float) -> None:
         """Time passed: reconnect when the backoff is over; drop a connection whose request
@@ -941,6 +966,7 @@ class SyncMachine:
                 f"the hub refused this edit: {err[0]} (it applied nothing of it); change it "
                 "and save it again, or drop it (outpost resolve UID --keep theirs)")),)))
             self._set(last_error=f"{REJECTED_BY_HUB}{t.uid}: {err[0]}")
+            self._answer(1)
             self._send_sat(now, only_new=self.info.phase == Phase.LIVE)
             return
         if err is not None:
@@ -959,7 +985,8 @@ class SyncMachine:
                 self._sent.clear()
                 self._encoded.clear()
                 self._ob = self._prepared = None
-                self._set(last_error=self._read_only)
+                self._answered = self._to_send = 0
+                self._set(last_error=self._read_only, sending=(0, 0))
                 self._send_sat(now, only_new=False)
                 return
             if isinstance(body, dict) and body.get("code") == ERR_CODE_READ:
@@ -992,7 +1019,19 @@ class SyncMachine:
             res = replace(res, rev=known)
         self._done_evs += len(res.evs)
         if res.total_max and self.info.phase == Phase.CATCHUP and not self._total:
-            self._total = res.total_max  # ours: the hub said how big the catch-up is
+            # ours: the hub said how big the catch-up is when it read this reply; this
+            # replica's edits in the requests still in flight (sent with this one, cont) are
+            # published after that count, and their events come in the catch-up too (a
+            # laptop pushing 6,000 rows said "2,500 of 4,500 events", then "caught up:
+            # 6,000 events"; user review 13, F6): once per catch-up
+            self._total = res.total_max + sum(
+                len(t.acts) for ts in self._inflight.values() for t in ts)
+        elif sent and self._total and self.info.phase == Phase.CATCHUP and res.rejects:
+            # counted above, not published: their events never come
+            no = {r.uid for r in res.rejects}
+            self._total -= sum(len(t.acts) for t in sent if t.uid in no)
+        if sent:
+            self._answer(len(sent))
         hub_rev = max(self.info.hub_rev, res.rev)
         if self._held and self._held[0].rev <= res.rev:
             # held pushes this reply covers (it carries every event up to its revision) would
@@ -1172,7 +1211,7 @@ class SyncMachine:
                 why = {u: f"{marked[u][0]}{NOT_SENT_WHY}" for u in bad}
                 rejects = tuple(Reject(u, f"{NOT_SENT}{why[u]}", marked[u][1]) for u in bad)
                 self._store(SatRes(ZERO_REV, (), (), rejects))
-                self._set(last_error=NOT_SENT + "; ".join(f"{u}: {why[u]}" for u in bad))
+                self._set(last_error=rejection_text(NOT_SENT, [(u, why[u]) for u in bad]))
                 if self.applying:
                     return False
         return True
@@ -1205,11 +1244,10 @@ class SyncMachine:
 
     @staticmethod
     def _rejected_text(res: SatRes) -> str:
-        errs = [f"{r.uid}: {r.err}" for r in res.rejects if not r.err.startswith(OVERWROTE)]
+        errs = [(r.uid, r.err) for r in res.rejects if not r.err.startswith(OVERWROTE)]
         if errs:
-            return f"{REJECTED_BY_HUB}{'; '.join(errs)}"
-        over = [f"{r.uid}: {r.err}" for r in res.rejects]
-        return f"{OVERWROTE_ON_HUB}{'; '.join(over)}" if over else ""
+            return rejection_text(REJECTED_BY_HUB, errs)
+        return rejection_text(OVERWROTE_ON_HUB, [(r.uid, r.err) for r in res.rejects])
 
     def _on_push(self, body: Any, now: float, pre: SatRes | Update | None = None) -> None:
         if self.info.phase not in (Phase.CATCHUP, Phase.LIVE):
@@ -1379,10 +1417,12 @@ class SyncMachine:
             # names it and a connection lost leaves at most one edit of unknown fate
             most, last = 1, 0
         trans: list[Trans] = []
+        left = 0  # pending transactions not sent on this connection, these included
         if not self._read_only and (self._hub_acks or self._daql_ready(now)):
             sent = self._sent
             upto = most + last  # enough to tell whether the rest would fit in a last request
             ob, i = self._unsent()
+            left = len(ob) - i
             for t in islice(ob, i, None):  # not the whole pending queue
                 if t.uid not in sent:
                     trans.append(t)
@@ -1396,6 +1436,10 @@ class SyncMachine:
                 del trans[most:]
         if only_new and not trans:
             return
+        if trans:
+            # all there is to send: what was sent on this connection and what is left
+            # (edits made meanwhile raise it); counted per request, not per edit
+            self._to_send = max(self._to_send, len(self._sent) + left)
         head = enc_sat(SatReq(self._rev(), (), self._tops(), self._ask_lim, audits=True,
                               cont=True))
         del head["trans"]
@@ -1431,10 +1475,13 @@ class SyncMachine:
             sending.append(t)
         if too_big:
             self._store(SatRes(ZERO_REV, (), (), tuple(too_big)))
+            self._answer(len(too_big))
         trans = sending
         if only_new and not trans:
             return
         self._sent.update(t.uid for t in trans)
+        if trans:
+            self._set(sending=(self._answered, self._to_send))
         self._sat_one = (trans[0].uid, len(parts[0])) if len(trans) == 1 else None
         # each transaction serialized once: the body is spliced from their JSON texts
         body = head_text[:-1] + b',"trans":[' + b",".join(parts) + b"]}"
@@ -1487,7 +1534,17 @@ class SyncMachine:
         except OutpostError as exc:
             self._set(last_error=f"storing the user's role failed: {exc}")
 
+    def _answer(self, n: int) -> None:
+        """``n`` edits sent on this connection were answered (acked, rejected, or refused
+        here as too big): the status's ``sending``; (0, 0) once every one sent is answered
+        and none waits to go."""
+        self._answered += n
+        if self._answered >= self._to_send:
+            self._answered = self._to_send = 0
+        self._set(sending=(self._answered, self._to_send))
+
     def _reset_conn(self) -> None:
+        self._answered = self._to_send = 0
         self._put_aside()
         self._read_only = ""
         self._waiting.clear()

@@ -96,6 +96,8 @@ _PENDING = ReceiptState.PENDING.value
 _ACCEPTED = ReceiptState.ACCEPTED.value
 _REJECTED = ReceiptState.REJECTED.value
 #: a uid a "rejected by the hub: UID: why; UID: why" error names (or a NOT_SENT one)
+#: "; and N more: ..." ending an error that names only the first of several (MORE_REJECTED)
+_MORE = re.compile(r"; and [\d,]+ more: ")
 _NAMED_UID = re.compile(r"(?:^|; )([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}): ")
 
 
@@ -330,6 +332,8 @@ class Satellite:
         said "1 edit rejected" after keep theirs)."""
         if rejected == 0:
             return True
+        if _MORE.search(err):
+            return False  # names the first of several (session 13): stale once none is left
         uids = _NAMED_UID.findall(err.removeprefix(REJECTED_BY_HUB).removeprefix(NOT_SENT)
                                   .removeprefix(OVERWROTE_ON_HUB))
         return bool(uids) and all(
@@ -342,7 +346,8 @@ class Satellite:
         return {"hub_rev": max(self._hub_rev, info.hub_rev), "last_sync": self._last_sync,
                 "last_error": info.last_error,
                 "syncing": info.phase in (Phase.HANDSHAKE, Phase.CATCHUP),
-                "progress": info.progress, "offline_mode": self._offline_mode,
+                "progress": info.progress, "sending": info.sending,
+                "offline_mode": self._offline_mode,
                 "ledger": self._ledger}
 
     def holder(self) -> HolderView | None:

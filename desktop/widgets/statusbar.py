@@ -182,7 +182,14 @@ class SyncStatusBar(QStatusBar):
             if st.hub else "No hub set: File → Connection")
         self.hub_rev.setText(f"Hub rev {compact_rev(st.hub_rev or st.rev)}")
         self.hub_rev.setToolTip("The hub's revision as last heard (its latest change)")
-        self.pending.setText(f"Pending: {st.pending}")
+        answered, total = st.sending
+        # a long queue going out: the count moves only as acks are stored; say it is going
+        # (scale review 13: the pending count stood still 4.4 s with no word)
+        self.pending.setText(f"Pending: {st.pending:,}"
+                             + (f" (sending {answered:,} of {total:,})" if total else ""))
+        self.pending.setToolTip(
+            f"Edits sent to the hub on this connection: {answered:,} of {total:,} answered"
+            if total else "Edits made here not yet confirmed by the hub")
         self._show_conflicts(st.conflicts, st.put_aside)
         self.last_sync.setText(f"Synced {compact_rev(st.last_sync)}")
         self.last_sync.setToolTip("Last successful sync with the hub")
@@ -237,7 +244,18 @@ class SyncStatusBar(QStatusBar):
 
     def _show_progress(self, st: SatStatus, now: float) -> None:
         if not self.meter.update(st, now) or not (st.progress[0] or st.progress[1]):
-            self.progress.hide()
+            answered, total = st.sending
+            if not total:
+                self.progress.hide()
+                return
+            # no catch-up running: the bar shows the edits going out (user review 13, F6)
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(round(answered * 1000 / total))
+            self.progress.setFormat(f"Sending {answered:,} of {total:,} edits")
+            self.progress.setTextVisible(True)
+            self.progress.setToolTip(f"sending: {answered:,} of {total:,} edits answered by "
+                                     "the hub")
+            self.progress.show()
             return
         m = self.meter
         # a busy bar (range 0, 0) draws no text: until a share is known the bar stays empty

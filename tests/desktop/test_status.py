@@ -248,6 +248,54 @@ def test_a_catch_up_whose_size_the_hub_said_shows_of_n_and_the_time_left(qtbot: 
     assert bar.progress.text().startswith("1,000,000 events, ")
 
 
+def test_edits_going_out_show_in_the_bar_and_beside_the_pending_count(qtbot: Any) -> None:
+    """A queue of edits being sent, no catch-up running: the bar says "Sending 2,000 of
+    6,000 edits" and fills by the share the hub answered, the pending count says it is
+    going; none waiting: both as before (user review 13 F6, scale review 13: the pending
+    count stood still 4.4 s with no word)."""
+    bar = SyncStatusBar()
+    qtbot.addWidget(bar)
+    bar.show()
+    bar.show_status(SatStatus(online=True, pending=6_000, sending=(2_000, 6_000)), now=1.0)
+    assert bar.progress.isVisible()
+    assert bar.progress.text() == "Sending 2,000 of 6,000 edits"
+    assert bar.progress.value() == 333 and bar.progress.maximum() == 1000
+    assert bar.pending.text() == "Pending: 6,000 (sending 2,000 of 6,000)"
+    bar.show_status(SatStatus(online=True, pending=0), now=2.0)
+    assert not bar.progress.isVisible()
+    assert bar.pending.text() == "Pending: 0"
+
+
+async def test_a_real_push_of_many_edits_shows_in_the_status_bar(
+        qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:
+    """300 edits queued offline go out in two requests (100, then 200): the window's bar
+    says how many the hub answered of 300 while they go, and nothing once all are."""
+    sat = Satellite(tmp_path / "b", project)
+    await sync(sat, hub)
+    sat.pub_many(([Action(SITE, f"p{i:04d}", Cmd.NEW, {"name": f"P {i}"})], None)
+                 for i in range(300))
+    w = MainWindow(sat, None, "b")
+    qtbot.addWidget(w)
+    bars: list[str] = []
+    counts: list[str] = []
+
+    def seen(ch: Any) -> None:
+        if ch.status:
+            counts.append(w.status.pending.text())
+            if not w.status.progress.isHidden():
+                bars.append(w.status.progress.text())
+
+    sat.listen(seen)
+    await sync(sat, hub)
+    assert bars and all(s.startswith("Sending ") and s.endswith(" of 300 edits")
+                        for s in bars), bars
+    assert any(c.endswith(" of 300)") and "(sending " in c for c in counts), counts
+    w.refresh_status()
+    assert w.status.progress.isHidden() and w.status.pending.text() == "Pending: 0"
+    w.close()
+    sat.close()
+
+
 async def test_a_real_catch_up_in_batches_shows_counts_in_the_status_bar(
         qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:
     c = Satellite(tmp_path / "c", project)

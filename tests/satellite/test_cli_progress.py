@@ -71,3 +71,37 @@ async def test_a_catch_up_shows_of_n_from_the_hubs_first_reply(tmp_path: Path, h
     assert rc == 0, err
     first = err.splitlines()[0]
     assert first.startswith("catching up: ") and " of 600 events" in first, err
+
+
+async def test_pushing_a_long_queue_says_so_and_the_counts_agree(tmp_path: Path, hub: Hub,
+                                                                  project: Project) -> None:
+    """150 edits of 10 records queued offline go out in two requests at once (100, then 50:
+    cont) and come back as a catch-up in batches of 100 events: the hub counted 1,000 when it
+    read its first reply, the 50 edits of the second request it published after that. The
+    CLI says the upload ("sending: 0 of 150 edits", "sent: 150 edits"), and every catch-up
+    line says "of 1,500", as "caught up: 1,500 events" does (user review 13, F6: "catching
+    up: 2,500 of 4,500 events" then "caught up: 6,000 events", and the upload said
+    nothing)."""
+    a = tmp_path / "a"
+    assert (await cli(a, "connect", hub.url))[0] == 0
+    rc, _, err = await cli(a, "sync", "--once")  # the hub's 600 first
+    assert rc == 0, err
+    sat = Satellite(a, project)
+    try:
+        sat.pub_many(([Action("field.site", f"q{t:03d}-{i}", Cmd.NEW, {"name": f"Q {t}.{i}"})
+                       for i in range(10)], None) for t in range(150))
+        assert sat.status().pending == 150
+    finally:
+        sat.close()
+    rc, out, err = await cli(a, "sync", "--once", "--progress")
+    assert rc == 0, err
+    assert json.loads(out)["pending"] == 0
+    lines = err.splitlines()
+    sending = [ln for ln in lines if ln.startswith("sending: ")]
+    assert sending and sending[0] == "sending: 0 of 150 edits", err
+    assert all(ln.endswith(" of 150 edits") for ln in sending), err
+    assert "sent: 150 edits" in lines, err
+    catching = [ln for ln in lines if ln.startswith("catching up: ")]
+    assert catching and all(" of 1,500 events" in ln for ln in catching), err
+    assert lines[-1] == "caught up: 1,500 events" or lines[-1].startswith(
+        "caught up: 1,500 events, "), err
