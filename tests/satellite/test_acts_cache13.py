@@ -59,3 +59,13 @@ def test_a_replay_of_10000_transactions_decodes_each_row_once() -> None:
     again = [queue._acts_of("".join(t)) for t in texts]  # equal text read anew from the file
     assert all(a is b for a, b in zip(first, again, strict=True))
     assert all(acts_json(a) == t for a, t in zip(first, texts, strict=True))
+
+
+def test_many_tiny_transactions_keep_at_most_40000_entries() -> None:
+    """Tiny entries cost more in objects than in text (~600 bytes each besides it): their
+    count is bounded too (before: 100,000)."""
+    made = [Trans((Action(SITE, f"k{i}", Cmd.DEL),), uid=f"u{i}") for i in range(50_000)]
+    for t in made:
+        Queue.encode(t)
+    assert len(queue._TEXTS) <= 40_000 and _held() < 4 << 20
+    assert acts_json(made[-1].acts) is not None
