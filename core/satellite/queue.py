@@ -192,10 +192,24 @@ def _same_conflicts(cs: Sequence[Conflict]) -> frozenset[tuple[Any, ...]]:
 
 
 _ACTS: dict[str, tuple[Action, ...]] = {}
-_ACTS_MAX = 100_000
+"""Stored ``acts`` JSON -> its decoded actions (:func:`_acts_of`)."""
 _TEXTS: dict[int, tuple[tuple[Action, ...], str]] = {}
 """``id(acts)`` -> (those actions, their stored JSON): the entry holds the tuple, so its id
 is not reused while the entry exists; a lookup checks the identity."""
+_CACHE_BYTES = 4 << 20
+"""The budget of both caches in characters of the JSON text they hold (4 Mi), and at most
+``_CACHE_ENTRIES`` entries. An entry costs its text, its decoded actions (about 1.5 times the
+text again) and ~600 bytes of objects: at most ~10-14 MB for large transactions (an
+import's: 500 rows each), ~30 MB for 40,000 tiny ones. Sized for an offline replay, which
+reads its pending queue after every reply: 10,000 transactions of up to ~200 characters of
+actions each stay cached when they were queued by the same process (an entry as queued and
+one as read back; bench/sync.py's are ~90), up to ~400 when only read back (a restart).
+Past the budget the older half of the entries goes: an import of a large file keeps a few
+MB of its latest actions, not all of them (before: 100,000 entries whatever their size)."""
+_CACHE_ENTRIES = 40_000
+_held = 0
+"""Characters of JSON text held by ``_TEXTS`` (each entry counted once; ``_ACTS`` keys are
+texts of ``_TEXTS`` entries)."""
 
 
 def _acts_of(text: str) -> tuple[Action, ...]:
@@ -204,17 +218,34 @@ def _acts_of(text: str) -> tuple[Action, ...]:
     offline replay. Rows never change their actions."""
     acts = _ACTS.get(text)
     if acts is None:
-        if len(_ACTS) >= _ACTS_MAX:
-            _ACTS.clear()
-        acts = _ACTS[text] = tuple(dec_action(a) for a in orjson.loads(text))
+        acts = tuple(dec_action(a) for a in orjson.loads(text))
         _remember(acts, text)
+        _ACTS[text] = acts
     return acts
 
 
 def _remember(acts: tuple[Action, ...], text: str) -> None:
-    if len(_TEXTS) >= _ACTS_MAX:
-        _TEXTS.clear()
+    """Keep ``text`` as the JSON of ``acts`` (for :func:`acts_json`), within the budget."""
+    global _held
+    if id(acts) in _TEXTS:
+        return
     _TEXTS[id(acts)] = (acts, text)
+    _held += len(text)
+    if _held > _CACHE_BYTES or len(_TEXTS) > _CACHE_ENTRIES:
+        _shed()
+
+
+def _shed() -> None:
+    """Drop the older half of the cached entries (amortized: each entry is moved at most once
+    per halving), and the decoded actions of their texts."""
+    global _held
+    keep = list(_TEXTS.items())[len(_TEXTS) // 2:]
+    _TEXTS.clear()
+    _TEXTS.update(keep)
+    _held = sum(len(t) for _, (_, t) in keep)
+    kept = {t: a for _, (a, t) in keep if _ACTS.get(t) is a}
+    _ACTS.clear()
+    _ACTS.update(kept)
 
 
 def acts_json(acts: tuple[Action, ...]) -> str | None:
