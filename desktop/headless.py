@@ -1729,7 +1729,7 @@ class CsvImport:
         user's) cannot be told before a sync."""
         c = self.counts
         out = [f"{self.file} line {line} ({top} {key}): "
-               + "; ".join(f"{k} left as you changed it: the sheet has {_cell_text(v)} from a "
+               + "; ".join(f"{k} left as you changed it: the sheet has {cell_text(v)} from a "
                            "satellite further on" for k, v in cells.items())
                + f" (your change is not synced yet; that value is a change you have not "
                f"received, or the sheet's own): {sync} to see whose it is, then import the "
@@ -2472,7 +2472,7 @@ def _absent_required(model: Any, fields: list[Any]) -> list[str]:
             if f.required and f.default is None and f.name not in there]
 
 
-def _cell_text(v: Any) -> str:
+def cell_text(v: Any) -> str:
     """A cell's value as a line says it: ``'C2'``, ``an empty cell``."""
     if v is None or v == "":
         return "an empty cell"
