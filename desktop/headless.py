@@ -2636,13 +2636,16 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
                         continue
                     if _same(was.get(k), v, k in refs):
                         maybe.append(k)
-                    elif line in ahead and not _same(was.get(k), now_is.get(k), k in refs):
+                    elif (line in ahead and (base, key) in then
+                          and not _same(was.get(k), now_is.get(k), k in refs)):
                         # a sheet from a satellite further on, a field holding this
                         # replica's pending edit (the record now differs from the record
                         # at the replica's revision), the cell neither (review muser13:
                         # sent, the edit silently overwritten, then folded into the
                         # import's conflict): a colleague's change not received yet, or
-                        # the sheet's user's; which is not known here: kept, said
+                        # the sheet's user's; which is not known here: kept, said. (A
+                        # record made here and not synced yet is not at that satellite: its
+                        # cells are sent as before)
                         differs[k] = v
                     else:
                         changed[k] = v
