@@ -1533,7 +1533,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
         print(f"outpost: {note}", file=sys.stderr)
     for line in job.clash_lines():  # stderr, --json too (its "conflicts" lists them all)
         print(f"outpost: {line}", file=sys.stderr)
-    for line in (*job.kept_lines(), *job.own_lines(), *job.unreceived_lines(),
+    for line in (*job.kept_lines(), *job.own_lines(), *job.own_differs_lines(),
+                 *job.unreceived_lines(),
                  *job.new_key_lines(), *job.dropped_lines(),
                  *job.repeat_lines()):
         print(f"outpost: {line}", file=sys.stderr)
@@ -1548,6 +1549,11 @@ def _cmd_import(args: argparse.Namespace) -> int:
                 "kept_unsynced": [{"line": line, "top": top, "key": key, "fields": list(fs)}
                                   for line, top, key, fs in job.counts.own],
                 "kept_unsynced_rows": job.counts.own_rows,
+                # cells with another value than your unsynced change and the one before it
+                "kept_unsynced_differs": [{"line": line, "top": top, "key": key,
+                                           "fields": list(cs), "sheet": cs}
+                                          for line, top, key, cs in job.counts.own_differs],
+                "kept_unsynced_differs_rows": job.counts.own_differs_rows,
                 "skipped_not_received": [{"line": line, "top": top, "key": key}
                                          for line, top, key in job.counts.not_received],
                 "skipped_not_received_rows": job.counts.unreceived_rows,
@@ -1752,6 +1758,9 @@ class CsvImport:
                    "export kept as they are now" if self.counts.kept_rows else "")
                 + (f"; in {plural(self.counts.own_rows, 'row')}, your unsynced changes kept"
                    if self.counts.own_rows else "")
+                + (f"; in {plural(self.counts.own_differs_rows, 'row')}, your unsynced "
+                   "changes kept over another value in the sheet (sync to see whose)"
+                   if self.counts.own_differs_rows else "")
                 + (f"; {plural(self.counts.unreceived_rows, 'row')} of records this replica "
                    "has not received yet skipped (sync, then import again)"
                    if self.counts.unreceived_rows else "")
@@ -1814,6 +1823,25 @@ class CsvImport:
         if c.own_rows > len(c.own):
             out.append(f"{plural(c.own_rows - len(c.own), 'more row')} left fields with your "
                        "unsynced changes as you changed them (`--json` counts them)")
+        return out
+
+    def own_differs_lines(self, sync: str = "`outpost sync --once`") -> list[str]:
+        """One line per row of a file exported on a satellite further on whose cells hold
+        a value other than both this replica's own edit not yet at the hub and the value
+        before it (at most :data:`_MOST_LINES`, then a count): the edit kept, the cells not
+        sent, as whose the value is (a colleague's change not received yet, or the sheet's
+        user's) cannot be told before a sync."""
+        c = self.counts
+        out = [f"{self.file} line {line} ({top} {key}): "
+               + "; ".join(f"{k} left as you changed it: the sheet has {cell_text(v)} from a "
+                           "satellite further on" for k, v in cells.items())
+               + f" (your change is not synced yet; that value is a change you have not "
+               f"received, or the sheet's own): {sync} to see whose it is, then import the "
+               "file again to send the sheet's" for line, top, key, cells in c.own_differs]
+        if c.own_differs_rows > len(c.own_differs):
+            out.append(f"{plural(c.own_differs_rows - len(c.own_differs), 'more row')} left "
+                       "fields with your unsynced changes as you changed them where the "
+                       "sheet has another value (`--json` counts them)")
         return out
 
     def unreceived_lines(self, sync: str = "`outpost sync --once`") -> list[str]:
@@ -1890,8 +1918,9 @@ class CsvImport:
                 f"that synced later. Its {plural(rows, 'row')} were compared with the "
                 "records as this replica has them and sent as changes of them, so a cell "
                 "holding a change this replica has not received yet is sent too (but not "
-                "one holding the value from before a change of yours not synced yet: that "
-                "satellite did not have your change, which is kept); the hub "
+                "one in a field you changed and have not synced yet: that satellite did not "
+                "have your change, which is kept, and a value other than yours is said); the "
+                "hub "
                 "takes each change, or names it a conflict if the field was changed since "
                 "(then choose yours or theirs; each changed row is a transaction of its own, "
                 "so one conflict does not take the others with it). To compare with the "
@@ -2093,6 +2122,13 @@ class _Counts:
     # fields) of the first _MOST_LINES rows
     own: list[tuple[int, str, str, tuple[str, ...]]] = field(default_factory=list)
     own_rows: int = 0
+    # cells of such a row with a value other than both this replica's pending edit and the
+    # value before it (review muser13: sent, the edit was overwritten and then folded away):
+    # a colleague's change this replica has not received, or the sheet's user's; the
+    # edit is kept, the cell not sent: (line, topic, key, {field: the sheet's value}) of
+    # the first _MOST_LINES rows
+    own_differs: list[tuple[int, str, str, dict[str, Any]]] = field(default_factory=list)
+    own_differs_rows: int = 0
     # rows of a file from a satellite further on whose record this replica has not received
     # yet (skipped: sync, then import again): (line, topic, key) of the first _MOST_LINES
     not_received: list[tuple[int, str, str]] = field(default_factory=list)
@@ -2181,6 +2217,11 @@ class _Counts:
         self.own_rows += 1
         if len(self.own) < _MOST_LINES:
             self.own.append((line, top, key, tuple(fields)))
+
+    def keep_own_differs(self, line: int, top: str, key: str, cells: dict[str, Any]) -> None:
+        self.own_differs_rows += 1
+        if len(self.own_differs) < _MOST_LINES:
+            self.own_differs.append((line, top, key, dict(cells)))
 
     def repeat(self, line: int, top: str, key: str) -> None:
         self.repeat_rows += 1
@@ -2544,6 +2585,14 @@ def _absent_required(model: Any, fields: list[Any]) -> list[str]:
             if f.required and f.default is None and f.name not in there]
 
 
+def cell_text(v: Any) -> str:
+    """A cell's value as a line says it: ``'C2'``, ``an empty cell``."""
+    if v is None or v == "":
+        return "an empty cell"
+    t = str(v)
+    return repr(t if len(t) <= 40 else t[:40] + "…")
+
+
 def _names(names: list[str]) -> str:
     """``a``, ``a and b``, ``a, b and c``."""
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
@@ -2694,13 +2743,27 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
                 # when the cell differs from the record now
                 was = then.get((base, key), {})
                 changed, maybe = {}, []
+                differs: dict[str, Any] = {}
                 for k, v in arg.items():
                     if _same(now_is.get(k), v, k in refs):
                         continue
                     if _same(was.get(k), v, k in refs):
                         maybe.append(k)
+                    elif (line in ahead and (base, key) in then
+                          and not _same(was.get(k), now_is.get(k), k in refs)):
+                        # a sheet from a satellite further on, a field holding this
+                        # replica's pending edit (the record now differs from the record
+                        # at the replica's revision), the cell neither (review muser13:
+                        # sent, the edit silently overwritten, then folded into the
+                        # import's conflict): a colleague's change not received yet, or
+                        # the sheet's user's; which is not known here: kept, said. (A
+                        # record made here and not synced yet is not at that satellite: its
+                        # cells are sent as before)
+                        differs[k] = v
                     else:
                         changed[k] = v
+                if differs and check:
+                    seen.keep_own_differs(line, top, key, differs)
                 if maybe and line in ahead:
                     # a sheet from a satellite further on (user review 13): it cannot hold
                     # this replica's own edits not yet at the hub (pending), so

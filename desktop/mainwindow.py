@@ -42,7 +42,7 @@ from core.revision import Rev, format_rev, parse_rev
 from core.satellite.api import Change, ReceiptState, SatelliteAPI
 from desktop.drafts import DRAFTS_FILE, Draft, load_drafts, save_drafts
 from desktop.format import plural
-from desktop.headless import CsvImport
+from desktop.headless import CsvImport, cell_text
 from desktop.icons import icon
 from desktop.models.records import RecordTableModel
 from desktop.models.topics import TopicListModel
@@ -1183,6 +1183,17 @@ class MainWindow(QMainWindow):
                    "your change was kept: "
                    + _few((f"{key} ({', '.join(fs)})" for _, _, key, fs in c.own),
                           c.own_rows) if c.own_rows else "")
+            # review muser13: another value than the pending edit's and the one before it
+            differs = (f"{plural(c.own_differs_rows, 'row')} had another value in a field you "
+                       "changed and have not synced yet (the file comes from a laptop that "
+                       "synced later: the value may be a change this laptop has not received, "
+                       "or the file's own): your change was kept: "
+                       + _few((f"{key} ("
+                               + ", ".join(f"{k}: the file has {cell_text(v)}"
+                                           for k, v in cs.items()) + ")"
+                               for _, _, key, cs in c.own_differs), c.own_differs_rows)
+                       + f". Sync now ({SYNC_KEY}) to see whose it is, then import the file "
+                       "again to send the file's" if c.own_differs_rows else "")
             unreceived = (f"{plural(c.unreceived_rows, 'row')} named records this laptop has "
                           "not received yet (the file comes from a laptop that synced later): "
                           "skipped, not made as new records: "
@@ -1213,7 +1224,7 @@ class MainWindow(QMainWindow):
             if c.repeat_rows and job.stamp is not None:
                 self._csv_again = (file, sheet, frozenset(c.repeat_at), job.stamp)
             notes = [n for n in (job.overwrite_note(), job.ahead_note(f"Sync now ({SYNC_KEY})"),
-                                 clashes, kept, own, unreceived, keys, gone,
+                                 clashes, kept, own, differs, unreceived, keys, gone,
                                  again,
                                  *job.dangling_lines(),
                                  job.sheet_note("File → Import CSV from a spreadsheet export…"))

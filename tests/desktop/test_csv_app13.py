@@ -128,3 +128,31 @@ async def test_a_row_of_a_record_not_received_yet_is_skipped_naming_sync_now(
     finally:
         a.close()
         b.close()
+
+
+async def test_a_sheet_further_on_with_another_value_keeps_ones_unsynced_edit(
+        qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:  # noqa: F811
+    """Review muser13: a cell with neither this laptop's unsynced edit nor the value before
+    it (a change not received yet, or the sheet's own) was sent over the edit: kept, said."""
+    a, b = await two(tmp_path, project, hub)
+    try:
+        b.pub([Action(SITE, "s1", Cmd.MOD, {"notes": "B: bridge washed out"})])  # offline
+        a.pub([Action(SITE, "s1", Cmd.MOD, {"notes": "A: ford is fine"})])
+        await sync(a, hub)
+        src = write(tmp_path / "a.csv", ["key,name,region,lat,lon,notes,_rev",
+                                         f"s1,Alder Creek (A),North,,,A: ford is fine,"
+                                         f"{format_rev(a.rev())}"])
+        w = _window(qtbot, b)
+        ok, _, text = finish(qtbot, w, w.import_csv(src))
+        assert ok, text
+        assert ("1 row had another value in a field you changed and have not synced yet (the "
+                "file comes from a laptop that synced later: the value may be a change this "
+                "laptop has not received, or the file's own): your change was kept: s1 "
+                "(notes: the file has 'A: ford is fine'). Sync now") in text, text
+        rv = b.record(SITE, "s1")
+        assert rv is not None and rv.fields is not None
+        assert rv.fields["notes"] == "B: bridge washed out"
+        assert rv.fields["name"] == "Alder Creek (A)"
+    finally:
+        a.close()
+        b.close()
