@@ -823,9 +823,12 @@ def rejection_line(r: Receipt) -> str:
                 "--keep theirs drops it")
     if r.conflicts:
         why = "; ".join(
-            (f"{c.top} {c.key}: " if len(recs) > 1 else "") + c.reason
-            + (f" ({', '.join(c.fields)})" if c.fields else "")
-            + (f" by {c.usr}" if c.usr else "") + (f" at {format_rev(c.rev)}" if c.rev else "")
+            (f"{c.top} {c.key}: " if len(recs) > 1 else "") + c.reason + (
+                ", ".join(f" ({', '.join(fs)})" + (f" by {u}" if u else "")
+                          + (f" at {format_rev(rv)}" if rv else "") for rv, u, fs in c.groups())
+                if c.by else (f" ({', '.join(c.fields)})" if c.fields else "")
+                + (f" by {c.usr}" if c.usr else "") + (f" at {format_rev(c.rev)}" if c.rev
+                                                       else ""))
             for c in r.conflicts[:3]) + (f"; {len(r.conflicts) - 3} more"
                                          if len(r.conflicts) > 3 else "")
     else:
@@ -1075,7 +1078,9 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
              "resolves": r.resolves or None,
              "records": [f"{a.top} {a.key}" for a in r.acts],
              "conflicts": [{"top": c.top, "key": c.key, "reason": c.reason,
-                            "fields": list(c.fields), "theirs": c.theirs, "usr": c.usr}
+                            "fields": list(c.fields), "theirs": c.theirs, "usr": c.usr,
+                            "by": {f: {"rev": format_rev(rv), "usr": u}
+                                   for f, (rv, u) in c.by.items()} if c.by else None}
                            for c in r.conflicts],
              "fields": [{"top": f.top, "key": f.key, "field": f.field or None,
                          "base": f.base, "mine": f.mine, "theirs": f.theirs, "usr": f.usr,

@@ -120,9 +120,10 @@ def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:
         first = len(out)
         if c.fields and act is not None and act.cmd != Cmd.DEL:  # the same fields changed
             for name in c.fields:
+                rev, usr = c.of(name)  # who changed this field last (user review 13 F8)
                 out.append(FieldConflict(
                     rc.uid, c.top, c.key, name, base.get(name), mine.get(name),
-                    now.get(name), c.usr, c.rev, c.reason, c.cmd))
+                    now.get(name), usr, rev, c.reason, c.cmd))
             rest = [f for f in mine if f not in c.fields]
             for name in rest:
                 # no user and revision: no change of theirs collided with it
@@ -532,6 +533,24 @@ def _sentence(c: Conflict, a: Action | None,
     by = ((f" ({when(c.rev)})" if name else f" ({c.usr or 'someone'}, {when(c.rev)})")
           if c.rev else "")
     mine = dict(a.arg or {}) if a is not None else {}
+
+    def changers(theirs: Mapping[str, Any] | None) -> str:
+        # "bob changed lat to 46.0 (…)", or per user when several changed the fields
+        # ("alice changed lat to 46.0 (…); bob changed region to "East" (…)": user review 13
+        # F8 credited both to bob, the last)
+        groups = c.groups() if c.by else [(c.rev, c.usr, tuple(theirs or ()))]
+        if len(groups) == 1:
+            return f"{who} changed {values(c.top, theirs)}{by}"
+        parts = []
+        for rev, usr, fs in groups:
+            one = usr if named and usr and not mine_too else ""
+            say = "earlier, you" if mine_too else one or "they"
+            at = (f" ({when(rev)})" if one else f" ({usr or 'someone'}, {when(rev)})") \
+                if rev else ""
+            parts.append(f"{say} changed "
+                         f"{values(c.top, {f: (theirs or {}).get(f) for f in fs})}{at}")
+        return "; ".join(parts)
+
     # the record's values changed after it was created (again): by whom, beside theirs
     changed = f" (last changed by {last[0] or 'someone'}, {when(last[1])})" if last else ""
     if c.reason == "deleted" and c.theirs is not None:
@@ -554,7 +573,7 @@ def _sentence(c: Conflict, a: Action | None,
                 "recreates it (as you saw it, with your changes); keep theirs leaves it "
                 "deleted and drops your changes")
     if c.reason == "modified":
-        return (f"you deleted this record; {who} changed {values(c.top, c.theirs)}{by}. Keep "
+        return (f"you deleted this record; {changers(c.theirs)}. Keep "
                 "mine deletes it anyway; keep theirs keeps it, with their changes")
     if c.reason == "created":
         theirs = {f: (c.theirs or {}).get(f) for f in mine}
@@ -571,8 +590,8 @@ def _sentence(c: Conflict, a: Action | None,
                 "second record); keep theirs drops yours")
     yours = {f: mine.get(f) for f in c.fields}
     rest = {f: v for f, v in mine.items() if f not in c.fields}
-    text = (f"you changed {values(c.top, yours)}; {who} changed "
-            f"{values(c.top, {f: (c.theirs or {}).get(f) for f in c.fields})}{by}")
+    text = (f"you changed {values(c.top, yours)}; "
+            f"{changers({f: (c.theirs or {}).get(f) for f in c.fields})}")
     if rest:
         text += (f"; your change of {values(c.top, rest)} did not conflict. Keep mine sends "
                  f"all your changes; keep theirs drops all of them, {names(c.top, rest)} too "
