@@ -1031,6 +1031,7 @@ _OWN_SINCE = {"deleted": "deleted it", "created": "created it again"}
 
 def _cmd_conflicts(args: argparse.Namespace) -> int:
     from core.satellite.conflicts import (
+        SETTLED,
         WHOLE,
         Own,
         aside_arrived,
@@ -1039,8 +1040,10 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
         explain_aside,
         last_changes,
         own_of,
+        settled_same,
         since_sentences,
     )
+    from core.satellite.satellite import SAME
 
     def read(sat: Satellite) -> tuple[Rev, list[tuple[Any, list[Any]]], Own, str]:
         # base / mine / theirs per field: the same function as the app's conflicts view; the
@@ -1055,7 +1058,8 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
         return seen, recs, own, why
 
     def words(sat: Satellite) -> tuple[Rev, list[tuple[Any, list[Any]]], Own, str,
-                                        dict[str, list[str]], set[str]]:
+                                        dict[str, list[str]], set[str],
+                                        list[tuple[Any, Any]]]:
         seen, recs, own, why = read(sat)
         # a put-aside edit (sent, answer lost): what it did and what the hub holds now
         aside = {r.uid: explain_aside(
@@ -1063,9 +1067,18 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
             drop=f"drop it (`outpost resolve {r.uid} --keep theirs`)")
             for r, _ in recs if is_put_aside(r)}
         arrived = {r.uid for r, _ in recs if r.uid in aside and aside_arrived(sat, r)}
-        return seen, recs, own, why, aside, arrived
+        return seen, recs, own, why, aside, arrived, settled_of(sat)
 
-    seen, recs, own, why, aside, arrived = _read(args, words)
+    def settled_of(sat: Satellite) -> list[tuple[Any, Any]]:
+        # the latest edits settled by themselves (user review 13 F4: both set lon to 9.9):
+        # said, not asked, with what was sent of them (their resolution's receipt)
+        done = [r for r in sat.receipts([ReceiptState.RESOLVED]) if settled_same(r)]
+        done.sort(key=lambda r: r.created)
+        return [(r, sat.receipt(r.resolved_by) if r.resolved_by not in ("", "theirs", "-",
+                                                                         SAME) else None)
+                for r in done[-_SETTLED_SHOWN:]]
+
+    seen, recs, own, why, aside, arrived, settled = _read(args, words)
     said = {r.uid: aside.get(r.uid) or explain(r, own=own, last=last_changes(fields))
             + since_sentences(fields) for r, fields in recs}
     for r, _ in recs:
@@ -1085,7 +1098,8 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
              "fields": [{"top": f.top, "key": f.key, "field": f.field or None,
                          "base": f.base, "mine": f.mine, "theirs": f.theirs, "usr": f.usr,
                          "rev": format_rev(f.rev) if f.rev else None, "reason": f.reason,
-                         "conflict": f.conflict, "since": f.since or None,
+                         "conflict": f.conflict, "same": f.same,
+                         "since": f.since or None,
                          "since_usr": f.since_usr or None,
                          "since_rev": format_rev(f.since_rev) if f.since_rev else None,
                          "since_own": f.own_since or None,
@@ -1096,6 +1110,18 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
                         for f in fields]}
             for r, fields in recs]
 
+    def settled_text(r: Any, by: Any) -> str:
+        same = ", ".join(f"{c.top} {c.key} " + ", ".join(
+            f"{f} {_shown((c.theirs or {}).get(f))}" for f in c.fields) for c in r.conflicts)
+        sent = (f"; your other changes sent as transaction {by.uid} ("
+                + ", ".join(f"{a.top} {a.key} " + ", ".join(a.arg or ()) for a in by.acts) + ")"
+                if by is not None else "; nothing else to send: dropped")
+        return f"{r.uid}\t{SETTLED} ({same}){sent}"
+
+    rows += [{"uid": r.uid, "state": r.state.value, "settled": SETTLED,
+              "resolved_by": r.resolved_by, "records": [f"{a.top} {a.key}" for a in r.acts],
+              "explain": [settled_text(r, by).partition("\t")[2]]} for r, by in settled]
+
     def line(f: Any) -> str:
         what = f"{f.top} {f.key} " + (f"{f.field}" if f.field != WHOLE else "(whole record)")
         if f.reason == ASIDE:  # sent, answer lost: the edit's value, the hub's now
@@ -1103,7 +1129,8 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
         # a record created under a taken key and changed after: who changed theirs last
         then = (f", last changed by {f.last_usr or 'someone'} at {format_rev(f.last_rev)}"
                 if f.last_rev else "")
-        by = (" (no conflict)" if not f.conflict else f" ({f.reason}" + (
+        by = (" (no conflict)" if not f.conflict else " (identical: no choice needed)"
+              if f.same else f" ({f.reason}" + (
             f" by {f.usr}" if f.usr else "") + (f" at {format_rev(f.rev)}" if f.rev else "")
             + then + ")") + (f" ({f.since} since, by {f.since_usr or 'someone'} at "
                       f"{format_rev(f.since_rev)})" if f.since else "") + (
@@ -1126,8 +1153,16 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
     if text:
         text += (f"\n(as of revision {format_rev(seen)}: `outpost resolve UID --keep mine "
                  f"--seen {format_rev(seen)}` resolves on what is shown here)")
+    if settled:
+        text = "\n".join([text or "no conflicts", "settled by themselves (latest "
+                           f"{_SETTLED_SHOWN}):", *(f"  {settled_text(r, by)}"
+                                                    for r, by in settled)])
     _out(args, rows, text or "no conflicts")
     return 0
+
+
+_SETTLED_SHOWN = 5
+"""How many of the latest edits settled by themselves `outpost conflicts` names."""
 
 
 def _cmd_discard(args: argparse.Namespace) -> int:

@@ -30,9 +30,13 @@ from core.satellite.api import (
     refused_here,
 )
 
-__all__ = ["WHOLE", "FieldConflict", "Own", "aside_arrived", "conflict_fields",
-           "could_overwrite", "explain", "explain_aside", "last_changes", "own_of", "seen_of",
-           "since_sentences"]
+__all__ = ["SETTLED", "WHOLE", "FieldConflict", "Own", "aside_arrived", "conflict_fields",
+           "could_overwrite", "explain", "explain_aside", "last_changes", "own_of", "same_value",
+           "seen_of", "settled_same", "since_sentences"]
+
+SETTLED = "settled: same values on both sides"
+"""How a rejected transaction settled by itself is said (:func:`settled_same`): every field
+that conflicted already held the user's value (both set lon to 9.9); DESIGN §5."""
 
 WHOLE = ""
 """The field name of a whole-record conflict (a record deleted, created or modified by the
@@ -87,6 +91,37 @@ class FieldConflict:
     ``usr`` and ``rev`` name (user review 12: bob's values were credited to carol, who created
     the record); ``""`` when none. ``last_rev``: when."""
     last_rev: Rev = ZERO_REV
+    same: bool = False
+    """A conflicting field whose value is the same on both sides (theirs now is mine: both
+    set lon to 9.9; user review 13 F4): shown as identical, no choice needed (either keeps
+    the value)."""
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Whether two field values are the same (``1`` and ``True``, ``1`` and ``1.0`` are not:
+    the record would hold another type)."""
+    return type(a) is type(b) and a == b
+
+
+def settled_same(rc: Receipt) -> bool:
+    """Whether the rejected transaction ``rc`` conflicted only where the other side had set the
+    user's own values (user review 13 F4: both set lon to 9.9): each conflict a changed field
+    of a ``mod`` or ``new``, and theirs at the rejection equal to mine in every conflicting
+    field. Nothing is left to choose: the satellite settles it by itself
+    (:meth:`core.satellite.satellite.Satellite.resolve` keep mine of what differs)."""
+    if not rc.conflicts or is_put_aside(rc) or refused_here(rc):
+        return False
+    acts = {(a.top, a.key): a for a in rc.acts}
+    for c in rc.conflicts:
+        a = acts.get((c.top, c.key))
+        if (c.reason != "field changed" or not c.fields or a is None or a.cmd == Cmd.DEL
+                or c.theirs is None):
+            return False
+        mine = a.arg or {}
+        if any(f not in mine or f not in c.theirs or not same_value(mine[f], c.theirs[f])
+               for f in c.fields):
+            return False
+    return True
 
 
 def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:
@@ -123,7 +158,8 @@ def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:
                 rev, usr = c.of(name)  # who changed this field last (user review 13 F8)
                 out.append(FieldConflict(
                     rc.uid, c.top, c.key, name, base.get(name), mine.get(name),
-                    now.get(name), usr, rev, c.reason, c.cmd))
+                    now.get(name), usr, rev, c.reason, c.cmd,
+                    same=name in mine and name in now and same_value(mine[name], now[name])))
             rest = [f for f in mine if f not in c.fields]
             for name in rest:
                 # no user and revision: no change of theirs collided with it
@@ -538,7 +574,9 @@ def _sentence(c: Conflict, a: Action | None,
         # "bob changed lat to 46.0 (…)", or per user when several changed the fields
         # ("alice changed lat to 46.0 (…); bob changed region to "East" (…)": user review 13
         # F8 credited both to bob, the last)
-        groups = c.groups() if c.by else [(c.rev, c.usr, tuple(theirs or ()))]
+        groups = ([(r, u, tuple(f for f in fs if f in (theirs or {})))
+                   for r, u, fs in c.groups()] if c.by else [(c.rev, c.usr, tuple(theirs or ()))])
+        groups = [g for g in groups if g[2]]
         if len(groups) == 1:
             return f"{who} changed {values(c.top, theirs)}{by}"
         parts = []
@@ -588,10 +626,20 @@ def _sentence(c: Conflict, a: Action | None,
                 "to it follow; your later edits of it, saved apart, stay on their record: "
                 "check them after); keep mine replaces their record's values with yours (no "
                 "second record); keep theirs drops yours")
-    yours = {f: mine.get(f) for f in c.fields}
+    # a field both set to the same value needs no choice (user review 13 F4: "mine 9.9 |
+    # theirs 9.9" was a conflict to resolve)
+    same = [f for f in c.fields if f in mine and f in (c.theirs or {})
+            and same_value(mine[f], (c.theirs or {})[f])]
+    differ = tuple(f for f in c.fields if f not in same)
+    yours = {f: mine.get(f) for f in differ}
     rest = {f: v for f, v in mine.items() if f not in c.fields}
     text = (f"you changed {values(c.top, yours)}; "
-            f"{changers({f: (c.theirs or {}).get(f) for f in c.fields})}")
+            f"{changers({f: (c.theirs or {}).get(f) for f in differ})}"
+            if differ else "")
+    if same:
+        text = (text + "; " if text else "") + (
+            f"you both set {values(c.top, {f: mine[f] for f in same})}: identical, no "
+            "choice needed")
     if rest:
         text += (f"; your change of {values(c.top, rest)} did not conflict. Keep mine sends "
                  f"all your changes; keep theirs drops all of them, {names(c.top, rest)} too "

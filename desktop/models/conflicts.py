@@ -86,7 +86,7 @@ class ConflictRow(FieldConflict):
     def choosable(self) -> bool:
         """A field row, or a delete (kept: delete anyway; else the record stays); never a
         row of a put-aside edit (sent, answer lost: sent again or dropped whole)."""
-        if self.reason == ASIDE:
+        if self.reason == ASIDE or self.same:  # the same value on both sides: no choice
             return False
         return self.field != WHOLE or (self.cmd == Cmd.DEL and (
             self.reason in ("deleted", "modified") or not self.conflict))
@@ -229,7 +229,9 @@ class ConflictsModel(QAbstractTableModel):
         if col == 1:
             if r.field == WHOLE:
                 return "(whole record)"
-            return self._title(r.top, r.field) + ("" if r.conflict else " (no conflict)")
+            return self._title(r.top, r.field) + ("" if r.conflict and not r.same
+                                                   else " (identical)" if r.same
+                                                   else " (no conflict)")
         if col in (2, 3, 4):
             text = self._show(r, (r.base, r.mine, r.theirs)[col - 2], col)
             if col == 4 and r.since:  # the hub's value now: changed after the conflict
