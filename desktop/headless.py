@@ -211,15 +211,17 @@ def add_commands(sub: Any) -> None:
         "(two laptops offline gave two records one key): --keep both adds yours as a new "
         "record under a new key (a free integer above every key known for int keys, a new "
         "UUID otherwise, or --key), the refs of the same edit to it follow it, and their "
-        "record stays as it is; --keep mine REPLACES their record's values with yours "
-        "(one record is left). Per field (instead of --keep): --field FIELD=mine keeps your "
+        "record stays as it is; --keep mine SETS YOUR VALUES ON THEIR RECORD (one record is "
+        "left; the fields only theirs has stay as they are: `outpost conflicts` lists them). "
+        "Per field (instead of --keep): --field FIELD=mine keeps your "
         "value of FIELD, --field FIELD=theirs theirs; every field that conflicts is named, "
         "the fields of your edit that did not conflict are sent as yours, e.g. `outpost "
         "resolve UID --field name=theirs --field lat=mine`.")
     p.add_argument("uid", help="the rejected transaction's uid (from `outpost conflicts`)")
     p.add_argument("--keep", choices=["mine", "theirs", "both"], default=None,
-                   help="mine: send your edit again (on a key clash it replaces their "
-                   "record); theirs: drop it; both: yours under a new key")
+                   help="mine: send your edit again (on a key clash it sets your values on "
+                   "their record; the fields only theirs has stay); theirs: drop it; both: "
+                   "yours under a new key")
     p.add_argument("--field", action="append", default=[],
                    metavar="[TOPIC KEY ]FIELD=mine|theirs",
                    help="keep per field (instead of --keep): your value or theirs; repeat "
@@ -1099,6 +1101,7 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
                          "base": f.base, "mine": f.mine, "theirs": f.theirs, "usr": f.usr,
                          "rev": format_rev(f.rev) if f.rev else None, "reason": f.reason,
                          "conflict": f.conflict, "same": f.same,
+                         "theirs_only": f.theirs_only,
                          "since": f.since or None,
                          "since_usr": f.since_usr or None,
                          "since_rev": format_rev(f.since_rev) if f.since_rev else None,
@@ -1129,6 +1132,9 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
         # a record created under a taken key and changed after: who changed theirs last
         then = (f", last changed by {f.last_usr or 'someone'} at {format_rev(f.last_rev)}"
                 if f.last_rev else "")
+        if f.theirs_only:  # their record's field my edit does not set: keep mine keeps it
+            return (f"  {what}: base {_shown(f.base)} | mine (not set) | theirs "
+                    f"{_shown(f.theirs)} (only theirs has it: keep mine leaves it)")
         by = (" (no conflict)" if not f.conflict else " (identical: no choice needed)"
               if f.same else f" ({f.reason}" + (
             f" by {f.usr}" if f.usr else "") + (f" at {format_rev(f.rev)}" if f.rev else "")
@@ -1228,6 +1234,7 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
         taken = sat.both_keys(uid)  # refuses what resolve refuses, with its words
         rec = sat.receipt(uid)
         aside = rec is not None and is_put_aside(rec)  # sent, its answer lost
+        taken_only = _theirs_only(sat, rec) if keep == Keep.MINE and taken else {}
         keys = _both_keys(args.key, taken, sat.project) if keep == Keep.BOTH else None
         if keys is not None:
             keys = {**taken, **keys}  # the keys said are the keys used (not drawn again)
@@ -1258,9 +1265,12 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
             "if meant for yours" for sig, us in later.items())
     elif keep == Keep.MINE and taken:
         out["replaced"] = list(taken)
-        text += "".join(f"\n  {sig}: your values replaced those of the record someone else "
-                        "created under this key (one record is left; --keep both would "
-                        "have kept both)" for sig in taken)
+        text += "".join(f"\n  {sig}: your values were set on the record someone else "
+                        "created under this key" + (
+                            f"; what only it had stays ({', '.join(taken_only[sig])})"
+                            if taken_only.get(sig) else "")
+                        + " (one record is left; --keep both would have kept both)"
+                        for sig in taken)
     _out(args, out, text)
     return 0
 
@@ -1364,6 +1374,23 @@ def _field_picks(rec: Receipt, given: Sequence[str]
         named.add((sig, name))
         out[sig][name] = value
     return out, named
+
+
+def _theirs_only(sat: Satellite, rec: Any) -> dict[str, list[str]]:
+    """Per record ``"TOPIC KEY"`` of ``rec`` created under a taken key, the fields their record
+    has now that the edit does not set: keep mine leaves them (user review 13 F2)."""
+    from core.satellite.conflicts import theirs_only
+    if rec is None:
+        return {}
+    acts = {(a.top, a.key): a for a in rec.acts}
+    out: dict[str, list[str]] = {}
+    for c in rec.conflicts:
+        rv = sat.record(c.top, c.key)
+        only = theirs_only(replace(c, theirs=rv.confirmed if rv is not None else None),
+                           acts.get((c.top, c.key)))
+        if only:
+            out[f"{c.top} {c.key}"] = list(only)
+    return out
 
 
 def _both_keys(given: Sequence[str], taken: Mapping[str, str],

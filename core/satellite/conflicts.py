@@ -13,6 +13,7 @@ Two functions used by the desktop's conflicts view (``desktop.models.conflicts``
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from core.satellite.api import (
 
 __all__ = ["SETTLED", "WHOLE", "FieldConflict", "Own", "aside_arrived", "conflict_fields",
            "could_overwrite", "explain", "explain_aside", "last_changes", "own_of", "same_value",
-           "seen_of", "settled_same", "since_sentences"]
+           "seen_of", "settled_same", "since_sentences", "theirs_only"]
 
 SETTLED = "settled: same values on both sides"
 """How a rejected transaction settled by itself is said (:func:`settled_same`): every field
@@ -91,10 +92,27 @@ class FieldConflict:
     ``usr`` and ``rev`` name (user review 12: bob's values were credited to carol, who created
     the record); ``""`` when none. ``last_rev``: when."""
     last_rev: Rev = ZERO_REV
+    theirs_only: bool = False
+    """A field of the record someone else created under the key (``reason`` "created", or
+    deleted and created again) that the user's edit does not set: keep mine leaves it as
+    theirs has it (user review 13 F2: no view listed region and notes, which stayed). No
+    choice: ``mine`` is ``None``."""
     same: bool = False
     """A conflicting field whose value is the same on both sides (theirs now is mine: both
     set lon to 9.9; user review 13 F4): shown as identical, no choice needed (either keeps
     the value)."""
+
+
+def theirs_only(c: Conflict, a: Action | None) -> dict[str, Any]:
+    """The fields (with values) that the record someone else created under the key has and
+    the user's ``new`` or ``mod`` ``a`` does not set (``c.reason`` "created", or "deleted" and
+    created again): keep mine sets the user's values on that record and leaves these as they
+    are (user review 13 F2: "replaces their record's values with yours" kept them unsaid)."""
+    if a is None or a.cmd == Cmd.DEL or c.theirs is None or c.reason not in ("created",
+                                                                            "deleted"):
+        return {}
+    mine = a.arg or {}
+    return {f: v for f, v in c.theirs.items() if f not in mine and v is not None}
 
 
 def same_value(a: Any, b: Any) -> bool:
@@ -177,6 +195,13 @@ def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:
             # the record is gone (keep mine recreates it with these) or they created it too
             out.append(FieldConflict(rc.uid, c.top, c.key, name, base.get(name), value,
                                      now.get(name), c.usr, c.rev, c.reason, c.cmd))
+        if now:
+            for name in theirs_only(dataclasses.replace(c, theirs=now), act):
+                # what their record has beyond my fields: kept by keep mine, listed so the
+                # result is on screen (user review 13 F2)
+                out.append(FieldConflict(rc.uid, c.top, c.key, name, base.get(name), None,
+                                         now.get(name), c.usr, c.rev, c.reason, c.cmd,
+                                         conflict=False, theirs_only=True))
         if c.reason == "created" or again:
             _mark_last(sat, out[first:], c.top, c.key, c.rev, seen or sat.rev())
         _mark_since(sat, out[first:], c.top, c.key, seen, keep(c.top, c.key))
@@ -601,9 +626,12 @@ def _sentence(c: Conflict, a: Action | None,
             return (f"{again} (it has {having(c.top, c.theirs)}); you deleted it. Keep mine "
                     "deletes the record they created again; keep theirs keeps it")
         now = {f: c.theirs.get(f) for f in mine}
+        only = theirs_only(c, a)
         return (f"{again}; you changed {values(c.top, mine)}, theirs has "
                 f"{having(c.top, now)}{changed}. Keep mine sets your values on the record they "
-                "created again; keep theirs keeps it as they made it and drops your changes")
+                "created again" + (f" (what only theirs has stays: {having(c.top, only)})"
+                                   if only else "")
+                + "; keep theirs keeps it as they made it and drops your changes")
     if c.reason == "deleted":
         if a is not None and a.cmd == Cmd.DEL:
             return f"{both} both deleted this record{by}; it stays deleted either way"
@@ -615,6 +643,8 @@ def _sentence(c: Conflict, a: Action | None,
                 "mine deletes it anyway; keep theirs keeps it, with their changes")
     if c.reason == "created":
         theirs = {f: (c.theirs or {}).get(f) for f in mine}
+        only = theirs_only(c, a)
+        theirs.update(only)  # every field of theirs said (user review 13 F2)
         if c.theirs is None:  # they deleted theirs since: the key is free again
             return (f"{both} both created a record under this key{by}; theirs was "
                     f"deleted since. Keep mine creates yours ({having(c.top, mine)}); keep "
@@ -624,8 +654,9 @@ def _sentence(c: Conflict, a: Action | None,
                 "both adds "
                 "yours as a new record under another key, theirs unchanged (this edit's refs "
                 "to it follow; your later edits of it, saved apart, stay on their record: "
-                "check them after); keep mine replaces their record's values with yours (no "
-                "second record); keep theirs drops yours")
+                "check them after); keep mine sets your values on their record (no second "
+                "record)" + (f"; what only theirs has stays: {having(c.top, only)}" if only
+                             else "") + "; keep theirs drops yours")
     # a field both set to the same value needs no choice (user review 13 F4: "mine 9.9 |
     # theirs 9.9" was a conflict to resolve)
     same = [f for f in c.fields if f in mine and f in (c.theirs or {})
