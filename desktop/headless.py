@@ -1041,11 +1041,10 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
         explain,
         explain_aside,
         last_changes,
+        latest_settled,
         own_of,
-        settled_same,
         since_sentences,
     )
-    from core.satellite.satellite import SAME
 
     def read(sat: Satellite) -> tuple[Rev, list[tuple[Any, list[Any]]], Own, str]:
         # base / mine / theirs per field: the same function as the app's conflicts view; the
@@ -1074,11 +1073,7 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
     def settled_of(sat: Satellite) -> list[tuple[Any, Any]]:
         # the latest edits settled by themselves (user review 13 F4: both set lon to 9.9):
         # said, not asked, with what was sent of them (their resolution's receipt)
-        done = [r for r in sat.receipts([ReceiptState.RESOLVED]) if settled_same(r)]
-        done.sort(key=lambda r: r.created)
-        return [(r, sat.receipt(r.resolved_by) if r.resolved_by not in ("", "theirs", "-",
-                                                                         SAME) else None)
-                for r in done[-_SETTLED_SHOWN:]]
+        return list(latest_settled(sat, _SETTLED_SHOWN))
 
     seen, recs, own, why, aside, arrived, settled = _read(args, words)
     said = {r.uid: aside.get(r.uid) or explain(r, own=own, last=last_changes(fields))

@@ -25,6 +25,7 @@ from core.revision import ZERO_REV, Rev, format_rev
 from core.satellite.api import (
     ASIDE,
     Receipt,
+    ReceiptState,
     SatelliteAPI,
     conflict_seen,
     is_put_aside,
@@ -32,8 +33,8 @@ from core.satellite.api import (
 )
 
 __all__ = ["SETTLED", "WHOLE", "FieldConflict", "Own", "aside_arrived", "conflict_fields",
-           "could_overwrite", "explain", "explain_aside", "last_changes", "own_of", "same_value",
-           "seen_of", "settled_same", "since_sentences", "theirs_only"]
+           "could_overwrite", "explain", "explain_aside", "last_changes", "latest_settled",
+           "own_of", "same_value", "seen_of", "settled_same", "since_sentences", "theirs_only"]
 
 SETTLED = "settled: same values on both sides"
 """How a rejected transaction settled by itself is said (:func:`settled_same`): every field
@@ -140,6 +141,19 @@ def settled_same(rc: Receipt) -> bool:
                for f in c.fields):
             return False
     return True
+
+
+def latest_settled(sat: SatelliteAPI, n: int = 5) -> list[tuple[Receipt, Receipt | None]]:
+    """The ``n`` latest rejected transactions settled by themselves (:func:`settled_same`),
+    oldest first, each with the transaction that sent what differed of it (``None``: nothing
+    was left to send), for ``outpost conflicts`` and the app's conflicts view to name them."""
+    done = [r for r in sat.receipts([ReceiptState.RESOLVED]) if settled_same(r)]
+    done.sort(key=lambda r: r.created)
+    out: list[tuple[Receipt, Receipt | None]] = []
+    for r in done[-n:]:
+        by = sat.receipt(r.resolved_by) if r.resolved_by else None
+        out.append((r, by if by is not None and by.resolves == r.uid else None))
+    return out
 
 
 def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:

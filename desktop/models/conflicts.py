@@ -395,6 +395,10 @@ class ConflictsModel(QAbstractTableModel):
                 f"be created without {f.title}. Keep theirs drops your whole edit, this record "
                 "too.")
 
+    def record_label(self, top: str, key: str, rc: Receipt) -> str:
+        """How the view names a record of ``rc`` (:meth:`_label`)."""
+        return self._label(top, key, rc)
+
     def _label(self, top: str, key: str, rc: Receipt) -> str:
         """The record's display field and its topic; a record deleted since is named as the
         edit saw it ("(deleted)"), a record the edit creates that does not exist yet by its

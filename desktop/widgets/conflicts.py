@@ -23,6 +23,8 @@ of a record a resolution creates is shown ticked and greyed, with a tooltip sayi
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
@@ -47,6 +49,7 @@ from core.errors import OutpostError, ValidationError
 from core.ids import clean_key
 from core.model import Sig
 from core.satellite.api import Keep, SatelliteAPI
+from core.satellite.conflicts import SETTLED, latest_settled
 from core.satellite.keepboth import check_new_keys
 from desktop.format import plural
 from desktop.icons import icon
@@ -472,6 +475,21 @@ class ConflictsDialog(QDialog):
         self.both_text.setVisible(True)
         self._check_new_key()
 
+    def _settled_text(self) -> str:
+        """The latest edits settled by themselves, said under the intro (user review 13 F4:
+        both set lon to 9.9; they never reach the table: nothing to choose)."""
+        items = []
+        for r, by in latest_settled(self._sat):
+            recs = ", ".join(dict.fromkeys(
+                f"{self.model.record_label(c.top, c.key, r)} ("
+                + ", ".join(self.model.title(c.top, f) for f in c.fields) + ")"
+                for c in r.conflicts))
+            items.append(html.escape(recs) + (": your other changes were sent" if by is not None
+                                              else ": nothing else to send"))
+        # "settled: same values on both sides", as `outpost conflicts` says it
+        why = html.escape(SETTLED.partition(": ")[2])
+        return (f"<i>Settled by themselves ({why}):</i> " + "; ".join(items)) if items else ""
+
     def _update(self) -> None:
         n = len(self.model.uids())
         aside = sum(1 for u in self.model.uids() if self.model.put_aside(u))
@@ -502,6 +520,9 @@ class ConflictsDialog(QDialog):
         else:
             self.intro.setText("No conflicts: every change you made was accepted or is "
                                "waiting to be sent.")
+        settled = self._settled_text()
+        if settled:
+            self.intro.setText(f"{self.intro.text()}<br>{settled}")
         # keys offered stay while they are free (hub data may have taken one since)
         listed = set(self.model.uids())
         self._proposed = {u: k for u, k in self._proposed.items()

@@ -34,3 +34,20 @@ async def test_a_field_both_set_alike_is_identical_and_no_choice(
     assert dlg.model.picks(uid) == {f"{SITE} s1": {"name": Keep.MINE, "region": Keep.MINE}}
     a.close()
     b.close()
+
+
+async def test_an_edit_settled_by_itself_is_said_in_the_view(
+        qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:
+    a, b = await two(tmp_path, project, hub)
+    b.pub([Action(SITE, "s1", Cmd.MOD, {"lat": 9.9})])
+    await sync(b, hub)
+    a.pub([Action(SITE, "s1", Cmd.MOD, {"lat": 9.9, "notes": "mine"})])
+    await sync(a, hub)
+    dlg = dialog(qtbot, a)
+    assert dlg.model.rowCount() == 0  # nothing to choose
+    text = dlg.intro.text()
+    assert "No conflicts" in text
+    assert ("<i>Settled by themselves (same values on both sides):</i> Sites: Alder Creek "
+            "(Latitude): your other changes were sent") in text
+    a.close()
+    b.close()
