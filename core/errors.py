@@ -134,7 +134,7 @@ CONFLICT_FIX_TAKEN = CONFLICT_FIX.replace("--keep mine|theirs`", "--keep mine|th
 TAKEN_FIX = ("Two different records may have been given the same key: keep both to add yours "
              "under a new key (Keep both in the Conflicts view, or `outpost resolve UID --keep "
              "both`; refs of the same edit follow it), keep theirs to drop yours, or keep mine "
-             "to replace their record's values with yours.")
+             "to set your values on their record (the fields only theirs has stay).")
 """What a conflict of a ``new`` whose key was taken meanwhile adds before CONFLICT_FIX."""
 
 

@@ -218,8 +218,12 @@ class Conflict:
         cmd: the rejected action's command.
         fields: the fields both sides changed (empty for whole-record conflicts).
         theirs: current values of those fields in the ledger (``None`` when deleted).
-        rev, usr: revision and user of the change that won.
+        rev, usr: revision and user of the change that won (the last one after base).
         reason: short text: ``"field changed"``, ``"deleted"``, ``"modified"``, ``"created"``.
+        by: per field of ``fields``, the revision and user of that field's own last change
+            after base (``None``: not known, e.g. from a daql hub: :meth:`of` then gives
+            ``rev``, ``usr``). Several users may have changed the fields of one record: the
+            record's ``rev``/``usr`` name only the last (user review 13 F8).
     """
 
     top: str
@@ -230,6 +234,24 @@ class Conflict:
     theirs: Arg | None = None
     rev: Rev = ZERO_REV
     usr: str = ""
+    by: Mapping[str, tuple[Rev, str]] | None = None
+
+    def of(self, name: str) -> tuple[Rev, str]:
+        """``(rev, usr)`` of the last change of field ``name`` after base (the record's
+        ``rev``, ``usr`` when the conflict does not say per field)."""
+        if self.by:
+            got = self.by.get(name)
+            if got is not None:
+                return got
+        return self.rev, self.usr
+
+    def groups(self) -> list[tuple[Rev, str, tuple[str, ...]]]:
+        """``fields`` grouped by the change that last set them: ``(rev, usr, fields)`` in
+        order of revision (one group when a single change set them all)."""
+        out: dict[tuple[Rev, str], list[str]] = {}
+        for f in self.fields:
+            out.setdefault(self.of(f), []).append(f)
+        return sorted(((r, u, tuple(fs)) for (r, u), fs in out.items()), key=lambda g: g[0])
 
     def describe(self) -> str:
         who = f" by {self.usr}" if self.usr else ""
@@ -238,8 +260,12 @@ class Conflict:
                 if self.fields else "")
         at = format_rev(self.rev)
         if self.reason == "field changed" and self.fields:
-            # "field name changed", "fields name, lat changed" (was "fields name field changed")
-            return f"{self.cmd} {self.top} {self.key}:{what} changed at {at}{who}"
+            # "field name changed", "fields name, lat changed" (was "fields name field changed");
+            # each field by whoever changed it last ("field lat changed at … by alice, field
+            # region changed at … by bob")
+            return f"{self.cmd} {self.top} {self.key}:" + ",".join(
+                f" {'field' if len(fs) == 1 else 'fields'} {', '.join(fs)} changed at "
+                f"{format_rev(r)}" + (f" by {u}" if u else "") for r, u, fs in self.groups())
         if self.reason == "created":
             # two records given one key (e.g. made on two machines before either synced)
             return (f"{self.cmd} {self.top} {self.key}: key {self.key} was taken: a record "

@@ -558,8 +558,19 @@ def dec_status(obj: Any, where: str = "status") -> Status:
 
 def dec_conflict(obj: Any, where: str = "conflict") -> Conflict:
     r = _Reader(obj, where)
+    by = r.dict("by")
     return Conflict(r.str("top"), r.str("key"), _cmd(r), r.str("reason"), r.strs("fields"),
-                    r.dict("theirs"), r.rev("rev"), r.str("usr"))
+                    r.dict("theirs"), r.rev("rev"), r.str("usr"),
+                    None if by is None else _dec_by(by, f"{where}.by"))
+
+
+def _dec_by(obj: dict[str, Any], where: str) -> dict[str, tuple[Rev, str]]:
+    """A conflict's ``by`` (ours): ``{field: {"rev", "usr"}}``."""
+    out: dict[str, tuple[Rev, str]] = {}
+    for name, v in obj.items():
+        r = _Reader(v, f"{where}.{name}")
+        out[name] = (r.rev("rev"), r.str("usr"))
+    return out
 
 
 @fast_init
@@ -975,6 +986,9 @@ def enc_conflict(c: Conflict) -> dict[str, Any]:
     d["rev"] = format_rev(c.rev)
     if c.usr:
         d["usr"] = c.usr
+    if c.by:  # ours: per field, its own last change after base (absent: rev/usr say it all)
+        d["by"] = {f: ({"rev": format_rev(r), "usr": u} if u else {"rev": format_rev(r)})
+                   for f, (r, u) in c.by.items()}
     return d
 
 

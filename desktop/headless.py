@@ -219,8 +219,9 @@ def add_commands(sub: Any) -> None:
         "(two laptops offline gave two records one key): --keep both adds yours as a new "
         "record under a new key (a free integer above every key known for int keys, a new "
         "UUID otherwise, or --key), the refs of the same edit to it follow it, and their "
-        "record stays as it is; --keep mine REPLACES their record's values with yours "
-        "(one record is left). Per field (instead of --keep): --field FIELD=mine keeps your "
+        "record stays as it is; --keep mine SETS YOUR VALUES ON THEIR RECORD (one record is "
+        "left; the fields only theirs has stay as they are: `outpost conflicts` lists them). "
+        "Per field (instead of --keep): --field FIELD=mine keeps your "
         "value of FIELD, --field FIELD=theirs theirs; every field that conflicts is named, "
         "the fields of your edit that did not conflict are sent as yours, e.g. `outpost "
         "resolve UID --field name=theirs --field lat=mine`.")
@@ -234,8 +235,9 @@ def add_commands(sub: Any) -> None:
                    "their answer lost: perhaps already on the hub); left out by default, "
                    "and named")
     p.add_argument("--keep", choices=["mine", "theirs", "both"], default=None,
-                   help="mine: send your edit again (on a key clash it replaces their "
-                   "record); theirs: drop it; both: yours under a new key")
+                   help="mine: send your edit again (on a key clash it sets your values on "
+                   "their record; the fields only theirs has stay); theirs: drop it; both: "
+                   "yours under a new key")
     p.add_argument("--field", action="append", default=[],
                    metavar="[TOPIC KEY ]FIELD=mine|theirs",
                    help="keep per field (instead of --keep): your value or theirs; repeat "
@@ -896,9 +898,12 @@ def rejection_line(r: Receipt) -> str:
                 "theirs back (`outpost conflicts` shows base, mine and theirs)")
     if r.conflicts:
         why = "; ".join(
-            (f"{c.top} {c.key}: " if len(recs) > 1 else "") + c.reason
-            + (f" ({', '.join(c.fields)})" if c.fields else "")
-            + (f" by {c.usr}" if c.usr else "") + (f" at {format_rev(c.rev)}" if c.rev else "")
+            (f"{c.top} {c.key}: " if len(recs) > 1 else "") + c.reason + (
+                ", ".join(f" ({', '.join(fs)})" + (f" by {u}" if u else "")
+                          + (f" at {format_rev(rv)}" if rv else "") for rv, u, fs in c.groups())
+                if c.by else (f" ({', '.join(c.fields)})" if c.fields else "")
+                + (f" by {c.usr}" if c.usr else "") + (f" at {format_rev(c.rev)}" if c.rev
+                                                       else ""))
             for c in r.conflicts[:3]) + (f"; {len(r.conflicts) - 3} more"
                                          if len(r.conflicts) > 3 else "")
     else:
@@ -1101,6 +1106,7 @@ _OWN_SINCE = {"deleted": "deleted it", "created": "created it again"}
 
 def _cmd_conflicts(args: argparse.Namespace) -> int:
     from core.satellite.conflicts import (
+        SETTLED,
         WHOLE,
         Own,
         aside_arrived,
@@ -1108,6 +1114,7 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
         explain,
         explain_aside,
         last_changes,
+        latest_settled,
         own_of,
         since_sentences,
     )
@@ -1129,7 +1136,8 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
         return seen, recs, own, why
 
     def words(sat: Satellite) -> tuple[Rev, list[tuple[Any, list[Any]]], Own, str,
-                                        dict[str, list[str]], set[str]]:
+                                        dict[str, list[str]], set[str],
+                                        list[tuple[Any, Any]]]:
         seen, recs, own, why = read(sat)
         # a put-aside edit (sent, answer lost): what it did and what the hub holds now
         aside = {r.uid: explain_aside(
@@ -1137,9 +1145,14 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
             drop=f"drop it (`outpost resolve {r.uid} --keep theirs`)")
             for r, _ in recs if is_put_aside(r)}
         arrived = {r.uid for r, _ in recs if r.uid in aside and aside_arrived(sat, r)}
-        return seen, recs, own, why, aside, arrived
+        return seen, recs, own, why, aside, arrived, settled_of(sat)
 
-    seen, recs, own, why, aside, arrived = _read(args, words)
+    def settled_of(sat: Satellite) -> list[tuple[Any, Any]]:
+        # the latest edits settled by themselves (user review 13 F4: both set lon to 9.9):
+        # said, not asked, with what was sent of them (their resolution's receipt)
+        return list(latest_settled(sat, _SETTLED_SHOWN))
+
+    seen, recs, own, why, aside, arrived, settled = _read(args, words)
     said = {r.uid: aside.get(r.uid) or explain(r, own=own, last=last_changes(fields))
             + since_sentences(fields) for r, fields in recs}
     for r, _ in recs:
@@ -1153,12 +1166,16 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
              "resolves": r.resolves or None,
              "records": [f"{a.top} {a.key}" for a in r.acts],
              "conflicts": [{"top": c.top, "key": c.key, "reason": c.reason,
-                            "fields": list(c.fields), "theirs": c.theirs, "usr": c.usr}
+                            "fields": list(c.fields), "theirs": c.theirs, "usr": c.usr,
+                            "by": {f: {"rev": format_rev(rv), "usr": u}
+                                   for f, (rv, u) in c.by.items()} if c.by else None}
                            for c in r.conflicts],
              "fields": [{"top": f.top, "key": f.key, "field": f.field or None,
                          "base": f.base, "mine": f.mine, "theirs": f.theirs, "usr": f.usr,
                          "rev": format_rev(f.rev) if f.rev else None, "reason": f.reason,
-                         "conflict": f.conflict, "since": f.since or None,
+                         "conflict": f.conflict, "same": f.same,
+                         "theirs_only": f.theirs_only,
+                         "since": f.since or None,
                          "since_usr": f.since_usr or None,
                          "since_rev": format_rev(f.since_rev) if f.since_rev else None,
                          "since_own": f.own_since or None,
@@ -1169,6 +1186,18 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
                         for f in fields]}
             for r, fields in recs]
 
+    def settled_text(r: Any, by: Any) -> str:
+        same = ", ".join(f"{c.top} {c.key} " + ", ".join(
+            f"{f} {_shown((c.theirs or {}).get(f))}" for f in c.fields) for c in r.conflicts)
+        sent = (f"; your other changes sent as transaction {by.uid} ("
+                + ", ".join(f"{a.top} {a.key} " + ", ".join(a.arg or ()) for a in by.acts) + ")"
+                if by is not None else "; nothing else to send: dropped")
+        return f"{r.uid}\t{SETTLED} ({same}){sent}"
+
+    rows += [{"uid": r.uid, "state": r.state.value, "settled": SETTLED,
+              "resolved_by": r.resolved_by, "records": [f"{a.top} {a.key}" for a in r.acts],
+              "explain": [settled_text(r, by).partition("\t")[2]]} for r, by in settled]
+
     def line(f: Any) -> str:
         what = f"{f.top} {f.key} " + (f"{f.field}" if f.field != WHOLE else "(whole record)")
         if f.reason == ASIDE:  # sent, answer lost: the edit's value, the hub's now
@@ -1176,7 +1205,11 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
         # a record created under a taken key and changed after: who changed theirs last
         then = (f", last changed by {f.last_usr or 'someone'} at {format_rev(f.last_rev)}"
                 if f.last_rev else "")
-        by = (" (no conflict)" if not f.conflict else f" ({f.reason}" + (
+        if f.theirs_only:  # their record's field my edit does not set: keep mine keeps it
+            return (f"  {what}: base {_shown(f.base)} | mine (not set) | theirs "
+                    f"{_shown(f.theirs)} (only theirs has it: keep mine leaves it)")
+        by = (" (no conflict)" if not f.conflict else " (identical: no choice needed)"
+              if f.same else f" ({f.reason}" + (
             f" by {f.usr}" if f.usr else "") + (f" at {format_rev(f.rev)}" if f.rev else "")
             + then + ")") + (f" ({f.since} since, by {f.since_usr or 'someone'} at "
                       f"{format_rev(f.since_rev)})" if f.since else "") + (
@@ -1200,8 +1233,16 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
     if text:
         text += (f"\n(as of revision {format_rev(seen)}: `outpost resolve UID --keep mine "
                  f"--seen {format_rev(seen)}` resolves on what is shown here)")
+    if settled:
+        text = "\n".join([text or "no conflicts", "settled by themselves (latest "
+                           f"{_SETTLED_SHOWN}):", *(f"  {settled_text(r, by)}"
+                                                    for r, by in settled)])
     _out(args, rows, text or "no conflicts")
     return 0
+
+
+_SETTLED_SHOWN = 5
+"""How many of the latest edits settled by themselves `outpost conflicts` names."""
 
 
 def _cmd_discard(args: argparse.Namespace) -> int:
@@ -1273,6 +1314,7 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
         rec = sat.receipt(uid)
         aside = rec is not None and is_put_aside(rec)  # sent, its answer lost
         over = rec is not None and overwrote(rec)  # on the hub, over a colleague's change
+        taken_only = _theirs_only(sat, rec) if keep == Keep.MINE and taken else {}
         keys = _both_keys(args.key, taken, sat.project) if keep == Keep.BOTH else None
         if keys is not None:
             keys = {**taken, **keys}  # the keys said are the keys used (not drawn again)
@@ -1308,9 +1350,12 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
             "if meant for yours" for sig, us in later.items())
     elif keep == Keep.MINE and taken:
         out["replaced"] = list(taken)
-        text += "".join(f"\n  {sig}: your values replaced those of the record someone else "
-                        "created under this key (one record is left; --keep both would "
-                        "have kept both)" for sig in taken)
+        text += "".join(f"\n  {sig}: your values were set on the record someone else "
+                        "created under this key" + (
+                            f"; what only it had stays ({', '.join(taken_only[sig])})"
+                            if taken_only.get(sig) else "")
+                        + " (one record is left; --keep both would have kept both)"
+                        for sig in taken)
     _out(args, out, text)
     return 0
 
@@ -1480,6 +1525,23 @@ def _field_picks(rec: Receipt, given: Sequence[str]
         named.add((sig, name))
         out[sig][name] = value
     return out, named
+
+
+def _theirs_only(sat: Satellite, rec: Any) -> dict[str, list[str]]:
+    """Per record ``"TOPIC KEY"`` of ``rec`` created under a taken key, the fields their record
+    has now that the edit does not set: keep mine leaves them (user review 13 F2)."""
+    from core.satellite.conflicts import theirs_only
+    if rec is None:
+        return {}
+    acts = {(a.top, a.key): a for a in rec.acts}
+    out: dict[str, list[str]] = {}
+    for c in rec.conflicts:
+        rv = sat.record(c.top, c.key)
+        only = theirs_only(replace(c, theirs=rv.confirmed if rv is not None else None),
+                           acts.get((c.top, c.key)))
+        if only:
+            out[f"{c.top} {c.key}"] = list(only)
+    return out
 
 
 def _both_keys(given: Sequence[str], taken: Mapping[str, str],

@@ -164,27 +164,35 @@ def conflict_of(act: Action, later: Sequence[Later],
         return Conflict(act.top, act.key, act.cmd, "deleted", (),
                         None if current is None else dict(current), dels[-1].ev.rev, dels[-1].usr)
     if act.cmd == Cmd.DEL:
-        fields: dict[str, None] = {}
+        # per field, the last change after base (each field names its own user)
+        by: dict[str, tuple[Rev, str]] = {}
         for lt in later:
             for k in lt.ev.arg or ():
-                fields.setdefault(k, None)
-        theirs = {k: (current or {}).get(k) for k in fields}
-        return Conflict(act.top, act.key, act.cmd, "modified", tuple(fields), theirs,
-                        last.ev.rev, last.usr)
+                by[k] = (lt.ev.rev, lt.usr)
+        theirs = {k: (current or {}).get(k) for k in by}
+        return Conflict(act.top, act.key, act.cmd, "modified", tuple(by), theirs,
+                        last.ev.rev, last.usr, _by(by, last))
     mine = set(act.arg or ())
-    hit: dict[str, None] = {}
+    hit: dict[str, tuple[Rev, str]] = {}
     winner: Later | None = None
     for lt in later:
         touched = [k for k in (lt.ev.arg or ()) if k in mine]
         if touched:
             winner = lt
             for k in touched:
-                hit.setdefault(k, None)
+                hit[k] = (lt.ev.rev, lt.usr)
     if winner is None:
         return None
     theirs = {k: (current or {}).get(k) for k in hit}
     return Conflict(act.top, act.key, act.cmd, "field changed", tuple(hit), theirs,
-                    winner.ev.rev, winner.usr)
+                    winner.ev.rev, winner.usr, _by(hit, winner))
+
+
+def _by(by: dict[str, tuple[Rev, str]], last: Later) -> dict[str, tuple[Rev, str]] | None:
+    """The per-field ``by`` of a conflict, or ``None`` when the last change set every field
+    (the record's ``rev``/``usr`` say it all: the wire stays daql's shape)."""
+    whole = (last.ev.rev, last.usr)
+    return None if all(v == whole for v in by.values()) else by
 
 
 def plan(

@@ -13,6 +13,7 @@ Two functions used by the desktop's conflicts view (``desktop.models.conflicts``
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from core.revision import ZERO_REV, Rev, format_rev
 from core.satellite.api import (
     ASIDE,
     Receipt,
+    ReceiptState,
     SatelliteAPI,
     conflict_seen,
     is_put_aside,
@@ -31,9 +33,13 @@ from core.satellite.api import (
     refused_here,
 )
 
-__all__ = ["WHOLE", "FieldConflict", "Own", "aside_arrived", "conflict_fields",
-           "could_overwrite", "explain", "explain_aside", "last_changes", "own_of", "seen_of",
-           "since_sentences"]
+__all__ = ["SETTLED", "WHOLE", "FieldConflict", "Own", "aside_arrived", "conflict_fields",
+           "could_overwrite", "explain", "explain_aside", "last_changes", "latest_settled",
+           "own_of", "same_value", "seen_of", "settled_same", "since_sentences", "theirs_only"]
+
+SETTLED = "settled: same values on both sides"
+"""How a rejected transaction settled by itself is said (:func:`settled_same`): every field
+that conflicted already held the user's value (both set lon to 9.9); DESIGN §5."""
 
 WHOLE = ""
 """The field name of a whole-record conflict (a record deleted, created or modified by the
@@ -88,6 +94,67 @@ class FieldConflict:
     ``usr`` and ``rev`` name (user review 12: bob's values were credited to carol, who created
     the record); ``""`` when none. ``last_rev``: when."""
     last_rev: Rev = ZERO_REV
+    theirs_only: bool = False
+    """A field of the record someone else created under the key (``reason`` "created", or
+    deleted and created again) that the user's edit does not set: keep mine leaves it as
+    theirs has it (user review 13 F2: no view listed region and notes, which stayed). No
+    choice: ``mine`` is ``None``."""
+    same: bool = False
+    """A conflicting field whose value is the same on both sides (theirs now is mine: both
+    set lon to 9.9; user review 13 F4): shown as identical, no choice needed (either keeps
+    the value)."""
+
+
+def theirs_only(c: Conflict, a: Action | None) -> dict[str, Any]:
+    """The fields (with values) that the record someone else created under the key has and
+    the user's ``new`` or ``mod`` ``a`` does not set (``c.reason`` "created", or "deleted" and
+    created again): keep mine sets the user's values on that record and leaves these as they
+    are (user review 13 F2: "replaces their record's values with yours" kept them unsaid)."""
+    if a is None or a.cmd == Cmd.DEL or c.theirs is None or c.reason not in ("created",
+                                                                            "deleted"):
+        return {}
+    mine = a.arg or {}
+    return {f: v for f, v in c.theirs.items() if f not in mine and v is not None}
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Whether two field values are the same (``1`` and ``True``, ``1`` and ``1.0`` are not:
+    the record would hold another type)."""
+    return type(a) is type(b) and a == b
+
+
+def settled_same(rc: Receipt) -> bool:
+    """Whether the rejected transaction ``rc`` conflicted only where the other side had set the
+    user's own values (user review 13 F4: both set lon to 9.9): each conflict a changed field
+    of a ``mod`` or ``new``, and theirs at the rejection equal to mine in every conflicting
+    field. Nothing is left to choose: the satellite settles it by itself
+    (:meth:`core.satellite.satellite.Satellite.resolve` keep mine of what differs)."""
+    if not rc.conflicts or is_put_aside(rc) or refused_here(rc):
+        return False
+    acts = {(a.top, a.key): a for a in rc.acts}
+    for c in rc.conflicts:
+        a = acts.get((c.top, c.key))
+        if (c.reason != "field changed" or not c.fields or a is None or a.cmd == Cmd.DEL
+                or c.theirs is None):
+            return False
+        mine = a.arg or {}
+        if any(f not in mine or f not in c.theirs or not same_value(mine[f], c.theirs[f])
+               for f in c.fields):
+            return False
+    return True
+
+
+def latest_settled(sat: SatelliteAPI, n: int = 5) -> list[tuple[Receipt, Receipt | None]]:
+    """The ``n`` latest rejected transactions settled by themselves (:func:`settled_same`),
+    oldest first, each with the transaction that sent what differed of it (``None``: nothing
+    was left to send), for ``outpost conflicts`` and the app's conflicts view to name them."""
+    done = [r for r in sat.receipts([ReceiptState.RESOLVED]) if settled_same(r)]
+    done.sort(key=lambda r: r.created)
+    out: list[tuple[Receipt, Receipt | None]] = []
+    for r in done[-n:]:
+        by = sat.receipt(r.resolved_by) if r.resolved_by else None
+        out.append((r, by if by is not None and by.resolves == r.uid else None))
+    return out
 
 
 def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:
@@ -125,9 +192,11 @@ def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:
         first = len(out)
         if c.fields and act is not None and act.cmd != Cmd.DEL:  # the same fields changed
             for name in c.fields:
+                rev, usr = c.of(name)  # who changed this field last (user review 13 F8)
                 out.append(FieldConflict(
                     rc.uid, c.top, c.key, name, base.get(name), mine.get(name),
-                    now.get(name), c.usr, c.rev, c.reason, c.cmd))
+                    now.get(name), usr, rev, c.reason, c.cmd,
+                    same=name in mine and name in now and same_value(mine[name], now[name])))
             rest = [f for f in mine if f not in c.fields]
             for name in rest:
                 # no user and revision: no change of theirs collided with it
@@ -145,6 +214,13 @@ def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:
             # the record is gone (keep mine recreates it with these) or they created it too
             out.append(FieldConflict(rc.uid, c.top, c.key, name, base.get(name), value,
                                      now.get(name), c.usr, c.rev, c.reason, c.cmd))
+        if now:
+            for name in theirs_only(dataclasses.replace(c, theirs=now), act):
+                # what their record has beyond my fields: kept by keep mine, listed so the
+                # result is on screen (user review 13 F2)
+                out.append(FieldConflict(rc.uid, c.top, c.key, name, base.get(name), None,
+                                         now.get(name), c.usr, c.rev, c.reason, c.cmd,
+                                         conflict=False, theirs_only=True))
         if c.reason == "created" or again:
             _mark_last(sat, out[first:], c.top, c.key, c.rev, seen or sat.rev())
         _mark_since(sat, out[first:], c.top, c.key, seen, keep(c.top, c.key))
@@ -542,6 +618,26 @@ def _sentence(c: Conflict, a: Action | None,
     by = ((f" ({when(c.rev)})" if name else f" ({c.usr or 'someone'}, {when(c.rev)})")
           if c.rev else "")
     mine = dict(a.arg or {}) if a is not None else {}
+
+    def changers(theirs: Mapping[str, Any] | None) -> str:
+        # "bob changed lat to 46.0 (…)", or per user when several changed the fields
+        # ("alice changed lat to 46.0 (…); bob changed region to "East" (…)": user review 13
+        # F8 credited both to bob, the last)
+        groups = ([(r, u, tuple(f for f in fs if f in (theirs or {})))
+                   for r, u, fs in c.groups()] if c.by else [(c.rev, c.usr, tuple(theirs or ()))])
+        groups = [g for g in groups if g[2]]
+        if len(groups) == 1:
+            return f"{who} changed {values(c.top, theirs)}{by}"
+        parts = []
+        for rev, usr, fs in groups:
+            one = usr if named and usr and not mine_too else ""
+            say = "earlier, you" if mine_too else one or "they"
+            at = (f" ({when(rev)})" if one else f" ({usr or 'someone'}, {when(rev)})") \
+                if rev else ""
+            parts.append(f"{say} changed "
+                         f"{values(c.top, {f: (theirs or {}).get(f) for f in fs})}{at}")
+        return "; ".join(parts)
+
     # the record's values changed after it was created (again): by whom, beside theirs
     changed = f" (last changed by {last[0] or 'someone'}, {when(last[1])})" if last else ""
     if c.reason == "deleted" and c.theirs is not None:
@@ -554,9 +650,12 @@ def _sentence(c: Conflict, a: Action | None,
             return (f"{again} (it has {having(c.top, c.theirs)}); you deleted it. Keep mine "
                     "deletes the record they created again; keep theirs keeps it")
         now = {f: c.theirs.get(f) for f in mine}
+        only = theirs_only(c, a)
         return (f"{again}; you changed {values(c.top, mine)}, theirs has "
                 f"{having(c.top, now)}{changed}. Keep mine sets your values on the record they "
-                "created again; keep theirs keeps it as they made it and drops your changes")
+                "created again" + (f" (what only theirs has stays: {having(c.top, only)})"
+                                   if only else "")
+                + "; keep theirs keeps it as they made it and drops your changes")
     if c.reason == "deleted":
         if a is not None and a.cmd == Cmd.DEL:
             return f"{both} both deleted this record{by}; it stays deleted either way"
@@ -564,10 +663,12 @@ def _sentence(c: Conflict, a: Action | None,
                 "recreates it (as you saw it, with your changes); keep theirs leaves it "
                 "deleted and drops your changes")
     if c.reason == "modified":
-        return (f"you deleted this record; {who} changed {values(c.top, c.theirs)}{by}. Keep "
+        return (f"you deleted this record; {changers(c.theirs)}. Keep "
                 "mine deletes it anyway; keep theirs keeps it, with their changes")
     if c.reason == "created":
         theirs = {f: (c.theirs or {}).get(f) for f in mine}
+        only = theirs_only(c, a)
+        theirs.update(only)  # every field of theirs said (user review 13 F2)
         if c.theirs is None:  # they deleted theirs since: the key is free again
             return (f"{both} both created a record under this key{by}; theirs was "
                     f"deleted since. Keep mine creates yours ({having(c.top, mine)}); keep "
@@ -577,12 +678,23 @@ def _sentence(c: Conflict, a: Action | None,
                 "both adds "
                 "yours as a new record under another key, theirs unchanged (this edit's refs "
                 "to it follow; your later edits of it, saved apart, stay on their record: "
-                "check them after); keep mine replaces their record's values with yours (no "
-                "second record); keep theirs drops yours")
-    yours = {f: mine.get(f) for f in c.fields}
+                "check them after); keep mine sets your values on their record (no second "
+                "record)" + (f"; what only theirs has stays: {having(c.top, only)}" if only
+                             else "") + "; keep theirs drops yours")
+    # a field both set to the same value needs no choice (user review 13 F4: "mine 9.9 |
+    # theirs 9.9" was a conflict to resolve)
+    same = [f for f in c.fields if f in mine and f in (c.theirs or {})
+            and same_value(mine[f], (c.theirs or {})[f])]
+    differ = tuple(f for f in c.fields if f not in same)
+    yours = {f: mine.get(f) for f in differ}
     rest = {f: v for f, v in mine.items() if f not in c.fields}
-    text = (f"you changed {values(c.top, yours)}; {who} changed "
-            f"{values(c.top, {f: (c.theirs or {}).get(f) for f in c.fields})}{by}")
+    text = (f"you changed {values(c.top, yours)}; "
+            f"{changers({f: (c.theirs or {}).get(f) for f in differ})}"
+            if differ else "")
+    if same:
+        text = (text + "; " if text else "") + (
+            f"you both set {values(c.top, {f: mine[f] for f in same})}: identical, no "
+            "choice needed")
     if rest:
         text += (f"; your change of {values(c.top, rest)} did not conflict. Keep mine sends "
                  f"all your changes; keep theirs drops all of them, {names(c.top, rest)} too "

@@ -58,7 +58,7 @@ from core.satellite.api import (
     overwrote,
 )
 from core.satellite.config import DataDir, SatConfig, sat_clock
-from core.satellite.conflicts import could_overwrite, seen_of
+from core.satellite.conflicts import could_overwrite, same_value, seen_of, settled_same
 from core.satellite.holder import STATUS_FILE, HolderStatus, HolderView, StatusWriter, read_status
 from core.satellite.keepboth import check_new_keys, clashes, renamed, sig_text
 from core.satellite.machine import (
@@ -85,6 +85,11 @@ _FREE_KEY_PROBES = 100_000
 """Most keys below 2**63 - 1 :meth:`Satellite._free_int_key` looks at for the run of used keys
 that ends there (each one look-up of the events' index)."""
 """``resolved_by`` of a pending transaction the user discarded (:meth:`Satellite.discard`)."""
+SAME = "same"
+"""``resolved_by`` of a rejected transaction settled by itself with nothing left to send: the
+fields that conflicted already held its values (:meth:`Satellite._settle_same`)."""
+SETTLED_EXTRA = "same values on both sides"
+"""``extra["settled"]`` of the transaction that settles one by itself (audited on the hub)."""
 
 
 def _token_id(token: str) -> str:
@@ -1021,6 +1026,7 @@ class Satellite:
             how = ("by keeping theirs" if rec.resolved_by in ("theirs", "-", "")
                    else "by keeping yours, on the hub already" if rec.resolved_by == KEPT_MINE
                    else "by discarding it" if rec.resolved_by == DISCARDED
+                   else "by itself: the same values on both sides" if rec.resolved_by == SAME
                    else f"by transaction {rec.resolved_by}")
             by = self.queue.receipt(rec.resolved_by) if how.startswith("by transaction") \
                 else None
@@ -1385,6 +1391,56 @@ class Satellite:
                 if e is not None and e.state == _PENDING:
                     acked[a.uid] = a.rev
         self._after_hub(item.evs, receipts=receipts, acked=acked)
+        if isinstance(item, SatRes) and item.rejects and not self.read_only:
+            self._settle_same([r.uid for r in item.rejects if r.conflicts])
+
+    def _settle_same(self, uids: Sequence[str]) -> list[str]:
+        """Settle by themselves the just rejected transactions ``uids`` whose conflicting
+        fields all hold their values already (:func:`~core.satellite.conflicts.settled_same`:
+        both sides set lon to 9.9; user review 13 F4): as keep mine of what differs, a new
+        transaction naming the rejected one (``extra`` ``{"resolves": uid, "settled": ...}``),
+        or, with nothing left, marked resolved ``"same"`` (as keep theirs). Left to the user
+        when a field changed again since (the replica no longer holds the user's value).
+        Returns the uids settled."""
+        done = []
+        for uid in uids:
+            rec = self.queue.receipt(uid)
+            if rec is None or rec.state != ReceiptState.REJECTED or not settled_same(rec):
+                continue
+            acts = {(a.top, a.key): a for a in rec.acts}
+            still = True
+            for c in rec.conflicts:
+                now = self.replica.read.state(c.top, c.key) or {}
+                mine = acts[c.top, c.key].arg or {}
+                still = still and all(same_value(now.get(f), mine[f]) for f in c.fields)
+            if not still:
+                continue
+            try:
+                self._check_writer()
+                out = self._resolution(rec, Keep.MINE)
+                if not out:
+                    with self.queue._conn(None) as conn:
+                        if not self.queue.resolve(uid, SAME, conn):
+                            continue
+                else:
+                    trans = self._make_trans(out, new_uid(), uid, settled=True)
+                    self._check_on_view(trans)
+                    with self.queue._conn(None) as conn:
+                        seq = self.queue.add(trans, auth=self._is_auth(trans), resolves=uid,
+                                             conn=conn)
+                        if not self.queue.resolve(uid, trans.uid, conn):
+                            raise self._not_rejected(uid)
+                    self._after_pub(trans, seq, also=rec.acts)
+            except (ValidationError, ConflictError):
+                continue  # not settled: the user resolves it as any other
+            done.append(uid)
+        if done:
+            self._refresh(persist=False, changed=set())
+            self._notify(Change(status=True, receipts=True,
+                                records=self._sigs([a for u in done
+                                                    if (r := self.queue.receipt(u)) is not None
+                                                    for a in r.acts])))
+        return done
 
     def _take_meta(self) -> dict[str, Any]:
         with self._meta_lock:
@@ -1443,12 +1499,14 @@ class Satellite:
                               "open it without read_only to change it")
 
     def _make_trans(self, acts: Sequence[Action], uid: str, resolves: str,
-                    base: Rev | None = None) -> Trans:
+                    base: Rev | None = None, settled: bool = False) -> Trans:
         if not acts:
             raise ValidationError("no actions: a transaction needs at least one action")
         for a in acts:
             self._project.check_action(a)
-        extra = {"resolves": resolves} if resolves else None
+        extra: dict[str, Any] | None = {"resolves": resolves} if resolves else None
+        if extra is not None and settled:
+            extra["settled"] = SETTLED_EXTRA
         rev = self.replica.rev()
         if base is None:
             base = rev

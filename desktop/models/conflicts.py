@@ -90,7 +90,7 @@ class ConflictRow(FieldConflict):
     def choosable(self) -> bool:
         """A field row, or a delete (kept: delete anyway; else the record stays); never a
         row of a put-aside edit (sent, answer lost: sent again or dropped whole)."""
-        if self.reason == ASIDE:
+        if self.reason == ASIDE or self.same or self.theirs_only:  # nothing to choose
             return False
         return self.field != WHOLE or (self.cmd == Cmd.DEL and (
             self.reason in ("deleted", "modified") or not self.conflict))
@@ -280,7 +280,10 @@ class ConflictsModel(QAbstractTableModel):
         if col == 1:
             if r.field == WHOLE:
                 return "(whole record)"
-            return self._title(r.top, r.field) + ("" if r.conflict else " (no conflict)")
+            return self._title(r.top, r.field) + (
+                " (only theirs: stays)" if r.theirs_only
+                else "" if r.conflict and not r.same
+                else " (identical)" if r.same else " (no conflict)")
         if col in (2, 3, 4):
             text = self._show(r, (r.base, r.mine, r.theirs)[col - 2], col)
             if col == 4 and r.since:  # the hub's value now: changed after the conflict
@@ -332,6 +335,8 @@ class ConflictsModel(QAbstractTableModel):
                 return str(value)  # a rejection that is no conflict: the command, the error
             return {2: _BASE_TEXT, 3: _MINE_TEXT, 4: _THEIRS_TEXT}[col].get(str(value),
                                                                            str(value))
+        if r.theirs_only and col == 3:
+            return "(not set: theirs stays)"  # keep mine leaves their field as it is
         m = self._sat.project.model(r.top)
         f = m.field(r.field)
         if value is None:
@@ -385,6 +390,10 @@ class ConflictsModel(QAbstractTableModel):
             self._gone_keys.update((top, k) for k in keys
                                    if there.get(k) is None or there[k].confirmed is None)
         return rows
+
+    def title(self, top: str, field: str) -> str:
+        """A field's title (its name when the schema has none)."""
+        return self._title(top, field)
 
     def _title(self, top: str, field: str) -> str:
         f = self._sat.project.model(top).field(field) if self._sat.project.has(top) else None
@@ -452,6 +461,10 @@ class ConflictsModel(QAbstractTableModel):
         return (f"{f.title} is required: the record is created with your values and cannot "
                 f"be created without {f.title}. Keep theirs drops your whole edit, this record "
                 "too.")
+
+    def record_label(self, top: str, key: str, rc: Receipt) -> str:
+        """How the view names a record of ``rc`` (:meth:`_label`)."""
+        return self._label(top, key, rc)
 
     def _label(self, top: str, key: str, rc: Receipt) -> str:
         """The record's display field and its topic; a record deleted since is named as the

@@ -15,12 +15,15 @@ count ("Drop your 27 edits?", Cancel the default).
 
 A record created under a key someone else took meanwhile (two laptops offline gave two records
 one key) can be kept both ways: "Keep both" (Ctrl+B) publishes mine under a new key, shown
-and editable under the table, and theirs stays; "Keep mine" would replace their record's
-values with mine, so it asks first. A required field of a record a resolution creates is shown
-ticked and greyed, with a tooltip saying why (``ConflictRow.locked``).
+and editable under the table, and theirs stays; "Keep mine" would set my values on their
+record (the fields only theirs has stay, listed as rows), so it asks first. A required field
+of a record a resolution creates is shown ticked and greyed, with a tooltip saying why
+(``ConflictRow.locked``).
 """
 
 from __future__ import annotations
+
+import html
 
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShowEvent
@@ -47,6 +50,7 @@ from core.errors import OutpostError, ValidationError
 from core.ids import clean_key
 from core.model import Sig
 from core.satellite.api import Change, Keep, SatelliteAPI
+from core.satellite.conflicts import SETTLED, latest_settled
 from core.satellite.keepboth import check_new_keys
 from desktop.format import plural
 from desktop.icons import icon
@@ -319,7 +323,7 @@ class ConflictsDialog(QDialog):
         per-field choices. Several at once are confirmed first.
 
         Keep mine of a transaction that created a record under a key someone else took
-        meanwhile asks first (it replaces their record's values): nothing is resolved until
+        meanwhile asks first (it sets the user's values on their record): nothing is resolved until
         the question (:attr:`confirm_box`) is answered. Keep both resolves the selected
         transactions that have such a record.
 
@@ -330,7 +334,7 @@ class ConflictsDialog(QDialog):
             return []
         self.show_error("")
         if keep in (Keep.MINE, None):
-            # Apply choices with a field of mine ticked replaces their record just as well
+            # Apply choices with a field of mine ticked changes their record just as well
             clashing = [(u, sig) for u in uids for sig in self._clashes(u)]
             if clashing:
                 self._confirm_mine(uids, clashing, keep)  # names them, and the count
@@ -568,14 +572,20 @@ class ConflictsDialog(QDialog):
         what = "Keep mine" if keep == Keep.MINE else "Apply choices"
         many = (f"\n\n{what} acts on the {len(uids)} selected edits." if len(uids) > 1
                 else "")
-        box = QMessageBox(QMessageBox.Icon.Warning, f"{what} replaces their record",
+        pairs = set(clashing)
+        only = list(dict.fromkeys(self.model.title(r.top, r.field) for r in self.model.rows()
+                                  if r.theirs_only and (r.uid, r.sig) in pairs))
+        kept = (f" The fields only theirs has stay as they are: {', '.join(only)}."
+                if only else "")
+        box = QMessageBox(QMessageBox.Icon.Warning, f"{what} sets your values on their record",
                           f"You created {names} under a key someone else used for their own "
-                          f"record meanwhile.\n\n{what} replaces the values of their record "
-                          "with yours: one record is left, theirs changed. Keep both adds "
+                          f"record meanwhile.\n\n{what} sets your values on their record: "
+                          f"one record is left, theirs with your values.{kept} Keep both adds "
                           "yours as a new record under a new key and leaves theirs as it is."
                           + many,
                           QMessageBox.StandardButton.Cancel, self)
-        replace = box.addButton("Replace their record", QMessageBox.ButtonRole.AcceptRole)
+        replace = box.addButton("Set my values on their record",
+                                QMessageBox.ButtonRole.AcceptRole)
         both = box.addButton("Keep both instead", QMessageBox.ButtonRole.ActionRole)
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
 
@@ -634,10 +644,25 @@ class ConflictsDialog(QDialog):
         self.both_text.setText(
             f"You created {names} under a key someone else used for their own record "
             f"meanwhile. Keep both: yours is added as a new record {where}, theirs stays as "
-            "it is. Keep mine: your values replace theirs on their record, one record is "
-            "left. Keep theirs: yours is dropped.")
+            "it is. Keep mine: your values are set on their record (what only theirs has "
+            "stays), one record is left. Keep theirs: yours is dropped.")
         self.both_text.setVisible(True)
         self._check_new_key()
+
+    def _settled_text(self) -> str:
+        """The latest edits settled by themselves, said under the intro (user review 13 F4:
+        both set lon to 9.9; they never reach the table: nothing to choose)."""
+        items = []
+        for r, by in latest_settled(self._sat):
+            recs = ", ".join(dict.fromkeys(
+                f"{self.model.record_label(c.top, c.key, r)} ("
+                + ", ".join(self.model.title(c.top, f) for f in c.fields) + ")"
+                for c in r.conflicts))
+            items.append(html.escape(recs) + (": your other changes were sent" if by is not None
+                                              else ": nothing else to send"))
+        # "settled: same values on both sides", as `outpost conflicts` says it
+        why = html.escape(SETTLED.partition(": ")[2])
+        return (f"<i>Settled by themselves ({why}):</i> " + "; ".join(items)) if items else ""
 
     def _update(self) -> None:
         n = len(self.model.uids())
@@ -677,6 +702,9 @@ class ConflictsDialog(QDialog):
         else:
             self.intro.setText("No conflicts: every change you made was accepted or is "
                                "waiting to be sent.")
+        settled = self._settled_text()
+        if settled:
+            self.intro.setText(f"{self.intro.text()}<br>{settled}")
         # keys offered stay while they are free (hub data may have taken one since)
         listed = set(self.model.uids())
         self._proposed = {u: k for u, k in self._proposed.items()

@@ -52,8 +52,15 @@ async def test_keep_both_by_its_shortcut_with_a_key_typed(
     assert dlg.keep_both.isEnabled()
     text = dlg.both_text.text()
     assert "Keep both: yours is added as a new record under the key below" in text
-    assert "Keep mine: your values replace theirs on their record" in text
-    assert "keep mine replaces their record's values" in dlg.details.text()
+    assert "Keep mine: your values are set on their record (what only theirs has stays)" in text
+    # user review 13 F2: the words said "replaces" and the view hid the region that stayed
+    assert ('keep mine sets your values on their record (no second record); what only theirs '
+            'has stays: Region “East”') in dlg.details.text()
+    [region] = [r for r in dlg.model.rows() if r.field == "region"]
+    assert region.theirs_only and not region.choosable
+    row = dlg.model.rows().index(region)
+    assert [dlg.model.data(dlg.model.index(row, c)) for c in (1, 3, 4)] == [
+        "Region (only theirs: stays)", "(not set: theirs stays)", "East"]
     assert not dlg.new_key.isHidden() and dlg.new_key.text() not in ("", "camp")
     dlg.new_key.setText("camp-b")
     assert dlg.both_action.shortcut() == QKeySequence(BOTH_KEY)
@@ -78,14 +85,15 @@ async def test_keep_mine_on_a_clash_asks_first(
     dlg.keep_mine.click()
     box = dlg.confirm_box
     assert box is not None and box.isVisible()
-    assert "replaces the values of their record" in box.text()
+    assert "sets your values on their record" in box.text()
+    assert "The fields only theirs has stay as they are: Region." in box.text()
     assert len(b.receipts([ReceiptState.REJECTED])) == 1  # nothing yet
     box.button(box.StandardButton.Cancel).click()
     assert len(b.receipts([ReceiptState.REJECTED])) == 1
     dlg.keep_mine.click()
     box = dlg.confirm_box
     assert box is not None
-    [replace] = [x for x in box.buttons() if x.text() == "Replace their record"]
+    [replace] = [x for x in box.buttons() if x.text() == "Set my values on their record"]
     replace.click()
     assert b.receipts([ReceiptState.REJECTED]) == []
     await sync(b, hub)
@@ -103,7 +111,7 @@ async def test_apply_choices_on_a_clash_asks_like_keep_mine(
     dlg.apply.click()
     box = dlg.confirm_box
     assert box is not None and box.isVisible()
-    assert box.windowTitle() == "Apply choices replaces their record"
+    assert box.windowTitle() == "Apply choices sets your values on their record"
     assert "a record in " in box.text() and "B camp" not in box.text()
     box.button(box.StandardButton.Cancel).click()
     assert len(b.receipts([ReceiptState.REJECTED])) == 1  # nothing resolved

@@ -90,7 +90,9 @@ async def test_theirs_names_who_changed_it_after_it_was_created(
             dlg.table.selectAll()
             text = dlg.details.text()
             assert "you and carol both created a record under this key" in text, text
-            assert "theirs has Name “Bob's camp” (last changed by bob, " in text, text
+            # every field of theirs (user review 13 F2: their region was not said)
+            assert "theirs has Name “Bob's camp”, Region “N” (last changed by bob, " in text, \
+                text
             alice.close()
             for s in (bob, carol):
                 s.close()
@@ -98,7 +100,7 @@ async def test_theirs_names_who_changed_it_after_it_was_created(
             assert rc == 0, err
             assert "theirs \"Bob's camp\" (created by carol at " in out, out
             assert ", last changed by bob at " in out
-            assert 'theirs has name "Bob\'s camp" (last changed by bob, ' in out, out
+            assert 'theirs has name "Bob\'s camp", region "N" (last changed by bob, ' in out, out
             rc, out, _ = await cli(tmp_path / "alice", "conflicts")
             name = next(f for f in json.loads(out)[0]["fields"] if f["field"] == "name")
             assert name["usr"] == "carol" and name["last_usr"] == "bob"

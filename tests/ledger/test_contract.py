@@ -11,7 +11,7 @@ from core.errors import ConflictError, ValidationError
 from core.ledger.memory import MemLedger
 from core.ledger.sql import SqlLedger
 from core.model import Action, Audit, Cmd, Event, Trans
-from core.revision import ZERO_REV
+from core.revision import ZERO_REV, format_rev
 
 Led = MemLedger | SqlLedger
 
@@ -128,6 +128,31 @@ def test_del_of_a_record_modified_after_base_conflicts(ledger: Led) -> None:
     assert (c.cmd, c.reason, c.fields, c.theirs) == (Cmd.DEL, "modified", ("lat",), {"lat": 1.5})
     assert (c.rev, c.usr) == (won.rev, "bob")
     assert ledger.state(SITE, "a") == site(name="n", lat=1.5)
+
+
+def test_each_conflicting_field_names_its_own_last_change(ledger: Led) -> None:
+    # user review 13 F8: carol changed lat and region offline; alice then changed lat, bob
+    # region: both were credited to bob, the last. Each field names its own change (``by``);
+    # the record's rev/usr (daql's shape) stay the last change's
+    base = pub(ledger, new("a")).rev
+    by_alice = pub(ledger, mod("a", lat=46.0), usr="alice")
+    by_bob = pub(ledger, mod("a", region="East"), usr="bob")
+    for mine in (mod("a", lat=45.0, region="West"), delete("a")):
+        with pytest.raises(ConflictError) as err:
+            pub(ledger, mine, base=base, usr="carol")
+        (c,) = err.value.conflicts
+        assert (c.fields, c.rev, c.usr) == (("lat", "region"), by_bob.rev, "bob")
+        assert c.by == {"lat": (by_alice.rev, "alice"), "region": (by_bob.rev, "bob")}
+        assert (c.of("lat"), c.of("region")) == ((by_alice.rev, "alice"), (by_bob.rev, "bob"))
+        if c.reason == "field changed":
+            assert (f"field lat changed at {format_rev(by_alice.rev)} by alice, field region "
+                    f"changed at {format_rev(by_bob.rev)} by bob") in str(err.value)
+    # one change set every conflicting field: no per-field part (daql's shape)
+    base = ledger.rev()
+    pub(ledger, mod("a", lat=1.0, region="x"), usr="bob")
+    with pytest.raises(ConflictError) as err:
+        pub(ledger, mod("a", lat=2.0, region="y"), base=base, usr="carol")
+    assert err.value.conflicts[0].by is None
 
 
 def test_new_vs_new_conflicts(ledger: Led) -> None:

@@ -49,9 +49,9 @@ async def test_keep_mine_on_a_clash_says_it_replaced_their_record(
     _a, b, uid = await _clash(tmp_path, hub)
     rc, out, err = await cli(b, "resolve", uid, "--keep", "mine", json_out=False)
     assert rc == 0, err
-    assert f"{SITE} camp: your values replaced those of the record someone else created" in out
+    assert f"{SITE} camp: your values were set on the record someone else created" in out
     rc, out, _ = await cli(b, "resolve", "--help", json_out=False)
-    assert "--keep {mine,theirs,both}" in out and "REPLACES their record" in out
+    assert "--keep {mine,theirs,both}" in out and "SETS YOUR VALUES ON THEIR RECORD" in out
 
 
 async def test_app_and_cli_cannot_resolve_one_conflict_twice(tmp_path: Path, hub: Hub) -> None:
@@ -75,3 +75,34 @@ async def test_app_and_cli_cannot_resolve_one_conflict_twice(tmp_path: Path, hub
     assert rc == 1 and "already resolved (by keeping theirs)" in err
     rc, out, _ = await cli(b, "status")
     assert json.loads(out)["conflicts"] == 0 and json.loads(out)["pending"] == 0
+
+
+async def test_keep_mine_on_a_clash_lists_and_names_the_fields_only_theirs_has(
+        tmp_path: Path, hub: Hub) -> None:
+    """User review 13 F2: keep mine "replaces their record's values with yours" but their
+    region and notes stayed, and no view listed them. Every field of both records is listed;
+    the words say they stay (and they do)."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        assert (await cli(d, "connect", hub.url))[0] == 0
+    assert (await cli(a, "pub", SITE, "hut", "new", "name=Alice hut", "region=North",
+                      "notes=water here"))[0] == 0
+    assert (await cli(b, "pub", SITE, "hut", "new", "name=Bob hut", "lat=45.2"))[0] == 0
+    for d in (a, b):
+        assert (await cli(d, "sync", "--once"))[0] == 0
+    _rc, out, _ = await cli(b, "conflicts", json_out=False)
+    assert (f'{SITE} hut region: base null | mine (not set) | theirs "North" (only theirs has '
+            "it: keep mine leaves it)") in out
+    assert f'{SITE} hut notes: base null | mine (not set) | theirs "water here"' in out
+    assert ('keep mine sets your values on their record (no second record); what only theirs '
+            'has stays: region "North", notes "water here"') in out
+    [c] = json.loads((await cli(b, "conflicts"))[1])
+    assert [f["field"] for f in c["fields"] if f["theirs_only"]] == ["region", "notes"]
+    rc, out, err = await cli(b, "resolve", c["uid"], "--keep", "mine", json_out=False)
+    assert rc == 0, err
+    assert "what only it had stays (region, notes)" in out
+    assert (await cli(b, "sync", "--once"))[0] == 0
+    _rc, out, _ = await cli(b, "show", SITE, "hut")
+    rec = json.loads(out)
+    assert {k: v for k, v in rec["fields"].items() if v is not None} == {
+        "name": "Bob hut", "lat": 45.2, "region": "North", "notes": "water here"}

@@ -102,7 +102,7 @@ async def test_keep_both_default_key_and_keep_mine_replaces(
     [(sig, key)] = b.both_keys(ub).items()
     # the explanation names all three choices, and that keep mine replaces their record
     text = " ".join(explain(rejected(b)[0]))
-    assert "keep mine replaces their record's values with yours" in text
+    assert "keep mine sets your values on their record" in text
     assert "Keep both adds yours as a new record under another key" in text
     # final reread 9: later edits saved apart do not follow the new key: said, not silent
     assert "your later edits of it, saved apart, stay on their record" in text

@@ -292,6 +292,20 @@ def test_conflict_reply_round_trip() -> None:
     assert decode_error(payload) == ("conflict", (c,))
 
 
+def test_a_conflict_names_each_fields_own_change_beside_the_records() -> None:
+    # user review 13 F8: ``by`` (ours) per field; absent when rev/usr say it all (daql's shape)
+    r1, r2 = R0 + 1000, R0 + 2000
+    c = Conflict("field.site", "k1", Cmd.MOD, "field changed", ("lat", "region"),
+                 {"lat": 46.0, "region": "East"}, r2, "bob",
+                 {"lat": (r1, "alice"), "region": (r2, "bob")})
+    d = enc_conflict(c)
+    assert d["usr"] == "bob" and d["by"]["lat"]["usr"] == "alice"
+    assert dec_conflict(d) == c
+    plain = Conflict("field.site", "k1", Cmd.MOD, "field changed", ("lat",), {"lat": 1}, r2,
+                     "bob")
+    assert "by" not in enc_conflict(plain) and dec_conflict(enc_conflict(plain)) == plain
+
+
 # --- frames: accepted shapes -------------------------------------------------------------------
 
 
@@ -493,6 +507,7 @@ statuses = st.builds(Status, rev=revs, mig=names, on=revs, off=revs,
 conflicts = st.builds(
     Conflict, top=names, key=names, cmd=st.sampled_from(list(Cmd)), reason=names,
     fields=st.lists(names, max_size=3).map(tuple), theirs=st.none() | args, rev=revs, usr=names,
+    by=st.none() | st.dictionaries(names, st.tuples(revs, names), min_size=1, max_size=2),
 )
 sat_reqs = st.builds(SatReq, rev=revs, trans=st.lists(trans, max_size=3).map(tuple),
                      tops=st.lists(names, max_size=3).map(tuple),
