@@ -19,6 +19,7 @@ from core.schema import Project
 from desktop.mainwindow import MainWindow
 from hubserver.server import Hub
 from tests.desktop.test_e2e import hub, sync, synced_window  # noqa: F401 (hub: a fixture)
+from tests.desktop.test_form_review12 import window
 
 SITE = "field.site"
 
@@ -30,17 +31,6 @@ def sat(tmp_path: Path, project: Project) -> Iterator[Satellite]:
            Action(SITE, "s2", Cmd.NEW, {"name": "Site 2", "region": "South"})])
     yield s
     s.close()
-
-
-def window(qtbot: Any, sat: Satellite) -> MainWindow:
-    w = MainWindow(sat, None, "t")
-    qtbot.addWidget(w, before_close_func=lambda w: [f.revert() for f in w.forms.values()])
-    w.show()
-    qtbot.waitExposed(w)
-    w.select_topic(SITE)
-    qtbot.waitUntil(lambda: w.records.rowCount() == 2)
-    assert w.select_key("s1")
-    return w
 
 
 def text(w: MainWindow, name: str) -> str:

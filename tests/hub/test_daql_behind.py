@@ -50,16 +50,21 @@ async def _daql_client(hub: Hub, sat: dict[str, Any]) -> None:
         assert await _until(d, keys, N + 1) == [*map(str, range(N)), "9999"]
 
 
+async def _publish(hub: Hub, n: int) -> None:
+    """Publish records "0" … ``n - 1`` of TOP, one transaction each."""
+    async with connect(hub.url) as w:
+        for i in range(n):
+            await request(w, "evt.pub", {"acts": [{"top": TOP, "key": str(i), "cmd": "new",
+                                                   "arg": {"name": "n"}}]})
+
+
 def _daql_sat() -> dict[str, Any]:
     return {"rev": Z, "trans": None, "tops": [TOP]}  # wshub.Client's: no Outpost fields
 
 
 async def test_daql_client_far_behind_gets_the_rest_as_pushes(prod: Project) -> None:
     async with Hub(MemLedger(prod), limits=Limits(max_batch=50)) as hub:
-        async with connect(hub.url) as w:
-            for i in range(N):
-                await request(w, "evt.pub", {"acts": [{"top": TOP, "key": str(i), "cmd": "new",
-                                                       "arg": {"name": "n"}}]})
+        await _publish(hub, N)
         await _daql_client(hub, _daql_sat())
 
 
@@ -77,10 +82,7 @@ async def test_an_outpost_satellite_asks_again_itself(prod: Project, ours: dict[
     """An Outpost satellite (audits, lim or cont) asks for the next batch itself: nothing
     is pushed before it does (as before)."""
     async with Hub(MemLedger(prod), limits=Limits(max_batch=50)) as hub:
-        async with connect(hub.url) as w:
-            for i in range(N):
-                await request(w, "evt.pub", {"acts": [{"top": TOP, "key": str(i), "cmd": "new",
-                                                       "arg": {"name": "n"}}]})
+        await _publish(hub, N)
         async with connect(hub.url, max_size=None) as d:
             res = (await request(d, "evt.sat", {**_daql_sat(), **ours}))["res"]
             assert res["more"] is True
@@ -113,10 +115,7 @@ async def test_a_daql_client_asking_again_from_the_same_rev_gets_every_event(
     reply "continued" where the first ended came back empty, and a client that dropped the
     late first reply never got those records)."""
     async with Hub(MemLedger(prod)) as hub:
-        async with connect(hub.url) as w:
-            for i in range(3):
-                await request(w, "evt.pub", {"acts": [{"top": TOP, "key": str(i), "cmd": "new",
-                                                       "arg": {"name": "n"}}]})
+        await _publish(hub, 3)
         async with connect(hub.url) as d:
             await _ask(d, 1)
             if back_to_back:
@@ -133,10 +132,7 @@ async def test_a_daql_client_far_behind_asking_again_from_rev_0_gets_it_all(
     """Asked again from rev 0 after the reply and the pushed rest of a big catch-up: the new
     reply starts at rev 0 again (its first batch), not empty at the catch-up's end."""
     async with Hub(MemLedger(prod), limits=Limits(max_batch=50)) as hub:
-        async with connect(hub.url) as w:
-            for i in range(N):
-                await request(w, "evt.pub", {"acts": [{"top": TOP, "key": str(i), "cmd": "new",
-                                                       "arg": {"name": "n"}}]})
+        await _publish(hub, N)
         async with connect(hub.url, max_size=None) as d:
             r = await request(d, "evt.sat", _daql_sat())
             keys = await _until(d, [e["key"] for e in r["res"]["evs"]], N)
