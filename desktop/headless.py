@@ -144,6 +144,11 @@ def add_commands(sub: Any) -> None:
                    help="the hub's schema, for a hub that does not serve it (a daql hub): a "
                    "schema .toml (docs/schema.md) or a schema.json; stored as this "
                    "satellite's schema, not fetched")
+    p.add_argument("--offline", action="store_true",
+                   help="store the URL even when the hub cannot be reached now and this "
+                   "directory is connected to another hub (switching hubs before going "
+                   "offline); without it, such a URL changes nothing (a typo in the host or "
+                   "port would replace the hub that works)")
     _common(p)
     p = sub.add_parser(
         "pub", help="queue a change (works offline)",
@@ -457,6 +462,13 @@ def _cmd_connect(args: argparse.Namespace) -> int:
             if have is None and given is None:  # no use without a schema: leave it as it was
                 raise ConfigError(f"{exc} (nothing was stored in {dd.path}: it needs the "
                                   "hub's schema)") from exc
+            if old.hub and old.hub != args.url and not args.offline:
+                # a typo in the host or port replaced the hub that works, exit 0 (firstday
+                # review 14): bad input changes nothing
+                raise ConfigError(
+                    f"{exc}: nothing was changed in {dd.path}, its hub stays {old.hub}. Check "
+                    f"the URL (a typo in the host or port?); to switch to {args.url} anyway "
+                    "while it is out of reach, run the same command with --offline") from exc
             # offline first: the URL is stored, the schema and replica kept; the hub is
             # asked again on the next sync
             err = str(exc)
@@ -759,6 +771,10 @@ async def _sync_once(client: Any, sat: Satellite, timeout: float, progress: bool
                 cut[0] = ""  # sync stopped for good: the command's error says why
                 if tty:
                     print(file=sys.stderr, flush=True)
+            elif client.timed_out_connected:  # --timeout ended it: the error says so
+                cut[0] = ""
+                print(("\r" if tty else "") + f"stopped at --timeout: {meter.text()}"
+                      + ("\x1b[K" if tty else ""), file=sys.stderr, flush=True)
             else:  # the connection ended before the last reply: not caught up
                 cut[0] = meter.text()
                 print(("\r" if tty else "") + "outpost: the hub went away during the "
@@ -770,7 +786,7 @@ async def _sync_once(client: Any, sat: Satellite, timeout: float, progress: bool
     try:
         await client.sync_once(timeout)
     except HubError as exc:
-        if cut[0] and not client.refused:
+        if cut[0] and not client.refused and not client.timed_out_connected:
             raise HubError(
                 f"{exc}; the hub went away during the catch-up ({cut[0]} received; "
                 "what was stored is kept): check that the hub runs and is reachable from here, "

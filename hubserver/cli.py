@@ -11,6 +11,9 @@
     outpost-hub user list | user remove NAME
     outpost-hub verify | backup FILE | restore FILE
 
+Without ``--schema`` an existing ledger is served, verified and backed up with the schema it
+holds, a backup restored with its own; a new ledger gets the demo schema.
+
 ``serve`` prints exactly one line starting with ``outpost-hub ready: `` and holding the
 ``ws://`` (or ``wss://``) URL once it listens, then logs to stderr. SIGINT and SIGTERM finish
 the publishes in flight and exit 0.
@@ -35,11 +38,11 @@ import orjson
 import platformdirs
 
 from core.dburl import safe_url
-from core.errors import ConfigError, OutpostError
+from core.errors import ConfigError, OutpostError, SchemaError
 from core.heap import GC_YOUNG, settle_heap
 from core.ledger.opsguard import check_not_restoring, sqlite_file
 from core.ledger.protocols import Publisher
-from core.ledger.sql import SqlLedger, open_ledger
+from core.ledger.sql import SqlLedger, open_ledger, stored_project
 from core.model import Trans
 from core.redact import install as install_redaction
 from core.revision import format_rev
@@ -172,11 +175,20 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="outpost-hub", description="The Outpost hub server.")
     sub = p.add_subparsers(dest="cmd")
 
-    def common(sp: argparse.ArgumentParser) -> None:
+    def common(sp: argparse.ArgumentParser, schema: str | None = "ledger") -> None:
         sp.add_argument("--db", default=str(default_db()),
                         help="SQLite file or postgresql:// URL (default: %(default)s)")
-        sp.add_argument("--schema", default=str(DEMO_SCHEMA),
-                        help="schema TOML file (default: the demo schema)")
+        if schema == "ledger":
+            sp.add_argument("--schema", default=None, metavar="FILE",
+                            help="schema TOML file (default: the schema stored in the "
+                            "ledger; for a new ledger, the demo schema). Give it to change "
+                            "an existing ledger's schema only through backup and restore "
+                            "(docs/operations.md)")
+        elif schema == "backup":
+            sp.add_argument("--schema", default=None, metavar="FILE",
+                            help="schema TOML file for the restored ledger (default: the "
+                            "schema stored in the backup); a new schema must accept every "
+                            "event of the backup")
         sp.add_argument("--users", default=None,
                         help="users file (default: one per ledger: FILE.users.db beside an "
                         "SQLite FILE; for PostgreSQL users/pg-HOST-PORT-DBNAME.users.db in the "
@@ -240,11 +252,11 @@ def _parser() -> argparse.ArgumentParser:
     ua.add_argument("--replace", action="store_true",
                     help="replace an existing user's token and role (its old token stops "
                     "working within 2 s)")
-    common(ua)
-    common(us.add_parser("list", help="list users"))
+    common(ua, schema=None)
+    common(us.add_parser("list", help="list users"), schema=None)
     ur = us.add_parser("remove", help="remove a user")
     ur.add_argument("name")
-    common(ur)
+    common(ur, schema=None)
 
     v = sub.add_parser("verify", help="replay the event log and compare with the state")
     common(v)
@@ -269,7 +281,7 @@ def _parser() -> argparse.ArgumentParser:
         "backup was made hold revisions the restored hub lost: they stop syncing and say "
         "how to carry their edits to a new data directory (`outpost carry OLD --data NEW "
         "--accepted`, with --rejected for their conflicts not resolved yet).")
-    common(r)
+    common(r, schema="backup")
     r.add_argument("file", help="the backup file to read (from `outpost-hub backup`; only "
                    "read)")
     return p
@@ -355,10 +367,42 @@ def _load_schema(path: str) -> Project:
     return load_project(path)
 
 
+def _project(args: argparse.Namespace) -> tuple[Project, str]:
+    """The schema ``args`` serve, verify, back up or restore with, and how it was chosen
+    (named in the ready line): ``--schema FILE`` when given (refused when the ledger holds
+    another schema: said with both names and the fix), else the schema the backup (restore)
+    or the ledger holds, else (a new ledger) the demo schema. A team hub's commands without
+    ``--schema`` were refused against the demo schema, and the advised backup failed the same
+    way (firstday review 14)."""
+    from core.ledger import ops
+
+    if args.cmd == "restore":
+        if args.schema is not None:
+            return _load_schema(args.schema), args.schema
+        project = ops.backup_project(args.file)
+        return project, f"the backup's own (project {project.name!r})"
+    # verify / backup of no ledger: said (no such file, no ledger) before any schema
+    stored = stored_project(args.db, required=args.cmd != "serve")
+    if args.schema is None:
+        if stored is not None:
+            return stored, f"the ledger's own (project {stored.name!r})"
+        return _load_schema(str(DEMO_SCHEMA)), f"{DEMO_SCHEMA} (the demo schema)"
+    project = _load_schema(args.schema)
+    if stored is not None and stored.version != project.version:
+        raise SchemaError(
+            f"--schema {args.schema} (project {project.name!r}, version {project.version}) is "
+            f"not the schema the ledger {safe_url(args.db)} was made with (project "
+            f"{stored.name!r}, version {stored.version}): leave out --schema to use the "
+            "ledger's own; to change its schema, back it up and restore the backup into a new "
+            "database with the new schema (`outpost-hub restore FILE --db NEW --schema "
+            f"{args.schema}`); nothing was changed")
+    return project, args.schema
+
+
 def _ops(args: argparse.Namespace) -> int:
     from core.ledger import ops
 
-    project = _load_schema(args.schema)
+    project, _ = _project(args)
     if args.cmd == "restore":
         db = args.db if "://" in args.db else "sqlite:///" + str(
             Path(args.db).expanduser().resolve())
@@ -453,7 +497,7 @@ async def _serve(args: argparse.Namespace) -> int:
     # switch interval a commit in progress delays pushes by up to 5 ms per hand-over
     # (measured by bench/hub.py). A shorter interval keeps the loop responsive.
     sys.setswitchinterval(0.0005)
-    project = _load_schema(args.schema)
+    project, args.schema_from = _project(args)  # named in the ready line
     if args.rate <= 0 or args.burst < 1:
         raise ConfigError(f"--rate {args.rate:g} --burst {args.burst}: the rate must be above 0 "
                           "and the burst at least 1")
@@ -589,7 +633,7 @@ async def _serve_locked(args: argparse.Namespace, project: Project, limits: Limi
     settle_heap(GC_YOUNG)  # core.heap: fewer GIL-holding full collections while serving
     where = safe_url(args.db)  # no password (``user:PW@`` or ``?password=``)
     auth = args.auth if users is None else f"{args.auth}, users {users.path}"
-    print(f"outpost-hub ready: {url} (db {where}, schema {args.schema}, auth {auth}, "
+    print(f"outpost-hub ready: {url} (db {where}, schema {args.schema_from}, auth {auth}, "
           f"ledger {ledger.ledger_id})", flush=True)
     if users is not None:
         log.info("tokens are checked against the users file %s", users.path)
