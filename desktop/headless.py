@@ -307,8 +307,8 @@ def add_commands(sub: Any) -> None:
         "becomes a conflict (`outpost conflicts`) when you did.")
     p.add_argument("topic", help="the model, e.g. field.site")
     p.add_argument("--rev", action="store_true",
-                   help=f"(the default since session 11; kept for scripts) the {REV_COLUMN} "
-                   "column")
+                   help=f"does nothing: every export has the {REV_COLUMN} column (accepted "
+                   "so that older scripts still work)")
     p.add_argument("--no-rev", action="store_true",
                    help=f"leave out the {REV_COLUMN} column (for another program; importing "
                    "such a file back overwrites changes others made since)")
@@ -456,6 +456,12 @@ def _cmd_connect(args: argparse.Namespace) -> int:
                 # bad input changes nothing: the hub and token that worked stay stored
                 kept = (f"the hub and token stored before ({old.hub}) are kept" if old.hub
                         else "no hub was stored")
+                if not cfg.token:  # not "wrong, expired or revoked": none was given
+                    raise ConfigError(
+                        f"the hub at {args.url} needs a token, and none was given: run "
+                        f"`outpost connect {args.url} --token=TOKEN` with the token your hub's "
+                        "operator made for you (`outpost-hub user add NAME` prints one); "
+                        f"nothing was changed in {dd.path} ({kept})") from exc
                 raise ConfigError(
                     f"{exc}: nothing was changed in {dd.path} ({kept}); run `outpost connect "
                     f"{args.url} --token=TOKEN` again with a valid token") from exc
@@ -629,7 +635,9 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(_status_dict(st), default=str))
         raise HubError(f"sync with {cfg.hub} stopped: {st.last_error or 'by the hub'}")
-    counts = f"rev {format_rev(st.rev)}, {st.pending} pending, {_conflicts_text(st)}"
+    # an empty hub: no revision yet, said as `status` says it (not "rev 0001-01-01T…")
+    counts = (f"rev {_status_text('rev', format_rev(st.rev))}, {st.pending} pending, "
+              f"{_conflicts_text(st)}")
     if args.once:
         _out(args, _status_dict(st), f"synced: {counts}")
         if args.fail_on_conflict and (st.conflicts or st.put_aside):
@@ -1016,6 +1024,16 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 _ZERO_TEXT = format_rev(ZERO_REV)
+_STATUS_NOTES = {
+    "mig": "the schema version",
+    "offline_mode": "whether the open app or sync works offline now, by the user's choice",
+    "work_offline": "the app's Work offline choice, kept here: it opens offline",
+    "local_rev": "this replica's last own change",
+    "hub_rev": "the hub's revision when last heard",
+}
+"""``status``'s keys that need a word beside their value in the text (firstday review 14:
+``offline_mode``, ``work_offline`` and ``mig`` side by side, unexplained); ``--json`` keeps
+the bare values."""
 
 
 def _status_text(k: str, v: Any) -> str:
@@ -1027,6 +1045,8 @@ def _status_text(k: str, v: Any) -> str:
         return ("yes" if v else "not known yet (no sync yet)" if v is None else
                 "no (a daql hub): edits go one at a time, and one whose answer was lost is "
                 "put aside among the conflicts, not sent again (it may have reached the hub)")
+    if k in _STATUS_NOTES:  # a key only the --json names read well: said what it is
+        return f"{_status_text('', v)} ({_STATUS_NOTES[k]})"
     if isinstance(v, bool):
         return "yes" if v else "no"
     if v == _ZERO_TEXT:

@@ -171,8 +171,22 @@ def seed_demo(ledger: Publisher, path: Path = DEMO_DATA) -> int:
     return len(items)
 
 
+_EXAMPLES = """\
+examples:
+  outpost-hub serve --db hub.sqlite --schema team.toml   # the first start makes the ledger
+  outpost-hub user add ann --db hub.sqlite               # prints ann's token once
+  outpost-hub backup /backups/hub.ledger --db hub.sqlite
+  outpost-hub verify --db hub.sqlite
+run `outpost-hub COMMAND --help` for each command's options"""
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="outpost-hub", description="The Outpost hub server.")
+    p = argparse.ArgumentParser(
+        prog="outpost-hub", description="The Outpost hub server: publishes the satellites' "
+        "edits to its ledger, keeps the latest state and serves catch-ups, subscriptions and "
+        "key monitors over WebSockets. docs/operations.md and docs/deployment.md say how to "
+        "run it for a team.", epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd")
 
     def common(sp: argparse.ArgumentParser, schema: str | None = "ledger") -> None:
@@ -194,9 +208,20 @@ def _parser() -> argparse.ArgumentParser:
                         "SQLite FILE; for PostgreSQL users/pg-HOST-PORT-DBNAME.users.db in the "
                         "data directory; see docs/operations.md)")
         sp.add_argument("--log-level", default="INFO",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="how much goes to stderr (default: %(default)s; tokens are "
+                        "never logged, at any level)")
 
-    s = sub.add_parser("serve", help="run the hub")
+    s = sub.add_parser(
+        "serve", help="run the hub",
+        description="Serve the ledger of --db on ws://HOST:PORT (wss:// with --tls-cert and "
+        "--tls-key) until Ctrl+C or SIGTERM, which finish the publishes in flight. It prints "
+        "one line `outpost-hub ready: URL (…)` once it listens, then logs to stderr. Every "
+        "connection needs a user's token (`outpost-hub user add NAME`) unless --auth none.",
+        epilog="examples:\n  outpost-hub serve --db hub.sqlite --schema team.toml\n"
+        "  outpost-hub serve --host 0.0.0.0 --port 8765 --db /var/lib/outpost/hub.sqlite\n"
+        "  outpost-hub serve --auth none --seed-demo --db /tmp/demo.sqlite   # a local demo",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     common(s)
     s.add_argument("--host", default="127.0.0.1",
                    help="address to listen on; 0.0.0.0: every interface (default: "
@@ -246,19 +271,40 @@ def _parser() -> argparse.ArgumentParser:
 
     u = sub.add_parser("user", help="manage users and tokens")
     us = u.add_subparsers(dest="ucmd", required=True)
-    ua = us.add_parser("add", help="add a user; prints the token once")
-    ua.add_argument("name")
-    ua.add_argument("--role", choices=list(ROLES), default="writer")
+    ua = us.add_parser(
+        "add", help="add a user; prints the token once",
+        description="Add a user to the hub's users file and print their token once (give it "
+        "to them: `outpost connect URL --token=TOKEN`). The users file is the one of --db "
+        "(or --users); a running hub sees the new user at once.",
+        epilog="examples:\n  outpost-hub user add ann --db hub.sqlite\n"
+        "  outpost-hub user add office --role reader --db hub.sqlite\n"
+        "  outpost-hub user add ann --replace --db hub.sqlite   # a new token for a lost laptop",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ua.add_argument("name", help="the user's name, as the audit records each of their edits "
+                    "(1 to 100 characters, no control characters)")
+    ua.add_argument("--role", choices=list(ROLES), default="writer",
+                    help="writer: publishes and reads; reader: reads only, its edits are "
+                    "refused (default: %(default)s)")
     ua.add_argument("--replace", action="store_true",
                     help="replace an existing user's token and role (its old token stops "
                     "working within 2 s)")
     common(ua, schema=None)
-    common(us.add_parser("list", help="list users"), schema=None)
-    ur = us.add_parser("remove", help="remove a user")
-    ur.add_argument("name")
+    common(us.add_parser("list", help="list users",
+                         description="List the users of the hub's users file (of --db, or "
+                         "--users): name and role, one a line; tokens are never shown."),
+           schema=None)
+    ur = us.add_parser("remove", help="remove a user",
+                       description="Remove a user: their token stops working within 2 s and "
+                       "their open connections are closed (1008). Their edits stay in the "
+                       "ledger. Example: outpost-hub user remove ann --db hub.sqlite")
+    ur.add_argument("name", help="the user to remove")
     common(ur, schema=None)
 
-    v = sub.add_parser("verify", help="replay the event log and compare with the state")
+    v = sub.add_parser(
+        "verify", help="replay the event log and compare with the state",
+        description="Replay the ledger's events and compare them with its state tables; "
+        "print one line per difference and exit 1 if any, else `ok` and exit 0. Read only: "
+        "it may run while the hub serves. Example: outpost-hub verify --db hub.sqlite")
     common(v)
     b = sub.add_parser(
         "backup", help="write the events and audit to FILE",
@@ -386,6 +432,7 @@ def _project(args: argparse.Namespace) -> tuple[Project, str]:
     if args.schema is None:
         if stored is not None:
             return stored, f"the ledger's own (project {stored.name!r})"
+        # a new ledger; or a PostgreSQL database not reached, whose open names why
         return _load_schema(str(DEMO_SCHEMA)), f"{DEMO_SCHEMA} (the demo schema)"
     project = _load_schema(args.schema)
     if stored is not None and stored.version != project.version:

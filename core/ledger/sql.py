@@ -194,9 +194,11 @@ def stored_project(url_or_path: str | Path, *, required: bool = False) -> Projec
     without opening the ledger and without creating or changing anything (on a full disk
     as ``verify`` reads it: :func:`_check_sqlite_ledger`); None when the database holds no
     ledger (or, for SQLite, there is no such file), or with ``required`` ConfigError naming
-    that and the fix. ``outpost-hub`` uses it when no ``--schema`` is given: an existing
-    ledger is served, verified and backed up with its own schema (a team hub's commands
-    without ``--schema`` were refused against the demo schema; firstday review 14).
+    that and the fix; None too for a PostgreSQL database that cannot be connected to (opening
+    the ledger then names why, with the fix). ``outpost-hub`` uses it when no ``--schema``
+    is given: an existing ledger is served, verified and backed up with its own schema (a
+    team hub's commands without ``--schema`` were refused against the demo schema; firstday
+    review 14).
 
     Raises:
         ConfigError: ``required`` and there is no ledger.
@@ -232,7 +234,13 @@ def stored_project(url_or_path: str | Path, *, required: bool = False) -> Projec
         else:
             engine = SqlLedger._make_engine(s, "FULL")
             try:
-                with engine.connect() as conn:
+                try:
+                    conn = engine.connect()
+                except SQLAlchemyError:
+                    # not reachable, no such database, …: opening the ledger names it with
+                    # the fix (createdb, the server); nothing to read the schema from here
+                    return None
+                with conn:
                     if inspect(conn).has_table("evt_meta"):
                         definition = conn.execute(text(
                             "SELECT definition FROM evt_meta")).scalar()

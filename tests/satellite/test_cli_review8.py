@@ -73,6 +73,19 @@ async def test_connect_with_a_token_the_hub_refuses_changes_nothing(
     assert "could not be reached" in out and "stored anyway, to work offline" in out
 
 
+async def test_connect_without_a_token_to_a_hub_that_needs_one_says_so(
+        tmp_path: Path, hub: Hub, users: Users) -> None:
+    """Firstday review 14: `connect URL` with no --token said the token "is wrong, expired or
+    revoked"; none was given."""
+    users.add("alice")
+    rc, out, err = await cli(tmp_path / "a", "connect", hub.url, json_out=False)
+    assert rc == 1 and out == "", out
+    assert "needs a token, and none was given" in err, err
+    assert "--token=TOKEN" in err and "outpost-hub user add NAME" in err, err
+    assert "wrong, expired or revoked" not in err
+    assert not (tmp_path / "a").exists()
+
+
 async def test_sync_once_stops_at_once_on_a_refused_token(
         tmp_path: Path, hub: Hub, users: Users) -> None:
     """It retried for the whole --timeout before failing; now it fails on the first refusal
