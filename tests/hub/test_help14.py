@@ -23,7 +23,7 @@ def _help(module: str, *cmd: str) -> str:
                                  ("user", "add"), ("user", "list"), ("user", "remove")])
 def test_every_hub_command_describes_itself(cmd: tuple[str, ...]) -> None:
     text = _help("hubserver.cli", *cmd)
-    usage, _, rest = text.partition("\n\n")
+    rest = text.partition("\n\n")[2]
     description = rest.split("\n\n")[0]
     assert not description.startswith(("positional arguments", "options")), text
     assert len(description.split()) >= 8, text  # a sentence, not a label
