@@ -85,16 +85,26 @@ def start_hub(data: Path, *, seed_demo: bool = True, timeout: float = 30.0) -> H
             if not sel.select(max(0.0, deadline - time.monotonic())):
                 break
             line = proc.stdout.readline()
-            if not line:
+            if not line:  # its output closed: it is stopping
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(5)
                 break
             if line.startswith(READY):
                 return HubProcess(proc, line[len(READY):].split()[0])
     finally:
         sel.close()
+    exited = proc.poll() is not None  # it stopped by itself: its own error says why
     HubProcess(proc, "").stop()
     tail = ""
     with contextlib.suppress(OSError):
         tail = (data / "hub.log").read_text(encoding="utf-8")[-800:]
+    said = [x[len("outpost-hub: "):] for x in tail.splitlines() if x.startswith("outpost-hub: ")]
+    if exited and said:
+        # e.g. a second `outpost demo` beside a running one: "the demo hub did not start
+        # within 30 s" hid "already served by another hub" in the log (firstday review 14)
+        other = (" (is another `outpost demo` running? Use its windows, or close it first)"
+                 if "already served by another hub" in said[-1] else "")
+        raise ConfigError(f"the demo hub could not start: {said[-1]}{other}")
     raise ConfigError(f"the demo hub did not start within {timeout:g} s (command: "
                       f"{' '.join(cmd)}); its log ends with:\n{tail}")
 

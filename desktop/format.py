@@ -235,7 +235,7 @@ class CatchupMeter:
             if self.rate:
                 left = f", about {_duration((self.total - self.done) / self.rate)} left"
         rate = f", {self.rate:,.0f}/s" if self.rate else ""
-        return f"{self.done:,}{of} events{rate}{left}"
+        return f"{self.done:,}{of} event{'' if self.done == 1 and not of else 's'}{rate}{left}"
 
     def detail(self, st: Any) -> str:
         """The line for a tooltip or a terminal: events, rate, and the revision reached."""

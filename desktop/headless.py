@@ -144,6 +144,11 @@ def add_commands(sub: Any) -> None:
                    help="the hub's schema, for a hub that does not serve it (a daql hub): a "
                    "schema .toml (docs/schema.md) or a schema.json; stored as this "
                    "satellite's schema, not fetched")
+    p.add_argument("--offline", action="store_true",
+                   help="store the URL even when the hub cannot be reached now and this "
+                   "directory is connected to another hub (switching hubs before going "
+                   "offline); without it, such a URL changes nothing (a typo in the host or "
+                   "port would replace the hub that works)")
     _common(p)
     p = sub.add_parser(
         "pub", help="queue a change (works offline)",
@@ -302,8 +307,8 @@ def add_commands(sub: Any) -> None:
         "becomes a conflict (`outpost conflicts`) when you did.")
     p.add_argument("topic", help="the model, e.g. field.site")
     p.add_argument("--rev", action="store_true",
-                   help=f"(the default since session 11; kept for scripts) the {REV_COLUMN} "
-                   "column")
+                   help=f"does nothing: every export has the {REV_COLUMN} column (accepted "
+                   "so that older scripts still work)")
     p.add_argument("--no-rev", action="store_true",
                    help=f"leave out the {REV_COLUMN} column (for another program; importing "
                    "such a file back overwrites changes others made since)")
@@ -451,12 +456,25 @@ def _cmd_connect(args: argparse.Namespace) -> int:
                 # bad input changes nothing: the hub and token that worked stay stored
                 kept = (f"the hub and token stored before ({old.hub}) are kept" if old.hub
                         else "no hub was stored")
+                if not cfg.token:  # not "wrong, expired or revoked": none was given
+                    raise ConfigError(
+                        f"the hub at {args.url} needs a token, and none was given: run "
+                        f"`outpost connect {args.url} --token=TOKEN` with the token your hub's "
+                        "operator made for you (`outpost-hub user add NAME` prints one); "
+                        f"nothing was changed in {dd.path} ({kept})") from exc
                 raise ConfigError(
                     f"{exc}: nothing was changed in {dd.path} ({kept}); run `outpost connect "
                     f"{args.url} --token=TOKEN` again with a valid token") from exc
             if have is None and given is None:  # no use without a schema: leave it as it was
                 raise ConfigError(f"{exc} (nothing was stored in {dd.path}: it needs the "
                                   "hub's schema)") from exc
+            if old.hub and old.hub != args.url and not args.offline:
+                # a typo in the host or port replaced the hub that works, exit 0 (firstday
+                # review 14): bad input changes nothing
+                raise ConfigError(
+                    f"{exc}: nothing was changed in {dd.path}, its hub stays {old.hub}. Check "
+                    f"the URL (a typo in the host or port?); to switch to {args.url} anyway "
+                    "while it is out of reach, run the same command with --offline") from exc
             # offline first: the URL is stored, the schema and replica kept; the hub is
             # asked again on the next sync
             err = str(exc)
@@ -617,7 +635,9 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(_status_dict(st), default=str))
         raise HubError(f"sync with {cfg.hub} stopped: {st.last_error or 'by the hub'}")
-    counts = f"rev {format_rev(st.rev)}, {st.pending} pending, {_conflicts_text(st)}"
+    # an empty hub: no revision yet, said as `status` says it (not "rev 0001-01-01T…")
+    counts = (f"rev {_status_text('rev', format_rev(st.rev))}, {st.pending} pending, "
+              f"{_conflicts_text(st)}")
     if args.once:
         _out(args, _status_dict(st), f"synced: {counts}")
         if args.fail_on_conflict and (st.conflicts or st.put_aside):
@@ -759,6 +779,10 @@ async def _sync_once(client: Any, sat: Satellite, timeout: float, progress: bool
                 cut[0] = ""  # sync stopped for good: the command's error says why
                 if tty:
                     print(file=sys.stderr, flush=True)
+            elif client.timed_out_connected:  # --timeout ended it: the error says so
+                cut[0] = ""
+                print(("\r" if tty else "") + f"stopped at --timeout: {meter.text()}"
+                      + ("\x1b[K" if tty else ""), file=sys.stderr, flush=True)
             else:  # the connection ended before the last reply: not caught up
                 cut[0] = meter.text()
                 print(("\r" if tty else "") + "outpost: the hub went away during the "
@@ -770,7 +794,7 @@ async def _sync_once(client: Any, sat: Satellite, timeout: float, progress: bool
     try:
         await client.sync_once(timeout)
     except HubError as exc:
-        if cut[0] and not client.refused:
+        if cut[0] and not client.refused and not client.timed_out_connected:
             raise HubError(
                 f"{exc}; the hub went away during the catch-up ({cut[0]} received; "
                 "what was stored is kept): check that the hub runs and is reachable from here, "
@@ -1000,6 +1024,16 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 _ZERO_TEXT = format_rev(ZERO_REV)
+_STATUS_NOTES = {
+    "mig": "the schema version",
+    "offline_mode": "whether the open app or sync works offline now, by the user's choice",
+    "work_offline": "the app's Work offline choice, kept here: it opens offline",
+    "local_rev": "this replica's last own change",
+    "hub_rev": "the hub's revision when last heard",
+}
+"""``status``'s keys that need a word beside their value in the text (firstday review 14:
+``offline_mode``, ``work_offline`` and ``mig`` side by side, unexplained); ``--json`` keeps
+the bare values."""
 
 
 def _status_text(k: str, v: Any) -> str:
@@ -1011,6 +1045,8 @@ def _status_text(k: str, v: Any) -> str:
         return ("yes" if v else "not known yet (no sync yet)" if v is None else
                 "no (a daql hub): edits go one at a time, and one whose answer was lost is "
                 "put aside among the conflicts, not sent again (it may have reached the hub)")
+    if k in _STATUS_NOTES:  # a key only the --json names read well: said what it is
+        return f"{_status_text('', v)} ({_STATUS_NOTES[k]})"
     if isinstance(v, bool):
         return "yes" if v else "no"
     if v == _ZERO_TEXT:

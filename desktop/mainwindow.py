@@ -296,7 +296,10 @@ class MainWindow(QMainWindow):
         file_menu.addAction(settings)
         file_menu.addAction(self.offline_action)
         quit_action = file_menu.addAction("Quit")
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        # the platform's binding; Ctrl+Q where its theme has none (Qt's offscreen and
+        # generic themes: File → Quit had no key, though the docs name Ctrl+Q)
+        quit_action.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Quit)
+                                 or [QKeySequence("Ctrl+Q")])
         quit_action.triggered.connect(self.close)
         edit = menu.addMenu("&Edit")
         for a in (self.new_action, self.save_action, self.revert_action, self.delete_action,

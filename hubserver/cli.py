@@ -11,6 +11,9 @@
     outpost-hub user list | user remove NAME
     outpost-hub verify | backup FILE | restore FILE
 
+Without ``--schema`` an existing ledger is served, verified and backed up with the schema it
+holds, a backup restored with its own; a new ledger gets the demo schema.
+
 ``serve`` prints exactly one line starting with ``outpost-hub ready: `` and holding the
 ``ws://`` (or ``wss://``) URL once it listens, then logs to stderr. SIGINT and SIGTERM finish
 the publishes in flight and exit 0.
@@ -35,11 +38,11 @@ import orjson
 import platformdirs
 
 from core.dburl import safe_url
-from core.errors import ConfigError, OutpostError
+from core.errors import ConfigError, OutpostError, SchemaError
 from core.heap import GC_YOUNG, settle_heap
 from core.ledger.opsguard import check_not_restoring, sqlite_file
 from core.ledger.protocols import Publisher
-from core.ledger.sql import SqlLedger, open_ledger
+from core.ledger.sql import SqlLedger, open_ledger, stored_project
 from core.model import Trans
 from core.redact import install as install_redaction
 from core.revision import format_rev
@@ -168,23 +171,57 @@ def seed_demo(ledger: Publisher, path: Path = DEMO_DATA) -> int:
     return len(items)
 
 
+_EXAMPLES = """\
+examples:
+  outpost-hub serve --db hub.sqlite --schema team.toml   # the first start makes the ledger
+  outpost-hub user add ann --db hub.sqlite               # prints ann's token once
+  outpost-hub backup /backups/hub.ledger --db hub.sqlite
+  outpost-hub verify --db hub.sqlite
+run `outpost-hub COMMAND --help` for each command's options"""
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="outpost-hub", description="The Outpost hub server.")
+    p = argparse.ArgumentParser(
+        prog="outpost-hub", description="The Outpost hub server: publishes the satellites' "
+        "edits to its ledger, keeps the latest state and serves catch-ups, subscriptions and "
+        "key monitors over WebSockets. docs/operations.md and docs/deployment.md say how to "
+        "run it for a team.", epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd")
 
-    def common(sp: argparse.ArgumentParser) -> None:
+    def common(sp: argparse.ArgumentParser, schema: str | None = "ledger") -> None:
         sp.add_argument("--db", default=str(default_db()),
                         help="SQLite file or postgresql:// URL (default: %(default)s)")
-        sp.add_argument("--schema", default=str(DEMO_SCHEMA),
-                        help="schema TOML file (default: the demo schema)")
+        if schema == "ledger":
+            sp.add_argument("--schema", default=None, metavar="FILE",
+                            help="schema TOML file (default: the schema stored in the "
+                            "ledger; for a new ledger, the demo schema). Give it to change "
+                            "an existing ledger's schema only through backup and restore "
+                            "(docs/operations.md)")
+        elif schema == "backup":
+            sp.add_argument("--schema", default=None, metavar="FILE",
+                            help="schema TOML file for the restored ledger (default: the "
+                            "schema stored in the backup); a new schema must accept every "
+                            "event of the backup")
         sp.add_argument("--users", default=None,
                         help="users file (default: one per ledger: FILE.users.db beside an "
                         "SQLite FILE; for PostgreSQL users/pg-HOST-PORT-DBNAME.users.db in the "
                         "data directory; see docs/operations.md)")
         sp.add_argument("--log-level", default="INFO",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="how much goes to stderr (default: %(default)s; tokens are "
+                        "never logged, at any level)")
 
-    s = sub.add_parser("serve", help="run the hub")
+    s = sub.add_parser(
+        "serve", help="run the hub",
+        description="Serve the ledger of --db on ws://HOST:PORT (wss:// with --tls-cert and "
+        "--tls-key) until Ctrl+C or SIGTERM, which finish the publishes in flight. It prints "
+        "one line `outpost-hub ready: URL (…)` once it listens, then logs to stderr. Every "
+        "connection needs a user's token (`outpost-hub user add NAME`) unless --auth none.",
+        epilog="examples:\n  outpost-hub serve --db hub.sqlite --schema team.toml\n"
+        "  outpost-hub serve --host 0.0.0.0 --port 8765 --db /var/lib/outpost/hub.sqlite\n"
+        "  outpost-hub serve --auth none --seed-demo --db /tmp/demo.sqlite   # a local demo",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     common(s)
     s.add_argument("--host", default="127.0.0.1",
                    help="address to listen on; 0.0.0.0: every interface (default: "
@@ -234,19 +271,40 @@ def _parser() -> argparse.ArgumentParser:
 
     u = sub.add_parser("user", help="manage users and tokens")
     us = u.add_subparsers(dest="ucmd", required=True)
-    ua = us.add_parser("add", help="add a user; prints the token once")
-    ua.add_argument("name")
-    ua.add_argument("--role", choices=list(ROLES), default="writer")
+    ua = us.add_parser(
+        "add", help="add a user; prints the token once",
+        description="Add a user to the hub's users file and print their token once (give it "
+        "to them: `outpost connect URL --token=TOKEN`). The users file is the one of --db "
+        "(or --users); a running hub sees the new user at once.",
+        epilog="examples:\n  outpost-hub user add ann --db hub.sqlite\n"
+        "  outpost-hub user add office --role reader --db hub.sqlite\n"
+        "  outpost-hub user add ann --replace --db hub.sqlite   # a new token for a lost laptop",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ua.add_argument("name", help="the user's name, as the audit records each of their edits "
+                    "(1 to 100 characters, no control characters)")
+    ua.add_argument("--role", choices=list(ROLES), default="writer",
+                    help="writer: publishes and reads; reader: reads only, its edits are "
+                    "refused (default: %(default)s)")
     ua.add_argument("--replace", action="store_true",
                     help="replace an existing user's token and role (its old token stops "
                     "working within 2 s)")
-    common(ua)
-    common(us.add_parser("list", help="list users"))
-    ur = us.add_parser("remove", help="remove a user")
-    ur.add_argument("name")
-    common(ur)
+    common(ua, schema=None)
+    common(us.add_parser("list", help="list users",
+                         description="List the users of the hub's users file (of --db, or "
+                         "--users): name and role, one a line; tokens are never shown."),
+           schema=None)
+    ur = us.add_parser("remove", help="remove a user",
+                       description="Remove a user: their token stops working within 2 s and "
+                       "their open connections are closed (1008). Their edits stay in the "
+                       "ledger. Example: outpost-hub user remove ann --db hub.sqlite")
+    ur.add_argument("name", help="the user to remove")
+    common(ur, schema=None)
 
-    v = sub.add_parser("verify", help="replay the event log and compare with the state")
+    v = sub.add_parser(
+        "verify", help="replay the event log and compare with the state",
+        description="Replay the ledger's events and compare them with its state tables; "
+        "print one line per difference and exit 1 if any, else `ok` and exit 0. Read only: "
+        "it may run while the hub serves. Example: outpost-hub verify --db hub.sqlite")
     common(v)
     b = sub.add_parser(
         "backup", help="write the events and audit to FILE",
@@ -269,7 +327,7 @@ def _parser() -> argparse.ArgumentParser:
         "backup was made hold revisions the restored hub lost: they stop syncing and say "
         "how to carry their edits to a new data directory (`outpost carry OLD --data NEW "
         "--accepted`, with --rejected for their conflicts not resolved yet).")
-    common(r)
+    common(r, schema="backup")
     r.add_argument("file", help="the backup file to read (from `outpost-hub backup`; only "
                    "read)")
     return p
@@ -355,10 +413,43 @@ def _load_schema(path: str) -> Project:
     return load_project(path)
 
 
+def _project(args: argparse.Namespace) -> tuple[Project, str]:
+    """The schema ``args`` serve, verify, back up or restore with, and how it was chosen
+    (named in the ready line): ``--schema FILE`` when given (refused when the ledger holds
+    another schema: said with both names and the fix), else the schema the backup (restore)
+    or the ledger holds, else (a new ledger) the demo schema. A team hub's commands without
+    ``--schema`` were refused against the demo schema, and the advised backup failed the same
+    way (firstday review 14)."""
+    from core.ledger import ops
+
+    if args.cmd == "restore":
+        if args.schema is not None:
+            return _load_schema(args.schema), args.schema
+        project = ops.backup_project(args.file)
+        return project, f"the backup's own (project {project.name!r})"
+    # verify / backup of no ledger: said (no such file, no ledger) before any schema
+    stored = stored_project(args.db, required=args.cmd != "serve")
+    if args.schema is None:
+        if stored is not None:
+            return stored, f"the ledger's own (project {stored.name!r})"
+        # a new ledger; or a PostgreSQL database not reached, whose open names why
+        return _load_schema(str(DEMO_SCHEMA)), f"{DEMO_SCHEMA} (the demo schema)"
+    project = _load_schema(args.schema)
+    if stored is not None and stored.version != project.version:
+        raise SchemaError(
+            f"--schema {args.schema} (project {project.name!r}, version {project.version}) is "
+            f"not the schema the ledger {safe_url(args.db)} was made with (project "
+            f"{stored.name!r}, version {stored.version}): leave out --schema to use the "
+            "ledger's own; to change its schema, back it up and restore the backup into a new "
+            "database with the new schema (`outpost-hub restore FILE --db NEW --schema "
+            f"{args.schema}`); nothing was changed")
+    return project, args.schema
+
+
 def _ops(args: argparse.Namespace) -> int:
     from core.ledger import ops
 
-    project = _load_schema(args.schema)
+    project, _ = _project(args)
     if args.cmd == "restore":
         db = args.db if "://" in args.db else "sqlite:///" + str(
             Path(args.db).expanduser().resolve())
@@ -453,7 +544,7 @@ async def _serve(args: argparse.Namespace) -> int:
     # switch interval a commit in progress delays pushes by up to 5 ms per hand-over
     # (measured by bench/hub.py). A shorter interval keeps the loop responsive.
     sys.setswitchinterval(0.0005)
-    project = _load_schema(args.schema)
+    project, args.schema_from = _project(args)  # named in the ready line
     if args.rate <= 0 or args.burst < 1:
         raise ConfigError(f"--rate {args.rate:g} --burst {args.burst}: the rate must be above 0 "
                           "and the burst at least 1")
@@ -589,7 +680,7 @@ async def _serve_locked(args: argparse.Namespace, project: Project, limits: Limi
     settle_heap(GC_YOUNG)  # core.heap: fewer GIL-holding full collections while serving
     where = safe_url(args.db)  # no password (``user:PW@`` or ``?password=``)
     auth = args.auth if users is None else f"{args.auth}, users {users.path}"
-    print(f"outpost-hub ready: {url} (db {where}, schema {args.schema}, auth {auth}, "
+    print(f"outpost-hub ready: {url} (db {where}, schema {args.schema_from}, auth {auth}, "
           f"ledger {ledger.ledger_id})", flush=True)
     if users is not None:
         log.info("tokens are checked against the users file %s", users.path)

@@ -52,7 +52,7 @@ from core.ledger.sql import SqlLedger, restore_points
 from core.ledger.tables import dumps, loads
 from core.model import Audit, Cmd, Event
 from core.revision import format_rev
-from core.schema import Project
+from core.schema import Project, parse_project
 
 __all__ = ["BACKUP_FORMAT", "BackupInfo", "backup", "restore", "verify"]
 
@@ -229,6 +229,24 @@ def backup_notes(path: str | Path) -> dict[str, str]:
     src, meta = _open_backup(Path(path))
     src.close()
     return {k[5:]: v for k, v in meta.items() if k.startswith("note.")}
+
+
+def backup_project(path: str | Path) -> Project:
+    """The schema the backup file ``path`` was made with (its ``backup_meta`` definition):
+    ``outpost-hub restore`` without ``--schema`` restores a backup with its own schema.
+
+    Raises:
+        StorageError: ``path`` is not an Outpost backup.
+        SchemaError: its stored definition is not a valid schema.
+    """
+    src, meta = _open_backup(Path(path))
+    src.close()
+    try:
+        data = loads(meta["definition"])
+    except (KeyError, ValueError) as exc:
+        raise SchemaError(f"{path}: the backup's schema cannot be read ({exc!r}): give the "
+                          "schema file it was made with, --schema FILE") from exc
+    return parse_project(data, f"the schema stored in backup {path}")
 
 
 def _open_backup(path: Path) -> tuple[sqlite3.Connection, dict[str, str]]:

@@ -87,7 +87,7 @@ from core.ledger.tables import (
 )
 from core.model import Audit, Cmd, Event, Sig, Trans
 from core.revision import ZERO_REV, Rev, format_rev, now_rev
-from core.schema import MAX_NESTING, Project, nesting
+from core.schema import MAX_NESTING, Project, nesting, parse_project
 
 _psycopg: Any = None
 """The psycopg module once a PostgreSQL ledger needed it (:func:`_load_psycopg`)."""
@@ -123,7 +123,7 @@ if "psycopg" in sys.modules:  # imported already (another module's PostgreSQL us
     _load_psycopg()
 
 __all__ = ["PG_CHANNEL", "PG_LOCK_KEY", "SqlLedger", "new_ledger_id", "open_ledger", "replay",
-           "restore_points"]
+           "restore_points", "stored_project"]
 
 PG_LOCK_KEY = 0x6F7574706F7374
 """The advisory lock every publish on PostgreSQL takes (``pg_advisory_xact_lock``)."""
@@ -187,6 +187,78 @@ def open_ledger(url_or_path: str | Path, project: Project, *,
     if "://" not in s:
         s = "sqlite:///" + str(Path(s).expanduser().resolve())
     return SqlLedger(s, project, synchronous=synchronous, create=create)
+
+
+def stored_project(url_or_path: str | Path, *, required: bool = False) -> Project | None:
+    """The schema a ledger was made with (the definition its ``evt_meta`` holds), read
+    without opening the ledger and without creating or changing anything (on a full disk
+    as ``verify`` reads it: :func:`_check_sqlite_ledger`); None when the database holds no
+    ledger (or, for SQLite, there is no such file), or with ``required`` ConfigError naming
+    that and the fix; None too for a PostgreSQL database that cannot be connected to (opening
+    the ledger then names why, with the fix). ``outpost-hub`` uses it when no ``--schema``
+    is given: an existing ledger is served, verified and backed up with its own schema (a
+    team hub's commands without ``--schema`` were refused against the demo schema; firstday
+    review 14).
+
+    Raises:
+        ConfigError: ``required`` and there is no ledger.
+        StorageError: the database cannot be read.
+        SchemaError: the stored definition is not a valid schema.
+    """
+    s = str(url_or_path)
+    if "://" not in s:
+        s = "sqlite:///" + str(Path(s).expanduser().resolve())
+    where = safe_url(str(url_or_path))
+    u = make_url(s)
+    definition: str | None = None
+    try:
+        if u.get_backend_name() == "sqlite":
+            if not required and not Path(u.database or "").is_file():
+                return None
+            try:
+                ru = make_url(_check_sqlite_ledger(s))  # the missing file / no-ledger texts
+            except ConfigError:
+                if required:
+                    raise
+                return None
+            read = (f"{ru.database}?" + "&".join(f"{k}={v}" for k, v in ru.query.items()
+                                                  if k != "uri")
+                    if ru.query.get("uri") else
+                    f"{Path(u.database or '').resolve().as_uri()}?mode=ro")
+            con = sqlite3.connect(read, uri=True)
+            try:
+                row = con.execute("SELECT definition FROM evt_meta").fetchone()
+            finally:
+                con.close()
+            definition = row[0] if row else None
+        else:
+            engine = SqlLedger._make_engine(s, "FULL")
+            try:
+                try:
+                    conn = engine.connect()
+                except SQLAlchemyError:
+                    # not reachable, no such database, …: opening the ledger names it with
+                    # the fix (createdb, the server); nothing to read the schema from here
+                    return None
+                with conn:
+                    if inspect(conn).has_table("evt_meta"):
+                        definition = conn.execute(text(
+                            "SELECT definition FROM evt_meta")).scalar()
+            finally:
+                engine.dispose()
+    except (sqlite3.Error, SQLAlchemyError) as exc:
+        raise StorageError(f"cannot read the schema stored in {where}: {exc}") from exc
+    if definition is None:
+        if required:
+            raise ConfigError(f"{where} holds no Outpost ledger (no evt_meta table): "
+                              f"{NO_LEDGER_FIX}")
+        return None
+    try:
+        data = loads(definition)
+    except ValueError as exc:
+        raise SchemaError(f"the schema stored in {where} cannot be read ({exc}): give the "
+                          "schema file with --schema FILE") from exc
+    return parse_project(data, f"the schema stored in {where}")
 
 
 _PING_IDLE = 1.0

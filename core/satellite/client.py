@@ -461,6 +461,15 @@ class SyncClient:
         #: or by its or a proxy's policy (403; see :func:`refusal`, :attr:`refused_code`)
         self.refused = ""
         self.refused_code = 0
+        #: the phase the machine was in when :meth:`run_until`'s own timeout ended it (None:
+        #: it did not): a connection closed so is this side's doing, not the hub's
+        self.timed_out_in: Phase | None = None
+
+    @property
+    def timed_out_connected(self) -> bool:
+        """Whether :meth:`run_until`'s own timeout ended a run that was connected to the hub
+        (answering: the time given ran out, not the hub)."""
+        return self.timed_out_in in (Phase.HANDSHAKE, Phase.CATCHUP, Phase.LIVE)
 
     # -- public --------------------------------------------------------------------------------
 
@@ -519,6 +528,18 @@ class SyncClient:
         if not ok:
             if m.phase == Phase.STOPPED and info.last_error:
                 raise HubError(f"sync with {self.url} stopped: {info.last_error}")
+            was = self.timed_out_in
+            if self.timed_out_connected:
+                # connected and answered all along: the time given ran out, not the hub
+                # (operator review 14: "the hub went away … still offline" blamed the hub)
+                got = ("still catching up" if was == Phase.CATCHUP else
+                       "still sending this replica's edits" if was == Phase.LIVE else
+                       "still connecting")
+                raise HubError(
+                    f"sync with {self.url} did not finish within {timeout:g} s (--timeout): "
+                    f"connected, {got}, and what arrived is kept; run it again with a larger "
+                    "--timeout, or `outpost sync` without --once to keep syncing until it is "
+                    "done")
             why = info.last_error or f"still {info.phase.value}"
             raise HubError(f"sync with {self.url} did not finish within {timeout:g} s: {why}")
 
@@ -536,6 +557,7 @@ class SyncClient:
         for good (False)."""
         m = self.machine
         self._stop.clear()
+        self.timed_out_in = None
         self._inbox = asyncio.Queue()
         deadline = None if timeout is None else self.clock() + timeout
         if m.applying:
@@ -559,6 +581,7 @@ class SyncClient:
                     return False
                 now = self.clock()
                 if deadline is not None and now >= deadline:
+                    self.timed_out_in = m.phase  # before the connection is closed below
                     return False
                 guard = self._connect_guard()
                 beat = self.sat.status_wait()  # the status readers see: write it again then

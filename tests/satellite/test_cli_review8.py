@@ -61,10 +61,29 @@ async def test_connect_with_a_token_the_hub_refuses_changes_nothing(
     rc, _, err = await cli(tmp_path / "new", "connect", hub.url, "--token=badtoken")
     assert rc == 1 and "refused the token" in err
     assert not (tmp_path / "new").exists()
-    # an unreachable hub is still stored (offline first), and the output says so
+    # an unreachable OTHER hub is not stored over the one that works (a typo in the port;
+    # firstday review 14) unless --offline: then stored (offline first), and said
     rc, out, err = await cli(a, "connect", "ws://127.0.0.1:9", "--token=x", json_out=False)
+    assert rc == 1 and out == "", out
+    assert f"its hub stays {hub.url}" in err and "--offline" in err, err
+    assert _tree(a) == before
+    rc, out, err = await cli(a, "connect", "ws://127.0.0.1:9", "--token=x", "--offline",
+                             json_out=False)
     assert rc == 0, err
     assert "could not be reached" in out and "stored anyway, to work offline" in out
+
+
+async def test_connect_without_a_token_to_a_hub_that_needs_one_says_so(
+        tmp_path: Path, hub: Hub, users: Users) -> None:
+    """Firstday review 14: `connect URL` with no --token said the token "is wrong, expired or
+    revoked"; none was given."""
+    users.add("alice")
+    rc, out, err = await cli(tmp_path / "a", "connect", hub.url, json_out=False)
+    assert rc == 1 and out == "", out
+    assert "needs a token, and none was given" in err, err
+    assert "--token=TOKEN" in err and "outpost-hub user add NAME" in err, err
+    assert "wrong, expired or revoked" not in err
+    assert not (tmp_path / "a").exists()
 
 
 async def test_sync_once_stops_at_once_on_a_refused_token(
