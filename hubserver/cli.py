@@ -62,9 +62,11 @@ __all__ = ["DEMO_DATA", "DEMO_SCHEMA", "default_db", "main", "open_hub_ledger", 
 
 log = logging.getLogger("outpost.hub")
 
-_ASSETS = Path(__file__).resolve().parent.parent / "assets"
-DEMO_SCHEMA = _ASSETS / "demo-schema.toml"
-DEMO_DATA = _ASSETS / "demo-data.json"
+# package data (pyproject.toml): in a clone and in an installed wheel alike; the clone's
+# assets/demo-schema.toml and assets/demo-data.json link here
+_DATA = Path(__file__).resolve().parent / "data"
+DEMO_SCHEMA = _DATA / "demo-schema.toml"
+DEMO_DATA = _DATA / "demo-data.json"
 _DEF = Limits()
 
 
@@ -230,7 +232,8 @@ def _parser() -> argparse.ArgumentParser:
                    "ws://, e.g. behind a TLS load balancer)")
     s.add_argument("--tls-key", default=None, metavar="PEM", help="its private key")
     s.add_argument("--seed-demo", action="store_true",
-                   help="load assets/demo-data.json into an empty ledger")
+                   help="load the demo data (hubserver/data/demo-data.json) into an "
+                   "empty ledger")
 
     u = sub.add_parser("user", help="manage users and tokens")
     us = u.add_subparsers(dest="ucmd", required=True)
@@ -345,13 +348,13 @@ def _user(args: argparse.Namespace) -> int:
 
 
 def _load_schema(path: str) -> Project:
-    """``--schema``; its default, the demo schema, is in a clone only: an installed wheel
-    (a server's, docs/deployment.md) has no ``assets``, which is said with the fix."""
+    """``--schema``; its default, the demo schema, is package data (in a clone and in an
+    installed wheel since session 14); an installation without it (files removed, or a wheel
+    built before session 14) is told to give a schema."""
     if path == str(DEMO_SCHEMA) and not DEMO_SCHEMA.exists():
         raise ConfigError("no --schema given, and its default, the demo schema "
-                          f"({DEMO_SCHEMA}), is only in a clone of Outpost, not in an "
-                          "installation from a wheel: give your schema, --schema FILE; "
-                          "nothing was created")
+                          f"({DEMO_SCHEMA}), is missing from this installation: give your "
+                          "schema, --schema FILE (or reinstall Outpost); nothing was created")
     return load_project(path)
 
 
