@@ -6,6 +6,7 @@
                       [--auth token|none] [--users FILE] [--max-message BYTES]
                       [--rate MSGS_PER_S] [--burst MSGS]
                       [--allow-origin ORIGIN ...] [--tls-cert PEM --tls-key PEM]
+                      [--trusted-proxy ADDR ...]
                       [--seed-demo] [--user NAME] [--log-level LEVEL]
     outpost-hub user add NAME [--role reader|writer]   prints the token once
     outpost-hub user list | user remove NAME
@@ -50,6 +51,7 @@ from hubserver.auth import ROLES, Users, check_name
 from hubserver.cluster import ClusterListener, is_postgres
 from hubserver.dbguard import HubLock, check_hub_pg, check_hub_sqlite, check_port
 from hubserver.limits import MIN_MAX_MESSAGE, Limits
+from hubserver.proxy import TrustedProxies, parse_proxies
 from hubserver.server import Hub, is_loopback
 from hubserver.usersmove import (
     carry_users,
@@ -227,6 +229,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="allow permessage-deflate (off by default)")
     s.add_argument("--allow-origin", action="append", default=None, metavar="ORIGIN",
                    help="accepted Origin header (repeat; default: any)")
+    s.add_argument("--trusted-proxy", action="append", default=[], metavar="ADDR",
+                   help="a reverse proxy's address or network (repeat): for a connection "
+                   "from it, the log names the client its X-Forwarded-For header gives "
+                   "(e.g. 127.0.0.1 for nginx or Caddy on this machine); default: none, "
+                   "the header is ignored (any client can send it)")
     s.add_argument("--tls-cert", default=None, metavar="PEM",
                    help="serve wss:// with this certificate chain (with --tls-key; default: "
                    "ws://, e.g. behind a TLS load balancer)")
@@ -492,6 +499,7 @@ async def _serve(args: argparse.Namespace) -> int:
                     max_monitor_keys=args.max_monitor_keys,
                     max_watch_keys=args.max_watch_keys)
     tls = _tls(args)  # before the ledger: a bad certificate creates nothing
+    proxies = TrustedProxies(parse_proxies(args.trusted_proxy))  # a bad one creates nothing
     try:
         check_port(args.host, args.port)  # a port in use creates nothing either
     except socket.gaierror as exc:
@@ -509,7 +517,7 @@ async def _serve(args: argparse.Namespace) -> int:
     elif args.db.startswith(("postgresql", "postgres:")):
         check_hub_pg(args.db)  # never another program's database
     try:
-        return await _serve_locked(args, project, limits, tls)
+        return await _serve_locked(args, project, limits, tls, proxies)
     finally:
         if lock is not None:
             lock.release()
@@ -527,7 +535,7 @@ def _cannot_listen(args: argparse.Namespace, exc: OSError) -> ConfigError:
 
 
 async def _serve_locked(args: argparse.Namespace, project: Project, limits: Limits,
-                        tls: ssl.SSLContext | None) -> int:
+                        tls: ssl.SSLContext | None, proxies: TrustedProxies) -> int:
     ledger = open_hub_ledger(args.db, project)
     try:
         check_not_restoring(ledger)  # a restore that did not finish is never served
@@ -552,8 +560,13 @@ async def _serve_locked(args: argparse.Namespace, project: Project, limits: Limi
         log.warning("no users yet in %s: add one with `outpost-hub user add NAME %s` (token "
                     "auth; `user` takes the same --db or --users as `serve`)%s", users.path,
                     _user_opts(args), old_users_files(users.path, ledger.ledger_id))
+    if proxies:
+        log.info("client addresses: from X-Forwarded-For on connections from %s "
+                 "(--trusted-proxy); from the connection itself otherwise",
+                 ", ".join(str(n) for n in proxies.nets))
     hub = Hub(ledger, host=args.host, port=args.port, users=users, anon_user=args.user,
-              limits=limits, origins=args.allow_origin, ssl=tls, close_ledger=True)
+              limits=limits, origins=args.allow_origin, ssl=tls, close_ledger=True,
+              trusted_proxies=proxies)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     got: list[str] = []

@@ -72,6 +72,7 @@ from hubserver.limits import (
 )
 from hubserver.logrepeat import RepeatLimit
 from hubserver.peer import FLUSH, Peer
+from hubserver.proxy import TrustedProxies
 from hubserver.service import Backlog, Close, Flush, HubService, Out, PubJob, Send
 
 __all__ = ["LOOPBACK", "Hub", "is_loopback"]
@@ -132,6 +133,9 @@ class Hub:
             too (before session 10 only ``outpost-hub serve``'s log handlers had it); 0: off.
         db_check: seconds between checks of the database's health (when the ledger has a
             ``health()`` method; 0: only commits tell), see :mod:`hubserver.health`.
+        trusted_proxies: the reverse proxies (``--trusted-proxy``) whose ``X-Forwarded-For``
+            names the client in the log (:mod:`hubserver.proxy`); none by default: the
+            header is ignored, since any client can send it.
     """
 
     def __init__(self, ledger: Publisher, *, host: str = "127.0.0.1", port: int = 0,
@@ -140,7 +144,7 @@ class Hub:
                  origins: Sequence[str] | None = None, ssl: _ssl.SSLContext | None = None,
                  clock: Callable[[], Rev] = now_rev, close_ledger: bool = False,
                  users_check: float = 2.0, repeat_window: float = 10.0,
-                 db_check: float = 5.0):
+                 db_check: float = 5.0, trusted_proxies: TrustedProxies | None = None):
         if users is None and not is_loopback(host):
             raise ConfigError(f"--auth none on host {host!r}: without tokens the hub may only "
                               "listen on loopback (127.0.0.1); add users with "
@@ -153,6 +157,7 @@ class Hub:
         self.limits = limits or Limits()
         self.origins = list(origins) if origins else None
         self.ssl = ssl
+        self.proxies = trusted_proxies or TrustedProxies()
         self.service = HubService(ledger, clock, self.limits)
         self.db = DbHealth()
         """The database's health (evt.stat's ``db``, ``GET /healthz``): hubserver.health."""
@@ -298,6 +303,9 @@ class Hub:
     def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
         if request.path.split("?", 1)[0] == "/healthz":
             return self._healthz(ws)
+        # who the client is, for every line logged of this connection (_addr): behind a
+        # trusted reverse proxy the address it forwards, else the TCP peer's
+        ws.outpost_client = self._client(ws, request)  # type: ignore[attr-defined]
         if self._stopping:
             return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE, "hub is shutting down\n")
         if len(self._peers) >= self.limits.max_connections:
@@ -343,6 +351,16 @@ class Hub:
         token = parse_bearer(request.headers.get("Authorization"))
         ws.outpost_digest = hash_token(token) if token else ""  # type: ignore[attr-defined]
         return None
+
+    def _client(self, ws: ServerConnection, request: Request) -> str:
+        try:
+            a: Any = ws.remote_address
+            host, port = str(a[0]), int(a[1])
+        except Exception:
+            return "?"
+        if not self.proxies:
+            return f"{host}:{port}"
+        return self.proxies.client(host, port, request.headers.get_all("X-Forwarded-For"))
 
     def _healthz(self, ws: ServerConnection) -> Response:
         """``GET /healthz`` (no token, for load balancers): 200 ``ok`` while the hub serves
@@ -739,6 +757,10 @@ class Hub:
 
 
 def _addr(ws: ServerConnection) -> str:
+    """The client of ``ws`` for the log: as :meth:`Hub._client` found it at the handshake."""
+    client = getattr(ws, "outpost_client", None)
+    if client is not None:
+        return str(client)
     try:
         a: Any = ws.remote_address
         return f"{a[0]}:{a[1]}"

@@ -119,7 +119,8 @@ BACKUP = unit(DEPLOY / "outpost-hub-backup.service")
 # -- the hub's unit ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("hub_env", ["", "OUTPOST_HUB_OPTS=--max-connections 500 "
-                                         "--idle-timeout 60\nOUTPOST_DB=postgresql://outpost@"
+                                         "--idle-timeout 60 --trusted-proxy 127.0.0.1\n"
+                                         "OUTPOST_DB=postgresql://outpost@"
                                          "db.internal/outpost\nOUTPOST_USERS=/var/lib/"
                                          "outpost/users.db\n"])
 def test_hub_unit_runs_the_entry_point_with_options_serve_accepts(tmp_path: Path,
@@ -137,9 +138,14 @@ def test_hub_unit_runs_the_entry_point_with_options_serve_accepts(tmp_path: Path
     assert args.schema == "/etc/outpost/schema.toml"
     if hub_env:
         assert args.max_connections == 500 and args.idle_timeout == 60
+        assert args.trusted_proxy == ["127.0.0.1"]  # nginx's address, as docs/deployment.md
+    else:
+        assert args.trusted_proxy == []  # off by default
     # the proxy's upstream is this port
     nginx = (DEPLOY / "nginx-outpost.conf").read_text()
     assert f"server 127.0.0.1:{args.port};" in nginx
+    # it forwards the client's address, which --trusted-proxy 127.0.0.1 reads
+    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in nginx
     # the hub writes in its state directory only, and that is writable under ProtectSystem
     assert HUB["Service.ProtectSystem"] == ["strict"]
     writable = HUB["Service.ReadWritePaths"][0].split()
