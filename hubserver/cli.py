@@ -370,6 +370,9 @@ def _ops(args: argparse.Namespace) -> int:
 
     project = _load_schema(args.schema)
     if args.cmd == "restore":
+        # the backup first: one that is not a backup, or of a newer ledger format, is refused
+        # before anything (a users file, the target's directory) is looked at or made
+        notes = ops.backup_notes(args.file)
         db = args.db if "://" in args.db else "sqlite:///" + str(
             Path(args.db).expanduser().resolve())
         target = users_file(args.db, args.users)[0]
@@ -381,10 +384,10 @@ def _ops(args: argparse.Namespace) -> int:
             Path(args.db).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         unsendable: list[str] = []  # values no reply can carry (stored before session 12)
         restored = ops.restore(args.file, db, project, unsendable)
-        rev, lid = restored.rev(), restored.ledger_id
+        rev, lid, fmt = restored.rev(), restored.ledger_id, restored.ledger_format
         restored.close()
         print(f"restore done: {args.file} -> {safe_url(args.db)} (rev {format_rev(rev)}, "
-              f"ledger {lid})")
+              f"ledger {lid}, ledger format {fmt})")
         if unsendable:
             # said at the restore, not first by every satellite stopping (1011) once served
             # (wire review 13)
@@ -402,7 +405,6 @@ def _ops(args: argparse.Namespace) -> int:
                 print(f"  and {len(unsendable) - 20} more (`outpost-hub verify --db ...` names "
                       "every one)", file=sys.stderr)
         # the users stay with the ledger: its new users file is another file (per ledger)
-        notes = ops.backup_notes(args.file)
         print(carry_users(notes.get("users_file"), target, safe_url(args.db), lid,
                           notes.get("users_digest"), file))
         return 0
@@ -416,6 +418,7 @@ def _ops(args: argparse.Namespace) -> int:
                 print(line)
             for line in deep + ops.key_notes(ledger):  # not problems: the exit stays 0
                 print(line)
+            print(_format_line(ledger.ledger_format), file=sys.stderr)
             print("ok" if not problems else
                   f"{len(problems)} problem{'' if len(problems) == 1 else 's'}")
             return 0 if not problems else 1
@@ -425,7 +428,7 @@ def _ops(args: argparse.Namespace) -> int:
         info = ops.backup(ledger, args.file, {"users_file": str(users.resolve()),
                                               "users_digest": users_digest(users)})
         print(f"backup done: {info.path} ({info.events} events, rev {format_rev(info.rev)}, "
-              f"ledger {ledger.ledger_id})")
+              f"ledger {ledger.ledger_id}, ledger format {info.ledger_format})")
         if not users.is_file():
             # said, not warned (a hub served with --auth none has no users file, and a cron
             # job mailing stderr got a warning every night; muser review 12)
@@ -435,6 +438,16 @@ def _ops(args: argparse.Namespace) -> int:
         return 0
     finally:
         ledger.close()
+
+
+def _format_line(fmt: int | None) -> str:
+    """``verify``'s line (on stderr: stdout stays ``ok``) naming the ledger's format."""
+    from core.ledger.tables import LEDGER_FORMAT
+
+    have = ("not recorded (no Outpost of session 13 or later served it yet; read as 1)"
+            if fmt is None else str(fmt))
+    return (f"ledger format {have}; this Outpost reads formats up to {LEDGER_FORMAT} "
+            "(a backup records its format; a restore of a newer one is refused)")
 
 
 def _tls(args: argparse.Namespace) -> ssl.SSLContext | None:
