@@ -146,6 +146,10 @@ def test_hub_unit_runs_the_entry_point_with_options_serve_accepts(tmp_path: Path
     assert f"server 127.0.0.1:{args.port};" in nginx
     # it forwards the client's address, which --trusted-proxy 127.0.0.1 reads
     assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in nginx
+    # the Caddy example proxies to the same port (caddy validate: docs/deployment.md, 4b)
+    caddy = [ln.split() for ln in (DEPLOY / "Caddyfile").read_text().splitlines()
+             if ln.strip() and not ln.lstrip().startswith("#")]
+    assert ["reverse_proxy", f"127.0.0.1:{args.port}"] in caddy
     # the hub writes in its state directory only, and that is writable under ProtectSystem
     assert HUB["Service.ProtectSystem"] == ["strict"]
     writable = HUB["Service.ReadWritePaths"][0].split()
