@@ -164,6 +164,9 @@ class Hub:
         self.service.db = self.db
         self.db_check = db_check
         self._db_watch: asyncio.Task[None] | None = None
+        self._check_lock = threading.Lock()
+        """Held by a database check's thread while it runs (:meth:`_check_db`); :meth:`stop`
+        takes it before the ledger may be closed."""
         self.close_ledger = close_ledger
         self.users_check = users_check
         self._digests: dict[int, str] = {}
@@ -243,8 +246,12 @@ class Hub:
         self._stopping = True
         if self._watch is not None:
             self._watch.cancel()
+        checks_done = None
         if self._db_watch is not None:
             self._db_watch.cancel()
+            # cancelling the watch does not stop a check already running on its thread:
+            # the ledger is closed only once it is done (beside the drain, bounded)
+            checks_done = asyncio.ensure_future(self._checks_done())
         self._server.close(close_connections=False)
         # in-flight publishes are acknowledged before the connections go
         for _ in range(1000):
@@ -265,6 +272,8 @@ class Hub:
         await self._server.wait_closed()
         if self._writer is not None:
             await self._writer.stop()
+        if checks_done is not None:
+            await checks_done
         if self.close_ledger:
             self.ledger.close()
         log.info("stopped")
@@ -375,15 +384,13 @@ class Hub:
 
     async def _watch_db(self) -> None:
         """Check the database every ``db_check`` s (:mod:`hubserver.health`)."""
-        check = getattr(self.ledger, "health")  # noqa: B009 - checked callable in start()
         while True:
             await asyncio.sleep(self.db_check)
             # while commits fail, the check writes too (rolled back): a database that reads
             # but refuses writes is not "ok"
             write = self.db.writes_failing
             try:
-                await asyncio.wait_for(asyncio.to_thread(check, write) if write
-                                       else asyncio.to_thread(check),
+                await asyncio.wait_for(asyncio.to_thread(self._check_db, write),
                                        max(self.db_check, 10.0))
             except TimeoutError as exc:
                 self.db.failed(StorageError(f"the health check did not answer within "
@@ -394,6 +401,33 @@ class Hub:
                 self.db.failed(exc)
             else:
                 self.db.ok(write=write)
+
+    def _check_db(self, write: bool) -> None:
+        """One database check, on a thread of its own. A check still running when the hub
+        stops (its task cancelled, its thread not) holds ``_check_lock``, so :meth:`stop`
+        closes the ledger after it; one that starts after the stop began does nothing.
+        Before session 14 the ledger's pool was disposed under a running check, which then
+        handed its connection back to the disposed pool: an open PostgreSQL connection
+        nobody closed (a ResourceWarning when the garbage collector found it)."""
+        check = getattr(self.ledger, "health")  # noqa: B009 - checked callable in start()
+        with self._check_lock:
+            if self._stopping:
+                return
+            if write:
+                check(write)
+            else:
+                check()
+
+    async def _checks_done(self) -> None:
+        """Wait until no database check runs (at most the check's own bound, 10 s: a check
+        that hangs longer is left, and said)."""
+        bound = max(self.db_check, 10.0)
+        got = await asyncio.to_thread(self._check_lock.acquire, True, bound)
+        if got:
+            self._check_lock.release()  # _stopping is set: no check runs after this
+        else:
+            log.warning("stopping: a database check still runs after %g s; closing the "
+                        "ledger anyway", bound)
 
     async def _watch_users(self) -> None:
         """Close the connections whose token was revoked (checked every ``users_check`` s)."""
