@@ -1,4 +1,5 @@
-"""Icons from ``assets/icons`` (simple SVGs), loaded once and cached."""
+"""Icons from ``desktop/data/icons`` (simple SVGs, package data: in an installed wheel too),
+loaded once and cached."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from PySide6.QtGui import QIcon
 
 __all__ = ["ICON_DIR", "icon"]
 
-ICON_DIR = Path(__file__).resolve().parent.parent / "assets" / "icons"
+ICON_DIR = Path(__file__).resolve().parent / "data" / "icons"
 
 
 @cache
 def icon(name: str) -> QIcon:
-    """The icon ``assets/icons/<name>.svg`` (an empty icon when the file is missing)."""
+    """The icon ``desktop/data/icons/<name>.svg`` (an empty icon when the file is missing)."""
     path = ICON_DIR / f"{name}.svg"
     return QIcon(str(path)) if path.exists() else QIcon()

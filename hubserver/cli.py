@@ -6,6 +6,7 @@
                       [--auth token|none] [--users FILE] [--max-message BYTES]
                       [--rate MSGS_PER_S] [--burst MSGS]
                       [--allow-origin ORIGIN ...] [--tls-cert PEM --tls-key PEM]
+                      [--trusted-proxy ADDR ...]
                       [--seed-demo] [--user NAME] [--log-level LEVEL]
     outpost-hub user add NAME [--role reader|writer]   prints the token once
     outpost-hub user list | user remove NAME
@@ -53,6 +54,7 @@ from hubserver.auth import ROLES, Users, check_name
 from hubserver.cluster import ClusterListener, is_postgres
 from hubserver.dbguard import HubLock, check_hub_pg, check_hub_sqlite, check_port
 from hubserver.limits import MIN_MAX_MESSAGE, Limits
+from hubserver.proxy import TrustedProxies, parse_proxies
 from hubserver.server import Hub, is_loopback
 from hubserver.usersmove import (
     carry_users,
@@ -65,9 +67,11 @@ __all__ = ["DEMO_DATA", "DEMO_SCHEMA", "default_db", "main", "open_hub_ledger", 
 
 log = logging.getLogger("outpost.hub")
 
-_ASSETS = Path(__file__).resolve().parent.parent / "assets"
-DEMO_SCHEMA = _ASSETS / "demo-schema.toml"
-DEMO_DATA = _ASSETS / "demo-data.json"
+# package data (pyproject.toml): in a clone and in an installed wheel alike; the clone's
+# assets/demo-schema.toml and assets/demo-data.json link here
+_DATA = Path(__file__).resolve().parent / "data"
+DEMO_SCHEMA = _DATA / "demo-schema.toml"
+DEMO_DATA = _DATA / "demo-data.json"
 _DEF = Limits()
 
 
@@ -262,12 +266,18 @@ def _parser() -> argparse.ArgumentParser:
                    help="allow permessage-deflate (off by default)")
     s.add_argument("--allow-origin", action="append", default=None, metavar="ORIGIN",
                    help="accepted Origin header (repeat; default: any)")
+    s.add_argument("--trusted-proxy", action="append", default=[], metavar="ADDR",
+                   help="a reverse proxy's address or network (repeat): for a connection "
+                   "from it, the log names the client its X-Forwarded-For header gives "
+                   "(e.g. 127.0.0.1 for nginx or Caddy on this machine); default: none, "
+                   "the header is ignored (any client can send it)")
     s.add_argument("--tls-cert", default=None, metavar="PEM",
                    help="serve wss:// with this certificate chain (with --tls-key; default: "
                    "ws://, e.g. behind a TLS load balancer)")
     s.add_argument("--tls-key", default=None, metavar="PEM", help="its private key")
     s.add_argument("--seed-demo", action="store_true",
-                   help="load assets/demo-data.json into an empty ledger")
+                   help="load the demo data (hubserver/data/demo-data.json) into an "
+                   "empty ledger")
 
     u = sub.add_parser("user", help="manage users and tokens")
     us = u.add_subparsers(dest="ucmd", required=True)
@@ -403,13 +413,13 @@ def _user(args: argparse.Namespace) -> int:
 
 
 def _load_schema(path: str) -> Project:
-    """``--schema``; its default, the demo schema, is in a clone only: an installed wheel
-    (a server's, docs/deployment.md) has no ``assets``, which is said with the fix."""
+    """``--schema``; its default, the demo schema, is package data (in a clone and in an
+    installed wheel since session 14); an installation without it (files removed, or a wheel
+    built before session 14) is told to give a schema."""
     if path == str(DEMO_SCHEMA) and not DEMO_SCHEMA.exists():
         raise ConfigError("no --schema given, and its default, the demo schema "
-                          f"({DEMO_SCHEMA}), is only in a clone of Outpost, not in an "
-                          "installation from a wheel: give your schema, --schema FILE; "
-                          "nothing was created")
+                          f"({DEMO_SCHEMA}), is missing from this installation: give your "
+                          "schema, --schema FILE (or reinstall Outpost); nothing was created")
     return load_project(path)
 
 
@@ -451,6 +461,9 @@ def _ops(args: argparse.Namespace) -> int:
 
     project, _ = _project(args)
     if args.cmd == "restore":
+        # the backup first: one that is not a backup, or of a newer ledger format, is refused
+        # before anything (a users file, the target's directory) is looked at or made
+        notes = ops.backup_notes(args.file)
         db = args.db if "://" in args.db else "sqlite:///" + str(
             Path(args.db).expanduser().resolve())
         target = users_file(args.db, args.users)[0]
@@ -462,10 +475,10 @@ def _ops(args: argparse.Namespace) -> int:
             Path(args.db).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         unsendable: list[str] = []  # values no reply can carry (stored before session 12)
         restored = ops.restore(args.file, db, project, unsendable)
-        rev, lid = restored.rev(), restored.ledger_id
+        rev, lid, fmt = restored.rev(), restored.ledger_id, restored.ledger_format
         restored.close()
         print(f"restore done: {args.file} -> {safe_url(args.db)} (rev {format_rev(rev)}, "
-              f"ledger {lid})")
+              f"ledger {lid}, ledger format {fmt})")
         if unsendable:
             # said at the restore, not first by every satellite stopping (1011) once served
             # (wire review 13)
@@ -483,7 +496,6 @@ def _ops(args: argparse.Namespace) -> int:
                 print(f"  and {len(unsendable) - 20} more (`outpost-hub verify --db ...` names "
                       "every one)", file=sys.stderr)
         # the users stay with the ledger: its new users file is another file (per ledger)
-        notes = ops.backup_notes(args.file)
         print(carry_users(notes.get("users_file"), target, safe_url(args.db), lid,
                           notes.get("users_digest"), file))
         return 0
@@ -497,6 +509,7 @@ def _ops(args: argparse.Namespace) -> int:
                 print(line)
             for line in deep + ops.key_notes(ledger):  # not problems: the exit stays 0
                 print(line)
+            print(_format_line(ledger.ledger_format), file=sys.stderr)
             print("ok" if not problems else
                   f"{len(problems)} problem{'' if len(problems) == 1 else 's'}")
             return 0 if not problems else 1
@@ -506,7 +519,7 @@ def _ops(args: argparse.Namespace) -> int:
         info = ops.backup(ledger, args.file, {"users_file": str(users.resolve()),
                                               "users_digest": users_digest(users)})
         print(f"backup done: {info.path} ({info.events} events, rev {format_rev(info.rev)}, "
-              f"ledger {ledger.ledger_id})")
+              f"ledger {ledger.ledger_id}, ledger format {info.ledger_format})")
         if not users.is_file():
             # said, not warned (a hub served with --auth none has no users file, and a cron
             # job mailing stderr got a warning every night; muser review 12)
@@ -516,6 +529,16 @@ def _ops(args: argparse.Namespace) -> int:
         return 0
     finally:
         ledger.close()
+
+
+def _format_line(fmt: int | None) -> str:
+    """``verify``'s line (on stderr: stdout stays ``ok``) naming the ledger's format."""
+    from core.ledger.tables import LEDGER_FORMAT
+
+    have = ("not recorded (no Outpost of session 13 or later served it yet; read as 1)"
+            if fmt is None else str(fmt))
+    return (f"ledger format {have}; this Outpost reads formats up to {LEDGER_FORMAT} "
+            "(a backup records its format; a restore of a newer one is refused)")
 
 
 def _tls(args: argparse.Namespace) -> ssl.SSLContext | None:
@@ -580,6 +603,7 @@ async def _serve(args: argparse.Namespace) -> int:
                     max_monitor_keys=args.max_monitor_keys,
                     max_watch_keys=args.max_watch_keys)
     tls = _tls(args)  # before the ledger: a bad certificate creates nothing
+    proxies = TrustedProxies(parse_proxies(args.trusted_proxy))  # a bad one creates nothing
     try:
         check_port(args.host, args.port)  # a port in use creates nothing either
     except socket.gaierror as exc:
@@ -597,7 +621,7 @@ async def _serve(args: argparse.Namespace) -> int:
     elif args.db.startswith(("postgresql", "postgres:")):
         check_hub_pg(args.db)  # never another program's database
     try:
-        return await _serve_locked(args, project, limits, tls)
+        return await _serve_locked(args, project, limits, tls, proxies)
     finally:
         if lock is not None:
             lock.release()
@@ -615,7 +639,7 @@ def _cannot_listen(args: argparse.Namespace, exc: OSError) -> ConfigError:
 
 
 async def _serve_locked(args: argparse.Namespace, project: Project, limits: Limits,
-                        tls: ssl.SSLContext | None) -> int:
+                        tls: ssl.SSLContext | None, proxies: TrustedProxies) -> int:
     ledger = open_hub_ledger(args.db, project)
     try:
         check_not_restoring(ledger)  # a restore that did not finish is never served
@@ -640,8 +664,13 @@ async def _serve_locked(args: argparse.Namespace, project: Project, limits: Limi
         log.warning("no users yet in %s: add one with `outpost-hub user add NAME %s` (token "
                     "auth; `user` takes the same --db or --users as `serve`)%s", users.path,
                     _user_opts(args), old_users_files(users.path, ledger.ledger_id))
+    if proxies:
+        log.info("client addresses: from X-Forwarded-For on connections from %s "
+                 "(--trusted-proxy); from the connection itself otherwise",
+                 ", ".join(str(n) for n in proxies.nets))
     hub = Hub(ledger, host=args.host, port=args.port, users=users, anon_user=args.user,
-              limits=limits, origins=args.allow_origin, ssl=tls, close_ledger=True)
+              limits=limits, origins=args.allow_origin, ssl=tls, close_ledger=True,
+              trusted_proxies=proxies)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     got: list[str] = []

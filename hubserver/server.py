@@ -72,6 +72,7 @@ from hubserver.limits import (
 )
 from hubserver.logrepeat import RepeatLimit
 from hubserver.peer import FLUSH, Peer
+from hubserver.proxy import TrustedProxies
 from hubserver.service import Backlog, Close, Flush, HubService, Out, PubJob, Send
 
 __all__ = ["LOOPBACK", "Hub", "is_loopback"]
@@ -132,6 +133,9 @@ class Hub:
             too (before session 10 only ``outpost-hub serve``'s log handlers had it); 0: off.
         db_check: seconds between checks of the database's health (when the ledger has a
             ``health()`` method; 0: only commits tell), see :mod:`hubserver.health`.
+        trusted_proxies: the reverse proxies (``--trusted-proxy``) whose ``X-Forwarded-For``
+            names the client in the log (:mod:`hubserver.proxy`); none by default: the
+            header is ignored, since any client can send it.
     """
 
     def __init__(self, ledger: Publisher, *, host: str = "127.0.0.1", port: int = 0,
@@ -140,7 +144,7 @@ class Hub:
                  origins: Sequence[str] | None = None, ssl: _ssl.SSLContext | None = None,
                  clock: Callable[[], Rev] = now_rev, close_ledger: bool = False,
                  users_check: float = 2.0, repeat_window: float = 10.0,
-                 db_check: float = 5.0):
+                 db_check: float = 5.0, trusted_proxies: TrustedProxies | None = None):
         if users is None and not is_loopback(host):
             raise ConfigError(f"--auth none on host {host!r}: without tokens the hub may only "
                               "listen on loopback (127.0.0.1); add users with "
@@ -153,12 +157,16 @@ class Hub:
         self.limits = limits or Limits()
         self.origins = list(origins) if origins else None
         self.ssl = ssl
+        self.proxies = trusted_proxies or TrustedProxies()
         self.service = HubService(ledger, clock, self.limits)
         self.db = DbHealth()
         """The database's health (evt.stat's ``db``, ``GET /healthz``): hubserver.health."""
         self.service.db = self.db
         self.db_check = db_check
         self._db_watch: asyncio.Task[None] | None = None
+        self._check_lock = threading.Lock()
+        """Held by a database check's thread while it runs (:meth:`_check_db`); :meth:`stop`
+        takes it before the ledger may be closed."""
         self.close_ledger = close_ledger
         self.users_check = users_check
         self._digests: dict[int, str] = {}
@@ -238,8 +246,12 @@ class Hub:
         self._stopping = True
         if self._watch is not None:
             self._watch.cancel()
+        checks_done = None
         if self._db_watch is not None:
             self._db_watch.cancel()
+            # cancelling the watch does not stop a check already running on its thread:
+            # the ledger is closed only once it is done (beside the drain, bounded)
+            checks_done = asyncio.ensure_future(self._checks_done())
         self._server.close(close_connections=False)
         # in-flight publishes are acknowledged before the connections go
         for _ in range(1000):
@@ -260,6 +272,8 @@ class Hub:
         await self._server.wait_closed()
         if self._writer is not None:
             await self._writer.stop()
+        if checks_done is not None:
+            await checks_done
         if self.close_ledger:
             self.ledger.close()
         log.info("stopped")
@@ -298,6 +312,9 @@ class Hub:
     def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
         if request.path.split("?", 1)[0] == "/healthz":
             return self._healthz(ws)
+        # who the client is, for every line logged of this connection (_addr): behind a
+        # trusted reverse proxy the address it forwards, else the TCP peer's
+        ws.outpost_client = self._client(ws, request)  # type: ignore[attr-defined]
         if self._stopping:
             return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE, "hub is shutting down\n")
         if len(self._peers) >= self.limits.max_connections:
@@ -344,6 +361,16 @@ class Hub:
         ws.outpost_digest = hash_token(token) if token else ""  # type: ignore[attr-defined]
         return None
 
+    def _client(self, ws: ServerConnection, request: Request) -> str:
+        try:
+            a: Any = ws.remote_address
+            host, port = str(a[0]), int(a[1])
+        except Exception:
+            return "?"
+        if not self.proxies:
+            return f"{host}:{port}"
+        return self.proxies.client(host, port, request.headers.get_all("X-Forwarded-For"))
+
     def _healthz(self, ws: ServerConnection) -> Response:
         """``GET /healthz`` (no token, for load balancers): 200 ``ok`` while the hub serves
         and its database works, else 503 naming why (never the database's URL)."""
@@ -357,15 +384,13 @@ class Hub:
 
     async def _watch_db(self) -> None:
         """Check the database every ``db_check`` s (:mod:`hubserver.health`)."""
-        check = getattr(self.ledger, "health")  # noqa: B009 - checked callable in start()
         while True:
             await asyncio.sleep(self.db_check)
             # while commits fail, the check writes too (rolled back): a database that reads
             # but refuses writes is not "ok"
             write = self.db.writes_failing
             try:
-                await asyncio.wait_for(asyncio.to_thread(check, write) if write
-                                       else asyncio.to_thread(check),
+                await asyncio.wait_for(asyncio.to_thread(self._check_db, write),
                                        max(self.db_check, 10.0))
             except TimeoutError as exc:
                 self.db.failed(StorageError(f"the health check did not answer within "
@@ -376,6 +401,33 @@ class Hub:
                 self.db.failed(exc)
             else:
                 self.db.ok(write=write)
+
+    def _check_db(self, write: bool) -> None:
+        """One database check, on a thread of its own. A check still running when the hub
+        stops (its task cancelled, its thread not) holds ``_check_lock``, so :meth:`stop`
+        closes the ledger after it; one that starts after the stop began does nothing.
+        Before session 14 the ledger's pool was disposed under a running check, which then
+        handed its connection back to the disposed pool: an open PostgreSQL connection
+        nobody closed (a ResourceWarning when the garbage collector found it)."""
+        check = getattr(self.ledger, "health")  # noqa: B009 - checked callable in start()
+        with self._check_lock:
+            if self._stopping:
+                return
+            if write:
+                check(write)
+            else:
+                check()
+
+    async def _checks_done(self) -> None:
+        """Wait until no database check runs (at most the check's own bound, 10 s: a check
+        that hangs longer is left, and said)."""
+        bound = max(self.db_check, 10.0)
+        got = await asyncio.to_thread(self._check_lock.acquire, True, bound)
+        if got:
+            self._check_lock.release()  # _stopping is set: no check runs after this
+        else:
+            log.warning("stopping: a database check still runs after %g s; closing the "
+                        "ledger anyway", bound)
 
     async def _watch_users(self) -> None:
         """Close the connections whose token was revoked (checked every ``users_check`` s)."""
@@ -739,6 +791,10 @@ class Hub:
 
 
 def _addr(ws: ServerConnection) -> str:
+    """The client of ``ws`` for the log: as :meth:`Hub._client` found it at the handshake."""
+    client = getattr(ws, "outpost_client", None)
+    if client is not None:
+        return str(client)
     try:
         a: Any = ws.remote_address
         return f"{a[0]}:{a[1]}"

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Write ``assets/demo-data.json``: a deterministic field survey for the demo schema.
+"""Write ``hubserver/data/demo-data.json`` (package data; ``assets/demo-data.json`` links to
+it): a deterministic field survey for the demo schema.
 
 About 60 ``field.site`` records in six regions and about 300 ``field.obs`` records of a summer
 of surveys, as daql transactions: ``{"transactions": [{"acts": [action, ...]}, ...]}``. Sites
@@ -161,7 +162,7 @@ def dumps(data: dict[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    out = Path(argv[1]) if len(argv) > 1 else ROOT / "assets" / "demo-data.json"
+    out = Path(argv[1]) if len(argv) > 1 else ROOT / "hubserver" / "data" / "demo-data.json"
     data = make(random.Random(SEED))
     text = dumps(data)
     out.write_text(text, encoding="utf-8")

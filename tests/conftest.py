@@ -19,8 +19,8 @@ from hypothesis import settings
 from core.schema import Project, load_project
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_SCHEMA = ROOT / "assets" / "demo-schema.toml"
-DEMO_DATA = ROOT / "assets" / "demo-data.json"
+DEMO_SCHEMA = ROOT / "hubserver" / "data" / "demo-schema.toml"  # package data
+DEMO_DATA = ROOT / "hubserver" / "data" / "demo-data.json"
 
 PG_ENV = "OUTPOST_TEST_PG_URL"
 
@@ -67,7 +67,7 @@ def in_ci() -> bool:
 
 @pytest.fixture(scope="session")
 def project() -> Project:
-    """The demo project (``assets/demo-schema.toml``): topics field.site and field.obs."""
+    """The demo project (``hubserver/data/demo-schema.toml``): topics field.site and field.obs."""
     return load_project(DEMO_SCHEMA)
 
 

@@ -4,7 +4,9 @@ A backup is a SQLite file (format ``outpost-ledger-backup/1``) holding the event
 audit log, the applied uids, the schema (version and definition) and the ledger's id
 (``backup_meta.ledger_id``; backups made before ids have none) and its restore points
 (``backup_meta.restores``, JSON ``[[rev, id], ...]``, oldest first; none when never restored,
-and none in backups made before session 8), all read in ONE read
+and none in backups made before session 8) and the ledger format of what it holds
+(``backup_meta.ledger_format``: :data:`~core.ledger.tables.LEDGER_FORMAT` of the Outpost that
+wrote it; none before session 14, read as format 1), all read in ONE read
 transaction of the source (a snapshot: on SQLite a WAL read transaction, on PostgreSQL
 ``REPEATABLE READ``), so publishes can go on meanwhile and the backup is still consistent. It is
 written to ``<path>.tmp``, synced, then renamed over ``path``: a crash never leaves a half
@@ -15,7 +17,8 @@ than the backup's is a schema change: accepted when every event is valid under t
 character (U+0000) in the history's text (SQLite ledgers stored them before NUL was refused)
 is not held against a schema change into SQLite; PostgreSQL cannot store one, so a restore
 into it is refused naming the event, audit or uid (restore into SQLite instead). A backup file
-damaged on disk is refused as such before the target is touched.
+damaged on disk is refused as such before the target is touched, and so is a backup of a
+newer ledger format than this Outpost knows (naming both formats and the fix).
 
 The hub exposes these as ``outpost-hub verify|backup|restore``.
 """
@@ -38,7 +41,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from core.crashpoints import crash_point
 from core.dburl import safe_url
-from core.errors import OutpostError, SchemaError, StorageError, ValidationError
+from core.errors import ConfigError, OutpostError, SchemaError, StorageError, ValidationError
 from core.ledger.opsguard import (
     RESTORING,
     check_backup_dest,
@@ -49,12 +52,12 @@ from core.ledger.opsguard import (
     sqlite_file,
 )
 from core.ledger.sql import SqlLedger, restore_points
-from core.ledger.tables import dumps, loads
+from core.ledger.tables import LEDGER_FORMAT, dumps, loads
 from core.model import Audit, Cmd, Event
 from core.revision import format_rev
 from core.schema import Project, parse_project
 
-__all__ = ["BACKUP_FORMAT", "BackupInfo", "backup", "restore", "verify"]
+__all__ = ["BACKUP_FORMAT", "BackupInfo", "backup", "backup_format", "restore", "verify"]
 
 BACKUP_FORMAT = "outpost-ledger-backup/1"
 _BATCH = 5000
@@ -72,7 +75,7 @@ _DDL = (
 
 @dataclass(frozen=True, slots=True)
 class BackupInfo:
-    """What a backup holds: its revision, counts and schema version."""
+    """What a backup holds: its revision, counts, schema version and ledger format."""
 
     path: Path
     rev: int
@@ -80,6 +83,7 @@ class BackupInfo:
     audits: int
     uids: int
     version: str
+    ledger_format: int = LEDGER_FORMAT
 
 
 def verify(ledger: SqlLedger, notes: list[str] | None = None) -> list[str]:
@@ -184,6 +188,9 @@ def backup(ledger: SqlLedger, path: str | Path,
                 ("format", BACKUP_FORMAT), ("version", meta.version),
                 ("definition", meta.definition), ("rev", str(rev)),
                 ("last_id", str(last_id)),
+                # the format of what it holds: an Outpost that knows only older formats
+                # refuses to restore it (this one and later: _open_backup)
+                ("ledger_format", str(LEDGER_FORMAT)),
                 # the ledger's identity: a restore of this file is the same ledger
                 *([("ledger_id", ledger.ledger_id)] if ledger.ledger_id else []),
                 # and its restore points: a restore of this file appends its own
@@ -208,7 +215,7 @@ def backup(ledger: SqlLedger, path: str | Path,
         raise StorageError(f"backup of the ledger failed while reading it: {exc}: "
                            "retry; check the database if it persists") from exc
     return BackupInfo(dest, int(rev), counts["events"], counts["audits"], counts["uids"],
-                      meta.version)
+                      meta.version, LEDGER_FORMAT)
 
 
 def _drop_tmp(tmp: Path) -> None:
@@ -264,7 +271,40 @@ def _open_backup(path: Path) -> tuple[sqlite3.Connection, dict[str, str]]:
         src.close()
         raise StorageError(f"{path}: backup format {meta.get('format')!r} is not "
                            f"{BACKUP_FORMAT!r}: restore it with the Outpost version that made it")
+    try:
+        _check_ledger_format(path, meta)
+    except OutpostError:
+        src.close()
+        raise
     return src, meta
+
+
+def backup_format(meta: Mapping[str, str]) -> int:
+    """The ledger format of a backup's data (its ``backup_meta``): 1 when not recorded (a
+    backup made before session 14, by an Outpost of format 1 or none)."""
+    return int(meta.get("ledger_format") or 1)
+
+
+def _check_ledger_format(path: Path, meta: Mapping[str, str]) -> None:
+    """Refuse a backup of a newer ledger format than this Outpost knows, before anything is
+    read into a target or created (docs/ledger.md, "Format version").
+
+    Raises:
+        ConfigError: naming both formats and the fix.
+        StorageError: the recorded format is not a number (a damaged file).
+    """
+    try:
+        have = backup_format(meta)
+    except ValueError as exc:
+        raise StorageError(f"{path}: its ledger format (backup_meta ledger_format "
+                           f"{meta.get('ledger_format')!r}) is not a number: the file is "
+                           "damaged; restore another backup; nothing was restored") from exc
+    if have > LEDGER_FORMAT:
+        raise ConfigError(
+            f"backup {path} was written by a newer Outpost (ledger format {have}; this "
+            f"Outpost reads formats up to {LEDGER_FORMAT}) and would be misread here: "
+            "nothing was restored or changed. Restore it with that newer Outpost (or a later "
+            "one)")
 
 
 def restore(path: str | Path, url: str, project: Project,

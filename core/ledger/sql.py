@@ -570,6 +570,7 @@ class SqlLedger:
         # even an old file's missing ledger id
         self._read_only = q.get("mode") == "ro" or q.get("immutable") == "1"
         self._ledger_id = ""
+        self._fmt: int | None = None
         self._restores: tuple[tuple[Rev, str], ...] = ()
         self._pg = self.engine.dialect.name == "postgresql"
         self._sql: HotSql = hot_sql(self.tables, self.engine.dialect.name)
@@ -709,7 +710,7 @@ class SqlLedger:
                     id=1, rev=ZERO_REV, last_id=0, version=self._project.version,
                     definition=dumps(self._project.to_dict()), ledger_id=lid,
                     fmt=LEDGER_FORMAT))
-                self._ledger_id = lid
+                self._ledger_id, self._fmt = lid, LEDGER_FORMAT
             elif not self._read_only:
                 # the first writer's open since session 13 records the format; the first
                 # since session 8 makes the ledger's id: both in one write, each when missing
@@ -718,7 +719,7 @@ class SqlLedger:
                 # restored, told its satellites they came from another ledger)
                 up: dict[str, Any] = {}
                 if (row._mapping.get("fmt") or 0) < LEDGER_FORMAT:
-                    up["fmt"] = LEDGER_FORMAT
+                    up["fmt"] = self._fmt = LEDGER_FORMAT
                 if not self._ledger_id:
                     up["ledger_id"] = self._ledger_id = new_ledger_id()
                 if up:
@@ -821,6 +822,8 @@ class SqlLedger:
         row = conn.execute(select(*want)).first()
         m = row._mapping if row is not None else {}
         self._ledger_id = str(m.get("ledger_id") or "")
+        fmt = m.get("fmt")
+        self._fmt = None if fmt is None else int(fmt)
         try:
             self._restores = restore_points(m.get("restores"), int(m.get("restored") or 0),
                                             str(m.get("restore_id") or ""))
@@ -994,6 +997,13 @@ class SqlLedger:
         or ``create=False`` open (verify, backup) of a ledger made before ids (its first
         writer gives it one)."""
         return self._ledger_id
+
+    @property
+    def ledger_format(self) -> int | None:
+        """The ledger's data format as ``evt_meta.fmt`` records it (:data:`LEDGER_FORMAT`
+        after any writer's open since session 13); ``None``: not recorded (a read-only open,
+        ``verify`` or ``backup``, of a ledger no writer of session 13 or later opened)."""
+        return self._fmt
 
     @property
     def restored(self) -> tuple[Rev, str]:

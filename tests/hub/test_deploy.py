@@ -119,7 +119,8 @@ BACKUP = unit(DEPLOY / "outpost-hub-backup.service")
 # -- the hub's unit ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("hub_env", ["", "OUTPOST_HUB_OPTS=--max-connections 500 "
-                                         "--idle-timeout 60\nOUTPOST_DB=postgresql://outpost@"
+                                         "--idle-timeout 60 --trusted-proxy 127.0.0.1\n"
+                                         "OUTPOST_DB=postgresql://outpost@"
                                          "db.internal/outpost\nOUTPOST_USERS=/var/lib/"
                                          "outpost/users.db\n"])
 def test_hub_unit_runs_the_entry_point_with_options_serve_accepts(tmp_path: Path,
@@ -137,9 +138,18 @@ def test_hub_unit_runs_the_entry_point_with_options_serve_accepts(tmp_path: Path
     assert args.schema == "/etc/outpost/schema.toml"
     if hub_env:
         assert args.max_connections == 500 and args.idle_timeout == 60
+        assert args.trusted_proxy == ["127.0.0.1"]  # nginx's address, as docs/deployment.md
+    else:
+        assert args.trusted_proxy == []  # off by default
     # the proxy's upstream is this port
     nginx = (DEPLOY / "nginx-outpost.conf").read_text()
     assert f"server 127.0.0.1:{args.port};" in nginx
+    # it forwards the client's address, which --trusted-proxy 127.0.0.1 reads
+    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in nginx
+    # the Caddy example proxies to the same port (caddy validate: docs/deployment.md, 4b)
+    caddy = [ln.split() for ln in (DEPLOY / "Caddyfile").read_text().splitlines()
+             if ln.strip() and not ln.lstrip().startswith("#")]
+    assert ["reverse_proxy", f"127.0.0.1:{args.port}"] in caddy
     # the hub writes in its state directory only, and that is writable under ProtectSystem
     assert HUB["Service.ProtectSystem"] == ["strict"]
     writable = HUB["Service.ReadWritePaths"][0].split()
@@ -267,32 +277,97 @@ def test_server_install_needs_no_qt() -> None:
     assert "desktop" in (ROOT / "Makefile").read_text().split("pip install -q -e '.[")[1]
 
 
-def test_a_built_wheel_runs_the_hub_outside_the_clone_without_qt(tmp_path: Path) -> None:
-    """Build the wheel from a copy of the sources, install it with --no-deps in a new venv
-    whose dependencies are this environment's minus PySide6/shiboken6/qasync (the install
-    asks no registry), then run it from outside any clone."""
-    src = tmp_path / "src"
+def test_the_clone_links_its_assets_to_the_package_data() -> None:
+    """`make demo`, the docs' `assets/demo-schema.toml` and benches given an older tree keep
+    their paths: the clone's assets are links to the package data."""
+    from desktop.icons import ICON_DIR
+    from hubserver.cli import DEMO_DATA
+
+    assert DEMO_SCHEMA.is_file() and DEMO_SCHEMA.parent == ROOT / "hubserver" / "data"
+    assert (ROOT / "assets" / "demo-schema.toml").resolve() == DEMO_SCHEMA.resolve()
+    assert (ROOT / "assets" / "demo-data.json").resolve() == DEMO_DATA.resolve()
+    assert (ROOT / "assets" / "icons").resolve() == ICON_DIR.resolve()
+    assert ICON_DIR == ROOT / "desktop" / "data" / "icons" and (ICON_DIR / "app.svg").is_file()
+
+
+def build_backend_here() -> str | None:
+    """Why this environment cannot build the wheel offline, or None when it can: pip's
+    ``--no-build-isolation`` uses this venv's setuptools (the dev extra's, ``make venv``)
+    instead of fetching ``[build-system].requires`` from the package index; 70.1 or later
+    builds wheels without the ``wheel`` package."""
+    import importlib.metadata
+
+    try:
+        version = importlib.metadata.version("setuptools")
+    except importlib.metadata.PackageNotFoundError:
+        return "no setuptools in this venv"
+    major_minor = tuple(int(x) for x in re.findall(r"\d+", version)[:2])
+    if not (70, 1) <= major_minor < (81, 0):
+        return f"setuptools {version} here, the dev extra asks >=70.1,<81"
+    return None
+
+
+def qt_packages() -> list[Path]:
+    """This environment's PySide6, shiboken6 and qasync (the desktop extra)."""
+    return [e for e in Path(sysconfig.get_paths()["purelib"]).iterdir()
+            if e.name.lower().startswith(("pyside6", "shiboken6", "qasync"))]
+
+
+class Installed:
+    """The wheel built from a copy of the sources and installed in a new venv outside the
+    clone: ``py``/``bin`` are its interpreter and scripts, ``env`` runs them with nothing of
+    this tree on the path and Qt offscreen, ``qt_env`` adds the desktop extra's packages
+    (this environment's, linked: as ``pip install 'WHEEL[desktop]'`` would)."""
+
+    def __init__(self, tmp: Path, wheel: Path, venv: Path, site: Path, env: dict[str, str],
+                 qt_env: dict[str, str], took: float):
+        self.tmp, self.wheel, self.venv, self.site = tmp, wheel, venv, site
+        self.py, self.bin = venv / "bin" / "python", venv / "bin"
+        self.env, self.qt_env, self.took = env, qt_env, took
+        self.out = tmp / "run"  # the working directory: outside the clone
+
+    def run(self, *argv: object, qt: bool = False,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(a) for a in argv], capture_output=True, text=True,
+                              env=self.qt_env if qt else self.env, cwd=self.out,
+                              timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """Build the wheel from a copy of the sources, offline with this venv's setuptools
+    (``--no-build-isolation --no-index``: no package index mid-run), install it with
+    --no-deps in a new venv whose dependencies are this environment's minus
+    PySide6/shiboken6/qasync (the install asks no registry either)."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = tmp / "src"
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
     for pkg in ("core", "hubserver", "desktop"):
         shutil.copytree(ROOT / pkg, src / pkg, ignore=shutil.ignore_patterns("__pycache__"))
     t0 = time.monotonic()
-    # pip builds it as an operator's would: setuptools from the package index in an isolated
-    # build environment (as `make venv` installs the rest); the wheel itself needs no index
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
-                        str(tmp_path / "dist"), str(src)], capture_output=True, text=True,
+    why = build_backend_here()
+    if os.environ.get("CI"):  # CI's venv is `make venv`'s: it never fetches mid-run
+        assert why is None, f"{why}: run `make venv` (the dev extra has the build backend)"
+    # offline with this venv's setuptools; else (an older venv, outside CI) as an operator's
+    # pip does: setuptools from the package index in an isolated build environment
+    offline = ["--no-build-isolation", "--no-index"] if why is None else []
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *offline,
+                        "-w", str(tmp / "dist"), str(src)], capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
-    (wheel,) = (tmp_path / "dist").glob("outpost-*.whl")
-    venv = tmp_path / "opt" / "outpost"
+    if why is not None:
+        print(f"the wheel was built with setuptools from the package index: {why}")
+    (wheel,) = (tmp / "dist").glob("outpost-*.whl")
+    venv = tmp / "opt" / "outpost"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
                    timeout=120)
     py = venv / "bin" / "python"
     site = Path(subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()"
                                 "['purelib'])"], check=True, capture_output=True, text=True,
                                timeout=60).stdout.strip())
-    deps = tmp_path / "deps"  # this environment's packages, the desktop ones left out
+    deps = tmp / "deps"  # this environment's packages, the desktop ones left out
     deps.mkdir()
     for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
         low = entry.name.lower()
@@ -301,41 +376,64 @@ def test_a_built_wheel_runs_the_hub_outside_the_clone_without_qt(tmp_path: Path)
             continue
         (deps / entry.name).symlink_to(entry)
     (site / "deps.pth").write_text(f"{deps}\n")
+    qt = tmp / "qt"  # the desktop extra's packages, on the path only where asked
+    qt.mkdir()
+    for entry in qt_packages():
+        (qt / entry.name).symlink_to(entry)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # no tree on the path
     env["QT_QPA_PLATFORM"] = "offscreen"
+    env["XDG_DATA_HOME"], env["XDG_CONFIG_HOME"] = str(tmp / "xdg"), str(tmp / "config")
     r = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q",
                         "--no-deps", "--no-index", str(wheel)], capture_output=True,
-                       text=True, timeout=300, env=env, cwd=tmp_path)
+                       text=True, timeout=300, env=env, cwd=tmp)
     assert r.returncode == 0 and (venv / "bin" / "outpost-hub").exists(), r.stdout + r.stderr
     took = time.monotonic() - t0
-    out = tmp_path / "run"  # outside the clone: nothing of this tree on the path
-    out.mkdir()
+    (tmp / "run").mkdir()
+    print(f"wheel built ({'offline' if why is None else 'index'}) and installed in {took:.1f} s")
+    return Installed(tmp, wheel, venv, site, env, {**env, "PYTHONPATH": str(qt)}, took)
 
-    def run(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(a) for a in argv], capture_output=True, text=True,
-                              env=env, cwd=out, timeout=120)
 
-    r = run(py, "-c", "import core, hubserver, importlib.util as u; "
-            "print(hubserver.__file__, u.find_spec('PySide6'))")
+def demo_counts() -> dict[str, int]:
+    """Records per topic of the demo data: each ``new`` makes one, each ``del`` removes one."""
+    import json
+
+    counts: dict[str, int] = {}
+    for t in json.loads((ROOT / "hubserver" / "data" / "demo-data.json").read_text())[
+            "transactions"]:
+        for a in t["acts"]:
+            counts[a["top"]] = counts.get(a["top"], 0) + {"new": 1, "del": -1}.get(a["cmd"], 0)
+    return counts
+
+
+def exported_rows(inst: Installed, data: Path, topic: str, check: bool = True) -> int:
+    """``outpost export``'s rows (-1 when it failed and not ``check``)."""
+    import csv
+
+    r = inst.run(inst.bin / "outpost", "export", topic, "--data", data)
+    if not check and r.returncode != 0:
+        return -1
     assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith(str(site / "hubserver")) and r.stdout.split()[1] == "None"
-    r = run(venv / "bin" / "outpost-hub", "serve", "--help")
+    return len(list(csv.reader(r.stdout.splitlines()))) - 1  # the header
+
+
+@pytest.mark.xdist_group("wheel")
+@pytest.mark.timeout(600)
+def test_a_built_wheel_runs_the_hub_outside_the_clone_without_qt(installed: Installed) -> None:
+    inst, tmp = installed, installed.tmp
+    r = inst.run(inst.py, "-c", "import core, hubserver, importlib.util as u; "
+                 "print(hubserver.__file__, u.find_spec('PySide6'))")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(str(inst.site / "hubserver")) and r.stdout.split()[1] == "None"
+    r = inst.run(inst.bin / "outpost-hub", "serve", "--help")
     assert r.returncode == 0 and "--tls-cert" in r.stdout and "--users" in r.stdout
-    schema = tmp_path / "schema.toml"
-    shutil.copy(DEMO_SCHEMA, schema)  # a wheel holds no assets: a server names its schema
-    # a new ledger's default schema is a clone's (verify of no ledger says that instead)
-    for cmd, said in ((["serve", "--port", "0"], "no --schema given"),
-                      (["verify"], "no such file")):
-        r = run(venv / "bin" / "outpost-hub", *cmd, "--db", tmp_path / "none.sqlite")
-        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-        assert said in r.stderr, r.stderr
-        assert not (tmp_path / "none.sqlite").exists()
-    r = run(venv / "bin" / "outpost-hub", "user", "add", "ann", "--db", tmp_path / "h.sqlite")
+    schema = tmp / "schema.toml"
+    shutil.copy(DEMO_SCHEMA, schema)
+    r = inst.run(inst.bin / "outpost-hub", "user", "add", "ann", "--db", tmp / "h.sqlite")
     assert r.returncode == 0, r.stderr
-    proc = subprocess.Popen([str(venv / "bin" / "outpost-hub"), "serve", "--port", "0",
-                             "--db", str(tmp_path / "h.sqlite"), "--schema", str(schema)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            cwd=out)
+    proc = subprocess.Popen([str(inst.bin / "outpost-hub"), "serve", "--port", "0",
+                             "--db", str(tmp / "h.sqlite"), "--schema", str(schema)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=inst.env, cwd=inst.out)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -347,13 +445,115 @@ def test_a_built_wheel_runs_the_hub_outside_the_clone_without_qt(tmp_path: Path)
             proc.kill()
             proc.communicate(timeout=10)
     assert proc.returncode == 0 and "PySide6" not in err
-    r = run(venv / "bin" / "outpost", "status", "--help")  # headless commands: no Qt
+    r = inst.run(inst.bin / "outpost", "status", "--help")  # headless commands: no Qt
     assert r.returncode == 0, r.stderr
     for app in ([], ["app"], ["demo"]):  # the app says what to install, no traceback
-        r = run(venv / "bin" / "outpost", *app)
+        r = inst.run(inst.bin / "outpost", *app)
         assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
         assert "pip install 'SRC[desktop]'" in r.stderr and "no PySide6" in r.stderr
-    print(f"wheel built and installed in {took:.1f} s")
+
+
+@pytest.mark.xdist_group("wheel")
+@pytest.mark.timeout(600)
+def test_a_built_wheel_holds_the_demo_data_and_icons(installed: Installed) -> None:
+    """Package data: the demo schema and data and the icons are in the wheel, and the
+    installed programs use them from there (before session 14 only a clone had them)."""
+    inst, tmp = installed, installed.tmp
+    import zipfile
+
+    names = set(zipfile.ZipFile(inst.wheel).namelist())
+    icons = sorted(p.name for p in (ROOT / "desktop" / "data" / "icons").glob("*.svg"))
+    assert "app.svg" in icons
+    assert {f"desktop/data/icons/{n}" for n in icons} <= names
+    assert {"hubserver/data/demo-schema.toml", "hubserver/data/demo-data.json"} <= names
+    r = inst.run(inst.bin / "outpost", "demo", "--help", qt=True)
+    assert r.returncode == 0 and "--two" in r.stdout, r.stderr
+    # the demo's hub, as `outpost demo` starts it (desktop.demo.start_hub: serve --seed-demo
+    # with the default schema), then a headless satellite syncs the demo data from it
+    want = demo_counts()
+    assert want["field.site"] == 60 and want["field.obs"] > 0
+    hub_dir, sat = tmp / "demo-hub", tmp / "sat"
+    proc = subprocess.Popen([str(inst.py), "-c", "import sys, time; from pathlib import Path; "
+                             "from desktop.demo import start_hub; "
+                             "h = start_hub(Path(sys.argv[1])); print(h.url, flush=True); "
+                             "sys.stdin.read(); h.stop()", str(hub_dir)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=inst.env, cwd=inst.out)
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("ws://127.0.0.1:"), url + (proc.stderr.read() if
+                                                          proc.poll() is not None else "")
+        r = inst.run(inst.bin / "outpost", "connect", url, "--data", sat)
+        assert r.returncode == 0, r.stderr
+        r = inst.run(inst.bin / "outpost", "sync", "--once", "--timeout", "60", "--data", sat)
+        assert r.returncode == 0, r.stderr
+        _, err = proc.communicate(timeout=30)  # its stdin closed: the hub is stopped
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    for topic, n in want.items():
+        assert exported_rows(inst, sat, topic) == n, topic
+    # the app's icons, from the installed package, drawn by Qt
+    r = inst.run(inst.py, "-c", "from PySide6.QtGui import QGuiApplication; "
+                 "app = QGuiApplication([]); from desktop.icons import ICON_DIR, icon; "
+                 "import sys; names = sys.argv[1:]; "
+                 "print(ICON_DIR); print(sum(not icon(n).pixmap(16, 16).isNull() "
+                 "for n in names))", *[n[:-4] for n in icons], qt=True)
+    assert r.returncode == 0, r.stderr
+    icon_dir, drawn = r.stdout.split()
+    assert icon_dir == str(inst.site / "desktop" / "data" / "icons")
+    assert int(drawn) == len(icons)
+    # an installation that lost the demo schema (removed by hand; a wheel built before
+    # session 14) is told to give one, and nothing is created
+    (inst.site / "hubserver" / "data" / "demo-schema.toml").rename(tmp / "kept.toml")
+    try:
+        r = inst.run(inst.bin / "outpost-hub", "serve", "--port", "0", "--db",
+                     tmp / "none.sqlite")
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert "no --schema given" in r.stderr and "--schema FILE" in r.stderr
+        assert "missing from this installation" in r.stderr
+        # verify of no ledger needs no schema: it says there is none (session 14)
+        r = inst.run(inst.bin / "outpost-hub", "verify", "--db", tmp / "none.sqlite")
+        assert r.returncode == 2 and "no such file" in r.stderr, r.stderr
+        assert not (tmp / "none.sqlite").exists()
+    finally:
+        (tmp / "kept.toml").rename(inst.site / "hubserver" / "data" / "demo-schema.toml")
+
+
+@pytest.mark.xdist_group("wheel")
+@pytest.mark.timeout(600)
+def test_outpost_demo_from_a_built_wheel(installed: Installed) -> None:
+    """``outpost demo`` itself, from the wheel with the desktop extra: the window's replica
+    receives the demo data, SIGTERM closes it."""
+    inst, tmp = installed, installed.tmp
+    base = tmp / "demo"
+    proc = subprocess.Popen([str(inst.bin / "outpost"), "demo", "--data", str(base)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=inst.qt_env, cwd=inst.out)
+    want = demo_counts()["field.site"]
+    rows = -1
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("outpost demo: hub at ws://127.0.0.1:"), line + (
+            proc.stderr.read() if proc.poll() is not None else "")
+        for _ in range(60):  # bounded: 60 reads, each a new process, ~1 s apart
+            # (refused until the window made its data directory)
+            rows = exported_rows(inst, base / "satellite-1", "field.site", check=False)
+            if rows == want:
+                break
+            time.sleep(1)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert rows == want
+    assert proc.returncode == 0 and "Traceback" not in err, err[-2000:]
 
 
 # -- satellites behind TLS --------------------------------------------------------------------

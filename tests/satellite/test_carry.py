@@ -33,6 +33,12 @@ from hubserver.server import Hub
 from tests.satellite.test_cli import cli
 from tests.support.procs import reap
 
+# The scenarios here start `outpost`/`outpost-hub` processes (70 call sites in this
+# file; ~0.3 s of CPU each, nearly all imports) around real hubs: at load 20 on 2 cores one
+# took past the 120 s default bound (session 13: 51-75 s alone at that load). The bound is a
+# hang guard, not a timing: 300 s here (tests/hub/test_fuzz.py does the same).
+pytestmark = pytest.mark.timeout(300)
+
 ROOT = Path(__file__).resolve().parents[2]
 SITE = "field.site"
 

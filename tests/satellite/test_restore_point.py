@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from core.ledger.sql import SqlLedger
 from core.revision import format_rev
 from core.satellite.config import DataDir
@@ -19,6 +21,12 @@ from hubserver.server import Hub
 from tests.satellite.test_carry import hub_cli, pub, pub_here, sync_here
 from tests.satellite.test_cli import cli
 from tests.satellite.test_ledger_identity import refused_and_kept
+
+# The scenarios here start `outpost`/`outpost-hub` processes (43 call sites in this
+# file; ~0.3 s of CPU each, nearly all imports) around real hubs: at load 20 on 2 cores one
+# took past the 120 s default bound (session 13: 51-75 s alone at that load). The bound is a
+# hang guard, not a timing: 300 s here (tests/hub/test_fuzz.py does the same).
+pytestmark = pytest.mark.timeout(300)
 
 SITE = "field.site"
 

@@ -75,4 +75,4 @@ def test_the_script_makes_this_file(tmp_path: Path) -> None:
     subprocess.run([sys.executable, str(ROOT / "scripts" / "make-demo-data.py"), str(out)],
                    check=True, capture_output=True, timeout=60)
     assert out.read_bytes() == DEMO_DATA.read_bytes(), (
-        "assets/demo-data.json is stale: run `python scripts/make-demo-data.py`")
+        "hubserver/data/demo-data.json is stale: run `python scripts/make-demo-data.py`")
