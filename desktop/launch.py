@@ -78,23 +78,52 @@ def _cli_default() -> Profile | None:
     return Profile("default", hub) if hub else None
 
 
+def _own_hub(data: Path) -> str:
+    """The hub the data directory ``data`` is connected to (its ``config.json``; "" when
+    none: a new directory, or one never connected)."""
+    dd = DataDir(data)
+    return dd.load_config().hub if dd.config_file.is_file() else ""
+
+
+def _same_dir(data: Path, p: Profile) -> bool:
+    """Whether ``data`` is profile ``p``'s own data directory."""
+    try:
+        return Path(data).expanduser().resolve() == p.path.expanduser().resolve()
+    except OSError:
+        return False
+
+
+def _given(data: Path | None, hub: str, token: str, profile: str) -> Profile | None:
+    """The profile a start opens: the named or last one, with ``--data``/``--hub``/
+    ``--token`` over it (None: none yet, and none given)."""
+    p = _saved(load_profile(profile) if profile else last_profile())
+    if data is None and not hub:
+        return p
+    # checked before the profile remembers them: a typo changes nothing
+    if hub:
+        check_hub_url(hub)
+    if data is not None:
+        DataDir(data).check_not_file()
+    base = p or Profile(profile or "default")
+    # --data DIR connected to a hub before: its own hub and token (config.json), not the
+    # profile's (session 14: the last profile's hub was checked against DIR's replica);
+    # a directory not connected yet takes the profile's
+    own = _own_hub(data) if data is not None and not _same_dir(data, base) else ""
+    use = hub or own or base.hub
+    p = Profile(base.name, use,
+                token or (base.token if use == base.hub and not own else ""),
+                str(data) if data is not None else base.data_dir,
+                # the profile's schema file is its hub's: not for another hub
+                base.schema if use == base.hub and not own else "")
+    return p
+
+
 def launch(data: Path | None = None, hub: str = "", token: str = "", profile: str = "",
            schema: Path | None = None) -> int:
     """Open the app: ``--data``/``--hub`` given, else the named or last profile, else ask.
     ``schema``: the hub's schema for a directory that has none (a daql hub serves none)."""
     ensure_app()
-    p = _saved(load_profile(profile) if profile else last_profile())
-    if data is not None or hub:
-        # checked before the profile remembers them: a typo changes nothing
-        if hub:
-            check_hub_url(hub)
-        if data is not None:
-            DataDir(data).check_not_file()
-        base = p or Profile(profile or "default")
-        p = Profile(base.name, hub or base.hub, token or base.token,
-                    str(data) if data is not None else base.data_dir,
-                    # the profile's schema file is its hub's: not for another hub
-                    base.schema if not hub or hub == base.hub else "")
+    p = _given(data, hub, token, profile)
     if p is None:
         p = _cli_default()
     if p is None:

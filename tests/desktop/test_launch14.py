@@ -1,0 +1,94 @@
+"""The app's first run and connection settings (user review "firstday", session 14): a start
+with ``--data DIR`` uses DIR's own hub and token; real Qt widgets (offscreen), real hubs on
+127.0.0.1."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from core.ledger.memory import MemLedger
+from core.satellite.client import SyncClient
+from core.satellite.config import DataDir, SatConfig, default_data_dir
+from core.satellite.satellite import Satellite
+from core.schema import Project
+from desktop import launch as launch_mod
+from desktop import settings as app_settings
+from desktop.app import WindowSpec, close_window, open_satellite, open_windows
+from desktop.settings import Profile, save_profile
+from hubserver.auth import Users
+from hubserver.server import Hub
+from tests.desktop.test_status import until
+
+
+@pytest.fixture
+def user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The user data directory and the app's QSettings in the test's own files."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    ini = tmp_path / "config" / "outpost.conf"
+    ini.parent.mkdir()
+    monkeypatch.setattr(app_settings, "settings",
+                        lambda: QSettings(str(ini), QSettings.Format.IniFormat))
+    return ini
+
+
+def test_app_data_dir_uses_its_own_hub_and_token(user_dirs: Path, tmp_path: Path,
+                                                 project: Project) -> None:
+    """F3: `outpost app --data DIR` took the last profile's hub and token, not DIR's."""
+    DataDir(default_data_dir()).save_config(SatConfig("ws://127.0.0.1:9", "T1"))
+    save_profile(Profile("default", "ws://127.0.0.1:9", "T1new", "", "/x/schema.toml"))
+    other = tmp_path / "other"
+    Satellite(other, project).close()
+    DataDir(other).save_config(SatConfig("ws://127.0.0.1:10", "T2"))
+    p = launch_mod._given(other, "", "", "")
+    # DIR's hub; its token stays the one config.json holds (none given over it)
+    assert p is not None and (p.hub, p.token, p.data_dir, p.schema) == (
+        "ws://127.0.0.1:10", "", str(other), "")
+    p = launch_mod._given(other, "", "T3", "")
+    assert p is not None and (p.hub, p.token) == ("ws://127.0.0.1:10", "T3")
+    p = launch_mod._given(other, "ws://127.0.0.1:11", "", "")
+    assert p is not None and (p.hub, p.token) == ("ws://127.0.0.1:11", "")
+    # a directory not connected yet (new, or made without a hub): the profile's
+    for new in (tmp_path / "new", tmp_path / "plain"):
+        if new.name == "plain":
+            Satellite(new, project).close()
+        p = launch_mod._given(new, "", "", "")
+        assert p is not None and (p.hub, p.token, p.schema) == (
+            "ws://127.0.0.1:9", "T1new", "/x/schema.toml"), new
+    # the profile's own directory given as --data: the profile's token still applies
+    p = launch_mod._given(default_data_dir(), "", "", "")
+    assert p is not None and (p.hub, p.token) == ("ws://127.0.0.1:9", "T1new")
+
+
+async def test_app_data_dir_of_another_hub_opens_online(
+        qtbot: Any, user_dirs: Path, tmp_path: Path, project: Project) -> None:
+    """F3 end to end: the last profile names hub A; DIR is a replica of hub B (another
+    ledger, another token): the start opens DIR on B, online (it was refused with "came
+    from another ledger" / the token of A)."""
+    users_a, users_b = Users(tmp_path / "a.db"), Users(tmp_path / "b.db")
+    try:
+        tok_a, tok_b = users_a.add("alice"), users_b.add("bob")
+        async with Hub(MemLedger(project), port=0, users=users_a) as a, \
+                Hub(MemLedger(project), port=0, users=users_b) as b:
+            mine = tmp_path / "mine"
+            (await open_satellite(WindowSpec(mine, a.url, tok_a))).close()
+            save_profile(Profile("default", a.url, "", str(mine)))
+            other = tmp_path / "other"
+            sat = await open_satellite(WindowSpec(other, b.url, tok_b))
+            await SyncClient(sat, b.url, tok_b, rnd=random.Random(0)).sync_once(10)
+            sat.close()
+            p = launch_mod._given(other, "", "", "")
+            assert p is not None
+            [w] = await open_windows([WindowSpec(p.path, p.hub, p.token, p.name)])
+            qtbot.addWidget(w)
+            await until(lambda: w.sat.status().online, "DIR online with its own hub")
+            assert w.sat.config.hub == b.url and w.sat.config.token == tok_b
+            await close_window(w)
+            w.close()
+    finally:
+        users_a.close()
+        users_b.close()
