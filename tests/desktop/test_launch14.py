@@ -92,3 +92,55 @@ async def test_app_data_dir_of_another_hub_opens_online(
     finally:
         users_a.close()
         users_b.close()
+
+
+async def _refused_window(qtbot: Any, tmp_path: Path, project: Project, hub: Hub,
+                          users: Users) -> Any:
+    """A window on a replica of ``hub`` whose user (alice) the hub no longer knows: its
+    sync ends in "refused the token (HTTP 401)" in the status bar."""
+    tok = users.add("alice")
+    d = tmp_path / "sat"
+    (await open_satellite(WindowSpec(d, hub.url, tok))).close()
+    [w] = await open_windows([WindowSpec(d, hub.url, "", "sat")])
+    qtbot.addWidget(w)
+    await until(lambda: w.sat.status().online, "online")
+    users.remove("alice")  # the operator revokes it: the next connection is refused
+    w.sync_handle.client.token = "x" + tok  # this process's own connection, refused too
+    w.status.sync.click()
+    await until(lambda: "refused the token" in w.sat.status().last_error
+                and "refused the token" in w.status.error.text(), "the 401 in the status bar")
+    return w
+
+
+async def test_a_sync_problem_does_not_widen_the_window(
+        qtbot: Any, user_dirs: Path, tmp_path: Path, project: Project) -> None:
+    """F4: the 401 line was the status bar's minimum width: the window could not be made
+    narrower than 1458 px, and grew from 1200 to 1500 px. The summary is cut with "…" now
+    (its tooltip and Details… hold it whole)."""
+    users = Users(tmp_path / "users.db")
+    try:
+        async with Hub(MemLedger(project), port=0, users=users) as hub:
+            w = await _refused_window(qtbot, tmp_path, project, hub, users)
+            w.resize(1000, 650)
+            w.show()
+            qtbot.waitExposed(w)
+            label = w.status.error
+            whole = label.text()
+            assert whole.startswith("Hub refused the token: File → Connection settings")
+            assert w.minimumSizeHint().width() <= 1000 and w.minimumWidth() <= 1000
+            await until(lambda: w.width() == 1000, "the window kept at 1000 px")
+            # cut to its room, the whole text in its tooltip, Details… beside it
+            shown = label.shown_text()
+            assert label.fontMetrics().horizontalAdvance(whole) > label.width()
+            assert shown.endswith("…") and whole.startswith(shown[:-1])
+            assert whole.split(":")[0] in label.toolTip() or "401" in label.toolTip()
+            assert w.status.details.isVisible()
+            assert w.status.details.geometry().right() <= w.width()
+            # wide enough again: whole
+            w.resize(2400, 650)
+            await until(lambda: w.width() == 2400, "the window at 2400 px")
+            assert label.shown_text() == whole
+            await close_window(w)
+            w.close()
+    finally:
+        users.close()
