@@ -41,7 +41,7 @@ from desktop.settings import forget_kept_offline, kept_offline_before
 from desktop.sync import ClientSync
 
 __all__ = ["WindowSpec", "check_other_hub", "check_token", "close_window", "ensure_app",
-           "open_satellite", "open_window", "open_windows", "run_app"]
+           "open_satellite", "open_window", "open_windows", "run_app", "use_token"]
 
 log = logging.getLogger("outpost.desktop")
 
@@ -278,6 +278,29 @@ async def check_token(w: MainWindow, sat: Satellite, spec: WindowSpec,
         sync.start()
     w.refresh_status()
     return kept
+
+
+async def use_token(w: MainWindow, token: str) -> None:
+    """File → Connection settings gave another token for the window's own hub (the hub
+    accepted it, or was out of reach): stored in the directory's ``config.json`` and used
+    at once: a running sync reconnects with it, a stopped one (the hub refused the old
+    token) starts again, unless "Work offline" is ticked (session 14: it waited for a
+    restart, and Sync now was still refused).
+
+    Raises:
+        OutpostError: the token could not be stored (nothing changed).
+    """
+    sat = w.sat  # type: ignore[attr-defined]
+    cfg = sat.config.with_hub(sat.config.hub, token)
+    sat.data.save_config(cfg)
+    sat.config = cfg
+    sync: ClientSync | None = getattr(w, "sync_handle", None)
+    if sync is not None:
+        sync.client.token = token
+        if sync.running:
+            await sync.stop()
+        sync.start()
+    w.refresh_status()
 
 
 def _keep_offline(w: MainWindow, sat: Satellite) -> None:

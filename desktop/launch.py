@@ -20,6 +20,7 @@ from desktop.app import (
     open_windows,
     run_app,
     signals_cancel_dialogs,
+    use_token,
 )
 from desktop.mainwindow import MainWindow
 from desktop.settings import (
@@ -85,10 +86,10 @@ def _own_hub(data: Path) -> str:
     return dd.load_config().hub if dd.config_file.is_file() else ""
 
 
-def _same_dir(data: Path, p: Profile) -> bool:
-    """Whether ``data`` is profile ``p``'s own data directory."""
+def _same_dir(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are one data directory."""
     try:
-        return Path(data).expanduser().resolve() == p.path.expanduser().resolve()
+        return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
     except OSError:
         return False
 
@@ -108,7 +109,7 @@ def _given(data: Path | None, hub: str, token: str, profile: str) -> Profile | N
     # --data DIR connected to a hub before: its own hub and token (config.json), not the
     # profile's (session 14: the last profile's hub was checked against DIR's replica);
     # a directory not connected yet takes the profile's
-    own = _own_hub(data) if data is not None and not _same_dir(data, base) else ""
+    own = _own_hub(data) if data is not None and not _same_dir(data, base.path) else ""
     use = hub or own or base.hub
     p = Profile(base.name, use,
                 token or (base.token if use == base.hub and not own else ""),
@@ -167,6 +168,25 @@ def launch(data: Path | None = None, hub: str = "", token: str = "", profile: st
     return run_app(start)
 
 
+def _at_restart(here: Path, chosen: Profile, hub_now: str) -> str:
+    """What of the settings ``chosen`` in File → Connection settings waits for the next
+    start, said precisely ("": nothing: a new token for the window's own hub is used at
+    once). Another hub or data directory means another replica to open: the window keeps
+    its own until Outpost is started again."""
+    parts = []
+    if not _same_dir(chosen.path, here):
+        parts.append(f"the data directory {chosen.path}")
+    if chosen.hub != hub_now:
+        parts.append(f"the hub {chosen.hub}" if chosen.hub else "no hub")
+    if not parts:
+        return ""
+    what = " and ".join(parts)
+    return (f"Saved. {what[0].upper()}{what[1:]} "
+            + ("take" if len(parts) > 1 else "takes") + " effect when you restart Outpost "
+            "(File → Quit, then `outpost`): this window keeps its replica"
+            + (f" and syncs with {hub_now}" if hub_now else "") + " until then.")
+
+
 def _settings(w: MainWindow, current: Profile) -> None:
     from PySide6.QtWidgets import QMessageBox
 
@@ -180,6 +200,7 @@ def _settings(w: MainWindow, current: Profile) -> None:
     async def check_and_save() -> None:
         # the same check as a start with --hub: a hub that cannot hold this replica's
         # ledger is refused before the profile remembers it
+        answered = True
         try:
             if chosen.hub and (chosen.hub != current.hub or chosen.path != current.path
                                or chosen.token != current.token):
@@ -187,14 +208,30 @@ def _settings(w: MainWindow, current: Profile) -> None:
                 # another token (a token the hub refuses replaces nothing)
                 dd = DataDir(chosen.path)
                 before = dd.load_config().hub if dd.path.is_dir() else ""
-                await check_other_hub(dd, WindowSpec(chosen.path, chosen.hub, chosen.token),
-                                      before, in_window=True)
+                answered = await check_other_hub(
+                    dd, WindowSpec(chosen.path, chosen.hub, chosen.token), before,
+                    in_window=True)
+            # another token for this window's own hub and directory: used at once (session
+            # 14: it waited for a restart, and Sync now (F5) was still refused)
+            now = (_same_dir(chosen.path, w.sat.data.path) and chosen.hub == w.sat.config.hub
+                   and bool(chosen.token) and chosen.token != w.sat.config.token)
+            if now:
+                await use_token(w, chosen.token)
         except OutpostError as exc:
             w.show_error(f"Connection settings not saved: {exc}")
             return
         save_profile(chosen)
-        QTimer.singleShot(0, lambda: QMessageBox.information(
-            w, "Outpost", "Saved. The new settings apply when you restart Outpost."))
+        later = _at_restart(w.sat.data.path, chosen, w.sat.config.hub)
+        if now and not later:
+            w.status.showMessage(
+                "Connection settings saved: the hub accepted the new token, the sync uses it "
+                "now" if answered else
+                f"Connection settings saved: the hub at {chosen.hub} is out of reach: the new "
+                "token is kept and used once it answers", 15000)
+        elif later:
+            QTimer.singleShot(0, lambda: QMessageBox.information(w, "Outpost", later))
+        else:
+            w.status.showMessage("Connection settings saved", 10000)
 
     job = asyncio.ensure_future(check_and_save())
     _settings_jobs.add(job)

@@ -4,12 +4,14 @@ with ``--data DIR`` uses DIR's own hub and token; real Qt widgets (offscreen), r
 
 from __future__ import annotations
 
+import asyncio
 import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QMessageBox
 
 from core.ledger.memory import MemLedger
 from core.satellite.client import SyncClient
@@ -101,11 +103,12 @@ async def _refused_window(qtbot: Any, tmp_path: Path, project: Project, hub: Hub
     tok = users.add("alice")
     d = tmp_path / "sat"
     (await open_satellite(WindowSpec(d, hub.url, tok))).close()
-    [w] = await open_windows([WindowSpec(d, hub.url, "", "sat")])
+    # File → Connection settings as `outpost` wires it
+    [w] = await open_windows([WindowSpec(d, hub.url, "", "sat")], on_settings=lambda win: (
+        launch_mod._settings(win, Profile("default", hub.url, "", str(d)))))
     qtbot.addWidget(w)
     await until(lambda: w.sat.status().online, "online")
     users.remove("alice")  # the operator revokes it: the next connection is refused
-    w.sync_handle.client.token = "x" + tok  # this process's own connection, refused too
     w.status.sync.click()
     await until(lambda: "refused the token" in w.sat.status().last_error
                 and "refused the token" in w.status.error.text(), "the 401 in the status bar")
@@ -140,6 +143,76 @@ async def test_a_sync_problem_does_not_widen_the_window(
             w.resize(2400, 650)
             await until(lambda: w.width() == 2400, "the window at 2400 px")
             assert label.shown_text() == whole
+            await close_window(w)
+            w.close()
+    finally:
+        users.close()
+
+
+async def _settings_done() -> None:
+    for _ in range(200):  # bounded: 200 × 50 ms
+        if not launch_mod._settings_jobs:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the connection settings' check never ended")
+
+
+async def test_a_new_token_in_connection_settings_is_used_at_once(
+        qtbot: Any, user_dirs: Path, tmp_path: Path, project: Project,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """F2: the status bar says "Hub refused the token: File → Connection settings"; a valid
+    token given there was only saved ("The new settings apply when you restart Outpost")
+    and Sync now (F5) was refused again. It is stored and used at once now."""
+    boxes: list[str] = []
+    monkeypatch.setattr(launch_mod, "QTimer", type("T", (), {"singleShot": staticmethod(
+        lambda _ms, f: f())}))
+    monkeypatch.setattr(QMessageBox, "information",
+                        staticmethod(lambda _w, _t, text, *_a: boxes.append(text)))
+    users = Users(tmp_path / "users.db")
+    try:
+        async with Hub(MemLedger(project), port=0, users=users) as hub:
+            w = await _refused_window(qtbot, tmp_path, project, hub, users)
+            d = w.sat.data.path
+            current = Profile("default", hub.url, "", str(d))
+            new = users.add("alice")
+            monkeypatch.setattr(launch_mod, "_ask", lambda *_a, **_k: (
+                Profile("default", hub.url, new, str(d)), False))
+            w._settings()  # File → Connection settings…, a valid token, Connect
+            await _settings_done()
+            await until(lambda: w.sat.status().online and not w.sat.status().last_error,
+                        "online with the new token")
+            assert DataDir(d).load_config().token == new
+            assert w.sync_handle.client.token == new  # type: ignore[attr-defined]
+            assert "refused" not in w.status.error.text()
+            assert w.status.currentMessage() == (
+                "Connection settings saved: the hub accepted the new token, the sync uses it "
+                "now")
+            assert boxes == []  # no "restart" box
+            # the profile keeps no token of its own: the directory holds it
+            from desktop.settings import load_profile
+            kept = load_profile("default")
+            assert kept is not None and kept.token == "" and kept.hub == hub.url
+            # Sync now (F5) works
+            w.status.sync.click()
+            await until(lambda: w.sat.status().online, "online again after Sync now")
+            assert not w.sat.status().last_error
+            # another hub or directory: said precisely, this window keeps its replica
+            monkeypatch.setattr(launch_mod, "_ask", lambda *_a, **_k: (
+                Profile("default", hub.url, new, str(tmp_path / "elsewhere")), False))
+            launch_mod._settings(w, current)
+            await _settings_done()
+            assert boxes == [
+                f"Saved. The data directory {tmp_path / 'elsewhere'} takes effect when you "
+                "restart Outpost (File → Quit, then `outpost`): this window keeps its "
+                f"replica and syncs with {hub.url} until then."]
+            # a refused token: nothing stored, nothing changes in the window
+            monkeypatch.setattr(launch_mod, "_ask", lambda *_a, **_k: (
+                Profile("default", hub.url, "wrong", str(d)), False))
+            launch_mod._settings(w, current)
+            await _settings_done()
+            assert "Connection settings not saved" in w.status.currentMessage()
+            assert DataDir(d).load_config().token == new
+            assert w.sync_handle.client.token == new  # type: ignore[attr-defined]
             await close_window(w)
             w.close()
     finally:
