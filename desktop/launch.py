@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import signal
-import sys
+import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QTimer
 
-from core.errors import OutpostError
+from core.errors import HubError, OutpostError
+from core.satellite.client import token_refused
 from core.satellite.config import DataDir, check_hub_url, default_data_dir
 from desktop.app import (
     SchemaNeeded,
@@ -19,7 +21,6 @@ from desktop.app import (
     ensure_app,
     open_windows,
     run_app,
-    signals_cancel_dialogs,
     use_token,
 )
 from desktop.mainwindow import MainWindow
@@ -127,35 +128,37 @@ def launch(data: Path | None = None, hub: str = "", token: str = "", profile: st
     p = _given(data, hub, token, profile)
     if p is None:
         p = _cli_default()
-    if p is None:
-        with signals_cancel_dialogs() as got:
-            p, demo = _ask(None, first_run=True)
-        if got:  # Ctrl+C or SIGTERM: cancelled, nothing made
-            print(f"outpost: {signal.Signals(got[0]).name} before a window opened: stopped, "
-                  "nothing changed", file=sys.stderr, flush=True)
-            return 0
-        if demo:
-            from desktop.demo import run_demo
-
-            return run_demo()
-        if p is None:
-            return 0
-    chosen = p
+    first_run = p is None  # the connection dialog asks, in the app's loop (session 14)
+    chosen = p or Profile("default")
     # --schema, else the schema file the profile keeps (File → Connection settings)
-    given = schema if schema is not None else Path(p.schema) if p.schema else None
+    given = schema if schema is not None else Path(chosen.schema) if chosen.schema else None
+    demo: list[bool] = []
+
+    async def open_chosen() -> list[MainWindow]:
+        spec = WindowSpec(chosen.path, chosen.hub, chosen.token, chosen.name, given)
+        # remembered once its satellite opened and its settings are stored: settings that
+        # were refused (a hub that cannot hold the replica's ledger, an unreachable hub for
+        # a new profile) would make every later start fail the same way; a new token is
+        # checked while the window is open, and a refused one is not remembered
+        return await open_windows(
+            [spec], on_settings=lambda w, now=chosen: _settings(w, now),
+            on_kept=lambda now=chosen: save_profile(now))
+
+    async def attempt(p: Profile, picked: Path | None) -> list[MainWindow]:
+        nonlocal chosen, given
+        chosen, given = p, picked
+        return await open_chosen()
 
     async def start() -> list[MainWindow]:
         nonlocal chosen, given
+        if first_run:
+            wins, wants_demo = await _first_run(attempt)
+            if wants_demo:
+                demo.append(True)
+            return wins
         for _ in range(100):  # bounded: each round is the user's answer in the dialog
-            spec = WindowSpec(chosen.path, chosen.hub, chosen.token, chosen.name, given)
-            # remembered once its satellite opened and its settings are stored: settings
-            # that were refused (a hub that cannot hold the replica's ledger, an unreachable
-            # hub for a new profile) would make every later start fail the same way; a new
-            # token is checked while the window is open, and a refused one is not remembered
             try:
-                return await open_windows(
-                    [spec], on_settings=lambda w, now=chosen: _settings(w, now),
-                    on_kept=lambda now=chosen: save_profile(now))
+                return await open_chosen()
             except SchemaNeeded as exc:
                 # a daql hub serves no schema: the connection dialog asks for its file (the
                 # same checks as --schema FILE); nothing was made or remembered meanwhile
@@ -165,7 +168,69 @@ def launch(data: Path | None = None, hub: str = "", token: str = "", profile: st
                 chosen, given = p, picked
         return []
 
-    return run_app(start)
+    code = run_app(start)
+    if demo and code == 0:  # "Start the demo" in the first-run dialog
+        from desktop.demo import run_demo
+
+        return run_demo()
+    return code
+
+
+RETRY_MS = 5000
+"""How often the first-run dialog tries a hub out of reach again (ms) while it is open."""
+
+
+async def _first_run(open_profile: Callable[[Profile, Path | None],
+                                            Awaitable[list[MainWindow]]]
+                     ) -> tuple[list[MainWindow], bool]:
+    """The first-run connection dialog, in the app's loop: Connect opens the window while
+    the dialog stays open, and a failure is said in it, as a malformed URL is (session 14:
+    the dialog closed first; a wrong token or a hub not running ended the app, exit 1, with
+    a box telling a GUI user to run `outpost app --hub … --token TOKEN`). A hub out of reach
+    is tried again every :data:`RETRY_MS` ms (a new data directory needs its schema once);
+    a daql hub gets the schema file row. Gives the windows opened (none: cancelled) and
+    whether the demo was chosen. Ctrl+C / SIGTERM close the dialog (``run_app``)."""
+    from desktop.widgets.connect import ConnectDialog
+
+    opened: list[MainWindow] = []
+
+    async def attempt(p: Profile) -> str:
+        try:
+            opened[:] = await open_profile(p, dlg.schema())
+        except SchemaNeeded as exc:
+            dlg.ask_schema(exc.in_dialog())
+            return exc.in_dialog()
+        except OutpostError as exc:
+            return _said_in_dialog(exc, dlg)
+        return ""
+
+    dlg = ConnectDialog(None, first_run=True, attempt=attempt)
+    done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    dlg.finished.connect(lambda r: done.done() or done.set_result(r))
+    dlg.open()
+    try:
+        await done
+    finally:
+        if dlg.isVisible():  # the start was cancelled (a signal): closed as Cancel
+            dlg.reject()
+        dlg.deleteLater()
+    return opened, dlg.wants_demo
+
+
+def _said_in_dialog(exc: OutpostError, dlg: Any) -> str:
+    """A failed Connect of the first-run dialog, said for the person at the dialog: its
+    fix is in the dialog (not `outpost app --token`); a hub out of reach is tried again."""
+    cause = exc.__cause__
+    if isinstance(cause, HubError) and token_refused(cause):
+        return f"{cause}: enter a valid token above (nothing was made or remembered)"
+    if isinstance(exc, HubError) and isinstance(cause, (OSError, TimeoutError)) \
+            and not isinstance(cause, ssl.SSLError):
+        dlg.retry_after(RETRY_MS)
+        text = str(exc).removesuffix("; the satellite keeps working offline")
+        return (f"{text}. Nothing was made: a new data directory needs the hub's schema "
+                f"once before it can work offline. Trying again every {RETRY_MS // 1000} s "
+                "while this dialog is open.")
+    return str(exc)
 
 
 def _at_restart(here: Path, chosen: Profile, hub_now: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core.ledger.memory import MemLedger
 from core.satellite.client import SyncClient
@@ -217,3 +217,130 @@ async def test_a_new_token_in_connection_settings_is_used_at_once(
             w.close()
     finally:
         users.close()
+
+
+def _dialog() -> Any:
+    from desktop.widgets.connect import ConnectDialog
+
+    found = [w for w in QApplication.topLevelWidgets()
+             if isinstance(w, ConnectDialog) and w.isVisible()]
+    return found[0] if found else None
+
+
+async def _first_run(monkeypatch: pytest.MonkeyPatch) -> asyncio.Future[list[Any]]:
+    """`outpost` with no profile: the app's start, the first-run dialog open in it."""
+    started: list[Any] = []
+    monkeypatch.setattr(launch_mod, "run_app", lambda start: started.append(start) or 0)
+    assert launch_mod.launch() == 0
+    task = asyncio.ensure_future(started[0]())
+    await until(lambda: _dialog() is not None, "the first-run dialog")
+    return task
+
+
+def _nothing_made(user_dirs: Path) -> None:
+    assert not DataDir(default_data_dir()).db_file.exists()
+    saved = "".join(p.read_text(errors="replace") for p in user_dirs.parent.rglob("*")
+                    if p.is_file())
+    assert "ws://" not in saved  # no profile remembered
+
+
+async def test_the_first_run_dialog_stays_open_on_a_wrong_token(
+        qtbot: Any, user_dirs: Path, tmp_path: Path, project: Project,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """F1: a wrong token closed the dialog, a box told a GUI user to run `outpost app
+    --hub … --token TOKEN`, and the app ended (exit 1). The dialog stays open with the
+    error now; a valid token then opens the window, and the profile is remembered."""
+    from desktop.settings import load_profile
+
+    users = Users(tmp_path / "users.db")
+    try:
+        good = users.add("alice")
+        async with Hub(MemLedger(project), port=0, users=users) as hub:
+            task = await _first_run(monkeypatch)
+            dlg = _dialog()
+            dlg.hub.setText(hub.url)
+            dlg.token.setText("WRONG")
+            dlg.connect_button.click()
+            await until(lambda: "refused the token" in dlg.error.text(), "the 401 said")
+            text = dlg.error.text()
+            assert text.endswith("enter a valid token above (nothing was made or remembered)")
+            assert "outpost app" not in text and "no window opened" not in text
+            assert dlg.isVisible() and not task.done() and dlg.connect_button.isEnabled()
+            _nothing_made(user_dirs)
+            dlg.token.setText(good)
+            dlg.connect_button.click()
+            [w] = await asyncio.wait_for(task, 60)  # bounded
+            qtbot.addWidget(w)
+            assert not dlg.isVisible() and w.isVisible()
+            await until(lambda: w.sat.status().online, "online")
+            p = load_profile("default")
+            assert p is not None and p.hub == hub.url
+            assert DataDir(default_data_dir()).load_config().token == good
+            await close_window(w)
+            w.close()
+    finally:
+        users.close()
+
+
+async def test_the_first_run_dialog_keeps_trying_a_hub_not_running(
+        qtbot: Any, user_dirs: Path, tmp_path: Path, project: Project,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """F1: a hub not running closed the dialog with "…the satellite keeps working offline",
+    yet no window opened (exit 1). A new data directory needs the hub's schema once: the
+    dialog says so, stays open and tries again; the window opens once the hub runs."""
+    import socket
+
+    monkeypatch.setattr(launch_mod, "RETRY_MS", 200)
+    with socket.socket() as s:  # a free port: nothing listens there yet
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"ws://127.0.0.1:{port}"
+    users = Users(tmp_path / "users.db")
+    try:
+        good = users.add("alice")
+        task = await _first_run(monkeypatch)
+        dlg = _dialog()
+        dlg.hub.setText(url)
+        dlg.token.setText(good)
+        dlg.connect_button.click()
+        await until(lambda: "Trying again every" in dlg.error.text(), "out of reach said")
+        text = dlg.error.text()
+        assert text.startswith(f"cannot reach the hub at {url}")
+        assert "keeps working offline" not in text and "needs the hub's schema once" in text
+        assert dlg.isVisible() and not task.done()
+        QApplication.processEvents()  # laid out: the whole error in view, not cut
+        assert dlg.error.height() >= dlg.error.heightForWidth(dlg.error.width())
+        _nothing_made(user_dirs)
+        # the user types in a field: no try behind their back
+        qtbot.keyClicks(dlg.name, "x")
+        assert not dlg._retry.isActive() and not dlg.trying
+        dlg.name.setText("default")
+        dlg.connect_button.click()
+        await until(lambda: "Trying again every" in dlg.error.text() and dlg._retry.isActive(),
+                    "waiting to try again")
+        async with Hub(MemLedger(project), port=port, users=users) as hub:
+            assert hub.url == url
+            # Qt's events run here as in the app's loop (the retry is a QTimer)
+            await until(task.done, "the window opened by a try of its own")
+            [w] = await asyncio.wait_for(task, 60)  # bounded: tried again by itself
+            qtbot.addWidget(w)
+            assert not dlg.isVisible()
+            await until(lambda: w.sat.status().online, "online")
+            await close_window(w)
+            w.close()
+    finally:
+        users.close()
+
+
+async def test_cancel_in_the_first_run_dialog_makes_nothing(
+        qtbot: Any, user_dirs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(launch_mod, "RETRY_MS", 200)
+    task = await _first_run(monkeypatch)
+    dlg = _dialog()
+    dlg.hub.setText("ws://127.0.0.1:9")
+    dlg.connect_button.click()
+    await until(lambda: dlg._retry.isActive(), "waiting to try again")
+    dlg.reject()
+    assert await asyncio.wait_for(task, 30) == []
+    assert not dlg._retry.isActive()
+    _nothing_made(user_dirs)
