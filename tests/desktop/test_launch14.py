@@ -344,3 +344,28 @@ async def test_cancel_in_the_first_run_dialog_makes_nothing(
     assert await asyncio.wait_for(task, 30) == []
     assert not dlg._retry.isActive()
     _nothing_made(user_dirs)
+
+
+def test_start_the_demo_from_the_first_run_dialog(
+        qtbot: Any, user_dirs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first-run dialog now runs in the app's loop: "Start the demo" ends that loop
+    first, then the demo starts (its own hub and loop), as before."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QPushButton
+
+    from desktop import demo as demo_mod
+
+    ran: list[int] = []
+    monkeypatch.setattr(demo_mod, "run_demo", lambda: ran.append(1) or 0)
+
+    def click() -> None:
+        dlg = _dialog()
+        if dlg is None:  # bounded by the test's timeout: the dialog is not up yet
+            QTimer.singleShot(50, click)
+            return
+        dlg.findChild(QPushButton, "start_demo").click()
+
+    QTimer.singleShot(50, click)
+    assert launch_mod.launch() == 0  # the real run_app: its loop, the dialog in it
+    assert ran == [1] and _dialog() is None
+    _nothing_made(user_dirs)
