@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QIcon, QMouseEvent, QPainter, QPaintEvent
+from PySide6.QtGui import QIcon, QMouseEvent
 from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from core.satellite.api import SatStatus
 from desktop.format import CatchupMeter, compact_rev, readable_rev, sync_problem
 from desktop.icons import icon
+from desktop.widgets.elide import ElidedLabel
 
 __all__ = ["ERROR_KEY", "SYNC_KEY", "SyncStatusBar"]
 
@@ -43,49 +44,21 @@ _NEW_STYLE = ("color: white; background: #b3261e; font-weight: 600; border-radiu
               " padding: 0 6px;")
 
 
-class _ClickLabel(QLabel):
+class _ClickLabel(ElidedLabel):
     """The sync problem's summary: clickable, and cut with "…" where the window is too
     narrow for it (its tooltip and Details… hold the whole text). Until session 14 its
     whole text was its minimum width: the 401 line made the window at least 1458 px wide,
     wider than a laptop's screen. ``text()`` stays the whole summary."""
 
     clicked = Signal()
-    MIN_CHARS = 8
-    """The width it keeps however narrow the window: about this many average characters."""
+
+    def __init__(self) -> None:
+        super().__init__(min_chars=8)
 
     def mouseReleaseEvent(self, ev: QMouseEvent) -> None:
         if ev.button() == Qt.MouseButton.LeftButton:
             self.clicked.emit()
         super().mouseReleaseEvent(ev)
-
-    def minimumSizeHint(self) -> QSize:
-        hint = super().minimumSizeHint()
-        if not self.text():
-            return hint
-        fm = self.fontMetrics()
-        cap = fm.averageCharWidth() * self.MIN_CHARS + fm.horizontalAdvance("…")
-        return QSize(min(hint.width(), cap), hint.height())
-
-    def shown_text(self) -> str:
-        """The text as drawn: whole, or cut with "…" to the label's width."""
-        m = self.contentsMargins()
-        room = self.width() - m.left() - m.right() - 2 * self.margin()
-        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight,
-                                             max(room, 0))
-
-    def paintEvent(self, ev: QPaintEvent) -> None:
-        shown = self.shown_text()
-        if shown == self.text():
-            super().paintEvent(ev)
-            return
-        painter = QPainter(self)
-        try:
-            self.style().drawItemText(
-                painter, self.contentsRect().adjusted(self.margin(), 0, -self.margin(), 0),
-                int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
-                self.palette(), self.isEnabled(), shown, self.foregroundRole())
-        finally:
-            painter.end()
 
 
 class SyncStatusBar(QStatusBar):

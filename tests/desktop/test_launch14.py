@@ -369,3 +369,65 @@ def test_start_the_demo_from_the_first_run_dialog(
     assert launch_mod.launch() == 0  # the real run_app: its loop, the dialog in it
     assert ran == [1] and _dialog() is None
     _nothing_made(user_dirs)
+
+
+LONG = "Alpine meadow above the old customs house at the Swiss-Italian border, north slope"
+
+
+def test_del_in_the_records_table_deletes_as_ctrl_del(qtbot: Any, tmp_path: Path,
+                                                     project: Project) -> None:
+    """F5 (low): plain Del in the records table did nothing and said nothing; a long
+    record name was clipped in the form title with no "…"; the Undo button read "Undo new
+    01a21f59"."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    from core.model import Action, Cmd
+    from desktop.mainwindow import MainWindow
+    from tests.desktop.test_shortcuts import focus
+
+    sat = Satellite(tmp_path / "sat", project)
+    try:
+        sat.pub([Action("field.site", "s1", Cmd.NEW, {"name": "Alder Creek"})])
+        w = MainWindow(sat, None, "sat")
+        qtbot.addWidget(w)
+        w.resize(1000, 650)
+        w.show()
+        qtbot.waitExposed(w)
+        # a new record with a long name: the undo step names it by its label, cut
+        w.new_action.trigger()
+        w.form.set_value("name", LONG)
+        w.save_action.trigger()
+        undo = w.undo_action.text()
+        assert undo.startswith("Undo new Sites: Alpine meadow") and undo.endswith("…")
+        assert len(undo) <= len("Undo new ") + 40
+        # its title in the form: cut with "…" to the room it has, the whole in the tooltip
+        title = w.form.title
+        QApplication.processEvents()
+        assert title.text() == f"Sites: {LONG}"
+        assert title.is_cut() and title.shown_text().endswith("…")
+        assert title.geometry().right() <= w.form.width()
+        assert w.minimumSizeHint().width() <= 1000
+        # Del in the table: deleted, said, undone as Ctrl+Del's delete is
+        assert w.select_key("s1")
+        focus(qtbot, w.table)
+        QTest.keyClick(w.table, Qt.Key.Key_Delete)
+        rv = sat.record("field.site", "s1")
+        assert rv is None or rv.fields is None
+        assert w.status.currentMessage() == "Ctrl+Z to undo — deleted Sites: Alder Creek"
+        QTest.keyClick(w.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+        rv = sat.record("field.site", "s1")
+        assert rv is not None and rv.fields is not None and rv.fields["name"] == "Alder Creek"
+        # Del in a form field deletes a character there, not the record
+        assert w.select_key("s1")
+        ed = w.form.editors["name"].widget
+        focus(qtbot, ed)
+        ed.setCursorPosition(0)
+        QTest.keyClick(ed, Qt.Key.Key_Delete)
+        assert ed.text() == "lder Creek"
+        rv = sat.record("field.site", "s1")
+        assert rv is not None and rv.fields is not None
+        w.form.set_value("name", "Alder Creek")
+        w.close()
+    finally:
+        sat.close()
