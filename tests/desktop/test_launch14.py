@@ -431,3 +431,34 @@ def test_del_in_the_records_table_deletes_as_ctrl_del(qtbot: Any, tmp_path: Path
         w.close()
     finally:
         sat.close()
+
+
+async def test_a_delete_and_its_undo_online_leave_the_counts_agreeing(
+        qtbot: Any, tmp_path: Path, project: Project) -> None:
+    """F5 (low): "Pending: 0 (sending 2 of 3)" stayed after a delete and its undo while
+    online: the sending count's total kept the edits answered before (core/satellite/
+    machine.py)."""
+    from core.model import Action, Cmd
+
+    async with Hub(MemLedger(project), port=0, anon_user="office") as hub:
+        d = tmp_path / "sat"
+        s = Satellite(d, project)
+        s.config = s.config.with_hub(hub.url)
+        s.data.save_config(s.config)
+        s.close()
+        [w] = await open_windows([WindowSpec(d, hub.url, "", "sat")])
+        qtbot.addWidget(w)
+        await until(lambda: w.sat.status().online, "online")
+        w.sat.pub([Action("field.site", "s1", Cmd.NEW, {"name": "Alder Creek"})])
+        await until(lambda: w.sat.status().pending == 0, "sent")
+        assert w.select_key("s1")
+        w.delete_record()
+        w.step(redo=False)  # Ctrl+Z
+        await until(lambda: w.sat.status().pending == 0 and w.sat.status().sending == (0, 0),
+                    "every edit answered, nothing said to be sending")
+        w.refresh_status()
+        assert w.status.pending.text() == "Pending: 0"
+        rv = w.sat.record("field.site", "s1")
+        assert rv is not None and rv.fields is not None
+        await close_window(w)
+        w.close()
