@@ -61,6 +61,18 @@ class _ClickLabel(ElidedLabel):
         super().mouseReleaseEvent(ev)
 
 
+class _Bar(QProgressBar):
+    """The catch-up / sending bar: 200 px where there is room, down to 120 px in a narrow
+    window (a fixed 200 px minimum widened the window by it after each save online)."""
+
+    def sizeHint(self) -> QSize:
+        hint = super().sizeHint()
+        return QSize(max(hint.width(), 200), hint.height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(120, super().minimumSizeHint().height())
+
+
 class SyncStatusBar(QStatusBar):
     """Shows a :class:`SatStatus`; emits the user's sync choices.
 
@@ -86,7 +98,9 @@ class SyncStatusBar(QStatusBar):
         self.conn.setObjectName("conn")
         self.hub = QLabel()
         self.hub_rev = QLabel()
-        self.pending = QLabel()
+        # cut with "…" where the window is narrow (the tooltip says the count too): the
+        # "(sending 1 of 2)" after each save online no longer widens the window (session 14)
+        self.pending = ElidedLabel(min_chars=10)
         self.pending.setObjectName("pending")
         self.conflicts = QPushButton()
         self.conflicts.setObjectName("conflicts")
@@ -107,9 +121,8 @@ class SyncStatusBar(QStatusBar):
         self.details.setToolTip(f"The whole text: what went wrong and what to do ({ERROR_KEY})")
         self.details.clicked.connect(self.error_clicked)
         self.details.hide()
-        self.progress = QProgressBar()
+        self.progress = _Bar()
         self.progress.setMaximumWidth(260)
-        self.progress.setMinimumWidth(200)
         self.progress.hide()
         self.meter = CatchupMeter()
         self.offline = QToolButton()

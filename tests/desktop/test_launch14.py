@@ -5,6 +5,7 @@ with ``--data DIR`` uses DIR's own hub and token; real Qt widgets (offscreen), r
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,16 @@ async def test_a_sync_problem_does_not_widen_the_window(
             assert whole.split(":")[0] in label.toolTip() or "401" in label.toolTip()
             assert w.status.details.isVisible()
             assert w.status.details.geometry().right() <= w.width()
+            # edits going out: "Pending: 6,000 (sending 2,000 of 6,000)" and the Sending bar:
+            # no wider either (each save online widened the window by ~300 px)
+            st = w.sat.status()
+            w.status.show_status(dataclasses.replace(st, pending=6000, sending=(2000, 6000),
+                                                     last_error=""))
+            assert w.status.progress.isVisibleTo(w.status)
+            assert w.status.pending.text() == "Pending: 6,000 (sending 2,000 of 6,000)"
+            assert w.minimumSizeHint().width() <= 1000
+            await until(lambda: w.width() == 1000, "still 1000 px")
+            w.refresh_status()  # as the window shows it
             # wide enough again: whole
             w.resize(2400, 650)
             await until(lambda: w.width() == 2400, "the window at 2400 px")
