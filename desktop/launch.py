@@ -37,8 +37,9 @@ __all__ = ["launch"]
 
 
 def _ask(profile: Profile | None, first_run: bool) -> tuple[Profile | None, bool]:
-    """The connection dialog: at first run, or File → Connection settings of a running
-    window (``first_run`` False: with its schema file row, session 12)."""
+    """The connection dialog as File → Connection settings of a running window opens it
+    (``first_run`` False: with its schema file row, session 12); the first-run dialog is
+    :func:`_first_run`'s (session 14: it stays open while Connect is tried)."""
     from desktop.widgets.connect import ConnectDialog
 
     dlg = ConnectDialog(profile, first_run=first_run, in_window=not first_run)
