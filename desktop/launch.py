@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +15,7 @@ from core.satellite.client import token_refused
 from core.satellite.config import DataDir, check_hub_url, default_data_dir
 from desktop.app import (
     SchemaNeeded,
+    SchemaOutOfReach,
     WindowSpec,
     check_other_hub,
     ensure_app,
@@ -224,11 +224,9 @@ def _said_in_dialog(exc: OutpostError, dlg: Any) -> str:
     cause = exc.__cause__
     if isinstance(cause, HubError) and token_refused(cause):
         return f"{cause}: enter a valid token above (nothing was made or remembered)"
-    if isinstance(exc, HubError) and isinstance(cause, (OSError, TimeoutError)) \
-            and not isinstance(cause, ssl.SSLError):
+    if isinstance(exc, SchemaOutOfReach):
         dlg.retry_after(RETRY_MS)
-        text = str(exc).removesuffix("; the satellite keeps working offline")
-        return (f"{text}. Nothing was made: a new data directory needs the hub's schema "
+        return (f"{exc.why}. Nothing was made: a new data directory needs the hub's schema "
                 f"once before it can work offline. Trying again every {RETRY_MS // 1000} s "
                 "while this dialog is open.")
     return str(exc)

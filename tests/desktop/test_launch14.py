@@ -473,3 +473,22 @@ async def test_a_delete_and_its_undo_online_leave_the_counts_agreeing(
         assert rv is not None and rv.fields is not None
         await close_window(w)
         w.close()
+
+
+async def test_a_start_on_a_hub_out_of_reach_does_not_say_it_works_offline(
+        tmp_path: Path) -> None:
+    """F1: `outpost app --hub URL` with a new data directory and the hub not running: the box
+    said "…the satellite keeps working offline", yet no window opened (exit 1). It says
+    what is missing and the fix now."""
+    from desktop.app import SchemaOutOfReach
+
+    d = tmp_path / "new"
+    with pytest.raises(SchemaOutOfReach) as err:
+        await open_satellite(WindowSpec(d, hub="ws://127.0.0.1:9"))
+    text = str(err.value)
+    assert text.startswith("cannot reach the hub at ws://127.0.0.1:9")
+    assert "keeps working offline" not in text
+    assert text.endswith(f"no window opened: {d} has no schema yet, and the hub gives it "
+                         "once (from then on the satellite works offline too): start "
+                         "Outpost again once the hub runs, or check the URL")
+    assert not d.exists()
