@@ -357,29 +357,48 @@ async def test_cancel_in_the_first_run_dialog_makes_nothing(
     _nothing_made(user_dirs)
 
 
-def test_start_the_demo_from_the_first_run_dialog(
-        qtbot: Any, user_dirs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+DEMO_BUTTON = """
+import sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QPushButton
+from desktop import demo
+from desktop.app import ensure_app
+from desktop.widgets.connect import ConnectDialog
+ensure_app()  # first: a timer needs the app
+demo.run_demo = lambda: print("demo started", flush=True) or 0
+def click():
+    found = [w for w in QApplication.topLevelWidgets()
+             if isinstance(w, ConnectDialog) and w.isVisible()]
+    if not found:  # not up yet: bounded by the test's timeout
+        QTimer.singleShot(50, click)
+        return
+    print("asked", flush=True)
+    found[0].findChild(QPushButton, "start_demo").click()
+QTimer.singleShot(50, click)
+from desktop.launch import launch
+sys.exit(launch())
+"""
+
+
+def test_start_the_demo_from_the_first_run_dialog(tmp_path: Path) -> None:
     """The first-run dialog now runs in the app's loop: "Start the demo" ends that loop
-    first, then the demo starts (its own hub and loop), as before."""
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QPushButton
+    first, then the demo starts (its own hub and loop), as before. The real `run_app`, in
+    a child process."""
+    import os
+    import subprocess
+    import sys
 
-    from desktop import demo as demo_mod
-
-    ran: list[int] = []
-    monkeypatch.setattr(demo_mod, "run_demo", lambda: ran.append(1) or 0)
-
-    def click() -> None:
-        dlg = _dialog()
-        if dlg is None:  # bounded by the test's timeout: the dialog is not up yet
-            QTimer.singleShot(50, click)
-            return
-        dlg.findChild(QPushButton, "start_demo").click()
-
-    QTimer.singleShot(50, click)
-    assert launch_mod.launch() == 0  # the real run_app: its loop, the dialog in it
-    assert ran == [1] and _dialog() is None
-    _nothing_made(user_dirs)
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen",
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "xdg"),
+           "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", DEMO_BUTTON], env=env, cwd=root,
+                          capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines() == ["asked", "demo started"], proc.stdout
+    assert "Traceback" not in proc.stderr
+    assert [p for p in (tmp_path / "config").rglob("*") if p.is_file()] == []
+    assert not (tmp_path / "xdg").exists() or not any((tmp_path / "xdg").rglob("*.db"))
 
 
 LONG = "Alpine meadow above the old customs house at the Swiss-Italian border, north slope"
