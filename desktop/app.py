@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -40,8 +41,9 @@ from desktop.mainwindow import MainWindow
 from desktop.settings import forget_kept_offline, kept_offline_before
 from desktop.sync import ClientSync
 
-__all__ = ["WindowSpec", "check_other_hub", "check_token", "close_window", "ensure_app",
-           "open_satellite", "open_window", "open_windows", "run_app"]
+__all__ = ["SchemaOutOfReach", "WindowSpec", "check_other_hub", "check_token", "close_window",
+           "ensure_app", "open_satellite", "open_window", "open_windows", "run_app",
+           "use_token"]
 
 log = logging.getLogger("outpost.desktop")
 
@@ -174,6 +176,27 @@ class SchemaNeeded(HubError):
                 "project's schema .toml, or a schema.json; ask the hub's operator for it)")
 
 
+class SchemaOutOfReach(HubError):
+    """A new data directory's schema could not be fetched: the hub is out of reach. No
+    window can open without it, so "the satellite keeps working offline" (the hub error's
+    own words) is not said (session 14: the box said it, and the app ended with exit 1).
+    ``why``: the hub error without those words."""
+
+    def __init__(self, why: str, data_dir: Path):
+        super().__init__(f"{why}: no window opened: {data_dir} has no schema yet, and the "
+                         "hub gives it once (from then on the satellite works offline too): "
+                         "start Outpost again once the hub runs, or check the URL")
+        self.why = why
+
+
+def _out_of_reach(exc: HubError, spec: WindowSpec) -> HubError:
+    cause = exc.__cause__
+    if isinstance(cause, (OSError, TimeoutError)) and not isinstance(cause, ssl.SSLError):
+        why = str(exc).removesuffix("; the satellite keeps working offline")
+        return SchemaOutOfReach(why, spec.data_dir)
+    return exc
+
+
 async def _fetch(spec: WindowSpec) -> Project:
     if not spec.hub:
         raise ConfigError(f"{spec.data_dir} has no schema and no hub is set: connect to a hub "
@@ -181,7 +204,7 @@ async def _fetch(spec: WindowSpec) -> Project:
     try:
         return await fetch_project(spec.hub, spec.token)
     except TimeoutError as exc:  # connected, but no dom.project reply in time
-        raise hub_error(spec.hub, exc) from exc
+        raise _out_of_reach(hub_error(spec.hub, exc), spec) from exc
     except NoProjectError as exc:  # a daql hub: the app is told where the schema goes
         raise SchemaNeeded(spec.hub, f"{exc}: start the app with `outpost app --hub "
                            f"{spec.hub} --schema FILE` (or run `outpost connect URL --schema "
@@ -189,7 +212,10 @@ async def _fetch(spec: WindowSpec) -> Project:
     except HubError as exc:
         if token_refused(exc):
             raise ConfigError(_token_fix(exc, spec.hub)) from exc
-        raise
+        out = _out_of_reach(exc, spec)
+        if out is exc:
+            raise
+        raise out from exc.__cause__
 
 
 def open_window(sat: Satellite, spec: WindowSpec,
@@ -278,6 +304,29 @@ async def check_token(w: MainWindow, sat: Satellite, spec: WindowSpec,
         sync.start()
     w.refresh_status()
     return kept
+
+
+async def use_token(w: MainWindow, token: str) -> None:
+    """File → Connection settings gave another token for the window's own hub (the hub
+    accepted it, or was out of reach): stored in the directory's ``config.json`` and used
+    at once: a running sync reconnects with it, a stopped one (the hub refused the old
+    token) starts again, unless "Work offline" is ticked (session 14: it waited for a
+    restart, and Sync now was still refused).
+
+    Raises:
+        OutpostError: the token could not be stored (nothing changed).
+    """
+    sat = w.sat  # type: ignore[attr-defined]
+    cfg = sat.config.with_hub(sat.config.hub, token)
+    sat.data.save_config(cfg)
+    sat.config = cfg
+    sync: ClientSync | None = getattr(w, "sync_handle", None)
+    if sync is not None:
+        sync.client.token = token
+        if sync.running:
+            await sync.stop()
+        sync.start()
+    w.refresh_status()
 
 
 def _keep_offline(w: MainWindow, sat: Satellite) -> None:

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import signal
-import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QTimer
 
-from core.errors import OutpostError
+from core.errors import HubError, OutpostError
+from core.satellite.client import token_refused
 from core.satellite.config import DataDir, check_hub_url, default_data_dir
 from desktop.app import (
     SchemaNeeded,
+    SchemaOutOfReach,
     WindowSpec,
     check_other_hub,
     ensure_app,
     open_windows,
     run_app,
-    signals_cancel_dialogs,
+    use_token,
 )
 from desktop.mainwindow import MainWindow
 from desktop.settings import (
@@ -35,8 +37,9 @@ __all__ = ["launch"]
 
 
 def _ask(profile: Profile | None, first_run: bool) -> tuple[Profile | None, bool]:
-    """The connection dialog: at first run, or File → Connection settings of a running
-    window (``first_run`` False: with its schema file row, session 12)."""
+    """The connection dialog as File → Connection settings of a running window opens it
+    (``first_run`` False: with its schema file row, session 12); the first-run dialog is
+    :func:`_first_run`'s (session 14: it stays open while Connect is tried)."""
     from desktop.widgets.connect import ConnectDialog
 
     dlg = ConnectDialog(profile, first_run=first_run, in_window=not first_run)
@@ -78,54 +81,85 @@ def _cli_default() -> Profile | None:
     return Profile("default", hub) if hub else None
 
 
+def _own_hub(data: Path) -> str:
+    """The hub the data directory ``data`` is connected to (its ``config.json``; "" when
+    none: a new directory, or one never connected)."""
+    dd = DataDir(data)
+    return dd.load_config().hub if dd.config_file.is_file() else ""
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are one data directory."""
+    try:
+        return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+    except OSError:
+        return False
+
+
+def _given(data: Path | None, hub: str, token: str, profile: str) -> Profile | None:
+    """The profile a start opens: the named or last one, with ``--data``/``--hub``/
+    ``--token`` over it (None: none yet, and none given)."""
+    p = _saved(load_profile(profile) if profile else last_profile())
+    if data is None and not hub:
+        return p
+    # checked before the profile remembers them: a typo changes nothing
+    if hub:
+        check_hub_url(hub)
+    if data is not None:
+        DataDir(data).check_not_file()
+    base = p or Profile(profile or "default")
+    # --data DIR connected to a hub before: its own hub and token (config.json), not the
+    # profile's (session 14: the last profile's hub was checked against DIR's replica);
+    # a directory not connected yet takes the profile's
+    own = _own_hub(data) if data is not None and not _same_dir(data, base.path) else ""
+    use = hub or own or base.hub
+    p = Profile(base.name, use,
+                token or (base.token if use == base.hub and not own else ""),
+                str(data) if data is not None else base.data_dir,
+                # the profile's schema file is its hub's: not for another hub
+                base.schema if use == base.hub and not own else "")
+    return p
+
+
 def launch(data: Path | None = None, hub: str = "", token: str = "", profile: str = "",
            schema: Path | None = None) -> int:
     """Open the app: ``--data``/``--hub`` given, else the named or last profile, else ask.
     ``schema``: the hub's schema for a directory that has none (a daql hub serves none)."""
     ensure_app()
-    p = _saved(load_profile(profile) if profile else last_profile())
-    if data is not None or hub:
-        # checked before the profile remembers them: a typo changes nothing
-        if hub:
-            check_hub_url(hub)
-        if data is not None:
-            DataDir(data).check_not_file()
-        base = p or Profile(profile or "default")
-        p = Profile(base.name, hub or base.hub, token or base.token,
-                    str(data) if data is not None else base.data_dir,
-                    # the profile's schema file is its hub's: not for another hub
-                    base.schema if not hub or hub == base.hub else "")
+    p = _given(data, hub, token, profile)
     if p is None:
         p = _cli_default()
-    if p is None:
-        with signals_cancel_dialogs() as got:
-            p, demo = _ask(None, first_run=True)
-        if got:  # Ctrl+C or SIGTERM: cancelled, nothing made
-            print(f"outpost: {signal.Signals(got[0]).name} before a window opened: stopped, "
-                  "nothing changed", file=sys.stderr, flush=True)
-            return 0
-        if demo:
-            from desktop.demo import run_demo
-
-            return run_demo()
-        if p is None:
-            return 0
-    chosen = p
+    first_run = p is None  # the connection dialog asks, in the app's loop (session 14)
+    chosen = p or Profile("default")
     # --schema, else the schema file the profile keeps (File → Connection settings)
-    given = schema if schema is not None else Path(p.schema) if p.schema else None
+    given = schema if schema is not None else Path(chosen.schema) if chosen.schema else None
+    demo: list[bool] = []
+
+    async def open_chosen() -> list[MainWindow]:
+        spec = WindowSpec(chosen.path, chosen.hub, chosen.token, chosen.name, given)
+        # remembered once its satellite opened and its settings are stored: settings that
+        # were refused (a hub that cannot hold the replica's ledger, an unreachable hub for
+        # a new profile) would make every later start fail the same way; a new token is
+        # checked while the window is open, and a refused one is not remembered
+        return await open_windows(
+            [spec], on_settings=lambda w, now=chosen: _settings(w, now),
+            on_kept=lambda now=chosen: save_profile(now))
+
+    async def attempt(p: Profile, picked: Path | None) -> list[MainWindow]:
+        nonlocal chosen, given
+        chosen, given = p, picked
+        return await open_chosen()
 
     async def start() -> list[MainWindow]:
         nonlocal chosen, given
+        if first_run:
+            wins, wants_demo = await _first_run(attempt)
+            if wants_demo:
+                demo.append(True)
+            return wins
         for _ in range(100):  # bounded: each round is the user's answer in the dialog
-            spec = WindowSpec(chosen.path, chosen.hub, chosen.token, chosen.name, given)
-            # remembered once its satellite opened and its settings are stored: settings
-            # that were refused (a hub that cannot hold the replica's ledger, an unreachable
-            # hub for a new profile) would make every later start fail the same way; a new
-            # token is checked while the window is open, and a refused one is not remembered
             try:
-                return await open_windows(
-                    [spec], on_settings=lambda w, now=chosen: _settings(w, now),
-                    on_kept=lambda now=chosen: save_profile(now))
+                return await open_chosen()
             except SchemaNeeded as exc:
                 # a daql hub serves no schema: the connection dialog asks for its file (the
                 # same checks as --schema FILE); nothing was made or remembered meanwhile
@@ -135,7 +169,86 @@ def launch(data: Path | None = None, hub: str = "", token: str = "", profile: st
                 chosen, given = p, picked
         return []
 
-    return run_app(start)
+    code = run_app(start)
+    if demo and code == 0:  # "Start the demo" in the first-run dialog
+        from desktop.demo import run_demo
+
+        return run_demo()
+    return code
+
+
+RETRY_MS = 5000
+"""How often the first-run dialog tries a hub out of reach again (ms) while it is open."""
+
+
+async def _first_run(open_profile: Callable[[Profile, Path | None],
+                                            Awaitable[list[MainWindow]]]
+                     ) -> tuple[list[MainWindow], bool]:
+    """The first-run connection dialog, in the app's loop: Connect opens the window while
+    the dialog stays open, and a failure is said in it, as a malformed URL is (session 14:
+    the dialog closed first; a wrong token or a hub not running ended the app, exit 1, with
+    a box telling a GUI user to run `outpost app --hub … --token TOKEN`). A hub out of reach
+    is tried again every :data:`RETRY_MS` ms (a new data directory needs its schema once);
+    a daql hub gets the schema file row. Gives the windows opened (none: cancelled) and
+    whether the demo was chosen. Ctrl+C / SIGTERM close the dialog (``run_app``)."""
+    from desktop.widgets.connect import ConnectDialog
+
+    opened: list[MainWindow] = []
+
+    async def attempt(p: Profile) -> str:
+        try:
+            opened[:] = await open_profile(p, dlg.schema())
+        except SchemaNeeded as exc:
+            dlg.ask_schema(exc.in_dialog())
+            return exc.in_dialog()
+        except OutpostError as exc:
+            return _said_in_dialog(exc, dlg)
+        return ""
+
+    dlg = ConnectDialog(None, first_run=True, attempt=attempt)
+    done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    dlg.finished.connect(lambda r: done.done() or done.set_result(r))
+    dlg.open()
+    try:
+        await done
+    finally:
+        if dlg.isVisible():  # the start was cancelled (a signal): closed as Cancel
+            dlg.reject()
+        dlg.deleteLater()
+    return opened, dlg.wants_demo
+
+
+def _said_in_dialog(exc: OutpostError, dlg: Any) -> str:
+    """A failed Connect of the first-run dialog, said for the person at the dialog: its
+    fix is in the dialog (not `outpost app --token`); a hub out of reach is tried again."""
+    cause = exc.__cause__
+    if isinstance(cause, HubError) and token_refused(cause):
+        return f"{cause}: enter a valid token above (nothing was made or remembered)"
+    if isinstance(exc, SchemaOutOfReach):
+        dlg.retry_after(RETRY_MS)
+        return (f"{exc.why}. Nothing was made: a new data directory needs the hub's schema "
+                f"once before it can work offline. Trying again every {RETRY_MS // 1000} s "
+                "while this dialog is open.")
+    return str(exc)
+
+
+def _at_restart(here: Path, chosen: Profile, hub_now: str) -> str:
+    """What of the settings ``chosen`` in File → Connection settings waits for the next
+    start, said precisely ("": nothing: a new token for the window's own hub is used at
+    once). Another hub or data directory means another replica to open: the window keeps
+    its own until Outpost is started again."""
+    parts = []
+    if not _same_dir(chosen.path, here):
+        parts.append(f"the data directory {chosen.path}")
+    if chosen.hub != hub_now:
+        parts.append(f"the hub {chosen.hub}" if chosen.hub else "no hub")
+    if not parts:
+        return ""
+    what = " and ".join(parts)
+    return (f"Saved. {what[0].upper()}{what[1:]} "
+            + ("take" if len(parts) > 1 else "takes") + " effect when you restart Outpost "
+            "(File → Quit, then `outpost`): this window keeps its replica"
+            + (f" and syncs with {hub_now}" if hub_now else "") + " until then.")
 
 
 def _settings(w: MainWindow, current: Profile) -> None:
@@ -151,6 +264,7 @@ def _settings(w: MainWindow, current: Profile) -> None:
     async def check_and_save() -> None:
         # the same check as a start with --hub: a hub that cannot hold this replica's
         # ledger is refused before the profile remembers it
+        answered = True
         try:
             if chosen.hub and (chosen.hub != current.hub or chosen.path != current.path
                                or chosen.token != current.token):
@@ -158,14 +272,30 @@ def _settings(w: MainWindow, current: Profile) -> None:
                 # another token (a token the hub refuses replaces nothing)
                 dd = DataDir(chosen.path)
                 before = dd.load_config().hub if dd.path.is_dir() else ""
-                await check_other_hub(dd, WindowSpec(chosen.path, chosen.hub, chosen.token),
-                                      before, in_window=True)
+                answered = await check_other_hub(
+                    dd, WindowSpec(chosen.path, chosen.hub, chosen.token), before,
+                    in_window=True)
+            # another token for this window's own hub and directory: used at once (session
+            # 14: it waited for a restart, and Sync now (F5) was still refused)
+            now = (_same_dir(chosen.path, w.sat.data.path) and chosen.hub == w.sat.config.hub
+                   and bool(chosen.token) and chosen.token != w.sat.config.token)
+            if now:
+                await use_token(w, chosen.token)
         except OutpostError as exc:
             w.show_error(f"Connection settings not saved: {exc}")
             return
         save_profile(chosen)
-        QTimer.singleShot(0, lambda: QMessageBox.information(
-            w, "Outpost", "Saved. The new settings apply when you restart Outpost."))
+        later = _at_restart(w.sat.data.path, chosen, w.sat.config.hub)
+        if now and not later:
+            w.status.showMessage(
+                "Connection settings saved: the hub accepted the new token, the sync uses it "
+                "now" if answered else
+                f"Connection settings saved: the hub at {chosen.hub} is out of reach: the new "
+                "token is kept and used once it answers", 15000)
+        elif later:
+            QTimer.singleShot(0, lambda: QMessageBox.information(w, "Outpost", later))
+        else:
+            w.status.showMessage("Connection settings saved", 10000)
 
     job = asyncio.ensure_future(check_and_save())
     _settings_jobs.add(job)

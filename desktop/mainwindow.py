@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, QItemSelection, QModelIndex, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QStatusTipEvent, QUndoStack
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QKeySequence,
+    QShortcut,
+    QStatusTipEvent,
+    QUndoStack,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -137,6 +144,13 @@ class MainWindow(QMainWindow):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        # plain Del in the records table deletes the selected record, as Ctrl+Del does (the
+        # same question when the form has typing, the same undo); only where the table
+        # itself has the keys: a field's Del deletes a character (session 14: it did
+        # nothing and said nothing)
+        self._table_del = QShortcut(QKeySequence(Qt.Key.Key_Delete), self.table)
+        self._table_del.setContext(Qt.ShortcutContext.WidgetShortcut)
+        self._table_del.activated.connect(self._table_delete)
         # shown while the current table reads its rows off the UI thread (a big topic opened,
         # sorted or filtered); the rows shown meanwhile are the table's previous ones
         self.loading = QLabel()
@@ -944,14 +958,16 @@ class MainWindow(QMainWindow):
                                             10000)
                     key = fresh
                     form.set_new_key(key)
+            # named by its label, as elsewhere (session 14: "Undo new 01a21f59")
+            label = _short(form.title_of(key, fields))
             ok = self.publish([Action(top, key, Cmd.NEW, fields)],
-                              f"re-create {key[:8]}" if form.deleted_by else f"new {key[:8]}",
+                              f"re-create {label}" if form.deleted_by else f"new {label}",
                               base=form.base)
         else:
             model = self.sat.project.model(top)
             names = ", ".join(f.title for f in model.fields if f.name in fields)
             ok = self.publish([Action(top, key, Cmd.MOD, fields)],
-                              f"edit {names} of {form.title.text()}", base=form.base)
+                              f"edit {names} of {_short(form.title.text())}", base=form.base)
         if ok and not reselect:
             form.clear()  # saved; the caller shows another record or topic
         elif ok:
@@ -987,6 +1003,12 @@ class MainWindow(QMainWindow):
             # first (a long title cut it off)
             undo = self.undo_action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
             self.status.showMessage(f"{undo} to undo — deleted {what}", 15000)
+
+    def _table_delete(self) -> None:
+        """Del in the records table: Delete (not while a cell is being edited)."""
+        if self.table.state() != QAbstractItemView.State.EditingState \
+                and self.delete_action.isEnabled():
+            self.delete_record()
 
     def ask_delete_typed(self, what: str) -> bool:
         """Delete / Cancel (Cancel the default) before deleting a record whose form has
@@ -1512,3 +1534,9 @@ def _few(items: Any, total: int | None = None, most: int = 10) -> str:
     total = len(items) if total is None else total
     shown = items[:most]
     return ", ".join(shown) + (f" and {total - len(shown):,} more" if total > len(shown) else "")
+
+
+def _short(label: str, most: int = 40) -> str:
+    """A record's label as an undo step names it ("Undo new Sites: Alpine meadow…"): cut
+    with "…" past ``most`` characters, so the Undo button and the Edit menu stay narrow."""
+    return label if len(label) <= most else label[:most - 1].rstrip() + "…"

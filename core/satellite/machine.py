@@ -583,6 +583,9 @@ class SyncMachine:
         # on it and not yet sent): SyncInfo.sending, counted per request, not per edit
         self._answered = 0
         self._to_send = 0
+        # of ``_sent``, those answered by the time every edit sent had been: the count
+        # starts again after them (session 14: the total kept them, "sending 2 of 3" for good)
+        self._sent_done = 0
         self._stopped_by_user = False
         self._dropping = False  # a failed connection is closing: ignore its frames
         self._read_only = ""    # the hub refuses this user's edits (its message): hold them
@@ -985,7 +988,7 @@ class SyncMachine:
                 self._sent.clear()
                 self._encoded.clear()
                 self._ob = self._prepared = None
-                self._answered = self._to_send = 0
+                self._answered = self._to_send = self._sent_done = 0
                 self._set(last_error=self._read_only, sending=(0, 0))
                 self._send_sat(now, only_new=False)
                 return
@@ -1439,7 +1442,7 @@ class SyncMachine:
         if trans:
             # all there is to send: what was sent on this connection and what is left
             # (edits made meanwhile raise it); counted per request, not per edit
-            self._to_send = max(self._to_send, len(self._sent) + left)
+            self._to_send = max(self._to_send, len(self._sent) - self._sent_done + left)
         head = enc_sat(SatReq(self._rev(), (), self._tops(), self._ask_lim, audits=True,
                               cont=True))
         del head["trans"]
@@ -1541,10 +1544,11 @@ class SyncMachine:
         self._answered += n
         if self._answered >= self._to_send:
             self._answered = self._to_send = 0
+            self._sent_done = len(self._sent)  # every one sent so far is answered
         self._set(sending=(self._answered, self._to_send))
 
     def _reset_conn(self) -> None:
-        self._answered = self._to_send = 0
+        self._answered = self._to_send = self._sent_done = 0
         self._put_aside()
         self._read_only = ""
         self._waiting.clear()

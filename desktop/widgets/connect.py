@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -33,12 +36,24 @@ class ConnectDialog(QDialog):
     schema (a .toml or a schema.json, checked on Connect as ``--schema FILE`` is: the same
     errors); :meth:`schema` gives it. ``in_window``: File → Connection settings of a running
     window: the row is always there (the settings may name a daql hub; session 12: only the
-    start dialog had it), with the profile's schema file, checked the same way."""
+    start dialog had it), with the profile's schema file, checked the same way.
+
+    ``attempt``: Connect tries the settings while the dialog stays open (the first run,
+    session 14: the dialog closed first, and a wrong token or a hub not running ended the
+    app). ``attempt(profile)`` gives "" once it opened the window (the dialog is accepted),
+    else the error, shown in the dialog as a malformed URL's is; :meth:`retry_after` has
+    Connect tried again by itself (a hub not running yet), until a field is edited."""
 
     def __init__(self, profile: Profile | None = None, *, first_run: bool = False,
                  parent: QWidget | None = None, schema_error: str = "",
-                 schema: Path | None = None, in_window: bool = False):
+                 schema: Path | None = None, in_window: bool = False,
+                 attempt: Callable[[Profile], Awaitable[str]] | None = None):
         super().__init__(parent)
+        self._attempt = attempt
+        self._job: asyncio.Future[None] | None = None
+        self._retry = QTimer(self)
+        self._retry.setSingleShot(True)
+        self._retry.timeout.connect(self._accept)
         self.setWindowTitle("Welcome to Outpost" if first_run else "Connection settings")
         self.setWindowIcon(icon("app"))
         self.wants_demo = False
@@ -80,15 +95,19 @@ class ConnectDialog(QDialog):
         form.addRow("Token", self.token)
         form.addRow("Data directory", row)
         self.asks_schema = bool(schema_error or schema is not None or in_window)
+        self._form = form
+        form.addRow("Schema file", schema_row)
+        self._schema_row = form.rowCount() - 1
         if self.asks_schema:  # for a hub that serves no schema (daql), and in a window
-            form.addRow("Schema file", schema_row)
             self.error.setText(schema_error)
         else:
-            self.schema_file.hide()
-            pick.hide()
+            form.setRowVisible(self._schema_row, False)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Connect")
+        self.connect_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.connect_button.setText("Connect")
+        for edit in (self.name, self.hub, self.token, self.data_dir, self.schema_file):
+            edit.textEdited.connect(self._retry.stop)  # the user is changing them
         buttons.accepted.connect(self._accept)
         buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
@@ -143,7 +162,59 @@ class ConnectDialog(QDialog):
         except ConfigError as exc:
             self.error.setText(str(exc))
             return
-        self.accept()
+        if self._attempt is None:
+            self.accept()
+            return
+        if self._job is not None and not self._job.done():
+            return  # trying already
+        self._retry.stop()
+        self.error.setText(f"Connecting to {p.hub}…")
+        self.connect_button.setEnabled(False)
+        self._job = asyncio.ensure_future(self._try(self._attempt, p))
+
+    async def _try(self, attempt: Callable[[Profile], Awaitable[str]], p: Profile) -> None:
+        try:
+            error = await attempt(p)
+        finally:
+            self.connect_button.setEnabled(True)
+        if error:
+            self.error.setText(error)
+            self._fit()
+        else:
+            self._job = None  # done: not cancelled by the close
+            self.accept()
+
+    def _fit(self) -> None:
+        """Grow to show the whole error (a long one was cut at the dialog's first height)."""
+        lay = self.layout()
+        h = (lay.totalHeightForWidth(self.width()) if lay.hasHeightForWidth()
+             else lay.totalSizeHint().height())
+        if h > self.height():
+            self.resize(self.width(), h)
+
+    @property
+    def trying(self) -> bool:
+        """Whether Connect is being tried (``attempt`` running)."""
+        return self._job is not None and not self._job.done()
+
+    def retry_after(self, ms: int) -> None:
+        """Try Connect again in ``ms`` ms, unless a field is edited meanwhile."""
+        self._retry.start(ms)
+
+    def ask_schema(self, error: str) -> None:
+        """The hub serves no schema (daql): show ``error`` and the schema file row."""
+        self.asks_schema = True
+        self._form.setRowVisible(self._schema_row, True)
+        self.error.setText(error)
+        self._fit()
+
+    def done(self, result: int) -> None:
+        """Closed (Connect's window opened, Cancel, Esc, a signal): a try still running is
+        cancelled (what it began it undoes: ``open_windows``), no retry is left waiting."""
+        self._retry.stop()
+        if self._job is not None and not self._job.done():
+            self._job.cancel()
+        super().done(result)
 
     def _demo(self) -> None:
         self.wants_demo = True

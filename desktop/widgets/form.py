@@ -57,6 +57,7 @@ from core.satellite.api import RecordView, SatelliteAPI
 from core.schema import MAX_INT, MAX_NESTING, Field, Model, nesting
 from desktop.icons import icon
 from desktop.models.records import ref_label
+from desktop.widgets.elide import ElidedLabel
 from desktop.widgets.keys import undo_falls_through
 
 __all__ = ["REVERT_KEY", "RecordForm"]
@@ -807,7 +808,8 @@ class RecordForm(QWidget):
         self._dirty = False
         self._deleted_by: str | None = None  # the record was deleted under unsaved edits
         self._said = ("", "")  # the state line of the record as loaded (text, style)
-        self.title = QLabel()
+        # a long name is cut with "…" (the whole in its tooltip), not clipped (session 14)
+        self.title = ElidedLabel(min_chars=20)
         self.title.setStyleSheet("font-size: 15px; font-weight: 600;")
         self.state = QLabel()
         self.state.setWordWrap(True)

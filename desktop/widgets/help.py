@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
 
 from desktop.widgets.conflicts import BOTH_KEY
 
-__all__ = ["FIELD_KEYS", "FILTER_KEYS", "HELP_KEY", "FilterKeys", "ShortcutsDialog", "about_text",
-           "shortcut_rows", "version"]
+__all__ = ["FIELD_KEYS", "FILTER_KEYS", "HELP_KEY", "TABLE_KEYS", "FilterKeys",
+           "ShortcutsDialog", "about_text", "shortcut_rows", "version"]
 
 HELP_KEY = "F1"
 """Help → Keyboard shortcuts."""
@@ -39,6 +39,12 @@ FILTER_KEYS: tuple[tuple[str, str], ...] = (
     ("Esc", "Filter box: clear it (all records again)"),
 )
 """The filter box's own keys (:class:`FilterKeys`), listed by the shortcuts dialog."""
+
+TABLE_KEYS: tuple[tuple[str, str], ...] = (
+    ("Del", "Records table: delete the selected record (as Ctrl+Del)"),
+)
+"""The records table's own keys (``MainWindow._table_delete``), listed by the shortcuts
+dialog."""
 
 FIELD_KEYS: tuple[tuple[str, str], ...] = (
     ("Esc", "Form field: undo your typing in it (back to the record's value)"),
@@ -61,22 +67,30 @@ def _name(a: QAction) -> str:
     return text
 
 
+def _with_ctrl(k: QKeySequence) -> bool:
+    """Whether the key sequence's first key holds Ctrl (Cmd on macOS)."""
+    return bool(k[0].keyboardModifiers() & Qt.KeyboardModifier.ControlModifier)
+
+
 def shortcut_rows(actions: Iterable[QAction]) -> list[tuple[str, str]]:
     """(what, keys) for each action with a shortcut (each once, in the order given; the
-    keys as this platform shows them, alternatives joined by " or "), then the conflicts
-    view's and the filter box's own keys."""
+    keys as this platform shows them: the main one, and alternatives with Ctrl (Redo:
+    Ctrl+Y or Ctrl+Shift+Z), joined by " or "; session 14: a platform's legacy and
+    dedicated-key bindings were listed too, "Ctrl+Z or Alt+Backspace or Undo"), then the
+    conflicts view's, the records table's, the filter box's and the fields' own keys."""
     rows: list[tuple[str, str]] = []
     seen: set[int] = set()
     for a in actions:
-        keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in a.shortcuts()
-                if not k.isEmpty()]
+        keys = [k.toString(QKeySequence.SequenceFormat.NativeText)
+                for i, k in enumerate(a.shortcuts())
+                if not k.isEmpty() and (i == 0 or _with_ctrl(k))]
         if not keys or id(a) in seen or not a.text():
             continue
         seen.add(id(a))
         rows.append((_name(a), " or ".join(dict.fromkeys(keys))))
     rows.append(("Keep both (conflicts view)",
                  QKeySequence(BOTH_KEY).toString(QKeySequence.SequenceFormat.NativeText)))
-    rows.extend((what, key) for key, what in (*FILTER_KEYS, *FIELD_KEYS))
+    rows.extend((what, key) for key, what in (*TABLE_KEYS, *FILTER_KEYS, *FIELD_KEYS))
     return rows
 
 

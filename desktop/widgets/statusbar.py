@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from core.satellite.api import SatStatus
 from desktop.format import CatchupMeter, compact_rev, readable_rev, sync_problem
 from desktop.icons import icon
+from desktop.widgets.elide import ElidedLabel
 
 __all__ = ["ERROR_KEY", "SYNC_KEY", "SyncStatusBar"]
 
@@ -43,13 +44,33 @@ _NEW_STYLE = ("color: white; background: #b3261e; font-weight: 600; border-radiu
               " padding: 0 6px;")
 
 
-class _ClickLabel(QLabel):
+class _ClickLabel(ElidedLabel):
+    """The sync problem's summary: clickable, and cut with "…" where the window is too
+    narrow for it (its tooltip and Details… hold the whole text). Until session 14 its
+    whole text was its minimum width: the 401 line made the window at least 1458 px wide,
+    wider than a laptop's screen. ``text()`` stays the whole summary."""
+
     clicked = Signal()
+
+    def __init__(self) -> None:
+        super().__init__(min_chars=8)
 
     def mouseReleaseEvent(self, ev: QMouseEvent) -> None:
         if ev.button() == Qt.MouseButton.LeftButton:
             self.clicked.emit()
         super().mouseReleaseEvent(ev)
+
+
+class _Bar(QProgressBar):
+    """The catch-up / sending bar: 200 px where there is room, down to 120 px in a narrow
+    window (a fixed 200 px minimum widened the window by it after each save online)."""
+
+    def sizeHint(self) -> QSize:
+        hint = super().sizeHint()
+        return QSize(max(hint.width(), 200), hint.height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(120, super().minimumSizeHint().height())
 
 
 class SyncStatusBar(QStatusBar):
@@ -77,7 +98,9 @@ class SyncStatusBar(QStatusBar):
         self.conn.setObjectName("conn")
         self.hub = QLabel()
         self.hub_rev = QLabel()
-        self.pending = QLabel()
+        # cut with "…" where the window is narrow (the tooltip says the count too): the
+        # "(sending 1 of 2)" after each save online no longer widens the window (session 14)
+        self.pending = ElidedLabel(min_chars=10)
         self.pending.setObjectName("pending")
         self.conflicts = QPushButton()
         self.conflicts.setObjectName("conflicts")
@@ -98,9 +121,8 @@ class SyncStatusBar(QStatusBar):
         self.details.setToolTip(f"The whole text: what went wrong and what to do ({ERROR_KEY})")
         self.details.clicked.connect(self.error_clicked)
         self.details.hide()
-        self.progress = QProgressBar()
+        self.progress = _Bar()
         self.progress.setMaximumWidth(260)
-        self.progress.setMinimumWidth(200)
         self.progress.hide()
         self.meter = CatchupMeter()
         self.offline = QToolButton()

@@ -974,3 +974,29 @@ def test_the_sent_part_of_an_unchanged_outbox_is_walked_once() -> None:
     m.received(sat_reply("4", SatRes(6000, (), (), cont=True)), 0.3)
     [last] = [body(f)[1] for f in frames_of(m.take())]
     assert [t["uid"] for t in last["trans"]] == [f"u{i}" for i in range(4000, 5000)]
+
+
+def test_sending_counts_the_edits_of_this_round_only() -> None:
+    """Session 14 (review "firstday"): once every edit sent was answered the count started
+    again from 0 answered, but its total still held the edits answered before: a delete and
+    its undo while online left "Pending: 0 (sending 2 of 3)" for good."""
+    st = FakeStore()
+    st.pending = [trans("u1")]
+    m = SyncMachine(st, random.Random(1))
+    connect(m)
+    assert m.info.sending == (0, 1)
+    m.received(sat_reply("2", SatRes(6000, acks=(Ack("u1", 6000),))), 1.0)
+    assert m.info.sending == (0, 0)
+    rev = 6000
+    for i, uids in enumerate((["u2"], ["u3"], ["u4", "u5"])):
+        st.pending.extend(trans(uid) for uid in uids)
+        m.local_change(2.0 + i)
+        [f] = frames_of(m.take())
+        head, b = body(f)
+        assert [t["uid"] for t in b["trans"]] == uids
+        assert m.info.sending == (0, len(uids)), uids
+        rev += 1
+        m.received(sat_reply(head.split("#")[1], SatRes(
+            rev, acks=tuple(Ack(uid, rev) for uid in uids))), 2.5 + i)
+        assert m.info.sending == (0, 0), uids
+    assert st.pending == []
