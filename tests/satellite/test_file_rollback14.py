@@ -9,6 +9,7 @@ does; the crash between catch-up batches is a real satellite process killed at
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import sqlite3
 from contextlib import closing
@@ -18,8 +19,10 @@ import pytest
 
 from core.errors import HubError
 from core.ledger.sql import SqlLedger
+from core.satellite.client import SyncClient
 from core.satellite.satellite import Satellite
 from core.schema import Project
+from desktop.format import sync_problem
 from hubserver.server import Hub
 from tests.satellite.test_carry import pub_here, sync_here, uid_counts
 from tests.satellite.test_cli import cli
@@ -122,5 +125,68 @@ async def test_a_file_rollback_behind_an_accepted_edit_stops_sync_and_names_acce
             assert uid_counts(led)[uid] == 1
             s1 = led.state(SITE, "s1")
             assert s1 is not None and s1["notes"] == "after the nightly"
+    finally:
+        led.close()
+
+
+async def test_the_behind_advice_and_carry_name_the_accepted_edit_the_hub_lost(
+        tmp_path: Path, project: Project) -> None:
+    """g1 accepted (its events held), the hub's file rolled back before it, g2 queued.
+    Before: the "hub is behind" advice was `outpost carry OLD_DIR --data NEWDIR` (no
+    --accepted), and that carry took g2, said nothing of g1 (`lost: 0` in --dry-run
+    --json)."""
+    g, db = tmp_path / "g", tmp_path / "hub.db"
+    led = SqlLedger(f"sqlite:///{db}", project)
+    try:
+        async with Hub(led, port=0) as hub:
+            assert (await cli(g, "connect", hub.url))[0] == 0
+            pub_here(g, "g0", "new", name="G0")
+            await sync_here(g)
+            nightly(db, tmp_path / "nightly.db")
+            g1 = pub_here(g, "g1", "new", name="G1 accepted, then lost")
+            await sync_here(g)
+    finally:
+        led.close()
+    rev, acked = revs(g)
+    assert rev == acked  # fully synced: the hub's revision is behind the replica's
+    roll_back(db, tmp_path / "nightly.db")
+    g2 = pub_here(g, "g2", "new", name="G2 pending")
+    led = SqlLedger(f"sqlite:///{db}", project)
+    try:
+        async with Hub(led, port=0) as hub:
+            sat = Satellite(g)
+            client = SyncClient(sat, hub.url, rnd=random.Random(0))
+            try:
+                with pytest.raises(HubError) as err:
+                    await client.sync_once(20)
+                app = client.machine.info.last_error  # what the app shows
+            finally:
+                sat.close()
+            said = str(err.value)
+            assert "`outpost carry OLD_DIR --data NEWDIR --accepted`" in said, said
+            assert "those this hub accepted after its revision" in said, said
+            assert "--data NEWDIR --accepted`" in app and "accepted and lost" in app, app
+            assert sync_problem(app) == "Hub is behind this replica"
+            new = tmp_path / "new"
+            assert (await cli(new, "connect", hub.url))[0] == 0
+            await sync_here(new)
+            # as the advice said before (no --accepted): g1 is named, in --json and in text
+            rc, out, e = await cli(new, "carry", str(g), "--dry-run")
+            res = json.loads(out)
+            assert rc == 0 and res["uids"] == [g2] and res["lost"] == 0, e
+            assert res["accepted_left"] == 1 and res["accepted_left_uids"] == [g1], res
+            rc, out, e = await cli(new, "carry", str(g), json_out=False)
+            assert rc == 0, e
+            assert "1 accepted edit this hub does not have: add --accepted" in out, out
+            assert g1 in e and "add --accepted" in e, e
+            rc, out, e = await cli(new, "carry", str(g), "--accepted")
+            res = json.loads(out)
+            assert rc == 0 and res["uids"] == [g1] and res["lost"] == 1, e
+            assert res["accepted_left"] == 0 and res["already"] == 1, res
+            await sync_here(new)
+            assert set(led.keys(SITE)) == {"g0", "g1", "g2"}
+            # nothing left to name once the hub holds it again
+            rc, out, e = await cli(new, "carry", str(g))
+            assert rc == 0 and json.loads(out)["accepted_left"] == 0, out
     finally:
         led.close()
