@@ -197,8 +197,8 @@ def plan_carry(old: Satellite, new: Satellite, *, rejected: bool = False,
         # uid of every revision; a daql one records none, so all would seem lost)
         acc = old.queue.accepted_uids()
         if acc:
-            here = {r["uid"] for r in new.queue.rows_of(acc)} | _on_hub(new, acc)
-            plan.accepted_left = [u for u in acc if u not in here]
+            held = {r["uid"] for r in new.queue.rows_of(acc)} | _on_hub(new, acc)
+            plan.accepted_left = [u for u in acc if u not in held]
     if not rows:
         return plan
     uids = [r["uid"] for r in rows]
