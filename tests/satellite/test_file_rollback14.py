@@ -102,6 +102,11 @@ async def test_a_file_rollback_behind_an_accepted_edit_stops_sync_and_names_acce
             assert "at which it accepted an edit of this replica" in said, said
             assert "--data NEWDIR --accepted" in said, said
             assert (revs(x), receipts(x)) == before  # nothing sent or stored
+            # `outpost connect` (and the app's --hub) refuse the hub the same way
+            rc, _, e = await cli(x, "connect", hub.url)
+            assert rc == 1 and "the hub accepted an edit of it at" in e, e
+            assert f"carry {x} --data DIR --accepted" in e, e
+            assert (revs(x), receipts(x)) == before
             assert led.uid_rev(uid) is None
             # the hub publishes again: its revision passes the ack's; the catch-up that
             # would pass the accepted edit without its events stops, nothing of it stored
