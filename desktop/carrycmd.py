@@ -45,8 +45,10 @@ edit depends on, it is queued as a conflict (`outpost conflicts`, `outpost resol
 --keep mine|theirs`): never overwritten silently. Actions the new schema refuses are listed
 and nothing is carried, unless --drop-invalid-fields.
 
-After a restore of an older backup, --accepted also copies the edits the hub had accepted
-after that backup (it lost them; the old replica's receipts hold them)."""
+After a restore of an older backup (or a rollback of the hub's file: a copy of an older file,
+a disk or VM snapshot), --accepted also copies the edits the hub had accepted after that
+backup (it lost them; the old replica's receipts hold them). Without it, carry names those
+edits (how many, their uids; "accepted_left" in --json) and leaves them out."""
 
 
 def add_carry(sub: Any, common: Any) -> None:
@@ -116,11 +118,25 @@ def cmd_carry(args: argparse.Namespace) -> int:
     return 0
 
 
+def _accepted_left(n: int) -> str:
+    """"1 accepted edit this hub does not have", "2 accepted edits ..."."""
+    return f"{plural(n, 'accepted edit')} this hub does not have"
+
+
 def _report(args: argparse.Namespace, plan: CarryPlan, rev: int, left: int) -> None:
     n = plan.counts()
     if left and not args.json:
         print(f"outpost: {carry_conflicts(left)} of {args.old} not carried: add --rejected "
               "to carry them as conflicts to resolve here", file=sys.stderr)
+    lost = plan.accepted_left
+    if lost and not args.json:
+        # the old hub accepted them; this one lacks them (a restore of an older backup or a
+        # rollback of its file): left behind only when asked, never silently (session 14)
+        print(f"outpost: {_accepted_left(len(lost))} ({', '.join(lost[:10])}"
+              f"{', ...' if len(lost) > 10 else ''}): the hub of {args.old} accepted "
+              f"{'it' if len(lost) == 1 else 'them'}, this one lost "
+              f"{'it' if len(lost) == 1 else 'them'}; not carried: add --accepted to carry "
+              f"{'it' if len(lost) == 1 else 'them'}", file=sys.stderr)
     if args.json:
         print(json.dumps({
             **n, "unresolved_left": left, "dry_run": args.dry_run, "rev": format_rev(rev),
@@ -131,6 +147,8 @@ def _report(args: argparse.Namespace, plan: CarryPlan, rev: int, left: int) -> N
                               if i.kind == CONFLICT and not i.put_aside],
             "put_aside_uids": [i.trans.uid for i in plan.items if i.put_aside],
             "already_uids": plan.already, "emptied_uids": plan.emptied,
+            # accepted by the old hub, not on this one, not carried (no --accepted)
+            "accepted_left_uids": plan.accepted_left,
             "invalid_actions": [{"uid": i.uid, "topic": i.top, "key": i.key,
                                  "reason": i.reason} for i in plan.invalid],
             "dropped": [f for i in plan.items for f in i.dropped]}))
@@ -145,7 +163,8 @@ def _report(args: argparse.Namespace, plan: CarryPlan, rev: int, left: int) -> N
              + f", {n['rejected']} rejected; "
              f"{n['already']} already here or on the hub; "
              f"{plural(n['invalid'], 'invalid action')}"
-             + (f"; {carry_conflicts(left)} not carried: add --rejected" if left else "")]
+             + (f"; {carry_conflicts(left)} not carried: add --rejected" if left else "")
+             + (f"; {_accepted_left(len(lost))}: add --accepted" if lost else "")]
     if n["dropped_fields"]:
         lines.append(f"fields left out: {', '.join(f for i in plan.items for f in i.dropped)}")
     if plan.emptied:

@@ -158,7 +158,7 @@ def sync_problem(err: str, retry_in: float | None = None, rejected: int | None =
         short, retry = "Sync stopped: the hub lost revisions this replica holds", False
     elif "restored from a backup" in low:
         short, retry = "Sync stopped: the hub was restored from an older backup", False
-    elif "behind this replica" in low:
+    elif "behind this replica" in low or "at which it accepted an edit of this replica" in low:
         short = "Hub is behind this replica"
     elif low.startswith("hub refused the edits"):
         # not "they stay pending": true until the user discards them (final review 10)

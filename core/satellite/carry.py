@@ -40,12 +40,15 @@ Decisions (``docs/satellite.md``, "Carrying edits to a new data directory"):
   schema requires, is reported as above).
 - **Rejected** transactions not resolved are carried only when asked (``rejected=True``):
   still rejected, with their error and conflicts, to be resolved in the new satellite.
-- **Accepted but lost**: a hub restored from an older backup lost what it accepted after
-  the backup; the old replica's receipts still hold those edits. Asked (``accepted=True``),
-  the accepted transactions whose uid the new replica does not hold are carried as pending
-  (same rules; counted as ``lost``). Only for the same ledger: against another one they
-  would publish the old ledger's history again (refused when both replicas store a ledger
-  id, ``sat_meta`` ``ledger``, and the ids differ).
+- **Accepted but lost**: a hub restored from an older backup (or whose file was rolled
+  back) lost what it accepted after the backup; the old replica's receipts still hold those
+  edits. Asked (``accepted=True``), the accepted transactions whose uid the new replica does
+  not hold are carried as pending (same rules; counted as ``lost``). Only for the same
+  ledger: against another one they would publish the old ledger's history again (refused
+  when both replicas store a ledger id, ``sat_meta`` ``ledger``, and the ids differ). Not
+  asked, they are named (``accepted_left``: the new replica stores the ledger id of an
+  Outpost hub, the same as the old one's or the old one stores none), never left behind
+  silently.
 """
 
 from __future__ import annotations
@@ -123,6 +126,9 @@ class CarryPlan:
     already: list[str] = field(default_factory=list)   # uids the new satellite has
     invalid: list[Invalid] = field(default_factory=list)
     emptied: list[str] = field(default_factory=list)   # uids left without actions (dropped)
+    # without accepted=True: the old hub's accepted edits the new replica does not hold (a
+    # restore or a rollback of the hub lost them), left behind: named, never silently
+    accepted_left: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """Numbers for the command's output."""
@@ -140,6 +146,7 @@ class CarryPlan:
             "invalid": len(self.invalid),
             "emptied": len(self.emptied),
             "dropped_fields": sum(len(i.dropped) for i in self.items),
+            "accepted_left": len(self.accepted_left),
         }
 
 
@@ -172,17 +179,26 @@ def plan_carry(old: Satellite, new: Satellite, *, rejected: bool = False,
         ConfigError: ``accepted`` while the replicas name different ledgers (their ids, in
             ``sat_meta`` ``ledger``, once the sync stores them).
     """
-    if accepted:
-        mine, theirs = old.queue.get_meta("ledger", ""), new.queue.get_meta("ledger", "")
-        if mine and theirs and mine != theirs:
-            raise ConfigError(
-                f"{old.data.path} holds ledger {mine}, {new.data.path} ledger {theirs}: the "
-                "edits the old hub accepted belong to another ledger and are not carried; "
-                "leave out --accepted to carry the edits not synced yet")
+    mine, theirs = old.queue.get_meta("ledger", ""), new.queue.get_meta("ledger", "")
+    other = bool(mine and theirs and mine != theirs)
+    if accepted and other:
+        raise ConfigError(
+            f"{old.data.path} holds ledger {mine}, {new.data.path} ledger {theirs}: the "
+            "edits the old hub accepted belong to another ledger and are not carried; "
+            "leave out --accepted to carry the edits not synced yet")
     states = [ReceiptState.PENDING, *([ReceiptState.REJECTED] if rejected else []),
               *([ReceiptState.ACCEPTED] if accepted else [])]
     rows = old.queue.rows(states)
     plan = CarryPlan()
+    if not accepted and theirs and not other:
+        # what --accepted would carry, named (session 14: after a rollback of the hub's file
+        # the advice left --accepted out, and carry said nothing of the accepted edit lost).
+        # Only with a hub that names its ledger (an Outpost hub: the new replica records the
+        # uid of every revision; a daql one records none, so all would seem lost)
+        acc = old.queue.accepted_uids()
+        if acc:
+            held = {r["uid"] for r in new.queue.rows_of(acc)} | _on_hub(new, acc)
+            plan.accepted_left = [u for u in acc if u not in held]
     if not rows:
         return plan
     uids = [r["uid"] for r in rows]

@@ -65,6 +65,7 @@ from core.satellite.machine import (
     Phase,
     Send,
     SyncMachine,
+    carry_conflicts,
     decode_incoming,
 )
 from core.satellite.satellite import Satellite
@@ -517,14 +518,23 @@ class SyncClient:
         if m.behind is not None:
             hub, mine = m.behind
             at = f"at revision {format_rev(hub)}" if hub else "empty"
+            gone = m.behind_lost
+            rej = self.sat.unresolved()
             raise HubError(
-                f"sync with {self.url} not done: the hub is {at}, behind this replica's "
-                f"revision {format_rev(mine)}, so it does not hold what this replica holds: "
-                "another ledger (use a new --data DIR for this hub), a restore of an older "
-                "backup (what the hub lost is in this replica only: ask its operator), or a "
-                "hub of a cluster still catching up (retry in a moment); nothing was sent "
-                "or changed. To keep this replica's edits not synced yet: `outpost carry "
-                "OLD_DIR --data NEWDIR` (docs/satellite.md)")
+                f"sync with {self.url} not done: the hub is {at}, behind "
+                + (f"revision {format_rev(mine)}, at which it accepted an edit of this "
+                   "replica" if gone and self.sat.rev() < mine else
+                   f"this replica's revision {format_rev(mine)}")
+                + ", so it does not hold what this replica holds: another ledger (use a new "
+                "--data DIR for this hub), a restore of an older backup or a rollback of its "
+                "file (a copy of an older file, a disk or VM snapshot: what the hub lost is in "
+                "this replica only: ask its operator), or a hub of a cluster still catching up "
+                "(retry in a moment); nothing was sent or changed. To keep this replica's "
+                "edits not synced yet"
+                + (", and those this hub accepted after its revision" if gone else "")
+                + (f" and its {carry_conflicts(rej)}" if rej else "")
+                + f": `outpost carry OLD_DIR --data NEWDIR{' --accepted' if gone else ''}"
+                f"{' --rejected' if rej else ''}` (docs/satellite.md)")
         if not ok:
             if m.phase == Phase.STOPPED and info.last_error:
                 raise HubError(f"sync with {self.url} stopped: {info.last_error}")

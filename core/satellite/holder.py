@@ -26,6 +26,18 @@ exists (same host; POSIX: ``kill(pid, 0)``) and it was written less than :data:`
 seconds ago; a reader reports ``online`` only from a live record. So a holder that crashed
 (``kill -9``, power loss) never leaves ``online: true`` behind: on the same host its pid is
 gone at once; otherwise (a directory on a network share, the pid reused) its heartbeat stops.
+
+Clock jumps (session 14): the writer times its heartbeat and throttle by the monotonic clock
+(before, by the wall clock: set back an hour by NTP, it wrote no heartbeat for an hour, and
+readers said the running app was "not live (its time is 3587 s ahead of this clock)"). A
+record also holds the writer's monotonic time (``mono``) and the host's boot id (``boot``,
+Linux: ``/proc/sys/kernel/random/boot_id``; ``""`` elsewhere). A reader on the same host
+and boot judges the record's age by the monotonic clock, which is one clock for every
+process of a boot and never jumps: a wall-clock jump in either direction changes nothing.
+Elsewhere (another host: a directory on a network share; no boot id) the wall stamp
+``written`` decides, as before, and the heartbeat, now written every :data:`BEAT` seconds
+whatever the wall clock does, makes a record fresh again within :data:`BEAT` seconds of a
+jump.
 """
 
 from __future__ import annotations
@@ -74,6 +86,8 @@ class HolderStatus:
     syncing: bool = False
     progress: tuple[int, int] = (0, 0)
     closed: bool = False
+    mono: float = 0.0   # the writer's monotonic clock when written (0: not recorded)
+    boot: str = ""      # the host's boot id ("": unknown): ``mono`` compares within one
 
     def _key(self) -> tuple[Any, ...]:
         """The fields written at once when they change."""
@@ -98,21 +112,26 @@ class StatusWriter:
 
     Args:
         path: the status file.
-        clock: wall clock in seconds (``time.time``).
+        clock: wall clock in seconds (``time.time``): the ``written`` stamp.
+        mono: monotonic clock in seconds (``time.monotonic``): when writes are due, and the
+            ``mono`` stamp.
     """
 
-    def __init__(self, path: Path, clock: Callable[[], float] = time.time):
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time,
+                 mono: Callable[[], float] = time.monotonic):
         self.path = path
         self._clock = clock
+        self._mono = mono
         self._last: HolderStatus | None = None   # as last written
         self._want: HolderStatus | None = None   # as last offered
-        self._at = 0.0                           # when last written
+        self._at = 0.0                           # when last written (monotonic)
         self._host = platform.node()
+        self._boot = boot_id()
         self._failed = False
 
     def offer(self, st: HolderStatus) -> None:
         """Take the current status; write it when due (see the module docstring)."""
-        now = self._clock()
+        now = self._mono()
         self._want = st
         last = self._last
         moved = last is not None and (st.hub_rev, st.last_sync, st.progress) != (
@@ -124,7 +143,7 @@ class StatusWriter:
     def wait(self) -> float:
         """Seconds until :meth:`offer` should be called again (with the same status, if
         nothing changed): a held-back change, or the heartbeat."""
-        now = self._clock()
+        now = self._mono()
         last, want = self._last, self._want
         if last is None or want is None:
             return BEAT  # nothing written yet (or the writes fail): try again then
@@ -142,10 +161,11 @@ class StatusWriter:
         if self._last is not None:
             base = self._want or self._last
             self._write(replace(base, online=False, syncing=False, closed=True),
-                        self._clock())
+                        self._mono())
 
     def _write(self, st: HolderStatus, now: float) -> None:
-        rec = replace(st, pid=os.getpid(), host=self._host, written=now)
+        rec = replace(st, pid=os.getpid(), host=self._host, written=self._clock(), mono=now,
+                      boot=self._boot)
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         try:
             tmp.write_text(json.dumps(asdict(rec)), encoding="utf-8")
@@ -162,6 +182,20 @@ class StatusWriter:
         self._last, self._at = st, now
 
 
+_BOOT: list[str] = []
+
+
+def boot_id() -> str:
+    """This host's boot id (Linux; read once), ``""`` where there is none: monotonic times
+    of two processes compare only within one boot."""
+    if not _BOOT:
+        try:
+            _BOOT.append(Path("/proc/sys/kernel/random/boot_id").read_text("ascii").strip())
+        except (OSError, ValueError):
+            _BOOT.append("")
+    return _BOOT[0]
+
+
 def _alive(pid: int) -> bool:
     if os.name != "posix":  # elsewhere signal 0 is no probe: the heartbeat decides
         return True
@@ -174,9 +208,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def read_status(path: Path, now: float | None = None) -> HolderView | None:
+def read_status(path: Path, now: float | None = None,
+                mono: float | None = None) -> HolderView | None:
     """The holder's record in ``path`` as a reader sees it; None when there is none (or it
-    cannot be read: a record being replaced is never half written, an old one may be)."""
+    cannot be read: a record being replaced is never half written, an old one may be).
+    ``now``, ``mono``: the reader's wall and monotonic clocks (default: read them); the
+    record's age is by the monotonic one when it was written on this host and boot (module
+    docstring)."""
     try:
         raw: Any = json.loads(path.read_text(encoding="utf-8"))
         prog = raw.get("progress", (0, 0))
@@ -186,12 +224,17 @@ def read_status(path: Path, now: float | None = None) -> HolderView | None:
             hub_rev=int(raw.get("hub_rev", 0)), last_sync=int(raw.get("last_sync", 0)),
             last_error=str(raw.get("last_error", "")),
             offline_mode=bool(raw.get("offline_mode")), syncing=bool(raw.get("syncing")),
-            progress=(int(prog[0]), int(prog[1])), closed=bool(raw.get("closed")))
+            progress=(int(prog[0]), int(prog[1])), closed=bool(raw.get("closed")),
+            mono=float(raw.get("mono", 0.0)), boot=str(raw.get("boot", "")))
     except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError):
         return None
-    if not (math.isfinite(st.written) and 0 < st.pid < 2**31):
+    if not (math.isfinite(st.written) and math.isfinite(st.mono) and 0 < st.pid < 2**31):
         return None  # not a record a holder writes (damaged): nothing to trust
-    age = (time.time() if now is None else now) - st.written
+    if st.boot and st.mono > 0 and st.boot == boot_id() and st.host == platform.node():
+        # one clock for both processes, which no setting of the wall clock moves
+        age = (time.monotonic() if mono is None else mono) - st.mono
+    else:
+        age = (time.time() if now is None else now) - st.written
     if age < -STALE:  # written "in the future": another host's clock, or a damaged file
         return HolderView(st, age, False, f"its time is {-age:.0f} s ahead of this clock")
     if st.closed:

@@ -591,7 +591,12 @@ class SyncMachine:
         self._read_only = ""    # the hub refuses this user's edits (its message): hold them
         self.behind: tuple[Rev, Rev] | None = None
         """(hub's revision, replica's) when the last handshake found the hub behind the
-        replica (nothing was sent; retried later); ``None`` once a handshake passed."""
+        replica (nothing was sent; retried later); ``None`` once a handshake passed. The
+        replica's is the highest of its revision and of the revisions the hub accepted its
+        edits at (:meth:`SyncStore.acked_rev`)."""
+        self.behind_lost = False
+        """With :attr:`behind`: the hub's revision is before an edit of this replica it
+        accepted (it lost it: ``outpost carry --accepted`` keeps it)."""
         self._hub_max = 0       # the hub's largest frame (its evt.stat's max_message; 0: unknown)
         # (uid, encoded bytes) of the last evt.sat sent when it carried one transaction
         self._sat_one: tuple[str, int] | None = None
@@ -890,23 +895,39 @@ class SyncMachine:
         mine_rev = self.store.rev()
         known = self.store.restore_points()
         # what the hub acked counts as held: a restore before it lost an accepted edit
-        lost = restore_lost(st, known, max(mine_rev, self.store.acked_rev()))
+        acked = self.store.acked_rev()
+        held = max(mine_rev, acked)
+        lost = restore_lost(st, known, held)
         if lost:
             self._refuse(now, st, "hub restored", lost, lost=True)
             return
-        if st.rev < mine_rev:
-            # not the ledger this replica came from (another one, an older backup), or a
-            # hub of a cluster still catching up: never sync against it; try again later
+        if st.rev < held:
+            # not the ledger this replica came from (another one, an older backup), a
+            # rollback of the hub's file (a copy of an older one, a disk or VM snapshot: no
+            # restore point says so), or a hub of a cluster still catching up: never sync
+            # against it; try again later. The edits it accepted after its revision (the
+            # replica holds their acks, perhaps not their events: a catch-up cut short)
+            # are counted as held: a hub behind them lost them (session 14, before: only
+            # the replica's revision was compared, the hub's catch-up then said "synced"
+            # and the accepted edit stayed shown confirmed here, lost on the hub)
+            gone = acked > st.rev
+            what = (f"behind this replica's {format_rev(mine_rev)}" if st.rev < mine_rev else
+                    f"behind revision {format_rev(acked)} at which it accepted an edit of "
+                    f"this replica (this replica is at {format_rev(mine_rev)})")
             self._set(hub_rev=st.rev, hub_mig=st.mig, last_error=(
-                f"the hub is at revision {format_rev(st.rev)}, behind this replica's "
-                f"{format_rev(mine_rev)}: it does not hold the ledger this replica came from "
-                "(another hub, a restore of an older backup, or a hub still catching up); "
-                "nothing was sent or changed, retrying later. For another ledger, "
-                f"{new_dir_fix(rejected=self.store.unresolved())}"))
-            self.behind = (st.rev, mine_rev)
+                f"the hub is at revision {format_rev(st.rev)}, {what}: it does not hold the "
+                "ledger this replica came from (another hub, a restore of an older backup or "
+                "a rollback of its file, or a hub still catching up)"
+                + ("; the edits it accepted after its revision are on this replica only"
+                   if gone else "")
+                + "; nothing was sent or changed, retrying later. For another ledger or a "
+                f"hub that lost them, {new_dir_fix(lost=gone, rejected=self.store.unresolved())}"))
+            self.behind = (st.rev, held)
+            self.behind_lost = gone
             self._drop("hub behind the replica")
             return
         self.behind = None
+        self.behind_lost = False
         if st.ledger and not have:
             # the first handshake that passed the checks: this replica holds that ledger from
             # now on (stored before anything is sent or stored from it)

@@ -789,6 +789,13 @@ class Queue:
                             "k.seq IS NOT NULL", (accepted_after,)))
         return out
 
+    def accepted_uids(self) -> list[str]:
+        """The uids of the accepted transactions that change something (actions), in queue
+        order; their actions are not decoded."""
+        rows = self._select_all(self._state_wheres([ReceiptState.ACCEPTED], None),
+                                cols=("uid", "acts"))
+        return [r["uid"] for r in rows if r["acts"] != "[]"]
+
     def receipts(self, states: Sequence[ReceiptState] | None = None,
                  conn: Connection | None = None) -> list[Receipt]:
         """Receipts in queue order, optionally only those in ``states``."""

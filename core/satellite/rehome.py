@@ -63,14 +63,27 @@ def same_ledger(dd: DataDir, url: str, before: str, have: Project, proj: Project
             f"--accepted{_flag(rejected)}` then copies into it this replica's edits not synced "
             f"yet{', ' if rejected else ' and '}those the hub accepted and lost"
             f"{',' if rejected else ''}{_also(rejected)}")
-    if hub.rev < mine:
+    if hub.rev < max(mine, acked):
+        # an edit the hub accepted past its revision counts as held (session 14: a rollback
+        # of the hub's file before it, the replica's catch-up cut short before its events)
         at = f"at revision {format_rev(hub.rev)}" if hub.rev else "empty"
+        gone = acked > hub.rev
+        held = (f"({format_rev(mine)})" if hub.rev < mine else
+                f"(at {format_rev(mine)}; the hub accepted an edit of it at "
+                f"{format_rev(acked)})")
         raise ConfigError(
             f"the hub at {url} is {at}, behind the replica in "
-            f"{dd.path} ({format_rev(mine)}): it does not hold the ledger this replica came "
-            "from (another hub, a restore of an older backup, or a hub still catching up): "
-            f"nothing was changed; use a new --data DIR for this hub{back}"
-            f"{_carry(dd, rejected)}")
+            f"{dd.path} {held}: it does not hold the ledger this replica came "
+            "from (another hub, a restore of an older backup or a rollback of its file, or a "
+            f"hub still catching up): nothing was changed; use a new --data DIR for this "
+            f"hub{back}" + (_carry_lost(dd, rejected) if gone else _carry(dd, rejected)))
+
+
+def _carry_lost(dd: DataDir, rejected: int) -> str:
+    """The carry advice when the hub may lack edits it accepted (``--accepted``)."""
+    return (f"; `outpost carry {dd.path} --data DIR --accepted{_flag(rejected)}` then copies "
+            f"into it this replica's edits not synced yet{', ' if rejected else ' and '}those "
+            f"the hub accepted after its revision{',' if rejected else ''}{_also(rejected)}")
 
 
 def _carry(dd: DataDir, rejected: int) -> str:

@@ -34,6 +34,7 @@ from core.errors import (
     ConfigError,
     ConflictError,
     HubDataError,
+    LostRevisionsError,
     SchemaError,
     StaleConflictError,
     StorageError,
@@ -67,6 +68,7 @@ from core.satellite.machine import (
     REJECTED_BY_HUB,
     Phase,
     SyncInfo,
+    new_dir_fix,
 )
 from core.satellite.order import key_order_sql, key_sort, order_sql
 from core.satellite.queue import Queue, acts_json
@@ -1347,6 +1349,41 @@ class Satellite:
             "--schema FILE --data NEWDIR` and `outpost carry THIS_DIR --data NEWDIR` copies "
             "the edits not synced yet into it")
 
+    def _check_own_events(self, item: SatRes | Update) -> None:
+        """Raise :class:`LostRevisionsError` when ``item`` takes the replica past the revision
+        of an edit of this satellite the hub accepted (its ack stored, its events not yet:
+        a catch-up cut short) without that revision's events: the hub lost the edit (its
+        file was rolled back, e.g. a copy of an older file or a disk snapshot, and it has
+        published since, so its revision passed the ack's) and storing the reply would show
+        the edit confirmed here while the hub lacks it, for good (session 14). Nothing is
+        stored; sync stops and the message names ``outpost carry --accepted``. The acks of
+        ``item`` itself are not checked (their events come with it or after it). Reads the
+        overlay's accepted receipts only (those ahead of the replica: usually none)."""
+        waiting = list(self._accepted)
+        if not waiting:
+            return
+        cur = self.replica.rev()
+        if item.rev <= cur:
+            return
+        op = self._open
+        mine = {a.uid for a in item.acks} if isinstance(item, SatRes) else set()
+        have = {e.rev for e in item.evs}
+        lost = sorted((e.rev, u) for u in waiting if (e := op.get(u)) is not None
+                      and e.state == _ACCEPTED and e.trans.acts and cur < e.rev <= item.rev
+                      and e.rev not in have and u not in mine)
+        if not lost:
+            return
+        rev, uid = lost[0]
+        many = f" and {len(lost) - 1} more" if len(lost) > 1 else ""
+        fix = new_dir_fix(lost=True, rejected=self.queue.count(ReceiptState.REJECTED))
+        raise LostRevisionsError(
+            f"the hub sent its changes up to revision {format_rev(item.rev)} without the edit "
+            f"{uid}{many} it accepted from this replica at revision {format_rev(rev)}: the "
+            "hub lost or reused revisions this replica holds (its file was rolled back to an "
+            "older copy, e.g. a copy of last night's file or a disk or VM snapshot, and it "
+            "has published since); nothing of them was stored, and the edit stays here "
+            f"only. {fix[:1].upper()}{fix[1:]}")
+
     def write(self, item: SatRes | Update) -> None:
         """Store an ``evt.sat`` reply or a push in one commit, without notifying anyone.
 
@@ -1356,6 +1393,7 @@ class Satellite:
         self._writable()
         if not self._trust_hub:
             self._check_hub_events(item.evs)
+        self._check_own_events(item)
         meta = self._take_meta()
         try:
             if isinstance(item, SatRes):
