@@ -25,7 +25,6 @@ from core.revision import ZERO_REV, Rev, format_rev
 from core.satellite.api import (
     ASIDE,
     Receipt,
-    ReceiptState,
     SatelliteAPI,
     conflict_seen,
     is_put_aside,
@@ -34,7 +33,8 @@ from core.satellite.api import (
 )
 
 __all__ = ["SETTLED", "WHOLE", "FieldConflict", "Own", "aside_arrived", "conflict_fields",
-           "could_overwrite", "explain", "explain_aside", "last_changes", "latest_settled",
+           "could_overwrite", "explain", "explain_aside", "history_notes", "last_changes",
+           "latest_settled",
            "own_of", "same_value", "seen_of", "settled_same", "since_sentences", "theirs_only"]
 
 SETTLED = "settled: same values on both sides"
@@ -148,13 +148,49 @@ def latest_settled(sat: SatelliteAPI, n: int = 5) -> list[tuple[Receipt, Receipt
     """The ``n`` latest rejected transactions settled by themselves (:func:`settled_same`),
     oldest first, each with the transaction that sent what differed of it (``None``: nothing
     was left to send), for ``outpost conflicts`` and the app's conflicts view to name them."""
-    done = [r for r in sat.receipts([ReceiptState.RESOLVED]) if settled_same(r)]
+    # only those the satellite settled (session 14: a keep mine the user chose of such an
+    # edit, left to them because the field changed again, was listed as settled too)
+    done = [r for r in sat.settled_receipts() if settled_same(r)]
     done.sort(key=lambda r: r.created)
     out: list[tuple[Receipt, Receipt | None]] = []
     for r in done[-n:]:
         by = sat.receipt(r.resolved_by) if r.resolved_by else None
         out.append((r, by if by is not None and by.resolves == r.uid else None))
     return out
+
+
+def history_notes(sat: SatelliteAPI, top: str, key: str,
+                  hist: Iterable[HistoryEntry]) -> dict[Rev, str]:
+    """What the history of the record ``top key`` says beside its changes ``hist`` (session
+    14: an edit settled by itself was said only by ``outpost conflicts`` and the audit), by
+    revision: a colleague's change that already had the values of the user's edit, which
+    then settled by itself; the change that sent the rest of such an edit; and the user's
+    own resolution of a conflict. One text per revision (``outpost history``, the app's
+    history view). Reads the settled receipts and the user's receipts at these revisions."""
+    revs = {h.rev for h in hist}
+    notes: dict[Rev, list[str]] = {}
+    if not revs:
+        return {}
+    for r in sat.settled_receipts():
+        for c in r.conflicts:
+            if (c.top, c.key) != (top, key):
+                continue
+            for rev, _usr, fields in c.groups():
+                if rev in revs:
+                    notes.setdefault(rev, []).append(
+                        f"had your values already ({', '.join(fields)}): your edit {r.uid} "
+                        f"{SETTLED_BY_ITSELF}")
+    for r in sat.accepted_at(revs):
+        if not r.resolves or all((a.top, a.key) != (top, key) for a in r.acts):
+            continue
+        notes.setdefault(r.rev, []).append(
+            f"your other changes of edit {r.resolves}, sent when it {SETTLED_BY_ITSELF}"
+            if r.settled else f"you resolved conflict {r.resolves} with this change")
+    return {rev: "; ".join(ns) for rev, ns in notes.items()}
+
+
+SETTLED_BY_ITSELF = "settled by itself (same values on both sides)"
+"""How a record's history says an edit settled by itself (:func:`history_notes`)."""
 
 
 def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:

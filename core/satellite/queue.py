@@ -176,6 +176,11 @@ def _j(v: Any) -> str:
     return orjson.dumps(v).decode()
 
 
+_SETTLED_MARK = '"settled":'
+"""How the ``extra`` of a resolution the satellite made by itself holds its mark
+(``{"resolves": uid, "settled": ...}``: :attr:`core.satellite.api.Receipt.settled`)."""
+
+
 _FOLD_KEY = "json_extract(acts, '$[0].key')"
 """The key of a receipt's first action: :meth:`Queue.fold_into` finds the earlier rejected
 saves of a record by it, through the partial index :data:`_FOLD_INDEX` (session 13: it
@@ -667,6 +672,32 @@ class Queue:
                         f"r.state = '{_P}'", tuple(chunk)))
         return out
 
+    def accepted_at(self, revs: Iterable[int]) -> list[Receipt]:
+        """This satellite's accepted receipts at ``revs`` (a record's history names the user's
+        own resolutions among its changes), in queue order; reads only those revisions."""
+        self._seen_layout()
+        want = sorted({r for r in revs if r})
+        out: list[Receipt] = []
+        for i in range(0, len(want), 400):
+            chunk = tuple(want[i:i + 400])
+            qs = ",".join("?" * len(chunk))
+            wheres = [(f" WHERE r.state = '{_A}' AND r.rev IN ({qs})", chunk)]
+            if self.fast:
+                wheres.append((f" WHERE r.seq IN (SELECT seq FROM sat_acked WHERE rev IN ({qs}))"
+                               " AND k.seq IS NOT NULL", chunk))
+            out += [self._receipt(r) for r in self._select_all(wheres)]
+        return out
+
+    def settled(self, same: str) -> list[Receipt]:
+        """The rejected receipts that settled by themselves (both sides had set the same
+        values, session 13), in queue order: resolved ``same`` (nothing left to send) or by
+        a resolution marked settled (:data:`_SETTLED_MARK`). A resolution the user chose (keep
+        mine of such an edit) is not one (session 13 listed it as settled)."""
+        return [self._receipt(r) for r in self._select(
+            f" WHERE r.state = '{ReceiptState.RESOLVED.value}' AND (r.resolved_by = ? OR "
+            "r.resolved_by IN (SELECT uid FROM sat_receipt WHERE resolves != '' AND "
+            f"instr(extra, '{_SETTLED_MARK}') > 0))", (same,))]
+
     def last_accepted(self) -> Receipt | None:
         """The accepted receipt with the highest revision among those with actions (the
         first in queue order of equal ones), or None."""
@@ -1024,7 +1055,8 @@ class Queue:
         conflicts = tuple(dec_conflict(x) for x in orjson.loads(r["conflicts"] or "[]"))
         return Receipt(r["uid"], r["base"], r["created"], acts, ReceiptState(r["state"]),
                        r["rev"] or 0, r["err"] or r["local_err"] or "", conflicts,
-                       r["resolved_by"] or "", r["resolves"] or "")
+                       r["resolved_by"] or "", r["resolves"] or "",
+                       bool(r["resolves"]) and _SETTLED_MARK in (r["extra"] or ""))
 
 
 def touched(acts: Sequence[Action]) -> set[tuple[str, str]]:

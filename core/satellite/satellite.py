@@ -695,6 +695,12 @@ class Satellite:
     def last_accepted(self) -> Receipt | None:
         return self.queue.last_accepted()
 
+    def accepted_at(self, revs: Iterable[Rev]) -> list[Receipt]:
+        return self.queue.accepted_at(revs)
+
+    def settled_receipts(self) -> list[Receipt]:
+        return self.queue.settled(SAME)
+
     def receipt(self, uid: str) -> Receipt | None:
         r = self.queue.receipt(uid)
         return None if r is None else self._with_local(r)
@@ -873,8 +879,13 @@ class Satellite:
         if acts:
             self._check_writer()  # keep theirs only marks the receipt: a reader may do it
         if not acts:
+            # keep mine with nothing to send (the hub has the user's values: identical on
+            # both sides) is the user's keep mine, not keep theirs (session 14: it was stored
+            # and said "kept theirs", and listed as settled by itself)
+            mine = over or keep == Keep.MINE or (not isinstance(keep, Keep) and bool(keep) and all(
+                v == Keep.MINE for m in keep.values() for v in m.values()))
             with self.queue._conn(None) as conn:
-                if not self.queue.resolve(uid, KEPT_MINE if over else "theirs", conn):
+                if not self.queue.resolve(uid, KEPT_MINE if mine else "theirs", conn):
                     raise self._not_rejected(uid)
             self._refresh(persist=False, changed=set())
             self._notify(Change(status=True, receipts=True, records=self._sigs(rec.acts)))
