@@ -86,7 +86,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from core.errors import StorageError, ValidationError
 from core.model import Action, Cmd, Conflict, Trans
-from core.satellite.api import PUT_ASIDE, Receipt, ReceiptState
+from core.satellite.api import OVERWROTE, PUT_ASIDE, Receipt, ReceiptState
 from core.wire import dec_action, dec_conflict, enc_action, enc_conflict
 
 __all__ = ["Queue", "queue_tables"]
@@ -665,6 +665,14 @@ class Queue:
                     + ",".join("?" * len(chunk)) + ")",
                     (ReceiptState.ACCEPTED.value, *chunk))
                 out.update(int(r[0]) for r in rows)
+                # an edit a daql hub applied over a colleague's change is stored rejected (a
+                # conflict after the fact) at its own revision: its event is the user's own
+                # too (session 14: a later edit of the record named it "someone"'s change)
+                out.update(int(r[0]) for r in c.exec_driver_sql(
+                    "SELECT rev FROM sat_receipt WHERE state IN (?, ?) AND rev IN ("
+                    + ",".join("?" * len(chunk)) + f") AND substr(err, 1, {len(OVERWROTE)}) = ?",
+                    (ReceiptState.REJECTED.value, ReceiptState.RESOLVED.value, *chunk,
+                     OVERWROTE)))
                 if self.fast:
                     out.update(int(r[0]) for r in c.exec_driver_sql(
                         "SELECT k.rev FROM sat_acked k JOIN sat_receipt r ON r.seq = k.seq "

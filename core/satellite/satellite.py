@@ -962,8 +962,10 @@ class Satellite:
         acts = (e.trans.acts if e is not None and e.state == _REJECTED
                 else self._rejected_receipt(uid).acts)
         taken = self._both_keys(acts)
-        if taken and is_put_aside(self._rejected_receipt(uid)):
-            return {}  # its own record on the hub (the edit arrived), not someone else's
+        if taken and (is_put_aside(rc := self._rejected_receipt(uid)) or overwrote(rc)):
+            # its own record on the hub (the edit arrived; or a daql hub applied its new
+            # over a colleague's record: keep theirs sets theirs back), not someone else's
+            return {}
         return {sig_text(s): k for s, k in taken.items()}
 
     def later_edits(self, uid: str, records: Iterable[str]) -> dict[str, list[str]]:
