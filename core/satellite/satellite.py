@@ -85,6 +85,12 @@ _FREE_KEY_PROBES = 100_000
 """Most keys below 2**63 - 1 :meth:`Satellite._free_int_key` looks at for the run of used keys
 that ends there (each one look-up of the events' index)."""
 """``resolved_by`` of a pending transaction the user discarded (:meth:`Satellite.discard`)."""
+MARKS_STALE = "marks_stale"
+"""``sat_meta``: set (true) in the commit of a hub reply or push holding another's change
+while edits are pending, cleared in the commit of the local conflict marks checked against
+it (:meth:`Satellite._store_marks`): until then a reader does not trust the stored marks but
+builds its overlay (session 14: `outpost status` could miss a local conflict the reply just
+made, between the two commits)."""
 SAME = "same"
 """``resolved_by`` of a rejected transaction settled by itself with nothing left to send: the
 fields that conflicted already held its values (:meth:`Satellite._settle_same`)."""
@@ -245,6 +251,9 @@ class Satellite:
         self._outbox_cut = False                    # stopped before a record repeats
         self._outbox_list: list[Trans] | None = None  # outbox() while _outbox is unchanged
         self._marks: dict[str, str] = {}            # local conflict marks last stored
+        # the stored marks may be out of date (MARKS_STALE: a reply stored, the marks not
+        # yet checked against it): a reader builds its overlay, the writer stores them
+        self._marks_stale = bool(self.queue.get_meta(MARKS_STALE, False))
         self._rejected: dict[Sig, list[str]] = {}
         self._refresh(persist=not self.read_only)
 
@@ -1370,6 +1379,10 @@ class Satellite:
         if not self._trust_hub:
             self._check_hub_events(item.evs)
         meta = self._take_meta()
+        if not self._marks_stale and self._may_mark(item):
+            # in this commit: a reader between it and the marks' own does not trust them
+            self._marks_stale = True
+            meta[MARKS_STALE] = True
         try:
             if isinstance(item, SatRes):
                 seqs: dict[str, int] | None = None
@@ -1388,6 +1401,15 @@ class Satellite:
         except BaseException:
             self._put_meta(meta)  # not stored: keep for the next commit
             raise
+
+    def _may_mark(self, item: SatRes | Update) -> bool:
+        """Whether storing ``item`` may change the local conflict marks: it holds an event
+        that is not one of the edits it acks (another's change), and edits are open (a
+        replay of the user's own edits, acked in their reply, never does: no extra write)."""
+        if not item.evs or not self._open:
+            return False
+        own = {a.rev for a in item.acks} if isinstance(item, SatRes) else set()
+        return any(e.rev not in own for e in item.evs)
 
     def written(self, item: SatRes | Update) -> None:
         """After :meth:`write` (on the thread that owns the overlay): rebase the local queue on
@@ -1720,7 +1742,7 @@ class Satellite:
             self._qv = QueueView()
             self._advance_bases(list(self._open), rev)
             ups = [e.queued() for e in self._open.values() if e.state != _REJECTED]
-            if self.read_only and not persist:
+            if self.read_only and not persist and not self._marks_stale:
                 # a reader (`outpost status`, `show`, `conflicts`): the overlay is built at
                 # its first use (:attr:`_qv`): a count or the status needs none (100 pending
                 # transactions of 500 rows: 1.2 s of CPU at every open, session 13)
@@ -1732,7 +1754,8 @@ class Satellite:
             self._rejected_map()
         else:
             touched = self._refresh_changed(rev, changed, acked)
-        if persist and {u: err for u, (err, _) in self._ov.conflicts.items()} != self._marks:
+        if persist and (self._marks_stale or {u: err for u, (err, _) in
+                                              self._ov.conflicts.items()} != self._marks):
             self._store_marks()
         return touched
 
@@ -1869,7 +1892,13 @@ class Satellite:
 
     def _store_marks(self) -> None:
         marks = {u: err for u, (err, _) in self._ov.conflicts.items()}
-        self.queue.set_local(marks)
+        if self._marks_stale:  # checked against what was stored: readers trust them again
+            with self.queue._conn(None) as conn:
+                self.queue.set_local(marks, conn)
+                self.queue.set_meta(MARKS_STALE, False, conn)
+            self._marks_stale = False
+        else:
+            self.queue.set_local(marks)
         self._marks = marks
 
     def _view(self, top: str, key: str, confirmed: Mapping[str, Any] | None) -> RecordView:
