@@ -343,16 +343,19 @@ of CPU (100 pending transactions of 500 rows) now that the overlay is built only
 commands that show records."""
 
 
-def _read(args: argparse.Namespace, read: Callable[[Satellite], T]) -> T:
+def _read(args: argparse.Namespace, read: Callable[[Satellite], T],
+          data: DataDir | None = None) -> T:
     """``read(sat)`` for a command that only reads: the satellite opened read-only, without
     the lock, so it works while the app or `outpost sync` has the directory open, and changes
     nothing. Read again when that process committed meanwhile (a reply stored between two
     reads would show an accepted edit on top of the replica that has it: a false conflict),
     up to :data:`_READ_TRIES` times; the last read is shown as it is, with a note on stderr
-    that a sync is storing replies (the output, ``--json`` too, stays as it is)."""
+    that a sync is storing replies (the output, ``--json`` too, stays as it is). ``data``:
+    another directory than ``--data`` (``outpost carry`` reads OLD_DIR so: session 14, it
+    kept a loop of its own, 20 reads)."""
     tries = 0
     while True:
-        sat = Satellite(DataDir(args.data), read_only=True)
+        sat = Satellite(data or DataDir(args.data), read_only=True)
         try:
             out = read(sat)
             tries += 1
