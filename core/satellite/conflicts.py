@@ -687,7 +687,7 @@ def _sentence(c: Conflict, a: Action | None,
     both = "you (here and earlier)" if mine_too else f"you and {who}"
     # the user's own change is "earlier, you (REV)", not "(someone, REV)" (session 14: a
     # daql hub names no user)
-    by = ((f" ({when(c.rev)})" if name or mine_too
+    by = ((f" ({when(c.rev)})" if name or (mine_too and not c.usr)
            else f" ({c.usr or 'someone'}, {when(c.rev)})") if c.rev else "")
     mine = dict(a.arg or {}) if a is not None else {}
 
@@ -704,7 +704,7 @@ def _sentence(c: Conflict, a: Action | None,
         for rev, usr, fs in groups:
             one = usr if named and usr and not mine_too else ""
             say = "earlier, you" if mine_too else one or "they"
-            at = (f" ({when(rev)})" if one or mine_too
+            at = (f" ({when(rev)})" if one or (mine_too and not usr)
                   else f" ({usr or 'someone'}, {when(rev)})") if rev else ""
             parts.append(f"{say} changed "
                          f"{values(c.top, {f: (theirs or {}).get(f) for f in fs})}{at}")
