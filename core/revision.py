@@ -252,10 +252,12 @@ DATE_TEXT = re.compile(r"\s*([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})\s*\Z", re.ASCII
 """A date as a user writes it (the app's date box, ``outpost pub``, a CSV cell): year,
 month, day; the month and day may have one digit (``2026-3-13``). Groups: year, month, day."""
 
-DATE_DOTS = re.compile(r"\s*([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})\s*\Z", re.ASCII)
+DATE_DOTS = re.compile(r"\s*([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})"
+                       r"(?:[ T]+00:00(?::00(?:\.0+)?)?)?\s*\Z", re.ASCII)
 """A date as day.month.year (``21.11.2026``: how de-CH/fr-CH spreadsheets save one, and how
-people there write it; unambiguous with dots, unlike ``11/21/2026``). Groups: day, month,
-year."""
+people there write it; unambiguous with dots, unlike ``11/21/2026``), also with a midnight
+time as :data:`DATE_MIDNIGHT` (``21.11.2026 00:00``: such a sheet's date-time cell; session
+14). Groups: day, month, year."""
 
 DATE_MIDNIGHT = re.compile(r"\s*([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})[ T]00:00(?::00(?:\.0+)?)?"
                            r"\s*\Z", re.ASCII)
@@ -268,8 +270,8 @@ DATE_FORM = "YYYY-MM-DD, e.g. 2026-11-27 (or 27.11.2026)"
 
 def read_date(text: str) -> str:
     """The ``date`` value (``YYYY-MM-DD``) of a date written as :data:`DATE_TEXT`
-    (``2026-3-13`` is ``2026-03-13``), :data:`DATE_DOTS` (``13.3.2026``) or
-    :data:`DATE_MIDNIGHT` (``2026-03-13 00:00:00``). One parser for the app's date box,
+    (``2026-3-13`` is ``2026-03-13``), :data:`DATE_DOTS` (``13.3.2026``, ``13.3.2026 00:00``)
+    or :data:`DATE_MIDNIGHT` (``2026-03-13 00:00:00``). One parser for the app's date box,
     ``outpost pub`` and CSV import (user review 12: the app's date box took ``2026-3-13``, a
     CSV cell and ``outpost pub`` refused it; session 13: CSV import alone read the other two
     forms), as :func:`read_datetime` is for date-times.

@@ -629,6 +629,10 @@ class Reject:
     uid: str
     err: str
     conflicts: tuple[Conflict, ...] = ()
+    rev: Rev = ZERO_REV
+    """Not on the wire: the hub's revision of an edit it applied all the same (a daql hub's
+    edit over a colleague's change, ``core.satellite.machine``), stored as the receipt's
+    ``rev`` so that its event counts as the user's own (session 14); 0: none."""
 
 
 @fast_init

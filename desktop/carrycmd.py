@@ -20,10 +20,9 @@ from core.satellite.config import DataDir
 from core.satellite.machine import carry_conflicts
 from core.satellite.satellite import Satellite
 from desktop.format import plural
+from desktop.headless import _read
 
 __all__ = ["add_carry", "cmd_carry"]
-
-_READ_TRIES = 20
 
 DESCRIPTION = """\
 Copy the edits not synced yet (pending transactions) of OLD_DIR, a data directory that can no
@@ -90,19 +89,16 @@ def cmd_carry(args: argparse.Namespace) -> int:
                 f"{new_dd.path} has not synced with a hub yet: run `outpost sync --once "
                 f"--data {new_dd.path}` first (after `outpost connect URL`), so the edits are "
                 "compared with the hub's records")
-        tries = 0
-        while True:
-            old = Satellite(old_dd, read_only=True)
-            try:
-                plan = plan_carry(old, new, rejected=args.rejected, accepted=args.accepted,
-                                  drop_invalid=args.drop_invalid_fields)
-                # carried only with --rejected: said, not left behind silently
-                left = 0 if args.rejected else old.unresolved()
-                tries += 1
-                if tries >= _READ_TRIES or not old.changed():
-                    break  # a process that has OLD_DIR open committed meanwhile: read again
-            finally:
-                old.close()
+
+        def read(old: Satellite) -> tuple[CarryPlan, int]:
+            # carried only with --rejected: said, not left behind silently
+            return (plan_carry(old, new, rejected=args.rejected, accepted=args.accepted,
+                               drop_invalid=args.drop_invalid_fields),
+                    0 if args.rejected else old.unresolved())
+
+        # read again while a process that has OLD_DIR open commits meanwhile, as every read
+        # command does (at most three times, then a note)
+        plan, left = _read(args, read, old_dd)
         if not plan.invalid and not args.dry_run:
             new.carry_in([(i.trans, i.resolves, i.err, i.conflicts) for i in plan.items])
         rev = new.rev()

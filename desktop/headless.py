@@ -39,6 +39,7 @@ from core.model import Action, Cmd
 from core.revision import ZERO_REV, Rev, format_rev, parse_rev, unix_rev
 from core.satellite.api import (
     ASIDE,
+    KEPT_MINE,
     NOT_SENT,
     Keep,
     Receipt,
@@ -347,16 +348,19 @@ of CPU (100 pending transactions of 500 rows) now that the overlay is built only
 commands that show records."""
 
 
-def _read(args: argparse.Namespace, read: Callable[[Satellite], T]) -> T:
+def _read(args: argparse.Namespace, read: Callable[[Satellite], T],
+          data: DataDir | None = None) -> T:
     """``read(sat)`` for a command that only reads: the satellite opened read-only, without
     the lock, so it works while the app or `outpost sync` has the directory open, and changes
     nothing. Read again when that process committed meanwhile (a reply stored between two
     reads would show an accepted edit on top of the replica that has it: a false conflict),
     up to :data:`_READ_TRIES` times; the last read is shown as it is, with a note on stderr
-    that a sync is storing replies (the output, ``--json`` too, stays as it is)."""
+    that a sync is storing replies (the output, ``--json`` too, stays as it is). ``data``:
+    another directory than ``--data`` (``outpost carry`` reads OLD_DIR so: session 14, it
+    kept a loop of its own, 20 reads)."""
     tries = 0
     while True:
-        sat = Satellite(DataDir(args.data), read_only=True)
+        sat = Satellite(data or DataDir(args.data), read_only=True)
         try:
             out = read(sat)
             tries += 1
@@ -1117,7 +1121,9 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
-    def read(sat: Satellite) -> list[Any]:
+    from core.satellite.conflicts import history_notes
+
+    def read(sat: Satellite) -> tuple[list[Any], dict[Any, str]]:
         key = _typed_key(sat, args.topic, args.key, "key", "give a key")
         hist = sat.history(args.topic, key)
         if not hist and sat.record(args.topic, key) is None:
@@ -1125,14 +1131,18 @@ def _cmd_history(args: argparse.Namespace) -> int:
             # offline and not synced yet has none either, but it exists)
             raise ValidationError(f"no record {args.topic} {key}: see "
                                   f"`outpost show {args.topic}` for the keys")
-        return hist
+        return hist, history_notes(sat, args.topic, key, hist)
 
-    hist = _read(args, read)
+    hist, notes = _read(args, read)
+    # what the history says beside a change (an edit settled by itself, the user's own
+    # resolution): session 14, said only by `outpost conflicts` and the audit before
     rows: list[dict[str, Any]] = [
         {"rev": format_rev(h.rev), "usr": h.usr, "cmd": h.cmd.value, "fields": list(h.fields),
-         "arg": h.arg} for h in hist]
+         "arg": h.arg, "note": notes.get(h.rev)} for h in hist]
     _out(args, rows, "\n".join(f"{format_rev(h.rev)}\t{h.usr or '-'}\t{h.cmd.value}\t"
-                               f"{','.join(h.fields)}" for h in hist))
+                               f"{','.join(h.fields)}"
+                               + (f"\t{notes[h.rev]}" if h.rev in notes else "")
+                               for h in hist))
     return 0
 
 
@@ -1358,8 +1368,8 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
         later = sat.later_edits(uid, keys) if keep == Keep.BOTH and keys else {}
     finally:
         sat.close()
-    out: dict[str, Any] = {"uid": uid, "resolved_by": new or "theirs"}
-    text = f"resolved {uid}" + (f" by {new}" if new else " (kept theirs)")
+    out: dict[str, Any] = {"uid": uid, "resolved_by": new or _nothing_sent(keep)}
+    text = _resolved_line(out, keep)
     if over:
         out["overwrote"] = True
         out["resolved_by"] = new or "mine"
@@ -1427,7 +1437,7 @@ def _resolve_many(args: argparse.Namespace) -> int:
                     raise type(exc)(f"{exc} (resolved before it: "
                                     f"{', '.join(d['uid'] for d in done)})") from exc
                 raise
-            d: dict[str, Any] = {"uid": uid, "resolved_by": new or "theirs"}
+            d: dict[str, Any] = {"uid": uid, "resolved_by": new or _nothing_sent(keep)}
             if aside:  # worded as `resolve UID --keep` words it
                 d["put_aside"] = True
                 d["sent_again"] = bool(new)
@@ -1451,7 +1461,17 @@ def _resolved_line(d: dict[str, Any], keep: Keep) -> str:
                 f"resolved {uid}: dropped" + (
                     " (nothing to send again: the hub holds your values)"
                     if keep == Keep.MINE else ""))
-    return f"resolved {uid}" + (f" by {by}" if by != "theirs" else " (kept theirs)")
+    return f"resolved {uid}" + (" (kept theirs)" if by == "theirs" else _KEPT_YOURS
+                                if by == KEPT_MINE else f" by {by}")
+
+
+_KEPT_YOURS = ": kept yours (the hub has your values already: nothing sent)"
+"""How ``outpost resolve`` says a keep mine with nothing to send (session 14: "kept theirs")."""
+
+
+def _nothing_sent(keep: Keep) -> str:
+    """``resolved_by`` of a resolution that sent nothing (as the satellite stores it)."""
+    return KEPT_MINE if keep == Keep.MINE else "theirs"
 
 
 def _left_out_line(left_out: list[str]) -> str:
@@ -1511,8 +1531,11 @@ def _resolve_fields(args: argparse.Namespace, uid: str) -> int:
     finally:
         sat.close()
     kept = {f"{sig} {name}": v for sig, fields in picks.items() for name, v in fields.items()}
-    _out(args, {"uid": uid, "resolved_by": new or "theirs", "fields": kept},
-         f"resolved {uid}" + (f" by {new}" if new else " (kept theirs: nothing to send)")
+    mine = all(v == Keep.MINE for fields in choice.values() for v in fields.values())
+    _out(args, {"uid": uid, "resolved_by": new or (KEPT_MINE if mine else "theirs"),
+                "fields": kept},
+         f"resolved {uid}" + (f" by {new}" if new else _KEPT_YOURS if mine
+                              else " (kept theirs: nothing to send)")
          + "".join(f"\n  {k}: {v}" for k, v in kept.items()))
     return 0
 

@@ -77,6 +77,9 @@ class Receipt:
     conflicts: tuple[Conflict, ...] = ()
     resolved_by: str = ""   # uid of the transaction that resolved this one
     resolves: str = ""      # uid of the rejected transaction this one resolves
+    settled: bool = False
+    """A resolution the satellite made by itself (``extra["settled"]``): the rejected edit it
+    resolves conflicted only where the other side had set the same values (session 13)."""
 
 
 PUT_ASIDE = "put aside (answer lost): "
@@ -328,6 +331,16 @@ class SatelliteAPI(Protocol):
     def last_accepted(self) -> Receipt | None:
         """The accepted receipt with the highest revision among those with actions (None:
         none), read alone."""
+        ...
+
+    def accepted_at(self, revs: Iterable[Rev]) -> list[Receipt]:
+        """This satellite's accepted receipts at ``revs`` (reads only those), queue order."""
+        ...
+
+    def settled_receipts(self) -> list[Receipt]:
+        """The rejected receipts that settled by themselves (the other side had set the same
+        values: :func:`core.satellite.conflicts.settled_same`), in queue order; not those
+        the user resolved."""
         ...
 
     def receipt(self, uid: str) -> Receipt | None: ...

@@ -398,8 +398,34 @@ class _Histories:
         evs = self._ev[1].get(s)
         if not evs:
             return 0, ""
-        au = self._new.replica.read.audit(evs[-1].rev)
-        return evs[-1].rev, au.usr if au is not None else ""
+        return evs[-1].rev, self._usr(evs[-1].rev)
+
+    def _usr(self, rev: Rev) -> str:
+        au = self._new.replica.read.audit(rev)
+        return au.usr if au is not None else ""
+
+    def by(self, s: Sig, fields: Sequence[str]) -> dict[str, tuple[Rev, str]] | None:
+        """Per field of ``fields``, the revision and user of the new replica's last change
+        of it, as a hub conflict's ``by`` (session 14: a conflict found by a carry named the
+        record's last changer for every field); ``None`` when that change set them all (or
+        none is known: the record's last change stands for them)."""
+        at: dict[str, Rev] = {}
+        for e in self._ev[1].get(s, ()):
+            for f in e.arg or ():
+                if f in fields:
+                    at[f] = e.rev
+        evs = self._ev[1].get(s)
+        last = evs[-1].rev if evs else 0
+        if not at or all(r == last for r in at.values()):
+            return None
+        usr: dict[Rev, str] = {}
+        out: dict[str, tuple[Rev, str]] = {}
+        for f in fields:
+            r = at.get(f, last)
+            if r not in usr:
+                usr[r] = self._usr(r)
+            out[f] = (r, usr[r])
+        return out
 
 
 class _NewEdits:
@@ -500,7 +526,7 @@ def _collision(new: Satellite, hist: _Histories, a: Action, base: Rev,
     if not diff:
         return None
     return Conflict(a.top, a.key, a.cmd, reason, diff, {f: now.get(f) for f in diff},
-                    *hist.last(sg))
+                    *hist.last(sg), hist.by(sg, diff))
 
 
 def _some(state: Mapping[str, Any] | None, names: Sequence[str]) -> dict[str, Any] | None:

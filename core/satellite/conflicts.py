@@ -25,7 +25,6 @@ from core.revision import ZERO_REV, Rev, format_rev
 from core.satellite.api import (
     ASIDE,
     Receipt,
-    ReceiptState,
     SatelliteAPI,
     conflict_seen,
     is_put_aside,
@@ -34,7 +33,8 @@ from core.satellite.api import (
 )
 
 __all__ = ["SETTLED", "WHOLE", "FieldConflict", "Own", "aside_arrived", "conflict_fields",
-           "could_overwrite", "explain", "explain_aside", "last_changes", "latest_settled",
+           "could_overwrite", "explain", "explain_aside", "history_notes", "last_changes",
+           "latest_settled",
            "own_of", "same_value", "seen_of", "settled_same", "since_sentences", "theirs_only"]
 
 SETTLED = "settled: same values on both sides"
@@ -99,6 +99,10 @@ class FieldConflict:
     deleted and created again) that the user's edit does not set: keep mine leaves it as
     theirs has it (user review 13 F2: no view listed region and notes, which stayed). No
     choice: ``mine`` is ``None``."""
+    overwrote: bool = False
+    """A row of an edit the hub applied over a colleague's change (a daql hub:
+    :func:`core.satellite.api.overwrote`): ``theirs`` is what it overwrote, not the record
+    now; a change since is said in its own words (:func:`since_sentences`)."""
     same: bool = False
     """A conflicting field whose value is the same on both sides (theirs now is mine: both
     set lon to 9.9; user review 13 F4): shown as identical, no choice needed (either keeps
@@ -148,13 +152,49 @@ def latest_settled(sat: SatelliteAPI, n: int = 5) -> list[tuple[Receipt, Receipt
     """The ``n`` latest rejected transactions settled by themselves (:func:`settled_same`),
     oldest first, each with the transaction that sent what differed of it (``None``: nothing
     was left to send), for ``outpost conflicts`` and the app's conflicts view to name them."""
-    done = [r for r in sat.receipts([ReceiptState.RESOLVED]) if settled_same(r)]
+    # only those the satellite settled (session 14: a keep mine the user chose of such an
+    # edit, left to them because the field changed again, was listed as settled too)
+    done = [r for r in sat.settled_receipts() if settled_same(r)]
     done.sort(key=lambda r: r.created)
     out: list[tuple[Receipt, Receipt | None]] = []
     for r in done[-n:]:
         by = sat.receipt(r.resolved_by) if r.resolved_by else None
         out.append((r, by if by is not None and by.resolves == r.uid else None))
     return out
+
+
+def history_notes(sat: SatelliteAPI, top: str, key: str,
+                  hist: Iterable[HistoryEntry]) -> dict[Rev, str]:
+    """What the history of the record ``top key`` says beside its changes ``hist`` (session
+    14: an edit settled by itself was said only by ``outpost conflicts`` and the audit), by
+    revision: a colleague's change that already had the values of the user's edit, which
+    then settled by itself; the change that sent the rest of such an edit; and the user's
+    own resolution of a conflict. One text per revision (``outpost history``, the app's
+    history view). Reads the settled receipts and the user's receipts at these revisions."""
+    revs = {h.rev for h in hist}
+    notes: dict[Rev, list[str]] = {}
+    if not revs:
+        return {}
+    for r in sat.settled_receipts():
+        for c in r.conflicts:
+            if (c.top, c.key) != (top, key):
+                continue
+            for rev, _usr, fields in c.groups():
+                if rev in revs:
+                    notes.setdefault(rev, []).append(
+                        f"had your values already ({', '.join(fields)}): your edit {r.uid} "
+                        f"{SETTLED_BY_ITSELF}")
+    for r in sat.accepted_at(revs):
+        if not r.resolves or all((a.top, a.key) != (top, key) for a in r.acts):
+            continue
+        notes.setdefault(r.rev, []).append(
+            f"your other changes of edit {r.resolves}, sent when it {SETTLED_BY_ITSELF}"
+            if r.settled else f"you resolved conflict {r.resolves} with this change")
+    return {rev: "; ".join(ns) for rev, ns in notes.items()}
+
+
+SETTLED_BY_ITSELF = "settled by itself (same values on both sides)"
+"""How a record's history says an edit settled by itself (:func:`history_notes`)."""
 
 
 def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:
@@ -224,6 +264,9 @@ def conflict_fields(sat: SatelliteAPI, rc: Receipt) -> list[FieldConflict]:
         if c.reason == "created" or again:
             _mark_last(sat, out[first:], c.top, c.key, c.rev, seen or sat.rev())
         _mark_since(sat, out[first:], c.top, c.key, seen, keep(c.top, c.key))
+    if over:
+        for row in out:
+            row.overwrote = True
     if rc.conflicts:
         for a in rc.acts:  # rejected with the rest, though they collided with nothing
             if (a.top, a.key) in done:
@@ -465,6 +508,11 @@ def since_sentences(rows: list[FieldConflict], *,
         by_record.setdefault((row.top, row.key), []).append(row)
     for (top, key), rs in by_record.items():
         r = next((x for x in rs if x.since), None)
+        if rs[0].overwrote:  # theirs is what the edit overwrote, not the record now
+            said = _since_overwrote(r or next((x for x in rs if x.own_since), None), when)
+            if said:
+                out.append(f"{record(top, key)}: {said}")
+            continue
         if r is None:  # only the user's own later edits: no colleague's change overwritten
             own = next((x for x in rs if x.own_since), None)
             if own is not None:
@@ -482,6 +530,28 @@ def since_sentences(rows: list[FieldConflict], *,
                    f"{record(top, key)}: since the conflict it was deleted{by}")
         out[-1] += f"; theirs shows it as it is now: {then}"
     return out
+
+
+def _since_overwrote(r: FieldConflict | None, when: Callable[[Rev], str]) -> str:
+    """:func:`since_sentences`' words for a record the user's edit overwrote a colleague's
+    change of (the hub applied it over theirs) and that changed after (session 14: "theirs
+    shows it as it is now: keep mine replaces these values with yours", of a view whose theirs
+    is what was overwritten and whose keep mine sends nothing)."""
+    if r is None:
+        return ""
+    if r.since:
+        who = f"{r.since_usr or 'someone'}, {when(r.since_rev)}"
+        if r.since == "deleted":
+            return (f"since your edit it was deleted ({who}): keep mine leaves it deleted; "
+                    "keep theirs creates it again with the values shown as theirs")
+        return (f"since your edit it was {r.since} again ({who}): the hub no longer holds "
+                "only your values; keep mine leaves it as it is now; keep theirs sends the "
+                "values shown as theirs over that change")
+    did = {"deleted": "deleted it", "created": "created it again"}.get(r.own_since,
+                                                                        "changed it")
+    return (f"since your edit you {did} yourself ({when(r.own_since_rev)}): keep mine "
+            "leaves it as it is now; keep theirs sends the values shown as theirs over your "
+            "change")
 
 
 def _now(sat: SatelliteAPI, top: str, key: str) -> Mapping[str, Any]:
@@ -615,8 +685,10 @@ def _sentence(c: Conflict, a: Action | None,
     name = c.usr if named and c.usr and not mine_too else ""
     who = "earlier, you" if mine_too else name or "they"
     both = "you (here and earlier)" if mine_too else f"you and {who}"
-    by = ((f" ({when(c.rev)})" if name else f" ({c.usr or 'someone'}, {when(c.rev)})")
-          if c.rev else "")
+    # the user's own change is "earlier, you (REV)", not "(someone, REV)" (session 14: a
+    # daql hub names no user)
+    by = ((f" ({when(c.rev)})" if name or (mine_too and not c.usr)
+           else f" ({c.usr or 'someone'}, {when(c.rev)})") if c.rev else "")
     mine = dict(a.arg or {}) if a is not None else {}
 
     def changers(theirs: Mapping[str, Any] | None) -> str:
@@ -632,8 +704,8 @@ def _sentence(c: Conflict, a: Action | None,
         for rev, usr, fs in groups:
             one = usr if named and usr and not mine_too else ""
             say = "earlier, you" if mine_too else one or "they"
-            at = (f" ({when(rev)})" if one else f" ({usr or 'someone'}, {when(rev)})") \
-                if rev else ""
+            at = (f" ({when(rev)})" if one or (mine_too and not usr)
+                  else f" ({usr or 'someone'}, {when(rev)})") if rev else ""
             parts.append(f"{say} changed "
                          f"{values(c.top, {f: (theirs or {}).get(f) for f in fs})}{at}")
         return "; ".join(parts)
@@ -716,6 +788,14 @@ def _overwrote_sentence(c: Conflict, a: Action | None,
     by = f" ({when(c.rev)})" if name else f" ({c.usr or 'someone'}, {when(c.rev)})"
     how = ("the hub (a daql hub, which does not check an edit against changes made after "
            "it) took theirs just before yours arrived and applied yours over it")
+    if a is not None and a.cmd == Cmd.NEW:  # a record created under the key just before
+        maker = "you, earlier," if mine_too else name or "a colleague"
+        had = {f: v for f, v in (c.theirs or {}).items() if v is not None}
+        has = {f: v for f in c.fields if (v := (a.arg or {}).get(f)) is not None}
+        return (f"your new record replaced the one {maker} created under this key just "
+                f"before{by}; theirs had {having(c.top, had) or 'no values'}, yours has "
+                f"{having(c.top, has) or 'no values'}: {how}. Keep "
+                "mine leaves yours on the hub; keep theirs sets their values back (a new edit)")
     if a is not None and a.cmd == Cmd.DEL:
         return (f"your delete overwrote {who} change{by}: they had changed "
                 f"{values(c.top, c.theirs)}; {how}, so the record is deleted. Keep mine "

@@ -1191,7 +1191,7 @@ class SyncMachine:
             if over:
                 # applied over a colleague's change the hub took just before it (the replica
                 # had not received it when the edit was sent): a conflict after the fact
-                rejects.append(Reject(t.uid, DAQL_OVERWROTE, over))
+                rejects.append(Reject(t.uid, DAQL_OVERWROTE, over, revs[at]))
             else:
                 acks.append(Ack(t.uid, revs[at]))
             first = at + 1
@@ -1628,11 +1628,16 @@ def _overwritten(acts: Sequence[Action], before: Sequence[Event]) -> tuple[Confl
     ``theirs`` their last values), a ``del`` of a record they created or changed (reason
     ``"modified"``, ``theirs`` the values they set). ``rev``: their last such change (their
     values are the record's state at it); ``usr``: none (daql names no user). A ``mod`` of
-    other fields merges (DESIGN §3): no conflict. A ``new`` is not looked at here (a record
-    created under a key taken meanwhile is another case)."""
+    other fields merges (DESIGN §3): no conflict. A ``new`` of a key a colleague created just
+    before (daql applies a ``new`` over the record: it replaced theirs; session 14: not
+    looked at) is one too (reason ``"created"``, ``fields`` those whose values differ,
+    ``theirs`` their record's values of them), unless theirs was deleted again."""
     out: list[Conflict] = []
     for a in acts:
         if a.cmd == Cmd.NEW:
+            c = _replaced(a, before)
+            if c is not None:
+                out.append(c)
             continue
         theirs: dict[str, Any] = {}
         at: dict[str, Rev] = {}
@@ -1654,6 +1659,32 @@ def _overwritten(acts: Sequence[Action], before: Sequence[Event]) -> tuple[Confl
             out.append(Conflict(a.top, a.key, a.cmd, "field changed", fields,
                                 {f: theirs[f] for f in fields}, max(at[f] for f in fields)))
     return tuple(out)
+
+
+def _replaced(a: Action, before: Sequence[Event]) -> Conflict | None:
+    """The conflict of the user's ``new`` ``a`` with a record a colleague created under its
+    key among ``before`` (:func:`_overwritten`), or ``None``: no such record left, or the
+    same values (both made the same record)."""
+    theirs: dict[str, Any] | None = None
+    last = ZERO_REV
+    for e in before:
+        if (e.top, e.key) != (a.top, a.key):
+            continue
+        last = e.rev
+        if e.cmd == Cmd.NEW:
+            theirs = dict(e.arg or {})
+        elif e.cmd == Cmd.DEL:
+            theirs = None
+        elif theirs is not None:
+            theirs.update(e.arg or {})
+    if theirs is None:
+        return None
+    mine = a.arg or {}
+    fields = tuple(f for f in dict.fromkeys([*mine, *theirs]) if mine.get(f) != theirs.get(f))
+    if not fields:
+        return None
+    return Conflict(a.top, a.key, a.cmd, "created", fields,
+                    {f: theirs.get(f) for f in fields}, last)
 
 
 def _daql_same(acts: Sequence[Action], evs: Sequence[Event]) -> bool:

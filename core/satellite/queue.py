@@ -86,7 +86,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from core.errors import StorageError, ValidationError
 from core.model import Action, Cmd, Conflict, Trans
-from core.satellite.api import PUT_ASIDE, Receipt, ReceiptState
+from core.satellite.api import OVERWROTE, PUT_ASIDE, Receipt, ReceiptState
 from core.wire import dec_action, dec_conflict, enc_action, enc_conflict
 
 __all__ = ["Queue", "queue_tables"]
@@ -174,6 +174,11 @@ _ACK_PART = 400
 
 def _j(v: Any) -> str:
     return orjson.dumps(v).decode()
+
+
+_SETTLED_MARK = '"settled":'
+"""How the ``extra`` of a resolution the satellite made by itself holds its mark
+(``{"resolves": uid, "settled": ...}``: :attr:`core.satellite.api.Receipt.settled`)."""
 
 
 _FOLD_KEY = "json_extract(acts, '$[0].key')"
@@ -660,12 +665,46 @@ class Queue:
                     + ",".join("?" * len(chunk)) + ")",
                     (ReceiptState.ACCEPTED.value, *chunk))
                 out.update(int(r[0]) for r in rows)
+                # an edit a daql hub applied over a colleague's change is stored rejected (a
+                # conflict after the fact) at its own revision: its event is the user's own
+                # too (session 14: a later edit of the record named it "someone"'s change)
+                out.update(int(r[0]) for r in c.exec_driver_sql(
+                    "SELECT rev FROM sat_receipt WHERE state IN (?, ?) AND rev IN ("
+                    + ",".join("?" * len(chunk)) + f") AND substr(err, 1, {len(OVERWROTE)}) = ?",
+                    (ReceiptState.REJECTED.value, ReceiptState.RESOLVED.value, *chunk,
+                     OVERWROTE)))
                 if self.fast:
                     out.update(int(r[0]) for r in c.exec_driver_sql(
                         "SELECT k.rev FROM sat_acked k JOIN sat_receipt r ON r.seq = k.seq "
                         "WHERE k.rev IN (" + ",".join("?" * len(chunk)) + ") AND "
                         f"r.state = '{_P}'", tuple(chunk)))
         return out
+
+    def accepted_at(self, revs: Iterable[int]) -> list[Receipt]:
+        """This satellite's accepted receipts at ``revs`` (a record's history names the user's
+        own resolutions among its changes), in queue order; reads only those revisions."""
+        self._seen_layout()
+        want = sorted({r for r in revs if r})
+        out: list[Receipt] = []
+        for i in range(0, len(want), 400):
+            chunk = tuple(want[i:i + 400])
+            qs = ",".join("?" * len(chunk))
+            wheres = [(f" WHERE r.state = '{_A}' AND r.rev IN ({qs})", chunk)]
+            if self.fast:
+                wheres.append((f" WHERE r.seq IN (SELECT seq FROM sat_acked WHERE rev IN ({qs}))"
+                               " AND k.seq IS NOT NULL", chunk))
+            out += [self._receipt(r) for r in self._select_all(wheres)]
+        return out
+
+    def settled(self, same: str) -> list[Receipt]:
+        """The rejected receipts that settled by themselves (both sides had set the same
+        values, session 13), in queue order: resolved ``same`` (nothing left to send) or by
+        a resolution marked settled (:data:`_SETTLED_MARK`). A resolution the user chose (keep
+        mine of such an edit) is not one (session 13 listed it as settled)."""
+        return [self._receipt(r) for r in self._select(
+            f" WHERE r.state = '{ReceiptState.RESOLVED.value}' AND (r.resolved_by = ? OR "
+            "r.resolved_by IN (SELECT uid FROM sat_receipt WHERE resolves != '' AND "
+            f"instr(extra, '{_SETTLED_MARK}') > 0))", (same,))]
 
     def last_accepted(self) -> Receipt | None:
         """The accepted receipt with the highest revision among those with actions (the
@@ -1031,7 +1070,8 @@ class Queue:
         conflicts = tuple(dec_conflict(x) for x in orjson.loads(r["conflicts"] or "[]"))
         return Receipt(r["uid"], r["base"], r["created"], acts, ReceiptState(r["state"]),
                        r["rev"] or 0, r["err"] or r["local_err"] or "", conflicts,
-                       r["resolved_by"] or "", r["resolves"] or "")
+                       r["resolved_by"] or "", r["resolves"] or "",
+                       bool(r["resolves"]) and _SETTLED_MARK in (r["extra"] or ""))
 
 
 def touched(acts: Sequence[Action]) -> set[tuple[str, str]]:

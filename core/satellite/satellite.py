@@ -87,6 +87,12 @@ _FREE_KEY_PROBES = 100_000
 """Most keys below 2**63 - 1 :meth:`Satellite._free_int_key` looks at for the run of used keys
 that ends there (each one look-up of the events' index)."""
 """``resolved_by`` of a pending transaction the user discarded (:meth:`Satellite.discard`)."""
+MARKS_STALE = "marks_stale"
+"""``sat_meta``: set (true) in the commit of a hub reply or push holding another's change
+while edits are pending, cleared in the commit of the local conflict marks checked against
+it (:meth:`Satellite._store_marks`): until then a reader does not trust the stored marks but
+builds its overlay (session 14: `outpost status` could miss a local conflict the reply just
+made, between the two commits)."""
 SAME = "same"
 """``resolved_by`` of a rejected transaction settled by itself with nothing left to send: the
 fields that conflicted already held its values (:meth:`Satellite._settle_same`)."""
@@ -247,6 +253,9 @@ class Satellite:
         self._outbox_cut = False                    # stopped before a record repeats
         self._outbox_list: list[Trans] | None = None  # outbox() while _outbox is unchanged
         self._marks: dict[str, str] = {}            # local conflict marks last stored
+        # the stored marks may be out of date (MARKS_STALE: a reply stored, the marks not
+        # yet checked against it): a reader builds its overlay, the writer stores them
+        self._marks_stale = bool(self.queue.get_meta(MARKS_STALE, False))
         self._rejected: dict[Sig, list[str]] = {}
         self._refresh(persist=not self.read_only)
 
@@ -697,6 +706,12 @@ class Satellite:
     def last_accepted(self) -> Receipt | None:
         return self.queue.last_accepted()
 
+    def accepted_at(self, revs: Iterable[Rev]) -> list[Receipt]:
+        return self.queue.accepted_at(revs)
+
+    def settled_receipts(self) -> list[Receipt]:
+        return self.queue.settled(SAME)
+
     def receipt(self, uid: str) -> Receipt | None:
         r = self.queue.receipt(uid)
         return None if r is None else self._with_local(r)
@@ -875,8 +890,13 @@ class Satellite:
         if acts:
             self._check_writer()  # keep theirs only marks the receipt: a reader may do it
         if not acts:
+            # keep mine with nothing to send (the hub has the user's values: identical on
+            # both sides) is the user's keep mine, not keep theirs (session 14: it was stored
+            # and said "kept theirs", and listed as settled by itself)
+            mine = over or keep == Keep.MINE or (not isinstance(keep, Keep) and bool(keep) and all(
+                v == Keep.MINE for m in keep.values() for v in m.values()))
             with self.queue._conn(None) as conn:
-                if not self.queue.resolve(uid, KEPT_MINE if over else "theirs", conn):
+                if not self.queue.resolve(uid, KEPT_MINE if mine else "theirs", conn):
                     raise self._not_rejected(uid)
             self._refresh(persist=False, changed=set())
             self._notify(Change(status=True, receipts=True, records=self._sigs(rec.acts)))
@@ -953,8 +973,10 @@ class Satellite:
         acts = (e.trans.acts if e is not None and e.state == _REJECTED
                 else self._rejected_receipt(uid).acts)
         taken = self._both_keys(acts)
-        if taken and is_put_aside(self._rejected_receipt(uid)):
-            return {}  # its own record on the hub (the edit arrived), not someone else's
+        if taken and (is_put_aside(rc := self._rejected_receipt(uid)) or overwrote(rc)):
+            # its own record on the hub (the edit arrived; or a daql hub applied its new
+            # over a colleague's record: keep theirs sets theirs back), not someone else's
+            return {}
         return {sig_text(s): k for s, k in taken.items()}
 
     def later_edits(self, uid: str, records: Iterable[str]) -> dict[str, list[str]]:
@@ -1395,6 +1417,10 @@ class Satellite:
             self._check_hub_events(item.evs)
         self._check_own_events(item)
         meta = self._take_meta()
+        if not self._marks_stale and self._may_mark(item):
+            # in this commit: a reader between it and the marks' own does not trust them
+            self._marks_stale = True
+            meta[MARKS_STALE] = True
         try:
             if isinstance(item, SatRes):
                 seqs: dict[str, int] | None = None
@@ -1413,6 +1439,15 @@ class Satellite:
         except BaseException:
             self._put_meta(meta)  # not stored: keep for the next commit
             raise
+
+    def _may_mark(self, item: SatRes | Update) -> bool:
+        """Whether storing ``item`` may change the local conflict marks: it holds an event
+        that is not one of the edits it acks (another's change), and edits are open (a
+        replay of the user's own edits, acked in their reply, never does: no extra write)."""
+        if not item.evs or not self._open:
+            return False
+        own = {a.rev for a in item.acks} if isinstance(item, SatRes) else set()
+        return any(e.rev not in own for e in item.evs)
 
     def written(self, item: SatRes | Update) -> None:
         """After :meth:`write` (on the thread that owns the overlay): rebase the local queue on
@@ -1745,7 +1780,7 @@ class Satellite:
             self._qv = QueueView()
             self._advance_bases(list(self._open), rev)
             ups = [e.queued() for e in self._open.values() if e.state != _REJECTED]
-            if self.read_only and not persist:
+            if self.read_only and not persist and not self._marks_stale:
                 # a reader (`outpost status`, `show`, `conflicts`): the overlay is built at
                 # its first use (:attr:`_qv`): a count or the status needs none (100 pending
                 # transactions of 500 rows: 1.2 s of CPU at every open, session 13)
@@ -1757,7 +1792,8 @@ class Satellite:
             self._rejected_map()
         else:
             touched = self._refresh_changed(rev, changed, acked)
-        if persist and {u: err for u, (err, _) in self._ov.conflicts.items()} != self._marks:
+        if persist and (self._marks_stale or {u: err for u, (err, _) in
+                                              self._ov.conflicts.items()} != self._marks):
             self._store_marks()
         return touched
 
@@ -1894,7 +1930,13 @@ class Satellite:
 
     def _store_marks(self) -> None:
         marks = {u: err for u, (err, _) in self._ov.conflicts.items()}
-        self.queue.set_local(marks)
+        if self._marks_stale:  # checked against what was stored: readers trust them again
+            with self.queue._conn(None) as conn:
+                self.queue.set_local(marks, conn)
+                self.queue.set_meta(MARKS_STALE, False, conn)
+            self._marks_stale = False
+        else:
+            self.queue.set_local(marks)
         self._marks = marks
 
     def _view(self, top: str, key: str, confirmed: Mapping[str, Any] | None) -> RecordView:

@@ -1,4 +1,6 @@
-"""A record's history: one row per event (revision, user, command, changed fields)."""
+"""A record's history: one row per event (revision, user, command, changed fields, and a
+note: an edit of the user's that settled by itself, or their resolution of a conflict, as
+``outpost history`` says it: :func:`core.satellite.conflicts.history_notes`)."""
 
 from __future__ import annotations
 
@@ -7,14 +9,16 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
 from core.ledger.protocols import HistoryEntry
+from core.revision import Rev
 from core.satellite.api import Change, SatelliteAPI
+from core.satellite.conflicts import history_notes
 from desktop.format import short_rev
 
 __all__ = ["ENTRY_ROLE", "HistoryModel"]
 
 ENTRY_ROLE = int(Qt.ItemDataRole.UserRole) + 1
 _Index = QModelIndex | QPersistentModelIndex
-_HEADERS = ("Revision", "User", "Change", "Fields")
+_HEADERS = ("Revision", "User", "Change", "Fields", "Note")
 _CMD_TEXT = {"new": "created", "mod": "modified", "del": "deleted"}
 
 
@@ -27,6 +31,7 @@ class HistoryModel(QAbstractTableModel):
         self._top = ""
         self._key = ""
         self._rows: list[HistoryEntry] = []
+        self._notes: dict[Rev, str] = {}
 
     @property
     def record(self) -> tuple[str, str]:
@@ -37,10 +42,15 @@ class HistoryModel(QAbstractTableModel):
         self.beginResetModel()
         self._top, self._key = top, key
         self._rows = list(reversed(sat_history(self._sat, top, key)))
+        self._notes = history_notes(self._sat, top, key, self._rows) if self._rows else {}
         self.endResetModel()
 
     def entry(self, row: int) -> HistoryEntry:
         return self._rows[row]
+
+    def note(self, row: int) -> str:
+        """What the history says beside the change of ``row`` ("": nothing)."""
+        return self._notes.get(self._rows[row].rev, "")
 
     def on_change(self, ch: Change) -> None:
         if self._top and (ch.reset or self._key in ch.records.get(self._top, ())):
@@ -75,6 +85,8 @@ class HistoryModel(QAbstractTableModel):
                 return _CMD_TEXT.get(str(e.cmd), str(e.cmd))
             if col == 3:
                 return ", ".join(e.fields)
+            if col == 4:
+                return self._notes.get(e.rev, "")
         return None
 
 

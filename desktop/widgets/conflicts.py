@@ -341,8 +341,16 @@ class ConflictsDialog(QDialog):
                 return []
         if keep == Keep.BOTH:
             uids = [u for u in uids if self._clashes(u)]
+        return self._resolve_asked(uids, keep)
+
+    def _resolve_asked(self, uids: list[str], keep: Keep | None,
+                       confirm: bool = True) -> list[str]:
+        """Resolve ``uids`` once the put-aside edits among them are asked about, or (none,
+        ``confirm``) several at once are confirmed: every path that may send a put-aside
+        edit again asks (session 14: Apply choices and the "sets your values on their
+        record" question sent them again without a word)."""
         aside = ([u for u in uids if self.model.put_aside(u)]
-                 if keep in (Keep.MINE, Keep.THEIRS) and len(uids) > 1 else [])
+                 if keep != Keep.BOTH and len(uids) > 1 else [])
         left_out: list[str] = []
         if aside and len(aside) < len(uids):
             # put-aside edits among others (review muser 13: they were sent again or
@@ -353,7 +361,7 @@ class ConflictsDialog(QDialog):
             if not take:
                 left_out = aside
                 uids = [u for u in uids if u not in set(aside)]
-        elif len(uids) > 1 and not self._confirm(
+        elif confirm and len(uids) > 1 and not self._confirm(
                 keep, len(uids), all(self.model.overwrote(u) for u in uids)):
             return []
         return self._resolve(uids, keep, left_out=left_out)
@@ -371,13 +379,15 @@ class ConflictsDialog(QDialog):
         them out (the default), None resolves nothing (Cancel)."""
         n, m = len(uids), len(aside)
         rest = n - m
-        mine = keep == Keep.MINE
-        what = "Keep mine" if mine else "Keep theirs"
+        mine = keep != Keep.THEIRS
+        what = ("Keep mine" if keep == Keep.MINE else "Keep theirs" if keep == Keep.THEIRS
+                else "Apply choices")
         text = (f"{m} of the {n} selected edits {'was' if m == 1 else 'were'} put aside: "
                 f"sent to the hub, the answer lost ({self._aside_names(aside)}).")
         info = ("The hub may hold them already. "
-                + ("Keep mine sends them again" if mine else
-                   "Keep theirs drops them, even if the hub holds them")
+                + ("Keep mine sends them again" if keep == Keep.MINE else
+                   "Apply choices sends them again whole (they have no field to choose)"
+                   if keep is None else "Keep theirs drops them, even if the hub holds them")
                 + f"; leave them out to look at each first. {what} acts on the other "
                 + (f"{rest} edits." if rest != 1 else "edit.")
                 + " Dropped edits cannot be brought back." * (not mine))
@@ -481,7 +491,7 @@ class ConflictsDialog(QDialog):
         if n_aside - n_again:
             lines.append(f"{plural(n_aside - n_again, 'put-aside edit')} dropped"
                          + (" (nothing to send again: the hub holds your values)."
-                            if keep == Keep.MINE else "."))
+                            if keep in (Keep.MINE, None) else "."))
         if left_out:
             m = len(left_out)
             lines.append(f"Left out {plural(m, 'put-aside edit')} (sent, the answer lost): "
@@ -592,7 +602,9 @@ class ConflictsDialog(QDialog):
         def answered(button: QAbstractButton) -> None:
             self.confirm_box = None
             if button is replace:
-                self._resolve(uids, keep)
+                # the put-aside edits among them are asked about too (session 14: sent
+                # again without a word); the count was said in this box
+                self._resolve_asked(uids, keep, confirm=False)
             elif button is both:
                 self._resolve([u for u in uids if self._clashes(u)], Keep.BOTH)
 

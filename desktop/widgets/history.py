@@ -126,8 +126,10 @@ class HistoryView(QWidget):
         top, key = self.model.record
         self._rev = e.rev
         state = self._sat.state_at(top, key, e.rev)
+        note = self.model.note(rows[0].row())
         self.as_of.setText(f"As of {short_rev(e.rev)} ({e.usr or 'unknown user'}):"
-                           + (" deleted" if state is None else ""))
+                           + (" deleted" if state is None else "")
+                           + (f" ({note})" if note else ""))
         m = self._sat.project.model(top)
         self.state.setRowCount(0 if state is None else len(m.fields))
         for i, f in enumerate(m.fields if state is not None else ()):

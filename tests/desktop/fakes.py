@@ -162,6 +162,16 @@ class FakeSatellite:
     def receipt(self, uid: str) -> Receipt | None:
         return self._receipts.get(uid)
 
+    def accepted_at(self, revs: Iterable[Rev]) -> list[Receipt]:
+        want = set(revs)
+        return [r for r in self._receipts.values()
+                if r.state == ReceiptState.ACCEPTED and r.rev in want]
+
+    def settled_receipts(self) -> list[Receipt]:
+        return [r for r in self._receipts.values() if r.state == ReceiptState.RESOLVED and (
+            r.resolved_by == "same" or getattr(self._receipts.get(r.resolved_by), "settled",
+                                               False))]
+
     def history(self, top: str, key: str) -> list[HistoryEntry]:
         return self.replica.history(top, key)
 

@@ -592,3 +592,30 @@ async def test_a_carried_edit_never_overwrites_a_newer_one_made_in_the_new_direc
             assert st is not None and st["notes"] == "Monday"
         finally:
             new.close()
+
+
+async def test_a_carried_conflict_names_each_fields_own_last_change(
+        tmp_path: Path, project: Project) -> None:
+    """Session 14: a conflict a carry finds names, per field, the change that last set it on
+    the hub (as a hub's conflict does since session 13), not the record's last change for
+    every field."""
+    async with Hub(MemLedger(project), port=0) as a, Hub(MemLedger(project), port=0) as b:
+        old = Satellite(tmp_path / "old", project)
+        old.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A", "lat": 1.0})])
+        await SyncClient(old, a.url, rnd=random.Random(0)).sync_once(10)
+        both = old.pub([Action(SITE, "s1", Cmd.MOD, {"lat": 2.0, "name": "X"})])
+        old.close()
+        new, plan = await plan_on_another_ledger(
+            tmp_path, project, b.url, Action(SITE, "s1", Cmd.NEW, {"name": "A", "lat": 5.0}),
+            Action(SITE, "s1", Cmd.MOD, {"name": "Y"}))
+        made, renamed = (h.rev for h in new.history(SITE, "s1"))
+        [item] = plan.items
+        assert (item.trans.uid, item.kind) == (both, "conflict")
+        [c] = item.conflicts
+        assert (c.fields, c.rev) == (("lat", "name"), renamed)
+        assert c.by is not None and {f: r for f, (r, _u) in c.by.items()} == {
+            "lat": made, "name": renamed}
+        new.carry_in([(i.trans, i.resolves, i.err, i.conflicts) for i in plan.items])
+        [rc] = new.receipts([ReceiptState.REJECTED])
+        assert rc.conflicts[0].of("lat")[0] == made  # stored as it was found
+        new.close()

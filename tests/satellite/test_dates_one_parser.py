@@ -124,3 +124,22 @@ async def test_outpost_pub_takes_what_csv_import_takes(tmp_path: Path, dated_hub
         assert rc == 0
         assert json.loads(out)["fields"] == {"name": json.loads(out)["fields"]["name"],
                                              "visited": day, "done": done}
+
+
+async def test_a_midnight_date_time_with_dots_is_read_on_a_date_field(
+        tmp_path: Path, dated_hub: Hub) -> None:
+    """Session 13's note: ``21.11.2026 00:00`` (a de-CH sheet's date-time cell) was refused on
+    a date field, though ``2026-11-21 00:00`` and ``21.11.2026`` were read. Another time of
+    day stays refused: it is no date."""
+    for text in ("21.11.2026 00:00", "21.11.2026 00:00:00", " 21.11.2026T00:00:00.000 "):
+        assert read_date(text) == "2026-11-21" and box_date(text) == "2026-11-21"
+    with pytest.raises(ValueError, match="not a date"):
+        read_date("21.11.2026 07:15")
+    a = tmp_path / "a"
+    assert (await cli(a, "connect", dated_hub.url))[0] == 0
+    src = tmp_path / "visits.csv"
+    src.write_text("key;name;visited\nv1;One;21.11.2026 00:00\n", encoding="utf-8")
+    rc, out, err = await cli(a, "import", VISIT, str(src))
+    assert rc == 0, err
+    rc, out, _ = await cli(a, "show", VISIT, "v1")
+    assert json.loads(out)["fields"]["visited"] == "2026-11-21"
