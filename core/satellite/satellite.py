@@ -1359,15 +1359,19 @@ class Satellite:
         meta = self._take_meta()
         try:
             if isinstance(item, SatRes):
-                seqs: dict[str, int] | None = None
+                seq_revs: dict[int, int] | None = None
                 if item.acks:
                     crash_point("sat.after_ack_before_record")
                     # the receipts' seq as the overlay holds them (a seq never changes; the
-                    # dict is read, not changed, here): the acks need no look-up by uid
+                    # dict is read, not changed, here): the acks need no look-up by uid.
+                    # Built once, seq -> rev: what the queue stores (Queue.accept_seqs)
                     op = self._open
-                    seqs = {a.uid: e.seq for a in item.acks if (e := op.get(a.uid)) is not None}
+                    seq_revs = {e.seq: a.rev for a in item.acks
+                                if (e := op.get(a.uid)) is not None}
+                    if len(seq_revs) != len(item.acks):
+                        seq_revs = None  # an ack of a uid not held here, or twice: by uid
                 self.replica.apply(item.rev, item.evs, item.acks, item.rejects, item.audits,
-                                   meta=meta, seqs=seqs)
+                                   meta=meta, seq_revs=seq_revs)
                 if item.more:
                     crash_point("sat.mid_catchup")
             else:
@@ -1386,10 +1390,8 @@ class Satellite:
             # writer of a receipt's state is write(), one item at a time, and nothing else
             # touches an accepted row's columns): their rows need not be read back
             op = self._open
-            for a in item.acks:
-                e = op.get(a.uid)
-                if e is not None and e.state == _PENDING:
-                    acked[a.uid] = a.rev
+            acked = {a.uid: a.rev for a in item.acks
+                     if (e := op.get(a.uid)) is not None and e.state == _PENDING}
         self._after_hub(item.evs, receipts=receipts, acked=acked)
         if isinstance(item, SatRes) and item.rejects and not self.read_only:
             self._settle_same([r.uid for r in item.rejects if r.conflicts])
@@ -1813,7 +1815,7 @@ class Satellite:
         moved = self._advance_bases(self._qv.on(near), rev) if near else set()
         upd |= moved
         if upd or gone or dropped:
-            self._outbox_after(upd | gone | set(dropped))
+            self._outbox_after(upd | gone, dropped)
         ups = sorted((u for u in upd if u in self._open), key=lambda u: self._open[u].seq)
         touched = self._qv.update(read, [self._open[u].queued() for u in ups],
                                     gone | (upd - set(ups)), changed, rev=rev)
@@ -1827,10 +1829,12 @@ class Satellite:
             touched |= before | set(self._rejected)
         return touched
 
-    def _outbox_after(self, uids: set[str]) -> None:
-        """Update the cached outbox after the receipts ``uids`` changed. While it holds every
-        pending transaction (no record repeats: the common case) that is O(len(uids)) plus a
-        filter of the list; otherwise it is computed again when next asked."""
+    def _outbox_after(self, uids: set[str], left: Sequence[str] = ()) -> None:
+        """Update the cached outbox after the receipts ``uids`` changed and the receipts
+        ``left`` left the open queue (acked and replicated: a replay's reply drops its 1,000,
+        no look-up each). While it holds every pending transaction (no record repeats: the
+        common case) that is O(len(uids) + len(left)) plus a filter of the list; otherwise
+        it is computed again when next asked."""
         ob = self._outbox
         self._outbox_list = None
         if ob is None or self._outbox_cut:
@@ -1846,6 +1850,9 @@ class Satellite:
                 ob[u] = e.trans  # e.g. its base moved
             elif u in ob:
                 del ob[u]
+        pop = ob.pop
+        for u in left:
+            pop(u, None)
 
     def _rejected_map(self) -> None:
         rejected: dict[Sig, list[str]] = {}

@@ -151,6 +151,57 @@ def test_outbox_changes_only_when_a_stored_reply_is_written(
         sat.close()
 
 
+def test_a_replys_acks_are_stored_by_seq_made_once_or_by_uid(
+        tmp_path: Path, project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Satellite.write`` makes a reply's ``seq -> rev`` once from the overlay and the queue
+    stores it as it is (``Queue.accept_seqs``: no look-up, no second list of the acks); a
+    reply acking a uid not held here, or one uid twice, goes by uid (``accept_many``: the
+    first ack of a uid counts, unknown uids are left alone). Same receipts either way."""
+    from core.revision import parse_rev
+    from core.satellite.queue import Queue
+    from core.wire import Ack, SatRes
+
+    calls: list[str] = []
+    by_seq, by_uid = Queue.accept_seqs, Queue.accept_many
+
+    def seqs_spy(q: Queue, *a: object, **k: object) -> None:
+        calls.append("seq")
+        by_seq(q, *a, **k)  # type: ignore[arg-type]
+
+    def uids_spy(q: Queue, *a: object, **k: object) -> None:
+        calls.append("uid")
+        by_uid(q, *a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Queue, "accept_seqs", seqs_spy)
+    monkeypatch.setattr(Queue, "accept_many", uids_spy)
+    sat = Satellite(tmp_path, project)
+    try:
+        u = [sat.pub([Action(SITE, f"s{i}", Cmd.NEW, {"name": str(i)})]) for i in range(5)]
+        rev = parse_rev("2026-11-26T10:00:00Z")
+        for res in (SatRes(rev, acks=(Ack(u[0], rev + 1), Ack(u[1], rev + 2))),
+                    SatRes(rev, acks=(Ack(u[2], rev + 3), Ack(u[2], rev + 9))),
+                    SatRes(rev, acks=(Ack("not-held-here", rev + 4), Ack(u[3], rev + 5)))):
+            sat.write(res)
+            sat.written(res)
+        assert calls == ["seq", "uid", "uid"]
+        got = {x: sat.receipt(x) for x in u}
+        assert {x: (r.state, r.rev) for x, r in got.items() if r is not None} == {
+            u[0]: (ReceiptState.ACCEPTED, rev + 1), u[1]: (ReceiptState.ACCEPTED, rev + 2),
+            u[2]: (ReceiptState.ACCEPTED, rev + 3), u[3]: (ReceiptState.ACCEPTED, rev + 5),
+            u[4]: (ReceiptState.PENDING, 0)}
+        assert [t.uid for t in sat.outbox()] == [u[4]] and sat.status().pending == 1
+    finally:
+        sat.close()
+    again = Satellite(tmp_path)  # as stored
+    try:
+        assert again.status().pending == 1
+        assert [t.uid for t in again.outbox()] == [u[4]]
+        r2 = again.receipt(u[2])
+        assert r2 is not None and (r2.state, r2.rev) == (ReceiptState.ACCEPTED, rev + 3)
+    finally:
+        again.close()
+
+
 def _acked_before_its_event(sat: Satellite) -> tuple[str, Rev]:
     """u1 makes s1, u2 modifies it; a batch of a catch-up acks u1 at ``rev`` before its
     event arrives: u2 is not sendable. (u2, rev)."""
