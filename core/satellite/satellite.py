@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import replace as dc_replace
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,7 @@ def _token_id(token: str) -> str:
 _PENDING = ReceiptState.PENDING.value
 _ACCEPTED = ReceiptState.ACCEPTED.value
 _REJECTED = ReceiptState.REJECTED.value
+_TOP, _KEY = itemgetter(0), itemgetter(1)  # a Sig's top and key, read in C (map over a reply's)
 #: a uid a "rejected by the hub: UID: why; UID: why" error names (or a NOT_SENT one)
 #: "; and N more: ..." ending an error that names only the first of several (MORE_REJECTED)
 _MORE = re.compile(r"; and [\d,]+ more: ")
@@ -1680,10 +1682,17 @@ class Satellite:
         new, sig = tuple.__new__, Sig
         changed = {new(sig, (e.top, e.key)) for e in evs}
         touched = self._refresh(persist=True, changed=changed, acked=acked)
-        recs: dict[str, set[str]] = {}
-        for sg in changed | touched if touched else changed:  # a replay's: the same records
-            recs.setdefault(sg.top, set()).add(sg.key)
-        self._notify(Change(records={t: frozenset(k) for t, k in recs.items()}, status=True,
+        sigs = changed | touched if touched else changed  # a replay's: the same records
+        tops = set(map(_TOP, sigs))
+        records: dict[str, frozenset[str]]
+        if len(tops) == 1:  # one topic (a replay's reply): its keys taken in C
+            records = {tops.pop(): frozenset(map(_KEY, sigs))}
+        else:
+            recs: dict[str, set[str]] = {}
+            for sg in sigs:
+                recs.setdefault(sg.top, set()).add(sg.key)
+            records = {t: frozenset(k) for t, k in recs.items()}
+        self._notify(Change(records=records, status=True,
                             receipts=receipts or bool(self._ov.conflicts)))
 
     def _refresh(self, persist: bool, changed: set[Sig] | None = None,
@@ -1741,7 +1750,8 @@ class Satellite:
             # acknowledged and replicated by the same write (a replay's reply holds its own
             # transactions' events): they leave the open queue at once, as the loop below
             # would decide for their rows (no row made for them)
-            now_in = [u for u, at in acked.items() if at <= rev]
+            now_in = (list(acked) if max(acked.values()) <= rev  # every one (a replay's)
+                      else [u for u, at in acked.items() if at <= rev])
             # those that were the only queued transaction on their records: out of the view
             # now, and no other transaction's base or outcome depends on them
             alone, kept = self._qv.drop_alone_many(now_in)

@@ -73,6 +73,36 @@ def test_listeners_hear_pub(tmp_path: Path, project: Project) -> None:
     assert len(seen) == 1 and seen[0].records == {SITE: frozenset({"s1"})}
 
 
+def test_listeners_hear_each_topics_records_of_a_stored_reply(
+        tmp_path: Path, project: Project) -> None:
+    """After a reply is stored, listeners hear the records it changed, per topic: a reply of
+    one topic (a replay's, whose keys are gathered in C) and one of two topics alike, the
+    acked edit's record included."""
+    from core.model import Event
+    from core.revision import parse_rev
+    from core.wire import Ack, SatRes
+
+    sat = Satellite(tmp_path, project)
+    try:
+        u1 = sat.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A"})])
+        seen = []
+        sat.listen(seen.append)
+        rev = parse_rev("2026-11-26T10:00:00Z")
+        one = SatRes(rev, (Event(1, rev, SITE, "s1", Cmd.NEW, {"name": "A"}),
+                           Event(2, rev + 1, SITE, "s2", Cmd.NEW, {"name": "B"})),
+                     acks=(Ack(u1, rev),))
+        two = SatRes(rev + 3, (Event(3, rev + 2, SITE, "s3", Cmd.NEW, {"name": "C"}),
+                               Event(4, rev + 3, "field.obs", "o1", Cmd.NEW, {"site": "s3"})))
+        for res in (one, two):
+            sat.write(res)
+            sat.written(res)
+        heard = [c.records for c in seen if c.records]
+        assert heard == [{SITE: frozenset({"s1", "s2"})},
+                         {SITE: frozenset({"s3"}), "field.obs": frozenset({"o1"})}]
+    finally:
+        sat.close()
+
+
 def test_local_mark_only_sticks_to_pending_receipts(tmp_path: Path, project: Project) -> None:
     sat = Satellite(tmp_path, project)
     try:
