@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import orjson
 
 from core.errors import WireError
-from core.frozen import fast_init
+from core.frozen import builder, fast_init
 from core.model import (
     Action,
     Audit,
@@ -369,6 +369,12 @@ def dec_action(obj: Any, where: str = "action") -> Action:
     return Action(r.str("top", required=True), r.str("key"), cmd, arg)
 
 
+_new_event = builder(Event)
+_new_audit = builder(Audit)
+"""The satellite's bulk decoding of a reply's events and audits (2,000 per reply of 1,000
+transactions): :func:`core.frozen.builder`, not the dataclass ``__init__``."""
+
+
 def _fast_event(obj: Any, prs: Callable[[str], Rev] = _parse_rev_cached) -> Event | None:
     """A well-formed event built without the careful reader; ``None``: take the reader."""
     if type(obj) is not dict:
@@ -385,7 +391,7 @@ def _fast_event(obj: Any, prs: Callable[[str], Rev] = _parse_rev_cached) -> Even
             and type(top) is str and type(key) is str
             and (arg is None or type(arg) is dict) and -(2**63) <= i < 2**63):
         try:
-            return Event(i, prs(rv), top, key, cmd, arg)
+            return _new_event(i, prs(rv), top, key, cmd, arg)
         except ValueError:
             pass
     return None
@@ -509,7 +515,7 @@ def _fast_audit(obj: Any, prs: Callable[[str], Rev] = _parse_rev_cached) -> Audi
             created = prs(created) if type(created) is str and created \
                 else _opt_rev(created, prs)
             arrived = ZERO_REV if arrived is None else _opt_rev(arrived, prs)
-            return Audit(rev, created, arrived, usr or "", extra, uid or "")
+            return _new_audit(rev, created, arrived, usr or "", extra, uid or "")
         except (ValueError, TypeError):
             pass
     return None

@@ -64,6 +64,8 @@ import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -477,31 +479,25 @@ class Queue:
             return bool(r.rowcount)
 
     def accept_many(self, acks: Sequence[tuple[str, int]],
-                    conn: Connection | None = None,
-                    seqs: Mapping[str, int] | None = None) -> None:
+                    conn: Connection | None = None) -> None:
         """Mark pending transactions (uid, rev) accepted (the first ack of a uid counts, as
         one update per ack would: the receipt is no longer pending after it).
 
-        ``seqs``: the ``seq`` of (some of) these uids as the caller knows them (a receipt's
-        ``seq`` never changes); the others are looked up. With ``sat_acked`` (see the module
-        docstring) each ack is an entry added there and one removed from ``sat_pending``;
-        before (a queue not upgraded) one ``UPDATE ... FROM (VALUES ...)`` per
-        :data:`_ACCEPT_PART` acks rewrites the receipts."""
+        With ``sat_acked`` (see the module docstring) each ack is an entry added there and one
+        removed from ``sat_pending`` (the receipts' ``seq`` looked up by uid;
+        :meth:`accept_seqs` when the caller knows them); before (a queue not upgraded) one
+        ``UPDATE ... FROM (VALUES ...)`` per :data:`_ACCEPT_PART` acks rewrites the
+        receipts."""
         if not acks:
             return
         with self._conn(conn) as c:
             self._mark(uid for uid, _ in acks)
             if self.fast:
-                known = seqs or {}
-                if len(known) == len(acks) and all(u in known for u, _ in acks):
-                    # every uid known, each once (a reply's acks, from Satellite.write)
-                    self._ack_seqs(c, [(known[u], rev) for u, rev in acks])
-                    return
                 first: dict[str, int] = {}
                 for uid, rev in acks:
                     first.setdefault(uid, rev)
-                acked = [(known[u], rev) for u, rev in first.items() if u in known]
-                missing = [u for u in first if u not in known]
+                missing = list(first)
+                acked: list[tuple[int, int]] = []
                 for i in range(0, len(missing), 500):
                     chunk = missing[i:i + 500]
                     acked += [(int(r[0]), first[r[1]]) for r in c.exec_driver_sql(
@@ -527,24 +523,40 @@ class Queue:
                 part = rows[i:i + _ACCEPT_PART]
                 c.exec_driver_sql(_accept_sql(len(part)), tuple([v for r in part for v in r]))
 
+    def accept_seqs(self, seq_revs: Mapping[int, int], uids: Iterable[str],
+                    conn: Connection | None = None) -> None:
+        """:meth:`accept_many` of acks whose receipts the caller knows by ``seq`` (a
+        receipt's ``seq`` never changes): ``seq -> rev``, one entry per ack (no uid acked
+        twice), and the acks' ``uids``. A queue with ``sat_acked`` only (:attr:`fast`: every
+        writer's); a reply's acks from :meth:`Satellite.write`, made once there."""
+        if not seq_revs:
+            return
+        if not self.fast:
+            raise ValueError("accept_seqs needs the sat_acked layout (a writer's queue)")
+        with self._conn(conn) as c:
+            self._mark(uids)
+            self._ack_seqs(c, seq_revs.items())
+
     @staticmethod
-    def _ack_seqs(c: Connection, rows: Sequence[tuple[int, int]]) -> None:
+    def _ack_seqs(c: Connection, rows: Iterable[tuple[int, int]]) -> None:
         """Mark the receipts ``(seq, rev)`` accepted through ``sat_acked``: those still
         pending only (in ``sat_pending``), each ``seq`` once; then ``pending_upto`` moves to
         the newest receipt (every pending one is in ``sat_pending`` in a writer)."""
+        rows = sorted(rows)
         if not rows:
             return
-        rows = sorted(rows)
         for i in range(0, len(rows), _ACK_PART):
             part = rows[i:i + _ACK_PART]
-            # one statement step per part (not per row), the rows in seq order
+            # one statement step per part (not per row), the rows in seq order; the
+            # parameters flattened in C (no Python loop per ack)
             c.exec_driver_sql(
                 "INSERT OR IGNORE INTO sat_acked (seq, rev) SELECT column1, column2 FROM "
                 "(VALUES " + ", ".join(["(?, ?)"] * len(part)) + ") "
                 "WHERE column1 IN (SELECT seq FROM sat_pending)",
-                tuple([v for r in part for v in r]))
+                tuple(chain.from_iterable(part)))
             c.exec_driver_sql("DELETE FROM sat_pending WHERE seq IN ("
-                              + ",".join("?" * len(part)) + ")", tuple([r[0] for r in part]))
+                              + ",".join("?" * len(part)) + ")",
+                              tuple(map(itemgetter(0), part)))
         c.exec_driver_sql(_SET_UPTO)
 
     def reject(self, uid: str, err: str, conflicts: Sequence[Conflict],

@@ -412,11 +412,12 @@ class Replica:
     def apply(self, rev: Rev, evs: Sequence[Event], acks: Sequence[Ack | Audit] = (),
               rejects: Sequence[Reject] = (), audits: Sequence[Audit] = (),
               meta: Mapping[str, Any] | None = None,
-              seqs: Mapping[str, int] | None = None) -> None:
+              seq_revs: Mapping[int, int] | None = None) -> None:
         """Store the hub's events up to ``rev``, the outcomes of local transactions and
         ``meta`` (``sat_meta`` values), in one commit. Events at or before the replica's
-        revision are skipped (duplicates). ``seqs``: the queue ``seq`` of acked uids, where
-        the caller knows them (:meth:`Queue.accept_many`).
+        revision are skipped (duplicates). ``seq_revs``: ``seq -> rev`` of every ack's
+        receipt, when the caller knows each one's queue ``seq`` and no uid is acked twice
+        (:meth:`Queue.accept_seqs`); else the acks are stored by uid.
 
         Raises:
             LostRevisionsError: the hub's events reuse event ids this replica holds: it
@@ -426,7 +427,7 @@ class Replica:
         """
         _check_hub_order(evs)
         try:
-            self._apply(rev, evs, acks, rejects, audits, meta, seqs)
+            self._apply(rev, evs, acks, rejects, audits, meta, seq_revs)
         except OrderError as exc:
             ids = (f"event {exc.first}" if exc.first == exc.last
                    else f"events {exc.first}..{exc.last}")
@@ -448,16 +449,16 @@ class Replica:
 
     def _apply(self, rev: Rev, evs: Sequence[Event], acks: Sequence[Ack | Audit],
                rejects: Sequence[Reject], audits: Sequence[Audit],
-               meta: Mapping[str, Any] | None, seqs: Mapping[str, int] | None) -> None:
+               meta: Mapping[str, Any] | None, seq_revs: Mapping[int, int] | None) -> None:
         if not self._int_tops:
-            self._apply_in(rev, evs, acks, rejects, audits, meta, seqs)
+            self._apply_in(rev, evs, acks, rejects, audits, meta, seq_revs)
             return
         with self._int_lock:  # until the commit: see greatest_int_key
-            self._apply_in(rev, evs, acks, rejects, audits, meta, seqs)
+            self._apply_in(rev, evs, acks, rejects, audits, meta, seq_revs)
 
     def _apply_in(self, rev: Rev, evs: Sequence[Event], acks: Sequence[Ack | Audit],
                   rejects: Sequence[Reject], audits: Sequence[Audit],
-                  meta: Mapping[str, Any] | None, seqs: Mapping[str, int] | None) -> None:
+                  meta: Mapping[str, Any] | None, seq_revs: Mapping[int, int] | None) -> None:
         with self.ledger.begin() as conn:
             cur = self.ledger.rev_in(conn)
             fresh = [e for e in evs if e.rev > cur]
@@ -470,7 +471,10 @@ class Replica:
                 if self._int_max and (self._int_dirty or new_rev != cur):
                     self._store_int_keys(conn, new_rev)  # kept as of the new revision
             if acks:
-                self.queue.accept_many([(a.uid, a.rev) for a in acks], conn, seqs)
+                if seq_revs is not None and len(seq_revs) == len(acks) and self.queue.fast:
+                    self.queue.accept_seqs(seq_revs, [a.uid for a in acks], conn)
+                else:
+                    self.queue.accept_many([(a.uid, a.rev) for a in acks], conn)
             for r in rejects:
                 # an edit the hub applied all the same (a daql hub's, over a colleague's
                 # change) is stored at its own revision: its event is the user's own

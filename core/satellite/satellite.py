@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import replace as dc_replace
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,7 @@ def _token_id(token: str) -> str:
 _PENDING = ReceiptState.PENDING.value
 _ACCEPTED = ReceiptState.ACCEPTED.value
 _REJECTED = ReceiptState.REJECTED.value
+_TOP, _KEY = itemgetter(0), itemgetter(1)  # a Sig's top and key, read in C (map over a reply's)
 #: a uid a "rejected by the hub: UID: why; UID: why" error names (or a NOT_SENT one)
 #: "; and N more: ..." ending an error that names only the first of several (MORE_REJECTED)
 _MORE = re.compile(r"; and [\d,]+ more: ")
@@ -1423,15 +1425,19 @@ class Satellite:
             meta[MARKS_STALE] = True
         try:
             if isinstance(item, SatRes):
-                seqs: dict[str, int] | None = None
+                seq_revs: dict[int, int] | None = None
                 if item.acks:
                     crash_point("sat.after_ack_before_record")
                     # the receipts' seq as the overlay holds them (a seq never changes; the
-                    # dict is read, not changed, here): the acks need no look-up by uid
+                    # dict is read, not changed, here): the acks need no look-up by uid.
+                    # Built once, seq -> rev: what the queue stores (Queue.accept_seqs)
                     op = self._open
-                    seqs = {a.uid: e.seq for a in item.acks if (e := op.get(a.uid)) is not None}
+                    seq_revs = {e.seq: a.rev for a in item.acks
+                                if (e := op.get(a.uid)) is not None}
+                    if len(seq_revs) != len(item.acks):
+                        seq_revs = None  # an ack of a uid not held here, or twice: by uid
                 self.replica.apply(item.rev, item.evs, item.acks, item.rejects, item.audits,
-                                   meta=meta, seqs=seqs)
+                                   meta=meta, seq_revs=seq_revs)
                 if item.more:
                     crash_point("sat.mid_catchup")
             else:
@@ -1459,10 +1465,8 @@ class Satellite:
             # writer of a receipt's state is write(), one item at a time, and nothing else
             # touches an accepted row's columns): their rows need not be read back
             op = self._open
-            for a in item.acks:
-                e = op.get(a.uid)
-                if e is not None and e.state == _PENDING:
-                    acked[a.uid] = a.rev
+            acked = {a.uid: a.rev for a in item.acks
+                     if (e := op.get(a.uid)) is not None and e.state == _PENDING}
         self._after_hub(item.evs, receipts=receipts, acked=acked)
         if isinstance(item, SatRes) and item.rejects and not self.read_only:
             self._settle_same([r.uid for r in item.rejects if r.conflicts])
@@ -1751,10 +1755,17 @@ class Satellite:
         new, sig = tuple.__new__, Sig
         changed = {new(sig, (e.top, e.key)) for e in evs}
         touched = self._refresh(persist=True, changed=changed, acked=acked)
-        recs: dict[str, set[str]] = {}
-        for sg in changed | touched if touched else changed:  # a replay's: the same records
-            recs.setdefault(sg.top, set()).add(sg.key)
-        self._notify(Change(records={t: frozenset(k) for t, k in recs.items()}, status=True,
+        sigs = changed | touched if touched else changed  # a replay's: the same records
+        tops = set(map(_TOP, sigs))
+        records: dict[str, frozenset[str]]
+        if len(tops) == 1:  # one topic (a replay's reply): its keys taken in C
+            records = {tops.pop(): frozenset(map(_KEY, sigs))}
+        else:
+            recs: dict[str, set[str]] = {}
+            for sg in sigs:
+                recs.setdefault(sg.top, set()).add(sg.key)
+            records = {t: frozenset(k) for t, k in recs.items()}
+        self._notify(Change(records=records, status=True,
                             receipts=receipts or bool(self._ov.conflicts)))
 
     def _refresh(self, persist: bool, changed: set[Sig] | None = None,
@@ -1813,7 +1824,8 @@ class Satellite:
             # acknowledged and replicated by the same write (a replay's reply holds its own
             # transactions' events): they leave the open queue at once, as the loop below
             # would decide for their rows (no row made for them)
-            now_in = [u for u, at in acked.items() if at <= rev]
+            now_in = (list(acked) if max(acked.values()) <= rev  # every one (a replay's)
+                      else [u for u, at in acked.items() if at <= rev])
             # those that were the only queued transaction on their records: out of the view
             # now, and no other transaction's base or outcome depends on them
             alone, kept = self._qv.drop_alone_many(now_in)
@@ -1887,7 +1899,7 @@ class Satellite:
         moved = self._advance_bases(self._qv.on(near), rev) if near else set()
         upd |= moved
         if upd or gone or dropped:
-            self._outbox_after(upd | gone | set(dropped))
+            self._outbox_after(upd | gone, dropped)
         ups = sorted((u for u in upd if u in self._open), key=lambda u: self._open[u].seq)
         touched = self._qv.update(read, [self._open[u].queued() for u in ups],
                                     gone | (upd - set(ups)), changed, rev=rev)
@@ -1901,10 +1913,12 @@ class Satellite:
             touched |= before | set(self._rejected)
         return touched
 
-    def _outbox_after(self, uids: set[str]) -> None:
-        """Update the cached outbox after the receipts ``uids`` changed. While it holds every
-        pending transaction (no record repeats: the common case) that is O(len(uids)) plus a
-        filter of the list; otherwise it is computed again when next asked."""
+    def _outbox_after(self, uids: set[str], left: Sequence[str] = ()) -> None:
+        """Update the cached outbox after the receipts ``uids`` changed and the receipts
+        ``left`` left the open queue (acked and replicated: a replay's reply drops its 1,000,
+        no look-up each). While it holds every pending transaction (no record repeats: the
+        common case) that is O(len(uids) + len(left)) plus a filter of the list; otherwise
+        it is computed again when next asked."""
         ob = self._outbox
         self._outbox_list = None
         if ob is None or self._outbox_cut:
@@ -1920,6 +1934,9 @@ class Satellite:
                 ob[u] = e.trans  # e.g. its base moved
             elif u in ob:
                 del ob[u]
+        pop = ob.pop
+        for u in left:
+            pop(u, None)
 
     def _rejected_map(self) -> None:
         rejected: dict[Sig, list[str]] = {}

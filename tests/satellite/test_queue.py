@@ -73,6 +73,36 @@ def test_listeners_hear_pub(tmp_path: Path, project: Project) -> None:
     assert len(seen) == 1 and seen[0].records == {SITE: frozenset({"s1"})}
 
 
+def test_listeners_hear_each_topics_records_of_a_stored_reply(
+        tmp_path: Path, project: Project) -> None:
+    """After a reply is stored, listeners hear the records it changed, per topic: a reply of
+    one topic (a replay's, whose keys are gathered in C) and one of two topics alike, the
+    acked edit's record included."""
+    from core.model import Event
+    from core.revision import parse_rev
+    from core.wire import Ack, SatRes
+
+    sat = Satellite(tmp_path, project)
+    try:
+        u1 = sat.pub([Action(SITE, "s1", Cmd.NEW, {"name": "A"})])
+        seen = []
+        sat.listen(seen.append)
+        rev = parse_rev("2026-11-26T10:00:00Z")
+        one = SatRes(rev, (Event(1, rev, SITE, "s1", Cmd.NEW, {"name": "A"}),
+                           Event(2, rev + 1, SITE, "s2", Cmd.NEW, {"name": "B"})),
+                     acks=(Ack(u1, rev),))
+        two = SatRes(rev + 3, (Event(3, rev + 2, SITE, "s3", Cmd.NEW, {"name": "C"}),
+                               Event(4, rev + 3, "field.obs", "o1", Cmd.NEW, {"site": "s3"})))
+        for res in (one, two):
+            sat.write(res)
+            sat.written(res)
+        heard = [c.records for c in seen if c.records]
+        assert heard == [{SITE: frozenset({"s1", "s2"})},
+                         {SITE: frozenset({"s3"}), "field.obs": frozenset({"o1"})}]
+    finally:
+        sat.close()
+
+
 def test_local_mark_only_sticks_to_pending_receipts(tmp_path: Path, project: Project) -> None:
     sat = Satellite(tmp_path, project)
     try:
@@ -149,6 +179,57 @@ def test_outbox_changes_only_when_a_stored_reply_is_written(
         assert rv.pending == (u2,) and not rv.conflict
     finally:
         sat.close()
+
+
+def test_a_replys_acks_are_stored_by_seq_made_once_or_by_uid(
+        tmp_path: Path, project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Satellite.write`` makes a reply's ``seq -> rev`` once from the overlay and the queue
+    stores it as it is (``Queue.accept_seqs``: no look-up, no second list of the acks); a
+    reply acking a uid not held here, or one uid twice, goes by uid (``accept_many``: the
+    first ack of a uid counts, unknown uids are left alone). Same receipts either way."""
+    from core.revision import parse_rev
+    from core.satellite.queue import Queue
+    from core.wire import Ack, SatRes
+
+    calls: list[str] = []
+    by_seq, by_uid = Queue.accept_seqs, Queue.accept_many
+
+    def seqs_spy(q: Queue, *a: object, **k: object) -> None:
+        calls.append("seq")
+        by_seq(q, *a, **k)  # type: ignore[arg-type]
+
+    def uids_spy(q: Queue, *a: object, **k: object) -> None:
+        calls.append("uid")
+        by_uid(q, *a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Queue, "accept_seqs", seqs_spy)
+    monkeypatch.setattr(Queue, "accept_many", uids_spy)
+    sat = Satellite(tmp_path, project)
+    try:
+        u = [sat.pub([Action(SITE, f"s{i}", Cmd.NEW, {"name": str(i)})]) for i in range(5)]
+        rev = parse_rev("2026-11-26T10:00:00Z")
+        for res in (SatRes(rev, acks=(Ack(u[0], rev + 1), Ack(u[1], rev + 2))),
+                    SatRes(rev, acks=(Ack(u[2], rev + 3), Ack(u[2], rev + 9))),
+                    SatRes(rev, acks=(Ack("not-held-here", rev + 4), Ack(u[3], rev + 5)))):
+            sat.write(res)
+            sat.written(res)
+        assert calls == ["seq", "uid", "uid"]
+        got = {x: sat.receipt(x) for x in u}
+        assert {x: (r.state, r.rev) for x, r in got.items() if r is not None} == {
+            u[0]: (ReceiptState.ACCEPTED, rev + 1), u[1]: (ReceiptState.ACCEPTED, rev + 2),
+            u[2]: (ReceiptState.ACCEPTED, rev + 3), u[3]: (ReceiptState.ACCEPTED, rev + 5),
+            u[4]: (ReceiptState.PENDING, 0)}
+        assert [t.uid for t in sat.outbox()] == [u[4]] and sat.status().pending == 1
+    finally:
+        sat.close()
+    again = Satellite(tmp_path)  # as stored
+    try:
+        assert again.status().pending == 1
+        assert [t.uid for t in again.outbox()] == [u[4]]
+        r2 = again.receipt(u[2])
+        assert r2 is not None and (r2.state, r2.rev) == (ReceiptState.ACCEPTED, rev + 3)
+    finally:
+        again.close()
 
 
 def _acked_before_its_event(sat: Satellite) -> tuple[str, Rev]:

@@ -884,3 +884,22 @@ def test_a_replays_reply_gives_its_audits_as_its_acks() -> None:
     # an ack that is not an object
     with pytest.raises(WireError, match="acks"):
         dec_sat_res({"acks": [1], "audits": [{"uid": "u0"}]})
+
+
+def test_a_replys_events_and_audits_are_built_as_their_classes() -> None:
+    """dec_sat_res builds a reply's events and audits with ``core.frozen.builder`` (the
+    satellite decodes 2,000 per reply of 1,000): each is exactly an ``Event`` / ``Audit``,
+    equal to the constructor's, frozen, and read the same way."""
+    from core.model import Audit
+
+    ev = Event(3, R0, "field.site", "s1", Cmd.NEW, {"name": "A"})
+    au = Audit(R0, R0 - 5, 0, "me", {"why": "x"}, "u1")
+    res = dec_sat_res(orjson.loads(dumps(enc_sat_res(SatRes(R0, (ev,), (), (), False,
+                                                            (au,))))))
+    [e], [a] = res.evs, res.audits
+    assert type(e) is Event and type(a) is Audit
+    assert (e, a) == (ev, au)
+    assert repr(e) == repr(ev) and dataclasses.astuple(a) == dataclasses.astuple(au)
+    for obj in (e, a):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            obj.rev = 1  # type: ignore[misc]
