@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["fast_init"]
+__all__ = ["builder", "fast_init"]
 
 _T = TypeVar("_T")
 
@@ -32,24 +33,12 @@ _T = TypeVar("_T")
 def fast_init(cls: type[_T]) -> type[_T]:
     """Give the frozen, slotted dataclass ``cls`` an ``__init__`` that sets its slots
     directly (see the module doc); use it above ``@dataclass(frozen=True, slots=True)``."""
-    params = getattr(cls, "__dataclass_params__", None)
-    if params is None or not params.frozen or "__slots__" not in cls.__dict__:
-        raise TypeError(f"{cls.__name__}: fast_init needs a frozen dataclass with slots")
-    if hasattr(cls, "__post_init__"):
-        raise TypeError(f"{cls.__name__}: fast_init does not run __post_init__")
+    fields = _plain_fields(cls, "fast_init")
     old = cls.__dict__["__init__"]
-    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
-    if list(inspect.signature(old).parameters)[1:] != [f.name for f in fields]:
-        # an InitVar, a keyword-only or a non-init field: the generated __init__ takes
-        # other parameters than the fields
-        raise TypeError(f"{cls.__name__}: fast_init needs __init__(self, *fields)")
     ns: dict[str, Any] = {}
     args: list[str] = []
     lines: list[str] = []
     for f in fields:
-        if not f.init or f.kw_only or f.default_factory is not dataclasses.MISSING:
-            raise TypeError(f"{cls.__name__}.{f.name}: fast_init takes only positional "
-                            "init fields with plain defaults")
         name = f.name
         if f.default is dataclasses.MISSING:
             args.append(name)
@@ -67,3 +56,63 @@ def fast_init(cls: type[_T]) -> type[_T]:
     init.__doc__ = old.__doc__
     cls.__init__ = init  # type: ignore[method-assign]
     return cls
+
+
+def _plain_fields(cls: type, who: str) -> tuple[dataclasses.Field[Any], ...]:
+    """The fields of ``cls``, a frozen, slotted dataclass whose generated ``__init__`` only sets
+    them (else TypeError: ``who`` would do less than it)."""
+    params = getattr(cls, "__dataclass_params__", None)
+    if params is None or not params.frozen or "__slots__" not in cls.__dict__:
+        raise TypeError(f"{cls.__name__}: {who} needs a frozen dataclass with slots")
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__}: {who} does not run __post_init__")
+    fields = dataclasses.fields(cls)
+    init = cls.__dict__["__init__"]
+    if list(inspect.signature(init).parameters)[1:] != [f.name for f in fields]:
+        # an InitVar, a keyword-only or a non-init field: the generated __init__ takes
+        # other parameters than the fields
+        raise TypeError(f"{cls.__name__}: {who} needs __init__(self, *fields)")
+    for f in fields:
+        if not f.init or f.kw_only or f.default_factory is not dataclasses.MISSING:
+            raise TypeError(f"{cls.__name__}.{f.name}: {who} takes only positional "
+                            "init fields with plain defaults")
+    return fields
+
+
+def builder(cls: type[_T]) -> Callable[..., _T]:
+    """A function that makes a ``cls`` from all its fields, positionally, for the hub's bulk
+    decoding and replies (an ``evt.sat`` builds thousands of transactions, actions, audits
+    and acks per request).
+
+    Each of :func:`fast_init`'s field setters is a call through the slot's descriptor (an
+    argument tuple made and unpacked per field): about 240 instructions a field. The
+    builder stores the fields into an instance of a twin class with the same slots and no
+    ``__setattr__`` of its own (plain attribute stores, specialized by the interpreter),
+    then makes it a ``cls`` by assigning ``__class__``, which CPython allows between
+    classes of the same slots and base: ``Trans`` 0.36 -> 0.12 µs. The result is a ``cls``
+    in every respect (its type, fields, equality, hash, repr, pickling; frozen after). When
+    the interpreter refuses the assignment (another layout), the builder is ``cls`` itself.
+    Only the hub's ``evt.sat`` path uses it: the ledger's own objects are built as before.
+
+    Raises:
+        TypeError: ``cls`` is not a class :func:`fast_init` takes (its ``__init__`` would do
+            more than set the fields: the builder does only that).
+    """
+    names = [f.name for f in _plain_fields(cls, "builder")]
+    slots = cls.__dict__.get("__slots__")
+    if slots is None or cls.__bases__ != (object,) or tuple(slots) != tuple(names):
+        return cls
+    twin = type(f"_{cls.__name__}Build", (), {"__slots__": tuple(names)})
+    try:
+        probe = twin()
+        probe.__class__ = cls
+    except TypeError:  # pragma: no cover - a layout CPython does not let us assign
+        return cls
+    ns: dict[str, Any] = {"_twin": twin, "_cls": cls}
+    src = (f"def build({', '.join(names)}):\n    o = _twin()\n"
+           + "".join(f"    o.{n} = {n}\n" for n in names)
+           + "    o.__class__ = _cls\n    return o\n")
+    exec(src, ns)  # generated from the field names, as fast_init
+    build: Callable[..., _T] = ns["build"]
+    build.__qualname__ = build.__name__ = f"build_{cls.__name__}"
+    return build

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import orjson
 
 from core.errors import WireError
-from core.frozen import fast_init
+from core.frozen import builder, fast_init
 from core.model import (
     Action,
     Audit,
@@ -676,6 +676,9 @@ _SAT_SHAPE = True
 """``dec_sat`` decodes a satellite's transactions (exactly ``base``, ``created``, ``uid`` and
 one action) inline, before the general fast path (tests turn it off to compare)."""
 
+_new_trans = builder(Trans)
+_new_action = builder(Action)
+
 
 def dec_sat(obj: Any, where: str = "evt.sat") -> SatReq:
     r = _Reader(obj, where)
@@ -694,6 +697,7 @@ def dec_sat(obj: Any, where: str = "evt.sat") -> SatReq:
         add = fast.append
         cmds = _CMDS.get
         shape = _SAT_SHAPE
+        new_trans, new_action = _new_trans, _new_action
         for x in raw:
             # a satellite's transaction (exactly base, created, uid and one action, see
             # Satellite.prepare) without the general fast path's calls and look-ups of the
@@ -716,8 +720,9 @@ def dec_sat(obj: Any, where: str = "evt.sat") -> SatReq:
                         if cmd is not None and type(top) is str and type(key) is str \
                                 and (arg is None or type(arg) is dict):
                             try:
-                                add(Trans((Action(top, key, cmd, arg),), prs(base), 0,
-                                          ZERO_REV, prs(created), ZERO_REV, "", None, uid))
+                                add(new_trans((new_action(top, key, cmd, arg),), prs(base),
+                                              0, ZERO_REV, prs(created), ZERO_REV, "", None,
+                                              uid))
                                 continue
                             except ValueError:
                                 pass  # _fast_trans gives up on it too: the reader names it

@@ -1,4 +1,5 @@
-"""core.frozen.fast_init: the faster __init__ behaves exactly as the dataclass's own."""
+"""core.frozen.fast_init: the faster __init__ behaves exactly as the dataclass's own; and
+core.frozen.builder: what it builds is what the class itself makes."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import core.ledger.protocols as protocols
 import core.model as model
 import core.wire as wire
 import hubserver.outputs as outputs
-from core.frozen import fast_init
+from core.frozen import builder, fast_init
 
 FAST = [model.Action, model.Event, model.Audit, model.Trans, model.Watch, model.Note,
         model.Update, model.Status, model.Conflict, wire.Frame, wire.SubReq, wire.MonReq,
@@ -126,3 +127,57 @@ def test_fast_init_of_a_class_without_fields() -> None:
     assert Empty() == Empty()
     with pytest.raises(TypeError):
         Empty(1)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("cls", FAST, ids=lambda c: c.__name__)
+def test_builder_makes_what_the_class_makes(cls: type) -> None:
+    build = builder(cls)
+    assert build is not cls  # the twin-class path, not the fallback: every FAST class takes it
+    vals = _values(cls, 2)
+    a, b = build(*vals), cls(*vals)
+    assert type(a) is cls
+    assert [getattr(a, f.name) for f in dataclasses.fields(cls)] == vals
+    assert a == b and hash(a) == hash(b) and repr(a) == repr(b)
+    name = dataclasses.fields(cls)[0].name
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(a, name, "x")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        delattr(a, name)
+    assert not hasattr(a, "__dict__")
+    assert pickle.loads(pickle.dumps(a)) == b
+    assert copy.copy(a) == b and copy.deepcopy(a) == b
+    assert dataclasses.replace(a, **{name: "other"}) == dataclasses.replace(b, **{name: "other"})
+    assert dataclasses.astuple(a) == tuple(vals)
+    with pytest.raises(TypeError):
+        build(*vals[:-1])  # every field, no defaults
+    with pytest.raises(TypeError):
+        build(*vals, "one too many")
+
+
+def test_builder_refuses_what_it_would_change_and_falls_back_on_another_layout() -> None:
+    @dataclass(frozen=True, slots=True)
+    class PostInit:
+        a: int
+
+        def __post_init__(self) -> None:
+            pass
+
+    @dataclass(frozen=True)
+    class NoSlots:
+        a: int
+
+    for cls in (PostInit, NoSlots):
+        with pytest.raises(TypeError):
+            builder(cls)
+
+    @dataclass(frozen=True, slots=True)
+    class Base:
+        a: int
+
+    @dataclass(frozen=True, slots=True)
+    class Derived(Base):
+        b: int
+
+    # not a direct subclass of object: no twin, the class itself builds
+    assert builder(Derived) is Derived
+    assert builder(Derived)(1, 2) == Derived(1, 2)
