@@ -16,6 +16,9 @@ defaults, the instance still refuses ``setattr``/``delattr`` (``FrozenInstanceEr
 dataclass's own. Only classes that are frozen, slotted, without ``__post_init__``,
 ``InitVar``, ``default_factory``, keyword-only or non-init fields are accepted (else
 ``TypeError`` at import: the generated ``__init__`` would do more than set the fields).
+
+:func:`builder` goes further for code that builds thousands of one class per message (the
+hub's ``evt.sat``): a function that makes the instance without any ``__init__`` (see there).
 """
 
 from __future__ import annotations
