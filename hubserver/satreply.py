@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 import orjson
 
 from core.errors import ConflictError, OutpostError, ValidationError
+from core.frozen import builder
 from core.ledger.protocols import Ledger, PubResult, some_topics
 from core.model import Audit, Event
 from core.revision import Rev
@@ -112,7 +113,8 @@ def sat_reply(svc: HubService, job: PubJob, results: Sequence[PubResult | Except
     if not job.pre and len(results) == len(req.trans) and all_published(results):
         # the common case, every transaction published (or a duplicate): acks only
         done = cast("Sequence[PubResult]", results)
-        acks = [Ack(t.uid, r.rev) for t, r in zip(req.trans, done, strict=True) if t.uid]
+        new_ack = _new_ack  # an Ack, built without its __init__ (core.frozen.builder)
+        acks = [new_ack(t.uid, r.rev) for t, r in zip(req.trans, done, strict=True) if t.uid]
         counts = (len(done), 0)
     else:
         counts = verdicts(job, results, acks, rejects)
@@ -141,6 +143,7 @@ def sat_reply(svc: HubService, job: PubJob, results: Sequence[PubResult | Except
 
 
 _PUBLISHED = frozenset({PubResult})
+_new_ack = builder(Ack)
 
 
 def all_published(results: Sequence[PubResult | Exception]) -> bool:

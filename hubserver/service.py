@@ -56,6 +56,7 @@ from core.errors import (
     ValidationError,
     WireError,
 )
+from core.frozen import builder
 from core.ledger.protocols import Publisher, PubResult
 from core.model import Audit, Event, Status, Trans, Update, Watch
 from core.revision import ZERO_REV, Rev, format_rev, now_rev
@@ -655,6 +656,7 @@ class HubService:
         # the revisions whose events the publisher gets in its reply (with an error reply
         # instead, as pushes)
         cache = self._audits
+        new_audit = _new_audit  # an Audit, built without its __init__ (core.frozen.builder)
         conn = job.conn
         evs: list[Event] = []
         mine: dict[Rev, ConnId] = {}
@@ -665,7 +667,7 @@ class HubService:
                 if not r.dup:
                     # what the ledger stored in the audit row (core.ledger.batch), minus
                     # arrived (fanout.remember, with the cap applied once below)
-                    cache[r.rev] = Audit(r.rev, t.created, ZERO_REV, usr, t.extra, t.uid)
+                    cache[r.rev] = new_audit(r.rev, t.created, ZERO_REV, usr, t.extra, t.uid)
                     evs.extend(r.evs)
         for _ in range(len(cache) - self.AUDIT_CACHE):
             cache.popitem(last=False)
@@ -698,6 +700,9 @@ class HubService:
     take_sealed = fanout.take_sealed
     has_push = fanout.has_push
     pending = fanout.pending
+
+
+_new_audit = builder(Audit)
 
 
 def _stored(r: PubResult | Exception | None) -> str:

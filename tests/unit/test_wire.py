@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.errors import WireError
-from core.model import Action, Cmd, Conflict, Event, Note, Status, Trans, Update, Watch
+from core.model import Action, Audit, Cmd, Conflict, Event, Note, Status, Trans, Update, Watch
 from core.revision import ZERO_REV, format_rev, parse_rev
 from core.wire import (
     MAX_FRAME,
@@ -713,28 +713,83 @@ def test_sat_res_fast_paths_match_the_careful_reader(obj: dict[str, Any]) -> Non
     assert _plain_acks(got) == _careful_sat_res(obj)
 
 
+_SAT_ACTION = st.fixed_dictionaries({"top": st.just("field.site"), "key": st.text(max_size=4),
+                                     "cmd": st.sampled_from(["new", "mod", "del"]),
+                                     "arg": st.one_of(st.none(), st.dictionaries(
+                                         st.text(max_size=3), st.integers(), max_size=2))})
+def _broken(d: dict[str, Any], change: tuple[str, Any] | None) -> dict[str, Any]:
+    """``d`` with one field replaced (or, ``"+"``, one more field), or as it is."""
+    if change is None:
+        return d
+    name, value = change
+    return {**d, "usr": value} if name == "+" else {**d, name: value}
+
+
+# a satellite's transaction (Satellite.prepare; dec_sat decodes it inline, session 14), mostly
+# well-formed, and its near misses: one field of another type or value, or a fifth field
+_SAT_TRANS_LIKE = st.builds(
+    _broken,
+    st.fixed_dictionaries({
+        "base": st.sampled_from(["0001-01-01T00:00:00Z", "2026-11-26T11:26:54.628Z"]),
+        "created": st.sampled_from(["2026-11-26T11:26:55.1Z", "2026-11-26T11:26:55Z"]),
+        "uid": st.text(min_size=1, max_size=6),
+        "acts": st.lists(_SAT_ACTION, min_size=1, max_size=2)}),
+    st.one_of(st.none(), st.tuples(
+        st.sampled_from(["base", "created", "uid", "acts", "+"]),
+        st.one_of(_REV_LIKE, st.lists(_ACTION_LIKE, min_size=1, max_size=1)))))
+
+
+@given(st.lists(_SAT_TRANS_LIKE, min_size=1, max_size=3))
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+def test_sat_request_of_a_satellites_shape_matches_the_careful_reader(trans: list[Any]) -> None:
+    """A satellite's transactions (base, created, uid, one action) are decoded inline by
+    dec_sat: the same Trans as the careful reader's (uid, both revisions, the action), or
+    its error."""
+    from core import wire
+
+    obj = {"rev": "2026-11-26T11:26:54.628Z", "tops": ["field.site"], "trans": trans}
+    try:
+        got: Any = dec_sat(obj)
+    except WireError as exc:
+        got = str(exc)
+    fast = wire._fast_trans, wire._fast_action
+    wire._fast_trans = wire._fast_action = lambda *a: None  # type: ignore[assignment]
+    wire._SAT_SHAPE = False
+    try:
+        want: Any = dec_sat(obj)
+    except WireError as exc:
+        want = str(exc)
+    finally:
+        wire._fast_trans, wire._fast_action = fast
+        wire._SAT_SHAPE = True
+    assert got == want
+
+
 @given(st.fixed_dictionaries({}, optional={
     "rev": _REV_LIKE, "tops": st.lists(st.text(max_size=3), max_size=2),
     "trans": st.one_of(_FIELD_VALUES, st.lists(_TRANS_LIKE, max_size=4),
                        st.lists(st.fixed_dictionaries({
                            "base": st.sampled_from(["2026-11-26T11:26:54.628Z", ""]),
                            "uid": st.text(max_size=3),
-                           "acts": st.lists(_ACTION_LIKE, max_size=2)}), max_size=4))}))
+                           "acts": st.lists(_ACTION_LIKE, max_size=2)}), max_size=4),
+                       st.lists(_SAT_TRANS_LIKE, max_size=4))}))
 @settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
 def test_sat_request_fast_path_matches_the_careful_reader(obj: dict[str, Any]) -> None:
     """dec_sat decodes the transactions of a request in one pass (each revision text parsed
-    once): same value, or the reader's error."""
+    once; a satellite's shape inline): same value, or the reader's error."""
     from core import wire
 
     def careful() -> Any:
         fast = wire._fast_trans, wire._fast_action
         wire._fast_trans = wire._fast_action = lambda *a: None  # type: ignore[assignment]
+        wire._SAT_SHAPE = False
         try:
             return dec_sat(obj)
         except WireError as exc:
             return str(exc)
         finally:
             wire._fast_trans, wire._fast_action = fast
+            wire._SAT_SHAPE = True
 
     try:
         got: Any = dec_sat(obj)
@@ -762,6 +817,23 @@ def test_sat_res_encodes_each_revision_as_format_rev_does() -> None:
     back = dec_sat_res(orjson.loads(dumps(d)))
     assert back.acks == back.audits  # the audits say what the acks say: they stand for them
     assert _plain_acks(back) == res
+
+
+@given(st.lists(st.builds(Event, id=ints64, rev=revs, top=names, key=names,
+                         cmd=st.sampled_from(list(Cmd)), arg=st.none() | args), max_size=4),
+       st.lists(st.builds(
+    Audit, rev=revs, created=st.just(0) | revs, arrived=st.just(0), usr=names,
+    extra=st.none() | args, uid=st.just("") | names), max_size=4))
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_sat_res_encodes_events_and_audits_as_their_own_encoders(evs: list[Event],
+                                                                  audits: list[Any]) -> None:
+    """enc_sat_res writes the events and audits inline (session 14): the bytes of
+    enc_events' and enc_audits' (same keys, same order, same omissions)."""
+    from core.wire import enc_audits, enc_events
+
+    d = enc_sat_res(SatRes(R0, tuple(evs), (), (), False, tuple(audits)))
+    assert dumps(d.get("evs", [])) == dumps(enc_events(evs))
+    assert dumps(d.get("audits", [])) == dumps(enc_audits(audits))
 
 
 _ARGS = st.none() | st.dictionaries(
