@@ -236,6 +236,32 @@ def _run(conn: Connection, sql: str, params: Any = ()) -> Any:
 
 
 _CMDS = {c.value: c for c in Cmd}
+_ROW_BYTES = 100  # an event's columns but its argument, in :func:`_fetch_within`'s count
+
+
+def _fetch_within(res: Any, limit: int, max_bytes: int) -> tuple[list[Any], bool]:
+    """The rows of ``res`` (a query with ``LIMIT limit``, ``arg`` its last column) up to
+    ``limit`` of them or until their arguments hold ``max_bytes`` characters (counting
+    :data:`_ROW_BYTES` more per row), and whether it stopped before the result's end (the
+    caller completes the last revision). Fetched a few at a time: one row first, then as
+    many as the bytes left hold at the mean size of the rows so far, so a batch of small
+    values takes two fetches and a read of large ones fetches one row past the budget at
+    most (PostgreSQL: with ``stream_results``, or the driver would fetch them all)."""
+    rows: list[Any] = []
+    got = 0
+    n = 1
+    try:
+        while True:
+            part = res.fetchmany(n)
+            rows.extend(part)
+            got += sum(len(r[-1] or "") for r in part) + _ROW_BYTES * len(part)
+            if len(part) < n:
+                return rows, False
+            if len(rows) >= limit or got >= max_bytes:
+                return rows, True
+            n = max(1, min(limit - len(rows), -(-(max_bytes - got) * len(rows) // got)))
+    finally:
+        res.close()
 """A stored command's text → its Cmd."""
 
 
@@ -971,12 +997,18 @@ class SqlLedger:
         ev = self.tables.event
         return select(ev.c.id, ev.c.rev, ev.c.top, ev.c.key, ev.c.cmd, ev.c.arg)
 
-    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0) -> list[Event]:
+    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0,
+               max_bytes: int = 0) -> list[Event]:
         """Events after ``rev`` of ``tops`` (all when ``None``) in (rev, id) order.
 
         ``limit`` > 0 stops after that many events, but always completes the last revision.
+        ``max_bytes`` > 0 (with a ``limit``) stops too once the events read hold that many
+        characters of argument JSON (:func:`_fetch_within`): a catch-up of large values reads
+        about what one frame carries, not ``limit`` values of which it sends one (operator
+        review 14: 0.8-4 GB read per 800 KB event sent, on the hub's writer thread).
         """
-        return [self._event(r) for r in self._event_rows(rev, tops, limit, self._ev_cols())]
+        return [self._event(r) for r in self._event_rows(rev, tops, limit, self._ev_cols(),
+                                                         max_bytes)]
 
     def count_after(self, rev: Rev, tops: Iterable[str] | None = None) -> int:
         """At most how many events (of ``tops``: see below) follow ``rev``: the greatest
@@ -1043,15 +1075,17 @@ class SqlLedger:
                 for i, r, t, k, c in self._event_rows(rev, tops, limit, cols)]
 
     def _event_rows(self, rev: Rev, tops: Iterable[str] | None, limit: int,
-                    cols: Any) -> list[Any]:
+                    cols: Any, max_bytes: int = 0) -> list[Any]:
         """The rows of :meth:`events` (``cols``: the select of the columns to read; id and
-        rev first)."""
+        rev first; with ``max_bytes``, ``arg`` last)."""
         ev = self.tables.event
         wanted = None if tops is None else list(tops)
         if wanted is not None and not wanted:
             return []
+        if limit <= 0:
+            max_bytes = 0
         if self._by_id:
-            return self._event_rows_by_id(rev, wanted, limit, cols)
+            return self._event_rows_by_id(rev, wanted, limit, cols, max_bytes)
         # SQLite without ANALYZE statistics picked the (top, key, rev) index for ``top IN``,
         # then read and sorted every event of those topics: O(ledger size) per catch-up batch
         # (a 1,000,000-event catch-up spent most of its time there). ``top || ''`` cannot use
@@ -1063,8 +1097,16 @@ class SqlLedger:
         q = q.order_by(ev.c.rev, ev.c.id)
         with self._guard("reading events"), self.engine.connect() as conn:
             if limit > 0:
-                rows = list(conn.execute(q.limit(limit)).all())
-                if len(rows) == limit:
+                # by bytes on PostgreSQL: a server-side cursor, or psycopg fetches every row
+                res = conn.execute(q.limit(limit), execution_options={
+                    "stream_results": True, "max_row_buffer": limit}
+                    if max_bytes > 0 and self._pg else {})
+                if max_bytes > 0:
+                    rows, cut = _fetch_within(res, limit, max_bytes)
+                else:
+                    rows = list(res.all())
+                    cut = len(rows) == limit
+                if cut:
                     last = rows[-1]
                     more = cols.where(ev.c.rev == last.rev, ev.c.id > last.id)
                     if wanted is not None:
@@ -1076,7 +1118,7 @@ class SqlLedger:
         return rows
 
     def _event_rows_by_id(self, rev: Rev, wanted: list[str] | None, limit: int,
-                          cols: Any) -> list[Any]:
+                          cols: Any, max_bytes: int = 0) -> list[Any]:
         """:meth:`_event_rows` on an SQLite ledger without the revision index: the events
         after ``rev`` are those after the id :func:`~core.ledger.tables.rev_bound` finds, in
         id order (which is (rev, id) order there); the last revision of a limited read is
@@ -1091,8 +1133,13 @@ class SqlLedger:
                "ORDER BY id")
         with self._guard("reading events"), self.engine.connect() as conn:
             if limit > 0:
-                rows = list(conn.exec_driver_sql(f"{sql} LIMIT {int(limit)}", (rev, *tp)).all())
-                if len(rows) == limit:
+                res = conn.exec_driver_sql(f"{sql} LIMIT {int(limit)}", (rev, *tp))
+                if max_bytes > 0:
+                    rows, cut = _fetch_within(res, limit, max_bytes)
+                else:
+                    rows = list(res.all())
+                    cut = len(rows) == limit
+                if cut:
                     last = rows[-1]
                     more = (f"{head} FROM evt_event WHERE id > ?{n + 2} AND id <= "
                             f"{rev_bound('?1')} AND rev = ?1{where_top} ORDER BY id")
