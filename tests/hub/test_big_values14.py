@@ -109,3 +109,66 @@ def test_an_evt_sat_catch_up_of_large_values_reads_about_what_it_sends(
         assert max(reads) <= 2 and sum(reads) <= 2 * N, reads
     finally:
         led.close()
+
+
+def _pub(i: int, size: int = BIG) -> str:
+    return f"evt.pub#p{i}\n" + orjson.dumps({"acts": [{
+        "top": "prod.cat", "key": str(i), "cmd": "new", "arg": {"name": "v" * size}}]}).decode()
+
+
+def test_the_recent_events_are_bounded_in_bytes(prod: Project, tmp_path: Path, clock: Clock,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The events kept for evt.sat replies: 8,192 by count, and at most ``RECENT_BYTES``
+    (halved when passed); an evt.sat reply still gets every event (from the ledger)."""
+    monkeypatch.setattr(HubService, "RECENT_BYTES", 1 << 20, raising=False)
+    led = SqlLedger(f"sqlite:///{tmp_path / 'hub.db'}", prod)
+    try:
+        svc = HubService(led, clock, Limits(max_message=1 << 20, rate=1e6, burst=10**6))
+        svc.connect("A", "ann")
+        svc.connect("S", "sat")
+        for i in range(N):
+            svc.handle_sync("A", _pub(i))
+        assert 1 <= len(svc._recent) <= 4  # 300 KB each: 8,192 of them were kept
+        assert sum(len(orjson.dumps(e.arg)) for e in svc._recent.after(svc._recent.floor, [
+            "prod.cat"])) <= 1 << 20
+        rev, keys = Z, []
+        for i in range(3 * N):  # bounded
+            req = {"rev": rev, "tops": ["prod.cat"], "trans": [], "cont": True}
+            (out,) = [o for o in svc.handle_sync("S", f"evt.sat#{i}\n" + orjson.dumps(
+                req).decode()) if isinstance(o, Send)]
+            res = _body(out.text)["res"]
+            keys.extend(e["key"] for e in res.get("evs", ()))
+            rev = res["rev"]
+            if not res.get("more"):
+                break
+        assert keys == [str(i) for i in range(N)]
+    finally:
+        led.close()
+
+
+def test_a_subscriber_that_does_not_read_is_closed_past_its_bytes(
+        prod: Project, clock: Clock) -> None:
+    """Pushes waiting for a connection are bounded in bytes too (``max_pending_bytes``):
+    past it the connection is closed with 1013 as past ``max_pending`` events; a subscriber
+    of other topics is not concerned."""
+    from core.ledger import MemLedger
+    from hubserver.limits import CLOSE_TOO_SLOW
+    from hubserver.service import Close
+
+    svc = HubService(MemLedger(prod), clock, Limits(max_pending_bytes=1 << 20, rate=1e6,
+                                                    burst=10**6))
+    for c in ("A", "B", "C"):
+        svc.connect(c, "ann")
+    for c, top in (("B", "prod.cat"), ("C", "prod.prod")):
+        svc.handle_sync(c, "evt.sub#s\n" + orjson.dumps({"rev": Z, "tops": [top]}).decode())
+    closes: list[tuple[int, Close]] = []
+    for i in range(8):  # B never takes its pushes: 300 KB each
+        outs = svc.handle_sync("A", _pub(i))
+        closes.extend((i, o) for o in outs if isinstance(o, Close) and o.conn == "B")
+        assert not any(isinstance(o, Close) and o.conn in ("A", "C") for o in outs)
+    # the first publish's events are not counted (one frame's); past 1 MiB with the fifth
+    assert [i for i, _ in closes] == [4], closes
+    close = closes[0][1]
+    assert close.code == CLOSE_TOO_SLOW and "1,048,576 bytes" in close.reason
+    assert len(close.reason.encode()) <= 120
+    assert "B" not in svc.subs and svc.pending("B") == 0
