@@ -240,6 +240,7 @@ def _run(conn: Connection, sql: str, params: Any = ()) -> Any:
 _CMDS = {c.value: c for c in Cmd}
 _ROW_BYTES = 100  # an event's columns but its argument, in :func:`_fetch_within`'s count
 PART_BYTES = 8 << 20
+_FETCH_ROWS = 32
 PART_ROWS = 64
 
 
@@ -272,25 +273,33 @@ def _fetch_within(res: Any, limit: int, max_bytes: int) -> tuple[list[Any], bool
     ``limit`` of them or until their arguments hold ``max_bytes`` characters (counting
     :data:`_ROW_BYTES` more per row), and whether it stopped before the result's end (the
     caller completes the last revision). Fetched a few at a time: one row first, then as
-    many as the bytes left hold at the mean size of the rows so far, so a batch of small
-    values takes two fetches and a read of large ones fetches one row past the budget at
-    most (PostgreSQL: with ``stream_results``, or the driver would fetch them all)."""
+    many as the bytes left hold at the size of the largest row so far, doubling at most and
+    :data:`_FETCH_ROWS` at most (a small first row tells nothing of the next ones: sized by
+    it, a read of 800 KB values fetched every one), so a read of large values fetches one
+    row past the budget, and one passing from small values to large ones
+    :data:`_FETCH_ROWS` at most (PostgreSQL: with ``stream_results``, or the driver would
+    fetch them all)."""
     rows: list[Any] = []
     got = 0
+    big = 1
     n = 1
     try:
         while True:
             part = res.fetchmany(n)
             rows.extend(part)
-            got += sum(len(r[-1] or "") for r in part) + _ROW_BYTES * len(part)
+            for r in part:
+                size = len(r[-1] or "") + _ROW_BYTES
+                got += size
+                if size > big:
+                    big = size
             if len(part) < n:
                 return rows, False
             if len(rows) >= limit or got >= max_bytes:
                 return rows, True
-            n = max(1, min(limit - len(rows), -(-(max_bytes - got) * len(rows) // got)))
+            n = max(1, min(limit - len(rows), 2 * len(rows), _FETCH_ROWS,
+                           -(-(max_bytes - got) // big)))
     finally:
         res.close()
-"""A stored command's text → its Cmd."""
 
 
 def _where(url: Any) -> str:

@@ -20,8 +20,10 @@ SITE = "field.site"
 
 
 def _fill(led: Ledger) -> None:
-    """30 events of 10,000 characters, in revisions of 1, 2 and 3; 10 small ones of
-    another topic between them."""
+    """A small event, then 30 of 10,000 characters, in revisions of 1, 2 and 3; 10 small
+    ones of another topic between them."""
+    # a small one first: a read sized by its first row read every large one after it
+    led.publish(Trans((Action(SITE, "small", Cmd.NEW, {"name": "n"}),)), "u")
     i = 0
     for n in (1, 2, 3) * 5:
         arg = {"name": "n", "notes": "v" * 10_000}
@@ -36,14 +38,18 @@ def _fill(led: Ledger) -> None:
 def _check(led: Ledger) -> None:
     _fill(led)
     every = led.events(0, [SITE])
-    assert len(every) == 30
+    assert len(every) == 31
     revs = [e.rev for e in every]
     for budget in (1, 5_000, 25_000, 65_000):
         got = led.events(0, [SITE], 1000, budget)
         assert got == every[:len(got)] and got  # the first ones, at least one revision
         assert got[-1].rev != revs[len(got)]  # never inside a revision
-        before = [e for e in got if e.rev != got[-1].rev]
-        assert 10_000 * len(before) < budget, (budget, len(got))  # stopped once past it
+        # stopped once past it: before the last two revisions (the one that passed it, and
+        # one more fetched with it at most), less than the budget
+        last2 = sorted({e.rev for e in got})[-2:]
+        before = [e for e in got if e.rev not in last2]
+        assert sum(len(e.arg.get("notes", "")) for e in before) < budget, (budget, len(got))
+        assert len(got) < len(every)
     assert led.events(0, [SITE], 1000, 10**9) == every  # no cut: as without
     assert led.events(0, [SITE], 7, 10**9) == led.events(0, [SITE], 7)  # the count cuts too
     assert led.events(0, None, 1000, 1)[0] == led.events(0)[0]
