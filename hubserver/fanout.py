@@ -122,17 +122,17 @@ def queue(svc: HubService, conn: ConnId, fresh: Delivery) -> Out | None:
             d.evs.extend(fresh.evs)
             # the first fan-out's are not counted: one publish's, bounded by a frame
             d.size += _bytes_of(svc, fresh.evs)
+            if d.size > svc.limits.max_pending_bytes:
+                svc._pending.pop(conn, None)
+                svc.subs.remove(conn)
+                return Close(conn, CLOSE_TOO_SLOW, f"more than {svc.limits.max_pending_bytes:,}"
+                             " bytes of events waiting: reconnect and resync from your rev")
         d.note.extend(fresh.note)
     if len(d.evs) + len(d.note) > svc.limits.max_pending:
         svc._pending.pop(conn, None)
         svc.subs.remove(conn)
         return Close(conn, CLOSE_TOO_SLOW, f"more than {svc.limits.max_pending} events "
                      "waiting: reconnect and resync from your rev")
-    if d.size > svc.limits.max_pending_bytes:
-        svc._pending.pop(conn, None)
-        svc.subs.remove(conn)
-        return Close(conn, CLOSE_TOO_SLOW, f"more than {svc.limits.max_pending_bytes:,} "
-                     "bytes of events waiting: reconnect and resync from your rev")
     if not first:
         return None
     f = svc._flushes.get(conn)
