@@ -141,7 +141,8 @@ def backlog_read(svc: HubService, b: Backlog, limit: int) -> tuple[list[Event], 
         evs = svc.ledger.event_keys(b.after, b.tops, limit) if b.tops else []
         return _more(svc, b, evs, limit, False)
     budget = svc.limits.max_message // 2  # bounded in bytes, as evt.sat replies
-    evs = [e for e in b.ahead if b.after < e.rev <= b.upto]
+    # (of its topics now: a reply sent meanwhile may have narrowed them, b.rest)
+    evs = [e for e in b.ahead if b.after < e.rev <= b.upto and e.top in b.tops]
     b.ahead = ()
     used = 0  # of the budget, by the events kept from the last batch
     if not evs:

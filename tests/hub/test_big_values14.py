@@ -176,3 +176,37 @@ def test_a_subscriber_that_does_not_read_is_closed_past_its_bytes(
     assert close.code == CLOSE_TOO_SLOW and "1,048,576 bytes" in close.reason
     assert len(close.reason.encode()) <= 120
     assert "B" not in svc.subs and svc.pending("B") == 0
+
+
+def test_events_read_ahead_of_a_topic_unsubscribed_meanwhile_are_not_pushed(
+        prod: Project, tmp_path: Path, clock: Clock) -> None:
+    """An ``evt.unsub`` while an ``evt.sub`` reply is still to send narrows the pushes after
+    it: the events its batch read but had no room for (kept for the next batch) of the
+    topic left are not pushed."""
+    led = Decoded(f"sqlite:///{tmp_path / 'hub.db'}", prod)
+    try:
+        for i in range(1, 9):
+            top = "prod.cat" if i % 2 else "prod.prod"
+            led.publish(Trans((Action(top, str(i), Cmd.NEW, {"name": "v" * BIG}),)), "u")
+        svc = HubService(led, clock, Limits(max_message=1 << 20))
+        svc.connect("S", "rita")
+        outs, job = svc.handle("S", "evt.sub#1\n" + orjson.dumps(
+            {"rev": Z, "tops": ["prod.cat", "prod.prod"]}).decode())
+        (b,) = [o.catch_up for o in outs if isinstance(o, Flush)
+                and isinstance(o.catch_up, Backlog)]
+        assert job is None and b.reply is not None  # the reply is still to send
+        svc.handle_sync("S", "evt.unsub#2\n" + orjson.dumps(
+            {"rev": Z, "tops": ["prod.prod"]}).decode())
+        frames = []
+        for _ in range(20):  # bounded
+            if not svc._backlogs.get("S"):
+                break
+            frames.extend(o.text for o in svc.catch_up_sync("S", svc._backlogs["S"][0])
+                          if isinstance(o, Send))
+        pushed = [e["top"] + ":" + e["key"] for f in frames[1:]
+                  for e in _body(f).get("evs", ())]
+        reply = [e["top"] + ":" + e["key"] for e in _body(frames[0])["res"]["evs"]]
+        assert reply == ["prod.cat:1"]  # one value a frame: prod.prod:2 read ahead
+        assert pushed == ["prod.cat:3", "prod.cat:5", "prod.cat:7"], pushed
+    finally:
+        led.close()
