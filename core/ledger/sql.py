@@ -238,6 +238,8 @@ def _run(conn: Connection, sql: str, params: Any = ()) -> Any:
 
 
 _CMDS = {c.value: c for c in Cmd}
+"""A stored command's text → its Cmd."""
+
 _ROW_BYTES = 100  # an event's columns but its argument, in :func:`_fetch_within`'s count
 PART_BYTES = 8 << 20
 _FETCH_ROWS = 32
