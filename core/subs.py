@@ -91,11 +91,14 @@ class Subscriber:
 
 @dataclass(slots=True)
 class Delivery:
-    """What one subscriber should be pushed for a fan-out: events and notes, up to ``rev``."""
+    """What one subscriber should be pushed for a fan-out: events and notes, up to ``rev``;
+    ``size``: the bytes of the events added after the first fan-out (a hub's pending push
+    counts them: ``max_pending_bytes``)."""
 
     rev: Rev
     evs: list[Event] = field(default_factory=list)
     note: list[Note] = field(default_factory=list)
+    size: int = 0
 
 
 class Subs:

@@ -25,7 +25,7 @@ from core.wire import enc_update, format_push, format_reply
 from hubserver.fanout import unpush
 from hubserver.limits import CLOSE_TOO_SLOW
 from hubserver.outputs import Close, ConnId, Flush, Out, Send
-from hubserver.satreply import fit, read_failed
+from hubserver.satreply import _sizes, fit, read_failed, under
 
 if TYPE_CHECKING:
     from hubserver.service import HubService
@@ -61,6 +61,8 @@ class Backlog:
     claim: Rev | None = None  # evt.mon: the rev its note pushes claim; None: ``upto``
     total: int | None = None  # evt.sub: how many events follow ``after`` at most, for the
     # reply's ``total_max`` (ours), read with its batch when more follow; None: not asked
+    ahead: tuple[Event, ...] = ()  # whole revisions after ``after`` read by the last batch
+    # that its frame had no room for: the next batch starts with them (each event read once)
 
 
 def add(svc: HubService, conn: ConnId, b: Backlog) -> Backlog:
@@ -120,25 +122,55 @@ def backlog(svc: HubService, conn: ConnId) -> tuple[Backlog, int] | None:
 
 def backlog_read(svc: HubService, b: Backlog, limit: int) -> tuple[list[Event], bool]:
     """Read the next batch of ``b``: up to ``limit`` events after ``b.after`` (whole
-    revisions), and whether more may follow up to ``b.upto``. Touches only the ledger
-    and ``b`` (never changed in place while a read may run, but for ``b.total``, which
-    only this read sets and :func:`backlog_push` reads after it): safe on another thread.
-    A monitor's batch is read without the events' arguments (its notes name keys only)."""
-    read = svc.ledger.events if b.mon is None else svc.ledger.event_keys
+    revisions) within about the bytes one frame carries, and whether more may follow up to
+    ``b.upto``. Touches only the ledger and ``b`` (never changed in place while a read may
+    run, but for ``b.total`` and ``b.ahead``, which only these reads set and use, one at a
+    time): safe on another thread. A monitor's batch is read without the events' arguments
+    (its notes name keys only).
+
+    The events are read by bytes too (``Ledger.events``' ``max_bytes``: half the hub's
+    ``max_message``, as :func:`~hubserver.satreply.fit` cuts a frame), and what the frame
+    has no room for is kept for the next batch (``b.ahead``): a catch-up of large values
+    reads each event once. It read ``limit`` events a batch and sent those that fit, then
+    read them again: 1,000 events of 800 KB read (0.8 GB) per event sent, on the writer
+    thread, where every publish waited behind it (operator review 14)."""
     if b.total == 0 and b.reply is not None:
         # ours: the reply says how many events of its topics follow
         b.total = svc.ledger.count_after(b.after, b.tops)
-    evs = read(b.after, b.tops, limit) if b.tops else []
-    n = fit(evs, svc.limits.max_message // 2)  # bounded in bytes too, as evt.sat replies
+    if b.mon is not None or not b.tops:  # keys only: bounded by their count
+        evs = svc.ledger.event_keys(b.after, b.tops, limit) if b.tops else []
+        return _more(svc, b, evs, limit, False)
+    budget = svc.limits.max_message // 2  # bounded in bytes, as evt.sat replies
+    # (of its topics now: a reply sent meanwhile may have narrowed them, b.rest)
+    evs = [e for e in b.ahead if b.after < e.rev <= b.upto and e.top in b.tops]
+    b.ahead = ()
+    used = 0  # of the budget, by the events kept from the last batch
+    if not evs:
+        evs = svc.ledger.events(b.after, b.tops, limit, budget)
+    elif len(evs) < limit and evs[-1].rev < b.upto:
+        used = sum(_sizes(evs) or (budget,))
+        if used < budget:
+            evs.extend(svc.ledger.events(evs[-1].rev, b.tops, limit - len(evs),
+                                         budget - used))
+    n = fit(evs, budget)
     if n < len(evs):
+        b.ahead = tuple(e for e in evs[n:] if e.rev <= b.upto)
         evs = evs[:n]  # whole revisions: the rest in the next batch
         return evs, evs[-1].rev < b.upto
-    if len(evs) < limit or evs[-1].rev >= b.upto:
+    return _more(svc, b, evs, limit, not under(evs, budget - used))
+
+
+def _more(svc: HubService, b: Backlog, evs: list[Event], limit: int, by_bytes: bool
+          ) -> tuple[list[Event], bool]:
+    """``evs`` (a whole batch read for ``b``) and whether more of its events may follow up
+    to ``b.upto``. Fewer than ``limit`` events read ``by_bytes`` may be a read stopped by
+    its bytes: the next event's revision tells (``Ledger.event_keys``: no argument read)."""
+    if not evs or evs[-1].rev >= b.upto or (len(evs) < limit and not by_bytes):
         return evs, False
-    if b.reply is None:
+    if len(evs) >= limit and b.reply is None:
         return evs, True  # a push claims its last event's rev: no second read
     # the reply's rev says whether the subscription is caught up: find out
-    nxt = read(evs[-1].rev, b.tops, 1)
+    nxt = svc.ledger.event_keys(evs[-1].rev, b.tops, 1)
     return evs, bool(nxt) and nxt[0].rev <= b.upto
 
 

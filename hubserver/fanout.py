@@ -30,6 +30,7 @@ from core.subs import Delivery
 from core.wire import enc_update, format_push
 from hubserver.limits import CLOSE_TOO_SLOW
 from hubserver.outputs import Close, ConnId, Flush, Out
+from hubserver.recent import arg_bytes
 
 if TYPE_CHECKING:
     from hubserver.service import HubService
@@ -59,6 +60,8 @@ def published(svc: HubService, evs: Sequence[Event], exclude: dict[Rev, ConnId] 
         # never skip one (docs/scaleout.md)
         gap = [e for e in svc.ledger.events(svc.rev) if e.rev < evs[0].rev]
         evs = gap + list(evs)
+    sizes = arg_bytes(evs)  # for the bounds in bytes: the recent events, pending pushes
+    svc._fan = (evs, sizes)
     outs: list[Out] = []
     add = outs.append
     for conn, d in svc.subs.fanout(evs, exclude).items():
@@ -69,8 +72,17 @@ def published(svc: HubService, evs: Sequence[Event], exclude: dict[Rev, ConnId] 
     if last.rev > svc.rev:
         svc.rev = last.rev
     svc._last_id = last.id
-    svc._recent.add(evs)
+    svc._recent.add(evs, sizes)
     return outs
+
+
+def _bytes_of(svc: HubService, evs: Sequence[Event]) -> int:
+    """The bytes of ``evs``, some of the events being fanned out (:func:`published`)."""
+    fan, sizes = svc._fan
+    if len(evs) == len(fan):
+        return sum(sizes)  # every one of them (one event: a publish's)
+    by_id = {e.id: n for e, n in zip(fan, sizes, strict=True)}
+    return sum(by_id.get(e.id, 0) for e in evs)
 
 
 def catch_up(svc: HubService, evs: Sequence[Event]) -> list[Out]:
@@ -106,7 +118,15 @@ def queue(svc: HubService, conn: ConnId, fresh: Delivery) -> Out | None:
     else:
         if rev > d.rev:
             d.rev = rev
-        d.evs.extend(fresh.evs)
+        if fresh.evs:
+            d.evs.extend(fresh.evs)
+            # the first fan-out's are not counted: one publish's, bounded by a frame
+            d.size += _bytes_of(svc, fresh.evs)
+            if d.size > svc.limits.max_pending_bytes:
+                svc._pending.pop(conn, None)
+                svc.subs.remove(conn)
+                return Close(conn, CLOSE_TOO_SLOW, f"more than {svc.limits.max_pending_bytes:,}"
+                             " bytes of events waiting: reconnect and resync from your rev")
         d.note.extend(fresh.note)
     if len(d.evs) + len(d.note) > svc.limits.max_pending:
         svc._pending.pop(conn, None)

@@ -62,6 +62,9 @@ class Limits:
         burst: messages a connection may send at once before ``rate`` applies.
         max_pending: most events waiting to be pushed to one connection; above, the
             connection is closed with 1013 and its satellite resyncs from its rev.
+        max_pending_bytes: most bytes of events (their values' JSON) waiting to be pushed
+            to one connection: above, the same (session 14: by count only, a subscriber
+            that does not read held up to 50,000 values of any size).
         send_queue: most frames waiting to be written to one connection.
         max_connections: connections served at once (above: HTTP 503 at the handshake).
         max_connections_per_user: connections one user (one token's user) holds at once
@@ -99,6 +102,7 @@ class Limits:
     rate: float = 200.0
     burst: int = 400
     max_pending: int = 50_000
+    max_pending_bytes: int = 64 << 20
     send_queue: int = 1_024
     max_connections: int = 1_000
     max_connections_per_user: int = 100

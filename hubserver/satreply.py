@@ -323,6 +323,19 @@ def fit(evs: Sequence[Event], budget: int) -> int:
     return len(evs) if sizes is None else _cut(evs, sizes, budget)
 
 
+def under(evs: Sequence[Event], max_bytes: int) -> bool:
+    """``evs``, read by ``Ledger.events`` with ``max_bytes``, surely hold fewer bytes than
+    that by the ledger's count: a read that returned fewer events than asked ended there,
+    not at its bytes (else only the next event's revision tells whether more follow). The
+    ledger counts the stored JSON text's characters and 100 a row: compact, at most 3 per
+    byte of orjson's (``\\uXXXX`` escapes of the stdlib's fallback), so a quarter is sure."""
+    try:
+        n = len(orjson.dumps([e.arg for e in evs]))
+    except (TypeError, orjson.JSONEncodeError):
+        return False
+    return (n + _EV_BYTES * len(evs)) * 4 < max_bytes
+
+
 def _sizes(evs: Sequence[Event]) -> list[int] | None:
     """Each event's bytes as :func:`fit` counts them (``None``: one does not encode)."""
     try:
@@ -486,31 +499,42 @@ def sat_read(ledger: Ledger, r: SatRead, upto: Rev) -> Got:
     tops, limit = r.tops, r.left
     # a catch-up's first reply says how big it is (ours): asked before its first read
     total = ledger.count_after(r.start, tops) if r.total == 0 else None
-    evs = ledger.events(r.after, tops, limit) if r.after < upto else []
-    full = False
+    # read by bytes too (the reply's room left, at least one revision): a reply of large
+    # values read max_batch of them to send the one that fit (operator review 14)
+    room = max(1, r.budget - r.size) if r.budget and len(r.evs) < r.lim else 0
+    evs = ledger.events(r.after, tops, limit, room) if r.after < upto else []
+    ask = False  # whether more follow before upto is still to find out
     if evs and evs[-1].rev > upto:
         evs = [e for e in evs if e.rev <= upto]  # everything up to upto (whole revisions)
-    elif len(evs) >= limit and evs[-1].rev < upto:
-        nxt = ledger.events(evs[-1].rev, tops, 1)
-        full = bool(nxt) and nxt[0].rev <= upto
+    elif evs and evs[-1].rev < upto and (len(evs) >= limit or (room and not under(evs, room))):
+        ask = True  # as many as asked, or maybe stopped by the bytes
     audits: list[Audit] = []
     if evs and r.with_audits:
         # those of the revisions of the events read, not of every topic's in their range
         audits = read_audits(ledger, evs, sorted({e.rev for e in evs}))
     if not evs or r.enc is None or len(r.evs) >= r.lim or not r.budget:
         # nothing to encode, or only whether more follow
-        return Got(evs, full, audits, total=total)
+        return Got(evs, ask and _next(ledger, tops, evs[-1].rev, upto), audits, total=total)
     sizes = _sizes(evs)
-    if sizes is None:
-        return Got(evs, full, audits, total=total)  # the reply's encoding says what is wrong
+    if sizes is None:  # the reply's encoding says what is wrong
+        return Got(evs, ask and _next(ledger, tops, evs[-1].rev, upto), audits, total=total)
     n = _cut(evs, sizes, r.budget, r.size, bool(r.evs))
+    full = ask
     if n < len(evs):  # too many bytes: the reply ends with the first n (more)
         evs, full = evs[:n], True
         audits = [a for a in audits if a.rev <= evs[-1].rev] if evs else []
+    elif ask:
+        full = _next(ledger, tops, evs[-1].rev, upto)
     fmt = rev_memo()
     enc = orjson.dumps(enc_events(evs, fmt))[1:-1] if evs else b""
     aenc = orjson.dumps(enc_audits(audits, fmt))[1:-1] if audits else b""
     return Got(evs, full, audits, enc, aenc, sum(sizes[:n]), total)
+
+
+def _next(ledger: Ledger, tops: Sequence[str], rev: Rev, upto: Rev) -> bool:
+    """An event of ``tops`` follows ``rev`` up to ``upto`` (its key read, not its value)."""
+    nxt = ledger.event_keys(rev, tops, 1)
+    return bool(nxt) and nxt[0].rev <= upto
 
 
 def sat_read_done(svc: HubService, r: SatRead, got: Got, upto: Rev) -> str | None:

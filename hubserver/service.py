@@ -96,7 +96,7 @@ from hubserver.outputs import (
     client_text,
     unavailable,
 )
-from hubserver.recent import RecentEvents
+from hubserver.recent import RECENT_BYTES, RecentEvents
 
 __all__ = [
     "SUBJECTS",
@@ -145,6 +145,10 @@ class HubService:
     """How many recently fanned-out events are kept for ``evt.sat`` replies (see
     :mod:`hubserver.recent`)."""
 
+    RECENT_BYTES = RECENT_BYTES
+    """How many bytes of them (their values' JSON) at most: 64 MiB (operator review 14: by
+    count only, 8,192 values of 800 KB were 6.5 GB)."""
+
     BACKLOG_BATCH = 1000
     """Most events one catch-up push of an ``evt.sub`` holds (bounded by ``max_batch``)."""
 
@@ -169,7 +173,9 @@ class HubService:
         # before it (about 2.5 us per publish at 4,096: 25 ms of the loop per 10,000)
         self._audits: OrderedDict[Rev, Audit] = OrderedDict()
         self._push_cache: dict[tuple[Any, ...], str] = {}  # recent push frames, oldest first
-        self._recent = RecentEvents(self.rev, self.RECENT_EVENTS)  # every event after a rev
+        # every event after a rev
+        self._recent = RecentEvents(self.rev, self.RECENT_EVENTS, self.RECENT_BYTES)
+        self._fan: tuple[Sequence[Event], list[int]] = ((), [])  # fanout.published's
         self._mig = ledger.project.version
         # served in evt.stat (Outpost extension): a satellite never syncs a replica of
         # another ledger with this one (core.satellite.machine)

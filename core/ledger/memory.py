@@ -12,6 +12,8 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
+
 from core.errors import ValidationError
 from core.ledger.batch import later_wanted, plan_batch
 from core.ledger.protocols import HistoryEntry, PubResult, some_topics
@@ -55,15 +57,20 @@ class MemLedger:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0) -> list[Event]:
+    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0,
+               max_bytes: int = 0) -> list[Event]:
         start = bisect.bisect_right(self._revs, rev)
         wanted = None if tops is None else set(tops)
         out: list[Event] = []
+        got = 0
         for e in self._evs[start:]:
-            if limit and len(out) >= limit and e.rev != out[-1].rev:
+            if limit and out and e.rev != out[-1].rev and (
+                    len(out) >= limit or (max_bytes and got >= max_bytes)):
                 break
             if wanted is None or e.top in wanted:
                 out.append(e)
+                if max_bytes and limit:
+                    got += 100 + (0 if e.arg is None else len(orjson.dumps(e.arg)))
         return out
 
     def count_after(self, rev: Rev, tops: Iterable[str] | None = None) -> int:

@@ -85,10 +85,13 @@ class Ledger(Protocol):
         ...
 
     def events(self, rev: Rev, tops: Iterable[str] | None = None,
-               limit: int = 0) -> list[Event]:
+               limit: int = 0, max_bytes: int = 0) -> list[Event]:
         """Events after ``rev`` of the given topics (all when ``None``), in (rev, id) order.
 
         ``limit`` > 0 cuts the list after that many events, but never inside a revision.
+        ``max_bytes`` > 0 (with a ``limit``) cuts it too once the events' arguments hold
+        about that many bytes of JSON (at least one revision, never inside one): a catch-up
+        of large values reads about what it sends.
         """
         ...
 

@@ -32,10 +32,11 @@ class Corrupt(MemLedger):
 
     fail = False
 
-    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0) -> list[Event]:
+    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0,
+               max_bytes: int = 0) -> list[Event]:
         if self.fail and limit:
             raise ValueError("corrupt row")
-        return super().events(rev, tops, limit)
+        return super().events(rev, tops, limit, max_bytes)
 
 
 @pytest.mark.parametrize("req", [
@@ -73,7 +74,8 @@ class Gated(MemLedger):
         self.allowed = 0
         self.cond = threading.Condition()
 
-    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0) -> list[Event]:
+    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0,
+               max_bytes: int = 0) -> list[Event]:
         tops = None if tops is None else tuple(tops)
         if limit and self.gated:
             with self.cond:
@@ -82,7 +84,7 @@ class Gated(MemLedger):
                 assert self.cond.wait_for(lambda: self.allowed > n, timeout=10)
             if tops and self.fail in tops:
                 raise StorageError("disk gone")
-        return super().events(rev, tops, limit)
+        return super().events(rev, tops, limit, max_bytes)
 
     def allow(self, k: int = 1) -> None:
         with self.cond:

@@ -73,10 +73,11 @@ async def test_second_sub_catch_up_follows_its_own_reply(prod: Project) -> None:
 class SlowCatchUp(MemLedger):
     """Catch-up batch reads (limit 30) take a while: the catch-up spans other requests."""
 
-    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0) -> list[Event]:
+    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0,
+               max_bytes: int = 0) -> list[Event]:
         if limit == 30:
             time.sleep(0.03)
-        return super().events(rev, tops, limit)
+        return super().events(rev, tops, limit, max_bytes)
 
 
 async def test_publish_during_catch_up_is_answered_before_later_pushes(prod: Project) -> None:
@@ -188,11 +189,12 @@ class GatedReads(MemLedger):
         self.gate.set()
         self.threads: list[str] = []
 
-    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0) -> list[Event]:
+    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0,
+               max_bytes: int = 0) -> list[Event]:
         if limit:
             self.threads.append(threading.current_thread().name)
             self.gate.wait(5)
-        return super().events(rev, tops, limit)
+        return super().events(rev, tops, limit, max_bytes)
 
 
 async def test_sub_reply_is_read_off_the_loop_in_its_place(prod: Project) -> None:

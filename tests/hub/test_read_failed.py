@@ -127,14 +127,15 @@ class FailOnce(SqlLedger):
     reads = 0
     gate: threading.Event
 
-    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0) -> list[Event]:
+    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0,
+               max_bytes: int = 0) -> list[Event]:
         if limit:
             self.reads += 1
             if self.fail:
                 self.fail = False
                 raise StorageError(f"reading events failed on {self._where}: disk I/O error")
             self.gate.wait(10)
-        return super().events(rev, tops, limit)
+        return super().events(rev, tops, limit, max_bytes)
 
 
 async def test_satellite_stores_the_acks_of_a_failed_read_and_asks_again(

@@ -66,12 +66,13 @@ def histories(draw: st.DrawFn) -> list[list[Event]]:
 @settings(max_examples=300)
 def test_recent_events_answer_as_the_ledger_does(groups: list[list[Event]], cap: int,
                                                  data: st.DataObject) -> None:
-    rec = RecentEvents(100, cap)
+    rec = RecentEvents(100, cap, data.draw(st.integers(100, 3000)))  # bytes: 100 an event
     seen: list[Event] = []
     for g in groups:
         rec.add(g)
         seen.extend(g)
         assert len(rec) <= max(cap, max(len(x) for x in groups)) + 4  # bounded
+        assert rec.nbytes <= rec.max_bytes  # in bytes too (session 14)
         # every event after the floor is kept, whole revisions only
         kept = [e for e in seen if e.rev > rec.floor]
         assert rec.after(rec.floor, TOPS) == kept
@@ -94,9 +95,10 @@ class CountingLedger(MemLedger):
 
     reads = 0
 
-    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0) -> list[Event]:
+    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0,
+               max_bytes: int = 0) -> list[Event]:
         self.reads += 1
-        return super().events(rev, tops, limit)
+        return super().events(rev, tops, limit, max_bytes)
 
 
 def body(out: Out) -> Any:

@@ -69,14 +69,15 @@ class GatedReads(MemLedger):
         self.threads: list[str] = []
         self.fail = False
 
-    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0) -> list[Event]:
+    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0,
+               max_bytes: int = 0) -> list[Event]:
         if limit:
             self.threads.append(threading.current_thread().name)
             self.gate.wait(5)
             if self.fail:
                 self.fail = False
                 raise StorageError("disk on fire")
-        return super().events(rev, tops, limit)
+        return super().events(rev, tops, limit, max_bytes)
 
 
 async def test_sat_reply_is_read_off_the_loop_and_the_next_requests_wait(prod: Project) -> None:

@@ -169,9 +169,10 @@ class ThreadsLedger(MemLedger):
         super().__init__(project)
         self.reads: list[tuple[str, int]] = []
 
-    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0) -> list[Event]:
+    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0,
+               max_bytes: int = 0) -> list[Event]:
         self.reads.append((threading.current_thread().name, limit))
-        return super().events(rev, tops, limit)
+        return super().events(rev, tops, limit, max_bytes)
 
 
 async def test_sub_catch_up_is_pushed_in_batches_read_off_the_loop(prod: Project) -> None:
@@ -450,10 +451,10 @@ class BrokenLedger(MemLedger):
             raise RuntimeError("a bug in publish_many")
         return super().publish_many(trans, now)
 
-    def events(self, rev: Any, tops: Any = None, limit: int = 0) -> Any:
+    def events(self, rev: Any, tops: Any = None, limit: int = 0, max_bytes: int = 0) -> Any:
         if self.broken:
             raise StorageError("reading events failed on hub.db: disk I/O error: retry")
-        return super().events(rev, tops, limit)
+        return super().events(rev, tops, limit, max_bytes)
 
 
 async def test_publish_bug_and_storage_errors_get_error_replies_over_sockets(

@@ -537,9 +537,10 @@ class FlakyLedger(MemLedger):
         if self.broken:
             raise StorageError("reading events failed on hub.db: disk I/O error: retry")
 
-    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0) -> list[Event]:
+    def events(self, rev: Rev, tops: Iterable[str] | None = None, limit: int = 0,
+               max_bytes: int = 0) -> list[Event]:
         self._check()
-        return super().events(rev, tops, limit)
+        return super().events(rev, tops, limit, max_bytes)
 
     def audits(self, lo: Rev, hi: Rev) -> list[Audit]:
         self._check()
@@ -867,9 +868,9 @@ class _CountingLedger(SqlLedger):
         self.reads: list[Rev] = []
 
     def events(self, rev: Rev, tops: Iterable[str] | None = None,
-               limit: int = 0) -> list[Event]:
+               limit: int = 0, max_bytes: int = 0) -> list[Event]:
         self.reads.append(rev)
-        return super().events(rev, tops, limit)
+        return super().events(rev, tops, limit, max_bytes)
 
 
 def _pub(i: int, top: str = "prod.cat") -> str:
