@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import replace as dc_replace
@@ -158,6 +159,9 @@ class Satellite:
         read_only: read what is stored without taking the directory's lock (another process
             may have it open): the replica is opened read-only (SQLite ``mode=ro``), nothing
             is created, stored or migrated, and ``pub``/``resolve``/``write`` are refused.
+        overlay_later: (the app) do not build the overlay of the pending edits at open:
+            :meth:`build_overlay` builds it in steps; meanwhile the reads show what is built,
+            each record an unapplied edit touches marked ``applying`` (see there).
 
     Raises:
         ConfigError: no schema given and none stored; another process has the directory;
@@ -166,9 +170,13 @@ class Satellite:
 
     def __init__(self, data: DataDir | Path | str, project: Project | None = None, *,
                  clock: Callable[[], Rev] = sat_clock, synchronous: str = "FULL",
-                 lock: FileLock | None = None, read_only: bool = False):
+                 lock: FileLock | None = None, read_only: bool = False,
+                 overlay_later: bool = False):
         self.data = data if isinstance(data, DataDir) else DataDir(data)
         self.read_only = read_only
+        # the app: the overlay of the pending edits is built after open, a few transactions
+        # at a time (build_overlay), the reads showing what is built meanwhile
+        self._later = overlay_later
         # the hub's events fit the schema (its version matched): see trust_hub
         self._trust_hub = True
         if read_only:
@@ -239,6 +247,8 @@ class Satellite:
         self._open: dict[str, _Open] = {}
         self._accepted: set[str] = set()   # uids in _open accepted (replica not there yet)
         self._rejects: set[str] = set()    # uids in _open rejected
+        # overlay_later: the records the transactions of _qv_todo touch (how many each)
+        self._unbuilt: dict[Sig, int] = {}
         self._qv = QueueView()
         self._outbox: dict[str, Trans] | None = None  # uid -> pending trans, queue order
         self._outbox_sigs: set[Sig] | None = set()   # records in it (None: not known)
@@ -483,7 +493,7 @@ class Satellite:
     def keys(self, top: str, confirmed: Sequence[str] | None = None) -> list[str]:
         m = self._project.model(top)
         base = self.replica.read.keys(top) if confirmed is None else confirmed
-        return keys_of(base, self._ov, top, key_sort(m.key == "int"))
+        return keys_of(base, self._shown, top, key_sort(m.key == "int"))
 
     def confirmed_keys(self, top: str) -> list[str]:
         """The replica's keys of a topic in key order (:func:`~core.satellite.order.key_sort`:
@@ -566,24 +576,28 @@ class Satellite:
     def overlaid(self, top: str) -> frozenset[str]:
         """The keys of a topic whose fields the pending edits change (new, changed or
         deleted locally): what the user sees of them differs from the replica."""
-        return frozenset(s.key for s in self._ov.states if s.top == top)
+        ov = self._shown
+        return frozenset([*(s.key for s in ov.states if s.top == top),
+                          *(s.key for s in self._unbuilt if s.top == top)])
 
     def records(self, top: str) -> list[RecordView]:
         self._project.model(top)
         base = self.replica.read.states(top)
         keys = set(base)
-        keys.update(s.key for s in self._ov.states if s.top == top)
-        keys.update(s.key for s in self._ov.conflict_sigs if s.top == top)
+        ov = self._overlay_of(top)
+        keys.update(s.key for s in ov.states if s.top == top)
+        keys.update(s.key for s in ov.conflict_sigs if s.top == top)
         out = []
         for k in sorted(keys, key=key_sort(self._project.model(top).key == "int")):
-            rv = self._view(top, k, base.get(k))
+            rv = self._view(top, k, base.get(k), ov)
             if rv.fields is not None:
                 out.append(rv)
         return out
 
     def record(self, top: str, key: str) -> RecordView | None:
         self._project.model(top)
-        rv = self._view(top, key, self.replica.read.state(top, key))
+        rv = self._view(top, key, self.replica.read.state(top, key),
+                        self._overlay_of(top, (key,)))
         if rv.fields is None and rv.confirmed is None and not rv.conflict:
             return None
         return rv
@@ -594,9 +608,10 @@ class Satellite:
         self._project.model(top)
         keys = list(keys)
         base = self.replica.read.states_of(top, keys) if keys else {}
+        ov = self._overlay_of(top, keys)
         out: dict[str, RecordView] = {}
         for k in keys:
-            rv = self._view(top, k, base.get(k))
+            rv = self._view(top, k, base.get(k), ov)
             if rv.fields is not None or rv.confirmed is not None or rv.conflict:
                 out[k] = rv
         return out
@@ -675,7 +690,7 @@ class Satellite:
         shows: a read of a million keys held the UI thread for about a second)."""
         self._project.model(top)
         read = self.replica.read
-        mine = {s.key: st for s, st in self._ov.states.items() if s.top == top}
+        mine = {s.key: st for s, st in self._shown.states.items() if s.top == top}
         n = read.count(top)
         if mine:  # what the pending edits add (new keys) or remove (deleted ones): one read
             there = read.states_of(top, mine)
@@ -753,6 +768,7 @@ class Satellite:
         """
         self._writable()
         self._check_writer()
+        self._refuse_applying(acts)
         uid = new_uid()
         trans = self._make_trans(acts, uid, resolves, base)
         self._check_on_view(trans)
@@ -816,6 +832,7 @@ class Satellite:
         """
         self._writable()
         self._check_writer()
+        _ = self._qv  # the rows are checked on the whole overlay (overlay_later: built now)
         return Staged(self)
 
     def resolve(self, uid: str, keep: Keep | Mapping[str, Mapping[str, Keep]], *,
@@ -1585,25 +1602,122 @@ class Satellite:
                 out[Sig(top, key)] = st
         return out
 
-    # a read-only satellite's overlay not built yet: (the open transactions, the replica's
-    # revision), built at the first use of _qv (see _refresh)
+    # a read-only satellite's overlay not built yet: (the open transactions not applied
+    # yet, in queue order, the replica's revision), built at the first use of _qv (see
+    # _refresh); with overlay_later (the app) also in steps (build_overlay)
     _qv_todo: tuple[list[Queued], Rev] | None = None
+    _later = False
+    # overlay_later: whether the end of the build is still to be told (build_overlay)
+    _unsaid = False
 
     @property
     def _qv(self) -> QueueView:
-        """The overlay of the open queue (:class:`QueueView`), built here at its first use
-        in a read-only satellite (see :meth:`_refresh`)."""
+        """The overlay of the open queue (:class:`QueueView`), built here (the rest of it)
+        at its first use in a read-only satellite or one opened with ``overlay_later`` (see
+        :meth:`_refresh`): whatever needs the whole overlay (a save's check, hub data, a
+        resolve, the conflicts) gets it whole."""
         todo = self._qv_todo
         if todo is not None:
             self._qv_todo = None
             ups, rev = todo
             self._qview.update(self.replica.read, ups, rev=rev)
+            self._unbuilt = {}
         return self._qview
 
     @_qv.setter
     def _qv(self, view: QueueView) -> None:
         self._qview = view
         self._qv_todo = None
+        self._unbuilt = {}
+
+    @property
+    def _shown(self) -> Overlay:
+        """The overlay the record reads show: the whole one (built here if need be), but
+        while an ``overlay_later`` satellite builds it in steps, what is built so far (the
+        records of the rest are marked ``applying``: :meth:`_view`)."""
+        if self._later and self._qv_todo is not None:
+            return self._qview.ov
+        return self._ov
+
+    def build_overlay(self, budget: float = 0.05, *, whole: bool = False) -> bool:
+        """Build more of the overlay of the pending edits of a satellite opened with
+        ``overlay_later``: transactions in queue order until ``budget`` seconds of CPU
+        were spent (at least one; ``whole``: all). True once it is whole *and* told: the
+        last call stores the local conflict marks (when they changed) and sends one change
+        notice with every record the build touched (``status`` and ``receipts`` too), so
+        the window's rows, form and counts follow; False: call again.
+
+        A QueueView fed its transactions in queue order, a few at a time, ends equal to one
+        fed them at once (each step checks the new ones, and again the earlier ones on
+        their records: :meth:`QueueView.update`; ``tests/satellite/test_view_incremental.py``).
+        Anything that needs the whole overlay meanwhile (a save, hub data, a resolve, the
+        conflicts, the status's local conflicts use the stored marks) builds the rest at
+        once (:attr:`_qv`); this call then only tells."""
+        todo = self._qv_todo
+        if todo is not None:
+            ups, rev = todo
+            if whole:
+                _ = self._qv
+            else:
+                start = time.process_time()
+                n = 0
+                while n < len(ups):
+                    n += 1
+                    self._qview.update(self.replica.read, ups[n - 1:n], rev=rev)
+                    if time.process_time() - start >= budget:
+                        break
+                left = self._unbuilt
+                for q in ups[:n]:
+                    for sg in sigs_of(q.trans):
+                        # a record a later transaction touches too stays marked
+                        if left[sg] == 1:
+                            del left[sg]
+                        else:
+                            left[sg] -= 1
+                del ups[:n]
+                if ups:
+                    return False
+                self._qv_todo = None
+                self._unbuilt = {}
+        if not self._unsaid:
+            return True
+        self._unsaid = False
+        if not self.read_only and \
+                {u: err for u, (err, _) in self._ov.conflicts.items()} != self._marks:
+            self._store_marks()
+        recs: dict[str, set[str]] = {}
+        for e in self._open.values():
+            for sg in e.sigs:
+                recs.setdefault(sg.top, set()).add(sg.key)
+        self._notify(Change(records={t: frozenset(k) for t, k in recs.items()}, status=True,
+                            receipts=True))
+        return True
+
+    def applying(self) -> int:
+        """How many pending transactions are not applied to what the reads show yet (0 once
+        the overlay is built; ``overlay_later``): the app says "applying N unsynced
+        edits…"."""
+        todo = self._qv_todo
+        return len(todo[0]) if self._later and todo is not None else 0
+
+    def _refuse_applying(self, acts: Iterable[Action]) -> None:
+        """An edit of a record whose unsynced edit is not applied to what the window shows
+        yet (``overlay_later``, the build going on) was made on a value without that edit:
+        refused, nothing queued. Once the edit is applied the record's change notice comes
+        (the form then says what changed under its typing), and the save can be made again.
+
+        Raises:
+            ValidationError: naming the record and what to do.
+        """
+        if not self._unbuilt or self._qv_todo is None:
+            return
+        for a in acts:
+            if Sig(a.top, a.key) in self._unbuilt:
+                raise ValidationError(
+                    f"{a.top} {a.key} has an unsynced edit that is still being applied "
+                    f"(applying {self.applying():,} unsynced edits…): nothing was saved, "
+                    "as what you saw did not show that edit yet; look at the record again "
+                    "once it shows its pending edit (a moment), then save again")
 
     @property
     def _ov(self) -> Overlay:
@@ -1707,11 +1821,19 @@ class Satellite:
             self._qv = QueueView()
             self._advance_bases(list(self._open), rev)
             ups = [e.queued() for e in self._open.values() if e.state != _REJECTED]
-            if self.read_only and not persist:
+            if (self.read_only and not persist) or self._later:
                 # a reader (`outpost status`, `show`, `conflicts`): the overlay is built at
                 # its first use (:attr:`_qv`): a count or the status needs none (100 pending
-                # transactions of 500 rows: 1.2 s of CPU at every open, session 13)
+                # transactions of 500 rows: 1.2 s of CPU at every open, session 13); the app
+                # (``overlay_later``): in steps after its window appeared (build_overlay)
                 self._qv_todo = (ups, rev)
+                self._unbuilt = {}
+                if self._later:
+                    left = self._unbuilt
+                    for q in ups:
+                        for sg in sigs_of(q.trans):
+                            left[sg] = left.get(sg, 0) + 1
+                self._unsaid = self._later
                 touched = set()
             else:
                 touched = self._qview.update(read, ups, rev=rev)
@@ -1719,7 +1841,8 @@ class Satellite:
             self._rejected_map()
         else:
             touched = self._refresh_changed(rev, changed, acked)
-        if persist and {u: err for u, (err, _) in self._ov.conflicts.items()} != self._marks:
+        if persist and self._qv_todo is None and \
+                {u: err for u, (err, _) in self._ov.conflicts.items()} != self._marks:
             self._store_marks()
         return touched
 
@@ -1859,12 +1982,53 @@ class Satellite:
         self.queue.set_local(marks)
         self._marks = marks
 
-    def _view(self, top: str, key: str, confirmed: Mapping[str, Any] | None) -> RecordView:
+    # pending transactions a reader checked for a part of its overlay (_overlay_of)
+    _part_cost = 0
+
+    def _overlay_of(self, top: str, keys: Sequence[str] | None = None) -> Overlay:
+        """The overlay as far as the records of ``top`` (only ``keys`` of it, when given)
+        need it: a reader whose overlay is not built (`outpost show TOPIC [KEY]`) checks only
+        the pending transactions touching those records and, back in queue order, every
+        earlier one touching a record of one taken (what its outcome depends on: the states
+        its records are left in by the earlier transactions on them; nothing else: the rules
+        read no other record), in a view of their own: these records' entries are those of
+        the whole overlay (``tests/satellite/test_show_part14.py``). Before, `show` built the
+        overlay of every pending edit (3.1-3.2 s for one key beside 100 pending transactions
+        of 500 rows, review 13). Once such parts have checked as many transactions as the
+        queue holds, the whole overlay is built instead (many calls cost at most twice it), and
+        a part that is the whole queue is built as the whole overlay.
+        Otherwise (built, or the app's window building it): :attr:`_shown`."""
+        todo = self._qv_todo
+        if todo is None or self._later or self._part_cost >= len(todo[0]):
+            return self._shown
+        ups, rev = todo
+        want = set(keys) if keys is not None else None
+        need: set[Sig] = set()
+        part: list[Queued] = []
+        for q in reversed(ups):
+            sigs = self._open[q.uid].sigs if q.uid in self._open else sigs_of(q.trans)
+            for sg in sigs:
+                if sg in need or (sg.top == top and (want is None or sg.key in want)):
+                    part.append(q)
+                    need.update(sigs)
+                    break
+        if len(part) == len(ups):
+            return self._ov  # all of it: built as the whole overlay, once
+        self._part_cost += max(len(part), 1)
+        view = QueueView()
+        if part:
+            part.reverse()
+            view.update(self.replica.read, part, rev=rev)
+        return view.ov
+
+    def _view(self, top: str, key: str, confirmed: Mapping[str, Any] | None,
+              ov: Overlay | None = None) -> RecordView:
         s = Sig(top, key)
-        fields = self._ov.states.get(s, confirmed)
-        conflict = tuple(self._ov.conflict_sigs.get(s, ())) + tuple(self._rejected.get(s, ()))
+        ov = self._shown if ov is None else ov
+        fields = ov.states.get(s, confirmed)
+        conflict = tuple(ov.conflict_sigs.get(s, ())) + tuple(self._rejected.get(s, ()))
         return RecordView(top, key, fields, confirmed, ZERO_REV,
-                          tuple(self._ov.pending.get(s, ())), conflict)
+                          tuple(ov.pending.get(s, ())), conflict, s in self._unbuilt)
 
     def _with_local(self, r: Receipt) -> Receipt:
         if r.state == ReceiptState.PENDING and not r.err and self._qv_todo is not None:

@@ -257,6 +257,9 @@ class RecordTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if rv.is_conflict:
                 return "Conflict: the hub rejected a change of this record; open Conflicts"
+            if rv.applying:
+                return ("Pending: an unsynced edit of it is being applied (the values shown "
+                        "are without it until it is)")
             if rv.is_pending:
                 return "Pending: changed here, not yet accepted by the hub"
             return f"{self._top} {rv.key}"

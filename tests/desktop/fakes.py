@@ -120,6 +120,12 @@ class FakeSatellite:
         for i in range(0, len(out), chunk):
             yield out[i:i + chunk]
 
+    def applying(self) -> int:
+        return 0
+
+    def build_overlay(self, budget: float = 0.05, *, whole: bool = False) -> bool:
+        return True
+
     def overlaid(self, top: str) -> frozenset[str]:
         return frozenset(k for k, rv in self._view(top).items() if rv.pending)
 
