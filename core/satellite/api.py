@@ -363,6 +363,13 @@ class SatelliteAPI(Protocol):
         """
         ...
 
+    def resolve_many(self, uids: Sequence[str], keep: Keep, *,
+                     seen: Rev | None = None) -> list[str]:
+        """:meth:`resolve` of each of ``uids`` whole (keep mine or theirs), in ONE local
+        commit: all or none (the first that cannot be resolved raises, nothing resolved).
+        Returns the new uids in order ("" where nothing was published)."""
+        ...
+
     def both_keys(self, uid: str) -> dict[str, str]:
         """For the rejected transaction ``uid``: each record it creates under a key another
         record has taken meanwhile (``"top key"``) and a free key keep both would give it

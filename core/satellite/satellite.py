@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
+from sqlalchemy import Connection
 
 from core.crashpoints import crash_point
 from core.errors import (
@@ -890,7 +891,7 @@ class Satellite:
         if acts:
             self._check_writer()  # keep theirs only marks the receipt: a reader may do it
         if not acts:
-            with self.queue._conn(None) as conn:
+            with self.queue._conn(self._batch) as conn:
                 if not self.queue.resolve(uid, KEPT_MINE if over else "theirs", conn):
                     raise self._not_rejected(uid)
             self._refresh(persist=False, changed=set())
@@ -899,7 +900,7 @@ class Satellite:
         new = new_uid()
         trans = self._make_trans(acts, new, uid)
         self._check_on_view(trans)
-        with self.queue._conn(None) as conn:
+        with self.queue._conn(self._batch) as conn:
             seq = self.queue.add(trans, auth=self._is_auth(trans), resolves=uid, conn=conn)
             if not self.queue.resolve(uid, new, conn):
                 # resolved meanwhile (another window's dialog, a stale choice): the commit is
@@ -908,6 +909,71 @@ class Satellite:
         self._after_pub(trans, seq, also=rec.acts)
         self._refresh(persist=False, changed=set())  # the resolved receipt leaves
         return new
+
+    # resolve_many: the one connection (SQLite transaction) its resolutions write through
+    _batch: Connection | None = None
+
+    def resolve_many(self, uids: Sequence[str], keep: Keep, *,
+                     seen: Rev | None = None) -> list[str]:
+        """Resolve several rejected transactions whole (keep mine or keep theirs), each as
+        :meth:`resolve` does it, in the order given, in ONE local commit: all or none. Each
+        resolution is still its own transaction naming the uid it resolves (the hub audits
+        it so), or none for keep theirs. Returns the new uids ("" where nothing was
+        published), in order.
+
+        One commit instead of one per edit (session 14: ~10 ms each, 1,092 conflicts took
+        12 s): the first that cannot be resolved (refused, stale, resolved meanwhile), an
+        error or a crash (``kill -9``) leaves every one of them rejected as before (the
+        commit rolled back; what memory made of them read from the queue again). Listeners
+        hear one change notice at the end, and the sync is told once.
+
+        Raises:
+            ValidationError, StaleConflictError: as :meth:`resolve`, for the first that
+                cannot be resolved; nothing was resolved.
+        """
+        self._writable()
+        if keep not in (Keep.MINE, Keep.THEIRS):
+            raise ValidationError("several edits are resolved whole, keeping mine or theirs; "
+                                  "keep both and per-field choices take one edit at a time; "
+                                  "nothing was resolved")
+        if self._batch is not None:
+            raise RuntimeError("resolve_many inside resolve_many")
+        todo = list(dict.fromkeys(uids))
+        _ = self._qv  # the whole overlay (overlay_later: built now)
+        out: list[str] = []
+        heard: list[Change] = []
+        listeners, local = self._listeners, self.on_local
+        self._listeners, self.on_local = [heard.append], None
+        ok = False
+        try:
+            with self.queue._conn(None) as conn:
+                self._batch = conn
+                for uid in todo:
+                    out.append(self.resolve(uid, keep, seen=seen))
+                    crash_point("sat.mid_resolve_many")
+                crash_point("sat.before_local_commit")
+            ok = True
+        finally:
+            self._batch = None
+            self._listeners, self.on_local = listeners, local
+            if not ok:
+                # rolled back: the queue holds none of them; memory is read from it again
+                self.queue.take_changed(read=False)
+                self._refresh(persist=False)
+                _ = self._qv
+                self._unsaid = False
+                self._notify(Change(status=True, receipts=True, reset=True))
+        crash_point("sat.after_local_commit")
+        self._refresh(persist=True, changed=set())  # the resolved receipts leave; marks
+        recs: dict[str, set[str]] = {}
+        for ch in heard:
+            for t, ks in ch.records.items():
+                recs.setdefault(t, set()).update(ks)
+        self._notify(Change(records={t: frozenset(k) for t, k in recs.items()}, status=True,
+                            receipts=True))
+        if local is not None and any(out):
+            local()
+        return out
 
     def _check_seen(self, rec: Receipt, seen: Rev | None) -> None:
         """Refuse a resolution of ``rec`` chosen on the records as of ``seen`` when another

@@ -217,6 +217,10 @@ class FakeSatellite:
     def later_edits(self, uid: str, records: Iterable[str]) -> dict[str, list[str]]:
         return {}  # no key clashes, so no keep both (tests/satellite/test_keep_both_later.py)
 
+    def resolve_many(self, uids: Sequence[str], keep: Keep, *,
+                     seen: Rev | None = None) -> list[str]:
+        return [self.resolve(u, keep, seen=seen) for u in uids]
+
     def resolve(self, uid: str, keep: Keep | Mapping[str, Mapping[str, Keep]], *,
                 keys: Mapping[str, str] | None = None, seen: Rev | None = None) -> str:
         r = self._receipts[uid]
