@@ -1029,7 +1029,9 @@ class Queue:
                      uid=row["uid"])
 
     def _receipt(self, r: Any) -> Receipt:
-        acts = tuple(dec_action(a) for a in orjson.loads(r["acts"]))
+        # through the cache, as trans_of (session 14: the conflicts view and `outpost
+        # conflicts` decoded a receipt's actions at every read)
+        acts = _acts_of(r["acts"])
         conflicts = tuple(dec_conflict(x) for x in orjson.loads(r["conflicts"] or "[]"))
         return Receipt(r["uid"], r["base"], r["created"], acts, ReceiptState(r["state"]),
                        r["rev"] or 0, r["err"] or r["local_err"] or "", conflicts,
