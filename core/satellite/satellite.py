@@ -1717,8 +1717,8 @@ class Satellite:
         the window's rows, form and counts follow; False: call again.
 
         A QueueView fed its transactions in queue order, a few at a time, ends equal to one
-        fed them at once (each step checks the new ones, and again the earlier ones on
-        their records: :meth:`QueueView.update`; ``tests/satellite/test_view_incremental.py``).
+        fed them at once (each step checks the new ones, appended: no earlier outcome
+        depends on them; :meth:`QueueView.update`, ``tests/satellite/test_view_incremental.py``).
         Anything that needs the whole overlay meanwhile (a save, hub data, a resolve, the
         conflicts, the status's local conflicts use the stored marks) builds the rest at
         once (:attr:`_qv`); this call then only tells."""
