@@ -17,6 +17,8 @@ POINTS = {
     "sat.after_local_commit": "satellite: an edit is in the queue, nothing sent",
     "sat.mid_import": ("satellite: an import (pub_many, or the app's Satellite.staged) queued "
                        "or staged a batch, the file not committed"),
+    "sat.mid_resolve_many": ("satellite: resolve_many resolved an edit in its one commit, "
+                             "not committed"),
     "sat.after_send": "satellite: queued transactions were sent, no answer read",
     "sat.after_ack_before_record": "satellite: the hub's ack arrived, not yet recorded",
     "sat.mid_catchup": "satellite: between two catch-up batches",

@@ -112,7 +112,8 @@ async def open_satellite(spec: WindowSpec, project: Project | None = None, *,
                 if not fetched:
                     await check_other_hub(dd, spec, cfg.hub)
                 dd.save_config(cfg.with_hub(spec.hub, spec.token or None))
-        return Satellite(dd, project, lock=lock)
+        # the window appears before the overlay of a long queue is built (MainWindow)
+        return Satellite(dd, project, lock=lock, overlay_later=True)
     except BaseException:
         lock.release()
         raise
@@ -258,7 +259,7 @@ def open_window(sat: Satellite, spec: WindowSpec,
         w.token_check = asyncio.ensure_future(  # type: ignore[attr-defined]
             check_token(w, sat, spec, sync))
     elif sync is not None:
-        sync.start()
+        w.when_applied(sync.start)
     if moved_error:
         w.show_error(moved_error)
     return w
@@ -301,7 +302,7 @@ async def check_token(w: MainWindow, sat: Satellite, spec: WindowSpec,
                 "answers", 10000)
             kept = True
     if sync is not None:
-        sync.start()
+        w.when_applied(sync.start)
     w.refresh_status()
     return kept
 

@@ -200,6 +200,16 @@ class MainWindow(QMainWindow):
         self._retry_timer.timeout.connect(self.refresh_status)
         self._make_actions()
         self._unlisten = sat.listen(self.on_change)
+        # a long queue's overlay is built after the window appeared, a step per turn of the
+        # event loop (session 14: it held the window back 6.4 s at load 14); the sync
+        # starts once it is built (its first reply would build the rest at once)
+        self._when_applied: list[Callable[[], None]] = []
+        self._apply_timer = QTimer(self)
+        self._apply_timer.setInterval(0)
+        self._apply_timer.timeout.connect(self._apply_step)
+        if sat.applying():
+            self.status.show_applying(sat.applying())
+            self._apply_timer.start()
         self.refresh_status()
         # "Work offline" kept from the last run shows at start (the action follows the button)
         self.offline_action.setChecked(self.status.offline.isChecked())
@@ -1277,6 +1287,10 @@ class MainWindow(QMainWindow):
                                     run.summary, run.stopped))
 
     def _run_csv(self, job: CsvJob) -> CsvJob:
+        # an import checks its rows on, and an export writes, the records with every
+        # unsynced edit: the rest of a build started at open is done now (its steps are
+        # lazy: nothing read yet)
+        self.sat.build_overlay(whole=True)
         self.csv_job = job
         for a in (self.import_action, self.export_action, self.import_sheet_action,
                   self.export_sheet_action):
@@ -1346,6 +1360,37 @@ class MainWindow(QMainWindow):
         # the sync machine may not change state (the hub was already out of reach), so
         # no status notice would come: show "Working offline" / "Offline" now
         self.refresh_status()
+
+    APPLY_STEP_S = 0.03
+    """CPU seconds of one step of building the pending edits' overlay after the window
+    appeared (:meth:`_apply_step`)."""
+
+    def _apply_step(self) -> None:
+        """One step of applying the pending edits to what the window shows
+        (``Satellite.build_overlay``); at the end the satellite's change notice brings the
+        records' pending marks and values, and what waited for it runs (the sync)."""
+        try:
+            done = self.sat.build_overlay(self.APPLY_STEP_S)
+        except OutpostError as exc:  # e.g. the replica unreadable: said, tried again
+            self.show_error(f"cannot apply the unsynced edits: {exc}")
+            self._apply_timer.setInterval(1000)
+            return
+        if not done:
+            self.status.show_applying(self.sat.applying())
+            return
+        self._apply_timer.stop()
+        self.status.show_applying(0)
+        todo, self._when_applied = self._when_applied, []
+        for fn in todo:
+            fn()
+
+    def when_applied(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` once the pending edits are applied to what the window shows (at once
+        when they are)."""
+        if self._apply_timer.isActive():
+            self._when_applied.append(fn)
+        else:
+            fn()
 
     def refresh_status(self) -> None:
         """Show the satellite's status, with the wait until the next retry of the hub (none

@@ -163,7 +163,8 @@ class RecordView:
 
     ``confirmed`` is the replica's state (``None`` when the hub has no such record); ``fields``
     what the user sees (``None`` when deleted locally). ``pending`` lists the uids of pending
-    transactions touching it; ``conflict`` the uids of rejected ones.
+    transactions touching it; ``conflict`` the uids of rejected ones; ``applying``: a pending
+    edit of it is not applied to ``fields`` yet (see there).
     """
 
     top: str
@@ -173,10 +174,14 @@ class RecordView:
     rev: Rev = ZERO_REV
     pending: tuple[str, ...] = ()
     conflict: tuple[str, ...] = ()
+    # an unsynced edit of it is not applied to ``fields`` yet (the app's window opened before
+    # the overlay of a long queue was built: ``Satellite.build_overlay``): shown as pending,
+    # its fields not to be edited until it is
+    applying: bool = False
 
     @property
     def is_pending(self) -> bool:
-        return bool(self.pending)
+        return bool(self.pending) or self.applying
 
     @property
     def is_conflict(self) -> bool:
@@ -239,6 +244,17 @@ class SatelliteAPI(Protocol):
 
     def rev(self) -> Rev:
         """The replica's revision (``status().rev`` without the rest: no read)."""
+        ...
+
+    def applying(self) -> int:
+        """How many pending transactions are not applied to what the reads show yet: the
+        app's window opens before the overlay of a long queue is built (0: all applied)."""
+        ...
+
+    def build_overlay(self, budget: float = 0.05, *, whole: bool = False) -> bool:
+        """Apply more pending transactions to what the reads show (about ``budget`` seconds
+        of CPU; ``whole``: all); True once all are and the change notice of their records
+        was sent."""
         ...
 
     def keys(self, top: str, confirmed: Sequence[str] | None = None) -> list[str]:
@@ -358,6 +374,13 @@ class SatelliteAPI(Protocol):
         keep theirs is refused (``StaleConflictError``, nothing resolved) when another user
         changed or deleted one of its records after it: look again, resolve again.
         """
+        ...
+
+    def resolve_many(self, uids: Sequence[str], keep: Keep, *,
+                     seen: Rev | None = None) -> list[str]:
+        """:meth:`resolve` of each of ``uids`` whole (keep mine or theirs), in ONE local
+        commit: all or none (the first that cannot be resolved raises, nothing resolved).
+        Returns the new uids in order ("" where nothing was published)."""
         ...
 
     def both_keys(self, uid: str) -> dict[str, str]:

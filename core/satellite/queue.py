@@ -425,23 +425,29 @@ class Queue:
             raise
 
     def add_many(self, items: Sequence[tuple[Trans, bool, str, str, Sequence[Conflict]]],
-                 conn: Connection | None = None, rev: int = 0) -> None:
-        """Append transactions in order with one ``executemany`` (``outpost carry``): each
-        ``(trans, auth, resolves, err, conflicts)`` is pending, or rejected when ``err``
-        (stored rejected at the replica revision ``rev``, as :meth:`reject` does).
+                 conn: Connection | None = None, rev: int = 0,
+                 acts: Sequence[str] | None = None) -> list[int]:
+        """Append transactions in order with one ``executemany`` (``outpost carry``, the
+        app's import: ``Satellite.staged``): each ``(trans, auth, resolves, err,
+        conflicts)`` is pending, or rejected when ``err`` (stored rejected at the replica
+        revision ``rev``, as :meth:`reject` does); ``acts``: their actions as :meth:`encode`
+        made them (default: made here). Returns their ``seq``, in order.
 
         Raises:
             ValidationError: a uid is already queued (nothing of them was stored).
             StorageError: the database failed.
         """
         if not items:
-            return
-        rows = [(t.uid, t.base, t.created, _j([enc_action(a) for a in t.acts]),
+            return []
+        texts = acts if acts is not None else [
+            _j([enc_action(a) for a in t.acts]) for t, *_ in items]
+        rows = [(t.uid, t.base, t.created, text,
                  _j(t.extra) if t.extra else None,
                  (ReceiptState.REJECTED if err else ReceiptState.PENDING).value,
                  rev if err else 0, err,
                  _j([enc_conflict(x) for x in conflicts]) if err else None, "", resolves,
-                 "", int(auth)) for t, auth, resolves, err, conflicts in items]
+                 "", int(auth)) for (t, auth, resolves, err, conflicts), text
+                in zip(items, texts, strict=True)]
         try:
             with self._conn(conn) as c:
                 self._mark(r[0] for r in rows)
@@ -454,6 +460,9 @@ class Queue:
                 if self.fast:
                     c.exec_driver_sql("INSERT INTO sat_pending (seq) SELECT seq FROM sat_receipt "
                                       f"WHERE seq > ? AND state = '{_P}'", (before,))
+                seqs: dict[str, int] = dict(c.exec_driver_sql(
+                    "SELECT uid, seq FROM sat_receipt WHERE seq > ?", (before,)).all())
+                return [int(seqs[r[0]]) for r in rows]
         except (IntegrityError, StorageError) as exc:
             if isinstance(exc, IntegrityError) or isinstance(exc.__cause__, IntegrityError):
                 raise ValidationError("a carried transaction's uid is already queued: "
@@ -1078,7 +1087,9 @@ class Queue:
                      uid=row["uid"])
 
     def _receipt(self, r: Any) -> Receipt:
-        acts = tuple(dec_action(a) for a in orjson.loads(r["acts"]))
+        # through the cache, as trans_of (session 14: the conflicts view and `outpost
+        # conflicts` decoded a receipt's actions at every read)
+        acts = _acts_of(r["acts"])
         conflicts = tuple(dec_conflict(x) for x in orjson.loads(r["conflicts"] or "[]"))
         return Receipt(r["uid"], r["base"], r["created"], acts, ReceiptState(r["state"]),
                        r["rev"] or 0, r["err"] or r["local_err"] or "", conflicts,

@@ -383,6 +383,17 @@ class ConflictsModel(QAbstractTableModel):
                 shown.setdefault(a.top, set()).add(a.key)
             for c in rc.conflicts:
                 shown.setdefault(c.top, set()).add(c.key)
+        # the records a ref value of a row names: their labels are shown too (session 14:
+        # a referenced record renamed kept its old label until the view was opened again)
+        for r in rows:
+            if r.field == WHOLE or not self._sat.project.has(r.top):
+                continue
+            f = self._sat.project.model(r.top).field(r.field)
+            if f is None or f.type != "ref":
+                continue
+            for v in (r.base, r.mine, r.theirs):
+                if v is not None:
+                    shown.setdefault(f.ref, set()).add(str(v))
         self._shown = {top: frozenset(keys) for top, keys in shown.items()}
         self._gone_keys = set()
         for top, keys in deleted.items():

@@ -257,6 +257,9 @@ class RecordTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if rv.is_conflict:
                 return "Conflict: the hub rejected a change of this record; open Conflicts"
+            if rv.applying:
+                return ("Pending: an unsynced edit of it is being applied (the values shown "
+                        "are without it until it is)")
             if rv.is_pending:
                 return "Pending: changed here, not yet accepted by the hub"
             return f"{self._top} {rv.key}"
@@ -443,19 +446,23 @@ class RecordTableModel(QAbstractTableModel):
             else:
                 keys = [k for k in keys if k not in drop]
         f = self._fields[q.col] if q.col >= 0 else None
-        ins: list[tuple[int, tuple[int, int, Any, str], str]] = []
+        picked: list[tuple[tuple[int, int, Any, str], str]] = []
         # the records of the pending edits in one replica read, not one read each
         views = self._sat.records_of(self._top, sorted(cur | snap))
         for k, rv in views.items():
             if rv.fields is None or not _matches(self._fields, q.filter, rv):
                 continue
             self._cache[k] = rv
-            ok = _okey(f, rv, k, self._ksort)
+            picked.append((_okey(f, rv, k, self._ksort), k))
+        if not picked:
+            return keys
+        if len(picked) > MERGE_WALK:
+            return _walk(keys, picked, q.desc, lambda i: _okey_raw(f, vals, keys, i, self._ksort))
+        ins: list[tuple[int, tuple[int, int, Any, str], str]] = []
+        for ok, k in picked:
             pos = _position(len(keys), ok, q.desc,
                             lambda i: _okey_raw(f, vals, keys, i, self._ksort))
             ins.append((pos, ok, k))
-        if not ins:
-            return keys
 
         def cmp(a: tuple[int, tuple[int, int, Any, str], str],
                 b: tuple[int, tuple[int, int, Any, str], str]) -> int:
@@ -794,6 +801,34 @@ def _okey_raw(f: Field | None, vals: list[Any] | None, keys: list[str],
     if f is None or vals is None:
         return (0, 0, ksort(keys[i]), keys[i])
     return order.order_key(f, vals[i], keys[i])
+
+
+MERGE_WALK = 256
+"""More records of pending edits than this to place among the rows read: they are sorted and
+placed in one walk along the rows (:func:`_walk`), not each by a binary search (session 14:
+the 50,000 of an import took 0.76 s of 1.45 s on the UI thread, 8.3 s under cProfile)."""
+
+
+def _walk(keys: list[str], picked: list[tuple[tuple[int, int, Any, str], str]], desc: bool,
+          at: Callable[[int], tuple[int, int, Any, str]]) -> list[str]:
+    """``keys`` (in the order shown, their order keys given by ``at``) with the records
+    ``picked`` ((order key, key), none of them in ``keys``) placed where each goes: where
+    :func:`_position` would place it, in one pass (n + m comparisons, not m log n)."""
+    if desc:
+        picked.sort(key=functools.cmp_to_key(
+            lambda a, b: -1 if order.before(a[0], b[0], True) else 1))
+    else:
+        picked.sort(key=lambda p: p[0])  # ascending: order.before is the tuples' order
+    out: list[str] = []
+    i, n = 0, len(keys)
+    before = order.before
+    for ok, k in picked:
+        while i < n and before(at(i), ok, desc):
+            out.append(keys[i])
+            i += 1
+        out.append(k)
+    out.extend(keys[i:])
+    return out
 
 
 def _position(n: int, probe: tuple[int, int, Any, str], desc: bool,

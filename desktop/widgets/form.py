@@ -920,6 +920,9 @@ class RecordForm(QWidget):
         if rv.is_conflict:
             return ("⚠ In conflict: the hub rejected a change; open Conflicts.",
                     "color: #b3261e;")
+        if rv.applying:
+            return ("Pending: an unsynced edit of it is being applied; the fields show the "
+                    "saved value until it is (it cannot be saved before).", "color: #8a6d00;")
         if rv.is_pending:
             return ("Pending: saved here, waiting for the hub to accept it.",
                     "color: #8a6d00;")

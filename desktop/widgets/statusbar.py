@@ -102,6 +102,16 @@ class SyncStatusBar(QStatusBar):
         # "(sending 1 of 2)" after each save online no longer widens the window (session 14)
         self.pending = ElidedLabel(min_chars=10)
         self.pending.setObjectName("pending")
+        # the window opened before the pending edits were applied to what it shows
+        # (Satellite.build_overlay): said until they are
+        self.applying = QLabel()
+        self.applying.setObjectName("applying")
+        self.applying.setStyleSheet("color: #8a5a00;")
+        self.applying.setToolTip(
+            "Your unsynced edits are being applied to the records shown. A record with one "
+            "not applied yet is marked pending and shows its saved value; it cannot be "
+            "saved until its edit shows")
+        self.applying.hide()
         self.conflicts = QPushButton()
         self.conflicts.setObjectName("conflicts")
         self.conflicts.setFlat(True)
@@ -147,7 +157,7 @@ class SyncStatusBar(QStatusBar):
         self._message_timer.setSingleShot(True)
         self._message_timer.timeout.connect(self.clearMessage)
         for w in (self.conn_icon, self.conn, self.hub, self.hub_rev, self.pending,
-                  self.conflicts, self.last_sync, self.error, self.details):
+                  self.applying, self.conflicts, self.last_sync, self.error, self.details):
             self.addWidget(w)
         self.addWidget(self.message, 1)
         self.addPermanentWidget(self.progress)
@@ -160,6 +170,11 @@ class SyncStatusBar(QStatusBar):
         self.last_error = ""
         self.show_status(SatStatus())
         self._seen = None  # the first real status sets what is not new (conflicts at start)
+
+    def show_applying(self, n: int) -> None:
+        """Say that ``n`` unsynced edits are still being applied (0: hidden)."""
+        self.applying.setText(f"Applying {n:,} unsynced edit{'s' if n != 1 else ''}…")
+        self.applying.setVisible(n > 0)
 
     def showMessage(self, text: str, timeout: int = 0) -> None:
         """Show ``text`` for ``timeout`` ms (0: until the next message or

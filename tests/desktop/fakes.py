@@ -120,6 +120,12 @@ class FakeSatellite:
         for i in range(0, len(out), chunk):
             yield out[i:i + chunk]
 
+    def applying(self) -> int:
+        return 0
+
+    def build_overlay(self, budget: float = 0.05, *, whole: bool = False) -> bool:
+        return True
+
     def overlaid(self, top: str) -> frozenset[str]:
         return frozenset(k for k, rv in self._view(top).items() if rv.pending)
 
@@ -220,6 +226,10 @@ class FakeSatellite:
 
     def later_edits(self, uid: str, records: Iterable[str]) -> dict[str, list[str]]:
         return {}  # no key clashes, so no keep both (tests/satellite/test_keep_both_later.py)
+
+    def resolve_many(self, uids: Sequence[str], keep: Keep, *,
+                     seen: Rev | None = None) -> list[str]:
+        return [self.resolve(u, keep, seen=seen) for u in uids]
 
     def resolve(self, uid: str, keep: Keep | Mapping[str, Mapping[str, Keep]], *,
                 keys: Mapping[str, str] | None = None, seen: Rev | None = None) -> str:

@@ -197,6 +197,8 @@ async def test_cancel_stops_between_two_edits_and_keeps_those_resolved(
     try:
         w, dlg = dialog(qtbot, a)
         monkeypatch.setattr(widgets_conflicts, "RESOLVE_PROGRESS", 4)
+        # two edits a step (one commit each, session 14): Cancel comes between two steps
+        monkeypatch.setattr(widgets_conflicts, "RESOLVE_CHUNK", 2)
         monkeypatch.setattr(dlg, "_confirm", lambda keep, n, *_: True)
         done: list[str] = []
         real_resolve = a.resolve

@@ -77,14 +77,17 @@ async def test_resolve_many_refuses_what_it_cannot_do_and_names_what_it_did(
         assert "--keep" in err or "--all" in err, (args, err)
     code, _, err = await cli(data, "resolve", uids[1], "--keep", "theirs")
     assert code == 0, err
-    # the second is resolved already: the first stays resolved and is named
+    # the second is resolved already: named, and none is resolved (session 14: all or
+    # nothing, one commit; session 13 kept the first resolved)
     code, _, err = await cli(data, "resolve", uids[0], uids[1], uids[2], "--keep", "mine")
     assert code != 0
     assert f"transaction {uids[1]} was already resolved" in err
-    assert f"(resolved before it: {uids[0]})" in err
+    assert "none of the 3 edits was resolved" in err
     sat = Satellite(data)
     try:
-        assert [r.uid for r in sat.receipts([ReceiptState.REJECTED])] == uids[2:]
+        assert [r.uid for r in sat.receipts([ReceiptState.REJECTED])] == [
+            uids[0], *uids[2:]]
+        assert not sat.receipts([ReceiptState.PENDING])
     finally:
         sat.close()
 
