@@ -25,6 +25,8 @@ from hubserver.cli import main
 from hubserver.metrics import SlowLog
 from hubserver.server import Hub
 from tests.hub.conftest import request
+from tests.hub.test_cli import stop
+from tests.hub.test_ops_review10 import _add, _env, _serve
 
 Z = "0001-01-01T00:00:00Z"
 _SAMPLE = re.compile(r'^([a-z_:][a-z0-9_:]*)(\{[a-z_]+="[^"]*"(?:,[a-z_]+="[^"]*")*\})? (\S+)$')
@@ -151,6 +153,25 @@ def test_serve_refuses_metrics_token_without_tokens(
     assert main(["serve", "--auth", "none", "--metrics", "token", "--db", db]) == 2
     assert "--metrics open" in capsys.readouterr().err
     assert not Path(db).exists()  # refused before anything was made
+
+
+def test_serve_asks_a_token_for_metrics_by_default_and_never_logs_a_scrape(
+        tmp_path: Path) -> None:
+    env = _env(tmp_path / "home")
+    db = str(tmp_path / "hub.sqlite")
+    prom = _add(env, "prometheus", "--role", "reader", "--db", db)
+    proc, url, _line = _serve(env, "--db", db, "--log-level", "DEBUG")
+    try:
+        assert _get(url)[0] == 401
+        status, ctype, body = _get(url, prom)
+        assert status == 200 and ctype.startswith("text/plain; version=0.0.4"), body
+        assert parse(body)["outpost_hub_database_up"] == 1
+    finally:
+        rc, err = stop(proc)
+    assert rc == 0, err
+    assert err.count("GET /metrics refused from 127.0.0.1:") == 1, err  # the 401, once
+    assert "HTTP response sent (200" not in err, err  # a scrape is not logged, even at DEBUG
+    assert prom not in err
 
 
 async def test_slow_commits_and_catch_up_reads_are_logged_at_most_once_a_minute(
