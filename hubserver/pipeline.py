@@ -101,8 +101,7 @@ def kick(hub: Hub) -> None:
     if hub._catch_up:
         hub._catch_up = False
         hub._busy = True
-        hub._writer.submit(hub.ledger.events, (hub.service.rev, None,
-                                               hub.CATCH_UP_BATCH), partial(caught_up, hub))
+        hub._writer.submit(_read_others, (hub, hub.service.rev), partial(caught_up, hub))
         return
     with hub._lock:
         if not hub._jobs:
@@ -211,6 +210,20 @@ def finish_batch(hub: Hub, batch: list[tuple[PubJob, Peer]],
                           "1011", job.conn)
             hub._close_now(peer, CLOSE_INTERNAL, "internal error")
         i += n
+
+
+def _read_others(hub: Hub, rev: Rev) -> list[Event]:
+    """The writer thread's read of a cluster catch-up: revisions after ``rev`` (the hub's,
+    taken on the loop) that other hubs published."""
+    t0 = time.perf_counter()
+    try:
+        return hub.ledger.events(rev, None, hub.CATCH_UP_BATCH)
+    finally:
+        took = time.perf_counter() - t0
+        if took >= SLOW:
+            hub.metrics.slow.note("catch-up read", took, "the read of other hubs' "
+                                  "revisions", "publishes waited for it (one writer thread "
+                                  "commits and reads)")
 
 
 def caught_up(hub: Hub, evs: list[Event] | BaseException) -> None:

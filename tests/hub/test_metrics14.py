@@ -212,3 +212,29 @@ def test_slow_log_counts_the_lines_it_held_back(caplog: pytest.LogCaptureFixture
         "1 s since the last such line)",
     ]
     assert slow.seen == {"commit": 3, "catch-up read": 1}
+
+
+async def test_a_slow_cluster_catch_up_read_is_logged(
+        prod: Project, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two hubs on one ledger (as a cluster on PostgreSQL): the second reads what the first
+    published on its writer thread (request_catch_up, as on a NOTIFY); a slow read says so."""
+    monkeypatch.setattr(metrics_mod, "SLOW", 0.0)
+    monkeypatch.setattr(pipeline, "SLOW", 0.0)
+    caplog.set_level(logging.WARNING, "outpost.hub")
+    led = MemLedger(prod)
+    async with Hub(led, port=0) as h1, Hub(led, port=0) as h2, connect(h1.url) as a:
+        before = (await scrape(h2.url))["outpost_hub_ledger_revision_ms"]
+        assert "res" in await request(a, "evt.pub", new("1", "Ridge"))
+        h2.request_catch_up()
+        for _ in range(500):  # bounded: 5 s
+            if h2.service.rev > before:
+                break
+            await asyncio.sleep(0.01)
+        m = await scrape(h2.url)
+    assert m["outpost_hub_ledger_revision_ms"] > before  # the other hub's revision, fanned out
+    assert m['outpost_hub_slow_total{kind="catch-up read"}'] >= 1
+    assert m["outpost_hub_publishes_total"] == 0  # published on the first hub
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(ln.startswith("slow catch-up read: the read of other hubs' revisions took ")
+               for ln in lines), lines
