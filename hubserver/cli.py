@@ -6,7 +6,7 @@
                       [--auth token|none] [--users FILE] [--max-message BYTES]
                       [--rate MSGS_PER_S] [--burst MSGS]
                       [--allow-origin ORIGIN ...] [--tls-cert PEM --tls-key PEM]
-                      [--trusted-proxy ADDR ...]
+                      [--trusted-proxy ADDR ...] [--metrics off|open|token]
                       [--seed-demo] [--user NAME] [--log-level LEVEL]
     outpost-hub user add NAME [--role reader|writer]   prints the token once
     outpost-hub user list | user remove NAME
@@ -271,6 +271,10 @@ def _parser() -> argparse.ArgumentParser:
                    "from it, the log names the client its X-Forwarded-For header gives "
                    "(e.g. 127.0.0.1 for nginx or Caddy on this machine); default: none, "
                    "the header is ignored (any client can send it)")
+    s.add_argument("--metrics", choices=["off", "open", "token"], default=None,
+                   help="who may GET /metrics (Prometheus text format: numbers only, no "
+                   "names): token: a user's 'Authorization: Bearer' token; open: anyone "
+                   "who reaches the port; off: 404 (default: token, open with --auth none)")
     s.add_argument("--tls-cert", default=None, metavar="PEM",
                    help="serve wss:// with this certificate chain (with --tls-key; default: "
                    "ws://, e.g. behind a TLS load balancer)")
@@ -561,6 +565,9 @@ async def _serve(args: argparse.Namespace) -> int:
     if args.auth == "none" and not is_loopback(args.host):
         raise ConfigError(f"--auth none with --host {args.host}: without tokens the hub only "
                           "listens on loopback; add users with `outpost-hub user add NAME`")
+    if args.auth == "none" and args.metrics == "token":
+        raise ConfigError("--metrics token with --auth none: there are no tokens; use "
+                          "--metrics open (the hub is on loopback) or off")
     if args.auth != "none":
         users_file(args.db, args.users, check=True)  # a --users naming the ledger: before it opens
     # The writer thread (SQL ledger) and the event loop share the GIL; with the default 5 ms
@@ -670,7 +677,7 @@ async def _serve_locked(args: argparse.Namespace, project: Project, limits: Limi
                  ", ".join(str(n) for n in proxies.nets))
     hub = Hub(ledger, host=args.host, port=args.port, users=users, anon_user=args.user,
               limits=limits, origins=args.allow_origin, ssl=tls, close_ledger=True,
-              trusted_proxies=proxies)
+              trusted_proxies=proxies, metrics=args.metrics)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     got: list[str] = []

@@ -28,6 +28,7 @@ from core.ledger.protocols import PubResult
 from core.model import Event, Trans
 from core.revision import Rev
 from hubserver.limits import CLOSE_INTERNAL
+from hubserver.metrics import SLOW
 from hubserver.outputs import HubStopping, PubJob
 from hubserver.peer import Peer
 
@@ -39,6 +40,10 @@ __all__ = ["caught_up", "chain_failed", "commit", "commit_chain", "committed", "
 
 log = logging.getLogger("outpost.hub")
 
+_READS = {"backlog_read": "a batch of an evt.sub / evt.mon catch-up",
+          "sat_read": "the read of an evt.sat reply"}
+"""What :func:`off_loop` reads, for the slow-read log line (:mod:`hubserver.metrics`)."""
+
 
 def submit(hub: Hub, peer: Peer, job: PubJob) -> None:
     """Queue ``peer``'s publish job for the next commit (thread: event loop)."""
@@ -49,6 +54,7 @@ def submit(hub: Hub, peer: Peer, job: PubJob) -> None:
         hub._deliver(hub.service.finish(job, [err] * len(job.items)))
         return
     peer.busy = True
+    hub.metrics.publishes += 1
     _note_heavy(hub, peer, len(job.items))
     with hub._lock:
         hub._jobs.append((job, peer))
@@ -95,8 +101,7 @@ def kick(hub: Hub) -> None:
     if hub._catch_up:
         hub._catch_up = False
         hub._busy = True
-        hub._writer.submit(hub.ledger.events, (hub.service.rev, None,
-                                               hub.CATCH_UP_BATCH), partial(caught_up, hub))
+        hub._writer.submit(_read_others, (hub, hub.service.rev), partial(caught_up, hub))
         return
     with hub._lock:
         if not hub._jobs:
@@ -161,6 +166,7 @@ def committed(hub: Hub, batch: list[tuple[PubJob, Peer]],
 def commit(hub: Hub, items: list[tuple[Trans, str]], now: Rev,
            ) -> list[PubResult | Exception]:
     """The writer thread's part: publish, and turn a failed commit into per-item errors."""
+    t0 = time.perf_counter()
     try:
         results = hub.ledger.publish_many(items, now)
         crash_point("hub.after_append_before_ack")
@@ -174,7 +180,9 @@ def commit(hub: Hub, items: list[tuple[Trans, str]], now: Rev,
         # reply and they stay pending on their satellites
         if isinstance(exc, StorageError) and not isinstance(exc, HubStopping):
             hub.db.failed(exc, write=True)
+        hub.metrics.committed([exc] * len(items), time.perf_counter() - t0)
         return [exc] * len(items)
+    hub.metrics.committed(results, time.perf_counter() - t0)
     hub.commits += 1
     # a value the database cannot store is an UnstorableError (a ValidationError): not a
     # database failure
@@ -204,6 +212,20 @@ def finish_batch(hub: Hub, batch: list[tuple[PubJob, Peer]],
         i += n
 
 
+def _read_others(hub: Hub, rev: Rev) -> list[Event]:
+    """The writer thread's read of a cluster catch-up: revisions after ``rev`` (the hub's,
+    taken on the loop) that other hubs published."""
+    t0 = time.perf_counter()
+    try:
+        return hub.ledger.events(rev, None, hub.CATCH_UP_BATCH)
+    finally:
+        took = time.perf_counter() - t0
+        if took >= SLOW:
+            hub.metrics.slow.note("catch-up read", took, "the read of other hubs' "
+                                  "revisions", "publishes waited for it (one writer thread "
+                                  "commits and reads)")
+
+
 def caught_up(hub: Hub, evs: list[Event] | BaseException) -> None:
     """A catch-up read of :meth:`Hub.request_catch_up` returned (on the loop): fan it out."""
     hub._busy = False
@@ -230,7 +252,15 @@ def off_loop(hub: Hub, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any
     def run(*a: Any) -> Any:
         with hub._lock:
             hub._reads_waiting -= 1
-        return fn(*a)
+        t0 = time.perf_counter()
+        try:
+            return fn(*a)
+        finally:
+            took = time.perf_counter() - t0
+            if took >= SLOW:  # the log is not silent while publishes wait for it
+                hub.metrics.slow.note("catch-up read", took, _READS.get(
+                    getattr(fn, "__name__", ""), "a read"), "publishes waited for it "
+                    "(one writer thread commits and reads)")
 
     def done(res: Any) -> None:
         if fut.done():  # the waiter was cancelled (its connection closed)

@@ -71,6 +71,7 @@ from hubserver.limits import (
     keepalive,
 )
 from hubserver.logrepeat import RepeatLimit
+from hubserver.metrics import CONTENT_TYPE, MODES, Metrics, render
 from hubserver.peer import FLUSH, Peer
 from hubserver.proxy import TrustedProxies
 from hubserver.service import Backlog, Close, Flush, HubService, Out, PubJob, Send
@@ -94,7 +95,10 @@ def _not_a_probe(record: logging.LogRecord) -> bool:
     if record.levelno != logging.INFO:
         return True
     req = getattr(getattr(record, "websocket", None), "request", None)
-    return getattr(req, "path", "") != "/healthz" and _ws_log.isEnabledFor(logging.DEBUG)
+    return getattr(req, "path", "") not in _PROBES and _ws_log.isEnabledFor(logging.DEBUG)
+
+
+_PROBES = ("/healthz", "/metrics")  # asked every few seconds: never logged
 
 
 _ws_log.addFilter(_not_a_probe)
@@ -136,6 +140,9 @@ class Hub:
         trusted_proxies: the reverse proxies (``--trusted-proxy``) whose ``X-Forwarded-For``
             names the client in the log (:mod:`hubserver.proxy`); none by default: the
             header is ignored, since any client can send it.
+        metrics: who may ``GET /metrics`` (:mod:`hubserver.metrics`): ``"off"``, ``"open"``
+            (no token) or ``"token"`` (a token of ``users``); ``None``: ``"token"`` when
+            there are users, else ``"open"`` (then the hub is on loopback).
     """
 
     def __init__(self, ledger: Publisher, *, host: str = "127.0.0.1", port: int = 0,
@@ -144,11 +151,22 @@ class Hub:
                  origins: Sequence[str] | None = None, ssl: _ssl.SSLContext | None = None,
                  clock: Callable[[], Rev] = now_rev, close_ledger: bool = False,
                  users_check: float = 2.0, repeat_window: float = 10.0,
-                 db_check: float = 5.0, trusted_proxies: TrustedProxies | None = None):
+                 db_check: float = 5.0, trusted_proxies: TrustedProxies | None = None,
+                 metrics: str | None = None):
         if users is None and not is_loopback(host):
             raise ConfigError(f"--auth none on host {host!r}: without tokens the hub may only "
                               "listen on loopback (127.0.0.1); add users with "
                               "`outpost-hub user add NAME` instead")
+        if metrics is None:
+            metrics = "open" if users is None else "token"
+        if metrics not in MODES:
+            raise ConfigError(f"--metrics {metrics!r}: expected one of {', '.join(MODES)}")
+        if metrics == "token" and users is None:
+            raise ConfigError("--metrics token with --auth none: there are no tokens; use "
+                              "--metrics open (the hub is on loopback) or off")
+        self.metrics_access = metrics
+        self.metrics = Metrics()
+        """The counters of ``GET /metrics`` (:mod:`hubserver.metrics`)."""
         self.ledger = ledger
         self.host = host
         self.port = port
@@ -310,8 +328,11 @@ class Hub:
     # -- handshake -----------------------------------------------------------------------------
 
     def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
-        if request.path.split("?", 1)[0] == "/healthz":
+        path = request.path.split("?", 1)[0]
+        if path == "/healthz":
             return self._healthz(ws)
+        if path == "/metrics":
+            return self._metrics(ws, request)
         # who the client is, for every line logged of this connection (_addr): behind a
         # trusted reverse proxy the address it forwards, else the TCP peer's
         ws.outpost_client = self._client(ws, request)  # type: ignore[attr-defined]
@@ -381,6 +402,30 @@ class Hub:
             why = "" if problem == "unavailable" else f" ({problem})"
             return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE, f"database unavailable{why}\n")
         return ws.respond(HTTPStatus.OK, "ok\n")
+
+    def _metrics(self, ws: ServerConnection, request: Request) -> Response:
+        """``GET /metrics``: the Prometheus exposition (:mod:`hubserver.metrics`), with a
+        token of the users file unless ``--metrics open``."""
+        if self.metrics_access == "off":
+            return ws.respond(HTTPStatus.NOT_FOUND, "GET /metrics is off on this hub "
+                              "(--metrics off)\n")
+        if self.metrics_access == "token":
+            user = None
+            if len(request.headers.get_all("Authorization")) == 1:
+                user = self._authenticate(request.headers)
+            if user is None:
+                log.warning("GET /metrics refused from %s: missing or unknown token",
+                            self._client(ws, request))
+                resp = ws.respond(HTTPStatus.UNAUTHORIZED,
+                                  "missing or unknown token: send 'Authorization: Bearer "
+                                  "<token>' of a user of the hub (see docs/operations.md, "
+                                  "Monitoring), or start the hub with --metrics open\n")
+                resp.headers["WWW-Authenticate"] = 'Bearer realm="outpost-hub"'
+                return resp
+        resp = ws.respond(HTTPStatus.OK, render(self))
+        del resp.headers["Content-Type"]  # Headers is a multidict: setting adds
+        resp.headers["Content-Type"] = CONTENT_TYPE
+        return resp
 
     async def _watch_db(self) -> None:
         """Check the database every ``db_check`` s (:mod:`hubserver.health`)."""
