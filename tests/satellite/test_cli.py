@@ -109,7 +109,10 @@ async def test_cli_import_export_and_errors(tmp_path: Path, hub: Hub) -> None:
     assert (await cli(c, "connect", "ws://127.0.0.1:9", "--timeout", "1"))[0] != 0
     rc, out, err = await cli(c, "sync", "--once", "--timeout", "1")
     assert rc != 0 and "outpost connect" in err  # the failed connect made no directory
-    assert (await cli(a, "connect", "ws://127.0.0.1:9", "--timeout", "1"))[0] == 0
+    # another hub out of reach replaces the working one only with --offline (session 14)
+    assert (await cli(a, "connect", "ws://127.0.0.1:9", "--timeout", "1"))[0] == 1
+    assert (await cli(a, "connect", "ws://127.0.0.1:9", "--timeout", "1",
+                      "--offline"))[0] == 0
     rc, out, err = await cli(a, "sync", "--once", "--timeout", "1")
     assert rc != 0 and "hub" in err
 
@@ -176,10 +179,11 @@ async def test_connect_to_an_unreachable_hub_makes_no_directory(tmp_path: Path,
     rc, out, err = await cli(new, "connect", "ws://127.0.0.1:9", "--timeout", "2")
     assert rc == 1 and "nothing was stored" in err and out == ""
     assert not new.exists()  # a directory without a schema would be of no use
-    # a satellite that has its schema stores the new hub and says it could not fetch
+    # a satellite that has its schema stores the new hub (with --offline: it replaces a
+    # working one; session 14) and says it could not fetch
     a = tmp_path / "a"
     assert (await cli(a, "connect", hub.url))[0] == 0
-    rc, out, err = await cli(a, "connect", "ws://127.0.0.1:9", "--timeout", "2")
+    rc, out, err = await cli(a, "connect", "ws://127.0.0.1:9", "--timeout", "2", "--offline")
     assert rc == 0 and json.loads(out)["schema"] is False and json.loads(out)["error"]
     assert json.loads((a / "config.json").read_text(encoding="utf-8"))["hub"] == (
         "ws://127.0.0.1:9")
