@@ -307,26 +307,59 @@ async def check_token(w: MainWindow, sat: Satellite, spec: WindowSpec,
     return kept
 
 
+SETTLE_S = 30.0
+"""How long a new token waits for the hub's answers to the edits in flight (s)."""
+
+
 async def use_token(w: MainWindow, token: str) -> None:
     """File → Connection settings gave another token for the window's own hub (the hub
     accepted it, or was out of reach): stored in the directory's ``config.json`` and used
     at once: a running sync reconnects with it, a stopped one (the hub refused the old
     token) starts again, unless "Work offline" is ticked (session 14: it waited for a
-    restart, and Sync now was still refused).
+    restart, and Sync now was still refused). A running sync first sends no new edits and
+    lets the hub answer those in flight (:data:`SETTLE_S` s at most, said in the status
+    bar), then reconnects.
 
     Raises:
-        OutpostError: the token could not be stored (nothing changed).
+        OutpostError: the token could not be stored, or the hub did not answer the edits in
+            flight in time (the old connection goes on with the old token): nothing changed.
     """
     sat = w.sat  # type: ignore[attr-defined]
-    cfg = sat.config.with_hub(sat.config.hub, token)
-    sat.data.save_config(cfg)
-    sat.config = cfg
     sync: ClientSync | None = getattr(w, "sync_handle", None)
+    client = sync.client if sync is not None and sync.running else None
+    if client is not None:
+        # the edits in flight are answered first, on the old connection: an answer lost
+        # with it makes the new one send them again, as the new token's user, and the hub
+        # takes a resend for the same transaction only from the same user (merge review
+        # 14: ~200 false conflicts when the token changed to another user's mid-upload)
+        n = client.machine.edits_in_flight
+        if n:
+            w.status.showMessage(
+                f"Waiting for the hub to answer the {n:,} edit{'s' if n != 1 else ''} sent "
+                f"with the old token before using the new one (up to {SETTLE_S:g} s)…",
+                int(SETTLE_S * 1000))
+        left = await client.settle(SETTLE_S)
+        if left:
+            client.release()  # the old connection goes on: its answers still come
+            raise ConfigError(
+                f"the hub has not answered {left:,} edit{'s' if left != 1 else ''} sent with "
+                f"the old token within {SETTLE_S:g} s; the window keeps syncing with the old "
+                "token so that they are not sent again as another user's (the hub would "
+                "refuse them as conflicts); nothing was changed: try again once the status "
+                "bar shows no edits being sent")
+    try:
+        cfg = sat.config.with_hub(sat.config.hub, token)
+        sat.data.save_config(cfg)
+    except OutpostError:
+        if client is not None:
+            client.release()
+        raise
+    sat.config = cfg
     if sync is not None:
         sync.client.token = token
         if sync.running:
             await sync.stop()
-        sync.start()
+        sync.start()  # a new run: edits go out again (SyncMachine.start)
     w.refresh_status()
 
 

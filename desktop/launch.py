@@ -12,7 +12,7 @@ from PySide6.QtCore import QTimer
 
 from core.errors import HubError, OutpostError
 from core.satellite.client import token_refused
-from core.satellite.config import DataDir, check_hub_url, default_data_dir
+from core.satellite.config import DataDir, DataDirUnusable, check_hub_url, default_data_dir
 from desktop.app import (
     SchemaNeeded,
     SchemaOutOfReach,
@@ -222,6 +222,9 @@ def _said_in_dialog(exc: OutpostError, dlg: Any) -> str:
     """A failed Connect of the first-run dialog, said for the person at the dialog: its
     fix is in the dialog (not `outpost app --token`); a hub out of reach is tried again."""
     cause = exc.__cause__
+    for e in (exc, cause):
+        if isinstance(e, DataDirUnusable):  # its fix is the dialog's data directory row
+            return f"{e.in_dialog()} (nothing was made or remembered)"
     if isinstance(cause, HubError) and token_refused(cause):
         return f"{cause}: enter a valid token above (nothing was made or remembered)"
     if isinstance(exc, SchemaOutOfReach):

@@ -205,6 +205,23 @@ def write_private(path: Path, text: str) -> None:
         raise
 
 
+class DataDirUnusable(ConfigError):
+    """The data directory named cannot be one (a file, or it cannot be created). Its text
+    advises ``--data DIR``; :meth:`in_dialog` names the connection dialog's data directory
+    row instead (merge review 14: the first-run dialog said "choose another with --data
+    DIR")."""
+
+    def __init__(self, problem: str, cli_fix: str, dialog_fix: str, sep: str = ": "):
+        super().__init__(f"{problem}{sep}{cli_fix}")
+        self.problem = problem
+        self.dialog_fix = dialog_fix
+        self.sep = sep
+
+    def in_dialog(self) -> str:
+        """The error as a connection dialog says it: its fix is in the dialog."""
+        return f"{self.problem}{self.sep}{self.dialog_fix}"
+
+
 class DataDir:
     """A satellite's data directory (created on first use)."""
 
@@ -297,16 +314,19 @@ class DataDir:
     def check_not_file(self) -> None:
         """Raises ConfigError when the path names a file (a mistyped --data)."""
         if self.path.exists() and not self.path.is_dir():
-            raise ConfigError(f"{self.path} is a file, not a data directory: pass --data DIR "
-                              "with a directory (it is created when missing)")
+            raise DataDirUnusable(f"{self.path} is a file, not a data directory",
+                                  "pass --data DIR with a directory (it is created when "
+                                  "missing)", "choose a directory above (it is created when "
+                                  "missing)")
 
     def ensure(self) -> None:
         self.check_not_file()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ConfigError(f"cannot create the data directory {self.path}: {exc}; "
-                              "choose another with --data DIR") from exc
+            raise DataDirUnusable(f"cannot create the data directory {self.path}: {exc}",
+                                  "choose another with --data DIR",
+                                  "choose another data directory above", "; ") from exc
 
     def load_config(self) -> SatConfig:
         """The stored settings (defaults when there is no config file).

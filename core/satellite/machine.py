@@ -609,6 +609,10 @@ class SyncMachine:
         self._hub_acks = False
         # evt.sat requests in flight: token -> the transactions it carried
         self._inflight: dict[str, tuple[Trans, ...]] = {}
+        #: no new edits go out while set (requests carry none; catch-up goes on): the edits
+        #: in flight are let be answered before the connection changes (a new token in the
+        #: app: :attr:`edits_in_flight`); cleared by :meth:`start`
+        self.hold_edits = False
         # what the last connection lost with a daql hub put aside (said in last_error)
         self._aside_note = ""
         # the lim asked of an Outpost hub after its batch was over this side's limit (0: not
@@ -644,6 +648,12 @@ class SyncMachine:
     def _sat_busy(self) -> bool:
         """An ``evt.sat`` is in flight (its reply may overlap pushes: they are held)."""
         return self._sat_out > 0
+
+    @property
+    def edits_in_flight(self) -> int:
+        """This replica's transactions sent on this connection and not answered yet (lost
+        with it if the connection closes now: resent on the next)."""
+        return sum(len(ts) for ts in self._inflight.values())
 
     @property
     def idle(self) -> bool:
@@ -720,6 +730,7 @@ class SyncMachine:
     def start(self, now: float) -> None:
         """Begin syncing: connect at once."""
         self._stopped_by_user = False
+        self.hold_edits = False
         if self.info.phase in (Phase.OFFLINE, Phase.STOPPED):
             self._set(phase=Phase.CONNECTING, retry_at=None)
             self._out.append(Open())
@@ -1442,7 +1453,8 @@ class SyncMachine:
             most, last = 1, 0
         trans: list[Trans] = []
         left = 0  # pending transactions not sent on this connection, these included
-        if not self._read_only and (self._hub_acks or self._daql_ready(now)):
+        if not self._read_only and not self.hold_edits and \
+                (self._hub_acks or self._daql_ready(now)):
             sent = self._sent
             upto = most + last  # enough to tell whether the rest would fit in a last request
             ob, i = self._unsent()

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.errors import ConfigError
-from core.satellite.config import DataDir, check_hub_url, read_schema_file
+from core.satellite.config import DataDir, DataDirUnusable, check_hub_url, read_schema_file
 from desktop.icons import icon
 from desktop.settings import Profile
 
@@ -159,6 +159,9 @@ class ConnectDialog(QDialog):
                 given = self.schema()
                 if given is not None:  # none: the hub is asked for its schema again
                     read_schema_file(given)  # the same check and errors as --schema FILE
+        except DataDirUnusable as exc:  # the fix is this dialog's row, not --data DIR
+            self.error.setText(exc.in_dialog())
+            return
         except ConfigError as exc:
             self.error.setText(str(exc))
             return
