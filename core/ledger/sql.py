@@ -342,6 +342,16 @@ def fetch_parts(res: Any, max_bytes: int = 0, max_rows: int = PART_ROWS
         n = max(1, min(max_rows, max_bytes // big, 2 * len(part)))
 
 
+def _fetch_limited(res: Any, limit: int, max_bytes: int) -> tuple[list[Any], bool]:
+    """The rows of ``res`` (a query with ``LIMIT limit``) and whether the limit cut it (the
+    caller completes the last revision): :func:`_fetch_within` when ``max_bytes`` bounds the
+    read, else all of them."""
+    if max_bytes > 0:
+        return _fetch_within(res, limit, max_bytes)
+    rows = list(res.all())
+    return rows, len(rows) == limit
+
+
 def _fetch_within(res: Any, limit: int, max_bytes: int) -> tuple[list[Any], bool]:
     """The rows of ``res`` (a query with ``LIMIT limit``, ``arg`` its last column) up to
     ``limit`` of them or until their arguments hold ``max_bytes`` characters (counting
@@ -1222,11 +1232,7 @@ class SqlLedger:
                 res = conn.execute(q.limit(limit), execution_options={
                     "stream_results": True, "max_row_buffer": limit}
                     if max_bytes > 0 and self._pg else {})
-                if max_bytes > 0:
-                    rows, cut = _fetch_within(res, limit, max_bytes)
-                else:
-                    rows = list(res.all())
-                    cut = len(rows) == limit
+                rows, cut = _fetch_limited(res, limit, max_bytes)
                 if cut:
                     last = rows[-1]
                     more = cols.where(ev.c.rev == last.rev, ev.c.id > last.id)
@@ -1255,11 +1261,7 @@ class SqlLedger:
         with self._guard("reading events"), self.engine.connect() as conn:
             if limit > 0:
                 res = conn.exec_driver_sql(f"{sql} LIMIT {int(limit)}", (rev, *tp))
-                if max_bytes > 0:
-                    rows, cut = _fetch_within(res, limit, max_bytes)
-                else:
-                    rows = list(res.all())
-                    cut = len(rows) == limit
+                rows, cut = _fetch_limited(res, limit, max_bytes)
                 if cut:
                     last = rows[-1]
                     more = (f"{head} FROM evt_event WHERE id > ?{n + 2} AND id <= "
