@@ -13,7 +13,8 @@ Table ``sat_receipt`` (one row per local transaction, kept forever as a receipt)
 ``rev``        the hub's revision once accepted
 ``err``        the hub's error once rejected
 ``conflicts``  the hub's conflicts once rejected, JSON
-``local_err``  set while a pending transaction no longer applies on the replica (rebase)
+``local_err``  set while a pending transaction no longer applies on the replica (rebase);
+               of a rejected one, :data:`OWN_EVENT` when ``rev`` is its own event's revision
 ``resolves``   uid of the rejected transaction this one resolves
 ``resolved_by`` uid of the transaction that resolved this one (or ``-`` for keep theirs)
 ``auth``       1 when it only touches authoritative topics
@@ -88,7 +89,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from core.errors import StorageError, ValidationError
 from core.model import Action, Cmd, Conflict, Trans
-from core.satellite.api import OVERWROTE, PUT_ASIDE, Receipt, ReceiptState
+from core.satellite.api import PUT_ASIDE, Receipt, ReceiptState
 from core.wire import dec_action, dec_conflict, enc_action, enc_conflict
 
 __all__ = ["Queue", "queue_tables"]
@@ -179,6 +180,14 @@ def _j(v: Any) -> str:
 
 
 _SETTLED_MARK = '"settled":'
+OWN_EVENT = "(own event)"
+"""The ``local_err`` of a rejected receipt whose ``rev`` is the revision of its own event (an
+edit a daql hub applied over a colleague's change, stored by :meth:`Queue.reject` with
+``own``): :meth:`Queue.accepted_among` counts that revision as the user's own. Written only
+there: a receipt carried from another directory (``outpost carry``, stored at the new
+replica's revision) and one stored before session 14 (at its reply's revision, which may be a
+colleague's later change) are not marked, and their revision is not the user's own. No local
+mark reads so (those are sentences), and a rejected receipt's ``err`` is what it shows."""
 """How the ``extra`` of a resolution the satellite made by itself holds its mark
 (``{"resolves": uid, "settled": ...}``: :attr:`core.satellite.api.Receipt.settled`)."""
 
@@ -569,16 +578,20 @@ class Queue:
         c.exec_driver_sql(_SET_UPTO)
 
     def reject(self, uid: str, err: str, conflicts: Sequence[Conflict],
-               conn: Connection | None = None, rev: int = 0) -> bool:
+               conn: Connection | None = None, rev: int = 0, own: bool = False) -> bool:
         """Mark a pending transaction rejected by the hub; False when it was not pending.
         ``rev``: the replica revision the rejection is stored at (its conflicts' values are
-        as of then at least: what the inbox compares with to say "changed since")."""
+        as of then at least: what the inbox compares with to say "changed since"). ``own``:
+        ``rev`` is the revision of the edit's own event (a daql hub applied it over a
+        colleague's change), marked :data:`OWN_EVENT` for :meth:`accepted_among`."""
         with self._conn(conn) as c:
             self._mark((uid,))
             r = c.exec_driver_sql(
                 f"UPDATE sat_receipt SET state = '{ReceiptState.REJECTED.value}', err = ?, "
-                f"rev = ?, conflicts = ? WHERE uid = ? AND state = '{_P}'" + self._open_w,
-                (err, rev, _j([enc_conflict(x) for x in conflicts]), uid))
+                f"rev = ?, conflicts = ?, local_err = ? WHERE uid = ? AND state = '{_P}'"
+                + self._open_w,
+                (err, rev, _j([enc_conflict(x) for x in conflicts]), OWN_EVENT if own else "",
+                 uid))
             return self._left_pending(c, uid, r.rowcount)
 
     def fold_into(self, uid: str, conflicts: Sequence[Conflict],
@@ -688,12 +701,14 @@ class Queue:
                 out.update(int(r[0]) for r in rows)
                 # an edit a daql hub applied over a colleague's change is stored rejected (a
                 # conflict after the fact) at its own revision: its event is the user's own
-                # too (session 14: a later edit of the record named it "someone"'s change)
+                # too (session 14: a later edit of the record named it "someone"'s change).
+                # Only when marked so (OWN_EVENT): a carried receipt's revision, or one stored
+                # before session 14 at its reply's, may be a colleague's change
                 out.update(int(r[0]) for r in c.exec_driver_sql(
                     "SELECT rev FROM sat_receipt WHERE state IN (?, ?) AND rev IN ("
-                    + ",".join("?" * len(chunk)) + f") AND substr(err, 1, {len(OVERWROTE)}) = ?",
+                    + ",".join("?" * len(chunk)) + ") AND local_err = ?",
                     (ReceiptState.REJECTED.value, ReceiptState.RESOLVED.value, *chunk,
-                     OVERWROTE)))
+                     OWN_EVENT)))
                 if self.fast:
                     out.update(int(r[0]) for r in c.exec_driver_sql(
                         "SELECT k.rev FROM sat_acked k JOIN sat_receipt r ON r.seq = k.seq "

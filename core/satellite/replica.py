@@ -477,8 +477,9 @@ class Replica:
                     self.queue.accept_many([(a.uid, a.rev) for a in acks], conn)
             for r in rejects:
                 # an edit the hub applied all the same (a daql hub's, over a colleague's
-                # change) is stored at its own revision: its event is the user's own
-                if self.queue.reject(r.uid, r.err, r.conflicts, conn, rev=r.rev or new_rev):
+                # change) is stored at its own revision, marked so: its event is the user's own
+                if self.queue.reject(r.uid, r.err, r.conflicts, conn, rev=r.rev or new_rev,
+                                     own=bool(r.rev)):
                     # the same fields saved again offline, rejected for the same change: one
                     # conflict, the later save's (its values would have won)
                     self.queue.fold_into(r.uid, r.conflicts, conn)

@@ -1531,12 +1531,19 @@ class Satellite:
 
     def _may_mark(self, item: SatRes | Update) -> bool:
         """Whether storing ``item`` may change the local conflict marks: it holds an event
-        that is not one of the edits it acks (another's change), and edits are open (a
-        replay of the user's own edits, acked in their reply, never does: no extra write)."""
+        that is not one of the edits it acks (another's change) of a record a queued edit
+        touches (a pending edit's mark is of its own records only). A replay of the user's
+        own edits, acked in their reply, never does (no extra write), nor a catch-up of
+        records no pending edit touches (merge review 14: any other's change set the flag
+        whenever an edit was open, so a reader beside a running sync built its whole
+        overlay: 5,000 pending edits, `outpost status` 0.19 s -> 3.56 s)."""
         if not item.evs or not self._open:
             return False
         own = {a.rev for a in item.acks} if isinstance(item, SatRes) else set()
-        return any(e.rev not in own for e in item.evs)
+        if self._qv_todo is not None:  # no overlay built (a writer has one): as if touched
+            return any(e.rev not in own for e in item.evs)
+        qv = self._qview  # read only, on the sync client's thread (write())
+        return any(e.rev not in own and qv.touches(Sig(e.top, e.key)) for e in item.evs)
 
     def written(self, item: SatRes | Update) -> None:
         """After :meth:`write` (on the thread that owns the overlay): rebase the local queue on

@@ -164,6 +164,11 @@ class QueueView:
             out.update(self._by_sig.get(s, ()))
         return out
 
+    def touches(self, s: Sig) -> bool:
+        """Whether a queued transaction touches record ``s`` (one look-up; safe on another
+        thread than the one that updates the view: read, not changed)."""
+        return bool(self._by_sig.get(s))
+
     def drop_alone(self, uid: str) -> tuple[Sig, ...] | None:
         """Remove the queued transaction ``uid`` when it is the only one on each of its
         records, as :meth:`update` would for it in ``removed``; returns its records (their

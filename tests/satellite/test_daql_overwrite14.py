@@ -8,6 +8,7 @@ words of such a conflict, and a ``new`` just after a colleague's ``new`` of the 
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 from core.schema import Project
@@ -86,3 +87,65 @@ async def test_a_new_just_after_a_colleagues_new_of_the_key_is_a_conflict(
         got = {f: v for f, v in daql.state[(SITE, "k2")].items() if v is not None}
         assert got == {"name": "colleague", "region": "East"}
         assert await _conflicts(d) == []
+
+
+async def test_a_carried_overwrite_conflict_does_not_make_a_colleagues_change_yours(
+        tmp_path: Path, project: Project) -> None:
+    """``outpost carry --rejected`` stores a carried conflict at the new replica's revision
+    (merge review 14 HIGH 1: that revision, a colleague's change, counted as the user's own:
+    a carried edit of the record was sent over it with no conflict)."""
+    async with FakeDaql(set(project.topics)) as daql:
+        daql.publish([{"top": SITE, "key": "k", "cmd": "new", "arg": {"name": "P"}},
+                      {"top": SITE, "key": "m", "cmd": "new",
+                       "arg": {"name": "M", "region": "R"}}])
+        old = daql_dir(tmp_path / "old", project, daql.url)
+        await _synced(old)
+        over = json.loads((await cli(old, "pub", SITE, "k", "mod", "name=mine"))[1])["uid"]
+        daql.race.append([{"top": SITE, "key": "k", "cmd": "mod",
+                           "arg": {"name": "colleague"}}])
+        await _synced(old)
+        edit = json.loads((await cli(old, "pub", SITE, "m", "mod", "region=mineR"))[1])["uid"]
+        # the colleague's change is the hub's newest event: the new replica's revision
+        daql.publish([{"top": SITE, "key": "m", "cmd": "mod", "arg": {"region": "colleagueR"}}])
+        new = daql_dir(tmp_path / "new", project, daql.url)
+        await _synced(new)
+        rc, out, err = await cli(new, "carry", str(old), "--rejected")
+        assert rc == 0, (out, err)
+        await _synced(new)
+        assert daql.state[(SITE, "m")]["region"] == "colleagueR"  # not overwritten
+        inbox = {c["uid"]: c for c in await _conflicts(new)}
+        assert inbox[over]["overwrote"] is True
+        text = " ".join(inbox[edit]["explain"])
+        assert 'they changed region to "colleagueR" (someone, ' in text, text
+        assert "earlier, you" not in text, text
+
+
+async def test_an_overwrite_conflict_stored_before_session_14_names_no_change_yours(
+        tmp_path: Path, project: Project) -> None:
+    """Before session 14 such a conflict was stored at its reply's revision, which may be a
+    colleague's change made after the edit in the same reply (merge review 14 MEDIUM 2: that
+    change counted as the user's own). Simulated: the receipt set as it stored it."""
+    async with FakeDaql(set(project.topics)) as daql:
+        daql.publish([{"top": SITE, "key": "k", "cmd": "new",
+                       "arg": {"name": "P", "region": "R", "lat": 1.5}}])
+        d = daql_dir(tmp_path / "sat", project, daql.url)
+        await _synced(d)
+        over = json.loads((await cli(d, "pub", SITE, "k", "mod", "name=mine"))[1])["uid"]
+        later = json.loads((await cli(d, "pub", SITE, "k", "mod", "region=mineR"))[1])["uid"]
+        daql.race.append([{"top": SITE, "key": "k", "cmd": "mod", "arg": {"name": "colleague"}}])
+        daql.race_after.append([{"top": SITE, "key": "k", "cmd": "mod",
+                                 "arg": {"region": "colleagueR"}}])
+        await _synced(d)
+        [db] = [p for p in d.rglob("*.sqlite")] or list(d.rglob("*.db"))
+        con = sqlite3.connect(db)
+        try:
+            con.execute("UPDATE sat_receipt SET rev = (SELECT max(rev) FROM sat_receipt), "
+                        "local_err = '' WHERE uid = ?", (over,))
+            con.commit()
+        finally:
+            con.close()
+        inbox = {c["uid"]: c for c in await _conflicts(d)}
+        assert inbox[over]["overwrote"] is True
+        text = " ".join(inbox[later]["explain"])
+        assert 'they changed region to "colleagueR" (someone, ' in text, text
+        assert "earlier, you" not in text, text

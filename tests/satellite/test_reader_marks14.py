@@ -71,3 +71,36 @@ def test_a_replay_of_the_users_own_edits_leaves_the_marks_trusted(
         assert w.receipt(other) is not None
     finally:
         w.close()
+
+
+def test_a_change_of_a_record_no_edit_touches_leaves_the_marks_trusted(
+        tmp_path: Path, project: Project) -> None:
+    """Merge review 14: any other's change set the flag while an edit was open, so a reader
+    beside a running catch-up built its whole overlay (5,000 pending edits: `outpost status`
+    0.19 s -> 3.56 s). A change of a record no queued edit touches cannot make a local
+    conflict: no flag; one of a record an edit touches still sets it."""
+    w = Satellite(tmp_path, project)
+    try:
+        first = _change(1000, "a", Cmd.NEW, {"name": "A"})
+        w.write(first)
+        w.written(first)
+        w.pub([Action(SITE, "a", Cmd.MOD, {"name": "mine"})])
+        elsewhere = _change(2000, "z", Cmd.NEW, {"name": "Z"})
+        w.write(elsewhere)  # the reply's commit; its marks' commit (written) not yet
+        ro = Satellite(tmp_path, read_only=True)
+        try:
+            assert ro.status().conflicts == 0 and ro.status().pending == 1
+            assert not ro.overlay_built()  # the stored marks trusted: no overlay built
+        finally:
+            ro.close()
+        w.written(elsewhere)
+        theirs = _change(3000, "a", Cmd.MOD, {"name": "theirs"})
+        w.write(theirs)
+        ro = Satellite(tmp_path, read_only=True)
+        try:
+            assert ro.status().conflicts == 1 and ro.overlay_built()
+        finally:
+            ro.close()
+        w.written(theirs)
+    finally:
+        w.close()
