@@ -25,7 +25,7 @@ from core.wire import enc_update, format_push, format_reply
 from hubserver.fanout import unpush
 from hubserver.limits import CLOSE_TOO_SLOW
 from hubserver.outputs import Close, ConnId, Flush, Out, Send
-from hubserver.satreply import _sizes, fit, read_failed, under
+from hubserver.satreply import event_sizes, fit, read_failed, under
 
 if TYPE_CHECKING:
     from hubserver.service import HubService
@@ -148,7 +148,7 @@ def backlog_read(svc: HubService, b: Backlog, limit: int) -> tuple[list[Event], 
     if not evs:
         evs = svc.ledger.events(b.after, b.tops, limit, budget)
     elif len(evs) < limit and evs[-1].rev < b.upto:
-        used = sum(_sizes(evs) or (budget,))
+        used = sum(event_sizes(evs) or (budget,))
         if used < budget:
             evs.extend(svc.ledger.events(evs[-1].rev, b.tops, limit - len(evs),
                                          budget - used))

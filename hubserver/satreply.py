@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("outpost.hub")
 
-__all__ = ["Got", "SatRead", "all_published", "fit", "read_failed", "refused_reply",
+__all__ = ["Got", "SatRead", "all_published", "event_sizes", "fit", "read_failed", "refused_reply",
            "refused_uidless", "sat_events", "sat_read", "sat_read_done", "sat_read_failed",
            "sat_read_sync", "sat_reply", "verdicts"]
 
@@ -193,7 +193,7 @@ def _answer(svc: HubService, job: PubJob, acks: list[Ack], rejects: list[Reject]
     total = pre.total if pre is not None else None
     if pre is not None and pre.enc is not None:
         rest = evs[pre.n_enc:]
-        sizes = _sizes(rest)
+        sizes = event_sizes(rest)
         n = len(evs) if sizes is None else \
             pre.n_enc + _cut(rest, sizes, budget, pre.size, pre.n_enc > 0)
     else:
@@ -319,7 +319,7 @@ def fit(evs: Sequence[Event], budget: int) -> int:
             return len(evs)  # the common case, by far: one cheap encode of the args
     except (TypeError, orjson.JSONEncodeError):
         return len(evs)  # the reply's own encoding will say what is wrong
-    sizes = _sizes(evs)
+    sizes = event_sizes(evs)
     return len(evs) if sizes is None else _cut(evs, sizes, budget)
 
 
@@ -336,7 +336,7 @@ def under(evs: Sequence[Event], max_bytes: int) -> bool:
     return (n + _EV_BYTES * len(evs)) * 4 < max_bytes
 
 
-def _sizes(evs: Sequence[Event]) -> list[int] | None:
+def event_sizes(evs: Sequence[Event]) -> list[int] | None:
     """Each event's bytes as :func:`fit` counts them (``None``: one does not encode)."""
     try:
         return [len(orjson.dumps(e.arg)) + _EV_BYTES + len(e.top) + len(e.key) for e in evs]
@@ -515,7 +515,7 @@ def sat_read(ledger: Ledger, r: SatRead, upto: Rev) -> Got:
     if not evs or r.enc is None or len(r.evs) >= r.lim or not r.budget:
         # nothing to encode, or only whether more follow
         return Got(evs, ask and _next(ledger, tops, evs[-1].rev, upto), audits, total=total)
-    sizes = _sizes(evs)
+    sizes = event_sizes(evs)
     if sizes is None:  # the reply's encoding says what is wrong
         return Got(evs, ask and _next(ledger, tops, evs[-1].rev, upto), audits, total=total)
     n = _cut(evs, sizes, r.budget, r.size, bool(r.evs))
