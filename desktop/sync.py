@@ -60,6 +60,9 @@ class ClientSync:
         self._task: asyncio.Task[None] | None = None
         self._started = False  # the task has begun running the client
         self._jobs: set[asyncio.Future[None]] = set()
+        #: a new token waiting for the hub to answer the edits sent with the old one
+        #: (``app.use_token``; "": none): Sync now keeps the connection meanwhile
+        self.switching = ""
 
     @property
     def running(self) -> bool:
@@ -133,6 +136,13 @@ class ClientSync:
     def sync_now(self) -> None:
         if self.client.sat.offline_mode:
             self._on_error("working offline: untick \"Work offline\" to sync")
+            return
+        if self.switching and self.client.connected:
+            # restarting would lose the answers the new token waits for (session 15: it
+            # did, and their edits were sent again as the new token's user); a connection
+            # waiting to retry is made at once, with the old token, edits still held
+            self._on_error("Sync now waits: the new token is used once the hub answered the "
+                           "edits sent with the old one; the connection stays open until then")
             return
 
         async def restart() -> None:
