@@ -282,25 +282,36 @@ async def check_token(w: MainWindow, sat: Satellite, spec: WindowSpec,
         kept = False
     else:
         try:
+            if sync is not None and sync.running:
+                # started during the check ("Sync now", "Work offline" unticked): its
+                # connection was made with the old token (session 9: kept until the next
+                # reconnect). Its edits sent are answered first, as in use_token (session
+                # 15: it was stopped at once, and the new token's connection sent the edits
+                # whose answer it lost again, as another user: false conflicts)
+                sync.switching = spec.token
+                await _settle(w, sync.client)
             cfg = sat.config.with_hub(spec.hub, spec.token)
             sat.data.save_config(cfg)
         except OutpostError as exc:
-            w.status.showMessage(f"The new token could not be stored: {exc}")
+            w.status.showMessage(f"The new token could not be stored: {exc}"
+                                 if not isinstance(exc, ConfigError) else
+                                 f"New token not used: {exc}")
             kept = False
         else:
             sat.config = cfg
             if sync is not None:
                 sync.client.token = spec.token
                 if sync.running:
-                    # started during the check ("Sync now", "Work offline" unticked): its
-                    # connection was made with the old token, kept until the next reconnect
-                    # (session 9); a new connection now uses the new one (started below)
-                    await sync.stop()
+                    await sync.stop()  # a new connection uses the new one (started below)
             w.status.showMessage(
                 "The hub accepted the new token" if answered else
                 f"Hub out of reach ({spec.hub}): the new token is kept and used once it "
                 "answers", 10000)
             kept = True
+        finally:
+            if sync is not None:
+                sync.switching = ""
+                sync.client.release()
     if sync is not None:
         w.when_applied(sync.start)
     w.refresh_status()

@@ -185,3 +185,70 @@ async def test_sync_now_during_the_wait_keeps_the_connection(
         if held is not None:
             held.release()
         users.close()
+
+
+async def test_a_start_token_check_waits_for_the_edits_sent_meanwhile(
+        qtbot: Any, user_dirs: Path, tmp_path: Path, project: Project,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`outpost app --token NEW` checks NEW while the window is open; a sync started
+    meanwhile (Sync now) uploads with the old token. Once NEW is accepted, the edits that
+    sync sent are answered first (it was stopped at once: the answers lost, and the new
+    token's connection sent them again as another user, false conflicts)."""
+    import desktop.app as app_mod
+
+    users = Users(tmp_path / "users.db")
+    ledger = MemLedger(project)
+    held: Held | None = None
+    try:
+        async with Hub(ledger, port=0, users=users) as hub:
+            alice = users.add("alice")
+            d = tmp_path / "sat"
+            sat = await open_satellite(WindowSpec(d, hub.url, alice))
+            await SyncClient(sat, hub.url, alice, rnd=random.Random(0)).sync_once(30)
+            for i in range(N):
+                sat.pub([Action("field.site", f"k{i:05d}", Cmd.NEW, {"name": f"n{i}"})])
+            sat.close()
+            held = Held(ledger)
+            go = asyncio.Event()
+            real_fetch = app_mod.fetch_hub
+
+            async def fetch_later(*a: Any, **kw: Any) -> Any:  # the check, until go
+                await asyncio.wait_for(go.wait(), 60)
+                return await real_fetch(*a, **kw)
+
+            monkeypatch.setattr(app_mod, "fetch_hub", fetch_later)
+            bob = users.add("bob")
+            [w] = await open_windows([WindowSpec(d, hub.url, bob, "sat")])
+            qtbot.addWidget(w)
+            client = w.sync_handle.client
+            real_open_ws = client._open_ws
+
+            async def open_ws() -> Any:
+                # a connection with the new token opens once the hub published the batch
+                # held (so that a resend of it meets it as published)
+                for _ in range(300):  # bounded: 30 s
+                    if client.token == alice or held.published.is_set():
+                        break
+                    await asyncio.sleep(0.1)
+                return await real_open_ws()
+
+            client._open_ws = open_ws
+            w.sync_action.trigger()  # Sync now during the check: with the old token
+            await until(lambda: bool(held.first), "the first edits sent, their publishing held")
+            sent = client.machine.edits_in_flight
+            assert 0 < sent < N
+            go.set()  # the hub accepts the new token
+            for _ in range(5):
+                await asyncio.sleep(0.1)
+            held.release()
+            assert await asyncio.wait_for(w.token_check, 60) is True
+            assert w.sat.config.token == bob
+            st = await _all_synced(w)
+            await close_window(w)
+            w.close()
+            assert st.pending == 0 and st.conflicts == 0 and st.put_aside == 0, st
+            assert _users_of_edits(ledger) == {"alice": sent, "bob": N - sent}
+    finally:
+        if held is not None:
+            held.release()
+        users.close()
