@@ -63,6 +63,7 @@ class ClientSync:
         #: a new token waiting for the hub to answer the edits sent with the old one
         #: (``app.use_token``; "": none): Sync now keeps the connection meanwhile
         self.switching = ""
+        self._stopping: asyncio.Future[None] | None = None  # "Work offline"'s stop, running
 
     @property
     def running(self) -> bool:
@@ -129,8 +130,18 @@ class ClientSync:
     def set_offline(self, offline: bool) -> None:
         self.client.sat.offline_mode = offline
         if offline:
-            self._spawn(self.stop())
+            self._stopping = self._spawn(self.stop())
+        elif self._stopping is not None and not self._stopping.done():
+            # unticked while the stop it made still runs (closing the connection takes a
+            # moment): start once it is done (session 15: start() saw the sync still
+            # running and did nothing, so it stayed stopped while "Work offline" was off)
+            self._spawn(self._resume(self._stopping))
         else:
+            self.start()
+
+    async def _resume(self, stopping: asyncio.Future[None]) -> None:
+        await asyncio.wait({stopping})
+        if not self.client.sat.offline_mode:  # not ticked again meanwhile
             self.start()
 
     def sync_now(self) -> None:
@@ -151,7 +162,8 @@ class ClientSync:
 
         self._spawn(restart())
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any) -> asyncio.Future[None]:
         job = asyncio.ensure_future(coro)
         self._jobs.add(job)
         job.add_done_callback(self._jobs.discard)
+        return job

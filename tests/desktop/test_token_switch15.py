@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 import core.satellite.client as client_mod
+from core.errors import ConfigError
 from core.ledger.memory import MemLedger
 from core.model import Action, Cmd
 from core.revision import ZERO_REV
@@ -251,4 +252,70 @@ async def test_a_start_token_check_waits_for_the_edits_sent_meanwhile(
     finally:
         if held is not None:
             held.release()
+        users.close()
+
+
+async def test_work_offline_during_the_wait_changes_nothing(
+        qtbot: Any, user_dirs: Path, tmp_path: Path, project: Project) -> None:  # noqa: F811
+    """"Work offline" ticked during the wait closes the connection: the answers are lost and
+    none can come. The switch is not made (it was: the new token was stored, and unticking
+    sent the edits whose answer was lost again as the new token's user); said, and the old
+    token syncs them once unticked."""
+    users = Users(tmp_path / "users.db")
+    ledger = MemLedger(project)
+    held: Held | None = None
+    try:
+        async with Hub(ledger, port=0, users=users) as hub:
+            w, held = await _upload_held(tmp_path, users, ledger, hub, qtbot)
+            client = w.sync_handle.client
+            old = client.token
+            bob = users.add("bob")
+            switch = asyncio.ensure_future(use_token(w, bob))
+            await until(lambda: client.machine.hold_edits, "the wait for the answers begun")
+            w.status.offline.click()  # Work offline
+            await until(lambda: w.sat.offline_mode, "offline")
+            held.release()
+            with pytest.raises(ConfigError) as exc:
+                await asyncio.wait_for(switch, 60)
+            assert "\"Work offline\" was ticked before the hub answered" in str(exc.value)
+            assert "nothing was changed" in str(exc.value)
+            assert w.sat.config.token == old and w.sat.data.load_config().token == old
+            assert client.token == old and not client.machine.hold_edits
+            w.status.offline.click()  # online again (while the stop may still run): old token
+            await until(lambda: not w.sat.offline_mode, "online")
+            st = await _all_synced(w)
+            await close_window(w)
+            w.close()
+            assert st.pending == 0 and st.conflicts == 0 and st.put_aside == 0, st
+            assert _users_of_edits(ledger) == {"alice": N}
+    finally:
+        if held is not None:
+            held.release()
+        users.close()
+
+
+async def test_work_offline_ticked_and_unticked_at_once_syncs_again(
+        qtbot: Any, user_dirs: Path, tmp_path: Path, project: Project) -> None:  # noqa: F811
+    """Unticking "Work offline" while the stop its ticking made still ran was ignored (the
+    sync looked running): the window stayed offline with the box unticked."""
+    users = Users(tmp_path / "users.db")
+    try:
+        async with Hub(MemLedger(project), port=0, users=users) as hub:
+            tok = users.add("alice")
+            d = tmp_path / "sat"
+            (await open_satellite(WindowSpec(d, hub.url, tok))).close()
+            [w] = await open_windows([WindowSpec(d, hub.url, "", "sat")])
+            qtbot.addWidget(w)
+            await until(lambda: w.sat.status().online, "online")
+            run = w.sync_handle._task
+            w.status.offline.click()  # Work offline
+            assert w.sync_handle.running  # its stop has begun, not ended
+            w.status.offline.click()  # and off again at once
+            await until(lambda: run.done(), "the first run stopped")
+            await until(lambda: not w.sat.offline_mode and w.sync_handle.running
+                        and w.sync_handle._task is not run and w.sat.status().online,
+                        "online again, in a new run")
+            await close_window(w)
+            w.close()
+    finally:
         users.close()
