@@ -106,11 +106,13 @@ def _given(data: Path | None, hub: str, token: str, profile: str) -> Profile | N
         # --token alone: for the profile's hub and directory, as File → Connection settings
         # would take it (session 15: it was ignored without a word), checked with the hub
         # while the window opens; none set yet: refused, nothing to use it with
-        base = p or _cli_default()
+        base = p or (None if profile else _cli_default())
         if base is None or not base.hub:
+            where = f"the profile {profile!r} has no hub yet" if profile else \
+                "no hub is set yet"
             raise ConfigError(
-                "--token without --hub: no hub is set yet to use this token with; nothing "
-                "was changed: give the hub too, `outpost app --hub ws://HOST:PORT "
+                f"--token without --hub: {where} to use this token with; nothing was "
+                "changed: give the hub too, `outpost app --hub ws://HOST:PORT "
                 "--token=TOKEN`, or run `outpost` and enter both in the connection dialog")
         return replace(base, token=token)
     # checked before the profile remembers them: a typo changes nothing

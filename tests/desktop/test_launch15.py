@@ -69,6 +69,12 @@ def test_token_alone_without_any_hub_is_refused(
     assert "--token without --hub: no hub is set yet" in err and "nothing was changed" in err
     assert "outpost app --hub ws://HOST:PORT --token=TOKEN" in err
     assert last_profile() is None and not DataDir(default_data_dir()).path.exists()
+    save_profile(Profile("default", "ws://127.0.0.1:9", "", ""))
+    with pytest.raises(ConfigError) as exc:  # a profile that does not exist: not the last
+        launch_mod._given(None, "", "T", "work")
+    assert "the profile 'work' has no hub yet" in str(exc.value)
+    p = launch_mod._given(None, "", "T", "")
+    assert p is not None and (p.name, p.hub, p.token) == ("default", "ws://127.0.0.1:9", "T")
 
 
 async def test_data_alone_opens_dir_once(
