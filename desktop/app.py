@@ -282,25 +282,36 @@ async def check_token(w: MainWindow, sat: Satellite, spec: WindowSpec,
         kept = False
     else:
         try:
+            if sync is not None and sync.running:
+                # started during the check ("Sync now", "Work offline" unticked): its
+                # connection was made with the old token (session 9: kept until the next
+                # reconnect). Its edits sent are answered first, as in use_token (session
+                # 15: it was stopped at once, and the new token's connection sent the edits
+                # whose answer it lost again, as another user: false conflicts)
+                sync.switching = spec.token
+                await _settle(w, sync.client)
             cfg = sat.config.with_hub(spec.hub, spec.token)
             sat.data.save_config(cfg)
         except OutpostError as exc:
-            w.status.showMessage(f"The new token could not be stored: {exc}")
+            w.status.showMessage(f"The new token could not be stored: {exc}"
+                                 if not isinstance(exc, ConfigError) else
+                                 f"New token not used: {exc}")
             kept = False
         else:
             sat.config = cfg
             if sync is not None:
                 sync.client.token = spec.token
                 if sync.running:
-                    # started during the check ("Sync now", "Work offline" unticked): its
-                    # connection was made with the old token, kept until the next reconnect
-                    # (session 9); a new connection now uses the new one (started below)
-                    await sync.stop()
+                    await sync.stop()  # a new connection uses the new one (started below)
             w.status.showMessage(
                 "The hub accepted the new token" if answered else
                 f"Hub out of reach ({spec.hub}): the new token is kept and used once it "
                 "answers", 10000)
             kept = True
+        finally:
+            if sync is not None:
+                sync.switching = ""
+                sync.client.release()
     if sync is not None:
         w.when_applied(sync.start)
     w.refresh_status()
@@ -317,50 +328,73 @@ async def use_token(w: MainWindow, token: str) -> None:
     at once: a running sync reconnects with it, a stopped one (the hub refused the old
     token) starts again, unless "Work offline" is ticked (session 14: it waited for a
     restart, and Sync now was still refused). A running sync first sends no new edits and
-    lets the hub answer those in flight (:data:`SETTLE_S` s at most, said in the status
-    bar), then reconnects.
+    lets the hub answer those sent (:data:`SETTLE_S` s at most, said in the status bar),
+    then reconnects: the switch is made whole at that point, or not at all.
+
+    During the wait (session 15) a connection that drops is made again with the old token,
+    which sends the edits whose answer it lost again, alone (the hub acks a resend from the
+    same user; as the new token's user it was a false conflict), and Sync now keeps the
+    connection (it restarted it, with the same loss); the window's hub tooltip names the
+    token in use and the one waiting (:attr:`ClientSync.switching`).
 
     Raises:
-        OutpostError: the token could not be stored, or the hub did not answer the edits in
-            flight in time (the old connection goes on with the old token): nothing changed.
+        OutpostError: the token could not be stored, another change of token is waiting,
+            "Work offline" was ticked during the wait, or the hub did not answer the edits
+            in time (the connection goes on with the old token): nothing changed.
     """
     sat = w.sat  # type: ignore[attr-defined]
     sync: ClientSync | None = getattr(w, "sync_handle", None)
     client = sync.client if sync is not None and sync.running else None
-    if client is not None:
-        # the edits in flight are answered first, on the old connection: an answer lost
-        # with it makes the new one send them again, as the new token's user, and the hub
-        # takes a resend for the same transaction only from the same user (merge review
-        # 14: ~200 false conflicts when the token changed to another user's mid-upload)
-        n = client.machine.edits_in_flight
-        if n:
-            w.status.showMessage(
-                f"Waiting for the hub to answer the {n:,} edit{'s' if n != 1 else ''} sent "
-                f"with the old token before using the new one (up to {SETTLE_S:g} s)…",
-                int(SETTLE_S * 1000))
-        left = await client.settle(SETTLE_S)
-        if left:
-            client.release()  # the old connection goes on: its answers still come
-            raise ConfigError(
-                f"the hub has not answered {left:,} edit{'s' if left != 1 else ''} sent with "
-                f"the old token within {SETTLE_S:g} s; the window keeps syncing with the old "
-                "token so that they are not sent again as another user's (the hub would "
-                "refuse them as conflicts); nothing was changed: try again once the status "
-                "bar shows no edits being sent")
+    if sync is not None and sync.switching:
+        raise ConfigError("another new token is waiting for the hub to answer the edits sent "
+                          "with the old one (the status bar says how many): nothing was "
+                          "changed; try again once it is in use")
+    if sync is not None:
+        sync.switching = token
     try:
+        if client is not None:
+            await _settle(w, client)
         cfg = sat.config.with_hub(sat.config.hub, token)
         sat.data.save_config(cfg)
-    except OutpostError:
-        if client is not None:
-            client.release()
-        raise
-    sat.config = cfg
+        sat.config = cfg
+        if sync is not None:
+            sync.client.token = token
+            if sync.running:
+                await sync.stop()  # edits still held: none goes out before it is closed
+    finally:
+        if sync is not None:
+            sync.switching = ""
+            sync.client.release()  # the old connection goes on (failed), or a new one
+        w.refresh_status()  # the token in use (the hub's tooltip)
     if sync is not None:
-        sync.client.token = token
-        if sync.running:
-            await sync.stop()
-        sync.start()  # a new run: edits go out again (SyncMachine.start)
+        sync.start()  # a new run: edits go out again with the new token
+
+
+async def _settle(w: MainWindow, client: SyncClient) -> None:
+    """The edits sent with the old token answered, or :class:`ConfigError`."""
+    n = client.machine.edits_in_flight
+    if n:
+        w.status.showMessage(
+            f"Waiting for the hub to answer the {n:,} edit{'s' if n != 1 else ''} sent "
+            f"with the old token before using the new one (up to {SETTLE_S:g} s)…",
+            int(SETTLE_S * 1000))
     w.refresh_status()
+    left = await client.settle(SETTLE_S)
+    if not left or client.refused:
+        # refused: the hub takes the old token no more, nobody can have them answered for
+        # its user: they go with the new token, as edits of a stopped sync do
+        return
+    edits = f"{left:,} edit{'s' if left != 1 else ''} sent with the old token"
+    if client.sat.offline_mode:
+        raise ConfigError(
+            f"\"Work offline\" was ticked before the hub answered {edits}; nothing was "
+            "changed: untick it, and enter the new token again once the status bar shows no "
+            "edits being sent")
+    raise ConfigError(
+        f"the hub has not answered {edits} within {SETTLE_S:g} s; the window keeps "
+        "syncing with the old token so that they are not sent again as another user's (the "
+        "hub would refuse them as conflicts); nothing was changed: try again once the status "
+        "bar shows no edits being sent")
 
 
 def _keep_offline(w: MainWindow, sat: Satellite) -> None:

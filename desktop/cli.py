@@ -64,13 +64,16 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--data", metavar="DIR", type=data_arg, default=None,
                    help="the satellite's data directory (default: the profile's); DIR's own "
                    "hub and token (its config.json) are used unless --hub/--token are given; "
-                   "a DIR not connected yet takes the profile's hub and token")
+                   "a DIR not connected yet takes the profile's hub and token. Opened this "
+                   "once: the next plain `outpost` opens the profile's directory again (with "
+                   "--profile NAME, DIR becomes that profile's)")
     a.add_argument("--hub", metavar="URL", default="",
                    help="hub URL, e.g. ws://host:8765 (default: DIR's own hub, else the "
                    "profile's)")
     a.add_argument("--token", default="",
                    help="hub token (stored, never logged; default: DIR's own token, else the "
-                   "profile's)")
+                   "profile's); alone, a new token for the profile's hub, checked with it as "
+                   "File → Connection settings does")
     a.add_argument("--profile", metavar="NAME", default="",
                    help="profile to use and remember (default: the last one)")
     a.add_argument("--schema", metavar="FILE", type=Path, default=None,

@@ -10,7 +10,7 @@ from typing import Any
 
 from PySide6.QtCore import QTimer
 
-from core.errors import HubError, OutpostError
+from core.errors import ConfigError, HubError, OutpostError
 from core.satellite.client import token_refused
 from core.satellite.config import DataDir, DataDirUnusable, check_hub_url, default_data_dir
 from desktop.app import (
@@ -101,7 +101,20 @@ def _given(data: Path | None, hub: str, token: str, profile: str) -> Profile | N
     ``--token`` over it (None: none yet, and none given)."""
     p = _saved(load_profile(profile) if profile else last_profile())
     if data is None and not hub:
-        return p
+        if not token:
+            return p
+        # --token alone: for the profile's hub and directory, as File → Connection settings
+        # would take it (session 15: it was ignored without a word), checked with the hub
+        # while the window opens; none set yet: refused, nothing to use it with
+        base = p or (None if profile else _cli_default())
+        if base is None or not base.hub:
+            where = f"the profile {profile!r} has no hub yet" if profile else \
+                "no hub is set yet"
+            raise ConfigError(
+                f"--token without --hub: {where} to use this token with; nothing was "
+                "changed: give the hub too, `outpost app --hub ws://HOST:PORT "
+                "--token=TOKEN`, or run `outpost` and enter both in the connection dialog")
+        return replace(base, token=token)
     # checked before the profile remembers them: a typo changes nothing
     if hub:
         check_hub_url(hub)
@@ -121,11 +134,24 @@ def _given(data: Path | None, hub: str, token: str, profile: str) -> Profile | N
     return p
 
 
+def _remembers(data: Path | None, profile: str) -> bool:
+    """Whether a start keeps what it opens as the profile (the next plain ``outpost`` opens
+    it): always, except ``--data DIR`` without ``--profile`` over a profile (or a replica
+    `outpost connect` set up) that has another directory: DIR is opened this once (session
+    15: it replaced the profile's directory, so the next plain start opened DIR)."""
+    if data is None or profile:
+        return True
+    saved = last_profile() or _cli_default()
+    return saved is None or _same_dir(data, saved.path)
+
+
 def launch(data: Path | None = None, hub: str = "", token: str = "", profile: str = "",
            schema: Path | None = None) -> int:
     """Open the app: ``--data``/``--hub`` given, else the named or last profile, else ask.
-    ``schema``: the hub's schema for a directory that has none (a daql hub serves none)."""
+    ``schema``: the hub's schema for a directory that has none (a daql hub serves none).
+    ``--data DIR`` alone opens DIR this once (:func:`_remembers`)."""
     ensure_app()
+    remember = _remembers(data, profile)
     p = _given(data, hub, token, profile)
     if p is None:
         p = _cli_default()
@@ -143,7 +169,7 @@ def launch(data: Path | None = None, hub: str = "", token: str = "", profile: st
         # checked while the window is open, and a refused one is not remembered
         return await open_windows(
             [spec], on_settings=lambda w, now=chosen: _settings(w, now),
-            on_kept=lambda now=chosen: save_profile(now))
+            on_kept=lambda now=chosen: remember and save_profile(now))
 
     async def attempt(p: Profile, picked: Path | None) -> list[MainWindow]:
         nonlocal chosen, given

@@ -1408,6 +1408,7 @@ class MainWindow(QMainWindow):
         if refused:
             wait = None  # sync stopped on the refusal: nothing is retried
         self.status.show_status(st, wait)
+        self._show_token()
         if refused:
             self.status.error.setText(f"{self.status.error.text()} — sync stopped; "
                                       f"Sync now ({SYNC_KEY}) tries again")
@@ -1418,6 +1419,24 @@ class MainWindow(QMainWindow):
             self._retry_timer.start()
         if self.problem_box is not None and self.problem_box.isVisible():
             self._fill_problem(self.problem_box)
+
+    def _show_token(self) -> None:
+        """Which token the sync uses, in the hub's tooltip (its last 4 characters: enough to
+        tell two apart, and no more of the secret on screen), and a new one waiting for the
+        hub to answer the edits sent with the old one (session 15: nothing said which was in
+        use while it waited)."""
+        cfg = getattr(self.sat, "config", None)
+        tok = getattr(cfg, "token", "")
+        if not tok:
+            return
+        waiting = getattr(self.sync, "switching", "")
+        hub = self.status.hub
+        tip = f"{hub.toolTip()}\nToken in use: the one ending in …{tok[-4:]}"
+        if waiting:
+            tip += (f"\nNew token (ending in …{waiting[-4:]}): used once the hub answered "
+                    "the edits sent with the one in use")
+            hub.setText(f"{hub.text()} (new token waiting)")
+        hub.setToolTip(tip)
 
     def show_sync_problem(self) -> QMessageBox:
         """The last sync problem in full (what went wrong and what to do), in a window that

@@ -60,6 +60,10 @@ class ClientSync:
         self._task: asyncio.Task[None] | None = None
         self._started = False  # the task has begun running the client
         self._jobs: set[asyncio.Future[None]] = set()
+        #: a new token waiting for the hub to answer the edits sent with the old one
+        #: (``app.use_token``; "": none): Sync now keeps the connection meanwhile
+        self.switching = ""
+        self._stopping: asyncio.Future[None] | None = None  # "Work offline"'s stop, running
 
     @property
     def running(self) -> bool:
@@ -126,13 +130,30 @@ class ClientSync:
     def set_offline(self, offline: bool) -> None:
         self.client.sat.offline_mode = offline
         if offline:
-            self._spawn(self.stop())
+            self._stopping = self._spawn(self.stop())
+        elif self._stopping is not None and not self._stopping.done():
+            # unticked while the stop it made still runs (closing the connection takes a
+            # moment): start once it is done (session 15: start() saw the sync still
+            # running and did nothing, so it stayed stopped while "Work offline" was off)
+            self._spawn(self._resume(self._stopping))
         else:
+            self.start()
+
+    async def _resume(self, stopping: asyncio.Future[None]) -> None:
+        await asyncio.wait({stopping})
+        if not self.client.sat.offline_mode:  # not ticked again meanwhile
             self.start()
 
     def sync_now(self) -> None:
         if self.client.sat.offline_mode:
             self._on_error("working offline: untick \"Work offline\" to sync")
+            return
+        if self.switching and self.client.connected:
+            # restarting would lose the answers the new token waits for (session 15: it
+            # did, and their edits were sent again as the new token's user); a connection
+            # waiting to retry is made at once, with the old token, edits still held
+            self._on_error("Sync now waits: the new token is used once the hub answered the "
+                           "edits sent with the old one; the connection stays open until then")
             return
 
         async def restart() -> None:
@@ -141,7 +162,8 @@ class ClientSync:
 
         self._spawn(restart())
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any) -> asyncio.Future[None]:
         job = asyncio.ensure_future(coro)
         self._jobs.add(job)
         job.add_done_callback(self._jobs.discard)
+        return job

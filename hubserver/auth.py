@@ -13,6 +13,7 @@ URL: URLs end up in logs).
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import logging
@@ -27,7 +28,8 @@ from urllib.parse import quote
 
 from core.errors import ConfigError, StorageError
 
-__all__ = ["ROLES", "User", "Users", "check_name", "hash_token", "new_token", "parse_bearer"]
+__all__ = ["FIRST", "ROLES", "Token", "User", "Users", "check_name", "hash_token", "new_token",
+           "parse_bearer"]
 
 ROLES = ("reader", "writer")
 
@@ -47,6 +49,42 @@ CREATE TABLE IF NOT EXISTS hub_user (
 """
 
 
+_TOKENS = """
+CREATE TABLE IF NOT EXISTS hub_token (
+    user TEXT NOT NULL,
+    name TEXT NOT NULL,
+    token_sha256 TEXT NOT NULL UNIQUE,
+    created REAL NOT NULL,
+    PRIMARY KEY (user, name)
+)
+"""
+"""A user's further tokens, each named (one a device: ``user token add ann --name laptop2``),
+so that one can be revoked alone (session 15: one token per user, and a lost laptop's could
+only be revoked by cutting all of the user's devices). ``hub_user.token_sha256`` stays the
+user's first token (named :data:`FIRST` in ``user token list``): a users file from before
+has none of these, and an older Outpost reading a newer file ignores them (refuses them)."""
+
+FIRST = "first"
+"""The name ``user token list`` gives a user's first token (``user add``'s, in ``hub_user``)."""
+
+_REVOKED = "revoked:"
+"""The stored hash of a first token revoked (``user token revoke ann first``): never the
+SHA-256 of a token (other length, not hex), unique by a random tail."""
+
+_ALL = ("SELECT name, role, token_sha256 FROM hub_user UNION ALL "
+        "SELECT t.user, u.role, t.token_sha256 FROM hub_token t JOIN hub_user u ON u.name = t.user")
+"""Every token's (user, role, hash): the user's role is its tokens' (one place to change)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One of a user's tokens, as ``user token list`` shows it (never the token itself)."""
+
+    name: str
+    created: float
+    revoked: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     """An authenticated user: the audit ``usr`` and whether it may publish."""
@@ -60,15 +98,16 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def check_name(name: str) -> None:
+def check_name(name: str, what: str = "user name") -> None:
     """Raise ConfigError when ``name`` cannot be a user name (the audit ``usr``): empty, over
     100 characters, or holding a control or format character (a tab or newline broke the
-    tab-separated ``user list`` and log lines; a NUL cannot be stored by PostgreSQL)."""
+    tab-separated ``user list`` and log lines; a NUL cannot be stored by PostgreSQL).
+    ``what``: the name's kind in the message (a token's name has the same rules)."""
     if not name or not name.strip() or len(name) > 100:
-        raise ConfigError(f"user name {name!r}: expected 1 to 100 characters")
+        raise ConfigError(f"{what} {name!r}: expected 1 to 100 characters")
     bad = next((ch for ch in name if unicodedata.category(ch) in _CONTROL), None)
     if bad is not None:
-        raise ConfigError(f"user name {name!r} holds the control character "
+        raise ConfigError(f"{what} {name!r} holds the control character "
                           f"U+{ord(bad):04X}: use letters, digits, spaces and punctuation")
 
 
@@ -122,6 +161,7 @@ class Users:
             self._db = self._connect(create)
             with self._db:
                 self._db.execute(_SCHEMA)
+                self._db.execute(_TOKENS)
         except (sqlite3.Error, OSError) as exc:
             raise StorageError(f"cannot open the users file {self.path}: {exc}; check the "
                                "path and its permissions") from exc
@@ -203,10 +243,80 @@ class Users:
         self._cache = None
         return token
 
-    def remove(self, name: str) -> bool:
-        """Remove a user; False when there was none of that name."""
+    def add_token(self, user: str, name: str) -> str:
+        """Give ``user`` another token, named ``name`` (a device: "laptop2"); returns it,
+        shown only this once. The audit records the user, whichever token it came with.
+
+        Raises:
+            ConfigError: no such user, a bad name, :data:`FIRST`, or a name the user's
+                tokens already have.
+        """
+        check_name(name, "token name")
+        if name == FIRST:
+            raise ConfigError(f"token name {FIRST!r} is the user's first token (`user add "
+                              "--replace` replaces it): choose another --name")
+        if self._role(user) is None:
+            raise ConfigError(f"no user named {user!r} in {self.path}: add the user first "
+                              "(`outpost-hub user add NAME`); nothing was changed")
+        token = new_token()
         try:
             with self._db:
+                self._db.execute(
+                    "INSERT INTO hub_token (user, name, token_sha256, created) VALUES (?,?,?,?)",
+                    (user, name, hash_token(token), time.time()))
+        except sqlite3.IntegrityError as exc:
+            raise ConfigError(f"user {user!r} already has a token named {name!r}: revoke it "
+                              f"first (`outpost-hub user token revoke {user} {name}`), or "
+                              "choose another --name; nothing was changed") from exc
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot add a token to user {user!r} in {self.path}: "
+                               f"{exc}") from exc
+        self._cache = None
+        return token
+
+    def tokens(self, user: str) -> list[Token] | None:
+        """The user's tokens, the first one (:data:`FIRST`) first, then by name; None when
+        there is no such user."""
+        row = self._db.execute("SELECT token_sha256, created FROM hub_user WHERE name = ?",
+                               (user,)).fetchone()
+        if row is None:
+            return None
+        rows = self._db.execute("SELECT name, created FROM hub_token WHERE user = ? "
+                                "ORDER BY name", (user,)).fetchall()
+        return [Token(FIRST, row[1], str(row[0]).startswith(_REVOKED)),
+                *(Token(n, c) for n, c in rows)]
+
+    def revoke_token(self, user: str, name: str) -> bool:
+        """Revoke one of the user's tokens (the others keep working): it stops working, and
+        the connections made with it are closed, within 2 s on every hub. The first token
+        (:data:`FIRST`) is kept as revoked (the user stays, with its role); `user add
+        --replace` gives a new one. False when the user has no token of that name."""
+        try:
+            with self._db:
+                if name == FIRST:
+                    cur = self._db.execute(
+                        "UPDATE hub_user SET token_sha256 = ? WHERE name = ? AND "
+                        "token_sha256 NOT LIKE 'revoked:%'",
+                        (_REVOKED + secrets.token_hex(16), user))
+                else:
+                    cur = self._db.execute(
+                        "DELETE FROM hub_token WHERE user = ? AND name = ?", (user, name))
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot revoke token {name!r} of user {user!r} in "
+                               f"{self.path}: {exc}") from exc
+        self._cache = None
+        return cur.rowcount > 0
+
+    def _role(self, user: str) -> str | None:
+        row = self._db.execute("SELECT role FROM hub_user WHERE name = ?", (user,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def remove(self, name: str) -> bool:
+        """Remove a user (and every token of theirs); False when there was none of that
+        name."""
+        try:
+            with self._db:
+                self._db.execute("DELETE FROM hub_token WHERE user = ?", (name,))
                 cur = self._db.execute("DELETE FROM hub_user WHERE name = ?", (name,))
         except sqlite3.Error as exc:
             raise StorageError(f"cannot remove user {name!r} from {self.path}: {exc}") from exc
@@ -229,14 +339,23 @@ class Users:
         if self._cache is None or mtime != self._mtime:
             # another process (``outpost-hub user add``) may have changed the file
             self._mtime = mtime
-            self._cache = self._db.execute(
-                "SELECT name, role, token_sha256 FROM hub_user").fetchall()
+            self._cache = self._read_all()
         digest = hash_token(token)
         found: User | None = None
         for name, role, stored in self._cache:
             if hmac.compare_digest(digest, stored):
                 found = User(name, role)
         return found
+
+    def _read_all(self) -> builtins.list[tuple[str, str, str]]:
+        """Every token's (user, role, hash); a file put at the path by an older Outpost
+        (no ``hub_token``: not written to, it may be read-only) has only first tokens."""
+        try:
+            return self._db.execute(_ALL).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "hub_token" not in str(exc):
+                raise
+            return self._db.execute("SELECT name, role, token_sha256 FROM hub_user").fetchall()
 
     def changed(self) -> bool:
         """True when the users file changed since the last call (a commit by any process,
@@ -253,8 +372,7 @@ class Users:
             if version == self._version and self._cache is not None:
                 return False
             self._version = version
-            self._cache = self._db.execute(
-                "SELECT name, role, token_sha256 FROM hub_user").fetchall()
+            self._cache = self._read_all()
         except sqlite3.Error:
             return False  # unreadable for now: keep what was known, check again later
         return True

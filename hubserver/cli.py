@@ -31,6 +31,7 @@ import signal
 import socket
 import ssl
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,7 @@ from core.revision import format_rev
 from core.satellite.machine import MAX_TRANS_BYTES
 from core.schema import Project, load_project
 from core.wire import dec_trans
-from hubserver.auth import ROLES, Users, check_name
+from hubserver.auth import FIRST, ROLES, Users, check_name
 from hubserver.cluster import ClusterListener, is_postgres
 from hubserver.dbguard import HubLock, check_hub_pg, check_hub_sqlite, check_port
 from hubserver.limits import MIN_MAX_MESSAGE, Limits
@@ -292,7 +293,10 @@ def _parser() -> argparse.ArgumentParser:
         "(or --users); a running hub sees the new user at once.",
         epilog="examples:\n  outpost-hub user add ann --db hub.sqlite\n"
         "  outpost-hub user add office --role reader --db hub.sqlite\n"
-        "  outpost-hub user add ann --replace --db hub.sqlite   # a new token for a lost laptop",
+        "  outpost-hub user add ann --replace --db hub.sqlite   # a new first token\n"
+        "  outpost-hub user token add ann --name laptop2 --db hub.sqlite  # one more, for a "
+        "device\n  (one token a device: a lost laptop's is revoked alone, `user token revoke "
+        "ann laptop2`)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     ua.add_argument("name", help="the user's name, as the audit records each of their edits "
                     "(1 to 100 characters, no control characters)")
@@ -313,6 +317,40 @@ def _parser() -> argparse.ArgumentParser:
                        "ledger. Example: outpost-hub user remove ann --db hub.sqlite")
     ur.add_argument("name", help="the user to remove")
     common(ur, schema=None)
+    ut = us.add_parser(
+        "token", help="a user's named tokens: one a device, each revoked alone",
+        description="A user may have several tokens, one a device, each with a name: a lost "
+        "laptop's token is revoked alone, the user's other devices keep working. The audit "
+        "records the user, whichever token an edit came with. `user add`'s token is the "
+        f"user's first one (named {FIRST!r} here).",
+        epilog="examples:\n  outpost-hub user token add ann --name laptop2 --db hub.sqlite\n"
+        "  outpost-hub user token list ann --db hub.sqlite\n"
+        "  outpost-hub user token revoke ann laptop1 --db hub.sqlite   # the lost laptop",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    uts = ut.add_subparsers(dest="tcmd", required=True)
+    uta = uts.add_parser("add", help="give a user another token; prints it once",
+                         description="Give USER another token, named --name (the device "
+                         "it is for), and print it once: `outpost connect URL "
+                         "--token=TOKEN` on that device. A running hub accepts it at once.")
+    uta.add_argument("user", help="the user (made by `user add`)")
+    uta.add_argument("--name", required=True,
+                     help="the token's name, e.g. the device: laptop2 (1 to 100 characters, "
+                     "unique among the user's tokens)")
+    common(uta, schema=None)
+    utl = uts.add_parser("list", help="list a user's tokens (names, never the tokens)",
+                         description="List USER's tokens: name, when it was made (UTC), and "
+                         "'revoked' for a first token revoked; one a line.")
+    utl.add_argument("user")
+    common(utl, schema=None)
+    utr = uts.add_parser("revoke", help="revoke one of a user's tokens",
+                         description="Revoke one token of USER: it stops working within 2 s "
+                         "and the connections made with it are closed (1008) on every hub; "
+                         "the user's other tokens keep working, and their edits stay in the "
+                         "ledger.")
+    utr.add_argument("user")
+    utr.add_argument("name", help=f"the token's name, as `user token list` shows it ({FIRST!r}: "
+                     "the token of `user add`; `user add --replace` gives a new one)")
+    common(utr, schema=None)
 
     v = sub.add_parser(
         "verify", help="replay the event log and compare with the state",
@@ -400,6 +438,8 @@ def _user(args: argparse.Namespace) -> int:
                   f"{_user_opts(args)} accepts it; token (shown once, keep it secret):")
             print(token)
             return 0
+        if args.ucmd == "token":
+            return _token(users, args)
         if args.ucmd == "remove":
             if not users.remove(args.name):
                 print(f"outpost-hub: no user named {args.name!r} in {users.path}",
@@ -414,6 +454,38 @@ def _user(args: argparse.Namespace) -> int:
         return 0
     finally:
         users.close()
+
+
+def _token(users: Users, args: argparse.Namespace) -> int:
+    """``outpost-hub user token add|list|revoke``."""
+    if args.tcmd == "add":
+        try:
+            token = users.add_token(args.user, args.name)
+        except ConfigError as exc:
+            print(f"outpost-hub: {exc}", file=sys.stderr)
+            return 1
+        print(f"token {args.name} of user {args.user} added in {users.path}; a hub started "
+              f"with {_user_opts(args)} accepts it; token (shown once, keep it secret):")
+        print(token)
+        return 0
+    listed = users.tokens(args.user)
+    if listed is None:
+        print(f"outpost-hub: no user named {args.user!r} in {users.path}", file=sys.stderr)
+        return 1
+    if args.tcmd == "list":
+        for t in listed:
+            made = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t.created))
+            print(f"{t.name}\t{made}" + ("\trevoked" if t.revoked else ""))
+        print(f"{len(listed)} tokens of user {args.user} in {users.path}", file=sys.stderr)
+        return 0
+    if not users.revoke_token(args.user, args.name):
+        names = ", ".join(t.name for t in listed if not t.revoked) or "none"
+        print(f"outpost-hub: user {args.user!r} has no token named {args.name!r} in "
+              f"{users.path} (not revoked yet: {names})", file=sys.stderr)
+        return 1
+    print(f"revoked token {args.name} of user {args.user} in {users.path}: it stops working "
+          "within 2 s (its connections are closed); the user's other tokens keep working")
+    return 0
 
 
 def _load_schema(path: str) -> Project:

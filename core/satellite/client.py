@@ -567,20 +567,25 @@ class SyncClient:
 
     async def settle(self, timeout: float, poll: float = 0.05) -> int:
         """Stop sending edits and wait, ``timeout`` seconds at most, until the hub answered
-        those in flight; gives how many are still unanswered (0: none: the connection can
-        be closed without losing an answer). The edits stay held until :meth:`release` or
-        the next run. For a change of token: an answer lost with the connection makes the
-        next one send its edits again, and the hub takes a resend for the same transaction
-        only from the same user (merge review 14: ~200 false conflicts "uid … was already
-        applied with other actions")."""
+        those sent; gives how many are still unanswered (0: none: the connection can be
+        closed, and the user behind it changed, without losing an answer). The edits stay
+        held until :meth:`release`, across connections: a connection that closes during the
+        wait takes the answers of its edits in flight, and the next one sends those again,
+        alone, with the same token, before the wait can end (session 15: it ended at once,
+        and the new token's connection sent them again as another user). For a change of
+        token: the hub takes a resend for the same transaction only from the same user
+        (merge review 14: ~200 false conflicts "uid … was already applied with other
+        actions"). The wait also ends when no answer can come: the hub refused the token
+        (:attr:`refused`) or the user chose to work offline."""
         m = self.machine
         m.hold_edits = True
         end = self.clock() + timeout
         for _ in range(int(timeout / poll) + 2):  # bounded in count and time
-            if not m.edits_in_flight or self.clock() >= end:
+            if not m.edits_unanswered or self.clock() >= end or self.refused \
+                    or getattr(self.sat, "offline_mode", False):
                 break
             await asyncio.sleep(poll)
-        return m.edits_in_flight
+        return m.edits_unanswered
 
     def release(self) -> None:
         """Send edits again after :meth:`settle`."""

@@ -609,10 +609,13 @@ class SyncMachine:
         self._hub_acks = False
         # evt.sat requests in flight: token -> the transactions it carried
         self._inflight: dict[str, tuple[Trans, ...]] = {}
-        #: no new edits go out while set (requests carry none; catch-up goes on): the edits
-        #: in flight are let be answered before the connection changes (a new token in the
-        #: app: :attr:`edits_in_flight`); cleared by :meth:`start`
-        self.hold_edits = False
+        # no new edits go out while set (see hold_edits)
+        self._hold = False
+        # held: the edits whose answer a closed connection took (an Outpost hub), sent again
+        # alone, before any other, until answered (see edits_unanswered); and the outbox
+        # list they were last checked against
+        self._lost: set[str] = set()
+        self._lost_ob: list[Trans] | None = None
         # what the last connection lost with a daql hub put aside (said in last_error)
         self._aside_note = ""
         # the lim asked of an Outpost hub after its batch was over this side's limit (0: not
@@ -654,6 +657,52 @@ class SyncMachine:
         """This replica's transactions sent on this connection and not answered yet (lost
         with it if the connection closes now: resent on the next)."""
         return sum(len(ts) for ts in self._inflight.values())
+
+    @property
+    def hold_edits(self) -> bool:
+        """While set, no new edits go out (requests carry none; catch-up goes on): the edits
+        in flight are let be answered before the user behind the connection changes (a new
+        token in the app: :attr:`edits_unanswered`). Kept across connections and
+        :meth:`start` (session 15: a connection dropped or restarted by "Sync now" during the
+        wait lost the answers, and the next one sent them, and the held edits, as whoever
+        came next); cleared only by setting it False."""
+        return self._hold
+
+    @hold_edits.setter
+    def hold_edits(self, hold: bool) -> None:
+        self._hold = hold
+        if not hold:
+            self._lost.clear()
+            self._lost_ob = None
+
+    @property
+    def edits_unanswered(self) -> int:
+        """While :attr:`hold_edits`: the edits sent and not answered yet, those in flight
+        and those whose answer a closed connection took (an Outpost hub acks a resend from
+        the same user: they go out again, alone, on the next connection; a daql hub's are
+        put aside instead). 0: the user behind the connection may change without an edit
+        being sent as two users'."""
+        lost = self._lost_left()
+        if not lost:
+            return self.edits_in_flight
+        return len(lost.union(t.uid for ts in self._inflight.values() for t in ts))
+
+    def _lost_left(self) -> set[str]:
+        """:attr:`_lost` without the edits answered meanwhile (acked by a catch-up's audit,
+        rejected, resolved: gone from the outbox); checked once per outbox list."""
+        lost = self._lost
+        if not lost:
+            return lost
+        ob = self.store.outbox()
+        if ob is not self._lost_ob:
+            left: set[str] = set()
+            for t in ob:  # they are the oldest pending: found at its start
+                if t.uid in lost:
+                    left.add(t.uid)
+                    if len(left) == len(lost):
+                        break
+            self._lost, self._lost_ob = left, ob
+        return self._lost
 
     @property
     def idle(self) -> bool:
@@ -730,7 +779,6 @@ class SyncMachine:
     def start(self, now: float) -> None:
         """Begin syncing: connect at once."""
         self._stopped_by_user = False
-        self.hold_edits = False
         if self.info.phase in (Phase.OFFLINE, Phase.STOPPED):
             self._set(phase=Phase.CONNECTING, retry_at=None)
             self._out.append(Open())
@@ -1067,6 +1115,8 @@ class SyncMachine:
             self._total -= sum(len(t.acts) for t in sent if t.uid in no)
         if sent:
             self._answer(len(sent))
+            if self._lost:
+                self._lost.difference_update(t.uid for t in sent)
         hub_rev = max(self.info.hub_rev, res.rev)
         if self._held and self._held[0].rev <= res.rev:
             # held pushes this reply covers (it carries every event up to its revision) would
@@ -1260,6 +1310,9 @@ class SyncMachine:
         them again (keep mine) or drops them (keep theirs)."""
         sent = [t for ts in self._inflight.values() for t in ts]
         self._inflight.clear()
+        if sent and self._hub_acks and self._hold:
+            self._lost.update(t.uid for t in sent)  # sent again first (hold_edits)
+            self._lost_ob = None
         if not sent or self._hub_acks:
             return
         self._set_aside([t.uid for t in sent], "the connection to the hub was lost")
@@ -1453,7 +1506,10 @@ class SyncMachine:
             most, last = 1, 0
         trans: list[Trans] = []
         left = 0  # pending transactions not sent on this connection, these included
-        if not self._read_only and not self.hold_edits and \
+        if not self._read_only and self._hold and self._hub_acks:
+            trans = self._lost_unsent(most)  # held: only edits whose answer was lost
+            left = len(trans)
+        elif not self._read_only and not self._hold and \
                 (self._hub_acks or self._daql_ready(now)):
             sent = self._sent
             upto = most + last  # enough to tell whether the rest would fit in a last request
@@ -1538,6 +1594,24 @@ class SyncMachine:
             self._inflight[tok] = tuple(trans)
         self._sat_out += 1
         self._sats += 1
+
+    def _lost_unsent(self, most: int) -> list[Trans]:
+        """While :attr:`hold_edits`: up to ``most`` of the edits whose answer a closed
+        connection took, not sent on this one yet, in queue order."""
+        lost = self._lost_left()
+        if not lost:
+            return []
+        ob, i = self._unsent()
+        sent = self._sent
+        out: list[Trans] = []
+        found = sum(1 for u in lost if u in sent)
+        for t in islice(ob, i, None):
+            if found >= len(lost) or len(out) >= most:
+                break
+            if t.uid in lost and t.uid not in sent:
+                out.append(t)
+                found += 1
+        return out
 
     def _request(self, subj: str, body: Any, kind: str, now: float) -> str:
         """Send a request; ``body``: a JSON value, or its encoding (bytes), or None. Returns
