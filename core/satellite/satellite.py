@@ -1191,6 +1191,12 @@ class Satellite:
     def mig(self) -> str:
         return self._project.version
 
+    def last_event(self) -> tuple[int, Rev]:
+        """``(id, rev)`` of the replica's last event (``(0, 0)``: none), sent to an Outpost
+        hub as ``evt.sat``'s ``last`` (docs/protocol.md): a hub whose history up to the
+        replica's revision is another refuses the request (sync stops)."""
+        return self.replica.read.last_event_at(self.replica.rev())
+
     def topics(self) -> list[str]:
         return self._project.topics
 
