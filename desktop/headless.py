@@ -112,6 +112,25 @@ def _fetch_hub(url: str, token: str, timeout: float, stat: bool = True,
         raise hub_error(url, exc) from exc
 
 
+def _same_history(dd: DataDir, url: str, before: str, proj: Any, token: str,
+                  timeout: float) -> None:
+    """Refuse a hub whose history up to the replica's revision is not the replica's
+    (:func:`core.satellite.rehome.other_history`); a hub that does not say (daql, older) or
+    cannot be asked now passes: its sync checks again."""
+    from core.satellite.client import hub_history
+    from core.satellite.rehome import other_history, replica_last
+
+    held = replica_last(dd, proj)
+    if held is None:
+        return
+    try:
+        hub = asyncio.run(hub_history(url, token, held[0], held[1], timeout))
+    except (OutpostError, TimeoutError):
+        return
+    if hub is not None:
+        raise other_history(dd, url, before, proj, held[0], held[1], hub)
+
+
 def data_arg(text: str) -> Path:
     """``--data DIR`` as a path; an empty one is refused (it would silently mean the
     default directory, or the current one)."""
@@ -484,6 +503,7 @@ def _cmd_connect(args: argparse.Namespace) -> int:
             err = str(exc)
         if proj is not None and have is not None and dd.db_file.exists():
             same_ledger(dd, args.url, old.hub, have, proj, st)
+            _same_history(dd, args.url, old.hub, proj, cfg.token, args.timeout)
         if lock is None:
             lock = dd.lock()  # makes the directory
         dd.save_config(cfg)

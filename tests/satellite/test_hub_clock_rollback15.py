@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import HubError
+from core.errors import ConfigError, HubError
 from core.ledger.sql import SqlLedger
 from core.model import Action, Cmd
 from core.revision import Rev, now_rev
@@ -123,6 +123,16 @@ async def test_a_rolled_back_hub_whose_clock_lags_stops_sync_and_names_accepted(
             # nothing stored here, nothing published there
             assert (revs(x), receipts(x), keys(x)) == before
             assert led.uid_rev(p) is None and led.state(SITE, "x1") is None
+            # `outpost connect` (and the app's --hub, its connection settings) refuse it
+            rc, _, e = await cli(x, "connect", hub.url)
+            assert rc == 1 and "the hub lost or reused revisions" in e, e
+            assert f"carry {x} --data DIR --accepted" in e, e
+            assert DataDir(x).load_config().hub != hub.url
+            from desktop.app import WindowSpec, check_other_hub  # the app's settings' check
+            with pytest.raises(ConfigError) as cerr:
+                await check_other_hub(DataDir(x), WindowSpec(x, hub.url, ""), "ws://old:1")
+            assert "the hub lost or reused revisions" in str(cerr.value), cerr.value
+            assert (revs(x), receipts(x), keys(x)) == before
             # `outpost sync --once` says the same and exits 1 (the hub back at its address)
             dd = DataDir(x)
             dd.save_config(replace(dd.load_config(), hub=hub.url))
