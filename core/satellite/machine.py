@@ -25,6 +25,8 @@ Protocol (see ``docs/satellite.md``)::
     HANDSHAKE --Status restore point new, before the replica's rev--> STOPPED (likewise)
     HANDSHAKE --Status rev behind the replica--> OFFLINE (nothing sent; retry later)
     CATCHUP/LIVE --hub data reusing held event ids (applied final)--> STOPPED (nothing stored)
+    CATCHUP --evt.sat refused "diverged": the hub's last event at or before the replica's
+        rev is not the replica's (its ``last``, ours)--> STOPPED (nothing stored)
 
     * the first evt.sat of a connection carries at most ``first_trans`` (100) pending
       transactions, each later one up to ``max_trans`` (1,000), and a long queue's last one
