@@ -99,6 +99,7 @@ goes on to it as soon as it answered the first.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -455,6 +456,8 @@ class SyncStore(Protocol):
         """``defer_apply``: store a reply or push (may run on another thread); no notices."""
         ...
 
+    # optional: ``note_lost(after: Rev | None)``: the hub lacks the edits it accepted after
+    # ``after`` (behind them, restored, diverged); None: a hub passed every check since
     # optional: ``last_event() -> tuple[int, Rev]``, ``(id, rev)`` of the replica's last
     # event ((0, 0): none): sent as evt.sat's ``last`` (ours) on a connection's first
     # requests, so an Outpost hub refuses them when its history up to the replica's revision
@@ -923,6 +926,7 @@ class SyncMachine:
         held = max(mine_rev, acked)
         lost = restore_lost(st, known, held)
         if lost:
+            self._note_lost(min((r for r, _ in hub_restores(st) if r < held), default=0))
             self._refuse(now, st, "hub restored", lost, lost=True)
             return
         if st.rev < held:
@@ -948,10 +952,13 @@ class SyncMachine:
                 f"hub that lost them, {new_dir_fix(lost=gone, rejected=self.store.unresolved())}"))
             self.behind = (st.rev, held)
             self.behind_lost = gone
+            if gone:
+                self._note_lost(st.rev)
             self._drop("hub behind the replica")
             return
         self.behind = None
         self.behind_lost = False
+        self._note_lost(None)  # a hub that lacked them (behind, a cluster catching up) no more
         if st.ledger and not have:
             # the first handshake that passed the checks: this replica holds that ledger from
             # now on (stored before anything is sent or stored from it)
@@ -1163,10 +1170,20 @@ class SyncMachine:
                "the hub refused the request whole (it stored none of the edits sent with "
                "it) and nothing was stored here; "
                f"{new_dir_fix(lost=True, rejected=self.store.unresolved())}")
+        self._note_lost(hub[1] if hub else 0)
         self._out.append(Close("hub history differs"))
         self._reset_conn()
         self._set(phase=Phase.STOPPED, since=now, retry_at=None, progress=(0, 0),
                   sending=(0, 0), last_error=why)
+
+    def _note_lost(self, after: Rev | None) -> None:
+        """Tell the store the hub lacks the edits it accepted after ``after`` (``None``: a
+        hub passed every check), when it keeps that (optional ``note_lost``)."""
+        note: Callable[[Rev | None], None] | None = getattr(self.store, "note_lost", None)
+        if note is not None:
+            # a mark for the user: the sync error says what matters either way
+            with contextlib.suppress(OutpostError):
+                note(after)
 
     def _own_applied(self, res: SatRes) -> SatRes:
         """``res`` with an ack for each event's audit naming a transaction still pending here:

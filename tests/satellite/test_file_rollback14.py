@@ -120,6 +120,11 @@ async def test_a_file_rollback_behind_an_accepted_edit_stops_sync_and_names_acce
             assert f"without the edit {uid}" in said and "--accepted" in said, said
             assert "stopped" in said, said
             assert revs(x)[0] < revs(x)[1]  # not past the accepted edit
+            # session 15: `status` names the edit the hub lacks, `show` marks its record
+            rc, out, _ = await cli(x, "status")
+            assert [d["uid"] for d in json.loads(out)["lost_by_hub"]] == [uid], out
+            rc, out, _ = await cli(x, "show", SITE, "s1")
+            assert json.loads(out)["state"] == "lost by hub", out
             # what it says keeps the edit: a new directory, carry --accepted
             new = tmp_path / "new"
             assert (await cli(new, "connect", hub.url))[0] == 0
@@ -172,6 +177,9 @@ async def test_the_behind_advice_and_carry_name_the_accepted_edit_the_hub_lost(
             assert "those this hub accepted after its revision" in said, said
             assert "--data NEWDIR --accepted`" in app and "accepted and lost" in app, app
             assert sync_problem(app) == "Hub is behind this replica"
+            # session 15: `status` names the accepted edit the hub lacks
+            rc, out, _ = await cli(g, "status")
+            assert [d["uid"] for d in json.loads(out)["lost_by_hub"]] == [g1], out
             new = tmp_path / "new"
             assert (await cli(new, "connect", hub.url))[0] == 0
             await sync_here(new)

@@ -123,6 +123,16 @@ async def test_a_rolled_back_hub_whose_clock_lags_stops_sync_and_names_accepted(
             # nothing stored here, nothing published there
             assert (revs(x), receipts(x), keys(x)) == before
             assert led.uid_rev(p) is None and led.state(SITE, "x1") is None
+            # the edit the hub lost is named (it showed confirmed, with nothing to say so)
+            rc, out, e = await cli(x, "status")
+            lost = json.loads(out)["lost_by_hub"]
+            assert rc == 0 and lost == [{"uid": uid, "records": [f"{SITE} s1"]}], out
+            rc, out, e = await cli(x, "status", json_out=False)
+            assert f"1 edit the hub accepted and lacks (its file was rolled back): {uid}" \
+                in out and "--accepted" in out, out
+            rc, out, e = await cli(x, "show", SITE)
+            states = {r["key"]: r["state"] for r in json.loads(out)}
+            assert states == {"s1": "lost by hub", "x1": "pending"}, states
             # `outpost connect` (and the app's --hub, its connection settings) refuse it
             rc, _, e = await cli(x, "connect", hub.url)
             assert rc == 1 and "the hub lost or reused revisions" in e, e
@@ -147,6 +157,8 @@ async def test_a_rolled_back_hub_whose_clock_lags_stops_sync_and_names_accepted(
             res = json.loads(out)
             assert rc == 0 and res["lost"] == 1 and p in res["uids"], e
             await sync_here(new)
+            rc, out, e = await cli(new, "status")
+            assert json.loads(out)["lost_by_hub"] == [], out
             assert uid_counts(led)[uid] == 1 and uid_counts(led)[p] == 1
             s1 = led.state(SITE, "s1")
             assert s1 is not None and s1["notes"] == "after the nightly"

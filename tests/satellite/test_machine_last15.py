@@ -81,3 +81,41 @@ def test_a_diverged_hub_stops_sync_for_good_nothing_stored() -> None:
     assert st.rev() == 4000 and st.acked == {} and [t.uid for t in st.pending] == ["u1"]
     m.tick(1000.0)
     assert not [o for o in m.take() if type(o).__name__ == "Open"]  # no retry
+
+
+class NoteStore(LastStore):
+    """LastStore keeping what ``note_lost`` was told."""
+
+    def __init__(self, last: tuple[int, Rev]) -> None:
+        super().__init__(last)
+        self.noted: list[Rev | None] = []
+
+    def note_lost(self, after: Rev | None) -> None:
+        self.noted.append(after)
+
+
+def test_the_edits_a_hub_lacks_are_noted_and_cleared_once_a_hub_passes() -> None:
+    """Behind an accepted edit (for now: a cluster hub catching up; or for good: a rolled
+    back file): the hub's revision is noted; a later handshake that passes clears it; a
+    diverged hub notes its last event's revision."""
+    st = NoteStore((2, 4000))
+    st._rev = 4000
+    st.acked = {"u0": 4500}
+    m = SyncMachine(st, random.Random(1))
+    opened(m)
+    m.received(stat(4200, acks=True), 0.0)
+    assert st.noted == [4200]
+    m.disconnected(0.0)
+    assert m.phase == Phase.OFFLINE
+    m.tick(m.wake_at() or 0.0)
+    m.take()
+    m.connected(100.0)
+    m.take()
+    m.received(format_reply("evt.stat", "2", {"rev": format_rev(4600), "mig": "v1",
+                                               "acks": True}), 100.0)
+    assert m.phase == Phase.CATCHUP and st.noted == [4200, None]
+    [f] = frames_of(m.take())
+    tok = f.split("\n")[0].partition("#")[2]
+    m.received(format_reply("evt.sat", tok, err="…", code="diverged",
+                            last={"id": 1, "rev": format_rev(3000)}), 100.1)
+    assert m.phase == Phase.STOPPED and st.noted == [4200, None, 3000]
