@@ -992,11 +992,16 @@ class SyncMachine:
         self._last_held = None
         last_event: Callable[[], tuple[int, Rev]] | None = getattr(self.store, "last_event",
                                                                     None)
-        if last_event is not None and self._hub_acks and mine_rev and not self.applying:
+        at = self._rev()  # the requests' rev: hub data still being stored counts (deferred)
+        if last_event is not None and self._hub_acks and at:
             # an Outpost hub checks that its history up to this revision is the replica's
-            # (a daql hub ignores the field: not checked; an empty replica has none to check)
+            # (a daql hub ignores the field: not checked; an empty replica has none to check).
+            # Never skipped: once the replica has stored a catch-up past a rolled-back
+            # hub's new events, its last event is the hub's, and the check would pass
+            pend = [it for it in (self._applying, *self._applies) if it is not None and it.evs]
             try:
-                self._last_held = (mine_rev, last_event())
+                self._last_held = (at, (pend[-1].evs[-1].id, pend[-1].evs[-1].rev) if pend
+                                   else last_event())
             except OutpostError as exc:
                 self._set(last_error=f"reading the replica failed: {exc}")
                 self._drop("storage failed")

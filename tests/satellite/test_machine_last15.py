@@ -14,6 +14,7 @@ from core.satellite.machine import Phase, SyncMachine, frames_of
 from core.wire import SatRes, format_reply
 from desktop.format import sync_problem
 from tests.satellite.test_machine import FakeStore, body, opened, sat_reply, trans
+from tests.satellite.test_machine_defer import DeferStore, applies, run_apply
 
 
 class LastStore(FakeStore):
@@ -119,3 +120,39 @@ def test_the_edits_a_hub_lacks_are_noted_and_cleared_once_a_hub_passes() -> None
     m.received(format_reply("evt.sat", tok, err="…", code="diverged",
                             last={"id": 1, "rev": format_rev(3000)}), 100.1)
     assert m.phase == Phase.STOPPED and st.noted == [4200, None, 3000]
+
+
+class DeferLastStore(DeferStore):
+    """DeferStore with ``last_event`` (of what it stored)."""
+
+    def last_event(self) -> tuple[int, Rev]:
+        return (self.evs[-1].id, self.evs[-1].rev) if self.evs else (0, 0)
+
+
+def test_last_counts_hub_data_still_being_stored() -> None:
+    """A reconnect while the last connection's reply is still being stored (deferred): the
+    request's rev is that reply's, and so is ``last`` (it was skipped: once that catch-up is
+    stored past a rolled-back hub's new events, the replica's last event is the hub's and no
+    later check would see it)."""
+    st = DeferLastStore()
+    st._rev = 4000
+    st.evs = [Event(2, 4000, "field.site", "a", Cmd.NEW, {})]
+    m = SyncMachine(st, random.Random(1), defer_apply=True)
+    opened(m)
+    m.received(stat(6000, acks=True), 0.0)
+    [f] = frames_of(m.take())
+    assert body(f)[1]["last"] == {"id": 2, "rev": format_rev(4000)}
+    ev = Event(5, 5000, "field.site", "b", Cmd.NEW, {})
+    m.received(sat_reply("2", SatRes(6000, (ev,))), 0.1)
+    [a] = applies(m.take())  # not stored yet
+    m.disconnected(0.2)
+    m.tick(m.wake_at() or 0.0)
+    m.take()
+    m.connected(10.0)
+    m.take()
+    m.received(format_reply("evt.stat", "3", {"rev": format_rev(6000), "mig": "v1",
+                                               "acks": True}), 10.0)
+    [f] = [x for x in frames_of(m.take()) if x.startswith("evt.sat")]
+    assert body(f)[1]["rev"] == format_rev(6000)
+    assert body(f)[1]["last"] == {"id": 5, "rev": format_rev(5000)}
+    run_apply(st, m, a, 10.1)
