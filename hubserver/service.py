@@ -251,7 +251,9 @@ class HubService:
         try:
             return self._dispatch(conn, c, frame)
         except DivergedError as exc:
-            # ours: the client's history up to its rev is not this hub's (nothing published)
+            # ours: the client's history up to its rev is not this hub's (nothing published):
+            # the operator should know (a rollback of the ledger's file lost what it holds)
+            log.warning("conn %s (user %s): %s", conn, c.user, exc)
             return self._err(conn, frame, str(exc), code=ERR_CODE_DIVERGED,
                              last=enc_last(exc.last if exc.last[0] else None)), None
         except ReadOnlyError as exc:

@@ -84,8 +84,10 @@ def check(svc: HubService, revs: list[int]) -> None:
     svc.disconnect("B")
 
 
-def test_last_is_checked_against_the_ledger(ledger: Publisher, clock: Clock) -> None:
-    """A hub just started: its recent events are empty, the ledger is read."""
+def test_last_is_checked_against_the_ledger(ledger: Publisher, clock: Clock,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    """A hub just started: its recent events are empty, the ledger is read. Each refusal is
+    logged at WARNING (the operator learns the ledger lost what a satellite holds)."""
     revs = [ledger.publish(Trans((Action("prod.cat", str(i), Cmd.NEW, {"name": f"c{i}"}),)),
                            "ann", clock()).rev for i in range(3)]
     assert ledger.last_event_at(revs[1]) == (2, revs[1])
@@ -93,7 +95,10 @@ def test_last_is_checked_against_the_ledger(ledger: Publisher, clock: Clock) -> 
     assert ledger.last_event_at(revs[2] + 5) == (3, revs[2])
     svc = HubService(ledger, clock)
     assert svc._recent.last_at(revs[1]) is None  # not known there: read
-    check(svc, revs)
+    with caplog.at_level("WARNING", logger="outpost.hub"):
+        check(svc, revs)
+    said = [r.getMessage() for r in caplog.records if "is not the client's" in r.getMessage()]
+    assert len(said) == 5 and "user bob" in said[0], said
 
 
 def test_last_is_checked_against_the_recent_events(ledger: Publisher, clock: Clock) -> None:
