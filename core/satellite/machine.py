@@ -457,7 +457,9 @@ class SyncStore(Protocol):
         ...
 
     # optional: ``note_lost(after: Rev | None)``: the hub lacks the edits it accepted after
-    # ``after`` (behind them, restored, diverged); None: a hub passed every check since
+    # ``after`` (sync stopped for good on a hub whose history up to the replica's revision
+    # is another); None: a hub passed every check since. The refusals of the handshake (a
+    # hub behind, restored, another ledger) write nothing: they say it at every handshake
     # optional: ``last_event() -> tuple[int, Rev]``, ``(id, rev)`` of the replica's last
     # event ((0, 0): none): sent as evt.sat's ``last`` (ours) on a connection's first
     # requests, so an Outpost hub refuses them when its history up to the replica's revision
@@ -926,7 +928,6 @@ class SyncMachine:
         held = max(mine_rev, acked)
         lost = restore_lost(st, known, held)
         if lost:
-            self._note_lost(min((r for r, _ in hub_restores(st) if r < held), default=0))
             self._refuse(now, st, "hub restored", lost, lost=True)
             return
         if st.rev < held:
@@ -952,13 +953,11 @@ class SyncMachine:
                 f"hub that lost them, {new_dir_fix(lost=gone, rejected=self.store.unresolved())}"))
             self.behind = (st.rev, held)
             self.behind_lost = gone
-            if gone:
-                self._note_lost(st.rev)
             self._drop("hub behind the replica")
             return
         self.behind = None
         self.behind_lost = False
-        self._note_lost(None)  # a hub that lacked them (behind, a cluster catching up) no more
+        self._note_lost(None)  # a hub that passes every check (one put right) lacks none
         if st.ledger and not have:
             # the first handshake that passed the checks: this replica holds that ledger from
             # now on (stored before anything is sent or stored from it)

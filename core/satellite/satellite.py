@@ -1225,10 +1225,11 @@ class Satellite:
 
     def note_lost(self, after: Rev | None) -> None:
         """Keep that the hub lacks the edits it accepted from this replica after revision
-        ``after`` (sync stopped, or the hub is behind them: its file was rolled back), in a
-        commit of its own; ``None``: a hub that passed every check since (they are not
-        lost). What :meth:`lost_by_hub` reads: ``outpost status``, ``show`` and the app mark
-        those edits, which ``outpost carry --accepted`` keeps. Written only when it changes."""
+        ``after`` (sync stopped for good on it: its file was rolled back; the refusals of a
+        handshake write nothing, they are said again at every one), in a commit of its own;
+        ``None``: a hub that passed every check since (they are not lost). What
+        :meth:`lost_by_hub` reads: ``outpost status``, ``show`` and the app mark those
+        edits, which ``outpost carry --accepted`` keeps. Written only when it changes."""
         if after == self._lost_after or self.read_only:
             return
         self.queue.set_meta(LOST_AFTER, None if after is None else {"after": int(after)})

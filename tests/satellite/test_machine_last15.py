@@ -97,15 +97,16 @@ class NoteStore(LastStore):
 
 def test_the_edits_a_hub_lacks_are_noted_and_cleared_once_a_hub_passes() -> None:
     """Behind an accepted edit (for now: a cluster hub catching up; or for good: a rolled
-    back file): the hub's revision is noted; a later handshake that passes clears it; a
-    diverged hub notes its last event's revision."""
+    back file): nothing written (a refused handshake changes nothing, it says so at every
+    one); a diverged hub (sync stopped for good) notes its last event's revision; a later
+    handshake that passes clears it."""
     st = NoteStore((2, 4000))
     st._rev = 4000
     st.acked = {"u0": 4500}
     m = SyncMachine(st, random.Random(1))
     opened(m)
     m.received(stat(4200, acks=True), 0.0)
-    assert st.noted == [4200]
+    assert st.noted == []
     m.disconnected(0.0)
     assert m.phase == Phase.OFFLINE
     m.tick(m.wake_at() or 0.0)
@@ -114,12 +115,19 @@ def test_the_edits_a_hub_lacks_are_noted_and_cleared_once_a_hub_passes() -> None
     m.take()
     m.received(format_reply("evt.stat", "2", {"rev": format_rev(4600), "mig": "v1",
                                                "acks": True}), 100.0)
-    assert m.phase == Phase.CATCHUP and st.noted == [4200, None]
+    assert m.phase == Phase.CATCHUP and st.noted == [None]
     [f] = frames_of(m.take())
     tok = f.split("\n")[0].partition("#")[2]
     m.received(format_reply("evt.sat", tok, err="…", code="diverged",
                             last={"id": 1, "rev": format_rev(3000)}), 100.1)
-    assert m.phase == Phase.STOPPED and st.noted == [4200, None, 3000]
+    assert m.phase == Phase.STOPPED and st.noted == [None, 3000]
+    m.start(200.0)
+    m.take()
+    m.connected(200.0)
+    m.take()
+    m.received(format_reply("evt.stat", "4", {"rev": format_rev(4600), "mig": "v1",
+                                               "acks": True}), 200.0)
+    assert st.noted == [None, 3000, None]
 
 
 class DeferLastStore(DeferStore):
