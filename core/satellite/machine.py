@@ -1172,7 +1172,7 @@ class SyncMachine:
                "behind them): edits it accepted from this replica may be lost on it, and "
                "its new changes up to that revision would be skipped here. Sync stopped; "
                "the hub refused the request whole (it stored none of the edits sent with "
-               "it) and nothing was stored here; "
+               "it) and none of its data was stored here; "
                f"{new_dir_fix(lost=True, rejected=self.store.unresolved())}")
         self._note_lost(hub[1] if hub else 0)
         self._out.append(Close("hub history differs"))
