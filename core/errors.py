@@ -95,6 +95,18 @@ class LostRevisionsError(ValidationError):
     a new data directory and ``outpost carry``)."""
 
 
+class DivergedError(ValidationError):
+    """An ``evt.sat``'s ``last`` (the client's last event at or before its ``rev``) is not the
+    hub's own last event at or before that revision: the hub's history up to the client's
+    revision is not the one the client holds (a rollback of the hub's file, then publishes
+    with its clock behind the lost revisions). Nothing of the request was published; the
+    error reply carries ``"code": "diverged"`` and the hub's ``last`` (ours)."""
+
+    def __init__(self, msg: str, last: tuple[int, int]):
+        super().__init__(msg)
+        self.last = last
+
+
 class HubDataError(ValidationError):
     """A hub whose schema could not be compared with the satellite's (a daql hub serves no
     schema version) sent events that break the satellite's schema (an unknown topic or

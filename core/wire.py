@@ -154,6 +154,14 @@ def format_frame(subj: str, tok: str = "", body: bytes | None = None, *, push: b
 ERR_CODE_READONLY = "readonly"
 """``code`` of the hub's error reply to edits from a user who may only read (ours)."""
 
+ERR_CODE_DIVERGED = "diverged"
+"""``code`` of the hub's error reply to an ``evt.sat`` whose ``last`` (the client's last
+event at or before its ``rev``) is not the hub's (ours, session 15): the hub's history up
+to ``rev`` is not the one the client holds (its ledger file was rolled back, then it
+published again with its clock behind the revisions it lost). Nothing of the request was
+published or subscribed; the reply's ``last`` is the hub's own ``{"id", "rev"}`` (``null``:
+none)."""
+
 ERR_CODE_READ = "read"
 """``code`` of the hub's error reply to a request it could not answer because reading its
 ledger failed (ours; every request, every read: an ``evt.sat`` reply's first read or a later
@@ -616,6 +624,11 @@ class SatReq:
     lim: int = 0
     audits: bool = False
     cont: bool = False
+    last: tuple[int, Rev] | None = None
+    """Ours (session 15): ``(id, rev)`` of the last event the client holds at or before
+    ``rev`` (of every topic; ``(0, ZERO_REV)``: none); an Outpost hub whose own last event at
+    or before ``rev`` differs refuses the request before anything (``code``
+    :data:`ERR_CODE_DIVERGED`). ``None``: not sent, not checked (daql's clients)."""
 
 
 @fast_init
@@ -746,7 +759,21 @@ def dec_sat(obj: Any, where: str = "evt.sat") -> SatReq:
             trans = r.list("trans", dec_trans)
     elif raw is not None:
         trans = r.list("trans", dec_trans)  # names the bad type
-    return SatReq(r.rev("rev"), trans, r.strs("tops"), lim, audits, cont)
+    last = dec_last(r.obj.get("last"), f"{where} field 'last'")
+    return SatReq(r.rev("rev"), trans, r.strs("tops"), lim, audits, cont, last)
+
+
+def enc_last(last: tuple[int, Rev] | None) -> dict[str, Any] | None:
+    """``evt.sat``'s ``last`` (and the hub's in a ``diverged`` error): ``{"id", "rev"}``."""
+    return None if last is None else {"id": last[0], "rev": format_rev(last[1])}
+
+
+def dec_last(obj: Any, where: str) -> tuple[int, Rev] | None:
+    """:func:`enc_last` read back (``None``: null or absent)."""
+    if obj is None:
+        return None
+    r = _Reader(obj, where)
+    return r.int("id"), r.rev("rev")
 
 
 def _fast_ack(obj: Any, prs: Callable[[str], Rev] = _parse_rev_cached) -> Ack | None:
@@ -1059,6 +1086,8 @@ def enc_sat(req: SatReq) -> dict[str, Any]:
         d["audits"] = True
     if req.cont:
         d["cont"] = True
+    if req.last is not None:
+        d["last"] = enc_last(req.last)
     return d
 
 

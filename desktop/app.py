@@ -30,10 +30,11 @@ from core.satellite.client import (
     fetch_hub,
     fetch_project,
     hub_error,
+    hub_history,
     token_refused,
 )
 from core.satellite.config import DataDir, check_hub_url, read_schema_file
-from core.satellite.rehome import same_ledger
+from core.satellite.rehome import other_history, replica_last, same_ledger
 from core.satellite.satellite import Satellite
 from core.schema import Project
 from desktop.icons import icon
@@ -146,6 +147,16 @@ async def check_other_hub(dd: DataDir, spec: WindowSpec, before: str,
         return True
     assert st is not None
     same_ledger(dd, spec.hub, before, have, proj, st)
+    held = replica_last(dd, proj)
+    if held is not None:
+        # the hub's history up to the replica's revision must be the replica's (a hub whose
+        # file was rolled back and whose clock lags passes every revision check)
+        try:
+            hub = await hub_history(spec.hub, spec.token, held[0], held[1])
+        except (HubError, TimeoutError, OSError):
+            return True  # it answered evt.stat: its sync checks again
+        if hub is not None:
+            raise other_history(dd, spec.hub, before, proj, held[0], held[1], hub)
     return True
 
 

@@ -112,6 +112,25 @@ def _fetch_hub(url: str, token: str, timeout: float, stat: bool = True,
         raise hub_error(url, exc) from exc
 
 
+def _same_history(dd: DataDir, url: str, before: str, proj: Any, token: str,
+                  timeout: float) -> None:
+    """Refuse a hub whose history up to the replica's revision is not the replica's
+    (:func:`core.satellite.rehome.other_history`); a hub that does not say (daql, older) or
+    cannot be asked now passes: its sync checks again."""
+    from core.satellite.client import hub_history
+    from core.satellite.rehome import other_history, replica_last
+
+    held = replica_last(dd, proj)
+    if held is None:
+        return
+    try:
+        hub = asyncio.run(hub_history(url, token, held[0], held[1], timeout))
+    except (OutpostError, TimeoutError):
+        return
+    if hub is not None:
+        raise other_history(dd, url, before, proj, held[0], held[1], hub)
+
+
 def data_arg(text: str) -> Path:
     """``--data DIR`` as a path; an empty one is refused (it would silently mean the
     default directory, or the current one)."""
@@ -484,6 +503,7 @@ def _cmd_connect(args: argparse.Namespace) -> int:
             err = str(exc)
         if proj is not None and have is not None and dd.db_file.exists():
             same_ledger(dd, args.url, old.hub, have, proj, st)
+            _same_history(dd, args.url, old.hub, proj, cfg.token, args.timeout)
         if lock is None:
             lock = dd.lock()  # makes the directory
         dd.save_config(cfg)
@@ -1020,6 +1040,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
             "pid": hv.status.pid, "host": hv.status.host, "live": hv.live, "why": hv.why,
             "reported": format_rev(unix_rev(hv.status.written)), "age_s": round(hv.age, 1),
             "syncing": hv.status.syncing and hv.live, "progress": list(hv.status.progress)}
+        # the edits the hub accepted and lacks as last seen (its file rolled back: session
+        # 15): they show confirmed here, and only `carry --accepted` keeps them
+        d["lost_by_hub"] = [{"uid": r.uid, "records": [f"{a.top} {a.key}" for a in r.acts]}
+                            for r in sat.lost_by_hub()]
         return d
 
     d = _read(args, read)
@@ -1045,6 +1069,16 @@ def _status_text(k: str, v: Any) -> str:
     "none", no time "never", yes/no for true/false."""
     if k == "holder":
         return _holder_text(v)
+    if k == "lost_by_hub":
+        if not v:
+            return "none"
+        shown = ", ".join(f"{x['uid']} ({'; '.join(x['records'][:3])}"
+                          f"{'; …' if len(x['records']) > 3 else ''})" for x in v[:5])
+        more = f" and {len(v) - 5} more" if len(v) > 5 else ""
+        return (f"{len(v)} edit{'s' if len(v) != 1 else ''} the hub accepted and lacks "
+                f"(its file was rolled back): {shown}{more}; they show confirmed here: keep "
+                "them with a new --data NEWDIR for the hub and `outpost carry DIR --data "
+                "NEWDIR --accepted`")
     if k == "hub_confirms_edits":
         return ("yes" if v else "not known yet (no sync yet)" if v is None else
                 "no (a daql hub): edits go one at a time, and one whose answer was lost is "
@@ -1100,20 +1134,23 @@ def _typed(text: str, what: str, fix: str) -> str:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    def read(sat: Satellite) -> list[RecordView]:
+    def read(sat: Satellite) -> tuple[list[RecordView], frozenset[str]]:
+        lost = sat.lost_keys(args.topic) if sat.project.has(args.topic) else frozenset()
         if args.key is None:
-            return sat.records(args.topic)
+            return sat.records(args.topic), lost
         key = _typed_key(sat, args.topic, args.key, "key", "give a key, or none")
         rv = sat.record(args.topic, key)
         if rv is None or rv.fields is None:
             raise ValidationError(f"no record {args.topic} {key}: see "
                                   f"`outpost show {args.topic}` for the keys")
-        return [rv]
+        return [rv], lost
 
-    views = _read(args, read)
+    views, lost = _read(args, read)
+    # "lost by hub": a change the hub accepted and lacks since its file was rolled back
+    # (session 15; `outpost status` names the edits, `carry --accepted` keeps them)
     rows = [{"key": v.key, "state": "conflict" if v.conflict else
-             "pending" if v.pending else "confirmed", "fields": dict(v.fields or {})}
-            for v in views]
+             "pending" if v.pending else "lost by hub" if v.key in lost else "confirmed",
+             "fields": dict(v.fields or {})} for v in views]
     _out(args, rows if args.key is None else rows[0],
          "\n".join(f"{r['key']}\t{r['state']}\t{json.dumps(r['fields'], ensure_ascii=False)}"
                    for r in rows))

@@ -123,6 +123,16 @@ class RecentEvents:
         """True when every event after ``rev`` (up to the last one added) is kept."""
         return rev >= self.floor
 
+    def last_at(self, rev: Rev) -> tuple[int, Rev] | None:
+        """``(id, rev)`` of the last event at or before ``rev`` when one is kept (``rev`` at or
+        after the oldest kept: the events are contiguous, so it is the ledger's), else
+        ``None`` (not known here: ``Ledger.last_event_at``)."""
+        i = bisect.bisect_right(self._revs, rev)
+        if not i:
+            return None
+        e = self._evs[i - 1]
+        return e.id, e.rev
+
     def count_after(self, rev: Rev, tops: frozenset[str] | None = None) -> int:
         """How many events (of ``tops``; of every topic when ``None``) follow ``rev`` up to
         the last one added; 0 when ``rev`` is not :meth:`covered <covers>` (not known

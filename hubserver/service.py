@@ -49,6 +49,7 @@ from typing import Any
 
 from core.errors import (
     ConflictError,
+    DivergedError,
     OutpostError,
     ReadOnlyError,
     StorageError,
@@ -63,6 +64,7 @@ from core.revision import ZERO_REV, Rev, format_rev, now_rev
 from core.schema import MAX_KEY
 from core.subs import Delivery, Subs
 from core.wire import (
+    ERR_CODE_DIVERGED,
     ERR_CODE_READONLY,
     MAX_RESTORES,
     Ack,
@@ -75,6 +77,7 @@ from core.wire import (
     dec_unmon,
     decode_body,
     enc_conflict,
+    enc_last,
     enc_status,
     enc_update,
     format_reply,
@@ -247,6 +250,12 @@ class HubService:
             return [Close(conn, CLOSE_PROTOCOL, str(exc)[:120])], None
         try:
             return self._dispatch(conn, c, frame)
+        except DivergedError as exc:
+            # ours: the client's history up to its rev is not this hub's (nothing published):
+            # the operator should know (a rollback of the ledger's file lost what it holds)
+            log.warning("conn %s (user %s): %s", conn, c.user, exc)
+            return self._err(conn, frame, str(exc), code=ERR_CODE_DIVERGED,
+                             last=enc_last(exc.last if exc.last[0] else None)), None
         except ReadOnlyError as exc:
             # machine-readable: the satellite then catches up without its edits (they stay
             # pending) instead of reconnecting for ever
@@ -394,6 +403,36 @@ class HubService:
                 "hub and carry the edits not synced into it (outpost connect URL --data "
                 "NEWDIR; outpost carry OLD_DIR --data NEWDIR)")
 
+    def _check_last(self, rev: Rev, last: tuple[int, Rev]) -> None:
+        """``evt.sat``'s ``last`` (ours, session 15): the client's last event at or before
+        its ``rev`` must be this hub's (``rev`` is at or before the hub's, checked before, so
+        the ledger holds every event up to it, on a cluster too). Another one (or none where
+        the client holds one) means the hub's history up to ``rev`` is not the one the
+        client holds: its file was rolled back (a copy of an older file, a VM snapshot
+        reverted with its clock, a point-in-time recovery) to before events the client
+        holds, and it published again with its clock behind them, so its revision passed
+        the client's and no other check sees it; answering would skip its new events at or
+        before ``rev`` as "already held". Refused before anything is published or
+        subscribed. From the recent events when they reach back to it, else a few index
+        lookups of the ledger (``Ledger.last_event_at``), on the loop (as ``evt.hist``)."""
+        mine = self._recent.last_at(rev)
+        if mine is None:
+            mine = self.ledger.last_event_at(rev)
+        if mine == (last[0], last[1] if last[0] else ZERO_REV):
+            return
+
+        def said(e: tuple[int, Rev]) -> str:
+            return f"event {e[0]} at {format_rev(e[1])}" if e[0] else "no event"
+        raise DivergedError(
+            f"evt.sat: the hub's history up to rev {format_rev(rev)} is not the client's: "
+            f"its last event at or before it is {said(mine)}, the client's {said(last)} "
+            "(the hub's ledger was rolled back to an older copy, e.g. a copied file, a "
+            "snapshot or a point-in-time recovery, and it published again with its clock "
+            "behind the revisions it lost); nothing was sent or changed. An Outpost "
+            "satellite: connect a new data directory to this hub and carry the edits into "
+            "it (outpost connect URL --data NEWDIR; outpost carry OLD_DIR --data NEWDIR "
+            "--accepted)", mine)
+
     def _sub(self, conn: ConnId, frame: Frame) -> list[Out]:
         req = dec_sub(decode_body(frame))
         self._check_tops(req.tops, "evt.sub")
@@ -505,6 +544,8 @@ class HubService:
         req = dec_sat(decode_body(frame))
         self._check_tops(req.tops, "evt.sat")
         self._check_rev(req.rev, "evt.sat")
+        if req.last is not None:
+            self._check_last(req.rev, req.last)
         if req.audits:
             c.audits = True
         if req.trans and c.role != "writer":

@@ -82,6 +82,14 @@ class MemLedger:
             return len(self._revs) - start
         return sum(1 for e in self._evs[start:] if e.top in wanted)
 
+    def last_event_at(self, rev: Rev) -> tuple[int, Rev]:
+        """As ``SqlLedger.last_event_at``."""
+        i = bisect.bisect_right(self._revs, rev)
+        if not i:
+            return 0, ZERO_REV
+        e = self._evs[i - 1]
+        return e.id, e.rev
+
     def event_keys(self, rev: Rev, tops: Iterable[str] | None = None,
                    limit: int = 0) -> list[Event]:
         """:meth:`events` without their ``arg`` (``None``), as ``SqlLedger.event_keys``."""

@@ -105,6 +105,14 @@ class Ledger(Protocol):
         (``total_max``, docs/protocol.md) so the client can show "of N"."""
         ...
 
+    def last_event_at(self, rev: Rev) -> tuple[int, Rev]:
+        """``(id, rev)`` of the ledger's last event (of every topic) at or before ``rev``,
+        ``(0, ZERO_REV)`` when there is none: a few index lookups. A hub compares it with
+        the one a satellite holds (``evt.sat`` ``last``, docs/protocol.md) to tell a
+        replica whose history the hub no longer has (its file rolled back, then published
+        again with its clock behind the lost revisions)."""
+        ...
+
     def event_keys(self, rev: Rev, tops: Iterable[str] | None = None,
                    limit: int = 0) -> list[Event]:
         """The events :meth:`events` returns, without their ``arg`` (``None``): topics, keys

@@ -1175,6 +1175,23 @@ class SqlLedger:
             conn.rollback()
         return max(0, int(top) - int(low or 0))
 
+    def last_event_at(self, rev: Rev) -> tuple[int, Rev]:
+        """``(id, rev)`` of the last event at or before ``rev`` (of every topic), ``(0,
+        ZERO_REV)`` when there is none: found by :func:`~core.ledger.tables.rev_bound` (or
+        the revision index where the ledger has one), a few index lookups. See
+        :meth:`core.ledger.protocols.Ledger.last_event_at`."""
+        ev = self.tables.event
+        with self._guard("reading events"), self.engine.connect() as conn:
+            if self._by_id:
+                row = conn.exec_driver_sql(
+                    f"SELECT id, rev FROM evt_event WHERE id = {rev_bound('?1')} AND rev <= ?1",
+                    (rev,)).first()
+            else:
+                row = conn.execute(select(ev.c.id, ev.c.rev).where(ev.c.rev <= rev).order_by(
+                    ev.c.rev.desc(), ev.c.id.desc()).limit(1)).first()
+            conn.rollback()
+        return (0, ZERO_REV) if row is None else (int(row[0]), Rev(row[1]))
+
     def _count_of(self, rev: Rev, wanted: list[str]) -> int:
         """How many events of the topics ``wanted`` follow ``rev`` (counted: see
         :meth:`count_after`). ``top || ''`` keeps SQLite on the range after ``rev`` (it would

@@ -52,7 +52,7 @@ from core.errors import (
 )
 from core.model import Status
 from core.redact import install as install_redaction
-from core.revision import format_rev
+from core.revision import ZERO_REV, Rev, format_rev
 from core.satellite.config import SatConfig
 from core.satellite.machine import (
     CLOSE_TOO_BIG,
@@ -70,7 +70,18 @@ from core.satellite.machine import (
 )
 from core.satellite.satellite import Satellite
 from core.schema import Project, parse_project
-from core.wire import dec_status, decode_error, decode_json, format_frame, parse_frame
+from core.wire import (
+    ERR_CODE_DIVERGED,
+    SatReq,
+    dec_last,
+    dec_status,
+    decode_error,
+    decode_json,
+    dumps,
+    enc_sat,
+    format_frame,
+    parse_frame,
+)
 
 __all__ = [
     "PROJECT_GRACE",
@@ -397,6 +408,46 @@ async def fetch_hub(url: str, token: str = "", timeout: float = 10.0, stat: bool
     except WireError as exc:
         raise HubError(f"the hub at {url} sent a bad evt.stat reply: {exc}") from exc
     return project, st
+
+
+async def hub_history(url: str, token: str, rev: Rev, last: tuple[int, Rev],
+                      timeout: float = 10.0) -> tuple[int, Rev] | None:
+    """Ask the hub whether its history up to ``rev`` is the one a replica holds whose last
+    event at or before ``rev`` is ``last`` (an ``evt.sat`` with that ``last``, no edits and
+    no topics: nothing is published or sent back): the hub's own last event (``(0, 0)``:
+    none) when it differs (``code`` ``diverged``, ours), else ``None``, also when the hub
+    does not check (daql, an Outpost hub before session 15: no such answer = no check) or
+    refused the request for another reason (a ``rev`` in its future: the caller's revision
+    check says so).
+
+    Raises:
+        HubError: the hub cannot be reached or closed the connection.
+    """
+    body = dumps(enc_sat(SatReq(rev, (), (), last=last)))
+    async with asyncio.timeout(timeout):
+        ws = await _open(url, token, timeout)
+        try:
+            await ws.send(format_frame("evt.sat", "1", body))
+            while True:
+                frame = parse_frame(await ws.recv(), MAX_MESSAGE)
+                if frame.subj == "evt.sat" and frame.tok == "1":
+                    break
+        except ConnectionClosed as exc:
+            raise hub_error(url, exc) from exc
+        except WireError as exc:
+            raise HubError(f"the hub at {url} sent a bad frame for evt.sat: {exc}") from exc
+        finally:
+            await ws.close()
+    try:
+        reply = decode_json(frame.body or "null")
+    except WireError:
+        return None
+    if not isinstance(reply, dict) or reply.get("code") != ERR_CODE_DIVERGED:
+        return None
+    try:
+        return dec_last(reply.get("last"), "evt.sat error") or (0, ZERO_REV)
+    except WireError:
+        return (0, ZERO_REV)
 
 
 def _reply(url: str, subj: str, raw: str) -> Any:

@@ -25,6 +25,8 @@ Protocol (see ``docs/satellite.md``)::
     HANDSHAKE --Status restore point new, before the replica's rev--> STOPPED (likewise)
     HANDSHAKE --Status rev behind the replica--> OFFLINE (nothing sent; retry later)
     CATCHUP/LIVE --hub data reusing held event ids (applied final)--> STOPPED (nothing stored)
+    CATCHUP --evt.sat refused "diverged": the hub's last event at or before the replica's
+        rev is not the replica's (its ``last``, ours)--> STOPPED (nothing stored)
 
     * the first evt.sat of a connection carries at most ``first_trans`` (100) pending
       transactions, each later one up to ``max_trans`` (1,000), and a long queue's last one
@@ -97,6 +99,7 @@ goes on to it as soon as it answered the first.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -109,6 +112,7 @@ from core.model import Action, Cmd, Conflict, Event, Status, Trans, Update
 from core.revision import ZERO_REV, Rev, format_rev
 from core.satellite.api import NOT_SENT, NOT_SENT_WHY, OVERWROTE, PUT_ASIDE, put_aside_err
 from core.wire import (
+    ERR_CODE_DIVERGED,
     ERR_CODE_READ,
     ERR_CODE_READONLY,
     Ack,
@@ -116,6 +120,7 @@ from core.wire import (
     Reject,
     SatReq,
     SatRes,
+    dec_last,
     dec_read_failed,
     dec_sat_res,
     dec_status,
@@ -451,6 +456,14 @@ class SyncStore(Protocol):
         """``defer_apply``: store a reply or push (may run on another thread); no notices."""
         ...
 
+    # optional: ``note_lost(after: Rev | None)``: the hub lacks the edits it accepted after
+    # ``after`` (sync stopped for good on a hub whose history up to the replica's revision
+    # is another); None: a hub passed every check since. The refusals of the handshake (a
+    # hub behind, restored, another ledger) write nothing: they say it at every handshake
+    # optional: ``last_event() -> tuple[int, Rev]``, ``(id, rev)`` of the replica's last
+    # event ((0, 0): none): sent as evt.sat's ``last`` (ours) on a connection's first
+    # requests, so an Outpost hub refuses them when its history up to the replica's revision
+    # is another (``diverged``: sync stops); a store without it is not checked so
     # optional: ``acts_json(t: Trans) -> str | None``, the JSON text of ``t.acts`` as
     # ``[enc_action(a) ...]`` encodes them, when the store has it (the queue's stored text):
     # requests splice it instead of encoding the actions again
@@ -597,6 +610,11 @@ class SyncMachine:
         self.behind_lost = False
         """With :attr:`behind`: the hub's revision is before an edit of this replica it
         accepted (it lost it: ``outpost carry --accepted`` keeps it)."""
+        # (the replica's revision at the handshake, its last event (id, rev)): sent as
+        # evt.sat's "last" while the request's rev is that revision and no reply came yet
+        # (ours, session 15: the hub refuses it when its history up to that revision is not
+        # the replica's); None: not sent
+        self._last_held: tuple[Rev, tuple[int, Rev]] | None = None
         self._hub_max = 0       # the hub's largest frame (its evt.stat's max_message; 0: unknown)
         # (uid, encoded bytes) of the last evt.sat sent when it carried one transaction
         self._sat_one: tuple[str, int] | None = None
@@ -987,6 +1005,7 @@ class SyncMachine:
             return
         self.behind = None
         self.behind_lost = False
+        self._note_lost(None)  # a hub that passes every check (one put right) lacks none
         if st.ledger and not have:
             # the first handshake that passed the checks: this replica holds that ledger from
             # now on (stored before anything is sent or stored from it)
@@ -1017,6 +1036,23 @@ class SyncMachine:
             # fit the schema; one serving none (daql: "") was not compared: the store
             # checks every event of it before storing it (HubDataError: sync stops)
             trust(bool(st.mig and mine))
+        self._last_held = None
+        last_event: Callable[[], tuple[int, Rev]] | None = getattr(self.store, "last_event",
+                                                                    None)
+        at = self._rev()  # the requests' rev: hub data still being stored counts (deferred)
+        if last_event is not None and self._hub_acks and at:
+            # an Outpost hub checks that its history up to this revision is the replica's
+            # (a daql hub ignores the field: not checked; an empty replica has none to check).
+            # Never skipped: once the replica has stored a catch-up past a rolled-back
+            # hub's new events, its last event is the hub's, and the check would pass
+            pend = [it for it in (self._applying, *self._applies) if it is not None and it.evs]
+            try:
+                self._last_held = (at, (pend[-1].evs[-1].id, pend[-1].evs[-1].rev) if pend
+                                   else last_event())
+            except OutpostError as exc:
+                self._set(last_error=f"reading the replica failed: {exc}")
+                self._drop("storage failed")
+                return
         self._set(phase=Phase.CATCHUP, since=now, hub_rev=st.rev, hub_mig=st.mig,
                   progress=(0, 0))
         self._done_evs = 0
@@ -1072,6 +1108,9 @@ class SyncMachine:
                 self._set(last_error=self._read_only, sending=(0, 0))
                 self._send_sat(now, only_new=False)
                 return
+            if isinstance(body, dict) and body.get("code") == ERR_CODE_DIVERGED:
+                self._diverged(now, body)
+                return
             if isinstance(body, dict) and body.get("code") == ERR_CODE_READ:
                 # the hub could not read its ledger to answer: the request's transactions it
                 # published or refused before are in the reply (stored now, never sent
@@ -1088,6 +1127,7 @@ class SyncMachine:
             return
         res = pre if isinstance(pre, SatRes) else dec_sat_res(
             body.get("res") if isinstance(body, dict) else None, "evt.sat result")
+        self._last_held = None  # the hub answered: its history up to the replica's is it
         if res.acks or res.rejects:
             self._hub_acks = True  # an Outpost hub (it names each transaction by uid)
         elif sent and not self._hub_acks:
@@ -1155,6 +1195,49 @@ class SyncMachine:
         # pipelined: the next transactions go out now, while this reply is stored (deferred),
         # so the hub publishes them while the satellite writes; its rev is this reply's
         self._send_unsent(now)
+
+    def _diverged(self, now: float, body: dict[str, Any]) -> None:
+        """The hub refused an ``evt.sat`` whose ``last`` was not its own last event at or
+        before the replica's revision (``code`` ``diverged``, ours): its history up to that
+        revision is not the replica's (its file rolled back, then publishes with its clock
+        behind the lost revisions: no other check sees it once its revision passed the
+        replica's). It published nothing of the request and nothing is stored: sync stops
+        for good, as on event ids reused (``LostRevisionsError``)."""
+        held = self._last_held
+        try:
+            hub = dec_last(body.get("last"), "evt.sat error")
+        except WireError:
+            hub = None
+
+        def said(e: tuple[int, Rev] | None) -> str:
+            return f"event {e[0]} at {format_rev(e[1])}" if e and e[0] else "none"
+
+        at = format_rev(held[0]) if held is not None else "its revision"
+        why = (f"the hub's history up to this replica's revision {at} is not the one this "
+               f"replica holds: the hub's last event at or before it is {said(hub)}, this "
+               f"replica's {said(held[1] if held is not None else None)}: the hub lost or "
+               "reused revisions this replica holds (its file was rolled back to an older "
+               "copy, e.g. a copy of last night's file, a VM snapshot reverted with its "
+               "clock or a point-in-time recovery, and it published again with its clock "
+               "behind them): edits it accepted from this replica may be lost on it, and "
+               "its new changes up to that revision would be skipped here. Sync stopped; "
+               "the hub refused the request whole (it stored none of the edits sent with "
+               "it) and none of its data was stored here; "
+               f"{new_dir_fix(lost=True, rejected=self.store.unresolved())}")
+        self._note_lost(hub[1] if hub else 0)
+        self._out.append(Close("hub history differs"))
+        self._reset_conn()
+        self._set(phase=Phase.STOPPED, since=now, retry_at=None, progress=(0, 0),
+                  sending=(0, 0), last_error=why)
+
+    def _note_lost(self, after: Rev | None) -> None:
+        """Tell the store the hub lacks the edits it accepted after ``after`` (``None``: a
+        hub passed every check), when it keeps that (optional ``note_lost``)."""
+        note: Callable[[Rev | None], None] | None = getattr(self.store, "note_lost", None)
+        if note is not None:
+            # a mark for the user: the sync error says what matters either way
+            with contextlib.suppress(OutpostError):
+                note(after)
 
     def _own_applied(self, res: SatRes) -> SatRes:
         """``res`` with an ack for each event's audit naming a transaction still pending here:
@@ -1532,8 +1615,10 @@ class SyncMachine:
             # all there is to send: what was sent on this connection and what is left
             # (edits made meanwhile raise it); counted per request, not per edit
             self._to_send = max(self._to_send, len(self._sent) - self._sent_done + left)
-        head = enc_sat(SatReq(self._rev(), (), self._tops(), self._ask_lim, audits=True,
-                              cont=True))
+        rev = self._rev()
+        held = self._last_held
+        head = enc_sat(SatReq(rev, (), self._tops(), self._ask_lim, audits=True, cont=True,
+                              last=held[1] if held is not None and held[0] == rev else None))
         del head["trans"]
         head_text = dumps(head)
         budget = self.max_bytes
@@ -1666,6 +1751,7 @@ class SyncMachine:
         self._sat_out = 0
         self._sats = 0
         self._cont = False
+        self._last_held = None
 
     def _set(self, **kw: Any) -> None:
         self.info = replace(self.info, **kw)

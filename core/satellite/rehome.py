@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from core.errors import ConfigError, OutpostError
 from core.model import Status
-from core.revision import format_rev
+from core.revision import Rev, format_rev
 from core.satellite.config import DataDir
 from core.satellite.machine import carry_conflicts, restore_lost
 from core.satellite.replica import stored_version
 from core.satellite.satellite import Satellite
 from core.schema import Project
 
-__all__ = ["same_ledger"]
+__all__ = ["other_history", "replica_last", "same_ledger"]
 
 
 def same_ledger(dd: DataDir, url: str, before: str, have: Project, proj: Project,
@@ -77,6 +77,45 @@ def same_ledger(dd: DataDir, url: str, before: str, have: Project, proj: Project
             "from (another hub, a restore of an older backup or a rollback of its file, or a "
             f"hub still catching up): nothing was changed; use a new --data DIR for this "
             f"hub{back}" + (_carry_lost(dd, rejected) if gone else _carry(dd, rejected)))
+
+
+def replica_last(dd: DataDir, proj: Project) -> tuple[Rev, tuple[int, Rev]] | None:
+    """The revision of the replica in ``dd`` and its last event ``(id, rev)``, to ask the hub
+    whether its history up to that revision is the replica's
+    (:func:`core.satellite.client.hub_history`); ``None`` for a replica at no revision yet
+    (nothing to compare). The caller holds the lock."""
+    sat = Satellite(dd, proj, read_only=True)
+    try:
+        rev = sat.rev()
+        return (rev, sat.last_event()) if rev else None
+    finally:
+        sat.close()
+
+
+def other_history(dd: DataDir, url: str, before: str, proj: Project, rev: Rev,
+                  mine: tuple[int, Rev], hub: tuple[int, Rev]) -> ConfigError:
+    """The refusal of a hub whose history up to the replica's revision ``rev`` is not the
+    replica's: its last event at or before it is ``hub``, the replica's ``mine`` (the hub's
+    file rolled back, then publishes with its clock behind the lost revisions: no revision
+    check sees it), as sync says it (``diverged``)."""
+    back = f" (or connect back to {before})" if before and before != url else ""
+    sat = Satellite(dd, proj, read_only=True)
+    try:
+        rejected = sat.unresolved()
+    finally:
+        sat.close()
+
+    def said(e: tuple[int, Rev]) -> str:
+        return f"event {e[0]} at {format_rev(e[1])}" if e[0] else "none"
+
+    return ConfigError(
+        f"the hub at {url}: its history up to revision {format_rev(rev)} of the replica in "
+        f"{dd.path} is not the one the replica holds (the hub's last event at or before it "
+        f"is {said(hub)}, the replica's {said(mine)}): the hub lost or reused revisions "
+        "this replica holds (its file was rolled back to an older copy and it published "
+        "again with its clock behind them): nothing was changed; use a new --data DIR for "
+        f"this hub{back}" + _carry_lost(dd, rejected).replace(
+            "those the hub accepted after its revision", "those the hub accepted and lost"))
 
 
 def _carry_lost(dd: DataDir, rejected: int) -> str:

@@ -18,6 +18,7 @@ Decisions (see ``docs/satellite.md``):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import threading
@@ -38,6 +39,7 @@ from core.errors import (
     ConflictError,
     HubDataError,
     LostRevisionsError,
+    OutpostError,
     SchemaError,
     StaleConflictError,
     StorageError,
@@ -86,6 +88,9 @@ __all__ = ["Satellite", "Staged"]
 READ_ONLY = "read_only"
 """``sat_meta``: the hub's word that this user may only read (:meth:`Satellite.note_role`)."""
 DISCARDED = "discarded"
+LOST_AFTER = "lost_after"
+"""``sat_meta``: ``{"after": REV}``, the hub lacks the edits it accepted from this replica
+after REV (:meth:`Satellite.note_lost`); absent or null: none known."""
 _FREE_KEY_PROBES = 100_000
 """Most keys below 2**63 - 1 :meth:`Satellite._free_int_key` looks at for the run of used keys
 that ends there (each one look-up of the events' index)."""
@@ -231,6 +236,10 @@ class Satellite:
         self._hub_rev: Rev = int(self.queue.get_meta("hub_rev", 0))
         # the id of the hub ledger this replica holds ("": none yet): see adopt_ledger
         self._ledger: str = str(self.queue.get_meta("ledger", "") or "")
+        lost = self.queue.get_meta(LOST_AFTER)
+        # the revision after which the hub lacks the edits it accepted (None: no such stop)
+        self._lost_after: Rev | None = (int(lost["after"]) if isinstance(lost, dict)
+                                        and isinstance(lost.get("after"), int) else None)
         acks = self.queue.get_meta("hub_acks", None)
         self._hub_acks: bool | None = acks if isinstance(acks, bool) else None
         # the hub's word that this user may only read (note_role; None: none)
@@ -1191,6 +1200,12 @@ class Satellite:
     def mig(self) -> str:
         return self._project.version
 
+    def last_event(self) -> tuple[int, Rev]:
+        """``(id, rev)`` of the replica's last event (``(0, 0)``: none), sent to an Outpost
+        hub as ``evt.sat``'s ``last`` (docs/protocol.md): a hub whose history up to the
+        replica's revision is another refuses the request (sync stops)."""
+        return self.replica.read.last_event_at(self.replica.rev())
+
     def topics(self) -> list[str]:
         return self._project.topics
 
@@ -1207,6 +1222,34 @@ class Satellite:
         self._writable()
         self.queue.set_meta("ledger", lid)
         self._ledger = lid
+
+    def note_lost(self, after: Rev | None) -> None:
+        """Keep that the hub lacks the edits it accepted from this replica after revision
+        ``after`` (sync stopped for good on it: its file was rolled back; the refusals of a
+        handshake write nothing, they are said again at every one), in a commit of its own;
+        ``None``: a hub that passed every check since (they are not lost). What
+        :meth:`lost_by_hub` reads: ``outpost status``, ``show`` and the app mark those
+        edits, which ``outpost carry --accepted`` keeps. Written only when it changes."""
+        if after == self._lost_after or self.read_only:
+            return
+        self.queue.set_meta(LOST_AFTER, None if after is None else {"after": int(after)})
+        self._lost_after = after
+
+    def lost_by_hub(self) -> list[Receipt]:
+        """The edits the hub accepted from this replica and lacks as last seen (its file was
+        rolled back: :meth:`note_lost`), in queue order; ``[]`` when none is known (one read
+        of the accepted receipts only then)."""
+        after = self._lost_after
+        if after is None:
+            return []
+        return [r for r in self.queue.receipts([ReceiptState.ACCEPTED])
+                if r.rev > after and r.acts]
+
+    def lost_keys(self, top: str) -> frozenset[str]:
+        """The keys of ``top`` that edits of :meth:`lost_by_hub` changed."""
+        if self._lost_after is None:
+            return frozenset()
+        return frozenset(a.key for r in self.lost_by_hub() for a in r.acts if a.top == top)
 
     def acked_rev(self) -> Rev:
         """The highest revision the hub acked for one of this replica's transactions."""
@@ -1481,6 +1524,8 @@ class Satellite:
         if not lost:
             return
         rev, uid = lost[0]
+        with contextlib.suppress(OutpostError):  # the stop is said either way
+            self.note_lost(cur)
         many = f" and {len(lost) - 1} more" if len(lost) > 1 else ""
         fix = new_dir_fix(lost=True, rejected=self.queue.count(ReceiptState.REJECTED))
         raise LostRevisionsError(

@@ -908,10 +908,21 @@ class RecordForm(QWidget):
         d = self._original.get(self._model.display)
         self.title.setText(self._title_of(rv.key, d))
         self.title.setToolTip(f"{self._model.topic} {rv.key}")
-        self._said = self._state_of(rv)
+        self._said = self._state_line(rv)
         self.state.setText(self._said[0])
         self.state.setStyleSheet(self._said[1])
         self.setEnabled(True)
+
+    def _state_line(self, rv: RecordView) -> tuple[str, str]:
+        """:meth:`_state_of`, and for a synced record a change of which the hub accepted,
+        then lost (its file rolled back: ``Satellite.lost_keys``; session 15), that."""
+        said = self._state_of(rv)
+        if said[0].startswith("Synced") and rv.key in self._sat.lost_keys(self._model.topic):
+            return ("⚠ Lost by the hub: it accepted the change of this record, then lost it "
+                    "(its file was rolled back); it is kept only here. Use a new data "
+                    "directory for the hub and `outpost carry DIR --data NEWDIR --accepted` "
+                    "to send it again.", "color: #b3261e;")
+        return said
 
     @staticmethod
     def _state_of(rv: RecordView) -> tuple[str, str]:
@@ -1104,7 +1115,7 @@ class RecordForm(QWidget):
             self._said = (self.state.text(), self.state.styleSheet())
             return
         if rv is not None:  # what the record is now (synced, pending, in conflict), said
-            self._said = self._state_of(rv)  # once the form is back as loaded
+            self._said = self._state_line(rv)  # once the form is back as loaded
         if self._dirty:
             self.state.setText(UNSAVED)
             self.state.setStyleSheet("color: #8a6d00;")

@@ -136,6 +136,9 @@ class FakeSatellite:
     def record(self, top: str, key: str) -> RecordView | None:
         return self._view(top).get(key)
 
+    def lost_keys(self, top: str) -> frozenset[str]:
+        return frozenset()  # no hub lost an accepted edit of this fake
+
     def records_of(self, top: str, keys: Iterable[str]) -> dict[str, RecordView]:
         v = self._view(top)
         return {k: v[k] for k in keys if k in v}

@@ -120,6 +120,11 @@ async def test_a_file_rollback_behind_an_accepted_edit_stops_sync_and_names_acce
             assert f"without the edit {uid}" in said and "--accepted" in said, said
             assert "stopped" in said, said
             assert revs(x)[0] < revs(x)[1]  # not past the accepted edit
+            # session 15: `status` names the edit the hub lacks, `show` marks its record
+            rc, out, _ = await cli(x, "status")
+            assert [d["uid"] for d in json.loads(out)["lost_by_hub"]] == [uid], out
+            rc, out, _ = await cli(x, "show", SITE, "s1")
+            assert json.loads(out)["state"] == "lost by hub", out
             # what it says keeps the edit: a new directory, carry --accepted
             new = tmp_path / "new"
             assert (await cli(new, "connect", hub.url))[0] == 0
