@@ -172,22 +172,23 @@ def write_states(plan: StatePlan, tables: LedgerTables, hot: HotSql,
         st = tables.states[top]
         order = {name: i for i, name in enumerate(st.fields)}
         conv = dict(st.store)
-        dels = [k for k, (kind, _, _) in recs.items() if kind == _DEL]
-        for part in chunks(dels):
-            if hot.pg:
-                run(hot.delete_state[top] + " = %s", [(k,) for k in part])
-            else:
-                run(hot.delete_state[top] + hot.in_list(len(part)), hot.in_params(part))
-        # full rows grouped by the fields they hold (a batch's new records name the same
-        # ones): the fields they lack are NULL literals in the statement, not parameters (a
-        # None parameter goes through sqlite3's adapter lookup: ~1,200 instructions each,
-        # three per row of a replay)
+        # one pass over the batch's records: full rows grouped by the fields they hold (a
+        # batch's new records name the same ones): the fields they lack are NULL literals in
+        # the statement, not parameters (a None parameter goes through sqlite3's adapter
+        # lookup: ~1,200 instructions each, three per row of a replay); the deleted keys and
+        # the partial rows kept for after
+        dels: list[str] = []
+        parts: list[tuple[str, Mapping[str, Any], int]] = []
         fulls: dict[tuple[str, ...], tuple[str, Any, list[tuple[Any, ...]]]] = {}
         whole: list[tuple[Any, ...]] = []  # records holding as many fields as the topic has
         nf = len(st.fields)
         row_tuple = st.row_tuple
         for k, (kind, f, rev) in recs.items():
             if kind != _FULL:
+                if kind == _DEL:
+                    dels.append(k)
+                else:
+                    parts.append((k, f, rev))
                 continue
             if len(f) >= nf:  # no field left out (an unknown name: row_tuple binds a NULL)
                 whole.append(row_tuple(k, f, rev))
@@ -206,14 +207,17 @@ def write_states(plan: StatePlan, tables: LedgerTables, hot: HotSql,
                 group[2].append((k, *[f[n] if c is None else c(f[n]) for n, c in has], rev))
             else:  # none does (the field names): one C-level map, as row_tuple's fast path
                 group[2].append((k, *map(f.__getitem__, has), rev))
+        for part in chunks(dels):
+            if hot.pg:
+                run(hot.delete_state[top] + " = %s", [(k,) for k in part])
+            else:
+                run(hot.delete_state[top] + hot.in_list(len(part)), hot.in_params(part))
         if whole:
             run(hot.upsert_state[top], whole)
         for up, _, rows in fulls.values():
             run(up, rows)
         groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-        for k, (kind, f, rev) in recs.items():
-            if kind != _PART:
-                continue
+        for k, f, rev in parts:
             names = tuple(sorted((n for n in f if n in order), key=order.__getitem__))
             row = [k]
             for n in names:
