@@ -219,7 +219,7 @@ def write_states(plan: StatePlan, tables: LedgerTables, hot: HotSql,
         groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         for k, f, rev in parts:
             names = tuple(sorted((n for n in f if n in order), key=order.__getitem__))
-            row = [k]
+            row: list[Any] = [k]
             for n in names:
                 c = conv[n]
                 row.append(f[n] if c is None else c(f[n]))
