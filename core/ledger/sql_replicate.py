@@ -21,7 +21,9 @@ one statement step per up to :data:`ROWS_MAX` rows instead of one per row.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from itertools import chain
+from types import MappingProxyType
 from typing import Any
 
 from core.ledger.tables import REC_N, HotSql, LedgerTables, StateTable
@@ -30,6 +32,8 @@ from core.model import Cmd, Event
 __all__ = ["ROWS_MAX", "StatePlan", "insert_rows", "plan_states", "write_states"]
 
 _FULL, _PART, _DEL = 0, 1, 2
+_flat = chain.from_iterable
+_NONE: Mapping[str, Any] = MappingProxyType({})  # a record's fields when an event has none
 _CACHE_MAX = 4096
 
 ROWS_MAX = 128
@@ -70,7 +74,7 @@ def insert_rows(run: Callable[[str, Any], Any], cache: dict[tuple[Any, ...], Any
             if len(cache) >= _CACHE_MAX:
                 cache.clear()
             cache[key] = multi
-        run(multi, tuple([v for r in part for v in r]))
+        run(multi, tuple(_flat(part)))  # the rows' values in C: no bytecode per value
 
 
 class StatePlan:
@@ -79,7 +83,7 @@ class StatePlan:
     __slots__ = ("tops",)
 
     def __init__(self) -> None:
-        self.tops: dict[str, dict[str, list[Any]]] = {}
+        self.tops: dict[str, dict[str, list[Any]]] = {}  # fields: read only (events' own)
 
 
 def plan_states(evs: Sequence[Event]) -> StatePlan:
@@ -87,24 +91,28 @@ def plan_states(evs: Sequence[Event]) -> StatePlan:
     plan = StatePlan()
     tops = plan.tops
     new, mod = Cmd.NEW, Cmd.MOD
+    # an event's own arg is kept as the record's fields, never changed: a later mod of the
+    # record in the batch makes a new dict (no copy of every new record's fields: a replay
+    # of 1,000 new records has no later mod)
     for e in evs:
         recs = tops.get(e.top)
         if recs is None:
             recs = tops[e.top] = {}
-        cur = recs.get(e.key)
         cmd = e.cmd
+        if cmd is new:
+            recs[e.key] = [_FULL, e.arg or _NONE, e.rev]
+            continue
+        cur = recs.get(e.key)
         if cmd is mod:
             if cur is None:
-                recs[e.key] = [_PART, dict(e.arg) if e.arg else {}, e.rev]
+                recs[e.key] = [_PART, e.arg or _NONE, e.rev]
             elif cur[0] == _DEL:
                 # a mod of a record deleted earlier in the batch: replay makes it anew
-                recs[e.key] = [_FULL, dict(e.arg) if e.arg else {}, e.rev]
+                recs[e.key] = [_FULL, e.arg or _NONE, e.rev]
             else:
                 if e.arg:
-                    cur[1].update(e.arg)
+                    cur[1] = {**cur[1], **e.arg}
                 cur[2] = e.rev
-        elif cmd is new:
-            recs[e.key] = [_FULL, dict(e.arg) if e.arg else {}, e.rev]
         else:
             recs[e.key] = [_DEL, None, e.rev]
     return plan
@@ -164,22 +172,23 @@ def write_states(plan: StatePlan, tables: LedgerTables, hot: HotSql,
         st = tables.states[top]
         order = {name: i for i, name in enumerate(st.fields)}
         conv = dict(st.store)
-        dels = [k for k, (kind, _, _) in recs.items() if kind == _DEL]
-        for part in chunks(dels):
-            if hot.pg:
-                run(hot.delete_state[top] + " = %s", [(k,) for k in part])
-            else:
-                run(hot.delete_state[top] + hot.in_list(len(part)), hot.in_params(part))
-        # full rows grouped by the fields they hold (a batch's new records name the same
-        # ones): the fields they lack are NULL literals in the statement, not parameters (a
-        # None parameter goes through sqlite3's adapter lookup: ~1,200 instructions each,
-        # three per row of a replay)
+        # one pass over the batch's records: full rows grouped by the fields they hold (a
+        # batch's new records name the same ones): the fields they lack are NULL literals in
+        # the statement, not parameters (a None parameter goes through sqlite3's adapter
+        # lookup: ~1,200 instructions each, three per row of a replay); the deleted keys and
+        # the partial rows kept for after
+        dels: list[str] = []
+        parts: list[tuple[str, Mapping[str, Any], int]] = []
         fulls: dict[tuple[str, ...], tuple[str, Any, list[tuple[Any, ...]]]] = {}
         whole: list[tuple[Any, ...]] = []  # records holding as many fields as the topic has
         nf = len(st.fields)
         row_tuple = st.row_tuple
         for k, (kind, f, rev) in recs.items():
             if kind != _FULL:
+                if kind == _DEL:
+                    dels.append(k)
+                else:
+                    parts.append((k, f, rev))
                 continue
             if len(f) >= nf:  # no field left out (an unknown name: row_tuple binds a NULL)
                 whole.append(row_tuple(k, f, rev))
@@ -198,16 +207,19 @@ def write_states(plan: StatePlan, tables: LedgerTables, hot: HotSql,
                 group[2].append((k, *[f[n] if c is None else c(f[n]) for n, c in has], rev))
             else:  # none does (the field names): one C-level map, as row_tuple's fast path
                 group[2].append((k, *map(f.__getitem__, has), rev))
+        for part in chunks(dels):
+            if hot.pg:
+                run(hot.delete_state[top] + " = %s", [(k,) for k in part])
+            else:
+                run(hot.delete_state[top] + hot.in_list(len(part)), hot.in_params(part))
         if whole:
             run(hot.upsert_state[top], whole)
         for up, _, rows in fulls.values():
             run(up, rows)
         groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-        for k, (kind, f, rev) in recs.items():
-            if kind != _PART:
-                continue
+        for k, f, rev in parts:
             names = tuple(sorted((n for n in f if n in order), key=order.__getitem__))
-            row = [k]
+            row: list[Any] = [k]
             for n in names:
                 c = conv[n]
                 row.append(f[n] if c is None else c(f[n]))

@@ -162,6 +162,7 @@ docstring)."""
 _UPTO_SQL = f"(SELECT CAST(value AS INTEGER) FROM sat_meta WHERE name = '{UPTO}')"
 _SET_UPTO = (f"INSERT OR REPLACE INTO sat_meta (name, value) SELECT '{UPTO}', "
              "coalesce(max(seq), 0) FROM sat_receipt")
+_SET_META = "INSERT OR REPLACE INTO sat_meta (name, value) VALUES (?, ?)"
 _COLS = ("seq", "uid", "base", "created", "acts", "extra", "state", "rev", "err", "conflicts",
          "local_err", "resolves", "resolved_by", "auth")
 _FAST_COLS = {c: f"r.{c}" for c in _COLS} | {
@@ -818,9 +819,11 @@ class Queue:
                                       (err, uid) for uid, err in marks.items()))
 
     def set_meta(self, name: str, value: Any, conn: Connection | None = None) -> None:
+        """Store ``sat_meta`` ``name`` (``value`` as JSON), replacing what it held: one driver
+        statement (a delete and an insert through SQLAlchemy's Core cost ~0.25 ms; a replay
+        writes two with every reply it stores: ``last_sync``, ``hub_rev``)."""
         with self._conn(conn) as c:
-            c.execute(self.meta.delete().where(self.meta.c.name == name))
-            c.execute(self.meta.insert().values(name=name, value=_j(value)))
+            c.exec_driver_sql(_SET_META, (name, _j(value)))
 
     # -- reading -------------------------------------------------------------------------------
 

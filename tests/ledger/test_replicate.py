@@ -4,6 +4,7 @@ event log, for any sequence of new/mod/del cut into any batches (Hypothesis vs M
 
 from __future__ import annotations
 
+import copy
 import itertools
 from pathlib import Path
 
@@ -57,6 +58,7 @@ def test_batched_replicate_equals_replay(h: tuple[list[Event], list[int]], tmp_p
     path = tmp_path / f"r{next(_RUNS)}.db"
     sql = SqlLedger(f"sqlite:///{path}", project, synchronous="OFF")
     mem = MemLedger(project)
+    args = [copy.deepcopy(e.arg) for e in evs]
     try:
         lo = 0
         for cut in cuts:
@@ -68,6 +70,9 @@ def test_batched_replicate_equals_replay(h: tuple[list[Event], list[int]], tmp_p
         assert sql.states(SITE) == mem.states(SITE)
         assert sql.verify() == []
         assert sql.rev() == mem.rev() and sql.last_id() == len(evs)
+        # the fold keeps the events' own args as the records' fields (no copy per new record,
+        # session 15): a later mod in the batch must not change them
+        assert [e.arg for e in evs] == args
         for k in "abcd":
             assert [(x.rev, x.usr, x.cmd) for x in sql.history(SITE, k)] == [
                 (x.rev, x.usr, x.cmd) for x in mem.history(SITE, k)]
