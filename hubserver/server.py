@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import itertools
 import logging
 import ssl as _ssl
@@ -71,7 +72,7 @@ from hubserver.limits import (
     keepalive,
 )
 from hubserver.logrepeat import RepeatLimit
-from hubserver.metrics import CONTENT_TYPE, MODES, Metrics, render
+from hubserver.metrics import CONTENT_TYPE, MODES, NO_METRICS_TOKEN, Metrics, render
 from hubserver.peer import FLUSH, Peer
 from hubserver.proxy import TrustedProxies
 from hubserver.service import Backlog, Close, Flush, HubService, Out, PubJob, Send
@@ -141,8 +142,10 @@ class Hub:
             names the client in the log (:mod:`hubserver.proxy`); none by default: the
             header is ignored, since any client can send it.
         metrics: who may ``GET /metrics`` (:mod:`hubserver.metrics`): ``"off"``, ``"open"``
-            (no token) or ``"token"`` (a token of ``users``); ``None``: ``"token"`` when
-            there are users, else ``"open"`` (then the hub is on loopback).
+            (no token) or ``"token"`` (``metrics_token`` only: no user's token opens it);
+            ``None``: ``"token"`` with a ``metrics_token``, else ``"open"`` with ``--auth
+            none`` (the hub is on loopback), else ``"off"``.
+        metrics_token: the scrape token (``--metrics-token-file``'s), ``None``: none.
     """
 
     def __init__(self, ledger: Publisher, *, host: str = "127.0.0.1", port: int = 0,
@@ -152,19 +155,19 @@ class Hub:
                  clock: Callable[[], Rev] = now_rev, close_ledger: bool = False,
                  users_check: float = 2.0, repeat_window: float = 10.0,
                  db_check: float = 5.0, trusted_proxies: TrustedProxies | None = None,
-                 metrics: str | None = None):
+                 metrics: str | None = None, metrics_token: str | None = None):
         if users is None and not is_loopback(host):
             raise ConfigError(f"--auth none on host {host!r}: without tokens the hub may only "
                               "listen on loopback (127.0.0.1); add users with "
                               "`outpost-hub user add NAME` instead")
         if metrics is None:
-            metrics = "open" if users is None else "token"
+            metrics = "token" if metrics_token else "open" if users is None else "off"
         if metrics not in MODES:
             raise ConfigError(f"--metrics {metrics!r}: expected one of {', '.join(MODES)}")
-        if metrics == "token" and users is None:
-            raise ConfigError("--metrics token with --auth none: there are no tokens; use "
-                              "--metrics open (the hub is on loopback) or off")
+        if metrics == "token" and not metrics_token:
+            raise ConfigError(NO_METRICS_TOKEN)
         self.metrics_access = metrics
+        self._metrics_digest = hash_token(metrics_token) if metrics_token else ""
         self.metrics = Metrics()
         """The counters of ``GET /metrics`` (:mod:`hubserver.metrics`)."""
         self.ledger = ledger
@@ -339,6 +342,7 @@ class Hub:
         if self._stopping:
             return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE, "hub is shutting down\n")
         if len(self._peers) >= self.limits.max_connections:
+            self._refused("connections")
             log.warning("connection refused from %s: %d connections is the limit "
                         "(--max-connections)", _addr(ws), self.limits.max_connections)
             return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE,
@@ -348,12 +352,14 @@ class Hub:
         if self.origins and origin is not None and origin not in self.origins:
             # browsers always send Origin; satellites and other non-browser clients send none
             # (a token still authenticates them)
+            self._refused("origin")
             log.warning("connection refused from %s: Origin %r is not in --allow-origin",
                         _addr(ws), origin[:200])
             return ws.respond(HTTPStatus.FORBIDDEN,
                               f"origin {origin[:200]!r} is not allowed by the hub "
                               "(--allow-origin)\n")
         if len(request.headers.get_all("Authorization")) > 1:
+            self._refused("auth")
             log.warning("connection refused from %s: %d Authorization headers",
                         _addr(ws), len(request.headers.get_all("Authorization")))
             return ws.respond(HTTPStatus.BAD_REQUEST,
@@ -361,6 +367,7 @@ class Hub:
                               "'Authorization: Bearer <token>'\n")
         user = self._authenticate(request.headers)
         if user is None:
+            self._refused("auth")
             log.warning("connection refused from %s: missing or unknown token (users file "
                         "%s)", _addr(ws), self.users.path if self.users else "-")
             resp = ws.respond(HTTPStatus.UNAUTHORIZED,
@@ -371,6 +378,7 @@ class Hub:
         cap = self.limits.max_connections_per_user
         if self.users is not None and cap > 0 and self._per_user.get(user.name, 0) >= cap:
             # one token (a reader's too) could take every slot with idle connections
+            self._refused("connections")
             log.warning("connection refused from %s: user %r has %d connections, the limit "
                         "per user (--max-connections-per-user)", _addr(ws), user.name, cap)
             return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE,
@@ -381,6 +389,10 @@ class Hub:
         token = parse_bearer(request.headers.get("Authorization"))
         ws.outpost_digest = hash_token(token) if token else ""  # type: ignore[attr-defined]
         return None
+
+    def _refused(self, reason: str) -> None:
+        """Count a connection refused at its handshake (``outpost_hub_refused_total``)."""
+        self.metrics.refused[reason] = self.metrics.refused.get(reason, 0) + 1
 
     def _client(self, ws: ServerConnection, request: Request) -> str:
         try:
@@ -407,19 +419,24 @@ class Hub:
         """``GET /metrics``: the Prometheus exposition (:mod:`hubserver.metrics`), with a
         token of the users file unless ``--metrics open``."""
         if self.metrics_access == "off":
-            return ws.respond(HTTPStatus.NOT_FOUND, "GET /metrics is off on this hub "
-                              "(--metrics off)\n")
+            return ws.respond(HTTPStatus.NOT_FOUND, "GET /metrics is off on this hub: start "
+                              "it with --metrics-token-file FILE (a scrape token of its "
+                              "own) or --metrics open (docs/operations.md, Monitoring)\n")
         if self.metrics_access == "token":
-            user = None
-            if len(request.headers.get_all("Authorization")) == 1:
-                user = self._authenticate(request.headers)
-            if user is None:
-                log.warning("GET /metrics refused from %s: missing or unknown token",
+            auth = request.headers.get_all("Authorization")
+            token = parse_bearer(auth[0]) if len(auth) == 1 else None
+            # the scrape token only: a user's token reads the records, and any user (a
+            # reader in the field) could read the hub's traffic with it (review 14)
+            if not token or not hmac.compare_digest(hash_token(token), self._metrics_digest):
+                self.metrics.refused["metrics_token"] = \
+                    self.metrics.refused.get("metrics_token", 0) + 1
+                log.warning("GET /metrics refused from %s: missing or wrong scrape token",
                             self._client(ws, request))
                 resp = ws.respond(HTTPStatus.UNAUTHORIZED,
-                                  "missing or unknown token: send 'Authorization: Bearer "
-                                  "<token>' of a user of the hub (see docs/operations.md, "
-                                  "Monitoring), or start the hub with --metrics open\n")
+                                  "missing or wrong token: send 'Authorization: Bearer "
+                                  "<token>' with the token of the hub's --metrics-token-file "
+                                  "(users' tokens do not open /metrics; see "
+                                  "docs/operations.md, Monitoring)\n")
                 resp.headers["WWW-Authenticate"] = 'Bearer realm="outpost-hub"'
                 return resp
         resp = ws.respond(HTTPStatus.OK, render(self))
