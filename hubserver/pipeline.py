@@ -31,6 +31,7 @@ from hubserver.limits import CLOSE_INTERNAL
 from hubserver.metrics import SLOW
 from hubserver.outputs import HubStopping, PubJob
 from hubserver.peer import Peer
+from hubserver.satreply import under
 
 if TYPE_CHECKING:
     from hubserver.server import Hub
@@ -212,12 +213,15 @@ def finish_batch(hub: Hub, batch: list[tuple[PubJob, Peer]],
         i += n
 
 
-def _read_others(hub: Hub, rev: Rev) -> list[Event]:
+def _read_others(hub: Hub, rev: Rev) -> tuple[list[Event], bool]:
     """The writer thread's read of a cluster catch-up: revisions after ``rev`` (the hub's,
-    taken on the loop) that other hubs published."""
+    taken on the loop) that other hubs published, ``CATCH_UP_BATCH`` events and about
+    ``CATCH_UP_BYTES`` at most (whole revisions), and whether more may follow (the next
+    read is asked at once). By count only, 5,000 values of 800 KB were 4 GB in one read."""
     t0 = time.perf_counter()
     try:
-        return hub.ledger.events(rev, None, hub.CATCH_UP_BATCH)
+        evs = hub.ledger.events(rev, None, hub.CATCH_UP_BATCH, hub.CATCH_UP_BYTES)
+        return evs, len(evs) >= hub.CATCH_UP_BATCH or not under(evs, hub.CATCH_UP_BYTES)
     finally:
         took = time.perf_counter() - t0
         if took >= SLOW:
@@ -226,14 +230,15 @@ def _read_others(hub: Hub, rev: Rev) -> list[Event]:
                                   "commits and reads)")
 
 
-def caught_up(hub: Hub, evs: list[Event] | BaseException) -> None:
+def caught_up(hub: Hub, got: tuple[list[Event], bool] | BaseException) -> None:
     """A catch-up read of :meth:`Hub.request_catch_up` returned (on the loop): fan it out."""
     hub._busy = False
-    if isinstance(evs, BaseException):  # the cluster listener asks again later
-        log.warning("catch-up from the ledger failed: %s", evs)
+    if isinstance(got, BaseException):  # the cluster listener asks again later
+        log.warning("catch-up from the ledger failed: %s", got)
     else:
+        evs, more = got
         hub._deliver(hub.service.catch_up(evs))
-        if len(evs) >= hub.CATCH_UP_BATCH:
+        if more and evs:
             hub._catch_up = True
     kick(hub)
 

@@ -62,6 +62,7 @@ from core.subs import Delivery
 from hubserver import pipeline, satreply
 from hubserver.auth import User, Users, hash_token, parse_bearer
 from hubserver.connection import HubConnection, WriterThread
+from hubserver.fanout import GAP_BYTES
 from hubserver.health import DbHealth
 from hubserver.limits import (
     CLOSE_INTERNAL,
@@ -73,6 +74,7 @@ from hubserver.limits import (
 )
 from hubserver.logrepeat import RepeatLimit
 from hubserver.metrics import CONTENT_TYPE, MODES, NO_METRICS_TOKEN, Metrics, render
+from hubserver.outputs import ConnId
 from hubserver.peer import FLUSH, Peer
 from hubserver.proxy import TrustedProxies
 from hubserver.service import Backlog, Close, Flush, HubService, Out, PubJob, Send
@@ -183,6 +185,7 @@ class Hub:
         self.db = DbHealth()
         """The database's health (evt.stat's ``db``, ``GET /healthz``): hubserver.health."""
         self.service.db = self.db
+        self.service.on_cut = self._push_rest
         self.db_check = db_check
         self._db_watch: asyncio.Task[None] | None = None
         self._check_lock = threading.Lock()
@@ -637,8 +640,13 @@ class Hub:
                         await peer.ws.send(text)
                 elif isinstance(item, Delivery):
                     text = self._take_push(peer, item)
-                    if text is not None:
+                    for _ in range(1 << 20):  # bounded: each frame takes events out
+                        if text is None:
+                            break
                         await peer.ws.send(text)
+                        # the rest of a push over max_message, before what was queued after
+                        text = self._take_push(peer, item) \
+                            if self.service.sealed_left(peer.conn, item) else None
                 elif isinstance(item, Backlog):
                     await self._send_catch_up(peer, item)
                 elif isinstance(item, satreply.SatRead):
@@ -809,6 +817,13 @@ class Hub:
             self._close_now(peer, CLOSE_INTERNAL, "internal error")
         return None
 
+    def _push_rest(self, conn: ConnId) -> None:
+        """A push over ``max_message`` was cut (:func:`hubserver.fanout.push_frame`): queue
+        a flush for its rest, pending again (a reply queued later seals it ahead of itself)."""
+        peer = self._peers.get(conn)  # type: ignore[call-overload]
+        if peer is not None and not peer.gone:
+            self._enqueue(peer, FLUSH)
+
     def _close_now(self, peer: Peer, code: int, reason: str) -> None:
         if peer.gone:
             return  # closed or closing already
@@ -839,6 +854,8 @@ class Hub:
     _reads_waiting = 0  # off_loop reads submitted to the writer thread, not started yet
     CATCH_UP_BATCH = 5000
     """Most events one catch-up read fans out (a long outage is caught up in several)."""
+    CATCH_UP_BYTES = GAP_BYTES
+    """About the most bytes of values one catch-up read holds (at least one revision)."""
 
     def request_catch_up(self) -> None:
         """Fan out revisions other hubs published on the shared ledger (thread: event loop).

@@ -133,6 +133,9 @@ class _Conn:
     audits: bool = False  # an Outpost satellite: send the audits extension
     sat_end: Rev = ZERO_REV  # where the last evt.sat reply on this connection ended...
     sat_tops: frozenset[str] = frozenset()  # ...and its topics (for "cont" requests)
+    # whole revisions after sat_end that the last reply read from the ledger and had no
+    # room for: the next reply from sat_end starts with them (each event read once)
+    sat_ahead: tuple[Event, ...] = ()
 
 
 class HubService:
@@ -177,6 +180,9 @@ class HubService:
         self._sealed: dict[ConnId, list[Delivery]] = {}  # pushes taken, not sent yet (seal)
         self._backlogs: dict[ConnId, list[Backlog]] = {}  # evt.sub catch-ups to push
         self._backlog_seq = 0
+        self.on_cut: Callable[[ConnId], None] | None = None
+        """Called when a pending push taken (:meth:`take_push`) was over ``max_message``
+        and cut: its rest is pending again (the adapter queues a flush for it)."""
         self.refused: dict[str, int] = {}
         """Requests refused before any commit, by reason (``GET /metrics``'s
         ``outpost_hub_refused_total``): ``rate`` (over ``--rate``: closed), ``frame`` (not a
@@ -644,8 +650,7 @@ class HubService:
                 fanout.remember(self, Audit(r.rev, t.created, ZERO_REV, usr, t.extra, t.uid))
                 outs = self.published(r.evs, mine)
             if r.rev > self.rev:  # see _finish: applied through another hub, not fanned out
-                outs.extend(self.published(
-                    [e for e in self.ledger.events(self.rev) if e.rev <= r.rev], mine))
+                outs.extend(fanout.fill_to(self, r.rev, mine))
         except OutpostError as exc:
             log.warning("conn %s: %s: could not answer: %s", conn, job.subj, exc)
             if conn not in self._conns:
@@ -719,8 +724,7 @@ class HubService:
             # a resend whose uid was applied through another hub that this hub has not fanned
             # out yet: catch up to it, so the reply is not behind its own ack
             top = max(mine)
-            outs.extend(self.published(
-                [e for e in self.ledger.events(self.rev) if e.rev <= top], mine))
+            outs.extend(fanout.fill_to(self, top, mine))
 
     def _reply_error(self, conn: ConnId, frame: Frame, exc: Exception) -> list[Out]:
         if isinstance(exc, ConflictError):
@@ -740,6 +744,7 @@ class HubService:
     take_push = fanout.take_push
     seal = fanout.seal
     take_sealed = fanout.take_sealed
+    sealed_left = fanout.sealed_left
     has_push = fanout.has_push
     pending = fanout.pending
 
