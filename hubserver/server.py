@@ -206,6 +206,10 @@ class Hub:
         self._chain = False
         """The writer thread runs a commit chain: it takes the waiting jobs itself."""
         self._writer: WriterThread | None = None
+        self._reader: WriterThread | None = None
+        """The thread of catch-up reads (:func:`pipeline.off_loop`) on a ledger that reads
+        beside its commits (``concurrent_reads``: an SQL ledger on a file or PostgreSQL),
+        so publishes do not wait behind them; ``None``: they run on the writer thread."""
         self._repeats = RepeatLimit(repeat_window) if repeat_window > 0 else None
         self._kick_soon = False
         self._to_push: list[Peer] = []
@@ -223,6 +227,8 @@ class Hub:
         """Start listening; returns the ``ws://`` or ``wss://`` URL."""
         self.loop = asyncio.get_running_loop()
         self._writer = WriterThread(self.loop)
+        if getattr(self.ledger, "concurrent_reads", False):
+            self._reader = WriterThread(self.loop, "outpost-hub-reader")
         self._limit_repeats(True)
         try:
             # the Origin allowlist is checked in _process_request: a request without Origin
@@ -232,6 +238,9 @@ class Hub:
             # e.g. the port is taken: the writer thread would keep the process alive
             writer, self._writer = self._writer, None
             await writer.stop()
+            if self._reader is not None:
+                reader, self._reader = self._reader, None
+                await reader.stop()
             self._limit_repeats(False)
             raise
         if self.db_check > 0 and callable(getattr(self.ledger, "health", None)):
@@ -296,6 +305,8 @@ class Hub:
         await self._server.wait_closed()
         if self._writer is not None:
             await self._writer.stop()
+        if self._reader is not None:  # a read of a connection closed meanwhile ends
+            await self._reader.stop()
         if checks_done is not None:
             await checks_done
         if self.close_ledger:

@@ -5,6 +5,7 @@ each event once, a push never exceeds the hub's ``max_message``."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from hubserver import fanout, pipeline
 from hubserver.limits import Limits
 from hubserver.server import Hub
 from hubserver.service import Flush, HubService, Send
-from tests.hub.conftest import Clock, request
+from tests.hub.conftest import Clock, recv_json, request
 from tests.hub.test_big_values14 import BIG, Decoded, N, _body, _filled
 
 Z = "0001-01-01T00:00:00Z"
@@ -234,3 +235,55 @@ def test_a_sealed_push_over_max_message_is_sent_in_parts_before_what_follows(
         assert svc.push_counts() == (0, 0, 0)
     finally:
         led.close()
+
+
+class Held(SqlLedger):
+    """A real SQL ledger whose catch-up reads (``events`` with ``max_bytes``) wait while
+    ``hold`` is clear, saying so with ``reading``."""
+
+    def __init__(self, url: str, project: Project):
+        super().__init__(url, project)
+        self.hold = threading.Event()
+        self.hold.set()
+        self.reading = threading.Event()
+
+    def events(self, rev: Any, tops: Any = None, limit: int = 0,  # type: ignore[override]
+               max_bytes: int = 0) -> Any:
+        if max_bytes and not self.hold.is_set():
+            self.reading.set()
+            self.hold.wait(60)
+        return super().events(rev, tops, limit, max_bytes)
+
+
+async def test_a_catch_up_read_does_not_hold_publishes(prod: Project, sql_url: str) -> None:
+    """A reader's catch-up read runs on the hub's reader thread (SQLite in WAL mode,
+    PostgreSQL): while it is held, another user's publish is committed and acked; then the
+    reader gets its catch-up and the new event after it, once each. On the writer thread
+    (session 14) the publish waited for the read."""
+    led = Held(sql_url, prod)
+    for i in range(3):
+        led.publish(Trans((Action("prod.cat", str(i), Cmd.NEW, {"name": f"n{i}"}),)), "u")
+    async with Hub(led, port=0, close_ledger=True) as hub:
+        assert hub._reader is not None
+        async with connect(hub.url) as s, connect(hub.url) as w:
+            led.hold.clear()
+            await s.send("evt.sub#s\n" + orjson.dumps({"rev": Z, "tops": ["prod.cat"]}).decode())
+            assert await asyncio.to_thread(led.reading.wait, 30)
+            acked_while_held = False
+            try:
+                res = await request(w, "evt.pub", {"acts": [{
+                    "top": "prod.cat", "key": "9", "cmd": "new", "arg": {"name": "w"}}]},
+                    timeout=10)
+                acked_while_held = not led.hold.is_set()
+            finally:
+                led.hold.set()
+            assert "res" in res, res
+            keys: list[str] = []
+            for _ in range(10):  # bounded
+                _head, body = await recv_json(s, 10)
+                got = body.get("res", body) if isinstance(body, dict) else None
+                keys.extend(e["key"] for e in (got or {}).get("evs", ()))
+                if "9" in keys:
+                    break
+    assert acked_while_held
+    assert keys == ["0", "1", "2", "9"]
