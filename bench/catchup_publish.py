@@ -11,6 +11,7 @@ round against a reference checkout too (e.g. ``git archive main core hubserver |
 DIR``), alternating which goes first, and prints medians. Never passes or fails on time::
 
     .venv/bin/python bench/catchup_publish.py [--records 300] [--kb 400] [--rounds 3] [--ref DIR]
+        [--pg postgresql://...]   # the ledger in PostgreSQL (a database copied per run)
 """
 
 from __future__ import annotations
@@ -39,14 +40,14 @@ def load() -> str:
     return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
-def build(path: Path, n: int, kb: int) -> None:
+def build(url: str, n: int, kb: int) -> None:
     """A ledger of ``n`` records of field.site with a ``kb`` KB name, one per revision."""
     from core.ledger.sql import SqlLedger
     from core.model import Cmd, Event
     from core.revision import parse_rev
     from core.schema import load_project
 
-    led = SqlLedger(f"sqlite:///{path}", load_project(ROOT / "assets" / "demo-schema.toml"))
+    led = SqlLedger(url, load_project(ROOT / "assets" / "demo-schema.toml"))
     base = parse_rev("2026-01-01T00:00:00Z")
     for lo in range(0, n, 20):
         evs = [Event(i + 1, base + i, "field.site", f"s{i:07d}", Cmd.NEW,
@@ -111,26 +112,52 @@ async def one(url: str, n: int, every_ms: float) -> dict[str, Any]:
             "n": len(during)}
 
 
-async def run(n: int, kb: int, rounds: int, ref: Path | None, every_ms: float) -> None:
+def _pg_db(url: str, db: str) -> str:
+    base, _, tail = url.rpartition("/")
+    return f"{base}/{db}" + ("?" + tail.split("?", 1)[1] if "?" in tail else "")
+
+
+async def run(n: int, kb: int, rounds: int, ref: Path | None, every_ms: float,
+              pg: str | None = None) -> None:
     print(f"{os.cpu_count()} CPUs {cpu_model()}; {load()}")
     db = Path(tempfile.gettempdir()) / f"outpost-bench-catchup-publish-{n}-{kb}.db"
-    if not db.exists():
-        build(db, n, kb)
+    admin: Any = None
+    if pg:  # a template database, copied per run
+        import psycopg
+
+        admin = psycopg.connect(pg, autocommit=True)
+        base = f"outpost_bench_cp_{n}_{kb}"
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                             (base,)).fetchone():
+            admin.execute(f'CREATE DATABASE "{base}"')
+            build(_pg_db(pg, base), n, kb)
+            print(f"built PostgreSQL database {base} ({n} records of {kb} KB)")
+    elif not db.exists():
+        build(f"sqlite:///{db}", n, kb)
         print(f"built {db} ({n} records of {kb} KB)")
     sides = [("ours", ROOT)] + ([("ref", ref)] if ref is not None else [])
     res: dict[str, list[dict[str, Any]]] = {}
     for r in range(rounds):
         for name, root in (sides if r % 2 == 0 else sides[::-1]):
             # a copy per run: the probes' publishes do not grow the next run's ledger
-            run_db = db.with_suffix(f".{name}.db")
-            subprocess.run(["cp", str(db), str(run_db)], check=True)
+            run_db: Any = db.with_suffix(f".{name}.db")
+            if admin is not None:
+                run_name = f"outpost_bench_cp_run_{name}"
+                admin.execute(f'DROP DATABASE IF EXISTS "{run_name}" WITH (FORCE)')
+                admin.execute(f'CREATE DATABASE "{run_name}" TEMPLATE "{base}"')
+                run_db = _pg_db(pg or "", run_name)
+            else:
+                subprocess.run(["cp", str(db), str(run_db)], check=True)
             proc, url = start_hub(run_db, "--rate", "1000000", "--burst", "1000000", root=root)
             try:
                 x = await one(url, n, every_ms)
             finally:
                 stop_hub(proc)
-                for suffix in ("", "-wal", "-shm"):
-                    Path(str(run_db) + suffix).unlink(missing_ok=True)
+                if admin is not None:
+                    admin.execute(f'DROP DATABASE IF EXISTS "{run_name}" WITH (FORCE)')
+                else:
+                    for suffix in ("", "-wal", "-shm"):
+                        Path(str(run_db) + suffix).unlink(missing_ok=True)
             res.setdefault(name, []).append(x)
             print(f"round {r + 1} {name:4}: catch-up {x['total']:7.0f} ms; publishes "
                   f"p50 {x['p50']:6.1f} p90 {x['p90']:6.1f} max {x['max']:7.1f} ms "
@@ -150,12 +177,13 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--every", type=float, default=50.0, help="ms between publishes")
     ap.add_argument("--ref", type=Path, default=None)
+    ap.add_argument("--pg", default=None, help="a PostgreSQL server URL: the ledger there")
     ap.add_argument("--publisher", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.publisher:
         asyncio.run(publisher_main(a.publisher, a.every))
         return
-    asyncio.run(run(a.records, a.kb, a.rounds, a.ref, a.every))
+    asyncio.run(run(a.records, a.kb, a.rounds, a.ref, a.every, a.pg))
 
 
 if __name__ == "__main__":

@@ -4,10 +4,11 @@ Jobs that arrive while a commit runs are published together by the next ``publis
 (one durable commit), and each is acknowledged only after that commit returned. The writer
 thread takes the next batch itself as soon as a commit returns (:func:`commit_chain`) and hands
 each commit's results to the loop in one callback (:func:`committed`; no task or future per
-publish). The same thread reads what must not run on the event loop: a cluster catch-up
-(:meth:`Hub.request_catch_up <hubserver.server.Hub.request_catch_up>`, :func:`caught_up`) and
-the batches of ``evt.sub`` / ``evt.mon`` catch-ups and ``evt.sat`` replies older than the
-recent events (:func:`off_loop`), between commits.
+publish). The same thread reads a cluster catch-up (:meth:`Hub.request_catch_up
+<hubserver.server.Hub.request_catch_up>`, :func:`caught_up`) between commits; the batches of
+``evt.sub`` / ``evt.mon`` catch-ups and ``evt.sat`` replies older than the recent events
+(:func:`off_loop`) are read on the hub's reader thread when the ledger reads beside its
+commits, else on the writer thread too, between commits.
 
 Functions of the running :class:`~hubserver.server.Hub`, whose state they use (``_jobs`` and
 ``_chain`` under ``_lock``, shared with the writer thread; ``_busy`` on the loop).
