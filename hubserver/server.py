@@ -27,9 +27,10 @@ Use it in-process (tests, the desktop demo)::
 Ledger reads of one bounded batch (``evt.hist``) run on the event loop: they are short
 indexed reads. An ``evt.sub`` catch-up (its reply's batch included) and an ``evt.mon``
 catch-up (notes of changes after its ``rev``) are read batch by batch off the loop by the
-connection's sender (on the reader thread when the ledger reads beside its commits, SQLite
-in WAL mode or PostgreSQL, since session 15; else on the writer thread, between commits), where they are in its send order (see :meth:`HubService.backlog`); so
-is an ``evt.sat`` reply older than the recently fanned-out events (up to ``max_batch`` events:
+connection's sender, where they are in its send order (see :meth:`HubService.backlog`): on
+the reader thread when the ledger reads beside its commits (SQLite in WAL mode, PostgreSQL;
+since session 15), else on the writer thread, between commits. So is an ``evt.sat`` reply
+older than the recently fanned-out events (up to ``max_batch`` events:
 :mod:`hubserver.satreply`), and the connection's next requests wait until it is sent. Writes,
 which wait for the disk, never run on the loop.
 """
