@@ -156,7 +156,7 @@ async def run(n: int, kb: int, rounds: int, ref: Path | None, every_ms: float,
                 if admin is not None:
                     admin.execute(f'DROP DATABASE IF EXISTS "{run_name}" WITH (FORCE)')
                 else:
-                    for suffix in ("", "-wal", "-shm"):
+                    for suffix in ("", "-wal", "-shm", ".hub-lock"):
                         Path(str(run_db) + suffix).unlink(missing_ok=True)
             res.setdefault(name, []).append(x)
             print(f"round {r + 1} {name:4}: catch-up {x['total']:7.0f} ms; publishes "
