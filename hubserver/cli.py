@@ -7,6 +7,7 @@
                       [--rate MSGS_PER_S] [--burst MSGS]
                       [--allow-origin ORIGIN ...] [--tls-cert PEM --tls-key PEM]
                       [--trusted-proxy ADDR ...] [--metrics off|open|token]
+                      [--metrics-token-file FILE]
                       [--seed-demo] [--user NAME] [--log-level LEVEL]
     outpost-hub user add NAME [--role reader|writer]   prints the token once
     outpost-hub user list | user remove NAME
@@ -55,6 +56,7 @@ from hubserver.auth import FIRST, ROLES, Users, check_name
 from hubserver.cluster import ClusterListener, is_postgres
 from hubserver.dbguard import HubLock, check_hub_pg, check_hub_sqlite, check_port
 from hubserver.limits import MIN_MAX_MESSAGE, Limits
+from hubserver.metrics import NO_METRICS_TOKEN
 from hubserver.proxy import TrustedProxies, parse_proxies
 from hubserver.server import Hub, is_loopback
 from hubserver.usersmove import (
@@ -274,8 +276,14 @@ def _parser() -> argparse.ArgumentParser:
                    "the header is ignored (any client can send it)")
     s.add_argument("--metrics", choices=["off", "open", "token"], default=None,
                    help="who may GET /metrics (Prometheus text format: numbers only, no "
-                   "names): token: a user's 'Authorization: Bearer' token; open: anyone "
-                   "who reaches the port; off: 404 (default: token, open with --auth none)")
+                   "names): token: 'Authorization: Bearer' with the token of "
+                   "--metrics-token-file (users' tokens do not open it); open: anyone who "
+                   "reaches the port; off: 404 (default: token with --metrics-token-file, "
+                   "open with --auth none, else off)")
+    s.add_argument("--metrics-token-file", default=None, metavar="FILE",
+                   help="a file holding the scrape token of GET /metrics (one line, at "
+                   "least 16 characters, e.g. `openssl rand -hex 32 > FILE`; mode 0600): "
+                   "read at start")
     s.add_argument("--tls-cert", default=None, metavar="PEM",
                    help="serve wss:// with this certificate chain (with --tls-key; default: "
                    "ws://, e.g. behind a TLS load balancer)")
@@ -631,15 +639,38 @@ def _tls(args: argparse.Namespace) -> ssl.SSLContext | None:
     return ctx
 
 
+METRICS_TOKEN_MIN = 16
+"""Fewest characters of a scrape token (``--metrics-token-file``)."""
+
+
+def _metrics_token(path: str | None) -> str | None:
+    """The scrape token of ``--metrics-token-file`` (its first line, stripped), ``None``
+    without one; a file that cannot be read or holds a short token is a ConfigError."""
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            token = f.readline().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--metrics-token-file {path}: cannot read it ({exc}); give a "
+                          "readable file holding the scrape token") from exc
+    if len(token) < METRICS_TOKEN_MIN or any(c.isspace() for c in token):
+        raise ConfigError(f"--metrics-token-file {path}: its first line must be one token "
+                          f"of at least {METRICS_TOKEN_MIN} characters without spaces (make "
+                          "one with `openssl rand -hex 32 > FILE`)")
+    return token
+
+
 async def _serve(args: argparse.Namespace) -> int:
     if args.auth == "none":
         check_name(args.user)  # the audit user of every publish
     if args.auth == "none" and not is_loopback(args.host):
         raise ConfigError(f"--auth none with --host {args.host}: without tokens the hub only "
                           "listens on loopback; add users with `outpost-hub user add NAME`")
-    if args.auth == "none" and args.metrics == "token":
-        raise ConfigError("--metrics token with --auth none: there are no tokens; use "
-                          "--metrics open (the hub is on loopback) or off")
+    # read before anything is made (the hub takes it from args)
+    args.metrics_token = metrics_token = _metrics_token(args.metrics_token_file)
+    if args.metrics == "token" and metrics_token is None:
+        raise ConfigError(NO_METRICS_TOKEN)
     if args.auth != "none":
         users_file(args.db, args.users, check=True)  # a --users naming the ledger: before it opens
     # The writer thread (SQL ledger) and the event loop share the GIL; with the default 5 ms
@@ -749,7 +780,8 @@ async def _serve_locked(args: argparse.Namespace, project: Project, limits: Limi
                  ", ".join(str(n) for n in proxies.nets))
     hub = Hub(ledger, host=args.host, port=args.port, users=users, anon_user=args.user,
               limits=limits, origins=args.allow_origin, ssl=tls, close_ledger=True,
-              trusted_proxies=proxies, metrics=args.metrics)
+              trusted_proxies=proxies, metrics=args.metrics,
+              metrics_token=args.metrics_token)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     got: list[str] = []

@@ -237,17 +237,18 @@ _Done = Callable[[Any], None]
 
 
 class WriterThread:
-    """The one thread that runs the ledger's writes (and catch-up reads) for the hub.
+    """The one thread that runs the ledger's writes (and catch-up reads, unless the ledger
+    reads beside its commits: then a second one, the reader, runs those) for the hub.
 
     One queue item per commit in, one ``call_soon_threadsafe`` per commit out: what a
     ``run_in_executor`` call does, without its two futures and their chained callbacks.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop):
+    def __init__(self, loop: asyncio.AbstractEventLoop, name: str = "outpost-hub-writer"):
         self._loop = loop
         self._q: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], _Done] | None]
         self._q = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="outpost-hub-writer")
+        self._thread = threading.Thread(target=self._run, name=name)
         self._thread.start()
 
     def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], done: _Done) -> None:

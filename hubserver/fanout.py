@@ -35,8 +35,10 @@ from hubserver.recent import arg_bytes
 if TYPE_CHECKING:
     from hubserver.service import HubService
 
-__all__ = ["audits_of", "catch_up", "has_push", "pending", "published", "push_frame", "queue",
-           "read_audits", "remember", "seal", "take_push", "take_sealed", "unpush"]
+__all__ = ["GAP_BATCH", "GAP_BYTES", "audits_of", "catch_up", "fill_to", "has_push", "pending",
+           "published", "push_frame", "queue", "read_audits", "remember", "seal", "sealed_left",
+           "take_push",
+           "take_sealed", "unpush"]
 
 
 def published(svc: HubService, evs: Sequence[Event], exclude: dict[Rev, ConnId] | None = None
@@ -58,11 +60,16 @@ def published(svc: HubService, evs: Sequence[Event], exclude: dict[Rev, ConnId] 
         # lock: a hole means revisions published through another hub (same PostgreSQL
         # ledger) that this hub has not fanned out yet; fetch them first, so subscribers
         # never skip one (docs/scaleout.md)
-        gap = [e for e in svc.ledger.events(svc.rev) if e.rev < evs[0].rev]
-        evs = gap + list(evs)
+        pre = fill_to(svc, evs[0].rev - 1, exclude)
+        evs = [e for e in evs if e.rev > svc.rev]
+        if not evs:
+            return pre
+    else:
+        pre = []
+
     sizes = arg_bytes(evs)  # for the bounds in bytes: the recent events, pending pushes
     svc._fan = (evs, sizes)
-    outs: list[Out] = []
+    outs: list[Out] = pre
     add = outs.append
     for conn, d in svc.subs.fanout(evs, exclude).items():
         o = queue(svc, conn, d)
@@ -73,6 +80,35 @@ def published(svc: HubService, evs: Sequence[Event], exclude: dict[Rev, ConnId] 
         svc.rev = last.rev
     svc._last_id = last.id
     svc._recent.add(evs, sizes)
+    return outs
+
+
+GAP_BATCH = 5000
+"""Most events one read of :func:`fill_to` holds (whole revisions)."""
+GAP_BYTES = 8 << 20
+"""About the most bytes of values one read of :func:`fill_to` holds (at least one revision):
+``Hub.CATCH_UP_BYTES`` too."""
+
+
+def fill_to(svc: HubService, top: Rev, exclude: dict[Rev, ConnId] | None = None
+            ) -> list[Out]:
+    """Fan out every revision of the ledger after :attr:`rev` up to ``top`` (published
+    through other hubs), read :data:`GAP_BATCH` events and about :data:`GAP_BYTES` at a
+    time: one read of everything after :attr:`rev` held every value of the gap at once, and
+    the revisions after ``top`` too (session 14 noted it, session 15 bounded it)."""
+    outs: list[Out] = []
+    for _ in range(1 << 20):  # each read fans out at least one revision: bounded
+        if svc.rev >= top:
+            break
+        got = svc.ledger.events(svc.rev, None, GAP_BATCH, GAP_BYTES)
+        evs = [e for e in got if e.rev <= top]
+        if not evs:
+            break
+        # read from the ledger after rev: gap-free, it follows the last event fanned out
+        svc._last_id = evs[0].id - 1
+        outs += published(svc, evs, exclude)
+        if len(evs) < len(got):
+            break  # read past top: done
     return outs
 
 
@@ -148,7 +184,9 @@ def take_push(svc: HubService, conn: ConnId) -> str | None:
     ``backlog_push`` (or ``catch_up_sync``).
     """
     d = svc._pending.pop(conn, None)
-    return None if d is None else push_frame(svc, conn, d)
+    if d is None:
+        return None
+    return push_frame(svc, conn, d)
 
 
 def seal(svc: HubService, conn: ConnId) -> Delivery | None:
@@ -168,7 +206,9 @@ def seal(svc: HubService, conn: ConnId) -> Delivery | None:
 
 
 def take_sealed(svc: HubService, conn: ConnId, d: Delivery) -> str | None:
-    """The frame of a push sealed by :func:`seal` (``None``: nothing is left of it)."""
+    """The frame of a push sealed by :func:`seal` (``None``: nothing is left of it). Over
+    ``max_message`` it is cut: its first part, the rest stays sealed in ``d``
+    (:func:`sealed_left`: the adapter takes it again before anything queued after it)."""
     ds = svc._sealed.get(conn)
     if ds:
         if ds[0] is d:
@@ -177,11 +217,19 @@ def take_sealed(svc: HubService, conn: ConnId, d: Delivery) -> str | None:
             ds[:] = [x for x in ds if x is not d]
         if not ds:
             del svc._sealed[conn]
-    return push_frame(svc, conn, d)
+    return push_frame(svc, conn, d, True)
 
 
-def push_frame(svc: HubService, conn: ConnId, d: Delivery) -> str | None:
-    """The ``evt.update`` frame of ``d`` for ``conn`` (``None``: nothing is left of it)."""
+def sealed_left(svc: HubService, conn: ConnId, d: Delivery) -> bool:
+    """``d``, sealed and taken (:func:`take_sealed`), was cut: its rest is still to send."""
+    return any(x is d for x in svc._sealed.get(conn, ()))
+
+
+def push_frame(svc: HubService, conn: ConnId, d: Delivery, sealed: bool = False
+               ) -> str | None:
+    """The ``evt.update`` frame of ``d`` for ``conn`` (``None``: nothing is left of it).
+    Over the hub's ``max_message`` it is cut (:func:`_cut_push`): the frame of its first
+    part, ``d`` keeps the rest, pending again (``sealed``: sealed again)."""
     if not d.evs and not d.note:
         return None
     c = svc._conns.get(conn)
@@ -199,11 +247,50 @@ def push_frame(svc: HubService, conn: ConnId, d: Delivery) -> str | None:
     audits = audits_of(svc, d.evs) if with_audits else ()
     text = format_push("evt.update", enc_update(Update(d.rev, tuple(d.evs), tuple(d.note),
                                                        audits)))
+    if len(text) > svc.limits.max_message >> 2 and len(d.evs) > 1:
+        # maybe over the frame limit (a character is 1 to 4 bytes): cut when it is
+        head = _cut_push(svc, conn, d, text, with_audits, sealed)
+        if head is not None:
+            return head
     if key is not None:
         if len(svc._push_cache) >= svc.PUSH_CACHE:
             del svc._push_cache[next(iter(svc._push_cache))]
         svc._push_cache[key] = text
     return text
+
+
+def _cut_push(svc: HubService, conn: ConnId, d: Delivery, text: str, with_audits: bool,
+              sealed: bool) -> str | None:
+    """``text`` (the push of ``d``) over the hub's ``max_message`` in bytes: the frame of
+    its first whole revisions within about half of it (:func:`~hubserver.satreply.fit`, as an
+    ``evt.sat`` reply's; at least one revision), taken out of ``d``, which keeps the rest and
+    the notes for the next frame: pending again (``HubService.on_cut`` tells the adapter),
+    or first of the sealed ones (``sealed``); ``None``: send ``text`` whole (it fits, or is
+    one revision). Pushes coalesced behind a
+    slow reader (up to ``max_pending_bytes``, 64 MiB) went out as one frame, over what the
+    client takes: it was closed with 1009 and resynced, for ever (session 14 noted it)."""
+    from hubserver.satreply import fit  # satreply imports this module
+
+    limit = svc.limits.max_message
+    if len(text.encode()) <= limit:
+        return None
+    evs = d.evs
+    n = fit(evs, limit // 2)
+    if n >= len(evs):  # by their values' bytes they fit: the audits or notes did not
+        half = len(evs) // 2
+        n = next((i for i in range(half, 0, -1) if evs[i].rev != evs[i - 1].rev), 0)
+    if n <= 0:
+        return None  # one revision: not cut (a push claims whole revisions)
+    head = evs[:n]
+    d.evs = evs[n:]
+    if sealed:
+        svc._sealed.setdefault(conn, []).insert(0, d)
+    else:  # taken from the pending ones: nothing was fanned out to conn since
+        svc._pending.setdefault(conn, d)
+        if svc.on_cut is not None:
+            svc.on_cut(conn)
+    audits = audits_of(svc, head) if with_audits else ()
+    return format_push("evt.update", enc_update(Update(head[-1].rev, tuple(head), (), audits)))
 
 
 def remember(svc: HubService, a: Audit) -> None:

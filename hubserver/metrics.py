@@ -9,11 +9,13 @@ memory) is read from the hub's state when ``/metrics`` is asked, on the event lo
 
 Numbers only: no user names, topics, keys or addresses (low cardinality, no personal data).
 Access (``--metrics``, :data:`MODES`): ``off`` (404), ``open`` (no token, like
-``/healthz``) or ``token`` (``Authorization: Bearer`` with a token of the users file). The
-default is ``token`` when the hub has users and ``open`` with ``--auth none`` (which only
-listens on loopback): a hub behind a reverse proxy on the same machine listens on
-127.0.0.1, and an "open on loopback" default would have published its metrics through the
-proxy to anyone (docs/operations.md, "Monitoring").
+``/healthz``) or ``token`` (``Authorization: Bearer`` with the scrape token of
+``--metrics-token-file``: a credential that opens ``/metrics`` only; users' tokens do not,
+since session 15: any user's, a reader's in the field too, opened it). The default is
+``token`` with a token file, ``open`` with ``--auth none`` (which only listens on loopback),
+else ``off``: a hub behind a reverse proxy on the same machine listens on 127.0.0.1, and an
+"open on loopback" default would have published its metrics through the proxy to anyone
+(docs/operations.md, "Monitoring").
 """
 
 from __future__ import annotations
@@ -32,12 +34,20 @@ from core.ledger.protocols import PubResult
 if TYPE_CHECKING:
     from hubserver.server import Hub
 
-__all__ = ["CONTENT_TYPE", "MODES", "SLOW", "Metrics", "SlowLog", "render", "resident_bytes"]
+__all__ = ["CONTENT_TYPE", "MODES", "NO_METRICS_TOKEN", "REFUSALS", "SLOW", "Metrics", "SlowLog",
+           "render", "resident_bytes"]
 
 log = logging.getLogger("outpost.hub")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MODES = ("off", "open", "token")
+NO_METRICS_TOKEN = ("--metrics token needs --metrics-token-file FILE: a file holding a "
+                    "scrape token of its own (e.g. `openssl rand -hex 32 > FILE`, mode "
+                    "0600); users' tokens do not open /metrics. Or use --metrics open "
+                    "(anyone who reaches the port) or off")
+REFUSALS = ("auth", "connections", "frame", "invalid", "metrics_token", "origin", "rate",
+            "read_only")
+"""The reasons of ``outpost_hub_refused_total`` (each shown, 0 until one happens)."""
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1.0, 5.0)
 """Upper bounds (s) of the commit duration histogram's buckets (then ``+Inf``)."""
@@ -91,6 +101,10 @@ class Metrics:
         self.commit_buckets = [0] * (len(BUCKETS) + 1)  # per bucket, not cumulative
         self.commit_sum = 0.0
         self.slow = SlowLog()
+        self.refused: dict[str, int] = {}
+        """Connections refused at the handshake (``auth``, ``origin``, ``connections``) and
+        scrapes without the scrape token (``metrics_token``), by reason (the loop); the
+        requests' refusals are the service's (``HubService.refused``)."""
 
     def committed(self, results: Sequence[PubResult | Exception], seconds: float) -> None:
         """One commit returned (the writer thread): count its outcomes and its duration.
@@ -159,6 +173,16 @@ def render(hub: Hub) -> str:
            "stored, e.g. the database failing; duplicate: stored before, acknowledged again).",
            [('{outcome="accepted"}', m.accepted), ('{outcome="duplicate"}', m.duplicates),
             ('{outcome="rejected"}', m.rejected), ('{outcome="failed"}', m.failed)])
+    refused = dict.fromkeys(REFUSALS, 0)
+    for d in (m.refused, svc.refused):
+        for k, n in d.items():
+            refused[k] = refused.get(k, 0) + n
+    family("outpost_hub_refused_total", "counter",
+           "Refused before any commit, by reason: requests (frame: not a frame or over "
+           "--max-message; invalid: a bad request or value, over a limit; read_only: a "
+           "reader's edits; rate: over --rate), connections at the handshake (auth, origin, "
+           "connections: over a connection limit) and scrapes (metrics_token).",
+           [(f'{{reason="{k}"}}', n) for k, n in sorted(refused.items())])
     family("outpost_hub_events_published_total", "counter",
            "Events made by the transactions stored.", [("", m.events)])
     family("outpost_hub_commits_total", "counter",
@@ -179,20 +203,19 @@ def render(hub: Hub) -> str:
     family("outpost_hub_transactions_waiting", "gauge",
            "Transactions waiting for the writer (a commit or a catch-up read runs).",
            [("", waiting)])
-    pending = svc._pending
+    pc = svc.push_counts()
     family("outpost_hub_pushes_pending", "gauge",
            "Connections with events fanned out but not yet written to them.",
-           [("", len(pending) + sum(1 for c in svc._sealed if c not in pending))])
+           [("", pc.conns)])
     family("outpost_hub_push_events_pending", "gauge",
            "Events fanned out but not yet written, over all subscribers.",
-           [("", sum(len(d.evs) for d in pending.values())
-             + sum(len(d.evs) for ds in svc._sealed.values() for d in ds))])
+           [("", pc.events)])
     family("outpost_hub_send_queue_items", "gauge",
            "Frames and pushes queued behind connections' senders.",
            [("", sum(p.queue.qsize() for p in peers))])
     family("outpost_hub_catchups_running", "gauge",
            "evt.sub / evt.mon catch-ups and evt.sat replies being read and sent.",
-           [("", sum(len(b) for b in svc._backlogs.values()) + sum(1 for p in peers if p.held))])
+           [("", pc.catch_ups + sum(1 for p in peers if p.held))])
     family("outpost_hub_writer_reads_waiting", "gauge",
            "Catch-up reads waiting for the writer thread.", [("", reads)])
     family("outpost_hub_slow_total", "counter",

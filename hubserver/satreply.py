@@ -88,6 +88,11 @@ class SatRead:
     n_enc: int = 0  # how many of ``evs`` ...
     a_enc: int = 0  # ... and of ``audits`` are encoded
     total: int | None = None  # a catch-up's first reply: its size (count_after), read first
+    # whole revisions right after ``start`` the connection's last reply read and had no room
+    # for (its ``sat_ahead``): the first read starts with them instead of reading them again
+    carried: tuple[Event, ...] = ()
+    # what this reply's reads had no room for (whole revisions after its end), for the next
+    ahead: tuple[Event, ...] = ()
     # a daql client's reply with more: the rest of its catch-up, pushed right after it
     follow: Backlog | None = None
 
@@ -120,11 +125,20 @@ def sat_reply(svc: HubService, job: PubJob, results: Sequence[PubResult | Except
         counts = verdicts(job, results, acks, rejects)
     c = svc._conns.get(job.conn)
     start = req.rev
+    carried: tuple[Event, ...] = ()
+    if c is not None and c.sat_ahead:
+        # the last reply's read past its end: this one's first revisions when it asks from
+        # where that one ended (a satellite's next batch after more)
+        if c.sat_tops == frozenset(req.tops) and max(start, c.sat_end) == c.sat_end:
+            carried = c.sat_ahead
+        c.sat_ahead = ()
     if req.cont and c is not None and c.sat_tops == frozenset(req.tops):
         # ours: a request sent before the previous reply arrived (docs/protocol.md); the
         # replies of a connection go out in request order, so everything up to where the
         # last one ended is delivered before this one
         start = max(start, c.sat_end)
+    if carried and c is not None and start != c.sat_end:
+        carried = ()
     # every read first: a StorageError leaves the subscription as it was
     cap = max(1, svc.limits.max_batch)
     lim = min(req.lim or svc.limits.sat_batch or cap, cap)
@@ -137,7 +151,8 @@ def sat_reply(svc: HubService, job: PubJob, results: Sequence[PubResult | Except
                                         c is not None and c.audits, start,
                                         held=_take_pending(svc, job.conn, start),
                                         budget=svc.limits.max_message // 2,
-                                        counts=counts, total=0 if _first(c, req) else None))]
+                                        counts=counts, total=0 if _first(c, req) else None,
+                                        carried=carried))]
     evs, more = sat_events(svc, start, req.tops, lim)
     return _answer(svc, job, acks, rejects, start, evs, more)
 
@@ -199,12 +214,15 @@ def _answer(svc: HubService, job: PubJob, acks: list[Ack], rejects: list[Reject]
     else:
         pre = None
         n = fit(evs, budget)
+    ahead: tuple[Event, ...] = ()
     if n < len(evs):
         # too many bytes for one frame: the first whole revisions that fit, the rest in the
         # next request's reply (more)
         evs, more = evs[:n], True
         if audits is not None:
             audits = tuple(a for a in audits if a.rev <= evs[-1].rev)
+    elif pre is not None and more and pre.ahead and evs and pre.ahead[0].rev > evs[-1].rev:
+        ahead = pre.ahead  # the revisions right after the reply's end, read for it
     rev = evs[-1].rev if more else max(svc.rev, start)
     total_max = 0
     if more and (total is not None or (pre is None and _first(c, req))):
@@ -220,6 +238,10 @@ def _answer(svc: HubService, job: PubJob, acks: list[Ack], rejects: list[Reject]
         # just remembered by _finish); only older revisions are read
         audits = audits_of(svc, evs)
     follow = _follow(svc, job.conn, c, req, rev) if more else None
+    if follow is not None:
+        follow.ahead = ahead  # its first batch starts with them
+    elif c is not None:
+        c.sat_ahead = ahead
     if follow is not None:
         # the rest comes as pushes: the reply ends the catch-up as an evt.sub's first batch
         # does (no more, no total_max), so a client that does follow more does not ask
@@ -484,6 +506,7 @@ class Got(NamedTuple):
     aenc: bytes = b""  # ... of ``audits``
     size: int = 0  # the bytes of ``evs`` as fit counts them
     total: int | None = None  # ``count_after`` of the reply's start (SatRead.total asked it)
+    ahead: tuple[Event, ...] = ()  # read after ``evs`` (whole revisions), no room for them
 
 
 def sat_read(ledger: Ledger, r: SatRead, upto: Rev) -> Got:
@@ -502,7 +525,16 @@ def sat_read(ledger: Ledger, r: SatRead, upto: Rev) -> Got:
     # read by bytes too (the reply's room left, at least one revision): a reply of large
     # values read max_batch of them to send the one that fit (operator review 14)
     room = max(1, r.budget - r.size) if r.budget and len(r.evs) < r.lim else 0
-    evs = ledger.events(r.after, tops, limit, room) if r.after < upto else []
+    # the revisions the connection's last reply read past its end come first (read once)
+    evs = [e for e in r.carried if e.rev <= upto] \
+        if r.carried and not r.evs and r.after == r.start else []
+    if evs:
+        used = sum(event_sizes(evs) or (room,))
+        if evs[-1].rev < upto and len(evs) < limit and (not room or used < room):
+            evs += ledger.events(evs[-1].rev, tops, limit - len(evs),
+                                 max(1, room - used) if room else 0)
+    elif r.after < upto:
+        evs = ledger.events(r.after, tops, limit, room)
     ask = False  # whether more follow before upto is still to find out
     if evs and evs[-1].rev > upto:
         evs = [e for e in evs if e.rev <= upto]  # everything up to upto (whole revisions)
@@ -520,7 +552,12 @@ def sat_read(ledger: Ledger, r: SatRead, upto: Rev) -> Got:
         return Got(evs, ask and _next(ledger, tops, evs[-1].rev, upto), audits, total=total)
     n = _cut(evs, sizes, r.budget, r.size, bool(r.evs))
     full = ask
+    ahead: tuple[Event, ...] = ()
     if n < len(evs):  # too many bytes: the reply ends with the first n (more)
+        if evs and n and sum(sizes[n:]) <= 2 * r.budget:
+            # read already: the next reply from here starts with them (kept on the
+            # connection, at most about a frame's bytes), not read twice (session 15)
+            ahead = tuple(evs[n:])
         evs, full = evs[:n], True
         audits = [a for a in audits if a.rev <= evs[-1].rev] if evs else []
     elif ask:
@@ -528,7 +565,7 @@ def sat_read(ledger: Ledger, r: SatRead, upto: Rev) -> Got:
     fmt = rev_memo()
     enc = orjson.dumps(enc_events(evs, fmt))[1:-1] if evs else b""
     aenc = orjson.dumps(enc_audits(audits, fmt))[1:-1] if audits else b""
-    return Got(evs, full, audits, enc, aenc, sum(sizes[:n]), total)
+    return Got(evs, full, audits, enc, aenc, sum(sizes[:n]), total, ahead)
 
 
 def _next(ledger: Ledger, tops: Sequence[str], rev: Rev, upto: Rev) -> bool:
@@ -563,6 +600,7 @@ def sat_read_done(svc: HubService, r: SatRead, got: Got, upto: Rev) -> str | Non
         r.evs.extend(evs)
         r.audits.extend(audits)
         if full:
+            r.ahead = got.ahead
             return _done(svc, r, True)
     r.after = upto
     if not svc._recent.covers(upto):

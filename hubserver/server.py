@@ -26,9 +26,11 @@ Use it in-process (tests, the desktop demo)::
 
 Ledger reads of one bounded batch (``evt.hist``) run on the event loop: they are short
 indexed reads. An ``evt.sub`` catch-up (its reply's batch included) and an ``evt.mon``
-catch-up (notes of changes after its ``rev``) are read batch by batch on the writer thread by
-the connection's sender, where they are in its send order (see :meth:`HubService.backlog`); so
-is an ``evt.sat`` reply older than the recently fanned-out events (up to ``max_batch`` events:
+catch-up (notes of changes after its ``rev``) are read batch by batch off the loop by the
+connection's sender, where they are in its send order (see :meth:`HubService.backlog`): on
+the reader thread when the ledger reads beside its commits (SQLite in WAL mode, PostgreSQL;
+since session 15), else on the writer thread, between commits. So is an ``evt.sat`` reply
+older than the recently fanned-out events (up to ``max_batch`` events:
 :mod:`hubserver.satreply`), and the connection's next requests wait until it is sent. Writes,
 which wait for the disk, never run on the loop.
 """
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import itertools
 import logging
 import ssl as _ssl
@@ -61,6 +64,7 @@ from core.subs import Delivery
 from hubserver import pipeline, satreply
 from hubserver.auth import User, Users, hash_token, parse_bearer
 from hubserver.connection import HubConnection, WriterThread
+from hubserver.fanout import GAP_BYTES
 from hubserver.health import DbHealth
 from hubserver.limits import (
     CLOSE_INTERNAL,
@@ -71,7 +75,8 @@ from hubserver.limits import (
     keepalive,
 )
 from hubserver.logrepeat import RepeatLimit
-from hubserver.metrics import CONTENT_TYPE, MODES, Metrics, render
+from hubserver.metrics import CONTENT_TYPE, MODES, NO_METRICS_TOKEN, Metrics, render
+from hubserver.outputs import ConnId
 from hubserver.peer import FLUSH, Peer
 from hubserver.proxy import TrustedProxies
 from hubserver.service import Backlog, Close, Flush, HubService, Out, PubJob, Send
@@ -141,8 +146,10 @@ class Hub:
             names the client in the log (:mod:`hubserver.proxy`); none by default: the
             header is ignored, since any client can send it.
         metrics: who may ``GET /metrics`` (:mod:`hubserver.metrics`): ``"off"``, ``"open"``
-            (no token) or ``"token"`` (a token of ``users``); ``None``: ``"token"`` when
-            there are users, else ``"open"`` (then the hub is on loopback).
+            (no token) or ``"token"`` (``metrics_token`` only: no user's token opens it);
+            ``None``: ``"token"`` with a ``metrics_token``, else ``"open"`` with ``--auth
+            none`` (the hub is on loopback), else ``"off"``.
+        metrics_token: the scrape token (``--metrics-token-file``'s), ``None``: none.
     """
 
     def __init__(self, ledger: Publisher, *, host: str = "127.0.0.1", port: int = 0,
@@ -152,19 +159,19 @@ class Hub:
                  clock: Callable[[], Rev] = now_rev, close_ledger: bool = False,
                  users_check: float = 2.0, repeat_window: float = 10.0,
                  db_check: float = 5.0, trusted_proxies: TrustedProxies | None = None,
-                 metrics: str | None = None):
+                 metrics: str | None = None, metrics_token: str | None = None):
         if users is None and not is_loopback(host):
             raise ConfigError(f"--auth none on host {host!r}: without tokens the hub may only "
                               "listen on loopback (127.0.0.1); add users with "
                               "`outpost-hub user add NAME` instead")
         if metrics is None:
-            metrics = "open" if users is None else "token"
+            metrics = "token" if metrics_token else "open" if users is None else "off"
         if metrics not in MODES:
             raise ConfigError(f"--metrics {metrics!r}: expected one of {', '.join(MODES)}")
-        if metrics == "token" and users is None:
-            raise ConfigError("--metrics token with --auth none: there are no tokens; use "
-                              "--metrics open (the hub is on loopback) or off")
+        if metrics == "token" and not metrics_token:
+            raise ConfigError(NO_METRICS_TOKEN)
         self.metrics_access = metrics
+        self._metrics_digest = hash_token(metrics_token) if metrics_token else ""
         self.metrics = Metrics()
         """The counters of ``GET /metrics`` (:mod:`hubserver.metrics`)."""
         self.ledger = ledger
@@ -180,6 +187,7 @@ class Hub:
         self.db = DbHealth()
         """The database's health (evt.stat's ``db``, ``GET /healthz``): hubserver.health."""
         self.service.db = self.db
+        self.service.on_cut = self._push_rest
         self.db_check = db_check
         self._db_watch: asyncio.Task[None] | None = None
         self._check_lock = threading.Lock()
@@ -200,6 +208,10 @@ class Hub:
         self._chain = False
         """The writer thread runs a commit chain: it takes the waiting jobs itself."""
         self._writer: WriterThread | None = None
+        self._reader: WriterThread | None = None
+        """The thread of catch-up reads (:func:`pipeline.off_loop`) on a ledger that reads
+        beside its commits (``concurrent_reads``: an SQL ledger on a file or PostgreSQL),
+        so publishes do not wait behind them; ``None``: they run on the writer thread."""
         self._repeats = RepeatLimit(repeat_window) if repeat_window > 0 else None
         self._kick_soon = False
         self._to_push: list[Peer] = []
@@ -217,6 +229,8 @@ class Hub:
         """Start listening; returns the ``ws://`` or ``wss://`` URL."""
         self.loop = asyncio.get_running_loop()
         self._writer = WriterThread(self.loop)
+        if getattr(self.ledger, "concurrent_reads", False):
+            self._reader = WriterThread(self.loop, "outpost-hub-reader")
         self._limit_repeats(True)
         try:
             # the Origin allowlist is checked in _process_request: a request without Origin
@@ -226,6 +240,9 @@ class Hub:
             # e.g. the port is taken: the writer thread would keep the process alive
             writer, self._writer = self._writer, None
             await writer.stop()
+            if self._reader is not None:
+                reader, self._reader = self._reader, None
+                await reader.stop()
             self._limit_repeats(False)
             raise
         if self.db_check > 0 and callable(getattr(self.ledger, "health", None)):
@@ -290,6 +307,8 @@ class Hub:
         await self._server.wait_closed()
         if self._writer is not None:
             await self._writer.stop()
+        if self._reader is not None:  # a read of a connection closed meanwhile ends
+            await self._reader.stop()
         if checks_done is not None:
             await checks_done
         if self.close_ledger:
@@ -339,6 +358,7 @@ class Hub:
         if self._stopping:
             return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE, "hub is shutting down\n")
         if len(self._peers) >= self.limits.max_connections:
+            self._refused("connections")
             log.warning("connection refused from %s: %d connections is the limit "
                         "(--max-connections)", _addr(ws), self.limits.max_connections)
             return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE,
@@ -348,12 +368,14 @@ class Hub:
         if self.origins and origin is not None and origin not in self.origins:
             # browsers always send Origin; satellites and other non-browser clients send none
             # (a token still authenticates them)
+            self._refused("origin")
             log.warning("connection refused from %s: Origin %r is not in --allow-origin",
                         _addr(ws), origin[:200])
             return ws.respond(HTTPStatus.FORBIDDEN,
                               f"origin {origin[:200]!r} is not allowed by the hub "
                               "(--allow-origin)\n")
         if len(request.headers.get_all("Authorization")) > 1:
+            self._refused("auth")
             log.warning("connection refused from %s: %d Authorization headers",
                         _addr(ws), len(request.headers.get_all("Authorization")))
             return ws.respond(HTTPStatus.BAD_REQUEST,
@@ -361,6 +383,7 @@ class Hub:
                               "'Authorization: Bearer <token>'\n")
         user = self._authenticate(request.headers)
         if user is None:
+            self._refused("auth")
             log.warning("connection refused from %s: missing or unknown token (users file "
                         "%s)", _addr(ws), self.users.path if self.users else "-")
             resp = ws.respond(HTTPStatus.UNAUTHORIZED,
@@ -371,6 +394,7 @@ class Hub:
         cap = self.limits.max_connections_per_user
         if self.users is not None and cap > 0 and self._per_user.get(user.name, 0) >= cap:
             # one token (a reader's too) could take every slot with idle connections
+            self._refused("connections")
             log.warning("connection refused from %s: user %r has %d connections, the limit "
                         "per user (--max-connections-per-user)", _addr(ws), user.name, cap)
             return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE,
@@ -381,6 +405,10 @@ class Hub:
         token = parse_bearer(request.headers.get("Authorization"))
         ws.outpost_digest = hash_token(token) if token else ""  # type: ignore[attr-defined]
         return None
+
+    def _refused(self, reason: str) -> None:
+        """Count a connection refused at its handshake (``outpost_hub_refused_total``)."""
+        self.metrics.refused[reason] = self.metrics.refused.get(reason, 0) + 1
 
     def _client(self, ws: ServerConnection, request: Request) -> str:
         try:
@@ -407,19 +435,24 @@ class Hub:
         """``GET /metrics``: the Prometheus exposition (:mod:`hubserver.metrics`), with a
         token of the users file unless ``--metrics open``."""
         if self.metrics_access == "off":
-            return ws.respond(HTTPStatus.NOT_FOUND, "GET /metrics is off on this hub "
-                              "(--metrics off)\n")
+            return ws.respond(HTTPStatus.NOT_FOUND, "GET /metrics is off on this hub: start "
+                              "it with --metrics-token-file FILE (a scrape token of its "
+                              "own) or --metrics open (docs/operations.md, Monitoring)\n")
         if self.metrics_access == "token":
-            user = None
-            if len(request.headers.get_all("Authorization")) == 1:
-                user = self._authenticate(request.headers)
-            if user is None:
-                log.warning("GET /metrics refused from %s: missing or unknown token",
+            auth = request.headers.get_all("Authorization")
+            token = parse_bearer(auth[0]) if len(auth) == 1 else None
+            # the scrape token only: a user's token reads the records, and any user (a
+            # reader in the field) could read the hub's traffic with it (review 14)
+            if not token or not hmac.compare_digest(hash_token(token), self._metrics_digest):
+                self.metrics.refused["metrics_token"] = \
+                    self.metrics.refused.get("metrics_token", 0) + 1
+                log.warning("GET /metrics refused from %s: missing or wrong scrape token",
                             self._client(ws, request))
                 resp = ws.respond(HTTPStatus.UNAUTHORIZED,
-                                  "missing or unknown token: send 'Authorization: Bearer "
-                                  "<token>' of a user of the hub (see docs/operations.md, "
-                                  "Monitoring), or start the hub with --metrics open\n")
+                                  "missing or wrong token: send 'Authorization: Bearer "
+                                  "<token>' with the token of the hub's --metrics-token-file "
+                                  "(users' tokens do not open /metrics; see "
+                                  "docs/operations.md, Monitoring)\n")
                 resp.headers["WWW-Authenticate"] = 'Bearer realm="outpost-hub"'
                 return resp
         resp = ws.respond(HTTPStatus.OK, render(self))
@@ -620,8 +653,13 @@ class Hub:
                         await peer.ws.send(text)
                 elif isinstance(item, Delivery):
                     text = self._take_push(peer, item)
-                    if text is not None:
+                    for _ in range(1 << 20):  # bounded: each frame takes events out
+                        if text is None:
+                            break
                         await peer.ws.send(text)
+                        # the rest of a push over max_message, before what was queued after
+                        text = self._take_push(peer, item) \
+                            if self.service.sealed_left(peer.conn, item) else None
                 elif isinstance(item, Backlog):
                     await self._send_catch_up(peer, item)
                 elif isinstance(item, satreply.SatRead):
@@ -792,6 +830,13 @@ class Hub:
             self._close_now(peer, CLOSE_INTERNAL, "internal error")
         return None
 
+    def _push_rest(self, conn: ConnId) -> None:
+        """A push over ``max_message`` was cut (:func:`hubserver.fanout.push_frame`): queue
+        a flush for its rest, pending again (a reply queued later seals it ahead of itself)."""
+        peer = self._peers.get(conn)  # type: ignore[call-overload]
+        if peer is not None and not peer.gone:
+            self._enqueue(peer, FLUSH)
+
     def _close_now(self, peer: Peer, code: int, reason: str) -> None:
         if peer.gone:
             return  # closed or closing already
@@ -822,6 +867,8 @@ class Hub:
     _reads_waiting = 0  # off_loop reads submitted to the writer thread, not started yet
     CATCH_UP_BATCH = 5000
     """Most events one catch-up read fans out (a long outage is caught up in several)."""
+    CATCH_UP_BYTES = GAP_BYTES
+    """About the most bytes of values one catch-up read holds (at least one revision)."""
 
     def request_catch_up(self) -> None:
         """Fan out revisions other hubs published on the shared ledger (thread: event loop).

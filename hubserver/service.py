@@ -45,7 +45,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from core.errors import (
     ConflictError,
@@ -109,6 +109,7 @@ __all__ = [
     "HubService",
     "Out",
     "PubJob",
+    "PushCounts",
     "Send",
 ]
 
@@ -116,6 +117,14 @@ log = logging.getLogger("outpost.hub")
 
 SUBJECTS = ("dom.project", "evt.hist", "evt.mon", "evt.pub", "evt.sat", "evt.stat",
             "evt.sub", "evt.unmon", "evt.unsub")
+
+
+class PushCounts(NamedTuple):
+    """:meth:`HubService.push_counts`: what is still to send, counted."""
+
+    conns: int  # connections with a push pending (or sealed, not written yet)
+    events: int  # the events those pushes hold
+    catch_ups: int  # evt.sub / evt.mon catch-ups queued (evt.sat replies: the adapter's)
 
 
 @dataclass(slots=True)
@@ -127,6 +136,9 @@ class _Conn:
     audits: bool = False  # an Outpost satellite: send the audits extension
     sat_end: Rev = ZERO_REV  # where the last evt.sat reply on this connection ended...
     sat_tops: frozenset[str] = frozenset()  # ...and its topics (for "cont" requests)
+    # whole revisions after sat_end that the last reply read from the ledger and had no
+    # room for: the next reply from sat_end starts with them (each event read once)
+    sat_ahead: tuple[Event, ...] = ()
 
 
 class HubService:
@@ -171,6 +183,15 @@ class HubService:
         self._sealed: dict[ConnId, list[Delivery]] = {}  # pushes taken, not sent yet (seal)
         self._backlogs: dict[ConnId, list[Backlog]] = {}  # evt.sub catch-ups to push
         self._backlog_seq = 0
+        self.on_cut: Callable[[ConnId], None] | None = None
+        """Called when a pending push taken (:meth:`take_push`) was over ``max_message``
+        and cut: its rest is pending again (the adapter queues a flush for it)."""
+        self.refused: dict[str, int] = {}
+        """Requests refused before any commit, by reason (``GET /metrics``'s
+        ``outpost_hub_refused_total``): ``rate`` (over ``--rate``: closed), ``frame`` (not a
+        frame, or over ``--max-message``: closed), ``invalid`` (a bad request or value, over
+        a limit: an error reply; an ``evt.sat``'s transaction over ``--max-acts`` counts
+        once each), ``read_only`` (a reader's edits). Bumped on the refusal's path only."""
         # recent revisions, oldest first: an OrderedDict, whose popitem(last=False) is O(1),
         # where deleting a dict's first key (next(iter(d))) walks the slots already deleted
         # before it (about 2.5 us per publish at 4,096: 25 ms of the loop per 10,000)
@@ -228,6 +249,18 @@ class HubService:
     def connections(self) -> int:
         return len(self._conns)
 
+    def push_counts(self) -> PushCounts:
+        """What ``GET /metrics`` shows of the pushes and catch-ups still to send (read-only,
+        on the service's thread): connections with events fanned out but not yet written,
+        those events, and the ``evt.sub`` / ``evt.mon`` catch-ups queued
+        (:mod:`hubserver.metrics` read these by their private names before session 15)."""
+        pending, sealed = self._pending, self._sealed
+        return PushCounts(
+            len(pending) + sum(1 for c in sealed if c not in pending),
+            sum(len(d.evs) for d in pending.values())
+            + sum(len(d.evs) for ds in sealed.values() for d in ds),
+            sum(len(b) for b in self._backlogs.values()))
+
     # -- requests ------------------------------------------------------------------------------
 
     def handle(self, conn: ConnId, text: str | bytes) -> tuple[list[Out], PubJob | None]:
@@ -241,12 +274,14 @@ class HubService:
         if c is None:
             return [Close(conn, CLOSE_PROTOCOL, "not connected")], None
         if not self._take_token(c):
+            self._refuse("rate")
             return [Close(conn, CLOSE_POLICY,
                           f"message rate over {self.limits.rate:g}/s: slow down")], None
         try:
             frame = parse_frame(text, self.limits.max_message)
         except WireError as exc:
             # fatal errors (no subject, internal subject, not UTF-8, too big) close, as daql
+            self._refuse("frame")
             return [Close(conn, CLOSE_PROTOCOL, str(exc)[:120])], None
         try:
             return self._dispatch(conn, c, frame)
@@ -259,8 +294,10 @@ class HubService:
         except ReadOnlyError as exc:
             # machine-readable: the satellite then catches up without its edits (they stay
             # pending) instead of reconnecting for ever
+            self._refuse("read_only")
             return self._err(conn, frame, str(exc), code=ERR_CODE_READONLY), None
         except (WireError, ValidationError) as exc:
+            self._refuse("invalid")
             return self._err(conn, frame, str(exc)), None
         except StorageError as exc:
             # the hub's own trouble reading the ledger: an error reply (the client asks again)
@@ -270,6 +307,10 @@ class HubService:
         except OutpostError as exc:
             log.warning("conn %s: %s failed: %s", conn, frame.subj, exc)
             return self._err(conn, frame, f"{frame.subj} failed on the hub: {exc}"), None
+
+    def _refuse(self, reason: str, n: int = 1) -> None:
+        """Count ``n`` requests refused before a commit for ``reason`` (:attr:`refused`)."""
+        self.refused[reason] = self.refused.get(reason, 0) + n
 
     def handle_sync(self, conn: ConnId, text: str | bytes) -> list[Out]:
         """Process one frame completely, publishing at once (tests and simulation)."""
@@ -563,6 +604,7 @@ class HubService:
             if len(t.acts) > most:
                 job.pre[i] = ValidationError(f"{len(t.acts)} actions in one transaction; the "
                                              f"hub's limit is {most}: split it")
+                self._refuse("invalid")
                 continue
             items.append((t, usr))
         if not job.items:
@@ -649,8 +691,7 @@ class HubService:
                 fanout.remember(self, Audit(r.rev, t.created, ZERO_REV, usr, t.extra, t.uid))
                 outs = self.published(r.evs, mine)
             if r.rev > self.rev:  # see _finish: applied through another hub, not fanned out
-                outs.extend(self.published(
-                    [e for e in self.ledger.events(self.rev) if e.rev <= r.rev], mine))
+                outs.extend(fanout.fill_to(self, r.rev, mine))
         except OutpostError as exc:
             log.warning("conn %s: %s: could not answer: %s", conn, job.subj, exc)
             if conn not in self._conns:
@@ -724,8 +765,7 @@ class HubService:
             # a resend whose uid was applied through another hub that this hub has not fanned
             # out yet: catch up to it, so the reply is not behind its own ack
             top = max(mine)
-            outs.extend(self.published(
-                [e for e in self.ledger.events(self.rev) if e.rev <= top], mine))
+            outs.extend(fanout.fill_to(self, top, mine))
 
     def _reply_error(self, conn: ConnId, frame: Frame, exc: Exception) -> list[Out]:
         if isinstance(exc, ConflictError):
@@ -745,6 +785,7 @@ class HubService:
     take_push = fanout.take_push
     seal = fanout.seal
     take_sealed = fanout.take_sealed
+    sealed_left = fanout.sealed_left
     has_push = fanout.has_push
     pending = fanout.pending
 

@@ -1066,6 +1066,15 @@ class SqlLedger:
         return self._meta_now()[1]
 
     @property
+    def concurrent_reads(self) -> bool:
+        """Reads may run on another thread while a publish commits, each in a read
+        transaction on a pooled connection of its own: PostgreSQL, and SQLite on a file
+        (WAL mode: readers see the last commit and never wait for the writer). Not an
+        in-memory or read-only SQLite ledger, which share one connection. A hub reads its
+        catch-ups on a reader thread then (hubserver.pipeline.off_loop)."""
+        return self._pg or not isinstance(self.engine.pool, StaticPool)
+
+    @property
     def ledger_id(self) -> str:
         """The ledger's identity (:func:`new_ledger_id`, made when it was created, kept for
         its life and by a backup restored: it is the same ledger); ``""`` for a read-only

@@ -121,57 +121,79 @@ async def test_metrics_move_with_connections_publishes_and_the_revision(prod: Pr
     assert les == sorted(les)
 
 
-async def test_metrics_need_a_token_on_a_hub_with_users_and_name_nobody(
+async def test_metrics_need_the_scrape_token_on_a_hub_with_users_and_name_nobody(
         prod: Project, tmp_path: Path) -> None:
     users = Users(tmp_path / "hub-users.db")
     prom = users.add("prometheus", role="reader")
     ann = users.add("ann-secret-name")
-    async with Hub(MemLedger(prod), port=0, users=users) as hub:
+    scrape_token = "s" * 32
+    async with Hub(MemLedger(prod), port=0, users=users, metrics_token=scrape_token) as hub:
         status, _ctype, body = await asyncio.to_thread(_get, hub.url)
         assert status == 401 and "Authorization: Bearer" in body, body
         status, _ctype, body = await asyncio.to_thread(_get, hub.url, "not-a-token")
         assert status == 401
+        # session 15: a user's token (a reader's too) no longer opens /metrics
+        status, _ctype, body = await asyncio.to_thread(_get, hub.url, prom)
+        assert status == 401 and "--metrics-token-file" in body, body
         async with connect(hub.url, additional_headers={"Authorization": f"Bearer {ann}"}):
-            status, _ctype, body = await asyncio.to_thread(_get, hub.url, prom)
+            status, _ctype, body = await asyncio.to_thread(_get, hub.url, scrape_token)
             assert status == 200
             m = parse(body)
         assert m['outpost_hub_connections_by_role{role="writer"}'] == 1
+        assert m['outpost_hub_refused_total{reason="metrics_token"}'] == 3
         assert "ann-secret-name" not in body and "prometheus" not in body
         assert "127.0.0.1" not in body
-    async with Hub(MemLedger(prod), port=0, users=users, metrics="off") as hub:
-        status, _ctype, body = await asyncio.to_thread(_get, hub.url, prom)
+    async with Hub(MemLedger(prod), port=0, users=users, metrics="off",
+                   metrics_token=scrape_token) as hub:
+        status, _ctype, body = await asyncio.to_thread(_get, hub.url, scrape_token)
         assert status == 404 and "--metrics" in body
+    async with Hub(MemLedger(prod), port=0, users=users) as hub:  # no scrape token: off
+        status, _ctype, body = await asyncio.to_thread(_get, hub.url, prom)
+        assert status == 404 and "--metrics-token-file" in body, body
     async with Hub(MemLedger(prod), port=0, users=users, metrics="open") as hub:
         assert (await scrape(hub.url))["outpost_hub_connections"] == 0
-    with pytest.raises(ConfigError, match="--metrics token with --auth none"):
+    with pytest.raises(ConfigError, match="--metrics token needs --metrics-token-file"):
         Hub(MemLedger(prod), port=0, metrics="token")
+    with pytest.raises(ConfigError, match="--metrics token needs --metrics-token-file"):
+        Hub(MemLedger(prod), port=0, users=users, metrics="token")
 
 
-def test_serve_refuses_metrics_token_without_tokens(
+def test_serve_refuses_metrics_token_without_a_token_file(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = str(tmp_path / "hub.sqlite")
     assert main(["serve", "--auth", "none", "--metrics", "token", "--db", db]) == 2
-    assert "--metrics open" in capsys.readouterr().err
+    assert "--metrics-token-file" in capsys.readouterr().err
+    short = tmp_path / "short.token"
+    short.write_text("abc\n")
+    assert main(["serve", "--metrics-token-file", str(short), "--db", db]) == 2
+    assert "at least 16 characters" in capsys.readouterr().err
+    assert main(["serve", "--metrics-token-file", str(tmp_path / "none"), "--db", db]) == 2
+    assert "cannot read it" in capsys.readouterr().err
     assert not Path(db).exists()  # refused before anything was made
 
 
-def test_serve_asks_a_token_for_metrics_by_default_and_never_logs_a_scrape(
+def test_serve_asks_the_scrape_token_for_metrics_and_never_logs_a_scrape(
         tmp_path: Path) -> None:
     env = _env(tmp_path / "home")
     db = str(tmp_path / "hub.sqlite")
     prom = _add(env, "prometheus", "--role", "reader", "--db", db)
-    proc, url, _line = _serve(env, "--db", db, "--log-level", "DEBUG")
+    tok = tmp_path / "metrics.token"
+    scrape_token = "0123456789abcdef0123456789abcdef"
+    tok.write_text(scrape_token + "\n")
+    proc, url, _line = _serve(env, "--db", db, "--log-level", "DEBUG",
+                              "--metrics-token-file", str(tok))
     try:
         assert _get(url)[0] == 401
-        status, ctype, body = _get(url, prom)
+        assert _get(url, prom)[0] == 401  # a user's token: no
+        status, ctype, body = _get(url, scrape_token)
         assert status == 200 and ctype.startswith("text/plain; version=0.0.4"), body
         assert parse(body)["outpost_hub_database_up"] == 1
     finally:
         rc, err = stop(proc)
     assert rc == 0, err
-    assert err.count("GET /metrics refused from 127.0.0.1:") == 1, err  # the 401, once
+    assert err.count("GET /metrics refused from 127.0.0.1:") == 2, err  # the 401s, once each
     assert "HTTP response sent (200" not in err, err  # a scrape is not logged, even at DEBUG
-    assert prom not in err
+    assert prom not in err and scrape_token not in err
 
 
 async def test_slow_commits_and_catch_up_reads_are_logged_at_most_once_a_minute(
