@@ -24,8 +24,10 @@ Use it in-process (tests, the desktop demo)::
     async with Hub(ledger, port=0, auth=None) as hub:
         url = hub.url            # ws://127.0.0.1:PORT
 
-Ledger reads of one bounded batch (``evt.hist``) run on the event loop: they are short
-indexed reads. An ``evt.sub`` catch-up (its reply's batch included) and an ``evt.mon``
+No ledger read runs on the event loop. An ``evt.hist`` page (at most ``max_batch`` changes
+and about ``max_message`` bytes: :mod:`hubserver.hist`) is read and encoded on the writer
+thread where its reply is in the connection's send order, and the connection's next requests
+wait until it is sent (session 15: the whole history was read on the loop). An ``evt.sub`` catch-up (its reply's batch included) and an ``evt.mon``
 catch-up (notes of changes after its ``rev``) are read batch by batch on the writer thread by
 the connection's sender, where they are in its send order (see :meth:`HubService.backlog`); so
 is an ``evt.sat`` reply older than the recently fanned-out events (up to ``max_batch`` events:
@@ -59,6 +61,7 @@ from core.redact import install as install_redaction
 from core.revision import Rev, now_rev
 from core.subs import Delivery
 from hubserver import pipeline, satreply
+from hubserver.hist import HistRead, hist_read
 from hubserver.auth import User, Users, hash_token, parse_bearer
 from hubserver.connection import HubConnection, WriterThread
 from hubserver.health import DbHealth
@@ -626,8 +629,11 @@ class Hub:
                     await self._send_catch_up(peer, item)
                 elif isinstance(item, satreply.SatRead):
                     await self._send_sat(peer, item)
+                elif isinstance(item, HistRead):
+                    await self._send_hist(peer, item)
                 else:
                     assert isinstance(item, str)
+                    peer.qbytes -= len(item)
                     await peer.ws.send(item)
         except ConnectionClosed:
             return
@@ -689,6 +695,22 @@ class Hub:
                     peer.last = self.loop.time()
                 self._pump(peer)
 
+    async def _send_hist(self, peer: Peer, r: HistRead) -> None:
+        """Send an ``evt.hist`` page read and encoded on the writer thread; then handle the
+        connection's next requests, which waited (a client that asks again and again without
+        reading holds one page at a time)."""
+        try:
+            text = await pipeline.off_loop(self, hist_read, self.service.ledger, r)
+            if not peer.gone:
+                await peer.ws.send(text)
+        finally:
+            peer.held = False
+            if not peer.gone:
+                if peer.timer is not None:
+                    assert self.loop is not None
+                    peer.last = self.loop.time()
+                self._pump(peer)
+
     def _deliver(self, outs: list[Out]) -> None:
         for o in outs:
             peer = self._peers.get(o.conn)  # type: ignore[call-overload]
@@ -710,7 +732,7 @@ class Hub:
                     if peer.push_due or self.service.has_push(o.conn):
                         self._push(peer, seal=True)
                     item = o.catch_up
-                    if isinstance(item, satreply.SatRead):
+                    if isinstance(item, (satreply.SatRead, HistRead)):
                         peer.held = True  # its next requests wait for this reply
                 elif peer.idle and not peer.queue.qsize():
                     # written by _push_now at the end of this loop iteration (pushes of
@@ -731,13 +753,17 @@ class Hub:
             self._enqueue(peer, item)
 
     def _enqueue(self, peer: Peer, item: object) -> None:
+        n = len(item) if isinstance(item, str) else 0
         try:
+            if peer.qbytes + n > self.limits.send_queue_bytes:
+                raise asyncio.QueueFull  # bounded in bytes too (session 15: frames only)
             peer.queue.put_nowait(item)
         except asyncio.QueueFull:
             log.warning("conn %d: send queue full; closing", peer.conn)
             self._close_now(peer, CLOSE_TOO_SLOW, "too slow: send queue full; "
                             "reconnect and resync from your rev")
             return
+        peer.qbytes += n
         if item is FLUSH:
             peer.flushes += 1
 
