@@ -565,6 +565,14 @@ async def _serve(args: argparse.Namespace) -> int:
     if args.auth == "none" and not is_loopback(args.host):
         raise ConfigError(f"--auth none with --host {args.host}: without tokens the hub only "
                           "listens on loopback; add users with `outpost-hub user add NAME`")
+    if args.auth == "none" and args.trusted_proxy:
+        parse_proxies(args.trusted_proxy)  # a bad address is named first
+        raise ConfigError(
+            "--auth none with --trusted-proxy: a hub without tokens takes everyone who reaches "
+            "it as a writer, and behind a proxy that is anyone the proxy lets through (the "
+            "forwarded address is only logged). Add users (`outpost-hub user add NAME "
+            "--role writer`) and serve with tokens, or drop --trusted-proxy for a hub on "
+            "loopback used from this machine only")
     if args.auth == "none" and args.metrics == "token":
         raise ConfigError("--metrics token with --auth none: there are no tokens; use "
                           "--metrics open (the hub is on loopback) or off")
