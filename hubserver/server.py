@@ -27,12 +27,13 @@ Use it in-process (tests, the desktop demo)::
 No ledger read runs on the event loop. An ``evt.hist`` page (at most ``max_batch`` changes
 and about ``max_message`` bytes: :mod:`hubserver.hist`) is read and encoded on the writer
 thread where its reply is in the connection's send order, and the connection's next requests
-wait until it is sent (session 15: the whole history was read on the loop). An ``evt.sub`` catch-up (its reply's batch included) and an ``evt.mon``
-catch-up (notes of changes after its ``rev``) are read batch by batch on the writer thread by
-the connection's sender, where they are in its send order (see :meth:`HubService.backlog`); so
-is an ``evt.sat`` reply older than the recently fanned-out events (up to ``max_batch`` events:
-:mod:`hubserver.satreply`), and the connection's next requests wait until it is sent. Writes,
-which wait for the disk, never run on the loop.
+wait until it is sent (session 15: the whole history was read on the loop). An ``evt.sub``
+catch-up (its reply's batch included) and an ``evt.mon`` catch-up (notes of changes after
+its ``rev``) are read batch by batch on the writer thread by the connection's sender, where
+they are in its send order (see :meth:`HubService.backlog`); so is an ``evt.sat`` reply
+older than the recently fanned-out events (up to ``max_batch`` events:
+:mod:`hubserver.satreply`), and the connection's next requests wait until it is sent.
+Writes, which wait for the disk, never run on the loop.
 """
 
 from __future__ import annotations
@@ -61,10 +62,10 @@ from core.redact import install as install_redaction
 from core.revision import Rev, now_rev
 from core.subs import Delivery
 from hubserver import pipeline, satreply
-from hubserver.hist import HistRead, hist_read
 from hubserver.auth import User, Users, hash_token, parse_bearer
 from hubserver.connection import HubConnection, WriterThread
 from hubserver.health import DbHealth
+from hubserver.hist import HistRead, hist_read
 from hubserver.limits import (
     CLOSE_INTERNAL,
     CLOSE_POLICY,

@@ -16,7 +16,13 @@ import orjson
 
 from core.errors import ValidationError
 from core.ledger.batch import later_wanted, plan_batch
-from core.ledger.protocols import HIST_ENTRY_BYTES, HistoryEntry, PubResult, history_cut, some_topics
+from core.ledger.protocols import (
+    HIST_ENTRY_BYTES,
+    HistoryEntry,
+    PubResult,
+    history_cut,
+    some_topics,
+)
 from core.ledger.rules import Later, apply_events, needs_conflict_check, plan, sigs_of, uid_clash
 from core.model import Audit, Cmd, Event, Sig, Trans
 from core.revision import ZERO_REV, Rev, now_rev

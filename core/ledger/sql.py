@@ -69,7 +69,13 @@ from core.errors import (
     ValidationError,
 )
 from core.ledger.dberrors import sqlite_code, storage_kind
-from core.ledger.protocols import HIST_ENTRY_BYTES, HistoryEntry, PubResult, history_cut, some_topics
+from core.ledger.protocols import (
+    HIST_ENTRY_BYTES,
+    HistoryEntry,
+    PubResult,
+    history_cut,
+    some_topics,
+)
 from core.ledger.sql_batch import chunks, event_of, event_rows, key_entries, publish_batch
 from core.ledger.sql_replicate import insert_rows, plan_states, write_states
 from core.ledger.tables import (

@@ -162,7 +162,8 @@ async def test_requester_that_never_reads_replies_is_disconnected(prod: Project)
                     break
                 await asyncio.sleep(0.05)
             assert hub.service.connections == 1  # the one that does not read was dropped
-            assert (await request(pub, "evt.stat"))["res"]["mig"] == big.version  # others unaffected
+            # others unaffected
+            assert (await request(pub, "evt.stat"))["res"]["mig"] == big.version
 
 
 class ThreadsLedger(MemLedger):
