@@ -28,6 +28,7 @@ import json
 import math
 import re
 import tomllib
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ import orjson
 from core.errors import SchemaError, ValidationError
 from core.ids import clean_key
 from core.model import Action, Cmd
+from core.printable import CONTROL_CATEGORIES
 
 __all__ = [
     "FIELD_TYPES",
@@ -399,6 +401,14 @@ def _quick_check(f: Field) -> Callable[[Any], bool]:
     return _reject  # date, datetime: check_value parses them
 
 
+_KEY_CONTROL = CONTROL_CATEGORIES
+"""Unicode categories refused in the key of a new record (as in user names,
+``hubserver.auth.check_name``): control and format characters (ESC, tab, newline, U+202E),
+line and paragraph separators. Session 15: a key ``\x1b]0;PWNED\x07`` set the title of
+the terminal running ``outpost show``, and one with a newline and tabs forged a line of its
+tab-separated output. Keys made before stay readable and editable (their mod and del are
+not ``new``; a daql hub may hold some): text output escapes them."""
+
 _STORED_TYPE: dict[str, type] = {"str": str, "text": str, "enum": str, "date": str,
                                  "datetime": str, "bool": bool, "float": float}
 """Field types whose stored column takes any value of this exact Python type (a string's
@@ -486,6 +496,13 @@ class Model:
         if "\x00" in key:
             raise ValidationError(f"{self.topic}: key {_short(key)} holds a NUL character "
                                   "(U+0000): remove it; a PostgreSQL ledger cannot store it")
+        if new and not key.isprintable():  # C-level: only odd keys look at each character
+            bad = next((ch for ch in key if unicodedata.category(ch) in _KEY_CONTROL), None)
+            if bad is not None:
+                raise ValidationError(
+                    f"{self.topic}: key {key!a} holds the control or format character "
+                    f"U+{ord(bad):04X}: use letters, digits, spaces and punctuation (a key "
+                    "is printed on one line, in terminals and tab-separated output)")
         if self.key == "int":
             if not _int_text(key):
                 raise ValidationError(

@@ -36,6 +36,7 @@ from core.errors import ConfigError, HubError, OutpostError, StorageError, Valid
 from core.heap import GC_YOUNG, settle_heap
 from core.ids import clean_key
 from core.model import Action, Cmd
+from core.printable import escape_controls, shown_key
 from core.revision import ZERO_REV, Rev, format_rev, parse_rev, unix_rev
 from core.satellite.api import (
     ASIDE,
@@ -327,7 +328,8 @@ def _out(args: argparse.Namespace, obj: Any, text: str) -> None:
     if args.json:
         print(json.dumps(obj, default=str))
     else:
-        print(text)
+        # keys (and values) a hub holds may carry ESC, BEL, U+202E: never raw to a terminal
+        print(escape_controls(text, keep="\n\t"))
 
 
 def _open(args: argparse.Namespace) -> Satellite:
@@ -528,7 +530,7 @@ def _cmd_pub(args: argparse.Namespace) -> int:
         print(f"outpost: warning: {name}={value} names no {ref} record this replica has "
               f"(published anyway: it may not have arrived yet; `outpost show {ref}` lists "
               "the keys)", file=sys.stderr)
-    _out(args, {"key": key, "uid": uid}, f"{key} {uid}")
+    _out(args, {"key": key, "uid": uid}, f"{shown_key(key)} {uid}")
     return 0
 
 
@@ -905,7 +907,7 @@ _MOST_LINES = 20
 
 def rejection_line(r: Receipt) -> str:
     """One line for a rejected transaction: its records, uid, why, and how to resolve it."""
-    recs = list(dict.fromkeys(f"{a.top} {a.key}" for a in r.acts))
+    recs = list(dict.fromkeys(f"{a.top} {shown_key(a.key)}" for a in r.acts))
     what = ", ".join(recs[:3]) + (f" and {len(recs) - 3} more records" if len(recs) > 3
                                   else "")
     if is_put_aside(r):  # sent, its answer lost (a daql hub): nothing was rejected
@@ -915,7 +917,7 @@ def rejection_line(r: Receipt) -> str:
                 "--keep theirs drops it")
     if overwrote(r):  # applied by a daql hub over a colleague's change: on the hub
         theirs = "; ".join(
-            (f"{c.top} {c.key}: " if len(recs) > 1 else "")
+            (f"{c.top} {shown_key(c.key)}: " if len(recs) > 1 else "")
             + ", ".join(f"{f} {_short(json.dumps(v, ensure_ascii=False, default=str), 80)}"
                         for f, v in (c.theirs or {}).items())
             + (f" ({c.usr or 'someone'}, {format_rev(c.rev)})" if c.rev else "")
@@ -926,7 +928,7 @@ def rejection_line(r: Receipt) -> str:
                 "theirs back (`outpost conflicts` shows base, mine and theirs)")
     if r.conflicts:
         why = "; ".join(
-            (f"{c.top} {c.key}: " if len(recs) > 1 else "") + c.reason + (
+            (f"{c.top} {shown_key(c.key)}: " if len(recs) > 1 else "") + c.reason + (
                 ", ".join(f" ({', '.join(fs)})" + (f" by {u}" if u else "")
                           + (f" at {format_rev(rv)}" if rv else "") for rv, u, fs in c.groups())
                 if c.by else (f" ({', '.join(c.fields)})" if c.fields else "")
@@ -936,7 +938,7 @@ def rejection_line(r: Receipt) -> str:
                                          if len(r.conflicts) > 3 else "")
     else:
         why = r.err or "rejected"
-    clashed = {f"{c.top} {c.key}" for c in r.conflicts}
+    clashed = {f"{c.top} {shown_key(c.key)}" for c in r.conflicts}
     here = refused_here(r)  # found here, never sent (a daql hub): not "rejected"
     if here:
         why = (f"{_short(why, 300)}; not sent: this hub (daql) does not check an edit "
@@ -1115,7 +1117,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
              "pending" if v.pending else "confirmed", "fields": dict(v.fields or {})}
             for v in views]
     _out(args, rows if args.key is None else rows[0],
-         "\n".join(f"{r['key']}\t{r['state']}\t{json.dumps(r['fields'], ensure_ascii=False)}"
+         "\n".join(f"{shown_key(r['key'])}\t{r['state']}\t"
+                   f"{json.dumps(r['fields'], ensure_ascii=False)}"
                    for r in rows))
     return 0
 
@@ -1233,10 +1236,11 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
             for r, fields in recs]
 
     def settled_text(r: Any, by: Any) -> str:
-        same = ", ".join(f"{c.top} {c.key} " + ", ".join(
+        same = ", ".join(f"{c.top} {shown_key(c.key)} " + ", ".join(
             f"{f} {_shown((c.theirs or {}).get(f))}" for f in c.fields) for c in r.conflicts)
         sent = (f"; your other changes sent as transaction {by.uid} ("
-                + ", ".join(f"{a.top} {a.key} " + ", ".join(a.arg or ()) for a in by.acts) + ")"
+                + ", ".join(f"{a.top} {shown_key(a.key)} " + ", ".join(a.arg or ())
+                            for a in by.acts) + ")"
                 if by is not None else "; nothing else to send: dropped")
         return f"{r.uid}\t{SETTLED} ({same}){sent}"
 
@@ -1245,7 +1249,8 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
               "explain": [settled_text(r, by).partition("\t")[2]]} for r, by in settled]
 
     def line(f: Any) -> str:
-        what = f"{f.top} {f.key} " + (f"{f.field}" if f.field != WHOLE else "(whole record)")
+        what = f"{f.top} {shown_key(f.key)} " + (f"{f.field}" if f.field != WHOLE
+                                                 else "(whole record)")
         if f.reason == ASIDE:  # sent, answer lost: the edit's value, the hub's now
             return f"  {what}: mine {_shown(f.mine)} | hub now {_shown(f.theirs)}"
         # a record created under a taken key and changed after: who changed theirs last
@@ -3149,7 +3154,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.flush()  # here, so a closed pipe is caught below
         return rc
     except OutpostError as exc:
-        print(f"outpost: {exc}", file=sys.stderr)
+        print(escape_controls(f"outpost: {exc}", keep="\n\t"), file=sys.stderr)
         return 1
     except BrokenPipeError:
         # the reader of the output went away (`outpost show T | head`): not an error of ours;
