@@ -51,9 +51,12 @@ from core.satellite.api import (
     refused_here,
 )
 from core.satellite.config import (
+    TOKEN_ENV,
     DataDir,
     check_hub_url,
+    clear_text_warning,
     default_data_dir,
+    given_token,
     other_default_replica,
     read_schema_file,
 )
@@ -139,7 +142,12 @@ def add_commands(sub: Any) -> None:
                    "operator)")
     p.add_argument("--token", default=None,
                    help="your token (from `outpost-hub user add NAME`); write --token=T so a "
-                   "token starting with '-' is taken as is")
+                   "token starting with '-' is taken as is; `--token -` reads it from "
+                   "standard input. A token on the command line is seen by other users "
+                   "(ps) and kept in your shell's history: prefer --token-file or "
+                   f"${TOKEN_ENV}")
+    p.add_argument("--token-file", metavar="FILE", default=None,
+                   help="read the token from the first line of FILE")
     p.add_argument("--timeout", type=_seconds, default=10.0,
                    help="seconds to wait for the hub (default 10)")
     p.add_argument("--schema", metavar="FILE", default=None,
@@ -434,6 +442,10 @@ def _value(f: Any, text: str, sat: Satellite | None = None) -> Any:
 
 def _cmd_connect(args: argparse.Namespace) -> int:
     check_hub_url(args.url)  # a mistyped URL is refused before anything is stored
+    args.token = given_token(args.token, args.token_file, sys.stdin)
+    warn = clear_text_warning(args.url, bool(args.token))
+    if warn:
+        print(f"outpost: {warn}", file=sys.stderr)
     dd = DataDir(args.data)
     dd.check_not_file()
     # a directory that exists is locked first: a running app or `outpost sync` would keep

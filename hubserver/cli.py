@@ -728,6 +728,12 @@ async def _serve_locked(args: argparse.Namespace, project: Project, limits: Limi
           f"ledger {ledger.ledger_id})", flush=True)
     if users is not None:
         log.info("tokens are checked against the users file %s", users.path)
+        if not args.tls_cert and not is_loopback(args.host) and not args.trusted_proxy:
+            # once, at start: clients' tokens and every record cross the network in clear
+            log.warning("--host %s without --tls-cert: clients send their tokens and "
+                        "receive every record in clear text over the network; serve TLS "
+                        "(--tls-cert/--tls-key) or put a TLS proxy in front (with "
+                        "--trusted-proxy; docs/deployment.md)", args.host)
     try:
         await stop.wait()
     finally:
