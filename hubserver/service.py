@@ -480,10 +480,11 @@ class HubService:
             start = ZERO_REV if after is None else parse_rev(after)
         except (TypeError, ValueError):
             raise WireError(f"evt.hist: after: expected a revision (the last change's "
-                            f"\"rev\" of the previous page), got {after!r}") from None
+                            f"\"rev\" of the previous page), got {str(after)[:40]!r}") from None
         lim = body.get("lim", 0)
         if type(lim) is not int or lim < 0:
-            raise WireError(f"evt.hist: lim: expected a number of changes >= 0, got {lim!r}")
+            raise WireError("evt.hist: lim: expected a number of changes >= 0, got "
+                            f"{str(lim)[:40]!r}")
         cap = self.limits.max_batch
         lim = min(lim, cap) if lim and cap else (lim or cap)
         return [Flush(conn, HistRead(conn, frame.subj, frame.tok, body["top"], body["key"],
