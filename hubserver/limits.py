@@ -66,6 +66,9 @@ class Limits:
             to one connection: above, the same (session 14: by count only, a subscriber
             that does not read held up to 50,000 values of any size).
         send_queue: most frames waiting to be written to one connection.
+        send_queue_bytes: most characters of reply frames waiting to be written to one
+            connection (above: close 1013, as a full ``send_queue``). Session 15: frames
+            only, so 1,024 replies of any size could wait.
         max_connections: connections served at once (above: HTTP 503 at the handshake).
         max_connections_per_user: connections one user (one token's user) holds at once
             (above: HTTP 503 at the handshake naming the user, session 12: before, one
@@ -104,6 +107,7 @@ class Limits:
     max_pending: int = 50_000
     max_pending_bytes: int = 64 << 20
     send_queue: int = 1_024
+    send_queue_bytes: int = 32 << 20
     max_connections: int = 1_000
     max_connections_per_user: int = 100
     handshake_timeout: float = 10.0

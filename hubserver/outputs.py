@@ -19,6 +19,7 @@ from core.wire import SatReq
 
 if TYPE_CHECKING:
     from hubserver.catchup import Backlog
+    from hubserver.hist import HistRead
     from hubserver.satreply import SatRead
 
 __all__ = ["DB_DOWN", "DB_UNAVAILABLE", "Close", "ConnId", "Flush", "HubStopping", "Out",
@@ -101,11 +102,12 @@ class Flush:
 
     Or an ``evt.sat`` reply to read from the ledger at this place
     (:class:`~hubserver.satreply.SatRead`): the connection's next requests are handled
-    only once it is sent (``handle_sync`` builds it at once).
+    only once it is sent (``handle_sync`` builds it at once). Or an ``evt.hist`` reply to
+    read so (:class:`~hubserver.hist.HistRead`).
     """
 
     conn: ConnId
-    catch_up: Backlog | SatRead | None = None
+    catch_up: Backlog | SatRead | HistRead | None = None
 
 
 Out = Send | Close | Flush

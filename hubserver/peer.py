@@ -5,7 +5,8 @@ the connection is queued or in flight.
 The queue holds reply frames (``str``), :data:`FLUSH` (write the connection's pending push when
 the sender gets there), sealed pushes (:class:`~core.subs.Delivery`), catch-ups
 (:class:`~hubserver.catchup.Backlog`) and ``evt.sat`` replies to read
-(:class:`~hubserver.satreply.SatRead`), in the connection's send order.
+(:class:`~hubserver.satreply.SatRead`) and ``evt.hist`` pages to read
+(:class:`~hubserver.hist.HistRead`), in the connection's send order.
 """
 
 from __future__ import annotations
@@ -33,21 +34,24 @@ class Peer:
     """One connection: its socket, its outbound queue and its sender task."""
 
     __slots__ = ("busy", "conn", "flushes", "gone", "held", "idle", "last", "pub_n", "pub_t",
-                 "push_due", "queue", "sender", "timer", "user", "void", "ws")
+                 "push_due", "qbytes", "queue", "sender", "timer", "user", "void", "ws")
 
     def __init__(self, conn: int, ws: HubConnection, user: User, size: int):
         self.conn = conn
         self.ws = ws
         self.user = user
         self.queue: asyncio.Queue[object] = asyncio.Queue(maxsize=size)
+        self.qbytes = 0
+        """Characters of the reply frames in the queue (``Limits.send_queue_bytes``)."""
         self.sender: asyncio.Task[None] | None = None
         self.idle = False
         """The sender waits for the queue: nothing of this connection is being written."""
         self.busy = False
         """A publish of this connection waits for its commit: its next messages wait."""
         self.held = False
-        """An ``evt.sat`` reply of this connection waits for its ledger read (queued as a
-        :class:`~hubserver.satreply.SatRead`): its next messages wait."""
+        """An ``evt.sat`` or ``evt.hist`` reply of this connection waits for its ledger read
+        (queued as a :class:`~hubserver.satreply.SatRead` or
+        :class:`~hubserver.hist.HistRead`): its next messages wait."""
         self.gone = False
         """Closed or being closed: nothing more is read from it."""
         self.last = 0.0

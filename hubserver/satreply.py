@@ -629,7 +629,7 @@ def _done(svc: HubService, r: SatRead, more: bool) -> str:
         f = outs[1]
         assert isinstance(f, Flush) and f.catch_up is not None and not isinstance(
             f.catch_up, SatRead)
-        r.follow = f.catch_up
+        r.follow = cast("Backlog", f.catch_up)  # _answer's second output is a catch-up
     return o.text
 
 

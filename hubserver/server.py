@@ -24,15 +24,18 @@ Use it in-process (tests, the desktop demo)::
     async with Hub(ledger, port=0, auth=None) as hub:
         url = hub.url            # ws://127.0.0.1:PORT
 
-Ledger reads of one bounded batch (``evt.hist``) run on the event loop: they are short
-indexed reads. An ``evt.sub`` catch-up (its reply's batch included) and an ``evt.mon``
-catch-up (notes of changes after its ``rev``) are read batch by batch off the loop by the
-connection's sender, where they are in its send order (see :meth:`HubService.backlog`): on
-the reader thread when the ledger reads beside its commits (SQLite in WAL mode, PostgreSQL;
-since session 15), else on the writer thread, between commits. So is an ``evt.sat`` reply
-older than the recently fanned-out events (up to ``max_batch`` events:
-:mod:`hubserver.satreply`), and the connection's next requests wait until it is sent. Writes,
-which wait for the disk, never run on the loop.
+No ledger read runs on the event loop. An ``evt.hist`` page (at most ``max_batch`` changes
+and about ``max_message`` bytes: :mod:`hubserver.hist`) is read and encoded on the writer
+thread where its reply is in the connection's send order, and the connection's next requests
+wait until it is sent (session 15: the whole history was read on the loop). An ``evt.sub``
+catch-up (its reply's batch included) and an ``evt.mon`` catch-up (notes of changes after
+its ``rev``) are read batch by batch off the loop by the connection's sender, where they are
+in its send order (see :meth:`HubService.backlog`): on the reader thread when the ledger
+reads beside its commits (SQLite in WAL mode, PostgreSQL; since session 15), else on the
+writer thread, between commits. So is an ``evt.sat`` reply older than the recently
+fanned-out events (up to ``max_batch`` events: :mod:`hubserver.satreply`), and the
+connection's next requests wait until it is sent. Writes, which wait for the disk, never run
+on the loop.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ from hubserver.auth import User, Users, hash_token, parse_bearer
 from hubserver.connection import HubConnection, WriterThread
 from hubserver.fanout import GAP_BYTES
 from hubserver.health import DbHealth
+from hubserver.hist import HistRead, hist_read
 from hubserver.limits import (
     CLOSE_INTERNAL,
     CLOSE_POLICY,
@@ -664,8 +668,11 @@ class Hub:
                     await self._send_catch_up(peer, item)
                 elif isinstance(item, satreply.SatRead):
                     await self._send_sat(peer, item)
+                elif isinstance(item, HistRead):
+                    await self._send_hist(peer, item)
                 else:
                     assert isinstance(item, str)
+                    peer.qbytes -= len(item)
                     await peer.ws.send(item)
         except ConnectionClosed:
             return
@@ -727,6 +734,22 @@ class Hub:
                     peer.last = self.loop.time()
                 self._pump(peer)
 
+    async def _send_hist(self, peer: Peer, r: HistRead) -> None:
+        """Send an ``evt.hist`` page read and encoded on the writer thread; then handle the
+        connection's next requests, which waited (a client that asks again and again without
+        reading holds one page at a time)."""
+        try:
+            text = await pipeline.off_loop(self, hist_read, self.service.ledger, r)
+            if not peer.gone:
+                await peer.ws.send(text)
+        finally:
+            peer.held = False
+            if not peer.gone:
+                if peer.timer is not None:
+                    assert self.loop is not None
+                    peer.last = self.loop.time()
+                self._pump(peer)
+
     def _deliver(self, outs: list[Out]) -> None:
         for o in outs:
             peer = self._peers.get(o.conn)  # type: ignore[call-overload]
@@ -748,7 +771,7 @@ class Hub:
                     if peer.push_due or self.service.has_push(o.conn):
                         self._push(peer, seal=True)
                     item = o.catch_up
-                    if isinstance(item, satreply.SatRead):
+                    if isinstance(item, (satreply.SatRead, HistRead)):
                         peer.held = True  # its next requests wait for this reply
                 elif peer.idle and not peer.queue.qsize():
                     # written by _push_now at the end of this loop iteration (pushes of
@@ -769,13 +792,17 @@ class Hub:
             self._enqueue(peer, item)
 
     def _enqueue(self, peer: Peer, item: object) -> None:
+        n = len(item) if isinstance(item, str) else 0
         try:
+            if peer.qbytes + n > self.limits.send_queue_bytes:
+                raise asyncio.QueueFull  # bounded in bytes too (session 15: frames only)
             peer.queue.put_nowait(item)
         except asyncio.QueueFull:
             log.warning("conn %d: send queue full; closing", peer.conn)
             self._close_now(peer, CLOSE_TOO_SLOW, "too slow: send queue full; "
                             "reconnect and resync from your rev")
             return
+        peer.qbytes += n
         if item is FLUSH:
             peer.flushes += 1
 

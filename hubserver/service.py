@@ -60,7 +60,7 @@ from core.errors import (
 from core.frozen import builder
 from core.ledger.protocols import Publisher, PubResult
 from core.model import Audit, Event, Status, Trans, Update, Watch
-from core.revision import ZERO_REV, Rev, format_rev, now_rev
+from core.revision import ZERO_REV, Rev, format_rev, now_rev, parse_rev
 from core.schema import MAX_KEY
 from core.subs import Delivery, Subs
 from core.wire import (
@@ -88,6 +88,7 @@ from hubserver import catchup, fanout, satreply
 from hubserver.auth import ROLES
 from hubserver.catchup import Backlog
 from hubserver.health import DbHealth
+from hubserver.hist import HistRead, hist_send_sync
 from hubserver.limits import CLOSE_POLICY, CLOSE_PROTOCOL, Limits
 from hubserver.outputs import (
     Close,
@@ -319,6 +320,9 @@ class HubService:
             results = self.run_job(job)
             outs.extend(self.finish(job, results))
         for i, o in enumerate(outs):
+            if isinstance(o, Flush) and isinstance(o.catch_up, HistRead):
+                outs[i] = hist_send_sync(self.ledger, o.catch_up)
+                break
             if isinstance(o, Flush) and isinstance(o.catch_up, satreply.SatRead):
                 # an evt.sat reply to read from the ledger: read and built now
                 outs[i:i + 1] = satreply.sat_read_sync(self, o.catch_up)
@@ -544,19 +548,27 @@ class HubService:
                 "changes")
 
     def _hist(self, conn: ConnId, frame: Frame) -> list[Out]:
+        """An ``evt.hist`` page to read off the event loop (:mod:`hubserver.hist`)."""
         body = decode_body(frame)
         if not isinstance(body, dict) or not isinstance(body.get("top"), str) \
                 or not isinstance(body.get("key"), str):
-            raise WireError('evt.hist: expected {"top": "schema.model", "key": "..."}')
+            raise WireError('evt.hist: expected {"top": "schema.model", "key": "...", '
+                            '"after"?: "rev", "lim"?: n}')
         self.ledger.project.model(body["top"])
-        hist = self.ledger.history(body["top"], body["key"])
-        res = []
-        for h in hist:
-            d: dict[str, Any] = {"rev": format_rev(h.rev), "usr": h.usr, "cmd": h.cmd.value}
-            if h.arg is not None:
-                d["arg"] = h.arg
-            res.append(d)
-        return self._res(conn, frame, res)
+        after = body.get("after")
+        try:
+            start = ZERO_REV if after is None else parse_rev(after)
+        except (TypeError, ValueError):
+            raise WireError(f"evt.hist: after: expected a revision (the last change's "
+                            f"\"rev\" of the previous page), got {str(after)[:40]!r}") from None
+        lim = body.get("lim", 0)
+        if type(lim) is not int or lim < 0:
+            raise WireError("evt.hist: lim: expected a number of changes >= 0, got "
+                            f"{str(lim)[:40]!r}")
+        cap = self.limits.max_batch
+        lim = min(lim, cap) if lim and cap else (lim or cap)
+        return [Flush(conn, HistRead(conn, frame.subj, frame.tok, body["top"], body["key"],
+                                     start, lim, self.limits.max_message))]
 
     # -- catch-ups (hubserver/catchup.py: the functions, bound here as methods) -----------------
 

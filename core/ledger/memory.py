@@ -16,7 +16,13 @@ import orjson
 
 from core.errors import ValidationError
 from core.ledger.batch import later_wanted, plan_batch
-from core.ledger.protocols import HistoryEntry, PubResult, some_topics
+from core.ledger.protocols import (
+    HIST_ENTRY_BYTES,
+    HistoryEntry,
+    PubResult,
+    history_cut,
+    some_topics,
+)
 from core.ledger.rules import Later, apply_events, needs_conflict_check, plan, sigs_of, uid_clash
 from core.model import Audit, Cmd, Event, Sig, Trans
 from core.revision import ZERO_REV, Rev, now_rev
@@ -154,6 +160,13 @@ class MemLedger:
             out.append(HistoryEntry(e.rev, a.usr if a else "", e.cmd,
                                     dict(e.arg) if e.arg is not None else None))
         return out
+
+    def history_page(self, top: str, key: str, after: Rev = 0, limit: int = 0,
+                     max_bytes: int = 0) -> tuple[list[HistoryEntry], bool]:
+        hist = [h for h in self.history(top, key) if h.rev > after]
+        n = history_cut([(h.rev, HIST_ENTRY_BYTES + len(h.usr) + (
+            0 if h.arg is None else len(orjson.dumps(h.arg)))) for h in hist], limit, max_bytes)
+        return hist[:n], n < len(hist)
 
     def histories(self, top: str, keys: Iterable[str]) -> dict[str, list[HistoryEntry]]:
         return {k: h for k in dict.fromkeys(keys) if (h := self.history(top, k))}

@@ -16,7 +16,8 @@ from core.model import Audit, Cmd, Event, Trans
 from core.revision import Rev
 from core.schema import Project
 
-__all__ = ["HistoryEntry", "Ledger", "PubResult", "Publisher", "Replicator", "some_topics"]
+__all__ = ["HIST_ENTRY_BYTES", "HistoryEntry", "Ledger", "PubResult", "Publisher", "Replicator",
+           "history_cut", "some_topics"]
 
 
 def some_topics(project: Project, tops: Iterable[str] | None) -> frozenset[str] | None:
@@ -26,6 +27,33 @@ def some_topics(project: Project, tops: Iterable[str] | None) -> frozenset[str] 
         return None
     wanted = frozenset(tops)
     return None if wanted.issuperset(project.topics) else wanted
+
+
+HIST_ENTRY_BYTES = 96
+"""What one history entry takes in a reply besides its values' JSON and its user (its
+revision, command and keys), as :func:`history_cut` counts bytes."""
+
+
+def history_cut(rows: Sequence[tuple[Rev, int]], limit: int, max_bytes: int) -> int:
+    """How many of ``rows`` (a record's changes in order: each its revision and its size in
+    bytes) one page of history keeps: at most ``limit`` changes (0: any number) and about
+    ``max_bytes`` (0: any size), never cutting a revision (its changes are one transaction's,
+    within one message); at least the first revision's, whatever its size. ``len(rows)``
+    when all fit."""
+    size = 0
+    keep = 0  # rows up to the last revision boundary that fit
+    for i, (rev, n) in enumerate(rows):
+        if i and rev != rows[i - 1][0]:
+            keep = i
+        size += n
+        if (limit and i >= limit) or (max_bytes and size > max_bytes):
+            return keep if keep else _first_rev(rows)
+    return len(rows)
+
+
+def _first_rev(rows: Sequence[tuple[Rev, int]]) -> int:
+    first = rows[0][0]
+    return next((i for i, r in enumerate(rows) if r[0] != first), len(rows))
 
 
 @fast_init
@@ -149,6 +177,13 @@ class Ledger(Protocol):
 
     def history(self, top: str, key: str) -> list[HistoryEntry]:
         """Every change of one record, oldest first."""
+        ...
+
+    def history_page(self, top: str, key: str, after: Rev = 0, limit: int = 0,
+                     max_bytes: int = 0) -> tuple[list[HistoryEntry], bool]:
+        """The changes of one record after revision ``after``, oldest first, at most
+        ``limit`` of them and about ``max_bytes`` (:func:`history_cut`); and whether more
+        remain (ask again after the last one's revision)."""
         ...
 
     def histories(self, top: str, keys: Iterable[str]) -> dict[str, list[HistoryEntry]]:

@@ -28,9 +28,9 @@ from core.revision import Rev, now_rev
 from core.satellite.machine import MAX_INCOMING, MAX_REPLY_MIB, MIB
 from core.schema import Project, parse_project
 
-__all__ = ["CLOCK_OFFSET_ENV", "DataDir", "SatConfig", "check_hub_url", "clock_offset_ms",
-           "data_root", "default_data_dir", "other_default_replica", "sat_clock",
-           "write_private"]
+__all__ = ["CLOCK_OFFSET_ENV", "TOKEN_ENV", "DataDir", "SatConfig", "check_hub_url",
+           "clear_text_warning", "clock_offset_ms", "data_root", "default_data_dir",
+           "given_token", "other_default_replica", "sat_clock", "write_private"]
 
 APP = "outpost"
 
@@ -95,6 +95,66 @@ def check_hub_url(url: str) -> None:
         raise ConfigError(f"{redact(url)!r} is not a hub URL: expected ws://host:port or "
                           "wss://host:port, e.g. ws://192.168.1.20:8765 (ask the hub's "
                           "operator for it)")
+
+
+TOKEN_ENV = "OUTPOST_TOKEN"
+"""Environment variable: the hub token for ``outpost connect`` and ``outpost app`` when
+neither ``--token`` nor ``--token-file`` is given (kept out of ``ps`` and shell history)."""
+
+
+def given_token(token: str | None, token_file: str | None, stdin: Any = None,
+                env: dict[str, str] | None = None) -> str | None:
+    """The token a command was given: ``--token T``; ``--token -`` (the first line of
+    ``stdin``); ``--token-file FILE`` (its first line); else ``$OUTPOST_TOKEN``; else
+    ``None``. Only ``--token T`` shows the token to other users of the machine (``ps``) and
+    keeps it in the shell's history (security review 15).
+
+    Raises:
+        ConfigError: both options, an unreadable or empty file, nothing on stdin.
+    """
+    if token is not None and token_file is not None:
+        raise ConfigError("--token and --token-file both given: give one")
+    if token == "-":
+        line = (stdin.readline() if stdin is not None else "").strip()
+        if not line:
+            raise ConfigError("--token -: no token on standard input: pipe it in, e.g. "
+                              "`outpost connect URL --token - < token.txt`")
+        return str(line)
+    if token_file is not None:
+        try:
+            with open(token_file, encoding="utf-8") as f:
+                line = f.readline().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read the token file {token_file}: "
+                              f"{getattr(exc, 'strerror', None) or exc}: give a readable "
+                              "file holding the token on its first line") from exc
+        if not line:
+            raise ConfigError(f"the token file {token_file} is empty: put the token from "
+                              "`outpost-hub user add NAME` on its first line")
+        return line
+    if token is not None:
+        return token
+    value = (os.environ if env is None else env).get(TOKEN_ENV, "").strip()
+    return value or None
+
+
+def clear_text_warning(url: str, has_token: bool) -> str | None:
+    """What to say when ``url`` sends a token unencrypted over a network (``ws://`` to a
+    host that is not loopback), else ``None``."""
+    if not has_token or not url.startswith("ws://"):
+        return None
+    import ipaddress
+
+    host = urlsplit(url).hostname or ""
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        if host.lower() == "localhost":
+            return None
+    return (f"warning: {redact(url)} is ws:// (no TLS): your token and every record cross "
+            "the network in clear text, readable and changeable by anyone on the way; ask "
+            "the hub's operator for a wss:// address (docs/deployment.md)")
 
 
 def data_root() -> Path:
@@ -322,7 +382,10 @@ class DataDir:
     def ensure(self) -> None:
         self.check_not_file()
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
+            # 0700 (session 15): satellite.db holds every record, readable by any local
+            # user in a 0755 directory; config.json (the token) was 0600 already. A
+            # directory that exists keeps its mode (docs/satellite.md: chmod 700 DIR)
+            self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise DataDirUnusable(f"cannot create the data directory {self.path}: {exc}",
                                   "choose another with --data DIR",

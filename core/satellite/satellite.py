@@ -1488,6 +1488,41 @@ class Satellite:
             else:
                 have.add(sig)
 
+    def _check_hub_values(self, evs: Sequence[Event]) -> None:
+        """Raise :class:`HubDataError` naming the first of ``evs`` with a value its field
+        cannot hold (:meth:`Model.check_stored_types`), from a hub whose schema version
+        matched: its data, or something between it and this satellite, is broken or
+        hostile. Nothing is stored (session 15: ``"lat": "north"`` was stored as received,
+        and export, show, the app and every later edit of the record failed; a list for a
+        scalar failed the commit with a message that blamed the disk)."""
+        proj = self.project
+        exact: dict[str, type] = {}
+        top = ""
+        for e in evs:
+            arg = e.arg
+            if not arg or type(arg) is not dict:
+                continue
+            if e.top != top:  # a reply's events come grouped by topic, mostly
+                if not proj.has(e.top):
+                    continue  # refused elsewhere (the replica knows no such topic)
+                top = e.top
+                exact = proj.model(top).stored_types
+            for name, value in arg.items():
+                if type(value) is not exact.get(name) and value is not None:
+                    break  # inlined: what check_stored_types takes at a dict look-up
+            else:
+                continue
+            why = proj.model(e.top).check_stored_types(arg)
+            if why is not None:
+                raise HubDataError(
+                    f"the hub sent event {e.id} ({e.cmd} {e.top} {e.key} at revision "
+                    f"{format_rev(e.rev)}) with a value this satellite's schema refuses: "
+                    f"{why}. Nothing of that reply was stored and sync stopped: the hub "
+                    "serves this satellite's schema version, so its data, or something "
+                    "between it and this satellite (a proxy; use wss:// across networks), "
+                    "is broken or hostile. Tell the hub's operator; sync again once it "
+                    "is fixed")
+
     @staticmethod
     def _bad_event(e: Event, why: str, what: str = "schema") -> HubDataError:
         return HubDataError(
@@ -1545,6 +1580,8 @@ class Satellite:
         self._writable()
         if not self._trust_hub:
             self._check_hub_events(item.evs)
+        else:
+            self._check_hub_values(item.evs)
         self._check_own_events(item)
         meta = self._take_meta()
         if not self._marks_stale and self._may_mark(item):

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import QProgressDialog, QWidget
 
 from core.errors import OutpostError
 from core.satellite.api import SatelliteAPI
-from desktop.headless import CsvExport, CsvImport
+from desktop.headless import CsvExport, CsvImport, formula_warning
 
 __all__ = ["EXPORT_CHUNK", "CsvJob", "export_steps", "import_steps"]
 
@@ -122,6 +122,7 @@ class ExportRun:
         self.sat, self.topic, self.file = sat, topic, file
         self.sheet = sheet  # for a spreadsheet: as `outpost export --for-spreadsheet`
         self.rows = 0
+        self.formulas = 0  # cells a spreadsheet would run as formulas (a plain export)
 
     def summary(self) -> str:
         return (f"exported {self.rows} rows of {self.topic} to {self.file}"
@@ -129,7 +130,10 @@ class ExportRun:
                    "Import CSV from a spreadsheet export… reads it back)" if self.sheet else "")
                 + ", with the revision they were read at (the _rev column: leave it as it is, "
                 "so that importing the file back changes only the cells you edit and keeps "
-                "others' later changes)")
+                "others' later changes)"
+                + (f". Warning: {formula_warning(self.formulas)}: to open it in a "
+                   "spreadsheet use File → Export CSV for a spreadsheet… instead"
+                   if self.formulas else ""))
 
     def stopped(self) -> str:
         return f"nothing was written: {self.file} is as it was"
@@ -160,6 +164,7 @@ def export_steps(run: ExportRun) -> Iterator[Step]:
                     if v is not None and v.fields is not None:
                         w.writerow(out.row(v))
                         run.rows += 1
+                run.formulas = out.formulas
                 yield i + len(part), len(keys), f"Exporting {top}: {run.rows:,} rows"
             f.flush()
             os.fsync(f.fileno())

@@ -80,16 +80,29 @@ async def test_serve_logs_the_forwarded_client(tmp_path: Path) -> None:
 
     from tests.hub.test_cli import start, stop
 
-    proc, url = await asyncio.to_thread(start, tmp_path, "--auth", "none", "--trusted-proxy",
-                                        "127.0.0.1")
+    ann = Users(tmp_path / "hub.db.users.db").add("ann", "writer")
+    proc, url = await asyncio.to_thread(start, tmp_path, "--trusted-proxy", "127.0.0.1")
     try:
-        async with connect(url, additional_headers={"X-Forwarded-For": CLIENT}) as ws:
+        async with connect(url, additional_headers={"X-Forwarded-For": CLIENT,
+                                                    "Authorization": f"Bearer {ann}"}) as ws:
             assert "res" in await request(ws, "evt.stat")
     finally:
         code, err = await asyncio.to_thread(stop, proc)
     assert code == 0, err
     assert "X-Forwarded-For on connections from 127.0.0.1/32 (--trusted-proxy)" in err
     assert f"connected from {CLIENT} (via 127.0.0.1)" in err
+
+
+def test_serve_refuses_auth_none_behind_a_trusted_proxy(tmp_path: Path) -> None:
+    """Security review 15: `--auth none --host 127.0.0.1 --trusted-proxy 127.0.0.1` started,
+    and anyone the proxy let through published as the anonymous writer."""
+    db = tmp_path / "hub.sqlite"
+    r = subprocess.run([sys.executable, "-m", "hubserver.cli", "serve", "--port", "0", "--db",
+                        str(db), "--auth", "none", "--host", "127.0.0.1", "--trusted-proxy",
+                        "127.0.0.1"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "--auth none with --trusted-proxy" in r.stderr and "user add" in r.stderr, r.stderr
+    assert not db.exists()
 
 
 def test_serve_refuses_a_bad_trusted_proxy_before_creating_anything(tmp_path: Path) -> None:

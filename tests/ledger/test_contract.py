@@ -295,6 +295,32 @@ def test_state_states_and_history_as_of_a_revision(ledger: Led) -> None:
                                                                     ("cy", Cmd.DEL)]
 
 
+def test_history_page_is_history_cut_by_count_and_bytes_never_a_revision(ledger: Led) -> None:
+    """``history_page`` (the hub's ``evt.hist``, session 15): pages after a revision, at
+    most ``limit`` changes and about ``max_bytes``, never cutting a revision; the pages
+    make the whole history."""
+    pub(ledger, new("a"), usr="ann")
+    for i in range(6):
+        pub(ledger, mod("a", notes="x" * 1000 * (i + 1)), usr="bob")
+    pub(ledger, mod("a", region="r1"), mod("a", region="r2"), usr="cy")  # one revision
+    whole = ledger.history(SITE, "a")
+    assert len(whole) == 9
+    for limit, max_bytes in ((0, 0), (1, 0), (2, 0), (4, 0), (0, 2500), (3, 5000), (0, 1)):
+        got, after = [], 0
+        for _ in range(20):  # bounded
+            page, more = ledger.history_page(SITE, "a", after, limit, max_bytes)
+            assert page, (limit, max_bytes)
+            if limit and len({h.rev for h in page}) > 1:
+                assert len(page) <= limit
+            got += page
+            if not more:
+                break
+            after = page[-1].rev
+        assert got == whole, (limit, max_bytes)
+    assert ledger.history_page(SITE, "a", whole[-1].rev, 2) == ([], False)
+    assert ledger.history_page(SITE, "nope") == ([], False)
+
+
 def test_values_of_every_type_round_trip(ledger: Led) -> None:
     obs = {"site": "s-1", "species": "fox", "count": 2**40, "observed": "2026-05-01T09:30:00Z",
            "observer": "ann", "condition": "good", "notes": "line 1\nline 2 — ünïcode"}
