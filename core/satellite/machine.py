@@ -913,10 +913,10 @@ class SyncMachine:
             # after the switch) are not on this hub: said here too, with --accepted (session
             # 15, before: this check returned first, the message said only "schema differs",
             # and a replica with nothing pending looked safe to leave behind)
-            gone = "" if st.ledger and have and st.ledger != have else self._hub_lacks(st)
+            lacks = "" if st.ledger and have and st.ledger != have else self._hub_lacks(st)
             self._refuse(now, st, "schema mismatch", f"the hub's schema version {st.mig} "
-                         f"differs from this satellite's {mine}" + gone, "its own hub",
-                         lost=bool(gone))
+                         f"differs from this satellite's {mine}" + lacks, "its own hub",
+                         lost=bool(lacks))
             return
         if st.ledger and have and st.ledger != have:
             self._refuse(now, st, "another ledger", (
