@@ -145,3 +145,64 @@ async def test_carry_past_edits_the_new_schema_refuses(tmp_path: Path, project: 
         assert json.loads(out)["pending"] == 5
     finally:
         led2.close()
+
+
+async def test_export_import_after_a_required_field_with_a_default(
+        tmp_path: Path, project: Project) -> None:
+    """A required `status` with a default is added: the records made before hold none.
+    `export` then `import` of the same file (a cell edited) was refused on every such row
+    ("empty, but ... required"); an empty cell equal to the record's value is unchanged
+    now. An empty required cell of a new record, or one that clears a value, is still
+    refused."""
+    old, new = tmp_path / "old", tmp_path / "new"
+    led1 = SqlLedger(f"sqlite:///{tmp_path / 'hub1.db'}", project)
+    try:
+        async with Hub(led1, port=0) as hub1:
+            assert (await cli(old, "connect", hub1.url))[0] == 0
+            pub_here(old, "s1", "new", name="Ridge", region="Alps")
+            await sync_here(old)
+            ops.backup(led1, tmp_path / "b.ledger")
+    finally:
+        led1.close()
+    v2 = changed('notes = { type = "text", label = "Notes" }\n\n[field.obs]',
+                 'notes = { type = "text", label = "Notes" }\nstatus = { type = "enum", '
+                 'values = ["active", "closed"], required = true, default = "active" }\n\n'
+                 '[field.obs]')
+    led2 = ops.restore(tmp_path / "b.ledger", f"sqlite:///{tmp_path / 'hub2.db'}", v2)
+    try:
+        async with Hub(led2, port=0) as hub2:
+            assert (await cli(new, "connect", hub2.url))[0] == 0
+            await sync_here(new)
+            rc, out, err = await cli(new, "export", SITE, json_out=False)
+            assert rc == 0, err
+            head, row = out.splitlines()[:2]
+            assert head.split(",")[6] == "status" and row.split(",")[6] == "", out
+            sheet = tmp_path / "sites.csv"
+            sheet.write_text(out.replace(",Alps,", ",Alps (north),"))
+            rc, out, err = await cli(new, "import", SITE, str(sheet), json_out=False)
+            assert rc == 0 and "1 changed" in out, err
+            st = new_state(new, "s1")
+            assert st["region"] == "Alps (north)" and st["status"] is None, st
+            # a new record needs it; a cell clearing a value is refused
+            sheet.write_text("key,name,status\ns9,Col,\n")
+            rc, _, err = await cli(new, "import", SITE, str(sheet), json_out=False)
+            assert rc != 0 and "column status: empty, but field.site's status is " \
+                "required: give a value" in " ".join(err.split()), err
+            sheet.write_text("key,name\ns1,\n")
+            rc, _, err = await cli(new, "import", SITE, str(sheet), json_out=False)
+            said = " ".join(err.split())
+            assert rc != 0 and "column name: empty, but field.site's name is required: " \
+                "give a value (the record holds one: an empty cell would clear it)" in said, said
+            assert new_state(new, "s1")["name"] == "Ridge"
+    finally:
+        led2.close()
+
+
+def new_state(data: Path, key: str) -> dict[str, object]:
+    sat = Satellite(data, read_only=True)
+    try:
+        rec = sat.record(SITE, key)
+        assert rec is not None and rec.fields is not None
+        return dict(rec.fields)
+    finally:
+        sat.close()
