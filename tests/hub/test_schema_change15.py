@@ -7,6 +7,9 @@ suggests no field. The CLI of the hub, in process, over real SQLite files."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,8 @@ from core.ledger.sql import open_ledger
 from core.model import Action, Cmd, Trans
 from core.schema import Project, parse_project
 from hubserver.cli import DEMO_SCHEMA, main
+from hubserver.auth import Users
+from tests.support.procs import ROOT
 
 
 def test_restore_refusal_names_every_offending_event(
@@ -70,3 +75,29 @@ def test_did_you_mean_only_names_a_field_that_takes_the_value() -> None:
     with pytest.raises(ValidationError) as info:  # a restore's history: no suggestion
         obs.check_arg(Cmd.MOD, "o1", {"observer": "2026-05-01T09:30:00Z"}, stored=True)
     assert "did you mean" not in str(info.value)
+
+
+def test_a_reader_that_goes_away_stops_nothing(tmp_path: Path, project: Project) -> None:
+    """`outpost-hub restore ... | head -1` (review 15, LOW): the reader of stdout gone, the
+    restore printed a BrokenPipeError traceback and stopped at its "restore done" line,
+    before it copied the users file. Now it goes on to the end, quietly, exit 0."""
+    db = tmp_path / "hub.sqlite"
+    open_ledger(str(db), project).close()
+    assert main(["user", "add", "ann", "--db", str(db)]) == 0
+    assert main(["backup", str(tmp_path / "b.ledger"), "--db", str(db)]) == 0
+    new = tmp_path / "new.sqlite"
+    r, w = os.pipe()
+    os.close(r)  # the reader went away before the first line
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "hubserver.cli", "restore", str(tmp_path / "b.ledger"),
+             "--db", str(new)], cwd=ROOT, stdout=w, stderr=subprocess.PIPE, text=True,
+            timeout=120)
+    finally:
+        os.close(w)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    users = Users(Path(f"{new}.users.db"), create=False)
+    try:
+        assert [u.name for u in users.list()] == ["ann"]  # copied: the restore went on
+    finally:
+        users.close()
