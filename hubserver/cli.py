@@ -338,7 +338,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Restore FILE (made by `outpost-hub backup`) into --db, a new empty "
         "database (an SQLite file or a postgresql:// URL), checked before and after; a "
         "database that already holds a ledger is refused, changing nothing. The schema "
-        "file must accept every event of the backup. Satellites that synced after the "
+        "file must accept every event of the backup: schema changes are add-only (a field, "
+        "enum value or model any event set cannot be removed or renamed: leave it in the "
+        "schema and stop using it; docs/schema.md, \"Changing a schema\"); stop every hub "
+        "before the backup of a schema change. Satellites that synced after the "
         "backup was made hold revisions the restored hub lost: they stop syncing and say "
         "how to carry their edits to a new data directory (`outpost carry OLD --data NEW "
         "--accepted`, with --rejected for their conflicts not resolved yet).")
