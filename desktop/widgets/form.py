@@ -778,6 +778,23 @@ class FieldEditor:
         self.error.setVisible(bool(text))
 
 
+class _StateLabel(QLabel):
+    """The form's state line: word-wrapped, and its height follows its text. A QLabel whose
+    new text wraps to more lines keeps its size hint (the width-free one), so the layout
+    kept the old height and a longer line was clipped to one (session 15: "Pending, saved
+    here only: sync is stopped ..." showed a sliver of two lines; updateGeometry alone did
+    not make the form's layout give it its height)."""
+
+    def setText(self, text: str) -> None:
+        if text != self.text():
+            super().setText(text)
+            parent = self.parentWidget()
+            lay = parent.layout() if parent is not None else None
+            if lay is not None:  # its cached heights dropped, laid out again now
+                lay.invalidate()
+                lay.activate()
+
+
 class RecordForm(QWidget):
     """Edits one record; emits ``save_requested`` with the changed fields.
 
@@ -813,7 +830,7 @@ class RecordForm(QWidget):
         # a long name is cut with "…" (the whole in its tooltip), not clipped (session 14)
         self.title = ElidedLabel(min_chars=20)
         self.title.setStyleSheet("font-size: 15px; font-weight: 600;")
-        self.state = QLabel()
+        self.state = _StateLabel()
         self.state.setWordWrap(True)
         self.editors: dict[str, FieldEditor] = {}
         form = QFormLayout()

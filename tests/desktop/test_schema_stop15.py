@@ -49,6 +49,7 @@ async def test_pending_edit_after_a_schema_stop_says_sync_is_stopped(
             w = MainWindow(sat, ctl)
             qtbot.addWidget(w)
             w.show()
+            w.resize(1200, 700)
             ctl.start()
             for _ in range(400):  # bounded: 20 s at most
                 if sat.status().last_error:
@@ -64,6 +65,10 @@ async def test_pending_edit_after_a_schema_stop_says_sync_is_stopped(
             said = w.form.state.text()
             assert "sync is stopped (the hub has another schema)" in said, said
             assert "waiting for the hub" not in said, said
+            # shown whole: the longer line had the height of one, clipped to a sliver
+            st = w.form.state
+            await asyncio.sleep(0.5)
+            assert st.height() >= st.heightForWidth(st.width()) > 20, st.height()
             box = w.show_sync_problem()
             steps = " ".join(box.informativeText().split())
             assert "File → Connection settings" in steps and "Data directory" in steps, steps

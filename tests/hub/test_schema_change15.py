@@ -19,8 +19,8 @@ from core.ledger.ops import backup
 from core.ledger.sql import open_ledger
 from core.model import Action, Cmd, Trans
 from core.schema import Project, parse_project
-from hubserver.cli import DEMO_SCHEMA, main
 from hubserver.auth import Users
+from hubserver.cli import DEMO_SCHEMA, main
 from tests.support.procs import ROOT
 
 
