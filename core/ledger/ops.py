@@ -488,10 +488,9 @@ def _check_events(src: sqlite3.Connection, path: Path, version: str, project: Pr
         except (ValidationError, ValueError) as exc:
             count += 1
             if len(refused) < REFUSED_SHOWN:
-                what = str(exc)  # a check_arg error names the action first
-                if not what.startswith(f"{cmd} {top}"):
-                    what = f"{cmd} {top} {key}: {what}"
-                refused.append(f"revision {format_rev(int(rev))}, {what}")
+                what = f"{cmd} {top} {key}"
+                refused.append(f"event at revision {format_rev(int(rev))} ({what}): "
+                               f"{str(exc).removeprefix(what + ': ')}")  # named once
     if count:
         more = f"; and {count - len(refused)} more" if count > len(refused) else ""
         raise SchemaError(

@@ -51,8 +51,8 @@ def test_restore_refusal_names_every_offending_event(
                  "--schema", str(tmp_path / "v2.toml")]) != 0
     err = " ".join(capsys.readouterr().err.split())
     assert "27 of its events are not valid under the new schema" in err, err
-    assert "new field.obs o1: field 'condition' got 'poor'" in err, err
-    assert "mod field.obs o1: unknown field 'observer'" in err, err
+    assert "(new field.obs o1): field 'condition' got 'poor'" in err, err
+    assert "(mod field.obs o1): unknown field 'observer'" in err, err
     assert err.count("unknown field 'lon'") == 18 and "; and 7 more." in err, err
     assert "did you mean" not in err, err
     assert "Schema changes are add-only" in err and "cannot be removed or renamed" in err
