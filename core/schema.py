@@ -586,7 +586,11 @@ class Model:
                 continue  # the common case: a valid value of the exact type (see _quick_check)
             f = self._by_name.get(name)
             if f is None:
-                hint = did_you_mean(name, self._by_name)
+                # only a field that takes the value (session 15: 'observer', a str, was
+                # "did you mean 'observed'?", a datetime field); none for a stored event (a
+                # restore's history: its field name cannot be changed)
+                hint = "" if stored else did_you_mean(
+                    name, [n for n, g in self._by_name.items() if g.check_value(value) is None])
                 raise ValidationError(
                     f"{self._where(cmd, key)}: unknown field {name!r} for {self.topic}{hint}")
             problem = f.check_value(value)

@@ -42,7 +42,11 @@ same changes of its records up to it (the hub then detects conflicts as for any 
 otherwise its base is the new replica's revision, and where the hub changed since what the
 edit depends on, it is queued as a conflict (`outpost conflicts`, `outpost resolve UID
 --keep mine|theirs`): never overwritten silently. Actions the new schema refuses are listed
-and nothing is carried, unless --drop-invalid-fields.
+and nothing is carried: --drop-invalid-fields leaves out the fields it refuses (an unknown
+field, a value of another type); --skip-invalid leaves in OLD_DIR the transactions it still
+refuses (a new record without a field the new schema requires, a key of another key type, a
+model it lacks) and every later one of their records, lists them (uid, record, reason), and
+carries the rest. Make those records again in DIR with what the new schema requires.
 
 After a restore of an older backup (or a rollback of the hub's file: a copy of an older file,
 a disk or VM snapshot), --accepted also copies the edits the hub had accepted after that
@@ -65,6 +69,10 @@ def add_carry(sub: Any, common: Any) -> None:
     p.add_argument("--drop-invalid-fields", action="store_true",
                    help="leave out the fields the new schema refuses (instead of refusing to "
                    "carry); a change left without fields is left out")
+    p.add_argument("--skip-invalid", action="store_true",
+                   help="leave the transactions the new schema refuses (and later edits of "
+                   "their records) in OLD_DIR, listed, and carry the rest (instead of "
+                   "carrying nothing)")
     p.add_argument("--dry-run", action="store_true", help="say what would be copied; copy "
                    "nothing")
     common(p)
@@ -93,7 +101,8 @@ def cmd_carry(args: argparse.Namespace) -> int:
         def read(old: Satellite) -> tuple[CarryPlan, int]:
             # carried only with --rejected: said, not left behind silently
             return (plan_carry(old, new, rejected=args.rejected, accepted=args.accepted,
-                               drop_invalid=args.drop_invalid_fields),
+                               drop_invalid=args.drop_invalid_fields,
+                               skip_invalid=args.skip_invalid),
                     0 if args.rejected else old.unresolved())
 
         # read again while a process that has OLD_DIR open commits meanwhile, as every read
@@ -105,13 +114,45 @@ def cmd_carry(args: argparse.Namespace) -> int:
     finally:
         new.close()
     _report(args, plan, rev, left)
+    if plan.left and not args.json:
+        uids = list(dict.fromkeys(i.uid for i in plan.left))
+        print(f"outpost: {plural(len(uids), 'transaction')} of {old_dd.path} left there, not "
+              f"carried (--skip-invalid; listed above as 'left'): {', '.join(uids[:10])}"
+              f"{', ...' if len(uids) > 10 else ''}. Make those records again in "
+              f"{new_dd.path} with what the new schema requires (`outpost show --data "
+              f"{old_dd.path} TOPIC KEY` shows them as they were)", file=sys.stderr)
     if plan.invalid:
-        print(f"outpost: {plural(len({i.uid for i in plan.invalid}), 'transaction')} of "
-              f"{old_dd.path} "
-              "have changes the new schema refuses (listed above): nothing was carried; "
-              "rerun with --drop-invalid-fields to leave those fields out", file=sys.stderr)
+        bad = len({i.uid for i in plan.invalid})
+        print(f"outpost: {plural(bad, 'transaction')} of {old_dd.path} "
+              f"{'has' if bad == 1 else 'have'} changes the new schema refuses (listed "
+              f"above): nothing was carried; "
+              f"{invalid_advice(plan, args.drop_invalid_fields)}", file=sys.stderr)
         return 1
     return 0
+
+
+def invalid_advice(plan: CarryPlan, dropping: bool) -> str:
+    """What gets past the invalid actions of ``plan``: --drop-invalid-fields where leaving
+    fields out makes them valid (not yet given), --skip-invalid for the others (a missing
+    required field, a key of another type, a model the new schema lacks: no field to drop
+    fixes them; session 15: --drop-invalid-fields was advised for every one, again once
+    given)."""
+    fix = {i.uid for i in plan.invalid if i.fixable}
+    stuck = {i.uid for i in plan.invalid if not i.fixable} - fix
+    out = []
+    if fix and not dropping:
+        out.append(f"{plural(len(fix), 'transaction')} only set{'s' if len(fix) == 1 else ''}"
+                   " fields the new schema refuses (an unknown field, a value of another "
+                   "type): --drop-invalid-fields leaves those fields out")
+    if stuck or (fix and dropping):
+        n = len(stuck | (fix if dropping else set()))
+        out.append(f"dropping fields cannot fix {plural(n, 'transaction')} (a new record "
+                   "without a field the new schema requires, a key the new key type refuses, "
+                   "a model it lacks): --skip-invalid carries the rest and leaves "
+                   f"{'it' if n == 1 else 'those'} (and later edits of "
+                   f"{'its' if n == 1 else 'their'} records) in the old directory, listed; then "
+                   "make those records again in the new one with what the new schema requires")
+    return "; ".join(out)
 
 
 def _accepted_left(n: int) -> str:
@@ -146,7 +187,12 @@ def _report(args: argparse.Namespace, plan: CarryPlan, rev: int, left: int) -> N
             # accepted by the old hub, not on this one, not carried (no --accepted)
             "accepted_left_uids": plan.accepted_left,
             "invalid_actions": [{"uid": i.uid, "topic": i.top, "key": i.key,
-                                 "reason": i.reason} for i in plan.invalid],
+                                 "reason": i.reason, "fixable": i.fixable}
+                                for i in plan.invalid],
+            # --skip-invalid: left in OLD_DIR, not carried
+            "left_uids": list(dict.fromkeys(i.uid for i in plan.left)),
+            "left_actions": [{"uid": i.uid, "topic": i.top, "key": i.key,
+                              "reason": i.reason} for i in plan.left],
             "dropped": [f for i in plan.items for f in i.dropped]}))
         return
     verb = "would carry" if args.dry_run or plan.invalid else "carried"
@@ -160,7 +206,9 @@ def _report(args: argparse.Namespace, plan: CarryPlan, rev: int, left: int) -> N
              f"{n['already']} already here or on the hub; "
              f"{plural(n['invalid'], 'invalid action')}"
              + (f"; {carry_conflicts(left)} not carried: add --rejected" if left else "")
-             + (f"; {_accepted_left(len(lost))}: add --accepted" if lost else "")]
+             + (f"; {_accepted_left(len(lost))}: add --accepted" if lost else "")
+             + (f"; {plural(n['left'], 'transaction')} left in {args.old} (--skip-invalid)"
+                if n["left"] else "")]
     if n["dropped_fields"]:
         lines.append(f"fields left out: {', '.join(f for i in plan.items for f in i.dropped)}")
     if plan.emptied:
@@ -174,6 +222,8 @@ def _report(args: argparse.Namespace, plan: CarryPlan, rev: int, left: int) -> N
             lines.append(f"{i.kind}\t{i.trans.uid}\t{i.err}")
     for b in plan.invalid:
         lines.append(f"invalid\t{b.uid}\t{b.top}\t{b.key}\t{b.reason}")
+    for b in plan.left:
+        lines.append(f"left\t{b.uid}\t{b.top}\t{b.key}\t{b.reason}")
     if n["conflicts"] or n["rejected"] or n["put_aside"]:
         lines.append("see `outpost conflicts` and resolve them with `outpost resolve UID "
                      "--keep mine|theirs`, or field by field `outpost resolve UID --field "

@@ -113,6 +113,33 @@ def _named(text: str) -> int:
     return len(_UID.findall(text)) + (int(m.group(1).replace(",", "")) if m else 0)
 
 
+def stopped_for_good(err: str) -> str:
+    """Why sync stopped for good with this data directory's hub, in a few words (``"the hub
+    has another schema"``: the end of :func:`sync_problem`'s "Sync stopped: ..."), or ``""``
+    (no error, or one that is retried or a token away)."""
+    short = sync_problem(err)
+    return short.removeprefix("Sync stopped: ") if short.startswith("Sync stopped: ") else ""
+
+
+def new_dir_steps(err: str, old: str, pending: int) -> str:
+    """The app's way out of a sync stopped for good (:func:`stopped_for_good` of ``err``):
+    a new data directory (File → Connection settings, the token given again: each
+    directory keeps its own, ``config.json``), then ``outpost carry`` of the ``pending``
+    edits of ``old`` (the app has no carry; ``--accepted``/``--rejected`` as ``err``
+    advises). Session 15: the app showed only the command line's words."""
+    flags = "".join(f" {f}" for f in ("--accepted", "--rejected") if f" {f}" in err)
+    return (
+        "In the app: File → Connection settings…: set Data directory to a new, empty folder "
+        "and enter your token again (each data directory keeps its own), Connect, then quit "
+        "and start Outpost again: the new directory gets the hub's records. This one, "
+        f"{old}, stays as it is"
+        + (f", with your {pending:,} edit{'s' if pending != 1 else ''} not synced" if pending
+           else "")
+        + "; the app cannot carry edits yet: in a terminal, `outpost carry "
+        f"{old} --data NEW_FOLDER{flags}` copies them into the new one "
+        "(docs/guide.md, \"When a message appears\")")
+
+
 def sync_problem(err: str, retry_in: float | None = None, rejected: int | None = None) -> str:
     """A sync error (``SatStatus.last_error``: the problem and the fix, often long) as one
     short plain line naming the problem: ``Hub unreachable: ws://h:8765 — retrying in 8 s``,

@@ -2676,9 +2676,10 @@ def _csv_row(sat: Satellite, topic: str, model: Any, fields: list[Any], key_at: 
             if f is _REV:
                 base = _row_rev(text)
                 continue
-            if f.required and not text.strip():
-                raise ValidationError(f"column {f.name}: empty, but {topic}'s {f.name} is "
-                                      "required: give a value")
+            # an empty cell of a required field is refused where it makes a new record
+            # or clears a value (_csv_actions knows which): one equal to the record's value
+            # is unchanged (session 15: a required field added with a default leaves the
+            # records made before it empty, and export then import of them was refused)
             arg[f.name] = _cell(f, text, sat, comma)
         except _CellError as exc:
             bad.append((exc.column, exc.short, exc.advice))
@@ -2902,6 +2903,7 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
                         f"needs the required {_names(absent)}, but the file has no "
                         f"{_names(absent)} column: add {'it' if len(absent) == 1 else 'them'}"
                         " to the header, or give the key of an existing record")
+                _required_cells(model, arg, "")
                 act = Action(top, key, new, {k: v for k, v in arg.items() if v is not None})
                 if check:
                     _check_row(sat, act)
@@ -3042,12 +3044,25 @@ def _mod_row(sat: Satellite, top: str, line: int, key: str, base: Rev | None,
         if check:
             seen.unchanged += 1
         return None
+    _required_cells(sat.project.model(top), changed, " (the record holds one: an empty cell "
+                    "would clear it)")
     if check and base is None:
         seen.overwrites += 1
     act = Action(top, key, Cmd.MOD, changed)
     if check:
         _check_row(sat, act)
     return _Row(line, act, base)
+
+
+def _required_cells(model: Any, cells: Mapping[str, Any], why: str) -> None:
+    """Raise ValidationError naming the empty cells (``None``) among ``cells`` of required
+    fields of ``model`` (``why``: what more to say)."""
+    empty = [f.name for f in model.fields if f.required and f.name in cells
+             and cells[f.name] is None]
+    if empty:
+        raise ValidationError(f"column {empty[0]}: empty, but {model.topic}'s {empty[0]} is "
+                              f"required: give a value{why}"
+                              + (f" (also empty: {_names(empty[1:])})" if empty[1:] else ""))
 
 
 def _check_row(sat: Satellite, act: Action) -> None:

@@ -48,7 +48,7 @@ from core.model import Action, Cmd
 from core.revision import Rev, format_rev, parse_rev
 from core.satellite.api import Change, ReceiptState, SatelliteAPI
 from desktop.drafts import DRAFTS_FILE, Draft, load_drafts, save_drafts
-from desktop.format import plural
+from desktop.format import new_dir_steps, plural, stopped_for_good
 from desktop.headless import CsvImport, cell_text
 from desktop.icons import icon
 from desktop.models.records import RecordTableModel
@@ -193,6 +193,7 @@ class MainWindow(QMainWindow):
         self.setStatusBar(self.status)
         self.problem_box: QMessageBox | None = None
         self._read_only = ""  # why the hub lets this user only read ("": it may write)
+        self._stopped = ""  # why sync stopped for good ("": it did not; stopped_for_good)
         self._tip = ""  # the status tip shown last (event)
         # while a retry is waiting, the status bar counts down to it
         self._retry_timer = QTimer(self)
@@ -391,6 +392,7 @@ class MainWindow(QMainWindow):
             self.forms[top] = form
             self.form_stack.addWidget(form)
             self._show_read_only(form)
+            form.set_sync_stopped(self._stopped)
         model = self.record_models[top]
         model.set_filter(self.filter.text())
         self.table.setModel(model)
@@ -1409,6 +1411,11 @@ class MainWindow(QMainWindow):
             wait = None  # sync stopped on the refusal: nothing is retried
         self.status.show_status(st, wait)
         self._show_token()
+        # sync stopped for good (another schema, ledger, a restore): a pending record's
+        # state line says it does not reach the hub (session 15: "waiting for the hub")
+        self._stopped = stopped_for_good(st.last_error)
+        for f in self.forms.values():
+            f.set_sync_stopped(self._stopped)
         if refused:
             self.status.error.setText(f"{self.status.error.text()} — sync stopped; "
                                       f"Sync now ({SYNC_KEY}) tries again")
@@ -1526,6 +1533,10 @@ class MainWindow(QMainWindow):
             elif refused:
                 err += ("\n\nNot tried again: enter a valid token in File → Connection "
                         f"settings, or use Sync now ({SYNC_KEY}) once the hub takes it.")
+            elif stopped_for_good(err):  # the app's steps, not only the command line's
+                data = getattr(getattr(self.sat, "data", None), "path", None)
+                err += "\n\n" + new_dir_steps(err, str(data or "this data directory"),
+                                               self._pending())
             box.setInformativeText(err)
         else:
             box.setText("No sync problem")

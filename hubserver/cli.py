@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import shlex
 import signal
 import socket
@@ -383,7 +384,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Restore FILE (made by `outpost-hub backup`) into --db, a new empty "
         "database (an SQLite file or a postgresql:// URL), checked before and after; a "
         "database that already holds a ledger is refused, changing nothing. The schema "
-        "file must accept every event of the backup. Satellites that synced after the "
+        "file must accept every event of the backup: schema changes are add-only (a field, "
+        "enum value or model any event set cannot be removed or renamed: leave it in the "
+        "schema and stop using it; docs/schema.md, \"Changing a schema\"); stop every hub "
+        "before the backup of a schema change. Satellites that synced after the "
         "backup was made hold revisions the restored hub lost: they stop syncing and say "
         "how to carry their edits to a new data directory (`outpost carry OLD --data NEW "
         "--accepted`, with --rejected for their conflicts not resolved yet).")
@@ -401,19 +405,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     install_redaction(*logging.getLogger().handlers)  # no token in any log line, any level
+    out = sys.stdout
     try:
         if args.cmd == "serve":
             # one line per kind of repeated warning (a full disk refuses every publish): the
             # Hub filters its own loggers from start to stop (Hub's repeat_window)
             return asyncio.run(_serve(args))
-        if args.cmd == "user":
-            return _user(args)
-        return _ops(args)
+        sys.stdout = _PipeSafe(out)
+        rc = _user(args) if args.cmd == "user" else _ops(args)
+        sys.stdout.flush()
+        return rc
     except OutpostError as exc:
         print(f"outpost-hub: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 0
+    finally:
+        sys.stdout = out
+
+
+class _PipeSafe:
+    """stdout whose reader may go away (`outpost-hub restore ... | head -1`): the command
+    goes on to its end, its output from then on to /dev/null, no traceback (session 15: a
+    BrokenPipeError traceback, and a restore stopped at its "restore done" line, before it
+    copied the users file)."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            self._gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._gone()
+
+    def _gone(self) -> None:
+        # the buffered text goes to /dev/null at the next flush (the interpreter's last too)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _user_opts(args: argparse.Namespace) -> str:

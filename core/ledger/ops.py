@@ -456,13 +456,16 @@ def _check_events(src: sqlite3.Connection, path: Path, version: str, project: Pr
     """Check the backup's events before the target is touched.
 
     ``schema_change`` (``project`` has another version than the backup's): raise SchemaError
-    naming the first event ``project`` does not accept: an unknown topic or field, a value of
-    another type, a ``new`` without a field the new schema requires (without a default). The
-    rule refusing NUL characters (U+0000) in text is not applied to the history: SQLite
-    ledgers stored them before it, and an SQLite target stores them again. A PostgreSQL
-    target (``pg``, with or without a schema change) cannot: the first event holding a NUL
-    is named, with the way out (restore into SQLite)."""
+    naming the events ``project`` does not accept (the first :data:`REFUSED_SHOWN` and how
+    many in all; session 15: only the first, one restore attempt per problem): an unknown
+    topic or field, a value of another type, a ``new`` without a field the new schema
+    requires (without a default). The rule refusing NUL characters (U+0000) in text is not
+    applied to the history: SQLite ledgers stored them before it, and an SQLite target
+    stores them again. A PostgreSQL target (``pg``, with or without a schema change) cannot:
+    the first event holding a NUL is named, with the way out (restore into SQLite)."""
     cur = src.execute("SELECT rev, top, key, cmd, arg FROM evt_event ORDER BY rev, id")
+    refused: list[str] = []
+    count = 0
     for rev, top, key, cmd, arg_text in cur:
         if not schema_change and not (pg and ("\x00" in key or "\\u0000" in (arg_text or ""))):
             continue  # nothing to check (a NUL escaped in the JSON text: checked below)
@@ -483,14 +486,29 @@ def _check_events(src: sqlite3.Connection, path: Path, version: str, project: Pr
             model.check_key(key)
             model.check_arg(Cmd(cmd), key, arg, stored=True)  # history: nested past the limit too
         except (ValidationError, ValueError) as exc:
-            raise SchemaError(
-                f"backup {path} (schema version {version}) cannot be restored with the schema "
-                f"file's version {project.version}: its event at revision "
-                f"{format_rev(int(rev))} ({cmd} {top} {key}) is not valid under the new "
-                f"schema: {exc}. Change the schema so that it accepts every event (add the "
-                "field back, keep its type, give a new required field a default), or restore "
-                "with the schema the backup was made with (its definition is in the backup's "
-                "backup_meta table); nothing was restored") from exc
+            count += 1
+            if len(refused) < REFUSED_SHOWN:
+                what = f"{cmd} {top} {key}"
+                refused.append(f"event at revision {format_rev(int(rev))} ({what}): "
+                               f"{str(exc).removeprefix(what + ': ')}")  # named once
+    if count:
+        more = f"; and {count - len(refused)} more" if count > len(refused) else ""
+        raise SchemaError(
+            f"backup {path} (schema version {version}) cannot be restored with the schema "
+            f"file's version {project.version}: {count} of its events "
+            f"{'is' if count == 1 else 'are'} not valid under the new schema: "
+            + "; ".join(refused) + more
+            + ". Schema changes are add-only: every event the ledger ever stored must fit "
+            "the new schema, also those of records changed or deleted since, so a field, "
+            "enum value or model any event set cannot be removed or renamed. Change the "
+            "schema so that it accepts every event (keep the old field or value, and stop "
+            "using it: a label can say so; keep its type; give a new required field a "
+            "default), or restore with the schema the backup was made with (its definition "
+            "is in the backup's backup_meta table); nothing was restored")
+
+
+#: how many refused events a schema change's refusal names (and how many in all)
+REFUSED_SHOWN = 20
 
 
 def _sqlite_file(path: Path) -> bool:

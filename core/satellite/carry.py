@@ -33,11 +33,14 @@ Decisions (``docs/satellite.md``, "Carrying edits to a new data directory"):
   the hub does not have, that the user saw, is carried as a ``new`` of the record as seen
   with the mod's fields (a ``deleted`` conflict): "keep mine" recreates it whole.
 - **Schema.** Every action is checked against the new schema. A transaction with an invalid
-  one is reported (uid, topic, key, reason) and nothing is carried (carrying the others first
-  and it later would reorder edits of one record); ``drop_invalid`` drops just the invalid
-  fields (a ``mod`` left without fields is dropped, and a transaction left without actions
-  is not carried: ``emptied``; one still invalid, e.g. a ``new`` without a field the new
-  schema requires, is reported as above).
+  one is reported (uid, topic, key, reason; whether dropping fields would fix it) and nothing
+  is carried (carrying the others first and it later would reorder edits of one record);
+  ``drop_invalid`` drops just the invalid fields (a ``mod`` left without fields is dropped,
+  and a transaction left without actions is not carried: ``emptied``; one still invalid,
+  e.g. a ``new`` without a field the new schema requires, is reported as above).
+  ``skip_invalid`` (session 15: before, such a transaction held back all the others, with
+  no way out) leaves it in the old directory with every later transaction touching one of
+  its records (``left``: order within a record is kept), and carries the rest.
 - **Rejected** transactions not resolved are carried only when asked (``rejected=True``):
   still rejected, with their error and conflicts, to be resolved in the new satellite.
 - **Accepted but lost**: a hub restored from an older backup (or whose file was rolled
@@ -83,6 +86,11 @@ class Invalid:
     top: str
     key: str
     reason: str
+    #: leaving the fields the new schema refuses out (``drop_invalid``) makes it valid; not
+    #: so a ``new`` without a field the new schema requires, a key of another type, a model
+    #: the new schema lacks: those only ``skip_invalid`` gets past (session 15: the advice
+    #: was --drop-invalid-fields for every invalid action, and repeated it once given)
+    fixable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +134,10 @@ class CarryPlan:
     already: list[str] = field(default_factory=list)   # uids the new satellite has
     invalid: list[Invalid] = field(default_factory=list)
     emptied: list[str] = field(default_factory=list)   # uids left without actions (dropped)
+    # with skip_invalid: the transactions left in the old directory (an invalid action, or
+    # a later edit of a record one of those touches: carrying it would reorder that
+    # record's edits), one entry per action of theirs that is the reason
+    left: list[Invalid] = field(default_factory=list)
     # without accepted=True: the old hub's accepted edits the new replica does not hold (a
     # restore or a rollback of the hub lost them), left behind: named, never silently
     accepted_left: list[str] = field(default_factory=list)
@@ -147,6 +159,7 @@ class CarryPlan:
             "emptied": len(self.emptied),
             "dropped_fields": sum(len(i.dropped) for i in self.items),
             "accepted_left": len(self.accepted_left),
+            "left": len({i.uid for i in self.left}),
         }
 
 
@@ -162,7 +175,8 @@ UNCONFIRMED = put_aside_err(
 
 
 def plan_carry(old: Satellite, new: Satellite, *, rejected: bool = False,
-               accepted: bool = False, drop_invalid: bool = False) -> CarryPlan:
+               accepted: bool = False, drop_invalid: bool = False,
+               skip_invalid: bool = False) -> CarryPlan:
     """Decide what carrying ``old``'s edits not synced yet into ``new`` does (module
     docstring). Reads both, changes neither.
 
@@ -174,6 +188,9 @@ def plan_carry(old: Satellite, new: Satellite, *, rejected: bool = False,
             replica does not hold (what a restore of an older backup lost) as well.
         drop_invalid: drop fields the new schema refuses instead of refusing their
             transaction.
+        skip_invalid: leave a transaction the new schema refuses (after ``drop_invalid``)
+            in the old directory, with every later one touching one of its records
+            (``CarryPlan.left``), and carry the others, instead of carrying nothing.
 
     Raises:
         ConfigError: ``accepted`` while the replicas name different ledgers (their ids, in
@@ -216,6 +233,7 @@ def plan_carry(old: Satellite, new: Satellite, *, rejected: bool = False,
     unconfirmed = {u for u in marked if isinstance(u, str)}
     here = _NewEdits(new, {Sig(a.top, a.key) for _, t in todo for a in t.acts},
                      min((t.base for _, t in todo), default=ZERO_REV))
+    blocked: dict[Sig, str] = {}  # a record a transaction left behind touches: its uid
     for r in rows:
         uid = r["uid"]
         if uid not in todo_of:
@@ -225,6 +243,15 @@ def plan_carry(old: Satellite, new: Satellite, *, rejected: bool = False,
         lost = r["state"] == ReceiptState.ACCEPTED.value
         acts, dropped, bad = _fit(new.project, trans, drop_invalid)
         hist.saw(r, trans.acts)
+        after = [Invalid(uid, a.top, a.key, f"a later edit of {a.top} {a.key} than "
+                         f"{blocked[Sig(a.top, a.key)]}, which is left behind (carried "
+                         "alone it would change the record's edits' order)")
+                 for a in trans.acts if Sig(a.top, a.key) in blocked]
+        if skip_invalid and (bad or after):
+            plan.left.extend(bad + after)
+            for a in trans.acts:
+                blocked.setdefault(Sig(a.top, a.key), uid)
+            continue
         if bad:
             plan.invalid.extend(bad)
             continue
@@ -319,7 +346,8 @@ def _fit(proj: Project, trans: Trans, drop: bool
         try:
             proj.check_action(a)
         except ValidationError as exc:
-            bad.append(Invalid(trans.uid, a.top, a.key, str(exc)))
+            fixable = not drop and not _fit(proj, Trans((a,), uid=trans.uid), True)[2]
+            bad.append(Invalid(trans.uid, a.top, a.key, str(exc), fixable))
             continue
         acts.append(a)
     return acts, dropped, bad

@@ -945,6 +945,20 @@ class SyncMachine:
         self._out.append(Close(close))
         self._reset_conn()
 
+    def _hub_lacks(self, st: Status) -> str:
+        """``"; ..."`` naming the edits of this replica its hub accepted that the hub serving
+        ``st`` (the same ledger) does not hold, or ``""``: it was restored from a backup
+        taken before the last of them (a restore point at a revision before it), or its
+        revision is before it (a copy of an older file)."""
+        acked = self.store.acked_rev()
+        if not acked or not (st.rev < acked
+                             or restore_lost(st, self.store.restore_points(), acked)):
+            return ""
+        return ("; the hub does not hold every edit of this replica it accepted (up to "
+                f"revision {format_rev(acked)}; its backup was taken before them, or a hub "
+                "still running on the old database accepted them): they are on this replica "
+                "only")
+
     def _on_stat(self, body: Any, now: float) -> None:
         err = decode_error(body)
         if err is not None:
@@ -958,11 +972,18 @@ class SyncMachine:
         self._hub_acks = isinstance(res0, dict) and any(
             k in res0 for k in ("acks", "ledger", "max_message", "cont", "role"))
         mine = self.store.mig()
-        if st.mig and mine and st.mig != mine:
-            self._refuse(now, st, "schema mismatch", f"the hub's schema version {st.mig} "
-                         f"differs from this satellite's {mine}", "its own hub")
-            return
         have = self.store.ledger()
+        if st.mig and mine and st.mig != mine:
+            # a schema change restores a backup into a new database: the edits the old hub
+            # accepted after that backup (or a hub left running on the old database accepted
+            # after the switch) are not on this hub: said here too, with --accepted (session
+            # 15, before: this check returned first, the message said only "schema differs",
+            # and a replica with nothing pending looked safe to leave behind)
+            lacks = "" if st.ledger and have and st.ledger != have else self._hub_lacks(st)
+            self._refuse(now, st, "schema mismatch", f"the hub's schema version {st.mig} "
+                         f"differs from this satellite's {mine}" + lacks, "its own hub",
+                         lost=bool(lacks))
+            return
         if st.ledger and have and st.ledger != have:
             self._refuse(now, st, "another ledger", (
                 f"this replica came from another ledger: the hub serves ledger {st.ledger}, "

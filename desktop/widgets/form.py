@@ -778,6 +778,23 @@ class FieldEditor:
         self.error.setVisible(bool(text))
 
 
+class _StateLabel(QLabel):
+    """The form's state line: word-wrapped, and its height follows its text. A QLabel whose
+    new text wraps to more lines keeps its size hint (the width-free one), so the layout
+    kept the old height and a longer line was clipped to one (session 15: "Pending, saved
+    here only: sync is stopped ..." showed a sliver of two lines; updateGeometry alone did
+    not make the form's layout give it its height)."""
+
+    def setText(self, text: str) -> None:
+        if text != self.text():
+            super().setText(text)
+            parent = self.parentWidget()
+            lay = parent.layout() if parent is not None else None
+            if lay is not None:  # its cached heights dropped, laid out again now
+                lay.invalidate()
+                lay.activate()
+
+
 class RecordForm(QWidget):
     """Edits one record; emits ``save_requested`` with the changed fields.
 
@@ -808,10 +825,12 @@ class RecordForm(QWidget):
         self._dirty = False
         self._deleted_by: str | None = None  # the record was deleted under unsaved edits
         self._said = ("", "")  # the state line of the record as loaded (text, style)
+        self._shown: RecordView | None = None  # the record it was said of
+        self._stopped = ""  # why sync stopped for good (set_sync_stopped); "": it did not
         # a long name is cut with "…" (the whole in its tooltip), not clipped (session 14)
         self.title = ElidedLabel(min_chars=20)
         self.title.setStyleSheet("font-size: 15px; font-weight: 600;")
-        self.state = QLabel()
+        self.state = _StateLabel()
         self.state.setWordWrap(True)
         self.editors: dict[str, FieldEditor] = {}
         form = QFormLayout()
@@ -889,6 +908,7 @@ class RecordForm(QWidget):
     def clear(self) -> None:
         """Show no record."""
         self._key, self._is_new, self._original, self._base = "", False, {}, None
+        self._shown = None
         self._end_deleted()
         for ed in self.editors.values():
             ed.load(self._sat, None)
@@ -908,10 +928,24 @@ class RecordForm(QWidget):
         d = self._original.get(self._model.display)
         self.title.setText(self._title_of(rv.key, d))
         self.title.setToolTip(f"{self._model.topic} {rv.key}")
+        self._shown = rv
         self._said = self._state_line(rv)
         self.state.setText(self._said[0])
         self.state.setStyleSheet(self._said[1])
         self.setEnabled(True)
+
+    def set_sync_stopped(self, why: str) -> None:
+        """Sync stopped for good (``why``, e.g. "the hub has another schema"; ``""``: it
+        did not): a pending record's state line says its edit will not reach the hub from
+        this data directory (session 15: "waiting for the hub to accept it")."""
+        if why == self._stopped:
+            return
+        self._stopped = why
+        if self._shown is not None and self._key == self._shown.key and not self._is_new:
+            self._said = self._state_line(self._shown)
+            if not self._dirty:
+                self.state.setText(self._said[0])
+                self.state.setStyleSheet(self._said[1])
 
     def _state_line(self, rv: RecordView) -> tuple[str, str]:
         """:meth:`_state_of`, and for a synced record a change of which the hub accepted,
@@ -924,16 +958,19 @@ class RecordForm(QWidget):
                     "to send it again.", "color: #b3261e;")
         return said
 
-    @staticmethod
-    def _state_of(rv: RecordView) -> tuple[str, str]:
-        """The state line of the record ``rv`` (text, style): in conflict, pending or
-        synced."""
+    def _state_of(self, rv: RecordView) -> tuple[str, str]:
+        """The state line of the record ``rv`` (text, style): in conflict, pending (sync
+        stopped for good: said) or synced."""
         if rv.is_conflict:
             return ("⚠ In conflict: the hub rejected a change; open Conflicts.",
                     "color: #b3261e;")
         if rv.applying:
             return ("Pending: an unsynced edit of it is being applied; the fields show the "
                     "saved value until it is (it cannot be saved before).", "color: #8a6d00;")
+        if rv.is_pending and self._stopped:
+            return (f"Pending, saved here only: sync is stopped ({self._stopped}), so it "
+                    "does not reach the hub from this data directory; see the sync problem "
+                    "(Ctrl+Shift+E) for what to do.", "color: #b3261e;")
         if rv.is_pending:
             return ("Pending: saved here, waiting for the hub to accept it.",
                     "color: #8a6d00;")
@@ -1113,8 +1150,10 @@ class RecordForm(QWidget):
                                "conflict.")
             self.state.setStyleSheet("color: #b3261e;")
             self._said = (self.state.text(), self.state.styleSheet())
+            self._shown = None  # said of the clash, not of a record's state
             return
         if rv is not None:  # what the record is now (synced, pending, in conflict), said
+            self._shown = rv
             self._said = self._state_line(rv)  # once the form is back as loaded
         if self._dirty:
             self.state.setText(UNSAVED)

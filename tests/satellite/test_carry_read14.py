@@ -51,8 +51,8 @@ async def test_carry_reads_a_moving_old_dir_three_times_with_a_note(
 
             monkeypatch.setattr(carrycmd, "plan_carry", plan)
             args = argparse.Namespace(data=str(new), old=str(tmp_path / "old"), rejected=False,
-                                      accepted=False, drop_invalid_fields=False, dry_run=False,
-                                      json=True)
+                                      accepted=False, drop_invalid_fields=False,
+                                      skip_invalid=False, dry_run=False, json=True)
             assert carrycmd.cmd_carry(args) == 0
             assert reads == [1, 1, 1]  # was 20
             out, err = capsys.readouterr()
