@@ -626,6 +626,8 @@ class Hub:
                     await self._send_catch_up(peer, item)
                 elif isinstance(item, satreply.SatRead):
                     await self._send_sat(peer, item)
+                elif isinstance(item, bytes):  # a reply's UTF-8 text (Send.data)
+                    await peer.ws.send(item, text=True)
                 else:
                     assert isinstance(item, str)
                     await peer.ws.send(item)
@@ -700,9 +702,9 @@ class Hub:
                     # events fanned out before this reply go first, and only those: a push
                     # taken later would also carry revisions after the reply's
                     self._push(peer, seal=True)
-                if peer.send_now(o.text):
+                if peer.send_now(o.data):
                     continue
-                item = o.text
+                item = o.data
             elif isinstance(o, Flush):
                 if o.catch_up is not None:
                     # in the send order right after its evt.sub reply: later replies and
