@@ -64,6 +64,7 @@ __all__ = [
     "format_frame",
     "format_push",
     "format_reply",
+    "format_reply_bytes",
     "parse_frame",
     "pub_reply",
     "rev_memo",
@@ -180,6 +181,14 @@ def format_reply(subj: str, tok: str, res: Any = None, err: str | None = None,
     else:
         payload = {"res": res}
     return format_frame(subj, tok, dumps(payload))
+
+
+def format_reply_bytes(subj: str, tok: str, res: Any) -> bytes:
+    """:func:`format_reply`'s frame of a result as UTF-8 bytes: ``orjson``'s encoding
+    behind the head line, without decoding it to text (for a sender that writes bytes:
+    the hub's ``evt.sat`` replies, up to megabytes)."""
+    head = f"{subj}#{tok}\n" if tok else f"{subj}\n"
+    return head.encode("utf-8") + orjson.dumps({"res": res})
 
 
 def format_push(subj: str, body: Any) -> str:

@@ -72,10 +72,17 @@ ConnId = Hashable
 @fast_init
 @dataclass(frozen=True, slots=True)
 class Send:
-    """Send ``text`` to ``conn``."""
+    """Send ``data`` to ``conn`` as one text frame: a ``str``, or its UTF-8 bytes (an
+    ``evt.sat`` reply, as ``orjson`` made them: sent without a copy as text and back)."""
 
     conn: ConnId
-    text: str
+    data: str | bytes
+
+    @property
+    def text(self) -> str:
+        """The frame's text (``data`` decoded when it is bytes)."""
+        d = self.data
+        return d if isinstance(d, str) else d.decode("utf-8")
 
 
 @fast_init

@@ -68,8 +68,9 @@ class Peer:
         self.void = 0
         """How many of them to skip: a reply behind them took their push with it."""
 
-    def send_now(self, text: str) -> bool:
-        """Write ``text`` at once when nothing is queued or in flight; False: queue it.
+    def send_now(self, text: str | bytes) -> bool:
+        """Write ``text`` (or its UTF-8 bytes) at once when nothing is queued or in flight;
+        False: queue it.
 
         The sender task's ``ws.send`` does the same (``protocol.send_text`` then
         ``send_data``) after a queue hop and a task switch, which cost more CPU than the
@@ -91,10 +92,11 @@ class Peer:
         return self.idle and not self.queue.qsize() and not ws.paused \
             and ws.send_in_progress is None and ws.protocol.state is State.OPEN
 
-    def write(self, text: str) -> None:
-        """Write ``text`` at once (only when :meth:`ready`)."""
+    def write(self, text: str | bytes) -> None:
+        """Write ``text`` (or its UTF-8 bytes: sent as they are) as a text frame at once
+        (only when :meth:`ready`)."""
         ws = self.ws
-        data = text.encode()
+        data = text.encode() if isinstance(text, str) else text
         if ws._fast:
             # no extension: the frame is the header and the text (a server does not mask);
             # websockets' own writes are always flushed before the loop runs anything else

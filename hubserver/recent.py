@@ -41,7 +41,13 @@ def arg_bytes(evs: Sequence[Event]) -> list[int]:
     if len(evs) == 1:
         a = evs[0].arg
         return [_EV_BYTES if a is None else _EV_BYTES + len(_dumps(a))]
-    return [_EV_BYTES if a is None else _EV_BYTES + len(_dumps(a)) for a in map(_arg_of, evs)]
+    args = list(map(_arg_of, evs))
+    if None not in args:  # a batch's (every event with a value): encoded in C, no call of _dumps
+        try:
+            return [_EV_BYTES + n for n in map(len, map(orjson.dumps, args))]
+        except (TypeError, orjson.JSONEncodeError):
+            pass  # one that does not encode: counted as _dumps does, below
+    return [_EV_BYTES if a is None else _EV_BYTES + len(_dumps(a)) for a in args]
 
 
 def _dumps(a: object) -> bytes:
@@ -118,6 +124,18 @@ class RecentEvents:
         del self._evs[:cut]
         del self._revs[:cut]
         del self._ends[:cut]
+
+    def tail_bytes(self, evs: Sequence[Event]) -> int | None:
+        """The bytes (:func:`arg_bytes`) of ``evs``, counted when they were added, when they
+        are the newest ``len(evs)`` events kept (what :meth:`after` returns whole: a
+        replaying satellite's reply); ``None`` for any other list. Told by its ends alone:
+        events kept are distinct objects in order, so a list of ``n`` that starts with the
+        ``n``-th newest and ends with the newest is exactly those."""
+        n = len(evs)
+        kept = self._evs
+        if not n or n > len(kept) or evs[-1] is not kept[-1] or evs[0] is not kept[-n]:
+            return None
+        return self._total - (self._ends[-n - 1] if n < len(kept) else self._gone)
 
     def covers(self, rev: Rev) -> bool:
         """True when every event after ``rev`` (up to the last one added) is kept."""

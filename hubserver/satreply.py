@@ -44,6 +44,7 @@ from core.wire import (
     enc_sat_res,
     enc_verdicts,
     format_reply,
+    format_reply_bytes,
     rev_memo,
 )
 from hubserver.fanout import audits_of, read_audits
@@ -213,7 +214,7 @@ def _answer(svc: HubService, job: PubJob, acks: list[Ack], rejects: list[Reject]
             pre.n_enc + _cut(rest, sizes, budget, pre.size, pre.n_enc > 0)
     else:
         pre = None
-        n = fit(evs, budget)
+        n = fit(evs, budget, svc._recent.tail_bytes(evs))
     ahead: tuple[Event, ...] = ()
     if n < len(evs):
         # too many bytes for one frame: the first whole revisions that fit, the rest in the
@@ -272,7 +273,7 @@ def _answer(svc: HubService, job: PubJob, acks: list[Ack], rejects: list[Reject]
     else:
         res = SatRes(rev, tuple(evs), tuple(acks), tuple(rejects), more, audits,
                      cont=req.cont, total_max=total_max)
-        out = Send(job.conn, format_reply(job.subj, job.tok, enc_sat_res(res)))
+        out = Send(job.conn, format_reply_bytes(job.subj, job.tok, enc_sat_res(res)))
     return [out] if follow is None else [out, Flush(job.conn, follow)]
 
 
@@ -327,15 +328,21 @@ def _frame(job: PubJob, pre: SatRead, rev: Rev, evs: Sequence[Event], acks: list
 _EV_BYTES = 100  # an event's JSON around its top, key and arg: rev, id, cmd, the names
 
 
-def fit(evs: Sequence[Event], budget: int) -> int:
+def fit(evs: Sequence[Event], budget: int, known: int | None = None) -> int:
     """How many of ``evs`` (in revision order) one reply carries: all when their JSON stays
     within about ``budget`` bytes (half the hub's ``max_message``: the reply's audits, acks
     and rejects take at most about as much again), else the first whole
     revisions that do — at least the first revision, however big. A reply was bounded by
     its count of events only: 5,000 events of 200 bytes passed 1 MiB, more than a client
-    holding to the hub's own frame limit takes (it could then never catch up)."""
+    holding to the hub's own frame limit takes (it could then never catch up).
+
+    ``known``: the bytes of ``evs`` as :func:`hubserver.recent.arg_bytes` counted them when
+    they were fanned out (:meth:`RecentEvents.tail_bytes`), or more: within half the budget
+    the events are not encoded here (the reply encodes their values once)."""
     if len(evs) < 2:
         return len(evs)
+    if known is not None and known <= budget // 2:
+        return len(evs)  # a replay's reply: counted when its events were fanned out
     try:
         if len(orjson.dumps([e.arg for e in evs])) + _EV_BYTES * len(evs) <= budget // 2:
             return len(evs)  # the common case, by far: one cheap encode of the args

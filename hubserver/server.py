@@ -670,6 +670,9 @@ class Hub:
                     await self._send_sat(peer, item)
                 elif isinstance(item, HistRead):
                     await self._send_hist(peer, item)
+                elif isinstance(item, bytes):  # a reply's UTF-8 text (Send.data)
+                    peer.qbytes -= len(item)
+                    await peer.ws.send(item, text=True)
                 else:
                     assert isinstance(item, str)
                     peer.qbytes -= len(item)
@@ -761,9 +764,9 @@ class Hub:
                     # events fanned out before this reply go first, and only those: a push
                     # taken later would also carry revisions after the reply's
                     self._push(peer, seal=True)
-                if peer.send_now(o.text):
+                if peer.send_now(o.data):
                     continue
-                item = o.text
+                item = o.data
             elif isinstance(o, Flush):
                 if o.catch_up is not None:
                     # in the send order right after its evt.sub reply: later replies and
@@ -792,7 +795,7 @@ class Hub:
             self._enqueue(peer, item)
 
     def _enqueue(self, peer: Peer, item: object) -> None:
-        n = len(item) if isinstance(item, str) else 0
+        n = len(item) if isinstance(item, (str, bytes)) else 0
         try:
             if peer.qbytes + n > self.limits.send_queue_bytes:
                 raise asyncio.QueueFull  # bounded in bytes too (session 15: frames only)

@@ -278,3 +278,52 @@ async def test_replies_of_each_header_length_are_framed_right(hub: Hub) -> None:
             ev = orjson.loads(body)["res"]["evs"][0]
             assert head == f"evt.pub#{i}" and ev["arg"]["name"] == "n" * size
         assert next(iter(hub._peers.values())).ws._fast  # written by the hub, not websockets
+
+
+
+def _sat(tok: int, n: int, size: int) -> str:
+    """An evt.sat request of ``n`` new records with values of ``size`` bytes (audits)."""
+    trans = [{"base": "0001-01-01T00:00:00Z", "created": "2026-01-01T00:00:00Z",
+              "uid": f"u{tok}-{i}", "acts": [{"top": "prod.cat", "key": str(tok * 1000 + i),
+                                               "cmd": "new", "arg": {"name": "v" * size}}]}
+             for i in range(n)]
+    req = {"rev": "0001-01-01T00:00:00Z", "tops": ["prod.cat"], "trans": trans,
+           "audits": True, "cont": True}
+    return f"evt.sat#{tok}\n" + orjson.dumps(req).decode()
+
+
+async def test_sat_replies_go_as_text_frames_written_at_once_or_queued(hub: Hub) -> None:
+    """An evt.sat reply is handed to the connection as UTF-8 bytes (``Send.data``): it is
+    still a text frame, whether the hub writes it at once (``Peer.write``) or its sender
+    task sends it behind others (a client that does not read: the transport pauses and
+    the replies queue up)."""
+    async with raw(hub) as c:
+        await c.send(text(_sat(1, 3, 10)))
+        head, body = await c.reply()  # written at once
+        assert head == "evt.sat#1" and [a["uid"] for a in body["res"]["acks"]] == [
+            "u1-0", "u1-1", "u1-2"]  # type: ignore[index]
+        peer = next(iter(hub._peers.values()))
+        n = 40  # replies of ~400 KB, not read: more than the socket buffers take
+        await c.send(b"".join(text(_sat(tok, 20, 20_000)) for tok in range(2, 2 + n)))
+        for _ in range(500):  # bounded: 10 s
+            if not peer.idle:  # the sender task is sending: the queued path
+                break
+            await asyncio.sleep(0.02)
+        assert not peer.idle, "the hub never queued a reply"
+        for tok in range(2, 2 + n):  # every reply, in order, each a text frame
+            op, data = await c.recv()
+            assert op == TEXT, op
+            head, _, rest = data.decode().partition("\n")
+            assert head == f"evt.sat#{tok}" and len(orjson.loads(rest)["res"]["acks"]) == 20
+
+
+async def test_sat_replies_on_a_compressed_connection_are_text(prod: Project) -> None:
+    """websockets' own path (an extension negotiated): the reply's bytes as a text frame."""
+    async with Hub(MemLedger(prod), limits=Limits(compression=True)) as hub, \
+            connect(hub.url, compression="deflate") as ws:
+        await ws.send(_sat(1, 2, 10))
+        got = await asyncio.wait_for(ws.recv(), 5)
+        assert isinstance(got, str) and got.startswith("evt.sat#1\n")
+        assert [a["uid"] for a in orjson.loads(got.partition("\n")[2])["res"]["acks"]] == [
+            "u1-0", "u1-1"]
+        assert not next(iter(hub._peers.values())).ws._fast

@@ -160,3 +160,31 @@ async def test_replies_queued_are_bounded_in_bytes(prod: Project) -> None:
             await asyncio.sleep(0.05)
         assert hub.service.connections == 1  # the one that does not read was dropped
         assert "rev" in (await request(b, "evt.stat"))["res"]
+
+
+async def test_sat_replies_queued_as_bytes_count_toward_the_byte_bound(prod: Project) -> None:
+    """``evt.sat`` replies made from the recent events are queued as orjson's bytes
+    (session 15, perfhub): they count toward ``send_queue_bytes`` as text replies do (a
+    client that never reads its ``evt.sat`` replies is closed; the merge had counted only
+    ``str`` frames)."""
+    limits = Limits(send_queue=1_000_000, send_queue_bytes=200_000, rate=1e6, burst=1_000_000)
+    async with Hub(MemLedger(prod), port=0, limits=limits) as hub, \
+            connect(hub.url, max_queue=1, close_timeout=0.5) as slow, connect(hub.url) as b:
+        start = (await request(b, "evt.stat"))["res"]["rev"]
+        for k in range(4):  # 200 events the hub keeps in memory: replies made on the loop
+            acts = [{"top": "prod.cat", "key": str(k * 50 + i), "cmd": "new",
+                     "arg": {"name": "n" * 200}} for i in range(50)]
+            assert "res" in await request(b, "evt.pub", {"acts": acts})
+        body = orjson.dumps({"rev": start, "tops": ["prod.cat"], "trans": []}).decode()
+        for i in range(5_000):  # bounded: ~250 MB of replies if nothing stopped it
+            await slow.send(f"evt.sat#{i}\n{body}")
+            if i % 20 == 0:
+                await asyncio.sleep(0)
+            if hub.service.connections < 2:
+                break
+        for _ in range(100):  # bounded
+            if hub.service.connections < 2:
+                break
+            await asyncio.sleep(0.05)
+        assert hub.service.connections == 1  # the one that does not read was dropped
+        assert "rev" in (await request(b, "evt.stat"))["res"]

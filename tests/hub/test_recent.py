@@ -4,6 +4,7 @@ hub's evt.sat replies built from it: the same as reading the ledger, every time.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -16,7 +17,7 @@ from core.model import Cmd, Event
 from core.revision import Rev
 from core.schema import Project
 from hubserver.limits import Limits
-from hubserver.recent import RecentEvents
+from hubserver.recent import RecentEvents, arg_bytes
 from hubserver.service import HubService, Out, Send
 from tests.hub.conftest import Clock
 
@@ -86,6 +87,48 @@ def test_recent_events_answer_as_the_ledger_does(groups: list[list[Event]], cap:
         with pytest.raises(ValueError, match="before the kept events"):
             rec.after(rec.floor - 1, TOPS)
 
+
+
+@given(histories(), st.integers(1, 12), st.data())
+@settings(max_examples=200)
+def test_tail_bytes_are_the_newest_events_bytes_as_added(groups: list[list[Event]], cap: int,
+                                                         data: st.DataObject) -> None:
+    """``tail_bytes`` (what an evt.sat reply's ``fit`` takes instead of encoding the events'
+    values again): the :func:`arg_bytes` of the newest events when they are asked for as
+    kept, ``None`` for any other list (one left out between the ends, not the newest,
+    equal events that are other objects)."""
+    rec = RecentEvents(100, cap, data.draw(st.integers(100, 30_000)))
+    for g in groups:
+        g = [replace(e, arg=data.draw(st.none() | st.fixed_dictionaries(
+            {"name": st.text(max_size=30)}))) for e in g]
+        rec.add(g)
+        kept = rec.after(rec.floor, TOPS)
+        assert rec.tail_bytes([]) is None
+        if not kept:  # all trimmed by the bytes bound
+            continue
+        k = data.draw(st.integers(1, len(kept)))
+        assert rec.tail_bytes(kept[-k:]) == sum(arg_bytes(kept[-k:]))
+        assert rec.tail_bytes(kept) == rec.nbytes
+        if k > 2:
+            some = [kept[-k], *kept[-k + 2:]]  # one left out between the ends
+            assert rec.tail_bytes(some) is None
+        if len(kept) > 1:
+            assert rec.tail_bytes(kept[:-1]) is None  # not the newest
+            assert rec.tail_bytes([replace(e) for e in kept]) is None  # other objects
+
+
+def test_arg_bytes_of_a_batch_count_each_value_as_one_by_one() -> None:
+    """The batch path (every event with a value, encoded in C) counts as the per-event one,
+    a value that does not encode (counted as its text) and ``None`` (100) included."""
+    def ev(i: int, arg: Any) -> Event:
+        return Event(i, 100 + i, "a.x", f"k{i}", Cmd.NEW, arg)
+
+    plain = [ev(i, {"name": "n" * i, "x": i / 3}) for i in range(50)]
+    assert arg_bytes(plain) == [100 + len(orjson.dumps(e.arg)) for e in plain]
+    odd = [*plain[:3], ev(3, {"bad": {1, 2}}), ev(4, None), *plain[5:8]]
+    assert arg_bytes(odd) == [sum(arg_bytes([e])) for e in odd]
+    assert arg_bytes(odd)[3] == 100 + len(str({"bad": {1, 2}}).encode())
+    assert arg_bytes(odd)[4] == 100
 
 # -- the hub's evt.sat replies -----------------------------------------------------------------
 

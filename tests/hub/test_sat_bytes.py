@@ -72,6 +72,28 @@ def test_fit_keeps_whole_revisions() -> None:
     assert fit(big, 2100) == 4
     assert fit(big, 100) == 2  # at least the first revision
     assert fit(big[:1], 10) == 1 and fit([], 10) == 0
+    # the bytes counted when they were fanned out (RecentEvents.tail_bytes): within half
+    # the budget, all without encoding them; over it, cut as before
+    assert fit(big, 1200, known=600) == 10
+    assert fit(big, 1200, known=601) == 2 and fit(big, 2100, known=5000) == 4
+
+
+def test_a_replays_reply_over_the_budget_is_cut_though_its_bytes_are_known(
+        prod: Project, clock: Clock) -> None:
+    """A reply made of the request's own events (the recent events' newest: fit takes their
+    counted bytes) still comes in frames of about max_message when they are too big."""
+    hub = HubService(MemLedger(prod), clock, Limits(max_message=LIMIT))
+    hub.connect("S", "sat")
+    trans = [{"uid": f"u{i}", "acts": [{"top": "prod.cat", "key": str(i), "cmd": "new",
+                                        "arg": {"name": "n" * 2000}}]} for i in range(25)]
+    req = {"rev": Z, "tops": ["prod.cat"], "trans": trans, "cont": True, "audits": True}
+    (out,) = [o for o in hub.handle_sync("S", "evt.sat#1\n" + orjson.dumps(req).decode())
+              if isinstance(o, Send)]
+    res = orjson.loads(out.text.partition("\n")[2])["res"]
+    assert len(res["acks"]) == 25 and res["more"] and 0 < len(res["evs"]) < 25
+    assert len(out.data) <= LIMIT
+    evs, _sizes = _catch_up(hub, "S", 2)
+    assert [e["key"] for e in res["evs"] + evs] == [str(i) for i in range(25)]
 
 
 def test_an_evt_sub_catch_up_of_big_events_comes_in_frames_of_about_max_message(
