@@ -10,10 +10,23 @@ from __future__ import annotations
 
 import unicodedata
 
-__all__ = ["CONTROL_CATEGORIES", "escape_controls", "shown_key"]
+__all__ = ["BIDI_CONTROLS", "CONTROL_CATEGORIES", "escape_controls", "shown_key", "unsafe"]
 
-CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
-"""Control and format characters, line and paragraph separators."""
+CONTROL_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
+"""Control characters (ESC, BEL, tab, newline...), line and paragraph separators."""
+
+BIDI_CONTROLS = frozenset(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
+"""The bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): they
+reorder the text printed after them ("Trojan source"). Other format characters are part of
+normal writing and stay: the zero-width non-joiner of Persian spelling (U+200C), the joiner
+of emoji sequences (U+200D), the soft hyphen, the left-to-right and right-to-left marks
+(merge review 15c: every format character was refused, and ``می‌خواهم`` with it)."""
+
+
+def unsafe(ch: str) -> bool:
+    """``ch`` is a control character, a line or paragraph separator or a bidirectional
+    embedding/override/isolate: refused in new keys, escaped when printed."""
+    return ch in BIDI_CONTROLS or unicodedata.category(ch) in CONTROL_CATEGORIES
 
 
 def _esc(ch: str) -> str:
@@ -22,7 +35,7 @@ def _esc(ch: str) -> str:
 
 
 def escape_controls(text: str, keep: str = "") -> str:
-    """``text`` with every control or format character (but those in ``keep``, e.g.
+    """``text`` with every character :func:`unsafe` finds (but those in ``keep``, e.g.
     ``"\\n\\t"`` for a command's whole output) written as a Python escape (``\\x1b``,
     ``\\u202e``); a backslash is left as it is. The common case (nothing to escape) costs
     one C-level ``isprintable`` per line."""
@@ -30,7 +43,7 @@ def escape_controls(text: str, keep: str = "") -> str:
         return text
     out = []
     for ch in text:
-        if ch in keep or unicodedata.category(ch) not in CONTROL_CATEGORIES:
+        if ch in keep or not unsafe(ch):
             out.append(ch)
         else:
             out.append(_esc(ch))
@@ -38,6 +51,6 @@ def escape_controls(text: str, keep: str = "") -> str:
 
 
 def shown_key(key: str) -> str:
-    """A record key for one field of a line of text output: every control or format
-    character escaped, tabs and newlines too."""
+    """A record key for one field of a line of text output: every character :func:`unsafe`
+    finds escaped, tabs and newlines too."""
     return key if key.isprintable() else escape_controls(key)

@@ -39,7 +39,7 @@ import orjson
 from core.errors import SchemaError, ValidationError
 from core.ids import clean_key
 from core.model import Action, Cmd
-from core.printable import CONTROL_CATEGORIES
+from core.printable import shown_key, unsafe
 
 __all__ = [
     "FIELD_TYPES",
@@ -401,14 +401,6 @@ def _quick_check(f: Field) -> Callable[[Any], bool]:
     return _reject  # date, datetime: check_value parses them
 
 
-_KEY_CONTROL = CONTROL_CATEGORIES
-"""Unicode categories refused in the key of a new record (as in user names,
-``hubserver.auth.check_name``): control and format characters (ESC, tab, newline, U+202E),
-line and paragraph separators. Session 15: a key ``\x1b]0;PWNED\x07`` set the title of
-the terminal running ``outpost show``, and one with a newline and tabs forged a line of its
-tab-separated output. Keys made before stay readable and editable (their mod and del are
-not ``new``; a daql hub may hold some): text output escapes them."""
-
 _STORED_TYPE: dict[str, type] = {"str": str, "text": str, "enum": str, "date": str,
                                  "datetime": str, "bool": bool, "float": float}
 """Field types whose stored column takes any value of this exact Python type (a string's
@@ -497,12 +489,18 @@ class Model:
             raise ValidationError(f"{self.topic}: key {_short(key)} holds a NUL character "
                                   "(U+0000): remove it; a PostgreSQL ledger cannot store it")
         if new and not key.isprintable():  # C-level: only odd keys look at each character
-            bad = next((ch for ch in key if unicodedata.category(ch) in _KEY_CONTROL), None)
+            # refused (as in user names, hubserver.auth.check_name): control characters,
+            # line and paragraph separators, bidirectional overrides (session 15: a key
+            # "\x1b]0;PWNED\x07" set the title of the terminal running `outpost show`, one
+            # with a newline and tabs forged a line of its output). Keys made before stay
+            # readable and editable (mod and del are not new): text output escapes them
+            bad = next((ch for ch in key if unsafe(ch)), None)
             if bad is not None:
                 raise ValidationError(
-                    f"{self.topic}: key {key!a} holds the control or format character "
-                    f"U+{ord(bad):04X}: use letters, digits, spaces and punctuation (a key "
-                    "is printed on one line, in terminals and tab-separated output)")
+                    f"{self.topic}: key \"{shown_key(key)}\" holds the control character "
+                    f"U+{ord(bad):04X} ({unicodedata.name(bad, 'unnamed')}): remove it (a "
+                    "key is printed on one line, in terminals and tab-separated output; "
+                    "letters of any script, digits, spaces, punctuation and emoji are fine)")
         if self.key == "int":
             if not _int_text(key):
                 raise ValidationError(

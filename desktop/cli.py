@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
                    "profile's); alone, a new token for the profile's hub, checked with it as "
                    "File → Connection settings does; `--token -` reads it from standard "
                    "input; on the command line it is seen by other users (ps): prefer "
-                   "--token-file or $OUTPOST_TOKEN")
+                   "--token-file ($OUTPOST_TOKEN is read by `outpost connect` only)")
     a.add_argument("--token-file", metavar="FILE", default=None,
                    help="read the hub token from the first line of FILE")
     a.add_argument("--profile", metavar="NAME", default="",
@@ -104,8 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from desktop.launch import launch
 
         def token() -> str:
+            # not $OUTPOST_TOKEN: a token given to the app replaces the profile's, and a
+            # variable left in the environment (stale, or another user's) replaced a good
+            # stored token for good, unchecked while the hub was out of reach (merge
+            # review 15c); `outpost connect` reads it, where a token is asked for
             t = given_token(getattr(args, "token", "") or None,
-                            getattr(args, "token_file", None), sys.stdin) or ""
+                            getattr(args, "token_file", None), sys.stdin, env={}) or ""
             warn = clear_text_warning(getattr(args, "hub", ""), bool(t))
             if warn:
                 print(f"outpost: {warn}", file=sys.stderr)

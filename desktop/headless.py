@@ -461,7 +461,10 @@ def _value(f: Any, text: str, sat: Satellite | None = None) -> Any:
 
 def _cmd_connect(args: argparse.Namespace) -> int:
     check_hub_url(args.url)  # a mistyped URL is refused before anything is stored
+    # a token from the environment is named where the hub refuses it (the user gave none)
+    from_env = args.token is None and args.token_file is None
     args.token = given_token(args.token, args.token_file, sys.stdin)
+    from_env = from_env and args.token is not None
     warn = clear_text_warning(args.url, bool(args.token))
     if warn:
         print(f"outpost: {warn}", file=sys.stderr)
@@ -500,8 +503,11 @@ def _cmd_connect(args: argparse.Namespace) -> int:
                         "operator made for you (`outpost-hub user add NAME` prints one); "
                         f"nothing was changed in {dd.path} ({kept})") from exc
                 raise ConfigError(
-                    f"{exc}: nothing was changed in {dd.path} ({kept}); run `outpost connect "
-                    f"{args.url} --token=TOKEN` again with a valid token") from exc
+                    f"{exc}: nothing was changed in {dd.path} ({kept}); " + (
+                        f"the token came from ${TOKEN_ENV}: unset it or set a valid one, or "
+                        f"run `outpost connect {args.url} --token-file FILE`" if from_env else
+                        f"run `outpost connect {args.url} --token=TOKEN` again with a valid "
+                        "token")) from exc
             if have is None and given is None:  # no use without a schema: leave it as it was
                 raise ConfigError(f"{exc} (nothing was stored in {dd.path}: it needs the "
                                   "hub's schema)") from exc

@@ -94,6 +94,36 @@ async def test_connect_takes_the_token_from_a_file_stdin_or_the_environment(
         assert rc != 0
         cfg = json.loads((tmp_path / "file" / "config.json").read_text(encoding="utf-8"))
         assert cfg["token"] == tok
+        assert TOKEN_ENV not in err
+        # a wrong one from the environment: the refusal says where it came from (merge
+        # review 15c: it told the user to give the token again, who had given none)
+        rc, _, err = await _connect(tmp_path / "file", hub.url, env={TOKEN_ENV: "stale"})
+        assert rc != 0 and f"${TOKEN_ENV}" in err, err
+        cfg = json.loads((tmp_path / "file" / "config.json").read_text(encoding="utf-8"))
+        assert cfg["token"] == tok
+
+
+def test_the_app_does_not_take_its_token_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Merge review 15c (HIGH): a plain `outpost` with a stale (or another user's)
+    $OUTPOST_TOKEN took it as a new token for the profile's hub and, with the hub out of
+    reach, kept it unchecked in place of the good one for good. The app reads only
+    --token / --token-file."""
+    import desktop.cli
+    import desktop.launch
+
+    got: list[str] = []
+
+    def launch(**kw: object) -> int:
+        got.append(str(kw["token"]))
+        return 0
+
+    monkeypatch.setattr(desktop.launch, "launch", launch)
+    monkeypatch.setattr(desktop.cli, "_have_qt", lambda: True)
+    monkeypatch.setenv(TOKEN_ENV, "stale-token")
+    assert desktop.cli.main(["app"]) == 0
+    assert desktop.cli.main([]) == 0
+    assert got == ["", ""]
 
 
 async def test_connect_over_ws_to_another_host_warns_the_token_is_sent_in_clear(
