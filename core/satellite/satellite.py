@@ -22,7 +22,7 @@ import hashlib
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass
 from dataclasses import replace as dc_replace
 from operator import itemgetter
@@ -1362,20 +1362,16 @@ class Satellite:
         own = self.queue.accepted_among(x.ev.rev for ls in by_sig.values() for x in ls)
         if not own:
             return set()
+        over = self.queue.overwrites_among(own)
         bases: dict[str, int] = {}
         for u, e in todo:
             base = e.trans.base
             mine = False
             ok = True
             for a in e.trans.acts:
-                later = []
-                for x in by_sig.get(Sig(a.top, a.key), ()):
-                    if x.ev.rev <= base:
-                        continue
-                    if x.ev.rev in own:
-                        mine = True
-                    else:
-                        later.append(x)
+                since = [x for x in by_sig.get(Sig(a.top, a.key), ()) if x.ev.rev > base]
+                mine = mine or any(x.ev.rev in own for x in since)
+                later = others_since(since, own, over)
                 if conflict_of(a, later, None) is not None:
                     ok = False
                     break
@@ -1705,8 +1701,13 @@ class Satellite:
             by_top.setdefault(a.top, []).append(a.key)
         since = {(top, k): evs for top, keys in by_top.items()
                  for k, evs in self.replica.read.events_of(top, keys, base).items()}
-        return [conflict_of(a, [Later(e) for e in since.get((a.top, a.key), ())
-                                if e.rev not in own], None) for a in acts]
+        # the user's own events of edits a daql hub applied over a colleague's change are
+        # stored rejected (conflicts after the fact), not accepted: their own too
+        over = self.queue.overwrites_among(
+            e.rev for evs in since.values() for e in evs if e.rev not in own)
+        own |= over
+        return [conflict_of(a, others_since([Later(e) for e in since.get((a.top, a.key), ())],
+                                            own, over), None) for a in acts]
 
     def _only_own_since(self, acts: Sequence[Action], base: Rev) -> bool:
         """Whether no change after ``base`` but this satellite's own accepted ones collides
@@ -2423,3 +2424,36 @@ class Staged:
             sat._after_pub_many(done, known=self._states if same else None)
         self._states = {}
         return [t.uid for t, _, _ in done]
+
+
+def others_since(since: Sequence[Later], own: Set[Rev], over: Set[Rev]) -> list[Later]:
+    """The changes of ``since`` (a record's events after an edit's base, in order) that may
+    collide with the edit: not the user's own (``own``), and without what a later own event
+    of an edit a daql hub applied over a colleague's change (``over``, part of ``own``)
+    overwrote: that colleague's change is reported by the overwrite's own conflict, and the
+    record holds the user's value now (session 15: the user's next edit of the field, saved
+    before the overwrite was known, was held back as a second conflict with it and never
+    sent). A ``new`` or ``del`` overwrite replaced the record: every earlier change goes; a
+    ``mod`` one removes the fields it set from the earlier changes (a ``del`` among them
+    stays: that is no field the overwrite set)."""
+    out: list[Later] = []
+    for i, x in enumerate(since):
+        if x.ev.rev in own:
+            continue
+        covered: set[str] = set()
+        whole = False
+        for y in since[i + 1:]:
+            if y.ev.rev in over:
+                if y.ev.cmd != Cmd.MOD:
+                    whole = True
+                    break
+                covered.update(y.ev.arg or ())
+        if whole:
+            continue
+        if covered and x.ev.cmd == Cmd.MOD:
+            arg = {k: v for k, v in (x.ev.arg or {}).items() if k not in covered}
+            if not arg:
+                continue
+            x = Later(dc_replace(x.ev, arg=arg), x.usr)
+        out.append(x)
+    return out
