@@ -204,6 +204,7 @@ class MainWindow(QMainWindow):
         # event loop (session 14: it held the window back 6.4 s at load 14); the sync
         # starts once it is built (its first reply would build the rest at once)
         self._when_applied: list[Callable[[], None]] = []
+        self._asked: set[str] = set()  # what waits for it at the user's request (_once_applied)
         self._apply_timer = QTimer(self)
         self._apply_timer.setInterval(0)
         self._apply_timer.timeout.connect(self._apply_step)
@@ -1149,7 +1150,16 @@ class MainWindow(QMainWindow):
             else:
                 form.load(rv)
 
-    def show_conflicts(self) -> ConflictsDialog:
+    def show_conflicts(self) -> ConflictsDialog | None:
+        """Sync → Conflicts: the conflicts view, shown. While the unsynced edits are being
+        applied at start it opens once they are (its rows need them all: session 15, it
+        applied the rest at once, a stall of seconds), said in the status bar; None then."""
+        if self._apply_timer.isActive():
+            self.status.showMessage(
+                f"Conflicts: applying {self.sat.applying():,} unsynced edits first; the "
+                "conflicts view opens once they are", 10000)
+            self._once_applied("conflicts", self.show_conflicts)
+            return None
         if self.conflicts_dialog is None:
             self.conflicts_dialog = dlg = ConflictsDialog(self.sat, self)
             dlg.failed.connect(self.show_error)
@@ -1384,6 +1394,18 @@ class MainWindow(QMainWindow):
         for fn in todo:
             fn()
 
+    def _once_applied(self, what: str, fn: Callable[[], None]) -> None:
+        """:meth:`when_applied` of ``fn``, once however often it is asked for (``what``
+        names it): pressing F5 three times while applying syncs once after."""
+        if what not in self._asked:
+            self._asked.add(what)
+
+            def run() -> None:
+                self._asked.discard(what)
+                fn()
+
+            self.when_applied(run)
+
     def when_applied(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` once the pending edits are applied to what the window shows (at once
         when they are)."""
@@ -1527,6 +1549,14 @@ class MainWindow(QMainWindow):
             return 0
 
     def _sync_now(self) -> None:
+        if self._apply_timer.isActive():
+            # the first reply would apply the rest of the unsynced edits at once (session 15:
+            # a stall of seconds): the sync starts once the steps are done, as at start
+            self.status.showMessage(
+                f"Sync now: applying {self.sat.applying():,} unsynced edits first; the sync "
+                "starts once they are", 10000)
+            self._once_applied("sync", self._sync_now)
+            return
         try:
             self.sync.sync_now()
         except OutpostError as exc:

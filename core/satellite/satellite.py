@@ -791,12 +791,18 @@ class Satellite:
         self._refuse_applying(acts)
         uid = new_uid()
         trans = self._make_trans(acts, uid, resolves, base)
-        self._check_on_view(trans)
+        # while the app builds the overlay in steps (overlay_later), a save of records no
+        # unapplied edit touches is checked on, and added to, what is built: their state
+        # there is final, and no unapplied (earlier) transaction's outcome depends on it
+        # (session 15: a save elsewhere built the rest at once, a stall of seconds)
+        aside = self._building()
+        self._check_on_view(trans, shown=aside)
         crash_point("sat.before_local_commit")
         seq = self.queue.add(trans, auth=self._is_auth(trans), resolves=resolves)
         crash_point("sat.after_local_commit")
-        self._after_pub(trans, seq)
-        if trans.uid in self._ov.conflicts:
+        self._after_pub(trans, seq, into=self._qview if aside else None)
+        # building: its last step stores the local conflict marks (build_overlay)
+        if not aside and trans.uid in self._ov.conflicts:
             self._store_marks()
         return uid
 
@@ -1720,13 +1726,14 @@ class Satellite:
         return bool(auth) and all(a.top in auth for a in trans.acts)
 
     def _check_on_view(self, trans: Trans,
-                       made: dict[Sig, dict[str, Any] | None] | None = None,
-                       ) -> Mapping[Sig, Mapping[str, Any] | None]:
+                       made: dict[Sig, dict[str, Any] | None] | None = None, *,
+                       shown: bool = False) -> Mapping[Sig, Mapping[str, Any] | None]:
         """Raise ValidationError when ``trans`` does not apply on what the user sees; else
         return the states of its records after it (raw, as :func:`plan` gives them).
         ``made``: the records earlier transactions of the same call (:meth:`pub_many`, not
-        yet in the view) left, read before the view and updated with what ``trans`` makes."""
-        states = self._seen(Sig(a.top, a.key) for a in trans.acts)
+        yet in the view) left, read before the view and updated with what ``trans`` makes.
+        ``shown``: on the overlay built so far (records no unapplied edit touches)."""
+        states = self._seen((Sig(a.top, a.key) for a in trans.acts), shown=shown)
         if made:
             states.update((sg, st) for sg, st in made.items() if sg in states)
         try:
@@ -1738,16 +1745,19 @@ class Satellite:
             made.update(p.states)
         return p.states
 
-    def _seen(self, sigs: Iterable[Sig]) -> dict[Sig, dict[str, Any] | None]:
+    def _seen(self, sigs: Iterable[Sig], *, shown: bool = False,
+              ) -> dict[Sig, dict[str, Any] | None]:
         """What the user sees of these records now: the pending edits' state, else the
-        replica's (one read per topic: an import's transaction names 500 records)."""
+        replica's (one read per topic: an import's transaction names 500 records).
+        ``shown``: of the overlay built so far (:attr:`_shown`), not the whole one."""
         out: dict[Sig, dict[str, Any] | None] = {}
         ask: dict[str, list[str]] = {}  # records the pending edits do not change, by topic
+        states = (self._shown if shown else self._ov).states
         for s in sigs:
             if s in out:
                 continue
-            if s in self._ov.states:
-                out[s] = self._ov.states[s]
+            if s in states:
+                out[s] = states[s]
             else:
                 out[s] = None
                 ask.setdefault(s.top, []).append(s.key)
@@ -1883,11 +1893,20 @@ class Satellite:
         open, so that `outpost status` and other counts do not pay for the whole queue."""
         return self._qv_todo is None
 
-    def _after_pub(self, trans: Trans, seq: int, also: Sequence[Action] = ()) -> None:
-        # extend the overlay with the new transaction only: O(its records), not a rebase
+    def _building(self) -> bool:
+        """Whether the app is building the overlay in steps (``overlay_later``, not whole
+        yet): :meth:`pub` then adds a save of records no unapplied edit touches to what is
+        built (it refuses one of such records: :meth:`_refuse_applying`)."""
+        return self._later and self._qv_todo is not None and not self.read_only
+
+    def _after_pub(self, trans: Trans, seq: int, also: Sequence[Action] = (), *,
+                   into: QueueView | None = None) -> None:
+        # extend the overlay with the new transaction only: O(its records), not a rebase;
+        # ``into``: the overlay built so far (pub while building it in steps)
         e = _Open(seq, _PENDING, 0, self._is_auth(trans), trans, sigs_of(trans))
         self._open[trans.uid] = e
-        self._qv.update(self.replica.read, [e.queued()], rev=self.replica.rev())
+        (into if into is not None else self._qv).update(self.replica.read, [e.queued()],
+                                                        rev=self.replica.rev())
         if self._outbox is not None and not self._outbox_cut:
             sigs = sigs_of(trans)
             if self._outbox_sigs is None:

@@ -1,0 +1,65 @@
+"""While the unsynced edits are being applied at start (session 14's ``overlay_later``),
+Sync now, a save of a record no unapplied edit touches and the conflicts view applied the rest
+at once (a stall of seconds with a long queue). Session 15: Sync now and the conflicts view
+wait for the steps (said in the status bar, done once after however many presses), and the
+save is checked on what is applied so far, the steps going on.
+
+Real widgets (offscreen), a real satellite (SQLite files); the build held by the gate of
+``tests/desktop/test_overlay_later14.py`` around our own ``Satellite.build_overlay``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.satellite.satellite import Satellite
+from desktop.mainwindow import MainWindow
+from tests.desktop.test_overlay_later14 import gated  # noqa: F401 (a fixture)
+
+SITE = "field.site"
+
+
+class CountingSync:
+    """Our :class:`desktop.sync.SyncControl`, counting Sync now."""
+
+    def __init__(self) -> None:
+        self.now = 0
+
+    def set_offline(self, offline: bool) -> None:
+        pass
+
+    def sync_now(self) -> None:
+        self.now += 1
+
+
+def test_sync_now_the_conflicts_view_and_a_save_elsewhere_wait_for_no_whole_build(
+        qtbot: Any, gated: tuple[Satellite, list[bool]]) -> None:  # noqa: F811
+    sat, gate = gated
+    sync = CountingSync()
+    w = MainWindow(sat, sync, "t")
+    qtbot.addWidget(w, before_close_func=lambda w: [f.revert() for f in w.forms.values()])
+    w.show()
+    qtbot.waitExposed(w)
+    w.select_topic(SITE)
+    qtbot.waitUntil(lambda: w.records.rowCount() == 5)
+    assert sat.applying() == 6
+    for _ in range(3):
+        w.sync_action.trigger()
+    assert sync.now == 0 and sat.applying() == 6  # not built at once
+    assert "applying 6 unsynced edits first" in w.status.currentMessage()
+    assert w.show_conflicts() is None and w.conflicts_dialog is None
+    assert sat.applying() == 6 and "conflicts view opens once" in w.status.currentMessage()
+    # a new record: no unapplied edit touches it
+    w.new_record()
+    key = w.form.key
+    w.form.set_value("name", "Fresh")
+    w.save_action.trigger()
+    rv = sat.record(SITE, key)
+    assert rv is not None and rv.is_pending and (rv.fields or {})["name"] == "Fresh"
+    assert sat.applying() == 6 and not sat.overlay_built()
+    assert sat.status().pending == 7
+    gate[0] = True
+    qtbot.waitUntil(lambda: not w.status.applying.isVisible())
+    assert sync.now == 1  # once, after the steps
+    assert w.conflicts_dialog is not None and w.conflicts_dialog.isVisible()
+    assert sat.status().conflicts == 1  # b's edit collides with the hub's change
+    assert sat.status().pending == 7
