@@ -1092,6 +1092,11 @@ class MainWindow(QMainWindow):
 
     def on_change(self, ch: Change) -> None:
         """Forward a satellite change notice to every model and view."""
+        if not self._apply_timer.isActive() and self.sat.applying():
+            # new edits to apply in steps (File → Import CSV's, session 15), as at start
+            self.status.show_applying(self.sat.applying())
+            self._apply_timer.setInterval(0)
+            self._apply_timer.start()
         # the record shown in a clean form: when the hub deleted it, the removed row moves
         # the selection to its neighbour, which the status bar then says
         form = self.forms.get(self._top)
@@ -1385,6 +1390,7 @@ class MainWindow(QMainWindow):
             self.show_error(f"cannot apply the unsynced edits: {exc}")
             self._apply_timer.setInterval(1000)
             return
+        self._apply_timer.setInterval(0)  # again at once after a failed step
         if not done:
             self.status.show_applying(self.sat.applying())
             return

@@ -260,6 +260,7 @@ class Satellite:
         self._rejects: set[str] = set()    # uids in _open rejected
         # overlay_later: the records the transactions of _qv_todo touch (how many each)
         self._unbuilt: dict[Sig, int] = {}
+        self._todo_known = {}
         self._qv = QueueView()
         self._outbox: dict[str, Trans] | None = None  # uid -> pending trans, queue order
         self._outbox_sigs: set[Sig] | None = set()   # records in it (None: not known)
@@ -1770,6 +1771,9 @@ class Satellite:
     # yet, in queue order, the replica's revision), built at the first use of _qv (see
     # _refresh); with overlay_later (the app) also in steps (build_overlay)
     _qv_todo: tuple[list[Queued], Rev] | None = None
+    # of _qv_todo's transactions, the outcomes a staged import's steps checked (uid -> the
+    # states of its records after it; see QueueView.update's ``known``), taken as they go in
+    _todo_known: dict[str, Mapping[Sig, Mapping[str, Any] | None]]
     _later = False
     # overlay_later: whether the end of the build is still to be told (build_overlay)
     _unsaid = False
@@ -1786,6 +1790,7 @@ class Satellite:
             ups, rev = todo
             self._qview.update(self.replica.read, ups, rev=rev)
             self._unbuilt = {}
+            self._todo_known = {}
         return self._qview
 
     @_qv.setter
@@ -1793,6 +1798,7 @@ class Satellite:
         self._qview = view
         self._qv_todo = None
         self._unbuilt = {}
+        self._todo_known = {}
 
     @property
     def _shown(self) -> Overlay:
@@ -1825,9 +1831,12 @@ class Satellite:
             else:
                 start = time.process_time()
                 n = 0
+                known = self._todo_known
                 while n < len(ups):
                     n += 1
-                    self._qview.update(self.replica.read, ups[n - 1:n], rev=rev)
+                    step = ups[n - 1:n]
+                    kn = {q.uid: known.pop(q.uid) for q in step if q.uid in known}
+                    self._qview.update(self.replica.read, step, rev=rev, known=kn or None)
                     if time.process_time() - start >= budget:
                         break
                 left = self._unbuilt
@@ -1843,6 +1852,7 @@ class Satellite:
                     return False
                 self._qv_todo = None
                 self._unbuilt = {}
+                self._todo_known = {}
         if not self._unsaid:
             return True
         self._unsaid = False
@@ -1925,11 +1935,15 @@ class Satellite:
 
     def _after_pub_many(self, done: Sequence[tuple[Trans, int, bool]],
                         known: Mapping[str, Mapping[Sig, Mapping[str, Any] | None]] | None
-                        = None) -> None:
+                        = None, *, steps: bool = False) -> None:
         """:meth:`_after_pub` of several new transactions ``(trans, seq, auth)`` in queue
         order: one overlay update and one change notice for all (a staged import's 40
         transactions of 500 rows: one refresh of the window, not 40). ``known``: their
-        records' states as :class:`Staged` checked them (see :meth:`QueueView.update`)."""
+        records' states as :class:`Staged` checked them (see :meth:`QueueView.update`).
+        ``steps`` (the app, ``overlay_later``): added to the overlay in steps by
+        :meth:`build_overlay`, as the pending edits at open, their records marked applying
+        meanwhile (session 15: the end of a 50,000-row import checked them on the UI thread
+        at once, seconds under load)."""
         entries = []
         for trans, seq, auth in done:
             e = self._open[trans.uid] = _Open(seq, _PENDING, 0, auth, trans, sigs_of(trans))
@@ -1940,8 +1954,25 @@ class Satellite:
         # moves queued ones (else the import would conflict with the user's own edit)
         if self._advance_bases([e.trans.uid for e in entries], rev):
             known = None  # moved: checked again on their new base
-        self._qv.update(self.replica.read, [e.queued() for e in entries], rev=rev,
-                        known=known)
+        steps = steps and self._later and not self.read_only
+        if steps:
+            todo = self._qv_todo
+            if todo is None:
+                self._qv_todo = todo = ([], rev)
+            if todo[1] != rev:  # cannot be: hub data builds the rest at once (_qv)
+                _ = self._qv
+                self._qv_todo = todo = ([], rev)
+            todo[0].extend(e.queued() for e in entries)
+            left = self._unbuilt
+            for e in entries:
+                for sg in e.sigs:
+                    left[sg] = left.get(sg, 0) + 1
+            if known:
+                self._todo_known.update(known)
+            self._unsaid = True
+        else:
+            self._qv.update(self.replica.read, [e.queued() for e in entries], rev=rev,
+                            known=known)
         recs: dict[str, set[str]] = {}
         for e in entries:
             trans = e.trans
@@ -1957,7 +1988,8 @@ class Satellite:
                     self._outbox_cut = True
             for a in trans.acts:
                 recs.setdefault(a.top, set()).add(a.key)
-        if any(e.trans.uid in self._ov.conflicts for e in entries):
+        # building in steps: the last step stores the local conflict marks (build_overlay)
+        if not steps and any(e.trans.uid in self._ov.conflicts for e in entries):
             self._store_marks()
         self._notify(Change(records={t: frozenset(k) for t, k in recs.items()}, status=True,
                             receipts=True))
@@ -2393,6 +2425,9 @@ class Staged:
         self._states: dict[str, Mapping[Sig, Mapping[str, Any] | None]] = {}
         self._on = (sat._qv.generation, sat.rev())
         self.closed = False
+        # the app (``overlay_later``): the commit adds them to the overlay in steps
+        # (:meth:`Satellite.build_overlay`), not at once on its UI thread (session 15)
+        self.steps = sat._later
 
     def __len__(self) -> int:
         return len(self._done)
@@ -2440,7 +2475,7 @@ class Staged:
         self._done = []
         if done:
             same = (sat._qv.generation, sat.rev()) == self._on
-            sat._after_pub_many(done, known=self._states if same else None)
+            sat._after_pub_many(done, known=self._states if same else None, steps=self.steps)
         self._states = {}
         return [t.uid for t, _, _ in done]
 

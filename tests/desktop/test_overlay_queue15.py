@@ -9,6 +9,7 @@ Real widgets (offscreen), a real satellite (SQLite files); the build held by the
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from core.satellite.satellite import Satellite
@@ -63,3 +64,34 @@ def test_sync_now_the_conflicts_view_and_a_save_elsewhere_wait_for_no_whole_buil
     assert w.conflicts_dialog is not None and w.conflicts_dialog.isVisible()
     assert sat.status().conflicts == 1  # b's edit collides with the hub's change
     assert sat.status().pending == 7
+
+
+def test_an_imports_edits_are_applied_in_steps_after_its_commit(
+        qtbot: Any, gated: tuple[Satellite, list[bool]], tmp_path: Path) -> None:  # noqa: F811
+    """File → Import CSV: its transactions are added to what the window shows in steps
+    after the commit, as at start ("Applying N unsynced edits…"), not at once."""
+    sat, gate = gated
+    w = MainWindow(sat, CountingSync(), "t")
+    qtbot.addWidget(w, before_close_func=lambda w: [f.revert() for f in w.forms.values()])
+    w.show()
+    qtbot.waitExposed(w)
+    w.select_topic(SITE)
+    qtbot.waitUntil(lambda: w.records.rowCount() == 5)
+    sheet = tmp_path / "new.csv"
+    sheet.write_text("key,name\nx1,Imported one\nx2,Imported two\n", encoding="utf-8")
+    done: list[bool] = []
+    job = w.import_csv(str(sheet))  # builds the rest of the start's edits (whole) first
+    assert job is not None
+    job.finished.connect(lambda ok, _t, _x: done.append(ok))
+    qtbot.waitUntil(lambda: bool(done))
+    assert done == [True] and sat.status().pending == 7
+    assert sat.applying() == 1 and w.status.applying.isVisible()
+    assert w.status.applying.text() == "Applying 1 unsynced edit…"
+    x1 = sat.record(SITE, "x1")
+    assert x1 is None or x1.applying
+    gate[0] = True
+    qtbot.waitUntil(lambda: not w.status.applying.isVisible())
+    assert sat.applying() == 0
+    qtbot.waitUntil(lambda: w.records.rowCount() == 7)
+    rv = sat.record(SITE, "x1")
+    assert rv is not None and not rv.applying and (rv.fields or {})["name"] == "Imported one"
