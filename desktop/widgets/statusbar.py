@@ -135,6 +135,16 @@ class SyncStatusBar(QStatusBar):
         self.progress.setMaximumWidth(260)
         self.progress.hide()
         self.meter = CatchupMeter()
+        # an upload (edits going out): [edits when it began (plus any saved since), pending
+        # at the last status, clock time pending last moved]; None: none
+        self._up: list[float] | None = None
+        self._last_st = SatStatus()
+        # after the hub answered every edit sent, the bar stays while they come back as the
+        # hub's events (pending falls); this re-checks once they stopped coming
+        self._up_timer = QTimer(self)
+        self._up_timer.setSingleShot(True)
+        self._up_timer.timeout.connect(lambda: self._show_progress(self._last_st,
+                                                                   time.monotonic()))
         self.offline = QToolButton()
         self.offline.setText("Work offline")
         self.offline.setCheckable(True)
@@ -279,26 +289,62 @@ class SyncStatusBar(QStatusBar):
         self.error.setToolTip(f"{err}\n\nClick for the whole text ({ERROR_KEY})" if err else "")
         self.details.setVisible(bool(err))
 
+    UPLOAD_SETTLE_S = 3.0
+    """After the hub answered every edit sent, how long the upload's bar waits for pending to
+    fall further (the answered edits coming back as the hub's events) before it goes."""
+
     def _show_progress(self, st: SatStatus, now: float) -> None:
+        self._last_st = st
         if not self.meter.update(st, now) or not (st.progress[0] or st.progress[1]):
-            answered, total = st.sending
-            if not total:
+            if not self._show_upload(st, now):
                 self.progress.hide()
-                return
-            # no catch-up running: the bar shows the edits going out (user review 13, F6)
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(round(answered * 1000 / total))
-            self.progress.setFormat(f"Sending {answered:,} of {total:,} edits")
-            self.progress.setTextVisible(True)
-            self.progress.setToolTip(f"sending: {answered:,} of {total:,} edits answered by "
-                                     "the hub")
-            self.progress.show()
             return
         m = self.meter
         # a busy bar (range 0, 0) draws no text: until a share is known the bar stays empty
         self.progress.setRange(0, 1000)
         self.progress.setValue(round((m.fraction or 0.0) * 1000))
-        self.progress.setFormat(m.text())
+        # the short text in the bar (session 15: "52,000 of 100,000 events, 6,295/s, about
+        # 8 s left" wrapped on two lines in its 200 px, cut), the whole one in its tooltip
+        self.progress.setFormat(m.short())
         self.progress.setTextVisible(True)
         self.progress.setToolTip(m.detail(st))
         self.progress.show()
+
+    def _show_upload(self, st: SatStatus, now: float) -> bool:
+        """The bar of edits going out (no catch-up running; user review 13, F6), by the edits
+        synced (the pending count falling: an edit is pending until the hub's copy of it is
+        here), not by the hub's answers, which run ahead (session 15: "Sending 2,800 of
+        3,000" at 93% while 1,900 were pending, and the bar gone with 200 left). Shown from
+        the first edit sent until pending is 0, the connection ends, or pending stopped
+        falling :attr:`UPLOAD_SETTLE_S` after every edit sent was answered. True: shown."""
+        answered, total = st.sending
+        up = self._up
+        if up is None:
+            if not total or not st.online:
+                return False
+            up = self._up = [float(st.pending), float(st.pending), now]
+        base, prev, moved = up
+        if st.pending > prev:
+            base += st.pending - prev  # saved meanwhile: part of what goes out
+        if st.pending != prev:
+            moved = now
+        self._up = up = [base, float(st.pending), moved]
+        if (st.pending == 0 or not st.online or base <= 0
+                or (not total and now - moved >= self.UPLOAD_SETTLE_S)):
+            self._up = None
+            self._up_timer.stop()
+            return False
+        if not total:
+            self._up_timer.start(int((self.UPLOAD_SETTLE_S - (now - moved)) * 1000) + 50)
+        done = int(base) - st.pending
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(round(done * 1000 / base))
+        self.progress.setFormat(f"{done:,} of {int(base):,} edits synced")
+        self.progress.setTextVisible(True)
+        self.progress.setToolTip(
+            f"Sending edits: {done:,} of {int(base):,} synced (the hub's copy is here); "
+            + (f"the hub answered {answered:,} of the {total:,} sent or to send on this "
+               "connection" if total else "the hub answered every one sent: the rest are "
+               "confirmed as the hub's copies arrive"))
+        self.progress.show()
+        return True
