@@ -10,6 +10,7 @@ and conflict counts and the revision were gone exactly when the user looked."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon, QMouseEvent
@@ -63,11 +64,38 @@ class _ClickLabel(ElidedLabel):
 
 class _Bar(QProgressBar):
     """The catch-up / sending bar: 200 px where there is room, down to 120 px in a narrow
-    window (a fixed 200 px minimum widened the window by it after each save online)."""
+    window (a fixed 200 px minimum widened the window by it after each save online); wide
+    enough for its text where there is room, up to 340 px, and a shorter text when it does
+    not fit (:meth:`set_texts`; session 15: the text wrapped on two or three lines, cut)."""
+
+    _long = ""
+    _short = ""
+
+    def set_texts(self, long: str, short: str) -> None:
+        """Show ``long`` when it fits the bar's width, else ``short``."""
+        self._long, self._short = long, short
+        self._fit()
+        self.updateGeometry()
+
+    def full_text(self) -> str:
+        """The whole text (shown when it fits, else the short one)."""
+        return self._long or self.text()
+
+    def _fit(self) -> None:
+        fits = self.fontMetrics().horizontalAdvance(self._long) + 16 <= self.width()
+        self.setFormat(self._long if fits or not self._short else self._short)
+
+    def resizeEvent(self, ev: Any) -> None:
+        super().resizeEvent(ev)
+        if self._long:
+            self._fit()
 
     def sizeHint(self) -> QSize:
+        # wide enough for its text where there is room (session 15: "55,000 of 100,000
+        # events · 3 s left" wrapped on two lines in 200 px, cut at both)
         hint = super().sizeHint()
-        return QSize(max(hint.width(), 200), hint.height())
+        text = self.fontMetrics().horizontalAdvance(self._long) + 24 if self._long else 0
+        return QSize(max(hint.width(), 200, min(text, 340)), hint.height())
 
     def minimumSizeHint(self) -> QSize:
         return QSize(120, super().minimumSizeHint().height())
@@ -132,7 +160,7 @@ class SyncStatusBar(QStatusBar):
         self.details.clicked.connect(self.error_clicked)
         self.details.hide()
         self.progress = _Bar()
-        self.progress.setMaximumWidth(260)
+        self.progress.setMaximumWidth(340)
         self.progress.hide()
         self.meter = CatchupMeter()
         # an upload (edits going out): [edits when it began (plus any saved since), pending
@@ -305,7 +333,7 @@ class SyncStatusBar(QStatusBar):
         self.progress.setValue(round((m.fraction or 0.0) * 1000))
         # the short text in the bar (session 15: "52,000 of 100,000 events, 6,295/s, about
         # 8 s left" wrapped on two lines in its 200 px, cut), the whole one in its tooltip
-        self.progress.setFormat(m.short())
+        self.progress.set_texts(m.short(), m.shortest())
         self.progress.setTextVisible(True)
         self.progress.setToolTip(m.detail(st))
         self.progress.show()
@@ -339,7 +367,8 @@ class SyncStatusBar(QStatusBar):
         done = int(base) - st.pending
         self.progress.setRange(0, 1000)
         self.progress.setValue(round(done * 1000 / base))
-        self.progress.setFormat(f"{done:,} of {int(base):,} edits synced")
+        self.progress.set_texts(f"{done:,} of {int(base):,} edits synced",
+                                f"{done * 100 // int(base)}% synced")
         self.progress.setTextVisible(True)
         self.progress.setToolTip(
             f"Sending edits: {done:,} of {int(base):,} synced (the hub's copy is here); "
