@@ -1853,6 +1853,10 @@ class Satellite:
                 self._qv_todo = None
                 self._unbuilt = {}
                 self._todo_known = {}
+                # edits held back from the outbox while applied (an import's): sent now
+                self._outbox = self._outbox_list = None
+                if self.on_local is not None:
+                    self.on_local()
         if not self._unsaid:
             return True
         self._unsaid = False
@@ -1944,6 +1948,9 @@ class Satellite:
         :meth:`build_overlay`, as the pending edits at open, their records marked applying
         meanwhile (session 15: the end of a 50,000-row import checked them on the UI thread
         at once, seconds under load)."""
+        steps = steps and self._later and not self.read_only
+        if steps:
+            self.outbox()  # computed without them (held back below until applied)
         entries = []
         for trans, seq, auth in done:
             e = self._open[trans.uid] = _Open(seq, _PENDING, 0, auth, trans, sigs_of(trans))
@@ -1954,7 +1961,6 @@ class Satellite:
         # moves queued ones (else the import would conflict with the user's own edit)
         if self._advance_bases([e.trans.uid for e in entries], rev):
             known = None  # moved: checked again on their new base
-        steps = steps and self._later and not self.read_only
         if steps:
             todo = self._qv_todo
             if todo is None:
@@ -1974,9 +1980,14 @@ class Satellite:
             self._qv.update(self.replica.read, [e.queued() for e in entries], rev=rev,
                             known=known)
         recs: dict[str, set[str]] = {}
+        if steps and self._outbox is not None:
+            # not sent before they are applied to the overlay: the hub's answer would build
+            # the rest at once (the stall the steps avoid); the outbox is computed again at
+            # the steps' end (build_overlay), or at the next change of it, with them
+            self._outbox_cut = True
         for e in entries:
             trans = e.trans
-            if self._outbox is not None and not self._outbox_cut:
+            if not steps and self._outbox is not None and not self._outbox_cut:
                 if self._outbox_sigs is None:
                     self._outbox_sigs = {sg for u in (*self._outbox, *self._accepted)
                                          for sg in self._open[u].sigs}

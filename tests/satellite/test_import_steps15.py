@@ -81,3 +81,29 @@ def test_an_imports_transactions_are_added_in_steps_after_its_commit(
         assert rd.status().conflicts == len(want_conflicts)
     finally:
         rd.close()
+
+
+def test_an_imports_transactions_are_sent_once_applied(tmp_path: Path, project: Project) -> None:
+    """Not in the outbox before they are applied (the hub's answer would build them at once,
+    the stall the steps avoid); once applied the sync client is woken and they go."""
+    w = Satellite(tmp_path, project)
+    w.pub([Action(SITE, "x", Cmd.NEW, {"name": "X"})])
+    w.close()
+    sat = Satellite(tmp_path, project, overlay_later=True)
+    try:
+        assert sat.build_overlay(whole=True)
+        woken: list[bool] = []
+        sat.on_local = lambda: woken.append(True)  # as the sync client sets it
+        before = [t.uid for t in sat.outbox()]
+        st = sat.staged()
+        st.add([Action(SITE, "s1", Cmd.NEW, {"name": "S1"})])
+        st.add([Action(SITE, "s2", Cmd.NEW, {"name": "S2"})])
+        uids = st.commit()
+        assert [t.uid for t in sat.outbox()] == before and len(before) == 1
+        woken.clear()
+        while not sat.build_overlay(0.0):
+            pass
+        assert woken
+        assert [t.uid for t in sat.outbox()] == [*before, *uids]
+    finally:
+        sat.close()
