@@ -365,7 +365,8 @@ class RecordTableModel(QAbstractTableModel):
         ksort = self._ksort
 
         def work() -> None:
-            res: tuple[list[str], dict[str, RecordView]] | BaseException | None
+            res: (tuple[list[str], list[Any] | None, dict[str, RecordView]] | BaseException
+                  | None)
             try:
                 keys, vals = _read_rows(sat, top, fields, q, snap, stale)
                 # the records of the pending edits read and placed here too, not on the UI
@@ -381,7 +382,8 @@ class RecordTableModel(QAbstractTableModel):
         threading.Thread(target=work, name="outpost-rows", daemon=True).start()
 
     def _on_read(self, msg: tuple[int, _Query, frozenset[str],
-                                  tuple[list[str], dict[str, RecordView]] | Exception]) -> None:
+                                  tuple[list[str], list[Any] | None, dict[str, RecordView]]
+                                  | Exception]) -> None:
         gen, q, snap, res = msg
         if gen != self._read_gen or not self._reading:
             return  # superseded by a later read
@@ -392,14 +394,18 @@ class RecordTableModel(QAbstractTableModel):
             self._show(q, frozenset(), keys, vals)
             return
         self._reading = False
-        keys, views = res
+        keys, vals, views = res
         # records a pending edit changed since the read started: they are in ``keys`` as the
-        # replica has them; taken out, then placed as a live change is (few: an edit's)
+        # replica has them; taken out and placed here (few: the user's edits meanwhile)
         extra = self._sat.overlaid(self._top) - snap
-        keys = _without(keys, extra)
+        if extra:
+            vals = _without_vals(keys, vals, extra)
+            keys = _without(keys, extra)
+            keys, vals, more = _merged(self._sat, self._top, self._fields, q, extra, keys,
+                                       vals, self._ksort)
+            views.update(more)
         self._show(q, snap, keys, None, views)
         during, self._during = self._during, set()
-        during |= extra
         if not self._reload_timer.isActive():  # else it reads everything again anyway
             for key in sorted(during):
                 self._apply_key(key)
@@ -418,8 +424,8 @@ class RecordTableModel(QAbstractTableModel):
             if extra:
                 vals = _without_vals(keys, vals, extra)
                 keys = _without(keys, extra)
-            keys, views = _merged(self._sat, self._top, self._fields, q, cur | snap, keys,
-                                  vals, self._ksort)
+            keys, _, views = _merged(self._sat, self._top, self._fields, q, cur | snap, keys,
+                                     vals, self._ksort)
         self._cache.update(views)
         if not q.filter:
             self._size = len(keys)
@@ -791,44 +797,58 @@ def _without_vals(keys: list[str], vals: list[Any] | None,
 
 def _merged(sat: SatelliteAPI, top: str, fields: tuple[Field, ...], q: _Query,
             pend: frozenset[str], keys: list[str], vals: list[Any] | None,
-            ksort: Callable[[str], Any]) -> tuple[list[str], dict[str, RecordView]]:
+            ksort: Callable[[str], Any],
+            ) -> tuple[list[str], list[Any] | None, dict[str, RecordView]]:
     """The rows ``keys`` read for ``q`` (without the records ``pend``; their sort values
     ``vals`` when ordered by a field) with the records ``pend`` placed in as they are now
-    (read in one call: one replica read, not one each), and the views of those shown. Runs
-    on any thread (the worker's read, session 15, or the UI thread's)."""
+    (read in one call: one replica read, not one each): the keys, their sort values (when
+    ``vals`` were given) and the views of the records placed. Runs on any thread (the
+    worker's read, session 15, or the UI thread's)."""
     f = fields[q.col] if q.col >= 0 else None
     picked: list[tuple[tuple[int, int, Any, str], str]] = []
     views = sat.records_of(top, sorted(pend)) if pend else {}
     shown: dict[str, RecordView] = {}
+    raw: dict[str, Any] = {}
     for k, rv in views.items():
         if rv.fields is None or not _matches(fields, q.filter, rv):
             continue
         shown[k] = rv
-        picked.append((_okey(f, rv, k, ksort), k))
+        ok = _okey(f, rv, k, ksort)
+        picked.append((ok, k))
+        if f is not None and vals is not None:
+            raw[k] = order.sort_value(f, (rv.fields or {}).get(f.name))
     if not picked:
-        return keys, shown
+        return keys, vals, shown
+
+    def at(i: int) -> tuple[int, int, Any, str]:
+        return _okey_raw(f, vals, keys, i, ksort)
+
     if len(picked) > MERGE_WALK:
-        return _walk(keys, picked, q.desc, lambda i: _okey_raw(f, vals, keys, i, ksort)), shown
-    ins: list[tuple[int, tuple[int, int, Any, str], str]] = []
-    for ok, k in picked:
-        pos = _position(len(keys), ok, q.desc, lambda i: _okey_raw(f, vals, keys, i, ksort))
-        ins.append((pos, ok, k))
+        out = _walk(keys, picked, q.desc, at)
+    else:
+        ins: list[tuple[int, tuple[int, int, Any, str], str]] = []
+        for ok, k in picked:
+            ins.append((_position(len(keys), ok, q.desc, at), ok, k))
 
-    def cmp(a: tuple[int, tuple[int, int, Any, str], str],
-            b: tuple[int, tuple[int, int, Any, str], str]) -> int:
-        if a[0] != b[0]:
-            return a[0] - b[0]
-        return -1 if order.before(a[1], b[1], q.desc) else 1
+        def cmp(a: tuple[int, tuple[int, int, Any, str], str],
+                b: tuple[int, tuple[int, int, Any, str], str]) -> int:
+            if a[0] != b[0]:
+                return a[0] - b[0]
+            return -1 if order.before(a[1], b[1], q.desc) else 1
 
-    ins.sort(key=functools.cmp_to_key(cmp))
-    out: list[str] = []
-    prev = 0
-    for pos, _, k in ins:
-        out.extend(keys[prev:pos])
-        out.append(k)
-        prev = pos
-    out.extend(keys[prev:])
-    return out, shown
+        ins.sort(key=functools.cmp_to_key(cmp))
+        out = []
+        prev = 0
+        for pos, _, k in ins:
+            out.extend(keys[prev:pos])
+            out.append(k)
+            prev = pos
+        out.extend(keys[prev:])
+    if vals is None or f is None:
+        return out, None, shown
+    have = dict(zip(keys, vals, strict=True))
+    have.update(raw)
+    return out, [have[k] for k in out], shown
 
 
 MERGE_WALK = 256

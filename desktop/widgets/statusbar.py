@@ -343,12 +343,13 @@ class SyncStatusBar(QStatusBar):
         synced (the pending count falling: an edit is pending until the hub's copy of it is
         here), not by the hub's answers, which run ahead (session 15: "Sending 2,800 of
         3,000" at 93% while 1,900 were pending, and the bar gone with 200 left). Shown from
-        the first edit sent until pending is 0, the connection ends, or pending stopped
-        falling :attr:`UPLOAD_SETTLE_S` after every edit sent was answered. True: shown."""
+        the first edit sent until pending is 0, or, once no edit waits for an answer (the
+        connection ended, or every one sent was answered), offline or pending stopped falling
+        for :attr:`UPLOAD_SETTLE_S`. True: shown."""
         answered, total = st.sending
         up = self._up
         if up is None:
-            if not total or not st.online:
+            if not total:
                 return False
             up = self._up = [float(st.pending), float(st.pending), now]
         base, prev, moved = up
@@ -357,8 +358,8 @@ class SyncStatusBar(QStatusBar):
         if st.pending != prev:
             moved = now
         self._up = up = [base, float(st.pending), moved]
-        if (st.pending == 0 or not st.online or base <= 0
-                or (not total and now - moved >= self.UPLOAD_SETTLE_S)):
+        if (st.pending == 0 or base <= 0
+                or (not total and (not st.online or now - moved >= self.UPLOAD_SETTLE_S))):
             self._up = None
             self._up_timer.stop()
             return False

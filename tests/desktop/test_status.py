@@ -286,7 +286,7 @@ def test_edits_going_out_show_in_the_bar_and_beside_the_pending_count(qtbot: Any
     # the connection lost: gone at once
     bar.show_status(SatStatus(online=True, pending=5, sending=(1, 5)), now=20.0)
     assert bar.progress.isVisible()
-    bar.show_status(SatStatus(online=False, pending=5), now=20.5)
+    bar.show_status(SatStatus(online=False, pending=5), now=20.5)  # sending (0, 0)
     assert not bar.progress.isVisible()
 
 
