@@ -1775,6 +1775,8 @@ class Satellite:
     # states of its records after it; see QueueView.update's ``known``), taken as they go in
     _todo_known: dict[str, Mapping[Sig, Mapping[str, Any] | None]]
     _later = False
+    # overlay_later: edits left out of the outbox until the steps end (build_overlay)
+    _held = False
     # overlay_later: whether the end of the build is still to be told (build_overlay)
     _unsaid = False
 
@@ -1853,10 +1855,14 @@ class Satellite:
                 self._qv_todo = None
                 self._unbuilt = {}
                 self._todo_known = {}
-                # edits held back from the outbox while applied (an import's): sent now
-                self._outbox = self._outbox_list = None
-                if self.on_local is not None:
-                    self.on_local()
+        if self._held:
+            # edits held back from the outbox while applied (an import's, a save during
+            # the steps): sent now (also when something built the rest at once meanwhile:
+            # the window calls this until it says True)
+            self._held = False
+            self._outbox = self._outbox_list = None
+            if self.on_local is not None:
+                self.on_local()
         if not self._unsaid:
             return True
         self._unsaid = False
@@ -1916,12 +1922,18 @@ class Satellite:
     def _after_pub(self, trans: Trans, seq: int, also: Sequence[Action] = (), *,
                    into: QueueView | None = None) -> None:
         # extend the overlay with the new transaction only: O(its records), not a rebase;
-        # ``into``: the overlay built so far (pub while building it in steps)
+        # ``into``: the overlay built so far (pub while building it in steps): not sent
+        # before the steps end (the hub's answer would build the rest at once; an import's
+        # steps run while the sync does), as an import's transactions (_after_pub_many)
+        if into is not None:
+            self.outbox()  # computed without it
         e = _Open(seq, _PENDING, 0, self._is_auth(trans), trans, sigs_of(trans))
         self._open[trans.uid] = e
         (into if into is not None else self._qv).update(self.replica.read, [e.queued()],
                                                         rev=self.replica.rev())
-        if self._outbox is not None and not self._outbox_cut:
+        if into is not None:
+            self._outbox_cut = self._held = True
+        elif self._outbox is not None and not self._outbox_cut:
             sigs = sigs_of(trans)
             if self._outbox_sigs is None:
                 self._outbox_sigs = {sg for u in (*self._outbox, *self._accepted)
@@ -1980,11 +1992,11 @@ class Satellite:
             self._qv.update(self.replica.read, [e.queued() for e in entries], rev=rev,
                             known=known)
         recs: dict[str, set[str]] = {}
-        if steps and self._outbox is not None:
+        if steps:
             # not sent before they are applied to the overlay: the hub's answer would build
             # the rest at once (the stall the steps avoid); the outbox is computed again at
             # the steps' end (build_overlay), or at the next change of it, with them
-            self._outbox_cut = True
+            self._outbox_cut = self._held = True
         for e in entries:
             trans = e.trans
             if not steps and self._outbox is not None and not self._outbox_cut:

@@ -107,3 +107,28 @@ def test_an_imports_transactions_are_sent_once_applied(tmp_path: Path, project: 
         assert [t.uid for t in sat.outbox()] == [*before, *uids]
     finally:
         sat.close()
+
+
+def test_a_save_during_the_steps_and_a_whole_build_release_what_was_held(
+        tmp_path: Path, project: Project) -> None:
+    """A save during the steps is held too; when something builds the rest at once (an
+    export, a resolve), the window's next call of build_overlay releases them all."""
+    w = Satellite(tmp_path, project)
+    w.pub([Action(SITE, "x", Cmd.NEW, {"name": "X"})])
+    w.close()
+    sat = Satellite(tmp_path, project, overlay_later=True)
+    try:
+        assert sat.build_overlay(whole=True)
+        woken: list[bool] = []
+        sat.on_local = lambda: woken.append(True)
+        st = sat.staged()
+        st.add([Action(SITE, "s1", Cmd.NEW, {"name": "S1"})])
+        st.add([Action(SITE, "s2", Cmd.NEW, {"name": "S2"})])
+        uids = st.commit()
+        saved = sat.pub([Action(SITE, "y", Cmd.NEW, {"name": "Y"})])  # during the steps
+        assert sat.applying() == 2 and len(sat.outbox()) == 1
+        sat.build_overlay(whole=True)  # e.g. File → Export: the rest at once
+        assert sat.applying() == 0 and woken
+        assert [t.uid for t in sat.outbox()][1:] == [*uids, saved]
+    finally:
+        sat.close()
