@@ -401,9 +401,10 @@ class RecordTableModel(QAbstractTableModel):
         if extra:
             vals = _without_vals(keys, vals, extra)
             keys = _without(keys, extra)
-            keys, vals, more = _merged(self._sat, self._top, self._fields, q, extra, keys,
-                                       vals, self._ksort)
-            views.update(more)
+            if not self._reload_timer.isActive():  # else the reload reads them (an import's)
+                keys, vals, more = _merged(self._sat, self._top, self._fields, q, extra, keys,
+                                           vals, self._ksort)
+                views.update(more)
         self._show(q, snap, keys, None, views)
         during, self._during = self._during, set()
         if not self._reload_timer.isActive():  # else it reads everything again anyway

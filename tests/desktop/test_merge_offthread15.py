@@ -15,6 +15,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from core.model import Action, Cmd
+from core.satellite.api import Change
 from core.satellite.satellite import Satellite
 from core.schema import Project
 from desktop.models import records as records_model
@@ -114,5 +115,43 @@ def test_the_threaded_read_still_walks_many(
         m._start(threaded=True)
         qtbot.waitUntil(lambda: not m.busy)
         assert list(m._keys) == here and len(here) == 40
+    finally:
+        sat.close()
+
+
+def test_a_big_change_during_the_read_is_left_to_the_reload(
+        qtbot: Any, tmp_path: Path, project: Project,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An import committed while the worker reads (over 500 records: the reload timer
+    starts): its records are not read and placed on the UI thread when the read ends (the
+    stall the worker avoids); the reload after it shows them all."""
+    sat = Satellite(tmp_path, project)
+    try:
+        for i in range(20):
+            _hub_change(sat, 1000 + i, i + 1, f"k{i:03d}", Cmd.NEW, {"name": f"N{i:02d}"})
+        m = RecordTableModel(sat, SITE)
+        m.reload()
+        gate = threading.Event()
+        real = sat.records_of
+        ui = threading.get_ident()
+        on_ui: list[int] = []
+
+        def records_of(top: str, keys: Any) -> Any:
+            keys = list(keys)
+            if threading.get_ident() != ui:
+                assert gate.wait(10)
+            elif len(keys) > 100:
+                on_ui.append(len(keys))
+            return real(top, keys)
+
+        monkeypatch.setattr(sat, "records_of", records_of)
+        m._start(threaded=True)
+        sat.pub_many(([Action(SITE, f"b{i:04d}", Cmd.NEW, {"name": f"B{i}"})], None)
+                     for i in range(600))
+        m.on_change(Change(records={SITE: frozenset(f"b{i:04d}" for i in range(600))}))
+        gate.set()
+        qtbot.waitUntil(lambda: not m.busy)
+        assert on_ui == []
+        qtbot.waitUntil(lambda: not m.reloading and m.total() == 620, timeout=10_000)
     finally:
         sat.close()
