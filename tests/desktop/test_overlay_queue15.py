@@ -95,3 +95,31 @@ def test_an_imports_edits_are_applied_in_steps_after_its_commit(
     qtbot.waitUntil(lambda: w.records.rowCount() == 7)
     rv = sat.record(SITE, "x1")
     assert rv is not None and not rv.applying and (rv.fields or {})["name"] == "Imported one"
+
+
+def test_a_failed_step_is_tried_again_after_a_second_then_at_full_speed(
+        qtbot: Any, gated: tuple[Satellite, list[bool]]) -> None:  # noqa: F811
+    """A step that failed (the replica unreadable a moment) is said and tried again a second
+    later; once one succeeds the steps go on at every turn of the event loop (before, they
+    stayed one a second for the rest of the build)."""
+    from core.errors import StorageError
+
+    sat, gate = gated
+    w = MainWindow(sat, CountingSync(), "t")
+    qtbot.addWidget(w, before_close_func=lambda w: [f.revert() for f in w.forms.values()])
+    real = sat.build_overlay
+    fails = [1]
+
+    def build(budget: float = 0.05, *, whole: bool = False) -> bool:
+        if fails[0]:
+            fails[0] -= 1
+            raise StorageError("database is locked")
+        return real(budget, whole=whole)
+
+    sat.build_overlay = build  # type: ignore[method-assign]
+    w._apply_step()
+    assert w._apply_timer.interval() == 1000 and "cannot apply" in w.status.currentMessage()
+    w._apply_timer.stop()  # the next step by hand
+    gate[0] = False
+    w._apply_step()  # succeeds (the gate holds the build: not done yet)
+    assert w._apply_timer.interval() == 0
