@@ -1917,7 +1917,9 @@ class Satellite:
         """Whether the app is building the overlay in steps (``overlay_later``, not whole
         yet): :meth:`pub` then adds a save of records no unapplied edit touches to what is
         built (it refuses one of such records: :meth:`_refuse_applying`)."""
-        return self._later and self._qv_todo is not None and not self.read_only
+        # an empty todo (a queue empty at open) is no build: the window runs no steps that
+        # would release what a save held back (the app on a daql hub sent nothing)
+        return self._later and bool(self._qv_todo and self._qv_todo[0]) and not self.read_only
 
     def _after_pub(self, trans: Trans, seq: int, also: Sequence[Action] = (), *,
                    into: QueueView | None = None) -> None:

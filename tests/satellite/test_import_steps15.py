@@ -132,3 +132,17 @@ def test_a_save_during_the_steps_and_a_whole_build_release_what_was_held(
         assert [t.uid for t in sat.outbox()][1:] == [*uids, saved]
     finally:
         sat.close()
+
+
+def test_a_save_on_a_queue_empty_at_open_goes_to_the_outbox_at_once(
+        tmp_path: Path, project: Project) -> None:
+    """Nothing to apply at open (an empty queue): a save is no save during the steps, so it
+    is not held (the window runs no steps to release it: the app on a daql hub sent none)."""
+    Satellite(tmp_path, project).close()
+    sat = Satellite(tmp_path, project, overlay_later=True)
+    try:
+        assert sat.applying() == 0
+        uid = sat.pub([Action(SITE, "y", Cmd.NEW, {"name": "Y"})])
+        assert [t.uid for t in sat.outbox()] == [uid]
+    finally:
+        sat.close()
