@@ -20,7 +20,7 @@ from core.satellite.config import DataDir
 from core.satellite.machine import carry_conflicts
 from core.satellite.satellite import Satellite
 from desktop.format import plural
-from desktop.headless import _read
+from desktop.headless import read_settled
 
 __all__ = ["add_carry", "cmd_carry"]
 
@@ -107,7 +107,7 @@ def cmd_carry(args: argparse.Namespace) -> int:
 
         # read again while a process that has OLD_DIR open commits meanwhile, as every read
         # command does (at most three times, then a note)
-        plan, left = _read(args, read, old_dd)
+        plan, left = read_settled(args, read, old_dd)
         if not plan.invalid and not args.dry_run:
             new.carry_in([(i.trans, i.resolves, i.err, i.conflicts) for i in plan.items])
         rev = new.rev()

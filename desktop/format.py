@@ -264,6 +264,22 @@ class CatchupMeter:
         rate = f", {self.rate:,.0f}/s" if self.rate else ""
         return f"{self.done:,}{of} event{'' if self.done == 1 and not of else 's'}{rate}{left}"
 
+    def short(self) -> str:
+        """``12,000 of 100,000 events · 26 s left``: :meth:`text` without the rate, for the
+        status bar's narrow progress bar (the whole text is in its tooltip)."""
+        if self.total > self.done:
+            left = (f" · {_duration((self.total - self.done) / self.rate)} left"
+                    if self.rate else "")
+            return f"{self.done:,} of {self.total:,} events{left}"
+        return f"{self.done:,} event{'' if self.done == 1 else 's'}"
+
+    def shortest(self) -> str:
+        """``12% · 26 s left``: for a bar too narrow for :meth:`short` (its share done)."""
+        pct = f"{int((self.fraction or 0.0) * 100)}%"
+        if self.total > self.done and self.rate:
+            return f"{pct} · {_duration((self.total - self.done) / self.rate)} left"
+        return pct
+
     def detail(self, st: Any) -> str:
         """The line for a tooltip or a terminal: events, rate, and the revision reached."""
         where = (f"; stored up to {readable_rev(st.rev)}, the hub is at "

@@ -377,8 +377,8 @@ of CPU (100 pending transactions of 500 rows) now that the overlay is built only
 commands that show records."""
 
 
-def _read(args: argparse.Namespace, read: Callable[[Satellite], T],
-          data: DataDir | None = None) -> T:
+def read_settled(args: argparse.Namespace, read: Callable[[Satellite], T],
+                 data: DataDir | None = None) -> T:
     """``read(sat)`` for a command that only reads: the satellite opened read-only, without
     the lock, so it works while the app or `outpost sync` has the directory open, and changes
     nothing. Read again when that process committed meanwhile (a reply stored between two
@@ -1066,7 +1066,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
                             for r in sat.lost_by_hub()]
         return d
 
-    d = _read(args, read)
+    d = read_settled(args, read)
     _out(args, d, "\n".join(f"{k}: {_status_text(k, v)}" for k, v in d.items()))
     return 0
 
@@ -1165,7 +1165,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
                                   f"`outpost show {args.topic}` for the keys")
         return [rv], lost
 
-    views, lost = _read(args, read)
+    views, lost = read_settled(args, read)
     # "lost by hub": a change the hub accepted and lacks since its file was rolled back
     # (session 15; `outpost status` names the edits, `carry --accepted` keeps them)
     rows = [{"key": v.key, "state": "conflict" if v.conflict else
@@ -1191,7 +1191,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
                                   f"`outpost show {args.topic}` for the keys")
         return hist, history_notes(sat, args.topic, key, hist)
 
-    hist, notes = _read(args, read)
+    hist, notes = read_settled(args, read)
     # what the history says beside a change (an edit settled by itself, the user's own
     # resolution): session 14, said only by `outpost conflicts` and the audit before
     rows: list[dict[str, Any]] = [
@@ -1256,7 +1256,7 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
         # said, not asked, with what was sent of them (their resolution's receipt)
         return list(latest_settled(sat, _SETTLED_SHOWN))
 
-    seen, recs, own, why, aside, arrived, settled = _read(args, words)
+    seen, recs, own, why, aside, arrived, settled = read_settled(args, words)
     said = {r.uid: aside.get(r.uid) or explain(r, own=own, last=last_changes(fields))
             + since_sentences(fields) for r, fields in recs}
     for r, _ in recs:
@@ -3132,7 +3132,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     # the revision first, then the records: a record read after a change arrived is newer
     # than _rev, which an import takes as the user's value only where it differs from both
     # (an older _rev errs on the safe side: a conflict, never an overwrite)
-    model, rev, views = _read(args, lambda sat: (sat.project.model(args.topic), sat.rev(),
+    model, rev, views = read_settled(args, lambda sat: (sat.project.model(args.topic), sat.rev(),
                                                  sat.records(args.topic)))
     out = CsvExport(model, None if args.no_rev else rev, sheet=args.for_spreadsheet)
     w = out.writer(sys.stdout)

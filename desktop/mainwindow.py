@@ -205,6 +205,7 @@ class MainWindow(QMainWindow):
         # event loop (session 14: it held the window back 6.4 s at load 14); the sync
         # starts once it is built (its first reply would build the rest at once)
         self._when_applied: list[Callable[[], None]] = []
+        self._asked: set[str] = set()  # what waits for it at the user's request (_once_applied)
         self._apply_timer = QTimer(self)
         self._apply_timer.setInterval(0)
         self._apply_timer.timeout.connect(self._apply_step)
@@ -1093,6 +1094,11 @@ class MainWindow(QMainWindow):
 
     def on_change(self, ch: Change) -> None:
         """Forward a satellite change notice to every model and view."""
+        if not self._apply_timer.isActive() and self.sat.applying():
+            # new edits to apply in steps (File → Import CSV's, session 15), as at start
+            self.status.show_applying(self.sat.applying())
+            self._apply_timer.setInterval(0)
+            self._apply_timer.start()
         # the record shown in a clean form: when the hub deleted it, the removed row moves
         # the selection to its neighbour, which the status bar then says
         form = self.forms.get(self._top)
@@ -1151,7 +1157,16 @@ class MainWindow(QMainWindow):
             else:
                 form.load(rv)
 
-    def show_conflicts(self) -> ConflictsDialog:
+    def show_conflicts(self) -> ConflictsDialog | None:
+        """Sync → Conflicts: the conflicts view, shown. While the unsynced edits are being
+        applied at start it opens once they are (its rows need them all: session 15, it
+        applied the rest at once, a stall of seconds), said in the status bar; None then."""
+        if self._apply_timer.isActive():
+            self.status.showMessage(
+                f"Conflicts: applying {self.sat.applying():,} unsynced edits first; the "
+                "conflicts view opens once they are", 10000)
+            self._once_applied("conflicts", self.show_conflicts)
+            return None
         if self.conflicts_dialog is None:
             self.conflicts_dialog = dlg = ConflictsDialog(self.sat, self)
             dlg.failed.connect(self.show_error)
@@ -1377,6 +1392,7 @@ class MainWindow(QMainWindow):
             self.show_error(f"cannot apply the unsynced edits: {exc}")
             self._apply_timer.setInterval(1000)
             return
+        self._apply_timer.setInterval(0)  # again at once after a failed step
         if not done:
             self.status.show_applying(self.sat.applying())
             return
@@ -1385,6 +1401,18 @@ class MainWindow(QMainWindow):
         todo, self._when_applied = self._when_applied, []
         for fn in todo:
             fn()
+
+    def _once_applied(self, what: str, fn: Callable[[], None]) -> None:
+        """:meth:`when_applied` of ``fn``, once however often it is asked for (``what``
+        names it): pressing F5 three times while applying syncs once after."""
+        if what not in self._asked:
+            self._asked.add(what)
+
+            def run() -> None:
+                self._asked.discard(what)
+                fn()
+
+            self.when_applied(run)
 
     def when_applied(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` once the pending edits are applied to what the window shows (at once
@@ -1557,6 +1585,14 @@ class MainWindow(QMainWindow):
             return 0
 
     def _sync_now(self) -> None:
+        if self._apply_timer.isActive():
+            # the first reply would apply the rest of the unsynced edits at once (session 15:
+            # a stall of seconds): the sync starts once the steps are done, as at start
+            self.status.showMessage(
+                f"Sync now: applying {self.sat.applying():,} unsynced edits first; the sync "
+                "starts once they are", 10000)
+            self._once_applied("sync", self._sync_now)
+            return
         try:
             self.sync.sync_now()
         except OutpostError as exc:

@@ -717,6 +717,25 @@ class Queue:
                         f"r.state = '{_P}'", tuple(chunk)))
         return out
 
+    def overwrites_among(self, revs: Iterable[int]) -> set[int]:
+        """Those of ``revs`` that are the own events of edits a daql hub applied over a
+        colleague's change (receipts rejected or resolved, marked :data:`OWN_EVENT`): a
+        subset of :meth:`accepted_among`'s answer. The colleague's change such an event
+        overwrote is reported by its receipt (session 15: a later edit of the record was held
+        back as a conflict with it a second time)."""
+        self._seen_layout()
+        want = sorted(set(revs))
+        out: set[int] = set()
+        with self._read() as c:
+            for i in range(0, len(want), 500):
+                chunk = want[i:i + 500]
+                out.update(int(r[0]) for r in c.exec_driver_sql(
+                    "SELECT rev FROM sat_receipt WHERE state IN (?, ?) AND rev IN ("
+                    + ",".join("?" * len(chunk)) + ") AND local_err = ?",
+                    (ReceiptState.REJECTED.value, ReceiptState.RESOLVED.value, *chunk,
+                     OWN_EVENT)))
+        return out
+
     def accepted_at(self, revs: Iterable[int]) -> list[Receipt]:
         """This satellite's accepted receipts at ``revs`` (a record's history names the user's
         own resolutions among its changes), in queue order; reads only those revisions."""

@@ -23,7 +23,7 @@ import hashlib
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass
 from dataclasses import replace as dc_replace
 from operator import itemgetter
@@ -269,6 +269,7 @@ class Satellite:
         self._rejects: set[str] = set()    # uids in _open rejected
         # overlay_later: the records the transactions of _qv_todo touch (how many each)
         self._unbuilt: dict[Sig, int] = {}
+        self._todo_known = {}
         self._qv = QueueView()
         self._outbox: dict[str, Trans] | None = None  # uid -> pending trans, queue order
         self._outbox_sigs: set[Sig] | None = set()   # records in it (None: not known)
@@ -800,12 +801,18 @@ class Satellite:
         self._refuse_applying(acts)
         uid = new_uid()
         trans = self._make_trans(acts, uid, resolves, base)
-        self._check_on_view(trans)
+        # while the app builds the overlay in steps (overlay_later), a save of records no
+        # unapplied edit touches is checked on, and added to, what is built: their state
+        # there is final, and no unapplied (earlier) transaction's outcome depends on it
+        # (session 15: a save elsewhere built the rest at once, a stall of seconds)
+        aside = self._building()
+        self._check_on_view(trans, shown=aside)
         crash_point("sat.before_local_commit")
         seq = self.queue.add(trans, auth=self._is_auth(trans), resolves=resolves)
         crash_point("sat.after_local_commit")
-        self._after_pub(trans, seq)
-        if trans.uid in self._ov.conflicts:
+        self._after_pub(trans, seq, into=self._qview if aside else None)
+        # building: its last step stores the local conflict marks (build_overlay)
+        if not aside and trans.uid in self._ov.conflicts:
             self._store_marks()
         return uid
 
@@ -1405,20 +1412,16 @@ class Satellite:
         own = self.queue.accepted_among(x.ev.rev for ls in by_sig.values() for x in ls)
         if not own:
             return set()
+        over = self.queue.overwrites_among(own)
         bases: dict[str, int] = {}
         for u, e in todo:
             base = e.trans.base
             mine = False
             ok = True
             for a in e.trans.acts:
-                later = []
-                for x in by_sig.get(Sig(a.top, a.key), ()):
-                    if x.ev.rev <= base:
-                        continue
-                    if x.ev.rev in own:
-                        mine = True
-                    else:
-                        later.append(x)
+                since = [x for x in by_sig.get(Sig(a.top, a.key), ()) if x.ev.rev > base]
+                mine = mine or any(x.ev.rev in own for x in since)
+                later = others_since(since, own, over)
                 if conflict_of(a, later, None) is not None:
                     ok = False
                     break
@@ -1787,8 +1790,13 @@ class Satellite:
             by_top.setdefault(a.top, []).append(a.key)
         since = {(top, k): evs for top, keys in by_top.items()
                  for k, evs in self.replica.read.events_of(top, keys, base).items()}
-        return [conflict_of(a, [Later(e) for e in since.get((a.top, a.key), ())
-                                if e.rev not in own], None) for a in acts]
+        # the user's own events of edits a daql hub applied over a colleague's change are
+        # stored rejected (conflicts after the fact), not accepted: their own too
+        over = self.queue.overwrites_among(
+            e.rev for evs in since.values() for e in evs if e.rev not in own)
+        own |= over
+        return [conflict_of(a, others_since([Later(e) for e in since.get((a.top, a.key), ())],
+                                            own, over), None) for a in acts]
 
     def _only_own_since(self, acts: Sequence[Action], base: Rev) -> bool:
         """Whether no change after ``base`` but this satellite's own accepted ones collides
@@ -1801,13 +1809,14 @@ class Satellite:
         return bool(auth) and all(a.top in auth for a in trans.acts)
 
     def _check_on_view(self, trans: Trans,
-                       made: dict[Sig, dict[str, Any] | None] | None = None,
-                       ) -> Mapping[Sig, Mapping[str, Any] | None]:
+                       made: dict[Sig, dict[str, Any] | None] | None = None, *,
+                       shown: bool = False) -> Mapping[Sig, Mapping[str, Any] | None]:
         """Raise ValidationError when ``trans`` does not apply on what the user sees; else
         return the states of its records after it (raw, as :func:`plan` gives them).
         ``made``: the records earlier transactions of the same call (:meth:`pub_many`, not
-        yet in the view) left, read before the view and updated with what ``trans`` makes."""
-        states = self._seen(Sig(a.top, a.key) for a in trans.acts)
+        yet in the view) left, read before the view and updated with what ``trans`` makes.
+        ``shown``: on the overlay built so far (records no unapplied edit touches)."""
+        states = self._seen((Sig(a.top, a.key) for a in trans.acts), shown=shown)
         if made:
             states.update((sg, st) for sg, st in made.items() if sg in states)
         try:
@@ -1819,16 +1828,19 @@ class Satellite:
             made.update(p.states)
         return p.states
 
-    def _seen(self, sigs: Iterable[Sig]) -> dict[Sig, dict[str, Any] | None]:
+    def _seen(self, sigs: Iterable[Sig], *, shown: bool = False,
+              ) -> dict[Sig, dict[str, Any] | None]:
         """What the user sees of these records now: the pending edits' state, else the
-        replica's (one read per topic: an import's transaction names 500 records)."""
+        replica's (one read per topic: an import's transaction names 500 records).
+        ``shown``: of the overlay built so far (:attr:`_shown`), not the whole one."""
         out: dict[Sig, dict[str, Any] | None] = {}
         ask: dict[str, list[str]] = {}  # records the pending edits do not change, by topic
+        states = (self._shown if shown else self._ov).states
         for s in sigs:
             if s in out:
                 continue
-            if s in self._ov.states:
-                out[s] = self._ov.states[s]
+            if s in states:
+                out[s] = states[s]
             else:
                 out[s] = None
                 ask.setdefault(s.top, []).append(s.key)
@@ -1841,7 +1853,12 @@ class Satellite:
     # yet, in queue order, the replica's revision), built at the first use of _qv (see
     # _refresh); with overlay_later (the app) also in steps (build_overlay)
     _qv_todo: tuple[list[Queued], Rev] | None = None
+    # of _qv_todo's transactions, the outcomes a staged import's steps checked (uid -> the
+    # states of its records after it; see QueueView.update's ``known``), taken as they go in
+    _todo_known: dict[str, Mapping[Sig, Mapping[str, Any] | None]]
     _later = False
+    # overlay_later: edits left out of the outbox until the steps end (build_overlay)
+    _held = False
     # overlay_later: whether the end of the build is still to be told (build_overlay)
     _unsaid = False
 
@@ -1857,6 +1874,7 @@ class Satellite:
             ups, rev = todo
             self._qview.update(self.replica.read, ups, rev=rev)
             self._unbuilt = {}
+            self._todo_known = {}
         return self._qview
 
     @_qv.setter
@@ -1864,6 +1882,7 @@ class Satellite:
         self._qview = view
         self._qv_todo = None
         self._unbuilt = {}
+        self._todo_known = {}
 
     @property
     def _shown(self) -> Overlay:
@@ -1896,9 +1915,12 @@ class Satellite:
             else:
                 start = time.process_time()
                 n = 0
+                known = self._todo_known
                 while n < len(ups):
                     n += 1
-                    self._qview.update(self.replica.read, ups[n - 1:n], rev=rev)
+                    step = ups[n - 1:n]
+                    kn = {q.uid: known.pop(q.uid) for q in step if q.uid in known}
+                    self._qview.update(self.replica.read, step, rev=rev, known=kn or None)
                     if time.process_time() - start >= budget:
                         break
                 left = self._unbuilt
@@ -1914,6 +1936,15 @@ class Satellite:
                     return False
                 self._qv_todo = None
                 self._unbuilt = {}
+                self._todo_known = {}
+        if self._held:
+            # edits held back from the outbox while applied (an import's, a save during
+            # the steps): sent now (also when something built the rest at once meanwhile:
+            # the window calls this until it says True)
+            self._held = False
+            self._outbox = self._outbox_list = None
+            if self.on_local is not None:
+                self.on_local()
         if not self._unsaid:
             return True
         self._unsaid = False
@@ -1964,12 +1995,29 @@ class Satellite:
         open, so that `outpost status` and other counts do not pay for the whole queue."""
         return self._qv_todo is None
 
-    def _after_pub(self, trans: Trans, seq: int, also: Sequence[Action] = ()) -> None:
-        # extend the overlay with the new transaction only: O(its records), not a rebase
+    def _building(self) -> bool:
+        """Whether the app is building the overlay in steps (``overlay_later``, not whole
+        yet): :meth:`pub` then adds a save of records no unapplied edit touches to what is
+        built (it refuses one of such records: :meth:`_refuse_applying`)."""
+        # an empty todo (a queue empty at open) is no build: the window runs no steps that
+        # would release what a save held back (the app on a daql hub sent nothing)
+        return self._later and bool(self._qv_todo and self._qv_todo[0]) and not self.read_only
+
+    def _after_pub(self, trans: Trans, seq: int, also: Sequence[Action] = (), *,
+                   into: QueueView | None = None) -> None:
+        # extend the overlay with the new transaction only: O(its records), not a rebase;
+        # ``into``: the overlay built so far (pub while building it in steps): not sent
+        # before the steps end (the hub's answer would build the rest at once; an import's
+        # steps run while the sync does), as an import's transactions (_after_pub_many)
+        if into is not None:
+            self.outbox()  # computed without it
         e = _Open(seq, _PENDING, 0, self._is_auth(trans), trans, sigs_of(trans))
         self._open[trans.uid] = e
-        self._qv.update(self.replica.read, [e.queued()], rev=self.replica.rev())
-        if self._outbox is not None and not self._outbox_cut:
+        (into if into is not None else self._qv).update(self.replica.read, [e.queued()],
+                                                        rev=self.replica.rev())
+        if into is not None:
+            self._outbox_cut = self._held = True
+        elif self._outbox is not None and not self._outbox_cut:
             sigs = sigs_of(trans)
             if self._outbox_sigs is None:
                 self._outbox_sigs = {sg for u in (*self._outbox, *self._accepted)
@@ -1987,11 +2035,18 @@ class Satellite:
 
     def _after_pub_many(self, done: Sequence[tuple[Trans, int, bool]],
                         known: Mapping[str, Mapping[Sig, Mapping[str, Any] | None]] | None
-                        = None) -> None:
+                        = None, *, steps: bool = False) -> None:
         """:meth:`_after_pub` of several new transactions ``(trans, seq, auth)`` in queue
         order: one overlay update and one change notice for all (a staged import's 40
         transactions of 500 rows: one refresh of the window, not 40). ``known``: their
-        records' states as :class:`Staged` checked them (see :meth:`QueueView.update`)."""
+        records' states as :class:`Staged` checked them (see :meth:`QueueView.update`).
+        ``steps`` (the app, ``overlay_later``): added to the overlay in steps by
+        :meth:`build_overlay`, as the pending edits at open, their records marked applying
+        meanwhile (session 15: the end of a 50,000-row import checked them on the UI thread
+        at once, seconds under load)."""
+        steps = steps and self._later and not self.read_only
+        if steps:
+            self.outbox()  # computed without them (held back below until applied)
         entries = []
         for trans, seq, auth in done:
             e = self._open[trans.uid] = _Open(seq, _PENDING, 0, auth, trans, sigs_of(trans))
@@ -2002,12 +2057,33 @@ class Satellite:
         # moves queued ones (else the import would conflict with the user's own edit)
         if self._advance_bases([e.trans.uid for e in entries], rev):
             known = None  # moved: checked again on their new base
-        self._qv.update(self.replica.read, [e.queued() for e in entries], rev=rev,
-                        known=known)
+        if steps:
+            todo = self._qv_todo
+            if todo is None:
+                self._qv_todo = todo = ([], rev)
+            if todo[1] != rev:  # cannot be: hub data builds the rest at once (_qv)
+                _ = self._qv
+                self._qv_todo = todo = ([], rev)
+            todo[0].extend(e.queued() for e in entries)
+            left = self._unbuilt
+            for e in entries:
+                for sg in e.sigs:
+                    left[sg] = left.get(sg, 0) + 1
+            if known:
+                self._todo_known.update(known)
+            self._unsaid = True
+        else:
+            self._qv.update(self.replica.read, [e.queued() for e in entries], rev=rev,
+                            known=known)
         recs: dict[str, set[str]] = {}
+        if steps:
+            # not sent before they are applied to the overlay: the hub's answer would build
+            # the rest at once (the stall the steps avoid); the outbox is computed again at
+            # the steps' end (build_overlay), or at the next change of it, with them
+            self._outbox_cut = self._held = True
         for e in entries:
             trans = e.trans
-            if self._outbox is not None and not self._outbox_cut:
+            if not steps and self._outbox is not None and not self._outbox_cut:
                 if self._outbox_sigs is None:
                     self._outbox_sigs = {sg for u in (*self._outbox, *self._accepted)
                                          for sg in self._open[u].sigs}
@@ -2019,7 +2095,8 @@ class Satellite:
                     self._outbox_cut = True
             for a in trans.acts:
                 recs.setdefault(a.top, set()).add(a.key)
-        if any(e.trans.uid in self._ov.conflicts for e in entries):
+        # building in steps: the last step stores the local conflict marks (build_overlay)
+        if not steps and any(e.trans.uid in self._ov.conflicts for e in entries):
             self._store_marks()
         self._notify(Change(records={t: frozenset(k) for t, k in recs.items()}, status=True,
                             receipts=True))
@@ -2455,6 +2532,9 @@ class Staged:
         self._states: dict[str, Mapping[Sig, Mapping[str, Any] | None]] = {}
         self._on = (sat._qv.generation, sat.rev())
         self.closed = False
+        # the app (``overlay_later``): the commit adds them to the overlay in steps
+        # (:meth:`Satellite.build_overlay`), not at once on its UI thread (session 15)
+        self.steps = sat._later
 
     def __len__(self) -> int:
         return len(self._done)
@@ -2502,6 +2582,39 @@ class Staged:
         self._done = []
         if done:
             same = (sat._qv.generation, sat.rev()) == self._on
-            sat._after_pub_many(done, known=self._states if same else None)
+            sat._after_pub_many(done, known=self._states if same else None, steps=self.steps)
         self._states = {}
         return [t.uid for t, _, _ in done]
+
+
+def others_since(since: Sequence[Later], own: Set[Rev], over: Set[Rev]) -> list[Later]:
+    """The changes of ``since`` (a record's events after an edit's base, in order) that may
+    collide with the edit: not the user's own (``own``), and without what a later own event
+    of an edit a daql hub applied over a colleague's change (``over``, part of ``own``)
+    overwrote: that colleague's change is reported by the overwrite's own conflict, and the
+    record holds the user's value now (session 15: the user's next edit of the field, saved
+    before the overwrite was known, was held back as a second conflict with it and never
+    sent). A ``new`` or ``del`` overwrite replaced the record: every earlier change goes; a
+    ``mod`` one removes the fields it set from the earlier changes (a ``del`` among them
+    stays: that is no field the overwrite set)."""
+    out: list[Later] = []
+    for i, x in enumerate(since):
+        if x.ev.rev in own:
+            continue
+        covered: set[str] = set()
+        whole = False
+        for y in since[i + 1:]:
+            if y.ev.rev in over:
+                if y.ev.cmd != Cmd.MOD:
+                    whole = True
+                    break
+                covered.update(y.ev.arg or ())
+        if whole:
+            continue
+        if covered and x.ev.cmd == Cmd.MOD:
+            arg = {k: v for k, v in (x.ev.arg or {}).items() if k not in covered}
+            if not arg:
+                continue
+            x = Later(dc_replace(x.ev, arg=arg), x.usr)
+        out.append(x)
+    return out

@@ -63,6 +63,9 @@ _THEIRS_TEXT = {"deleted": "they deleted it", "modified": "they changed it",
                 "recreated": "they deleted it, then created it again"}
 
 
+# an overwrite row's theirs (what the user's edit overwrote) changed after the conflict
+_AGAIN = {"changed": "changed again", "created": "created again"}
+
 # theirs changed after the conflict by the user's own accepted edit ("you changed it since")
 _OWN_DID = {"deleted": "deleted it", "created": "created it again"}
 
@@ -286,7 +289,11 @@ class ConflictsModel(QAbstractTableModel):
                 else " (identical)" if r.same else " (no conflict)")
         if col in (2, 3, 4):
             text = self._show(r, (r.base, r.mine, r.theirs)[col - 2], col)
-            if col == 4 and r.since:  # the hub's value now: changed after the conflict
+            if col == 4 and r.since and r.overwrote:
+                # theirs is the value the user's edit overwrote, not the record now (session
+                # 15: "(changed since)" read as if the cell showed the newer value)
+                text += f" (overwritten; {_AGAIN.get(r.since, r.since)} since)"
+            elif col == 4 and r.since:  # the hub's value now: changed after the conflict
                 text += f" ({r.since} since)"
             elif col == 4 and r.own_since:  # by the user's own later edit: no one else's
                 text += f" (you {_OWN_DID.get(r.own_since, 'changed it')} since)"

@@ -10,6 +10,7 @@ and conflict counts and the revision were gone exactly when the user looked."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon, QMouseEvent
@@ -63,11 +64,38 @@ class _ClickLabel(ElidedLabel):
 
 class _Bar(QProgressBar):
     """The catch-up / sending bar: 200 px where there is room, down to 120 px in a narrow
-    window (a fixed 200 px minimum widened the window by it after each save online)."""
+    window (a fixed 200 px minimum widened the window by it after each save online); wide
+    enough for its text where there is room, up to 340 px, and a shorter text when it does
+    not fit (:meth:`set_texts`; session 15: the text wrapped on two or three lines, cut)."""
+
+    _long = ""
+    _short = ""
+
+    def set_texts(self, long: str, short: str) -> None:
+        """Show ``long`` when it fits the bar's width, else ``short``."""
+        self._long, self._short = long, short
+        self._fit()
+        self.updateGeometry()
+
+    def full_text(self) -> str:
+        """The whole text (shown when it fits, else the short one)."""
+        return self._long or self.text()
+
+    def _fit(self) -> None:
+        fits = self.fontMetrics().horizontalAdvance(self._long) + 16 <= self.width()
+        self.setFormat(self._long if fits or not self._short else self._short)
+
+    def resizeEvent(self, ev: Any) -> None:
+        super().resizeEvent(ev)
+        if self._long:
+            self._fit()
 
     def sizeHint(self) -> QSize:
+        # wide enough for its text where there is room (session 15: "55,000 of 100,000
+        # events · 3 s left" wrapped on two lines in 200 px, cut at both)
         hint = super().sizeHint()
-        return QSize(max(hint.width(), 200), hint.height())
+        text = self.fontMetrics().horizontalAdvance(self._long) + 24 if self._long else 0
+        return QSize(max(hint.width(), 200, min(text, 340)), hint.height())
 
     def minimumSizeHint(self) -> QSize:
         return QSize(120, super().minimumSizeHint().height())
@@ -132,9 +160,19 @@ class SyncStatusBar(QStatusBar):
         self.details.clicked.connect(self.error_clicked)
         self.details.hide()
         self.progress = _Bar()
-        self.progress.setMaximumWidth(260)
+        self.progress.setMaximumWidth(340)
         self.progress.hide()
         self.meter = CatchupMeter()
+        # an upload (edits going out): [edits when it began (plus any saved since), pending
+        # at the last status, clock time pending last moved]; None: none
+        self._up: list[float] | None = None
+        self._last_st = SatStatus()
+        # after the hub answered every edit sent, the bar stays while they come back as the
+        # hub's events (pending falls); this re-checks once they stopped coming
+        self._up_timer = QTimer(self)
+        self._up_timer.setSingleShot(True)
+        self._up_timer.timeout.connect(lambda: self._show_progress(self._last_st,
+                                                                   time.monotonic()))
         self.offline = QToolButton()
         self.offline.setText("Work offline")
         self.offline.setCheckable(True)
@@ -279,26 +317,64 @@ class SyncStatusBar(QStatusBar):
         self.error.setToolTip(f"{err}\n\nClick for the whole text ({ERROR_KEY})" if err else "")
         self.details.setVisible(bool(err))
 
+    UPLOAD_SETTLE_S = 3.0
+    """After the hub answered every edit sent, how long the upload's bar waits for pending to
+    fall further (the answered edits coming back as the hub's events) before it goes."""
+
     def _show_progress(self, st: SatStatus, now: float) -> None:
+        self._last_st = st
         if not self.meter.update(st, now) or not (st.progress[0] or st.progress[1]):
-            answered, total = st.sending
-            if not total:
+            if not self._show_upload(st, now):
                 self.progress.hide()
-                return
-            # no catch-up running: the bar shows the edits going out (user review 13, F6)
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(round(answered * 1000 / total))
-            self.progress.setFormat(f"Sending {answered:,} of {total:,} edits")
-            self.progress.setTextVisible(True)
-            self.progress.setToolTip(f"sending: {answered:,} of {total:,} edits answered by "
-                                     "the hub")
-            self.progress.show()
             return
         m = self.meter
         # a busy bar (range 0, 0) draws no text: until a share is known the bar stays empty
         self.progress.setRange(0, 1000)
         self.progress.setValue(round((m.fraction or 0.0) * 1000))
-        self.progress.setFormat(m.text())
+        # the short text in the bar (session 15: "52,000 of 100,000 events, 6,295/s, about
+        # 8 s left" wrapped on two lines in its 200 px, cut), the whole one in its tooltip
+        self.progress.set_texts(m.short(), m.shortest())
         self.progress.setTextVisible(True)
         self.progress.setToolTip(m.detail(st))
         self.progress.show()
+
+    def _show_upload(self, st: SatStatus, now: float) -> bool:
+        """The bar of edits going out (no catch-up running; user review 13, F6), by the edits
+        synced (the pending count falling: an edit is pending until the hub's copy of it is
+        here), not by the hub's answers, which run ahead (session 15: "Sending 2,800 of
+        3,000" at 93% while 1,900 were pending, and the bar gone with 200 left). Shown from
+        the first edit sent until pending is 0, or, once no edit waits for an answer (the
+        connection ended, or every one sent was answered), offline or pending stopped falling
+        for :attr:`UPLOAD_SETTLE_S`. True: shown."""
+        answered, total = st.sending
+        up = self._up
+        if up is None:
+            if not total:
+                return False
+            up = self._up = [float(st.pending), float(st.pending), now]
+        base, prev, moved = up
+        if st.pending > prev:
+            base += st.pending - prev  # saved meanwhile: part of what goes out
+        if st.pending != prev:
+            moved = now
+        self._up = up = [base, float(st.pending), moved]
+        if (st.pending == 0 or base <= 0
+                or (not total and (not st.online or now - moved >= self.UPLOAD_SETTLE_S))):
+            self._up = None
+            self._up_timer.stop()
+            return False
+        if not total:
+            self._up_timer.start(int((self.UPLOAD_SETTLE_S - (now - moved)) * 1000) + 50)
+        done = int(base) - st.pending
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(round(done * 1000 / base))
+        self.progress.set_texts(f"{done:,} of {int(base):,} edits synced",
+                                f"{done * 100 // int(base)}% synced")
+        self.progress.setTextVisible(True)
+        self.progress.setToolTip(
+            f"Sending edits: {done:,} of {int(base):,} synced (the hub's copy is here); "
+            + (f"the hub answered {answered:,} of the {total:,} sent or to send on this "
+               "connection" if total else "the hub answered every one sent: the rest are "
+               "confirmed as the hub's copies arrive"))
+        self.progress.show()
+        return True

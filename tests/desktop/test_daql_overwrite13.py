@@ -13,7 +13,7 @@ from core.satellite.api import ReceiptState
 from core.satellite.satellite import Satellite
 from core.schema import Project
 from tests.desktop.test_conflicts_plain import dialog
-from tests.satellite.test_daql_overwrite13 import _raced
+from tests.satellite.test_daql_overwrite13 import _raced, _synced
 from tests.support.fakedaql import FakeDaql
 
 SITE = "field.site"
@@ -45,5 +45,24 @@ async def test_the_conflicts_view_shows_an_overwrite_and_keep_theirs_sends_their
             assert back is not None and back.state == ReceiptState.PENDING
             assert back.acts == (Action(SITE, "k", Cmd.MOD, {"name": "colleague"}),)
             assert m.rowCount() == 0
+        finally:
+            sat.close()
+
+
+async def test_an_overwrite_rows_theirs_changed_again_keeps_the_overwritten_value(
+        qtbot: Any, tmp_path: Path, project: Project) -> None:
+    """Session 15: a colleague's change after the overwrite made the theirs cell read
+    "colleague (changed since)", as a usual row whose theirs is the record now; an overwrite
+    row's theirs is what the edit overwrote (what keep theirs sends back)."""
+    async with FakeDaql(set(project.topics)) as daql:
+        d, _, _ = await _raced(tmp_path, project, daql, ["name=mine"], {"name": "colleague"})
+        daql.publish([{"top": SITE, "key": "k", "cmd": "mod", "arg": {"name": "third"}}])
+        await _synced(d)
+        sat = Satellite(d, project)
+        try:
+            m = dialog(qtbot, sat).model
+            [shown] = [[m.data(m.index(i, c)) for c in range(m.columnCount())]
+                       for i in range(m.rowCount())]
+            assert shown[3:5] == ["mine", "colleague (overwritten; changed again since)"], shown
         finally:
             sat.close()

@@ -218,7 +218,7 @@ def test_a_catch_up_shows_how_many_events_their_rate_and_how_far(qtbot: Any) -> 
     bar.show_status(SatStatus(online=True, syncing=True, rev=base + 100_000, hub_rev=hub_rev,
                               progress=(12_000, 0)), now=108.0)
     assert bar.progress.isVisible()
-    assert bar.progress.text() == "12,000 events, 1,500/s"
+    assert bar.progress.full_text() == "12,000 events"  # the rate in the tooltip (session 15)
     assert bar.progress.value() == 250 and bar.progress.maximum() == 1000
     assert bar.progress.toolTip().startswith("catching up: 12,000 events, 1,500/s; stored up to ")
     bar.show_status(SatStatus(online=True, rev=hub_rev, hub_rev=hub_rev,
@@ -236,34 +236,58 @@ def test_a_catch_up_whose_size_the_hub_said_shows_of_n_and_the_time_left(qtbot: 
     bar.show_status(SatStatus(online=True, syncing=True, rev=base, hub_rev=hub_rev), now=100.0)
     bar.show_status(SatStatus(online=True, syncing=True, rev=base + 100_000, hub_rev=hub_rev,
                               progress=(12_000, 100_000)), now=103.53)
-    assert bar.progress.text() == "12,000 of 100,000 events, 3,399/s, about 26 s left"
+    # session 15: short in the bar (the rate wrapped it on two lines), whole in its tooltip
+    assert bar.progress.full_text() == "12,000 of 100,000 events · 26 s left"
+    assert "12,000 of 100,000 events, 3,399/s, about 26 s left" in bar.progress.toolTip()
     # the bar fills by events done / total (12%), not by the revision span (25%)
     assert bar.progress.value() == 120
     bar.show_status(SatStatus(online=True, syncing=True, rev=base + 100_000, hub_rev=hub_rev,
                               progress=(20_000, 1_000_000)), now=104.0)
-    assert bar.progress.text() == "20,000 of 1,000,000 events, 5,000/s, about 4 min left"
+    assert bar.progress.full_text() == "20,000 of 1,000,000 events · 4 min left"
     assert bar.progress.value() == 20
     bar.show_status(SatStatus(online=True, syncing=True, rev=hub_rev, hub_rev=hub_rev,
                               progress=(1_000_000, 1_000_000)), now=300.0)
-    assert bar.progress.text().startswith("1,000,000 events, ")
+    assert bar.progress.full_text() == "1,000,000 events"
 
 
 def test_edits_going_out_show_in_the_bar_and_beside_the_pending_count(qtbot: Any) -> None:
-    """A queue of edits being sent, no catch-up running: the bar says "Sending 2,000 of
-    6,000 edits" and fills by the share the hub answered, the pending count says it is
-    going; none waiting: both as before (user review 13 F6, scale review 13: the pending
-    count stood still 4.4 s with no word)."""
+    """A queue of edits being sent, no catch-up running: the bar says how many of them are
+    synced and fills by that share, the pending count says it is going; none waiting: both
+    as before (user review 13 F6, scale review 13: the pending count stood still 4.4 s with
+    no word). Session 15: by the pending count falling (an edit is pending until the hub's
+    copy of it is here), not by the hub's answers, which ran ahead ("Sending 2,800 of 3,000"
+    with 1,900 pending), and the bar stays until they are here (it went with 200 left)."""
     bar = SyncStatusBar()
     qtbot.addWidget(bar)
     bar.show()
-    bar.show_status(SatStatus(online=True, pending=6_000, sending=(2_000, 6_000)), now=1.0)
-    assert bar.progress.isVisible()
-    assert bar.progress.text() == "Sending 2,000 of 6,000 edits"
-    assert bar.progress.value() == 333 and bar.progress.maximum() == 1000
-    assert bar.pending.text() == "Pending: 6,000 (sending 2,000 of 6,000)"
-    bar.show_status(SatStatus(online=True, pending=0), now=2.0)
+    bar.show_status(SatStatus(online=True, pending=6_000, sending=(0, 6_000)), now=1.0)
+    assert bar.progress.isVisible() and bar.progress.full_text() == "0 of 6,000 edits synced"
+    bar.show_status(SatStatus(online=True, pending=5_000, sending=(2_800, 6_000)), now=2.0)
+    assert bar.progress.full_text() == "1,000 of 6,000 edits synced"
+    assert bar.progress.value() == 167 and bar.progress.maximum() == 1000
+    assert "the hub answered 2,800 of the 6,000" in bar.progress.toolTip()
+    assert bar.pending.text() == "Pending: 5,000 (sending 2,800 of 6,000)"
+    # every one answered: the bar stays while their copies arrive
+    bar.show_status(SatStatus(online=True, pending=200, sending=(0, 0)), now=3.0)
+    assert bar.progress.isVisible() and bar.progress.full_text() == "5,800 of 6,000 edits synced"
+    assert "answered every one sent" in bar.progress.toolTip()
+    bar.show_status(SatStatus(online=True, pending=0), now=4.0)
     assert not bar.progress.isVisible()
     assert bar.pending.text() == "Pending: 0"
+    # an edit saved during an upload is part of it; some left that no longer fall (held
+    # back): the bar goes UPLOAD_SETTLE_S after the last answer
+    bar.show_status(SatStatus(online=True, pending=10, sending=(0, 10)), now=10.0)
+    bar.show_status(SatStatus(online=True, pending=11, sending=(0, 11)), now=10.5)
+    assert bar.progress.full_text() == "0 of 11 edits synced"
+    bar.show_status(SatStatus(online=True, pending=3, sending=(0, 0)), now=11.0)
+    assert bar.progress.full_text() == "8 of 11 edits synced"
+    bar.show_status(SatStatus(online=True, pending=3), now=11.0 + SyncStatusBar.UPLOAD_SETTLE_S)
+    assert not bar.progress.isVisible()
+    # the connection lost: gone at once
+    bar.show_status(SatStatus(online=True, pending=5, sending=(1, 5)), now=20.0)
+    assert bar.progress.isVisible()
+    bar.show_status(SatStatus(online=False, pending=5), now=20.5)  # sending (0, 0)
+    assert not bar.progress.isVisible()
 
 
 async def test_a_real_push_of_many_edits_shows_in_the_status_bar(
@@ -283,12 +307,11 @@ async def test_a_real_push_of_many_edits_shows_in_the_status_bar(
         if ch.status:
             counts.append(w.status.pending.text())
             if not w.status.progress.isHidden():
-                bars.append(w.status.progress.text())
+                bars.append(w.status.progress.full_text())
 
     sat.listen(seen)
     await sync(sat, hub)
-    assert bars and all(s.startswith("Sending ") and s.endswith(" of 300 edits")
-                        for s in bars), bars
+    assert bars and all(s.endswith(" of 300 edits synced") for s in bars), bars
     assert any(c.endswith(" of 300)") and "(sending " in c for c in counts), counts
     w.refresh_status()
     assert w.status.progress.isHidden() and w.status.pending.text() == "Pending: 0"
@@ -308,11 +331,11 @@ async def test_a_real_catch_up_in_batches_shows_counts_in_the_status_bar(
     w = MainWindow(sat, None, "b")
     qtbot.addWidget(w)
     seen: list[str] = []
-    sat.listen(lambda ch: seen.append(w.status.progress.text())
+    sat.listen(lambda ch: seen.append(w.status.progress.full_text())
                if ch.status and not w.status.progress.isHidden() else None)
     await sync(sat, hub, lim=200)  # a batch per transaction
     shown = [s for s in seen if s]
-    assert shown and all(s.endswith(" events") or "/s" in s for s in shown), seen
+    assert shown and all(s.endswith((" events", " left")) for s in shown), seen
     # + 2 seeded; the hub's first reply said how many (session 9: "of N")
     assert any(s.startswith(("302 of 902 events", "602 of 902 events")) for s in shown), seen
     assert w.status.progress.isHidden()  # caught up
@@ -551,3 +574,33 @@ async def test_a_403_stops_the_apps_sync_says_why_and_sync_now_tries_again(
         w.close()
         sat.close()
         server.close()
+
+
+def test_the_bar_text_fits_the_bar_in_a_wide_and_a_narrow_window(qtbot: Any) -> None:
+    """Session 15 (screenshots of a 100,000-event catch-up): the bar's text wrapped on two
+    lines in its 200 px (three in a narrow window), cut at both. Now the bar widens for its
+    text where there is room, and a narrow one shows the share ("55% · 7 s left")."""
+    from PySide6.QtWidgets import QMainWindow
+
+    shown = {}
+    for width in (1100, 800):
+        w = QMainWindow()
+        qtbot.addWidget(w)
+        bar = SyncStatusBar()
+        w.setStatusBar(bar)
+        w.resize(width, 120)
+        w.show()
+        qtbot.waitExposed(w)
+        base, hub_rev = 10_000_000, 10_400_000
+        bar.show_status(SatStatus(online=True, syncing=True, rev=base, hub_rev=hub_rev,
+                                  hub="ws://host:8765"), now=100.0)
+        bar.show_status(SatStatus(online=True, syncing=True, rev=base + 100_000,
+                                  hub_rev=hub_rev, hub="ws://host:8765",
+                                  progress=(55_000, 100_000)), now=108.0)
+        qtbot.waitUntil(lambda bar=bar: bar.progress.isVisible())
+        p = bar.progress
+        qtbot.waitUntil(lambda p=p: p.fontMetrics().horizontalAdvance(p.text()) + 16
+                        <= p.width())
+        shown[width] = p.text()
+    assert shown[1100] == "55,000 of 100,000 events · 7 s left"
+    assert shown[800] == "55% · 7 s left"

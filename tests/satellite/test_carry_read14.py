@@ -1,5 +1,5 @@
 """Session 14: `outpost carry` reads OLD_DIR as every read command reads its directory
-(``headless._read``): again while the process that has it open commits, at most three times,
+(``headless.read_settled``): again while the process that has it open commits, at most three times,
 then with a note (it kept a loop of its own, twenty reads). The holder's commit during each
 read is made deterministically from the read itself. Real SQLite data directories, a real
 hub on 127.0.0.1."""

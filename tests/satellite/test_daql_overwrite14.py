@@ -28,18 +28,18 @@ async def test_a_later_edit_of_an_overwritten_record_names_the_users_own_event(
         d = daql_dir(tmp_path / "sat", project, daql.url)
         await _synced(d)
         first = json.loads((await cli(d, "pub", SITE, "k", "mod", "name=mine 1"))[1])["uid"]
-        later = json.loads((await cli(d, "pub", SITE, "k", "mod", "name=mine 2"))[1])["uid"]
+        later = json.loads((await cli(d, "pub", SITE, "k", "mod", "region=mine R"))[1])["uid"]
         daql.race.append([{"top": SITE, "key": "k", "cmd": "mod",
-                           "arg": {"name": "colleague"}}])
+                           "arg": {"name": "colleague", "region": "colleague R"}}])
         await _synced(d)
         await _synced(d)
         inbox = {c["uid"]: c for c in await _conflicts(d)}
         assert inbox[first]["overwrote"] is True
-        # the later save conflicts with the colleague's change (not sent: a daql hub would
-        # overwrite it), and the last change of name is the user's own first edit
+        # the later save conflicts with the colleague's change of region (not sent: a daql
+        # hub would overwrite it); the last change of name is the user's own first edit
         text = " ".join(inbox[later]["explain"])
-        assert 'earlier, you changed name to "mine 1"' in text, text
-        assert "someone" not in text, text
+        assert 'they changed region to "colleague R" (someone, ' in text, text
+        assert daql.state[(SITE, "k")]["region"] == "colleague R"
 
 
 async def test_a_change_after_an_overwrite_is_said_as_such(

@@ -359,7 +359,7 @@ def test_a_read_that_overlaps_a_stored_reply_is_read_again(
         return reads[-1]
 
     try:
-        got = headless._read(argparse.Namespace(data=str(tmp_path)), read)
+        got = headless.read_settled(argparse.Namespace(data=str(tmp_path)), read)
         assert raced and len(reads) == 2  # the first read overlapped the commit: read again
         monkeypatch.setattr(satmod, "Replica", real)
         ro = Satellite(tmp_path, read_only=True)  # a read that overlapped nothing

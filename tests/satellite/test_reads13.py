@@ -130,14 +130,14 @@ def test_a_read_overlapped_by_every_commit_is_read_three_times_with_a_note(
     try:
         w.set_sync(SyncInfo(Phase.LIVE))  # the holder's record: live, online
         w.pub([Action(SITE, "x", Cmd.NEW, {"name": "X"})])
-        got = headless._read(argparse.Namespace(data=str(tmp_path)), read)
+        got = headless.read_settled(argparse.Namespace(data=str(tmp_path)), read)
         assert reads == [1, 1, 1] and got == 3
         err = capsys.readouterr().err
         assert "changed while this was read, 3 times: the process that has it open " \
                "(pid " in err and "run the command again once the sync is done" in err
         # a read no commit overlapped: once, no note
         reads.clear()
-        assert headless._read(argparse.Namespace(data=str(tmp_path)),
+        assert headless.read_settled(argparse.Namespace(data=str(tmp_path)),
                               lambda s: reads.append(1) or "ok") == "ok"
         assert reads == [1] and capsys.readouterr().err == ""
     finally:
