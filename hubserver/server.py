@@ -80,7 +80,6 @@ from hubserver.limits import (
 )
 from hubserver.logrepeat import RepeatLimit
 from hubserver.metrics import CONTENT_TYPE, MODES, NO_METRICS_TOKEN, Metrics, render
-from hubserver.outputs import ConnId
 from hubserver.peer import FLUSH, Peer
 from hubserver.proxy import TrustedProxies
 from hubserver.service import Backlog, Close, Flush, HubService, Out, PubJob, Send
@@ -191,7 +190,6 @@ class Hub:
         self.db = DbHealth()
         """The database's health (evt.stat's ``db``, ``GET /healthz``): hubserver.health."""
         self.service.db = self.db
-        self.service.on_cut = self._push_rest
         self.db_check = db_check
         self._db_watch: asyncio.Task[None] | None = None
         self._check_lock = threading.Lock()
@@ -652,10 +650,13 @@ class Hub:
                     if peer.void:
                         peer.void -= 1
                         continue
-                    text = self._take_push(peer)
-                    if text is not None:
-                        await peer.ws.send(text)
-                elif isinstance(item, Delivery):
+                    # sealed, not taken as pending: cut under max_message, its rest goes
+                    # before anything queued after it (a reply), and events fanned out while
+                    # its parts are written go after it, in a push of their own
+                    item = self.service.seal(peer.conn)
+                    if item is None:
+                        continue
+                if isinstance(item, Delivery):
                     text = self._take_push(peer, item)
                     for _ in range(1 << 20):  # bounded: each frame takes events out
                         if text is None:
@@ -828,29 +829,35 @@ class Hub:
         if seal or (peer.idle and not peer.queue.qsize()):
             # the flushes queued so far would now find later events: this frame is theirs
             peer.void = peer.flushes
-            if peer.ready():
-                text = self._take_push(peer)
-                if text is not None and not peer.gone:
-                    peer.write(text)
-                return
-            # queued as what it holds, not as a frame: a catch-up queued before it whose
+            # sealed: a push cut under max_message keeps its rest ahead of what is queued
+            # after it (a reply, a catch-up), and events fanned out later go after it.
+            # Queued as what it holds, not as a frame: a catch-up queued before it whose
             # reply becomes an error takes that request's events out (backlog_failed)
             sealed = self.service.seal(peer.conn)
             if sealed is None:
                 return
+            if peer.ready():
+                for _ in range(1 << 20):  # bounded: each frame takes events out
+                    text = self._take_push(peer, sealed)
+                    if text is None or peer.gone:
+                        return
+                    peer.write(text)
+                    if not self.service.sealed_left(peer.conn, sealed):
+                        return
+                    if not peer.ready():
+                        break  # the transport is full: the sender writes the rest
             item = sealed
         else:
             item = FLUSH
         self._enqueue(peer, item)
 
-    def _take_push(self, peer: Peer, sealed: Delivery | None = None) -> str | None:
-        """The connection's pending push (or the ``sealed`` one); a failure to build it
-        closes the connection (its client resyncs from its rev) instead of losing the push
-        silently."""
+    def _take_push(self, peer: Peer, sealed: Delivery) -> str | None:
+        """The next frame of the connection's ``sealed`` push (:meth:`HubService.seal`; cut
+        under ``max_message``: :meth:`HubService.sealed_left` tells whether a rest is left);
+        a failure to build it closes the connection (its client resyncs from its rev)
+        instead of losing the push silently. Catch-ups: :meth:`_send_catch_up`."""
         try:
-            if sealed is not None:
-                return self.service.take_sealed(peer.conn, sealed)
-            return self.service.take_push(peer.conn)  # catch-ups: _send_catch_up
+            return self.service.take_sealed(peer.conn, sealed)
         except OutpostError as exc:  # reading audits of old revisions failed
             log.warning("conn %d: building a push failed: %s", peer.conn, exc)
             self._close_now(peer, CLOSE_TOO_SLOW, "could not build your push: reconnect "
@@ -859,13 +866,6 @@ class Hub:
             log.exception("conn %d: bug while building a push; closing with 1011", peer.conn)
             self._close_now(peer, CLOSE_INTERNAL, "internal error")
         return None
-
-    def _push_rest(self, conn: ConnId) -> None:
-        """A push over ``max_message`` was cut (:func:`hubserver.fanout.push_frame`): queue
-        a flush for its rest, pending again (a reply queued later seals it ahead of itself)."""
-        peer = self._peers.get(conn)  # type: ignore[call-overload]
-        if peer is not None and not peer.gone:
-            self._enqueue(peer, FLUSH)
 
     def _close_now(self, peer: Peer, code: int, reason: str) -> None:
         if peer.gone:
