@@ -731,12 +731,17 @@ class Hub:
                 if svc.has_push(peer.conn):  # a failed read's pending pushes, after its reply
                     self._push(peer)
         finally:
-            peer.held = False
-            if not peer.gone:
-                if peer.timer is not None:
-                    assert self.loop is not None
-                    peer.last = self.loop.time()
-                self._pump(peer)
+            self._release(peer)
+
+    def _release(self, peer: Peer) -> None:
+        """A reply read off the loop was sent (or failed): the connection's next requests,
+        which waited for it, are handled now."""
+        peer.held = False
+        if not peer.gone:
+            if peer.timer is not None:
+                assert self.loop is not None
+                peer.last = self.loop.time()
+            self._pump(peer)
 
     async def _send_hist(self, peer: Peer, r: HistRead) -> None:
         """Send an ``evt.hist`` page read and encoded on the writer thread; then handle the
@@ -747,12 +752,7 @@ class Hub:
             if not peer.gone:
                 await peer.ws.send(text)
         finally:
-            peer.held = False
-            if not peer.gone:
-                if peer.timer is not None:
-                    assert self.loop is not None
-                    peer.last = self.loop.time()
-                self._pump(peer)
+            self._release(peer)
 
     def _deliver(self, outs: list[Out]) -> None:
         for o in outs:

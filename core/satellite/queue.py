@@ -273,6 +273,17 @@ def acts_json(acts: tuple[Action, ...]) -> str | None:
     return ent[1] if ent is not None and ent[0] is acts else None
 
 
+def _own_overwrites(c: Any, revs: list[int]) -> Iterator[int]:
+    """Those of ``revs`` (at most 500) that are the own events of edits a daql hub applied
+    over a colleague's change: receipts rejected or resolved at their own revision, marked
+    :data:`OWN_EVENT` (one read)."""
+    rows = c.exec_driver_sql(
+        "SELECT rev FROM sat_receipt WHERE state IN (?, ?) AND rev IN ("
+        + ",".join("?" * len(revs)) + ") AND local_err = ?",
+        (ReceiptState.REJECTED.value, ReceiptState.RESOLVED.value, *revs, OWN_EVENT))
+    return (int(r[0]) for r in rows)
+
+
 class Queue:
     """The receipts of local transactions, on an SQLAlchemy engine (the replica's)."""
 
@@ -705,11 +716,7 @@ class Queue:
                 # too (session 14: a later edit of the record named it "someone"'s change).
                 # Only when marked so (OWN_EVENT): a carried receipt's revision, or one stored
                 # before session 14 at its reply's, may be a colleague's change
-                out.update(int(r[0]) for r in c.exec_driver_sql(
-                    "SELECT rev FROM sat_receipt WHERE state IN (?, ?) AND rev IN ("
-                    + ",".join("?" * len(chunk)) + ") AND local_err = ?",
-                    (ReceiptState.REJECTED.value, ReceiptState.RESOLVED.value, *chunk,
-                     OWN_EVENT)))
+                out.update(_own_overwrites(c, chunk))
                 if self.fast:
                     out.update(int(r[0]) for r in c.exec_driver_sql(
                         "SELECT k.rev FROM sat_acked k JOIN sat_receipt r ON r.seq = k.seq "
@@ -729,11 +736,7 @@ class Queue:
         with self._read() as c:
             for i in range(0, len(want), 500):
                 chunk = want[i:i + 500]
-                out.update(int(r[0]) for r in c.exec_driver_sql(
-                    "SELECT rev FROM sat_receipt WHERE state IN (?, ?) AND rev IN ("
-                    + ",".join("?" * len(chunk)) + ") AND local_err = ?",
-                    (ReceiptState.REJECTED.value, ReceiptState.RESOLVED.value, *chunk,
-                     OWN_EVENT)))
+                out.update(_own_overwrites(c, chunk))
         return out
 
     def accepted_at(self, revs: Iterable[int]) -> list[Receipt]:
