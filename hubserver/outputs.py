@@ -15,15 +15,16 @@ from typing import TYPE_CHECKING
 from core.errors import StorageError
 from core.frozen import fast_init
 from core.model import Trans
-from core.wire import SatReq
+from core.revision import Rev
+from core.wire import Frame, SatReq
 
 if TYPE_CHECKING:
     from hubserver.catchup import Backlog
     from hubserver.hist import HistRead
     from hubserver.satreply import SatRead
 
-__all__ = ["DB_DOWN", "DB_UNAVAILABLE", "Close", "ConnId", "Flush", "HubStopping", "Out",
-           "PubJob", "Send", "client_text", "db_reason", "unavailable"]
+__all__ = ["DB_DOWN", "DB_UNAVAILABLE", "Close", "ConnId", "Flush", "HubStopping", "LastRead",
+           "Out", "PubJob", "Send", "client_text", "db_reason", "unavailable"]
 
 DB_UNAVAILABLE = "the hub's database is unavailable (the cause is in the hub's log)"
 DB_DOWN = ("the hub's database is unavailable; your edits stay pending (the cause is in the "
@@ -110,11 +111,29 @@ class Flush:
     Or an ``evt.sat`` reply to read from the ledger at this place
     (:class:`~hubserver.satreply.SatRead`): the connection's next requests are handled
     only once it is sent (``handle_sync`` builds it at once). Or an ``evt.hist`` reply to
-    read so (:class:`~hubserver.hist.HistRead`).
+    read so (:class:`~hubserver.hist.HistRead`). Or an ``evt.sat`` whose ``last`` is to
+    be checked against the ledger first (:class:`LastRead`): the connection's next requests
+    are handled only once it is resumed (:meth:`HubService.resume_sat`).
     """
 
     conn: ConnId
-    catch_up: Backlog | SatRead | HistRead | None = None
+    catch_up: Backlog | SatRead | HistRead | LastRead | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LastRead:
+    """An ``evt.sat`` held before anything of it is published or subscribed: its ``last``
+    is checked against the hub's last event at or before ``rev``, which the recent events
+    did not know (a hub just started), so it is read from the ledger
+    (``Ledger.last_event_at``) off the event loop (session 15: read on the loop, a paused
+    or silently dropped PostgreSQL froze the whole hub, /healthz and pings included, for as
+    long as the database hung). The adapter reads it, then calls
+    :meth:`HubService.resume_sat` with the result, which handles the request as
+    :meth:`HubService.handle` would have (a diverged request is refused whole)."""
+
+    conn: ConnId
+    frame: Frame
+    rev: Rev
 
 
 Out = Send | Close | Flush

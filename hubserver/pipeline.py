@@ -43,7 +43,8 @@ __all__ = ["caught_up", "chain_failed", "commit", "commit_chain", "committed", "
 log = logging.getLogger("outpost.hub")
 
 _READS = {"backlog_read": "a batch of an evt.sub / evt.mon catch-up",
-          "sat_read": "the read of an evt.sat reply"}
+          "sat_read": "the read of an evt.sat reply",
+          "last_event_at": "the ledger lookup of an evt.sat's last (its history check)"}
 """What :func:`off_loop` reads, for the slow-read log line (:mod:`hubserver.metrics`)."""
 
 

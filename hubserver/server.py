@@ -80,6 +80,7 @@ from hubserver.limits import (
 )
 from hubserver.logrepeat import RepeatLimit
 from hubserver.metrics import CONTENT_TYPE, MODES, NO_METRICS_TOKEN, Metrics, render
+from hubserver.outputs import LastRead
 from hubserver.peer import FLUSH, Peer
 from hubserver.proxy import TrustedProxies
 from hubserver.service import Backlog, Close, Flush, HubService, Out, PubJob, Send
@@ -190,6 +191,7 @@ class Hub:
         self.db = DbHealth()
         """The database's health (evt.stat's ``db``, ``GET /healthz``): hubserver.health."""
         self.service.db = self.db
+        self.service.last_off_loop = True  # evt.sat's ledger read of last: _send_last
         self.db_check = db_check
         self._db_watch: asyncio.Task[None] | None = None
         self._check_lock = threading.Lock()
@@ -671,6 +673,8 @@ class Hub:
                     await self._send_sat(peer, item)
                 elif isinstance(item, HistRead):
                     await self._send_hist(peer, item)
+                elif isinstance(item, LastRead):
+                    await self._send_last(peer, item)
                 elif isinstance(item, bytes):  # a reply's UTF-8 text (Send.data)
                     peer.qbytes -= len(item)
                     await peer.ws.send(item, text=True)
@@ -754,6 +758,28 @@ class Hub:
         finally:
             self._release(peer)
 
+    async def _send_last(self, peer: Peer, r: LastRead) -> None:
+        """Check an ``evt.sat``'s ``last`` against the ledger read on the reader (or writer)
+        thread, then handle the request (publish or refuse it) and the connection's next
+        requests, which waited. The loop serves everyone else meanwhile, however long the
+        database takes to answer."""
+        svc = self.service
+        try:
+            mine: tuple[int, Rev] | Exception
+            try:
+                mine = await pipeline.off_loop(self, svc.ledger.last_event_at, r.rev)
+            except OutpostError as exc:
+                mine = exc
+            if peer.gone:
+                return
+            outs, job = svc.resume_sat(peer.conn, r, mine)
+            if outs:
+                self._deliver(outs)
+            if job is not None:
+                pipeline.submit(self, peer, job)
+        finally:
+            self._release(peer)
+
     def _deliver(self, outs: list[Out]) -> None:
         for o in outs:
             peer = self._peers.get(o.conn)  # type: ignore[call-overload]
@@ -775,7 +801,7 @@ class Hub:
                     if peer.push_due or self.service.has_push(o.conn):
                         self._push(peer, seal=True)
                     item = o.catch_up
-                    if isinstance(item, (satreply.SatRead, HistRead)):
+                    if isinstance(item, (satreply.SatRead, HistRead, LastRead)):
                         peer.held = True  # its next requests wait for this reply
                 elif peer.idle and not peer.queue.qsize():
                     # written by _push_now at the end of this loop iteration (pushes of

@@ -94,6 +94,7 @@ from hubserver.outputs import (
     Close,
     ConnId,
     Flush,
+    LastRead,
     Out,
     PubJob,
     Send,
@@ -209,6 +210,10 @@ class HubService:
         self._ledger_id = ledger.ledger_id
         self.db: DbHealth | None = None
         """The database's health, served in evt.stat (set by the asyncio hub)."""
+        self.last_off_loop = False
+        """An ``evt.sat``'s ``last`` the recent events do not answer is handed back as a
+        :class:`~hubserver.outputs.LastRead` to read off the event loop and
+        :meth:`resume_sat` (set by the asyncio hub); else read from the ledger at once."""
         # and its restore points (the last MAX_RESTORES): a replica that synced past one
         # made since it last synced never syncs with this hub
         self._restored = ledger.restored
@@ -286,8 +291,28 @@ class HubService:
             # fatal errors (no subject, internal subject, not UTF-8, too big) close, as daql
             self._refuse("frame")
             return [Close(conn, CLOSE_PROTOCOL, str(exc)[:120])], None
+        return self._guarded(conn, c, frame, None)
+
+    def resume_sat(self, conn: ConnId, r: LastRead,
+                   mine: tuple[int, Rev] | Exception) -> tuple[list[Out], PubJob | None]:
+        """Handle an ``evt.sat`` held as a :class:`LastRead` (:attr:`last_off_loop`), with
+        ``mine``, the hub's last event at or before ``r.rev`` as the ledger read it (or the
+        error reading it): as :meth:`handle` would have, its outcome and reply the same.
+        Nothing when the connection is gone."""
+        c = self._conns.get(conn)
+        if c is None:
+            return [], None
+        return self._guarded(conn, c, r.frame, mine)
+
+    def _guarded(self, conn: ConnId, c: _Conn, frame: Frame,
+                 mine: tuple[int, Rev] | Exception | None) -> tuple[list[Out], PubJob | None]:
+        """:meth:`_dispatch` (or, ``mine`` given, :meth:`_sat` resumed), its errors answered."""
         try:
-            return self._dispatch(conn, c, frame)
+            if mine is None:
+                return self._dispatch(conn, c, frame)
+            if isinstance(mine, Exception):
+                raise mine
+            return self._sat(conn, c, frame, mine)
         except DivergedError as exc:
             # ours: the client's history up to its rev is not this hub's (nothing published):
             # the operator should know (a rollback of the ledger's file lost what it holds)
@@ -450,7 +475,7 @@ class HubService:
                 "hub and carry the edits not synced into it (outpost connect URL --data "
                 "NEWDIR; outpost carry OLD_DIR --data NEWDIR)")
 
-    def _check_last(self, rev: Rev, last: tuple[int, Rev]) -> None:
+    def _check_last(self, rev: Rev, last: tuple[int, Rev], mine: tuple[int, Rev] | None) -> None:
         """``evt.sat``'s ``last`` (ours, session 15): the client's last event at or before
         its ``rev`` must be this hub's (``rev`` is at or before the hub's, checked before, so
         the ledger holds every event up to it, on a cluster too). Another one (or none where
@@ -460,9 +485,9 @@ class HubService:
         holds, and it published again with its clock behind them, so its revision passed
         the client's and no other check sees it; answering would skip its new events at or
         before ``rev`` as "already held". Refused before anything is published or
-        subscribed. From the recent events when they reach back to it, else a few index
-        lookups of the ledger (``Ledger.last_event_at``), on the loop (as ``evt.hist``)."""
-        mine = self._recent.last_at(rev)
+        subscribed. ``mine``: the hub's, from the recent events when they reach back to it,
+        else a few index lookups of the ledger (``Ledger.last_event_at``), read off the event
+        loop by the asyncio hub (:class:`~hubserver.outputs.LastRead`); ``None``: read here."""
         if mine is None:
             mine = self.ledger.last_event_at(rev)
         if mine == (last[0], last[1] if last[0] else ZERO_REV):
@@ -595,12 +620,18 @@ class HubService:
         self._check_trans(c, t)
         return [], PubJob(conn, frame.subj, frame.tok, [(t, c.user)])
 
-    def _sat(self, conn: ConnId, c: _Conn, frame: Frame) -> tuple[list[Out], PubJob | None]:
+    def _sat(self, conn: ConnId, c: _Conn, frame: Frame,
+             mine: tuple[int, Rev] | None = None) -> tuple[list[Out], PubJob | None]:
         req = dec_sat(decode_body(frame))
         self._check_tops(req.tops, "evt.sat")
         self._check_rev(req.rev, "evt.sat")
         if req.last is not None:
-            self._check_last(req.rev, req.last)
+            if mine is None:
+                mine = self._recent.last_at(req.rev)
+                if mine is None and self.last_off_loop:
+                    # a ledger read: off the event loop, before anything is published
+                    return [Flush(conn, LastRead(conn, frame, req.rev))], None
+            self._check_last(req.rev, req.last, mine)
         if req.audits:
             c.audits = True
         if req.trans and c.role != "writer":
