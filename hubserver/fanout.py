@@ -264,8 +264,9 @@ def _cut_push(svc: HubService, conn: ConnId, d: Delivery, text: str, with_audits
     """``text`` (the push of ``d``) over the hub's ``max_message`` in bytes: the frame of
     its first whole revisions within about half of it (:func:`~hubserver.satreply.fit`, as an
     ``evt.sat`` reply's; at least one revision), taken out of ``d``, which keeps the rest and
-    the notes for the next frame: pending again (``HubService.on_cut`` tells the adapter),
-    or first of the sealed ones (``sealed``); ``None``: send ``text`` whole (it fits, or is
+    the notes for the next frame: pending again (the caller takes it next: the hub seals
+    its pushes and writes every part before what is queued after them), or first of the
+    sealed ones (``sealed``); ``None``: send ``text`` whole (it fits, or is
     one revision). Pushes coalesced behind a
     slow reader (up to ``max_pending_bytes``, 64 MiB) went out as one frame, over what the
     client takes: it was closed with 1009 and resynced, for ever (session 14 noted it)."""
@@ -287,8 +288,6 @@ def _cut_push(svc: HubService, conn: ConnId, d: Delivery, text: str, with_audits
         svc._sealed.setdefault(conn, []).insert(0, d)
     else:  # taken from the pending ones: nothing was fanned out to conn since
         svc._pending.setdefault(conn, d)
-        if svc.on_cut is not None:
-            svc.on_cut(conn)
     audits = audits_of(svc, head) if with_audits else ()
     return format_push("evt.update", enc_update(Update(head[-1].rev, tuple(head), (), audits)))
 

@@ -185,11 +185,6 @@ class HubService:
         self._sealed: dict[ConnId, list[Delivery]] = {}  # pushes taken, not sent yet (seal)
         self._backlogs: dict[ConnId, list[Backlog]] = {}  # evt.sub catch-ups to push
         self._backlog_seq = 0
-        self.on_cut: Callable[[ConnId], None] | None = None
-        """Called when a pending push taken (:meth:`take_push`) was over ``max_message``
-        and cut: its rest is pending again (the adapter queues a flush for it). The hub does
-        not take pending pushes so: it seals them (:meth:`seal`) and writes every part of one
-        before what is queued after it (a reply, a catch-up)."""
         self.refused: dict[str, int] = {}
         """Requests refused before any commit, by reason (``GET /metrics``'s
         ``outpost_hub_refused_total``): ``rate`` (over ``--rate``: closed), ``frame`` (not a
