@@ -157,7 +157,7 @@ def render(hub: Hub) -> str:
         lines.append(f"# TYPE {name} {kind}")
         lines.extend(f"{name}{labels} {_num(v)}" for labels, v in samples)
 
-    peers = list(hub._peers.values())
+    peers = hub.peers()
     roles = {"reader": 0, "writer": 0}
     for p in peers:
         roles[p.user.role] = roles.get(p.user.role, 0) + 1
@@ -197,9 +197,7 @@ def render(hub: Hub) -> str:
     samples += [("_sum", m.commit_sum), ("_count", cum)]
     family("outpost_hub_commit_seconds", "histogram",
            "Time the writer thread spent in each commit.", samples)
-    with hub._lock:
-        waiting = sum(len(job.items) for job, _ in hub._jobs)
-        reads = hub._reads_waiting
+    waiting, reads = hub.waiting()
     family("outpost_hub_transactions_waiting", "gauge",
            "Transactions waiting for the writer (a commit or a catch-up read runs).",
            [("", waiting)])
@@ -227,7 +225,7 @@ def render(hub: Hub) -> str:
            [("", svc.rev)])
     family("outpost_hub_database_up", "gauge",
            "1 while the database works (as GET /healthz says), else 0.",
-           [("", 0 if hub.db.problem or hub._stopping else 1)])
+           [("", 0 if hub.db.problem or hub.stopping else 1)])
     family("outpost_hub_uptime_seconds", "gauge", "Seconds since the hub started.",
            [("", round(time.monotonic() - m.started, 3))])
     rss = resident_bytes()

@@ -348,6 +348,21 @@ class Hub:
     def connections(self) -> int:
         return len(self._peers)
 
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop` began: new connections and publishes are refused."""
+        return self._stopping
+
+    def peers(self) -> list[Peer]:
+        """The open connections, a snapshot (for ``/metrics``)."""
+        return list(self._peers.values())
+
+    def waiting(self) -> tuple[int, int]:
+        """Transactions waiting for the writer thread, and catch-up reads submitted to it and
+        not started yet (one consistent reading, for ``/metrics``)."""
+        with self._lock:
+            return sum(len(job.items) for job, _ in self._jobs), self._reads_waiting
+
     # -- handshake -----------------------------------------------------------------------------
 
     def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:

@@ -181,12 +181,13 @@ def backup(ledger: SqlLedger, path: str | Path,
                     ("uids", select(t.uid), "INSERT INTO evt_uid VALUES (?,?)"),
                 ):
                     # by bytes too: 5,000 values of 800 KB were 4 GB (operator review 14)
-                    res = conn.execution_options(stream_results=True,
-                                                 max_row_buffer=PART_ROWS).execute(q)
-                    for part in fetch_parts(res):
-                        rows = [tuple(r) for r in part]
-                        out.executemany(sql, rows)
-                        counts[name] += len(rows)
+                    # closed on an error too (a full disk): not left to the collector
+                    with conn.execution_options(stream_results=True,
+                                                max_row_buffer=PART_ROWS).execute(q) as res:
+                        for part in fetch_parts(res):
+                            rows = [tuple(r) for r in part]
+                            out.executemany(sql, rows)
+                            counts[name] += len(rows)
             out.executemany("INSERT INTO backup_meta VALUES (?, ?)", [
                 ("format", BACKUP_FORMAT), ("version", meta.version),
                 ("definition", meta.definition), ("rev", str(rev)),

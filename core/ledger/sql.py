@@ -48,7 +48,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -1261,10 +1261,12 @@ class SqlLedger:
         with self._guard("reading events"), self.engine.connect() as conn:
             if limit > 0:
                 # by bytes on PostgreSQL: a server-side cursor, or psycopg fetches every row
-                res = conn.execute(q.limit(limit), execution_options={
-                    "stream_results": True, "max_row_buffer": limit}
-                    if max_bytes > 0 and self._pg else {})
-                rows, cut = _fetch_limited(res, limit, max_bytes)
+                # closed here, not when collected: a server-side cursor left open by a read
+                # cut short warns (ResourceWarning) whenever the garbage collector frees it
+                with conn.execute(q.limit(limit), execution_options={
+                        "stream_results": True, "max_row_buffer": limit}
+                        if max_bytes > 0 and self._pg else {}) as res:
+                    rows, cut = _fetch_limited(res, limit, max_bytes)
                 if cut:
                     last = rows[-1]
                     more = cols.where(ev.c.rev == last.rev, ev.c.id > last.id)
@@ -1601,7 +1603,9 @@ class SqlLedger:
                 :data:`SENDABLE_NESTING`, where no reply can carry it."""
         ev = self.tables.event
         problems: list[str] = []
-        with self._guard("verifying"), self.engine.connect() as conn:
+        # the streamed results are closed when verify stops, also on an error (a damaged
+        # row): a server-side cursor left to the garbage collector warns (ResourceWarning)
+        with self._guard("verifying"), self.engine.connect() as conn, ExitStack() as stack:
             if self._pg:
                 # one snapshot for the events, meta and state (READ COMMITTED read each at
                 # its own time: publishes between them read as corruption)
@@ -1612,8 +1616,9 @@ class SqlLedger:
             # the same in a sound ledger, and an event out of revision order is reported
             # (reads by revision rely on it: tables.rev_bound)
             order = (ev.c.id,) if self._by_id else (ev.c.rev, ev.c.id)
-            res = conn.execution_options(stream_results=True, max_row_buffer=PART_ROWS
-                                         ).execute(self._ev_cols().order_by(*order))
+            res = stack.enter_context(conn.execution_options(
+                stream_results=True, max_row_buffer=PART_ROWS
+            ).execute(self._ev_cols().order_by(*order)))
             prev: Event | None = None
             for r in (r for part in fetch_parts(res) for r in part):
                 e = self._event(r)
@@ -1638,8 +1643,8 @@ class SqlLedger:
             # 9: 400 MB at 200,000 records); the lines are sorted by record at the end
             found: list[tuple[tuple[str, str], str]] = []
             for topic, st in self.tables.states.items():
-                rows = conn.execution_options(stream_results=True, max_row_buffer=PART_ROWS
-                                              ).execute(select(st.table))
+                rows = stack.enter_context(conn.execution_options(
+                    stream_results=True, max_row_buffer=PART_ROWS).execute(select(st.table)))
                 for row in (r for part in fetch_parts(rows) for r in part):
                     sig = Sig(topic, row[0])
                     want = folded.pop(sig, None)
