@@ -117,6 +117,13 @@ class MainWindow(QMainWindow):
         self._draft_timer.setInterval(DRAFT_DELAY_MS)
         self._draft_timer.timeout.connect(self.write_drafts)
         self._drafts_left: list[Draft] = []  # kept drafts not put back in a form (yet)
+        # never a question from a satellite change notice (a sync callback: a modal there
+        # ran inside the sync's asyncio task, which stalled; session 16): the depth of the
+        # notices being handled, and the keys of the rows a table is taking out now
+        self._notice = 0
+        self._removing: frozenset[str] = frozenset()
+        self._saving = ""  # the key of the record the form is saving (its own notice)
+        self._left = ""  # the edited record's row left the table in this notice (said after)
         self._draft_error = ""  # the last error writing the drafts (said once)
 
         # sidebar
@@ -381,6 +388,11 @@ class MainWindow(QMainWindow):
             model.modelReset.connect(lambda m=model: self._table_reloaded(m))
             model.busy_changed.connect(lambda _b, m=model: self._table_busy(m))
             model.sort_applied.connect(lambda c, o, m=model: self._sort_shown(m, c, o))
+            # before the view's own handlers (connected by setModel, later): the view moves
+            # the selection to the next row while a row is taken out
+            model.rowsAboutToBeRemoved.connect(
+                lambda _p, first, last, m=model: self._rows_going(m, first, last))
+            model.rowsRemoved.connect(lambda *_a, m=model: self._rows_gone(m))
             form = RecordForm(self.sat, self.sat.project.model(top))
             form.save_requested.connect(self._save_fields)
             form.typed.connect(self._draft_timer.start)  # (re)started: one write per pause
@@ -474,6 +486,43 @@ class MainWindow(QMainWindow):
         rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
         return self.records.key_at(rows[0].row()) if rows else ""
 
+    def _rows_going(self, model: RecordTableModel, first: int, last: int) -> None:
+        """A table takes rows out (hub data, a save, an undo: a record deleted or no longer
+        matching the filter): noted before the view moves the selection to the next row, so
+        that :meth:`_record_selected` does not take that move for the user's."""
+        if model.topic != self._top:
+            return
+        self._removing = frozenset(model.key_at(r) for r in range(first, last + 1))
+        form = self.forms.get(self._top)
+        if (form is not None and form.has_edits and not form.is_new
+                and form.key in self._removing and form.key != self._saving
+                and not self._deleted(self._top, form.key)):
+            self._left = form.key  # still there, no longer matching the filter: said
+
+    def _rows_gone(self, model: RecordTableModel) -> None:
+        if model.topic != self._top:
+            return
+        self._removing = frozenset()
+        if self._left and not self._notice:
+            self._say_left()  # e.g. a read ending: no notice to say it after
+
+    def _say_left(self) -> None:
+        """The record being edited left the table (its row no longer matches the filter):
+        the form keeps it with the typing, the table shows nothing selected; said in the
+        status bar and the form's state line."""
+        key, self._left = self._left, ""
+        form = self.forms.get(self._top)
+        if form is None or form.key != key or not form.has_edits:
+            return
+        self._reselect(key)  # none: no other record shown as selected
+        text = (f"{form.title.text()} no longer matches the filter "
+                f"\u201c{self.filter.text()}\u201d: it stays in the form with your unsaved "
+                f"changes; save them (Ctrl+S) or revert ({REVERT_KEY})")
+        self.status.showMessage(text, 15000)
+        said = form.state.text()
+        form.state.setText("\u26a0 No longer matches the filter: kept here with your unsaved "
+                           "changes." + (f" {said}" if said else ""))
+
     def _record_selected(self, _sel: QItemSelection, _old: QItemSelection) -> None:
         key = self.current_key()
         if not key:
@@ -485,6 +534,14 @@ class MainWindow(QMainWindow):
                 # the record being edited was deleted (the removed row moved the selection):
                 # no choice of the user's; the form keeps its values and says so
                 self._keep_deleted(form)
+                return
+            if self._removing or self._notice:
+                # not the user's move: a row taken out (the edited record's, no longer
+                # matching the filter, or the row under a new record's form) moved the
+                # selection. No question (session 16: a modal from inside the sync task,
+                # Save its default): the form keeps its record, the table selects it or none
+                self._reselect("" if form.is_new or form.key in self._removing
+                               else form.key)
                 return
             if not self.settle_edits(self._top, "opening another record"):
                 self._reselect(form.key)  # Cancel: the selection stays on the edited record
@@ -656,6 +713,10 @@ class MainWindow(QMainWindow):
         form = self.forms.get(top)
         if form is None or not form.has_edits:
             return True
+        if self._notice:
+            # never a modal from a change notice (a sync callback): the form stays as it is
+            log.warning("not asking to save the form while %s: in a change notice", doing)
+            return False
         answer = self.ask_unsaved(form, doing)
         if answer == QMessageBox.StandardButton.Discard:
             form.revert()
@@ -973,19 +1034,33 @@ class MainWindow(QMainWindow):
                     form.set_new_key(key)
             # named by its label, as elsewhere (session 14: "Undo new 01a21f59")
             label = _short(form.title_of(key, fields))
-            ok = self.publish([Action(top, key, Cmd.NEW, fields)],
-                              f"re-create {label}" if form.deleted_by else f"new {label}",
-                              base=form.base)
+            self._saving = key  # its row may leave the table: not said as left unsaved
+            try:
+                ok = self.publish([Action(top, key, Cmd.NEW, fields)],
+                                  f"re-create {label}" if form.deleted_by else f"new {label}",
+                                  base=form.base)
+            finally:
+                self._saving = ""
         else:
             model = self.sat.project.model(top)
             names = ", ".join(f.title for f in model.fields if f.name in fields)
-            ok = self.publish([Action(top, key, Cmd.MOD, fields)],
-                              f"edit {names} of {_short(form.title.text())}", base=form.base)
+            self._saving = key
+            try:
+                ok = self.publish([Action(top, key, Cmd.MOD, fields)],
+                                  f"edit {names} of {_short(form.title.text())}",
+                                  base=form.base)
+            finally:
+                self._saving = ""
         if ok and not reselect:
             form.clear()  # saved; the caller shows another record or topic
         elif ok:
-            if top == self._top:
-                self.select_key(key)
+            if top == self._top and not self.select_key(key):
+                self._reselect("")  # no other record shown as selected
+                if self.filter.text():
+                    self.status.showMessage(
+                        f"Saved {form.title.text()}; it no longer matches the filter "
+                        f"\u201c{self.filter.text()}\u201d (shown here until you open "
+                        "another record)", 15000)
             rv = self.sat.record(top, key)
             if rv is not None:
                 form.load(rv)
@@ -1093,7 +1168,18 @@ class MainWindow(QMainWindow):
     # -- sync ----------------------------------------------------------------------------------
 
     def on_change(self, ch: Change) -> None:
-        """Forward a satellite change notice to every model and view."""
+        """Forward a satellite change notice to every model and view. It asks nothing: it
+        may come from inside the sync's asyncio task, where a modal's event loop stalls the
+        sync and breaks asyncio (session 16)."""
+        self._notice += 1
+        try:
+            self._on_change(ch)
+        finally:
+            self._notice -= 1
+        if self._left and not self._notice:
+            self._say_left()
+
+    def _on_change(self, ch: Change) -> None:
         if not self._apply_timer.isActive() and self.sat.applying():
             # new edits to apply in steps (File → Import CSV's, session 15), as at start
             self.status.show_applying(self.sat.applying())
