@@ -9,6 +9,7 @@ Slots turn errors into visible messages (status bar, form, message box).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -158,6 +159,15 @@ class MainWindow(QMainWindow):
         self._table_del = QShortcut(QKeySequence(Qt.Key.Key_Delete), self.table)
         self._table_del.setContext(Qt.ShortcutContext.WidgetShortcut)
         self._table_del.activated.connect(self._table_delete)
+        # Tab leaves the table for the form (review a11y 16: it walked the cells, opening the
+        # next record at each row's end, and never left); Enter or F2 edits the selected
+        # record: the keyboard moves to the form's first field
+        self.table.setTabKeyNavigation(False)
+        self._table_edit = [QShortcut(QKeySequence(k), self.table) for k in
+                            (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_F2)]
+        for sc in self._table_edit:
+            sc.setContext(Qt.ShortcutContext.WidgetShortcut)
+            sc.activated.connect(self.into_form)
         # shown while the current table reads its rows off the UI thread (a big topic opened,
         # sorted or filtered); the rows shown meanwhile are the table's previous ones
         self.loading = QLabel()
@@ -408,6 +418,7 @@ class MainWindow(QMainWindow):
             form.set_sync_stopped(self._stopped)
         model = self.record_models[top]
         model.set_filter(self.filter.text())
+        self._tab_order(self.forms[top])
         self.table.setModel(model)
         self.table.selectionModel().selectionChanged.connect(self._record_selected)
         self._sort_shown(model, *model.sort_order)  # this table's order, not the last one's
@@ -424,6 +435,36 @@ class MainWindow(QMainWindow):
             self.table.setColumnWidth(0, 80)
         for c, f in enumerate(model.model_def.fields, first):
             self.table.setColumnWidth(c, widths.get(f.type, 140))
+
+    def _tab_order(self, form: RecordForm) -> None:
+        """Tab goes topics → filter → records → the form (its fields, Revert, Save) → the
+        Record/History tabs → the history (its versions, the version's fields, Restore this
+        version). A topic's form is made when the topic is first shown, after the rest of the
+        window: Tab reached it last (review a11y 16: Shift+Tab from the topics landed on the
+        last field)."""
+        chain = getattr(form, "_tab_chain", None)
+        if chain is None:  # the form's own order (its fields as laid out), taken once
+            chain = []
+            w = form.nextInFocusChain()
+            while w is not form and form.isAncestorOf(w) and w not in chain:
+                if w.focusPolicy() != Qt.FocusPolicy.NoFocus:  # (setTabOrder skips them)
+                    chain.append(w)
+                w = w.nextInFocusChain()
+            form._tab_chain = chain  # type: ignore[attr-defined]
+        h = self.history
+        order = [self.topic_view, self.filter, self.table, *chain, self.side.tabBar(),
+                 h.table, h.state, h.restore]
+        for a, b in itertools.pairwise(order):
+            QWidget.setTabOrder(a, b)
+
+    def into_form(self) -> bool:
+        """Enter or F2 in the records table: the keyboard to the first field of the form
+        showing the selected record (False: no record shown)."""
+        if not self._top or not self.form.isEnabled():
+            return False
+        self.side.setCurrentWidget(self.form_stack)
+        self.form.focus_first()
+        return True
 
     def _learn_int_keys(self) -> threading.Thread | None:
         """A replica made before session 9 keeps no greatest key of its int-keyed topics: the
@@ -737,8 +778,11 @@ class MainWindow(QMainWindow):
             self.activateWindow()
 
     def show_history(self) -> None:
+        """Sync → History (Ctrl+H): the History tab, the keyboard in its list of versions
+        (review a11y 16: it stayed in the records table); Tab reaches Restore this version."""
         self._to_front()
         self.side.setCurrentWidget(self.history)
+        self.history.table.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     def into_results(self) -> bool:
         """Down in the filter box: the keyboard moves to the results, on the selected row

@@ -122,3 +122,90 @@ async def test_conflicts_view_resolved_by_keyboard(qtbot: Any, tmp_path: Path,
     assert a.status().pending == 0
     w.close()
     a.close()
+
+
+async def sites_window(qtbot: Any, tmp_path: Path, project: Project, hub: Hub
+                       ) -> tuple[MainWindow, Satellite]:
+    """A shown, active window on the hub's three sites (s1 changed once since: two
+    versions), s1 selected, the keyboard in the records table."""
+    sat = Satellite(tmp_path / "a", project)
+    await sync(sat, hub)
+    sat.pub([Action(SITE, "s1", Cmd.MOD, {"region": "South"})])
+    await sync(sat, hub)
+    w = MainWindow(sat, None, "t")
+    qtbot.addWidget(w)
+    shown(qtbot, w)
+    w.select_topic(SITE)
+    qtbot.waitUntil(lambda: w.records.rowCount() == 3)
+    assert w.select_key("s1")
+    w.table.setFocus()
+    qtbot.waitUntil(w.table.hasFocus)
+    return w, sat
+
+
+async def test_tab_leaves_the_records_table_for_the_form(qtbot: Any, tmp_path: Path,
+                                                         project: Project, hub: Hub) -> None:
+    w, sat = await sites_window(qtbot, tmp_path, project, hub)
+    first = w.form.editors["name"].widget
+    press(Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is first  # the form's first field, s1 still shown
+    assert w.form.key == "s1" and w.current_key() == "s1"
+    seen = [QApplication.focusWidget()]
+    for _ in range(30):  # the fields, Revert/Save (disabled: skipped), the tabs, ...
+        press(Qt.Key.Key_Tab)
+        seen.append(QApplication.focusWidget())
+        if seen[-1] is w.topic_view:
+            break
+    assert w.form.key == "s1" and w.current_key() == "s1"  # no record opened on the way
+    assert w.side.tabBar() in seen and seen[-1] is w.topic_view  # round the window
+    press(Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is w.filter
+    press(Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is w.table
+    press(Qt.Key.Key_Backtab, SHIFT)
+    assert QApplication.focusWidget() is w.filter
+    press(Qt.Key.Key_Backtab, SHIFT)
+    assert QApplication.focusWidget() is w.topic_view
+    w.close()
+    sat.close()
+
+
+@pytest.mark.parametrize("key", [Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_F2],
+                         ids=["Return", "Enter", "F2"])
+async def test_enter_in_the_records_table_edits_the_record(
+        qtbot: Any, tmp_path: Path, project: Project, hub: Hub, key: Qt.Key) -> None:
+    w, sat = await sites_window(qtbot, tmp_path, project, hub)
+    press(Qt.Key.Key_Down)  # s2
+    assert w.form.key == "s2"
+    w.show_history()
+    w.table.setFocus()
+    press(key)
+    name = w.form.editors["name"].widget
+    assert QApplication.focusWidget() is name and w.side.currentWidget() is w.form_stack
+    QTest.keyClicks(name, " edited")
+    QTest.keySequence(name, "Ctrl+S")
+    assert sat.record(SITE, "s2").fields["name"] == "Site 2 edited"  # type: ignore[union-attr]
+    w.close()
+    sat.close()
+
+
+async def test_ctrl_h_puts_the_keyboard_in_the_history_and_restore_is_reached(
+        qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:
+    w, sat = await sites_window(qtbot, tmp_path, project, hub)
+    press(Qt.Key.Key_H, Qt.KeyboardModifier.ControlModifier)
+    h = w.history
+    assert w.side.currentWidget() is h and QApplication.focusWidget() is h.table
+    assert h.model.rowCount() == 2
+    for _ in range(h.model.rowCount()):  # to the version before the change
+        press(Qt.Key.Key_Down)
+        if h.restore.isEnabled():
+            break
+    assert h.restore.isEnabled()
+    press(Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is h.state  # the version's fields
+    press(Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is h.restore
+    press(Qt.Key.Key_Space)
+    assert sat.record(SITE, "s1").fields["region"] == "North"  # type: ignore[union-attr]
+    w.close()
+    sat.close()
