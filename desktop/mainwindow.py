@@ -12,7 +12,7 @@ import contextlib
 import itertools
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from PySide6.QtGui import (
     QKeySequence,
     QShortcut,
     QStatusTipEvent,
+    QTextCursor,
     QUndoStack,
 )
 from PySide6.QtWidgets import (
@@ -36,6 +37,7 @@ from PySide6.QtWidgets import (
     QListView,
     QMainWindow,
     QMessageBox,
+    QPlainTextEdit,
     QSplitter,
     QStackedWidget,
     QTableView,
@@ -251,19 +253,28 @@ class MainWindow(QMainWindow):
             self.addAction(a)
             return a
 
-        self.new_action = act("New", "new", QKeySequence.StandardKey.New, self.new_record,
+        self.new_action = act("&New", "new", QKeySequence.StandardKey.New, self.new_record,
                               "New record")
-        self.save_action = act("Save", "save", QKeySequence.StandardKey.Save, self.save,
+        self.save_action = act("&Save", "save", QKeySequence.StandardKey.Save, self.save,
                                "Save the record")
-        self.delete_action = act("Delete", "delete", "Ctrl+Delete", self.delete_record,
+        self.delete_action = act("&Delete", "delete", "Ctrl+Delete", self.delete_record,
                                  "Delete the record")
-        self.revert_action = act("Revert", "restore", REVERT_KEY, self.revert_form,
+        self.revert_action = act("Re&vert", "restore", REVERT_KEY, self.revert_form,
                                  "Back to the record as saved (Esc in a field: that field)")
-        self.undo_action = self.undo_stack.createUndoAction(self, "Undo")
+        self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
         self.undo_action.setIcon(icon("undo"))
         self.undo_action.setShortcuts(QKeySequence.StandardKey.Undo)
-        self.redo_action = self.undo_stack.createRedoAction(self, "Redo")
+        self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
         self.redo_action.setIcon(icon("redo"))
+        # the toolbar's buttons say only "Undo" / "Redo", the step in their tooltip and in
+        # the Edit menu (review a11y 16: "Undo edit Region of Sites: …" grew with each save,
+        # moving every button after it)
+        self.undo_action.setIconText("Undo")
+        self.redo_action.setIconText("Redo")
+        self.undo_stack.undoTextChanged.connect(
+            lambda t: self._step_tip(self.undo_action, "Undo", t))
+        self.undo_stack.redoTextChanged.connect(
+            lambda t: self._step_tip(self.redo_action, "Redo", t))
         # through step(): checked against the form's typing, and said (user review 12)
         for a, redo_ in ((self.undo_action, False), (self.redo_action, True)):
             a.triggered.disconnect()
@@ -274,16 +285,16 @@ class MainWindow(QMainWindow):
         if QKeySequence("Ctrl+Shift+Z") not in redo:
             redo.append(QKeySequence("Ctrl+Shift+Z"))
         self.redo_action.setShortcuts(redo)
-        self.sync_action = act("Sync now", "sync", SYNC_KEY, self._sync_now,
+        self.sync_action = act("&Sync now", "sync", SYNC_KEY, self._sync_now,
                                "Connect and send pending changes")
-        self.conflicts_action = act("Conflicts", "conflict", "Ctrl+Shift+C",
+        self.conflicts_action = act("&Conflicts", "conflict", "Ctrl+Shift+C",
                                     self.show_conflicts, "Open the conflicts view")
-        self.history_action = act("History", "history", "Ctrl+H", self.show_history,
+        self.history_action = act("&History", "history", "Ctrl+H", self.show_history,
                                   "History of the record")
-        self.problem_action = act("Sync problem…", "conflict", ERROR_KEY,
+        self.problem_action = act("Sync &problem…", "conflict", ERROR_KEY,
                                   self.show_sync_problem,
                                   "The last sync problem: what went wrong and what to do")
-        self.offline_action = QAction("Work offline", self)
+        self.offline_action = QAction("Work &offline", self)
         self.offline_action.setCheckable(True)
         self.offline_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
         self.offline_action.toggled.connect(self.status.offline.setChecked)
@@ -292,30 +303,30 @@ class MainWindow(QMainWindow):
         find.setShortcut(QKeySequence.StandardKey.Find)
         find.triggered.connect(self.focus_filter)
         self.addAction(find)
-        self.import_action = act("Import CSV…", "import", "Ctrl+I", self.import_csv,
+        self.import_action = act("&Import CSV…", "import", "Ctrl+I", self.import_csv,
                                  "Import a CSV file into the current topic")
-        self.export_action = act("Export CSV…", "export", "Ctrl+E", self.export_csv,
+        self.export_action = act("&Export CSV…", "export", "Ctrl+E", self.export_csv,
                                  "Export the current topic as a CSV file")
         # `outpost import --from-spreadsheet` / `export --for-spreadsheet` (no shortcut)
-        self.import_sheet_action = QAction("Import CSV from a spreadsheet export…", self)
+        self.import_sheet_action = QAction("Import CSV from a &spreadsheet export…", self)
         self.import_sheet_action.setToolTip(
             "Import a file written by Export CSV for a spreadsheet: a cell's leading ' is "
             "taken off")
         self.import_sheet_action.triggered.connect(lambda: self.import_csv(sheet=True))
-        self.export_sheet_action = QAction("Export CSV for a spreadsheet…", self)
+        self.export_sheet_action = QAction("Export CSV &for a spreadsheet…", self)
         self.export_sheet_action.setToolTip(
             "Export for opening in a spreadsheet: a cell starting with = + - @ gets a ' "
             "before it, so that the spreadsheet shows it instead of running it as a formula")
         self.export_sheet_action.triggered.connect(lambda: self.export_csv(sheet=True))
-        self.help_action = QAction("Keyboard shortcuts", self)
+        self.help_action = QAction("&Keyboard shortcuts", self)
         self.help_action.setShortcut(QKeySequence(HELP_KEY))
         self.help_action.triggered.connect(self.show_shortcuts)
         self.addAction(self.help_action)
-        self.about_action = QAction("About Outpost", self)
+        self.about_action = QAction("&About Outpost", self)
         self.about_action.triggered.connect(self.show_about)
         self.shortcuts_dialog: ShortcutsDialog | None = None
         self.about_box: QMessageBox | None = None
-        settings = QAction(icon("settings"), "Connection settings…", self)
+        settings = QAction(icon("settings"), "Connection se&ttings…", self)
         settings.triggered.connect(self._settings)
         bar = self.addToolBar("Main")
         bar.setObjectName("main_toolbar")
@@ -338,7 +349,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(settings)
         file_menu.addAction(self.offline_action)
-        quit_action = file_menu.addAction("Quit")
+        quit_action = file_menu.addAction("&Quit")
         # the platform's binding; Ctrl+Q where its theme has none (Qt's offscreen and
         # generic themes: File → Quit had no key, though the docs name Ctrl+Q)
         quit_action.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Quit)
@@ -356,6 +367,16 @@ class MainWindow(QMainWindow):
         help_menu.addAction(self.help_action)
         help_menu.addAction(self.about_action)
         self.menus = (file_menu, edit, view, help_menu)
+        self._step_tip(self.undo_action, "Undo", "")
+        self._step_tip(self.redo_action, "Redo", "")
+
+    @staticmethod
+    def _step_tip(a: QAction, what: str, text: str) -> None:
+        """The Undo or Redo button's tooltip names the step it would take, ``text`` (the
+        button itself says only "Undo" / "Redo")."""
+        with contextlib.suppress(RuntimeError):  # the window being deleted, its actions too
+            key = a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            a.setToolTip(f"{what} {text} ({key})" if text else f"{what} ({key})")
 
     # -- topics and records --------------------------------------------------------------------
 
@@ -1285,7 +1306,8 @@ class MainWindow(QMainWindow):
             if rv is None or rv.fields is None:
                 form.clear()
             else:
-                form.load(rv)
+                with _cursor_kept(form):
+                    form.load(rv)
 
     def show_conflicts(self) -> ConflictsDialog | None:
         """Sync → Conflicts: the conflicts view, shown. While the unsynced edits are being
@@ -1766,6 +1788,34 @@ class MainWindow(QMainWindow):
             self.conflicts_dialog.detach()
         QSettings().setValue("window/geometry", self.saveGeometry())
         super().closeEvent(event)
+
+
+@contextlib.contextmanager
+def _cursor_kept(form: QWidget) -> Iterator[None]:
+    """The text cursor of the form's field with the keyboard stays where it was while the
+    form shows the record again (review a11y 16: a colleague's change to the record on screen
+    moved it to the end of the field being read); clamped when that field's text is shorter."""
+    focus = QApplication.focusWidget()
+    if not isinstance(focus, QLineEdit | QPlainTextEdit) or not form.isAncestorOf(focus):
+        yield
+        return
+    if isinstance(focus, QLineEdit):
+        pos, start, n = focus.cursorPosition(), focus.selectionStart(), len(focus.selectedText())
+        yield
+        if n and start + n <= len(focus.text()):  # the selection, its cursor end as it was
+            focus.setSelection(start, n) if pos == start + n else focus.setSelection(
+                start + n, -n)
+        else:
+            focus.setCursorPosition(min(pos, len(focus.text())))
+        return
+    cur = focus.textCursor()
+    anchor, pos = cur.anchor(), cur.position()
+    yield
+    cur = focus.textCursor()
+    end = len(focus.toPlainText())
+    cur.setPosition(min(anchor, end))
+    cur.setPosition(min(pos, end), QTextCursor.MoveMode.KeepAnchor)
+    focus.setTextCursor(cur)
 
 
 def _few(items: Any, total: int | None = None, most: int = 10) -> str:

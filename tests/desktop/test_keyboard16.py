@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QToolBar, QToolButton, QWidget
 
 from core.model import Action, Cmd, Trans
 from core.satellite.client import SyncClient
@@ -207,5 +207,98 @@ async def test_ctrl_h_puts_the_keyboard_in_the_history_and_restore_is_reached(
     assert QApplication.focusWidget() is h.restore
     press(Qt.Key.Key_Space)
     assert sat.record(SITE, "s1").fields["region"] == "North"  # type: ignore[union-attr]
+    w.close()
+    sat.close()
+
+
+def test_menus_and_form_labels_have_alt_letters(qtbot: Any, tmp_path: Path,
+                                                 project: Project) -> None:
+    sat = Satellite(tmp_path / "a", project)
+    sat.pub([Action(SITE, "s1", Cmd.NEW, {"name": "Site 1", "region": "North"})])
+    w = MainWindow(sat, None, "t")
+    qtbot.addWidget(w)
+    shown(qtbot, w)
+    w.select_topic(SITE)
+    assert w.select_key("s1")
+    # every item of every menu has its Alt+letter, none twice in a menu
+    for m in w.menus:
+        letters = []
+        for a in m.actions():
+            if a.isSeparator():
+                continue
+            text = a.text().replace("&&", "")
+            assert "&" in text, (m.title(), a.text())
+            letters.append(text[text.index("&") + 1].lower())
+        assert len(letters) == len(set(letters)), (m.title(), letters)
+    menu_letters = {m.title()[m.title().index("&") + 1].lower() for m in w.menus}
+    # each field's label: an Alt+letter of its own, not a menu's, moves the keyboard there
+    form = w.form
+    labels = [x for x in form.findChildren(QLabel) if x.buddy() is not None]
+    assert len(labels) == len(form.editors)
+    used = set()
+    for label in labels:
+        text = label.text()
+        assert "&" in text, text
+        letter = text[text.index("&") + 1]
+        assert letter.lower() not in menu_letters and letter.lower() not in used
+        used.add(letter.lower())
+        w.table.setFocus()
+        qtbot.waitUntil(w.table.hasFocus)
+        press(getattr(Qt.Key, f"Key_{letter.upper()}"), ALT)
+        assert QApplication.focusWidget() is label.buddy(), text
+    w.close()
+    sat.close()
+
+
+def test_the_undo_button_stays_short(qtbot: Any, tmp_path: Path, project: Project) -> None:
+    sat = Satellite(tmp_path / "a", project)
+    sat.pub([Action(SITE, "s1", Cmd.NEW, {"name": "Site 1", "region": "North"})])
+    w = MainWindow(sat, None, "t")
+    qtbot.addWidget(w)
+    shown(qtbot, w)
+    w.select_topic(SITE)
+    assert w.select_key("s1")
+    bar = w.findChild(QToolBar, "main_toolbar")
+    button = bar.widgetForAction(w.undo_action)
+    assert isinstance(button, QToolButton)
+    region = w.form.editors["region"].widget
+    region.setFocus()
+    region.selectAll()
+    QTest.keyClicks(region, "A region with a long name, typed in full")
+    QTest.keySequence(region, "Ctrl+S")
+    assert "Region" in w.undo_action.text()  # the Edit menu names the step
+    assert button.text() == "Undo"  # the toolbar does not grow with it
+    assert "Undo edit Region of Sites: Site 1" in w.undo_action.toolTip()
+    assert "Ctrl+Z" in w.undo_action.toolTip()
+    w.close()
+    sat.close()
+
+
+def test_a_change_of_the_record_on_screen_keeps_the_cursor(qtbot: Any, tmp_path: Path,
+                                                           project: Project) -> None:
+    """A change to the record on screen (clean form) arrives: the text cursor stays where it
+    was in the field being read."""
+    sat = Satellite(tmp_path / "a", project)
+    sat.pub([Action(SITE, "s1", Cmd.NEW, {"name": "Site 1", "region": "North"})])
+    w = MainWindow(sat, None, "t")
+    qtbot.addWidget(w)
+    shown(qtbot, w)
+    w.select_topic(SITE)
+    assert w.select_key("s1")
+    region = w.form.editors["region"].widget
+    name = w.form.editors["name"].widget
+    name.setFocus()
+    name.setCursorPosition(3)
+    sat.pub([Action(SITE, "s1", Cmd.MOD, {"region": "South"})])
+    assert region.text() == "South"  # shown again
+    assert QApplication.focusWidget() is name and name.cursorPosition() == 3
+    notes = w.form.editors["notes"].widget
+    sat.pub([Action(SITE, "s1", Cmd.MOD, {"notes": "line one\nline two"})])
+    notes.setFocus()
+    cur = notes.textCursor()
+    cur.setPosition(5)
+    notes.setTextCursor(cur)
+    sat.pub([Action(SITE, "s1", Cmd.MOD, {"region": "West"})])
+    assert notes.textCursor().position() == 5
     w.close()
     sat.close()
