@@ -192,6 +192,11 @@ class MainWindow(QMainWindow):
         self.side.addTab(self.form_stack, icon("save"), "Record")
         self.side.addTab(self.history, icon("history"), "History")
         self.side.setMinimumWidth(360)
+        # Tab stops at its tab bar (in _tab_order's place) only: the tab widget itself, a Tab
+        # stop after the history whose focus goes to the tab bar, sent Tab back round the
+        # History tab for ever
+        self.side.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # (its focus proxy's too)
+        self.side.tabBar().setFocusPolicy(Qt.FocusPolicy.TabFocus)
         split = QSplitter()
         split.addWidget(self.topic_view)
         split.addWidget(center)

@@ -205,6 +205,18 @@ async def test_ctrl_h_puts_the_keyboard_in_the_history_and_restore_is_reached(
     assert QApplication.focusWidget() is h.state  # the version's fields
     press(Qt.Key.Key_Tab)
     assert QApplication.focusWidget() is h.restore
+    seen = []
+    for _ in range(10):  # on round the window (the status bar's buttons), not the history
+        press(Qt.Key.Key_Tab)
+        seen.append(QApplication.focusWidget())
+        if seen[-1] is w.topic_view:
+            break
+    assert seen[-1] is w.topic_view and h.table not in seen
+    press(Qt.Key.Key_Backtab, SHIFT)
+    while QApplication.focusWidget() is not h.restore and seen:  # back, as many
+        seen.pop()
+        press(Qt.Key.Key_Backtab, SHIFT)
+    assert QApplication.focusWidget() is h.restore
     press(Qt.Key.Key_Space)
     assert sat.record(SITE, "s1").fields["region"] == "North"  # type: ignore[union-attr]
     w.close()
