@@ -102,6 +102,7 @@ class MainWindow(QMainWindow):
                                              and self.record_models[top].reloading)
         self.record_models: dict[str, RecordTableModel] = {}
         self.forms: dict[str, RecordForm] = {}
+        self._form_chains: dict[int, list[QWidget]] = {}  # a form's Tab stops (_tab_order)
         self.conflicts_dialog: ConflictsDialog | None = None
         self._top = ""
         self.csv_job: CsvJob | None = None  # an import or export running
@@ -468,7 +469,7 @@ class MainWindow(QMainWindow):
         version). A topic's form is made when the topic is first shown, after the rest of the
         window: Tab reached it last (review a11y 16: Shift+Tab from the topics landed on the
         last field)."""
-        chain = getattr(form, "_tab_chain", None)
+        chain = self._form_chains.get(id(form))
         if chain is None:  # the form's own order (its fields as laid out), taken once
             chain = []
             w = form.nextInFocusChain()
@@ -476,7 +477,7 @@ class MainWindow(QMainWindow):
                 if w.focusPolicy() != Qt.FocusPolicy.NoFocus:  # (setTabOrder skips them)
                     chain.append(w)
                 w = w.nextInFocusChain()
-            form._tab_chain = chain  # type: ignore[attr-defined]
+            self._form_chains[id(form)] = chain
         h = self.history
         order = [self.topic_view, self.filter, self.table, *chain, self.side.tabBar(),
                  h.table, h.state, h.restore]
