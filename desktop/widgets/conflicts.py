@@ -223,9 +223,10 @@ class ConflictsDialog(QDialog):
         self.model.modelAboutToBeReset.connect(self._keep_selection)
         self.model.modelReset.connect(self._update)
         self.table.selectionModel().selectionChanged.connect(self._follow_selection)
-        # Tab: the rows, the conflict in words, the new key (Keep both), then the buttons
-        order = (self.table, self.details, self.new_key, self.keep_mine, self.keep_theirs,
-                 self.keep_both, self.apply, self.close_button)
+        # Tab: the rows, the conflict in words (then its scroll area: the arrows scroll a
+        # long one), the new key (Keep both), then the buttons
+        order = (self.table, self.details, self.details_area, self.new_key, self.keep_mine,
+                 self.keep_theirs, self.keep_both, self.apply, self.close_button)
         for a, b in itertools.pairwise(order):
             QWidget.setTabOrder(a, b)
         self._update()

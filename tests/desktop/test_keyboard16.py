@@ -22,6 +22,7 @@ from core.satellite.client import SyncClient
 from core.satellite.satellite import Satellite
 from core.schema import Project
 from desktop.mainwindow import MainWindow
+from desktop.models.conflicts import COL_KEEP
 from desktop.widgets.conflicts import ConflictsDialog
 from hubserver.cli import open_hub_ledger
 from hubserver.server import Hub
@@ -94,14 +95,28 @@ async def test_conflicts_view_resolved_by_keyboard(qtbot: Any, tmp_path: Path,
     assert QApplication.focusWidget() is dlg.details
     assert dlg.details.textInteractionFlags() & Qt.TextInteractionFlag.TextSelectableByKeyboard
     seen = []
-    for _ in range(6):
+    for _ in range(7):
         press(Qt.Key.Key_Tab)
         seen.append(QApplication.focusWidget())
     assert dlg.keep_mine in seen and dlg.keep_theirs in seen and dlg.close_button in seen
-    assert seen.index(dlg.keep_mine) < seen.index(dlg.keep_theirs)
+    assert seen.index(dlg.keep_mine) < seen.index(dlg.keep_theirs) < seen.index(
+        dlg.close_button)
+    assert seen[seen.index(dlg.close_button) + 1] is dlg.table  # round the view
     dlg.table.setFocus()
     press(Qt.Key.Key_Backtab, SHIFT)
     assert QApplication.focusWidget() is not dlg.table
+    # a field's choice by keys: the arrows to its Keep tick, Space unticks it (theirs)
+    dlg.table.setFocus()
+    dlg.table.setCurrentIndex(dlg.model.index(0, 0))
+    for _ in range(COL_KEEP):
+        press(Qt.Key.Key_Right)
+    assert dlg.table.currentIndex().column() == COL_KEEP
+    assert dlg.model.rows()[0].keep_mine
+    press(Qt.Key.Key_Space)
+    assert not dlg.model.rows()[0].keep_mine
+    press(Qt.Key.Key_Space)
+    assert dlg.model.rows()[0].keep_mine
+    dlg.select_first()
     # each choice has its key: Alt+T keep theirs, Alt+K keep mine, Alt+A apply, Alt+C close
     first = dlg.selected_uids()
     assert len(first) == 1
