@@ -128,6 +128,7 @@ class MainWindow(QMainWindow):
         self._removing: frozenset[str] = frozenset()
         self._saving = ""  # the key of the record the form is saving (its own notice)
         self._left = ""  # the edited record's row left the table in this notice (said after)
+        self._left_read = ""  # the title of the (unedited) record shown whose row left it
         self._draft_error = ""  # the last error writing the drafts (said once)
 
         # sidebar
@@ -566,15 +567,30 @@ class MainWindow(QMainWindow):
                 and form.key in self._removing and form.key != self._saving
                 and not self._deleted(self._top, form.key)):
             self._left = form.key  # still there, no longer matching the filter: said
+        elif (form is not None and form.key and not form.dirty and not form.is_new
+              and form.key in self._removing and not self._deleted(self._top, form.key)):
+            # read, not edited: the next row is shown, as for a deleted one, and said
+            self._left_read = form.title.text()
 
     def _rows_gone(self, model: RecordTableModel) -> None:
         if model.topic != self._top:
             return
         self._removing = frozenset()
-        if self._left and not self._notice:
+        if not self._notice:
             self._say_left()  # e.g. a read ending: no notice to say it after
 
     def _say_left(self) -> None:
+        """Say what :meth:`_rows_going` noted: the record shown left the table."""
+        if self._left:
+            self._say_left_edited()
+        title, self._left_read = self._left_read, ""
+        if title and self.filter.text():
+            now = self.form.title.text() if self._top and self.form.key else ""
+            self.status.showMessage(
+                f"{title} no longer matches the filter \u201c{self.filter.text()}\u201d"
+                + (f"; showing {now}" if now and now != title else ""), 10000)
+
+    def _say_left_edited(self) -> None:
         """The record being edited left the table (its row no longer matches the filter):
         the form keeps it with the typing, the table shows nothing selected; said in the
         status bar and the form's state line."""
@@ -1247,7 +1263,7 @@ class MainWindow(QMainWindow):
             self._on_change(ch)
         finally:
             self._notice -= 1
-        if self._left and not self._notice:
+        if not self._notice:
             self._say_left()
 
     def _on_change(self, ch: Change) -> None:

@@ -207,3 +207,22 @@ def test_settle_edits_never_asks_in_a_change_notice(qtbot: Any, tmp_path: Path,
     w.form.revert()
     w.close()
     sat.close()
+
+
+async def test_record_read_leaving_the_filter_is_said(
+        modals: Modals, qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:
+    """The record shown, not edited, leaves the filter: the next one is shown and selected
+    (as for a deleted one), and the status bar says why the record went."""
+    w, a, b = await filtered_window(qtbot, tmp_path, project, hub)
+    assert w.select_key("s2")
+    b.pub([Action(SITE, "s2", Cmd.MOD, {"region": "South"})])
+    await sync(b, hub)
+    await sync(a, hub)
+    assert modals.seen == []
+    assert w.current_key() == w.form.key != "s2"  # the table and the form agree
+    msg = w.status.currentMessage()
+    assert msg.startswith("Sites: Site 2 no longer matches the filter \u201cnorth\u201d")
+    assert f"showing {w.form.title.text()}" in msg
+    w.close()
+    a.close()
+    b.close()
