@@ -9,9 +9,10 @@ Slots turn errors into visible messages (status bar, form, message box).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from PySide6.QtGui import (
     QKeySequence,
     QShortcut,
     QStatusTipEvent,
+    QTextCursor,
     QUndoStack,
 )
 from PySide6.QtWidgets import (
@@ -35,6 +37,7 @@ from PySide6.QtWidgets import (
     QListView,
     QMainWindow,
     QMessageBox,
+    QPlainTextEdit,
     QSplitter,
     QStackedWidget,
     QTableView,
@@ -99,6 +102,7 @@ class MainWindow(QMainWindow):
                                              and self.record_models[top].reloading)
         self.record_models: dict[str, RecordTableModel] = {}
         self.forms: dict[str, RecordForm] = {}
+        self._form_chains: dict[int, list[QWidget]] = {}  # a form's Tab stops (_tab_order)
         self.conflicts_dialog: ConflictsDialog | None = None
         self._top = ""
         self.csv_job: CsvJob | None = None  # an import or export running
@@ -117,6 +121,14 @@ class MainWindow(QMainWindow):
         self._draft_timer.setInterval(DRAFT_DELAY_MS)
         self._draft_timer.timeout.connect(self.write_drafts)
         self._drafts_left: list[Draft] = []  # kept drafts not put back in a form (yet)
+        # never a question from a satellite change notice (a sync callback: a modal there
+        # ran inside the sync's asyncio task, which stalled; session 16): the depth of the
+        # notices being handled, and the keys of the rows a table is taking out now
+        self._notice = 0
+        self._removing: frozenset[str] = frozenset()
+        self._saving = ""  # the key of the record the form is saving (its own notice)
+        self._left = ""  # the edited record's row left the table in this notice (said after)
+        self._left_read = ""  # the title of the (unedited) record shown whose row left it
         self._draft_error = ""  # the last error writing the drafts (said once)
 
         # sidebar
@@ -151,6 +163,15 @@ class MainWindow(QMainWindow):
         self._table_del = QShortcut(QKeySequence(Qt.Key.Key_Delete), self.table)
         self._table_del.setContext(Qt.ShortcutContext.WidgetShortcut)
         self._table_del.activated.connect(self._table_delete)
+        # Tab leaves the table for the form (review a11y 16: it walked the cells, opening the
+        # next record at each row's end, and never left); Enter or F2 edits the selected
+        # record: the keyboard moves to the form's first field
+        self.table.setTabKeyNavigation(False)
+        self._table_edit = [QShortcut(QKeySequence(k), self.table) for k in
+                            (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_F2)]
+        for sc in self._table_edit:
+            sc.setContext(Qt.ShortcutContext.WidgetShortcut)
+            sc.activated.connect(self.into_form)
         # shown while the current table reads its rows off the UI thread (a big topic opened,
         # sorted or filtered); the rows shown meanwhile are the table's previous ones
         self.loading = QLabel()
@@ -173,6 +194,11 @@ class MainWindow(QMainWindow):
         self.side.addTab(self.form_stack, icon("save"), "Record")
         self.side.addTab(self.history, icon("history"), "History")
         self.side.setMinimumWidth(360)
+        # Tab stops at its tab bar (in _tab_order's place) only: the tab widget itself, a Tab
+        # stop after the history whose focus goes to the tab bar, sent Tab back round the
+        # History tab for ever
+        self.side.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # (its focus proxy's too)
+        self.side.tabBar().setFocusPolicy(Qt.FocusPolicy.TabFocus)
         split = QSplitter()
         split.addWidget(self.topic_view)
         split.addWidget(center)
@@ -234,19 +260,28 @@ class MainWindow(QMainWindow):
             self.addAction(a)
             return a
 
-        self.new_action = act("New", "new", QKeySequence.StandardKey.New, self.new_record,
+        self.new_action = act("&New", "new", QKeySequence.StandardKey.New, self.new_record,
                               "New record")
-        self.save_action = act("Save", "save", QKeySequence.StandardKey.Save, self.save,
+        self.save_action = act("&Save", "save", QKeySequence.StandardKey.Save, self.save,
                                "Save the record")
-        self.delete_action = act("Delete", "delete", "Ctrl+Delete", self.delete_record,
+        self.delete_action = act("&Delete", "delete", "Ctrl+Delete", self.delete_record,
                                  "Delete the record")
-        self.revert_action = act("Revert", "restore", REVERT_KEY, self.revert_form,
+        self.revert_action = act("Re&vert", "restore", REVERT_KEY, self.revert_form,
                                  "Back to the record as saved (Esc in a field: that field)")
-        self.undo_action = self.undo_stack.createUndoAction(self, "Undo")
+        self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
         self.undo_action.setIcon(icon("undo"))
         self.undo_action.setShortcuts(QKeySequence.StandardKey.Undo)
-        self.redo_action = self.undo_stack.createRedoAction(self, "Redo")
+        self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
         self.redo_action.setIcon(icon("redo"))
+        # the toolbar's buttons say only "Undo" / "Redo", the step in their tooltip and in
+        # the Edit menu (review a11y 16: "Undo edit Region of Sites: …" grew with each save,
+        # moving every button after it)
+        self.undo_action.setIconText("Undo")
+        self.redo_action.setIconText("Redo")
+        self.undo_stack.undoTextChanged.connect(
+            lambda t: self._step_tip(self.undo_action, "Undo", t))
+        self.undo_stack.redoTextChanged.connect(
+            lambda t: self._step_tip(self.redo_action, "Redo", t))
         # through step(): checked against the form's typing, and said (user review 12)
         for a, redo_ in ((self.undo_action, False), (self.redo_action, True)):
             a.triggered.disconnect()
@@ -257,16 +292,16 @@ class MainWindow(QMainWindow):
         if QKeySequence("Ctrl+Shift+Z") not in redo:
             redo.append(QKeySequence("Ctrl+Shift+Z"))
         self.redo_action.setShortcuts(redo)
-        self.sync_action = act("Sync now", "sync", SYNC_KEY, self._sync_now,
+        self.sync_action = act("&Sync now", "sync", SYNC_KEY, self._sync_now,
                                "Connect and send pending changes")
-        self.conflicts_action = act("Conflicts", "conflict", "Ctrl+Shift+C",
+        self.conflicts_action = act("&Conflicts", "conflict", "Ctrl+Shift+C",
                                     self.show_conflicts, "Open the conflicts view")
-        self.history_action = act("History", "history", "Ctrl+H", self.show_history,
+        self.history_action = act("&History", "history", "Ctrl+H", self.show_history,
                                   "History of the record")
-        self.problem_action = act("Sync problem…", "conflict", ERROR_KEY,
+        self.problem_action = act("Sync &problem…", "conflict", ERROR_KEY,
                                   self.show_sync_problem,
                                   "The last sync problem: what went wrong and what to do")
-        self.offline_action = QAction("Work offline", self)
+        self.offline_action = QAction("Work &offline", self)
         self.offline_action.setCheckable(True)
         self.offline_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
         self.offline_action.toggled.connect(self.status.offline.setChecked)
@@ -275,30 +310,30 @@ class MainWindow(QMainWindow):
         find.setShortcut(QKeySequence.StandardKey.Find)
         find.triggered.connect(self.focus_filter)
         self.addAction(find)
-        self.import_action = act("Import CSV…", "import", "Ctrl+I", self.import_csv,
+        self.import_action = act("&Import CSV…", "import", "Ctrl+I", self.import_csv,
                                  "Import a CSV file into the current topic")
-        self.export_action = act("Export CSV…", "export", "Ctrl+E", self.export_csv,
+        self.export_action = act("&Export CSV…", "export", "Ctrl+E", self.export_csv,
                                  "Export the current topic as a CSV file")
         # `outpost import --from-spreadsheet` / `export --for-spreadsheet` (no shortcut)
-        self.import_sheet_action = QAction("Import CSV from a spreadsheet export…", self)
+        self.import_sheet_action = QAction("Import CSV from a &spreadsheet export…", self)
         self.import_sheet_action.setToolTip(
             "Import a file written by Export CSV for a spreadsheet: a cell's leading ' is "
             "taken off")
         self.import_sheet_action.triggered.connect(lambda: self.import_csv(sheet=True))
-        self.export_sheet_action = QAction("Export CSV for a spreadsheet…", self)
+        self.export_sheet_action = QAction("Export CSV &for a spreadsheet…", self)
         self.export_sheet_action.setToolTip(
             "Export for opening in a spreadsheet: a cell starting with = + - @ gets a ' "
             "before it, so that the spreadsheet shows it instead of running it as a formula")
         self.export_sheet_action.triggered.connect(lambda: self.export_csv(sheet=True))
-        self.help_action = QAction("Keyboard shortcuts", self)
+        self.help_action = QAction("&Keyboard shortcuts", self)
         self.help_action.setShortcut(QKeySequence(HELP_KEY))
         self.help_action.triggered.connect(self.show_shortcuts)
         self.addAction(self.help_action)
-        self.about_action = QAction("About Outpost", self)
+        self.about_action = QAction("&About Outpost", self)
         self.about_action.triggered.connect(self.show_about)
         self.shortcuts_dialog: ShortcutsDialog | None = None
         self.about_box: QMessageBox | None = None
-        settings = QAction(icon("settings"), "Connection settings…", self)
+        settings = QAction(icon("settings"), "Connection se&ttings…", self)
         settings.triggered.connect(self._settings)
         bar = self.addToolBar("Main")
         bar.setObjectName("main_toolbar")
@@ -321,7 +356,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(settings)
         file_menu.addAction(self.offline_action)
-        quit_action = file_menu.addAction("Quit")
+        quit_action = file_menu.addAction("&Quit")
         # the platform's binding; Ctrl+Q where its theme has none (Qt's offscreen and
         # generic themes: File → Quit had no key, though the docs name Ctrl+Q)
         quit_action.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Quit)
@@ -339,6 +374,16 @@ class MainWindow(QMainWindow):
         help_menu.addAction(self.help_action)
         help_menu.addAction(self.about_action)
         self.menus = (file_menu, edit, view, help_menu)
+        self._step_tip(self.undo_action, "Undo", "")
+        self._step_tip(self.redo_action, "Redo", "")
+
+    @staticmethod
+    def _step_tip(a: QAction, what: str, text: str) -> None:
+        """The Undo or Redo button's tooltip names the step it would take, ``text`` (the
+        button itself says only "Undo" / "Redo")."""
+        with contextlib.suppress(RuntimeError):  # the window being deleted, its actions too
+            key = a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            a.setToolTip(f"{what} {text} ({key})" if text else f"{what} ({key})")
 
     # -- topics and records --------------------------------------------------------------------
 
@@ -381,6 +426,11 @@ class MainWindow(QMainWindow):
             model.modelReset.connect(lambda m=model: self._table_reloaded(m))
             model.busy_changed.connect(lambda _b, m=model: self._table_busy(m))
             model.sort_applied.connect(lambda c, o, m=model: self._sort_shown(m, c, o))
+            # before the view's own handlers (connected by setModel, later): the view moves
+            # the selection to the next row while a row is taken out
+            model.rowsAboutToBeRemoved.connect(
+                lambda _p, first, last, m=model: self._rows_going(m, first, last))
+            model.rowsRemoved.connect(lambda *_a, m=model: self._rows_gone(m))
             form = RecordForm(self.sat, self.sat.project.model(top))
             form.save_requested.connect(self._save_fields)
             form.typed.connect(self._draft_timer.start)  # (re)started: one write per pause
@@ -396,6 +446,7 @@ class MainWindow(QMainWindow):
             form.set_sync_stopped(self._stopped)
         model = self.record_models[top]
         model.set_filter(self.filter.text())
+        self._tab_order(self.forms[top])
         self.table.setModel(model)
         self.table.selectionModel().selectionChanged.connect(self._record_selected)
         self._sort_shown(model, *model.sort_order)  # this table's order, not the last one's
@@ -412,6 +463,36 @@ class MainWindow(QMainWindow):
             self.table.setColumnWidth(0, 80)
         for c, f in enumerate(model.model_def.fields, first):
             self.table.setColumnWidth(c, widths.get(f.type, 140))
+
+    def _tab_order(self, form: RecordForm) -> None:
+        """Tab goes topics → filter → records → the form (its fields, Revert, Save) → the
+        Record/History tabs → the history (its versions, the version's fields, Restore this
+        version). A topic's form is made when the topic is first shown, after the rest of the
+        window: Tab reached it last (review a11y 16: Shift+Tab from the topics landed on the
+        last field)."""
+        chain = self._form_chains.get(id(form))
+        if chain is None:  # the form's own order (its fields as laid out), taken once
+            chain = []
+            w = form.nextInFocusChain()
+            while w is not form and form.isAncestorOf(w) and w not in chain:
+                if w.focusPolicy() != Qt.FocusPolicy.NoFocus:  # (setTabOrder skips them)
+                    chain.append(w)
+                w = w.nextInFocusChain()
+            self._form_chains[id(form)] = chain
+        h = self.history
+        order = [self.topic_view, self.filter, self.table, *chain, self.side.tabBar(),
+                 h.table, h.state, h.restore]
+        for a, b in itertools.pairwise(order):
+            QWidget.setTabOrder(a, b)
+
+    def into_form(self) -> bool:
+        """Enter or F2 in the records table: the keyboard to the first field of the form
+        showing the selected record (False: no record shown)."""
+        if not self._top or not self.form.isEnabled():
+            return False
+        self.side.setCurrentWidget(self.form_stack)
+        self.form.focus_first()
+        return True
 
     def _learn_int_keys(self) -> threading.Thread | None:
         """A replica made before session 9 keeps no greatest key of its int-keyed topics: the
@@ -474,6 +555,58 @@ class MainWindow(QMainWindow):
         rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
         return self.records.key_at(rows[0].row()) if rows else ""
 
+    def _rows_going(self, model: RecordTableModel, first: int, last: int) -> None:
+        """A table takes rows out (hub data, a save, an undo: a record deleted or no longer
+        matching the filter): noted before the view moves the selection to the next row, so
+        that :meth:`_record_selected` does not take that move for the user's."""
+        if model.topic != self._top:
+            return
+        self._removing = frozenset(model.key_at(r) for r in range(first, last + 1))
+        form = self.forms.get(self._top)
+        if (form is not None and form.has_edits and not form.is_new
+                and form.key in self._removing and form.key != self._saving
+                and not self._deleted(self._top, form.key)):
+            self._left = form.key  # still there, no longer matching the filter: said
+        elif (form is not None and form.key and not form.dirty and not form.is_new
+              and form.key in self._removing and not self._deleted(self._top, form.key)):
+            # read, not edited: the next row is shown, as for a deleted one, and said
+            self._left_read = form.title.text()
+
+    def _rows_gone(self, model: RecordTableModel) -> None:
+        if model.topic != self._top:
+            return
+        self._removing = frozenset()
+        if not self._notice:
+            self._say_left()  # e.g. a read ending: no notice to say it after
+
+    def _say_left(self) -> None:
+        """Say what :meth:`_rows_going` noted: the record shown left the table."""
+        if self._left:
+            self._say_left_edited()
+        title, self._left_read = self._left_read, ""
+        if title and self.filter.text():
+            now = self.form.title.text() if self._top and self.form.key else ""
+            self.status.showMessage(
+                f"{title} no longer matches the filter \u201c{self.filter.text()}\u201d"
+                + (f"; showing {now}" if now and now != title else ""), 10000)
+
+    def _say_left_edited(self) -> None:
+        """The record being edited left the table (its row no longer matches the filter):
+        the form keeps it with the typing, the table shows nothing selected; said in the
+        status bar and the form's state line."""
+        key, self._left = self._left, ""
+        form = self.forms.get(self._top)
+        if form is None or form.key != key or not form.has_edits:
+            return
+        self._reselect(key)  # none: no other record shown as selected
+        text = (f"{form.title.text()} no longer matches the filter "
+                f"\u201c{self.filter.text()}\u201d: it stays in the form with your unsaved "
+                f"changes; save them (Ctrl+S) or revert ({REVERT_KEY})")
+        self.status.showMessage(text, 15000)
+        said = form.state.text()
+        form.state.setText("\u26a0 No longer matches the filter: kept here with your unsaved "
+                           "changes." + (f" {said}" if said else ""))
+
     def _record_selected(self, _sel: QItemSelection, _old: QItemSelection) -> None:
         key = self.current_key()
         if not key:
@@ -485,6 +618,14 @@ class MainWindow(QMainWindow):
                 # the record being edited was deleted (the removed row moved the selection):
                 # no choice of the user's; the form keeps its values and says so
                 self._keep_deleted(form)
+                return
+            if self._removing or self._notice:
+                # not the user's move: a row taken out (the edited record's, no longer
+                # matching the filter, or the row under a new record's form) moved the
+                # selection. No question (session 16: a modal from inside the sync task,
+                # Save its default): the form keeps its record, the table selects it or none
+                self._reselect("" if form.is_new or form.key in self._removing
+                               else form.key)
                 return
             if not self.settle_edits(self._top, "opening another record"):
                 self._reselect(form.key)  # Cancel: the selection stays on the edited record
@@ -656,6 +797,10 @@ class MainWindow(QMainWindow):
         form = self.forms.get(top)
         if form is None or not form.has_edits:
             return True
+        if self._notice:
+            # never a modal from a change notice (a sync callback): the form stays as it is
+            log.warning("not asking to save the form while %s: in a change notice", doing)
+            return False
         answer = self.ask_unsaved(form, doing)
         if answer == QMessageBox.StandardButton.Discard:
             form.revert()
@@ -676,8 +821,11 @@ class MainWindow(QMainWindow):
             self.activateWindow()
 
     def show_history(self) -> None:
+        """Sync → History (Ctrl+H): the History tab, the keyboard in its list of versions
+        (review a11y 16: it stayed in the records table); Tab reaches Restore this version."""
         self._to_front()
         self.side.setCurrentWidget(self.history)
+        self.history.table.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     def into_results(self) -> bool:
         """Down in the filter box: the keyboard moves to the results, on the selected row
@@ -973,19 +1121,33 @@ class MainWindow(QMainWindow):
                     form.set_new_key(key)
             # named by its label, as elsewhere (session 14: "Undo new 01a21f59")
             label = _short(form.title_of(key, fields))
-            ok = self.publish([Action(top, key, Cmd.NEW, fields)],
-                              f"re-create {label}" if form.deleted_by else f"new {label}",
-                              base=form.base)
+            self._saving = key  # its row may leave the table: not said as left unsaved
+            try:
+                ok = self.publish([Action(top, key, Cmd.NEW, fields)],
+                                  f"re-create {label}" if form.deleted_by else f"new {label}",
+                                  base=form.base)
+            finally:
+                self._saving = ""
         else:
             model = self.sat.project.model(top)
             names = ", ".join(f.title for f in model.fields if f.name in fields)
-            ok = self.publish([Action(top, key, Cmd.MOD, fields)],
-                              f"edit {names} of {_short(form.title.text())}", base=form.base)
+            self._saving = key
+            try:
+                ok = self.publish([Action(top, key, Cmd.MOD, fields)],
+                                  f"edit {names} of {_short(form.title.text())}",
+                                  base=form.base)
+            finally:
+                self._saving = ""
         if ok and not reselect:
             form.clear()  # saved; the caller shows another record or topic
         elif ok:
-            if top == self._top:
-                self.select_key(key)
+            if top == self._top and not self.select_key(key):
+                self._reselect("")  # no other record shown as selected
+                if self.filter.text():
+                    self.status.showMessage(
+                        f"Saved {form.title.text()}; it no longer matches the filter "
+                        f"\u201c{self.filter.text()}\u201d (shown here until you open "
+                        "another record)", 15000)
             rv = self.sat.record(top, key)
             if rv is not None:
                 form.load(rv)
@@ -1093,7 +1255,18 @@ class MainWindow(QMainWindow):
     # -- sync ----------------------------------------------------------------------------------
 
     def on_change(self, ch: Change) -> None:
-        """Forward a satellite change notice to every model and view."""
+        """Forward a satellite change notice to every model and view. It asks nothing: it
+        may come from inside the sync's asyncio task, where a modal's event loop stalls the
+        sync and breaks asyncio (session 16)."""
+        self._notice += 1
+        try:
+            self._on_change(ch)
+        finally:
+            self._notice -= 1
+        if not self._notice:
+            self._say_left()
+
+    def _on_change(self, ch: Change) -> None:
         if not self._apply_timer.isActive() and self.sat.applying():
             # new edits to apply in steps (File → Import CSV's, session 15), as at start
             self.status.show_applying(self.sat.applying())
@@ -1155,7 +1328,8 @@ class MainWindow(QMainWindow):
             if rv is None or rv.fields is None:
                 form.clear()
             else:
-                form.load(rv)
+                with _cursor_kept(form):
+                    form.load(rv)
 
     def show_conflicts(self) -> ConflictsDialog | None:
         """Sync → Conflicts: the conflicts view, shown. While the unsynced edits are being
@@ -1636,6 +1810,34 @@ class MainWindow(QMainWindow):
             self.conflicts_dialog.detach()
         QSettings().setValue("window/geometry", self.saveGeometry())
         super().closeEvent(event)
+
+
+@contextlib.contextmanager
+def _cursor_kept(form: QWidget) -> Iterator[None]:
+    """The text cursor of the form's field with the keyboard stays where it was while the
+    form shows the record again (review a11y 16: a colleague's change to the record on screen
+    moved it to the end of the field being read); clamped when that field's text is shorter."""
+    focus = QApplication.focusWidget()
+    if not isinstance(focus, QLineEdit | QPlainTextEdit) or not form.isAncestorOf(focus):
+        yield
+        return
+    if isinstance(focus, QLineEdit):
+        pos, start, n = focus.cursorPosition(), focus.selectionStart(), len(focus.selectedText())
+        yield
+        if n and start + n <= len(focus.text()):  # the selection, its cursor end as it was
+            focus.setSelection(start, n) if pos == start + n else focus.setSelection(
+                start + n, -n)
+        else:
+            focus.setCursorPosition(min(pos, len(focus.text())))
+        return
+    cur = focus.textCursor()
+    anchor, pos = cur.anchor(), cur.position()
+    yield
+    cur = focus.textCursor()
+    end = len(focus.toPlainText())
+    cur.setPosition(min(anchor, end))
+    cur.setPosition(min(pos, end), QTextCursor.MoveMode.KeepAnchor)
+    focus.setTextCursor(cur)
 
 
 def _few(items: Any, total: int | None = None, most: int = 10) -> str:

@@ -24,6 +24,7 @@ of a record a resolution creates is shown ticked and greyed, with a tooltip sayi
 from __future__ import annotations
 
 import html
+import itertools
 
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShowEvent
@@ -108,13 +109,17 @@ class ConflictsDialog(QDialog):
         self.table.horizontalHeader().setStretchLastSection(True)
         # several rows: about six, whatever the details say (they scroll instead)
         self.table.setMinimumHeight(self.table.verticalHeader().defaultSectionSize() * 6 + 30)
-        self.keep_mine = QPushButton("Keep mine")
+        # Tab leaves the table for the details and the buttons (review a11y 16: it walked the
+        # cells and wrapped, so a keyboard alone could not reach Keep mine); the arrows move
+        # in it, Space ticks a field's Keep
+        self.table.setTabKeyNavigation(False)
+        self.keep_mine = QPushButton("&Keep mine")
         self.keep_mine.setToolTip("Publish my change again on top of theirs")
-        self.keep_theirs = QPushButton("Keep theirs")
+        self.keep_theirs = QPushButton("Keep &theirs")
         self.keep_theirs.setToolTip(
             "Drop my whole change, every field listed for it (those marked \"no conflict\" "
             "too); the hub's values stay")
-        self.keep_both = QPushButton("Keep both")
+        self.keep_both = QPushButton("Keep &both")
         self.keep_both.setToolTip(
             "For a record you created under a key someone else took meanwhile: add yours as a "
             "new record under the new key shown below (refs of your edit to it follow); their "
@@ -123,10 +128,10 @@ class ConflictsDialog(QDialog):
         self.both_action.setShortcut(QKeySequence(BOTH_KEY))
         self.both_action.triggered.connect(self.keep_both.click)  # a disabled button: no-op
         self.addAction(self.both_action)
-        self.apply = QPushButton("Apply choices")
+        self.apply = QPushButton("&Apply choices")
         self.apply.setToolTip("Per field: checked keeps mine, unchecked keeps theirs (a "
                               "delete: checked deletes anyway)")
-        self.close_button = QPushButton("Close")
+        self.close_button = QPushButton("&Close")
         self.keep_mine.clicked.connect(lambda: self.resolve_selected(Keep.MINE))
         self.keep_theirs.clicked.connect(lambda: self.resolve_selected(Keep.THEIRS))
         self.keep_both.clicked.connect(lambda: self.resolve_selected(Keep.BOTH))
@@ -148,7 +153,10 @@ class ConflictsDialog(QDialog):
         self.details.setWordWrap(True)
         self.details.setTextFormat(Qt.TextFormat.PlainText)
         self.details.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # a Tab stop: the conflict in words is read (and copied) from the keyboard too
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                             | Qt.TextInteractionFlag.TextSelectableByKeyboard)
+        self.details.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # (ClickFocus by the flags)
         self.details_area = QScrollArea()
         self.details_area.setWidget(self.details)
         self.details_area.setWidgetResizable(True)
@@ -169,7 +177,7 @@ class ConflictsDialog(QDialog):
         self.new_key = QLineEdit()
         self.new_key.setToolTip("The key your record gets with Keep both: a free one is "
                                 "offered; type another if you like (it must be free)")
-        self.new_key_label = QLabel("New key for your record (Keep both):")
+        self.new_key_label = QLabel("&New key for your record (Keep both):")
         self.new_key_label.setBuddy(self.new_key)
         # the typed key is checked as typed (Keep both disabled while it is not a free,
         # valid key): a refused key and a failed resolution showed only in the main
@@ -215,6 +223,12 @@ class ConflictsDialog(QDialog):
         self.model.modelAboutToBeReset.connect(self._keep_selection)
         self.model.modelReset.connect(self._update)
         self.table.selectionModel().selectionChanged.connect(self._follow_selection)
+        # Tab: the rows, the conflict in words (then its scroll area: the arrows scroll a
+        # long one), the new key (Keep both), then the buttons
+        order = (self.table, self.details, self.details_area, self.new_key, self.keep_mine,
+                 self.keep_theirs, self.keep_both, self.apply, self.close_button)
+        for a, b in itertools.pairwise(order):
+            QWidget.setTabOrder(a, b)
         self._update()
         self.select_first()
 
@@ -776,11 +790,12 @@ class ConflictsDialog(QDialog):
             self.apply.setEnabled(False)
         # edits on the hub already, over a colleague's change: keep theirs sends theirs back
         over = on and all(self.model.overwrote(u) for u in uids)
-        self.keep_mine.setText("Send it again (keep mine)" if aside
-                               else "Leave it (keep mine)" if over else "Keep mine")
-        self.keep_theirs.setText("Drop it (keep theirs)" if aside
-                                 else "Send theirs back (keep theirs)" if over
-                                 else "Keep theirs")
+        # the same mnemonics whatever the words (Alt+K, Alt+T)
+        self.keep_mine.setText("Send it again (&keep mine)" if aside
+                               else "Leave it (&keep mine)" if over else "&Keep mine")
+        self.keep_theirs.setText("Drop it (keep &theirs)" if aside
+                                 else "Send theirs back (keep &theirs)" if over
+                                 else "Keep &theirs")
 
     def _follow_selection(self, selected: QItemSelection, deselected: QItemSelection) -> None:
         """A row selected or deselected takes every row of its edit along (the buttons act

@@ -82,6 +82,21 @@ class _Invalid(Exception):
     """An editor's text that cannot become a value."""
 
 
+WINDOW_MNEMONICS = frozenset("fesh")
+"""The main window's menus' Alt+letters (File, Edit, Sync, Help): no field label takes them."""
+
+
+def mnemonic(title: str, taken: set[str]) -> str:
+    """``title`` for a label with an Alt+letter: "&" before its first letter not in
+    ``taken`` (added to it); none free: no mnemonic. A "&" of the title shows as itself."""
+    text = title.replace("&", "&&")
+    for i, ch in enumerate(text):
+        if ch.isalnum() and ch.isascii() and ch.lower() not in taken:
+            taken.add(ch.lower())
+            return text[:i] + "&" + text[i:]
+    return text
+
+
 def same(a: Any, b: Any) -> bool:
     """Whether two JSON values are the same value of the same type (``1`` is not ``1.0`` nor
     ``True``, ``-0.0`` is not ``0.0``): what decides that a field changed."""
@@ -835,6 +850,7 @@ class RecordForm(QWidget):
         self.editors: dict[str, FieldEditor] = {}
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        taken = set(WINDOW_MNEMONICS)
         for f in model.fields:
             ed = FieldEditor(sat, f, self._edited,
                              lambda fields, raw, n=f.name: self.field_reverted.emit(
@@ -846,7 +862,8 @@ class RecordForm(QWidget):
             box.addWidget(ed.raw)
             box.addWidget(ed.note)
             box.addWidget(ed.error)
-            label = QLabel(f.title + (" *" if f.required else ""))
+            # Alt+letter to the field (a letter of its label the window's menus do not use)
+            label = QLabel(mnemonic(f.title, taken) + (" *" if f.required else ""))
             label.setBuddy(ed.widget)
             form.addRow(label, box)
         self.save_button = QPushButton("Save")

@@ -42,6 +42,7 @@ FILTER_KEYS: tuple[tuple[str, str], ...] = (
 
 TABLE_KEYS: tuple[tuple[str, str], ...] = (
     ("Del", "Records table: delete the selected record (as Ctrl+Del)"),
+    ("Enter or F2", "Records table: edit the selected record (to the form's first field)"),
 )
 """The records table's own keys (``MainWindow._table_delete``), listed by the shortcuts
 dialog."""

@@ -428,7 +428,7 @@ def test_del_in_the_records_table_deletes_as_ctrl_del(qtbot: Any, tmp_path: Path
         w.new_action.trigger()
         w.form.set_value("name", LONG)
         w.save_action.trigger()
-        undo = w.undo_action.text()
+        undo = w.undo_action.text().replace("&", "")
         assert undo.startswith("Undo new Sites: Alpine meadow") and undo.endswith("…")
         assert len(undo) <= len("Undo new ") + 40
         # its title in the form: cut with "…" to the room it has, the whole in the tooltip

@@ -75,7 +75,7 @@ def ensure_app(argv=None):
         timer.stop()
         print("ready", flush=True)
         if how == "menu":
-            quit_action = next(x for x in ws[0].menus[0].actions() if x.text() == "Quit")
+            quit_action = next(x for x in ws[0].menus[0].actions() if x.text() == "&Quit")
             QTimer.singleShot(100, quit_action.trigger)
         elif how == "close":
             QTimer.singleShot(100, ws[0].close)
