@@ -74,7 +74,12 @@ def libpq_url(db: str) -> str:
 
 
 class ListenerStalled(OSError):
-    """The LISTEN connection's liveness check did not answer in time (a silent drop)."""
+    """The LISTEN connection's liveness check did not answer in time (a silent drop);
+    ``since``: ``time.monotonic()`` when the check was sent."""
+
+    def __init__(self, message: str, since: float):
+        super().__init__(message)
+        self.since = since
 
 
 class ClusterListener:
@@ -185,8 +190,9 @@ class ClusterListener:
                 attempt = 0
             except (psycopg.Error, OSError) as exc:
                 was_up = self._connected.is_set()
-                if was_up:
-                    self.down_since = time.monotonic()
+                if was_up:  # a silent connection: since its check went unanswered
+                    self.down_since = exc.since if isinstance(exc, ListenerStalled) \
+                        else time.monotonic()
                 await self._close()
                 if was_up:
                     first = False
@@ -237,6 +243,7 @@ class ClusterListener:
     async def _check(self, conn: psycopg.AsyncConnection[Any], sql: str) -> None:
         """Run ``sql``; :class:`ListenerStalled` when it does not answer within
         ``check_timeout`` seconds (cancelling it takes psycopg up to 10 s more)."""
+        sent = time.monotonic()
         try:
             await asyncio.wait_for(conn.execute(sql), self.check_timeout)
         except TimeoutError:
@@ -244,4 +251,4 @@ class ClusterListener:
             raise ListenerStalled(
                 f"{sql!r} did not answer within {self.check_timeout:g} s (the connection was "
                 "dropped silently, e.g. by a partition or a firewall, or the database stopped "
-                "answering)") from None
+                "answering)", sent) from None

@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import socket
 import threading
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 from urllib.error import HTTPError
 
@@ -29,10 +31,15 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from core import dburl
-from core.errors import StorageError
+from core.errors import HubError, StorageError
 from core.ledger.sql import SqlLedger
+from core.model import Action, Cmd
 from core.revision import Rev, now_rev
+from core.satellite.client import SyncClient
+from core.satellite.machine import HUB_DB_DOWN
+from core.satellite.satellite import Satellite
 from core.schema import Project
+from desktop.format import sync_problem
 from hubserver.cluster import ClusterListener
 from hubserver.server import Hub
 from tests.scaleout.conftest import Client, site, trans
@@ -92,15 +99,48 @@ async def until(cond: Callable[[], bool], timeout: float) -> bool:
     return cond()
 
 
+class Proxy:
+    """A :class:`FaultProxy` to PostgreSQL on an event loop of its own thread, so that a
+    ledger read blocking the test's loop (the hub reads some on it) cannot stop it."""
+
+    def __init__(self, url: str):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.fp = FaultProxy("127.0.0.1", int(make_url(url).port or 5432))
+        self.port = self.call(self.fp.start)
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        async def run() -> Any:
+            got = fn(*args)
+            return await got if asyncio.iscoroutine(got) else got
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(30)
+
+    def set_mode(self, mode: str) -> None:
+        self.call(self.fp.set_mode, mode)
+
+    def cut(self) -> int:
+        n: int = self.call(self.fp.cut)
+        return n
+
+    def silence(self) -> int:
+        n: int = self.call(self.fp.silence)
+        return n
+
+    def close(self) -> None:
+        self.call(self.fp.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(30)
+        self.loop.close()
+
+
 @asynccontextmanager
-async def proxy_to(url: str) -> AsyncIterator[FaultProxy]:
-    u = make_url(url)
-    proxy = FaultProxy("127.0.0.1", int(u.port or 5432))
-    await proxy.start()
+async def proxy_to(url: str) -> AsyncIterator[Proxy]:
+    proxy = await asyncio.to_thread(Proxy, url)
     try:
         yield proxy
     finally:
-        await proxy.close()
+        await asyncio.to_thread(proxy.close)
 
 
 async def test_silently_dropped_listen_connection_is_noticed_and_the_gap_fanned_out(
@@ -275,3 +315,39 @@ def test_a_database_that_never_answers_fails_the_open(
         assert isinstance(out[0], StorageError), out[0]
         with contextlib.suppress(Exception):
             srv.close()
+
+
+async def test_satellite_names_the_hubs_database_failing_not_still_catching_up(
+        fresh_pg_db: str, project: Project, tmp_path: Path) -> None:
+    async with proxy_to(fresh_pg_db) as proxy:
+        hub = Hub(SqlLedger(via(fresh_pg_db, proxy.port), project), port=0,
+                  close_ledger=True, db_check=0.2)
+        await hub.start()
+        sat = Satellite(tmp_path / "sat", project)
+        try:
+            client = SyncClient(sat, hub.url, rnd=random.Random(0))
+            await client.sync_once(30)
+            proxy.set_mode("blackhole")  # the database stops answering (nothing closes)
+            assert await until(lambda: bool(hub.db.problem), 40)
+            sat.pub([Action("field.site", "k-1", Cmd.NEW, {"name": "one"})])
+            client = SyncClient(sat, hub.url, rnd=random.Random(0))
+            with pytest.raises(HubError) as info:
+                await client.sync_once(3)
+            said = str(info.value)
+            # before session 16: "connected, still catching up, and what arrived is kept"
+            assert "still catching up" not in said
+            assert f"connected, but {HUB_DB_DOWN} (" in said, said
+            assert "until its operator brings the database back" in said
+            err = sat.status().last_error
+            assert err.startswith(HUB_DB_DOWN)
+            assert sat.status().pending == 1
+            assert sync_problem(err) == "Hub's database unavailable: sync waits for it"
+            proxy.set_mode("pass")  # back: the edit goes out, the error is gone
+            client = SyncClient(sat, hub.url, rnd=random.Random(0))
+            await client.sync_once(60)
+            st = sat.status()
+            assert st.pending == 0 and not st.last_error.startswith(HUB_DB_DOWN)
+        finally:
+            proxy.set_mode("pass")
+            sat.close()
+            await hub.stop()
