@@ -171,7 +171,8 @@ def hub_db_problem(res: Any) -> str:
         return ""
     why = res.get("db_why")
     # the hub's words, shown in a terminal: a short printable kind only
-    why = why if isinstance(why, str) and 0 < len(why) <= 80 and why.isprintable() else ""
+    why = why if isinstance(why, str) and 0 < len(why) <= 80 and why.isprintable() \
+        and why != "unavailable" else ""  # the kind when none is known: said already
     return (f"{HUB_DB_DOWN}{f' ({why})' if why else ''}, the hub said: it can send and "
             "store nothing until its operator brings the database back (its GET /healthz "
             "answers 503 meanwhile); what arrived is kept and this replica's edits stay "

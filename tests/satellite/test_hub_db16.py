@@ -15,6 +15,9 @@ def test_hub_db_problem_reads_the_stat() -> None:
     assert said.startswith(f"{HUB_DB_DOWN} (it cannot be reached), the hub said: ")
     assert "until its operator brings the database back" in said
     assert hub_db_problem({"db": "unavailable"}).startswith(f"{HUB_DB_DOWN}, the hub said")
+    # the hub's kind when it knows none (hubserver.health): not "unavailable (unavailable)"
+    assert hub_db_problem({"db": "unavailable", "db_why": "unavailable"}).startswith(
+        f"{HUB_DB_DOWN}, the hub said")
     for hostile in ("\x1b]0;pwned\x07", "x" * 81, 7):
         got = hub_db_problem({"db": "unavailable", "db_why": hostile})
         assert got.startswith(f"{HUB_DB_DOWN}, the hub said"), got
