@@ -200,7 +200,7 @@ class ClusterListener:
                                 "keeps reading the ledger for revisions of other hubs "
                                 "meanwhile)", self._where,
                                 str(exc).strip().splitlines()[0] if str(exc)
-                                else type(exc).__name__, extra={"state_change": True})
+                                else type(exc).__name__)
                 else:
                     log.warning("cannot LISTEN at %s: %s; retrying", self._where,
                                 str(exc).strip().splitlines()[0] if str(exc)
@@ -224,8 +224,8 @@ class ClusterListener:
             self.reconnects += 1
             down = "" if self.down_since is None else \
                 f" after {time.monotonic() - self.down_since:.1f} s"
-            log.warning("LISTEN on %s again (reconnect %d%s): catching up", self._where,
-                        self.reconnects, down, extra={"state_change": True})
+            log.info("LISTEN on %s again (reconnect %d%s): catching up", self._where,
+                     self.reconnects, down)
         self.down_since = None
         self._connected.set()
         # whatever was published while nobody listened is read from the ledger now
