@@ -3,11 +3,19 @@ hub's clock (cluster review 15): the decisions, fed readings as the database che
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+import urllib.request
+from pathlib import Path
+from urllib.error import HTTPError
 
 import pytest
 
+from core.ledger.sql import open_ledger
+from core.schema import Project
 from hubserver.headwatch import HeadWatch
+from hubserver.server import Hub
 
 
 def test_behind_is_a_revision_held_long_ago_not_fanned_out(
@@ -54,3 +62,31 @@ def test_head_ahead_of_the_clock_is_said_once_per_change(
     w.note(200_001, 200_001, 300_000, 4.0, cluster=False)  # the clocks agree again
     assert not w.clock_warned and w.ahead_ms == 0
     assert len(caplog.records) == 2
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, r.read().decode()
+    except HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+async def test_a_hub_behind_answers_503_and_counts_it(tmp_path: Path, project: Project) -> None:
+    """The wiring: what the watch found reaches /healthz and /metrics (the watch is fed here
+    as the database check feeds it; a real one: tests/scaleout/test_pgwatch16.py)."""
+    async with Hub(open_ledger(tmp_path / "hub.sqlite", project), port=0,
+                   close_ledger=True, db_check=0) as hub:
+        base = hub.url.replace("ws://", "http://")
+        assert await asyncio.to_thread(_get, base + "/healthz") == (200, "ok\n")
+        now = time.monotonic()
+        hub.heads.note(5000, 1000, 10_000, now - 20, cluster=True)
+        hub.heads.note(5000, 1000, 10_000, now - 5, cluster=True)
+        status, text = await asyncio.to_thread(_get, base + "/healthz")
+        assert status == 503 and text.startswith("behind the ledger for "), text
+        _, metrics = await asyncio.to_thread(_get, base + "/metrics")
+        line = next(ln for ln in metrics.splitlines()
+                    if ln.startswith("outpost_hub_behind_seconds "))
+        assert float(line.split()[1]) >= 15
+        hub.heads.note(5000, 5000, 10_000, now, cluster=True)  # caught up
+        assert await asyncio.to_thread(_get, base + "/healthz") == (200, "ok\n")
