@@ -10,6 +10,7 @@ from typing import Any
 
 from core.revision import ZERO_REV, Rev, parse_rev, to_datetime
 from core.satellite.api import NOT_SENT
+from core.satellite.machine import HUB_DB_DOWN
 from core.schema import Field
 
 __all__ = ["CatchupMeter", "compact_rev", "display_datetime", "display_value", "plural",
@@ -195,6 +196,8 @@ def sync_problem(err: str, retry_in: float | None = None, rejected: int | None =
         short = "Hub refused the request"
     elif low.startswith("bad ") and "from the hub" in low:
         short = "Bad reply from the hub"
+    elif low.startswith(HUB_DB_DOWN):
+        short = "Hub's database unavailable: sync waits for it"
     elif "could not answer" in low:
         short = "Hub could not read its ledger"
     elif low.startswith("storing") and "failed" in low:

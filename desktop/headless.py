@@ -61,6 +61,7 @@ from core.satellite.config import (
     read_schema_file,
 )
 from core.satellite.machine import (
+    HUB_DB_DOWN,
     MAX_TRANS_BYTES,
     OVERWROTE_ON_HUB,
     REJECTED_BY_HUB,
@@ -893,10 +894,11 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
         # the hub's rejections are the lines above, not a change of connection state
         err = ("" if info.last_error.startswith((REJECTED_BY_HUB, NOT_SENT, OVERWROTE_ON_HUB))
                else info.last_error)
-        if info.online and info.phase != Phase.LIVE:
+        if info.online and info.phase != Phase.LIVE and not err.startswith(HUB_DB_DOWN):
             # catching up: the error held is of before this connection ("cannot reach the
             # hub ..."), which going online just disproved; a current one (the hub lets the
-            # user only read) is set again once caught up, and said then
+            # user only read) is set again once caught up, and said then. The hub's own
+            # database failing is of this connection: said now
             err = ""
         tried = fails.failed(info)
         now = (info.online, err)

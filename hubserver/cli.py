@@ -863,6 +863,7 @@ async def _serve_locked(args: argparse.Namespace, project: Project, limits: Limi
         except OutpostError:
             await hub.stop()
             raise
+        hub.cluster = listener  # /healthz, /metrics; the database check wakes it if behind
     settle_heap(GC_YOUNG)  # core.heap: fewer GIL-holding full collections while serving
     where = safe_url(args.db)  # no password (``user:PW@`` or ``?password=``)
     auth = args.auth if users is None else f"{args.auth}, users {users.path}"

@@ -8,7 +8,8 @@ and calls ``wake`` — :meth:`hubserver.server.Hub.request_catch_up` — on
 
 - every notification,
 - every (re)connect, for what was published while it was not listening,
-- every ``poll`` seconds, a safety net that costs one indexed read.
+- every ``poll`` seconds, a safety net that costs one indexed read, after a liveness check
+  of the connection (``SELECT 1``) that must answer within ``check_timeout`` seconds.
 
 The notification is only a wake-up call. The hub then reads the events after the last
 revision it delivered from the ledger, in (rev, id) order, and fans them out; the payload
@@ -18,7 +19,15 @@ never skip a revision is explained in ``docs/scaleout.md``.
 
 A lost connection (server restart, ``pg_terminate_backend``, network) is retried forever
 with exponential backoff and jitter; the hub keeps serving meanwhile (publishes through it
-still work once the ledger's own pool reconnects).
+still work once the ledger's own pool reconnects). A connection dropped *silently* (a
+partition, a firewall or NAT forgetting it: no error, no close, nothing arrives) is noticed
+by the liveness check's timeout, at most ``poll + check_timeout`` seconds after it went
+quiet, plus up to 10 s for psycopg to give up its cancel of the check (cluster review 15:
+before, the check had no timeout and the hub stayed behind the other hubs for good), and by
+the kernel's keepalives and ``tcp_user_timeout`` (:data:`core.dburl.PG_CONNECT_DEFAULTS`).
+Meanwhile the hub's own periodic check (:meth:`hubserver.server.Hub._watch_db`) wakes it when
+the ledger holds revisions it has not fanned out, so it never stays behind for long whatever
+happens to this connection.
 
 Usage, beside a running :class:`~hubserver.server.Hub`::
 
@@ -34,16 +43,18 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Callable
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
-from core.dburl import safe_url
+from core.dburl import pg_connect_args, safe_url
 from core.errors import ConfigError, StorageError
 from core.ledger.sql import PG_CHANNEL
 
-__all__ = ["ClusterListener", "is_postgres", "libpq_url"]
+__all__ = ["ClusterListener", "ListenerStalled", "is_postgres", "libpq_url"]
 
 log = logging.getLogger("outpost.hub.cluster")
 
@@ -62,6 +73,15 @@ def libpq_url(db: str) -> str:
     return "postgresql://" + rest
 
 
+class ListenerStalled(OSError):
+    """The LISTEN connection's liveness check did not answer in time (a silent drop);
+    ``since``: ``time.monotonic()`` when the check was sent."""
+
+    def __init__(self, message: str, since: float):
+        super().__init__(message)
+        self.since = since
+
+
 class ClusterListener:
     """LISTEN on the ledger's channel and wake the hub; reconnect and catch up when cut off.
 
@@ -73,10 +93,16 @@ class ClusterListener:
         poll: seconds between safety-net wake-ups and liveness checks of the connection.
         backoff: first and largest delay in seconds between reconnect attempts.
         connect_timeout: seconds to wait for one connection attempt.
+        check_timeout: seconds the liveness check may take; a connection whose check does
+            not answer in time is dropped (:class:`ListenerStalled`) and made again.
 
     Attributes:
         notifies: notifications received.
         reconnects: connections made after the first one.
+        stalls: liveness checks that did not answer within ``check_timeout`` (each a
+            connection dropped silently, or a database that stopped answering).
+        down_since: ``time.monotonic()`` when the connection was last lost (``None`` while
+            it is up, and before the first connection).
         backend_pid: the server process of the current LISTEN connection (0 when none); an
             operator (or a test) can cut it with ``pg_terminate_backend``.
     """
@@ -85,7 +111,7 @@ class ClusterListener:
 
     def __init__(self, url: str, wake: Callable[[], None], *, channel: str = PG_CHANNEL,
                  poll: float = 2.0, backoff: tuple[float, float] = (0.05, 5.0),
-                 connect_timeout: float = 10.0):
+                 connect_timeout: float = 10.0, check_timeout: float = 5.0):
         if not channel.isidentifier():
             raise ConfigError(f"channel {channel!r}: expected a plain SQL identifier")
         self.url = libpq_url(url)
@@ -94,8 +120,11 @@ class ClusterListener:
         self.poll = poll
         self.backoff = backoff
         self.connect_timeout = connect_timeout
+        self.check_timeout = check_timeout
         self.notifies = 0
         self.reconnects = 0
+        self.stalls = 0
+        self.down_since: float | None = None
         self.backend_pid = 0
         self._connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -161,11 +190,16 @@ class ClusterListener:
                 attempt = 0
             except (psycopg.Error, OSError) as exc:
                 was_up = self._connected.is_set()
+                if was_up:  # a silent connection: since its check went unanswered
+                    self.down_since = exc.since if isinstance(exc, ListenerStalled) \
+                        else time.monotonic()
                 await self._close()
                 if was_up:
                     first = False
-                    log.warning("lost the LISTEN connection to %s: %s; reconnecting",
-                                self._where, str(exc).strip().splitlines()[0] if str(exc)
+                    log.warning("lost the LISTEN connection to %s: %s; reconnecting (the hub "
+                                "keeps reading the ledger for revisions of other hubs "
+                                "meanwhile)", self._where,
+                                str(exc).strip().splitlines()[0] if str(exc)
                                 else type(exc).__name__)
                 else:
                     log.warning("cannot LISTEN at %s: %s; retrying", self._where,
@@ -177,16 +211,22 @@ class ClusterListener:
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
 
     async def _listen(self, first: bool) -> None:
+        # keepalives and tcp_user_timeout as the ledger's own connections (the URL's own
+        # parameters win); connect_timeout is this listener's
+        kw: dict[str, Any] = pg_connect_args(conninfo_to_dict(self.url))
+        kw["connect_timeout"] = max(1, int(self.connect_timeout))
         conn = await psycopg.AsyncConnection.connect(
-            self.url, autocommit=True, connect_timeout=max(1, int(self.connect_timeout)),
-            application_name=self.APP_NAME)
+            self.url, autocommit=True, application_name=self.APP_NAME, **kw)
         self._conn = conn
-        await conn.execute(f"LISTEN {self.channel}")
+        await self._check(conn, f"LISTEN {self.channel}")
         self.backend_pid = conn.info.backend_pid
         if not first:
             self.reconnects += 1
-            log.info("LISTEN on %s again (reconnect %d): catching up", self._where,
-                     self.reconnects)
+            down = "" if self.down_since is None else \
+                f" after {time.monotonic() - self.down_since:.1f} s"
+            log.info("LISTEN on %s again (reconnect %d%s): catching up", self._where,
+                     self.reconnects, down)
+        self.down_since = None
         self._connected.set()
         # whatever was published while nobody listened is read from the ledger now
         self.wake()
@@ -194,7 +234,21 @@ class ClusterListener:
             async for _n in conn.notifies(timeout=self.poll):
                 self.notifies += 1
                 self.wake()
-            # a quiet period: check the connection is alive (a dead one raises) and catch up
-            # anyway, in case a notification was lost between two connections
-            await conn.execute("SELECT 1")
+            # a quiet period: check the connection is alive (a dead one raises, a silent one
+            # times out) and catch up anyway, in case a notification was lost between two
+            # connections
+            await self._check(conn, "SELECT 1")
             self.wake()
+
+    async def _check(self, conn: psycopg.AsyncConnection[Any], sql: str) -> None:
+        """Run ``sql``; :class:`ListenerStalled` when it does not answer within
+        ``check_timeout`` seconds (cancelling it takes psycopg up to 10 s more)."""
+        sent = time.monotonic()
+        try:
+            await asyncio.wait_for(conn.execute(sql), self.check_timeout)
+        except TimeoutError:
+            self.stalls += 1
+            raise ListenerStalled(
+                f"{sql!r} did not answer within {self.check_timeout:g} s (the connection was "
+                "dropped silently, e.g. by a partition or a firewall, or the database stopped "
+                "answering)", sent) from None

@@ -145,13 +145,14 @@ def check_hub_pg(url: str) -> None:
     from sqlalchemy import create_engine, inspect
     from sqlalchemy.engine import make_url
 
-    from core.dburl import safe_url
+    from core.dburl import pg_connect_args, safe_url
 
     u = make_url(url)
     if u.drivername == "postgresql":
         u = u.set(drivername="postgresql+psycopg")
     try:
-        eng = create_engine(u, connect_args={"connect_timeout": 10})
+        eng = create_engine(u, connect_args=pg_connect_args(u.query)
+                            if u.get_backend_name() == "postgresql" else {})
     except Exception:  # a URL SQLAlchemy cannot use: opening it as the ledger says so
         return
     try:

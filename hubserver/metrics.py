@@ -226,8 +226,29 @@ def render(hub: Hub) -> str:
     family("outpost_hub_database_up", "gauge",
            "1 while the database works (as GET /healthz says), else 0.",
            [("", 0 if hub.db.problem or hub.stopping else 1)])
+    now = time.monotonic()
+    heads = hub.heads
+    family("outpost_hub_behind_seconds", "gauge",
+           "Seconds this hub has been behind the ledger (a revision stored 10 s ago or more "
+           "not fanned out yet; a hub of a cluster), 0 when it is not.",
+           [("", round(heads.behind_for(now), 3))])
+    family("outpost_hub_ledger_ahead_of_clock_seconds", "gauge",
+           "How far the ledger's newest revision was ahead of this hub's clock at the last "
+           "database check (a hub clock ahead somewhere: synchronise them).",
+           [("", heads.ahead_ms / 1000)])
+    lis = hub.cluster
+    if lis is not None:
+        family("outpost_hub_cluster_listener_up", "gauge",
+               "1 while the LISTEN connection of this hub of a cluster is up, else 0.",
+               [("", 1 if lis.connected else 0)])
+        family("outpost_hub_cluster_listener_reconnects_total", "counter",
+               "LISTEN connections made again after one was lost.", [("", lis.reconnects)])
+        family("outpost_hub_cluster_listener_stalls_total", "counter",
+               "LISTEN connections dropped because their liveness check did not answer "
+               "in time (dropped silently by the network, or the database not answering).",
+               [("", lis.stalls)])
     family("outpost_hub_uptime_seconds", "gauge", "Seconds since the hub started.",
-           [("", round(time.monotonic() - m.started, 3))])
+           [("", round(now - m.started, 3))])
     rss = resident_bytes()
     if rss is not None:
         family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",

@@ -47,11 +47,12 @@ import itertools
 import logging
 import ssl as _ssl
 import threading
+import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from http import HTTPStatus
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -68,6 +69,7 @@ from hubserver import pipeline, satreply
 from hubserver.auth import User, Users, hash_token, parse_bearer
 from hubserver.connection import HubConnection, WriterThread
 from hubserver.fanout import GAP_BYTES
+from hubserver.headwatch import HeadWatch
 from hubserver.health import DbHealth
 from hubserver.hist import HistRead, hist_read
 from hubserver.limits import (
@@ -84,6 +86,9 @@ from hubserver.outputs import LastRead
 from hubserver.peer import FLUSH, Peer
 from hubserver.proxy import TrustedProxies
 from hubserver.service import Backlog, Close, Flush, HubService, Out, PubJob, Send
+
+if TYPE_CHECKING:
+    from hubserver.cluster import ClusterListener
 
 __all__ = ["LOOPBACK", "Hub", "is_loopback"]
 
@@ -193,6 +198,13 @@ class Hub:
         self.service.db = self.db
         self.service.last_off_loop = True  # evt.sat's ledger read of last: _send_last
         self.db_check = db_check
+        self.heads = HeadWatch()
+        """The ledger's head against this hub (behind it, clock behind it): fed by the
+        database check, :mod:`hubserver.headwatch`."""
+        self.cluster: ClusterListener | None = None
+        """The LISTEN connection of a hub of a cluster (``outpost-hub serve`` on PostgreSQL
+        sets it): its state is in ``/healthz``'s text and ``/metrics``, and the database
+        check wakes a hub of a cluster that is behind the ledger."""
         self._db_watch: asyncio.Task[None] | None = None
         self._check_lock = threading.Lock()
         """Held by a database check's thread while it runs (:meth:`_check_db`); :meth:`stop`
@@ -441,13 +453,28 @@ class Hub:
 
     def _healthz(self, ws: ServerConnection) -> Response:
         """``GET /healthz`` (no token, for load balancers): 200 ``ok`` while the hub serves
-        and its database works, else 503 naming why (never the database's URL)."""
+        and its database works, else 503 naming why (never the database's URL): the database
+        failing, or a hub of a cluster behind the ledger (:mod:`hubserver.headwatch`). A hub
+        of a cluster whose LISTEN connection is down says so after its 200 ``ok``."""
         if self._stopping:
             return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE, "hub is shutting down\n")
         problem = self.db.problem
         if problem:
             why = "" if problem == "unavailable" else f" ({problem})"
             return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE, f"database unavailable{why}\n")
+        now = time.monotonic()
+        behind = self.heads.behind_for(now)
+        if behind:
+            # its satellites would be told "hub behind": a balancer sends them elsewhere
+            return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE,
+                              f"behind the ledger for {behind:.0f} s (catching up)\n")
+        lis = self.cluster
+        if lis is not None and lis.down_since is not None:
+            # the hub still learns of other hubs' revisions (the database check, every
+            # db_check s): serving, with pushes from other hubs a few seconds late
+            return ws.respond(HTTPStatus.OK, "ok (cluster LISTEN connection lost "
+                              f"{now - lis.down_since:.0f} s ago, reconnecting: revisions of "
+                              "other hubs arrive late)\n")
         return ws.respond(HTTPStatus.OK, "ok\n")
 
     def _metrics(self, ws: ServerConnection, request: Request) -> Response:
@@ -487,8 +514,8 @@ class Hub:
             # but refuses writes is not "ok"
             write = self.db.writes_failing
             try:
-                await asyncio.wait_for(asyncio.to_thread(self._check_db, write),
-                                       max(self.db_check, 10.0))
+                head = await asyncio.wait_for(asyncio.to_thread(self._check_db, write),
+                                              max(self.db_check, 10.0))
             except TimeoutError as exc:
                 self.db.failed(StorageError(f"the health check did not answer within "
                                             f"{max(self.db_check, 10.0):g} s: {exc}"))
@@ -498,8 +525,17 @@ class Hub:
                 self.db.failed(exc)
             else:
                 self.db.ok(write=write)
+                if type(head) is int and not self._stopping:
+                    self._note_head(head)
 
-    def _check_db(self, write: bool) -> None:
+    def _note_head(self, head: Rev) -> None:
+        """The check read the ledger's revision ``head`` (:mod:`hubserver.headwatch`): a hub
+        of a cluster behind it catches up, whatever its LISTEN connection does."""
+        if self.heads.note(head, self.service.rev, self.service.clock(), time.monotonic(),
+                           cluster=self.cluster is not None):
+            self.request_catch_up()
+
+    def _check_db(self, write: bool) -> Rev | None:
         """One database check, on a thread of its own. A check still running when the hub
         stops (its task cancelled, its thread not) holds ``_check_lock``, so :meth:`stop`
         closes the ledger after it; one that starts after the stop began does nothing.
@@ -509,11 +545,9 @@ class Hub:
         check = getattr(self.ledger, "health")  # noqa: B009 - checked callable in start()
         with self._check_lock:
             if self._stopping:
-                return
-            if write:
-                check(write)
-            else:
-                check()
+                return None
+            got = check(write) if write else check()
+            return got if type(got) is int else None
 
     async def _checks_done(self) -> None:
         """Wait until no database check runs (at most the check's own bound, 10 s: a check

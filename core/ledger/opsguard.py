@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from core.dburl import safe_url
+from core.dburl import pg_connect_args, safe_url
 from core.errors import StorageError
 
 __all__ = ["RESTORING", "check_backup_dest", "check_not_restoring", "check_restore_target",
@@ -238,7 +238,8 @@ def _sql_lid(url: str) -> str | None:
     u = make_url(url)
     if u.drivername == "postgresql":
         u = u.set(drivername="postgresql+psycopg")
-    eng = create_engine(u)
+    eng = create_engine(u, connect_args=pg_connect_args(u.query)
+                        if u.get_backend_name() == "postgresql" else {})
     try:
         with eng.connect() as conn:
             if not inspect(conn).has_table("evt_meta"):

@@ -58,7 +58,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from core.dburl import safe_url
+from core.dburl import pg_connect_args, safe_url
 from core.errors import (
     ConfigError,
     OrderError,
@@ -689,7 +689,10 @@ class SqlLedger:
             # default_transaction_isolation): each statement after pg_advisory_xact_lock takes
             # a new snapshot and so sees the previous publish's commit; under REPEATABLE READ
             # the snapshot would predate the lock wait and re-use the last revision
-            return create_engine(u, pool_pre_ping=False, isolation_level="READ COMMITTED")
+            # bounded connects and dead-peer detection (PG_CONNECT_DEFAULTS; the URL's own
+            # parameters win: SQLAlchemy passes them to psycopg, connect_args would override)
+            return create_engine(u, pool_pre_ping=False, isolation_level="READ COMMITTED",
+                                 connect_args=pg_connect_args(u.query))
         memory = u.database in (None, "", ":memory:")
         # a read-only reader (mode=ro, core.satellite.replica.read_only_url) keeps ONE
         # connection, so that PRAGMA data_version tells it whether another process committed
@@ -1028,9 +1031,11 @@ class SqlLedger:
         """The revision of the last published or replicated transaction (read from the db)."""
         return self._meta_now()[0]
 
-    def health(self, write: bool = False) -> None:
+    def health(self, write: bool = False) -> Rev:
         """A cheap check that the database works (a hub's monitoring: hubserver.health): the
-        revision is read, and an SQLite file's disk must have room for a commit. With
+        revision is read (and returned: hubserver.headwatch compares it with what the hub
+        fanned out and with its clock), and an SQLite file's disk must have room for a
+        commit. With
         ``write`` (asked while commits are failing) the meta row is also written in a
         transaction that is rolled back: a database that reads but refuses writes (a
         PostgreSQL standby after a failover, ``default_transaction_read_only``) fails it.
@@ -1039,11 +1044,11 @@ class SqlLedger:
             StorageError: naming the problem (the database unreachable, the disk full).
         """
         try:
-            self._meta_now()
+            head = self._meta_now()[0]
         except StorageError:
             # a pooled connection the server closed (PostgreSQL restarted) fails once, and
             # SQLAlchemy then drops the pool's older connections: is the database there now?
-            self._meta_now()
+            head = self._meta_now()[0]
         if write and not self._read_only:
             with self._guard("writing (health check)"), self.engine.connect() as conn:
                 try:
@@ -1061,6 +1066,7 @@ class SqlLedger:
             if full:
                 raise StorageError(f"{self._where}: {full}; publishes fail until then",
                                    kind="full")
+        return head
 
     def rev_in(self, conn: Connection) -> Rev:
         """The revision as seen inside the caller's transaction (from :meth:`begin`)."""

@@ -56,6 +56,7 @@ from core.revision import ZERO_REV, Rev, format_rev
 from core.satellite.config import SatConfig
 from core.satellite.machine import (
     CLOSE_TOO_BIG,
+    HUB_DB_DOWN,
     MAX_INCOMING,
     Apply,
     Backoff,
@@ -600,6 +601,10 @@ class SyncClient:
                 # last batch received was still being stored (merge review 14: "still
                 # sending this replica's edits" was said of a replica with nothing pending)
                 n = self.timed_out_unsent
+                if was == Phase.CATCHUP and info.last_error.startswith(HUB_DB_DOWN):
+                    raise HubError(
+                        f"sync with {self.url} did not finish within {timeout:g} s "
+                        f"(--timeout): connected, but {info.last_error}; run it again later")
                 got = ("still catching up" if was == Phase.CATCHUP else
                        f"still sending {n:,} edit{'s' if n != 1 else ''} of this replica"
                        if was == Phase.LIVE and n else

@@ -158,6 +158,25 @@ OVERWROTE_ON_HUB = "overwrote a colleague's change on the hub: "
 MORE_REJECTED = "; and {n:,} more: see them all with `outpost conflicts` (the app: Conflicts)"
 #: the start of the last_error of hub data that could not be stored (a full disk, ...)
 STORE_FAILED = "storing hub data failed"
+#: how ``SyncInfo.last_error`` starts while the hub's ``evt.stat`` says its own database is
+#: unavailable (an Outpost extension: ``db``, ``db_why``; :func:`hub_db_problem`)
+HUB_DB_DOWN = "the hub's database is unavailable"
+
+
+def hub_db_problem(res: Any) -> str:
+    """The ``last_error`` for an ``evt.stat`` result whose ``db`` is ``"unavailable"``
+    (``""`` for one that works, or says nothing: daql, hubs before session 9). Cluster
+    review 15: a satellite whose hub's database hung said "still catching up"."""
+    if not isinstance(res, dict) or res.get("db") != "unavailable":
+        return ""
+    why = res.get("db_why")
+    # the hub's words, shown in a terminal: a short printable kind only
+    why = why if isinstance(why, str) and 0 < len(why) <= 80 and why.isprintable() \
+        and why != "unavailable" else ""  # the kind when none is known: said already
+    return (f"{HUB_DB_DOWN}{f' ({why})' if why else ''}, the hub said: it can send and "
+            "store nothing until its operator brings the database back (its GET /healthz "
+            "answers 503 meanwhile); what arrived is kept and this replica's edits stay "
+            "pending, sent once it works")
 #: most events of ``evt.sat`` replies stored in one write when several wait (see ``_pump``)
 MERGE_EVENTS = 10_000
 #: the stored reason of an edit a daql hub's reply shows its record and command changed, but
@@ -181,6 +200,7 @@ DAQL_OVERWROTE = (
 __all__ = [
     "CLOSE_TOO_BIG",
     "DAQL_UNCLEAR",
+    "HUB_DB_DOWN",
     "MAX_INCOMING",
     "MAX_REPLY_MIB",
     "MAX_TRANS_BYTES",
@@ -206,6 +226,7 @@ __all__ = [
     "batch_too_big",
     "carry_conflicts",
     "decode_incoming",
+    "hub_db_problem",
     "hub_restores",
     "merge_sat",
     "new_dir_fix",
@@ -1074,11 +1095,16 @@ class SyncMachine:
                 self._set(last_error=f"reading the replica failed: {exc}")
                 self._drop("storage failed")
                 return
+        res = body.get("res") if isinstance(body, dict) else None
+        # the hub's own database failing: said while this connection waits for it (one that
+        # works again clears what an earlier connection said)
+        down = hub_db_problem(res)
+        before = self.info.last_error
         self._set(phase=Phase.CATCHUP, since=now, hub_rev=st.rev, hub_mig=st.mig,
-                  progress=(0, 0))
+                  progress=(0, 0), last_error=down or (
+                      "" if before.startswith(HUB_DB_DOWN) else before))
         self._done_evs = 0
         self._total = 0
-        res = body.get("res") if isinstance(body, dict) else None
         most = res.get("max_message") if isinstance(res, dict) else None  # ours: its limit
         self._hub_max = most if type(most) is int and most > 0 else 0
         role = res.get("role") if isinstance(res, dict) else None  # ours: what the user may do

@@ -21,11 +21,11 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from core.model import Action, Cmd, Trans
 from core.satellite.api import SatStatus
 from core.satellite.client import SyncClient
-from core.satellite.machine import Backoff
+from core.satellite.machine import HUB_DB_DOWN, Backoff, hub_db_problem
 from core.satellite.satellite import Satellite
 from core.schema import Project
 from desktop import settings as app_settings
-from desktop.format import sync_problem
+from desktop.format import stopped_for_good, sync_problem
 from desktop.mainwindow import MainWindow
 from desktop.sync import ClientSync
 from desktop.widgets.statusbar import SyncStatusBar
@@ -604,3 +604,17 @@ def test_the_bar_text_fits_the_bar_in_a_wide_and_a_narrow_window(qtbot: Any) -> 
         shown[width] = p.text()
     assert shown[1100] == "55,000 of 100,000 events · 7 s left"
     assert shown[800] == "55% · 7 s left"
+
+
+def test_the_hubs_database_failing_shows_in_the_bar_while_catching_up(qtbot: Any) -> None:
+    """Cluster review 15: the hub's own database hung and the app said nothing but "catching
+    up" (evt.stat's db was never read): the bar names it, the whole text a click away."""
+    bar = SyncStatusBar()
+    qtbot.addWidget(bar)
+    bar.show()
+    err = hub_db_problem({"db": "unavailable", "db_why": "it cannot be reached"})
+    bar.show_status(SatStatus(online=True, syncing=True, rev=10_000, hub_rev=20_000,
+                              last_error=err), now=100.0)
+    assert bar.error.text() == "Hub's database unavailable: sync waits for it"
+    assert bar.error.toolTip().startswith(f"{HUB_DB_DOWN} (it cannot be reached), the hub said")
+    assert stopped_for_good(err) == ""  # it waits, never stopped for good

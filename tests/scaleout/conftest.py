@@ -55,6 +55,7 @@ async def cluster(url: str, project: Project, n: int, *, poll: float = 2.0
             lis = ClusterListener(url, hub.request_catch_up, poll=poll)
             nodes.append(Node(hub, lis, led))
             await lis.start(timeout=10)
+            hub.cluster = lis  # as outpost-hub serve does
         yield nodes
     finally:
         for nd in nodes:

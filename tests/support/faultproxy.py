@@ -7,6 +7,8 @@ Sits between a satellite and the hub and misbehaves on demand:
 - ``slices``: forward in tiny slices of 1..``slice_max`` bytes (exercises frame reassembly);
 - ``blackhole``: keep connections open but forward nothing (a dead link without a close);
 - ``cut()``: reset every open connection at once (RST, no FIN);
+- ``silence()``: the connections open now go silent for good (bytes read and dropped both
+  ways, sockets kept open: a partition, a firewall or NAT forgetting them); new ones work;
 - ``refuse``: accept and immediately reset new connections (hub unreachable).
 
 Everything is bounded: buffers are per connection and small, and ``close()`` stops it all.
@@ -40,6 +42,7 @@ class FaultProxy:
         self.connections = 0
         self._server: asyncio.Server | None = None
         self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+        self._silent: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.port = 0
 
@@ -70,10 +73,16 @@ class FaultProxy:
         self.cuts += n
         return n
 
+    def silence(self) -> int:
+        """Make every open connection silent (see the module doc); returns how many."""
+        self._silent.update(self._pairs)
+        return len(self._pairs)
+
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
         self.cut()
+        self._silent.clear()
         for t in list(self._tasks):
             t.cancel()
         for t in list(self._tasks):
@@ -112,6 +121,8 @@ class FaultProxy:
                     await asyncio.sleep(0.05)
                 if pair not in self._pairs:
                     break
+                if pair in self._silent:
+                    continue  # read and dropped: the peer sees nothing, not even a close
                 if self.mode == "latency" and self.delay:
                     await asyncio.sleep(self.delay)
                 if self.mode == "slices":
