@@ -206,3 +206,33 @@ async def test_carry_finds_the_accepted_edits_in_an_upgraded_replica(
     finally:
         ro.close()
         new.close()
+
+
+async def test_a_backup_of_a_format2_replica_restores_with_its_uids(
+        tmp_path: Path, project: Project) -> None:
+    """``core.ledger.ops`` on a replica of format 2 (no ``evt_uid`` rows): verify finds
+    nothing, and a backup restored as a ledger gets its applied uids back from the audits
+    (the restored ledger's exactly-once table is whole)."""
+    from core.ledger import ops
+    from core.ledger.sql import open_ledger
+
+    led = SqlLedger(f"sqlite:///{tmp_path / 'hub.db'}", project)
+    try:
+        async with Hub(led, port=0) as hub:
+            uids = await _synced(tmp_path / "a", hub.url, project, "s1", "s2")
+        want = {u: led.uid_rev(u) for u in uids}
+    finally:
+        led.close()
+    rep = open_ledger(DataDir(tmp_path / "a").db_file, project, create=False)
+    try:
+        assert ops.verify(rep) == []
+        info = ops.backup(rep, tmp_path / "b.ledger")
+        assert info.audits == 2 and info.uids == 0
+    finally:
+        rep.close()
+    back = ops.restore(tmp_path / "b.ledger", f"sqlite:///{tmp_path / 'r.db'}", project)
+    try:
+        assert not back.uids_in_audits and {u: back.uid_rev(u) for u in uids} == want
+        assert dict(_rows(tmp_path / "r.db", "SELECT uid, rev FROM evt_uid")) == want
+    finally:
+        back.close()
