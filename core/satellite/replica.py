@@ -245,8 +245,10 @@ class Replica:
                 conn.rollback()
             if self.queue.fast and have < dataformat.FORMAT:
                 with self.ledger.begin() as conn:
-                    if have < dataformat.UIDS_DROPPED:
-                        conn.exec_driver_sql(f"DELETE FROM {_quote(self.ledger.tables.uid.name)}")
+                    uid = _quote(self.ledger.tables.uid.name)
+                    if have < dataformat.UIDS_DROPPED and conn.exec_driver_sql(
+                            f"SELECT 1 FROM {uid} LIMIT 1").first() is not None:
+                        conn.exec_driver_sql(f"DELETE FROM {uid}")  # (a new file has none)
                         crash_point("sat.mid_format_upgrade")
                     conn.exec_driver_sql(f"PRAGMA user_version = {dataformat.FORMAT}")
                 have = dataformat.FORMAT
