@@ -22,6 +22,8 @@ POINTS = {
     "sat.after_send": "satellite: queued transactions were sent, no answer read",
     "sat.after_ack_before_record": "satellite: the hub's ack arrived, not yet recorded",
     "sat.mid_catchup": "satellite: between two catch-up batches",
+    "sat.mid_format_upgrade": ("satellite: the upgrade of a replica to data format 2 deleted "
+                               "its evt_uid rows, not committed"),
     "hub.after_append_before_ack": "hub: the transaction is committed, the ack not sent",
     "ops.restore.mid_copy": "restore: every event written to the target, nothing committed",
 }

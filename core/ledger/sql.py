@@ -662,6 +662,15 @@ class SqlLedger:
         # index; reads by record go through the topic's B-tree (tables.by_record_ddl)
         self._by_rec = False
         self._partial_sql: dict[tuple[Any, ...], Any] = {}  # sql_replicate's upserts
+        # where the applied transaction uids are: ``evt_uid`` (a hub's ledger: the exactly-
+        # once check reads it) or, on a satellite's replica of data format 2 and later, only
+        # in ``evt_audit`` (core.satellite.replica sets both; docs/satellite.md)
+        self.uid_table = True
+        """:meth:`replicate` writes ``evt_uid`` rows (False: a satellite's replica of data
+        format 2 or later, whose audits alone hold the uids)."""
+        self.uids_in_audits = False
+        """:meth:`applied_uids` and :meth:`uid_rev` read ``evt_audit`` (a satellite's
+        replica, any data format: what ``evt_uid`` held there is what its audits hold)."""
         self._pub_lock = threading.Lock()  # one publish at a time on self._pub
         self._pub: Any = None  # the publisher's pooled connection, kept (see _batch)
         self._pub_pool: Any = None  # the pool it came from (engine.dispose() replaces it)
@@ -1590,11 +1599,55 @@ class SqlLedger:
 
     def uid_rev(self, uid: str) -> Rev | None:
         """The revision a transaction uid was applied at, or ``None``."""
+        if self.uids_in_audits:
+            return self.applied_uids([uid]).get(uid)
         u = self.tables.uid
         with self._guard("reading uids"), self.engine.connect() as conn:
             r = conn.execute(select(u.c.rev).where(u.c.uid == uid)).scalar()
             conn.rollback()
         return None if r is None else int(r)
+
+    UIDS_CHUNK = 500
+    """Uids per primary-key lookup query of :meth:`applied_uids` on ``evt_uid``."""
+
+    def applied_uids(self, uids: Sequence[str]) -> dict[str, Rev]:
+        """The revision each of ``uids`` was applied at, for those applied (one read
+        transaction).
+
+        A hub's ledger looks them up in ``evt_uid`` (its primary key, :data:`UIDS_CHUNK` per
+        query). A satellite's replica (:attr:`uids_in_audits`) reads its audits instead, which
+        have no index by uid: ONE scan of ``evt_audit`` for all of ``uids`` (SQLite: the uids
+        as one JSON parameter, which SQLite turns into a lookup table once), the first
+        revision of each uid (what ``evt_uid`` kept). Measured on a replica of 1,000,000
+        audits: 10,000 uids in 0.20 s of CPU (0.035 s through ``evt_uid``; an index on
+        ``evt_audit.uid`` took 0.41 s and 51 MB of log to build, and would cost every write
+        what ``evt_uid`` did: docs/benchmarks.md, "Sync (b), session 16")."""
+        if not uids:
+            return {}
+        out: dict[str, Rev] = {}
+        with self._guard("reading uids"), self.engine.connect() as conn:
+            if not self.uids_in_audits:
+                u = self.tables.uid
+                for i in range(0, len(uids), self.UIDS_CHUNK):
+                    q = select(u.c.uid, u.c.rev).where(u.c.uid.in_(uids[i:i + self.UIDS_CHUNK]))
+                    out.update((r[0], int(r[1])) for r in conn.execute(q))
+            else:
+                au = self.tables.audit.name  # evt_audit
+                if self._pg:
+                    sql = f"SELECT uid, min(rev) FROM {au} WHERE uid = ANY(%s) GROUP BY uid"
+                    params: Any = ([u for u in uids if u],)
+                else:
+                    # a NUL (stored before session 12 refused it) does not come through
+                    # json_each whole: such a uid is bound as it is, in the same scan
+                    # (an audit without a uid has ""; never an applied uid)
+                    nul = [u for u in uids if "\x00" in u]
+                    sql = (f"SELECT uid, min(rev) FROM {au} WHERE uid IN "
+                           "(SELECT value FROM json_each(?)"
+                           + " UNION ALL SELECT ?" * len(nul) + ") GROUP BY uid")
+                    params = (dumps([u for u in uids if u and "\x00" not in u]), *nul)
+                out.update((r[0], int(r[1])) for r in conn.exec_driver_sql(sql, params))
+            conn.rollback()
+        return out
 
     def verify(self, deep: list[tuple[bool, str]] | None = None) -> list[str]:
         """Replay the event log and compare with the state tables; one line per difference.
@@ -1971,7 +2024,8 @@ class SqlLedger:
         Args:
             rev: the revision the ledger is at afterwards.
             evs: the events, in (rev, id) order.
-            audits: their audit rows, when known (uids in them are recorded as applied).
+            audits: their audit rows, when known (uids in them are recorded as applied: in
+                ``evt_uid`` too unless :attr:`uid_table` is off).
             conn: a connection inside the caller's transaction (from :meth:`begin`): write
                 with it and leave the commit to the caller.
 
@@ -2024,9 +2078,10 @@ class SqlLedger:
         if len(rows) < len(audits):
             run(hot.ins_audit_keep, [(a.rev, a.created, a.arrived, a.usr, dumps(a.extra), a.uid)
                                      for a in audits if a.extra is not None])
-        uids = [(a.uid, a.rev) for a in audits if a.uid]
-        if uids:
-            run(hot.ins_uid_keep, uids)
+        if self.uid_table:  # not on a replica of data format 2: its audits hold the uids
+            uids = [(a.uid, a.rev) for a in audits if a.uid]
+            if uids:
+                run(hot.ins_uid_keep, uids)
         write_states(plan_states(fresh), self.tables, hot, run, self._partial_sql, chunks)
         new_id = max(last_id, max((e.id for e in fresh), default=0))
         _run(conn, hot.set_meta, (rev, new_id))

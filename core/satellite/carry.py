@@ -62,7 +62,6 @@ from dataclasses import replace as dc_replace
 from typing import Any
 
 import orjson
-from sqlalchemy import select
 
 from core.errors import ConfigError, OutpostError, ValidationError
 from core.ledger.rules import Later, conflict_of
@@ -304,16 +303,9 @@ def plan_carry(old: Satellite, new: Satellite, *, rejected: bool = False,
 
 def _on_hub(new: Satellite, uids: Sequence[str]) -> set[str]:
     """Those of ``uids`` the new replica holds as applied on the hub (it records the uid of
-    every revision it replicates)."""
-    led = new.replica.ledger
-    u = led.tables.uid
-    out: set[str] = set()
-    with led.engine.connect() as conn:
-        for i in range(0, len(uids), 500):
-            out.update(conn.execute(select(u.c.uid).where(u.c.uid.in_(uids[i:i + 500])))
-                       .scalars())
-        conn.rollback()
-    return out
+    every revision it replicates in the revision's audit: one scan of its audits,
+    :meth:`SqlLedger.applied_uids`)."""
+    return set(new.replica.ledger.applied_uids(uids))
 
 
 def _sigs(acts: Sequence[Action]) -> list[Sig]:

@@ -14,11 +14,15 @@ Versions:
 ===  ===========================================================================================
 0    not recorded (an Outpost before session 13; session 12's acks in ``sat_acked`` or not)
 1    session 13: acks in ``sat_acked``/``sat_pending`` (:mod:`core.satellite.queue`)
+2    session 16: no ``evt_uid`` rows (the table is kept, empty): the applied transaction uids
+     are read from the audits (``evt_audit``), which hold the same; an Outpost of format 1
+     would take every edit as not on the hub (``outpost carry``)
 ===  ===========================================================================================
 
 A change of the stored data that an Outpost knowing :data:`FORMAT` would misread raises
 :data:`FORMAT` (and adds a line above); the first writable open of a directory records it
-(:class:`~core.satellite.replica.Replica`), after any upgrade of its tables. Outposts before
+(:class:`~core.satellite.replica.Replica`), after any upgrade of its tables, in the commit of
+the upgrade to format 2 (:data:`UIDS_DROPPED`). Outposts before
 session 13 check nothing: docs/satellite.md, "Going back to an older Outpost".
 """
 
@@ -30,10 +34,14 @@ from pathlib import Path
 
 from core.errors import ConfigError
 
-__all__ = ["FORMAT", "check", "stored"]
+__all__ = ["FORMAT", "UIDS_DROPPED", "check", "stored"]
 
-FORMAT = 1
+FORMAT = 2
 """The newest data format this Outpost reads and writes (see the module docstring)."""
+
+UIDS_DROPPED = 2
+"""The first format whose replica keeps no ``evt_uid`` rows (a file of an older one keeps
+getting them until its upgrade commits: :class:`~core.satellite.replica.Replica`)."""
 
 _HEADER = b"SQLite format 3\x00"
 

@@ -122,9 +122,11 @@ async def crash_point_runs(point: str, runs: int, tmp_path: Path, project: Proje
 
 # the sync's crash points (ops.* are a restore's: tests/hub/test_ops_review9.py; an
 # import's: tests/satellite/test_import_whole.py; resolve_many's:
-# tests/satellite/test_resolve_many14.py)
+# tests/satellite/test_resolve_many14.py; the data format upgrade's, at the first writable
+# open of a directory an older Outpost wrote: tests/satellite/test_uid_drop16.py)
 SYNC_POINTS = sorted(p for p in POINTS if not p.startswith("ops.")
-                     and p not in ("sat.mid_import", "sat.mid_resolve_many"))
+                     and p not in ("sat.mid_import", "sat.mid_resolve_many",
+                                   "sat.mid_format_upgrade"))
 
 
 @pytest.mark.parametrize("point", SYNC_POINTS)
