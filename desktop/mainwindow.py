@@ -134,8 +134,11 @@ class MainWindow(QMainWindow):
         # sidebar
         self.topic_view = QListView()
         self.topic_view.setModel(self.topics)
-        self.topic_view.setMaximumWidth(230)
-        self.topic_view.setMinimumWidth(160)
+        # widths made for a 9-10 pt font grow with the user's font (review a11y 16: at 18 pt
+        # topic names and the Latitude/Longitude headers were cut)
+        self._scale = max(1.0, self.topic_view.fontMetrics().averageCharWidth() / 7)
+        self.topic_view.setMaximumWidth(round(230 * self._scale))
+        self.topic_view.setMinimumWidth(round(160 * self._scale))
         self.topic_view.selectionModel().currentChanged.connect(self._topic_changed)
         # records
         self.filter = QLineEdit()
@@ -152,7 +155,8 @@ class MainWindow(QMainWindow):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setAlternatingRowColors(True)
-        self.table.verticalHeader().setDefaultSectionSize(24)
+        self.table.verticalHeader().setDefaultSectionSize(
+            max(24, self.table.fontMetrics().height() + 6))
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
@@ -459,10 +463,11 @@ class MainWindow(QMainWindow):
         widths = {"str": 190, "text": 260, "int": 80, "float": 100, "bool": 60, "date": 110,
                   "datetime": 170, "enum": 100, "ref": 190, "json": 160}
         first = model.key_column + 1  # after the Key column of an int-keyed topic
+        k = self._scale
         if first:
-            self.table.setColumnWidth(0, 80)
+            self.table.setColumnWidth(0, round(80 * k))
         for c, f in enumerate(model.model_def.fields, first):
-            self.table.setColumnWidth(c, widths.get(f.type, 140))
+            self.table.setColumnWidth(c, round(widths.get(f.type, 140) * k))
 
     def _tab_order(self, form: RecordForm) -> None:
         """Tab goes topics → filter → records → the form (its fields, Revert, Save) → the
