@@ -446,6 +446,9 @@ class MainWindow(QMainWindow):
             form.revert_button.clicked.connect(self.revert_form)
             self.forms[top] = form
             self.form_stack.addWidget(form)
+            # no narrower than the form needs (the 360 px made for a 10 pt font cut its
+            # labels, "Latitude", "Longitu", at 18 pt: review a11y 16)
+            self.side.setMinimumWidth(max(360, self.side.minimumSizeHint().width()))
             self._show_read_only(form)
             form.set_sync_stopped(self._stopped)
         model = self.record_models[top]

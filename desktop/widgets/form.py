@@ -1004,8 +1004,8 @@ class RecordForm(QWidget):
         return said
 
     def _state_of(self, rv: RecordView) -> tuple[str, str]:
-        """The state line of the record ``rv`` (text, :func:`~desktop.look.tone` kind): in conflict, pending (sync
-        stopped for good: said) or synced."""
+        """The state line of the record ``rv`` (text, :func:`~desktop.look.tone` kind): in
+        conflict, pending (sync stopped for good: said) or synced."""
         if rv.is_conflict:
             return ("⚠ In conflict: the hub rejected a change; open Conflicts.",
                     "error")

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QPalette
-from PySide6.QtWidgets import QApplication, QStyleFactory, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QStyleFactory, QWidget
 
 from core.ledger.memory import MemLedger
 from core.model import Action, Cmd, Trans
@@ -213,8 +213,13 @@ def test_a_large_font_keeps_the_window_on_a_laptops_screen(
     now = fake_sat.rev()
     w.status.show_status(SatStatus(online=True, hub="ws://hub.example.org:8765", since=now,
                                    hub_rev=now, conflicts=1, last_sync=now))
+    w.resize(1280, 800)
     w.show()
     qtbot.waitExposed(w)
+    labels = [lb for lb in w.form.findChildren(QLabel) if lb.buddy() is not None]
+    assert len(labels) == len(w.form.editors)
+    for lb in labels:  # the field names whole ("Longitu" before)
+        assert lb.width() >= lb.sizeHint().width(), lb.text()
     assert w.minimumSizeHint().width() <= 1280  # 1,543 px before
     for part in (w.status.conn, w.status.hub, w.status.hub_rev, w.status.last_sync):
         # cut with "…" where there is no room (the whole text in its tooltip)
