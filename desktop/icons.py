@@ -11,14 +11,16 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt
-from PySide6.QtGui import QGuiApplication, QIcon, QPainter, QPalette, QPixmap
+from PySide6.QtCore import QByteArray, QObject, Qt
+from PySide6.QtGui import QAction, QGuiApplication, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtWidgets import QAbstractButton
 
-__all__ = ["ICON_DIR", "icon"]
+__all__ = ["ICON_DIR", "icon", "refresh_icons", "set_icon"]
 
 ICON_DIR = Path(__file__).resolve().parent / "data" / "icons"
 _SIZES = (16, 24, 32, 48, 64)  # drawn at these sizes (64: 32 px on a 2x screen)
+_NAME = "outpost_icon"  # the property naming an action's or a button's icon
 
 
 @cache
@@ -60,3 +62,18 @@ def _drawn(name: str, color: str) -> QIcon:
             painter.end()
         out.addPixmap(pm)
     return out
+
+
+def set_icon(obj: QAction | QAbstractButton, name: str) -> None:
+    """Give ``obj`` the icon ``name``, drawn again by :func:`refresh_icons`."""
+    obj.setProperty(_NAME, name)
+    obj.setIcon(icon(name))
+
+
+def refresh_icons(root: QObject) -> None:
+    """Draw again the icons given by :func:`set_icon` under ``root`` (its actions and
+    buttons): the palette changed (a dark theme chosen while the app runs)."""
+    for obj in (root, *root.findChildren(QObject)):
+        name = obj.property(_NAME)
+        if isinstance(name, str) and name and isinstance(obj, QAction | QAbstractButton):
+            obj.setIcon(icon(name))

@@ -18,7 +18,8 @@ from __future__ import annotations
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
 from PySide6.QtWidgets import QWidget
 
-__all__ = ["contrast", "relative_font", "row_colors", "tint", "tone", "tone_style"]
+__all__ = ["contrast", "relative_font", "retone", "row_colors", "set_tone", "tint", "tone",
+           "tone_style"]
 
 MIN_TEXT = 4.5
 """WCAG AA contrast of normal text."""
@@ -78,6 +79,26 @@ def tone_style(kind: str, pal: QPalette | None = None, extra: str = "") -> str:
     if not kind:
         return extra
     return f"color: {tone(kind, pal).name()};" + (f" {extra}" if extra else "")
+
+
+_TONE = "outpost_tone"  # the property holding a widget's tone ("kind;extra style")
+
+
+def set_tone(w: QWidget, kind: str, extra: str = "") -> None:
+    """Colour ``w``'s text as ``kind`` (with the ``extra`` style), again on a palette
+    change (:func:`retone`)."""
+    w.setProperty(_TONE, f"{kind};{extra}")
+    w.setStyleSheet(tone_style(kind, extra=extra))
+
+
+def retone(root: QWidget) -> None:
+    """The tones set by :func:`set_tone` under ``root`` taken again from the palette as it
+    is now (a dark theme chosen while the app runs)."""
+    for w in (root, *root.findChildren(QWidget)):
+        t = w.property(_TONE)
+        if isinstance(t, str) and t:
+            kind, _, extra = t.partition(";")
+            w.setStyleSheet(tone_style(kind, extra=extra))
 
 
 def tint(kind: str, pal: QPalette | None = None) -> QColor:

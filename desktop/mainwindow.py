@@ -53,7 +53,8 @@ from core.satellite.api import Change, ReceiptState, SatelliteAPI
 from desktop.drafts import DRAFTS_FILE, Draft, load_drafts, save_drafts
 from desktop.format import new_dir_steps, plural, stopped_for_good
 from desktop.headless import CsvImport, cell_text
-from desktop.icons import icon
+from desktop.icons import icon, refresh_icons, set_icon
+from desktop.look import retone
 from desktop.models.records import RecordTableModel
 from desktop.models.topics import TopicListModel
 from desktop.sync import NoSync, SyncControl
@@ -257,7 +258,8 @@ class MainWindow(QMainWindow):
     def _make_actions(self) -> None:
         def act(text: str, name: str, keys: QKeySequence | str | QKeySequence.StandardKey,
                 slot: Callable[[], Any], tip: str) -> QAction:
-            a = QAction(icon(name), text, self)
+            a = QAction(text, self)
+            set_icon(a, name)
             a.setShortcut(QKeySequence(keys))
             a.setToolTip(f"{tip} ({QKeySequence(keys).toString()})")
             a.triggered.connect(slot)
@@ -273,10 +275,10 @@ class MainWindow(QMainWindow):
         self.revert_action = act("Re&vert", "restore", REVERT_KEY, self.revert_form,
                                  "Back to the record as saved (Esc in a field: that field)")
         self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
-        self.undo_action.setIcon(icon("undo"))
+        set_icon(self.undo_action, "undo")
         self.undo_action.setShortcuts(QKeySequence.StandardKey.Undo)
         self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
-        self.redo_action.setIcon(icon("redo"))
+        set_icon(self.redo_action, "redo")
         # the toolbar's buttons say only "Undo" / "Redo", the step in their tooltip and in
         # the Edit menu (review a11y 16: "Undo edit Region of Sites: …" grew with each save,
         # moving every button after it)
@@ -337,7 +339,8 @@ class MainWindow(QMainWindow):
         self.about_action.triggered.connect(self.show_about)
         self.shortcuts_dialog: ShortcutsDialog | None = None
         self.about_box: QMessageBox | None = None
-        settings = QAction(icon("settings"), "Connection se&ttings…", self)
+        settings = QAction("Connection se&ttings…", self)
+        set_icon(settings, "settings")
         settings.triggered.connect(self._settings)
         bar = self.addToolBar("Main")
         bar.setObjectName("main_toolbar")
@@ -1783,6 +1786,15 @@ class MainWindow(QMainWindow):
     def _settings(self) -> None:
         if self._on_settings is not None:
             self._on_settings()
+
+    def changeEvent(self, event: QEvent) -> None:
+        """The palette changed (a dark theme chosen while the app runs): the coloured texts
+        and the line icons are taken from it again (the tables' rows follow by themselves)."""
+        if event.type() == QEvent.Type.PaletteChange:  # (the application's, posted)
+            retone(self)
+            refresh_icons(self)
+            self.side.setTabIcon(self.side.indexOf(self.history), icon("history"))
+        super().changeEvent(event)
 
     def event(self, event: QEvent) -> bool:
         """Status tips (a hovered menu entry's) go to the status bar's message label:

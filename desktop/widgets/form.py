@@ -56,7 +56,7 @@ from core.revision import read_datetime as core_read_datetime
 from core.satellite.api import RecordView, SatelliteAPI
 from core.schema import MAX_INT, MAX_NESTING, Field, Model, nesting
 from desktop.icons import icon
-from desktop.look import relative_font, tone_style
+from desktop.look import relative_font, set_tone
 from desktop.models.records import ref_label
 from desktop.widgets.elide import ElidedLabel
 from desktop.widgets.keys import undo_falls_through
@@ -214,6 +214,7 @@ class DateBox(QLineEdit):
         self._calendar.installEventFilter(self)
         self.calendar_action = self.addAction(icon("calendar"),
                                               QLineEdit.ActionPosition.TrailingPosition)
+        self.calendar_action.setProperty("outpost_icon", "calendar")  # (refresh_icons)
         self.calendar_action.setToolTip("Pick a date (Alt+Down)")
         self.calendar_action.triggered.connect(self.open_calendar)
 
@@ -466,12 +467,12 @@ class FieldEditor:
         # their colours readable on the palette, their size the user's font's (review a11y
         # 16: fixed #b3261e / #8a6d00 read 2.2:1 / 2.9:1 on a dark theme, 11 px at any font)
         self.note = QLabel()
-        self.note.setStyleSheet(tone_style("warn"))
+        set_tone(self.note, "warn")
         self.note.setFont(relative_font(self.note, _SMALL))
         self.note.setWordWrap(True)
         self.note.hide()
         self.error = QLabel()
-        self.error.setStyleSheet(tone_style("error"))
+        set_tone(self.error, "error")
         self.error.setFont(relative_font(self.error, _SMALL))
         self.error.setWordWrap(True)
         self.error.hide()
@@ -828,7 +829,7 @@ class _StateLabel(QLabel):
     def set_tone(self, kind: str) -> None:
         """Colour the text as ``kind`` says, readable on the palette (light or dark)."""
         self.kind = kind
-        self.setStyleSheet(tone_style(kind))
+        set_tone(self, kind)
 
     def setText(self, text: str) -> None:
         if text != self.text():

@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
 
 from core.satellite.api import SatStatus
 from desktop.format import CatchupMeter, compact_rev, readable_rev, sync_problem
-from desktop.icons import icon
-from desktop.look import tone_style
+from desktop.icons import icon, set_icon
+from desktop.look import set_tone
 from desktop.widgets.elide import ElidedLabel
 
 __all__ = ["ERROR_KEY", "SYNC_KEY", "SyncStatusBar"]
@@ -144,7 +144,7 @@ class SyncStatusBar(QStatusBar):
         # (Satellite.build_overlay): said until they are
         self.applying = QLabel()
         self.applying.setObjectName("applying")
-        self.applying.setStyleSheet(tone_style("warn"))
+        set_tone(self.applying, "warn")
         self.applying.setToolTip(
             "Your unsynced edits are being applied to the records shown. A record with one "
             "not applied yet is marked pending and shows its saved value; it cannot be "
@@ -160,7 +160,7 @@ class SyncStatusBar(QStatusBar):
         self.last_sync.setObjectName("last_sync")
         self.error = _ClickLabel()
         self.error.setObjectName("error")
-        self.error.setStyleSheet(tone_style("error"))
+        set_tone(self.error, "error")
         self.error.setCursor(Qt.CursorShape.PointingHandCursor)
         self.error.clicked.connect(self.error_clicked)
         self.details = QToolButton()
@@ -191,7 +191,7 @@ class SyncStatusBar(QStatusBar):
         self.offline.toggled.connect(self.offline_toggled)
         self.sync = QToolButton()
         self.sync.setText("Sync now")
-        self.sync.setIcon(icon("sync"))
+        set_icon(self.sync, "sync")
         # its name beside the icon (an icon alone did not say what it does)
         self.sync.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.sync.setToolTip(f"Connect and send pending changes now ({SYNC_KEY})")
@@ -301,9 +301,10 @@ class SyncStatusBar(QStatusBar):
                                + (f" ({new} new)" if new else ""))
         # the warning icon only when there is something to look at
         self.conflicts.setIcon(icon("conflict") if n else QIcon())
-        self.conflicts.setStyleSheet(_NEW_STYLE if new else
-                                     tone_style("error", extra="font-weight: 600;") if n
-                                     else "")
+        if new:  # white on red: readable on any palette
+            set_tone(self.conflicts, "", _NEW_STYLE)
+        else:
+            set_tone(self.conflicts, "error" if n else "", "font-weight: 600;" if n else "")
         if new > self._new:
             self._new = new
             self.conflicts_arrived.emit(new)

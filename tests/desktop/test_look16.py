@@ -237,3 +237,39 @@ def test_a_large_font_keeps_the_window_on_a_laptops_screen(
     assert w.topic_view.maximumWidth() >= w.topic_view.fontMetrics().horizontalAdvance(
         "Observations (100,000)") + 16
     assert w.table.verticalHeader().defaultSectionSize() > w.table.fontMetrics().height()
+
+
+def ink(img_icon: Any) -> QColor:
+    """The colour most of an icon's opaque pixels have."""
+    img = img_icon.pixmap(24, 24).toImage()
+    inked = Counter(img.pixelColor(x, y).name() for x in range(img.width())
+                    for y in range(img.height()) if img.pixelColor(x, y).alpha() > 200)
+    return QColor(inked.most_common(1)[0][0])
+
+
+def test_a_theme_changed_while_the_app_runs_is_followed(
+        qtbot: Any, qapp: QApplication, hub: MemLedger, fake_sat: FakeSatellite) -> None:
+    """The desktop turns dark with the window open: its coloured texts and line icons are
+    taken from the new palette (the rows' are at each paint)."""
+    old = QPalette(qapp.palette())
+    qapp.setPalette(light_palette())
+    try:
+        pending_and_conflict(hub, fake_sat)
+        w = MainWindow(fake_sat, FakeSync(fake_sat))
+        qtbot.addWidget(w)
+        assert w.select_key("s2")
+        assert w.form.state.text().startswith("Pending")
+        w.status.show_status(SatStatus(conflicts=1, last_error="the hub is out of reach"))
+        w.status.conflicts_seen()
+        dark = dark_palette()
+        qapp.setPalette(dark)
+        qapp.processEvents()  # (the palette change is posted to the widgets)
+        bg = dark.color(R.Window)
+        for w_ in (w.form.state, w.status.error, w.status.conflicts):
+            assert contrast(text_color(w_), bg) >= TEXT, w_.objectName()
+        for action in (w.undo_action, w.redo_action):
+            assert contrast(ink(action.icon()), bg) >= GRAPHIC, action.text()
+        assert contrast(ink(w.history.restore.icon()), bg) >= GRAPHIC
+        assert contrast(ink(w.status.sync.icon()), bg) >= GRAPHIC
+    finally:
+        qapp.setPalette(old)
