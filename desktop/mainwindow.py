@@ -53,7 +53,8 @@ from core.satellite.api import Change, ReceiptState, SatelliteAPI
 from desktop.drafts import DRAFTS_FILE, Draft, load_drafts, save_drafts
 from desktop.format import new_dir_steps, plural, stopped_for_good
 from desktop.headless import CsvImport, cell_text
-from desktop.icons import icon
+from desktop.icons import icon, refresh_icons, set_icon
+from desktop.look import retone
 from desktop.models.records import RecordTableModel
 from desktop.models.topics import TopicListModel
 from desktop.sync import NoSync, SyncControl
@@ -134,8 +135,11 @@ class MainWindow(QMainWindow):
         # sidebar
         self.topic_view = QListView()
         self.topic_view.setModel(self.topics)
-        self.topic_view.setMaximumWidth(230)
-        self.topic_view.setMinimumWidth(160)
+        # widths made for a 9-10 pt font grow with the user's font (review a11y 16: at 18 pt
+        # topic names and the Latitude/Longitude headers were cut)
+        self._scale = max(1.0, self.topic_view.fontMetrics().averageCharWidth() / 7)
+        self.topic_view.setMaximumWidth(round(230 * self._scale))
+        self.topic_view.setMinimumWidth(round(160 * self._scale))
         self.topic_view.selectionModel().currentChanged.connect(self._topic_changed)
         # records
         self.filter = QLineEdit()
@@ -152,7 +156,8 @@ class MainWindow(QMainWindow):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setAlternatingRowColors(True)
-        self.table.verticalHeader().setDefaultSectionSize(24)
+        self.table.verticalHeader().setDefaultSectionSize(
+            max(24, self.table.fontMetrics().height() + 6))
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
@@ -253,7 +258,8 @@ class MainWindow(QMainWindow):
     def _make_actions(self) -> None:
         def act(text: str, name: str, keys: QKeySequence | str | QKeySequence.StandardKey,
                 slot: Callable[[], Any], tip: str) -> QAction:
-            a = QAction(icon(name), text, self)
+            a = QAction(text, self)
+            set_icon(a, name)
             a.setShortcut(QKeySequence(keys))
             a.setToolTip(f"{tip} ({QKeySequence(keys).toString()})")
             a.triggered.connect(slot)
@@ -269,10 +275,10 @@ class MainWindow(QMainWindow):
         self.revert_action = act("Re&vert", "restore", REVERT_KEY, self.revert_form,
                                  "Back to the record as saved (Esc in a field: that field)")
         self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
-        self.undo_action.setIcon(icon("undo"))
+        set_icon(self.undo_action, "undo")
         self.undo_action.setShortcuts(QKeySequence.StandardKey.Undo)
         self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
-        self.redo_action.setIcon(icon("redo"))
+        set_icon(self.redo_action, "redo")
         # the toolbar's buttons say only "Undo" / "Redo", the step in their tooltip and in
         # the Edit menu (review a11y 16: "Undo edit Region of Sites: …" grew with each save,
         # moving every button after it)
@@ -333,7 +339,8 @@ class MainWindow(QMainWindow):
         self.about_action.triggered.connect(self.show_about)
         self.shortcuts_dialog: ShortcutsDialog | None = None
         self.about_box: QMessageBox | None = None
-        settings = QAction(icon("settings"), "Connection se&ttings…", self)
+        settings = QAction("Connection se&ttings…", self)
+        set_icon(settings, "settings")
         settings.triggered.connect(self._settings)
         bar = self.addToolBar("Main")
         bar.setObjectName("main_toolbar")
@@ -442,6 +449,9 @@ class MainWindow(QMainWindow):
             form.revert_button.clicked.connect(self.revert_form)
             self.forms[top] = form
             self.form_stack.addWidget(form)
+            # no narrower than the form needs (the 360 px made for a 10 pt font cut its
+            # labels, "Latitude", "Longitu", at 18 pt: review a11y 16)
+            self.side.setMinimumWidth(max(360, self.side.minimumSizeHint().width()))
             self._show_read_only(form)
             form.set_sync_stopped(self._stopped)
         model = self.record_models[top]
@@ -459,10 +469,11 @@ class MainWindow(QMainWindow):
         widths = {"str": 190, "text": 260, "int": 80, "float": 100, "bool": 60, "date": 110,
                   "datetime": 170, "enum": 100, "ref": 190, "json": 160}
         first = model.key_column + 1  # after the Key column of an int-keyed topic
+        k = self._scale
         if first:
-            self.table.setColumnWidth(0, 80)
+            self.table.setColumnWidth(0, round(80 * k))
         for c, f in enumerate(model.model_def.fields, first):
-            self.table.setColumnWidth(c, widths.get(f.type, 140))
+            self.table.setColumnWidth(c, round(widths.get(f.type, 140) * k))
 
     def _tab_order(self, form: RecordForm) -> None:
         """Tab goes topics → filter → records → the form (its fields, Revert, Save) → the
@@ -1775,6 +1786,15 @@ class MainWindow(QMainWindow):
     def _settings(self) -> None:
         if self._on_settings is not None:
             self._on_settings()
+
+    def changeEvent(self, event: QEvent) -> None:
+        """The palette changed (a dark theme chosen while the app runs): the coloured texts
+        and the line icons are taken from it again (the tables' rows follow by themselves)."""
+        if event.type() == QEvent.Type.PaletteChange:  # (the application's, posted)
+            retone(self)
+            refresh_icons(self)
+            self.side.setTabIcon(self.side.indexOf(self.history), icon("history"))
+        super().changeEvent(event)
 
     def event(self, event: QEvent) -> bool:
         """Status tips (a hovered menu entry's) go to the status bar's message label:

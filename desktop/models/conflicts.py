@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QGuiApplication
 
 from core.model import Cmd
 from core.revision import ZERO_REV, Rev
@@ -45,6 +45,7 @@ from core.satellite.conflicts import (
 )
 from core.satellite.prefetch import Prefetched
 from desktop.format import display_value, readable_rev
+from desktop.look import row_colors
 from desktop.models.records import ref_label
 
 __all__ = ["WHOLE", "ConflictRow", "ConflictsModel"]
@@ -52,8 +53,6 @@ __all__ = ["WHOLE", "ConflictRow", "ConflictsModel"]
 _Index = QModelIndex | QPersistentModelIndex
 HEADERS = ("Record", "Field", "Base", "Mine", "Theirs", "Changed by", "When", "Keep")
 COL_KEEP = 7
-_MINE_BG = QColor("#e3f0ff")
-_THEIRS_BG = QColor("#eaf7e3")
 # a whole-record row's cells: what the record was, what I did, what they did
 _BASE_TEXT = {"exists": "existed", "absent": "did not exist"}
 _MINE_TEXT = {"create": "you created it", "modify": "you changed it (fields below)",
@@ -266,11 +265,13 @@ class ConflictsModel(QAbstractTableModel):
         col = index.column()
         if role == Qt.ItemDataRole.CheckStateRole and col == COL_KEEP and r.choosable:
             return Qt.CheckState.Checked if r.keep_mine else Qt.CheckState.Unchecked
-        if role == Qt.ItemDataRole.BackgroundRole:
-            if col == 3 and r.keep_mine:
-                return QBrush(_MINE_BG)
-            if col == 4 and not r.keep_mine:
-                return QBrush(_THEIRS_BG)
+        if role in (Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.ForegroundRole):
+            # the side kept, tinted from the palette with its text colour (review a11y 16:
+            # fixed pale backgrounds under a dark theme's light text read 1.0:1)
+            if (col == 3 and r.keep_mine) or (col == 4 and not r.keep_mine):
+                bg, fg = row_colors("mine" if col == 3 else "theirs",
+                                    QGuiApplication.palette())
+                return QBrush(bg if role == Qt.ItemDataRole.BackgroundRole else fg)
             return None
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == COL_KEEP and r.locked:

@@ -25,12 +25,13 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtGui import QBrush, QFont, QGuiApplication
 
 from core.satellite import order
 from core.satellite.api import Change, RecordView, SatelliteAPI
 from core.schema import Field, Model
 from desktop.format import display_value
+from desktop.look import row_colors
 
 __all__ = ["PENDING_ROLE", "RECORD_ROLE", "RecordTableModel"]
 
@@ -47,9 +48,24 @@ notice whose keys times the rows exceed this (about 0.25 s on the UI thread) rel
 off the UI thread on a big topic. In key order rows are found by binary search."""
 RELOAD_DELAY_MS = 400  # big notices (a catch-up in batches) coalesce into one reload
 
-_PENDING_BG = QColor("#fff4cc")
-_CONFLICT_BG = QColor("#ffd9d6")
 _Index = QModelIndex | QPersistentModelIndex
+
+
+_brushes: dict[tuple[int, str], tuple[QBrush, QBrush]] = {}
+
+
+def _row_brushes(kind: str) -> tuple[QBrush, QBrush]:
+    """(background, text) brushes of a ``kind`` row under the application's palette as it
+    is now (a theme change shows at the next paint)."""
+    pal = QGuiApplication.palette()
+    k = (pal.cacheKey(), kind)
+    got = _brushes.get(k)
+    if got is None:
+        if len(_brushes) > 16:
+            _brushes.clear()
+        bg, fg = row_colors(kind, pal)
+        got = _brushes[k] = (QBrush(bg), QBrush(fg))
+    return got
 
 
 class RecordTableModel(QAbstractTableModel):
@@ -244,12 +260,24 @@ class RecordTableModel(QAbstractTableModel):
             if f.type == "ref" and value is not None:
                 return self._ref_label(f.ref, str(value))
             return display_value(f, value)
-        if role == Qt.ItemDataRole.BackgroundRole:
-            if rv.is_conflict:
-                return QBrush(_CONFLICT_BG)
-            if rv.is_pending:
-                return QBrush(_PENDING_BG)
-            return None
+        if role in (Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.ForegroundRole):
+            # from the palette, and the text colour with the background (review a11y 16:
+            # fixed light backgrounds under a dark theme's light text read 1.05:1)
+            if not (rv.is_conflict or rv.is_pending):
+                return None
+            bg, fg = _row_brushes("conflict" if rv.is_conflict else "pending")
+            return bg if role == Qt.ItemDataRole.BackgroundRole else fg
+        if role in (Qt.ItemDataRole.AccessibleTextRole,
+                    Qt.ItemDataRole.AccessibleDescriptionRole):
+            # a screen reader hears the state a colour and an icon show (review a11y 16: a
+            # conflict row read like a synced one)
+            if not (rv.is_conflict or rv.is_pending):
+                return None
+            if role == Qt.ItemDataRole.AccessibleDescriptionRole:
+                return self.data(index, Qt.ItemDataRole.ToolTipRole)
+            shown = self.data(index, Qt.ItemDataRole.DisplayRole)
+            state = "in conflict" if rv.is_conflict else "pending"
+            return f"{'' if shown is None else shown}, {state}" if col == 0 else shown
         if role == Qt.ItemDataRole.FontRole and rv.is_pending:
             font = QFont()
             font.setItalic(True)

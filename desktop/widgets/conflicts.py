@@ -55,6 +55,7 @@ from core.satellite.conflicts import SETTLED, latest_settled
 from core.satellite.keepboth import check_new_keys
 from desktop.format import plural
 from desktop.icons import icon
+from desktop.look import set_tone
 from desktop.models.conflicts import ConflictsModel
 
 __all__ = ["BOTH_KEY", "ConflictsDialog"]
@@ -187,13 +188,13 @@ class ConflictsDialog(QDialog):
         self.key_error.setObjectName("key_error")
         self.key_error.setWordWrap(True)
         self.key_error.setTextFormat(Qt.TextFormat.PlainText)
-        self.key_error.setStyleSheet("color: #b3261e;")
+        set_tone(self.key_error, "error")
         self.key_error.hide()
         self.error = QLabel()  # why the last resolution failed, until the next one
         self.error.setObjectName("resolve_error")
         self.error.setWordWrap(True)
         self.error.setTextFormat(Qt.TextFormat.PlainText)
-        self.error.setStyleSheet("color: #b3261e; font-weight: 600;")
+        set_tone(self.error, "error", "font-weight: 600;")
         self.error.hide()
         # after Keep both: the user's later edits that stayed on their record (merge review
         # 11: only `outpost resolve` named them), until the next resolution
@@ -201,7 +202,7 @@ class ConflictsDialog(QDialog):
         self.later.setObjectName("later_edits")
         self.later.setWordWrap(True)
         self.later.setTextFormat(Qt.TextFormat.PlainText)
-        self.later.setStyleSheet("color: #8a6d00;")
+        set_tone(self.later, "warn")
         self.later.hide()
         key_row = QHBoxLayout()
         key_row.addWidget(self.new_key_label)

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from core.errors import ConfigError
 from core.satellite.config import DataDir, DataDirUnusable, check_hub_url, read_schema_file
 from desktop.icons import icon
+from desktop.look import set_tone
 from desktop.settings import Profile
 
 __all__ = ["ConnectDialog"]
@@ -87,7 +88,7 @@ class ConnectDialog(QDialog):
         schema_row.addWidget(self.schema_file, 1)
         schema_row.addWidget(pick)
         self.error = QLabel()
-        self.error.setStyleSheet("color: #b3261e;")
+        set_tone(self.error, "error")
         self.error.setWordWrap(True)
         form = QFormLayout()
         form.addRow("Profile", self.name)

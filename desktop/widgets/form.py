@@ -56,6 +56,7 @@ from core.revision import read_datetime as core_read_datetime
 from core.satellite.api import RecordView, SatelliteAPI
 from core.schema import MAX_INT, MAX_NESTING, Field, Model, nesting
 from desktop.icons import icon
+from desktop.look import relative_font, set_tone
 from desktop.models.records import ref_label
 from desktop.widgets.elide import ElidedLabel
 from desktop.widgets.keys import undo_falls_through
@@ -67,8 +68,8 @@ REVERT_KEY = "Ctrl+R"
 UNSAVED = f"Unsaved changes: save (Ctrl+S) or revert ({REVERT_KEY})."
 """The window's Revert (named in the state line); Esc in a field reverts that field."""
 
-_ERR_STYLE = "color: #b3261e; font-size: 11px;"
-_NOTE_STYLE = "color: #8a6d00; font-size: 11px;"
+_SMALL = 0.9  # a field's note and error: this share of the user's font size (was 11 px)
+_TITLE = 1.25  # the form's title (was 15 px)
 _INT_TEXT = re.compile(r"\s*[+-]?[0-9]+\s*\Z", re.ASCII)
 _LONG = 2**31 - 1  # a line edit's longest text (its default is 32,767 characters)
 
@@ -213,6 +214,7 @@ class DateBox(QLineEdit):
         self._calendar.installEventFilter(self)
         self.calendar_action = self.addAction(icon("calendar"),
                                               QLineEdit.ActionPosition.TrailingPosition)
+        self.calendar_action.setProperty("outpost_icon", "calendar")  # (refresh_icons)
         self.calendar_action.setToolTip("Pick a date (Alt+Down)")
         self.calendar_action.triggered.connect(self.open_calendar)
 
@@ -462,14 +464,20 @@ class FieldEditor:
         self.raw.setMaxLength(_LONG)
         self.raw.setObjectName(f"raw_{f.name}")
         self.raw.hide()
+        # their colours readable on the palette, their size the user's font's (review a11y
+        # 16: fixed #b3261e / #8a6d00 read 2.2:1 / 2.9:1 on a dark theme, 11 px at any font)
         self.note = QLabel()
-        self.note.setStyleSheet(_NOTE_STYLE)
+        set_tone(self.note, "warn")
+        self.note.setFont(relative_font(self.note, _SMALL))
         self.note.setWordWrap(True)
         self.note.hide()
         self.error = QLabel()
-        self.error.setStyleSheet(_ERR_STYLE)
+        set_tone(self.error, "error")
+        self.error.setFont(relative_font(self.error, _SMALL))
         self.error.setWordWrap(True)
         self.error.hide()
+        # what a screen reader says of the widget besides its name, without the error
+        self._description = self.widget.accessibleDescription()
         self._loaded: Any = None      # the value load() was given
         self._shown: Any = None       # the widget's state right after load()
         self._kept = False            # the value is shown read-only (the editor cannot)
@@ -791,6 +799,11 @@ class FieldEditor:
             return
         self.error.setText(text)
         self.error.setVisible(bool(text))
+        # the error is the field's to a screen reader too while shown (review a11y 16: it
+        # was a label beside it, not tied to it)
+        self.widget.setAccessibleDescription(
+            text + (f" ({self._description})" if self._description else "") if text
+            else self._description)
 
 
 class _StateLabel(QLabel):
@@ -799,6 +812,24 @@ class _StateLabel(QLabel):
     kept the old height and a longer line was clipped to one (session 15: "Pending, saved
     here only: sync is stopped ..." showed a sliver of two lines; updateGeometry alone did
     not make the form's layout give it its height)."""
+
+    kind = ""
+    """The tone of its text (:func:`desktop.look.tone`: "error", "warn", "ok"; "": plain)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # a screen reader's user reaches it by Tab and reads it, as a sighted user reads it
+        # (review a11y 16: it could not take focus); the text can be selected and copied
+        self.setObjectName("state")
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                     | Qt.TextInteractionFlag.TextSelectableByKeyboard)
+        self.setFocusPolicy(Qt.FocusPolicy.TabFocus)
+        self.setAccessibleDescription("The record's state")
+
+    def set_tone(self, kind: str) -> None:
+        """Colour the text as ``kind`` says, readable on the palette (light or dark)."""
+        self.kind = kind
+        set_tone(self, kind)
 
     def setText(self, text: str) -> None:
         if text != self.text():
@@ -839,12 +870,12 @@ class RecordForm(QWidget):
         self._is_new = False
         self._dirty = False
         self._deleted_by: str | None = None  # the record was deleted under unsaved edits
-        self._said = ("", "")  # the state line of the record as loaded (text, style)
+        self._said = ("", "")  # the state line of the record as loaded (text, tone)
         self._shown: RecordView | None = None  # the record it was said of
         self._stopped = ""  # why sync stopped for good (set_sync_stopped); "": it did not
         # a long name is cut with "…" (the whole in its tooltip), not clipped (session 14)
         self.title = ElidedLabel(min_chars=20)
-        self.title.setStyleSheet("font-size: 15px; font-weight: 600;")
+        self.title.setFont(relative_font(self.title, _TITLE, bold=True))
         self.state = _StateLabel()
         self.state.setWordWrap(True)
         self.editors: dict[str, FieldEditor] = {}
@@ -947,8 +978,7 @@ class RecordForm(QWidget):
         self.title.setToolTip(f"{self._model.topic} {rv.key}")
         self._shown = rv
         self._said = self._state_line(rv)
-        self.state.setText(self._said[0])
-        self.state.setStyleSheet(self._said[1])
+        self._set_state(*self._said)
         self.setEnabled(True)
 
     def set_sync_stopped(self, why: str) -> None:
@@ -961,8 +991,7 @@ class RecordForm(QWidget):
         if self._shown is not None and self._key == self._shown.key and not self._is_new:
             self._said = self._state_line(self._shown)
             if not self._dirty:
-                self.state.setText(self._said[0])
-                self.state.setStyleSheet(self._said[1])
+                self._set_state(*self._said)
 
     def _state_line(self, rv: RecordView) -> tuple[str, str]:
         """:meth:`_state_of`, and for a synced record a change of which the hub accepted,
@@ -972,26 +1001,26 @@ class RecordForm(QWidget):
             return ("⚠ Lost by the hub: it accepted the change of this record, then lost it "
                     "(its file was rolled back); it is kept only here. Use a new data "
                     "directory for the hub and `outpost carry DIR --data NEWDIR --accepted` "
-                    "to send it again.", "color: #b3261e;")
+                    "to send it again.", "error")
         return said
 
     def _state_of(self, rv: RecordView) -> tuple[str, str]:
-        """The state line of the record ``rv`` (text, style): in conflict, pending (sync
-        stopped for good: said) or synced."""
+        """The state line of the record ``rv`` (text, :func:`~desktop.look.tone` kind): in
+        conflict, pending (sync stopped for good: said) or synced."""
         if rv.is_conflict:
             return ("⚠ In conflict: the hub rejected a change; open Conflicts.",
-                    "color: #b3261e;")
+                    "error")
         if rv.applying:
             return ("Pending: an unsynced edit of it is being applied; the fields show the "
-                    "saved value until it is (it cannot be saved before).", "color: #8a6d00;")
+                    "saved value until it is (it cannot be saved before).", "warn")
         if rv.is_pending and self._stopped:
             return (f"Pending, saved here only: sync is stopped ({self._stopped}), so it "
                     "does not reach the hub from this data directory; see the sync problem "
-                    "(Ctrl+Shift+E) for what to do.", "color: #b3261e;")
+                    "(Ctrl+Shift+E) for what to do.", "error")
         if rv.is_pending:
             return ("Pending: saved here, waiting for the hub to accept it.",
-                    "color: #8a6d00;")
-        return "Synced with the hub.", "color: #2e7d32;"
+                    "warn")
+        return "Synced with the hub.", "ok"
 
     def title_of(self, key: str, fields: dict[str, Any]) -> str:
         """The title the form gives the record ``key`` with ``fields`` when it shows it."""
@@ -1018,7 +1047,7 @@ class RecordForm(QWidget):
                            + (f", key {key}" if self._model.key == "int" else ""))
         self.title.setToolTip(f"{self._model.topic} {key}")
         self.state.setText("Fill in the fields and save (Ctrl+S).")
-        self.state.setStyleSheet("")
+        self.state.set_tone("")
         self.setEnabled(True)
         self._set_dirty(True)
 
@@ -1104,6 +1133,11 @@ class RecordForm(QWidget):
         if ch is not None and (ch or self._is_new):
             self.save_requested.emit(ch)
 
+    def _set_state(self, text: str, kind: str) -> None:
+        """The state line says ``text`` in the tone ``kind``."""
+        self.state.setText(text)
+        self.state.set_tone(kind)
+
     def show_errors(self, message: str) -> None:
         """Show a publish error under the field it names (or in the state line)."""
         for name, ed in self.editors.items():
@@ -1111,7 +1145,7 @@ class RecordForm(QWidget):
                 ed.show_error(message)
                 return
         self.state.setText(message)
-        self.state.setStyleSheet("color: #b3261e;")
+        self.state.set_tone("error")
 
     def mark_deleted(self, by: str) -> None:
         """The record was deleted (by ``by``, on the hub) while the form had unsaved edits:
@@ -1127,7 +1161,7 @@ class RecordForm(QWidget):
         self.state.setText(f"⚠ This record was deleted by {by} on the hub. Your unsaved "
                            "changes are kept here: Re-create saves it again with these "
                            "values, Discard drops them.")
-        self.state.setStyleSheet("color: #b3261e;")
+        self.state.set_tone("error")
         self.save_button.setText("Re-create")
         self.revert_button.setText("Discard")
         self._set_dirty(True)
@@ -1165,19 +1199,17 @@ class RecordForm(QWidget):
             self.state.setText(f"⚠ Changed meanwhile: {names}. Your typing is kept; saving "
                                "a field that changed since you opened the record makes a "
                                "conflict.")
-            self.state.setStyleSheet("color: #b3261e;")
-            self._said = (self.state.text(), self.state.styleSheet())
+            self.state.set_tone("error")
+            self._said = (self.state.text(), self.state.kind)
             self._shown = None  # said of the clash, not of a record's state
             return
         if rv is not None:  # what the record is now (synced, pending, in conflict), said
             self._shown = rv
             self._said = self._state_line(rv)  # once the form is back as loaded
         if self._dirty:
-            self.state.setText(UNSAVED)
-            self.state.setStyleSheet("color: #8a6d00;")
+            self._set_state(UNSAVED, "warn")
         else:
-            self.state.setText(self._said[0])
-            self.state.setStyleSheet(self._said[1])
+            self._set_state(*self._said)
 
     def revert(self) -> None:
         if self._deleted_by is not None:  # Discard: the record is gone, so is the form
@@ -1220,11 +1252,9 @@ class RecordForm(QWidget):
                 # an edited record is not "synced": say it has unsaved changes, and say
                 # again what was said of it once it is back as loaded
                 if dirty:
-                    self.state.setText(UNSAVED)
-                    self.state.setStyleSheet("color: #8a6d00;")
+                    self._set_state(UNSAVED, "warn")
                 else:
-                    self.state.setText(self._said[0])
-                    self.state.setStyleSheet(self._said[1])
+                    self._set_state(*self._said)
             self.dirty_changed.emit(dirty)
 
     def focus_first(self) -> None:

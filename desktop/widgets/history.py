@@ -24,7 +24,7 @@ from core.model import Action, Cmd
 from core.revision import Rev
 from core.satellite.api import SatelliteAPI
 from desktop.format import display_value, short_rev
-from desktop.icons import icon
+from desktop.icons import set_icon
 from desktop.models.history import HistoryModel
 
 __all__ = ["HistoryView", "restore_actions"]
@@ -77,7 +77,7 @@ class HistoryView(QWidget):
         self.state.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.state.setTabKeyNavigation(False)
         self.restore = QPushButton("&Restore this version")
-        self.restore.setIcon(icon("restore"))
+        set_icon(self.restore, "restore")
         self.restore.setEnabled(False)
         self.restore.clicked.connect(self._restore)
         lower = QWidget()

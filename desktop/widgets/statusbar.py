@@ -26,7 +26,8 @@ from PySide6.QtWidgets import (
 
 from core.satellite.api import SatStatus
 from desktop.format import CatchupMeter, compact_rev, readable_rev, sync_problem
-from desktop.icons import icon
+from desktop.icons import icon, set_icon
+from desktop.look import set_tone
 from desktop.widgets.elide import ElidedLabel
 
 __all__ = ["ERROR_KEY", "SYNC_KEY", "SyncStatusBar"]
@@ -43,6 +44,10 @@ DAQL_NOTE = ("\nA daql hub: it does not confirm edits. They go one at a time; on
 
 _NEW_STYLE = ("color: white; background: #b3261e; font-weight: 600; border-radius: 3px;"
               " padding: 0 6px;")
+
+
+_MIN_CHARS = 6
+"""The width (in average characters) a status part keeps however narrow the window."""
 
 
 class _ClickLabel(ElidedLabel):
@@ -122,10 +127,15 @@ class SyncStatusBar(QStatusBar):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.conn_icon = QLabel()
-        self.conn = QLabel()
+        # each part is cut with "…" where the window is narrow, the whole text in its
+        # tooltip (review a11y 16: their whole texts made the window's minimum width, 1,588
+        # px at an 18 pt font, Work offline / Sync now off a 1,366 px screen)
+        self.conn = ElidedLabel(min_chars=_MIN_CHARS)
         self.conn.setObjectName("conn")
-        self.hub = QLabel()
-        self.hub_rev = QLabel()
+        self.hub = ElidedLabel(min_chars=_MIN_CHARS)
+        self.hub.setObjectName("hub")
+        self.hub_rev = ElidedLabel(min_chars=_MIN_CHARS)
+        self.hub_rev.setObjectName("hub_rev")
         # cut with "…" where the window is narrow (the tooltip says the count too): the
         # "(sending 1 of 2)" after each save online no longer widens the window (session 14)
         self.pending = ElidedLabel(min_chars=10)
@@ -134,7 +144,7 @@ class SyncStatusBar(QStatusBar):
         # (Satellite.build_overlay): said until they are
         self.applying = QLabel()
         self.applying.setObjectName("applying")
-        self.applying.setStyleSheet("color: #8a5a00;")
+        set_tone(self.applying, "warn")
         self.applying.setToolTip(
             "Your unsynced edits are being applied to the records shown. A record with one "
             "not applied yet is marked pending and shows its saved value; it cannot be "
@@ -146,10 +156,11 @@ class SyncStatusBar(QStatusBar):
         self.conflicts.setIconSize(QSize(14, 14))
         self.conflicts.setToolTip("Open the conflicts view (Ctrl+Shift+C)")
         self.conflicts.clicked.connect(self.conflicts_clicked)
-        self.last_sync = QLabel()
+        self.last_sync = ElidedLabel(min_chars=_MIN_CHARS)
+        self.last_sync.setObjectName("last_sync")
         self.error = _ClickLabel()
         self.error.setObjectName("error")
-        self.error.setStyleSheet("color: #b3261e;")
+        set_tone(self.error, "error")
         self.error.setCursor(Qt.CursorShape.PointingHandCursor)
         self.error.clicked.connect(self.error_clicked)
         self.details = QToolButton()
@@ -180,7 +191,7 @@ class SyncStatusBar(QStatusBar):
         self.offline.toggled.connect(self.offline_toggled)
         self.sync = QToolButton()
         self.sync.setText("Sync now")
-        self.sync.setIcon(icon("sync"))
+        set_icon(self.sync, "sync")
         # its name beside the icon (an icon alone did not say what it does)
         self.sync.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.sync.setToolTip(f"Connect and send pending changes now ({SYNC_KEY})")
@@ -290,8 +301,10 @@ class SyncStatusBar(QStatusBar):
                                + (f" ({new} new)" if new else ""))
         # the warning icon only when there is something to look at
         self.conflicts.setIcon(icon("conflict") if n else QIcon())
-        self.conflicts.setStyleSheet(_NEW_STYLE if new else
-                                     "color: #b3261e; font-weight: 600;" if n else "")
+        if new:  # white on red: readable on any palette
+            set_tone(self.conflicts, "", _NEW_STYLE)
+        else:
+            set_tone(self.conflicts, "error" if n else "", "font-weight: 600;" if n else "")
         if new > self._new:
             self._new = new
             self.conflicts_arrived.emit(new)
