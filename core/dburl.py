@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,6 +47,15 @@ processes paused or stuck): the hub's own checks time out then (``hubserver.heal
 ``hubserver.cluster``)."""
 
 
-def pg_connect_args(query: Mapping[str, Any]) -> dict[str, int]:
-    """:data:`PG_CONNECT_DEFAULTS` less the parameters a URL's ``query`` gives itself."""
-    return {k: v for k, v in PG_CONNECT_DEFAULTS.items() if k not in query}
+def pg_connect_args(query: Mapping[str, Any],
+                    environ: Mapping[str, str] | None = None) -> dict[str, int]:
+    """:data:`PG_CONNECT_DEFAULTS` less what the operator set another way: the parameters a
+    URL's ``query`` gives itself, ``connect_timeout`` when ``$PGCONNECT_TIMEOUT`` is set, and
+    all of them when a libpq service is named (``?service=`` or ``$PGSERVICE``: its file may
+    set any of them). Explicit parameters beat libpq's environment and service files, so a
+    default passed anyway would silently override the operator's own (merge review 16a)."""
+    env = os.environ if environ is None else environ
+    if "service" in query or env.get("PGSERVICE"):
+        return {}
+    return {k: v for k, v in PG_CONNECT_DEFAULTS.items()
+            if k not in query and not (k == "connect_timeout" and env.get("PGCONNECT_TIMEOUT"))}

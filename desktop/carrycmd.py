@@ -89,7 +89,9 @@ def cmd_carry(args: argparse.Namespace) -> int:
     if not new_dd.schema_file.exists():
         raise ConfigError(f"no schema in {new_dd.path}: run `outpost connect URL --data "
                           f"{new_dd.path}` and `outpost sync --once --data {new_dd.path}` first")
-    new = Satellite(new_dd)
+    # a dry run reads NEW_DIR only: a writable open would also upgrade its data format, which
+    # an older Outpost then refuses (merge review 16a)
+    new = Satellite(new_dd, read_only=args.dry_run)
     try:
         st = new.status()
         if not st.hub or not st.last_sync:

@@ -1166,7 +1166,11 @@ class SyncMachine:
                 res = dec_read_failed(body, self._rev())
                 if res.acks or res.rejects:
                     self._store(res)
-                self._set(last_error=f"the hub could not answer evt.sat: {err[0]}")
+                # the hub's evt.stat said its database is down: that is the reason, said
+                # in its words (merge review 16a: a stopped PostgreSQL showed only this)
+                before = self.info.last_error
+                self._set(last_error=before if before.startswith(HUB_DB_DOWN)
+                          else f"the hub could not answer evt.sat: {err[0]}")
                 self._drop("hub read failed")
                 return
             self._set(last_error=f"hub refused evt.sat: {err[0]}")

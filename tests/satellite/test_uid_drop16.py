@@ -236,3 +236,28 @@ async def test_a_backup_of_a_format2_replica_restores_with_its_uids(
         assert dict(_rows(tmp_path / "r.db", "SELECT uid, rev FROM evt_uid")) == want
     finally:
         back.close()
+
+
+async def test_carry_dry_run_leaves_a_session15_target_as_it_is(
+        tmp_path: Path, project: Project) -> None:
+    """``outpost carry --dry-run`` reads NEW_DIR only: it does not upgrade its data format,
+    which session 15's Outpost would then refuse (merge review 16a)."""
+    from tests.support.procs import cli
+
+    led = SqlLedger(f"sqlite:///{tmp_path / 'hub.db'}", project)
+    try:
+        async with Hub(led, port=0) as hub:
+            await _synced(tmp_path / "old", hub.url, project, "s1", pending="s9")
+            for args in (("connect", hub.url), ("pub", SITE, "s2", "new", "name=B"),
+                         ("sync", "--once")):
+                rc, _, err = await cli(tmp_path / "new", *args)
+                assert rc == 0, err
+    finally:
+        led.close()
+    db = DataDir(tmp_path / "new").db_file
+    old_rows = _as_session15(db)
+    rc, out, err = await cli(tmp_path / "new", "carry", str(tmp_path / "old"), "--dry-run")
+    assert rc == 0, err
+    assert out["dry_run"] and out["carried"] == 1, out
+    assert _version(db) == 1
+    assert _rows(db, "SELECT uid, rev FROM evt_uid ORDER BY uid") == old_rows

@@ -351,3 +351,14 @@ async def test_satellite_names_the_hubs_database_failing_not_still_catching_up(
             proxy.set_mode("pass")
             sat.close()
             await hub.stop()
+
+
+def test_connect_defaults_leave_the_operators_own_libpq_settings() -> None:
+    """Explicit parameters beat libpq's environment and service files, so a default is not
+    passed where the operator set it another way (merge review 16a)."""
+    assert dburl.pg_connect_args({}, {})["connect_timeout"] == 10
+    assert "connect_timeout" not in dburl.pg_connect_args({}, {"PGCONNECT_TIMEOUT": "60"})
+    assert dburl.pg_connect_args({}, {"PGCONNECT_TIMEOUT": "60"})["tcp_user_timeout"] == 30_000
+    assert dburl.pg_connect_args({"service": "field"}, {}) == {}
+    assert dburl.pg_connect_args({}, {"PGSERVICE": "field"}) == {}
+    assert "keepalives_idle" not in dburl.pg_connect_args({"keepalives_idle": "30"}, {})
