@@ -203,6 +203,7 @@ class Stats:
     sat_reads: int = 0          # evt.sat replies read from the ledger off the "loop"
     sat_read_fails: int = 0     # ... whose read failed (injected)
     held_requests: int = 0      # requests that waited for such a read
+    own_left_out: int = 0       # evt.sat replies without the satellite's own events (own)
     heal_time: float = 0.0
     steps: int = 0
 
@@ -684,6 +685,8 @@ class World:
         f = self.faults
         rng = self._rng(c)
         self.stats.frames += 1
+        if way == "down" and '"own":{' in text:
+            self.stats.own_left_out += 1
         if f.on and rng.random() < f.drop:
             self.stats.drops += 1
             self.log(f"lost {way} c{c.id} {text[:40]!r}")
