@@ -227,8 +227,9 @@ class World:
 
     def __init__(self, seed: int, root: Path, project: Project, size: Size = SMALL, *,
                  template: Path | None = None, trace: bool = False,
-                 synchronous: str = "NORMAL"):
+                 synchronous: str = "NORMAL", own: bool = True):
         self.seed = seed
+        self.own = own  # the satellites ask the hub not to echo their own transactions
         self.rng = random.Random(seed)
         # the watchers' (and the hub's batch sizes'): the satellites' random stream stays
         # what it was without them
@@ -409,6 +410,7 @@ class World:
                           last_trans=self.rng.choice([0, 2, 200]),
                           defer_apply=self.rng.random() < 0.5,
                           pipeline=self.rng.choice([1, 2, 3]))
+        s.m.own = self.own
 
     def _start(self, s: SimSat) -> None:
         if s.m is not None and s.m.phase == Phase.OFFLINE and s.m.info.retry_at is None:
