@@ -865,12 +865,16 @@ def _rev_id(e: Event) -> tuple[Rev, int]:
     return e.rev, e.id
 
 
-def with_own(res: SatRes, sent: Sequence[Trans], texts: Sequence[bytes]) -> SatRes:
+def with_own(res: SatRes, sent: Sequence[Trans], texts: Sequence[bytes],
+             decoded: Callable[[Trans], bool] | None = None) -> SatRes:
     """``res`` (a reply with :attr:`SatRes.own`) whole: the events and audits the hub left out
     (the client's own transactions, acked with a first event id) rebuilt from ``texts``, the
     JSON each of ``sent`` (the request's transactions) was sent as, exactly as the hub
     decoded them, and merged with the reply's by revision; the same :class:`SatRes` a full
     reply decodes to (``own`` ``None``). ``res`` as is when it has no ``own``.
+    ``decoded(t)``: ``t``'s actions are the very values the hub decoded of its text (the
+    client spliced the text they were decoded from, ``SyncStore.acts_decoded``): built from
+    them and ``t.created`` without decoding its text again, unless it has ``extra``.
 
     Raises:
         WireError: an ack with an id names no transaction of ``sent``, or twice; a text that
@@ -880,8 +884,9 @@ def with_own(res: SatRes, sent: Sequence[Trans], texts: Sequence[bytes]) -> SatR
         return res
     usr, ids = res.own
     at = {t.uid: i for i, t in enumerate(sent)}
-    picked: list[tuple[Ack | Audit, int]] = []
+    picked: list[tuple[Ack | Audit, int, Trans | None]] = []
     parts: list[bytes] = []
+    n_picked = 0
     for a, n in zip(res.acks, ids, strict=True):
         if n:
             i = at.pop(a.uid, None)
@@ -889,28 +894,42 @@ def with_own(res: SatRes, sent: Sequence[Trans], texts: Sequence[bytes]) -> SatR
                 raise WireError(f"evt.sat result: an ack of {a.uid!r} says its events were "
                                 "left out, but that uid was not sent in this request (or "
                                 "is acked so twice)")
-            picked.append((a, n))
-            parts.append(texts[i])
-    if not picked:
+            t = sent[i]
+            n_picked += 1
+            if decoded is not None and not t.extra and decoded(t):
+                picked.append((a, n, t))
+            else:
+                picked.append((a, n, None))
+                parts.append(texts[i])
+    if not n_picked:
         return SatRes(res.rev, res.evs, res.acks, res.rejects, res.more, res.audits, res.cont,
                       res.total_max)
+    evs: list[Event] = []
+    audits: list[Audit] = []
+    new_event, new_audit, cmds, dl = _new_event, _new_audit, _CMDS, Cmd.DEL
     try:
-        raw = orjson.loads(b"[" + b",".join(parts) + b"]")
-        evs: list[Event] = []
-        audits: list[Audit] = []
-        new_event, new_audit, cmds, dl = _new_event, _new_audit, _CMDS, Cmd.DEL
+        raw = iter(orjson.loads(b"[" + b",".join(parts) + b"]") if parts else ())
         prs = _parse_rev_cached
-        for (a, n), t in zip(picked, raw, strict=True):
+        for a, n, mine in picked:
             rev = a.rev
-            c = t.get("created")
+            if mine is not None:  # its actions as the hub decoded them, its created as sent
+                audits.append(new_audit(rev, mine.created, ZERO_REV, usr, None, a.uid))
+                for x in mine.acts:
+                    evs.append(new_event(n, rev, x.top, x.key, x.cmd,
+                                         None if x.cmd is dl else x.arg))
+                    n += 1
+                continue
+            j = next(raw)
+            c = j.get("created")
             audits.append(new_audit(rev, prs(c) if c else ZERO_REV, ZERO_REV, usr,
-                                    t.get("extra") or None, a.uid))
-            for x in t["acts"]:
+                                    j.get("extra") or None, a.uid))
+            for x in j["acts"]:
                 cmd = cmds[x["cmd"]]
                 evs.append(new_event(n, rev, x["top"], x.get("key", ""), cmd,
                                      None if cmd is dl else x.get("arg")))
                 n += 1
-    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as exc:
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError,
+            StopIteration) as exc:
         raise WireError(f"evt.sat result: an own transaction could not be rebuilt from the "
                         f"request: {exc}") from None
     acks = res.acks
@@ -918,9 +937,9 @@ def with_own(res: SatRes, sent: Sequence[Trans], texts: Sequence[bytes]) -> SatR
         evs = sorted((*res.evs, *evs), key=_rev_id)
     if res.audits:
         audits = sorted((*res.audits, *audits), key=_audit_rev)
-    elif len(picked) == len(acks):
-        mine = tuple(audits)  # the audits are the acks, one for one (as dec_sat_res)
-        return SatRes(res.rev, tuple(evs), mine, res.rejects, res.more, mine, res.cont,
+    elif n_picked == len(acks):
+        both = tuple(audits)  # the audits are the acks, one for one (as dec_sat_res)
+        return SatRes(res.rev, tuple(evs), both, res.rejects, res.more, both, res.cont,
                       res.total_max)
     return SatRes(res.rev, tuple(evs), acks, res.rejects, res.more, tuple(audits), res.cont,
                   res.total_max)

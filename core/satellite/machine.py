@@ -1163,7 +1163,7 @@ class SyncMachine:
         if res.own is not None:
             # ours: the hub left out the events and audits of this request's transactions
             # it applied (own): rebuilt from what was sent, the reply is what a full one is
-            res = with_own(res, sent, texts)
+            res = with_own(res, sent, texts, getattr(self.store, "acts_decoded", None))
         self._last_held = None  # the hub answered: its history up to the replica's is it
         if res.acks or res.rejects:
             self._hub_acks = True  # an Outpost hub (it names each transaction by uid)

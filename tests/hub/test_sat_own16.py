@@ -138,7 +138,11 @@ def _run(ledger: Ledger, script: list[list[tuple[str, dict[str, Any]]]], own: bo
             raw = body["res"]
             res = dec_sat_res(raw)
             sent, texts = _texts(req)
-            out.append((raw, with_own(res, sent, texts)))
+            got = with_own(res, sent, texts)
+            # built from the actions themselves when they are the decoding of what was sent
+            # (SyncStore.acts_decoded): the same reply
+            _same(got, with_own(res, sent, texts, lambda t: True))
+            out.append((raw, got))
             rev = raw["rev"]
             if not raw.get("more"):
                 break
