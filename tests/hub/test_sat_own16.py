@@ -9,7 +9,6 @@ gets the same bytes as before."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -164,8 +163,8 @@ def test_a_reply_without_own_transactions_rebuilds_to_the_full_reply(
         _same(f, o)
 
 
-def test_own_transactions_are_left_out_and_others_sent(proj: Project, tmp_path: Path) -> None:
-    for led in (MemLedger(proj), SqlLedger(f"sqlite:///{tmp_path / 'hub.db'}", proj)):
+def test_own_transactions_are_left_out_and_others_sent(proj: Project, sql_url: str) -> None:
+    for led in (MemLedger(proj), SqlLedger(sql_url, proj)):
         hub = HubService(led, Clock())
         hub.connect("S", "sat")
         hub.connect("O", "other")
