@@ -68,6 +68,7 @@ __all__ = [
     "parse_frame",
     "pub_reply",
     "rev_memo",
+    "with_own",
 ]
 
 MAX_FRAME = 1 << 20
@@ -638,6 +639,10 @@ class SatReq:
     ``rev`` (of every topic; ``(0, ZERO_REV)``: none); an Outpost hub whose own last event at
     or before ``rev`` differs refuses the request before anything (``code``
     :data:`ERR_CODE_DIVERGED`). ``None``: not sent, not checked (daql's clients)."""
+    own: bool = False
+    """Ours (session 16): the client rebuilds the events and audits of its own transactions
+    of this request from what it sent: the hub may leave them out of the reply
+    (:attr:`SatRes.own`). Only with ``audits``; a hub that does not know it replies in full."""
 
 
 @fast_init
@@ -688,6 +693,11 @@ class SatRes:
     audits: tuple[Audit, ...] = ()
     cont: bool = False
     total_max: int = 0
+    own: tuple[str, tuple[int, ...]] | None = None
+    """Ours (session 16), a reply to a request with ``own``: ``(usr, ids)``, ``ids`` one per
+    ack in order: the first event id of that transaction when the hub left its events and
+    audit out of ``evs`` and ``audits`` (0: sent in full); ``usr`` is their audits' user.
+    :func:`with_own` rebuilds them from the request; ``None``: a full reply."""
 
 
 def dec_sub(obj: Any, where: str = "evt.sub") -> SubReq:
@@ -769,7 +779,8 @@ def dec_sat(obj: Any, where: str = "evt.sat") -> SatReq:
     elif raw is not None:
         trans = r.list("trans", dec_trans)  # names the bad type
     last = dec_last(r.obj.get("last"), f"{where} field 'last'")
-    return SatReq(r.rev("rev"), trans, r.strs("tops"), lim, audits, cont, last)
+    return SatReq(r.rev("rev"), trans, r.strs("tops"), lim, audits, cont, last,
+                  r.flag("own"))
 
 
 def enc_last(last: tuple[int, Rev] | None) -> dict[str, Any] | None:
@@ -834,7 +845,108 @@ def dec_sat_res(obj: Any, where: str = "evt.sat result") -> SatRes:
     rejects = r.list("rejects", _dec_reject)
     if audits is None:
         audits = _items(r, "audits", _fast_audit, prs, dec_audit)
-    return SatRes(rev, evs, acks, rejects, more, audits, cont, max(0, total))
+    own = r.obj.get("own")
+    return SatRes(rev, evs, acks, rejects, more, audits, cont, max(0, total),
+                  None if own is None else _dec_own(own, len(acks), where))
+
+
+def _dec_own(obj: Any, n: int, where: str) -> tuple[str, tuple[int, ...]]:
+    """A reply's ``own`` (ours): ``{"usr", "ids"}``, ``ids`` one int (0 or more) per ack."""
+    usr = obj.get("usr") if type(obj) is dict else None
+    ids = obj.get("ids") if type(obj) is dict else None
+    if type(usr) is not str or type(ids) is not list or len(ids) != n \
+            or not all(type(i) is int and 0 <= i < 2**63 for i in ids):
+        raise WireError(f"{where}: field 'own' must be {{\"usr\": a string, \"ids\": one "
+                        f"event id (0 or more) per ack ({n})}}, got {str(obj)[:80]}")
+    return usr, tuple(ids)
+
+
+def _rev_id(e: Event) -> tuple[Rev, int]:
+    return e.rev, e.id
+
+
+def with_own(res: SatRes, sent: Sequence[Trans], texts: Sequence[bytes],
+             decoded: Callable[[Trans], bool] | None = None) -> SatRes:
+    """``res`` (a reply with :attr:`SatRes.own`) whole: the events and audits the hub left out
+    (the client's own transactions, acked with a first event id) rebuilt from ``texts``, the
+    JSON each of ``sent`` (the request's transactions) was sent as, exactly as the hub
+    decoded them, and merged with the reply's by revision; the same :class:`SatRes` a full
+    reply decodes to (``own`` ``None``). ``res`` as is when it has no ``own``.
+    ``decoded(t)``: ``t``'s actions are the very values the hub decoded of its text (the
+    client spliced the text they were decoded from, ``SyncStore.acts_decoded``): built from
+    them and ``t.created`` without decoding its text again, unless it has ``extra``.
+
+    Raises:
+        WireError: an ack with an id names no transaction of ``sent``, or twice; a text that
+            does not decode to a transaction.
+    """
+    if res.own is None:
+        return res
+    usr, ids = res.own
+    at = {t.uid: i for i, t in enumerate(sent)}
+    picked: list[tuple[Ack | Audit, int, Trans | None]] = []
+    parts: list[bytes] = []
+    n_picked = 0
+    for a, n in zip(res.acks, ids, strict=True):
+        if n:
+            i = at.pop(a.uid, None)
+            if i is None or i >= len(texts):
+                raise WireError(f"evt.sat result: an ack of {a.uid!r} says its events were "
+                                "left out, but that uid was not sent in this request (or "
+                                "is acked so twice)")
+            t = sent[i]
+            n_picked += 1
+            if decoded is not None and not t.extra and decoded(t):
+                picked.append((a, n, t))
+            else:
+                picked.append((a, n, None))
+                parts.append(texts[i])
+    if not n_picked:
+        return SatRes(res.rev, res.evs, res.acks, res.rejects, res.more, res.audits, res.cont,
+                      res.total_max)
+    evs: list[Event] = []
+    audits: list[Audit] = []
+    new_event, new_audit, cmds, dl = _new_event, _new_audit, _CMDS, Cmd.DEL
+    try:
+        raw = iter(orjson.loads(b"[" + b",".join(parts) + b"]") if parts else ())
+        prs = _parse_rev_cached
+        for a, n, mine in picked:
+            rev = a.rev
+            if mine is not None:  # its actions as the hub decoded them, its created as sent
+                audits.append(new_audit(rev, mine.created, ZERO_REV, usr, None, a.uid))
+                for x in mine.acts:
+                    evs.append(new_event(n, rev, x.top, x.key, x.cmd,
+                                         None if x.cmd is dl else x.arg))
+                    n += 1
+                continue
+            j = next(raw)
+            c = j.get("created")
+            audits.append(new_audit(rev, prs(c) if c else ZERO_REV, ZERO_REV, usr,
+                                    j.get("extra") or None, a.uid))
+            for x in j["acts"]:
+                cmd = cmds[x["cmd"]]
+                evs.append(new_event(n, rev, x["top"], x.get("key", ""), cmd,
+                                     None if cmd is dl else x.get("arg")))
+                n += 1
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError,
+            StopIteration) as exc:
+        raise WireError(f"evt.sat result: an own transaction could not be rebuilt from the "
+                        f"request: {exc}") from None
+    acks = res.acks
+    if res.evs:
+        evs = sorted((*res.evs, *evs), key=_rev_id)
+    if res.audits:
+        audits = sorted((*res.audits, *audits), key=_audit_rev)
+    elif n_picked == len(acks):
+        both = tuple(audits)  # the audits are the acks, one for one (as dec_sat_res)
+        return SatRes(res.rev, tuple(evs), both, res.rejects, res.more, both, res.cont,
+                      res.total_max)
+    return SatRes(res.rev, tuple(evs), acks, res.rejects, res.more, tuple(audits), res.cont,
+                  res.total_max)
+
+
+def _audit_rev(a: Audit) -> Rev:
+    return a.rev
 
 
 def _same_pairs(raw: Any, raw_audits: Any) -> bool:
@@ -1097,6 +1209,8 @@ def enc_sat(req: SatReq) -> dict[str, Any]:
         d["cont"] = True
     if req.last is not None:
         d["last"] = enc_last(req.last)
+    if req.own:
+        d["own"] = True
     return d
 
 
@@ -1139,6 +1253,8 @@ def enc_sat_res(res: SatRes) -> dict[str, Any]:
         d["cont"] = True
     if res.total_max:  # ours: the first reply of a catch-up in batches (daql ignores it)
         d["total_max"] = res.total_max
+    if res.own is not None:  # ours: only to a request with own
+        d["own"] = {"usr": res.own[0], "ids": list(res.own[1])}
     return d
 
 

@@ -20,6 +20,7 @@ last event's, and every event of its topics after the request's ``rev`` up to it
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
@@ -29,7 +30,7 @@ import orjson
 from core.errors import ConflictError, OutpostError, ValidationError
 from core.frozen import builder
 from core.ledger.protocols import Ledger, PubResult, some_topics
-from core.model import Audit, Event
+from core.model import Audit, Cmd, Event, Trans
 from core.revision import Rev
 from core.subs import ConnId, Delivery
 from core.wire import (
@@ -155,7 +156,127 @@ def sat_reply(svc: HubService, job: PubJob, results: Sequence[PubResult | Except
                                         counts=counts, total=0 if _first(c, req) else None,
                                         carried=carried))]
     evs, more = sat_events(svc, start, req.tops, lim)
-    return _answer(svc, job, acks, rejects, start, evs, more)
+    own = _own(job, results) if req.own and req.audits and c is not None and c.audits \
+        else None
+    return _answer(svc, job, acks, rejects, start, evs, more, own=own)
+
+
+Own = tuple[str, dict[Rev, tuple[Trans, PubResult]]]
+"""A request's own transactions the hub just applied (``own``, ours): the user they were
+published as, and by revision the transaction and its result."""
+
+
+def _own(job: PubJob, results: Sequence[PubResult | Exception]) -> Own | None:
+    """The transactions of ``job`` this request applied now (not a resend of a uid applied
+    before: its events may be in the client's replica already, or come in full), with a uid,
+    published as the job's user; ``None``: none, or not the common case (some refused before
+    publishing: the reply is sent in full)."""
+    items = job.items
+    if job.pre or not items or len(results) != len(items):
+        return None
+    usr = items[0][1]
+    mine = {r.rev: (t, r) for (t, u), r in zip(items, results, strict=True)
+            if type(r) is PubResult and not r.dup and t.uid and u == usr}
+    return (usr, mine) if mine else None
+
+
+def _all_own(evs: list[Event], audits: Sequence[Audit], acks: Sequence[Ack], usr: str,
+             mine: dict[Rev, tuple[Trans, PubResult]]
+             ) -> tuple[list[Event], tuple[Audit, ...], tuple[int, ...]] | None:
+    """:func:`_left_out` of a replay's usual reply, in a few passes in C: its events are the
+    very events this request's publish made (``PubResult.evs``, the same objects, in order),
+    one audit and one ack each, nothing else; ``None``: not that case (or one of them must be
+    sent in full), the careful walk decides. The events being the publish's own
+    (:func:`core.ledger.rules.plan`'s), each has its action's topic, key and cmd, a ``mod``
+    a copy of its action's values (never empty), a ``del`` none, a ``new`` the action's
+    values unless the schema's defaults added fields (then its keys differ from the
+    action's: sent in full by the walk) or the action had none (the same)."""
+    ts = list(mine.values())
+    own = [e for _, r in ts for e in r.evs]
+    if len(own) != len(evs) or not all(map(operator.is_, evs, own)):
+        return None
+    trans = [t for t, _ in ts]
+    new = Cmd.NEW
+    if [(a.uid, a.rev) for a in acks] != [(t.uid, r.rev) for t, r in ts] \
+            or [(a.rev, a.uid, a.created, a.usr) for a in audits] \
+            != [(r.rev, t.uid, t.created, usr) for t, r in ts] \
+            or not all(map(operator.is_, [a.extra for a in audits], [t.extra for t in trans])) \
+            or [list(e.arg or ()) for e in evs if e.cmd is new] \
+            != [None if a.arg is None else list(a.arg) for t in trans for a in t.acts
+                if a.cmd is new]:
+        return None
+    return [], (), tuple([r.evs[0].id for _, r in ts])
+
+
+def _left_out(evs: list[Event], audits: Sequence[Audit], acks: Sequence[Ack],
+              rejects: Sequence[Reject], own: Own
+              ) -> tuple[list[Event], tuple[Audit, ...], tuple[int, ...]] | None:
+    """``evs`` and ``audits`` without those of the request's own transactions (``own``) that
+    the client rebuilds exactly from what it sent (:func:`core.wire.with_own`), and per ack
+    the first event id of each left out (0: sent in full); ``None``: none left out.
+
+    A transaction is left out only when the reply holds all of its events, at its revision,
+    with consecutive ids, each the action sent (topic, key, cmd; ``del`` without a value;
+    else the very values of the action's ``arg``, in its key order: a ``new`` the schema's
+    defaults added to, an action without ``arg``, or an event read back from a database are
+    sent in full), and its audit says what was sent (uid, ``created``, ``extra``) and the
+    request's user; and it is not also rejected in this reply (a uid sent twice)."""
+    usr, mine = own
+    if not rejects and len(audits) == len(mine) == len(acks):
+        got = _all_own(evs, audits, acks, usr, mine)
+        if got is not None:
+            return got
+    by_rev = {a.rev: a for a in audits}
+    no = {x.uid for x in rejects} if rejects else None
+    gone: dict[Rev, int] = {}
+    kept: list[Event] = []
+    add = kept.append
+    get = mine.get
+    dl = Cmd.DEL
+    is_ = operator.is_
+    i, n = 0, len(evs)
+    while i < n:
+        e = evs[i]
+        m = get(e.rev)
+        if m is not None:
+            t = m[0]
+            acts = t.acts
+            k = len(acts)
+            rev, first = e.rev, e.id
+            a0 = by_rev.get(rev)
+            ok = (a0 is not None and a0.uid == t.uid and a0.usr == usr
+                  and a0.created == t.created and a0.extra is t.extra
+                  and (no is None or t.uid not in no)
+                  and (i + k >= n or evs[i + k].rev != rev))
+            j = 0
+            while ok and j < k:
+                x, a = evs[i + j] if i + j < n else None, acts[j]
+                if x is None or x.rev != rev or x.id != first + j or x.cmd is not a.cmd \
+                        or x.top != a.top or x.key != a.key:
+                    ok = False
+                elif x.cmd is dl:
+                    ok = x.arg is None
+                else:
+                    xa, aa = x.arg, a.arg
+                    ok = xa is not None and aa is not None and len(xa) == len(aa) \
+                        and all(map(is_, xa.values(), aa.values())) and list(xa) == list(aa)
+                j += 1
+            if ok:
+                gone[rev] = first
+                i += k
+                continue
+        add(e)
+        i += 1
+    if not gone:
+        return None
+    out = dict(gone)
+    ids: list[int] = []
+    for ack in acks:
+        m = get(ack.rev)
+        ids.append(gone.pop(ack.rev, 0) if m is not None and m[0].uid == ack.uid else 0)
+    if gone:
+        return None  # (an own transaction without its ack: cannot happen) sent in full
+    return kept, tuple(x for x in audits if x.rev not in out), tuple(ids)
 
 
 _PUBLISHED = frozenset({PubResult})
@@ -194,14 +315,17 @@ def _take_pending(svc: HubService, conn: ConnId, start: Rev) -> list[Event]:
 
 def _answer(svc: HubService, job: PubJob, acks: list[Ack], rejects: list[Reject], start: Rev,
             evs: list[Event], more: bool, audits: tuple[Audit, ...] | None = None,
-            pre: SatRead | None = None, after: bool = False) -> list[Out]:
+            pre: SatRead | None = None, after: bool = False, own: Own | None = None
+            ) -> list[Out]:
     """The reply, with ``evs`` (every event of the request's topics after ``start`` up to
     the reply's rev) and ``audits`` (``None``: found here), and the connection's
     subscription set to its topics, caught up to the reply's rev. ``pre``: the read whose
     first events (and audits) are encoded already (:func:`sat_read`), cut to the bytes
     the reply may hold: the rest (from the recent events) is measured and encoded here.
     ``after``: the connection's pending pushes go after this reply (a reply read off the
-    loop is sent where it was queued, ahead of them), else before it."""
+    loop is sent where it was queued, ahead of them), else before it. ``own``: the
+    request's own transactions, left out of the reply where the client rebuilds them
+    (:func:`_left_out`)."""
     assert job.sat is not None
     req = job.sat
     c = svc._conns.get(job.conn)
@@ -271,8 +395,14 @@ def _answer(svc: HubService, job: PubJob, acks: list[Ack], rejects: list[Reject]
         out = Send(job.conn, _frame(job, pre, rev, evs, acks, rejects, more, audits,
                                     total_max))
     else:
-        res = SatRes(rev, tuple(evs), tuple(acks), tuple(rejects), more, audits,
-                     cont=req.cont, total_max=total_max)
+        mine = None if own is None or not audits else _left_out(evs, audits, acks, rejects,
+                                                                   own)
+        if own is not None and mine is not None:  # ours: own transactions as their acks
+            res = SatRes(rev, tuple(mine[0]), tuple(acks), tuple(rejects), more, mine[1],
+                         req.cont, total_max, (own[0], mine[2]))
+        else:
+            res = SatRes(rev, tuple(evs), tuple(acks), tuple(rejects), more, audits,
+                         cont=req.cont, total_max=total_max)
         out = Send(job.conn, format_reply_bytes(job.subj, job.tok, enc_sat_res(res)))
     return [out] if follow is None else [out, Flush(job.conn, follow)]
 

@@ -133,6 +133,7 @@ from core.wire import (
     format_frame,
     parse_frame,
     rev_memo,
+    with_own,
 )
 
 #: bytes of encoded transactions sent in one ``evt.sat`` at most (the rest follow after the
@@ -586,6 +587,11 @@ class SyncMachine:
         self.last_trans = max(0, last_trans)
         self.defer_apply = defer_apply
         self.pipeline = max(1, pipeline)
+        self.own = True
+        """Ask an Outpost hub to leave the events and audits of this satellite's own applied
+        transactions out of its ``evt.sat`` replies (``own``, ours, session 16): they are
+        rebuilt here from what was sent (:func:`core.wire.with_own`). False: full replies
+        (tests compare the two)."""
         self.info = SyncInfo()
         self._applies: list[SatRes | Update] = []          # to store, in order (deferred)
         self._applying: SatRes | Update | None = None      # the Apply outstanding
@@ -648,6 +654,10 @@ class SyncMachine:
         self._hub_acks = False
         # evt.sat requests in flight: token -> the transactions it carried
         self._inflight: dict[str, tuple[Trans, ...]] = {}
+        # the JSON each transaction in flight was sent as (beside _inflight): a reply that
+        # leaves out the events of the satellite's own transactions (own, ours) is rebuilt
+        # from exactly what the hub decoded
+        self._inflight_text: dict[str, list[bytes]] = {}
         # no new edits go out while set (see hold_edits)
         self._hold = False
         # held: the edits whose answer a closed connection took (an Outpost hub), sent again
@@ -869,6 +879,7 @@ class SyncMachine:
         if code == CLOSE_TOO_BIG and self._sat_out:
             self._closed_too_big()
             self._inflight.clear()  # the hub closed on the request: it published nothing
+            self._inflight_text.clear()
         self._reset_conn()
         self._dropping = False
         note, self._aside_note = self._aside_note, ""
@@ -948,7 +959,8 @@ class SyncMachine:
             if kind == "stat":
                 self._on_stat(body, now)
             elif kind == "sat":
-                self._on_sat(body, now, inc.res, self._inflight.pop(frame.tok, ()))
+                self._on_sat(body, now, inc.res, self._inflight.pop(frame.tok, ()),
+                             self._inflight_text.pop(frame.tok, ()))
         except WireError as exc:
             self._set(last_error=f"bad {kind} reply from the hub: {exc}")
             self._drop("bad reply")
@@ -1118,7 +1130,7 @@ class SyncMachine:
             self._fill(now)
 
     def _on_sat(self, body: Any, now: float, pre: SatRes | Update | None = None,
-                sent: tuple[Trans, ...] = ()) -> None:
+                sent: tuple[Trans, ...] = (), texts: Sequence[bytes] = ()) -> None:
         self._sat_out = max(0, self._sat_out - 1)
         err = decode_error(body)
         if err is not None and sent and not self._hub_acks and len(sent) == 1 \
@@ -1178,6 +1190,10 @@ class SyncMachine:
             return
         res = pre if isinstance(pre, SatRes) else dec_sat_res(
             body.get("res") if isinstance(body, dict) else None, "evt.sat result")
+        if res.own is not None:
+            # ours: the hub left out the events and audits of this request's transactions
+            # it applied (own): rebuilt from what was sent, the reply is what a full one is
+            res = with_own(res, sent, texts, getattr(self.store, "acts_decoded", None))
         self._last_held = None  # the hub answered: its history up to the replica's is it
         if res.acks or res.rejects:
             self._hub_acks = True  # an Outpost hub (it names each transaction by uid)
@@ -1444,6 +1460,7 @@ class SyncMachine:
         them again (keep mine) or drops them (keep theirs)."""
         sent = [t for ts in self._inflight.values() for t in ts]
         self._inflight.clear()
+        self._inflight_text.clear()
         if sent and self._hub_acks and self._hold:
             self._lost.update(t.uid for t in sent)  # sent again first (hold_edits)
             self._lost_ob = None
@@ -1669,7 +1686,8 @@ class SyncMachine:
         rev = self._rev()
         held = self._last_held
         head = enc_sat(SatReq(rev, (), self._tops(), self._ask_lim, audits=True, cont=True,
-                              last=held[1] if held is not None and held[0] == rev else None))
+                              last=held[1] if held is not None and held[0] == rev else None,
+                              own=self._hub_acks and self.own))
         del head["trans"]
         head_text = dumps(head)
         budget = self.max_bytes
@@ -1728,6 +1746,7 @@ class SyncMachine:
         tok = self._request("evt.sat", body, "sat", now)
         if trans:
             self._inflight[tok] = tuple(trans)
+            self._inflight_text[tok] = parts
         self._sat_out += 1
         self._sats += 1
 

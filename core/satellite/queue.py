@@ -273,6 +273,16 @@ def acts_json(acts: tuple[Action, ...]) -> str | None:
     return ent[1] if ent is not None and ent[0] is acts else None
 
 
+def acts_decoded(acts: tuple[Action, ...]) -> bool:
+    """Whether ``acts`` are the decoding (:func:`_acts_of`) of the JSON text kept for them,
+    read from the queue's rows by this process (not queued by it from the caller's objects:
+    :meth:`Queue.encode`). Such an entry lives from the decoding on (never added again for
+    the same actions once shed), so while this holds, every ``evt.sat`` request that carried
+    ``acts`` spliced that text (:func:`acts_json`): the hub decoded exactly these values."""
+    ent = _TEXTS.get(id(acts))
+    return ent is not None and ent[0] is acts and _ACTS.get(ent[1]) is acts
+
+
 def _own_overwrites(c: Any, revs: list[int]) -> Iterator[int]:
     """Those of ``revs`` (at most 500) that are the own events of edits a daql hub applied
     over a colleague's change: receipts rejected or resolved at their own revision, marked

@@ -76,7 +76,7 @@ from core.satellite.machine import (
     new_dir_fix,
 )
 from core.satellite.order import key_order_sql, key_sort, order_sql
-from core.satellite.queue import Queue, acts_json
+from core.satellite.queue import Queue, acts_decoded, acts_json
 from core.satellite.replica import Replica, int_key
 from core.satellite.view import Overlay, Queued, QueueView, keys_of, sigs_of
 from core.satellite.view import _later as view_later
@@ -1335,6 +1335,13 @@ class Satellite:
         """The JSON text of ``t.acts`` as stored in the queue, when this process read or
         queued it (the sync machine splices it into ``evt.sat`` requests)."""
         return acts_json(t.acts)
+
+    def acts_decoded(self, t: Trans) -> bool:
+        """Whether ``t.acts`` are exactly what the hub decoded of the ``evt.sat`` requests that
+        carried them (:func:`core.satellite.queue.acts_decoded`): the sync machine then
+        rebuilds the events of ``t`` the hub left out of its reply (``own``) from them,
+        without decoding the text it sent again."""
+        return acts_decoded(t.acts)
 
     def pending_among(self, uids: list[str]) -> set[str]:
         """Those of ``uids`` that are pending transactions here (``SyncStore.pending_among``:

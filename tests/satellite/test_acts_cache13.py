@@ -69,3 +69,19 @@ def test_many_tiny_transactions_keep_at_most_40000_entries() -> None:
         Queue.encode(t)
     assert len(queue._TEXTS) <= 40_000 and _held() < 4 << 20
     assert acts_json(made[-1].acts) is not None
+
+
+def test_actions_are_decoded_ones_only_when_read_back_from_their_text() -> None:
+    """``acts_decoded`` (session 16, ``own``): the sync machine builds the events the hub left
+    out of its reply from such actions (the very values the hub decoded of the text spliced
+    into the request); actions queued from the caller's objects, or whose entry was shed
+    (the request then encoded them again), are rebuilt from the text that was sent."""
+    t = Trans((Action(SITE, "w1", Cmd.NEW, {"name": "Ridge", "lat": (1, 2)}),), uid="u1")
+    text = Queue.encode(t)  # queued by this process: the caller's objects (a tuple here)
+    assert acts_json(t.acts) == text and not queue.acts_decoded(t.acts)
+    back = queue._acts_of(text)  # read back from the row: decoded from the text
+    assert back is not t.acts and back[0].arg == {"name": "Ridge", "lat": [1, 2]}
+    assert queue.acts_decoded(back) and acts_json(back) == text
+    queue._TEXTS.clear()  # shed: the sender encodes them again, no longer "decoded"
+    queue._ACTS.clear()
+    assert not queue.acts_decoded(back) and acts_json(back) is None

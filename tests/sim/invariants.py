@@ -70,6 +70,14 @@ def check(w: World) -> list[str]:
         if mine != hub_evs:
             bad.append(f"{s.name}: replica event log differs from the hub's "
                        f"({len(mine)} vs {len(hub_evs)} events)")
+        # the audits as the hub sent them (arrived stays on the hub): the satellite rebuilds
+        # those of its own transactions from what it sent when the hub leaves them out (own)
+        got = [(a.rev, a.usr, a.created, a.uid, a.extra)
+               for a in sat.replica.read.audits(0, sat.rev())]
+        want = [(a.rev, a.usr, a.created, a.uid, a.extra) for a in hub.audits(0, sat.rev())]
+        if got != want:
+            bad.append(f"{s.name}: replica audits differ from the hub's "
+                       f"({len(got)} vs {len(want)})")
         if sat.replica.read.states(TOPIC) != hub_state:
             bad.append(f"{s.name}: replica state differs: {sat.replica.read.states(TOPIC)} "
                        f"vs hub {hub_state}")

@@ -58,6 +58,7 @@ def test_seeds(first: int, tmp_path: Path, project: Project, sat_template: Path)
     # the chunk really exercised what it claims to (a broken simulation would pass vacuously)
     assert total.pubs > 0 and total.frames > 0
     assert total.drops > 0 and total.dups > 0 and total.crashes > 0 and total.partitions > 0
+    assert total.own_left_out > 0  # replies without the satellites' own events (own, ours)
     assert total.pipelined > 0  # two evt.sat in flight on a connection ("cont")
     assert total.catch_ups > 0  # evt.sub catch-ups pushed in batches (the watchers)
     # evt.sat replies read from the ledger where they are queued (the writer thread), some

@@ -203,6 +203,7 @@ class Stats:
     sat_reads: int = 0          # evt.sat replies read from the ledger off the "loop"
     sat_read_fails: int = 0     # ... whose read failed (injected)
     held_requests: int = 0      # requests that waited for such a read
+    own_left_out: int = 0       # evt.sat replies without the satellite's own events (own)
     heal_time: float = 0.0
     steps: int = 0
 
@@ -226,8 +227,9 @@ class World:
 
     def __init__(self, seed: int, root: Path, project: Project, size: Size = SMALL, *,
                  template: Path | None = None, trace: bool = False,
-                 synchronous: str = "NORMAL"):
+                 synchronous: str = "NORMAL", own: bool = True):
         self.seed = seed
+        self.own = own  # the satellites ask the hub not to echo their own transactions
         self.rng = random.Random(seed)
         # the watchers' (and the hub's batch sizes'): the satellites' random stream stays
         # what it was without them
@@ -408,6 +410,7 @@ class World:
                           last_trans=self.rng.choice([0, 2, 200]),
                           defer_apply=self.rng.random() < 0.5,
                           pipeline=self.rng.choice([1, 2, 3]))
+        s.m.own = self.own
 
     def _start(self, s: SimSat) -> None:
         if s.m is not None and s.m.phase == Phase.OFFLINE and s.m.info.retry_at is None:
@@ -684,6 +687,8 @@ class World:
         f = self.faults
         rng = self._rng(c)
         self.stats.frames += 1
+        if way == "down" and '"own":{' in text:
+            self.stats.own_left_out += 1
         if f.on and rng.random() < f.drop:
             self.stats.drops += 1
             self.log(f"lost {way} c{c.id} {text[:40]!r}")
