@@ -1,0 +1,57 @@
+"""Review 16 "time and place", in the app (real Qt widgets offscreen on a real satellite):
+the table sorted by a date-time column orders instants, not the texts kept as written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, Qt
+
+from core.model import Action, Cmd, Event
+from core.revision import now_rev
+from core.satellite.satellite import Satellite
+from core.schema import Project
+from desktop.models import RecordTableModel
+
+TOP = "field.obs"
+
+
+def _rows(qtbot: Any, m: RecordTableModel, col: int, n: int) -> list[str]:
+    def shown() -> bool:
+        while m.canFetchMore(QModelIndex()):
+            m.fetchMore(QModelIndex())
+        return m.rowCount() == n
+    qtbot.waitUntil(shown, timeout=10_000)
+    qtbot.wait(50)  # a sort read off the UI thread lands through the event loop
+    qtbot.waitUntil(lambda: m.rowCount() == n, timeout=10_000)
+    return [m.data(m.index(r, col)) for r in range(m.rowCount())]
+
+
+def test_table_sorted_by_a_datetime_lists_instants_in_time_order(
+        qtbot: Any, tmp_path: Path, project: Project) -> None:
+    sat = Satellite(tmp_path / "sat", project)
+    try:
+        rev = now_rev() - 1000
+        stored = {"tokyo": "2026-05-02T01:00:00+09:00",     # 16:00 UTC
+                  "utc": "2026-05-01T20:00:00Z",            # 20:00 UTC
+                  "chicago": "2026-05-01T18:00:00-05:00"}   # 23:00 UTC
+        sat.replica.apply(rev, [Event(i + 1, rev, TOP, k, Cmd.NEW,
+                                      {"species": k, "observed": t})
+                                for i, (k, t) in enumerate(stored.items())])
+        # a pending edit placed among them by Python's key (the same rule as SQLite's)
+        sat.pub([Action(TOP, "nepal", Cmd.NEW, {"species": "nepal",
+                                                "observed": "2026-05-02T00:45:00+05:45"})])
+        m = RecordTableModel(sat, TOP)
+        names = [f.name for f in m.model_def.fields]
+        col, sp = names.index("observed"), names.index("species")
+        m.sort(col, Qt.SortOrder.AscendingOrder)
+        assert _rows(qtbot, m, sp, 4) == ["tokyo", "nepal", "utc", "chicago"]
+        assert _rows(qtbot, m, col, 4) == [
+            "2026-05-01 16:00:00 UTC", "2026-05-01 19:00:00 UTC", "2026-05-01 20:00:00 UTC",
+            "2026-05-01 23:00:00 UTC"]
+        m.sort(col, Qt.SortOrder.DescendingOrder)
+        qtbot.waitUntil(lambda: m.data(m.index(0, sp)) == "chicago", timeout=10_000)
+        assert _rows(qtbot, m, sp, 4) == ["chicago", "utc", "nepal", "tokyo"]
+    finally:
+        sat.close()
