@@ -2507,8 +2507,15 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
         first = text.readline()
         delimiter = _delimiter(first)
         comma = delimiter == ";"  # a decimal comma (46,397) is unambiguous in such a file
-        reader = csv.reader(itertools.chain([first] if first else [], text),
-                            delimiter=delimiter)
+        took: list[str] = []  # the lines of the row being read (to check its quotes)
+
+        def lines_in() -> Iterator[str]:
+            keep = took.append
+            for ln in itertools.chain([first] if first else [], text):
+                keep(ln)
+                yield ln
+
+        reader = csv.reader(lines_in(), delimiter=delimiter)
         header = next(reader, None)
         if header is None:
             raise ValidationError(f"{file} is empty: expected a header line such as "
@@ -2518,11 +2525,17 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
         key_at = cols.index("key") if "key" in cols else -1
         while True:
             line = reader.line_num + 1
+            took.clear()
             row = next(reader, None)
             if row is None:
                 break
             if not row:
                 continue  # a blank line
+            if reader.line_num > line and _unclosed(took, delimiter):
+                # a quote opened in the last column and never closed took every later
+                # line into that one value, as many values as the header (review 16)
+                raise ValidationError(_line_error(file, line, _UNCLOSED.format(
+                    first=line, last=reader.line_num)))
             if lines is not None and line not in lines:
                 continue
             if sheet:
@@ -2539,10 +2552,8 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
                     if reader.line_num > line and len(row) < len(cols):
                         # the row ran over several lines: a quote opened and never closed
                         # took the line breaks (and the rows after it) into one value
-                        raise ValidationError(
-                            f"a value opens a quote (\") that is not closed, so lines "
-                            f"{line}-{reader.line_num} were read as one row: close the "
-                            "quote, or double a quote inside a quoted value (\"\")")
+                        raise ValidationError(_UNCLOSED.format(first=line,
+                                                               last=reader.line_num))
                     raise ValidationError(
                         f"{len(row)} values, but the header has {len(cols)} columns: one "
                         "value per column (empty for none)")
@@ -2575,6 +2586,24 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
         yield _csv_actions(sat, model, file, parsed, counts, check, keys)
     if check and counts.errors:
         raise ValidationError(counts.error_text(file))
+
+
+_UNCLOSED = ("a value opens a quote (\") that is not closed, so lines {first}-{last} were "
+             "read as one row: close the quote, or double a quote inside a quoted value "
+             "(\"\")")
+
+
+def _unclosed(lines: list[str], delimiter: str) -> bool:
+    """Whether the CSV text ``lines`` (one row the reader took over several lines) ends
+    inside a quoted value: the reader, not strict, ends such a value at the end of the
+    file without a word (strict, it also refuses text after a closing quote, which files
+    in use have)."""
+    try:
+        for _ in csv.reader(lines, delimiter=delimiter, strict=True):
+            pass
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
 
 
 def _delimiter(header: str) -> str:

@@ -13,6 +13,9 @@ from core.revision import now_rev
 from core.satellite.satellite import Satellite
 from core.schema import Project
 from desktop.models import RecordTableModel
+from tests.desktop.test_csv_app import SITE, finish, sat, window
+
+__all__ = ["sat"]  # the fixture
 
 TOP = "field.obs"
 
@@ -55,3 +58,16 @@ def test_table_sorted_by_a_datetime_lists_instants_in_time_order(
         assert _rows(qtbot, m, sp, 4) == ["chicago", "utc", "nepal", "tokyo"]
     finally:
         sat.close()
+
+
+def test_import_csv_names_an_unclosed_quote_in_the_last_column(
+        qtbot: Any, sat: Satellite, tmp_path: Path) -> None:
+    """File → Import CSV: the rows after it were swallowed into one note without a word."""
+    w = window(qtbot, sat)
+    src = tmp_path / "sites.csv"
+    src.write_bytes(b'name,lat,notes\nRidge,46.1,"Gate locked, ask the farmer\n'
+                    b'Lake,46.2,shore path\nPass,46.3,\n')
+    ok, _, text = finish(qtbot, w, w.import_csv(str(src)))
+    assert not ok and ("line 2: a value opens a quote (\") that is not closed, so lines 2-4 "
+                       "were read as one row") in text, text
+    assert sat.status().pending == 1 and len(sat.keys(SITE)) == 3  # the fixture's, only
