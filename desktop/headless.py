@@ -2844,6 +2844,41 @@ class _Row(NamedTuple):
     alone: bool = False
 
 
+def _not_garbled(changed: Mapping[str, Any], *records: Mapping[str, Any]) -> None:
+    """Refuse a cell that changed only into the record's text read in the wrong encoding:
+    ``Zürich`` as ``ZÃ¼rich`` (its UTF-8 bytes read as Windows-1252 or Latin-1, as Excel
+    reads a CSV without a byte-order mark; review 16: queued as an edit, and synced to
+    everyone). Such a cell is never what someone typed.
+
+    Raises:
+        ValidationError: naming the column, the two texts and the fix.
+    """
+    for k, v in changed.items():
+        if type(v) is not str or v.isascii():
+            continue
+        for rec in records:
+            old = rec.get(k)
+            if type(old) is str and old != v and v in _misread(old):
+                raise ValidationError(
+                    f"column {k}: '{_short(v, 80)}' is '{_short(old, 80)}' read in the wrong "
+                    "encoding "
+                    "(a spreadsheet opened the UTF-8 file as Windows-1252, as Excel does with a "
+                    "CSV without a byte-order mark, as exports of older versions were): "
+                    "export again (exports now have one) and edit that file, or open the "
+                    "file as UTF-8 (Excel: Data → From Text/CSV, File origin 65001: Unicode "
+                    "(UTF-8)), or type the value as it should read")
+
+
+def _misread(text: str) -> set[str]:
+    """``text``'s UTF-8 bytes read as Latin-1, and as Windows-1252: the 5 bytes it does not
+    map as Excel reads them (U+0081 for 0x81, as Latin-1) or as U+FFFD."""
+    raw = text.encode("utf-8", "surrogatepass")
+    latin = raw.decode("latin-1")
+    win = raw.decode("cp1252", "replace")  # single-byte: one character per byte
+    return {latin, win, "".join(w if w != "\ufffd" else c for c, w in zip(latin, win,
+                                                                         strict=True))}
+
+
 def _csv_actions(sat: Satellite, model: Any, file: str,
                  rows: list[tuple[int, str, dict[str, Any], Rev | None]], seen: _Counts,
                  check: bool, keys: _NewKeys | None = None) -> list[_Row]:
@@ -2953,6 +2988,7 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
             if base is None:
                 changed = {k: v for k, v in arg.items()
                            if not _same(now_is.get(k), v, k in refs)}
+                _not_garbled(changed, now_is)
             else:
                 # only the cells the user changed against what was exported: a cell that
                 # differs from the record now, unless it holds the record's value at _rev
@@ -2982,6 +3018,7 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
                         differs[k] = v
                     else:
                         changed[k] = v
+                _not_garbled(changed, now_is, was)
                 if differs and check:
                     seen.keep_own_differs(line, top, key, differs)
                 if maybe and line in ahead:
@@ -3164,11 +3201,21 @@ def _cmd_export(args: argparse.Namespace) -> int:
     model, rev, views = read_settled(args, lambda sat: (sat.project.model(args.topic), sat.rev(),
                                                  sat.records(args.topic)))
     out = CsvExport(model, None if args.no_rev else rev, sheet=args.for_spreadsheet)
-    w = out.writer(sys.stdout)
-    w.writerow(out.header())
-    w.writerows(out.row(v) for v in views)
+    # UTF-8 whatever the locale (review 16: in a Latin-1 one the file stopped at the first
+    # character Latin-1 has not, with a traceback); the bytes, so that no locale recodes them
+    sys.stdout.flush()
+    raw = getattr(sys.stdout, "buffer", None)
+    dest = sys.stdout if raw is None else io.TextIOWrapper(raw, encoding="utf-8", newline="")
+    try:
+        dest.write(out.bom)
+        w = out.writer(dest)
+        w.writerow(out.header())
+        w.writerows(out.row(v) for v in views)
+    finally:
+        dest.flush()
+        if dest is not sys.stdout:
+            dest.detach()  # type: ignore[attr-defined]
     if out.formulas:
-        sys.stdout.flush()
         print(f"outpost: warning: {formula_warning(out.formulas)}: use `outpost export "
               f"{shlex.quote(args.topic)} --for-spreadsheet` for a file to open in a "
               "spreadsheet (`outpost import --from-spreadsheet` reads it back)",
@@ -3195,6 +3242,10 @@ class CsvExport:
         self.names = model.field_names()
         self.as_json = {f.name for f in model.fields if f.type == "json"}  # "12" stays a str
         self.tail = [format_rev(rev)] if rev is not None else []
+        self.bom = "\ufeff" if sheet else ""
+        """What the file starts with: for a spreadsheet, the byte-order mark that makes Excel
+        read it as UTF-8 (without, it reads the ANSI code page: ``Zürich`` as ``ZÃ¼rich``,
+        review 16); the import skips it."""
 
     def writer(self, out: Any) -> Any:
         """A ``csv.writer`` on ``out`` for these rows (every cell quoted for a spreadsheet)."""
@@ -3271,6 +3322,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"outpost: the {name} argument {os.fsencode(v)!r} is not valid "
                       "UTF-8: give it as UTF-8 text", file=sys.stderr)
                 return 1
+    _never_unencodable()
     if getattr(args, "data", None) is None:
         _note_other_default()
     try:
@@ -3285,6 +3337,17 @@ def run(args: argparse.Namespace) -> int:
         # stdout goes to /dev/null so the interpreter's final flush does not fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+
+
+def _never_unencodable() -> None:
+    """Text output in a locale whose encoding is not UTF-8 (Latin-1, ASCII): a character
+    it has not is written as ``\\u0928`` (review 16: ``outpost show`` ended with a
+    UnicodeEncodeError traceback at a record named in Devanagari). CSV is written as
+    UTF-8 whatever the locale (:func:`_cmd_export`)."""
+    for stream in (sys.stdout, sys.stderr):
+        enc = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+        if enc not in ("utf8", "utf8sig") and isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
 
 
 def _note_other_default() -> None:

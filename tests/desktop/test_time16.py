@@ -71,3 +71,18 @@ def test_import_csv_names_an_unclosed_quote_in_the_last_column(
     assert not ok and ("line 2: a value opens a quote (\") that is not closed, so lines 2-4 "
                        "were read as one row") in text, text
     assert sat.status().pending == 1 and len(sat.keys(SITE)) == 3  # the fixture's, only
+
+
+def test_export_csv_for_a_spreadsheet_writes_a_byte_order_mark(
+        qtbot: Any, sat: Satellite, tmp_path: Path) -> None:
+    """File → Export CSV for a spreadsheet…: Excel reads the file as UTF-8 only with it."""
+    sat.pub([Action(SITE, "s1", Cmd.MOD, {"name": "Zürich"})])
+    w = window(qtbot, sat)
+    ok, _, text = finish(qtbot, w, w.export_csv(str(tmp_path / "sheet.csv"), sheet=True))
+    assert ok, text
+    data = (tmp_path / "sheet.csv").read_bytes()
+    assert data.startswith(b'\xef\xbb\xbf"key",') and "Zürich".encode() in data
+    ok, _, text = finish(qtbot, w, w.export_csv(str(tmp_path / "plain.csv")))
+    assert ok and (tmp_path / "plain.csv").read_bytes().startswith(b"key,")
+    ok, _, text = finish(qtbot, w, w.import_csv(str(tmp_path / "sheet.csv"), sheet=True))
+    assert ok and text.startswith("imported 0 rows"), text

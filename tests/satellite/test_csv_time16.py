@@ -4,16 +4,21 @@ the one CsvImport the CLI and the app share, on real satellites (SQLite) and fil
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from core.errors import ValidationError
+from core.model import Action, Cmd
 from core.satellite.satellite import Satellite
 from core.schema import Project
 from desktop.headless import CsvImport
 
 SITE = "field.site"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -48,3 +53,76 @@ def test_an_unclosed_quote_in_the_last_column_is_named_and_nothing_imported(
     _import(sat, src)
     notes = sorted((r.fields or {}).get("notes") for r in sat.records(SITE))
     assert notes == ["Gate locked,\nask the farmer", 'a "quoted" word']
+
+
+def _cli(data: Path, *args: str, **env: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "desktop.headless", args[0], "--data",
+                           str(data), *args[1:]],
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **env}, cwd=ROOT,
+                          capture_output=True, timeout=60)
+
+
+def _made(tmp_path: Path, project: Project, names: list[str]) -> Path:
+    d = tmp_path / "cli"
+    s = Satellite(d, project)
+    s.pub([Action(SITE, f"s{i}", Cmd.NEW, {"name": n, "lat": 47.3})
+           for i, n in enumerate(names)])
+    s.close()
+    return d
+
+
+def test_a_spreadsheet_export_starts_with_a_byte_order_mark_and_reads_back(
+        tmp_path: Path, project: Project) -> None:
+    """Excel reads a CSV without one in the ANSI code page: Zürich came back ZÃ¼rich."""
+    d = _made(tmp_path, project, ["Zürich Üetliberg", "Genève"])
+    sheet = _cli(d, "export", SITE, "--for-spreadsheet")
+    assert sheet.returncode == 0 and sheet.stdout.startswith(b"\xef\xbb\xbf\"key\",")
+    plain = _cli(d, "export", SITE)  # for other programs: as before, no mark
+    assert plain.returncode == 0 and plain.stdout.startswith(b"key,")
+    f = tmp_path / "sheet.csv"
+    f.write_bytes(sheet.stdout.replace(b'"47.3"', b'"47.31"', 1))
+    back = _cli(d, "import", SITE, str(f), "--from-spreadsheet")
+    assert back.returncode == 0 and back.stdout.startswith(
+        b"imported 1 row (0 new, 1 changed)"), back
+
+
+def test_a_cell_garbled_by_a_windows_1252_reading_is_refused(
+        sat: Satellite, tmp_path: Path) -> None:
+    sat.pub([Action(SITE, "s1", Cmd.NEW, {"name": "Zürich Üetliberg", "lat": 47.3}),
+             Action(SITE, "s2", Cmd.NEW, {"name": "Genève", "lat": 46.2}),
+             Action(SITE, "s3", Cmd.NEW, {"name": "Ávila", "lat": 40.7})])
+    src = tmp_path / "sheet.csv"
+    # an export of an older version opened in Excel (Windows-1252; 0x81 kept as U+0081 as
+    # Excel does) and saved as CSV UTF-8, one number edited
+    text = "key,name,lat\ns1,Zürich Üetliberg,47.31\ns2,Genève,46.2\ns3,Ávila,40.7\n"
+    raw = text.encode("utf-8")
+    garbled = "".join(bytes([b]).decode("cp1252", "ignore") or chr(b) for b in raw)
+    src.write_text("\ufeff" + garbled, encoding="utf-8")
+    with pytest.raises(ValidationError) as err:
+        _import(sat, src)
+    said = str(err.value)
+    assert "3 rows cannot be imported, so nothing was imported" in said, said
+    assert ("line 2, column name: 'ZÃ¼rich Ãœetliberg' is 'Zürich Üetliberg' read in the "
+            "wrong encoding (a spreadsheet opened the UTF-8 file as Windows-1252") in said
+    assert "line 4, column name: 'Ã\x81vila' is 'Ávila'" in said, said
+    assert (sat.record(SITE, "s1").fields or {})["lat"] == 47.3
+    # a name changed for real (non-ASCII too) is imported as before
+    src.write_text(text.replace("Genève", "Genève-Plainpalais"), encoding="utf-8")
+    _import(sat, src)
+    assert (sat.record(SITE, "s2").fields or {})["name"] == "Genève-Plainpalais"
+    assert (sat.record(SITE, "s1").fields or {})["lat"] == 47.31
+
+
+def test_export_and_show_in_a_latin_1_locale(tmp_path: Path, project: Project) -> None:
+    """Review 16: the file stopped at the first character Latin-1 has not, with a
+    traceback; ``show`` crashed too. (The stream's encoding as a Latin-1 locale sets it.)"""
+    d = _made(tmp_path, project, ["Zürich", "Kathmandu नेपाल", "Bern"])
+    latin = {"PYTHONIOENCODING": "iso-8859-1"}
+    out = _cli(d, "export", SITE, **latin)
+    assert out.returncode == 0 and out.stderr == b"", out.stderr
+    rows = out.stdout.decode("utf-8").splitlines()
+    assert len(rows) == 4 and "s1,Kathmandu नेपाल,,47.3," in rows[2], rows
+    shown = _cli(d, "show", SITE, **latin)
+    assert shown.returncode == 0 and b"Traceback" not in shown.stderr, shown.stderr
+    assert "Z\xfcrich" in shown.stdout.decode("latin-1")  # as the locale writes it
+    assert "Kathmandu \\u0928\\u0947" in shown.stdout.decode("latin-1")
