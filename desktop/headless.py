@@ -304,12 +304,13 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser(
         "import", help="import a CSV file (one transaction per batch)",
         description="Import records from a CSV file (UTF-8; commas, or semicolons or tabs "
-        "as the header has them; a header of field names and an optional key column; an "
-        "empty key makes a new record). Every row is checked first: the bad ones are named "
-        "by line and column, and nothing is imported. Rows go out in batches, one "
-        "transaction each; a batch the hub rejects (someone changed one of its records) "
-        "is one conflict. The whole file is queued here at once or not at all: an import "
-        "stopped half-way (Ctrl+C, a crash) leaves nothing, so run it again. With the _rev "
+        "as the header has them, or as a first line sep=; names; a header of field names "
+        "and an optional key column; an empty key makes a new record). Every row is "
+        "checked first: the bad ones are named by line and column, and nothing is "
+        "imported. Rows go out in batches, one transaction each; a batch the hub rejects "
+        "(someone changed one of its records) is one conflict. The whole file is queued "
+        "here at once or not at all: an import stopped half-way (Ctrl+C, a crash) leaves "
+        "nothing, so run it again. With the _rev "
         "column every "
         "export writes, only the cells you changed are sent: a field someone else changed "
         "since keeps their value unless you changed it too (a conflict).")
@@ -2505,8 +2506,11 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
         # the delimiter from the header: a comma, or the semicolon a spreadsheet writes in a
         # locale whose decimal mark is a comma (de-CH, fr-CH, de-DE...), or a tab
         first = text.readline()
-        delimiter = _delimiter(first)
-        comma = delimiter == ";"  # a decimal comma (46,397) is unambiguous in such a file
+        # Excel's first line "sep=;" names the delimiter (review 16: refused as a column)
+        sep = _SEP_LINE.fullmatch(first.rstrip("\r\n"))
+        delimiter = sep[1] if sep else _delimiter(first)
+        # a decimal comma (46,397) where the comma is not the delimiter (:func:`_sheet_text`)
+        comma = delimiter if delimiter in (";", "\t") else ""
         took: list[str] = []  # the lines of the row being read (to check its quotes)
 
         def lines_in() -> Iterator[str]:
@@ -2517,6 +2521,8 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
 
         reader = csv.reader(lines_in(), delimiter=delimiter)
         header = next(reader, None)
+        if sep:
+            header = next(reader, None)  # the header is on the next line
         if header is None:
             raise ValidationError(f"{file} is empty: expected a header line such as "
                                   f"key,{','.join(model.field_names())}")
@@ -2606,6 +2612,10 @@ def _unclosed(lines: list[str], delimiter: str) -> bool:
     return False
 
 
+_SEP_LINE = re.compile(r'"?sep=([,;\t|])"?', re.IGNORECASE)
+"""The first line Excel reads (and writes, for a locale's delimiter) to name a CSV's one."""
+
+
 def _delimiter(header: str) -> str:
     """The delimiter of a CSV from its header line: the one of ``,`` ``;`` and tab it holds
     most of outside quotes (a comma when none)."""
@@ -2673,7 +2683,7 @@ def _csv_columns(file: str, topic: str, model: Any, cols: list[str]) -> list[Any
 
 def _csv_row(sat: Satellite, topic: str, model: Any, fields: list[Any], key_at: int,
              row: list[str], seen: dict[str, int], line: int, keys: _NewKeys,
-             comma: bool = False) -> tuple[str, dict[str, Any], Rev | None]:
+             comma: str = "") -> tuple[str, dict[str, Any], Rev | None]:
     """A row's key (a new one from ``keys`` when empty; kept as is when a record has that
     very key, else cleaned), field values checked by type (``None`` for an empty cell) and
     the revision of its ``_rev`` column (``None``: none)."""
@@ -2735,22 +2745,31 @@ _CELL_ADVICE = {
 }
 
 
-def _sheet_text(f: Any, text: str, comma: bool) -> str:
+def _sheet_text(f: Any, text: str, comma: str) -> str:
     """A cell as a spreadsheet saves it in its own formats, as the text the field's parser
     reads (user review 12: all of these refused the whole file): a decimal comma ``46,397``
-    on a ``float`` field of a ``;``-separated file (``comma``: the comma cannot be the
-    delimiter there) is ``46.397``. The field's parser, shared with ``outpost pub`` and the
-    app since session 13, reads the others: a date ``21.11.2026`` and a midnight date-time
-    ``2026-11-21 00:00:00`` (``core.revision.read_date``; ``11/21/2026`` is not read, month/day
-    or day/month?: :func:`_cell` says how to set the column's format), a spreadsheet's boolean
-    in German, French or Italian (``core.schema.read_bool``)."""
+    on a ``float`` field of a ``;``-separated file (``comma``: the file's delimiter, when it
+    is not the comma) is ``46.397``; of a tab-separated file too (review 16), unless it may
+    be a thousands separator, ``1,234`` (an English spreadsheet's tab file writes 1234 so
+    when the cell shows it so): :func:`_cell` refuses it, saying why. The field's parser,
+    shared with ``outpost pub`` and the app since session 13, reads the others: a date
+    ``21.11.2026`` and a midnight date-time ``2026-11-21 00:00:00``
+    (``core.revision.read_date``; ``11/21/2026`` is not read, month/day or day/month?:
+    :func:`_cell` says how to set the column's format), a spreadsheet's boolean in German,
+    French or Italian (``core.schema.read_bool``)."""
     t = text.strip()
     if f.type == "float" and comma and re.fullmatch(r"[+-]?[0-9]*,[0-9]+", t):
+        if comma == "\t" and _GROUPED.fullmatch(t):
+            return text
         return t.replace(",", ".")
     return text
 
 
-def _cell(f: Any, text: str, sat: Satellite, comma: bool = False) -> Any:
+_GROUPED = re.compile(r"[+-]?[0-9]{1,3},[0-9]{3}")
+"""A number with a comma that may be a decimal comma or a thousands separator."""
+
+
+def _cell(f: Any, text: str, sat: Satellite, comma: str = "") -> Any:
     """A CSV cell's value for field ``f`` (as :func:`_value`, after :func:`_sheet_text`), or
     a ValidationError in a spreadsheet user's words: ``column count: 'three' is not a whole
     number: write digits, e.g. 3`` (the command line's ``write e.g. count=3`` is `pub`'s
@@ -2765,6 +2784,11 @@ def _cell(f: Any, text: str, sat: Satellite, comma: bool = False) -> Any:
     what, advice = _CELL_ADVICE.get(f.type, (why, ""))
     if f.type == "enum":
         what, advice = "one of the choices", f"write one of: {', '.join(f.values)}"
+    elif f.type == "float" and comma == "\t" and _GROUPED.fullmatch(text.strip()):
+        t = text.strip()
+        advice = (f"its comma may be a decimal comma ({t.replace(',', '.')}) or a thousands "
+                  f"separator ({t.replace(',', '')}): write {t.replace(',', '.')} or "
+                  f"{t.replace(',', '')}")
     elif f.type == "float" and re.fullmatch(r"[+-]?\d+,\d+", text.strip()):
         advice = f"write a decimal point, not a comma: {text.strip().replace(',', '.')}"
     elif f.type == "json" and "levels deep" in why:

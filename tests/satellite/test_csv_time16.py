@@ -126,3 +126,25 @@ def test_export_and_show_in_a_latin_1_locale(tmp_path: Path, project: Project) -
     assert shown.returncode == 0 and b"Traceback" not in shown.stderr, shown.stderr
     assert "Z\xfcrich" in shown.stdout.decode("latin-1")  # as the locale writes it
     assert "Kathmandu \\u0928\\u0947" in shown.stdout.decode("latin-1")
+
+
+def test_a_tab_files_decimal_comma_and_excels_sep_line_are_read(
+        sat: Satellite, tmp_path: Path) -> None:
+    """README: "a semicolon or tab file is read as is"; a tab file's 46,5 was refused, and
+    Excel's first line ``sep=;`` was refused as a column."""
+    tab = tmp_path / "tab.csv"
+    tab.write_text("name\tlat\nTab Site\t46,5\nMinus\t-0,25\n", encoding="utf-8")
+    _import(sat, tab)
+    sep = tmp_path / "sep.csv"
+    sep.write_text("sep=;\r\nname;lat\r\nSep Site;46,7\r\n", encoding="utf-8-sig")
+    _import(sat, sep)
+    got = {(r.fields or {})["name"]: (r.fields or {})["lat"] for r in sat.records(SITE)}
+    assert got == {"Tab Site": 46.5, "Minus": -0.25, "Sep Site": 46.7}
+    # 1,234 in a tab file may be 1.234 or 1234 (an English sheet's thousands separator):
+    # refused, both readings named; the line numbers count the sep= line
+    tab.write_text("sep=\t\nname\tlat\nOk\t1.5\nGrouped\t1,234\n", encoding="utf-8")
+    with pytest.raises(ValidationError) as err:
+        _import(sat, tab)
+    assert ("line 4, column lat: '1,234' is not a number: its comma may be a decimal comma "
+            "(1.234) or a thousands separator (1234): write 1.234 or 1234") in str(err.value)
+    assert len(sat.keys(SITE)) == 3
