@@ -3,16 +3,20 @@ the table sorted by a date-time column orders instants, not the texts kept as wr
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PySide6.QtCore import QModelIndex, Qt
 
 from core.model import Action, Cmd, Event
-from core.revision import now_rev
+from core.revision import format_rev, now_rev, parse_rev
+from core.satellite.api import SatStatus
 from core.satellite.satellite import Satellite
 from core.schema import Project
-from desktop.models import RecordTableModel
+from desktop.models import HistoryModel, RecordTableModel
+from desktop.widgets.statusbar import SyncStatusBar
 from tests.desktop.test_csv_app import SITE, finish, sat, window
 
 __all__ = ["sat"]  # the fixture
@@ -86,3 +90,39 @@ def test_export_csv_for_a_spreadsheet_writes_a_byte_order_mark(
     assert ok and (tmp_path / "plain.csv").read_bytes().startswith(b"key,")
     ok, _, text = finish(qtbot, w, w.import_csv(str(tmp_path / "sheet.csv"), sheet=True))
     assert ok and text.startswith("imported 0 rows"), text
+
+
+@pytest.fixture
+def kathmandu(monkeypatch: Any) -> Any:
+    """The laptop's zone: UTC+05:45 (a whole-hour zone would hide a wrong minute)."""
+    monkeypatch.setenv("TZ", "Asia/Kathmandu")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_history_and_status_bar_show_utc_and_say_so(
+        qtbot: Any, tmp_path: Path, project: Project, kathmandu: Any) -> None:
+    """Review 16: they showed the laptop's zone without a label while the form, the table
+    and the command line show UTC (a change of zone, or a DST fall-back, made a newer change
+    read earlier)."""
+    sat = Satellite(tmp_path / "sat", project)
+    try:
+        rev = parse_rev("2026-05-01T20:00:00.123Z")
+        sat.replica.apply(rev, [Event(1, rev, TOP, "o1", Cmd.NEW, {"species": "heron"})])
+        h = HistoryModel(sat)
+        h.set_record(TOP, "o1")
+        assert h.rowCount() == 1
+        cells = [h.data(h.index(0, c)) for c in range(h.columnCount())]
+        assert "2026-05-01 20:00:00.123 UTC" in cells, cells
+        bar = SyncStatusBar()
+        qtbot.addWidget(bar)
+        today = now_rev()
+        bar.show_status(SatStatus(since=rev, hub_rev=rev, last_sync=today, hub="ws://h:1"))
+        assert bar.conn.text() == "Offline since 2026-05-01 20:00 UTC"
+        assert bar.conn.toolTip() == "Offline since 2026-05-01 20:00:00 UTC"
+        assert bar.hub_rev.text() == "Hub rev 2026-05-01 20:00 UTC"
+        assert bar.last_sync.text() == f"Synced {format_rev(today)[11:19]} UTC"
+    finally:
+        sat.close()
