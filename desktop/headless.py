@@ -37,7 +37,15 @@ from core.heap import GC_YOUNG, settle_heap
 from core.ids import clean_key
 from core.model import Action, Cmd
 from core.printable import escape_controls, shown_key
-from core.revision import ZERO_REV, Rev, format_rev, parse_rev, unix_rev
+from core.revision import (
+    ZERO_REV,
+    Rev,
+    format_rev,
+    parse_rev,
+    read_datetime,
+    says_zone,
+    unix_rev,
+)
 from core.satellite.api import (
     ASIDE,
     KEPT_MINE,
@@ -1716,7 +1724,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
         raise SystemExit(130) from None
     finally:
         sat.close()
-    for note in (job.overwrite_note(), job.sheet_note()):
+    for note in (job.overwrite_note(), job.zone_note(), job.sheet_note()):
         if note and not args.json:
             print(f"outpost: {note}", file=sys.stderr)
     if note := job.ahead_note():  # stderr, --json too: the rows were compared otherwise
@@ -1732,6 +1740,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
         print(f"outpost: warning: {line}", file=sys.stderr)
     _out(args, {"rows": job.rows, "new": job.made, "changed": job.rows - job.made,
                 "unchanged": job.counts.unchanged, "overwritten": job.counts.overwrites,
+                "read_as_utc": job.counts.no_zone,
                 "uids": job.uids, "conflicts": job.clashes,
                 "left_alone": [{"line": line, "top": top, "key": key, "fields": list(fs)}
                                for line, top, key, fs in job.counts.kept],
@@ -2085,6 +2094,20 @@ class CsvImport:
                 f"now has the {REV_COLUMN} column: export again and edit that file to keep "
                 "others' later changes")
 
+    def zone_note(self) -> str:
+        """The note for date-time cells without a zone, read as UTC ("" when none): a sheet
+        typed in local time is off by the zone's offset (review 16: said nowhere)."""
+        c = self.counts
+        if not c.no_zone or c.no_zone_eg is None:
+            return ""
+        line, col, text = c.no_zone_eg
+        n = c.no_zone
+        return (f"{plural(n, 'date-time')} without an offset {'was' if n == 1 else 'were'} "
+                f"read as UTC (e.g. line {line}, column {col}: {text.strip()[:40]!r} is "
+                f"{format_rev(read_datetime(text))}). If the file's times are local times, "
+                "write their offset (2026-05-01 09:30 +02:00) and import the file again: it "
+                "corrects them")
+
     def sheet_note(self, how: str = "`outpost import --from-spreadsheet`") -> str:
         """The warning for a plain import of cells that look like an ``export
         --for-spreadsheet`` file's ("" when none): they were imported with their ``'``."""
@@ -2300,6 +2323,8 @@ class _Counts:
 
     unchanged: int = 0   # rows equal to the record: nothing to send
     overwrites: int = 0  # changes to existing records without a _rev column
+    no_zone: int = 0      # date-time cells without a zone (read as UTC: said)
+    no_zone_eg: tuple[int, str, str] | None = None  # the first: line, column, text
     sheet_cells: int = 0  # cells such as '=SUM(A1) of a plain import (an --for-spreadsheet file?)
     sheet_eg: str = ""    # the first of them
     # cells of a file with _rev still holding the exported value of a field changed since
@@ -2529,6 +2554,9 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
         cols = [h.strip() for h in header]
         fields = _csv_columns(file, topic, model, cols)
         key_at = cols.index("key") if "key" in cols else -1
+        stamps = [(i, f) for i, f in enumerate(fields)
+                  if f is not None and f is not _UNNAMED and f is not _REV
+                  and f.type == "datetime"]
         while True:
             line = reader.line_num + 1
             took.clear()
@@ -2551,6 +2579,11 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
                     if v[:1] == "'" and v[1:2] in _FORMULA:
                         counts.sheet_cells += 1
                         counts.sheet_eg = counts.sheet_eg or v
+            if check and stamps:
+                for i, f in stamps:
+                    if i < len(row) and row[i].strip() and not says_zone(row[i]):
+                        counts.no_zone += 1
+                        counts.no_zone_eg = counts.no_zone_eg or (line, f.name, row[i])
             if len(row) > len(cols) and not any(v.strip() for v in row[len(cols):]):
                 row = row[:len(cols)]  # empty cells after the last column (a trailing comma)
             try:

@@ -126,3 +126,16 @@ def test_history_and_status_bar_show_utc_and_say_so(
         assert bar.last_sync.text() == f"Synced {format_rev(today)[11:19]} UTC"
     finally:
         sat.close()
+
+
+def test_import_csv_says_date_times_without_an_offset_were_read_as_utc(
+        qtbot: Any, sat: Satellite, tmp_path: Path) -> None:
+    w = window(qtbot, sat)
+    w.select_topic(TOP)
+    src = tmp_path / "obs.csv"
+    src.write_text("species,observed\nHeron,2026-05-01 09:30\nEgret,2026-05-01 09:30 +02:00\n",
+                   encoding="utf-8")
+    ok, _, text = finish(qtbot, w, w.import_csv(str(src)))
+    assert ok and text.startswith("imported 2 rows (2 new, 0 changed)"), text
+    assert ("1 date-time without an offset was read as UTC (e.g. line 2, column observed: "
+            "'2026-05-01 09:30' is 2026-05-01T09:30:00Z)") in text, text

@@ -65,8 +65,9 @@ def _cli(data: Path, *args: str, **env: str) -> subprocess.CompletedProcess[byte
 def _made(tmp_path: Path, project: Project, names: list[str]) -> Path:
     d = tmp_path / "cli"
     s = Satellite(d, project)
-    s.pub([Action(SITE, f"s{i}", Cmd.NEW, {"name": n, "lat": 47.3})
-           for i, n in enumerate(names)])
+    if names:
+        s.pub([Action(SITE, f"s{i}", Cmd.NEW, {"name": n, "lat": 47.3})
+               for i, n in enumerate(names)])
     s.close()
     return d
 
@@ -148,3 +149,29 @@ def test_a_tab_files_decimal_comma_and_excels_sep_line_are_read(
     assert ("line 4, column lat: '1,234' is not a number: its comma may be a decimal comma "
             "(1.234) or a thousands separator (1234): write 1.234 or 1234") in str(err.value)
     assert len(sat.keys(SITE)) == 3
+
+
+def test_date_times_without_an_offset_are_said_to_be_read_as_utc(
+        tmp_path: Path, project: Project) -> None:
+    d = _made(tmp_path, project, [])
+    src = tmp_path / "obs.csv"
+    src.write_text("species,observed\nA,2026-05-01 09:30\nB,2026-05-01T09:30:00+02:00\n"
+                   "C,02.05.2026 10:00\nD,2026-05-01 09:30 UTC\nE,\nF,2026-05-03T01:00:00Z\n",
+                   encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "desktop.headless", "import", "--data",
+                          str(d), "field.obs", str(src)], env={**os.environ,
+                          "PYTHONPATH": str(ROOT)}, cwd=ROOT, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert ("outpost: 2 date-times without an offset were read as UTC (e.g. line 2, column "
+            "observed: '2026-05-01 09:30' is 2026-05-01T09:30:00Z). If the file's times are "
+            "local times, write their offset (2026-05-01 09:30 +02:00)") in out.stderr
+    src.write_text("species,observed\nG,2026-05-01T09:30:00Z\n", encoding="utf-8")
+    sat = Satellite(d, project)
+    try:
+        job = CsvImport(sat, "field.obs", str(src))
+        for _ in job.steps():
+            pass
+        assert job.zone_note() == "" and job.counts.no_zone == 0
+    finally:
+        sat.close()
