@@ -27,13 +27,14 @@ def readable_rev(rev: Rev) -> str:
 
 
 def compact_rev(rev: Rev) -> str:
-    """A revision in UTC (:func:`readable_rev`); only the time of day when it is today
-    (in UTC), ``11:26:54 UTC``, else ``2026-11-26 11:26 UTC``."""
+    """A revision in UTC to the minute (the status bar's; its tooltips say
+    :func:`readable_rev`): only the time of day when it is today (in UTC), ``11:26 UTC``,
+    else ``2026-11-26 11:26 UTC`` (the seconds gave way to "UTC": the bar is no wider)."""
     if rev == ZERO_REV:
         return "never"
     dt = to_datetime(rev)
     if dt.date() == datetime.now(UTC).date():
-        return dt.strftime("%H:%M:%S UTC")
+        return dt.strftime("%H:%M UTC")
     return dt.strftime("%Y-%m-%d %H:%M UTC")
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core.model import Action, Cmd, Event
 from core.revision import format_rev, now_rev, parse_rev
@@ -22,6 +23,16 @@ from tests.desktop.test_csv_app import SITE, finish, sat, window
 __all__ = ["sat"]  # the fixture
 
 TOP = "field.obs"
+
+
+@pytest.fixture(autouse=True)
+def _boxes_closed(qtbot: Any) -> Any:
+    """The CSV result boxes these tests open are closed after each (a later test counts
+    the visible top-level widgets)."""
+    yield
+    for tw in QApplication.topLevelWidgets():
+        if isinstance(tw, QMessageBox) and tw.isVisible():
+            tw.close()
 
 
 def _rows(qtbot: Any, m: RecordTableModel, col: int, n: int) -> list[str]:
@@ -123,7 +134,9 @@ def test_history_and_status_bar_show_utc_and_say_so(
         assert bar.conn.text() == "Offline since 2026-05-01 20:00 UTC"
         assert bar.conn.toolTip() == "Offline since 2026-05-01 20:00:00 UTC"
         assert bar.hub_rev.text() == "Hub rev 2026-05-01 20:00 UTC"
-        assert bar.last_sync.text() == f"Synced {format_rev(today)[11:19]} UTC"
+        assert bar.last_sync.text() == f"Synced {format_rev(today)[11:16]} UTC"
+        assert bar.last_sync.toolTip().endswith(f"{format_rev(today)[11:19]} UTC")
+        assert bar.hub_rev.toolTip().endswith("2026-05-01 20:00:00 UTC")
     finally:
         sat.close()
 
