@@ -32,6 +32,7 @@ __all__ = [
     "parse_rev",
     "read_date",
     "read_datetime",
+    "says_zone",
     "to_datetime",
 ]
 
@@ -215,6 +216,17 @@ DATETIME_FORMS = ("YYYY-MM-DD HH:MM, in UTC or with an offset (2026-11-27 10:30 
 _DOTTED_DAY = re.compile(r"\s*([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})(?![0-9])", re.ASCII)
 """A date written day.month.year at the start of a date and time (``21.11.2026 07:15``, as
 a spreadsheet in de-CH/fr-CH saves a date-time cell): unambiguous with dots."""
+
+
+def says_zone(text: str) -> bool:
+    """Whether a date and time as :func:`read_datetime` reads it names its zone (``UTC``,
+    ``Z`` or an offset); one that does not (``2026-11-27 10:30``, a date alone) is read as
+    UTC, which an import says (review 16: silently, so a sheet typed in local time moved by
+    the zone's offset). A text neither reads is said to name one (it is refused anyway)."""
+    if d := _DOTTED_DAY.match(text):
+        text = f"{d[3]}-{d[2]}-{d[1]}{text[d.end():]}"
+    m = DATETIME_TEXT.match(text)
+    return m is None or bool(m[8] or m[9])
 
 
 def read_datetime(text: str) -> Rev:

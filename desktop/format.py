@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from core.revision import ZERO_REV, Rev, parse_rev, to_datetime
@@ -18,28 +18,34 @@ __all__ = ["CatchupMeter", "compact_rev", "display_datetime", "display_value", "
 
 
 def readable_rev(rev: Rev) -> str:
-    """A revision as local time, ``2026-11-26 12:26:54``; "never" for the zero revision."""
+    """A revision in UTC, saying so, ``2026-11-26 11:26:54 UTC``; "never" for the zero
+    revision. UTC, as the record form, the table and the command line show times (review 16:
+    the laptop's zone without a label, so history and status disagreed with the form, and
+    after a change of zone or a DST fall-back a newer change read earlier)."""
     if rev == ZERO_REV:
         return "never"
-    return to_datetime(rev).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return to_datetime(rev).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def compact_rev(rev: Rev) -> str:
-    """A revision as local time; only the time of day when it is today."""
+    """A revision in UTC to the minute (the status bar's; its tooltips say
+    :func:`readable_rev`): only the time of day when it is today (in UTC), ``11:26 UTC``,
+    else ``2026-11-26 11:26 UTC`` (the seconds gave way to "UTC": the bar is no wider)."""
     if rev == ZERO_REV:
         return "never"
-    dt = to_datetime(rev).astimezone()
-    if dt.date() == datetime.now().astimezone().date():
-        return dt.strftime("%H:%M:%S")
-    return dt.strftime("%Y-%m-%d %H:%M")
+    dt = to_datetime(rev)
+    if dt.date() == datetime.now(UTC).date():
+        return dt.strftime("%H:%M UTC")
+    return dt.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def short_rev(rev: Rev) -> str:
-    """A revision as local time with milliseconds (for history lists)."""
+    """A revision in UTC with milliseconds (for history lists), ``2026-11-26 11:26:54.628
+    UTC`` (:func:`readable_rev`)."""
     if rev == ZERO_REV:
         return "-"
-    dt = to_datetime(rev).astimezone()
-    return dt.strftime("%Y-%m-%d %H:%M:%S.") + f"{dt.microsecond // 1000:03d}"
+    dt = to_datetime(rev)
+    return dt.strftime("%Y-%m-%d %H:%M:%S.") + f"{dt.microsecond // 1000:03d} UTC"
 
 
 _UTC_SECONDS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")

@@ -37,7 +37,15 @@ from core.heap import GC_YOUNG, settle_heap
 from core.ids import clean_key
 from core.model import Action, Cmd
 from core.printable import escape_controls, shown_key
-from core.revision import ZERO_REV, Rev, format_rev, parse_rev, unix_rev
+from core.revision import (
+    ZERO_REV,
+    Rev,
+    format_rev,
+    parse_rev,
+    read_datetime,
+    says_zone,
+    unix_rev,
+)
 from core.satellite.api import (
     ASIDE,
     KEPT_MINE,
@@ -305,12 +313,13 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser(
         "import", help="import a CSV file (one transaction per batch)",
         description="Import records from a CSV file (UTF-8; commas, or semicolons or tabs "
-        "as the header has them; a header of field names and an optional key column; an "
-        "empty key makes a new record). Every row is checked first: the bad ones are named "
-        "by line and column, and nothing is imported. Rows go out in batches, one "
-        "transaction each; a batch the hub rejects (someone changed one of its records) "
-        "is one conflict. The whole file is queued here at once or not at all: an import "
-        "stopped half-way (Ctrl+C, a crash) leaves nothing, so run it again. With the _rev "
+        "as the header has them, or as a first line sep=; names; a header of field names "
+        "and an optional key column; an empty key makes a new record). Every row is "
+        "checked first: the bad ones are named by line and column, and nothing is "
+        "imported. Rows go out in batches, one transaction each; a batch the hub rejects "
+        "(someone changed one of its records) is one conflict. The whole file is queued "
+        "here at once or not at all: an import stopped half-way (Ctrl+C, a crash) leaves "
+        "nothing, so run it again. With the _rev "
         "column every "
         "export writes, only the cells you changed are sent: a field someone else changed "
         "since keeps their value unless you changed it too (a conflict).")
@@ -1717,7 +1726,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
         raise SystemExit(130) from None
     finally:
         sat.close()
-    for note in (job.overwrite_note(), job.sheet_note()):
+    for note in (job.overwrite_note(), job.zone_note(), job.sheet_note()):
         if note and not args.json:
             print(f"outpost: {note}", file=sys.stderr)
     if note := job.ahead_note():  # stderr, --json too: the rows were compared otherwise
@@ -1733,6 +1742,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
         print(f"outpost: warning: {line}", file=sys.stderr)
     _out(args, {"rows": job.rows, "new": job.made, "changed": job.rows - job.made,
                 "unchanged": job.counts.unchanged, "overwritten": job.counts.overwrites,
+                "read_as_utc": job.counts.no_zone,
                 "uids": job.uids, "conflicts": job.clashes,
                 "left_alone": [{"line": line, "top": top, "key": key, "fields": list(fs)}
                                for line, top, key, fs in job.counts.kept],
@@ -2086,6 +2096,20 @@ class CsvImport:
                 f"now has the {REV_COLUMN} column: export again and edit that file to keep "
                 "others' later changes")
 
+    def zone_note(self) -> str:
+        """The note for date-time cells without a zone, read as UTC ("" when none): a sheet
+        typed in local time is off by the zone's offset (review 16: said nowhere)."""
+        c = self.counts
+        if not c.no_zone or c.no_zone_eg is None:
+            return ""
+        line, col, text = c.no_zone_eg
+        n = c.no_zone
+        return (f"{plural(n, 'date-time')} without an offset {'was' if n == 1 else 'were'} "
+                f"read as UTC (e.g. line {line}, column {col}: {text.strip()[:40]!r} is "
+                f"{format_rev(read_datetime(text))}). If the file's times are local times, "
+                "write their offset (2026-05-01 09:30 +02:00) and import the file again: it "
+                "corrects them")
+
     def sheet_note(self, how: str = "`outpost import --from-spreadsheet`") -> str:
         """The warning for a plain import of cells that look like an ``export
         --for-spreadsheet`` file's ("" when none): they were imported with their ``'``."""
@@ -2301,6 +2325,8 @@ class _Counts:
 
     unchanged: int = 0   # rows equal to the record: nothing to send
     overwrites: int = 0  # changes to existing records without a _rev column
+    no_zone: int = 0      # date-time cells without a zone (read as UTC: said)
+    no_zone_eg: tuple[int, str, str] | None = None  # the first: line, column, text
     sheet_cells: int = 0  # cells such as '=SUM(A1) of a plain import (an --for-spreadsheet file?)
     sheet_eg: str = ""    # the first of them
     # cells of a file with _rev still holding the exported value of a field changed since
@@ -2507,24 +2533,45 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
         # the delimiter from the header: a comma, or the semicolon a spreadsheet writes in a
         # locale whose decimal mark is a comma (de-CH, fr-CH, de-DE...), or a tab
         first = text.readline()
-        delimiter = _delimiter(first)
-        comma = delimiter == ";"  # a decimal comma (46,397) is unambiguous in such a file
-        reader = csv.reader(itertools.chain([first] if first else [], text),
-                            delimiter=delimiter)
+        # Excel's first line "sep=;" names the delimiter (review 16: refused as a column)
+        sep = _SEP_LINE.fullmatch(first.rstrip("\r\n"))
+        delimiter = sep[1] if sep else _delimiter(first)
+        # a decimal comma (46,397) where the comma is not the delimiter (:func:`_sheet_text`)
+        comma = delimiter if delimiter in (";", "\t") else ""
+        took: list[str] = []  # the lines of the row being read (to check its quotes)
+
+        def lines_in() -> Iterator[str]:
+            keep = took.append
+            for ln in itertools.chain([first] if first else [], text):
+                keep(ln)
+                yield ln
+
+        reader = csv.reader(lines_in(), delimiter=delimiter)
         header = next(reader, None)
+        if sep:
+            header = next(reader, None)  # the header is on the next line
         if header is None:
             raise ValidationError(f"{file} is empty: expected a header line such as "
                                   f"key,{','.join(model.field_names())}")
         cols = [h.strip() for h in header]
         fields = _csv_columns(file, topic, model, cols)
         key_at = cols.index("key") if "key" in cols else -1
+        stamps = [(i, f) for i, f in enumerate(fields)
+                  if f is not None and f is not _UNNAMED and f is not _REV
+                  and f.type == "datetime"]
         while True:
             line = reader.line_num + 1
+            took.clear()
             row = next(reader, None)
             if row is None:
                 break
             if not row:
                 continue  # a blank line
+            if reader.line_num > line and _unclosed(took, delimiter):
+                # a quote opened in the last column and never closed took every later
+                # line into that one value, as many values as the header (review 16)
+                raise ValidationError(_line_error(file, line, _UNCLOSED.format(
+                    first=line, last=reader.line_num)))
             if lines is not None and line not in lines:
                 continue
             if sheet:
@@ -2534,6 +2581,11 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
                     if v[:1] == "'" and v[1:2] in _FORMULA:
                         counts.sheet_cells += 1
                         counts.sheet_eg = counts.sheet_eg or v
+            if check and stamps:
+                for i, f in stamps:
+                    if i < len(row) and row[i].strip() and not says_zone(row[i]):
+                        counts.no_zone += 1
+                        counts.no_zone_eg = counts.no_zone_eg or (line, f.name, row[i])
             if len(row) > len(cols) and not any(v.strip() for v in row[len(cols):]):
                 row = row[:len(cols)]  # empty cells after the last column (a trailing comma)
             try:
@@ -2541,10 +2593,8 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
                     if reader.line_num > line and len(row) < len(cols):
                         # the row ran over several lines: a quote opened and never closed
                         # took the line breaks (and the rows after it) into one value
-                        raise ValidationError(
-                            f"a value opens a quote (\") that is not closed, so lines "
-                            f"{line}-{reader.line_num} were read as one row: close the "
-                            "quote, or double a quote inside a quoted value (\"\")")
+                        raise ValidationError(_UNCLOSED.format(first=line,
+                                                               last=reader.line_num))
                     raise ValidationError(
                         f"{len(row)} values, but the header has {len(cols)} columns: one "
                         "value per column (empty for none)")
@@ -2577,6 +2627,28 @@ def _csv_chunks(sat: Satellite, topic: str, file: str, f: io.BufferedReader,
         yield _csv_actions(sat, model, file, parsed, counts, check, keys)
     if check and counts.errors:
         raise ValidationError(counts.error_text(file))
+
+
+_UNCLOSED = ("a value opens a quote (\") that is not closed, so lines {first}-{last} were "
+             "read as one row: close the quote, or double a quote inside a quoted value "
+             "(\"\")")
+
+
+def _unclosed(lines: list[str], delimiter: str) -> bool:
+    """Whether the CSV text ``lines`` (one row the reader took over several lines) ends
+    inside a quoted value: the reader, not strict, ends such a value at the end of the
+    file without a word (strict, it also refuses text after a closing quote, which files
+    in use have)."""
+    try:
+        for _ in csv.reader(lines, delimiter=delimiter, strict=True):
+            pass
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
+
+
+_SEP_LINE = re.compile(r'"?sep=([,;\t|])"?', re.IGNORECASE)
+"""The first line Excel reads (and writes, for a locale's delimiter) to name a CSV's one."""
 
 
 def _delimiter(header: str) -> str:
@@ -2646,7 +2718,7 @@ def _csv_columns(file: str, topic: str, model: Any, cols: list[str]) -> list[Any
 
 def _csv_row(sat: Satellite, topic: str, model: Any, fields: list[Any], key_at: int,
              row: list[str], seen: dict[str, int], line: int, keys: _NewKeys,
-             comma: bool = False) -> tuple[str, dict[str, Any], Rev | None]:
+             comma: str = "") -> tuple[str, dict[str, Any], Rev | None]:
     """A row's key (a new one from ``keys`` when empty; kept as is when a record has that
     very key, else cleaned), field values checked by type (``None`` for an empty cell) and
     the revision of its ``_rev`` column (``None``: none)."""
@@ -2708,22 +2780,31 @@ _CELL_ADVICE = {
 }
 
 
-def _sheet_text(f: Any, text: str, comma: bool) -> str:
+def _sheet_text(f: Any, text: str, comma: str) -> str:
     """A cell as a spreadsheet saves it in its own formats, as the text the field's parser
     reads (user review 12: all of these refused the whole file): a decimal comma ``46,397``
-    on a ``float`` field of a ``;``-separated file (``comma``: the comma cannot be the
-    delimiter there) is ``46.397``. The field's parser, shared with ``outpost pub`` and the
-    app since session 13, reads the others: a date ``21.11.2026`` and a midnight date-time
-    ``2026-11-21 00:00:00`` (``core.revision.read_date``; ``11/21/2026`` is not read, month/day
-    or day/month?: :func:`_cell` says how to set the column's format), a spreadsheet's boolean
-    in German, French or Italian (``core.schema.read_bool``)."""
+    on a ``float`` field of a ``;``-separated file (``comma``: the file's delimiter, when it
+    is not the comma) is ``46.397``; of a tab-separated file too (review 16), unless it may
+    be a thousands separator, ``1,234`` (an English spreadsheet's tab file writes 1234 so
+    when the cell shows it so): :func:`_cell` refuses it, saying why. The field's parser,
+    shared with ``outpost pub`` and the app since session 13, reads the others: a date
+    ``21.11.2026`` and a midnight date-time ``2026-11-21 00:00:00``
+    (``core.revision.read_date``; ``11/21/2026`` is not read, month/day or day/month?:
+    :func:`_cell` says how to set the column's format), a spreadsheet's boolean in German,
+    French or Italian (``core.schema.read_bool``)."""
     t = text.strip()
     if f.type == "float" and comma and re.fullmatch(r"[+-]?[0-9]*,[0-9]+", t):
+        if comma == "\t" and _GROUPED.fullmatch(t):
+            return text
         return t.replace(",", ".")
     return text
 
 
-def _cell(f: Any, text: str, sat: Satellite, comma: bool = False) -> Any:
+_GROUPED = re.compile(r"[+-]?[0-9]{1,3},[0-9]{3}")
+"""A number with a comma that may be a decimal comma or a thousands separator."""
+
+
+def _cell(f: Any, text: str, sat: Satellite, comma: str = "") -> Any:
     """A CSV cell's value for field ``f`` (as :func:`_value`, after :func:`_sheet_text`), or
     a ValidationError in a spreadsheet user's words: ``column count: 'three' is not a whole
     number: write digits, e.g. 3`` (the command line's ``write e.g. count=3`` is `pub`'s
@@ -2738,6 +2819,11 @@ def _cell(f: Any, text: str, sat: Satellite, comma: bool = False) -> Any:
     what, advice = _CELL_ADVICE.get(f.type, (why, ""))
     if f.type == "enum":
         what, advice = "one of the choices", f"write one of: {', '.join(f.values)}"
+    elif f.type == "float" and comma == "\t" and _GROUPED.fullmatch(text.strip()):
+        t = text.strip()
+        advice = (f"its comma may be a decimal comma ({t.replace(',', '.')}) or a thousands "
+                  f"separator ({t.replace(',', '')}): write {t.replace(',', '.')} or "
+                  f"{t.replace(',', '')}")
     elif f.type == "float" and re.fullmatch(r"[+-]?\d+,\d+", text.strip()):
         advice = f"write a decimal point, not a comma: {text.strip().replace(',', '.')}"
     elif f.type == "json" and "levels deep" in why:
@@ -2815,6 +2901,41 @@ class _Row(NamedTuple):
     # replica's revision (a cell holding a change the replica lacks is a conflict at the
     # hub, which rejects a transaction whole: not the other rows with it)
     alone: bool = False
+
+
+def _not_garbled(changed: Mapping[str, Any], *records: Mapping[str, Any]) -> None:
+    """Refuse a cell that changed only into the record's text read in the wrong encoding:
+    ``Zürich`` as ``ZÃ¼rich`` (its UTF-8 bytes read as Windows-1252 or Latin-1, as Excel
+    reads a CSV without a byte-order mark; review 16: queued as an edit, and synced to
+    everyone). Such a cell is never what someone typed.
+
+    Raises:
+        ValidationError: naming the column, the two texts and the fix.
+    """
+    for k, v in changed.items():
+        if type(v) is not str or v.isascii():
+            continue
+        for rec in records:
+            old = rec.get(k)
+            if type(old) is str and old != v and v in _misread(old):
+                raise ValidationError(
+                    f"column {k}: '{_short(v, 80)}' is '{_short(old, 80)}' read in the wrong "
+                    "encoding "
+                    "(a spreadsheet opened the UTF-8 file as Windows-1252, as Excel does with a "
+                    "CSV without a byte-order mark, as exports of older versions were): "
+                    "export again (exports now have one) and edit that file, or open the "
+                    "file as UTF-8 (Excel: Data → From Text/CSV, File origin 65001: Unicode "
+                    "(UTF-8)), or type the value as it should read")
+
+
+def _misread(text: str) -> set[str]:
+    """``text``'s UTF-8 bytes read as Latin-1, and as Windows-1252: the 5 bytes it does not
+    map as Excel reads them (U+0081 for 0x81, as Latin-1) or as U+FFFD."""
+    raw = text.encode("utf-8", "surrogatepass")
+    latin = raw.decode("latin-1")
+    win = raw.decode("cp1252", "replace")  # single-byte: one character per byte
+    return {latin, win, "".join(w if w != "\ufffd" else c for c, w in zip(latin, win,
+                                                                         strict=True))}
 
 
 def _csv_actions(sat: Satellite, model: Any, file: str,
@@ -2926,6 +3047,7 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
             if base is None:
                 changed = {k: v for k, v in arg.items()
                            if not _same(now_is.get(k), v, k in refs)}
+                _not_garbled(changed, now_is)
             else:
                 # only the cells the user changed against what was exported: a cell that
                 # differs from the record now, unless it holds the record's value at _rev
@@ -2955,6 +3077,7 @@ def _csv_actions(sat: Satellite, model: Any, file: str,
                         differs[k] = v
                     else:
                         changed[k] = v
+                _not_garbled(changed, now_is, was)
                 if differs and check:
                     seen.keep_own_differs(line, top, key, differs)
                 if maybe and line in ahead:
@@ -3137,11 +3260,21 @@ def _cmd_export(args: argparse.Namespace) -> int:
     model, rev, views = read_settled(args, lambda sat: (sat.project.model(args.topic), sat.rev(),
                                                  sat.records(args.topic)))
     out = CsvExport(model, None if args.no_rev else rev, sheet=args.for_spreadsheet)
-    w = out.writer(sys.stdout)
-    w.writerow(out.header())
-    w.writerows(out.row(v) for v in views)
+    # UTF-8 whatever the locale (review 16: in a Latin-1 one the file stopped at the first
+    # character Latin-1 has not, with a traceback); the bytes, so that no locale recodes them
+    sys.stdout.flush()
+    raw = getattr(sys.stdout, "buffer", None)
+    dest = sys.stdout if raw is None else io.TextIOWrapper(raw, encoding="utf-8", newline="")
+    try:
+        dest.write(out.bom)
+        w = out.writer(dest)
+        w.writerow(out.header())
+        w.writerows(out.row(v) for v in views)
+    finally:
+        dest.flush()
+        if dest is not sys.stdout:
+            dest.detach()  # type: ignore[attr-defined]
     if out.formulas:
-        sys.stdout.flush()
         print(f"outpost: warning: {formula_warning(out.formulas)}: use `outpost export "
               f"{shlex.quote(args.topic)} --for-spreadsheet` for a file to open in a "
               "spreadsheet (`outpost import --from-spreadsheet` reads it back)",
@@ -3168,6 +3301,10 @@ class CsvExport:
         self.names = model.field_names()
         self.as_json = {f.name for f in model.fields if f.type == "json"}  # "12" stays a str
         self.tail = [format_rev(rev)] if rev is not None else []
+        self.bom = "\ufeff" if sheet else ""
+        """What the file starts with: for a spreadsheet, the byte-order mark that makes Excel
+        read it as UTF-8 (without, it reads the ANSI code page: ``Zürich`` as ``ZÃ¼rich``,
+        review 16); the import skips it."""
 
     def writer(self, out: Any) -> Any:
         """A ``csv.writer`` on ``out`` for these rows (every cell quoted for a spreadsheet)."""
@@ -3244,6 +3381,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"outpost: the {name} argument {os.fsencode(v)!r} is not valid "
                       "UTF-8: give it as UTF-8 text", file=sys.stderr)
                 return 1
+    _never_unencodable()
     if getattr(args, "data", None) is None:
         _note_other_default()
     try:
@@ -3258,6 +3396,17 @@ def run(args: argparse.Namespace) -> int:
         # stdout goes to /dev/null so the interpreter's final flush does not fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+
+
+def _never_unencodable() -> None:
+    """Text output in a locale whose encoding is not UTF-8 (Latin-1, ASCII): a character
+    it has not is written as ``\\u0928`` (review 16: ``outpost show`` ended with a
+    UnicodeEncodeError traceback at a record named in Devanagari). CSV is written as
+    UTF-8 whatever the locale (:func:`_cmd_export`)."""
+    for stream in (sys.stdout, sys.stderr):
+        enc = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+        if enc not in ("utf8", "utf8sig") and isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
 
 
 def _note_other_default() -> None:

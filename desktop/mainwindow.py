@@ -1460,7 +1460,8 @@ class MainWindow(QMainWindow):
                      if c.repeat_rows else "")
             if c.repeat_rows and job.stamp is not None:
                 self._csv_again = (file, sheet, frozenset(c.repeat_at), job.stamp)
-            notes = [n for n in (job.overwrite_note(), job.ahead_note(f"Sync now ({SYNC_KEY})"),
+            notes = [n for n in (job.overwrite_note(), job.zone_note(),
+                                 job.ahead_note(f"Sync now ({SYNC_KEY})"),
                                  clashes, kept, own, differs, unreceived, keys, gone,
                                  again,
                                  *job.dangling_lines(),

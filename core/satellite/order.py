@@ -5,9 +5,15 @@ One rule, computed in two places that must agree: SQLite sorts the replica's sta
 the few records pending edits change (:func:`order_key`). The rule:
 
 - **Empty values last**, in both directions: ``None``, and ``""`` for text fields.
-- Text fields (``str``, ``text``, ``date``, ``datetime``, ``enum``) compare by code point with
-  ASCII letters folded to lower case (SQLite's ``NOCASE``; other letters are not folded, as
-  SQLite does not fold them either). Dates are ISO text, so this is also the time order.
+- Text fields (``str``, ``text``, ``date``, ``enum``) compare by code point with ASCII
+  letters folded to lower case (SQLite's ``NOCASE``; other letters are not folded, as SQLite
+  does not fold them either). Dates are ISO text, so this is also the time order.
+- ``datetime`` compares the instant (:func:`core.revision.parse_rev`: milliseconds since
+  0001-01-01 UTC), not the text: a value is kept as written (``+09:00``, ``Z``, ``.5Z``) and
+  the texts of one instant differ, in an order that is not the time's (review 16: the table
+  listed ``01:00+09:00`` after ``20:00Z`` the day before, 16:00 UTC after 20:00 UTC). SQLite
+  computes the same milliseconds (:func:`_instant_sql`); a text that is not RFC 3339 (none
+  passes :meth:`core.schema.Field.check_value`) compares as text, after every instant.
 - ``int``, ``float``, ``bool`` (false < true) compare as numbers.
 - ``ref`` compares the referenced key: integer keys before text keys, text keys as text fields.
 - ``json`` compares the stored JSON text.
@@ -26,6 +32,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from core.ledger.tables import dumps
+from core.revision import parse_rev
 from core.schema import Field
 
 __all__ = ["KEY_INDEX", "OLD_KEY_INDEX", "TEXT_TYPES", "before", "key_order_sql", "key_sort",
@@ -95,6 +102,13 @@ def sort_value(f: Field, value: Any) -> Any:
     returns it: ``None`` when empty, else a number or a text."""
     if value is None:
         return None
+    if f.type == "datetime":
+        if not isinstance(value, str) or not value:
+            return None if value == "" else value
+        try:
+            return parse_rev(value)
+        except ValueError:
+            return value  # not RFC 3339 (never stored by Outpost): as text, after the times
     if f.type in TEXT_TYPES:
         return str(value) or None
     if f.type == "bool":
@@ -124,7 +138,7 @@ def _nocase(text: str) -> tuple[str, int]:
 def order_key(f: Field, raw: Any, key: str) -> tuple[int, int, Any, str]:
     """The ascending comparison key of a record whose :func:`sort_value` is ``raw``:
     (empty, kind, value, key). Descending: see :func:`ordered_keys`."""
-    if raw is None:
+    if raw is None or raw == b"":  # b"": a datetime's empty value as order_sql gives it
         return (1, 0, 0, key)
     if isinstance(raw, str):
         if f.type == "json":
@@ -151,11 +165,51 @@ def ordered_keys(f: Field, items: Iterable[tuple[str, Any]], desc: bool = False)
     return [k[3] for k in full] + [k[3] for k in empty]
 
 
+_RFC3339_GLOB = ("[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][Tt ][0-9][0-9]:[0-9][0-9]:"
+                 "[0-9][0-9]*")
+
+
+def _instant_sql(col: str) -> str:
+    """SQLite: the instant of the column ``col``'s RFC 3339 text in milliseconds, as
+    :func:`core.revision.parse_rev` computes it (so SQL and Python order alike): the
+    seconds of its date and time (``strftime('%s')``), the first three digits of the
+    fraction (truncated, as ``parse_rev``: ``.5`` is 500 ms, ``.05`` 50 ms), less the offset
+    (``+09:00`` is 9 h before the same clock time in UTC), plus ``parse_rev``'s milliseconds
+    at 1970. A text that does not start as RFC 3339 stays text; ``''`` is NULL. In C, no
+    Python function per row (the GIL stays free while SQLite sorts): 200,000 values
+    computed and sorted in 0.31 s of CPU against 0.28 s for their text (median of 5,
+    alternating, load 15)."""
+    num = (f"(CAST(substr({col}, -5, 2) AS INTEGER) * 60 "
+           f"+ CAST(substr({col}, -2, 2) AS INTEGER))")
+    off = (f"(CASE substr({col}, -6, 1) WHEN '+' THEN -60000 * {num} "
+           f"WHEN '-' THEN 60000 * {num} ELSE 0 END)")
+    ms = (f"(CASE WHEN substr({col}, 20, 1) = '.' THEN "
+          f"CAST(round(CAST(substr({col}, 20, 4) AS REAL) * 1000) AS INTEGER) ELSE 0 END)")
+    secs = (f"CAST(strftime('%s', substr({col}, 1, 10) || ' ' || substr({col}, 12, 8)) "
+            "AS INTEGER)")
+    return (f"(CASE WHEN {col} GLOB '{_RFC3339_GLOB}' THEN "
+            f"{_EPOCH_MS} + {secs} * 1000 + {ms} + {off} ELSE NULLIF({col}, '') END)")
+
+
+_EPOCH_MS = parse_rev("1970-01-01T00:00:00Z")
+"""``parse_rev``'s milliseconds at 1970-01-01 (its zero is 0001-01-01)."""
+
+
 def order_sql(f: Field, table: str, desc: bool = False) -> str:
     """SQLite: ``key`` and the field's sort value of every row of ``table``, in the order of
     the rule. ``table`` and the field name are quoted here (they come from the schema)."""
     col = '"' + f.name.replace('"', '""') + '"'
     tbl = '"' + table.replace('"', '""') + '"'
+    if f.type == "datetime":
+        # the instant computed once a row (``v IS NULL`` computed it again: 0.68 s instead
+        # of 0.31 s for 200,000): empty last as a blob ascending (SQLite orders NULL, numbers,
+        # texts, blobs), as NULL descending (NULL is last then); order_key reads b"" as empty
+        ins = _instant_sql(col)
+        if desc:
+            return (f"SELECT key, {ins} AS v FROM {tbl} "
+                    "ORDER BY v COLLATE NOCASE DESC, key DESC")
+        return (f"SELECT key, coalesce({ins}, X'') AS v FROM {tbl} "
+                "ORDER BY v COLLATE NOCASE, key")
     if f.type in TEXT_TYPES:
         val, coll = f"NULLIF({col}, '')", " COLLATE NOCASE"
     elif f.type == "ref":

@@ -154,6 +154,7 @@ def export_steps(run: ExportRun) -> Iterator[Step]:
         raise _write_error(file, exc) from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(out.bom)
             w = out.writer(f)
             w.writerow(out.header())
             for i in range(0, len(keys), EXPORT_CHUNK):

@@ -267,7 +267,8 @@ class SyncStatusBar(QStatusBar):
             (f"Hub: {st.hub}" + (DAQL_NOTE if st.hub_confirms is False else ""))
             if st.hub else "No hub set: File → Connection")
         self.hub_rev.setText(f"Hub rev {compact_rev(st.hub_rev or st.rev)}")
-        self.hub_rev.setToolTip("The hub's revision as last heard (its latest change)")
+        self.hub_rev.setToolTip("The hub's revision as last heard (its latest change): "
+                                + readable_rev(st.hub_rev or st.rev))
         answered, total = st.sending
         # a long queue going out: the count moves only as acks are stored; say it is going
         # (scale review 13: the pending count stood still 4.4 s with no word)
@@ -278,7 +279,8 @@ class SyncStatusBar(QStatusBar):
             if total else "Edits made here not yet confirmed by the hub")
         self._show_conflicts(st.conflicts, st.put_aside)
         self.last_sync.setText(f"Synced {compact_rev(st.last_sync)}")
-        self.last_sync.setToolTip("Last successful sync with the hub")
+        self.last_sync.setToolTip("Last successful sync with the hub: "
+                                  + readable_rev(st.last_sync))
         self._show_error(st, retry_in)
         self._show_progress(st, time.monotonic() if now is None else now)
         if self.offline.isChecked() != st.offline_mode:
