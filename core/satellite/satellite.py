@@ -89,8 +89,9 @@ READ_ONLY = "read_only"
 """``sat_meta``: the hub's word that this user may only read (:meth:`Satellite.note_role`)."""
 DISCARDED = "discarded"
 LOST_AFTER = "lost_after"
-"""``sat_meta``: ``{"after": REV}``, the hub lacks the edits it accepted from this replica
-after REV (:meth:`Satellite.note_lost`); absent or null: none known."""
+"""``sat_meta``: ``{"after": REV, "exact": BOOL}``, the hub lacks the edits it accepted from
+this replica after REV (:meth:`Satellite.note_lost`); ``exact`` false (or absent, as session
+15 wrote it): at least those, earlier ones may be lost too; absent or null: none known."""
 _FREE_KEY_PROBES = 100_000
 """Most keys below 2**63 - 1 :meth:`Satellite._free_int_key` looks at for the run of used keys
 that ends there (each one look-up of the events' index)."""
@@ -240,6 +241,9 @@ class Satellite:
         # the revision after which the hub lacks the edits it accepted (None: no such stop)
         self._lost_after: Rev | None = (int(lost["after"]) if isinstance(lost, dict)
                                         and isinstance(lost.get("after"), int) else None)
+        # False: the edits after _lost_after are some of those lost, not all (where the hub's
+        # history parts from the replica's was not found; session 15 did not look for it)
+        self._lost_exact = isinstance(lost, dict) and lost.get("exact") is True
         acks = self.queue.get_meta("hub_acks", None)
         self._hub_acks: bool | None = acks if isinstance(acks, bool) else None
         # the hub's word that this user may only read (note_role; None: none)
@@ -1213,6 +1217,16 @@ class Satellite:
         replica's revision is another refuses the request (sync stops)."""
         return self.replica.read.last_event_at(self.replica.rev())
 
+    def last_event_at(self, rev: Rev) -> tuple[int, Rev]:
+        """``(id, rev)`` of the replica's last event at or before ``rev`` (``(0, 0)``: none):
+        the ``last`` of a probe of the hub's history at ``rev`` (``SyncMachine._diverged``)."""
+        return self.replica.read.last_event_at(rev)
+
+    def event_upto(self, eid: int) -> tuple[int, Rev]:
+        """``(id, rev)`` of the replica's event with the greatest id at or below ``eid``
+        (``(0, 0)``: none): where to probe the hub's history (``SyncMachine._diverged``)."""
+        return self.replica.ledger.event_upto(eid)
+
     def topics(self) -> list[str]:
         return self._project.topics
 
@@ -1230,17 +1244,30 @@ class Satellite:
         self.queue.set_meta("ledger", lid)
         self._ledger = lid
 
-    def note_lost(self, after: Rev | None) -> None:
+    def note_lost(self, after: Rev | None, exact: bool = True) -> None:
         """Keep that the hub lacks the edits it accepted from this replica after revision
         ``after`` (sync stopped for good on it: its file was rolled back; the refusals of a
         handshake write nothing, they are said again at every one), in a commit of its own;
-        ``None``: a hub that passed every check since (they are not lost). What
-        :meth:`lost_by_hub` reads: ``outpost status``, ``show`` and the app mark those
-        edits, which ``outpost carry --accepted`` keeps. Written only when it changes."""
-        if after == self._lost_after or self.read_only:
+        ``None``: a hub that passed every check since (they are not lost). ``exact`` False:
+        it lacks at least those (where its history parts from the replica's is not known:
+        :attr:`lost_partial`). What :meth:`lost_by_hub` reads: ``outpost status``, ``show``
+        and the app mark those edits, which ``outpost carry --accepted`` keeps. Written only
+        when it changes."""
+        exact = exact or after is None
+        if (after, exact) == (self._lost_after, self._lost_exact) or self.read_only:
             return
-        self.queue.set_meta(LOST_AFTER, None if after is None else {"after": int(after)})
+        self.queue.set_meta(LOST_AFTER, None if after is None else {"after": int(after),
+                                                                    "exact": exact})
         self._lost_after = after
+        self._lost_exact = exact
+
+    @property
+    def lost_partial(self) -> bool:
+        """True when :meth:`lost_by_hub` names some of the edits the hub lost, maybe not all
+        (earlier ones may be lost too): the search for where the hub's history parts from
+        the replica's was cut (the connection lost; the next sync looks again), or the mark
+        was kept by session 15, which did not search. Its places say so."""
+        return self._lost_after is not None and not self._lost_exact
 
     def lost_by_hub(self) -> list[Receipt]:
         """The edits the hub accepted from this replica and lacks as last seen (its file was
