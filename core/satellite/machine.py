@@ -509,6 +509,17 @@ class _Probe:
     sent: int = 0      # probes sent (bounded: PROBES_MAX)
 
 
+@dataclass(slots=True)
+class _OwnCheck:
+    """The check, once per replica, of the hub's history at its accepted edits
+    (:meth:`SyncMachine._check_own`): the probes in flight by token (their revision and the
+    uids of the edits accepted at it), the edits found not the hub's (revision, uid)."""
+
+    cont: bool
+    asks: dict[str, tuple[Rev, list[str]]]
+    lost: list[tuple[Rev, str]]
+
+
 PROBES_MAX = 64
 """Most probes of one search (:class:`_Probe`): a binary search over event ids needs at most
 ~log2 of the hub's last event id (23 for 5,000,000 events); a hub that answers otherwise
@@ -647,6 +658,8 @@ class SyncMachine:
         self._last_held: tuple[Rev, tuple[int, Rev]] | None = None
         # after a "diverged" refusal: the search for where the histories part (None: none)
         self._probe: _Probe | None = None
+        # the once-per-replica check of the hub's history at its accepted edits (None: none)
+        self._own: _OwnCheck | None = None
         self._hub_max = 0       # the hub's largest frame (its evt.stat's max_message; 0: unknown)
         # (uid, encoded bytes) of the last evt.sat sent when it carried one transaction
         self._sat_one: tuple[str, int] | None = None
@@ -968,6 +981,8 @@ class SyncMachine:
                 self._on_sat(body, now, inc.res, self._inflight.pop(frame.tok, ()))
             elif kind == "probe":
                 self._on_probe(body, now)
+            elif kind == "own":
+                self._on_own(frame.tok, body, now)
         except WireError as exc:
             self._set(last_error=f"bad {kind} reply from the hub: {exc}")
             self._drop("bad reply")
@@ -1124,12 +1139,100 @@ class SyncMachine:
         role = res.get("role") if isinstance(res, dict) else None  # ours: what the user may do
         if role in ("reader", "writer"):
             self._note_role(role)
+        cont = isinstance(res, dict) and res.get("cont") is True
+        if self._check_own(now, cont):
+            return  # the first evt.sat once the hub answered
+        self._first_sat(now, cont)
+
+    def _first_sat(self, now: float, cont: bool) -> None:
         self._send_sat(now, only_new=False)
-        if isinstance(res, dict) and res.get("cont") is True:
+        if cont:
             # ours: the hub honours cont (it says so up front): the second request goes
             # with the first, so the hub does not idle while the first reply travels
             self._cont = True
             self._fill(now)
+
+    def _check_own(self, now: float, cont: bool) -> bool:
+        """Once per replica (session 16), before anything is sent: ask an Outpost hub whether
+        its history at each of the newest edits it accepted from this replica (the store's
+        optional ``own_unchecked``) is the replica's, with a probe per revision (an
+        ``evt.sat`` of no edits and no topics at that revision with the replica's last
+        event at or before it: the ``last`` check, asked there). The ``last`` check of the
+        connection's first request looks at the replica's revision only: a replica that
+        stored a rolled-back hub's later events (synced before session 15, which sent no
+        ``last``) has the hub's last event, and passes it, while the hub lacks edits it
+        accepted from it (merge review 15a). True: probes sent (:meth:`_on_own`)."""
+        own: Callable[[Rev], list[tuple[str, Rev]] | None] | None = getattr(
+            self.store, "own_unchecked", None)
+        last_at: Callable[[Rev], tuple[int, Rev]] | None = getattr(self.store, "last_event_at",
+                                                                    None)
+        if own is None or last_at is None or not self._hub_acks:
+            return False
+        try:
+            todo = own(self.store.rev())  # stored: their events are held
+            if todo is None:
+                return False
+            if not todo:
+                self.store.mark_own_checked()  # type: ignore[attr-defined]
+                return False
+            by_rev: dict[Rev, list[str]] = {}
+            for uid, rev in todo:
+                by_rev.setdefault(rev, []).append(uid)
+            asks = [(rev, uids, last_at(rev)) for rev, uids in by_rev.items()]
+        except OutpostError:
+            return False  # asked on a later connection
+        c = self._own = _OwnCheck(cont, {}, [])
+        for rev, uids, last in asks:
+            tok = self._request("evt.sat", enc_sat(SatReq(rev, (), (), last=last)), "own", now)
+            c.asks[tok] = (rev, uids)
+        return True
+
+    def _on_own(self, tok: str, body: Any, now: float) -> None:
+        """A probe of :meth:`_check_own` answered: once all are, the first ``evt.sat`` goes,
+        or sync stops for good when the hub's history at one of them is not the replica's."""
+        c = self._own
+        if c is None or tok not in c.asks:
+            return
+        rev, uids = c.asks.pop(tok)
+        err = decode_error(body)
+        if err is not None:
+            if not (isinstance(body, dict) and body.get("code") == ERR_CODE_DIVERGED):
+                self._set(last_error=f"hub refused evt.sat: {err[0]}")
+                self._drop("sat refused")  # asked again on the next connection
+                return
+            c.lost.extend((rev, u) for u in uids)
+        if c.asks:
+            return
+        self._own = None
+        if c.lost:
+            self._own_lost(now, c)
+            return
+        with contextlib.suppress(OutpostError):  # asked again next time
+            self.store.mark_own_checked()  # type: ignore[attr-defined]
+        self._first_sat(now, c.cont)
+
+    def _own_lost(self, now: float, c: _OwnCheck) -> None:
+        """The hub's history at edits it accepted from this replica is another: it lacks
+        them (its file rolled back, its clock behind them), and this replica synced past
+        its new events before that was checked. Sync stops for good, nothing sent or
+        stored; the edits are marked (``note_lost_uids``)."""
+        note: Callable[[list[str]], None] | None = getattr(self.store, "note_lost_uids", None)
+        lost = sorted(c.lost)
+        if note is not None:
+            with contextlib.suppress(OutpostError):
+                note([u for _, u in lost])
+        first, uid = lost[0]
+        n = len(lost)
+        why = (f"the hub's history at revision {format_rev(first)}, at which it accepted "
+               f"an edit of this replica ({uid}), is not the one this replica holds"
+               f"{f' (nor at {n - 1} later edits of it the hub accepted)' if n > 1 else ''}"
+               ": the hub lost or reused revisions this replica holds (its file was "
+               "rolled back to an older copy, e.g. a VM snapshot reverted with its clock or "
+               "a point-in-time recovery, and it published again with its clock behind "
+               "them), and this replica synced with it before that was checked, so it may "
+               "also lack the hub's changes made since. Sync stopped; nothing was sent or "
+               f"stored; {new_dir_fix(lost=True, rejected=self.store.unresolved())}")
+        self._stop_diverged(now, why)
 
     def _on_sat(self, body: Any, now: float, pre: SatRes | Update | None = None,
                 sent: tuple[Trans, ...] = ()) -> None:
@@ -1916,6 +2019,7 @@ class SyncMachine:
         self._sats = 0
         self._cont = False
         self._last_held = None
+        self._own = None
 
     def _set(self, **kw: Any) -> None:
         self.info = replace(self.info, **kw)

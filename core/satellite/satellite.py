@@ -91,7 +91,16 @@ DISCARDED = "discarded"
 LOST_AFTER = "lost_after"
 """``sat_meta``: ``{"after": REV, "exact": BOOL}``, the hub lacks the edits it accepted from
 this replica after REV (:meth:`Satellite.note_lost`); ``exact`` false (or absent, as session
-15 wrote it): at least those, earlier ones may be lost too; absent or null: none known."""
+15 wrote it): at least those, earlier ones may be lost too; or ``{"uids": [UID, ...],
+"exact": BOOL}``, it lacks those (:meth:`Satellite.note_lost_uids`); absent or null: none
+known."""
+OWN_CHECKED = "own_checked"
+"""``sat_meta``: true once the hub was asked whether its history at each of the newest
+:data:`OWN_CHECK_MAX` edits it accepted from this replica is the replica's (session 16: a
+replica synced before session 15's ``last`` check may hold a rolled-back hub's history;
+:meth:`Satellite.own_unchecked`)."""
+OWN_CHECK_MAX = 256
+"""Most accepted edits of one replica checked once (:data:`OWN_CHECKED`), the newest."""
 _FREE_KEY_PROBES = 100_000
 """Most keys below 2**63 - 1 :meth:`Satellite._free_int_key` looks at for the run of used keys
 that ends there (each one look-up of the events' index)."""
@@ -244,6 +253,13 @@ class Satellite:
         # False: the edits after _lost_after are some of those lost, not all (where the hub's
         # history parts from the replica's was not found; session 15 did not look for it)
         self._lost_exact = isinstance(lost, dict) and lost.get("exact") is True
+        self._own_total = 0  # the accepted edits own_unchecked saw (it named the newest)
+        uids = lost.get("uids") if isinstance(lost, dict) else None
+        # the edits the hub lacks, by uid (note_lost_uids); None: by revision (_lost_after)
+        self._lost_uids: frozenset[str] | None = (
+            frozenset(u for u in uids if isinstance(u, str)) if isinstance(uids, list) else None)
+        if self._lost_uids is not None:
+            self._lost_after = ZERO_REV  # (some are lost: by uid)
         acks = self.queue.get_meta("hub_acks", None)
         self._hub_acks: bool | None = acks if isinstance(acks, bool) else None
         # the hub's word that this user may only read (note_role; None: none)
@@ -1254,12 +1270,49 @@ class Satellite:
         and the app mark those edits, which ``outpost carry --accepted`` keeps. Written only
         when it changes."""
         exact = exact or after is None
-        if (after, exact) == (self._lost_after, self._lost_exact) or self.read_only:
+        if ((after, exact) == (self._lost_after, self._lost_exact)
+                and self._lost_uids is None) or self.read_only:
             return
         self.queue.set_meta(LOST_AFTER, None if after is None else {"after": int(after),
                                                                     "exact": exact})
         self._lost_after = after
         self._lost_exact = exact
+        self._lost_uids = None
+
+    def note_lost_uids(self, uids: Sequence[str]) -> None:
+        """Keep that the hub lacks these edits it accepted from this replica (sync stopped for
+        good: the check of :meth:`own_unchecked` found its history at their revisions is
+        not the replica's); a lower bound when older accepted edits were not checked (more
+        than :data:`OWN_CHECK_MAX`). As :meth:`note_lost`, read by :meth:`lost_by_hub`."""
+        if self.read_only:
+            return
+        exact = self._own_total <= OWN_CHECK_MAX
+        self.queue.set_meta(LOST_AFTER, {"uids": list(uids), "exact": exact})
+        self._lost_after = ZERO_REV
+        self._lost_exact = exact
+        self._lost_uids = frozenset(uids)
+
+    def own_unchecked(self, at: Rev) -> list[tuple[str, Rev]] | None:
+        """``(uid, rev)`` of the newest :data:`OWN_CHECK_MAX` edits the hub accepted from this
+        replica at or before ``at`` (the replica's revision: their events are held here),
+        newest first, to ask the hub once whether its history at each of them is the
+        replica's (``SyncMachine``; a replica synced before session 15 could have stored a
+        rolled-back hub's later events, its last event then the hub's: the ``last`` check
+        passes, while the hub lacks its accepted edits); ``None`` once asked
+        (:meth:`mark_own_checked`)."""
+        if self.queue.get_meta(OWN_CHECKED):
+            return None
+        acc = [(r.uid, r.rev) for r in self.queue.receipts([ReceiptState.ACCEPTED])
+               if r.acts and 0 < r.rev <= at]
+        acc.sort(key=lambda ur: ur[1], reverse=True)
+        self._own_total = len(acc)
+        return acc[:OWN_CHECK_MAX]
+
+    def mark_own_checked(self) -> None:
+        """The hub holds the history of every edit :meth:`own_unchecked` named (or there was
+        none): not asked again."""
+        if not self.read_only:
+            self.queue.set_meta(OWN_CHECKED, True)
 
     @property
     def lost_partial(self) -> bool:
@@ -1276,6 +1329,10 @@ class Satellite:
         after = self._lost_after
         if after is None:
             return []
+        uids = self._lost_uids
+        if uids is not None:
+            return [r for r in self.queue.receipts([ReceiptState.ACCEPTED])
+                    if r.uid in uids and r.acts]
         return [r for r in self.queue.receipts([ReceiptState.ACCEPTED])
                 if r.rev > after and r.acts]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,9 @@ from core.errors import HubError
 from core.ledger.sql import SqlLedger
 from core.revision import Rev, format_rev, parse_rev
 from core.satellite.client import SyncClient
+from core.satellite.config import DataDir
 from core.satellite.machine import Phase, SyncMachine, frames_of
-from core.satellite.satellite import Satellite
+from core.satellite.satellite import OWN_CHECKED, Satellite
 from core.schema import Project
 from core.wire import format_reply
 from hubserver.server import Hub
@@ -30,7 +32,7 @@ from tests.satellite.test_carry import pub_here, sync_here
 from tests.satellite.test_cli import cli
 from tests.satellite.test_file_rollback14 import nightly, revs, roll_back
 from tests.satellite.test_hub_clock_rollback15 import SITE, Clock, keys
-from tests.satellite.test_machine import body, opened
+from tests.satellite.test_machine import body, opened, trans
 from tests.satellite.test_machine_last15 import LastStore, stat
 from tests.support.procs import receipts
 
@@ -269,3 +271,144 @@ def test_a_probe_unanswered_or_refused_otherwise_keeps_the_sure_ones() -> None:
         assert m.phase == Phase.STOPPED and m.wake_at() is None, end
         # those after the hub's last event at or before the replica's revision, surely lost
         assert st.noted[-1] == (h[1], False), (end, st.noted)
+
+
+async def test_a_replica_synced_past_the_rollback_before_the_check_is_stopped_once(
+        tmp_path: Path, project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """x's s1 accepted at P+1 s, the hub rolled back to P, its clock at P+0.5 s: v0 gets
+    s1's event id; x, syncing as before session 15 (no ``last``), stored v1 (P+2 s) and
+    skipped v0: its last event is the hub's, so the ``last`` check passes. Before: synced
+    for good, s1 "confirmed" and lost, v0 never here. Now the first sync asks the hub once
+    about each accepted edit's revision: stopped, s1 marked, b0 (held) not."""
+    x, v, db = tmp_path / "x", tmp_path / "v", tmp_path / "hub.db"
+    clock = Clock()
+    led = SqlLedger(f"sqlite:///{db}", project)
+    try:
+        async with Hub(led, port=0, clock=clock) as hub:
+            assert (await cli(x, "connect", hub.url))[0] == 0
+            held = pub_here(x, "b0", "new", name="B0")
+            await sync_here(x)
+            nightly(db, tmp_path / "nightly.db")
+            point = led.rev()
+            clock.t = point + 1000
+            lost = pub_here(x, "s1", "new", name="S1")
+            await sync_here(x)
+    finally:
+        led.close()
+    roll_back(db, tmp_path / "nightly.db")
+    clock.t = point + 500
+    led = SqlLedger(f"sqlite:///{db}", project)
+    try:
+        async with Hub(led, port=0, clock=clock) as hub:
+            pub_here(v, "v0", "new", project, name="V0")
+            await sync_here(v, hub.url, project)
+            clock.t = point + 2000
+            pub_here(v, "v1", "new", project, name="V1")
+            await sync_here(v, hub.url, project)
+            dd = DataDir(x)  # the hub back at its address
+            dd.save_config(replace(dd.load_config(), hub=hub.url))
+            sat = Satellite(x, project)
+            try:  # a replica made before session 16 has no such mark
+                sat.queue.set_meta(OWN_CHECKED, None)
+            finally:
+                sat.close()
+            with monkeypatch.context() as mp:  # a satellite before session 15
+                mp.setattr(Satellite, "last_event", None)
+                mp.setattr(Satellite, "own_unchecked", None)
+                await sync_here(x)
+            assert keys(x) == {"b0", "s1", "v1"}  # v0 skipped, s1 lost: diverged
+            before = (revs(x), receipts(x), keys(x), led.rev())
+            sat = Satellite(x, project)
+            try:
+                with pytest.raises(HubError) as err:
+                    await SyncClient(sat, hub.url, rnd=random.Random(0)).sync_once(20)
+                assert [r.uid for r in sat.lost_by_hub()] == [lost] and not sat.lost_partial
+            finally:
+                sat.close()
+            said = str(err.value)
+            assert f"at which it accepted an edit of this replica ({lost})" in said, said
+            assert "the hub lost or reused revisions this replica holds" in said, said
+            assert "--accepted" in said, said
+            assert (revs(x), receipts(x), keys(x), led.rev()) == before
+            assert led.uid_rev(held) is not None
+            rc, out, e = await cli(x, "show", SITE)
+            states = {r["key"]: r["state"] for r in json.loads(out)}
+            assert states == {"b0": "confirmed", "s1": "lost by hub", "v1": "confirmed"}
+            # the next sync says it again (not marked checked)
+            rc, _, e = await cli(x, "sync", "--once", "--timeout", "20")
+            assert rc == 1 and f"({lost})" in e, e
+            # a replica made before session 16 whose history is the hub's (v: its edits were
+            # accepted after the rollback): asked once, no false alarm, then never again
+            sat = Satellite(v, project)
+            try:
+                sat.queue.set_meta(OWN_CHECKED, None)
+                assert len(sat.own_unchecked(sat.rev()) or []) == 2
+            finally:
+                sat.close()
+            pub_here(v, "v2", "new", project, name="V2")
+            await sync_here(v, hub.url, project)
+            sat = Satellite(v, project)
+            try:
+                assert sat.own_unchecked(sat.rev()) is None and sat.lost_by_hub() == []
+            finally:
+                sat.close()
+            assert led.state(SITE, "v2") is not None
+    finally:
+        led.close()
+
+
+class OwnStore(SearchStore):
+    """SearchStore with accepted edits to check once (``own_unchecked``)."""
+
+    def __init__(self, evs: list[tuple[int, Rev]], own: list[tuple[str, Rev]]) -> None:
+        super().__init__(evs)
+        self.own: list[tuple[str, Rev]] | None = own
+        self.lost_uids: list[list[str]] = []
+
+    def own_unchecked(self, at: Rev) -> list[tuple[str, Rev]] | None:
+        return None if self.own is None else [o for o in self.own if o[1] <= at]
+
+    def mark_own_checked(self) -> None:
+        self.own = None
+
+    def note_lost_uids(self, uids: list[str]) -> None:
+        self.lost_uids.append(uids)
+
+
+def test_accepted_edits_are_checked_once_before_the_first_request() -> None:
+    """One probe per accepted edit's revision, before any evt.sat that publishes or
+    subscribes; all the hub's: marked checked, then the catch-up (with ``last``); one not:
+    stopped for good, nothing sent, that edit noted; a probe refused otherwise: dropped,
+    asked again on the next connection."""
+    mine = [(i, 1000 + 10 * i) for i in range(1, 11)]
+    own = [("u4", 1040), ("u7", 1070)]
+    for hub, want in ((mine, "ok"), ([*mine[:5], (6, 1055), (7, 1065), (8, 1075)], "lost"),
+                      (mine, "error")):
+        st = OwnStore(mine, own)
+        st.pending = [trans("p1")]
+        m = SyncMachine(st, random.Random(1))
+        opened(m)
+        m.received(stat(3000, acks=True), 0.0)
+        probes = frames_of(m.take())
+        assert len(probes) == 2 and all(body(f)[1]["trans"] == [] and body(f)[1]["tops"] == []
+                                        for f in probes), probes
+        assert {body(f)[1]["rev"] for f in probes} == {format_rev(1040), format_rev(1070)}
+        for f in probes:
+            tok = f.split("\n")[0].partition("#")[2]
+            if want == "error":
+                m.received(format_reply("evt.sat", tok, err="evt.sat: the hub could not read",
+                                        code="read"), 0.1)
+                break
+            m.received(hub_answer(hub, f), 0.1)
+        sent = frames_of(m.take())
+        if want == "ok":
+            [first] = sent  # the catch-up, with the pending edit and last, once checked
+            assert body(first)[1]["tops"] and body(first)[1]["last"]["id"] == 10, first
+            assert st.own is None and st.lost_uids == []
+        elif want == "lost":
+            assert sent == [] and m.phase == Phase.STOPPED, sent
+            assert st.lost_uids == [["u7"]] and st.own is not None
+            assert "at which it accepted an edit of this replica (u7)" in m.info.last_error
+            assert "--accepted" in m.info.last_error
+        else:
+            assert sent == [] and m.phase != Phase.STOPPED and st.own is not None
