@@ -24,7 +24,7 @@ from core.revision import Rev, format_rev, parse_rev
 from core.satellite.client import SyncClient
 from core.satellite.config import DataDir
 from core.satellite.machine import Phase, SyncMachine, frames_of
-from core.satellite.satellite import OWN_CHECKED, Satellite
+from core.satellite.satellite import Satellite
 from core.schema import Project
 from core.wire import format_reply
 from hubserver.server import Hub
@@ -309,12 +309,12 @@ async def test_a_replica_synced_past_the_rollback_before_the_check_is_stopped_on
             dd.save_config(replace(dd.load_config(), hub=hub.url))
             sat = Satellite(x, project)
             try:  # a replica made before session 16 has no such mark
-                sat.queue.set_meta(OWN_CHECKED, None)
+                sat.queue.set_meta("own_checked", None)
             finally:
                 sat.close()
             with monkeypatch.context() as mp:  # a satellite before session 15
                 mp.setattr(Satellite, "last_event", None)
-                mp.setattr(Satellite, "own_unchecked", None)
+                mp.setattr(Satellite, "own_unchecked", None, raising=False)
                 await sync_here(x)
             assert keys(x) == {"b0", "s1", "v1"}  # v0 skipped, s1 lost: diverged
             before = (revs(x), receipts(x), keys(x), led.rev())
@@ -341,7 +341,7 @@ async def test_a_replica_synced_past_the_rollback_before_the_check_is_stopped_on
             # accepted after the rollback): asked once, no false alarm, then never again
             sat = Satellite(v, project)
             try:
-                sat.queue.set_meta(OWN_CHECKED, None)
+                sat.queue.set_meta("own_checked", None)
                 assert len(sat.own_unchecked(sat.rev()) or []) == 2
             finally:
                 sat.close()
