@@ -1647,7 +1647,9 @@ class Satellite:
             return
         rev, uid = lost[0]
         with contextlib.suppress(OutpostError):  # the stop is said either way
-            self.note_lost(cur)
+            # from the first edit it lacks (session 16: from ``cur``, which also marked the
+            # accepted edits before it whose events this reply brings: the hub holds them)
+            self.note_lost(rev - 1)
         many = f" and {len(lost) - 1} more" if len(lost) > 1 else ""
         fix = new_dir_fix(lost=True, rejected=self.queue.count(ReceiptState.REJECTED))
         raise LostRevisionsError(

@@ -412,3 +412,54 @@ def test_accepted_edits_are_checked_once_before_the_first_request() -> None:
             assert "--accepted" in m.info.last_error
         else:
             assert sent == [] and m.phase != Phase.STOPPED and st.own is not None
+
+
+async def test_a_catch_up_without_an_accepted_edit_marks_from_that_edit(
+        tmp_path: Path, project: Project) -> None:
+    """x holds the acks of e1 and e2, not their events (two syncs killed between catch-up
+    batches); the hub's file is copied back to between them, the hub publishes on. The
+    catch-up brings e1's events, not e2's: sync stops, e2 marked. Before: every accepted
+    edit after x's revision was marked, e1 too, which the hub holds."""
+    from tests.satellite.test_file_rollback14 import CRASHED
+    from tests.support.procs import run
+
+    x, w, db = tmp_path / "x", tmp_path / "w", tmp_path / "hub.db"
+    led = SqlLedger(f"sqlite:///{db}", project)
+    try:
+        async with Hub(led, port=0) as hub:
+            assert (await cli(x, "connect", hub.url))[0] == 0
+            pub_here(x, "s1", "new", name="A")
+            await sync_here(x)
+            for i in range(12):
+                pub_here(w, f"w{i}", "new", project, name=f"W{i}")
+            await sync_here(w, hub.url, project)
+            e1 = pub_here(x, "s1", "mod", notes="e1")
+            rc, _, err = await run("sync", str(x), hub.url, "--lim", "3",
+                                   crash="sat.mid_catchup")
+            assert rc == CRASHED, err
+            nightly(db, tmp_path / "nightly.db")
+            e2 = pub_here(x, "s2", "new", name="e2")
+            rc, _, err = await run("sync", str(x), hub.url, "--lim", "3",
+                                   crash="sat.mid_catchup")
+            assert rc == CRASHED, err
+    finally:
+        led.close()
+    rev, _ = revs(x)
+    roll_back(db, tmp_path / "nightly.db")
+    led = SqlLedger(f"sqlite:///{db}", project)
+    try:
+        e1_rev = led.uid_rev(e1)
+        assert e1_rev is not None and rev < e1_rev and led.uid_rev(e2) is None
+        async with Hub(led, port=0) as hub:
+            for i in range(3):
+                pub_here(w, f"v{i}", "new", project, name=f"V{i}")
+                await sync_here(w, hub.url, project)
+            with pytest.raises(HubError) as err:
+                await sync_here(x, hub.url, timeout=20)
+            assert f"without the edit {e2}" in str(err.value), err.value
+        rc, out, _ = await cli(x, "status")
+        st = json.loads(out)
+        assert [d["uid"] for d in st["lost_by_hub"]] == [e2], out
+        assert st["lost_by_hub_partial"] is False
+    finally:
+        led.close()
