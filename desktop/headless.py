@@ -1168,21 +1168,28 @@ def _typed(text: str, what: str, fix: str) -> str:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    def read(sat: Satellite) -> tuple[list[RecordView], frozenset[str], bool]:
-        lost = sat.lost_keys(args.topic) if sat.project.has(args.topic) else frozenset()
+    def read(sat: Satellite) -> tuple[list[RecordView], frozenset[str], bool, frozenset[str]]:
+        has = sat.project.has(args.topic)
+        lost = sat.lost_keys(args.topic) if has else frozenset()
+        maybe = sat.maybe_lost_keys(args.topic) - lost if has else frozenset()
         if args.key is None:
-            return sat.records(args.topic), lost, sat.lost_partial
+            return sat.records(args.topic), lost, sat.lost_partial, maybe
         key = _typed_key(sat, args.topic, args.key, "key", "give a key, or none")
         rv = sat.record(args.topic, key)
         if rv is None or rv.fields is None:
             raise ValidationError(f"no record {args.topic} {key}: see "
                                   f"`outpost show {args.topic}` for the keys")
-        return [rv], lost, sat.lost_partial
+        return [rv], lost, sat.lost_partial, maybe
 
-    views, lost, partial = read_settled(args, read)
+    views, lost, partial, maybe = read_settled(args, read)
     if partial:
         # the marks are a lower bound: a record shown confirmed may be lost on the hub too
-        print(f"outpost: records marked `lost by hub`{LOST_PARTIAL}", file=sys.stderr)
+        shown = {v.key for v in views} & maybe
+        keys = sorted(shown, key=str)
+        print(f"outpost: records marked `lost by hub`{LOST_PARTIAL}" + (
+            f"; shown confirmed but maybe lost too: {', '.join(shown_key(k) for k in keys[:10])}"
+            f"{f' and {len(keys) - 10} more' if len(keys) > 10 else ''}" if keys else ""),
+            file=sys.stderr)
     # "lost by hub": a change the hub accepted and lacks since its file was rolled back
     # (session 15; `outpost status` names the edits, `carry --accepted` keeps them)
     rows = [{"key": v.key, "state": "conflict" if v.conflict else

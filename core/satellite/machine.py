@@ -458,11 +458,12 @@ class SyncStore(Protocol):
         """``defer_apply``: store a reply or push (may run on another thread); no notices."""
         ...
 
-    # optional: ``note_lost(after: Rev | None, exact: bool = True)``: the hub lacks the edits
-    # it accepted after ``after`` (sync stopped for good on a hub whose history up to the
-    # replica's revision is another; ``exact`` False: at least those, earlier ones may be
-    # lost too); None: a hub passed every check since. The refusals of the handshake (a
-    # hub behind, restored, another ledger) write nothing: they say it at every handshake
+    # optional: ``note_lost(after: Rev | None, exact: bool = True, since: Rev = 0)``: the hub
+    # lacks the edits it accepted after ``after`` (sync stopped for good on a hub whose
+    # history up to the replica's revision is another; ``exact`` False: at least those,
+    # those after ``since`` may be lost too); None: a hub passed every check since. The
+    # refusals of the handshake (a hub behind, restored, another ledger) write nothing:
+    # they say it at every handshake
     # optional: ``last_event() -> tuple[int, Rev]``, ``(id, rev)`` of the replica's last
     # event ((0, 0): none): sent as evt.sat's ``last`` (ours) on a connection's first
     # requests, so an Outpost hub refuses them when its history up to the replica's revision
@@ -1484,19 +1485,21 @@ class SyncMachine:
         if p is None:
             return
         after: Rev = p.sure - 1 if p.sure else ZERO_REV
-        if exact:
-            try:
-                after = self.store.event_upto(p.lo)[1] if p.lo else ZERO_REV  # type: ignore[attr-defined]
-            except OutpostError:
-                exact = False
-        self._note_lost(after, exact=exact)
+        try:
+            # the hub holds the replica's events up to lo: its edits up to there are held
+            held = self.store.event_upto(p.lo)[1] if p.lo else ZERO_REV  # type: ignore[attr-defined]
+        except OutpostError:
+            held, exact = ZERO_REV, False
+        self._note_lost(held if exact else after, exact=exact, since=held)
         if self.info.phase != Phase.STOPPED:
             self._stop_diverged(now, p.why)
 
-    def _note_lost(self, after: Rev | None, exact: bool = True) -> None:
+    def _note_lost(self, after: Rev | None, exact: bool = True,
+                   since: Rev = ZERO_REV) -> None:
         """Tell the store the hub lacks the edits it accepted after ``after`` (``None``: a
-        hub passed every check; ``exact`` False: at least those), when it keeps that
-        (optional ``note_lost``)."""
+        hub passed every check; ``exact`` False: at least those, and maybe those after
+        ``since``, before which it holds them), when it keeps that (optional
+        ``note_lost``)."""
         note: Callable[..., None] | None = getattr(self.store, "note_lost", None)
         if note is not None:
             # a mark for the user: the sync error says what matters either way
@@ -1504,7 +1507,7 @@ class SyncMachine:
                 if exact:
                     note(after)
                 else:
-                    note(after, exact=False)
+                    note(after, exact=False, since=since)
 
     def _own_applied(self, res: SatRes) -> SatRes:
         """``res`` with an ack for each event's audit naming a transaction still pending here:

@@ -254,6 +254,10 @@ class Satellite:
         # history parts from the replica's was not found; session 15 did not look for it)
         self._lost_exact = isinstance(lost, dict) and lost.get("exact") is True
         self._own_total = 0  # the accepted edits own_unchecked saw (it named the newest)
+        # with a lower bound: the hub holds the accepted edits at or before this revision
+        # (those between it and _lost_after may be lost too; 0: not known)
+        since = lost.get("since") if isinstance(lost, dict) else None
+        self._lost_since: Rev = since if isinstance(since, int) and not self._lost_exact else 0
         uids = lost.get("uids") if isinstance(lost, dict) else None
         # the edits the hub lacks, by uid (note_lost_uids); None: by revision (_lost_after)
         self._lost_uids: frozenset[str] | None = (
@@ -1260,23 +1264,25 @@ class Satellite:
         self.queue.set_meta("ledger", lid)
         self._ledger = lid
 
-    def note_lost(self, after: Rev | None, exact: bool = True) -> None:
+    def note_lost(self, after: Rev | None, exact: bool = True,
+                  since: Rev = ZERO_REV) -> None:
         """Keep that the hub lacks the edits it accepted from this replica after revision
         ``after`` (sync stopped for good on it: its file was rolled back; the refusals of a
         handshake write nothing, they are said again at every one), in a commit of its own;
         ``None``: a hub that passed every check since (they are not lost). ``exact`` False:
         it lacks at least those (where its history parts from the replica's is not known:
-        :attr:`lost_partial`). What :meth:`lost_by_hub` reads: ``outpost status``, ``show``
-        and the app mark those edits, which ``outpost carry --accepted`` keeps. Written only
-        when it changes."""
+        :attr:`lost_partial`), and maybe those after ``since`` (:meth:`maybe_lost_keys`).
+        What :meth:`lost_by_hub` reads: ``outpost status``, ``show`` and the app mark those
+        edits, which ``outpost carry --accepted`` keeps. Written only when it changes."""
         exact = exact or after is None
-        if ((after, exact) == (self._lost_after, self._lost_exact)
+        if ((after, exact, since) == (self._lost_after, self._lost_exact, self._lost_since)
                 and self._lost_uids is None) or self.read_only:
             return
-        self.queue.set_meta(LOST_AFTER, None if after is None else {"after": int(after),
-                                                                    "exact": exact})
+        self.queue.set_meta(LOST_AFTER, None if after is None else {
+            "after": int(after), "exact": exact, **({} if exact else {"since": int(since)})})
         self._lost_after = after
         self._lost_exact = exact
+        self._lost_since = ZERO_REV if exact else since
         self._lost_uids = None
 
     def note_lost_uids(self, uids: Sequence[str]) -> None:
@@ -1341,6 +1347,16 @@ class Satellite:
         if self._lost_after is None:
             return frozenset()
         return frozenset(a.key for r in self.lost_by_hub() for a in r.acts if a.top == top)
+
+    def maybe_lost_keys(self, top: str) -> frozenset[str]:
+        """With marks that are a lower bound (:attr:`lost_partial`): the keys of ``top`` that
+        other accepted edits changed which the hub may lack too (those after the revision
+        up to which it is known to hold them), not in :meth:`lost_keys`; else empty."""
+        if not self.lost_partial or self._lost_uids is not None:
+            return frozenset()
+        after, since = self._lost_after or ZERO_REV, self._lost_since
+        return frozenset(a.key for r in self.queue.receipts([ReceiptState.ACCEPTED])
+                         if since < r.rev <= after for a in r.acts if a.top == top)
 
     def acked_rev(self) -> Rev:
         """The highest revision the hub acked for one of this replica's transactions."""

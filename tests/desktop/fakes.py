@@ -141,6 +141,9 @@ class FakeSatellite:
 
     lost_partial = False  # (Satellite.lost_partial)
 
+    def maybe_lost_keys(self, top: str) -> frozenset[str]:
+        return frozenset()
+
     def records_of(self, top: str, keys: Iterable[str]) -> dict[str, RecordView]:
         v = self._view(top)
         return {k: v[k] for k in keys if k in v}

@@ -126,10 +126,11 @@ async def test_every_edit_the_hub_lost_is_marked_none_it_holds(
 
 async def test_a_search_cut_short_says_the_marks_are_a_lower_bound(
         qtbot: Any, tmp_path: Path, project: Project) -> None:
-    """The hub gone in the middle of the search (here: its connection closed on the first
-    probe): s1b and s2 (from the replica's event with the id of the hub's last one at or
-    before x's revision) are surely lost and marked; s1 may be, and every place the marks
-    show says they are a lower bound; the next sync finds them all."""
+    """The hub gone in the middle of the search (here: its connection closed at the second
+    probe's answer, the first said the hub holds x's events up to o0): s1b and s2 (from
+    the replica's event with the id of the hub's last one at or before x's revision) are
+    surely lost and marked; s1 may be (and b3..b5, after o0), every place the marks show
+    says they are a lower bound, b0 is still "Synced"; the next sync finds them all."""
     from desktop.mainwindow import MainWindow
 
     x = tmp_path / "x"
@@ -142,8 +143,14 @@ async def test_a_search_cut_short_says_the_marks_are_a_lower_bound(
                 m = client.machine
                 probe = m._on_probe
 
-                def cut(body: Any, now: float) -> None:  # the connection lost at a probe's reply
-                    m.disconnected(now, "connection lost")
+                answers: list[Any] = []
+
+                def cut(body: Any, now: float) -> None:  # the connection lost at the 2nd reply
+                    answers.append(body)
+                    if len(answers) == 1:
+                        probe(body, now)  # the hub holds x's events up to o0 (id 4)
+                    else:
+                        m.disconnected(now, "connection lost")
 
                 m._on_probe = cut  # type: ignore[method-assign]
                 with pytest.raises(HubError):
@@ -161,6 +168,8 @@ async def test_a_search_cut_short_says_the_marks_are_a_lower_bound(
                 assert w.select_key("s1")  # maybe lost: not "Synced with the hub."
                 said = w.form.state.text()
                 assert said.startswith("⚠ Maybe lost by the hub") and "--accepted" in said, said
+                assert w.select_key("b0")  # before o0: the hub holds it
+                assert w.form.state.text().startswith("Synced"), w.form.state.text()
                 w.close()
             finally:
                 sat.close()
@@ -173,6 +182,7 @@ async def test_a_search_cut_short_says_the_marks_are_a_lower_bound(
             _, out, e = await cli(x, "show", SITE, json_out=False)
             assert "s1\tconfirmed" in out and "s1b\tlost by hub" in out, out
             assert "AT LEAST" in e and "lost by hub" in e, e
+            assert "shown confirmed but maybe lost too: b3, b4, b5, s1" in e, e
             # the next sync looks again and finds them all
             sat = Satellite(x, project)
             try:
@@ -201,8 +211,9 @@ class SearchStore(LastStore):
     def last_event_at(self, rev: Rev) -> tuple[int, Rev]:
         return max((e for e in self.evs if e[1] <= rev), default=(0, 0))
 
-    def note_lost(self, after: Rev | None, exact: bool = True) -> None:
+    def note_lost(self, after: Rev | None, exact: bool = True, since: Rev = 0) -> None:
         self.noted.append((after, exact))
+        self.since = since
 
 
 def hub_answer(hub: list[tuple[int, Rev]], f: str) -> str:
@@ -269,8 +280,9 @@ def test_a_probe_unanswered_or_refused_otherwise_keeps_the_sure_ones() -> None:
             m.received(format_reply("evt.sat", p.split("\n")[0].partition("#")[2],
                                     err="evt.sat: the hub could not read", code="read"), 0.2)
         assert m.phase == Phase.STOPPED and m.wake_at() is None, end
-        # those after the hub's last event at or before the replica's revision, surely lost
-        assert st.noted[-1] == (h[1], False), (end, st.noted)
+        # those after the hub's last event at or before the replica's revision, surely lost;
+        # and nothing known held (no probe answered yes): every other accepted edit maybe
+        assert st.noted[-1] == (h[1], False) and st.since == 0, (end, st.noted)
 
 
 async def test_a_replica_synced_past_the_rollback_before_the_check_is_stopped_once(
