@@ -1075,12 +1075,26 @@ def _cmd_status(args: argparse.Namespace) -> int:
         # 15): they show confirmed here, and only `carry --accepted` keeps them
         d["lost_by_hub"] = [{"uid": r.uid, "records": [f"{a.top} {a.key}" for a in r.acts]}
                             for r in sat.lost_by_hub()]
+        # session 16: true when those are some of the edits the hub lost, maybe not all
+        # (where its history parts from this replica's was not found); said in the text
+        d["lost_by_hub_partial"] = sat.lost_partial
         return d
 
     d = read_settled(args, read)
-    _out(args, d, "\n".join(f"{k}: {_status_text(k, v)}" for k, v in d.items()))
+    _out(args, d, "\n".join(
+        f"{k}: {_status_text(k, v)}" + (LOST_PARTIAL if k == "lost_by_hub" and v
+                                         and d.get("lost_by_hub_partial") else "")
+        for k, v in d.items() if k != "lost_by_hub_partial"))
     return 0
 
+
+LOST_PARTIAL = (
+    "; AT LEAST these: earlier accepted edits may be lost too (where the hub's history "
+    "parts from this replica's was not found: the connection was lost while looking, or "
+    "the mark was made before session 16): `outpost sync --once` looks again; `outpost "
+    "carry --accepted` keeps every one either way")
+"""Said after ``lost_by_hub`` in ``status``'s text and by ``show`` when the marks are a lower
+bound (``Satellite.lost_partial``)."""
 
 _ZERO_TEXT = format_rev(ZERO_REV)
 _STATUS_NOTES = {
@@ -1165,18 +1179,28 @@ def _typed(text: str, what: str, fix: str) -> str:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    def read(sat: Satellite) -> tuple[list[RecordView], frozenset[str]]:
-        lost = sat.lost_keys(args.topic) if sat.project.has(args.topic) else frozenset()
+    def read(sat: Satellite) -> tuple[list[RecordView], frozenset[str], bool, frozenset[str]]:
+        has = sat.project.has(args.topic)
+        lost = sat.lost_keys(args.topic) if has else frozenset()
+        maybe = sat.maybe_lost_keys(args.topic) - lost if has else frozenset()
         if args.key is None:
-            return sat.records(args.topic), lost
+            return sat.records(args.topic), lost, sat.lost_partial, maybe
         key = _typed_key(sat, args.topic, args.key, "key", "give a key, or none")
         rv = sat.record(args.topic, key)
         if rv is None or rv.fields is None:
             raise ValidationError(f"no record {args.topic} {key}: see "
                                   f"`outpost show {args.topic}` for the keys")
-        return [rv], lost
+        return [rv], lost, sat.lost_partial, maybe
 
-    views, lost = read_settled(args, read)
+    views, lost, partial, maybe = read_settled(args, read)
+    if partial:
+        # the marks are a lower bound: a record shown confirmed may be lost on the hub too
+        shown = {v.key for v in views} & maybe
+        keys = sorted(shown, key=str)
+        print(f"outpost: records marked `lost by hub`{LOST_PARTIAL}" + (
+            f"; shown confirmed but maybe lost too: {', '.join(shown_key(k) for k in keys[:10])}"
+            f"{f' and {len(keys) - 10} more' if len(keys) > 10 else ''}" if keys else ""),
+            file=sys.stderr)
     # "lost by hub": a change the hub accepted and lacks since its file was rolled back
     # (session 15; `outpost status` names the edits, `carry --accepted` keeps them)
     rows = [{"key": v.key, "state": "conflict" if v.conflict else

@@ -1222,6 +1222,17 @@ class SqlLedger:
             conn.rollback()
         return (0, ZERO_REV) if row is None else (int(row[0]), Rev(row[1]))
 
+    def event_upto(self, eid: int) -> tuple[int, Rev]:
+        """``(id, rev)`` of the event with the greatest id at or below ``eid`` (``(0,
+        ZERO_REV)``: none), one primary-key lookup: a satellite looking for where a hub's
+        history parts from its replica's (``SyncMachine._diverged``)."""
+        ev = self.tables.event
+        with self._guard("reading events"), self.engine.connect() as conn:
+            row = conn.execute(select(ev.c.id, ev.c.rev).where(ev.c.id <= eid).order_by(
+                ev.c.id.desc()).limit(1)).first()
+            conn.rollback()
+        return (0, ZERO_REV) if row is None else (int(row[0]), Rev(row[1]))
+
     def _count_of(self, rev: Rev, wanted: list[str]) -> int:
         """How many events of the topics ``wanted`` follow ``rev`` (counted: see
         :meth:`count_after`). ``top || ''`` keeps SQLite on the range after ``rev`` (it would

@@ -26,7 +26,9 @@ Protocol (see ``docs/satellite.md``)::
     HANDSHAKE --Status rev behind the replica--> OFFLINE (nothing sent; retry later)
     CATCHUP/LIVE --hub data reusing held event ids (applied final)--> STOPPED (nothing stored)
     CATCHUP --evt.sat refused "diverged": the hub's last event at or before the replica's
-        rev is not the replica's (its ``last``, ours)--> STOPPED (nothing stored)
+        rev is not the replica's (its ``last``, ours)--> probes (evt.sat of no edits and no
+        topics, each with an earlier rev and its ``last``: a binary search for where the two
+        histories part, so the edits the hub lost are all marked)--> STOPPED (nothing stored)
 
     * the first evt.sat of a connection carries at most ``first_trans`` (100) pending
       transactions, each later one up to ``max_trans`` (1,000), and a long queue's last one
@@ -478,14 +480,20 @@ class SyncStore(Protocol):
         """``defer_apply``: store a reply or push (may run on another thread); no notices."""
         ...
 
-    # optional: ``note_lost(after: Rev | None)``: the hub lacks the edits it accepted after
-    # ``after`` (sync stopped for good on a hub whose history up to the replica's revision
-    # is another); None: a hub passed every check since. The refusals of the handshake (a
-    # hub behind, restored, another ledger) write nothing: they say it at every handshake
+    # optional: ``note_lost(after: Rev | None, exact: bool = True, since: Rev = 0)``: the hub
+    # lacks the edits it accepted after ``after`` (sync stopped for good on a hub whose
+    # history up to the replica's revision is another; ``exact`` False: at least those,
+    # those after ``since`` may be lost too); None: a hub passed every check since. The
+    # refusals of the handshake (a hub behind, restored, another ledger) write nothing:
+    # they say it at every handshake
     # optional: ``last_event() -> tuple[int, Rev]``, ``(id, rev)`` of the replica's last
     # event ((0, 0): none): sent as evt.sat's ``last`` (ours) on a connection's first
     # requests, so an Outpost hub refuses them when its history up to the replica's revision
     # is another (``diverged``: sync stops); a store without it is not checked so
+    # optional: ``last_event_at(rev) -> tuple[int, Rev]`` and ``event_upto(id) -> tuple[int,
+    # Rev]`` (the replica's last event at or before a revision, and its event with the
+    # greatest id at or below an id; (0, 0): none): after ``diverged``, to probe the hub for
+    # where its history parts from the replica's (without them: the marks are a lower bound)
     # optional: ``acts_json(t: Trans) -> str | None``, the JSON text of ``t.acts`` as
     # ``[enc_action(a) ...]`` encodes them, when the store has it (the queue's stored text):
     # requests splice it instead of encoding the actions again
@@ -505,6 +513,40 @@ class SyncStore(Protocol):
     def written(self, item: SatRes | Update) -> None:
         """``defer_apply``: ``item`` is stored: update what the user sees (adapter's thread)."""
         ...
+
+
+@dataclass(slots=True)
+class _Probe:
+    """The search, after a ``diverged`` refusal, for where the hub's history parts from the
+    replica's (:meth:`SyncMachine._diverged`). Both number their events by id in revision
+    order, and a rolled-back hub holds the replica's events up to some id (the point it was
+    rolled back to), then others: every event of the replica up to ``lo`` is the hub's, the
+    replica's event ``hi`` is not, and each probe halves ``(lo, hi)``."""
+
+    why: str           # the stop's error
+    lo: int            # the hub holds the replica's events up to this id (0: none known)
+    hi: int            # the replica's event of this id is not the hub's
+    sure: Rev          # the replica's edits at or after this revision are surely lost
+    asked: int = 0     # the replica's event the probe in flight asks about
+    top: int = 0       # the last event of its revision (the probe's ``last``)
+    sent: int = 0      # probes sent (bounded: PROBES_MAX)
+
+
+@dataclass(slots=True)
+class _OwnCheck:
+    """The check, once per replica, of the hub's history at its accepted edits
+    (:meth:`SyncMachine._check_own`): the probes in flight by token (their revision and the
+    uids of the edits accepted at it), the edits found not the hub's (revision, uid)."""
+
+    cont: bool
+    asks: dict[str, tuple[Rev, list[str]]]
+    lost: list[tuple[Rev, str]]
+
+
+PROBES_MAX = 64
+"""Most probes of one search (:class:`_Probe`): a binary search over event ids needs at most
+~log2 of the hub's last event id (23 for 5,000,000 events); a hub that answers otherwise
+ends it early (the marks are then a lower bound)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -642,6 +684,10 @@ class SyncMachine:
         # (ours, session 15: the hub refuses it when its history up to that revision is not
         # the replica's); None: not sent
         self._last_held: tuple[Rev, tuple[int, Rev]] | None = None
+        # after a "diverged" refusal: the search for where the histories part (None: none)
+        self._probe: _Probe | None = None
+        # the once-per-replica check of the hub's history at its accepted edits (None: none)
+        self._own: _OwnCheck | None = None
         self._hub_max = 0       # the hub's largest frame (its evt.stat's max_message; 0: unknown)
         # (uid, encoded bytes) of the last evt.sat sent when it carried one transaction
         self._sat_one: tuple[str, int] | None = None
@@ -875,6 +921,9 @@ class SyncMachine:
                 stop, reason = True, batch_too_big(too_big)
         elif too_big:
             reason = reply_too_big(too_big, stop)
+        if self._probe is not None:
+            # the search for where the histories part was cut: stop with what is known
+            self._end_probe(now, exact=False)
         was_online = self.info.online
         if code == CLOSE_TOO_BIG and self._sat_out:
             self._closed_too_big()
@@ -911,6 +960,9 @@ class SyncMachine:
             self._out.append(Open())
             return
         for kind, sent in self._waiting.values():
+            if now >= sent + self.timeout and self._probe is not None:
+                self._end_probe(now, exact=False)  # a probe unanswered: stop with what is known
+                return
             if now >= sent + self.timeout:  # the same sum as wake_at (float rounding)
                 self._set(last_error=(
                     f"the hub did not answer {kind} within {self.timeout:g} s and sent nothing "
@@ -961,6 +1013,10 @@ class SyncMachine:
             elif kind == "sat":
                 self._on_sat(body, now, inc.res, self._inflight.pop(frame.tok, ()),
                              self._inflight_text.pop(frame.tok, ()))
+            elif kind == "probe":
+                self._on_probe(body, now)
+            elif kind == "own":
+                self._on_own(frame.tok, body, now)
         except WireError as exc:
             self._set(last_error=f"bad {kind} reply from the hub: {exc}")
             self._drop("bad reply")
@@ -1122,12 +1178,100 @@ class SyncMachine:
         role = res.get("role") if isinstance(res, dict) else None  # ours: what the user may do
         if role in ("reader", "writer"):
             self._note_role(role)
+        cont = isinstance(res, dict) and res.get("cont") is True
+        if self._check_own(now, cont):
+            return  # the first evt.sat once the hub answered
+        self._first_sat(now, cont)
+
+    def _first_sat(self, now: float, cont: bool) -> None:
         self._send_sat(now, only_new=False)
-        if isinstance(res, dict) and res.get("cont") is True:
+        if cont:
             # ours: the hub honours cont (it says so up front): the second request goes
             # with the first, so the hub does not idle while the first reply travels
             self._cont = True
             self._fill(now)
+
+    def _check_own(self, now: float, cont: bool) -> bool:
+        """Once per replica (session 16), before anything is sent: ask an Outpost hub whether
+        its history at each of the newest edits it accepted from this replica (the store's
+        optional ``own_unchecked``) is the replica's, with a probe per revision (an
+        ``evt.sat`` of no edits and no topics at that revision with the replica's last
+        event at or before it: the ``last`` check, asked there). The ``last`` check of the
+        connection's first request looks at the replica's revision only: a replica that
+        stored a rolled-back hub's later events (synced before session 15, which sent no
+        ``last``) has the hub's last event, and passes it, while the hub lacks edits it
+        accepted from it (merge review 15a). True: probes sent (:meth:`_on_own`)."""
+        own: Callable[[Rev], list[tuple[str, Rev]] | None] | None = getattr(
+            self.store, "own_unchecked", None)
+        last_at: Callable[[Rev], tuple[int, Rev]] | None = getattr(self.store, "last_event_at",
+                                                                    None)
+        if own is None or last_at is None or not self._hub_acks:
+            return False
+        try:
+            todo = own(self.store.rev())  # stored: their events are held
+            if todo is None:
+                return False
+            if not todo:
+                self.store.mark_own_checked()  # type: ignore[attr-defined]
+                return False
+            by_rev: dict[Rev, list[str]] = {}
+            for uid, rev in todo:
+                by_rev.setdefault(rev, []).append(uid)
+            asks = [(rev, uids, last_at(rev)) for rev, uids in by_rev.items()]
+        except OutpostError:
+            return False  # asked on a later connection
+        c = self._own = _OwnCheck(cont, {}, [])
+        for rev, uids, last in asks:
+            tok = self._request("evt.sat", enc_sat(SatReq(rev, (), (), last=last)), "own", now)
+            c.asks[tok] = (rev, uids)
+        return True
+
+    def _on_own(self, tok: str, body: Any, now: float) -> None:
+        """A probe of :meth:`_check_own` answered: once all are, the first ``evt.sat`` goes,
+        or sync stops for good when the hub's history at one of them is not the replica's."""
+        c = self._own
+        if c is None or tok not in c.asks:
+            return
+        rev, uids = c.asks.pop(tok)
+        err = decode_error(body)
+        if err is not None:
+            if not (isinstance(body, dict) and body.get("code") == ERR_CODE_DIVERGED):
+                self._set(last_error=f"hub refused evt.sat: {err[0]}")
+                self._drop("sat refused")  # asked again on the next connection
+                return
+            c.lost.extend((rev, u) for u in uids)
+        if c.asks:
+            return
+        self._own = None
+        if c.lost:
+            self._own_lost(now, c)
+            return
+        with contextlib.suppress(OutpostError):  # asked again next time
+            self.store.mark_own_checked()  # type: ignore[attr-defined]
+        self._first_sat(now, c.cont)
+
+    def _own_lost(self, now: float, c: _OwnCheck) -> None:
+        """The hub's history at edits it accepted from this replica is another: it lacks
+        them (its file rolled back, its clock behind them), and this replica synced past
+        its new events before that was checked. Sync stops for good, nothing sent or
+        stored; the edits are marked (``note_lost_uids``)."""
+        note: Callable[[list[str]], None] | None = getattr(self.store, "note_lost_uids", None)
+        lost = sorted(c.lost)
+        if note is not None:
+            with contextlib.suppress(OutpostError):
+                note([u for _, u in lost])
+        first, uid = lost[0]
+        n = len(lost)
+        why = (f"the hub's history at revision {format_rev(first)}, at which it accepted "
+               f"an edit of this replica ({uid}), is not the one this replica holds"
+               f"{f' (nor at {n - 1} later edits of it the hub accepted)' if n > 1 else ''}"
+               ": the hub lost or reused revisions this replica holds (its file was "
+               "rolled back to an older copy, e.g. a VM snapshot reverted with its clock or "
+               "a point-in-time recovery, and it published again with its clock behind "
+               "them), and this replica synced with it before that was checked, so it may "
+               "also lack the hub's changes made since. Sync stopped; nothing was sent or "
+               f"stored; {new_dir_fix(lost=True, rejected=self.store.unresolved())}")
+        self._stop_diverged(now, why)
 
     def _on_sat(self, body: Any, now: float, pre: SatRes | Update | None = None,
                 sent: tuple[Trans, ...] = (), texts: Sequence[bytes] = ()) -> None:
@@ -1291,20 +1435,125 @@ class SyncMachine:
                "the hub refused the request whole (it stored none of the edits sent with "
                "it) and none of its data was stored here; "
                f"{new_dir_fix(lost=True, rejected=self.store.unresolved())}")
-        self._note_lost(hub[1] if hub else 0)
+        self._reset_conn()
+        # which of the replica's accepted edits the hub lacks: those after the last event both
+        # hold. The hub's last event at or before the replica's revision may be one it
+        # published after the rollback (its clock lagging: between the lost revisions), so
+        # the edits after it are some of those lost, not all (merge review 15a): where the
+        # histories part is looked for by probes, each an evt.sat of no edits and no topics
+        # with an earlier rev and the replica's last event at or before it (the check
+        # above, asked again: a session-15 hub answers it; nothing is published or sent back)
+        upto: Callable[[int], tuple[int, Rev]] | None = getattr(self.store, "event_upto", None)
+        last_at: Callable[[Rev], tuple[int, Rev]] | None = getattr(self.store, "last_event_at",
+                                                                    None)
+        hid, hrev = hub if hub else (0, ZERO_REV)
+        sure = hrev + 1 if hid else ZERO_REV  # the hub holds no event in (hrev, rev]
+        searchable = upto is not None and last_at is not None
+        try:
+            mine = upto(hid) if upto is not None and searchable and hid else None
+        except OutpostError:
+            mine = None
+        if not hid or not searchable or mine == (hid, hrev):
+            # the hub holds none up to the replica's revision, or its last one is the
+            # replica's own: they part right after it (session 15's mark, exact here); a
+            # store that cannot be searched: session 15's mark
+            self._note_lost(sure - 1 if hid else ZERO_REV)
+            self._stop_diverged(now, why)
+            return
+        self._note_lost(sure - 1, exact=False)  # kept at once: a kill during the search
+        if mine is None:  # the replica could not be read: at least those
+            self._stop_diverged(now, why)
+            return
+        if mine[0] == hid:
+            sure = min(sure, mine[1])  # the replica's event hid is not the hub's: lost
+        self._probe = _Probe(why=why, lo=0, hi=hid, sure=sure)
+        self._next_probe(now)
+
+    def _stop_diverged(self, now: float, why: str) -> None:
         self._out.append(Close("hub history differs"))
         self._reset_conn()
         self._set(phase=Phase.STOPPED, since=now, retry_at=None, progress=(0, 0),
                   sending=(0, 0), last_error=why)
 
-    def _note_lost(self, after: Rev | None) -> None:
+    def _next_probe(self, now: float) -> None:
+        """Send the next probe of the search (:class:`_Probe`), or end it once ``lo`` and
+        ``hi`` meet: the hub lacks the replica's accepted edits after the revision of its
+        event ``lo``, and holds those up to it."""
+        p = self._probe
+        assert p is not None
+        upto: Callable[[int], tuple[int, Rev]] = self.store.event_upto  # type: ignore[attr-defined]
+        at: Callable[[Rev], tuple[int, Rev]] = self.store.last_event_at  # type: ignore[attr-defined]
+        try:
+            while p.hi - p.lo > 1:
+                if p.sent >= PROBES_MAX:
+                    self._end_probe(now, exact=False)
+                    return
+                mid = (p.lo + p.hi) // 2
+                eid, erev = upto(mid)
+                if eid <= p.lo:
+                    p.lo = mid  # the replica holds no event in (lo, mid]: nothing differs
+                    continue
+                last = at(erev)
+                p.asked, p.top = eid, max(last[0], mid)
+                p.sent += 1
+                self._request("evt.sat", enc_sat(SatReq(erev, (), (), last=last)), "probe", now)
+                return
+        except OutpostError:
+            self._end_probe(now, exact=False)
+            return
+        self._end_probe(now, exact=True)
+
+    def _on_probe(self, body: Any, now: float) -> None:
+        """A probe's answer: the same history up to its revision (a reply), or another
+        (``diverged``); any other answer ends the search with what is known."""
+        p = self._probe
+        if p is None:
+            return
+        err = decode_error(body)
+        if err is None:
+            p.lo = min(p.top, p.hi - 1)  # (p.hi - 1: a hub whose answers do not fit together)
+        elif isinstance(body, dict) and body.get("code") == ERR_CODE_DIVERGED:
+            p.hi = p.asked
+            try:
+                rev = self.store.event_upto(p.asked)[1]  # type: ignore[attr-defined]
+            except OutpostError:
+                rev = p.sure
+            p.sure = min(p.sure, rev)
+        else:
+            self._end_probe(now, exact=False)
+            return
+        self._next_probe(now)
+
+    def _end_probe(self, now: float, exact: bool) -> None:
+        """End the search: mark the accepted edits after the last event both hold (exact),
+        else those surely lost (a lower bound, said so where they show), and stop."""
+        p, self._probe = self._probe, None
+        if p is None:
+            return
+        after: Rev = p.sure - 1 if p.sure else ZERO_REV
+        try:
+            # the hub holds the replica's events up to lo: its edits up to there are held
+            held = self.store.event_upto(p.lo)[1] if p.lo else ZERO_REV  # type: ignore[attr-defined]
+        except OutpostError:
+            held, exact = ZERO_REV, False
+        self._note_lost(held if exact else after, exact=exact, since=held)
+        if self.info.phase != Phase.STOPPED:
+            self._stop_diverged(now, p.why)
+
+    def _note_lost(self, after: Rev | None, exact: bool = True,
+                   since: Rev = ZERO_REV) -> None:
         """Tell the store the hub lacks the edits it accepted after ``after`` (``None``: a
-        hub passed every check), when it keeps that (optional ``note_lost``)."""
-        note: Callable[[Rev | None], None] | None = getattr(self.store, "note_lost", None)
+        hub passed every check; ``exact`` False: at least those, and maybe those after
+        ``since``, before which it holds them), when it keeps that (optional
+        ``note_lost``)."""
+        note: Callable[..., None] | None = getattr(self.store, "note_lost", None)
         if note is not None:
             # a mark for the user: the sync error says what matters either way
             with contextlib.suppress(OutpostError):
-                note(after)
+                if exact:
+                    note(after)
+                else:
+                    note(after, exact=False, since=since)
 
     def _own_applied(self, res: SatRes) -> SatRes:
         """``res`` with an ack for each event's audit naming a transaction still pending here:
@@ -1822,6 +2071,7 @@ class SyncMachine:
         self._sats = 0
         self._cont = False
         self._last_held = None
+        self._own = None
 
     def _set(self, **kw: Any) -> None:
         self.info = replace(self.info, **kw)

@@ -89,8 +89,18 @@ READ_ONLY = "read_only"
 """``sat_meta``: the hub's word that this user may only read (:meth:`Satellite.note_role`)."""
 DISCARDED = "discarded"
 LOST_AFTER = "lost_after"
-"""``sat_meta``: ``{"after": REV}``, the hub lacks the edits it accepted from this replica
-after REV (:meth:`Satellite.note_lost`); absent or null: none known."""
+"""``sat_meta``: ``{"after": REV, "exact": BOOL}``, the hub lacks the edits it accepted from
+this replica after REV (:meth:`Satellite.note_lost`); ``exact`` false (or absent, as session
+15 wrote it): at least those, earlier ones may be lost too; or ``{"uids": [UID, ...],
+"exact": BOOL}``, it lacks those (:meth:`Satellite.note_lost_uids`); absent or null: none
+known."""
+OWN_CHECKED = "own_checked"
+"""``sat_meta``: true once the hub was asked whether its history at each of the newest
+:data:`OWN_CHECK_MAX` edits it accepted from this replica is the replica's (session 16: a
+replica synced before session 15's ``last`` check may hold a rolled-back hub's history;
+:meth:`Satellite.own_unchecked`)."""
+OWN_CHECK_MAX = 256
+"""Most accepted edits of one replica checked once (:data:`OWN_CHECKED`), the newest."""
 _FREE_KEY_PROBES = 100_000
 """Most keys below 2**63 - 1 :meth:`Satellite._free_int_key` looks at for the run of used keys
 that ends there (each one look-up of the events' index)."""
@@ -240,6 +250,20 @@ class Satellite:
         # the revision after which the hub lacks the edits it accepted (None: no such stop)
         self._lost_after: Rev | None = (int(lost["after"]) if isinstance(lost, dict)
                                         and isinstance(lost.get("after"), int) else None)
+        # False: the edits after _lost_after are some of those lost, not all (where the hub's
+        # history parts from the replica's was not found; session 15 did not look for it)
+        self._lost_exact = isinstance(lost, dict) and lost.get("exact") is True
+        self._own_total = 0  # the accepted edits own_unchecked saw (it named the newest)
+        # with a lower bound: the hub holds the accepted edits at or before this revision
+        # (those between it and _lost_after may be lost too; 0: not known)
+        since = lost.get("since") if isinstance(lost, dict) else None
+        self._lost_since: Rev = since if isinstance(since, int) and not self._lost_exact else 0
+        uids = lost.get("uids") if isinstance(lost, dict) else None
+        # the edits the hub lacks, by uid (note_lost_uids); None: by revision (_lost_after)
+        self._lost_uids: frozenset[str] | None = (
+            frozenset(u for u in uids if isinstance(u, str)) if isinstance(uids, list) else None)
+        if self._lost_uids is not None:
+            self._lost_after = ZERO_REV  # (some are lost: by uid)
         acks = self.queue.get_meta("hub_acks", None)
         self._hub_acks: bool | None = acks if isinstance(acks, bool) else None
         # the hub's word that this user may only read (note_role; None: none)
@@ -1213,6 +1237,16 @@ class Satellite:
         replica's revision is another refuses the request (sync stops)."""
         return self.replica.read.last_event_at(self.replica.rev())
 
+    def last_event_at(self, rev: Rev) -> tuple[int, Rev]:
+        """``(id, rev)`` of the replica's last event at or before ``rev`` (``(0, 0)``: none):
+        the ``last`` of a probe of the hub's history at ``rev`` (``SyncMachine._diverged``)."""
+        return self.replica.read.last_event_at(rev)
+
+    def event_upto(self, eid: int) -> tuple[int, Rev]:
+        """``(id, rev)`` of the replica's event with the greatest id at or below ``eid``
+        (``(0, 0)``: none): where to probe the hub's history (``SyncMachine._diverged``)."""
+        return self.replica.ledger.event_upto(eid)
+
     def topics(self) -> list[str]:
         return self._project.topics
 
@@ -1230,17 +1264,69 @@ class Satellite:
         self.queue.set_meta("ledger", lid)
         self._ledger = lid
 
-    def note_lost(self, after: Rev | None) -> None:
+    def note_lost(self, after: Rev | None, exact: bool = True,
+                  since: Rev = ZERO_REV) -> None:
         """Keep that the hub lacks the edits it accepted from this replica after revision
         ``after`` (sync stopped for good on it: its file was rolled back; the refusals of a
         handshake write nothing, they are said again at every one), in a commit of its own;
-        ``None``: a hub that passed every check since (they are not lost). What
-        :meth:`lost_by_hub` reads: ``outpost status``, ``show`` and the app mark those
+        ``None``: a hub that passed every check since (they are not lost). ``exact`` False:
+        it lacks at least those (where its history parts from the replica's is not known:
+        :attr:`lost_partial`), and maybe those after ``since`` (:meth:`maybe_lost_keys`).
+        What :meth:`lost_by_hub` reads: ``outpost status``, ``show`` and the app mark those
         edits, which ``outpost carry --accepted`` keeps. Written only when it changes."""
-        if after == self._lost_after or self.read_only:
+        exact = exact or after is None
+        if ((after, exact, since) == (self._lost_after, self._lost_exact, self._lost_since)
+                and self._lost_uids is None) or self.read_only:
             return
-        self.queue.set_meta(LOST_AFTER, None if after is None else {"after": int(after)})
+        self.queue.set_meta(LOST_AFTER, None if after is None else {
+            "after": int(after), "exact": exact, **({} if exact else {"since": int(since)})})
         self._lost_after = after
+        self._lost_exact = exact
+        self._lost_since = ZERO_REV if exact else since
+        self._lost_uids = None
+
+    def note_lost_uids(self, uids: Sequence[str]) -> None:
+        """Keep that the hub lacks these edits it accepted from this replica (sync stopped for
+        good: the check of :meth:`own_unchecked` found its history at their revisions is
+        not the replica's); a lower bound when older accepted edits were not checked (more
+        than :data:`OWN_CHECK_MAX`). As :meth:`note_lost`, read by :meth:`lost_by_hub`."""
+        if self.read_only:
+            return
+        exact = self._own_total <= OWN_CHECK_MAX
+        self.queue.set_meta(LOST_AFTER, {"uids": list(uids), "exact": exact})
+        self._lost_after = ZERO_REV
+        self._lost_exact = exact
+        self._lost_uids = frozenset(uids)
+
+    def own_unchecked(self, at: Rev) -> list[tuple[str, Rev]] | None:
+        """``(uid, rev)`` of the newest :data:`OWN_CHECK_MAX` edits the hub accepted from this
+        replica at or before ``at`` (the replica's revision: their events are held here),
+        newest first, to ask the hub once whether its history at each of them is the
+        replica's (``SyncMachine``; a replica synced before session 15 could have stored a
+        rolled-back hub's later events, its last event then the hub's: the ``last`` check
+        passes, while the hub lacks its accepted edits); ``None`` once asked
+        (:meth:`mark_own_checked`)."""
+        if self.queue.get_meta(OWN_CHECKED):
+            return None
+        acc = [(r.uid, r.rev) for r in self.queue.receipts([ReceiptState.ACCEPTED])
+               if r.acts and 0 < r.rev <= at]
+        acc.sort(key=lambda ur: ur[1], reverse=True)
+        self._own_total = len(acc)
+        return acc[:OWN_CHECK_MAX]
+
+    def mark_own_checked(self) -> None:
+        """The hub holds the history of every edit :meth:`own_unchecked` named (or there was
+        none): not asked again."""
+        if not self.read_only:
+            self.queue.set_meta(OWN_CHECKED, True)
+
+    @property
+    def lost_partial(self) -> bool:
+        """True when :meth:`lost_by_hub` names some of the edits the hub lost, maybe not all
+        (earlier ones may be lost too): the search for where the hub's history parts from
+        the replica's was cut (the connection lost; the next sync looks again), or the mark
+        was kept by session 15, which did not search. Its places say so."""
+        return self._lost_after is not None and not self._lost_exact
 
     def lost_by_hub(self) -> list[Receipt]:
         """The edits the hub accepted from this replica and lacks as last seen (its file was
@@ -1249,6 +1335,10 @@ class Satellite:
         after = self._lost_after
         if after is None:
             return []
+        uids = self._lost_uids
+        if uids is not None:
+            return [r for r in self.queue.receipts([ReceiptState.ACCEPTED])
+                    if r.uid in uids and r.acts]
         return [r for r in self.queue.receipts([ReceiptState.ACCEPTED])
                 if r.rev > after and r.acts]
 
@@ -1257,6 +1347,16 @@ class Satellite:
         if self._lost_after is None:
             return frozenset()
         return frozenset(a.key for r in self.lost_by_hub() for a in r.acts if a.top == top)
+
+    def maybe_lost_keys(self, top: str) -> frozenset[str]:
+        """With marks that are a lower bound (:attr:`lost_partial`): the keys of ``top`` that
+        other accepted edits changed which the hub may lack too (those after the revision
+        up to which it is known to hold them), not in :meth:`lost_keys`; else empty."""
+        if not self.lost_partial or self._lost_uids is not None:
+            return frozenset()
+        after, since = self._lost_after or ZERO_REV, self._lost_since
+        return frozenset(a.key for r in self.queue.receipts([ReceiptState.ACCEPTED])
+                         if since < r.rev <= after for a in r.acts if a.top == top)
 
     def acked_rev(self) -> Rev:
         """The highest revision the hub acked for one of this replica's transactions."""
@@ -1570,7 +1670,9 @@ class Satellite:
             return
         rev, uid = lost[0]
         with contextlib.suppress(OutpostError):  # the stop is said either way
-            self.note_lost(cur)
+            # from the first edit it lacks (session 16: from ``cur``, which also marked the
+            # accepted edits before it whose events this reply brings: the hub holds them)
+            self.note_lost(rev - 1)
         many = f" and {len(lost) - 1} more" if len(lost) > 1 else ""
         fix = new_dir_fix(lost=True, rejected=self.queue.count(ReceiptState.REJECTED))
         raise LostRevisionsError(

@@ -1002,6 +1002,14 @@ class RecordForm(QWidget):
                     "(its file was rolled back); it is kept only here. Use a new data "
                     "directory for the hub and `outpost carry DIR --data NEWDIR --accepted` "
                     "to send it again.", "error")
+        if said[0].startswith("Synced") and rv.key in self._sat.maybe_lost_keys(
+                self._model.topic):
+            # session 16: the marks are a lower bound, and the hub may lack this record's
+            # accepted change too (it is after the point the hub is known to hold)
+            return ("⚠ Maybe lost by the hub: it lost changes it accepted from here (its "
+                    "file was rolled back) and which ones is not fully known yet; sync "
+                    "again to find out. `outpost carry DIR --data NEWDIR --accepted` keeps "
+                    "every one.", "error")
         return said
 
     def _state_of(self, rv: RecordView) -> tuple[str, str]:

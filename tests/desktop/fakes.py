@@ -139,6 +139,11 @@ class FakeSatellite:
     def lost_keys(self, top: str) -> frozenset[str]:
         return frozenset()  # no hub lost an accepted edit of this fake
 
+    lost_partial = False  # (Satellite.lost_partial)
+
+    def maybe_lost_keys(self, top: str) -> frozenset[str]:
+        return frozenset()
+
     def records_of(self, top: str, keys: Iterable[str]) -> dict[str, RecordView]:
         v = self._view(top)
         return {k: v[k] for k in keys if k in v}

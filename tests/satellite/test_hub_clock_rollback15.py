@@ -56,6 +56,20 @@ def keys(d: Path) -> set[str]:
         sat.close()
 
 
+def own_unchecked(d: Path, clear: bool = True) -> list[tuple[str, Rev]] | None:
+    """What ``d``'s once-per-replica check of its accepted edits asks about (session 16),
+    ``clear``: after forgetting it was asked (a replica made before session 16); asserts
+    nothing is marked lost by the hub."""
+    sat = Satellite(d)
+    try:
+        if clear:
+            sat.queue.set_meta("own_checked", None)
+        assert sat.lost_by_hub() == []
+        return sat.own_unchecked(sat.rev())
+    finally:
+        sat.close()
+
+
 async def lagging_rollback(tmp_path: Path, project: Project) -> tuple[SqlLedger, Clock, str]:
     """``x`` makes s1 and syncs; the hub's file is copied; ``x`` mods s1 one second later and
     syncs (accepted, its events held); the file is put back and the hub started again with
@@ -201,9 +215,16 @@ async def test_no_false_alarm_when_the_hub_published_more_or_a_catch_up_was_cut(
             assert rc == CRASHED, err
             mine = revs(x)[0]
             assert 0 < mine < led.rev()
+            # replicas made before session 16 are asked once about the revisions of their
+            # accepted edits (session 16): x cut between two batches, w's 5-action one
+            for d in (x, w):
+                assert own_unchecked(d)
             # the next sync goes on from there (by a process too, with the same small lim)
             rc, _, err = await run("sync", str(x), hub.url, "--lim", "3")
             assert rc == 0, err
+            await sync_here(w, hub.url, project)
+            for d in (x, w):
+                assert own_unchecked(d, clear=False) is None
             assert revs(x)[0] == led.rev()
             assert keys(x) == set(led.keys(SITE))
             assert [s for _, s, _, _ in receipts(x)] == ["accepted", "accepted"]

@@ -1,7 +1,8 @@
 """No false alarm from ``evt.sat``'s ``last`` (ours, session 15) on a cluster: a satellite
 syncing through one hub, then another of the same PostgreSQL ledger (one that fanned out the
 other's events, one just started whose recent events are empty: read through the revision
-index), syncs on. Real hubs on 127.0.0.1, real PostgreSQL."""
+index), syncs on; nor from the once-per-replica probes at the accepted edits' revisions (session
+16). Real hubs on 127.0.0.1, real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -49,6 +50,15 @@ async def test_a_satellite_moving_between_hubs_of_a_cluster_syncs_on(
         last = led.last_event_at(led.rev())
         assert last[0] == led.last_id() and last[1] == led.rev()
         assert led.last_event_at(ZERO_REV) == (0, ZERO_REV)
+        # replicas made before session 16: the edits the hub accepted from them (through a
+        # and b) are asked about once (session 16), here through a third hub
+        for d in (x, w):
+            sat = Satellite(d, project)
+            try:
+                sat.queue.set_meta("own_checked", None)
+                assert len(sat.own_unchecked(sat.rev()) or []) >= 2
+            finally:
+                sat.close()
         # a hub of the cluster just started (nothing fanned out yet: the ledger is read)
         c_led = SqlLedger(fresh_pg_db, project)
         async with Hub(c_led, port=0) as c:
@@ -57,8 +67,15 @@ async def test_a_satellite_moving_between_hubs_of_a_cluster_syncs_on(
             try:
                 pub_here(x, "s3", "new", project, name="C")
                 await sync_here(x, c.url, project)
+                await sync_here(w, c.url, project)
             finally:
                 await lis.stop()
         c_led.close()
         assert state(x) == (led.rev(), set(led.keys("field.site")))
         assert {"s1", "s2", "s3", "w3"} <= state(x)[1]
+        for d in (x, w):  # asked, passed: not again; nothing marked lost
+            sat = Satellite(d, project)
+            try:
+                assert sat.own_unchecked(sat.rev()) is None and sat.lost_by_hub() == []
+            finally:
+                sat.close()
