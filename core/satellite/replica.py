@@ -195,7 +195,11 @@ class Replica:
             # state tables whole, which the by-record layout interleaves with event key
             # entries (docs/ledger.md, "SQLite layout")
             self.ledger = SqlLedger(url, project, synchronous=synchronous, layout="by-id")
-            self.queue = Queue(self.ledger.engine, self.ledger.metadata, self.ledger.begin)
+            # said to a person at the app or the CLI, not a hub's operator (session 16)
+            self.ledger.full_move = ("with Outpost closed, move the whole data directory "
+                                     "to a disk with room")
+            self.queue = Queue(self.ledger.engine, self.ledger.metadata, self.ledger.begin,
+                               self.ledger._storage_error)
             if not read_only:
                 self.queue.upgrade()
                 self._mark_format()
