@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -51,3 +52,35 @@ def test_output_that_does_not_fit_is_said_in_one_line(tmp_path: Path, project: P
                           f"this process may write files of at most {LIMIT:,} bytes "
                           "(ulimit -f): raise the limit, or write it to another disk"), err
     assert "incomplete" in err and out.stat().st_size == LIMIT
+
+
+async def test_a_replica_copied_without_its_wal_is_said_as_such(tmp_path: Path,
+                                                                project: Project) -> None:
+    """copy_db_only.sh: the app's edits are in satellite.db-wal (no checkpoint yet, or a
+    crash); satellite.db copied alone (with config.json and schema.json) to a new laptop:
+    `outpost status` there blamed an interrupted creation and advised `outpost sync
+    --once`, which makes a new, empty replica without the edits."""
+    from tests.satellite.test_cli import cli
+
+    a = tmp_path / "a"
+    sat = Satellite(a, project)  # open, as the app (or one killed) leaves it: no checkpoint
+    try:
+        for i in range(3):
+            sat.pub([Action("field.site", f"e{i}", Cmd.NEW, {"name": f"edit {i}"})])
+        assert (a / "satellite.db-wal").stat().st_size > 0
+        copy = tmp_path / "copy"
+        copy.mkdir()
+        for name in ("satellite.db", "config.json", "schema.json"):
+            if (a / name).exists():
+                shutil.copy(a / name, copy / name)
+        for _ in range(2):  # the first reader leaves an empty -wal behind: the same words
+            rc, _out, err = await cli(copy, "status", json_out=False)
+            assert rc == 1, err
+            assert "being created" not in err and "run `outpost sync --once` to make it " \
+                "again" in err, err
+            assert f"the replica {copy / 'satellite.db'} is incomplete and its write-ahead " \
+                "log satellite.db-wal is not beside it" in err, err
+            assert "copy the whole folder again, satellite.db-wal and satellite.db-shm " \
+                "included" in err and "do not run `outpost sync` here first" in err, err
+    finally:
+        sat.close()
