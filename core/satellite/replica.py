@@ -172,7 +172,7 @@ def _no_tables(path: Path) -> bool:
     try:
         with contextlib.closing(sqlite3.connect(
                 f"{path.absolute().as_uri()}?mode=ro&immutable=1", uri=True)) as db:
-            return db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+            return int(db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]) == 0
     except sqlite3.Error:
         return False
 
