@@ -177,7 +177,8 @@ class StorageError(OutpostError):
     Attributes:
         kind: what failed, told from the driver error's type and code (never from words of
             its text, which holds the database's URL or path): ``"full"``, ``"readonly"``,
-            ``"locked"``, ``"unreachable"`` (a lost or refused database connection) or
+            ``"locked"``, ``"unreachable"`` (a lost or refused database connection),
+            ``"gone"`` (a satellite's data directory deleted or moved away while open) or
             ``""`` (another failure).
     """
 

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import errno
 import io
 import itertools
 import json
@@ -3420,6 +3421,39 @@ def run(args: argparse.Namespace) -> int:
         # stdout goes to /dev/null so the interpreter's final flush does not fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as exc:
+        if exc.errno not in _OUT_FULL:
+            raise
+        # writing the output failed (`outpost export T > FILE` on a full disk; session 16: a
+        # raw traceback): said in one line, and the final flush goes nowhere (as above)
+        print(escape_controls(f"outpost: {_out_failed(exc, args.command)}"), file=sys.stderr)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+_OUT_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+"""The errors of a write that found no room (a full disk, a quota, ``ulimit -f``)."""
+
+
+def _out_failed(exc: OSError, command: str) -> str:
+    """A failed write of ``command``'s output (``exc``: no room for it), with the fix."""
+    try:
+        where = os.readlink(f"/proc/self/fd/{sys.stdout.fileno()}")  # Linux: the file
+    except (OSError, ValueError):
+        where = ""
+    where = where if where.startswith("/") else "the standard output"
+    limit = 0
+    if exc.errno == errno.EFBIG:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        limit = 0 if soft == resource.RLIM_INFINITY else int(soft)
+    why = (f"this process may write files of at most {limit:,} bytes (ulimit -f): raise "
+           "the limit" if limit else f"{exc.strerror or exc}: free space there")
+    reader = command in ("show", "export", "status", "history", "conflicts")
+    return (f"cannot write the output of `outpost {command}` to {where}: {why}, or write it "
+            "to another disk; what was written there is incomplete"
+            + (" (the data directory was only read)" if reader else ""))
 
 
 def _never_unencodable() -> None:

@@ -29,6 +29,7 @@ from desktop.settings import (
     dir_token,
     last_profile,
     load_profile,
+    opened_before,
     save_profile,
     token_over,
 )
@@ -169,7 +170,7 @@ def launch(data: Path | None = None, hub: str = "", token: str = "", profile: st
         # checked while the window is open, and a refused one is not remembered
         return await open_windows(
             [spec], on_settings=lambda w, now=chosen: _settings(w, now),
-            on_kept=lambda now=chosen: remember and save_profile(now))
+            on_kept=lambda now=chosen: remember and save_profile(now, opened=True))
 
     async def attempt(p: Profile, picked: Path | None) -> list[MainWindow]:
         nonlocal chosen, given
@@ -183,7 +184,16 @@ def launch(data: Path | None = None, hub: str = "", token: str = "", profile: st
             if wants_demo:
                 demo.append(True)
             return wins
+        make = False  # "Start a new one here": a missing directory is made (_missing)
         for _ in range(100):  # bounded: each round is the user's answer in the dialog
+            if not make and _missing(chosen):
+                answer, picked = _ask_missing(chosen)
+                if answer == "quit":
+                    return []  # nothing made, nothing remembered
+                if answer == "choose" and picked is not None:
+                    chosen = replace(chosen, data_dir=str(picked))
+                make = answer == "new"
+                continue  # looked at again: still missing, it is asked again
             try:
                 return await open_chosen()
             except SchemaNeeded as exc:
@@ -201,6 +211,52 @@ def launch(data: Path | None = None, hub: str = "", token: str = "", profile: st
 
         return run_demo()
     return code
+
+
+def _missing(p: Profile) -> bool:
+    """Whether ``p``'s data directory is missing although the app opened it for ``p``
+    before (:func:`opened_before`): a drive not plugged in, a folder moved or renamed. A
+    start must not make a new, empty one there (session 16: it did, synced the hub's data
+    and showed "Pending: 0", and the edits not yet sent, in the missing folder, were not
+    mentioned); a first start still makes it."""
+    return not p.path.exists() and opened_before(p)
+
+
+def _ask_missing(p: Profile) -> tuple[str, Path | None]:
+    """Ask what to do about ``p``'s missing data directory (:func:`_missing`): ``"retry"``
+    (the drive plugged in), ``"choose"`` with the folder picked, ``"new"`` (start a new,
+    empty one there) or ``"quit"`` (nothing made)."""
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    box = QMessageBox(QMessageBox.Icon.Warning, "Outpost", missing_text(p))
+    retry = box.addButton("Try again", QMessageBox.ButtonRole.AcceptRole)
+    choose = box.addButton("Choose the folder…", QMessageBox.ButtonRole.ActionRole)
+    new = box.addButton("Start a new one here", QMessageBox.ButtonRole.DestructiveRole)
+    box.addButton("Quit", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(retry)
+    box.exec()
+    hit = box.clickedButton()
+    if hit is retry:
+        return "retry", None
+    if hit is new:
+        return "new", None
+    if hit is choose:
+        start = next((str(a) for a in p.path.parents if a.is_dir()), "")
+        got = QFileDialog.getExistingDirectory(None, "Where is the data directory now?", start)
+        return ("choose", Path(got)) if got else ("retry", None)
+    return "quit", None
+
+
+def missing_text(p: Profile) -> str:
+    """What the start says about ``p``'s missing data directory (:func:`_ask_missing`)."""
+    return (f"The data directory of the profile {p.name!r}, {p.path}, is missing (it was "
+            "opened here before). It holds this profile's replica and any edits not yet "
+            "sent to the hub. Nothing was made or changed.\n\n"
+            "- On a drive that is not plugged in: plug it in, then Try again.\n"
+            "- Moved or renamed: Choose the folder where it is now.\n"
+            f"- Start a new one here: a new, empty replica at {p.path}, filled from the "
+            "hub; the edits in the missing folder are not in it (open that folder later, "
+            "`outpost app --data DIR`, to send them).")
 
 
 RETRY_MS = 5000

@@ -131,6 +131,7 @@ class MainWindow(QMainWindow):
         self._left = ""  # the edited record's row left the table in this notice (said after)
         self._left_read = ""  # the title of the (unedited) record shown whose row left it
         self._draft_error = ""  # the last error writing the drafts (said once)
+        self._save_error = ""  # the last save's error said (taken back once one works)
 
         # sidebar
         self.topic_view = QListView()
@@ -734,10 +735,14 @@ class MainWindow(QMainWindow):
         try:
             save_drafts(self.drafts_path, self._drafts() + self._drafts_left)
         except OutpostError as exc:
-            if str(exc) != self._draft_error:
-                self.show_error(f"{exc}: they are only in the form until saved")
-            self._draft_error = str(exc)
+            # the directory gone (session 16: "No such file or directory" said only that)
+            why = self.sat.dir_gone() or f"{exc}: they are only in the form until saved"
+            if why != self._draft_error:
+                self._said(why)
+            self._draft_error = why
             return False
+        if self._draft_error:
+            self._unsay(self._draft_error)
         self._draft_error = ""
         return True
 
@@ -1249,10 +1254,15 @@ class MainWindow(QMainWindow):
                 base = self.sat.rev()  # what the user sees now
             self.sat.pub(acts, base=base)
         except OutpostError as exc:
-            self.show_error(str(exc))
+            # the directory gone: its cause, not the read that failed on it first
+            why = self.sat.dir_gone() or str(exc)
+            self._said(why)
             if self._top in self.forms:
-                self.form.show_errors(str(exc))
+                self.form.show_errors(why)
             return False
+        # a failed save's error is stale now (session 16: "… disk is full … nothing was
+        # applied" stayed 10 s after the save that worked once space was back)
+        self._unsay(self._save_error)
         # undo and redo publish on the same base: a colleague's later change of these
         # fields then makes them a conflict instead of being overwritten
         self.undo_stack.push(PubCommand(self.sat, text, acts, undo, self.show_error, base,
@@ -1262,6 +1272,20 @@ class MainWindow(QMainWindow):
     def show_error(self, text: str) -> None:
         """Show an error where the user looks: the status bar (and its tooltip)."""
         self.status.showMessage(text, 10000)
+
+    def _said(self, text: str) -> None:
+        """A save's (or the drafts') error: shown, and taken back once one works
+        (:meth:`_unsay`)."""
+        self._save_error = text
+        self.show_error(text)
+
+    def _unsay(self, text: str) -> None:
+        """Take ``text`` (an error :meth:`_said`) off the status bar if it is still there:
+        what failed works again."""
+        if text and self.status.currentMessage() == text:
+            self.status.clearMessage()
+        if text == self._save_error:
+            self._save_error = ""
 
     # -- sync ----------------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ __all__ = [
     "kept_offline_before",
     "last_profile",
     "load_profile",
+    "opened_before",
     "save_profile",
     "settings",
     "token_over",
@@ -201,10 +202,26 @@ def dir_token(p: Profile) -> str:
         return ""
 
 
-def save_profile(p: Profile, *, last: bool = True) -> None:
+def _opened_key(path: Path) -> str:
+    """How :func:`save_profile` records a directory it opened (absolute, not resolved: a
+    missing directory resolves to nothing it was)."""
+    return str(Path(path).expanduser().absolute())
+
+
+def opened_before(p: Profile) -> bool:
+    """Whether profile ``p``'s data directory is the one the app last opened for it (so a
+    missing one is a drive not plugged in or a folder moved, not a first start): recorded
+    by :func:`save_profile` with ``opened`` (session 16; a profile saved before then has
+    no record: False)."""
+    got = settings().value(f"profile/{p.name}/opened", "")
+    return bool(got) and str(got) == _opened_key(p.path)
+
+
+def save_profile(p: Profile, *, last: bool = True, opened: bool = False) -> None:
     """Remember ``p``. Its token is kept only until its data directory holds it: from then
     on the directory's ``config.json`` is the one token (``outpost connect --token`` there
-    changes it for the app too), and a profile never pushes an old token over a newer one."""
+    changes it for the app too), and a profile never pushes an old token over a newer one.
+    ``opened``: its data directory was just opened (:func:`opened_before`)."""
     s = settings()
     held = dir_token(p)
     token = "" if p.token == held else p.token
@@ -221,6 +238,8 @@ def save_profile(p: Profile, *, last: bool = True) -> None:
         s.setValue("schema", p.schema)
     else:
         s.remove("schema")
+    if opened:
+        s.setValue("opened", _opened_key(p.path))
     s.endGroup()
     if last:
         s.setValue("profiles/last", p.name)

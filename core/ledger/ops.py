@@ -25,6 +25,7 @@ The hub exposes these as ``outpost-hub verify|backup|restore``.
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 from collections.abc import Iterator, Mapping
@@ -43,6 +44,7 @@ from core.crashpoints import crash_point
 from core.dburl import safe_url
 from core.errors import ConfigError, OutpostError, SchemaError, StorageError, ValidationError
 from core.ledger import sql
+from core.ledger.dberrors import sqlite_code
 from core.ledger.opsguard import (
     RESTORING,
     check_backup_dest,
@@ -212,14 +214,31 @@ def backup(ledger: SqlLedger, path: str | Path,
         raise
     except (OSError, sqlite3.Error) as exc:
         _drop_tmp(tmp)
-        raise StorageError(f"backup to {dest} failed: {exc}: check that the directory exists, "
-                           "is writable and has free space, then retry") from exc
+        raise StorageError(f"backup to {dest} failed: {exc}: {_backup_fix(exc, dest)}") from exc
     except SQLAlchemyError as exc:
         _drop_tmp(tmp)
         raise StorageError(f"backup of the ledger failed while reading it: {exc}: "
                            "retry; check the database if it persists") from exc
     return BackupInfo(dest, int(rev), counts["events"], counts["audits"], counts["uids"],
                       meta.version, LEDGER_FORMAT)
+
+
+def _backup_fix(exc: BaseException, dest: Path) -> str:
+    """The fix of a backup whose file could not be written: the file-size limit (``ulimit
+    -f``: SQLite says "disk I/O error", session 16: the backup named no cause) or the full
+    disk when it is one of those, else where to look."""
+    limit = sql._file_size_limit()
+    io = (isinstance(exc, OSError) and exc.errno == errno.EFBIG) or (
+        isinstance(exc, sqlite3.Error) and sqlite_code(exc) in (
+            sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL))
+    if limit and io:
+        return (f"this process may write files of at most {limit:,} bytes (ulimit -f), or "
+                "the disk is full: raise the limit for this command (or free space), then "
+                "retry; no backup file was made")
+    full = sql.full_disk(dest.parent / dest.name, "back up to a disk with room")
+    if full:
+        return f"{full}, then retry; no backup file was made"
+    return "check that the directory exists, is writable and has free space, then retry"
 
 
 def _drop_tmp(tmp: Path) -> None:

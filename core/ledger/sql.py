@@ -453,13 +453,15 @@ def disk_free(path: Path) -> int | None:
     return int(st.f_bavail * st.f_frsize)
 
 
-def full_disk(path: Path) -> str:
-    """Words naming a full disk under the SQLite file ``path`` (``""``: it has room)."""
+def full_disk(path: Path, move: str = "move the ledger to a disk with room") -> str:
+    """Words naming a full disk under the SQLite file ``path`` (``""``: it has room);
+    ``move``: the other fix, in the words of who reads it (a satellite's: its data
+    directory, not "the ledger", an operator's word)."""
     free = disk_free(path)
     if free is None or free >= _FULL_ROOM:
         return ""
     return (f"the disk holding {path.parent} is full ({free:,} bytes free): free space there "
-            "(or move the ledger to a disk with room)")
+            f"(or {move})")
 
 
 def size_limit_reached(path: Path) -> str:
@@ -646,6 +648,9 @@ class SqlLedger:
             raise StorageError(f"cannot open ledger database {shown!r}: {why}: "
                                "check the URL (sqlite:///path or postgresql://...)") from exc
         self._where = _where(self.engine.url)
+        # the words of a full disk's fix: a satellite's replica sets its own (Replica), for
+        # a person at the app rather than a hub's operator
+        self.full_move = "move the ledger to a disk with room"
         q = self.engine.url.query
         # a read-only reader (core.satellite.replica.read_only_url) changes nothing, not
         # even an old file's missing ledger id
@@ -942,7 +947,7 @@ class SqlLedger:
                     "character in text, a value too long), so retrying fails the same way; "
                     "nothing was applied")
         elif not self._pg and (kind == "full" or ioerr) and (
-                full := full_disk(Path(self._where))):
+                full := full_disk(Path(self._where), self.full_move)):
             kind = "full"
             hint = f"{full}, then retry; nothing was applied"
         elif kind == "full":

@@ -246,6 +246,10 @@ class SatelliteAPI(Protocol):
         """The replica's revision (``status().rev`` without the rest: no read)."""
         ...
 
+    def dir_gone(self) -> str:
+        """Why the data directory is no longer where it was opened ("": it is there)."""
+        ...
+
     def applying(self) -> int:
         """How many pending transactions are not applied to what the reads show yet: the
         app's window opens before the overlay of a long queue is built (0: all applied)."""

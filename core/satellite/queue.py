@@ -298,9 +298,14 @@ class Queue:
     """The receipts of local transactions, on an SQLAlchemy engine (the replica's)."""
 
     def __init__(self, engine: Engine, metadata: MetaData,
-                 begin: Callable[[], AbstractContextManager[Connection]] | None = None):
+                 begin: Callable[[], AbstractContextManager[Connection]] | None = None,
+                 error: Callable[[str, BaseException], StorageError] | None = None):
         self.engine = engine
         self._begin = begin or engine.begin
+        # the words of a failure: the replica's ledger's (its cause and fix: a full disk, a
+        # directory gone), not SQLAlchemy's text with its link (session 16)
+        self._error = error or (lambda what, exc: StorageError(
+            f"{what} ({self.engine.url}): {exc}"))
         self.version = 0
         """Counts writes (bumped after each commit, see :meth:`touch`): readers cache by it."""
         self._lock = threading.Lock()
@@ -396,7 +401,7 @@ class Queue:
         except IntegrityError:
             raise
         except SQLAlchemyError as exc:
-            raise StorageError(f"local queue ({self.engine.url}): {exc}") from exc
+            raise self._error("writing the local queue", exc) from exc
         finally:
             self.touch()
 
@@ -412,7 +417,7 @@ class Queue:
                 yield c
                 c.rollback()
         except SQLAlchemyError as exc:
-            raise StorageError(f"local queue ({self.engine.url}): {exc}") from exc
+            raise self._error("reading the local queue", exc) from exc
 
     # -- writing -------------------------------------------------------------------------------
 

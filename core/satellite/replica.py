@@ -141,10 +141,51 @@ def _unfinished(path: Path, project: Project, immutable: bool = False) -> bool:
 
 
 def _being_created(path: Path) -> str:
+    """Why a reader finds the replica ``path`` without all its tables: being created or
+    its creation interrupted, or (session 16) copied without its write-ahead log: a file in
+    WAL mode that holds no table at all, whose ``-wal`` is not beside it (or is empty). A
+    writer creating it, or killed while it did, leaves its tables in the ``-wal`` beside
+    it; a copy of ``satellite.db`` alone (the app running, or crashed, before its first
+    checkpoint) left behind what the ``-wal`` held, the whole replica and every edit, and
+    "run `outpost sync --once` to finish it" then made a new, empty replica."""
+    wal = Path(f"{path}-wal")
+    # empty: made by a reader (read_only_url) after the copy, not by a writer's tables
+    if (_wal_mode(path) and (not wal.exists() or wal.stat().st_size == 0)
+            and _no_tables(path)):
+        return (f"the replica {path} is incomplete and its write-ahead log {wal.name} is not "
+                "beside it: if this data directory (or satellite.db alone) was copied, the "
+                f"copy left out {wal.name}, which holds the replica and the edits not yet "
+                "synced. With Outpost not running there, copy the whole folder again, "
+                f"{wal.name} and {path.name}-shm included (docs/guide.md, \"Moving or copying "
+                "a data directory\"); do not run `outpost sync` here first: it would make a "
+                "new, empty replica without those edits. If nothing was copied (its creation "
+                "failed, e.g. on a full disk), run `outpost sync --once` to make it again")
     return (f"the data directory {path.parent} is being created, or its creation was "
             f"interrupted ({path.name} does not hold all its tables yet): wait a moment and "
             "retry; if it persists, run a command that writes once (e.g. `outpost sync "
-            "--once`) to finish it")
+            "--once`) to finish it. If this directory was copied, copy it whole again, with "
+            f"{wal.name} (docs/guide.md, \"Moving or copying a data directory\")")
+
+
+def _no_tables(path: Path) -> bool:
+    """Whether the SQLite file ``path`` itself holds no table (read as it is: nothing made
+    beside it)."""
+    try:
+        with contextlib.closing(sqlite3.connect(
+                f"{path.absolute().as_uri()}?mode=ro&immutable=1", uri=True)) as db:
+            return int(db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]) == 0
+    except sqlite3.Error:
+        return False
+
+
+def _wal_mode(path: Path) -> bool:
+    """Whether the SQLite file ``path``'s header says WAL mode (bytes 18 and 19 are 2)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(20)
+    except OSError:
+        return False
+    return len(head) == 20 and head[:16] == b"SQLite format 3\x00" and head[18:20] == b"\x02\x02"
 
 
 def stored_version(path: Path) -> str | None:
@@ -199,7 +240,11 @@ class Replica:
             # the applied uids are read from the audits, in every data format: a replica's
             # evt_uid rows (format 1 and before) only ever held what its audits hold
             self.ledger.uids_in_audits = True
-            self.queue = Queue(self.ledger.engine, self.ledger.metadata, self.ledger.begin)
+            # said to a person at the app or the CLI, not a hub's operator (session 16)
+            self.ledger.full_move = ("with Outpost closed, move the whole data directory "
+                                     "to a disk with room")
+            self.queue = Queue(self.ledger.engine, self.ledger.metadata, self.ledger.begin,
+                               self.ledger._storage_error)
             if not read_only:
                 self.queue.upgrade()
                 self._mark_format()

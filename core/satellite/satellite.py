@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import re
 import threading
 import time
@@ -168,6 +169,15 @@ WORK_OFFLINE = "work_offline"
 """``sat_meta`` name of the kept "Work offline" choice (:attr:`Satellite.work_offline`)."""
 
 
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """``path``'s (device, inode); None when it does not exist (or cannot be told)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
 class Satellite:
     """One satellite's data, in a data directory.
 
@@ -239,6 +249,9 @@ class Satellite:
         except SchemaError as exc:
             raise self._other_schema(project, stored) from exc
         self.queue: Queue = self.replica.queue
+        # the replica file as opened (device, inode): a directory deleted, moved or renamed
+        # away while open is noticed by it (dir_gone)
+        self._file_id = None if self.read_only else _file_id(self.data.db_file)
         self._listeners: list[Listener] = []
         self._info = SyncInfo()
         self._since: Rev = ZERO_REV
@@ -352,7 +365,22 @@ class Satellite:
 
     def status(self) -> SatStatus:
         """The status; read-only: the connection part is the holder's (:meth:`holder`), its
-        ``online`` only from a live record."""
+        ``online`` only from a live record. A data directory gone while open
+        (:meth:`dir_gone`) is its ``last_error``, or the error raised when the status cannot
+        be read from it any more.
+
+        Raises:
+            StorageError: the replica cannot be read.
+        """
+        try:
+            st = self._status()
+        except StorageError:
+            self._here()  # the cause, when it is this: not SQLite's "unable to open"
+            raise
+        gone = self.dir_gone()
+        return dc_replace(st, last_error=gone) if gone else st
+
+    def _status(self) -> SatStatus:
         counts, local_rev = self.queue.summary()  # one read: the UI asks after every change
         rejected = counts.get(ReceiptState.REJECTED.value, 0)
         # put aside (sent, answer lost: a daql hub) is no conflict: counted apart (session
@@ -1852,12 +1880,40 @@ class Satellite:
             if self._lock is not None:
                 self._lock.release()
 
+    def dir_gone(self) -> str:
+        """Why the data directory is no longer where it was opened ("": it is): deleted,
+        moved or renamed away, its drive removed, or its ``satellite.db`` replaced. SQLite
+        keeps writing to the file it has open: a deleted one took every save and lost them
+        all at quit, a moved one failed only with "unable to open database file" on the next
+        connection (session 16). One ``stat``: checked before each write and status."""
+        if self._file_id is None:
+            return ""
+        now = _file_id(self.data.db_file)
+        if now == self._file_id:
+            return ""
+        path = self.data.path
+        what = (f"the data directory {path} is gone" if not path.is_dir() else
+                f"the replica {self.data.db_file} is gone" if now is None else
+                f"the replica {self.data.db_file} was replaced by another file")
+        return (f"{what} (deleted, moved or renamed, or its drive removed) while Outpost had "
+                "it open: nothing can be stored there any more, so nothing was saved. Put "
+                f"the folder back at {path} (plug the drive in again), then quit and start "
+                "Outpost again; the edits saved before are in the folder wherever it is now "
+                "(lost if it was deleted)")
+
+    def _here(self) -> None:
+        """Raise StorageError (:meth:`dir_gone`) when the directory is no longer there."""
+        gone = self.dir_gone()
+        if gone:
+            raise StorageError(gone, kind="gone")
+
     # -- internals ---------------------------------------------------------------------------
 
     def _writable(self) -> None:
         if self.read_only:
             raise ConfigError(f"the satellite in {self.data.path} was opened read-only: "
                               "open it without read_only to change it")
+        self._here()
 
     def _make_trans(self, acts: Sequence[Action], uid: str, resolves: str,
                     base: Rev | None = None, settled: bool = False) -> Trans:

@@ -56,6 +56,9 @@ class FakeSatellite:
     def rev(self) -> Rev:
         return self.replica.rev()
 
+    def dir_gone(self) -> str:
+        return ""  # in memory: no directory to lose
+
     def status(self) -> SatStatus:
         return SatStatus(
             online=self.online, hub="memory://hub" if self.hub else "", rev=self.replica.rev(),
