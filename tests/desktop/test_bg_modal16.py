@@ -292,11 +292,9 @@ async def test_record_read_from_the_table_leaving_is_named_as_it_is_now(
     b.close()
 
 
-async def test_record_under_the_keyboard_deleted_stays(
-        modals: Modals, qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:
-    """No filter; a colleague deletes the record whose field has the cursor: the form keeps
-    it, says it was deleted (Re-create / Discard), and the typing re-creates that record
-    instead of going into the next site."""
+async def window(qtbot: Any, tmp_path: Path, project: Project, hub: Hub
+                 ) -> tuple[MainWindow, Satellite, Satellite]:
+    """A window on satellite A showing the sites, unfiltered, and a colleague's satellite B."""
     a = Satellite(tmp_path / "a", project)
     await sync(a, hub)
     b = Satellite(tmp_path / "b", project)
@@ -309,6 +307,13 @@ async def test_record_under_the_keyboard_deleted_stays(
     qtbot.waitUntil(w.isActiveWindow)
     w.select_topic(SITE)
     qtbot.waitUntil(lambda: w.records.rowCount() == 3)
+    return w, a, b
+
+
+async def delete_under_the_keyboard(qtbot: Any, tmp_path: Path, project: Project, hub: Hub
+                                    ) -> tuple[MainWindow, Satellite, Satellite]:
+    """The cursor in site s2's Name field, nothing typed; the colleague deletes s2."""
+    w, a, b = await window(qtbot, tmp_path, project, hub)
     assert w.select_key("s2")
     name = w.form.editors["name"].widget
     name.setFocus()
@@ -318,10 +323,22 @@ async def test_record_under_the_keyboard_deleted_stays(
     await sync(b, hub)
     await sync(a, hub)
     assert a.record(SITE, "s2") is None or a.record(SITE, "s2").fields is None  # type: ignore[union-attr]
+    return w, a, b
+
+
+async def test_record_under_the_keyboard_deleted_stays(
+        modals: Modals, qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:
+    """No filter; a colleague deletes the record whose field has the cursor: the form keeps
+    it, says it was deleted (Re-create / Discard), and the typing re-creates that record
+    instead of going into the next site."""
+    w, a, b = await delete_under_the_keyboard(qtbot, tmp_path, project, hub)
+    name = w.form.editors["name"].widget
     assert w.records.row_of("s2") < 0 and w.current_key() == ""
     assert w.form.key == "s2" and w.form.deleted_by is not None
     assert name.text() == "Site 2" and QApplication.focusWidget() is name
     assert w.form.save_button.text() == "Re-create"
+    assert w.form.state.text().startswith("\u26a0 This record was deleted by ")
+    assert "Your unsaved changes" not in w.form.state.text()  # none were typed
     msg = w.status.currentMessage()
     assert msg.startswith("Sites: Site 2 was deleted by ") and "showing" not in msg
     QTest.keyClicks(name, " (corrected)")
@@ -329,6 +346,47 @@ async def test_record_under_the_keyboard_deleted_stays(
     assert name_of(a, "s2") == "Site 2 (corrected)"  # re-created, the typing in it
     assert name_of(a, "s1") == "Site 1" and name_of(a, "s3") == "Site 3"
     assert modals.seen == []
+    w.close()
+    a.close()
+    b.close()
+
+
+async def test_record_deleted_under_the_keyboard_untyped_asks_nothing_to_leave(
+        modals: Modals, qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:
+    """Kept in the form with nothing typed: opening another record asks nothing (the
+    question's default, Save, would re-create the record the colleague deleted) and shows
+    it; nothing re-created. Typing into it makes it something to lose again."""
+    w, a, b = await delete_under_the_keyboard(qtbot, tmp_path, project, hub)
+    assert w.form.key == "s2" and w.form.deleted_by is not None
+    assert w.select_key("s3")
+    assert modals.seen == [] and w.form.key == "s3" and w.form.deleted_by is None
+    assert a.record(SITE, "s2") is None or a.record(SITE, "s2").fields is None  # type: ignore[union-attr]
+    assert w.drafts_path is None or not w.drafts_path.exists()
+    w.close()
+    a.close()
+    b.close()
+
+
+async def test_record_deleted_under_the_keyboard_typed_since_is_kept(
+        modals: Modals, qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:
+    """Typing after the delete: that typing is something to lose, as for a record deleted
+    under unsaved edits (the question asked, Cancel keeps it)."""
+    w, a, b = await delete_under_the_keyboard(qtbot, tmp_path, project, hub)
+    name = w.form.editors["name"].widget
+    QTest.keyClicks(name, "!")
+    assert w.form.has_edits
+    asked: list[str] = []
+
+    def ask(_form: Any, doing: str) -> QMessageBox.StandardButton:
+        asked.append(doing)
+        return QMessageBox.StandardButton.Cancel
+
+    w.ask_unsaved = ask  # type: ignore[method-assign]
+    w.table.selectRow(w.records.row_of("s3"))
+    assert asked == ["opening another record"]
+    assert w.form.key == "s2" and name.text() == "Site 2!"
+    w.form.revert()  # Discard: the deleted record's form goes
+    assert not w.form.has_edits
     w.close()
     a.close()
     b.close()
