@@ -129,7 +129,10 @@ class MainWindow(QMainWindow):
         self._removing: frozenset[str] = frozenset()
         self._saving = ""  # the key of the record the form is saving (its own notice)
         self._left = ""  # the edited record's row left the table in this notice (said after)
-        self._left_read = ""  # the title of the (unedited) record shown whose row left it
+        self._left_read = ""  # the key of the (unedited) record shown whose row left it
+        # the key of the (unedited) record in the form with the keyboard whose row left the
+        # table: kept in the form, not swapped for the next row (merge review 16b)
+        self._held = ""
         self._draft_error = ""  # the last error writing the drafts (said once)
         self._save_error = ""  # the last save's error said (taken back once one works)
 
@@ -580,9 +583,21 @@ class MainWindow(QMainWindow):
                 and not self._deleted(self._top, form.key)):
             self._left = form.key  # still there, no longer matching the filter: said
         elif (form is not None and form.key and not form.dirty and not form.is_new
-              and form.key in self._removing and not self._deleted(self._top, form.key)):
-            # read, not edited: the next row is shown, as for a deleted one, and said
-            self._left_read = form.title.text()
+              and form.key in self._removing):
+            if self._keyboard_in(form):
+                # not edited, but the keyboard is in it: the next typing is for this record,
+                # so the form keeps it (merge review 16b: the next row was loaded under the
+                # cursor, and the typing saved into it); a deleted one: _refresh_form
+                self._held = form.key
+            elif not self._deleted(self._top, form.key):
+                # read from the table: the next row is shown, as for a deleted one, and said
+                self._left_read = form.key
+
+    def _keyboard_in(self, form: RecordForm) -> bool:
+        """Whether the window's keyboard focus is in ``form`` (also while another
+        application is active: the cursor comes back there)."""
+        focus = self.focusWidget()
+        return focus is not None and form.isAncestorOf(focus)
 
     def _rows_gone(self, model: RecordTableModel) -> None:
         if model.topic != self._top:
@@ -595,12 +610,30 @@ class MainWindow(QMainWindow):
         """Say what :meth:`_rows_going` noted: the record shown left the table."""
         if self._left:
             self._say_left_edited()
-        title, self._left_read = self._left_read, ""
-        if title and self.filter.text():
-            now = self.form.title.text() if self._top and self.form.key else ""
+        held, self._held = self._held, ""
+        left, self._left_read = self._left_read, ""
+        if not self.filter.text() or not self._top:
+            return
+        form = self.form
+        if held and form.key == held and form.deleted_by is None and not form.is_new:
+            # the record under the keyboard, kept: named as it is now (the change that took
+            # it out of the filter is in the form already)
+            self.status.showMessage(
+                f"{form.title.text()} no longer matches the filter "
+                f"\u201c{self.filter.text()}\u201d: it stays in the form", 10000)
+        elif left:
+            try:
+                rv = self.sat.record(self._top, left)
+            except OutpostError:
+                rv = None
+            if rv is None or rv.fields is None:
+                return  # deleted meanwhile: said as deleted
+            # its title now, not the one the form showed before the change (review 16b)
+            title = form.title_of(left, rv.fields)
+            now = form.title.text() if form.key and form.key != left else ""
             self.status.showMessage(
                 f"{title} no longer matches the filter \u201c{self.filter.text()}\u201d"
-                + (f"; showing {now}" if now and now != title else ""), 10000)
+                + (f"; showing {now}" if now else ""), 10000)
 
     def _say_left_edited(self) -> None:
         """The record being edited left the table (its row no longer matches the filter):
@@ -624,6 +657,11 @@ class MainWindow(QMainWindow):
         if not key:
             return
         form = self.form
+        if key != form.key and self._held and form.key == self._held:
+            # the row of the record under the keyboard was taken out and the view moved the
+            # selection: not the user's move; the form keeps its record, nothing selected
+            self._reselect("")
+            return
         if key != form.key and form.has_edits:
             if (not form.is_new and form.deleted_by is None
                     and self._deleted(self._top, form.key)):
@@ -1361,7 +1399,12 @@ class MainWindow(QMainWindow):
         if ch.reset or form.key in ch.records.get(self._top, ()):
             rv = self.sat.record(self._top, form.key)
             if rv is None or rv.fields is None:
-                form.clear()
+                if self._keyboard_in(form):
+                    # the keyboard is in it: kept with its values, said deleted (Re-create /
+                    # Discard), not emptied or swapped under the cursor (merge review 16b)
+                    self._keep_deleted(form)
+                else:
+                    form.clear()
             else:
                 with _cursor_kept(form):
                     form.load(rv)

@@ -870,6 +870,9 @@ class RecordForm(QWidget):
         self._is_new = False
         self._dirty = False
         self._deleted_by: str | None = None  # the record was deleted under unsaved edits
+        # ... or under the keyboard, nothing typed yet (merge review 16b): only typing since
+        # is something to lose
+        self._deleted_untyped = False
         self._said = ("", "")  # the state line of the record as loaded (text, tone)
         self._shown: RecordView | None = None  # the record it was said of
         self._stopped = ""  # why sync stopped for good (set_sync_stopped); "": it did not
@@ -935,10 +938,11 @@ class RecordForm(QWidget):
     def has_edits(self) -> bool:
         """Whether closing the form would lose something the user typed: unsaved changes of
         a record, a new record with a field filled in (an untouched new form loses nothing),
-        the values of a record deleted under the form."""
+        the values of a record deleted under unsaved edits (one deleted under the keyboard
+        with nothing typed: only typing since, as for a new record)."""
         if not self._dirty:
             return False
-        if self._is_new and self._deleted_by is None:
+        if self._is_new and (self._deleted_by is None or self._deleted_untyped):
             return any(ed.touched for ed in self.editors.values())
         return True
 
@@ -1162,13 +1166,17 @@ class RecordForm(QWidget):
         if self._deleted_by is not None or self._is_new or not self._key:
             return
         self._deleted_by = by
+        # kept under the keyboard with nothing typed (merge review 16b): opening another
+        # record or closing asks nothing (Save, the question's default, would re-create it)
+        self._deleted_untyped = not self._dirty
         self._is_new = True  # a save sends every field, as a new record
         # re-creating is the user's decision, on what they see now: not a conflict
         self._base = self._sat.rev()
         self.title.setText(f"{self.title.text()} (deleted)")
-        self.state.setText(f"⚠ This record was deleted by {by} on the hub. Your unsaved "
-                           "changes are kept here: Re-create saves it again with these "
-                           "values, Discard drops them.")
+        kept = ("It stays here while you work in it" if self._deleted_untyped
+                else "Your unsaved changes are kept here")
+        self.state.setText(f"⚠ This record was deleted by {by} on the hub. {kept}: "
+                           "Re-create saves it again with these values, Discard drops them.")
         self.state.set_tone("error")
         self.save_button.setText("Re-create")
         self.revert_button.setText("Discard")
@@ -1177,6 +1185,7 @@ class RecordForm(QWidget):
     def _end_deleted(self) -> None:
         if self._deleted_by is not None:
             self._deleted_by = None
+            self._deleted_untyped = False
             self.save_button.setText("Save")
             self.revert_button.setText("Revert")
 

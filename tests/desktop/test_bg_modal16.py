@@ -226,3 +226,167 @@ async def test_record_read_leaving_the_filter_is_said(
     w.close()
     a.close()
     b.close()
+
+# -- the record under the keyboard is never swapped (merge review 16b, HIGH): the user opened
+# a record and put the cursor in one of its fields, typing nothing yet; a colleague's change
+# took its row out of the filtered table (or deleted it) and the form loaded the next row
+# under the cursor, so the typing and Ctrl+S went into that other record.
+
+
+def name_of(sat: Satellite, key: str) -> Any:
+    rv = sat.record(SITE, key)
+    assert rv is not None and rv.fields is not None
+    return rv.fields.get("name")
+
+
+async def test_record_under_the_keyboard_leaving_the_filter_stays(
+        modals: Modals, qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:
+    w, a, b = await filtered_window(qtbot, tmp_path, project, hub)
+    assert w.select_key("s2")
+    name = w.form.editors["name"].widget
+    name.setFocus()  # the cursor in the record's field, nothing typed
+    name.end(False)
+    assert QApplication.focusWidget() is name and not w.form.dirty
+    # the colleague renames s2 and moves it out of the filter; A's sync brings it
+    b.pub([Action(SITE, "s2", Cmd.MOD, {"name": "Site two", "region": "South"})])
+    await sync(b, hub)
+    await sync(a, hub)
+    assert w.records.rowCount() == 2 and w.records.row_of("s2") < 0
+    # the form keeps s2, as it is now, under the cursor; no other row shown as selected
+    assert w.form.key == "s2" and not w.form.dirty
+    assert name.text() == "Site two" and QApplication.focusWidget() is name
+    assert w.current_key() == ""
+    assert w.status.currentMessage() == (
+        "Sites: Site two no longer matches the filter \u201cnorth\u201d: it stays in the form")
+    # the typing and Ctrl+S go on the record they were typed for (the cursor stayed where
+    # it was in the field, review a11y 16: the user moves it to the end)
+    name.end(False)
+    QTest.keyClicks(name, " (checked)")
+    QTest.keySequence(name, "Ctrl+S")
+    assert name_of(a, "s2") == "Site two (checked)"
+    assert name_of(a, "s1") == "Site 1" and name_of(a, "s3") == "Site 3"
+    assert modals.seen == []
+    w.close()
+    a.close()
+    b.close()
+
+
+async def test_record_read_from_the_table_leaving_is_named_as_it_is_now(
+        modals: Modals, qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:
+    """The keyboard in the table: the next row is shown (the user is not typing into the
+    form), and the status bar names the record that left by its title now, not the one
+    before the change, and the one shown."""
+    w, a, b = await filtered_window(qtbot, tmp_path, project, hub)
+    assert w.select_key("s2")
+    w.table.setFocus()
+    b.pub([Action(SITE, "s2", Cmd.MOD, {"name": "Site two", "region": "South"})])
+    await sync(b, hub)
+    await sync(a, hub)
+    assert w.form.key not in ("", "s2") and w.current_key() == w.form.key
+    assert w.status.currentMessage() == (
+        "Sites: Site two no longer matches the filter \u201cnorth\u201d; showing "
+        f"{w.form.title.text()}")
+    assert modals.seen == []
+    w.close()
+    a.close()
+    b.close()
+
+
+async def window(qtbot: Any, tmp_path: Path, project: Project, hub: Hub
+                 ) -> tuple[MainWindow, Satellite, Satellite]:
+    """A window on satellite A showing the sites, unfiltered, and a colleague's satellite B."""
+    a = Satellite(tmp_path / "a", project)
+    await sync(a, hub)
+    b = Satellite(tmp_path / "b", project)
+    await sync(b, hub)
+    w = MainWindow(a, None, "t")
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    w.activateWindow()
+    qtbot.waitUntil(w.isActiveWindow)
+    w.select_topic(SITE)
+    qtbot.waitUntil(lambda: w.records.rowCount() == 3)
+    return w, a, b
+
+
+async def delete_under_the_keyboard(qtbot: Any, tmp_path: Path, project: Project, hub: Hub
+                                    ) -> tuple[MainWindow, Satellite, Satellite]:
+    """The cursor in site s2's Name field, nothing typed; the colleague deletes s2."""
+    w, a, b = await window(qtbot, tmp_path, project, hub)
+    assert w.select_key("s2")
+    name = w.form.editors["name"].widget
+    name.setFocus()
+    name.end(False)
+    assert QApplication.focusWidget() is name and not w.form.dirty
+    b.pub([Action(SITE, "s2", Cmd.DEL, None)])
+    await sync(b, hub)
+    await sync(a, hub)
+    assert a.record(SITE, "s2") is None or a.record(SITE, "s2").fields is None  # type: ignore[union-attr]
+    return w, a, b
+
+
+async def test_record_under_the_keyboard_deleted_stays(
+        modals: Modals, qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:
+    """No filter; a colleague deletes the record whose field has the cursor: the form keeps
+    it, says it was deleted (Re-create / Discard), and the typing re-creates that record
+    instead of going into the next site."""
+    w, a, b = await delete_under_the_keyboard(qtbot, tmp_path, project, hub)
+    name = w.form.editors["name"].widget
+    assert w.records.row_of("s2") < 0 and w.current_key() == ""
+    assert w.form.key == "s2" and w.form.deleted_by is not None
+    assert name.text() == "Site 2" and QApplication.focusWidget() is name
+    assert w.form.save_button.text() == "Re-create"
+    assert w.form.state.text().startswith("\u26a0 This record was deleted by ")
+    assert "Your unsaved changes" not in w.form.state.text()  # none were typed
+    msg = w.status.currentMessage()
+    assert msg.startswith("Sites: Site 2 was deleted by ") and "showing" not in msg
+    QTest.keyClicks(name, " (corrected)")
+    QTest.keySequence(name, "Ctrl+S")
+    assert name_of(a, "s2") == "Site 2 (corrected)"  # re-created, the typing in it
+    assert name_of(a, "s1") == "Site 1" and name_of(a, "s3") == "Site 3"
+    assert modals.seen == []
+    w.close()
+    a.close()
+    b.close()
+
+
+async def test_record_deleted_under_the_keyboard_untyped_asks_nothing_to_leave(
+        modals: Modals, qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:
+    """Kept in the form with nothing typed: opening another record asks nothing (the
+    question's default, Save, would re-create the record the colleague deleted) and shows
+    it; nothing re-created. Typing into it makes it something to lose again."""
+    w, a, b = await delete_under_the_keyboard(qtbot, tmp_path, project, hub)
+    assert w.form.key == "s2" and w.form.deleted_by is not None
+    assert w.select_key("s3")
+    assert modals.seen == [] and w.form.key == "s3" and w.form.deleted_by is None
+    assert a.record(SITE, "s2") is None or a.record(SITE, "s2").fields is None  # type: ignore[union-attr]
+    assert w.drafts_path is None or not w.drafts_path.exists()
+    w.close()
+    a.close()
+    b.close()
+
+
+async def test_record_deleted_under_the_keyboard_typed_since_is_kept(
+        modals: Modals, qtbot: Any, tmp_path: Path, project: Project, hub: Hub) -> None:
+    """Typing after the delete: that typing is something to lose, as for a record deleted
+    under unsaved edits (the question asked, Cancel keeps it)."""
+    w, a, b = await delete_under_the_keyboard(qtbot, tmp_path, project, hub)
+    name = w.form.editors["name"].widget
+    QTest.keyClicks(name, "!")
+    assert w.form.has_edits
+    asked: list[str] = []
+
+    def ask(_form: Any, doing: str) -> QMessageBox.StandardButton:
+        asked.append(doing)
+        return QMessageBox.StandardButton.Cancel
+
+    w.ask_unsaved = ask  # type: ignore[method-assign]
+    w.table.selectRow(w.records.row_of("s3"))
+    assert asked == ["opening another record"]
+    assert w.form.key == "s2" and name.text() == "Site 2!"
+    w.form.revert()  # Discard: the deleted record's form goes
+    assert not w.form.has_edits
+    w.close()
+    a.close()
+    b.close()
