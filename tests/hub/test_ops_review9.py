@@ -48,7 +48,10 @@ def _run(*args: str, limit: int = 0, env: dict[str, str] | None = None,
     if limit:
         def pre() -> None:  # `ulimit -f`: writing past ``limit`` bytes fails with EFBIG
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-    return subprocess.run(hub_cmd(*args), capture_output=True, text=True, env=env or ENV,
+    env = env or ENV
+    if limit:  # no .pyc written under the limit: CPython writes one cut short (corrupt cache)
+        env = {**env, "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run(hub_cmd(*args), capture_output=True, text=True, env=env,
                           timeout=120, preexec_fn=pre)
 
 
@@ -315,7 +318,8 @@ async def test_a_full_disk_logs_one_line_and_names_the_file_size_limit(tmp_path:
 
     proc = subprocess.Popen(hub_cmd("serve", "--db", str(tmp_path / "hub.db"), "--port", "0",
                                     "--auth", "none"), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=ENV, preexec_fn=pre)
+                            stderr=subprocess.PIPE, text=True,
+                            env={**ENV, "PYTHONDONTWRITEBYTECODE": "1"}, preexec_fn=pre)
     assert proc.stdout is not None
     line = await asyncio.to_thread(proc.stdout.readline)
     assert line.startswith("outpost-hub ready"), line

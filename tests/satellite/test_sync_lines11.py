@@ -33,7 +33,8 @@ def _small_disk() -> None:
 
 
 async def _sync_on_small_disk(data: Path, *args: str) -> tuple[int, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # no .pyc written under the limit: CPython writes one cut short (a corrupt cache)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "desktop.headless", "sync", "--data", str(data), *args,
         cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
