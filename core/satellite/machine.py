@@ -163,15 +163,6 @@ STORE_FAILED = "storing hub data failed"
 #: the rest of a hub's reject of this satellite's very edit, applied before with another
 #: user's token (``rules.uid_clash``, after its prefix): the revision it was applied at
 _SAME_ELSEWHERE = re.compile(r" with these same actions at revision (\S+), sent with user ")
-
-
-def _rev_or_zero(text: str) -> Rev:
-    """The revision ``text`` names, or ``ZERO_REV`` (not one)."""
-    try:
-        return parse_rev(text)
-    except (ValueError, OutpostError):
-        return ZERO_REV
-
 #: most events of ``evt.sat`` replies stored in one write when several wait (see ``_pump``)
 MERGE_EVENTS = 10_000
 #: the stored reason of an edit a daql hub's reply shows its record and command changed, but
@@ -1152,6 +1143,8 @@ class SyncMachine:
                 # again); the replica stays where it was and the read is asked for again on
                 # the next connection, after the backoff
                 res = dec_read_failed(body, self._rev())
+                if res.rejects:  # its very edit, applied with another token: the ack
+                    res = self._applied_as_another(res)
                 if res.acks or res.rejects:
                     self._store(res)
                 self._set(last_error=f"the hub could not answer evt.sat: {err[0]}")
@@ -1337,7 +1330,10 @@ class SyncMachine:
         for r in res.rejects:
             m = _SAME_ELSEWHERE.match(r.err, len(uid_clash_prefix(r.uid))) \
                 if r.err.startswith(uid_clash_prefix(r.uid)) else None
-            rev = _rev_or_zero(m.group(1)) if m else ZERO_REV
+            rev = ZERO_REV
+            if m:
+                with contextlib.suppress(ValueError):
+                    rev = parse_rev(m.group(1))
             if rev:
                 acks.append(Ack(r.uid, rev))
             else:

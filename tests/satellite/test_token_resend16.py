@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,15 +23,18 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
 from core.ledger import MemLedger
-from core.model import Action, Cmd
+from core.model import Action, Cmd, Trans
 from core.revision import format_rev
 from core.satellite.api import ReceiptState
 from core.satellite.client import SyncClient
+from core.satellite.machine import Backoff
 from core.satellite.satellite import Satellite
 from core.schema import Project
 from hubserver.auth import Users
+from hubserver.limits import Limits
 from hubserver.server import Hub
 from tests.hub.conftest import request
+from tests.hub.test_read_failed import FailOnce, seed
 
 SITE = "field.site"
 
@@ -157,3 +161,39 @@ async def test_with_a_hub_before_16_the_audit_in_the_reply_tells(
                 other.close()
     finally:
         users.close()
+
+
+async def test_a_failed_read_carries_the_truth_too(tmp_path: Path, project: Project) -> None:
+    """The hub's read fails after the resend was refused (its ``code: read`` error reply
+    carries the request's verdicts): the edit is accepted there too."""
+    led = FailOnce("sqlite:///" + str(tmp_path / "hub.db"), project)
+    led.gate = threading.Event()
+    led.gate.set()
+    seed(led, 30)
+    sat = Satellite(tmp_path / "sat", project)
+    try:
+        uid = sat.pub([Action(SITE, "mine", Cmd.NEW, {"name": "typed"})])
+        rec = sat.receipt(uid)
+        assert rec is not None
+        first = led.publish(Trans(rec.acts, uid=uid), "alice")  # the answer lost
+        led.fail = True
+        async with Hub(led, limits=Limits(rate=1e6, burst=10**6)) as hub:  # "anonymous"
+            client = SyncClient(sat, hub.url, rnd=random.Random(0), backoff=Backoff(0.6, 1.0))
+            led.gate.clear()  # the read asked for again waits
+            task = asyncio.create_task(client.sync_once(20))
+            for _ in range(2000):  # bounded: 10 s
+                if led.reads >= 2:
+                    break
+                await asyncio.sleep(0.005)
+            assert led.reads == 2 and not led.fail
+            rec = sat.receipt(uid)  # stored from the failed read's reply
+            assert rec is not None and rec.state == ReceiptState.ACCEPTED, rec
+            assert rec.rev == first.rev
+            led.gate.set()
+            await task
+        st = sat.status()
+        assert st.pending == 0 and st.conflicts == 0, st
+        assert [h.usr for h in sat.history(SITE, "mine")] == ["alice"]
+    finally:
+        sat.close()
+        led.close()
