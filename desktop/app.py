@@ -365,6 +365,8 @@ async def use_token(w: MainWindow, token: str) -> None:
     try:
         if client is not None:
             await _settle(w, client)
+            if client.closing:
+                return  # the window closed meanwhile: close_window keeps the token
         cfg = sat.config.with_hub(sat.config.hub, token)
         sat.data.save_config(cfg)
         sat.config = cfg
@@ -376,7 +378,8 @@ async def use_token(w: MainWindow, token: str) -> None:
         if sync is not None:
             sync.switching = ""
             sync.client.release()  # the old connection goes on (failed), or a new one
-        w.refresh_status()  # the token in use (the hub's tooltip)
+        if not (client is not None and client.closing):
+            w.refresh_status()  # the token in use (the hub's tooltip)
     if sync is not None:
         sync.start()  # a new run: edits go out again with the new token
 
@@ -391,7 +394,7 @@ async def _settle(w: MainWindow, client: SyncClient) -> None:
             int(SETTLE_S * 1000))
     w.refresh_status()
     left = await client.settle(SETTLE_S)
-    if not left or client.refused:
+    if not left or client.refused or client.closing:
         # refused: the hub takes the old token no more, nobody can have them answered for
         # its user: they go with the new token, as edits of a stopped sync do
         return
@@ -471,16 +474,42 @@ def _window(sat: Satellite, spec: WindowSpec,
 
 
 async def close_window(w: MainWindow) -> None:
+    """Stop the window's sync and close its satellite. A new token waiting for the hub to
+    answer the edits sent with the old one (:attr:`ClientSync.switching`, up to
+    :data:`SETTLE_S` s) is kept in the data directory for the next start, and said on
+    stderr (session 16: it was lost without a word); the edits whose answer did not come
+    are sent again with it then, and those the hub had applied are answered as accepted."""
+    sync = getattr(w, "sync_handle", None)
+    waiting = sync.switching if isinstance(sync, ClientSync) else ""
+    if waiting:
+        sync.client.closing = True  # type: ignore[union-attr]  # the wait ends: not saved there
     check = getattr(w, "token_check", None)
     if check is not None and not check.done():  # nothing is stored or started after this
         check.cancel()
         await asyncio.wait({check})
-    sync = getattr(w, "sync_handle", None)
     try:
         if sync is not None:
             await sync.stop()
+        if waiting:
+            _keep_waiting_token(w.sat, waiting)  # type: ignore[attr-defined]
     finally:
         w.sat.close()  # type: ignore[attr-defined]
+
+
+def _keep_waiting_token(sat: Satellite, token: str) -> None:
+    """Store ``token``, waiting to be used, in ``sat``'s data directory as it closes."""
+    where = sat.data.path
+    try:
+        sat.data.save_config(sat.config.with_hub(sat.config.hub, token))
+    except OutpostError as exc:
+        print(f"outpost: the new token could not be kept for {where}: {exc}; enter it again "
+              "in File → Connection settings after the next start", file=sys.stderr,
+              flush=True)
+        return
+    print(f"outpost: the window closed before the hub answered the edits sent with the old "
+          f"token: the new token is kept for {where} and used from the next start (the "
+          "edits not answered are sent again with it; those the hub had applied are taken "
+          "as accepted)", file=sys.stderr, flush=True)
 
 
 async def close_windows(windows: Sequence[MainWindow]) -> None:

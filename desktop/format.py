@@ -120,6 +120,23 @@ def _named(text: str) -> int:
     return len(_UID.findall(text)) + (int(m.group(1).replace(",", "")) if m else 0)
 
 
+BAD_HUB_VALUE = "the hub sent a value of the wrong type"
+""":func:`stopped_for_good`'s words for a hub serving this schema whose values break it
+(``HubDataError``): fixed on the hub, not by a new data directory (:func:`bad_value_steps`)."""
+
+
+def bad_value_steps(pending: int) -> str:
+    """The app's way out of a sync stopped on a hub's values of the wrong type
+    (:data:`BAD_HUB_VALUE`): this directory is fine, the hub's data is not."""
+    kept = (f", and your {plural(pending, 'edit')} not synced "
+            f"{'stays' if pending == 1 else 'stay'} here" if pending else "")
+    return ("In the app: nothing needs to change here (nothing of that reply was stored"
+            f"{kept}): tell the hub's operator which event is wrong (named above); once the "
+            "hub's data is fixed, Sync now (F5) syncs again. If something between this "
+            "computer and the hub changes what it sends, use a wss:// hub URL (File → "
+            "Connection settings).")
+
+
 def stopped_for_good(err: str) -> str:
     """Why sync stopped for good with this data directory's hub, in a few words (``"the hub
     has another schema"``: the end of :func:`sync_problem`'s "Sync stopped: ..."), or ``""``
@@ -192,6 +209,10 @@ def sync_problem(err: str, retry_in: float | None = None, rejected: int | None =
         short, retry = "Sync stopped: the hub lost revisions this replica holds", False
     elif "restored from a backup" in low:
         short, retry = "Sync stopped: the hub was restored from an older backup", False
+    elif "with a value this satellite's schema refuses" in low:
+        # HubDataError of a hub serving this schema: stopped for good, not a disk's error
+        # (session 16: "Storage error on this computer", and pending records "waiting")
+        short, retry = f"Sync stopped: {BAD_HUB_VALUE}", False
     elif "behind this replica" in low or "at which it accepted an edit of this replica" in low:
         short = "Hub is behind this replica"
     elif low.startswith("hub refused the edits"):

@@ -153,6 +153,9 @@ def launch(data: Path | None = None, hub: str = "", token: str = "", profile: st
     ``--data DIR`` alone opens DIR this once (:func:`_remembers`)."""
     ensure_app()
     remember = _remembers(data, profile)
+    # the profile a plain start opens, when DIR is opened this once: Connection settings
+    # saved in its window leave it as it is (session 16: they made DIR its directory)
+    own = None if remember else (last_profile() or _cli_default())
     p = _given(data, hub, token, profile)
     if p is None:
         p = _cli_default()
@@ -169,7 +172,7 @@ def launch(data: Path | None = None, hub: str = "", token: str = "", profile: st
         # a new profile) would make every later start fail the same way; a new token is
         # checked while the window is open, and a refused one is not remembered
         return await open_windows(
-            [spec], on_settings=lambda w, now=chosen: _settings(w, now),
+            [spec], on_settings=lambda w, now=chosen: _settings(w, now, own),
             on_kept=lambda now=chosen: remember and save_profile(now, opened=True))
 
     async def attempt(p: Profile, picked: Path | None) -> list[MainWindow]:
@@ -336,7 +339,12 @@ def _at_restart(here: Path, chosen: Profile, hub_now: str) -> str:
             + (f" and syncs with {hub_now}" if hub_now else "") + " until then.")
 
 
-def _settings(w: MainWindow, current: Profile) -> None:
+def _settings(w: MainWindow, current: Profile, own: Profile | None = None) -> None:
+    """File → Connection settings of the window ``w`` opened on ``current``. ``own``: the
+    profile a plain start opens, when ``w``'s directory was opened this once (``--data DIR``
+    alone): settings that keep DIR are DIR's alone (its token is used at once and kept in
+    DIR), and the profile keeps its own directory (session 16: saved with DIR, so the next
+    plain start opened DIR); another directory chosen there is the profile's, as always."""
     from PySide6.QtWidgets import QMessageBox
 
     if not current.token:  # the directory holds it (save_profile): shown, and kept as is
@@ -345,8 +353,19 @@ def _settings(w: MainWindow, current: Profile) -> None:
     if p is None:
         return
     chosen = p
+    here = w.sat.data.path
+    once = own is not None and _same_dir(chosen.path, here)
+    kept = f"your profile keeps its own data directory, {own.path}" if own is not None else ""
 
     async def check_and_save() -> None:
+        if once and chosen.hub != w.sat.config.hub:
+            # no profile keeps DIR's hub: saved, it would have gone nowhere (or to the
+            # profile's own directory)
+            w.show_error(
+                f"Connection settings not saved: {here} was opened with --data this once, "
+                f"so no profile keeps its hub; to connect it to {chosen.hub or 'no hub'}, "
+                f"start `outpost app --data {here} --hub URL`; {kept}")
+            return
         # the same check as a start with --hub: a hub that cannot hold this replica's
         # ledger is refused before the profile remembers it
         answered = True
@@ -368,6 +387,13 @@ def _settings(w: MainWindow, current: Profile) -> None:
                 await use_token(w, chosen.token)
         except OutpostError as exc:
             w.show_error(f"Connection settings not saved: {exc}")
+            return
+        if once:  # DIR's own settings (its token, stored in DIR by use_token): not the profile
+            w.status.showMessage(
+                f"Connection settings saved for {here} only (opened with --data this once"
+                + ("; the hub accepted the new token, the sync uses it now" if now and answered
+                   else "; the hub is out of reach: the new token is kept and used once it "
+                   "answers" if now else "") + f"): {kept}", 15000)
             return
         save_profile(chosen)
         later = _at_restart(w.sat.data.path, chosen, w.sat.config.hub)

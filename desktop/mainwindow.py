@@ -51,7 +51,13 @@ from core.model import Action, Cmd
 from core.revision import Rev, format_rev, parse_rev
 from core.satellite.api import Change, ReceiptState, SatelliteAPI
 from desktop.drafts import DRAFTS_FILE, Draft, load_drafts, save_drafts
-from desktop.format import new_dir_steps, plural, stopped_for_good
+from desktop.format import (
+    BAD_HUB_VALUE,
+    bad_value_steps,
+    new_dir_steps,
+    plural,
+    stopped_for_good,
+)
 from desktop.headless import CsvImport, cell_text
 from desktop.icons import icon, refresh_icons, set_icon
 from desktop.look import retone
@@ -1814,6 +1820,8 @@ class MainWindow(QMainWindow):
             elif refused:
                 err += ("\n\nNot tried again: enter a valid token in File → Connection "
                         f"settings, or use Sync now ({SYNC_KEY}) once the hub takes it.")
+            elif stopped_for_good(err) == BAD_HUB_VALUE:  # the hub's to fix, not a new dir
+                err += "\n\n" + bad_value_steps(self._pending())
             elif stopped_for_good(err):  # the app's steps, not only the command line's
                 data = getattr(getattr(self.sat, "data", None), "path", None)
                 err += "\n\n" + new_dir_steps(err, str(data or "this data directory"),

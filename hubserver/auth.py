@@ -22,7 +22,7 @@ import secrets
 import sqlite3
 import time
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -71,9 +71,11 @@ _REVOKED = "revoked:"
 """The stored hash of a first token revoked (``user token revoke ann first``): never the
 SHA-256 of a token (other length, not hex), unique by a random tail."""
 
-_ALL = ("SELECT name, role, token_sha256 FROM hub_user UNION ALL "
-        "SELECT t.user, u.role, t.token_sha256 FROM hub_token t JOIN hub_user u ON u.name = t.user")
-"""Every token's (user, role, hash): the user's role is its tokens' (one place to change)."""
+_ALL = (f"SELECT name, role, token_sha256, '{FIRST}' FROM hub_user UNION ALL "
+        "SELECT t.user, u.role, t.token_sha256, t.name FROM hub_token t "
+        "JOIN hub_user u ON u.name = t.user")
+"""Every token's (user, role, hash, token name): the user's role is its tokens' (one place to
+change)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,9 @@ class User:
 
     name: str
     role: str
+    token: str = field(default="", compare=False)
+    """The name of the token it came with (``user token list``'s; never the token itself),
+    for the hub's log; ``""`` when unknown. Not part of the user's identity."""
 
 
 def hash_token(token: str) -> str:
@@ -167,7 +172,7 @@ class Users:
                                "path and its permissions") from exc
         self._ident = self._stat()
         self._gone = False
-        self._cache: list[tuple[str, str, str]] | None = None
+        self._cache: list[tuple[str, str, str, str]] | None = None
         self._mtime = 0
         self._version = -1
 
@@ -342,20 +347,22 @@ class Users:
             self._cache = self._read_all()
         digest = hash_token(token)
         found: User | None = None
-        for name, role, stored in self._cache:
+        for name, role, stored, tname in self._cache:
             if hmac.compare_digest(digest, stored):
-                found = User(name, role)
+                found = User(name, role, tname)
         return found
 
-    def _read_all(self) -> builtins.list[tuple[str, str, str]]:
-        """Every token's (user, role, hash); a file put at the path by an older Outpost
-        (no ``hub_token``: not written to, it may be read-only) has only first tokens."""
+    def _read_all(self) -> builtins.list[tuple[str, str, str, str]]:
+        """Every token's (user, role, hash, token name); a file put at the path by an older
+        Outpost (no ``hub_token``: not written to, it may be read-only) has only first
+        tokens."""
         try:
             return self._db.execute(_ALL).fetchall()
         except sqlite3.OperationalError as exc:
             if "hub_token" not in str(exc):
                 raise
-            return self._db.execute("SELECT name, role, token_sha256 FROM hub_user").fetchall()
+            return self._db.execute(f"SELECT name, role, token_sha256, '{FIRST}' "
+                                    "FROM hub_user").fetchall()
 
     def changed(self) -> bool:
         """True when the users file changed since the last call (a commit by any process,
@@ -381,7 +388,7 @@ class Users:
         """True while ``user`` (same name and role) still has the token of SHA-256
         ``digest`` (as of the last :meth:`authenticate` or :meth:`changed`)."""
         return any(n == user.name and r == user.role and hmac.compare_digest(digest, d)
-                   for n, r, d in self._cache or ())
+                   for n, r, d, _t in self._cache or ())
 
     def reload(self) -> None:
         """Forget cached users (after ``user add`` / ``user remove`` by another process)."""

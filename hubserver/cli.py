@@ -522,7 +522,9 @@ def _token(users: Users, args: argparse.Namespace) -> int:
         for t in listed:
             made = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t.created))
             print(f"{t.name}\t{made}" + ("\trevoked" if t.revoked else ""))
-        print(f"{len(listed)} tokens of user {args.user} in {users.path}", file=sys.stderr)
+        n = len(listed)
+        print(f"{n} token{'' if n == 1 else 's'} of user {args.user} in {users.path}",
+              file=sys.stderr)
         return 0
     if not users.revoke_token(args.user, args.name):
         names = ", ".join(t.name for t in listed if not t.revoked) or "none"

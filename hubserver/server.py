@@ -572,8 +572,9 @@ class Hub:
                     digest = self._digests.get(peer.conn)
                     if digest is None or self.users.holds(peer.user, digest):
                         continue
-                    log.warning("conn %d: %s: token revoked (user removed, its token replaced "
-                                "or its role changed): closing", peer.conn, peer.user.name)
+                    log.warning("conn %d: %s%s: token revoked (user removed, its token replaced "
+                                "or its role changed): closing", peer.conn, peer.user.name,
+                                f" (token {peer.user.token})" if peer.user.token else "")
                     self._close_now(peer, CLOSE_POLICY, "your token was revoked: ask the hub "
                                     "operator for a new one")
             except Exception:
@@ -597,7 +598,9 @@ class Hub:
             self._digests[conn] = getattr(ws, "outpost_digest", "")
         self.service.connect(conn, user.name, user.role)
         peer.sender = asyncio.create_task(self._send_loop(peer), name=f"outpost-send-{conn}")
-        log.info("conn %d: %s (%s) connected from %s", conn, user.name, user.role, _addr(ws))
+        # the token's name (`user token list`), never the token: which device of the user
+        log.info("conn %d: %s (%s%s) connected from %s", conn, user.name, user.role,
+                 f", token {user.token}" if user.token else "", _addr(ws))
         idle = self.limits.idle_timeout
         if idle > 0:
             assert self.loop is not None

@@ -17,6 +17,7 @@ It copies the recorded users file only when it is shown to be the backed-up ledg
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shlex
 import sqlite3
@@ -78,9 +79,14 @@ def target_problem(target: Path, ledger: Path | None, restore: bool = True) -> s
 
 
 def users_digest(path: Path) -> str:
-    """A digest of the users of the users file ``path`` (names, roles, token hashes), read only
-    (``""``: none, no such file, or not a users file): ``backup`` records it, so ``restore``
-    can tell the users file it was made with from another at the same path."""
+    """A digest of the users of the users file ``path`` (names, roles, token hashes: every
+    token of each user, the named ones of ``user token add`` too), read only (``""``: none,
+    no such file, or not a users file): ``backup`` records it, so ``restore`` can tell the
+    users file it was made with from another at the same path.
+
+    A file whose users have only their first token (every file before session 15) digests
+    as before; session 15's covered only the first tokens (a token added or revoked since
+    the backup went unseen)."""
     if not path.is_file():
         return ""
     try:
@@ -88,6 +94,10 @@ def users_digest(path: Path) -> str:
         try:
             rows = con.execute("SELECT name, role, token_sha256 FROM hub_user "
                                "ORDER BY name").fetchall()
+            # (no hub_token: a users file from before session 15, first tokens only)
+            with contextlib.suppress(sqlite3.OperationalError):
+                rows += con.execute("SELECT user, name, token_sha256 FROM hub_token "
+                                    "ORDER BY user, name").fetchall()
         finally:
             con.close()
     except sqlite3.Error:

@@ -384,7 +384,8 @@ def restore(path: str | Path, url: str, project: Project,
                 # a schema change: the state is rebuilt from the events, so every event must
                 # be valid under the new schema; PostgreSQL: no NUL in text. Checked before
                 # the target database is touched
-                _check_events(src, p, meta["version"], project, schema_change=change, pg=pg)
+                _check_events(src, p, meta["version"], project, schema_change=change, pg=pg,
+                              now_int=_now_int(meta, project) if change else frozenset())
             if pg:
                 _check_nul_rows(src, p)  # the audits' user names and the uids
         except (sqlite3.Error, ValueError) as exc:
@@ -471,8 +472,48 @@ def _ids_out_of_order(src: sqlite3.Connection) -> bool:
     return False
 
 
+def _now_int(meta: Mapping[str, str], project: Project) -> frozenset[str]:
+    """The topics whose key type is ``int`` in ``project`` and was not in the schema the
+    backup (``meta``) was made with (all of its int-keyed topics when that cannot be read)."""
+    ints = {m.topic for m in project.models if m.key == "int"}
+    try:
+        old = parse_project(loads(meta["definition"]), "the backup's schema")
+    except (KeyError, ValueError, OutpostError):
+        return frozenset(ints)
+    return frozenset(t for t in ints if not (old.has(t) and old.model(t).key == "int"))
+
+
+def _same_number(project: Project, live: Mapping[str, set[str]]) -> list[str]:
+    """Per topic of ``live`` (its records' keys), the groups of keys that are one integer
+    under ``project``'s int key ("007" and "7"), as words; the first :data:`REFUSED_SHOWN`."""
+    out: list[str] = []
+    for top in sorted(live):
+        model = project.model(top)
+        by: dict[str, list[str]] = {}
+        for k in live[top]:
+            by.setdefault(model.canonical_key(k), []).append(k)
+        for canon, ks in sorted(by.items()):
+            if len(ks) > 1:
+                out.append(f"{top}: {', '.join(repr(k) for k in sorted(ks))} (all {canon})")
+    return out
+
+
+def _same_number_text(groups: list[str]) -> str:
+    shown = groups[:REFUSED_SHOWN]
+    more = f"; and {len(groups) - len(shown)} more" if len(groups) > len(shown) else ""
+    return (
+        f"{len(groups)} group{'s' if len(groups) != 1 else ''} of records would be one "
+        f"number each under the new int key type: {'; '.join(shown)}{more}. A key type "
+        "changed from str to int reads keys as integers, and such records would stay two "
+        "records of one number (every satellite finds the one under the plain number). On "
+        "the hub before the change, keep one record of each group: copy what the others hold "
+        "into it, delete the others (`outpost pub TOPIC KEY del`), back up again and restore "
+        "that backup; or keep key = \"str\" for the topic")
+
+
 def _check_events(src: sqlite3.Connection, path: Path, version: str, project: Project, *,
-                  schema_change: bool, pg: bool) -> None:
+                  schema_change: bool, pg: bool, now_int: frozenset[str] = frozenset()
+                  ) -> None:
     """Check the backup's events before the target is touched.
 
     ``schema_change`` (``project`` has another version than the backup's): raise SchemaError
@@ -482,11 +523,22 @@ def _check_events(src: sqlite3.Connection, path: Path, version: str, project: Pr
     requires (without a default). The rule refusing NUL characters (U+0000) in text is not
     applied to the history: SQLite ledgers stored them before it, and an SQLite target
     stores them again. A PostgreSQL target (``pg``, with or without a schema change) cannot:
-    the first event holding a NUL is named, with the way out (restore into SQLite)."""
+    the first event holding a NUL is named, with the way out (restore into SQLite).
+
+    ``now_int``: topics whose key type becomes ``int`` with the change: records under keys
+    that are one integer ("007" and "7") are refused too, naming them (session 16: they were
+    restored as two records, and only ``verify`` noted them)."""
     cur = src.execute("SELECT rev, top, key, cmd, arg FROM evt_event ORDER BY rev, id")
     refused: list[str] = []
     count = 0
+    live: dict[str, set[str]] = {t: set() for t in now_int}
     for rev, top, key, cmd, arg_text in cur:
+        keys = live.get(top)
+        if keys is not None:  # the records there once every event is replayed
+            if cmd == Cmd.DEL:
+                keys.discard(key)
+            elif cmd == Cmd.NEW:
+                keys.add(key)
         if not schema_change and not (pg and ("\x00" in key or "\\u0000" in (arg_text or ""))):
             continue  # nothing to check (a NUL escaped in the JSON text: checked below)
         arg = None if arg_text is None else loads(arg_text)
@@ -511,6 +563,12 @@ def _check_events(src: sqlite3.Connection, path: Path, version: str, project: Pr
                 what = f"{cmd} {top} {key}"
                 refused.append(f"event at revision {format_rev(int(rev))} ({what}): "
                                f"{str(exc).removeprefix(what + ': ')}")  # named once
+    groups = _same_number(project, live) if live else []
+    if groups and not count:
+        raise SchemaError(
+            f"backup {path} (schema version {version}) cannot be restored with the schema "
+            f"file's version {project.version}: " + _same_number_text(groups)
+            + "; nothing was restored")
     if count:
         more = f"; and {count - len(refused)} more" if count > len(refused) else ""
         raise SchemaError(
@@ -518,6 +576,7 @@ def _check_events(src: sqlite3.Connection, path: Path, version: str, project: Pr
             f"file's version {project.version}: {count} of its events "
             f"{'is' if count == 1 else 'are'} not valid under the new schema: "
             + "; ".join(refused) + more
+            + (f". Also, {_same_number_text(groups)}" if groups else "")
             + ". Schema changes are add-only: every event the ledger ever stored must fit "
             "the new schema, also those of records changed or deleted since, so a field, "
             "enum value or model any event set cannot be removed or renamed. Change the "

@@ -45,6 +45,7 @@ __all__ = [
     "same_acts",
     "sigs_of",
     "uid_clash",
+    "uid_clash_prefix",
 ]
 
 MAX_ACTS = 10_000
@@ -298,12 +299,29 @@ def uid_clash(project: Project, trans: Trans, usr: str, evs: Sequence[Event],
     Before session 11 any transaction with a known uid was acknowledged with the first one's
     revision: another edit under that uid (or another user's) was dropped without an error.
     """
-    if (first_usr is None or first_usr == usr) and same_acts(project, trans.acts, evs):
+    same = same_acts(project, trans.acts, evs)
+    if (first_usr is None or first_usr == usr) and same:
         return None
-    # the same words for another user's uid: it tells nothing of that user's edit
+    if same and evs:
+        # the very edit, resent with another user's token (a token changed between the send
+        # and a lost answer): it WAS applied, as the first user's (session 16: "already
+        # applied with other actions … nothing of this one was applied", which was false).
+        # The sender holds its uid and actions, and every reader sees who made a revision
+        # (evt.sat's audits), so naming the user and revision tells nothing more
+        return ValidationError(
+            f"{uid_clash_prefix(trans.uid)} with these same actions at revision "
+            f"{format_rev(evs[0].rev)}, sent with user {first_usr}'s token: this edit is in "
+            f"the hub as {first_usr}'s and was not applied again (nothing was changed)")
+    # the same words for another user's uid with other actions: nothing of that user's edit
     return ValidationError(
-        f"uid {trans.uid} was already applied with other actions; a client must make a new "
+        f"{uid_clash_prefix(trans.uid)} with other actions; a client must make a new "
         "uid per transaction (nothing of this one was applied)")
+
+
+def uid_clash_prefix(uid: str) -> str:
+    """How the hub's error for a transaction whose uid was applied before starts
+    (:func:`uid_clash`): a satellite tells such a reject from others by it."""
+    return f"uid {uid} was already applied"
 
 
 def same_acts(project: Project, acts: Sequence[Action], evs: Sequence[Event]) -> bool:

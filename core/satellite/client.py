@@ -514,6 +514,9 @@ class SyncClient:
         #: or by its or a proxy's policy (403; see :func:`refusal`, :attr:`refused_code`)
         self.refused = ""
         self.refused_code = 0
+        #: set by the app as the window closes: a :meth:`settle` waiting ends at once (the
+        #: new token it waited for is kept for the next start)
+        self.closing = False
         #: the phase the machine was in when :meth:`run_until`'s own timeout ended it (None:
         #: it did not): a connection closed so is this side's doing, not the hub's
         self.timed_out_in: Phase | None = None
@@ -632,13 +635,14 @@ class SyncClient:
         token: the hub takes a resend for the same transaction only from the same user
         (merge review 14: ~200 false conflicts "uid … was already applied with other
         actions"). The wait also ends when no answer can come: the hub refused the token
-        (:attr:`refused`) or the user chose to work offline."""
+        (:attr:`refused`), the user chose to work offline, or the app's window closes
+        (:attr:`closing`)."""
         m = self.machine
         m.hold_edits = True
         end = self.clock() + timeout
         for _ in range(int(timeout / poll) + 2):  # bounded in count and time
             if not m.edits_unanswered or self.clock() >= end or self.refused \
-                    or getattr(self.sat, "offline_mode", False):
+                    or self.closing or getattr(self.sat, "offline_mode", False):
                 break
             await asyncio.sleep(poll)
         return m.edits_unanswered

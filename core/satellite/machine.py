@@ -103,6 +103,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -110,8 +111,9 @@ from itertools import islice
 from typing import Any, Protocol
 
 from core.errors import OutpostError, WireError
+from core.ledger.rules import uid_clash_prefix
 from core.model import Action, Cmd, Conflict, Event, Status, Trans, Update
-from core.revision import ZERO_REV, Rev, format_rev
+from core.revision import ZERO_REV, Rev, format_rev, parse_rev
 from core.satellite.api import NOT_SENT, NOT_SENT_WHY, OVERWROTE, PUT_ASIDE, put_aside_err
 from core.wire import (
     ERR_CODE_DIVERGED,
@@ -180,6 +182,9 @@ def hub_db_problem(res: Any) -> str:
             "store nothing until its operator brings the database back (its GET /healthz "
             "answers 503 meanwhile); what arrived is kept and this replica's edits stay "
             "pending, sent once it works")
+#: the rest of a hub's reject of this satellite's very edit, applied before with another
+#: user's token (``rules.uid_clash``, after its prefix): the revision it was applied at
+_SAME_ELSEWHERE = re.compile(r" with these same actions at revision (\S+), sent with user ")
 #: most events of ``evt.sat`` replies stored in one write when several wait (see ``_pump``)
 MERGE_EVENTS = 10_000
 #: the stored reason of an edit a daql hub's reply shows its record and command changed, but
@@ -1320,6 +1325,8 @@ class SyncMachine:
                 # again); the replica stays where it was and the read is asked for again on
                 # the next connection, after the backoff
                 res = dec_read_failed(body, self._rev())
+                if res.rejects:  # its very edit, applied with another token: the ack
+                    res = self._applied_as_another(res)
                 if res.acks or res.rejects:
                     self._store(res)
                 # the hub's evt.stat said its database is down: that is the reason, said
@@ -1564,20 +1571,30 @@ class SyncMachine:
         revision), so the edit leaves the queue with its events instead of being checked, and
         shown, as a conflict with itself until then. Needs the store's optional
         ``pending_among`` and the hub's audits (ours); else ``res`` as is."""
+        if res.rejects:
+            res = self._applied_as_another(res)
         among: Callable[[list[str]], set[str]] | None = getattr(self.store, "pending_among",
                                                                 None)
         if among is None or not res.audits or res.acks is res.audits:
             return res  # (the audits are the acks, dec_sat_res: each audit's uid is acked)
         # a uid the hub rejects in this reply is not this satellite's, whatever an audit
-        # says: another transaction (another user's) was applied under it (rules.uid_clash)
-        acked = {a.uid for a in res.acks} | {r.uid for r in res.rejects}
+        # says: another transaction (another user's) was applied under it (rules.uid_clash),
+        # unless the audit's events are this pending transaction's (checked below): then it
+        # is this very edit, applied with another token (the token changed between its send
+        # and its lost answer; a hub before session 16 rejected it as "other actions")
+        clash = {r.uid for r in res.rejects if r.err.startswith(uid_clash_prefix(r.uid))}
+        acked = {a.uid for a in res.acks} | {r.uid for r in res.rejects if r.uid not in clash}
         uids = [a.uid for a in res.audits if a.uid and a.uid not in acked]
         mine = among(uids) if uids else None
         if not mine:
             return res
         same: Callable[[dict[str, list[Event]]], set[str]] | None = getattr(
             self.store, "pending_same", None)
-        if same is not None:
+        if same is None:
+            mine -= clash
+            if not mine:
+                return res
+        else:
             # only an audit whose events are what the pending transaction makes (another
             # client's transaction under this uid is not this one: it stays pending, and the
             # hub rejects it when it is sent: rules.uid_clash)
@@ -1591,7 +1608,34 @@ class SyncMachine:
             if not mine:
                 return res
         extra = tuple(Ack(a.uid, a.rev) for a in res.audits if a.uid in mine)
-        return replace(res, acks=res.acks + extra)
+        rejects = (tuple(r for r in res.rejects if r.uid not in mine) if clash & mine else
+                   res.rejects)
+        return replace(res, acks=res.acks + extra, rejects=rejects)
+
+    @staticmethod
+    def _applied_as_another(res: SatRes) -> SatRes:
+        """``res`` with each reject that says the transaction was applied, with these same
+        actions, under another user's token (a hub since session 16: ``rules.uid_clash``)
+        made the ack it stands for, at the revision it names: the token changed between the
+        edit's send and its lost answer, so its resend came with the new token. The edit is
+        accepted (its history names the first user, as the hub's audit does), not a conflict
+        to resolve (session 16: "nothing of this one was applied", which was false)."""
+        acks: list[Ack] = []
+        rejects: list[Reject] = []
+        for r in res.rejects:
+            m = _SAME_ELSEWHERE.match(r.err, len(uid_clash_prefix(r.uid))) \
+                if r.err.startswith(uid_clash_prefix(r.uid)) else None
+            rev = ZERO_REV
+            if m:
+                with contextlib.suppress(ValueError):
+                    rev = parse_rev(m.group(1))
+            if rev:
+                acks.append(Ack(r.uid, rev))
+            else:
+                rejects.append(r)
+        if not acks:
+            return res
+        return replace(res, acks=res.acks + tuple(acks), rejects=tuple(rejects))
 
     @staticmethod
     def _daql_acks(sent: tuple[Trans, ...], res: SatRes

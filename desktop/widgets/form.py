@@ -55,6 +55,7 @@ from core.revision import read_date as core_read_date
 from core.revision import read_datetime as core_read_datetime
 from core.satellite.api import RecordView, SatelliteAPI
 from core.schema import MAX_INT, MAX_NESTING, Field, Model, nesting
+from desktop.format import BAD_HUB_VALUE
 from desktop.icons import icon
 from desktop.look import relative_font, set_tone
 from desktop.models.records import ref_label
@@ -1025,6 +1026,10 @@ class RecordForm(QWidget):
         if rv.applying:
             return ("Pending: an unsynced edit of it is being applied; the fields show the "
                     "saved value until it is (it cannot be saved before).", "warn")
+        if rv.is_pending and self._stopped == BAD_HUB_VALUE:
+            return (f"Pending, saved here only: sync is stopped ({BAD_HUB_VALUE}), so it "
+                    "waits here until the hub's data is fixed; see the sync problem "
+                    "(Ctrl+Shift+E) for what to do.", "error")
         if rv.is_pending and self._stopped:
             return (f"Pending, saved here only: sync is stopped ({self._stopped}), so it "
                     "does not reach the hub from this data directory; see the sync problem "

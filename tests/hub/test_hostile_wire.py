@@ -167,10 +167,18 @@ async def test_a_reused_uid_is_refused_unless_it_is_a_resend(sql_url: str,
                     {"uid": "bob-1", "acts": [new("4", "bob")]},
                     {"uid": "bob-1", "acts": [new("5", "bob")]}]}))["res"]  # in one batch
             assert [x["uid"] for x in sat["acks"]] == ["bob-1"]
+            # her very edit: refused too, but saying the truth (session 16: "other actions
+            # … nothing of this one was applied"): it was applied, as alice's, at her
+            # revision (bob holds its uid and actions; any reader sees who made a revision
+            # in the audits)
+            same = (f"uid dup-1 was already applied with these same actions at revision "
+                    f"{rev}, sent with user alice's token: this edit is in the hub as "
+                    "alice's and was not applied again (nothing was changed)")
             assert sat["rejects"] == [{"uid": "dup-1", "err": CLASH},
-                                      {"uid": "dup-1", "err": CLASH},
+                                      {"uid": "dup-1", "err": same},
                                       {"uid": "bob-1", "err": CLASH.replace("dup-1", "bob-1")}]
-            assert rev not in orjson.dumps(sat).decode()  # nothing of alice's revision
+            # nothing of alice's revision for other actions under her uid
+            assert rev not in orjson.dumps(sat["rejects"][0]).decode()
             # nothing of the refused edits was stored
             for key in ("2", "3", "5"):
                 assert (await request(a, "evt.hist", {"top": TOP, "key": key}))["res"] == []

@@ -305,7 +305,8 @@ def test_refused_handshakes_are_repeat_limited_and_websockets_lines_only_at_debu
     for noise in ("HTTP response sent", "connection open", "connection closed"):
         assert noise not in err, err
     # one line per connection opened (naming the peer) and one per close
-    assert len([ln for ln in lines if "alice (writer) connected from 127.0.0.1:" in ln]) == 1
+    assert len([ln for ln in lines
+                if "alice (writer, token first) connected from 127.0.0.1:" in ln]) == 1
     assert len([ln for ln in lines if "alice disconnected" in ln]) == 1, err
 
     proc, url, _line = _serve(env, "--db", db, "--log-level", "DEBUG")

@@ -189,11 +189,21 @@ def test_resent_uid_returns_original_and_changes_nothing(ledger: Led) -> None:
         assert (again.rev, again.evs) == (first.rev, first.evs)
     # other actions under the uid, or another user's resend of it: refused (session 11;
     # before, acked with the first revision, the edit dropped)
-    for acts, usr in (((new("zzz"),), "ann"), ((new("a"),), "eve"),
+    for acts, usr in (((new("zzz"),), "ann"), ((new("zzz"),), "eve"),
                       ((new("a", lat=1.0),), "ann"), ((new("a"), new("b")), "ann")):
         with pytest.raises(ValidationError, match="uid u1 was already applied with other "
                            "actions; a client must make a new uid per transaction"):
             ledger.publish(Trans(acts, base=ZERO_REV, uid="u1"), usr, now=first.rev + 10**6)
+    # the very edit under another user's token (a token changed before a lost answer): still
+    # refused, but saying it was applied, as whose and when (session 16: "other actions …
+    # nothing of this one was applied", which was false)
+    with pytest.raises(ValidationError) as exc:
+        ledger.publish(Trans((new("a"),), base=ZERO_REV, uid="u1"), "eve",
+                       now=first.rev + 10**6)
+    assert str(exc.value) == (
+        f"uid u1 was already applied with these same actions at revision "
+        f"{format_rev(first.rev)}, sent with user ann's token: this edit is in the hub as "
+        "ann's and was not applied again (nothing was changed)")
     assert snapshot(ledger) == before
     assert ledger.uid_rev("u1") == first.rev
 
