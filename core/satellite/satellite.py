@@ -1345,7 +1345,14 @@ class Satellite:
     def mark_own_checked(self) -> None:
         """The hub holds the history of every edit :meth:`own_unchecked` named (or there was
         none): not asked again."""
-        if not self.read_only:
+        if self.read_only:
+            return
+        if self._own_total == 0:
+            # nothing accepted yet (a new replica's first sync): kept for the next write's
+            # commit, not a commit (an fsync) of its own before the first request. Sound:
+            # an edit is only ever accepted by such a write, which stores the mark with it
+            self._put_meta({OWN_CHECKED: True})
+        else:
             self.queue.set_meta(OWN_CHECKED, True)
 
     @property

@@ -475,3 +475,42 @@ async def test_a_catch_up_without_an_accepted_edit_marks_from_that_edit(
         assert st["lost_by_hub_partial"] is False
     finally:
         led.close()
+
+
+async def test_a_new_replicas_check_mark_rides_on_its_first_write(tmp_path: Path,
+                                                                  project: Project) -> None:
+    """A replica with nothing accepted yet (a new one's first sync, a replay of offline
+    edits) has nothing to ask: its ``own_checked`` mark is stored with the first reply's
+    commit, not by a commit (an fsync) of its own before the first request; the next
+    connection asks nothing either."""
+    from core.model import Action, Cmd
+
+    led = SqlLedger(f"sqlite:///{tmp_path / 'hub.db'}", project)
+    try:
+        async with Hub(led, port=0) as hub:
+            sat = Satellite(tmp_path / "a", project)
+            try:
+                sat.pub([Action(SITE, "n1", Cmd.NEW, {"name": "N"})])
+                commits: list[str] = []
+                real = sat.queue.set_meta
+
+                def spy(name: str, value: Any, conn: Any = None) -> None:
+                    if name == "own_checked":
+                        commits.append("own" if conn is None else "with a write")
+                    real(name, value, conn)
+
+                sat.queue.set_meta = spy  # type: ignore[method-assign]
+                await SyncClient(sat, hub.url, rnd=random.Random(0)).sync_once(20)
+                # in the first reply's commit, not a set_meta commit of its own before it
+                assert commits == ["with a write"], commits
+                assert sat.status().pending == 0
+            finally:
+                sat.close()
+            again = Satellite(tmp_path / "a", project)
+            try:
+                assert again.queue.get_meta("own_checked") is True  # stored with the write
+                assert again.own_unchecked(again.rev()) is None  # never asked again
+            finally:
+                again.close()
+    finally:
+        led.close()
