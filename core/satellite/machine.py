@@ -546,7 +546,15 @@ class _OwnCheck:
     cont: bool
     asks: dict[str, tuple[Rev, list[str]]]
     lost: list[tuple[Rev, str]]
+    todo: list[tuple[Rev, list[str], Any]]
+    """The probes not sent yet (revision, uids, ``last``): at most :data:`OWN_IN_FLIGHT` go
+    at once."""
 
+
+OWN_IN_FLIGHT = 8
+"""Most probes of the once-per-replica check in flight at once: 256 sent together went over
+a hub's ``--burst`` (merge review 16d: closed with 1008 on every connection, the check never
+done, the replica never synced again)."""
 
 PROBES_MAX = 64
 """Most probes of one search (:class:`_Probe`): a binary search over event ids needs at most
@@ -1225,11 +1233,17 @@ class SyncMachine:
             asks = [(rev, uids, last_at(rev)) for rev, uids in by_rev.items()]
         except OutpostError:
             return False  # asked on a later connection
-        c = self._own = _OwnCheck(cont, {}, [])
-        for rev, uids, last in asks:
+        c = self._own = _OwnCheck(cont, {}, [], asks[::-1])
+        for _ in range(OWN_IN_FLIGHT):
+            self._own_next(c, now)
+        return True
+
+    def _own_next(self, c: _OwnCheck, now: float) -> None:
+        """Send the next probe of the once-per-replica check, if any is left."""
+        if c.todo:
+            rev, uids, last = c.todo.pop()
             tok = self._request("evt.sat", enc_sat(SatReq(rev, (), (), last=last)), "own", now)
             c.asks[tok] = (rev, uids)
-        return True
 
     def _on_own(self, tok: str, body: Any, now: float) -> None:
         """A probe of :meth:`_check_own` answered: once all are, the first ``evt.sat`` goes,
@@ -1245,6 +1259,7 @@ class SyncMachine:
                 self._drop("sat refused")  # asked again on the next connection
                 return
             c.lost.extend((rev, u) for u in uids)
+        self._own_next(c, now)
         if c.asks:
             return
         self._own = None

@@ -514,3 +514,36 @@ async def test_a_new_replicas_check_mark_rides_on_its_first_write(tmp_path: Path
                 again.close()
     finally:
         led.close()
+
+
+def test_the_once_per_replica_check_keeps_few_probes_in_flight() -> None:
+    """20 accepted edits at 20 revisions: at most OWN_IN_FLIGHT probes are out at once (256
+    sent together went over a hub's --burst: closed with 1008 on every connection, the check
+    never done; merge review 16d); each answer sends the next; all answered: the catch-up."""
+    from core.satellite import machine
+
+    OWN_IN_FLIGHT = getattr(machine, "OWN_IN_FLIGHT", 8)  # the revert check reads the count
+    mine = [(i, 1000 + 10 * i) for i in range(1, 31)]
+    own = [(f"u{i}", 1000 + 10 * i) for i in range(1, 21)]
+    st = OwnStore(mine, own)
+    st.pending = [trans("p1")]
+    m = SyncMachine(st, random.Random(1))
+    opened(m)
+    m.received(stat(3000, acks=True), 0.0)
+    out = frames_of(m.take())
+    assert len(out) == OWN_IN_FLIGHT < len(own), out
+    asked: set[str] = set()
+    most = 0
+    for _ in range(100):  # bounded
+        if not out:
+            break
+        f, out = out[0], out[1:]
+        if body(f)[1]["tops"]:  # the catch-up: the check is done
+            assert not out and len(asked) == len(own)
+            break
+        asked.add(body(f)[1]["rev"])
+        m.received(hub_answer(mine, f), 0.1)
+        out += frames_of(m.take())
+        most = max(most, len(out))
+    assert len(asked) == len(own) and most <= OWN_IN_FLIGHT
+    assert st.own is None and st.lost_uids == []
