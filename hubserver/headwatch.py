@@ -10,12 +10,13 @@ reads the ledger's revision anyway (:meth:`core.ledger.sql.SqlLedger.health` ret
   connection does; a hub behind for longer is logged and ``GET /healthz`` answers 503 (its
   satellites would be told "hub behind": a load balancer sends them elsewhere).
 - **Clock** (warned of by a hub of a cluster; measured by every hub): revisions are the
-  publishing hub's wall-clock milliseconds, never lower than the last one. A hub whose clock is ahead makes every later revision of every hub
-  follow its clock (``next_rev``: last + 1 ms), so the other hubs see the ledger's newest
-  revision ahead of their own clock. More than ``clock_bound_ms`` ahead is logged once per
-  change (NTP: docs/operations.md) and shown in ``/metrics``. A burst of more than 1,000
-  transactions a second also runs ahead of the clock for a while (one millisecond each), so
-  the bound is far above that.
+  publishing hub's wall-clock milliseconds, never lower than the last one. A hub whose clock
+  is ahead makes every later revision of every hub follow its clock (``next_rev``: last +
+  1 ms), so the other hubs see the ledger's newest revision ahead of their own clock. More
+  than ``clock_bound_ms`` ahead is logged once per change (NTP: docs/operations.md) and
+  shown in ``/metrics``. A burst of more than 1,000 transactions a second also runs ahead of
+  the clock for a while (one millisecond each), so the bound is far above that; a hub alone
+  only measures it (its newest revision is its own burst's).
 
 No sockets and no threads: the loop calls :meth:`HeadWatch.note` with the readings.
 """
