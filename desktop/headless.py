@@ -911,15 +911,17 @@ async def _sync_until_stopped(client: Any, sat: Satellite) -> bool:
             # database failing is of this connection: said now
             err = ""
         tried = fails.failed(info)
-        st = sat.status()
         # nothing pending any more is news too: the line of a connection that went online
         # with edits pending (said at once when the hub's database had just failed, session
-        # 16) is followed by the one that says they are all sent
-        now = (info.online, err, st.online and st.pending == 0)
+        # 16) is followed by the one that says they are all sent. One count, not the whole
+        # status, on every notice (the status is read below, only for a line said)
+        now = (info.online, err,
+               info.online and sat.queue.count(ReceiptState.PENDING) == 0)
         recovered = unsaid[0] and info.online and not fails.error
         if said and said[-1] == now and not (tried and not info.online) and not recovered:
             return  # a failed try again (unreachable): counted below, not a change
         said.append(now)
+        st = sat.status()
         err = _short(err)
         if st.online:
             line = (f"outpost: online with {st.hub}: rev {format_rev(st.rev)}, "
